@@ -1,0 +1,70 @@
+# frugal — build, test, bench.
+#   make            build/frugal (optimised)
+#   make test       unit tests (cmocka) + end-to-end tests, all under ASan/UBSan
+#   make bench      overhead benchmark against direct and nginx (not a test)
+#   make install    copy build/frugal to $(PREFIX)/bin
+CC      ?= cc
+PREFIX  ?= /usr/local
+PKGS    := libevent libevent_pthreads libcurl jansson yaml-0.1 sqlite3
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS  := $(PKG_LIBS) -lpthread -lm
+
+SRC     := $(wildcard src/*.c)
+LIB_SRC := $(filter-out src/main.c,$(SRC))
+UNIT    := $(wildcard test/unit/test_*.c)
+
+# Release build
+OBJ     := $(SRC:src/%.c=build/obj/%.o)
+# Sanitizer build (tests)
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SOBJ    := $(SRC:src/%.c=build/san/%.o)
+SLIB    := $(LIB_SRC:src/%.c=build/san/%.o)
+UBIN    := $(UNIT:test/unit/%.c=build/san/%)
+
+.PHONY: all test unit e2e bench install clean fmt deps
+all: build/frugal
+
+build/frugal: $(OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+build/san/%.o: src/%.c $(wildcard src/*.h) | build/san
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+build/san/frugal: $(SOBJ)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+build/san/test_%: test/unit/test_%.c $(SLIB) | build/san
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itest/unit -o $@ $< $(SLIB) $(LDLIBS) -lcmocka
+
+build/obj build/san:
+	mkdir -p $@
+
+unit: $(UBIN)
+	@set -e; for t in $(UBIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
+
+e2e: build/san/frugal
+	cd test/e2e && FRUGAL_BIN=$(CURDIR)/build/san/frugal node --test --test-concurrency=1 *.test.mjs
+
+test: unit e2e
+
+bench: build/frugal
+	bench/run.sh
+
+install: build/frugal
+	install -D -m 0755 build/frugal $(PREFIX)/bin/frugal
+
+deps:
+	scripts/install-deps.sh
+
+fmt:
+	clang-format -i src/*.c src/*.h test/unit/*.c
+
+clean:
+	rm -rf build

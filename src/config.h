@@ -1,0 +1,119 @@
+/* config.h — frugal's configuration: YAML file or built-in defaults.
+ *
+ * Contract:
+ *  - fg_config_load() parses a YAML file (libyaml) into a struct fg_config.
+ *    Every problem found is appended to `errs` as "FILE:LINE: KEY: message"
+ *    (KEY is the dotted path, e.g. "providers[1].api_key"); loading goes on
+ *    after an error so `frugal check` reports all of them.  Returns 0 when
+ *    there are no errors, -1 otherwise (then *out is NULL).
+ *  - Unknown keys are errors.  `env:NAME` values are read from the
+ *    environment; an unset variable is an error naming NAME.
+ *  - fg_config_defaults() builds the built-in configuration used when no
+ *    file is given: real providers when OPENAI_API_KEY / ANTHROPIC_API_KEY
+ *    are set, the simulated provider otherwise, under realistic model names.
+ *  - The returned config is owned by the caller; free with fg_config_free().
+ *    It is immutable after load and shared read-only by all worker threads.
+ *
+ * Prices are exact integers: micro-USD per 1M tokens (USD/1M × 10^6), parsed
+ * from the decimal text without floating point; -1 means "not set". */
+#ifndef FRUGAL_CONFIG_H
+#define FRUGAL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum fg_provider_type { FG_PROV_OPENAI, FG_PROV_ANTHROPIC, FG_PROV_SIM };
+enum fg_dialect { FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC };
+
+struct fg_price {
+    int64_t input, output, cache_read, cache_write_5m, cache_write_1h,
+        batch_input, batch_output;      /* micro-USD per 1M tokens, -1 unset */
+};
+
+struct fg_provider_cfg {
+    char *name;
+    enum fg_provider_type type;
+    char *base_url;          /* no trailing slash; NULL for sim = in-process */
+    char *api_key;           /* resolved secret; NULL if none */
+    char *batch;             /* "provider" | "local" (default "provider") */
+    char *anthropic_version; /* version used for requests frugal builds itself
+                                (default "2026-10-21") */
+    int timeout_ms;          /* whole upstream call, non-streaming (default 600000) */
+    int connect_timeout_ms;  /* default 5000 */
+    int line;                /* line in the config file, 0 for defaults */
+};
+
+struct fg_model_cfg {
+    char *name;              /* what clients send */
+    char *provider;          /* provider name */
+    char *model;             /* upstream id (defaults to name) */
+    enum fg_dialect dialect; /* wire dialect upstream: from the provider's
+                                type; for sim: `dialect:` key or claude-* */
+    struct fg_price price;   /* config override; -1 fields fall back to the
+                                built-in table */
+    int max_output_tokens;   /* 0 = unknown */
+    int provider_index;      /* resolved index into cfg->providers */
+    int line;
+};
+
+struct fg_route_cfg {
+    char *name, *cheap, *frontier;
+    double threshold;        /* default 0.5 */
+    char **escalate_on;      /* invalid_schema|truncated|refusal|empty|retry */
+    size_t n_escalate_on;
+    int line;
+};
+
+struct fg_fallback_cfg {
+    char *model;
+    char **to;
+    size_t n_to;
+    int line;
+};
+
+struct fg_server_cfg {
+    char *listen;            /* "127.0.0.1:4000" */
+    int workers;             /* 0 = one per core */
+    char *master_key;        /* NULL = no auth */
+    size_t max_body_bytes;   /* default 33554432 (32 MiB) */
+    int client_timeout_ms;   /* idle read/write on client sockets, default 120000 */
+    int stream_idle_timeout_ms; /* max silence from upstream mid-stream, default 300000 */
+    int shutdown_grace_ms;   /* SIGTERM drain bound, default 10000 */
+    char *log_level;         /* debug|info|warn|error, default info */
+};
+
+struct fg_config {
+    char *path;              /* file loaded, or NULL for built-in defaults */
+    bool builtin;            /* true when from fg_config_defaults() */
+    struct fg_server_cfg server;
+    char *storage;           /* default "sqlite:frugal.db" */
+    struct fg_provider_cfg *providers; size_t n_providers;
+    struct fg_model_cfg *models;       size_t n_models;
+    struct fg_route_cfg *routes;       size_t n_routes;
+    struct fg_fallback_cfg *fallbacks; size_t n_fallbacks;
+    struct { bool auto_breakpoints; int ttl_seconds; bool openai_cache_key; } prompt_caching;
+    struct { bool enabled; int ttl_seconds; } response_cache;
+    struct { bool validate; int retries; } structured_output;
+};
+
+/* Growable list of error lines; owned by the caller. */
+struct fg_errlist {
+    char **lines;
+    size_t n;
+};
+void fg_errlist_add(struct fg_errlist *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void fg_errlist_free(struct fg_errlist *l);
+
+int fg_config_load(const char *path, struct fg_config **out, struct fg_errlist *errs);
+int fg_config_defaults(struct fg_config **out, struct fg_errlist *errs);
+void fg_config_free(struct fg_config *cfg);
+
+/* Lookups; NULL when absent.  Linear scans are fine: called once per
+ * request on a handful of entries (a hash would pay off past ~50 models). */
+const struct fg_model_cfg *fg_config_model(const struct fg_config *c, const char *name);
+const struct fg_provider_cfg *fg_config_provider(const struct fg_config *c, const char *name);
+const struct fg_route_cfg *fg_config_route(const struct fg_config *c, const char *name);
+
+#endif

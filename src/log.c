@@ -1,0 +1,54 @@
+/* log.c — see log.h. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+static enum fg_log_level g_level = FG_LOG_INFO;
+
+void fg_log_set_level(enum fg_log_level lvl) { g_level = lvl; }
+
+enum fg_log_level fg_log_level_from_str(const char *s)
+{
+    if (!s) return FG_LOG_INFO;
+    if (!strcasecmp(s, "debug")) return FG_LOG_DEBUG;
+    if (!strcasecmp(s, "warn")) return FG_LOG_WARN;
+    if (!strcasecmp(s, "error")) return FG_LOG_ERROR;
+    return FG_LOG_INFO;
+}
+
+void fg_log(enum fg_log_level lvl, const char *fmt, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    if (lvl < g_level)
+        return;
+    char line[1024];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl]);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    /* one fputs per line keeps lines whole across threads */
+    size_t len = strlen(line);
+    line[len] = '\n';
+    fwrite(line, 1, len + 1, stderr);
+}
+
+const char *fg_log_redact(const char *secret, char *out, size_t outlen)
+{
+    size_t n = secret ? strlen(secret) : 0;
+    if (n < 12)
+        snprintf(out, outlen, "***");
+    else
+        snprintf(out, outlen, "%.3s…%s", secret, secret + n - 4);
+    return out;
+}

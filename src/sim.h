@@ -1,0 +1,53 @@
+/* sim.h — the built-in simulated provider ("frugal sim", `type: sim`).
+ *
+ * An HTTP server (libevent evhttp) that speaks both dialects the way the real
+ * providers do, deterministically, for demos, tests and benchmarks:
+ *   POST /v1/chat/completions        OpenAI Chat Completions (+ stream)
+ *   POST /v1/messages                Anthropic Messages (+ stream, both
+ *                                    anthropic-version 2023-06-01 / 2026-10-21)
+ *   POST /v1/messages/count_tokens   Anthropic token count
+ *   GET  /v1/models, GET /healthz
+ * Answers are a deterministic function of the request.  Usage comes from a
+ * token estimate (~4 bytes per token of the canonical prompt text).  Prompt
+ * caching is accounted like the providers: OpenAI automatic prefix caching
+ * from 1,024 tokens in 128-token steps; Anthropic cache_control breakpoints
+ * (incl. top-level), write then read within the TTL, per-model minimum
+ * lengths.  response_format json_schema / output_config.format / forced
+ * tool_choice produce output that satisfies the schema.  Tools + auto
+ * tool_choice: the sim calls the first tool when the last user text asks
+ * for it (contains the tool's name).
+ *
+ * Fault injection, for tests: directives in the text of the LAST user
+ * message, or in the request header `x-sim-fault` (same syntax), e.g.
+ *   "#sim:status=503"        reply with that HTTP status and a provider-shaped
+ *                            error body in the request's dialect
+ *   "#sim:delay_ms=1500"     wait before the response headers
+ *   "#sim:cut_after=3"       streaming: close the connection after N events,
+ *                            without the terminator (no [DONE]/message_stop)
+ *   "#sim:stall_ms=2000"     streaming: pause this long after the first event
+ *   "#sim:invalid_json"      200 with a body that is not JSON (stream: a data
+ *                            line that is not JSON)
+ *   "#sim:reset"             close the connection without any response
+ *   "#sim:tokens=N"          produce N output tokens (default: short answer)
+ *   "#sim:event_delay_ms=N"  streaming: sleep N ms between events
+ * Several may be combined: "#sim:status=429 #sim:delay_ms=10".
+ *
+ * Ownership: fg_sim_start() returns a handle owning its thread, event base
+ * and listener; fg_sim_stop() joins and frees everything. */
+#ifndef FRUGAL_SIM_H
+#define FRUGAL_SIM_H
+
+#include <stddef.h>
+
+struct fg_sim;
+
+/* Start a sim server on `listen` ("127.0.0.1:0" picks a free port) on its
+ * own thread.  On success writes "http://127.0.0.1:PORT" into base_url. */
+int fg_sim_start(const char *listen, struct fg_sim **out, char *base_url, size_t base_url_len);
+void fg_sim_stop(struct fg_sim *sim);
+
+/* `frugal sim [--listen ADDR]`: run in the foreground until SIGINT/SIGTERM.
+ * Returns a process exit status. */
+int fg_sim_main(int argc, char **argv);
+
+#endif
