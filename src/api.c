@@ -1,0 +1,257 @@
+/* api.c — see api.h. */
+#include "api.h"
+
+#include "log.h"
+#include "pipeline.h"
+#include "provider.h"
+#include "relay.h"
+#include "reply.h"
+#include "server.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+typedef void (*handler_fn)(struct fg_worker *w, struct evhttp_request *req,
+                           const struct fg_dialect_ops *d);
+
+static void h_chat(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
+static void h_messages(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
+static void h_count_tokens(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
+static void h_models(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
+static void h_healthz(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
+
+static const struct route {
+    const char *path;
+    enum evhttp_cmd_type method;
+    int auth;          /* requires the master key when one is set */
+    handler_fn fn;
+} routes[] = {
+    {"/v1/chat/completions", EVHTTP_REQ_POST, 1, h_chat},
+    {"/v1/messages", EVHTTP_REQ_POST, 1, h_messages},
+    {"/v1/messages/count_tokens", EVHTTP_REQ_POST, 1, h_count_tokens},
+    {"/v1/models", EVHTTP_REQ_GET, 1, h_models},
+    {"/healthz", EVHTTP_REQ_GET, 0, h_healthz},
+};
+
+/* Which dialect to answer in before we know the endpoint: Anthropic clients
+ * always send anthropic-version; everyone else gets OpenAI's shape. */
+static const struct fg_dialect_ops *guess_dialect(struct evhttp_request *req, const char *path)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    if (evhttp_find_header(h, "anthropic-version") ||
+        (path && !strncmp(path, "/v1/messages", 12)))
+        return &fg_dialect_anthropic;
+    return &fg_dialect_openai;
+}
+
+static void reply_err(struct evhttp_request *req, const struct fg_dialect_ops *d,
+                      enum fg_err_class cls, const char *param, const char *code,
+                      const char *msg)
+{
+    struct fg_err e;
+    fg_err_set(&e, cls, param, "%s", msg);
+    if (code)
+        snprintf(e.code, sizeof e.code, "%s", code);
+    fg_reply_error(req, d, &e);
+}
+
+/* Constant-time comparison: the key check must not leak a prefix length. */
+static int key_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+static const char *client_key(struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *v = evhttp_find_header(h, "authorization");
+    if (v && !strncasecmp(v, "Bearer ", 7))
+        return v + 7;
+    return evhttp_find_header(h, "x-api-key");
+}
+
+static int authorized(struct fg_worker *w, struct evhttp_request *req,
+                      const struct fg_dialect_ops *d)
+{
+    const char *want = w->app->cfg->server.master_key;
+    if (!want)
+        return 1;
+    const char *got = client_key(req);
+    if (!got || !*got) {
+        reply_err(req, d, FG_E_AUTH, NULL, "missing_api_key",
+                  "Missing API key: send the frugal key as 'Authorization: Bearer KEY' "
+                  "or 'x-api-key: KEY'.");
+        return 0;
+    }
+    if (!key_equal(got, want)) {
+        reply_err(req, d, FG_E_AUTH, NULL, "invalid_api_key",
+                  "Invalid API key: the key sent is not this gateway's key.");
+        return 0;
+    }
+    return 1;
+}
+
+/* libevent calls us with no URI when it rejected the request itself
+ * (body over server.max_body_bytes, malformed HTTP). */
+static void early_error(struct fg_worker *w, struct evhttp_request *req)
+{
+    const struct fg_dialect_ops *d = guess_dialect(req, NULL);
+    if (evhttp_request_get_response_code(req) == 413) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "Request body is larger than the gateway's limit of %zu bytes "
+                 "(server.max_body_bytes).", w->app->cfg->server.max_body_bytes);
+        reply_err(req, d, FG_E_TOO_LARGE, NULL, "request_too_large", msg);
+    } else {
+        reply_err(req, d, FG_E_INVALID, NULL, NULL, "Malformed HTTP request.");
+    }
+}
+
+void fg_api_handle(struct evhttp_request *req, void *arg)
+{
+    struct fg_worker *w = arg;
+    if (!evhttp_request_get_uri(req)) {
+        early_error(w, req);
+        return;
+    }
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    const struct fg_dialect_ops *d = guess_dialect(req, path);
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    for (size_t i = 0; path && i < sizeof routes / sizeof routes[0]; i++) {
+        const struct route *r = &routes[i];
+        if (strcmp(path, r->path) != 0)
+            continue;
+        if (method != r->method) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "Method not allowed: %s accepts %s only.", r->path,
+                     r->method == EVHTTP_REQ_POST ? "POST" : "GET");
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                              r->method == EVHTTP_REQ_POST ? "POST" : "GET");
+            reply_err(req, d, FG_E_METHOD, NULL, "method_not_allowed", msg);
+            return;
+        }
+        if (r->auth && !authorized(w, req, d))
+            return;
+        r->fn(w, req, d);
+        return;
+    }
+    char msg[300];
+    snprintf(msg, sizeof msg, "Unknown path: %.200s is not an endpoint of this gateway.",
+             path ? path : "?");
+    reply_err(req, d, FG_E_NOT_FOUND, NULL, "unknown_url", msg);
+}
+
+/* Parse and check the body; 0 or -1 with c->err set. */
+static int parse_body(struct fg_call *c)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+    c->raw_len = evbuffer_get_length(in);
+    c->raw = (const char *)evbuffer_pullup(in, -1);
+    if (c->raw_len == 0)
+        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+                          "Request body is empty: expected a JSON object.");
+    json_error_t je;
+    c->body = json_loadb(c->raw, c->raw_len, JSON_ALLOW_NUL, &je);
+    if (!c->body)
+        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+                          "Request body is not valid JSON: %s (line %d, column %d).",
+                          je.text, je.line, je.column);
+    if (!json_is_object(c->body))
+        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+                          "Request body must be a JSON object.");
+    if (c->in->validate(c, &c->err) < 0)
+        return -1;
+    c->stream = json_is_true(json_object_get(c->body, "stream"));
+    c->model_name = json_string_value(json_object_get(c->body, "model"));
+    return 0;
+}
+
+static void inference(struct fg_worker *w, struct evhttp_request *req,
+                      const struct fg_dialect_ops *d, enum fg_endpoint ep)
+{
+    if (w->draining) {
+        reply_err(req, d, FG_E_UNAVAILABLE, NULL, "shutting_down",
+                  "frugal is shutting down; retry on another instance.");
+        return;
+    }
+    struct fg_call *c = fg_call_new(w, req);
+    c->in = d;
+    c->endpoint = ep;
+    if (d->dialect == FG_DIALECT_ANTHROPIC)
+        c->client_version = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                               "anthropic-version");
+    if (parse_body(c) < 0 || fg_pipeline_run(c) < 0) {
+        fg_reply_error(req, d, &c->err);
+        fg_call_finish(c);
+    }
+}
+
+static void h_chat(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+{
+    inference(w, req, &fg_dialect_openai, FG_EP_CHAT);
+}
+
+static void h_messages(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+{
+    inference(w, req, &fg_dialect_anthropic, FG_EP_MESSAGES);
+}
+
+static void h_count_tokens(struct fg_worker *w, struct evhttp_request *req,
+                           const struct fg_dialect_ops *d)
+{
+    inference(w, req, &fg_dialect_anthropic, FG_EP_COUNT_TOKENS);
+}
+
+static json_t *model_entry(const char *id, const char *owner, int anthropic)
+{
+    if (anthropic)
+        return json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id,
+                         "display_name", id, "created_at", "2026-01-01T00:00:00Z");
+    return json_pack("{s:s, s:s, s:i, s:s}", "id", id, "object", "model", "created", 0,
+                     "owned_by", owner);
+}
+
+/* OpenAI list shape by default; Anthropic's when the client sent
+ * anthropic-version (the Anthropic SDK's models.list()). */
+static void h_models(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+{
+    const struct fg_config *cfg = w->app->cfg;
+    int an = d->dialect == FG_DIALECT_ANTHROPIC;
+    json_t *data = json_array();
+    for (size_t i = 0; i < cfg->n_models; i++)
+        json_array_append_new(data, model_entry(cfg->models[i].name,
+                                                cfg->providers[cfg->models[i].provider_index].name, an));
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        json_array_append_new(data, model_entry(cfg->routes[i].name, "frugal", an));
+    json_t *out;
+    size_t n = json_array_size(data);
+    if (an)
+        out = json_pack("{s:o, s:b, s:o, s:o}", "data", data, "has_more", 0,
+                        "first_id", n ? json_copy(json_object_get(json_array_get(data, 0), "id")) : json_null(),
+                        "last_id", n ? json_copy(json_object_get(json_array_get(data, n - 1), "id")) : json_null());
+    else
+        out = json_pack("{s:s, s:o}", "object", "list", "data", data);
+    char *s = json_dumps(out, JSON_COMPACT);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, s, strlen(s));
+    fg_reply_json(req, 200, b);
+    evbuffer_free(b);
+    free(s);
+    json_decref(out);
+}
+
+static void h_healthz(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+{
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "{\"status\":\"%s\"}", w->draining ? "draining" : "ok");
+    fg_reply_json(req, w->draining ? 503 : 200, b);
+    evbuffer_free(b);
+}

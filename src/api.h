@@ -1,0 +1,14 @@
+/* api.h — the HTTP surface: path → handler, body parsing, auth.
+ *
+ * Contract: fg_api_handle() is the evhttp generic callback of every worker
+ * (arg = struct fg_worker *).  Inference endpoints parse the body once,
+ * check it in the caller's dialect, authenticate, and hand a struct fg_call
+ * to the pipeline; every error is answered in the caller's dialect. */
+#ifndef FRUGAL_API_H
+#define FRUGAL_API_H
+
+struct evhttp_request;
+
+void fg_api_handle(struct evhttp_request *req, void *arg);
+
+#endif

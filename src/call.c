@@ -1,0 +1,97 @@
+/* call.c — creation and end of a struct fg_call (see call.h). */
+#include "relay.h"
+#include "server.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void on_client_close(struct evhttp_connection *evcon, void *arg);
+
+static void make_id(struct fg_worker *w, char *out, size_t n)
+{
+    /* unique per process: worker index, counter, start time */
+    uint64_t x = fg_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
+    x ^= x >> 31;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 29;
+    snprintf(out, n, "frg_%016llx%04x", (unsigned long long)x, (unsigned)(w->next_id & 0xffff));
+}
+
+struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
+{
+    struct fg_arena a;
+    fg_arena_init(&a);
+    struct fg_call *c = fg_arena_alloc(&a, sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->arena = a;
+    c->w = w;
+    c->req = req;
+    c->t_start_ns = fg_now_ns();
+    make_id(w, c->id, sizeof c->id);
+    c->next = w->calls;
+    if (w->calls)
+        w->calls->prev = c;
+    w->calls = c;
+    w->inflight++;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_client_close, c);
+    return c;
+}
+
+static void detach_client(struct fg_call *c)
+{
+    if (!c->req)
+        return;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    c->req = NULL;
+}
+
+void fg_call_finish(struct fg_call *c)
+{
+    struct fg_worker *w = c->w;
+    detach_client(c);
+    if (c->xfer.easy)
+        fg_upstream_cancel(w->up, &c->xfer);
+    curl_slist_free_all(c->up_headers);
+    if (c->up_body)
+        evbuffer_free(c->up_body);
+    if (c->relay)
+        evbuffer_free(c->relay);
+    fg_sse_free(&c->sse);
+    json_decref(c->body);
+    json_decref(c->resp_json);
+    free(c->upstream_body);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    struct fg_arena a = c->arena;   /* c lives in its own arena */
+    fg_arena_free(&a);
+    fg_worker_call_ended(w);
+}
+
+/* The client went away (or the connection failed).  libevent frees the
+ * request right after this returns, so drop our pointer first.  When the
+ * close is noticed from inside a curl callback the transfer is aborted by
+ * that callback (it sees req == NULL) and the call ends in its done
+ * handler instead. */
+static void on_client_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct fg_call *c = arg;
+    c->req = NULL;
+    if (c->in_curl_cb)
+        return;
+    fg_call_finish(c);
+}
+
+void fg_call_abort_all(struct fg_worker *w)
+{
+    while (w->calls)
+        fg_call_finish(w->calls);
+}

@@ -1,0 +1,80 @@
+/* call.h — one inference call travelling through the gateway.
+ *
+ * Contract: a struct fg_call is created by the API layer for each inference
+ * request, lives in its own arena (request data: ids, strings, parsed
+ * pieces) and is owned by its worker (linked in worker->calls) until
+ * fg_call_finish() frees it.  Exactly one of three things ends a call: the
+ * reply was sent, the client went away, or the worker shuts down.  The
+ * jansson trees (`body`, `resp_json`) and the upstream easy handle are the
+ * only non-arena resources; fg_call_free() releases them. */
+#ifndef FRUGAL_CALL_H
+#define FRUGAL_CALL_H
+
+#include "arena.h"
+#include "config.h"
+#include "err.h"
+#include "sse.h"
+#include "upstream.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct evhttp_request;
+struct evbuffer;
+struct fg_worker;
+struct fg_dialect_ops;
+
+enum fg_endpoint { FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS };
+
+enum fg_call_state {
+    FG_CALL_NEW,        /* parsed, not yet sent upstream */
+    FG_CALL_UPSTREAM,   /* transfer running, nothing sent to the client */
+    FG_CALL_STREAMING,  /* client reply started (chunked) */
+    FG_CALL_DONE,       /* reply complete */
+};
+
+struct fg_call {
+    struct fg_arena arena;
+    struct fg_worker *w;
+    struct fg_call *prev, *next;      /* worker's live list */
+    struct evhttp_request *req;       /* NULL once the client is gone */
+    enum fg_call_state state;
+    enum fg_endpoint endpoint;
+    const struct fg_dialect_ops *in;  /* caller's dialect */
+    const struct fg_dialect_ops *out; /* upstream dialect */
+    char id[40];                      /* x-frugal-request-id */
+    uint64_t t_start_ns, t_first_byte_ns;
+
+    /* request */
+    const char *raw; size_t raw_len;  /* client body (evbuffer memory) */
+    json_t *body;                     /* parsed once */
+    bool body_dirty;                  /* re-serialise before sending */
+    char *upstream_body; size_t upstream_body_len; /* malloc'd when dirty */
+    bool stream;
+    const char *model_name;           /* as requested */
+    const struct fg_model_cfg *model;
+    const struct fg_provider_cfg *provider;
+    const char *route;                /* fixed|cheap|frontier|... */
+    const char *client_version;       /* anthropic-version from the client */
+
+    /* upstream transfer */
+    struct fg_xfer xfer;
+    struct curl_slist *up_headers;
+    long up_status;
+    bool up_headers_done;
+    bool up_is_sse;
+    struct evkeyvalq *pass_headers;   /* provider headers relayed to client */
+    struct evbuffer *up_body;         /* non-stream body */
+    struct fg_sse sse;
+    bool stream_ended;                /* saw [DONE] / message_stop */
+    bool stream_error_seen;           /* provider sent an error event */
+    bool paused;                      /* curl paused for a slow client */
+    int in_curl_cb;                   /* inside a curl callback: defer ends */
+    struct evbuffer *relay;           /* events to write this round */
+    json_t *resp_json;                /* parsed non-stream response */
+
+    struct fg_err err;
+};
+
+#endif

@@ -1,0 +1,127 @@
+/* main.c — the frugal command line: serve, check, sim, version. */
+#include "config.h"
+#include "log.h"
+#include "server.h"
+#include "sim.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FRUGAL_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: frugal COMMAND [options]\n"
+            "  serve [-c FILE]        run the gateway (default config: ./frugal.yaml if\n"
+            "                         present, else built-in defaults)\n"
+            "  check [-c FILE]        validate a config; errors name file, line and key\n"
+            "  sim [--listen ADDR]    run the simulated provider standalone\n"
+            "  version                version and build facts\n");
+}
+
+/* -c FILE, or ./frugal.yaml, or NULL for built-in defaults */
+static int config_path(int argc, char **argv, const char **path)
+{
+    *path = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "frugal: %s needs a file name\n", argv[i]);
+                return -1;
+            }
+            *path = argv[++i];
+        } else {
+            fprintf(stderr, "frugal: unknown option '%s'\n", argv[i]);
+            return -1;
+        }
+    }
+    if (!*path && access("frugal.yaml", R_OK) == 0)
+        *path = "frugal.yaml";
+    return 0;
+}
+
+static struct fg_config *load(const char *path)
+{
+    struct fg_config *cfg = NULL;
+    struct fg_errlist errs = {0};
+    int rc = path ? fg_config_load(path, &cfg, &errs) : fg_config_defaults(&cfg, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "%s\n", errs.lines[i]);
+    fg_errlist_free(&errs);
+    return rc == 0 ? cfg : NULL;
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    const char *path;
+    if (config_path(argc, argv, &path) < 0)
+        return 2;
+    struct fg_config *cfg = load(path);
+    if (!cfg)
+        return 2;
+    fg_log_set_level(fg_log_level_from_str(cfg->server.log_level));
+    if (path)
+        fg_info("config %s: %zu providers, %zu models, %zu routes", path,
+                cfg->n_providers, cfg->n_models, cfg->n_routes);
+    int rc = fg_server_run(cfg);
+    fg_config_free(cfg);
+    return rc;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    const char *path;
+    if (config_path(argc, argv, &path) < 0)
+        return 2;
+    struct fg_config *cfg = load(path);
+    if (!cfg)
+        return 2;
+    printf("%s: ok (%zu providers, %zu models, %zu routes)\n", path ? path : "built-in defaults",
+           cfg->n_providers, cfg->n_models, cfg->n_routes);
+    fg_config_free(cfg);
+    return 0;
+}
+
+static int cmd_version(void)
+{
+    printf("frugal %s\n", FRUGAL_VERSION);
+    printf("libevent %s, %s, jansson %s, sqlite %s\n", event_get_version(),
+           curl_version(), JANSSON_VERSION, sqlite3_libversion());
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    int rc;
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (!strcmp(cmd, "serve"))
+        rc = cmd_serve(argc, argv);
+    else if (!strcmp(cmd, "check"))
+        rc = cmd_check(argc, argv);
+    else if (!strcmp(cmd, "sim"))
+        rc = fg_sim_main(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))
+        rc = cmd_version();
+    else if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        rc = 0;
+    } else {
+        fprintf(stderr, "frugal: unknown command '%s'\n", cmd);
+        usage(stderr);
+        rc = 2;
+    }
+    curl_global_cleanup();
+    return rc;
+}

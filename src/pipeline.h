@@ -1,0 +1,16 @@
+/* pipeline.h — the stages one inference call passes through.
+ *
+ * Contract: fg_pipeline_run() runs each stage over the call in order
+ * (resolve the model and provider, then encode the body for the upstream
+ * dialect) and starts the upstream transfer.  A stage that fails fills
+ * c->err and the pipeline returns -1; the caller replies with the error.
+ * Later capabilities (routing, response cache, prompt cache, schema) are
+ * stages added to the table in pipeline.c. */
+#ifndef FRUGAL_PIPELINE_H
+#define FRUGAL_PIPELINE_H
+
+#include "call.h"
+
+int fg_pipeline_run(struct fg_call *c);
+
+#endif

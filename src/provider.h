@@ -1,0 +1,52 @@
+/* provider.h — dialect adapters behind one interface.
+ *
+ * A dialect is a wire format (OpenAI Chat Completions, Anthropic Messages).
+ * Each adapter is a table of functions; the pipeline and relay only ever
+ * talk to a struct fg_dialect_ops, so a new provider dialect is a file.
+ * Adapters are stateless and thread-safe. */
+#ifndef FRUGAL_PROVIDER_H
+#define FRUGAL_PROVIDER_H
+
+#include "call.h"
+#include "err.h"
+#include "sse.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+struct evbuffer;
+struct evkeyvalq;
+
+enum fg_sse_kind { FG_SSE_DATA, FG_SSE_END, FG_SSE_ERROR, FG_SSE_SKIP };
+
+struct fg_dialect_ops {
+    enum fg_dialect dialect;
+    const char *name;
+    /* Check the parsed request body has what this dialect requires;
+     * fills e (status 400, param naming the field) and returns -1. */
+    int (*validate)(const struct fg_call *c, struct fg_err *e);
+    /* Append this dialect's JSON error body for e to out. */
+    void (*error_body)(const struct fg_err *e, struct evbuffer *out);
+    /* Append an SSE error event for e (mid-stream failure) to out. */
+    void (*stream_error)(const struct fg_err *e, struct evbuffer *out);
+    /* What an upstream SSE event means for the relay. */
+    enum fg_sse_kind (*classify)(const struct fg_sse_event *ev);
+    /* Path of an endpoint, appended to the provider's base for this dialect. */
+    const char *(*path)(enum fg_endpoint ep);
+    /* Upstream auth + dialect headers (provider key, version); the client's
+     * credentials are never copied. */
+    void (*upstream_headers)(const struct fg_call *c, struct curl_slist **h);
+    /* Client request headers relayed upstream unchanged (lower-case names,
+     * NULL-terminated). */
+    const char *const *forward_headers;
+};
+
+extern const struct fg_dialect_ops fg_dialect_openai;
+extern const struct fg_dialect_ops fg_dialect_anthropic;
+
+const struct fg_dialect_ops *fg_dialect_ops(enum fg_dialect d);
+
+/* Shared helpers for adapters. */
+struct curl_slist *fg_header_add(struct curl_slist *h, const char *name, const char *value);
+
+#endif

@@ -1,0 +1,183 @@
+/* provider_openai.c — the OpenAI Chat Completions dialect adapter.
+ * Wire reference: shared/spec/providers.md section 1. */
+#include "provider.h"
+
+#include "arena.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *valid_roles[] = {"system", "developer", "user", "assistant",
+                                    "tool", "function", NULL};
+
+static int role_ok(const char *r)
+{
+    for (int i = 0; valid_roles[i]; i++)
+        if (!strcmp(r, valid_roles[i]))
+            return 1;
+    return 0;
+}
+
+static int check_messages(json_t *msgs, struct fg_err *e)
+{
+    if (!msgs)
+        return fg_err_set(e, FG_E_INVALID, "messages",
+                          "Missing required parameter: 'messages'.");
+    if (!json_is_array(msgs))
+        return fg_err_set(e, FG_E_INVALID, "messages",
+                          "Invalid type for 'messages': expected an array.");
+    if (json_array_size(msgs) == 0)
+        return fg_err_set(e, FG_E_INVALID, "messages",
+                          "Invalid 'messages': empty array. Expected an array with minimum length 1.");
+    size_t i;
+    json_t *m;
+    json_array_foreach(msgs, i, m) {
+        char p[48];
+        snprintf(p, sizeof p, "messages[%zu]", i);
+        if (!json_is_object(m))
+            return fg_err_set(e, FG_E_INVALID, p,
+                              "Invalid type for '%s': expected an object.", p);
+        json_t *role = json_object_get(m, "role");
+        snprintf(p, sizeof p, "messages[%zu].role", i);
+        if (!json_is_string(role))
+            return fg_err_set(e, FG_E_INVALID, p,
+                              "Missing required parameter: '%s'.", p);
+        if (!role_ok(json_string_value(role)))
+            return fg_err_set(e, FG_E_INVALID, p,
+                              "Invalid value: '%s'. Supported values are: 'system', "
+                              "'developer', 'user', 'assistant', 'tool' and 'function'.",
+                              json_string_value(role));
+    }
+    return 0;
+}
+
+/* Optional fields frugal itself reads must have the right type. */
+static int check_types(json_t *b, struct fg_err *e)
+{
+    json_t *v;
+    if ((v = json_object_get(b, "stream")) && !json_is_boolean(v) && !json_is_null(v))
+        return fg_err_set(e, FG_E_INVALID, "stream",
+                          "Invalid type for 'stream': expected a boolean.");
+    static const char *ints[] = {"max_tokens", "max_completion_tokens", "n", NULL};
+    for (int i = 0; ints[i]; i++)
+        if ((v = json_object_get(b, ints[i])) && !json_is_integer(v) && !json_is_null(v))
+            return fg_err_set(e, FG_E_INVALID, ints[i],
+                              "Invalid type for '%s': expected an integer.", ints[i]);
+    if ((v = json_object_get(b, "stream_options")) && !json_is_object(v) && !json_is_null(v))
+        return fg_err_set(e, FG_E_INVALID, "stream_options",
+                          "Invalid type for 'stream_options': expected an object.");
+    if ((v = json_object_get(b, "tools")) && !json_is_array(v))
+        return fg_err_set(e, FG_E_INVALID, "tools",
+                          "Invalid type for 'tools': expected an array.");
+    return 0;
+}
+
+static int oa_validate(const struct fg_call *c, struct fg_err *e)
+{
+    json_t *model = json_object_get(c->body, "model");
+    if (!model)
+        return fg_err_set(e, FG_E_INVALID, "model",
+                          "Missing required parameter: 'model'.");
+    if (!json_is_string(model))
+        return fg_err_set(e, FG_E_INVALID, "model",
+                          "Invalid type for 'model': expected a string.");
+    if (check_types(c->body, e) < 0)
+        return -1;
+    return check_messages(json_object_get(c->body, "messages"), e);
+}
+
+static const char *oa_type(enum fg_err_class cls)
+{
+    switch (cls) {
+    case FG_E_AUTH: return "invalid_request_error";
+    case FG_E_PERMISSION: return "permission_error";
+    case FG_E_RATE_LIMIT: return "rate_limit_error";
+    case FG_E_INTERNAL: case FG_E_UPSTREAM: case FG_E_UNAVAILABLE:
+    case FG_E_TIMEOUT: return "server_error";
+    default: return "invalid_request_error";
+    }
+}
+
+static json_t *oa_error_json(const struct fg_err *e)
+{
+    return json_pack("{s:{s:s, s:s, s:o, s:o}}", "error",
+                     "message", e->msg, "type", oa_type(e->cls),
+                     "param", e->param[0] ? json_string(e->param) : json_null(),
+                     "code", e->code[0] ? json_string(e->code) : json_null());
+}
+
+static void oa_error_body(const struct fg_err *e, struct evbuffer *out)
+{
+    json_t *j = oa_error_json(e);
+    char *s = json_dumps(j, JSON_COMPACT);
+    evbuffer_add(out, s, strlen(s));
+    free(s);
+    json_decref(j);
+}
+
+static void oa_stream_error(const struct fg_err *e, struct evbuffer *out)
+{
+    evbuffer_add(out, "data: ", 6);
+    oa_error_body(e, out);
+    evbuffer_add(out, "\n\n", 2);
+}
+
+static enum fg_sse_kind oa_classify(const struct fg_sse_event *ev)
+{
+    if (ev->data_len == 0)
+        return FG_SSE_SKIP;
+    if (ev->data_len == 6 && !memcmp(ev->data, "[DONE]", 6))
+        return FG_SSE_END;
+    /* the SDKs raise on any chunk whose top-level `error` is truthy */
+    if (memmem(ev->data, ev->data_len, "\"error\"", 7)) {
+        json_t *j = json_loadb(ev->data, ev->data_len, 0, NULL);
+        int is_err = j && json_is_object(j) && json_is_true(json_object_get(j, "error")) ;
+        is_err = is_err || (j && json_is_object(json_object_get(j, "error")));
+        json_decref(j);
+        if (is_err)
+            return FG_SSE_ERROR;
+    }
+    return FG_SSE_DATA;
+}
+
+static const char *oa_path(enum fg_endpoint ep)
+{
+    (void)ep;
+    return "/chat/completions";
+}
+
+static void oa_upstream_headers(const struct fg_call *c, struct curl_slist **h)
+{
+    if (c->provider->api_key) {
+        char auth[512];
+        snprintf(auth, sizeof auth, "Bearer %s", c->provider->api_key);
+        *h = fg_header_add(*h, "Authorization", auth);
+    }
+}
+
+static const char *const oa_forward[] = {"openai-beta", "traceparent", "tracestate", NULL};
+
+const struct fg_dialect_ops fg_dialect_openai = {
+    .dialect = FG_DIALECT_OPENAI,
+    .name = "openai",
+    .validate = oa_validate,
+    .error_body = oa_error_body,
+    .stream_error = oa_stream_error,
+    .classify = oa_classify,
+    .path = oa_path,
+    .upstream_headers = oa_upstream_headers,
+    .forward_headers = oa_forward,
+};
+
+const struct fg_dialect_ops *fg_dialect_ops(enum fg_dialect d)
+{
+    return d == FG_DIALECT_ANTHROPIC ? &fg_dialect_anthropic : &fg_dialect_openai;
+}
+
+struct curl_slist *fg_header_add(struct curl_slist *h, const char *name, const char *value)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "%s: %s", name, value);
+    return curl_slist_append(h, line);
+}

@@ -1,0 +1,332 @@
+/* relay.c — see relay.h. */
+#include "relay.h"
+
+#include "log.h"
+#include "provider.h"
+#include "reply.h"
+#include "server.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_UPSTREAM_BODY (64u << 20)  /* a non-streamed answer larger than this is refused */
+#define MAX_SSE_EVENT (16u << 20)
+#define CLIENT_HIGH_WATER (1u << 20)   /* pause upstream above this much unsent output */
+
+/* Provider response headers worth relaying to the client. */
+static int relayed_header(const char *name, size_t n)
+{
+    static const char *exact[] = {"x-request-id", "request-id", "retry-after",
+                                  "retry-after-ms", "x-should-retry",
+                                  "openai-processing-ms", NULL};
+    for (int i = 0; exact[i]; i++)
+        if (strlen(exact[i]) == n && !strncasecmp(name, exact[i], n))
+            return 1;
+    return (n > 12 && !strncasecmp(name, "x-ratelimit-", 12)) ||
+           (n > 21 && !strncasecmp(name, "anthropic-ratelimit-", 20));
+}
+
+static void start_stream_reply(struct fg_call *c)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    fg_reply_frugal_headers(c);
+    evhttp_send_reply_start(c->req, 200, "OK");
+    c->state = FG_CALL_STREAMING;
+    c->relay = evbuffer_new();
+}
+
+static void on_headers_done(struct fg_call *c)
+{
+    c->up_headers_done = true;
+    if (c->stream && c->up_status == 200 && c->up_is_sse && c->req)
+        start_stream_reply(c);
+    else
+        c->up_body = evbuffer_new();
+}
+
+static size_t on_header(char *buf, size_t size, size_t n, void *arg)
+{
+    struct fg_call *c = arg;
+    size_t len = size * n;
+    if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
+        const char *sp = memchr(buf, ' ', len);
+        c->up_status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        c->up_is_sse = false;
+        return len;
+    }
+    if (len <= 2) {     /* blank line: end of a header block */
+        if (c->up_status >= 200)
+            on_headers_done(c);
+        return len;
+    }
+    const char *colon = memchr(buf, ':', len);
+    if (!colon || c->up_status < 200)
+        return len;
+    size_t nl = (size_t)(colon - buf);
+    const char *v = colon + 1;
+    const char *end = buf + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && isspace((unsigned char)end[-1]))
+        end--;
+    if (nl == 12 && !strncasecmp(buf, "content-type", 12))
+        c->up_is_sse = (end - v) >= 17 && !strncasecmp(v, "text/event-stream", 17);
+    else if (c->req && relayed_header(buf, nl)) {
+        char name[128], val[512];
+        snprintf(name, sizeof name, "%.*s", (int)nl, buf);
+        snprintf(val, sizeof val, "%.*s", (int)(end - v), v);
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), name, val);
+    }
+    return len;
+}
+
+static int on_sse_event(void *arg, const struct fg_sse_event *ev)
+{
+    struct fg_call *c = arg;
+    if (c->stream_ended)
+        return 0;      /* nothing after the terminator reaches the client */
+    switch (c->out->classify(ev)) {
+    case FG_SSE_END: c->stream_ended = true; break;
+    case FG_SSE_ERROR: c->stream_error_seen = true; break;
+    default: break;
+    }
+    evbuffer_add(c->relay, ev->raw, ev->raw_len);
+    return 0;
+}
+
+static void on_client_drained(struct evhttp_connection *evcon, void *arg)
+{
+    struct fg_call *c = arg;
+    if (c->paused && c->xfer.easy) {
+        c->paused = false;
+        curl_easy_pause(c->xfer.easy, CURLPAUSE_CONT);
+    }
+}
+
+static size_t client_backlog(struct fg_call *c)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
+{
+    if (client_backlog(c) > CLIENT_HIGH_WATER) {
+        c->paused = true;
+        return CURL_WRITEFUNC_PAUSE;    /* curl re-delivers these bytes */
+    }
+    if (fg_sse_feed(&c->sse, data, len, on_sse_event, c) < 0) {
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
+        return 0;
+    }
+    if (evbuffer_get_length(c->relay)) {
+        if (!c->t_first_byte_ns)
+            c->t_first_byte_ns = fg_now_ns();
+        evhttp_send_reply_chunk_with_cb(c->req, c->relay, on_client_drained, c);
+    }
+    return len;
+}
+
+static size_t on_write(char *data, size_t size, size_t n, void *arg)
+{
+    struct fg_call *c = arg;
+    size_t len = size * n;
+    if (!c->req)
+        return 0;                       /* client gone: abort the transfer */
+    if (!c->up_headers_done)
+        on_headers_done(c);
+    if (c->state == FG_CALL_STREAMING) {
+        c->in_curl_cb++;
+        size_t r = relay_stream(c, data, len);
+        c->in_curl_cb--;
+        return c->req ? r : 0;
+    }
+    if (evbuffer_get_length(c->up_body) + len > MAX_UPSTREAM_BODY) {
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream response is larger than %u bytes", MAX_UPSTREAM_BODY);
+        return 0;
+    }
+    evbuffer_add(c->up_body, data, len);
+    return len;
+}
+
+/* Map a transfer failure to an error for the client. */
+static void transfer_error(struct fg_call *c, CURLcode res)
+{
+    const char *p = c->provider->name;
+    if (c->err.cls != FG_E_NONE)
+        return;     /* set by a callback */
+    switch (res) {
+    case CURLE_OPERATION_TIMEDOUT:
+        fg_err_set(&c->err, FG_E_TIMEOUT, NULL,
+                   "upstream provider '%s' timed out (%s)", p,
+                   c->up_headers_done ? "no data within the stream idle timeout"
+                                      : "no response in time");
+        snprintf(c->err.code, sizeof c->err.code, "upstream_timeout");
+        break;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "could not connect to upstream provider '%s': %s", p,
+                   curl_easy_strerror(res));
+        snprintf(c->err.code, sizeof c->err.code, "upstream_unreachable");
+        break;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream provider '%s' closed the connection before a complete "
+                   "response (%s)", p, curl_easy_strerror(res));
+        snprintf(c->err.code, sizeof c->err.code, "upstream_reset");
+        break;
+    default:
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' failed: %s",
+                   p, curl_easy_strerror(res));
+        snprintf(c->err.code, sizeof c->err.code, "upstream_error");
+    }
+}
+
+static void finish_stream(struct fg_call *c, CURLcode res)
+{
+    if (res != CURLE_OK || (!c->stream_ended && !c->stream_error_seen)) {
+        if (res == CURLE_OK)
+            fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                       "upstream provider '%s' ended the stream before it was complete",
+                       c->provider->name);
+        else
+            transfer_error(c, res);
+        fg_warn("%s stream from %s failed: %s", c->id, c->provider->name, c->err.msg);
+        c->in->stream_error(&c->err, c->relay);
+        evhttp_send_reply_chunk(c->req, c->relay);
+    }
+    evhttp_send_reply_end(c->req);
+}
+
+/* A complete non-streamed upstream answer: check it and send it on. */
+static void finish_buffered(struct fg_call *c)
+{
+    struct evbuffer *b = c->up_body;
+    size_t n = evbuffer_get_length(b);
+    const char *s = (const char *)evbuffer_pullup(b, -1);
+    json_error_t je;
+    c->resp_json = n ? json_loadb(s, n, 0, &je) : NULL;
+    if (c->up_status >= 200 && c->up_status < 300 && !c->resp_json) {
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream provider '%s' returned a malformed response (not JSON: %s)",
+                   c->provider->name, n ? je.text : "empty body");
+        snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
+        fg_reply_error(c->req, c->in, &c->err);
+        return;
+    }
+    if (c->up_status >= 400 && !c->resp_json) {
+        /* not a provider-shaped error: describe it ourselves */
+        enum fg_err_class cls = c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID;
+        fg_err_set(&c->err, cls, NULL, "upstream provider '%s' returned HTTP %ld: %.*s",
+                   c->provider->name, c->up_status, (int)(n > 200 ? 200 : n), s ? s : "");
+        if (c->up_status < 500)
+            c->err.status = (int)c->up_status;
+        fg_reply_error(c->req, c->in, &c->err);
+        return;
+    }
+    fg_reply_frugal_headers(c);
+    fg_reply_json(c->req, (int)c->up_status, b);
+}
+
+static void on_done(struct fg_xfer *x, CURLcode res)
+{
+    struct fg_call *c = x->arg;
+    fg_upstream_release(c->w->up, x);
+    if (!c->req) {
+        fg_call_finish(c);
+        return;
+    }
+    if (c->state == FG_CALL_STREAMING) {
+        finish_stream(c, res);
+    } else if (res != CURLE_OK) {
+        transfer_error(c, res);
+        fg_warn("%s upstream %s: %s", c->id, c->provider->name, c->err.msg);
+        fg_reply_error(c->req, c->in, &c->err);
+    } else {
+        finish_buffered(c);
+    }
+    c->state = FG_CALL_DONE;
+    fg_call_finish(c);
+}
+
+static const char *provider_base(const struct fg_call *c)
+{
+    const struct fg_provider_rt *rt = &c->w->app->prov[c->model->provider_index];
+    return c->out->dialect == FG_DIALECT_ANTHROPIC ? rt->anthropic_base : rt->openai_base;
+}
+
+static void add_headers(struct fg_call *c)
+{
+    struct curl_slist *h = NULL;
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");   /* no 100-continue round trip */
+    if (c->stream)
+        h = curl_slist_append(h, "Accept: text/event-stream");
+    c->out->upstream_headers(c, &h);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+    for (const char *const *f = c->out->forward_headers; *f; f++) {
+        const char *v = evhttp_find_header(in, *f);
+        if (v)
+            h = fg_header_add(h, *f, v);
+    }
+    const char *fault = evhttp_find_header(in, "x-sim-fault");
+    if (fault && c->provider->type == FG_PROV_SIM)
+        h = fg_header_add(h, "x-sim-fault", fault);
+    c->up_headers = h;
+}
+
+int fg_relay_start(struct fg_call *c)
+{
+    struct fg_worker *w = c->w;
+    CURL *e = fg_upstream_easy(w->up);
+    char *url = fg_arena_printf(&c->arena, "%s%s", provider_base(c), c->out->path(c->endpoint));
+    add_headers(c);
+    fg_sse_init(&c->sse, MAX_SSE_EVENT);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->up_headers);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->upstream_body ? c->upstream_body : c->raw);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)(c->upstream_body ? c->upstream_body_len : c->raw_len));
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->provider->connect_timeout_ms);
+    if (c->stream) {
+        /* a stream may run long; bound silence instead of total time */
+        long idle = w->app->cfg->server.stream_idle_timeout_ms / 1000;
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, idle > 0 ? idle : 1L);
+    } else {
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->provider->timeout_ms);
+    }
+    c->xfer.easy = e;
+    c->xfer.done = on_done;
+    c->xfer.arg = c;
+    c->state = FG_CALL_UPSTREAM;
+    if (fg_upstream_add(w->up, &c->xfer) < 0) {
+        fg_upstream_release(w->up, &c->xfer);
+        return fg_err_set(&c->err, FG_E_INTERNAL, NULL, "could not start the upstream transfer");
+    }
+    return 0;
+}

@@ -1,0 +1,26 @@
+/* relay.h — moving one call's bytes: client → provider → client.
+ *
+ * Contract: fg_relay_start() sends c's (possibly rewritten) body to the
+ * provider through the worker's upstream and arranges for the answer to be
+ * relayed: a non-streaming reply is buffered, checked and sent whole; a
+ * stream is relayed event by event as it arrives, with the framing of the
+ * caller's dialect, and a cut or failed stream ends with an error event.
+ * Upstream failures become 502/504 errors in the caller's dialect; upstream
+ * 4xx pass through as the provider said them.  The call is finished
+ * (fg_call_finish) when the reply is complete or the client is gone.
+ * Returns -1 with c->err set if the transfer could not start. */
+#ifndef FRUGAL_RELAY_H
+#define FRUGAL_RELAY_H
+
+#include "call.h"
+
+int fg_relay_start(struct fg_call *c);
+
+/* Lifecycle, in call.c. */
+struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req);
+/* Detach from the client, cancel upstream, free everything. */
+void fg_call_finish(struct fg_call *c);
+/* Cancel every live call of a worker (forced shutdown). */
+void fg_call_abort_all(struct fg_worker *w);
+
+#endif

@@ -1,0 +1,58 @@
+/* reply.c — see reply.h. */
+#include "reply.h"
+
+#include "provider.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 429: return "Too Many Requests";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Overloaded";
+    default: return status < 400 ? "OK" : "Error";
+    }
+}
+
+void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_send_reply(req, status, reason(status), body);
+}
+
+void fg_reply_error(struct evhttp_request *req, const struct fg_dialect_ops *d,
+                    const struct fg_err *e)
+{
+    struct evbuffer *b = evbuffer_new();
+    d->error_body(e, b);
+    /* our own permanent errors must not be retried by the SDKs */
+    if (e->status < 500 && e->status != 429 && e->status != 408)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "x-should-retry", "false");
+    fg_reply_json(req, e->status, b);
+    evbuffer_free(b);
+}
+
+void fg_reply_frugal_headers(const struct fg_call *c)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "x-frugal-request-id", c->id);
+    if (c->model)
+        evhttp_add_header(h, "x-frugal-model", c->model->name);
+    evhttp_add_header(h, "x-frugal-route", c->route ? c->route : "fixed");
+    evhttp_add_header(h, "x-frugal-cache", "bypass");
+}

@@ -1,0 +1,23 @@
+/* reply.h — writing responses to the client in its dialect.
+ *
+ * Contract: every function here takes a live evhttp_request (never NULL) and
+ * completes or continues its reply; none of them frees the call. */
+#ifndef FRUGAL_REPLY_H
+#define FRUGAL_REPLY_H
+
+#include "call.h"
+#include "err.h"
+
+struct evhttp_request;
+struct evbuffer;
+struct fg_dialect_ops;
+
+/* Send e as a complete JSON error reply in dialect d. */
+void fg_reply_error(struct evhttp_request *req, const struct fg_dialect_ops *d,
+                    const struct fg_err *e);
+/* Send a complete JSON reply (body is drained). */
+void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body);
+/* Add the x-frugal-* headers for a call to its output headers. */
+void fg_reply_frugal_headers(const struct fg_call *c);
+
+#endif

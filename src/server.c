@@ -1,0 +1,313 @@
+/* server.c — see server.h. */
+#include "server.h"
+
+#include "api.h"
+#include "arena.h"
+#include "log.h"
+#include "relay.h"
+#include "sim.h"
+#include "upstream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DRAIN_FLUSH_MS 100   /* let queued replies reach the socket before exit */
+
+uint64_t fg_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* "host:port" or "[v6]:port" → addrinfo (caller frees). */
+static struct addrinfo *resolve_listen(const char *listen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon)
+        return NULL;
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= sizeof host)
+        return NULL;
+    memcpy(host, listen, hl);
+    host[hl] = '\0';
+    char *h = host;
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h[hl - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+    if (getaddrinfo(*h ? h : NULL, colon + 1, &hints, &ai) != 0)
+        return NULL;
+    return ai;
+}
+
+static int open_listener(const char *addr, int port_override)
+{
+    struct addrinfo *ai = resolve_listen(addr);
+    if (!ai) {
+        fg_error("server.listen: cannot resolve '%s'", addr);
+        return -1;
+    }
+    if (port_override > 0) {
+        if (ai->ai_family == AF_INET)
+            ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)port_override);
+        else
+            ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)port_override);
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        fg_error("server.listen: cannot listen on %s: %s", addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+void fg_worker_call_ended(struct fg_worker *w)
+{
+    w->inflight--;
+    if (w->draining && w->inflight == 0) {
+        struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
+        event_base_loopexit(w->base, &tv);
+    }
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+    struct fg_worker *w = arg;
+    if (w->inflight)
+        fg_warn("worker %d: %d call(s) still running after the shutdown grace period; "
+                "cutting them", w->index, w->inflight);
+    fg_call_abort_all(w);
+    event_base_loopexit(w->base, NULL);
+}
+
+/* Runs on the worker's loop, activated from the signal thread. */
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    struct fg_worker *w = arg;
+    w->draining = true;
+    if (w->listener) {
+        /* stop accepting; live keep-alive connections get 503s */
+        evhttp_del_accept_socket(w->http, w->listener);
+        w->listener = NULL;
+        w->fd = -1;
+    }
+    if (w->inflight == 0) {
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    int ms = w->app->cfg->server.shutdown_grace_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(w->grace_ev, &tv);
+}
+
+static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
+{
+    const struct fg_server_cfg *s = &app->cfg->server;
+    w->app = app;
+    w->index = index;
+    w->base = event_base_new();
+    w->up = fg_upstream_new(w->base);
+    w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
+    w->grace_ev = evtimer_new(w->base, on_grace_over, w);
+    w->fd = open_listener(s->listen, app->listen_port);
+    if (w->fd < 0)
+        return -1;
+    if (!app->listen_port)
+        app->listen_port = bound_port(w->fd);
+    w->http = evhttp_new(w->base);
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)s->max_body_bytes);
+    struct timeval tv = {s->client_timeout_ms / 1000, (s->client_timeout_ms % 1000) * 1000};
+    evhttp_set_timeout_tv(w->http, &tv);
+    /* let every method reach us so wrong ones get a 405 in the caller's dialect */
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(w->http, fg_api_handle, w);
+    w->listener = evhttp_accept_socket_with_handle(w->http, w->fd);
+    if (!w->listener) {
+        fg_error("worker %d: cannot accept on the listening socket", index);
+        return -1;
+    }
+    return 0;
+}
+
+static void worker_free(struct fg_worker *w)
+{
+    fg_call_abort_all(w);
+    if (w->http)
+        evhttp_free(w->http);   /* closes the listener and client connections */
+    fg_upstream_free(w->up);
+    if (w->stop_ev)
+        event_free(w->stop_ev);
+    if (w->grace_ev)
+        event_free(w->grace_ev);
+    if (w->base)
+        event_base_free(w->base);
+}
+
+static void *worker_main(void *arg)
+{
+    struct fg_worker *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static char *join_url(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 1;
+    char *s = fg_xmalloc(n);
+    snprintf(s, n, "%s%s", a, b);
+    return s;
+}
+
+/* Per-provider URL prefixes; starts the in-process sim when needed. */
+static int providers_init(struct fg_app *app)
+{
+    const struct fg_config *cfg = app->cfg;
+    app->prov = fg_xcalloc(cfg->n_providers ? cfg->n_providers : 1, sizeof *app->prov);
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const struct fg_provider_cfg *p = &cfg->providers[i];
+        const char *base = p->base_url;
+        if (p->type == FG_PROV_SIM && !base) {
+            if (!app->sim &&
+                fg_sim_start("127.0.0.1:0", &app->sim, app->sim_base, sizeof app->sim_base) < 0) {
+                fg_error("cannot start the built-in simulated provider");
+                return -1;
+            }
+            base = app->sim_base;
+        }
+        if (p->type == FG_PROV_OPENAI) {
+            app->prov[i].openai_base = fg_xstrdup(base);
+            app->prov[i].anthropic_base = fg_xstrdup(base);
+        } else {
+            app->prov[i].openai_base = join_url(base, "/v1");
+            app->prov[i].anthropic_base = fg_xstrdup(base);
+        }
+    }
+    return 0;
+}
+
+static void providers_free(struct fg_app *app)
+{
+    for (size_t i = 0; app->prov && i < app->cfg->n_providers; i++) {
+        free(app->prov[i].openai_base);
+        free(app->prov[i].anthropic_base);
+    }
+    free(app->prov);
+    if (app->sim)
+        fg_sim_stop(app->sim);
+}
+
+static void announce(struct fg_app *app)
+{
+    const struct fg_config *cfg = app->cfg;
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const struct fg_provider_cfg *p = &cfg->providers[i];
+        const char *kind = p->type == FG_PROV_SIM ? "simulated" :
+                           p->type == FG_PROV_OPENAI ? "openai" : "anthropic";
+        fg_info("provider %s (%s) at %s", p->name, kind,
+                p->type == FG_PROV_SIM && !p->base_url ? app->sim_base : p->base_url);
+    }
+    if (cfg->builtin)
+        fg_info("no config file: running on built-in defaults (%zu models; providers "
+                "without OPENAI_API_KEY / ANTHROPIC_API_KEY are simulated)", cfg->n_models);
+    const char *l = cfg->server.listen;
+    const char *colon = strrchr(l, ':');
+    printf("frugal listening on http://%.*s:%d (%d workers)\n", (int)(colon - l), l,
+           app->listen_port, app->nworkers);
+    fflush(stdout);
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
+
+static void block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int fg_server_run(const struct fg_config *cfg)
+{
+    struct fg_app app = {.cfg = cfg};
+    int rc = 1, started = 0;
+    block_signals();
+    evthread_use_pthreads();
+    app.nworkers = cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (app.nworkers < 1)
+        app.nworkers = 1;
+    app.workers = fg_xcalloc((size_t)app.nworkers, sizeof *app.workers);
+    if (providers_init(&app) < 0)
+        goto out;
+    for (int i = 0; i < app.nworkers; i++)
+        if (worker_init(&app, &app.workers[i], i) < 0)
+            goto out;
+    for (; started < app.nworkers; started++)
+        pthread_create(&app.workers[started].thread, NULL, worker_main, &app.workers[started]);
+    announce(&app);
+    int sig = wait_for_signal();
+    fg_info("received %s: draining in-flight calls (up to %d ms)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace_ms);
+    atomic_store(&app.stopping, true);
+    for (int i = 0; i < app.nworkers; i++)
+        event_active(app.workers[i].stop_ev, 0, 0);
+    rc = 0;
+out:
+    if (rc && started)
+        for (int i = 0; i < started; i++)
+            event_base_loopbreak(app.workers[i].base);
+    for (int i = 0; i < started; i++)
+        pthread_join(app.workers[i].thread, NULL);
+    for (int i = 0; i < app.nworkers; i++)
+        worker_free(&app.workers[i]);
+    free(app.workers);
+    providers_free(&app);
+    if (!rc)
+        fg_info("frugal stopped");
+    return rc;
+}

@@ -1,0 +1,68 @@
+/* server.h — the gateway process: worker threads, listeners, shutdown.
+ *
+ * Contract: fg_server_run() starts `workers` threads, each with its own
+ * event_base, evhttp bound to its own SO_REUSEPORT socket on the same
+ * address, and its own upstream (curl multi) on that base.  Workers share
+ * only the immutable config and app-level handles.  SIGTERM/SIGINT stop
+ * accepting, let in-flight calls finish within shutdown_grace_ms, then cut
+ * the rest; fg_server_run returns 0 after a clean drain.
+ * The app owns: config (borrowed from main), in-process sim, workers. */
+#ifndef FRUGAL_SERVER_H
+#define FRUGAL_SERVER_H
+
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct fg_call;
+struct fg_sim;
+struct event_base;
+struct evhttp;
+struct event;
+struct evhttp_bound_socket;
+
+/* Per-provider runtime facts derived at startup. */
+struct fg_provider_rt {
+    char *openai_base;     /* URL prefix for OpenAI-dialect paths (…/v1) */
+    char *anthropic_base;  /* URL prefix for Anthropic paths (no /v1) */
+};
+
+struct fg_app {
+    const struct fg_config *cfg;
+    struct fg_provider_rt *prov;      /* parallel to cfg->providers */
+    struct fg_sim *sim;               /* in-process sim, if any provider needs it */
+    char sim_base[64];
+    struct fg_worker *workers;
+    int nworkers;
+    atomic_bool stopping;
+    int listen_port;                  /* actual port after bind */
+};
+
+struct fg_worker {
+    struct fg_app *app;
+    int index;
+    pthread_t thread;
+    struct event_base *base;
+    struct evhttp *http;
+    int fd;                           /* listening socket */
+    struct evhttp_bound_socket *listener;
+    struct fg_upstream *up;
+    struct fg_call *calls;            /* live calls */
+    int inflight;
+    uint64_t next_id;
+    struct event *stop_ev;            /* activated from the signal thread */
+    struct event *grace_ev;
+    bool draining;
+};
+
+int fg_server_run(const struct fg_config *cfg);
+
+/* Called by the API layer when a call ends, to finish a drain. */
+void fg_worker_call_ended(struct fg_worker *w);
+
+uint64_t fg_now_ns(void);
+
+#endif
