@@ -49,7 +49,11 @@ build/obj build/san:
 unit: $(UBIN)
 	@set -e; for t in $(UBIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
 
-e2e: build/san/frugal
+test/e2e/node_modules: test/e2e/package-lock.json
+	cd test/e2e && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+e2e: build/san/frugal test/e2e/node_modules
 	cd test/e2e && FRUGAL_BIN=$(CURDIR)/build/san/frugal node --test --test-concurrency=1 *.test.mjs
 
 test: unit e2e
