@@ -20,7 +20,7 @@ UNIT    := $(wildcard test/unit/test_*.c)
 # Release build
 OBJ     := $(SRC:src/%.c=build/obj/%.o)
 # Sanitizer build (tests)
-SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-format-truncation
 SOBJ    := $(SRC:src/%.c=build/san/%.o)
 SLIB    := $(LIB_SRC:src/%.c=build/san/%.o)
 UBIN    := $(UNIT:test/unit/%.c=build/san/%)

@@ -99,29 +99,9 @@ static int authorized(struct fg_worker *w, struct evhttp_request *req,
     return 1;
 }
 
-/* libevent calls us with no URI when it rejected the request itself
- * (body over server.max_body_bytes, malformed HTTP). */
-static void early_error(struct fg_worker *w, struct evhttp_request *req)
-{
-    const struct fg_dialect_ops *d = guess_dialect(req, NULL);
-    if (evhttp_request_get_response_code(req) == 413) {
-        char msg[160];
-        snprintf(msg, sizeof msg,
-                 "Request body is larger than the gateway's limit of %zu bytes "
-                 "(server.max_body_bytes).", w->app->cfg->server.max_body_bytes);
-        reply_err(req, d, FG_E_TOO_LARGE, NULL, "request_too_large", msg);
-    } else {
-        reply_err(req, d, FG_E_INVALID, NULL, NULL, "Malformed HTTP request.");
-    }
-}
-
 void fg_api_handle(struct evhttp_request *req, void *arg)
 {
     struct fg_worker *w = arg;
-    if (!evhttp_request_get_uri(req)) {
-        early_error(w, req);
-        return;
-    }
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     const struct fg_dialect_ops *d = guess_dialect(req, path);
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
@@ -154,6 +134,14 @@ static int parse_body(struct fg_call *c)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
     c->raw_len = evbuffer_get_length(in);
+    size_t limit = c->w->app->cfg->server.max_body_bytes;
+    if (c->raw_len > limit) {
+        fg_err_set(&c->err, FG_E_TOO_LARGE, NULL,
+                   "Request body is %zu bytes, over the gateway's limit of %zu bytes "
+                   "(server.max_body_bytes).", c->raw_len, limit);
+        snprintf(c->err.code, sizeof c->err.code, "request_too_large");
+        return -1;
+    }
     c->raw = (const char *)evbuffer_pullup(in, -1);
     if (c->raw_len == 0)
         return fg_err_set(&c->err, FG_E_INVALID, NULL,

@@ -3,12 +3,23 @@
 #include "server.h"
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static void on_client_close(struct evhttp_connection *evcon, void *arg);
+
+/* The peer hung up while we were working: drop the connection; its close
+ * callback ends the call. */
+static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
+{
+    struct fg_call *c = arg;
+    if (c->req)
+        evhttp_connection_free(evhttp_request_get_connection(c->req));
+}
 
 static void make_id(struct fg_worker *w, char *out, size_t n)
 {
@@ -36,7 +47,14 @@ struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
         w->calls->prev = c;
     w->calls = c;
     w->inflight++;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_client_close, c);
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    evhttp_connection_set_closecb(evcon, on_client_close, c);
+    /* evhttp stops reading while a request is handled, so it would notice a
+     * departed client only on its next write; EV_CLOSED (EPOLLRDHUP) tells
+     * us at once, so upstream work is cancelled promptly. */
+    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+    c->close_ev = event_new(w->base, fd, EV_CLOSED, on_peer_closed, c);
+    event_add(c->close_ev, NULL);
     return c;
 }
 
@@ -54,6 +72,8 @@ void fg_call_finish(struct fg_call *c)
 {
     struct fg_worker *w = c->w;
     detach_client(c);
+    if (c->close_ev)
+        event_free(c->close_ev);
     if (c->xfer.easy)
         fg_upstream_cancel(w->up, &c->xfer);
     curl_slist_free_all(c->up_headers);
@@ -76,14 +96,18 @@ void fg_call_finish(struct fg_call *c)
     fg_worker_call_ended(w);
 }
 
-/* The client went away (or the connection failed).  libevent frees the
- * request right after this returns, so drop our pointer first.  When the
- * close is noticed from inside a curl callback the transfer is aborted by
- * that callback (it sees req == NULL) and the call ends in its done
- * handler instead. */
+/* The client went away (or the connection failed).  Two cases: when the
+ * connection failed on its own (EOF, timeout) libevent has already taken
+ * our unfinished request off it and left it to us to free; when the
+ * connection is being freed (on_peer_closed, shutdown) the request is still
+ * on it and libevent frees it after this returns.  When the close is
+ * noticed inside a curl callback the transfer is aborted by that callback
+ * (it sees req == NULL) and the call ends in its done handler. */
 static void on_client_close(struct evhttp_connection *evcon, void *arg)
 {
     struct fg_call *c = arg;
+    if (c->req && !evhttp_request_get_connection(c->req))
+        evhttp_request_free(c->req);
     c->req = NULL;
     if (c->in_curl_cb)
         return;

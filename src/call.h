@@ -22,6 +22,7 @@
 
 struct evhttp_request;
 struct evbuffer;
+struct event;
 struct fg_worker;
 struct fg_dialect_ops;
 
@@ -39,6 +40,7 @@ struct fg_call {
     struct fg_worker *w;
     struct fg_call *prev, *next;      /* worker's live list */
     struct evhttp_request *req;       /* NULL once the client is gone */
+    struct event *close_ev;           /* peer hang-up watcher */
     enum fg_call_state state;
     enum fg_endpoint endpoint;
     const struct fg_dialect_ops *in;  /* caller's dialect */

@@ -148,7 +148,10 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
     if (!app->listen_port)
         app->listen_port = bound_port(w->fd);
     w->http = evhttp_new(w->base);
-    evhttp_set_max_body_size(w->http, (ev_ssize_t)s->max_body_bytes);
+    /* The API layer enforces max_body_bytes itself so the 413 is in the
+     * caller's dialect; libevent's own (HTML) limit is only a memory
+     * backstop for bodies far over it. */
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)(s->max_body_bytes * 4 + 65536));
     struct timeval tv = {s->client_timeout_ms / 1000, (s->client_timeout_ms % 1000) * 1000};
     evhttp_set_timeout_tv(w->http, &tv);
     /* let every method reach us so wrong ones get a 405 in the caller's dialect */
