@@ -1,0 +1,845 @@
+/* test_config.c — unit tests for config.c: the YAML loader and the
+ * built-in defaults.  Every error test asserts the exact report lines
+ * ("FILE:LINE: KEY: message"), since `frugal check` shows them verbatim. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/* ---------- helpers ---------- */
+
+static char g_path[64]; /* the temp file of the last load_text() */
+
+/* Writes <yaml> to a fresh temp file and loads it. */
+static int load_text(const char *yaml, struct fg_config **cfg, struct fg_errlist *errs)
+{
+    snprintf(g_path, sizeof g_path, "/tmp/frugal_test_config_XXXXXX");
+    int fd = mkstemp(g_path);
+    assert_true(fd >= 0);
+    size_t n = strlen(yaml);
+    assert_int_equal(write(fd, yaml, n), (ssize_t)n);
+    close(fd);
+    int rc = fg_config_load(g_path, cfg, errs);
+    unlink(g_path);
+    return rc;
+}
+
+/* Asserts <errs> is exactly <want> (NULL-terminated), each expected line
+ * given without the leading "FILE:"; prints all lines on mismatch. */
+static void check_errors(const struct fg_errlist *errs, const char *file,
+                         const char *const *want)
+{
+    size_t n = 0;
+    char buf[1024];
+    while (want[n])
+        n++;
+    if (errs->n != n)
+        for (size_t i = 0; i < errs->n; i++)
+            print_message("  got: %s\n", errs->lines[i]);
+    assert_int_equal(errs->n, n);
+    for (size_t i = 0; i < n; i++) {
+        snprintf(buf, sizeof buf, "%s:%s", file, want[i]);
+        assert_string_equal(errs->lines[i], buf);
+    }
+}
+
+#define EXPECT_ERRORS(errs, ...) \
+    check_errors((errs), g_path, (const char *const[]){__VA_ARGS__, NULL})
+
+/* Loads <yaml>, which must fail with exactly the given errors. */
+#define EXPECT_LOAD_ERRORS(yaml, ...)                              \
+    do {                                                           \
+        struct fg_config *c_ = (struct fg_config *)1;              \
+        struct fg_errlist e_ = {0};                                \
+        assert_int_equal(load_text((yaml), &c_, &e_), -1);         \
+        assert_null(c_);                                           \
+        EXPECT_ERRORS(&e_, __VA_ARGS__);                           \
+        fg_errlist_free(&e_);                                      \
+    } while (0)
+
+/* Loads <yaml>, which must succeed; returns the config. */
+static struct fg_config *load_ok(const char *yaml)
+{
+    struct fg_config *cfg = NULL;
+    struct fg_errlist errs = {0};
+    int rc = load_text(yaml, &cfg, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        print_message("  unexpected: %s\n", errs.lines[i]);
+    assert_int_equal(rc, 0);
+    assert_int_equal(errs.n, 0);
+    assert_non_null(cfg);
+    fg_errlist_free(&errs);
+    return cfg;
+}
+
+static int clean_env(void **state)
+{
+    static const char *const vars[] = {
+        "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
+        "FRUGAL_MASTER_KEY", "FRUGAL_LISTEN", "FRUGAL_TEST_KEY", "FRUGAL_TEST_UNSET",
+        "FRUGAL_TEST_EMPTY", "FRUGAL_TEST_URL",
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+    return 0;
+}
+
+/* ---------- the DESIGN.md example ---------- */
+
+/* Lines 1-24 of the DESIGN.md example, verbatim. */
+#define DESIGN_HEAD                                                                      \
+    "server:\n"                                                                          \
+    "  listen: 127.0.0.1:4000        # default\n"                                        \
+    "  workers: 0                    # 0 = one per core\n"                               \
+    "  master_key: env:FRUGAL_MASTER_KEY   # optional; when set, clients must send it\n" \
+    "storage: sqlite:frugal.db       # embedded default; later also postgres://...\n"    \
+    "providers:\n"                                                                       \
+    "  - name: openai\n"                                                                 \
+    "    type: openai                # openai | anthropic | sim\n"                       \
+    "    base_url: https://api.openai.com/v1\n"                                          \
+    "    api_key: env:OPENAI_API_KEY\n"                                                  \
+    "    batch: provider             # provider (its batch API, 50% off) | local\n"      \
+    "  - name: anthropic\n"                                                              \
+    "    type: anthropic\n"                                                              \
+    "    base_url: https://api.anthropic.com\n"                                          \
+    "    api_key: env:ANTHROPIC_API_KEY\n"                                               \
+    "models:                         # names clients send; price in USD per 1M tokens,\n"\
+    "                                # same field names as ../shared/data/prices.json\n" \
+    "  - name: gpt-4o-mini\n"                                                            \
+    "    provider: openai\n"                                                             \
+    "    model: gpt-4o-mini          # upstream id, defaults to name\n"                  \
+    "    price: {input: 0.15, cache_read: 0.075, output: 0.60, batch_input: 0.075, "     \
+    "batch_output: 0.30}\n"                                                              \
+    "  - name: claude-haiku-4-5\n"                                                       \
+    "    provider: anthropic\n"                                                          \
+    "    price: {input: 1.00, cache_read: 0.10, cache_write_5m: 1.25, "                  \
+    "cache_write_1h: 2.00, output: 5.00}\n"
+
+/* Lines 25-35 of the DESIGN.md example, verbatim. */
+#define DESIGN_TAIL                                                                  \
+    "routes:                         # virtual models\n"                             \
+    "  - name: auto\n"                                                               \
+    "    cheap: gpt-4o-mini\n"                                                       \
+    "    frontier: gpt-4o\n"                                                         \
+    "    threshold: 0.5\n"                                                           \
+    "    escalate_on: [invalid_schema, truncated, refusal, empty]\n"                 \
+    "fallbacks:                      # tried in order on 429/5xx/timeouts after retries\n" \
+    "  gpt-4o: [claude-sonnet-5]\n"                                                  \
+    "prompt_caching: {auto_breakpoints: true, ttl: 5m, openai_cache_key: true}\n"    \
+    "response_cache: {enabled: true, ttl: 1h}\n"                                     \
+    "structured_output: {validate: true, retries: 1}\n"
+
+/* The models the example's route and fallback name, which it omits. */
+#define DESIGN_EXTRA_MODELS                      \
+    "  - {name: gpt-4o, provider: openai}\n"     \
+    "  - {name: claude-sonnet-5, provider: anthropic}\n"
+
+static void set_design_env(void)
+{
+    setenv("OPENAI_API_KEY", "sk-openai-test", 1);
+    setenv("ANTHROPIC_API_KEY", "sk-ant-test", 1);
+    setenv("FRUGAL_MASTER_KEY", "master-secret", 1);
+}
+
+static void test_design_example_loads(void **state)
+{
+    set_design_env();
+    struct fg_config *c = load_ok(DESIGN_HEAD DESIGN_EXTRA_MODELS DESIGN_TAIL);
+
+    assert_false(c->builtin);
+    assert_string_equal(c->path, g_path);
+    assert_string_equal(c->server.listen, "127.0.0.1:4000");
+    assert_int_equal(c->server.workers, 0);
+    assert_string_equal(c->server.master_key, "master-secret");
+    assert_int_equal(c->server.max_body_bytes, 32u << 20);
+    assert_int_equal(c->server.client_timeout_ms, 120000);
+    assert_int_equal(c->server.stream_idle_timeout_ms, 300000);
+    assert_int_equal(c->server.shutdown_grace_ms, 10000);
+    assert_string_equal(c->server.log_level, "info");
+    assert_string_equal(c->storage, "sqlite:frugal.db");
+
+    assert_int_equal(c->n_providers, 2);
+    const struct fg_provider_cfg *p = &c->providers[0];
+    assert_string_equal(p->name, "openai");
+    assert_int_equal(p->type, FG_PROV_OPENAI);
+    assert_string_equal(p->base_url, "https://api.openai.com/v1");
+    assert_string_equal(p->api_key, "sk-openai-test");
+    assert_string_equal(p->batch, "provider");
+    assert_string_equal(p->anthropic_version, "2026-10-21");
+    assert_int_equal(p->timeout_ms, 600000);
+    assert_int_equal(p->connect_timeout_ms, 5000);
+    assert_int_equal(p->line, 7);
+    p = &c->providers[1];
+    assert_string_equal(p->name, "anthropic");
+    assert_int_equal(p->type, FG_PROV_ANTHROPIC);
+    assert_string_equal(p->base_url, "https://api.anthropic.com");
+    assert_string_equal(p->api_key, "sk-ant-test");
+    assert_int_equal(p->line, 12);
+
+    assert_int_equal(c->n_models, 4);
+    const struct fg_model_cfg *m = &c->models[0];
+    assert_string_equal(m->name, "gpt-4o-mini");
+    assert_string_equal(m->provider, "openai");
+    assert_string_equal(m->model, "gpt-4o-mini");
+    assert_int_equal(m->provider_index, 0);
+    assert_int_equal(m->dialect, FG_DIALECT_OPENAI);
+    assert_int_equal(m->line, 18);
+    assert_int_equal(m->max_output_tokens, 0);
+    assert_int_equal(m->price.input, 150000);
+    assert_int_equal(m->price.cache_read, 75000);
+    assert_int_equal(m->price.output, 600000);
+    assert_int_equal(m->price.batch_input, 75000);
+    assert_int_equal(m->price.batch_output, 300000);
+    assert_int_equal(m->price.cache_write_5m, -1);
+    assert_int_equal(m->price.cache_write_1h, -1);
+    m = &c->models[1];
+    assert_string_equal(m->name, "claude-haiku-4-5");
+    assert_string_equal(m->model, "claude-haiku-4-5"); /* defaults to name */
+    assert_int_equal(m->provider_index, 1);
+    assert_int_equal(m->dialect, FG_DIALECT_ANTHROPIC);
+    assert_int_equal(m->price.input, 1000000);
+    assert_int_equal(m->price.cache_read, 100000);
+    assert_int_equal(m->price.cache_write_5m, 1250000);
+    assert_int_equal(m->price.cache_write_1h, 2000000);
+    assert_int_equal(m->price.output, 5000000);
+    assert_int_equal(m->price.batch_input, -1);
+    assert_int_equal(m->price.batch_output, -1);
+    assert_int_equal(c->models[3].provider_index, 1);
+
+    assert_int_equal(c->n_routes, 1);
+    const struct fg_route_cfg *r = &c->routes[0];
+    assert_string_equal(r->name, "auto");
+    assert_string_equal(r->cheap, "gpt-4o-mini");
+    assert_string_equal(r->frontier, "gpt-4o");
+    assert_true(r->threshold == 0.5);
+    assert_int_equal(r->n_escalate_on, 4);
+    assert_string_equal(r->escalate_on[0], "invalid_schema");
+    assert_string_equal(r->escalate_on[3], "empty");
+    assert_int_equal(r->line, 28);
+
+    assert_int_equal(c->n_fallbacks, 1);
+    assert_string_equal(c->fallbacks[0].model, "gpt-4o");
+    assert_int_equal(c->fallbacks[0].n_to, 1);
+    assert_string_equal(c->fallbacks[0].to[0], "claude-sonnet-5");
+    assert_int_equal(c->fallbacks[0].line, 34);
+
+    assert_true(c->prompt_caching.auto_breakpoints);
+    assert_int_equal(c->prompt_caching.ttl_seconds, 300);
+    assert_true(c->prompt_caching.openai_cache_key);
+    assert_true(c->response_cache.enabled);
+    assert_int_equal(c->response_cache.ttl_seconds, 3600);
+    assert_true(c->structured_output.validate);
+    assert_int_equal(c->structured_output.retries, 1);
+
+    assert_ptr_equal(fg_config_model(c, "claude-haiku-4-5"), &c->models[1]);
+    assert_null(fg_config_model(c, "auto"));
+    assert_null(fg_config_model(c, NULL));
+    assert_ptr_equal(fg_config_provider(c, "anthropic"), &c->providers[1]);
+    assert_null(fg_config_provider(c, "sim"));
+    assert_ptr_equal(fg_config_route(c, "auto"), &c->routes[0]);
+    assert_null(fg_config_route(c, "gpt-4o"));
+    fg_config_free(c);
+}
+
+/* The example as printed names gpt-4o and claude-sonnet-5 without
+ * defining them: exactly those references are reported. */
+static void test_design_example_verbatim_references(void **state)
+{
+    set_design_env();
+    EXPECT_LOAD_ERRORS(DESIGN_HEAD DESIGN_TAIL,
+                       "28: routes[0].frontier: unknown model \"gpt-4o\"",
+                       "32: fallbacks.gpt-4o: unknown model \"gpt-4o\"",
+                       "32: fallbacks.gpt-4o[0]: unknown model \"claude-sonnet-5\"");
+}
+
+/* ---------- error reporting ---------- */
+
+static void test_unknown_nested_key(void **state)
+{
+    EXPECT_LOAD_ERRORS("providers:\n"
+                       "  - name: s\n"
+                       "    type: sim\n"
+                       "models:\n"
+                       "  - name: m\n"
+                       "    provider: s\n"
+                       "    price:\n"
+                       "      input: 1\n"
+                       "      inptu: 2\n"
+                       "  - name: n\n"
+                       "    provider: s\n"
+                       "    price: {output: 1, cache_write: 2}\n"
+                       "colour: blue\n",
+                       "9: models[0].price.inptu: unknown key",
+                       "12: models[1].price.cache_write: unknown key",
+                       "13: colour: unknown key");
+}
+
+static void test_many_errors_all_reported(void **state)
+{
+    EXPECT_LOAD_ERRORS(
+        "server:\n"
+        "  listen: localhost\n"
+        "  workers: four\n"
+        "  tls: true\n"
+        "providers:\n"
+        "  - name: p\n"
+        "    type: openai\n"
+        "    api_key: env:FRUGAL_TEST_UNSET\n"
+        "    batch: sometimes\n"
+        "models:\n"
+        "  - provider: p\n"
+        "    price: {input: -1, output: 0.1234567}\n"
+        "response_cache: {enabled: yes, ttl: 5 minutes}\n",
+        "2: server.listen: expected host:port, e.g. 127.0.0.1:4000",
+        "3: server.workers: expected an integer, got \"four\"",
+        "4: server.tls: unknown key",
+        "8: providers[0].api_key: environment variable FRUGAL_TEST_UNSET is not set",
+        "9: providers[0].batch: must be provider or local",
+        "11: models[0].name: missing required key",
+        "12: models[0].price.input: must not be negative (got \"-1\")",
+        "12: models[0].price.output: more than 6 decimal places (prices are exact to "
+        "0.000001 USD) (got \"0.1234567\")",
+        "13: response_cache.enabled: expected true or false, got \"yes\"",
+        "13: response_cache.ttl: expected a duration like 30s, 5m, 1h or a number of "
+        "seconds (got \"5 minutes\")");
+}
+
+static void test_env_values(void **state)
+{
+    setenv("FRUGAL_TEST_KEY", "sk-from-env", 1);
+    setenv("FRUGAL_TEST_URL", "http://127.0.0.1:9000/v1//", 1);
+    struct fg_config *c = load_ok("providers:\n"
+                                  "  - name: o\n"
+                                  "    type: openai\n"
+                                  "    api_key: env:FRUGAL_TEST_KEY\n"
+                                  "    base_url: env:FRUGAL_TEST_URL\n"
+                                  "  - name: s\n"
+                                  "    type: sim\n");
+    assert_string_equal(c->providers[0].api_key, "sk-from-env");
+    assert_string_equal(c->providers[0].base_url, "http://127.0.0.1:9000/v1");
+    assert_null(c->providers[1].api_key);
+    assert_null(c->providers[1].base_url); /* in-process sim */
+    assert_null(c->server.master_key);
+    fg_config_free(c);
+
+    setenv("FRUGAL_TEST_EMPTY", "", 1);
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  master_key: env:FRUGAL_TEST_EMPTY\n"
+                       "providers:\n"
+                       "  - name: o\n"
+                       "    type: openai\n"
+                       "    api_key: \"\"\n"
+                       "  - name: a\n"
+                       "    type: anthropic\n"
+                       "    api_key: env:FRUGAL_TEST_UNSET\n"
+                       "    base_url: env:9BAD\n"
+                       "  - name: s\n"
+                       "    type: sim\n"
+                       "    base_url: ftp://example.com\n",
+                       "2: server.master_key: environment variable FRUGAL_TEST_EMPTY is empty",
+                       "6: providers[0].api_key: must not be empty",
+                       "9: providers[1].api_key: environment variable FRUGAL_TEST_UNSET is "
+                       "not set",
+                       "10: providers[1].base_url: invalid environment variable name \"9BAD\"",
+                       "13: providers[2].base_url: must start with http:// or https://");
+}
+
+static void test_wrong_types(void **state)
+{
+    EXPECT_LOAD_ERRORS("server: [127.0.0.1]\n"
+                       "providers:\n"
+                       "  name: openai\n"
+                       "models:\n"
+                       "  - name: m\n"
+                       "    provider: [a, b]\n"
+                       "  - just-a-string\n"
+                       "routes: {}\n"
+                       "structured_output: {validate: 1, retries: 99}\n"
+                       "prompt_caching: {auto_breakpoints: {x: 1}}\n",
+                       "1: server: expected a mapping, got a sequence",
+                       "3: providers: expected a sequence, got a mapping",
+                       "6: models[0].provider: expected a string, got a sequence",
+                       "7: models[1]: expected a mapping, got a scalar",
+                       "8: routes: expected a sequence, got a mapping",
+                       "9: structured_output.validate: expected true or false, got \"1\"",
+                       "9: structured_output.retries: must be between 0 and 10",
+                       "10: prompt_caching.auto_breakpoints: expected true or false, got a "
+                       "mapping");
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  workers: -1\n"
+                       "  client_timeout_ms: 1.5\n"
+                       "  shutdown_grace_ms: -5\n"
+                       "  max_body_bytes: 10 parsecs\n"
+                       "  log_level: verbose\n",
+                       "2: server.workers: must be between 0 and 1024",
+                       "3: server.client_timeout_ms: expected an integer, got \"1.5\"",
+                       "4: server.shutdown_grace_ms: must be >= 0",
+                       "5: server.max_body_bytes: expected a size like 1048576, 512KB or 32MB "
+                       "(got \"10 parsecs\")",
+                       "6: server.log_level: must be debug, info, warn or error");
+}
+
+static void test_bad_references_and_duplicates(void **state)
+{
+    EXPECT_LOAD_ERRORS("providers:\n"
+                       "  - {name: openai, type: openai}\n"
+                       "  - {name: openai, type: azure}\n"
+                       "models:\n"
+                       "  - {name: a, provider: openai}\n"
+                       "  - {name: b, provider: nowhere}\n"
+                       "  - {name: a, provider: openai}\n"
+                       "routes:\n"
+                       "  - {name: auto, cheap: a, frontier: c, threshold: 2, escalate_on: [slow]}\n"
+                       "  - {name: a, cheap: a, frontier: b}\n"
+                       "  - {name: r2, cheap: a}\n"
+                       "fallbacks:\n"
+                       "  a: [b, z, a]\n"
+                       "  y: [a]\n",
+                       "3: providers[1].type: must be openai, anthropic or sim (got \"azure\")",
+                       "3: providers[1].name: duplicate provider name \"openai\" (first "
+                       "defined on line 2)",
+                       "6: models[1].provider: unknown provider \"nowhere\"",
+                       "7: models[2].name: duplicate model name \"a\" (first defined on line 5)",
+                       "9: routes[0].threshold: expected a number between 0 and 1, got \"2\"",
+                       "9: routes[0].escalate_on[0]: must be invalid_schema, truncated, "
+                       "refusal, empty or retry (got \"slow\")",
+                       "9: routes[0].frontier: unknown model \"c\"",
+                       "10: routes[1].name: \"a\" is already a model name (line 5)",
+                       "11: routes[2].frontier: missing required key",
+                       "13: fallbacks.a[1]: unknown model \"z\"",
+                       "13: fallbacks.a[2]: a model cannot fall back to itself",
+                       "14: fallbacks.y: unknown model \"y\"");
+}
+
+static void test_missing_required_keys(void **state)
+{
+    EXPECT_LOAD_ERRORS("providers:\n"
+                       "  - base_url: https://x.example\n"
+                       "  - name:\n"
+                       "    type: sim\n"
+                       "models:\n"
+                       "  - model: upstream\n"
+                       "routes:\n"
+                       "  - threshold: 0.2\n",
+                       "2: providers[0].type: missing required key",
+                       "2: providers[0].name: missing required key",
+                       "3: providers[1].name: missing required key",
+                       "6: models[0].name: missing required key",
+                       "6: models[0].provider: missing required key",
+                       "8: routes[0].name: missing required key",
+                       "8: routes[0].cheap: missing required key",
+                       "8: routes[0].frontier: missing required key");
+}
+
+/* ---------- prices ---------- */
+
+static void test_prices_exact(void **state)
+{
+    struct fg_config *c = load_ok(
+        "providers: [{name: s, type: sim}]\n"
+        "models:\n"
+        "  - name: m\n"
+        "    provider: s\n"
+        "    price: {input: 2, output: 0.000001, cache_read: \"3.5\", cache_write_5m: 0,\n"
+        "            cache_write_1h: 0.1500000, batch_input: 1234567.654321,\n"
+        "            batch_output: .5}\n");
+    const struct fg_price *p = &c->models[0].price;
+    assert_int_equal(p->input, 2000000);
+    assert_int_equal(p->output, 1);
+    assert_int_equal(p->cache_read, 3500000);
+    assert_int_equal(p->cache_write_5m, 0);
+    assert_int_equal(p->cache_write_1h, 150000); /* trailing zeros lose nothing */
+    assert_int_equal(p->batch_input, INT64_C(1234567654321));
+    assert_int_equal(p->batch_output, 500000);
+    fg_config_free(c);
+}
+
+static void test_prices_rejected(void **state)
+{
+    EXPECT_LOAD_ERRORS(
+        "providers: [{name: s, type: sim}]\n"
+        "models:\n"
+        "  - name: m\n"
+        "    provider: s\n"
+        "    price:\n"
+        "      input: 1e-1\n"
+        "      output: 0.0000001\n"
+        "      cache_read: free\n"
+        "      cache_write_5m: .inf\n"
+        "      cache_write_1h: 99999999999999999999\n"
+        "      batch_input: [1]\n",
+        "6: models[0].price.input: scientific notation is not supported; write a plain "
+        "decimal like 0.15 (got \"1e-1\")",
+        "7: models[0].price.output: more than 6 decimal places (prices are exact to "
+        "0.000001 USD) (got \"0.0000001\")",
+        "8: models[0].price.cache_read: expected a decimal number like 0.15 (got \"free\")",
+        "9: models[0].price.cache_write_5m: expected a decimal number like 0.15 (got "
+        "\".inf\")",
+        "10: models[0].price.cache_write_1h: number too large (got "
+        "\"99999999999999999999\")",
+        "11: models[0].price.batch_input: expected a number, got a sequence");
+}
+
+/* ---------- server, providers, models: values and defaults ---------- */
+
+static void test_values_and_defaults(void **state)
+{
+    struct fg_config *c = load_ok(
+        "server:\n"
+        "  listen: \"[::1]:4100\"\n"
+        "  workers: 8\n"
+        "  max_body_bytes: 1MB\n"
+        "  client_timeout_ms: 1000\n"
+        "  stream_idle_timeout_ms: 2000\n"
+        "  shutdown_grace_ms: 0\n"
+        "  log_level: debug\n"
+        "storage: \"sqlite::memory:\"\n"
+        "providers:\n"
+        "  - name: o\n"
+        "    type: openai\n"
+        "  - name: a\n"
+        "    type: anthropic\n"
+        "    base_url: https://proxy.example/anthropic///\n"
+        "    anthropic_version: 2023-06-01\n"
+        "    timeout_ms: 30000\n"
+        "    connect_timeout_ms: 250\n"
+        "    batch: local\n"
+        "  - name: s\n"
+        "    type: sim\n"
+        "models:\n"
+        "  - {name: fast, provider: o, model: gpt-4o-mini-2024-07-18, max_output_tokens: 100}\n"
+        "  - {name: claude-x, provider: s}\n"
+        "  - {name: other, provider: s}\n"
+        "  - {name: plays-claude, provider: s, dialect: anthropic}\n"
+        "  - {name: claude-as-openai, provider: s, dialect: openai}\n"
+        "  - {name: h, provider: a, dialect: anthropic}\n"
+        "routes:\n"
+        "  - {name: r, cheap: fast, frontier: h}\n"
+        "prompt_caching: {ttl: 1h}\n"
+        "response_cache: {ttl: 30s}\n"
+        "structured_output: {validate: false, retries: 0}\n");
+    assert_string_equal(c->server.listen, "[::1]:4100");
+    assert_int_equal(c->server.workers, 8);
+    assert_int_equal(c->server.max_body_bytes, 1u << 20);
+    assert_int_equal(c->server.client_timeout_ms, 1000);
+    assert_int_equal(c->server.stream_idle_timeout_ms, 2000);
+    assert_int_equal(c->server.shutdown_grace_ms, 0);
+    assert_string_equal(c->server.log_level, "debug");
+    assert_string_equal(c->storage, "sqlite::memory:");
+
+    assert_string_equal(c->providers[0].base_url, "https://api.openai.com/v1");
+    assert_null(c->providers[0].api_key);
+    const struct fg_provider_cfg *a = &c->providers[1];
+    assert_string_equal(a->base_url, "https://proxy.example/anthropic");
+    assert_string_equal(a->anthropic_version, "2023-06-01");
+    assert_int_equal(a->timeout_ms, 30000);
+    assert_int_equal(a->connect_timeout_ms, 250);
+    assert_string_equal(a->batch, "local");
+    assert_int_equal(c->providers[2].type, FG_PROV_SIM);
+    assert_null(c->providers[2].base_url);
+
+    assert_string_equal(c->models[0].model, "gpt-4o-mini-2024-07-18");
+    assert_int_equal(c->models[0].max_output_tokens, 100);
+    assert_int_equal(c->models[0].dialect, FG_DIALECT_OPENAI);
+    assert_int_equal(c->models[1].dialect, FG_DIALECT_ANTHROPIC); /* claude* on sim */
+    assert_int_equal(c->models[1].provider_index, 2);
+    assert_int_equal(c->models[2].dialect, FG_DIALECT_OPENAI);
+    assert_int_equal(c->models[3].dialect, FG_DIALECT_ANTHROPIC);
+    assert_int_equal(c->models[4].dialect, FG_DIALECT_OPENAI);
+    assert_int_equal(c->models[5].dialect, FG_DIALECT_ANTHROPIC);
+    assert_true(c->routes[0].threshold == 0.5);
+    assert_int_equal(c->routes[0].n_escalate_on, 0);
+
+    assert_true(c->prompt_caching.auto_breakpoints);
+    assert_int_equal(c->prompt_caching.ttl_seconds, 3600);
+    assert_false(c->response_cache.enabled);
+    assert_int_equal(c->response_cache.ttl_seconds, 30);
+    assert_false(c->structured_output.validate);
+    assert_int_equal(c->structured_output.retries, 0);
+    fg_config_free(c);
+}
+
+static void test_sizes_and_durations(void **state)
+{
+    static const struct { const char *text; size_t bytes; } sizes[] = {
+        {"4096", 4096}, {"64KiB", 65536}, {"2 mb", 2u << 20}, {"1g", 1u << 30}, {"7B", 7},
+    };
+    static const struct { const char *text; int secs; } ttls[] = {
+        {"300", 300}, {"30s", 30}, {"5m", 300}, {"1h", 3600}, {"2d", 172800},
+    };
+    char yaml[256];
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        snprintf(yaml, sizeof yaml, "server: {max_body_bytes: %s}\n", sizes[i].text);
+        struct fg_config *c = load_ok(yaml);
+        assert_int_equal(c->server.max_body_bytes, sizes[i].bytes);
+        fg_config_free(c);
+    }
+    for (size_t i = 0; i < sizeof ttls / sizeof ttls[0]; i++) {
+        snprintf(yaml, sizeof yaml, "response_cache: {ttl: %s}\n", ttls[i].text);
+        struct fg_config *c = load_ok(yaml);
+        assert_int_equal(c->response_cache.ttl_seconds, ttls[i].secs);
+        fg_config_free(c);
+    }
+    EXPECT_LOAD_ERRORS("prompt_caching: {ttl: 0}\n"
+                       "response_cache: {ttl: 1.5h}\n"
+                       "server: {max_body_bytes: 0}\n",
+                       "1: prompt_caching.ttl: must be positive (got \"0\")",
+                       "2: response_cache.ttl: expected a duration like 30s, 5m, 1h or a "
+                       "number of seconds (got \"1.5h\")",
+                       "3: server.max_body_bytes: must be positive (got \"0\")");
+}
+
+static void test_listen_validation(void **state)
+{
+    static const struct { const char *listen, *msg; } bad[] = {
+        {"127.0.0.1:0", "port must be a number between 1 and 65535"},
+        {"127.0.0.1:65536", "port must be a number between 1 and 65535"},
+        {"host:http", "port must be a number between 1 and 65535"},
+        {"\"::1:4000\"", "IPv6 addresses must be in brackets, e.g. [::1]:4000"},
+        {"\":4000\"", "host is empty (use 0.0.0.0:PORT for all interfaces)"},
+        {"\"[::1]4000\"", "expected [IPv6-address]:port, e.g. [::1]:4000"},
+        {"4000", "expected host:port, e.g. 127.0.0.1:4000"},
+    };
+    char yaml[128], want[256];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(yaml, sizeof yaml, "server:\n  listen: %s\n", bad[i].listen);
+        snprintf(want, sizeof want, "2: server.listen: %s", bad[i].msg);
+        EXPECT_LOAD_ERRORS(yaml, want);
+    }
+    struct fg_config *c = load_ok("server: {listen: \"0.0.0.0:65535\"}\n");
+    assert_string_equal(c->server.listen, "0.0.0.0:65535");
+    fg_config_free(c);
+}
+
+static void test_dialect_on_real_provider(void **state)
+{
+    EXPECT_LOAD_ERRORS("providers: [{name: o, type: openai}]\n"
+                       "models:\n"
+                       "  - name: m\n"
+                       "    provider: o\n"
+                       "    dialect: anthropic\n"
+                       "  - {name: n, provider: o, dialect: grpc}\n",
+                       "5: models[0].dialect: provider \"o\" is not a sim provider; its type "
+                       "fixes the dialect",
+                       "6: models[1].dialect: must be openai or anthropic (got \"grpc\")");
+}
+
+/* ---------- YAML-level problems ---------- */
+
+static void test_syntax_error_line(void **state)
+{
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  listen: 127.0.0.1:4000\n"
+                       " workers: 2\n",
+                       "3: (syntax): did not find expected key (while parsing a block mapping "
+                       "on line 1)");
+    EXPECT_LOAD_ERRORS("models:\n"
+                       "  - name: a\n"
+                       "    price: {input: 1\n"
+                       "  - name: b\n",
+                       "4: (syntax): did not find expected ',' or '}' (while parsing a flow "
+                       "mapping on line 3)");
+}
+
+static void test_yaml_structure_errors(void **state)
+{
+    EXPECT_LOAD_ERRORS("", "1: (root): the file is empty");
+    EXPECT_LOAD_ERRORS("- a\n", "1: (root): expected a mapping, got a sequence");
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  workers: 1\n"
+                       "  workers: 2\n",
+                       "3: server.workers: duplicate key");
+    EXPECT_LOAD_ERRORS("storage: &s sqlite:a.db\n"
+                       "server:\n"
+                       "  log_level: *s\n",
+                       "3: (syntax): aliases (*name) are not supported");
+    /* a second document is fatal: nothing after it is checked */
+    EXPECT_LOAD_ERRORS("storage: mysql://x\n---\nstorage: sqlite:x\n",
+                       "2: (syntax): only one YAML document is allowed");
+    EXPECT_LOAD_ERRORS("storage: mysql://x\n", "1: storage: must be sqlite:PATH or postgres://…");
+}
+
+static void test_missing_file(void **state)
+{
+    struct fg_config *c = (struct fg_config *)1;
+    struct fg_errlist e = {0};
+    assert_int_equal(fg_config_load("/nonexistent/frugal.yaml", &c, &e), -1);
+    assert_null(c);
+    check_errors(&e, "/nonexistent/frugal.yaml",
+                 (const char *const[]){"0: (file): cannot open: No such file or directory",
+                                       NULL});
+    fg_errlist_free(&e);
+}
+
+/* ---------- built-in defaults ---------- */
+
+static const char *const all_models[] = {
+    "gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano",
+    "claude-haiku-4-5", "claude-sonnet-4-5", "claude-sonnet-4-6", "claude-opus-4-5",
+};
+
+static struct fg_config *defaults_ok(void)
+{
+    struct fg_config *c = NULL;
+    struct fg_errlist e = {0};
+    assert_int_equal(fg_config_defaults(&c, &e), 0);
+    assert_int_equal(e.n, 0);
+    assert_non_null(c);
+    return c;
+}
+
+static void check_builtin_common(const struct fg_config *c)
+{
+    assert_true(c->builtin);
+    assert_null(c->path);
+    assert_int_equal(c->n_models, 11);
+    for (size_t i = 0; i < 11; i++) {
+        const struct fg_model_cfg *m = fg_config_model(c, all_models[i]);
+        assert_non_null(m);
+        assert_string_equal(m->model, m->name);
+        assert_string_equal(m->provider, c->providers[m->provider_index].name);
+        assert_int_equal(m->dialect, i < 7 ? FG_DIALECT_OPENAI : FG_DIALECT_ANTHROPIC);
+        assert_int_equal(m->price.input, -1);
+        assert_int_equal(m->line, 0);
+    }
+    assert_int_equal(fg_config_model(c, "gpt-4o-mini")->max_output_tokens, 16384);
+    assert_int_equal(fg_config_model(c, "gpt-4.1")->max_output_tokens, 32768);
+    assert_int_equal(fg_config_model(c, "gpt-5-nano")->max_output_tokens, 128000);
+    assert_int_equal(fg_config_model(c, "claude-sonnet-4-6")->max_output_tokens, 64000);
+    const struct fg_route_cfg *r = fg_config_route(c, "auto");
+    assert_non_null(r);
+    assert_string_equal(r->cheap, "gpt-4o-mini");
+    assert_string_equal(r->frontier, "gpt-4o");
+    assert_true(r->threshold == 0.5);
+    assert_int_equal(c->n_fallbacks, 0);
+    assert_string_equal(c->storage, "sqlite:frugal.db");
+    assert_int_equal(c->server.max_body_bytes, 32u << 20);
+    assert_int_equal(c->response_cache.ttl_seconds, 3600);
+    assert_false(c->response_cache.enabled);
+}
+
+static void test_defaults_without_keys(void **state)
+{
+    struct fg_config *c = defaults_ok();
+    check_builtin_common(c);
+    assert_int_equal(c->n_providers, 1);
+    assert_string_equal(c->providers[0].name, "sim");
+    assert_int_equal(c->providers[0].type, FG_PROV_SIM);
+    assert_null(c->providers[0].base_url);
+    assert_null(c->providers[0].api_key);
+    assert_string_equal(fg_config_model(c, "claude-opus-4-5")->provider, "sim");
+    assert_string_equal(c->server.listen, "127.0.0.1:4000");
+    assert_null(c->server.master_key);
+    fg_config_free(c);
+}
+
+static void test_defaults_openai_key_only(void **state)
+{
+    setenv("OPENAI_API_KEY", "sk-live-openai", 1);
+    setenv("OPENAI_BASE_URL", "http://localhost:9999/v1/", 1);
+    setenv("ANTHROPIC_API_KEY", "", 1); /* empty counts as unset */
+    struct fg_config *c = defaults_ok();
+    check_builtin_common(c);
+    assert_int_equal(c->n_providers, 2);
+    assert_string_equal(c->providers[0].name, "openai");
+    assert_int_equal(c->providers[0].type, FG_PROV_OPENAI);
+    assert_string_equal(c->providers[0].api_key, "sk-live-openai");
+    assert_string_equal(c->providers[0].base_url, "http://localhost:9999/v1");
+    assert_string_equal(c->providers[1].name, "sim");
+    assert_string_equal(fg_config_model(c, "gpt-5")->provider, "openai");
+    assert_int_equal(fg_config_model(c, "claude-haiku-4-5")->provider_index, 1);
+    fg_config_free(c);
+}
+
+static void test_defaults_both_keys(void **state)
+{
+    setenv("OPENAI_API_KEY", "sk-live-openai", 1);
+    setenv("ANTHROPIC_API_KEY", "sk-ant-live", 1);
+    setenv("FRUGAL_MASTER_KEY", "mk", 1);
+    setenv("FRUGAL_LISTEN", "[::1]:4100", 1);
+    struct fg_config *c = defaults_ok();
+    check_builtin_common(c);
+    assert_int_equal(c->n_providers, 2);
+    assert_string_equal(c->providers[0].base_url, "https://api.openai.com/v1");
+    assert_string_equal(c->providers[1].name, "anthropic");
+    assert_int_equal(c->providers[1].type, FG_PROV_ANTHROPIC);
+    assert_string_equal(c->providers[1].api_key, "sk-ant-live");
+    assert_string_equal(c->providers[1].base_url, "https://api.anthropic.com");
+    assert_string_equal(c->providers[1].anthropic_version, "2026-10-21");
+    assert_null(fg_config_provider(c, "sim"));
+    assert_string_equal(fg_config_model(c, "claude-opus-4-5")->provider, "anthropic");
+    assert_string_equal(c->server.master_key, "mk");
+    assert_string_equal(c->server.listen, "[::1]:4100");
+    fg_config_free(c);
+}
+
+static void test_defaults_bad_env(void **state)
+{
+    setenv("FRUGAL_LISTEN", "nope", 1);
+    setenv("FRUGAL_MASTER_KEY", "", 1);
+    setenv("ANTHROPIC_API_KEY", "sk-ant", 1);
+    setenv("ANTHROPIC_BASE_URL", "api.anthropic.com", 1);
+    struct fg_config *c = (struct fg_config *)1;
+    struct fg_errlist e = {0};
+    assert_int_equal(fg_config_defaults(&c, &e), -1);
+    assert_null(c);
+    check_errors(&e, "(built-in)",
+                 (const char *const[]){
+                     "0: FRUGAL_MASTER_KEY: environment variable FRUGAL_MASTER_KEY is empty",
+                     "0: FRUGAL_LISTEN: expected host:port, e.g. 127.0.0.1:4000",
+                     "0: ANTHROPIC_BASE_URL: must start with http:// or https://", NULL});
+    fg_errlist_free(&e);
+}
+
+static void test_errlist(void **state)
+{
+    struct fg_errlist l = {0};
+    fg_errlist_add(&l, "%s:%d: %s", "f", 3, "x");
+    fg_errlist_add(&l, "second");
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.lines[0], "f:3: x");
+    assert_string_equal(l.lines[1], "second");
+    fg_errlist_free(&l);
+    assert_int_equal(l.n, 0);
+    assert_null(l.lines);
+    fg_config_free(NULL);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, clean_env, clean_env)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_design_example_loads),
+        T(test_design_example_verbatim_references),
+        T(test_unknown_nested_key),
+        T(test_many_errors_all_reported),
+        T(test_env_values),
+        T(test_wrong_types),
+        T(test_bad_references_and_duplicates),
+        T(test_missing_required_keys),
+        T(test_prices_exact),
+        T(test_prices_rejected),
+        T(test_values_and_defaults),
+        T(test_sizes_and_durations),
+        T(test_listen_validation),
+        T(test_dialect_on_real_provider),
+        T(test_syntax_error_line),
+        T(test_yaml_structure_errors),
+        T(test_missing_file),
+        T(test_defaults_without_keys),
+        T(test_defaults_openai_key_only),
+        T(test_defaults_both_keys),
+        T(test_defaults_bad_env),
+        T(test_errlist),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
