@@ -1,0 +1,117 @@
+/* price.c — see price.h. */
+#include "price.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_model(const void *key, const void *elem)
+{
+    return strcmp(key, ((const struct fg_builtin_price *)elem)->model);
+}
+
+static const struct fg_builtin_price *find(const char *model)
+{
+    return bsearch(model, fg_price_table, fg_price_table_len, sizeof fg_price_table[0],
+                   cmp_model);
+}
+
+/* Length of model without a trailing -YYYY-MM-DD or -YYYYMMDD, or 0. */
+static size_t undated_len(const char *m)
+{
+    size_t n = strlen(m), d = 0;
+    while (d < n && (isdigit((unsigned char)m[n - 1 - d]) || m[n - 1 - d] == '-'))
+        d++;
+    /* the run must be exactly a date suffix */
+    if (d == 11 && m[n - 11] == '-' && m[n - 8] == '-' && m[n - 5] == '-')
+        return n - 11;
+    if (d == 9 && m[n - 9] == '-')
+        return n - 9;
+    return 0;
+}
+
+const struct fg_builtin_price *fg_price_lookup(const char *model)
+{
+    if (!model)
+        return NULL;
+    const struct fg_builtin_price *p = find(model);
+    size_t n;
+    if (!p && (n = undated_len(model)) > 0 && n < 128) {
+        char base[128];
+        memcpy(base, model, n);
+        base[n] = '\0';
+        p = find(base);
+    }
+    return p;
+}
+
+static void merge(struct fg_price *dst, const struct fg_price *over)
+{
+    int64_t *d = &dst->input;
+    const int64_t *o = &over->input;
+    for (int i = 0; i < 7; i++)
+        if (o[i] >= 0)
+            d[i] = o[i];
+}
+
+/* Fill what the provider's rules imply for unlisted fields. */
+static bool complete(struct fg_price *p, enum fg_dialect d)
+{
+    if (p->input < 0 || p->output < 0)
+        return false;
+    if (p->cache_read < 0)
+        p->cache_read = p->input;
+    if (p->cache_write_5m < 0)
+        p->cache_write_5m = d == FG_DIALECT_ANTHROPIC ? p->input * 5 / 4 : p->input;
+    if (p->cache_write_1h < 0)
+        p->cache_write_1h = d == FG_DIALECT_ANTHROPIC ? p->input * 2 : p->cache_write_5m;
+    if (p->batch_input < 0)
+        p->batch_input = p->input / 2;
+    if (p->batch_output < 0)
+        p->batch_output = p->output / 2;
+    return true;
+}
+
+static const struct fg_price unset = {-1, -1, -1, -1, -1, -1, -1};
+
+bool fg_price_of_id(const char *model, enum fg_dialect d, struct fg_price *out)
+{
+    const struct fg_builtin_price *b = fg_price_lookup(model);
+    *out = b ? b->price : unset;
+    return complete(out, d);
+}
+
+bool fg_price_of(const struct fg_model_cfg *m, struct fg_price *out)
+{
+    const struct fg_builtin_price *b = fg_price_lookup(m->model);
+    if (!b)
+        b = fg_price_lookup(m->name);
+    *out = b ? b->price : unset;
+    merge(out, &m->price);
+    return complete(out, m->dialect);
+}
+
+int64_t fg_price_cost(const struct fg_price *p, const struct fg_tokens *t, bool batch)
+{
+    if (!batch)
+        return t->input * p->input + t->cache_read * p->cache_read +
+               t->cache_write_5m * p->cache_write_5m + t->cache_write_1h * p->cache_write_1h +
+               t->output * p->output;
+    /* batch: listed batch prices for input/output, half price for cache
+     * reads and writes (Anthropic: "50% on all usage") */
+    return t->input * p->batch_input + t->output * p->batch_output +
+           (t->cache_read * p->cache_read + t->cache_write_5m * p->cache_write_5m +
+            t->cache_write_1h * p->cache_write_1h) / 2;
+}
+
+const char *fg_price_usd(int64_t pico, char *buf, size_t n)
+{
+    /* 6 decimals of USD = micro-USD = pico / 1e6, rounded half away from 0 */
+    int neg = pico < 0;
+    uint64_t a = neg ? (uint64_t)(-(pico + 1)) + 1 : (uint64_t)pico;
+    uint64_t micro = (a + 500000) / 1000000;
+    snprintf(buf, n, "%s%llu.%06llu", neg ? "-" : "", (unsigned long long)(micro / 1000000),
+             (unsigned long long)(micro % 1000000));
+    return buf;
+}
