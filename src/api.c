@@ -146,19 +146,26 @@ static int parse_body(struct fg_call *c)
     if (c->raw_len == 0)
         return fg_err_set(&c->err, FG_E_INVALID, NULL,
                           "Request body is empty: expected a JSON object.");
-    json_error_t je;
-    c->body = json_loadb(c->raw, c->raw_len, JSON_ALLOW_NUL, &je);
-    if (!c->body)
+    if (fg_json_parse(&c->body, c->raw, c->raw_len) < 0) {
+        int line = 1, col = 1;
+        for (size_t i = 0; i < c->body.err_off && i < c->raw_len; i++, col++)
+            if (c->raw[i] == '\n')
+                line++, col = 0;
         return fg_err_set(&c->err, FG_E_INVALID, NULL,
                           "Request body is not valid JSON: %s (line %d, column %d).",
-                          je.text, je.line, je.column);
-    if (!json_is_object(c->body))
+                          c->body.err, line, col);
+    }
+    if (fg_json_type(&c->body, 0) != FG_J_OBJ)
         return fg_err_set(&c->err, FG_E_INVALID, NULL,
                           "Request body must be a JSON object.");
     if (c->in->validate(c, &c->err) < 0)
         return -1;
-    c->stream = json_is_true(json_object_get(c->body, "stream"));
-    c->model_name = json_string_value(json_object_get(c->body, "model"));
+    c->stream = fg_json_type(&c->body, fg_json_get(&c->body, 0, "stream")) == FG_J_TRUE;
+    int m = fg_json_get(&c->body, 0, "model");
+    size_t ml = c->body.t[m].end - c->body.t[m].start;
+    char *name = fg_arena_alloc(&c->arena, ml);
+    fg_json_str(&c->body, m, name, ml);
+    c->model_name = name;
     return 0;
 }
 

@@ -14,6 +14,47 @@ struct fg_arena_block {
 };
 
 #define ARENA_BLOCK 8192
+#define ARENA_CACHE 16
+
+/* Each thread keeps a few standard blocks: a request's first block is
+ * recycled instead of going back to malloc, which for 8 KB chunks would
+ * consolidate the heap on every request. */
+static _Thread_local struct fg_arena_block *cache;
+static _Thread_local int cached;
+
+static struct fg_arena_block *block_get(size_t cap)
+{
+    if (cap == ARENA_BLOCK && cache) {
+        struct fg_arena_block *b = cache;
+        cache = b->next;
+        cached--;
+        return b;
+    }
+    struct fg_arena_block *b = fg_xmalloc(sizeof *b + cap);
+    b->cap = cap;
+    return b;
+}
+
+static void block_put(struct fg_arena_block *b)
+{
+    if (b->cap == ARENA_BLOCK && cached < ARENA_CACHE) {
+        b->next = cache;
+        cache = b;
+        cached++;
+    } else {
+        free(b);
+    }
+}
+
+void fg_arena_thread_cleanup(void)
+{
+    while (cache) {
+        struct fg_arena_block *b = cache;
+        cache = b->next;
+        free(b);
+    }
+    cached = 0;
+}
 
 static void oom(size_t n)
 {
@@ -60,9 +101,8 @@ void *fg_arena_alloc(struct fg_arena *a, size_t n)
     n = (n + 15) & ~(size_t)15;
     if (!a->head || a->used + n > a->cap) {
         size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-        struct fg_arena_block *b = fg_xmalloc(sizeof *b + cap);
+        struct fg_arena_block *b = block_get(cap);
         b->next = a->head;
-        b->cap = cap;
         a->head = b;
         a->cur = b->data;
         a->used = 0;
@@ -104,7 +144,7 @@ void fg_arena_free(struct fg_arena *a)
     struct fg_arena_block *b = a->head;
     while (b) {
         struct fg_arena_block *n = b->next;
-        free(b);
+        block_put(b);
         b = n;
     }
     memset(a, 0, sizeof *a);

@@ -24,6 +24,8 @@ char *fg_arena_strndup(struct fg_arena *a, const char *s, size_t n);
 char *fg_arena_printf(struct fg_arena *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void fg_arena_free(struct fg_arena *a);
+/* Free the calling thread's cache of recycled blocks (at thread exit). */
+void fg_arena_thread_cleanup(void);
 
 /* Allocation helpers that abort on OOM, for owners outside arenas. */
 void *fg_xmalloc(size_t n);

@@ -11,6 +11,23 @@
 #include <string.h>
 
 static void on_client_close(struct evhttp_connection *evcon, void *arg);
+static void on_peer_closed(evutil_socket_t fd, short what, void *arg);
+
+#define CLOSE_WATCH_DELAY_MS 50
+
+static void watch_peer(evutil_socket_t unused, short what, void *arg)
+{
+    struct fg_call *c = arg;
+    if (!c->req)
+        return;
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+    if (!evcon)
+        return;
+    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+    event_free(c->close_ev);
+    c->close_ev = event_new(c->w->base, fd, EV_CLOSED, on_peer_closed, c);
+    event_add(c->close_ev, NULL);
+}
 
 /* The peer hung up while we were working: drop the connection; its close
  * callback ends the call. */
@@ -21,14 +38,21 @@ static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
         evhttp_connection_free(evhttp_request_get_connection(c->req));
 }
 
-static void make_id(struct fg_worker *w, char *out, size_t n)
+static void make_id(struct fg_worker *w, char *out)
 {
-    /* unique per process: worker index, counter, start time */
+    /* unique per process: worker index, counter, start time; no printf on
+     * the hot path */
+    static const char hex[] = "0123456789abcdef";
     uint64_t x = fg_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ULL;
     x ^= x >> 29;
-    snprintf(out, n, "frg_%016llx%04x", (unsigned long long)x, (unsigned)(w->next_id & 0xffff));
+    memcpy(out, "frg_", 4);
+    for (int i = 0; i < 16; i++)
+        out[4 + i] = hex[(x >> (60 - 4 * i)) & 15];
+    for (int i = 0; i < 4; i++)
+        out[20 + i] = hex[(w->next_id >> (12 - 4 * i)) & 15];
+    out[24] = '\0';
 }
 
 struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
@@ -41,7 +65,7 @@ struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
     c->w = w;
     c->req = req;
     c->t_start_ns = fg_now_ns();
-    make_id(w, c->id, sizeof c->id);
+    make_id(w, c->id);
     c->next = w->calls;
     if (w->calls)
         w->calls->prev = c;
@@ -50,11 +74,12 @@ struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     evhttp_connection_set_closecb(evcon, on_client_close, c);
     /* evhttp stops reading while a request is handled, so it would notice a
-     * departed client only on its next write; EV_CLOSED (EPOLLRDHUP) tells
-     * us at once, so upstream work is cancelled promptly. */
-    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-    c->close_ev = event_new(w->base, fd, EV_CLOSED, on_peer_closed, c);
-    event_add(c->close_ev, NULL);
+     * departed client only on its next write.  Calls that outlive a short
+     * delay get an EV_CLOSED (EPOLLRDHUP) watcher that notices at once;
+     * quick calls don't pay its two epoll_ctl calls. */
+    c->close_ev = evtimer_new(w->base, watch_peer, c);
+    struct timeval tv = {0, CLOSE_WATCH_DELAY_MS * 1000};
+    event_add(c->close_ev, &tv);
     return c;
 }
 
@@ -82,8 +107,8 @@ void fg_call_finish(struct fg_call *c)
     if (c->relay)
         evbuffer_free(c->relay);
     fg_sse_free(&c->sse);
-    json_decref(c->body);
-    json_decref(c->resp_json);
+    fg_json_free(&c->body);
+    fg_json_free(&c->resp);
     free(c->upstream_body);
     if (c->prev)
         c->prev->next = c->next;
@@ -112,6 +137,17 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
     if (c->in_curl_cb)
         return;
     fg_call_finish(c);
+}
+
+void fg_call_edit(struct fg_call *c, uint32_t start, uint32_t end, const char *text)
+{
+    if (c->n_edits == sizeof c->edits / sizeof c->edits[0])
+        abort();   /* a programming error: stages add a handful at most */
+    struct fg_json_edit *e = &c->edits[c->n_edits++];
+    e->start = start;
+    e->end = end;
+    e->text = text;
+    e->text_len = strlen(text);
 }
 
 void fg_call_abort_all(struct fg_worker *w)

@@ -13,10 +13,10 @@
 #include "arena.h"
 #include "config.h"
 #include "err.h"
+#include "json.h"
 #include "sse.h"
 #include "upstream.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,9 +50,10 @@ struct fg_call {
 
     /* request */
     const char *raw; size_t raw_len;  /* client body (evbuffer memory) */
-    json_t *body;                     /* parsed once */
-    bool body_dirty;                  /* re-serialise before sending */
-    char *upstream_body; size_t upstream_body_len; /* malloc'd when dirty */
+    struct fg_json body;              /* index of raw, parsed once */
+    struct fg_json_edit edits[8];     /* splices of raw for the upstream body */
+    size_t n_edits;
+    char *upstream_body; size_t upstream_body_len; /* malloc'd when edited */
     bool stream;
     const char *model_name;           /* as requested */
     const struct fg_model_cfg *model;
@@ -74,7 +75,8 @@ struct fg_call {
     bool paused;                      /* curl paused for a slow client */
     int in_curl_cb;                   /* inside a curl callback: defer ends */
     struct evbuffer *relay;           /* events to write this round */
-    json_t *resp_json;                /* parsed non-stream response */
+    struct fg_json resp;              /* index of a non-stream response, or
+                                         scratch for stream events */
 
     struct fg_err err;
 };

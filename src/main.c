@@ -1,5 +1,7 @@
 /* main.c — the frugal command line: serve, check, sim, version. */
+#include "arena.h"
 #include "config.h"
+#include "json.h"
 #include "log.h"
 #include "server.h"
 #include "sim.h"
@@ -123,5 +125,7 @@ int main(int argc, char **argv)
         rc = 2;
     }
     curl_global_cleanup();
+    fg_arena_thread_cleanup();
+    fg_json_thread_cleanup();
     return rc;
 }

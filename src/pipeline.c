@@ -6,6 +6,7 @@
 #include "relay.h"
 #include "server.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,19 +55,21 @@ static int stage_resolve(struct fg_call *c)
     return 0;
 }
 
-/* Rewrite only what changes: the upstream model id. */
+/* Rewrite only what changes: the upstream model id replaces the value of
+ * "model"; every other byte of the client's body is forwarded as sent. */
 static int stage_encode(struct fg_call *c)
 {
     if (strcmp(c->model->model, c->model_name) != 0) {
-        json_object_set_new(c->body, "model", json_string(c->model->model));
-        c->body_dirty = true;
+        int m = fg_json_get(&c->body, 0, "model");
+        json_t *js = json_string(c->model->model);
+        char *q = json_dumps(js, JSON_ENCODE_ANY);
+        json_decref(js);
+        fg_call_edit(c, c->body.t[m].start, c->body.t[m].end, fg_arena_strdup(&c->arena, q));
+        free(q);
     }
-    if (c->body_dirty) {
-        c->upstream_body = json_dumps(c->body, JSON_COMPACT);
-        if (!c->upstream_body)
-            return fg_err_set(&c->err, FG_E_INTERNAL, NULL, "could not encode the request");
-        c->upstream_body_len = strlen(c->upstream_body);
-    }
+    if (c->n_edits)
+        c->upstream_body = fg_json_splice(c->raw, c->raw_len, c->edits, c->n_edits,
+                                          &c->upstream_body_len);
     return 0;
 }
 

@@ -30,7 +30,7 @@ struct fg_dialect_ops {
     /* Append an SSE error event for e (mid-stream failure) to out. */
     void (*stream_error)(const struct fg_err *e, struct evbuffer *out);
     /* What an upstream SSE event means for the relay. */
-    enum fg_sse_kind (*classify)(const struct fg_sse_event *ev);
+    enum fg_sse_kind (*classify)(const struct fg_sse_event *ev, struct fg_json *scratch);
     /* Path of an endpoint, appended to the provider's base for this dialect. */
     const char *(*path)(enum fg_endpoint ep);
     /* Upstream auth + dialect headers (provider key, version); the client's

@@ -12,48 +12,54 @@
 
 #define BEARER_SINCE "2026-10-21"
 
-static int an_validate(const struct fg_call *c, struct fg_err *e)
+static int an_check_messages(const struct fg_json *j, struct fg_err *e)
 {
-    json_t *b = c->body, *v;
-    v = json_object_get(b, "model");
-    if (!v)
-        return fg_err_set(e, FG_E_INVALID, "model", "model: Field required");
-    if (!json_is_string(v))
-        return fg_err_set(e, FG_E_INVALID, "model", "model: Input should be a valid string");
-    if (c->endpoint == FG_EP_MESSAGES) {
-        v = json_object_get(b, "max_tokens");
-        if (!v)
-            return fg_err_set(e, FG_E_INVALID, "max_tokens", "max_tokens: Field required");
-        if (!json_is_integer(v) || json_integer_value(v) < 0)
-            return fg_err_set(e, FG_E_INVALID, "max_tokens",
-                              "max_tokens: Input should be a valid non-negative integer");
-        if ((v = json_object_get(b, "stream")) && !json_is_boolean(v))
-            return fg_err_set(e, FG_E_INVALID, "stream",
-                              "stream: Input should be a valid boolean");
-    }
-    v = json_object_get(b, "messages");
-    if (!v)
+    int v = fg_json_get(j, 0, "messages");
+    if (v < 0)
         return fg_err_set(e, FG_E_INVALID, "messages", "messages: Field required");
-    if (!json_is_array(v))
+    if (fg_json_type(j, v) != FG_J_ARR)
         return fg_err_set(e, FG_E_INVALID, "messages", "messages: Input should be a valid list");
-    size_t i;
-    json_t *m;
-    json_array_foreach(v, i, m) {
-        json_t *role = json_object_get(m, "role");
+    size_t i = 0;
+    for (int m = fg_json_child(j, v); m >= 0; m = fg_json_sibling(j, v, m), i++) {
+        int role = fg_json_get(j, m, "role");
         char p[48];
         snprintf(p, sizeof p, "messages.%zu.role", i);
-        if (!json_is_object(m) || !json_is_string(role))
+        if (fg_json_type(j, role) != FG_J_STR)
             return fg_err_set(e, FG_E_INVALID, p, "%s: Field required", p);
-        const char *r = json_string_value(role);
-        if (strcmp(r, "user") && strcmp(r, "assistant") && strcmp(r, "system"))
+        if (!fg_json_str_eq(j, role, "user") && !fg_json_str_eq(j, role, "assistant") &&
+            !fg_json_str_eq(j, role, "system"))
             return fg_err_set(e, FG_E_INVALID, p,
                               "%s: Input should be 'user' or 'assistant'", p);
-        if (!json_object_get(m, "content")) {
+        if (fg_json_get(j, m, "content") < 0) {
             snprintf(p, sizeof p, "messages.%zu.content", i);
             return fg_err_set(e, FG_E_INVALID, p, "%s: Field required", p);
         }
     }
     return 0;
+}
+
+static int an_validate(const struct fg_call *c, struct fg_err *e)
+{
+    const struct fg_json *j = &c->body;
+    int v = fg_json_get(j, 0, "model");
+    if (v < 0)
+        return fg_err_set(e, FG_E_INVALID, "model", "model: Field required");
+    if (fg_json_type(j, v) != FG_J_STR)
+        return fg_err_set(e, FG_E_INVALID, "model", "model: Input should be a valid string");
+    if (c->endpoint == FG_EP_MESSAGES) {
+        int64_t mt;
+        v = fg_json_get(j, 0, "max_tokens");
+        if (v < 0)
+            return fg_err_set(e, FG_E_INVALID, "max_tokens", "max_tokens: Field required");
+        if (!fg_json_int(j, v, &mt) || mt < 0)
+            return fg_err_set(e, FG_E_INVALID, "max_tokens",
+                              "max_tokens: Input should be a valid non-negative integer");
+        v = fg_json_get(j, 0, "stream");
+        if (v >= 0 && fg_json_type(j, v) != FG_J_TRUE && fg_json_type(j, v) != FG_J_FALSE)
+            return fg_err_set(e, FG_E_INVALID, "stream",
+                              "stream: Input should be a valid boolean");
+    }
+    return an_check_messages(j, e);
 }
 
 static const char *an_type(const struct fg_err *e)
@@ -99,7 +105,7 @@ static int name_is(const struct fg_sse_event *ev, const char *s)
     return ev->event_len == n && !memcmp(ev->event, s, n);
 }
 
-static enum fg_sse_kind an_classify(const struct fg_sse_event *ev)
+static enum fg_sse_kind an_classify(const struct fg_sse_event *ev, struct fg_json *scratch)
 {
     /* the SDK drops events with no event: line or empty data */
     if (ev->event_len == 0 || ev->data_len == 0)

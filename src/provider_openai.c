@@ -19,55 +19,63 @@ static int role_ok(const char *r)
     return 0;
 }
 
-static int check_messages(json_t *msgs, struct fg_err *e)
+static int check_messages(const struct fg_json *j, int msgs, struct fg_err *e)
 {
-    if (!msgs)
+    if (msgs < 0)
         return fg_err_set(e, FG_E_INVALID, "messages",
                           "Missing required parameter: 'messages'.");
-    if (!json_is_array(msgs))
+    if (fg_json_type(j, msgs) != FG_J_ARR)
         return fg_err_set(e, FG_E_INVALID, "messages",
                           "Invalid type for 'messages': expected an array.");
-    if (json_array_size(msgs) == 0)
+    if (fg_json_child(j, msgs) < 0)
         return fg_err_set(e, FG_E_INVALID, "messages",
                           "Invalid 'messages': empty array. Expected an array with minimum length 1.");
-    size_t i;
-    json_t *m;
-    json_array_foreach(msgs, i, m) {
+    size_t i = 0;
+    for (int m = fg_json_child(j, msgs); m >= 0; m = fg_json_sibling(j, msgs, m), i++) {
         char p[48];
         snprintf(p, sizeof p, "messages[%zu]", i);
-        if (!json_is_object(m))
+        if (fg_json_type(j, m) != FG_J_OBJ)
             return fg_err_set(e, FG_E_INVALID, p,
                               "Invalid type for '%s': expected an object.", p);
-        json_t *role = json_object_get(m, "role");
+        int role = fg_json_get(j, m, "role");
         snprintf(p, sizeof p, "messages[%zu].role", i);
-        if (!json_is_string(role))
+        if (fg_json_type(j, role) != FG_J_STR)
             return fg_err_set(e, FG_E_INVALID, p,
                               "Missing required parameter: '%s'.", p);
-        if (!role_ok(json_string_value(role)))
+        char r[32];
+        fg_json_str(j, role, r, sizeof r);
+        if (!role_ok(r))
             return fg_err_set(e, FG_E_INVALID, p,
                               "Invalid value: '%s'. Supported values are: 'system', "
-                              "'developer', 'user', 'assistant', 'tool' and 'function'.",
-                              json_string_value(role));
+                              "'developer', 'user', 'assistant', 'tool' and 'function'.", r);
     }
     return 0;
 }
 
-/* Optional fields frugal itself reads must have the right type. */
-static int check_types(json_t *b, struct fg_err *e)
+static bool is_type(const struct fg_json *j, int v, enum fg_jtype t)
 {
-    json_t *v;
-    if ((v = json_object_get(b, "stream")) && !json_is_boolean(v) && !json_is_null(v))
+    return v < 0 || fg_json_type(j, v) == t || fg_json_type(j, v) == FG_J_NULL;
+}
+
+/* Optional fields frugal itself reads must have the right type. */
+static int check_types(const struct fg_json *j, struct fg_err *e)
+{
+    int v = fg_json_get(j, 0, "stream");
+    if (!(is_type(j, v, FG_J_TRUE) || fg_json_type(j, v) == FG_J_FALSE))
         return fg_err_set(e, FG_E_INVALID, "stream",
                           "Invalid type for 'stream': expected a boolean.");
     static const char *ints[] = {"max_tokens", "max_completion_tokens", "n", NULL};
-    for (int i = 0; ints[i]; i++)
-        if ((v = json_object_get(b, ints[i])) && !json_is_integer(v) && !json_is_null(v))
+    int64_t x;
+    for (int i = 0; ints[i]; i++) {
+        v = fg_json_get(j, 0, ints[i]);
+        if (v >= 0 && fg_json_type(j, v) != FG_J_NULL && !fg_json_int(j, v, &x))
             return fg_err_set(e, FG_E_INVALID, ints[i],
                               "Invalid type for '%s': expected an integer.", ints[i]);
-    if ((v = json_object_get(b, "stream_options")) && !json_is_object(v) && !json_is_null(v))
+    }
+    if (!is_type(j, fg_json_get(j, 0, "stream_options"), FG_J_OBJ))
         return fg_err_set(e, FG_E_INVALID, "stream_options",
                           "Invalid type for 'stream_options': expected an object.");
-    if ((v = json_object_get(b, "tools")) && !json_is_array(v))
+    if (!is_type(j, fg_json_get(j, 0, "tools"), FG_J_ARR))
         return fg_err_set(e, FG_E_INVALID, "tools",
                           "Invalid type for 'tools': expected an array.");
     return 0;
@@ -75,16 +83,17 @@ static int check_types(json_t *b, struct fg_err *e)
 
 static int oa_validate(const struct fg_call *c, struct fg_err *e)
 {
-    json_t *model = json_object_get(c->body, "model");
-    if (!model)
+    const struct fg_json *j = &c->body;
+    int model = fg_json_get(j, 0, "model");
+    if (model < 0)
         return fg_err_set(e, FG_E_INVALID, "model",
                           "Missing required parameter: 'model'.");
-    if (!json_is_string(model))
+    if (fg_json_type(j, model) != FG_J_STR)
         return fg_err_set(e, FG_E_INVALID, "model",
                           "Invalid type for 'model': expected a string.");
-    if (check_types(c->body, e) < 0)
+    if (check_types(j, e) < 0)
         return -1;
-    return check_messages(json_object_get(c->body, "messages"), e);
+    return check_messages(j, fg_json_get(j, 0, "messages"), e);
 }
 
 static const char *oa_type(enum fg_err_class cls)
@@ -123,19 +132,17 @@ static void oa_stream_error(const struct fg_err *e, struct evbuffer *out)
     evbuffer_add(out, "\n\n", 2);
 }
 
-static enum fg_sse_kind oa_classify(const struct fg_sse_event *ev)
+static enum fg_sse_kind oa_classify(const struct fg_sse_event *ev, struct fg_json *scratch)
 {
     if (ev->data_len == 0)
         return FG_SSE_SKIP;
     if (ev->data_len == 6 && !memcmp(ev->data, "[DONE]", 6))
         return FG_SSE_END;
-    /* the SDKs raise on any chunk whose top-level `error` is truthy */
-    if (memmem(ev->data, ev->data_len, "\"error\"", 7)) {
-        json_t *j = json_loadb(ev->data, ev->data_len, 0, NULL);
-        int is_err = j && json_is_object(j) && json_is_true(json_object_get(j, "error")) ;
-        is_err = is_err || (j && json_is_object(json_object_get(j, "error")));
-        json_decref(j);
-        if (is_err)
+    /* the SDKs raise on any chunk with a top-level `error` */
+    if (memmem(ev->data, ev->data_len, "\"error\"", 7) &&
+        fg_json_parse(scratch, ev->data, ev->data_len) == 0) {
+        enum fg_jtype t = fg_json_type(scratch, fg_json_get(scratch, 0, "error"));
+        if (t == FG_J_OBJ || t == FG_J_TRUE || t == FG_J_STR)
             return FG_SSE_ERROR;
     }
     return FG_SSE_DATA;

@@ -93,7 +93,7 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     struct fg_call *c = arg;
     if (c->stream_ended)
         return 0;      /* nothing after the terminator reaches the client */
-    switch (c->out->classify(ev)) {
+    switch (c->out->classify(ev, &c->resp)) {
     case FG_SSE_END: c->stream_ended = true; break;
     case FG_SSE_ERROR: c->stream_error_seen = true; break;
     default: break;
@@ -219,17 +219,16 @@ static void finish_buffered(struct fg_call *c)
     struct evbuffer *b = c->up_body;
     size_t n = evbuffer_get_length(b);
     const char *s = (const char *)evbuffer_pullup(b, -1);
-    json_error_t je;
-    c->resp_json = n ? json_loadb(s, n, 0, &je) : NULL;
-    if (c->up_status >= 200 && c->up_status < 300 && !c->resp_json) {
+    bool json_ok = n && fg_json_parse(&c->resp, s, n) == 0;
+    if (c->up_status >= 200 && c->up_status < 300 && !json_ok) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
                    "upstream provider '%s' returned a malformed response (not JSON: %s)",
-                   c->provider->name, n ? je.text : "empty body");
+                   c->provider->name, n ? c->resp.err : "empty body");
         snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
         fg_reply_error(c->req, c->in, &c->err);
         return;
     }
-    if (c->up_status >= 400 && !c->resp_json) {
+    if (c->up_status >= 400 && !json_ok) {
         /* not a provider-shaped error: describe it ourselves */
         enum fg_err_class cls = c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID;
         fg_err_set(&c->err, cls, NULL, "upstream provider '%s' returned HTTP %ld: %.*s",
@@ -264,41 +263,52 @@ static void on_done(struct fg_xfer *x, CURLcode res)
     fg_call_finish(c);
 }
 
-static const char *provider_base(const struct fg_call *c)
+/* The fixed part of every upstream request's headers. */
+struct curl_slist *fg_relay_base_headers(bool stream)
 {
-    const struct fg_provider_rt *rt = &c->w->app->prov[c->model->provider_index];
-    return c->out->dialect == FG_DIALECT_ANTHROPIC ? rt->anthropic_base : rt->openai_base;
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");   /* no 100-continue round trip */
+    if (stream)
+        h = curl_slist_append(h, "Accept: text/event-stream");
+    return h;
 }
 
-static void add_headers(struct fg_call *c)
+/* Headers for this call: the provider's prebuilt list when nothing is
+ * forwarded (the common OpenAI case), else a list of its own. */
+static struct curl_slist *add_headers(struct fg_call *c)
 {
-    struct curl_slist *h = NULL;
-    h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");   /* no 100-continue round trip */
-    if (c->stream)
-        h = curl_slist_append(h, "Accept: text/event-stream");
-    c->out->upstream_headers(c, &h);
     struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
-    for (const char *const *f = c->out->forward_headers; *f; f++) {
+    const char *fwd[8][2];
+    int nf = 0;
+    for (const char *const *f = c->out->forward_headers; *f && nf < 7; f++) {
         const char *v = evhttp_find_header(in, *f);
         if (v)
-            h = fg_header_add(h, *f, v);
+            fwd[nf][0] = *f, fwd[nf++][1] = v;
     }
-    const char *fault = evhttp_find_header(in, "x-sim-fault");
-    if (fault && c->provider->type == FG_PROV_SIM)
-        h = fg_header_add(h, "x-sim-fault", fault);
-    c->up_headers = h;
+    const char *fault = c->provider->type == FG_PROV_SIM ? evhttp_find_header(in, "x-sim-fault")
+                                                         : NULL;
+    if (fault)
+        fwd[nf][0] = "x-sim-fault", fwd[nf++][1] = fault;
+    const struct fg_provider_rt *rt = &c->w->app->prov[c->model->provider_index];
+    if (nf == 0 && c->out->dialect == FG_DIALECT_OPENAI)
+        return rt->oa_headers[c->stream];
+    struct curl_slist *h = fg_relay_base_headers(c->stream);
+    c->out->upstream_headers(c, &h);
+    for (int i = 0; i < nf; i++)
+        h = fg_header_add(h, fwd[i][0], fwd[i][1]);
+    c->up_headers = h;   /* owned by the call */
+    return h;
 }
 
 int fg_relay_start(struct fg_call *c)
 {
     struct fg_worker *w = c->w;
     CURL *e = fg_upstream_easy(w->up);
-    char *url = fg_arena_printf(&c->arena, "%s%s", provider_base(c), c->out->path(c->endpoint));
-    add_headers(c);
+    const char *url = c->w->app->prov[c->model->provider_index].url[c->out->dialect][c->endpoint];
+    struct curl_slist *headers = add_headers(c);
     fg_sse_init(&c->sse, MAX_SSE_EVENT);
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->up_headers);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->upstream_body ? c->upstream_body : c->raw);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,

@@ -14,12 +14,20 @@
 
 #include "call.h"
 
+#include <curl/curl.h>
+#include <stdbool.h>
+
 int fg_relay_start(struct fg_call *c);
+/* Content-Type, no Expect, and Accept for streams; caller owns the list. */
+struct curl_slist *fg_relay_base_headers(bool stream);
 
 /* Lifecycle, in call.c. */
 struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req);
 /* Detach from the client, cancel upstream, free everything. */
 void fg_call_finish(struct fg_call *c);
+/* Queue a splice of the client body: replace [start, end) with text
+ * (arena or static memory).  Edits must be added in ascending order. */
+void fg_call_edit(struct fg_call *c, uint32_t start, uint32_t end, const char *text);
 /* Cancel every live call of a worker (forced shutdown). */
 void fg_call_abort_all(struct fg_worker *w);
 

@@ -3,7 +3,9 @@
 
 #include "api.h"
 #include "arena.h"
+#include "json.h"
 #include "log.h"
+#include "provider.h"
 #include "relay.h"
 #include "sim.h"
 #include "upstream.h"
@@ -138,7 +140,11 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
     const struct fg_server_cfg *s = &app->cfg->server;
     w->app = app;
     w->index = index;
-    w->base = event_base_new();
+    /* coalesce the add/del flurries of one loop turn into one epoll_ctl */
+    struct event_config *ec = event_config_new();
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
     w->up = fg_upstream_new(w->base);
     w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
     w->grace_ev = evtimer_new(w->base, on_grace_over, w);
@@ -185,6 +191,10 @@ static void *worker_main(void *arg)
 {
     struct fg_worker *w = arg;
     event_base_dispatch(w->base);
+    /* calls cut at shutdown are freed on this thread, into its caches */
+    fg_call_abort_all(w);
+    fg_arena_thread_cleanup();
+    fg_json_thread_cleanup();
     return NULL;
 }
 
@@ -212,13 +222,28 @@ static int providers_init(struct fg_app *app)
             }
             base = app->sim_base;
         }
-        if (p->type == FG_PROV_OPENAI) {
-            app->prov[i].openai_base = fg_xstrdup(base);
-            app->prov[i].anthropic_base = fg_xstrdup(base);
-        } else {
-            app->prov[i].openai_base = join_url(base, "/v1");
-            app->prov[i].anthropic_base = fg_xstrdup(base);
+        for (int st = 0; st < 2; st++) {
+            struct curl_slist *h = fg_relay_base_headers(st);
+            if (p->api_key) {
+                char auth[512];
+                snprintf(auth, sizeof auth, "Bearer %s", p->api_key);
+                h = fg_header_add(h, "Authorization", auth);
+            }
+            app->prov[i].oa_headers[st] = h;
         }
+        struct fg_provider_rt *rt = &app->prov[i];
+        if (p->type == FG_PROV_OPENAI) {
+            rt->openai_base = fg_xstrdup(base);
+            rt->anthropic_base = fg_xstrdup(base);
+        } else {
+            rt->openai_base = join_url(base, "/v1");
+            rt->anthropic_base = fg_xstrdup(base);
+        }
+        for (int d = 0; d < 2; d++)
+            for (int ep = 0; ep < 3; ep++)
+                rt->url[d][ep] = join_url(d == FG_DIALECT_ANTHROPIC ? rt->anthropic_base
+                                                                    : rt->openai_base,
+                                          fg_dialect_ops((enum fg_dialect)d)->path(ep));
     }
     return 0;
 }
@@ -228,6 +253,11 @@ static void providers_free(struct fg_app *app)
     for (size_t i = 0; app->prov && i < app->cfg->n_providers; i++) {
         free(app->prov[i].openai_base);
         free(app->prov[i].anthropic_base);
+        for (int d = 0; d < 2; d++)
+            for (int ep = 0; ep < 3; ep++)
+                free(app->prov[i].url[d][ep]);
+        curl_slist_free_all(app->prov[i].oa_headers[0]);
+        curl_slist_free_all(app->prov[i].oa_headers[1]);
     }
     free(app->prov);
     if (app->sim)

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 struct fg_call;
+struct curl_slist;
 struct fg_sim;
 struct event_base;
 struct evhttp;
@@ -28,6 +29,11 @@ struct evhttp_bound_socket;
 struct fg_provider_rt {
     char *openai_base;     /* URL prefix for OpenAI-dialect paths (…/v1) */
     char *anthropic_base;  /* URL prefix for Anthropic paths (no /v1) */
+    /* OpenAI-dialect request headers built once (content type, no Expect,
+     * provider key), plain and streaming; calls that forward client headers
+     * build their own list. */
+    struct curl_slist *oa_headers[2];
+    char *url[2][3];       /* full URL per dialect and endpoint */
 };
 
 struct fg_app {

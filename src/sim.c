@@ -646,6 +646,7 @@ static void *run(void *arg)
 {
     struct fg_sim *sim = arg;
     event_base_loop(sim->base, EVLOOP_NO_EXIT_ON_EMPTY);
+    fg_arena_thread_cleanup();
     return NULL;
 }
 

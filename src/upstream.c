@@ -6,6 +6,7 @@
 #include "arena.h"
 #include "log.h"
 
+#include <event2/event_struct.h>
 #include <stdlib.h>
 
 #define EASY_POOL_MAX 64
@@ -21,8 +22,8 @@ struct fg_upstream {
 
 /* Per-socket watcher, attached to the socket via curl_multi_assign. */
 struct sockw {
-    struct event *ev;
-    struct fg_upstream *u;
+    struct event ev;
+    short kind;     /* events currently watched, 0 = not added */
 };
 
 static void check_done(struct fg_upstream *u)
@@ -70,13 +71,17 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *arg)
     return 0;
 }
 
+/* curl flips a connection between "want write" and "want read" on every
+ * request; re-arm only when that changes so the loop issues as few
+ * epoll_ctl calls as possible. */
 static int socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *sockp)
 {
     struct fg_upstream *u = arg;
     struct sockw *w = sockp;
     if (what == CURL_POLL_REMOVE) {
         if (w) {
-            event_free(w->ev);
+            if (w->kind)
+                event_del(&w->ev);
             free(w);
             curl_multi_assign(u->multi, s, NULL);
         }
@@ -86,13 +91,15 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *soc
                  (what & CURL_POLL_OUT ? EV_WRITE : 0);
     if (!w) {
         w = fg_xcalloc(1, sizeof *w);
-        w->u = u;
         curl_multi_assign(u->multi, s, w);
-    } else {
-        event_free(w->ev);
     }
-    w->ev = event_new(u->base, s, kind, on_socket_ready, u);
-    event_add(w->ev, NULL);
+    if (w->kind == kind)
+        return 0;
+    if (w->kind)
+        event_del(&w->ev);
+    event_assign(&w->ev, u->base, s, kind, on_socket_ready, u);
+    event_add(&w->ev, NULL);
+    w->kind = kind;
     return 0;
 }
 

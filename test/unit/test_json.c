@@ -1,0 +1,146 @@
+/* Unit tests for the hot-path JSON indexer and splice editor. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+static int parse(struct fg_json *j, const char *s)
+{
+    return fg_json_parse(j, s, strlen(s));
+}
+
+static void valid_documents(void **state)
+{
+    static const char *ok[] = {
+        "{}", "[]", " { } ", "0", "-0.5e+10", "\"a\\u00e9\\n\"", "true", "null",
+        "{\"a\":[1,2,{\"b\":null}],\"c\":\"x\"}", "[[[]],[{}]]", "{\"\":\"\"}", "1E5",
+    };
+    struct fg_json j = {0};
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        int rc = parse(&j, ok[i]);
+        if (rc)
+            fail_msg("rejected valid %s: %s", ok[i], j.err);
+    }
+    fg_json_free(&j);
+}
+
+static void invalid_documents(void **state)
+{
+    static const char *bad[] = {
+        "", " ", "{", "}", "[1,]", "{\"a\"}", "{\"a\":}", "{a:1}", "01", "1.", "-",
+        ".5", "1e", "\"abc", "\"a\\x\"", "\"a\\u12g4\"", "[1 2]", "{\"a\":1,}", "nul",
+        "{} {}", "\"tab\there\"", "[1]]", "{\"a\":1 \"b\":2}", "truex",
+    };
+    struct fg_json j = {0};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        if (parse(&j, bad[i]) == 0)
+            fail_msg("accepted invalid %s", bad[i]);
+    fg_json_free(&j);
+}
+
+/* Agreement with jansson on accept/reject over a corpus of mutations. */
+static void agrees_with_jansson(void **state)
+{
+    const char *base = "{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":"
+                       "\"hi \\\"there\\\"\"}],\"n\":-1.5e3,\"t\":true,\"z\":null}";
+    size_t n = strlen(base);
+    char buf[256];
+    struct fg_json j = {0};
+    const char subst[] = "{}[],:\"\\0-e.tx ";
+    for (size_t pos = 0; pos < n; pos++) {
+        for (size_t k = 0; k < sizeof subst - 1; k++) {
+            memcpy(buf, base, n);
+            buf[pos] = subst[k];
+            json_t *jj = json_loadb(buf, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+            int ours = fg_json_parse(&j, buf, n) == 0;
+            if (ours != (jj != NULL))
+                fail_msg("disagree on %.*s (ours %d)", (int)n, buf, ours);
+            json_decref(jj);
+        }
+    }
+    fg_json_free(&j);
+}
+
+static void navigation(void **state)
+{
+    struct fg_json j = {0};
+    const char *s = "{\"model\":\"gpt-4o\",\"stream\":true,\"messages\":[{\"role\":\"system\","
+                    "\"content\":\"a\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}],"
+                    "\"max_tokens\":128,\"nested\":{\"model\":\"inner\"}}";
+    assert_int_equal(parse(&j, s), 0);
+    int m = fg_json_get(&j, 0, "model");
+    assert_true(fg_json_str_eq(&j, m, "gpt-4o"));
+    assert_int_equal(fg_json_type(&j, fg_json_get(&j, 0, "stream")), FG_J_TRUE);
+    int msgs = fg_json_get(&j, 0, "messages");
+    assert_int_equal(fg_json_count(&j, msgs), 2);
+    int second = fg_json_at(&j, msgs, 1);
+    assert_true(fg_json_str_eq(&j, fg_json_get(&j, second, "role"), "user"));
+    assert_int_equal(fg_json_at(&j, msgs, 2), -1);
+    int64_t v = 0;
+    assert_true(fg_json_int(&j, fg_json_get(&j, 0, "max_tokens"), &v));
+    assert_int_equal(v, 128);
+    assert_int_equal(fg_json_get(&j, 0, "missing"), -1);
+    /* lookup doesn't descend into nested objects */
+    int nested = fg_json_get(&j, 0, "nested");
+    assert_true(fg_json_str_eq(&j, fg_json_get(&j, nested, "model"), "inner"));
+    assert_int_equal(fg_json_count(&j, 0), 5);
+    fg_json_free(&j);
+}
+
+static void string_decoding(void **state)
+{
+    struct fg_json j = {0};
+    assert_int_equal(parse(&j, "[\"a\\n\\\"b\\u00e9\\ud83d\\ude00\"]"), 0);
+    char out[32];
+    long n = fg_json_str(&j, 1, out, sizeof out);
+    assert_string_equal(out, "a\n\"b\xc3\xa9\xf0\x9f\x98\x80");
+    assert_int_equal(n, 10);
+    fg_json_free(&j);
+}
+
+static void splice_rewrites_only_spans(void **state)
+{
+    struct fg_json j = {0};
+    const char *s = "{ \"zeta\":1.50,\"model\" : \"alias\", \"x\":[1,2] }";
+    assert_int_equal(parse(&j, s), 0);
+    int m = fg_json_get(&j, 0, "model");
+    struct fg_json_edit e[2] = {
+        {j.t[0].start + 1, j.t[0].start + 1, "\"first\":0,", 10},
+        {j.t[m].start, j.t[m].end, "\"gpt-4o-2024\"", 13},
+    };
+    size_t n;
+    char *out = fg_json_splice(s, strlen(s), e, 2, &n);
+    assert_string_equal(out, "{\"first\":0, \"zeta\":1.50,\"model\" : \"gpt-4o-2024\", \"x\":[1,2] }");
+    assert_int_equal(n, strlen(out));
+    free(out);
+    fg_json_free(&j);
+}
+
+static void deep_nesting_bounded(void **state)
+{
+    char *s = malloc(2001);
+    memset(s, '[', 1000);
+    memset(s + 1000, ']', 1000);
+    s[2000] = 0;
+    struct fg_json j = {0};
+    assert_int_equal(parse(&j, s), -1);
+    assert_string_equal(j.err, "nesting too deep");
+    free(s);
+    fg_json_free(&j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(valid_documents),   cmocka_unit_test(invalid_documents),
+        cmocka_unit_test(agrees_with_jansson), cmocka_unit_test(navigation),
+        cmocka_unit_test(string_decoding),   cmocka_unit_test(splice_rewrites_only_spans),
+        cmocka_unit_test(deep_nesting_bounded),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
