@@ -41,6 +41,7 @@ struct fg_call {
     struct fg_call *prev, *next;      /* worker's live list */
     struct evhttp_request *req;       /* NULL once the client is gone */
     struct event *close_ev;           /* peer hang-up watcher */
+    struct event *idle_ev;            /* stream silence timer */
     enum fg_call_state state;
     enum fg_endpoint endpoint;
     const struct fg_dialect_ops *in;  /* caller's dialect */

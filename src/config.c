@@ -553,9 +553,10 @@ static char *resolve_string(struct ld *ld, const struct node *v, const char *pat
 static const char *check_port(const char *p)
 {
     long long port;
-    if (strspn(p, "0123456789") != strlen(p) || !parse_ll(p, &port) || port < 1 ||
+    /* 0 = any free port (tests); the bound port is printed at startup */
+    if (!*p || strspn(p, "0123456789") != strlen(p) || !parse_ll(p, &port) || port < 0 ||
         port > 65535)
-        return "port must be a number between 1 and 65535";
+        return "port must be a number between 0 and 65535";
     return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,12 +138,22 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
     return len;
 }
 
+static void arm_idle(struct fg_call *c)
+{
+    if (!c->idle_ev)
+        return;
+    int ms = c->w->app->cfg->server.stream_idle_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(c->idle_ev, &tv);
+}
+
 static size_t on_write(char *data, size_t size, size_t n, void *arg)
 {
     struct fg_call *c = arg;
     size_t len = size * n;
     if (!c->req)
         return 0;                       /* client gone: abort the transfer */
+    arm_idle(c);
     if (!c->up_headers_done)
         on_headers_done(c);
     if (c->state == FG_CALL_STREAMING) {
@@ -242,6 +253,16 @@ static void finish_buffered(struct fg_call *c)
     fg_reply_json(c->req, (int)c->up_status, b);
 }
 
+static void on_done(struct fg_xfer *x, CURLcode res);
+
+/* A stream's upstream was silent for stream_idle_timeout_ms. */
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+    struct fg_call *c = arg;
+    fg_upstream_cancel(c->w->up, &c->xfer);
+    on_done(&c->xfer, CURLE_OPERATION_TIMEDOUT);
+}
+
 static void on_done(struct fg_xfer *x, CURLcode res)
 {
     struct fg_call *c = x->arg;
@@ -324,9 +345,8 @@ int fg_relay_start(struct fg_call *c)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->provider->connect_timeout_ms);
     if (c->stream) {
         /* a stream may run long; bound silence instead of total time */
-        long idle = w->app->cfg->server.stream_idle_timeout_ms / 1000;
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-        curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, idle > 0 ? idle : 1L);
+        c->idle_ev = evtimer_new(w->base, on_idle, c);
+        arm_idle(c);
     } else {
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->provider->timeout_ms);
     }
