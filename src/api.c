@@ -109,7 +109,8 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
         const struct route *r = &routes[i];
         if (strcmp(path, r->path) != 0)
             continue;
-        if (method != r->method) {
+        /* HEAD is GET without a body (fg_reply_json drops it) */
+        if (method != r->method && !(method == EVHTTP_REQ_HEAD && r->method == EVHTTP_REQ_GET)) {
             char msg[160];
             snprintf(msg, sizeof msg, "Method not allowed: %s accepts %s only.", r->path,
                      r->method == EVHTTP_REQ_POST ? "POST" : "GET");

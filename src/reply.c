@@ -32,7 +32,9 @@ void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_remove_header(h, "Content-Type");
     evhttp_add_header(h, "Content-Type", "application/json");
-    evhttp_send_reply(req, status, reason(status), body);
+    /* a HEAD answer carries no body, or keep-alive loses sync */
+    int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+    evhttp_send_reply(req, status, reason(status), head ? NULL : body);
 }
 
 void fg_reply_error(struct evhttp_request *req, const struct fg_dialect_ops *d,
