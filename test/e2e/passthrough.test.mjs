@@ -105,6 +105,48 @@ describe('request bodies reach the provider unchanged', () => {
     assert.equal(rec.last().raw, raw);
   });
 
+  test('OpenAI: with a rewrite, every other byte is kept (whitespace, number spelling)', async () => {
+    const raw = '{ "seed": 123456789012345678901234567890, "temperature": 1e-400, "top_p": -0.0,\n' +
+      '  "model" :\t"gpt-4o-mini" ,\n  "messages": [{"role": "user", "content": "caf\\u00e9 \\ud83d\\ude80"}],\n' +
+      '  "logit_bias": {"50256": -100}, "x": 1.50E+3 }';
+    const r = await call(fr, '/v1/chat/completions', { body: raw });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(rec.last().raw, raw.replace('"gpt-4o-mini"', '"gpt-4o-mini-2024-07-18"'));
+  });
+
+  test('duplicate or escaped "model" keys cannot make the provider run another model', async () => {
+    // JSON parsers upstream take the LAST member of a duplicated key; frugal
+    // must either refuse such a body or route, meter and forward the model
+    // the provider will actually run.
+    const bodies = [
+      '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"model":"some-expensive-model"}',
+      '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}],"mod\\u0065l":"some-expensive-model"}',
+    ];
+    for (const raw of bodies) {
+      rec.reset();
+      const r = await call(fr, '/v1/chat/completions', { body: raw });
+      if (r.status === 400) {
+        assertNoProviderKey(r.status, r.headers, r.text);
+        assert.equal(rec.requests.length, 0);
+        continue;
+      }
+      assert.equal(r.status, 200, r.text);
+      const up = JSON.parse(rec.last().raw); // last member wins, as upstream
+      assert.equal(up.model, 'gpt-4o-mini-2024-07-18',
+        `frugal routed and metered '${r.headers.get('x-frugal-model')}' but the provider runs '${up.model}': ${rec.last().raw}`);
+    }
+    // same for "stream": frugal's idea of the reply framing must match the provider's
+    rec.reset();
+    const r = await call(fr, '/v1/chat/completions', {
+      body: '{"model":"same-id","stream":true,"messages":[{"role":"user","content":"x"}],"stream":false}',
+    });
+    if (r.status !== 400) {
+      const up = JSON.parse(rec.last().raw);
+      const sse = /^text\/event-stream/.test(r.headers.get('content-type') ?? '');
+      assert.equal(sse, up.stream === true, `client got ${sse ? 'SSE' : 'JSON'}, provider was asked stream=${up.stream}`);
+    }
+  });
+
   test('Anthropic: unknown fields in body, message and content block kept in order', async () => {
     const sent = {
       model: 'claude-haiku-4-5',

@@ -241,7 +241,13 @@ export async function startFrugal({ config, env = {}, cwd, name = 'frugal', args
     name,
     ready: /frugal listening on http:\/\/([^\s:]+|\[[^\]]+\]):(\d+) \((\d+) workers?\)/,
   });
-  const m = await d.ready;
+  let m;
+  try {
+    m = await d.ready;
+  } catch (e) {
+    if (!cwd) rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   d.host = m[1];
   d.port = Number(m[2]);
   d.workers = Number(m[3]);
