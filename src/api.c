@@ -159,6 +159,13 @@ static int parse_body(struct fg_call *c)
     if (fg_json_type(&c->body, 0) != FG_J_OBJ)
         return fg_err_set(&c->err, FG_E_INVALID, NULL,
                           "Request body must be a JSON object.");
+    static const char *const read_keys[] = {"model", "stream", "messages", "max_tokens",
+                                            "max_completion_tokens", "stream_options",
+                                            "system", "tools", NULL};
+    const char *why, *bad = fg_json_check_keys(&c->body, 0, read_keys, &why);
+    if (bad)
+        return fg_err_set(&c->err, FG_E_INVALID, bad, "Invalid request: the key '%s' %s.",
+                          bad, why);
     if (c->in->validate(c, &c->err) < 0)
         return -1;
     c->stream = fg_json_type(&c->body, fg_json_get(&c->body, 0, "stream")) == FG_J_TRUE;

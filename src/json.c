@@ -70,12 +70,35 @@ static inline size_t skip_plain(const char *s, size_t i, size_t n)
         uint64_t w;
         memcpy(&w, s + i, 8);
         uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
-        uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w);
+        uint64_t hit = ((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w;
         if (hit & high)
             break;
         i += 8;
     }
     return i;
+}
+
+/* Length of the valid UTF-8 sequence at s (lead byte >= 0x80), or 0. */
+static size_t utf8_len(const unsigned char *s, size_t avail)
+{
+    size_t n;
+    unsigned cp;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) n = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef) n = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4) n = 4, cp = s[0] & 0x07;
+    else return 0;
+    if (n > avail)
+        return 0;
+    for (size_t k = 1; k < n; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[k] & 0x3f);
+    }
+    /* no overlong forms, no surrogates, nothing past U+10FFFF */
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
 }
 
 /* s[i] == '"'; returns the index after the closing quote, or 0. */
@@ -93,6 +116,15 @@ static size_t scan_string(struct fg_json *j, size_t i)
         if (c < 0x20) {
             fail(j, i, "control character in string");
             return 0;
+        }
+        if (c >= 0x80) {
+            size_t u = utf8_len((const unsigned char *)s + i, n - i);
+            if (!u) {
+                fail(j, i, "invalid UTF-8 in string");
+                return 0;
+            }
+            i += u - 1;
+            continue;
         }
         if (c == '\\') {
             if (++i >= n)
@@ -280,6 +312,38 @@ int fg_json_get(const struct fg_json *j, int obj, const char *key)
         k = fg_json_sibling(j, obj, v);
     }
     return -1;
+}
+
+const char *fg_json_check_keys(const struct fg_json *j, int obj, const char *const *keys,
+                               const char **why)
+{
+    if (fg_json_type(j, obj) != FG_J_OBJ)
+        return NULL;
+    int seen[16] = {0};
+    for (int k = fg_json_child(j, obj); k >= 0;) {
+        size_t rl;
+        const char *raw = fg_json_raw_str(j, k, &rl);
+        char dec[64];
+        bool escaped = memchr(raw, '\\', rl) != NULL;
+        if (escaped)
+            fg_json_str(j, k, dec, sizeof dec);
+        for (int q = 0; keys[q] && q < 16; q++) {
+            size_t ql = strlen(keys[q]);
+            bool same = escaped ? !strcmp(dec, keys[q]) : (rl == ql && !memcmp(raw, keys[q], ql));
+            if (!same)
+                continue;
+            if (escaped) {
+                *why = "must be spelled without escape sequences";
+                return keys[q];
+            }
+            if (++seen[q] > 1) {
+                *why = "appears more than once";
+                return keys[q];
+            }
+        }
+        k = fg_json_sibling(j, obj, (int)j->t[k].next);
+    }
+    return NULL;
 }
 
 size_t fg_json_count(const struct fg_json *j, int i)

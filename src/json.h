@@ -58,6 +58,12 @@ int fg_json_get(const struct fg_json *j, int obj, const char *key);
 int fg_json_child(const struct fg_json *j, int i);
 /* Next sibling of i within parent container p, or -1. */
 int fg_json_sibling(const struct fg_json *j, int p, int i);
+/* Keys frugal reads must be unambiguous: providers take the last of
+ * duplicate keys and decode escapes, so a second "model" (or "mod\u0065l")
+ * could make the provider run something other than what frugal routed and
+ * billed.  Returns the offending key (with *why) or NULL. */
+const char *fg_json_check_keys(const struct fg_json *j, int obj, const char *const *keys,
+                               const char **why);
 /* Number of elements of array i (or members of object i). */
 size_t fg_json_count(const struct fg_json *j, int i);
 /* Array element k of array i, or -1. */

@@ -19,6 +19,7 @@ static void valid_documents(void **state)
     static const char *ok[] = {
         "{}", "[]", " { } ", "0", "-0.5e+10", "\"a\\u00e9\\n\"", "true", "null",
         "{\"a\":[1,2,{\"b\":null}],\"c\":\"x\"}", "[[[]],[{}]]", "{\"\":\"\"}", "1E5",
+        "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 plain ascii text longer than eight\"",
     };
     struct fg_json j = {0};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
@@ -35,6 +36,7 @@ static void invalid_documents(void **state)
         "", " ", "{", "}", "[1,]", "{\"a\"}", "{\"a\":}", "{a:1}", "01", "1.", "-",
         ".5", "1e", "\"abc", "\"a\\x\"", "\"a\\u12g4\"", "[1 2]", "{\"a\":1,}", "nul",
         "{} {}", "\"tab\there\"", "[1]]", "{\"a\":1 \"b\":2}", "truex",
+        "\"\xff\xfe\"", "\"\xc3\"", "\"\xe0\x80\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
     };
     struct fg_json j = {0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -134,13 +136,28 @@ static void deep_nesting_bounded(void **state)
     fg_json_free(&j);
 }
 
+static void ambiguous_keys(void **state)
+{
+    static const char *const keys[] = {"model", "stream", NULL};
+    struct fg_json j = {0};
+    const char *why;
+    assert_int_equal(parse(&j, "{\"model\":\"a\",\"x\":1,\"model\":\"b\"}"), 0);
+    assert_string_equal(fg_json_check_keys(&j, 0, keys, &why), "model");
+    assert_string_equal(why, "appears more than once");
+    assert_int_equal(parse(&j, "{\"mod\\u0065l\":\"b\"}"), 0);
+    assert_string_equal(fg_json_check_keys(&j, 0, keys, &why), "model");
+    assert_int_equal(parse(&j, "{\"model\":\"a\",\"nested\":{\"model\":1},\"stream\":true}"), 0);
+    assert_null(fg_json_check_keys(&j, 0, keys, &why));
+    fg_json_free(&j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(valid_documents),   cmocka_unit_test(invalid_documents),
         cmocka_unit_test(agrees_with_jansson), cmocka_unit_test(navigation),
         cmocka_unit_test(string_decoding),   cmocka_unit_test(splice_rewrites_only_spans),
-        cmocka_unit_test(deep_nesting_bounded),
+        cmocka_unit_test(deep_nesting_bounded), cmocka_unit_test(ambiguous_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

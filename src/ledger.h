@@ -1,0 +1,76 @@
+/* ledger.h — one record per call, priced exactly, written off the hot path.
+ *
+ * Contract:
+ *  - fg_ledger_start() opens the configured store and starts the writer
+ *    thread.  Workers fill a struct fg_record (fg_record_new) and hand it
+ *    to fg_ledger_submit(), which never blocks on the disk: records go to
+ *    a bounded in-memory queue; the writer commits everything queued in
+ *    one transaction every `group_ms` (default 50 ms).  After kill -9 at
+ *    most the records of the last group window are lost; a full queue drops
+ *    the record and counts it (fg_ledger_stats).
+ *  - fg_ledger_stop() drains the queue (SIGTERM) and closes the store.
+ *  - Ownership: a submitted record belongs to the ledger, which frees it
+ *    after the write.  A record is one allocation (strings inline).
+ * All money is pico-USD (1e-12 USD), see price.h. */
+#ifndef FRUGAL_LEDGER_H
+#define FRUGAL_LEDGER_H
+
+#include "price.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct fg_record {
+    struct fg_record *next;          /* queue link */
+    char id[40];
+    int64_t ts_ms;                   /* unix ms at request start */
+    const char *key_id;              /* "master" | "anonymous" | virtual key id */
+    const char *tags;                /* normalised "k=v,k=v" or "" */
+    const char *endpoint;            /* "chat" | "messages" | "count_tokens" | "batch" */
+    const char *model_requested;
+    const char *model;               /* configured model that served */
+    const char *upstream_model;
+    const char *provider;
+    const char *route;               /* fixed|cheap|frontier|escalated|fallback */
+    const char *route_reason;
+    const char *cache;               /* hit|miss|bypass */
+    bool stream, batch;
+    int status;
+    struct fg_tokens tok;
+    int64_t reasoning_tokens;
+    bool priced;
+    int64_t cost_pico, baseline_pico;
+    /* savings by technique; they add up to baseline - cost */
+    int64_t saved_prompt_cache_pico, saved_response_cache_pico, saved_routing_pico,
+        saved_batch_pico;
+    /* spend buckets (other = cost - these) */
+    int64_t bucket_repeated_pico, bucket_repeated_cached_pico, bucket_frontier_pico,
+        bucket_bloated_pico;
+    int64_t latency_us, ttfb_us;
+    char prefix_fp[17];              /* hex fingerprint of the stable prefix, or "" */
+    int64_t prefix_tokens;           /* its token estimate */
+    int64_t repeated_tokens;         /* input tokens repeating a recent prefix */
+    const char *error;               /* NULL or text */
+    const char *linked_id;           /* escalation/fallback: the call it follows */
+};
+
+/* Allocate a record with room for `strings` bytes of inline text; copy
+ * strings into it with fg_record_str(). */
+struct fg_record *fg_record_new(size_t strings);
+const char *fg_record_str(struct fg_record *r, const char *s);
+void fg_record_free(struct fg_record *r);
+
+struct fg_ledger_stats {
+    uint64_t queued, written, dropped, write_errors;
+    uint64_t depth;                  /* records waiting now */
+};
+
+struct fg_store;
+int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen);
+void fg_ledger_submit(struct fg_record *r);
+void fg_ledger_stop(void);
+void fg_ledger_get_stats(struct fg_ledger_stats *s);
+/* The open store (for read-only queries by the API layer); NULL if none. */
+struct fg_store *fg_ledger_store(void);
+
+#endif

@@ -1,0 +1,40 @@
+/* prefix.h — prompt prefix fingerprints: where repeated context is.
+ *
+ * A chain hash over tools → system → each message, each part serialised
+ * canonically (object keys sorted, string escapes decoded, cache_control /
+ * prompt_cache_breakpoint markers ignored), so equal content always hashes
+ * equal whatever its spelling or breakpoints.  Each link is a boundary
+ * with the cumulative token estimate (canonical bytes / 4) up to it.
+ *
+ * fg_prefix_scan() computes the boundaries of a request body (either
+ * dialect).  The "stable prefix" is everything before the last message.
+ * fg_prefix_seen() consults and updates a process-wide table of recently
+ * seen boundaries (thread-safe): it returns the token estimate of the
+ * longest boundary of this call that was seen within window_ms. */
+#ifndef FRUGAL_PREFIX_H
+#define FRUGAL_PREFIX_H
+
+#include "config.h"
+#include "json.h"
+
+#include <stdint.h>
+
+#define FG_PREFIX_MAX_BOUNDARIES 64   /* later messages extend the last one */
+
+struct fg_prefix {
+    int n;                                  /* boundaries */
+    uint64_t hash[FG_PREFIX_MAX_BOUNDARIES];
+    int64_t tokens[FG_PREFIX_MAX_BOUNDARIES];
+    int stable;                             /* index of the stable prefix's
+                                               boundary, or -1 */
+    int64_t total_tokens;                   /* estimate for the whole prompt */
+};
+
+void fg_prefix_scan(const struct fg_json *body, enum fg_dialect d, struct fg_prefix *p);
+/* Hex of the stable prefix hash into out[17], or "" when there is none. */
+void fg_prefix_fingerprint(const struct fg_prefix *p, char out[17]);
+int64_t fg_prefix_seen(const struct fg_prefix *p, int64_t now_ms, int64_t window_ms);
+/* Forget everything (tests). */
+void fg_prefix_reset(void);
+
+#endif

@@ -1,0 +1,24 @@
+/* store.c — picks the storage backend from the DSN (see store.h). */
+#include "store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct fg_store_ops *const backends[] = {&fg_store_sqlite};
+
+int fg_store_open(const char *dsn, struct fg_store **out, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        const char *sch = backends[i]->scheme;
+        if (!strncmp(dsn, sch, strlen(sch)))
+            return backends[i]->open(dsn, out, err, errlen);
+    }
+    snprintf(err, errlen, "storage '%s': no backend for this scheme (this build has sqlite:)", dsn);
+    return -1;
+}
+
+void fg_store_close(struct fg_store *s)
+{
+    if (s)
+        s->ops->close(s);
+}

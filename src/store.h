@@ -1,0 +1,46 @@
+/* store.h — the storage interface: a table of functions per backend.
+ *
+ * A backend is a file (store_sqlite.c today, store_pg.c later) exporting a
+ * struct fg_store_ops.  fg_store_open() picks it from the DSN scheme
+ * ("sqlite:PATH", "postgres://…").  The ledger writer thread is the only
+ * writer; readers (report, GET /frugal/spend) open their own handle, so a
+ * backend handle is used by one thread at a time.
+ *
+ * The `calls` table (one row per struct fg_record, column names = field
+ * names; tokens as input_tokens, cache_read_tokens, cache_write_5m_tokens,
+ * cache_write_1h_tokens, output_tokens) is documented in README.md. */
+#ifndef FRUGAL_STORE_H
+#define FRUGAL_STORE_H
+
+#include "ledger.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct fg_store;
+
+/* Called for each record of a scan; return non-zero to stop. */
+typedef int (*fg_store_row_cb)(void *arg, const struct fg_record *r);
+
+struct fg_store_ops {
+    const char *scheme;
+    int (*open)(const char *dsn, struct fg_store **out, char *err, size_t errlen);
+    /* Write n records in one transaction; 0 or -1 with err. */
+    int (*write)(struct fg_store *s, struct fg_record *const *recs, size_t n, char *err,
+                 size_t errlen);
+    /* Records with since_ms <= ts_ms < until_ms, oldest first. */
+    int (*scan)(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,
+                void *arg, char *err, size_t errlen);
+    void (*close)(struct fg_store *s);
+};
+
+struct fg_store {
+    const struct fg_store_ops *ops;
+};
+
+extern const struct fg_store_ops fg_store_sqlite;
+
+int fg_store_open(const char *dsn, struct fg_store **out, char *err, size_t errlen);
+void fg_store_close(struct fg_store *s);
+
+#endif

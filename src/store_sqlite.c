@@ -1,0 +1,217 @@
+/* store_sqlite.c — the embedded SQLite backend of the storage interface.
+ *
+ * WAL journal with synchronous=NORMAL: a committed transaction survives a
+ * killed process (the WAL is in the OS before COMMIT returns); only an OS
+ * crash can lose the last commits.  One prepared INSERT, bound per row. */
+#include "store.h"
+
+#include "arena.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sqlite_store {
+    struct fg_store base;
+    sqlite3 *db;
+    sqlite3_stmt *ins, *scan;
+};
+
+/* Column order of the INSERT and of SELECT *; keep in step with bind_row
+ * and read_row. */
+#define COLUMNS                                                                              \
+    "id, ts_ms, key_id, tags, endpoint, model_requested, model, upstream_model, provider, "  \
+    "route, route_reason, cache, stream, batch, status, input_tokens, cache_read_tokens, "   \
+    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, priced, " \
+    "cost_pico, baseline_pico, saved_prompt_cache_pico, saved_response_cache_pico, "         \
+    "saved_routing_pico, saved_batch_pico, bucket_repeated_pico, "                           \
+    "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "   \
+    "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id"
+#define NCOLS 39
+
+static const char *schema =
+    "CREATE TABLE IF NOT EXISTS calls ("
+    " id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, key_id TEXT, tags TEXT, endpoint TEXT,"
+    " model_requested TEXT, model TEXT, upstream_model TEXT, provider TEXT, route TEXT,"
+    " route_reason TEXT, cache TEXT, stream INTEGER, batch INTEGER, status INTEGER,"
+    " input_tokens INTEGER, cache_read_tokens INTEGER, cache_write_5m_tokens INTEGER,"
+    " cache_write_1h_tokens INTEGER, output_tokens INTEGER, reasoning_tokens INTEGER,"
+    " priced INTEGER, cost_pico INTEGER, baseline_pico INTEGER,"
+    " saved_prompt_cache_pico INTEGER, saved_response_cache_pico INTEGER,"
+    " saved_routing_pico INTEGER, saved_batch_pico INTEGER, bucket_repeated_pico INTEGER,"
+    " bucket_repeated_cached_pico INTEGER, bucket_frontier_pico INTEGER,"
+    " bucket_bloated_pico INTEGER, latency_us INTEGER, ttfb_us INTEGER, prefix_fp TEXT,"
+    " prefix_tokens INTEGER, repeated_tokens INTEGER, error TEXT, linked_id TEXT);"
+    "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts_ms);";
+
+static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "sqlite: %s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+    return -1;
+}
+
+static void sq_close(struct fg_store *s)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    if (!q)
+        return;
+    sqlite3_finalize(q->ins);
+    sqlite3_finalize(q->scan);
+    sqlite3_close(q->db);
+    free(q);
+}
+
+static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t errlen)
+{
+    const char *path = dsn + strlen("sqlite:");
+    struct sqlite_store *q = fg_xcalloc(1, sizeof *q);
+    q->base.ops = &fg_store_sqlite;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &q->db, flags, NULL) != SQLITE_OK) {
+        fail(q->db, path, err, errlen);
+        goto bad;
+    }
+    sqlite3_busy_timeout(q->db, 5000);
+    if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                     NULL) != SQLITE_OK ||
+        sqlite3_exec(q->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        fail(q->db, "creating the schema", err, errlen);
+        goto bad;
+    }
+    char sql[1024];
+    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO calls (" COLUMNS ") VALUES (?"
+             "%.*s)", (NCOLS - 1) * 2, ",?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?");
+    if (sqlite3_prepare_v2(q->db, sql, -1, &q->ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
+                           " ORDER BY ts_ms", -1, &q->scan, NULL) != SQLITE_OK) {
+        fail(q->db, "preparing statements", err, errlen);
+        goto bad;
+    }
+    *out = &q->base;
+    return 0;
+bad:
+    sq_close(&q->base);
+    return -1;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_row(sqlite3_stmt *st, const struct fg_record *r)
+{
+    int i = 1;
+    bind_text(st, i++, r->id);
+    sqlite3_bind_int64(st, i++, r->ts_ms);
+    const char *texts[] = {r->key_id, r->tags, r->endpoint, r->model_requested, r->model,
+                           r->upstream_model, r->provider, r->route, r->route_reason, r->cache};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
+        bind_text(st, i++, texts[k]);
+    const int64_t ints[] = {
+        r->stream, r->batch, r->status, r->tok.input, r->tok.cache_read, r->tok.cache_write_5m,
+        r->tok.cache_write_1h, r->tok.output, r->reasoning_tokens, r->priced, r->cost_pico,
+        r->baseline_pico, r->saved_prompt_cache_pico, r->saved_response_cache_pico,
+        r->saved_routing_pico, r->saved_batch_pico, r->bucket_repeated_pico,
+        r->bucket_repeated_cached_pico, r->bucket_frontier_pico, r->bucket_bloated_pico,
+        r->latency_us, r->ttfb_us};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
+        sqlite3_bind_int64(st, i++, ints[k]);
+    bind_text(st, i++, r->prefix_fp[0] ? r->prefix_fp : NULL);
+    sqlite3_bind_int64(st, i++, r->prefix_tokens);
+    sqlite3_bind_int64(st, i++, r->repeated_tokens);
+    bind_text(st, i++, r->error);
+    bind_text(st, i++, r->linked_id);
+}
+
+static int sq_write(struct fg_store *s, struct fg_record *const *recs, size_t n, char *err,
+                    size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(q->db, "BEGIN", err, errlen);
+    for (size_t k = 0; k < n; k++) {
+        bind_row(q->ins, recs[k]);
+        int rc = sqlite3_step(q->ins);
+        sqlite3_reset(q->ins);
+        if (rc != SQLITE_DONE) {
+            fail(q->db, "INSERT", err, errlen);
+            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(q->db, "COMMIT", err, errlen);
+    return 0;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static void read_row(sqlite3_stmt *st, struct fg_record *r)
+{
+    int i = 0;
+    memset(r, 0, sizeof *r);
+    snprintf(r->id, sizeof r->id, "%s", col_text(st, i++) ? col_text(st, i - 1) : "");
+    r->ts_ms = sqlite3_column_int64(st, i++);
+    const char **texts[] = {&r->key_id, &r->tags, &r->endpoint, &r->model_requested, &r->model,
+                            &r->upstream_model, &r->provider, &r->route, &r->route_reason,
+                            &r->cache};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
+        *texts[k] = col_text(st, i++);
+    r->stream = sqlite3_column_int64(st, i++);
+    r->batch = sqlite3_column_int64(st, i++);
+    r->status = (int)sqlite3_column_int64(st, i++);
+    int64_t *ints[] = {&r->tok.input, &r->tok.cache_read, &r->tok.cache_write_5m,
+                       &r->tok.cache_write_1h, &r->tok.output, &r->reasoning_tokens};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
+        *ints[k] = sqlite3_column_int64(st, i++);
+    r->priced = sqlite3_column_int64(st, i++);
+    int64_t *money[] = {&r->cost_pico, &r->baseline_pico, &r->saved_prompt_cache_pico,
+                        &r->saved_response_cache_pico, &r->saved_routing_pico,
+                        &r->saved_batch_pico, &r->bucket_repeated_pico,
+                        &r->bucket_repeated_cached_pico, &r->bucket_frontier_pico,
+                        &r->bucket_bloated_pico, &r->latency_us, &r->ttfb_us};
+    for (size_t k = 0; k < sizeof money / sizeof money[0]; k++)
+        *money[k] = sqlite3_column_int64(st, i++);
+    snprintf(r->prefix_fp, sizeof r->prefix_fp, "%s", col_text(st, i) ? col_text(st, i) : "");
+    i++;
+    r->prefix_tokens = sqlite3_column_int64(st, i++);
+    r->repeated_tokens = sqlite3_column_int64(st, i++);
+    r->error = col_text(st, i++);
+    r->linked_id = col_text(st, i++);
+}
+
+static int sq_scan(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,
+                   void *arg, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_bind_int64(q->scan, 1, since_ms);
+    sqlite3_bind_int64(q->scan, 2, until_ms);
+    int rc;
+    struct fg_record r;
+    while ((rc = sqlite3_step(q->scan)) == SQLITE_ROW) {
+        read_row(q->scan, &r);
+        if (cb(arg, &r))
+            break;
+    }
+    sqlite3_reset(q->scan);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(q->db, "SELECT", err, errlen);
+    return 0;
+}
+
+const struct fg_store_ops fg_store_sqlite = {
+    .scheme = "sqlite:",
+    .open = sq_open,
+    .write = sq_write,
+    .scan = sq_scan,
+    .close = sq_close,
+};
+
