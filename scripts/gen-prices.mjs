@@ -16,8 +16,16 @@ function micro(v) {
   return String(BigInt(i) * 1000000n + BigInt((f + "000000").slice(0, 6)));
 }
 
+// Known errors in the source (see data/PRICES-LICENSE.md): Anthropic's 1h
+// write is 2x input; the fine-tune row's "write" is its cached-input price.
+const corrections = {
+  "claude-3-haiku-20240307": { cache_write_1h: 0.5 },
+  "claude-3-opus-20240229": { cache_write_1h: 30 },
+  "ft:gpt-4o-2024-11-20": { cache_read: 1.875, cache_write_5m: undefined },
+};
+
 const rows = Object.keys(src).sort().map((id) => {
-  const r = src[id];
+  const r = { ...src[id], ...(corrections[id] ?? {}) };
   const p = money.map((k) => micro(r[k])).join(", ");
   return `    {"${id}", ${r.provider === "anthropic" ? "FG_DIALECT_ANTHROPIC" : "FG_DIALECT_OPENAI"},` +
     ` {${p}}, ${r.max_input_tokens ?? 0}, ${r.max_output_tokens ?? 0},` +

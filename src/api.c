@@ -2,6 +2,9 @@
 #include "api.h"
 
 #include "log.h"
+#include "report.h"
+#include "store.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "provider.h"
 #include "relay.h"
@@ -14,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <stdlib.h>
+#include <time.h>
 
 typedef void (*handler_fn)(struct fg_worker *w, struct evhttp_request *req,
                            const struct fg_dialect_ops *d);
@@ -23,6 +28,8 @@ static void h_messages(struct fg_worker *, struct evhttp_request *, const struct
 static void h_count_tokens(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
 static void h_models(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
 static void h_healthz(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
+static void h_metrics(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
+static void h_spend(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
 
 static const struct route {
     const char *path;
@@ -35,6 +42,8 @@ static const struct route {
     {"/v1/messages/count_tokens", EVHTTP_REQ_POST, 1, h_count_tokens},
     {"/v1/models", EVHTTP_REQ_GET, 1, h_models},
     {"/healthz", EVHTTP_REQ_GET, 0, h_healthz},
+    {"/metrics", EVHTTP_REQ_GET, 0, h_metrics},
+    {"/frugal/spend", EVHTTP_REQ_GET, 1, h_spend},
 };
 
 /* Which dialect to answer in before we know the endpoint: Anthropic clients
@@ -192,6 +201,7 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
         c->client_version = evhttp_find_header(evhttp_request_get_input_headers(req),
                                                "anthropic-version");
     if (parse_body(c) < 0 || fg_pipeline_run(c) < 0) {
+        c->status = c->err.status;
         fg_reply_error(req, d, &c->err);
         fg_call_finish(c);
     }
@@ -257,4 +267,75 @@ static void h_healthz(struct fg_worker *w, struct evhttp_request *req, const str
     evbuffer_add_printf(b, "{\"status\":\"%s\"}", w->draining ? "draining" : "ok");
     fg_reply_json(req, w->draining ? 503 : 200, b);
     evbuffer_free(b);
+}
+
+static void h_metrics(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+{
+    struct evbuffer *b = evbuffer_new();
+    fg_metrics_render(b);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+    evhttp_send_reply(req, 200, "OK", head ? NULL : b);
+    evbuffer_free(b);
+}
+
+/* GET /frugal/spend?since=24h&by=model&top=10: the spend map.  Each worker
+ * reads through its own store handle (SQLite WAL readers don't wait for
+ * the ledger writer). */
+static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char *err, size_t n)
+{
+    struct evkeyvalq q;
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    memset(o, 0, sizeof *o);
+    int64_t now = (int64_t)time(NULL) * 1000;
+    o->until_ms = now;
+    o->since_ms = now - 24 * 3600 * 1000LL;
+    if (!query || evhttp_parse_query_str(query, &q) < 0)
+        return 0;
+    const char *since = evhttp_find_header(&q, "since"), *by = evhttp_find_header(&q, "by");
+    const char *top = evhttp_find_header(&q, "top");
+    int rc = 0;
+    static const char *const dims[] = {"model", "bucket", "technique", "key", "tag", NULL};
+    if (since && fg_report_parse_since(since, now, &o->since_ms) < 0) {
+        snprintf(err, n, "Invalid 'since': '%.60s' (use 24h, 30m, 7d or an RFC 3339 time).", since);
+        rc = -1;
+    } else if (by && !fg_report_by_valid(by)) {
+        snprintf(err, n, "Invalid 'by': '%.40s' (model, bucket, technique, key or tag).", by);
+        rc = -1;
+    }
+    /* o->by must outlive q: point at our own constant */
+    for (int i = 0; by && rc == 0 && dims[i]; i++)
+        if (!strcmp(by, dims[i]))
+            o->by = dims[i];
+    if (top)
+        o->top_prefixes = atoi(top);
+    evhttp_clear_headers(&q);
+    return rc;
+}
+
+static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+{
+    char err[300];
+    struct fg_report_opts o;
+    if (spend_opts(req, &o, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INVALID, NULL, NULL, err);
+        return;
+    }
+    if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
+        return;
+    }
+    json_t *out = NULL;
+    if (fg_report_spend(w->store, &o, &out, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error", err);
+        return;
+    }
+    char *s = json_dumps(out, FG_REPORT_JSON_FLAGS);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, s, strlen(s));
+    fg_reply_json(req, 200, b);
+    evbuffer_free(b);
+    free(s);
+    json_decref(out);
 }

@@ -1,4 +1,5 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
+#include "meter.h"
 #include "relay.h"
 #include "server.h"
 
@@ -96,6 +97,11 @@ static void detach_client(struct fg_call *c)
 void fg_call_finish(struct fg_call *c)
 {
     struct fg_worker *w = c->w;
+    if (c->in) {
+        if (!c->status)
+            c->status = 499;   /* the client left before any answer */
+        fg_meter_submit(c);
+    }
     detach_client(c);
     if (c->close_ev)
         event_free(c->close_ev);
@@ -110,6 +116,8 @@ void fg_call_finish(struct fg_call *c)
         evbuffer_free(c->relay);
     fg_sse_free(&c->sse);
     fg_json_free(&c->body);
+    if (c->orphan_req)
+        evhttp_request_free(c->orphan_req);
     fg_json_free(&c->resp);
     free(c->upstream_body);
     if (c->prev)
@@ -133,8 +141,9 @@ void fg_call_finish(struct fg_call *c)
 static void on_client_close(struct evhttp_connection *evcon, void *arg)
 {
     struct fg_call *c = arg;
+    /* ours to free: keep it (and the body bytes in it) until the call ends */
     if (c->req && !evhttp_request_get_connection(c->req))
-        evhttp_request_free(c->req);
+        c->orphan_req = c->req;
     c->req = NULL;
     if (c->in_curl_cb)
         return;

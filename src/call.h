@@ -14,6 +14,8 @@
 #include "config.h"
 #include "err.h"
 #include "json.h"
+#include "ledger.h"
+#include "usage.h"
 #include "sse.h"
 #include "upstream.h"
 
@@ -40,9 +42,11 @@ struct fg_call {
     struct fg_worker *w;
     struct fg_call *prev, *next;      /* worker's live list */
     struct evhttp_request *req;       /* NULL once the client is gone */
+    struct evhttp_request *orphan_req;/* failed connection's request, ours to free */
     struct event *close_ev;           /* peer hang-up watcher */
     struct event *idle_ev;            /* stream silence timer */
     enum fg_call_state state;
+    int status;                       /* HTTP status sent to the client (0: none yet) */
     enum fg_endpoint endpoint;
     const struct fg_dialect_ops *in;  /* caller's dialect */
     const struct fg_dialect_ops *out; /* upstream dialect */
@@ -78,6 +82,16 @@ struct fg_call {
     struct evbuffer *relay;           /* events to write this round */
     struct fg_json resp;              /* index of a non-stream response, or
                                          scratch for stream events */
+
+    /* metering (meter.c) */
+    struct fg_usage usage;
+    struct fg_record acct;            /* tokens and money, filled by fg_meter_price */
+    bool priced_done;
+    bool strip_usage_chunk;           /* hide the usage chunk frugal asked for */
+    bool wants_structured;
+    bool simple;                      /* complexity scorer's verdict */
+    char *out_text; size_t out_len, out_cap;  /* answer text (structured calls) */
+    const char *tags;
 
     struct fg_err err;
 };

@@ -2,7 +2,9 @@
 #include "arena.h"
 #include "config.h"
 #include "json.h"
+#include "analyze.h"
 #include "log.h"
+#include "report.h"
 #include "server.h"
 #include "sim.h"
 
@@ -25,6 +27,10 @@ static void usage(FILE *f)
             "                         present, else built-in defaults)\n"
             "  check [-c FILE]        validate a config; errors name file, line and key\n"
             "  sim [--listen ADDR]    run the simulated provider standalone\n"
+            "  report [-c FILE] [--since 24h] [--by model|bucket|technique|key|tag] [--json]\n"
+            "                         spend map from the ledger\n"
+            "  analyze LOG.jsonl [--json] [--batch-output FILE] [--cheap-model M]\n"
+            "                         offline spend map and savings projection for a log\n"
             "  version                version and build facts\n");
 }
 
@@ -91,6 +97,23 @@ static int cmd_check(int argc, char **argv)
     return 0;
 }
 
+/* report: only -c is ours; the rest goes to the report module */
+static int cmd_report(int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 2; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+            path = argv[i + 1];
+    if (!path && access("frugal.yaml", R_OK) == 0)
+        path = "frugal.yaml";
+    struct fg_config *cfg = load(path);
+    if (!cfg)
+        return 2;
+    int rc = fg_report_main(cfg->storage, argc - 1, argv + 1);
+    fg_config_free(cfg);
+    return rc;
+}
+
 static int cmd_version(void)
 {
     printf("frugal %s\n", FRUGAL_VERSION);
@@ -112,6 +135,10 @@ int main(int argc, char **argv)
         rc = cmd_serve(argc, argv);
     else if (!strcmp(cmd, "check"))
         rc = cmd_check(argc, argv);
+    else if (!strcmp(cmd, "report"))
+        rc = cmd_report(argc, argv);
+    else if (!strcmp(cmd, "analyze"))
+        rc = fg_analyze_main(argc - 1, argv + 1);
     else if (!strcmp(cmd, "sim"))
         rc = fg_sim_main(argc - 1, argv + 1);
     else if (!strcmp(cmd, "version") || !strcmp(cmd, "--version"))

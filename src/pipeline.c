@@ -2,6 +2,7 @@
 #include "pipeline.h"
 
 #include "log.h"
+#include "meter.h"
 #include "provider.h"
 #include "relay.h"
 #include "server.h"
@@ -55,6 +56,12 @@ static int stage_resolve(struct fg_call *c)
     return 0;
 }
 
+static int cmp_edit(const void *a, const void *b)
+{
+    const struct fg_json_edit *x = a, *y = b;
+    return (x->start > y->start) - (x->start < y->start);
+}
+
 /* Rewrite only what changes: the upstream model id replaces the value of
  * "model"; every other byte of the client's body is forwarded as sent. */
 static int stage_encode(struct fg_call *c)
@@ -67,6 +74,8 @@ static int stage_encode(struct fg_call *c)
         fg_call_edit(c, c->body.t[m].start, c->body.t[m].end, fg_arena_strdup(&c->arena, q));
         free(q);
     }
+    if (c->n_edits > 1)
+        qsort(c->edits, c->n_edits, sizeof c->edits[0], cmp_edit);
     if (c->n_edits)
         c->upstream_body = fg_json_splice(c->raw, c->raw_len, c->edits, c->n_edits,
                                           &c->upstream_body_len);
@@ -78,6 +87,7 @@ static const struct {
     fg_stage_fn fn;
 } stages[] = {
     {"resolve", stage_resolve},
+    {"meter", fg_meter_request},
     {"encode", stage_encode},
 };
 

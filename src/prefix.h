@@ -25,8 +25,9 @@ struct fg_prefix {
     int n;                                  /* boundaries */
     uint64_t hash[FG_PREFIX_MAX_BOUNDARIES];
     int64_t tokens[FG_PREFIX_MAX_BOUNDARIES];
-    int stable;                             /* index of the stable prefix's
-                                               boundary, or -1 */
+    int stable;                             /* 1 when there is a stable prefix */
+    uint64_t stable_hash;                   /* everything before the last message */
+    int64_t stable_tokens;
     int64_t total_tokens;                   /* estimate for the whole prompt */
 };
 

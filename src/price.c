@@ -17,16 +17,23 @@ static const struct fg_builtin_price *find(const char *model)
                    cmp_model);
 }
 
+static bool digits(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isdigit((unsigned char)s[i]))
+            return false;
+    return true;
+}
+
 /* Length of model without a trailing -YYYY-MM-DD or -YYYYMMDD, or 0. */
 static size_t undated_len(const char *m)
 {
-    size_t n = strlen(m), d = 0;
-    while (d < n && (isdigit((unsigned char)m[n - 1 - d]) || m[n - 1 - d] == '-'))
-        d++;
-    /* the run must be exactly a date suffix */
-    if (d == 11 && m[n - 11] == '-' && m[n - 8] == '-' && m[n - 5] == '-')
+    size_t n = strlen(m);
+    const char *t;
+    if (n > 11 && *(t = m + n - 11) == '-' && digits(t + 1, 4) && t[5] == '-' &&
+        digits(t + 6, 2) && t[8] == '-' && digits(t + 9, 2))
         return n - 11;
-    if (d == 9 && m[n - 9] == '-')
+    if (n > 9 && *(t = m + n - 9) == '-' && digits(t + 1, 8))
         return n - 9;
     return 0;
 }

@@ -2,6 +2,7 @@
 #include "relay.h"
 
 #include "log.h"
+#include "meter.h"
 #include "provider.h"
 #include "reply.h"
 #include "server.h"
@@ -40,6 +41,7 @@ static void start_stream_reply(struct fg_call *c)
     evhttp_add_header(h, "Cache-Control", "no-cache");
     fg_reply_frugal_headers(c);
     evhttp_send_reply_start(c->req, 200, "OK");
+    c->status = 200;
     c->state = FG_CALL_STREAMING;
     c->relay = evbuffer_new();
 }
@@ -95,11 +97,16 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     if (c->stream_ended)
         return 0;      /* nothing after the terminator reaches the client */
     switch (c->out->classify(ev, &c->resp)) {
-    case FG_SSE_END: c->stream_ended = true; break;
+    case FG_SSE_END:
+        c->stream_ended = true;
+        /* usage is complete before the terminator: price the call there */
+        fg_meter_cost_comment(c, c->relay);
+        break;
     case FG_SSE_ERROR: c->stream_error_seen = true; break;
     default: break;
     }
-    evbuffer_add(c->relay, ev->raw, ev->raw_len);
+    if (fg_meter_event(c, ev))
+        evbuffer_add(c->relay, ev->raw, ev->raw_len);
     return 0;
 }
 
@@ -236,6 +243,7 @@ static void finish_buffered(struct fg_call *c)
                    "upstream provider '%s' returned a malformed response (not JSON: %s)",
                    c->provider->name, n ? c->resp.err : "empty body");
         snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
+        c->status = c->err.status;
         fg_reply_error(c->req, c->in, &c->err);
         return;
     }
@@ -246,10 +254,18 @@ static void finish_buffered(struct fg_call *c)
                    c->provider->name, c->up_status, (int)(n > 200 ? 200 : n), s ? s : "");
         if (c->up_status < 500)
             c->err.status = (int)c->up_status;
+        c->status = c->err.status;
         fg_reply_error(c->req, c->in, &c->err);
         return;
     }
+    c->status = (int)c->up_status;
+    if (c->status < 300)
+        fg_meter_response(c);
+    else
+        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
+                   "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
     fg_reply_frugal_headers(c);
+    fg_meter_cost_headers(c);
     fg_reply_json(c->req, (int)c->up_status, b);
 }
 
@@ -276,6 +292,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
     } else if (res != CURLE_OK) {
         transfer_error(c, res);
         fg_warn("%s upstream %s: %s", c->id, c->provider->name, c->err.msg);
+        c->status = c->err.status;
         fg_reply_error(c->req, c->in, &c->err);
     } else {
         finish_buffered(c);

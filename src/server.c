@@ -4,6 +4,8 @@
 #include "api.h"
 #include "arena.h"
 #include "json.h"
+#include "ledger.h"
+#include "store.h"
 #include "log.h"
 #include "provider.h"
 #include "relay.h"
@@ -179,6 +181,7 @@ static void worker_free(struct fg_worker *w)
     if (w->http)
         evhttp_free(w->http);   /* closes the listener and client connections */
     fg_upstream_free(w->up);
+    fg_store_close(w->store);
     if (w->stop_ev)
         event_free(w->stop_ev);
     if (w->grace_ev)
@@ -315,6 +318,11 @@ int fg_server_run(const struct fg_config *cfg)
     if (app.nworkers < 1)
         app.nworkers = 1;
     app.workers = fg_xcalloc((size_t)app.nworkers, sizeof *app.workers);
+    char lerr[300];
+    if (fg_ledger_start(cfg->storage, 50, lerr, sizeof lerr) < 0) {
+        fg_error("storage: %s", lerr);
+        goto out;
+    }
     if (providers_init(&app) < 0)
         goto out;
     for (int i = 0; i < app.nworkers; i++)
@@ -340,6 +348,7 @@ out:
         worker_free(&app.workers[i]);
     free(app.workers);
     providers_free(&app);
+    fg_ledger_stop();   /* drains the queue */
     if (!rc)
         fg_info("frugal stopped");
     return rc;

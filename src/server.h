@@ -20,6 +20,7 @@
 struct fg_call;
 struct curl_slist;
 struct fg_sim;
+struct fg_store;
 struct event_base;
 struct evhttp;
 struct event;
@@ -56,6 +57,7 @@ struct fg_worker {
     int fd;                           /* listening socket */
     struct evhttp_bound_socket *listener;
     struct fg_upstream *up;
+    struct fg_store *store;           /* read handle for /frugal/spend, lazily opened */
     struct fg_call *calls;            /* live calls */
     int inflight;
     uint64_t next_id;

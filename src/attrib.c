@@ -1,0 +1,161 @@
+/* attrib.c — see attrib.h. */
+#include "attrib.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <strings.h>
+
+static int64_t full_input_cost(const struct fg_price *p, const struct fg_tokens *t, bool batch)
+{
+    struct fg_tokens all = {.input = t->input + t->cache_read + t->cache_write_5m +
+                                     t->cache_write_1h,
+                            .output = t->output};
+    return fg_price_cost(p, &all, batch);
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Input spend on repeated tokens: cache reads first (they can only be
+ * repeats), the remainder of the repeat at the input price. */
+static void repeated_bucket(const struct fg_price *p, struct fg_record *r, bool batch)
+{
+    int64_t rep = r->repeated_tokens;
+    if (rep <= 0)
+        return;
+    int64_t cached = min64(rep, r->tok.cache_read);
+    int64_t rest = min64(rep - cached, r->tok.input + r->tok.cache_write_5m +
+                                           r->tok.cache_write_1h);
+    int64_t div = batch ? 2 : 1;
+    r->bucket_repeated_cached_pico = cached * p->cache_read / div;
+    r->bucket_repeated_pico = r->bucket_repeated_cached_pico + rest * p->input / div;
+}
+
+void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
+{
+    const struct fg_price *p = in->price;
+    r->priced = p != NULL;
+    if (!p)
+        return;      /* unpriced: reported as such, never as $0 savings */
+    r->cost_pico = in->response_cache_hit ? 0 : fg_price_cost(p, &r->tok, in->batch);
+    int64_t realtime = fg_price_cost(p, &r->tok, false);
+    int64_t full = full_input_cost(p, &r->tok, false);
+    const struct fg_price *bp = in->baseline_price ? in->baseline_price : p;
+    r->baseline_pico = full_input_cost(bp, &r->tok, false);
+    r->saved_prompt_cache_pico = full - realtime;
+    r->saved_routing_pico = r->baseline_pico - full;
+    r->saved_batch_pico = in->batch && !in->response_cache_hit ? realtime - r->cost_pico : 0;
+    r->saved_response_cache_pico = in->response_cache_hit ? realtime : 0;
+    if (in->response_cache_hit)
+        return;
+    repeated_bucket(p, r, in->batch);
+    if (in->wants_structured && in->output_text && in->output_len) {
+        /* the visible answer only: reasoning tokens are not in the text */
+        int64_t visible = max64(0, r->tok.output - r->reasoning_tokens);
+        int64_t out_cost = visible * (in->batch ? p->batch_output : p->output);
+        size_t bloat = fg_attrib_bloat(in->output_text, in->output_len);
+        r->bucket_bloated_pico =
+            (int64_t)((__int128)out_cost * (int64_t)bloat / (int64_t)in->output_len);
+    }
+    if (in->frontier && in->simple)
+        r->bucket_frontier_pico = max64(0, r->cost_pico - r->bucket_repeated_pico -
+                                               r->bucket_bloated_pico);
+}
+
+/* ---- request features ------------------------------------------------- */
+
+/* Text of the last user message (string content or its text parts),
+ * decoded into buf. */
+static size_t last_user_text(const struct fg_json *j, char *buf, size_t n)
+{
+    int msgs = fg_json_get(j, 0, "messages"), last = -1;
+    for (int m = fg_json_child(j, msgs); m >= 0; m = fg_json_sibling(j, msgs, m))
+        if (fg_json_str_eq(j, fg_json_get(j, m, "role"), "user"))
+            last = m;
+    buf[0] = '\0';
+    int c = fg_json_get(j, last, "content");
+    if (fg_json_type(j, c) == FG_J_STR)
+        return (size_t)fg_json_str(j, c, buf, n);
+    size_t used = 0;
+    for (int part = fg_json_child(j, c); part >= 0 && used + 1 < n;
+         part = fg_json_sibling(j, c, part)) {
+        long w = fg_json_str(j, fg_json_get(j, part, "text"), buf + used, n - used);
+        if (w > 0)
+            used += (size_t)w;
+    }
+    return used;
+}
+
+static bool has_any(const char *text, const char *const *words)
+{
+    for (int i = 0; words[i]; i++)
+        if (strcasestr(text, words[i]))
+            return true;
+    return false;
+}
+
+bool fg_attrib_simple(const struct fg_json *body, enum fg_dialect d)
+{
+    static const char *const hard[] = {
+        "```", "def ", "function ", "class ", "#include", "prove", "derive", "analy",
+        "step by step", "explain why", "design", "implement", "refactor", "debug",
+        "optimi", "algorithm", "theorem", "integral", "equation", "compare and contrast",
+        NULL};
+    if (fg_json_get(body, 0, "tools") >= 0)
+        return false;
+    if (fg_json_count(body, fg_json_get(body, 0, "messages")) > 4)
+        return false;
+    char text[4096];
+    size_t n = last_user_text(body, text, sizeof text);
+    return n < 600 && !has_any(text, hard);
+}
+
+bool fg_attrib_wants_structured(const struct fg_json *body, enum fg_dialect d)
+{
+    if (d == FG_DIALECT_OPENAI) {
+        int rf = fg_json_get(body, 0, "response_format");
+        int t = fg_json_get(body, rf, "type");
+        if (fg_json_str_eq(body, t, "json_schema") || fg_json_str_eq(body, t, "json_object"))
+            return true;
+    } else {
+        int oc = fg_json_get(body, 0, "output_config");
+        if (fg_json_get(body, oc, "format") >= 0)
+            return true;
+    }
+    static const char *const asks[] = {"only json", "json only", "respond with json",
+                                       "one word", "single word", "only the label",
+                                       "just the label", "answer with only", NULL};
+    char text[4096];
+    last_user_text(body, text, sizeof text);
+    return has_any(text, asks);
+}
+
+/* Span of the outermost JSON value (first { or [ to its last } or ]). */
+static size_t json_span(const char *t, size_t n, size_t *start)
+{
+    size_t a = 0, b = n;
+    while (a < n && t[a] != '{' && t[a] != '[')
+        a++;
+    if (a == n)
+        return 0;
+    char close = t[a] == '{' ? '}' : ']';
+    while (b > a && t[b - 1] != close)
+        b--;
+    *start = a;
+    return b > a ? b - a : 0;
+}
+
+size_t fg_attrib_bloat(const char *text, size_t len)
+{
+    size_t start = 0, span = json_span(text, len, &start);
+    if (span)
+        return len - span;
+    /* a label: the first line's first word is the answer, the rest bloat */
+    size_t a = 0;
+    while (a < len && isspace((unsigned char)text[a]))
+        a++;
+    size_t b = a;
+    while (b < len && !isspace((unsigned char)text[b]) && text[b] != '.' && text[b] != ',')
+        b++;
+    return len - (b - a);
+}

@@ -1,0 +1,249 @@
+/* meter.c — see meter.h. */
+#include "meter.h"
+
+#include "attrib.h"
+#include "log.h"
+#include "metrics.h"
+#include "prefix.h"
+#include "price.h"
+#include "provider.h"
+#include "relay.h"
+#include "server.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define REPEAT_WINDOW_MS (3600 * 1000)   /* "recently": within an hour */
+#define MAX_OUT_TEXT (64 * 1024)         /* answer text kept for bloat checks */
+
+static int64_t unix_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* OpenAI streams carry usage only when asked; ask, and hide the extra
+ * chunk from a client that didn't. */
+static void ask_stream_usage(struct fg_call *c)
+{
+    const struct fg_json *j = &c->body;
+    int so = fg_json_get(j, 0, "stream_options");
+    int iu = fg_json_get(j, so, "include_usage");
+    if (fg_json_type(j, iu) == FG_J_TRUE)
+        return;
+    c->strip_usage_chunk = true;
+    if (iu >= 0)
+        fg_call_edit(c, j->t[iu].start, j->t[iu].end, "true");
+    else if (fg_json_type(j, so) == FG_J_OBJ)
+        fg_call_edit(c, j->t[so].start + 1, j->t[so].start + 1,
+                     fg_json_child(j, so) >= 0 ? "\"include_usage\":true," : "\"include_usage\":true");
+    else if (so >= 0)
+        fg_call_edit(c, j->t[so].start, j->t[so].end, "{\"include_usage\":true}");
+    else
+        fg_call_edit(c, j->t[0].start + 1, j->t[0].start + 1,
+                     "\"stream_options\":{\"include_usage\":true},");
+}
+
+int fg_meter_request(struct fg_call *c)
+{
+    const char *tags = evhttp_find_header(evhttp_request_get_input_headers(c->req),
+                                          "x-frugal-tags");
+    c->tags = tags ? fg_arena_strndup(&c->arena, tags, strnlen(tags, 512)) : "";
+    c->acct.ts_ms = unix_ms();
+    if (c->endpoint == FG_EP_COUNT_TOKENS)
+        return 0;
+    struct fg_prefix p;
+    fg_prefix_scan(&c->body, c->in->dialect, &p);
+    c->acct.repeated_tokens = fg_prefix_seen(&p, c->acct.ts_ms, REPEAT_WINDOW_MS);
+    fg_prefix_fingerprint(&p, c->acct.prefix_fp);
+    c->acct.prefix_tokens = p.stable ? p.stable_tokens : 0;
+    c->wants_structured = fg_attrib_wants_structured(&c->body, c->in->dialect);
+    /* decided now: the body may be gone by the time the call is priced */
+    c->simple = fg_attrib_simple(&c->body, c->in->dialect);
+    if (c->stream && c->out->dialect == FG_DIALECT_OPENAI)
+        ask_stream_usage(c);
+    return 0;
+}
+
+static void keep_text(struct fg_call *c, const struct fg_json *j, int str)
+{
+    if (fg_json_type(j, str) != FG_J_STR || c->out_len >= MAX_OUT_TEXT)
+        return;
+    if (!c->out_text) {
+        c->out_cap = MAX_OUT_TEXT + 1;
+        c->out_text = fg_arena_alloc(&c->arena, c->out_cap);
+    }
+    long n = fg_json_str(j, str, c->out_text + c->out_len, c->out_cap - c->out_len);
+    if (n > 0)
+        c->out_len += (size_t)n;
+}
+
+void fg_meter_response(struct fg_call *c)
+{
+    const struct fg_json *j = &c->resp;
+    int usage = fg_json_get(j, 0, "usage");
+    if (c->out->dialect == FG_DIALECT_OPENAI) {
+        fg_usage_openai(j, usage, &c->usage);
+        if (c->wants_structured) {
+            int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
+            keep_text(c, j, fg_json_get(j, fg_json_get(j, ch, "message"), "content"));
+        }
+        return;
+    }
+    fg_usage_anthropic(j, usage, &c->usage);
+    if (c->wants_structured) {
+        int content = fg_json_get(j, 0, "content");
+        for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b))
+            keep_text(c, j, fg_json_get(j, b, "text"));
+    }
+}
+
+static bool event_is(const struct fg_sse_event *ev, const char *name)
+{
+    size_t n = strlen(name);
+    return ev->event_len == n && !memcmp(ev->event, name, n);
+}
+
+static bool openai_event(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    bool has_usage = memmem(ev->data, ev->data_len, "\"usage\":{", 9) != NULL;
+    if (!has_usage && !c->wants_structured)
+        return true;
+    struct fg_json *j = &c->resp;
+    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
+        return true;
+    int choices = fg_json_get(j, 0, "choices");
+    if (c->wants_structured) {
+        int delta = fg_json_get(j, fg_json_at(j, choices, 0), "delta");
+        keep_text(c, j, fg_json_get(j, delta, "content"));
+    }
+    if (!has_usage)
+        return true;
+    fg_usage_openai(j, fg_json_get(j, 0, "usage"), &c->usage);
+    /* the usage-only chunk (choices: []) is the one the client didn't ask for */
+    return !(c->strip_usage_chunk && fg_json_child(j, choices) < 0);
+}
+
+static void anthropic_event(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    bool start = event_is(ev, "message_start"), delta = event_is(ev, "message_delta");
+    bool text = c->wants_structured && event_is(ev, "content_block_delta");
+    if (!start && !delta && !text)
+        return;
+    struct fg_json *j = &c->resp;
+    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
+        return;
+    if (start)
+        fg_usage_anthropic(j, fg_json_get(j, fg_json_get(j, 0, "message"), "usage"), &c->usage);
+    else if (delta)
+        fg_usage_anthropic(j, fg_json_get(j, 0, "usage"), &c->usage);
+    else
+        keep_text(c, j, fg_json_get(j, fg_json_get(j, 0, "delta"), "text"));
+}
+
+bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    if (ev->data_len == 0)
+        return true;
+    if (c->out->dialect == FG_DIALECT_OPENAI)
+        return openai_event(c, ev);
+    anthropic_event(c, ev);
+    return true;
+}
+
+void fg_meter_price(struct fg_call *c)
+{
+    if (c->priced_done || !c->model)
+        return;
+    c->priced_done = true;
+    c->acct.tok = c->usage.tok;
+    c->acct.reasoning_tokens = c->usage.reasoning;
+    struct fg_price p;
+    bool priced = fg_price_of(c->model, &p);
+    struct fg_attrib_in in = {
+        .price = priced ? &p : NULL,
+        .frontier = priced && p.input >= FG_FRONTIER_INPUT_PRICE,
+        .simple = c->simple,
+        .wants_structured = c->wants_structured,
+        .output_text = c->out_text,
+        .output_len = c->out_len,
+    };
+    fg_attrib(&in, &c->acct);
+}
+
+static void money(const struct fg_call *c, char *cost, char *saved, size_t n)
+{
+    if (!c->acct.priced) {
+        snprintf(cost, n, "unpriced");
+        snprintf(saved, n, "unpriced");
+        return;
+    }
+    fg_price_usd(c->acct.cost_pico, cost, n);
+    fg_price_usd(c->acct.baseline_pico - c->acct.cost_pico, saved, n);
+}
+
+void fg_meter_cost_headers(struct fg_call *c)
+{
+    char cost[32], saved[32];
+    fg_meter_price(c);
+    if (!c->model)
+        return;
+    money(c, cost, saved, sizeof cost);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "x-frugal-cost-usd", cost);
+    evhttp_add_header(h, "x-frugal-saved-usd", saved);
+}
+
+void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out)
+{
+    char cost[32], saved[32];
+    fg_meter_price(c);
+    if (!c->model)
+        return;
+    money(c, cost, saved, sizeof cost);
+    evbuffer_add_printf(out, ": x-frugal-cost-usd=%s x-frugal-saved-usd=%s\n\n", cost, saved);
+}
+
+static const char *endpoint_name(enum fg_endpoint ep)
+{
+    return ep == FG_EP_CHAT ? "chat" : ep == FG_EP_MESSAGES ? "messages" : "count_tokens";
+}
+
+static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
+
+void fg_meter_submit(struct fg_call *c)
+{
+    fg_meter_price(c);
+    const char *err = c->status >= 400 || c->err.cls != FG_E_NONE ? c->err.msg : NULL;
+    const char *key_id = c->w->app->cfg->server.master_key ? "master" : "anonymous";
+    const char *model = c->model ? c->model->name : NULL;
+    const char *up = c->model ? c->model->model : NULL;
+    const char *prov = c->provider ? c->provider->name : NULL;
+    size_t need = slen(key_id) + slen(c->tags) + slen(c->model_name) + slen(model) + slen(up) +
+                  slen(prov) + slen(err) + 16;
+    struct fg_record *r = fg_record_new(need);
+    *r = c->acct;
+    r->next = NULL;
+    snprintf(r->id, sizeof r->id, "%s", c->id);
+    r->key_id = fg_record_str(r, key_id);
+    r->tags = fg_record_str(r, c->tags ? c->tags : "");
+    r->endpoint = endpoint_name(c->endpoint);
+    r->model_requested = fg_record_str(r, c->model_name);
+    r->model = fg_record_str(r, model);
+    r->upstream_model = fg_record_str(r, up);
+    r->provider = fg_record_str(r, prov);
+    r->route = c->route ? c->route : "fixed";
+    r->route_reason = c->route && !strcmp(c->route, "frontier") ? "route serves its frontier model" : NULL;
+    r->cache = "bypass";
+    r->stream = c->stream;
+    r->status = c->status;
+    r->latency_us = (int64_t)(fg_now_ns() - c->t_start_ns) / 1000;
+    r->ttfb_us = c->t_first_byte_ns ? (int64_t)(c->t_first_byte_ns - c->t_start_ns) / 1000 : 0;
+    r->error = fg_record_str(r, err);
+    fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
+    fg_ledger_submit(r);
+}

@@ -1,0 +1,33 @@
+/* meter.h — what each call used and cost, captured on the way through.
+ *
+ * Contract (all on the worker thread, no I/O):
+ *  - fg_meter_request(): at pipeline time, fingerprints the prompt prefix
+ *    and asks OpenAI streams for usage (stream_options.include_usage) when
+ *    the client didn't, remembering to hide that extra chunk from it.
+ *  - fg_meter_response() / fg_meter_event(): read usage (and, for calls
+ *    that asked for JSON, the answer text) from a non-streamed body or from
+ *    each stream event.  fg_meter_event() returns false for an event the
+ *    client must not see (the injected usage chunk).
+ *  - fg_meter_price(): prices the call (idempotent); fg_meter_cost_headers
+ *    adds x-frugal-cost-usd / x-frugal-saved-usd; fg_meter_cost_comment
+ *    writes the same as an SSE comment for streams (the SDKs ignore it).
+ *  - fg_meter_submit(): one ledger record per call, whatever its outcome. */
+#ifndef FRUGAL_METER_H
+#define FRUGAL_METER_H
+
+#include "call.h"
+#include "sse.h"
+
+#include <stdbool.h>
+
+struct evbuffer;
+
+int fg_meter_request(struct fg_call *c);
+void fg_meter_response(struct fg_call *c);
+bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev);
+void fg_meter_price(struct fg_call *c);
+void fg_meter_cost_headers(struct fg_call *c);
+void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out);
+void fg_meter_submit(struct fg_call *c);
+
+#endif
