@@ -33,7 +33,8 @@ struct fg_analyze_call {
     char *model, *resp_model, *custom_id;
     /* request side */
     bool has_req, simple, structured, deferrable;
-    int nb, stable;
+    int nb, stable;            /* stable: 1 when there is a stable prefix */
+    int64_t stable_tokens;
     uint64_t *hash;
     int64_t *btok;
     char fp[17];
@@ -339,6 +340,7 @@ static int fill_request(struct loader *L, struct fg_analyze_call *c, int body)
     fg_prefix_scan(j, c->d, &p);
     c->nb = p.n;
     c->stable = p.stable;
+    c->stable_tokens = p.stable_tokens;
     c->hash = fg_xmalloc((size_t)(p.n + 1) * sizeof *c->hash);
     c->btok = fg_xmalloc((size_t)(p.n + 1) * sizeof *c->btok);
     memcpy(c->hash, p.hash, (size_t)p.n * sizeof *c->hash);
@@ -571,6 +573,7 @@ static void take_request(struct fg_analyze_call *out, struct fg_analyze_call *in
     out->structured = in->structured;
     out->nb = in->nb;
     out->stable = in->stable;
+    out->stable_tokens = in->stable_tokens;
     memcpy(out->fp, in->fp, sizeof out->fp);
     out->hash = in->hash;
     out->btok = in->btok;
@@ -869,6 +872,7 @@ static void rebuild_prefix(const struct fg_analyze_call *c, struct fg_prefix *p)
 {
     p->n = c->nb;
     p->stable = c->stable;
+    p->stable_tokens = c->stable_tokens;
     memcpy(p->hash, c->hash, (size_t)c->nb * sizeof *c->hash);
     memcpy(p->tokens, c->btok, (size_t)c->nb * sizeof *c->btok);
     p->total_tokens = c->nb ? c->btok[c->nb - 1] : 0;
@@ -1077,8 +1081,8 @@ static void group_add(struct group *g, const struct fg_analyze_call *c)
     g->cost += c->cost;
     g->baseline += c->baseline;
     g->hits += c->tok.cache_read > 0;
-    if (c->has_req && c->stable >= 0)
-        g->ptokens = max64(g->ptokens, c->btok[c->stable]);
+    if (c->has_req && c->stable)
+        g->ptokens = max64(g->ptokens, c->stable_tokens);
     add_tokens(&g->tok, &c->tok);
 }
 

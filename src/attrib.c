@@ -3,7 +3,6 @@
 
 #include <ctype.h>
 #include <string.h>
-#include <strings.h>
 
 static int64_t full_input_cost(const struct fg_price *p, const struct fg_tokens *t, bool batch)
 {
@@ -64,37 +63,75 @@ void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
 
 /* ---- request features ------------------------------------------------- */
 
-/* Text of the last user message (string content or its text parts),
- * decoded into buf. */
-static size_t last_user_text(const struct fg_json *j, char *buf, size_t n)
+#define TEXT_HEAD 2048   /* request features look at the start and end of */
+#define TEXT_TAIL 1024   /* the last user turn: asks live there */
+
+struct user_text {
+    char buf[TEXT_HEAD + TEXT_TAIL + 2];
+    size_t len;          /* bytes kept (lower-cased ASCII) */
+    size_t full;         /* raw length of the whole text */
+};
+
+static inline char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c;
+}
+
+/* Append raw string bytes lower-cased, keeping the head and tail only. */
+static void take(struct user_text *u, const char *s, size_t n)
+{
+    u->full += n;
+    size_t room = TEXT_HEAD > u->len ? TEXT_HEAD - u->len : 0;
+    size_t head = n < room ? n : room, i;
+    for (i = 0; i < head; i++)
+        u->buf[u->len++] = lower(s[i]);
+    if (i < n) {
+        size_t tail = n - i < TEXT_TAIL ? n - i : TEXT_TAIL;
+        size_t end = sizeof u->buf - 1;
+        if (u->len + 1 + tail > end)
+            tail = end > u->len + 1 ? end - u->len - 1 : 0;
+        u->buf[u->len++] = '\n';
+        for (i = n - tail; i < n; i++)
+            u->buf[u->len++] = lower(s[i]);
+    }
+    u->buf[u->len] = '\0';
+}
+
+/* The last user message (string content or its text parts); escapes are
+ * left as written, which is fine for keyword matching. */
+static void last_user_text(const struct fg_json *j, struct user_text *u)
 {
     int msgs = fg_json_get(j, 0, "messages"), last = -1;
     for (int m = fg_json_child(j, msgs); m >= 0; m = fg_json_sibling(j, msgs, m))
         if (fg_json_str_eq(j, fg_json_get(j, m, "role"), "user"))
             last = m;
-    buf[0] = '\0';
+    u->len = u->full = 0;
+    u->buf[0] = '\0';
     int c = fg_json_get(j, last, "content");
-    if (fg_json_type(j, c) == FG_J_STR)
-        return (size_t)fg_json_str(j, c, buf, n);
-    size_t used = 0;
-    for (int part = fg_json_child(j, c); part >= 0 && used + 1 < n;
-         part = fg_json_sibling(j, c, part)) {
-        long w = fg_json_str(j, fg_json_get(j, part, "text"), buf + used, n - used);
-        if (w > 0)
-            used += (size_t)w;
+    size_t n;
+    if (fg_json_type(j, c) == FG_J_STR) {
+        const char *raw = fg_json_raw_str(j, c, &n);
+        take(u, raw, n);
+        return;
     }
-    return used;
+    for (int part = fg_json_child(j, c); part >= 0; part = fg_json_sibling(j, c, part)) {
+        int t = fg_json_get(j, part, "text");
+        if (fg_json_type(j, t) == FG_J_STR) {
+            const char *raw = fg_json_raw_str(j, t, &n);
+            take(u, raw, n);
+        }
+    }
 }
 
-static bool has_any(const char *text, const char *const *words)
+static bool has_any(const struct user_text *u, const char *const *words)
 {
     for (int i = 0; words[i]; i++)
-        if (strcasestr(text, words[i]))
+        if (memmem(u->buf, u->len, words[i], strlen(words[i])))
             return true;
     return false;
 }
 
-bool fg_attrib_simple(const struct fg_json *body, enum fg_dialect d)
+static bool simple_text(const struct fg_json *body, const struct user_text *u)
 {
     static const char *const hard[] = {
         "```", "def ", "function ", "class ", "#include", "prove", "derive", "analy",
@@ -105,12 +142,11 @@ bool fg_attrib_simple(const struct fg_json *body, enum fg_dialect d)
         return false;
     if (fg_json_count(body, fg_json_get(body, 0, "messages")) > 4)
         return false;
-    char text[4096];
-    size_t n = last_user_text(body, text, sizeof text);
-    return n < 600 && !has_any(text, hard);
+    return u->full < 600 && !has_any(u, hard);
 }
 
-bool fg_attrib_wants_structured(const struct fg_json *body, enum fg_dialect d)
+static bool structured_text(const struct fg_json *body, enum fg_dialect d,
+                            const struct user_text *u)
 {
     if (d == FG_DIALECT_OPENAI) {
         int rf = fg_json_get(body, 0, "response_format");
@@ -125,9 +161,30 @@ bool fg_attrib_wants_structured(const struct fg_json *body, enum fg_dialect d)
     static const char *const asks[] = {"only json", "json only", "respond with json",
                                        "one word", "single word", "only the label",
                                        "just the label", "answer with only", NULL};
-    char text[4096];
-    last_user_text(body, text, sizeof text);
-    return has_any(text, asks);
+    return has_any(u, asks);
+}
+
+void fg_attrib_features(const struct fg_json *body, enum fg_dialect d, bool *simple,
+                        bool *wants_structured)
+{
+    struct user_text u;
+    last_user_text(body, &u);
+    *simple = simple_text(body, &u);
+    *wants_structured = structured_text(body, d, &u);
+}
+
+bool fg_attrib_simple(const struct fg_json *body, enum fg_dialect d)
+{
+    struct user_text u;
+    last_user_text(body, &u);
+    return simple_text(body, &u);
+}
+
+bool fg_attrib_wants_structured(const struct fg_json *body, enum fg_dialect d)
+{
+    struct user_text u;
+    last_user_text(body, &u);
+    return structured_text(body, d, &u);
 }
 
 /* Span of the outermost JSON value (first { or [ to its last } or ]). */

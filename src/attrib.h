@@ -48,6 +48,9 @@ void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r);
 /* Complexity scorer (simple heuristic; the router replaces it): true when a
  * request is simple (short, few turns, no tools, code or reasoning asks). */
 bool fg_attrib_simple(const struct fg_json *body, enum fg_dialect d);
+/* Both verdicts from one look at the last user turn (the hot path). */
+void fg_attrib_features(const struct fg_json *body, enum fg_dialect d, bool *simple,
+                        bool *wants_structured);
 /* Did the request ask for a label or JSON answer? */
 bool fg_attrib_wants_structured(const struct fg_json *body, enum fg_dialect d);
 /* Bytes of `text` that are not the JSON value or label asked for (prose,

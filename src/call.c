@@ -141,6 +141,7 @@ void fg_call_finish(struct fg_call *c)
 static void on_client_close(struct evhttp_connection *evcon, void *arg)
 {
     struct fg_call *c = arg;
+    c->client_gone = true;
     /* ours to free: keep it (and the body bytes in it) until the call ends */
     if (c->req && !evhttp_request_get_connection(c->req))
         c->orphan_req = c->req;

@@ -90,6 +90,10 @@ struct fg_call {
     bool strip_usage_chunk;           /* hide the usage chunk frugal asked for */
     bool wants_structured;
     bool simple;                      /* complexity scorer's verdict */
+    bool client_gone;                 /* the client left before the end */
+    bool usage_estimated;
+    int64_t prompt_tokens_est;        /* prefix estimate of the whole prompt */
+    int64_t data_events;              /* stream events relayed (≈ output tokens) */
     char *out_text; size_t out_len, out_cap;  /* answer text (structured calls) */
     const char *tags;
 

@@ -61,9 +61,9 @@ int fg_meter_request(struct fg_call *c)
     c->acct.repeated_tokens = fg_prefix_seen(&p, c->acct.ts_ms, REPEAT_WINDOW_MS);
     fg_prefix_fingerprint(&p, c->acct.prefix_fp);
     c->acct.prefix_tokens = p.stable ? p.stable_tokens : 0;
-    c->wants_structured = fg_attrib_wants_structured(&c->body, c->in->dialect);
+    c->prompt_tokens_est = p.total_tokens;
     /* decided now: the body may be gone by the time the call is priced */
-    c->simple = fg_attrib_simple(&c->body, c->in->dialect);
+    fg_attrib_features(&c->body, c->in->dialect, &c->simple, &c->wants_structured);
     if (c->stream && c->out->dialect == FG_DIALECT_OPENAI)
         ask_stream_usage(c);
     return 0;
@@ -149,10 +149,26 @@ bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
 {
     if (ev->data_len == 0)
         return true;
+    c->data_events++;
     if (c->out->dialect == FG_DIALECT_OPENAI)
         return openai_event(c, ev);
     anthropic_event(c, ev);
     return true;
+}
+
+/* The client left mid-call: the provider still bills what it processed.
+ * Keep what usage it reported (Anthropic's message_start has the input) and
+ * estimate the rest: the prompt from its canonical size, the output from
+ * the events relayed (providers stream about one token per event). */
+static void estimate_cut_usage(struct fg_call *c)
+{
+    struct fg_tokens *t = &c->usage.tok;
+    int64_t in = t->input + t->cache_read + t->cache_write_5m + t->cache_write_1h;
+    if (in == 0)
+        t->input = c->prompt_tokens_est;
+    if (c->data_events > t->output)
+        t->output = c->data_events;
+    c->usage_estimated = true;
 }
 
 void fg_meter_price(struct fg_call *c)
@@ -160,6 +176,8 @@ void fg_meter_price(struct fg_call *c)
     if (c->priced_done || !c->model)
         return;
     c->priced_done = true;
+    if (c->client_gone && c->state >= FG_CALL_UPSTREAM)
+        estimate_cut_usage(c);
     c->acct.tok = c->usage.tok;
     c->acct.reasoning_tokens = c->usage.reasoning;
     struct fg_price p;
@@ -219,6 +237,8 @@ void fg_meter_submit(struct fg_call *c)
 {
     fg_meter_price(c);
     const char *err = c->status >= 400 || c->err.cls != FG_E_NONE ? c->err.msg : NULL;
+    if (c->usage_estimated)
+        err = "client disconnected before the end; tokens partly estimated";
     const char *key_id = c->w->app->cfg->server.master_key ? "master" : "anonymous";
     const char *model = c->model ? c->model->name : NULL;
     const char *up = c->model ? c->model->model : NULL;
