@@ -252,12 +252,7 @@ static void h_models(struct fg_worker *w, struct evhttp_request *req, const stru
                         "last_id", n ? json_copy(json_object_get(json_array_get(data, n - 1), "id")) : json_null());
     else
         out = json_pack("{s:s, s:o}", "object", "list", "data", data);
-    char *s = json_dumps(out, JSON_COMPACT);
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, s, strlen(s));
-    fg_reply_json(req, 200, b);
-    evbuffer_free(b);
-    free(s);
+    fg_reply_json_value(req, 200, out, JSON_COMPACT);
     json_decref(out);
 }
 
@@ -331,11 +326,6 @@ static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struc
         reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error", err);
         return;
     }
-    char *s = json_dumps(out, FG_REPORT_JSON_FLAGS);
-    struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, s, strlen(s));
-    fg_reply_json(req, 200, b);
-    evbuffer_free(b);
-    free(s);
+    fg_reply_json_value(req, 200, out, FG_REPORT_JSON_FLAGS);
     json_decref(out);
 }

@@ -6,6 +6,8 @@
  * `Authorization: Bearer`. */
 #include "provider.h"
 
+#include "reply.h"
+
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
@@ -86,9 +88,7 @@ static json_t *an_error_json(const struct fg_err *e)
 static void an_error_body(const struct fg_err *e, struct evbuffer *out)
 {
     json_t *j = an_error_json(e);
-    char *s = json_dumps(j, JSON_COMPACT);
-    evbuffer_add(out, s, strlen(s));
-    free(s);
+    fg_dump_json(j, out);
     json_decref(j);
 }
 

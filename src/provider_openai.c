@@ -2,6 +2,8 @@
  * Wire reference: shared/spec/providers.md section 1. */
 #include "provider.h"
 
+#include "reply.h"
+
 #include "arena.h"
 
 #include <event2/buffer.h>
@@ -119,9 +121,7 @@ static json_t *oa_error_json(const struct fg_err *e)
 static void oa_error_body(const struct fg_err *e, struct evbuffer *out)
 {
     json_t *j = oa_error_json(e);
-    char *s = json_dumps(j, JSON_COMPACT);
-    evbuffer_add(out, s, strlen(s));
-    free(s);
+    fg_dump_json(j, out);
     json_decref(j);
 }
 

@@ -6,8 +6,10 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <stdlib.h>
+#include <string.h>
 
-static const char *reason(int status)
+const char *fg_http_reason(int status)
 {
     switch (status) {
     case 200: return "OK";
@@ -16,7 +18,10 @@ static const char *reason(int status)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
     case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
     case 429: return "Too Many Requests";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
@@ -34,7 +39,7 @@ void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body
     evhttp_add_header(h, "Content-Type", "application/json");
     /* a HEAD answer carries no body, or keep-alive loses sync */
     int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
-    evhttp_send_reply(req, status, reason(status), head ? NULL : body);
+    evhttp_send_reply(req, status, fg_http_reason(status), head ? NULL : body);
 }
 
 void fg_reply_error(struct evhttp_request *req, const struct fg_dialect_ops *d,
@@ -47,6 +52,23 @@ void fg_reply_error(struct evhttp_request *req, const struct fg_dialect_ops *d,
         evhttp_add_header(evhttp_request_get_output_headers(req), "x-should-retry", "false");
     fg_reply_json(req, e->status, b);
     evbuffer_free(b);
+}
+
+void fg_reply_json_value(struct evhttp_request *req, int status, json_t *v, size_t flags)
+{
+    char *s = json_dumps(v, flags);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, s, strlen(s));
+    fg_reply_json(req, status, b);
+    evbuffer_free(b);
+    free(s);
+}
+
+void fg_dump_json(json_t *v, struct evbuffer *out)
+{
+    char *s = json_dumps(v, JSON_COMPACT);
+    evbuffer_add(out, s, strlen(s));
+    free(s);
 }
 
 void fg_reply_frugal_headers(const struct fg_call *c)

@@ -8,6 +8,9 @@
 #include "call.h"
 #include "err.h"
 
+#include <jansson.h>
+#include <stddef.h>
+
 struct evhttp_request;
 struct evbuffer;
 struct fg_dialect_ops;
@@ -17,6 +20,12 @@ void fg_reply_error(struct evhttp_request *req, const struct fg_dialect_ops *d,
                     const struct fg_err *e);
 /* Send a complete JSON reply (body is drained). */
 void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body);
+/* Send v as a complete JSON reply, dumped with jansson flags. */
+void fg_reply_json_value(struct evhttp_request *req, int status, json_t *v, size_t flags);
+/* Append v, compact, to out. */
+void fg_dump_json(json_t *v, struct evbuffer *out);
+/* Reason phrase for an HTTP status. */
+const char *fg_http_reason(int status);
 /* Add the x-frugal-* headers for a call to its output headers. */
 void fg_reply_frugal_headers(const struct fg_call *c);
 

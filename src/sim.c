@@ -15,6 +15,8 @@
  * waiting are written and freed inside the request callback. */
 #include "sim.h"
 
+#include "reply.h"
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -144,29 +146,6 @@ static void abort_conn(struct sim_req *r)
 
 /* ---- writing ----------------------------------------------------------------- */
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Overloaded";
-    default: return "Status";
-    }
-}
-
 static void add_headers(struct evhttp_request *req, const struct sim_reply *r)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -183,7 +162,7 @@ static void send_now(struct evhttp_request *req, const struct sim_reply *r)
     struct evbuffer *buf = evbuffer_new();
     add_headers(req, r);
     evbuffer_add(buf, r->body, r->body_len);
-    evhttp_send_reply(req, r->status, reason(r->status), buf);
+    evhttp_send_reply(req, r->status, fg_http_reason(r->status), buf);
     evbuffer_free(buf);
 }
 
@@ -257,7 +236,7 @@ static void step(struct sim_req *r)
             return;
         }
         add_headers(req, &r->reply);
-        evhttp_send_reply_start(req, r->reply.status, reason(r->reply.status));
+        evhttp_send_reply_start(req, r->reply.status, fg_http_reason(r->reply.status));
         r->phase = PH_EVENTS;
         pump(r);
         return;
