@@ -18,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <stdlib.h>
-#include <time.h>
+#include <sys/time.h>
 
 typedef void (*handler_fn)(struct fg_worker *w, struct evhttp_request *req,
                            const struct fg_dialect_ops *d);
@@ -283,8 +283,10 @@ static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char
     struct evkeyvalq q;
     const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
     memset(o, 0, sizeof *o);
-    int64_t now = (int64_t)time(NULL) * 1000;
-    o->until_ms = now;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    int64_t now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    o->until_ms = now + 1;   /* the window's end is exclusive: include this ms */
     o->since_ms = now - 24 * 3600 * 1000LL;
     if (!query || evhttp_parse_query_str(query, &q) < 0)
         return 0;

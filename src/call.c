@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 static void on_client_close(struct evhttp_connection *evcon, void *arg);
 static void on_peer_closed(evutil_socket_t fd, short what, void *arg);
@@ -66,6 +67,9 @@ struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
     c->w = w;
     c->req = req;
     c->t_start_ns = fg_now_ns();
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    c->acct.ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
     make_id(w, c->id);
     c->next = w->calls;
     if (w->calls)

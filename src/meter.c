@@ -14,17 +14,9 @@
 #include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
 #define REPEAT_WINDOW_MS (3600 * 1000)   /* "recently": within an hour */
 #define MAX_OUT_TEXT (64 * 1024)         /* answer text kept for bloat checks */
-
-static int64_t unix_ms(void)
-{
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* OpenAI streams carry usage only when asked; ask, and hide the extra
  * chunk from a client that didn't. */
@@ -53,7 +45,6 @@ int fg_meter_request(struct fg_call *c)
     const char *tags = evhttp_find_header(evhttp_request_get_input_headers(c->req),
                                           "x-frugal-tags");
     c->tags = tags ? fg_arena_strndup(&c->arena, tags, strnlen(tags, 512)) : "";
-    c->acct.ts_ms = unix_ms();
     if (c->endpoint == FG_EP_COUNT_TOKENS)
         return 0;
     struct fg_prefix p;
@@ -110,12 +101,14 @@ static bool event_is(const struct fg_sse_event *ev, const char *name)
 
 static bool openai_event(struct fg_call *c, const struct fg_sse_event *ev)
 {
-    bool has_usage = memmem(ev->data, ev->data_len, "\"usage\":{", 9) != NULL;
-    if (!has_usage && !c->wants_structured)
+    /* most chunks carry "usage":null or nothing; parse only candidates */
+    bool maybe_usage = memmem(ev->data, ev->data_len, "\"usage\"", 7) != NULL;
+    if (!maybe_usage && !c->wants_structured)
         return true;
     struct fg_json *j = &c->resp;
     if (fg_json_parse(j, ev->data, ev->data_len) < 0)
         return true;
+    bool has_usage = fg_json_type(j, fg_json_get(j, 0, "usage")) == FG_J_OBJ;
     int choices = fg_json_get(j, 0, "choices");
     if (c->wants_structured) {
         int delta = fg_json_get(j, fg_json_at(j, choices, 0), "delta");

@@ -118,7 +118,7 @@ const char *fg_price_usd(int64_t pico, char *buf, size_t n)
     int neg = pico < 0;
     uint64_t a = neg ? (uint64_t)(-(pico + 1)) + 1 : (uint64_t)pico;
     uint64_t micro = (a + 500000) / 1000000;
-    snprintf(buf, n, "%s%llu.%06llu", neg ? "-" : "", (unsigned long long)(micro / 1000000),
+    snprintf(buf, n, "%s%llu.%06llu", neg && micro ? "-" : "", (unsigned long long)(micro / 1000000),
              (unsigned long long)(micro % 1000000));
     return buf;
 }

@@ -44,12 +44,13 @@ void fg_usage_anthropic(const struct fg_json *j, int usage, struct fg_usage *u)
         get_int(j, cc, "ephemeral_5m_input_tokens", &w5);
         get_int(j, cc, "ephemeral_1h_input_tokens", &w1);
     }
-    if (get_int(j, usage, "cache_creation_input_tokens", &v)) {
-        /* without the split every write is a 5-minute write */
-        if (w5 < 0 && w1 < 0) {
-            w5 = v;
-            w1 = 0;
-        }
+    if (get_int(j, usage, "cache_creation_input_tokens", &v) && w5 < 0 && w1 < 0 &&
+        u->tok.cache_write_5m + u->tok.cache_write_1h != v) {
+        /* without a split every write is a 5-minute write; but a stream's
+         * message_delta repeats the total without the split message_start
+         * gave, and that split stands */
+        w5 = v;
+        w1 = 0;
     }
     if (w5 >= 0)
         u->tok.cache_write_5m = w5;
