@@ -1,6 +1,7 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
 #include "meter.h"
 #include "relay.h"
+#include "translate.h"
 #include "server.h"
 
 #include <event2/buffer.h>
@@ -119,6 +120,7 @@ void fg_call_finish(struct fg_call *c)
     if (c->relay)
         evbuffer_free(c->relay);
     fg_sse_free(&c->sse);
+    fg_tr_stream_free(c->tr);
     fg_json_free(&c->body);
     if (c->orphan_req)
         evhttp_request_free(c->orphan_req);

@@ -27,6 +27,7 @@ struct evbuffer;
 struct event;
 struct fg_worker;
 struct fg_dialect_ops;
+struct fg_tr_stream;
 
 enum fg_endpoint { FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS };
 
@@ -96,6 +97,10 @@ struct fg_call {
     int64_t data_events;              /* stream events relayed (≈ output tokens) */
     char *out_text; size_t out_len, out_cap;  /* answer text (structured calls) */
     const char *tags;
+
+    /* translation (the caller's dialect differs from the provider's) */
+    struct fg_tr_stream *tr;          /* stream translator, owned */
+    const char *forced_tool;          /* structured output via a forced tool */
 
     struct fg_err err;
 };

@@ -55,7 +55,8 @@ int fg_meter_request(struct fg_call *c)
     c->prompt_tokens_est = p.total_tokens;
     /* decided now: the body may be gone by the time the call is priced */
     fg_attrib_features(&c->body, c->in->dialect, &c->simple, &c->wants_structured);
-    if (c->stream && c->out->dialect == FG_DIALECT_OPENAI)
+    /* (a translated request asks for usage itself) */
+    if (c->stream && c->out == c->in && c->out->dialect == FG_DIALECT_OPENAI)
         ask_stream_usage(c);
     return 0;
 }

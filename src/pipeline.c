@@ -3,6 +3,8 @@
 
 #include "log.h"
 #include "meter.h"
+#include "price.h"
+#include "translate.h"
 #include "provider.h"
 #include "relay.h"
 #include "server.h"
@@ -41,18 +43,11 @@ static int stage_resolve(struct fg_call *c)
     }
     c->model = m;
     c->provider = &cfg->providers[m->provider_index];
-    /* the simulated provider speaks both dialects */
-    enum fg_dialect d = c->provider->type == FG_PROV_SIM ? c->in->dialect : m->dialect;
-    if (d != c->in->dialect) {
-        fg_err_set(&c->err, FG_E_INVALID, "model",
-                   "The model '%s' is served by provider '%s' in the %s dialect; "
-                   "calling it through the %s API is not supported yet.",
-                   m->name, c->provider->name,
-                   d == FG_DIALECT_ANTHROPIC ? "Anthropic" : "OpenAI",
-                   c->in->dialect == FG_DIALECT_ANTHROPIC ? "Anthropic" : "OpenAI");
-        return -1;
-    }
-    c->out = fg_dialect_ops(d);
+    c->out = fg_dialect_ops(m->dialect);
+    if (c->endpoint == FG_EP_COUNT_TOKENS && m->dialect != FG_DIALECT_ANTHROPIC)
+        return fg_err_set(&c->err, FG_E_INVALID, "model",
+                          "count_tokens is an Anthropic endpoint; the model '%s' is served "
+                          "in the OpenAI dialect, which has no token counting.", m->name);
     return 0;
 }
 
@@ -62,10 +57,54 @@ static int cmp_edit(const void *a, const void *b)
     return (x->start > y->start) - (x->start < y->start);
 }
 
+static int max_output_tokens(const struct fg_model_cfg *m)
+{
+    const struct fg_builtin_price *b = fg_price_lookup(m->model);
+    if (m->max_output_tokens > 0)
+        return m->max_output_tokens;
+    return b && b->max_output_tokens > 0 ? b->max_output_tokens : 4096;
+}
+
+/* The caller's dialect differs from the provider's: build the upstream
+ * body in the provider's dialect, and a stream translator for the way back. */
+static int encode_translated(struct fg_call *c)
+{
+    const struct fg_builtin_price *b = fg_price_lookup(c->model->model);
+    struct fg_tr_opts o = {
+        .upstream_model = c->model->model,
+        .anthropic_version = c->provider->anthropic_version,
+        .default_max_tokens = max_output_tokens(c->model),
+        .native_structured = b ? b->supports_response_schema : false,
+    };
+    struct fg_tr_warnings w = {0};
+    int rc = c->in->dialect == FG_DIALECT_OPENAI
+                 ? fg_tr_request_oa_to_an(&c->body, &o, &c->upstream_body,
+                                          &c->upstream_body_len, &w, &c->err)
+                 : fg_tr_request_an_to_oa(&c->body, &o, &c->upstream_body,
+                                          &c->upstream_body_len, &w, &c->err);
+    for (int i = 0; i < w.n; i++)
+        fg_warn("%s translation to %s: %s", c->id, c->out->name, w.msg[i]);
+    if (rc < 0)
+        return -1;
+    char tool[80];
+    if (fg_tr_forced_tool(&c->body, &o, tool, sizeof tool))
+        c->forced_tool = fg_arena_strdup(&c->arena, tool);
+    if (c->stream) {
+        int so = fg_json_get(&c->body, 0, "stream_options");
+        bool usage = fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
+        c->tr = fg_tr_stream_new(c->out->dialect, c->in->dialect, c->model_name, usage);
+        if (c->forced_tool)
+            fg_tr_stream_forced_tool(c->tr, c->forced_tool);
+    }
+    return 0;
+}
+
 /* Rewrite only what changes: the upstream model id replaces the value of
  * "model"; every other byte of the client's body is forwarded as sent. */
 static int stage_encode(struct fg_call *c)
 {
+    if (c->in != c->out)
+        return encode_translated(c);
     if (strcmp(c->model->model, c->model_name) != 0) {
         int m = fg_json_get(&c->body, 0, "model");
         json_t *js = json_string(c->model->model);

@@ -3,6 +3,7 @@
 
 #include "log.h"
 #include "meter.h"
+#include "translate.h"
 #include "provider.h"
 #include "reply.h"
 #include "server.h"
@@ -91,11 +92,36 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* A translated stream: usage is metered on the provider's events, the
+ * client gets the translator's frames. */
+static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    enum fg_sse_kind kind = c->out->classify(ev, &c->resp);
+    fg_meter_event(c, ev);
+    if (kind == FG_SSE_END) {
+        c->stream_ended = true;
+        fg_meter_cost_comment(c, c->relay);
+        fg_tr_stream_end(c->tr, true, c->relay);
+        return 0;
+    }
+    if (kind == FG_SSE_ERROR)
+        c->stream_error_seen = true;
+    if (fg_tr_stream_event(c->tr, ev, c->relay) < 0) {
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream provider '%s' sent a stream event frugal could not read",
+                   c->provider->name);
+        return -1;
+    }
+    return 0;
+}
+
 static int on_sse_event(void *arg, const struct fg_sse_event *ev)
 {
     struct fg_call *c = arg;
     if (c->stream_ended)
         return 0;      /* nothing after the terminator reaches the client */
+    if (c->tr)
+        return on_translated_event(c, ev);
     switch (c->out->classify(ev, &c->resp)) {
     case FG_SSE_END:
         c->stream_ended = true;
@@ -133,8 +159,9 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
         return CURL_WRITEFUNC_PAUSE;    /* curl re-delivers these bytes */
     }
     if (fg_sse_feed(&c->sse, data, len, on_sse_event, c) < 0) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
-                   "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
+        if (c->err.cls == FG_E_NONE)
+            fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                       "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
         return 0;
     }
     if (evbuffer_get_length(c->relay)) {
@@ -225,10 +252,45 @@ static void finish_stream(struct fg_call *c, CURLcode res)
         else
             transfer_error(c, res);
         fg_warn("%s stream from %s failed: %s", c->id, c->provider->name, c->err.msg);
-        c->in->stream_error(&c->err, c->relay);
+        if (c->tr)
+            fg_tr_stream_fail(c->tr, &c->err, c->relay);
+        else
+            c->in->stream_error(&c->err, c->relay);
         evhttp_send_reply_chunk(c->req, c->relay);
     }
     evhttp_send_reply_end(c->req);
+}
+
+/* The provider's answer (or error) in the caller's dialect. */
+static void reply_translated(struct fg_call *c, const char *body, size_t n)
+{
+    struct evbuffer *out = evbuffer_new();
+    enum fg_dialect from = c->out->dialect, to = c->in->dialect;
+    c->status = (int)c->up_status;
+    if (c->up_status >= 300) {
+        c->status = fg_tr_error(from, to, (int)c->up_status, body, n, out);
+        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
+                   "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
+        fg_reply_frugal_headers(c);
+        fg_reply_json(c->req, c->status, out);
+        evbuffer_free(out);
+        return;
+    }
+    fg_meter_response(c);
+    int rc = from == FG_DIALECT_ANTHROPIC
+                 ? (c->forced_tool ? fg_tr_response_an_to_oa_forced(&c->resp, c->model_name,
+                                                                    c->forced_tool, out, &c->err)
+                                   : fg_tr_response_an_to_oa(&c->resp, c->model_name, out, &c->err))
+                 : fg_tr_response_oa_to_an(&c->resp, c->model_name, out, &c->err);
+    if (rc < 0) {
+        c->status = c->err.status;
+        fg_reply_error(c->req, c->in, &c->err);
+    } else {
+        fg_reply_frugal_headers(c);
+        fg_meter_cost_headers(c);
+        fg_reply_json(c->req, c->status, out);
+    }
+    evbuffer_free(out);
 }
 
 /* A complete non-streamed upstream answer: check it and send it on. */
@@ -245,6 +307,10 @@ static void finish_buffered(struct fg_call *c)
         snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
         c->status = c->err.status;
         fg_reply_error(c->req, c->in, &c->err);
+        return;
+    }
+    if (c->in != c->out && json_ok) {
+        reply_translated(c, s, n);
         return;
     }
     if (c->up_status >= 400 && !json_ok) {
