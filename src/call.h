@@ -28,6 +28,7 @@ struct event;
 struct fg_worker;
 struct fg_dialect_ops;
 struct fg_tr_stream;
+struct fg_prefix;
 
 enum fg_endpoint { FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS };
 
@@ -97,6 +98,7 @@ struct fg_call {
     int64_t data_events;              /* stream events relayed (≈ output tokens) */
     char *out_text; size_t out_len, out_cap;  /* answer text (structured calls) */
     const char *tags;
+    struct fg_prefix *prefix;         /* the client body's prefix scan (arena) */
 
     /* translation (the caller's dialect differs from the provider's) */
     struct fg_tr_stream *tr;          /* stream translator, owned */

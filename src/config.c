@@ -819,6 +819,9 @@ static const struct field prompt_caching_fields[] = {
 static const struct field response_cache_fields[] = {
     FLD("enabled", F_BOOL, CFG, response_cache.enabled),
     FLD("ttl", F_TTL, CFG, response_cache.ttl_seconds),
+    FLD("max_bytes", F_SIZE, CFG, response_cache.max_bytes),
+    FLD("shared", F_BOOL, CFG, response_cache.shared),
+    FLD("allow_sampling", F_BOOL, CFG, response_cache.allow_sampling),
 };
 
 static const struct field structured_output_fields[] = {
@@ -843,6 +846,7 @@ static struct fg_config *config_new(const char *path)
     c->prompt_caching.ttl_seconds = 300;
     c->prompt_caching.openai_cache_key = true;
     c->response_cache.ttl_seconds = 3600;
+    c->response_cache.max_bytes = 64u << 20;
     c->structured_output.validate = true;
     c->structured_output.retries = 1;
     return c;

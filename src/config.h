@@ -93,7 +93,13 @@ struct fg_config {
     struct fg_route_cfg *routes;       size_t n_routes;
     struct fg_fallback_cfg *fallbacks; size_t n_fallbacks;
     struct { bool auto_breakpoints; int ttl_seconds; bool openai_cache_key; } prompt_caching;
-    struct { bool enabled; int ttl_seconds; } response_cache;
+    struct {
+        bool enabled;
+        int ttl_seconds;
+        size_t max_bytes;     /* LRU bound, default 64 MiB */
+        bool shared;          /* false: entries are partitioned per client key */
+        bool allow_sampling;  /* also cache calls with temperature > 0 */
+    } response_cache;
     struct { bool validate; int retries; } structured_output;
 };
 

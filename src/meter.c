@@ -47,12 +47,13 @@ int fg_meter_request(struct fg_call *c)
     c->tags = tags ? fg_arena_strndup(&c->arena, tags, strnlen(tags, 512)) : "";
     if (c->endpoint == FG_EP_COUNT_TOKENS)
         return 0;
-    struct fg_prefix p;
-    fg_prefix_scan(&c->body, c->in->dialect, &p);
-    c->acct.repeated_tokens = fg_prefix_seen(&p, c->acct.ts_ms, REPEAT_WINDOW_MS);
-    fg_prefix_fingerprint(&p, c->acct.prefix_fp);
-    c->acct.prefix_tokens = p.stable ? p.stable_tokens : 0;
-    c->prompt_tokens_est = p.total_tokens;
+    struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
+    fg_prefix_scan(&c->body, c->in->dialect, p);
+    c->acct.repeated_tokens = fg_prefix_seen(p, c->acct.ts_ms, REPEAT_WINDOW_MS);
+    fg_prefix_fingerprint(p, c->acct.prefix_fp);
+    c->acct.prefix_tokens = p->stable ? p->stable_tokens : 0;
+    c->prompt_tokens_est = p->total_tokens;
+    c->prefix = p;   /* the prompt-cache stage reads its evidence */
     /* decided now: the body may be gone by the time the call is priced */
     fg_attrib_features(&c->body, c->in->dialect, &c->simple, &c->wants_structured);
     /* (a translated request asks for usage itself) */

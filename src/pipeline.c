@@ -3,7 +3,9 @@
 
 #include "log.h"
 #include "meter.h"
+#include "prefix.h"
 #include "price.h"
+#include "promptcache.h"
 #include "translate.h"
 #include "provider.h"
 #include "relay.h"
@@ -99,12 +101,64 @@ static int encode_translated(struct fg_call *c)
     return 0;
 }
 
+static struct fg_pc_opts cache_opts(const struct fg_call *c)
+{
+    const struct fg_config *cfg = c->w->app->cfg;
+    return (struct fg_pc_opts){
+        .dialect = c->out->dialect,
+        .model = c->model->model,
+        .auto_breakpoints = cfg->prompt_caching.auto_breakpoints,
+        .openai_cache_key = cfg->prompt_caching.openai_cache_key,
+        .ttl_seconds = cfg->prompt_caching.ttl_seconds,
+        .now_ms = c->acct.ts_ms,
+    };
+}
+
+/* Prompt-cache hints on a translated body: index it, plan, splice anew.
+ * Its prefix is scanned in the provider's dialect, a keyspace of its own. */
+static void cache_translated(struct fg_call *c)
+{
+    struct fg_json j = {0};
+    struct fg_json_edit e[8];
+    struct fg_pc_edits out = {e, 0, 8, &c->arena};
+    if (c->endpoint == FG_EP_COUNT_TOKENS ||
+        fg_json_parse(&j, c->upstream_body, c->upstream_body_len) < 0)
+        goto done;
+    struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
+    fg_prefix_scan(&j, c->out->dialect, p);
+    fg_prefix_seen(p, c->acct.ts_ms, 3600 * 1000LL);
+    struct fg_pc_opts o = cache_opts(c);
+    fg_promptcache_plan(&j, p, &o, &out);
+    if (out.n) {
+        qsort(e, out.n, sizeof e[0], cmp_edit);
+        size_t n;
+        char *body = fg_json_splice(c->upstream_body, c->upstream_body_len, e, out.n, &n);
+        free(c->upstream_body);
+        c->upstream_body = body;
+        c->upstream_body_len = n;
+    }
+done:
+    fg_json_free(&j);
+}
+
 /* Rewrite only what changes: the upstream model id replaces the value of
- * "model"; every other byte of the client's body is forwarded as sent. */
+ * "model", prompt-cache hints are spliced in; every other byte of the
+ * client's body is forwarded as sent. */
 static int stage_encode(struct fg_call *c)
 {
-    if (c->in != c->out)
-        return encode_translated(c);
+    if (c->in != c->out) {
+        if (encode_translated(c) < 0)
+            return -1;
+        cache_translated(c);
+        return 0;
+    }
+    if (c->prefix && c->endpoint != FG_EP_COUNT_TOKENS) {
+        struct fg_pc_edits out = {c->edits + c->n_edits, 0,
+                                  sizeof c->edits / sizeof c->edits[0] - c->n_edits, &c->arena};
+        struct fg_pc_opts o = cache_opts(c);
+        fg_promptcache_plan(&c->body, c->prefix, &o, &out);
+        c->n_edits += out.n;
+    }
     if (strcmp(c->model->model, c->model_name) != 0) {
         int m = fg_json_get(&c->body, 0, "model");
         json_t *js = json_string(c->model->model);

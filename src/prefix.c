@@ -122,11 +122,15 @@ static void feed_value(struct hasher *s, const struct fg_json *j, int i)
 
 /* ---- boundaries ------------------------------------------------------- */
 
-static void boundary(struct fg_prefix *p, struct hasher *s)
+static void boundary(struct fg_prefix *p, struct hasher *s, enum fg_prefix_part part, int tok)
 {
     int b = p->n < FG_PREFIX_MAX_BOUNDARIES ? p->n++ : FG_PREFIX_MAX_BOUNDARIES - 1;
     p->hash[b] = s->h;
     p->tokens[b] = (s->bytes + 3) / 4;
+    p->part[b] = (uint8_t)part;
+    p->tok[b] = tok;
+    p->prev_ms[b] = 0;
+    p->gap_ms[b] = 0;
 }
 
 static void mark_stable(struct fg_prefix *p, const struct hasher *s)
@@ -145,13 +149,13 @@ void fg_prefix_scan(const struct fg_json *body, enum fg_dialect d, struct fg_pre
     if (tools >= 0) {
         feed_tag(&s, 'T');
         feed_value(&s, body, tools);
-        boundary(p, &s);
+        boundary(p, &s, FG_PART_TOOLS, tools);
     }
     int sys = d == FG_DIALECT_ANTHROPIC ? fg_json_get(body, 0, "system") : -1;
     if (sys >= 0) {
         feed_tag(&s, 'S');
         feed_value(&s, body, sys);
-        boundary(p, &s);
+        boundary(p, &s, FG_PART_SYSTEM, sys);
     }
     int msgs = fg_json_get(body, 0, "messages");
     int last = -1;
@@ -159,7 +163,7 @@ void fg_prefix_scan(const struct fg_json *body, enum fg_dialect d, struct fg_pre
         mark_stable(p, &s);     /* everything before this message */
         feed_tag(&s, 'M');
         feed_value(&s, body, m);
-        boundary(p, &s);
+        boundary(p, &s, FG_PART_MESSAGE, m);
         last = m;
     }
     if (last < 0)
@@ -185,35 +189,44 @@ static struct {
     pthread_mutex_t mu;
     uint64_t hash[SLOTS];
     int64_t seen_ms[SLOTS];
+    int64_t gap_ms[SLOTS];     /* smoothed gap between sightings */
 } T = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Look h up; if absent, take the stalest slot of its probe window. */
-static int64_t touch(uint64_t h, int64_t now_ms)
+/* Look h up (filling its last sighting and smoothed gap); if absent, take
+ * the stalest slot of its probe window. */
+static void touch(uint64_t h, int64_t now_ms, int64_t *prev_ms, int64_t *gap_ms)
 {
     uint32_t base = (uint32_t)(h ^ (h >> 32)) & (SLOTS - 1), victim = base;
     for (uint32_t k = 0; k < PROBE; k++) {
         uint32_t i = (base + k) & (SLOTS - 1);
         if (T.hash[i] == h && T.seen_ms[i]) {
-            int64_t prev = T.seen_ms[i];
-            if (now_ms > prev)
+            int64_t prev = T.seen_ms[i] <= now_ms ? T.seen_ms[i] : now_ms;
+            int64_t gap = now_ms - prev;
+            /* a new gap weighs a quarter: recent rhythm wins, one outlier doesn't */
+            T.gap_ms[i] = T.gap_ms[i] ? (3 * T.gap_ms[i] + gap) / 4 : gap;
+            if (now_ms > T.seen_ms[i])
                 T.seen_ms[i] = now_ms;   /* never move backwards */
-            return prev <= now_ms ? prev : now_ms;
+            *prev_ms = prev;
+            *gap_ms = T.gap_ms[i];
+            return;
         }
         if (T.seen_ms[i] < T.seen_ms[victim])
             victim = i;
     }
     T.hash[victim] = h;
     T.seen_ms[victim] = now_ms;
-    return 0;
+    T.gap_ms[victim] = 0;
+    *prev_ms = 0;
+    *gap_ms = 0;
 }
 
-int64_t fg_prefix_seen(const struct fg_prefix *p, int64_t now_ms, int64_t window_ms)
+int64_t fg_prefix_seen(struct fg_prefix *p, int64_t now_ms, int64_t window_ms)
 {
     int64_t repeated = 0;
     pthread_mutex_lock(&T.mu);
     for (int b = 0; b < p->n; b++) {
-        int64_t prev = touch(p->hash[b], now_ms);
-        if (prev && now_ms - prev <= window_ms)
+        touch(p->hash[b], now_ms, &p->prev_ms[b], &p->gap_ms[b]);
+        if (p->prev_ms[b] && now_ms - p->prev_ms[b] <= window_ms)
             repeated = p->tokens[b];   /* boundaries grow: the last hit is the longest */
     }
     pthread_mutex_unlock(&T.mu);
@@ -225,5 +238,6 @@ void fg_prefix_reset(void)
     pthread_mutex_lock(&T.mu);
     memset(T.hash, 0, sizeof T.hash);
     memset(T.seen_ms, 0, sizeof T.seen_ms);
+    memset(T.gap_ms, 0, sizeof T.gap_ms);
     pthread_mutex_unlock(&T.mu);
 }

@@ -21,10 +21,19 @@
 
 #define FG_PREFIX_MAX_BOUNDARIES 64   /* later messages extend the last one */
 
+enum fg_prefix_part { FG_PART_TOOLS, FG_PART_SYSTEM, FG_PART_MESSAGE };
+
 struct fg_prefix {
     int n;                                  /* boundaries */
     uint64_t hash[FG_PREFIX_MAX_BOUNDARIES];
     int64_t tokens[FG_PREFIX_MAX_BOUNDARIES];
+    /* what ends at each boundary, and its token in the scanned body */
+    uint8_t part[FG_PREFIX_MAX_BOUNDARIES];
+    int tok[FG_PREFIX_MAX_BOUNDARIES];
+    /* evidence filled by fg_prefix_seen: when each boundary was last seen
+     * before this call (0 = never) and the smoothed gap between sightings */
+    int64_t prev_ms[FG_PREFIX_MAX_BOUNDARIES];
+    int64_t gap_ms[FG_PREFIX_MAX_BOUNDARIES];
     int stable;                             /* 1 when there is a stable prefix */
     uint64_t stable_hash;                   /* everything before the last message */
     int64_t stable_tokens;
@@ -34,7 +43,7 @@ struct fg_prefix {
 void fg_prefix_scan(const struct fg_json *body, enum fg_dialect d, struct fg_prefix *p);
 /* Hex of the stable prefix hash into out[17], or "" when there is none. */
 void fg_prefix_fingerprint(const struct fg_prefix *p, char out[17]);
-int64_t fg_prefix_seen(const struct fg_prefix *p, int64_t now_ms, int64_t window_ms);
+int64_t fg_prefix_seen(struct fg_prefix *p, int64_t now_ms, int64_t window_ms);
 /* Forget everything (tests). */
 void fg_prefix_reset(void);
 
