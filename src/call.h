@@ -64,7 +64,9 @@ struct fg_call {
     bool stream;
     const char *model_name;           /* as requested */
     const struct fg_model_cfg *model;
-    const struct fg_provider_cfg *provider;
+    const struct fg_provider_cfg *provider;  /* the deployment serving it */
+    int provider_index;
+    const char *upstream_model;       /* the deployment's model id */
     const char *route;                /* fixed|cheap|frontier|... */
     const char *client_version;       /* anthropic-version from the client */
 

@@ -790,7 +790,7 @@ static const struct field provider_fields[] = {
 
 static const struct field model_fields[] = {
     STR("name", MDL, name, NULL), STR("provider", MDL, provider, NULL),
-    STR("model", MDL, model, NULL), OTHER("dialect"), OTHER("price"),
+    STR("model", MDL, model, NULL), OTHER("dialect"), OTHER("price"), OTHER("deployments"),
     INT("max_output_tokens", MDL, max_output_tokens, 1, INT_MAX),
 };
 
@@ -1056,6 +1056,51 @@ static void resolve_model(struct ld *ld, const struct node *n, const char *path,
     }
 }
 
+/* models[i].deployments: [{provider, model?}] on providers of the same dialect. */
+static void load_deployment(struct ld *ld, const struct node *n, const char *path,
+                            struct fg_model_cfg *m, struct fg_deployment *d)
+{
+    char sub[PATHLEN];
+    static const struct field fields[] = {
+        STR("provider", struct fg_deployment, provider, NULL),
+        STR("model", struct fg_deployment, model, NULL),
+    };
+    d->line = n->line;
+    d->provider_index = -1;
+    if (!expect(ld, n, N_MAP, path))
+        return;
+    walk_map(ld, n, path, fields, NF(fields), d);
+    require(ld, n, path, "provider");
+    if (!d->model && m->model)
+        d->model = fg_xstrdup(m->model);
+    const struct fg_provider_cfg *p = fg_config_provider(ld->cfg, d->provider);
+    path_key(sub, path, "provider");
+    if (d->provider && !p) {
+        err_at(ld, n->line, sub, "unknown provider \"%.80s\"", d->provider);
+        return;
+    }
+    if (p && dialect_for(p, -1, m->name) != m->dialect)
+        err_at(ld, n->line, sub, "provider \"%.80s\" speaks another dialect than the model's "
+               "first deployment", d->provider);
+    if (p)
+        d->provider_index = (int)(p - ld->cfg->providers);
+}
+
+static void load_deployments(struct ld *ld, const struct node *v, const char *path,
+                             struct fg_model_cfg *m)
+{
+    char sub[PATHLEN];
+    path_key(sub, path, "deployments");
+    if (is_null(v) || !expect(ld, v, N_SEQ, sub))
+        return;
+    m->deployments = fg_xcalloc(v->n ? v->n : 1, sizeof *m->deployments);
+    for (size_t i = 0; i < v->n; i++) {
+        char item[PATHLEN];
+        path_idx(item, sub, i);
+        load_deployment(ld, v->kids[i], item, m, &m->deployments[m->n_deployments++]);
+    }
+}
+
 static void load_model(struct ld *ld, const struct node *n, const char *path,
                        struct fg_model_cfg *m)
 {
@@ -1071,6 +1116,7 @@ static void load_model(struct ld *ld, const struct node *n, const char *path,
     if (!m->model && m->name)
         m->model = fg_xstrdup(m->name);
     resolve_model(ld, n, path, m);
+    load_deployments(ld, map_get(n, "deployments"), path, m);
 }
 
 static void load_models(struct ld *ld, const struct node *n)
@@ -1435,6 +1481,11 @@ void fg_config_free(struct fg_config *c)
         free(c->models[i].name);
         free(c->models[i].provider);
         free(c->models[i].model);
+        for (size_t k = 0; k < c->models[i].n_deployments; k++) {
+            free(c->models[i].deployments[k].provider);
+            free(c->models[i].deployments[k].model);
+        }
+        free(c->models[i].deployments);
     }
     for (size_t i = 0; i < c->n_routes; i++) {
         free(c->routes[i].name);

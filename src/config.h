@@ -44,6 +44,16 @@ struct fg_provider_cfg {
     int line;                /* line in the config file, 0 for defaults */
 };
 
+/* Another place serving the same model (a second key, region or account):
+ * load balancing spreads new prefixes over the deployments, cache affinity
+ * keeps a prefix on the one that holds its cache. */
+struct fg_deployment {
+    char *provider;
+    char *model;             /* upstream id, defaults to the model's */
+    int provider_index;
+    int line;
+};
+
 struct fg_model_cfg {
     char *name;              /* what clients send */
     char *provider;          /* provider name */
@@ -54,6 +64,9 @@ struct fg_model_cfg {
                                 built-in table */
     int max_output_tokens;   /* 0 = unknown */
     int provider_index;      /* resolved index into cfg->providers */
+    struct fg_deployment *deployments;  /* extra deployments (the model's own
+                                           provider/model is the first one) */
+    size_t n_deployments;
     int line;
 };
 

@@ -236,7 +236,7 @@ void fg_meter_submit(struct fg_call *c)
         err = "client disconnected before the end; tokens partly estimated";
     const char *key_id = c->w->app->cfg->server.master_key ? "master" : "anonymous";
     const char *model = c->model ? c->model->name : NULL;
-    const char *up = c->model ? c->model->model : NULL;
+    const char *up = c->model ? c->upstream_model : NULL;
     const char *prov = c->provider ? c->provider->name : NULL;
     size_t need = slen(key_id) + slen(c->tags) + slen(c->model_name) + slen(model) + slen(up) +
                   slen(prov) + slen(err) + 16;

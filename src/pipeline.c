@@ -2,6 +2,7 @@
 #include "pipeline.h"
 
 #include "log.h"
+#include "affinity.h"
 #include "meter.h"
 #include "prefix.h"
 #include "price.h"
@@ -45,11 +46,27 @@ static int stage_resolve(struct fg_call *c)
     }
     c->model = m;
     c->provider = &cfg->providers[m->provider_index];
+    c->provider_index = m->provider_index;
+    c->upstream_model = m->model;
     c->out = fg_dialect_ops(m->dialect);
     if (c->endpoint == FG_EP_COUNT_TOKENS && m->dialect != FG_DIALECT_ANTHROPIC)
         return fg_err_set(&c->err, FG_E_INVALID, "model",
                           "count_tokens is an Anthropic endpoint; the model '%s' is served "
                           "in the OpenAI dialect, which has no token counting.", m->name);
+    return 0;
+}
+
+/* Several deployments: keep prefixes where their cache is (affinity.h). */
+static int stage_deploy(struct fg_call *c)
+{
+    const struct fg_model_cfg *m = c->model;
+    int k = fg_affinity_pick(m, 1 + (int)m->n_deployments, c->prefix, c->acct.ts_ms);
+    if (k > 0) {
+        const struct fg_deployment *d = &m->deployments[k - 1];
+        c->provider_index = d->provider_index;
+        c->provider = &c->w->app->cfg->providers[d->provider_index];
+        c->upstream_model = d->model;
+    }
     return 0;
 }
 
@@ -71,9 +88,9 @@ static int max_output_tokens(const struct fg_model_cfg *m)
  * body in the provider's dialect, and a stream translator for the way back. */
 static int encode_translated(struct fg_call *c)
 {
-    const struct fg_builtin_price *b = fg_price_lookup(c->model->model);
+    const struct fg_builtin_price *b = fg_price_lookup(c->upstream_model);
     struct fg_tr_opts o = {
-        .upstream_model = c->model->model,
+        .upstream_model = c->upstream_model,
         .anthropic_version = c->provider->anthropic_version,
         .default_max_tokens = max_output_tokens(c->model),
         .native_structured = b ? b->supports_response_schema : false,
@@ -106,7 +123,7 @@ static struct fg_pc_opts cache_opts(const struct fg_call *c)
     const struct fg_config *cfg = c->w->app->cfg;
     return (struct fg_pc_opts){
         .dialect = c->out->dialect,
-        .model = c->model->model,
+        .model = c->upstream_model,
         .auto_breakpoints = cfg->prompt_caching.auto_breakpoints,
         .openai_cache_key = cfg->prompt_caching.openai_cache_key,
         .ttl_seconds = cfg->prompt_caching.ttl_seconds,
@@ -159,9 +176,9 @@ static int stage_encode(struct fg_call *c)
         fg_promptcache_plan(&c->body, c->prefix, &o, &out);
         c->n_edits += out.n;
     }
-    if (strcmp(c->model->model, c->model_name) != 0) {
+    if (strcmp(c->upstream_model, c->model_name) != 0) {
         int m = fg_json_get(&c->body, 0, "model");
-        json_t *js = json_string(c->model->model);
+        json_t *js = json_string(c->upstream_model);
         char *q = json_dumps(js, JSON_ENCODE_ANY);
         json_decref(js);
         fg_call_edit(c, c->body.t[m].start, c->body.t[m].end, fg_arena_strdup(&c->arena, q));
@@ -181,6 +198,7 @@ static const struct {
 } stages[] = {
     {"resolve", stage_resolve},
     {"meter", fg_meter_request},
+    {"deploy", stage_deploy},
     {"encode", stage_encode},
 };
 

@@ -393,7 +393,7 @@ static struct curl_slist *add_headers(struct fg_call *c)
                                                          : NULL;
     if (fault)
         fwd[nf][0] = "x-sim-fault", fwd[nf++][1] = fault;
-    const struct fg_provider_rt *rt = &c->w->app->prov[c->model->provider_index];
+    const struct fg_provider_rt *rt = &c->w->app->prov[c->provider_index];
     if (nf == 0 && c->out->dialect == FG_DIALECT_OPENAI)
         return rt->oa_headers[c->stream];
     struct curl_slist *h = fg_relay_base_headers(c->stream);
@@ -408,7 +408,7 @@ int fg_relay_start(struct fg_call *c)
 {
     struct fg_worker *w = c->w;
     CURL *e = fg_upstream_easy(w->up);
-    const char *url = c->w->app->prov[c->model->provider_index].url[c->out->dialect][c->endpoint];
+    const char *url = c->w->app->prov[c->provider_index].url[c->out->dialect][c->endpoint];
     struct curl_slist *headers = add_headers(c);
     fg_sse_init(&c->sse, MAX_SSE_EVENT);
     curl_easy_setopt(e, CURLOPT_URL, url);
