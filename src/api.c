@@ -196,15 +196,18 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
     }
     struct fg_call *c = fg_call_new(w, req);
     c->in = d;
+    c->key_id = w->app->cfg->server.master_key ? "master" : "anonymous";
     c->endpoint = ep;
     if (d->dialect == FG_DIALECT_ANTHROPIC)
         c->client_version = evhttp_find_header(evhttp_request_get_input_headers(req),
                                                "anthropic-version");
-    if (parse_body(c) < 0 || fg_pipeline_run(c) < 0) {
+    int rc = parse_body(c) < 0 ? -1 : fg_pipeline_run(c);
+    if (rc < 0) {
         c->status = c->err.status;
         fg_reply_error(req, d, &c->err);
-        fg_call_finish(c);
     }
+    if (rc != 0)
+        fg_call_finish(c);
 }
 
 static void h_chat(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)

@@ -119,6 +119,8 @@ void fg_call_finish(struct fg_call *c)
         evbuffer_free(c->up_body);
     if (c->relay)
         evbuffer_free(c->relay);
+    if (c->cache_sse)
+        evbuffer_free(c->cache_sse);
     fg_sse_free(&c->sse);
     fg_tr_stream_free(c->tr);
     fg_json_free(&c->body);

@@ -100,7 +100,15 @@ struct fg_call {
     int64_t data_events;              /* stream events relayed (≈ output tokens) */
     char *out_text; size_t out_len, out_cap;  /* answer text (structured calls) */
     const char *tags;
+    const char *key_id;               /* who is calling: "master" | "anonymous" */
     struct fg_prefix *prefix;         /* the client body's prefix scan (arena) */
+
+    /* response cache */
+    const char *cache_status;         /* hit | miss | bypass */
+    bool cache_keyed;                 /* cache_key is set: store the answer */
+    uint8_t cache_key[32];
+    struct evbuffer *cache_sse;       /* the stream as sent, to store */
+    bool include_usage;               /* OpenAI client asked for the usage chunk */
 
     /* translation (the caller's dialect differs from the provider's) */
     struct fg_tr_stream *tr;          /* stream translator, owned */

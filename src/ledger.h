@@ -52,6 +52,13 @@ struct fg_record {
     int64_t repeated_tokens;         /* input tokens repeating a recent prefix */
     const char *error;               /* NULL or text */
     const char *linked_id;           /* escalation/fallback: the call it follows */
+    /* cache buster (busters.h) found in this call's stable prefix, or NULL */
+    const char *buster_where;        /* "tools" | "system" | "message N" */
+    int64_t buster_offset;           /* byte offset of the changing text in that section */
+    const char *buster_sample;       /* the changing text (≤ ~40 chars) */
+    int64_t buster_tokens;           /* prefix tokens no longer reusable */
+    int64_t buster_pico;             /* money lost: tokens × (input − cache read price) */
+    const char *cache_miss_reason;   /* Anthropic cache diagnostics, or NULL */
 };
 
 /* Allocate a record with room for `strings` bytes of inline text; copy

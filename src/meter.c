@@ -2,6 +2,7 @@
 #include "meter.h"
 
 #include "attrib.h"
+#include "busters.h"
 #include "log.h"
 #include "metrics.h"
 #include "prefix.h"
@@ -40,6 +41,20 @@ static void ask_stream_usage(struct fg_call *c)
                      "\"stream_options\":{\"include_usage\":true},");
 }
 
+/* Something volatile inside the stable prefix of this caller's prompts? */
+static void check_busters(struct fg_call *c)
+{
+    struct fg_buster b;
+    const char *group = fg_arena_printf(&c->arena, "%s|%s|%s", c->key_id ? c->key_id : "",
+                                        c->tags, c->model_name);
+    if (!fg_busters_check(group, &c->body, c->in->dialect, &b))
+        return;
+    c->acct.buster_where = fg_arena_strdup(&c->arena, b.where);
+    c->acct.buster_offset = b.offset;
+    c->acct.buster_sample = fg_arena_strdup(&c->arena, b.sample);
+    c->acct.buster_tokens = b.tokens;
+}
+
 int fg_meter_request(struct fg_call *c)
 {
     const char *tags = evhttp_find_header(evhttp_request_get_input_headers(c->req),
@@ -56,6 +71,7 @@ int fg_meter_request(struct fg_call *c)
     c->prefix = p;   /* the prompt-cache stage reads its evidence */
     /* decided now: the body may be gone by the time the call is priced */
     fg_attrib_features(&c->body, c->in->dialect, &c->simple, &c->wants_structured);
+    check_busters(c);
     /* (a translated request asks for usage itself) */
     if (c->stream && c->out == c->in && c->out->dialect == FG_DIALECT_OPENAI)
         ask_stream_usage(c);
@@ -75,6 +91,16 @@ static void keep_text(struct fg_call *c, const struct fg_json *j, int str)
         c->out_len += (size_t)n;
 }
 
+/* Anthropic's cache diagnostics, when the client asked for them. */
+static void miss_reason(struct fg_call *c, const struct fg_json *j, int diag)
+{
+    int r = fg_json_get(j, diag, "cache_miss_reason");
+    int t = fg_json_type(j, r) == FG_J_OBJ ? fg_json_get(j, r, "type") : r;
+    char buf[64];
+    if (fg_json_str(j, t, buf, sizeof buf) > 0)
+        c->acct.cache_miss_reason = fg_arena_strdup(&c->arena, buf);
+}
+
 void fg_meter_response(struct fg_call *c)
 {
     const struct fg_json *j = &c->resp;
@@ -88,6 +114,7 @@ void fg_meter_response(struct fg_call *c)
         return;
     }
     fg_usage_anthropic(j, usage, &c->usage);
+    miss_reason(c, j, fg_json_get(j, 0, "diagnostics"));
     if (c->wants_structured) {
         int content = fg_json_get(j, 0, "content");
         for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b))
@@ -184,8 +211,11 @@ void fg_meter_price(struct fg_call *c)
         .wants_structured = c->wants_structured,
         .output_text = c->out_text,
         .output_len = c->out_len,
+        .response_cache_hit = c->cache_status && !strcmp(c->cache_status, "hit"),
     };
     fg_attrib(&in, &c->acct);
+    if (priced && c->acct.buster_tokens > 0 && p.input > p.cache_read)
+        c->acct.buster_pico = c->acct.buster_tokens * (p.input - p.cache_read);
 }
 
 static void money(const struct fg_call *c, char *cost, char *saved, size_t n)
@@ -234,12 +264,13 @@ void fg_meter_submit(struct fg_call *c)
     const char *err = c->status >= 400 || c->err.cls != FG_E_NONE ? c->err.msg : NULL;
     if (c->usage_estimated)
         err = "client disconnected before the end; tokens partly estimated";
-    const char *key_id = c->w->app->cfg->server.master_key ? "master" : "anonymous";
+    const char *key_id = c->key_id ? c->key_id : "anonymous";
     const char *model = c->model ? c->model->name : NULL;
     const char *up = c->model ? c->upstream_model : NULL;
     const char *prov = c->provider ? c->provider->name : NULL;
     size_t need = slen(key_id) + slen(c->tags) + slen(c->model_name) + slen(model) + slen(up) +
-                  slen(prov) + slen(err) + 16;
+                  slen(prov) + slen(err) + slen(c->acct.buster_where) +
+                  slen(c->acct.buster_sample) + slen(c->acct.cache_miss_reason) + 16;
     struct fg_record *r = fg_record_new(need);
     *r = c->acct;
     r->next = NULL;
@@ -253,12 +284,15 @@ void fg_meter_submit(struct fg_call *c)
     r->provider = fg_record_str(r, prov);
     r->route = c->route ? c->route : "fixed";
     r->route_reason = c->route && !strcmp(c->route, "frontier") ? "route serves its frontier model" : NULL;
-    r->cache = "bypass";
+    r->cache = c->cache_status ? c->cache_status : "bypass";
     r->stream = c->stream;
     r->status = c->status;
     r->latency_us = (int64_t)(fg_now_ns() - c->t_start_ns) / 1000;
     r->ttfb_us = c->t_first_byte_ns ? (int64_t)(c->t_first_byte_ns - c->t_start_ns) / 1000 : 0;
     r->error = fg_record_str(r, err);
+    r->buster_where = fg_record_str(r, c->acct.buster_where);
+    r->buster_sample = fg_record_str(r, c->acct.buster_sample);
+    r->cache_miss_reason = fg_record_str(r, c->acct.cache_miss_reason);
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
     fg_ledger_submit(r);
 }

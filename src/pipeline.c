@@ -4,6 +4,11 @@
 #include "log.h"
 #include "affinity.h"
 #include "meter.h"
+#include "respcache.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <strings.h>
 #include "prefix.h"
 #include "price.h"
 #include "promptcache.h"
@@ -54,6 +59,53 @@ static int stage_resolve(struct fg_call *c)
                           "count_tokens is an Anthropic endpoint; the model '%s' is served "
                           "in the OpenAI dialect, which has no token counting.", m->name);
     return 0;
+}
+
+/* Who may share an answer: everyone (shared) or one client key; the
+ * Anthropic version and betas can change an answer's shape. */
+static const char *cache_partition(struct fg_call *c)
+{
+    const struct fg_config *cfg = c->w->app->cfg;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(c->req);
+    const char *ver = evhttp_find_header(h, "anthropic-version");
+    const char *beta = evhttp_find_header(h, "anthropic-beta");
+    return fg_arena_printf(&c->arena, "%s|%s|%s",
+                           cfg->response_cache.shared ? "" : c->key_id,
+                           ver ? ver : "", beta ? beta : "");
+}
+
+/* Answer an exact repeat from the response cache (returns 1), or key the
+ * call so its answer is stored (returns 0). */
+static int stage_respcache(struct fg_call *c)
+{
+    const struct fg_config *cfg = c->w->app->cfg;
+    const char *bypass = evhttp_find_header(evhttp_request_get_input_headers(c->req),
+                                            "x-frugal-cache");
+    c->cache_status = "bypass";
+    if (!fg_respcache_enabled() || c->endpoint == FG_EP_COUNT_TOKENS ||
+        (bypass && !strcasecmp(bypass, "bypass")))
+        return 0;
+    if (!fg_respcache_key(&c->body, c->in->dialect, c->model_name, cache_partition(c),
+                          cfg->response_cache.allow_sampling, c->cache_key))
+        return 0;
+    int so = fg_json_get(&c->body, 0, "stream_options");
+    c->include_usage = fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
+    struct fg_respcache_entry *e =
+        fg_respcache_get_for(c->cache_key, c->in->dialect, c->stream, c->include_usage,
+                             c->acct.ts_ms);
+    if (!e) {
+        c->cache_status = "miss";
+        c->cache_keyed = true;
+        if (c->stream)
+            c->cache_sse = evbuffer_new();
+        return 0;
+    }
+    c->cache_status = "hit";
+    c->usage.tok = *fg_respcache_tokens(e);
+    c->usage.seen = true;
+    fg_relay_answer_cached(c, e);
+    fg_respcache_release(e);
+    return 1;
 }
 
 /* Several deployments: keep prefixes where their cache is (affinity.h). */
@@ -198,14 +250,19 @@ static const struct {
 } stages[] = {
     {"resolve", stage_resolve},
     {"meter", fg_meter_request},
+    {"respcache", stage_respcache},
     {"deploy", stage_deploy},
     {"encode", stage_encode},
 };
 
 int fg_pipeline_run(struct fg_call *c)
 {
-    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++)
-        if (stages[i].fn(c) < 0)
+    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) {
+        int rc = stages[i].fn(c);
+        if (rc < 0)
             return -1;
+        if (rc > 0)
+            return 1;       /* answered without the provider */
+    }
     return fg_relay_start(c);
 }

@@ -5,7 +5,8 @@
  * dialect) and starts the upstream transfer.  A stage that fails fills
  * c->err and the pipeline returns -1; the caller replies with the error.
  * Later capabilities (routing, response cache, prompt cache, schema) are
- * stages added to the table in pipeline.c. */
+ * stages added to the table in pipeline.c.  Returns 1 when a stage answered
+ * the call itself (a response-cache hit): the reply is complete. */
 #ifndef FRUGAL_PIPELINE_H
 #define FRUGAL_PIPELINE_H
 

@@ -3,6 +3,7 @@
 
 #include "log.h"
 #include "meter.h"
+#include "respcache.h"
 #include "translate.h"
 #include "provider.h"
 #include "reply.h"
@@ -92,6 +93,20 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* Keep what was appended to c->relay since `from` for the response cache. */
+static void cache_tail(struct fg_call *c, size_t from)
+{
+    size_t n = evbuffer_get_length(c->relay) - from;
+    if (!c->cache_sse || n == 0)
+        return;
+    struct evbuffer_ptr pos;
+    evbuffer_ptr_set(c->relay, &pos, from, EVBUFFER_PTR_SET);
+    char *tmp = fg_xmalloc(n);
+    evbuffer_copyout_from(c->relay, &pos, tmp, n);
+    evbuffer_add(c->cache_sse, tmp, n);
+    free(tmp);
+}
+
 /* A translated stream: usage is metered on the provider's events, the
  * client gets the translator's frames. */
 static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
@@ -101,12 +116,17 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
     if (kind == FG_SSE_END) {
         c->stream_ended = true;
         fg_meter_cost_comment(c, c->relay);
+        size_t from = evbuffer_get_length(c->relay);
         fg_tr_stream_end(c->tr, true, c->relay);
+        cache_tail(c, from);
         return 0;
     }
     if (kind == FG_SSE_ERROR)
         c->stream_error_seen = true;
-    if (fg_tr_stream_event(c->tr, ev, c->relay) < 0) {
+    size_t from = evbuffer_get_length(c->relay);
+    int rc = fg_tr_stream_event(c->tr, ev, c->relay);
+    cache_tail(c, from);
+    if (rc < 0) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
                    "upstream provider '%s' sent a stream event frugal could not read",
                    c->provider->name);
@@ -131,6 +151,8 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     case FG_SSE_ERROR: c->stream_error_seen = true; break;
     default: break;
     }
+    if (c->cache_sse)     /* stored as the provider sent it, usage chunk included */
+        evbuffer_add(c->cache_sse, ev->raw, ev->raw_len);
     if (fg_meter_event(c, ev))
         evbuffer_add(c->relay, ev->raw, ev->raw_len);
     return 0;
@@ -242,8 +264,17 @@ static void transfer_error(struct fg_call *c, CURLcode res)
     }
 }
 
+static void cache_store(struct fg_call *c, bool stream, const char *bytes, size_t len)
+{
+    if (c->cache_keyed && len)
+        fg_respcache_put(c->cache_key, stream, bytes, len, &c->usage.tok, c->acct.ts_ms);
+}
+
 static void finish_stream(struct fg_call *c, CURLcode res)
 {
+    if (res == CURLE_OK && c->stream_ended && !c->stream_error_seen && c->cache_sse)
+        cache_store(c, true, (const char *)evbuffer_pullup(c->cache_sse, -1),
+                    evbuffer_get_length(c->cache_sse));
     if (res != CURLE_OK || (!c->stream_ended && !c->stream_error_seen)) {
         if (res == CURLE_OK)
             fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
@@ -286,9 +317,34 @@ static void reply_translated(struct fg_call *c, const char *body, size_t n)
         c->status = c->err.status;
         fg_reply_error(c->req, c->in, &c->err);
     } else {
+        cache_store(c, false, (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
         fg_reply_frugal_headers(c);
         fg_meter_cost_headers(c);
         fg_reply_json(c->req, c->status, out);
+    }
+    evbuffer_free(out);
+}
+
+void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *e)
+{
+    struct evbuffer *out = evbuffer_new();
+    fg_respcache_answer(e, c->in->dialect, c->stream, c->include_usage, out);
+    c->status = 200;
+    c->state = FG_CALL_DONE;
+    c->t_first_byte_ns = fg_now_ns();
+    fg_reply_frugal_headers(c);
+    if (!c->stream) {
+        fg_meter_cost_headers(c);
+        fg_reply_json(c->req, 200, out);
+    } else {
+        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+        evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
+        evhttp_add_header(h, "Cache-Control", "no-cache");
+        struct evbuffer *body = evbuffer_new();
+        fg_meter_cost_comment(c, body);
+        evbuffer_add_buffer(body, out);
+        evhttp_send_reply(c->req, 200, "OK", body);
+        evbuffer_free(body);
     }
     evbuffer_free(out);
 }
@@ -325,8 +381,10 @@ static void finish_buffered(struct fg_call *c)
         return;
     }
     c->status = (int)c->up_status;
-    if (c->status < 300)
+    if (c->status < 300) {
         fg_meter_response(c);
+        cache_store(c, false, s, n);
+    }
     else
         fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
                    "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);

@@ -21,6 +21,10 @@ int fg_relay_start(struct fg_call *c);
 /* Content-Type, no Expect, and Accept for streams; caller owns the list. */
 struct curl_slist *fg_relay_base_headers(bool stream);
 
+/* Answer c from a response-cache entry (complete reply, headers included). */
+struct fg_respcache_entry;
+void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *e);
+
 /* Lifecycle, in call.c. */
 struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req);
 /* Detach from the client, cancel upstream, free everything. */

@@ -78,5 +78,5 @@ void fg_reply_frugal_headers(const struct fg_call *c)
     if (c->model)
         evhttp_add_header(h, "x-frugal-model", c->model->name);
     evhttp_add_header(h, "x-frugal-route", c->route ? c->route : "fixed");
-    evhttp_add_header(h, "x-frugal-cache", "bypass");
+    evhttp_add_header(h, "x-frugal-cache", c->cache_status ? c->cache_status : "bypass");
 }

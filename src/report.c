@@ -6,6 +6,7 @@
 #include "report.h"
 
 #include "arena.h"
+#include "price.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -52,6 +53,10 @@ struct group {
     int64_t amount;          /* bucket rows: the bucket; technique rows: savings */
     int64_t max_tokens, hits;  /* prefixes */
     struct fg_tokens tok;
+    int64_t write_pico;      /* prefixes: estimated cost of their cache writes */
+    /* cache busters, keyed by model + where + offset */
+    char *model, *where, *sample;   /* sample: of the most recent record */
+    int64_t offset, btokens, bpico;
 };
 
 struct gtab {
@@ -118,8 +123,12 @@ static struct group *gtab_str(struct gtab *t, const char *key)
 
 static void gtab_free(struct gtab *t)
 {
-    for (size_t i = 0; i < t->n; i++)
+    for (size_t i = 0; i < t->n; i++) {
         free(t->v[i].key);
+        free(t->v[i].model);
+        free(t->v[i].where);
+        free(t->v[i].sample);
+    }
     free(t->v);
     free(t->slot);
 }
@@ -140,7 +149,8 @@ struct agg {
     struct group total;
     int64_t errors, unpriced;
     int64_t bucket[NBUCKETS], repeated_cached, saved[NTECH];
-    struct gtab models, prefixes, rows, unpriced_models;
+    int64_t prefixed, prefixed_hits;   /* calls with a stable prefix; of them with cache reads */
+    struct gtab models, prefixes, rows, unpriced_models, busters, miss_reasons;
 };
 
 static enum dim dim_of(const char *by)
@@ -264,6 +274,29 @@ static void add_dim(struct agg *a, const struct fg_record *r)
     }
 }
 
+/* Estimated cost of r's cache writes at its model's listed write prices.
+ * The record keeps only its total cost, not the write share, so this is
+ * cache_write tokens x the built-in (not the configured) write price of
+ * upstream_model, else model; Anthropic rules when the id is claude-* or
+ * the provider's name says anthropic.  0 when the model is unknown. */
+static int64_t write_cost(const struct fg_record *r)
+{
+    if (r->tok.cache_write_5m <= 0 && r->tok.cache_write_1h <= 0)
+        return 0;
+    const char *ids[2] = {r->upstream_model, model_of(r)};
+    for (int i = 0; i < 2; i++) {
+        const char *id = ids[i];
+        if (!id || !id[0])
+            continue;
+        bool an = !strncmp(id, "claude", 6) || (r->provider && strstr(r->provider, "anthropic"));
+        struct fg_price p;
+        if (fg_price_of_id(id, an ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI, &p))
+            return r->tok.cache_write_5m * (p.cache_write_5m > 0 ? p.cache_write_5m : 0) +
+                   r->tok.cache_write_1h * (p.cache_write_1h > 0 ? p.cache_write_1h : 0);
+    }
+    return 0;
+}
+
 static void add_prefix(struct agg *a, const struct fg_record *r)
 {
     if (!r->prefix_fp[0])
@@ -272,8 +305,48 @@ static void add_prefix(struct agg *a, const struct fg_record *r)
     group_add(g, r);
     if (r->prefix_tokens > g->max_tokens)
         g->max_tokens = r->prefix_tokens;
-    if (r->tok.cache_read > 0)
+    a->prefixed++;
+    if (r->tok.cache_read > 0) {
         g->hits++;
+        a->prefixed_hits++;
+    }
+    g->write_pico += write_cost(r);
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return fg_xstrdup(s ? s : "");
+}
+
+/* Busters grouped by (model, where, offset); the sample of the latest
+ * record wins (the scan is oldest first). */
+static void add_buster(struct agg *a, const struct fg_record *r)
+{
+    if (r->cache_miss_reason && r->cache_miss_reason[0])
+        gtab_str(&a->miss_reasons, r->cache_miss_reason)->requests++;
+    if (!r->buster_where || !r->buster_where[0])
+        return;
+    const char *model = model_of(r);
+    size_t ml = strlen(model), wl = strlen(r->buster_where);
+    char stackkey[256], *key = ml + wl + 32 <= sizeof stackkey ? stackkey
+                                                                 : fg_xmalloc(ml + wl + 32);
+    int kl = sprintf(key, "%s\x1f%s\x1f%lld", model, r->buster_where,
+                     (long long)r->buster_offset);
+    struct group *g = gtab_get(&a->busters, key, (size_t)kl);
+    if (key != stackkey)
+        free(key);
+    if (!g->where) {
+        g->model = fg_xstrdup(model);
+        g->where = fg_xstrdup(r->buster_where);
+        g->offset = r->buster_offset;
+    }
+    g->requests++;
+    g->btokens += r->buster_tokens;
+    g->bpico += r->buster_pico;
+    if (!g->sample || strcmp(g->sample, r->buster_sample ? r->buster_sample : "")) {
+        free(g->sample);
+        g->sample = dup_or_empty(r->buster_sample);
+    }
 }
 
 static int on_record(void *arg, const struct fg_record *r)
@@ -296,6 +369,7 @@ static int on_record(void *arg, const struct fg_record *r)
     a->repeated_cached += r->priced ? r->bucket_repeated_cached_pico : 0;
     group_add(gtab_str(&a->models, model_of(r)), r);
     add_prefix(a, r);
+    add_buster(a, r);
     add_dim(a, r);
     return 0;
 }
@@ -318,6 +392,8 @@ static void agg_free(struct agg *a)
     gtab_free(&a->prefixes);
     gtab_free(&a->rows);
     gtab_free(&a->unpriced_models);
+    gtab_free(&a->busters);
+    gtab_free(&a->miss_reasons);
 }
 
 /* ---- ordering ---------------------------------------------------------- */
@@ -343,6 +419,24 @@ static int by_weight(const void *pa, const void *pb)
     int c = wa > wb ? -1 : wa < wb;
     if (!c)
         c = cmp_i64_desc(a->requests, b->requests);
+    return c ? c : strcmp(a->key, b->key);
+}
+
+static int by_buster_cost(const void *pa, const void *pb)
+{
+    const struct group *a = pa, *b = pb;
+    int c = cmp_i64_desc(a->bpico, b->bpico);
+    if (!c)
+        c = cmp_i64_desc(a->requests, b->requests);
+    if (!c)
+        c = cmp_i64_desc(a->btokens, b->btokens);
+    return c ? c : strcmp(a->key, b->key);
+}
+
+static int by_requests(const void *pa, const void *pb)
+{
+    const struct group *a = pa, *b = pb;
+    int c = cmp_i64_desc(a->requests, b->requests);
     return c ? c : strcmp(a->key, b->key);
 }
 
@@ -428,6 +522,63 @@ static json_t *prefixes_json(struct agg *a, int top)
     return arr;
 }
 
+static const char buster_advice[] =
+    "move the changing text (e.g. a timestamp or request id) after the stable part of the "
+    "prompt, or into the last user message";
+
+/* pico over the period scaled to 24 h, as USD. */
+static json_t *usd_per_day(int64_t pico, int64_t period_ms)
+{
+    if (period_ms <= 0)
+        period_ms = 1;
+    return usd(div_round((i128)pico * 86400000, period_ms));
+}
+
+static json_t *busters_json(struct agg *a, int64_t period_ms)
+{
+    gtab_sort(&a->busters, by_buster_cost);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < a->busters.n && i < FG_REPORT_TOP_BUSTERS; i++) {
+        const struct group *g = &a->busters.v[i];
+        json_array_append_new(
+            arr, json_pack("{ss,sI,ss,ss,sI,sI,so,so,ss}", "where", g->where, "offset",
+                           (json_int_t)g->offset, "sample", g->sample ? g->sample : "",
+                           "model", g->model, "calls", (json_int_t)g->requests, "tokens",
+                           (json_int_t)g->btokens, "cost_usd", usd(g->bpico),
+                           "cost_usd_per_day", usd_per_day(g->bpico, period_ms), "advice",
+                           buster_advice));
+    }
+    return arr;
+}
+
+static json_t *miss_reasons_json(struct agg *a)
+{
+    gtab_sort(&a->miss_reasons, by_requests);
+    json_t *o = json_object();
+    for (size_t i = 0; i < a->miss_reasons.n; i++)
+        json_object_set_new(o, a->miss_reasons.v[i].key,
+                            json_integer((json_int_t)a->miss_reasons.v[i].requests));
+    return o;
+}
+
+static json_t *prompt_cache_json(const struct agg *a)
+{
+    int64_t never = 0, never_pico = 0;
+    for (size_t i = 0; i < a->prefixes.n; i++) {
+        const struct group *g = &a->prefixes.v[i];
+        if (g->tok.cache_read > 0)
+            continue;
+        never += g->tok.cache_write_5m + g->tok.cache_write_1h;
+        never_pico += g->write_pico;
+    }
+    return json_pack("{so,sI,sI,sI,so}", "hit_rate",
+                     ratio(a->prefixed_hits, a->prefixed, 1000, 1000), "read_tokens",
+                     (json_int_t)a->total.tok.cache_read, "written_tokens",
+                     (json_int_t)(a->total.tok.cache_write_5m + a->total.tok.cache_write_1h),
+                     "written_never_read_tokens", (json_int_t)never, "written_never_read_usd",
+                     usd(never_pico));
+}
+
 static json_t *unpriced_json(struct agg *a)
 {
     gtab_sort(&a->unpriced_models, by_key);
@@ -484,7 +635,9 @@ static json_t *spend_json(struct agg *a, const struct fg_report_opts *o, int64_t
     json_object_set_new(j, "by_model", models_json(a));
     int top = o->top_prefixes > 0 ? o->top_prefixes : FG_REPORT_TOP_PREFIXES;
     json_object_set_new(j, "top_prefixes", prefixes_json(a, top));
-    json_object_set_new(j, "cache_busters", json_array());
+    json_object_set_new(j, "prompt_cache", prompt_cache_json(a));
+    json_object_set_new(j, "cache_busters", busters_json(a, until - o->since_ms));
+    json_object_set_new(j, "cache_miss_reasons", miss_reasons_json(a));
     json_object_set_new(j, "unpriced_models", unpriced_json(a));
     if (a->dim != DIM_NONE)
         json_object_set_new(j, "by", by_json(a));
@@ -762,6 +915,51 @@ static void print_prefixes(FILE *f, const json_t *j)
         fprintf(f, "  (none)\n");
 }
 
+static void print_prompt_cache(FILE *f, const json_t *j)
+{
+    const json_t *pc = json_object_get(j, "prompt_cache");
+    char m[32];
+    if (!pc)
+        return;
+    fprintf(f, "\nPrompt cache\n  hit rate %.1f%% (calls with a stable prefix that read the "
+            "cache)\n  read %lld tokens, written %lld tokens\n", 100 * num(pc, "hit_rate"),
+            inum(pc, "read_tokens"), inum(pc, "written_tokens"));
+    fprintf(f, "  written, never read: %lld tokens (~%s)\n", inum(pc, "written_never_read_tokens"),
+            money(num(pc, "written_never_read_usd"), m, 32));
+}
+
+static void print_busters(FILE *f, const json_t *j)
+{
+    const json_t *arr = json_object_get(j, "cache_busters");
+    int w = name_width(arr, "where", 5), mw = name_width(arr, "model", 5);
+    char m[32];
+    fprintf(f, "\nCache busters (text that changes inside a stable prefix)\n  %-*s %8s %-*s %7s "
+            "%10s %12s  %s\n", w, "where", "offset", mw, "model", "calls", "tokens", "per day",
+            "sample");
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const json_t *b = json_array_get(arr, i);
+        fprintf(f, "  %-*s %8lld %-*s %7lld %10lld %12s  \"%s\"\n", w, str(b, "where"),
+                inum(b, "offset"), mw, str(b, "model"), inum(b, "calls"), inum(b, "tokens"),
+                money(num(b, "cost_usd_per_day"), m, 32), str(b, "sample"));
+    }
+    if (!json_array_size(arr))
+        fprintf(f, "  (none)\n");
+    else
+        fprintf(f, "  fix: %s\n", str(json_array_get(arr, 0), "advice"));
+}
+
+static void print_miss_reasons(FILE *f, const json_t *j)
+{
+    const json_t *o = json_object_get(j, "cache_miss_reasons");
+    if (!json_object_size(o))
+        return;
+    fprintf(f, "\nCache miss reasons (provider diagnostics)\n");
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)o, k, v)
+        fprintf(f, "  %-40s %9lld\n", k, (long long)json_integer_value(v));
+}
+
 static void print_unpriced(FILE *f, const json_t *j)
 {
     const json_t *arr = json_object_get(j, "unpriced_models");
@@ -800,6 +998,9 @@ void fg_report_print(FILE *f, const json_t *spend, const char *by)
     print_saved(f, spend);
     print_models(f, spend);
     print_prefixes(f, spend);
+    print_prompt_cache(f, spend);
+    print_busters(f, spend);
+    print_miss_reasons(f, spend);
     print_unpriced(f, spend);
     print_by(f, spend, by);
 }

@@ -28,7 +28,27 @@
  *                                cache_hit_rate, cost_usd}] by requests*tokens desc,
  *                              at most top_prefixes; cache_hit_rate = share of
  *                              the prefix's requests with cache_read > 0, 3 dec.
- *      cache_busters           [] (filled by a later feature)
+ *      prompt_cache            {hit_rate: share of the calls with a stable prefix
+ *                               (prefix_fp) that read from the provider's cache
+ *                               (cache_read > 0), 3 decimals; read_tokens,
+ *                               written_tokens (5m + 1h) of all calls;
+ *                               written_never_read_tokens: the cache writes of
+ *                               prefixes (prefix_fp) with no cache read at all in
+ *                               the window; written_never_read_usd: an estimate of
+ *                               what those writes cost — the record keeps only its
+ *                               total, so it is their tokens x the built-in cache
+ *                               write price of upstream_model (else model), with
+ *                               Anthropic rules for claude-* ids or providers
+ *                               named *anthropic*, 0 for models not in the table}
+ *      cache_busters           records with buster_where grouped by (model, where,
+ *                              offset): [{where, offset, sample (of the latest
+ *                              record), model, calls, tokens (sum of
+ *                              buster_tokens), cost_usd (sum of buster_pico),
+ *                              cost_usd_per_day (that sum x 86,400,000 / (until -
+ *                              since) ms), advice}] by cost desc (then calls,
+ *                              tokens, key), at most FG_REPORT_TOP_BUSTERS
+ *      cache_miss_reasons      {reason: calls} of records with a cache_miss_reason
+ *                              (Anthropic diagnostics), by calls desc then name
  *      unpriced_models         distinct models of the unpriced requests, sorted
  *      by (only when o->by)    {dimension, rows: [{key, requests, cost_usd,
  *                                baseline_usd, saved_usd}]}:
@@ -60,6 +80,7 @@
 #define FG_REPORT_JSON_FLAGS JSON_REAL_PRECISION(15)
 
 #define FG_REPORT_TOP_PREFIXES 10
+#define FG_REPORT_TOP_BUSTERS 10
 
 struct fg_report_opts {
     int64_t since_ms;        /* inclusive */
@@ -86,6 +107,7 @@ int fg_report_spend(struct fg_store *s, const struct fg_report_opts *o, json_t *
 /* Render the spend map as a readable table (what `frugal report` prints
  * by default): a header with the period and totals, then "Where the money
  * goes", "Saved by technique", "By model", "Top repeated prefixes",
+ * "Prompt cache", "Cache busters", "Cache miss reasons" (if any),
  * "Unpriced models" (if any) and the `by` table when `spend` has one. */
 void fg_report_print(FILE *f, const json_t *spend, const char *by);
 

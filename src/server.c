@@ -5,6 +5,8 @@
 #include "arena.h"
 #include "json.h"
 #include "ledger.h"
+#include "busters.h"
+#include "respcache.h"
 #include "store.h"
 #include "log.h"
 #include "provider.h"
@@ -323,6 +325,7 @@ int fg_server_run(const struct fg_config *cfg)
         fg_error("storage: %s", lerr);
         goto out;
     }
+    fg_respcache_init(cfg);
     if (providers_init(&app) < 0)
         goto out;
     for (int i = 0; i < app.nworkers; i++)
@@ -349,6 +352,8 @@ out:
     free(app.workers);
     providers_free(&app);
     fg_ledger_stop();   /* drains the queue */
+    fg_respcache_shutdown();
+    fg_busters_shutdown();
     if (!rc)
         fg_info("frugal stopped");
     return rc;

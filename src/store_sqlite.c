@@ -27,8 +27,9 @@ struct sqlite_store {
     "cost_pico, baseline_pico, saved_prompt_cache_pico, saved_response_cache_pico, "         \
     "saved_routing_pico, saved_batch_pico, bucket_repeated_pico, "                           \
     "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "   \
-    "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id"
-#define NCOLS 39
+    "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id, buster_where, "     \
+    "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason"
+#define NCOLS 45
 
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS calls ("
@@ -42,8 +43,25 @@ static const char *schema =
     " saved_routing_pico INTEGER, saved_batch_pico INTEGER, bucket_repeated_pico INTEGER,"
     " bucket_repeated_cached_pico INTEGER, bucket_frontier_pico INTEGER,"
     " bucket_bloated_pico INTEGER, latency_us INTEGER, ttfb_us INTEGER, prefix_fp TEXT,"
-    " prefix_tokens INTEGER, repeated_tokens INTEGER, error TEXT, linked_id TEXT);"
+    " prefix_tokens INTEGER, repeated_tokens INTEGER, error TEXT, linked_id TEXT,"
+    " buster_where TEXT, buster_offset INTEGER, buster_sample TEXT, buster_tokens INTEGER,"
+    " buster_pico INTEGER, cache_miss_reason TEXT);"
     "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts_ms);";
+
+/* Columns added after the first release: ALTER older databases in place. */
+static const char *const added_columns[] = {
+    "buster_where TEXT", "buster_offset INTEGER", "buster_sample TEXT", "buster_tokens INTEGER",
+    "buster_pico INTEGER", "cache_miss_reason TEXT",
+};
+
+static void migrate(sqlite3 *db)
+{
+    for (size_t i = 0; i < sizeof added_columns / sizeof added_columns[0]; i++) {
+        char sql[160];
+        snprintf(sql, sizeof sql, "ALTER TABLE calls ADD COLUMN %s", added_columns[i]);
+        sqlite3_exec(db, sql, NULL, NULL, NULL);   /* "duplicate column" when present */
+    }
+}
 
 static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)
 {
@@ -79,9 +97,12 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
         fail(q->db, "creating the schema", err, errlen);
         goto bad;
     }
-    char sql[1024];
-    snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO calls (" COLUMNS ") VALUES (?"
-             "%.*s)", (NCOLS - 1) * 2, ",?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?");
+    migrate(q->db);
+    char sql[2048];
+    int n = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO calls (" COLUMNS ") VALUES (?");
+    for (int k = 1; k < NCOLS; k++)
+        n += snprintf(sql + n, sizeof sql - (size_t)n, ",?");
+    snprintf(sql + n, sizeof sql - (size_t)n, ")");
     if (sqlite3_prepare_v2(q->db, sql, -1, &q->ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(q->db, "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
                            " ORDER BY ts_ms", -1, &q->scan, NULL) != SQLITE_OK) {
@@ -126,6 +147,12 @@ static void bind_row(sqlite3_stmt *st, const struct fg_record *r)
     sqlite3_bind_int64(st, i++, r->repeated_tokens);
     bind_text(st, i++, r->error);
     bind_text(st, i++, r->linked_id);
+    bind_text(st, i++, r->buster_where);
+    sqlite3_bind_int64(st, i++, r->buster_offset);
+    bind_text(st, i++, r->buster_sample);
+    sqlite3_bind_int64(st, i++, r->buster_tokens);
+    sqlite3_bind_int64(st, i++, r->buster_pico);
+    bind_text(st, i++, r->cache_miss_reason);
 }
 
 static int sq_write(struct fg_store *s, struct fg_record *const *recs, size_t n, char *err,
@@ -186,6 +213,12 @@ static void read_row(sqlite3_stmt *st, struct fg_record *r)
     r->repeated_tokens = sqlite3_column_int64(st, i++);
     r->error = col_text(st, i++);
     r->linked_id = col_text(st, i++);
+    r->buster_where = col_text(st, i++);
+    r->buster_offset = sqlite3_column_int64(st, i++);
+    r->buster_sample = col_text(st, i++);
+    r->buster_tokens = sqlite3_column_int64(st, i++);
+    r->buster_pico = sqlite3_column_int64(st, i++);
+    r->cache_miss_reason = col_text(st, i++);
 }
 
 static int sq_scan(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,

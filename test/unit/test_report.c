@@ -598,6 +598,202 @@ static void table_large_money_and_empty(void **state)
     json_decref(j);
 }
 
+/* ---------- cache busters, prompt cache ---------- */
+
+/* An in-memory store: the buster fields are checked here independently of
+ * the SQLite columns. */
+struct memstore {
+    struct fg_store base;
+    struct fg_record *v[2100];
+    size_t n;
+};
+
+static int mem_scan(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,
+                    void *arg, char *err, size_t errlen)
+{
+    struct memstore *m = (struct memstore *)s;
+    for (size_t i = 0; i < m->n; i++)
+        if (m->v[i]->ts_ms >= since_ms && m->v[i]->ts_ms < until_ms && cb(arg, m->v[i]))
+            break;
+    return 0;
+}
+
+static const struct fg_store_ops mem_ops = {.scheme = "mem", .scan = mem_scan};
+
+static void mem_free(struct memstore *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        fg_record_free(m->v[i]);
+}
+
+static json_t *mem_spend(struct memstore *m, int64_t since, int64_t until)
+{
+    struct fg_report_opts o = {.since_ms = since, .until_ms = until};
+    json_t *j = NULL;
+    char err[256] = "";
+    assert_int_equal(fg_report_spend(&m->base, &o, &j, err, sizeof err), 0);
+    return j;
+}
+
+/* A record with a buster: tokens x (input - cache read) of claude-haiku-4-5
+ * ($1 and $0.10 per 1M) is 900,000 pico per token. */
+static struct fg_record *bust(int64_t ts, const char *model, const char *where, int64_t offset,
+                              const char *sample, int64_t tokens)
+{
+    struct fg_record *r = rec(ts, model, 1000000);
+    r->buster_where = fg_record_str(r, where);
+    r->buster_offset = offset;
+    r->buster_sample = fg_record_str(r, sample);
+    r->buster_tokens = tokens;
+    r->buster_pico = tokens * 900000;
+    return r;
+}
+
+/* The acceptance numbers: 1,000 calls in an hour sharing a 3,000-token
+ * system prompt with a timestamp at the top; every call but the first
+ * busts the cache. */
+static void cache_busters_per_day(void **state)
+{
+    struct memstore m = {.base.ops = &mem_ops};
+    char sample[64];
+    m.v[m.n++] = rec(T0, "claude-haiku-4-5", 1000000);
+    for (int i = 1; i < 1000; i++) {
+        snprintf(sample, sizeof sample, "2026-11-26T00:%02d:%02dZ. You are", i * 3 / 60 % 60,
+                 i * 3 % 60);
+        m.v[m.n++] = bust(T0 + i * 3600, "claude-haiku-4-5", "system", 9, sample, 3006);
+    }
+    /* cheaper: reordered tools on another model, twice */
+    for (int i = 0; i < 2; i++)
+        m.v[m.n++] = bust(T0 + 100 + i, "claude-opus-4-5", "tools", 10, "search\",", 500);
+    /* the same place on another model is another row */
+    m.v[m.n++] = bust(T0 + 200, "claude-sonnet-4-5", "system", 9, "2026", 3006);
+    /* twelve more places: the list stops at 10 */
+    for (int i = 0; i < 12; i++)
+        m.v[m.n++] = bust(T0 + 300 + i, "m", "message 0", 100 + i, "x", 1 + i);
+    /* Anthropic diagnostics */
+    for (int i = 0; i < 3; i++) {
+        struct fg_record *r = rec(T0 + 400 + i, "claude-haiku-4-5", 0);
+        r->cache_miss_reason = fg_record_str(r, i ? "system_changed" : "tools_changed");
+        m.v[m.n++] = r;
+    }
+    /* outside the window: not counted */
+    m.v[m.n++] = bust(T0 + HOUR, "claude-haiku-4-5", "system", 9, "later", 3006);
+
+    json_t *j = mem_spend(&m, T0, T0 + HOUR);
+    assert_int_equal(json_array_size(at(j, "cache_busters")), FG_REPORT_TOP_BUSTERS);
+    assert_str_at(j, "cache_busters.0.where", "system");
+    assert_int_at(j, "cache_busters.0.offset", 9);
+    assert_str_at(j, "cache_busters.0.model", "claude-haiku-4-5");
+    assert_str_at(j, "cache_busters.0.sample", "2026-11-26T00:49:57Z. You are");  /* latest */
+    assert_int_at(j, "cache_busters.0.calls", 999);
+    assert_int_at(j, "cache_busters.0.tokens", 999 * 3006);
+    /* 999 x 3006 x 900,000 pico = $2.7026946 in the hour: $64.864670 a day */
+    assert_num(j, "cache_busters.0.cost_usd", 2.702695);
+    assert_num(j, "cache_busters.0.cost_usd_per_day", 64.86467);
+    assert_non_null(strstr(json_string_value(at(j, "cache_busters.0.advice")),
+                           "after the stable part of the prompt"));
+    /* 3006 tokens once: $0.0027054/h, $0.064930 a day */
+    assert_str_at(j, "cache_busters.1.model", "claude-sonnet-4-5");
+    assert_num(j, "cache_busters.1.cost_usd_per_day", 0.06493);
+    assert_str_at(j, "cache_busters.2.where", "tools");
+    assert_int_at(j, "cache_busters.2.calls", 2);
+    assert_int_at(j, "cache_busters.2.tokens", 1000);
+    assert_num(j, "cache_busters.2.cost_usd_per_day", 0.0216);
+    /* the smallest of the twelve are cut: offsets 111 .. 104 remain */
+    assert_int_at(j, "cache_busters.3.offset", 111);
+    assert_int_at(j, "cache_busters.9.offset", 105);
+    assert_int_at(j, "cache_miss_reasons.system_changed", 2);
+    assert_int_at(j, "cache_miss_reasons.tools_changed", 1);
+    /* by count: system_changed first */
+    assert_string_equal(json_object_iter_key(json_object_iter(at(j, "cache_miss_reasons"))),
+                        "system_changed");
+
+    char *t = render(j, NULL);
+    assert_has(t, "\nCache busters (text that changes inside a stable prefix)\n");
+    assert_has(t, "  where       offset model               calls     tokens      per day  sample\n"
+                  "  system           9 claude-haiku-4-5      999    3002994   $64.864670  "
+                  "\"2026-11-26T00:49:57Z. You are\"\n");
+    assert_has(t, "  fix: move the changing text (e.g. a timestamp or request id) after the "
+                  "stable part of the prompt, or into the last user message\n");
+    assert_has(t, "\nCache miss reasons (provider diagnostics)\n  system_changed");
+    free(t);
+    json_decref(j);
+
+    /* a 24 h window: the per-day cost is the window's cost */
+    j = mem_spend(&m, T0, T0 + 24 * HOUR);
+    assert_num(j, "cache_busters.0.cost_usd_per_day", 2.705400);   /* 1,000 calls now */
+    json_decref(j);
+    mem_free(&m);
+}
+
+static void no_busters_table(void **state)
+{
+    struct memstore m = {.base.ops = &mem_ops};
+    m.v[m.n++] = rec(T0, "m", 1);
+    json_t *j = mem_spend(&m, T0, T0 + HOUR);
+    assert_int_equal(json_array_size(at(j, "cache_busters")), 0);
+    assert_int_equal(json_object_size(at(j, "cache_miss_reasons")), 0);
+    char *t = render(j, NULL);
+    assert_has(t, "\nCache busters (text that changes inside a stable prefix)\n");
+    assert_has(t, "  (none)\n");
+    assert_true(strstr(t, "Cache miss reasons") == NULL);
+    free(t);
+    json_decref(j);
+    mem_free(&m);
+}
+
+static struct fg_record *cached(int64_t ts, const char *model, const char *fp, int64_t read,
+                                int64_t w5, int64_t w1)
+{
+    struct fg_record *r = rec(ts, model, 1000);
+    if (fp)
+        snprintf(r->prefix_fp, sizeof r->prefix_fp, "%s", fp);
+    r->tok = (struct fg_tokens){.input = 10, .cache_read = read, .cache_write_5m = w5,
+                                .cache_write_1h = w1, .output = 5};
+    return r;
+}
+
+static void prompt_cache_stats(void **state)
+{
+    struct fix *f = *state;
+    /* prefix a: written once, read 9 times */
+    put(f, cached(T0, "claude-haiku-4-5", "aaaa000000000000", 0, 3000, 0));
+    for (int i = 1; i < 10; i++)
+        put(f, cached(T0 + i, "claude-haiku-4-5", "aaaa000000000000", 3000, 0, 0));
+    /* prefix b: written 5 times (a buster), never read; one 1 h write; the
+     * configured alias is priced through its upstream id */
+    for (int i = 0; i < 5; i++)
+        put(f, cached(T0 + 20 + i, "claude-haiku-4-5", "bbbb000000000000", 0, 2000, 0));
+    struct fg_record *r = cached(T0 + 30, "haiku", "bbbb000000000000", 0, 0, 1000);
+    r->upstream_model = fg_record_str(r, "claude-haiku-4-5-20251001");
+    put(f, r);
+    /* prefix c: an unknown model's writes count as tokens, not money */
+    put(f, cached(T0 + 40, "mystery", "cccc000000000000", 0, 700, 0));
+    /* no prefix: reads count in read_tokens, not in the hit rate */
+    put(f, cached(T0 + 50, "claude-haiku-4-5", NULL, 100, 0, 0));
+    json_t *j = spend(f, T0, T0 + HOUR, NULL, 0);
+    /* 9 of 17 calls with a prefix read the cache: 0.5294 */
+    assert_num(j, "prompt_cache.hit_rate", 0.529);
+    assert_int_at(j, "prompt_cache.read_tokens", 9 * 3000 + 100);
+    assert_int_at(j, "prompt_cache.written_tokens", 3000 + 10000 + 1000 + 700);
+    assert_int_at(j, "prompt_cache.written_never_read_tokens", 10000 + 1000 + 700);
+    /* 10,000 x $1.25/M + 1,000 x $2/M */
+    assert_num(j, "prompt_cache.written_never_read_usd", 0.0145);
+    char *t = render(j, NULL);
+    assert_has(t, "\nPrompt cache\n  hit rate 52.9% (calls with a stable prefix that read the "
+                  "cache)\n  read 27100 tokens, written 14700 tokens\n"
+                  "  written, never read: 11700 tokens (~$0.014500)\n");
+    free(t);
+    json_decref(j);
+
+    /* nothing cached: zeros */
+    j = spend(f, T0 + HOUR, T0 + 2 * HOUR, NULL, 0);
+    assert_num(j, "prompt_cache.hit_rate", 0);
+    assert_int_at(j, "prompt_cache.written_never_read_tokens", 0);
+    assert_num(j, "prompt_cache.written_never_read_usd", 0);
+    json_decref(j);
+}
+
 /* ---------- frugal report ---------- */
 
 /* Run fg_report_main with stdout (and stderr) captured into *out. */
@@ -701,6 +897,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(table_output, setup, teardown),
         cmocka_unit_test_setup_teardown(table_large_money_and_empty, setup, teardown),
         cmocka_unit_test_setup_teardown(main_json_and_exit_codes, setup, teardown),
+        cmocka_unit_test(cache_busters_per_day),
+        cmocka_unit_test(no_busters_table),
+        cmocka_unit_test_setup_teardown(prompt_cache_stats, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

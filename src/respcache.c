@@ -1,0 +1,1245 @@
+/* respcache.c — see respcache.h.
+ *
+ * Layout: SHA-256 (portable + SHA-NI), the request key (canonical form fed
+ * straight into the hash), the store (hash table + LRU list under one
+ * mutex; entries and their byte blobs are refcounted and immutable once
+ * visible, so the lock only guards pointers), and SSE synthesis from a
+ * stored JSON answer. */
+#include "respcache.h"
+
+#include "arena.h"
+#include "sse.h"
+
+#include <event2/buffer.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define RC_SHANI 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
+
+/* ================================================================ SHA-256 */
+
+static const uint32_t K256[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+struct sha256 {
+    uint32_t h[8];
+    uint64_t total;
+    uint8_t buf[64];
+    size_t n;
+};
+
+#define ROR(x, k) (((x) >> (k)) | ((x) << (32 - (k))))
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* One round with the working variables named by rotation, so eight
+ * rounds in a row need no moves. */
+#define RND(a, b, c, d, e, f, g, h, i)                                                       \
+    do {                                                                                   \
+        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) +  \
+                      K256[i] + w[i];                                                      \
+        d += t1;                                                                           \
+        h = t1 + (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));    \
+    } while (0)
+
+static void sha_blocks_c(uint32_t h[8], const uint8_t *p, size_t nb)
+{
+    for (; nb--; p += 64) {
+        uint32_t w[64];
+        for (int i = 0; i < 16; i++)
+            w[i] = be32(p + 4 * i);
+        for (int i = 16; i < 64; i++)
+            w[i] = w[i - 16] + (ROR(w[i - 15], 7) ^ ROR(w[i - 15], 18) ^ (w[i - 15] >> 3)) +
+                   w[i - 7] + (ROR(w[i - 2], 17) ^ ROR(w[i - 2], 19) ^ (w[i - 2] >> 10));
+        uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+        for (int i = 0; i < 64; i += 8) {
+            RND(a, b, c, d, e, f, g, k, i);
+            RND(k, a, b, c, d, e, f, g, i + 1);
+            RND(g, k, a, b, c, d, e, f, i + 2);
+            RND(f, g, k, a, b, c, d, e, i + 3);
+            RND(e, f, g, k, a, b, c, d, i + 4);
+            RND(d, e, f, g, k, a, b, c, i + 5);
+            RND(c, d, e, f, g, k, a, b, i + 6);
+            RND(b, c, d, e, f, g, k, a, i + 7);
+        }
+        h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
+    }
+}
+
+#ifdef RC_SHANI
+/* The Intel SHA extensions: state kept as ABEF / CDGH, four rounds per
+ * pair of sha256rnds2, the schedule from sha256msg1/msg2. */
+__attribute__((target("sha,sse4.1"))) static void sha_blocks_ni(uint32_t h[8],
+                                                                 const uint8_t *p, size_t nb)
+{
+    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1);
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[4]), 0x1B);
+    __m128i s0 = _mm_alignr_epi8(tmp, s1, 8);
+    s1 = _mm_blend_epi16(s1, tmp, 0xF0);
+    for (; nb--; p += 64) {
+        __m128i abef = s0, cdgh = s1, w[4];
+        for (int i = 0; i < 16; i++) {
+            __m128i m;
+            if (i < 4) {
+                m = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16 * i)), mask);
+            } else {
+                m = _mm_sha256msg1_epu32(w[i & 3], w[(i - 3) & 3]);
+                m = _mm_add_epi32(m, _mm_alignr_epi8(w[(i - 1) & 3], w[(i - 2) & 3], 4));
+                m = _mm_sha256msg2_epu32(m, w[(i - 1) & 3]);
+            }
+            w[i & 3] = m;
+            __m128i k = _mm_add_epi32(m, _mm_loadu_si128((const __m128i *)&K256[4 * i]));
+            s1 = _mm_sha256rnds2_epu32(s1, s0, k);
+            s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0E));
+        }
+        s0 = _mm_add_epi32(s0, abef);
+        s1 = _mm_add_epi32(s1, cdgh);
+    }
+    tmp = _mm_shuffle_epi32(s0, 0x1B);
+    s1 = _mm_shuffle_epi32(s1, 0xB1);
+    _mm_storeu_si128((__m128i *)&h[0], _mm_blend_epi16(tmp, s1, 0xF0));
+    _mm_storeu_si128((__m128i *)&h[4], _mm_alignr_epi8(s1, tmp, 8));
+}
+
+static bool cpu_has_shani(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 19)))   /* SSE4.1 (SSSE3 implied) */
+        return false;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
+}
+#endif
+
+static atomic_int sha_hw = -1;            /* -1 unknown, 0 portable, 1 SHA-NI */
+static atomic_bool sha_hw_allowed = true;
+
+bool fg_respcache_sha256_hw(bool allow)
+{
+#ifdef RC_SHANI
+    bool have = cpu_has_shani();
+#else
+    bool have = false;
+#endif
+    atomic_store(&sha_hw_allowed, allow);
+    atomic_store(&sha_hw, allow && have);
+    return have;
+}
+
+static void sha_blocks(uint32_t h[8], const uint8_t *p, size_t nb)
+{
+#ifdef RC_SHANI
+    int hw = atomic_load_explicit(&sha_hw, memory_order_relaxed);
+    if (hw < 0) {
+        hw = atomic_load(&sha_hw_allowed) && cpu_has_shani();
+        atomic_store(&sha_hw, hw);
+    }
+    if (hw) {
+        sha_blocks_ni(h, p, nb);
+        return;
+    }
+#endif
+    sha_blocks_c(h, p, nb);
+}
+
+static void sha_init(struct sha256 *c)
+{
+    static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(c->h, iv, sizeof iv);
+    c->total = 0;
+    c->n = 0;
+}
+
+static void sha_update(struct sha256 *c, const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    c->total += n;
+    if (c->n) {
+        size_t k = 64 - c->n < n ? 64 - c->n : n;
+        memcpy(c->buf + c->n, p, k);
+        c->n += k;
+        p += k;
+        n -= k;
+        if (c->n < 64)
+            return;
+        sha_blocks(c->h, c->buf, 1);
+        c->n = 0;
+    }
+    if (n >= 64) {
+        sha_blocks(c->h, p, n / 64);
+        p += n & ~(size_t)63;
+        n &= 63;
+    }
+    memcpy(c->buf, p, n);
+    c->n = n;
+}
+
+static void sha_final(struct sha256 *c, uint8_t out[32])
+{
+    uint64_t bits = c->total * 8;
+    uint8_t pad[72] = {0x80};
+    size_t padlen = (c->n < 56 ? 56 : 120) - c->n;
+    for (int i = 0; i < 8; i++)
+        pad[padlen + i] = (uint8_t)(bits >> (56 - 8 * i));
+    sha_update(c, pad, padlen + 8);
+    for (int i = 0; i < 8; i++)
+        for (int b = 0; b < 4; b++)
+            out[4 * i + b] = (uint8_t)(c->h[i] >> (24 - 8 * b));
+}
+
+void fg_respcache_sha256(const void *p, size_t n, uint8_t out[32])
+{
+    struct sha256 c;
+    sha_init(&c);
+    sha_update(&c, p, n);
+    sha_final(&c, out);
+}
+
+/* ============================================================ the key */
+
+struct name {
+    const char *s;
+    size_t n;
+};
+#define NAME(lit) {lit, sizeof lit - 1}
+
+/* Top-level fields that change nothing in the answer. */
+static const struct name ignored_top[] = {
+    NAME("stream"), NAME("stream_options"), NAME("metadata"), NAME("user"),
+    NAME("safety_identifier"), NAME("prompt_cache_key"), NAME("prompt_cache_retention"),
+    NAME("prompt_cache_options"), NAME("service_tier"), {NULL, 0}};
+/* Cache markers, dropped at any depth outside data subtrees. */
+static const struct name markers[] = {NAME("cache_control"), NAME("prompt_cache_breakpoint"),
+                                      {NULL, 0}};
+/* Values that are data (JSON schemas, tool inputs): nothing dropped inside. */
+static const struct name data_keys[] = {NAME("input_schema"), NAME("parameters"),
+                                        NAME("schema"), NAME("input"), {NULL, 0}};
+/* Top-level fields that decide whether an answer is repeatable. */
+static const struct name sampling_names[] = {NAME("n"), NAME("temperature"), NAME("top_p"),
+                                             NAME("top_k"), {NULL, 0}};
+
+struct member {
+    const char *key;
+    size_t klen;
+    int val, order;
+};
+
+struct canon {
+    struct sha256 sh;
+    uint8_t out[4096];         /* encoded bytes not hashed yet */
+    size_t on;
+    struct fg_arena arena;     /* decoded keys, member arrays */
+    char *scratch;             /* decoded string values */
+    size_t scap;
+};
+
+static bool in_list(const struct name *list, const char *k, size_t n)
+{
+    for (; list->s; list++)
+        if (list->n == n && !memcmp(list->s, k, n))
+            return true;
+    return false;
+}
+
+static unsigned hex4(const char *s)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++)
+        v = v << 4 | (unsigned)(s[i] <= '9' ? s[i] - '0' : (s[i] | 0x20) - 'a' + 10);
+    return v;
+}
+
+static size_t utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    size_t n = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    for (size_t k = n - 1; k > 0; k--, cp >>= 6)
+        o[k] = (char)(0x80 | (cp & 0x3f));
+    o[0] = (char)((0xf00 >> n) | cp);       /* 110xxxxx, 1110xxxx, 11110xxx */
+    return n;
+}
+
+/* One escape at s (the parser validated it) into *o; returns what follows. */
+static const char *unescape_one(const char *s, const char *end, char **o)
+{
+    static const char from[] = "bfnrt", to[] = "\b\f\n\r\t";
+    if (s[1] != 'u') {
+        const char *f = memchr(from, s[1], 5);
+        *(*o)++ = f ? to[f - from] : s[1];
+        return s + 2;
+    }
+    unsigned cp = hex4(s + 2);
+    s += 6;
+    if (cp >= 0xd800 && cp < 0xdc00 && end - s >= 6 && s[0] == '\\' && s[1] == 'u') {
+        unsigned lo = hex4(s + 2);
+        if (lo >= 0xdc00 && lo < 0xe000) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+            s += 6;
+        }
+    }
+    *o += utf8(*o, cp);
+    return s;
+}
+
+/* Decode the n raw bytes of a JSON string into out (n bytes suffice). */
+static size_t unescape(const char *s, size_t n, char *out)
+{
+    const char *end = s + n;
+    char *o = out;
+    for (;;) {
+        const char *bs = memchr(s, '\\', (size_t)(end - s));
+        size_t run = (size_t)((bs ? bs : end) - s);
+        memcpy(o, s, run);
+        o += run;
+        if (!bs)
+            return (size_t)(o - out);
+        s = unescape_one(bs, end, &o);
+    }
+}
+
+/* Decoded bytes of string token i: the raw bytes when there's no escape,
+ * else decoded into a buffer from buf(arg, size). */
+static const char *str_bytes(const struct fg_json *j, int i, char *(*buf)(void *, size_t),
+                             void *arg, size_t *n)
+{
+    const char *raw = fg_json_raw_str(j, i, n);
+    if (!memchr(raw, '\\', *n))
+        return raw;
+    char *out = buf(arg, *n + 1);
+    *n = unescape(raw, *n, out);
+    return out;
+}
+
+static char *arena_buf(void *arg, size_t n)
+{
+    return fg_arena_alloc(arg, n);
+}
+
+static char *scratch_buf(void *arg, size_t n)
+{
+    struct canon *c = arg;
+    if (c->scap < n) {
+        c->scap = n > 2 * c->scap ? n : 2 * c->scap;
+        free(c->scratch);
+        c->scratch = fg_xmalloc(c->scap);
+    }
+    return c->scratch;
+}
+
+static void flush(struct canon *c)
+{
+    sha_update(&c->sh, c->out, c->on);
+    c->on = 0;
+}
+
+/* Prefix-free encoding: a tag byte and a LEB128 length before any bytes. */
+static void put_hdr(struct canon *c, char tag, uint64_t n)
+{
+    if (c->on + 11 > sizeof c->out)
+        flush(c);
+    uint8_t *b = c->out + c->on, *p = b;
+    *p++ = (uint8_t)tag;
+    do {
+        *p++ = (uint8_t)((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+        n >>= 7;
+    } while (n);
+    c->on += (size_t)(p - b);
+}
+
+static void put_blob(struct canon *c, char tag, const char *s, size_t n)
+{
+    put_hdr(c, tag, n);
+    if (c->on + n > sizeof c->out) {
+        flush(c);
+        if (n > sizeof c->out / 2) {
+            sha_update(&c->sh, s, n);
+            return;
+        }
+    }
+    memcpy(c->out + c->on, s, n);
+    c->on += n;
+}
+
+static int member_cmp(const void *x, const void *y)
+{
+    const struct member *a = x, *b = y;
+    int r = memcmp(a->key, b->key, a->klen < b->klen ? a->klen : b->klen);
+    if (r)
+        return r;
+    if (a->klen != b->klen)
+        return a->klen < b->klen ? -1 : 1;
+    return (a->order > b->order) - (a->order < b->order);   /* duplicates keep order */
+}
+
+/* Members of object i with decoded keys, in document order; *n set. */
+static struct member *members(const struct fg_json *j, int i, struct fg_arena *a, size_t *n)
+{
+    struct member *m = fg_arena_alloc(a, (fg_json_count(j, i) + 1) * sizeof *m);
+    size_t k = 0;
+    for (int key = fg_json_child(j, i); key >= 0; k++) {
+        int val = (int)j->t[key].next;
+        m[k].key = str_bytes(j, key, arena_buf, a, &m[k].klen);
+        m[k].val = val;
+        m[k].order = (int)k;
+        key = fg_json_sibling(j, i, val);
+    }
+    *n = k;
+    return m;
+}
+
+static void put_value(struct canon *c, const struct fg_json *j, int i, int depth, bool strip);
+
+static void put_object(struct canon *c, const struct fg_json *j, int i, int depth, bool strip)
+{
+    size_t n, kept = 0;
+    struct member *m = members(j, i, &c->arena, &n);
+    for (size_t k = 0; k < n; k++) {
+        bool drop = (depth == 0 && in_list(ignored_top, m[k].key, m[k].klen)) ||
+                    (strip && in_list(markers, m[k].key, m[k].klen));
+        if (!drop)
+            m[kept++] = m[k];
+    }
+    qsort(m, kept, sizeof *m, member_cmp);
+    put_hdr(c, 'o', kept);
+    for (size_t k = 0; k < kept; k++) {
+        put_blob(c, 'k', m[k].key, m[k].klen);
+        put_value(c, j, m[k].val, depth + 1,
+                  strip && !in_list(data_keys, m[k].key, m[k].klen));
+    }
+}
+
+static void put_value(struct canon *c, const struct fg_json *j, int i, int depth, bool strip)
+{
+    const struct fg_jtok *t = &j->t[i];
+    size_t n;
+    switch (fg_json_type(j, i)) {
+    case FG_J_OBJ:
+        put_object(c, j, i, depth, strip);
+        break;
+    case FG_J_ARR:
+        put_hdr(c, 'a', fg_json_count(j, i));
+        for (int e = fg_json_child(j, i); e >= 0; e = fg_json_sibling(j, i, e))
+            put_value(c, j, e, depth + 1, strip);
+        break;
+    case FG_J_STR: {
+        const char *s = str_bytes(j, i, scratch_buf, c, &n);
+        put_blob(c, 's', s, n);
+        break;
+    }
+    case FG_J_NUM:
+        put_blob(c, 'n', j->src + t->start, t->end - t->start);
+        break;
+    case FG_J_TRUE: put_hdr(c, 't', 0); break;
+    case FG_J_FALSE: put_hdr(c, 'f', 0); break;
+    default: put_hdr(c, 'z', 0); break;
+    }
+}
+
+/* A number token's value; false if not a (reasonably spelled) number. */
+static bool num_of(const struct fg_json *j, int i, double *v)
+{
+    char buf[64];
+    size_t n = j->t[i].end - j->t[i].start;
+    if (fg_json_type(j, i) != FG_J_NUM || n >= sizeof buf)
+        return false;
+    memcpy(buf, j->src + j->t[i].start, n);
+    buf[n] = '\0';
+    *v = strtod(buf, NULL);
+    return true;
+}
+
+struct sampling {
+    bool bad;                    /* not cacheable whatever the config */
+    bool temp_zero, temp_pos;    /* temperature explicitly 0 / > 0 */
+    bool narrowed;               /* top_p != 1 or top_k != 1 */
+};
+
+static void sampling_field(const struct fg_json *j, const struct member *m, struct sampling *s)
+{
+    if (!in_list(sampling_names, m->key, m->klen) || fg_json_type(j, m->val) == FG_J_NULL)
+        return;
+    double v;
+    if (!num_of(j, m->val, &v)) {
+        s->bad = true;
+        return;
+    }
+    if (m->klen == 1)
+        s->bad |= v > 1;                       /* n > 1: several answers */
+    else if (m->klen == strlen("temperature"))
+        *(v > 0 ? &s->temp_pos : &s->temp_zero) = true;
+    else
+        s->narrowed |= v != 1;                 /* top_p, top_k */
+}
+
+static bool cacheable(const struct fg_json *j, bool allow_sampling, struct fg_arena *a)
+{
+    size_t n;
+    struct member *m = members(j, 0, a, &n);
+    struct sampling s = {0};
+    for (size_t k = 0; k < n; k++)
+        sampling_field(j, &m[k], &s);
+    if (s.bad)
+        return false;
+    bool sampled = s.temp_pos || (s.narrowed && !s.temp_zero);
+    return allow_sampling || !sampled;
+}
+
+bool fg_respcache_key(const struct fg_json *body, enum fg_dialect d, const char *model,
+                      const char *partition, bool allow_sampling, uint8_t key[32])
+{
+    if (!body || !body->t || body->n == 0 || fg_json_type(body, 0) != FG_J_OBJ)
+        return false;
+    struct canon c;
+    c.scratch = NULL;
+    c.scap = 0;
+    c.on = 0;
+    fg_arena_init(&c.arena);
+    bool ok = cacheable(body, allow_sampling, &c.arena);
+    if (ok) {
+        sha_init(&c.sh);
+        put_blob(&c, 'v', "frugal-respcache-1", 18);
+        put_hdr(&c, 'd', (uint64_t)d);
+        put_blob(&c, 'm', model ? model : "", model ? strlen(model) : 0);
+        put_blob(&c, 'p', partition ? partition : "", partition ? strlen(partition) : 0);
+        put_value(&c, body, 0, 0, true);
+        flush(&c);
+        sha_final(&c.sh, key);
+    }
+    free(c.scratch);
+    fg_arena_free(&c.arena);
+    return ok;
+}
+
+/* ========================================================== the store */
+
+struct blob {
+    atomic_uint ref;
+    size_t len;
+    char data[];      /* NUL-terminated for convenience */
+};
+
+struct fg_respcache_entry {
+    atomic_uint ref;                 /* the table's + each caller's */
+    uint8_t key[32];
+    struct blob *json, *sse;
+    bool sse_usage;                  /* the SSE form has an OpenAI usage chunk */
+    struct fg_tokens tok;
+    int64_t expires_ms;
+    size_t charge;                   /* bytes counted against max_bytes */
+    /* under the lock: hash chain, LRU list (prev = more recent) */
+    struct fg_respcache_entry *hnext, *prev, *next;
+    char model[];
+};
+
+static struct {
+    pthread_mutex_t mu;
+    atomic_bool on;
+    int64_t ttl_ms;
+    size_t max_bytes;
+    struct fg_respcache_entry **tab;
+    size_t nb;                               /* buckets, a power of two */
+    struct fg_respcache_entry *mru, *lru;
+    struct fg_respcache_stats st;
+} C = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+#define BLOB_COST(n) (sizeof(struct blob) + (n) + 1)
+
+static struct blob *blob_new(const char *p, size_t n)
+{
+    struct blob *b = fg_xmalloc(sizeof *b + n + 1);
+    atomic_init(&b->ref, 1);
+    b->len = n;
+    memcpy(b->data, p, n);
+    b->data[n] = '\0';
+    return b;
+}
+
+static struct blob *blob_ref(struct blob *b)
+{
+    if (b)
+        atomic_fetch_add_explicit(&b->ref, 1, memory_order_relaxed);
+    return b;
+}
+
+static void blob_unref(struct blob *b)
+{
+    if (b && atomic_fetch_sub_explicit(&b->ref, 1, memory_order_acq_rel) == 1)
+        free(b);
+}
+
+static void entry_unref(struct fg_respcache_entry *e)
+{
+    if (e && atomic_fetch_sub_explicit(&e->ref, 1, memory_order_acq_rel) == 1) {
+        blob_unref(e->json);
+        blob_unref(e->sse);
+        free(e);
+    }
+}
+
+/* Unref a chain of detached entries linked through `next`. */
+static void unref_chain(struct fg_respcache_entry *e)
+{
+    while (e) {
+        struct fg_respcache_entry *next = e->next;
+        entry_unref(e);
+        e = next;
+    }
+}
+
+static size_t bucket(const uint8_t key[32], size_t nb)
+{
+    uint64_t h;
+    memcpy(&h, key, sizeof h);    /* the key is a hash already */
+    return (size_t)h & (nb - 1);
+}
+
+static struct fg_respcache_entry *tab_find(const uint8_t key[32])
+{
+    struct fg_respcache_entry *e = C.tab[bucket(key, C.nb)];
+    while (e && memcmp(e->key, key, 32))
+        e = e->hnext;
+    return e;
+}
+
+static void tab_insert(struct fg_respcache_entry *e)
+{
+    struct fg_respcache_entry **b = &C.tab[bucket(e->key, C.nb)];
+    e->hnext = *b;
+    *b = e;
+}
+
+static void lru_unlink(struct fg_respcache_entry *e)
+{
+    *(e->prev ? &e->prev->next : &C.mru) = e->next;
+    *(e->next ? &e->next->prev : &C.lru) = e->prev;
+    e->prev = e->next = NULL;
+}
+
+static void lru_push(struct fg_respcache_entry *e)
+{
+    e->prev = NULL;
+    e->next = C.mru;
+    *(C.mru ? &C.mru->prev : &C.lru) = e;
+    C.mru = e;
+}
+
+/* Remove e from table and list; it joins *grave (freed after unlock). */
+static void detach(struct fg_respcache_entry *e, struct fg_respcache_entry **grave)
+{
+    struct fg_respcache_entry **p = &C.tab[bucket(e->key, C.nb)];
+    while (*p != e)
+        p = &(*p)->hnext;
+    *p = e->hnext;
+    lru_unlink(e);
+    C.st.entries--;
+    C.st.bytes -= e->charge;
+    e->next = *grave;
+    *grave = e;
+}
+
+static void attach(struct fg_respcache_entry *e)
+{
+    tab_insert(e);
+    lru_push(e);
+    C.st.entries++;
+    C.st.bytes += e->charge;
+}
+
+/* Load factor <= 1: the keys are uniform, so chains stay short. */
+static void maybe_grow(void)
+{
+    if (C.st.entries <= C.nb)
+        return;
+    free(C.tab);
+    C.nb *= 2;
+    C.tab = fg_xcalloc(C.nb, sizeof *C.tab);
+    for (struct fg_respcache_entry *e = C.mru; e; e = e->next)
+        tab_insert(e);
+}
+
+void fg_respcache_shutdown(void)
+{
+    atomic_store(&C.on, false);
+    pthread_mutex_lock(&C.mu);
+    struct fg_respcache_entry *all = C.mru;   /* already chained by `next` */
+    free(C.tab);
+    C.tab = NULL;
+    C.nb = 0;
+    C.mru = C.lru = NULL;
+    memset(&C.st, 0, sizeof C.st);
+    pthread_mutex_unlock(&C.mu);
+    unref_chain(all);
+}
+
+void fg_respcache_init(const struct fg_config *cfg)
+{
+    fg_respcache_shutdown();
+    if (!cfg || !cfg->response_cache.enabled)
+        return;
+    int ttl = cfg->response_cache.ttl_seconds;
+    size_t max = cfg->response_cache.max_bytes;
+    pthread_mutex_lock(&C.mu);
+    C.ttl_ms = (int64_t)(ttl > 0 ? ttl : 3600) * 1000;
+    C.max_bytes = max ? max : (size_t)64 << 20;
+    C.nb = 64;
+    C.tab = fg_xcalloc(C.nb, sizeof *C.tab);
+    pthread_mutex_unlock(&C.mu);
+    atomic_store(&C.on, true);
+}
+
+bool fg_respcache_enabled(void)
+{
+    return atomic_load(&C.on);
+}
+
+void fg_respcache_get_stats(struct fg_respcache_stats *s)
+{
+    pthread_mutex_lock(&C.mu);
+    *s = C.st;
+    pthread_mutex_unlock(&C.mu);
+}
+
+/* ---------------------------------------------------------------- get */
+
+bool fg_respcache_can_answer(const struct fg_respcache_entry *e, enum fg_dialect d, bool stream,
+                             bool include_usage)
+{
+    if (!e)
+        return false;
+    if (stream && e->sse && (d != FG_DIALECT_OPENAI || !include_usage || e->sse_usage))
+        return true;
+    return e->json != NULL;
+}
+
+struct want {
+    bool any;
+    enum fg_dialect d;
+    bool stream, include_usage;
+};
+
+static struct fg_respcache_entry *lookup(const uint8_t key[32], const struct want *w,
+                                         int64_t now_ms)
+{
+    if (!atomic_load_explicit(&C.on, memory_order_acquire))
+        return NULL;
+    struct fg_respcache_entry *grave = NULL, *e;
+    pthread_mutex_lock(&C.mu);
+    e = C.tab ? tab_find(key) : NULL;
+    if (e && e->expires_ms <= now_ms) {
+        detach(e, &grave);
+        e = NULL;
+    }
+    if (e && (w->any || fg_respcache_can_answer(e, w->d, w->stream, w->include_usage))) {
+        lru_unlink(e);
+        lru_push(e);
+        atomic_fetch_add_explicit(&e->ref, 1, memory_order_relaxed);
+        C.st.hits++;
+    } else {
+        e = NULL;
+        C.st.misses++;
+    }
+    pthread_mutex_unlock(&C.mu);
+    unref_chain(grave);
+    return e;
+}
+
+struct fg_respcache_entry *fg_respcache_get(const uint8_t key[32], int64_t now_ms)
+{
+    struct want w = {.any = true};
+    return lookup(key, &w, now_ms);
+}
+
+struct fg_respcache_entry *fg_respcache_get_for(const uint8_t key[32], enum fg_dialect d,
+                                                bool stream, bool include_usage, int64_t now_ms)
+{
+    struct want w = {.d = d, .stream = stream, .include_usage = include_usage};
+    return lookup(key, &w, now_ms);
+}
+
+void fg_respcache_release(struct fg_respcache_entry *e)
+{
+    entry_unref(e);
+}
+
+static const char *blob_bytes(const struct blob *b, size_t *len)
+{
+    if (len)
+        *len = b ? b->len : 0;
+    return b ? b->data : NULL;
+}
+
+const char *fg_respcache_json(const struct fg_respcache_entry *e, size_t *len)
+{
+    return blob_bytes(e ? e->json : NULL, len);
+}
+
+const char *fg_respcache_sse(const struct fg_respcache_entry *e, size_t *len)
+{
+    return blob_bytes(e ? e->sse : NULL, len);
+}
+
+const struct fg_tokens *fg_respcache_tokens(const struct fg_respcache_entry *e)
+{
+    return &e->tok;
+}
+
+const char *fg_respcache_model(const struct fg_respcache_entry *e)
+{
+    return e->model;
+}
+
+/* ---------------------------------------------------------------- put */
+
+/* Is this SSE event the OpenAI usage chunk ("choices": [], "usage": {...})? */
+static bool is_usage_chunk(const struct fg_sse_event *ev, struct fg_json *j)
+{
+    if (ev->event_len || !memmem(ev->data, ev->data_len, "\"usage\"", 7) ||
+        fg_json_parse(j, ev->data, ev->data_len) < 0 || fg_json_type(j, 0) != FG_J_OBJ)
+        return false;
+    int choices = fg_json_get(j, 0, "choices");
+    return fg_json_type(j, fg_json_get(j, 0, "usage")) == FG_J_OBJ &&
+           fg_json_type(j, choices) == FG_J_ARR && fg_json_child(j, choices) < 0;
+}
+
+struct sse_walk {
+    struct fg_json j;
+    struct evbuffer *out;    /* NULL: only look */
+    bool found;
+};
+
+static int walk_event(void *arg, const struct fg_sse_event *ev)
+{
+    struct sse_walk *w = arg;
+    bool usage = is_usage_chunk(ev, &w->j);
+    w->found |= usage;
+    if (w->out && !usage)
+        evbuffer_add(w->out, ev->raw, ev->raw_len);
+    return 0;
+}
+
+/* Walk an SSE stream: find its usage chunk, and copy the rest to out. */
+static bool sse_walk(const char *s, size_t n, struct evbuffer *out)
+{
+    struct sse_walk w = {.out = out};
+    struct fg_sse p;
+    fg_sse_init(&p, n + 1);
+    fg_sse_feed(&p, s, n, walk_event, &w);
+    if (out && fg_sse_pending(&p))     /* a tail that is no event: keep as it was */
+        evbuffer_add(out, s + n - fg_sse_pending(&p), fg_sse_pending(&p));
+    fg_sse_free(&p);
+    fg_json_free(&w.j);
+    return w.found;
+}
+
+static size_t entry_cost(size_t model_len)
+{
+    return sizeof(struct fg_respcache_entry) + model_len + 1;
+}
+
+static struct fg_respcache_entry *entry_new(const uint8_t key[32], bool stream, const char *bytes,
+                                            size_t len, const struct fg_tokens *tok,
+                                            const char *model, int64_t now_ms)
+{
+    size_t ml = model ? strnlen(model, 255) : 0;
+    struct fg_respcache_entry *e = fg_xcalloc(1, sizeof *e + ml + 1);
+    atomic_init(&e->ref, 1);
+    memcpy(e->key, key, 32);
+    *(stream ? &e->sse : &e->json) = blob_new(bytes, len);
+    e->sse_usage = stream && sse_walk(bytes, len, NULL);
+    if (tok)
+        e->tok = *tok;
+    e->expires_ms = now_ms + C.ttl_ms;
+    e->charge = entry_cost(ml) + BLOB_COST(len);
+    if (ml)
+        memcpy(e->model, model, ml);
+    return e;
+}
+
+/* e (not yet visible) takes the other form from a live old entry with the
+ * same key; then it expires when old does (TTL runs from the first store). */
+static void merge(struct fg_respcache_entry *e, const struct fg_respcache_entry *old)
+{
+    struct blob *other = e->json ? old->sse : old->json;
+    if (!other)
+        return;
+    if (e->json) {
+        e->sse = blob_ref(other);
+        e->sse_usage = old->sse_usage;
+    } else {
+        e->json = blob_ref(other);
+    }
+    e->charge += BLOB_COST(other->len);
+    e->expires_ms = old->expires_ms;
+}
+
+/* Drop expired entries at the cold end, then least recently used ones
+ * until the bytes fit; never `keep`. */
+static void evict(const struct fg_respcache_entry *keep, int64_t now_ms,
+                  struct fg_respcache_entry **grave)
+{
+    while (C.lru && C.lru != keep && C.lru->expires_ms <= now_ms)
+        detach(C.lru, grave);
+    while (C.st.bytes > C.max_bytes && C.lru && C.lru != keep) {
+        detach(C.lru, grave);
+        C.st.evictions++;
+    }
+}
+
+void fg_respcache_put_model(const uint8_t key[32], bool stream, const char *bytes, size_t len,
+                            const struct fg_tokens *tok, const char *model, int64_t now_ms)
+{
+    if (!atomic_load_explicit(&C.on, memory_order_acquire) || !bytes)
+        return;
+    size_t limit = C.max_bytes / 8;
+    if (entry_cost(0) + BLOB_COST(len) > limit)
+        return;
+    struct fg_respcache_entry *e = entry_new(key, stream, bytes, len, tok, model, now_ms);
+    struct fg_respcache_entry *grave = NULL;
+    pthread_mutex_lock(&C.mu);
+    struct fg_respcache_entry *old = C.tab ? tab_find(key) : NULL;
+    if (old && old->expires_ms > now_ms)
+        merge(e, old);
+    if (!C.tab || e->charge > limit) {
+        e->next = grave;          /* too big with both forms: keep what is there */
+        grave = e;
+    } else {
+        if (old)
+            detach(old, &grave);
+        attach(e);
+        C.st.stores++;
+        evict(e, now_ms, &grave);
+        maybe_grow();
+    }
+    pthread_mutex_unlock(&C.mu);
+    unref_chain(grave);
+}
+
+void fg_respcache_put(const uint8_t key[32], bool stream, const char *bytes, size_t len,
+                      const struct fg_tokens *tok, int64_t now_ms)
+{
+    fg_respcache_put_model(key, stream, bytes, len, tok, NULL, now_ms);
+}
+
+/* ============================================================ answers */
+
+int fg_respcache_answer(const struct fg_respcache_entry *e, enum fg_dialect d, bool stream,
+                        bool include_usage, struct evbuffer *out)
+{
+    if (!fg_respcache_can_answer(e, d, stream, include_usage))
+        return -1;
+    if (!stream) {
+        evbuffer_add(out, e->json->data, e->json->len);
+        return 0;
+    }
+    bool sse_ok = e->sse && (d != FG_DIALECT_OPENAI || !include_usage || e->sse_usage);
+    if (!sse_ok)
+        return fg_respcache_sse_from_json(d, e->json->data, e->json->len, include_usage, out);
+    if (d == FG_DIALECT_OPENAI && e->sse_usage && !include_usage)
+        sse_walk(e->sse->data, e->sse->len, out);
+    else
+        evbuffer_add(out, e->sse->data, e->sse->len);
+    return 0;
+}
+
+/* ---------------------------------------------------- SSE synthesis */
+
+#define DUMP_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15))
+
+/* Append one frame (event name NULL: OpenAI's data-only frame); steals data. */
+static void frame(struct evbuffer *out, const char *event, json_t *data)
+{
+    char *s = json_dumps(data, DUMP_FLAGS);
+    if (!s)
+        abort();            /* only on OOM: the tree is ours */
+    if (event)
+        evbuffer_add_printf(out, "event: %s\n", event);
+    evbuffer_add(out, "data: ", 6);
+    evbuffer_add(out, s, strlen(s));
+    evbuffer_add(out, "\n\n", 2);
+    free(s);
+    json_decref(data);
+}
+
+/* A copy of member key of obj, or JSON null. */
+static json_t *member_or_null(const json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+    return v ? json_incref(v) : json_null();
+}
+
+static bool nonempty_str(const json_t *v)
+{
+    return json_is_string(v) && json_string_length(v) > 0;
+}
+
+/* ------------------------------------------------------------- OpenAI */
+
+struct oa_stream {
+    const json_t *resp;
+    bool include_usage;
+    struct evbuffer *out;
+};
+
+static json_t *oa_chunk(const struct oa_stream *s, json_t *choices)
+{
+    json_t *c = json_pack("{s:o, s:s, s:o, s:o}", "id", member_or_null(s->resp, "id"), "object",
+                          "chat.completion.chunk", "created", member_or_null(s->resp, "created"),
+                          "model", member_or_null(s->resp, "model"));
+    static const char *const echo[] = {"service_tier", "system_fingerprint"};
+    for (size_t k = 0; k < 2; k++)
+        if (json_object_get(s->resp, echo[k]))
+            json_object_set_new(c, echo[k], member_or_null(s->resp, echo[k]));
+    json_object_set_new(c, "choices", choices);
+    if (s->include_usage)      /* with include_usage every chunk says usage: null */
+        json_object_set_new(c, "usage", json_null());
+    return c;
+}
+
+/* One chunk for choice `index` with this delta (stolen). */
+static void oa_delta(const struct oa_stream *s, json_t *index, json_t *delta, json_t *logprobs,
+                     json_t *finish)
+{
+    json_t *ch = json_pack("{s:O, s:o, s:o, s:o}", "index", index, "delta", delta, "logprobs",
+                           logprobs ? logprobs : json_null(), "finish_reason",
+                           finish ? finish : json_null());
+    frame(s->out, NULL, oa_chunk(s, json_pack("[o]", ch)));
+}
+
+/* A tool call as its opening fragment (arguments/input "") and the rest. */
+static void oa_tool_call(const struct oa_stream *s, json_t *index, size_t k, const json_t *tc)
+{
+    const char *type = json_string_value(json_object_get(tc, "type"));
+    bool custom = type && !strcmp(type, "custom");
+    const char *field = custom ? "custom" : "function", *arg = custom ? "input" : "arguments";
+    const json_t *fn = json_object_get(tc, field);
+    json_t *rest = json_object_get(fn, arg);
+    oa_delta(s, index,
+             json_pack("{s:[{s:I, s:o, s:s, s:{s:o, s:s}}]}", "tool_calls", "index",
+                       (json_int_t)k, "id", member_or_null(tc, "id"), "type", field, field,
+                       "name", member_or_null(fn, "name"), arg, ""),
+             NULL, NULL);
+    if (nonempty_str(rest))
+        oa_delta(s, index,
+                 json_pack("{s:[{s:I, s:{s:O}}]}", "tool_calls", "index", (json_int_t)k, field,
+                           arg, rest),
+                 NULL, NULL);
+}
+
+static void oa_choice(const struct oa_stream *s, const json_t *ch)
+{
+    json_t *index = json_object_get(ch, "index"), *idx = index ? index : json_integer(0);
+    const json_t *msg = json_object_get(ch, "message");
+    json_t *content = json_object_get(msg, "content"), *refusal = json_object_get(msg, "refusal");
+    json_t *lp = json_object_get(ch, "logprobs"), *tc;
+    size_t k;
+    /* the role chunk: content "" when there is text, null otherwise (tool calls) */
+    oa_delta(s, idx, json_pack("{s:s, s:o, s:n}", "role", "assistant", "content",
+                               json_is_string(content) ? json_string("") : json_null(),
+                               "refusal"),
+             NULL, NULL);
+    if (nonempty_str(content))
+        oa_delta(s, idx, json_pack("{s:O}", "content", content), lp ? json_incref(lp) : NULL,
+                 NULL);
+    if (nonempty_str(refusal))
+        oa_delta(s, idx, json_pack("{s:O}", "refusal", refusal), NULL, NULL);
+    json_array_foreach(json_object_get(msg, "tool_calls"), k, tc)
+        oa_tool_call(s, idx, k, tc);
+    if (json_is_object(json_object_get(msg, "function_call")))
+        oa_delta(s, idx, json_pack("{s:O}", "function_call", json_object_get(msg, "function_call")),
+                 NULL, NULL);
+    json_t *finish = json_object_get(ch, "finish_reason");
+    oa_delta(s, idx, json_object(), NULL, finish ? json_incref(finish) : json_string("stop"));
+    if (!index)
+        json_decref(idx);
+}
+
+static bool oa_valid(const json_t *r)
+{
+    const json_t *choices = json_object_get(r, "choices"), *ch;
+    size_t k;
+    if (!json_is_object(r) || !json_is_array(choices))
+        return false;
+    json_array_foreach(choices, k, ch)
+        if (!json_is_object(ch) || !json_is_object(json_object_get(ch, "message")))
+            return false;
+    return true;
+}
+
+static void oa_sse(const json_t *r, bool include_usage, struct evbuffer *out)
+{
+    struct oa_stream s = {.resp = r, .include_usage = include_usage, .out = out};
+    const json_t *ch;
+    size_t k;
+    json_array_foreach(json_object_get(r, "choices"), k, ch)
+        oa_choice(&s, ch);
+    json_t *usage = json_object_get(r, "usage");
+    if (include_usage && json_is_object(usage)) {
+        json_t *c = oa_chunk(&s, json_array());
+        json_object_set(c, "usage", usage);
+        frame(out, NULL, c);
+    }
+    evbuffer_add(out, "data: [DONE]\n\n", 14);
+}
+
+/* ---------------------------------------------------------- Anthropic */
+
+/* An Anthropic event: "type" first, then the fields of data (stolen). */
+static void an_frame(struct evbuffer *out, const char *type, json_t *data)
+{
+    json_t *ev = json_pack("{s:s}", "type", type);
+    json_object_update(ev, data);
+    json_decref(data);
+    frame(out, type, ev);
+}
+
+static void an_delta(struct evbuffer *out, size_t i, json_t *delta)
+{
+    an_frame(out, "content_block_delta", json_pack("{s:I, s:o}", "index", (json_int_t)i,
+                                                   "delta", delta));
+}
+
+/* The block's opening form; deltas are appended to `deltas` (stolen). */
+static json_t *an_block_open(const json_t *b, json_t *deltas)
+{
+    json_t *start = json_copy((json_t *)b);
+    const char *type = json_string_value(json_object_get(b, "type"));
+    json_t *v, *c;
+    size_t k;
+    if (!strcmp(type, "text")) {
+        if (nonempty_str(v = json_object_get(b, "text")))
+            json_array_append_new(deltas, json_pack("{s:s, s:O}", "type", "text_delta", "text", v));
+        json_object_set_new(start, "text", json_string(""));
+        if (json_is_array(c = json_object_get(b, "citations"))) {
+            json_object_set_new(start, "citations", json_array());
+            json_array_foreach(c, k, v)
+                json_array_append_new(deltas, json_pack("{s:s, s:O}", "type", "citations_delta",
+                                                        "citation", v));
+        }
+    } else if (!strcmp(type, "thinking")) {
+        if (nonempty_str(v = json_object_get(b, "thinking")))
+            json_array_append_new(deltas, json_pack("{s:s, s:O}", "type", "thinking_delta",
+                                                    "thinking", v));
+        if (nonempty_str(v = json_object_get(b, "signature")))
+            json_array_append_new(deltas, json_pack("{s:s, s:O}", "type", "signature_delta",
+                                                    "signature", v));
+        json_object_set_new(start, "thinking", json_string(""));
+        json_object_set_new(start, "signature", json_string(""));
+    } else if (json_is_object(v = json_object_get(b, "input"))) {   /* tool_use and kin */
+        if (json_object_size(v)) {
+            char *s = json_dumps(v, DUMP_FLAGS);
+            json_array_append_new(deltas, json_pack("{s:s, s:s}", "type", "input_json_delta",
+                                                    "partial_json", s));
+            free(s);
+        }
+        json_object_set_new(start, "input", json_object());
+    }
+    return start;   /* anything else arrives whole in its start */
+}
+
+static void an_block(struct evbuffer *out, size_t i, const json_t *b)
+{
+    json_t *deltas = json_array(), *d;
+    size_t k;
+    json_t *start = an_block_open(b, deltas);
+    an_frame(out, "content_block_start", json_pack("{s:I, s:o}", "index", (json_int_t)i,
+                                                   "content_block", start));
+    json_array_foreach(deltas, k, d)
+        an_delta(out, i, json_incref(d));
+    json_decref(deltas);
+    an_frame(out, "content_block_stop", json_pack("{s:I}", "index", (json_int_t)i));
+}
+
+static void an_start(struct evbuffer *out, const json_t *r)
+{
+    json_t *m = json_copy((json_t *)r);
+    json_object_set_new(m, "content", json_array());
+    static const char *const nulls[] = {"stop_reason", "stop_sequence", "stop_details"};
+    for (size_t k = 0; k < 3; k++)
+        json_object_set_new(m, nulls[k], json_null());
+    an_frame(out, "message_start", json_pack("{s:o}", "message", m));
+}
+
+static void an_finish(struct evbuffer *out, const json_t *r)
+{
+    static const char *const ukeys[] = {"input_tokens", "cache_creation_input_tokens",
+                                        "cache_read_input_tokens", "output_tokens",
+                                        "output_tokens_details", "server_tool_use"};
+    const json_t *u = json_object_get(r, "usage");
+    json_t *usage = json_object();
+    for (size_t k = 0; k < sizeof ukeys / sizeof *ukeys; k++)
+        if (json_object_get(u, ukeys[k]))
+            json_object_set(usage, ukeys[k], json_object_get(u, ukeys[k]));
+    json_t *delta = json_pack("{s:o, s:o, s:o}", "stop_reason", member_or_null(r, "stop_reason"),
+                              "stop_sequence", member_or_null(r, "stop_sequence"),
+                              "stop_details", member_or_null(r, "stop_details"));
+    if (json_object_get(r, "container"))
+        json_object_set(delta, "container", json_object_get(r, "container"));
+    an_frame(out, "message_delta", json_pack("{s:o, s:o}", "delta", delta, "usage", usage));
+    an_frame(out, "message_stop", json_object());
+}
+
+static bool an_valid(const json_t *r)
+{
+    const json_t *content = json_object_get(r, "content"), *b;
+    const char *type = json_string_value(json_object_get(r, "type"));
+    size_t k;
+    if (!json_is_object(r) || !type || strcmp(type, "message") || !json_is_array(content))
+        return false;
+    json_array_foreach(content, k, b)
+        if (!json_is_string(json_object_get(b, "type")))
+            return false;
+    return true;
+}
+
+static void an_sse(const json_t *r, struct evbuffer *out)
+{
+    const json_t *b;
+    size_t k;
+    an_start(out, r);
+    json_array_foreach(json_object_get(r, "content"), k, b)
+        an_block(out, k, b);
+    an_finish(out, r);
+}
+
+int fg_respcache_sse_from_json(enum fg_dialect d, const char *json, size_t len,
+                               bool include_usage, struct evbuffer *out)
+{
+    json_t *r = json ? json_loadb(json, len, 0, NULL) : NULL;
+    bool an = d == FG_DIALECT_ANTHROPIC;
+    if (!r || !(an ? an_valid(r) : oa_valid(r))) {
+        json_decref(r);
+        return -1;
+    }
+    struct evbuffer *tmp = evbuffer_new();
+    if (an)
+        an_sse(r, tmp);
+    else
+        oa_sse(r, include_usage, tmp);
+    evbuffer_add_buffer(out, tmp);
+    evbuffer_free(tmp);
+    json_decref(r);
+    return 0;
+}
