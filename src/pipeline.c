@@ -170,6 +170,20 @@ static int encode_translated(struct fg_call *c)
     return 0;
 }
 
+/* Provider caches are per model: placement evidence is kept per model (the
+ * ledger's repeated-context evidence is about content and is not). */
+static void placement_evidence(const struct fg_call *c, struct fg_prefix *p)
+{
+    uint64_t salt = 0x84222325cbf29ce4ull;
+    for (const char *s = c->upstream_model; *s; s++)
+        salt = (salt ^ (unsigned char)*s) * 0x100000001b3ull;
+    for (int b = 0; b < p->n; b++)
+        p->hash[b] ^= salt;
+    fg_prefix_seen(p, c->acct.ts_ms, 3600 * 1000LL);
+    for (int b = 0; b < p->n; b++)
+        p->hash[b] ^= salt;   /* the cache key and markers use the plain hashes */
+}
+
 static struct fg_pc_opts cache_opts(const struct fg_call *c)
 {
     const struct fg_config *cfg = c->w->app->cfg;
@@ -195,7 +209,7 @@ static void cache_translated(struct fg_call *c)
         goto done;
     struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
     fg_prefix_scan(&j, c->out->dialect, p);
-    fg_prefix_seen(p, c->acct.ts_ms, 3600 * 1000LL);
+    placement_evidence(c, p);
     struct fg_pc_opts o = cache_opts(c);
     fg_promptcache_plan(&j, p, &o, &out);
     if (out.n) {
@@ -225,7 +239,10 @@ static int stage_encode(struct fg_call *c)
         struct fg_pc_edits out = {c->edits + c->n_edits, 0,
                                   sizeof c->edits / sizeof c->edits[0] - c->n_edits, &c->arena};
         struct fg_pc_opts o = cache_opts(c);
-        fg_promptcache_plan(&c->body, c->prefix, &o, &out);
+        struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
+        *p = *c->prefix;
+        placement_evidence(c, p);
+        fg_promptcache_plan(&c->body, p, &o, &out);
         c->n_edits += out.n;
     }
     if (strcmp(c->upstream_model, c->model_name) != 0) {

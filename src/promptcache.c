@@ -126,11 +126,32 @@ static bool long_ttl(const struct fg_prefix *p, int b, const struct fg_pc_opts *
     return o->ttl_seconds >= 3600 || p->gap_ms[b] > SHORT_GAP_MS;
 }
 
+/* Does any element of array `arr` (or, for message objects, any block of
+ * their content) carry `key`?  Only where markers live: the names inside a
+ * tool's schema are data. */
+static bool blocks_have(const struct fg_json *j, int arr, const char *key, bool in_content)
+{
+    for (int e = fg_json_child(j, arr); e >= 0; e = fg_json_sibling(j, arr, e)) {
+        if (fg_json_get(j, e, key) >= 0)
+            return true;
+        if (in_content && blocks_have(j, fg_json_get(j, e, "content"), key, false))
+            return true;
+    }
+    return false;
+}
+
+static bool client_marked(const struct fg_json *j, const char *key)
+{
+    return fg_json_get(j, 0, key) >= 0 || blocks_have(j, fg_json_get(j, 0, "tools"), key, false) ||
+           blocks_have(j, fg_json_get(j, 0, "system"), key, false) ||
+           blocks_have(j, fg_json_get(j, 0, "messages"), key, true);
+}
+
 static int plan_anthropic(const struct fg_json *j, const struct fg_prefix *p,
                           const struct fg_pc_opts *o, struct fg_pc_edits *out)
 {
     /* the client's own markers stay, and then frugal adds none */
-    if (memmem(j->src, j->len, "\"cache_control\"", 15))
+    if (client_marked(j, "cache_control"))
         return 0;
     int cand[FG_PREFIX_MAX_BOUNDARIES];
     int n = candidates(p, o, fg_promptcache_min_tokens(o->model), cand);
@@ -165,7 +186,7 @@ static int plan_openai(const struct fg_json *j, const struct fg_prefix *p,
                                  (unsigned long long)p->hash[0]));
     }
     if (!explicit_breakpoints(o->model) || !o->auto_breakpoints ||
-        memmem(j->src, j->len, "\"prompt_cache_breakpoint\"", 25))
+        client_marked(j, "prompt_cache_breakpoint") || fg_json_get(j, 0, "prompt_cache_options") >= 0)
         return 0;
     int cand[FG_PREFIX_MAX_BOUNDARIES];
     int n = candidates(p, o, 1024, cand), placed = 0;

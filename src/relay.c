@@ -340,9 +340,16 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
         struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
         evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
         evhttp_add_header(h, "Cache-Control", "no-cache");
+        /* the cost comment goes just before the terminator, as on live streams */
+        const char *term = c->in->dialect == FG_DIALECT_OPENAI ? "data: [DONE]" : "event: message_stop";
+        size_t n = evbuffer_get_length(out), at = n;
+        const char *s = (const char *)evbuffer_pullup(out, -1);
+        for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), term, strlen(term))); p++)
+            at = (size_t)(p - s);
         struct evbuffer *body = evbuffer_new();
+        evbuffer_add(body, s, at);
         fg_meter_cost_comment(c, body);
-        evbuffer_add_buffer(body, out);
+        evbuffer_add(body, s + at, n - at);
         evhttp_send_reply(c->req, 200, "OK", body);
         evbuffer_free(body);
     }
