@@ -1,6 +1,7 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
 #include "meter.h"
 #include "relay.h"
+#include "structured.h"
 #include "translate.h"
 #include "server.h"
 
@@ -123,6 +124,7 @@ void fg_call_finish(struct fg_call *c)
         evbuffer_free(c->cache_sse);
     fg_sse_free(&c->sse);
     fg_tr_stream_free(c->tr);
+    fg_structured_release(c);
     fg_json_free(&c->body);
     if (c->orphan_req)
         evhttp_request_free(c->orphan_req);
@@ -157,6 +159,38 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
     if (c->in_curl_cb)
         return;
     fg_call_finish(c);
+}
+
+void fg_call_next_attempt(struct fg_call *c)
+{
+    fg_meter_submit(c);
+    c->acct.linked_id = fg_arena_strdup(&c->arena, c->id);
+    make_id(c->w, c->id);
+    /* money and usage start over; the request facts (time, prefix) stay */
+    int64_t keep_rep = c->acct.repeated_tokens, keep_ts = c->acct.ts_ms;
+    int64_t keep_ptok = c->acct.prefix_tokens;
+    char fp[17];
+    memcpy(fp, c->acct.prefix_fp, sizeof fp);
+    const char *linked = c->acct.linked_id;
+    memset(&c->acct, 0, sizeof c->acct);
+    c->acct.repeated_tokens = keep_rep;
+    c->acct.ts_ms = keep_ts;
+    c->acct.prefix_tokens = keep_ptok;
+    memcpy(c->acct.prefix_fp, fp, sizeof fp);
+    c->acct.linked_id = linked;
+    memset(&c->usage, 0, sizeof c->usage);
+    c->priced_done = false;
+    c->status = 0;
+    c->out_len = 0;
+    c->up_status = 0;
+    c->up_headers_done = false;
+    if (c->up_body)
+        evbuffer_free(c->up_body);
+    c->up_body = NULL;
+    curl_slist_free_all(c->up_headers);
+    c->up_headers = NULL;
+    fg_sse_free(&c->sse);
+    fg_err_clear(&c->err);
 }
 
 void fg_call_edit(struct fg_call *c, uint32_t start, uint32_t end, const char *text)

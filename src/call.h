@@ -29,6 +29,7 @@ struct fg_worker;
 struct fg_dialect_ops;
 struct fg_tr_stream;
 struct fg_prefix;
+struct fg_schema;
 
 enum fg_endpoint { FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS };
 
@@ -109,6 +110,13 @@ struct fg_call {
     uint8_t cache_key[32];
     struct evbuffer *cache_sse;       /* the stream as sent, to store */
     bool include_usage;               /* OpenAI client asked for the usage chunk */
+
+    /* structured output (structured.c) */
+    struct fg_schema *so_schema;      /* compiled schema reference, or NULL */
+    bool so_owned;                    /* so_schema is ours, not a cache reference */
+    char so_tool[72];                 /* Anthropic forced tool whose input is the answer */
+    long so_cap;                      /* output cap from the schema, 0 = none */
+    int so_attempts;                  /* retries made */
 
     /* translation (the caller's dialect differs from the provider's) */
     struct fg_tr_stream *tr;          /* stream translator, owned */

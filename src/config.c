@@ -606,6 +606,13 @@ static const char *check_batch(const char *s)
     return "must be provider or local";
 }
 
+static const char *check_stream_mode(const char *s)
+{
+    if (!strcmp(s, "validate_at_end") || !strcmp(s, "buffer"))
+        return NULL;
+    return "must be validate_at_end or buffer";
+}
+
 static const char *check_storage(const char *s)
 {
     if ((!strncmp(s, "sqlite:", 7) && s[7]) || !strncmp(s, "postgres://", 11) ||
@@ -827,6 +834,8 @@ static const struct field response_cache_fields[] = {
 static const struct field structured_output_fields[] = {
     FLD("validate", F_BOOL, CFG, structured_output.validate),
     INT("retries", CFG, structured_output.retries, 0, 10),
+    FLD("repair", F_BOOL, CFG, structured_output.repair),
+    STR("stream", CFG, structured_output.stream, check_stream_mode),
 };
 
 /* ======================== defaults ======================== */
@@ -849,6 +858,7 @@ static struct fg_config *config_new(const char *path)
     c->response_cache.max_bytes = 64u << 20;
     c->structured_output.validate = true;
     c->structured_output.retries = 1;
+    c->structured_output.repair = true;
     return c;
 }
 
@@ -1505,6 +1515,7 @@ void fg_config_free(struct fg_config *c)
     free(c->server.master_key);
     free(c->server.log_level);
     free(c->storage);
+    free(c->structured_output.stream);
     free(c->path);
     free(c);
 }

@@ -113,7 +113,13 @@ struct fg_config {
         bool shared;          /* false: entries are partitioned per client key */
         bool allow_sampling;  /* also cache calls with temperature > 0 */
     } response_cache;
-    struct { bool validate; int retries; } structured_output;
+    struct {
+        bool validate;        /* check answers against the requested schema */
+        bool repair;          /* strip fences/prose, close truncated objects when safe */
+        int retries;          /* retries on the same model after a failed check */
+        char *stream;         /* "validate_at_end" (stream through, error event on
+                                 failure) | "buffer" (validate, then stream) */
+    } structured_output;
 };
 
 /* Growable list of error lines; owned by the caller. */

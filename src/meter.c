@@ -163,8 +163,11 @@ static void anthropic_event(struct fg_call *c, const struct fg_sse_event *ev)
         fg_usage_anthropic(j, fg_json_get(j, fg_json_get(j, 0, "message"), "usage"), &c->usage);
     else if (delta)
         fg_usage_anthropic(j, fg_json_get(j, 0, "usage"), &c->usage);
-    else
-        keep_text(c, j, fg_json_get(j, fg_json_get(j, 0, "delta"), "text"));
+    else {
+        int d = fg_json_get(j, 0, "delta");
+        keep_text(c, j, fg_json_get(j, d, "text"));
+        keep_text(c, j, fg_json_get(j, d, "partial_json"));  /* a forced tool's answer */
+    }
 }
 
 bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)

@@ -5,6 +5,7 @@
 #include "affinity.h"
 #include "meter.h"
 #include "respcache.h"
+#include "structured.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -147,6 +148,8 @@ static int encode_translated(struct fg_call *c)
         .default_max_tokens = max_output_tokens(c->model),
         .native_structured = b ? b->supports_response_schema : false,
     };
+    if (c->so_cap > 0 && c->so_cap < o.default_max_tokens)
+        o.default_max_tokens = (int)c->so_cap;   /* bounded schema, no client limit */
     struct fg_tr_warnings w = {0};
     int rc = c->in->dialect == FG_DIALECT_OPENAI
                  ? fg_tr_request_oa_to_an(&c->body, &o, &c->upstream_body,
@@ -267,6 +270,7 @@ static const struct {
 } stages[] = {
     {"resolve", stage_resolve},
     {"meter", fg_meter_request},
+    {"structured", fg_structured_request},
     {"respcache", stage_respcache},
     {"deploy", stage_deploy},
     {"encode", stage_encode},

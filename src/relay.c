@@ -4,6 +4,7 @@
 #include "log.h"
 #include "meter.h"
 #include "respcache.h"
+#include "structured.h"
 #include "translate.h"
 #include "provider.h"
 #include "reply.h"
@@ -88,9 +89,21 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
         char name[128], val[512];
         snprintf(name, sizeof name, "%.*s", (int)nl, buf);
         snprintf(val, sizeof val, "%.*s", (int)(end - v), v);
-        evhttp_add_header(evhttp_request_get_output_headers(c->req), name, val);
+        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+        evhttp_add_header(h, name, val);
+        /* the provider's request id, also under the name the caller's SDK reads */
+        if (c->in != c->out && (!strcasecmp(name, "request-id") || !strcasecmp(name, "x-request-id")))
+            evhttp_add_header(h, c->in->dialect == FG_DIALECT_OPENAI ? "x-request-id" : "request-id",
+                              val);
     }
     return len;
+}
+
+/* A structured stream ends: does the streamed answer match its schema? */
+static bool structured_stream_ok(struct fg_call *c)
+{
+    return !c->so_schema || fg_structured_check_text(c, c->out_text ? c->out_text : "",
+                                                     c->out_len) == 0;
 }
 
 /* Keep what was appended to c->relay since `from` for the response cache. */
@@ -113,6 +126,11 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
 {
     enum fg_sse_kind kind = c->out->classify(ev, &c->resp);
     fg_meter_event(c, ev);
+    if (kind == FG_SSE_END && !structured_stream_ok(c)) {
+        c->stream_ended = c->stream_error_seen = true;
+        fg_tr_stream_fail(c->tr, &c->err, c->relay);
+        return 0;
+    }
     if (kind == FG_SSE_END) {
         c->stream_ended = true;
         fg_meter_cost_comment(c, c->relay);
@@ -130,6 +148,7 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
                    "upstream provider '%s' sent a stream event frugal could not read",
                    c->provider->name);
+        snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
         return -1;
     }
     return 0;
@@ -142,7 +161,14 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
         return 0;      /* nothing after the terminator reaches the client */
     if (c->tr)
         return on_translated_event(c, ev);
-    switch (c->out->classify(ev, &c->resp)) {
+    enum fg_sse_kind kind = c->out->classify(ev, &c->resp);
+    if (kind == FG_SSE_END && !structured_stream_ok(c)) {
+        /* the answer is already with the client: end with an error instead */
+        c->stream_ended = c->stream_error_seen = true;
+        c->in->stream_error(&c->err, c->relay);
+        return 0;
+    }
+    switch (kind) {
     case FG_SSE_END:
         c->stream_ended = true;
         /* usage is complete before the terminator: price the call there */
@@ -293,7 +319,9 @@ static void finish_stream(struct fg_call *c, CURLcode res)
 }
 
 /* The provider's answer (or error) in the caller's dialect. */
-static void reply_translated(struct fg_call *c, const char *body, size_t n)
+static bool structured_ok(struct fg_call *c, struct evbuffer *body, bool *retrying);
+
+static bool reply_translated(struct fg_call *c, const char *body, size_t n)
 {
     struct evbuffer *out = evbuffer_new();
     enum fg_dialect from = c->out->dialect, to = c->in->dialect;
@@ -305,7 +333,7 @@ static void reply_translated(struct fg_call *c, const char *body, size_t n)
         fg_reply_frugal_headers(c);
         fg_reply_json(c->req, c->status, out);
         evbuffer_free(out);
-        return;
+        return false;
     }
     fg_meter_response(c);
     int rc = from == FG_DIALECT_ANTHROPIC
@@ -313,16 +341,18 @@ static void reply_translated(struct fg_call *c, const char *body, size_t n)
                                                                     c->forced_tool, out, &c->err)
                                    : fg_tr_response_an_to_oa(&c->resp, c->model_name, out, &c->err))
                  : fg_tr_response_oa_to_an(&c->resp, c->model_name, out, &c->err);
+    bool retrying = false;
     if (rc < 0) {
         c->status = c->err.status;
         fg_reply_error(c->req, c->in, &c->err);
-    } else {
+    } else if (structured_ok(c, out, &retrying)) {
         cache_store(c, false, (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
         fg_reply_frugal_headers(c);
         fg_meter_cost_headers(c);
         fg_reply_json(c->req, c->status, out);
     }
     evbuffer_free(out);
+    return retrying;
 }
 
 void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *e)
@@ -357,7 +387,37 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
 }
 
 /* A complete non-streamed upstream answer: check it and send it on. */
-static void finish_buffered(struct fg_call *c)
+/* The structured answer failed its check: try again on the same model
+ * (the failed attempt keeps its own ledger record, linked), or give up. */
+static bool retry_structured(struct fg_call *c)
+{
+    if (c->so_attempts >= c->w->app->cfg->structured_output.retries)
+        return false;
+    c->so_attempts++;
+    fg_warn("%s: %s; retrying", c->id, c->err.msg);
+    c->status = c->err.status;
+    fg_call_next_attempt(c);
+    if (fg_relay_start(c) < 0)
+        return false;
+    return true;
+}
+
+/* Check a complete structured answer (body in the client's dialect):
+ * false when it failed and a retry is running instead. */
+static bool structured_ok(struct fg_call *c, struct evbuffer *body, bool *retrying)
+{
+    *retrying = false;
+    if (!c->so_schema || fg_structured_check(c, body) == 0)
+        return true;
+    *retrying = retry_structured(c);
+    if (!*retrying) {
+        c->status = c->err.status;
+        fg_reply_error(c->req, c->in, &c->err);
+    }
+    return false;
+}
+
+static bool finish_buffered(struct fg_call *c)
 {
     struct evbuffer *b = c->up_body;
     size_t n = evbuffer_get_length(b);
@@ -370,12 +430,10 @@ static void finish_buffered(struct fg_call *c)
         snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
         c->status = c->err.status;
         fg_reply_error(c->req, c->in, &c->err);
-        return;
+        return false;
     }
-    if (c->in != c->out && json_ok) {
-        reply_translated(c, s, n);
-        return;
-    }
+    if (c->in != c->out && json_ok)
+        return reply_translated(c, s, n);
     if (c->up_status >= 400 && !json_ok) {
         /* not a provider-shaped error: describe it ourselves */
         enum fg_err_class cls = c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID;
@@ -384,13 +442,17 @@ static void finish_buffered(struct fg_call *c)
         if (c->up_status < 500)
             c->err.status = (int)c->up_status;
         c->status = c->err.status;
+        fg_reply_frugal_headers(c);
         fg_reply_error(c->req, c->in, &c->err);
-        return;
+        return false;
     }
     c->status = (int)c->up_status;
     if (c->status < 300) {
         fg_meter_response(c);
-        cache_store(c, false, s, n);
+        bool retrying;
+        if (!structured_ok(c, b, &retrying))
+            return retrying;
+        cache_store(c, false, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
     }
     else
         fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
@@ -398,6 +460,7 @@ static void finish_buffered(struct fg_call *c)
     fg_reply_frugal_headers(c);
     fg_meter_cost_headers(c);
     fg_reply_json(c->req, (int)c->up_status, b);
+    return false;
 }
 
 static void on_done(struct fg_xfer *x, CURLcode res);
@@ -425,8 +488,8 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         fg_warn("%s upstream %s: %s", c->id, c->provider->name, c->err.msg);
         c->status = c->err.status;
         fg_reply_error(c->req, c->in, &c->err);
-    } else {
-        finish_buffered(c);
+    } else if (finish_buffered(c)) {
+        return;     /* a retry is on its way */
     }
     c->state = FG_CALL_DONE;
     fg_call_finish(c);

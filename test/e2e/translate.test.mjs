@@ -18,10 +18,13 @@ import {
   rejectsWith,
   sleep,
   startFrugal,
-  test,
+  test as libTest,
   waitFor,
 } from './lib/frugal.mjs';
 import { startRecorder } from './lib/recorder.mjs';
+
+/* Every test here is short: a hang (a stream that never ends) is a failure. */
+const test = (name, fn) => libTest(name, { timeout: 30000 }, fn);
 
 let rec;
 let fr;
@@ -58,8 +61,11 @@ before(async () => {
 });
 
 after(async () => {
-  await fr?.stop();
-  await rec?.stop();
+  try {
+    await fr?.stop();
+  } finally {
+    await rec?.stop(); // else a failed stop() leaves node waiting on the recorder
+  }
 });
 
 beforeEach(() => rec.reset());
@@ -646,7 +652,11 @@ describe('OpenAI SDK → Anthropic-dialect models', () => {
     check(r.choices[0].message.content, 'native');
     assert.equal(r.choices[0].finish_reason, 'stop');
     assert.equal(r.choices[0].message.tool_calls, undefined);
-    await c.chat.completions.create({ model: 'rec-claude', messages: user('x'), response_format: rf });
+    // the recorder answers prose: frugal rejects it (after one retry) rather than pass it off as JSON
+    const err = await c.chat.completions.create({ model: 'rec-claude', messages: user('x'), response_format: rf })
+      .then(() => null, (e) => e);
+    assert.equal(err?.status, 502, `prose must not pass as JSON: ${err}`);
+    assert.equal(err.code, 'invalid_structured_output');
     assert.deepEqual(rec.last().json.output_config?.format, { type: 'json_schema', schema: PERSON_SCHEMA },
       `upstream body: ${rec.last().raw}`);
 
@@ -997,6 +1007,11 @@ describe('Anthropic SDKs → OpenAI-dialect models', () => {
       const f = await mk(fr).messages.stream({ model: 'gpt-4o-mini', max_tokens: 100, messages: user('halt here'), stop_sequences: [' from '] }).finalMessage();
       assert.equal(f.content[0].text, 'Simulated reply', `${sdk} streamed`);
       assert.equal(f.stop_reason, r.stop_reason);
+      // a sequence that never matched: a natural end, never "stop_sequence"
+      const n = await mk(fr).messages.create({ model: 'gpt-4o-mini', max_tokens: 100, messages: user('halt here'), stop_sequences: ['ZZZ'] });
+      assert.equal(n.content[0].text, 'Simulated reply from gpt-4o-mini to: halt here');
+      assert.equal(n.stop_reason, 'end_turn', sdk);
+      assert.equal(n.stop_sequence, null);
     }
     // too many for OpenAI (max 4): refused, naming the field
     const e = await rejectsWith(anthropic(fr).messages.create({
@@ -1030,10 +1045,12 @@ describe('Anthropic SDKs → OpenAI-dialect models', () => {
       assert.doesNotThrow(() => (v = JSON.parse(r.content[0].text)), `${sdk}: not JSON: ${r.content[0].text}`);
       for (const k of PERSON_SCHEMA.required) assert.ok(k in v, `${sdk}: missing ${k}`);
     }
-    await anthropic(fr).messages.create({
+    const err = await anthropic(fr).messages.create({
       model: 'rec-gpt', max_tokens: 10, messages: user('x'),
       output_config: { format: { type: 'json_schema', schema: PERSON_SCHEMA } },
-    });
+    }).then(() => null, (e) => e);
+    // the recorder answers prose: rejected, not passed off as JSON
+    assert.equal(err?.status, 502, `prose must not pass as JSON: ${err}`);
     const rf = rec.last().json.response_format;
     assert.equal(rf?.type, 'json_schema', rec.last().raw);
     assert.deepEqual(rf.json_schema.schema, PERSON_SCHEMA);
