@@ -117,6 +117,8 @@ struct fg_call {
     char so_tool[72];                 /* Anthropic forced tool whose input is the answer */
     long so_cap;                      /* output cap from the schema, 0 = none */
     int so_attempts;                  /* retries made */
+    bool client_stream;               /* the client streams, upstream doesn't
+                                         (structured_output.stream: buffer) */
 
     /* translation (the caller's dialect differs from the provider's) */
     struct fg_tr_stream *tr;          /* stream translator, owned */

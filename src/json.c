@@ -346,6 +346,31 @@ const char *fg_json_check_keys(const struct fg_json *j, int obj, const char *con
     return NULL;
 }
 
+bool fg_json_member_span(const struct fg_json *j, int obj, const char *key, uint32_t *start,
+                         uint32_t *end)
+{
+    int v = fg_json_get(j, obj, key);
+    if (v < 0)
+        return false;
+    int k = v - 1;                       /* a value's key is the token before it */
+    uint32_t a = j->t[k].start, b = j->t[v].end, e = b;
+    while (e < j->len && (j->src[e] == ' ' || j->src[e] == '\n' || j->src[e] == '\r' ||
+                          j->src[e] == '\t'))
+        e++;
+    if (e < j->len && j->src[e] == ',') {
+        b = e + 1;                       /* "key":v, — take the comma after */
+    } else {
+        uint32_t s = a;
+        while (s > j->t[obj].start && j->src[s - 1] != ',' && j->src[s - 1] != '{')
+            s--;
+        if (s > j->t[obj].start && j->src[s - 1] == ',')
+            a = s - 1;                   /* ,"key":v — the last member */
+    }
+    *start = a;
+    *end = b;
+    return true;
+}
+
 size_t fg_json_count(const struct fg_json *j, int i)
 {
     size_t c = 0;

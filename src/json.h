@@ -78,6 +78,11 @@ long fg_json_str(const struct fg_json *j, int i, char *out, size_t outlen);
 /* Integer value of number token i into *v; false if not an integer. */
 bool fg_json_int(const struct fg_json *j, int i, int64_t *v);
 
+/* The bytes to delete to remove member `key` of object obj, with one
+ * neighbouring comma so the object stays valid.  false if absent. */
+bool fg_json_member_span(const struct fg_json *j, int obj, const char *key, uint32_t *start,
+                         uint32_t *end);
+
 /* Splice editor: replacements of byte spans of the source, applied in
  * ascending order.  Edits must not overlap. */
 struct fg_json_edit {

@@ -137,6 +137,21 @@ static int max_output_tokens(const struct fg_model_cfg *m)
     return b && b->max_output_tokens > 0 ? b->max_output_tokens : 4096;
 }
 
+/* A buffered structured stream: the translated request must not stream. */
+static void unstream_upstream(struct fg_call *c)
+{
+    json_t *b = json_loadb(c->upstream_body, c->upstream_body_len, 0, NULL);
+    if (!b)
+        return;
+    json_object_set_new(b, "stream", json_false());
+    json_object_del(b, "stream_options");
+    char *s = json_dumps(b, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_decref(b);
+    free(c->upstream_body);
+    c->upstream_body = s;
+    c->upstream_body_len = strlen(s);
+}
+
 /* The caller's dialect differs from the provider's: build the upstream
  * body in the provider's dialect, and a stream translator for the way back. */
 static int encode_translated(struct fg_call *c)
@@ -160,6 +175,8 @@ static int encode_translated(struct fg_call *c)
         fg_warn("%s translation to %s: %s", c->id, c->out->name, w.msg[i]);
     if (rc < 0)
         return -1;
+    if (c->client_stream)
+        unstream_upstream(c);
     char tool[80];
     if (fg_tr_forced_tool(&c->body, &o, tool, sizeof tool))
         c->forced_tool = fg_arena_strdup(&c->arena, tool);

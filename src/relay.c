@@ -320,6 +320,7 @@ static void finish_stream(struct fg_call *c, CURLcode res)
 
 /* The provider's answer (or error) in the caller's dialect. */
 static bool structured_ok(struct fg_call *c, struct evbuffer *body, bool *retrying);
+static void reply_as_stream(struct fg_call *c, struct evbuffer *json);
 
 static bool reply_translated(struct fg_call *c, const char *body, size_t n)
 {
@@ -347,12 +348,54 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         fg_reply_error(c->req, c->in, &c->err);
     } else if (structured_ok(c, out, &retrying)) {
         cache_store(c, false, (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
-        fg_reply_frugal_headers(c);
-        fg_meter_cost_headers(c);
-        fg_reply_json(c->req, c->status, out);
+        if (c->client_stream) {
+            reply_as_stream(c, out);
+        } else {
+            fg_reply_frugal_headers(c);
+            fg_meter_cost_headers(c);
+            fg_reply_json(c->req, c->status, out);
+        }
     }
     evbuffer_free(out);
     return retrying;
+}
+
+/* A complete SSE body to a streaming client in one reply, with the cost
+ * comment just before the terminator (as on live streams). */
+static void send_sse_whole(struct fg_call *c, struct evbuffer *out)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    const char *term = c->in->dialect == FG_DIALECT_OPENAI ? "data: [DONE]" : "event: message_stop";
+    size_t n = evbuffer_get_length(out), at = n;
+    const char *s = (const char *)evbuffer_pullup(out, -1);
+    for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), term, strlen(term))); p++)
+        at = (size_t)(p - s);
+    struct evbuffer *body = evbuffer_new();
+    evbuffer_add(body, s, at);
+    fg_meter_cost_comment(c, body);
+    evbuffer_add(body, s + at, n - at);
+    evhttp_send_reply(c->req, 200, "OK", body);
+    evbuffer_free(body);
+}
+
+/* The checked answer (JSON, the client's dialect) as the stream the client
+ * asked for (structured_output.stream: buffer). */
+static void reply_as_stream(struct fg_call *c, struct evbuffer *json)
+{
+    struct evbuffer *sse = evbuffer_new();
+    size_t n = evbuffer_get_length(json);
+    fg_reply_frugal_headers(c);
+    if (fg_respcache_sse_from_json(c->in->dialect, (const char *)evbuffer_pullup(json, -1), n,
+                                   c->include_usage, sse) < 0) {
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "could not stream the checked answer");
+        c->status = c->err.status;
+        fg_reply_error(c->req, c->in, &c->err);
+    } else {
+        send_sse_whole(c, sse);
+    }
+    evbuffer_free(sse);
 }
 
 void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *e)
@@ -367,21 +410,7 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
         fg_meter_cost_headers(c);
         fg_reply_json(c->req, 200, out);
     } else {
-        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-        evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
-        evhttp_add_header(h, "Cache-Control", "no-cache");
-        /* the cost comment goes just before the terminator, as on live streams */
-        const char *term = c->in->dialect == FG_DIALECT_OPENAI ? "data: [DONE]" : "event: message_stop";
-        size_t n = evbuffer_get_length(out), at = n;
-        const char *s = (const char *)evbuffer_pullup(out, -1);
-        for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), term, strlen(term))); p++)
-            at = (size_t)(p - s);
-        struct evbuffer *body = evbuffer_new();
-        evbuffer_add(body, s, at);
-        fg_meter_cost_comment(c, body);
-        evbuffer_add(body, s + at, n - at);
-        evhttp_send_reply(c->req, 200, "OK", body);
-        evbuffer_free(body);
+        send_sse_whole(c, out);
     }
     evbuffer_free(out);
 }
@@ -453,6 +482,10 @@ static bool finish_buffered(struct fg_call *c)
         if (!structured_ok(c, b, &retrying))
             return retrying;
         cache_store(c, false, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+        if (c->client_stream) {
+            reply_as_stream(c, b);
+            return false;
+        }
     }
     else
         fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,

@@ -10,6 +10,7 @@
 
 #include <event2/buffer.h>
 #include <jansson.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,6 +63,25 @@ static void cap_output(struct fg_call *c)
                      fg_arena_printf(&c->arena, "\"max_completion_tokens\":%ld,", c->so_cap));
 }
 
+/* structured_output.stream: buffer — ask the provider for the whole answer,
+ * check it, then stream the checked answer to the client.  Here: the
+ * upstream request stops streaming (a translated body is fixed in encode). */
+static void buffer_stream(struct fg_call *c)
+{
+    const struct fg_json *j = &c->body;
+    int so = fg_json_get(j, 0, "stream_options");
+    c->include_usage = fg_json_type(j, fg_json_get(j, so, "include_usage")) == FG_J_TRUE;
+    c->client_stream = true;
+    c->stream = false;
+    if (c->in != c->out)
+        return;
+    int s = fg_json_get(j, 0, "stream");
+    fg_call_edit(c, j->t[s].start, j->t[s].end, "false");
+    uint32_t a, b;
+    if (fg_json_member_span(j, 0, "stream_options", &a, &b))
+        fg_call_edit(c, a, b, "");
+}
+
 int fg_structured_request(struct fg_call *c)
 {
     const struct fg_config *cfg = c->w->app->cfg;
@@ -83,6 +103,9 @@ int fg_structured_request(struct fg_call *c)
         return 0;
     c->wants_structured = true;     /* keep the answer text */
     cap_output(c);
+    const char *mode = cfg->structured_output.stream;
+    if (c->stream && mode && !strcmp(mode, "buffer"))
+        buffer_stream(c);
     return 0;
 }
 

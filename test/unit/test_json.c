@@ -151,6 +151,29 @@ static void ambiguous_keys(void **state)
     fg_json_free(&j);
 }
 
+static void member_removal(void **state)
+{
+    struct fg_json j = {0};
+    const char *cases[][3] = {
+        {"{\"a\":1, \"stream_options\":{\"x\":[1]} ,\"b\":2}", "stream_options", "{\"a\":1, \"b\":2}"},
+        {"{\"a\":1,\"s\":true}", "s", "{\"a\":1}"},
+        {"{\"s\":true}", "s", "{}"},
+        {"{ \"s\" : true , \"a\":1}", "s", "{  \"a\":1}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(parse(&j, cases[i][0]), 0);
+        uint32_t a, b;
+        assert_true(fg_json_member_span(&j, 0, cases[i][1], &a, &b));
+        struct fg_json_edit e = {a, b, "", 0};
+        size_t n;
+        char *out = fg_json_splice(cases[i][0], strlen(cases[i][0]), &e, 1, &n);
+        assert_string_equal(out, cases[i][2]);
+        free(out);
+    }
+    assert_false(fg_json_member_span(&j, 0, "missing", &(uint32_t){0}, &(uint32_t){0}));
+    fg_json_free(&j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -158,6 +181,7 @@ int main(void)
         cmocka_unit_test(agrees_with_jansson), cmocka_unit_test(navigation),
         cmocka_unit_test(string_decoding),   cmocka_unit_test(splice_rewrites_only_spans),
         cmocka_unit_test(deep_nesting_bounded), cmocka_unit_test(ambiguous_keys),
+        cmocka_unit_test(member_removal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
