@@ -5,6 +5,7 @@
 #include "affinity.h"
 #include "meter.h"
 #include "respcache.h"
+#include "schema.h"
 #include "structured.h"
 
 #include <event2/buffer.h>
@@ -137,6 +138,31 @@ static int max_output_tokens(const struct fg_model_cfg *m)
     return b && b->max_output_tokens > 0 ? b->max_output_tokens : 4096;
 }
 
+/* Anthropic's native structured output accepts a subset of JSON Schema:
+ * rewrite the translated schema for it (what moved goes into the
+ * descriptions, as Anthropic's SDK does) and say so in the log. */
+static void schema_for_anthropic(struct fg_call *c)
+{
+    if (!memmem(c->upstream_body, c->upstream_body_len, "\"output_config\"", 15))
+        return;
+    json_t *b = json_loadb(c->upstream_body, c->upstream_body_len, 0, NULL);
+    json_t *fmt = json_object_get(json_object_get(b, "output_config"), "format");
+    json_t *schema = json_object_get(fmt, "schema");
+    char dropped[300] = "";
+    json_t *fixed = schema ? fg_schema_for_target(schema, FG_SCHEMA_ANTHROPIC, dropped, sizeof dropped) : NULL;
+    if (fixed && dropped[0]) {
+        fg_warn("%s: schema keywords Anthropic rejects moved or dropped: %s", c->id, dropped);
+        json_object_set_new(fmt, "schema", fixed);
+        char *s = json_dumps(b, JSON_COMPACT | JSON_REAL_PRECISION(15));
+        free(c->upstream_body);
+        c->upstream_body = s;
+        c->upstream_body_len = strlen(s);
+    } else {
+        json_decref(fixed);
+    }
+    json_decref(b);
+}
+
 /* A buffered structured stream: the translated request must not stream. */
 static void unstream_upstream(struct fg_call *c)
 {
@@ -177,6 +203,8 @@ static int encode_translated(struct fg_call *c)
         return -1;
     if (c->client_stream)
         unstream_upstream(c);
+    if (c->out->dialect == FG_DIALECT_ANTHROPIC)
+        schema_for_anthropic(c);
     char tool[80];
     if (fg_tr_forced_tool(&c->body, &o, tool, sizeof tool))
         c->forced_tool = fg_arena_strdup(&c->arena, tool);
