@@ -63,8 +63,8 @@ void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
 
 /* ---- request features ------------------------------------------------- */
 
-#define TEXT_HEAD 1024   /* request features look at the start and end of */
-#define TEXT_TAIL 512    /* the last user turn: asks live there */
+#define TEXT_HEAD 384    /* request features look at the start and end of */
+#define TEXT_TAIL 256    /* the last user turn (all of a short one): asks live there */
 
 struct user_text {
     char buf[TEXT_HEAD + TEXT_TAIL + 2];
