@@ -423,7 +423,7 @@ static bool retry_structured(struct fg_call *c)
     if (c->so_attempts >= c->w->app->cfg->structured_output.retries)
         return false;
     c->so_attempts++;
-    fg_warn("%s: %s; retrying", c->id, c->err.msg);
+    fg_warn("%s: %s Retrying.", c->id, c->err.msg);
     c->status = c->err.status;
     fg_call_next_attempt(c);
     if (fg_relay_start(c) < 0)
