@@ -15,6 +15,8 @@
  * over the prefix text plus copies of at most 8 KB per section. */
 #include "busters.h"
 
+#include "prefix.h"
+
 #include "arena.h"
 
 #include <pthread.h>
@@ -258,103 +260,6 @@ static void put_compact(struct buf *b, const struct fg_json *j, int i)
     }
 }
 
-/* ---- canonical part hash (object keys sorted, cache markers ignored) ---- */
-
-struct canon {
-    uint64_t h;
-    int64_t bytes;           /* decoded string and number bytes: the token estimate */
-};
-
-static void cfeed(struct canon *s, const char *p, size_t n)
-{
-    s->h = hash_bytes(p, n, s->h);
-    s->bytes += (int64_t)n;
-}
-
-static void ctag(struct canon *s, char tag)
-{
-    s->h = mix(s->h, (uint64_t)(unsigned char)tag);
-}
-
-static void cfeed_str(struct canon *s, const struct fg_json *j, int i)
-{
-    size_t rl;
-    const char *raw = fg_json_raw_str(j, i, &rl);
-    if (!memchr(raw, '\\', rl)) {
-        cfeed(s, raw, rl);
-        return;
-    }
-    char stackbuf[1024];
-    char *buf = rl <= sizeof stackbuf ? stackbuf : fg_xmalloc(rl);
-    cfeed(s, buf, decode(raw, rl, buf));
-    if (buf != stackbuf)
-        free(buf);
-}
-
-struct member {
-    const char *key;
-    size_t kl;
-    int k;
-};
-
-static int cmp_member(const void *a, const void *b)
-{
-    const struct member *x = a, *y = b;
-    size_t n = x->kl < y->kl ? x->kl : y->kl;
-    int c = memcmp(x->key, y->key, n);
-    return c ? c : (x->kl > y->kl) - (x->kl < y->kl);
-}
-
-static void cvalue(struct canon *s, const struct fg_json *j, int i);
-
-static void cobject(struct canon *s, const struct fg_json *j, int i)
-{
-    struct member stackm[32], *m = stackm;
-    size_t n = fg_json_count(j, i), c = 0;
-    if (n > 32)
-        m = fg_xmalloc(n * sizeof *m);
-    for (int k = fg_json_child(j, i); k >= 0; k = fg_json_sibling(j, i, (int)j->t[k].next)) {
-        if (ignored_key(j, k))
-            continue;
-        m[c].key = fg_json_raw_str(j, k, &m[c].kl);
-        m[c++].k = k;
-    }
-    qsort(m, c, sizeof *m, cmp_member);
-    ctag(s, '{');
-    for (size_t q = 0; q < c; q++) {
-        cfeed_str(s, j, m[q].k);
-        cvalue(s, j, (int)j->t[m[q].k].next);
-    }
-    ctag(s, '}');
-    if (m != stackm)
-        free(m);
-}
-
-static void cvalue(struct canon *s, const struct fg_json *j, int i)
-{
-    switch (fg_json_type(j, i)) {
-    case FG_J_OBJ:
-        cobject(s, j, i);
-        break;
-    case FG_J_ARR:
-        ctag(s, '[');
-        for (int k = fg_json_child(j, i); k >= 0; k = fg_json_sibling(j, i, k))
-            cvalue(s, j, k);
-        ctag(s, ']');
-        break;
-    case FG_J_STR:
-        ctag(s, 's');
-        cfeed_str(s, j, i);
-        break;
-    case FG_J_NONE:
-        break;
-    default:
-        ctag(s, 'n');
-        cfeed(s, j->src + j->t[i].start, j->t[i].end - j->t[i].start);
-        break;
-    }
-}
-
 /* ---- sections of the request being checked ------------------------------ */
 
 enum kind { K_TOOLS, K_CONTENT, K_OASYS };
@@ -458,9 +363,8 @@ static void add_json(struct sec *s, const struct fg_json *j, int i)
     int t = fg_json_get(j, i, "type");
     if (fg_json_type(j, t) == FG_J_STR)
         fg_json_str(j, t, type, sizeof type);
-    struct canon c = {.h = SEED_PART};
-    cvalue(&c, j, i);
-    int n = snprintf(tag, sizeof tag, "[%s %016llx]", type, (unsigned long long)c.h);
+    uint64_t h = fg_prefix_canon_hash(j, i, SEED_PART, NULL);
+    int n = snprintf(tag, sizeof tag, "[%s %016llx]", type, (unsigned long long)h);
     put(&s->own, tag, (size_t)n < sizeof tag ? (size_t)n : sizeof tag - 1);
 }
 
@@ -495,11 +399,11 @@ static void add_calls(struct sec *s, const struct fg_json *j, int calls)
 /* Parts of a section, canonically: their multiset hash and size. */
 static void part(struct sec *s, const struct fg_json *j, int i)
 {
-    struct canon c = {.h = SEED_PART};
-    cvalue(&c, j, i);
-    s->parts += fmix(c.h);
+    int64_t bytes;
+    uint64_t h = fg_prefix_canon_hash(j, i, SEED_PART, &bytes);
+    s->parts += fmix(h);
     s->nparts++;
-    s->canon += c.bytes;
+    s->canon += bytes;
 }
 
 static void content_parts(struct sec *s, const struct fg_json *j, int c)

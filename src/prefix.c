@@ -120,6 +120,15 @@ static void feed_value(struct hasher *s, const struct fg_json *j, int i)
     }
 }
 
+uint64_t fg_prefix_canon_hash(const struct fg_json *j, int i, uint64_t seed, int64_t *bytes)
+{
+    struct hasher s = {.h = seed};
+    feed_value(&s, j, i);
+    if (bytes)
+        *bytes = s.bytes;
+    return s.h;
+}
+
 /* ---- boundaries ------------------------------------------------------- */
 
 static void boundary(struct fg_prefix *p, struct hasher *s, enum fg_prefix_part part, int tok)

@@ -44,6 +44,10 @@ void fg_prefix_scan(const struct fg_json *body, enum fg_dialect d, struct fg_pre
 /* Hex of the stable prefix hash into out[17], or "" when there is none. */
 void fg_prefix_fingerprint(const struct fg_prefix *p, char out[17]);
 int64_t fg_prefix_seen(struct fg_prefix *p, int64_t now_ms, int64_t window_ms);
+/* The canonical hash of one JSON value (keys sorted, escapes decoded,
+ * cache markers ignored), from `seed`; *bytes gets its canonical size. */
+uint64_t fg_prefix_canon_hash(const struct fg_json *j, int i, uint64_t seed, int64_t *bytes);
+
 /* Forget everything (tests). */
 void fg_prefix_reset(void);
 
