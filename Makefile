@@ -63,6 +63,8 @@ bench: build/frugal
 
 install: build/frugal
 	install -D -m 0755 build/frugal $(PREFIX)/bin/frugal
+	if [ -f data/router-weights.frw ]; then \
+	    install -D -m 0644 data/router-weights.frw $(PREFIX)/share/frugal/router-weights.frw; fi
 
 deps:
 	scripts/install-deps.sh

@@ -69,6 +69,9 @@ struct fg_call {
     int provider_index;
     const char *upstream_model;       /* the deployment's model id */
     const char *route;                /* fixed|cheap|frontier|... */
+    const char *route_reason;         /* why (arena or static), or NULL */
+    const struct fg_model_cfg *baseline_model;  /* a route's frontier model: the
+                                         counterfactual the savings count against */
     const char *client_version;       /* anthropic-version from the client */
 
     /* upstream transfer */

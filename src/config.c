@@ -814,7 +814,9 @@ static const struct field price_fields[] = {
 static const struct field route_fields[] = {
     STR("name", RTE, name, NULL), STR("cheap", RTE, cheap, NULL),
     STR("frontier", RTE, frontier, NULL), FLD("threshold", F_RATIO, RTE, threshold),
-    OTHER("escalate_on"),
+    OTHER("escalate_on"), FLD("frontier_share", F_RATIO, RTE, frontier_share),
+    STR("weights", RTE, weights, NULL), FLD("frontier_on_tools", F_BOOL, RTE, frontier_on_tools),
+    FLD("frontier_on_images", F_BOOL, RTE, frontier_on_images),
 };
 
 static const struct field prompt_caching_fields[] = {
@@ -1198,6 +1200,7 @@ static void load_route(struct ld *ld, const struct node *n, const char *path,
 {
     char sub[PATHLEN];
     r->threshold = 0.5;
+    r->frontier_share = -1;
     r->line = n->line;
     if (!expect(ld, n, N_MAP, path))
         return;
@@ -1420,6 +1423,7 @@ static void add_auto_route(struct fg_config *c)
     r->cheap = fg_xstrdup("gpt-4o-mini");
     r->frontier = fg_xstrdup("gpt-4o");
     r->threshold = 0.5;
+    r->frontier_share = -1;
     r->escalate_on = fg_xcalloc(NF(esc), sizeof *r->escalate_on);
     for (size_t i = 0; i < NF(esc); i++)
         r->escalate_on[r->n_escalate_on++] = fg_xstrdup(esc[i]);
@@ -1501,6 +1505,7 @@ void fg_config_free(struct fg_config *c)
         free(c->routes[i].name);
         free(c->routes[i].cheap);
         free(c->routes[i].frontier);
+        free(c->routes[i].weights);
         free_strv(c->routes[i].escalate_on, c->routes[i].n_escalate_on);
     }
     for (size_t i = 0; i < c->n_fallbacks; i++) {

@@ -72,7 +72,15 @@ struct fg_model_cfg {
 
 struct fg_route_cfg {
     char *name, *cheap, *frontier;
-    double threshold;        /* default 0.5 */
+    double threshold;        /* classifier score at or above which a call goes
+                                to the frontier model; default 0.5 */
+    double frontier_share;   /* if set (>= 0): pick the threshold that sends
+                                this share of traffic to frontier (the weights'
+                                threshold table); -1 = use threshold */
+    char *weights;           /* classifier weights file; NULL = the built-in
+                                data/router-weights.frw */
+    bool frontier_on_tools;  /* calls with tools go to frontier */
+    bool frontier_on_images; /* calls with images go to frontier */
     char **escalate_on;      /* invalid_schema|truncated|refusal|empty|retry */
     size_t n_escalate_on;
     int line;

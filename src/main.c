@@ -5,6 +5,7 @@
 #include "analyze.h"
 #include "log.h"
 #include "report.h"
+#include "route_tool.h"
 #include "server.h"
 #include "sim.h"
 
@@ -31,6 +32,7 @@ static void usage(FILE *f)
             "                         spend map from the ledger\n"
             "  analyze LOG.jsonl [--json] [--batch-output FILE] [--cheap-model M]\n"
             "                         offline spend map and savings projection for a log\n"
+            "  route train|eval ...   fit / evaluate the routing classifier's weights\n"
             "  version                version and build facts\n");
 }
 
@@ -137,6 +139,8 @@ int main(int argc, char **argv)
         rc = cmd_check(argc, argv);
     else if (!strcmp(cmd, "report"))
         rc = cmd_report(argc, argv);
+    else if (!strcmp(cmd, "route"))
+        rc = fg_route_tool_main(argc - 1, argv + 1);
     else if (!strcmp(cmd, "analyze"))
         rc = fg_analyze_main(argc - 1, argv + 1);
     else if (!strcmp(cmd, "sim"))

@@ -205,10 +205,13 @@ void fg_meter_price(struct fg_call *c)
         estimate_cut_usage(c);
     c->acct.tok = c->usage.tok;
     c->acct.reasoning_tokens = c->usage.reasoning;
-    struct fg_price p;
+    struct fg_price p, bp;
     bool priced = fg_price_of(c->model, &p);
+    bool base = c->baseline_model && c->baseline_model != c->model &&
+                fg_price_of(c->baseline_model, &bp);
     struct fg_attrib_in in = {
         .price = priced ? &p : NULL,
+        .baseline_price = base ? &bp : NULL,
         .frontier = priced && p.input >= FG_FRONTIER_INPUT_PRICE,
         .simple = c->simple,
         .wants_structured = c->wants_structured,
@@ -273,7 +276,8 @@ void fg_meter_submit(struct fg_call *c)
     const char *prov = c->provider ? c->provider->name : NULL;
     size_t need = slen(key_id) + slen(c->tags) + slen(c->model_name) + slen(model) + slen(up) +
                   slen(prov) + slen(err) + slen(c->acct.buster_where) +
-                  slen(c->acct.buster_sample) + slen(c->acct.cache_miss_reason) + 16;
+                  slen(c->acct.buster_sample) + slen(c->acct.cache_miss_reason) +
+                  slen(c->route_reason) + 16;
     struct fg_record *r = fg_record_new(need);
     *r = c->acct;
     r->next = NULL;
@@ -286,7 +290,7 @@ void fg_meter_submit(struct fg_call *c)
     r->upstream_model = fg_record_str(r, up);
     r->provider = fg_record_str(r, prov);
     r->route = c->route ? c->route : "fixed";
-    r->route_reason = c->route && !strcmp(c->route, "frontier") ? "route serves its frontier model" : NULL;
+    r->route_reason = fg_record_str(r, c->route_reason);
     r->cache = c->cache_status ? c->cache_status : "bypass";
     r->stream = c->stream;
     r->status = c->status;

@@ -5,6 +5,7 @@
 #include "affinity.h"
 #include "meter.h"
 #include "respcache.h"
+#include "route.h"
 #include "schema.h"
 #include "structured.h"
 
@@ -34,8 +35,7 @@ static int not_found(struct fg_call *c, const char *name)
     return -1;
 }
 
-/* model name → configured model → provider; routes serve their frontier
- * model until the router decides per call. */
+/* model name → configured model (a route picks its tier) → provider. */
 static int stage_resolve(struct fg_call *c)
 {
     const struct fg_config *cfg = c->w->app->cfg;
@@ -46,10 +46,11 @@ static int stage_resolve(struct fg_call *c)
         const struct fg_route_cfg *r = fg_config_route(cfg, name);
         if (!r)
             return not_found(c, name);
-        m = fg_config_model(cfg, r->frontier);
-        c->route = "frontier";
+        const char *target = fg_route_decide(c, r, (size_t)(r - cfg->routes));
+        m = fg_config_model(cfg, target);
+        c->baseline_model = fg_config_model(cfg, r->frontier);
         if (!m)
-            return not_found(c, r->frontier);
+            return not_found(c, target);
     }
     c->model = m;
     c->provider = &cfg->providers[m->provider_index];

@@ -7,6 +7,7 @@
 #include "ledger.h"
 #include "busters.h"
 #include "respcache.h"
+#include "route.h"
 #include "store.h"
 #include "log.h"
 #include "provider.h"
@@ -326,6 +327,10 @@ int fg_server_run(const struct fg_config *cfg)
         goto out;
     }
     fg_respcache_init(cfg);
+    if (fg_route_init(&app, lerr, sizeof lerr) < 0) {
+        fg_error("%s", lerr);
+        goto out;
+    }
     if (providers_init(&app) < 0)
         goto out;
     for (int i = 0; i < app.nworkers; i++)
@@ -351,6 +356,7 @@ out:
         worker_free(&app.workers[i]);
     free(app.workers);
     providers_free(&app);
+    fg_route_free(&app);
     fg_ledger_stop();   /* drains the queue */
     fg_respcache_shutdown();
     fg_busters_shutdown();

@@ -21,6 +21,7 @@ struct fg_call;
 struct curl_slist;
 struct fg_sim;
 struct fg_store;
+struct fg_router;
 struct event_base;
 struct evhttp;
 struct event;
@@ -41,6 +42,7 @@ struct fg_app {
     const struct fg_config *cfg;
     struct fg_provider_rt *prov;      /* parallel to cfg->providers */
     struct fg_sim *sim;               /* in-process sim, if any provider needs it */
+    struct fg_router **routers;       /* per route: classifier weights, or NULL */
     char sim_base[64];
     struct fg_worker *workers;
     int nworkers;

@@ -1,0 +1,124 @@
+/* route.c — see route.h. */
+#include "route.h"
+
+#include "arena.h"
+#include "log.h"
+#include "price.h"
+#include "provider.h"
+#include "router.h"
+#include "server.h"
+
+#include <event2/http.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+/* The built-in weights: $FRUGAL_ROUTER_WEIGHTS, or next to the binary
+ * (build/frugal → data/, /usr/local/bin/frugal → share/frugal/). */
+static bool builtin_weights(char *out, size_t n)
+{
+    const char *env = getenv("FRUGAL_ROUTER_WEIGHTS");
+    if (env && *env) {
+        snprintf(out, n, "%s", env);
+        return true;
+    }
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0)
+        return false;
+    exe[len] = '\0';
+    const char *dir = dirname(exe);
+    static const char *const rel[] = {"/../data/router-weights.frw",
+                                      "/../share/frugal/router-weights.frw"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        snprintf(out, n, "%s%s", dir, rel[i]);
+        if (access(out, R_OK) == 0)
+            return true;
+    }
+    return false;
+}
+
+int fg_route_init(struct fg_app *app, char *err, size_t errlen)
+{
+    const struct fg_config *cfg = app->cfg;
+    app->routers = fg_xcalloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *app->routers);
+    char path[PATH_MAX], why[256];
+    bool have_builtin = builtin_weights(path, sizeof path);
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        const struct fg_route_cfg *r = &cfg->routes[i];
+        const char *file = r->weights ? r->weights : have_builtin ? path : NULL;
+        if (!file) {
+            fg_warn("route %s: no classifier weights found; it serves its frontier model %s",
+                    r->name, r->frontier);
+            continue;
+        }
+        app->routers[i] = fg_router_load(file, why, sizeof why);
+        if (!app->routers[i] && r->weights) {
+            snprintf(err, errlen, "routes[%zu].weights: %s", i, why);
+            return -1;
+        }
+        if (!app->routers[i])
+            fg_warn("route %s: built-in weights unusable (%s); it serves its frontier model",
+                    r->name, why);
+    }
+    return 0;
+}
+
+void fg_route_free(struct fg_app *app)
+{
+    for (size_t i = 0; app->routers && i < app->cfg->n_routes; i++)
+        fg_router_free(app->routers[i]);
+    free(app->routers);
+    app->routers = NULL;
+}
+
+static bool has_key(const struct fg_json *j, const char *needle)
+{
+    return memmem(j->src, j->len, needle, strlen(needle)) != NULL;
+}
+
+/* The rules that decide before the classifier does. */
+static const char *rule(struct fg_call *c, const struct fg_route_cfg *r)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(c->req), "x-frugal-route");
+    if (h && !strcasecmp(h, "frontier"))
+        return c->route = "frontier", "forced by x-frugal-route";
+    if (h && !strcasecmp(h, "cheap"))
+        return c->route = "cheap", "forced by x-frugal-route";
+    const struct fg_json *j = &c->body;
+    if (r->frontier_on_tools && fg_json_get(j, 0, "tools") >= 0)
+        return c->route = "frontier", "request has tools";
+    if (r->frontier_on_images && (has_key(j, "\"image_url\"") || has_key(j, "\"type\":\"image\"")))
+        return c->route = "frontier", "request has images";
+    const struct fg_model_cfg *cheap = fg_config_model(c->w->app->cfg, r->cheap);
+    const struct fg_builtin_price *b = cheap ? fg_price_lookup(cheap->model) : NULL;
+    if (b && b->max_input_tokens > 0 && (int64_t)(c->raw_len / 4) > b->max_input_tokens)
+        return c->route = "frontier", "prompt too long for the cheap model";
+    return NULL;
+}
+
+const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index)
+{
+    const char *why = rule(c, r);
+    if (why) {
+        c->route_reason = why;
+        return strcmp(c->route, "cheap") ? r->frontier : r->cheap;
+    }
+    const struct fg_router *rt = c->w->app->routers ? c->w->app->routers[index] : NULL;
+    if (!rt) {
+        c->route = "frontier";
+        c->route_reason = "no classifier weights";
+        return r->frontier;
+    }
+    double thr = r->frontier_share >= 0 ? fg_router_threshold(rt, r->frontier_share) : r->threshold;
+    double score = fg_router_score_request(rt, &c->body, c->in->dialect);
+    bool frontier = score >= thr;
+    c->route = frontier ? "frontier" : "cheap";
+    c->route_reason = fg_arena_printf(&c->arena, "classifier score %.3f %s threshold %.3f", score,
+                                      frontier ? ">=" : "<", thr);
+    return frontier ? r->frontier : r->cheap;
+}

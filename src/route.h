@@ -1,0 +1,27 @@
+/* route.h — which tier of a route (virtual model) serves a call.
+ *
+ * Contract: fg_route_init() loads each route's classifier weights at
+ * startup (a route's `weights:` file, else the built-in
+ * data/router-weights.frw found next to the binary or via
+ * FRUGAL_ROUTER_WEIGHTS); an explicit file that fails to load is a startup
+ * error, a missing built-in file leaves routes on their frontier model with
+ * a warning.  fg_route_decide() applies the rules first — x-frugal-route:
+ * frontier|cheap, tools or images when the route says so, a prompt too long
+ * for the cheap model — then the classifier's score against the route's
+ * threshold (or the threshold for its frontier_share), and returns the
+ * model name to call, with c->route ("cheap"|"frontier") and
+ * c->route_reason set.  Decisions take microseconds and touch no disk. */
+#ifndef FRUGAL_ROUTE_H
+#define FRUGAL_ROUTE_H
+
+#include "call.h"
+
+#include <stddef.h>
+
+struct fg_app;
+
+int fg_route_init(struct fg_app *app, char *err, size_t errlen);
+void fg_route_free(struct fg_app *app);
+const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index);
+
+#endif

@@ -1,0 +1,1414 @@
+/* route_tool.c — see route_tool.h.
+ *
+ * Training is full-batch L-BFGS on the mean weighted logistic loss plus an
+ * L2 penalty, from zero, over rows in file order: no randomness at all, so
+ * the weights file is reproducible byte for byte.  Dense features are
+ * standardised for the fit; the mean and scale are folded back into the
+ * stored weights, so the scorer reads raw feature values. */
+#include "route_tool.h"
+
+#include "arena.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ND FG_ROUTER_N_DENSE
+#define BOOT_DRAWS 1000
+#define BALANCED_CAP 1000
+#define LBFGS_M 8
+#define DEFAULT_BUCKETS (1u << 18)
+#define RETAIN_TARGET 0.96
+
+static const char *const nc_sources[] = {"alpacaeval", "mapcoder_xcodeeval", NULL};
+static const int op_points[] = {20, 30, 40, 50};
+#define N_OP (int)(sizeof op_points / sizeof op_points[0])
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static uint64_t splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("frugal route: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs(" (see frugal route --help)\n", stderr);
+    va_end(ap);
+    return 2;
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(list[i], s))
+            return true;
+    return false;
+}
+
+/* Is s one of the comma-separated names in csv? */
+static bool in_csv(const char *csv, const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *p = csv; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == n && !memcmp(p, s, n))
+            return true;
+        p = e ? e + 1 : p + l;
+    }
+    return false;
+}
+
+/* ---- the curve -------------------------------------------------------------- */
+
+struct sort_key {
+    double score;
+    size_t i;
+};
+
+static int by_score_desc(const void *a, const void *b)
+{
+    const struct sort_key *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Row indices in descending score order (ties by index). */
+static size_t *score_order(size_t n, const double *score)
+{
+    struct sort_key *k = fg_xmalloc((n ? n : 1) * sizeof *k);
+    for (size_t i = 0; i < n; i++)
+        k[i] = (struct sort_key){score[i], i};
+    qsort(k, n, sizeof *k, by_score_desc);
+    size_t *o = fg_xmalloc((n ? n : 1) * sizeof *o);
+    for (size_t i = 0; i < n; i++)
+        o[i] = k[i].i;
+    free(k);
+    return o;
+}
+
+static int cpt(const double *pgr, double level)
+{
+    for (int k = 0; k < FG_CURVE_POINTS; k++)
+        if (pgr[k] >= level - 1e-9)
+            return k;
+    return -1;
+}
+
+/* The curve over rows in the given descending-score order. */
+static void curve_ordered(size_t n, const size_t *order, const double *score,
+                          const double *qw, const double *qs, const double *w,
+                          struct fg_route_curve *out)
+{
+    double W = 0, sw = 0, ss = 0;
+    for (size_t i = 0; i < n; i++) {
+        double wi = w ? w[i] : 1;
+        W += wi;
+        sw += wi * qw[i];
+        ss += wi * qs[i];
+    }
+    memset(out, 0, sizeof *out);
+    out->n = W;
+    out->q_weak = W > 0 ? sw / W : NAN;
+    out->q_strong = W > 0 ? ss / W : NAN;
+    /* tie groups, top score first: their mass and gain; AUC pairs */
+    double *gm = fg_xmalloc((n ? n : 1) * sizeof *gm), *gg = fg_xmalloc((n ? n : 1) * sizeof *gg);
+    size_t ng = 0;
+    double pos = 0, neg = 0, auc_num = 0;
+    for (size_t a = 0; a < n;) {
+        size_t b = a;
+        double m = 0, gain = 0, p = 0, q = 0;
+        while (b < n && score[order[b]] == score[order[a]]) {
+            size_t i = order[b++];
+            double wi = w ? w[i] : 1;
+            m += wi;
+            gain += wi * (qs[i] - qw[i]);
+            if (qs[i] > qw[i])
+                p += wi;
+            else
+                q += wi;
+        }
+        auc_num += q * pos + 0.5 * p * q;   /* positive above negative */
+        pos += p;
+        neg += q;
+        gm[ng] = m;
+        gg[ng++] = gain;
+        a = b;
+    }
+    out->auc = pos > 0 && neg > 0 ? auc_num / (pos * neg) : NAN;
+    /* Q(c): whole groups above the mass c·W, the boundary group pro rata
+     * (its expected gain under a random order) */
+    size_t gi = 0;
+    double bm = 0, bg = 0;
+    for (int k = 0; k < FG_CURVE_POINTS; k++) {
+        double M = W * k / (FG_CURVE_POINTS - 1);
+        while (gi < ng && bm + gm[gi] < M) {
+            bm += gm[gi];
+            bg += gg[gi++];
+        }
+        double G = bg;
+        if (gi < ng && gm[gi] > 0) {
+            double fr = (M - bm) / gm[gi];
+            G += (fr < 0 ? 0 : fr > 1 ? 1 : fr) * gg[gi];
+        }
+        out->q[k] = W > 0 ? (sw + G) / W : NAN;
+    }
+    free(gm);
+    free(gg);
+    double span = out->q_strong - out->q_weak;
+    bool ok = W > 0 && fabs(span) > 1e-12;
+    double area = 0;
+    for (int k = 0; k < FG_CURVE_POINTS; k++) {
+        out->pgr[k] = ok ? (out->q[k] - out->q_weak) / span : NAN;
+        if (k)
+            area += (out->pgr[k] + out->pgr[k - 1]) / 2;
+    }
+    out->apgr = ok ? area / (FG_CURVE_POINTS - 1) : NAN;
+    out->cpt50 = ok ? cpt(out->pgr, 0.5) : -1;
+    out->cpt80 = ok ? cpt(out->pgr, 0.8) : -1;
+}
+
+void fg_route_curve(size_t n, const double *score, const double *qw, const double *qs,
+                    const double *w, struct fg_route_curve *out)
+{
+    size_t *o = score_order(n, score);
+    curve_ordered(n, o, score, qw, qs, w, out);
+    free(o);
+}
+
+/* Bootstrap 95% interval of the APGR (rows resampled with replacement). */
+static void apgr_ci(size_t n, const double *score, const double *qw, const double *qs,
+                    double *lo, double *hi)
+{
+    *lo = *hi = NAN;
+    if (n < 2)
+        return;
+    size_t *o = score_order(n, score);
+    double *w = fg_xmalloc(n * sizeof *w), *a = fg_xmalloc(BOOT_DRAWS * sizeof *a);
+    uint64_t seed = 20240601;
+    int m = 0;
+    struct fg_route_curve c;
+    for (int d = 0; d < BOOT_DRAWS; d++) {
+        memset(w, 0, n * sizeof *w);
+        for (size_t k = 0; k < n; k++)
+            w[splitmix(&seed) % n] += 1;
+        curve_ordered(n, o, score, qw, qs, w, &c);
+        if (!isnan(c.apgr))
+            a[m++] = c.apgr;
+    }
+    if (m >= 20) {
+        for (int i = 1; i < m; i++)            /* insertion sort: m <= 1000 */
+            for (int j = i; j > 0 && a[j] < a[j - 1]; j--) {
+                double t = a[j];
+                a[j] = a[j - 1];
+                a[j - 1] = t;
+            }
+        *lo = a[(int)floor(0.025 * (m - 1))];
+        *hi = a[(int)ceil(0.975 * (m - 1))];
+    }
+    free(o);
+    free(w);
+    free(a);
+}
+
+/* ---- data ------------------------------------------------------------------ */
+
+struct row {
+    char *uid, *source, *prompt;
+    size_t len;
+    int src, fold;
+    double qw, qs;
+};
+
+struct dataset {
+    struct row *r;
+    size_t n, cap;
+    char **src;               /* distinct sources, first-seen order */
+    int n_src;
+};
+
+static void dataset_free(struct dataset *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->r[i].uid);
+        free(d->r[i].source);
+        free(d->r[i].prompt);
+    }
+    for (int s = 0; s < d->n_src; s++)
+        free(d->src[s]);
+    free(d->r);
+    free(d->src);
+    memset(d, 0, sizeof *d);
+}
+
+static int source_index(struct dataset *d, const char *name)
+{
+    for (int s = 0; s < d->n_src; s++)
+        if (!strcmp(d->src[s], name))
+            return s;
+    d->src = fg_xrealloc(d->src, (size_t)(d->n_src + 1) * sizeof *d->src);
+    d->src[d->n_src] = fg_xstrdup(name);
+    return d->n_src++;
+}
+
+/* Normalised quality of one side: judge scores are 1-10. */
+static double norm_quality(const char *score_type, double v)
+{
+    return strncmp(score_type, "judge", 5) == 0 ? v / 10.0 : v;
+}
+
+/* Load rows; keep only those whose source passes keep(). */
+static int dataset_load(struct dataset *d, const char *path, const char *only,
+                        bool exclude_nc)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp) {
+        fprintf(stderr, "frugal route: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    int rc = 0;
+    while (getline(&line, &cap, fp) >= 0) {
+        lineno++;
+        if (line[strspn(line, " \t\r\n")] == '\0')
+            continue;
+        json_error_t e;
+        json_t *o = json_loads(line, 0, &e);
+        const char *uid = json_string_value(json_object_get(o, "uid"));
+        const char *src = json_string_value(json_object_get(o, "source"));
+        const char *st = json_string_value(json_object_get(o, "score_type"));
+        json_t *prompt = json_object_get(o, "prompt");
+        json_t *ws = json_object_get(o, "weak_score"), *ss = json_object_get(o, "strong_score");
+        if (!o || !src || !st || !json_is_string(prompt) || !json_is_number(ws) ||
+            !json_is_number(ss)) {
+            fprintf(stderr, "frugal route: %s:%ld: %s\n", path, lineno,
+                    o ? "missing source, score_type, prompt, weak_score or strong_score"
+                      : e.text);
+            json_decref(o);
+            rc = -1;
+            break;
+        }
+        if ((only && !in_csv(only, src)) || (exclude_nc && in_list(nc_sources, src))) {
+            json_decref(o);
+            continue;
+        }
+        if (d->n == d->cap) {
+            d->cap = d->cap ? d->cap * 2 : 1024;
+            d->r = fg_xrealloc(d->r, d->cap * sizeof *d->r);
+        }
+        struct row *r = &d->r[d->n++];
+        r->uid = fg_xstrdup(uid ? uid : "");
+        r->source = fg_xstrdup(src);
+        r->len = json_string_length(prompt);
+        r->prompt = fg_xmalloc(r->len + 1);
+        memcpy(r->prompt, json_string_value(prompt), r->len + 1);
+        r->src = source_index(d, src);
+        json_t *f = json_object_get(o, "fold");
+        r->fold = json_is_integer(f) ? (int)json_integer_value(f) : -1;
+        r->qw = norm_quality(st, json_number_value(ws));
+        r->qs = norm_quality(st, json_number_value(ss));
+        json_decref(o);
+    }
+    free(line);
+    fclose(fp);
+    if (!rc && !d->n) {
+        fprintf(stderr, "frugal route: %s: no rows (after source filters)\n", path);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* ---- features --------------------------------------------------------------- */
+
+struct fstore {
+    uint32_t nb;
+    size_t n;
+    size_t *off;                /* n + 1 */
+    uint32_t *idx;
+    float *val;
+    float *dense;               /* n × ND */
+};
+
+static void fstore_build(struct fstore *fs, uint32_t nb, size_t n, const char *const *text,
+                         const size_t *len)
+{
+    memset(fs, 0, sizeof *fs);
+    fs->nb = nb;
+    fs->n = n;
+    fs->off = fg_xmalloc((n + 1) * sizeof *fs->off);
+    fs->dense = fg_xmalloc((n ? n : 1) * ND * sizeof *fs->dense);
+    size_t cap = 1024, nnz = 0;
+    fs->idx = fg_xmalloc(cap * sizeof *fs->idx);
+    fs->val = fg_xmalloc(cap * sizeof *fs->val);
+    struct fg_route_facts facts = {.turns = 1};
+    for (size_t i = 0; i < n; i++) {
+        struct fg_route_feats x;
+        fg_router_features(nb, text[i], len[i], &facts, &x);
+        fs->off[i] = nnz;
+        if (nnz + x.n > cap) {
+            while (nnz + x.n > cap)
+                cap *= 2;
+            fs->idx = fg_xrealloc(fs->idx, cap * sizeof *fs->idx);
+            fs->val = fg_xrealloc(fs->val, cap * sizeof *fs->val);
+        }
+        memcpy(fs->idx + nnz, x.bucket, x.n * sizeof *fs->idx);
+        memcpy(fs->val + nnz, x.value, x.n * sizeof *fs->val);
+        memcpy(fs->dense + i * ND, x.dense, sizeof x.dense);
+        nnz += x.n;
+    }
+    fs->off[n] = nnz;
+}
+
+static void fstore_free(struct fstore *fs)
+{
+    free(fs->off);
+    free(fs->idx);
+    free(fs->val);
+    free(fs->dense);
+    memset(fs, 0, sizeof *fs);
+}
+
+/* Row i of the store as a feature vector. */
+static void fstore_row(const struct fstore *fs, size_t i, struct fg_route_feats *x)
+{
+    x->n = (uint32_t)(fs->off[i + 1] - fs->off[i]);
+    x->bucket = fs->idx + fs->off[i];
+    x->value = fs->val + fs->off[i];
+    memcpy(x->dense, fs->dense + i * ND, sizeof x->dense);
+}
+
+/* ---- fitting ------------------------------------------------------------------- */
+
+/* The fit works on the buckets that occur in its rows only (the others
+ * keep weight 0, their optimum under L2), renumbered 0..nb-1. */
+struct fitp {
+    size_t n;
+    size_t *off;                /* n + 1, into idx/val */
+    uint32_t *idx;              /* compact bucket ids */
+    const float *val;
+    double *t, *sw, *zd;        /* target, weight, standardised dense (n × ND) */
+    double mu[ND], sd[ND];
+    double lambda;
+    uint32_t nb;                /* active buckets */
+    size_t D;                   /* nb + ND + 1 (bias last) */
+};
+
+static double objective(const struct fitp *P, const double *th, double *g)
+{
+    memset(g, 0, P->D * sizeof *g);
+    double f = 0, S = 0;
+    const double *v = th + P->nb;
+    double b = th[P->D - 1];
+    for (size_t r = 0; r < P->n; r++) {
+        size_t a = P->off[r], e = P->off[r + 1];
+        const double *zd = P->zd + r * ND;
+        double z = b;
+        for (size_t k = a; k < e; k++)
+            z += th[P->idx[k]] * P->val[k];
+        for (int j = 0; j < ND; j++)
+            z += v[j] * zd[j];
+        double p = 1 / (1 + exp(-z)), t = P->t[r], w = P->sw[r];
+        double l = (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z))) - t * z;
+        f += w * l;
+        S += w;
+        double gz = w * (p - t);
+        for (size_t k = a; k < e; k++)
+            g[P->idx[k]] += gz * P->val[k];
+        for (int j = 0; j < ND; j++)
+            g[P->nb + j] += gz * zd[j];
+        g[P->D - 1] += gz;
+    }
+    double inv = S > 0 ? 1 / S : 0, reg = 0;
+    f *= inv;
+    for (size_t k = 0; k + 1 < P->D; k++) {
+        g[k] = g[k] * inv + P->lambda * th[k];
+        reg += th[k] * th[k];
+    }
+    g[P->D - 1] *= inv;
+    return f + 0.5 * P->lambda * reg;
+}
+
+static double dot(const double *a, const double *b, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+/* Minimise the objective from x (in place): L-BFGS with Armijo backtracking. */
+static void lbfgs(const struct fitp *P, double *x, int max_iter)
+{
+    size_t D = P->D;
+    double *S = fg_xmalloc(LBFGS_M * D * sizeof *S), *Y = fg_xmalloc(LBFGS_M * D * sizeof *Y);
+    double *g = fg_xmalloc(D * sizeof *g), *d = fg_xmalloc(D * sizeof *d);
+    double *xn = fg_xmalloc(D * sizeof *xn), *gn = fg_xmalloc(D * sizeof *gn);
+    double rho[LBFGS_M], alpha[LBFGS_M];
+    int head = 0, mem = 0;
+    double f = objective(P, x, g);
+    for (int it = 0; it < max_iter; it++) {
+        memcpy(d, g, D * sizeof *d);
+        for (int k = 0; k < mem; k++) {
+            int i = (head - 1 - k + LBFGS_M) % LBFGS_M;
+            alpha[i] = rho[i] * dot(S + i * D, d, D);
+            for (size_t q = 0; q < D; q++)
+                d[q] -= alpha[i] * Y[i * D + q];
+        }
+        double gamma;
+        if (mem) {
+            int i = (head - 1 + LBFGS_M) % LBFGS_M;
+            gamma = dot(S + i * D, Y + i * D, D) / dot(Y + i * D, Y + i * D, D);
+        } else
+            gamma = 1 / sqrt(dot(g, g, D) + 1e-300);
+        for (size_t q = 0; q < D; q++)
+            d[q] *= gamma;
+        for (int k = mem - 1; k >= 0; k--) {
+            int i = (head - 1 - k + LBFGS_M) % LBFGS_M;
+            double beta = rho[i] * dot(Y + i * D, d, D);
+            for (size_t q = 0; q < D; q++)
+                d[q] += S[i * D + q] * (alpha[i] - beta);
+        }
+        for (size_t q = 0; q < D; q++)
+            d[q] = -d[q];
+        double gd = dot(g, d, D);
+        if (!(gd < 0)) {            /* not a descent direction: restart */
+            mem = 0;
+            for (size_t q = 0; q < D; q++)
+                d[q] = -g[q];
+            gd = -dot(g, g, D);
+        }
+        double step = 1, fn = f;
+        bool moved = false;
+        for (int ls = 0; ls < 40; ls++, step *= 0.5) {
+            for (size_t q = 0; q < D; q++)
+                xn[q] = x[q] + step * d[q];
+            fn = objective(P, xn, gn);
+            if (fn <= f + 1e-4 * step * gd) {
+                moved = true;
+                break;
+            }
+        }
+        if (!moved)
+            break;
+        double *s = S + head * D, *y = Y + head * D;
+        for (size_t q = 0; q < D; q++) {
+            s[q] = xn[q] - x[q];
+            y[q] = gn[q] - g[q];
+        }
+        double sy = dot(s, y, D);
+        if (sy > 1e-12) {
+            rho[head] = 1 / sy;
+            head = (head + 1) % LBFGS_M;
+            if (mem < LBFGS_M)
+                mem++;
+        }
+        double df = f - fn;
+        memcpy(x, xn, D * sizeof *x);
+        memcpy(g, gn, D * sizeof *g);
+        f = fn;
+        if (getenv("FG_TRACE"))
+            fprintf(stderr, "it %d f %.8f step %g\n", it, f, step);
+        if (df < 1e-7 * (fabs(f) > 1 ? fabs(f) : 1))
+            break;
+    }
+    free(S);
+    free(Y);
+    free(g);
+    free(d);
+    free(xn);
+    free(gn);
+}
+
+static double target_of(enum fg_route_target t, double qw, double qs)
+{
+    if (t == FG_TARGET_BINARY)
+        return qs > qw ? 1 : 0;
+    double v = (1 + qs - qw) / 2;
+    return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+/* Fit on the given rows of the store; src[i] in [0, n_src). */
+static struct fg_router *fit_rows(const struct fstore *fs, const size_t *rows, size_t n,
+                                  const double *qw, const double *qs, const int *src,
+                                  int n_src, const struct fg_route_fit_opts *o)
+{
+    struct fitp P = {.n = n, .lambda = o->lambda};
+    /* gather the rows' features, renumbering the buckets they use */
+    uint32_t *map = fg_xmalloc((size_t)fs->nb * sizeof *map), *active;
+    memset(map, 0xff, (size_t)fs->nb * sizeof *map);
+    size_t nnz = 0;
+    for (size_t r = 0; r < n; r++)
+        nnz += fs->off[rows[r] + 1] - fs->off[rows[r]];
+    P.off = fg_xmalloc((n + 1) * sizeof *P.off);
+    P.idx = fg_xmalloc((nnz ? nnz : 1) * sizeof *P.idx);
+    float *val = fg_xmalloc((nnz ? nnz : 1) * sizeof *val);
+    active = fg_xmalloc((nnz ? nnz : 1) * sizeof *active);
+    nnz = 0;
+    for (size_t r = 0; r < n; r++) {
+        P.off[r] = nnz;
+        for (size_t k = fs->off[rows[r]]; k < fs->off[rows[r] + 1]; k++) {
+            uint32_t b = fs->idx[k];
+            if (map[b] == UINT32_MAX) {
+                map[b] = P.nb;
+                active[P.nb++] = b;
+            }
+            P.idx[nnz] = map[b];
+            val[nnz++] = fs->val[k];
+        }
+    }
+    P.off[n] = nnz;
+    P.val = val;
+    P.D = (size_t)P.nb + ND + 1;
+    P.t = fg_xmalloc((n ? n : 1) * sizeof *P.t);
+    P.sw = fg_xmalloc((n ? n : 1) * sizeof *P.sw);
+    P.zd = fg_xmalloc((n ? n : 1) * ND * sizeof *P.zd);
+    /* source balancing: weight ∝ n_source^-balance, mean weight 1 */
+    double *cnt = fg_xcalloc((size_t)n_src + 1, sizeof *cnt);
+    for (size_t r = 0; r < n; r++)
+        cnt[src[rows[r]]] += 1;
+    double tot = 0;
+    for (size_t r = 0; r < n; r++) {
+        size_t i = rows[r];
+        P.t[r] = target_of(o->target, qw[i], qs[i]);
+        P.sw[r] = pow(cnt[src[i]], -o->balance);
+        tot += P.sw[r];
+    }
+    for (size_t r = 0; r < n; r++)
+        P.sw[r] *= n / tot;
+    free(cnt);
+    /* standardise the dense features over the fitted rows */
+    for (int j = 0; j < ND; j++) {
+        double s = 0, s2 = 0;
+        for (size_t r = 0; r < n; r++) {
+            double x = fs->dense[rows[r] * ND + j];
+            s += x;
+            s2 += x * x;
+        }
+        double mu = n ? s / n : 0, var = n ? s2 / n - mu * mu : 0;
+        P.mu[j] = mu;
+        P.sd[j] = var > 1e-12 ? sqrt(var) : 0;
+        for (size_t r = 0; r < n; r++)
+            P.zd[r * ND + j] =
+                P.sd[j] > 0 ? (fs->dense[rows[r] * ND + j] - mu) / P.sd[j] : 0;
+    }
+    double *th = fg_xcalloc(P.D, sizeof *th);
+    double tm = 0;
+    for (size_t r = 0; r < n; r++)
+        tm += P.sw[r] * P.t[r];
+    tm = n ? tm / n : 0.5;
+    tm = tm < 1e-6 ? 1e-6 : tm > 1 - 1e-6 ? 1 - 1e-6 : tm;
+    th[P.D - 1] = log(tm / (1 - tm));
+    lbfgs(&P, th, o->max_iter > 0 ? o->max_iter : 300);
+    struct fg_router *R = fg_router_new(fs->nb);
+    for (uint32_t k = 0; k < P.nb; k++)
+        R->w[active[k]] = (float)th[k];
+    double bias = th[P.D - 1];
+    for (int j = 0; j < ND; j++) {
+        if (P.sd[j] > 0) {
+            R->dense[j] = (float)(th[P.nb + j] / P.sd[j]);
+            bias -= th[P.nb + j] * P.mu[j] / P.sd[j];
+        }
+    }
+    R->bias = (float)bias;
+    free(th);
+    free(map);
+    free(active);
+    free(P.off);
+    free(P.idx);
+    free(val);
+    free(P.t);
+    free(P.sw);
+    free(P.zd);
+    return R;
+}
+
+static bool buckets_ok(uint32_t nb)
+{
+    return nb >= FG_ROUTER_MIN_BUCKETS && nb <= FG_ROUTER_MAX_BUCKETS && !(nb & (nb - 1));
+}
+
+struct fg_router *fg_route_fit(const struct fg_route_example *ex, size_t n,
+                               const struct fg_route_fit_opts *o)
+{
+    uint32_t nb = o->n_buckets ? o->n_buckets : DEFAULT_BUCKETS;
+    if (!buckets_ok(nb) || !(o->lambda >= 0))
+        return NULL;
+    size_t m = n ? n : 1;
+    const char **text = fg_xmalloc(m * sizeof *text);
+    size_t *len = fg_xmalloc(m * sizeof *len), *rows = fg_xmalloc(m * sizeof *rows);
+    double *qw = fg_xmalloc(m * sizeof *qw), *qs = fg_xmalloc(m * sizeof *qs);
+    int *src = fg_xmalloc(m * sizeof *src), n_src = 1;
+    for (size_t i = 0; i < n; i++) {
+        text[i] = ex[i].text;
+        len[i] = ex[i].len;
+        qw[i] = ex[i].q_weak;
+        qs[i] = ex[i].q_strong;
+        src[i] = ex[i].source > 0 ? ex[i].source : 0;
+        if (src[i] + 1 > n_src)
+            n_src = src[i] + 1;
+        rows[i] = i;
+    }
+    struct fstore fs;
+    fstore_build(&fs, nb, n, text, len);
+    struct fg_router *r = fit_rows(&fs, rows, n, qw, qs, src, n_src, o);
+    fstore_free(&fs);
+    free(text);
+    free(len);
+    free(rows);
+    free(qw);
+    free(qs);
+    free(src);
+    return r;
+}
+
+void fg_route_thresholds(struct fg_router *r, const double *scores, size_t n)
+{
+    double *s = fg_xmalloc((n ? n : 1) * sizeof *s);
+    memcpy(s, scores, n * sizeof *s);
+    size_t *o = score_order(n, s);
+    int last = FG_ROUTER_N_THRESHOLDS - 1;
+    r->thresholds[0] = INFINITY;
+    r->thresholds[last] = -INFINITY;
+    for (int k = 1; k < last; k++) {
+        size_t j = (size_t)llround((double)n * k / last);
+        float t;
+        if (n == 0)
+            t = (float)(1.0 - (double)k / last);
+        else if (j == 0)
+            t = (float)s[o[0]] + 1e-6f;
+        else if (j >= n)
+            t = (float)s[o[n - 1]];
+        else
+            t = (float)((s[o[j - 1]] + s[o[j]]) / 2);
+        r->thresholds[k] = t > r->thresholds[k - 1] ? r->thresholds[k - 1] : t;
+    }
+    free(o);
+    free(s);
+}
+
+static size_t *iota(size_t n)
+{
+    size_t *o = fg_xmalloc((n ? n : 1) * sizeof *o);
+    for (size_t i = 0; i < n; i++)
+        o[i] = i;
+    return o;
+}
+
+/* Per-row arrays of a dataset, for the curve and the fit. */
+struct cols {
+    double *qw, *qs;
+    int *src;
+    const char **text;
+    size_t *len;
+};
+
+static void cols_make(struct cols *c, const struct dataset *d)
+{
+    size_t m = d->n ? d->n : 1;
+    c->qw = fg_xmalloc(m * sizeof *c->qw);
+    c->qs = fg_xmalloc(m * sizeof *c->qs);
+    c->src = fg_xmalloc(m * sizeof *c->src);
+    c->text = fg_xmalloc(m * sizeof *c->text);
+    c->len = fg_xmalloc(m * sizeof *c->len);
+    for (size_t i = 0; i < d->n; i++) {
+        c->qw[i] = d->r[i].qw;
+        c->qs[i] = d->r[i].qs;
+        c->src[i] = d->r[i].src;
+        c->text[i] = d->r[i].prompt;
+        c->len[i] = d->r[i].len;
+    }
+}
+
+static void cols_free(struct cols *c)
+{
+    free(c->qw);
+    free(c->qs);
+    free(c->src);
+    free(c->text);
+    free(c->len);
+}
+
+/* Curve of the rows of one source (src < 0: all rows). */
+static void source_curve(const struct dataset *d, const struct cols *c, const double *score,
+                         int src, struct fg_route_curve *out)
+{
+    size_t m = d->n ? d->n : 1, k = 0;
+    double *s = fg_xmalloc(m * sizeof *s), *qw = fg_xmalloc(m * sizeof *qw),
+           *qs = fg_xmalloc(m * sizeof *qs);
+    for (size_t i = 0; i < d->n; i++)
+        if (src < 0 || c->src[i] == src) {
+            s[k] = score[i];
+            qw[k] = c->qw[i];
+            qs[k++] = c->qs[i];
+        }
+    fg_route_curve(k, s, qw, qs, NULL, out);
+    free(s);
+    free(qw);
+    free(qs);
+}
+
+/* ---- train ------------------------------------------------------------------------ */
+
+struct train_cli {
+    const char *data, *out, *sources;
+    bool exclude_nc, help;
+    uint32_t nb;
+    double lambda, balance;     /* NAN: search the grid */
+    int target;                 /* -1: search the grid */
+};
+
+static const double grid_lambda[] = {3e-5, 1e-4, 3e-4, 1e-3};
+static const double grid_balance[] = {0, 0.5};
+static const enum fg_route_target grid_target[] = {FG_TARGET_GAIN, FG_TARGET_BINARY};
+#define NELEM(a) (int)(sizeof(a) / sizeof(a)[0])
+
+static const char *target_name(int t) { return t == FG_TARGET_BINARY ? "binary" : "gain"; }
+
+/* Out-of-fold scores of one configuration over the distinct folds; the
+ * folds are fitted in parallel threads (each fit is deterministic, so the
+ * result does not depend on the scheduling). */
+struct cv_job {
+    const struct fstore *fs;
+    const struct dataset *d;
+    const struct cols *c;
+    const struct fg_route_fit_opts *o;
+    int fold;
+    double *oof;
+};
+
+static void *cv_fold(void *arg)
+{
+    struct cv_job *j = arg;
+    const struct dataset *d = j->d;
+    size_t *tr = fg_xmalloc((d->n ? d->n : 1) * sizeof *tr), nt = 0;
+    for (size_t i = 0; i < d->n; i++)
+        if (d->r[i].fold != j->fold)
+            tr[nt++] = i;
+    struct fg_router *r = fit_rows(j->fs, tr, nt, j->c->qw, j->c->qs, j->c->src, d->n_src, j->o);
+    for (size_t i = 0; i < d->n; i++)
+        if (d->r[i].fold == j->fold) {
+            struct fg_route_feats x;
+            fstore_row(j->fs, i, &x);
+            j->oof[i] = fg_router_score_feats(r, &x);
+        }
+    fg_router_free(r);
+    free(tr);
+    return NULL;
+}
+
+static void cross_validate(const struct fstore *fs, const struct dataset *d,
+                           const struct cols *c, const int *folds, int n_folds,
+                           const struct fg_route_fit_opts *o, double *oof)
+{
+    struct cv_job job[16];
+    pthread_t th[16];
+    bool started[16] = {0};
+    for (int f = 0; f < n_folds; f++) {
+        job[f] = (struct cv_job){fs, d, c, o, folds[f], oof};
+        started[f] = pthread_create(&th[f], NULL, cv_fold, &job[f]) == 0;
+        if (!started[f])
+            cv_fold(&job[f]);
+    }
+    for (int f = 0; f < n_folds; f++)
+        if (started[f])
+            pthread_join(th[f], NULL);
+}
+
+/* Selection objective: pooled out-of-fold APGR plus the mean per-source
+ * APGR (so a config does not buy the big source at the small ones' cost). */
+static double cv_report(FILE *out, const struct dataset *d, const struct cols *c,
+                        const double *oof, bool per_source, double *pooled_apgr)
+{
+    struct fg_route_curve pc, sc;
+    source_curve(d, c, oof, -1, &pc);
+    double sum = 0;
+    int ns = 0;
+    for (int s = 0; s < d->n_src; s++) {
+        source_curve(d, c, oof, s, &sc);
+        if (!isnan(sc.apgr)) {
+            sum += sc.apgr;
+            ns++;
+        }
+        if (per_source)
+            fprintf(out, "    %-22s n=%-6.0f APGR %.3f  CPT(50%%) %3d%%  CPT(80%%) %3d%%  AUC %.3f\n",
+                    d->src[s], sc.n, sc.apgr, sc.cpt50, sc.cpt80, sc.auc);
+    }
+    *pooled_apgr = pc.apgr;
+    return pc.apgr + (ns ? sum / ns : 0);
+}
+
+static int parse_double(const char *s, double *v)
+{
+    char *e;
+    errno = 0;
+    *v = strtod(s, &e);
+    return errno || e == s || *e ? -1 : 0;
+}
+
+static int train_args(struct train_cli *t, int argc, char **argv)
+{
+    t->nb = DEFAULT_BUCKETS;
+    t->lambda = t->balance = NAN;
+    t->target = -1;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        double x;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            t->help = true;
+            continue;
+        }
+        if (!strcmp(a, "--exclude-nc")) {
+            t->exclude_nc = true;
+            continue;
+        }
+        if (!v)
+            return usage_error("%s needs a value", a);
+        i++;
+        if (!strcmp(a, "--data"))
+            t->data = v;
+        else if (!strcmp(a, "--out"))
+            t->out = v;
+        else if (!strcmp(a, "--sources"))
+            t->sources = v;
+        else if (!strcmp(a, "--buckets")) {
+            if (parse_double(v, &x) || x < 0 || x > FG_ROUTER_MAX_BUCKETS ||
+                !buckets_ok((uint32_t)x))
+                return usage_error("--buckets must be a power of two in [%u, %u]",
+                                   FG_ROUTER_MIN_BUCKETS, FG_ROUTER_MAX_BUCKETS);
+            t->nb = (uint32_t)x;
+        } else if (!strcmp(a, "--lambda")) {
+            if (parse_double(v, &t->lambda) || !(t->lambda >= 0))
+                return usage_error("--lambda must be a number >= 0");
+        } else if (!strcmp(a, "--balance")) {
+            if (parse_double(v, &t->balance) || !(t->balance >= 0 && t->balance <= 1))
+                return usage_error("--balance must be in [0, 1]");
+        } else if (!strcmp(a, "--target")) {
+            if (strcmp(v, "gain") && strcmp(v, "binary"))
+                return usage_error("--target is gain or binary");
+            t->target = strcmp(v, "gain") ? FG_TARGET_BINARY : FG_TARGET_GAIN;
+        } else
+            return usage_error("unknown option '%s'", a);
+    }
+    if (!t->help && (!t->data || !t->out))
+        return usage_error("train needs --data and --out");
+    return 0;
+}
+
+/* Distinct fold values; when the file has fewer than two, folds by prompt hash. */
+static int make_folds(struct dataset *d, int *folds)
+{
+    int n = 0;
+    for (size_t i = 0; i < d->n; i++) {
+        int f = d->r[i].fold, k;
+        for (k = 0; k < n && folds[k] != f; k++)
+            ;
+        if (k == n && n < 16)
+            folds[n++] = f;
+    }
+    if (n >= 2 && n < 16) {
+        for (int a = 1; a < n; a++)               /* ascending */
+            for (int b = a; b > 0 && folds[b] < folds[b - 1]; b--) {
+                int t = folds[b];
+                folds[b] = folds[b - 1];
+                folds[b - 1] = t;
+            }
+        return n;
+    }
+    for (size_t i = 0; i < d->n; i++)
+        d->r[i].fold = 1 + (int)(fg_router_fnv1a64(d->r[i].prompt, d->r[i].len) % 4);
+    for (int k = 0; k < 4; k++)
+        folds[k] = k + 1;
+    return 4;
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static char *train_meta(const struct train_cli *t, const struct dataset *d,
+                        const struct fg_route_fit_opts *o, int n_folds, double cv_apgr,
+                        int op)
+{
+    size_t cap = 4096;
+    char *m = fg_xmalloc(cap);
+    size_t n = 0;
+#define META(...) n += (size_t)snprintf(m + n, n < cap ? cap - n : 0, __VA_ARGS__)
+    META("format=frugal router weights, feature spec 1\ntrained_on=");
+    for (int s = 0; s < d->n_src; s++)
+        META("%s%s", s ? "," : "", d->src[s]);
+    META("\nexcluded_nc=%s\n", t->exclude_nc ? "alpacaeval,mapcoder_xcodeeval" : "no");
+    META("data=%s\nrows=%zu\nn_buckets=%u\ntarget=%s\nlambda=%g\nbalance=%g\n",
+         base_name(t->data), d->n, o->n_buckets, target_name(o->target), o->lambda,
+         o->balance);
+    META("cv=%d folds of the training file's fold field\ncv_apgr=%.4f\n", n_folds, cv_apgr);
+    META("thresholds=out-of-fold scores of the training rows\noperating_share=%.2f\n",
+         op / 100.0);
+#undef META
+    if (n >= cap)
+        m[cap - 1] = '\0';
+    return m;
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    struct train_cli t = {0};
+    int rc = train_args(&t, argc, argv);
+    if (rc || t.help) {
+        if (t.help)
+            fputs("usage: frugal route train --data routing_train.jsonl --out W.frw "
+                  "[--sources a,b] [--exclude-nc]\n"
+                  "         [--buckets 262144] [--lambda L] [--target gain|binary] "
+                  "[--balance A]\n", stdout);
+        return rc;
+    }
+    struct dataset d = {0};
+    if (dataset_load(&d, t.data, t.sources, t.exclude_nc) < 0) {
+        dataset_free(&d);
+        return 1;
+    }
+    for (int s = 0; s < d.n_src; s++)
+        if (in_list(nc_sources, d.src[s]))
+            fprintf(stderr, "frugal route: warning: training on %s, non-commercial data: "
+                            "these weights must not ship (use --exclude-nc)\n", d.src[s]);
+    for (size_t i = 0; i < d.n; i++)
+        if (d.r[i].fold == 0) {
+            fprintf(stderr, "frugal route: warning: %s has rows of fold 0, the held-out "
+                            "fold: fit on routing_train.jsonl only\n", t.data);
+            break;
+        }
+    int folds[16], n_folds = make_folds(&d, folds);
+    struct cols c;
+    cols_make(&c, &d);
+    struct fstore fs;
+    fstore_build(&fs, t.nb, d.n, c.text, c.len);
+    printf("frugal route train: %zu rows from %s, %d sources, %d-fold cross-validation, "
+           "2^%d buckets\n", d.n, base_name(t.data), d.n_src, n_folds,
+           __builtin_ctz(t.nb));
+    double *oof = fg_xmalloc(d.n * sizeof *oof), *best_oof = fg_xmalloc(d.n * sizeof *oof);
+    struct fg_route_fit_opts best = {0};
+    double best_obj = -INFINITY, best_apgr = NAN;
+    printf("  %-7s %-8s %-7s  %-11s %s\n", "target", "lambda", "balance", "pooled APGR",
+           "pooled + mean per-source");
+    for (int ti = 0; ti < NELEM(grid_target); ti++)
+        for (int li = 0; li < NELEM(grid_lambda); li++)
+            for (int bi = 0; bi < NELEM(grid_balance); bi++) {
+                struct fg_route_fit_opts o = {
+                    .n_buckets = t.nb,
+                    .target = t.target >= 0 ? (enum fg_route_target)t.target : grid_target[ti],
+                    .lambda = !isnan(t.lambda) ? t.lambda : grid_lambda[li],
+                    .balance = !isnan(t.balance) ? t.balance : grid_balance[bi],
+                };
+                if ((t.target >= 0 && ti) || (!isnan(t.lambda) && li) ||
+                    (!isnan(t.balance) && bi))
+                    continue;
+                cross_validate(&fs, &d, &c, folds, n_folds, &o, oof);
+                double pooled, obj = cv_report(stdout, &d, &c, oof, false, &pooled);
+                printf("  %-7s %-8g %-7g  %-11.4f %.4f\n", target_name(o.target), o.lambda,
+                       o.balance, pooled, obj);
+                fflush(stdout);
+                if (obj > best_obj) {
+                    best_obj = obj;
+                    best_apgr = pooled;
+                    best = o;
+                    memcpy(best_oof, oof, d.n * sizeof *oof);
+                }
+            }
+    printf("chosen: target %s, lambda %g, balance %g; cross-validated per source:\n",
+           target_name(best.target), best.lambda, best.balance);
+    double pooled;
+    cv_report(stdout, &d, &c, best_oof, true, &pooled);
+    struct fg_route_curve pc;
+    source_curve(&d, &c, best_oof, -1, &pc);
+    int op = 100;
+    for (int k = 5; k <= 100; k += 5)
+        if (pc.q[k] >= RETAIN_TARGET * pc.q_strong) {
+            op = k;
+            break;
+        }
+    printf("  pooled: APGR %.3f  CPT(50%%) %d%%  CPT(80%%) %d%%  AUC %.3f; operating share "
+           "%d%% (smallest multiple of 5%% keeping >= %.0f%% quality: %.3f)\n",
+           pc.apgr, pc.cpt50, pc.cpt80, pc.auc, op, RETAIN_TARGET * 100,
+           pc.q[op] / pc.q_strong);
+    size_t *all = iota(d.n);
+    struct fg_router *r = fit_rows(&fs, all, d.n, c.qw, c.qs, c.src, d.n_src, &best);
+    fg_route_thresholds(r, best_oof, d.n);
+    char *meta = train_meta(&t, &d, &best, n_folds, best_apgr, op);
+    fg_router_set_meta(r, meta);
+    char err[512];
+    rc = 0;
+    if (fg_router_save(r, t.out, err, sizeof err) < 0) {
+        fprintf(stderr, "frugal route: %s\n", err);
+        rc = 1;
+    } else {
+        size_t len;
+        unsigned char *b = fg_router_serialize(r, &len);
+        printf("wrote %s: %zu bytes, checksum %016llx\n", t.out, len,
+               (unsigned long long)fg_router_fnv1a64(b, len - 8));
+        free(b);
+    }
+    free(meta);
+    free(all);
+    fg_router_free(r);
+    free(oof);
+    free(best_oof);
+    fstore_free(&fs);
+    cols_free(&c);
+    dataset_free(&d);
+    return rc;
+}
+
+/* ---- eval ----------------------------------------------------------------------- */
+
+struct group {
+    char name[96];
+    bool indist;
+    size_t n;
+    double *score, *qw, *qs;
+    struct fg_route_curve router, oracle;
+    double lo, hi;
+    double thr[N_OP + 1], share[N_OP + 1], kept[N_OP + 1];
+};
+
+static void group_add(struct group *g, double score, double qw, double qs)
+{
+    if (!(g->n & (g->n + 1))) {             /* n + 1 is a power of two: grow */
+        size_t cap = 2 * (g->n + 1);
+        g->score = fg_xrealloc(g->score, cap * sizeof *g->score);
+        g->qw = fg_xrealloc(g->qw, cap * sizeof *g->qw);
+        g->qs = fg_xrealloc(g->qs, cap * sizeof *g->qs);
+    }
+    g->score[g->n] = score;
+    g->qw[g->n] = qw;
+    g->qs[g->n++] = qs;
+}
+
+static void group_free(struct group *g)
+{
+    free(g->score);
+    free(g->qw);
+    free(g->qs);
+}
+
+static void group_compute(struct group *g, const struct fg_router *r, const int *op, int nop)
+{
+    fg_route_curve(g->n, g->score, g->qw, g->qs, NULL, &g->router);
+    apgr_ci(g->n, g->score, g->qw, g->qs, &g->lo, &g->hi);
+    double *gain = fg_xmalloc((g->n ? g->n : 1) * sizeof *gain);
+    for (size_t i = 0; i < g->n; i++)
+        gain[i] = g->qs[i] - g->qw[i];
+    fg_route_curve(g->n, gain, g->qw, g->qs, NULL, &g->oracle);
+    free(gain);
+    for (int k = 0; k < nop; k++) {
+        double th = fg_router_threshold(r, op[k] / 100.0), routed = 0, q = 0;
+        for (size_t i = 0; i < g->n; i++) {
+            bool strong = g->score[i] >= th;
+            routed += strong;
+            q += strong ? g->qs[i] : g->qw[i];
+        }
+        g->thr[k] = th;
+        g->share[k] = g->n ? routed / g->n : NAN;
+        g->kept[k] = g->n ? q / g->n / g->router.q_strong : NAN;
+    }
+}
+
+static double random_kept(const struct fg_route_curve *c, int pct)
+{
+    return (c->q_weak + pct / 100.0 * (c->q_strong - c->q_weak)) / c->q_strong;
+}
+
+static json_t *jnum(double v) { return isnan(v) ? json_null() : json_real(v); }
+
+static json_t *method_json(const struct fg_route_curve *c, double auc_override, bool random,
+                           const double *ci)
+{
+    json_t *o = json_object(), *kept = json_object();
+    json_object_set_new(o, "apgr", jnum(random ? 0.5 : c->apgr));
+    if (ci)
+        json_object_set_new(o, "apgr_ci95", json_pack("[oo]", jnum(ci[0]), jnum(ci[1])));
+    json_object_set_new(o, "cpt50", random ? json_real(0.5)
+                                           : c->cpt50 < 0 ? json_null()
+                                                          : json_real(c->cpt50 / 100.0));
+    json_object_set_new(o, "cpt80", random ? json_real(0.8)
+                                           : c->cpt80 < 0 ? json_null()
+                                                          : json_real(c->cpt80 / 100.0));
+    json_object_set_new(o, "auc", jnum(random ? 0.5 : isnan(auc_override) ? c->auc
+                                                                         : auc_override));
+    for (int k = 0; k < N_OP; k++) {
+        char key[8];
+        snprintf(key, sizeof key, "%d", op_points[k]);
+        int p = op_points[k];
+        json_object_set_new(kept, key, jnum(random ? random_kept(c, p) : c->q[p] / c->q_strong));
+    }
+    json_object_set_new(o, "retained", kept);
+    return o;
+}
+
+static json_t *group_json(const struct group *g, const int *op, int nop)
+{
+    json_t *o = json_object(), *ops = json_array();
+    json_object_set_new(o, "group", json_string(g->name));
+    json_object_set_new(o, "in_distribution", json_boolean(g->indist));
+    json_object_set_new(o, "n", json_integer((json_int_t)g->n));
+    json_object_set_new(o, "q_weak", jnum(g->router.q_weak));
+    json_object_set_new(o, "q_strong", jnum(g->router.q_strong));
+    double ci[2] = {g->lo, g->hi};
+    json_object_set_new(o, "router", method_json(&g->router, NAN, false, ci));
+    json_object_set_new(o, "random", method_json(&g->router, NAN, true, NULL));
+    json_object_set_new(o, "oracle", method_json(&g->oracle, 1.0, false, NULL));
+    for (int k = 0; k < nop; k++)
+        json_array_append_new(ops, json_pack("{s:f,s:o,s:o,s:o}", "target", op[k] / 100.0,
+                                             "threshold", jnum(g->thr[k]), "share",
+                                             jnum(g->share[k]), "retained", jnum(g->kept[k])));
+    json_object_set_new(o, "operating_points", ops);
+    return o;
+}
+
+static void print_pct(int p)
+{
+    if (p < 0)
+        printf("  %5s", "-");
+    else
+        printf("  %4d%%", p);
+}
+
+static void print_method(const char *label, const struct fg_route_curve *c, bool random,
+                         double auc, const double *ci)
+{
+    printf("  %-26s %6s %7s %8s", label, "", "", "");
+    printf("  %6.3f", random ? 0.5 : c->apgr);
+    if (ci && !isnan(ci[0]))
+        printf("  [%.3f, %.3f]", ci[0], ci[1]);
+    else
+        printf("  %14s", "");
+    print_pct(random ? 50 : c->cpt50);
+    print_pct(random ? 80 : c->cpt80);
+    printf("  %5.3f", random ? 0.5 : auc);
+    for (int k = 0; k < N_OP; k++) {
+        int p = op_points[k];
+        printf("  %6.3f", random ? random_kept(c, p) : c->q[p] / c->q_strong);
+    }
+    putchar('\n');
+}
+
+static void print_group(const struct group *g)
+{
+    printf("%-28s %6zu %7.3f %8.3f\n", g->name, g->n, g->router.q_weak, g->router.q_strong);
+    double ci[2] = {g->lo, g->hi};
+    print_method("router", &g->router, false, g->router.auc, ci);
+    print_method("random", &g->router, true, 0.5, NULL);
+    print_method("oracle", &g->oracle, false, 1.0, NULL);
+}
+
+struct eval_cli {
+    const char *weights, *data;
+    bool json, help;
+};
+
+static int eval_args(struct eval_cli *e, int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+            e->help = true;
+        else if (!strcmp(a, "--json"))
+            e->json = true;
+        else if (!strcmp(a, "--weights") || !strcmp(a, "--data")) {
+            if (!v)
+                return usage_error("%s needs a value", a);
+            *(!strcmp(a, "--data") ? &e->data : &e->weights) = v;
+            i++;
+        } else
+            return usage_error("unknown option '%s'", a);
+    }
+    if (!e->help && (!e->weights || !e->data))
+        return usage_error("eval needs --weights and --data");
+    return 0;
+}
+
+/* Rows of the in-distribution sources, at most BALANCED_CAP per source,
+ * chosen by uid hash (deterministic). */
+static void balanced_group(struct group *g, const struct dataset *d, const double *score,
+                           const bool *indist)
+{
+    struct sort_key *k = fg_xmalloc((d->n ? d->n : 1) * sizeof *k);
+    for (size_t i = 0; i < d->n; i++)
+        k[i] = (struct sort_key){
+            (double)(fg_router_fnv1a64(d->r[i].uid, strlen(d->r[i].uid)) >> 11), i};
+    qsort(k, d->n, sizeof *k, by_score_desc);
+    size_t *taken = fg_xcalloc((size_t)d->n_src + 1, sizeof *taken);
+    bool *pick = fg_xcalloc(d->n ? d->n : 1, sizeof *pick);
+    for (size_t j = 0; j < d->n; j++) {
+        const struct row *r = &d->r[k[j].i];
+        if (indist[r->src] && taken[r->src] < BALANCED_CAP) {
+            taken[r->src]++;
+            pick[k[j].i] = true;
+        }
+    }
+    for (size_t i = 0; i < d->n; i++)           /* file order */
+        if (pick[i])
+            group_add(g, score[i], d->r[i].qw, d->r[i].qs);
+    free(pick);
+    free(taken);
+    free(k);
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    struct eval_cli e = {0};
+    int rc = eval_args(&e, argc, argv);
+    if (rc || e.help) {
+        if (e.help)
+            fputs("usage: frugal route eval --weights W.frw --data routing_heldout.jsonl "
+                  "[--json]\n", stdout);
+        return rc;
+    }
+    char err[512], trained[2048] = "", opbuf[32];
+    struct fg_router *r = fg_router_load(e.weights, err, sizeof err);
+    if (!r) {
+        fprintf(stderr, "frugal route: %s\n", err);
+        return 1;
+    }
+    fg_router_meta(r, "trained_on", trained, sizeof trained);
+    int op[N_OP + 1], nop = N_OP;
+    memcpy(op, op_points, sizeof op_points);
+    double ops;
+    if (fg_router_meta(r, "operating_share", opbuf, sizeof opbuf) && !parse_double(opbuf, &ops))
+        op[nop++] = (int)lround(ops * 100);
+    struct dataset d = {0};
+    if (dataset_load(&d, e.data, NULL, false) < 0) {
+        dataset_free(&d);
+        fg_router_free(r);
+        return 1;
+    }
+    double *score = fg_xmalloc(d.n * sizeof *score);
+    struct fg_route_facts facts = {.turns = 1};
+    for (size_t i = 0; i < d.n; i++)
+        score[i] = fg_router_score_text(r, d.r[i].prompt, d.r[i].len, &facts);
+    bool *indist = fg_xcalloc((size_t)d.n_src + 1, sizeof *indist);
+    for (int s = 0; s < d.n_src; s++)
+        indist[s] = in_csv(trained, d.src[s]);
+    int ng = d.n_src + 2;
+    struct group *g = fg_xcalloc((size_t)ng, sizeof *g);
+    snprintf(g[0].name, sizeof g[0].name, "in-distribution, pooled");
+    snprintf(g[1].name, sizeof g[1].name, "in-distribution, <=%d/source", BALANCED_CAP);
+    g[0].indist = g[1].indist = true;
+    for (size_t i = 0; i < d.n; i++)
+        if (indist[d.r[i].src])
+            group_add(&g[0], score[i], d.r[i].qw, d.r[i].qs);
+    balanced_group(&g[1], &d, score, indist);
+    int k = 2;
+    for (int pass = 0; pass < 2; pass++)       /* in-distribution sources first */
+        for (int s = 0; s < d.n_src; s++) {
+            if (indist[s] != (pass == 0))
+                continue;
+            snprintf(g[k].name, sizeof g[k].name, "%s%s", d.src[s], indist[s] ? "" : " *");
+            g[k].indist = indist[s];
+            for (size_t i = 0; i < d.n; i++)
+                if (d.r[i].src == s)
+                    group_add(&g[k], score[i], d.r[i].qw, d.r[i].qs);
+            k++;
+        }
+    for (int i = 0; i < ng; i++)
+        group_compute(&g[i], r, op, nop);
+    if (e.json) {
+        json_t *o = json_object(), *arr = json_array();
+        json_object_set_new(o, "weights", json_string(base_name(e.weights)));
+        json_object_set_new(o, "data", json_string(base_name(e.data)));
+        json_object_set_new(o, "rows", json_integer((json_int_t)d.n));
+        json_object_set_new(o, "trained_on", json_string(trained));
+        json_object_set_new(o, "apgr_method", json_string(
+            "trapezoid over c = 0..1 step 0.01; ties in expectation over random order"));
+        for (int i = 0; i < ng; i++)
+            if (g[i].n)
+                json_array_append_new(arr, group_json(&g[i], op, nop));
+        json_object_set_new(o, "groups", arr);
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+        putchar('\n');
+        json_decref(o);
+    } else {
+        printf("frugal route eval: weights %s (2^%d buckets), data %s (%zu rows)\n",
+               base_name(e.weights), __builtin_ctz(r->n_buckets), base_name(e.data), d.n);
+        printf("in-distribution = trained on: %s\n", *trained ? trained : "(unknown)");
+        printf("quality in [0,1]; APGR = trapezoid over c = 0, 0.01, .., 1, ties in expectation; "
+               "95%% CI = bootstrap, %d resamples; ret@c = Q(c)/Q_strong; * = not trained on\n\n",
+               BOOT_DRAWS);
+        printf("%-28s %6s %7s %8s  %6s  %-14s  %5s  %5s  %5s  %6s  %6s  %6s  %6s\n", "group", "n",
+               "Q_weak", "Q_strong", "APGR", "[95% CI]", "CPT50", "CPT80", "AUC", "ret@20",
+               "ret@30", "ret@40", "ret@50");
+        for (int i = 0; i < ng; i++)
+            if (g[i].n)
+                print_group(&g[i]);
+        printf("\noperating points: threshold from the weights' table for a target frontier "
+               "share;\nshare reached on this data / quality retained\n%-28s", "group");
+        for (int j = 0; j < nop; j++)
+            printf("  %s%3d%%%9s", j == N_OP ? "op " : "", op[j], "");
+        putchar('\n');
+        for (int i = 0; i < ng; i++) {
+            if (!g[i].n)
+                continue;
+            printf("%-28s", g[i].name);
+            for (int j = 0; j < nop; j++)
+                printf("  %s%5.1f%% / %.3f", j == N_OP ? "   " : "", 100 * g[i].share[j],
+                       g[i].kept[j]);
+            putchar('\n');
+        }
+    }
+    for (int i = 0; i < ng; i++)
+        group_free(&g[i]);
+    free(g);
+    free(indist);
+    free(score);
+    dataset_free(&d);
+    fg_router_free(r);
+    return 0;
+}
+
+/* ---- entry ------------------------------------------------------------------------ */
+
+static const char usage_text[] =
+    "usage: frugal route train --data routing_train.jsonl --out router-weights.frw\n"
+    "                          [--sources a,b] [--exclude-nc] [--buckets N]\n"
+    "                          [--lambda L] [--target gain|binary] [--balance A]\n"
+    "       frugal route eval --weights router-weights.frw --data routing_heldout.jsonl "
+    "[--json]\n";
+
+int fg_route_tool_main(int argc, char **argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||
+        !strcmp(argv[1], "help")) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    int rc;
+    if (!strcmp(argv[1], "train"))
+        rc = cmd_train(argc, argv);
+    else if (!strcmp(argv[1], "eval"))
+        rc = cmd_eval(argc, argv);
+    else {
+        fprintf(stderr, "frugal route: unknown command '%s'\n", argv[1]);
+        fputs(usage_text, stderr);
+        rc = 2;
+    }
+    fg_router_thread_cleanup();
+    return rc;
+}
