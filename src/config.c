@@ -1199,7 +1199,7 @@ static void load_route(struct ld *ld, const struct node *n, const char *path,
                        struct fg_route_cfg *r)
 {
     char sub[PATHLEN];
-    r->threshold = 0.5;
+    r->threshold = -1;          /* unset: the weights' recommended operating point */
     r->frontier_share = -1;
     r->line = n->line;
     if (!expect(ld, n, N_MAP, path))
@@ -1422,7 +1422,7 @@ static void add_auto_route(struct fg_config *c)
     r->name = fg_xstrdup("auto");
     r->cheap = fg_xstrdup("gpt-4o-mini");
     r->frontier = fg_xstrdup("gpt-4o");
-    r->threshold = 0.5;
+    r->threshold = -1;
     r->frontier_share = -1;
     r->escalate_on = fg_xcalloc(NF(esc), sizeof *r->escalate_on);
     for (size_t i = 0; i < NF(esc); i++)

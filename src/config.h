@@ -73,7 +73,8 @@ struct fg_model_cfg {
 struct fg_route_cfg {
     char *name, *cheap, *frontier;
     double threshold;        /* classifier score at or above which a call goes
-                                to the frontier model; default 0.5 */
+                                to the frontier model; -1 (default) = the
+                                weights' recommended operating point */
     double frontier_share;   /* if set (>= 0): pick the threshold that sends
                                 this share of traffic to frontier (the weights'
                                 threshold table); -1 = use threshold */

@@ -101,6 +101,21 @@ static const char *rule(struct fg_call *c, const struct fg_route_cfg *r)
     return NULL;
 }
 
+/* frontier_share wins, then an explicit threshold, then the operating
+ * share recorded in the weights (quality retained >= 96% when trained). */
+static double threshold_for(const struct fg_router *rt, const struct fg_route_cfg *r)
+{
+    if (r->frontier_share >= 0)
+        return fg_router_threshold(rt, r->frontier_share);
+    if (r->threshold >= 0)
+        return r->threshold;
+    char buf[32];
+    double share = 0.5;
+    if (fg_router_meta(rt, "operating_share", buf, sizeof buf))
+        share = atof(buf);
+    return fg_router_threshold(rt, share);
+}
+
 const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index)
 {
     const char *why = rule(c, r);
@@ -114,7 +129,7 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
         c->route_reason = "no classifier weights";
         return r->frontier;
     }
-    double thr = r->frontier_share >= 0 ? fg_router_threshold(rt, r->frontier_share) : r->threshold;
+    double thr = threshold_for(rt, r);
     double score = fg_router_score_request(rt, &c->body, c->in->dialect);
     bool frontier = score >= thr;
     c->route = frontier ? "frontier" : "cheap";

@@ -8,6 +8,7 @@
 #include "busters.h"
 #include "respcache.h"
 #include "route.h"
+#include "router.h"
 #include "store.h"
 #include "log.h"
 #include "provider.h"
@@ -201,6 +202,7 @@ static void *worker_main(void *arg)
     fg_call_abort_all(w);
     fg_arena_thread_cleanup();
     fg_json_thread_cleanup();
+    fg_router_thread_cleanup();
     return NULL;
 }
 

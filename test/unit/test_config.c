@@ -555,7 +555,7 @@ static void test_values_and_defaults(void **state)
     assert_int_equal(c->models[3].dialect, FG_DIALECT_ANTHROPIC);
     assert_int_equal(c->models[4].dialect, FG_DIALECT_OPENAI);
     assert_int_equal(c->models[5].dialect, FG_DIALECT_ANTHROPIC);
-    assert_true(c->routes[0].threshold == 0.5);
+    assert_true(c->routes[0].threshold == -1);
     assert_int_equal(c->routes[0].n_escalate_on, 0);
 
     assert_true(c->prompt_caching.auto_breakpoints);
@@ -717,7 +717,7 @@ static void check_builtin_common(const struct fg_config *c)
     assert_non_null(r);
     assert_string_equal(r->cheap, "gpt-4o-mini");
     assert_string_equal(r->frontier, "gpt-4o");
-    assert_true(r->threshold == 0.5);
+    assert_true(r->threshold == -1);
     assert_int_equal(c->n_fallbacks, 0);
     assert_string_equal(c->storage, "sqlite:frugal.db");
     assert_int_equal(c->server.max_body_bytes, 32u << 20);

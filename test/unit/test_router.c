@@ -77,7 +77,7 @@ static void scores_are_deterministic(void **state)
     fg_router_free(r);
 }
 
-static void features_are_normalised_and_folded(void **state)
+static void features_are_counted_and_folded(void **state)
 {
     (void)state;
     struct fg_route_feats x;
@@ -529,6 +529,9 @@ static void scoring_speed(void **state)
     (void)state;
     struct fg_router *r = random_router(1u << 18);
     static const char para[] =
+        "Our team is planning the quarterly offsite and needs a short agenda that "
+        "balances strategy sessions with time for informal conversation; keep it "
+        "friendly, mention the budget limits, and suggest two venues near the office.\n"
         "Please review the following function and explain why it fails on empty input. "
         "The service computes 3 * (x + 2) = y for each record, then writes the totals "
         "to the ledger; optimise it if you can.\n```c\nint sum(const int *a, int n) {\n"
@@ -540,14 +543,40 @@ static void scoring_speed(void **state)
         memcpy(text + n, para, k);
         n += k;
     }
-    double sink = 0;
-    for (int i = 0; i < 200; i++)
-        sink += fg_router_score_text(r, text, n, NULL);
-    int iters = 3000;
-    double t0 = now_us();
-    for (int i = 0; i < iters; i++)
-        sink += fg_router_score_text(r, text, n, NULL);
-    double per = (now_us() - t0) / iters;
+    /* the best of 10 batches: the machine may be shared */
+    double sink = 0, per = INFINITY, per_req = INFINITY, t0;
+    int iters = 300;
+    for (int batch = 0; batch < 10; batch++) {
+        t0 = now_us();
+        for (int i = 0; i < iters; i++)
+            sink += fg_router_score_text(r, text, n, NULL);
+        per = fmin(per, (now_us() - t0) / iters);
+    }
+    /* the same prompt as a request body (decoding included, parsing not) */
+    char *body = malloc(2 * n + 128);
+    size_t b = (size_t)sprintf(body, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                                     "\"content\":\"");
+    for (size_t i = 0; i < n; i++) {
+        if (text[i] == '\n') {
+            body[b++] = '\\';
+            body[b++] = 'n';
+        } else if (text[i] == '"' || text[i] == '\\') {
+            body[b++] = '\\';
+            body[b++] = text[i];
+        } else
+            body[b++] = text[i];
+    }
+    b += (size_t)sprintf(body + b, "\"}]}");
+    struct fg_json j = {0};
+    assert_int_equal(fg_json_parse(&j, body, b), 0);
+    for (int batch = 0; batch < 10; batch++) {
+        t0 = now_us();
+        for (int i = 0; i < iters; i++)
+            sink += fg_router_score_request(r, &j, FG_DIALECT_OPENAI);
+        per_req = fmin(per_req, (now_us() - t0) / iters);
+    }
+    fg_json_free(&j);
+    free(body);
     const char *build = "no sanitizer";
 #if defined(__SANITIZE_ADDRESS__)
     build = "ASan, slower than a release build";
@@ -556,7 +585,8 @@ static void scoring_speed(void **state)
     build = "ASan, slower than a release build";
 #endif
 #endif
-    print_message("scoring: %.2f us per 4 KB prompt (%zu bytes; %s)\n", per, n, build);
+    print_message("scoring: %.2f us per 4 KB prompt, %.2f us per 4 KB request body "
+                  "(%s; goal < 10 us in a release build)\n", per, per_req, build);
     assert_true(sink > 0);
     fg_router_free(r);
 }
@@ -565,7 +595,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(scores_are_deterministic),
-        cmocka_unit_test(features_are_normalised_and_folded),
+        cmocka_unit_test(features_are_counted_and_folded),
         cmocka_unit_test(requests_score_their_last_user_message),
         cmocka_unit_test(long_prompts_use_head_and_tail),
         cmocka_unit_test(file_round_trip),

@@ -1,0 +1,110 @@
+// Routing through the real daemon: a route picks its cheap or frontier
+// model per call (rules first, then the classifier), says which and why,
+// and the ledger counts the routing savings against the frontier model.
+import { describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { startFrugal, openai, anthropic, call, test } from './lib/frugal.mjs';
+
+const WEIGHTS = fileURLToPath(new URL('../../data/router-weights.frw', import.meta.url));
+
+const config = (route) => ({
+  providers: [{ name: 'sim', type: 'sim' }],
+  models: [
+    { name: 'gpt-4o-mini', provider: 'sim' },
+    { name: 'gpt-4o', provider: 'sim' },
+    { name: 'claude-sonnet-4-5', provider: 'sim' },
+  ],
+  routes: [{ name: 'auto', cheap: 'gpt-4o-mini', frontier: 'gpt-4o', weights: WEIGHTS, ...route }],
+});
+
+const EASY = 'What is the capital of France?';
+const HARD = 'Prove that there are infinitely many primes p such that p + 2 is also prime, or explain ' +
+  'step by step why this is an open problem, and derive the best known bounds. Then implement a ' +
+  'segmented sieve in C that counts twin primes below 10^12 and analyze its complexity.';
+
+async function routed(fr, content, headers = {}) {
+  const r = await call(fr, '/v1/chat/completions', {
+    body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content }] }), headers,
+  });
+  assert.equal(r.status, 200, r.text);
+  return { model: r.headers.get('x-frugal-model'), route: r.headers.get('x-frugal-route'), r };
+}
+
+describe('routes pick a tier per call', () => {
+  let fr;
+  before(async () => { fr = await startFrugal({ config: config({}), name: 'frugal-routing' }); });
+  after(async () => { await fr?.stop(); });
+
+  test('x-frugal-route forces a tier, both ways', async () => {
+    const c = await routed(fr, HARD, { 'x-frugal-route': 'cheap' });
+    assert.deepEqual([c.model, c.route], ['gpt-4o-mini', 'cheap']);
+    const f = await routed(fr, EASY, { 'x-frugal-route': 'frontier' });
+    assert.deepEqual([f.model, f.route], ['gpt-4o', 'frontier']);
+  });
+
+  test('without a forced tier the classifier decides, and the ledger says why', async () => {
+    const h = await routed(fr, HARD);
+    assert.ok(['cheap', 'frontier'].includes(h.route), h.route);
+    assert.equal(h.model, h.route === 'cheap' ? 'gpt-4o-mini' : 'gpt-4o');
+  });
+
+  test('both SDKs reach a route; the answer comes from the chosen model', async () => {
+    const o = await openai(fr, { defaultHeaders: { 'x-frugal-route': 'cheap' } }).chat.completions.create({
+      model: 'auto', messages: [{ role: 'user', content: EASY }] });
+    assert.match(o.choices[0].message.content, /gpt-4o-mini/);
+    const a = await anthropic(fr, { defaultHeaders: { 'x-frugal-route': 'frontier' } }).messages.create({
+      model: 'auto', max_tokens: 50, messages: [{ role: 'user', content: HARD }] });
+    assert.match(a.content[0].text, /gpt-4o\b/);
+  });
+
+  test('routing savings are counted against the frontier model', async () => {
+    const before = (await call(fr, '/frugal/spend?since=1h', { method: 'GET' })).json;
+    await routed(fr, EASY, { 'x-frugal-route': 'cheap' });
+    await new Promise((r) => setTimeout(r, 150));
+    const after = (await call(fr, '/frugal/spend?since=1h', { method: 'GET' })).json;
+    assert.ok(after.saved_by.routing > before.saved_by.routing,
+      `routing savings did not grow: ${before.saved_by.routing} -> ${after.saved_by.routing}`);
+    assert.ok(after.baseline_usd > after.cost_usd);
+  });
+
+  test('GET /v1/models lists the route', async () => {
+    const r = await call(fr, '/v1/models', { method: 'GET' });
+    assert.ok(r.json.data.some((m) => m.id === 'auto'));
+  });
+});
+
+describe('route options', () => {
+  test('frontier_share 0 and 1 send everything cheap / frontier', async () => {
+    for (const [share, want] of [[0, 'cheap'], [1, 'frontier']]) {
+      const fr = await startFrugal({ config: config({ frontier_share: share }), name: `frugal-share-${share}` });
+      try {
+        for (const q of [EASY, HARD]) assert.equal((await routed(fr, q)).route, want, `share ${share}: ${q.slice(0, 20)}`);
+      } finally {
+        await fr.stop();
+      }
+    }
+  });
+
+  test('frontier_on_tools sends calls with tools to the frontier', async () => {
+    const fr = await startFrugal({ config: config({ frontier_on_tools: true }), name: 'frugal-tools' });
+    try {
+      const r = await call(fr, '/v1/chat/completions', {
+        body: JSON.stringify({
+          model: 'auto', messages: [{ role: 'user', content: EASY }],
+          tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: {} } } }],
+        }),
+      });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-frugal-route'), 'frontier');
+    } finally {
+      await fr.stop();
+    }
+  });
+
+  test('a weights file that does not load is a startup error naming it', async () => {
+    await assert.rejects(
+      startFrugal({ config: config({ weights: '/nonexistent/weights.frw' }), name: 'frugal-badweights' }),
+      /routes\[0\]\.weights/);
+  });
+});
