@@ -25,7 +25,7 @@ import {
   startSim,
   tempDir,
   test,
-  waitFor,
+  waitFor, metrics, ledgerFlushed,
 } from './lib/frugal.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
@@ -155,28 +155,7 @@ function markers(v, path = '$', out = []) {
 
 const count = (s, sub) => s.split(sub).length - 1;
 
-async function metrics(fr) {
-  const r = await call(fr, '/metrics', { method: 'GET' });
-  assert.equal(r.status, 200, r.text);
-  const m = new Map();
-  for (const line of r.text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    m.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return m;
-}
-
-/* Wait until the ledger writer committed `n` records and nothing is queued. */
-async function flushed(fr, n) {
-  await waitFor(
-    async () => {
-      const m = await metrics(fr);
-      return m.get('frugal_ledger_written_total') >= n && m.get('frugal_ledger_queue_depth') === 0;
-    },
-    { timeoutMs: 10000, what: `${n} ledger records written` },
-  );
-}
+const flushed = (fr, n) => ledgerFlushed(fr, n, 10000);
 
 async function spend(fr, query = 'since=1h') {
   const r = await call(fr, `/frugal/spend?${query}`, { method: 'GET' });

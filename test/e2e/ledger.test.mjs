@@ -22,7 +22,7 @@ import {
   startFrugal,
   tempDir,
   test,
-  waitFor,
+  waitFor, metrics, ledgerFlushed,
 } from './lib/frugal.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
@@ -140,28 +140,7 @@ const microOf = (x) => BigInt(Math.round(x * 1e6));
 
 // ------------------------------------------------------------- helpers ----
 
-async function metrics(fr) {
-  const r = await call(fr, '/metrics', { method: 'GET' });
-  assert.equal(r.status, 200, r.text);
-  const m = new Map();
-  for (const line of r.text.split('\n')) {
-    if (!line || line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    m.set(line.slice(0, i), Number(line.slice(i + 1)));
-  }
-  return m;
-}
-
-/* Wait until the writer committed `n` records and nothing is queued. */
-async function flushed(fr, n) {
-  await waitFor(
-    async () => {
-      const m = await metrics(fr);
-      return m.get('frugal_ledger_written_total') >= n && m.get('frugal_ledger_queue_depth') === 0;
-    },
-    { timeoutMs: 5000, what: `${n} ledger records written` },
-  );
-}
+const flushed = (fr, n) => ledgerFlushed(fr, n, 5000);
 
 /* GET /frugal/spend truncates its `until` to the whole second (see the
  * "current second" test below); to check the aggregation itself, wait until

@@ -389,3 +389,27 @@ export function test(name, opts, fn) {
     }
   });
 }
+
+/* GET /metrics as a Map from "name{labels}" to its number. */
+export async function metrics(fr) {
+  const r = await call(fr, '/metrics', { method: 'GET' });
+  if (r.status !== 200) throw new Error(`GET /metrics: ${r.status} ${r.text}`);
+  const m = new Map();
+  for (const line of r.text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const i = line.lastIndexOf(' ');
+    m.set(line.slice(0, i), Number(line.slice(i + 1)));
+  }
+  return m;
+}
+
+/* Wait until the ledger writer committed `n` records and nothing is queued. */
+export async function ledgerFlushed(fr, n, timeoutMs = 10000) {
+  await waitFor(
+    async () => {
+      const m = await metrics(fr);
+      return m.get('frugal_ledger_written_total') >= n && m.get('frugal_ledger_queue_depth') === 0;
+    },
+    { timeoutMs, what: `${n} ledger records written` },
+  );
+}
