@@ -70,6 +70,8 @@ struct fg_call {
     const char *upstream_model;       /* the deployment's model id */
     const char *route;                /* fixed|cheap|frontier|... */
     const char *route_reason;         /* why (arena or static), or NULL */
+    const struct fg_route_cfg *route_cfg;  /* the route called, or NULL */
+    bool escalated;                   /* already moved to the frontier model */
     const struct fg_model_cfg *baseline_model;  /* a route's frontier model: the
                                          counterfactual the savings count against */
     const char *client_version;       /* anthropic-version from the client */

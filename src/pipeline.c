@@ -47,6 +47,7 @@ static int stage_resolve(struct fg_call *c)
         if (!r)
             return not_found(c, name);
         const char *target = fg_route_decide(c, r, (size_t)(r - cfg->routes));
+        c->route_cfg = r;
         m = fg_config_model(cfg, target);
         c->baseline_model = fg_config_model(cfg, r->frontier);
         if (!m)
@@ -321,6 +322,18 @@ static const struct {
     {"deploy", stage_deploy},
     {"encode", stage_encode},
 };
+
+int fg_pipeline_reencode(struct fg_call *c)
+{
+    c->n_edits = 0;
+    free(c->upstream_body);
+    c->upstream_body = NULL;
+    c->upstream_body_len = 0;
+    c->forced_tool = NULL;
+    if (stage_deploy(c) < 0 || stage_encode(c) < 0)
+        return -1;
+    return 0;
+}
 
 int fg_pipeline_run(struct fg_call *c)
 {

@@ -13,5 +13,7 @@
 #include "call.h"
 
 int fg_pipeline_run(struct fg_call *c);
+/* Build the upstream request again after c->model changed (escalation). */
+int fg_pipeline_reencode(struct fg_call *c);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include "log.h"
 #include "meter.h"
+#include "pipeline.h"
 #include "respcache.h"
 #include "structured.h"
 #include "translate.h"
@@ -320,6 +321,7 @@ static void finish_stream(struct fg_call *c, CURLcode res)
 
 /* The provider's answer (or error) in the caller's dialect. */
 static bool structured_ok(struct fg_call *c, struct evbuffer *body, bool *retrying);
+static bool escalate_shortfall(struct fg_call *c);
 static void reply_as_stream(struct fg_call *c, struct evbuffer *json);
 
 static bool reply_translated(struct fg_call *c, const char *body, size_t n)
@@ -337,6 +339,10 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         return false;
     }
     fg_meter_response(c);
+    if (escalate_shortfall(c)) {
+        evbuffer_free(out);
+        return true;
+    }
     int rc = from == FG_DIALECT_ANTHROPIC
                  ? (c->forced_tool ? fg_tr_response_an_to_oa_forced(&c->resp, c->model_name,
                                                                     c->forced_tool, out, &c->err)
@@ -416,12 +422,89 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
 }
 
 /* A complete non-streamed upstream answer: check it and send it on. */
+/* Does the route escalate on this trigger? */
+static bool escalates_on(const struct fg_route_cfg *r, const char *trigger)
+{
+    for (size_t i = 0; r && i < r->n_escalate_on; i++)
+        if (!strcmp(r->escalate_on[i], trigger))
+            return true;
+    return false;
+}
+
+/* The cheap model's answer fell short: ask the route's frontier model
+ * instead.  The cheap attempt keeps its own, linked ledger record. */
+static bool escalate(struct fg_call *c, const char *trigger)
+{
+    const struct fg_route_cfg *r = c->route_cfg;
+    if (!r || c->escalated || strcmp(c->route, "cheap") || !escalates_on(r, trigger))
+        return false;
+    const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, r->frontier);
+    if (!m)
+        return false;
+    fg_info("%s: cheap answer %s; escalating to %s", c->id, trigger, m->name);
+    c->route_reason = fg_arena_printf(&c->arena, "cheap answer %s: escalated to the frontier model",
+                                      trigger);
+    if (c->status == 0)
+        c->status = (int)c->up_status;
+    fg_call_next_attempt(c);
+    c->escalated = true;
+    c->route = "escalated";
+    c->model = m;
+    c->provider_index = m->provider_index;
+    c->provider = &c->w->app->cfg->providers[m->provider_index];
+    c->upstream_model = m->model;
+    c->out = fg_dialect_ops(m->dialect);
+    return fg_pipeline_reencode(c) == 0 && fg_relay_start(c) == 0;
+}
+
+/* What is wrong with a complete answer (the provider's dialect, c->resp),
+ * or NULL: truncated, refusal, empty. */
+static const char *shortfall(struct fg_call *c)
+{
+    const struct fg_json *j = &c->resp;
+    if (c->out->dialect == FG_DIALECT_OPENAI) {
+        int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
+        int fr = fg_json_get(j, ch, "finish_reason"), msg = fg_json_get(j, ch, "message");
+        if (fg_json_str_eq(j, fr, "length"))
+            return "truncated";
+        if (fg_json_str_eq(j, fr, "content_filter") ||
+            fg_json_type(j, fg_json_get(j, msg, "refusal")) == FG_J_STR)
+            return "refusal";
+        int content = fg_json_get(j, msg, "content");
+        size_t n = 0;
+        if (fg_json_type(j, content) == FG_J_STR)
+            fg_json_raw_str(j, content, &n);
+        return n == 0 && fg_json_get(j, msg, "tool_calls") < 0 ? "empty" : NULL;
+    }
+    int sr = fg_json_get(j, 0, "stop_reason");
+    if (fg_json_str_eq(j, sr, "max_tokens"))
+        return "truncated";
+    if (fg_json_str_eq(j, sr, "refusal"))
+        return "refusal";
+    int content = fg_json_get(j, 0, "content");
+    for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b)) {
+        size_t n = 0;
+        int t = fg_json_get(j, b, "text");
+        if (fg_json_type(j, t) == FG_J_STR)
+            fg_json_raw_str(j, t, &n);
+        if (n > 0 || fg_json_str_eq(j, fg_json_get(j, b, "type"), "tool_use"))
+            return NULL;
+    }
+    return "empty";
+}
+
+static bool escalate_shortfall(struct fg_call *c)
+{
+    const char *why = c->route_cfg ? shortfall(c) : NULL;
+    return why && escalate(c, why);
+}
+
 /* The structured answer failed its check: try again on the same model
  * (the failed attempt keeps its own ledger record, linked), or give up. */
 static bool retry_structured(struct fg_call *c)
 {
     if (c->so_attempts >= c->w->app->cfg->structured_output.retries)
-        return false;
+        return escalate(c, "invalid_schema");
     c->so_attempts++;
     fg_warn("%s: %s Retrying.", c->id, c->err.msg);
     c->status = c->err.status;
@@ -478,6 +561,8 @@ static bool finish_buffered(struct fg_call *c)
     c->status = (int)c->up_status;
     if (c->status < 300) {
         fg_meter_response(c);
+        if (escalate_shortfall(c))
+            return true;
         bool retrying;
         if (!structured_ok(c, b, &retrying))
             return retrying;

@@ -150,6 +150,7 @@ struct agg {
     int64_t errors, unpriced;
     int64_t bucket[NBUCKETS], repeated_cached, saved[NTECH];
     int64_t prefixed, prefixed_hits;   /* calls with a stable prefix; of them with cache reads */
+    int64_t escalations, escalated_pico, escalated_cheap_pico;  /* routing escalations */
     struct gtab models, prefixes, rows, unpriced_models, busters, miss_reasons;
 };
 
@@ -349,10 +350,23 @@ static void add_buster(struct agg *a, const struct fg_record *r)
     }
 }
 
+/* Escalations: the frontier calls, and the cheap attempts they replaced. */
+static void count_escalation(struct agg *a, const struct fg_record *r)
+{
+    if (r->route && !strcmp(r->route, "escalated")) {
+        a->escalations++;
+        a->escalated_pico += r->priced ? r->cost_pico : 0;
+    } else if (r->route && !strcmp(r->route, "cheap") && r->route_reason &&
+               strstr(r->route_reason, "escalated")) {
+        a->escalated_cheap_pico += r->priced ? r->cost_pico : 0;
+    }
+}
+
 static int on_record(void *arg, const struct fg_record *r)
 {
     struct agg *a = arg;
     group_add(&a->total, r);
+    count_escalation(a, r);
     if (r->status >= 400) {
         a->errors++;
     } else if (!r->priced) {
@@ -638,6 +652,10 @@ static json_t *spend_json(struct agg *a, const struct fg_report_opts *o, int64_t
     json_object_set_new(j, "prompt_cache", prompt_cache_json(a));
     json_object_set_new(j, "cache_busters", busters_json(a, until - o->since_ms));
     json_object_set_new(j, "cache_miss_reasons", miss_reasons_json(a));
+    json_object_set_new(j, "escalations",
+                        json_pack("{sI,so,so}", "count", (json_int_t)a->escalations, "cost_usd",
+                                  usd(a->escalated_pico), "cheap_attempts_usd",
+                                  usd(a->escalated_cheap_pico)));
     json_object_set_new(j, "unpriced_models", unpriced_json(a));
     if (a->dim != DIM_NONE)
         json_object_set_new(j, "by", by_json(a));

@@ -102,6 +102,46 @@ describe('route options', () => {
     }
   });
 
+  test('a truncated cheap answer escalates to the frontier model, both calls in the ledger', async () => {
+    const fr = await startFrugal({
+      config: config({ escalate_on: ['truncated', 'empty'] }), name: 'frugal-escalate',
+    });
+    try {
+      const send = (extra) => call(fr, '/v1/chat/completions', {
+        headers: { 'x-frugal-route': 'cheap' },
+        body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'write a lot #sim:tokens=80' }], ...extra }),
+      });
+      const r = await send({ max_tokens: 5 });
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-frugal-route'), 'escalated');
+      assert.equal(r.headers.get('x-frugal-model'), 'gpt-4o');
+      // an answer that is not short of anything stays cheap
+      const ok = await send({});
+      assert.equal(ok.headers.get('x-frugal-route'), 'cheap');
+      await new Promise((res) => setTimeout(res, 200));
+      const spend = (await call(fr, '/frugal/spend?since=1h', { method: 'GET' })).json;
+      assert.equal(spend.escalations.count, 1);
+      assert.ok(spend.escalations.cost_usd > 0 && spend.escalations.cheap_attempts_usd > 0);
+      assert.equal(spend.requests, 3);   // the cheap attempt, its escalation, the cheap answer
+    } finally {
+      await fr.stop();
+    }
+  });
+
+  test('without escalate_on a short answer is returned as the cheap model gave it', async () => {
+    const fr = await startFrugal({ config: config({}), name: 'frugal-noescalate' });
+    try {
+      const r = await call(fr, '/v1/chat/completions', {
+        headers: { 'x-frugal-route': 'cheap' },
+        body: JSON.stringify({ model: 'auto', max_tokens: 5, messages: [{ role: 'user', content: 'write a lot #sim:tokens=80' }] }),
+      });
+      assert.equal(r.headers.get('x-frugal-route'), 'cheap');
+      assert.equal(r.json.choices[0].finish_reason, 'length');
+    } finally {
+      await fr.stop();
+    }
+  });
+
   test('a weights file that does not load is a startup error naming it', async () => {
     await assert.rejects(
       startFrugal({ config: config({ weights: '/nonexistent/weights.frw' }), name: 'frugal-badweights' }),
