@@ -112,9 +112,38 @@ static int stage_respcache(struct fg_call *c)
     return 1;
 }
 
+#define RETRY_WINDOW_MS (120 * 1000LL)
+
+/* The client asks again for the same conversation soon after a cheap
+ * answer: a retry, which the route may send to its frontier model. */
+static void retry_escalation(struct fg_call *c)
+{
+    const struct fg_route_cfg *r = c->route_cfg;
+    const struct fg_prefix *p = c->prefix;
+    if (!r || strcmp(c->route, "cheap") || !p || p->n == 0 ||
+        (c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)))
+        return;
+    bool on = false;
+    for (size_t i = 0; i < r->n_escalate_on; i++)
+        on = on || !strcmp(r->escalate_on[i], "retry");
+    int64_t prev = p->prev_ms[p->n - 1];
+    const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, r->frontier);
+    if (!on || !m || prev == 0 || c->acct.ts_ms - prev > RETRY_WINDOW_MS)
+        return;
+    c->route = "escalated";
+    c->route_reason = "client retry of the same conversation";
+    c->escalated = true;
+    c->model = m;
+    c->provider_index = m->provider_index;
+    c->provider = &c->w->app->cfg->providers[m->provider_index];
+    c->upstream_model = m->model;
+    c->out = fg_dialect_ops(m->dialect);
+}
+
 /* Several deployments: keep prefixes where their cache is (affinity.h). */
 static int stage_deploy(struct fg_call *c)
 {
+    retry_escalation(c);
     const struct fg_model_cfg *m = c->model;
     int k = fg_affinity_pick(m, 1 + (int)m->n_deployments, c->prefix, c->acct.ts_ms);
     if (k > 0) {

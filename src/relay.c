@@ -4,6 +4,7 @@
 #include "log.h"
 #include "meter.h"
 #include "pipeline.h"
+#include "route.h"
 #include "respcache.h"
 #include "structured.h"
 #include "translate.h"
@@ -436,7 +437,8 @@ static bool escalates_on(const struct fg_route_cfg *r, const char *trigger)
 static bool escalate(struct fg_call *c, const char *trigger)
 {
     const struct fg_route_cfg *r = c->route_cfg;
-    if (!r || c->escalated || strcmp(c->route, "cheap") || !escalates_on(r, trigger))
+    if (!r || c->escalated || strcmp(c->route, "cheap") || !escalates_on(r, trigger) ||
+        (c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)))
         return false;
     const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, r->frontier);
     if (!m)

@@ -86,9 +86,9 @@ static const char *rule(struct fg_call *c, const struct fg_route_cfg *r)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(c->req), "x-frugal-route");
     if (h && !strcasecmp(h, "frontier"))
-        return c->route = "frontier", "forced by x-frugal-route";
+        return c->route = "frontier", FG_ROUTE_FORCED;
     if (h && !strcasecmp(h, "cheap"))
-        return c->route = "cheap", "forced by x-frugal-route";
+        return c->route = "cheap", FG_ROUTE_FORCED;
     const struct fg_json *j = &c->body;
     if (r->frontier_on_tools && fg_json_get(j, 0, "tools") >= 0)
         return c->route = "frontier", "request has tools";

@@ -20,6 +20,9 @@
 
 struct fg_app;
 
+/* route_reason of a tier forced by the client; such calls never escalate. */
+#define FG_ROUTE_FORCED "forced by x-frugal-route"
+
 int fg_route_init(struct fg_app *app, char *err, size_t errlen);
 void fg_route_free(struct fg_app *app);
 const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index);

@@ -104,11 +104,10 @@ describe('route options', () => {
 
   test('a truncated cheap answer escalates to the frontier model, both calls in the ledger', async () => {
     const fr = await startFrugal({
-      config: config({ escalate_on: ['truncated', 'empty'] }), name: 'frugal-escalate',
+      config: config({ escalate_on: ['truncated', 'empty'], frontier_share: 0 }), name: 'frugal-escalate',
     });
     try {
       const send = (extra) => call(fr, '/v1/chat/completions', {
-        headers: { 'x-frugal-route': 'cheap' },
         body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'write a lot #sim:tokens=80' }], ...extra }),
       });
       const r = await send({ max_tokens: 5 });
@@ -123,6 +122,25 @@ describe('route options', () => {
       assert.equal(spend.escalations.count, 1);
       assert.ok(spend.escalations.cost_usd > 0 && spend.escalations.cheap_attempts_usd > 0);
       assert.equal(spend.requests, 3);   // the cheap attempt, its escalation, the cheap answer
+    } finally {
+      await fr.stop();
+    }
+  });
+
+  test('the same conversation asked again soon is a retry: it goes to the frontier model', async () => {
+    const fr = await startFrugal({ config: config({ escalate_on: ['retry'], frontier_share: 0 }), name: 'frugal-retry' });
+    try {
+      const send = (headers = {}) => call(fr, '/v1/chat/completions', {
+        headers,
+        body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'is this answer right? 41' }] }),
+      });
+      assert.equal((await send()).headers.get('x-frugal-route'), 'cheap');
+      const again = await send();
+      assert.equal(again.headers.get('x-frugal-route'), 'escalated');
+      assert.equal(again.headers.get('x-frugal-model'), 'gpt-4o');
+      // a tier the client forces is never escalated
+      const forced = await send({ 'x-frugal-route': 'cheap' });
+      assert.equal(forced.headers.get('x-frugal-route'), 'cheap');
     } finally {
       await fr.stop();
     }
