@@ -113,6 +113,8 @@ void fg_call_finish(struct fg_call *c)
         event_free(c->close_ev);
     if (c->idle_ev)
         event_free(c->idle_ev);
+    if (c->retry_ev)
+        event_free(c->retry_ev);
     if (c->xfer.easy)
         fg_upstream_cancel(w->up, &c->xfer);
     curl_slist_free_all(c->up_headers);

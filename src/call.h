@@ -72,6 +72,11 @@ struct fg_call {
     const char *route_reason;         /* why (arena or static), or NULL */
     const struct fg_route_cfg *route_cfg;  /* the route called, or NULL */
     bool escalated;                   /* already moved to the frontier model */
+    /* failover (failover.h) */
+    int fo_retries;                   /* retries made on the current model */
+    int fo_next;                      /* position in the origin's fallback list */
+    const char *fo_origin;            /* the model whose fallbacks apply */
+    struct event *retry_ev;           /* backoff timer */
     const struct fg_model_cfg *baseline_model;  /* a route's frontier model: the
                                          counterfactual the savings count against */
     const char *client_version;       /* anthropic-version from the client */

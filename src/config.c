@@ -784,6 +784,7 @@ static const struct field server_fields[] = {
     INT("stream_idle_timeout_ms", SRV, stream_idle_timeout_ms, 1, INT_MAX),
     INT("shutdown_grace_ms", SRV, shutdown_grace_ms, 0, INT_MAX),
     STR("log_level", SRV, log_level, check_log_level),
+    INT("upstream_retries", SRV, upstream_retries, 0, 10),
 };
 
 static const struct field provider_fields[] = {
@@ -851,6 +852,7 @@ static struct fg_config *config_new(const char *path)
     c->server.client_timeout_ms = 120000;
     c->server.stream_idle_timeout_ms = 300000;
     c->server.shutdown_grace_ms = 10000;
+    c->server.upstream_retries = 2;
     c->server.log_level = fg_xstrdup("info");
     c->storage = fg_xstrdup("sqlite:frugal.db");
     c->prompt_caching.auto_breakpoints = true;

@@ -102,6 +102,8 @@ struct fg_server_cfg {
     int client_timeout_ms;   /* idle read/write on client sockets, default 120000 */
     int stream_idle_timeout_ms; /* max silence from upstream mid-stream, default 300000 */
     int shutdown_grace_ms;   /* SIGTERM drain bound, default 10000 */
+    int upstream_retries;    /* retries on 429/5xx/timeouts/resets before the
+                                model's fallbacks, default 2 */
     char *log_level;         /* debug|info|warn|error, default info */
 };
 

@@ -3,6 +3,7 @@
 
 #include "log.h"
 #include "meter.h"
+#include "failover.h"
 #include "pipeline.h"
 #include "route.h"
 #include "respcache.h"
@@ -432,6 +433,16 @@ static bool escalates_on(const struct fg_route_cfg *r, const char *trigger)
     return false;
 }
 
+/* Serve the call with model m from now on (escalation, fallback). */
+static void use_model(struct fg_call *c, const struct fg_model_cfg *m)
+{
+    c->model = m;
+    c->provider_index = m->provider_index;
+    c->provider = &c->w->app->cfg->providers[m->provider_index];
+    c->upstream_model = m->model;
+    c->out = fg_dialect_ops(m->dialect);
+}
+
 /* The cheap model's answer fell short: ask the route's frontier model
  * instead.  The cheap attempt keeps its own, linked ledger record. */
 static bool escalate(struct fg_call *c, const char *trigger)
@@ -451,11 +462,7 @@ static bool escalate(struct fg_call *c, const char *trigger)
     fg_call_next_attempt(c);
     c->escalated = true;
     c->route = "escalated";
-    c->model = m;
-    c->provider_index = m->provider_index;
-    c->provider = &c->w->app->cfg->providers[m->provider_index];
-    c->upstream_model = m->model;
-    c->out = fg_dialect_ops(m->dialect);
+    use_model(c, m);
     return fg_pipeline_reencode(c) == 0 && fg_relay_start(c) == 0;
 }
 
@@ -593,6 +600,71 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     on_done(&c->xfer, CURLE_OPERATION_TIMEDOUT);
 }
 
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct fg_call *c = arg;
+    if (fg_relay_start(c) < 0) {
+        c->status = c->err.status;
+        fg_reply_error(c->req, c->in, &c->err);
+        fg_call_finish(c);
+    }
+}
+
+/* Record the failed attempt and reset for the next one; the provider's
+ * relayed headers of the failed answer are dropped. */
+static void next_attempt(struct fg_call *c, const char *what)
+{
+    fg_warn("%s: %s; %s", c->id, c->err.msg, what);
+    fg_call_next_attempt(c);
+    evhttp_clear_headers(evhttp_request_get_output_headers(c->req));
+}
+
+/* The provider failed before anything reached the client: retry with
+ * backoff (honouring retry-after), then the model's fallbacks.  true when
+ * another attempt is under way. */
+static bool try_again(struct fg_call *c, CURLcode res)
+{
+    int64_t now = c->acct.ts_ms + (int64_t)((fg_now_ns() - c->t_start_ns) / 1000000);
+    if (!fg_failover_retriable(c->up_status, res)) {
+        fg_breaker_record(c->provider_index, true, now);
+        return false;
+    }
+    fg_breaker_record(c->provider_index, false, now);
+    if (res != CURLE_OK)
+        transfer_error(c, res);
+    else
+        fg_err_set(&c->err, c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_RATE_LIMIT, NULL,
+                   "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
+    c->status = res != CURLE_OK ? c->err.status : (int)c->up_status;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    long delay = fg_failover_delay_ms(c->fo_retries, evhttp_find_header(h, "retry-after"),
+                                      evhttp_find_header(h, "retry-after-ms"),
+                                      fg_now_ns() ^ (uint64_t)(uintptr_t)c, now);
+    if (!c->fo_origin)
+        c->fo_origin = c->model->name;
+    if (c->fo_retries < c->w->app->cfg->server.upstream_retries && delay <= FG_FAILOVER_MAX_WAIT_MS &&
+        fg_breaker_allows(c->provider_index, now)) {
+        c->fo_retries++;
+        next_attempt(c, fg_arena_printf(&c->arena, "retrying in %ld ms", delay));
+        if (!c->retry_ev)
+            c->retry_ev = evtimer_new(c->w->base, on_retry_timer, c);
+        struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+        event_add(c->retry_ev, &tv);
+        return true;
+    }
+    const struct fg_model_cfg *fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+    if (!fb)
+        return false;
+    next_attempt(c, fg_arena_printf(&c->arena, "falling back to %s", fb->name));
+    c->fo_retries = 0;
+    c->route = "fallback";
+    c->route_reason = fg_arena_printf(&c->arena, "%s failed: fallback", c->fo_origin);
+    use_model(c, fb);
+    if (fg_pipeline_reencode(c) < 0 || fg_relay_start(c) < 0)
+        return false;
+    return true;
+}
+
 static void on_done(struct fg_xfer *x, CURLcode res)
 {
     struct fg_call *c = x->arg;
@@ -603,6 +675,8 @@ static void on_done(struct fg_xfer *x, CURLcode res)
     }
     if (c->state == FG_CALL_STREAMING) {
         finish_stream(c, res);
+    } else if (try_again(c, res)) {
+        return;     /* a retry or a fallback is on its way */
     } else if (res != CURLE_OK) {
         transfer_error(c, res);
         fg_warn("%s upstream %s: %s", c->id, c->provider->name, c->err.msg);

@@ -22,8 +22,8 @@
 #define BOOT_DRAWS 1000
 #define BALANCED_CAP 1000
 #define LBFGS_M 8
-#define DEFAULT_BUCKETS (1u << 18)
-#define RETAIN_TARGET 0.96
+#define DEFAULT_BUCKETS (1u << 16)       /* 2^18 cross-validated the same */
+#define RETAIN_TARGET 0.955          /* 95% plus a margin for sampling error */
 
 static const char *const nc_sources[] = {"alpacaeval", "mapcoder_xcodeeval", NULL};
 static const int op_points[] = {20, 30, 40, 50};
@@ -523,8 +523,6 @@ static void lbfgs(const struct fitp *P, double *x, int max_iter)
         memcpy(x, xn, D * sizeof *x);
         memcpy(g, gn, D * sizeof *g);
         f = fn;
-        if (getenv("FG_TRACE"))
-            fprintf(stderr, "it %d f %.8f step %g\n", it, f, step);
         if (df < 1e-7 * (fabs(f) > 1 ? fabs(f) : 1))
             break;
     }
@@ -972,6 +970,79 @@ static char *train_meta(const struct train_cli *t, const struct dataset *d,
     return m;
 }
 
+/* Cross-validate every configuration of the grid (or the one fixed on
+ * the command line); the best one's options and out-of-fold scores. */
+static void grid_search(const struct train_cli *t, const struct fstore *fs,
+                        const struct dataset *d, const struct cols *c, const int *folds,
+                        int n_folds, struct fg_route_fit_opts *best, double *best_oof,
+                        double *best_apgr)
+{
+    double *oof = fg_xmalloc((d->n ? d->n : 1) * sizeof *oof), best_obj = -INFINITY;
+    printf("  %-7s %-8s %-7s  %-11s %s\n", "target", "lambda", "balance", "pooled APGR",
+           "pooled + mean per-source");
+    for (int ti = 0; ti < NELEM(grid_target); ti++)
+        for (int li = 0; li < NELEM(grid_lambda); li++)
+            for (int bi = 0; bi < NELEM(grid_balance); bi++) {
+                if ((t->target >= 0 && ti) || (!isnan(t->lambda) && li) ||
+                    (!isnan(t->balance) && bi))
+                    continue;
+                struct fg_route_fit_opts o = {
+                    .n_buckets = t->nb,
+                    .target = t->target >= 0 ? (enum fg_route_target)t->target
+                                             : grid_target[ti],
+                    .lambda = !isnan(t->lambda) ? t->lambda : grid_lambda[li],
+                    .balance = !isnan(t->balance) ? t->balance : grid_balance[bi],
+                };
+                cross_validate(fs, d, c, folds, n_folds, &o, oof);
+                double pooled, obj = cv_report(stdout, d, c, oof, false, &pooled);
+                printf("  %-7s %-8g %-7g  %-11.4f %.4f\n", target_name(o.target), o.lambda,
+                       o.balance, pooled, obj);
+                fflush(stdout);
+                if (obj > best_obj) {
+                    best_obj = obj;
+                    *best_apgr = pooled;
+                    *best = o;
+                    memcpy(best_oof, oof, d->n * sizeof *oof);
+                }
+            }
+    free(oof);
+}
+
+/* The smallest multiple of 5% whose cross-validated quality retained
+ * reaches RETAIN_TARGET (printed with the pooled curve). */
+static int operating_share(const struct dataset *d, const struct cols *c, const double *oof)
+{
+    struct fg_route_curve pc;
+    source_curve(d, c, oof, -1, &pc);
+    int op = 100;
+    for (int k = 5; k <= 100; k += 5)
+        if (pc.q[k] >= RETAIN_TARGET * pc.q_strong) {
+            op = k;
+            break;
+        }
+    printf("  pooled: APGR %.3f  CPT(50%%) %d%%  CPT(80%%) %d%%  AUC %.3f\n  quality retained:",
+           pc.apgr, pc.cpt50, pc.cpt80, pc.auc);
+    for (int k = 10; k <= 80; k += 10)
+        printf(" %d%% %.3f", k, pc.q[k] / pc.q_strong);
+    printf("\n  operating share %d%%: the smallest multiple of 5%% keeping >= %.1f%% "
+           "(%.3f)\n", op, RETAIN_TARGET * 100, pc.q[op] / pc.q_strong);
+    return op;
+}
+
+static void train_warnings(const struct train_cli *t, const struct dataset *d)
+{
+    for (int s = 0; s < d->n_src; s++)
+        if (in_list(nc_sources, d->src[s]))
+            fprintf(stderr, "frugal route: warning: training on %s, non-commercial data: "
+                            "these weights must not ship (use --exclude-nc)\n", d->src[s]);
+    for (size_t i = 0; i < d->n; i++)
+        if (d->r[i].fold == 0) {
+            fprintf(stderr, "frugal route: warning: %s has rows of fold 0, the held-out "
+                            "fold: fit on routing_train.jsonl only\n", t->data);
+            break;
+        }
+}
+
 static int cmd_train(int argc, char **argv)
 {
     struct train_cli t = {0};
@@ -980,7 +1051,7 @@ static int cmd_train(int argc, char **argv)
         if (t.help)
             fputs("usage: frugal route train --data routing_train.jsonl --out W.frw "
                   "[--sources a,b] [--exclude-nc]\n"
-                  "         [--buckets 262144] [--lambda L] [--target gain|binary] "
+                  "         [--buckets 65536] [--lambda L] [--target gain|binary] "
                   "[--balance A]\n", stdout);
         return rc;
     }
@@ -989,16 +1060,7 @@ static int cmd_train(int argc, char **argv)
         dataset_free(&d);
         return 1;
     }
-    for (int s = 0; s < d.n_src; s++)
-        if (in_list(nc_sources, d.src[s]))
-            fprintf(stderr, "frugal route: warning: training on %s, non-commercial data: "
-                            "these weights must not ship (use --exclude-nc)\n", d.src[s]);
-    for (size_t i = 0; i < d.n; i++)
-        if (d.r[i].fold == 0) {
-            fprintf(stderr, "frugal route: warning: %s has rows of fold 0, the held-out "
-                            "fold: fit on routing_train.jsonl only\n", t.data);
-            break;
-        }
+    train_warnings(&t, &d);
     int folds[16], n_folds = make_folds(&d, folds);
     struct cols c;
     cols_make(&c, &d);
@@ -1007,58 +1069,19 @@ static int cmd_train(int argc, char **argv)
     printf("frugal route train: %zu rows from %s, %d sources, %d-fold cross-validation, "
            "2^%d buckets\n", d.n, base_name(t.data), d.n_src, n_folds,
            __builtin_ctz(t.nb));
-    double *oof = fg_xmalloc(d.n * sizeof *oof), *best_oof = fg_xmalloc(d.n * sizeof *oof);
+    double *oof = fg_xmalloc(d.n * sizeof *oof), cv_apgr = NAN, pooled;
     struct fg_route_fit_opts best = {0};
-    double best_obj = -INFINITY, best_apgr = NAN;
-    printf("  %-7s %-8s %-7s  %-11s %s\n", "target", "lambda", "balance", "pooled APGR",
-           "pooled + mean per-source");
-    for (int ti = 0; ti < NELEM(grid_target); ti++)
-        for (int li = 0; li < NELEM(grid_lambda); li++)
-            for (int bi = 0; bi < NELEM(grid_balance); bi++) {
-                struct fg_route_fit_opts o = {
-                    .n_buckets = t.nb,
-                    .target = t.target >= 0 ? (enum fg_route_target)t.target : grid_target[ti],
-                    .lambda = !isnan(t.lambda) ? t.lambda : grid_lambda[li],
-                    .balance = !isnan(t.balance) ? t.balance : grid_balance[bi],
-                };
-                if ((t.target >= 0 && ti) || (!isnan(t.lambda) && li) ||
-                    (!isnan(t.balance) && bi))
-                    continue;
-                cross_validate(&fs, &d, &c, folds, n_folds, &o, oof);
-                double pooled, obj = cv_report(stdout, &d, &c, oof, false, &pooled);
-                printf("  %-7s %-8g %-7g  %-11.4f %.4f\n", target_name(o.target), o.lambda,
-                       o.balance, pooled, obj);
-                fflush(stdout);
-                if (obj > best_obj) {
-                    best_obj = obj;
-                    best_apgr = pooled;
-                    best = o;
-                    memcpy(best_oof, oof, d.n * sizeof *oof);
-                }
-            }
+    grid_search(&t, &fs, &d, &c, folds, n_folds, &best, oof, &cv_apgr);
     printf("chosen: target %s, lambda %g, balance %g; cross-validated per source:\n",
            target_name(best.target), best.lambda, best.balance);
-    double pooled;
-    cv_report(stdout, &d, &c, best_oof, true, &pooled);
-    struct fg_route_curve pc;
-    source_curve(&d, &c, best_oof, -1, &pc);
-    int op = 100;
-    for (int k = 5; k <= 100; k += 5)
-        if (pc.q[k] >= RETAIN_TARGET * pc.q_strong) {
-            op = k;
-            break;
-        }
-    printf("  pooled: APGR %.3f  CPT(50%%) %d%%  CPT(80%%) %d%%  AUC %.3f; operating share "
-           "%d%% (smallest multiple of 5%% keeping >= %.0f%% quality: %.3f)\n",
-           pc.apgr, pc.cpt50, pc.cpt80, pc.auc, op, RETAIN_TARGET * 100,
-           pc.q[op] / pc.q_strong);
+    cv_report(stdout, &d, &c, oof, true, &pooled);
+    int op = operating_share(&d, &c, oof);
+    /* the shipped fit: every row; thresholds from the out-of-fold scores */
     size_t *all = iota(d.n);
     struct fg_router *r = fit_rows(&fs, all, d.n, c.qw, c.qs, c.src, d.n_src, &best);
-    fg_route_thresholds(r, best_oof, d.n);
-    char *meta = train_meta(&t, &d, &best, n_folds, best_apgr, op);
+    fg_route_thresholds(r, oof, d.n);
+    char *meta = train_meta(&t, &d, &best, n_folds, cv_apgr, op), err[512];
     fg_router_set_meta(r, meta);
-    char err[512];
-    rc = 0;
     if (fg_router_save(r, t.out, err, sizeof err) < 0) {
         fprintf(stderr, "frugal route: %s\n", err);
         rc = 1;
@@ -1073,7 +1096,6 @@ static int cmd_train(int argc, char **argv)
     free(all);
     fg_router_free(r);
     free(oof);
-    free(best_oof);
     fstore_free(&fs);
     cols_free(&c);
     dataset_free(&d);
@@ -1194,28 +1216,38 @@ static void print_pct(int p)
         printf("  %4d%%", p);
 }
 
+/* A number, or "-" when undefined. */
+static void pnum(int width, int prec, double v)
+{
+    if (isnan(v))
+        printf("  %*s", width, "-");
+    else
+        printf("  %*.*f", width, prec, v);
+}
+
 static void print_method(const char *label, const struct fg_route_curve *c, bool random,
                          double auc, const double *ci)
 {
-    printf("  %-26s %6s %7s %8s", label, "", "", "");
-    printf("  %6.3f", random ? 0.5 : c->apgr);
+    bool ok = !isnan(c->apgr);
+    printf("  %-28s %6s %7s %8s", label, "", "", "");
+    pnum(6, 3, random ? (ok ? 0.5 : NAN) : c->apgr);
     if (ci && !isnan(ci[0]))
         printf("  [%.3f, %.3f]", ci[0], ci[1]);
     else
         printf("  %14s", "");
-    print_pct(random ? 50 : c->cpt50);
-    print_pct(random ? 80 : c->cpt80);
-    printf("  %5.3f", random ? 0.5 : auc);
+    print_pct(random ? (ok ? 50 : -1) : c->cpt50);
+    print_pct(random ? (ok ? 80 : -1) : c->cpt80);
+    pnum(5, 3, random ? (isnan(c->auc) ? NAN : 0.5) : auc);
     for (int k = 0; k < N_OP; k++) {
         int p = op_points[k];
-        printf("  %6.3f", random ? random_kept(c, p) : c->q[p] / c->q_strong);
+        pnum(6, 3, random ? random_kept(c, p) : c->q[p] / c->q_strong);
     }
     putchar('\n');
 }
 
 static void print_group(const struct group *g)
 {
-    printf("%-28s %6zu %7.3f %8.3f\n", g->name, g->n, g->router.q_weak, g->router.q_strong);
+    printf("%-30s %6zu %7.3f %8.3f\n", g->name, g->n, g->router.q_weak, g->router.q_strong);
     double ci[2] = {g->lo, g->hi};
     print_method("router", &g->router, false, g->router.auc, ci);
     print_method("random", &g->router, true, 0.5, NULL);
@@ -1275,6 +1307,105 @@ static void balanced_group(struct group *g, const struct dataset *d, const doubl
     free(k);
 }
 
+/* What one evaluation reports on. */
+struct report {
+    const char *weights, *data;
+    const struct fg_router *r;
+    const char *trained;
+    size_t rows;
+    int op[N_OP + 1], nop;      /* operating points, the recommended one last */
+    struct group *g;
+    int ng;
+};
+
+/* Groups: in-distribution pooled and balanced, then every source (the
+ * in-distribution ones first). */
+static void make_groups(struct report *rep, const struct dataset *d, const double *score)
+{
+    bool *indist = fg_xcalloc((size_t)d->n_src + 1, sizeof *indist);
+    for (int s = 0; s < d->n_src; s++)
+        indist[s] = in_csv(rep->trained, d->src[s]);
+    rep->ng = d->n_src + 2;
+    struct group *g = rep->g = fg_xcalloc((size_t)rep->ng, sizeof *g);
+    snprintf(g[0].name, sizeof g[0].name, "in-distribution, pooled");
+    snprintf(g[1].name, sizeof g[1].name, "in-distribution, <=%d/src", BALANCED_CAP);
+    g[0].indist = g[1].indist = true;
+    for (size_t i = 0; i < d->n; i++)
+        if (indist[d->r[i].src])
+            group_add(&g[0], score[i], d->r[i].qw, d->r[i].qs);
+    balanced_group(&g[1], d, score, indist);
+    int k = 2;
+    for (int pass = 0; pass < 2; pass++)
+        for (int s = 0; s < d->n_src; s++) {
+            if (indist[s] != (pass == 0))
+                continue;
+            snprintf(g[k].name, sizeof g[k].name, "%s%s", d->src[s], indist[s] ? "" : " *");
+            g[k].indist = indist[s];
+            for (size_t i = 0; i < d->n; i++)
+                if (d->r[i].src == s)
+                    group_add(&g[k], score[i], d->r[i].qw, d->r[i].qs);
+            k++;
+        }
+    for (int i = 0; i < rep->ng; i++)
+        group_compute(&g[i], rep->r, rep->op, rep->nop);
+    free(indist);
+}
+
+static void report_json(const struct report *rep)
+{
+    json_t *o = json_object(), *arr = json_array();
+    json_object_set_new(o, "weights", json_string(base_name(rep->weights)));
+    json_object_set_new(o, "data", json_string(base_name(rep->data)));
+    json_object_set_new(o, "rows", json_integer((json_int_t)rep->rows));
+    json_object_set_new(o, "trained_on", json_string(rep->trained));
+    json_object_set_new(o, "operating_share",
+                        rep->nop > N_OP ? json_real(rep->op[N_OP] / 100.0) : json_null());
+    json_object_set_new(o, "apgr_method", json_string("trapezoid over c = 0..1 step 0.01; "
+                                                      "ties in expectation over random order"));
+    for (int i = 0; i < rep->ng; i++)
+        if (rep->g[i].n)
+            json_array_append_new(arr, group_json(&rep->g[i], rep->op, rep->nop));
+    json_object_set_new(o, "groups", arr);
+    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+    putchar('\n');
+    json_decref(o);
+}
+
+static void report_text(const struct report *rep)
+{
+    printf("frugal route eval: weights %s (2^%d buckets), data %s (%zu rows)\n",
+           base_name(rep->weights), __builtin_ctz(rep->r->n_buckets), base_name(rep->data),
+           rep->rows);
+    printf("in-distribution = trained on: %s\n", *rep->trained ? rep->trained : "(unknown)");
+    printf("quality in [0,1]; APGR = trapezoid over c = 0, 0.01, .., 1, ties in expectation; "
+           "95%% CI = bootstrap, %d resamples; ret@c = Q(c)/Q_strong; * = not trained on\n\n",
+           BOOT_DRAWS);
+    printf("%-30s %6s %7s %8s  %6s  %-14s  %5s  %5s  %5s  %6s  %6s  %6s  %6s\n", "group", "n",
+           "Q_weak", "Q_strong", "APGR", "[95% CI]", "CPT50", "CPT80", "AUC", "ret@20",
+           "ret@30", "ret@40", "ret@50");
+    for (int i = 0; i < rep->ng; i++)
+        if (rep->g[i].n)
+            print_group(&rep->g[i]);
+    printf("\noperating points: the threshold from the weights' table for a target "
+           "frontier share (op = the\nrecommended one); share reached on this data / "
+           "quality retained\n%-30s", "group");
+    for (int j = 0; j < rep->nop; j++) {
+        char h[24];
+        snprintf(h, sizeof h, "%s%d%%", j == N_OP ? "op " : "", rep->op[j]);
+        printf("  %-14s", h);
+    }
+    putchar('\n');
+    for (int i = 0; i < rep->ng; i++) {
+        const struct group *g = &rep->g[i];
+        if (!g->n)
+            continue;
+        printf("%-30s", g->name);
+        for (int j = 0; j < rep->nop; j++)
+            printf("  %5.1f%% / %5.3f", 100 * g->share[j], g->kept[j]);
+        putchar('\n');
+    }
+}
+
 static int cmd_eval(int argc, char **argv)
 {
     struct eval_cli e = {0};
@@ -1291,95 +1422,31 @@ static int cmd_eval(int argc, char **argv)
         fprintf(stderr, "frugal route: %s\n", err);
         return 1;
     }
-    fg_router_meta(r, "trained_on", trained, sizeof trained);
-    int op[N_OP + 1], nop = N_OP;
-    memcpy(op, op_points, sizeof op_points);
-    double ops;
-    if (fg_router_meta(r, "operating_share", opbuf, sizeof opbuf) && !parse_double(opbuf, &ops))
-        op[nop++] = (int)lround(ops * 100);
     struct dataset d = {0};
     if (dataset_load(&d, e.data, NULL, false) < 0) {
         dataset_free(&d);
         fg_router_free(r);
         return 1;
     }
+    fg_router_meta(r, "trained_on", trained, sizeof trained);
+    struct report rep = {.weights = e.weights, .data = e.data, .r = r, .trained = trained,
+                         .rows = d.n, .nop = N_OP};
+    memcpy(rep.op, op_points, sizeof op_points);
+    double ops;
+    if (fg_router_meta(r, "operating_share", opbuf, sizeof opbuf) && !parse_double(opbuf, &ops))
+        rep.op[rep.nop++] = (int)lround(ops * 100);
     double *score = fg_xmalloc(d.n * sizeof *score);
     struct fg_route_facts facts = {.turns = 1};
     for (size_t i = 0; i < d.n; i++)
         score[i] = fg_router_score_text(r, d.r[i].prompt, d.r[i].len, &facts);
-    bool *indist = fg_xcalloc((size_t)d.n_src + 1, sizeof *indist);
-    for (int s = 0; s < d.n_src; s++)
-        indist[s] = in_csv(trained, d.src[s]);
-    int ng = d.n_src + 2;
-    struct group *g = fg_xcalloc((size_t)ng, sizeof *g);
-    snprintf(g[0].name, sizeof g[0].name, "in-distribution, pooled");
-    snprintf(g[1].name, sizeof g[1].name, "in-distribution, <=%d/source", BALANCED_CAP);
-    g[0].indist = g[1].indist = true;
-    for (size_t i = 0; i < d.n; i++)
-        if (indist[d.r[i].src])
-            group_add(&g[0], score[i], d.r[i].qw, d.r[i].qs);
-    balanced_group(&g[1], &d, score, indist);
-    int k = 2;
-    for (int pass = 0; pass < 2; pass++)       /* in-distribution sources first */
-        for (int s = 0; s < d.n_src; s++) {
-            if (indist[s] != (pass == 0))
-                continue;
-            snprintf(g[k].name, sizeof g[k].name, "%s%s", d.src[s], indist[s] ? "" : " *");
-            g[k].indist = indist[s];
-            for (size_t i = 0; i < d.n; i++)
-                if (d.r[i].src == s)
-                    group_add(&g[k], score[i], d.r[i].qw, d.r[i].qs);
-            k++;
-        }
-    for (int i = 0; i < ng; i++)
-        group_compute(&g[i], r, op, nop);
-    if (e.json) {
-        json_t *o = json_object(), *arr = json_array();
-        json_object_set_new(o, "weights", json_string(base_name(e.weights)));
-        json_object_set_new(o, "data", json_string(base_name(e.data)));
-        json_object_set_new(o, "rows", json_integer((json_int_t)d.n));
-        json_object_set_new(o, "trained_on", json_string(trained));
-        json_object_set_new(o, "apgr_method", json_string(
-            "trapezoid over c = 0..1 step 0.01; ties in expectation over random order"));
-        for (int i = 0; i < ng; i++)
-            if (g[i].n)
-                json_array_append_new(arr, group_json(&g[i], op, nop));
-        json_object_set_new(o, "groups", arr);
-        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
-        putchar('\n');
-        json_decref(o);
-    } else {
-        printf("frugal route eval: weights %s (2^%d buckets), data %s (%zu rows)\n",
-               base_name(e.weights), __builtin_ctz(r->n_buckets), base_name(e.data), d.n);
-        printf("in-distribution = trained on: %s\n", *trained ? trained : "(unknown)");
-        printf("quality in [0,1]; APGR = trapezoid over c = 0, 0.01, .., 1, ties in expectation; "
-               "95%% CI = bootstrap, %d resamples; ret@c = Q(c)/Q_strong; * = not trained on\n\n",
-               BOOT_DRAWS);
-        printf("%-28s %6s %7s %8s  %6s  %-14s  %5s  %5s  %5s  %6s  %6s  %6s  %6s\n", "group", "n",
-               "Q_weak", "Q_strong", "APGR", "[95% CI]", "CPT50", "CPT80", "AUC", "ret@20",
-               "ret@30", "ret@40", "ret@50");
-        for (int i = 0; i < ng; i++)
-            if (g[i].n)
-                print_group(&g[i]);
-        printf("\noperating points: threshold from the weights' table for a target frontier "
-               "share;\nshare reached on this data / quality retained\n%-28s", "group");
-        for (int j = 0; j < nop; j++)
-            printf("  %s%3d%%%9s", j == N_OP ? "op " : "", op[j], "");
-        putchar('\n');
-        for (int i = 0; i < ng; i++) {
-            if (!g[i].n)
-                continue;
-            printf("%-28s", g[i].name);
-            for (int j = 0; j < nop; j++)
-                printf("  %s%5.1f%% / %.3f", j == N_OP ? "   " : "", 100 * g[i].share[j],
-                       g[i].kept[j]);
-            putchar('\n');
-        }
-    }
-    for (int i = 0; i < ng; i++)
-        group_free(&g[i]);
-    free(g);
-    free(indist);
+    make_groups(&rep, &d, score);
+    if (e.json)
+        report_json(&rep);
+    else
+        report_text(&rep);
+    for (int i = 0; i < rep.ng; i++)
+        group_free(&rep.g[i]);
+    free(rep.g);
     free(score);
     dataset_free(&d);
     fg_router_free(r);

@@ -12,12 +12,13 @@
  * pairwise rows p_weak for the weak model and 1 - p_weak for the strong.
  *
  * train: 4-fold cross-validation on the file's own `fold` field (folds are
- * per prompt, so no prompt is on both sides) picks the regularisation and
- * loss from a small grid by pooled out-of-fold APGR; the final weights are
+ * per prompt, so no prompt is on both sides) picks the L2 strength and the
+ * source balancing from a small grid, by pooled out-of-fold APGR plus the
+ * mean of the per-source out-of-fold APGRs; the final weights are
  * fitted on every selected row; the threshold table is the quantiles of the
  * out-of-fold scores; the operating share recorded in the file is the
  * smallest multiple of 5% at which cross-validated quality retained is
- * >= 96%.  Deterministic: the same data gives the same file, byte for byte.
+ * >= 95.5%.  Deterministic: the same data gives the same file, byte for byte.
  * --exclude-nc drops the sources whose data is non-commercial
  * (alpacaeval, mapcoder_xcodeeval): shipped weights must use it.
  *

@@ -477,6 +477,13 @@ static inline size_t word_end(const uint64_t *wm, size_t n, size_t a)
     return e < n ? e : n;
 }
 
+static uint64_t flush_fam(struct scan *st, uint64_t famc)
+{
+    for (int f = 1; f < KW_N; f++)
+        st->fam[f] += (unsigned)(famc >> (8 * f)) & 0xff;
+    return 0;
+}
+
 /* Tokenise t[0..n) (n <= HEAD + TAIL): features always, dense counters
  * when st->dense. */
 static void scan_text(struct scan *st, const unsigned char *t, size_t n)
@@ -503,6 +510,7 @@ static void scan_text(struct scan *st, const unsigned char *t, size_t n)
     int tokens = st->tokens, max_tokens = st->max_tokens;
     unsigned maxword = st->maxword;
     bool dense = st->dense;
+    uint64_t famc = 0;
     for (size_t w = 0; w < nw; w++) {
         uint64_t carry = w ? wm[w - 1] >> 63 : 0;
         for (uint64_t starts = wm[w] & ~((wm[w] << 1) | carry); starts;
@@ -524,9 +532,12 @@ static void scan_text(struct scan *st, const unsigned char *t, size_t n)
                 feat_add(st, (uint32_t)(bg & mask));
             }
             if (dense) {
+                /* keyword counts in 8-bit lanes of a register, flushed
+                 * before a lane can overflow: no branch per keyword */
                 int v = kw_get(h);
-                if (v & KW_FAM)
-                    st->fam[v & KW_FAM]++;
+                famc += (uint64_t)((v & KW_FAM) != 0) << (8 * (v & KW_FAM));
+                if ((tokens & 127) == 0)
+                    famc = flush_fam(st, famc);
                 if (v & KW_TAIL) {
                     int p = kw_get(bg) & KW_FAM;
                     if (p)
@@ -535,6 +546,7 @@ static void scan_text(struct scan *st, const unsigned char *t, size_t n)
             }
         }
     }
+    flush_fam(st, famc);
     st->prev = prev;
     st->tokens = tokens;
     st->acc_u += au;
@@ -542,7 +554,11 @@ static void scan_text(struct scan *st, const unsigned char *t, size_t n)
     st->maxword = maxword;
 }
 
-static inline float lg(unsigned x) { return (float)log1p((double)x); }
+/* log1p of a count (the table holds log1p(q / 4): same float value) */
+static inline float lg(unsigned x)
+{
+    return x < LOG_TAB / 4 ? log_q[4 * x] : (float)log1p((double)x);
+}
 
 static void dense_features(const struct scan *st, size_t len, const struct fg_route_facts *f,
                            float *d)
@@ -646,7 +662,7 @@ static void extract(struct scratch *s, uint32_t n_buckets, const char *text, siz
         s->value[i] = (float)(s->q[i] * (1.0 / USER_INC) * inv);
 }
 
-static void export(const struct scratch *s, struct fg_route_feats *out)
+static void feats_view(const struct scratch *s, struct fg_route_feats *out)
 {
     out->n = s->n;
     out->bucket = s->bucket;
@@ -658,7 +674,7 @@ void fg_router_features(uint32_t n_buckets, const char *text, size_t len,
 {
     struct scratch *s = scratch();
     extract(s, n_buckets, text, len, NULL, 0, f, out->dense);
-    export(s, out);
+    feats_view(s, out);
 }
 
 static double dense_dot(const struct fg_router *r, const float *d)
@@ -898,7 +914,13 @@ double fg_router_score_request(const struct fg_router *r, const struct fg_json *
         s->sys = fg_xmalloc(SYS_TEXT);
     size_t len = rt.last_user >= 0 ? content_text(body, rt.last_user, s->text, need) : 0;
     size_t sys_len = sys_tok >= 0 ? content_text(body, sys_tok, s->sys, SYS_TEXT) : 0;
-    return score(r, s->text, len, s->sys, sys_len, &f);
+    double v = score(r, s->text, len, s->sys, sys_len, &f);
+    if (s->text_cap > (1u << 20)) {     /* keep no huge buffer per thread */
+        free(s->text);
+        s->text = NULL;
+        s->text_cap = 0;
+    }
+    return v;
 }
 
 /* ---- thresholds --------------------------------------------------------------- */

@@ -792,6 +792,7 @@ describe('response cache', () => {
     rec = await startRecorder();
     rec.behave = () => ({ text: `Recorded answer number ${++served}.` });
     fr = await startWithStorage('frugal-respcache', {
+      server: { workers: 2, upstream_retries: 0 },   // each programmed failure is seen once
       response_cache: { enabled: true, ttl: '2s' },
       providers: [
         { name: 'rec-an', type: 'anthropic', base_url: rec.url, api_key: 'sk-rec-an' },

@@ -32,7 +32,8 @@ before(async () => {
   fr = await startFrugal({
     name: 'frugal-errors',
     config: {
-      server: { workers: 2, master_key: MASTER, max_body_bytes: 4096 },
+      // upstream_retries 0: these tests look at each provider failure as it is
+      server: { workers: 2, master_key: MASTER, max_body_bytes: 4096, upstream_retries: 0 },
       providers: [
         { name: 'sim-main', type: 'sim', timeout_ms: 2000 },
         { name: 'rec-openai', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec-oa', timeout_ms: 1000 },

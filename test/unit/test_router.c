@@ -42,8 +42,8 @@ static const char *const prompts[] = {
     "Prove that there are infinitely many primes. Explain why each step holds.",
     "```python\ndef f(x):\n    return x * 2\n```\nDebug this function; it should triple x.",
     "Which of these is a mammal?\nA. shark\nB. whale\nC. trout\nD. eel\nAnswer:",
-    "Janet has 16 eggs, eats 3 and sells the rest at $2 each. How much does she make? "
-    "Let's think step by step.",
+    ("Janet has 16 eggs, eats 3 and sells the rest at $2 each. How much does she make? "
+     "Let's think step by step."),
     "Écris un poème sur la mer — 海 — s'il te plaît",
     "",
 };
@@ -186,6 +186,22 @@ static void long_prompts_use_head_and_tail(void **state)
     assert_true(a == b);
     u[n - 5] = '?';                  /* in the tail: counted */
     assert_true(fg_router_score_text(r, u, n, NULL) != a);
+    /* a 1.5 MB request body: the same score as its text, twice */
+    size_t big = 1500000;
+    char *body = malloc(big + 64), *text = malloc(big);
+    size_t o = (size_t)sprintf(body, "{\"messages\":[{\"role\":\"user\",\"content\":\"");
+    for (size_t i = 0; i < big; i++)
+        body[o++] = text[i] = "lorem ipsum dolor "[i % 18];
+    o += (size_t)sprintf(body + o, "\"}]}");
+    struct fg_json j = {0};
+    assert_int_equal(fg_json_parse(&j, body, o), 0);
+    struct fg_route_facts f = {.turns = 1, .chars = big};
+    double want = fg_router_score_text(r, text, big, &f);
+    assert_true(fg_router_score_request(r, &j, FG_DIALECT_OPENAI) == want);
+    assert_true(fg_router_score_request(r, &j, FG_DIALECT_OPENAI) == want);
+    fg_json_free(&j);
+    free(body);
+    free(text);
     free(t);
     free(u);
     fg_router_free(r);
