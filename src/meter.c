@@ -277,7 +277,7 @@ void fg_meter_submit(struct fg_call *c)
     size_t need = slen(key_id) + slen(c->tags) + slen(c->model_name) + slen(model) + slen(up) +
                   slen(prov) + slen(err) + slen(c->acct.buster_where) +
                   slen(c->acct.buster_sample) + slen(c->acct.cache_miss_reason) +
-                  slen(c->route_reason) + 16;
+                  slen(c->route_reason) + slen(c->acct.linked_id) + 40;
     struct fg_record *r = fg_record_new(need);
     *r = c->acct;
     r->next = NULL;
@@ -300,6 +300,7 @@ void fg_meter_submit(struct fg_call *c)
     r->buster_where = fg_record_str(r, c->acct.buster_where);
     r->buster_sample = fg_record_str(r, c->acct.buster_sample);
     r->cache_miss_reason = fg_record_str(r, c->acct.cache_miss_reason);
+    r->linked_id = fg_record_str(r, c->acct.linked_id);   /* the record outlives the call */
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
     fg_ledger_submit(r);
 }

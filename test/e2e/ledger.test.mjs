@@ -590,6 +590,7 @@ describe('failed calls are recorded', () => {
 
   before(async () => {
     ({ fr, dir } = await startWithStorage('frugal-ledger-errors', {
+      server: { workers: 2, upstream_retries: 0 },   // one record per failed call
       providers: [{ name: 'sim', type: 'sim' }],
       models: [{ name: 'gpt-4o-mini', provider: 'sim' }],
     }));
