@@ -750,7 +750,8 @@ int fg_relay_start(struct fg_call *c)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->provider->connect_timeout_ms);
     if (c->stream) {
         /* a stream may run long; bound silence instead of total time */
-        c->idle_ev = evtimer_new(w->base, on_idle, c);
+        if (!c->idle_ev)   /* a retried call keeps its timer */
+            c->idle_ev = evtimer_new(w->base, on_idle, c);
         arm_idle(c);
     } else {
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->provider->timeout_ms);
