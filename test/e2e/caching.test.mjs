@@ -27,6 +27,7 @@ import {
   test,
   waitFor, metrics, ledgerFlushed,
 } from './lib/frugal.mjs';
+import { addTokens, microOf, picoToMicro, tokensAsNumbers, usd6 } from './lib/money.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -111,25 +112,6 @@ const cost = (p, t) => inputCost(p, t) + t.output * p.output;
 const allInput = (t) => t.input + t.cache_read + t.cache_write_5m + t.cache_write_1h;
 
 const zeroTokens = () => ({ input: 0n, cache_read: 0n, cache_write_5m: 0n, cache_write_1h: 0n, output: 0n });
-const addTokens = (a, b) => {
-  for (const k of Object.keys(a)) a[k] += b[k];
-  return a;
-};
-const tokensAsNumbers = (t) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Number(v)]));
-
-/* pico → micro-USD, half away from zero. */
-function picoToMicro(pico) {
-  const neg = pico < 0n;
-  const a = neg ? -pico : pico;
-  const m = (a + 500000n) / 1000000n;
-  return neg ? -m : m;
-}
-function usd6(pico) {
-  const m = picoToMicro(pico);
-  const a = m < 0n ? -m : m;
-  return `${m < 0n ? '-' : ''}${a / 1000000n}.${String(a % 1000000n).padStart(6, '0')}`;
-}
-const microOf = (x) => BigInt(Math.round(x * 1e6));
 
 // ------------------------------------------------------------- helpers ----
 

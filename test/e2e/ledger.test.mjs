@@ -24,6 +24,7 @@ import {
   test,
   waitFor, metrics, ledgerFlushed,
 } from './lib/frugal.mjs';
+import { addTokens, microOf, picoToMicro, tokensAsNumbers, usd6 } from './lib/money.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -113,30 +114,6 @@ function fullInputCost(p, t) {
   return (t.input + t.cache_read + t.cache_write_5m + t.cache_write_1h) * p.input + t.output * p.output;
 }
 
-function addTokens(a, b) {
-  for (const k of Object.keys(a)) a[k] += b[k];
-  return a;
-}
-
-const tokensAsNumbers = (t) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Number(v)]));
-
-/* pico → micro-USD, half away from zero. */
-function picoToMicro(pico) {
-  const neg = pico < 0n;
-  const a = neg ? -pico : pico;
-  const m = (a + 500000n) / 1000000n;
-  return neg ? -m : m;
-}
-
-/* pico → "0.001234" (6 decimals; no "-0.000000"). */
-function usd6(pico) {
-  const m = picoToMicro(pico);
-  const a = m < 0n ? -m : m;
-  return `${m < 0n ? '-' : ''}${a / 1000000n}.${String(a % 1000000n).padStart(6, '0')}`;
-}
-
-/* A USD number of the spend map (≤ 6 decimals) → micro-USD. */
-const microOf = (x) => BigInt(Math.round(x * 1e6));
 
 // ------------------------------------------------------------- helpers ----
 
