@@ -1,6 +1,7 @@
 /* api.c — see api.h. */
 #include "api.h"
 
+#include "auth.h"
 #include "log.h"
 #include "report.h"
 #include "store.h"
@@ -21,15 +22,22 @@
 #include <sys/time.h>
 
 typedef void (*handler_fn)(struct fg_worker *w, struct evhttp_request *req,
-                           const struct fg_dialect_ops *d);
+                           const struct fg_dialect_ops *d, const struct fg_principal *p);
 
-static void h_chat(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
-static void h_messages(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
-static void h_count_tokens(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
-static void h_models(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
-static void h_healthz(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
-static void h_metrics(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
-static void h_spend(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *);
+static void h_chat(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_messages(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_count_tokens(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_models(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_healthz(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_metrics(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_spend(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
 
 static const struct route {
     const char *path;
@@ -68,46 +76,6 @@ static void reply_err(struct evhttp_request *req, const struct fg_dialect_ops *d
     fg_reply_error(req, d, &e);
 }
 
-/* Constant-time comparison: the key check must not leak a prefix length. */
-static int key_equal(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char diff = (unsigned char)(la != lb);
-    for (size_t i = 0; i < la; i++)
-        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
-    return diff == 0;
-}
-
-static const char *client_key(struct evhttp_request *req)
-{
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    const char *v = evhttp_find_header(h, "authorization");
-    if (v && !strncasecmp(v, "Bearer ", 7))
-        return v + 7;
-    return evhttp_find_header(h, "x-api-key");
-}
-
-static int authorized(struct fg_worker *w, struct evhttp_request *req,
-                      const struct fg_dialect_ops *d)
-{
-    const char *want = w->app->cfg->server.master_key;
-    if (!want)
-        return 1;
-    const char *got = client_key(req);
-    if (!got || !*got) {
-        reply_err(req, d, FG_E_AUTH, NULL, "missing_api_key",
-                  "Missing API key: send the frugal key as 'Authorization: Bearer KEY' "
-                  "or 'x-api-key: KEY'.");
-        return 0;
-    }
-    if (!key_equal(got, want)) {
-        reply_err(req, d, FG_E_AUTH, NULL, "invalid_api_key",
-                  "Invalid API key: the key sent is not this gateway's key.");
-        return 0;
-    }
-    return 1;
-}
-
 void fg_api_handle(struct evhttp_request *req, void *arg)
 {
     struct fg_worker *w = arg;
@@ -128,9 +96,14 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
             reply_err(req, d, FG_E_METHOD, NULL, "method_not_allowed", msg);
             return;
         }
-        if (r->auth && !authorized(w, req, d))
-            return;
-        r->fn(w, req, d);
+        struct fg_principal p;
+        if (r->auth) {
+            if (fg_auth_request(w, req, d, &p) < 0)
+                return;
+        } else {
+            memset(&p, 0, sizeof p);
+        }
+        r->fn(w, req, d, &p);
         return;
     }
     char msg[300];
@@ -187,7 +160,8 @@ static int parse_body(struct fg_call *c)
 }
 
 static void inference(struct fg_worker *w, struct evhttp_request *req,
-                      const struct fg_dialect_ops *d, enum fg_endpoint ep)
+                      const struct fg_dialect_ops *d, const struct fg_principal *p,
+                      enum fg_endpoint ep)
 {
     if (w->draining) {
         reply_err(req, d, FG_E_UNAVAILABLE, NULL, "shutting_down",
@@ -196,7 +170,7 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
     }
     struct fg_call *c = fg_call_new(w, req);
     c->in = d;
-    c->key_id = w->app->cfg->server.master_key ? "master" : "anonymous";
+    c->key_id = fg_arena_strndup(&c->arena, p->key_id, strlen(p->key_id));
     c->endpoint = ep;
     if (d->dialect == FG_DIALECT_ANTHROPIC)
         c->client_version = evhttp_find_header(evhttp_request_get_input_headers(req),
@@ -210,20 +184,23 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
         fg_call_finish(c);
 }
 
-static void h_chat(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+static void h_chat(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_openai, FG_EP_CHAT);
+    inference(w, req, &fg_dialect_openai, p, FG_EP_CHAT);
 }
 
-static void h_messages(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+static void h_messages(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_anthropic, FG_EP_MESSAGES);
+    inference(w, req, &fg_dialect_anthropic, p, FG_EP_MESSAGES);
 }
 
 static void h_count_tokens(struct fg_worker *w, struct evhttp_request *req,
-                           const struct fg_dialect_ops *d)
+                           const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_anthropic, FG_EP_COUNT_TOKENS);
+    inference(w, req, &fg_dialect_anthropic, p, FG_EP_COUNT_TOKENS);
 }
 
 static json_t *model_entry(const char *id, const char *owner, int anthropic)
@@ -237,7 +214,8 @@ static json_t *model_entry(const char *id, const char *owner, int anthropic)
 
 /* OpenAI list shape by default; Anthropic's when the client sent
  * anthropic-version (the Anthropic SDK's models.list()). */
-static void h_models(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+static void h_models(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
 {
     const struct fg_config *cfg = w->app->cfg;
     int an = d->dialect == FG_DIALECT_ANTHROPIC;
@@ -259,7 +237,8 @@ static void h_models(struct fg_worker *w, struct evhttp_request *req, const stru
     json_decref(out);
 }
 
-static void h_healthz(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+static void h_healthz(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
 {
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b, "{\"status\":\"%s\"}", w->draining ? "draining" : "ok");
@@ -267,7 +246,8 @@ static void h_healthz(struct fg_worker *w, struct evhttp_request *req, const str
     evbuffer_free(b);
 }
 
-static void h_metrics(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+static void h_metrics(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
 {
     struct evbuffer *b = evbuffer_new();
     fg_metrics_render(b);
@@ -314,7 +294,8 @@ static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char
     return rc;
 }
 
-static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
 {
     char err[300];
     struct fg_report_opts o;

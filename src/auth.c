@@ -1,0 +1,106 @@
+/* auth.c — see auth.h. */
+#include "auth.h"
+
+#include "err.h"
+#include "reply.h"
+#include "server.h"
+
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+bool fg_auth_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+    return diff == 0;
+}
+
+static char secret[65];
+static pthread_once_t secret_once = PTHREAD_ONCE_INIT;
+
+static void make_secret(void)
+{
+    unsigned char r[32];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t n = getrandom(r + got, sizeof r - got, 0);
+        if (n > 0)
+            got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(secret + 2 * i, 3, "%02x", r[i]);
+}
+
+const char *fg_auth_internal_secret(void)
+{
+    pthread_once(&secret_once, make_secret);
+    return secret;
+}
+
+static const char *client_key(struct evkeyvalq *h)
+{
+    const char *v = evhttp_find_header(h, "authorization");
+    if (v && !strncasecmp(v, "Bearer ", 7))
+        return v + 7;
+    return evhttp_find_header(h, "x-api-key");
+}
+
+static int deny(struct evhttp_request *req, const struct fg_dialect_ops *d, const char *code,
+                const char *msg)
+{
+    struct fg_err e;
+    fg_err_set(&e, FG_E_AUTH, NULL, "%s", msg);
+    snprintf(e.code, sizeof e.code, "%s", code);
+    fg_reply_error(req, d, &e);
+    return -1;
+}
+
+static void set_id(struct fg_principal *p, const char *id, bool admin)
+{
+    snprintf(p->key_id, sizeof p->key_id, "%s", id);
+    p->admin = admin;
+}
+
+int fg_auth_request(struct fg_worker *w, struct evhttp_request *req,
+                    const struct fg_dialect_ops *d, struct fg_principal *p)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    memset(p, 0, sizeof *p);
+    const char *internal = evhttp_find_header(h, FG_AUTH_INTERNAL_HEADER);
+    if (internal) {
+        const char *owner = evhttp_find_header(h, FG_AUTH_OWNER_HEADER);
+        if (!fg_auth_equal(internal, fg_auth_internal_secret()) || !owner || !*owner ||
+            strlen(owner) >= sizeof p->key_id)
+            return deny(req, d, "invalid_api_key", "Invalid internal credentials.");
+        set_id(p, owner, !strcmp(owner, "master") || !strcmp(owner, "anonymous"));
+        p->internal = true;
+        return 0;
+    }
+    const char *want = w->app->cfg->server.master_key;
+    if (!want) {
+        set_id(p, "anonymous", true);
+        return 0;
+    }
+    const char *got = client_key(h);
+    if (!got || !*got)
+        return deny(req, d, "missing_api_key",
+                    "Missing API key: send the frugal key as 'Authorization: Bearer KEY' "
+                    "or 'x-api-key: KEY'.");
+    if (!fg_auth_equal(got, want))
+        return deny(req, d, "invalid_api_key",
+                    "Invalid API key: the key sent is not this gateway's key.");
+    set_id(p, "master", true);
+    return 0;
+}
+
+bool fg_principal_owns(const struct fg_principal *p, const char *owner)
+{
+    return p->admin || (owner && !strcmp(p->key_id, owner));
+}
