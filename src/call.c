@@ -59,6 +59,31 @@ static void make_id(struct fg_worker *w, char *out)
     out[24] = '\0';
 }
 
+/* A batch line's records have ids derived from the line and the attempt, so
+ * a line run again after a crash replaces its records instead of adding. */
+static void line_id(struct fg_call *c)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t x = 0xcbf29ce484222325ULL;
+    for (const char *p = c->batch_line; *p; p++)
+        x = (x ^ (unsigned char)*p) * 0x100000001b3ULL;
+    x = (x ^ (uint64_t)c->batch_attempt) * 0x100000001b3ULL;
+    memcpy(c->id, "frb_", 4);
+    for (int i = 0; i < 16; i++)
+        c->id[4 + i] = hex[(x >> (60 - 4 * i)) & 15];
+    c->id[20] = '\0';
+}
+
+void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan)
+{
+    c->batch_line = fg_arena_strdup(&c->arena, line);
+    const char *slash = strrchr(c->batch_line, '/');
+    c->batch_id = fg_arena_strndup(&c->arena, c->batch_line,
+                                   slash ? (size_t)(slash - c->batch_line) : strlen(line));
+    c->batch_plan = plan;
+    line_id(c);
+}
+
 struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
 {
     struct fg_arena a;
@@ -106,7 +131,8 @@ void fg_call_finish(struct fg_call *c)
     if (c->in) {
         if (!c->status)
             c->status = 499;   /* the client left before any answer */
-        fg_meter_submit(c);
+        if (!c->batch_plan)
+            fg_meter_submit(c, true);
     }
     detach_client(c);
     if (c->close_ev)
@@ -165,9 +191,13 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
 
 void fg_call_next_attempt(struct fg_call *c)
 {
-    fg_meter_submit(c);
+    fg_meter_submit(c, false);
     c->acct.linked_id = fg_arena_strdup(&c->arena, c->id);
-    make_id(c->w, c->id);
+    c->batch_attempt++;
+    if (c->batch_line)
+        line_id(c);
+    else
+        make_id(c->w, c->id);
     /* money and usage start over; the request facts (time, prefix) stay */
     int64_t keep_rep = c->acct.repeated_tokens, keep_ts = c->acct.ts_ms;
     int64_t keep_ptok = c->acct.prefix_tokens;

@@ -112,6 +112,11 @@ struct fg_call {
     char *out_text; size_t out_len, out_cap;  /* answer text (structured calls) */
     const char *tags;
     const char *key_id;               /* who is calling: "master" | "anonymous" */
+    /* a batch line run by the batch executor (batch_exec.h), or NULL */
+    const char *batch_line;           /* "BATCH_ID/INDEX": records go to its mailbox */
+    const char *batch_id;
+    bool batch_plan;                  /* plan only: answer with the upstream request */
+    int batch_attempt;                /* attempts made, for their record ids */
     struct fg_prefix *prefix;         /* the client body's prefix scan (arena) */
 
     /* response cache */

@@ -59,6 +59,7 @@ struct fg_record {
     int64_t buster_tokens;           /* prefix tokens no longer reusable */
     int64_t buster_pico;             /* money lost: tokens × (input − cache read price) */
     const char *cache_miss_reason;   /* Anthropic cache diagnostics, or NULL */
+    const char *batch_id;            /* the client's batch this line belongs to, or NULL */
 };
 
 /* Allocate a record with room for `strings` bytes of inline text; copy

@@ -3,6 +3,7 @@
 
 #include "attrib.h"
 #include "busters.h"
+#include "batch_mailbox.h"
 #include "log.h"
 #include "metrics.h"
 #include "prefix.h"
@@ -264,7 +265,7 @@ static const char *endpoint_name(enum fg_endpoint ep)
 
 static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
 
-void fg_meter_submit(struct fg_call *c)
+void fg_meter_submit(struct fg_call *c, bool final)
 {
     fg_meter_price(c);
     const char *err = c->status >= 400 || c->err.cls != FG_E_NONE ? c->err.msg : NULL;
@@ -277,7 +278,7 @@ void fg_meter_submit(struct fg_call *c)
     size_t need = slen(key_id) + slen(c->tags) + slen(c->model_name) + slen(model) + slen(up) +
                   slen(prov) + slen(err) + slen(c->acct.buster_where) +
                   slen(c->acct.buster_sample) + slen(c->acct.cache_miss_reason) +
-                  slen(c->route_reason) + slen(c->acct.linked_id) + 40;
+                  slen(c->route_reason) + slen(c->acct.linked_id) + slen(c->batch_id) + 40;
     struct fg_record *r = fg_record_new(need);
     *r = c->acct;
     r->next = NULL;
@@ -302,5 +303,11 @@ void fg_meter_submit(struct fg_call *c)
     r->cache_miss_reason = fg_record_str(r, c->acct.cache_miss_reason);
     r->linked_id = fg_record_str(r, c->acct.linked_id);   /* the record outlives the call */
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
+    if (c->batch_line) {
+        /* the executor commits it with the line's result, exactly once */
+        r->batch_id = fg_record_str(r, c->batch_id);
+        fg_batch_mailbox_put(c->batch_line, r, final);
+        return;
+    }
     fg_ledger_submit(r);
 }

@@ -28,6 +28,7 @@ bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev);
 void fg_meter_price(struct fg_call *c);
 void fg_meter_cost_headers(struct fg_call *c);
 void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out);
-void fg_meter_submit(struct fg_call *c);
+/* final: the call's last record (not an attempt followed by another). */
+void fg_meter_submit(struct fg_call *c, bool final);
 
 #endif

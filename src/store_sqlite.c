@@ -4,6 +4,7 @@
  * killed process (the WAL is in the OS before COMMIT returns); only an OS
  * crash can lose the last commits.  One prepared INSERT, bound per row. */
 #include "store.h"
+#include "store_sqlite.h"
 
 #include "arena.h"
 
@@ -28,8 +29,8 @@ struct sqlite_store {
     "saved_routing_pico, saved_batch_pico, bucket_repeated_pico, "                           \
     "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "   \
     "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id, buster_where, "     \
-    "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason"
-#define NCOLS 45
+    "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason, batch_id"
+#define NCOLS 46
 
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS calls ("
@@ -45,13 +46,13 @@ static const char *schema =
     " bucket_bloated_pico INTEGER, latency_us INTEGER, ttfb_us INTEGER, prefix_fp TEXT,"
     " prefix_tokens INTEGER, repeated_tokens INTEGER, error TEXT, linked_id TEXT,"
     " buster_where TEXT, buster_offset INTEGER, buster_sample TEXT, buster_tokens INTEGER,"
-    " buster_pico INTEGER, cache_miss_reason TEXT);"
+    " buster_pico INTEGER, cache_miss_reason TEXT, batch_id TEXT);"
     "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts_ms);";
 
 /* Columns added after the first release: ALTER older databases in place. */
 static const char *const added_columns[] = {
     "buster_where TEXT", "buster_offset INTEGER", "buster_sample TEXT", "buster_tokens INTEGER",
-    "buster_pico INTEGER", "cache_miss_reason TEXT",
+    "buster_pico INTEGER", "cache_miss_reason TEXT", "batch_id TEXT",
 };
 
 static void migrate(sqlite3 *db)
@@ -68,6 +69,8 @@ static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)
     snprintf(err, errlen, "sqlite: %s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
     return -1;
 }
+
+static int prepare_insert(sqlite3 *db, sqlite3_stmt **st);
 
 static void sq_close(struct fg_store *s)
 {
@@ -98,12 +101,7 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
         goto bad;
     }
     migrate(q->db);
-    char sql[2048];
-    int n = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO calls (" COLUMNS ") VALUES (?");
-    for (int k = 1; k < NCOLS; k++)
-        n += snprintf(sql + n, sizeof sql - (size_t)n, ",?");
-    snprintf(sql + n, sizeof sql - (size_t)n, ")");
-    if (sqlite3_prepare_v2(q->db, sql, -1, &q->ins, NULL) != SQLITE_OK ||
+    if (prepare_insert(q->db, &q->ins) < 0 ||
         sqlite3_prepare_v2(q->db, "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
                            " ORDER BY ts_ms", -1, &q->scan, NULL) != SQLITE_OK) {
         fail(q->db, "preparing statements", err, errlen);
@@ -153,6 +151,44 @@ static void bind_row(sqlite3_stmt *st, const struct fg_record *r)
     sqlite3_bind_int64(st, i++, r->buster_tokens);
     sqlite3_bind_int64(st, i++, r->buster_pico);
     bind_text(st, i++, r->cache_miss_reason);
+    bind_text(st, i++, r->batch_id);
+}
+
+static int prepare_insert(sqlite3 *db, sqlite3_stmt **st)
+{
+    char sql[2048];
+    int n = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO calls (" COLUMNS ") VALUES (?");
+    for (int k = 1; k < NCOLS; k++)
+        n += snprintf(sql + n, sizeof sql - (size_t)n, ",?");
+    snprintf(sql + n, sizeof sql - (size_t)n, ")");
+    return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int fg_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, size_t n, char *err,
+                           size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (prepare_insert(db, &st) < 0)
+        return fail(db, "preparing the calls INSERT", err, errlen);
+    for (size_t k = 0; k < n; k++) {
+        bind_row(st, recs[k]);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return fail(db, "INSERT", err, errlen);
+        }
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int fg_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen)
+{
+    if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
+        return fail(db, "creating the schema", err, errlen);
+    migrate(db);
+    return 0;
 }
 
 static int sq_write(struct fg_store *s, struct fg_record *const *recs, size_t n, char *err,
@@ -219,6 +255,7 @@ static void read_row(sqlite3_stmt *st, struct fg_record *r)
     r->buster_tokens = sqlite3_column_int64(st, i++);
     r->buster_pico = sqlite3_column_int64(st, i++);
     r->cache_miss_reason = col_text(st, i++);
+    r->batch_id = col_text(st, i++);
 }
 
 static int sq_scan(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,
