@@ -2,6 +2,7 @@
 #include "api.h"
 
 #include "auth.h"
+#include "batch_api.h"
 #include "log.h"
 #include "report.h"
 #include "store.h"
@@ -106,6 +107,12 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
         r->fn(w, req, d, &p);
         return;
     }
+    if (path && fg_batch_api_path(path)) {
+        struct fg_principal p;
+        if (fg_auth_request(w, req, d, &p) == 0)
+            fg_batch_api_handle(w, req, path, &p);
+        return;
+    }
     char msg[300];
     snprintf(msg, sizeof msg, "Unknown path: %.200s is not an endpoint of this gateway.",
              path ? path : "?");
@@ -172,6 +179,13 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
     c->in = d;
     c->key_id = fg_arena_strndup(&c->arena, p->key_id, strlen(p->key_id));
     c->endpoint = ep;
+    if (p->internal) {
+        struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+        const char *line = evhttp_find_header(h, "x-frugal-batch-line");
+        const char *mode = evhttp_find_header(h, "x-frugal-batch-mode");
+        if (line && strlen(line) < 90)
+            fg_call_set_batch_line(c, line, mode && !strcmp(mode, "plan"));
+    }
     if (d->dialect == FG_DIALECT_ANTHROPIC)
         c->client_version = evhttp_find_header(evhttp_request_get_input_headers(req),
                                                "anthropic-version");

@@ -4,6 +4,7 @@
 #include "batch_mailbox.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -117,4 +118,17 @@ void fg_batch_mailbox_flush(void)
     }
     tail = &head;
     pthread_mutex_unlock(&mu);
+}
+
+void fg_batch_record_id(const char *line, int attempt, char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    uint64_t x = 0xcbf29ce484222325ULL;
+    for (const char *p = line; *p; p++)
+        x = (x ^ (unsigned char)*p) * 0x100000001b3ULL;
+    x = (x ^ (uint64_t)attempt) * 0x100000001b3ULL;
+    memcpy(out, "frb_", 4);
+    for (int i = 0; i < 16; i++)
+        out[4 + i] = hex[(x >> (60 - 4 * i)) & 15];
+    out[20] = '\0';
 }

@@ -23,6 +23,9 @@ void fg_batch_mailbox_put(const char *line, struct fg_record *r, bool final);
  * max of its records (oldest first) into out and return how many; 0 when
  * the final record did not arrive in time (nothing is taken then). */
 size_t fg_batch_mailbox_take(const char *line, struct fg_record **out, size_t max, int wait_ms);
+/* The ledger id of a batch line's record ("frb_" + 16 hex, NUL; out ≥ 21):
+ * a function of the line and the attempt, so a line run again replaces. */
+void fg_batch_record_id(const char *line, int attempt, char *out);
 /* Hand everything left to the ledger (shutdown). */
 void fg_batch_mailbox_flush(void);
 

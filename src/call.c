@@ -1,4 +1,5 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
+#include "batch_mailbox.h"
 #include "meter.h"
 #include "relay.h"
 #include "structured.h"
@@ -63,15 +64,7 @@ static void make_id(struct fg_worker *w, char *out)
  * a line run again after a crash replaces its records instead of adding. */
 static void line_id(struct fg_call *c)
 {
-    static const char hex[] = "0123456789abcdef";
-    uint64_t x = 0xcbf29ce484222325ULL;
-    for (const char *p = c->batch_line; *p; p++)
-        x = (x ^ (unsigned char)*p) * 0x100000001b3ULL;
-    x = (x ^ (uint64_t)c->batch_attempt) * 0x100000001b3ULL;
-    memcpy(c->id, "frb_", 4);
-    for (int i = 0; i < 16; i++)
-        c->id[4 + i] = hex[(x >> (60 - 4 * i)) & 15];
-    c->id[20] = '\0';
+    fg_batch_record_id(c->batch_line, c->batch_attempt, c->id);
 }
 
 void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan)

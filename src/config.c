@@ -772,7 +772,7 @@ typedef struct fg_config CFG;
 static const struct field top_fields[] = {
     OTHER("server"), STR("storage", CFG, storage, check_storage), OTHER("providers"),
     OTHER("models"), OTHER("routes"), OTHER("fallbacks"), OTHER("prompt_caching"),
-    OTHER("response_cache"), OTHER("structured_output"),
+    OTHER("response_cache"), OTHER("structured_output"), OTHER("batches"),
 };
 
 static const struct field server_fields[] = {
@@ -841,6 +841,17 @@ static const struct field structured_output_fields[] = {
     STR("stream", CFG, structured_output.stream, check_stream_mode),
 };
 
+static const struct field batches_fields[] = {
+    FLD("window", F_TTL, CFG, batches.window_seconds),
+    INT("poll_ms", CFG, batches.poll_ms, 10, 3600000),
+    INT("poll_max_ms", CFG, batches.poll_max_ms, 10, 3600000),
+    INT("local_concurrency", CFG, batches.local_concurrency, 1, 1024),
+    INT("local_rps", CFG, batches.local_rps, 0, 100000),
+    FLD("max_file_bytes", F_SIZE, CFG, batches.max_file_bytes),
+    INT("max_lines", CFG, batches.max_lines, 1, 1000000),
+    INT("retention_days", CFG, batches.retention_days, 1, 3650),
+};
+
 /* ======================== defaults ======================== */
 
 static struct fg_config *config_new(const char *path)
@@ -863,6 +874,13 @@ static struct fg_config *config_new(const char *path)
     c->structured_output.validate = true;
     c->structured_output.retries = 1;
     c->structured_output.repair = true;
+    c->batches.window_seconds = 24 * 3600;
+    c->batches.poll_ms = 1000;
+    c->batches.poll_max_ms = 60000;
+    c->batches.local_concurrency = 8;
+    c->batches.max_file_bytes = 200u << 20;
+    c->batches.max_lines = 50000;
+    c->batches.retention_days = 30;
     return c;
 }
 
@@ -1298,6 +1316,7 @@ static void load_root(struct ld *ld, const struct node *root)
              NF(response_cache_fields), c);
     walk_map(ld, map_get(root, "structured_output"), "structured_output",
              structured_output_fields, NF(structured_output_fields), c);
+    walk_map(ld, map_get(root, "batches"), "batches", batches_fields, NF(batches_fields), c);
 }
 
 /* Hands <cfg> to the caller when no error was recorded, else frees it. */

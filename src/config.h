@@ -131,6 +131,18 @@ struct fg_config {
         char *stream;         /* "validate_at_end" (stream through, error event on
                                  failure) | "buffer" (validate, then stream) */
     } structured_output;
+    struct {
+        int window_seconds;   /* completion window: unfinished lines expire after
+                                 it (default 24h, the providers' window) */
+        int poll_ms;          /* first provider poll after submission (default
+                                 1000); then x1.5 per poll up to poll_max_ms */
+        int poll_max_ms;      /* default 60000 */
+        int local_concurrency;/* lines in flight per batch in local mode (8) */
+        int local_rps;        /* local-mode line starts per second, 0 = unbounded */
+        size_t max_file_bytes;/* upload limit (default 200 MiB, OpenAI's) */
+        int max_lines;        /* lines per batch (default 50,000) */
+        int retention_days;   /* files expire after (default 30) */
+    } batches;
 };
 
 /* Growable list of error lines; owned by the caller. */

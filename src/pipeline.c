@@ -1,6 +1,7 @@
 /* pipeline.c — see pipeline.h. */
 #include "pipeline.h"
 
+#include "batch_plan.h"
 #include "log.h"
 #include "affinity.h"
 #include "meter.h"
@@ -86,7 +87,7 @@ static int stage_respcache(struct fg_call *c)
     const char *bypass = evhttp_find_header(evhttp_request_get_input_headers(c->req),
                                             "x-frugal-cache");
     c->cache_status = "bypass";
-    if (!fg_respcache_enabled() || c->endpoint == FG_EP_COUNT_TOKENS ||
+    if (c->batch_plan || !fg_respcache_enabled() || c->endpoint == FG_EP_COUNT_TOKENS ||
         (bypass && !strcasecmp(bypass, "bypass")))
         return 0;
     if (!fg_respcache_key(&c->body, c->in->dialect, c->model_name, cache_partition(c),
@@ -373,5 +374,7 @@ int fg_pipeline_run(struct fg_call *c)
         if (rc > 0)
             return 1;       /* answered without the provider */
     }
+    if (c->batch_plan)
+        return fg_batch_plan_reply(c);
     return fg_relay_start(c);
 }

@@ -1,6 +1,10 @@
 /* server.c — see server.h. */
 #include "server.h"
 
+#include "batch_exec.h"
+#include "batch_mailbox.h"
+#include "batch_store.h"
+
 #include "api.h"
 #include "arena.h"
 #include "json.h"
@@ -163,7 +167,10 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
     /* The API layer enforces max_body_bytes itself so the 413 is in the
      * caller's dialect; libevent's own (HTML) limit is only a memory
      * backstop for bodies far over it. */
-    evhttp_set_max_body_size(w->http, (ev_ssize_t)(s->max_body_bytes * 4 + 65536));
+    size_t most = s->max_body_bytes * 4;
+    if (most < w->app->cfg->batches.max_file_bytes + (1u << 20))
+        most = w->app->cfg->batches.max_file_bytes + (1u << 20);   /* uploads */
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)(most + 65536));
     struct timeval tv = {s->client_timeout_ms / 1000, (s->client_timeout_ms % 1000) * 1000};
     evhttp_set_timeout_tv(w->http, &tv);
     /* let every method reach us so wrong ones get a 405 in the caller's dialect */
@@ -186,6 +193,7 @@ static void worker_free(struct fg_worker *w)
         evhttp_free(w->http);   /* closes the listener and client connections */
     fg_upstream_free(w->up);
     fg_store_close(w->store);
+    fg_bstore_close(w->bstore);
     if (w->stop_ev)
         event_free(w->stop_ev);
     if (w->grace_ev)
@@ -341,10 +349,15 @@ int fg_server_run(const struct fg_config *cfg)
     for (; started < app.nworkers; started++)
         pthread_create(&app.workers[started].thread, NULL, worker_main, &app.workers[started]);
     announce(&app);
+    if (fg_batch_exec_start(&app, lerr, sizeof lerr) < 0) {
+        fg_error("batches: %s", lerr);
+        goto out;
+    }
     int sig = wait_for_signal();
     fg_info("received %s: draining in-flight calls (up to %d ms)",
             sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace_ms);
     atomic_store(&app.stopping, true);
+    fg_batch_exec_stop();   /* its loopback calls need the workers */
     for (int i = 0; i < app.nworkers; i++)
         event_active(app.workers[i].stop_ev, 0, 0);
     rc = 0;
@@ -359,6 +372,8 @@ out:
     free(app.workers);
     providers_free(&app);
     fg_route_free(&app);
+    fg_batch_exec_stop();
+    fg_batch_mailbox_flush();
     fg_ledger_stop();   /* drains the queue */
     fg_respcache_shutdown();
     fg_busters_shutdown();

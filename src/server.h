@@ -21,6 +21,7 @@ struct fg_call;
 struct curl_slist;
 struct fg_sim;
 struct fg_store;
+struct fg_bstore;
 struct fg_router;
 struct event_base;
 struct evhttp;
@@ -60,6 +61,7 @@ struct fg_worker {
     struct evhttp_bound_socket *listener;
     struct fg_upstream *up;
     struct fg_store *store;           /* read handle for /frugal/spend, lazily opened */
+    struct fg_bstore *bstore;         /* batch store handle, lazily opened */
     struct fg_call *calls;            /* live calls */
     int inflight;
     uint64_t next_id;

@@ -1,0 +1,943 @@
+/* batch_api.c — see batch_api.h. */
+#include "batch_api.h"
+
+#include "auth.h"
+#include "batch_exec.h"
+#include "batch_format.h"
+#include "batch_store.h"
+#include "err.h"
+#include "log.h"
+#include "multipart.h"
+#include "provider.h"
+#include "reply.h"
+#include "server.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAX_REPORTED_LINE_ERRORS 5
+
+struct ctx {
+    struct fg_worker *w;
+    struct evhttp_request *req;
+    const struct fg_principal *p;
+    const struct fg_dialect_ops *d;
+    struct fg_bstore *s;
+    enum evhttp_cmd_type method;
+};
+
+bool fg_batch_api_path(const char *path)
+{
+    return !strncmp(path, "/v1/files", 9) || !strncmp(path, "/v1/batches", 11) ||
+           !strncmp(path, "/v1/messages/batches", 20);
+}
+
+static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+static void fail(struct ctx *x, enum fg_err_class cls, int status, const char *param,
+                 const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void fail(struct ctx *x, enum fg_err_class cls, int status, const char *param,
+                 const char *code, const char *fmt, ...)
+{
+    struct fg_err e;
+    fg_err_set(&e, cls, param, "%s", "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.msg, sizeof e.msg, fmt, ap);
+    va_end(ap);
+    if (status)
+        e.status = status;
+    if (code)
+        snprintf(e.code, sizeof e.code, "%s", code);
+    fg_reply_error(x->req, x->d, &e);
+}
+
+static void storage_failed(struct ctx *x)
+{
+    fg_error("batch store: %s", fg_bstore_errmsg(x->s));
+    fail(x, FG_E_INTERNAL, 0, NULL, "storage_error",
+         "frugal could not read or write its batch storage; see the gateway log.");
+}
+
+static void not_found(struct ctx *x, const char *what, const char *id)
+{
+    fail(x, FG_E_NOT_FOUND, 0, NULL, "not_found", "No %s with id '%.80s'.", what, id);
+}
+
+static void reply(struct ctx *x, int status, json_t *v)
+{
+    fg_reply_json_value(x->req, status, v, JSON_COMPACT);
+    json_decref(v);
+}
+
+static const char *query_param(struct evkeyvalq *q, const char *k)
+{
+    return evhttp_find_header(q, k);
+}
+
+/* Parse ?limit= within [lo, hi]; -1 after replying 400. */
+static int limit_param(struct ctx *x, struct evkeyvalq *q, int def, int lo, int hi)
+{
+    const char *v = query_param(q, "limit");
+    if (!v)
+        return def;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*end || n < lo || n > hi) {
+        fail(x, FG_E_INVALID, 0, "limit", NULL, "Invalid 'limit': must be %d to %d.", lo, hi);
+        return -1;
+    }
+    return (int)n;
+}
+
+static const char *owner_filter(const struct ctx *x)
+{
+    return x->p->admin ? NULL : x->p->key_id;
+}
+
+/* ---- line validation (OpenAI JSONL input) ---------------------------- */
+
+struct line_check {
+    char msg[MAX_REPORTED_LINE_ERRORS][200];
+    int n_errors;
+    int first_bad_line;
+    size_t n_lines;
+};
+
+static void line_err(struct line_check *lc, size_t line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void line_err(struct line_check *lc, size_t line, const char *fmt, ...)
+{
+    if (lc->n_errors < MAX_REPORTED_LINE_ERRORS) {
+        char m[160];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(m, sizeof m, fmt, ap);
+        va_end(ap);
+        snprintf(lc->msg[lc->n_errors], sizeof lc->msg[0], "line %zu: %s", line, m);
+    }
+    if (!lc->n_errors)
+        lc->first_bad_line = (int)line;
+    lc->n_errors++;
+}
+
+/* Check one chat request body the way the endpoint would, shallowly. */
+static const char *check_chat_body(json_t *body)
+{
+    if (!json_is_object(body))
+        return "\"body\" must be a JSON object (the /v1/chat/completions request)";
+    if (!json_is_string(json_object_get(body, "model")))
+        return "\"body.model\" must be a string";
+    json_t *m = json_object_get(body, "messages");
+    if (!json_is_array(m) || json_array_size(m) == 0)
+        return "\"body.messages\" must be a non-empty array";
+    if (json_is_true(json_object_get(body, "stream")))
+        return "\"body.stream\" must not be true in a batch";
+    return NULL;
+}
+
+typedef void (*line_fn)(void *arg, size_t lineno, json_t *line);
+
+/* Walk JSONL, validating every line; fn (may be NULL) gets valid lines. */
+static void walk_jsonl(const char *data, size_t len, size_t max_lines, struct line_check *lc,
+                       line_fn fn, void *arg)
+{
+    json_t *seen = json_object();
+    size_t lineno = 0;
+    for (size_t off = 0; off < len;) {
+        const char *nl = memchr(data + off, '\n', len - off);
+        size_t end = nl ? (size_t)(nl - data) : len;
+        size_t l = end - off;
+        const char *s = data + off;
+        off = end + 1;
+        lineno++;
+        while (l && (s[l - 1] == '\r' || isspace((unsigned char)s[l - 1])))
+            l--;
+        if (l == 0)
+            continue;
+        if (++lc->n_lines > max_lines) {
+            line_err(lc, lineno, "more than %zu requests in one file", max_lines);
+            break;
+        }
+        json_error_t je;
+        json_t *v = json_loadb(s, l, 0, &je);
+        const char *bad = NULL;
+        char why[200];
+        if (!v) {
+            snprintf(why, sizeof why, "not valid JSON (%s)", je.text);
+            bad = why;
+        } else if (!json_is_object(v)) {
+            bad = "must be a JSON object";
+        } else {
+            json_t *cid = json_object_get(v, "custom_id");
+            const char *method = json_string_value(json_object_get(v, "method"));
+            const char *url = json_string_value(json_object_get(v, "url"));
+            if (!json_is_string(cid) || !*json_string_value(cid))
+                bad = "\"custom_id\" must be a non-empty string";
+            else if (strlen(json_string_value(cid)) > 64)
+                bad = "\"custom_id\" is longer than 64 characters";
+            else if (json_object_get(seen, json_string_value(cid))) {
+                snprintf(why, sizeof why, "duplicate custom_id \"%.60s\"",
+                         json_string_value(cid));
+                bad = why;
+            } else if (!method || strcmp(method, "POST"))
+                bad = "\"method\" must be \"POST\"";
+            else if (!url || strcmp(url, "/v1/chat/completions"))
+                bad = "\"url\" must be \"/v1/chat/completions\" (the only batch endpoint frugal runs)";
+            else
+                bad = check_chat_body(json_object_get(v, "body"));
+            if (!bad)
+                json_object_set_new(seen, json_string_value(cid), json_true());
+        }
+        if (bad)
+            line_err(lc, lineno, "%s", bad);
+        else if (fn)
+            fn(arg, lineno, v);
+        json_decref(v);
+    }
+    json_decref(seen);
+}
+
+static void report_lines(struct ctx *x, const struct line_check *lc, const char *param)
+{
+    char msg[400];
+    int n = snprintf(msg, sizeof msg, "The batch file has %d invalid line%s: ", lc->n_errors,
+                     lc->n_errors == 1 ? "" : "s");
+    for (int i = 0; i < lc->n_errors && i < MAX_REPORTED_LINE_ERRORS && n < (int)sizeof msg; i++)
+        n += snprintf(msg + n, sizeof msg - (size_t)n, "%s%s", i ? "; " : "", lc->msg[i]);
+    if (lc->n_errors > MAX_REPORTED_LINE_ERRORS && n < (int)sizeof msg)
+        snprintf(msg + n, sizeof msg - (size_t)n, "; ...");
+    fail(x, FG_E_INVALID, 0, param, "invalid_batch_file", "%s", msg);
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+static void file_upload(struct ctx *x)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(x->req);
+    const char *ctype = evhttp_find_header(h, "content-type");
+    struct evbuffer *in = evhttp_request_get_input_buffer(x->req);
+    size_t len = evbuffer_get_length(in);
+    size_t limit = x->w->app->cfg->batches.max_file_bytes;
+    if (len > limit + 64 * 1024) {
+        fail(x, FG_E_TOO_LARGE, 0, "file", "file_too_large",
+             "The upload is %zu bytes, over the limit of %zu bytes (batches.max_file_bytes).",
+             len, limit);
+        return;
+    }
+    if (!ctype || strncasecmp(ctype, "multipart/form-data", 19)) {
+        fail(x, FG_E_INVALID, 0, "file", NULL,
+             "POST /v1/files takes multipart/form-data with fields 'file' and 'purpose'.");
+        return;
+    }
+    const char *body = (const char *)evbuffer_pullup(in, -1);
+    struct fg_mp_part parts[8];
+    char err[200];
+    int n = fg_multipart_parse(ctype, body ? body : "", len, parts, 8, err, sizeof err);
+    if (n < 0) {
+        fail(x, FG_E_INVALID, 0, "file", NULL, "Invalid multipart body: %s", err);
+        return;
+    }
+    const struct fg_mp_part *file = fg_multipart_find(parts, n, "file");
+    const struct fg_mp_part *purpose = fg_multipart_find(parts, n, "purpose");
+    if (!file) {
+        fail(x, FG_E_INVALID, 0, "file", NULL, "Missing the 'file' field.");
+        return;
+    }
+    if (!purpose) {
+        fail(x, FG_E_INVALID, 0, "purpose", NULL, "Missing the 'purpose' field.");
+        return;
+    }
+    if (purpose->len != 5 || memcmp(purpose->data, "batch", 5)) {
+        fail(x, FG_E_INVALID, 0, "purpose", NULL,
+             "Invalid 'purpose': frugal stores files for batches only (purpose 'batch').");
+        return;
+    }
+    if (file->len > limit) {
+        fail(x, FG_E_TOO_LARGE, 0, "file", "file_too_large",
+             "The file is %zu bytes, over the limit of %zu bytes (batches.max_file_bytes).",
+             file->len, limit);
+        return;
+    }
+    struct line_check lc = {0};
+    walk_jsonl(file->data, file->len, (size_t)x->w->app->cfg->batches.max_lines, &lc, NULL,
+               NULL);
+    if (lc.n_errors) {
+        report_lines(x, &lc, "file");
+        return;
+    }
+    if (lc.n_lines == 0) {
+        fail(x, FG_E_INVALID, 0, "file", "invalid_batch_file",
+             "The batch file has no requests (one JSON request per line).");
+        return;
+    }
+    struct fg_bfile f = {0};
+    fg_bstore_new_id("file-", f.id, sizeof f.id);
+    snprintf(f.owner, sizeof f.owner, "%s", x->p->key_id);
+    snprintf(f.filename, sizeof f.filename, "%s", file->filename[0] ? file->filename : "upload.jsonl");
+    snprintf(f.purpose, sizeof f.purpose, "batch");
+    f.bytes = (int64_t)file->len;
+    f.created_at = now_s();
+    f.expires_at = f.created_at + (int64_t)x->w->app->cfg->batches.retention_days * 86400;
+    if (fg_bstore_file_put(x->s, &f, file->data, file->len) < 0) {
+        storage_failed(x);
+        return;
+    }
+    reply(x, 200, fg_bfmt_file(&f));
+}
+
+/* 1 with f (and data) filled, 0 after replying 404/500. */
+static int load_file(struct ctx *x, const char *id, struct fg_bfile *f, char **data,
+                     size_t *len)
+{
+    int rc = fg_bstore_file_get(x->s, id, f, data, len);
+    if (rc < 0) {
+        storage_failed(x);
+        return 0;
+    }
+    if (rc == 0 || !fg_principal_owns(x->p, f->owner)) {
+        if (rc && data) {
+            free(*data);
+            *data = NULL;
+        }
+        not_found(x, "file", id);
+        return 0;
+    }
+    return 1;
+}
+
+struct list_acc {
+    json_t *data;
+    int n;
+};
+
+static int acc_file(void *arg, const struct fg_bfile *f)
+{
+    struct list_acc *a = arg;
+    json_array_append_new(a->data, fg_bfmt_file(f));
+    a->n++;
+    return 0;
+}
+
+static json_t *id_of(json_t *arr, size_t i)
+{
+    json_t *o = json_array_get(arr, i);
+    return o ? json_copy(json_object_get(o, "id")) : json_null();
+}
+
+/* OpenAI list page; asked for limit+1 rows to know has_more. */
+static json_t *openai_page(json_t *data, int limit)
+{
+    bool more = json_array_size(data) > (size_t)limit;
+    if (more)
+        json_array_remove(data, (size_t)limit);
+    size_t n = json_array_size(data);
+    return json_pack("{s:s, s:o, s:o, s:o, s:b}", "object", "list", "data", data, "first_id",
+                     n ? id_of(data, 0) : json_null(), "last_id",
+                     n ? id_of(data, n - 1) : json_null(), "has_more", more);
+}
+
+static void file_list(struct ctx *x, struct evkeyvalq *q)
+{
+    int limit = limit_param(x, q, 10000, 1, 10000);
+    if (limit < 0)
+        return;
+    const char *order = query_param(q, "order");
+    if (order && strcmp(order, "asc") && strcmp(order, "desc")) {
+        fail(x, FG_E_INVALID, 0, "order", NULL, "Invalid 'order': asc or desc.");
+        return;
+    }
+    struct list_acc a = {json_array(), 0};
+    if (fg_bstore_file_list(x->s, owner_filter(x), query_param(q, "purpose"),
+                            query_param(q, "after"), !order || !strcmp(order, "desc"),
+                            limit + 1, acc_file, &a) < 0) {
+        json_decref(a.data);
+        storage_failed(x);
+        return;
+    }
+    reply(x, 200, openai_page(a.data, limit));
+}
+
+static void free_content(const void *data, size_t len, void *arg)
+{
+    free((void *)data);
+}
+
+static void file_one(struct ctx *x, const char *id, const char *rest)
+{
+    struct fg_bfile f;
+    if (!strcmp(rest, "/content")) {
+        if (x->method != EVHTTP_REQ_GET) {
+            fail(x, FG_E_METHOD, 0, NULL, NULL, "GET only.");
+            return;
+        }
+        char *data = NULL;
+        size_t len = 0;
+        if (!load_file(x, id, &f, &data, &len))
+            return;
+        struct evbuffer *b = evbuffer_new();
+        evbuffer_add_reference(b, data, len, free_content, NULL);
+        struct evkeyvalq *oh = evhttp_request_get_output_headers(x->req);
+        evhttp_add_header(oh, "Content-Type", "application/octet-stream");
+        evhttp_send_reply(x->req, 200, "OK", b);
+        evbuffer_free(b);
+        return;
+    }
+    if (*rest) {
+        not_found(x, "endpoint under", id);
+        return;
+    }
+    if (!load_file(x, id, &f, NULL, NULL))
+        return;
+    if (x->method == EVHTTP_REQ_DELETE) {
+        if (fg_bstore_file_delete(x->s, f.id) < 0) {
+            storage_failed(x);
+            return;
+        }
+        reply(x, 200, json_pack("{s:s, s:s, s:b}", "id", f.id, "object", "file", "deleted", 1));
+        return;
+    }
+    if (x->method != EVHTTP_REQ_GET) {
+        fail(x, FG_E_METHOD, 0, NULL, NULL, "GET or DELETE only.");
+        return;
+    }
+    reply(x, 200, fg_bfmt_file(&f));
+}
+
+/* ---- batches (shared) --------------------------------------------------- */
+
+/* 1 with b filled (caller clears), 0 after replying. */
+static int load_batch(struct ctx *x, const char *id, const char *dialect, struct fg_batch *b)
+{
+    int rc = fg_bstore_batch_get(x->s, id, b);
+    if (rc < 0) {
+        storage_failed(x);
+        return 0;
+    }
+    if (rc == 0 || b->deleted || strcmp(b->dialect, dialect) ||
+        !fg_principal_owns(x->p, b->owner)) {
+        if (rc)
+            fg_batch_clear(b);
+        not_found(x, "batch", id);
+        return 0;
+    }
+    return 1;
+}
+
+static const char *call_tags(struct ctx *x)
+{
+    return evhttp_find_header(evhttp_request_get_input_headers(x->req), "x-frugal-tags");
+}
+
+static void new_batch(struct ctx *x, struct fg_batch *b, const char *prefix, const char *dialect)
+{
+    memset(b, 0, sizeof *b);
+    fg_bstore_new_id(prefix, b->id, sizeof b->id);
+    snprintf(b->owner, sizeof b->owner, "%s", x->p->key_id);
+    snprintf(b->dialect, sizeof b->dialect, "%s", dialect);
+    snprintf(b->status, sizeof b->status, "in_progress");
+    b->created_at = b->in_progress_at = now_s();
+    b->expires_at = b->created_at + x->w->app->cfg->batches.window_seconds;
+}
+
+/* Cancel: in-progress batches go to cancelling; the executor ends them. */
+static int cancel_batch(struct ctx *x, struct fg_batch *b)
+{
+    if (!strcmp(b->status, "in_progress") || !strcmp(b->status, "validating")) {
+        if (fg_bstore_batch_status(x->s, b->id, "cancelling", now_s()) < 0) {
+            storage_failed(x);
+            return -1;
+        }
+        fg_batch_exec_wake();
+        char id[48];
+        memcpy(id, b->id, sizeof id);
+        fg_batch_clear(b);
+        if (fg_bstore_batch_get(x->s, id, b) <= 0) {
+            storage_failed(x);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* ---- OpenAI batches ------------------------------------------------------ */
+
+struct oa_lines {
+    struct fg_bline_in *v;
+    size_t n;
+    json_t *keep;   /* owns the dumped bodies' json */
+};
+
+static void collect_line(void *arg, size_t lineno, json_t *line)
+{
+    struct oa_lines *o = arg;
+    char *body = json_dumps(json_object_get(line, "body"), JSON_COMPACT);
+    json_t *cid = json_string(json_string_value(json_object_get(line, "custom_id")));
+    json_array_append_new(o->keep, cid);
+    json_array_append_new(o->keep, json_string(body ? body : "{}"));
+    o->v[o->n].custom_id = json_string_value(cid);
+    const char *kept = json_string_value(json_array_get(o->keep, json_array_size(o->keep) - 1));
+    o->v[o->n].body = kept;
+    o->v[o->n].body_len = strlen(kept);
+    o->n++;
+    free(body);
+}
+
+static const char *check_metadata(json_t *md)
+{
+    if (!md || json_is_null(md))
+        return NULL;
+    if (!json_is_object(md))
+        return "'metadata' must be an object of string values";
+    if (json_object_size(md) > 16)
+        return "'metadata' may have at most 16 keys";
+    const char *k;
+    json_t *v;
+    json_object_foreach(md, k, v) {
+        if (!json_is_string(v) || strlen(k) > 64 || strlen(json_string_value(v)) > 512)
+            return "'metadata' values must be strings (keys up to 64, values up to 512 chars)";
+    }
+    return NULL;
+}
+
+static void openai_create(struct ctx *x)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(x->req);
+    size_t len = evbuffer_get_length(in);
+    json_error_t je;
+    json_t *req = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
+    if (!json_is_object(req)) {
+        json_decref(req);
+        fail(x, FG_E_INVALID, 0, NULL, NULL, "Request body must be a JSON object: %s", je.text);
+        return;
+    }
+    const char *file_id = json_string_value(json_object_get(req, "input_file_id"));
+    const char *endpoint = json_string_value(json_object_get(req, "endpoint"));
+    const char *window = json_string_value(json_object_get(req, "completion_window"));
+    json_t *md = json_object_get(req, "metadata");
+    const char *bad_md = check_metadata(md);
+    struct fg_bfile f;
+    char *data = NULL;
+    size_t dlen = 0;
+    if (!file_id) {
+        fail(x, FG_E_INVALID, 0, "input_file_id", NULL, "Missing 'input_file_id' (a string).");
+    } else if (!endpoint || strcmp(endpoint, "/v1/chat/completions")) {
+        fail(x, FG_E_INVALID, 0, "endpoint", NULL,
+             "Invalid 'endpoint': frugal runs batches of /v1/chat/completions only.");
+    } else if (!window || strcmp(window, "24h")) {
+        fail(x, FG_E_INVALID, 0, "completion_window", NULL,
+             "Invalid 'completion_window': only \"24h\" is supported.");
+    } else if (bad_md) {
+        fail(x, FG_E_INVALID, 0, "metadata", NULL, "Invalid %s.", bad_md);
+    } else if (load_file(x, file_id, &f, &data, &dlen)) {
+        struct oa_lines o = {calloc((size_t)x->w->app->cfg->batches.max_lines + 1, sizeof *o.v),
+                             0, json_array()};
+        struct line_check lc = {0};
+        walk_jsonl(data, dlen, (size_t)x->w->app->cfg->batches.max_lines, &lc, collect_line, &o);
+        struct fg_batch b;
+        new_batch(x, &b, "batch_", "openai");
+        snprintf(b.endpoint, sizeof b.endpoint, "%s", endpoint);
+        snprintf(b.input_file_id, sizeof b.input_file_id, "%s", f.id);
+        if (md && json_is_object(md))
+            b.metadata = json_dumps(md, JSON_COMPACT);
+        const char *tags = call_tags(x);
+        b.tags = tags ? strdup(tags) : NULL;
+        if (lc.n_errors) {
+            report_lines(x, &lc, "input_file_id");
+        } else if (!o.v || fg_bstore_batch_create(x->s, &b, o.v, o.n) < 0) {
+            storage_failed(x);
+        } else {
+            fg_batch_exec_wake();
+            fg_info("batch %s created by %s: %zu requests", b.id, b.owner, o.n);
+            b.total = (int64_t)o.n;
+            reply(x, 200, fg_bfmt_openai_batch(&b));
+        }
+        fg_batch_clear(&b);
+        free(o.v);
+        json_decref(o.keep);
+        free(data);
+    }
+    json_decref(req);
+}
+
+static int acc_oa_batch(void *arg, const struct fg_batch *b)
+{
+    struct list_acc *a = arg;
+    json_array_append_new(a->data, fg_bfmt_openai_batch(b));
+    return 0;
+}
+
+static void openai_batches(struct ctx *x, const char *rest)
+{
+    if (!*rest || !strcmp(rest, "/")) {
+        if (x->method == EVHTTP_REQ_POST) {
+            openai_create(x);
+            return;
+        }
+        struct evkeyvalq q;
+        const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(x->req));
+        memset(&q, 0, sizeof q);
+        q.tqh_first = NULL;
+        q.tqh_last = &q.tqh_first;
+        if (qs)
+            evhttp_parse_query_str(qs, &q);
+        int limit = limit_param(x, &q, 20, 1, 100);
+        if (limit >= 0) {
+            struct list_acc a = {json_array(), 0};
+            if (fg_bstore_batch_list(x->s, owner_filter(x), "openai", query_param(&q, "after"),
+                                     NULL, limit + 1, acc_oa_batch, &a) < 0) {
+                json_decref(a.data);
+                storage_failed(x);
+            } else {
+                reply(x, 200, openai_page(a.data, limit));
+            }
+        }
+        evhttp_clear_headers(&q);
+        return;
+    }
+    char id[64];
+    const char *slash = strchr(rest + 1, '/');
+    size_t idl = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
+    snprintf(id, sizeof id, "%.*s", (int)(idl < sizeof id ? idl : sizeof id - 1), rest + 1);
+    const char *tail = slash ? slash : "";
+    struct fg_batch b;
+    if (!strcmp(tail, "/cancel")) {
+        if (x->method != EVHTTP_REQ_POST) {
+            fail(x, FG_E_METHOD, 0, NULL, NULL, "POST only.");
+            return;
+        }
+        if (!load_batch(x, id, "openai", &b))
+            return;
+        if (fg_bfmt_final(b.status)) {
+            fail(x, FG_E_INVALID, 409, NULL, "batch_not_cancellable",
+                 "Cannot cancel a batch with status '%s'.", b.status);
+        } else if (cancel_batch(x, &b) == 0) {
+            reply(x, 200, fg_bfmt_openai_batch(&b));
+        }
+        fg_batch_clear(&b);
+        return;
+    }
+    if (*tail) {
+        not_found(x, "endpoint under batch", id);
+        return;
+    }
+    if (x->method != EVHTTP_REQ_GET) {
+        fail(x, FG_E_METHOD, 0, NULL, NULL, "GET only.");
+        return;
+    }
+    if (!load_batch(x, id, "openai", &b))
+        return;
+    reply(x, 200, fg_bfmt_openai_batch(&b));
+    fg_batch_clear(&b);
+}
+
+/* ---- Anthropic message batches -------------------------------------------- */
+
+static void base_url(struct ctx *x, char *out, size_t n)
+{
+    const char *host = evhttp_find_header(evhttp_request_get_input_headers(x->req), "host");
+    bool ok = host && *host && strlen(host) < 200;
+    for (const char *c = host; ok && *c; c++)
+        ok = isalnum((unsigned char)*c) || strchr(".-:[]_", *c);
+    if (ok)
+        snprintf(out, n, "http://%s", host);
+    else
+        snprintf(out, n, "http://127.0.0.1:%d", x->w->app->listen_port);
+}
+
+static bool valid_custom_id(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 64)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
+            return false;
+    return true;
+}
+
+static const char *check_params(json_t *p)
+{
+    if (!json_is_object(p))
+        return "must be an object (the Messages request)";
+    if (!json_is_string(json_object_get(p, "model")))
+        return "needs 'model' (a string)";
+    json_t *m = json_object_get(p, "messages");
+    if (!json_is_array(m) || json_array_size(m) == 0)
+        return "needs 'messages' (a non-empty array)";
+    if (json_is_true(json_object_get(p, "stream")))
+        return "must not set 'stream' in a batch";
+    return NULL;
+}
+
+static void anthropic_create(struct ctx *x)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(x->req);
+    size_t len = evbuffer_get_length(in);
+    if (len > x->w->app->cfg->batches.max_file_bytes) {
+        fail(x, FG_E_TOO_LARGE, 0, NULL, "request_too_large",
+             "The batch is %zu bytes, over the limit of %zu bytes (batches.max_file_bytes).",
+             len, x->w->app->cfg->batches.max_file_bytes);
+        return;
+    }
+    json_error_t je;
+    json_t *req = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
+    json_t *reqs = json_object_get(req, "requests");
+    size_t n = json_array_size(reqs);
+    if (!json_is_object(req)) {
+        fail(x, FG_E_INVALID, 0, NULL, NULL, "Request body must be a JSON object: %s", je.text);
+        json_decref(req);
+        return;
+    }
+    if (!json_is_array(reqs) || n == 0) {
+        fail(x, FG_E_INVALID, 0, "requests", NULL, "requests: must be a non-empty array.");
+        json_decref(req);
+        return;
+    }
+    if (n > (size_t)x->w->app->cfg->batches.max_lines) {
+        fail(x, FG_E_INVALID, 0, "requests", NULL,
+             "requests: %zu requests, over the limit of %d (batches.max_lines).", n,
+             x->w->app->cfg->batches.max_lines);
+        json_decref(req);
+        return;
+    }
+    struct fg_bline_in *v = calloc(n, sizeof *v);
+    char **bodies = calloc(n, sizeof *bodies);
+    json_t *seen = json_object();
+    char param[64], why[160];
+    bool bad = false;
+    for (size_t i = 0; i < n && !bad; i++) {
+        json_t *r = json_array_get(reqs, i);
+        const char *cid = json_string_value(json_object_get(r, "custom_id"));
+        const char *perr = check_params(json_object_get(r, "params"));
+        bad = true;
+        if (!json_is_object(r)) {
+            snprintf(param, sizeof param, "requests.%zu", i);
+            snprintf(why, sizeof why, "must be an object with custom_id and params");
+        } else if (!cid || !valid_custom_id(cid)) {
+            snprintf(param, sizeof param, "requests.%zu.custom_id", i);
+            snprintf(why, sizeof why, "must be 1-64 characters of letters, digits, '_' or '-'");
+        } else if (json_object_get(seen, cid)) {
+            snprintf(param, sizeof param, "requests.%zu.custom_id", i);
+            snprintf(why, sizeof why, "duplicate custom_id '%s'", cid);
+        } else if (perr) {
+            snprintf(param, sizeof param, "requests.%zu.params", i);
+            snprintf(why, sizeof why, "%s", perr);
+        } else {
+            bad = false;
+            json_object_set_new(seen, cid, json_true());
+            bodies[i] = json_dumps(json_object_get(r, "params"), JSON_COMPACT);
+            v[i].custom_id = cid;
+            v[i].body = bodies[i] ? bodies[i] : "{}";
+            v[i].body_len = strlen(v[i].body);
+        }
+    }
+    if (bad) {
+        fail(x, FG_E_INVALID, 0, param, NULL, "%s: %s.", param, why);
+    } else {
+        struct fg_batch b;
+        new_batch(x, &b, "msgbatch_", "anthropic");
+        const char *tags = call_tags(x);
+        b.tags = tags ? strdup(tags) : NULL;
+        if (fg_bstore_batch_create(x->s, &b, v, n) < 0) {
+            storage_failed(x);
+        } else {
+            fg_batch_exec_wake();
+            fg_info("batch %s created by %s: %zu requests", b.id, b.owner, n);
+            b.total = (int64_t)n;
+            char base[256];
+            base_url(x, base, sizeof base);
+            reply(x, 200, fg_bfmt_anthropic_batch(&b, base));
+        }
+        fg_batch_clear(&b);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(bodies[i]);
+    free(bodies);
+    free(v);
+    json_decref(seen);
+    json_decref(req);
+}
+
+struct an_acc {
+    json_t *data;
+    const char *base;
+};
+
+static int acc_an_batch(void *arg, const struct fg_batch *b)
+{
+    struct an_acc *a = arg;
+    json_array_append_new(a->data, fg_bfmt_anthropic_batch(b, a->base));
+    return 0;
+}
+
+static void anthropic_list(struct ctx *x)
+{
+    struct evkeyvalq q;
+    const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(x->req));
+    q.tqh_first = NULL;
+    q.tqh_last = &q.tqh_first;
+    if (qs)
+        evhttp_parse_query_str(qs, &q);
+    int limit = limit_param(x, &q, 20, 1, 1000);
+    if (limit >= 0) {
+        char base[256];
+        base_url(x, base, sizeof base);
+        struct an_acc a = {json_array(), base};
+        if (fg_bstore_batch_list(x->s, owner_filter(x), "anthropic",
+                                 query_param(&q, "after_id"), query_param(&q, "before_id"),
+                                 limit + 1, acc_an_batch, &a) < 0) {
+            json_decref(a.data);
+            storage_failed(x);
+        } else {
+            bool more = json_array_size(a.data) > (size_t)limit;
+            if (more)
+                json_array_remove(a.data, (size_t)limit);
+            size_t n = json_array_size(a.data);
+            reply(x, 200,
+                  json_pack("{s:o, s:b, s:o, s:o}", "data", a.data, "has_more", more,
+                            "first_id", n ? id_of(a.data, 0) : json_null(), "last_id",
+                            n ? id_of(a.data, n - 1) : json_null()));
+        }
+    }
+    evhttp_clear_headers(&q);
+}
+
+static int add_an_line(void *arg, struct fg_bline *l)
+{
+    fg_bfmt_anthropic_line(l, arg);
+    return 0;
+}
+
+static void anthropic_results(struct ctx *x, struct fg_batch *b)
+{
+    if (!fg_bfmt_final(b->status)) {
+        fail(x, FG_E_NOT_FOUND, 0, NULL, "not_found",
+             "Results of batch '%s' are not available yet: it is still %s.", b->id,
+             !strcmp(b->status, "cancelling") ? "canceling" : "in progress");
+        return;
+    }
+    struct evbuffer *out = evbuffer_new();
+    if (fg_bstore_lines(x->s, b->id, "done", 0, INT32_MAX, add_an_line, out) < 0) {
+        evbuffer_free(out);
+        storage_failed(x);
+        return;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(x->req), "Content-Type",
+                      "application/x-jsonl");
+    evhttp_send_reply(x->req, 200, "OK", out);
+    evbuffer_free(out);
+}
+
+static void anthropic_batches(struct ctx *x, const char *rest)
+{
+    if (!*rest || !strcmp(rest, "/")) {
+        if (x->method == EVHTTP_REQ_POST)
+            anthropic_create(x);
+        else if (x->method == EVHTTP_REQ_GET)
+            anthropic_list(x);
+        else
+            fail(x, FG_E_METHOD, 0, NULL, NULL, "GET or POST only.");
+        return;
+    }
+    char id[64];
+    const char *slash = strchr(rest + 1, '/');
+    size_t idl = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
+    snprintf(id, sizeof id, "%.*s", (int)(idl < sizeof id ? idl : sizeof id - 1), rest + 1);
+    const char *tail = slash ? slash : "";
+    if (*tail && strcmp(tail, "/cancel") && strcmp(tail, "/results")) {
+        not_found(x, "endpoint under batch", id);
+        return;
+    }
+    struct fg_batch b;
+    if (!load_batch(x, id, "anthropic", &b))
+        return;
+    char base[256];
+    base_url(x, base, sizeof base);
+    if (!strcmp(tail, "/results")) {
+        if (x->method != EVHTTP_REQ_GET)
+            fail(x, FG_E_METHOD, 0, NULL, NULL, "GET only.");
+        else
+            anthropic_results(x, &b);
+    } else if (!strcmp(tail, "/cancel")) {
+        if (x->method != EVHTTP_REQ_POST)
+            fail(x, FG_E_METHOD, 0, NULL, NULL, "POST only.");
+        else if (cancel_batch(x, &b) == 0)
+            reply(x, 200, fg_bfmt_anthropic_batch(&b, base));
+    } else if (x->method == EVHTTP_REQ_DELETE) {
+        if (!fg_bfmt_final(b.status))
+            fail(x, FG_E_INVALID, 0, NULL, NULL,
+                 "Batch '%s' is still processing: cancel it and wait for it to end before "
+                 "deleting it.", b.id);
+        else if (fg_bstore_batch_delete(x->s, b.id) < 0)
+            storage_failed(x);
+        else
+            reply(x, 200, json_pack("{s:s, s:s}", "id", b.id, "type", "message_batch_deleted"));
+    } else if (x->method == EVHTTP_REQ_GET) {
+        reply(x, 200, fg_bfmt_anthropic_batch(&b, base));
+    } else {
+        fail(x, FG_E_METHOD, 0, NULL, NULL, "GET or DELETE only.");
+    }
+    fg_batch_clear(&b);
+}
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+static void files(struct ctx *x, const char *rest)
+{
+    if (!*rest || !strcmp(rest, "/")) {
+        if (x->method == EVHTTP_REQ_POST) {
+            file_upload(x);
+        } else if (x->method == EVHTTP_REQ_GET) {
+            struct evkeyvalq q;
+            const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(x->req));
+            q.tqh_first = NULL;
+    q.tqh_last = &q.tqh_first;
+            if (qs)
+                evhttp_parse_query_str(qs, &q);
+            file_list(x, &q);
+            evhttp_clear_headers(&q);
+        } else {
+            fail(x, FG_E_METHOD, 0, NULL, NULL, "GET or POST only.");
+        }
+        return;
+    }
+    char id[64];
+    const char *slash = strchr(rest + 1, '/');
+    size_t idl = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
+    snprintf(id, sizeof id, "%.*s", (int)(idl < sizeof id ? idl : sizeof id - 1), rest + 1);
+    file_one(x, id, slash ? slash : "");
+}
+
+void fg_batch_api_handle(struct fg_worker *w, struct evhttp_request *req, const char *path,
+                         const struct fg_principal *p)
+{
+    bool an = !strncmp(path, "/v1/messages/batches", 20);
+    struct ctx x = {w, req, p, an ? &fg_dialect_anthropic : &fg_dialect_openai, NULL,
+                    evhttp_request_get_command(req)};
+    char err[256];
+    if (!w->bstore && fg_bstore_open(w->app->cfg->storage, &w->bstore, err, sizeof err) < 0) {
+        fg_error("batch store: %s", err);
+        fail(&x, FG_E_INTERNAL, 0, NULL, "storage_unavailable",
+             "frugal's batch storage is unavailable; see the gateway log.");
+        return;
+    }
+    x.s = w->bstore;
+    if (an)
+        anthropic_batches(&x, path + 20);
+    else if (!strncmp(path, "/v1/files", 9) && (!path[9] || path[9] == '/'))
+        files(&x, path + 9);
+    else if (!strncmp(path, "/v1/batches", 11) && (!path[11] || path[11] == '/'))
+        openai_batches(&x, path + 11);
+    else
+        fail(&x, FG_E_NOT_FOUND, 0, NULL, "unknown_url", "Unknown path: %.200s", path);
+}

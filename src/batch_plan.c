@@ -1,0 +1,46 @@
+/* batch_plan.c — see batch_plan.h. */
+#include "batch_plan.h"
+
+#include "call.h"
+#include "provider.h"
+#include "reply.h"
+#include "server.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+int fg_batch_plan_reply(struct fg_call *c)
+{
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "provider",
+                          c->provider->name, "batch",
+                          c->provider->batch ? c->provider->batch : "provider", "dialect",
+                          c->out->dialect == FG_DIALECT_ANTHROPIC ? "anthropic" : "openai",
+                          "model", c->model->name, "upstream_model", c->upstream_model, "route",
+                          c->route ? c->route : "fixed", "route_reason",
+                          str_or_null(c->route_reason), "forced_tool",
+                          str_or_null(c->forced_tool));
+    char *head = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    const char *body = c->upstream_body ? c->upstream_body : c->raw;
+    size_t len = c->upstream_body ? c->upstream_body_len : c->raw_len;
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, head, strlen(head) - 1);   /* without the closing brace */
+    evbuffer_add(b, ",\"body\":", 8);
+    evbuffer_add(b, body, len);
+    evbuffer_add(b, "}", 1);
+    free(head);
+    c->status = 200;
+    fg_reply_frugal_headers(c);
+    fg_reply_json(c->req, 200, b);
+    evbuffer_free(b);
+    c->state = FG_CALL_DONE;
+    return 1;
+}

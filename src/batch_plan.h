@@ -1,0 +1,19 @@
+/* batch_plan.h — the pipeline's answer to a batch line in plan mode.
+ *
+ * The batch executor sends each line through the gateway's pipeline with
+ * "x-frugal-batch-mode: plan" (internal calls only).  After the encode
+ * stage the call is answered, instead of being sent, with the request
+ * frugal would have sent:
+ *   {"provider": NAME, "batch": "provider"|"local", "dialect": "openai"|
+ *    "anthropic", "model": CONFIGURED, "upstream_model": ID, "route": …,
+ *    "route_reason": …|null, "forced_tool": NAME|null, "body": {…}}
+ * No ledger record is written for a plan. */
+#ifndef FRUGAL_BATCH_PLAN_H
+#define FRUGAL_BATCH_PLAN_H
+
+struct fg_call;
+
+/* Reply to the call with its plan; returns 1 (answered). */
+int fg_batch_plan_reply(struct fg_call *c);
+
+#endif

@@ -1,0 +1,182 @@
+/* batch_store.h — durable state of files, batches, their lines and the
+ * provider jobs that run them.
+ *
+ * Contract:
+ *  - Everything lives in the configured storage (the same SQLite file as
+ *    the ledger: tables files, batches, batch_lines, batch_jobs), written
+ *    through prepared statements only.  A committed change survives kill -9
+ *    (WAL); a restart reads the same state back and the executor resumes.
+ *  - A handle is used by one thread at a time: each worker thread and the
+ *    executor open their own (fg_bstore_open).  SQLite serialises writers
+ *    (busy timeout 5 s).
+ *  - Lines are immutable input (custom_id, body in the client's dialect)
+ *    plus a state machine: pending → planned (provider and upstream body
+ *    chosen) → submitted (in a provider job) → done, with an outcome
+ *    (succeeded | errored | canceled | expired) and the result body in the
+ *    client's dialect.  A line is done exactly once: fg_bstore_lines_done
+ *    writes results and their ledger records in one transaction and skips
+ *    lines already done.
+ *  - Times are unix seconds; 0 means "not yet" (null in the API).
+ *  - Strings returned inside structs are copies owned by the struct
+ *    (fg_batch_clear / fg_bfile_clear free them). */
+#ifndef FRUGAL_BATCH_STORE_H
+#define FRUGAL_BATCH_STORE_H
+
+#include "ledger.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fg_bstore;
+
+int fg_bstore_open(const char *dsn, struct fg_bstore **out, char *err, size_t errlen);
+void fg_bstore_close(struct fg_bstore *s);
+const char *fg_bstore_errmsg(struct fg_bstore *s);
+
+/* ---- files ---- */
+struct fg_bfile {
+    char id[40];
+    char owner[48];
+    char filename[256];
+    char purpose[32];
+    int64_t bytes, created_at, expires_at;
+};
+
+int fg_bstore_file_put(struct fg_bstore *s, const struct fg_bfile *f, const void *data,
+                       size_t len);
+/* 1 found (data malloc'd when data != NULL), 0 not found, -1 error. */
+int fg_bstore_file_get(struct fg_bstore *s, const char *id, struct fg_bfile *f, char **data,
+                       size_t *len);
+int fg_bstore_file_delete(struct fg_bstore *s, const char *id);
+typedef int (*fg_bfile_cb)(void *arg, const struct fg_bfile *f);
+/* Files of owner (NULL: all), id order (desc when desc), ids after `after`
+ * in that order, purpose filter optional; up to limit. */
+int fg_bstore_file_list(struct fg_bstore *s, const char *owner, const char *purpose,
+                        const char *after, bool desc, int limit, fg_bfile_cb cb, void *arg);
+
+/* ---- batches ---- */
+enum fg_line_outcome { FG_LINE_SUCCEEDED, FG_LINE_ERRORED, FG_LINE_CANCELED, FG_LINE_EXPIRED };
+
+struct fg_batch {
+    char id[48];
+    char owner[48];
+    char dialect[12];           /* "openai" | "anthropic" (how the client sees it) */
+    char endpoint[40];
+    char input_file_id[40];
+    char status[16];            /* validating in_progress finalizing completed failed
+                                   expired cancelling cancelled, and expiring
+                                   (internal: window over, jobs being cancelled) */
+    int64_t created_at, in_progress_at, finalizing_at, completed_at, failed_at, expired_at,
+        cancelling_at, cancelled_at, expires_at;
+    char *metadata;             /* JSON text or NULL */
+    char *errors;               /* JSON text or NULL */
+    char *tags;                 /* ledger tags of the creating call, or NULL */
+    char output_file_id[40], error_file_id[40];
+    bool deleted;
+    int64_t total;
+    /* from the lines */
+    int64_t n_done, n_succeeded, n_errored, n_canceled, n_expired;
+    int64_t in_tokens, cached_tokens, out_tokens, reasoning_tokens;
+    int64_t cost_pico;
+};
+void fg_batch_clear(struct fg_batch *b);
+
+struct fg_bline_in {
+    const char *custom_id;
+    const char *body; size_t body_len;   /* request params, client's dialect */
+};
+
+/* Insert the batch and its lines in one transaction. */
+int fg_bstore_batch_create(struct fg_bstore *s, const struct fg_batch *b,
+                           const struct fg_bline_in *lines, size_t n);
+/* 1 found, 0 not, -1 error; counts filled. */
+int fg_bstore_batch_get(struct fg_bstore *s, const char *id, struct fg_batch *b);
+typedef int (*fg_batch_cb)(void *arg, const struct fg_batch *b);
+/* Newest first; owner NULL = all; dialect filter; after/before: ids
+ * (cursor, exclusive); up to limit; deleted ones skipped. */
+int fg_bstore_batch_list(struct fg_bstore *s, const char *owner, const char *dialect,
+                         const char *after, const char *before, int limit, fg_batch_cb cb,
+                         void *arg);
+/* Set status and stamp the matching *_at column with now (unix s). */
+int fg_bstore_batch_status(struct fg_bstore *s, const char *id, const char *status,
+                           int64_t now);
+int fg_bstore_batch_files(struct fg_bstore *s, const char *id, const char *output_file_id,
+                          const char *error_file_id);
+int fg_bstore_batch_delete(struct fg_bstore *s, const char *id);
+/* Batches the executor must work on (not in a final state). */
+int fg_bstore_batch_active(struct fg_bstore *s, fg_batch_cb cb, void *arg);
+
+/* ---- lines ---- */
+struct fg_bline {
+    int64_t idx;
+    char custom_id[80];
+    char *body; size_t body_len;   /* client request (malloc'd) */
+    char state[12];                /* pending planned submitted done */
+    char job_id[48];
+    char model[128];               /* configured model chosen (planned) */
+    char *plan;                    /* planned upstream request JSON (malloc'd) or NULL */
+    enum fg_line_outcome outcome;
+    int status_code;
+    char *result;                  /* client-dialect body (done lines), malloc'd */
+    char request_id[48];
+};
+void fg_bline_clear(struct fg_bline *l);
+typedef int (*fg_bline_cb)(void *arg, struct fg_bline *l);
+
+/* Lines of a batch in a state ("pending", "planned", "submitted", "done"
+ * or NULL for all), index order, from idx >= from, up to limit. */
+int fg_bstore_lines(struct fg_bstore *s, const char *batch_id, const char *state,
+                    int64_t from, int limit, fg_bline_cb cb, void *arg);
+/* Lines of one provider job. */
+int fg_bstore_job_lines(struct fg_bstore *s, const char *job_id, fg_bline_cb cb, void *arg);
+int fg_bstore_line_plan(struct fg_bstore *s, const char *batch_id, int64_t idx,
+                        const char *model, const char *plan);
+
+struct fg_bline_done {
+    int64_t idx;
+    enum fg_line_outcome outcome;
+    int status_code;
+    const char *result;            /* client-dialect JSON text, or NULL */
+    const char *request_id;
+    int64_t in_tokens, cached_tokens, out_tokens, reasoning_tokens, cost_pico;
+};
+/* In one transaction: each line not yet done gets its result; `recs` are
+ * written to the calls table (INSERT OR REPLACE by id).  Lines already
+ * done are left alone. */
+int fg_bstore_lines_done(struct fg_bstore *s, const char *batch_id,
+                         const struct fg_bline_done *d, size_t n, struct fg_record *const *recs,
+                         size_t nrecs);
+/* Every line of the batch not done yet (any state) ends with outcome. */
+int fg_bstore_lines_finish_rest(struct fg_bstore *s, const char *batch_id,
+                                enum fg_line_outcome outcome);
+/* Count lines in a state. */
+int64_t fg_bstore_lines_count(struct fg_bstore *s, const char *batch_id, const char *state);
+
+/* ---- provider jobs ---- */
+struct fg_bjob {
+    char id[48];
+    char batch_id[48];
+    char provider[64];             /* configured provider name */
+    char dialect[12];              /* API used: openai | anthropic */
+    char model[128];               /* configured model */
+    char remote_id[128];           /* provider's batch id, "" before creation */
+    char remote_file_id[128];
+    char state[16];                /* creating submitted cancel_sent done */
+    int64_t created_at, next_poll_at;
+    int polls;
+};
+typedef int (*fg_bjob_cb)(void *arg, struct fg_bjob *j);
+/* Create a job and move its lines (planned) into it, one transaction. */
+int fg_bstore_job_create(struct fg_bstore *s, const struct fg_bjob *j, const int64_t *idx,
+                         size_t n);
+int fg_bstore_job_update(struct fg_bstore *s, const struct fg_bjob *j);
+int fg_bstore_jobs(struct fg_bstore *s, const char *batch_id, fg_bjob_cb cb, void *arg);
+/* Lines of a job that never reached the provider go back to planned. */
+int fg_bstore_job_release(struct fg_bstore *s, const char *job_id);
+
+/* Random id with a prefix ("file-", "batch_", "msgbatch_"): 24 hex chars. */
+void fg_bstore_new_id(const char *prefix, char *out, size_t n);
+const char *fg_line_outcome_name(enum fg_line_outcome o);
+
+#endif
