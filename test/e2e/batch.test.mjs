@@ -1,0 +1,386 @@
+// batch.test.mjs — batches through the gateway with the official SDKs:
+// OpenAI files.create → batches.create → retrieve until done → files.content,
+// Anthropic messages.batches.create → retrieve → results(), in provider mode
+// (the sim's batch APIs, 50% price) and local mode (frugal runs the lines);
+// malformed input, cancel, expiry, routing splitting a batch across two
+// models, translation (an Anthropic-dialect model in an OpenAI batch and
+// back), and kill -9 in the middle of a batch: every line answered once,
+// every cost recorded once.
+import { after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+import { toFile } from 'openai';
+
+import {
+  Anthropic,
+  OpenAI,
+  anthropic,
+  call,
+  openai,
+  rejectsWith,
+  sleep,
+  startFrugal,
+  startSim,
+  tempDir,
+  test,
+  waitFor,
+} from './lib/frugal.mjs';
+
+const WEIGHTS = fileURLToPath(new URL('../../data/router-weights.frw', import.meta.url));
+
+const MODELS = [
+  { name: 'gpt-4o-mini', provider: 'sim', dialect: 'openai' },
+  { name: 'gpt-4o', provider: 'sim', dialect: 'openai' },
+  { name: 'claude-haiku-4-5', provider: 'sim', dialect: 'anthropic' },
+];
+
+function config(mode, extra = {}) {
+  return {
+    providers: [{ name: 'sim', type: 'sim', batch: mode }],
+    models: MODELS,
+    batches: { poll_ms: 50, poll_max_ms: 200 },
+    ...extra,
+  };
+}
+
+const oaLine = (custom_id, model, content, extra = {}) => ({
+  custom_id,
+  method: 'POST',
+  url: '/v1/chat/completions',
+  body: { model, messages: [{ role: 'user', content }], max_tokens: 40, ...extra },
+});
+const jsonl = (lines) => lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n';
+const parseJsonl = (text) => text.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+async function upload(c, lines) {
+  return c.files.create({ file: await toFile(Buffer.from(jsonl(lines)), 'in.jsonl'), purpose: 'batch' });
+}
+
+const FINAL = new Set(['completed', 'failed', 'expired', 'cancelled']);
+
+async function untilFinal(c, id, timeoutMs = 20000) {
+  return waitFor(async () => {
+    const b = await c.batches.retrieve(id);
+    return FINAL.has(b.status) ? b : null;
+  }, { timeoutMs, stepMs: 50, what: `batch ${id} to finish` });
+}
+
+async function untilEnded(c, id, timeoutMs = 20000) {
+  return waitFor(async () => {
+    const b = await c.messages.batches.retrieve(id);
+    return b.processing_status === 'ended' ? b : null;
+  }, { timeoutMs, stepMs: 50, what: `message batch ${id} to end` });
+}
+
+async function fileLines(c, id) {
+  if (!id) return [];
+  const r = await c.files.content(id);
+  return parseJsonl(await r.text());
+}
+
+function ledger(db, batchId) {
+  const out = execFileSync('sqlite3', ['-json', db,
+    `SELECT id, key_id, model, route, batch, status, cost_pico, baseline_pico, saved_batch_pico,
+            saved_routing_pico, batch_id, endpoint FROM calls WHERE batch_id = '${batchId}'`]).toString();
+  return out.trim() ? JSON.parse(out) : [];
+}
+
+const started = [];
+after(async () => {
+  for (const d of started) if (!d.exited) await d.stop().catch(() => {});
+});
+
+async function gateway(cfg, opts = {}) {
+  const dir = opts.cwd ?? tempDir();
+  const db = join(dir, 'frugal.db');
+  const fr = await startFrugal({ config: { storage: `sqlite:${db}`, ...cfg }, cwd: dir, ...opts });
+  fr.db = db;
+  started.push(fr);
+  return fr;
+}
+
+for (const mode of ['provider', 'local']) {
+  describe(`batches in ${mode} mode`, () => {
+    test('OpenAI SDK: upload, create, poll, output and error files; costs in the ledger', async () => {
+      const fr = await gateway(config(mode));
+      const c = openai(fr);
+      const lines = [
+        oaLine('a-1', 'gpt-4o-mini', 'Say hello'),
+        oaLine('a-2', 'claude-haiku-4-5', 'Say hello in Anthropic'),   // translated both ways
+        oaLine('a-3', 'no-such-model', 'x'),
+        oaLine('a-4', 'gpt-4o-mini', 'fail please #sim:status=400'),
+      ];
+      const f = await upload(c, lines);
+      assert.equal(f.object, 'file');
+      assert.equal(f.purpose, 'batch');
+      assert.match(f.id, /^file-/);
+      const got = await c.files.retrieve(f.id);
+      assert.equal(got.bytes, jsonl(lines).length);
+      const b0 = await c.batches.create({
+        input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h',
+        metadata: { job: 'nightly' },
+      });
+      assert.equal(b0.status, 'in_progress');
+      assert.equal(b0.request_counts.total, 4);
+      assert.deepEqual(b0.metadata, { job: 'nightly' });
+      const b = await untilFinal(c, b0.id);
+      assert.equal(b.status, 'completed');
+      assert.deepEqual(b.request_counts, { total: 4, completed: 2, failed: 2 });
+      assert.ok(b.completed_at >= b.created_at);
+      assert.ok(b.usage.output_tokens > 0);
+      const out = await fileLines(c, b.output_file_id);
+      const errs = await fileLines(c, b.error_file_id);
+      assert.deepEqual(out.map((l) => l.custom_id).sort(), ['a-1', 'a-2']);
+      assert.deepEqual(errs.map((l) => l.custom_id).sort(), ['a-3', 'a-4']);
+      for (const l of out) {
+        assert.equal(l.response.status_code, 200);
+        assert.equal(l.response.body.object, 'chat.completion');
+        assert.equal(l.error, null);
+      }
+      const a2 = out.find((l) => l.custom_id === 'a-2').response.body;
+      assert.equal(a2.model, 'claude-haiku-4-5');
+      assert.match(a2.choices[0].message.content, /Anthropic/);
+      const a3 = errs.find((l) => l.custom_id === 'a-3').response;
+      assert.equal(a3.status_code, 404);
+      assert.equal(a3.body.error.code, 'model_not_found');
+      assert.equal(errs.find((l) => l.custom_id === 'a-4').response.status_code, 400);
+
+      const rows = ledger(fr.db, b.id);
+      const ok = rows.filter((r) => r.status === 200);
+      assert.equal(ok.length, 2, JSON.stringify(rows));
+      for (const r of ok) {
+        assert.equal(r.batch, mode === 'provider' ? 1 : 0);
+        assert.ok(r.cost_pico > 0);
+        if (mode === 'provider') assert.equal(r.saved_batch_pico, r.cost_pico, 'batch price is half');
+        else assert.equal(r.saved_batch_pico, 0);
+      }
+      // the spend map counts batch savings
+      const spend = await call(fr, '/frugal/spend', { method: 'GET' });
+      if (mode === 'provider') assert.ok(spend.json.saved_by.batch > 0, JSON.stringify(spend.json.saved_by));
+      // listing
+      const page = await c.batches.list({ limit: 10 });
+      assert.ok(page.data.some((x) => x.id === b.id));
+      await fr.stop();
+    });
+
+    test('Anthropic SDK: create, retrieve until ended, results via results_url', async () => {
+      const fr = await gateway(config(mode));
+      const c = anthropic(fr);
+      const mb = await c.messages.batches.create({
+        requests: [
+          { custom_id: 'r1', params: { model: 'claude-haiku-4-5', max_tokens: 30, messages: [{ role: 'user', content: 'hi' }] } },
+          { custom_id: 'r2', params: { model: 'gpt-4o-mini', max_tokens: 30, messages: [{ role: 'user', content: 'hi from OpenAI' }] } },
+          { custom_id: 'r3', params: { model: 'claude-haiku-4-5', max_tokens: 30, messages: [{ role: 'user', content: 'x #sim:status=400' }] } },
+        ],
+      });
+      assert.equal(mb.type, 'message_batch');
+      assert.match(mb.id, /^msgbatch_/);
+      assert.equal(mb.processing_status, 'in_progress');
+      assert.equal(mb.results_url, null);
+      const b = await untilEnded(c, mb.id);
+      assert.deepEqual(b.request_counts, { processing: 0, succeeded: 2, errored: 1, canceled: 0, expired: 0 });
+      assert.ok(b.results_url.startsWith(fr.url), b.results_url);
+      const results = [];
+      for await (const r of await c.messages.batches.results(mb.id)) results.push(r);
+      assert.deepEqual(results.map((r) => r.custom_id).sort(), ['r1', 'r2', 'r3']);
+      const r2 = results.find((r) => r.custom_id === 'r2').result;
+      assert.equal(r2.type, 'succeeded');
+      assert.equal(r2.message.type, 'message');
+      assert.equal(r2.message.model, 'gpt-4o-mini');
+      const r3 = results.find((r) => r.custom_id === 'r3').result;
+      assert.equal(r3.type, 'errored');
+      assert.equal(r3.error.type, 'error');
+      assert.equal(r3.error.error.type, 'invalid_request_error');
+      const list = await c.messages.batches.list({ limit: 5 });
+      assert.ok(list.data.some((x) => x.id === mb.id));
+      const del = await c.messages.batches.delete(mb.id);
+      assert.equal(del.type, 'message_batch_deleted');
+      await rejectsWith(c.messages.batches.retrieve(mb.id), Anthropic.NotFoundError);
+      await fr.stop();
+    });
+  });
+}
+
+describe('batch input validation', () => {
+  test('malformed lines are refused at upload, naming the lines', async () => {
+    const fr = await gateway(config('provider'));
+    const c = openai(fr);
+    const lines = [
+      oaLine('ok', 'gpt-4o-mini', 'fine'),
+      '{"custom_id": "broken", ',
+      oaLine('ok', 'gpt-4o-mini', 'duplicate id'),
+      { ...oaLine('u', 'gpt-4o-mini', 'x'), url: '/v1/embeddings' },
+      { custom_id: 'nb', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini' } },
+    ];
+    const e = await rejectsWith(upload(c, lines), OpenAI.BadRequestError);
+    assert.match(e.message, /4 invalid lines/);
+    assert.match(e.message, /line 2: not valid JSON/);
+    assert.match(e.message, /line 3: duplicate custom_id "ok"/);
+    assert.match(e.message, /line 4: "url" must be/);
+    assert.match(e.message, /line 5: "body.messages"/);
+    assert.equal(e.param, 'file');
+    await rejectsWith(c.files.create({ file: await toFile(Buffer.from('{}'), 'x.jsonl'), purpose: 'assistants' }),
+      OpenAI.BadRequestError);
+    await rejectsWith(c.batches.create({ input_file_id: 'file-nope', endpoint: '/v1/chat/completions', completion_window: '24h' }),
+      OpenAI.NotFoundError);
+    const f = await upload(c, [oaLine('x', 'gpt-4o-mini', 'hi')]);
+    const e2 = await rejectsWith(c.batches.create({ input_file_id: f.id, endpoint: '/v1/embeddings', completion_window: '24h' }),
+      OpenAI.BadRequestError);
+    assert.equal(e2.param, 'endpoint');
+    const an = anthropic(fr);
+    const e3 = await rejectsWith(an.messages.batches.create({
+      requests: [
+        { custom_id: 'fine', params: { model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] } },
+        { custom_id: 'bad id!', params: { model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] } },
+      ],
+    }), Anthropic.BadRequestError);
+    assert.match(e3.message, /requests\.1\.custom_id/);
+    await fr.stop();
+  });
+});
+
+describe('cancel and expiry', () => {
+  test('cancel keeps finished lines and reports the rest as cancelled (OpenAI)', async () => {
+    const fr = await gateway(config('provider'));
+    const c = openai(fr);
+    const lines = [0, 1, 2, 3].map((i) => oaLine(`c${i}`, 'gpt-4o-mini', `line ${i} #sim:batch_delay_ms=4000`));
+    const f = await upload(c, lines);
+    const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await sleep(1500);   // about one line done at the provider
+    const cb = await c.batches.cancel(b0.id);
+    assert.ok(['cancelling', 'cancelled'].includes(cb.status), cb.status);
+    assert.ok(cb.cancelling_at);
+    const b = await untilFinal(c, b0.id);
+    assert.equal(b.status, 'cancelled');
+    const out = await fileLines(c, b.output_file_id);
+    const errs = await fileLines(c, b.error_file_id);
+    assert.equal(out.length + errs.length, 4);
+    assert.ok(errs.length >= 1);
+    for (const l of errs) assert.equal(l.error.code, 'batch_cancelled');
+    assert.equal(b.request_counts.completed, out.length);
+    assert.equal(ledger(fr.db, b.id).length, out.length, 'only answered lines cost money');
+    await rejectsWith(c.batches.cancel(b0.id), OpenAI.ConflictError);
+    await fr.stop();
+  });
+
+  test('cancel an Anthropic batch: canceled results', async () => {
+    const fr = await gateway(config('provider'));
+    const c = anthropic(fr);
+    const mb = await c.messages.batches.create({
+      requests: [0, 1, 2].map((i) => ({ custom_id: `k${i}`,
+        params: { model: 'claude-haiku-4-5', max_tokens: 10, messages: [{ role: 'user', content: `q ${i} #sim:batch_delay_ms=30000` }] } })),
+    });
+    const cb = await c.messages.batches.cancel(mb.id);
+    assert.equal(cb.processing_status, 'canceling');
+    const b = await untilEnded(c, mb.id);
+    assert.equal(b.request_counts.canceled, 3);
+    const results = [];
+    for await (const r of await c.messages.batches.results(mb.id)) results.push(r);
+    assert.deepEqual(results.map((r) => r.result.type), ['canceled', 'canceled', 'canceled']);
+    await fr.stop();
+  });
+
+  test('the completion window expires unfinished lines (batches.window)', async () => {
+    const fr = await gateway(config('provider', { batches: { poll_ms: 50, poll_max_ms: 200, window: '2s' } }));
+    const c = openai(fr);
+    const f = await upload(c, [oaLine('e1', 'gpt-4o-mini', 'slow #sim:batch_delay_ms=60000'),
+      oaLine('e2', 'gpt-4o-mini', 'slow too')]);
+    const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const b = await untilFinal(c, b0.id, 15000);
+    assert.equal(b.status, 'expired');
+    assert.ok(b.expired_at);
+    const errs = await fileLines(c, b.error_file_id);
+    assert.deepEqual(errs.map((l) => [l.custom_id, l.error.code]).sort(),
+      [['e1', 'batch_expired'], ['e2', 'batch_expired']]);
+    const an = anthropic(fr);
+    const mb = await an.messages.batches.create({ requests: [{ custom_id: 'x1',
+      params: { model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'z #sim:batch_delay_ms=60000' }] } }] });
+    const ended = await untilEnded(an, mb.id, 15000);
+    assert.equal(ended.request_counts.expired, 1);
+    await fr.stop();
+  });
+});
+
+describe('routing inside a batch', () => {
+  test('one batch split across a cheap and a frontier model, each at batch price', async () => {
+    const fr = await gateway(config('provider', {
+      routes: [{ name: 'auto', cheap: 'gpt-4o-mini', frontier: 'gpt-4o', weights: WEIGHTS,
+        frontier_share: 0, frontier_on_tools: true }],
+    }));
+    const c = openai(fr);
+    const tool = { type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: {} } } };
+    const lines = [
+      oaLine('s1', 'auto', 'What is 2+2?'),
+      oaLine('s2', 'auto', 'Name a colour.'),
+      oaLine('t1', 'auto', 'Use the tool', { tools: [tool] }),
+    ];
+    const f = await upload(c, lines);
+    const b = await untilFinal(c, (await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id);
+    assert.equal(b.status, 'completed');
+    const out = await fileLines(c, b.output_file_id);
+    assert.equal(out.length, 3);
+    const rows = ledger(fr.db, b.id);
+    const byModel = {};
+    for (const r of rows) (byModel[r.model] ??= []).push(r);
+    assert.deepEqual(Object.keys(byModel).sort(), ['gpt-4o', 'gpt-4o-mini'], JSON.stringify(rows));
+    assert.equal(byModel['gpt-4o-mini'].length, 2);
+    for (const r of byModel['gpt-4o-mini']) {
+      assert.equal(r.route, 'cheap');
+      assert.equal(r.batch, 1);
+      assert.ok(r.saved_routing_pico > 0, 'cheap lines save against the frontier model');
+      assert.ok(r.saved_batch_pico > 0);
+    }
+    assert.equal(byModel['gpt-4o'][0].route, 'frontier');
+    await fr.stop();
+  });
+});
+
+describe('durability', () => {
+  for (const mode of ['provider', 'local']) {
+    test(`kill -9 mid-batch (${mode} mode): restart finishes it, no line lost or run twice`, async () => {
+      const sim = mode === 'provider' ? await startSim({ name: 'sim-durable' }) : null;
+      const dir = tempDir();
+      const providers = sim
+        ? [{ name: 'sim', type: 'sim', base_url: sim.url, batch: 'provider' }]
+        : [{ name: 'sim', type: 'sim', batch: 'local' }];
+      const cfg = {
+        providers, models: MODELS,
+        batches: { poll_ms: 50, poll_max_ms: 200, local_concurrency: 2 },
+      };
+      const N = 12;
+      const slow = mode === 'provider' ? '#sim:batch_delay_ms=2500' : '#sim:delay_ms=250';
+      const lines = Array.from({ length: N }, (_, i) => oaLine(`d${i}`, 'gpt-4o-mini', `item ${i} ${slow}`));
+      let fr = await gateway(cfg, { cwd: dir });
+      let c = openai(fr);
+      const f = await upload(c, lines);
+      const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      // mid-batch: provider jobs submitted / some local lines done
+      await waitFor(() => {
+        const out = execFileSync('sqlite3', [fr.db,
+          `SELECT (SELECT COUNT(*) FROM batch_jobs), (SELECT COUNT(*) FROM batch_lines WHERE state='done')`]).toString().trim();
+        const [jobs, done] = out.split('|').map(Number);
+        return mode === 'provider' ? jobs > 0 : done >= 2;
+      }, { timeoutMs: 10000, what: 'the batch to be under way' });
+      const doneBefore = Number(execFileSync('sqlite3', [fr.db, `SELECT COUNT(*) FROM batch_lines WHERE state='done'`]).toString());
+      assert.ok(doneBefore < N, 'killed mid-batch, not after');
+      await fr.stop({ signal: 'SIGKILL', expectCode: null }).catch(() => {});
+      fr = await gateway(cfg, { cwd: dir });
+      c = openai(fr);
+      const b = await untilFinal(c, b0.id, 30000);
+      assert.equal(b.status, 'completed');
+      assert.deepEqual(b.request_counts, { total: N, completed: N, failed: 0 });
+      const out = await fileLines(c, b.output_file_id);
+      assert.deepEqual(out.map((l) => l.custom_id).sort(), lines.map((l) => l.custom_id).sort());
+      const rows = ledger(fr.db, b.id);
+      assert.equal(rows.length, N, 'one ledger record per line');
+      assert.equal(new Set(rows.map((r) => r.id)).size, N);
+      await fr.stop();
+      await sim?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+  }
+});
