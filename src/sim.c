@@ -35,6 +35,7 @@
 #include <event2/thread.h>
 
 #include "log.h"
+#include "sim_batch.h"
 #include "sim_internal.h"
 
 #define SIM_DEFAULT_LISTEN "127.0.0.1:4100"
@@ -53,6 +54,7 @@ struct fg_sim {
     pthread_t thread;
     int has_thread;
     struct sim_cache *cache;
+    struct sim_batches *batches; /* files and batches, in memory */
     struct sim_req *live; /* attached requests */
     uint64_t counter;
     char url[128];
@@ -373,7 +375,10 @@ static void build(struct sim_req *r, struct sim_ctx *c, const struct route *rt, 
         rt->post(c, j, &r->reply);
 }
 
-static void handle_post(struct fg_sim *sim, struct evhttp_request *req, const struct route *rt)
+/* A request being answered, with its body copied (NUL-terminated) into
+ * its arena. */
+static struct sim_req *req_new(struct fg_sim *sim, struct evhttp_request *req, char **body,
+                               size_t *len)
 {
     struct sim_req *r = fg_xcalloc(1, sizeof *r);
     r->sim = sim;
@@ -381,18 +386,17 @@ static void handle_post(struct fg_sim *sim, struct evhttp_request *req, const st
     fg_arena_init(&r->arena);
     sim_fault_init(&r->fault);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    char *body = fg_arena_alloc(&r->arena, len + 1);
-    evbuffer_copyout(in, body, len);
-    body[len] = '\0';
-    json_t *j = json_loadb(body, len, 0, NULL);
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    sim_fault_parse(&r->fault, evhttp_find_header(h, "x-sim-fault"), 1);
-    if (j)
-        sim_fault_parse(&r->fault,
-                        rt->dialect == SIM_OPENAI ? sim_openai_last_user_text(&r->arena, j)
-                                                  : sim_anthropic_last_user_text(&r->arena, j),
-                        0);
+    *len = evbuffer_get_length(in);
+    *body = fg_arena_alloc(&r->arena, *len + 1);
+    evbuffer_copyout(in, *body, *len);
+    (*body)[*len] = '\0';
+    return r;
+}
+
+static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
+{
+    struct fg_sim *sim = r->sim;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
     /* Ids only need to be unique; the answer text never depends on them. */
     uint64_t id = sim_hash(SIM_HASH_INIT, body, len) ^ (++sim->counter * 0x9E3779B97F4A7C15ULL);
     struct sim_ctx ctx = {
@@ -404,8 +408,76 @@ static void handle_post(struct fg_sim *sim, struct evhttp_request *req, const st
         .anthropic_version = evhttp_find_header(h, "anthropic-version"),
         .tokens = r->fault.tokens,
     };
+    return ctx;
+}
+
+static void handle_post(struct fg_sim *sim, struct evhttp_request *req, const struct route *rt)
+{
+    char *body;
+    size_t len;
+    struct sim_req *r = req_new(sim, req, &body, &len);
+    json_t *j = json_loadb(body, len, 0, NULL);
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    sim_fault_parse(&r->fault, evhttp_find_header(h, "x-sim-fault"), 1);
+    if (j)
+        sim_fault_parse(&r->fault,
+                        rt->dialect == SIM_OPENAI ? sim_openai_last_user_text(&r->arena, j)
+                                                  : sim_anthropic_last_user_text(&r->arena, j),
+                        0);
+    struct sim_ctx ctx = req_ctx(r, body, len);
     build(r, &ctx, rt, j);
     json_decref(j);
+    begin(r);
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static enum sim_method sim_method_of(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET: return SIM_GET;
+    case EVHTTP_REQ_POST: return SIM_POST;
+    case EVHTTP_REQ_DELETE: return SIM_DELETE;
+    default: return SIM_OTHER_METHOD;
+    }
+}
+
+/* Files and batches (sim_batch.h).  Only the x-sim-fault header applies
+ * here (status, delay_ms, reset, invalid_json; batch_* when creating). */
+static void handle_batch_api(struct fg_sim *sim, struct evhttp_request *req, const char *path,
+                             enum sim_dialect d)
+{
+    char *body;
+    size_t len;
+    struct sim_req *r = req_new(sim, req, &body, &len);
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *fault = evhttp_find_header(h, "x-sim-fault");
+    sim_fault_parse(&r->fault, fault, 1);
+    struct sim_ctx ctx = req_ctx(r, body, len);
+    struct sim_http http = {
+        .method = sim_method_of(evhttp_request_get_command(req)),
+        .path = path,
+        .query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)),
+        .content_type = evhttp_find_header(h, "Content-Type"),
+        .fault = fault,
+        .body = body,
+        .len = len,
+        .wall_ms = wall_ms(),
+    };
+    if (r->fault.reset) {
+        /* nothing to build: the connection is dropped */
+    } else if (r->fault.status >= 400) {
+        sim_fault_error(&ctx, d, &r->reply, r->fault.status);
+    } else if (r->fault.invalid_json) {
+        invalid_json_reply(r, d, 0);
+    } else {
+        sim_batches_handle(sim->batches, &ctx, &http, &r->reply);
+    }
     begin(r);
 }
 
@@ -498,6 +570,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (strcmp(path, routes[i].path) == 0)
             rt = &routes[i];
+    enum sim_dialect d;
+    if (!rt && sim_batches_owns(path, &d)) {
+        handle_batch_api(arg, req, path, d);
+        return;
+    }
     if (!rt || (m != rt->method && !(m == EVHTTP_REQ_HEAD && rt->get))) {
         send_route_error(req, rt, m, path);
         return;
@@ -566,6 +643,7 @@ static void sim_destroy(struct fg_sim *sim)
     if (sim->base)
         event_base_free(sim->base);
     sim_cache_free(sim->cache);
+    sim_batches_free(sim->batches);
     free(sim);
 }
 
@@ -591,6 +669,7 @@ static struct fg_sim *sim_create(const char *listen, char *err, size_t errlen)
     }
     struct fg_sim *sim = fg_xcalloc(1, sizeof *sim);
     sim->cache = sim_cache_new();
+    sim->batches = sim_batches_new();
     sim->base = event_base_new();
     sim->http = sim->base ? evhttp_new(sim->base) : NULL;
     if (!sim->http) {
@@ -612,6 +691,7 @@ static struct fg_sim *sim_create(const char *listen, char *err, size_t errlen)
         return NULL;
     }
     sim_url(sim, host, bound_port(sock));
+    sim_batches_set_base_url(sim->batches, sim->url);
     return sim;
 }
 

@@ -32,6 +32,8 @@ struct sim_fault {
     long tokens;         /* answer length in tokens; -1: default answer */
     int invalid_json;
     int reset;
+    long batch_delay_ms; /* batches: time to finish every line; -1: none */
+    int batch_expire;    /* batches: expire at created + delay */
 };
 
 void sim_fault_init(struct sim_fault *f);

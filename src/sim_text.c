@@ -19,6 +19,7 @@ void sim_fault_init(struct sim_fault *f)
     memset(f, 0, sizeof *f);
     f->cut_after = -1;
     f->tokens = -1;
+    f->batch_delay_ms = -1;
 }
 
 /* Non-negative decimal at <v>, clamped to <max>; -1 when there is none. */
@@ -48,6 +49,8 @@ static void apply_directive(struct sim_fault *f, const char *k, size_t n, const 
         f->invalid_json = 1;
     } else if (key_is(k, n, "reset")) {
         f->reset = 1;
+    } else if (key_is(k, n, "batch_expire")) {
+        f->batch_expire = 1;
     } else if (num < 0) {
         return;
     } else if (key_is(k, n, "status")) {
@@ -61,6 +64,8 @@ static void apply_directive(struct sim_fault *f, const char *k, size_t n, const 
         f->event_delay_ms = num < max_ms ? num : max_ms;
     } else if (key_is(k, n, "cut_after")) {
         f->cut_after = num;
+    } else if (key_is(k, n, "batch_delay_ms")) {
+        f->batch_delay_ms = num < max_ms ? num : max_ms;
     } else if (key_is(k, n, "tokens")) {
         f->tokens = num < max_tokens ? num : max_tokens;
     }
