@@ -66,8 +66,10 @@ static int next_param(const char **pp, const char *end, struct param *out)
     if (*p != ';')
         return -1;
     p = skip_ws(p + 1, end);
-    if (p == end) /* a trailing ';' is common and harmless */
-        return *pp = p, 0;
+    if (p == end) { /* a trailing ';' is common and harmless */
+        *pp = p;
+        return 0;
+    }
     out->name = p;
     while (p < end && is_tchar((unsigned char)*p))
         p++;

@@ -12,7 +12,11 @@
  * A reply that waits is "attached": it is on the sim's live list and owns
  * the connection's close callback, so a client that goes away (or
  * fg_sim_stop) cancels its timer and frees it.  Replies that need no
- * waiting are written and freed inside the request callback. */
+ * waiting are written and freed inside the request callback.
+ * The Files and Batch API paths (/v1/files, /v1/batches,
+ * /v1/messages/batches) go to sim_batch.c, whose state this file owns
+ * (created with the server, freed by fg_sim_stop); their replies are
+ * played the same way, with only the x-sim-fault header applied. */
 #include "sim.h"
 
 #include "reply.h"

@@ -7,6 +7,24 @@
  *                                    anthropic-version 2023-06-01 / 2026-10-21)
  *   POST /v1/messages/count_tokens   Anthropic token count
  *   GET  /v1/models, GET /healthz
+ * and, in memory for the life of the process (sim_batch.h):
+ *   POST /v1/files (multipart: file, purpose, expires_after[...]),
+ *   GET /v1/files (after, limit, order, purpose), GET /v1/files/{id},
+ *   GET /v1/files/{id}/content, DELETE /v1/files/{id}
+ *   POST /v1/batches {input_file_id, endpoint "/v1/chat/completions",
+ *   completion_window "24h", metadata}, GET /v1/batches/{id},
+ *   POST /v1/batches/{id}/cancel, GET /v1/batches (after, limit)
+ *   POST /v1/messages/batches {requests:[{custom_id, params}]},
+ *   GET /v1/messages/batches/{id}, GET .../{id}/results (JSONL, once
+ *   ended), POST .../{id}/cancel, DELETE .../{id} (once ended),
+ *   GET /v1/messages/batches (after_id, before_id, limit)
+ * A batch line gets exactly the answer the same request gets in real time
+ * (same handler, same prompt cache; no streaming), in the provider's batch
+ * line shape: OpenAI output / error files (status validating -> in_progress
+ * -> completed, failed on invalid input lines, expired, cancelling ->
+ * cancelled), Anthropic results with usage.service_tier "batch"
+ * (in_progress -> ended, canceling -> ended), RFC 3339 times and an
+ * absolute results_url.  Line i of n is done at created + delay*(i+1)/n.
  * Answers are a deterministic function of the request.  Usage comes from a
  * token estimate (~4 bytes per token of the canonical prompt text).  Prompt
  * caching is accounted like the providers: OpenAI automatic prefix caching
@@ -30,10 +48,22 @@
  *   "#sim:reset"             close the connection without any response
  *   "#sim:tokens=N"          produce N output tokens (default: short answer)
  *   "#sim:event_delay_ms=N"  streaming: sleep N ms between events
+ *   "#sim:batch_delay_ms=N"  batches: the last line is done N ms after creation
+ *                            (default 300; the max over the batch's lines
+ *                            and the create request's x-sim-fault header)
+ *   "#sim:batch_expire"      batches: the batch expires at created + delay;
+ *                            lines not done strictly before (at least the
+ *                            last one) expire
  * Several may be combined: "#sim:status=429 #sim:delay_ms=10".
+ * Inside a batch a line's own "#sim:status=N" makes that line an error
+ * result in the provider's shape and "#sim:tokens=N" applies; the transport
+ * faults (delay, stall, cut, reset, invalid_json) do not.  On the files and
+ * batch endpoints themselves only the x-sim-fault header counts (status,
+ * delay_ms, reset, invalid_json).
  *
  * Ownership: fg_sim_start() returns a handle owning its thread, event base
- * and listener; fg_sim_stop() joins and frees everything. */
+ * and listener; fg_sim_stop() joins and frees everything (stored files and
+ * batches included). */
 #ifndef FRUGAL_SIM_H
 #define FRUGAL_SIM_H
 
