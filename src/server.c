@@ -1,6 +1,8 @@
 /* server.c — see server.h. */
 #include "server.h"
 
+#include "affinity.h"
+
 #include "api.h"
 #include "arena.h"
 #include "json.h"
@@ -219,6 +221,7 @@ static int providers_init(struct fg_app *app)
 {
     const struct fg_config *cfg = app->cfg;
     app->prov = fg_xcalloc(cfg->n_providers ? cfg->n_providers : 1, sizeof *app->prov);
+    app->loads = fg_xcalloc(cfg->n_models ? cfg->n_models : 1, sizeof *app->loads);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         const struct fg_provider_cfg *p = &cfg->providers[i];
         const char *base = p->base_url;
@@ -268,6 +271,7 @@ static void providers_free(struct fg_app *app)
         curl_slist_free_all(app->prov[i].oa_headers[1]);
     }
     free(app->prov);
+    free(app->loads);
     if (app->sim)
         fg_sim_stop(app->sim);
 }
