@@ -458,7 +458,9 @@ static bool escalate(struct fg_call *c, const char *trigger)
     fg_info("%s: cheap answer %s; escalating to %s", c->id, trigger, m->name);
     c->route_reason = fg_arena_printf(&c->arena, "cheap answer %s: escalated to the frontier model",
                                       trigger);
-    if (c->status == 0)
+    if (c->err.cls != FG_E_NONE)
+        c->status = c->err.status;   /* a failed check: recorded as a retried one is */
+    else if (c->status == 0)
         c->status = (int)c->up_status;
     fg_call_next_attempt(c);
     c->escalated = true;
