@@ -1,7 +1,8 @@
 # frugal — build, test, bench.
 #   make            build/frugal (optimised)
 #   make test       unit tests (cmocka) + end-to-end tests, all under ASan/UBSan
-#   make bench      overhead benchmark against direct and nginx (not a test)
+#   make bench      overhead benchmark against direct and nginx, and the
+#                   routing-decision benchmark (not tests)
 #   make install    copy build/frugal to $(PREFIX)/bin
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -19,6 +20,7 @@ UNIT    := $(wildcard test/unit/test_*.c)
 
 # Release build
 OBJ     := $(SRC:src/%.c=build/obj/%.o)
+LIB_OBJ := $(LIB_SRC:src/%.c=build/obj/%.o)
 # Sanitizer build (tests)
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-format-truncation
 SOBJ    := $(SRC:src/%.c=build/san/%.o)
@@ -30,6 +32,10 @@ all: build/frugal
 
 build/frugal: $(OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# In-process benchmark of one routing decision (bench/route_bench.c)
+build/route_bench: bench/route_bench.c $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
@@ -58,7 +64,7 @@ e2e: build/san/frugal test/e2e/node_modules
 
 test: unit e2e
 
-bench: build/frugal
+bench: build/frugal build/route_bench
 	bench/run.sh
 
 install: build/frugal

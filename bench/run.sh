@@ -24,12 +24,17 @@
 #                    req/s over BENCH_LAT_CONNS keep-alive connections)
 #   RSS idle/load    VmRSS summed over the target's processes, after one warm
 #                    request / peak sampled during the wrk run
-# and frugal's ratios to nginx. Output: markdown on stdout and in
+# and frugal's ratios to nginx. Then, in-process, the routing decision
+# (build/route_bench, bench/route_bench.c, pinned like a target): decisions
+# per second and p50/p99 of one decision (rules + classifier) for a 4 KB and a
+# 200-byte request body. Output: markdown on stdout and in
 # build/bench-results.md (BENCH_OUT); progress goes to stderr.
 #
 # Environment (defaults): BENCH_SECONDS=10 BENCH_CONNS=64 BENCH_LAT_SECONDS=5
 #   BENCH_RATE=200 BENCH_LAT_CONNS=4 BENCH_PORT_BASE=18080 (uses base..base+2)
 #   BENCH_TARGET_CPU=0 BENCH_LOAD_CPU=1 FRUGAL_BIN=build/frugal
+#   ROUTE_BENCH_BIN=build/route_bench ROUTE_BENCH_ITERS=200000
+#   ROUTER_WEIGHTS=data/router-weights.frw
 #   BENCH_NGINX=nginx on PATH or /usr/sbin/nginx  BENCH_KEEP_TMP=0
 # Needs: wrk, nginx, taskset, node, curl (scripts/install-deps.sh).
 set -uo pipefail
@@ -45,6 +50,9 @@ PORT_BASE=${BENCH_PORT_BASE:-18080}
 TARGET_CPU=${BENCH_TARGET_CPU:-0}
 LOAD_CPU=${BENCH_LOAD_CPU:-1}
 FRUGAL_BIN=${FRUGAL_BIN:-$ROOT/build/frugal}
+ROUTE_BENCH_BIN=${ROUTE_BENCH_BIN:-$ROOT/build/route_bench}
+ROUTE_BENCH_ITERS=${ROUTE_BENCH_ITERS:-200000}
+ROUTER_WEIGHTS=${ROUTER_WEIGHTS:-$ROOT/data/router-weights.frw}
 OUT=${BENCH_OUT:-$ROOT/build/bench-results.md}
 FAKE_PORT=$PORT_BASE
 PROXY_PORT=$((PORT_BASE + 1))
@@ -340,6 +348,17 @@ EOF
   stop_pid "$FRUGAL_PID"; untrack "$FRUGAL_PID"
 fi
 
+# ---------------------------------------------------------------- routing decision
+ROUTE_OUT=$TMP/route-bench.md
+if [ ! -x "$ROUTE_BENCH_BIN" ]; then
+  echo "failed: $ROUTE_BENCH_BIN not found (make build/route_bench)" >"$ROUTE_OUT"
+else
+  log "routing decision: $ROUTE_BENCH_BIN, $ROUTE_BENCH_ITERS decisions per body"
+  if ! "${PIN_TARGET[@]}" "$ROUTE_BENCH_BIN" "$ROUTER_WEIGHTS" "$ROUTE_BENCH_ITERS" >"$ROUTE_OUT" 2>"$TMP/route-bench.err"; then
+    echo "failed: $(head -c 300 "$TMP/route-bench.err")" >"$ROUTE_OUT"
+  fi
+fi
+
 # ---------------------------------------------------------------- report
 added() {  # value minus direct's, ms
   awk -v x="$1" -v b="$2" 'BEGIN { if (x == "" || b == "") print "-"; else printf "%+.3f", x - b }'
@@ -389,6 +408,10 @@ report() {
   else
     echo "frugal/nginx: n/a (frugal: ${R_STATUS[frugal]:-not run}; nginx: ${R_STATUS[nginx]:-not run})"
   fi
+  echo
+  echo "## Routing decision (in-process, one thread, pinned like a target)"
+  echo
+  cat "$ROUTE_OUT"
 }
 
 mkdir -p "$(dirname "$OUT")"

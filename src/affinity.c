@@ -1,6 +1,7 @@
 /* affinity.c — see affinity.h. */
 #include "affinity.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -52,21 +53,73 @@ static void store(uint64_t k, int dep, int64_t now)
     A.until_ms[victim] = now + FG_AFFINITY_TTL_MS;
 }
 
+static int load_of(const struct fg_affinity_opts *o, int k)
+{
+    return o && o->load ? atomic_load_explicit(&o->load->inflight[k], memory_order_relaxed) : 0;
+}
+
+/* The least-loaded available deployment; ties go in turn (the scan starts
+ * one further each time and keeps the first of the lowest count). */
+static int least_loaded(const struct fg_affinity_opts *o, int n, uint32_t avail)
+{
+    unsigned start = atomic_fetch_add(&next_turn, 1) % (unsigned)n;
+    int best = -1, best_load = INT_MAX;
+    for (int i = 0; i < n; i++) {
+        int k = (int)((start + (unsigned)i) % (unsigned)n), l;
+        if ((avail >> k & 1u) && (l = load_of(o, k)) < best_load)
+            best = k, best_load = l;
+    }
+    return best;
+}
+
 int fg_affinity_pick(const void *model, int n_deployments, const struct fg_prefix *p,
-                     int64_t now_ms)
+                     const struct fg_affinity_opts *o, int64_t now_ms)
 {
     if (n_deployments <= 1)
         return 0;
+    int n = n_deployments < FG_AFFINITY_MAX_DEPLOYMENTS ? n_deployments : FG_AFFINITY_MAX_DEPLOYMENTS;
+    uint32_t all = n == 32 ? UINT32_MAX : (1u << n) - 1;
+    uint32_t avail = all & ~(o ? o->open : 0u);
+    if (!avail)
+        avail = all;            /* every breaker open: none is better than another */
+    int least = INT_MAX;
+    for (int k = 0; k < n; k++)
+        if ((avail >> k & 1u) && load_of(o, k) < least)
+            least = load_of(o, k);
+    int margin = o && o->margin > 0 ? o->margin : 0;
     int dep = -1;
     pthread_mutex_lock(&A.mu);
     for (int b = p ? p->n - 1 : -1; b >= 0 && dep < 0; b--)
         dep = find(key_of(model, p->hash[b]), now_ms);
-    if (dep < 0 || dep >= n_deployments)
-        dep = (int)(atomic_fetch_add(&next_turn, 1) % (unsigned)n_deployments);
+    if (dep < 0 || dep >= n || !(avail >> dep & 1u) || load_of(o, dep) - least > margin)
+        dep = least_loaded(o, n, avail);
     for (int b = 0; p && b < p->n; b++)
         store(key_of(model, p->hash[b]), dep, now_ms);
     pthread_mutex_unlock(&A.mu);
     return dep;
+}
+
+void fg_affinity_begin(struct fg_affinity_load *l, int dep, atomic_int **held)
+{
+    fg_affinity_end(held);
+    if (!l || dep < 0 || dep >= FG_AFFINITY_MAX_DEPLOYMENTS)
+        return;
+    *held = &l->inflight[dep];
+    atomic_fetch_add_explicit(*held, 1, memory_order_relaxed);
+}
+
+void fg_affinity_end(atomic_int **held)
+{
+    if (*held)
+        atomic_fetch_sub_explicit(*held, 1, memory_order_relaxed);
+    *held = NULL;
+}
+
+int fg_affinity_inflight(const struct fg_affinity_load *l, int dep)
+{
+    return dep >= 0 && dep < FG_AFFINITY_MAX_DEPLOYMENTS
+               ? atomic_load_explicit(&l->inflight[dep], memory_order_relaxed)
+               : 0;
 }
 
 void fg_affinity_reset(void)

@@ -1,4 +1,5 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
+#include "affinity.h"
 #include "batch_mailbox.h"
 #include "meter.h"
 #include "relay.h"
@@ -136,6 +137,7 @@ void fg_call_finish(struct fg_call *c)
         event_free(c->retry_ev);
     if (c->xfer.easy)
         fg_upstream_cancel(w->up, &c->xfer);
+    fg_affinity_end(&c->inflight);
     curl_slist_free_all(c->up_headers);
     if (c->up_body)
         evbuffer_free(c->up_body);

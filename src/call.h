@@ -19,6 +19,7 @@
 #include "sse.h"
 #include "upstream.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -67,6 +68,9 @@ struct fg_call {
     const struct fg_model_cfg *model;
     const struct fg_provider_cfg *provider;  /* the deployment serving it */
     int provider_index;
+    int deployment;                   /* 0 = the model's own provider, k = deployments[k-1] */
+    atomic_int *inflight;             /* the deployment's in-flight counter this
+                                         attempt holds, or NULL (affinity.h) */
     const char *upstream_model;       /* the deployment's model id */
     const char *route;                /* fixed|cheap|frontier|... */
     const char *route_reason;         /* why (arena or static), or NULL */

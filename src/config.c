@@ -13,6 +13,7 @@
  * keys ("<<").  They are reported as errors rather than half-handled. */
 #include "config.h"
 
+#include "affinity.h"
 #include "arena.h"
 #include "log.h"
 
@@ -824,6 +825,7 @@ static const struct field prompt_caching_fields[] = {
     FLD("auto_breakpoints", F_BOOL, CFG, prompt_caching.auto_breakpoints),
     FLD("ttl", F_TTL, CFG, prompt_caching.ttl_seconds),
     FLD("openai_cache_key", F_BOOL, CFG, prompt_caching.openai_cache_key),
+    INT("affinity_margin", CFG, prompt_caching.affinity_margin, 0, 1000000),
 };
 
 static const struct field response_cache_fields[] = {
@@ -869,6 +871,7 @@ static struct fg_config *config_new(const char *path)
     c->prompt_caching.auto_breakpoints = true;
     c->prompt_caching.ttl_seconds = 300;
     c->prompt_caching.openai_cache_key = true;
+    c->prompt_caching.affinity_margin = FG_AFFINITY_MARGIN;
     c->response_cache.ttl_seconds = 3600;
     c->response_cache.max_bytes = 64u << 20;
     c->structured_output.validate = true;
@@ -1125,6 +1128,11 @@ static void load_deployments(struct ld *ld, const struct node *v, const char *pa
     path_key(sub, path, "deployments");
     if (is_null(v) || !expect(ld, v, N_SEQ, sub))
         return;
+    if (v->n > FG_AFFINITY_MAX_DEPLOYMENTS - 1) {
+        err_at(ld, v->line, sub, "at most %d deployments besides the model's own provider "
+               "(got %zu)", FG_AFFINITY_MAX_DEPLOYMENTS - 1, v->n);
+        return;
+    }
     m->deployments = fg_xcalloc(v->n ? v->n : 1, sizeof *m->deployments);
     for (size_t i = 0; i < v->n; i++) {
         char item[PATHLEN];

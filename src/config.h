@@ -45,8 +45,10 @@ struct fg_provider_cfg {
 };
 
 /* Another place serving the same model (a second key, region or account):
- * load balancing spreads new prefixes over the deployments, cache affinity
- * keeps a prefix on the one that holds its cache. */
+ * new prefixes (and calls without one) go to the deployment with the fewest
+ * calls in flight, cache affinity keeps a known prefix on the one that holds
+ * its cache unless that one is overloaded by prompt_caching.affinity_margin
+ * or its circuit breaker is open (affinity.h).  At most 31 per model. */
 struct fg_deployment {
     char *provider;
     char *model;             /* upstream id, defaults to the model's */
@@ -116,7 +118,15 @@ struct fg_config {
     struct fg_model_cfg *models;       size_t n_models;
     struct fg_route_cfg *routes;       size_t n_routes;
     struct fg_fallback_cfg *fallbacks; size_t n_fallbacks;
-    struct { bool auto_breakpoints; int ttl_seconds; bool openai_cache_key; } prompt_caching;
+    struct {
+        bool auto_breakpoints;
+        int ttl_seconds;
+        bool openai_cache_key;
+        int affinity_margin;  /* a prefix leaves the deployment holding its cache
+                                 when that one has more than this many calls in
+                                 flight beyond the least-loaded deployment
+                                 (default 8, FG_AFFINITY_MARGIN in affinity.h) */
+    } prompt_caching;
     struct {
         bool enabled;
         int ttl_seconds;

@@ -4,6 +4,7 @@
 #include "batch_plan.h"
 #include "log.h"
 #include "affinity.h"
+#include "failover.h"
 #include "meter.h"
 #include "respcache.h"
 #include "route.h"
@@ -141,16 +142,33 @@ static void retry_escalation(struct fg_call *c)
     c->out = fg_dialect_ops(m->dialect);
 }
 
-/* Several deployments: keep prefixes where their cache is (affinity.h). */
+/* Several deployments: the least-loaded one, or the one holding the
+ * prefix's cache (affinity.h); deployments whose breaker is open are
+ * avoided. */
 static int stage_deploy(struct fg_call *c)
 {
     retry_escalation(c);
     const struct fg_model_cfg *m = c->model;
-    int k = fg_affinity_pick(m, 1 + (int)m->n_deployments, c->prefix, c->acct.ts_ms);
+    const struct fg_config *cfg = c->w->app->cfg;
+    c->deployment = 0;
+    if (m->n_deployments == 0)
+        return 0;
+    int64_t now = c->acct.ts_ms + (int64_t)((fg_now_ns() - c->t_start_ns) / 1000000);
+    struct fg_affinity_opts o = {
+        .load = &c->w->app->loads[m - cfg->models],
+        .margin = cfg->prompt_caching.affinity_margin,
+    };
+    for (size_t k = 0; k <= m->n_deployments && k < FG_AFFINITY_MAX_DEPLOYMENTS; k++) {
+        int idx = k ? m->deployments[k - 1].provider_index : m->provider_index;
+        if (fg_breaker_state(idx, now) == FG_BREAKER_OPEN)
+            o.open |= 1u << k;
+    }
+    int k = fg_affinity_pick(m, 1 + (int)m->n_deployments, c->prefix, &o, c->acct.ts_ms);
+    c->deployment = k;
     if (k > 0) {
         const struct fg_deployment *d = &m->deployments[k - 1];
         c->provider_index = d->provider_index;
-        c->provider = &c->w->app->cfg->providers[d->provider_index];
+        c->provider = &cfg->providers[d->provider_index];
         c->upstream_model = d->model;
     }
     return 0;

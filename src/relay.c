@@ -2,6 +2,7 @@
 #include "relay.h"
 
 #include "log.h"
+#include "affinity.h"
 #include "meter.h"
 #include "failover.h"
 #include "pipeline.h"
@@ -457,7 +458,9 @@ static bool escalate(struct fg_call *c, const char *trigger)
     fg_info("%s: cheap answer %s; escalating to %s", c->id, trigger, m->name);
     c->route_reason = fg_arena_printf(&c->arena, "cheap answer %s: escalated to the frontier model",
                                       trigger);
-    if (c->status == 0)
+    if (c->err.cls != FG_E_NONE)
+        c->status = c->err.status;   /* a failed check: recorded as a retried one is */
+    else if (c->status == 0)
         c->status = (int)c->up_status;
     fg_call_next_attempt(c);
     c->escalated = true;
@@ -669,6 +672,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
 {
     struct fg_call *c = x->arg;
     fg_upstream_release(c->w->up, x);
+    fg_affinity_end(&c->inflight);   /* this attempt is over, whatever comes next */
     if (!c->req) {
         fg_call_finish(c);
         return;
@@ -760,8 +764,12 @@ int fg_relay_start(struct fg_call *c)
     c->xfer.done = on_done;
     c->xfer.arg = c;
     c->state = FG_CALL_UPSTREAM;
+    if (c->model->n_deployments)
+        fg_affinity_begin(&w->app->loads[c->model - w->app->cfg->models], c->deployment,
+                          &c->inflight);
     if (fg_upstream_add(w->up, &c->xfer) < 0) {
         fg_upstream_release(w->up, &c->xfer);
+        fg_affinity_end(&c->inflight);
         return fg_err_set(&c->err, FG_E_INTERNAL, NULL, "could not start the upstream transfer");
     }
     return 0;

@@ -5,12 +5,25 @@
  * data/router-weights.frw found next to the binary or via
  * FRUGAL_ROUTER_WEIGHTS); an explicit file that fails to load is a startup
  * error, a missing built-in file leaves routes on their frontier model with
- * a warning.  fg_route_decide() applies the rules first — x-frugal-route:
- * frontier|cheap, tools or images when the route says so, a prompt too long
- * for the cheap model — then the classifier's score against the route's
- * threshold (or the threshold for its frontier_share), and returns the
- * model name to call, with c->route ("cheap"|"frontier") and
- * c->route_reason set.  Decisions take microseconds and touch no disk. */
+ * a warning.  fg_route_decide() returns the model name to call, with
+ * c->route ("cheap"|"frontier") and c->route_reason set.  Decisions take
+ * microseconds and touch no disk.
+ *
+ * Precedence: the first of these that applies decides, the rest are not
+ * consulted.
+ *   1. x-frugal-route: frontier|cheap (case-insensitive; any other value is
+ *      ignored) — the client's explicit choice, reason FG_ROUTE_FORCED.  It
+ *      overrides every rule below, the context-length estimate included: a
+ *      forced cheap call that is too long gets the provider's own
+ *      context-length error, and forced calls never escalate.
+ *   2. frontier_on_tools and the request offers tools → frontier;
+ *   3. frontier_on_images and the request has images → frontier;
+ *   4. the body (bytes / 4) is longer than the cheap model's context →
+ *      frontier.  Rules 2-4 only ever pick the frontier tier, so among them
+ *      the order decides only the reason recorded.
+ *   5. the classifier's score against the route's threshold (or the
+ *      threshold for its frontier_share): >= goes frontier;
+ *   6. a route without usable weights serves its frontier model. */
 #ifndef FRUGAL_ROUTE_H
 #define FRUGAL_ROUTE_H
 

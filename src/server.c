@@ -1,6 +1,7 @@
 /* server.c — see server.h. */
 #include "server.h"
 
+#include "affinity.h"
 #include "batch_exec.h"
 #include "batch_mailbox.h"
 #include "batch_store.h"
@@ -227,6 +228,7 @@ static int providers_init(struct fg_app *app)
 {
     const struct fg_config *cfg = app->cfg;
     app->prov = fg_xcalloc(cfg->n_providers ? cfg->n_providers : 1, sizeof *app->prov);
+    app->loads = fg_xcalloc(cfg->n_models ? cfg->n_models : 1, sizeof *app->loads);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         const struct fg_provider_cfg *p = &cfg->providers[i];
         const char *base = p->base_url;
@@ -276,6 +278,7 @@ static void providers_free(struct fg_app *app)
         curl_slist_free_all(app->prov[i].oa_headers[1]);
     }
     free(app->prov);
+    free(app->loads);
     if (app->sim)
         fg_sim_stop(app->sim);
 }

@@ -23,6 +23,7 @@ struct fg_sim;
 struct fg_store;
 struct fg_bstore;
 struct fg_router;
+struct fg_affinity_load;
 struct event_base;
 struct evhttp;
 struct event;
@@ -44,6 +45,8 @@ struct fg_app {
     struct fg_provider_rt *prov;      /* parallel to cfg->providers */
     struct fg_sim *sim;               /* in-process sim, if any provider needs it */
     struct fg_router **routers;       /* per route: classifier weights, or NULL */
+    struct fg_affinity_load *loads;   /* parallel to cfg->models: calls in flight
+                                         per deployment (affinity.h) */
     char sim_base[64];
     struct fg_worker *workers;
     int nworkers;

@@ -593,7 +593,8 @@ describe('cache affinity across two deployments', () => {
       const c = await where('aff-C', 'C question');
       const d = await where('aff-D', 'D question');
       assert.notEqual(c, d, 'new prefixes alternate');
-      // under concurrency each prefix still stays put
+      // under concurrency each prefix still stays put (8 at a time can never put one
+      // deployment more than the default affinity_margin of 8 ahead of the other)
       const spread = { A: new Set(), B: new Set() };
       await pool(24, 8, async (i) => {
         const p = i % 3 ? 'A' : 'B';

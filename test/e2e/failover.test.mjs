@@ -3,7 +3,7 @@
 // every attempt is in the ledger.
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFrugal, openai, call, test, freePort } from './lib/frugal.mjs';
+import { startFrugal, openai, call, test, freePort, waitFor } from './lib/frugal.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
 describe('retries and fallbacks', () => {
@@ -68,5 +68,162 @@ describe('retries and fallbacks', () => {
     await new Promise((r) => setTimeout(r, 200));
     const spend = (await call(fr, '/frugal/spend?since=1h', { method: 'GET' })).json;
     assert.ok(spend.errors >= 3, `failed attempts recorded: ${spend.errors}`);   // the first call + 2 retries
+  });
+});
+
+// ============================================ balancing across deployments ====
+
+/* One model on two recorders (east is the model's own provider, west its
+ * second deployment), so each call's deployment shows in who recorded it. */
+const deployed = (east, west, extra = {}) => ({
+  providers: [
+    { name: 'east', type: 'openai', base_url: `${east.url}/v1`, api_key: 'sk-east' },
+    { name: 'west', type: 'openai', base_url: `${west.url}/v1`, api_key: 'sk-west' },
+  ],
+  models: [{ name: 'bal-gpt', provider: 'east', model: 'gpt-4o-mini', deployments: [{ provider: 'west' }] }],
+  ...extra,
+});
+
+const SYSTEM = (tag) => `You are the ${tag} assistant. ` + 'Answer briefly and cite the handbook. '.repeat(60);
+
+function body(q, system) {
+  const messages = system ? [{ role: 'system', content: system }] : [];
+  messages.push({ role: 'user', content: q });
+  return JSON.stringify({ model: 'bal-gpt', messages });
+}
+
+const ask = (fr, q, system) => call(fr, '/v1/chat/completions', { body: body(q, system) });
+
+/* Run fn(i) for i < n with at most conc at a time. */
+async function pool(n, conc, fn) {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(conc, n) }, async () => {
+    while (next < n) await fn(next++);
+  }));
+}
+
+/* Which recorder got the call asking q. */
+function servedBy(east, west, q) {
+  const got = (rec) => rec.requests.filter((r) => JSON.stringify(r.json?.messages ?? []).includes(q)).length;
+  const [e, w] = [got(east), got(west)];
+  assert.equal(e + w, 1, `${q}: exactly one deployment called (east ${e}, west ${w})`);
+  return e ? 'east' : 'west';
+}
+
+describe('balancing across deployments: least in flight', () => {
+  let east, west;
+  before(async () => {
+    east = await startRecorder();
+    west = await startRecorder();
+  });
+  after(async () => {
+    await east?.stop();
+    await west?.stop();
+  });
+
+  test('new prompts avoid a slow deployment; counts come back to zero however calls end', async () => {
+    east.reset();
+    west.reset();
+    const fr = await startFrugal({ name: 'frugal-balance', config: deployed(east, west) });
+    try {
+      // east answers after 1.5 s, west at once: round-robin would give each 12
+      east.behave = () => ({ delayMs: 1500 });
+      await pool(24, 4, async (i) => {
+        const r = await ask(fr, `new question ${i}`);
+        assert.equal(r.status, 200, r.text);
+      });
+      const [e, w] = [east.requests.length, west.requests.length];
+      assert.equal(e + w, 24);
+      assert.ok(e <= 6, `the slow deployment got ${e} of 24 calls (west ${w})`);
+      assert.ok(w >= 18, `the fast deployment got ${w} of 24 calls`);
+
+      // a client that leaves while its call hangs upstream (wherever it went)
+      east.reset();
+      west.reset();
+      east.behave = west.behave = () => ({ hang: true });
+      const ac = new AbortController();
+      const gone = fetch(`${fr.url}/v1/chat/completions`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: body('abandoned'), signal: ac.signal,
+      }).catch(() => null);
+      const hung = await waitFor(() => east.requests[0] ?? west.requests[0], { what: 'the hanging call upstream' });
+      ac.abort();
+      await gone;
+      await waitFor(() => hung.closedAt !== null, { what: 'frugal to drop the upstream call' });
+
+      // a call retried after a 503 (its first attempt ended, its retry too)
+      east.reset();
+      west.reset();
+      east.behave = west.behave = null;
+      const busy = { status: 503, body: { error: { message: 'busy', type: 'server_error', param: null, code: null } } };
+      east.queue(busy);
+      west.queue(busy);
+      assert.equal((await ask(fr, 'retried question')).status, 200);
+      east.reset();
+      west.reset();
+
+      // nothing is left counted: idle deployments take turns, one each in order
+      const order = [];
+      for (let i = 0; i < 6; i++) {
+        assert.equal((await ask(fr, `after ${i}`)).status, 200);
+        order.push(servedBy(east, west, `after ${i}`));
+      }
+      for (let i = 1; i < order.length; i++)
+        assert.notEqual(order[i], order[i - 1], `idle deployments alternate: ${order}`);
+    } finally {
+      await fr.stop();
+    }
+  });
+
+  test('a known prefix leaves its deployment once it is busier than the other by more than the margin', async () => {
+    east.reset();
+    west.reset();
+    const fr = await startFrugal({
+      name: 'frugal-affinity-margin', config: deployed(east, west, { prompt_caching: { affinity_margin: 2 } }),
+    });
+    try {
+      const sys = SYSTEM('margin');
+      assert.equal((await ask(fr, 'pin the prefix', sys)).status, 200);
+      const home = servedBy(east, west, 'pin the prefix');
+      const [slow, fast] = home === 'east' ? [east, west] : [west, east];
+      slow.behave = () => ({ delayMs: 1500 });
+      const n0 = { slow: slow.requests.length, fast: fast.requests.length };
+      await Promise.all(Array.from({ length: 8 }, (_, i) => ask(fr, `burst ${i}`, sys)
+        .then((r) => assert.equal(r.status, 200, r.text))));
+      const onSlow = slow.requests.length - n0.slow, onFast = fast.requests.length - n0.fast;
+      // affinity alone would keep all 8 on the slow one; with margin 2 it keeps
+      // 3 (0, 1, 2 in flight are within the margin), then the rest move
+      assert.ok(onSlow >= 3 && onSlow <= 4, `prefix's own deployment took ${onSlow} of 8 (other ${onFast})`);
+      assert.equal(onSlow + onFast, 8);
+      // and the prefix now lives on the other deployment
+      slow.behave = null;
+      assert.equal((await ask(fr, 'after the burst', sys)).status, 200);
+      assert.equal(servedBy(east, west, 'after the burst'), home === 'east' ? 'west' : 'east');
+    } finally {
+      await fr.stop();
+    }
+  });
+
+  test('a known prefix leaves a deployment whose circuit breaker is open', async () => {
+    east.reset();
+    west.reset();
+    const fr = await startFrugal({
+      name: 'frugal-affinity-breaker', config: deployed(east, west, { server: { upstream_retries: 0 } }),
+    });
+    try {
+      const sys = SYSTEM('breaker');
+      assert.equal((await ask(fr, 'pin it', sys)).status, 200);
+      const home = servedBy(east, west, 'pin it');
+      const [failing, other] = home === 'east' ? [east, west] : [west, east];
+      failing.behave = () => ({ status: 503, body: { error: { message: 'down', type: 'server_error', param: null, code: null } } });
+      // five failures in a row open the breaker; the prefix stays put until then
+      for (let i = 0; i < 5; i++) assert.equal((await ask(fr, `failing ${i}`, sys)).status, 503);
+      assert.equal(other.requests.length, 0, 'the healthy deployment was not used while the breaker was closed');
+      const r = await ask(fr, 'breaker open', sys);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(servedBy(east, west, 'breaker open'), home === 'east' ? 'west' : 'east');
+    } finally {
+      await fr.stop();
+    }
   });
 });

@@ -3,8 +3,11 @@
 // and the ledger counts the routing savings against the frontier model.
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startFrugal, openai, anthropic, call, test } from './lib/frugal.mjs';
+import { startFrugal, openai, anthropic, call, test, ledgerFlushed } from './lib/frugal.mjs';
+import { startRecorder } from './lib/recorder.mjs';
 
 const WEIGHTS = fileURLToPath(new URL('../../data/router-weights.frw', import.meta.url));
 
@@ -164,5 +167,100 @@ describe('route options', () => {
     await assert.rejects(
       startFrugal({ config: config({ weights: '/nonexistent/weights.frw' }), name: 'frugal-badweights' }),
       /routes\[0\]\.weights/);
+  });
+});
+
+describe('escalation on an answer that fails its schema', () => {
+  let rec, fr;
+  before(async () => {
+    rec = await startRecorder();
+    fr = await startFrugal({
+      name: 'frugal-escalate-schema',
+      config: {
+        providers: [
+          { name: 'rec', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec' },
+          { name: 'sim', type: 'sim' },
+        ],
+        models: [
+          { name: 'rec-mini', provider: 'rec', model: 'gpt-4o-mini' },
+          { name: 'gpt-4o', provider: 'sim' },
+        ],
+        routes: [{ name: 'auto', cheap: 'rec-mini', frontier: 'gpt-4o', weights: WEIGHTS,
+          frontier_share: 0, escalate_on: ['invalid_schema'] }],
+        structured_output: { validate: true, repair: true, retries: 1 },
+      },
+    });
+  });
+  after(async () => {
+    await fr?.stop();
+    await rec?.stop();
+  });
+
+  const PERSON = {
+    type: 'object',
+    properties: {
+      name: { type: 'string' },
+      age: { type: 'integer', minimum: 0 },
+      tags: { type: 'array', items: { type: 'string' } },
+    },
+    required: ['name', 'age', 'tags'],
+    additionalProperties: false,
+  };
+  /* wrong type at $.age: nothing a safe repair may fix */
+  const BAD = '{"name": "Ann", "age": "thirty-one", "tags": ["pilot"]}';
+  const cheapAnswer = (content) => ({
+    body: {
+      id: 'chatcmpl-rec', object: 'chat.completion', created: 1764000000, model: 'gpt-4o-mini',
+      choices: [{ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 20, completion_tokens: 12, total_tokens: 32 },
+    },
+  });
+
+  test('invalid after repair and retry → the frontier model answers, valid; three linked ledger records', async () => {
+    rec.queue(cheapAnswer(BAD), cheapAnswer('```json\n' + BAD + '\n```'));
+    const r = await call(fr, '/v1/chat/completions', {
+      body: {
+        model: 'auto', messages: [{ role: 'user', content: 'Invent a person' }],
+        response_format: { type: 'json_schema', json_schema: { name: 'person', strict: true, schema: PERSON } },
+      },
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-frugal-route'), 'escalated');
+    assert.equal(r.headers.get('x-frugal-model'), 'gpt-4o');
+    assert.equal(rec.requests.length, 2, 'the cheap model was asked twice (the call and its retry)');
+    assert.deepEqual(rec.requests[1].json.response_format, rec.requests[0].json.response_format);
+
+    // the final answer matches the schema (checked here, not by frugal)
+    const v = JSON.parse(r.json.choices[0].message.content);
+    assert.deepEqual(Object.keys(v).sort(), ['age', 'name', 'tags'], JSON.stringify(v));
+    assert.equal(typeof v.name, 'string');
+    assert.ok(Number.isInteger(v.age) && v.age >= 0, `age ${v.age}`);
+    assert.ok(Array.isArray(v.tags) && v.tags.every((t) => typeof t === 'string'), JSON.stringify(v.tags));
+
+    await ledgerFlushed(fr, 3);
+    const spend = (await call(fr, '/frugal/spend?since=1h', { method: 'GET' })).json;
+    assert.equal(spend.requests, 3, 'two cheap attempts and the frontier answer');
+    assert.equal(spend.errors, 2, 'both cheap attempts failed their check');
+    assert.equal(spend.escalations.count, 1);
+    assert.ok(spend.escalations.cost_usd > 0 && spend.escalations.cheap_attempts_usd > 0, JSON.stringify(spend.escalations));
+
+    // the attempts, linked one to the next, in the ledger itself
+    const rows = JSON.parse(execFileSync('sqlite3', ['-json', join(fr.dir, 'frugal.db'),
+      'select id, model, route, status, linked_id, error from calls order by rowid'], { encoding: 'utf8' }) || '[]');
+    assert.equal(rows.length, 3, JSON.stringify(rows));
+    const [first, retry, final] = rows;
+    assert.deepEqual([first.model, retry.model, final.model], ['rec-mini', 'rec-mini', 'gpt-4o']);
+    assert.deepEqual([first.route, retry.route, final.route], ['cheap', 'cheap', 'escalated']);
+    assert.equal(first.linked_id, null);
+    assert.equal(retry.linked_id, first.id, 'the retry links to the first attempt');
+    assert.equal(final.linked_id, retry.id, 'the escalation links to the retry');
+    assert.equal(final.id, r.headers.get('x-frugal-request-id'));
+    for (const bad of [first, retry]) {
+      assert.equal(bad.status, 502, `a failed check is an error record: ${JSON.stringify(rows)}`);
+      assert.match(bad.error ?? '', /does not match the requested schema/);
+    }
+    assert.match(first.error, /\$\.age/);
+    assert.match(retry.error, /after a retry/);
+    assert.equal(final.status, 200);
   });
 });

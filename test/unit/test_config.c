@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "affinity.h"
 #include "config.h"
 
 /* ---------- helpers ---------- */
@@ -631,6 +632,34 @@ static void test_dialect_on_real_provider(void **state)
                        "6: models[1].dialect: must be openai or anthropic (got \"grpc\")");
 }
 
+static void test_deployments_and_affinity_margin(void **state)
+{
+    struct fg_config *c = load_ok("providers: [{name: east, type: sim}, {name: west, type: sim}]\n"
+                                  "models:\n"
+                                  "  - name: m\n"
+                                  "    provider: east\n"
+                                  "    model: up-m\n"
+                                  "    deployments: [{provider: west}, {provider: west, model: m2}]\n");
+    assert_int_equal(c->prompt_caching.affinity_margin, FG_AFFINITY_MARGIN);
+    assert_int_equal(c->models[0].n_deployments, 2);
+    assert_int_equal(c->models[0].deployments[0].provider_index, 1);
+    assert_string_equal(c->models[0].deployments[0].model, "up-m");
+    assert_string_equal(c->models[0].deployments[1].model, "m2");
+    fg_config_free(c);
+    c = load_ok("prompt_caching: {affinity_margin: 0}\n");
+    assert_int_equal(c->prompt_caching.affinity_margin, 0);
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("prompt_caching: {affinity_margin: -1}\n",
+                       "1: prompt_caching.affinity_margin: must be between 0 and 1000000");
+    /* the model's own provider plus 31 more at most */
+    char yaml[2048] = "providers: [{name: p, type: sim}]\nmodels:\n  - name: m\n    provider: p\n"
+                      "    deployments:\n";
+    for (int i = 0; i < FG_AFFINITY_MAX_DEPLOYMENTS; i++)
+        strcat(yaml, "      - {provider: p}\n");
+    EXPECT_LOAD_ERRORS(yaml, "6: models[0].deployments: at most 31 deployments besides the "
+                             "model's own provider (got 32)");
+}
+
 /* ---------- YAML-level problems ---------- */
 
 static void test_syntax_error_line(void **state)
@@ -831,6 +860,7 @@ int main(void)
         T(test_sizes_and_durations),
         T(test_listen_validation),
         T(test_dialect_on_real_provider),
+        T(test_deployments_and_affinity_margin),
         T(test_syntax_error_line),
         T(test_yaml_structure_errors),
         T(test_missing_file),
