@@ -1,4 +1,5 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
+#include "admit.h"
 #include "meter.h"
 #include "relay.h"
 #include "structured.h"
@@ -108,6 +109,7 @@ void fg_call_finish(struct fg_call *c)
             c->status = 499;   /* the client left before any answer */
         fg_meter_submit(c);
     }
+    fg_admit_release(c);
     detach_client(c);
     if (c->close_ev)
         event_free(c->close_ev);
@@ -166,6 +168,7 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
 void fg_call_next_attempt(struct fg_call *c)
 {
     fg_meter_submit(c);
+    fg_admit_next_attempt(c);   /* the next attempt holds its worst case again */
     c->acct.linked_id = fg_arena_strdup(&c->arena, c->id);
     make_id(c->w, c->id);
     /* money and usage start over; the request facts (time, prefix) stay */

@@ -30,6 +30,8 @@ struct fg_dialect_ops;
 struct fg_tr_stream;
 struct fg_prefix;
 struct fg_schema;
+struct fg_vkey;
+struct fg_admit;
 
 enum fg_endpoint { FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS };
 
@@ -111,7 +113,9 @@ struct fg_call {
     int64_t data_events;              /* stream events relayed (≈ output tokens) */
     char *out_text; size_t out_len, out_cap;  /* answer text (structured calls) */
     const char *tags;
-    const char *key_id;               /* who is calling: "master" | "anonymous" */
+    const char *key_id;               /* who is calling: "master" | "anonymous" | key id */
+    struct fg_vkey *vkey;             /* the caller's virtual key (keyreg.h), or NULL */
+    struct fg_admit *admit;           /* budget / rate holds (admit.h, arena), or NULL */
     struct fg_prefix *prefix;         /* the client body's prefix scan (arena) */
 
     /* response cache */

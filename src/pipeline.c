@@ -1,6 +1,7 @@
 /* pipeline.c — see pipeline.h. */
 #include "pipeline.h"
 
+#include "admit.h"
 #include "log.h"
 #include "affinity.h"
 #include "meter.h"
@@ -347,6 +348,7 @@ static const struct {
     {"resolve", stage_resolve},
     {"meter", fg_meter_request},
     {"structured", fg_structured_request},
+    {"admit", fg_admit_request},
     {"respcache", stage_respcache},
     {"deploy", stage_deploy},
     {"encode", stage_encode},
