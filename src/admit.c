@@ -7,6 +7,7 @@
 #include "server.h"
 
 #include <event2/http.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -25,14 +26,21 @@ int64_t fg_admit_prompt_margin(int64_t prompt_tokens)
     return prompt_tokens + prompt_tokens / 4 + 64;
 }
 
+/* Saturating: absurd token counts from a client must not wrap around. */
+#define MONEY_MAX (INT64_MAX / 4)
+
 int64_t fg_admit_worst_cost(const struct fg_price *p, int64_t prompt_tokens, int64_t max_out)
 {
-    int64_t in = p->input;
+    int64_t in = p->input, a, b, sum;
     if (p->cache_write_5m > in)
         in = p->cache_write_5m;
     if (p->cache_write_1h > in)
         in = p->cache_write_1h;
-    return prompt_tokens * in + max_out * (p->output > 0 ? p->output : 0);
+    if (__builtin_mul_overflow(prompt_tokens, in > 0 ? in : 0, &a) ||
+        __builtin_mul_overflow(max_out, p->output > 0 ? p->output : 0, &b) ||
+        __builtin_add_overflow(a, b, &sum) || sum > MONEY_MAX)
+        return MONEY_MAX;
+    return sum;
 }
 
 static int64_t default_max_out(const struct fg_model_cfg *m)
@@ -43,6 +51,8 @@ static int64_t default_max_out(const struct fg_model_cfg *m)
     return b && b->max_output_tokens > 0 ? b->max_output_tokens : 4096;
 }
 
+#define TOKENS_MAX (1LL << 40)
+
 /* The output cap the client asked for (× n choices), or 0. */
 static int64_t asked_max_out(const struct fg_call *c)
 {
@@ -50,9 +60,13 @@ static int64_t asked_max_out(const struct fg_call *c)
     int64_t v = 0, n = 1;
     if (!fg_json_int(j, fg_json_get(j, 0, "max_completion_tokens"), &v))
         fg_json_int(j, fg_json_get(j, 0, "max_tokens"), &v);
+    if (v <= 0)
+        return 0;
+    if (v > TOKENS_MAX)
+        v = TOKENS_MAX;
     if (c->in->dialect == FG_DIALECT_OPENAI && fg_json_int(j, fg_json_get(j, 0, "n"), &n) && n > 1)
-        v *= n;
-    return v > 0 ? v : 0;
+        v = n > TOKENS_MAX / v ? TOKENS_MAX : v * n;
+    return v;
 }
 
 struct worst {

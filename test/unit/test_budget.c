@@ -236,6 +236,10 @@ static void worst_case_formula(void **state)
     struct fg_price a = {.input = 1000000, .output = 5000000, .cache_read = 100000,
                          .cache_write_5m = 1250000, .cache_write_1h = 2000000};
     assert_int_equal(fg_admit_worst_cost(&a, 10, 1), 10 * 2000000 + 5000000);
+    /* absurd counts saturate instead of wrapping into a small or negative cost */
+    int64_t huge = fg_admit_worst_cost(&a, INT64_MAX / 2, INT64_MAX / 2);
+    assert_true(huge > 0);
+    assert_true(huge >= fg_admit_worst_cost(&a, 1000000, 1000000));
     assert_int_equal(fg_admit_prompt_margin(0), 64);
     assert_int_equal(fg_admit_prompt_margin(400), 564);
 }
