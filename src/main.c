@@ -34,7 +34,7 @@ static void usage(FILE *f)
             "                         spend map from the ledger\n"
             "  keys create --name NAME [--budget USD/period] [--rpm N] [--tpm N]\n"
             "       [--models a,b,route] [--tags k=v] [--expires DATE] [-c FILE]\n"
-            "  keys list|revoke ID [-c FILE]\n"
+            "  keys list [--json] [-c FILE], keys revoke ID|NAME [-c FILE]\n"
             "                         virtual keys with budgets, limits and allow-lists\n"
             "  analyze LOG.jsonl [--json] [--batch-output FILE] [--cheap-model M]\n"
             "                         offline spend map and savings projection for a log\n"
