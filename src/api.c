@@ -3,6 +3,8 @@
 
 #include "auth.h"
 #include "batch_api.h"
+#include "keyreg.h"
+#include "keys_api.h"
 #include "log.h"
 #include "report.h"
 #include "store.h"
@@ -83,6 +85,12 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     const struct fg_dialect_ops *d = guess_dialect(req, path);
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    if (path && (!strcmp(path, "/frugal/keys") || !strncmp(path, "/frugal/keys/", 13))) {
+        struct fg_principal p;
+        if (fg_auth_request(w, req, d, &p) == 0)
+            fg_keys_api_handle(w, req, d, &p, path);
+        return;
+    }
     for (size_t i = 0; path && i < sizeof routes / sizeof routes[0]; i++) {
         const struct route *r = &routes[i];
         if (strcmp(path, r->path) != 0)
@@ -178,6 +186,7 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
     struct fg_call *c = fg_call_new(w, req);
     c->in = d;
     c->key_id = fg_arena_strndup(&c->arena, p->key_id, strlen(p->key_id));
+    c->vkey = p->vkey;
     c->endpoint = ep;
     if (p->internal) {
         struct evkeyvalq *h = evhttp_request_get_input_headers(req);
@@ -234,11 +243,15 @@ static void h_models(struct fg_worker *w, struct evhttp_request *req, const stru
     const struct fg_config *cfg = w->app->cfg;
     int an = d->dialect == FG_DIALECT_ANTHROPIC;
     json_t *data = json_array();
+    /* a virtual key sees what its allow-list lets it call */
+    const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
     for (size_t i = 0; i < cfg->n_models; i++)
-        json_array_append_new(data, model_entry(cfg->models[i].name,
-                                                cfg->providers[cfg->models[i].provider_index].name, an));
+        if (!k || fg_key_allows(k, cfg->models[i].name))
+            json_array_append_new(data, model_entry(cfg->models[i].name,
+                                                    cfg->providers[cfg->models[i].provider_index].name, an));
     for (size_t i = 0; i < cfg->n_routes; i++)
-        json_array_append_new(data, model_entry(cfg->routes[i].name, "frugal", an));
+        if (!k || fg_key_allows(k, cfg->routes[i].name))
+            json_array_append_new(data, model_entry(cfg->routes[i].name, "frugal", an));
     json_t *out;
     size_t n = json_array_size(data);
     if (an)
@@ -272,10 +285,12 @@ static void h_metrics(struct fg_worker *w, struct evhttp_request *req, const str
     evbuffer_free(b);
 }
 
-/* GET /frugal/spend?since=24h&by=model&top=10: the spend map.  Each worker
- * reads through its own store handle (SQLite WAL readers don't wait for
- * the ledger writer). */
-static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char *err, size_t n)
+/* GET /frugal/spend?since=24h&by=model&top=10[&key=ID]: the spend map.
+ * Each worker reads through its own store handle (SQLite WAL readers don't
+ * wait for the ledger writer).  A virtual key sees only its own calls; an
+ * admin sees everyone's, or one key's with ?key=ID (copied to key, n >= 48). */
+static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char *key,
+                      char *err, size_t n)
 {
     struct evkeyvalq q;
     const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
@@ -289,7 +304,12 @@ static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char
         return 0;
     const char *since = evhttp_find_header(&q, "since"), *by = evhttp_find_header(&q, "by");
     const char *top = evhttp_find_header(&q, "top");
+    const char *k = evhttp_find_header(&q, "key");
     int rc = 0;
+    if (k) {
+        snprintf(key, 48, "%s", k);
+        o->key_id = key;
+    }
     static const char *const dims[] = {"model", "bucket", "technique", "key", "tag", NULL};
     if (since && fg_report_parse_since(since, now, &o->since_ms) < 0) {
         snprintf(err, n, "Invalid 'since': '%.60s' (use 24h, 30m, 7d or an RFC 3339 time).", since);
@@ -311,11 +331,19 @@ static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char
 static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
                    const struct fg_principal *p)
 {
-    char err[300];
+    char err[300], key[48];
     struct fg_report_opts o;
-    if (spend_opts(req, &o, err, sizeof err) < 0) {
+    if (spend_opts(req, &o, key, err, sizeof err) < 0) {
         reply_err(req, d, FG_E_INVALID, NULL, NULL, err);
         return;
+    }
+    if (!p->admin) {
+        if (o.key_id && strcmp(o.key_id, p->key_id)) {
+            reply_err(req, d, FG_E_PERMISSION, "key", "permission_denied",
+                      "A virtual key sees only its own spend: leave out 'key' or pass its own id.");
+            return;
+        }
+        o.key_id = p->key_id;
     }
     if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
         reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);

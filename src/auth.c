@@ -2,6 +2,7 @@
 #include "auth.h"
 
 #include "err.h"
+#include "keyreg.h"
 #include "reply.h"
 #include "server.h"
 
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/time.h>
 
 bool fg_auth_equal(const char *a, const char *b)
 {
@@ -68,6 +70,41 @@ static void set_id(struct fg_principal *p, const char *id, bool admin)
     p->admin = admin;
 }
 
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* A virtual key's state → its principal, or a 401 naming the problem. */
+static int virtual_key(struct evhttp_request *req, const struct fg_dialect_ops *d,
+                       enum fg_key_state st, struct fg_vkey *v, struct fg_principal *p)
+{
+    char msg[300], at[40];
+    struct fg_key k;
+    if (v)
+        fg_vkey_get(v, &k);
+    switch (st) {
+    case FG_KEY_OK:
+        set_id(p, v->k.id, false);
+        p->vkey = v;
+        return 0;
+    case FG_KEY_REVOKED:
+        snprintf(msg, sizeof msg, "This API key (%s, '%.100s') was revoked at %s.", k.id,
+                 k.name, fg_time_rfc3339(k.revoked_ms, at, sizeof at));
+        return deny(req, d, "key_revoked", msg);
+    case FG_KEY_EXPIRED:
+        snprintf(msg, sizeof msg, "This API key (%s, '%.100s') expired at %s.", k.id, k.name,
+                 fg_time_rfc3339(k.expires_ms, at, sizeof at));
+        return deny(req, d, "key_expired", msg);
+    default:
+        return deny(req, d, "invalid_api_key",
+                    "Invalid API key: the key sent is neither this gateway's key nor one of "
+                    "its virtual keys.");
+    }
+}
+
 int fg_auth_request(struct fg_worker *w, struct evhttp_request *req,
                     const struct fg_dialect_ops *d, struct fg_principal *p)
 {
@@ -79,7 +116,15 @@ int fg_auth_request(struct fg_worker *w, struct evhttp_request *req,
         if (!fg_auth_equal(internal, fg_auth_internal_secret()) || !owner || !*owner ||
             strlen(owner) >= sizeof p->key_id)
             return deny(req, d, "invalid_api_key", "Invalid internal credentials.");
-        set_id(p, owner, !strcmp(owner, "master") || !strcmp(owner, "anonymous"));
+        bool builtin = !strcmp(owner, "master") || !strcmp(owner, "anonymous");
+        if (!builtin) {
+            struct fg_vkey *v;
+            enum fg_key_state st = fg_keyreg_by_id(owner, wall_ms(), &v);
+            /* an owner unknown to the registry keeps its id, with no limits */
+            if (st != FG_KEY_UNKNOWN && virtual_key(req, d, st, v, p) < 0)
+                return -1;
+        }
+        set_id(p, owner, builtin);
         p->internal = true;
         return 0;
     }
@@ -93,11 +138,14 @@ int fg_auth_request(struct fg_worker *w, struct evhttp_request *req,
         return deny(req, d, "missing_api_key",
                     "Missing API key: send the frugal key as 'Authorization: Bearer KEY' "
                     "or 'x-api-key: KEY'.");
-    if (!fg_auth_equal(got, want))
-        return deny(req, d, "invalid_api_key",
-                    "Invalid API key: the key sent is not this gateway's key.");
-    set_id(p, "master", true);
-    return 0;
+    if (fg_auth_equal(got, want)) {
+        set_id(p, "master", true);
+        return 0;
+    }
+    struct fg_vkey *v = NULL;
+    enum fg_key_state st = fg_key_format_ok(got) ? fg_keyreg_auth(got, wall_ms(), &v)
+                                                 : FG_KEY_UNKNOWN;
+    return virtual_key(req, d, st, v, p);
 }
 
 bool fg_principal_owns(const struct fg_principal *p, const char *owner)

@@ -1,6 +1,7 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
 #include "affinity.h"
 #include "batch_mailbox.h"
+#include "admit.h"
 #include "meter.h"
 #include "relay.h"
 #include "structured.h"
@@ -128,6 +129,7 @@ void fg_call_finish(struct fg_call *c)
         if (!c->batch_plan)
             fg_meter_submit(c, true);
     }
+    fg_admit_release(c);
     detach_client(c);
     if (c->close_ev)
         event_free(c->close_ev);
@@ -187,6 +189,7 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
 void fg_call_next_attempt(struct fg_call *c)
 {
     fg_meter_submit(c, false);
+    fg_admit_next_attempt(c);   /* the next attempt holds its worst case again */
     c->acct.linked_id = fg_arena_strdup(&c->arena, c->id);
     c->batch_attempt++;
     if (c->batch_line)

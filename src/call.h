@@ -31,6 +31,8 @@ struct fg_dialect_ops;
 struct fg_tr_stream;
 struct fg_prefix;
 struct fg_schema;
+struct fg_vkey;
+struct fg_admit;
 
 enum fg_endpoint { FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS };
 
@@ -115,12 +117,14 @@ struct fg_call {
     int64_t data_events;              /* stream events relayed (≈ output tokens) */
     char *out_text; size_t out_len, out_cap;  /* answer text (structured calls) */
     const char *tags;
-    const char *key_id;               /* who is calling: "master" | "anonymous" */
     /* a batch line run by the batch executor (batch_exec.h), or NULL */
     const char *batch_line;           /* "BATCH_ID/INDEX": records go to its mailbox */
     const char *batch_id;
     bool batch_plan;                  /* plan only: answer with the upstream request */
     int batch_attempt;                /* attempts made, for their record ids */
+    const char *key_id;               /* who is calling: "master" | "anonymous" | key id */
+    struct fg_vkey *vkey;             /* the caller's virtual key (keyreg.h), or NULL */
+    struct fg_admit *admit;           /* budget / rate holds (admit.h, arena), or NULL */
     struct fg_prefix *prefix;         /* the client body's prefix scan (arena) */
 
     /* response cache */

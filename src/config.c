@@ -15,6 +15,7 @@
 
 #include "affinity.h"
 #include "arena.h"
+#include "keys.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -774,6 +775,7 @@ static const struct field top_fields[] = {
     OTHER("server"), STR("storage", CFG, storage, check_storage), OTHER("providers"),
     OTHER("models"), OTHER("routes"), OTHER("fallbacks"), OTHER("prompt_caching"),
     OTHER("response_cache"), OTHER("structured_output"), OTHER("batches"),
+    OTHER("tag_budgets"),
 };
 
 static const struct field server_fields[] = {
@@ -1302,6 +1304,42 @@ static void load_fallbacks(struct ld *ld, const struct node *n)
     }
 }
 
+/* ======================== tag budgets ======================== */
+
+/* `tag_budgets: {"team=search": 100/month, ...}` */
+static void load_tag_budgets(struct ld *ld, const struct node *n)
+{
+    struct fg_config *c = ld->cfg;
+    if (is_null(n) || !expect(ld, n, N_MAP, "tag_budgets"))
+        return;
+    c->tag_budgets = fg_xcalloc(n->n / 2 + 1, sizeof *c->tag_budgets);
+    for (size_t i = 0; i + 1 < n->n; i += 2) {
+        const struct node *k = n->kids[i];
+        char path[PATHLEN], norm[256];
+        if (k->t != N_SCALAR) {
+            err_at(ld, k->line, "tag_budgets", "mapping keys must be scalars");
+            continue;
+        }
+        path_key(path, "tag_budgets", k->text);
+        const char *v = scalar_text(ld, n->kids[i + 1], path, "USD/period (e.g. 100/month)");
+        struct fg_tag_budget_cfg *t = &c->tag_budgets[c->n_tag_budgets];
+        enum fg_period per;
+        if (dup_key(n, i))
+            err_at(ld, k->line, path, "duplicate key");
+        else if (fg_key_norm_tags(k->text, norm, sizeof norm) < 0 || strchr(norm, ','))
+            err_at(ld, k->line, path, "a tag budget's key is one tag, k=v");
+        else if (v && fg_key_parse_budget(v, &t->limit_pico, &per) < 0)
+            err_at(ld, n->kids[i + 1]->line, path,
+                   "expected USD/period, e.g. 100/month or 5.50/day (got \"%.40s\")", v);
+        else if (v) {
+            t->tag = fg_xstrdup(norm);
+            t->period = (int)per;
+            t->line = k->line;
+            c->n_tag_budgets++;
+        }
+    }
+}
+
 /* ======================== file loading ======================== */
 
 /* Sections load in dependency order: models refer to providers, routes and
@@ -1318,6 +1356,7 @@ static void load_root(struct ld *ld, const struct node *root)
     load_models(ld, map_get(root, "models"));
     load_routes(ld, map_get(root, "routes"));
     load_fallbacks(ld, map_get(root, "fallbacks"));
+    load_tag_budgets(ld, map_get(root, "tag_budgets"));
     walk_map(ld, map_get(root, "prompt_caching"), "prompt_caching", prompt_caching_fields,
              NF(prompt_caching_fields), c);
     walk_map(ld, map_get(root, "response_cache"), "response_cache", response_cache_fields,
@@ -1545,6 +1584,9 @@ void fg_config_free(struct fg_config *c)
     free(c->models);
     free(c->routes);
     free(c->fallbacks);
+    for (size_t i = 0; i < c->n_tag_budgets; i++)
+        free(c->tag_budgets[i].tag);
+    free(c->tag_budgets);
     free(c->server.listen);
     free(c->server.master_key);
     free(c->server.log_level);

@@ -96,6 +96,14 @@ struct fg_fallback_cfg {
     int line;
 };
 
+/* A budget on every call carrying a tag (`tag_budgets:` "k=v": USD/period). */
+struct fg_tag_budget_cfg {
+    char *tag;               /* "k=v" */
+    int64_t limit_pico;
+    int period;              /* enum fg_period (period.h) */
+    int line;
+};
+
 struct fg_server_cfg {
     char *listen;            /* "127.0.0.1:4000" */
     int workers;             /* 0 = one per core */
@@ -118,6 +126,7 @@ struct fg_config {
     struct fg_model_cfg *models;       size_t n_models;
     struct fg_route_cfg *routes;       size_t n_routes;
     struct fg_fallback_cfg *fallbacks; size_t n_fallbacks;
+    struct fg_tag_budget_cfg *tag_budgets; size_t n_tag_budgets;
     struct {
         bool auto_breakpoints;
         int ttl_seconds;

@@ -1,7 +1,9 @@
-/* main.c — the frugal command line: serve, check, sim, version. */
+/* main.c — the frugal command line: serve, check, sim, report, keys,
+ * analyze, route, version. */
 #include "arena.h"
 #include "config.h"
 #include "json.h"
+#include "keys_cli.h"
 #include "analyze.h"
 #include "log.h"
 #include "report.h"
@@ -28,8 +30,12 @@ static void usage(FILE *f)
             "                         present, else built-in defaults)\n"
             "  check [-c FILE]        validate a config; errors name file, line and key\n"
             "  sim [--listen ADDR]    run the simulated provider standalone\n"
-            "  report [-c FILE] [--since 24h] [--by model|bucket|technique|key|tag] [--json]\n"
+            "  report [-c FILE] [--since 24h] [--by model|bucket|technique|key|tag] [--key ID] [--json]\n"
             "                         spend map from the ledger\n"
+            "  keys create --name NAME [--budget USD/period] [--rpm N] [--tpm N]\n"
+            "       [--models a,b,route] [--tags k=v] [--expires DATE] [-c FILE]\n"
+            "  keys list [--json] [-c FILE], keys revoke ID|NAME [-c FILE]\n"
+            "                         virtual keys with budgets, limits and allow-lists\n"
             "  analyze LOG.jsonl [--json] [--batch-output FILE] [--cheap-model M]\n"
             "                         offline spend map and savings projection for a log\n"
             "  route train|eval ...   fit / evaluate the routing classifier's weights\n"
@@ -99,8 +105,9 @@ static int cmd_check(int argc, char **argv)
     return 0;
 }
 
-/* report: only -c is ours; the rest goes to the report module */
-static int cmd_report(int argc, char **argv)
+/* The config named by -c among other options (or ./frugal.yaml, or the
+ * built-in defaults). */
+static struct fg_config *load_among(int argc, char **argv)
 {
     const char *path = NULL;
     for (int i = 2; i + 1 < argc; i++)
@@ -108,10 +115,26 @@ static int cmd_report(int argc, char **argv)
             path = argv[i + 1];
     if (!path && access("frugal.yaml", R_OK) == 0)
         path = "frugal.yaml";
-    struct fg_config *cfg = load(path);
+    return load(path);
+}
+
+/* report: only -c is ours; the rest goes to the report module */
+static int cmd_report(int argc, char **argv)
+{
+    struct fg_config *cfg = load_among(argc, argv);
     if (!cfg)
         return 2;
     int rc = fg_report_main(cfg->storage, argc - 1, argv + 1);
+    fg_config_free(cfg);
+    return rc;
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+    struct fg_config *cfg = load_among(argc, argv);
+    if (!cfg)
+        return 2;
+    int rc = fg_keys_main(cfg, argc - 1, argv + 1);
     fg_config_free(cfg);
     return rc;
 }
@@ -139,6 +162,8 @@ int main(int argc, char **argv)
         rc = cmd_check(argc, argv);
     else if (!strcmp(cmd, "report"))
         rc = cmd_report(argc, argv);
+    else if (!strcmp(cmd, "keys"))
+        rc = cmd_keys(argc, argv);
     else if (!strcmp(cmd, "route"))
         rc = fg_route_tool_main(argc - 1, argv + 1);
     else if (!strcmp(cmd, "analyze"))

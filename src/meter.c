@@ -1,9 +1,11 @@
 /* meter.c — see meter.h. */
 #include "meter.h"
 
+#include "admit.h"
 #include "attrib.h"
 #include "busters.h"
 #include "batch_mailbox.h"
+#include "keyreg.h"
 #include "log.h"
 #include "metrics.h"
 #include "prefix.h"
@@ -60,7 +62,7 @@ int fg_meter_request(struct fg_call *c)
 {
     const char *tags = evhttp_find_header(evhttp_request_get_input_headers(c->req),
                                           "x-frugal-tags");
-    c->tags = tags ? fg_arena_strndup(&c->arena, tags, strnlen(tags, 512)) : "";
+    c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL, tags);
     if (c->endpoint == FG_EP_COUNT_TOKENS)
         return 0;
     struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
@@ -303,6 +305,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->cache_miss_reason = fg_record_str(r, c->acct.cache_miss_reason);
     r->linked_id = fg_record_str(r, c->acct.linked_id);   /* the record outlives the call */
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
+    fg_admit_settle(c, r);   /* before the ledger (or the batch mailbox) owns r */
     if (c->batch_line) {
         /* the executor commits it with the line's result, exactly once */
         r->batch_id = fg_record_str(r, c->batch_id);

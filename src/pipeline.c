@@ -2,6 +2,7 @@
 #include "pipeline.h"
 
 #include "batch_plan.h"
+#include "admit.h"
 #include "log.h"
 #include "affinity.h"
 #include "failover.h"
@@ -366,6 +367,7 @@ static const struct {
     {"resolve", stage_resolve},
     {"meter", fg_meter_request},
     {"structured", fg_structured_request},
+    {"admit", fg_admit_request},
     {"respcache", stage_respcache},
     {"deploy", stage_deploy},
     {"encode", stage_encode},

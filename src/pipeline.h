@@ -4,8 +4,9 @@
  * (resolve the model and provider, then encode the body for the upstream
  * dialect) and starts the upstream transfer.  A stage that fails fills
  * c->err and the pipeline returns -1; the caller replies with the error.
- * Later capabilities (routing, response cache, prompt cache, schema) are
- * stages added to the table in pipeline.c.  Returns 1 when a stage answered
+ * Later capabilities (routing, response cache, prompt cache, schema,
+ * admission: allow-lists, budgets and rate limits) are stages in the table
+ * in pipeline.c.  Returns 1 when a stage answered
  * the call itself (a response-cache hit): the reply is complete. */
 #ifndef FRUGAL_PIPELINE_H
 #define FRUGAL_PIPELINE_H

@@ -146,6 +146,7 @@ static const char *const tech_names[] = {"prompt_cache", "response_cache", "rout
 
 struct agg {
     enum dim dim;
+    const char *key_id;                /* only this caller's calls, or NULL */
     struct group total;
     int64_t errors, unpriced;
     int64_t bucket[NBUCKETS], repeated_cached, saved[NTECH];
@@ -365,6 +366,8 @@ static void count_escalation(struct agg *a, const struct fg_record *r)
 static int on_record(void *arg, const struct fg_record *r)
 {
     struct agg *a = arg;
+    if (a->key_id && (!r->key_id || strcmp(r->key_id, a->key_id)))
+        return 0;
     group_add(&a->total, r);
     count_escalation(a, r);
     if (r->status >= 400) {
@@ -659,6 +662,8 @@ static json_t *spend_json(struct agg *a, const struct fg_report_opts *o, int64_t
     json_object_set_new(j, "unpriced_models", unpriced_json(a));
     if (a->dim != DIM_NONE)
         json_object_set_new(j, "by", by_json(a));
+    if (o->key_id)
+        json_object_set_new(j, "key", json_string(o->key_id));
     return j;
 }
 
@@ -682,6 +687,7 @@ int fg_report_spend(struct fg_store *s, const struct fg_report_opts *o, json_t *
     int64_t until = o->until_ms > 0 ? o->until_ms : now_ms();
     struct agg a;
     agg_init(&a, d);
+    a.key_id = o->key_id;
     int rc = s->ops->scan(s, o->since_ms, until, on_record, &a, err, errlen);
     if (rc == 0)
         *out = spend_json(&a, o, until);
@@ -1026,14 +1032,14 @@ void fg_report_print(FILE *f, const json_t *spend, const char *by)
 /* ---- frugal report ----------------------------------------------------- */
 
 struct cli {
-    const char *since, *by;
+    const char *since, *by, *key;
     bool json;
     int top;
 };
 
 static const char usage_text[] =
     "usage: frugal report [-c FILE] [--since 24h|30m|7d|90s|RFC3339|UNIX-SECONDS]\n"
-    "                     [--by model|bucket|technique|key|tag] [--top N] [--json]\n";
+    "                     [--by model|bucket|technique|key|tag] [--key ID] [--top N] [--json]\n";
 
 /* argv[*i] is `name VALUE` or `name=VALUE`: sets *val (NULL when the
  * value is missing), advances *i past it, returns true. */
@@ -1081,7 +1087,7 @@ static int check_value(const char *name, const char *v, struct cli *c)
 /* -1 to go on; otherwise the exit status. */
 static int parse_args(int argc, char **argv, struct cli *c)
 {
-    static const char *const valued[] = {"--since", "--by", "--top", "-c", "--config"};
+    static const char *const valued[] = {"--since", "--by", "--top", "-c", "--config", "--key"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = NULL;
         if (!strcmp(a, "--json")) {
@@ -1093,12 +1099,14 @@ static int parse_args(int argc, char **argv, struct cli *c)
             return 0;
         }
         size_t k = 0;
-        while (k < 5 && !opt(argc, argv, &i, valued[k], &v))
+        while (k < 6 && !opt(argc, argv, &i, valued[k], &v))
             k++;
-        if (k == 5 && strcmp(a, "report"))
+        if (k == 6 && strcmp(a, "report"))
             return bad_usage("unknown argument '%s'", a);
-        if (k < 5 && check_value(valued[k], v, c))
+        if (k < 6 && check_value(valued[k], v, c))
             return 2;
+        if (k == 5)
+            c->key = v;
         if (k == 0)
             c->since = v;
         if (k == 1)
@@ -1135,7 +1143,8 @@ int fg_report_main(const char *storage_dsn, int argc, char **argv)
     int rc = parse_args(argc, argv, &c);
     if (rc >= 0)
         return rc;
-    struct fg_report_opts o = {.until_ms = now_ms(), .by = c.by, .top_prefixes = c.top};
+    struct fg_report_opts o = {.until_ms = now_ms(), .by = c.by, .top_prefixes = c.top,
+                               .key_id = c.key};
     if (fg_report_parse_since(c.since, o.until_ms, &o.since_ms) < 0)
         return bad_usage("bad --since '%s': use 24h, 30m, 7d, 90s, an RFC3339 time "
                          "(2026-11-26T00:00:00Z) or unix seconds", c.since);

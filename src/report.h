@@ -87,6 +87,8 @@ struct fg_report_opts {
     int64_t until_ms;        /* exclusive; <= 0 means now */
     const char *by;          /* NULL | "model" | "bucket" | "technique" | "key" | "tag" */
     int top_prefixes;        /* <= 0 means FG_REPORT_TOP_PREFIXES */
+    const char *key_id;      /* NULL: every caller; else only calls.key_id = this
+                                (the spend map then has "key": key_id) */
 };
 
 /* Parse "24h", "30m", "7d", "90s" (also "2w") as now_ms minus that span,
@@ -111,7 +113,7 @@ int fg_report_spend(struct fg_store *s, const struct fg_report_opts *o, json_t *
  * "Unpriced models" (if any) and the `by` table when `spend` has one. */
 void fg_report_print(FILE *f, const json_t *spend, const char *by);
 
-/* `frugal report [-c FILE] [--since 24h] [--by DIM] [--json] [--top N]`.
+/* `frugal report [-c FILE] [--since 24h] [--by DIM] [--key ID] [--json] [--top N]`.
  * argv[0] is the command name ("report"), options follow; "-c FILE" /
  * "--config FILE" are accepted and ignored (the caller loaded the config
  * and passes its storage DSN; NULL means "sqlite:frugal.db").  Prints the

@@ -11,6 +11,7 @@
 #include "json.h"
 #include "ledger.h"
 #include "busters.h"
+#include "keyreg.h"
 #include "respcache.h"
 #include "route.h"
 #include "router.h"
@@ -339,6 +340,10 @@ int fg_server_run(const struct fg_config *cfg)
         fg_error("storage: %s", lerr);
         goto out;
     }
+    if (fg_keyreg_start(cfg, lerr, sizeof lerr) < 0) {
+        fg_error("keys: %s", lerr);
+        goto out;
+    }
     fg_respcache_init(cfg);
     if (fg_route_init(&app, lerr, sizeof lerr) < 0) {
         fg_error("%s", lerr);
@@ -377,6 +382,7 @@ out:
     fg_route_free(&app);
     fg_batch_exec_stop();
     fg_batch_mailbox_flush();
+    fg_keyreg_stop();   /* after the workers: their calls held key pointers */
     fg_ledger_stop();   /* drains the queue */
     fg_respcache_shutdown();
     fg_busters_shutdown();

@@ -8,10 +8,15 @@
  *
  * The `calls` table (one row per struct fg_record, column names = field
  * names; tokens as input_tokens, cache_read_tokens, cache_write_5m_tokens,
- * cache_write_1h_tokens, output_tokens) is documented in README.md. */
+ * cache_write_1h_tokens, output_tokens) is documented in README.md.  The
+ * `keys` table holds virtual keys (id, name, hash, hint, created_ms,
+ * expires_ms, revoked_ms, budget_pico, budget_period, rpm, tpm, models,
+ * tags); writers besides the ledger thread are `frugal keys` and the admin
+ * API, each through its own handle (SQLite serialises them). */
 #ifndef FRUGAL_STORE_H
 #define FRUGAL_STORE_H
 
+#include "keys.h"
 #include "ledger.h"
 
 #include <stddef.h>
@@ -21,6 +26,11 @@ struct fg_store;
 
 /* Called for each record of a scan; return non-zero to stop. */
 typedef int (*fg_store_row_cb)(void *arg, const struct fg_record *r);
+/* Called for each stored virtual key (keys.h); non-zero stops. */
+typedef int (*fg_store_key_cb)(void *arg, const struct fg_key *k);
+/* Called for each (key_id, tags) group of a spend sum; non-zero stops. */
+typedef int (*fg_store_spend_cb)(void *arg, const char *key_id, const char *tags,
+                                 int64_t cost_pico);
 
 struct fg_store_ops {
     const char *scheme;
@@ -32,6 +42,19 @@ struct fg_store_ops {
     int (*scan)(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,
                 void *arg, char *err, size_t errlen);
     void (*close)(struct fg_store *s);
+
+    /* Virtual keys, the `keys` table (only hashes of secrets are stored).
+     * key_put inserts a new key; key_scan lists all, oldest first;
+     * key_revoke marks an active key revoked at now_ms: 1 done, 0 no such
+     * active key, -1 error. */
+    int (*key_put)(struct fg_store *s, const struct fg_key *k, char *err, size_t errlen);
+    int (*key_scan)(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err,
+                    size_t errlen);
+    int (*key_revoke)(struct fg_store *s, const char *id, int64_t now_ms, char *err,
+                      size_t errlen);
+    /* SUM(cost_pico) of calls with ts_ms >= since_ms, per (key_id, tags). */
+    int (*spend_since)(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb, void *arg,
+                       char *err, size_t errlen);
 };
 
 struct fg_store {

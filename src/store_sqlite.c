@@ -17,6 +17,7 @@ struct sqlite_store {
     struct fg_store base;
     sqlite3 *db;
     sqlite3_stmt *ins, *scan;
+    sqlite3_stmt *key_ins, *key_all, *key_rev, *spend;
 };
 
 /* Column order of the INSERT and of SELECT *; keep in step with bind_row
@@ -47,7 +48,16 @@ static const char *schema =
     " prefix_tokens INTEGER, repeated_tokens INTEGER, error TEXT, linked_id TEXT,"
     " buster_where TEXT, buster_offset INTEGER, buster_sample TEXT, buster_tokens INTEGER,"
     " buster_pico INTEGER, cache_miss_reason TEXT, batch_id TEXT);"
-    "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts_ms);";
+    "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts_ms);"
+    "CREATE TABLE IF NOT EXISTS keys ("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, hint TEXT,"
+    " created_ms INTEGER NOT NULL, expires_ms INTEGER, revoked_ms INTEGER,"
+    " budget_pico INTEGER, budget_period TEXT, rpm INTEGER, tpm INTEGER, models TEXT,"
+    " tags TEXT);";
+
+#define KEY_COLUMNS                                                                          \
+    "id, name, hash, hint, created_ms, expires_ms, revoked_ms, budget_pico, budget_period, " \
+    "rpm, tpm, models, tags"
 
 /* Columns added after the first release: ALTER older databases in place. */
 static const char *const added_columns[] = {
@@ -79,6 +89,10 @@ static void sq_close(struct fg_store *s)
         return;
     sqlite3_finalize(q->ins);
     sqlite3_finalize(q->scan);
+    sqlite3_finalize(q->key_ins);
+    sqlite3_finalize(q->key_all);
+    sqlite3_finalize(q->key_rev);
+    sqlite3_finalize(q->spend);
     sqlite3_close(q->db);
     free(q);
 }
@@ -103,7 +117,17 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
     migrate(q->db);
     if (prepare_insert(q->db, &q->ins) < 0 ||
         sqlite3_prepare_v2(q->db, "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
-                           " ORDER BY ts_ms", -1, &q->scan, NULL) != SQLITE_OK) {
+                           " ORDER BY ts_ms", -1, &q->scan, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "INSERT INTO keys (" KEY_COLUMNS ") VALUES "
+                           "(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q->key_ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_ms, id",
+                           -1, &q->key_all, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "UPDATE keys SET revoked_ms = ? WHERE id = ? AND "
+                           "(revoked_ms IS NULL OR revoked_ms = 0)", -1, &q->key_rev,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "SELECT key_id, tags, SUM(cost_pico) FROM calls WHERE "
+                           "ts_ms >= ? GROUP BY key_id, tags", -1, &q->spend,
+                           NULL) != SQLITE_OK) {
         fail(q->db, "preparing statements", err, errlen);
         goto bad;
     }
@@ -277,11 +301,112 @@ static int sq_scan(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_st
     return 0;
 }
 
+/* ---- virtual keys ---- */
+
+static int sq_key_put(struct fg_store *s, const struct fg_key *k, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->key_ins;
+    int i = 1;
+    bind_text(st, i++, k->id);
+    bind_text(st, i++, k->name);
+    bind_text(st, i++, k->hash);
+    bind_text(st, i++, k->hint);
+    sqlite3_bind_int64(st, i++, k->created_ms);
+    sqlite3_bind_int64(st, i++, k->expires_ms);
+    sqlite3_bind_int64(st, i++, k->revoked_ms);
+    sqlite3_bind_int64(st, i++, k->budget);
+    bind_text(st, i++, k->budget ? fg_period_name(k->budget_period) : NULL);
+    sqlite3_bind_int64(st, i++, k->rpm);
+    sqlite3_bind_int64(st, i++, k->tpm);
+    bind_text(st, i++, k->models);
+    bind_text(st, i++, k->tags);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : fail(q->db, "INSERT key", err, errlen);
+}
+
+static void text_into(sqlite3_stmt *st, int i, char *dst, size_t n)
+{
+    const char *t = col_text(st, i);
+    snprintf(dst, n, "%s", t ? t : "");
+}
+
+static int sq_key_scan(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err,
+                       size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->key_all;
+    int rc;
+    struct fg_key k;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        memset(&k, 0, sizeof k);
+        int i = 0;
+        text_into(st, i++, k.id, sizeof k.id);
+        text_into(st, i++, k.name, sizeof k.name);
+        text_into(st, i++, k.hash, sizeof k.hash);
+        text_into(st, i++, k.hint, sizeof k.hint);
+        k.created_ms = sqlite3_column_int64(st, i++);
+        k.expires_ms = sqlite3_column_int64(st, i++);
+        k.revoked_ms = sqlite3_column_int64(st, i++);
+        k.budget = sqlite3_column_int64(st, i++);
+        const char *per = col_text(st, i++);
+        if (!per || fg_period_parse(per, &k.budget_period) < 0)
+            k.budget = 0;
+        k.rpm = sqlite3_column_int64(st, i++);
+        k.tpm = sqlite3_column_int64(st, i++);
+        text_into(st, i++, k.models, sizeof k.models);
+        text_into(st, i++, k.tags, sizeof k.tags);
+        if (cb(arg, &k))
+            break;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(q->db, "SELECT keys", err, errlen);
+    return 0;
+}
+
+static int sq_key_revoke(struct fg_store *s, const char *id, int64_t now_ms, char *err,
+                         size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->key_rev;
+    sqlite3_bind_int64(st, 1, now_ms);
+    bind_text(st, 2, id);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return fail(q->db, "UPDATE key", err, errlen);
+    return sqlite3_changes(q->db) > 0 ? 1 : 0;
+}
+
+static int sq_spend_since(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb,
+                          void *arg, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->spend;
+    sqlite3_bind_int64(st, 1, since_ms);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(arg, col_text(st, 0), col_text(st, 1), sqlite3_column_int64(st, 2)))
+            break;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(q->db, "SELECT spend", err, errlen);
+    return 0;
+}
+
 const struct fg_store_ops fg_store_sqlite = {
     .scheme = "sqlite:",
     .open = sq_open,
     .write = sq_write,
     .scan = sq_scan,
     .close = sq_close,
+    .key_put = sq_key_put,
+    .key_scan = sq_key_scan,
+    .key_revoke = sq_key_revoke,
+    .spend_since = sq_spend_since,
 };
 

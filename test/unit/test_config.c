@@ -14,6 +14,7 @@
 
 #include "affinity.h"
 #include "config.h"
+#include "period.h"
 
 /* ---------- helpers ---------- */
 
@@ -489,6 +490,33 @@ static void test_prices_rejected(void **state)
         "11: models[0].price.batch_input: expected a number, got a sequence");
 }
 
+/* Tag budgets: "k=v": USD/period, exact pico-USD. */
+static void test_tag_budgets(void **state)
+{
+    struct fg_config *c = load_ok("tag_budgets:\n"
+                                  "  team=search: 100/month\n"
+                                  "  env=prod: \"$0.25/day\"\n");
+    assert_int_equal(c->n_tag_budgets, 2);
+    assert_string_equal(c->tag_budgets[0].tag, "team=search");
+    assert_int_equal(c->tag_budgets[0].limit_pico, 100000000000000LL);
+    assert_int_equal(c->tag_budgets[0].period, FG_PERIOD_MONTH);
+    assert_string_equal(c->tag_budgets[1].tag, "env=prod");
+    assert_int_equal(c->tag_budgets[1].limit_pico, 250000000000LL);
+    assert_int_equal(c->tag_budgets[1].period, FG_PERIOD_DAY);
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("tag_budgets:\n"
+                       "  team: 5/day\n"
+                       "  a=1,b=2: 5/day\n"
+                       "  env=dev: 5/week\n"
+                       "  env=x: [1]\n",
+                       "2: tag_budgets.team: a tag budget's key is one tag, k=v",
+                       "3: tag_budgets.a=1,b=2: a tag budget's key is one tag, k=v",
+                       "4: tag_budgets.env=dev: expected USD/period, e.g. 100/month or "
+                       "5.50/day (got \"5/week\")",
+                       "5: tag_budgets.env=x: expected USD/period (e.g. 100/month), got a "
+                       "sequence");
+}
+
 /* ---------- server, providers, models: values and defaults ---------- */
 
 static void test_values_and_defaults(void **state)
@@ -856,6 +884,7 @@ int main(void)
         T(test_missing_required_keys),
         T(test_prices_exact),
         T(test_prices_rejected),
+        T(test_tag_budgets),
         T(test_values_and_defaults),
         T(test_sizes_and_durations),
         T(test_listen_validation),

@@ -1,0 +1,274 @@
+/* admit.c — see admit.h. */
+#include "admit.h"
+
+#include "keyreg.h"
+#include "price.h"
+#include "provider.h"
+#include "server.h"
+
+#include <event2/http.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+int64_t fg_admit_prompt_margin(int64_t prompt_tokens)
+{
+    /* the estimate is canonical bytes / 4; providers add per-message
+     * framing and tokenise some text denser than that */
+    return prompt_tokens + prompt_tokens / 4 + 64;
+}
+
+/* Saturating: absurd token counts from a client must not wrap around. */
+#define MONEY_MAX (INT64_MAX / 4)
+
+int64_t fg_admit_worst_cost(const struct fg_price *p, int64_t prompt_tokens, int64_t max_out)
+{
+    int64_t in = p->input, a, b, sum;
+    if (p->cache_write_5m > in)
+        in = p->cache_write_5m;
+    if (p->cache_write_1h > in)
+        in = p->cache_write_1h;
+    if (__builtin_mul_overflow(prompt_tokens, in > 0 ? in : 0, &a) ||
+        __builtin_mul_overflow(max_out, p->output > 0 ? p->output : 0, &b) ||
+        __builtin_add_overflow(a, b, &sum) || sum > MONEY_MAX)
+        return MONEY_MAX;
+    return sum;
+}
+
+static int64_t default_max_out(const struct fg_model_cfg *m)
+{
+    const struct fg_builtin_price *b = fg_price_lookup(m->model);
+    if (m->max_output_tokens > 0)
+        return m->max_output_tokens;
+    return b && b->max_output_tokens > 0 ? b->max_output_tokens : 4096;
+}
+
+#define TOKENS_MAX (1LL << 40)
+
+/* The output cap the client asked for (× n choices), or 0. */
+static int64_t asked_max_out(const struct fg_call *c)
+{
+    const struct fg_json *j = &c->body;
+    int64_t v = 0, n = 1;
+    if (!fg_json_int(j, fg_json_get(j, 0, "max_completion_tokens"), &v))
+        fg_json_int(j, fg_json_get(j, 0, "max_tokens"), &v);
+    if (v <= 0)
+        return 0;
+    if (v > TOKENS_MAX)
+        v = TOKENS_MAX;
+    if (c->in->dialect == FG_DIALECT_OPENAI && fg_json_int(j, fg_json_get(j, 0, "n"), &n) && n > 1)
+        v = n > TOKENS_MAX / v ? TOKENS_MAX : v * n;
+    return v;
+}
+
+struct worst {
+    int64_t pico, tokens;
+    const struct fg_model_cfg *unpriced;
+};
+
+static void consider(const struct fg_call *c, const struct fg_model_cfg *m, int64_t prompt,
+                     int64_t asked, struct worst *w)
+{
+    if (!m)
+        return;
+    int64_t out = asked ? asked : c->so_cap > 0 ? c->so_cap : default_max_out(m);
+    struct fg_price p;
+    if (!fg_price_of(m, &p))
+        w->unpriced = m;
+    else if (fg_admit_worst_cost(&p, prompt, out) > w->pico)
+        w->pico = fg_admit_worst_cost(&p, prompt, out);
+    if (prompt + out > w->tokens)
+        w->tokens = prompt + out;
+}
+
+static void worst_case(const struct fg_call *c, struct worst *w)
+{
+    const struct fg_config *cfg = c->w->app->cfg;
+    int64_t prompt = fg_admit_prompt_margin(c->prompt_tokens_est), asked = asked_max_out(c);
+    memset(w, 0, sizeof *w);
+    consider(c, c->model, prompt, asked, w);
+    if (c->route_cfg) {
+        consider(c, fg_config_model(cfg, c->route_cfg->cheap), prompt, asked, w);
+        consider(c, fg_config_model(cfg, c->route_cfg->frontier), prompt, asked, w);
+    }
+}
+
+static void header(struct fg_call *c, const char *name, const char *value)
+{
+    if (c->req)
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), name, value);
+}
+
+static void header_int(struct fg_call *c, const char *name, int64_t v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%lld", (long long)v);
+    header(c, name, b);
+}
+
+/* c->err already holds the message: set the class and machine code. */
+static int deny(struct fg_call *c, const char *code)
+{
+    snprintf(c->err.code, sizeof c->err.code, "%s", code);
+    return -1;
+}
+
+static int not_allowed(struct fg_call *c, const struct fg_vkey *v)
+{
+    char list[200];
+    snprintf(list, sizeof list, "%.199s", v->k.models);
+    for (char *p = list; *p; p++)
+        if (*p == ',')
+            *p = ' ';   /* "a b" reads as a list in the message below */
+    fg_err_set(&c->err, FG_E_PERMISSION, "model",
+               "The model '%.100s' is not allowed for key '%.100s' (%s); this key may call: %s.",
+               c->model_name, v->k.name, v->k.id, list);
+    return deny(c, "model_not_allowed");
+}
+
+static int over_budget(struct fg_call *c, const char *whose, const struct fg_budget_view *b,
+                       int64_t worst, int64_t now)
+{
+    char lim[32], spent[32], res[32], need[32], at[40];
+    fg_key_usd(b->limit, lim, sizeof lim);
+    fg_key_usd(b->spent, spent, sizeof spent);
+    fg_key_usd(b->reserved, res, sizeof res);
+    fg_key_usd(worst, need, sizeof need);
+    fg_time_rfc3339(b->resets_at, at, sizeof at);
+    const char *per = b->period == FG_PERIOD_DAY ? "daily" : "monthly";
+    if (b->spent >= b->limit)
+        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+                   "Budget exceeded: the %s budget of %s is $%s and $%s of it is spent. It "
+                   "resets at %s.", per, whose, lim, spent, at);
+    else
+        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+                   "Budget exceeded: the %s budget of %s is $%s; $%s is spent and $%s reserved "
+                   "by calls in flight, and this call may cost up to $%s. It resets at %s.",
+                   per, whose, lim, spent, res, need, at);
+    int64_t wait = (b->resets_at - now + 999) / 1000;
+    header_int(c, "retry-after", wait > 0 ? wait : 1);
+    header(c, "x-should-retry", "false");
+    return deny(c, "budget_exceeded");
+}
+
+static int rate_limited(struct fg_call *c, const struct fg_vkey *v, const struct fg_rate_denial *d)
+{
+    if (d->never) {
+        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+                   "Rate limit: this call may use up to %lld tokens (its prompt estimate plus "
+                   "max output tokens), more than the %lld tokens per minute of key '%.100s' "
+                   "(%s) allow; set max_tokens lower.", (long long)d->need,
+                   (long long)d->limit, v->k.name, v->k.id);
+        header(c, "x-should-retry", "false");
+    } else if (d->tokens) {
+        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+                   "Rate limit reached for key '%.100s' (%s): %lld tokens per minute; %lld are "
+                   "in use in the last minute and this call may use up to %lld (its prompt "
+                   "estimate plus max output tokens). Retry after %d s.", v->k.name, v->k.id,
+                   (long long)d->limit, (long long)d->used, (long long)d->need,
+                   d->retry_after_s);
+    } else {
+        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+                   "Rate limit reached for key '%.100s' (%s): %lld requests per minute. Retry "
+                   "after %d s.", v->k.name, v->k.id, (long long)d->limit, d->retry_after_s);
+    }
+    header_int(c, "retry-after", d->retry_after_s);
+    header_int(c, d->tokens ? "x-ratelimit-limit-tokens" : "x-ratelimit-limit-requests", d->limit);
+    header_int(c, d->tokens ? "x-ratelimit-remaining-tokens" : "x-ratelimit-remaining-requests",
+               d->limit > d->used ? d->limit - d->used : 0);
+    return deny(c, "rate_limit_exceeded");
+}
+
+int fg_admit_request(struct fg_call *c)
+{
+    struct fg_vkey *v = c->vkey;
+    if (v && !fg_key_allows(&v->k, c->model_name))
+        return not_allowed(c, v);
+    struct fg_budget *bs[FG_BUDGET_MAX_HOLD];
+    const char *whose[FG_BUDGET_MAX_HOLD];
+    int n = 0;
+    bool free_call = c->endpoint == FG_EP_COUNT_TOKENS;
+    if (v && v->k.budget > 0 && !free_call) {
+        whose[n] = fg_arena_printf(&c->arena, "key '%s' (%s)", v->k.name, v->k.id);
+        bs[n++] = &v->budget;
+    }
+    struct fg_tag_budget *tb[FG_BUDGET_MAX_HOLD];
+    int nt = free_call ? 0 : fg_keyreg_tag_budgets(c->tags, tb, FG_BUDGET_MAX_HOLD - n);
+    for (int i = 0; i < nt; i++) {
+        whose[n] = fg_arena_printf(&c->arena, "tag '%s'", tb[i]->tag);
+        bs[n++] = &tb[i]->budget;
+    }
+    bool rated = v && (v->k.rpm > 0 || v->k.tpm > 0);
+    if (n == 0 && !rated)
+        return 0;
+    struct worst w;
+    worst_case(c, &w);
+    if (free_call)
+        w.pico = w.tokens = 0;
+    if (n && w.unpriced) {
+        fg_err_set(&c->err, FG_E_PERMISSION, "model",
+                   "The model '%.100s' has no known price, so frugal cannot hold this call to "
+                   "the budget of %.200s; give the model a price: in the config.",
+                   w.unpriced->name, whose[0]);
+        return deny(c, "model_unpriced");
+    }
+    struct fg_admit *a = fg_arena_alloc(&c->arena, sizeof *a);
+    memset(a, 0, sizeof *a);
+    a->worst_pico = w.pico;
+    a->worst_tokens = w.tokens;
+    int64_t now = c->acct.ts_ms;
+    struct fg_budget_view view;
+    int bad = n ? fg_budget_reserve(bs, n, w.pico, now, &a->budget, &view) : -1;
+    if (bad >= 0)
+        return over_budget(c, whose[bad], &view, w.pico, now);
+    struct fg_rate_denial d;
+    if (rated && fg_rate_admit(&v->rate, w.tokens, now, &a->rate, &d) < 0) {
+        fg_budget_settle(&a->budget, 0, now, now);
+        return rate_limited(c, v, &d);
+    }
+    c->admit = a;
+    return 0;
+}
+
+void fg_admit_settle(struct fg_call *c, const struct fg_record *r)
+{
+    struct fg_admit *a = c->admit;
+    if (!a)
+        return;
+    int64_t now = wall_ms();
+    fg_budget_settle(&a->budget, r->priced ? r->cost_pico : 0, r->ts_ms, now);
+    bool hit = r->cache && !strcmp(r->cache, "hit");
+    int64_t tok = hit ? 0
+                      : r->tok.input + r->tok.cache_read + r->tok.cache_write_5m +
+                            r->tok.cache_write_1h + r->tok.output;
+    fg_rate_settle(&a->rate, tok, now);
+}
+
+void fg_admit_next_attempt(struct fg_call *c)
+{
+    struct fg_admit *a = c->admit;
+    if (!a)
+        return;
+    int64_t now = wall_ms();
+    fg_budget_force(&a->budget, now);
+    fg_rate_force(&a->rate, a->worst_tokens, now);
+}
+
+void fg_admit_release(struct fg_call *c)
+{
+    struct fg_admit *a = c->admit;
+    if (!a)
+        return;
+    int64_t now = wall_ms();
+    fg_budget_settle(&a->budget, 0, c->acct.ts_ms, now);
+    fg_rate_settle(&a->rate, 0, now);
+    c->admit = NULL;
+}

@@ -1,0 +1,53 @@
+/* admit.h — admission of an inference call: what its key may call, and
+ * whether its budgets and rate limits have room for it.
+ *
+ * Contract (worker thread; no I/O: counters live in memory, keyreg.h):
+ *  - fg_admit_request() is a pipeline stage, run once the model or route
+ *    is resolved and the prompt measured (meter.h) and before anything is
+ *    answered or sent upstream.  In order: the key's allow-list (403
+ *    `model_not_allowed` naming the model; a route named in the list
+ *    permits that route), then the budgets — the key's and any tag
+ *    budget whose tag the call carries — all reserved at once for the
+ *    call's worst case (429 `budget_exceeded` naming the budget, its
+ *    spend and when it resets, with retry-after and x-should-retry:
+ *    false), then the key's RPM/TPM (429 `rate_limit_exceeded` with
+ *    retry-after).  A budget applies only to priced models (403
+ *    `model_unpriced` otherwise).
+ *  - Worst case: the prompt estimate (plus a margin for the estimator)
+ *    at the model's dearest input-class price (input or cache write) plus
+ *    max output tokens (the request's max_completion_tokens / max_tokens
+ *    × n, else a schema-derived cap, else the model's output limit) at its
+ *    output price; for a route the dearest of its cheap and frontier
+ *    models.  TPM holds prompt estimate + max output tokens.
+ *  - The hold lives in c->admit (arena).  Every attempt's ledger record
+ *    settles it with that attempt's real cost and tokens
+ *    (fg_admit_settle, from meter.c); fg_admit_next_attempt holds the
+ *    worst case again for a retry, escalation or fallback; fg_admit_release
+ *    (call end) frees whatever is still held.  Each hold is released
+ *    exactly once, whichever way the call ends. */
+#ifndef FRUGAL_ADMIT_H
+#define FRUGAL_ADMIT_H
+
+#include "budget.h"
+#include "call.h"
+#include "ratelimit.h"
+
+struct fg_admit {
+    struct fg_budget_hold budget;
+    struct fg_rate_hold rate;
+    int64_t worst_pico;      /* per attempt */
+    int64_t worst_tokens;
+};
+
+int fg_admit_request(struct fg_call *c);
+void fg_admit_settle(struct fg_call *c, const struct fg_record *r);
+void fg_admit_next_attempt(struct fg_call *c);
+void fg_admit_release(struct fg_call *c);
+
+/* The worst-case cost (pico-USD) and tokens of a call with prompt estimate
+ * `prompt_tokens` and output cap `max_out` on a model priced p. */
+int64_t fg_admit_worst_cost(const struct fg_price *p, int64_t prompt_tokens, int64_t max_out);
+/* The prompt estimate with the estimator's margin. */
+int64_t fg_admit_prompt_margin(int64_t prompt_tokens);
+
+#endif

@@ -1,0 +1,80 @@
+/* budget.h — spend budgets held exactly under concurrency: reserve the
+ * worst case at admission, settle to the real cost at the end.
+ *
+ * Contract:
+ *  - A struct fg_budget is a limit per calendar period (period.h) with two
+ *    counters: `spent` (the settled cost of calls that started in the
+ *    current period) and `reserved` (the worst cases of calls in flight).
+ *    Its owner (the key registry) keeps it alive for the whole process;
+ *    every read and write of the counters goes through this module, under
+ *    one process-wide mutex, so it is safe from any thread.  No I/O.
+ *  - fg_budget_reserve() admits a call against several budgets at once (a
+ *    key's and its tags'), all or none: a call fits when spent + reserved +
+ *    amount <= limit on each.  Hence the settled spend of calls whose real
+ *    cost stays within their reservation never exceeds the limit, however
+ *    many run at once; a call that costs more than it reserved overshoots
+ *    by its own excess only.
+ *  - fg_budget_settle() releases a hold and adds the call's real cost, once:
+ *    a second settle of the same hold only adds cost (a later attempt).
+ *    fg_budget_force() holds the same amount again without a check (the
+ *    next attempt of a call already admitted: retries, escalation).
+ *  - Periods roll lazily on any operation: a new period starts with zero
+ *    spent and reserved; holds taken in an earlier period release nothing,
+ *    and a cost counts only in the period its call started in (the ledger's
+ *    ts_ms), so counters and `SUM(cost) WHERE ts_ms >= period start` agree.
+ * Money is pico-USD (price.h). */
+#ifndef FRUGAL_BUDGET_H
+#define FRUGAL_BUDGET_H
+
+#include "period.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct fg_budget {
+    int64_t limit;           /* pico-USD per period, > 0 */
+    enum fg_period period;
+    /* under the module's lock */
+    int64_t period_start;    /* ms, start of the period the counters are for */
+    int64_t spent, reserved; /* pico-USD */
+};
+
+#define FG_BUDGET_MAX_HOLD 8
+
+/* One call's hold on its budgets (lives in the call). */
+struct fg_budget_hold {
+    int n;
+    struct fg_budget *b[FG_BUDGET_MAX_HOLD];
+    int64_t period_start[FG_BUDGET_MAX_HOLD];
+    int64_t amount;          /* held on each budget */
+    bool held;
+};
+
+/* A consistent snapshot of one budget. */
+struct fg_budget_view {
+    int64_t limit, spent, reserved;
+    enum fg_period period;
+    int64_t period_start, resets_at;   /* ms */
+};
+
+/* Set up b for now_ms with `spent` already settled this period (from the
+ * ledger at startup). */
+void fg_budget_init(struct fg_budget *b, int64_t limit, enum fg_period p, int64_t spent,
+                    int64_t now_ms);
+
+/* Hold `amount` on each of bs[0..n) (n <= FG_BUDGET_MAX_HOLD).  Returns -1
+ * when held (h filled), else the index of the first budget it does not fit,
+ * with *deny a snapshot of that budget; nothing is held then. */
+int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_t now_ms,
+                      struct fg_budget_hold *h, struct fg_budget_view *deny);
+/* Hold h->amount again on h's budgets, unchecked (h must be settled). */
+void fg_budget_force(struct fg_budget_hold *h, int64_t now_ms);
+/* Release h if held and add `cost` for a call that started at call_ts_ms. */
+void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms,
+                      int64_t now_ms);
+/* Add the cost of a call that started at call_ts_ms and held nothing
+ * (the ledger's spend at startup; costs recorded outside admission). */
+void fg_budget_charge(struct fg_budget *b, int64_t cost, int64_t call_ts_ms, int64_t now_ms);
+void fg_budget_get(struct fg_budget *b, int64_t now_ms, struct fg_budget_view *v);
+
+#endif
