@@ -20,6 +20,7 @@
 #include "batch_remote.h"
 #include "batch_store.h"
 #include "json.h"
+#include "keyreg.h"
 #include "log.h"
 #include "price.h"
 #include "server.h"
@@ -780,12 +781,29 @@ static int finish_job_line(void *arg, struct fg_bline *l)
     return 0;
 }
 
+/* Provider-batch costs never pass the admission path: count them against
+ * the owner's budgets here (local lines settle their holds in meter.c). */
+static void charge_budgets(const struct fg_record *r)
+{
+    int64_t now = now_ms();
+    struct fg_vkey *v = NULL;
+    if (fg_keyreg_by_id(r->key_id, now, &v) != FG_KEY_UNKNOWN && v && v->k.budget > 0)
+        fg_budget_charge(&v->budget, r->cost_pico, r->ts_ms, now);
+    struct fg_tag_budget *tb[8];
+    int n = fg_keyreg_tag_budgets(r->tags, tb, 8);
+    for (int i = 0; i < n; i++)
+        fg_budget_charge(&tb[i]->budget, r->cost_pico, r->ts_ms, now);
+}
+
 static void end_job(const struct fg_batch *b, struct fg_bjob *j, struct job_results *jr,
                     enum fg_line_outcome rest)
 {
     struct commit c = {0};
     struct job_ctx x = {b, jr, &c, rest};
     fg_bstore_job_lines(E.s, j->id, finish_job_line, &x);
+    for (size_t i = 0; i < c.nrecs; i++)
+        if (c.recs[i]->cost_pico > 0)
+            charge_budgets(c.recs[i]);
     if (commit_flush(&c, b->id) == 0) {
         snprintf(j->state, sizeof j->state, "done");
         fg_bstore_job_update(E.s, j);

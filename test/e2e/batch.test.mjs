@@ -384,3 +384,55 @@ describe('durability', () => {
     });
   }
 });
+
+describe('isolation', () => {
+  test('files and batches are visible only to the key that created them (master sees all)', async () => {
+    const fr = await gateway({ ...config('provider'), server: { master_key: 'fk-e2e-master-batch' } });
+    const mk = async (name) => {
+      const r = await call(fr, '/frugal/keys', { body: { name } });
+      assert.equal(r.status, 201, r.text);
+      return r.json;
+    };
+    const ka = await mk('team-a');
+    const kb = await mk('team-b');
+    const a = openai(fr, { apiKey: ka.key });
+    const b = openai(fr, { apiKey: kb.key });
+    const m = openai(fr);
+    const f = await upload(a, [oaLine('i1', 'gpt-4o-mini', 'mine')]);
+    const bat = await a.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    // key B sees nothing of A's
+    await rejectsWith(b.files.retrieve(f.id), OpenAI.NotFoundError);
+    await rejectsWith(b.files.content(f.id), OpenAI.NotFoundError);
+    await rejectsWith(b.files.delete(f.id), OpenAI.NotFoundError);
+    await rejectsWith(b.batches.retrieve(bat.id), OpenAI.NotFoundError);
+    await rejectsWith(b.batches.cancel(bat.id), OpenAI.NotFoundError);
+    await rejectsWith(b.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
+      OpenAI.NotFoundError);
+    assert.equal((await b.batches.list()).data.length, 0);
+    assert.equal((await b.files.list()).data.length, 0);
+    // A and the master see it
+    const done = await untilFinal(a, bat.id);
+    assert.equal(done.status, 'completed');
+    assert.ok((await m.batches.list()).data.some((x) => x.id === bat.id));
+    assert.equal((await m.files.retrieve(f.id)).id, f.id);
+    await rejectsWith(b.files.content(done.output_file_id), OpenAI.NotFoundError);
+    const out = await fileLines(a, done.output_file_id);
+    assert.equal(out[0].custom_id, 'i1');
+    // the cost is A's, in the ledger and in A's spend map, not in B's
+    const rows = ledger(fr.db, bat.id);
+    assert.equal(rows.length, 1);
+    assert.equal(rows[0].key_id, ka.id);
+    const sa = await call(fr, '/frugal/spend', { method: 'GET', key: ka.key });
+    const sb = await call(fr, '/frugal/spend', { method: 'GET', key: kb.key });
+    assert.equal(sa.json.requests, 1);
+    assert.equal(sb.json.requests, 0);
+    // Anthropic batches too
+    const an = anthropic(fr, { apiKey: ka.key });
+    const anb = anthropic(fr, { apiKey: kb.key });
+    const mb = await an.messages.batches.create({ requests: [{ custom_id: 'z',
+      params: { model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'q' }] } }] });
+    await rejectsWith(anb.messages.batches.retrieve(mb.id), Anthropic.NotFoundError);
+    assert.equal((await anb.messages.batches.list()).data.length, 0);
+    await fr.stop();
+  });
+});
