@@ -1,8 +1,9 @@
-/* main.c — the frugal command line: serve, check, sim, report, keys,
+/* main.c — the frugal command line: serve, check, sim, report, keys, batch,
  * analyze, route, version. */
 #include "arena.h"
 #include "config.h"
 #include "json.h"
+#include "batch_cli.h"
 #include "keys_cli.h"
 #include "analyze.h"
 #include "log.h"
@@ -36,6 +37,8 @@ static void usage(FILE *f)
             "       [--models a,b,route] [--tags k=v] [--expires DATE] [-c FILE]\n"
             "  keys list [--json] [-c FILE], keys revoke ID|NAME [-c FILE]\n"
             "                         virtual keys with budgets, limits and allow-lists\n"
+            "  batch submit FILE [--model M] [--wait], batch status ID, batch results ID [-o FILE]\n"
+            "                         batch conveniences over the gateway's batch API\n"
             "  analyze LOG.jsonl [--json] [--batch-output FILE] [--cheap-model M]\n"
             "                         offline spend map and savings projection for a log\n"
             "  route train|eval ...   fit / evaluate the routing classifier's weights\n"
@@ -139,6 +142,16 @@ static int cmd_keys(int argc, char **argv)
     return rc;
 }
 
+static int cmd_batch(int argc, char **argv)
+{
+    struct fg_config *cfg = load_among(argc, argv);
+    if (!cfg)
+        return 2;
+    int rc = fg_batch_main(cfg, argc - 1, argv + 1);
+    fg_config_free(cfg);
+    return rc;
+}
+
 static int cmd_version(void)
 {
     printf("frugal %s\n", FRUGAL_VERSION);
@@ -164,6 +177,8 @@ int main(int argc, char **argv)
         rc = cmd_report(argc, argv);
     else if (!strcmp(cmd, "keys"))
         rc = cmd_keys(argc, argv);
+    else if (!strcmp(cmd, "batch"))
+        rc = cmd_batch(argc, argv);
     else if (!strcmp(cmd, "route"))
         rc = fg_route_tool_main(argc - 1, argv + 1);
     else if (!strcmp(cmd, "analyze"))

@@ -81,8 +81,22 @@ static int open_listener(const char *addr, int port_override)
         else
             ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)port_override);
     }
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
+    /* SO_REUSEPORT would let a second frugal share the port silently and
+     * split the traffic between two processes: the first socket probes
+     * without it, so an address in use is an error, as for any server. */
+    int probe = port_override == 0 ? socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+    if (probe >= 0) {
+        setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        int busy = bind(probe, ai->ai_addr, ai->ai_addrlen) < 0 && errno == EADDRINUSE;
+        close(probe);
+        if (busy) {
+            fg_error("server.listen: %s is already in use (another frugal?)", addr);
+            freeaddrinfo(ai);
+            return -1;
+        }
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd >= 0) {
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);

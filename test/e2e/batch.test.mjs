@@ -436,3 +436,48 @@ describe('isolation', () => {
     await fr.stop();
   });
 });
+
+describe('frugal batch (CLI)', () => {
+  test('submit --wait, status, results -o; --model; errors name the line', async () => {
+    const { runFrugal } = await import('./lib/frugal.mjs');
+    const { writeFileSync, readFileSync } = await import('node:fs');
+    const fr = await gateway(config('provider'));
+    const dir = tempDir();
+    const file = join(dir, 'in.jsonl');
+    writeFileSync(file, jsonl([oaLine('c1', 'placeholder', 'one'), oaLine('c2', 'placeholder', 'two')]));
+    const sub = await runFrugal(['batch', 'submit', file, '--model', 'gpt-4o-mini', '--wait', '--url', fr.url]);
+    assert.equal(sub.code, 0, sub.stderr);
+    const id = sub.stdout.split('\n')[0].trim();
+    assert.match(id, /^batch_/);
+    assert.match(sub.stdout, /completed\s+2\/2 done/);
+    const st = await runFrugal(['batch', 'status', id, '--url', fr.url]);
+    assert.equal(st.code, 0, st.stderr);
+    assert.match(st.stdout, new RegExp(`${id}\\s+completed`));
+    const out = join(dir, 'out.jsonl');
+    const res = await runFrugal(['batch', 'results', id, '-o', out, '--url', fr.url]);
+    assert.equal(res.code, 0, res.stderr);
+    const lines = parseJsonl(readFileSync(out, 'utf8'));
+    assert.deepEqual(lines.map((l) => l.custom_id).sort(), ['c1', 'c2']);
+    for (const l of lines) assert.equal(l.response.body.model, 'gpt-4o-mini');
+    // Anthropic-format lines make a Message Batch
+    const anFile = join(dir, 'an.jsonl');
+    writeFileSync(anFile, jsonl([{ custom_id: 'm1', params: { model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] } }]));
+    const anSub = await runFrugal(['batch', 'submit', anFile, '--wait', '--url', fr.url]);
+    assert.equal(anSub.code, 0, anSub.stderr);
+    const anId = anSub.stdout.split('\n')[0].trim();
+    assert.match(anId, /^msgbatch_/);
+    const anRes = await runFrugal(['batch', 'results', anId, '--url', fr.url]);
+    assert.equal(parseJsonl(anRes.stdout)[0].result.type, 'succeeded');
+    // the gateway's refusal is printed, exit 1
+    writeFileSync(file, jsonl([oaLine('d', 'gpt-4o-mini', 'x'), oaLine('d', 'gpt-4o-mini', 'dup')]));
+    const bad = await runFrugal(['batch', 'submit', file, '--url', fr.url]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /line 2: duplicate custom_id/);
+    const missing = await runFrugal(['batch', 'status', 'batch_nope', '--url', fr.url]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /404/);
+    assert.equal((await runFrugal(['batch', 'frobnicate'])).code, 2);
+    await fr.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
