@@ -5,7 +5,9 @@
 #include "batch_exec.h"
 #include "batch_format.h"
 #include "batch_store.h"
+#include "arena.h"
 #include "err.h"
+#include "keyreg.h"
 #include "log.h"
 #include "multipart.h"
 #include "provider.h"
@@ -433,9 +435,18 @@ static int load_batch(struct ctx *x, const char *id, const char *dialect, struct
     return 1;
 }
 
-static const char *call_tags(struct ctx *x)
+/* The key's tags merged with the create call's x-frugal-tags (malloc'd or
+ * NULL): every line of the batch carries them in the ledger. */
+static char *call_tags(struct ctx *x)
 {
-    return evhttp_find_header(evhttp_request_get_input_headers(x->req), "x-frugal-tags");
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(x->req), "x-frugal-tags");
+    struct fg_arena a;
+    fg_arena_init(&a);
+    const char *t = fg_tags_merge(&a, x->p->vkey ? x->p->vkey->k.tags : NULL,
+                                  h ? h : "");
+    char *out = t && *t ? strdup(t) : NULL;
+    fg_arena_free(&a);
+    return out;
 }
 
 static void new_batch(struct ctx *x, struct fg_batch *b, const char *prefix, const char *dialect)
@@ -549,8 +560,7 @@ static void openai_create(struct ctx *x)
         snprintf(b.input_file_id, sizeof b.input_file_id, "%s", f.id);
         if (md && json_is_object(md))
             b.metadata = json_dumps(md, JSON_COMPACT);
-        const char *tags = call_tags(x);
-        b.tags = tags ? strdup(tags) : NULL;
+        b.tags = call_tags(x);
         if (lc.n_errors) {
             report_lines(x, &lc, "input_file_id");
         } else if (!o.v || fg_bstore_batch_create(x->s, &b, o.v, o.n) < 0) {
@@ -746,8 +756,7 @@ static void anthropic_create(struct ctx *x)
     } else {
         struct fg_batch b;
         new_batch(x, &b, "msgbatch_", "anthropic");
-        const char *tags = call_tags(x);
-        b.tags = tags ? strdup(tags) : NULL;
+        b.tags = call_tags(x);
         if (fg_bstore_batch_create(x->s, &b, v, n) < 0) {
             storage_failed(x);
         } else {
