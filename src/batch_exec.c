@@ -312,6 +312,13 @@ static const char *json_str(json_t *o, const char *k)
     return s ? s : "";
 }
 
+/* A rate limit (429 other than a spent budget) waits for a later tick;
+ * every other refusal is the line's answer. */
+static bool retry_later(const struct lb *l)
+{
+    return l->status == 429 && !(l->resp && strstr(l->resp, "budget_exceeded"));
+}
+
 /* Pending lines → planned (or errored when the pipeline refuses them). */
 static void plan_pending(const struct fg_batch *b)
 {
@@ -338,7 +345,7 @@ static void plan_pending(const struct fg_batch *b)
                                             l->resp) < 0)
                 fg_error("batch %s: %s", b->id, fg_bstore_errmsg(E.s));
             json_decref(plan);
-        } else if (l->status >= 400 && l->status != 429 && l->status < 500) {
+        } else if (l->status >= 400 && l->status < 500 && !retry_later(l)) {
             /* the pipeline refused the request: that's the line's answer */
             struct fg_bline_done d = {.idx = l->idx, .outcome = FG_LINE_ERRORED,
                                       .status_code = (int)l->status,
@@ -429,8 +436,8 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
         struct commit c = {0};
         for (size_t i = 0; i < done; i++) {
             struct lb *l = &calls[i];
-            if (l->status == 0)
-                continue;   /* transport failure: run again */
+            if (l->status == 0 || retry_later(l))
+                continue;   /* transport failure or rate limit: run again */
             struct fg_usage u;
             usage_of(l->resp, l->resp_len, bd, &u);
             struct fg_bline_done d = {.idx = l->idx, .status_code = (int)l->status,

@@ -1,0 +1,331 @@
+/* test_batch_store.c — the durable batch state and the providers' shapes:
+ * files (owner, listing, deletion), batches with their lines through the
+ * state machine (pending → planned → submitted → done), a line done exactly
+ * once with its ledger record in the same transaction, released jobs,
+ * cancel/expiry of the rest, counts; and the rendered OpenAI / Anthropic
+ * objects and result lines. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <event2/buffer.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "batch_format.h"
+#include "batch_mailbox.h"
+#include "batch_store.h"
+#include "ledger.h"
+
+static char dsn[128], path[96];
+
+static int setup(void **state)
+{
+    snprintf(path, sizeof path, "/tmp/frugal-test-bstore-%d.db", (int)getpid());
+    snprintf(dsn, sizeof dsn, "sqlite:%s", path);
+    unlink(path);
+    struct fg_bstore *s = NULL;
+    char err[256];
+    assert_int_equal(fg_bstore_open(dsn, &s, err, sizeof err), 0);
+    *state = s;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fg_bstore_close(*state);
+    char p[160];
+    unlink(path);
+    snprintf(p, sizeof p, "%s-wal", path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", path);
+    unlink(p);
+    return 0;
+}
+
+static int count_cb(void *arg, const struct fg_bfile *f)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_files(void **state)
+{
+    struct fg_bstore *s = *state;
+    struct fg_bfile a = {.bytes = 5, .created_at = 100, .expires_at = 200};
+    snprintf(a.id, sizeof a.id, "file-a");
+    snprintf(a.owner, sizeof a.owner, "key_a");
+    snprintf(a.filename, sizeof a.filename, "in.jsonl");
+    snprintf(a.purpose, sizeof a.purpose, "batch");
+    assert_int_equal(fg_bstore_file_put(s, &a, "hello", 5), 0);
+    struct fg_bfile b = a;
+    snprintf(b.id, sizeof b.id, "file-b");
+    snprintf(b.owner, sizeof b.owner, "key_b");
+    assert_int_equal(fg_bstore_file_put(s, &b, "x", 1), 0);
+    struct fg_bfile got;
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(fg_bstore_file_get(s, "file-a", &got, &data, &len), 1);
+    assert_int_equal(len, 5);
+    assert_memory_equal(data, "hello", 5);
+    assert_string_equal(got.owner, "key_a");
+    free(data);
+    assert_int_equal(fg_bstore_file_get(s, "file-zz", &got, NULL, NULL), 0);
+    int n = 0;
+    assert_int_equal(fg_bstore_file_list(s, "key_a", NULL, NULL, true, 100, count_cb, &n), 0);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(fg_bstore_file_list(s, NULL, "batch", NULL, true, 100, count_cb, &n), 0);
+    assert_int_equal(n, 2);
+    n = 0;   /* cursor: after the newest (b) comes only a */
+    assert_int_equal(fg_bstore_file_list(s, NULL, NULL, "file-b", true, 100, count_cb, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(fg_bstore_file_delete(s, "file-a"), 0);
+    assert_int_equal(fg_bstore_file_get(s, "file-a", &got, NULL, NULL), 0);
+}
+
+static void new_batch(struct fg_batch *b, const char *id, const char *dialect)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->id, sizeof b->id, "%s", id);
+    snprintf(b->owner, sizeof b->owner, "key_a");
+    snprintf(b->dialect, sizeof b->dialect, "%s", dialect);
+    snprintf(b->status, sizeof b->status, "in_progress");
+    b->created_at = b->in_progress_at = 1000;
+    b->expires_at = 1000 + 86400;
+}
+
+static int idx_cb(void *arg, struct fg_bline *l)
+{
+    int64_t *acc = arg;
+    acc[acc[0] + 1] = l->idx;
+    acc[0]++;
+    return 0;
+}
+
+static void test_lines_state_machine(void **state)
+{
+    struct fg_bstore *s = *state;
+    struct fg_batch b;
+    new_batch(&b, "batch_1", "openai");
+    struct fg_bline_in in[4] = {
+        {"c0", "{\"model\":\"m\"}", 13}, {"c1", "{\"model\":\"m\"}", 13},
+        {"c2", "{\"model\":\"m\"}", 13}, {"c3", "{\"model\":\"m\"}", 13}};
+    assert_int_equal(fg_bstore_batch_create(s, &b, in, 4), 0);
+    assert_int_equal(fg_bstore_lines_count(s, "batch_1", "pending"), 4);
+    assert_int_equal(fg_bstore_line_plan(s, "batch_1", 0, "m", "{\"batch\":\"provider\"}"), 0);
+    assert_int_equal(fg_bstore_line_plan(s, "batch_1", 1, "m", "{}"), 0);
+    assert_int_equal(fg_bstore_lines_count(s, "batch_1", "planned"), 2);
+
+    /* a job takes the planned lines; releasing it gives them back */
+    struct fg_bjob j = {0};
+    snprintf(j.id, sizeof j.id, "bjob_1");
+    snprintf(j.batch_id, sizeof j.batch_id, "batch_1");
+    snprintf(j.state, sizeof j.state, "creating");
+    int64_t idx[2] = {0, 1};
+    assert_int_equal(fg_bstore_job_create(s, &j, idx, 2), 0);
+    assert_int_equal(fg_bstore_lines_count(s, "batch_1", "submitted"), 2);
+    int64_t acc[8] = {0};
+    assert_int_equal(fg_bstore_job_lines(s, "bjob_1", idx_cb, acc), 0);
+    assert_int_equal(acc[0], 2);
+    assert_int_equal(fg_bstore_job_release(s, "bjob_1"), 0);
+    assert_int_equal(fg_bstore_lines_count(s, "batch_1", "planned"), 2);
+
+    /* done once, with its ledger record in the same transaction */
+    struct fg_record *r = fg_record_new(64);
+    snprintf(r->id, sizeof r->id, "frb_test0");
+    r->ts_ms = 5;
+    r->key_id = fg_record_str(r, "key_a");
+    r->batch_id = fg_record_str(r, "batch_1");
+    r->cost_pico = 1234;
+    struct fg_bline_done d = {.idx = 0, .outcome = FG_LINE_SUCCEEDED, .status_code = 200,
+                              .result = "{\"ok\":1}", .in_tokens = 10, .out_tokens = 3,
+                              .cost_pico = 1234};
+    assert_int_equal(fg_bstore_lines_done(s, "batch_1", &d, 1, &r, 1), 0);
+    /* again (a crash replay): the line keeps its first result */
+    struct fg_bline_done d2 = d;
+    d2.outcome = FG_LINE_ERRORED;
+    d2.result = "{\"changed\":1}";
+    assert_int_equal(fg_bstore_lines_done(s, "batch_1", &d2, 1, &r, 1), 0);
+    fg_record_free(r);
+    struct fg_batch got;
+    assert_int_equal(fg_bstore_batch_get(s, "batch_1", &got), 1);
+    assert_int_equal(got.total, 4);
+    assert_int_equal(got.n_done, 1);
+    assert_int_equal(got.n_succeeded, 1);
+    assert_int_equal(got.in_tokens, 10);
+    assert_int_equal(got.cost_pico, 1234);
+    fg_batch_clear(&got);
+
+    /* one calls row for the line, however often it was committed */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    sqlite3_prepare_v2(db, "SELECT COUNT(*), SUM(cost_pico) FROM calls WHERE batch_id='batch_1'",
+                       -1, &st, NULL);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    assert_int_equal(sqlite3_column_int64(st, 1), 1234);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+
+    /* cancel: the rest end canceled; counts add up */
+    assert_int_equal(fg_bstore_lines_finish_rest(s, "batch_1", FG_LINE_CANCELED), 0);
+    assert_int_equal(fg_bstore_batch_get(s, "batch_1", &got), 1);
+    assert_int_equal(got.n_done, 4);
+    assert_int_equal(got.n_canceled, 3);
+    assert_int_equal(got.n_succeeded, 1);
+    fg_batch_clear(&got);
+    assert_int_equal(fg_bstore_batch_status(s, "batch_1", "cancelled", 2000), 0);
+    assert_int_equal(fg_bstore_batch_get(s, "batch_1", &got), 1);
+    assert_string_equal(got.status, "cancelled");
+    assert_int_equal(got.cancelled_at, 2000);
+    fg_batch_clear(&got);
+}
+
+static int batch_count(void *arg, const struct fg_batch *b)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+static void test_batch_listing_and_active(void **state)
+{
+    struct fg_bstore *s = *state;
+    struct fg_bline_in one = {"x", "{}", 2};
+    const char *ids[] = {"batch_a", "batch_b", "msgbatch_c"};
+    for (int i = 0; i < 3; i++) {
+        struct fg_batch b;
+        new_batch(&b, ids[i], i == 2 ? "anthropic" : "openai");
+        if (i == 1)
+            snprintf(b.owner, sizeof b.owner, "key_b");
+        assert_int_equal(fg_bstore_batch_create(s, &b, &one, 1), 0);
+    }
+    int n = 0;
+    assert_int_equal(fg_bstore_batch_list(s, NULL, "openai", NULL, NULL, 10, batch_count, &n), 0);
+    assert_int_equal(n, 2);
+    n = 0;
+    assert_int_equal(fg_bstore_batch_list(s, "key_a", "openai", NULL, NULL, 10, batch_count, &n), 0);
+    assert_int_equal(n, 1);
+    n = 0;   /* newest first: after batch_b comes batch_a */
+    assert_int_equal(fg_bstore_batch_list(s, NULL, "openai", "batch_b", NULL, 10, batch_count, &n), 0);
+    assert_int_equal(n, 1);
+    n = 0;
+    assert_int_equal(fg_bstore_batch_active(s, batch_count, &n), 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(fg_bstore_batch_status(s, "batch_a", "completed", 5), 0);
+    n = 0;
+    assert_int_equal(fg_bstore_batch_active(s, batch_count, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(fg_bstore_batch_delete(s, "msgbatch_c"), 0);
+    n = 0;
+    assert_int_equal(fg_bstore_batch_list(s, NULL, "anthropic", NULL, NULL, 10, batch_count, &n), 0);
+    assert_int_equal(n, 0);
+}
+
+static json_t *parse_line(struct evbuffer *b)
+{
+    size_t n = evbuffer_get_length(b);
+    char *s = malloc(n + 1);
+    evbuffer_remove(b, s, n);
+    s[n] = '\0';
+    assert_true(n > 0 && s[n - 1] == '\n');
+    json_t *j = json_loads(s, 0, NULL);
+    free(s);
+    assert_non_null(j);
+    return j;
+}
+
+static void test_formats(void **state)
+{
+    struct fg_batch b;
+    new_batch(&b, "batch_f", "openai");
+    b.total = 3;
+    b.n_succeeded = 1;
+    b.n_errored = 1;
+    b.n_canceled = 1;
+    b.n_done = 3;
+    json_t *o = fg_bfmt_openai_batch(&b);
+    assert_string_equal(json_string_value(json_object_get(o, "object")), "batch");
+    json_t *rc = json_object_get(o, "request_counts");
+    assert_int_equal(json_integer_value(json_object_get(rc, "total")), 3);
+    assert_int_equal(json_integer_value(json_object_get(rc, "completed")), 1);
+    assert_int_equal(json_integer_value(json_object_get(rc, "failed")), 2);
+    assert_true(json_is_null(json_object_get(o, "output_file_id")));
+    assert_true(json_is_null(json_object_get(o, "completed_at")));
+    json_decref(o);
+
+    /* Anthropic: counts stay 0 (all processing) until the batch ends */
+    json_t *a = fg_bfmt_anthropic_batch(&b, "http://h:1");
+    rc = json_object_get(a, "request_counts");
+    assert_int_equal(json_integer_value(json_object_get(rc, "processing")), 3);
+    assert_int_equal(json_integer_value(json_object_get(rc, "succeeded")), 0);
+    assert_true(json_is_null(json_object_get(a, "results_url")));
+    assert_string_equal(json_string_value(json_object_get(a, "created_at")), "1970-01-01T00:16:40Z");
+    json_decref(a);
+    snprintf(b.status, sizeof b.status, "cancelled");
+    b.cancelled_at = 2000;
+    a = fg_bfmt_anthropic_batch(&b, "http://h:1");
+    assert_string_equal(json_string_value(json_object_get(a, "processing_status")), "ended");
+    assert_string_equal(json_string_value(json_object_get(a, "results_url")),
+                        "http://h:1/v1/messages/batches/batch_f/results");
+    rc = json_object_get(a, "request_counts");
+    assert_int_equal(json_integer_value(json_object_get(rc, "canceled")), 1);
+    json_decref(a);
+
+    struct fg_bline l = {.idx = 7, .outcome = FG_LINE_EXPIRED};
+    snprintf(l.custom_id, sizeof l.custom_id, "c7");
+    struct evbuffer *buf = evbuffer_new();
+    fg_bfmt_openai_line(&l, buf);
+    json_t *j = parse_line(buf);
+    assert_string_equal(json_string_value(json_object_get(j, "custom_id")), "c7");
+    assert_true(json_is_null(json_object_get(j, "response")));
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
+                        "batch_expired");
+    json_decref(j);
+    l.outcome = FG_LINE_ERRORED;
+    l.status_code = 400;
+    l.result = "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"m\"}}";
+    fg_bfmt_anthropic_line(&l, buf);
+    j = parse_line(buf);
+    json_t *res = json_object_get(j, "result");
+    assert_string_equal(json_string_value(json_object_get(res, "type")), "errored");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(res, "error"), "error"), "type")),
+                        "invalid_request_error");
+    json_decref(j);
+    l.result = NULL;
+    evbuffer_free(buf);
+    b.metadata = NULL;
+}
+
+static void test_record_ids(void **state)
+{
+    char a[24], b[24], c[24];
+    fg_batch_record_id("batch_1/0", 0, a);
+    fg_batch_record_id("batch_1/0", 0, b);
+    fg_batch_record_id("batch_1/0", 1, c);
+    assert_string_equal(a, b);               /* the same line and attempt: the same id */
+    assert_string_not_equal(a, c);
+    fg_batch_record_id("batch_1/1", 0, c);
+    assert_string_not_equal(a, c);
+    assert_int_equal(strlen(a), 20);
+    assert_memory_equal(a, "frb_", 4);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lines_state_machine, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_listing_and_active, setup, teardown),
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_record_ids),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
