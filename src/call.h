@@ -78,6 +78,11 @@ struct fg_call {
     const char *route_reason;         /* why (arena or static), or NULL */
     const struct fg_route_cfg *route_cfg;  /* the route called, or NULL */
     bool escalated;                   /* already moved to the frontier model */
+    /* a cheap streamed answer held back until its first content (relay.c),
+     * so the route can still escalate an empty, refused or cut answer */
+    bool held;
+    bool held_content;                /* content seen: release it */
+    const char *held_why;             /* refusal | truncated seen while held */
     /* failover (failover.h) */
     int fo_retries;                   /* retries made on the current model */
     int fo_next;                      /* position in the origin's fallback list */

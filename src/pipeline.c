@@ -380,6 +380,8 @@ int fg_pipeline_reencode(struct fg_call *c)
     c->upstream_body = NULL;
     c->upstream_body_len = 0;
     c->forced_tool = NULL;
+    fg_tr_stream_free(c->tr);   /* nothing was streamed yet: a new translator */
+    c->tr = NULL;
     if (stage_deploy(c) < 0 || stage_encode(c) < 0)
         return -1;
     return 0;

@@ -50,16 +50,85 @@ static void start_stream_reply(struct fg_call *c)
     evhttp_send_reply_start(c->req, 200, "OK");
     c->status = 200;
     c->state = FG_CALL_STREAMING;
-    c->relay = evbuffer_new();
+    c->held = false;
+    if (!c->relay)
+        c->relay = evbuffer_new();
+}
+
+static bool escalates_on(const struct fg_route_cfg *r, const char *trigger);
+
+/* A cheap streamed answer the route may still escalate: hold it back until
+ * its first content, so an empty, refused or cut answer never reaches the
+ * client (the spec's "escalate only before the first byte"). */
+static bool should_hold(const struct fg_call *c)
+{
+    const struct fg_route_cfg *r = c->route_cfg;
+    return c->stream && !c->client_stream && r && !c->escalated && c->route &&
+           !strcmp(c->route, "cheap") &&
+           !(c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)) &&
+           (escalates_on(r, "empty") || escalates_on(r, "refusal") ||
+            escalates_on(r, "truncated"));
 }
 
 static void on_headers_done(struct fg_call *c)
 {
     c->up_headers_done = true;
-    if (c->stream && c->up_status == 200 && c->up_is_sse && c->req)
-        start_stream_reply(c);
-    else
+    if (c->stream && c->up_status == 200 && c->up_is_sse && c->req) {
+        if (should_hold(c)) {
+            c->held = true;
+            if (!c->relay)
+                c->relay = evbuffer_new();
+        } else {
+            start_stream_reply(c);
+        }
+    } else {
         c->up_body = evbuffer_new();
+    }
+}
+
+/* Does `key` have a non-empty string value in this event's JSON text?
+ * (Providers send compact JSON; a space after the colon is tolerated.) */
+static bool nonempty_str(const struct fg_sse_event *ev, const char *key)
+{
+    size_t kl = strlen(key);
+    const char *p = ev->data, *end = ev->data + ev->data_len;
+    while ((p = memmem(p, (size_t)(end - p), key, kl))) {
+        p += kl;
+        while (p < end && *p == ' ')
+            p++;
+        if (p + 1 < end && *p == '"' && p[1] != '"')
+            return true;
+    }
+    return false;
+}
+
+static bool has_text(const struct fg_sse_event *ev, const char *s)
+{
+    return memmem(ev->data, ev->data_len, s, strlen(s)) != NULL;
+}
+
+/* While held: has the answer started (content, a tool call), or shown a
+ * refusal or a cut before any content? */
+static void held_look(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    if (c->out->dialect == FG_DIALECT_OPENAI) {
+        if (nonempty_str(ev, "\"refusal\":"))
+            c->held_why = "refusal";
+        else if (nonempty_str(ev, "\"content\":") || has_text(ev, "\"tool_calls\":["))
+            c->held_content = !c->held_why;
+        if (has_text(ev, "\"finish_reason\":\"length\""))
+            c->held_why = c->held_why ? c->held_why : "truncated";
+        if (has_text(ev, "\"finish_reason\":\"content_filter\""))
+            c->held_why = "refusal";
+        return;
+    }
+    if (nonempty_str(ev, "\"text\":") || nonempty_str(ev, "\"partial_json\":") ||
+        has_text(ev, "\"type\":\"tool_use\""))
+        c->held_content = !c->held_why;
+    if (has_text(ev, "\"stop_reason\":\"refusal\""))
+        c->held_why = "refusal";
+    else if (has_text(ev, "\"stop_reason\":\"max_tokens\"") && !c->held_why)
+        c->held_why = "truncated";
 }
 
 static size_t on_header(char *buf, size_t size, size_t n, void *arg)
@@ -163,6 +232,8 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     struct fg_call *c = arg;
     if (c->stream_ended)
         return 0;      /* nothing after the terminator reaches the client */
+    if (c->held && ev->data_len)
+        held_look(c, ev);
     if (c->tr)
         return on_translated_event(c, ev);
     enum fg_sse_kind kind = c->out->classify(ev, &c->resp);
@@ -216,6 +287,11 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
                        "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
         return 0;
     }
+    if (c->held) {
+        if (!c->held_content)
+            return len;     /* keep holding: nothing has reached the client */
+        start_stream_reply(c);
+    }
     if (evbuffer_get_length(c->relay)) {
         if (!c->t_first_byte_ns)
             c->t_first_byte_ns = fg_now_ns();
@@ -242,7 +318,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     arm_idle(c);
     if (!c->up_headers_done)
         on_headers_done(c);
-    if (c->state == FG_CALL_STREAMING) {
+    if (c->state == FG_CALL_STREAMING || c->held) {
         c->in_curl_cb++;
         size_t r = relay_stream(c, data, len);
         c->in_curl_cb--;
@@ -446,13 +522,18 @@ static void use_model(struct fg_call *c, const struct fg_model_cfg *m)
 
 /* The cheap model's answer fell short: ask the route's frontier model
  * instead.  The cheap attempt keeps its own, linked ledger record. */
-static bool escalate(struct fg_call *c, const char *trigger)
+static const struct fg_model_cfg *can_escalate(const struct fg_call *c, const char *trigger)
 {
     const struct fg_route_cfg *r = c->route_cfg;
     if (!r || c->escalated || strcmp(c->route, "cheap") || !escalates_on(r, trigger) ||
         (c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)))
-        return false;
-    const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, r->frontier);
+        return NULL;
+    return fg_config_model(c->w->app->cfg, r->frontier);
+}
+
+static bool escalate(struct fg_call *c, const char *trigger)
+{
+    const struct fg_model_cfg *m = can_escalate(c, trigger);
     if (!m)
         return false;
     fg_info("%s: cheap answer %s; escalating to %s", c->id, trigger, m->name);
@@ -668,6 +749,31 @@ static bool try_again(struct fg_call *c, CURLcode res)
     return true;
 }
 
+/* A held stream ended before any content: escalate on why it fell short.
+ * What the cheap model streamed is dropped (it never left frugal). */
+static bool held_escalation(struct fg_call *c, CURLcode res)
+{
+    const char *why = c->held_content ? NULL : c->held_why ? c->held_why : "empty";
+    if (res != CURLE_OK || !c->stream_ended || c->stream_error_seen || !why ||
+        !can_escalate(c, why))
+        return false;
+    evbuffer_drain(c->relay, evbuffer_get_length(c->relay));
+    if (c->cache_sse)
+        evbuffer_drain(c->cache_sse, evbuffer_get_length(c->cache_sse));
+    evhttp_clear_headers(evhttp_request_get_output_headers(c->req));
+    c->held = c->held_content = false;
+    c->held_why = NULL;
+    c->stream_ended = c->stream_error_seen = false;
+    if (escalate(c, why))
+        return true;
+    /* the frontier attempt could not start: the client gets the error */
+    c->status = c->err.status ? c->err.status : 502;
+    fg_reply_error(c->req, c->in, &c->err);
+    c->state = FG_CALL_DONE;
+    fg_call_finish(c);
+    return true;
+}
+
 static void on_done(struct fg_xfer *x, CURLcode res)
 {
     struct fg_call *c = x->arg;
@@ -677,6 +783,10 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         fg_call_finish(c);
         return;
     }
+    if (c->held && held_escalation(c, res))
+        return;     /* the frontier model answers instead */
+    if (c->held)
+        start_stream_reply(c);   /* nothing to escalate: the answer as it was */
     if (c->state == FG_CALL_STREAMING) {
         finish_stream(c, res);
     } else if (try_again(c, res)) {

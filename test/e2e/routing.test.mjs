@@ -264,3 +264,93 @@ describe('escalation on an answer that fails its schema', () => {
     assert.equal(final.status, 200);
   });
 });
+
+describe('streamed escalation: held until the first content', () => {
+  let rec, fr;
+  before(async () => {
+    rec = await startRecorder();
+    fr = await startFrugal({
+      name: 'frugal-escalate-stream',
+      config: {
+        providers: [
+          { name: 'rec', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec' },
+          { name: 'sim', type: 'sim' },
+        ],
+        models: [
+          { name: 'rec-mini', provider: 'rec', model: 'gpt-4o-mini' },
+          { name: 'gpt-4o', provider: 'sim', dialect: 'openai' },
+        ],
+        routes: [{ name: 'auto', cheap: 'rec-mini', frontier: 'gpt-4o', weights: WEIGHTS,
+          frontier_share: 0, escalate_on: ['empty', 'refusal', 'truncated'] }],
+      },
+    });
+  });
+  after(async () => {
+    await fr?.stop();
+    await rec?.stop();
+  });
+
+  const chunk = (delta, finish = null) => `data: ${JSON.stringify({ id: 'c', object: 'chat.completion.chunk',
+    created: 1764000000, model: 'gpt-4o-mini', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] })}\n\n`;
+
+  async function streamText(extraHeaders = {}) {
+    const { data, response } = await openai(fr, { defaultHeaders: extraHeaders }).chat.completions
+      .create({ model: 'auto', stream: true, messages: [{ role: 'user', content: 'Say something' }] })
+      .withResponse();
+    let text = '';
+    for await (const ch of data) text += ch.choices[0]?.delta?.content ?? '';
+    return { text, route: response.headers.get('x-frugal-route'), model: response.headers.get('x-frugal-model') };
+  }
+
+  test('an empty cheap stream never reaches the client: the frontier model streams instead', async () => {
+    rec.queue({ text: '' });
+    const before = rec.requests.length;
+    const r = await streamText();
+    assert.equal(rec.requests.length, before + 1);
+    assert.equal(r.route, 'escalated');
+    assert.equal(r.model, 'gpt-4o');
+    assert.match(r.text, /Simulated reply from gpt-4o/);
+  });
+
+  test('a refusal before any content escalates; the client sees no trace of it', async () => {
+    rec.queue({ sse: chunk({ role: 'assistant', content: '', refusal: null }) +
+      chunk({ refusal: "I can't help with that." }) + chunk({}, 'stop') + 'data: [DONE]\n\n' });
+    const r = await streamText();
+    assert.equal(r.route, 'escalated');
+    assert.doesNotMatch(r.text, /can't help/);
+    assert.match(r.text, /Simulated reply/);
+  });
+
+  test('a cheap stream with content is released as it came, not escalated', async () => {
+    rec.queue({ text: 'A perfectly fine cheap answer.', eventDelayMs: 5 });
+    const r = await streamText();
+    assert.equal(r.route, 'cheap');
+    assert.equal(r.text, 'A perfectly fine cheap answer.');
+  });
+
+  test('Anthropic SDK streaming through translation escalates an empty cheap stream too', async () => {
+    rec.queue({ text: '' });
+    const stream = anthropic(fr).messages.stream({ model: 'auto', max_tokens: 50,
+      messages: [{ role: 'user', content: 'Say something' }] });
+    const msg = await stream.finalMessage();
+    assert.match(msg.content.map((b) => b.text ?? '').join(''), /Simulated reply from gpt-4o/);
+  });
+
+  test('the cheap attempt and the escalation are both in the ledger, linked', async () => {
+    rec.queue({ text: '' });
+    await streamText({ 'x-frugal-tags': 'case=stream-escalation' });
+    const rows = await (async () => {
+      for (let i = 0; i < 100; i++) {
+        const r = JSON.parse(execFileSync('sqlite3', ['-json', join(fr.dir, 'frugal.db'),
+          "select id, model, route, status, linked_id from calls where tags like '%case=stream-escalation%' order by rowid"],
+        { encoding: 'utf8' }) || '[]');
+        if (r.length >= 2) return r;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      return [];
+    })();
+    assert.equal(rows.length, 2, JSON.stringify(rows));
+    assert.deepEqual(rows.map((r) => [r.model, r.route]), [['rec-mini', 'cheap'], ['gpt-4o', 'escalated']]);
+    assert.equal(rows[1].linked_id, rows[0].id);
+  });
+});

@@ -17,6 +17,7 @@
 //   { events, eventDelayMs }     stream: number of content events, pause between
 //   { cutAfter: N }              stream: destroy the socket after N events
 //   { text }                     answer text (default "Recorded reply.")
+//   { sse }                      stream exactly this text/event-stream body
 
 import { createServer } from 'node:http';
 
@@ -114,6 +115,11 @@ export class Recorder {
       const body = typeof b.body === 'string' ? b.body : JSON.stringify(b.body ?? {});
       res.writeHead(b.status, { 'content-type': 'application/json', ...headers });
       res.end(body);
+      return;
+    }
+    if (b.sse !== undefined) {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', ...headers });
+      res.end(b.sse);
       return;
     }
     if (b.body !== undefined) {
