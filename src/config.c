@@ -821,6 +821,7 @@ static const struct field route_fields[] = {
     OTHER("escalate_on"), FLD("frontier_share", F_RATIO, RTE, frontier_share),
     STR("weights", RTE, weights, NULL), FLD("frontier_on_tools", F_BOOL, RTE, frontier_on_tools),
     FLD("frontier_on_images", F_BOOL, RTE, frontier_on_images),
+    OTHER("frontier_for"), OTHER("cheap_for"),
 };
 
 static const struct field prompt_caching_fields[] = {
@@ -1208,6 +1209,29 @@ static void load_escalate(struct ld *ld, const struct node *v, const char *path,
     }
 }
 
+/* frontier_for / cheap_for: "key:ID_OR_NAME" or "tag:k=v" selectors. */
+static void load_selectors(struct ld *ld, const struct node *v, const char *path, char ***out,
+                           size_t *n)
+{
+    if (is_null(v) || !expect(ld, v, N_SEQ, path))
+        return;
+    *out = fg_xcalloc(v->n, sizeof **out);
+    for (size_t i = 0; i < v->n; i++) {
+        char sub[PATHLEN];
+        const char *s;
+        path_idx(sub, path, i);
+        if (!(s = scalar_text(ld, v->kids[i], sub, "a string")))
+            continue;
+        bool ok = (!strncmp(s, "key:", 4) && s[4]) ||
+                  (!strncmp(s, "tag:", 4) && strchr(s + 4, '=') && s[4] != '=');
+        if (ok)
+            (*out)[(*n)++] = fg_xstrdup(s);
+        else
+            err_at(ld, v->kids[i]->line, sub,
+                   "must be \"key:ID_OR_NAME\" or \"tag:k=v\" (got \"%.40s\")", s);
+    }
+}
+
 /* Route names are virtual model names, so they must not shadow a model. */
 static void resolve_route(struct ld *ld, const struct node *n, const char *path,
                           const struct fg_route_cfg *r)
@@ -1237,6 +1261,10 @@ static void load_route(struct ld *ld, const struct node *n, const char *path,
     walk_map(ld, n, path, route_fields, NF(route_fields), r);
     path_key(sub, path, "escalate_on");
     load_escalate(ld, map_get(n, "escalate_on"), sub, r);
+    path_key(sub, path, "frontier_for");
+    load_selectors(ld, map_get(n, "frontier_for"), sub, &r->frontier_for, &r->n_frontier_for);
+    path_key(sub, path, "cheap_for");
+    load_selectors(ld, map_get(n, "cheap_for"), sub, &r->cheap_for, &r->n_cheap_for);
     require(ld, n, path, "name");
     require(ld, n, path, "cheap");
     require(ld, n, path, "frontier");
@@ -1575,6 +1603,8 @@ void fg_config_free(struct fg_config *c)
         free(c->routes[i].frontier);
         free(c->routes[i].weights);
         free_strv(c->routes[i].escalate_on, c->routes[i].n_escalate_on);
+        free_strv(c->routes[i].frontier_for, c->routes[i].n_frontier_for);
+        free_strv(c->routes[i].cheap_for, c->routes[i].n_cheap_for);
     }
     for (size_t i = 0; i < c->n_fallbacks; i++) {
         free(c->fallbacks[i].model);

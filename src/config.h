@@ -86,6 +86,10 @@ struct fg_route_cfg {
     bool frontier_on_images; /* calls with images go to frontier */
     char **escalate_on;      /* invalid_schema|truncated|refusal|empty|retry */
     size_t n_escalate_on;
+    /* operator rules: calls of these keys or carrying these tags go to a
+     * tier ("key:ID_OR_NAME" | "tag:k=v"); frontier_for is checked first */
+    char **frontier_for; size_t n_frontier_for;
+    char **cheap_for;    size_t n_cheap_for;
     int line;
 };
 

@@ -1,6 +1,8 @@
 /* route.c — see route.h. */
 #include "route.h"
 
+#include "keyreg.h"
+
 #include "arena.h"
 #include "log.h"
 #include "price.h"
@@ -81,6 +83,44 @@ static bool has_key(const struct fg_json *j, const char *needle)
     return memmem(j->src, j->len, needle, strlen(needle)) != NULL;
 }
 
+/* Is "k=v" one of the comma-separated items of list? */
+static bool tag_in_list(const char *list, const char *kv)
+{
+    size_t n = strlen(kv);
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = strchr(p, ',');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        while (l && p[l - 1] == ' ')
+            l--;
+        if (l == n && !strncmp(p, kv, n))
+            return true;
+        p = e ? e + 1 : p + l;
+    }
+    return false;
+}
+
+/* Does a "key:…" / "tag:…" selector match this call? */
+static bool selected(struct fg_call *c, const char *sel)
+{
+    if (!strncmp(sel, "key:", 4))
+        return (c->key_id && !strcmp(c->key_id, sel + 4)) ||
+               (c->vkey && !strcmp(c->vkey->k.name, sel + 4));
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(c->req), "x-frugal-tags");
+    return tag_in_list(h, sel + 4) || (c->vkey && tag_in_list(c->vkey->k.tags, sel + 4));
+}
+
+static const char *operator_rule(struct fg_call *c, char **sels, size_t n, const char *tier)
+{
+    for (size_t i = 0; i < n; i++)
+        if (selected(c, sels[i])) {
+            c->route = tier;
+            return fg_arena_printf(&c->arena, "%s tier for %s", tier, sels[i]);
+        }
+    return NULL;
+}
+
 /* The rules that decide before the classifier does. */
 static const char *rule(struct fg_call *c, const struct fg_route_cfg *r)
 {
@@ -89,6 +129,11 @@ static const char *rule(struct fg_call *c, const struct fg_route_cfg *r)
         return c->route = "frontier", FG_ROUTE_FORCED;
     if (h && !strcasecmp(h, "cheap"))
         return c->route = "cheap", FG_ROUTE_FORCED;
+    const char *why = operator_rule(c, r->frontier_for, r->n_frontier_for, "frontier");
+    if (!why)
+        why = operator_rule(c, r->cheap_for, r->n_cheap_for, "cheap");
+    if (why)
+        return why;
     const struct fg_json *j = &c->body;
     if (r->frontier_on_tools && fg_json_get(j, 0, "tools") >= 0)
         return c->route = "frontier", "request has tools";

@@ -16,14 +16,18 @@
  *      overrides every rule below, the context-length estimate included: a
  *      forced cheap call that is too long gets the provider's own
  *      context-length error, and forced calls never escalate.
- *   2. frontier_on_tools and the request offers tools → frontier;
- *   3. frontier_on_images and the request has images → frontier;
- *   4. the body (bytes / 4) is longer than the cheap model's context →
- *      frontier.  Rules 2-4 only ever pick the frontier tier, so among them
+ *   2. the route's operator rules: frontier_for, then cheap_for — a call of
+ *      a listed key ("key:ID" or "key:NAME") or carrying a listed tag
+ *      ("tag:k=v", from x-frugal-tags or the key's own tags) goes to that
+ *      tier.  Unlike the header, these may still escalate.
+ *   3. frontier_on_tools and the request offers tools → frontier;
+ *   4. frontier_on_images and the request has images → frontier;
+ *   5. the body (bytes / 4) is longer than the cheap model's context →
+ *      frontier.  Rules 3-5 only ever pick the frontier tier, so among them
  *      the order decides only the reason recorded.
- *   5. the classifier's score against the route's threshold (or the
+ *   6. the classifier's score against the route's threshold (or the
  *      threshold for its frontier_share): >= goes frontier;
- *   6. a route without usable weights serves its frontier model. */
+ *   7. a route without usable weights serves its frontier model. */
 #ifndef FRUGAL_ROUTE_H
 #define FRUGAL_ROUTE_H
 

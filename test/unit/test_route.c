@@ -197,6 +197,49 @@ static void length_rule_beats_classifier(void **state)
     expect(LONG, NULL, NO_WEIGHTS, false, false, "frontier", REASON_LONG);
 }
 
+/* Operator rules (2): frontier_for / cheap_for by key or tag.  They come
+ * after the client's header and before every content rule. */
+static void expect_op(int what, const char *header, const char *tags, const char *key_id,
+                      const char *ffor, const char *cfor, bool on_tools, const char *tier,
+                      const char *reason)
+{
+    struct fixture *f = setup_call(what, header, CLS_FRONTIER, on_tools, false);
+    char *fsel[1] = {(char *)ffor}, *csel[1] = {(char *)cfor};
+    f->route.frontier_for = ffor ? fsel : NULL;
+    f->route.n_frontier_for = ffor ? 1 : 0;
+    f->route.cheap_for = cfor ? csel : NULL;
+    f->route.n_cheap_for = cfor ? 1 : 0;
+    if (tags)
+        evhttp_add_header(evhttp_request_get_input_headers(f->req), "x-frugal-tags", tags);
+    f->c.key_id = key_id;
+    fg_route_decide(&f->c, &f->route, 0);
+    const char *why = f->c.route_reason ? f->c.route_reason : "(none)";
+    if (strcmp(f->c.route, tier) || strncmp(why, reason, strlen(reason))) {
+        print_message("got %s (%s), want %s (%s...)\n", f->c.route, why, tier, reason);
+        fail();
+    }
+    teardown_call(f);
+}
+
+static void operator_rules(void **state)
+{
+    /* alone: a key by id, a tag among several */
+    expect_op(0, NULL, NULL, "key_a", NULL, "key:key_a", false, "cheap", "cheap tier for key:key_a");
+    expect_op(0, NULL, "team=ml, tier=gold", NULL, NULL, "tag:tier=gold", false, "cheap",
+              "cheap tier for tag:tier=gold");
+    /* no match: the classifier decides (frontier at this threshold) */
+    expect_op(0, NULL, "tier=golden", "key_b", NULL, "tag:tier=gold", false, "frontier", REASON_CLS);
+    expect_op(0, NULL, NULL, "key_b", NULL, "key:key_a", false, "frontier", REASON_CLS);
+    /* the client's header beats them */
+    expect_op(0, "frontier", NULL, "key_a", NULL, "key:key_a", false, "frontier", FG_ROUTE_FORCED);
+    /* frontier_for beats cheap_for */
+    expect_op(0, NULL, "x=1", "key_a", "tag:x=1", "key:key_a", false, "frontier",
+              "frontier tier for tag:x=1");
+    /* they beat the content rules: cheap even with tools and the tools rule on */
+    expect_op(TOOLS, NULL, NULL, "key_a", NULL, "key:key_a", true, "cheap", "cheap tier for");
+    expect_op(LONG, NULL, "x=1", NULL, NULL, "tag:x=1", false, "cheap", "cheap tier for");
+}
+
 static int cleanup(void **state)
 {
     fg_router_thread_cleanup();
@@ -214,6 +257,7 @@ int main(void)
         cmocka_unit_test(tools_rule_beats_images_length_and_classifier),
         cmocka_unit_test(images_rule_beats_length_and_classifier),
         cmocka_unit_test(length_rule_beats_classifier),
+        cmocka_unit_test(operator_rules),
     };
     return cmocka_run_group_tests(tests, NULL, cleanup);
 }
