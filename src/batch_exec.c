@@ -1024,7 +1024,18 @@ int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
     atomic_store(&E.stop, false);
     if (fg_bstore_open(app->cfg->storage, &E.s, err, errlen) < 0)
         return -1;
-    snprintf(E.base, sizeof E.base, "http://127.0.0.1:%d", app->listen_port);
+    /* the gateway's own address: loopback unless it listens on one host */
+    const char *l = app->cfg->server.listen ? app->cfg->server.listen : "";
+    const char *colon = strrchr(l, ':');
+    char host[64] = "127.0.0.1";
+    if (colon && colon > l && (size_t)(colon - l) < sizeof host) {
+        snprintf(host, sizeof host, "%.*s", (int)(colon - l), l);
+        if (!strcmp(host, "0.0.0.0") || !strcmp(host, "*"))
+            snprintf(host, sizeof host, "127.0.0.1");
+        else if (!strcmp(host, "[::]"))
+            snprintf(host, sizeof host, "[::1]");
+    }
+    snprintf(E.base, sizeof E.base, "http://%s:%d", host, app->listen_port);
     if (pthread_create(&E.thread, NULL, exec_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the batch executor thread");
         fg_bstore_close(E.s);
