@@ -221,6 +221,25 @@ static void report_lines(struct ctx *x, const struct line_check *lc, const char 
     fail(x, FG_E_INVALID, 0, param, "invalid_batch_file", "%s", msg);
 }
 
+/* "/ID/tail" → id (bounded copy) and the tail ("" or "/…"). */
+static const char *split_id(const char *rest, char *id, size_t n)
+{
+    const char *slash = strchr(rest + 1, '/');
+    size_t idl = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
+    snprintf(id, n, "%.*s", (int)(idl < n ? idl : n - 1), rest + 1);
+    return slash ? slash : "";
+}
+
+/* The request's query string, parsed (evhttp_clear_headers when done). */
+static void parse_query(const struct ctx *x, struct evkeyvalq *q)
+{
+    const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(x->req));
+    q->tqh_first = NULL;
+    q->tqh_last = &q->tqh_first;
+    if (qs)
+        evhttp_parse_query_str(qs, q);
+}
+
 /* ---- files ------------------------------------------------------------ */
 
 static void file_upload(struct ctx *x)
@@ -594,12 +613,7 @@ static void openai_batches(struct ctx *x, const char *rest)
             return;
         }
         struct evkeyvalq q;
-        const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(x->req));
-        memset(&q, 0, sizeof q);
-        q.tqh_first = NULL;
-        q.tqh_last = &q.tqh_first;
-        if (qs)
-            evhttp_parse_query_str(qs, &q);
+        parse_query(x, &q);
         int limit = limit_param(x, &q, 20, 1, 100);
         if (limit >= 0) {
             struct list_acc a = {json_array(), 0};
@@ -615,10 +629,7 @@ static void openai_batches(struct ctx *x, const char *rest)
         return;
     }
     char id[64];
-    const char *slash = strchr(rest + 1, '/');
-    size_t idl = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
-    snprintf(id, sizeof id, "%.*s", (int)(idl < sizeof id ? idl : sizeof id - 1), rest + 1);
-    const char *tail = slash ? slash : "";
+    const char *tail = split_id(rest, id, sizeof id);
     struct fg_batch b;
     if (!strcmp(tail, "/cancel")) {
         if (x->method != EVHTTP_REQ_POST) {
@@ -792,11 +803,7 @@ static int acc_an_batch(void *arg, const struct fg_batch *b)
 static void anthropic_list(struct ctx *x)
 {
     struct evkeyvalq q;
-    const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(x->req));
-    q.tqh_first = NULL;
-    q.tqh_last = &q.tqh_first;
-    if (qs)
-        evhttp_parse_query_str(qs, &q);
+    parse_query(x, &q);
     int limit = limit_param(x, &q, 20, 1, 1000);
     if (limit >= 0) {
         char base[256];
@@ -859,10 +866,7 @@ static void anthropic_batches(struct ctx *x, const char *rest)
         return;
     }
     char id[64];
-    const char *slash = strchr(rest + 1, '/');
-    size_t idl = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
-    snprintf(id, sizeof id, "%.*s", (int)(idl < sizeof id ? idl : sizeof id - 1), rest + 1);
-    const char *tail = slash ? slash : "";
+    const char *tail = split_id(rest, id, sizeof id);
     if (*tail && strcmp(tail, "/cancel") && strcmp(tail, "/results")) {
         not_found(x, "endpoint under batch", id);
         return;
@@ -908,11 +912,7 @@ static void files(struct ctx *x, const char *rest)
             file_upload(x);
         } else if (x->method == EVHTTP_REQ_GET) {
             struct evkeyvalq q;
-            const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(x->req));
-            q.tqh_first = NULL;
-    q.tqh_last = &q.tqh_first;
-            if (qs)
-                evhttp_parse_query_str(qs, &q);
+            parse_query(x, &q);
             file_list(x, &q);
             evhttp_clear_headers(&q);
         } else {
@@ -921,10 +921,8 @@ static void files(struct ctx *x, const char *rest)
         return;
     }
     char id[64];
-    const char *slash = strchr(rest + 1, '/');
-    size_t idl = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
-    snprintf(id, sizeof id, "%.*s", (int)(idl < sizeof id ? idl : sizeof id - 1), rest + 1);
-    file_one(x, id, slash ? slash : "");
+    const char *tail = split_id(rest, id, sizeof id);
+    file_one(x, id, tail);
 }
 
 void fg_batch_api_handle(struct fg_worker *w, struct evhttp_request *req, const char *path,

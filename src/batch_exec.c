@@ -319,6 +319,20 @@ static bool retry_later(const struct lb *l)
     return l->status == 429 && !(l->resp && strstr(l->resp, "budget_exceeded"));
 }
 
+/* One loopback call per line (bodies borrowed from lv). */
+static struct lb *lb_for_lines(const struct fg_batch *b, const struct linevec *lv)
+{
+    struct lb *calls = calloc(lv->n, sizeof *calls);
+    for (size_t i = 0; calls && i < lv->n; i++) {
+        calls[i].idx = lv->v[i].idx;
+        calls[i].body = lv->v[i].body;
+        calls[i].len = lv->v[i].body_len;
+        snprintf(calls[i].line_key, sizeof calls[i].line_key, "%s/%lld", b->id,
+                 (long long)lv->v[i].idx);
+    }
+    return calls;
+}
+
 /* Pending lines → planned (or errored when the pipeline refuses them). */
 static void plan_pending(const struct fg_batch *b)
 {
@@ -327,14 +341,7 @@ static void plan_pending(const struct fg_batch *b)
         linevec_free(&lv);
         return;
     }
-    struct lb *calls = calloc(lv.n, sizeof *calls);
-    for (size_t i = 0; i < lv.n; i++) {
-        calls[i].idx = lv.v[i].idx;
-        calls[i].body = lv.v[i].body;
-        calls[i].len = lv.v[i].body_len;
-        snprintf(calls[i].line_key, sizeof calls[i].line_key, "%s/%lld", b->id,
-                 (long long)lv.v[i].idx);
-    }
+    struct lb *calls = lb_for_lines(b, &lv);
     size_t done = lb_run(calls, lv.n, b, true, PLAN_CONCURRENCY, 0);
     struct commit c = {0};
     for (size_t i = 0; i < done; i++) {
@@ -424,14 +431,7 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
             linevec_free(&lv);
             continue;
         }
-        struct lb *calls = calloc(lv.n, sizeof *calls);
-        for (size_t i = 0; i < lv.n; i++) {
-            calls[i].idx = lv.v[i].idx;
-            calls[i].body = lv.v[i].body;
-            calls[i].len = lv.v[i].body_len;
-            snprintf(calls[i].line_key, sizeof calls[i].line_key, "%s/%lld", b->id,
-                     (long long)lv.v[i].idx);
-        }
+        struct lb *calls = lb_for_lines(b, &lv);
         size_t done = lb_run(calls, lv.n, b, false, conc, cfg->batches.local_rps);
         struct commit c = {0};
         for (size_t i = 0; i < done; i++) {

@@ -266,6 +266,22 @@ static void emit(fg_remote_result_cb cb, void *arg, int64_t idx, const char *kin
     free(text);
 }
 
+typedef void (*line_fn)(json_t *l, fg_remote_result_cb cb, void *arg);
+
+/* Each JSON line of a JSONL body (lines that don't parse are skipped). */
+static void each_line(const struct buf *b, line_fn fn, fg_remote_result_cb cb, void *arg)
+{
+    for (size_t off = 0; off < b->n;) {
+        char *nl = memchr(b->p + off, '\n', b->n - off);
+        size_t end = nl ? (size_t)(nl - b->p) : b->n;
+        json_t *l = json_loadb(b->p + off, end - off, 0, NULL);
+        if (l)
+            fn(l, cb, arg);
+        json_decref(l);
+        off = end + 1;
+    }
+}
+
 /* One OpenAI output/error file line. */
 static void openai_line(json_t *l, fg_remote_result_cb cb, void *arg)
 {
@@ -312,15 +328,7 @@ static int openai_file_lines(const struct fg_remote *r, const char *file_id,
         free(out.p);
         return -1;
     }
-    for (size_t off = 0; off < out.n;) {
-        char *nl = memchr(out.p + off, '\n', out.n - off);
-        size_t end = nl ? (size_t)(nl - out.p) : out.n;
-        json_t *l = json_loadb(out.p + off, end - off, 0, NULL);
-        if (l)
-            openai_line(l, cb, arg);
-        json_decref(l);
-        off = end + 1;
-    }
+    each_line(&out, openai_line, cb, arg);
     free(out.p);
     return 0;
 }
@@ -423,15 +431,7 @@ static int anthropic_poll(const struct fg_remote *r, const char *id,
         st = http(r, "GET", url, NULL, 0, NULL, &out, err, errlen);
         if (st == 200) {
             *state = FG_REMOTE_ENDED;
-            for (size_t off = 0; off < out.n;) {
-                char *nl = memchr(out.p + off, '\n', out.n - off);
-                size_t end = nl ? (size_t)(nl - out.p) : out.n;
-                json_t *l = json_loadb(out.p + off, end - off, 0, NULL);
-                if (l)
-                    anthropic_line(l, cb, arg);
-                json_decref(l);
-                off = end + 1;
-            }
+            each_line(&out, anthropic_line, cb, arg);
             rc = 0;
         } else if (st) {
             status_err(st, &out, "reading the message batch results", err, errlen);
