@@ -82,6 +82,9 @@ static size_t run(const char *s, size_t i, size_t n, bool (*ok)(unsigned char))
     size_t j = i;
     while (j < n && ok((unsigned char)s[j]))
         j++;
+    /* a credential does not end in '.': that is the sentence around it */
+    while (ok == credch && j > i && s[j - 1] == '.')
+        j--;
     return j - i;
 }
 

@@ -45,6 +45,8 @@ static void bearer_and_headers(void **state)
                         "header x-api-key: [REDACTED], next");
     assert_string_equal(red("X-Goog-Api-Key: AIzaSyA-1234567890"), "X-Goog-Api-Key: [REDACTED]");
     assert_string_equal(red("sent bearer 0123456789 upstream"), "sent bearer [REDACTED] upstream");
+    assert_string_equal(red("Tried Bearer eyJhbGciOi.eyJzdWIi.c2lnbmF0dXJl."),
+                        "Tried Bearer [REDACTED].");
     assert_string_equal(red("Proxy-Authorization: Token zzzzzzzz"),
                         "Proxy-Authorization: Token [REDACTED]");
     /* placeholders in messages are not keys */
