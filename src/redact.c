@@ -1,6 +1,8 @@
-/* redact.c — see redact.h.  One left-to-right pass: at each byte the rules
+/* redact.c — see redact.h.  A left-to-right pass: at each byte the rules
  * are tried in turn; a match copies what it keeps (a name, a scheme word),
- * writes the mark and skips the secret, otherwise the byte is copied. */
+ * writes the mark and skips the secret, otherwise the byte is copied.  A
+ * text with marks is passed over again until it no longer changes, so the
+ * result holds nothing the rules would still catch. */
 #include "redact.h"
 
 #include "arena.h"
@@ -96,9 +98,14 @@ static size_t spaces(const char *s, size_t i, size_t n)
     return j - i;
 }
 
+/* Not inside a word; the end of a JSON escape ("\n", "\t"...) counts as a
+ * word's end, since text relayed as JSON has its line breaks escaped. */
 static bool at_boundary(const char *s, size_t i)
 {
-    return i == 0 || !tokch((unsigned char)s[i - 1]);
+    if (i == 0 || !tokch((unsigned char)s[i - 1]))
+        return true;
+    return i >= 2 && s[i - 2] == '\\' && strchr("ntrbf", s[i - 1]) &&
+           (i < 3 || s[i - 3] != '\\');
 }
 
 static bool has_ci(const char *s, size_t i, size_t n, const char *w)
@@ -122,10 +129,10 @@ static size_t rule_secret(const char *s, size_t i, size_t n)
     return 0;
 }
 
-/* sk-…, sk-ant-…, fk-… */
-static size_t rule_shape(const char *s, size_t i, size_t n)
+/* sk-…, sk-ant-…, fk-…  `fresh`: right after a mark, a word starts. */
+static size_t rule_shape(const char *s, size_t i, size_t n, bool fresh)
 {
-    if (!at_boundary(s, i) || n - i < 3 || s[i + 2] != '-' ||
+    if (!(fresh || at_boundary(s, i)) || n - i < 3 || s[i + 2] != '-' ||
         !((s[i] == 's' || s[i] == 'f') && s[i + 1] == 'k'))
         return 0;
     size_t l = run(s, i + 3, n, tokch);
@@ -133,9 +140,9 @@ static size_t rule_shape(const char *s, size_t i, size_t n)
 }
 
 /* "Bearer TOKEN": keeps "Bearer " and returns its length in *keep. */
-static size_t rule_bearer(const char *s, size_t i, size_t n, size_t *keep)
+static size_t rule_bearer(const char *s, size_t i, size_t n, bool fresh, size_t *keep)
 {
-    if (!at_boundary(s, i) || !has_ci(s, i, n, "bearer"))
+    if (!(fresh || at_boundary(s, i)) || !has_ci(s, i, n, "bearer"))
         return 0;
     size_t sp = spaces(s, i + 6, n);
     if (!sp)
@@ -145,6 +152,27 @@ static size_t rule_bearer(const char *s, size_t i, size_t n, size_t *keep)
         return 0;
     *keep = 6 + sp;
     return 6 + sp + l;
+}
+
+/* scheme://user:PASSWORD@host, matched at the ':' before the password so
+ * the user name goes through the other rules like any text. */
+static size_t rule_userinfo(const char *s, size_t i, size_t n, size_t *keep)
+{
+    if (s[i] != ':')
+        return 0;
+    size_t u = i;
+    while (u > 0 && s[u - 1] != ':' && s[u - 1] != '@' && s[u - 1] != '/' &&
+           valch((unsigned char)s[u - 1]))
+        u--;
+    if (u < 3 || memcmp(s + u - 3, "://", 3) != 0)
+        return 0;
+    size_t j = i + 1;
+    while (j < n && s[j] != '@' && s[j] != '/' && valch((unsigned char)s[j]))
+        j++;
+    if (j >= n || s[j] != '@' || j == i + 1)
+        return 0;
+    *keep = 1;
+    return j - i;
 }
 
 static const struct name {
@@ -163,11 +191,13 @@ static const struct name {
 /* name[: or =]value in its several spellings.  `query` is true right after
  * '?', '&' or ';' (every name is then a parameter).  Returns the bytes
  * matched with *keep = the bytes copied before the mark. */
-static size_t rule_named(const char *s, size_t i, size_t n, bool query, size_t *keep)
+static size_t rule_named(const char *s, size_t i, size_t n, bool query, bool fresh,
+                         size_t *keep)
 {
     bool quoted = s[i] == '"';
     size_t p = i + quoted;
-    if (p >= n || !strchr("paxmcstk", s[p] | 0x20) || (!quoted && !query && !at_boundary(s, i)))
+    if (p >= n || !strchr("paxmcstk", s[p] | 0x20) ||
+        (!quoted && !query && !fresh && !at_boundary(s, i)))
         return 0;
     for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
         const struct name *nm = &names[k];
@@ -189,6 +219,9 @@ static size_t rule_named(const char *s, size_t i, size_t n, bool query, size_t *
         if (j >= n || (s[j] != ':' && s[j] != '='))
             continue;
         bool eq = s[j] == '=';
+        size_t unused;
+        if (!eq && rule_userinfo(s, j, n, &unused))
+            continue;   /* scheme://authorization:PASSWORD@: the URL rule's */
         if (!eq && !quoted && !nm->header)
             continue;   /* "api_key: message" is a config path, not a secret */
         if (query && !eq)
@@ -199,12 +232,16 @@ static size_t rule_named(const char *s, size_t i, size_t n, bool query, size_t *
         j += vq;
         /* keep an auth scheme word: "Bearer ", "Basic " */
         if (nm->scheme) {
-            size_t w = 0;
-            while (j + w < n && ((s[j + w] | 0x20) >= 'a' && (s[j + w] | 0x20) <= 'z'))
-                w++;
-            size_t sp = w >= 2 && w <= 12 ? spaces(s, j + w, n) : 0;
-            if (sp)
-                j += w + sp;
+            static const char *const schemes[] = {"bearer", "basic", "token", "digest",
+                                                  "apikey", "key"};
+            for (size_t q = 0; q < sizeof schemes / sizeof schemes[0]; q++) {
+                size_t w = strlen(schemes[q]);
+                size_t sp = has_ci(s, j, n, schemes[q]) ? spaces(s, j + w, n) : 0;
+                if (sp) {
+                    j += w + sp;
+                    break;
+                }
+            }
         }
         size_t l = run(s, j, n, nm->header && !vq ? credch : valch);
         size_t min = (vq || quoted || query || eq) ? 1 : MIN_LOOSE;
@@ -216,48 +253,65 @@ static size_t rule_named(const char *s, size_t i, size_t n, bool query, size_t *
     return 0;
 }
 
-/* scheme://user:PASSWORD@host */
-static size_t rule_userinfo(const char *s, size_t i, size_t n, size_t *keep)
-{
-    if (n - i < 3 || memcmp(s + i, "://", 3) != 0)
-        return 0;
-    size_t j = i + 3;
-    while (j < n && s[j] != ':' && s[j] != '@' && s[j] != '/' && valch((unsigned char)s[j]))
-        j++;
-    if (j >= n || s[j] != ':')
-        return 0;
-    size_t pw = ++j;
-    while (j < n && s[j] != '@' && s[j] != '/' && valch((unsigned char)s[j]))
-        j++;
-    if (j >= n || s[j] != '@' || j == pw)
-        return 0;
-    *keep = pw - i;
-    return j - i;
-}
-
-size_t fg_redact(const char *in, size_t n, char *out, size_t cap)
+/* One left-to-right pass; *hits counts the marks written. */
+static size_t pass(const char *in, size_t n, char *out, size_t cap, int *hits)
 {
     struct out o = {out, cap, 0};
     size_t i = 0;
+    bool fresh = false;   /* just after a mark: what follows starts a word */
+    *hits = 0;
     while (i < n) {
         size_t keep = 0, m;
         bool query = i > 0 && (in[i - 1] == '?' || in[i - 1] == '&' || in[i - 1] == ';');
-        if ((m = rule_secret(in, i, n)) || (m = rule_shape(in, i, n))) {
+        if ((m = rule_secret(in, i, n)) || (m = rule_shape(in, i, n, fresh))) {
             keep = 0;
-        } else if (!(m = rule_bearer(in, i, n, &keep)) &&
-                   !(m = rule_named(in, i, n, query, &keep)) &&
+        } else if (!(m = rule_bearer(in, i, n, fresh, &keep)) &&
+                   !(m = rule_named(in, i, n, query, fresh, &keep)) &&
                    !(m = rule_userinfo(in, i, n, &keep))) {
             put(&o, in + i, 1);
             i++;
+            fresh = false;
             continue;
         }
         put(&o, in + i, keep);
         mark(&o);
+        (*hits)++;
         i += m;
+        fresh = true;
     }
     if (cap)
         out[o.len < cap ? o.len : cap - 1] = '\0';
     return o.len;
+}
+
+size_t fg_redact(const char *in, size_t n, char *out, size_t cap)
+{
+    int hits;
+    size_t len = pass(in, n, out, cap, &hits);
+    if (!hits)
+        return len;   /* the common case: nothing to hide */
+    /* A mark can make more text recognisable (a value that ran over a name,
+     * a URL seen once a value is gone): pass again until nothing changes. */
+    char *cur = fg_xmalloc(len + 1);
+    pass(in, n, cur, len + 1, &hits);
+    for (int k = 0; k < 8; k++) {
+        size_t nl = pass(cur, len, NULL, 0, &hits);
+        char *nx = fg_xmalloc(nl + 1);
+        pass(cur, len, nx, nl + 1, &hits);
+        bool same = nl == len && !memcmp(nx, cur, len);
+        free(cur);
+        cur = nx;
+        len = nl;
+        if (same)
+            break;
+    }
+    if (cap) {
+        size_t c = len < cap - 1 ? len : cap - 1;
+        memcpy(out, cur, c);
+        out[c] = '\0';
+    }
+    free(cur);
+    return len;
 }
 
 char *fg_redact_dup(const char *in, size_t n, size_t *out_len)

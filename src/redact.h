@@ -18,6 +18,8 @@
  *    6 of [A-Za-z0-9_-], not preceded by such a character.
  * Unquoted header values shorter than 6 bytes are left alone, so
  * placeholders in messages ("x-api-key: KEY") read as written.
+ * Redaction is repeated until the text no longer changes, so redacting a
+ * result again changes nothing.
  * Replaced spans never contain '"', '\\', whitespace or control bytes and
  * the replacement has none, so redacting JSON text leaves valid JSON.
  *

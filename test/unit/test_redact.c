@@ -33,6 +33,10 @@ static void key_shapes(void **state)
     SAME("sk-abc is short");
     SAME("task-abcdefgh desk-123456789 risk-management");
     SAME("gpt-4o-mini claude-haiku-4-5 frg_0123456789abcdef");
+    /* after an escaped line break in JSON text, a key starts a word */
+    assert_string_equal(red("\"line\\nsk-abcdefgh\\tBearer qwertyuiop\""),
+                        "\"line\\n[REDACTED]\\tBearer [REDACTED]\"");
+    SAME("\"\\\\nsk-abcdefgh is a literal backslash then nsk-\"");
 }
 
 static void bearer_and_headers(void **state)
@@ -83,6 +87,14 @@ static void registered_secrets(void **state)
     assert_string_equal(red("upstream said provider-secret-0001 is bad"),
                         "upstream said [REDACTED] is bad");
     assert_string_equal(red("xprovider-secret-0001y"), "x[REDACTED]y");
+    /* a URL's user name is text like any other; a header-like user name does
+     * not hide the password's end (both found by fuzz_redact) */
+    assert_string_equal(red("h://Authorization:pass\xf1word@host"), "h://Authorization:[REDACTED]@host");
+    assert_string_equal(red("s://Authorization:i/Authorization:iASTER_@k"),
+                        "s://Authorization:[REDACTED]@k");
+    assert_string_equal(red("https://provider-secret-0001:pw@h/"), "https://[REDACTED]:[REDACTED]@h/");
+    /* a key glued to a registered one is a key of its own (found by fuzz_redact) */
+    assert_string_equal(red("provider-secret-0001sk-abcdefghij"), "[REDACTED][REDACTED]");
     /* a line cut inside the key: the stub goes too (8 bytes and more) */
     assert_string_equal(red("cut: provider-se"), "cut: [REDACTED]");
     SAME("cut: provide");
