@@ -1,6 +1,8 @@
 # frugal — build, test, bench.
 #   make            build/frugal (optimised)
 #   make test       unit tests (cmocka) + end-to-end tests, all under ASan/UBSan
+#   make fuzz       libFuzzer targets in build/fuzz/ (needs clang: CLANG=clang-14)
+#   make fuzz-run   run each for FUZZ_SECONDS (default 30); fails on a finding
 #   make bench      overhead benchmark against direct and nginx, and the
 #                   routing-decision benchmark (not tests)
 #   make install    copy build/frugal to $(PREFIX)/bin
@@ -27,7 +29,7 @@ SOBJ    := $(SRC:src/%.c=build/san/%.o)
 SLIB    := $(LIB_SRC:src/%.c=build/san/%.o)
 UBIN    := $(UNIT:test/unit/%.c=build/san/%)
 
-.PHONY: all test unit e2e bench install clean fmt deps
+.PHONY: all test unit e2e bench install clean fmt deps fuzz fuzz-run fuzz-short
 all: build/frugal
 
 build/frugal: $(OBJ)
@@ -59,10 +61,46 @@ test/e2e/node_modules: test/e2e/package-lock.json
 	cd test/e2e && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# .logs collects every daemon's stderr for the last test (zz_redaction), which
+# checks that no key the suite used was ever logged.
 e2e: build/san/frugal test/e2e/node_modules
+	rm -rf test/e2e/.logs
 	cd test/e2e && FRUGAL_BIN=$(CURDIR)/build/san/frugal node --test --test-concurrency=1 *.test.mjs
 
-test: unit e2e
+# a short fuzz pass (FUZZ_SHORT_SECONDS per target) so every test run exercises them
+test: unit e2e fuzz-short
+
+# Fuzzing.  libFuzzer comes with clang (not gcc), so these targets are built
+# with $(CLANG); the library objects are compiled again for it in build/fuzz/.
+# fuzz_multipart is built only once src/multipart.c exists.  Seeds are in
+# fuzz/corpus/TARGET/ (committed); what a run finds goes to build/fuzz/work/
+# and crashes to build/fuzz/artifacts/.
+CLANG   ?= clang
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -Ifuzz $(WARN) $(PKG_CFLAGS) -O1 -g $(FUZZ_SAN)
+FUZZ_OBJ := $(LIB_SRC:src/%.c=build/fuzz/obj/%.o)
+FUZZ_ALL := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_TARGETS := $(if $(wildcard src/multipart.c),$(FUZZ_ALL),$(filter-out fuzz_multipart,$(FUZZ_ALL)))
+FUZZ_BIN := $(FUZZ_TARGETS:%=build/fuzz/%)
+FUZZ_SECONDS ?= 30
+FUZZ_SHORT_SECONDS ?= 10
+
+fuzz: $(FUZZ_BIN)
+
+build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build/fuzz/obj
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/%: fuzz/%.c $(wildcard fuzz/*.h) $(FUZZ_OBJ)
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
+
+build/fuzz/obj:
+	mkdir -p $@
+
+fuzz-run: fuzz
+	scripts/fuzz-run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-short: fuzz
+	scripts/fuzz-run.sh $(FUZZ_SHORT_SECONDS) $(FUZZ_TARGETS)
 
 bench: build/frugal build/route_bench
 	bench/run.sh

@@ -127,6 +127,21 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
     reply_err(req, d, FG_E_NOT_FOUND, NULL, "unknown_url", msg);
 }
 
+void fg_api_reject(struct evhttp_request *req, int status, const char *code, const char *msg)
+{
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    enum fg_err_class cls = status == 429 ? FG_E_RATE_LIMIT
+                          : status == 503 ? FG_E_UNAVAILABLE
+                          : status == 413 || status == 431 ? FG_E_TOO_LARGE : FG_E_INVALID;
+    struct fg_err e;
+    fg_err_set(&e, cls, NULL, "%s", msg);
+    e.status = status;
+    if (code)
+        snprintf(e.code, sizeof e.code, "%s", code);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    fg_reply_error(req, guess_dialect(req, path), &e);
+}
+
 /* Parse and check the body; 0 or -1 with c->err set. */
 static int parse_body(struct fg_call *c)
 {
@@ -144,7 +159,16 @@ static int parse_body(struct fg_call *c)
     if (c->raw_len == 0)
         return fg_err_set(&c->err, FG_E_INVALID, NULL,
                           "Request body is empty: expected a JSON object.");
+    const struct fg_server_cfg *sc = &c->w->app->cfg->server;
+    c->body.max_depth = (uint32_t)sc->max_json_depth;
     if (fg_json_parse(&c->body, c->raw, c->raw_len) < 0) {
+        if (c->body.err == fg_json_err_depth) {
+            fg_err_set(&c->err, FG_E_INVALID, NULL,
+                       "Request body nests JSON deeper than %d levels, the gateway's limit "
+                       "(server.max_json_depth).", sc->max_json_depth);
+            snprintf(c->err.code, sizeof c->err.code, "json_too_deep");
+            return -1;
+        }
         int line = 1, col = 1;
         for (size_t i = 0; i < c->body.err_off && i < c->raw_len; i++, col++)
             if (c->raw[i] == '\n')
@@ -163,6 +187,14 @@ static int parse_body(struct fg_call *c)
     if (bad)
         return fg_err_set(&c->err, FG_E_INVALID, bad, "Invalid request: the key '%s' %s.",
                           bad, why);
+    size_t nmsg = fg_json_count(&c->body, fg_json_get(&c->body, 0, "messages"));
+    if (nmsg > (size_t)sc->max_messages) {
+        fg_err_set(&c->err, FG_E_INVALID, "messages",
+                   "Too many messages: 'messages' has %zu, over the gateway's limit of %d "
+                   "(server.max_messages).", nmsg, sc->max_messages);
+        snprintf(c->err.code, sizeof c->err.code, "too_many_messages");
+        return -1;
+    }
     if (c->in->validate(c, &c->err) < 0)
         return -1;
     c->stream = fg_json_type(&c->body, fg_json_get(&c->body, 0, "stream")) == FG_J_TRUE;

@@ -10,5 +10,8 @@
 struct evhttp_request;
 
 void fg_api_handle(struct evhttp_request *req, void *arg);
+/* Answer req with an error in the dialect its headers and path suggest,
+ * and close the connection after it (connection limits, header size). */
+void fg_api_reject(struct evhttp_request *req, int status, const char *code, const char *msg);
 
 #endif

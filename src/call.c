@@ -2,6 +2,7 @@
 #include "affinity.h"
 #include "batch_mailbox.h"
 #include "admit.h"
+#include "conn.h"
 #include "meter.h"
 #include "relay.h"
 #include "structured.h"
@@ -99,7 +100,7 @@ struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
     w->calls = c;
     w->inflight++;
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    evhttp_connection_set_closecb(evcon, on_client_close, c);
+    fg_conn_set_closecb(evcon, on_client_close, c);
     /* evhttp stops reading while a request is handled, so it would notice a
      * departed client only on its next write.  Calls that outlive a short
      * delay get an EV_CLOSED (EPOLLRDHUP) watcher that notices at once;
@@ -116,7 +117,7 @@ static void detach_client(struct fg_call *c)
         return;
     struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
     if (evcon)
-        evhttp_connection_set_closecb(evcon, NULL, NULL);
+        fg_conn_set_closecb(evcon, NULL, NULL);
     c->req = NULL;
 }
 

@@ -17,6 +17,7 @@
 #include "arena.h"
 #include "keys.h"
 #include "log.h"
+#include "redact.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -47,10 +48,13 @@ void fg_errlist_add(struct fg_errlist *l, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
-    char *s = fg_xmalloc((size_t)n + 1);
+    char *raw = fg_xmalloc((size_t)n + 1);
     va_start(ap, fmt);
-    vsnprintf(s, (size_t)n + 1, fmt, ap);
+    vsnprintf(raw, (size_t)n + 1, fmt, ap);
     va_end(ap);
+    /* a message may quote a value: never a key (redact.h) */
+    char *s = fg_redact_dup(raw, (size_t)n, NULL);
+    free(raw);
     l->lines = fg_xrealloc(l->lines, (l->n + 1) * sizeof *l->lines);
     l->lines[l->n++] = s;
 }
@@ -788,6 +792,13 @@ static const struct field server_fields[] = {
     INT("shutdown_grace_ms", SRV, shutdown_grace_ms, 0, INT_MAX),
     STR("log_level", SRV, log_level, check_log_level),
     INT("upstream_retries", SRV, upstream_retries, 0, 10),
+    FLD("max_header_bytes", F_SIZE, SRV, max_header_bytes),
+    INT("max_json_depth", SRV, max_json_depth, 1, 512),
+    INT("max_messages", SRV, max_messages, 1, INT_MAX),
+    INT("max_connections", SRV, max_connections, 1, 1000000),
+    INT("max_connections_per_ip", SRV, max_connections_per_ip, 0, 1000000),
+    INT("header_timeout_ms", SRV, header_timeout_ms, 1, INT_MAX),
+    INT("body_timeout_ms", SRV, body_timeout_ms, 1, INT_MAX),
 };
 
 static const struct field provider_fields[] = {
@@ -870,6 +881,13 @@ static struct fg_config *config_new(const char *path)
     c->server.shutdown_grace_ms = 10000;
     c->server.upstream_retries = 2;
     c->server.log_level = fg_xstrdup("info");
+    c->server.max_header_bytes = 64u << 10;
+    c->server.max_json_depth = 64;
+    c->server.max_messages = 10000;
+    c->server.max_connections = 8192;
+    c->server.max_connections_per_ip = 512;
+    c->server.header_timeout_ms = 10000;
+    c->server.body_timeout_ms = 60000;
     c->storage = fg_xstrdup("sqlite:frugal.db");
     c->prompt_caching.auto_breakpoints = true;
     c->prompt_caching.ttl_seconds = 300;
@@ -1408,30 +1426,52 @@ static int finish(struct ld *ld, struct fg_config *cfg, struct fg_config **out,
     return 0;
 }
 
+/* Parses <buf> (from file <name>) into *out; the errors go to <errs>. */
+static int load_text(struct ld *ld, const char *name, const char *buf, size_t len,
+                     struct fg_config **out, struct fg_errlist *errs)
+{
+    struct fg_config *cfg = NULL;
+    struct node *root = NULL;
+    if (buf && !(root = parse_yaml(ld, buf, len)) && !ld->errs.n)
+        err_at(ld, 1, "(root)", "the file is empty");
+    if (root) {
+        cfg = ld->cfg = config_new(name);
+        load_root(ld, root);
+    }
+    node_free(root);
+    if (finish(ld, cfg, out, errs) < 0)
+        return -1;
+    fg_debug("config: %s: %zu providers, %zu models, %zu routes", name,
+             cfg->n_providers, cfg->n_models, cfg->n_routes);
+    return 0;
+}
+
 int fg_config_load(const char *path, struct fg_config **out, struct fg_errlist *errs)
 {
     struct ld ld = {.file = path ? path : "(none)"};
-    struct fg_config *cfg = NULL;
-    struct node *root = NULL;
     size_t len = 0;
     char *buf = path ? read_file(&ld, path, &len) : NULL;
 
     *out = NULL;
     if (!path)
         err_at(&ld, 0, "(file)", "no configuration file given");
-    if (buf && !(root = parse_yaml(&ld, buf, len)) && !ld.errs.n)
-        err_at(&ld, 1, "(root)", "the file is empty");
-    if (root) {
-        cfg = ld.cfg = config_new(path);
-        load_root(&ld, root);
-    }
-    node_free(root);
+    int rc = load_text(&ld, path, buf, len, out, errs);
     free(buf);
-    if (finish(&ld, cfg, out, errs) < 0)
-        return -1;
-    fg_debug("config: %s: %zu providers, %zu models, %zu routes", path,
-             cfg->n_providers, cfg->n_models, cfg->n_routes);
-    return 0;
+    return rc;
+}
+
+int fg_config_load_buffer(const char *name, const char *buf, size_t len, struct fg_config **out,
+                          struct fg_errlist *errs)
+{
+    struct ld ld = {.file = name ? name : "(buffer)"};
+    *out = NULL;
+    if (!buf)
+        buf = "", len = 0;
+    if (len > MAX_FILE) {
+        err_at(&ld, 0, "(file)", "cannot read: file too large");
+        buf = NULL;
+    }
+    return load_text(&ld, ld.file, buf, len, out, errs);
 }
 
 /* ======================== built-in configuration ======================== */

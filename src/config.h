@@ -119,6 +119,14 @@ struct fg_server_cfg {
     int upstream_retries;    /* retries on 429/5xx/timeouts/resets before the
                                 model's fallbacks, default 2 */
     char *log_level;         /* debug|info|warn|error, default info */
+    /* limits (see conn.h and api.c) */
+    size_t max_header_bytes; /* request line + headers, default 65536 (431 above) */
+    int max_json_depth;      /* body nesting, default 64 (<= 512) */
+    int max_messages;        /* messages per request, default 10000 */
+    int max_connections;     /* open client connections, all workers, default 8192 */
+    int max_connections_per_ip; /* per client address, default 512; 0 = no cap */
+    int header_timeout_ms;   /* request line + headers must arrive within this, default 10000 */
+    int body_timeout_ms;     /* the body within this after the headers, default 60000 */
 };
 
 struct fg_config {
@@ -178,6 +186,10 @@ void fg_errlist_add(struct fg_errlist *l, const char *fmt, ...)
 void fg_errlist_free(struct fg_errlist *l);
 
 int fg_config_load(const char *path, struct fg_config **out, struct fg_errlist *errs);
+/* As fg_config_load, from YAML text in memory; `name` is the file name used
+ * in messages (and in cfg->path). */
+int fg_config_load_buffer(const char *name, const char *buf, size_t len, struct fg_config **out,
+                          struct fg_errlist *errs);
 int fg_config_defaults(struct fg_config **out, struct fg_errlist *errs);
 void fg_config_free(struct fg_config *cfg);
 

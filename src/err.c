@@ -1,6 +1,8 @@
 /* err.c — see err.h. */
 #include "err.h"
 
+#include "redact.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -31,11 +33,16 @@ int fg_err_set(struct fg_err *e, enum fg_err_class cls, const char *param,
     e->cls = cls;
     e->status = fg_err_status_of(cls);
     e->code[0] = '\0';
-    snprintf(e->param, sizeof e->param, "%s", param ? param : "");
+    const char *p = param ? param : "";
+    fg_redact(p, strlen(p), e->param, sizeof e->param);
+    /* messages echo client input (names, values): redacted (redact.h) */
+    char raw[sizeof e->msg + 200];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    int n = vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof raw ? (size_t)n : sizeof raw - 1;
+    fg_redact(raw, len, e->msg, sizeof e->msg);
     return -1;
 }
 

@@ -4,7 +4,8 @@
  * filling a caller-provided struct fg_err.  The API layer renders it in the
  * caller's dialect (OpenAI or Anthropic).  `type` is a dialect-neutral class
  * (FG_E_*), mapped to each dialect's error type string at render time.
- * Messages never contain secrets. */
+ * Messages never contain secrets: fg_err_set() redacts the message and the
+ * param it is given (redact.h), since both may echo client input. */
 #ifndef FRUGAL_ERR_H
 #define FRUGAL_ERR_H
 

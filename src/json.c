@@ -9,6 +9,8 @@
 #include <string.h>
 
 #define MAX_DEPTH 512
+
+const char fg_json_err_depth[] = "nesting too deep";
 #define SPARE_MAX 4096
 
 /* One spare token array per thread, so a request's index costs no malloc. */
@@ -213,6 +215,7 @@ int fg_json_parse(struct fg_json *j, const char *s, size_t n)
 {
     uint32_t stack[MAX_DEPTH];
     int depth = 0;
+    int max_depth = j->max_depth && j->max_depth < MAX_DEPTH ? (int)j->max_depth : MAX_DEPTH;
     j->src = s;
     j->len = n;
     j->n = 0;
@@ -228,8 +231,8 @@ int fg_json_parse(struct fg_json *j, const char *s, size_t n)
             return fail(j, i, "unexpected data after the document");
         if (want == VALUE) {
             if (c == '{' || c == '[') {
-                if (depth == MAX_DEPTH)
-                    return fail(j, i, "nesting too deep");
+                if (depth == max_depth)
+                    return fail(j, i, fg_json_err_depth);
                 stack[depth++] = (uint32_t)push(j, c == '{' ? FG_J_OBJ : FG_J_ARR, i);
                 i = skip_ws(s, i + 1, n);
                 if (i < n && (s[i] == '}' || s[i] == ']'))

@@ -1,6 +1,8 @@
 /* log.c — see log.h. */
 #include "log.h"
 
+#include "redact.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -33,11 +35,16 @@ void fg_log(enum fg_log_level lvl, const char *fmt, ...)
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
                      tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
                      tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl]);
+    /* formatted in full first, so a key cut at the line's end is still
+     * recognised, then redacted into the line (redact.h) */
+    char raw[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+    int rn = vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    /* one fputs per line keeps lines whole across threads */
+    size_t rl = rn < 0 ? 0 : (size_t)rn < sizeof raw ? (size_t)rn : sizeof raw - 1;
+    fg_redact(raw, rl, line + n, sizeof line - (size_t)n - 1);
+    /* one fwrite per line keeps lines whole across threads */
     size_t len = strlen(line);
     line[len] = '\n';
     fwrite(line, 1, len + 1, stderr);

@@ -1,7 +1,10 @@
 /* log.h — leveled logging to stderr, one line per event, thread-safe.
  *
- * Contract: never pass a secret.  fg_log_redact() returns a printable
- * stand-in for a key ("sk-…abcd" style: first 3 + last 4 chars at most). */
+ * Contract: never pass a secret; every line is redacted anyway (redact.h:
+ * registered keys, Bearer tokens, key headers and query parameters,
+ * sk-/fk- shaped tokens become "[REDACTED]").  fg_log_redact() returns a
+ * printable stand-in for a key ("sk-…abcd" style: first 3 + last 4 chars
+ * at most). */
 #ifndef FRUGAL_LOG_H
 #define FRUGAL_LOG_H
 

@@ -11,6 +11,7 @@
 #include "prefix.h"
 #include "price.h"
 #include "provider.h"
+#include "redact.h"
 #include "relay.h"
 #include "server.h"
 
@@ -265,6 +266,18 @@ static const char *endpoint_name(enum fg_endpoint ep)
     return ep == FG_EP_CHAT ? "chat" : ep == FG_EP_MESSAGES ? "messages" : "count_tokens";
 }
 
+/* Client-given text kept in the ledger (model name, tags, a prompt sample):
+ * never a key (redact.h). */
+static const char *scrub(struct fg_call *c, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s), need = fg_redact(s, n, NULL, 0);
+    char *o = fg_arena_alloc(&c->arena, need + 1);
+    fg_redact(s, n, o, need + 1);
+    return o;
+}
+
 static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
 
 void fg_meter_submit(struct fg_call *c, bool final)
@@ -277,18 +290,20 @@ void fg_meter_submit(struct fg_call *c, bool final)
     const char *model = c->model ? c->model->name : NULL;
     const char *up = c->model ? c->upstream_model : NULL;
     const char *prov = c->provider ? c->provider->name : NULL;
-    size_t need = slen(key_id) + slen(c->tags) + slen(c->model_name) + slen(model) + slen(up) +
+    const char *tags = scrub(c, c->tags), *model_req = scrub(c, c->model_name);
+    const char *sample = scrub(c, c->acct.buster_sample);
+    size_t need = slen(key_id) + slen(tags) + slen(model_req) + slen(model) + slen(up) +
                   slen(prov) + slen(err) + slen(c->acct.buster_where) +
-                  slen(c->acct.buster_sample) + slen(c->acct.cache_miss_reason) +
+                  slen(sample) + slen(c->acct.cache_miss_reason) +
                   slen(c->route_reason) + slen(c->acct.linked_id) + slen(c->batch_id) + 40;
     struct fg_record *r = fg_record_new(need);
     *r = c->acct;
     r->next = NULL;
     snprintf(r->id, sizeof r->id, "%s", c->id);
     r->key_id = fg_record_str(r, key_id);
-    r->tags = fg_record_str(r, c->tags ? c->tags : "");
+    r->tags = fg_record_str(r, tags ? tags : "");
     r->endpoint = endpoint_name(c->endpoint);
-    r->model_requested = fg_record_str(r, c->model_name);
+    r->model_requested = fg_record_str(r, model_req);
     r->model = fg_record_str(r, model);
     r->upstream_model = fg_record_str(r, up);
     r->provider = fg_record_str(r, prov);
@@ -301,7 +316,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->ttfb_us = c->t_first_byte_ns ? (int64_t)(c->t_first_byte_ns - c->t_start_ns) / 1000 : 0;
     r->error = fg_record_str(r, err);
     r->buster_where = fg_record_str(r, c->acct.buster_where);
-    r->buster_sample = fg_record_str(r, c->acct.buster_sample);
+    r->buster_sample = fg_record_str(r, sample);
     r->cache_miss_reason = fg_record_str(r, c->acct.cache_miss_reason);
     r->linked_id = fg_record_str(r, c->acct.linked_id);   /* the record outlives the call */
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);

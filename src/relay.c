@@ -11,6 +11,7 @@
 #include "structured.h"
 #include "translate.h"
 #include "provider.h"
+#include "redact.h"
 #include "reply.h"
 #include "server.h"
 
@@ -622,8 +623,40 @@ static bool structured_ok(struct fg_call *c, struct evbuffer *body, bool *retryi
     return false;
 }
 
+/* An error body is relayed (or translated) to the client: a provider that
+ * echoes a key in it must not hand it on (redact.h). */
+static void redact_error_body(struct fg_call *c)
+{
+    struct evbuffer *b = c->up_body;
+    size_t n = evbuffer_get_length(b), m;
+    const char *s = (const char *)evbuffer_pullup(b, -1);
+    if (!n)
+        return;
+    char *r = fg_redact_dup(s, n, &m);
+    if (m != n || memcmp(r, s, n)) {
+        evbuffer_drain(b, n);
+        evbuffer_add(b, r, m);
+    }
+    free(r);
+}
+
 static bool finish_buffered(struct fg_call *c)
 {
+    if (c->up_status >= 300 && c->up_status < 400) {
+        /* curl follows no redirect (upstream.c): the provider key and the
+         * request never go anywhere config did not name */
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream provider '%s' answered with a redirect (HTTP %ld); frugal does "
+                   "not follow redirects: check the provider's base_url.",
+                   c->provider->name, c->up_status);
+        snprintf(c->err.code, sizeof c->err.code, "upstream_redirect");
+        c->status = c->err.status;
+        fg_reply_frugal_headers(c);
+        fg_reply_error(c->req, c->in, &c->err);
+        return false;
+    }
+    if (c->up_status >= 400)
+        redact_error_body(c);
     struct evbuffer *b = c->up_body;
     size_t n = evbuffer_get_length(b);
     const char *s = (const char *)evbuffer_pullup(b, -1);

@@ -8,6 +8,7 @@
 
 #include "api.h"
 #include "arena.h"
+#include "conn.h"
 #include "json.h"
 #include "ledger.h"
 #include "busters.h"
@@ -18,6 +19,7 @@
 #include "store.h"
 #include "log.h"
 #include "provider.h"
+#include "redact.h"
 #include "relay.h"
 #include "sim.h"
 #include "upstream.h"
@@ -161,6 +163,15 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     event_add(w->grace_ev, &tv);
 }
 
+/* Every request: connection limits and header size first (conn.h). */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct fg_worker *w = arg;
+    if (fg_conns_request(w->conns, req))
+        return;
+    fg_api_handle(req, w);
+}
+
 static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
 {
     const struct fg_server_cfg *s = &app->cfg->server;
@@ -180,20 +191,26 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
     if (!app->listen_port)
         app->listen_port = bound_port(w->fd);
     w->http = evhttp_new(w->base);
-    /* The API layer enforces max_body_bytes itself so the 413 is in the
-     * caller's dialect; libevent's own (HTML) limit is only a memory
-     * backstop for bodies far over it. */
+    w->conns = fg_conns_new(w->base, s);
+    evhttp_set_bevcb(w->http, fg_conns_bevcb, w->conns);
+    /* The API layer enforces max_body_bytes and conn.c max_header_bytes
+     * themselves so the 413 / 431 is in the caller's dialect; libevent's own
+     * (HTML) limits are only memory backstops for requests far over them.
+     * Lingering close: a body over the backstop is read and dropped (within
+     * body_timeout_ms) so the client gets the 413 rather than a reset. */
     size_t most = s->max_body_bytes * 4;
     if (most < w->app->cfg->batches.max_file_bytes + (1u << 20))
         most = w->app->cfg->batches.max_file_bytes + (1u << 20);   /* uploads */
     evhttp_set_max_body_size(w->http, (ev_ssize_t)(most + 65536));
+    evhttp_set_max_headers_size(w->http, (ev_ssize_t)(s->max_header_bytes * 2 + 8192));
+    evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
     struct timeval tv = {s->client_timeout_ms / 1000, (s->client_timeout_ms % 1000) * 1000};
     evhttp_set_timeout_tv(w->http, &tv);
     /* let every method reach us so wrong ones get a 405 in the caller's dialect */
     evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
                                             EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
                                             EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    evhttp_set_gencb(w->http, fg_api_handle, w);
+    evhttp_set_gencb(w->http, on_request, w);
     w->listener = evhttp_accept_socket_with_handle(w->http, w->fd);
     if (!w->listener) {
         fg_error("worker %d: cannot accept on the listening socket", index);
@@ -207,6 +224,7 @@ static void worker_free(struct fg_worker *w)
     fg_call_abort_all(w);
     if (w->http)
         evhttp_free(w->http);   /* closes the listener and client connections */
+    fg_conns_free(w->conns);
     fg_upstream_free(w->up);
     fg_store_close(w->store);
     fg_bstore_close(w->bstore);
@@ -349,6 +367,11 @@ int fg_server_run(const struct fg_config *cfg)
     if (app.nworkers < 1)
         app.nworkers = 1;
     app.workers = fg_xcalloc((size_t)app.nworkers, sizeof *app.workers);
+    /* keys are redacted from every log line and error message (redact.h) */
+    fg_redact_add_secret(cfg->server.master_key);
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        fg_redact_add_secret(cfg->providers[i].api_key);
+    fg_conn_global_init(&cfg->server);
     char lerr[300];
     if (fg_ledger_start(cfg->storage, 50, lerr, sizeof lerr) < 0) {
         fg_error("storage: %s", lerr);
@@ -400,6 +423,8 @@ out:
     fg_ledger_stop();   /* drains the queue */
     fg_respcache_shutdown();
     fg_busters_shutdown();
+    fg_conn_global_free();
+    fg_redact_clear();
     if (!rc)
         fg_info("frugal stopped");
     return rc;

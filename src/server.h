@@ -28,6 +28,7 @@ struct event_base;
 struct evhttp;
 struct event;
 struct evhttp_bound_socket;
+struct fg_conns;
 
 /* Per-provider runtime facts derived at startup. */
 struct fg_provider_rt {
@@ -65,6 +66,7 @@ struct fg_worker {
     struct fg_upstream *up;
     struct fg_store *store;           /* read handle for /frugal/spend, lazily opened */
     struct fg_bstore *bstore;         /* batch store handle, lazily opened */
+    struct fg_conns *conns;           /* client connection limits (conn.h) */
     struct fg_call *calls;            /* live calls */
     int inflight;
     uint64_t next_id;

@@ -59,19 +59,23 @@ static const char *schema =
     "id, name, hash, hint, created_ms, expires_ms, revoked_ms, budget_pico, budget_period, " \
     "rpm, tpm, models, tags"
 
-/* Columns added after the first release: ALTER older databases in place. */
-static const char *const added_columns[] = {
-    "buster_where TEXT", "buster_offset INTEGER", "buster_sample TEXT", "buster_tokens INTEGER",
-    "buster_pico INTEGER", "cache_miss_reason TEXT", "batch_id TEXT",
+/* Columns added after the first release: ALTER older databases in place.
+ * Whole constant statements: no SQL here is ever built from data (values
+ * go through the prepared statements below). */
+static const char *const migrations[] = {
+    "ALTER TABLE calls ADD COLUMN buster_where TEXT",
+    "ALTER TABLE calls ADD COLUMN buster_offset INTEGER",
+    "ALTER TABLE calls ADD COLUMN buster_sample TEXT",
+    "ALTER TABLE calls ADD COLUMN buster_tokens INTEGER",
+    "ALTER TABLE calls ADD COLUMN buster_pico INTEGER",
+    "ALTER TABLE calls ADD COLUMN cache_miss_reason TEXT",
+    "ALTER TABLE calls ADD COLUMN batch_id TEXT",
 };
 
 static void migrate(sqlite3 *db)
 {
-    for (size_t i = 0; i < sizeof added_columns / sizeof added_columns[0]; i++) {
-        char sql[160];
-        snprintf(sql, sizeof sql, "ALTER TABLE calls ADD COLUMN %s", added_columns[i]);
-        sqlite3_exec(db, sql, NULL, NULL, NULL);   /* "duplicate column" when present */
-    }
+    for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
+        sqlite3_exec(db, migrations[i], NULL, NULL, NULL);   /* "duplicate column" when present */
 }
 
 static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)

@@ -129,11 +129,30 @@ void fg_upstream_free(struct fg_upstream *u)
     free(u);
 }
 
+/* Every transfer goes only where config said: no redirects (a provider's
+ * 3xx is answered as an error by relay.c, never followed to another host
+ * with the provider key), plain HTTP(S) only. */
+static CURL *confine(CURL *e)
+{
+    if (!e)
+        return NULL;
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500   /* 7.85.0 */
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    return e;
+}
+
 CURL *fg_upstream_easy(struct fg_upstream *u)
 {
     if (u->npool > 0)
-        return u->pool[--u->npool];
-    return curl_easy_init();
+        return confine(u->pool[--u->npool]);   /* reset when pooled */
+    return confine(curl_easy_init());
 }
 
 int fg_upstream_add(struct fg_upstream *u, struct fg_xfer *x)

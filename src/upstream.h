@@ -23,7 +23,8 @@ struct fg_xfer {
 struct fg_upstream *fg_upstream_new(struct event_base *base);
 void fg_upstream_free(struct fg_upstream *u);    /* after all transfers removed */
 
-/* Borrow a reset easy handle from the worker's pool (or a new one). */
+/* Borrow a reset easy handle from the worker's pool (or a new one),
+ * confined: redirects never followed, http and https only. */
 CURL *fg_upstream_easy(struct fg_upstream *u);
 /* Start x->easy; 0 or -1.  x must outlive the transfer. */
 int fg_upstream_add(struct fg_upstream *u, struct fg_xfer *x);

@@ -871,6 +871,81 @@ static void test_errlist(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, clean_env, clean_env)
 
+/* ---------- limits (server.*): defaults, values, bounds, from a buffer ---------- */
+
+static void test_limits(void **state)
+{
+    struct fg_config *c = load_ok("providers: [{name: s, type: sim}]\n");
+    assert_int_equal(c->server.max_header_bytes, 64u << 10);
+    assert_int_equal(c->server.max_json_depth, 64);
+    assert_int_equal(c->server.max_messages, 10000);
+    assert_int_equal(c->server.max_connections, 8192);
+    assert_int_equal(c->server.max_connections_per_ip, 512);
+    assert_int_equal(c->server.header_timeout_ms, 10000);
+    assert_int_equal(c->server.body_timeout_ms, 60000);
+    fg_config_free(c);
+
+    c = load_ok("server:\n"
+                "  max_header_bytes: 8KB\n"
+                "  max_json_depth: 10\n"
+                "  max_messages: 3\n"
+                "  max_connections: 100\n"
+                "  max_connections_per_ip: 0\n"
+                "  header_timeout_ms: 500\n"
+                "  body_timeout_ms: 700\n"
+                "providers: [{name: s, type: sim}]\n");
+    assert_int_equal(c->server.max_header_bytes, 8u << 10);
+    assert_int_equal(c->server.max_json_depth, 10);
+    assert_int_equal(c->server.max_messages, 3);
+    assert_int_equal(c->server.max_connections, 100);
+    assert_int_equal(c->server.max_connections_per_ip, 0);
+    assert_int_equal(c->server.header_timeout_ms, 500);
+    assert_int_equal(c->server.body_timeout_ms, 700);
+    fg_config_free(c);
+
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  max_json_depth: 513\n"
+                       "  max_messages: 0\n"
+                       "  max_connections: 0\n"
+                       "  max_connections_per_ip: -1\n"
+                       "  header_timeout_ms: 0\n"
+                       "  body_timeout_ms: soon\n"
+                       "  max_header_bytes: 0\n",
+                       "2: server.max_json_depth: must be between 1 and 512",
+                       "3: server.max_messages: must be >= 1",
+                       "4: server.max_connections: must be between 1 and 1000000",
+                       "5: server.max_connections_per_ip: must be between 0 and 1000000",
+                       "6: server.header_timeout_ms: must be >= 1",
+                       "7: server.body_timeout_ms: expected an integer, got \"soon\"",
+                       "8: server.max_header_bytes: must be positive (got \"0\")");
+
+    /* the same loader from memory, errors named after the given file */
+    struct fg_errlist errs = {0};
+    const char *yaml = "server: {max_messages: 7}\nproviders: [{name: s, type: sim}]\n";
+    assert_int_equal(fg_config_load_buffer("mem.yaml", yaml, strlen(yaml), &c, &errs), 0);
+    assert_int_equal(c->server.max_messages, 7);
+    assert_string_equal(c->path, "mem.yaml");
+    fg_config_free(c);
+    yaml = "server: {max_messages: x}\n";
+    assert_int_equal(fg_config_load_buffer("mem.yaml", yaml, strlen(yaml), &c, &errs), -1);
+    assert_null(c);
+    assert_int_equal(errs.n, 1);
+    assert_string_equal(errs.lines[0], "mem.yaml:1: server.max_messages: expected an integer, "
+                                       "got \"x\"");
+    fg_errlist_free(&errs);
+    assert_int_equal(fg_config_load_buffer("empty.yaml", NULL, 0, &c, &errs), -1);
+    assert_string_equal(errs.lines[0], "empty.yaml:1: (root): the file is empty");
+    fg_errlist_free(&errs);
+}
+
+/* A config error never prints a key, even one pasted where a number goes. */
+static void test_errors_redact_keys(void **state)
+{
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  workers: sk-ant-api03-abcdefghijklmnop\n",
+                       "2: server.workers: expected an integer, got \"[REDACTED]\"");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -898,6 +973,8 @@ int main(void)
         T(test_defaults_both_keys),
         T(test_defaults_bad_env),
         T(test_errlist),
+        T(test_limits),
+        T(test_errors_redact_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

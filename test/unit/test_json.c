@@ -136,6 +136,32 @@ static void deep_nesting_bounded(void **state)
     fg_json_free(&j);
 }
 
+/* The caller's max_depth: at the limit parses, one deeper fails with the
+ * depth error (which api.c turns into a 400 naming the limit). */
+static void caller_depth_limit(void **state)
+{
+    struct fg_json j = {0};
+    j.max_depth = 3;
+    assert_int_equal(parse(&j, "{\"a\":[{\"b\":1}]}"), 0);
+    assert_int_equal(parse(&j, "{\"a\":[{\"b\":[1]}]}"), -1);
+    assert_ptr_equal(j.err, fg_json_err_depth);
+    assert_int_equal(j.err_off, 11);
+    /* over the parser's own bound the bound wins */
+    j.max_depth = 100000;
+    char *s = malloc(1201);
+    memset(s, '[', 600);
+    memset(s + 600, ']', 600);
+    s[1200] = 0;
+    assert_int_equal(parse(&j, s), -1);
+    assert_ptr_equal(j.err, fg_json_err_depth);
+    memset(s, '[', 512);
+    memset(s + 512, ']', 512);
+    s[1024] = 0;
+    assert_int_equal(parse(&j, s), 0);
+    free(s);
+    fg_json_free(&j);
+}
+
 static void ambiguous_keys(void **state)
 {
     static const char *const keys[] = {"model", "stream", NULL};
@@ -181,7 +207,7 @@ int main(void)
         cmocka_unit_test(agrees_with_jansson), cmocka_unit_test(navigation),
         cmocka_unit_test(string_decoding),   cmocka_unit_test(splice_rewrites_only_spans),
         cmocka_unit_test(deep_nesting_bounded), cmocka_unit_test(ambiguous_keys),
-        cmocka_unit_test(member_removal),
+        cmocka_unit_test(member_removal),     cmocka_unit_test(caller_depth_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,12 +5,18 @@
 //   fr.stderr()       everything frugal logged so far
 //   await fr.stop()   SIGTERM, wait, assert exit 0 and no sanitizer report
 //
+// Every daemon's and command's stderr is also appended to test/e2e/.logs/
+// (one file per process), and the keys each test hands frugal (provider
+// api_key, master_key, the SDK clients' keys) are listed there too, so the
+// last test of the suite (zz_redaction.test.mjs) can check that none of
+// them was ever logged.  `make e2e` empties the directory first.
+//
 // Ports are never fixed: the config says listen 127.0.0.1:0 and the port is
 // read from frugal's "frugal listening on http://127.0.0.1:PORT" line.
 // The binary comes from $FRUGAL_BIN (the Makefile passes the ASan/UBSan one).
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -26,6 +32,36 @@ const here = dirname(fileURLToPath(import.meta.url));
 
 export const FRUGAL_BIN =
   process.env.FRUGAL_BIN ?? resolve(here, '..', '..', '..', 'build', 'san', 'frugal');
+
+export const LOG_DIR = resolve(here, '..', '.logs');
+mkdirSync(LOG_DIR, { recursive: true });
+let logSeq = 0;
+
+/* A file in LOG_DIR collecting one process's stderr. */
+function logFile(name) {
+  const f = join(LOG_DIR, `${process.pid}-${++logSeq}-${name.replace(/[^\w.-]/g, '_')}.log`);
+  return (s) => {
+    try {
+      appendFileSync(f, s);
+    } catch {}
+  };
+}
+
+/* Remember keys frugal was given, for the suite's final grep of the logs
+ * (strings under 6 characters and env: references are not keys). */
+export function noteSecrets(...keys) {
+  const ks = keys.filter((k) => typeof k === 'string' && k.length >= 6 && !k.startsWith('env:'));
+  if (ks.length) appendFileSync(join(LOG_DIR, `${process.pid}.secrets`), ks.map((k) => `${k}\n`).join(''));
+}
+
+function noteConfigSecrets(config, env) {
+  if (config && typeof config === 'object') {
+    noteSecrets(config.server?.master_key, ...(config.providers ?? []).map((p) => p.api_key));
+  }
+  noteSecrets(...Object.entries(env ?? {})
+    .filter(([k]) => /KEY|TOKEN|SECRET/i.test(k))
+    .map(([, v]) => v));
+}
 
 const READY_TIMEOUT_MS = 15000;
 const EXIT_TIMEOUT_MS = 20000;
@@ -124,8 +160,13 @@ export function runFrugal(args, { env = {}, cwd, timeoutMs = 20000 } = {}) {
     const proc = spawn(FRUGAL_BIN, args, { env: childEnv(env), cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
+    const log = logFile(`run-${args[0] ?? 'frugal'}`);
+    noteConfigSecrets(null, env);
     proc.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
-    proc.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    proc.stderr.setEncoding('utf8').on('data', (d) => {
+      stderr += d;
+      log(d);
+    });
     const timer = setTimeout(() => {
       proc.kill('SIGKILL');
       rej(new Error(`frugal ${args.join(' ')} did not exit within ${timeoutMs} ms\n${stderr}`));
@@ -154,6 +195,8 @@ export function spawnDaemon(args, { env = {}, cwd, ready, name = 'frugal' } = {}
     stderr: () => d.err,
   };
   live.add(d);
+  const log = logFile(name);
+  noteConfigSecrets(null, env);
   d.exit = new Promise((res) => {
     proc.on('close', (code, signal) => {
       d.exited = { code, signal };
@@ -163,6 +206,7 @@ export function spawnDaemon(args, { env = {}, cwd, ready, name = 'frugal' } = {}
   });
   proc.stderr.setEncoding('utf8').on('data', (s) => {
     d.err += s;
+    log(s);
     if (process.env.FRUGAL_E2E_VERBOSE) process.stderr.write(`[${name}] ${s}`);
   });
   d.ready = new Promise((res, rej) => {
@@ -235,6 +279,7 @@ export async function startFrugal({ config, env = {}, cwd, name = 'frugal', args
     }
     file = writeConfig(config, dir);
   }
+  noteConfigSecrets(config, env);
   const d = spawnDaemon(args ?? ['serve', ...(file ? ['-c', file] : [])], {
     env,
     cwd: dir,
@@ -282,6 +327,7 @@ export async function startSim({ name = 'sim' } = {}) {
 // -------------------------------------------------------------- clients ----
 
 export function openai(fr, opts = {}) {
+  noteSecrets(opts.apiKey ?? fr.masterKey ?? 'sk-e2e-client-key');
   return new OpenAI({
     apiKey: fr.masterKey ?? 'sk-e2e-client-key',
     baseURL: `${fr.url}/v1`,
@@ -294,6 +340,7 @@ export function openai(fr, opts = {}) {
 }
 
 export function anthropic(fr, opts = {}) {
+  noteSecrets(opts.apiKey ?? fr.masterKey ?? 'sk-ant-e2e-client-key');
   return new Anthropic({
     apiKey: fr.masterKey ?? 'sk-ant-e2e-client-key',
     authToken: null,
@@ -306,6 +353,7 @@ export function anthropic(fr, opts = {}) {
 
 /* The 0.x SDK: sends x-api-key and anthropic-version: 2023-06-01. */
 export function anthropicLegacy(fr, opts = {}) {
+  noteSecrets(opts.apiKey ?? fr.masterKey ?? 'sk-ant-e2e-client-key');
   return new AnthropicLegacy({
     apiKey: fr.masterKey ?? 'sk-ant-e2e-client-key',
     authToken: null,
@@ -324,6 +372,7 @@ export { OpenAI, Anthropic, AnthropicLegacy };
 export async function call(fr, path, { method = 'POST', body, headers = {}, key } = {}) {
   const h = { ...headers };
   const k = key === undefined ? fr.masterKey : key;
+  noteSecrets(k);
   if (k && !Object.keys(h).some((n) => /^(authorization|x-api-key)$/i.test(n)))
     h.authorization = `Bearer ${k}`;
   if (body !== undefined && !Object.keys(h).some((n) => /^content-type$/i.test(n)))

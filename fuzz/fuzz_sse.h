@@ -1,0 +1,131 @@
+/* fuzz_sse.h — the body of the two SSE fuzz targets (one per upstream
+ * dialect): sse.c's parser fed the input in random chunkings, each event
+ * classified by the dialect adapter and translated to the other dialect by
+ * translate_stream.c.
+ *
+ * Invariants: the events and their bytes do not depend on how the stream
+ * was chunked; the raw bytes of all events plus what is pending add up to
+ * the input; every frame the translator writes is "event:"/"data:" SSE
+ * whose data is valid JSON (or OpenAI's [DONE]); nothing is written after
+ * the translated stream closed. */
+#ifndef FRUGAL_FUZZ_SSE_H
+#define FRUGAL_FUZZ_SSE_H
+
+#include "fuzz.h"
+#include "provider.h"
+#include "sse.h"
+#include "translate.h"
+
+#include <event2/buffer.h>
+
+struct sse_run {
+    enum fg_dialect from;
+    struct fg_json scratch;
+    struct fg_tr_stream *tr;
+    struct evbuffer *out;
+    struct evbuffer *raw;      /* raw bytes of every event, in order */
+    size_t events;
+    bool ended;
+};
+
+/* Every frame the translator produced is SSE with JSON data. */
+static inline int check_frame(void *arg, const struct fg_sse_event *ev)
+{
+    (void)arg;
+    if (ev->data_len == 6 && !memcmp(ev->data, "[DONE]", 6))
+        return 0;
+    FUZZ_CHECK(fuzz_json_ok(ev->data, ev->data_len), "translated frame is not JSON: %.*s",
+               (int)(ev->data_len > 200 ? 200 : ev->data_len), ev->data);
+    return 0;
+}
+
+static inline void drain_frames(struct sse_run *s)
+{
+    size_t n = evbuffer_get_length(s->out);
+    if (!n)
+        return;
+    struct fg_sse p;
+    fg_sse_init(&p, 0);
+    FUZZ_CHECK(fg_sse_feed(&p, (const char *)evbuffer_pullup(s->out, -1), n, check_frame, s) == 0,
+               "frames");
+    FUZZ_CHECK(fg_sse_pending(&p) == 0, "a translated frame is incomplete");
+    fg_sse_free(&p);
+    evbuffer_drain(s->out, n);
+}
+
+static inline int on_event(void *arg, const struct fg_sse_event *ev)
+{
+    struct sse_run *s = arg;
+    s->events++;
+    evbuffer_add(s->raw, ev->raw, ev->raw_len);
+    enum fg_sse_kind k = fg_dialect_ops(s->from)->classify(ev, &s->scratch);
+    if (s->ended)
+        return 0;
+    bool closed = fg_tr_stream_closed(s->tr);
+    if (k == FG_SSE_END) {
+        fg_tr_stream_end(s->tr, true, s->out);
+        s->ended = true;
+    } else if (fg_tr_stream_event(s->tr, ev, s->out) < 0) {
+        struct fg_err e;
+        fg_err_set(&e, FG_E_UPSTREAM, NULL, "malformed event");
+        fg_tr_stream_fail(s->tr, &e, s->out);
+    }
+    if (closed)
+        FUZZ_CHECK(evbuffer_get_length(s->out) == 0, "output after the stream closed");
+    drain_frames(s);
+    return 0;
+}
+
+static inline void run_sse(enum fg_dialect from, const uint8_t *data, size_t size, bool chunked,
+                           struct fuzz_rng *r, struct sse_run *s, bool include_usage,
+                           bool forced)
+{
+    memset(s, 0, sizeof *s);
+    s->from = from;
+    s->tr = fg_tr_stream_new(from, from == FG_DIALECT_OPENAI ? FG_DIALECT_ANTHROPIC
+                                                             : FG_DIALECT_OPENAI,
+                             "client-model", include_usage);
+    if (forced && from == FG_DIALECT_ANTHROPIC)
+        fg_tr_stream_forced_tool(s->tr, "json_answer");
+    s->out = evbuffer_new();
+    s->raw = evbuffer_new();
+    struct fg_sse p;
+    fg_sse_init(&p, 0);
+    size_t off = 0;
+    while (off < size) {
+        size_t n = chunked ? 1 + fuzz_next(r) % 64 : size - off;
+        if (n > size - off)
+            n = size - off;
+        FUZZ_CHECK(fg_sse_feed(&p, (const char *)data + off, n, on_event, s) == 0, "feed");
+        off += n;
+    }
+    FUZZ_CHECK(evbuffer_get_length(s->raw) + fg_sse_pending(&p) == size,
+               "event bytes %zu + pending %zu != input %zu", evbuffer_get_length(s->raw),
+               fg_sse_pending(&p), size);
+    if (!s->ended)
+        fg_tr_stream_end(s->tr, false, s->out);   /* a cut stream */
+    drain_frames(s);
+    FUZZ_CHECK(fg_tr_stream_closed(s->tr), "the translated stream did not close");
+    fg_sse_free(&p);
+    fg_tr_stream_free(s->tr);
+    fg_json_free(&s->scratch);
+    evbuffer_free(s->out);
+}
+
+static inline int fuzz_sse_one(enum fg_dialect from, const uint8_t *data, size_t size)
+{
+    struct fuzz_rng r = fuzz_seed(&data, &size, 2);
+    uint32_t opts = fuzz_next(&r);
+    struct sse_run whole, chunks;
+    run_sse(from, data, size, false, &r, &whole, opts & 1, opts & 2);
+    run_sse(from, data, size, true, &r, &chunks, opts & 1, opts & 2);
+    size_t a = evbuffer_get_length(whole.raw), b = evbuffer_get_length(chunks.raw);
+    FUZZ_CHECK(whole.events == chunks.events && a == b &&
+                   (!a || !memcmp(evbuffer_pullup(whole.raw, -1), evbuffer_pullup(chunks.raw, -1), a)),
+               "chunking changed the events (%zu vs %zu)", whole.events, chunks.events);
+    evbuffer_free(whole.raw);
+    evbuffer_free(chunks.raw);
+    return 0;
+}
+
+#endif
