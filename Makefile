@@ -79,6 +79,7 @@ CLANG   ?= clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -Ifuzz $(WARN) $(PKG_CFLAGS) -O1 -g $(FUZZ_SAN)
 FUZZ_OBJ := $(LIB_SRC:src/%.c=build/fuzz/obj/%.o)
+.SECONDARY: $(FUZZ_OBJ)   # objects shared by every target: keep them
 FUZZ_ALL := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_TARGETS := $(if $(wildcard src/multipart.c),$(FUZZ_ALL),$(filter-out fuzz_multipart,$(FUZZ_ALL)))
 FUZZ_BIN := $(FUZZ_TARGETS:%=build/fuzz/%)

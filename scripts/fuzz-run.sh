@@ -18,10 +18,14 @@ for t in "$@"; do
         fuzz_json_rewrite|fuzz_translate) maxlen=16384 ;;
         *) maxlen=8192 ;;
     esac
+    dict=
+    case $t in
+        fuzz_sse_*|fuzz_translate|fuzz_json_rewrite) dict=-dict=fuzz/sse.dict ;;
+    esac
     start=$(date +%s)
     if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
         "build/fuzz/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-        -max_len=$maxlen -print_final_stats=1 \
+        -max_len=$maxlen -print_final_stats=1 $dict \
         -artifact_prefix="build/fuzz/artifacts/$t-" "$work" "$seeds" >"$log" 2>&1; then
         echo "== $t: FINDING after $(( $(date +%s) - start )) s (see $log; input in build/fuzz/artifacts/)"
         grep -E "ERROR|runtime error|invariant failed|SUMMARY" "$log" | head -5
