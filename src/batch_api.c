@@ -242,6 +242,31 @@ static void parse_query(const struct ctx *x, struct evkeyvalq *q)
 
 /* ---- files ------------------------------------------------------------ */
 
+/* OpenAI's optional expires_after[anchor]=created_at, expires_after[seconds]
+ * (3600 to 2592000): 0 with *ttl set (0 = the default), or -1 after a 400. */
+static int expires_after(struct ctx *x, const struct fg_mp_part *parts, int n, int64_t *ttl)
+{
+    const struct fg_mp_part *anchor = fg_multipart_find(parts, n, "expires_after[anchor]");
+    const struct fg_mp_part *secs = fg_multipart_find(parts, n, "expires_after[seconds]");
+    *ttl = 0;
+    if (!anchor && !secs)
+        return 0;
+    char buf[24] = "";
+    if (secs && secs->len < sizeof buf)
+        memcpy(buf, secs->data, secs->len), buf[secs->len] = '\0';
+    char *end = NULL;
+    long long v = strtoll(buf, &end, 10);
+    bool anchor_ok = !anchor || (anchor->len == 10 && !memcmp(anchor->data, "created_at", 10));
+    if (!secs || !*buf || *end || v < 3600 || v > 2592000 || !anchor_ok) {
+        fail(x, FG_E_INVALID, 0, "expires_after", NULL,
+             "Invalid 'expires_after': anchor must be 'created_at' and seconds 3600 to "
+             "2592000.");
+        return -1;
+    }
+    *ttl = v;
+    return 0;
+}
+
 static void file_upload(struct ctx *x)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(x->req);
@@ -301,6 +326,9 @@ static void file_upload(struct ctx *x)
              "The batch file has no requests (one JSON request per line).");
         return;
     }
+    int64_t ttl = 0;
+    if (expires_after(x, parts, n, &ttl) < 0)
+        return;
     struct fg_bfile f = {0};
     fg_bstore_new_id("file-", f.id, sizeof f.id);
     snprintf(f.owner, sizeof f.owner, "%s", x->p->key_id);
@@ -308,7 +336,8 @@ static void file_upload(struct ctx *x)
     snprintf(f.purpose, sizeof f.purpose, "batch");
     f.bytes = (int64_t)file->len;
     f.created_at = now_s();
-    f.expires_at = f.created_at + (int64_t)x->w->app->cfg->batches.retention_days * 86400;
+    f.expires_at = f.created_at +
+                   (ttl ? ttl : (int64_t)x->w->app->cfg->batches.retention_days * 86400);
     if (fg_bstore_file_put(x->s, &f, file->data, file->len) < 0) {
         storage_failed(x);
         return;

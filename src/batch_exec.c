@@ -57,6 +57,21 @@ static struct {
     char base[80];           /* http://127.0.0.1:PORT */
 } E = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
+static struct {
+    atomic_ullong lines[4], jobs_submitted, job_submit_errors, polls, poll_errors, active;
+} S;
+
+void fg_batch_exec_stats(struct fg_batch_stats *o)
+{
+    for (int i = 0; i < 4; i++)
+        o->lines[i] = atomic_load(&S.lines[i]);
+    o->jobs_submitted = atomic_load(&S.jobs_submitted);
+    o->job_submit_errors = atomic_load(&S.job_submit_errors);
+    o->polls = atomic_load(&S.polls);
+    o->poll_errors = atomic_load(&S.poll_errors);
+    o->batches_active = atomic_load(&S.active);
+}
+
 static int64_t now_s(void) { return (int64_t)time(NULL); }
 
 static int64_t now_ms(void)
@@ -250,6 +265,8 @@ static int commit_flush(struct commit *c, const char *batch_id)
         rc = fg_bstore_lines_done(E.s, batch_id, c->d, c->n, c->recs, c->nrecs);
     if (rc < 0)
         fg_error("batch %s: storing results: %s", batch_id, fg_bstore_errmsg(E.s));
+    for (size_t i = 0; rc == 0 && i < c->n; i++)
+        atomic_fetch_add(&S.lines[c->d[i].outcome], 1);
     for (size_t i = 0; i < c->n; i++)
         free(c->texts[i]);
     for (size_t i = 0; i < c->nrecs; i++) {
@@ -547,9 +564,11 @@ static void submit_group(const struct fg_batch *b, struct group *g)
                          j.remote_file_id, sizeof j.remote_file_id, err, sizeof err) < 0) {
         fg_warn("batch %s: submitting %zu requests to %s failed (retrying): %s", b->id, g->n,
                 g->provider, err);
+        atomic_fetch_add(&S.job_submit_errors, 1);
         fg_bstore_job_release(E.s, j.id);
         return;
     }
+    atomic_fetch_add(&S.jobs_submitted, 1);
     snprintf(j.state, sizeof j.state, "submitted");
     j.next_poll_at = now_ms() + E.app->cfg->batches.poll_ms;
     fg_bstore_job_update(E.s, &j);
@@ -853,6 +872,9 @@ static int poll_job(void *arg, struct fg_bjob *j)
     struct job_results jr = {0};
     enum fg_remote_state st = FG_REMOTE_RUNNING;
     int rc = fg_remote_poll(&r, j->remote_id, &st, on_result, &jr, err, sizeof err);
+    atomic_fetch_add(&S.polls, 1);
+    if (rc == -1)
+        atomic_fetch_add(&S.poll_errors, 1);
     if (rc == -2) {
         fg_warn("batch %s: %s", pc->b->id, err);
         end_job(pc->b, j, &jr, FG_LINE_ERRORED);
@@ -953,12 +975,15 @@ static void end_batch(const struct fg_batch *b, enum fg_line_outcome rest, const
     int64_t since = b->cancelling_at ? b->cancelling_at : b->expired_at;
     if (open && !(since && now_s() - since > 600))
         return;
-    fg_bstore_lines_finish_rest(E.s, b->id, rest);
+    int ended = fg_bstore_lines_finish_rest(E.s, b->id, rest);
+    if (ended > 0)
+        atomic_fetch_add(&S.lines[rest], (unsigned long long)ended);
     finalize(b, final);
 }
 
 static int step_batch(void *arg, const struct fg_batch *b)
 {
+    (*(unsigned long long *)arg)++;
     if (atomic_load(&E.stop))
         return 1;
     if (!strcmp(b->status, "finalizing")) {
@@ -997,11 +1022,22 @@ static int step_batch(void *arg, const struct fg_batch *b)
     return 0;
 }
 
+#define EXPIRE_EVERY_S 60
+
 static void *exec_main(void *arg)
 {
+    int64_t last_expire = 0;
     while (!atomic_load(&E.stop)) {
-        if (fg_bstore_batch_active(E.s, step_batch, NULL) < 0)
+        if (now_s() - last_expire >= EXPIRE_EVERY_S) {
+            last_expire = now_s();
+            int n = fg_bstore_files_expire(E.s, last_expire);
+            if (n > 0)
+                fg_info("batches: %d expired file(s) deleted", n);
+        }
+        unsigned long long active = 0;
+        if (fg_bstore_batch_active(E.s, step_batch, &active) < 0)
             fg_error("batch executor: %s", fg_bstore_errmsg(E.s));
+        atomic_store(&S.active, active);
         pthread_mutex_lock(&E.mu);
         if (!E.woken && !atomic_load(&E.stop)) {
             struct timespec ts;

@@ -34,4 +34,12 @@ int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen);
 void fg_batch_exec_stop(void);
 void fg_batch_exec_wake(void);
 
+/* Counters for GET /metrics (read with relaxed atomics, any thread). */
+struct fg_batch_stats {
+    unsigned long long lines[4];     /* by enum fg_line_outcome */
+    unsigned long long jobs_submitted, job_submit_errors, polls, poll_errors;
+    unsigned long long batches_active;   /* at the executor's last pass */
+};
+void fg_batch_exec_stats(struct fg_batch_stats *out);
+
 #endif

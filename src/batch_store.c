@@ -253,10 +253,12 @@ int fg_bstore_file_get(struct fg_bstore *s, const char *id, struct fg_bfile *f, 
 {
     static const char sql_meta[] =
         "SELECT id, owner, filename, purpose, bytes, created_at, expires_at FROM files"
-        " WHERE id = ? AND deleted = 0";
+        " WHERE id = ? AND deleted = 0"
+        " AND (expires_at IS NULL OR expires_at > CAST(strftime('%s','now') AS INTEGER))";
     static const char sql_all[] =
         "SELECT id, owner, filename, purpose, bytes, created_at, expires_at, content FROM files"
-        " WHERE id = ? AND deleted = 0";
+        " WHERE id = ? AND deleted = 0"
+        " AND (expires_at IS NULL OR expires_at > CAST(strftime('%s','now') AS INTEGER))";
     sqlite3_stmt *st = stmt(s, data ? sql_all : sql_meta);
     if (!st)
         return -1;
@@ -289,17 +291,33 @@ int fg_bstore_file_delete(struct fg_bstore *s, const char *id)
     return done(s, st, "DELETE file");
 }
 
+int fg_bstore_files_expire(struct fg_bstore *s, int64_t now)
+{
+    static const char sql[] =
+        "UPDATE files SET deleted = 1, content = NULL WHERE deleted = 0"
+        " AND expires_at IS NOT NULL AND expires_at <= ?";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now);
+    if (done(s, st, "UPDATE files expired") < 0)
+        return -1;
+    return sqlite3_changes(s->db);
+}
+
 int fg_bstore_file_list(struct fg_bstore *s, const char *owner, const char *purpose,
                         const char *after, bool desc, int limit, fg_bfile_cb cb, void *arg)
 {
     static const char sql_asc[] =
         "SELECT id, owner, filename, purpose, bytes, created_at, expires_at FROM files"
         " WHERE deleted = 0 AND (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR purpose = ?2)"
+        " AND (expires_at IS NULL OR expires_at > CAST(strftime('%s','now') AS INTEGER))"
         " AND (?3 IS NULL OR rowid > (SELECT rowid FROM files WHERE id = ?3))"
         " ORDER BY rowid ASC LIMIT ?4";
     static const char sql_desc[] =
         "SELECT id, owner, filename, purpose, bytes, created_at, expires_at FROM files"
         " WHERE deleted = 0 AND (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR purpose = ?2)"
+        " AND (expires_at IS NULL OR expires_at > CAST(strftime('%s','now') AS INTEGER))"
         " AND (?3 IS NULL OR rowid < (SELECT rowid FROM files WHERE id = ?3))"
         " ORDER BY rowid DESC LIMIT ?4";
     sqlite3_stmt *st = stmt(s, desc ? sql_desc : sql_asc);
@@ -715,7 +733,9 @@ int fg_bstore_lines_finish_rest(struct fg_bstore *s, const char *batch_id,
         return -1;
     bt(st, 1, fg_line_outcome_name(outcome));
     bt(st, 2, batch_id);
-    return done(s, st, "UPDATE lines rest");
+    if (done(s, st, "UPDATE lines rest") < 0)
+        return -1;
+    return sqlite3_changes(s->db);
 }
 
 int64_t fg_bstore_lines_count(struct fg_bstore *s, const char *batch_id, const char *state)

@@ -49,6 +49,9 @@ int fg_bstore_file_put(struct fg_bstore *s, const struct fg_bfile *f, const void
 int fg_bstore_file_get(struct fg_bstore *s, const char *id, struct fg_bfile *f, char **data,
                        size_t *len);
 int fg_bstore_file_delete(struct fg_bstore *s, const char *id);
+/* Files past their expires_at are gone for every reader at once; this frees
+ * their content (the executor calls it now and then).  Count, or -1. */
+int fg_bstore_files_expire(struct fg_bstore *s, int64_t now);
 typedef int (*fg_bfile_cb)(void *arg, const struct fg_bfile *f);
 /* Files of owner (NULL: all), id order (desc when desc), ids after `after`
  * in that order, purpose filter optional; up to limit. */
@@ -147,7 +150,8 @@ struct fg_bline_done {
 int fg_bstore_lines_done(struct fg_bstore *s, const char *batch_id,
                          const struct fg_bline_done *d, size_t n, struct fg_record *const *recs,
                          size_t nrecs);
-/* Every line of the batch not done yet (any state) ends with outcome. */
+/* Every line of the batch not done yet (any state) ends with outcome;
+ * returns how many, or -1. */
 int fg_bstore_lines_finish_rest(struct fg_bstore *s, const char *batch_id,
                                 enum fg_line_outcome outcome);
 /* Count lines in a state. */

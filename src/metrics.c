@@ -1,6 +1,8 @@
 /* metrics.c — see metrics.h. */
 #include "metrics.h"
 
+#include "batch_exec.h"
+
 #include <event2/buffer.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -129,6 +131,24 @@ void fg_metrics_render(struct evbuffer *o)
     evbuffer_add_printf(o, "frugal_ledger_dropped_total %llu\n", (unsigned long long)st.dropped);
     counter(o, "frugal_ledger_written_total", "Records committed to storage.");
     evbuffer_add_printf(o, "frugal_ledger_written_total %llu\n", (unsigned long long)st.written);
+    struct fg_batch_stats bs;
+    fg_batch_exec_stats(&bs);
+    static const char *outcome[] = {"succeeded", "errored", "canceled", "expired"};
+    counter(o, "frugal_batch_lines_total", "Batch lines finished, by outcome.");
+    for (int i = 0; i < 4; i++)
+        evbuffer_add_printf(o, "frugal_batch_lines_total{outcome=\"%s\"} %llu\n", outcome[i],
+                            bs.lines[i]);
+    evbuffer_add_printf(o, "# HELP frugal_batches_active Batches not finished yet.\n"
+                           "# TYPE frugal_batches_active gauge\nfrugal_batches_active %llu\n",
+                        bs.batches_active);
+    counter(o, "frugal_batch_jobs_total", "Provider batch jobs submitted (errors: refused).");
+    evbuffer_add_printf(o, "frugal_batch_jobs_total{result=\"submitted\"} %llu\n"
+                           "frugal_batch_jobs_total{result=\"error\"} %llu\n",
+                        bs.jobs_submitted, bs.job_submit_errors);
+    counter(o, "frugal_batch_polls_total", "Polls of provider batch jobs (errors: failed).");
+    evbuffer_add_printf(o, "frugal_batch_polls_total{result=\"ok\"} %llu\n"
+                           "frugal_batch_polls_total{result=\"error\"} %llu\n",
+                        bs.polls - bs.poll_errors, bs.poll_errors);
     counter(o, "frugal_ledger_write_errors_total", "Records lost to storage errors.");
     evbuffer_add_printf(o, "frugal_ledger_write_errors_total %llu\n",
                         (unsigned long long)st.write_errors);

@@ -20,6 +20,7 @@ import {
   OpenAI,
   anthropic,
   call,
+  metrics,
   openai,
   rejectsWith,
   sleep,
@@ -161,6 +162,13 @@ for (const mode of ['provider', 'local']) {
       // the spend map counts batch savings
       const spend = await call(fr, '/frugal/spend', { method: 'GET' });
       if (mode === 'provider') assert.ok(spend.json.saved_by.batch > 0, JSON.stringify(spend.json.saved_by));
+      // metrics
+      const m = await metrics(fr);
+      assert.equal(m.get('frugal_batch_lines_total{outcome="succeeded"}'), 2);
+      assert.equal(m.get('frugal_batch_lines_total{outcome="errored"}'), 2);
+      await waitFor(async () => (await metrics(fr)).get('frugal_batches_active') === 0,
+        { what: 'the executor to see no active batch' });
+      if (mode === 'provider') assert.ok(m.get('frugal_batch_jobs_total{result="submitted"}') >= 1);
       // listing
       const page = await c.batches.list({ limit: 10 });
       assert.ok(page.data.some((x) => x.id === b.id));
@@ -225,6 +233,14 @@ describe('batch input validation', () => {
     assert.equal(e.param, 'file');
     await rejectsWith(c.files.create({ file: await toFile(Buffer.from('{}'), 'x.jsonl'), purpose: 'assistants' }),
       OpenAI.BadRequestError);
+    // expires_after as OpenAI documents it (3600 s to 30 days)
+    const body = Buffer.from(jsonl([oaLine('x', 'gpt-4o-mini', 'hi')]));
+    const short = await c.files.create({ file: await toFile(body, 'e.jsonl'), purpose: 'batch',
+      expires_after: { anchor: 'created_at', seconds: 3600 } });
+    assert.equal(short.expires_at - short.created_at, 3600);
+    const ea = await rejectsWith(c.files.create({ file: await toFile(body, 'e.jsonl'), purpose: 'batch',
+      expires_after: { anchor: 'created_at', seconds: 60 } }), OpenAI.BadRequestError);
+    assert.equal(ea.param, 'expires_after');
     await rejectsWith(c.batches.create({ input_file_id: 'file-nope', endpoint: '/v1/chat/completions', completion_window: '24h' }),
       OpenAI.NotFoundError);
     const f = await upload(c, [oaLine('x', 'gpt-4o-mini', 'hi')]);

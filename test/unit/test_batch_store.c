@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "batch_format.h"
@@ -58,7 +59,7 @@ static int count_cb(void *arg, const struct fg_bfile *f)
 static void test_files(void **state)
 {
     struct fg_bstore *s = *state;
-    struct fg_bfile a = {.bytes = 5, .created_at = 100, .expires_at = 200};
+    struct fg_bfile a = {.bytes = 5, .created_at = 100, .expires_at = 4000000000LL};
     snprintf(a.id, sizeof a.id, "file-a");
     snprintf(a.owner, sizeof a.owner, "key_a");
     snprintf(a.filename, sizeof a.filename, "in.jsonl");
@@ -88,6 +89,19 @@ static void test_files(void **state)
     assert_int_equal(n, 1);
     assert_int_equal(fg_bstore_file_delete(s, "file-a"), 0);
     assert_int_equal(fg_bstore_file_get(s, "file-a", &got, NULL, NULL), 0);
+
+    /* past its expires_at a file is gone for readers at once, then purged */
+    struct fg_bfile old = b;
+    snprintf(old.id, sizeof old.id, "file-old");
+    old.expires_at = 1000;   /* 1970 */
+    assert_int_equal(fg_bstore_file_put(s, &old, "zz", 2), 0);
+    assert_int_equal(fg_bstore_file_get(s, "file-old", &got, NULL, NULL), 0);
+    n = 0;
+    assert_int_equal(fg_bstore_file_list(s, "key_b", NULL, NULL, true, 100, count_cb, &n), 0);
+    assert_int_equal(n, 1);   /* file-b only */
+    assert_int_equal(fg_bstore_files_expire(s, (int64_t)time(NULL)), 1);
+    assert_int_equal(fg_bstore_files_expire(s, (int64_t)time(NULL)), 0);
+    assert_int_equal(fg_bstore_file_get(s, "file-b", &got, NULL, NULL), 1);   /* 2096 */
 }
 
 static void new_batch(struct fg_batch *b, const char *id, const char *dialect)
@@ -176,7 +190,7 @@ static void test_lines_state_machine(void **state)
     sqlite3_close(db);
 
     /* cancel: the rest end canceled; counts add up */
-    assert_int_equal(fg_bstore_lines_finish_rest(s, "batch_1", FG_LINE_CANCELED), 0);
+    assert_int_equal(fg_bstore_lines_finish_rest(s, "batch_1", FG_LINE_CANCELED), 3);
     assert_int_equal(fg_bstore_batch_get(s, "batch_1", &got), 1);
     assert_int_equal(got.n_done, 4);
     assert_int_equal(got.n_canceled, 3);
