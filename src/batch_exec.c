@@ -24,6 +24,7 @@
 #include "log.h"
 #include "price.h"
 #include "server.h"
+#include "structured.h"
 #include "translate.h"
 #include "usage.h"
 
@@ -644,7 +645,9 @@ static struct fg_record *remote_record(const struct fg_batch *b, const struct fg
         need += strs[i] ? strlen(strs[i]) + 1 : 0;
     struct fg_record *r = fg_record_new(need);
     char key[96];
-    snprintf(key, sizeof key, "%s/%lld", b->id, (long long)l->idx);
+    /* "/p": never the id of a local run of the same line (a re-run after a
+     * failed schema check) */
+    snprintf(key, sizeof key, "%s/%lld/p", b->id, (long long)l->idx);
     fg_batch_record_id(key, 0, r->id);
     r->ts_ms = now_ms();
     r->key_id = fg_record_str(r, b->owner);
@@ -761,6 +764,58 @@ struct job_ctx {
     enum fg_line_outcome rest;   /* for lines without a usable result */
 };
 
+static void charge_budgets(const struct fg_record *r);
+
+/* A provider's answer goes through the structured-output check a real-time
+ * answer gets (repaired in place when safe).  One that still fails is not
+ * the line's answer: its cost is recorded and the line runs again through
+ * the normal pipeline (retry, escalation), unless the batch is ending, when
+ * it ends as that error.  0: the answer stands (maybe repaired); 1: the
+ * line was sent back; 2: the answer failed and *text is now the error. */
+static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *plan,
+                           const struct fg_usage *u, char **text)
+{
+    enum fg_dialect cd = !strcmp(x->b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
+                                                             : FG_DIALECT_OPENAI;
+    struct evbuffer *eb = evbuffer_new();
+    evbuffer_add(eb, *text, strlen(*text));
+    struct fg_err se;
+    int rc = fg_structured_check_answer(E.app->cfg, cd, l->body, l->body_len,
+                                        json_str(plan, "upstream_model"), eb, &se);
+    size_t n = evbuffer_get_length(eb);
+    if (rc == 0 && (n != strlen(*text) || memcmp(*text, evbuffer_pullup(eb, -1), n))) {
+        free(*text);   /* repaired */
+        *text = malloc(n + 1);
+        evbuffer_remove(eb, *text, n);
+        (*text)[n] = '\0';
+    }
+    evbuffer_free(eb);
+    if (rc == 0)
+        return 0;
+    if (x->rest != FG_LINE_ERRORED) {   /* cancelling / expiring: that's the answer */
+        free(*text);
+        *text = error_text(x->b, 502, "api_error", se.msg);
+        return 2;
+    }
+    fg_warn("batch %s line %lld: %s Running it again through the pipeline.", x->b->id,
+            (long long)l->idx, se.msg);
+    struct fg_record *r = remote_record(x->b, l, plan, u, 502, se.msg);
+    if (r->cost_pico > 0)
+        charge_budgets(r);
+    json_object_set_new(plan, "batch", json_string("local"));
+    char *p = json_dumps(plan, JSON_COMPACT);
+    if (fg_bstore_line_replan(E.s, x->b->id, l->idx, p, &r, 1) < 0) {
+        fg_error("batch %s: %s", x->b->id, fg_bstore_errmsg(E.s));
+        fg_ledger_submit(r);
+    } else {
+        fg_record_free(r);
+    }
+    free(p);
+    free(*text);
+    *text = NULL;
+    return 1;
+}
+
 static int finish_job_line(void *arg, struct fg_bline *l)
 {
     struct job_ctx *x = arg;
@@ -795,6 +850,16 @@ static int finish_job_line(void *arg, struct fg_bline *l)
                                                                      : FG_DIALECT_OPENAI,
                      &u);
             fill_tokens(&d, &u);
+        }
+        int check = ok ? checked_answer(x, l, plan, &u, &text) : 0;
+        if (check == 1) {
+            json_decref(plan);
+            return 0;   /* runs again locally */
+        }
+        if (check == 2) {
+            ok = false;
+            d.outcome = FG_LINE_ERRORED;
+            d.status_code = status = 502;
         }
         struct fg_record *r = remote_record(x->b, l, plan, &u, status,
                                             ok ? NULL : "the provider answered with an error");

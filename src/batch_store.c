@@ -722,6 +722,30 @@ int fg_bstore_lines_done(struct fg_bstore *s, const char *batch_id,
     return commit(s);
 }
 
+int fg_bstore_line_replan(struct fg_bstore *s, const char *batch_id, int64_t idx,
+                          const char *plan, struct fg_record *const *recs, size_t nrecs)
+{
+    static const char sql[] =
+        "UPDATE batch_lines SET state = 'planned', job_id = NULL, plan = ?"
+        " WHERE batch_id = ? AND idx = ? AND state = 'submitted'";
+    if (begin(s) < 0)
+        return -1;
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return rollback(s);
+    bt(st, 1, plan);
+    bt(st, 2, batch_id);
+    sqlite3_bind_int64(st, 3, idx);
+    if (done(s, st, "UPDATE line replan") < 0)
+        return rollback(s);
+    char err[256];
+    if (nrecs && fg_sqlite_calls_insert(s->db, recs, nrecs, err, sizeof err) < 0) {
+        snprintf(s->err, sizeof s->err, "%s", err);
+        return rollback(s);
+    }
+    return commit(s);
+}
+
 int fg_bstore_lines_finish_rest(struct fg_bstore *s, const char *batch_id,
                                 enum fg_line_outcome outcome)
 {

@@ -150,6 +150,11 @@ struct fg_bline_done {
 int fg_bstore_lines_done(struct fg_bstore *s, const char *batch_id,
                          const struct fg_bline_done *d, size_t n, struct fg_record *const *recs,
                          size_t nrecs);
+/* A submitted line goes back to planned with a new plan (e.g. run locally
+ * after a provider answer failed its schema), and recs (the failed
+ * attempt's cost) are written, in one transaction.  Done lines untouched. */
+int fg_bstore_line_replan(struct fg_bstore *s, const char *batch_id, int64_t idx,
+                          const char *plan, struct fg_record *const *recs, size_t nrecs);
 /* Every line of the batch not done yet (any state) ends with outcome;
  * returns how many, or -1. */
 int fg_bstore_lines_finish_rest(struct fg_bstore *s, const char *batch_id,

@@ -411,6 +411,7 @@ static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
         .id = fg_arena_printf(&r->arena, "%016llx", (unsigned long long)id),
         .anthropic_version = evhttp_find_header(h, "anthropic-version"),
         .tokens = r->fault.tokens,
+        .bad_schema = r->fault.bad_schema,
     };
     return ctx;
 }

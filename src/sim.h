@@ -48,6 +48,8 @@
  *   "#sim:reset"             close the connection without any response
  *   "#sim:tokens=N"          produce N output tokens (default: short answer)
  *   "#sim:event_delay_ms=N"  streaming: sleep N ms between events
+ *   "#sim:bad_schema"        answer a requested JSON schema with prose (an
+ *                            answer that fails its schema, for tests)
  *   "#sim:batch_delay_ms=N"  batches: the last line is done N ms after creation
  *                            (default 300; the max over the batch's lines
  *                            and the create request's x-sim-fault header)

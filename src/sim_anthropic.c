@@ -414,7 +414,7 @@ static void make_answer(struct sim_ctx *c, const json_t *b, const struct an_req 
         tool_answer(c, tool, forced, ans);
         return;
     }
-    const json_t *schema = output_schema(b);
+    const json_t *schema = c->bad_schema ? NULL : output_schema(b);
     const char *text;
     if (schema) {
         json_t *v = sim_schema_value(schema, schema);

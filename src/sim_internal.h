@@ -34,6 +34,7 @@ struct sim_fault {
     int reset;
     long batch_delay_ms; /* batches: time to finish every line; -1: none */
     int batch_expire;    /* batches: expire at created + delay */
+    int bad_schema;      /* answer a requested schema with prose instead */
 };
 
 void sim_fault_init(struct sim_fault *f);
@@ -191,6 +192,7 @@ struct sim_ctx {
     const char *id;    /* hex id unique to this request */
     const char *anthropic_version; /* header, or NULL */
     long tokens;       /* #sim:tokens, -1 if absent */
+    int bad_schema;    /* #sim:bad_schema */
 };
 
 /* Error bodies in each dialect.  OpenAI: <param>, <code> may be NULL. */

@@ -373,7 +373,7 @@ static const char *raw_text(struct sim_ctx *c, const json_t *b, const struct oa_
 {
     const json_t *rf = json_object_get(b, "response_format");
     const char *type = json_string_value(json_object_get(rf, "type"));
-    if (type && strcmp(type, "json_schema") == 0) {
+    if (type && strcmp(type, "json_schema") == 0 && !c->bad_schema) {
         const json_t *schema = json_object_get(json_object_get(rf, "json_schema"), "schema");
         json_t *v = sim_schema_value(schema, schema);
         const char *s = sim_json_dump(c->arena, v);

@@ -245,3 +245,38 @@ int fg_structured_check(struct fg_call *c, struct evbuffer *body)
     json_decref(resp);
     return rc;
 }
+
+int fg_structured_check_answer(const struct fg_config *cfg, enum fg_dialect d, const char *req,
+                               size_t req_len, const char *model, struct evbuffer *body,
+                               struct fg_err *err)
+{
+    if (!cfg->structured_output.validate)
+        return 0;
+    /* a call of our own, holding only what the checks read */
+    struct fg_app app = {.cfg = cfg};
+    struct fg_worker w = {.app = &app};
+    struct fg_call c;
+    memset(&c, 0, sizeof c);
+    c.w = &w;
+    c.in = c.out = fg_dialect_ops(d);
+    c.upstream_model = model;
+    snprintf(c.id, sizeof c.id, "batch");
+    int rc = 0;
+    bool any;
+    char e[200];
+    if (fg_json_parse(&c.body, req, req_len) == 0) {
+        int s = requested_schema(&c, &any);
+        if (s >= 0) {
+            const struct fg_jtok *t = &c.body.t[s];
+            c.so_schema = fg_schema_get(c.body.src + t->start, t->end - t->start, e, sizeof e);
+        } else if (any) {
+            c.so_schema = fg_schema_any_object();
+            c.so_owned = true;
+        }
+        rc = fg_structured_check(&c, body);
+        fg_structured_release(&c);
+    }
+    fg_json_free(&c.body);
+    *err = c.err;
+    return rc;
+}

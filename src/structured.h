@@ -29,4 +29,13 @@ int fg_structured_check(struct fg_call *c, struct evbuffer *body);
 int fg_structured_check_text(struct fg_call *c, const char *text, size_t len);
 void fg_structured_release(struct fg_call *c);
 
+/* For answers that never passed through a call (a provider batch's
+ * results): check a complete client-dialect answer against the structured
+ * output its request (req, in dialect d) asked for, repairing it in place
+ * when safe.  0 (valid, repaired, or nothing to check) or -1 with *err a
+ * 502-class error naming the failing path. */
+int fg_structured_check_answer(const struct fg_config *cfg, enum fg_dialect d, const char *req,
+                               size_t req_len, const char *model, struct evbuffer *body,
+                               struct fg_err *err);
+
 #endif

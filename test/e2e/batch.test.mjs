@@ -321,6 +321,34 @@ describe('cancel and expiry', () => {
   });
 });
 
+describe('structured output inside a batch', () => {
+  test('provider answers are schema-checked; a failing one runs again through the pipeline', async () => {
+    const fr = await gateway(config('provider'));
+    const c = openai(fr);
+    const schema = { type: 'object', properties: { label: { type: 'string', enum: ['pos', 'neg'] } },
+      required: ['label'], additionalProperties: false };
+    const rf = { type: 'json_schema', json_schema: { name: 'l', strict: true, schema } };
+    const f = await upload(c, [
+      oaLine('good', 'gpt-4o-mini', 'Classify: great', { response_format: rf }),
+      oaLine('bad', 'gpt-4o-mini', 'Classify: awful #sim:bad_schema', { response_format: rf }),
+    ]);
+    const b = await untilFinal(c, (await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id);
+    assert.equal(b.status, 'completed');
+    const out = await fileLines(c, b.output_file_id);
+    const errs = await fileLines(c, b.error_file_id);
+    assert.deepEqual(out.map((l) => l.custom_id), ['good']);
+    assert.ok(['pos', 'neg'].includes(JSON.parse(out[0].response.body.choices[0].message.content).label));
+    assert.deepEqual(errs.map((l) => l.custom_id), ['bad']);
+    assert.equal(errs[0].response.status_code, 502);
+    assert.equal(errs[0].response.body.error.code, 'invalid_structured_output');
+    // the provider's answer and the pipeline's attempts are all in the ledger
+    const rows = ledger(fr.db, b.id).filter((r) => r.status === 502);
+    assert.ok(rows.some((r) => r.batch === 1), JSON.stringify(rows));
+    assert.ok(rows.some((r) => r.batch === 0), JSON.stringify(rows));
+    await fr.stop();
+  });
+});
+
 describe('routing inside a batch', () => {
   test('one batch split across a cheap and a frontier model, each at batch price', async () => {
     const fr = await gateway(config('provider', {
