@@ -913,11 +913,6 @@ static int poll_job(void *arg, struct fg_bjob *j)
     const struct fg_config *cfg = E.app->cfg;
     if (atomic_load(&E.stop))
         return 1;
-    if (!strcmp(j->state, "creating")) {
-        /* crashed between creating the job and hearing back: send again */
-        fg_bstore_job_release(E.s, j->id);
-        return 0;
-    }
     struct fg_remote r;
     if (!remote_for(j->provider, j->dialect, &r)) {
         struct job_results none = {0};
@@ -925,6 +920,21 @@ static int poll_job(void *arg, struct fg_bjob *j)
         return 0;
     }
     char err[300];
+    if (!strcmp(j->state, "creating")) {
+        /* a crash between asking the provider and recording its answer:
+         * adopt the batch the provider made, else send the lines again */
+        int found = fg_remote_find(&r, j->id, j->remote_id, sizeof j->remote_id, err, sizeof err);
+        if (found < 0)
+            return 0;   /* can't tell yet: ask again next pass */
+        if (found == 0) {
+            fg_bstore_job_release(E.s, j->id);
+            return 0;
+        }
+        fg_info("batch %s: adopted %s, created before a restart", pc->b->id, j->remote_id);
+        snprintf(j->state, sizeof j->state, "submitted");
+        j->next_poll_at = 0;
+        fg_bstore_job_update(E.s, j);
+    }
     if (pc->ending && strcmp(j->state, "cancel_sent")) {
         if (fg_remote_cancel(&r, j->remote_id, err, sizeof err) < 0)
             fg_warn("batch %s: cancelling %s: %s", pc->b->id, j->remote_id, err);

@@ -451,6 +451,39 @@ int fg_remote_poll(const struct fg_remote *r, const char *remote_id,
     return anthropic_poll(r, remote_id, state, cb, arg, err, errlen);
 }
 
+int fg_remote_find(const struct fg_remote *r, const char *job_id, char *remote_id, size_t idn,
+                   char *err, size_t errlen)
+{
+    if (r->dialect != FG_DIALECT_OPENAI)
+        return 0;
+    char url[1024];
+    snprintf(url, sizeof url, "%s/batches?limit=100", r->openai_base);
+    struct buf out = {0};
+    long st = http(r, "GET", url, NULL, 0, NULL, &out, err, errlen);
+    json_t *j = st == 200 ? load(&out) : NULL;
+    int rc = 0;
+    if (st != 200) {
+        if (st)
+            status_err(st, &out, "listing batches", err, errlen);
+        rc = -1;
+    }
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(j, "data"), i, b) {
+        const char *tag = json_string_value(json_object_get(json_object_get(b, "metadata"),
+                                                            "frugal_job"));
+        const char *id = json_string_value(json_object_get(b, "id"));
+        if (tag && id && !strcmp(tag, job_id)) {
+            snprintf(remote_id, idn, "%s", id);
+            rc = 1;
+            break;
+        }
+    }
+    json_decref(j);
+    free(out.p);
+    return rc;
+}
+
 int fg_remote_cancel(const struct fg_remote *r, const char *remote_id, char *err,
                      size_t errlen)
 {

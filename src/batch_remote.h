@@ -60,6 +60,12 @@ int fg_remote_submit(const struct fg_remote *r, const char *job_id,
 int fg_remote_poll(const struct fg_remote *r, const char *remote_id,
                    enum fg_remote_state *state, fg_remote_result_cb cb, void *arg, char *err,
                    size_t errlen);
+/* A batch this job created before a crash let frugal record its id:
+ * OpenAI batches carry metadata.frugal_job, so the newest page of batches
+ * is searched for it.  1 found (remote_id filled), 0 not found (or the
+ * provider can't tell: Anthropic), -1 with err. */
+int fg_remote_find(const struct fg_remote *r, const char *job_id, char *remote_id, size_t idn,
+                   char *err, size_t errlen);
 int fg_remote_cancel(const struct fg_remote *r, const char *remote_id, char *err,
                      size_t errlen);
 

@@ -429,6 +429,39 @@ describe('durability', () => {
   }
 });
 
+describe('a crash between the provider accepting a batch and frugal recording it', () => {
+  test('restart adopts the provider batch by its metadata instead of sending the lines twice', async () => {
+    const sim = await startSim({ name: 'sim-adopt' });
+    const dir = tempDir();
+    const cfg = {
+      providers: [{ name: 'sim', type: 'sim', base_url: sim.url, batch: 'provider' }],
+      models: MODELS, batches: { poll_ms: 50, poll_max_ms: 200 },
+    };
+    let fr = await gateway(cfg, { cwd: dir });
+    let c = openai(fr);
+    const lines = [0, 1, 2].map((i) => oaLine(`a${i}`, 'gpt-4o-mini', `x ${i} #sim:batch_delay_ms=2000`));
+    const f = await upload(c, lines);
+    const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await waitFor(() => execFileSync('sqlite3', [fr.db, "SELECT COUNT(*) FROM batch_jobs WHERE state='submitted'"])
+      .toString().trim() === '1', { what: 'the provider job' });
+    await fr.stop({ signal: 'SIGKILL', expectCode: null }).catch(() => {});
+    // as if the process died before it could record the provider's answer
+    execFileSync('sqlite3', [join(dir, 'frugal.db'), "UPDATE batch_jobs SET state='creating', remote_id=NULL"]);
+    fr = await gateway(cfg, { cwd: dir });
+    c = openai(fr);
+    const b = await untilFinal(c, b0.id, 20000);
+    assert.equal(b.status, 'completed');
+    assert.deepEqual((await fileLines(c, b.output_file_id)).map((l) => l.custom_id).sort(), ['a0', 'a1', 'a2']);
+    const remote = await (await fetch(`${sim.url}/v1/batches`)).json();
+    assert.equal(remote.data.length, 1, 'the lines were not sent to the provider twice');
+    assert.match(fr.err, /adopted/);
+    assert.equal(ledger(fr.db, b.id).length, 3);
+    await fr.stop();
+    await sim.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
 describe('isolation', () => {
   test('files and batches are visible only to the key that created them (master sees all)', async () => {
     const fr = await gateway({ ...config('provider'), server: { master_key: 'fk-e2e-master-batch' } });
