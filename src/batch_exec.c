@@ -389,14 +389,6 @@ static void plan_pending(const struct fg_batch *b)
 
 /* ---- local mode -------------------------------------------------------------- */
 
-static bool plan_is_local(const char *plan_text)
-{
-    json_t *p = plan_text ? json_loads(plan_text, 0, NULL) : NULL;
-    bool local = p && !strcmp(json_str(p, "batch"), "local");
-    json_decref(p);
-    return local;
-}
-
 static void take_records(struct commit *c, const char *line_key, int wait_ms)
 {
     struct fg_record *recs[16];
@@ -435,20 +427,12 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
                                                           : FG_DIALECT_OPENAI;
     int64_t from = 0;
     while (!atomic_load(&E.stop) && now_ms() < deadline_ms) {
-        struct linevec all = {0}, lv = {0};
-        if (fg_bstore_lines(E.s, b->id, "planned", from, conc * 4, collect, &all) < 0 || !all.n) {
-            linevec_free(&all);
+        struct linevec lv = {0};
+        if (fg_bstore_planned(E.s, b->id, true, from, conc * 4, collect, &lv) < 0 || !lv.n) {
+            linevec_free(&lv);
             return;
         }
-        from = all.v[all.n - 1].idx + 1;
-        for (size_t i = 0; i < all.n; i++)
-            if (plan_is_local(all.v[i].plan))
-                collect(&lv, &all.v[i]);
-        linevec_free(&all);
-        if (!lv.n) {
-            linevec_free(&lv);
-            continue;
-        }
+        from = lv.v[lv.n - 1].idx + 1;
         struct lb *calls = lb_for_lines(b, &lv);
         size_t done = lb_run(calls, lv.n, b, false, conc, cfg->batches.local_rps);
         struct commit c = {0};
@@ -585,7 +569,7 @@ static void submit_planned(const struct fg_batch *b)
     int64_t from = 0;
     for (;;) {
         struct linevec lv = {0};
-        if (fg_bstore_lines(E.s, b->id, "planned", from, 5000, collect, &lv) < 0 || !lv.n) {
+        if (fg_bstore_planned(E.s, b->id, false, from, 5000, collect, &lv) < 0 || !lv.n) {
             linevec_free(&lv);
             break;
         }

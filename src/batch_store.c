@@ -657,6 +657,25 @@ int fg_bstore_lines(struct fg_bstore *s, const char *batch_id, const char *state
     return line_rows(s, st, cb, arg);
 }
 
+int fg_bstore_planned(struct fg_bstore *s, const char *batch_id, bool local, int64_t from,
+                      int limit, fg_bline_cb cb, void *arg)
+{
+    /* plans are compact JSON written by the pipeline (batch_plan.c) */
+    static const char sql_local[] =
+        "SELECT " LINE_COLS " FROM batch_lines WHERE batch_id = ?1 AND state = 'planned'"
+        " AND plan LIKE '%\"batch\":\"local\"%' AND idx >= ?2 ORDER BY idx LIMIT ?3";
+    static const char sql_remote[] =
+        "SELECT " LINE_COLS " FROM batch_lines WHERE batch_id = ?1 AND state = 'planned'"
+        " AND plan NOT LIKE '%\"batch\":\"local\"%' AND idx >= ?2 ORDER BY idx LIMIT ?3";
+    sqlite3_stmt *st = stmt(s, local ? sql_local : sql_remote);
+    if (!st)
+        return -1;
+    bt(st, 1, batch_id);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int(st, 3, limit);
+    return line_rows(s, st, cb, arg);
+}
+
 int fg_bstore_job_lines(struct fg_bstore *s, const char *job_id, fg_bline_cb cb, void *arg)
 {
     static const char sql[] =

@@ -131,6 +131,10 @@ typedef int (*fg_bline_cb)(void *arg, struct fg_bline *l);
  * or NULL for all), index order, from idx >= from, up to limit. */
 int fg_bstore_lines(struct fg_bstore *s, const char *batch_id, const char *state,
                     int64_t from, int limit, fg_bline_cb cb, void *arg);
+/* Planned lines whose plan runs locally (local = true) or at the provider,
+ * index order from `from`, up to limit. */
+int fg_bstore_planned(struct fg_bstore *s, const char *batch_id, bool local, int64_t from,
+                      int limit, fg_bline_cb cb, void *arg);
 /* Lines of one provider job. */
 int fg_bstore_job_lines(struct fg_bstore *s, const char *job_id, fg_bline_cb cb, void *arg);
 int fg_bstore_line_plan(struct fg_bstore *s, const char *batch_id, int64_t idx,
