@@ -484,6 +484,7 @@ static bool remote_for(const char *provider, const char *dialect, struct fg_remo
     r->openai_base = E.app->prov[pi].openai_base;
     r->anthropic_base = E.app->prov[pi].anthropic_base;
     r->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : 600000;
+    r->abort = &E.stop;
     return true;
 }
 

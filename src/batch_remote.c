@@ -56,6 +56,13 @@ static struct curl_slist *auth_headers(const struct fg_remote *r, struct curl_sl
     return h;
 }
 
+/* Shutdown must not wait for a slow provider: curl asks here often. */
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    const _Atomic bool *abort = arg;
+    return abort && atomic_load(abort) ? 1 : 0;
+}
+
 /* One request; returns the HTTP status (0 on a transport error, err set). */
 static long http(const struct fg_remote *r, const char *method, const char *url,
                  const char *json, size_t json_len, curl_mime *mime, struct buf *out, char *err,
@@ -78,6 +85,9 @@ static long http(const struct fg_remote *r, const char *method, const char *url,
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)r->provider->connect_timeout_ms);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)r->abort);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif

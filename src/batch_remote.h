@@ -18,6 +18,7 @@
 
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@ struct fg_remote {
     const char *openai_base;         /* …/v1 */
     const char *anthropic_base;      /* without /v1 */
     int timeout_ms;
+    const _Atomic bool *abort;       /* when set, calls in flight give up (shutdown) */
 };
 
 struct fg_remote_req {

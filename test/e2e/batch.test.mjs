@@ -462,6 +462,27 @@ describe('a crash between the provider accepting a batch and frugal recording it
   });
 });
 
+describe('shutdown', () => {
+  test('SIGTERM does not wait for a provider that never answers a batch upload', async () => {
+    const { startRecorder } = await import('./lib/recorder.mjs');
+    const rec = await startRecorder();
+    rec.behave = () => ({ hang: true });
+    const fr = await gateway({
+      providers: [{ name: 'slow', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec', batch: 'provider' }],
+      models: [{ name: 'gpt-4o-mini', provider: 'slow' }],
+      batches: { poll_ms: 50 },
+    });
+    const c = openai(fr);
+    const f = await upload(c, [oaLine('h', 'gpt-4o-mini', 'x')]);
+    await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await waitFor(() => rec.requests.some((r) => r.path.endsWith('/files')), { what: 'the upload to the provider' });
+    const t0 = Date.now();
+    await fr.stop();
+    assert.ok(Date.now() - t0 < 5000, `stopped in ${Date.now() - t0} ms`);
+    await rec.stop();
+  });
+});
+
 describe('isolation', () => {
   test('files and batches are visible only to the key that created them (master sees all)', async () => {
     const fr = await gateway({ ...config('provider'), server: { master_key: 'fk-e2e-master-batch' } });
