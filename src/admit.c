@@ -206,7 +206,9 @@ int fg_admit_request(struct fg_call *c)
         whose[n] = fg_arena_printf(&c->arena, "tag '%s'", tb[i]->tag);
         bs[n++] = &tb[i]->budget;
     }
-    bool rated = v && (v->k.rpm > 0 || v->k.tpm > 0);
+    /* a batch line's plan is not a call: it may not spend the key's RPM/TPM
+     * (its budget hold is released when the plan is answered) */
+    bool rated = v && (v->k.rpm > 0 || v->k.tpm > 0) && !c->batch_plan;
     if (n == 0 && !rated)
         return 0;
     struct worst w;

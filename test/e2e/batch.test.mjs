@@ -462,6 +462,21 @@ describe('a crash between the provider accepting a batch and frugal recording it
   });
 });
 
+describe('limits of the creating key', () => {
+  test("planning lines does not spend the key's RPM; provider lines are not held to it", async () => {
+    const fr = await gateway({ ...config('provider'), server: { master_key: 'fk-e2e-master-rpm' } });
+    const k = (await call(fr, '/frugal/keys', { body: { name: 'slow-key', rpm: 1 } })).json;
+    const c = openai(fr, { apiKey: k.key });
+    const f = await upload(c, [0, 1, 2, 3].map((i) => oaLine(`r${i}`, 'gpt-4o-mini', `q ${i}`)));
+    const b = await untilFinal(c, (await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' })).id, 10000);
+    assert.deepEqual(b.request_counts, { total: 4, completed: 4, failed: 0 });
+    // the key's one request a minute is still there for a real-time call
+    const r = await c.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    assert.ok(r.choices[0].message.content);
+    await fr.stop();
+  });
+});
+
 describe('shutdown', () => {
   test('SIGTERM does not wait for a provider that never answers a batch upload', async () => {
     const { startRecorder } = await import('./lib/recorder.mjs');
