@@ -338,6 +338,33 @@ int fg_bstore_file_list(struct fg_bstore *s, const char *owner, const char *purp
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(s, "SELECT files");
 }
 
+/* Step st to the end, reading each row into a growing array of elem-sized
+ * records (rows first, callbacks after: a callback may use the handle, and
+ * a statement can't be reset while it is stepped).  0 or -1 (fail()ed). */
+typedef void (*row_reader)(sqlite3_stmt *st, void *elem);
+
+static int collect_rows(struct fg_bstore *s, sqlite3_stmt *st, size_t elem, row_reader rd,
+                        void **out, size_t *n, const char *what)
+{
+    size_t cap = 0;
+    char *v = NULL;
+    int rc;
+    *n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char *nv = realloc(v, cap * elem);
+            if (!nv)
+                break;
+            v = nv;
+        }
+        rd(st, v + (*n)++ * elem);
+    }
+    sqlite3_reset(st);
+    *out = v;
+    return rc == SQLITE_DONE ? 0 : fail(s, what);
+}
+
 /* ---- batches -------------------------------------------------------- */
 
 void fg_batch_clear(struct fg_batch *b)
@@ -470,24 +497,16 @@ int fg_bstore_batch_get(struct fg_bstore *s, const char *id, struct fg_batch *b)
     return 1;
 }
 
-/* Rows first, counts after: a statement can't be reset while we step it. */
+static void read_batch_elem(sqlite3_stmt *st, void *elem) { read_batch_row(st, elem); }
+
+/* Counts are read after the rows (batch_counts uses the same handle). */
 static int batch_rows(struct fg_bstore *s, sqlite3_stmt *st, fg_batch_cb cb, void *arg)
 {
-    size_t n = 0, cap = 0;
-    struct fg_batch *v = NULL;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            struct fg_batch *nv = realloc(v, cap * sizeof *v);
-            if (!nv)
-                break;
-            v = nv;
-        }
-        read_batch_row(st, &v[n++]);
-    }
-    sqlite3_reset(st);
-    int ret = rc == SQLITE_DONE ? 0 : fail(s, "SELECT batches");
+    void *p;
+    size_t n;
+    int ret = collect_rows(s, st, sizeof(struct fg_batch), read_batch_elem, &p, &n,
+                           "SELECT batches");
+    struct fg_batch *v = p;
     bool stop = false;
     for (size_t i = 0; i < n; i++) {
         if (!stop && ret == 0 && batch_counts(s, &v[i]) == 0)
@@ -613,24 +632,15 @@ static void read_line_row(sqlite3_stmt *st, struct fg_bline *l)
     cpy(l->request_id, sizeof l->request_id, st, 10);
 }
 
-/* Collect first, call back after: callbacks may write through s. */
+static void read_line_elem(sqlite3_stmt *st, void *elem) { read_line_row(st, elem); }
+
 static int line_rows(struct fg_bstore *s, sqlite3_stmt *st, fg_bline_cb cb, void *arg)
 {
-    size_t n = 0, cap = 0;
-    struct fg_bline *v = NULL;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            struct fg_bline *nv = realloc(v, cap * sizeof *v);
-            if (!nv)
-                break;
-            v = nv;
-        }
-        read_line_row(st, &v[n++]);
-    }
-    sqlite3_reset(st);
-    int ret = rc == SQLITE_DONE ? 0 : fail(s, "SELECT lines");
+    void *p;
+    size_t n;
+    int ret = collect_rows(s, st, sizeof(struct fg_bline), read_line_elem, &p, &n,
+                           "SELECT lines");
+    struct fg_bline *v = p;
     bool stop = false;
     for (size_t i = 0; i < n; i++) {
         if (!stop && ret == 0)
@@ -853,6 +863,23 @@ int fg_bstore_job_update(struct fg_bstore *s, const struct fg_bjob *j)
     return done(s, st, "UPDATE job");
 }
 
+static void read_job_elem(sqlite3_stmt *st, void *elem)
+{
+    struct fg_bjob *j = elem;
+    memset(j, 0, sizeof *j);
+    cpy(j->id, sizeof j->id, st, 0);
+    cpy(j->batch_id, sizeof j->batch_id, st, 1);
+    cpy(j->provider, sizeof j->provider, st, 2);
+    cpy(j->dialect, sizeof j->dialect, st, 3);
+    cpy(j->model, sizeof j->model, st, 4);
+    cpy(j->remote_id, sizeof j->remote_id, st, 5);
+    cpy(j->remote_file_id, sizeof j->remote_file_id, st, 6);
+    cpy(j->state, sizeof j->state, st, 7);
+    j->created_at = sqlite3_column_int64(st, 8);
+    j->next_poll_at = sqlite3_column_int64(st, 9);
+    j->polls = sqlite3_column_int(st, 10);
+}
+
 int fg_bstore_jobs(struct fg_bstore *s, const char *batch_id, fg_bjob_cb cb, void *arg)
 {
     static const char sql[] =
@@ -863,33 +890,10 @@ int fg_bstore_jobs(struct fg_bstore *s, const char *batch_id, fg_bjob_cb cb, voi
     if (!st)
         return -1;
     bt(st, 1, batch_id);
-    struct fg_bjob *v = NULL;
-    size_t n = 0, cap = 0;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            struct fg_bjob *nv = realloc(v, cap * sizeof *v);
-            if (!nv)
-                break;
-            v = nv;
-        }
-        struct fg_bjob *j = &v[n++];
-        memset(j, 0, sizeof *j);
-        cpy(j->id, sizeof j->id, st, 0);
-        cpy(j->batch_id, sizeof j->batch_id, st, 1);
-        cpy(j->provider, sizeof j->provider, st, 2);
-        cpy(j->dialect, sizeof j->dialect, st, 3);
-        cpy(j->model, sizeof j->model, st, 4);
-        cpy(j->remote_id, sizeof j->remote_id, st, 5);
-        cpy(j->remote_file_id, sizeof j->remote_file_id, st, 6);
-        cpy(j->state, sizeof j->state, st, 7);
-        j->created_at = sqlite3_column_int64(st, 8);
-        j->next_poll_at = sqlite3_column_int64(st, 9);
-        j->polls = sqlite3_column_int(st, 10);
-    }
-    sqlite3_reset(st);
-    int ret = rc == SQLITE_DONE ? 0 : fail(s, "SELECT jobs");
+    void *p;
+    size_t n;
+    int ret = collect_rows(s, st, sizeof(struct fg_bjob), read_job_elem, &p, &n, "SELECT jobs");
+    struct fg_bjob *v = p;
     for (size_t i = 0; ret == 0 && i < n; i++)
         if (cb(arg, &v[i]))
             break;
