@@ -107,7 +107,7 @@ json_t *tr_tool_id(const char *id, const char *fallback)
         if (id_char_ok(*c))
             *p++ = (char)*c;
         else
-            p += sprintf(p, "_%02x", *c);
+            p += snprintf(p, 4, "_%02x", *c); /* the buffer has 3 bytes per input byte + 1 */
     }
     *p = '\0';
     json_t *r = json_string(s);

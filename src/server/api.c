@@ -354,8 +354,12 @@ static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char
     for (int i = 0; by && rc == 0 && dims[i]; i++)
         if (!strcmp(by, dims[i]))
             o->by = dims[i];
-    if (top)
-        o->top_prefixes = atoi(top);
+    if (top) {
+        /* not a number, or out of range: the default (report.h) */
+        char *end;
+        long v = strtol(top, &end, 10);
+        o->top_prefixes = *top && !*end && v > 0 && v <= 1000 ? (int)v : 0;
+    }
     evhttp_clear_headers(&q);
     return rc;
 }

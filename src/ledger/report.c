@@ -332,7 +332,7 @@ static void add_buster(struct agg *a, const struct fg_record *r)
     size_t ml = strlen(model), wl = strlen(r->buster_where);
     char stackkey[256], *key = ml + wl + 32 <= sizeof stackkey ? stackkey
                                                                  : fg_xmalloc(ml + wl + 32);
-    int kl = sprintf(key, "%s\x1f%s\x1f%lld", model, r->buster_where,
+    int kl = snprintf(key, ml + wl + 32, "%s\x1f%s\x1f%lld", model, r->buster_where,
                      (long long)r->buster_offset);
     struct group *g = gtab_get(&a->busters, key, (size_t)kl);
     if (key != stackkey)

@@ -613,9 +613,12 @@ static int parse_listen(const char *s, char *host, size_t hostlen, unsigned *por
     if (!host[0])
         snprintf(host, hostlen, "%s", "127.0.0.1");
     const char *p = colon + 1;
-    if (!*p || strspn(p, "0123456789") != strlen(p) || strlen(p) > 5 || atol(p) > 65535)
+    if (!*p || strspn(p, "0123456789") != strlen(p) || strlen(p) > 5)
         return -1;
-    *port = (unsigned)atol(p);
+    unsigned long v = strtoul(p, NULL, 10); /* at most 5 digits: cannot overflow */
+    if (v > 65535)
+        return -1;
+    *port = (unsigned)v;
     return 0;
 }
 

@@ -198,7 +198,8 @@ static const char *jshort(const json_t *v, char *buf, size_t n)
     } else {
         buf[n > 4 ? n - 4 : 0] = '\0';
         utf8_trim(buf);
-        strcat(buf, n > 4 ? "..." : "");
+        if (n > 4)
+            memcpy(buf + strlen(buf), "...", 4);
     }
     return buf;
 }
@@ -2097,7 +2098,7 @@ static void an_describe(json_t *out, const json_t *extra)
         size_t need = len + strlen(k) + strlen(vs) + 8;
         if (need > cap)
             buf = fg_xrealloc(buf, cap = need * 2);
-        len += (size_t)sprintf(buf + len, "%s%s: %s", first ? "{" : ", ", k, vs);
+        len += (size_t)snprintf(buf + len, cap - len, "%s%s: %s", first ? "{" : ", ", k, vs);
         first = 0;
         free(val);
     }

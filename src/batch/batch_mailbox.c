@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -55,7 +56,7 @@ void fg_batch_mailbox_put(const char *line, struct fg_record *r, bool final)
         fg_ledger_submit(r);
         return;
     }
-    strncpy(s->line, line, sizeof s->line - 1);
+    snprintf(s->line, sizeof s->line, "%s", line);
     s->r = r;
     s->final = final;
     s->put_ms = now_ms();
