@@ -1,6 +1,9 @@
 # frugal — build, test, bench.
 #   make            build/frugal (optimised)
-#   make test       unit tests (cmocka) + end-to-end tests, all under ASan/UBSan
+#   make test       check-src, unit tests (cmocka) + end-to-end tests under ASan/UBSan,
+#                   a short fuzz pass, then unit + busy e2e files under TSan
+#   make unit T=x   one unit suite; make e2e T=file P=pattern: one e2e file
+#   make check-src  layer rules and banned functions (scripts/check-src.sh)
 #   make fuzz       libFuzzer targets in build/fuzz/ (needs clang: CLANG=clang-14)
 #   make fuzz-run   run each for FUZZ_SECONDS (default 30); fails on a finding
 #   make bench      overhead benchmark against direct and nginx, and the
@@ -88,7 +91,7 @@ test/e2e/node_modules: test/e2e/package-lock.json
 E2E_FILES := $(if $(T),$(T:%=%.test.mjs),*.test.mjs)
 e2e: $(SANDIR)/frugal test/e2e/node_modules
 	$(if $(T),,rm -rf test/e2e/.logs)
-	cd test/e2e && FRUGAL_BIN=$(CURDIR)/$(SANDIR)/frugal node --test --test-concurrency=1 \
+	cd test/e2e && $(SAN_RUN) FRUGAL_BIN=$(CURDIR)/$(SANDIR)/frugal node --test --test-concurrency=1 \
 	    $(if $(P),--test-name-pattern='$(P)') $(E2E_FILES)
 
 # ThreadSanitizer: the unit suites and the end-to-end files whose daemons are
