@@ -19,7 +19,7 @@ CFLAGS  ?= -O2 -g
 # src/ has one folder per layer (see scripts/check-src.sh for who may include
 # whom); headers are included by bare name, so every folder is on the path.
 SRC_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
-INCS    := $(SRC_DIRS:%=-I%)
+INCS    := $(SRC_DIRS:%=-iquote %)
 # -MMD -MP: each object depends on the headers it really includes (.d files)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(INCS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
 LDLIBS  := $(PKG_LIBS) -lpthread -lm
@@ -37,11 +37,11 @@ LIB_OBJ := $(LIB_SRC:src/%.c=build/obj/%.o)
 SANITIZER ?= address
 ifeq ($(SANITIZER),thread)
 SANDIR  := build/tsan
-SAN     := -fsanitize=thread -fno-omit-frame-pointer -Wno-format-truncation
+SAN     := -fsanitize=thread -fno-omit-frame-pointer -Wno-format-truncation -DFG_DEBUG
 SAN_RUN := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/test/tsan.supp"
 else
 SANDIR  := build/san
-SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-format-truncation
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-format-truncation -DFG_DEBUG
 SAN_RUN := ASAN_OPTIONS=detect_leaks=1
 endif
 SOBJ    := $(SRC:src/%.c=$(SANDIR)/%.o)
