@@ -53,7 +53,7 @@ struct fg_conns;
 void fg_conn_global_init(const struct fg_server_cfg *cfg);
 void fg_conn_global_free(void);
 
-struct fg_conns *fg_conns_new(struct event_base *base, const struct fg_server_cfg *cfg);
+struct fg_conns *fg_conns_new(struct event_base *base, const struct fg_config *cfg);
 void fg_conns_free(struct fg_conns *set);
 /* evhttp_set_bevcb callback; arg is the worker's struct fg_conns. */
 struct bufferevent *fg_conns_bevcb(struct event_base *base, void *arg);

@@ -191,7 +191,7 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
     if (!app->listen_port)
         app->listen_port = bound_port(w->fd);
     w->http = evhttp_new(w->base);
-    w->conns = fg_conns_new(w->base, s);
+    w->conns = fg_conns_new(w->base, app->cfg);
     evhttp_set_bevcb(w->http, fg_conns_bevcb, w->conns);
     /* The API layer enforces max_body_bytes and conn.c max_header_bytes
      * themselves so the 413 / 431 is in the caller's dialect; libevent's own
