@@ -244,7 +244,7 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
     int rc = parse_body(c) < 0 ? -1 : fg_pipeline_run(c);
     if (rc < 0) {
         c->status = c->err.status;
-        fg_reply_error(req, d, &c->err);
+        fg_reply_call_error(c);
     }
     if (rc != 0)
         fg_call_finish(c);

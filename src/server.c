@@ -133,14 +133,24 @@ void fg_worker_call_ended(struct fg_worker *w)
     }
 }
 
+/* Calls still running are cut, each with an error its client can see
+ * (a 503, or the stream's error event); the loop runs a moment longer so
+ * those bytes reach the sockets. */
 static void on_grace_over(evutil_socket_t fd, short what, void *arg)
 {
     struct fg_worker *w = arg;
+    int ms = w->app->cfg->server.shutdown_grace_ms;
     if (w->inflight)
         fg_warn("worker %d: %d call(s) still running after the shutdown grace period; "
                 "cutting them", w->index, w->inflight);
-    fg_call_abort_all(w);
-    event_base_loopexit(w->base, NULL);
+    struct fg_err e;
+    fg_err_set(&e, FG_E_UNAVAILABLE, NULL, "frugal shut down before this call finished (it "
+               "was still running when server.shutdown_grace_ms = %d ran out); retry it.", ms);
+    snprintf(e.code, sizeof e.code, "shutting_down");
+    while (w->calls)
+        fg_relay_cut(w->calls, &e);
+    struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
+    event_base_loopexit(w->base, &tv);
 }
 
 /* Runs on the worker's loop, activated from the signal thread. */

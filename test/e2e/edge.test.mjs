@@ -318,3 +318,104 @@ describe('connection exhaustion', () => {
     }
   });
 });
+
+describe('upstream failures and shutdown: every cut call is told', () => {
+  test('upstream-error 502s carry x-frugal-request-id (malformed, reset, translated)', async () => {
+    const fr = await startFrugal({
+      name: 'frugal-edge-ids',
+      config: { server: { upstream_retries: 0 }, providers: PROVIDERS, models: MODELS },
+    });
+    try {
+      const cases = [
+        ['/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }, {}, 'invalid_json'],
+        ['/v1/chat/completions', { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] }, {}, 'reset'],
+        ['/v1/messages', { model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] },
+          { 'anthropic-version': '2023-06-01' }, 'invalid_json'],
+        ['/v1/chat/completions', { model: 'claude-haiku-4-5', messages: [{ role: 'user', content: 'x' }] }, {}, 'invalid_json'],
+      ];
+      for (const [path, body, headers, fault] of cases) {
+        const r = await call(fr, path, { body, headers: { ...headers, 'x-sim-fault': fault } });
+        assert.equal(r.status, 502, `${path} ${fault}: ${r.text}`);
+        assert.ok(r.headers.get('x-frugal-request-id'), `${path} ${fault}: no x-frugal-request-id`);
+      }
+    } finally {
+      await fr.stop();
+    }
+  });
+
+  test('a 2 MB upstream response header → 502 saying the upstream header was too large', async () => {
+    const { createServer } = await import('node:net');
+    const up = createServer((s) => {
+      s.on('data', () => {});
+      s.on('error', () => {});
+      s.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nx-huge: ${'h'.repeat(2 * MB)}\r\nContent-Length: 2\r\n\r\n{}`,
+        () => s.end());
+    });
+    await new Promise((r) => up.listen(0, '127.0.0.1', r));
+    const fr = await startFrugal({
+      name: 'frugal-edge-bighdr',
+      config: {
+        server: { upstream_retries: 0 },
+        providers: [{ name: 'big', type: 'openai', base_url: `http://127.0.0.1:${up.address().port}/v1`, api_key: 'sk-x' }],
+        models: [{ name: 'gpt-4o-mini', provider: 'big' }],
+      },
+    });
+    try {
+      const r = await call(fr, '/v1/chat/completions', { body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }] } });
+      assert.equal(r.status, 502, r.text);
+      assert.equal(r.json.error.code, 'upstream_header_too_large');
+      assert.match(r.json.error.message, /header too large/);
+      assert.doesNotMatch(r.json.error.message, /memory/i);
+      assert.ok(r.headers.get('x-frugal-request-id'));
+    } finally {
+      await fr.stop();
+      up.close();
+    }
+  });
+
+  test('calls still running when shutdown_grace_ms ends: streams get an error event, others a 503', async () => {
+    const { Anthropic } = await import('./lib/frugal.mjs');
+    const fr = await startFrugal({
+      name: 'frugal-edge-grace',
+      config: { server: { workers: 1, shutdown_grace_ms: 300 }, providers: PROVIDERS, models: MODELS },
+    });
+    const user = (t) => [{ role: 'user', content: t }];
+    const oaStream = (async () => {
+      let text = '';
+      try {
+        const s = await openai(fr, { maxRetries: 0 }).chat.completions.create({
+          model: 'gpt-4o-mini', stream: true, messages: user('long #sim:event_delay_ms=100 #sim:tokens=5000'),
+        });
+        for await (const ch of s) text += ch.choices[0]?.delta?.content ?? '';
+        return { text };
+      } catch (e) {
+        return { text, e };
+      }
+    })();
+    const anStream = (async () => {
+      let text = '';
+      try {
+        const s = await new Anthropic({ apiKey: 'x', baseURL: fr.url, maxRetries: 0 }).messages.create({
+          model: 'claude-haiku-4-5', max_tokens: 5000, stream: true, messages: user('long #sim:event_delay_ms=100 #sim:tokens=5000'),
+        });
+        for await (const ev of s) if (ev.type === 'content_block_delta') text += ev.delta.text ?? '';
+        return { text };
+      } catch (e) {
+        return { text, e };
+      }
+    })();
+    const plain = openai(fr, { maxRetries: 0 }).chat.completions.create({
+      model: 'gpt-4o-mini', messages: user('slow #sim:delay_ms=60000'),
+    }).then(() => ({}), (e) => ({ e }));
+    await sleep(600);
+    fr.proc.kill('SIGTERM');
+    await fr.stop({ send: false });
+    const [o, a, p] = await Promise.all([oaStream, anStream, plain]);
+    assert.ok(o.text.length > 0 && o.e, 'the OpenAI stream had started and was cut');
+    assert.match(String(o.e?.message), /shut down before this call finished/);
+    assert.ok(a.text.length > 0 && a.e, 'the Anthropic stream had started and was cut');
+    assert.match(String(a.e?.message), /shut down before this call finished/);
+    assert.equal(p.e?.status, 503, String(p.e));
+    assert.equal(p.e?.code, 'shutting_down');
+  });
+});
