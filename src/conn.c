@@ -62,6 +62,7 @@ struct fg_conn {
     int fd;
     enum phase phase;
     int nl;                             /* header end scan: 0 in a line, 1 after LF, 2 after LF CR */
+    int deadline_ms;                    /* the deadline armed for this phase */
     bool ip_counted, refused;
     bool place_freed;                   /* answered by us: no longer counted */
     bool sent_any;                      /* any byte ever received */
@@ -69,6 +70,8 @@ struct fg_conn {
     char *head;                         /* PH_HEADERS: the head so far */
     size_t head_len, head_cap;
     uint64_t reserved;                  /* body bytes booked in flight (gate.h) */
+    bool chunked;                       /* PH_BODY: booked as its bytes come */
+    const struct fg_dialect_ops *d;     /* PH_BODY: the caller's dialect */
     size_t drained;                     /* PH_REJECT: bytes dropped */
     uint64_t opened_ns;
     uint8_t ip[16];
@@ -204,6 +207,7 @@ static void warn_limited(struct fg_conns *set, const char *fmt, ...)
 
 static void arm(struct fg_conn *c, int ms)
 {
+    c->deadline_ms = ms;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     event_add(c->timer, &tv);
 }
@@ -368,6 +372,26 @@ static void refused_msg(const struct fg_conn *c, char *msg, size_t n)
                  cfg->max_connections_per_ip);
 }
 
+/* Book n more body bytes in flight; false after refusing the request. */
+static bool book(struct fg_conn *c, uint64_t n, bool head_only)
+{
+    const struct fg_server_cfg *cfg = c->set->cfg;
+    if (fg_gate_reserve(n, cfg->max_body_bytes_in_flight)) {
+        c->reserved += n;
+        return true;
+    }
+    warn_limited(c->set, "client %s: request body refused: %llu bytes of request bodies in "
+                 "flight, %llu more would pass server.max_body_bytes_in_flight (%zu)", c->ipstr,
+                 (unsigned long long)fg_gate_in_flight(), (unsigned long long)n,
+                 cfg->max_body_bytes_in_flight);
+    char msg[300];
+    snprintf(msg, sizeof msg, "frugal is receiving as many request bodies as it takes at "
+             "once (server.max_body_bytes_in_flight = %zu bytes); retry shortly.",
+             cfg->max_body_bytes_in_flight);
+    reject(c, c->d, 503, "server_busy", msg, head_only);
+    return false;
+}
+
 /* The head is complete: judge it before a byte of the body is kept. */
 static void head_done(struct fg_conn *c)
 {
@@ -395,19 +419,10 @@ static void head_done(struct fg_conn *c)
         reject(c, v.d, v.status, v.code, v.msg, head_only);
         return;
     }
-    uint64_t n = h.chunked ? v.body_cap : h.length;
-    if (!fg_gate_reserve(n, cfg->max_body_bytes_in_flight)) {
-        warn_limited(c->set, "client %s: a %llu-byte body refused: %llu bytes of request bodies "
-                     "in flight, server.max_body_bytes_in_flight is %zu", c->ipstr,
-                     (unsigned long long)n, (unsigned long long)fg_gate_in_flight(),
-                     cfg->max_body_bytes_in_flight);
-        snprintf(msg, sizeof msg, "frugal is receiving as many request bodies as it takes at "
-                 "once (server.max_body_bytes_in_flight = %zu bytes); retry shortly.",
-                 cfg->max_body_bytes_in_flight);
-        reject(c, v.d, 503, "server_busy", msg, head_only);
+    c->chunked = h.chunked;
+    c->d = v.d;
+    if (!book(c, h.length, head_only))
         return;
-    }
-    c->reserved = n;
     /* evhttp then stops a chunked body at the path's cap */
     evhttp_connection_set_max_body_size(c->evcon, (ev_ssize_t)v.body_cap);
     free(c->head);
@@ -456,6 +471,10 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
         c->phase = PH_HEADERS;
         c->nl = 0;
         arm(c, c->set->cfg->header_timeout_ms);
+    }
+    if (c->phase == PH_BODY && c->chunked) {
+        book(c, info->n_added, false);   /* its size is known as it comes */
+        return;
     }
     if (c->phase != PH_HEADERS)
         return;
@@ -641,10 +660,12 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         return;
     const struct fg_server_cfg *cfg = c->set->cfg;
     bool body = c->phase == PH_BODY;
+    const char *key = body ? "body_timeout_ms"
+                    : c->deadline_ms == cfg->header_timeout_ms ? "header_timeout_ms"
+                                                               : "header_timeout_busy_ms";
     warn_limited(c->set, "client %s: request %s not received within %d ms (server.%s); "
                  "connection closed", c->ipstr[0] ? c->ipstr : "?", body ? "body" : "headers",
-                 body ? cfg->body_timeout_ms : cfg->header_timeout_ms,
-                 body ? "body_timeout_ms" : "header_timeout_ms");
+                 c->deadline_ms, key);
     evhttp_connection_free(c->evcon);   /* frees c (on_close) */
 }
 

@@ -13,7 +13,8 @@
  *    batch executor's internal secret: else 404 / 401 here.  Smaller
  *    bodies go on to the API layer, whose answers are the precise ones.
  *  - Then a declared Content-Length over the path's cap → 413.
- *  - Bytes in flight: fg_gate_reserve() books n body bytes against
+ *  - Bytes in flight (conn.c books a body's Content-Length at its head, a
+ *    chunked body's bytes as they arrive): fg_gate_reserve() books n against
  *    server.max_body_bytes_in_flight (all workers together); false = over,
  *    nothing booked.  fg_gate_release() gives them back.  Thread-safe.
  *  - fg_gate_trim(freed) is called after a body of `freed` bytes was freed:
