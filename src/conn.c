@@ -7,9 +7,14 @@
  * finished setting the connection up.  It then knows the socket, the peer
  * and the evhttp_connection, counts the connection, and arms the header
  * deadline.  An evbuffer callback on the input buffer follows the bytes of
- * each request: its first byte (on a keep-alive connection), the blank
- * line ending the headers.  The request callback stops the clock.  The
- * record goes when evhttp closes the connection (its close callback). */
+ * each request as they are read, before evhttp parses them: its first byte
+ * (on a keep-alive connection) starts the clock; its head is copied up to
+ * the blank line and judged there (reqhead.h, gate.h), before a byte of
+ * the body is kept.  A request refused there is answered by us, raw on the
+ * bufferevent, whose callbacks we take over from evhttp for good; the
+ * connection then drains and closes.  The request callback stops the
+ * clock.  The record goes when evhttp closes the connection (its close
+ * callback). */
 #include "conn.h"
 
 #include "api.h"
@@ -47,11 +52,11 @@
 
 /* PH_HEADERS: the head is copied as it comes (c->head) and judged at its
  * blank line (reqhead.h, gate.h).  PH_BUSY: handed to the API, answer
- * pending.  PH_IDLE: keep-alive, between requests.  PH_BLIND: a pipelined
- * request whose first bytes came while the previous one was in flight; its
- * head was not seen from its start, so libevent alone frames it.
- * PH_REJECT: we answered by ourselves and drain until the close. */
-enum phase { PH_SETUP, PH_HEADERS, PH_BODY, PH_BUSY, PH_IDLE, PH_BLIND, PH_REJECT };
+ * pending; bytes of a pipelined next request wait in the input buffer and
+ * are judged once the answer is out (on_req_complete).  PH_IDLE:
+ * keep-alive, between requests.  PH_REJECT: we answered by ourselves and
+ * drain until the close. */
+enum phase { PH_SETUP, PH_HEADERS, PH_BODY, PH_BUSY, PH_IDLE, PH_REJECT };
 
 struct fg_conn {
     struct fg_conns *set;
@@ -59,6 +64,7 @@ struct fg_conn {
     struct evhttp_connection *evcon;    /* once set up */
     struct evbuffer_cb_entry *watch;    /* on the input buffer */
     struct event *timer;                /* set-up, then the deadline */
+    struct event *retake;               /* see on_req_complete */
     int fd;
     enum phase phase;
     int nl;                             /* header end scan: 0 in a line, 1 after LF, 2 after LF CR */
@@ -270,6 +276,8 @@ static void release(struct fg_conn *c, bool bev_alive)
     if (c->next)
         c->next->prev = c->prev;
     event_free(c->timer);
+    if (c->retake)
+        event_free(c->retake);
     free(c);
 }
 
@@ -454,31 +462,21 @@ static bool head_add(struct fg_conn *c, const unsigned char *p, size_t n)
     return true;
 }
 
-/* Bytes arrived: a new request starts its clock on its first byte; its
- * head is copied up to the blank line, then judged (head_done). */
-static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+/* Runs in the loop pass that answered a pipelined request, after evhttp
+ * reset the callbacks and before its deferred read (which calls whatever
+ * read callback the bufferevent has then). */
+static void on_retake(evutil_socket_t fd, short what, void *arg)
 {
     struct fg_conn *c = arg;
-    if (!info->n_added || !c->evcon || c->phase == PH_REJECT)
-        return;
-    c->sent_any = true;
-    if (c->phase == PH_BUSY) {
-        c->phase = PH_BLIND;   /* pipelined behind a request in flight */
-        evhttp_connection_set_max_body_size(c->evcon, (ev_ssize_t)c->set->cfg->max_body_bytes);
-        return;
-    }
-    if (c->phase == PH_IDLE) {
-        c->phase = PH_HEADERS;
-        c->nl = 0;
-        arm(c, c->set->cfg->header_timeout_ms);
-    }
-    if (c->phase == PH_BODY && c->chunked) {
-        book(c, info->n_added, false);   /* its size is known as it comes */
-        return;
-    }
-    if (c->phase != PH_HEADERS)
-        return;
-    size_t len = evbuffer_get_length(buf), at = len - info->n_added;
+    bufferevent_setcb(c->bev, linger_read, linger_write, linger_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Copy the head from offset `at` of buf up to its blank line, then judge
+ * it (head_done); stops early once the connection was answered. */
+static void scan(struct fg_conn *c, struct evbuffer *buf, size_t at)
+{
+    size_t len = evbuffer_get_length(buf);
     while (at < len) {
         struct evbuffer_ptr pos;
         struct evbuffer_iovec v[8];
@@ -509,6 +507,29 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
     }
 }
 
+/* Bytes arrived: a new request starts its clock on its first byte; its
+ * head is copied up to the blank line, then judged (head_done). */
+static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct fg_conn *c = arg;
+    if (!info->n_added || !c->evcon || c->phase == PH_REJECT)
+        return;
+    c->sent_any = true;
+    if (c->phase == PH_BUSY)
+        return;   /* pipelined behind a request in flight: judged when it is answered */
+    if (c->phase == PH_IDLE) {
+        c->phase = PH_HEADERS;
+        c->nl = 0;
+        arm(c, c->set->cfg->header_timeout_ms);
+    }
+    if (c->phase == PH_BODY && c->chunked) {
+        book(c, info->n_added, false);   /* its size is known as it comes */
+        return;
+    }
+    if (c->phase == PH_HEADERS)
+        scan(c, buf, evbuffer_get_length(buf) - info->n_added);
+}
+
 /* The answer to a request went out (evhttp_send_done): the connection is
  * idle unless the next request's bytes came meanwhile. */
 static void on_req_complete(struct evhttp_request *req, void *arg)
@@ -517,11 +538,22 @@ static void on_req_complete(struct evhttp_request *req, void *arg)
     unbook(c);
     if (c->phase != PH_BUSY)
         return;
-    if (evbuffer_get_length(bufferevent_get_input(c->bev))) {
-        c->phase = PH_BLIND;
-        evhttp_connection_set_max_body_size(c->evcon, (ev_ssize_t)c->set->cfg->max_body_bytes);
-    } else {
-        c->phase = PH_IDLE;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    c->phase = PH_IDLE;
+    if (!evbuffer_get_length(in))
+        return;
+    /* pipelined: the bytes left start the next request (evhttp took exactly
+     * this one's); judge its head now */
+    c->phase = PH_HEADERS;
+    c->nl = 0;
+    arm(c, c->set->cfg->header_timeout_ms);
+    scan(c, in, 0);
+    if (c->phase == PH_REJECT) {
+        /* evhttp is about to set its own callbacks again for the next
+         * request (evhttp_start_read_): take the connection back after */
+        if (!c->retake)
+            c->retake = event_new(c->set->base, -1, 0, on_retake, c);
+        event_active(c->retake, EV_TIMEOUT, 1);
     }
 }
 
@@ -701,7 +733,7 @@ int fg_conns_request(struct fg_conns *set, struct evhttp_request *req)
         event_del(c->timer);
         c->phase = PH_BUSY;
         evhttp_request_set_on_complete_cb(req, on_req_complete, c);
-        if (c->refused) {   /* a pipelined request (PH_BLIND) */
+        if (c->refused) {   /* not judged at its head (a head over libevent's limit) */
             char msg[200];
             refused_msg(c, msg, sizeof msg);
             fg_api_reject(req, c->refuse_status, "too_many_connections", msg);

@@ -253,6 +253,18 @@ describe('strict framing: ambiguous requests get 400 and a closed connection', (
     d.sock.destroy();
   });
 
+  test('a request pipelined behind another is judged at its head too', async () => {
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'first' }] });
+    const first = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${body.length}\r\n\r\n${body}`;
+    const c = await rawClient(fr.port);
+    c.sock.write(first + cases[0][1] + 'hello' + smuggled);
+    await Promise.race([c.closed, sleep(5000)]);
+    assert.notEqual(c.closedAt, null, 'the connection must be closed');
+    const answers = c.data.match(/HTTP\/1\.1 \d{3}/g);
+    assert.deepEqual(answers, ['HTTP/1.1 200', 'HTTP/1.1 400'], c.data);
+  });
+
   test('frugal check: server.max_body_bytes_in_flight below a path cap → exit 2', async () => {
     const dir = tempDir();
     try {
