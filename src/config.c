@@ -1406,8 +1406,12 @@ static void check_body_limits(struct ld *ld, const struct node *server)
         need = c->batches.max_file_bytes + (64u << 10);
         by = "batches.max_file_bytes + 64 KiB";
     }
-    if (c->server.max_body_bytes_in_flight < need)
-        err_at(ld, k ? k->line : server ? server->line : 1, "server.max_body_bytes_in_flight",
+    if (c->server.max_body_bytes_in_flight >= need)
+        return;
+    if (!k)   /* the default follows a larger cap set elsewhere */
+        ld->cfg->server.max_body_bytes_in_flight = need;
+    else
+        err_at(ld, k->line, "server.max_body_bytes_in_flight",
                "%zu is less than %s (%zu): the largest body allowed could never be received",
                c->server.max_body_bytes_in_flight, by, need);
 }

@@ -130,7 +130,8 @@ struct fg_server_cfg {
     int header_timeout_busy_ms; /* header_timeout_ms while over 3/4 of max_connections
                                    are open, default 1000 */
     size_t max_body_bytes_in_flight; /* request bodies being received, all workers,
-                                        default 268435456 (256 MiB) */
+                                        default 268435456 (256 MiB) or the largest
+                                        path cap if larger (gate.h) */
 };
 
 struct fg_config {

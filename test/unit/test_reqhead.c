@@ -130,6 +130,13 @@ static void test_gate(void **st)
     assert_int_equal(v.body_cap, 4u << 20);
     assert_ptr_equal(v.d, &fg_dialect_anthropic);
     fg_config_free(c);
+    /* an unset in-flight bound follows a larger cap (a set one is checked) */
+    c = cfg_with("server:\n  max_body_bytes: 1GB\n" MODELS);
+    assert_int_equal(c->server.max_body_bytes_in_flight, 1u << 30);
+    fg_config_free(c);
+    c = cfg_with(MODELS);
+    assert_int_equal(c->server.max_body_bytes_in_flight, 256u << 20);
+    fg_config_free(c);
     /* no master key: anyone, only the sizes */
     c = cfg_with("server:\n  max_body_bytes: 1MB\n" MODELS);
     verdict(c, "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: 900000\r\n\r\n", 0, NULL);
