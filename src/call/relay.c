@@ -364,6 +364,15 @@ static void transfer_error(struct fg_call *c, CURLcode res)
                    "response (%s)", p, curl_easy_strerror(res));
         snprintf(c->err.code, sizeof c->err.code, "upstream_reset");
         break;
+    case CURLE_OUT_OF_MEMORY:   /* curl's answer to a giant header before 8.6 */
+#if LIBCURL_VERSION_NUM >= 0x080600
+    case CURLE_TOO_LARGE:
+#endif
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream provider '%s' sent a response header too large to accept (a "
+                   "header line over %d bytes)", p, CURL_MAX_HTTP_HEADER);
+        snprintf(c->err.code, sizeof c->err.code, "upstream_header_too_large");
+        break;
     default:
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' failed: %s",
                    p, curl_easy_strerror(res));
@@ -431,7 +440,7 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
     bool retrying = false;
     if (rc < 0) {
         c->status = c->err.status;
-        fg_reply_error(c->req, c->in, &c->err);
+        fg_reply_call_error(c);
     } else if (structured_ok(c, out, &retrying)) {
         cache_store(c, false, (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
         if (c->client_stream) {
@@ -477,7 +486,7 @@ static void reply_as_stream(struct fg_call *c, struct evbuffer *json)
                                    c->include_usage, sse) < 0) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "could not stream the checked answer");
         c->status = c->err.status;
-        fg_reply_error(c->req, c->in, &c->err);
+        fg_reply_call_error(c);
     } else {
         send_sse_whole(c, sse);
     }
@@ -618,7 +627,7 @@ static bool structured_ok(struct fg_call *c, struct evbuffer *body, bool *retryi
     *retrying = retry_structured(c);
     if (!*retrying) {
         c->status = c->err.status;
-        fg_reply_error(c->req, c->in, &c->err);
+        fg_reply_call_error(c);
     }
     return false;
 }
@@ -652,7 +661,7 @@ static bool finish_buffered(struct fg_call *c)
         snprintf(c->err.code, sizeof c->err.code, "upstream_redirect");
         c->status = c->err.status;
         fg_reply_frugal_headers(c);
-        fg_reply_error(c->req, c->in, &c->err);
+        fg_reply_call_error(c);
         return false;
     }
     if (c->up_status >= 400)
@@ -667,7 +676,7 @@ static bool finish_buffered(struct fg_call *c)
                    c->provider->name, n ? c->resp.err : "empty body");
         snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
         c->status = c->err.status;
-        fg_reply_error(c->req, c->in, &c->err);
+        fg_reply_call_error(c);
         return false;
     }
     if (c->in != c->out && json_ok)
@@ -681,7 +690,7 @@ static bool finish_buffered(struct fg_call *c)
             c->err.status = (int)c->up_status;
         c->status = c->err.status;
         fg_reply_frugal_headers(c);
-        fg_reply_error(c->req, c->in, &c->err);
+        fg_reply_call_error(c);
         return false;
     }
     c->status = (int)c->up_status;
@@ -722,7 +731,7 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
     struct fg_call *c = arg;
     if (fg_relay_start(c) < 0) {
         c->status = c->err.status;
-        fg_reply_error(c->req, c->in, &c->err);
+        fg_reply_call_error(c);
         fg_call_finish(c);
     }
 }
@@ -801,7 +810,7 @@ static bool held_escalation(struct fg_call *c, CURLcode res)
         return true;
     /* the frontier attempt could not start: the client gets the error */
     c->status = c->err.status ? c->err.status : 502;
-    fg_reply_error(c->req, c->in, &c->err);
+    fg_reply_call_error(c);
     c->state = FG_CALL_DONE;
     fg_call_finish(c);
     return true;
@@ -828,7 +837,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         transfer_error(c, res);
         fg_warn("%s upstream %s: %s", c->id, c->provider->name, c->err.msg);
         c->status = c->err.status;
-        fg_reply_error(c->req, c->in, &c->err);
+        fg_reply_call_error(c);
     } else if (finish_buffered(c)) {
         return;     /* a retry is on its way */
     }
@@ -916,4 +925,26 @@ int fg_relay_start(struct fg_call *c)
         return fg_err_set(&c->err, FG_E_INTERNAL, NULL, "could not start the upstream transfer");
     }
     return 0;
+}
+
+void fg_relay_cut(struct fg_call *c, const struct fg_err *e)
+{
+    if (c->req && c->state != FG_CALL_DONE) {
+        c->err = *e;
+        if (c->state == FG_CALL_STREAMING) {
+            /* the status line went out long ago: the stream ends with the
+             * dialect's error event, never looking complete */
+            if (c->tr)
+                fg_tr_stream_fail(c->tr, &c->err, c->relay);
+            else
+                c->in->stream_error(&c->err, c->relay);
+            evhttp_send_reply_chunk(c->req, c->relay);
+            evhttp_send_reply_end(c->req);
+        } else {
+            c->status = c->err.status;
+            fg_reply_call_error(c);
+        }
+        c->state = FG_CALL_DONE;
+    }
+    fg_call_finish(c);
 }

@@ -25,6 +25,11 @@ struct curl_slist *fg_relay_base_headers(bool stream);
 struct fg_respcache_entry;
 void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *e);
 
+/* End c now (the worker is stopping): a reply not yet started gets e in
+ * the caller's dialect; a running stream ends with the dialect's error
+ * event for e.  Then the call is finished. */
+void fg_relay_cut(struct fg_call *c, const struct fg_err *e);
+
 /* Lifecycle, in call.c. */
 struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req);
 /* Detach from the client, cancel upstream, free everything. */

@@ -799,6 +799,8 @@ static const struct field server_fields[] = {
     INT("max_connections_per_ip", SRV, max_connections_per_ip, 0, 1000000),
     INT("header_timeout_ms", SRV, header_timeout_ms, 1, INT_MAX),
     INT("body_timeout_ms", SRV, body_timeout_ms, 1, INT_MAX),
+    INT("header_timeout_busy_ms", SRV, header_timeout_busy_ms, 1, INT_MAX),
+    FLD("max_body_bytes_in_flight", F_SIZE, SRV, max_body_bytes_in_flight),
 };
 
 static const struct field provider_fields[] = {
@@ -888,6 +890,8 @@ static struct fg_config *config_new(const char *path)
     c->server.max_connections_per_ip = 512;
     c->server.header_timeout_ms = 10000;
     c->server.body_timeout_ms = 60000;
+    c->server.header_timeout_busy_ms = 1000;
+    c->server.max_body_bytes_in_flight = 256u << 20;
     c->storage = fg_xstrdup("sqlite:frugal.db");
     c->prompt_caching.auto_breakpoints = true;
     c->prompt_caching.ttl_seconds = 300;
@@ -1390,6 +1394,28 @@ static void load_tag_budgets(struct ld *ld, const struct node *n)
 
 /* Sections load in dependency order: models refer to providers, routes and
  * fallbacks to models. */
+/* The bodies in flight must hold the largest single body a path takes. */
+static void check_body_limits(struct ld *ld, const struct node *server)
+{
+    const struct fg_config *c = ld->cfg;
+    const struct node *k = server && server->t == N_MAP
+                               ? map_get(server, "max_body_bytes_in_flight") : NULL;
+    size_t need = c->server.max_body_bytes;
+    const char *by = "server.max_body_bytes";
+    if (c->batches.max_file_bytes + (64u << 10) > need) {
+        need = c->batches.max_file_bytes + (64u << 10);
+        by = "batches.max_file_bytes + 64 KiB";
+    }
+    if (c->server.max_body_bytes_in_flight >= need)
+        return;
+    if (!k)   /* the default follows a larger cap set elsewhere */
+        ld->cfg->server.max_body_bytes_in_flight = need;
+    else
+        err_at(ld, k->line, "server.max_body_bytes_in_flight",
+               "%zu is less than %s (%zu): the largest body allowed could never be received",
+               c->server.max_body_bytes_in_flight, by, need);
+}
+
 static void load_root(struct ld *ld, const struct node *root)
 {
     struct fg_config *c = ld->cfg;
@@ -1410,6 +1436,7 @@ static void load_root(struct ld *ld, const struct node *root)
     walk_map(ld, map_get(root, "structured_output"), "structured_output",
              structured_output_fields, NF(structured_output_fields), c);
     walk_map(ld, map_get(root, "batches"), "batches", batches_fields, NF(batches_fields), c);
+    check_body_limits(ld, map_get(root, "server"));
 }
 
 /* Hands <cfg> to the caller when no error was recorded, else frees it. */

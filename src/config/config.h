@@ -127,6 +127,11 @@ struct fg_server_cfg {
     int max_connections_per_ip; /* per client address, default 512; 0 = no cap */
     int header_timeout_ms;   /* request line + headers must arrive within this, default 10000 */
     int body_timeout_ms;     /* the body within this after the headers, default 60000 */
+    int header_timeout_busy_ms; /* header_timeout_ms while over 3/4 of max_connections
+                                   are open, default 1000 */
+    size_t max_body_bytes_in_flight; /* request bodies being received, all workers,
+                                        default 268435456 (256 MiB) or the largest
+                                        path cap if larger (gate.h) */
 };
 
 struct fg_config {

@@ -127,6 +127,17 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
     reply_err(req, d, FG_E_NOT_FOUND, NULL, "unknown_url", msg);
 }
 
+bool fg_api_known_path(const char *path)
+{
+    if (!strcmp(path, "/frugal/keys") || !strncmp(path, "/frugal/keys/", 13) ||
+        fg_batch_api_path(path))
+        return true;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (!strcmp(path, routes[i].path))
+            return true;
+    return false;
+}
+
 void fg_api_reject(struct evhttp_request *req, int status, const char *code, const char *msg)
 {
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
@@ -233,7 +244,7 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
     int rc = parse_body(c) < 0 ? -1 : fg_pipeline_run(c);
     if (rc < 0) {
         c->status = c->err.status;
-        fg_reply_error(req, d, &c->err);
+        fg_reply_call_error(c);
     }
     if (rc != 0)
         fg_call_finish(c);

@@ -7,11 +7,16 @@
 #ifndef FRUGAL_API_H
 #define FRUGAL_API_H
 
+#include <stdbool.h>
+
 struct evhttp_request;
 
 void fg_api_handle(struct evhttp_request *req, void *arg);
 /* Answer req with an error in the dialect its headers and path suggest,
  * and close the connection after it (connection limits, header size). */
 void fg_api_reject(struct evhttp_request *req, int status, const char *code, const char *msg);
+
+/* Whether path (no query) is an endpoint of the gateway, any method. */
+bool fg_api_known_path(const char *path);
 
 #endif

@@ -26,7 +26,11 @@ void fg_reply_json_value(struct evhttp_request *req, int status, json_t *v, size
 void fg_dump_json(json_t *v, struct evbuffer *out);
 /* Reason phrase for an HTTP status. */
 const char *fg_http_reason(int status);
-/* Add the x-frugal-* headers for a call to its output headers. */
+/* Add the x-frugal-* headers for a call to its output headers (once: a
+ * second call on the same attempt adds nothing). */
 void fg_reply_frugal_headers(const struct fg_call *c);
+/* Answer c->err in the call's dialect, with the x-frugal-* headers: every
+ * call's error names its ledger record (x-frugal-request-id). */
+void fg_reply_call_error(struct fg_call *c);
 
 #endif

@@ -26,6 +26,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/thread.h>
@@ -133,14 +134,24 @@ void fg_worker_call_ended(struct fg_worker *w)
     }
 }
 
+/* Calls still running are cut, each with an error its client can see
+ * (a 503, or the stream's error event); the loop runs a moment longer so
+ * those bytes reach the sockets. */
 static void on_grace_over(evutil_socket_t fd, short what, void *arg)
 {
     struct fg_worker *w = arg;
+    int ms = w->app->cfg->server.shutdown_grace_ms;
     if (w->inflight)
         fg_warn("worker %d: %d call(s) still running after the shutdown grace period; "
                 "cutting them", w->index, w->inflight);
-    fg_call_abort_all(w);
-    event_base_loopexit(w->base, NULL);
+    struct fg_err e;
+    fg_err_set(&e, FG_E_UNAVAILABLE, NULL, "frugal shut down before this call finished (it "
+               "was still running when server.shutdown_grace_ms = %d ran out); retry it.", ms);
+    snprintf(e.code, sizeof e.code, "shutting_down");
+    while (w->calls)
+        fg_relay_cut(w->calls, &e);
+    struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
+    event_base_loopexit(w->base, &tv);
 }
 
 /* Runs on the worker's loop, activated from the signal thread. */
@@ -191,17 +202,18 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
     if (!app->listen_port)
         app->listen_port = bound_port(w->fd);
     w->http = evhttp_new(w->base);
-    w->conns = fg_conns_new(w->base, s);
+    w->conns = fg_conns_new(w->base, app->cfg);
     evhttp_set_bevcb(w->http, fg_conns_bevcb, w->conns);
-    /* The API layer enforces max_body_bytes and conn.c max_header_bytes
-     * themselves so the 413 / 431 is in the caller's dialect; libevent's own
-     * (HTML) limits are only memory backstops for requests far over them.
-     * Lingering close: a body over the backstop is read and dropped (within
-     * body_timeout_ms) so the client gets the 413 rather than a reset. */
-    size_t most = s->max_body_bytes * 4;
-    if (most < w->app->cfg->batches.max_file_bytes + (1u << 20))
-        most = w->app->cfg->batches.max_file_bytes + (1u << 20);   /* uploads */
-    evhttp_set_max_body_size(w->http, (ev_ssize_t)(most + 65536));
+    /* conn.c judges each request at its head (gate.h) and sets the
+     * connection's body cap to its path's; libevent's own (HTML) limits are
+     * only backstops for what the head did not announce (a chunked body over
+     * its cap).  Lingering close: a body over the backstop is read and
+     * dropped (within body_timeout_ms) so the client gets the 413 rather
+     * than a reset. */
+    size_t most = s->max_body_bytes;
+    if (most < w->app->cfg->batches.max_file_bytes + (64u << 10))
+        most = w->app->cfg->batches.max_file_bytes + (64u << 10);   /* uploads */
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)most);
     evhttp_set_max_headers_size(w->http, (ev_ssize_t)(s->max_header_bytes * 2 + 8192));
     evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
     struct timeval tv = {s->client_timeout_ms / 1000, (s->client_timeout_ms % 1000) * 1000};
@@ -357,6 +369,18 @@ static void block_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* glibc keeps freed heap for reuse: after a burst of large bodies a
+ * gateway could sit on a gigabyte it no longer uses.  Large blocks (a body
+ * pulled up whole) are mmapped and go back at free; the top of each heap is
+ * trimmed past a few MB; a fixed number of arenas bounds how many heaps keep
+ * such leftovers (conn.c also calls malloc_trim after large bodies). */
+static void bound_heap(int nworkers)
+{
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_TRIM_THRESHOLD, 4 << 20);
+    mallopt(M_ARENA_MAX, 2 * nworkers + 2);
+}
+
 int fg_server_run(const struct fg_config *cfg)
 {
     struct fg_app app = {.cfg = cfg};
@@ -366,6 +390,7 @@ int fg_server_run(const struct fg_config *cfg)
     app.nworkers = cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (app.nworkers < 1)
         app.nworkers = 1;
+    bound_heap(app.nworkers);
     app.workers = fg_xcalloc((size_t)app.nworkers, sizeof *app.workers);
     /* keys are redacted from every log line and error message (redact.h) */
     fg_redact_add_secret(cfg->server.master_key);
