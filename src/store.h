@@ -52,6 +52,11 @@ struct fg_store_ops {
                     size_t errlen);
     int (*key_revoke)(struct fg_store *s, const char *id, int64_t now_ms, char *err,
                       size_t errlen);
+    /* The key whose secret has this SHA-256 hex (an indexed lookup, for a
+     * key created since the last scan): 1 found (*out filled), 0 none, -1
+     * error. */
+    int (*key_by_hash)(struct fg_store *s, const char *hash, struct fg_key *out, char *err,
+                       size_t errlen);
     /* SUM(cost_pico) of calls with ts_ms >= since_ms, per (key_id, tags). */
     int (*spend_since)(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb, void *arg,
                        char *err, size_t errlen);
