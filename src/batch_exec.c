@@ -658,7 +658,9 @@ static struct fg_record *remote_record(const struct fg_batch *b, const struct fg
     struct fg_attrib_in in = {.price = priced ? &p : NULL,
                               .baseline_price = has_base ? &bp : NULL,
                               .frontier = priced && p.input >= FG_FRONTIER_INPUT_PRICE,
-                              .batch = true};
+                              .batch = true,
+                              /* attrib.h: the provider's own prefix caching */
+                              .native_cache = m && m->dialect == FG_DIALECT_OPENAI};
     fg_attrib(&in, r);
     json_decref(body);
     return r;
