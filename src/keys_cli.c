@@ -71,6 +71,20 @@ static int open_store(const struct fg_config *cfg, struct fg_store **s)
     return 0;
 }
 
+/* list and revoke only read what exists: never create an empty database. */
+static int open_existing(const struct fg_config *cfg, struct fg_store **s)
+{
+    char db[4096];
+    if (fg_store_missing(cfg->storage, db, sizeof db)) {
+        fprintf(stderr, "frugal keys: no database at %s (storage: from %s), so no keys.  Pass "
+                "the gateway's config with -c (a relative sqlite: path is resolved against "
+                "the config file's directory)\n",
+                db, cfg->path ? cfg->path : "the built-in defaults, relative to this directory");
+        return -1;
+    }
+    return open_store(cfg, s);
+}
+
 static void warn_no_master(const struct fg_config *cfg)
 {
     if (!cfg->server.master_key)
@@ -295,7 +309,7 @@ static int list(const struct fg_config *cfg, int argc, char **argv)
             return usage_error("unknown argument '%s'", argv[i]);
     }
     struct fg_store *s;
-    if (open_store(cfg, &s) < 0)
+    if (open_existing(cfg, &s) < 0)
         return 1;
     char err[512];
     struct listing l = {json_array(), now_ms()};
@@ -354,7 +368,7 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
     if (!target)
         return usage_error("%s", "revoke needs a key id, a key's name or the key itself");
     struct fg_store *s;
-    if (open_store(cfg, &s) < 0)
+    if (open_existing(cfg, &s) < 0)
         return 1;
     char err[512], t[40];
     struct find f = {.want = target};

@@ -60,6 +60,20 @@ static void check_busters(struct fg_call *c)
     c->acct.buster_tokens = b.tokens;
 }
 
+/* The output limit the client asked for (either dialect's field), 0 = none:
+ * a truncation it caused is not the cheap model's shortfall (relay.c). */
+static long client_limit(const struct fg_json *j)
+{
+    long best = 0;
+    const char *const names[] = {"max_tokens", "max_completion_tokens", "max_output_tokens"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int64_t v;
+        if (fg_json_int(j, fg_json_get(j, 0, names[i]), &v) && v >= 1 && (best == 0 || v < best))
+            best = v > 1000000000 ? 1000000000L : (long)v;
+    }
+    return best;
+}
+
 int fg_meter_request(struct fg_call *c)
 {
     const char *tags = evhttp_find_header(evhttp_request_get_input_headers(c->req),
@@ -76,6 +90,7 @@ int fg_meter_request(struct fg_call *c)
     c->prefix = p;   /* the prompt-cache stage reads its evidence */
     /* decided now: the body may be gone by the time the call is priced */
     fg_attrib_features(&c->body, c->in->dialect, &c->simple, &c->wants_structured);
+    c->client_max_tokens = client_limit(&c->body);
     c->client_cache_marks = c->in->dialect == FG_DIALECT_ANTHROPIC &&
                             fg_promptcache_client_marked(&c->body, c->in->dialect);
     check_busters(c);

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct fg_store_ops *const backends[] = {&fg_store_sqlite};
 
@@ -21,4 +22,12 @@ void fg_store_close(struct fg_store *s)
 {
     if (s)
         s->ops->close(s);
+}
+
+bool fg_store_missing(const char *dsn, char *path, size_t n)
+{
+    if (strncmp(dsn, "sqlite:", 7))
+        return false;
+    snprintf(path, n, "%s", dsn + 7);
+    return path[0] != ':' && strncmp(path, "file:", 5) && access(path, F_OK) != 0;
 }

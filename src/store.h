@@ -19,6 +19,7 @@
 #include "keys.h"
 #include "ledger.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,6 +70,10 @@ struct fg_store {
 extern const struct fg_store_ops fg_store_sqlite;
 
 int fg_store_open(const char *dsn, struct fg_store **out, char *err, size_t errlen);
+/* For commands that only read: does the DSN name an embedded database file
+ * that does not exist (opening would create an empty one)?  Its path goes
+ * to `path`. */
+bool fg_store_missing(const char *dsn, char *path, size_t n);
 void fg_store_close(struct fg_store *s);
 
 #endif
