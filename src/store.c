@@ -28,6 +28,11 @@ bool fg_store_missing(const char *dsn, char *path, size_t n)
 {
     if (strncmp(dsn, "sqlite:", 7))
         return false;
-    snprintf(path, n, "%s", dsn + 7);
-    return path[0] != ':' && strncmp(path, "file:", 5) && access(path, F_OK) != 0;
+    const char *db = dsn + 7;
+    char cwd[2048];
+    if (db[0] != '/' && db[0] != ':' && strncmp(db, "file:", 5) && getcwd(cwd, sizeof cwd))
+        snprintf(path, n, "%s/%s", cwd, db);   /* say where it was looked for */
+    else
+        snprintf(path, n, "%s", db);
+    return db[0] != ':' && strncmp(db, "file:", 5) && access(db, F_OK) != 0;
 }
