@@ -139,4 +139,24 @@ describe('a new user', () => {
       assert.ok(!existsSync(join(other, 'frugal.db')), `${args.join(' ')} created an empty database`);
     }
   });
+
+  test('`frugal analyze` on a file that is not a log fails, naming the file and line', async () => {
+    const d = dir('frugal-analyze-');
+    const notLog = join(d, 'notes.txt');
+    writeFileSync(notLog, 'shopping list\n{"a": 1}\n');
+    const r = await runFrugal(['analyze', notLog], { cwd: d });
+    assertNoSanitizerReport(r.stderr);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, new RegExp(`${notLog.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:1: invalid JSON`));
+    assert.match(r.stderr, /notes\.txt: not a log: none of its 2 lines is a log line .* the first bad one is line 1/);
+    assert.equal(r.stdout, '', 'no spend map of $0 for a file that is not a log');
+    // a real log with one bad line still works (the bad line is reported)
+    const log = readFileSync(resolve(here, '..', '..', 'examples', 'sample-log.jsonl'), 'utf8');
+    const mixed = join(d, 'mixed.jsonl');
+    writeFileSync(mixed, 'oops\n' + log);
+    const ok = await runFrugal(['analyze', mixed, '--json'], { cwd: d });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stderr, /mixed\.jsonl:1: invalid JSON/);
+    assert.ok(JSON.parse(ok.stdout).requests > 0);
+  });
 });
