@@ -370,7 +370,7 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
     struct fg_store *s;
     if (open_existing(cfg, &s) < 0)
         return 1;
-    char err[512], t[40];
+    char err[512], t[4200];
     struct find f = {.want = target};
     bool secret = fg_key_format_ok(target);
     if (secret)   /* people revoke the key they hold: match it by its hash */
@@ -382,11 +382,11 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
         rc = 1;
     } else if (rc == 0 && !f.n_id && !f.n_name && secret) {
         fprintf(stderr, "frugal keys: no key in %s matches the key %.7s… given\n",
-                cfg->storage, target);
+                fg_store_label(cfg->storage, t, sizeof t), target);
         rc = 1;
     } else if (rc == 0 && !f.n_id && !f.n_name) {
         fprintf(stderr, "frugal keys: no key with id or name '%s' in %s\n", target,
-                cfg->storage);
+                fg_store_label(cfg->storage, t, sizeof t));
         rc = 1;
     } else if (rc == 0 && f.hit.revoked_ms) {
         printf("%s ('%s') was already revoked at %s\n", f.hit.id, f.hit.name,

@@ -92,9 +92,11 @@ static int cmd_serve(int argc, char **argv)
     if (!cfg)
         return 2;
     fg_log_set_level(fg_log_level_from_str(cfg->server.log_level));
+    char st[4200];
     if (path)
         fg_info("config %s: %zu providers, %zu models, %zu routes; storage %s", path,
-                cfg->n_providers, cfg->n_models, cfg->n_routes, cfg->storage);
+                cfg->n_providers, cfg->n_models, cfg->n_routes,
+                fg_store_label(cfg->storage, st, sizeof st));
     if (cfg->n_models == 0)
         fg_warn("config %s configures no models: every call will get 404 model_not_found "
                 "(a config file replaces the built-in defaults entirely)", path);
@@ -119,9 +121,10 @@ static int cmd_check(int argc, char **argv)
         fg_config_free(cfg);
         return 2;
     }
+    char st[4200];
     printf("%s: ok (%zu providers, %zu models, %zu routes; storage %s)\n",
            path ? path : "built-in defaults", cfg->n_providers, cfg->n_models, cfg->n_routes,
-           cfg->storage);
+           fg_store_label(cfg->storage, st, sizeof st));
     fg_config_free(cfg);
     return 0;
 }

@@ -36,3 +36,12 @@ bool fg_store_missing(const char *dsn, char *path, size_t n)
         snprintf(path, n, "%s", db);
     return db[0] != ':' && strncmp(db, "file:", 5) && access(db, F_OK) != 0;
 }
+
+const char *fg_store_label(const char *dsn, char *buf, size_t n)
+{
+    if (!strncmp(dsn, "sqlite:", 7))
+        snprintf(buf, n, "%s", dsn);
+    else
+        snprintf(buf, n, "%.*s…", (int)strcspn(dsn, ":"), dsn);
+    return buf;
+}

@@ -74,6 +74,9 @@ int fg_store_open(const char *dsn, struct fg_store **out, char *err, size_t errl
  * that does not exist (opening would create an empty one)?  Its path goes
  * to `path`. */
 bool fg_store_missing(const char *dsn, char *path, size_t n);
+/* The DSN as it may be shown to people: a sqlite: path as is, another
+ * scheme without what follows it (a server DSN can carry a password). */
+const char *fg_store_label(const char *dsn, char *buf, size_t n);
 void fg_store_close(struct fg_store *s);
 
 #endif
