@@ -22,6 +22,7 @@
 #include "json.h"
 #include "keyreg.h"
 #include "log.h"
+#include "metrics.h"
 #include "price.h"
 #include "server.h"
 #include "structured.h"
@@ -658,8 +659,11 @@ static struct fg_record *remote_record(const struct fg_batch *b, const struct fg
     struct fg_attrib_in in = {.price = priced ? &p : NULL,
                               .baseline_price = has_base ? &bp : NULL,
                               .frontier = priced && p.input >= FG_FRONTIER_INPUT_PRICE,
-                              .batch = true};
+                              .batch = true,
+                              /* attrib.h: the provider's own prefix caching */
+                              .native_cache = m && m->dialect == FG_DIALECT_OPENAI};
     fg_attrib(&in, r);
+    fg_metrics_observe_money(r);   /* local lines are observed as calls (meter.c) */
     json_decref(body);
     return r;
 }

@@ -147,6 +147,11 @@ static bool client_marked(const struct fg_json *j, const char *key)
            blocks_have(j, fg_json_get(j, 0, "messages"), key, true);
 }
 
+bool fg_promptcache_client_marked(const struct fg_json *j, enum fg_dialect d)
+{
+    return client_marked(j, d == FG_DIALECT_ANTHROPIC ? "cache_control" : "prompt_cache_breakpoint");
+}
+
 static int plan_anthropic(const struct fg_json *j, const struct fg_prefix *p,
                           const struct fg_pc_opts *o, struct fg_pc_edits *out)
 {

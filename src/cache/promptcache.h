@@ -49,6 +49,10 @@ struct fg_pc_opts {
 int fg_promptcache_plan(const struct fg_json *j, const struct fg_prefix *p,
                         const struct fg_pc_opts *o, struct fg_pc_edits *out);
 
+/* Did the client place its own cache markers (cache_control in Anthropic
+ * bodies, prompt_cache_breakpoint in OpenAI ones)? */
+bool fg_promptcache_client_marked(const struct fg_json *j, enum fg_dialect d);
+
 /* Minimum cacheable prefix (tokens) of an Anthropic model. */
 int fg_promptcache_min_tokens(const char *model);
 

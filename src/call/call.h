@@ -116,6 +116,10 @@ struct fg_call {
     bool strip_usage_chunk;           /* hide the usage chunk frugal asked for */
     bool wants_structured;
     bool simple;                      /* complexity scorer's verdict */
+    long client_max_tokens;           /* the client's own output limit, 0 = none
+                                         (max_tokens / max_completion_tokens) */
+    bool client_cache_marks;          /* the client placed its own cache_control
+                                         (its caching is not frugal's saving) */
     bool client_gone;                 /* the client left before the end */
     bool usage_estimated;
     int64_t prompt_tokens_est;        /* prefix estimate of the whole prompt */

@@ -9,6 +9,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "prefix.h"
+#include "promptcache.h"
 #include "price.h"
 #include "provider.h"
 #include "redact.h"
@@ -59,6 +60,20 @@ static void check_busters(struct fg_call *c)
     c->acct.buster_tokens = b.tokens;
 }
 
+/* The output limit the client asked for (either dialect's field), 0 = none:
+ * a truncation it caused is not the cheap model's shortfall (relay.c). */
+static long client_limit(const struct fg_json *j)
+{
+    long best = 0;
+    const char *const names[] = {"max_tokens", "max_completion_tokens", "max_output_tokens"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int64_t v;
+        if (fg_json_int(j, fg_json_get(j, 0, names[i]), &v) && v >= 1 && (best == 0 || v < best))
+            best = v > 1000000000 ? 1000000000L : (long)v;
+    }
+    return best;
+}
+
 int fg_meter_request(struct fg_call *c)
 {
     const char *tags = evhttp_find_header(evhttp_request_get_input_headers(c->req),
@@ -75,6 +90,9 @@ int fg_meter_request(struct fg_call *c)
     c->prefix = p;   /* the prompt-cache stage reads its evidence */
     /* decided now: the body may be gone by the time the call is priced */
     fg_attrib_features(&c->body, c->in->dialect, &c->simple, &c->wants_structured);
+    c->client_max_tokens = client_limit(&c->body);
+    c->client_cache_marks = c->in->dialect == FG_DIALECT_ANTHROPIC &&
+                            fg_promptcache_client_marked(&c->body, c->in->dialect);
     check_busters(c);
     /* (a translated request asks for usage itself) */
     if (c->stream && c->out == c->in && c->out->dialect == FG_DIALECT_OPENAI)
@@ -222,6 +240,9 @@ void fg_meter_price(struct fg_call *c)
         .output_text = c->out_text,
         .output_len = c->out_len,
         .response_cache_hit = c->cache_status && !strcmp(c->cache_status, "hit"),
+        /* what the app gets without frugal: OpenAI-dialect providers cache
+         * prefixes by themselves; a client's own cache_control is its own */
+        .native_cache = c->model->dialect == FG_DIALECT_OPENAI || c->client_cache_marks,
     };
     fg_attrib(&in, &c->acct);
     if (priced && c->acct.buster_tokens > 0 && p.input > p.cache_read)

@@ -6,6 +6,7 @@
 #include "meter.h"
 #include "failover.h"
 #include "pipeline.h"
+#include "price.h"
 #include "route.h"
 #include "respcache.h"
 #include "structured.h"
@@ -58,6 +59,20 @@ static void start_stream_reply(struct fg_call *c)
 
 static bool escalates_on(const struct fg_route_cfg *r, const char *trigger);
 
+/* A cut answer is the cheap model's shortfall only when frugal's cap (the
+ * schema-derived one, set when the client gave none) or the model's own
+ * output limit cut it.  A cut at the client's own max_tokens would cut the
+ * frontier model at the same place, for more money: not escalated. */
+static bool cut_is_shortfall(const struct fg_call *c)
+{
+    if (c->client_max_tokens <= 0)
+        return true;
+    const struct fg_builtin_price *b = fg_price_lookup(c->model->model);
+    long limit = c->model->max_output_tokens > 0 ? c->model->max_output_tokens
+                 : b && b->max_output_tokens > 0 ? b->max_output_tokens : 0;
+    return limit > 0 && c->client_max_tokens >= limit;
+}
+
 /* A cheap streamed answer the route may still escalate: hold it back until
  * its first content, so an empty, refused or cut answer never reaches the
  * client (the spec's "escalate only before the first byte"). */
@@ -68,7 +83,7 @@ static bool should_hold(const struct fg_call *c)
            !strcmp(c->route, "cheap") &&
            !(c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)) &&
            (escalates_on(r, "empty") || escalates_on(r, "refusal") ||
-            escalates_on(r, "truncated"));
+            (escalates_on(r, "truncated") && cut_is_shortfall(c)));
 }
 
 static void on_headers_done(struct fg_call *c)
@@ -536,7 +551,8 @@ static const struct fg_model_cfg *can_escalate(const struct fg_call *c, const ch
 {
     const struct fg_route_cfg *r = c->route_cfg;
     if (!r || c->escalated || strcmp(c->route, "cheap") || !escalates_on(r, trigger) ||
-        (c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)))
+        (c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)) ||
+        (!strcmp(trigger, "truncated") && !cut_is_shortfall(c)))
         return NULL;
     return fg_config_model(c->w->app->cfg, r->frontier);
 }

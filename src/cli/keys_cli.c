@@ -17,7 +17,7 @@ static const char usage_text[] =
     "                          [--models a,b,route] [--tags k=v,k=v] [--expires DATE|30d]\n"
     "                          [--json] [-c FILE]\n"
     "       frugal keys list [--json] [-c FILE]\n"
-    "       frugal keys revoke ID|NAME [-c FILE]\n";
+    "       frugal keys revoke ID|NAME|KEY [-c FILE]\n";
 
 static int64_t now_ms(void)
 {
@@ -69,6 +69,20 @@ static int open_store(const struct fg_config *cfg, struct fg_store **s)
         return -1;
     }
     return 0;
+}
+
+/* list and revoke only read what exists: never create an empty database. */
+static int open_existing(const struct fg_config *cfg, struct fg_store **s)
+{
+    char db[4096];
+    if (fg_store_missing(cfg->storage, db, sizeof db)) {
+        fprintf(stderr, "frugal keys: no database at %s (storage: from %s), so no keys.  Pass "
+                "the gateway's config with -c (a relative sqlite: path is resolved against "
+                "the config file's directory)\n",
+                db, cfg->path ? cfg->path : "the built-in defaults, relative to this directory");
+        return -1;
+    }
+    return open_store(cfg, s);
 }
 
 static void warn_no_master(const struct fg_config *cfg)
@@ -295,7 +309,7 @@ static int list(const struct fg_config *cfg, int argc, char **argv)
             return usage_error("unknown argument '%s'", argv[i]);
     }
     struct fg_store *s;
-    if (open_store(cfg, &s) < 0)
+    if (open_existing(cfg, &s) < 0)
         return 1;
     char err[512];
     struct listing l = {json_array(), now_ms()};
@@ -319,6 +333,7 @@ static int list(const struct fg_config *cfg, int argc, char **argv)
 
 struct find {
     const char *want;
+    char hash[65];           /* when `want` is a secret: its hash, else "" */
     struct fg_key hit;
     int n_id, n_name;
     char names[400];
@@ -327,7 +342,7 @@ struct find {
 static int find_key(void *arg, const struct fg_key *k)
 {
     struct find *f = arg;
-    if (!strcmp(k->id, f->want)) {
+    if (!strcmp(k->id, f->want) || (f->hash[0] && !strcmp(k->hash, f->hash))) {
         f->hit = *k;
         f->n_id++;
     } else if (!f->n_id && !k->revoked_ms && !strcmp(k->name, f->want)) {
@@ -351,19 +366,27 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
         target = argv[i];
     }
     if (!target)
-        return usage_error("%s", "revoke needs a key id (or a key's name)");
+        return usage_error("%s", "revoke needs a key id, a key's name or the key itself");
     struct fg_store *s;
-    if (open_store(cfg, &s) < 0)
+    if (open_existing(cfg, &s) < 0)
         return 1;
-    char err[512], t[40];
+    char err[512], t[4200];
     struct find f = {.want = target};
+    bool secret = fg_key_format_ok(target);
+    if (secret)   /* people revoke the key they hold: match it by its hash */
+        fg_key_hash(target, f.hash);
     int rc = s->ops->key_scan(s, find_key, &f, err, sizeof err);
     if (rc == 0 && !f.n_id && f.n_name > 1) {
         fprintf(stderr, "frugal keys: %d active keys are named '%s' (%s): revoke by id\n",
                 f.n_name, target, f.names);
         rc = 1;
+    } else if (rc == 0 && !f.n_id && !f.n_name && secret) {
+        fprintf(stderr, "frugal keys: no key in %s matches the key %.7s… given\n",
+                fg_store_label(cfg->storage, t, sizeof t), target);
+        rc = 1;
     } else if (rc == 0 && !f.n_id && !f.n_name) {
-        fprintf(stderr, "frugal keys: no key with id or name '%s'\n", target);
+        fprintf(stderr, "frugal keys: no key with id or name '%s' in %s\n", target,
+                fg_store_label(cfg->storage, t, sizeof t));
         rc = 1;
     } else if (rc == 0 && f.hit.revoked_ms) {
         printf("%s ('%s') was already revoked at %s\n", f.hit.id, f.hit.name,

@@ -11,6 +11,7 @@
 #include "route_tool.h"
 #include "server.h"
 #include "sim.h"
+#include "store.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -35,7 +36,7 @@ static void usage(FILE *f)
             "                         spend map from the ledger\n"
             "  keys create --name NAME [--budget USD/period] [--rpm N] [--tpm N]\n"
             "       [--models a,b,route] [--tags k=v] [--expires DATE] [-c FILE]\n"
-            "  keys list [--json] [-c FILE], keys revoke ID|NAME [-c FILE]\n"
+            "  keys list [--json] [-c FILE], keys revoke ID|NAME|KEY [-c FILE]\n"
             "                         virtual keys with budgets, limits and allow-lists\n"
             "  batch submit FILE [--model M] [--wait], batch status ID, batch results ID [-o FILE]\n"
             "                         batch conveniences over the gateway's batch API\n"
@@ -66,15 +67,20 @@ static int config_path(int argc, char **argv, const char **path)
     return 0;
 }
 
-static struct fg_config *load(const char *path)
+static struct fg_config *load_flags(const char *path, int flags)
 {
     struct fg_config *cfg = NULL;
     struct fg_errlist errs = {0};
-    int rc = path ? fg_config_load(path, &cfg, &errs) : fg_config_defaults(&cfg, &errs);
+    int rc = path ? fg_config_load_opts(path, flags, &cfg, &errs) : fg_config_defaults(&cfg, &errs);
     for (size_t i = 0; i < errs.n; i++)
         fprintf(stderr, "%s\n", errs.lines[i]);
     fg_errlist_free(&errs);
     return rc == 0 ? cfg : NULL;
+}
+
+static struct fg_config *load(const char *path)
+{
+    return load_flags(path, 0);
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -86,9 +92,14 @@ static int cmd_serve(int argc, char **argv)
     if (!cfg)
         return 2;
     fg_log_set_level(fg_log_level_from_str(cfg->server.log_level));
+    char st[4200];
     if (path)
-        fg_info("config %s: %zu providers, %zu models, %zu routes", path,
-                cfg->n_providers, cfg->n_models, cfg->n_routes);
+        fg_info("config %s: %zu providers, %zu models, %zu routes; storage %s", path,
+                cfg->n_providers, cfg->n_models, cfg->n_routes,
+                fg_store_label(cfg->storage, st, sizeof st));
+    if (cfg->n_models == 0)
+        fg_warn("config %s configures no models: every call will get 404 model_not_found "
+                "(a config file replaces the built-in defaults entirely)", path);
     int rc = fg_server_run(cfg);
     fg_config_free(cfg);
     return rc;
@@ -102,15 +113,25 @@ static int cmd_check(int argc, char **argv)
     struct fg_config *cfg = load(path);
     if (!cfg)
         return 2;
-    printf("%s: ok (%zu providers, %zu models, %zu routes)\n", path ? path : "built-in defaults",
-           cfg->n_providers, cfg->n_models, cfg->n_routes);
+    if (cfg->n_models == 0) {
+        fprintf(stderr, "%s: no models are configured: every call would get 404 "
+                        "model_not_found.  A config file replaces the built-in defaults "
+                        "entirely; add providers: and models: (README, Configuration)\n",
+                path ? path : "built-in defaults");
+        fg_config_free(cfg);
+        return 2;
+    }
+    char st[4200];
+    printf("%s: ok (%zu providers, %zu models, %zu routes; storage %s)\n",
+           path ? path : "built-in defaults", cfg->n_providers, cfg->n_models, cfg->n_routes,
+           fg_store_label(cfg->storage, st, sizeof st));
     fg_config_free(cfg);
     return 0;
 }
 
 /* The config named by -c among other options (or ./frugal.yaml, or the
  * built-in defaults). */
-static struct fg_config *load_among(int argc, char **argv)
+static struct fg_config *load_among(int argc, char **argv, int flags)
 {
     const char *path = NULL;
     for (int i = 2; i + 1 < argc; i++)
@@ -118,15 +139,25 @@ static struct fg_config *load_among(int argc, char **argv)
             path = argv[i + 1];
     if (!path && access("frugal.yaml", R_OK) == 0)
         path = "frugal.yaml";
-    return load(path);
+    return load_flags(path, flags);
 }
 
 /* report: only -c is ours; the rest goes to the report module */
 static int cmd_report(int argc, char **argv)
 {
-    struct fg_config *cfg = load_among(argc, argv);
+    /* the ledger only: no provider secrets needed */
+    struct fg_config *cfg = load_among(argc, argv, FG_CONFIG_NO_SECRETS);
     if (!cfg)
         return 2;
+    char db[4096];
+    if (fg_store_missing(cfg->storage, db, sizeof db)) {
+        fprintf(stderr, "frugal report: no ledger at %s (storage: from %s); a gateway has not "
+                "recorded anything there.  Pass the gateway's config with -c (a relative "
+                "sqlite: path is resolved against the config file's directory)\n",
+                db, cfg->path ? cfg->path : "the built-in defaults, relative to this directory");
+        fg_config_free(cfg);
+        return 1;
+    }
     int rc = fg_report_main(cfg->storage, argc - 1, argv + 1);
     fg_config_free(cfg);
     return rc;
@@ -134,7 +165,7 @@ static int cmd_report(int argc, char **argv)
 
 static int cmd_keys(int argc, char **argv)
 {
-    struct fg_config *cfg = load_among(argc, argv);
+    struct fg_config *cfg = load_among(argc, argv, FG_CONFIG_NO_SECRETS);
     if (!cfg)
         return 2;
     int rc = fg_keys_main(cfg, argc - 1, argv + 1);
@@ -144,7 +175,7 @@ static int cmd_keys(int argc, char **argv)
 
 static int cmd_batch(int argc, char **argv)
 {
-    struct fg_config *cfg = load_among(argc, argv);
+    struct fg_config *cfg = load_among(argc, argv, 0);
     if (!cfg)
         return 2;
     int rc = fg_batch_main(cfg, argc - 1, argv + 1);

@@ -74,6 +74,7 @@ void fg_errlist_free(struct fg_errlist *l)
 
 struct ld {
     const char *file;            /* name used in messages */
+    bool lenient_env;            /* FG_CONFIG_NO_SECRETS: unset env: is no error */
     struct fg_config *cfg;       /* being filled */
     struct fg_errlist errs;      /* "FILE:LINE: KEY: msg", unsorted */
     int *err_lines;              /* line of each entry in errs, for sorting */
@@ -549,6 +550,8 @@ static char *resolve_string(struct ld *ld, const struct node *v, const char *pat
         return NULL;
     }
     const char *val = getenv(name);
+    if ((!val || !*val) && ld->lenient_env)
+        return fg_xstrdup(s);   /* kept unresolved: this command never uses it */
     if (!val)
         err_at(ld, v->line, path, "environment variable %s is not set", name);
     else if (!*val)
@@ -1473,9 +1476,38 @@ static int load_text(struct ld *ld, const char *name, const char *buf, size_t le
     return 0;
 }
 
+/* A relative sqlite:PATH names a file next to the config file, whatever
+ * the current directory: serve, report and keys then find the same
+ * database from anywhere.  (":memory:" and "file:" URIs are left alone.) */
+static void anchor_storage(struct fg_config *c, const char *path)
+{
+    const char *db = c->storage + strlen("sqlite:");
+    if (strncmp(c->storage, "sqlite:", 7) || db[0] == '/' || db[0] == ':' ||
+        !strncmp(db, "file:", 5))
+        return;
+    char *copy = fg_xstrdup(path), *slash = strrchr(copy, '/');
+    const char *dir = slash ? (slash == copy ? "/" : (*slash = '\0', copy)) : ".";
+    char *abs = realpath(dir, NULL);
+    const char *base = abs ? abs : dir;
+    size_t n = strlen("sqlite:") + strlen(base) + 1 + strlen(db) + 1;
+    char *s = fg_xcalloc(1, n);
+    snprintf(s, n, "sqlite:%s/%s", base, db);
+    free(abs);
+    free(copy);
+    free(c->storage);
+    c->storage = s;
+}
+
 int fg_config_load(const char *path, struct fg_config **out, struct fg_errlist *errs)
 {
-    struct ld ld = {.file = path ? path : "(none)"};
+    return fg_config_load_opts(path, 0, out, errs);
+}
+
+int fg_config_load_opts(const char *path, int flags, struct fg_config **out,
+                        struct fg_errlist *errs)
+{
+    struct ld ld = {.file = path ? path : "(none)",
+                    .lenient_env = (flags & FG_CONFIG_NO_SECRETS) != 0};
     size_t len = 0;
     char *buf = path ? read_file(&ld, path, &len) : NULL;
 
@@ -1484,6 +1516,8 @@ int fg_config_load(const char *path, struct fg_config **out, struct fg_errlist *
         err_at(&ld, 0, "(file)", "no configuration file given");
     int rc = load_text(&ld, path, buf, len, out, errs);
     free(buf);
+    if (rc == 0)
+        anchor_storage(*out, path);
     return rc;
 }
 

@@ -8,6 +8,13 @@
  *    there are no errors, -1 otherwise (then *out is NULL).
  *  - Unknown keys are errors.  `env:NAME` values are read from the
  *    environment; an unset variable is an error naming NAME.
+ *  - A file replaces the built-in defaults entirely (no built-in models
+ *    are added to it); `frugal check` refuses, and `serve` warns about, a
+ *    file that configures no models or routes.
+ *  - A relative `storage: sqlite:PATH` in a file is resolved against the
+ *    file's directory (cfg->storage is then absolute), so every command
+ *    given the same file finds the same database; with the built-in
+ *    defaults it is relative to the current directory.
  *  - fg_config_defaults() builds the built-in configuration used when no
  *    file is given: real providers when OPENAI_API_KEY / ANTHROPIC_API_KEY
  *    are set, the simulated provider otherwise, under realistic model names.
@@ -138,7 +145,7 @@ struct fg_config {
     char *path;              /* file loaded, or NULL for built-in defaults */
     bool builtin;            /* true when from fg_config_defaults() */
     struct fg_server_cfg server;
-    char *storage;           /* default "sqlite:frugal.db" */
+    char *storage;           /* default "sqlite:frugal.db"; absolute when from a file */
     struct fg_provider_cfg *providers; size_t n_providers;
     struct fg_model_cfg *models;       size_t n_models;
     struct fg_route_cfg *routes;       size_t n_routes;
@@ -191,6 +198,12 @@ void fg_errlist_add(struct fg_errlist *l, const char *fmt, ...)
 void fg_errlist_free(struct fg_errlist *l);
 
 int fg_config_load(const char *path, struct fg_config **out, struct fg_errlist *errs);
+/* As fg_config_load; flags FG_CONFIG_NO_SECRETS: an unset `env:` variable
+ * is no error and the value stays the literal "env:NAME" (for commands that
+ * only read storage: report, keys). */
+#define FG_CONFIG_NO_SECRETS 1
+int fg_config_load_opts(const char *path, int flags, struct fg_config **out,
+                        struct fg_errlist *errs);
 /* As fg_config_load, from YAML text in memory; `name` is the file name used
  * in messages (and in cfg->path). */
 int fg_config_load_buffer(const char *name, const char *buf, size_t len, struct fg_config **out,

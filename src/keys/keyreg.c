@@ -24,9 +24,9 @@ static struct {
     size_t n, cap;
     struct fg_tag_budget *tags;
     size_t n_tags;
-    pthread_mutex_t store_mu;        /* the store handle and last_load */
+    pthread_mutex_t store_mu;        /* the store handle and `missing` */
     struct fg_store *store;
-    int64_t last_load_ms;
+    char (*missing)[65];             /* hashes storage has no key for */
     pthread_t thread;
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
@@ -113,7 +113,6 @@ static int on_row(void *arg, const struct fg_key *k)
 /* Under store_mu: re-read the keys table. */
 static int load_keys(int64_t now_ms, char *err, size_t errlen)
 {
-    R.last_load_ms = now_ms;
     return R.store->ops->key_scan(R.store, on_row, &now_ms, err, errlen);
 }
 
@@ -202,6 +201,7 @@ int fg_keyreg_start(const struct fg_config *cfg, char *err, size_t errlen)
     int64_t now = wall_ms();
     if (fg_store_open(cfg->storage, &R.store, err, errlen) < 0)
         return -1;
+    R.missing = fg_xcalloc(FG_KEYREG_MISSING_SLOTS, sizeof *R.missing);
     R.n_tags = cfg->n_tag_budgets;
     R.tags = fg_xcalloc(R.n_tags ? R.n_tags : 1, sizeof *R.tags);
     for (size_t i = 0; i < R.n_tags; i++) {
@@ -247,6 +247,8 @@ void fg_keyreg_stop(void)
         free(R.all[i]);
     free(R.all);
     free(R.tags);
+    free(R.missing);
+    R.missing = NULL;
     R.all = NULL;
     R.tags = NULL;
     R.n = R.cap = R.n_tags = 0;
@@ -267,15 +269,39 @@ static enum fg_key_state state_of(struct fg_vkey *v, int64_t now_ms)
     return FG_KEY_OK;
 }
 
-/* An unknown key: maybe created since the last read (rate-limited). */
-static void reload_on_miss(int64_t now_ms)
+/* Is this hash a key we already looked up in storage and did not find?
+ * Under store_mu.  A direct-mapped table: a collision only evicts. */
+static bool known_missing(const char *hash)
+{
+    return !strcmp(R.missing[bucket(hash) % FG_KEYREG_MISSING_SLOTS], hash);
+}
+
+/* An unknown key: maybe created by `frugal keys create` since the last
+ * scan.  One indexed lookup by hash (microseconds), so the key works on its
+ * very first call; a hash found missing is remembered, so a client retrying
+ * a wrong key costs one lookup, not one per request.  Random keys from an
+ * attacker cost one lookup each, no more than their TLS/HTTP parse. */
+static struct fg_vkey *lookup_miss(const char *hash, int64_t now_ms)
 {
     char err[300];
+    struct fg_key k;
+    struct fg_vkey *v = NULL;
     pthread_mutex_lock(&R.store_mu);
-    if (R.store && now_ms - R.last_load_ms >= FG_KEYREG_MISS_RELOAD_MS &&
-        load_keys(now_ms, err, sizeof err) < 0)
-        fg_warn("keys: re-reading the keys table: %s", err);
+    int rc = R.store && !known_missing(hash)
+                 ? R.store->ops->key_by_hash(R.store, hash, &k, err, sizeof err)
+                 : 0;
+    if (rc < 0)
+        fg_warn("keys: looking up a key: %s", err);
+    else if (rc == 0 && R.store)
+        snprintf(R.missing[bucket(hash) % FG_KEYREG_MISSING_SLOTS], 65, "%s", hash);
     pthread_mutex_unlock(&R.store_mu);
+    if (rc == 1) {
+        on_row(&now_ms, &k);
+        pthread_rwlock_rdlock(&R.rw);
+        v = find_hash(hash);
+        pthread_rwlock_unlock(&R.rw);
+    }
+    return v;
 }
 
 enum fg_key_state fg_keyreg_auth(const char *secret, int64_t now_ms, struct fg_vkey **out)
@@ -285,14 +311,11 @@ enum fg_key_state fg_keyreg_auth(const char *secret, int64_t now_ms, struct fg_v
         return FG_KEY_UNKNOWN;
     char hash[65];
     fg_key_hash(secret, hash);
-    for (int pass = 0; pass < 2; pass++) {
-        pthread_rwlock_rdlock(&R.rw);
-        *out = find_hash(hash);
-        pthread_rwlock_unlock(&R.rw);
-        if (*out || pass)
-            break;
-        reload_on_miss(now_ms);
-    }
+    pthread_rwlock_rdlock(&R.rw);
+    *out = find_hash(hash);
+    pthread_rwlock_unlock(&R.rw);
+    if (!*out)
+        *out = lookup_miss(hash, now_ms);
     return state_of(*out, now_ms);
 }
 

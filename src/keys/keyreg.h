@@ -7,8 +7,10 @@
  *    period started, so a restart doesn't reset a budget), and starts a
  *    thread that re-reads the table every FG_KEYREG_RELOAD_MS: keys created
  *    or revoked by `frugal keys` apply within seconds.  An unknown key of
- *    the right shape also triggers a re-read, at most once per
- *    FG_KEYREG_MISS_RELOAD_MS across the process.  fg_keyreg_stop() (after
+ *    the right shape is looked up in storage by its hash at once (so a key
+ *    made by `frugal keys create` works on its very first call); a hash
+ *    found missing is remembered (FG_KEYREG_MISSING_SLOTS, direct-mapped),
+ *    so repeating a wrong key does not touch storage again.  fg_keyreg_stop() (after
  *    the workers stopped) joins the thread and frees everything.
  *  - Entries are never freed while the registry runs: a struct fg_vkey
  *    pointer (held by a principal or a call) stays valid until
@@ -33,7 +35,7 @@
 struct fg_config;
 
 #define FG_KEYREG_RELOAD_MS 2000
-#define FG_KEYREG_MISS_RELOAD_MS 1000
+#define FG_KEYREG_MISSING_SLOTS 4096
 
 struct fg_vkey {
     struct fg_key k;                 /* as stored; k.revoked_ms is not kept current */

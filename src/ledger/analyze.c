@@ -537,6 +537,7 @@ static int load_file(struct loader *L, const char *path)
     L->file = path;
     L->line = 0;
     L->last_ts = 0;
+    int64_t lines0 = L->a->lines, skipped0 = L->a->skipped_lines, first_bad = 0;
     while ((n = getline(&buf, &cap, f)) >= 0) {
         L->line++;
         if (blank(buf, (size_t)n))
@@ -544,6 +545,7 @@ static int load_file(struct loader *L, const char *path)
         L->a->lines++;
         if (load_line(L, buf, (size_t)n) < 0) {
             L->a->skipped_lines++;
+            first_bad = first_bad ? first_bad : L->line;
             note(L, path, L->line, L->why);
         }
     }
@@ -553,6 +555,15 @@ static int load_file(struct loader *L, const char *path)
         fclose(f);
     if (err)
         fprintf(L->diag, "frugal analyze: %s: %s\n", path, strerror(err));
+    /* not one usable line: this is not a log (a report of $0 would hide it) */
+    int64_t lines = L->a->lines - lines0;
+    if (!err && lines > 0 && L->a->skipped_lines - skipped0 == lines) {
+        fprintf(L->diag, "frugal analyze: %s: not a log: none of its %lld lines is a log line "
+                         "({\"time\", \"provider\", \"request\", \"response\"}) or a batch line "
+                         "(custom_id); the first bad one is line %lld\n",
+                path, (long long)lines, (long long)first_bad);
+        return -1;
+    }
     return err ? -1 : 0;
 }
 

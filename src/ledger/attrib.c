@@ -38,9 +38,11 @@ void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
         return;      /* unpriced: reported as such, never as $0 savings */
     r->cost_pico = in->response_cache_hit ? 0 : fg_price_cost(p, &r->tok, in->batch);
     int64_t realtime = fg_price_cost(p, &r->tok, false);
-    int64_t full = full_input_cost(p, &r->tok, false);
+    /* native caching: the provider's own cache is in the baseline too */
+    int64_t full = in->native_cache ? realtime : full_input_cost(p, &r->tok, false);
     const struct fg_price *bp = in->baseline_price ? in->baseline_price : p;
-    r->baseline_pico = full_input_cost(bp, &r->tok, false);
+    r->baseline_pico = in->native_cache ? fg_price_cost(bp, &r->tok, false)
+                                        : full_input_cost(bp, &r->tok, false);
     r->saved_prompt_cache_pico = full - realtime;
     r->saved_routing_pico = r->baseline_pico - full;
     r->saved_batch_pico = in->batch && !in->response_cache_hit ? realtime - r->cost_pico : 0;

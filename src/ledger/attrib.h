@@ -2,12 +2,22 @@
  *
  * Given the priced usage of a call, fills the record's cost, baseline,
  * savings by technique and spend buckets, so reports only add numbers up.
- *   baseline = the call without frugal: the requested model (a route's
- *              frontier model), every input token at the full input price,
- *              real-time price;
+ *   baseline = the same call sent straight to the provider: the requested
+ *              model (a route's frontier model), real-time price, every
+ *              input token at the full input price — except where the
+ *              caching would have happened without frugal (`native_cache`:
+ *              a provider that caches prefixes by itself, OpenAI-dialect
+ *              upstreams such as OpenAI, DeepSeek, Gemini; or an Anthropic
+ *              call whose client placed its own cache_control): then cache
+ *              reads and writes are priced at their own rates in the
+ *              baseline too, and prompt caching saves nothing.  (Extra hits
+ *              from frugal's prompt_cache_key are not claimed: they would
+ *              need a held-out sample to measure.)
  *   saved_prompt_cache = cost at full input price − actual cost (negative
- *              when a cache write cost more than it saved yet);
- *   saved_routing = baseline − cost of the model used at full input price;
+ *              when a cache write cost more than it saved yet); 0 when
+ *              native_cache;
+ *   saved_routing = baseline − cost of the model used at the baseline's
+ *              input pricing;
  *   saved_response_cache / saved_batch: the whole call / the batch discount.
  * Buckets (disjoint, other = cost − the three):
  *   repeated_context: input spend on tokens repeating a recent prefix
@@ -40,6 +50,7 @@ struct fg_attrib_in {
     const char *output_text;              /* the answer text, or NULL */
     size_t output_len;
     bool batch, response_cache_hit;
+    bool native_cache;                    /* caching the call gets without frugal */
 };
 
 /* r->tok and r->repeated_tokens must be set; fills the money fields. */

@@ -22,12 +22,8 @@ static struct {
     atomic_int_fast64_t lat_sum_us;
 } M;
 
-void fg_metrics_observe(const struct fg_record *r, bool upstream_error)
+void fg_metrics_observe_money(const struct fg_record *r)
 {
-    int cls = r->status / 100;
-    atomic_fetch_add(&M.requests[cls >= 0 && cls < 6 ? cls : 0], 1);
-    if (r->stream)
-        atomic_fetch_add(&M.streams, 1);
     const int64_t tok[5] = {r->tok.input, r->tok.cache_read, r->tok.cache_write_5m,
                             r->tok.cache_write_1h, r->tok.output};
     for (int i = 0; i < 5; i++)
@@ -45,6 +41,15 @@ void fg_metrics_observe(const struct fg_record *r, bool upstream_error)
     } else if (r->model && r->status < 400) {
         atomic_fetch_add(&M.unpriced, 1);
     }
+}
+
+void fg_metrics_observe(const struct fg_record *r, bool upstream_error)
+{
+    int cls = r->status / 100;
+    atomic_fetch_add(&M.requests[cls >= 0 && cls < 6 ? cls : 0], 1);
+    if (r->stream)
+        atomic_fetch_add(&M.streams, 1);
+    fg_metrics_observe_money(r);
     if (upstream_error)
         atomic_fetch_add(&M.upstream_errors, 1);
     size_t b = 0;

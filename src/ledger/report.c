@@ -7,6 +7,7 @@
 
 #include "arena.h"
 #include "price.h"
+#include "promptcache.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -57,6 +58,8 @@ struct group {
     /* cache busters, keyed by model + where + offset */
     char *model, *where, *sample;   /* sample: of the most recent record */
     int64_t offset, btokens, bpico;
+    int64_t first_ms, last_ms;      /* busters: when first and last seen */
+    char *name;                     /* key rows: the key's name, if known */
 };
 
 struct gtab {
@@ -128,6 +131,7 @@ static void gtab_free(struct gtab *t)
         free(t->v[i].model);
         free(t->v[i].where);
         free(t->v[i].sample);
+        free(t->v[i].name);
     }
     free(t->v);
     free(t->slot);
@@ -150,7 +154,9 @@ struct agg {
     struct group total;
     int64_t errors, unpriced;
     int64_t bucket[NBUCKETS], repeated_cached, saved[NTECH];
-    int64_t prefixed, prefixed_hits;   /* calls with a stable prefix; of them with cache reads */
+    int64_t prefixed, prefixed_hits;   /* calls with a stable prefix long enough to be
+                                          cached; of them with cache reads */
+    int64_t prefixed_short;            /* calls with a prefix too short to ever be cached */
     int64_t escalations, escalated_pico, escalated_cheap_pico;  /* routing escalations */
     struct gtab models, prefixes, rows, unpriced_models, busters, miss_reasons;
 };
@@ -299,6 +305,20 @@ static int64_t write_cost(const struct fg_record *r)
     return 0;
 }
 
+/* Could the provider have cached this call at all?  Its prompt reaches the
+ * model's minimum cacheable length (OpenAI 1024 tokens, Anthropic per
+ * model), or it read or wrote the cache. */
+static bool cacheable(const struct fg_record *r)
+{
+    const struct fg_tokens *t = &r->tok;
+    if (t->cache_read > 0 || t->cache_write_5m > 0 || t->cache_write_1h > 0)
+        return true;
+    const char *id = r->upstream_model && r->upstream_model[0] ? r->upstream_model : model_of(r);
+    bool an = !strncmp(id, "claude", 6) || (r->provider && strstr(r->provider, "anthropic"));
+    int64_t min = an ? fg_promptcache_min_tokens(id) : 1024;
+    return t->input >= min;
+}
+
 static void add_prefix(struct agg *a, const struct fg_record *r)
 {
     if (!r->prefix_fp[0])
@@ -307,6 +327,10 @@ static void add_prefix(struct agg *a, const struct fg_record *r)
     group_add(g, r);
     if (r->prefix_tokens > g->max_tokens)
         g->max_tokens = r->prefix_tokens;
+    if (!cacheable(r)) {
+        a->prefixed_short++;
+        return;
+    }
     a->prefixed++;
     if (r->tok.cache_read > 0) {
         g->hits++;
@@ -342,6 +366,10 @@ static void add_buster(struct agg *a, const struct fg_record *r)
         g->where = fg_xstrdup(r->buster_where);
         g->offset = r->buster_offset;
     }
+    if (!g->requests || r->ts_ms < g->first_ms)
+        g->first_ms = r->ts_ms;
+    if (r->ts_ms > g->last_ms)
+        g->last_ms = r->ts_ms;
     g->requests++;
     g->btokens += r->buster_tokens;
     g->bpico += r->buster_pico;
@@ -543,12 +571,35 @@ static const char buster_advice[] =
     "move the changing text (e.g. a timestamp or request id) after the stable part of the "
     "prompt, or into the last user message";
 
-/* pico over the period scaled to 24 h, as USD. */
-static json_t *usd_per_day(int64_t pico, int64_t period_ms)
+#define DAY_MS 86400000LL
+
+/* What a buster costs a day.  A window of a day or more: its average day
+ * (observed, not extrapolated).  A shorter window is scaled to a day only
+ * when the buster was seen across at least half of it (steady traffic); a
+ * burst (seen over a moment of the window) is not a daily rate: null, and
+ * `per_day_basis` says why. */
+static void buster_per_day(json_t *row, const struct group *g, int64_t window_ms)
 {
-    if (period_ms <= 0)
-        period_ms = 1;
-    return usd(div_round((i128)pico * 86400000, period_ms));
+    char basis[160];
+    json_t *v;
+    if (window_ms <= 0)
+        window_ms = 1;
+    int64_t span = g->last_ms - g->first_ms;
+    if (window_ms >= DAY_MS) {
+        v = usd(div_round((i128)g->bpico * DAY_MS, window_ms));
+        snprintf(basis, sizeof basis, "average day of the %lld h window",
+                 (long long)(window_ms / 3600000));
+    } else if (g->requests > 1 && span * 2 >= window_ms) {
+        v = usd(div_round((i128)g->bpico * DAY_MS, window_ms));
+        snprintf(basis, sizeof basis, "extrapolated to 24 h from %lld min of steady calls",
+                 (long long)(span / 60000));
+    } else {
+        v = json_null();
+        snprintf(basis, sizeof basis, "not extrapolated: seen over %lld s of a %lld min window",
+                 (long long)(span / 1000), (long long)(window_ms / 60000));
+    }
+    json_object_set_new(row, "cost_usd_per_day", v);
+    json_object_set_new(row, "per_day_basis", json_string(basis));
 }
 
 static json_t *busters_json(struct agg *a, int64_t period_ms)
@@ -557,13 +608,13 @@ static json_t *busters_json(struct agg *a, int64_t period_ms)
     json_t *arr = json_array();
     for (size_t i = 0; i < a->busters.n && i < FG_REPORT_TOP_BUSTERS; i++) {
         const struct group *g = &a->busters.v[i];
-        json_array_append_new(
-            arr, json_pack("{ss,sI,ss,ss,sI,sI,so,so,ss}", "where", g->where, "offset",
-                           (json_int_t)g->offset, "sample", g->sample ? g->sample : "",
-                           "model", g->model, "calls", (json_int_t)g->requests, "tokens",
-                           (json_int_t)g->btokens, "cost_usd", usd(g->bpico),
-                           "cost_usd_per_day", usd_per_day(g->bpico, period_ms), "advice",
-                           buster_advice));
+        json_t *row = json_pack("{ss,sI,ss,ss,sI,sI,so,ss}", "where", g->where, "offset",
+                                (json_int_t)g->offset, "sample", g->sample ? g->sample : "",
+                                "model", g->model, "calls", (json_int_t)g->requests, "tokens",
+                                (json_int_t)g->btokens, "cost_usd", usd(g->bpico), "advice",
+                                buster_advice);
+        buster_per_day(row, g, period_ms);
+        json_array_append_new(arr, row);
     }
     return arr;
 }
@@ -588,8 +639,10 @@ static json_t *prompt_cache_json(const struct agg *a)
         never += g->tok.cache_write_5m + g->tok.cache_write_1h;
         never_pico += g->write_pico;
     }
-    return json_pack("{so,sI,sI,sI,so}", "hit_rate",
-                     ratio(a->prefixed_hits, a->prefixed, 1000, 1000), "read_tokens",
+    return json_pack("{so,sI,sI,sI,sI,sI,so}", "hit_rate",
+                     ratio(a->prefixed_hits, a->prefixed, 1000, 1000), "eligible_calls",
+                     (json_int_t)a->prefixed, "too_short_calls", (json_int_t)a->prefixed_short,
+                     "read_tokens",
                      (json_int_t)a->total.tok.cache_read, "written_tokens",
                      (json_int_t)(a->total.tok.cache_write_5m + a->total.tok.cache_write_1h),
                      "written_never_read_tokens", (json_int_t)never, "written_never_read_usd",
@@ -612,11 +665,16 @@ static json_t *row_json(const struct agg *a, const struct group *g)
         cost = g->amount;
     if (a->dim == DIM_TECHNIQUE)
         saved = g->amount;
+    /* a bucket is a share of calls' cost: it has no baseline of its own */
+    bool bucket = a->dim == DIM_BUCKET;
     json_t *row = json_pack("{ss,sI,so,so,so}", "key", g->key, "requests",
                             (json_int_t)g->requests, "cost_usd", usd(cost), "baseline_usd",
-                            usd(g->baseline), "saved_usd", usd(saved));
-    if (a->dim == DIM_BUCKET)
+                            bucket ? json_null() : usd(g->baseline), "saved_usd",
+                            bucket ? json_null() : usd(saved));
+    if (bucket)
         json_object_set_new(row, "share", ratio(g->amount, a->total.cost, 10000, 10000));
+    if (g->name)
+        json_object_set_new(row, "name", json_string(g->name));
     return row;
 }
 
@@ -627,7 +685,22 @@ static json_t *by_json(struct agg *a)
     json_t *rows = json_array();
     for (size_t i = 0; i < a->rows.n; i++)
         json_array_append_new(rows, row_json(a, &a->rows.v[i]));
-    return json_pack("{ss,so}", "dimension", dim_names[a->dim], "rows", rows);
+    json_t *by = json_pack("{ss,so,sI}", "dimension", dim_names[a->dim], "rows", rows, "calls",
+                           (json_int_t)a->total.requests);
+    if (a->dim == DIM_BUCKET || a->dim == DIM_TECHNIQUE || a->dim == DIM_TAG)
+        json_object_set_new(
+            by, "note",
+            json_string(a->dim == DIM_TAG
+                            ? "a call with several tags is counted in each of their rows"
+                            : a->dim == DIM_BUCKET
+                                ? "one call's cost splits across buckets: a call is counted in "
+                                  "every bucket it has money in, so the rows' requests add up "
+                                  "to more than the calls; the rows' cost_usd adds up to the "
+                                  "total"
+                                : "a call is counted under every technique that saved on it, "
+                                  "so the rows' requests (and cost_usd) can add up to more "
+                                  "than the calls"));
+    return by;
 }
 
 static json_t *totals_json(const struct agg *a, int64_t since, int64_t until)
@@ -674,6 +747,16 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* --by key: the rows are key ids (the ledger's); give them their names. */
+static int name_key(void *arg, const struct fg_key *k)
+{
+    struct agg *a = arg;
+    for (size_t i = 0; i < a->rows.n; i++)
+        if (!strcmp(a->rows.v[i].key, k->id) && !a->rows.v[i].name)
+            a->rows.v[i].name = fg_xstrdup(k->name);
+    return 0;
+}
+
 int fg_report_spend(struct fg_store *s, const struct fg_report_opts *o, json_t **out, char *err,
                     size_t errlen)
 {
@@ -689,6 +772,9 @@ int fg_report_spend(struct fg_store *s, const struct fg_report_opts *o, json_t *
     agg_init(&a, d);
     a.key_id = o->key_id;
     int rc = s->ops->scan(s, o->since_ms, until, on_record, &a, err, errlen);
+    if (rc == 0 && d == DIM_KEY && s->ops->key_scan &&
+        s->ops->key_scan(s, name_key, &a, err, errlen) < 0)
+        rc = -1;
     if (rc == 0)
         *out = spend_json(&a, o, until);
     agg_free(&a);
@@ -856,6 +942,17 @@ static const char *money(double v, char *buf, size_t n)
     return buf;
 }
 
+/* A money field that may be null (not applicable): "-". */
+static const char *money_or_dash(const json_t *o, const char *k, char *buf, size_t n)
+{
+    const json_t *v = json_object_get(o, k);
+    if (!json_is_number(v)) {
+        snprintf(buf, n, "-");
+        return buf;
+    }
+    return money(json_number_value(v), buf, n);
+}
+
 /* Width of the widest `field` of the objects in arr, at least min. */
 static int name_width(const json_t *arr, const char *field, int min)
 {
@@ -945,9 +1042,13 @@ static void print_prompt_cache(FILE *f, const json_t *j)
     char m[32];
     if (!pc)
         return;
-    fprintf(f, "\nPrompt cache\n  hit rate %.1f%% (calls with a stable prefix that read the "
-            "cache)\n  read %lld tokens, written %lld tokens\n", 100 * num(pc, "hit_rate"),
-            inum(pc, "read_tokens"), inum(pc, "written_tokens"));
+    fprintf(f, "\nPrompt cache\n  hit rate %.1f%% (of the %lld calls with a stable prefix long "
+            "enough to be cached, those that read the cache", 100 * num(pc, "hit_rate"),
+            inum(pc, "eligible_calls"));
+    if (inum(pc, "too_short_calls"))
+        fprintf(f, "; %lld shorter calls not counted", inum(pc, "too_short_calls"));
+    fprintf(f, ")\n  read %lld tokens, written %lld tokens\n", inum(pc, "read_tokens"),
+            inum(pc, "written_tokens"));
     fprintf(f, "  written, never read: %lld tokens (~%s)\n", inum(pc, "written_never_read_tokens"),
             money(num(pc, "written_never_read_usd"), m, 32));
 }
@@ -960,12 +1061,17 @@ static void print_busters(FILE *f, const json_t *j)
     fprintf(f, "\nCache busters (text that changes inside a stable prefix)\n  %-*s %8s %-*s %7s "
             "%10s %12s  %s\n", w, "where", "offset", mw, "model", "calls", "tokens", "per day",
             "sample");
+    bool burst = false;
     for (size_t i = 0; i < json_array_size(arr); i++) {
         const json_t *b = json_array_get(arr, i);
+        burst |= !json_is_number(json_object_get(b, "cost_usd_per_day"));
         fprintf(f, "  %-*s %8lld %-*s %7lld %10lld %12s  \"%s\"\n", w, str(b, "where"),
                 inum(b, "offset"), mw, str(b, "model"), inum(b, "calls"), inum(b, "tokens"),
-                money(num(b, "cost_usd_per_day"), m, 32), str(b, "sample"));
+                money_or_dash(b, "cost_usd_per_day", m, 32), str(b, "sample"));
     }
+    if (burst)
+        fprintf(f, "  (per day \"-\": seen in a burst, not across the window; a burst is not "
+                   "extrapolated to a day)\n");
     if (!json_array_size(arr))
         fprintf(f, "  (none)\n");
     else
@@ -1002,17 +1108,31 @@ static void print_by(FILE *f, const json_t *j, const char *by)
         return;
     const char *dim = by ? by : str(o, "dimension");
     int w = name_width(rows, "key", (int)strlen(dim));
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        const json_t *r = json_array_get(rows, i);
+        if (json_is_string(json_object_get(r, "name"))) {
+            int l = (int)(strlen(str(r, "name")) + strlen(str(r, "key")) + 3);
+            w = l > w ? l : w;
+        }
+    }
     char c[32], b[32], s[32];
     fprintf(f, "\nBy %s\n  %-*s %9s %12s %12s %12s\n", dim, w, dim, "requests", "cost",
             "baseline", "saved");
     for (size_t i = 0; i < json_array_size(rows); i++) {
         const json_t *r = json_array_get(rows, i);
-        fprintf(f, "  %-*s %9lld %12s %12s %12s\n", w, str(r, "key"), inum(r, "requests"),
-                money(num(r, "cost_usd"), c, 32), money(num(r, "baseline_usd"), b, 32),
-                money(num(r, "saved_usd"), s, 32));
+        char label[300];
+        if (json_is_string(json_object_get(r, "name")))   /* keys: the name, then the id */
+            snprintf(label, sizeof label, "%s (%s)", str(r, "name"), str(r, "key"));
+        else
+            snprintf(label, sizeof label, "%s", str(r, "key"));
+        fprintf(f, "  %-*s %9lld %12s %12s %12s\n", w, label, inum(r, "requests"),
+                money(num(r, "cost_usd"), c, 32), money_or_dash(r, "baseline_usd", b, 32),
+                money_or_dash(r, "saved_usd", s, 32));
     }
     if (!json_array_size(rows))
         fprintf(f, "  (none)\n");
+    if (json_is_string(json_object_get(o, "note")))
+        fprintf(f, "  (%lld calls in all; %s)\n", inum(o, "calls"), str(o, "note"));
 }
 
 void fg_report_print(FILE *f, const json_t *spend, const char *by)

@@ -29,8 +29,12 @@
  *                              at most top_prefixes; cache_hit_rate = share of
  *                              the prefix's requests with cache_read > 0, 3 dec.
  *      prompt_cache            {hit_rate: share of the calls with a stable prefix
- *                               (prefix_fp) that read from the provider's cache
- *                               (cache_read > 0), 3 decimals; read_tokens,
+ *                               (prefix_fp) long enough to be cached (eligible_calls:
+ *                               uncached input >= the model's minimum, OpenAI 1024,
+ *                               Anthropic promptcache.h, or any cache read/write)
+ *                               that read from the provider's cache
+ *                               (cache_read > 0), 3 decimals; too_short_calls: the
+ *                               others with a prefix, not counted; read_tokens,
  *                               written_tokens (5m + 1h) of all calls;
  *                               written_never_read_tokens: the cache writes of
  *                               prefixes (prefix_fp) with no cache read at all in
@@ -44,21 +48,29 @@
  *                              offset): [{where, offset, sample (of the latest
  *                              record), model, calls, tokens (sum of
  *                              buster_tokens), cost_usd (sum of buster_pico),
- *                              cost_usd_per_day (that sum x 86,400,000 / (until -
- *                              since) ms), advice}] by cost desc (then calls,
+ *                              cost_usd_per_day: a window >= 24 h: its average
+ *                              day (sum x 86,400,000 / window); shorter: scaled to
+ *                              24 h only when the buster's calls span at least
+ *                              half the window, else null (a burst is no daily
+ *                              rate); per_day_basis says which, advice}] by cost
+ *                              desc (then calls,
  *                              tokens, key), at most FG_REPORT_TOP_BUSTERS
  *      cache_miss_reasons      {reason: calls} of records with a cache_miss_reason
  *                              (Anthropic diagnostics), by calls desc then name
  *      unpriced_models         distinct models of the unpriced requests, sorted
- *      by (only when o->by)    {dimension, rows: [{key, requests, cost_usd,
- *                                baseline_usd, saved_usd}]}:
- *        model | key | tag     calls grouped by model / key_id / each "k=v" of
+ *      by (only when o->by)    {dimension, calls (all the calls), note (bucket,
+ *                               technique, tag: why rows' requests can add up to
+ *                               more than the calls), rows: [{key, requests,
+ *                               cost_usd, baseline_usd, saved_usd}]}:
+ *        model | key | tag     calls grouped by model / key_id (key rows add the
+ *                              key's "name" from the keys table) / each "k=v" of
  *                              tags (a call with two tags counts in both rows;
  *                              no model, key or tag → "(none)"); by cost desc
  *        bucket                one row per bucket in the order above: requests =
  *                              calls with a non-zero amount in it, cost_usd =
  *                              the bucket's amount, share as in buckets;
- *                              baseline_usd / saved_usd of those calls
+ *                              baseline_usd / saved_usd null (a bucket is a share
+ *                              of calls' cost, it has no baseline)
  *        technique             one row per technique (saved_by order): requests =
  *                              calls it saved on, cost_usd / baseline_usd of
  *                              those calls, saved_usd = the technique's savings

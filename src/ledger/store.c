@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct fg_store_ops *const backends[] = {&fg_store_sqlite};
 
@@ -21,4 +22,26 @@ void fg_store_close(struct fg_store *s)
 {
     if (s)
         s->ops->close(s);
+}
+
+bool fg_store_missing(const char *dsn, char *path, size_t n)
+{
+    if (strncmp(dsn, "sqlite:", 7))
+        return false;
+    const char *db = dsn + 7;
+    char cwd[2048];
+    if (db[0] != '/' && db[0] != ':' && strncmp(db, "file:", 5) && getcwd(cwd, sizeof cwd))
+        snprintf(path, n, "%s/%s", cwd, db);   /* say where it was looked for */
+    else
+        snprintf(path, n, "%s", db);
+    return db[0] != ':' && strncmp(db, "file:", 5) && access(db, F_OK) != 0;
+}
+
+const char *fg_store_label(const char *dsn, char *buf, size_t n)
+{
+    if (!strncmp(dsn, "sqlite:", 7))
+        snprintf(buf, n, "%s", dsn);
+    else
+        snprintf(buf, n, "%.*s…", (int)strcspn(dsn, ":"), dsn);
+    return buf;
 }

@@ -19,6 +19,7 @@
 #include "keys.h"
 #include "ledger.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,11 @@ struct fg_store_ops {
                     size_t errlen);
     int (*key_revoke)(struct fg_store *s, const char *id, int64_t now_ms, char *err,
                       size_t errlen);
+    /* The key whose secret has this SHA-256 hex (an indexed lookup, for a
+     * key created since the last scan): 1 found (*out filled), 0 none, -1
+     * error. */
+    int (*key_by_hash)(struct fg_store *s, const char *hash, struct fg_key *out, char *err,
+                       size_t errlen);
     /* SUM(cost_pico) of calls with ts_ms >= since_ms, per (key_id, tags). */
     int (*spend_since)(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb, void *arg,
                        char *err, size_t errlen);
@@ -64,6 +70,13 @@ struct fg_store {
 extern const struct fg_store_ops fg_store_sqlite;
 
 int fg_store_open(const char *dsn, struct fg_store **out, char *err, size_t errlen);
+/* For commands that only read: does the DSN name an embedded database file
+ * that does not exist (opening would create an empty one)?  Its path goes
+ * to `path`. */
+bool fg_store_missing(const char *dsn, char *path, size_t n);
+/* The DSN as it may be shown to people: a sqlite: path as is, another
+ * scheme without what follows it (a server DSN can carry a password). */
+const char *fg_store_label(const char *dsn, char *buf, size_t n);
 void fg_store_close(struct fg_store *s);
 
 #endif

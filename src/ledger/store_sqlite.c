@@ -17,7 +17,7 @@ struct sqlite_store {
     struct fg_store base;
     sqlite3 *db;
     sqlite3_stmt *ins, *scan;
-    sqlite3_stmt *key_ins, *key_all, *key_rev, *spend;
+    sqlite3_stmt *key_ins, *key_all, *key_rev, *key_hash, *spend;
 };
 
 /* Column order of the INSERT and of SELECT *; keep in step with bind_row
@@ -96,6 +96,7 @@ static void sq_close(struct fg_store *s)
     sqlite3_finalize(q->key_ins);
     sqlite3_finalize(q->key_all);
     sqlite3_finalize(q->key_rev);
+    sqlite3_finalize(q->key_hash);
     sqlite3_finalize(q->spend);
     sqlite3_close(q->db);
     free(q);
@@ -129,6 +130,8 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
         sqlite3_prepare_v2(q->db, "UPDATE keys SET revoked_ms = ? WHERE id = ? AND "
                            "(revoked_ms IS NULL OR revoked_ms = 0)", -1, &q->key_rev,
                            NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys WHERE hash = ?", -1,
+                           &q->key_hash, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(q->db, "SELECT key_id, tags, SUM(cost_pico) FROM calls WHERE "
                            "ts_ms >= ? GROUP BY key_id, tags", -1, &q->spend,
                            NULL) != SQLITE_OK) {
@@ -337,6 +340,28 @@ static void text_into(sqlite3_stmt *st, int i, char *dst, size_t n)
     snprintf(dst, n, "%s", t ? t : "");
 }
 
+/* The current row of a KEY_COLUMNS select. */
+static void read_key(sqlite3_stmt *st, struct fg_key *k)
+{
+    memset(k, 0, sizeof *k);
+    int i = 0;
+    text_into(st, i++, k->id, sizeof k->id);
+    text_into(st, i++, k->name, sizeof k->name);
+    text_into(st, i++, k->hash, sizeof k->hash);
+    text_into(st, i++, k->hint, sizeof k->hint);
+    k->created_ms = sqlite3_column_int64(st, i++);
+    k->expires_ms = sqlite3_column_int64(st, i++);
+    k->revoked_ms = sqlite3_column_int64(st, i++);
+    k->budget = sqlite3_column_int64(st, i++);
+    const char *per = col_text(st, i++);
+    if (!per || fg_period_parse(per, &k->budget_period) < 0)
+        k->budget = 0;
+    k->rpm = sqlite3_column_int64(st, i++);
+    k->tpm = sqlite3_column_int64(st, i++);
+    text_into(st, i++, k->models, sizeof k->models);
+    text_into(st, i++, k->tags, sizeof k->tags);
+}
+
 static int sq_key_scan(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err,
                        size_t errlen)
 {
@@ -345,23 +370,7 @@ static int sq_key_scan(struct fg_store *s, fg_store_key_cb cb, void *arg, char *
     int rc;
     struct fg_key k;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        memset(&k, 0, sizeof k);
-        int i = 0;
-        text_into(st, i++, k.id, sizeof k.id);
-        text_into(st, i++, k.name, sizeof k.name);
-        text_into(st, i++, k.hash, sizeof k.hash);
-        text_into(st, i++, k.hint, sizeof k.hint);
-        k.created_ms = sqlite3_column_int64(st, i++);
-        k.expires_ms = sqlite3_column_int64(st, i++);
-        k.revoked_ms = sqlite3_column_int64(st, i++);
-        k.budget = sqlite3_column_int64(st, i++);
-        const char *per = col_text(st, i++);
-        if (!per || fg_period_parse(per, &k.budget_period) < 0)
-            k.budget = 0;
-        k.rpm = sqlite3_column_int64(st, i++);
-        k.tpm = sqlite3_column_int64(st, i++);
-        text_into(st, i++, k.models, sizeof k.models);
-        text_into(st, i++, k.tags, sizeof k.tags);
+        read_key(st, &k);
         if (cb(arg, &k))
             break;
     }
@@ -369,6 +378,22 @@ static int sq_key_scan(struct fg_store *s, fg_store_key_cb cb, void *arg, char *
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return fail(q->db, "SELECT keys", err, errlen);
     return 0;
+}
+
+static int sq_key_by_hash(struct fg_store *s, const char *hash, struct fg_key *out, char *err,
+                          size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->key_hash;
+    bind_text(st, 1, hash);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        read_key(st, out);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(q->db, "SELECT key", err, errlen);
+    return rc == SQLITE_ROW;
 }
 
 static int sq_key_revoke(struct fg_store *s, const char *id, int64_t now_ms, char *err,
@@ -411,6 +436,7 @@ const struct fg_store_ops fg_store_sqlite = {
     .key_put = sq_key_put,
     .key_scan = sq_key_scan,
     .key_revoke = sq_key_revoke,
+    .key_by_hash = sq_key_by_hash,
     .spend_since = sq_spend_since,
 };
 

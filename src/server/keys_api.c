@@ -163,10 +163,18 @@ static void one(struct evhttp_request *req, const struct fg_dialect_ops *d, cons
     char err[300];
     int64_t now = wall_ms();
     struct fg_vkey *v;
-    if (fg_keyreg_by_id(id, now, &v) == FG_KEY_UNKNOWN) {
-        fail(req, d, FG_E_NOT_FOUND, "key_not_found", "No virtual key with id '%.60s'.", id);
+    /* the id, or the key itself (people revoke the key they hold) */
+    bool secret = fg_key_format_ok(id);
+    if (secret ? fg_keyreg_auth(id, now, &v) == FG_KEY_UNKNOWN
+               : fg_keyreg_by_id(id, now, &v) == FG_KEY_UNKNOWN) {
+        if (secret)
+            fail(req, d, FG_E_NOT_FOUND, "key_not_found", "%s",
+                 "No virtual key matches the key given.");
+        else
+            fail(req, d, FG_E_NOT_FOUND, "key_not_found", "No virtual key with id '%.60s'.", id);
         return;
     }
+    id = v->k.id;
     if (revoke) {
         if (fg_keyreg_revoke(id, now, err, sizeof err) < 0) {
             fail(req, d, FG_E_INTERNAL, "storage_error", "Could not revoke the key: %s", err);
