@@ -79,7 +79,8 @@ static void consider(const struct fg_call *c, const struct fg_model_cfg *m, int6
 {
     if (!m)
         return;
-    int64_t out = asked ? asked : c->so_cap > 0 ? c->so_cap : default_max_out(m);
+    int64_t out = c->endpoint == FG_EP_EMBEDDINGS ? 0   /* input only */
+                : asked ? asked : c->so_cap > 0 ? c->so_cap : default_max_out(m);
     struct fg_price p;
     if (!fg_price_of(m, &p))
         w->unpriced = m;

@@ -3,6 +3,7 @@
 
 #include "auth.h"
 #include "batch_api.h"
+#include "embed.h"
 #include "keyreg.h"
 #include "keys_api.h"
 #include "log.h"
@@ -35,6 +36,8 @@ static void h_count_tokens(struct fg_worker *, struct evhttp_request *, const st
                    const struct fg_principal *);
 static void h_models(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
                    const struct fg_principal *);
+static void h_embeddings(struct fg_worker *, struct evhttp_request *,
+                         const struct fg_dialect_ops *, const struct fg_principal *);
 static void h_healthz(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
                    const struct fg_principal *);
 static void h_metrics(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
@@ -52,6 +55,7 @@ static const struct route {
     {"/v1/messages", EVHTTP_REQ_POST, 1, h_messages},
     {"/v1/messages/count_tokens", EVHTTP_REQ_POST, 1, h_count_tokens},
     {"/v1/models", EVHTTP_REQ_GET, 1, h_models},
+    {"/v1/embeddings", EVHTTP_REQ_POST, 1, h_embeddings},
     {"/healthz", EVHTTP_REQ_GET, 0, h_healthz},
     {"/metrics", EVHTTP_REQ_GET, 0, h_metrics},
     {"/frugal/spend", EVHTTP_REQ_GET, 1, h_spend},
@@ -195,7 +199,8 @@ static int parse_body(struct fg_call *c)
         snprintf(c->err.code, sizeof c->err.code, "too_many_messages");
         return -1;
     }
-    if (c->in->validate(c, &c->err) < 0)
+    if ((c->endpoint == FG_EP_EMBEDDINGS ? fg_embed_validate(c, &c->err)
+                                         : c->in->validate(c, &c->err)) < 0)
         return -1;
     c->stream = fg_json_type(&c->body, fg_json_get(&c->body, 0, "stream")) == FG_J_TRUE;
     int m = fg_json_get(&c->body, 0, "model");
@@ -256,6 +261,12 @@ static void h_count_tokens(struct fg_worker *w, struct evhttp_request *req,
                    const struct fg_principal *p)
 {
     inference(w, req, &fg_dialect_anthropic, p, FG_EP_COUNT_TOKENS);
+}
+
+static void h_embeddings(struct fg_worker *w, struct evhttp_request *req,
+                         const struct fg_dialect_ops *d, const struct fg_principal *p)
+{
+    inference(w, req, &fg_dialect_openai, p, FG_EP_EMBEDDINGS);
 }
 
 static json_t *model_entry(const char *id, const char *owner, int anthropic)

@@ -4,6 +4,7 @@
 #include "admit.h"
 #include "attrib.h"
 #include "busters.h"
+#include "embed.h"
 #include "batch_mailbox.h"
 #include "keyreg.h"
 #include "log.h"
@@ -66,6 +67,10 @@ int fg_meter_request(struct fg_call *c)
     c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL, tags);
     if (c->endpoint == FG_EP_COUNT_TOKENS)
         return 0;
+    if (c->endpoint == FG_EP_EMBEDDINGS) {
+        c->prompt_tokens_est = fg_embed_estimate(&c->body);
+        return 0;
+    }
     struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
     fg_prefix_scan(&c->body, c->in->dialect, p);
     c->acct.repeated_tokens = fg_prefix_seen(p, c->acct.ts_ms, REPEAT_WINDOW_MS);
@@ -224,6 +229,13 @@ void fg_meter_price(struct fg_call *c)
         .response_cache_hit = c->cache_status && !strcmp(c->cache_status, "hit"),
     };
     fg_attrib(&in, &c->acct);
+    if (priced && c->cache_hit_tokens > 0 && !in.response_cache_hit) {
+        /* embeddings answered partly from the cache: the baseline is the
+         * whole request, the cached inputs' share is the cache's saving */
+        int64_t s = c->cache_hit_tokens * p.input;
+        c->acct.baseline_pico += s;
+        c->acct.saved_response_cache_pico += s;
+    }
     if (priced && c->acct.buster_tokens > 0 && p.input > p.cache_read)
         c->acct.buster_pico = c->acct.buster_tokens * (p.input - p.cache_read);
 }
@@ -263,7 +275,8 @@ void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out)
 
 static const char *endpoint_name(enum fg_endpoint ep)
 {
-    return ep == FG_EP_CHAT ? "chat" : ep == FG_EP_MESSAGES ? "messages" : "count_tokens";
+    return ep == FG_EP_CHAT ? "chat" : ep == FG_EP_MESSAGES ? "messages"
+         : ep == FG_EP_EMBEDDINGS ? "embeddings" : "count_tokens";
 }
 
 /* Client-given text kept in the ledger (model name, tags, a prompt sample):

@@ -1,6 +1,7 @@
 /* relay.c — see relay.h. */
 #include "relay.h"
 
+#include "embed.h"
 #include "log.h"
 #include "affinity.h"
 #include "meter.h"
@@ -685,6 +686,10 @@ static bool finish_buffered(struct fg_call *c)
         return false;
     }
     c->status = (int)c->up_status;
+    if (c->status < 300 && c->endpoint == FG_EP_EMBEDDINGS) {
+        fg_embed_reply(c, b);
+        return false;
+    }
     if (c->status < 300) {
         fg_meter_response(c);
         if (escalate_shortfall(c))
@@ -877,7 +882,9 @@ int fg_relay_start(struct fg_call *c)
 {
     struct fg_worker *w = c->w;
     CURL *e = fg_upstream_easy(w->up);
-    const char *url = c->w->app->prov[c->provider_index].url[c->out->dialect][c->endpoint];
+    const char *url = c->endpoint == FG_EP_EMBEDDINGS
+                          ? fg_embed_url(c)
+                          : c->w->app->prov[c->provider_index].url[c->out->dialect][c->endpoint];
     struct curl_slist *headers = add_headers(c);
     fg_sse_init(&c->sse, MAX_SSE_EVENT);
     curl_easy_setopt(e, CURLOPT_URL, url);
