@@ -216,11 +216,12 @@ int fg_admit_request(struct fg_call *c)
     worst_case(c, &w);
     if (free_call)
         w.pico = w.tokens = 0;
-    if (n && w.unpriced) {
+    if (n && w.unpriced && !(v && v->k.allow_unpriced)) {
         fg_err_set(&c->err, FG_E_PERMISSION, "model",
                    "The model '%.100s' has no known price, so frugal cannot hold this call to "
-                   "the budget of %.200s; give the model a price: in the config.",
-                   w.unpriced->name, whose[0]);
+                   "the budget of %.200s; give the model a price: in the config, or create "
+                   "the key with --allow-unpriced (\"allow_unpriced\": true) to let it make "
+                   "calls no budget can count.", w.unpriced->name, whose[0]);
         return deny(c, "model_unpriced");
     }
     struct fg_admit *a = fg_arena_alloc(&c->arena, sizeof *a);

@@ -6,6 +6,7 @@
 #include "embed.h"
 #include "keyreg.h"
 #include "keys_api.h"
+#include "passthru.h"
 #include "log.h"
 #include "report.h"
 #include "store.h"
@@ -123,6 +124,12 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
         struct fg_principal p;
         if (fg_auth_request(w, req, d, &p) == 0)
             fg_batch_api_handle(w, req, path, &p);
+        return;
+    }
+    if (path && fg_passthru_path(path)) {   /* every other OpenAI path, metered */
+        struct fg_principal p;
+        if (fg_auth_request(w, req, &fg_dialect_openai, &p) == 0)
+            fg_passthru_handle(w, req, path, &p);
         return;
     }
     char msg[300];

@@ -305,9 +305,11 @@ void fg_meter_submit(struct fg_call *c, bool final)
     const char *prov = c->provider ? c->provider->name : NULL;
     const char *tags = scrub(c, c->tags), *model_req = scrub(c, c->model_name);
     const char *sample = scrub(c, c->acct.buster_sample);
+    const char *ep = c->endpoint == FG_EP_PASSTHRU && c->pass_path ? c->pass_path
+                                                                   : endpoint_name(c->endpoint);
     size_t need = slen(key_id) + slen(tags) + slen(model_req) + slen(model) + slen(up) +
                   slen(prov) + slen(err) + slen(c->acct.buster_where) +
-                  slen(sample) + slen(c->acct.cache_miss_reason) +
+                  slen(sample) + slen(c->acct.cache_miss_reason) + slen(ep) +
                   slen(c->route_reason) + slen(c->acct.linked_id) + slen(c->batch_id) + 40;
     struct fg_record *r = fg_record_new(need);
     *r = c->acct;
@@ -315,7 +317,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     snprintf(r->id, sizeof r->id, "%s", c->id);
     r->key_id = fg_record_str(r, key_id);
     r->tags = fg_record_str(r, tags ? tags : "");
-    r->endpoint = endpoint_name(c->endpoint);
+    r->endpoint = fg_record_str(r, ep);
     r->model_requested = fg_record_str(r, model_req);
     r->model = fg_record_str(r, model);
     r->upstream_model = fg_record_str(r, up);
