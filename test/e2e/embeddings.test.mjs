@@ -6,9 +6,12 @@
 // and the built-in simulated provider's embeddings.
 import { after, before, beforeEach, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
-import { OpenAI, call, ledgerFlushed, openai, rejectsWith, startFrugal, tempDir, test } from './lib/frugal.mjs';
+import { toFile } from 'openai';
+
+import { OpenAI, call, ledgerFlushed, openai, rejectsWith, startFrugal, tempDir, test, waitFor } from './lib/frugal.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
 const MASTER = 'fg-embed-master-5d1c';
@@ -224,4 +227,82 @@ describe('embeddings: the built-in simulated provider', () => {
     const full = await embed({ model: 'text-embedding-3-small', input: 'default size' });
     assert.equal(full.r.data[0].embedding.length, 1536);
   });
+});
+
+describe('embeddings in a batch', () => {
+  for (const mode of ['provider', 'local']) {
+    test(`${mode} mode: lines targeting /v1/embeddings run, answer in order, priced as ${mode === 'provider' ? 'batch' : 'real-time'}`, async () => {
+      const bdir = tempDir('frugal-embed-batch-');
+      const db = join(bdir, 'frugal.db');
+      const bfr = await startFrugal({
+        name: `frugal-embed-batch-${mode}`,
+        cwd: bdir,
+        config: {
+          storage: `sqlite:${db}`,
+          providers: [{ name: 'sim', type: 'sim', batch: mode }],
+          models: [{ name: 'text-embedding-3-small', provider: 'sim' }, { name: 'gpt-4o-mini', provider: 'sim' }],
+          batches: { poll_ms: 50, poll_max_ms: 200 },
+        },
+      });
+      try {
+        const c = openai(bfr);
+        const text = (i) => `${i}`.padEnd(4000, 'q');   // 1000 tokens each
+        const lines = [0, 1, 2].map((i) => ({
+          custom_id: `e-${i}`, method: 'POST', url: '/v1/embeddings',
+          body: { model: 'text-embedding-3-small', input: [text(i), text(i + 10)], dimensions: 4, encoding_format: 'float' },
+        }));
+        const file = await c.files.create({
+          file: await toFile(Buffer.from(lines.map((l) => JSON.stringify(l)).join('\n') + '\n'), 'e.jsonl'),
+          purpose: 'batch',
+        });
+        // a chat line in an embeddings batch is refused up front
+        const mixed = await c.files.create({
+          file: await toFile(Buffer.from(JSON.stringify({ custom_id: 'c-1', method: 'POST', url: '/v1/chat/completions',
+            body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] } }) + '\n'), 'm.jsonl'),
+          purpose: 'batch',
+        });
+        const bad = await rejectsWith(c.batches.create({ input_file_id: mixed.id, endpoint: '/v1/embeddings', completion_window: '24h' }),
+          OpenAI.BadRequestError);
+        assert.match(bad.message, /"url" must be the batch's endpoint/);
+        const b0 = await c.batches.create({ input_file_id: file.id, endpoint: '/v1/embeddings', completion_window: '24h' });
+        assert.equal(b0.endpoint, '/v1/embeddings');
+        const b = await waitFor(async () => {
+          const x = await c.batches.retrieve(b0.id);
+          return ['completed', 'failed', 'expired', 'cancelled'].includes(x.status) ? x : null;
+        }, { timeoutMs: 20000, stepMs: 50, what: 'embeddings batch' });
+        assert.equal(b.status, 'completed', JSON.stringify(b));
+        assert.equal(b.request_counts.completed, 3);
+        const out = (await (await c.files.content(b.output_file_id)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+        assert.deepEqual(out.map((o) => o.custom_id).sort(), ['e-0', 'e-1', 'e-2']);
+        for (const o of out) {
+          assert.equal(o.response.status_code, 200);
+          const body = o.response.body;
+          assert.equal(body.data.length, 2);
+          assert.deepEqual(body.data.map((d) => d.index), [0, 1]);
+          assert.ok(body.data.every((d) => d.embedding.length === 4));
+          assert.equal(body.usage.prompt_tokens, 2000);
+        }
+        // the same vectors as a real-time call
+        const rt = await c.embeddings.create({ model: 'text-embedding-3-small', input: text(0), dimensions: 4, encoding_format: 'float' });
+        const e0 = out.find((o) => o.custom_id === 'e-0').response.body.data[0].embedding;
+        assert.deepEqual(rt.data[0].embedding.map(Math.fround), e0.map(Math.fround));
+        // ledger: one row per line, 2000 tokens each; provider batches at half price
+        await waitFor(() => {
+          const n = execFileSync('sqlite3', [db, `SELECT COUNT(*) FROM calls WHERE batch_id = '${b0.id}'`]).toString();
+          return Number(n) === 3;
+        }, { timeoutMs: 10000, what: 'batch ledger rows' });
+        const rows = JSON.parse(execFileSync('sqlite3', ['-json', db,
+          `SELECT cost_pico, baseline_pico, input_tokens, status FROM calls WHERE batch_id = '${b0.id}'`]).toString());
+        for (const r of rows) {
+          assert.equal(r.status, 200);
+          assert.equal(r.input_tokens, 2000);
+          // 2000 tokens × $0.02/1M = 40 000 000 pico real-time, half in a provider batch
+          assert.equal(r.cost_pico, mode === 'provider' ? 20000000 : 40000000);
+          assert.equal(r.baseline_pico, 40000000);
+        }
+      } finally {
+        await bfr.stop();
+      }
+    });
+  }
 });
