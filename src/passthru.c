@@ -29,7 +29,8 @@
 
 bool fg_passthru_path(const char *path)
 {
-    return path && !strncmp(path, "/v1/", 4) && path[4];
+    /* /v1/messages... is Anthropic's: never sent to an OpenAI provider */
+    return path && !strncmp(path, "/v1/", 4) && path[4] && strncmp(path, "/v1/messages", 12);
 }
 
 static bool seg_char(char ch)

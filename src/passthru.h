@@ -43,7 +43,7 @@ struct evhttp_request;
 struct fg_worker;
 struct fg_principal;
 
-/* Is path one this layer serves (under /v1/)? */
+/* Is path one this layer serves (under /v1/, not Anthropic's /v1/messages...)? */
 bool fg_passthru_path(const char *path);
 void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const char *path,
                         const struct fg_principal *p);

@@ -30,6 +30,7 @@ static void plain_paths_pass(void **state)
     assert_false(fg_passthru_path("/v1/"));
     assert_false(fg_passthru_path("/v2/x"));
     assert_false(fg_passthru_path(NULL));
+    assert_false(fg_passthru_path("/v1/messages/nope"));
 }
 
 static void traversal_refused(void **state)
