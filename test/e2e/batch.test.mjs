@@ -221,7 +221,7 @@ describe('batch input validation', () => {
       oaLine('ok', 'gpt-4o-mini', 'fine'),
       '{"custom_id": "broken", ',
       oaLine('ok', 'gpt-4o-mini', 'duplicate id'),
-      { ...oaLine('u', 'gpt-4o-mini', 'x'), url: '/v1/embeddings' },
+      { ...oaLine('u', 'gpt-4o-mini', 'x'), url: '/v1/completions' },
       { custom_id: 'nb', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini' } },
     ];
     const e = await rejectsWith(upload(c, lines), OpenAI.BadRequestError);
