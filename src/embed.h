@@ -5,8 +5,10 @@
  *  - An embeddings request is an ordinary struct fg_call with endpoint
  *    FG_EP_EMBEDDINGS: it passes resolve, meter, admit (worst case: the
  *    input token estimate at the model's input price, no output), deploy,
- *    retries and fallbacks, and gets one ledger record, like a chat call.
+ *    retries, and gets one ledger record, like a chat call.
  *    This file supplies only what differs; the pipeline and relay call it.
+ *    Retries and a model's deployments apply; model fallbacks don't (another
+ *    model's vectors are not interchangeable).
  *  - Models: an embeddings call to a route, to a model on an Anthropic
  *    provider, or to a known chat model is a 400 naming the model; a chat
  *    or messages call to an embedding model likewise.  A model is an

@@ -392,7 +392,9 @@ static int prepare(struct fg_call *c, const char *ctype)
     struct evkeyvalq *h = evhttp_request_get_input_headers(c->req);
     c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL,
                             evhttp_find_header(h, "x-frugal-tags"));
-    c->prompt_tokens_est = (int64_t)(c->raw_len / 4);
+    /* a JSON body is text: bytes / 4 as for chat; an upload's bytes are no
+     * token count (the model's output limit still bounds the worst case) */
+    c->prompt_tokens_est = json ? (int64_t)(c->raw_len / 4) : 0;
     c->acct.request_bytes = (int64_t)c->raw_len;
     if (fg_admit_request(c) < 0)
         return -1;

@@ -27,7 +27,7 @@
  *    priced when the price table (or config) knows the model, else
  *    recorded unpriced.  Admission is the inference calls' (admit.h): the
  *    allow-list (a key with an allow-list may call only paths naming an
- *    allowed model), budgets (worst case: body bytes / 4 input tokens at
+ *    allowed model), budgets (worst case: a JSON body's bytes / 4 input tokens at
  *    the input price plus the model's output limit), rate limits.  A call
  *    frugal cannot price — unknown model, or none named — is refused to a
  *    budgeted key (403 `model_unpriced`, saying why) unless the key allows

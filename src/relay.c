@@ -774,7 +774,10 @@ static bool try_again(struct fg_call *c, CURLcode res)
         event_add(c->retry_ev, &tv);
         return true;
     }
-    const struct fg_model_cfg *fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+    /* another model's vectors live in another space: embeddings never fall back */
+    const struct fg_model_cfg *fb = c->endpoint == FG_EP_EMBEDDINGS
+                                        ? NULL
+                                        : fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
     if (!fb)
         return false;
     next_attempt(c, fg_arena_printf(&c->arena, "falling back to %s", fb->name));

@@ -59,7 +59,7 @@ before(async () => {
     name: 'frugal-embed',
     cwd: dir,
     config: {
-      server: { master_key: MASTER },
+      server: { master_key: MASTER, upstream_retries: 0 },
       storage: `sqlite:${join(dir, 'frugal.db')}`,
       providers: [
         { name: 'rec', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-embed-provider-key' },
@@ -70,7 +70,10 @@ before(async () => {
         { name: 'text-embedding-3-small', provider: 'sim' },
         { name: 'gpt-4o-mini', provider: 'rec' },
         { name: 'claude-haiku-4-5', provider: 'sim' },
+        { name: 'emb-a', provider: 'rec', model: 'embed-a', price: { input: PRICE, output: 0 } },
+        { name: 'emb-b', provider: 'rec', model: 'embed-b', price: { input: PRICE, output: 0 } },
       ],
+      fallbacks: { 'emb-a': ['emb-b'] },
       routes: [{ name: 'auto', cheap: 'gpt-4o-mini', frontier: 'gpt-4o-mini' }],
       response_cache: { enabled: true },
     },
@@ -206,6 +209,28 @@ describe('embeddings: models, keys and budgets', () => {
     assert.equal(e.code, 'budget_exceeded');
     assert.match(e.message, /budget of key 'emb-budget'/);
     assert.equal(rec.requests.length, 1, 'the refused call never reached the provider');
+  });
+});
+
+describe('embeddings: failures', () => {
+  test('a failing provider: the error reaches the client; never another model\'s vectors (no fallback)', async () => {
+    rec.behave = (e) => (e.json?.model === 'embed-a'
+      ? { status: 503, body: { error: { message: 'overloaded', type: 'server_error' } } }
+      : upstreamEmbeddings(e));
+    const e = await rejectsWith(client().embeddings.create({ model: 'emb-a', input: 'x', encoding_format: 'float' }),
+      OpenAI.InternalServerError);
+    assert.equal(e.status, 503);
+    assert.deepEqual(rec.requests.map((r) => r.json.model), ['embed-a'], 'emb-b was not asked');
+  });
+
+  test('a provider answer with the wrong number of vectors: 502, nothing cached', async () => {
+    rec.behave = () => ({ body: { object: 'list', data: [], model: 'm', usage: { prompt_tokens: 1, total_tokens: 1 } } });
+    const e = await rejectsWith(client().embeddings.create({ model: 'emb', input: ['never cached'] }), OpenAI.APIError);
+    assert.equal(e.status, 502);
+    assert.match(e.message, /malformed embeddings response/);
+    rec.behave = (x) => upstreamEmbeddings(x);
+    await client().embeddings.create({ model: 'emb', input: ['never cached'] });
+    assert.equal(rec.requests.length, 2, 'the bad answer was not cached');
   });
 });
 
