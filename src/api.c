@@ -126,7 +126,9 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
             fg_batch_api_handle(w, req, path, &p);
         return;
     }
-    if (path && fg_passthru_path(path)) {   /* every other OpenAI path, metered */
+    /* every other OpenAI path, metered (an Anthropic client's unknown path
+     * is a 404 in its dialect, never sent to an OpenAI provider) */
+    if (path && fg_passthru_path(path) && d == &fg_dialect_openai) {
         struct fg_principal p;
         if (fg_auth_request(w, req, &fg_dialect_openai, &p) == 0)
             fg_passthru_handle(w, req, path, &p);

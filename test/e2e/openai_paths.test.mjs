@@ -216,6 +216,13 @@ describe('an attacker at the edge', () => {
     assert.equal(rec.requests.length, 0);
   });
 
+  test('an Anthropic client\'s unknown path is a 404 in its dialect, not sent to an OpenAI provider', async () => {
+    const r = await call(fr, '/v1/complete', { body: { model: 'claude-haiku-4-5', prompt: 'x' }, headers: { 'anthropic-version': '2023-06-01' } });
+    assert.equal(r.status, 404, r.text);
+    assert.equal(r.json.type, 'error');
+    assert.equal(rec.requests.length, 0);
+  });
+
   test('methods other than GET, POST, DELETE: 405', async () => {
     const r = await raw('PUT', '/v1/moderations', { headers: { authorization: `Bearer ${MASTER}` } });
     assert.equal(r.status, 405);
