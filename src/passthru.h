@@ -3,7 +3,8 @@
  * Contract (worker thread; request data in the call's arena):
  *  - fg_passthru_handle() serves any /v1/ path the API layer has no
  *    explicit handler for (/v1/audio/..., /v1/images/..., /v1/moderations,
- *    ...), after auth.  The explicit handlers (chat, messages, embeddings,
+ *    ...) from an OpenAI client (no anthropic-version header; never
+ *    Anthropic's /v1/messages...), after auth.  The explicit handlers (chat, messages, embeddings,
  *    models, files, batches, /frugal/...) always come first.
  *  - The path must be plain: segments of [A-Za-z0-9._~:-], no "." or ".."
  *    segment, no empty segment, no percent-encoding, no backslash; the

@@ -209,6 +209,12 @@ describe('embeddings: models, keys and budgets', () => {
     assert.equal(e.code, 'budget_exceeded');
     assert.match(e.message, /budget of key 'emb-budget'/);
     assert.equal(rec.requests.length, 1, 'the refused call never reached the provider');
+    // the allow-list applies too
+    const chatOnly = await call(fr, '/frugal/keys', { body: { name: 'emb-chat-only', models: ['gpt-4o-mini'] } });
+    const e403 = await rejectsWith(openai(fr, { apiKey: chatOnly.json.key }).embeddings.create({ model: 'emb', input: 'x' }),
+      OpenAI.PermissionDeniedError);
+    assert.equal(e403.code, 'model_not_allowed');
+    assert.equal(rec.requests.length, 1);
   });
 });
 
