@@ -11,7 +11,7 @@ import { join } from 'node:path';
 
 import { toFile } from 'openai';
 
-import { OpenAI, call, ledgerFlushed, openai, rejectsWith, startFrugal, tempDir, test, waitFor } from './lib/frugal.mjs';
+import { OpenAI, call, ledgerFlushed, openai, rejectsWith, runFrugal, startFrugal, tempDir, test, waitFor } from './lib/frugal.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
 const MASTER = 'fg-embed-master-5d1c';
@@ -313,6 +313,13 @@ describe('embeddings in a batch', () => {
           assert.ok(body.data.every((d) => d.embedding.length === 4));
           assert.equal(body.usage.prompt_tokens, 2000);
         }
+        // the CLI submits an embeddings file as an embeddings batch
+        const { writeFileSync } = await import('node:fs');
+        const cliFile = join(bdir, 'cli.jsonl');
+        writeFileSync(cliFile, JSON.stringify(lines[0]) + '\n');
+        const sub = await runFrugal(['batch', 'submit', cliFile, '--wait', '--url', bfr.url]);
+        assert.equal(sub.code, 0, sub.stderr);
+        assert.match(sub.stdout, /completed\s+1\/1 done/);
         // the same vectors as a real-time call
         const rt = await c.embeddings.create({ model: 'text-embedding-3-small', input: text(0), dimensions: 4, encoding_format: 'float' });
         const e0 = out.find((o) => o.custom_id === 'e-0').response.body.data[0].embedding;
