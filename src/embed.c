@@ -5,9 +5,7 @@
 #include "price.h"
 #include "provider.h"
 #include "relay.h"
-#include "reply.h"
 #include "respcache.h"
-#include "server.h"
 
 #include <assert.h>
 #include <event2/buffer.h>
@@ -296,13 +294,8 @@ static void send_answer(struct fg_call *c, const char *model_json, int64_t token
     evbuffer_add_printf(out, "],\"model\":%s,\"usage\":{\"prompt_tokens\":%lld,"
                         "\"total_tokens\":%lld}}", model_json, (long long)tokens,
                         (long long)tokens);
-    c->status = 200;
     c->state = FG_CALL_DONE;
-    if (!c->t_first_byte_ns)
-        c->t_first_byte_ns = fg_now_ns();
-    fg_reply_frugal_headers(c);
-    fg_meter_cost_headers(c);
-    fg_reply_json(c->req, 200, out);
+    fg_relay_send_json(c, 200, out);
     evbuffer_free(out);
 }
 
@@ -318,7 +311,7 @@ static const char *quoted(struct fg_call *c, const char *s)
 
 int fg_embed_cache(struct fg_call *c)
 {
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = fg_relay_config(c);
     struct fg_embed *e = c->embed = embed_new(c);
     const char *bypass = evhttp_find_header(evhttp_request_get_input_headers(c->req),
                                             "x-frugal-cache");
@@ -390,8 +383,7 @@ void fg_embed_encode(struct fg_call *c)
 
 const char *fg_embed_url(struct fg_call *c)
 {
-    return fg_arena_printf(&c->arena, "%s/embeddings",
-                           c->w->app->prov[c->provider_index].openai_base);
+    return fg_arena_printf(&c->arena, "%s/embeddings", fg_relay_openai_base(c));
 }
 
 /* The vector of one upstream data item as base64 of float32 (arena), or
@@ -432,8 +424,7 @@ static int malformed(struct fg_call *c, const char *why)
                "upstream provider '%s' returned a malformed embeddings response (%s)",
                c->provider->name, why);
     snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
-    c->status = c->err.status;
-    fg_reply_error(c->req, c->in, &c->err);
+    fg_relay_send_error(c);
     return -1;
 }
 
@@ -503,9 +494,7 @@ void fg_embed_reply(struct fg_call *c, struct evbuffer *b)
     }
     if (e->n_miss == e->n) {   /* nothing from the cache: the provider's answer as sent */
         c->state = FG_CALL_DONE;
-        fg_reply_frugal_headers(c);
-        fg_meter_cost_headers(c);
-        fg_reply_json(c->req, c->status, b);
+        fg_relay_send_json(c, c->status, b);
         return;
     }
     int m = fg_json_get(j, 0, "model");

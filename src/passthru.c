@@ -5,7 +5,6 @@
 #include "auth.h"
 #include "keyreg.h"
 #include "keys.h"
-#include "log.h"
 #include "meter.h"
 #include "multipart.h"
 #include "provider.h"

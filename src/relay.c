@@ -485,6 +485,32 @@ static void reply_as_stream(struct fg_call *c, struct evbuffer *json)
     evbuffer_free(sse);
 }
 
+void fg_relay_send_json(struct fg_call *c, int status, struct evbuffer *body)
+{
+    c->status = status;
+    if (!c->t_first_byte_ns)
+        c->t_first_byte_ns = fg_now_ns();
+    fg_reply_frugal_headers(c);
+    fg_meter_cost_headers(c);
+    fg_reply_json(c->req, status, body);
+}
+
+void fg_relay_send_error(struct fg_call *c)
+{
+    c->status = c->err.status;
+    fg_reply_error(c->req, c->in, &c->err);
+}
+
+const struct fg_config *fg_relay_config(const struct fg_call *c)
+{
+    return c->w->app->cfg;
+}
+
+const char *fg_relay_openai_base(const struct fg_call *c)
+{
+    return c->w->app->prov[c->provider_index].openai_base;
+}
+
 void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *e)
 {
     struct evbuffer *out = evbuffer_new();
