@@ -147,11 +147,31 @@ static const char *check_chat_body(json_t *body)
     return NULL;
 }
 
+/* Check one embeddings request body the same way. */
+static const char *check_embeddings_body(json_t *body)
+{
+    if (!json_is_object(body))
+        return "\"body\" must be a JSON object (the /v1/embeddings request)";
+    if (!json_is_string(json_object_get(body, "model")))
+        return "\"body.model\" must be a string";
+    json_t *in = json_object_get(body, "input");
+    if (!json_is_string(in) && !(json_is_array(in) && json_array_size(in) > 0))
+        return "\"body.input\" must be a string or a non-empty array";
+    return NULL;
+}
+
+static bool batch_endpoint(const char *url)
+{
+    return url && (!strcmp(url, "/v1/chat/completions") || !strcmp(url, "/v1/embeddings"));
+}
+
 typedef void (*line_fn)(void *arg, size_t lineno, json_t *line);
 
-/* Walk JSONL, validating every line; fn (may be NULL) gets valid lines. */
-static void walk_jsonl(const char *data, size_t len, size_t max_lines, struct line_check *lc,
-                       line_fn fn, void *arg)
+/* Walk JSONL, validating every line; fn (may be NULL) gets valid lines.
+ * endpoint: the batch's, which every line's url must name; NULL (a file
+ * upload, before any batch) = either endpoint frugal runs. */
+static void walk_jsonl(const char *data, size_t len, size_t max_lines, const char *endpoint,
+                       struct line_check *lc, line_fn fn, void *arg)
 {
     json_t *seen = json_object();
     size_t lineno = 0;
@@ -193,8 +213,13 @@ static void walk_jsonl(const char *data, size_t len, size_t max_lines, struct li
                 bad = why;
             } else if (!method || strcmp(method, "POST"))
                 bad = "\"method\" must be \"POST\"";
-            else if (!url || strcmp(url, "/v1/chat/completions"))
-                bad = "\"url\" must be \"/v1/chat/completions\" (the only batch endpoint frugal runs)";
+            else if (!batch_endpoint(url))
+                bad = "\"url\" must be \"/v1/chat/completions\" or \"/v1/embeddings\" (the batch "
+                      "endpoints frugal runs)";
+            else if (endpoint && strcmp(url, endpoint))
+                bad = "\"url\" must be the batch's endpoint";
+            else if (!strcmp(url, "/v1/embeddings"))
+                bad = check_embeddings_body(json_object_get(v, "body"));
             else
                 bad = check_chat_body(json_object_get(v, "body"));
             if (!bad)
@@ -315,7 +340,7 @@ static void file_upload(struct ctx *x)
         return;
     }
     struct line_check lc = {0};
-    walk_jsonl(file->data, file->len, (size_t)x->w->app->cfg->batches.max_lines, &lc, NULL,
+    walk_jsonl(file->data, file->len, (size_t)x->w->app->cfg->batches.max_lines, NULL, &lc, NULL,
                NULL);
     if (lc.n_errors) {
         report_lines(x, &lc, "file");
@@ -589,9 +614,10 @@ static void openai_create(struct ctx *x)
     size_t dlen = 0;
     if (!file_id) {
         fail(x, FG_E_INVALID, 0, "input_file_id", NULL, "Missing 'input_file_id' (a string).");
-    } else if (!endpoint || strcmp(endpoint, "/v1/chat/completions")) {
+    } else if (!batch_endpoint(endpoint)) {
         fail(x, FG_E_INVALID, 0, "endpoint", NULL,
-             "Invalid 'endpoint': frugal runs batches of /v1/chat/completions only.");
+             "Invalid 'endpoint': frugal runs batches of /v1/chat/completions and "
+             "/v1/embeddings.");
     } else if (!window || strcmp(window, "24h")) {
         fail(x, FG_E_INVALID, 0, "completion_window", NULL,
              "Invalid 'completion_window': only \"24h\" is supported.");
@@ -601,7 +627,8 @@ static void openai_create(struct ctx *x)
         struct oa_lines o = {calloc((size_t)x->w->app->cfg->batches.max_lines + 1, sizeof *o.v),
                              0, json_array()};
         struct line_check lc = {0};
-        walk_jsonl(data, dlen, (size_t)x->w->app->cfg->batches.max_lines, &lc, collect_line, &o);
+        walk_jsonl(data, dlen, (size_t)x->w->app->cfg->batches.max_lines, endpoint, &lc,
+                   collect_line, &o);
         struct fg_batch b;
         new_batch(x, &b, "batch_", "openai");
         snprintf(b.endpoint, sizeof b.endpoint, "%s", endpoint);

@@ -146,7 +146,9 @@ static void lb_setup(struct lb *l, const struct fg_batch *b, bool plan)
 {
     char url[160], hdr[256];
     bool an = !strcmp(b->dialect, "anthropic");
-    snprintf(url, sizeof url, "%s%s", E.base, an ? "/v1/messages" : "/v1/chat/completions");
+    snprintf(url, sizeof url, "%s%s", E.base,
+             an ? "/v1/messages"
+                : !strcmp(b->endpoint, "/v1/embeddings") ? "/v1/embeddings" : "/v1/chat/completions");
     l->e = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:");
@@ -485,6 +487,7 @@ static bool remote_for(const char *provider, const char *dialect, struct fg_remo
     r->openai_base = E.app->prov[pi].openai_base;
     r->anthropic_base = E.app->prov[pi].anthropic_base;
     r->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : 600000;
+    r->endpoint = NULL;
     r->abort = &E.stop;
     return true;
 }
@@ -531,6 +534,7 @@ static void submit_group(const struct fg_batch *b, struct group *g)
         fg_error("batch %s: provider '%s' is no longer configured", b->id, g->provider);
         return;
     }
+    r.endpoint = b->endpoint;   /* every line of a batch has the batch's endpoint */
     struct fg_bjob j = {0};
     fg_bstore_new_id("bjob_", j.id, sizeof j.id);
     snprintf(j.batch_id, sizeof j.batch_id, "%s", b->id);

@@ -29,6 +29,7 @@ struct fg_remote {
     const char *openai_base;         /* …/v1 */
     const char *anthropic_base;      /* without /v1 */
     int timeout_ms;
+    const char *endpoint;            /* OpenAI: the lines' url, NULL = /v1/chat/completions */
     const _Atomic bool *abort;       /* when set, calls in flight give up (shutdown) */
 };
 

@@ -79,7 +79,8 @@ static void consider(const struct fg_call *c, const struct fg_model_cfg *m, int6
 {
     if (!m)
         return;
-    int64_t out = asked ? asked : c->so_cap > 0 ? c->so_cap : default_max_out(m);
+    int64_t out = c->endpoint == FG_EP_EMBEDDINGS ? 0   /* input only */
+                : asked ? asked : c->so_cap > 0 ? c->so_cap : default_max_out(m);
     struct fg_price p;
     if (!fg_price_of(m, &p))
         w->unpriced = m;
@@ -215,11 +216,12 @@ int fg_admit_request(struct fg_call *c)
     worst_case(c, &w);
     if (free_call)
         w.pico = w.tokens = 0;
-    if (n && w.unpriced) {
+    if (n && w.unpriced && !(v && v->k.allow_unpriced)) {
         fg_err_set(&c->err, FG_E_PERMISSION, "model",
                    "The model '%.100s' has no known price, so frugal cannot hold this call to "
-                   "the budget of %.200s; give the model a price: in the config.",
-                   w.unpriced->name, whose[0]);
+                   "the budget of %.200s; give the model a price: in the config, or create "
+                   "the key with --allow-unpriced (\"allow_unpriced\": true) to let it make "
+                   "calls no budget can count.", w.unpriced->name, whose[0]);
         return deny(c, "model_unpriced");
     }
     struct fg_admit *a = fg_arena_alloc(&c->arena, sizeof *a);

@@ -12,7 +12,9 @@
  *    spend and when it resets, with retry-after and x-should-retry:
  *    false), then the key's RPM/TPM (429 `rate_limit_exceeded` with
  *    retry-after).  A budget applies only to priced models (403
- *    `model_unpriced` otherwise).
+ *    `model_unpriced` otherwise), unless the key was created with
+ *    allow_unpriced: then an unpriced call passes its budgets holding
+ *    nothing (it is recorded unpriced).  Embeddings hold no output.
  *  - Worst case: the prompt estimate (plus a margin for the estimator)
  *    at the model's dearest input-class price (input or cache write) plus
  *    max output tokens (the request's max_completion_tokens / max_tokens

@@ -33,8 +33,10 @@ struct fg_prefix;
 struct fg_schema;
 struct fg_vkey;
 struct fg_admit;
+struct fg_embed;
 
-enum fg_endpoint { FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS };
+enum fg_endpoint { FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS, FG_EP_EMBEDDINGS,
+                   FG_EP_PASSTHRU /* any other OpenAI path (passthru.h) */ };
 
 enum fg_call_state {
     FG_CALL_NEW,        /* parsed, not yet sent upstream */
@@ -141,6 +143,11 @@ struct fg_call {
     bool cache_keyed;                 /* cache_key is set: store the answer */
     uint8_t cache_key[32];
     struct evbuffer *cache_sse;       /* the stream as sent, to store */
+    int64_t cache_hit_tokens;         /* embeddings: input tokens answered from
+                                         the cache beside an upstream call */
+    struct fg_embed *embed;           /* embeddings call state (embed.h, arena) */
+    const char *pass_path;            /* FG_EP_PASSTHRU: the path, for the ledger */
+    const char *pass_ctype;           /* FG_EP_PASSTHRU: the provider's content type */
     bool include_usage;               /* OpenAI client asked for the usage chunk */
 
     /* structured output (structured.c) */

@@ -4,6 +4,7 @@
 #include "admit.h"
 #include "attrib.h"
 #include "busters.h"
+#include "embed.h"
 #include "batch_mailbox.h"
 #include "keyreg.h"
 #include "log.h"
@@ -81,6 +82,10 @@ int fg_meter_request(struct fg_call *c)
     c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL, tags);
     if (c->endpoint == FG_EP_COUNT_TOKENS)
         return 0;
+    if (c->endpoint == FG_EP_EMBEDDINGS) {
+        c->prompt_tokens_est = fg_embed_estimate(&c->body);
+        return 0;
+    }
     struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
     fg_prefix_scan(&c->body, c->in->dialect, p);
     c->acct.repeated_tokens = fg_prefix_seen(p, c->acct.ts_ms, REPEAT_WINDOW_MS);
@@ -245,6 +250,13 @@ void fg_meter_price(struct fg_call *c)
         .native_cache = c->model->dialect == FG_DIALECT_OPENAI || c->client_cache_marks,
     };
     fg_attrib(&in, &c->acct);
+    if (priced && c->cache_hit_tokens > 0 && !in.response_cache_hit) {
+        /* embeddings answered partly from the cache: the baseline is the
+         * whole request, the cached inputs' share is the cache's saving */
+        int64_t s = c->cache_hit_tokens * p.input;
+        c->acct.baseline_pico += s;
+        c->acct.saved_response_cache_pico += s;
+    }
     if (priced && c->acct.buster_tokens > 0 && p.input > p.cache_read)
         c->acct.buster_pico = c->acct.buster_tokens * (p.input - p.cache_read);
 }
@@ -284,7 +296,8 @@ void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out)
 
 static const char *endpoint_name(enum fg_endpoint ep)
 {
-    return ep == FG_EP_CHAT ? "chat" : ep == FG_EP_MESSAGES ? "messages" : "count_tokens";
+    return ep == FG_EP_CHAT ? "chat" : ep == FG_EP_MESSAGES ? "messages"
+         : ep == FG_EP_EMBEDDINGS ? "embeddings" : "count_tokens";
 }
 
 /* Client-given text kept in the ledger (model name, tags, a prompt sample):
@@ -313,9 +326,11 @@ void fg_meter_submit(struct fg_call *c, bool final)
     const char *prov = c->provider ? c->provider->name : NULL;
     const char *tags = scrub(c, c->tags), *model_req = scrub(c, c->model_name);
     const char *sample = scrub(c, c->acct.buster_sample);
+    const char *ep = c->endpoint == FG_EP_PASSTHRU && c->pass_path ? c->pass_path
+                                                                   : endpoint_name(c->endpoint);
     size_t need = slen(key_id) + slen(tags) + slen(model_req) + slen(model) + slen(up) +
                   slen(prov) + slen(err) + slen(c->acct.buster_where) +
-                  slen(sample) + slen(c->acct.cache_miss_reason) +
+                  slen(sample) + slen(c->acct.cache_miss_reason) + slen(ep) +
                   slen(c->route_reason) + slen(c->acct.linked_id) + slen(c->batch_id) + 40;
     struct fg_record *r = fg_record_new(need);
     *r = c->acct;
@@ -323,7 +338,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     snprintf(r->id, sizeof r->id, "%s", c->id);
     r->key_id = fg_record_str(r, key_id);
     r->tags = fg_record_str(r, tags ? tags : "");
-    r->endpoint = endpoint_name(c->endpoint);
+    r->endpoint = fg_record_str(r, ep);
     r->model_requested = fg_record_str(r, model_req);
     r->model = fg_record_str(r, model);
     r->upstream_model = fg_record_str(r, up);

@@ -2,6 +2,7 @@
 #include "pipeline.h"
 
 #include "batch_plan.h"
+#include "embed.h"
 #include "admit.h"
 #include "log.h"
 #include "affinity.h"
@@ -49,6 +50,8 @@ static int stage_resolve(struct fg_call *c)
         const struct fg_route_cfg *r = fg_config_route(cfg, name);
         if (!r)
             return not_found(c, name);
+        if (c->endpoint == FG_EP_EMBEDDINGS)
+            return fg_embed_route_error(c, name);
         const char *target = fg_route_decide(c, r, (size_t)(r - cfg->routes));
         c->route_cfg = r;
         m = fg_config_model(cfg, target);
@@ -61,6 +64,8 @@ static int stage_resolve(struct fg_call *c)
     c->provider_index = m->provider_index;
     c->upstream_model = m->model;
     c->out = fg_dialect_ops(m->dialect);
+    if (fg_embed_check_model(c) < 0)
+        return -1;
     if (c->endpoint == FG_EP_COUNT_TOKENS && m->dialect != FG_DIALECT_ANTHROPIC)
         return fg_err_set(&c->err, FG_E_INVALID, "model",
                           "count_tokens is an Anthropic endpoint; the model '%s' is served "
@@ -86,6 +91,8 @@ static const char *cache_partition(struct fg_call *c)
 static int stage_respcache(struct fg_call *c)
 {
     const struct fg_config *cfg = c->w->app->cfg;
+    if (c->endpoint == FG_EP_EMBEDDINGS)
+        return fg_embed_cache(c);   /* per input, not per request */
     const char *bypass = evhttp_find_header(evhttp_request_get_input_headers(c->req),
                                             "x-frugal-cache");
     c->cache_status = "bypass";
@@ -328,6 +335,8 @@ done:
  * client's body is forwarded as sent. */
 static int stage_encode(struct fg_call *c)
 {
+    if (c->endpoint == FG_EP_EMBEDDINGS)
+        fg_embed_encode(c);   /* only the cache misses go */
     if (c->in != c->out) {
         if (encode_translated(c) < 0)
             return -1;

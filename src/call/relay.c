@@ -1,6 +1,7 @@
 /* relay.c — see relay.h. */
 #include "relay.h"
 
+#include "embed.h"
 #include "log.h"
 #include "affinity.h"
 #include "meter.h"
@@ -508,6 +509,32 @@ static void reply_as_stream(struct fg_call *c, struct evbuffer *json)
     evbuffer_free(sse);
 }
 
+void fg_relay_send_json(struct fg_call *c, int status, struct evbuffer *body)
+{
+    c->status = status;
+    if (!c->t_first_byte_ns)
+        c->t_first_byte_ns = fg_now_ns();
+    fg_reply_frugal_headers(c);
+    fg_meter_cost_headers(c);
+    fg_reply_json(c->req, status, body);
+}
+
+void fg_relay_send_error(struct fg_call *c)
+{
+    c->status = c->err.status;
+    fg_reply_error(c->req, c->in, &c->err);
+}
+
+const struct fg_config *fg_relay_config(const struct fg_call *c)
+{
+    return c->w->app->cfg;
+}
+
+const char *fg_relay_openai_base(const struct fg_call *c)
+{
+    return c->w->app->prov[c->provider_index].openai_base;
+}
+
 void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *e)
 {
     struct evbuffer *out = evbuffer_new();
@@ -710,6 +737,10 @@ static bool finish_buffered(struct fg_call *c)
         return false;
     }
     c->status = (int)c->up_status;
+    if (c->status < 300 && c->endpoint == FG_EP_EMBEDDINGS) {
+        fg_embed_reply(c, b);
+        return false;
+    }
     if (c->status < 300) {
         fg_meter_response(c);
         if (escalate_shortfall(c))
@@ -794,7 +825,10 @@ static bool try_again(struct fg_call *c, CURLcode res)
         event_add(c->retry_ev, &tv);
         return true;
     }
-    const struct fg_model_cfg *fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+    /* another model's vectors live in another space: embeddings never fall back */
+    const struct fg_model_cfg *fb = c->endpoint == FG_EP_EMBEDDINGS
+                                        ? NULL
+                                        : fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
     if (!fb)
         return false;
     next_attempt(c, fg_arena_printf(&c->arena, "falling back to %s", fb->name));
@@ -902,7 +936,9 @@ int fg_relay_start(struct fg_call *c)
 {
     struct fg_worker *w = c->w;
     CURL *e = fg_upstream_easy(w->up);
-    const char *url = c->w->app->prov[c->provider_index].url[c->out->dialect][c->endpoint];
+    const char *url = c->endpoint == FG_EP_EMBEDDINGS
+                          ? fg_embed_url(c)
+                          : c->w->app->prov[c->provider_index].url[c->out->dialect][c->endpoint];
     struct curl_slist *headers = add_headers(c);
     fg_sse_init(&c->sse, MAX_SSE_EVENT);
     curl_easy_setopt(e, CURLOPT_URL, url);

@@ -21,6 +21,15 @@ int fg_relay_start(struct fg_call *c);
 /* Content-Type, no Expect, and Accept for streams; caller owns the list. */
 struct curl_slist *fg_relay_base_headers(bool stream);
 
+/* For call-layer code that answers a call itself (embed.c): a complete
+ * JSON reply with frugal's headers and the cost headers; the error in
+ * c->err in the caller's dialect; the worker's config; the OpenAI URL
+ * prefix (…/v1) of the call's provider. */
+void fg_relay_send_json(struct fg_call *c, int status, struct evbuffer *body);
+void fg_relay_send_error(struct fg_call *c);
+const struct fg_config *fg_relay_config(const struct fg_call *c);
+const char *fg_relay_openai_base(const struct fg_call *c);
+
 /* Answer c from a response-cache entry (complete reply, headers included). */
 struct fg_respcache_entry;
 void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *e);

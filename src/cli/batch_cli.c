@@ -200,9 +200,12 @@ static char *submit_openai(const struct cli *c, json_t *lines)
         if (st)
             print_error(st, &b);
     } else {
+        /* the batch's endpoint is its lines' (the gateway checks they agree) */
+        const char *ep = json_string_value(json_object_get(json_array_get(lines, 0), "url"));
+        ep = ep && !strcmp(ep, "/v1/embeddings") ? "/v1/embeddings" : "/v1/chat/completions";
         json_t *req = json_pack("{s:s, s:s, s:s}", "input_file_id",
-                                json_string_value(json_object_get(f, "id")), "endpoint",
-                                "/v1/chat/completions", "completion_window", "24h");
+                                json_string_value(json_object_get(f, "id")), "endpoint", ep,
+                                "completion_window", "24h");
         char *body = json_dumps(req, JSON_COMPACT);
         json_decref(req);
         free(b.p);

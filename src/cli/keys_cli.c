@@ -15,7 +15,7 @@
 static const char usage_text[] =
     "usage: frugal keys create --name NAME [--budget USD/day|USD/month] [--rpm N] [--tpm N]\n"
     "                          [--models a,b,route] [--tags k=v,k=v] [--expires DATE|30d]\n"
-    "                          [--json] [-c FILE]\n"
+    "                          [--allow-unpriced] [--json] [-c FILE]\n"
     "       frugal keys list [--json] [-c FILE]\n"
     "       frugal keys revoke ID|NAME|KEY [-c FILE]\n";
 
@@ -103,6 +103,8 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
         const char *v = NULL;
         if (!strcmp(argv[i], "--json"))
             json = true;
+        else if (!strcmp(argv[i], "--allow-unpriced"))
+            o.allow_unpriced = true;
         else if (opt(argc, argv, &i, "-c", &v) || opt(argc, argv, &i, "--config", &v))
             continue;
         else if (opt(argc, argv, &i, "--name", &v))
@@ -123,7 +125,7 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
                 return 2;
         } else
             return usage_error("unknown argument '%s'", argv[i]);
-        if (!v && strcmp(argv[i], "--json"))
+        if (!v && strcmp(argv[i], "--json") && strcmp(argv[i], "--allow-unpriced"))
             return usage_error("%s needs a value", argv[i]);
     }
     char err[300], secret[FG_KEY_SECRET_MAX];
@@ -166,6 +168,8 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
             printf("models:  %s\n", k.models);
         if (k.tags[0])
             printf("tags:    %s\n", k.tags);
+        if (k.allow_unpriced)
+            printf("unpriced: allowed (paths frugal cannot price may be called despite the budget)\n");
         if (k.expires_ms) {
             char t[40];
             printf("expires: %s\n", fg_time_rfc3339(k.expires_ms, t, sizeof t));

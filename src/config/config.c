@@ -1546,6 +1546,7 @@ static const struct builtin_model openai_models[] = {
     {"gpt-4o-mini", 16384}, {"gpt-4o", 16384},     {"gpt-4.1", 32768},
     {"gpt-4.1-mini", 32768}, {"gpt-5", 128000},    {"gpt-5-mini", 128000},
     {"gpt-5-nano", 128000},
+    {"text-embedding-3-small", 0},   /* POST /v1/embeddings */
 };
 
 static const struct builtin_model anthropic_models[] = {

@@ -139,5 +139,10 @@ const struct fg_builtin_price fg_price_table[] = {
     {"o4-mini-2025-04-16", FG_DIALECT_OPENAI, {1100000, 4400000, 275000, -1, -1, -1, -1}, 200000, 100000, 1, 1},
     {"o4-mini-deep-research", FG_DIALECT_OPENAI, {2000000, 8000000, 500000, -1, -1, 1000000, 4000000}, 200000, 100000, 1, 1},
     {"o4-mini-deep-research-2025-06-26", FG_DIALECT_OPENAI, {2000000, 8000000, 500000, -1, -1, 1000000, 4000000}, 200000, 100000, 1, 1},
+    {"omni-moderation-latest", FG_DIALECT_OPENAI, {0, 0, -1, -1, -1, -1, -1}, 32768, 0, 0, 0},
+    {"text-embedding-3-large", FG_DIALECT_OPENAI, {130000, 0, -1, -1, -1, 65000, 0}, 8191, 0, 0, 0},
+    {"text-embedding-3-small", FG_DIALECT_OPENAI, {20000, 0, -1, -1, -1, 10000, 0}, 8191, 0, 0, 0},
+    {"text-embedding-ada-002", FG_DIALECT_OPENAI, {100000, 0, -1, -1, -1, 50000, 0}, 8191, 0, 0, 0},
+    {"text-moderation-latest", FG_DIALECT_OPENAI, {0, 0, -1, -1, -1, -1, -1}, 32768, 0, 0, 0},
 };
 const size_t fg_price_table_len = sizeof fg_price_table / sizeof fg_price_table[0];

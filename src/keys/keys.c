@@ -236,6 +236,7 @@ int fg_key_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t
         return bad(err, errlen, "%s", "rpm/tpm: must be a whole number >= 0");
     k->rpm = o->rpm;
     k->tpm = o->tpm;
+    k->allow_unpriced = o->allow_unpriced;
     if (o->models && fg_key_norm_list(o->models, k->models, sizeof k->models) < 0)
         return bad(err, errlen, "models: '%.60s' is not a list of model or route names", o->models);
     if (check_models(k->models, cfg, err, errlen) < 0)
@@ -309,6 +310,7 @@ json_t *fg_key_json(const struct fg_key *k, int64_t now_ms)
     json_object_set_new(j, "tpm", k->tpm ? json_integer(k->tpm) : json_null());
     json_object_set_new(j, "models", list_json(k->models, false));
     json_object_set_new(j, "tags", list_json(k->tags, true));
+    json_object_set_new(j, "allow_unpriced", json_boolean(k->allow_unpriced));
     return j;
 }
 

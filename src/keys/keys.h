@@ -42,12 +42,15 @@ struct fg_key {
     int64_t rpm, tpm;        /* 0 = no limit */
     char models[1024];       /* allow-list "a,b,route"; "" = any model */
     char tags[512];          /* "k=v,k=v"; "" = none */
+    bool allow_unpriced;     /* with a budget: may call paths frugal cannot
+                                price (passthru.h); default refused */
 };
 
 /* Options as given (CLI or admin API); NULL / 0 = not given. */
 struct fg_key_opts {
     const char *name, *budget, *models, *tags, *expires;
     int64_t rpm, tpm;
+    bool allow_unpriced;
 };
 
 /* New key from opts: 0 with *k and secret filled, or -1 with err. */

@@ -26,7 +26,8 @@ struct fg_record {
     int64_t ts_ms;                   /* unix ms at request start */
     const char *key_id;              /* "master" | "anonymous" | virtual key id */
     const char *tags;                /* normalised "k=v,k=v" or "" */
-    const char *endpoint;            /* "chat" | "messages" | "count_tokens" | "batch" */
+    const char *endpoint;            /* "chat" | "messages" | "count_tokens" | "embeddings" |
+                                        "batch" | a passed-through path ("/v1/moderations") */
     const char *model_requested;
     const char *model;               /* configured model that served */
     const char *upstream_model;
@@ -60,6 +61,7 @@ struct fg_record {
     int64_t buster_pico;             /* money lost: tokens × (input − cache read price) */
     const char *cache_miss_reason;   /* Anthropic cache diagnostics, or NULL */
     const char *batch_id;            /* the client's batch this line belongs to, or NULL */
+    int64_t request_bytes, response_bytes;  /* passed-through calls (passthru.h); else 0 */
 };
 
 /* Allocate a record with room for `strings` bytes of inline text; copy

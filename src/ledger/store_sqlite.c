@@ -30,8 +30,9 @@ struct sqlite_store {
     "saved_routing_pico, saved_batch_pico, bucket_repeated_pico, "                           \
     "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "   \
     "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id, buster_where, "     \
-    "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason, batch_id"
-#define NCOLS 46
+    "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason, batch_id, " \
+    "request_bytes, response_bytes"
+#define NCOLS 48
 
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS calls ("
@@ -47,17 +48,18 @@ static const char *schema =
     " bucket_bloated_pico INTEGER, latency_us INTEGER, ttfb_us INTEGER, prefix_fp TEXT,"
     " prefix_tokens INTEGER, repeated_tokens INTEGER, error TEXT, linked_id TEXT,"
     " buster_where TEXT, buster_offset INTEGER, buster_sample TEXT, buster_tokens INTEGER,"
-    " buster_pico INTEGER, cache_miss_reason TEXT, batch_id TEXT);"
+    " buster_pico INTEGER, cache_miss_reason TEXT, batch_id TEXT, request_bytes INTEGER,"
+    " response_bytes INTEGER);"
     "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts_ms);"
     "CREATE TABLE IF NOT EXISTS keys ("
     " id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, hint TEXT,"
     " created_ms INTEGER NOT NULL, expires_ms INTEGER, revoked_ms INTEGER,"
     " budget_pico INTEGER, budget_period TEXT, rpm INTEGER, tpm INTEGER, models TEXT,"
-    " tags TEXT);";
+    " tags TEXT, allow_unpriced INTEGER);";
 
 #define KEY_COLUMNS                                                                          \
     "id, name, hash, hint, created_ms, expires_ms, revoked_ms, budget_pico, budget_period, " \
-    "rpm, tpm, models, tags"
+    "rpm, tpm, models, tags, allow_unpriced"
 
 /* Columns added after the first release: ALTER older databases in place.
  * Whole constant statements: no SQL here is ever built from data (values
@@ -70,6 +72,9 @@ static const char *const migrations[] = {
     "ALTER TABLE calls ADD COLUMN buster_pico INTEGER",
     "ALTER TABLE calls ADD COLUMN cache_miss_reason TEXT",
     "ALTER TABLE calls ADD COLUMN batch_id TEXT",
+    "ALTER TABLE keys ADD COLUMN allow_unpriced INTEGER",
+    "ALTER TABLE calls ADD COLUMN request_bytes INTEGER",
+    "ALTER TABLE calls ADD COLUMN response_bytes INTEGER",
 };
 
 static void migrate(sqlite3 *db)
@@ -124,7 +129,7 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
         sqlite3_prepare_v2(q->db, "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
                            " ORDER BY ts_ms", -1, &q->scan, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(q->db, "INSERT INTO keys (" KEY_COLUMNS ") VALUES "
-                           "(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q->key_ins, NULL) != SQLITE_OK ||
+                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q->key_ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_ms, id",
                            -1, &q->key_all, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(q->db, "UPDATE keys SET revoked_ms = ? WHERE id = ? AND "
@@ -183,6 +188,8 @@ static void bind_row(sqlite3_stmt *st, const struct fg_record *r)
     sqlite3_bind_int64(st, i++, r->buster_pico);
     bind_text(st, i++, r->cache_miss_reason);
     bind_text(st, i++, r->batch_id);
+    sqlite3_bind_int64(st, i++, r->request_bytes);
+    sqlite3_bind_int64(st, i++, r->response_bytes);
 }
 
 static int prepare_insert(sqlite3 *db, sqlite3_stmt **st)
@@ -287,6 +294,8 @@ static void read_row(sqlite3_stmt *st, struct fg_record *r)
     r->buster_pico = sqlite3_column_int64(st, i++);
     r->cache_miss_reason = col_text(st, i++);
     r->batch_id = col_text(st, i++);
+    r->request_bytes = sqlite3_column_int64(st, i++);
+    r->response_bytes = sqlite3_column_int64(st, i++);
 }
 
 static int sq_scan(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,
@@ -328,6 +337,7 @@ static int sq_key_put(struct fg_store *s, const struct fg_key *k, char *err, siz
     sqlite3_bind_int64(st, i++, k->tpm);
     bind_text(st, i++, k->models);
     bind_text(st, i++, k->tags);
+    sqlite3_bind_int(st, i++, k->allow_unpriced);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -360,6 +370,7 @@ static void read_key(sqlite3_stmt *st, struct fg_key *k)
     k->tpm = sqlite3_column_int64(st, i++);
     text_into(st, i++, k->models, sizeof k->models);
     text_into(st, i++, k->tags, sizeof k->tags);
+    k->allow_unpriced = sqlite3_column_int(st, i++) != 0;
 }
 
 static int sq_key_scan(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err,

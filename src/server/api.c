@@ -3,8 +3,10 @@
 
 #include "auth.h"
 #include "batch_api.h"
+#include "embed.h"
 #include "keyreg.h"
 #include "keys_api.h"
+#include "passthru.h"
 #include "log.h"
 #include "report.h"
 #include "store.h"
@@ -35,6 +37,8 @@ static void h_count_tokens(struct fg_worker *, struct evhttp_request *, const st
                    const struct fg_principal *);
 static void h_models(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
                    const struct fg_principal *);
+static void h_embeddings(struct fg_worker *, struct evhttp_request *,
+                         const struct fg_dialect_ops *, const struct fg_principal *);
 static void h_healthz(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
                    const struct fg_principal *);
 static void h_metrics(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
@@ -52,6 +56,7 @@ static const struct route {
     {"/v1/messages", EVHTTP_REQ_POST, 1, h_messages},
     {"/v1/messages/count_tokens", EVHTTP_REQ_POST, 1, h_count_tokens},
     {"/v1/models", EVHTTP_REQ_GET, 1, h_models},
+    {"/v1/embeddings", EVHTTP_REQ_POST, 1, h_embeddings},
     {"/healthz", EVHTTP_REQ_GET, 0, h_healthz},
     {"/metrics", EVHTTP_REQ_GET, 0, h_metrics},
     {"/frugal/spend", EVHTTP_REQ_GET, 1, h_spend},
@@ -121,6 +126,14 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
             fg_batch_api_handle(w, req, path, &p);
         return;
     }
+    /* every other OpenAI path, metered (an Anthropic client's unknown path
+     * is a 404 in its dialect, never sent to an OpenAI provider) */
+    if (path && fg_passthru_path(path) && d == &fg_dialect_openai) {
+        struct fg_principal p;
+        if (fg_auth_request(w, req, &fg_dialect_openai, &p) == 0)
+            fg_passthru_handle(w, req, path, &p);
+        return;
+    }
     char msg[300];
     snprintf(msg, sizeof msg, "Unknown path: %.200s is not an endpoint of this gateway.",
              path ? path : "?");
@@ -130,7 +143,7 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
 bool fg_api_known_path(const char *path)
 {
     if (!strcmp(path, "/frugal/keys") || !strncmp(path, "/frugal/keys/", 13) ||
-        fg_batch_api_path(path))
+        fg_batch_api_path(path) || fg_passthru_path(path))
         return true;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (!strcmp(path, routes[i].path))
@@ -206,7 +219,8 @@ static int parse_body(struct fg_call *c)
         snprintf(c->err.code, sizeof c->err.code, "too_many_messages");
         return -1;
     }
-    if (c->in->validate(c, &c->err) < 0)
+    if ((c->endpoint == FG_EP_EMBEDDINGS ? fg_embed_validate(c, &c->err)
+                                         : c->in->validate(c, &c->err)) < 0)
         return -1;
     c->stream = fg_json_type(&c->body, fg_json_get(&c->body, 0, "stream")) == FG_J_TRUE;
     int m = fg_json_get(&c->body, 0, "model");
@@ -267,6 +281,12 @@ static void h_count_tokens(struct fg_worker *w, struct evhttp_request *req,
                    const struct fg_principal *p)
 {
     inference(w, req, &fg_dialect_anthropic, p, FG_EP_COUNT_TOKENS);
+}
+
+static void h_embeddings(struct fg_worker *w, struct evhttp_request *req,
+                         const struct fg_dialect_ops *d, const struct fg_principal *p)
+{
+    inference(w, req, &fg_dialect_openai, p, FG_EP_EMBEDDINGS);
 }
 
 static json_t *model_entry(const char *id, const char *owner, int anthropic)

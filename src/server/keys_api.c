@@ -95,12 +95,12 @@ static void create(struct fg_worker *w, struct evhttp_request *req, const struct
     json_t *b = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
     if (!json_is_object(b)) {
         fail(req, d, FG_E_INVALID, NULL, "%s", "Request body must be a JSON object of key "
-             "options (name, budget, rpm, tpm, models, tags, expires).");
+             "options (name, budget, rpm, tpm, models, tags, expires, allow_unpriced).");
         json_decref(b);
         return;
     }
     static const char *const known[] = {"name", "budget", "rpm", "tpm", "models", "tags",
-                                        "expires", NULL};
+                                        "expires", "allow_unpriced", NULL};
     const char *k;
     json_t *x;
     json_object_foreach(b, k, x) {
@@ -109,7 +109,7 @@ static void create(struct fg_worker *w, struct evhttp_request *req, const struct
             i++;
         if (!known[i]) {
             fail(req, d, FG_E_INVALID, NULL, "Unknown key option '%.60s' (name, budget, rpm, "
-                 "tpm, models, tags, expires).", k);
+                 "tpm, models, tags, expires, allow_unpriced).", k);
             json_decref(b);
             return;
         }
@@ -129,9 +129,13 @@ static void create(struct fg_worker *w, struct evhttp_request *req, const struct
     o.models = mv && !json_is_null(mv) ? opt_text(mv, models, sizeof models, false) : NULL;
     o.tags = tv && !json_is_null(tv) ? opt_text(tv, tags, sizeof tags, true) : NULL;
     o.expires = ev && !json_is_null(ev) ? (json_is_string(ev) ? json_string_value(ev) : "?") : NULL;
+    json_t *uv = json_object_get(b, "allow_unpriced");
+    o.allow_unpriced = json_is_true(uv);
     struct fg_key key;
     char secret[FG_KEY_SECRET_MAX];
-    if ((mv && !json_is_null(mv) && !o.models) || (tv && !json_is_null(tv) && !o.tags)) {
+    if (uv && !json_is_boolean(uv) && !json_is_null(uv)) {
+        fail(req, d, FG_E_INVALID, NULL, "%s", "allow_unpriced must be true or false.");
+    } else if ((mv && !json_is_null(mv) && !o.models) || (tv && !json_is_null(tv) && !o.tags)) {
         fail(req, d, FG_E_INVALID, NULL, "%s", "models must be an array of names (or \"a,b\"), "
              "tags an object of strings (or \"k=v,k=v\").");
     } else if (!opt_int(json_object_get(b, "rpm"), &o.rpm) ||

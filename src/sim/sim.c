@@ -524,6 +524,8 @@ static const struct route routes[] = {
     {"/v1/messages/count_tokens", EVHTTP_REQ_POST, SIM_ANTHROPIC, sim_anthropic_count_tokens,
      NULL},
     {"/v1/models", EVHTTP_REQ_GET, SIM_OPENAI, NULL, get_models},
+    {"/v1/embeddings", EVHTTP_REQ_POST, SIM_OPENAI, sim_openai_embeddings, NULL},
+    {"/v1/moderations", EVHTTP_REQ_POST, SIM_OPENAI, sim_openai_moderations, NULL},
     {"/healthz", EVHTTP_REQ_GET, SIM_OPENAI, NULL, get_healthz},
 };
 

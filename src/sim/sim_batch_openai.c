@@ -3,7 +3,7 @@
  * POST /v1/batches/{id}/cancel, GET /v1/batches (after, limit).
  *
  * Create checks the request (input_file_id of a purpose "batch" file,
- * endpoint "/v1/chat/completions", completion_window "24h", metadata) and
+ * endpoint "/v1/chat/completions" or "/v1/embeddings", completion_window "24h", metadata) and
  * validates every input line like OpenAI: JSON object, custom_id present
  * and unique, method "POST", url equal to the endpoint, body an object, one
  * model for the whole file, at most 50,000 requests, not empty.  A bad line
@@ -27,6 +27,7 @@
 #include <string.h>
 
 #define ENDPOINT "/v1/chat/completions"
+#define EMBEDDINGS "/v1/embeddings"   /* the other endpoint the sim runs */
 #define MAX_ERRORS 100
 
 enum oa_status { OA_VALIDATING, OA_FAILED, OA_IN_PROGRESS, OA_CANCELLING, OA_CANCELLED,
@@ -47,6 +48,7 @@ struct oa_line {
 struct sim_oa_batch {
     char id[64];
     char input_file_id[64];
+    char endpoint[32];                          /* ENDPOINT or EMBEDDINGS */
     char output_file_id[64], error_file_id[64]; /* "": null */
     char *model;                                /* of the first line, or NULL */
     json_t *metadata;                           /* or NULL */
@@ -123,7 +125,7 @@ static json_t *batch_json(const struct sim_oa_batch *b)
     json_t *v = json_object();
     json_object_set_new(v, "id", json_string(b->id));
     json_object_set_new(v, "object", json_string("batch"));
-    json_object_set_new(v, "endpoint", json_string(ENDPOINT));
+    json_object_set_new(v, "endpoint", json_string(b->endpoint));
     json_object_set_new(v, "errors", b->errors ? json_incref(b->errors) : json_null());
     json_object_set_new(v, "input_file_id", json_string(b->input_file_id));
     json_object_set_new(v, "completion_window", json_string("24h"));
@@ -179,6 +181,18 @@ static json_int_t usage_int(const json_t *u, const char *k1, const char *k2)
     return json_integer_value(k2 ? json_object_get(v, k2) : v);
 }
 
+/* An embeddings line: the real-time handler's answer. */
+static void run_embeddings(struct sim_ctx *c, const json_t *body, struct sim_line_answer *out)
+{
+    struct sim_reply rep = {0};
+    sim_openai_embeddings(c, body, &rep);
+    out->status = rep.status;
+    out->body = rep.body ? json_loadb(rep.body, rep.body_len, 0, NULL) : NULL;
+    if (!out->body)
+        out->body = json_object();
+    out->request_id = fg_arena_printf(c->arena, "req_sim_%s", c->id);
+}
+
 static void run_line(struct sim_batches *s, struct sim_oa_batch *b, size_t i,
                      const struct sim_ctx *parent)
 {
@@ -197,7 +211,10 @@ static void run_line(struct sim_batches *s, struct sim_oa_batch *b, size_t i,
     };
     json_t *body = json_loads(l->body, 0, NULL);
     struct sim_line_answer ans;
-    sim_batch_run_line(&c, SIM_OPENAI, body, &ans);
+    if (!strcmp(b->endpoint, EMBEDDINGS))
+        run_embeddings(&c, body, &ans);
+    else
+        sim_batch_run_line(&c, SIM_OPENAI, body, &ans);
     json_decref(body);
     char rid[64];
     sim_batch_new_id(s, "batch_req_", rid);
@@ -379,7 +396,7 @@ static void check_line(struct sim_batches *s, struct sim_oa_batch *b, const char
         add_error(errors, "invalid_method",
                   "The method for this request is not supported. Only 'POST' is supported.",
                   "method", num);
-    } else if (!url || strcmp(url, ENDPOINT) != 0) {
+    } else if (!url || strcmp(url, b->endpoint) != 0) {
         add_error(errors, "url_mismatch",
                   "The URL provided for this request does not match the batch endpoint.", "url",
                   num);
@@ -530,9 +547,10 @@ static int check_request(struct sim_ctx *c, struct sim_reply *r, const json_t *b
                             ep));
         return -1;
     }
-    if (strcmp(ep, ENDPOINT) != 0) {
+    if (strcmp(ep, ENDPOINT) != 0 && strcmp(ep, EMBEDDINGS) != 0) {
         bad(c, r, "endpoint", "invalid_value",
-            "The simulated provider runs only '/v1/chat/completions' batches.");
+            "The simulated provider runs only '/v1/chat/completions' and '/v1/embeddings' "
+            "batches.");
         return -1;
     }
     const char *win = json_string_value(json_object_get(b, "completion_window"));
@@ -576,6 +594,8 @@ static void create(struct sim_batches *s, struct sim_ctx *c, const struct sim_ht
         struct sim_oa_batch *nb = fg_xcalloc(1, sizeof *nb);
         sim_batch_new_id(s, "batch_", nb->id);
         snprintf(nb->input_file_id, sizeof nb->input_file_id, "%s", sim_file_id(f));
+        snprintf(nb->endpoint, sizeof nb->endpoint, "%s",
+                 json_string_value(json_object_get(b, "endpoint")));
         const json_t *md = json_object_get(b, "metadata");
         nb->metadata = json_is_object(md) ? json_deep_copy(md) : NULL;
         struct sim_batch_dir dir;

@@ -212,6 +212,9 @@ const char *sim_anthropic_last_user_text(struct fg_arena *a, const json_t *body)
 void sim_openai_chat(struct sim_ctx *c, const json_t *body, struct sim_reply *r);
 void sim_anthropic_messages(struct sim_ctx *c, const json_t *body, struct sim_reply *r);
 void sim_anthropic_count_tokens(struct sim_ctx *c, const json_t *body, struct sim_reply *r);
+/* sim_embed.c */
+void sim_openai_embeddings(struct sim_ctx *c, const json_t *body, struct sim_reply *r);
+void sim_openai_moderations(struct sim_ctx *c, const json_t *body, struct sim_reply *r);
 
 /* Shared by both dialects (sim_text.c). */
 int sim_tool_mentioned(const char *user_text, const char *tool_name);

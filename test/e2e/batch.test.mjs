@@ -227,7 +227,7 @@ describe('batch input validation', () => {
       oaLine('ok', 'gpt-4o-mini', 'fine'),
       '{"custom_id": "broken", ',
       oaLine('ok', 'gpt-4o-mini', 'duplicate id'),
-      { ...oaLine('u', 'gpt-4o-mini', 'x'), url: '/v1/embeddings' },
+      { ...oaLine('u', 'gpt-4o-mini', 'x'), url: '/v1/completions' },
       { custom_id: 'nb', method: 'POST', url: '/v1/chat/completions', body: { model: 'gpt-4o-mini' } },
     ];
     const e = await rejectsWith(upload(c, lines), OpenAI.BadRequestError);
@@ -250,9 +250,13 @@ describe('batch input validation', () => {
     await rejectsWith(c.batches.create({ input_file_id: 'file-nope', endpoint: '/v1/chat/completions', completion_window: '24h' }),
       OpenAI.NotFoundError);
     const f = await upload(c, [oaLine('x', 'gpt-4o-mini', 'hi')]);
-    const e2 = await rejectsWith(c.batches.create({ input_file_id: f.id, endpoint: '/v1/embeddings', completion_window: '24h' }),
+    const e2 = await rejectsWith(c.batches.create({ input_file_id: f.id, endpoint: '/v1/moderations', completion_window: '24h' }),
       OpenAI.BadRequestError);
     assert.equal(e2.param, 'endpoint');
+    // an embeddings batch whose lines are chat requests: refused naming the url
+    const e2b = await rejectsWith(c.batches.create({ input_file_id: f.id, endpoint: '/v1/embeddings', completion_window: '24h' }),
+      OpenAI.BadRequestError);
+    assert.match(e2b.message, /"url" must be the batch's endpoint/);
     const an = anthropic(fr);
     const e3 = await rejectsWith(an.messages.batches.create({
       requests: [

@@ -86,7 +86,7 @@ describe('request bodies are judged before they are read', () => {
       const before = mem(fr);
       const N = 150 * MB;
       const cs = await Promise.all([
-        push(fr.port, post('/v1/nope', N), N),
+        push(fr.port, post('/v2/nope', N), N),
         push(fr.port, post('/nowhere/at/all', N), N),
         push(fr.port, post('/v1/files', N), N),
         push(fr.port, post('/v1/chat/completions', N, 'Authorization: Bearer not-the-key\r\n'), N),

@@ -237,8 +237,9 @@ describe('not found, too large, wrong method', () => {
   });
 
   test('unknown path → 404 naming the path', async () => {
-    const r = await call(fr, '/v1/nothing-here', { method: 'POST', body: {} });
-    assertOpenAIError(r, 404, { message: /\/v1\/nothing-here/ });
+    // (any /v1/ path is an OpenAI path, passed through: openai_paths.test.mjs)
+    const r = await call(fr, '/v2/nothing-here', { method: 'POST', body: {} });
+    assertOpenAIError(r, 404, { message: /\/v2\/nothing-here/ });
     const ra = await call(fr, '/v2/messages', { body: {}, headers: AN_HEADERS });
     assertAnthropicError(ra, 404, { type: 'not_found_error', message: /\/v2\/messages/ });
   });

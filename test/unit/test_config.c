@@ -743,7 +743,7 @@ static void test_missing_file(void **state)
 
 static const char *const all_models[] = {
     "gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano",
-    "claude-haiku-4-5", "claude-sonnet-4-5", "claude-sonnet-4-6", "claude-opus-4-5",
+    "text-embedding-3-small", "claude-haiku-4-5", "claude-sonnet-4-5", "claude-sonnet-4-6", "claude-opus-4-5",
 };
 
 static struct fg_config *defaults_ok(void)
@@ -760,13 +760,13 @@ static void check_builtin_common(const struct fg_config *c)
 {
     assert_true(c->builtin);
     assert_null(c->path);
-    assert_int_equal(c->n_models, 11);
-    for (size_t i = 0; i < 11; i++) {
+    assert_int_equal(c->n_models, 12);
+    for (size_t i = 0; i < 12; i++) {
         const struct fg_model_cfg *m = fg_config_model(c, all_models[i]);
         assert_non_null(m);
         assert_string_equal(m->model, m->name);
         assert_string_equal(m->provider, c->providers[m->provider_index].name);
-        assert_int_equal(m->dialect, i < 7 ? FG_DIALECT_OPENAI : FG_DIALECT_ANTHROPIC);
+        assert_int_equal(m->dialect, i < 8 ? FG_DIALECT_OPENAI : FG_DIALECT_ANTHROPIC);
         assert_int_equal(m->price.input, -1);
         assert_int_equal(m->line, 0);
     }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 #include "arena.h"
 #include "sim.h"
@@ -727,6 +728,72 @@ static int teardown(void **state)
     return 0;
 }
 
+/* ---- embeddings and moderations ------------------------------------------------ */
+
+static void test_embeddings_handler(void **state)
+{
+    struct sim_cache *cache = sim_cache_new();
+    struct handled f, b, one, big;
+    handle(&f, cache, sim_openai_embeddings, NULL,
+           "{\"model\":\"text-embedding-3-small\",\"input\":[\"abcd\",\"hello world\"],"
+           "\"dimensions\":8}");
+    assert_int_equal(f.reply.status, 200);
+    const json_t *data = json_object_get(f.json, "data");
+    assert_int_equal(json_array_size(data), 2);
+    const json_t *v0 = json_object_get(json_array_get(data, 0), "embedding");
+    assert_int_equal(json_array_size(v0), 8);
+    double norm = 0;
+    for (size_t i = 0; i < 8; i++)
+        norm += json_real_value(json_array_get(v0, i)) * json_real_value(json_array_get(v0, i));
+    assert_true(norm > 0.9999 && norm < 1.0001);
+    /* 4 bytes -> 1 token, 11 bytes -> 3 tokens */
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(f.json, "usage"),
+                                                        "prompt_tokens")), 4);
+    /* the same input alone, in base64: the same float32 vector */
+    handle(&b, cache, sim_openai_embeddings, NULL,
+           "{\"model\":\"text-embedding-3-small\",\"input\":\"abcd\",\"dimensions\":8,"
+           "\"encoding_format\":\"base64\"}");
+    const char *s = json_string_value(
+        json_object_get(json_array_get(json_object_get(b.json, "data"), 0), "embedding"));
+    assert_non_null(s);
+    unsigned char raw[64];
+    assert_int_equal(EVP_DecodeBlock(raw, (const unsigned char *)s, (int)strlen(s)), 33);
+    for (size_t i = 0; i < 8; i++) {
+        float x;
+        memcpy(&x, raw + 4 * i, 4);
+        assert_true(x == (float)json_real_value(json_array_get(v0, i)));
+    }
+    /* token ids: one token each; a default-size vector */
+    handle(&one, cache, sim_openai_embeddings, NULL, "{\"model\":\"m\",\"input\":[5,6,7]}");
+    assert_int_equal(json_array_size(json_object_get(
+                         json_array_get(json_object_get(one.json, "data"), 0), "embedding")),
+                     1536);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(one.json, "usage"),
+                                                        "total_tokens")), 3);
+    handle(&big, cache, sim_openai_embeddings, NULL,
+           "{\"model\":\"m\",\"input\":\"x\",\"dimensions\":0}");
+    assert_int_equal(big.reply.status, 400);
+    handled_free(&f);
+    handled_free(&b);
+    handled_free(&one);
+    handled_free(&big);
+    sim_cache_free(cache);
+}
+
+static void test_moderations_handler(void **state)
+{
+    struct handled h;
+    handle(&h, NULL, sim_openai_moderations, NULL,
+           "{\"input\":[\"fine\",\"bad #sim:flag\"]}");
+    assert_int_equal(h.reply.status, 200);
+    const json_t *r = json_object_get(h.json, "results");
+    assert_int_equal(json_array_size(r), 2);
+    assert_true(json_is_false(json_object_get(json_array_get(r, 0), "flagged")));
+    assert_true(json_is_true(json_object_get(json_array_get(r, 1), "flagged")));
+    assert_string_equal(path_str(h.json, "model", NULL), "omni-moderation-latest");
+    handled_free(&h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -743,6 +810,8 @@ int main(void)
         cmocka_unit_test(test_anthropic_handler),
         cmocka_unit_test(test_http),
         cmocka_unit_test(test_start_errors),
+        cmocka_unit_test(test_embeddings_handler),
+        cmocka_unit_test(test_moderations_handler),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -429,7 +429,7 @@ static void test_openai_validation(void **state)
          "input_file_id"},
         {"{\"input_file_id\":\"file-x\",\"endpoint\":\"/v1/nope\",\"completion_window\":\"24h\"}",
          400, "endpoint"},
-        {"{\"input_file_id\":\"file-x\",\"endpoint\":\"/v1/embeddings\",\"completion_window\":"
+        {"{\"input_file_id\":\"file-x\",\"endpoint\":\"/v1/moderations\",\"completion_window\":"
          "\"24h\"}",
          400, "endpoint"},
         {"{\"input_file_id\":\"file-x\",\"endpoint\":\"/v1/chat/completions\","

@@ -1,0 +1,461 @@
+/* passthru.c — see passthru.h. */
+#include "passthru.h"
+
+#include "admit.h"
+#include "auth.h"
+#include "keyreg.h"
+#include "keys.h"
+#include "meter.h"
+#include "multipart.h"
+#include "provider.h"
+#include "redact.h"
+#include "relay.h"
+#include "reply.h"
+#include "server.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_ANSWER (64u << 20)   /* a provider answer larger than this is refused */
+#define MAX_PARTS 64
+#define MAX_MODEL 200
+
+bool fg_passthru_path(const char *path)
+{
+    /* /v1/messages... is Anthropic's: never sent to an OpenAI provider */
+    return path && !strncmp(path, "/v1/", 4) && path[4] && strncmp(path, "/v1/messages", 12);
+}
+
+static bool seg_char(char ch)
+{
+    return isalnum((unsigned char)ch) || ch == '.' || ch == '_' || ch == '~' || ch == '-' ||
+           ch == ':';
+}
+
+int fg_passthru_check_path(const char *path, const char *query, const char **why)
+{
+    *why = NULL;
+    if (!path || strncmp(path, "/v1/", 4))
+        return *why = "the path must start with /v1/", -1;
+    for (const char *s = path + 4;;) {
+        size_t n = strcspn(s, "/");
+        if (n == 0)
+            return *why = "the path has an empty segment (//)", -1;
+        if ((n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+            return *why = "the path has a '.' or '..' segment", -1;
+        for (size_t i = 0; i < n; i++)
+            if (!seg_char(s[i]))
+                return *why = s[i] == '%' ? "the path is percent-encoded"
+                                          : "the path has a character other than letters, "
+                                            "digits and . _ ~ : -", -1;
+        if (!s[n])
+            break;
+        s += n + 1;
+        if (!*s)
+            return *why = "the path ends with '/'", -1;
+    }
+    for (const char *q = query; q && *q; q++)
+        if (*q <= 0x20 || *q >= 0x7f || *q == '#')
+            return *why = "the query has a space, a control or a non-ASCII character", -1;
+    return 0;
+}
+
+/* ---- which model, which provider ----------------------------------------- */
+
+static const char *json_model(struct fg_call *c, const char **bad)
+{
+    *bad = NULL;
+    static const char *const keys[] = {"model", NULL};
+    const char *why;
+    if (fg_json_check_keys(&c->body, 0, keys, &why)) {
+        *bad = "the key 'model' is ambiguous (repeated or escaped)";
+        return NULL;
+    }
+    int m = fg_json_get(&c->body, 0, "model");
+    if (fg_json_type(&c->body, m) != FG_J_STR)
+        return NULL;
+    size_t n = c->body.t[m].end - c->body.t[m].start;
+    char *s = fg_arena_alloc(&c->arena, n);
+    return fg_json_str(&c->body, m, s, n) > 0 ? s : NULL;
+}
+
+static const char *form_model(struct fg_call *c, const char *ctype)
+{
+    struct fg_mp_part *parts = fg_arena_alloc(&c->arena, MAX_PARTS * sizeof *parts);
+    char err[200];
+    int n = fg_multipart_parse(ctype, c->raw, c->raw_len, parts, MAX_PARTS, err, sizeof err);
+    const struct fg_mp_part *m = n > 0 ? fg_multipart_find(parts, n, "model") : NULL;
+    if (!m || m->len == 0 || m->len > MAX_MODEL)
+        return NULL;
+    return fg_arena_strndup(&c->arena, m->data, m->len);
+}
+
+/* The provider for calls that name no configured model. */
+static int default_provider(const struct fg_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        if (cfg->providers[i].type == FG_PROV_OPENAI)
+            return (int)i;
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        if (cfg->providers[i].type == FG_PROV_SIM)
+            return (int)i;
+    return -1;
+}
+
+static int fail(struct fg_call *c, enum fg_err_class cls, const char *param, const char *code,
+                const char *msg)
+{
+    fg_err_set(&c->err, cls, param, "%s", msg);
+    if (code)
+        snprintf(c->err.code, sizeof c->err.code, "%s", code);
+    return -1;
+}
+
+/* A model the config doesn't list: priced from the built-in table if it
+ * is there (fg_price_of falls back to it), served by the default provider. */
+static struct fg_model_cfg *adhoc_model(struct fg_call *c, const char *name, int prov)
+{
+    struct fg_model_cfg *m = fg_arena_alloc(&c->arena, sizeof *m);
+    memset(m, 0, sizeof *m);
+    m->name = m->model = (char *)name;
+    m->provider = c->w->app->cfg->providers[prov].name;
+    m->provider_index = prov;
+    m->dialect = FG_DIALECT_OPENAI;
+    m->price = (struct fg_price){-1, -1, -1, -1, -1, -1, -1};
+    return m;
+}
+
+static int resolve(struct fg_call *c, const char *model)
+{
+    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_model_cfg *m = model ? fg_config_model(cfg, model) : NULL;
+    if (model && !m && fg_config_route(cfg, model))
+        return fail(c, FG_E_INVALID, "model", "model_not_supported",
+                    fg_arena_printf(&c->arena, "The model '%.100s' is a route, which picks "
+                                    "between chat models; %s needs a model.", model, c->pass_path));
+    if (m && m->dialect != FG_DIALECT_OPENAI)
+        return fail(c, FG_E_INVALID, "model", "model_not_supported",
+                    fg_arena_printf(&c->arena, "The model '%.100s' is served in the Anthropic "
+                                    "dialect, which has no %s.", model, c->pass_path));
+    if (!m) {
+        int prov = default_provider(cfg);
+        if (prov < 0)
+            return fail(c, FG_E_NOT_FOUND, NULL, "unknown_url",
+                        fg_arena_printf(&c->arena, "%s is an OpenAI path and no OpenAI provider "
+                                        "is configured.", c->pass_path));
+        /* no model: the path stands for it (unpriced, and never in an allow-list) */
+        m = adhoc_model(c, model ? model : c->pass_path, prov);
+    }
+    c->model = m;
+    c->model_name = model ? model : c->pass_path;
+    c->provider_index = m->provider_index;
+    c->provider = &cfg->providers[m->provider_index];
+    c->upstream_model = m->model;
+    c->out = &fg_dialect_openai;
+    c->route = "fixed";
+    c->cache_status = "bypass";
+    return 0;
+}
+
+/* ---- the transfer --------------------------------------------------------- */
+
+static bool relayed(const char *name, size_t n)
+{
+    static const char *const exact[] = {"x-request-id", "retry-after", "retry-after-ms",
+                                        "x-should-retry", "openai-processing-ms", NULL};
+    for (int i = 0; exact[i]; i++)
+        if (strlen(exact[i]) == n && !strncasecmp(name, exact[i], n))
+            return true;
+    return n > 12 && !strncasecmp(name, "x-ratelimit-", 12);
+}
+
+static size_t on_header(char *buf, size_t size, size_t n, void *arg)
+{
+    struct fg_call *c = arg;
+    size_t len = size * n;
+    if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
+        const char *sp = memchr(buf, ' ', len);
+        c->up_status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        return len;
+    }
+    const char *colon = memchr(buf, ':', len);
+    if (!colon || c->up_status < 200 || !c->req)
+        return len;
+    size_t nl = (size_t)(colon - buf);
+    const char *v = colon + 1, *end = buf + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && isspace((unsigned char)end[-1]))
+        end--;
+    bool ctype = nl == 12 && !strncasecmp(buf, "content-type", 12);
+    if (!ctype && !relayed(buf, nl))
+        return len;
+    char name[64], val[512];
+    snprintf(name, sizeof name, "%.*s", (int)(nl < 63 ? nl : 63), buf);
+    snprintf(val, sizeof val, "%.*s", (int)(end - v), v);
+    if (ctype)
+        c->pass_ctype = fg_arena_strdup(&c->arena, val);
+    else
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), name, val);
+    return len;
+}
+
+static size_t on_write(char *data, size_t size, size_t n, void *arg)
+{
+    struct fg_call *c = arg;
+    size_t len = size * n;
+    if (!c->req)
+        return 0;   /* client gone: abort */
+    if (!c->up_body)
+        c->up_body = evbuffer_new();
+    if (evbuffer_get_length(c->up_body) + len > MAX_ANSWER) {
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream response is larger than %u bytes",
+                   MAX_ANSWER);
+        return 0;
+    }
+    evbuffer_add(c->up_body, data, len);
+    return len;
+}
+
+/* Usage as the provider reports it: chat-style or input/output names. */
+static void read_usage(struct fg_call *c, const char *s, size_t n)
+{
+    if (!c->pass_ctype || !strstr(c->pass_ctype, "json") || fg_json_parse(&c->resp, s, n) < 0)
+        return;
+    const struct fg_json *j = &c->resp;
+    int u = fg_json_get(j, 0, "usage");
+    if (fg_json_type(j, u) != FG_J_OBJ)
+        return;
+    fg_usage_openai(j, u, &c->usage);
+    int64_t v;
+    if (fg_json_int(j, fg_json_get(j, u, "input_tokens"), &v) && v >= 0)
+        c->usage.tok.input = v, c->usage.seen = true;
+    if (fg_json_int(j, fg_json_get(j, u, "output_tokens"), &v) && v >= 0)
+        c->usage.tok.output = v, c->usage.seen = true;
+}
+
+static void reply_failure(struct fg_call *c, CURLcode res)
+{
+    if (c->err.cls == FG_E_NONE) {
+        if (res == CURLE_OPERATION_TIMEDOUT)
+            fg_err_set(&c->err, FG_E_TIMEOUT, NULL, "upstream provider '%s' timed out",
+                       c->provider->name);
+        else
+            fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' failed: %s",
+                       c->provider->name, curl_easy_strerror(res));
+    }
+    c->status = c->err.status;
+    fg_reply_frugal_headers(c);
+    fg_reply_error(c->req, c->in, &c->err);
+}
+
+static void on_done(struct fg_xfer *x, CURLcode res)
+{
+    struct fg_call *c = x->arg;
+    fg_upstream_release(c->w->up, x);
+    if (!c->req) {
+        fg_call_finish(c);
+        return;
+    }
+    if (res == CURLE_OK && c->up_status >= 300 && c->up_status < 400)
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' answered with a "
+                   "redirect (HTTP %ld); frugal does not follow redirects.", c->provider->name,
+                   c->up_status);
+    if (res != CURLE_OK || c->err.cls != FG_E_NONE || c->up_status < 200) {
+        reply_failure(c, res);
+    } else {
+        struct evbuffer *b = c->up_body ? c->up_body : (c->up_body = evbuffer_new());
+        size_t n = evbuffer_get_length(b), m;
+        const char *s = (const char *)evbuffer_pullup(b, -1);
+        if (c->up_status >= 400 && n) {   /* a provider that echoes a key never hands it on */
+            char *r = fg_redact_dup(s, n, &m);
+            evbuffer_drain(b, n);
+            evbuffer_add(b, r, m);
+            free(r);
+            n = evbuffer_get_length(b);
+            s = (const char *)evbuffer_pullup(b, -1);
+        }
+        c->status = (int)c->up_status;
+        if (c->status < 300)
+            read_usage(c, s, n);
+        else
+            fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
+                       "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
+        c->acct.response_bytes = (int64_t)n;
+        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+        evhttp_add_header(h, "Content-Type", c->pass_ctype ? c->pass_ctype : "application/octet-stream");
+        fg_reply_frugal_headers(c);
+        fg_meter_cost_headers(c);
+        c->t_first_byte_ns = fg_now_ns();
+        evhttp_send_reply(c->req, c->status, NULL, b);
+    }
+    c->state = FG_CALL_DONE;
+    fg_call_finish(c);
+}
+
+static const char *const forwarded[] = {"content-type", "accept", "openai-beta", "traceparent",
+                                        "tracestate", NULL};
+
+static struct curl_slist *headers(struct fg_call *c)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+    struct curl_slist *h = curl_slist_append(NULL, "Expect:");
+    for (const char *const *f = forwarded; *f; f++) {
+        const char *v = evhttp_find_header(in, *f);
+        if (v && !strpbrk(v, "\r\n"))
+            h = fg_header_add(h, *f, v);
+    }
+    const char *fault = evhttp_find_header(in, "x-sim-fault");
+    if (fault && c->provider->type == FG_PROV_SIM && !strpbrk(fault, "\r\n"))
+        h = fg_header_add(h, "x-sim-fault", fault);
+    if (!evhttp_find_header(in, "content-type"))
+        h = curl_slist_append(h, "Content-Type:");   /* curl's form default is not ours */
+    if (c->provider->api_key) {
+        char auth[512];
+        snprintf(auth, sizeof auth, "Bearer %s", c->provider->api_key);
+        h = fg_header_add(h, "Authorization", auth);
+    }
+    return h;
+}
+
+static int start(struct fg_call *c, enum evhttp_cmd_type method, const char *query)
+{
+    struct fg_worker *w = c->w;
+    const char *base = w->app->prov[c->provider_index].openai_base;
+    const char *url = fg_arena_printf(&c->arena, "%s%s%s%s", base, c->pass_path + 3,
+                                      query ? "?" : "", query ? query : "");
+    CURL *e = fg_upstream_easy(w->up);
+    c->up_headers = headers(c);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->up_headers);
+    if (method == EVHTTP_REQ_POST) {
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->upstream_body ? c->upstream_body : c->raw);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(c->upstream_body ? c->upstream_body_len : c->raw_len));
+    } else if (method == EVHTTP_REQ_DELETE) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
+    }
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->provider->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->provider->timeout_ms);
+    c->xfer.easy = e;
+    c->xfer.done = on_done;
+    c->xfer.arg = c;
+    c->state = FG_CALL_UPSTREAM;
+    if (fg_upstream_add(w->up, &c->xfer) < 0) {
+        fg_upstream_release(w->up, &c->xfer);
+        return fail(c, FG_E_INTERNAL, NULL, NULL, "could not start the upstream transfer");
+    }
+    return 0;
+}
+
+/* ---- the request ---------------------------------------------------------- */
+
+static int prepare(struct fg_call *c, const char *ctype)
+{
+    const struct fg_server_cfg *sc = &c->w->app->cfg->server;
+    if (c->raw_len > sc->max_body_bytes)
+        return fail(c, FG_E_TOO_LARGE, NULL, "request_too_large",
+                    fg_arena_printf(&c->arena, "Request body is %zu bytes, over the gateway's "
+                                    "limit of %zu bytes (server.max_body_bytes).", c->raw_len,
+                                    (size_t)sc->max_body_bytes));
+    const char *model = NULL, *bad = NULL;
+    bool json = ctype && !strncasecmp(ctype, "application/json", 16);
+    c->body.max_depth = (uint32_t)sc->max_json_depth;
+    if (json && c->raw_len && fg_json_parse(&c->body, c->raw, c->raw_len) == 0 &&
+        fg_json_type(&c->body, 0) == FG_J_OBJ) {
+        model = json_model(c, &bad);
+    } else {
+        fg_json_parse(&c->body, "{}", 2);   /* admission reads an (empty) object */
+        if (ctype && !strncasecmp(ctype, "multipart/form-data", 19))
+            model = form_model(c, ctype);
+    }
+    if (bad)
+        return fail(c, FG_E_INVALID, "model", NULL, bad);
+    if (model && (strlen(model) > MAX_MODEL || strpbrk(model, "\r\n")))
+        return fail(c, FG_E_INVALID, "model", NULL, "Invalid 'model': too long or not one line.");
+    if (resolve(c, model) < 0)
+        return -1;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(c->req);
+    c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL,
+                            evhttp_find_header(h, "x-frugal-tags"));
+    /* a JSON body is text: bytes / 4 as for chat; an upload's bytes are no
+     * token count (the model's output limit still bounds the worst case) */
+    c->prompt_tokens_est = json ? (int64_t)(c->raw_len / 4) : 0;
+    c->acct.request_bytes = (int64_t)c->raw_len;
+    if (fg_admit_request(c) < 0)
+        return -1;
+    if (json && model && strcmp(c->upstream_model, model)) {
+        int m = fg_json_get(&c->body, 0, "model");
+        json_t *js = json_string(c->upstream_model);
+        char *q = json_dumps(js, JSON_ENCODE_ANY);
+        json_decref(js);
+        fg_call_edit(c, c->body.t[m].start, c->body.t[m].end, fg_arena_strdup(&c->arena, q));
+        free(q);
+        c->upstream_body = fg_json_splice(c->raw, c->raw_len, c->edits, c->n_edits,
+                                          &c->upstream_body_len);
+    }
+    return 0;
+}
+
+static void reply_plain(struct evhttp_request *req, enum fg_err_class cls, const char *code,
+                        const char *msg)
+{
+    struct fg_err e;
+    fg_err_set(&e, cls, NULL, "%s", msg);
+    if (code)
+        snprintf(e.code, sizeof e.code, "%s", code);
+    fg_reply_error(req, &fg_dialect_openai, &e);
+}
+
+void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const char *path,
+                        const struct fg_principal *p)
+{
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    const char *why;
+    if (fg_passthru_check_path(path, query, &why) < 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "Invalid path '%.120s': %s.", path, why);
+        reply_plain(req, FG_E_INVALID, "invalid_path", msg);
+        return;
+    }
+    if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_POST && method != EVHTTP_REQ_DELETE) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, POST, DELETE");
+        reply_plain(req, FG_E_METHOD, "method_not_allowed",
+                    "Method not allowed: OpenAI paths passed through accept GET, POST and DELETE.");
+        return;
+    }
+    if (w->draining) {
+        reply_plain(req, FG_E_UNAVAILABLE, "shutting_down",
+                    "frugal is shutting down; retry on another instance.");
+        return;
+    }
+    struct fg_call *c = fg_call_new(w, req);
+    c->in = &fg_dialect_openai;
+    c->endpoint = FG_EP_PASSTHRU;
+    c->key_id = fg_arena_strdup(&c->arena, p->key_id);
+    c->vkey = p->vkey;
+    c->pass_path = fg_arena_strdup(&c->arena, path);
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    c->raw_len = evbuffer_get_length(in);
+    c->raw = c->raw_len ? (const char *)evbuffer_pullup(in, -1) : "";
+    const char *ctype = evhttp_find_header(evhttp_request_get_input_headers(req), "content-type");
+    if (prepare(c, ctype) < 0 || start(c, method, query) < 0) {
+        c->status = c->err.status;
+        fg_reply_error(req, c->in, &c->err);
+        fg_call_finish(c);
+    }
+}
