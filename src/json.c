@@ -5,23 +5,33 @@
 
 #include "arena.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEPTH 512
 
 const char fg_json_err_depth[] = "nesting too deep";
+const char fg_json_err_dup[] = "duplicate member name";
 #define SPARE_MAX 4096
+#define SMALL_OBJ 8          /* members compared pairwise; more are sorted */
+#define ORDER_KEEP 4096      /* a larger sort scratch is freed after use */
 
 /* One spare token array per thread, so a request's index costs no malloc. */
 static _Thread_local struct fg_jtok *spare;
 static _Thread_local uint32_t spare_cap;
+/* Scratch for sorting the members of a large object (unique_keys). */
+static _Thread_local uint32_t *order;
+static _Thread_local uint32_t order_cap;
 
 void fg_json_thread_cleanup(void)
 {
     free(spare);
     spare = NULL;
     spare_cap = 0;
+    free(order);
+    order = NULL;
+    order_cap = 0;
 }
 
 static int push(struct fg_json *j, uint32_t type, size_t start)
@@ -211,6 +221,205 @@ static size_t scalar(struct fg_json *j, size_t i)
     return e;
 }
 
+static int hexval(char c)
+{
+    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) { o[0] = (char)cp; return 1; }
+    if (cp < 0x800) { o[0] = (char)(0xc0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f)); return 3;
+    }
+    o[0] = (char)(0xf0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+static unsigned hex4(const char *p)
+{
+    return (unsigned)(hexval(p[0]) << 12 | hexval(p[1]) << 8 | hexval(p[2]) << 4 | hexval(p[3]));
+}
+
+/* Decode the unit (a byte or an escape) of validated raw string bytes
+ * s[0..n) at *pos into o (1..4 bytes); advances *pos past it. */
+static size_t unit(const char *s, size_t n, size_t *pos, char *o)
+{
+    size_t k = *pos;
+    if (s[k] != '\\') {
+        o[0] = s[k];
+        *pos = k + 1;
+        return 1;
+    }
+    *pos = k + 2;
+    switch (s[k + 1]) {
+    case 'b': o[0] = '\b'; return 1;
+    case 'f': o[0] = '\f'; return 1;
+    case 'n': o[0] = '\n'; return 1;
+    case 'r': o[0] = '\r'; return 1;
+    case 't': o[0] = '\t'; return 1;
+    case 'u': {
+        unsigned cp = hex4(s + k + 2);
+        *pos = k + 6;
+        if (cp >= 0xd800 && cp < 0xdc00 && k + 12 <= n && s[k + 6] == '\\' && s[k + 7] == 'u') {
+            unsigned lo = hex4(s + k + 8);
+            if (lo >= 0xdc00 && lo < 0xe000) {
+                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                *pos = k + 12;
+            }
+        }
+        return put_utf8(o, cp);
+    }
+    default: o[0] = s[k + 1]; return 1;   /* " \\ / */
+    }
+}
+
+/* A decoding reader over raw string bytes, one byte at a time. */
+struct dec {
+    const char *s;
+    size_t n, k, bn, bi;
+    char b[4];
+};
+
+static int dec_next(struct dec *d)
+{
+    if (d->bi == d->bn) {
+        if (d->k >= d->n)
+            return -1;
+        d->bn = unit(d->s, d->n, &d->k, d->b);
+        d->bi = 0;
+    }
+    return (unsigned char)d->b[d->bi++];
+}
+
+/* Order of two raw strings by their decoded bytes. */
+static int dec_cmp(const char *a, size_t an, const char *b, size_t bn)
+{
+    bool ea = memchr(a, '\\', an) != NULL, eb = memchr(b, '\\', bn) != NULL;
+    if (!ea && !eb) {
+        int c = memcmp(a, b, an < bn ? an : bn);
+        return c ? c : (an > bn) - (an < bn);
+    }
+    struct dec x = {.s = a, .n = an}, y = {.s = b, .n = bn};
+    for (;;) {
+        int p = dec_next(&x), q = dec_next(&y);
+        if (p != q)
+            return p - q;
+        if (p < 0)
+            return 0;
+    }
+}
+
+/* Does raw string r (rl bytes) decode to key (kl bytes, no escapes)?  An
+ * escape is longer than what it decodes to, so only a longer raw
+ * spelling holding a backslash needs decoding. */
+static bool raw_is(const char *r, size_t rl, const char *key, size_t kl)
+{
+    if (rl == kl)
+        return !memcmp(r, key, kl);
+    if (rl < kl || !memchr(r, '\\', rl))
+        return false;
+    return dec_cmp(r, rl, key, kl) == 0;
+}
+
+/* ---- duplicate member names ------------------------------------------- */
+
+static int key_cmp(const struct fg_json *j, uint32_t a, uint32_t b)
+{
+    const struct fg_jtok *x = &j->t[a], *y = &j->t[b];
+    return dec_cmp(j->src + x->start + 1, x->end - x->start - 2, j->src + y->start + 1,
+                   y->end - y->start - 2);
+}
+
+static int key_order(const void *a, const void *b, void *j)
+{
+    int c = key_cmp(j, *(const uint32_t *)a, *(const uint32_t *)b);
+    /* equal names: the later member is the duplicate, so keep source order */
+    return c ? c : (*(const uint32_t *)a > *(const uint32_t *)b) -
+                       (*(const uint32_t *)a < *(const uint32_t *)b);
+}
+
+/* The key token of a member of closed object obj whose name repeats an
+ * earlier member's, or 0.  Small objects compare pairwise; large ones
+ * sort their keys (O(m log m) whatever the names: no hash to flood). */
+static uint32_t dup_member(struct fg_json *j, uint32_t obj)
+{
+    uint32_t end = j->t[obj].next, m = 0, small[SMALL_OBJ];
+    for (uint32_t k = obj + 1; k < end; k = j->t[k + 1].next)
+        m++;
+    if (m <= SMALL_OBJ) {
+        m = 0;
+        for (uint32_t k = obj + 1; k < end; k = j->t[k + 1].next) {
+            size_t kl = j->t[k].end - j->t[k].start;
+            for (uint32_t q = 0; q < m; q++) {
+                size_t ql = j->t[small[q]].end - j->t[small[q]].start;
+                /* equal raw lengths, or an escape somewhere: compare */
+                if ((ql == kl || memchr(j->src + j->t[k].start, '\\', kl) ||
+                     memchr(j->src + j->t[small[q]].start, '\\', ql)) &&
+                    key_cmp(j, small[q], k) == 0)
+                    return k;
+            }
+            small[m++] = k;
+        }
+        return 0;
+    }
+    if (order_cap < m) {
+        free(order);
+        order_cap = m;
+        order = fg_xmalloc((size_t)m * sizeof *order);
+    }
+    m = 0;
+    for (uint32_t k = obj + 1; k < end; k = j->t[k + 1].next)
+        order[m++] = k;
+    qsort_r(order, m, sizeof *order, key_order, j);
+    uint32_t dup = 0;   /* the first repeat in source order */
+    for (uint32_t q = 1; q < m; q++)
+        if ((!dup || order[q] < dup) && key_cmp(j, order[q - 1], order[q]) == 0)
+            dup = order[q];
+    if (order_cap > ORDER_KEEP) {
+        free(order);
+        order = NULL;
+        order_cap = 0;
+    }
+    return dup;
+}
+
+static void path_add(char *p, size_t cap, const char *fmt, const char *s, size_t n)
+{
+    size_t l = strlen(p);
+    if (l < cap)
+        snprintf(p + l, cap - l, fmt, (int)n, s);
+}
+
+/* j->err_path: the member `key` of the innermost open container, from the
+ * open containers stack[0..depth) (their finished children have `next`). */
+static void dup_path(struct fg_json *j, const uint32_t *stack, int depth, uint32_t key)
+{
+    char *p = j->err_path, name[64];
+    p[0] = '\0';
+    for (int d = 0; d < depth; d++) {
+        uint32_t c = stack[d], child = d + 1 < depth ? stack[d + 1] : key;
+        if (j->t[c].type == FG_J_ARR) {
+            size_t idx = 0;
+            for (uint32_t k = c + 1; k < child; k = j->t[k].next)
+                idx++;
+            char b[24];
+            snprintf(b, sizeof b, "[%zu]", idx);
+            path_add(p, sizeof j->err_path, "%.*s", b, strlen(b));
+            continue;
+        }
+        uint32_t k = child == key ? key : child - 1;   /* a value's key precedes it */
+        long n = fg_json_str(j, (int)k, name, sizeof name);
+        for (long q = 0; q < n; q++)
+            if ((unsigned char)name[q] < 0x20 || name[q] == 0x7f)
+                name[q] = '?';
+        path_add(p, sizeof j->err_path, p[0] ? ".%.*s" : "%.*s", name, n > 0 ? (size_t)n : 0);
+    }
+}
+
 int fg_json_parse(struct fg_json *j, const char *s, size_t n)
 {
     uint32_t stack[MAX_DEPTH];
@@ -220,6 +429,7 @@ int fg_json_parse(struct fg_json *j, const char *s, size_t n)
     j->len = n;
     j->n = 0;
     j->err = NULL;
+    j->err_path[0] = '\0';
     if (n >= UINT32_MAX)
         return fail(j, 0, "document too large");
     size_t i = skip_ws(s, 0, n);
@@ -263,6 +473,12 @@ int fg_json_parse(struct fg_json *j, const char *s, size_t n)
             } else if (c == close) {
                 top->end = (uint32_t)(i + 1);
                 top->next = j->n;
+                uint32_t dup = j->unique_keys && top->type == FG_J_OBJ
+                                   ? dup_member(j, stack[depth - 1]) : 0;
+                if (dup) {
+                    dup_path(j, stack, depth, dup);
+                    return fail(j, j->t[dup].start, fg_json_err_dup);
+                }
                 depth--;
                 i++;
                 want = depth ? COMMA_OR_CLOSE : DONE;
@@ -310,7 +526,7 @@ int fg_json_get(const struct fg_json *j, int obj, const char *key)
     for (int k = fg_json_child(j, obj); k >= 0;) {
         int v = (int)j->t[k].next;
         const struct fg_jtok *t = &j->t[k];
-        if (t->end - t->start == kl + 2 && !memcmp(j->src + t->start + 1, key, kl))
+        if (raw_is(j->src + t->start + 1, t->end - t->start - 2, key, kl))
             return v;
         k = fg_json_sibling(j, obj, v);
     }
@@ -396,38 +612,14 @@ bool fg_json_str_eq(const struct fg_json *j, int i, const char *s)
 {
     if (fg_json_type(j, i) != FG_J_STR)
         return false;
-    size_t l = strlen(s);
     const struct fg_jtok *t = &j->t[i];
-    return t->end - t->start == l + 2 && !memcmp(j->src + t->start + 1, s, l);
+    return raw_is(j->src + t->start + 1, t->end - t->start - 2, s, strlen(s));
 }
 
 const char *fg_json_raw_str(const struct fg_json *j, int i, size_t *len)
 {
     *len = j->t[i].end - j->t[i].start - 2;
     return j->src + j->t[i].start + 1;
-}
-
-static int hexval(char c)
-{
-    return c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10;
-}
-
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xc0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f)); return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-static unsigned hex4(const char *p)
-{
-    return (unsigned)(hexval(p[0]) << 12 | hexval(p[1]) << 8 | hexval(p[2]) << 4 | hexval(p[3]));
 }
 
 long fg_json_str(const struct fg_json *j, int i, char *out, size_t outlen)
@@ -438,34 +630,8 @@ long fg_json_str(const struct fg_json *j, int i, char *out, size_t outlen)
     const char *s = fg_json_raw_str(j, i, &n);
     size_t o = 0;
     char tmp[4];
-    for (size_t k = 0; k < n; k++) {
-        size_t w = 1;
-        tmp[0] = s[k];
-        if (s[k] == '\\') {
-            char e = s[++k];
-            switch (e) {
-            case 'b': tmp[0] = '\b'; break;
-            case 'f': tmp[0] = '\f'; break;
-            case 'n': tmp[0] = '\n'; break;
-            case 'r': tmp[0] = '\r'; break;
-            case 't': tmp[0] = '\t'; break;
-            case 'u': {
-                unsigned cp = hex4(s + k + 1);
-                k += 4;
-                if (cp >= 0xd800 && cp < 0xdc00 && k + 6 < n + 1 && s[k + 1] == '\\' &&
-                    s[k + 2] == 'u') {
-                    unsigned lo = hex4(s + k + 3);
-                    if (lo >= 0xdc00 && lo < 0xe000) {
-                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                        k += 6;
-                    }
-                }
-                w = put_utf8(tmp, cp);
-                break;
-            }
-            default: tmp[0] = e; break;
-            }
-        }
+    for (size_t k = 0; k < n;) {
+        size_t w = unit(s, n, &k, tmp);
         for (size_t q = 0; q < w; q++)
             if (o + 1 < outlen)
                 out[o++] = tmp[q];
