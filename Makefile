@@ -39,6 +39,10 @@ build/frugal: $(OBJ)
 build/route_bench: bench/route_bench.c $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
+# In-process benchmark of the JSON indexer (bench/json_bench.c)
+build/json_bench: bench/json_bench.c $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
 build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 

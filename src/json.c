@@ -21,7 +21,8 @@ const char fg_json_err_dup[] = "duplicate member name";
 static _Thread_local struct fg_jtok *spare;
 static _Thread_local uint32_t spare_cap;
 /* Scratch for sorting the members of a large object (unique_keys). */
-static _Thread_local uint32_t *order;
+struct name;
+static _Thread_local struct name *order;
 static _Thread_local uint32_t order_cap;
 
 void fg_json_thread_cleanup(void)
@@ -327,45 +328,58 @@ static bool raw_is(const char *r, size_t rl, const char *key, size_t kl)
 
 /* ---- duplicate member names ------------------------------------------- */
 
-static int key_cmp(const struct fg_json *j, uint32_t a, uint32_t b)
+/* A member name as sorted and compared: its raw bytes and whether they
+ * hold an escape (only then is decoding needed). */
+struct name {
+    const char *s;
+    uint32_t len, tok;
+    bool esc;
+};
+
+static struct name name_of(const struct fg_json *j, uint32_t k)
 {
-    const struct fg_jtok *x = &j->t[a], *y = &j->t[b];
-    return dec_cmp(j->src + x->start + 1, x->end - x->start - 2, j->src + y->start + 1,
-                   y->end - y->start - 2);
+    const struct fg_jtok *t = &j->t[k];
+    const char *s = j->src + t->start + 1;
+    uint32_t len = t->end - t->start - 2;
+    return (struct name){s, len, k, memchr(s, '\\', len) != NULL};
 }
 
-static int key_order(const void *a, const void *b, void *j)
+static int name_cmp(const struct name *a, const struct name *b)
 {
-    int c = key_cmp(j, *(const uint32_t *)a, *(const uint32_t *)b);
+    if (!a->esc && !b->esc) {
+        int c = memcmp(a->s, b->s, a->len < b->len ? a->len : b->len);
+        return c ? c : (a->len > b->len) - (a->len < b->len);
+    }
+    return dec_cmp(a->s, a->len, b->s, b->len);
+}
+
+static int name_order(const void *a, const void *b)
+{
+    const struct name *x = a, *y = b;
+    int c = name_cmp(x, y);
     /* equal names: the later member is the duplicate, so keep source order */
-    return c ? c : (*(const uint32_t *)a > *(const uint32_t *)b) -
-                       (*(const uint32_t *)a < *(const uint32_t *)b);
+    return c ? c : (x->tok > y->tok) - (x->tok < y->tok);
 }
 
 /* The key token of a member of closed object obj whose name repeats an
- * earlier member's, or 0.  Small objects compare pairwise; large ones
- * sort their keys (O(m log m) whatever the names: no hash to flood). */
+ * earlier member's, or 0.  Small objects compare pairwise (names of
+ * different raw lengths differ unless one holds an escape); large ones
+ * sort their names: O(m log m) whatever the names, no hash to flood. */
 static uint32_t dup_member(struct fg_json *j, uint32_t obj)
 {
-    uint32_t end = j->t[obj].next, m = 0, small[SMALL_OBJ];
-    for (uint32_t k = obj + 1; k < end; k = j->t[k + 1].next)
-        m++;
-    if (m <= SMALL_OBJ) {
-        m = 0;
-        for (uint32_t k = obj + 1; k < end; k = j->t[k + 1].next) {
-            size_t kl = j->t[k].end - j->t[k].start;
-            for (uint32_t q = 0; q < m; q++) {
-                size_t ql = j->t[small[q]].end - j->t[small[q]].start;
-                /* equal raw lengths, or an escape somewhere: compare */
-                if ((ql == kl || memchr(j->src + j->t[k].start, '\\', kl) ||
-                     memchr(j->src + j->t[small[q]].start, '\\', ql)) &&
-                    key_cmp(j, small[q], k) == 0)
-                    return k;
-            }
-            small[m++] = k;
-        }
-        return 0;
+    uint32_t end = j->t[obj].next, m = 0;
+    struct name small[SMALL_OBJ];
+    for (uint32_t k = obj + 1; k < end; k = j->t[k + 1].next, m++) {
+        if (m >= SMALL_OBJ)
+            continue;        /* only counting now */
+        small[m] = name_of(j, k);
+        for (uint32_t q = 0; q < m; q++)
+            if ((small[q].len == small[m].len || small[q].esc || small[m].esc) &&
+                name_cmp(&small[q], &small[m]) == 0)
+                return k;
     }
+    if (m <= SMALL_OBJ)
+        return 0;
     if (order_cap < m) {
         free(order);
         order_cap = m;
@@ -373,12 +387,12 @@ static uint32_t dup_member(struct fg_json *j, uint32_t obj)
     }
     m = 0;
     for (uint32_t k = obj + 1; k < end; k = j->t[k + 1].next)
-        order[m++] = k;
-    qsort_r(order, m, sizeof *order, key_order, j);
+        order[m++] = name_of(j, k);
+    qsort(order, m, sizeof *order, name_order);
     uint32_t dup = 0;   /* the first repeat in source order */
     for (uint32_t q = 1; q < m; q++)
-        if ((!dup || order[q] < dup) && key_cmp(j, order[q - 1], order[q]) == 0)
-            dup = order[q];
+        if ((!dup || order[q].tok < dup) && name_cmp(&order[q - 1], &order[q]) == 0)
+            dup = order[q].tok;
     if (order_cap > ORDER_KEEP) {
         free(order);
         order = NULL;
