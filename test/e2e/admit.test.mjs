@@ -129,3 +129,100 @@ describe('field spelling', () => {
     assert.equal(r.json.error.type, 'invalid_request_error');
   });
 });
+
+describe('expiry at the epoch', () => {
+  const chat = (key) => openai(fr, { apiKey: key, maxRetries: 0 }).chat.completions.create({
+    model: 'gpt-4o-mini', max_tokens: 5, messages: user('hi'),
+  });
+
+  test('admin API: expires "0" / 1970-01-01 is expired, not "never" (401 key_expired)', async () => {
+    for (const expires of ['0', '1970-01-01', '1970-01-01T00:00:00Z']) {
+      const k = await createKey({ name: `epoch-${expires}`, expires });
+      assert.equal(k.status, 'expired', `${expires}: ${JSON.stringify(k)}`);
+      assert.equal(k.expires_at, '1970-01-01T00:00:00Z');
+      const e = await rejectsWith(chat(k.key), OpenAI.AuthenticationError, `expires ${expires}`);
+      assert.equal(e.code, 'key_expired');
+      assert.match(e.message, /expired at 1970-01-01T00:00:00Z/);
+    }
+    // a key without expires still never expires
+    const k = await createKey({ name: 'no-expiry' });
+    assert.equal(k.expires_at, null);
+    assert.equal(k.status, 'active');
+    await chat(k.key);
+  });
+
+  test('CLI: --expires 1970-01-01 makes an expired key; the daemon refuses it, also after a restart', async () => {
+    const made = await runFrugal(['keys', 'create', '--name', 'cli-epoch', '--expires', '1970-01-01', '--json',
+      '-c', fr.configFile], { cwd: dir });
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stderr, /expires in the past/);
+    const k = JSON.parse(made.stdout);
+    assert.equal(k.status, 'expired');
+    const list = JSON.parse((await runFrugal(['keys', 'list', '--json', '-c', fr.configFile], { cwd: dir })).stdout);
+    assert.equal(list.find((x) => x.id === k.id).status, 'expired');
+    const expired = async () => {
+      const e = await chat(k.key).then(() => 'accepted', (err) => err);
+      assert.notEqual(e, 'accepted', 'an epoch-expired key was accepted');
+      return e.code === 'key_expired' ? e : null;   // unknown until the daemon reloads
+    };
+    const e = await waitFor(expired, { timeoutMs: 5000, what: '401 key_expired' });
+    assert.ok(e instanceof OpenAI.AuthenticationError);
+    await fr.stop();
+    fr = await startFrugal({ name: 'frugal-admit', config, cwd: dir });
+    const again = await rejectsWith(chat(k.key), OpenAI.AuthenticationError, 'after restart');
+    assert.equal(again.code, 'key_expired');
+  });
+});
+
+describe('tag budgets', () => {
+  const body = { model: 'gpt-4o-mini', max_tokens: 5, messages: user('hi') };
+
+  test('a header tag is recorded but never charged: another team cannot spend team=search', async () => {
+    const other = await createKey({ name: 'other-team' });
+    // the drain: any key naming the tag in x-frugal-tags used to spend its budget
+    for (let i = 0; i < 3; i++) {
+      const r = await call(fr, '/v1/chat/completions', {
+        body, key: other.key, headers: { 'x-frugal-tags': 'team=search' },
+      });
+      assert.equal(r.status, 200, r.text);
+    }
+    // the tag's budget is untouched: its own key's first call still gets the
+    // budget's own refusal (the budget is $0.000001, less than any call)
+    const own = await createKey({ name: 'search-team', tags: 'team=search' });
+    const e = await rejectsWith(openai(fr, { apiKey: own.key, maxRetries: 0 }).chat.completions.create(body),
+      OpenAI.RateLimitError, 'the tag\'s own key');
+    assert.equal(e.code, 'budget_exceeded');
+    assert.match(e.message, /daily budget of tag 'team=search' is \$0\.000001; \$0\.000000 is spent/);
+    // the master key labelling a call with the tag is charged
+    const m = await call(fr, '/v1/chat/completions', { body, headers: { 'x-frugal-tags': 'team=search' } });
+    assert.equal(m.status, 429, m.text);
+    assert.match(m.json.error.message, /tag 'team=search'/);
+    // the header tag is still in the other key's ledger rows, for reports
+    const byTag = await waitFor(async () => {
+      const s = await call(fr, '/frugal/spend?since=1h&by=tag', { method: 'GET', key: other.key });
+      return s.json?.requests === 3 ? s.json : null;
+    }, { what: 'three ledger rows for the other key' });
+    assert.ok(byTag.by.rows.some((r) => r.key === 'team=search'), JSON.stringify(byTag.by));
+  });
+
+  test('without a master key (no virtual keys) header tags are the only tags, and count', async () => {
+    const d2 = tempDir('frugal-admit-open-');
+    const open = await startFrugal({
+      name: 'frugal-admit-open',
+      config: { ...config, server: { workers: 1 }, storage: `sqlite:${join(d2, 'frugal.db')}` },
+      cwd: d2,
+    });
+    try {
+      const ok = await call(open, '/v1/chat/completions', { body, key: null });
+      assert.equal(ok.status, 200, ok.text);
+      const r = await call(open, '/v1/chat/completions', {
+        body, key: null, headers: { 'x-frugal-tags': 'team=search' },
+      });
+      assert.equal(r.status, 429, r.text);
+      assert.match(r.json.error.message, /tag 'team=search'/);
+    } finally {
+      await open.stop();
+      rmSync(d2, { recursive: true, force: true });
+    }
+  });
+});
