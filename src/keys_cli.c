@@ -118,7 +118,7 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
     if (fg_key_new(&o, cfg, now, &k, secret, err, sizeof err) < 0)
         return usage_error("%s", err);
     warn_no_master(cfg);
-    if (k.expires_ms && k.expires_ms <= now)
+    if (k.expires && k.expires_ms <= now)
         fprintf(stderr, "frugal keys: warning: the key expires in the past; it is created "
                         "expired\n");
     struct fg_store *s;
@@ -152,7 +152,7 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
             printf("models:  %s\n", k.models);
         if (k.tags[0])
             printf("tags:    %s\n", k.tags);
-        if (k.expires_ms) {
+        if (k.expires) {
             char t[40];
             printf("expires: %s\n", fg_time_rfc3339(k.expires_ms, t, sizeof t));
         }
