@@ -226,3 +226,85 @@ describe('tag budgets', () => {
     }
   });
 });
+
+describe('images and documents', () => {
+  const PNG_64x48 = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAEAAAAAwCAIAAAAuKetIAAAAAElFTkSuQmCC';
+  const oaImages = (urls, text = 'Describe these.') => [{
+    role: 'user',
+    content: [{ type: 'text', text }, ...urls.map((url) => ({ type: 'image_url', image_url: { url } }))],
+  }];
+  const urls4 = [1, 2, 3, 4].map((i) => `https://img.example/${i}.png`);
+
+  test('concurrent calls with 4 image URLs are admitted only up to the budget', async () => {
+    const k = await createKey({ name: 'images-tight', budget: '0.05/day' });
+    const client = openai(fr, { apiKey: k.key, maxRetries: 0 });
+    // gpt-4o-mini bills up to 48,169 tokens an image: 4 URLs reserve its
+    // whole 128k context, $0.0192; two such calls fit $0.05, not 200
+    const req = () => client.chat.completions.create({
+      model: 'gpt-4o-mini', max_tokens: 20, messages: oaImages(urls4, 'Describe. #sim:delay_ms=1500'),
+    });
+    const results = await Promise.allSettled(Array.from({ length: 40 }, req));
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    const denied = results.filter((r) => r.status === 'rejected').map((r) => r.reason);
+    assert.ok(ok.length >= 1 && ok.length <= 2, `${ok.length} admitted`);
+    for (const e of denied) {
+      assert.ok(e instanceof OpenAI.RateLimitError, `${e}`);
+      assert.equal(e.code, 'budget_exceeded');
+    }
+    const m = denied.map((e) => e.message).find((s) => /may cost up to/.test(s));
+    assert.ok(m, 'a refusal names the reservation');
+    assert.match(m, /may cost up to \$0\.019\d+ \(its 4 image\(s\)\/document\(s\) at up to 12\d{4} tokens/);
+  });
+
+  test('an image URL reserves the model\'s maximum; a data: URL its measured size', async () => {
+    const k = await createKey({ name: 'images-measured', budget: '0.01/day' });
+    const create = (urls) => openai(fr, { apiKey: k.key, maxRetries: 0 }).chat.completions.create({
+      model: 'gpt-4o', max_tokens: 20, messages: oaImages(urls),
+    });
+    // 4 × 1,445 tokens at $2.50/M = $0.0145 > $0.01
+    const e = await rejectsWith(create(urls4), OpenAI.RateLimitError, '4 image URLs on gpt-4o');
+    assert.equal(e.code, 'budget_exceeded');
+    assert.match(e.message, /its 4 image\(s\)\/document\(s\) at up to 5780 tokens/);
+    // the same four as 64×48 PNGs: one 512-px tile each, 4 × 255 tokens
+    const r = await create([PNG_64x48, PNG_64x48, PNG_64x48, PNG_64x48]);
+    assert.ok(r.choices[0].message.content);
+    // low detail: the base only
+    const low = await openai(fr, { apiKey: k.key, maxRetries: 0 }).chat.completions.create({
+      model: 'gpt-4o', max_tokens: 20,
+      messages: [{ role: 'user', content: urls4.map((url) => ({ type: 'image_url', image_url: { url, detail: 'low' } })) }],
+    });
+    assert.ok(low.choices[0].message.content);
+  });
+
+  test('Anthropic image and document blocks, and OpenAI file parts, are reserved at the maximum', async () => {
+    const k = await createKey({ name: 'images-anthropic', budget: '0.005/day' });
+    const an = anthropic(fr, { apiKey: k.key, maxRetries: 0 });
+    const img = (url) => ({ type: 'image', source: { type: 'url', url } });
+    // claude-haiku-4-5: 1,600 tokens an image at $1/M; 4 = $0.0064 > $0.005
+    const e = await rejectsWith(an.messages.create({
+      model: 'claude-haiku-4-5', max_tokens: 20,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, ...urls4.map(img)] }],
+    }), Anthropic.RateLimitError, '4 image blocks');
+    assert.match(e.message, /its 4 image\(s\)\/document\(s\) at up to 6400 tokens/);
+    const one = await an.messages.create({
+      model: 'claude-haiku-4-5', max_tokens: 20,
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, img(urls4[0])] }],
+    });
+    assert.equal(one.type, 'message');
+    // a PDF by URL: 100 pages × 4,600 tokens, bounded by the 200k context
+    const d = await rejectsWith(an.messages.create({
+      model: 'claude-haiku-4-5', max_tokens: 20,
+      messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'url', url: 'https://x.example/a.pdf' } },
+        { type: 'text', text: 'Summarise.' }] }],
+    }), Anthropic.RateLimitError, 'a PDF document');
+    assert.match(d.message, /its 1 image\(s\)\/document\(s\) at up to 19\d{4} tokens/);
+    // an OpenAI file part (a PDF) on gpt-4o-mini
+    const f = await raw(k.key, '/v1/chat/completions', JSON.stringify({
+      model: 'gpt-4o-mini', max_tokens: 20,
+      messages: [{ role: 'user', content: [{ type: 'file', file: { file_data: 'data:application/pdf;base64,JVBERi0xLjQK', filename: 'a.pdf' } },
+        { type: 'text', text: 'Summarise.' }] }],
+    }));
+    assert.equal(f.status, 429, f.text);
+    assert.match(f.json.error.message, /its 1 image\(s\)\/document\(s\)/);
+  });
+});
