@@ -182,7 +182,7 @@ static int over_budget(struct fg_call *c, const char *whose, const struct fg_bud
                    per, whose, lim, spent, res, need,
                    w->media_items ? fg_arena_printf(&c->arena,
                                                     " (its %lld image(s)/document(s) at up to "
-                                                    "%lld tokens, the provider's maximum)",
+                                                    "%lld input tokens)",
                                                     (long long)w->media_items,
                                                     (long long)w->media_tokens)
                                   : "",

@@ -253,7 +253,7 @@ describe('images and documents', () => {
     }
     const m = denied.map((e) => e.message).find((s) => /may cost up to/.test(s));
     assert.ok(m, 'a refusal names the reservation');
-    assert.match(m, /may cost up to \$0\.019\d+ \(its 4 image\(s\)\/document\(s\) at up to 12\d{4} tokens/);
+    assert.match(m, /may cost up to \$0\.019\d+ \(its 4 image\(s\)\/document\(s\) at up to 12\d{4} input tokens\)/);
   });
 
   test('an image URL reserves the model\'s maximum; a data: URL its measured size', async () => {
@@ -264,7 +264,7 @@ describe('images and documents', () => {
     // 4 × 1,445 tokens at $2.50/M = $0.0145 > $0.01
     const e = await rejectsWith(create(urls4), OpenAI.RateLimitError, '4 image URLs on gpt-4o');
     assert.equal(e.code, 'budget_exceeded');
-    assert.match(e.message, /its 4 image\(s\)\/document\(s\) at up to 5780 tokens/);
+    assert.match(e.message, /its 4 image\(s\)\/document\(s\) at up to 5780 input tokens\)/);
     // the same four as 64×48 PNGs: one 512-px tile each, 4 × 255 tokens
     const r = await create([PNG_64x48, PNG_64x48, PNG_64x48, PNG_64x48]);
     assert.ok(r.choices[0].message.content);
@@ -285,7 +285,7 @@ describe('images and documents', () => {
       model: 'claude-haiku-4-5', max_tokens: 20,
       messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, ...urls4.map(img)] }],
     }), Anthropic.RateLimitError, '4 image blocks');
-    assert.match(e.message, /its 4 image\(s\)\/document\(s\) at up to 6400 tokens/);
+    assert.match(e.message, /its 4 image\(s\)\/document\(s\) at up to 6400 input tokens\)/);
     const one = await an.messages.create({
       model: 'claude-haiku-4-5', max_tokens: 20,
       messages: [{ role: 'user', content: [{ type: 'text', text: 'Describe.' }, img(urls4[0])] }],
@@ -297,7 +297,7 @@ describe('images and documents', () => {
       messages: [{ role: 'user', content: [{ type: 'document', source: { type: 'url', url: 'https://x.example/a.pdf' } },
         { type: 'text', text: 'Summarise.' }] }],
     }), Anthropic.RateLimitError, 'a PDF document');
-    assert.match(d.message, /its 1 image\(s\)\/document\(s\) at up to 19\d{4} tokens/);
+    assert.match(d.message, /its 1 image\(s\)\/document\(s\) at up to 19\d{4} input tokens\)/);
     // an OpenAI file part (a PDF) on gpt-4o-mini
     const f = await raw(k.key, '/v1/chat/completions', JSON.stringify({
       model: 'gpt-4o-mini', max_tokens: 20,
