@@ -5,6 +5,8 @@
 #   make fuzz-run   run each for FUZZ_SECONDS (default 30); fails on a finding
 #   make bench      overhead benchmark against direct and nginx, and the
 #                   routing-decision benchmark (not tests)
+#   make build/json_bench   the JSON indexer's microbenchmark (parse with and
+#                   without the duplicate-name check, lookups)
 #   make install    copy build/frugal to $(PREFIX)/bin
 CC      ?= cc
 PREFIX  ?= /usr/local
