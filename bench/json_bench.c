@@ -14,20 +14,25 @@ static double now_ns(void)
     return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
+/* Best of 20 batches: the machine is shared, the minimum is the cost. */
 static void bench(const char *what, const char *doc, bool unique, int iters)
 {
     struct fg_json j = {.unique_keys = unique};
     size_t n = strlen(doc);
     volatile int sink = 0;
-    double t0 = now_ns();
-    for (int i = 0; i < iters; i++) {
-        j.unique_keys = unique;
-        sink += fg_json_parse(&j, doc, n);
-        sink += fg_json_get(&j, 0, "model") + fg_json_get(&j, 0, "max_tokens") +
-                fg_json_get(&j, 0, "n") + fg_json_get(&j, 0, "stream");
+    double best = 1e18;
+    for (int b = 0; b < 20; b++) {
+        double t0 = now_ns();
+        for (int i = 0; i < iters; i++) {
+            j.unique_keys = unique;
+            sink += fg_json_parse(&j, doc, n);
+            sink += fg_json_get(&j, 0, "model") + fg_json_get(&j, 0, "max_tokens") +
+                    fg_json_get(&j, 0, "n") + fg_json_get(&j, 0, "stream");
+        }
+        double dt = (now_ns() - t0) / iters;
+        best = dt < best ? dt : best;
     }
-    double dt = (now_ns() - t0) / iters;
-    printf("%-34s %6zu bytes  %8.0f ns  (%.0f MB/s)%s\n", what, n, dt, n / dt * 1e3,
+    printf("%-34s %6zu bytes  %8.0f ns  (%.0f MB/s)%s\n", what, n, best, n / best * 1e3,
            sink == 12345 ? "!" : "");
     fg_json_free(&j);
 }
@@ -52,12 +57,10 @@ int main(void)
     for (int i = 0; i < 300; i++)
         o += snprintf(wide + o, sizeof wide - o, "%s\"field_%d\":%d", i ? "," : "", i, i);
     snprintf(wide + o, sizeof wide - o, "}}");
-    for (int r = 0; r < 2; r++) {
-        bench("chat request, no duplicate check", chat, false, 200000);
-        bench("chat request, unique_keys", chat, true, 200000);
-        bench("300-member object, no check", wide, false, 20000);
-        bench("300-member object, unique_keys", wide, true, 20000);
-    }
+    bench("chat request, no duplicate check", chat, false, 10000);
+    bench("chat request, unique_keys", chat, true, 10000);
+    bench("300-member object, no check", wide, false, 2000);
+    bench("300-member object, unique_keys", wide, true, 2000);
     fg_json_thread_cleanup();
     return 0;
 }

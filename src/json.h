@@ -43,6 +43,7 @@ struct fg_json {
      * the last of duplicates while lookups here find the first, so a
      * request that frugal reads one way could run another way upstream. */
     bool unique_keys;
+    bool esc_keys;         /* set by the parser: some member name holds an escape */
     /* on error */
     size_t err_off;
     const char *err;

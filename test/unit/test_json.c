@@ -226,6 +226,45 @@ static void duplicate_members(void **state)
     fg_json_free(&j);
 }
 
+/* json.c's member-name hash (FNV-1a + fmix64), mirrored to build names
+ * that crowd one slot of its table and force the sorted fallback. */
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
+}
+
+static void crowded_names_fall_back_to_sorting(void **state)
+{
+    enum { M = 40 };                   /* a table of 128 slots; radix-sorted */
+    char names[M][16], doc[2048];
+    int n = 0;
+    for (int i = 0; n < M; i++) {
+        char b[16];
+        snprintf(b, sizeof b, "k%d", i);
+        if (((name_hash(b) >> 32) & 127) == 7)
+            snprintf(names[n++], sizeof names[0], "%s", b);
+    }
+    struct fg_json j = {.unique_keys = true};
+    size_t o = (size_t)snprintf(doc, sizeof doc, "{");
+    for (int i = 0; i < M; i++)
+        o += (size_t)snprintf(doc + o, sizeof doc - o, "%s\"%s\":%d", i ? "," : "", names[i], i);
+    snprintf(doc + o, sizeof doc - o, "}");
+    assert_int_equal(parse(&j, doc), 0);      /* all distinct */
+    /* the 12th name again, spelled with an escape, before the end */
+    snprintf(doc + o, sizeof doc - o, ",\"\\u%04x%s\":0}", names[11][0], names[11] + 1);
+    assert_int_equal(parse(&j, doc), -1);
+    assert_ptr_equal(j.err, fg_json_err_dup);
+    assert_string_equal(j.err_path, names[11]);
+    fg_json_free(&j);
+}
+
 /* Lookups read names and string values decoded, as the provider will. */
 static void escaped_spellings(void **state)
 {
@@ -273,7 +312,8 @@ int main(void)
         cmocka_unit_test(string_decoding),   cmocka_unit_test(splice_rewrites_only_spans),
         cmocka_unit_test(deep_nesting_bounded), cmocka_unit_test(ambiguous_keys),
         cmocka_unit_test(member_removal),     cmocka_unit_test(duplicate_members),
-        cmocka_unit_test(escaped_spellings),     cmocka_unit_test(caller_depth_limit),
+        cmocka_unit_test(escaped_spellings),
+        cmocka_unit_test(crowded_names_fall_back_to_sorting),     cmocka_unit_test(caller_depth_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
