@@ -8,6 +8,7 @@ import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { toFile } from 'openai';
 
 import {
   Anthropic,
@@ -112,6 +113,20 @@ describe('field spelling', () => {
       '{"model":"claude-haiku-4-5","max_tok\\u0065ns":60000,"messages":[{"role":"user","content":"hi"}]}', AN);
     assert.equal(r.status, 429, r.text);
     assert.equal(r.json.error.type, 'rate_limit_error');
+  });
+
+  test('batch lines too: a member named twice is refused at upload and at batch creation', async () => {
+    const body = '{"model":"gpt-4o-mini","max_tokens":5,"n":1,"n":128,"messages":[{"role":"user","content":"hi"}]}';
+    const line = `{"custom_id":"a","method":"POST","url":"/v1/chat/completions","body":${body}}\n`;
+    const e = await rejectsWith(openai(fr, { maxRetries: 0 }).files.create({
+      file: await toFile(Buffer.from(line), 'in.jsonl'), purpose: 'batch',
+    }), OpenAI.BadRequestError, 'a duplicate in a batch line');
+    assert.match(e.message, /line 1: not valid JSON \(duplicate object key/);
+    const r = await raw(undefined, '/v1/messages/batches',
+      `{"requests":[{"custom_id":"a","params":{"model":"claude-haiku-4-5","max_tokens":5,"max_tokens":64000,` +
+      '"messages":[{"role":"user","content":"hi"}]}}]}', AN);
+    assert.equal(r.status, 400, r.text);
+    assert.equal(r.json.error.type, 'invalid_request_error');
   });
 
   test('a control character in the model is a 400, not a priced prefix', async () => {
