@@ -8,6 +8,8 @@
 #   make fuzz-run   run each for FUZZ_SECONDS (default 30); fails on a finding
 #   make bench      overhead benchmark against direct and nginx, and the
 #                   routing-decision benchmark (not tests)
+#   make build/json_bench   the JSON indexer's microbenchmark (parse with and
+#                   without the duplicate-name check, lookups)
 #   make install    copy build/frugal to $(PREFIX)/bin
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -56,6 +58,10 @@ build/frugal: $(OBJ)
 
 # In-process benchmark of one routing decision (bench/route_bench.c)
 build/route_bench: bench/route_bench.c $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# In-process benchmark of the JSON indexer (bench/json_bench.c)
+build/json_bench: bench/json_bench.c $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 build/obj/%.o: src/%.c

@@ -5,7 +5,7 @@
  *  - jansson and fg_json agree: a document jansson accepts fg_json accepts
  *    (unless nested past fg_json's bound); a document fg_json accepts
  *    jansson accepts, except where jansson is stricter on purpose (numbers
- *    out of its range, unpaired \u surrogates);
+ *    out of its range, unpaired \u surrogates, \u0000 in a member name);
  *  - every accessor stays inside the document (ASan) and agrees with the
  *    token tree (counts, siblings, string decoding);
  *  - the edits frugal makes on a request — the upstream model id, the
@@ -93,13 +93,32 @@ static void differential(const uint8_t *data, size_t size, const struct fg_json 
     if (memchr(data, 0, size))
         return;
     json_error_t e;
+    if (j->unique_keys) {
+        /* jansson's JSON_REJECT_DUPLICATES is the oracle for unique_keys
+         * (keys compared decoded; it also refuses \u0000 in a key) */
+        json_t *u = json_loadb((const char *)data, size,
+                               JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES, &e);
+        bool jdup = !u && strstr(e.text, "duplicate");
+        if (rc == 0)
+            FUZZ_CHECK(!jdup, "fg_json accepts a duplicate key jansson sees: %s", e.text);
+        if (rc != 0 && j->err == fg_json_err_dup)
+            FUZZ_CHECK(jdup || (!u && (strstr(e.text, "NUL") || strstr(e.text, "\\u0000") ||
+                                       strstr(e.text, "surrogate") || strstr(e.text, "Unicode") ||
+                                       strstr(e.text, "overflow") || strstr(e.text, "too big"))),
+                       "fg_json refuses %s as a duplicate, jansson: %s", j->err_path,
+                       u ? "accepts" : e.text);
+        json_decref(u);
+        if (rc != 0 && j->err == fg_json_err_dup)
+            return;
+    }
     json_t *v = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
     if (v && rc != 0)
         FUZZ_CHECK(j->err == fg_json_err_depth, "jansson accepts, fg_json says %s at %zu",
                    j->err, j->err_off);
     if (!v && rc == 0)
         FUZZ_CHECK(strstr(e.text, "overflow") || strstr(e.text, "too big") ||
-                       strstr(e.text, "Unicode") || strstr(e.text, "surrogate"),
+                       strstr(e.text, "Unicode") || strstr(e.text, "surrogate") ||
+                       strstr(e.text, "NUL byte in object key"),
                    "fg_json accepts, jansson says %s", e.text);
     json_decref(v);
 }
@@ -256,6 +275,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fuzz_rng r = fuzz_seed(&data, &size, 2);
     struct fg_json j = {0};
     j.max_depth = (uint32_t)(fuzz_next(&r) % 600);   /* 0 and over 512: the parser's own */
+    j.unique_keys = fuzz_next(&r) & 1;
     int rc = fg_json_parse(&j, (const char *)data, size);
     if (j.max_depth == 0 || j.max_depth >= 512)
         differential(data, size, &j, rc);

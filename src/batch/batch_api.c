@@ -191,7 +191,7 @@ static void walk_jsonl(const char *data, size_t len, size_t max_lines, const cha
             break;
         }
         json_error_t je;
-        json_t *v = json_loadb(s, l, 0, &je);
+        json_t *v = json_loadb(s, l, JSON_REJECT_DUPLICATES, &je);
         const char *bad = NULL;
         char why[200];
         if (!v) {
@@ -767,7 +767,7 @@ static void anthropic_create(struct ctx *x)
         return;
     }
     json_error_t je;
-    json_t *req = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
+    json_t *req = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &je);
     json_t *reqs = json_object_get(req, "requests");
     size_t n = json_array_size(reqs);
     if (!json_is_object(req)) {

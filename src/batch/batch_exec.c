@@ -874,7 +874,7 @@ static void charge_budgets(const struct fg_record *r)
     if (fg_keyreg_by_id(r->key_id, now, &v) != FG_KEY_UNKNOWN && v && v->k.budget > 0)
         fg_budget_charge(&v->budget, r->cost_pico, r->ts_ms, now);
     struct fg_tag_budget *tb[8];
-    int n = fg_keyreg_tag_budgets(r->tags, tb, 8);
+    int n = fg_keyreg_tag_budgets(fg_keyreg_charged_tags(v, r->key_id, r->tags), tb, 8);
     for (int i = 0; i < n; i++)
         fg_budget_charge(&tb[i]->budget, r->cost_pico, r->ts_ms, now);
 }

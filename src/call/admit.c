@@ -2,6 +2,7 @@
 #include "admit.h"
 
 #include "keyreg.h"
+#include "media.h"
 #include "price.h"
 #include "provider.h"
 #include "server.h"
@@ -72,13 +73,32 @@ static int64_t asked_max_out(const struct fg_call *c)
 struct worst {
     int64_t pico, tokens;
     const struct fg_model_cfg *unpriced;
+    int64_t media_items, media_tokens;    /* images and documents, dearest model */
 };
 
-static void consider(const struct fg_call *c, const struct fg_model_cfg *m, int64_t prompt,
-                     int64_t asked, struct worst *w)
+/* What the request's images and documents may cost on model m: the
+ * providers' maximum per item (media.h), bounded by the model's context
+ * window (a longer prompt is refused, not billed). */
+static int64_t media_on(const struct fg_model_cfg *m, const struct fg_media *media,
+                        int64_t prompt)
+{
+    if (media->n == 0 && media->extra[0] == 0 && media->extra[1] == 0)
+        return 0;
+    int64_t t = fg_media_tokens(media, m->model, m->dialect);
+    const struct fg_builtin_price *b = fg_price_lookup(m->model);
+    if (b && b->max_input_tokens > 0 && prompt + t > b->max_input_tokens)
+        t = b->max_input_tokens > prompt ? b->max_input_tokens - prompt : 0;
+    return t;
+}
+
+static void consider(const struct fg_call *c, const struct fg_model_cfg *m, int64_t text,
+                     const struct fg_media *media, int64_t asked, struct worst *w)
 {
     if (!m)
         return;
+    int64_t mt = media_on(m, media, text), prompt = text + mt;
+    if (mt > w->media_tokens)
+        w->media_tokens = mt;
     int64_t out = c->endpoint == FG_EP_EMBEDDINGS ? 0   /* input only */
                 : asked ? asked : c->so_cap > 0 ? c->so_cap : default_max_out(m);
     struct fg_price p;
@@ -93,12 +113,18 @@ static void consider(const struct fg_call *c, const struct fg_model_cfg *m, int6
 static void worst_case(const struct fg_call *c, struct worst *w)
 {
     const struct fg_config *cfg = c->w->app->cfg;
-    int64_t prompt = fg_admit_prompt_margin(c->prompt_tokens_est), asked = asked_max_out(c);
+    struct fg_media media;
+    fg_media_scan(&c->body, &media);
+    /* the estimate counted base64 payloads as text; they are billed as
+     * images and documents instead */
+    int64_t est = c->prompt_tokens_est - media.data_bytes / 4;
+    int64_t text = fg_admit_prompt_margin(est > 0 ? est : 0), asked = asked_max_out(c);
     memset(w, 0, sizeof *w);
-    consider(c, c->model, prompt, asked, w);
+    w->media_items = media.n + media.extra[0] + media.extra[1];
+    consider(c, c->model, text, &media, asked, w);
     if (c->route_cfg) {
-        consider(c, fg_config_model(cfg, c->route_cfg->cheap), prompt, asked, w);
-        consider(c, fg_config_model(cfg, c->route_cfg->frontier), prompt, asked, w);
+        consider(c, fg_config_model(cfg, c->route_cfg->cheap), text, &media, asked, w);
+        consider(c, fg_config_model(cfg, c->route_cfg->frontier), text, &media, asked, w);
     }
 }
 
@@ -136,8 +162,9 @@ static int not_allowed(struct fg_call *c, const struct fg_vkey *v)
 }
 
 static int over_budget(struct fg_call *c, const char *whose, const struct fg_budget_view *b,
-                       int64_t worst, int64_t now)
+                       const struct worst *w, int64_t now)
 {
+    int64_t worst = w->pico;
     char lim[32], spent[32], res[32], need[32], at[40];
     fg_key_usd(b->limit, lim, sizeof lim);
     fg_key_usd(b->spent, spent, sizeof spent);
@@ -152,8 +179,15 @@ static int over_budget(struct fg_call *c, const char *whose, const struct fg_bud
     else
         fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
                    "Budget exceeded: the %s budget of %s is $%s; $%s is spent and $%s reserved "
-                   "by calls in flight, and this call may cost up to $%s. It resets at %s.",
-                   per, whose, lim, spent, res, need, at);
+                   "by calls in flight, and this call may cost up to $%s%s. It resets at %s.",
+                   per, whose, lim, spent, res, need,
+                   w->media_items ? fg_arena_printf(&c->arena,
+                                                    " (its %lld image(s)/document(s) at up to "
+                                                    "%lld input tokens)",
+                                                    (long long)w->media_items,
+                                                    (long long)w->media_tokens)
+                                  : "",
+                   at);
     int64_t wait = (b->resets_at - now + 999) / 1000;
     header_int(c, "retry-after", wait > 0 ? wait : 1);
     header(c, "x-should-retry", "false");
@@ -202,7 +236,8 @@ int fg_admit_request(struct fg_call *c)
         bs[n++] = &v->budget;
     }
     struct fg_tag_budget *tb[FG_BUDGET_MAX_HOLD];
-    int nt = free_call ? 0 : fg_keyreg_tag_budgets(c->tags, tb, FG_BUDGET_MAX_HOLD - n);
+    const char *charged = fg_keyreg_charged_tags(v, c->key_id, c->tags);
+    int nt = free_call ? 0 : fg_keyreg_tag_budgets(charged, tb, FG_BUDGET_MAX_HOLD - n);
     for (int i = 0; i < nt; i++) {
         whose[n] = fg_arena_printf(&c->arena, "tag '%s'", tb[i]->tag);
         bs[n++] = &tb[i]->budget;
@@ -232,7 +267,7 @@ int fg_admit_request(struct fg_call *c)
     struct fg_budget_view view;
     int bad = n ? fg_budget_reserve(bs, n, w.pico, now, &a->budget, &view) : -1;
     if (bad >= 0)
-        return over_budget(c, whose[bad], &view, w.pico, now);
+        return over_budget(c, whose[bad], &view, &w, now);
     struct fg_rate_denial d;
     if (rated && fg_rate_admit(&v->rate, w.tokens, now, &a->rate, &d) < 0) {
         fg_budget_settle(&a->budget, 0, now, now);

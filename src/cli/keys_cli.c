@@ -134,7 +134,7 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
     if (fg_key_new(&o, cfg, now, &k, secret, err, sizeof err) < 0)
         return usage_error("%s", err);
     warn_no_master(cfg);
-    if (k.expires_ms && k.expires_ms <= now)
+    if (k.expires && k.expires_ms <= now)
         fprintf(stderr, "frugal keys: warning: the key expires in the past; it is created "
                         "expired\n");
     struct fg_store *s;
@@ -170,7 +170,7 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
             printf("tags:    %s\n", k.tags);
         if (k.allow_unpriced)
             printf("unpriced: allowed (paths frugal cannot price may be called despite the budget)\n");
-        if (k.expires_ms) {
+        if (k.expires) {
             char t[40];
             printf("expires: %s\n", fg_time_rfc3339(k.expires_ms, t, sizeof t));
         }

@@ -38,13 +38,22 @@ struct fg_json {
     struct fg_jtok *t;
     uint32_t n, cap;
     uint32_t max_depth;    /* set before parsing: 1..512, 0 = 512 */
+    /* Set before parsing: refuse an object with two members of the same
+     * name (compared after decoding escapes), at any depth.  Providers keep
+     * the last of duplicates while lookups here find the first, so a
+     * request that frugal reads one way could run another way upstream. */
+    bool unique_keys;
+    bool esc_keys;         /* set by the parser: some member name holds an escape */
     /* on error */
     size_t err_off;
     const char *err;
+    char err_path[160];    /* fg_json_err_dup: the member, e.g. messages[0].role */
 };
 
 /* The err of a document nested deeper than max_depth. */
 extern const char fg_json_err_depth[];
+/* The err of a duplicate member name (unique_keys); err_path names it. */
+extern const char fg_json_err_dup[];
 
 /* 0 on success; -1 with err/err_off set.  Reuses j->t across calls. */
 int fg_json_parse(struct fg_json *j, const char *s, size_t n);
@@ -56,8 +65,8 @@ static inline enum fg_jtype fg_json_type(const struct fg_json *j, int i)
 {
     return i >= 0 ? (enum fg_jtype)j->t[i].type : FG_J_NONE;
 }
-/* Member value of object i for key (exact, unescaped keys compared on
- * their raw spelling), or -1. */
+/* Member value of object i for key, or -1.  Member names are compared
+ * decoded, so "\u006e" finds "n" (the provider reads it that way). */
 int fg_json_get(const struct fg_json *j, int obj, const char *key);
 /* First child of container i (for objects: the first key), or -1. */
 int fg_json_child(const struct fg_json *j, int i);
@@ -73,7 +82,7 @@ const char *fg_json_check_keys(const struct fg_json *j, int obj, const char *con
 size_t fg_json_count(const struct fg_json *j, int i);
 /* Array element k of array i, or -1. */
 int fg_json_at(const struct fg_json *j, int arr, size_t k);
-/* True if string token i equals s exactly (no escapes in either). */
+/* True if string token i, decoded, equals s (s holds no escapes). */
 bool fg_json_str_eq(const struct fg_json *j, int i, const char *s);
 /* Raw bytes between a string's quotes (escapes not decoded). */
 const char *fg_json_raw_str(const struct fg_json *j, int i, size_t *len);

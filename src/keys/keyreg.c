@@ -147,6 +147,7 @@ static int on_spend(void *arg, const char *key_id, const char *tags, int64_t cos
     struct fg_vkey *v = key_id ? find_id(key_id) : NULL;
     if (v && v->k.budget > 0 && v->budget.period == c->period)
         fg_budget_charge(&v->budget, cost, c->since, c->now);
+    tags = fg_keyreg_charged_tags(v, key_id, tags);   /* as admission charged them */
     for (size_t i = 0; i < R.n_tags; i++)
         if (R.tags[i].budget.period == c->period && tag_in(tags, R.tags[i].tag))
             fg_budget_charge(&R.tags[i].budget, cost, c->since, c->now);
@@ -264,7 +265,7 @@ static enum fg_key_state state_of(struct fg_vkey *v, int64_t now_ms)
         return FG_KEY_UNKNOWN;
     if (atomic_load(&v->revoked_ms))
         return FG_KEY_REVOKED;
-    if (v->k.expires_ms && v->k.expires_ms <= now_ms)
+    if (v->k.expires && v->k.expires_ms <= now_ms)
         return FG_KEY_EXPIRED;
     return FG_KEY_OK;
 }
@@ -413,6 +414,16 @@ json_t *fg_keyreg_list_json(int64_t now_ms)
         json_array_append_new(a, fg_keyreg_key_json(R.all[i], now_ms));
     pthread_rwlock_unlock(&R.rw);
     return a;
+}
+
+const char *fg_keyreg_charged_tags(const struct fg_vkey *v, const char *key_id,
+                                   const char *call_tags)
+{
+    if (v)
+        return v->k.tags;
+    if (key_id && (!strcmp(key_id, "master") || !strcmp(key_id, "anonymous")))
+        return call_tags;
+    return NULL;
 }
 
 int fg_keyreg_tag_budgets(const char *tags, struct fg_tag_budget **out, int max)

@@ -78,5 +78,12 @@ json_t *fg_keyreg_list_json(int64_t now_ms);
 
 /* The tag budgets matching any "k=v" item of tags, at most max. */
 int fg_keyreg_tag_budgets(const char *tags, struct fg_tag_budget **out, int max);
+/* The tags whose budgets a call is charged to: a virtual key's own tags
+ * only (any caller can send x-frugal-tags, so a header tag is recorded for
+ * reports but never spends a tag budget); the call's tags (the header) for
+ * the master key and for a gateway without keys ("master" / "anonymous");
+ * none for any other caller.  v: the call's virtual key or NULL. */
+const char *fg_keyreg_charged_tags(const struct fg_vkey *v, const char *key_id,
+                                   const char *call_tags);
 
 #endif

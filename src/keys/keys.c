@@ -188,7 +188,7 @@ const char *fg_key_status(const struct fg_key *k, int64_t now_ms)
 {
     if (k->revoked_ms)
         return "revoked";
-    if (k->expires_ms && k->expires_ms <= now_ms)
+    if (k->expires && k->expires_ms <= now_ms)
         return "expired";
     return "active";
 }
@@ -247,6 +247,7 @@ int fg_key_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t
         return bad(err, errlen,
                    "expires: '%.60s' is not a date (2026-12-31), an RFC 3339 time, unix "
                    "seconds or a span from now (30d)", o->expires);
+    k->expires = o->expires != NULL;
     unsigned char idb[6];
     random_bytes(idb, sizeof idb);
     snprintf(k->id, sizeof k->id, "key_%02x%02x%02x%02x%02x%02x", idb[0], idb[1], idb[2], idb[3],
@@ -296,7 +297,10 @@ json_t *fg_key_json(const struct fg_key *k, int64_t now_ms)
     json_object_set_new(j, "hint", json_string(k->hint));
     json_object_set_new(j, "status", json_string(fg_key_status(k, now_ms)));
     json_object_set_new(j, "created_at", time_or_null(k->created_ms));
-    json_object_set_new(j, "expires_at", time_or_null(k->expires_ms));
+    char t[40];
+    json_object_set_new(j, "expires_at", k->expires
+                                             ? json_string(fg_time_rfc3339(k->expires_ms, t, sizeof t))
+                                             : json_null());
     json_object_set_new(j, "revoked_at", time_or_null(k->revoked_ms));
     if (k->budget) {
         char usd[32];

@@ -35,7 +35,8 @@ struct fg_key {
     char hash[65];           /* hex SHA-256 of the secret */
     char hint[12];           /* "fk-AbCd" */
     int64_t created_ms;
-    int64_t expires_ms;      /* 0 = never */
+    int64_t expires_ms;      /* when `expires` (0 is the epoch, not "never") */
+    bool expires;            /* false = never expires */
     int64_t revoked_ms;      /* 0 = active */
     int64_t budget;          /* pico-USD per period, 0 = none */
     enum fg_period budget_period;

@@ -1,6 +1,7 @@
 /* attrib.c — see attrib.h. */
 #include "attrib.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <string.h>
 
@@ -69,9 +70,11 @@ void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
 #define TEXT_TAIL 256    /* the last user turn (all of a short one): asks live there */
 
 struct user_text {
-    char buf[TEXT_HEAD + TEXT_TAIL + 2];
-    size_t len;          /* bytes kept (lower-cased ASCII) */
+    char buf[TEXT_HEAD + 1 + TEXT_TAIL + 1];   /* head, '\n', tail, NUL */
+    size_t len;          /* bytes in buf (lower-cased ASCII) */
     size_t full;         /* raw length of the whole text */
+    char tail[TEXT_TAIL];/* the last bytes past the head, across parts */
+    size_t tail_len;
 };
 
 static inline char lower(char c)
@@ -79,22 +82,34 @@ static inline char lower(char c)
     return c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c;
 }
 
-/* Append raw string bytes lower-cased, keeping the head and tail only. */
+/* Append raw string bytes: the first TEXT_HEAD go to the head, the last
+ * TEXT_TAIL of the rest (however many parts they came in) to the tail. */
 static void take(struct user_text *u, const char *s, size_t n)
 {
     u->full += n;
-    size_t room = TEXT_HEAD > u->len ? TEXT_HEAD - u->len : 0;
-    size_t head = n < room ? n : room, i;
-    for (i = 0; i < head; i++)
-        u->buf[u->len++] = lower(s[i]);
-    if (i < n) {
-        size_t tail = n - i < TEXT_TAIL ? n - i : TEXT_TAIL;
-        size_t end = sizeof u->buf - 1;
-        if (u->len + 1 + tail > end)
-            tail = end > u->len + 1 ? end - u->len - 1 : 0;
+    while (n && u->len < TEXT_HEAD) {
+        u->buf[u->len++] = lower(*s++);
+        n--;
+    }
+    if (n >= TEXT_TAIL) {
+        memcpy(u->tail, s + n - TEXT_TAIL, TEXT_TAIL);
+        u->tail_len = TEXT_TAIL;
+    } else if (n) {
+        size_t keep = u->tail_len + n > TEXT_TAIL ? TEXT_TAIL - n : u->tail_len;
+        memmove(u->tail, u->tail + u->tail_len - keep, keep);
+        memcpy(u->tail + keep, s, n);
+        u->tail_len = keep + n;
+    }
+}
+
+/* buf = head, then '\n' and the tail when there is one. */
+static void finish(struct user_text *u)
+{
+    assert(u->len <= TEXT_HEAD && u->tail_len <= TEXT_TAIL);
+    if (u->tail_len) {
         u->buf[u->len++] = '\n';
-        for (i = n - tail; i < n; i++)
-            u->buf[u->len++] = lower(s[i]);
+        for (size_t i = 0; i < u->tail_len; i++)
+            u->buf[u->len++] = lower(u->tail[i]);
     }
     u->buf[u->len] = '\0';
 }
@@ -107,14 +122,12 @@ static void last_user_text(const struct fg_json *j, struct user_text *u)
     for (int m = fg_json_child(j, msgs); m >= 0; m = fg_json_sibling(j, msgs, m))
         if (fg_json_str_eq(j, fg_json_get(j, m, "role"), "user"))
             last = m;
-    u->len = u->full = 0;
-    u->buf[0] = '\0';
+    u->len = u->full = u->tail_len = 0;
     int c = fg_json_get(j, last, "content");
     size_t n;
     if (fg_json_type(j, c) == FG_J_STR) {
         const char *raw = fg_json_raw_str(j, c, &n);
         take(u, raw, n);
-        return;
     }
     for (int part = fg_json_child(j, c); part >= 0; part = fg_json_sibling(j, c, part)) {
         int t = fg_json_get(j, part, "text");
@@ -123,6 +136,7 @@ static void last_user_text(const struct fg_json *j, struct user_text *u)
             take(u, raw, n);
         }
     }
+    finish(u);
 }
 
 static bool has_any(const struct user_text *u, const char *const *words)

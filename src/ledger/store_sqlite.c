@@ -81,6 +81,18 @@ static void migrate(sqlite3 *db)
 {
     for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
         sqlite3_exec(db, migrations[i], NULL, NULL, NULL);   /* "duplicate column" when present */
+    /* keys.expires_ms was 0 for "never" until 0 could be a user's expiry
+     * (the epoch): now NULL is never.  The marker column makes this run
+     * once per database, in one transaction with the rewrite. */
+    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_exec(db, "ALTER TABLE keys ADD COLUMN never_is_null INTEGER", NULL, NULL,
+                     NULL) == SQLITE_OK &&
+        sqlite3_exec(db, "UPDATE keys SET expires_ms = NULL WHERE expires_ms = 0", NULL, NULL,
+                     NULL) == SQLITE_OK)
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    else
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)
@@ -329,7 +341,10 @@ static int sq_key_put(struct fg_store *s, const struct fg_key *k, char *err, siz
     bind_text(st, i++, k->hash);
     bind_text(st, i++, k->hint);
     sqlite3_bind_int64(st, i++, k->created_ms);
-    sqlite3_bind_int64(st, i++, k->expires_ms);
+    if (k->expires)
+        sqlite3_bind_int64(st, i++, k->expires_ms);
+    else
+        sqlite3_bind_null(st, i++);      /* never (0 would be the epoch) */
     sqlite3_bind_int64(st, i++, k->revoked_ms);
     sqlite3_bind_int64(st, i++, k->budget);
     bind_text(st, i++, k->budget ? fg_period_name(k->budget_period) : NULL);
@@ -360,6 +375,7 @@ static void read_key(sqlite3_stmt *st, struct fg_key *k)
     text_into(st, i++, k->hash, sizeof k->hash);
     text_into(st, i++, k->hint, sizeof k->hint);
     k->created_ms = sqlite3_column_int64(st, i++);
+    k->expires = sqlite3_column_type(st, i) != SQLITE_NULL;   /* NULL: never */
     k->expires_ms = sqlite3_column_int64(st, i++);
     k->revoked_ms = sqlite3_column_int64(st, i++);
     k->budget = sqlite3_column_int64(st, i++);

@@ -185,7 +185,18 @@ static int parse_body(struct fg_call *c)
                           "Request body is empty: expected a JSON object.");
     const struct fg_server_cfg *sc = &c->w->app->cfg->server;
     c->body.max_depth = (uint32_t)sc->max_json_depth;
+    c->body.unique_keys = true;
     if (fg_json_parse(&c->body, c->raw, c->raw_len) < 0) {
+        if (c->body.err == fg_json_err_dup) {
+            /* providers keep the last of repeated names: frugal must not
+             * price or route one reading while the provider runs another */
+            fg_err_set(&c->err, FG_E_INVALID, c->body.err_path,
+                       "Invalid request: the member '%s' appears more than once (member "
+                       "names are compared after decoding escapes); send each name once.",
+                       c->body.err_path);
+            snprintf(c->err.code, sizeof c->err.code, "duplicate_key");
+            return -1;
+        }
         if (c->body.err == fg_json_err_depth) {
             fg_err_set(&c->err, FG_E_INVALID, NULL,
                        "Request body nests JSON deeper than %d levels, the gateway's limit "
@@ -204,13 +215,6 @@ static int parse_body(struct fg_call *c)
     if (fg_json_type(&c->body, 0) != FG_J_OBJ)
         return fg_err_set(&c->err, FG_E_INVALID, NULL,
                           "Request body must be a JSON object.");
-    static const char *const read_keys[] = {"model", "stream", "messages", "max_tokens",
-                                            "max_completion_tokens", "stream_options",
-                                            "system", "tools", NULL};
-    const char *why, *bad = fg_json_check_keys(&c->body, 0, read_keys, &why);
-    if (bad)
-        return fg_err_set(&c->err, FG_E_INVALID, bad, "Invalid request: the key '%s' %s.",
-                          bad, why);
     size_t nmsg = fg_json_count(&c->body, fg_json_get(&c->body, 0, "messages"));
     if (nmsg > (size_t)sc->max_messages) {
         fg_err_set(&c->err, FG_E_INVALID, "messages",
@@ -226,7 +230,14 @@ static int parse_body(struct fg_call *c)
     int m = fg_json_get(&c->body, 0, "model");
     size_t ml = c->body.t[m].end - c->body.t[m].start;
     char *name = fg_arena_alloc(&c->arena, ml);
-    fg_json_str(&c->body, m, name, ml);
+    long nl = fg_json_str(&c->body, m, name, ml);
+    for (long i = 0; i < nl; i++)
+        if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+            /* a NUL would end the name frugal prices while the provider
+             * reads the whole string */
+            return fg_err_set(&c->err, FG_E_INVALID, "model",
+                              "Invalid 'model': it contains a control character (byte %ld); "
+                              "model names are printable text.", i);
     c->model_name = name;
     return 0;
 }

@@ -177,6 +177,110 @@ static void ambiguous_keys(void **state)
     fg_json_free(&j);
 }
 
+/* unique_keys: a repeated member name anywhere, compared decoded, is an
+ * error naming its path; distinct names (even similar spellings) are not. */
+static void duplicate_members(void **state)
+{
+    struct fg_json j = {.unique_keys = true};
+    const char *bad[][2] = {
+        {"{\"n\":1,\"n\":128}", "n"},
+        {"{\"n\":1,\"\\u006e\":128}", "n"},
+        {"{\"\\u006e\":1,\"n\":128}", "n"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+         "{\"type\":\"text\",\"text\":\"b\",\"te\\u0078t\":\"c\"}]}]}",
+         "messages[0].content[1].text"},
+        {"{\"a\":{\"b\":[0,[],{\"x\":1,\"x\":2}]}}", "a.b[2].x"},
+        {"{\"\\ud83d\\ude00\":1,\"\xf0\x9f\x98\x80\":2}", "\xf0\x9f\x98\x80"},
+        {"{\"k\\n\":1,\"k\\u000a\":2}", "k?"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(parse(&j, bad[i][0]), -1);
+        assert_ptr_equal(j.err, fg_json_err_dup);
+        assert_string_equal(j.err_path, bad[i][1]);
+    }
+    /* many members: the sorted path finds the one repeat among 200 */
+    char big[8192];
+    size_t o = 0;
+    big[o++] = '{';
+    for (int i = 0; i < 200; i++)
+        o += (size_t)snprintf(big + o, sizeof big - o, "%s\"k%d\":%d", i ? "," : "", i, i);
+    size_t before = o;
+    o += (size_t)snprintf(big + o, sizeof big - o, ",\"k1\\u0037\":0}");   /* k17 again */
+    assert_int_equal(parse(&j, big), -1);
+    assert_string_equal(j.err_path, "k17");
+    big[before] = '}';                                      /* without it: fine */
+    big[before + 1] = '\0';
+    assert_int_equal(parse(&j, big), 0);
+    const char *good[] = {
+        "{\"n\":1,\"N\":2,\"n \":3,\"nn\":4}",
+        "{\"a\":{\"x\":1},\"b\":{\"x\":1},\"x\":[{\"x\":1},{\"x\":2}]}",
+        "{\"\\u006e\":1,\"\\u006f\":2}",
+        "{}",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_int_equal(parse(&j, good[i]), 0);
+    /* off by default: responses and SSE events are read as they come */
+    struct fg_json loose = {0};
+    assert_int_equal(parse(&loose, "{\"n\":1,\"n\":2}"), 0);
+    fg_json_free(&loose);
+    fg_json_free(&j);
+}
+
+/* json.c's member-name hash (FNV-1a + fmix64), mirrored to build names
+ * that crowd one slot of its table and force the sorted fallback. */
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    return h ^ (h >> 33);
+}
+
+static void crowded_names_fall_back_to_sorting(void **state)
+{
+    enum { M = 40 };                   /* a table of 128 slots; radix-sorted */
+    char names[M][16], doc[2048];
+    int n = 0;
+    for (int i = 0; n < M; i++) {
+        char b[16];
+        snprintf(b, sizeof b, "k%d", i);
+        if (((name_hash(b) >> 32) & 127) == 7)
+            snprintf(names[n++], sizeof names[0], "%s", b);
+    }
+    struct fg_json j = {.unique_keys = true};
+    size_t o = (size_t)snprintf(doc, sizeof doc, "{");
+    for (int i = 0; i < M; i++)
+        o += (size_t)snprintf(doc + o, sizeof doc - o, "%s\"%s\":%d", i ? "," : "", names[i], i);
+    snprintf(doc + o, sizeof doc - o, "}");
+    assert_int_equal(parse(&j, doc), 0);      /* all distinct */
+    /* the 12th name again, spelled with an escape, before the end */
+    snprintf(doc + o, sizeof doc - o, ",\"\\u%04x%s\":0}", names[11][0], names[11] + 1);
+    assert_int_equal(parse(&j, doc), -1);
+    assert_ptr_equal(j.err, fg_json_err_dup);
+    assert_string_equal(j.err_path, names[11]);
+    fg_json_free(&j);
+}
+
+/* Lookups read names and string values decoded, as the provider will. */
+static void escaped_spellings(void **state)
+{
+    struct fg_json j = {0};
+    assert_int_equal(parse(&j, "{\"\\u006e\":128,\"mod\\u0065l\":\"gpt\",\"r\":\"\\u0075ser\"}"), 0);
+    int64_t v = 0;
+    assert_true(fg_json_int(&j, fg_json_get(&j, 0, "n"), &v));
+    assert_int_equal(v, 128);
+    assert_true(fg_json_str_eq(&j, fg_json_get(&j, 0, "model"), "gpt"));
+    assert_true(fg_json_str_eq(&j, fg_json_get(&j, 0, "r"), "user"));
+    assert_false(fg_json_str_eq(&j, fg_json_get(&j, 0, "r"), "users"));
+    assert_int_equal(fg_json_get(&j, 0, "mode"), -1);
+    assert_int_equal(fg_json_get(&j, 0, "u006e"), -1);
+    fg_json_free(&j);
+}
+
 static void member_removal(void **state)
 {
     struct fg_json j = {0};
@@ -207,7 +311,9 @@ int main(void)
         cmocka_unit_test(agrees_with_jansson), cmocka_unit_test(navigation),
         cmocka_unit_test(string_decoding),   cmocka_unit_test(splice_rewrites_only_spans),
         cmocka_unit_test(deep_nesting_bounded), cmocka_unit_test(ambiguous_keys),
-        cmocka_unit_test(member_removal),     cmocka_unit_test(caller_depth_limit),
+        cmocka_unit_test(member_removal),     cmocka_unit_test(duplicate_members),
+        cmocka_unit_test(escaped_spellings),
+        cmocka_unit_test(crowded_names_fall_back_to_sorting),     cmocka_unit_test(caller_depth_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

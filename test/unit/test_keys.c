@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include <ctype.h>
 #include <stdio.h>
@@ -64,7 +65,7 @@ static void new_key_format(void **state)
     assert_string_equal(a.name, "search team");
     assert_int_equal(a.created_ms, T0);
     assert_int_equal(a.budget, 0);
-    assert_int_equal(a.expires_ms, 0);
+    assert_false(a.expires);
 }
 
 static void format_check(void **state)
@@ -124,6 +125,15 @@ static void options_validate(void **state)
     o.expires = "2026-12-31";
     assert_int_equal(fg_key_new(&o, NULL, T0, &k, s, err, sizeof err), 0);
     assert_int_equal(k.expires_ms, 1798675200000LL);
+    /* the epoch is a time like any other, not "never" */
+    const char *epoch[] = {"1970-01-01", "0", "1970-01-01T00:00:00Z"};
+    for (size_t i = 0; i < sizeof epoch / sizeof epoch[0]; i++) {
+        o.expires = epoch[i];
+        assert_int_equal(fg_key_new(&o, NULL, T0, &k, s, err, sizeof err), 0);
+        assert_true(k.expires);
+        assert_int_equal(k.expires_ms, 0);
+        assert_string_equal(fg_key_status(&k, T0), "expired");
+    }
     struct fg_key_opts bad[] = {
         {.name = NULL}, {.name = ""}, {.name = "a", .budget = "x"},
         {.name = "a", .tags = "novalue"}, {.name = "a", .tags = "=v"},
@@ -168,6 +178,10 @@ static void status_and_json(void **state)
                        .hash = "secret-hash", .created_ms = T0, .budget = 2500000000000LL,
                        .budget_period = FG_PERIOD_DAY, .models = "a,b", .tags = "team=x"};
     assert_string_equal(fg_key_status(&k, T0), "active");
+    k.expires_ms = 0;      /* without `expires`, no expiry applies */
+    assert_string_equal(fg_key_status(&k, T0), "active");
+    k.expires = true;
+    assert_string_equal(fg_key_status(&k, T0), "expired");
     k.expires_ms = T0 + 1;
     assert_string_equal(fg_key_status(&k, T0), "active");
     assert_string_equal(fg_key_status(&k, T0 + 1), "expired");
@@ -270,9 +284,12 @@ static void store_round_trip(void **state)
                        .created_ms = T0, .budget = 7, .budget_period = FG_PERIOD_DAY, .rpm = 3,
                        .models = "gpt-4o-mini", .tags = "team=x"};
     struct fg_key b = {.id = "key_bbbbbbbbbbbb", .name = "b", .hash = "h2", .hint = "fk-bbbb",
-                       .created_ms = T0 + 1, .expires_ms = T0 + 5};
+                       .created_ms = T0 + 1, .expires_ms = T0 + 5, .expires = true};
+    struct fg_key e = {.id = "key_eeeeeeeeeeee", .name = "e", .hash = "h3", .hint = "fk-eeee",
+                       .created_ms = T0 + 2, .expires_ms = 0, .expires = true};
     assert_int_equal(s->ops->key_put(s, &a, err, sizeof err), 0);
     assert_int_equal(s->ops->key_put(s, &b, err, sizeof err), 0);
+    assert_int_equal(s->ops->key_put(s, &e, err, sizeof err), 0);
     /* a hash is unique */
     struct fg_key dup = b;
     snprintf(dup.id, sizeof dup.id, "key_cccccccccccc");
@@ -282,8 +299,11 @@ static void store_round_trip(void **state)
     assert_int_equal(s->ops->key_revoke(s, "key_nope", T0 + 3, err, sizeof err), 0);
     struct seen seen = {0};
     assert_int_equal(s->ops->key_scan(s, collect, &seen, err, sizeof err), 0);
-    assert_int_equal(seen.n, 2);
+    assert_int_equal(seen.n, 3);
     assert_string_equal(seen.k[0].id, a.id);
+    assert_false(seen.k[0].expires);            /* never, stored as NULL */
+    assert_true(seen.k[2].expires);             /* the epoch survives the store */
+    assert_int_equal(seen.k[2].expires_ms, 0);
     assert_string_equal(seen.k[0].models, "gpt-4o-mini");
     assert_string_equal(seen.k[0].tags, "team=x");
     assert_int_equal(seen.k[0].budget, 7);
@@ -292,6 +312,7 @@ static void store_round_trip(void **state)
     assert_int_equal(seen.k[0].revoked_ms, 0);
     assert_int_equal(seen.k[1].revoked_ms, T0 + 2);
     assert_int_equal(seen.k[1].expires_ms, T0 + 5);
+    assert_true(seen.k[1].expires);
     /* spend per key since a time, from the calls table */
     struct fg_record *r[3];
     const char *ids[] = {"key_aaaaaaaaaaaa", "key_aaaaaaaaaaaa", "key_bbbbbbbbbbbb"};
@@ -368,6 +389,48 @@ static void registry_finds_new_keys_at_once(void **state)
     rmdir(dir);
 }
 
+/* A database from before the epoch could be an expiry: its 0s meant
+ * "never" and still do after the upgrade; new epoch expiries stay. */
+static void legacy_never_is_kept(void **state)
+{
+    char dir[] = "/tmp/frugal-keys-XXXXXX", path[128], dsn[160], err[300];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/old.db", dir);
+    snprintf(dsn, sizeof dsn, "sqlite:%s", path);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+        "CREATE TABLE keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,"
+        " hint TEXT, created_ms INTEGER NOT NULL, expires_ms INTEGER, revoked_ms INTEGER,"
+        " budget_pico INTEGER, budget_period TEXT, rpm INTEGER, tpm INTEGER, models TEXT,"
+        " tags TEXT);"
+        "INSERT INTO keys VALUES ('key_000000000001','old','h1','fk-a',1,0,0,0,NULL,0,0,'','');"
+        "INSERT INTO keys VALUES ('key_000000000002','dated','h2','fk-b',2,5000,0,0,NULL,0,0,'','');",
+        NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    for (int round = 0; round < 2; round++) {   /* the rewrite happens once */
+        struct fg_store *s;
+        assert_int_equal(fg_store_open(dsn, &s, err, sizeof err), 0);
+        if (round == 0) {
+            struct fg_key e = {.id = "key_000000000003", .name = "epoch", .hash = "h3",
+                               .created_ms = 3, .expires = true, .expires_ms = 0};
+            assert_int_equal(s->ops->key_put(s, &e, err, sizeof err), 0);
+        }
+        struct seen seen = {0};
+        assert_int_equal(s->ops->key_scan(s, collect, &seen, err, sizeof err), 0);
+        assert_int_equal(seen.n, 3);
+        assert_false(seen.k[0].expires);
+        assert_true(seen.k[1].expires);
+        assert_int_equal(seen.k[1].expires_ms, 5000);
+        assert_true(seen.k[2].expires);
+        assert_int_equal(seen.k[2].expires_ms, 0);
+        fg_store_close(s);
+    }
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +445,7 @@ int main(void)
         cmocka_unit_test(periods_align_utc),
         cmocka_unit_test(store_round_trip),
         cmocka_unit_test(registry_finds_new_keys_at_once),
+        cmocka_unit_test(legacy_never_is_kept),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fg_arena_thread_cleanup();
