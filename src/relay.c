@@ -162,7 +162,9 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     else if (c->req && relayed_header(buf, nl)) {
         char name[128], val[512];
         snprintf(name, sizeof name, "%.*s", (int)nl, buf);
-        snprintf(val, sizeof val, "%.*s", (int)(end - v), v);
+        /* redacted like bodies: a provider that echoes its key in a request
+         * id must not hand it to the client (redact.h) */
+        fg_redact(v, (size_t)(end - v), val, sizeof val);
         struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
         evhttp_add_header(h, name, val);
         /* the provider's request id, also under the name the caller's SDK reads */
