@@ -69,6 +69,16 @@ static int64_t asked_max_out(const struct fg_call *c)
     return v;
 }
 
+int64_t fg_admit_asked_output(const struct fg_call *c, int64_t *n)
+{
+    const struct fg_json *j = &c->body;
+    *n = 1;
+    if (c->in->dialect == FG_DIALECT_OPENAI && fg_json_int(j, fg_json_get(j, 0, "n"), n) &&
+        (*n < 1 || *n > 1024))
+        *n = *n < 1 ? 1 : 1024;
+    return asked_max_out(c);
+}
+
 struct worst {
     int64_t pico, tokens;
     const struct fg_model_cfg *unpriced;

@@ -392,6 +392,8 @@ static void finish_stream(struct fg_call *c, CURLcode res)
         else
             transfer_error(c, res);
         fg_warn("%s stream from %s failed: %s", c->id, c->provider->name, c->err.msg);
+        /* what was relayed is billed: meter.c estimates it */
+        c->upstream_cut = c->data_events > 0;
         if (c->tr)
             fg_tr_stream_fail(c->tr, &c->err, c->relay);
         else

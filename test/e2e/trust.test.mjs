@@ -124,3 +124,140 @@ describe('log lines cannot be forged', () => {
     assert.match(log, /evil\\n2030-01-01T00:00:00\.000Z error FORGED-LINE\\x1b\[2J/);
   });
 });
+
+// ----------------------------------------------------------- item 10 ----
+
+const oaBody = (usage) => ({
+  id: 'chatcmpl-bad', object: 'chat.completion', created: 1764000000, model: 'gpt-4o-mini',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'A short answer of a few words.', refusal: null }, finish_reason: 'stop' }],
+  ...(usage === undefined ? {} : { usage }),
+});
+const anBody = (usage) => ({
+  id: 'msg_bad', type: 'message', role: 'assistant', model: 'claude-haiku-4-5',
+  content: [{ type: 'text', text: 'A short answer of a few words.' }], stop_reason: 'end_turn', stop_sequence: null,
+  ...(usage === undefined ? {} : { usage }),
+});
+/* An OpenAI stream whose usage chunk carries `usage` (raw JSON text). */
+const oaSse = (usageJson) =>
+  ['{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}',
+    '{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hello"},"finish_reason":null}]}',
+    '{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":" there"},"finish_reason":null}]}',
+    '{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
+    `{"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[],"usage":${usageJson}}`,
+    '[DONE]'].map((d) => `data: ${d}\n\n`).join('');
+/* An Anthropic stream whose message_delta usage is `usageJson`. */
+const anSse = (startUsage, deltaUsage) => [
+  ['message_start', `{"type":"message_start","message":{"id":"msg_s","type":"message","role":"assistant","model":"claude-haiku-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":${startUsage}}}`],
+  ['content_block_start', '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'],
+  ['content_block_delta', '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hello there"}}'],
+  ['content_block_stop', '{"type":"content_block_stop","index":0}'],
+  ['message_delta', `{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":${deltaUsage}}`],
+  ['message_stop', '{"type":"message_stop"}'],
+].map(([e, d]) => `event: ${e}\ndata: ${d}\n\n`).join('');
+
+describe('usage from the upstream is validated', () => {
+  const MAX_SANE_PICO = 10n ** 10n; // $0.01: far above any estimate of these tiny calls
+
+  /* One call per case, its ledger row by the tag. */
+  async function run(tag, path, model, behaviour, stream = false) {
+    rec.queue(behaviour);
+    const body = path === '/v1/messages'
+      ? { model, max_tokens: 100, stream, messages: user(`usage case ${tag}`) }
+      : { model, stream, messages: user(`usage case ${tag}`) };
+    const r = await call(fr, path, { key: 'sk-client', body, headers: { 'x-frugal-tags': `case=${tag}` } });
+    assert.equal(r.status, 200, `${tag}: ${r.text}`);
+    const [row] = await rows(`tags = 'case=${tag}'`);
+    assert.ok(row, `${tag}: no ledger row`);
+    return row;
+  }
+
+  const estimated = (row, tag) => {
+    assert.match(row.error ?? '', /tokens estimated/, `${tag}: not marked estimated: ${JSON.stringify(row)}`);
+    assert.ok(row.input_tokens > 0 && row.input_tokens < 1000, `${tag}: input ${row.input_tokens}`);
+    assert.ok(row.output_tokens > 0 && row.output_tokens < 1000, `${tag}: output ${row.output_tokens}`);
+    assert.ok(row.cost_pico > 0 && BigInt(row.cost_pico) < MAX_SANE_PICO, `${tag}: cost ${row.cost_pico} pico`);
+  };
+
+  test('bad counts in non-streamed answers (both dialects) are estimated, marked and warned about', async () => {
+    const before0 = fr.stderr().length;
+    const cases = [
+      ['oa-negative', { prompt_tokens: 11, completion_tokens: -99999999999, total_tokens: 5 }],
+      ['oa-int64max', { prompt_tokens: 11, completion_tokens: 9223372036854775807n, total_tokens: 5 }],
+      ['oa-float', { prompt_tokens: 11.5, completion_tokens: 3, total_tokens: 14 }],
+      ['oa-string', { prompt_tokens: '11', completion_tokens: 3, total_tokens: 14 }],
+      ['oa-absurd', { prompt_tokens: 11, completion_tokens: 90000000, total_tokens: 5 }],
+      ['oa-cached-over', { prompt_tokens: 11, completion_tokens: 3, prompt_tokens_details: { cached_tokens: 5000000 } }],
+      ['oa-missing', undefined],
+    ];
+    for (const [tag, usage] of cases) {
+      const text = JSON.stringify(oaBody(usage), (k, v) => (typeof v === 'bigint' ? `@@${v}@@` : v)).replace(/"@@(\d+)@@"/g, '$1');
+      estimated(await run(tag, '/v1/chat/completions', 'gpt-4o-mini', { body: text }), tag);
+    }
+    for (const [tag, usage] of [
+      ['an-negative', { input_tokens: 11, output_tokens: -5 }],
+      ['an-absurd', { input_tokens: 90000000, output_tokens: 3 }],
+      ['an-string', { input_tokens: 11, output_tokens: '3' }],
+      ['an-cache-negative', { input_tokens: 11, output_tokens: 3, cache_read_input_tokens: -1 }],
+    ])
+      estimated(await run(tag, '/v1/messages', 'claude-haiku-4-5', { body: anBody(usage) }), tag);
+    const log = fr.stderr().slice(before0);
+    assert.match(log, /warn .*usage field 'completion_tokens' is not a token count.*tokens estimated/);
+    assert.match(log, /reported no usage; tokens estimated/);
+  });
+
+  test('bad counts in streams (both dialects) are estimated and marked', async () => {
+    estimated(await run('oa-stream-negative', '/v1/chat/completions', 'gpt-4o-mini',
+      { sse: oaSse('{"prompt_tokens":11,"completion_tokens":-99999999999,"total_tokens":1}') }, true), 'oa-stream-negative');
+    estimated(await run('oa-stream-string', '/v1/chat/completions', 'gpt-4o-mini',
+      { sse: oaSse('{"prompt_tokens":"11","completion_tokens":2,"total_tokens":13}') }, true), 'oa-stream-string');
+    estimated(await run('an-stream-absurd', '/v1/messages', 'claude-haiku-4-5',
+      { sse: anSse('{"input_tokens":11,"output_tokens":1}', '{"output_tokens":9223372036854775807}') }, true), 'an-stream-absurd');
+    estimated(await run('an-stream-float', '/v1/messages', 'claude-haiku-4-5',
+      { sse: anSse('{"input_tokens":11.0,"output_tokens":1}', '{"output_tokens":3}') }, true), 'an-stream-float');
+  });
+
+  test('plausible usage is billed as reported, not estimated', async () => {
+    let row = await run('oa-good', '/v1/chat/completions', 'gpt-4o-mini', { body: oaBody({ prompt_tokens: 11, completion_tokens: 3, total_tokens: 14 }) });
+    assert.equal(row.error, null);
+    assert.deepEqual([row.input_tokens, row.output_tokens], [11, 3]);
+    row = await run('an-stream-good', '/v1/messages', 'claude-haiku-4-5',
+      { sse: anSse('{"input_tokens":11,"output_tokens":1}', '{"output_tokens":3}') }, true);
+    assert.equal(row.error, null);
+    assert.deepEqual([row.input_tokens, row.output_tokens], [11, 3]);
+  });
+});
+
+// ----------------------------------------------------------- item 11 ----
+
+describe('a stream the upstream cuts or stalls is billed on an estimate', () => {
+  const LONG = 'word '.repeat(40);
+
+  async function cutStream(tag, path, model, behaviour, minOut = 3) {
+    rec.queue(behaviour);
+    const body = path === '/v1/messages'
+      ? { model, max_tokens: 100, stream: true, messages: user(`cut ${tag} ${LONG}`) }
+      : { model, stream: true, messages: user(`cut ${tag} ${LONG}`) };
+    const r = await call(fr, path, { key: 'sk-client', body, headers: { 'x-frugal-tags': `cut=${tag}` } });
+    assert.equal(r.status, 200);
+    assert.match(r.text, /error/, `${tag}: the client saw no error event`);
+    const [row] = await rows(`tags = 'cut=${tag}'`);
+    assert.ok(row, `${tag}: no ledger row`);
+    assert.match(row.error ?? '', /tokens partly estimated/, `${tag}: ${JSON.stringify(row)}`);
+    assert.ok(row.output_tokens >= minOut, `${tag}: output ${row.output_tokens}`);
+    assert.ok(row.input_tokens >= 11, `${tag}: input ${row.input_tokens}`);
+    assert.ok(row.cost_pico > 0, `${tag}: recorded at $0`);
+    return row;
+  }
+
+  test('cut after content: OpenAI and Anthropic streams, passthrough and translated', async () => {
+    await cutStream('oa', '/v1/chat/completions', 'gpt-4o-mini', { events: 20, cutAfter: 5, eventDelayMs: 20 });
+    const an = await cutStream('an', '/v1/messages', 'claude-haiku-4-5', { events: 20, cutAfter: 6, eventDelayMs: 20 });
+    assert.equal(an.input_tokens, 11, 'message_start reported the input: it stands');
+    await cutStream('oa-to-an', '/v1/chat/completions', 'claude-haiku-4-5', { events: 20, cutAfter: 6, eventDelayMs: 20 });
+  });
+
+  test('stalled after content (stream idle timeout)', async () => {
+    // the first event arrives, then silence until frugal gives up on it
+    await cutStream('stall', '/v1/chat/completions', 'gpt-4o-mini', { events: 6, eventDelayMs: 60000 }, 1);
+  });
+});
