@@ -2,6 +2,7 @@
 #include "admit.h"
 
 #include "keyreg.h"
+#include "ledger.h"
 #include "price.h"
 #include "provider.h"
 #include "server.h"
@@ -197,8 +198,21 @@ static int rate_limited(struct fg_call *c, const struct fg_vkey *v, const struct
     return deny(c, "rate_limit_exceeded");
 }
 
+/* The ledger cannot take more records now: refuse rather than lose one.
+ * (A batch line's record goes to its batch's own commit, not this queue.) */
+static int ledger_full(struct fg_call *c)
+{
+    fg_err_set(&c->err, FG_E_UNAVAILABLE, NULL,
+               "frugal is overloaded: its spend ledger is behind on writing records. Retry "
+               "in a moment.");
+    header(c, "retry-after", "1");
+    return deny(c, "ledger_backlog");
+}
+
 int fg_admit_request(struct fg_call *c)
 {
+    if (!c->batch_line && fg_ledger_full())
+        return ledger_full(c);
     struct fg_vkey *v = c->vkey;
     if (v && !fg_key_allows(&v->k, c->model_name))
         return not_allowed(c, v);

@@ -373,7 +373,7 @@ int fg_server_run(const struct fg_config *cfg)
         fg_redact_add_secret(cfg->providers[i].api_key);
     fg_conn_global_init(&cfg->server);
     char lerr[300];
-    if (fg_ledger_start(cfg->storage, 50, lerr, sizeof lerr) < 0) {
+    if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
         fg_error("storage: %s", lerr);
         goto out;
     }

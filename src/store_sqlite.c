@@ -223,7 +223,12 @@ static int sq_write(struct fg_store *s, struct fg_record *const *recs, size_t n,
                     size_t errlen)
 {
     struct sqlite_store *q = (struct sqlite_store *)s;
-    if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    int brc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (brc == SQLITE_BUSY || brc == SQLITE_LOCKED) {
+        fail(q->db, "BEGIN", err, errlen);
+        return FG_STORE_BUSY;
+    }
+    if (brc != SQLITE_OK)
         return fail(q->db, "BEGIN", err, errlen);
     for (size_t k = 0; k < n; k++) {
         bind_row(q->ins, recs[k]);

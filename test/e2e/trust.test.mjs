@@ -261,3 +261,90 @@ describe('a stream the upstream cuts or stalls is billed on an estimate', () => 
     await cutStream('stall', '/v1/chat/completions', 'gpt-4o-mini', { events: 6, eventDelayMs: 60000 }, 1);
   });
 });
+
+// ----------------------------------------------------------- item 15 ----
+
+describe('a full ledger queue refuses calls instead of dropping records', () => {
+  let fr2;
+  const dir2 = tempDir('frugal-trust-queue-');
+  const db = join(dir2, 'ledger.db');
+
+  before(async () => {
+    fr2 = await startFrugal({
+      name: 'frugal-trust-queue',
+      cwd: dir2,
+      env: { FRUGAL_LEDGER_QUEUE_MAX: '2' },
+      config: {
+        storage: `sqlite:${db}`,
+        providers: [{ name: 'sim', type: 'sim' }],
+        models: [{ name: 'gpt-4o-mini', provider: 'sim' }, { name: 'claude-haiku-4-5', provider: 'sim' }],
+      },
+    });
+  });
+
+  after(async () => {
+    await fr2?.stop();
+    rmSync(dir2, { recursive: true, force: true });
+  });
+
+  /* Another writer holds the database's write lock until release(). */
+  async function lockDb() {
+    const { spawn } = await import('node:child_process');
+    const p = spawn('sqlite3', [db], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stdin.write("PRAGMA busy_timeout=10000;\nBEGIN IMMEDIATE;\nSELECT 'lock-held';\n");
+    await waitFor(() => out.includes('lock-held'), { timeoutMs: 15000, what: 'the sqlite3 lock' });
+    return {
+      release: () => new Promise((res) => {
+        p.on('exit', res);
+        p.stdin.end('COMMIT;\n.quit\n');
+      }),
+    };
+  }
+
+  test('503 in the caller\'s dialect while the queue is full; every record is written once the lock goes', async () => {
+    const ok = await call(fr2, '/v1/chat/completions', { key: 'sk-q', body: { model: 'gpt-4o-mini', messages: user('before') } });
+    assert.equal(ok.status, 200);
+    await ledgerFlushed(fr2, 1);
+    const lock = await lockDb();
+    let answered = 0;
+    let refused = null;
+    let refusedAn = null;
+    try {
+      // the writer takes at most one group, then waits on the lock: the queue fills
+      for (let i = 0; i < 50 && !refused; i++) {
+        const r = await call(fr2, '/v1/chat/completions', { key: 'sk-q', body: { model: 'gpt-4o-mini', messages: user(`during ${i}`) } });
+        if (r.status === 200) answered++;
+        else refused = r;
+      }
+      assert.ok(refused, 'no call was refused while the ledger was locked');
+      refusedAn = await call(fr2, '/v1/messages', {
+        key: null, headers: { 'x-api-key': 'sk-q', 'anthropic-version': '2023-06-01' },
+        body: { model: 'claude-haiku-4-5', max_tokens: 5, messages: user('during, anthropic') },
+      });
+      const m = await metrics(fr2);
+      assert.equal(m.get('frugal_ledger_dropped_total'), 0, 'a record was dropped');
+    } finally {
+      await lock.release();
+    }
+    assert.equal(refused.status, 503, refused.text);
+    assert.equal(refused.json?.error?.code, 'ledger_backlog', refused.text);
+    assert.match(refused.json.error.message, /ledger/);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    assert.equal(refusedAn.status, 503, refusedAn.text);
+    assert.equal(refusedAn.json?.type, 'error', refusedAn.text);
+    assert.equal(refusedAn.json?.error?.type, 'overloaded_error', refusedAn.text);
+    // every call, answered or refused, has its record once the writer gets the lock
+    const total = 1 + answered + 2;
+    await ledgerFlushed(fr2, total, 30000);
+    const m = await metrics(fr2);
+    assert.equal(m.get('frugal_ledger_dropped_total'), 0);
+    assert.equal(m.get('frugal_ledger_write_errors_total'), 0);
+    const n = Number(execFileSync('sqlite3', [db, 'SELECT COUNT(*) FROM calls']).toString());
+    assert.equal(n, total);
+    // and calls are admitted again
+    const after = await call(fr2, '/v1/chat/completions', { key: 'sk-q', body: { model: 'gpt-4o-mini', messages: user('after') } });
+    assert.equal(after.status, 200, after.text);
+  });
+});
