@@ -74,12 +74,19 @@
 struct fg_sim;
 
 /* Start a sim server on `listen` ("127.0.0.1:0" picks a free port) on its
- * own thread.  On success writes "http://127.0.0.1:PORT" into base_url. */
-int fg_sim_start(const char *listen, struct fg_sim **out, char *base_url, size_t base_url_len);
+ * own thread.  On success writes "http://127.0.0.1:PORT" into base_url.
+ * With a non-empty `secret` every endpoint but /healthz answers 401 (in its
+ * dialect) unless the caller sends it as its API key ("Authorization:
+ * Bearer SECRET" or "x-api-key: SECRET"): the gateway's in-process sim is
+ * reachable on loopback by any local user, and only frugal has the secret. */
+int fg_sim_start(const char *listen, const char *secret, struct fg_sim **out, char *base_url,
+                 size_t base_url_len);
 void fg_sim_stop(struct fg_sim *sim);
 
-/* `frugal sim [--listen ADDR]`: run in the foreground until SIGINT/SIGTERM.
- * Returns a process exit status. */
+/* `frugal sim [--listen ADDR] [--secret-env NAME]`: run in the foreground
+ * until SIGINT/SIGTERM; open to any caller unless a secret is given (the
+ * variable named by --secret-env, else FRUGAL_SIM_SECRET).  Returns a
+ * process exit status. */
 int fg_sim_main(int argc, char **argv);
 
 #endif

@@ -348,3 +348,50 @@ describe('a full ledger queue refuses calls instead of dropping records', () => 
     assert.equal(after.status, 200, after.text);
   });
 });
+
+// ------------------------------------------------------- item 14 (sim) ----
+
+describe('the in-process sim takes calls only from frugal', () => {
+  let fr3;
+
+  before(async () => {
+    fr3 = await startFrugal({
+      name: 'frugal-trust-sim',
+      config: {
+        providers: [{ name: 'sim', type: 'sim' }],
+        models: [{ name: 'gpt-4o-mini', provider: 'sim' }, { name: 'claude-haiku-4-5', provider: 'sim' }],
+      },
+    });
+  });
+
+  after(async () => {
+    await fr3?.stop();
+  });
+
+  test('a local caller without the per-process secret gets 401; frugal\'s own calls work', async () => {
+    const m = /sim listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(fr3.stderr());
+    assert.ok(m, 'the sim URL is logged');
+    const sim = m[1];
+    const chat = { model: 'gpt-4o-mini', messages: user('hi') };
+    for (const [path, init] of [
+      ['/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(chat) }],
+      ['/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer sk-guess' }, body: JSON.stringify(chat) }],
+      ['/v1/messages', { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': 'guess', 'anthropic-version': '2023-06-01' }, body: JSON.stringify({ ...chat, model: 'claude-haiku-4-5', max_tokens: 5 }) }],
+      ['/v1/files', { method: 'GET' }],
+      ['/v1/batches', { method: 'GET' }],
+      ['/v1/messages/batches', { method: 'GET', headers: { 'anthropic-version': '2023-06-01' } }],
+    ]) {
+      const r = await fetch(`${sim}${path}`, init);
+      const text = await r.text();
+      assert.equal(r.status, 401, `${init.method} ${path}: ${r.status} ${text}`);
+    }
+    assert.equal((await fetch(`${sim}/healthz`)).status, 200);
+    // through frugal, both dialects
+    const a = await openai(fr3).chat.completions.create(chat);
+    assert.ok(a.choices[0].message.content);
+    const b = await anthropic(fr3).messages.create({ model: 'claude-haiku-4-5', max_tokens: 20, messages: user('hi') });
+    assert.ok(b.content[0].text);
+    // the secret never shows in the log
+    assert.ok(!/Bearer [0-9a-f]{64}/.test(fr3.stderr()));
+  });
+});
