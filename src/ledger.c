@@ -23,6 +23,7 @@
 /* A group this large is committed without waiting for the timer. */
 #define FLUSH_COUNT 1024
 #define BUSY_RETRY_MS 20   /* the database is locked by another writer: try again */
+#define CHECKPOINT_MS 500  /* the checkpointer's period (store.h) */
 
 struct rec_alloc {
     struct fg_record r;
@@ -32,16 +33,17 @@ struct rec_alloc {
 
 static struct {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t thread;
-    bool running, stopping;
+    pthread_cond_t cv, ckpt_cv;
+    pthread_t thread, ckpt_thread;
+    bool running, stopping, ckpt_running;
     struct fg_record *head, *tail;
     struct fg_ledger_stats st;
     struct fg_store *store;
     int group_ms;
     size_t queue_max;
     _Atomic size_t depth;   /* = st.depth, read without the lock by fg_ledger_full */
-} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER, .queue_max = QUEUE_MAX};
+} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+     .ckpt_cv = PTHREAD_COND_INITIALIZER, .queue_max = QUEUE_MAX};
 
 struct fg_record *fg_record_new(size_t strings)
 {
@@ -187,6 +189,24 @@ static void *writer_main(void *arg)
     }
 }
 
+/* Backend housekeeping off the writer's path (store.h checkpoint). */
+static void *checkpointer_main(void *arg)
+{
+    pthread_mutex_lock(&L.mu);
+    while (!L.stopping) {
+        struct timespec ts;
+        deadline_at(&ts, mono_ms() + CHECKPOINT_MS);
+        pthread_cond_timedwait(&L.ckpt_cv, &L.mu, &ts);
+        if (L.stopping)
+            break;
+        pthread_mutex_unlock(&L.mu);
+        L.store->ops->checkpoint(L.store);
+        pthread_mutex_lock(&L.mu);
+    }
+    pthread_mutex_unlock(&L.mu);
+    return NULL;
+}
+
 int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen)
 {
     if (fg_store_open(storage, &L.store, err, errlen) < 0)
@@ -206,6 +226,9 @@ int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen)
         L.running = false;
         return -1;
     }
+    /* without it the WAL still gets copied back when the store closes */
+    L.ckpt_running = L.store->ops->checkpoint &&
+                     pthread_create(&L.ckpt_thread, NULL, checkpointer_main, NULL) == 0;
     return 0;
 }
 
@@ -216,8 +239,12 @@ void fg_ledger_stop(void)
     pthread_mutex_lock(&L.mu);
     L.stopping = true;
     pthread_cond_signal(&L.cv);
+    pthread_cond_signal(&L.ckpt_cv);
     pthread_mutex_unlock(&L.mu);
     pthread_join(L.thread, NULL);
+    if (L.ckpt_running)
+        pthread_join(L.ckpt_thread, NULL);
+    L.ckpt_running = false;
     pthread_mutex_lock(&L.mu);
     L.running = false;
     pthread_mutex_unlock(&L.mu);

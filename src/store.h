@@ -56,6 +56,11 @@ struct fg_store_ops {
                     size_t errlen);
     int (*key_revoke)(struct fg_store *s, const char *id, int64_t now_ms, char *err,
                       size_t errlen);
+    /* Housekeeping the backend keeps off the writer (SQLite: copy the WAL
+     * back into the database).  Called by the ledger's checkpointer thread,
+     * never concurrently with itself, while the writer may be writing: it
+     * must use a connection of its own.  NULL when there is none. */
+    void (*checkpoint)(struct fg_store *s);
     /* SUM(cost_pico) of calls with ts_ms >= since_ms, per (key_id, tags). */
     int (*spend_since)(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb, void *arg,
                        char *err, size_t errlen);
