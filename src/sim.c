@@ -414,6 +414,7 @@ static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
         .anthropic_version = evhttp_find_header(h, "anthropic-version"),
         .tokens = r->fault.tokens,
         .bad_schema = r->fault.bad_schema,
+        .bad_usage = r->fault.bad_usage,
     };
     return ctx;
 }

@@ -401,3 +401,54 @@ describe('the in-process sim takes calls only from frugal', () => {
     assert.ok(!/Bearer [0-9a-f]{64}/.test(fr3.stderr()));
   });
 });
+
+// ------------------------------------------------- item 10 (batches) ----
+
+describe('usage in batch results is validated too', () => {
+  for (const mode of ['provider', 'local']) {
+    test(`a batch line with absurd usage (${mode} mode) is billed on an estimate`, async () => {
+      const { toFile } = await import('openai');
+      const d = tempDir('frugal-trust-batch-');
+      const db = join(d, 'frugal.db');
+      const fb = await startFrugal({
+        name: `frugal-trust-batch-${mode}`,
+        cwd: d,
+        config: {
+          storage: `sqlite:${db}`,
+          providers: [{ name: 'sim', type: 'sim', batch: mode }],
+          models: [{ name: 'gpt-4o-mini', provider: 'sim', dialect: 'openai' }, { name: 'claude-haiku-4-5', provider: 'sim', dialect: 'anthropic' }],
+          batches: { poll_ms: 50, poll_max_ms: 200 },
+        },
+      });
+      try {
+        const c = openai(fb);
+        const line = (id, model, content) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions',
+          body: { model, max_tokens: 40, messages: [{ role: 'user', content }] } });
+        const text = [line('good', 'gpt-4o-mini', 'hello'), line('bad-oa', 'gpt-4o-mini', 'hello #sim:bad_usage'),
+          line('bad-an', 'claude-haiku-4-5', 'hello #sim:bad_usage')].join('\n') + '\n';
+        const f = await c.files.create({ file: await toFile(Buffer.from(text), 'in.jsonl'), purpose: 'batch' });
+        const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+        const b = await waitFor(async () => {
+          const x = await c.batches.retrieve(b0.id);
+          return ['completed', 'failed', 'expired', 'cancelled'].includes(x.status) ? x : null;
+        }, { timeoutMs: 30000, stepMs: 50, what: 'the batch' });
+        assert.equal(b.status, 'completed');
+        await waitFor(() => Number(execFileSync('sqlite3', [db, `SELECT COUNT(*) FROM calls WHERE batch_id = '${b0.id}'`]).toString()) >= 3,
+          { timeoutMs: 10000, what: 'the batch records' });
+        const out = JSON.parse(execFileSync('sqlite3', ['-json', db,
+          `SELECT model, status, input_tokens, output_tokens, cost_pico, error FROM calls WHERE batch_id = '${b0.id}' ORDER BY model, error`]).toString());
+        assert.equal(out.length, 3, JSON.stringify(out));
+        const estimated = out.filter((r) => /tokens estimated/.test(r.error ?? ''));
+        assert.equal(estimated.length, 2, JSON.stringify(out));
+        for (const r of out) {
+          assert.equal(r.status, 200);
+          assert.ok(r.output_tokens > 0 && r.output_tokens < 1000, JSON.stringify(r));
+          assert.ok(r.cost_pico > 0 && r.cost_pico < 1e10, JSON.stringify(r));
+        }
+      } finally {
+        await fb.stop();
+        rmSync(d, { recursive: true, force: true });
+      }
+    });
+  }
+});
