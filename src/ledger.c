@@ -24,6 +24,7 @@
 #define FLUSH_COUNT 1024
 #define BUSY_RETRY_MS 20   /* the database is locked by another writer: try again */
 #define CHECKPOINT_MS 500  /* the checkpointer's period (store.h) */
+#define STOP_BUSY_MS 10000 /* at shutdown, how long a locked store is waited for */
 
 struct rec_alloc {
     struct fg_record r;
@@ -99,6 +100,8 @@ bool fg_ledger_full(void)
     return atomic_load_explicit(&L.depth, memory_order_relaxed) >= L.queue_max;
 }
 
+static int64_t mono_ms(void);
+
 static void sleep_ms(int ms)
 {
     struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -119,10 +122,20 @@ static void write_batch(struct fg_record *list, size_t n)
     char err[256];
     int rc;
     bool warned = false;
+    int64_t stop_seen = 0;
     while ((rc = L.store->ops->write(L.store, v, n, err, sizeof err)) == FG_STORE_BUSY) {
         if (!warned)
             fg_warn("ledger: %s; %zu record(s) wait for the lock", err, n);
         warned = true;
+        pthread_mutex_lock(&L.mu);
+        bool stopping = L.stopping;
+        pthread_mutex_unlock(&L.mu);
+        if (stopping && !stop_seen)
+            stop_seen = mono_ms();
+        if (stopping && mono_ms() - stop_seen > STOP_BUSY_MS) {
+            rc = -1;    /* shutting down: a lock held this long is not let go */
+            break;
+        }
         sleep_ms(BUSY_RETRY_MS);
     }
     if (rc < 0)

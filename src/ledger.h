@@ -14,7 +14,8 @@
  *    refuses new calls (503, admit.c) instead of losing records.  Records
  *    of calls already admitted still fit (a reserve past the limit); only
  *    past that reserve is a record dropped and counted (fg_ledger_stats).
- *    A store locked by another writer is waited for, not given up on.
+ *    A store locked by another writer is waited for, not given up on (at
+ *    shutdown for 10 s at most).
  *  - fg_ledger_stop() drains the queue (SIGTERM) and closes the store.
  *  - Ownership: a submitted record belongs to the ledger, which frees it
  *    after the write.  A record is one allocation (strings inline).

@@ -239,7 +239,9 @@ static void check_usage(struct fg_call *c)
     if (c->usage_checked)
         return;
     bool cut = (c->client_gone || c->upstream_cut) && c->state >= FG_CALL_UPSTREAM;
-    bool answered = c->up_status >= 200 && c->up_status < 300 &&
+    /* (an answer frugal could not read, e.g. not JSON, stays a failed call
+     * with its own error) */
+    bool answered = c->up_status >= 200 && c->up_status < 300 && c->status < 400 &&
                     c->endpoint != FG_EP_COUNT_TOKENS &&
                     !(c->cache_status && !strcmp(c->cache_status, "hit"));
     if (!cut && !answered)
