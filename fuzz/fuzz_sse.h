@@ -7,7 +7,9 @@
  * was chunked; the raw bytes of all events plus what is pending add up to
  * the input; every frame the translator writes is "event:"/"data:" SSE
  * whose data is valid JSON (or OpenAI's [DONE]); nothing is written after
- * the translated stream closed. */
+ * the translated stream closed; usage read from the events (usage.c, as
+ * meter.c reads it) only ever holds counts in [0, FG_USAGE_MAX], whatever
+ * the provider put there, and the same whatever the chunking. */
 #ifndef FRUGAL_FUZZ_SSE_H
 #define FRUGAL_FUZZ_SSE_H
 
@@ -15,6 +17,7 @@
 #include "provider.h"
 #include "sse.h"
 #include "translate.h"
+#include "usage.h"
 
 #include <event2/buffer.h>
 
@@ -26,7 +29,32 @@ struct sse_run {
     struct evbuffer *raw;      /* raw bytes of every event, in order */
     size_t events;
     bool ended;
+    struct fg_usage usage;     /* merged over the events, as meter.c does */
 };
+
+/* meter.c's reading of usage from one event: every stored count in range. */
+static inline void read_usage(struct sse_run *s, const struct fg_sse_event *ev)
+{
+    struct fg_json j = {0};
+    if (ev->data_len && fg_json_parse(&j, ev->data, ev->data_len) == 0) {
+        if (s->from == FG_DIALECT_OPENAI) {
+            fg_usage_openai(&j, fg_json_get(&j, 0, "usage"), &s->usage);
+        } else {
+            int m = fg_json_get(&j, 0, "message");
+            fg_usage_anthropic(&j, m >= 0 ? fg_json_get(&j, m, "usage") : fg_json_get(&j, 0, "usage"),
+                               &s->usage);
+        }
+    }
+    fg_json_free(&j);
+    const struct fg_tokens *t = &s->usage.tok;
+    const int64_t v[] = {t->input, t->cache_read, t->cache_write_5m, t->cache_write_1h, t->output,
+                         s->usage.reasoning};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        FUZZ_CHECK(v[i] >= 0 && v[i] <= FG_USAGE_MAX, "usage count %zu out of range: %lld", i,
+                   (long long)v[i]);
+    char why[200];
+    fg_usage_problem(&s->usage, 1000, 1000, why, sizeof why);
+}
 
 /* Every frame the translator produced is SSE with JSON data. */
 static inline int check_frame(void *arg, const struct fg_sse_event *ev)
@@ -58,6 +86,7 @@ static inline int on_event(void *arg, const struct fg_sse_event *ev)
     struct sse_run *s = arg;
     s->events++;
     evbuffer_add(s->raw, ev->raw, ev->raw_len);
+    read_usage(s, ev);
     enum fg_sse_kind k = fg_dialect_ops(s->from)->classify(ev, &s->scratch);
     if (s->ended)
         return 0;
@@ -120,6 +149,9 @@ static inline int fuzz_sse_one(enum fg_dialect from, const uint8_t *data, size_t
     run_sse(from, data, size, false, &r, &whole, opts & 1, opts & 2);
     run_sse(from, data, size, true, &r, &chunks, opts & 1, opts & 2);
     size_t a = evbuffer_get_length(whole.raw), b = evbuffer_get_length(chunks.raw);
+    FUZZ_CHECK(!memcmp(&whole.usage.tok, &chunks.usage.tok, sizeof whole.usage.tok) &&
+                   whole.usage.bad == chunks.usage.bad,
+               "chunking changed the usage read");
     FUZZ_CHECK(whole.events == chunks.events && a == b &&
                    (!a || !memcmp(evbuffer_pullup(whole.raw, -1), evbuffer_pullup(chunks.raw, -1), a)),
                "chunking changed the events (%zu vs %zu)", whole.events, chunks.events);

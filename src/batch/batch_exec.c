@@ -23,6 +23,7 @@
 #include "keyreg.h"
 #include "log.h"
 #include "metrics.h"
+#include "prefix.h"
 #include "price.h"
 #include "server.h"
 #include "structured.h"
@@ -414,8 +415,55 @@ static void usage_of(const char *body, size_t len, enum fg_dialect d, struct fg_
     fg_json_free(&j);
 }
 
+/* A provider batch's result is billed on its usage only when that is
+ * plausible (usage.h): else on an estimate — the line's prompt from its
+ * canonical size, the output from the answer's size — returned as the
+ * note the record carries (malloc'd), with a warning.  NULL: as reported. */
+static char *vet_remote_usage(const struct fg_batch *b, const struct fg_bline *l, json_t *plan,
+                              const char *resp, size_t resp_len, enum fg_dialect up,
+                              struct fg_usage *u)
+{
+    const struct fg_model_cfg *m = fg_config_model(E.app->cfg, json_str(plan, "model"));
+    const struct fg_builtin_price *bp = m ? fg_price_lookup(m->model) : NULL;
+    json_t *body = json_loadb(l->body, l->body_len, 0, NULL);
+    json_int_t asked = json_integer_value(json_object_get(body, "max_completion_tokens"));
+    if (asked <= 0)
+        asked = json_integer_value(json_object_get(body, "max_tokens"));
+    json_int_t n = json_integer_value(json_object_get(body, "n"));
+    json_decref(body);
+    int64_t max_out = asked > 0 && asked <= FG_USAGE_MAX ? asked
+                      : m && m->max_output_tokens > 0 ? m->max_output_tokens
+                      : bp && bp->max_output_tokens > 0 ? bp->max_output_tokens : 0;
+    if (n > 1 && n <= 1024)
+        max_out *= n;
+    int64_t max_in = bp && bp->max_input_tokens > 0 ? 8 * (int64_t)bp->max_input_tokens : 0;
+    char why[200];
+    if (!fg_usage_problem(u, max_in, 2 * max_out, why, sizeof why))
+        return NULL;
+    enum fg_dialect cd = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
+                                                          : FG_DIALECT_OPENAI;
+    struct fg_json j = {0};
+    struct fg_prefix p = {0};
+    int64_t in = 0, out = 1;
+    if (fg_json_parse(&j, l->body, l->body_len) == 0) {
+        fg_prefix_scan(&j, cd, &p);
+        in = p.total_tokens;
+    }
+    if (resp && fg_json_parse(&j, resp, resp_len) == 0)
+        out = fg_usage_answer_tokens(&j, up);
+    fg_json_free(&j);
+    fg_warn("batch %s line %lld: %s; tokens estimated", b->id, (long long)l->idx, why);
+    fg_usage_estimate(u, in, out);
+    size_t need = strlen(why) + 32;
+    char *note = fg_xmalloc(need);
+    snprintf(note, need, "%s; tokens estimated", why);
+    return note;
+}
+
 static void fill_tokens(struct fg_bline_done *d, const struct fg_usage *u)
 {
+    if (u->bad)
+        return;   /* not counts (usage.h): the line's record has the estimate */
     d->in_tokens = u->tok.input + u->tok.cache_read + u->tok.cache_write_5m + u->tok.cache_write_1h;
     d->cached_tokens = u->tok.cache_read;
     d->out_tokens = u->tok.output;
@@ -837,15 +885,17 @@ static int finish_job_line(void *arg, struct fg_bline *l)
         d.request_id = res->request_id;
         struct fg_usage u;
         memset(&u, 0, sizeof u);
+        char *note = NULL;
         if (ok) {
-            usage_of(res->body, res->len,
-                     !strcmp(json_str(plan, "dialect"), "anthropic") ? FG_DIALECT_ANTHROPIC
-                                                                     : FG_DIALECT_OPENAI,
-                     &u);
+            enum fg_dialect up = !strcmp(json_str(plan, "dialect"), "anthropic")
+                                     ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
+            usage_of(res->body, res->len, up, &u);
+            note = vet_remote_usage(x->b, l, plan, res->body, res->len, up, &u);
             fill_tokens(&d, &u);
         }
         int check = ok ? checked_answer(x, l, plan, &u, &text) : 0;
         if (check == 1) {
+            free(note);
             json_decref(plan);
             return 0;   /* runs again locally */
         }
@@ -855,7 +905,8 @@ static int finish_job_line(void *arg, struct fg_bline *l)
             d.status_code = status = 502;
         }
         struct fg_record *r = remote_record(x->b, l, plan, &u, status,
-                                            ok ? NULL : "the provider answered with an error");
+                                            ok ? note : "the provider answered with an error");
+        free(note);
         d.cost_pico = r->cost_pico;
         commit_rec(x->c, r);
     }

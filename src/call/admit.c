@@ -3,6 +3,7 @@
 
 #include "keyreg.h"
 #include "media.h"
+#include "ledger.h"
 #include "price.h"
 #include "provider.h"
 #include "server.h"
@@ -68,6 +69,16 @@ static int64_t asked_max_out(const struct fg_call *c)
     if (c->in->dialect == FG_DIALECT_OPENAI && fg_json_int(j, fg_json_get(j, 0, "n"), &n) && n > 1)
         v = n > TOKENS_MAX / v ? TOKENS_MAX : v * n;
     return v;
+}
+
+int64_t fg_admit_asked_output(const struct fg_call *c, int64_t *n)
+{
+    const struct fg_json *j = &c->body;
+    *n = 1;
+    if (c->in->dialect == FG_DIALECT_OPENAI && fg_json_int(j, fg_json_get(j, 0, "n"), n) &&
+        (*n < 1 || *n > 1024))
+        *n = *n < 1 ? 1 : 1024;
+    return asked_max_out(c);
 }
 
 struct worst {
@@ -222,8 +233,21 @@ static int rate_limited(struct fg_call *c, const struct fg_vkey *v, const struct
     return deny(c, "rate_limit_exceeded");
 }
 
+/* The ledger cannot take more records now: refuse rather than lose one.
+ * (A batch line's record goes to its batch's own commit, not this queue.) */
+static int ledger_full(struct fg_call *c)
+{
+    fg_err_set(&c->err, FG_E_UNAVAILABLE, NULL,
+               "frugal is overloaded: its spend ledger is behind on writing records. Retry "
+               "in a moment.");
+    header(c, "retry-after", "1");
+    return deny(c, "ledger_backlog");
+}
+
 int fg_admit_request(struct fg_call *c)
 {
+    if (!c->batch_line && fg_ledger_full())
+        return ledger_full(c);
     struct fg_vkey *v = c->vkey;
     if (v && !fg_key_allows(&v->k, c->model_name))
         return not_allowed(c, v);

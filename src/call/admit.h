@@ -50,6 +50,11 @@ void fg_admit_release(struct fg_call *c);
 /* The worst-case cost (pico-USD) and tokens of a call with prompt estimate
  * `prompt_tokens` and output cap `max_out` on a model priced p. */
 int64_t fg_admit_worst_cost(const struct fg_price *p, int64_t prompt_tokens, int64_t max_out);
+/* The output cap call c asked for (max_completion_tokens / max_tokens × n,
+ * see the worst case above), or 0; *n gets the number of choices.  Reads
+ * the request body: call at pipeline time (meter.c keeps both to bound
+ * the usage the provider reports). */
+int64_t fg_admit_asked_output(const struct fg_call *c, int64_t *n);
 /* The prompt estimate with the estimator's margin. */
 int64_t fg_admit_prompt_margin(int64_t prompt_tokens);
 

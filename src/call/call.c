@@ -211,6 +211,9 @@ void fg_call_next_attempt(struct fg_call *c)
     c->acct.linked_id = linked;
     memset(&c->usage, 0, sizeof c->usage);
     c->priced_done = false;
+    c->usage_checked = c->usage_estimated = c->upstream_cut = false;
+    c->usage_note = NULL;
+    c->data_events = c->answer_tokens_est = 0;
     c->status = 0;
     c->out_len = 0;
     c->up_status = 0;

@@ -126,6 +126,11 @@ struct fg_call {
     bool usage_estimated;
     int64_t prompt_tokens_est;        /* prefix estimate of the whole prompt */
     int64_t data_events;              /* stream events relayed (≈ output tokens) */
+    bool upstream_cut;                /* the provider cut or stalled a stream that had begun */
+    bool usage_checked;               /* meter.c judged the reported usage */
+    const char *usage_note;           /* why tokens were estimated (the record's error) */
+    int64_t out_asked, out_n;         /* the request's output cap and choices (usage bounds) */
+    int64_t answer_tokens_est;        /* a complete answer's size / 4 */
     char *out_text; size_t out_len, out_cap;  /* answer text (structured calls) */
     const char *tags;
     /* a batch line run by the batch executor (batch_exec.h), or NULL */

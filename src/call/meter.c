@@ -15,6 +15,7 @@
 #include "provider.h"
 #include "redact.h"
 #include "relay.h"
+#include "usage.h"
 #include "server.h"
 
 #include <event2/buffer.h>
@@ -82,6 +83,7 @@ int fg_meter_request(struct fg_call *c)
     c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL, tags);
     if (c->endpoint == FG_EP_COUNT_TOKENS)
         return 0;
+    c->out_asked = fg_admit_asked_output(c, &c->out_n);
     if (c->endpoint == FG_EP_EMBEDDINGS) {
         c->prompt_tokens_est = fg_embed_estimate(&c->body);
         return 0;
@@ -128,25 +130,29 @@ static void miss_reason(struct fg_call *c, const struct fg_json *j, int diag)
         c->acct.cache_miss_reason = fg_arena_strdup(&c->arena, buf);
 }
 
+static void check_usage(struct fg_call *c);
+
 void fg_meter_response(struct fg_call *c)
 {
     const struct fg_json *j = &c->resp;
     int usage = fg_json_get(j, 0, "usage");
+    c->answer_tokens_est = fg_usage_answer_tokens(j, c->out->dialect);
     if (c->out->dialect == FG_DIALECT_OPENAI) {
         fg_usage_openai(j, usage, &c->usage);
         if (c->wants_structured) {
             int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
             keep_text(c, j, fg_json_get(j, fg_json_get(j, ch, "message"), "content"));
         }
-        return;
+    } else {
+        fg_usage_anthropic(j, usage, &c->usage);
+        miss_reason(c, j, fg_json_get(j, 0, "diagnostics"));
+        if (c->wants_structured) {
+            int content = fg_json_get(j, 0, "content");
+            for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b))
+                keep_text(c, j, fg_json_get(j, b, "text"));
+        }
     }
-    fg_usage_anthropic(j, usage, &c->usage);
-    miss_reason(c, j, fg_json_get(j, 0, "diagnostics"));
-    if (c->wants_structured) {
-        int content = fg_json_get(j, 0, "content");
-        for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b))
-            keep_text(c, j, fg_json_get(j, b, "text"));
-    }
+    check_usage(c);   /* before the response cache keeps these tokens */
 }
 
 static bool event_is(const struct fg_sse_event *ev, const char *name)
@@ -208,10 +214,11 @@ bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
     return true;
 }
 
-/* The client left mid-call: the provider still bills what it processed.
- * Keep what usage it reported (Anthropic's message_start has the input) and
- * estimate the rest: the prompt from its canonical size, the output from
- * the events relayed (providers stream about one token per event). */
+/* The client left mid-call, or the provider cut or stalled a stream that
+ * had begun: the provider still bills what it processed.  Keep what usage
+ * it reported (Anthropic's message_start has the input) and estimate the
+ * rest: the prompt from its canonical size, the output from the events
+ * relayed (providers stream about one token per event). */
 static void estimate_cut_usage(struct fg_call *c)
 {
     struct fg_tokens *t = &c->usage.tok;
@@ -221,6 +228,68 @@ static void estimate_cut_usage(struct fg_call *c)
     if (c->data_events > t->output)
         t->output = c->data_events;
     c->usage_estimated = true;
+    if (c->client_gone)
+        c->usage_note = "client disconnected before the end; tokens partly estimated";
+    else
+        c->usage_note = fg_arena_printf(&c->arena,
+                                        "%s; tokens partly estimated from the prompt and the "
+                                        "%lld stream events relayed", c->err.msg,
+                                        (long long)c->data_events);
+}
+
+/* The most tokens the serving model can bill for this call: input within
+ * a generous multiple of its context window (long-context betas run past
+ * the listed one), output within twice what the request allowed (else
+ * the model's output limit); 0 = unknown, the global bound applies. */
+static void usage_bounds(const struct fg_call *c, int64_t *max_in, int64_t *max_out)
+{
+    const struct fg_builtin_price *b = fg_price_lookup(c->model->model);
+    *max_in = b && b->max_input_tokens > 0 ? 8 * (int64_t)b->max_input_tokens : 0;
+    int64_t out = c->out_asked;
+    if (!out) {
+        int64_t m = c->model->max_output_tokens > 0 ? c->model->max_output_tokens
+                    : b && b->max_output_tokens > 0 ? b->max_output_tokens : 0;
+        out = m * (c->out_n > 1 ? c->out_n : 1);
+    }
+    *max_out = 2 * out;
+}
+
+/* Reported usage is billed only when it is plausible (usage.h); else the
+ * call is billed on an estimate, marked so, with a warning.  Once per
+ * attempt, as soon as the usage is complete (or the call is cut). */
+static void check_usage(struct fg_call *c)
+{
+    if (c->usage_checked)
+        return;
+    bool cut = (c->client_gone || c->upstream_cut) && c->state >= FG_CALL_UPSTREAM;
+    /* (an answer frugal could not read, e.g. not JSON, stays a failed call
+     * with its own error) */
+    bool answered = c->up_status >= 200 && c->up_status < 300 && c->status < 400 &&
+                    c->endpoint != FG_EP_COUNT_TOKENS &&
+                    !(c->cache_status && !strcmp(c->cache_status, "hit"));
+    if (!cut && !answered)
+        return;
+    c->usage_checked = true;
+    int64_t max_in, max_out;
+    usage_bounds(c, &max_in, &max_out);
+    char why[200];
+    const char *p = fg_usage_problem(&c->usage, max_in, max_out, why, sizeof why);
+    if (p && (c->usage.seen || c->usage.bad))
+        fg_warn("%s: provider '%s' %s; tokens estimated", c->id, c->provider->name, why);
+    if (cut) {
+        if (p)     /* nothing of an implausible report is kept */
+            fg_usage_estimate(&c->usage, 0, 0);
+        estimate_cut_usage(c);
+        return;
+    }
+    if (!p)
+        return;
+    if (!c->usage.seen)
+        fg_warn("%s: provider '%s' reported no usage; tokens estimated", c->id, c->provider->name);
+    fg_usage_estimate(&c->usage, c->prompt_tokens_est,
+                      c->up_is_sse ? c->data_events : c->answer_tokens_est);
+    c->usage_estimated = true;
+    c->usage_note = fg_arena_printf(&c->arena, "%s; tokens estimated", why);
 }
 
 void fg_meter_price(struct fg_call *c)
@@ -228,8 +297,7 @@ void fg_meter_price(struct fg_call *c)
     if (c->priced_done || !c->model)
         return;
     c->priced_done = true;
-    if (c->client_gone && c->state >= FG_CALL_UPSTREAM)
-        estimate_cut_usage(c);
+    check_usage(c);
     c->acct.tok = c->usage.tok;
     c->acct.reasoning_tokens = c->usage.reasoning;
     struct fg_price p, bp;
@@ -318,8 +386,8 @@ void fg_meter_submit(struct fg_call *c, bool final)
 {
     fg_meter_price(c);
     const char *err = c->status >= 400 || c->err.cls != FG_E_NONE ? c->err.msg : NULL;
-    if (c->usage_estimated)
-        err = "client disconnected before the end; tokens partly estimated";
+    if (c->usage_estimated && c->usage_note)
+        err = c->usage_note;
     const char *key_id = c->key_id ? c->key_id : "anonymous";
     const char *model = c->model ? c->model->name : NULL;
     const char *up = c->model ? c->upstream_model : NULL;

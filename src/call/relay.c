@@ -178,7 +178,9 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     else if (c->req && relayed_header(buf, nl)) {
         char name[128], val[512];
         snprintf(name, sizeof name, "%.*s", (int)nl, buf);
-        snprintf(val, sizeof val, "%.*s", (int)(end - v), v);
+        /* redacted like bodies: a provider that echoes its key in a request
+         * id must not hand it to the client (redact.h) */
+        fg_redact(v, (size_t)(end - v), val, sizeof val);
         struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
         evhttp_add_header(h, name, val);
         /* the provider's request id, also under the name the caller's SDK reads */
@@ -415,6 +417,8 @@ static void finish_stream(struct fg_call *c, CURLcode res)
         else
             transfer_error(c, res);
         fg_warn("%s stream from %s failed: %s", c->id, c->provider->name, c->err.msg);
+        /* what was relayed is billed: meter.c estimates it */
+        c->upstream_cut = c->data_events > 0;
         if (c->tr)
             fg_tr_stream_fail(c->tr, &c->err, c->relay);
         else

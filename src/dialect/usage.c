@@ -1,10 +1,26 @@
 /* usage.c — see usage.h. */
 #include "usage.h"
 
-static bool get_int(const struct fg_json *j, int obj, const char *key, int64_t *v)
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A token count member: absent or null leaves *v alone; anything but an
+ * integer in [0, FG_USAGE_MAX] marks the usage bad and is not stored. */
+static bool get_int(const struct fg_json *j, int obj, const char *key, int64_t *v,
+                    struct fg_usage *u)
 {
     int i = fg_json_get(j, obj, key);
-    return i >= 0 && fg_json_int(j, i, v);
+    if (i < 0 || fg_json_type(j, i) == FG_J_NULL)
+        return false;
+    int64_t x;
+    if (!fg_json_int(j, i, &x) || x < 0 || x > FG_USAGE_MAX) {
+        if (!u->bad)
+            u->bad = key;
+        return false;
+    }
+    *v = x;
+    return true;
 }
 
 void fg_usage_openai(const struct fg_json *j, int usage, struct fg_usage *u)
@@ -12,13 +28,18 @@ void fg_usage_openai(const struct fg_json *j, int usage, struct fg_usage *u)
     if (fg_json_type(j, usage) != FG_J_OBJ)
         return;
     int64_t prompt = 0, cached = 0, written = 0, out = 0, reasoning = 0;
-    get_int(j, usage, "prompt_tokens", &prompt);
-    get_int(j, usage, "completion_tokens", &out);
+    get_int(j, usage, "prompt_tokens", &prompt, u);
+    get_int(j, usage, "completion_tokens", &out, u);
     int pd = fg_json_get(j, usage, "prompt_tokens_details");
-    get_int(j, pd, "cached_tokens", &cached);
-    get_int(j, pd, "cache_write_tokens", &written);
+    get_int(j, pd, "cached_tokens", &cached, u);
+    get_int(j, pd, "cache_write_tokens", &written, u);
     get_int(j, fg_json_get(j, usage, "completion_tokens_details"), "reasoning_tokens",
-            &reasoning);
+            &reasoning, u);
+    /* prompt_tokens includes both: more cached than prompt is not a count */
+    if (cached + written > prompt && !u->bad)
+        u->bad = "prompt_tokens_details";
+    if (reasoning > out && !u->bad)
+        u->bad = "reasoning_tokens";
     u->tok.input = prompt - cached - written;
     if (u->tok.input < 0)
         u->tok.input = 0;
@@ -35,16 +56,17 @@ void fg_usage_anthropic(const struct fg_json *j, int usage, struct fg_usage *u)
     if (fg_json_type(j, usage) != FG_J_OBJ)
         return;
     int64_t v, w5 = -1, w1 = -1;
-    get_int(j, usage, "input_tokens", &u->tok.input);
-    get_int(j, usage, "cache_read_input_tokens", &u->tok.cache_read);
-    get_int(j, usage, "output_tokens", &u->tok.output);
-    get_int(j, fg_json_get(j, usage, "output_tokens_details"), "thinking_tokens", &u->reasoning);
+    get_int(j, usage, "input_tokens", &u->tok.input, u);
+    get_int(j, usage, "cache_read_input_tokens", &u->tok.cache_read, u);
+    get_int(j, usage, "output_tokens", &u->tok.output, u);
+    get_int(j, fg_json_get(j, usage, "output_tokens_details"), "thinking_tokens", &u->reasoning,
+            u);
     int cc = fg_json_get(j, usage, "cache_creation");
     if (fg_json_type(j, cc) == FG_J_OBJ) {
-        get_int(j, cc, "ephemeral_5m_input_tokens", &w5);
-        get_int(j, cc, "ephemeral_1h_input_tokens", &w1);
+        get_int(j, cc, "ephemeral_5m_input_tokens", &w5, u);
+        get_int(j, cc, "ephemeral_1h_input_tokens", &w1, u);
     }
-    if (get_int(j, usage, "cache_creation_input_tokens", &v) && w5 < 0 && w1 < 0 &&
+    if (get_int(j, usage, "cache_creation_input_tokens", &v, u) && w5 < 0 && w1 < 0 &&
         u->tok.cache_write_5m + u->tok.cache_write_1h != v) {
         /* without a split every write is a 5-minute write; but a stream's
          * message_delta repeats the total without the split message_start
@@ -57,4 +79,52 @@ void fg_usage_anthropic(const struct fg_json *j, int usage, struct fg_usage *u)
     if (w1 >= 0)
         u->tok.cache_write_1h = w1;
     u->seen = true;
+}
+
+const char *fg_usage_problem(const struct fg_usage *u, int64_t max_in, int64_t max_out,
+                             char *buf, size_t n)
+{
+    if (u->bad) {
+        snprintf(buf, n, "usage field '%s' is not a token count (a non-negative integer up to "
+                 "%lld)", u->bad, (long long)FG_USAGE_MAX);
+        return buf;
+    }
+    if (!u->seen) {
+        snprintf(buf, n, "no usage reported");
+        return buf;
+    }
+    /* every field is ≤ FG_USAGE_MAX, so these sums cannot overflow */
+    const struct fg_tokens *t = &u->tok;
+    int64_t in = t->input + t->cache_read + t->cache_write_5m + t->cache_write_1h;
+    int64_t in_cap = max_in > 0 && max_in < FG_USAGE_MAX ? max_in : FG_USAGE_MAX;
+    int64_t out_cap = max_out > 0 && max_out < FG_USAGE_MAX ? max_out : FG_USAGE_MAX;
+    if (in > in_cap) {
+        snprintf(buf, n, "usage reports %" PRId64 " input tokens, over this call's bound of %" PRId64,
+                 in, in_cap);
+        return buf;
+    }
+    if (t->output > out_cap) {
+        snprintf(buf, n, "usage reports %" PRId64 " output tokens, over this call's bound of %" PRId64,
+                 t->output, out_cap);
+        return buf;
+    }
+    return NULL;
+}
+
+void fg_usage_estimate(struct fg_usage *u, int64_t input, int64_t output)
+{
+    memset(&u->tok, 0, sizeof u->tok);
+    u->tok.input = input > 0 ? input : 0;
+    u->tok.output = output > 0 ? output : 0;
+    u->reasoning = 0;
+    u->bad = NULL;
+}
+
+int64_t fg_usage_answer_tokens(const struct fg_json *j, enum fg_dialect d)
+{
+    int a = fg_json_get(j, 0, d == FG_DIALECT_OPENAI ? "choices" : "content");
+    if (a < 0)
+        return 1;
+    int64_t bytes = (int64_t)j->t[a].end - (int64_t)j->t[a].start;
+    return bytes / 4 + 1;
 }

@@ -6,14 +6,25 @@
 #include "log.h"
 #include "store.h"
 
+#include <assert.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#define QUEUE_MAX 200000   /* records held in memory before dropping */
+#define QUEUE_MAX 200000   /* default: records waiting before admission refuses calls */
+/* Room past the admission limit for the records of calls already admitted
+ * (in flight; at most server.max_connections) and of the calls refused
+ * while the queue is full: only past this are records dropped. */
+#define QUEUE_RESERVE 65536
+/* A group this large is committed without waiting for the timer. */
+#define FLUSH_COUNT 1024
+#define BUSY_RETRY_MS 20   /* the database is locked by another writer: try again */
+#define CHECKPOINT_MS 500  /* the checkpointer's period (store.h) */
+#define STOP_BUSY_MS 10000 /* at shutdown, how long a locked store is waited for */
 
 struct rec_alloc {
     struct fg_record r;
@@ -23,14 +34,17 @@ struct rec_alloc {
 
 static struct {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t thread;
-    bool running, stopping;
+    pthread_cond_t cv, ckpt_cv;
+    pthread_t thread, ckpt_thread;
+    bool running, stopping, ckpt_running;
     struct fg_record *head, *tail;
     struct fg_ledger_stats st;
     struct fg_store *store;
     int group_ms;
-} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    size_t queue_max;
+    _Atomic size_t depth;   /* = st.depth, read without the lock by fg_ledger_full */
+} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+     .ckpt_cv = PTHREAD_COND_INITIALIZER, .queue_max = QUEUE_MAX};
 
 struct fg_record *fg_record_new(size_t strings)
 {
@@ -62,7 +76,7 @@ void fg_ledger_submit(struct fg_record *r)
 {
     r->next = NULL;
     pthread_mutex_lock(&L.mu);
-    if (!L.running || L.st.depth >= QUEUE_MAX) {
+    if (!L.running || L.st.depth >= L.queue_max + QUEUE_RESERVE) {
         L.st.dropped++;
         pthread_mutex_unlock(&L.mu);
         fg_record_free(r);
@@ -75,18 +89,55 @@ void fg_ledger_submit(struct fg_record *r)
     L.tail = r;
     L.st.depth++;
     L.st.queued++;
+    atomic_store_explicit(&L.depth, L.st.depth, memory_order_relaxed);
+    if (L.st.depth == FLUSH_COUNT)
+        pthread_cond_signal(&L.cv);   /* a full group: no need to wait for the timer */
     pthread_mutex_unlock(&L.mu);
 }
 
-/* Write one batch; records are freed whatever happens. */
+bool fg_ledger_full(void)
+{
+    return atomic_load_explicit(&L.depth, memory_order_relaxed) >= L.queue_max;
+}
+
+static int64_t mono_ms(void);
+
+static void sleep_ms(int ms)
+{
+    struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&d, NULL);
+}
+
+/* Write one batch; records are freed whatever happens.  A store locked by
+ * another writer (`frugal keys`, a report's migration) is waited for: the
+ * records stay queued meanwhile and admission refuses calls once the queue
+ * is full, so nothing is lost to a lock. */
 static void write_batch(struct fg_record *list, size_t n)
 {
     struct fg_record **v = fg_xmalloc(n * sizeof *v);
     size_t k = 0;
     for (struct fg_record *r = list; r; r = r->next)
         v[k++] = r;
+    assert(k == n);
     char err[256];
-    int rc = L.store->ops->write(L.store, v, n, err, sizeof err);
+    int rc;
+    bool warned = false;
+    int64_t stop_seen = 0;
+    while ((rc = L.store->ops->write(L.store, v, n, err, sizeof err)) == FG_STORE_BUSY) {
+        if (!warned)
+            fg_warn("ledger: %s; %zu record(s) wait for the lock", err, n);
+        warned = true;
+        pthread_mutex_lock(&L.mu);
+        bool stopping = L.stopping;
+        pthread_mutex_unlock(&L.mu);
+        if (stopping && !stop_seen)
+            stop_seen = mono_ms();
+        if (stopping && mono_ms() - stop_seen > STOP_BUSY_MS) {
+            rc = -1;    /* shutting down: a lock held this long is not let go */
+            break;
+        }
+        sleep_ms(BUSY_RETRY_MS);
+    }
     if (rc < 0)
         fg_error("ledger: %zu record(s) not written: %s", n, err);
     pthread_mutex_lock(&L.mu);
@@ -100,49 +151,85 @@ static void write_batch(struct fg_record *list, size_t n)
     free(v);
 }
 
-static void deadline_in(struct timespec *ts, int ms)
+static int64_t mono_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void deadline_at(struct timespec *ts, int64_t mono_deadline)
+{
+    int64_t ms = mono_deadline - mono_ms();
+    if (ms < 0)
+        ms = 0;
     clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_nsec += (long)ms * 1000000L;
-    ts->tv_sec += ts->tv_nsec / 1000000000L;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    ts->tv_sec += ms / 1000 + ts->tv_nsec / 1000000000L;
     ts->tv_nsec %= 1000000000L;
 }
 
-/* Every group_ms: take the whole queue, commit it in one transaction. */
+/* Commit whatever is queued once per group_ms, counted from the start of
+ * the previous commit (a slow commit does not add a whole period on top),
+ * or at once when FLUSH_COUNT records wait.  So a record waits at most
+ * group_ms plus the commit ahead of it before its own commit starts. */
 static void *writer_main(void *arg)
 {
+    int64_t due = mono_ms() + L.group_ms;
     pthread_mutex_lock(&L.mu);
     for (;;) {
         bool stop = L.stopping;
-        if (!L.head && !stop) {
+        if (!stop && (!L.head || (mono_ms() < due && L.st.depth < FLUSH_COUNT))) {
             struct timespec ts;
-            deadline_in(&ts, L.group_ms);
+            deadline_at(&ts, L.head ? due : mono_ms() + L.group_ms);
             pthread_cond_timedwait(&L.cv, &L.mu, &ts);
+            if (!L.head)
+                due = mono_ms() + L.group_ms;   /* idle: the next record starts a period */
             continue;
         }
         struct fg_record *list = L.head;
         size_t n = L.st.depth;
         L.head = L.tail = NULL;
         L.st.depth = 0;
+        atomic_store_explicit(&L.depth, 0, memory_order_relaxed);
         pthread_mutex_unlock(&L.mu);
+        due = mono_ms() + L.group_ms;
         if (list)
             write_batch(list, n);
         if (stop && !list)
             return NULL;
-        if (!stop) {
-            /* let the next group gather */
-            struct timespec d = {0, (long)L.group_ms * 1000000L};
-            nanosleep(&d, NULL);
-        }
         pthread_mutex_lock(&L.mu);
     }
+}
+
+/* Backend housekeeping off the writer's path (store.h checkpoint). */
+static void *checkpointer_main(void *arg)
+{
+    pthread_mutex_lock(&L.mu);
+    while (!L.stopping) {
+        struct timespec ts;
+        deadline_at(&ts, mono_ms() + CHECKPOINT_MS);
+        pthread_cond_timedwait(&L.ckpt_cv, &L.mu, &ts);
+        if (L.stopping)
+            break;
+        pthread_mutex_unlock(&L.mu);
+        L.store->ops->checkpoint(L.store);
+        pthread_mutex_lock(&L.mu);
+    }
+    pthread_mutex_unlock(&L.mu);
+    return NULL;
 }
 
 int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen)
 {
     if (fg_store_open(storage, &L.store, err, errlen) < 0)
         return -1;
-    L.group_ms = group_ms > 0 ? group_ms : 50;
+    L.group_ms = group_ms > 0 ? group_ms : FG_LEDGER_GROUP_MS;
+    /* a test (and an operator who would rather refuse calls early) can make
+     * the queue small: FRUGAL_LEDGER_QUEUE_MAX (README) */
+    const char *qm = getenv("FRUGAL_LEDGER_QUEUE_MAX");
+    long long v = qm ? strtoll(qm, NULL, 10) : 0;
+    L.queue_max = v > 0 && v <= 10000000 ? (size_t)v : QUEUE_MAX;
     L.stopping = false;
     L.running = true;
     if (pthread_create(&L.thread, NULL, writer_main, NULL) != 0) {
@@ -152,6 +239,9 @@ int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen)
         L.running = false;
         return -1;
     }
+    /* without it the WAL still gets copied back when the store closes */
+    L.ckpt_running = L.store->ops->checkpoint &&
+                     pthread_create(&L.ckpt_thread, NULL, checkpointer_main, NULL) == 0;
     return 0;
 }
 
@@ -162,8 +252,12 @@ void fg_ledger_stop(void)
     pthread_mutex_lock(&L.mu);
     L.stopping = true;
     pthread_cond_signal(&L.cv);
+    pthread_cond_signal(&L.ckpt_cv);
     pthread_mutex_unlock(&L.mu);
     pthread_join(L.thread, NULL);
+    if (L.ckpt_running)
+        pthread_join(L.ckpt_thread, NULL);
+    L.ckpt_running = false;
     pthread_mutex_lock(&L.mu);
     L.running = false;
     pthread_mutex_unlock(&L.mu);

@@ -5,9 +5,17 @@
  *    thread.  Workers fill a struct fg_record (fg_record_new) and hand it
  *    to fg_ledger_submit(), which never blocks on the disk: records go to
  *    a bounded in-memory queue; the writer commits everything queued in
- *    one transaction every `group_ms` (default 50 ms).  After kill -9 at
- *    most the records of the last group window are lost; a full queue drops
- *    the record and counts it (fg_ledger_stats).
+ *    one transaction every `group_ms` (default FG_LEDGER_GROUP_MS), timed
+ *    from the start of the previous commit, or at once when 1024 records
+ *    wait.  After kill -9 at most the records of the last group window and
+ *    the commit in progress are lost (README states the measured bound).
+ *  - Back-pressure: fg_ledger_full() is true while the queue holds its
+ *    limit (200,000 records, or FRUGAL_LEDGER_QUEUE_MAX); admission then
+ *    refuses new calls (503, admit.c) instead of losing records.  Records
+ *    of calls already admitted still fit (a reserve past the limit); only
+ *    past that reserve is a record dropped and counted (fg_ledger_stats).
+ *    A store locked by another writer is waited for, not given up on (at
+ *    shutdown for 10 s at most).
  *  - fg_ledger_stop() drains the queue (SIGTERM) and closes the store.
  *  - Ownership: a submitted record belongs to the ledger, which frees it
  *    after the write.  A record is one allocation (strings inline).
@@ -75,9 +83,13 @@ struct fg_ledger_stats {
     uint64_t depth;                  /* records waiting now */
 };
 
+#define FG_LEDGER_GROUP_MS 20
+
 struct fg_store;
 int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen);
 void fg_ledger_submit(struct fg_record *r);
+/* The queue is at its limit: refuse new calls (any thread, lock-free). */
+bool fg_ledger_full(void);
 void fg_ledger_stop(void);
 void fg_ledger_get_stats(struct fg_ledger_stats *s);
 /* The open store (for read-only queries by the API layer); NULL if none. */

@@ -25,6 +25,8 @@
 
 struct fg_store;
 
+#define FG_STORE_BUSY (-2)
+
 /* Called for each record of a scan; return non-zero to stop. */
 typedef int (*fg_store_row_cb)(void *arg, const struct fg_record *r);
 /* Called for each stored virtual key (keys.h); non-zero stops. */
@@ -36,7 +38,9 @@ typedef int (*fg_store_spend_cb)(void *arg, const char *key_id, const char *tags
 struct fg_store_ops {
     const char *scheme;
     int (*open)(const char *dsn, struct fg_store **out, char *err, size_t errlen);
-    /* Write n records in one transaction; 0 or -1 with err. */
+    /* Write n records in one transaction; 0, or -1 with err, or
+     * FG_STORE_BUSY with err when another writer holds the database's
+     * lock (nothing written: try again later). */
     int (*write)(struct fg_store *s, struct fg_record *const *recs, size_t n, char *err,
                  size_t errlen);
     /* Records with since_ms <= ts_ms < until_ms, oldest first. */
@@ -58,6 +62,11 @@ struct fg_store_ops {
      * error. */
     int (*key_by_hash)(struct fg_store *s, const char *hash, struct fg_key *out, char *err,
                        size_t errlen);
+    /* Housekeeping the backend keeps off the writer (SQLite: copy the WAL
+     * back into the database).  Called by the ledger's checkpointer thread,
+     * never concurrently with itself, while the writer may be writing: it
+     * must use a connection of its own.  NULL when there is none. */
+    void (*checkpoint)(struct fg_store *s);
     /* SUM(cost_pico) of calls with ts_ms >= since_ms, per (key_id, tags). */
     int (*spend_since)(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb, void *arg,
                        char *err, size_t errlen);

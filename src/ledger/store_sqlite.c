@@ -2,7 +2,15 @@
  *
  * WAL journal with synchronous=NORMAL: a committed transaction survives a
  * killed process (the WAL is in the OS before COMMIT returns); only an OS
- * crash can lose the last commits.  One prepared INSERT, bound per row. */
+ * crash can lose the last commits (FULL would fsync every commit and add
+ * nothing against kill -9).  One prepared INSERT, bound per row.
+ *
+ * No automatic checkpoints on this handle: SQLite runs them inside the
+ * COMMIT that crosses 1,000 WAL pages, with two fsyncs, and on this
+ * machine that held the ledger's writer 60-120 ms at a time, records piling
+ * up behind it (what a kill -9 then loses).  sq_checkpoint() copies the WAL
+ * back from the ledger's checkpointer thread instead, on a connection of
+ * its own, PASSIVE: it never waits for or blocks the writer. */
 #include "store.h"
 #include "store_sqlite.h"
 
@@ -16,6 +24,8 @@
 struct sqlite_store {
     struct fg_store base;
     sqlite3 *db;
+    sqlite3 *ckpt;           /* the checkpointer thread's own handle, opened lazily */
+    char *path;
     sqlite3_stmt *ins, *scan;
     sqlite3_stmt *key_ins, *key_all, *key_rev, *key_hash, *spend;
 };
@@ -115,7 +125,9 @@ static void sq_close(struct fg_store *s)
     sqlite3_finalize(q->key_rev);
     sqlite3_finalize(q->key_hash);
     sqlite3_finalize(q->spend);
+    sqlite3_close(q->ckpt);
     sqlite3_close(q->db);
+    free(q->path);
     free(q);
 }
 
@@ -124,13 +136,15 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
     const char *path = dsn + strlen("sqlite:");
     struct sqlite_store *q = fg_xcalloc(1, sizeof *q);
     q->base.ops = &fg_store_sqlite;
+    q->path = fg_xstrdup(path);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(path, &q->db, flags, NULL) != SQLITE_OK) {
         fail(q->db, path, err, errlen);
         goto bad;
     }
     sqlite3_busy_timeout(q->db, 5000);
-    if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+    if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                                "PRAGMA wal_autocheckpoint=0;", NULL, NULL,
                      NULL) != SQLITE_OK ||
         sqlite3_exec(q->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
         fail(q->db, "creating the schema", err, errlen);
@@ -245,7 +259,12 @@ static int sq_write(struct fg_store *s, struct fg_record *const *recs, size_t n,
                     size_t errlen)
 {
     struct sqlite_store *q = (struct sqlite_store *)s;
-    if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+    int brc = sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    if (brc == SQLITE_BUSY || brc == SQLITE_LOCKED) {
+        fail(q->db, "BEGIN", err, errlen);
+        return FG_STORE_BUSY;
+    }
+    if (brc != SQLITE_OK)
         return fail(q->db, "BEGIN", err, errlen);
     for (size_t k = 0; k < n; k++) {
         bind_row(q->ins, recs[k]);
@@ -454,6 +473,21 @@ static int sq_spend_since(struct fg_store *s, int64_t since_ms, fg_store_spend_c
     return 0;
 }
 
+static void sq_checkpoint(struct fg_store *s)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    if (!q->ckpt) {
+        if (sqlite3_open_v2(q->path, &q->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                            NULL) != SQLITE_OK) {
+            sqlite3_close(q->ckpt);
+            q->ckpt = NULL;
+            return;       /* tried again next time */
+        }
+        sqlite3_exec(q->ckpt, "PRAGMA wal_autocheckpoint=0;", NULL, NULL, NULL);
+    }
+    sqlite3_wal_checkpoint_v2(q->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+}
+
 const struct fg_store_ops fg_store_sqlite = {
     .scheme = "sqlite:",
     .open = sq_open,
@@ -465,5 +499,6 @@ const struct fg_store_ops fg_store_sqlite = {
     .key_revoke = sq_key_revoke,
     .key_by_hash = sq_key_by_hash,
     .spend_since = sq_spend_since,
+    .checkpoint = sq_checkpoint,
 };
 

@@ -32,6 +32,7 @@
 #include <event2/thread.h>
 #include <netdb.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -268,6 +269,47 @@ static char *join_url(const char *a, const char *b)
     return s;
 }
 
+/* A fresh secret for the in-process sim: 32 random bytes, hex. */
+static int sim_secret(char out[65])
+{
+    unsigned char r[32];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t n = getrandom(r + got, sizeof r - got, 0);
+        if (n < 0 && errno != EINTR)
+            return -1;
+        got += n > 0 ? (size_t)n : 0;
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    return 0;
+}
+
+/* The in-process sim listens on loopback, where any local user can reach
+ * it: it takes calls only with a per-process secret, which becomes the API
+ * key of every provider that uses it (so every request frugal sends it,
+ * in either dialect, real-time and batch, carries the secret). */
+static int start_sim(struct fg_app *app)
+{
+    char secret[65];
+    if (sim_secret(secret) < 0 ||
+        fg_sim_start("127.0.0.1:0", secret, &app->sim, app->sim_base, sizeof app->sim_base) < 0) {
+        fg_error("cannot start the built-in simulated provider");
+        return -1;
+    }
+    fg_redact_add_secret(secret);
+    const struct fg_config *cfg = app->cfg;
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        /* the config allocated its providers; it frees api_key (config.c) */
+        struct fg_provider_cfg *p = (struct fg_provider_cfg *)&cfg->providers[i];
+        if (p->type == FG_PROV_SIM && !p->base_url) {
+            free(p->api_key);
+            p->api_key = fg_xstrdup(secret);
+        }
+    }
+    return 0;
+}
+
 /* Per-provider URL prefixes; starts the in-process sim when needed. */
 static int providers_init(struct fg_app *app)
 {
@@ -278,11 +320,8 @@ static int providers_init(struct fg_app *app)
         const struct fg_provider_cfg *p = &cfg->providers[i];
         const char *base = p->base_url;
         if (p->type == FG_PROV_SIM && !base) {
-            if (!app->sim &&
-                fg_sim_start("127.0.0.1:0", &app->sim, app->sim_base, sizeof app->sim_base) < 0) {
-                fg_error("cannot start the built-in simulated provider");
+            if (!app->sim && start_sim(app) < 0)
                 return -1;
-            }
             base = app->sim_base;
         }
         for (int st = 0; st < 2; st++) {
@@ -398,7 +437,7 @@ int fg_server_run(const struct fg_config *cfg)
         fg_redact_add_secret(cfg->providers[i].api_key);
     fg_conn_global_init(&cfg->server);
     char lerr[300];
-    if (fg_ledger_start(cfg->storage, 50, lerr, sizeof lerr) < 0) {
+    if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
         fg_error("storage: %s", lerr);
         goto out;
     }

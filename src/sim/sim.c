@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -62,6 +63,7 @@ struct fg_sim {
     struct sim_req *live; /* attached requests */
     uint64_t counter;
     char url[128];
+    char secret[128]; /* callers must present it (key header); "" = open */
 };
 
 enum phase { PH_HEADERS, PH_EVENTS, PH_CUT, PH_RESET };
@@ -412,6 +414,7 @@ static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
         .anthropic_version = evhttp_find_header(h, "anthropic-version"),
         .tokens = r->fault.tokens,
         .bad_schema = r->fault.bad_schema,
+        .bad_usage = r->fault.bad_usage,
     };
     return ctx;
 }
@@ -568,6 +571,44 @@ static void send_route_error(struct evhttp_request *req, const struct route *rt,
     fg_arena_free(&a);
 }
 
+/* Equal strings, in time that depends only on the presented length. */
+static int same_secret(const char *given, const char *secret)
+{
+    size_t n = strlen(given), m = strlen(secret);
+    unsigned char diff = n != m;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)(given[i] ^ secret[i % (m ? m : 1)]);
+    return diff == 0;
+}
+
+/* With a secret, every endpoint but /healthz wants it, as a provider key:
+ * "Authorization: Bearer SECRET" (OpenAI) or "x-api-key: SECRET"
+ * (Anthropic).  Anyone else on the machine gets a 401 in the path's
+ * dialect and reaches neither the answers nor the stored files. */
+static int authorized(struct fg_sim *sim, struct evhttp_request *req, enum sim_dialect d)
+{
+    if (!sim->secret[0])
+        return 1;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *auth = evhttp_find_header(h, "authorization");
+    const char *xkey = evhttp_find_header(h, "x-api-key");
+    if ((auth && !strncasecmp(auth, "Bearer ", 7) && same_secret(auth + 7, sim->secret)) ||
+        (xkey && same_secret(xkey, sim->secret)))
+        return 1;
+    struct fg_arena a;
+    struct sim_reply r = {0};
+    fg_arena_init(&a);
+    struct sim_ctx c = {.arena = &a};
+    if (d == SIM_ANTHROPIC)
+        sim_anthropic_error(&c, &r, 401, "authentication_error", "invalid x-api-key");
+    else
+        sim_openai_error(&c, &r, 401, "invalid_request_error", NULL, "invalid_api_key",
+                         "Incorrect API key provided.");
+    send_now(req, &r);
+    fg_arena_free(&a);
+    return 0;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
@@ -577,8 +618,11 @@ static void on_request(struct evhttp_request *req, void *arg)
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (strcmp(path, routes[i].path) == 0)
             rt = &routes[i];
-    enum sim_dialect d;
-    if (!rt && sim_batches_owns(path, &d)) {
+    enum sim_dialect d = rt ? rt->dialect : SIM_OPENAI;
+    int owned = !rt && sim_batches_owns(path, &d);
+    if (!(rt && rt->get == get_healthz) && !authorized(arg, req, d))
+        return;
+    if (owned) {
         handle_batch_api(arg, req, path, d);
         return;
     }
@@ -719,13 +763,30 @@ static void *run(void *arg)
     return NULL;
 }
 
-int fg_sim_start(const char *listen, struct fg_sim **out, char *base_url, size_t base_url_len)
+static int set_secret(struct fg_sim *sim, const char *secret, char *err, size_t errlen)
+{
+    if (!secret || !*secret)
+        return 0;
+    if (strlen(secret) >= sizeof sim->secret) {
+        snprintf(err, errlen, "the secret is longer than %zu bytes", sizeof sim->secret - 1);
+        return -1;
+    }
+    snprintf(sim->secret, sizeof sim->secret, "%s", secret);
+    return 0;
+}
+
+int fg_sim_start(const char *listen, const char *secret, struct fg_sim **out, char *base_url,
+                 size_t base_url_len)
 {
     char err[256];
     /* Locking must be on before the base exists: fg_sim_stop pokes the
      * loop from another thread. */
     evthread_use_pthreads();
     struct fg_sim *sim = sim_create(listen ? listen : "127.0.0.1:0", err, sizeof err);
+    if (sim && set_secret(sim, secret, err, sizeof err) < 0) {
+        sim_destroy(sim);
+        sim = NULL;
+    }
     if (!sim) {
         fg_error("sim: %s", err);
         return -1;
@@ -769,9 +830,12 @@ void fg_sim_stop(struct fg_sim *sim)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: frugal sim [--listen ADDR]\n"
+    fprintf(f, "usage: frugal sim [--listen ADDR] [--secret-env NAME]\n"
                "  Run the simulated OpenAI + Anthropic provider until SIGINT/SIGTERM.\n"
                "  --listen ADDR  HOST:PORT to listen on (default %s; port 0 picks one)\n"
+               "  --secret-env NAME  callers must send the value of environment variable\n"
+               "                 NAME as their API key (Bearer or x-api-key); else 401.\n"
+               "                 Without it (and without FRUGAL_SIM_SECRET) anyone may call.\n"
                "Fault injection: see #sim: directives in the docs (e.g. \"#sim:status=429\").\n",
             SIM_DEFAULT_LISTEN);
 }
@@ -784,7 +848,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* argv[0] is the command name; "sim" after it is tolerated too, so both
  * `fn(argc - 1, argv + 1)` and `fn(argc, argv)` dispatch styles work. */
-static int parse_args(int argc, char **argv, const char **listen)
+static int parse_args(int argc, char **argv, const char **listen, const char **secret)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -798,6 +862,13 @@ static int parse_args(int argc, char **argv, const char **listen)
             *listen = argv[++i];
         } else if (!strncmp(a, "--listen=", 9)) {
             *listen = a + 9;
+        } else if (!strcmp(a, "--secret-env") && i + 1 < argc) {
+            /* by name, so the secret never shows in `ps` */
+            *secret = getenv(argv[++i]);
+            if (!*secret || !**secret) {
+                fprintf(stderr, "frugal sim: environment variable %s is not set\n", argv[i]);
+                return 2;
+            }
         } else {
             fprintf(stderr, "frugal sim: unknown argument '%s'\n", a);
             usage(stderr);
@@ -809,13 +880,17 @@ static int parse_args(int argc, char **argv, const char **listen)
 
 int fg_sim_main(int argc, char **argv)
 {
-    const char *listen = SIM_DEFAULT_LISTEN;
+    const char *listen = SIM_DEFAULT_LISTEN, *secret = getenv("FRUGAL_SIM_SECRET");
     char err[256];
-    int rc = parse_args(argc, argv, &listen);
+    int rc = parse_args(argc, argv, &listen, &secret);
     if (rc)
         return rc == 1 ? 0 : rc;
     signal(SIGPIPE, SIG_IGN);
     struct fg_sim *sim = sim_create(listen, err, sizeof err);
+    if (sim && set_secret(sim, secret, err, sizeof err) < 0) {
+        sim_destroy(sim);
+        sim = NULL;
+    }
     if (!sim) {
         fprintf(stderr, "frugal sim: %s\n", err);
         return strncmp(err, "bad listen", 10) == 0 ? 2 : 1;
@@ -824,7 +899,8 @@ int fg_sim_main(int argc, char **argv)
     sim->sig_ev[1] = evsignal_new(sim->base, SIGTERM, on_signal, sim);
     event_add(sim->sig_ev[0], NULL);
     event_add(sim->sig_ev[1], NULL);
-    printf("frugal sim listening on %s\n", sim->url);
+    printf("frugal sim listening on %s%s\n", sim->url,
+           sim->secret[0] ? " (callers must send the secret as their API key)" : "");
     fflush(stdout);
     event_base_dispatch(sim->base);
     sim_destroy(sim);

@@ -50,6 +50,9 @@
  *   "#sim:event_delay_ms=N"  streaming: sleep N ms between events
  *   "#sim:bad_schema"        answer a requested JSON schema with prose (an
  *                            answer that fails its schema, for tests)
+ *   "#sim:bad_usage"         report an absurd usage count (output tokens
+ *                            -99999999999), real time and in batches, to
+ *                            test that frugal does not bill it
  *   "#sim:batch_delay_ms=N"  batches: the last line is done N ms after creation
  *                            (default 300; the max over the batch's lines
  *                            and the create request's x-sim-fault header)
@@ -58,8 +61,9 @@
  *                            last one) expire
  * Several may be combined: "#sim:status=429 #sim:delay_ms=10".
  * Inside a batch a line's own "#sim:status=N" makes that line an error
- * result in the provider's shape and "#sim:tokens=N" applies; the transport
- * faults (delay, stall, cut, reset, invalid_json) do not.  On the files and
+ * result in the provider's shape and "#sim:tokens=N" and "#sim:bad_usage"
+ * apply; the transport faults (delay, stall, cut, reset, invalid_json) do
+ * not.  On the files and
  * batch endpoints themselves only the x-sim-fault header counts (status,
  * delay_ms, reset, invalid_json).
  *
@@ -74,12 +78,19 @@
 struct fg_sim;
 
 /* Start a sim server on `listen` ("127.0.0.1:0" picks a free port) on its
- * own thread.  On success writes "http://127.0.0.1:PORT" into base_url. */
-int fg_sim_start(const char *listen, struct fg_sim **out, char *base_url, size_t base_url_len);
+ * own thread.  On success writes "http://127.0.0.1:PORT" into base_url.
+ * With a non-empty `secret` every endpoint but /healthz answers 401 (in its
+ * dialect) unless the caller sends it as its API key ("Authorization:
+ * Bearer SECRET" or "x-api-key: SECRET"): the gateway's in-process sim is
+ * reachable on loopback by any local user, and only frugal has the secret. */
+int fg_sim_start(const char *listen, const char *secret, struct fg_sim **out, char *base_url,
+                 size_t base_url_len);
 void fg_sim_stop(struct fg_sim *sim);
 
-/* `frugal sim [--listen ADDR]`: run in the foreground until SIGINT/SIGTERM.
- * Returns a process exit status. */
+/* `frugal sim [--listen ADDR] [--secret-env NAME]`: run in the foreground
+ * until SIGINT/SIGTERM; open to any caller unless a secret is given (the
+ * variable named by --secret-env, else FRUGAL_SIM_SECRET).  Returns a
+ * process exit status. */
 int fg_sim_main(int argc, char **argv);
 
 #endif

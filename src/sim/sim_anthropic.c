@@ -453,6 +453,17 @@ static json_t *usage(const struct sim_anth_usage *u, size_t out)
                      "service_tier", "standard", "speed", "standard", "inference_geo");
 }
 
+/* #sim:bad_usage: the count a broken provider once sent. */
+#define SIM_BAD_COUNT (-99999999999LL)
+
+static json_t *usage_for(const struct sim_ctx *c, const struct sim_anth_usage *u, size_t out)
+{
+    json_t *v = usage(u, out);
+    if (c->bad_usage)
+        json_object_set_new(v, "output_tokens", json_integer(SIM_BAD_COUNT));
+    return v;
+}
+
 /* The Message object; <content> is stolen; NULL <stop> is null. */
 static json_t *message(struct sim_ctx *c, const struct an_req *q, json_t *content,
                        const char *stop, const char *stop_seq, json_t *usage_obj)
@@ -479,7 +490,7 @@ static void body_reply(struct sim_ctx *c, const struct an_req *q, const struct a
     if (ans->tool_name)
         json_array_append_new(content, tool_block(ans, json_incref(ans->tool_input)));
     json_t *msg = message(c, q, content, stop_reason(ans->end), ans->stop_seq,
-                          usage(u, ans->out_tokens));
+                          usage_for(c, u, ans->out_tokens));
     sim_reply_json(c->arena, r, 200, msg);
     json_decref(msg);
 }
@@ -562,7 +573,8 @@ static void stream_reply(struct sim_ctx *c, const struct an_req *q, const struct
                          "stop_sequence", ans->stop_seq, "stop_details", "container", "usage",
                          "input_tokens", (json_int_t)u->input, "cache_creation_input_tokens",
                          (json_int_t)(u->write_5m + u->write_1h), "cache_read_input_tokens",
-                         (json_int_t)u->read, "output_tokens", (json_int_t)ans->out_tokens));
+                         (json_int_t)u->read, "output_tokens",
+                         c->bad_usage ? (json_int_t)SIM_BAD_COUNT : (json_int_t)ans->out_tokens));
     push_event(c, r, "message_stop", json_pack("{s:s}", "type", "message_stop"));
 }
 

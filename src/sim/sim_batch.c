@@ -281,6 +281,7 @@ void sim_batch_run_line(struct sim_ctx *c, enum sim_dialect d, const json_t *bod
                     0);
     c->tokens = f.tokens;
     c->bad_schema = f.bad_schema;
+    c->bad_usage = f.bad_usage;
     if (f.status >= 400) {
         sim_fault_error(c, d, &rep, f.status);
     } else if (json_is_true(json_object_get(body, "stream"))) {

@@ -30,6 +30,9 @@
 /* Everything stored (uploaded files, batch inputs, output files) stays
  * under this; uploads and creates past it are refused. */
 #define SIM_STORE_MAX_BYTES (1024ULL << 20)
+/* ... and at most this many files and batches together, however small
+ * (an object costs memory beyond its bytes): past it, refused too. */
+#define SIM_STORE_MAX_OBJECTS 10000
 #define SIM_OPENAI_MAX_LINES 50000
 #define SIM_ANTHROPIC_MAX_REQUESTS 100000
 
@@ -55,6 +58,7 @@ struct sim_batches {
     char base_url[128]; /* for Anthropic results_url */
     uint64_t counter;   /* ids */
     uint64_t stored;    /* bytes held, against SIM_STORE_MAX_BYTES */
+    uint64_t objects;   /* files + batches held, against SIM_STORE_MAX_OBJECTS */
     struct sim_file *files;        /* newest first */
     struct sim_oa_batch *oa;       /* newest first */
     struct sim_an_batch *an;       /* newest first */

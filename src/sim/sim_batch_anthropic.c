@@ -61,6 +61,7 @@ static void batch_free(struct sim_batches *s, struct sim_an_batch *b)
     free(b->lines);
     free(b->version);
     s->stored -= b->bytes;
+    s->objects--;
     free(b);
 }
 
@@ -295,10 +296,10 @@ static void create(struct sim_batches *s, struct sim_ctx *c, const struct sim_ht
         json_decref(body);
         return;
     }
-    if (s->stored + h->len > SIM_STORE_MAX_BYTES) {
+    if (s->stored + h->len > SIM_STORE_MAX_BYTES || s->objects >= SIM_STORE_MAX_OBJECTS) {
         sim_anthropic_error(c, r, 413, "request_too_large",
-                            "The simulated provider's storage is full (1 GiB); delete ended "
-                            "batches first.");
+                            "The simulated provider's storage is full (1 GiB or 10,000 batches "
+                            "and files); delete ended batches first.");
         json_decref(body);
         return;
     }
@@ -324,6 +325,7 @@ static void create(struct sim_batches *s, struct sim_ctx *c, const struct sim_ht
     b->status = AN_IN_PROGRESS;
     b->next_batch = s->an;
     s->an = b;
+    s->objects++;
     reply_value(c, r, batch_json(s, c->arena, b));
     json_decref(body);
 }

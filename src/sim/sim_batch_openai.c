@@ -88,6 +88,7 @@ static void batch_free(struct sim_batches *s, struct sim_oa_batch *b)
     free(b->model);
     json_decref(b->metadata);
     json_decref(b->errors);
+    s->objects--;
     free(b);
 }
 
@@ -585,9 +586,10 @@ static void create(struct sim_batches *s, struct sim_ctx *c, const struct sim_ht
     } else {
         size_t len;
         const char *data = sim_file_data(f, &len);
-        if (s->stored + len > SIM_STORE_MAX_BYTES) {
+        if (s->stored + len > SIM_STORE_MAX_BYTES || s->objects >= SIM_STORE_MAX_OBJECTS) {
             bad(c, r, NULL, NULL,
-                "The simulated provider's storage is full (1 GiB); delete files first.");
+                "The simulated provider's storage is full (1 GiB or 10,000 files and batches); "
+                "delete files first.");
             json_decref(b);
             return;
         }
@@ -605,6 +607,7 @@ static void create(struct sim_batches *s, struct sim_ctx *c, const struct sim_ht
         nb->status = OA_VALIDATING;
         nb->next_batch = s->oa;
         s->oa = nb;
+        s->objects++;
         reply_batch(c, r, nb);
     }
     json_decref(b);

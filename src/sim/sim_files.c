@@ -73,12 +73,14 @@ struct sim_file *sim_file_add(struct sim_batches *s, const char *filename, const
     f->next = s->files;
     s->files = f;
     s->stored += len;
+    s->objects++;
     return f;
 }
 
 static void file_free(struct sim_batches *s, struct sim_file *f)
 {
     s->stored -= f->len;
+    s->objects--;
     free(f->data);
     free(f);
 }
@@ -209,9 +211,10 @@ static void upload(struct sim_batches *s, struct sim_ctx *c, const struct sim_ht
     long long now = (long long)(h->wall_ms / 1000), expires_at;
     if (expiry(c, r, parts, n, now, purpose, &expires_at))
         return;
-    if (s->stored + file->len > SIM_STORE_MAX_BYTES) {
+    if (s->stored + file->len > SIM_STORE_MAX_BYTES || s->objects >= SIM_STORE_MAX_OBJECTS) {
         bad(c, r, "file", NULL,
-            "The simulated provider's file storage is full (1 GiB); delete files first.");
+            "The simulated provider's file storage is full (1 GiB or 10,000 files and batches); "
+            "delete files first.");
         return;
     }
     struct sim_file *f =

@@ -35,6 +35,7 @@ struct sim_fault {
     long batch_delay_ms; /* batches: time to finish every line; -1: none */
     int batch_expire;    /* batches: expire at created + delay */
     int bad_schema;      /* answer a requested schema with prose instead */
+    int bad_usage;       /* report an absurd usage (output -99999999999) */
 };
 
 void sim_fault_init(struct sim_fault *f);
@@ -193,6 +194,7 @@ struct sim_ctx {
     const char *anthropic_version; /* header, or NULL */
     long tokens;       /* #sim:tokens, -1 if absent */
     int bad_schema;    /* #sim:bad_schema */
+    int bad_usage;     /* #sim:bad_usage */
 };
 
 /* Error bodies in each dialect.  OpenAI: <param>, <code> may be NULL. */

@@ -439,6 +439,17 @@ static json_t *usage(size_t prompt, size_t cached, size_t completion)
                      "accepted_prediction_tokens", 0, "rejected_prediction_tokens", 0);
 }
 
+/* #sim:bad_usage: the count a broken provider once sent. */
+#define SIM_BAD_COUNT (-99999999999LL)
+
+static json_t *usage_for(const struct sim_ctx *c, size_t prompt, size_t cached, size_t completion)
+{
+    json_t *u = usage(prompt, cached, completion);
+    if (c->bad_usage)
+        json_object_set_new(u, "completion_tokens", json_integer(SIM_BAD_COUNT));
+    return u;
+}
+
 static json_t *tool_call(const struct oa_answer *ans, const char *args)
 {
     return json_pack("{s:i,s:s,s:s,s:{s:s,s:s}}", "index", 0, "id", ans->tool_id, "type",
@@ -461,7 +472,7 @@ static void body_reply(struct sim_ctx *c, const struct oa_req *q, const struct o
         fg_arena_printf(c->arena, "chatcmpl-sim-%s", c->id), "object", "chat.completion",
         "created", (json_int_t)c->created, "model", q->model, "choices", "index", 0, "message",
         msg, "logprobs", "finish_reason", finish_reason(ans->end), "usage",
-        usage(prompt, cached, ans->out_tokens), "service_tier", q->service_tier,
+        usage_for(c, prompt, cached, ans->out_tokens), "service_tier", q->service_tier,
         "system_fingerprint", "fp_sim");
     sim_reply_json(c->arena, r, 200, resp);
     json_decref(resp);
@@ -525,7 +536,7 @@ static void stream_reply(struct sim_ctx *c, const struct oa_req *q, const struct
                               "chat.completion.chunk", "created", (json_int_t)c->created,
                               "model", q->model, "service_tier", q->service_tier,
                               "system_fingerprint", "fp_sim", "choices", "usage",
-                              usage(prompt, cached, ans->out_tokens));
+                              usage_for(c, prompt, cached, ans->out_tokens));
         sim_events_push(c->arena, &r->events, sim_sse(c->arena, NULL, sim_json_dump(c->arena, u)));
         json_decref(u);
     }

@@ -1027,6 +1027,61 @@ static void ledger_commits_without_stop(void **state)
     fg_ledger_stop();
 }
 
+/* A full group (1,024 records) is committed at once, whatever the timer
+ * says: here the timer is an hour away. */
+static void ledger_flushes_by_count(void **state)
+{
+    struct fix *f = *state;
+    char err[256];
+    if (fg_ledger_start(f->dsn, 3600 * 1000, err, sizeof err) < 0)
+        fail_msg("fg_ledger_start: %s", err);
+    const int n = 1024;
+    for (int i = 0; i < n; i++)
+        fg_ledger_submit(make_record(i));
+    struct seen s = {0};
+    int64_t t0 = mono_ms();
+    for (;;) {   /* a deadline far past any commit, far short of the timer */
+        scan_all(f->dsn, &s, n);
+        free(s.hit);
+        if (s.n == n || mono_ms() - t0 > 60000)
+            break;
+        usleep(10000);
+    }
+    assert_int_equal(s.n, n);
+    fg_ledger_stop();
+}
+
+/* FRUGAL_LEDGER_QUEUE_MAX: fg_ledger_full() turns true at the limit (so
+ * admission refuses calls), records past it are still kept (the reserve),
+ * and stopping writes them all. */
+static void ledger_full_at_the_limit(void **state)
+{
+    struct fix *f = *state;
+    char err[256];
+    setenv("FRUGAL_LEDGER_QUEUE_MAX", "3", 1);
+    int rc = fg_ledger_start(f->dsn, 3600 * 1000, err, sizeof err);
+    unsetenv("FRUGAL_LEDGER_QUEUE_MAX");
+    if (rc < 0)
+        fail_msg("fg_ledger_start: %s", err);
+    assert_false(fg_ledger_full());
+    struct fg_ledger_stats st0;
+    fg_ledger_get_stats(&st0);   /* counters run over the process's life */
+    for (int i = 0; i < 3; i++)
+        fg_ledger_submit(make_record(i));
+    assert_true(fg_ledger_full());
+    for (int i = 3; i < 10; i++)
+        fg_ledger_submit(make_record(i));
+    struct fg_ledger_stats st;
+    fg_ledger_get_stats(&st);
+    assert_int_equal(st.dropped - st0.dropped, 0);
+    fg_ledger_stop();
+    assert_false(fg_ledger_full());
+    struct seen s = {0};
+    scan_all(f->dsn, &s, 10);
+    free(s.hit);
+    assert_int_equal(s.n, 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1053,6 +1108,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(ledger_round_trip, ledger_setup, ledger_teardown),
         cmocka_unit_test_setup_teardown(ledger_commits_without_stop, ledger_setup,
                                         ledger_teardown),
+        cmocka_unit_test_setup_teardown(ledger_flushes_by_count, ledger_setup, ledger_teardown),
+        cmocka_unit_test_setup_teardown(ledger_full_at_the_limit, ledger_setup, ledger_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

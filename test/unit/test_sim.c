@@ -584,7 +584,7 @@ static void test_http(void **state)
     struct fg_sim *sim;
     char url[128];
     long status = 0;
-    assert_int_equal(fg_sim_start("127.0.0.1:0", &sim, url, sizeof url), 0);
+    assert_int_equal(fg_sim_start("127.0.0.1:0", NULL, &sim, url, sizeof url), 0);
     assert_true(strncmp(url, "http://127.0.0.1:", 17) == 0);
     assert_true(strcmp(url, "http://127.0.0.1:0") != 0);
 
@@ -705,15 +705,63 @@ static void test_http(void **state)
     free(b.p);
 }
 
+/* With a secret only callers presenting it get answers; /healthz stays open. */
+static void test_secret(void **state)
+{
+    struct fg_sim *sim = NULL;
+    char url[64], full[128];
+    assert_int_equal(fg_sim_start("127.0.0.1:0", "test", &sim, url, sizeof url), 0);
+    long status = 0;
+    struct body b = {0};
+    /* OpenAI without a key, then with a wrong Bearer: 401, OpenAI-shaped */
+    assert_int_equal(post(url, "/v1/chat/completions",
+                          "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                          0, &status, &b), CURLE_OK);
+    assert_int_equal(status, 401);
+    assert_non_null(strstr(b.p, "\"invalid_api_key\""));
+    free(b.p);
+    memset(&b, 0, sizeof b);
+    /* Anthropic with x-api-key: test (post() sends it): answered */
+    assert_int_equal(post(url, "/v1/messages",
+                          "{\"model\":\"claude-haiku-4-5\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                          1, &status, &b), CURLE_OK);
+    assert_int_equal(status, 200);
+    free(b.p);
+    memset(&b, 0, sizeof b);
+    /* the files API wants it too; Bearer works; /healthz is open */
+    const char *paths[] = {"/v1/files", "/v1/batches", "/v1/models", "/healthz"};
+    const char *auth[] = {NULL, "Authorization: Bearer test", "Authorization: Bearer tesT"};
+    for (size_t i = 0; i < 4; i++)
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(full, sizeof full, "%s%s", url, paths[i]);
+            CURL *c = curl_easy_init();
+            struct curl_slist *h = auth[k] ? curl_slist_append(NULL, auth[k]) : NULL;
+            curl_easy_setopt(c, CURLOPT_URL, full);
+            curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+            curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+            curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+            curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+            assert_int_equal(curl_easy_perform(c), CURLE_OK);
+            curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+            curl_slist_free_all(h);
+            curl_easy_cleanup(c);
+            int open = i == 3 || k == 1;
+            assert_int_equal(status == 401, !open);
+            free(b.p);
+            memset(&b, 0, sizeof b);
+        }
+    fg_sim_stop(sim);
+}
+
 static void test_start_errors(void **state)
 {
     struct fg_sim *sim = NULL;
     char url[64];
-    assert_int_equal(fg_sim_start("not-an-address", &sim, url, sizeof url), -1);
+    assert_int_equal(fg_sim_start("not-an-address", NULL, &sim, url, sizeof url), -1);
     assert_null(sim);
     fg_sim_stop(NULL);
     /* start + immediate stop (the loop may not be running yet) */
-    assert_int_equal(fg_sim_start("127.0.0.1:0", &sim, url, sizeof url), 0);
+    assert_int_equal(fg_sim_start("127.0.0.1:0", NULL, &sim, url, sizeof url), 0);
     fg_sim_stop(sim);
 }
 
@@ -809,6 +857,7 @@ int main(void)
         cmocka_unit_test(test_openai_handler),
         cmocka_unit_test(test_anthropic_handler),
         cmocka_unit_test(test_http),
+        cmocka_unit_test(test_secret),
         cmocka_unit_test(test_start_errors),
         cmocka_unit_test(test_embeddings_handler),
         cmocka_unit_test(test_moderations_handler),

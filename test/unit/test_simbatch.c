@@ -889,11 +889,51 @@ static long http_get(const char *url, const char *header, struct sim_buf *out)
     return status;
 }
 
+/* However small each, files and batches together stay under a count: the
+ * next upload and batch are refused in the dialect's shape; deleting one
+ * makes room again. */
+static void test_object_cap(void **state)
+{
+    struct env e;
+    env_init(&e);
+    char first[64] = "";
+    for (int i = 0; i < SIM_STORE_MAX_OBJECTS; i++) {
+        const char *id = upload(&e, "a.jsonl", "batch", "x", T0);
+        if (!i)
+            snprintf(first, sizeof first, "%s", id);
+    }
+    assert_int_equal(e.s->objects, SIM_STORE_MAX_OBJECTS);
+    char *body;
+    assert_true(asprintf(&body,
+                         "--" BOUNDARY "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n"
+                         "\r\nbatch\r\n--" BOUNDARY "\r\nContent-Disposition: form-data; "
+                         "name=\"file\"; filename=\"b.jsonl\"\r\n\r\nx\r\n--" BOUNDARY "--\r\n") > 0);
+    struct res r = req(&e, SIM_POST, "/v1/files", NULL, MP_CT, body, T0, NULL, NULL);
+    assert_int_equal(r.status, 400);
+    assert_non_null(strstr(r.body, "storage is full"));
+    res_free(&r);
+    r = an(&e, SIM_POST, "/v1/messages/batches",
+           "{\"requests\":[{\"custom_id\":\"a\",\"params\":{\"model\":\"claude-haiku-4-5\","
+           "\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}}]}", T0);
+    assert_int_equal(r.status, 413);
+    res_free(&r);
+    char path[96];
+    snprintf(path, sizeof path, "/v1/files/%s", first);
+    r = oa(&e, SIM_DELETE, path, NULL, T0);
+    assert_int_equal(r.status, 200);
+    res_free(&r);
+    r = req(&e, SIM_POST, "/v1/files", NULL, MP_CT, body, T0, NULL, NULL);
+    assert_int_equal(r.status, 200);
+    res_free(&r);
+    free(body);
+    env_free(&e);
+}
+
 static void test_http_faults(void **state)
 {
     struct fg_sim *sim;
     char base[128], url[200];
-    assert_int_equal(fg_sim_start("127.0.0.1:0", &sim, base, sizeof base), 0);
+    assert_int_equal(fg_sim_start("127.0.0.1:0", NULL, &sim, base, sizeof base), 0);
     struct sim_buf b = {0};
     snprintf(url, sizeof url, "%s/v1/batches", base);
     assert_int_equal(http_get(url, "x-sim-fault: status=503", &b), 503);
@@ -937,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_openai_lists_and_routes),
         cmocka_unit_test(test_anthropic_lifecycle),
         cmocka_unit_test(test_anthropic_create_errors_and_list),
+        cmocka_unit_test(test_object_cap),
         cmocka_unit_test(test_http_faults),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
