@@ -34,7 +34,12 @@ struct fg_schema;
 struct fg_vkey;
 struct fg_admit;
 
-enum fg_endpoint { FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS };
+enum fg_endpoint {
+    FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS,
+    FG_EP_RESPONSES,            /* POST /v1/responses */
+    FG_EP_RESP_INPUT_TOKENS,    /* POST /v1/responses/input_tokens (free, like count_tokens) */
+    FG_EP_COUNT
+};
 
 enum fg_call_state {
     FG_CALL_NEW,        /* parsed, not yet sent upstream */
@@ -152,6 +157,8 @@ struct fg_call {
     struct fg_tr_stream *tr;          /* stream translator, owned */
     const char *forced_tool;          /* structured output via a forced tool */
 
+    void *aux;                        /* a non-inference call's own state
+                                         (responses_api.c), arena */
     struct fg_err err;
 };
 

@@ -51,7 +51,7 @@ static void check_busters(struct fg_call *c)
     struct fg_buster b;
     const char *group = fg_arena_printf(&c->arena, "%s|%s|%s", c->key_id ? c->key_id : "",
                                         c->tags, c->model_name);
-    if (!fg_busters_check(group, &c->body, c->in->dialect, &b))
+    if (!fg_busters_check(group, &c->body, fg_call_shape(c), &b))
         return;
     c->acct.buster_where = fg_arena_strdup(&c->arena, b.where);
     c->acct.buster_offset = b.offset;
@@ -64,20 +64,20 @@ int fg_meter_request(struct fg_call *c)
     const char *tags = evhttp_find_header(evhttp_request_get_input_headers(c->req),
                                           "x-frugal-tags");
     c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL, tags);
-    if (c->endpoint == FG_EP_COUNT_TOKENS)
+    if (c->endpoint == FG_EP_COUNT_TOKENS || c->endpoint == FG_EP_RESP_INPUT_TOKENS)
         return 0;
     struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
-    fg_prefix_scan(&c->body, c->in->dialect, p);
+    fg_prefix_scan(&c->body, fg_call_shape(c), p);
     c->acct.repeated_tokens = fg_prefix_seen(p, c->acct.ts_ms, REPEAT_WINDOW_MS);
     fg_prefix_fingerprint(p, c->acct.prefix_fp);
     c->acct.prefix_tokens = p->stable ? p->stable_tokens : 0;
     c->prompt_tokens_est = p->total_tokens;
     c->prefix = p;   /* the prompt-cache stage reads its evidence */
     /* decided now: the body may be gone by the time the call is priced */
-    fg_attrib_features(&c->body, c->in->dialect, &c->simple, &c->wants_structured);
+    fg_attrib_features(&c->body, fg_call_shape(c), &c->simple, &c->wants_structured);
     check_busters(c);
     /* (a translated request asks for usage itself) */
-    if (c->stream && c->out == c->in && c->out->dialect == FG_DIALECT_OPENAI)
+    if (c->stream && c->out == c->in && c->in == &fg_dialect_openai)
         ask_stream_usage(c);
     return 0;
 }
@@ -105,10 +105,27 @@ static void miss_reason(struct fg_call *c, const struct fg_json *j, int diag)
         c->acct.cache_miss_reason = fg_arena_strdup(&c->arena, buf);
 }
 
+/* The output_text parts of a Response's output items. */
+static void keep_output_text(struct fg_call *c, const struct fg_json *j, int output)
+{
+    for (int it = fg_json_child(j, output); it >= 0; it = fg_json_sibling(j, output, it)) {
+        int content = fg_json_get(j, it, "content");
+        for (int p = fg_json_child(j, content); p >= 0; p = fg_json_sibling(j, content, p))
+            if (fg_json_str_eq(j, fg_json_get(j, p, "type"), "output_text"))
+                keep_text(c, j, fg_json_get(j, p, "text"));
+    }
+}
+
 void fg_meter_response(struct fg_call *c)
 {
     const struct fg_json *j = &c->resp;
     int usage = fg_json_get(j, 0, "usage");
+    if (c->out == &fg_dialect_responses) {
+        fg_usage_responses(j, usage, &c->usage);
+        if (c->wants_structured)
+            keep_output_text(c, j, fg_json_get(j, 0, "output"));
+        return;
+    }
     if (c->out->dialect == FG_DIALECT_OPENAI) {
         fg_usage_openai(j, usage, &c->usage);
         if (c->wants_structured) {
@@ -174,11 +191,33 @@ static void anthropic_event(struct fg_call *c, const struct fg_sse_event *ev)
     }
 }
 
+/* Responses events: usage arrives once, in the terminal event's response;
+ * a structured answer's text in the output_text deltas. */
+static void responses_event(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    bool text = c->wants_structured && event_is(ev, "response.output_text.delta");
+    bool end = event_is(ev, "response.completed") || event_is(ev, "response.incomplete") ||
+               event_is(ev, "response.failed");
+    if (!text && !end)
+        return;
+    struct fg_json *j = &c->resp;
+    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
+        return;
+    if (text)
+        keep_text(c, j, fg_json_get(j, 0, "delta"));
+    else
+        fg_usage_responses(j, fg_json_get(j, fg_json_get(j, 0, "response"), "usage"), &c->usage);
+}
+
 bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
 {
     if (ev->data_len == 0)
         return true;
     c->data_events++;
+    if (c->out == &fg_dialect_responses) {
+        responses_event(c, ev);
+        return true;
+    }
     if (c->out->dialect == FG_DIALECT_OPENAI)
         return openai_event(c, ev);
     anthropic_event(c, ev);
@@ -263,7 +302,13 @@ void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out)
 
 static const char *endpoint_name(enum fg_endpoint ep)
 {
-    return ep == FG_EP_CHAT ? "chat" : ep == FG_EP_MESSAGES ? "messages" : "count_tokens";
+    switch (ep) {
+    case FG_EP_CHAT: return "chat";
+    case FG_EP_MESSAGES: return "messages";
+    case FG_EP_RESPONSES: return "responses";
+    case FG_EP_RESP_INPUT_TOKENS: return "responses_input_tokens";
+    default: return "count_tokens";
+    }
 }
 
 /* Client-given text kept in the ledger (model name, tags, a prompt sample):

@@ -58,3 +58,25 @@ void fg_usage_anthropic(const struct fg_json *j, int usage, struct fg_usage *u)
         u->tok.cache_write_1h = w1;
     u->seen = true;
 }
+
+void fg_usage_responses(const struct fg_json *j, int usage, struct fg_usage *u)
+{
+    if (fg_json_type(j, usage) != FG_J_OBJ)
+        return;
+    int64_t in = 0, cached = 0, written = 0, out = 0, reasoning = 0;
+    get_int(j, usage, "input_tokens", &in);
+    get_int(j, usage, "output_tokens", &out);
+    int d = fg_json_get(j, usage, "input_tokens_details");
+    get_int(j, d, "cached_tokens", &cached);
+    get_int(j, d, "cache_write_tokens", &written);
+    get_int(j, fg_json_get(j, usage, "output_tokens_details"), "reasoning_tokens", &reasoning);
+    u->tok.input = in - cached - written;
+    if (u->tok.input < 0)
+        u->tok.input = 0;
+    u->tok.cache_read = cached;
+    u->tok.cache_write_5m = written;
+    u->tok.cache_write_1h = 0;
+    u->tok.output = out;
+    u->reasoning = reasoning;
+    u->seen = true;
+}

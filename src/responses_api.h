@@ -1,0 +1,46 @@
+/* responses_api.h — the stored-response endpoints of the Responses API.
+ *
+ * Contract: POST /v1/responses and /v1/responses/input_tokens are inference
+ * calls (api.c, pipeline); this module serves the calls about a response a
+ * provider already holds:
+ *   GET    /v1/responses/{id}              (query passed on: include[], stream, starting_after)
+ *   DELETE /v1/responses/{id}
+ *   GET    /v1/responses/{id}/input_items  (after, limit, order, include[])
+ *   POST   /v1/responses/{id}/cancel
+ * Each goes to the provider (deployment) that created the response, which
+ * fg_responses_remember() recorded when the create call answered.  Only the
+ * key that created a response may reach it (an admin reaches all); anyone
+ * else, and any id frugal does not know, gets 404 in OpenAI's shape.
+ *
+ * The id map is process-wide (thread-safe), in memory and bounded
+ * (FG_RESPONSES_MAP_MAX entries, the oldest forgotten first): after a
+ * restart, or for a response created around frugal, these calls get 404.
+ * These calls are not inference: they write no ledger row and spend no
+ * budget.  Transfers run on the worker's loop, as a struct fg_call with
+ * no dialect (so a client that leaves, or a shutdown, ends them). */
+#ifndef FRUGAL_RESPONSES_API_H
+#define FRUGAL_RESPONSES_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct fg_worker;
+struct evhttp_request;
+struct fg_principal;
+
+#define FG_RESPONSES_MAP_MAX 65536
+#define FG_RESPONSES_ID_MAX 96
+
+/* Is this path one of the stored-response endpoints above? */
+bool fg_responses_api_path(const char *path);
+void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
+                             const struct fg_principal *p, const char *path);
+
+/* Response `id` (n bytes, as the provider spelled it) was created by key
+ * `owner` on provider `provider_index`.  Ids that are too long or carry
+ * characters outside [A-Za-z0-9_-] are not remembered. */
+void fg_responses_remember(const char *id, size_t n, const char *owner, int provider_index);
+/* Forget everything (tests, shutdown). */
+void fg_responses_reset(void);
+
+#endif
