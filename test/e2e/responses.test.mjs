@@ -1,0 +1,296 @@
+// responses.test.mjs — OpenAI's Responses API through frugal, with the
+// official `openai` SDK: create (streamed and not), parse with zod, a
+// function-tool round trip over previous_response_id, the stored-response
+// calls (retrieve, input_items, delete, cancel, input_tokens) routed to the
+// provider that created the response and only for the key that did, the
+// levers that apply without translation (exact metering of cached and
+// reasoning tokens, budgets, the response cache, routes, structured-output
+// checks), the 400 for Anthropic models, and GET /v1/models/{id} in both
+// dialects.  Upstream is the built-in simulated provider.
+import { after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { z } from 'zod';
+import { zodTextFormat } from 'openai/helpers/zod';
+
+import {
+  Anthropic,
+  OpenAI,
+  anthropic,
+  call,
+  ledgerFlushed,
+  metrics,
+  openai,
+  rejectsWith,
+  startFrugal,
+  test as libTest,
+} from './lib/frugal.mjs';
+import { microOf, picoToMicro, usd6 } from './lib/money.mjs';
+
+const test = (name, fn) => libTest(name, { timeout: 30000 }, fn);
+
+const MASTER = 'sk-master-responses-e2e';
+// USD per 1M tokens (shared/data/prices.json) as pico-USD per token
+const PRICE = {
+  'gpt-4o-mini': { input: 150000n, cache_read: 75000n, output: 600000n },
+  'gpt-4o': { input: 2500000n, cache_read: 1250000n, output: 10000000n },
+};
+
+/* The providers' arithmetic for a Responses usage object: input_tokens
+ * includes the cached ones, output_tokens the reasoning ones. */
+function costOf(model, u) {
+  const p = PRICE[model];
+  const cached = BigInt(u.input_tokens_details?.cached_tokens ?? 0);
+  return (BigInt(u.input_tokens) - cached) * p.input + cached * p.cache_read + BigInt(u.output_tokens) * p.output;
+}
+
+let fr;
+before(async () => {
+  fr = await startFrugal({
+    name: 'frugal-responses',
+    config: {
+      server: { master_key: MASTER },
+      providers: [{ name: 'sim', type: 'sim' }],
+      models: [
+        { name: 'gpt-4o-mini', provider: 'sim' },
+        { name: 'gpt-4o', provider: 'sim' },
+        { name: 'claude-haiku-4-5', provider: 'sim' },
+      ],
+      routes: [
+        { name: 'oa-route', cheap: 'gpt-4o-mini', frontier: 'gpt-4o' },
+        { name: 'mixed-route', cheap: 'claude-haiku-4-5', frontier: 'gpt-4o' },
+      ],
+      response_cache: { enabled: true, ttl: '1h' },
+      structured_output: { validate: true, retries: 1 },
+    },
+  });
+});
+after(async () => {
+  await fr?.stop();
+});
+
+async function createKey(opts) {
+  const r = await call(fr, '/frugal/keys', { body: opts });
+  assert.equal(r.status, 201, r.text);
+  return r.json;
+}
+
+async function spendOfKey(id) {
+  const r = await call(fr, `/frugal/spend?since=1h&key=${id}`, { method: 'GET' });
+  assert.equal(r.status, 200, r.text);
+  return r.json;
+}
+
+const client = (o = {}) => openai(fr, o);
+
+describe('Responses API', () => {
+  test('create, not streamed: the answer, exact usage and its cost in x-frugal-cost-usd', async () => {
+    const { data: r, response } = await client()
+      .responses.create({ model: 'gpt-4o-mini', instructions: 'Be brief.', input: 'Name a colour.' })
+      .withResponse();
+    assert.equal(r.object, 'response');
+    assert.equal(r.status, 'completed');
+    assert.match(r.output_text, /^Simulated reply from gpt-4o-mini to: Name a colour/);
+    assert.ok(r.usage.input_tokens > 0 && r.usage.output_tokens > 0);
+    assert.equal(response.headers.get('x-frugal-model'), 'gpt-4o-mini');
+    assert.equal(response.headers.get('x-frugal-cost-usd'), usd6(costOf('gpt-4o-mini', r.usage)));
+  });
+
+  test('create, streamed: events in order with sequence numbers; metered from response.completed', async () => {
+    const k = await createKey({ name: 'streamer' });
+    const stream = await client({ apiKey: k.key }).responses.create({
+      model: 'gpt-4o', input: 'Tell me about streams.', stream: true,
+    });
+    const types = [];
+    let seq = -1;
+    let final;
+    for await (const ev of stream) {
+      types.push(ev.type);
+      assert.equal(ev.sequence_number, seq + 1, 'sequence numbers count up from 0');
+      seq = ev.sequence_number;
+      if (ev.type === 'response.completed') final = ev.response;
+    }
+    assert.deepEqual(types.slice(0, 4), ['response.created', 'response.in_progress',
+      'response.output_item.added', 'response.content_part.added']);
+    assert.deepEqual(types.slice(-4), ['response.output_text.done', 'response.content_part.done',
+      'response.output_item.done', 'response.completed']);
+    assert.ok(types.slice(4, -4).every((t) => t === 'response.output_text.delta'), types.join());
+    assert.ok(final?.usage, 'the completed event carries usage');
+    await ledgerFlushed(fr, 1);
+    const sp = await spendOfKey(k.id);
+    assert.equal(sp.requests, 1);
+    assert.equal(microOf(sp.cost_usd), picoToMicro(costOf('gpt-4o', final.usage)), 'the ledger prices the streamed usage');
+  });
+
+  test('responses.stream() helper and a repeated long prefix: cached_tokens metered at the cache price', async () => {
+    const long = 'You are a careful assistant. '.repeat(200);   // > 1024 tokens of stable prefix
+    const c = client();
+    const first = await c.responses.create({ model: 'gpt-4o-mini', instructions: long, input: 'first question' });
+    assert.equal(first.usage.input_tokens_details.cached_tokens, 0);
+    const s = c.responses.stream({ model: 'gpt-4o-mini', instructions: long, input: 'second question' });
+    let deltas = '';
+    s.on('response.output_text.delta', (e) => { deltas += e.delta; });
+    const second = await s.finalResponse();
+    assert.equal(deltas, second.output_text);
+    assert.ok(second.usage.input_tokens_details.cached_tokens >= 1024, JSON.stringify(second.usage));
+    const { data: third, response } = await c.responses
+      .create({ model: 'gpt-4o-mini', instructions: long, input: 'third question' })
+      .withResponse();
+    assert.ok(third.usage.input_tokens_details.cached_tokens >= 1024);
+    assert.equal(response.headers.get('x-frugal-cost-usd'), usd6(costOf('gpt-4o-mini', third.usage)));
+  });
+
+  test('responses.parse with zod: text.format json_schema answered, checked and parsed', async () => {
+    const Person = z.object({ name: z.string(), age: z.number().int(), tags: z.array(z.string()) });
+    const r = await client().responses.parse({
+      model: 'gpt-4o-mini',
+      input: 'Extract: Ada, 36, mathematician',
+      text: { format: zodTextFormat(Person, 'person') },
+    });
+    assert.ok(r.output_parsed, r.output_text);
+    Person.parse(r.output_parsed);
+  });
+
+  test('a structured answer that does not match its schema is retried, then refused', async () => {
+    const err = await rejectsWith(client().responses.create({
+      model: 'gpt-4o-mini',
+      input: 'Extract the person #sim:bad_schema',
+      text: { format: { type: 'json_schema', name: 'p', strict: true, schema: {
+        type: 'object', properties: { name: { type: 'string' } }, required: ['name'], additionalProperties: false } } },
+    }), OpenAI.APIError);
+    assert.equal(err.code, 'invalid_structured_output', err.message);
+  });
+
+  test('a function tool round trip over previous_response_id; then retrieve, input_items, delete', async () => {
+    const c = client();
+    const tools = [{ type: 'function', name: 'get_weather', strict: true, description: 'Weather for a city',
+      parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false } }];
+    const first = await c.responses.create({ model: 'gpt-4o-mini', input: 'Use get_weather for Oslo.', tools });
+    const fc = first.output.find((o) => o.type === 'function_call');
+    assert.ok(fc, JSON.stringify(first.output));
+    assert.equal(fc.name, 'get_weather');
+    assert.equal(typeof JSON.parse(fc.arguments).city, 'string');
+    const second = await c.responses.create({
+      model: 'gpt-4o-mini', previous_response_id: first.id, tools,
+      input: [{ type: 'function_call_output', call_id: fc.call_id, output: '{"sky":"clear"}' }],
+    });
+    assert.equal(second.previous_response_id, first.id);
+    assert.match(second.output_text, /Simulated reply/);
+
+    const got = await c.responses.retrieve(first.id);
+    assert.equal(got.id, first.id);
+    assert.deepEqual(got.output, first.output);
+    const items = await c.responses.inputItems.list(second.id);
+    assert.equal(items.data.length, 1);
+    assert.equal(items.data[0].type, 'function_call_output');
+    const count = await c.responses.inputTokens.count({ model: 'gpt-4o-mini', input: 'Use get_weather for Oslo.', tools });
+    assert.equal(count.object, 'response.input_tokens');
+    assert.ok(count.input_tokens > 0);
+    await c.responses.delete(first.id);
+    await rejectsWith(c.responses.retrieve(first.id), OpenAI.NotFoundError, 'retrieve after delete');
+  });
+
+  test('a stored response is reachable only by the key that created it (and the master key)', async () => {
+    const a = await createKey({ name: 'owner-a' });
+    const b = await createKey({ name: 'other-b' });
+    const r = await client({ apiKey: a.key }).responses.create({ model: 'gpt-4o-mini', input: 'mine' });
+    assert.equal((await client({ apiKey: a.key }).responses.retrieve(r.id)).id, r.id);
+    const e = await rejectsWith(client({ apiKey: b.key }).responses.retrieve(r.id), OpenAI.NotFoundError);
+    assert.match(e.message, /No response with id/);
+    await rejectsWith(client({ apiKey: b.key }).responses.delete(r.id), OpenAI.NotFoundError);
+    await rejectsWith(client({ apiKey: b.key }).responses.inputItems.list(r.id), OpenAI.NotFoundError);
+    assert.equal((await client().responses.retrieve(r.id)).id, r.id, 'the master key sees all');
+    await rejectsWith(client().responses.retrieve('resp_unknown123'), OpenAI.NotFoundError);
+    const bad = await call(fr, '/v1/responses/bad%20id', { method: 'GET' });
+    assert.equal(bad.status, 400, bad.text);
+  });
+
+  test('background responses: cancel reaches the provider that holds them', async () => {
+    const c = client();
+    const q = await c.responses.create({ model: 'gpt-4o-mini', input: 'later', background: true });
+    assert.equal(q.status, 'queued');
+    const x = await c.responses.cancel(q.id);
+    assert.equal(x.status, 'cancelled');
+    const sync = await c.responses.create({ model: 'gpt-4o-mini', input: 'now' });
+    await rejectsWith(c.responses.cancel(sync.id), OpenAI.BadRequestError);
+  });
+
+  test('a budget holds a Responses call to its worst case (max_output_tokens)', async () => {
+    const k = await createKey({ name: 'tight-rs', budget: '0.001/day' });
+    // 100k output tokens of gpt-4o could cost $1: more than the budget
+    const e = await rejectsWith(client({ apiKey: k.key }).responses.create({
+      model: 'gpt-4o', input: 'hi', max_output_tokens: 100000 }), OpenAI.RateLimitError);
+    assert.equal(e.code, 'budget_exceeded');
+    const ok = await client({ apiKey: k.key }).responses.create({ model: 'gpt-4o-mini', input: 'hi', max_output_tokens: 50 });
+    assert.equal(ok.status, 'completed');
+  });
+
+  test('the response cache answers stateless repeats (store: false) and never stored ones', async () => {
+    const c = client();
+    const body = { model: 'gpt-4o-mini', input: 'cache me please', store: false };
+    const a = await c.responses.create(body).withResponse();
+    const b = await c.responses.create(body).withResponse();
+    assert.equal(a.response.headers.get('x-frugal-cache'), 'miss');
+    assert.equal(b.response.headers.get('x-frugal-cache'), 'hit');
+    assert.equal(b.response.headers.get('x-frugal-cost-usd'), '0.000000');
+    assert.deepEqual(b.data.output, a.data.output);
+    const stored = { model: 'gpt-4o-mini', input: 'stored, so not cached' };
+    const s1 = await c.responses.create(stored).withResponse();
+    const s2 = await c.responses.create(stored).withResponse();
+    assert.equal(s1.response.headers.get('x-frugal-cache'), 'bypass');
+    assert.equal(s2.response.headers.get('x-frugal-cache'), 'bypass');
+    assert.notEqual(s1.data.id, s2.data.id, 'each stored call is a new response');
+  });
+
+  test('a route whose tiers are both OpenAI-dialect serves Responses; x-frugal-route forces a tier', async () => {
+    const c = client();
+    const cheap = await c.responses.create({ model: 'oa-route', input: 'hi' },
+      { headers: { 'x-frugal-route': 'cheap' } }).withResponse();
+    assert.equal(cheap.response.headers.get('x-frugal-model'), 'gpt-4o-mini');
+    assert.match(cheap.data.output_text, /gpt-4o-mini/);
+    const frontier = await c.responses.create({ model: 'oa-route', input: 'hi' },
+      { headers: { 'x-frugal-route': 'frontier' } }).withResponse();
+    assert.equal(frontier.response.headers.get('x-frugal-model'), 'gpt-4o');
+  });
+
+  test('a Responses call for an Anthropic model, or a route with an Anthropic tier, is a 400 naming it', async () => {
+    const e = await rejectsWith(client().responses.create({ model: 'claude-haiku-4-5', input: 'hi' }), OpenAI.BadRequestError);
+    assert.equal(e.param, 'model');
+    assert.match(e.message, /'claude-haiku-4-5' is on an Anthropic provider/);
+    const r = await rejectsWith(client().responses.create({ model: 'mixed-route', input: 'hi', stream: true }), OpenAI.BadRequestError);
+    assert.match(r.message, /'mixed-route' \(its tier 'claude-haiku-4-5'\)/);
+  });
+
+  test('bad Responses bodies get a 400 naming the field', async () => {
+    const e = await rejectsWith(client().responses.create({ model: 'gpt-4o-mini', input: 42 }), OpenAI.BadRequestError);
+    assert.equal(e.param, 'input');
+    const m = await rejectsWith(client().responses.create({ model: 'gpt-4o-mini', input: 'x', max_output_tokens: 'lots' }), OpenAI.BadRequestError);
+    assert.equal(m.param, 'max_output_tokens');
+  });
+});
+
+describe('GET /v1/models/{id}', () => {
+  test('openai.models.retrieve: a model and a route in OpenAI shape; 404 for unknown', async () => {
+    const m = await client().models.retrieve('gpt-4o-mini');
+    assert.deepEqual({ id: m.id, object: m.object, owned_by: m.owned_by }, { id: 'gpt-4o-mini', object: 'model', owned_by: 'sim' });
+    const r = await client().models.retrieve('oa-route');
+    assert.equal(r.owned_by, 'frugal');
+    await rejectsWith(client().models.retrieve('no-such-model'), OpenAI.NotFoundError);
+  });
+
+  test('anthropic.models.retrieve: Anthropic shape; 404 in its dialect', async () => {
+    const a = anthropic(fr);
+    const m = await a.models.retrieve('claude-haiku-4-5');
+    assert.equal(m.type, 'model');
+    assert.equal(m.id, 'claude-haiku-4-5');
+    assert.equal(typeof m.display_name, 'string');
+    assert.match(m.created_at, /^\d{4}-\d\d-\d\dT/);
+    const e = await rejectsWith(a.models.retrieve('no-such-model'), Anthropic.NotFoundError);
+    assert.equal(e.error?.error?.type, 'not_found_error');
+  });
+
+  test('a virtual key sees only the models its allow-list names', async () => {
+    const k = await createKey({ name: 'only-mini', models: ['gpt-4o-mini'] });
+    assert.equal((await client({ apiKey: k.key }).models.retrieve('gpt-4o-mini')).id, 'gpt-4o-mini');
+    await rejectsWith(client({ apiKey: k.key }).models.retrieve('gpt-4o'), OpenAI.NotFoundError);
+  });
+});
