@@ -25,6 +25,7 @@ import {
   test as libTest,
 } from './lib/frugal.mjs';
 import { microOf, picoToMicro, usd6 } from './lib/money.mjs';
+import { startRecorder } from './lib/recorder.mjs';
 
 const test = (name, fn) => libTest(name, { timeout: 30000 }, fn);
 
@@ -44,13 +45,19 @@ function costOf(model, u) {
 }
 
 let fr;
+let rec;
 before(async () => {
+  rec = await startRecorder();
   fr = await startFrugal({
     name: 'frugal-responses',
     config: {
       server: { master_key: MASTER },
-      providers: [{ name: 'sim', type: 'sim' }],
+      providers: [
+        { name: 'sim', type: 'sim' },
+        { name: 'rec-openai', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec-responses' },
+      ],
       models: [
+        { name: 'rec-gpt', provider: 'rec-openai', model: 'gpt-4o-mini' },
         { name: 'gpt-4o-mini', provider: 'sim' },
         { name: 'gpt-4o', provider: 'sim' },
         { name: 'claude-haiku-4-5', provider: 'sim' },
@@ -66,6 +73,7 @@ before(async () => {
 });
 after(async () => {
   await fr?.stop();
+  await rec?.stop();
 });
 
 async function createKey(opts) {
@@ -265,6 +273,65 @@ describe('Responses API', () => {
     assert.equal(e.param, 'input');
     const m = await rejectsWith(client().responses.create({ model: 'gpt-4o-mini', input: 'x', max_output_tokens: 'lots' }), OpenAI.BadRequestError);
     assert.equal(m.param, 'max_output_tokens');
+  });
+});
+
+describe('Responses API forwarding', () => {
+  const RESP = {
+    id: 'resp_rec_1', object: 'response', created_at: 1, status: 'completed', model: 'gpt-4o-mini',
+    error: null, incomplete_details: null, instructions: null, metadata: {}, parallel_tool_calls: true,
+    temperature: 1, top_p: 1, tool_choice: 'auto', tools: [], access_programs: null,
+    output: [{ type: 'message', id: 'msg_1', role: 'assistant', status: 'completed',
+      content: [{ type: 'output_text', text: 'Recorded.', annotations: [] }] }],
+    usage: { input_tokens: 2000, input_tokens_details: { cached_tokens: 1536, cache_write_tokens: 0 },
+      output_tokens: 300, output_tokens_details: { reasoning_tokens: 200 }, total_tokens: 2300 },
+  };
+
+  test("the provider gets the client's bytes with only model and prompt_cache_key spliced in", async () => {
+    // odd spacing, an unknown field and a nested key named "model": kept as sent
+    const raw = '{ "model" : "rec-gpt",\n "input":[{"role":"user","content":[{"type":"input_text","text":"hi \\u00e9"}]}],' +
+      ' "x_unknown": {"model":"keep"}, "store": true }';
+    rec.queue({ body: RESP });
+    const r = await call(fr, '/v1/responses', { body: raw });
+    assert.equal(r.status, 200, r.text);
+    const got = rec.requests.at(-1);
+    assert.equal(got.path, '/v1/responses');
+    assert.equal(got.headers.authorization, 'Bearer sk-rec-responses', "the provider key, not the client's");
+    const m = /^\{"prompt_cache_key":"frg_[0-9a-f]{16}",/.exec(got.raw);
+    assert.ok(m, got.raw);
+    assert.equal(got.raw.slice(m[0].length - 1).replace(/^,/, '{'), raw.replace('"rec-gpt"', '"gpt-4o-mini"'));
+    // usage: 2000 in (1536 cached), 300 out (200 reasoning) at gpt-4o-mini prices
+    const pico = 464n * 150000n + 1536n * 75000n + 300n * 600000n;
+    assert.equal(r.headers.get('x-frugal-cost-usd'), usd6(pico));
+    // retrieve goes to the same provider, with its key
+    rec.queue({ body: RESP });
+    const g = await call(fr, '/v1/responses/resp_rec_1?include[]=message.output_text.logprobs', { method: 'GET' });
+    assert.equal(rec.requests.at(-1).path, '/v1/responses/resp_rec_1');
+    assert.equal(rec.requests.at(-1).url, '/v1/responses/resp_rec_1?include[]=message.output_text.logprobs');
+    assert.equal(rec.requests.at(-1).method, 'GET');
+    assert.equal(rec.requests.at(-1).headers.authorization, 'Bearer sk-rec-responses');
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.id, 'resp_rec_1');
+  });
+
+  test('a streamed Responses call is forwarded without stream_options; usage from response.completed', async () => {
+    const ev = (type, o) => `event: ${type}\ndata: ${JSON.stringify({ type, ...o })}\n\n`;
+    const started = { ...RESP, status: 'in_progress', output: [], usage: null };
+    const sse = ev('response.created', { sequence_number: 0, response: started }) +
+      ev('response.output_text.delta', { sequence_number: 1, item_id: 'msg_1', output_index: 0, content_index: 0, delta: 'Recorded.' }) +
+      ev('response.completed', { sequence_number: 2, response: RESP });
+    rec.queue({ sse });
+    const k = await call(fr, '/frugal/keys', { body: { name: 'rec-stream' } });
+    const r = await call(fr, '/v1/responses', { key: k.json.key, body: { model: 'rec-gpt', input: 'hi', stream: true } });
+    assert.equal(r.status, 200, r.text);
+    assert.ok(!('stream_options' in rec.requests.at(-1).json), rec.requests.at(-1).raw);
+    assert.match(r.text, /event: response.completed/);
+    const pico = 464n * 150000n + 1536n * 75000n + 300n * 600000n;
+    assert.match(r.text, new RegExp(`: x-frugal-cost-usd=${usd6(pico).replace('.', '\\.')} `));
+    await ledgerFlushed(fr, 1);
+    const sp = await spendOfKey(k.json.id);
+    assert.equal(microOf(sp.cost_usd), picoToMicro(pico));
+    assert.equal(sp.tokens.cache_read, 1536);
   });
 });
 
