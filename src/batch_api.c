@@ -112,6 +112,7 @@ struct line_check {
     int n_errors;
     int first_bad_line;
     size_t n_lines;
+    char url[32];       /* every line's url: the batch endpoint, or the first line's */
 };
 
 static void line_err(struct line_check *lc, size_t line, const char *fmt, ...)
@@ -132,13 +133,22 @@ static void line_err(struct line_check *lc, size_t line, const char *fmt, ...)
     lc->n_errors++;
 }
 
-/* Check one chat request body the way the endpoint would, shallowly. */
-static const char *check_chat_body(json_t *body)
+/* Check one request body the way the endpoint would, shallowly. */
+static const char *check_chat_body(json_t *body, bool responses)
 {
     if (!json_is_object(body))
-        return "\"body\" must be a JSON object (the /v1/chat/completions request)";
+        return responses ? "\"body\" must be a JSON object (the /v1/responses request)"
+                         : "\"body\" must be a JSON object (the /v1/chat/completions request)";
     if (!json_is_string(json_object_get(body, "model")))
         return "\"body.model\" must be a string";
+    if (responses) {
+        json_t *in = json_object_get(body, "input");
+        if (!json_is_string(in) && !json_is_array(in))
+            return "\"body.input\" must be a string or an array of input items";
+        if (json_is_true(json_object_get(body, "stream")))
+            return "\"body.stream\" must not be true in a batch";
+        return NULL;
+    }
     json_t *m = json_object_get(body, "messages");
     if (!json_is_array(m) || json_array_size(m) == 0)
         return "\"body.messages\" must be a non-empty array";
@@ -193,10 +203,17 @@ static void walk_jsonl(const char *data, size_t len, size_t max_lines, struct li
                 bad = why;
             } else if (!method || strcmp(method, "POST"))
                 bad = "\"method\" must be \"POST\"";
-            else if (!url || strcmp(url, "/v1/chat/completions"))
-                bad = "\"url\" must be \"/v1/chat/completions\" (the only batch endpoint frugal runs)";
-            else
-                bad = check_chat_body(json_object_get(v, "body"));
+            else if (!url || (strcmp(url, "/v1/chat/completions") && strcmp(url, "/v1/responses")))
+                bad = "\"url\" must be \"/v1/chat/completions\" or \"/v1/responses\" (the batch "
+                      "endpoints frugal runs)";
+            else if (lc->url[0] && strcmp(url, lc->url)) {
+                snprintf(why, sizeof why, "\"url\" must be \"%s\" like the %s", lc->url,
+                         lc->n_lines > 1 ? "other lines" : "batch's endpoint");
+                bad = why;
+            } else {
+                snprintf(lc->url, sizeof lc->url, "%s", url);
+                bad = check_chat_body(json_object_get(v, "body"), !strcmp(url, "/v1/responses"));
+            }
             if (!bad)
                 json_object_set_new(seen, json_string_value(cid), json_true());
         }
@@ -589,9 +606,10 @@ static void openai_create(struct ctx *x)
     size_t dlen = 0;
     if (!file_id) {
         fail(x, FG_E_INVALID, 0, "input_file_id", NULL, "Missing 'input_file_id' (a string).");
-    } else if (!endpoint || strcmp(endpoint, "/v1/chat/completions")) {
+    } else if (!endpoint || (strcmp(endpoint, "/v1/chat/completions") &&
+                             strcmp(endpoint, "/v1/responses"))) {
         fail(x, FG_E_INVALID, 0, "endpoint", NULL,
-             "Invalid 'endpoint': frugal runs batches of /v1/chat/completions only.");
+             "Invalid 'endpoint': frugal runs batches of /v1/chat/completions or /v1/responses.");
     } else if (!window || strcmp(window, "24h")) {
         fail(x, FG_E_INVALID, 0, "completion_window", NULL,
              "Invalid 'completion_window': only \"24h\" is supported.");
@@ -601,6 +619,7 @@ static void openai_create(struct ctx *x)
         struct oa_lines o = {calloc((size_t)x->w->app->cfg->batches.max_lines + 1, sizeof *o.v),
                              0, json_array()};
         struct line_check lc = {0};
+        snprintf(lc.url, sizeof lc.url, "%s", endpoint);   /* lines must match it */
         walk_jsonl(data, dlen, (size_t)x->w->app->cfg->batches.max_lines, &lc, collect_line, &o);
         struct fg_batch b;
         new_batch(x, &b, "batch_", "openai");

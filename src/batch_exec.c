@@ -141,11 +141,17 @@ static size_t lb_header(char *d, size_t sz, size_t nm, void *arg)
     return n;
 }
 
+static bool is_responses(const struct fg_batch *b)
+{
+    return !strcmp(b->endpoint, "/v1/responses");
+}
+
 static void lb_setup(struct lb *l, const struct fg_batch *b, bool plan)
 {
     char url[160], hdr[256];
     bool an = !strcmp(b->dialect, "anthropic");
-    snprintf(url, sizeof url, "%s%s", E.base, an ? "/v1/messages" : "/v1/chat/completions");
+    snprintf(url, sizeof url, "%s%s", E.base,
+             an ? "/v1/messages" : is_responses(b) ? "/v1/responses" : "/v1/chat/completions");
     l->e = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:");
@@ -397,13 +403,16 @@ static void take_records(struct commit *c, const char *line_key, int wait_ms)
         commit_rec(c, recs[i]);
 }
 
+/* d: the body's wire dialect; FG_DIALECT_RESPONSES for a Response. */
 static void usage_of(const char *body, size_t len, enum fg_dialect d, struct fg_usage *u)
 {
     struct fg_json j = {0};
     memset(u, 0, sizeof *u);
     if (body && fg_json_parse(&j, body, len) == 0) {
         int usage = fg_json_get(&j, 0, "usage");
-        if (d == FG_DIALECT_OPENAI)
+        if (d == FG_DIALECT_RESPONSES)
+            fg_usage_responses(&j, usage, u);
+        else if (d == FG_DIALECT_OPENAI)
             fg_usage_openai(&j, usage, u);
         else
             fg_usage_anthropic(&j, usage, u);
@@ -424,7 +433,7 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
     const struct fg_config *cfg = E.app->cfg;
     int conc = cfg->batches.local_concurrency;
     enum fg_dialect bd = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                                                          : FG_DIALECT_OPENAI;
+                       : is_responses(b) ? FG_DIALECT_RESPONSES : FG_DIALECT_OPENAI;
     int64_t from = 0;
     while (!atomic_load(&E.stop) && now_ms() < deadline_ms) {
         struct linevec lv = {0};
@@ -473,8 +482,10 @@ static int provider_index(const char *name)
     return -1;
 }
 
-static bool remote_for(const char *provider, const char *dialect, struct fg_remote *r)
+static bool remote_for(const struct fg_batch *b, const char *provider, const char *dialect,
+                       struct fg_remote *r)
 {
+    r->endpoint = b->endpoint;
     int pi = provider_index(provider);
     if (pi < 0)
         return false;
@@ -526,7 +537,7 @@ static void group_free(struct group *g)
 static void submit_group(const struct fg_batch *b, struct group *g)
 {
     struct fg_remote r;
-    if (!remote_for(g->provider, g->dialect, &r)) {
+    if (!remote_for(b, g->provider, g->dialect, &r)) {
         fg_error("batch %s: provider '%s' is no longer configured", b->id, g->provider);
         return;
     }
@@ -832,7 +843,7 @@ static int finish_job_line(void *arg, struct fg_bline *l)
         if (ok) {
             usage_of(res->body, res->len,
                      !strcmp(json_str(plan, "dialect"), "anthropic") ? FG_DIALECT_ANTHROPIC
-                                                                     : FG_DIALECT_OPENAI,
+                     : is_responses(x->b) ? FG_DIALECT_RESPONSES : FG_DIALECT_OPENAI,
                      &u);
             fill_tokens(&d, &u);
         }
@@ -899,7 +910,7 @@ static int poll_job(void *arg, struct fg_bjob *j)
     if (atomic_load(&E.stop))
         return 1;
     struct fg_remote r;
-    if (!remote_for(j->provider, j->dialect, &r)) {
+    if (!remote_for(pc->b, j->provider, j->dialect, &r)) {
         struct job_results none = {0};
         end_job(pc->b, j, &none, FG_LINE_ERRORED);
         return 0;

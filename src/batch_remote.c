@@ -125,15 +125,22 @@ static json_t *load(const struct buf *b)
 
 /* ---- submit ------------------------------------------------------------ */
 
-static char *openai_jsonl(const struct fg_remote_req *reqs, size_t n, size_t *len)
+static const char *endpoint_of(const struct fg_remote *r)
+{
+    return r->endpoint && !strcmp(r->endpoint, "/v1/responses") ? "/v1/responses"
+                                                               : "/v1/chat/completions";
+}
+
+static char *openai_jsonl(const struct fg_remote *r, const struct fg_remote_req *reqs, size_t n,
+                          size_t *len)
 {
     struct buf b = {0};
     for (size_t i = 0; i < n; i++) {
         char head[128];
         int k = snprintf(head, sizeof head,
                          "{\"custom_id\":\"l%lld\",\"method\":\"POST\","
-                         "\"url\":\"/v1/chat/completions\",\"body\":",
-                         (long long)reqs[i].idx);
+                         "\"url\":\"%s\",\"body\":",
+                         (long long)reqs[i].idx, endpoint_of(r));
         if (!on_data(head, 1, (size_t)k, &b) || !on_data((char *)reqs[i].body, 1, reqs[i].len, &b) ||
             !on_data("}\n", 1, 2, &b)) {
             free(b.p);
@@ -149,7 +156,7 @@ static int openai_submit(const struct fg_remote *r, const char *job_id,
                          char *file_id, size_t fidn, char *err, size_t errlen)
 {
     size_t len = 0;
-    char *jsonl = openai_jsonl(reqs, n, &len);
+    char *jsonl = openai_jsonl(r, reqs, n, &len);
     if (!jsonl) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -181,7 +188,7 @@ static int openai_submit(const struct fg_remote *r, const char *job_id,
     }
     snprintf(file_id, fidn, "%s", fid);
     json_t *req = json_pack("{s:s, s:s, s:s, s:{s:s}}", "input_file_id", fid, "endpoint",
-                            "/v1/chat/completions", "completion_window", "24h", "metadata",
+                            endpoint_of(r), "completion_window", "24h", "metadata",
                             "frugal_job", job_id);
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);

@@ -30,6 +30,8 @@ struct fg_remote {
     const char *anthropic_base;      /* without /v1 */
     int timeout_ms;
     const _Atomic bool *abort;       /* when set, calls in flight give up (shutdown) */
+    const char *endpoint;            /* OpenAI: the lines' url, "/v1/chat/completions"
+                                        when NULL, or "/v1/responses" */
 };
 
 struct fg_remote_req {

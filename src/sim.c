@@ -413,6 +413,7 @@ static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
         .anthropic_version = evhttp_find_header(h, "anthropic-version"),
         .tokens = r->fault.tokens,
         .bad_schema = r->fault.bad_schema,
+        .responses = sim->responses,
     };
     return ctx;
 }
@@ -519,7 +520,7 @@ static void handle_responses(struct fg_sim *sim, struct evhttp_request *req, con
     } else if (r->fault.invalid_json) {
         invalid_json_reply(r, SIM_OPENAI, json_is_true(json_object_get(j, "stream")));
     } else {
-        sim_responses_handle(sim->responses, &ctx, &http, j, &r->reply);
+        sim_responses_handle(ctx.responses, &ctx, &http, j, &r->reply);
     }
     json_decref(j);
     begin(r);

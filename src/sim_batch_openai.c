@@ -27,6 +27,7 @@
 #include <string.h>
 
 #define ENDPOINT "/v1/chat/completions"
+#define RESPONSES "/v1/responses"
 #define MAX_ERRORS 100
 
 enum oa_status { OA_VALIDATING, OA_FAILED, OA_IN_PROGRESS, OA_CANCELLING, OA_CANCELLED,
@@ -49,6 +50,7 @@ struct sim_oa_batch {
     char input_file_id[64];
     char output_file_id[64], error_file_id[64]; /* "": null */
     char *model;                                /* of the first line, or NULL */
+    int responses;                              /* a /v1/responses batch */
     json_t *metadata;                           /* or NULL */
     json_t *errors;                             /* validation errors, or NULL */
     enum oa_status status;
@@ -123,7 +125,7 @@ static json_t *batch_json(const struct sim_oa_batch *b)
     json_t *v = json_object();
     json_object_set_new(v, "id", json_string(b->id));
     json_object_set_new(v, "object", json_string("batch"));
-    json_object_set_new(v, "endpoint", json_string(ENDPOINT));
+    json_object_set_new(v, "endpoint", json_string(b->responses ? RESPONSES : ENDPOINT));
     json_object_set_new(v, "errors", b->errors ? json_incref(b->errors) : json_null());
     json_object_set_new(v, "input_file_id", json_string(b->input_file_id));
     json_object_set_new(v, "completion_window", json_string("24h"));
@@ -190,6 +192,7 @@ static void run_line(struct sim_batches *s, struct sim_oa_batch *b, size_t i,
     struct sim_ctx c = {
         .arena = &a,
         .cache = parent->cache,
+        .responses = parent->responses,
         .now_ms = parent->now_ms,
         .created = (long long)(at / 1000),
         .id = fg_arena_printf(&a, "%016llx", (unsigned long long)h),
@@ -197,18 +200,23 @@ static void run_line(struct sim_batches *s, struct sim_oa_batch *b, size_t i,
     };
     json_t *body = json_loads(l->body, 0, NULL);
     struct sim_line_answer ans;
-    sim_batch_run_line(&c, SIM_OPENAI, body, &ans);
+    if (b->responses)
+        sim_batch_run_responses_line(&c, body, &ans);
+    else
+        sim_batch_run_line(&c, SIM_OPENAI, body, &ans);
     json_decref(body);
     char rid[64];
     sim_batch_new_id(s, "batch_req_", rid);
     int ok = ans.status >= 200 && ans.status < 300;
     if (ok) {
         const json_t *u = json_object_get(ans.body, "usage");
-        b->in_tok += (uint64_t)usage_int(u, "prompt_tokens", NULL);
-        b->cached_tok += (uint64_t)usage_int(u, "prompt_tokens_details", "cached_tokens");
-        b->out_tok += (uint64_t)usage_int(u, "completion_tokens", NULL);
-        b->reasoning_tok +=
-            (uint64_t)usage_int(u, "completion_tokens_details", "reasoning_tokens");
+        int rs = b->responses;   /* Responses usage names its fields differently */
+        b->in_tok += (uint64_t)usage_int(u, rs ? "input_tokens" : "prompt_tokens", NULL);
+        b->cached_tok += (uint64_t)usage_int(u, rs ? "input_tokens_details" : "prompt_tokens_details",
+                                             "cached_tokens");
+        b->out_tok += (uint64_t)usage_int(u, rs ? "output_tokens" : "completion_tokens", NULL);
+        b->reasoning_tok += (uint64_t)usage_int(
+            u, rs ? "output_tokens_details" : "completion_tokens_details", "reasoning_tokens");
         b->completed++;
     } else {
         b->failed++;
@@ -379,7 +387,7 @@ static void check_line(struct sim_batches *s, struct sim_oa_batch *b, const char
         add_error(errors, "invalid_method",
                   "The method for this request is not supported. Only 'POST' is supported.",
                   "method", num);
-    } else if (!url || strcmp(url, ENDPOINT) != 0) {
+    } else if (!url || strcmp(url, b->responses ? RESPONSES : ENDPOINT) != 0) {
         add_error(errors, "url_mismatch",
                   "The URL provided for this request does not match the batch endpoint.", "url",
                   num);
@@ -403,7 +411,8 @@ static void check_line(struct sim_batches *s, struct sim_oa_batch *b, const char
             l->custom_id = fg_xstrdup(cid);
             l->body = json_dumps(body, JSON_COMPACT);
             b->bytes += strlen(l->custom_id) + strlen(l->body);
-            sim_batch_dir_add(dir, sim_openai_last_user_text(a, body));
+            sim_batch_dir_add(dir, b->responses ? sim_responses_user_text(a, body)
+                                                : sim_openai_last_user_text(a, body));
         }
     }
     json_decref(j);
@@ -530,9 +539,10 @@ static int check_request(struct sim_ctx *c, struct sim_reply *r, const json_t *b
                             ep));
         return -1;
     }
-    if (strcmp(ep, ENDPOINT) != 0) {
+    if (strcmp(ep, ENDPOINT) != 0 && strcmp(ep, RESPONSES) != 0) {
         bad(c, r, "endpoint", "invalid_value",
-            "The simulated provider runs only '/v1/chat/completions' batches.");
+            "The simulated provider runs only '/v1/chat/completions' and '/v1/responses' "
+            "batches.");
         return -1;
     }
     const char *win = json_string_value(json_object_get(b, "completion_window"));
@@ -574,6 +584,7 @@ static void create(struct sim_batches *s, struct sim_ctx *c, const struct sim_ht
             return;
         }
         struct sim_oa_batch *nb = fg_xcalloc(1, sizeof *nb);
+        nb->responses = !strcmp(json_string_value(json_object_get(b, "endpoint")), RESPONSES);
         sim_batch_new_id(s, "batch_", nb->id);
         snprintf(nb->input_file_id, sizeof nb->input_file_id, "%s", sim_file_id(f));
         const json_t *md = json_object_get(b, "metadata");

@@ -193,6 +193,7 @@ struct sim_ctx {
     const char *anthropic_version; /* header, or NULL */
     long tokens;       /* #sim:tokens, -1 if absent */
     int bad_schema;    /* #sim:bad_schema */
+    struct sim_responses *responses; /* stored Responses (sim_responses.c), or NULL */
 };
 
 /* Error bodies in each dialect.  OpenAI: <param>, <code> may be NULL. */

@@ -9,7 +9,10 @@
 // dialects.  Upstream is the built-in simulated provider.
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { z } from 'zod';
+import { toFile } from 'openai';
 import { zodTextFormat } from 'openai/helpers/zod';
 
 import {
@@ -22,7 +25,9 @@ import {
   openai,
   rejectsWith,
   startFrugal,
+  tempDir,
   test as libTest,
+  waitFor,
 } from './lib/frugal.mjs';
 import { microOf, picoToMicro, usd6 } from './lib/money.mjs';
 import { startRecorder } from './lib/recorder.mjs';
@@ -360,4 +365,72 @@ describe('GET /v1/models/{id}', () => {
     assert.equal((await client({ apiKey: k.key }).models.retrieve('gpt-4o-mini')).id, 'gpt-4o-mini');
     await rejectsWith(client({ apiKey: k.key }).models.retrieve('gpt-4o'), OpenAI.NotFoundError);
   });
+});
+
+describe('batches of /v1/responses lines', () => {
+  const line = (custom_id, model, input, extra = {}) => ({
+    custom_id, method: 'POST', url: '/v1/responses', body: { model, input, max_output_tokens: 60, ...extra },
+  });
+  const jsonl = (ls) => ls.map((l) => JSON.stringify(l)).join('\n') + '\n';
+  // batch prices of gpt-4o-mini (pico-USD per token): half the real-time ones
+  const BATCH = { input: 75000n, output: 300000n };
+
+  for (const mode of ['provider', 'local']) {
+    test(`${mode} mode: lines run, usage metered from the Response, costs in the ledger`, async () => {
+      const dir = tempDir();
+      const db = join(dir, 'frugal.db');
+      const g = await startFrugal({
+        name: `frugal-rs-batch-${mode}`, cwd: dir,
+        config: {
+          storage: `sqlite:${db}`,
+          providers: [{ name: 'sim', type: 'sim', batch: mode }],
+          models: [{ name: 'gpt-4o-mini', provider: 'sim' }, { name: 'claude-haiku-4-5', provider: 'sim' }],
+          batches: { poll_ms: 50, poll_max_ms: 200 },
+        },
+      });
+      try {
+        const c = openai(g);
+        const mixed = await rejectsWith(c.files.create({ purpose: 'batch', file: await toFile(Buffer.from(jsonl([
+          line('m1', 'gpt-4o-mini', 'a'), { ...line('m2', 'gpt-4o-mini', 'b'), url: '/v1/chat/completions',
+            body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'b' }] } }])), 'in.jsonl') }), OpenAI.BadRequestError);
+        assert.match(mixed.message, /"url" must be "\/v1\/responses"/);
+        const f = await c.files.create({ purpose: 'batch', file: await toFile(Buffer.from(jsonl([
+          line('r1', 'gpt-4o-mini', 'Summarise batching.'),
+          line('r2', 'gpt-4o-mini', [{ role: 'user', content: 'A second line.' }], { instructions: 'Be brief.' }),
+          line('r3', 'claude-haiku-4-5', 'Not on an OpenAI provider.'),
+        ])), 'in.jsonl') });
+        await rejectsWith(c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
+          OpenAI.BadRequestError, 'a file of /v1/responses lines for a chat batch');
+        const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/responses', completion_window: '24h' });
+        assert.equal(b0.endpoint, '/v1/responses');
+        const b = await waitFor(async () => {
+          const x = await c.batches.retrieve(b0.id);
+          return ['completed', 'failed', 'expired', 'cancelled'].includes(x.status) ? x : null;
+        }, { timeoutMs: 20000, stepMs: 50, what: 'the batch to finish' });
+        assert.equal(b.status, 'completed');
+        assert.deepEqual(b.request_counts, { total: 3, completed: 2, failed: 1 });
+        const out = (await (await c.files.content(b.output_file_id)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+        const errs = (await (await c.files.content(b.error_file_id)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+        assert.deepEqual(out.map((l) => l.custom_id).sort(), ['r1', 'r2']);
+        assert.equal(errs[0].custom_id, 'r3');
+        assert.equal(errs[0].response.status_code, 400);
+        assert.match(errs[0].response.body.error.message, /'claude-haiku-4-5' is on an Anthropic provider/);
+        let want = 0n;
+        for (const l of out) {
+          const r = l.response.body;
+          assert.equal(r.object, 'response');
+          assert.match(r.output[0].content[0].text, /Simulated reply from gpt-4o-mini/);
+          const p = mode === 'provider' ? BATCH : { input: 150000n, output: 600000n };
+          want += BigInt(r.usage.input_tokens) * p.input + BigInt(r.usage.output_tokens) * p.output;
+        }
+        const rows = JSON.parse(execFileSync('sqlite3', ['-json', db,
+          `SELECT endpoint, status, batch, cost_pico FROM calls WHERE batch_id = '${b.id}' AND status = 200`]).toString() || '[]');
+        assert.equal(rows.length, 2, JSON.stringify(rows));
+        assert.ok(rows.every((r) => r.endpoint === (mode === 'provider' ? 'batch' : 'responses')), JSON.stringify(rows));
+        assert.equal(rows.reduce((s, r) => s + BigInt(r.cost_pico), 0n), want);
+      } finally {
+        await g.stop();
+      }
+    });
+  }
 });
