@@ -276,7 +276,10 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     remember_streamed(c, ev);
     enum fg_sse_kind kind = c->out->classify(ev, &c->resp);
     if (kind == FG_SSE_END && !structured_stream_ok(c)) {
-        /* the answer is already with the client: end with an error instead */
+        /* the answer is already with the client: end with an error instead
+         * (a Responses stream's usage is in this very event: meter it) */
+        if (c->out == &fg_dialect_responses)
+            fg_meter_event(c, ev);
         c->stream_ended = c->stream_error_seen = true;
         c->in->stream_error(&c->err, c->relay);
         return 0;

@@ -173,6 +173,26 @@ describe('Responses API', () => {
     assert.equal(err.code, 'invalid_structured_output', err.message);
   });
 
+  test('a streamed structured answer that does not match ends with an error event, and is still metered', async () => {
+    const k = await createKey({ name: 'bad-stream' });
+    const stream = await client({ apiKey: k.key }).responses.create({
+      model: 'gpt-4o-mini', stream: true, input: 'Extract the person #sim:bad_schema',
+      text: { format: { type: 'json_schema', name: 'p', strict: true, schema: {
+        type: 'object', properties: { name: { type: 'string' } }, required: ['name'], additionalProperties: false } } },
+    });
+    let usage = null;
+    const err = await rejectsWith((async () => {
+      for await (const ev of stream) if (ev.response?.usage) usage = ev.response.usage;
+    })(), OpenAI.APIError);
+    assert.match(err.message, /does not match the requested schema/);
+    assert.equal(usage, null, 'the unchecked completed event is not relayed');
+    await ledgerFlushed(fr, 1);
+    const sp = await spendOfKey(k.id);
+    assert.equal(sp.requests, 1);
+    assert.ok(sp.tokens.input > 0 && sp.tokens.output > 0, JSON.stringify(sp.tokens));
+    assert.ok(sp.cost_usd > 0);
+  });
+
   test('a function tool round trip over previous_response_id; then retrieve, input_items, delete', async () => {
     const c = client();
     const tools = [{ type: 'function', name: 'get_weather', strict: true, description: 'Weather for a city',
