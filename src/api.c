@@ -449,7 +449,7 @@ static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
     const struct fg_route_cfg *r = name && !m ? fg_config_route(cfg, name) : NULL;
     const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
     if ((!m && !r) || (k && !fg_key_allows(k, name))) {
-        char msg[300];
+        char msg[400];
         snprintf(msg, sizeof msg, "The model '%.200s' does not exist or is not configured in "
                  "frugal (GET /v1/models lists the models this gateway serves).", name ? name : id);
         reply_err(req, d, FG_E_NOT_FOUND, "model", "model_not_found", msg);
