@@ -849,6 +849,9 @@ static bool try_again(struct fg_call *c, CURLcode res)
         return true;
     }
     const struct fg_model_cfg *fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+    /* a Responses call is not translated: only OpenAI-dialect fallbacks */
+    while (fb && c->in == &fg_dialect_responses && fb->dialect != FG_DIALECT_OPENAI)
+        fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
     if (!fb)
         return false;
     next_attempt(c, fg_arena_printf(&c->arena, "falling back to %s", fb->name));

@@ -60,9 +60,12 @@ before(async () => {
       providers: [
         { name: 'sim', type: 'sim' },
         { name: 'rec-openai', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec-responses' },
+        { name: 'dead', type: 'openai', base_url: 'http://127.0.0.1:9/v1', api_key: 'sk-dead-responses' },
       ],
+      fallbacks: { 'dead-gpt': ['claude-haiku-4-5', 'gpt-4o-mini'] },
       models: [
         { name: 'rec-gpt', provider: 'rec-openai', model: 'gpt-4o-mini' },
+        { name: 'dead-gpt', provider: 'dead', model: 'gpt-4o-mini' },
         { name: 'gpt-4o-mini', provider: 'sim' },
         { name: 'gpt-4o', provider: 'sim' },
         { name: 'claude-haiku-4-5', provider: 'sim' },
@@ -291,6 +294,13 @@ describe('Responses API', () => {
     assert.match(e.message, /'claude-haiku-4-5' is on an Anthropic provider/);
     const r = await rejectsWith(client().responses.create({ model: 'mixed-route', input: 'hi', stream: true }), OpenAI.BadRequestError);
     assert.match(r.message, /'mixed-route' \(its tier 'claude-haiku-4-5'\)/);
+  });
+
+  test('a failing model falls back past Anthropic fallbacks to an OpenAI-dialect one', async () => {
+    const { data, response } = await client().responses.create({ model: 'dead-gpt', input: 'hi' }).withResponse();
+    assert.equal(response.headers.get('x-frugal-route'), 'fallback');
+    assert.equal(response.headers.get('x-frugal-model'), 'gpt-4o-mini');
+    assert.match(data.output_text, /Simulated reply from gpt-4o-mini/);
   });
 
   test('bad Responses bodies get a 400 naming the field', async () => {
