@@ -191,13 +191,24 @@ static void anthropic_event(struct fg_call *c, const struct fg_sse_event *ev)
     }
 }
 
+/* A Responses event's type: its `event:` line, or (a provider that sends
+ * none) the payload's leading "type". */
+static bool rs_event_is(const struct fg_sse_event *ev, const char *type)
+{
+    if (ev->event_len)
+        return event_is(ev, type);
+    char pat[96];
+    int n = snprintf(pat, sizeof pat, "\"type\":\"%s\"", type);
+    return n > 0 && (size_t)n < sizeof pat && memmem(ev->data, ev->data_len, pat, (size_t)n);
+}
+
 /* Responses events: usage arrives once, in the terminal event's response;
  * a structured answer's text in the output_text deltas. */
 static void responses_event(struct fg_call *c, const struct fg_sse_event *ev)
 {
-    bool text = c->wants_structured && event_is(ev, "response.output_text.delta");
-    bool end = event_is(ev, "response.completed") || event_is(ev, "response.incomplete") ||
-               event_is(ev, "response.failed");
+    bool text = c->wants_structured && rs_event_is(ev, "response.output_text.delta");
+    bool end = rs_event_is(ev, "response.completed") || rs_event_is(ev, "response.incomplete") ||
+               rs_event_is(ev, "response.failed");
     if (!text && !end)
         return;
     struct fg_json *j = &c->resp;

@@ -258,8 +258,10 @@ static void remember_response(struct fg_call *c, const struct fg_json *j, int ob
 
 static void remember_streamed(struct fg_call *c, const struct fg_sse_event *ev)
 {
-    if (c->out != &fg_dialect_responses || ev->event_len != 16 ||
-        memcmp(ev->event, "response.created", 16) || fg_json_parse(&c->resp, ev->data, ev->data_len) < 0)
+    if (c->out != &fg_dialect_responses ||
+        !(ev->event_len ? ev->event_len == 16 && !memcmp(ev->event, "response.created", 16)
+                        : memmem(ev->data, ev->data_len, "\"type\":\"response.created\"", 25) != NULL) ||
+        fg_json_parse(&c->resp, ev->data, ev->data_len) < 0)
         return;
     remember_response(c, &c->resp, fg_json_get(&c->resp, 0, "response"));
 }

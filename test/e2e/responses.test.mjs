@@ -367,6 +367,18 @@ describe('Responses API forwarding', () => {
     const sp = await spendOfKey(k.json.id);
     assert.equal(microOf(sp.cost_usd), picoToMicro(pico));
     assert.equal(sp.tokens.cache_read, 1536);
+
+    // a provider that sends no `event:` lines: the payloads' types say it all
+    const bare = sse.replace(/^event: .*\n/gm, '').replace(/"id":"resp_rec_1"/g, '"id":"resp_rec_2"');
+    rec.queue({ sse: bare });
+    const k2 = await call(fr, '/frugal/keys', { body: { name: 'rec-stream-bare' } });
+    const r2 = await call(fr, '/v1/responses', { key: k2.json.key, body: { model: 'rec-gpt', input: 'hi', stream: true } });
+    assert.equal(r2.status, 200, r2.text);
+    await ledgerFlushed(fr, 2);
+    assert.equal(microOf((await spendOfKey(k2.json.id)).cost_usd), picoToMicro(pico));
+    rec.queue({ body: { ...RESP, id: 'resp_rec_2' } });
+    const g = await call(fr, '/v1/responses/resp_rec_2', { method: 'GET', key: k2.json.key });
+    assert.equal(g.status, 200, 'remembered from the bare response.created');
   });
 });
 
