@@ -772,7 +772,7 @@ static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *p
                            const struct fg_usage *u, char **text)
 {
     enum fg_dialect cd = !strcmp(x->b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                                                             : FG_DIALECT_OPENAI;
+                       : is_responses(x->b) ? FG_DIALECT_RESPONSES : FG_DIALECT_OPENAI;
     struct evbuffer *eb = evbuffer_new();
     evbuffer_add(eb, *text, strlen(*text));
     struct fg_err se;

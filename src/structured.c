@@ -299,7 +299,7 @@ int fg_structured_check_answer(const struct fg_config *cfg, enum fg_dialect d, c
     struct fg_call c;
     memset(&c, 0, sizeof c);
     c.w = &w;
-    c.in = c.out = fg_dialect_ops(d);
+    c.in = c.out = d == FG_DIALECT_RESPONSES ? &fg_dialect_responses : fg_dialect_ops(d);
     c.upstream_model = model;
     snprintf(c.id, sizeof c.id, "batch");
     int rc = 0;

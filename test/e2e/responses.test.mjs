@@ -440,6 +440,9 @@ describe('batches of /v1/responses lines', () => {
           line('r1', 'gpt-4o-mini', 'Summarise batching.'),
           line('r2', 'gpt-4o-mini', [{ role: 'user', content: 'A second line.' }], { instructions: 'Be brief.' }),
           line('r3', 'claude-haiku-4-5', 'Not on an OpenAI provider.'),
+          line('r4', 'gpt-4o-mini', 'Extract the person #sim:bad_schema', { text: { format: {
+            type: 'json_schema', name: 'p', strict: true, schema: { type: 'object',
+              properties: { name: { type: 'string' } }, required: ['name'], additionalProperties: false } } } }),
         ])), 'in.jsonl') });
         await rejectsWith(c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
           OpenAI.BadRequestError, 'a file of /v1/responses lines for a chat batch');
@@ -450,13 +453,17 @@ describe('batches of /v1/responses lines', () => {
           return ['completed', 'failed', 'expired', 'cancelled'].includes(x.status) ? x : null;
         }, { timeoutMs: 20000, stepMs: 50, what: 'the batch to finish' });
         assert.equal(b.status, 'completed');
-        assert.deepEqual(b.request_counts, { total: 3, completed: 2, failed: 1 });
+        assert.deepEqual(b.request_counts, { total: 4, completed: 2, failed: 2 });
         const out = (await (await c.files.content(b.output_file_id)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
         const errs = (await (await c.files.content(b.error_file_id)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
         assert.deepEqual(out.map((l) => l.custom_id).sort(), ['r1', 'r2']);
-        assert.equal(errs[0].custom_id, 'r3');
-        assert.equal(errs[0].response.status_code, 400);
-        assert.match(errs[0].response.body.error.message, /'claude-haiku-4-5' is on an Anthropic provider/);
+        assert.deepEqual(errs.map((l) => l.custom_id).sort(), ['r3', 'r4']);
+        const r3 = errs.find((l) => l.custom_id === 'r3');
+        assert.equal(r3.response.status_code, 400);
+        assert.match(r3.response.body.error.message, /'claude-haiku-4-5' is on an Anthropic provider/);
+        // an answer that does not match its text.format schema is not a result, in either mode
+        const r4 = errs.find((l) => l.custom_id === 'r4');
+        assert.equal(r4.response.body.error.code, 'invalid_structured_output', JSON.stringify(r4));
         let want = 0n;
         for (const l of out) {
           const r = l.response.body;
@@ -466,7 +473,7 @@ describe('batches of /v1/responses lines', () => {
           want += BigInt(r.usage.input_tokens) * p.input + BigInt(r.usage.output_tokens) * p.output;
         }
         const rows = JSON.parse(execFileSync('sqlite3', ['-json', db,
-          `SELECT endpoint, status, batch, cost_pico FROM calls WHERE batch_id = '${b.id}' AND status = 200`]).toString() || '[]');
+          `SELECT endpoint, status, batch, cost_pico FROM calls WHERE batch_id = '${b.id}' AND status = 200 AND error IS NULL`]).toString() || '[]');
         assert.equal(rows.length, 2, JSON.stringify(rows));
         assert.ok(rows.every((r) => r.endpoint === (mode === 'provider' ? 'batch' : 'responses')), JSON.stringify(rows));
         assert.equal(rows.reduce((s, r) => s + BigInt(r.cost_pico), 0n), want);
