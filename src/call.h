@@ -157,6 +157,8 @@ struct fg_call {
     struct fg_tr_stream *tr;          /* stream translator, owned */
     const char *forced_tool;          /* structured output via a forced tool */
 
+    const char *response_id;          /* the stored Response this attempt created
+                                         (arena), for the ledger */
     void *aux;                        /* a non-inference call's own state
                                          (responses_api.c), arena */
     struct fg_err err;

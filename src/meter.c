@@ -351,7 +351,8 @@ void fg_meter_submit(struct fg_call *c, bool final)
     size_t need = slen(key_id) + slen(tags) + slen(model_req) + slen(model) + slen(up) +
                   slen(prov) + slen(err) + slen(c->acct.buster_where) +
                   slen(sample) + slen(c->acct.cache_miss_reason) +
-                  slen(c->route_reason) + slen(c->acct.linked_id) + slen(c->batch_id) + 40;
+                  slen(c->route_reason) + slen(c->acct.linked_id) + slen(c->batch_id) +
+                  slen(c->response_id) + 40;
     struct fg_record *r = fg_record_new(need);
     *r = c->acct;
     r->next = NULL;
@@ -375,6 +376,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->buster_sample = fg_record_str(r, sample);
     r->cache_miss_reason = fg_record_str(r, c->acct.cache_miss_reason);
     r->linked_id = fg_record_str(r, c->acct.linked_id);   /* the record outlives the call */
+    r->response_id = fg_record_str(r, c->response_id);
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
     fg_admit_settle(c, r);   /* before the ledger (or the batch mailbox) owns r */
     if (c->batch_line) {

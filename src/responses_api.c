@@ -9,6 +9,7 @@
 #include "relay.h"
 #include "reply.h"
 #include "server.h"
+#include "store.h"
 
 #include <ctype.h>
 #include <event2/buffer.h>
@@ -85,10 +86,10 @@ static int find(const char *id, size_t n)
     return -1;
 }
 
-void fg_responses_remember(const char *id, size_t n, const char *owner, int provider_index)
+bool fg_responses_remember(const char *id, size_t n, const char *owner, int provider_index)
 {
     if (!id_ok(id, n))
-        return;
+        return false;
     pthread_mutex_lock(&M.mu);
     map_init();
     int k = find(id, n);
@@ -108,18 +109,44 @@ void fg_responses_remember(const char *id, size_t n, const char *owner, int prov
     snprintf(M.e[k].owner, sizeof M.e[k].owner, "%s", owner ? owner : "anonymous");
     M.e[k].provider_index = provider_index;
     pthread_mutex_unlock(&M.mu);
+    return true;
 }
 
-/* The provider of `id` if p may see it; -1 otherwise. */
-static int lookup(const char *id, const struct fg_principal *p)
+/* The provider of `id` if p may see it; -1 otherwise; -2 when the map
+ * does not know it. */
+static int lookup_mem(const char *id, const struct fg_principal *p)
 {
-    int prov = -1;
+    int prov = -2;
     pthread_mutex_lock(&M.mu);
     int k = M.e ? find(id, strlen(id)) : -1;
-    if (k >= 0 && fg_principal_owns(p, M.e[k].owner))
-        prov = M.e[k].provider_index;
+    if (k >= 0)
+        prov = fg_principal_owns(p, M.e[k].owner) ? M.e[k].provider_index : -1;
     pthread_mutex_unlock(&M.mu);
     return prov;
+}
+
+/* Not in memory: the ledger's `responses` table (one indexed read on the
+ * worker's own store handle, as GET /frugal/spend reads), remembered again
+ * when found. */
+static int lookup(struct fg_worker *w, const char *id, const struct fg_principal *p)
+{
+    int prov = lookup_mem(id, p);
+    if (prov != -2)
+        return prov;
+    char key[64], name[128], err[200];
+    const struct fg_config *cfg = w->app->cfg;
+    if (!w->store && fg_store_open(cfg->storage, &w->store, err, sizeof err) < 0)
+        return -1;
+    if (!w->store->ops->response_owner ||
+        w->store->ops->response_owner(w->store, id, key, sizeof key, name, sizeof name, err,
+                                      sizeof err) != 1)
+        return -1;
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        if (!strcmp(cfg->providers[i].name, name)) {
+            fg_responses_remember(id, strlen(id), key, (int)i);
+            return fg_principal_owns(p, key) ? (int)i : -1;
+        }
+    return -1;   /* its provider is no longer configured */
 }
 
 static void forget(const char *id)
@@ -334,7 +361,7 @@ void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
                     "Invalid query string: '%.100s'.", query);
         return;
     }
-    int prov = lookup(px.id, p);
+    int prov = lookup(w, px.id, p);
     if (prov < 0 || (size_t)prov >= w->app->cfg->n_providers) {
         reply_error(req, FG_E_NOT_FOUND, "response_id", "response_not_found",
                     "No response with id '%s' was found (frugal routes a stored response to the "

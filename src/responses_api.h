@@ -13,8 +13,11 @@
  * else, and any id frugal does not know, gets 404 in OpenAI's shape.
  *
  * The id map is process-wide (thread-safe), in memory and bounded
- * (FG_RESPONSES_MAP_MAX entries, the oldest forgotten first): after a
- * restart, or for a response created around frugal, these calls get 404.
+ * (FG_RESPONSES_MAP_MAX entries, the oldest forgotten first); behind it the
+ * ledger keeps every create call's response id with its key and provider
+ * (the store's `responses` table), read when the map does not know an id
+ * (after a restart, or once evicted).  A response created around frugal
+ * gets 404.
  * These calls are not inference: they write no ledger row and spend no
  * budget.  Transfers run on the worker's loop, as a struct fg_call with
  * no dialect (so a client that leaves, or a shutdown, ends them). */
@@ -38,8 +41,8 @@ void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
 
 /* Response `id` (n bytes, as the provider spelled it) was created by key
  * `owner` on provider `provider_index`.  Ids that are too long or carry
- * characters outside [A-Za-z0-9_-] are not remembered. */
-void fg_responses_remember(const char *id, size_t n, const char *owner, int provider_index);
+ * characters outside [A-Za-z0-9_-] are not remembered (false). */
+bool fg_responses_remember(const char *id, size_t n, const char *owner, int provider_index);
 /* Forget everything (tests, shutdown). */
 void fg_responses_reset(void);
 

@@ -11,6 +11,7 @@ import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { z } from 'zod';
 import { toFile } from 'openai';
 import { zodTextFormat } from 'openai/helpers/zod';
@@ -25,6 +26,7 @@ import {
   openai,
   rejectsWith,
   startFrugal,
+  startSim,
   tempDir,
   test as libTest,
   waitFor,
@@ -482,4 +484,35 @@ describe('batches of /v1/responses lines', () => {
       }
     });
   }
+});
+
+describe('stored responses across a restart', () => {
+  test('the ledger remembers which provider and key created a response', async () => {
+    const sim = await startSim({ name: 'sim-rs-restart' });
+    const dir = tempDir();
+    const cfg = {
+      storage: `sqlite:${join(dir, 'frugal.db')}`,
+      server: { master_key: MASTER },
+      providers: [{ name: 'ext', type: 'openai', base_url: `${sim.url}/v1`, api_key: 'sk-ext-sim-key' }],
+      models: [{ name: 'gpt-4o-mini', provider: 'ext' }],
+    };
+    let g = await startFrugal({ name: 'frugal-rs-restart-1', cwd: dir, config: cfg });
+    try {
+      const mk = async (name) => (await call(g, '/frugal/keys', { body: { name } })).json;
+      const a = await mk('restart-owner');
+      const b = await mk('restart-other');
+      const r = await openai(g, { apiKey: a.key }).responses.create({ model: 'gpt-4o-mini', input: 'keep me' });
+      await g.stop();
+      g = await startFrugal({ name: 'frugal-rs-restart-2', cwd: dir, config: cfg });
+      const got = await openai(g, { apiKey: a.key }).responses.retrieve(r.id);
+      assert.equal(got.id, r.id);
+      assert.equal(got.output_text, r.output_text);
+      await rejectsWith(openai(g, { apiKey: b.key }).responses.retrieve(r.id), OpenAI.NotFoundError);
+      assert.equal((await openai(g).responses.retrieve(r.id)).id, r.id, 'the master key sees all');
+    } finally {
+      if (!g.exited) await g.stop();
+      await sim.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
