@@ -1,6 +1,9 @@
 # frugal — build, test, bench.
 #   make            build/frugal (optimised)
-#   make test       unit tests (cmocka) + end-to-end tests, all under ASan/UBSan
+#   make test       check-src, unit tests (cmocka) + end-to-end tests under ASan/UBSan,
+#                   a short fuzz pass, then unit + busy e2e files under TSan
+#   make unit T=x   one unit suite; make e2e T=file P=pattern: one e2e file
+#   make check-src  layer rules and banned functions (scripts/check-src.sh)
 #   make fuzz       libFuzzer targets in build/fuzz/ (needs clang: CLANG=clang-14)
 #   make fuzz-run   run each for FUZZ_SECONDS (default 30); fails on a finding
 #   make bench      overhead benchmark against direct and nginx, and the
@@ -13,23 +16,39 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+# src/ has one folder per layer (see scripts/check-src.sh for who may include
+# whom); headers are included by bare name, so every folder is on the path.
+SRC_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
+INCS    := $(SRC_DIRS:%=-iquote %)
+# -MMD -MP: each object depends on the headers it really includes (.d files)
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(INCS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
 LDLIBS  := $(PKG_LIBS) -lpthread -lm
 
-SRC     := $(wildcard src/*.c)
-LIB_SRC := $(filter-out src/main.c,$(SRC))
+SRC     := $(wildcard src/*/*.c)
+LIB_SRC := $(filter-out src/cli/main.c,$(SRC))
 UNIT    := $(wildcard test/unit/test_*.c)
 
 # Release build
 OBJ     := $(SRC:src/%.c=build/obj/%.o)
 LIB_OBJ := $(LIB_SRC:src/%.c=build/obj/%.o)
-# Sanitizer build (tests)
-SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-format-truncation
-SOBJ    := $(SRC:src/%.c=build/san/%.o)
-SLIB    := $(LIB_SRC:src/%.c=build/san/%.o)
-UBIN    := $(UNIT:test/unit/%.c=build/san/%)
+# Sanitizer builds.  SANITIZER=address (ASan+UBSan, the default for tests,
+# in build/san/) or SANITIZER=thread (ThreadSanitizer, in build/tsan/), as
+# in redis's Makefile; `make test` runs both.
+SANITIZER ?= address
+ifeq ($(SANITIZER),thread)
+SANDIR  := build/tsan
+SAN     := -fsanitize=thread -fno-omit-frame-pointer -Wno-format-truncation -DFG_DEBUG
+SAN_RUN := TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/test/tsan.supp"
+else
+SANDIR  := build/san
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-format-truncation -DFG_DEBUG
+SAN_RUN := ASAN_OPTIONS=detect_leaks=1
+endif
+SOBJ    := $(SRC:src/%.c=$(SANDIR)/%.o)
+SLIB    := $(LIB_SRC:src/%.c=$(SANDIR)/%.o)
+UBIN    := $(UNIT:test/unit/%.c=$(SANDIR)/%)
 
-.PHONY: all test unit e2e bench install clean fmt deps fuzz fuzz-run fuzz-short
+.PHONY: all test unit e2e tsan bench install clean fmt fmt-check check-src deps fuzz fuzz-run fuzz-short
 all: build/frugal
 
 build/frugal: $(OBJ)
@@ -39,63 +58,78 @@ build/frugal: $(OBJ)
 build/route_bench: bench/route_bench.c $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
-build/obj/%.o: src/%.c $(wildcard src/*.h) | build/obj
+build/obj/%.o: src/%.c
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-build/san/%.o: src/%.c $(wildcard src/*.h) | build/san
+$(SANDIR)/%.o: src/%.c
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
 
-build/san/frugal: $(SOBJ)
+$(SANDIR)/frugal: $(SOBJ)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
-build/san/test_%: test/unit/test_%.c $(SLIB) | build/san
+$(SANDIR)/test_%: test/unit/test_%.c $(SLIB)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -Itest/unit -o $@ $< $(SLIB) $(LDLIBS) -lcmocka
 
-build/obj build/san:
-	mkdir -p $@
+-include $(shell find build -name '*.d' 2>/dev/null)
 
-unit: $(UBIN)
-	@set -e; for t in $(UBIN); do echo "== $$t"; ASAN_OPTIONS=detect_leaks=1 $$t; done
+# make unit [T=name]: every unit suite, or test/unit/test_NAME.c alone
+UNIT_RUN := $(if $(T),$(SANDIR)/test_$(T),$(UBIN))
+unit: $(UNIT_RUN)
+	@set -e; for t in $(UNIT_RUN); do echo "== $$t"; $(SAN_RUN) $$t; done
 
 test/e2e/node_modules: test/e2e/package-lock.json
 	cd test/e2e && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# make e2e [T=file] [P=pattern]: every end-to-end file, or test/e2e/FILE.test.mjs
+# alone, optionally only the tests whose name matches P.
 # .logs collects every daemon's stderr for the last test (zz_redaction), which
 # checks that no key the suite used was ever logged.
-e2e: build/san/frugal test/e2e/node_modules
-	rm -rf test/e2e/.logs
-	cd test/e2e && FRUGAL_BIN=$(CURDIR)/build/san/frugal node --test --test-concurrency=1 *.test.mjs
+E2E_FILES := $(if $(T),$(T:%=%.test.mjs),*.test.mjs)
+e2e: $(SANDIR)/frugal test/e2e/node_modules
+	$(if $(T),,rm -rf test/e2e/.logs)
+	cd test/e2e && $(SAN_RUN) FRUGAL_BIN=$(CURDIR)/$(SANDIR)/frugal node --test --test-concurrency=1 \
+	    $(if $(P),--test-name-pattern='$(P)') $(E2E_FILES)
+
+# ThreadSanitizer: the unit suites and the end-to-end files whose daemons are
+# busiest across threads (keys and budgets, batches, the ledger).
+TSAN_E2E ?= keys batch ledger
+tsan:
+	$(MAKE) SANITIZER=thread unit
+	$(MAKE) SANITIZER=thread e2e T="$(TSAN_E2E)"
+
+# Layer rules and banned functions (scripts/check-src.sh)
+check-src:
+	scripts/check-src.sh
 
 # a short fuzz pass (FUZZ_SHORT_SECONDS per target) so every test run exercises them
-test: unit e2e fuzz-short
+test: check-src unit e2e fuzz-short tsan
 
 # Fuzzing.  libFuzzer comes with clang (not gcc), so these targets are built
 # with $(CLANG); the library objects are compiled again for it in build/fuzz/.
-# fuzz_multipart is built only once src/multipart.c exists.  Seeds are in
-# fuzz/corpus/TARGET/ (committed); what a run finds goes to build/fuzz/work/
-# and crashes to build/fuzz/artifacts/.
+# Seeds are in fuzz/corpus/TARGET/ (committed); what a run finds goes to
+# build/fuzz/work/ and crashes to build/fuzz/artifacts/.
 CLANG   ?= clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -Isrc -Ifuzz $(WARN) $(PKG_CFLAGS) -O1 -g $(FUZZ_SAN)
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE $(INCS) -Ifuzz $(WARN) $(PKG_CFLAGS) -O1 -g $(FUZZ_SAN) -MMD -MP
 FUZZ_OBJ := $(LIB_SRC:src/%.c=build/fuzz/obj/%.o)
 .SECONDARY: $(FUZZ_OBJ)   # objects shared by every target: keep them
-FUZZ_ALL := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
-FUZZ_TARGETS := $(if $(wildcard src/multipart.c),$(FUZZ_ALL),$(filter-out fuzz_multipart,$(FUZZ_ALL)))
+FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_TARGETS:%=build/fuzz/%)
 FUZZ_SECONDS ?= 30
 FUZZ_SHORT_SECONDS ?= 10
 
 fuzz: $(FUZZ_BIN)
 
-build/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | build/fuzz/obj
+build/fuzz/obj/%.o: src/%.c
+	@mkdir -p $(@D)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
 
-build/fuzz/%: fuzz/%.c $(wildcard fuzz/*.h) $(FUZZ_OBJ)
+build/fuzz/%: fuzz/%.c $(FUZZ_OBJ)
 	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LDLIBS)
-
-build/fuzz/obj:
-	mkdir -p $@
 
 fuzz-run: fuzz
 	scripts/fuzz-run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
@@ -114,8 +148,12 @@ install: build/frugal
 deps:
 	scripts/install-deps.sh
 
+FMT_FILES = $(wildcard src/*/*.c src/*/*.h test/unit/*.c fuzz/*.c fuzz/*.h bench/*.c)
 fmt:
-	clang-format -i src/*.c src/*.h test/unit/*.c
+	clang-format -i $(FMT_FILES)
+
+fmt-check:
+	clang-format --dry-run --Werror $(FMT_FILES)
 
 clean:
 	rm -rf build

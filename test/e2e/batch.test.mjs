@@ -166,6 +166,12 @@ for (const mode of ['provider', 'local']) {
       const m = await metrics(fr);
       assert.equal(m.get('frugal_batch_lines_total{outcome="succeeded"}'), 2);
       assert.equal(m.get('frugal_batch_lines_total{outcome="errored"}'), 2);
+      // the money counters include the batch lines, as the ledger does
+      const pico = ok.reduce((a, r) => a + BigInt(r.cost_pico), 0n);
+      const savedBatch = ok.reduce((a, r) => a + BigInt(r.saved_batch_pico), 0n);
+      assert.ok(Math.abs(m.get('frugal_cost_usd_total') - Number(pico) / 1e12) < 1e-9,
+        `frugal_cost_usd_total ${m.get('frugal_cost_usd_total')} vs the lines' ${Number(pico) / 1e12}`);
+      assert.ok(Math.abs(m.get('frugal_saved_usd_total{technique="batch"}') - Number(savedBatch) / 1e12) < 1e-9);
       await waitFor(async () => (await metrics(fr)).get('frugal_batches_active') === 0,
         { what: 'the executor to see no active batch' });
       if (mode === 'provider') assert.ok(m.get('frugal_batch_jobs_total{result="submitted"}') >= 1);

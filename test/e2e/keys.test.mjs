@@ -70,6 +70,49 @@ const chat = (key, extra = {}) =>
   oa(key).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 20, messages: user('hi'), ...extra });
 
 describe('key lifecycle', () => {
+  test('a key made by `frugal keys create` works on its very next call', async () => {
+    // Each round first sends an unknown key (which used to re-read the keys
+    // table and then refuse to look again for a second), then creates a key
+    // with the CLI and uses it at once: no waiting, no retry.
+    for (let i = 0; i < 3; i++) {
+      const wrong = 'fk-' + 'Q'.repeat(42) + String(i);
+      const e = await chat(wrong).then(() => null, (x) => x);
+      assert.ok(e instanceof OpenAI.AuthenticationError, `${e}`);
+      const made = await keysCli('create', '--name', `next-call-${i}`, '--json');
+      assert.equal(made.code, 0, made.stderr);
+      const k = JSON.parse(made.stdout);
+      const r = await chat(k.key);
+      assert.equal(r.choices[0].message.role, 'assistant');
+    }
+  });
+
+  test('revoke takes the key itself (CLI and admin API), matched by its hash', async () => {
+    const made = JSON.parse((await keysCli('create', '--name', 'held', '--json')).stdout);
+    assert.equal((await chat(made.key)).choices[0].message.role, 'assistant');
+    const rev = await keysCli('revoke', made.key);
+    assert.equal(rev.code, 0, rev.stderr);
+    assert.match(rev.stdout, new RegExp(`revoked ${made.id} \\('held'\\)`));
+    assert.ok(!rev.stdout.includes(made.key) && !rev.stderr.includes(made.key), 'the secret is not echoed');
+    const err = await waitFor(() => chat(made.key).then(() => null, (e) => e), { timeoutMs: 5000, what: '401 after revoke' });
+    assert.equal(err.code, 'key_revoked');
+    // a secret nobody holds: exit 1, and the message does not echo it
+    const nobody = 'fk-' + 'Z'.repeat(43);
+    const miss = await keysCli('revoke', nobody);
+    assert.equal(miss.code, 1);
+    assert.match(miss.stderr, /no key in sqlite:.* matches the key fk-ZZZZ/);
+    assert.ok(!miss.stderr.includes(nobody));
+
+    const k2 = await createKey({ name: 'held-api' });
+    let r = await call(fr, `/frugal/keys/${k2.key}/revoke`, { body: {} });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.id, k2.id);
+    assert.equal(r.json.status, 'revoked');
+    assert.ok(!r.text.includes(k2.key));
+    r = await call(fr, `/frugal/keys/${nobody}`, { method: 'DELETE' });
+    assert.equal(r.status, 404);
+    assert.ok(!r.text.includes(nobody));
+  });
+
   test('CLI: create prints the key once, list never shows it, revoke → 401 within seconds', async () => {
     const text = await keysCli('create', '--name', 'cli-text', '--rpm', '100');
     assert.equal(text.code, 0, text.stderr);

@@ -275,8 +275,14 @@ describe('connection caps', () => {
       },
     });
     try {
+      // each holds its place with a request begun (a connection that sent
+      // nothing would be shed for the SDK's: edge.test.mjs)
       const idle = [];
-      for (let i = 0; i < 3; i++) idle.push(await rawClient(fr.port));
+      for (let i = 0; i < 3; i++) {
+        const c = await rawClient(fr.port);
+        c.sock.write('GET /healthz HTTP/1.1\r\n');
+        idle.push(c);
+      }
       await sleep(100);
       const e = await rejectsWith(
         openai(fr).chat.completions.create({ model: 'gpt-4o-mini', messages: user('hi') }),

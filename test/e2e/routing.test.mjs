@@ -105,20 +105,22 @@ describe('route options', () => {
     }
   });
 
-  test('a truncated cheap answer escalates to the frontier model, both calls in the ledger', async () => {
-    const fr = await startFrugal({
-      config: config({ escalate_on: ['truncated', 'empty'], frontier_share: 0 }), name: 'frugal-escalate',
-    });
+  test('a cheap answer cut by the model\'s output limit escalates, both calls in the ledger', async () => {
+    const cfg = config({ escalate_on: ['truncated', 'empty'], frontier_share: 0 });
+    // a cheap model whose output limit is 5 tokens: a cut at 5 is its limit
+    cfg.models = [...cfg.models, { name: 'mini-short', provider: 'sim', model: 'gpt-4o-mini', max_output_tokens: 5 }];
+    cfg.routes = [...cfg.routes, { ...cfg.routes[0], name: 'auto-short', cheap: 'mini-short' }];
+    const fr = await startFrugal({ config: cfg, name: 'frugal-escalate' });
     try {
-      const send = (extra) => call(fr, '/v1/chat/completions', {
-        body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'write a lot #sim:tokens=80' }], ...extra }),
+      const send = (model, extra) => call(fr, '/v1/chat/completions', {
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'write a lot #sim:tokens=80' }], ...extra }),
       });
-      const r = await send({ max_tokens: 5 });
+      const r = await send('auto-short', { max_tokens: 5 });
       assert.equal(r.status, 200, r.text);
       assert.equal(r.headers.get('x-frugal-route'), 'escalated');
       assert.equal(r.headers.get('x-frugal-model'), 'gpt-4o');
       // an answer that is not short of anything stays cheap
-      const ok = await send({});
+      const ok = await send('auto', {});
       assert.equal(ok.headers.get('x-frugal-route'), 'cheap');
       await new Promise((res) => setTimeout(res, 200));
       const spend = (await call(fr, '/frugal/spend?since=1h', { method: 'GET' })).json;
@@ -130,20 +132,24 @@ describe('route options', () => {
     }
   });
 
-  test('the same conversation asked again soon is a retry: it goes to the frontier model', async () => {
-    const fr = await startFrugal({ config: config({ escalate_on: ['retry'], frontier_share: 0 }), name: 'frugal-retry' });
+  test('a cheap answer cut by the client\'s own max_tokens is not escalated (the frontier model would be cut there too)', async () => {
+    const fr = await startFrugal({
+      config: config({ escalate_on: ['truncated', 'empty'], frontier_share: 0 }), name: 'frugal-escalate-client-cap',
+    });
     try {
-      const send = (headers = {}) => call(fr, '/v1/chat/completions', {
-        headers,
-        body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content: 'is this answer right? 41' }] }),
+      const r = await call(fr, '/v1/chat/completions', {
+        body: JSON.stringify({ model: 'auto', max_tokens: 5, messages: [{ role: 'user', content: 'write a lot #sim:tokens=80' }] }),
       });
-      assert.equal((await send()).headers.get('x-frugal-route'), 'cheap');
-      const again = await send();
-      assert.equal(again.headers.get('x-frugal-route'), 'escalated');
-      assert.equal(again.headers.get('x-frugal-model'), 'gpt-4o');
-      // a tier the client forces is never escalated
-      const forced = await send({ 'x-frugal-route': 'cheap' });
-      assert.equal(forced.headers.get('x-frugal-route'), 'cheap');
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.headers.get('x-frugal-route'), 'cheap');
+      assert.equal(r.headers.get('x-frugal-model'), 'gpt-4o-mini');
+      assert.equal(r.json.choices[0].finish_reason, 'length');
+      // streamed: not held back for an escalation that cannot come, and not escalated
+      const s = await call(fr, '/v1/chat/completions', {
+        body: JSON.stringify({ model: 'auto', max_tokens: 5, stream: true, messages: [{ role: 'user', content: 'write a lot #sim:tokens=80' }] }),
+      });
+      assert.equal(s.headers.get('x-frugal-route'), 'cheap');
+      assert.match(s.text, /"finish_reason":"length"/);
     } finally {
       await fr.stop();
     }

@@ -166,7 +166,11 @@ static void test_design_example_loads(void **state)
     assert_int_equal(c->server.stream_idle_timeout_ms, 300000);
     assert_int_equal(c->server.shutdown_grace_ms, 10000);
     assert_string_equal(c->server.log_level, "info");
-    assert_string_equal(c->storage, "sqlite:frugal.db");
+    /* a relative sqlite path is next to the config file (/tmp here) */
+    char *tmp = realpath("/tmp", NULL), want[128];
+    snprintf(want, sizeof want, "sqlite:%s/frugal.db", tmp);
+    free(tmp);
+    assert_string_equal(c->storage, want);
 
     assert_int_equal(c->n_providers, 2);
     const struct fg_provider_cfg *p = &c->providers[0];
@@ -871,6 +875,46 @@ static void test_errlist(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, clean_env, clean_env)
 
+/* ---------- storage: a relative sqlite path is next to the config file ---------- */
+
+static void test_storage_anchored_to_config_dir(void **state)
+{
+    char *tmp = realpath("/tmp", NULL), want[160];
+    struct fg_config *c = load_ok("storage: sqlite:data/ledger.db\n");
+    snprintf(want, sizeof want, "sqlite:%s/data/ledger.db", tmp);
+    assert_string_equal(c->storage, want);
+    fg_config_free(c);
+    c = load_ok("storage: sqlite:/var/lib/frugal/f.db\n");   /* absolute: as written */
+    assert_string_equal(c->storage, "sqlite:/var/lib/frugal/f.db");
+    fg_config_free(c);
+    c = load_ok("storage: \"sqlite::memory:\"\n");          /* not a file */
+    assert_string_equal(c->storage, "sqlite::memory:");
+    fg_config_free(c);
+    free(tmp);
+}
+
+/* env: secrets are needed only by commands that use them */
+static void test_no_secrets_flag(void **state)
+{
+    const char *yaml = "providers: [{name: o, type: openai, api_key: env:FG_TEST_UNSET_KEY}]\n"
+                       "models: [{name: gpt-4o-mini, provider: o}]\n";
+    struct fg_config *c = NULL;
+    struct fg_errlist errs = {0};
+    assert_int_equal(load_text(yaml, &c, &errs), -1);   /* serve: an error naming it */
+    assert_non_null(strstr(errs.lines[0], "FG_TEST_UNSET_KEY is not set"));
+    fg_errlist_free(&errs);
+    snprintf(g_path, sizeof g_path, "/tmp/frugal_test_config_XXXXXX");
+    int fd = mkstemp(g_path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+    close(fd);
+    assert_int_equal(fg_config_load_opts(g_path, FG_CONFIG_NO_SECRETS, &c, &errs), 0);
+    unlink(g_path);
+    assert_int_equal(errs.n, 0);
+    assert_string_equal(c->providers[0].api_key, "env:FG_TEST_UNSET_KEY");   /* unresolved */
+    fg_config_free(c);
+}
+
 /* ---------- limits (server.*): defaults, values, bounds, from a buffer ---------- */
 
 static void test_limits(void **state)
@@ -973,6 +1017,8 @@ int main(void)
         T(test_defaults_both_keys),
         T(test_defaults_bad_env),
         T(test_errlist),
+        T(test_storage_anchored_to_config_dir),
+        T(test_no_secrets_flag),
         T(test_limits),
         T(test_errors_redact_keys),
     };

@@ -15,6 +15,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "keyreg.h"
 #include "keys.h"
 #include "period.h"
 #include "store.h"
@@ -321,6 +322,52 @@ static void store_round_trip(void **state)
     rmdir(dir);
 }
 
+/* The registry finds a key made behind its back (by `frugal keys create`'s
+ * own store handle) on the first call, by hash, even right after a wrong
+ * key was looked up; the store's key_by_hash finds a key by its hash. */
+static void registry_finds_new_keys_at_once(void **state)
+{
+    char dir[] = "/tmp/frugal-keyreg-XXXXXX", yaml[256], err[300];
+    assert_non_null(mkdtemp(dir));
+    snprintf(yaml, sizeof yaml, "storage: sqlite:%s/k.db\nproviders: [{name: s, type: sim}]\n"
+             "models: [{name: gpt-4o-mini, provider: s}]\n", dir);
+    struct fg_config *cfg = NULL;
+    struct fg_errlist errs = {0};
+    assert_int_equal(fg_config_load_buffer("k.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
+    assert_int_equal(fg_keyreg_start(cfg, err, sizeof err), 0);
+
+    struct fg_store *cli;
+    assert_int_equal(fg_store_open(cfg->storage, &cli, err, sizeof err), 0);
+    struct fg_key_opts o = {.name = "fresh"};
+    struct fg_key k, got;
+    char secret[FG_KEY_SECRET_MAX], wrong[FG_KEY_SECRET_MAX];
+    struct fg_vkey *v;
+    /* a wrong key first (it used to block re-reads for a second) */
+    assert_int_equal(fg_key_new(&o, cfg, T0, &k, wrong, err, sizeof err), 0);
+    assert_int_equal(fg_keyreg_auth(wrong, T0, &v), FG_KEY_UNKNOWN);
+    /* a key created now works at once */
+    assert_int_equal(fg_key_new(&o, cfg, T0, &k, secret, err, sizeof err), 0);
+    assert_int_equal(cli->ops->key_put(cli, &k, err, sizeof err), 0);
+    assert_int_equal(cli->ops->key_by_hash(cli, k.hash, &got, err, sizeof err), 1);
+    assert_string_equal(got.id, k.id);
+    assert_int_equal(fg_keyreg_auth(secret, T0, &v), FG_KEY_OK);
+    assert_string_equal(v->k.id, k.id);
+    char h[65];
+    fg_key_hash("fk-nothing", h);
+    assert_int_equal(cli->ops->key_by_hash(cli, h, &got, err, sizeof err), 0);
+    fg_store_close(cli);
+    fg_keyreg_stop();
+    fg_config_free(cfg);
+    char path[128];
+    snprintf(path, sizeof path, "%s/k.db", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/k.db-wal", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/k.db-shm", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -334,6 +381,7 @@ int main(void)
         cmocka_unit_test(tags_merge),
         cmocka_unit_test(periods_align_utc),
         cmocka_unit_test(store_round_trip),
+        cmocka_unit_test(registry_finds_new_keys_at_once),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fg_arena_thread_cleanup();

@@ -128,6 +128,9 @@ static json_t *at(json_t *j, const char *path)
     assert_int_equal(json_integer_value(at((j), (path))), (want))
 #define assert_str_at(j, path, want) assert_string_equal(json_string_value(at((j), (path))), (want))
 
+static char *render(const json_t *j, const char *by);
+static void assert_has(const char *text, const char *needle);
+
 #define T0 1795651200000LL /* 2026-11-26T00:00:00Z */
 #define HOUR 3600000LL
 
@@ -242,12 +245,22 @@ static void buckets_and_shares(void **state)
     assert_num(j, "by.rows.0.share", 0.73);
     assert_str_at(j, "by.rows.1.key", "frontier_overuse");
     assert_int_at(j, "by.rows.1.requests", 1);
-    assert_num(j, "by.rows.1.baseline_usd", 2);
+    /* a bucket is a share of the calls' cost: no baseline or saving of its own */
+    assert_true(json_is_null(at(j, "by.rows.1.baseline_usd")));
+    assert_true(json_is_null(at(j, "by.rows.1.saved_usd")));
+    /* 2 + 1 + 1 + 2 rows for 2 calls: said so */
+    assert_int_at(j, "by.calls", 2);
+    assert_non_null(strstr(json_string_value(at(j, "by.note")),
+                           "counted in every bucket it has money in"));
     assert_str_at(j, "by.rows.2.key", "bloated_output");
     assert_int_at(j, "by.rows.2.requests", 1);
     assert_str_at(j, "by.rows.3.key", "other");
     assert_int_at(j, "by.rows.3.requests", 2);
     assert_num(j, "by.rows.3.cost_usd", 0.45);
+    char *t = render(j, "bucket");
+    assert_has(t, "  frontier_overuse         1    $0.240000            -            -\n");
+    assert_has(t, "  (2 calls in all; one call's cost splits across buckets");
+    free(t);
     json_decref(j);
 }
 
@@ -450,9 +463,20 @@ static void by_key_and_model(void **state)
     a->baseline_pico = 4000000;
     put(f, a);
     put(f, rec(T0 + 1, "m2", 2000000));
+    struct fg_key k = {.created_ms = T0};
+    snprintf(k.id, sizeof k.id, "vk_team");
+    snprintf(k.name, sizeof k.name, "search-team");
+    snprintf(k.hash, sizeof k.hash, "%064d", 7);
+    char kerr[200];
+    assert_int_equal(f->s->ops->key_put(f->s, &k, kerr, sizeof kerr), 0);
     json_t *j = spend(f, T0, T0 + HOUR, "key", 0);
     assert_str_at(j, "by.rows.0.key", "master");
+    assert_null(json_object_get(at(j, "by.rows.0"), "name"));
     assert_str_at(j, "by.rows.1.key", "vk_team");
+    assert_str_at(j, "by.rows.1.name", "search-team");   /* people read names, not ids */
+    char *t = render(j, "key");
+    assert_has(t, "  search-team (vk_team)         1    $0.000001    $0.000004    $0.000003\n");
+    free(t);
     assert_num(j, "by.rows.1.baseline_usd", 0.000004);
     assert_num(j, "by.rows.1.saved_usd", 0.000003);
     json_decref(j);
@@ -692,13 +716,19 @@ static void cache_busters_per_day(void **state)
     assert_num(j, "cache_busters.0.cost_usd_per_day", 64.86467);
     assert_non_null(strstr(json_string_value(at(j, "cache_busters.0.advice")),
                            "after the stable part of the prompt"));
-    /* 3006 tokens once: $0.0027054/h, $0.064930 a day */
+    assert_non_null(strstr(json_string_value(at(j, "cache_busters.0.per_day_basis")),
+                           "extrapolated to 24 h from 59 min of steady calls"));
+    /* 3006 tokens once ($0.0027054 in the hour): one call is not a daily rate */
     assert_str_at(j, "cache_busters.1.model", "claude-sonnet-4-5");
-    assert_num(j, "cache_busters.1.cost_usd_per_day", 0.06493);
+    assert_num(j, "cache_busters.1.cost_usd", 0.002705);
+    assert_true(json_is_null(at(j, "cache_busters.1.cost_usd_per_day")));
     assert_str_at(j, "cache_busters.2.where", "tools");
     assert_int_at(j, "cache_busters.2.calls", 2);
     assert_int_at(j, "cache_busters.2.tokens", 1000);
-    assert_num(j, "cache_busters.2.cost_usd_per_day", 0.0216);
+    /* two calls a millisecond apart in an hour's window: a burst, not x24 */
+    assert_true(json_is_null(at(j, "cache_busters.2.cost_usd_per_day")));
+    assert_str_at(j, "cache_busters.2.per_day_basis",
+                  "not extrapolated: seen over 0 s of a 60 min window");
     /* the smallest of the twelve are cut: offsets 111 .. 104 remain */
     assert_int_at(j, "cache_busters.3.offset", 111);
     assert_int_at(j, "cache_busters.9.offset", 105);
@@ -713,6 +743,8 @@ static void cache_busters_per_day(void **state)
     assert_has(t, "  where       offset model               calls     tokens      per day  sample\n"
                   "  system           9 claude-haiku-4-5      999    3002994   $64.864670  "
                   "\"2026-11-26T00:49:57Z. You are\"\n");
+    assert_has(t, "  tools           10 claude-opus-4-5         2       1000            -  ");
+    assert_has(t, "  (per day \"-\": seen in a burst, not across the window;");
     assert_has(t, "  fix: move the changing text (e.g. a timestamp or request id) after the "
                   "stable part of the prompt, or into the last user message\n");
     assert_has(t, "\nCache miss reasons (provider diagnostics)\n  system_changed");
@@ -722,6 +754,8 @@ static void cache_busters_per_day(void **state)
     /* a 24 h window: the per-day cost is the window's cost */
     j = mem_spend(&m, T0, T0 + 24 * HOUR);
     assert_num(j, "cache_busters.0.cost_usd_per_day", 2.705400);   /* 1,000 calls now */
+    assert_str_at(j, "cache_busters.0.per_day_basis", "average day of the 24 h window");
+    assert_num(j, "cache_busters.1.cost_usd_per_day", 0.002705);   /* observed, not scaled */
     json_decref(j);
     mem_free(&m);
 }
@@ -771,17 +805,28 @@ static void prompt_cache_stats(void **state)
     put(f, cached(T0 + 40, "mystery", "cccc000000000000", 0, 700, 0));
     /* no prefix: reads count in read_tokens, not in the hit rate */
     put(f, cached(T0 + 50, "claude-haiku-4-5", NULL, 100, 0, 0));
+    /* prompts too short to ever be cached (OpenAI caches from 1,024 tokens,
+     * Haiku 4.5 from 4,096): not in the hit rate */
+    for (int i = 0; i < 30; i++)
+        put(f, cached(T0 + 60 + i, i % 2 ? "gpt-4o-mini" : "claude-haiku-4-5",
+                      "dddd000000000000", 0, 0, 0));
+    struct fg_record *big = cached(T0 + 100, "gpt-4o-mini", "eeee000000000000", 0, 0, 0);
+    big->tok.input = 1024;   /* long enough: counted, and it missed */
+    put(f, big);
     json_t *j = spend(f, T0, T0 + HOUR, NULL, 0);
-    /* 9 of 17 calls with a prefix read the cache: 0.5294 */
-    assert_num(j, "prompt_cache.hit_rate", 0.529);
+    /* 9 of the 18 cacheable calls with a prefix read the cache */
+    assert_num(j, "prompt_cache.hit_rate", 0.5);
+    assert_int_at(j, "prompt_cache.eligible_calls", 18);
+    assert_int_at(j, "prompt_cache.too_short_calls", 30);
     assert_int_at(j, "prompt_cache.read_tokens", 9 * 3000 + 100);
     assert_int_at(j, "prompt_cache.written_tokens", 3000 + 10000 + 1000 + 700);
     assert_int_at(j, "prompt_cache.written_never_read_tokens", 10000 + 1000 + 700);
     /* 10,000 x $1.25/M + 1,000 x $2/M */
     assert_num(j, "prompt_cache.written_never_read_usd", 0.0145);
     char *t = render(j, NULL);
-    assert_has(t, "\nPrompt cache\n  hit rate 52.9% (calls with a stable prefix that read the "
-                  "cache)\n  read 27100 tokens, written 14700 tokens\n"
+    assert_has(t, "\nPrompt cache\n  hit rate 50.0% (of the 18 calls with a stable prefix long "
+                  "enough to be cached, those that read the cache; 30 shorter calls not "
+                  "counted)\n  read 27100 tokens, written 14700 tokens\n"
                   "  written, never read: 11700 tokens (~$0.014500)\n");
     free(t);
     json_decref(j);

@@ -66,9 +66,9 @@ function noteConfigSecrets(config, env) {
 const READY_TIMEOUT_MS = 15000;
 const EXIT_TIMEOUT_MS = 20000;
 
-// ASan/UBSan reports: any of these in stderr fails stop().
+// ASan/UBSan/TSan reports: any of these in stderr fails stop().
 export const SANITIZER_RE =
-  /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|SUMMARY: (Address|Leak|UndefinedBehavior)Sanitizer/;
+  /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|WARNING: ThreadSanitizer|SUMMARY: (Address|Leak|UndefinedBehavior|Thread)Sanitizer/;
 
 export const SAN_ENV = {
   ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0',

@@ -1,0 +1,1170 @@
+/* batch_exec.c — see batch_exec.h.
+ *
+ * One thread, one loop: every tick (or when woken) it walks the batches
+ * that are not final and moves each one forward by what the store says:
+ *   pending lines   → plan them over loopback (bounded parallel calls);
+ *   planned, local  → run them over loopback, commit result + records;
+ *   planned, remote → once nothing is pending, one provider job per
+ *                     provider/dialect/upstream model;
+ *   jobs            → poll when due; results → lines done;
+ *   nothing left    → finalize (OpenAI output/error files), final status.
+ * Cancelling and expired batches cancel their jobs, keep what arrived and
+ * end the rest.  Blocking calls are fine here: this thread serves nobody
+ * else, and every call has a timeout and checks the stop flag. */
+#include "batch_exec.h"
+
+#include "attrib.h"
+#include "auth.h"
+#include "batch_format.h"
+#include "batch_mailbox.h"
+#include "batch_remote.h"
+#include "batch_store.h"
+#include "json.h"
+#include "keyreg.h"
+#include "log.h"
+#include "metrics.h"
+#include "price.h"
+#include "server.h"
+#include "structured.h"
+#include "translate.h"
+#include "usage.h"
+
+#include <curl/curl.h>
+#include <event2/buffer.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define TICK_MS 200
+#define PLAN_CONCURRENCY 16
+#define PLAN_PER_TICK 2000
+#define LOCAL_TICK_BUDGET_MS 2000
+#define MAILBOX_WAIT_MS 5000
+#define LOOPBACK_TIMEOUT_MS (15 * 60 * 1000)
+
+static struct {
+    struct fg_app *app;
+    pthread_t thread;
+    bool running;
+    atomic_bool stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool woken;
+    struct fg_bstore *s;
+    char base[80];           /* http://127.0.0.1:PORT */
+} E = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static struct {
+    atomic_ullong lines[4], jobs_submitted, job_submit_errors, polls, poll_errors, active;
+} S;
+
+void fg_batch_exec_stats(struct fg_batch_stats *o)
+{
+    for (int i = 0; i < 4; i++)
+        o->lines[i] = atomic_load(&S.lines[i]);
+    o->jobs_submitted = atomic_load(&S.jobs_submitted);
+    o->job_submit_errors = atomic_load(&S.job_submit_errors);
+    o->polls = atomic_load(&S.polls);
+    o->poll_errors = atomic_load(&S.poll_errors);
+    o->batches_active = atomic_load(&S.active);
+}
+
+static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void fg_batch_exec_wake(void)
+{
+    pthread_mutex_lock(&E.mu);
+    E.woken = true;
+    pthread_cond_signal(&E.cv);
+    pthread_mutex_unlock(&E.mu);
+}
+
+/* ---- loopback calls ------------------------------------------------------ */
+
+struct lb {
+    int64_t idx;
+    const char *body; size_t len;
+    char line_key[96];
+    /* out */
+    char *resp; size_t resp_len, resp_cap;
+    long status;
+    char request_id[48];
+    CURL *e;
+    struct curl_slist *h;
+};
+
+static size_t lb_data(char *d, size_t sz, size_t nm, void *arg)
+{
+    struct lb *l = arg;
+    size_t n = sz * nm;
+    if (l->resp_len + n + 1 > l->resp_cap) {
+        size_t cap = l->resp_cap ? l->resp_cap * 2 : 4096;
+        while (cap < l->resp_len + n + 1)
+            cap *= 2;
+        char *p = realloc(l->resp, cap);
+        if (!p)
+            return 0;
+        l->resp = p;
+        l->resp_cap = cap;
+    }
+    memcpy(l->resp + l->resp_len, d, n);
+    l->resp_len += n;
+    l->resp[l->resp_len] = '\0';
+    return n;
+}
+
+static size_t lb_header(char *d, size_t sz, size_t nm, void *arg)
+{
+    struct lb *l = arg;
+    size_t n = sz * nm;
+    static const char name[] = "x-frugal-request-id:";
+    if (n > sizeof name && !strncasecmp(d, name, sizeof name - 1)) {
+        const char *v = d + sizeof name - 1;
+        size_t vl = n - (sizeof name - 1);
+        while (vl && (*v == ' '))
+            v++, vl--;
+        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+            vl--;
+        snprintf(l->request_id, sizeof l->request_id, "%.*s", (int)vl, v);
+    }
+    return n;
+}
+
+static bool is_responses(const struct fg_batch *b)
+{
+    return !strcmp(b->endpoint, "/v1/responses");
+}
+
+static void lb_setup(struct lb *l, const struct fg_batch *b, bool plan)
+{
+    char url[160], hdr[256];
+    bool an = !strcmp(b->dialect, "anthropic");
+    snprintf(url, sizeof url, "%s%s", E.base,
+             an ? "/v1/messages" : is_responses(b) ? "/v1/responses" : "/v1/chat/completions");
+    l->e = curl_easy_init();
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");
+    snprintf(hdr, sizeof hdr, "%s: %s", FG_AUTH_INTERNAL_HEADER, fg_auth_internal_secret());
+    h = curl_slist_append(h, hdr);
+    snprintf(hdr, sizeof hdr, "%s: %s", FG_AUTH_OWNER_HEADER, b->owner);
+    h = curl_slist_append(h, hdr);
+    snprintf(hdr, sizeof hdr, "x-frugal-batch-line: %s", l->line_key);
+    h = curl_slist_append(h, hdr);
+    h = curl_slist_append(h, plan ? "x-frugal-batch-mode: plan" : "x-frugal-batch-mode: run");
+    if (b->tags && *b->tags) {
+        snprintf(hdr, sizeof hdr, "x-frugal-tags: %.200s", b->tags);
+        h = curl_slist_append(h, hdr);
+    }
+    l->h = h;
+    curl_easy_setopt(l->e, CURLOPT_URL, url);
+    curl_easy_setopt(l->e, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(l->e, CURLOPT_POSTFIELDS, l->body);
+    curl_easy_setopt(l->e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)l->len);
+    curl_easy_setopt(l->e, CURLOPT_WRITEFUNCTION, lb_data);
+    curl_easy_setopt(l->e, CURLOPT_WRITEDATA, l);
+    curl_easy_setopt(l->e, CURLOPT_HEADERFUNCTION, lb_header);
+    curl_easy_setopt(l->e, CURLOPT_HEADERDATA, l);
+    curl_easy_setopt(l->e, CURLOPT_TIMEOUT_MS, (long)LOOPBACK_TIMEOUT_MS);
+    curl_easy_setopt(l->e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(l->e, CURLOPT_PRIVATE, l);
+}
+
+static void lb_free(struct lb *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].resp);
+        curl_slist_free_all(v[i].h);
+        if (v[i].e)
+            curl_easy_cleanup(v[i].e);
+    }
+}
+
+/* Run n loopback calls, at most conc at once, starts paced at rps (0 =
+ * unpaced).  Returns how many completed (the rest were cut by stop). */
+static size_t lb_run(struct lb *v, size_t n, const struct fg_batch *b, bool plan, int conc,
+                     int rps)
+{
+    CURLM *m = curl_multi_init();
+    size_t next = 0, finished = 0;
+    int running = 0;
+    int64_t next_start = now_ms();
+    while (finished < n && !atomic_load(&E.stop)) {
+        while (next < n && running < conc && (rps <= 0 || now_ms() >= next_start)) {
+            lb_setup(&v[next], b, plan);
+            curl_multi_add_handle(m, v[next].e);
+            next++;
+            running++;
+            if (rps > 0)
+                next_start += 1000 / rps > 0 ? 1000 / rps : 1;
+        }
+        int still = 0;
+        curl_multi_perform(m, &still);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(m, &left))) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            struct lb *l = NULL;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&l);
+            if (msg->data.result == CURLE_OK)
+                curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &l->status);
+            else
+                l->status = 0;
+            curl_multi_remove_handle(m, msg->easy_handle);
+            running--;
+            finished++;
+        }
+        if (finished < n)
+            curl_multi_poll(m, NULL, 0, 50, NULL);
+    }
+    for (size_t i = 0; i < next; i++)
+        if (v[i].e)
+            curl_multi_remove_handle(m, v[i].e);
+    curl_multi_cleanup(m);
+    return finished;
+}
+
+/* ---- committing line results ----------------------------------------------- */
+
+struct commit {
+    struct fg_bline_done *d;
+    char **texts;          /* owned result texts */
+    struct fg_record **recs;
+    size_t n, cap, nrecs, rcap;
+};
+
+static void commit_add(struct commit *c, const struct fg_bline_done *d, char *owned_text)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 64;
+        c->d = realloc(c->d, c->cap * sizeof *c->d);
+        c->texts = realloc(c->texts, c->cap * sizeof *c->texts);
+    }
+    c->d[c->n] = *d;
+    c->texts[c->n] = owned_text;
+    c->n++;
+}
+
+static void commit_rec(struct commit *c, struct fg_record *r)
+{
+    if (c->nrecs == c->rcap) {
+        c->rcap = c->rcap ? c->rcap * 2 : 64;
+        c->recs = realloc(c->recs, c->rcap * sizeof *c->recs);
+    }
+    c->recs[c->nrecs++] = r;
+}
+
+static int commit_flush(struct commit *c, const char *batch_id)
+{
+    int rc = 0;
+    if (c->n || c->nrecs)
+        rc = fg_bstore_lines_done(E.s, batch_id, c->d, c->n, c->recs, c->nrecs);
+    if (rc < 0)
+        fg_error("batch %s: storing results: %s", batch_id, fg_bstore_errmsg(E.s));
+    for (size_t i = 0; rc == 0 && i < c->n; i++)
+        atomic_fetch_add(&S.lines[c->d[i].outcome], 1);
+    for (size_t i = 0; i < c->n; i++)
+        free(c->texts[i]);
+    for (size_t i = 0; i < c->nrecs; i++) {
+        if (rc < 0)
+            fg_ledger_submit(c->recs[i]);   /* the money is recorded anyway */
+        else
+            fg_record_free(c->recs[i]);
+    }
+    free(c->d);
+    free(c->texts);
+    free(c->recs);
+    memset(c, 0, sizeof *c);
+    return rc;
+}
+
+/* An error body of our own in the batch's dialect. */
+static char *error_text(const struct fg_batch *b, int status, const char *type, const char *msg)
+{
+    json_t *v = !strcmp(b->dialect, "anthropic")
+                    ? json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", type,
+                                "message", msg)
+                    : json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type",
+                                type, "param", "code");
+    char *s = json_dumps(v, JSON_COMPACT);
+    json_decref(v);
+    (void)status;
+    return s;
+}
+
+/* ---- planning -------------------------------------------------------------- */
+
+struct linevec {
+    struct fg_bline *v;
+    size_t n, cap;
+};
+
+static int collect(void *arg, struct fg_bline *l)
+{
+    struct linevec *lv = arg;
+    if (lv->n == lv->cap) {
+        lv->cap = lv->cap ? lv->cap * 2 : 64;
+        lv->v = realloc(lv->v, lv->cap * sizeof *lv->v);
+    }
+    lv->v[lv->n++] = *l;
+    memset(l, 0, sizeof *l);   /* ownership moved */
+    return 0;
+}
+
+static void linevec_free(struct linevec *lv)
+{
+    for (size_t i = 0; i < lv->n; i++)
+        fg_bline_clear(&lv->v[i]);
+    free(lv->v);
+    memset(lv, 0, sizeof *lv);
+}
+
+static const char *json_str(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+/* A rate limit (429 other than a spent budget) waits for a later tick;
+ * every other refusal is the line's answer. */
+static bool retry_later(const struct lb *l)
+{
+    return l->status == 429 && !(l->resp && strstr(l->resp, "budget_exceeded"));
+}
+
+/* One loopback call per line (bodies borrowed from lv). */
+static struct lb *lb_for_lines(const struct fg_batch *b, const struct linevec *lv)
+{
+    struct lb *calls = calloc(lv->n, sizeof *calls);
+    for (size_t i = 0; calls && i < lv->n; i++) {
+        calls[i].idx = lv->v[i].idx;
+        calls[i].body = lv->v[i].body;
+        calls[i].len = lv->v[i].body_len;
+        snprintf(calls[i].line_key, sizeof calls[i].line_key, "%s/%lld", b->id,
+                 (long long)lv->v[i].idx);
+    }
+    return calls;
+}
+
+/* Pending lines → planned (or errored when the pipeline refuses them). */
+static void plan_pending(const struct fg_batch *b)
+{
+    struct linevec lv = {0};
+    if (fg_bstore_lines(E.s, b->id, "pending", 0, PLAN_PER_TICK, collect, &lv) < 0 || !lv.n) {
+        linevec_free(&lv);
+        return;
+    }
+    struct lb *calls = lb_for_lines(b, &lv);
+    size_t done = lb_run(calls, lv.n, b, true, PLAN_CONCURRENCY, 0);
+    struct commit c = {0};
+    for (size_t i = 0; i < done; i++) {
+        struct lb *l = &calls[i];
+        if (l->status == 200) {
+            json_t *plan = l->resp ? json_loadb(l->resp, l->resp_len, 0, NULL) : NULL;
+            if (plan && fg_bstore_line_plan(E.s, b->id, l->idx, json_str(plan, "model"),
+                                            l->resp) < 0)
+                fg_error("batch %s: %s", b->id, fg_bstore_errmsg(E.s));
+            json_decref(plan);
+        } else if (l->status >= 400 && l->status < 500 && !retry_later(l)) {
+            /* the pipeline refused the request: that's the line's answer */
+            struct fg_bline_done d = {.idx = l->idx, .outcome = FG_LINE_ERRORED,
+                                      .status_code = (int)l->status,
+                                      .request_id = l->request_id};
+            char *t = l->resp ? strdup(l->resp) : NULL;
+            d.result = t;
+            commit_add(&c, &d, t);
+        }
+        /* 429/5xx/transport: stays pending, planned again next tick */
+    }
+    commit_flush(&c, b->id);
+    lb_free(calls, lv.n);
+    free(calls);
+    linevec_free(&lv);
+}
+
+/* ---- local mode -------------------------------------------------------------- */
+
+static void take_records(struct commit *c, const char *line_key, int wait_ms)
+{
+    struct fg_record *recs[16];
+    size_t k = fg_batch_mailbox_take(line_key, recs, 16, wait_ms);
+    for (size_t i = 0; i < k; i++)
+        commit_rec(c, recs[i]);
+}
+
+/* d: the body's wire dialect; FG_DIALECT_RESPONSES for a Response. */
+static void usage_of(const char *body, size_t len, enum fg_dialect d, struct fg_usage *u)
+{
+    struct fg_json j = {0};
+    memset(u, 0, sizeof *u);
+    if (body && fg_json_parse(&j, body, len) == 0) {
+        int usage = fg_json_get(&j, 0, "usage");
+        if (d == FG_DIALECT_RESPONSES)
+            fg_usage_responses(&j, usage, u);
+        else if (d == FG_DIALECT_OPENAI)
+            fg_usage_openai(&j, usage, u);
+        else
+            fg_usage_anthropic(&j, usage, u);
+    }
+    fg_json_free(&j);
+}
+
+static void fill_tokens(struct fg_bline_done *d, const struct fg_usage *u)
+{
+    d->in_tokens = u->tok.input + u->tok.cache_read + u->tok.cache_write_5m + u->tok.cache_write_1h;
+    d->cached_tokens = u->tok.cache_read;
+    d->out_tokens = u->tok.output;
+    d->reasoning_tokens = u->reasoning;
+}
+
+static void run_local(const struct fg_batch *b, int64_t deadline_ms)
+{
+    const struct fg_config *cfg = E.app->cfg;
+    int conc = cfg->batches.local_concurrency;
+    enum fg_dialect bd = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
+                       : is_responses(b) ? FG_DIALECT_RESPONSES : FG_DIALECT_OPENAI;
+    int64_t from = 0;
+    while (!atomic_load(&E.stop) && now_ms() < deadline_ms) {
+        struct linevec lv = {0};
+        if (fg_bstore_planned(E.s, b->id, true, from, conc * 4, collect, &lv) < 0 || !lv.n) {
+            linevec_free(&lv);
+            return;
+        }
+        from = lv.v[lv.n - 1].idx + 1;
+        struct lb *calls = lb_for_lines(b, &lv);
+        size_t done = lb_run(calls, lv.n, b, false, conc, cfg->batches.local_rps);
+        struct commit c = {0};
+        for (size_t i = 0; i < done; i++) {
+            struct lb *l = &calls[i];
+            if (l->status == 0 || retry_later(l))
+                continue;   /* transport failure or rate limit: run again */
+            struct fg_usage u;
+            usage_of(l->resp, l->resp_len, bd, &u);
+            struct fg_bline_done d = {.idx = l->idx, .status_code = (int)l->status,
+                                      .request_id = l->request_id,
+                                      .outcome = l->status >= 200 && l->status < 300
+                                                     ? FG_LINE_SUCCEEDED : FG_LINE_ERRORED};
+            fill_tokens(&d, &u);
+            size_t before = c.nrecs;
+            take_records(&c, l->line_key, MAILBOX_WAIT_MS);
+            for (size_t k = before; k < c.nrecs; k++)
+                d.cost_pico += c.recs[k]->cost_pico;
+            char *t = l->resp ? strdup(l->resp) : NULL;
+            d.result = t;
+            commit_add(&c, &d, t);
+        }
+        commit_flush(&c, b->id);
+        lb_free(calls, lv.n);
+        free(calls);
+        linevec_free(&lv);
+    }
+}
+
+/* ---- provider mode ------------------------------------------------------------ */
+
+static int provider_index(const char *name)
+{
+    const struct fg_config *cfg = E.app->cfg;
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        if (!strcmp(cfg->providers[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+static bool remote_for(const struct fg_batch *b, const char *provider, const char *dialect,
+                       struct fg_remote *r)
+{
+    r->endpoint = b->endpoint;
+    int pi = provider_index(provider);
+    if (pi < 0)
+        return false;
+    const struct fg_provider_cfg *p = &E.app->cfg->providers[pi];
+    r->provider = p;
+    r->dialect = !strcmp(dialect, "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
+    r->openai_base = E.app->prov[pi].openai_base;
+    r->anthropic_base = E.app->prov[pi].anthropic_base;
+    r->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : 600000;
+    r->abort = &E.stop;
+    return true;
+}
+
+struct group {
+    char key[320];
+    char provider[64], dialect[12], model[128];
+    struct fg_remote_req *reqs;
+    char **bodies;
+    int64_t *idx;
+    size_t n, cap;
+};
+
+static void group_add(struct group *g, int64_t idx, json_t *body)
+{
+    if (g->n == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 64;
+        g->reqs = realloc(g->reqs, g->cap * sizeof *g->reqs);
+        g->bodies = realloc(g->bodies, g->cap * sizeof *g->bodies);
+        g->idx = realloc(g->idx, g->cap * sizeof *g->idx);
+    }
+    char *s = json_dumps(body, JSON_COMPACT);
+    g->bodies[g->n] = s;
+    g->idx[g->n] = idx;
+    g->reqs[g->n] = (struct fg_remote_req){idx, s ? s : "{}", s ? strlen(s) : 2};
+    g->n++;
+}
+
+static void group_free(struct group *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->bodies[i]);
+    free(g->bodies);
+    free(g->reqs);
+    free(g->idx);
+}
+
+#define MAX_GROUPS 32
+
+static void submit_group(const struct fg_batch *b, struct group *g)
+{
+    struct fg_remote r;
+    if (!remote_for(b, g->provider, g->dialect, &r)) {
+        fg_error("batch %s: provider '%s' is no longer configured", b->id, g->provider);
+        return;
+    }
+    struct fg_bjob j = {0};
+    fg_bstore_new_id("bjob_", j.id, sizeof j.id);
+    snprintf(j.batch_id, sizeof j.batch_id, "%s", b->id);
+    snprintf(j.provider, sizeof j.provider, "%s", g->provider);
+    snprintf(j.dialect, sizeof j.dialect, "%s", g->dialect);
+    snprintf(j.model, sizeof j.model, "%s", g->model);
+    snprintf(j.state, sizeof j.state, "creating");
+    j.created_at = now_s();
+    /* the job row and its lines first: a crash after the provider accepted
+     * the batch leaves a 'creating' job whose lines are released and sent
+     * again (the provider's copy is orphaned, never recorded twice) */
+    if (fg_bstore_job_create(E.s, &j, g->idx, g->n) < 0) {
+        fg_error("batch %s: %s", b->id, fg_bstore_errmsg(E.s));
+        return;
+    }
+    char err[300];
+    if (fg_remote_submit(&r, j.id, g->reqs, g->n, j.remote_id, sizeof j.remote_id,
+                         j.remote_file_id, sizeof j.remote_file_id, err, sizeof err) < 0) {
+        fg_warn("batch %s: submitting %zu requests to %s failed (retrying): %s", b->id, g->n,
+                g->provider, err);
+        atomic_fetch_add(&S.job_submit_errors, 1);
+        fg_bstore_job_release(E.s, j.id);
+        return;
+    }
+    atomic_fetch_add(&S.jobs_submitted, 1);
+    snprintf(j.state, sizeof j.state, "submitted");
+    j.next_poll_at = now_ms() + E.app->cfg->batches.poll_ms;
+    fg_bstore_job_update(E.s, &j);
+    fg_info("batch %s: %zu requests submitted to %s as %s", b->id, g->n, g->provider,
+            j.remote_id);
+}
+
+/* All planned provider-mode lines → jobs (called once nothing is pending). */
+static void submit_planned(const struct fg_batch *b)
+{
+    struct group groups[MAX_GROUPS];
+    size_t ng = 0;
+    int64_t from = 0;
+    for (;;) {
+        struct linevec lv = {0};
+        if (fg_bstore_planned(E.s, b->id, false, from, 5000, collect, &lv) < 0 || !lv.n) {
+            linevec_free(&lv);
+            break;
+        }
+        from = lv.v[lv.n - 1].idx + 1;
+        for (size_t i = 0; i < lv.n; i++) {
+            json_t *p = lv.v[i].plan ? json_loads(lv.v[i].plan, 0, NULL) : NULL;
+            if (!p || !strcmp(json_str(p, "batch"), "local")) {
+                json_decref(p);
+                continue;
+            }
+            char key[320];
+            snprintf(key, sizeof key, "%s|%s|%s", json_str(p, "provider"), json_str(p, "dialect"),
+                     json_str(p, "upstream_model"));
+            size_t gi = 0;
+            while (gi < ng && strcmp(groups[gi].key, key))
+                gi++;
+            if (gi == ng && ng < MAX_GROUPS) {
+                memset(&groups[ng], 0, sizeof groups[ng]);
+                snprintf(groups[ng].key, sizeof groups[ng].key, "%s", key);
+                snprintf(groups[ng].provider, sizeof groups[ng].provider, "%s",
+                         json_str(p, "provider"));
+                snprintf(groups[ng].dialect, sizeof groups[ng].dialect, "%s",
+                         json_str(p, "dialect"));
+                snprintf(groups[ng].model, sizeof groups[ng].model, "%s", json_str(p, "model"));
+                ng++;
+            }
+            if (gi < ng)
+                group_add(&groups[gi], lv.v[i].idx, json_object_get(p, "body"));
+            json_decref(p);
+        }
+        linevec_free(&lv);
+    }
+    for (size_t i = 0; i < ng; i++) {
+        if (!atomic_load(&E.stop))
+            submit_group(b, &groups[i]);
+        group_free(&groups[i]);
+    }
+}
+
+/* A priced ledger record for a line run by a provider batch. */
+static struct fg_record *remote_record(const struct fg_batch *b, const struct fg_bline *l,
+                                       json_t *plan, const struct fg_usage *u, int status,
+                                       const char *error)
+{
+    const struct fg_config *cfg = E.app->cfg;
+    const struct fg_model_cfg *m = fg_config_model(cfg, json_str(plan, "model"));
+    json_t *body = json_loadb(l->body, l->body_len, 0, NULL);
+    const char *requested = json_str(body, "model");
+    const struct fg_route_cfg *route = fg_config_route(cfg, requested);
+    const struct fg_model_cfg *base = route ? fg_config_model(cfg, route->frontier) : NULL;
+    const char *strs[] = {b->owner, b->tags, requested, json_str(plan, "model"),
+                          json_str(plan, "upstream_model"), json_str(plan, "provider"),
+                          json_str(plan, "route"), json_str(plan, "route_reason"), error,
+                          b->id};
+    size_t need = 64;
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        need += strs[i] ? strlen(strs[i]) + 1 : 0;
+    struct fg_record *r = fg_record_new(need);
+    char key[96];
+    /* "/p": never the id of a local run of the same line (a re-run after a
+     * failed schema check) */
+    snprintf(key, sizeof key, "%s/%lld/p", b->id, (long long)l->idx);
+    fg_batch_record_id(key, 0, r->id);
+    r->ts_ms = now_ms();
+    r->key_id = fg_record_str(r, b->owner);
+    r->tags = fg_record_str(r, b->tags ? b->tags : "");
+    r->endpoint = "batch";
+    r->model_requested = fg_record_str(r, requested);
+    r->model = fg_record_str(r, json_str(plan, "model"));
+    r->upstream_model = fg_record_str(r, json_str(plan, "upstream_model"));
+    r->provider = fg_record_str(r, json_str(plan, "provider"));
+    r->route = fg_record_str(r, *json_str(plan, "route") ? json_str(plan, "route") : "fixed");
+    r->route_reason = *json_str(plan, "route_reason")
+                          ? fg_record_str(r, json_str(plan, "route_reason")) : NULL;
+    r->cache = "bypass";
+    r->batch = true;
+    r->status = status;
+    r->error = error ? fg_record_str(r, error) : NULL;
+    r->batch_id = fg_record_str(r, b->id);
+    r->tok = u->tok;
+    r->reasoning_tokens = u->reasoning;
+    struct fg_price p, bp;
+    bool priced = m && fg_price_of(m, &p);
+    bool has_base = base && base != m && fg_price_of(base, &bp);
+    struct fg_attrib_in in = {.price = priced ? &p : NULL,
+                              .baseline_price = has_base ? &bp : NULL,
+                              .frontier = priced && p.input >= FG_FRONTIER_INPUT_PRICE,
+                              .batch = true,
+                              /* attrib.h: the provider's own prefix caching */
+                              .native_cache = m && m->dialect == FG_DIALECT_OPENAI};
+    fg_attrib(&in, r);
+    fg_metrics_observe_money(r);   /* local lines are observed as calls (meter.c) */
+    json_decref(body);
+    return r;
+}
+
+struct job_results {
+    struct fg_remote_result *v;
+    char **bodies;
+    char **reqids;
+    size_t n, cap;
+};
+
+static void on_result(void *arg, const struct fg_remote_result *res)
+{
+    struct job_results *jr = arg;
+    if (jr->n == jr->cap) {
+        jr->cap = jr->cap ? jr->cap * 2 : 64;
+        jr->v = realloc(jr->v, jr->cap * sizeof *jr->v);
+        jr->bodies = realloc(jr->bodies, jr->cap * sizeof *jr->bodies);
+        jr->reqids = realloc(jr->reqids, jr->cap * sizeof *jr->reqids);
+    }
+    jr->v[jr->n] = *res;
+    jr->bodies[jr->n] = res->body ? strndup(res->body, res->len) : NULL;
+    jr->reqids[jr->n] = res->request_id ? strdup(res->request_id) : NULL;
+    jr->v[jr->n].body = jr->bodies[jr->n];
+    jr->v[jr->n].request_id = jr->reqids[jr->n];
+    jr->n++;
+}
+
+static void job_results_free(struct job_results *jr)
+{
+    for (size_t i = 0; i < jr->n; i++) {
+        free(jr->bodies[i]);
+        free(jr->reqids[i]);
+    }
+    free(jr->v);
+    free(jr->bodies);
+    free(jr->reqids);
+}
+
+/* Provider answer → client-dialect body (malloc'd), or NULL. */
+static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_bline *l,
+                       const struct fg_remote_result *res, int *status)
+{
+    enum fg_dialect from = !strcmp(json_str(plan, "dialect"), "anthropic") ? FG_DIALECT_ANTHROPIC
+                                                                          : FG_DIALECT_OPENAI;
+    enum fg_dialect to = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
+                                                          : FG_DIALECT_OPENAI;
+    if (!res->body)
+        return NULL;
+    struct evbuffer *out = evbuffer_new();
+    char *text = NULL;
+    if (strcmp(res->kind, "succeeded")) {
+        *status = fg_tr_error(from, to, res->status ? res->status : 500, res->body, res->len, out);
+    } else if (from == to) {
+        evbuffer_add(out, res->body, res->len);
+    } else {
+        json_t *body = json_loadb(l->body, l->body_len, 0, NULL);
+        struct fg_json j = {0};
+        struct fg_err e;
+        const char *forced = json_string_value(json_object_get(plan, "forced_tool"));
+        int rc = fg_json_parse(&j, res->body, res->len);
+        if (rc == 0)
+            rc = from == FG_DIALECT_ANTHROPIC
+                     ? fg_tr_response_an_to_oa_forced(&j, json_str(body, "model"), forced, out, &e)
+                     : fg_tr_response_oa_to_an(&j, json_str(body, "model"), out, &e);
+        if (rc < 0) {
+            evbuffer_drain(out, evbuffer_get_length(out));
+            *status = 502;
+        }
+        fg_json_free(&j);
+        json_decref(body);
+    }
+    size_t n = evbuffer_get_length(out);
+    if (n) {
+        text = malloc(n + 1);
+        evbuffer_remove(out, text, n);
+        text[n] = '\0';
+    }
+    evbuffer_free(out);
+    return text;
+}
+
+struct job_ctx {
+    const struct fg_batch *b;
+    struct job_results *jr;
+    struct commit *c;
+    enum fg_line_outcome rest;   /* for lines without a usable result */
+};
+
+static void charge_budgets(const struct fg_record *r);
+
+/* A provider's answer goes through the structured-output check a real-time
+ * answer gets (repaired in place when safe).  One that still fails is not
+ * the line's answer: its cost is recorded and the line runs again through
+ * the normal pipeline (retry, escalation), unless the batch is ending, when
+ * it ends as that error.  0: the answer stands (maybe repaired); 1: the
+ * line was sent back; 2: the answer failed and *text is now the error. */
+static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *plan,
+                           const struct fg_usage *u, char **text)
+{
+    enum fg_dialect cd = !strcmp(x->b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
+                       : is_responses(x->b) ? FG_DIALECT_RESPONSES : FG_DIALECT_OPENAI;
+    struct evbuffer *eb = evbuffer_new();
+    evbuffer_add(eb, *text, strlen(*text));
+    struct fg_err se;
+    int rc = fg_structured_check_answer(E.app->cfg, cd, l->body, l->body_len,
+                                        json_str(plan, "upstream_model"), eb, &se);
+    size_t n = evbuffer_get_length(eb);
+    if (rc == 0 && (n != strlen(*text) || memcmp(*text, evbuffer_pullup(eb, -1), n))) {
+        free(*text);   /* repaired */
+        *text = malloc(n + 1);
+        evbuffer_remove(eb, *text, n);
+        (*text)[n] = '\0';
+    }
+    evbuffer_free(eb);
+    if (rc == 0)
+        return 0;
+    if (x->rest != FG_LINE_ERRORED) {   /* cancelling / expiring: that's the answer */
+        free(*text);
+        *text = error_text(x->b, 502, "api_error", se.msg);
+        return 2;
+    }
+    fg_warn("batch %s line %lld: %s Running it again through the pipeline.", x->b->id,
+            (long long)l->idx, se.msg);
+    struct fg_record *r = remote_record(x->b, l, plan, u, 502, se.msg);
+    if (r->cost_pico > 0)
+        charge_budgets(r);
+    json_object_set_new(plan, "batch", json_string("local"));
+    char *p = json_dumps(plan, JSON_COMPACT);
+    if (fg_bstore_line_replan(E.s, x->b->id, l->idx, p, &r, 1) < 0) {
+        fg_error("batch %s: %s", x->b->id, fg_bstore_errmsg(E.s));
+        fg_ledger_submit(r);
+    } else {
+        fg_record_free(r);
+    }
+    free(p);
+    free(*text);
+    *text = NULL;
+    return 1;
+}
+
+static int finish_job_line(void *arg, struct fg_bline *l)
+{
+    struct job_ctx *x = arg;
+    if (!strcmp(l->state, "done"))
+        return 0;
+    const struct fg_remote_result *res = NULL;
+    for (size_t i = 0; i < x->jr->n && !res; i++)
+        if (x->jr->v[i].idx == l->idx)
+            res = &x->jr->v[i];
+    json_t *plan = l->plan ? json_loads(l->plan, 0, NULL) : json_object();
+    struct fg_bline_done d = {.idx = l->idx};
+    char *text = NULL;
+    if (!res || !strcmp(res->kind, "canceled") || !strcmp(res->kind, "expired")) {
+        d.outcome = res && !strcmp(res->kind, "expired") ? FG_LINE_EXPIRED : x->rest;
+        if (!res && x->rest == FG_LINE_ERRORED) {
+            d.status_code = 502;
+            text = error_text(x->b, 502, "api_error",
+                              "The provider returned no result for this request.");
+        }
+    } else {
+        int status = res->status ? res->status : 200;
+        text = to_client(x->b, plan, l, res, &status);
+        bool ok = !strcmp(res->kind, "succeeded") && status < 300;
+        d.outcome = ok ? FG_LINE_SUCCEEDED : FG_LINE_ERRORED;
+        d.status_code = status;
+        d.request_id = res->request_id;
+        struct fg_usage u;
+        memset(&u, 0, sizeof u);
+        if (ok) {
+            usage_of(res->body, res->len,
+                     !strcmp(json_str(plan, "dialect"), "anthropic") ? FG_DIALECT_ANTHROPIC
+                     : is_responses(x->b) ? FG_DIALECT_RESPONSES : FG_DIALECT_OPENAI,
+                     &u);
+            fill_tokens(&d, &u);
+        }
+        int check = ok ? checked_answer(x, l, plan, &u, &text) : 0;
+        if (check == 1) {
+            json_decref(plan);
+            return 0;   /* runs again locally */
+        }
+        if (check == 2) {
+            ok = false;
+            d.outcome = FG_LINE_ERRORED;
+            d.status_code = status = 502;
+        }
+        struct fg_record *r = remote_record(x->b, l, plan, &u, status,
+                                            ok ? NULL : "the provider answered with an error");
+        d.cost_pico = r->cost_pico;
+        commit_rec(x->c, r);
+    }
+    d.result = text;
+    commit_add(x->c, &d, text);
+    json_decref(plan);
+    return 0;
+}
+
+/* Provider-batch costs never pass the admission path: count them against
+ * the owner's budgets here (local lines settle their holds in meter.c). */
+static void charge_budgets(const struct fg_record *r)
+{
+    int64_t now = now_ms();
+    struct fg_vkey *v = NULL;
+    if (fg_keyreg_by_id(r->key_id, now, &v) != FG_KEY_UNKNOWN && v && v->k.budget > 0)
+        fg_budget_charge(&v->budget, r->cost_pico, r->ts_ms, now);
+    struct fg_tag_budget *tb[8];
+    int n = fg_keyreg_tag_budgets(r->tags, tb, 8);
+    for (int i = 0; i < n; i++)
+        fg_budget_charge(&tb[i]->budget, r->cost_pico, r->ts_ms, now);
+}
+
+static void end_job(const struct fg_batch *b, struct fg_bjob *j, struct job_results *jr,
+                    enum fg_line_outcome rest)
+{
+    struct commit c = {0};
+    struct job_ctx x = {b, jr, &c, rest};
+    fg_bstore_job_lines(E.s, j->id, finish_job_line, &x);
+    for (size_t i = 0; i < c.nrecs; i++)
+        if (c.recs[i]->cost_pico > 0)
+            charge_budgets(c.recs[i]);
+    if (commit_flush(&c, b->id) == 0) {
+        snprintf(j->state, sizeof j->state, "done");
+        fg_bstore_job_update(E.s, j);
+    }
+}
+
+struct poll_ctx {
+    const struct fg_batch *b;
+    bool ending;
+    enum fg_line_outcome rest;
+};
+
+static int poll_job(void *arg, struct fg_bjob *j)
+{
+    struct poll_ctx *pc = arg;
+    const struct fg_config *cfg = E.app->cfg;
+    if (atomic_load(&E.stop))
+        return 1;
+    struct fg_remote r;
+    if (!remote_for(pc->b, j->provider, j->dialect, &r)) {
+        struct job_results none = {0};
+        end_job(pc->b, j, &none, FG_LINE_ERRORED);
+        return 0;
+    }
+    char err[300];
+    if (!strcmp(j->state, "creating")) {
+        /* a crash between asking the provider and recording its answer:
+         * adopt the batch the provider made, else send the lines again */
+        int found = fg_remote_find(&r, j->id, j->remote_id, sizeof j->remote_id, err, sizeof err);
+        if (found < 0)
+            return 0;   /* can't tell yet: ask again next pass */
+        if (found == 0) {
+            fg_bstore_job_release(E.s, j->id);
+            return 0;
+        }
+        fg_info("batch %s: adopted %s, created before a restart", pc->b->id, j->remote_id);
+        snprintf(j->state, sizeof j->state, "submitted");
+        j->next_poll_at = 0;
+        fg_bstore_job_update(E.s, j);
+    }
+    if (pc->ending && strcmp(j->state, "cancel_sent")) {
+        if (fg_remote_cancel(&r, j->remote_id, err, sizeof err) < 0)
+            fg_warn("batch %s: cancelling %s: %s", pc->b->id, j->remote_id, err);
+        snprintf(j->state, sizeof j->state, "cancel_sent");
+        j->next_poll_at = 0;
+        fg_bstore_job_update(E.s, j);
+    }
+    if (j->next_poll_at > now_ms())
+        return 0;
+    struct job_results jr = {0};
+    enum fg_remote_state st = FG_REMOTE_RUNNING;
+    int rc = fg_remote_poll(&r, j->remote_id, &st, on_result, &jr, err, sizeof err);
+    atomic_fetch_add(&S.polls, 1);
+    if (rc == -1)
+        atomic_fetch_add(&S.poll_errors, 1);
+    if (rc == -2) {
+        fg_warn("batch %s: %s", pc->b->id, err);
+        end_job(pc->b, j, &jr, FG_LINE_ERRORED);
+    } else if (rc < 0) {
+        fg_warn("batch %s: polling %s: %s", pc->b->id, j->remote_id, err);
+    } else if (st == FG_REMOTE_GONE) {
+        fg_warn("batch %s: %s no longer exists at %s; sending its requests again", pc->b->id,
+                j->remote_id, j->provider);
+        fg_bstore_job_release(E.s, j->id);
+    } else if (st == FG_REMOTE_ENDED) {
+        end_job(pc->b, j, &jr, pc->ending ? pc->rest : FG_LINE_ERRORED);
+    }
+    if (rc == -1 || (rc == 0 && st == FG_REMOTE_RUNNING)) {
+        int64_t delay = cfg->batches.poll_ms;
+        for (int i = 0; i < j->polls && delay < cfg->batches.poll_max_ms; i++)
+            delay = delay * 3 / 2;
+        if (delay > cfg->batches.poll_max_ms)
+            delay = cfg->batches.poll_max_ms;
+        j->polls++;
+        j->next_poll_at = now_ms() + delay;
+        fg_bstore_job_update(E.s, j);
+    }
+    job_results_free(&jr);
+    return 0;
+}
+
+static int count_job(void *arg, struct fg_bjob *j)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+/* ---- finishing ------------------------------------------------------------------- */
+
+struct files_acc {
+    struct evbuffer *out, *err;
+};
+
+static int file_line(void *arg, struct fg_bline *l)
+{
+    struct files_acc *f = arg;
+    fg_bfmt_openai_line(l, l->outcome == FG_LINE_SUCCEEDED ? f->out : f->err);
+    return 0;
+}
+
+static int store_output(const struct fg_batch *b, struct evbuffer *buf, const char *suffix,
+                        char *id, size_t idn)
+{
+    size_t n = evbuffer_get_length(buf);
+    id[0] = '\0';
+    if (!n)
+        return 0;
+    struct fg_bfile f = {0};
+    fg_bstore_new_id("file-", f.id, sizeof f.id);
+    snprintf(f.owner, sizeof f.owner, "%s", b->owner);
+    snprintf(f.filename, sizeof f.filename, "%s_%s.jsonl", b->id, suffix);
+    snprintf(f.purpose, sizeof f.purpose, "batch_output");
+    f.bytes = (int64_t)n;
+    f.created_at = now_s();
+    f.expires_at = f.created_at + (int64_t)E.app->cfg->batches.retention_days * 86400;
+    if (fg_bstore_file_put(E.s, &f, evbuffer_pullup(buf, -1), n) < 0)
+        return -1;
+    snprintf(id, idn, "%s", f.id);
+    return 0;
+}
+
+static void finalize(const struct fg_batch *b, const char *final)
+{
+    if (!strcmp(b->dialect, "openai")) {
+        struct files_acc f = {evbuffer_new(), evbuffer_new()};
+        char out_id[40], err_id[40];
+        int rc = fg_bstore_lines(E.s, b->id, "done", 0, INT32_MAX, file_line, &f);
+        if (rc == 0)
+            rc = store_output(b, f.out, "output", out_id, sizeof out_id);
+        if (rc == 0)
+            rc = store_output(b, f.err, "error", err_id, sizeof err_id);
+        if (rc == 0)
+            rc = fg_bstore_batch_files(E.s, b->id, out_id, err_id);
+        evbuffer_free(f.out);
+        evbuffer_free(f.err);
+        if (rc < 0) {
+            fg_error("batch %s: writing output files: %s", b->id, fg_bstore_errmsg(E.s));
+            return;   /* finalize again next tick */
+        }
+    }
+    fg_bstore_batch_status(E.s, b->id, final, now_s());
+    fg_info("batch %s %s", b->id, final);
+}
+
+/* Cancel or expire: jobs cancelled and drained, the rest ended. */
+static void end_batch(const struct fg_batch *b, enum fg_line_outcome rest, const char *final)
+{
+    struct poll_ctx pc = {b, true, rest};
+    fg_bstore_jobs(E.s, b->id, poll_job, &pc);
+    int open = 0;
+    fg_bstore_jobs(E.s, b->id, count_job, &open);
+    /* a provider that never confirms the cancel: give up after 10 minutes */
+    int64_t since = b->cancelling_at ? b->cancelling_at : b->expired_at;
+    if (open && !(since && now_s() - since > 600))
+        return;
+    int ended = fg_bstore_lines_finish_rest(E.s, b->id, rest);
+    if (ended > 0)
+        atomic_fetch_add(&S.lines[rest], (unsigned long long)ended);
+    finalize(b, final);
+}
+
+static int step_batch(void *arg, const struct fg_batch *b)
+{
+    (*(unsigned long long *)arg)++;
+    if (atomic_load(&E.stop))
+        return 1;
+    if (!strcmp(b->status, "finalizing")) {
+        finalize(b, "completed");
+        return 0;
+    }
+    if (!strcmp(b->status, "cancelling")) {
+        end_batch(b, FG_LINE_CANCELED, "cancelled");
+        return 0;
+    }
+    if (!strcmp(b->status, "expiring")) {
+        end_batch(b, FG_LINE_EXPIRED, "expired");
+        return 0;
+    }
+    if (now_s() >= b->expires_at) {
+        fg_info("batch %s: completion window over, expiring unfinished requests", b->id);
+        fg_bstore_batch_status(E.s, b->id, "expiring", now_s());   /* stamps expired_at */
+        struct fg_batch again;
+        if (fg_bstore_batch_get(E.s, b->id, &again) > 0) {
+            end_batch(&again, FG_LINE_EXPIRED, "expired");
+            fg_batch_clear(&again);
+        }
+        return 0;
+    }
+    plan_pending(b);
+    run_local(b, now_ms() + LOCAL_TICK_BUDGET_MS);
+    if (fg_bstore_lines_count(E.s, b->id, "pending") == 0)
+        submit_planned(b);
+    struct poll_ctx pc = {b, false, FG_LINE_ERRORED};
+    fg_bstore_jobs(E.s, b->id, poll_job, &pc);
+    if (fg_bstore_lines_count(E.s, b->id, "done") == b->total) {
+        if (!strcmp(b->dialect, "openai"))
+            fg_bstore_batch_status(E.s, b->id, "finalizing", now_s());
+        finalize(b, "completed");
+    }
+    return 0;
+}
+
+#define EXPIRE_EVERY_S 60
+
+static void *exec_main(void *arg)
+{
+    int64_t last_expire = 0;
+    while (!atomic_load(&E.stop)) {
+        if (now_s() - last_expire >= EXPIRE_EVERY_S) {
+            last_expire = now_s();
+            int n = fg_bstore_files_expire(E.s, last_expire);
+            if (n > 0)
+                fg_info("batches: %d expired file(s) deleted", n);
+        }
+        unsigned long long active = 0;
+        if (fg_bstore_batch_active(E.s, step_batch, &active) < 0)
+            fg_error("batch executor: %s", fg_bstore_errmsg(E.s));
+        atomic_store(&S.active, active);
+        pthread_mutex_lock(&E.mu);
+        if (!E.woken && !atomic_load(&E.stop)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += TICK_MS * 1000000L;
+            if (ts.tv_nsec >= 1000000000L)
+                ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+            pthread_cond_timedwait(&E.cv, &E.mu, &ts);
+        }
+        E.woken = false;
+        pthread_mutex_unlock(&E.mu);
+    }
+    fg_json_thread_cleanup();
+    return NULL;
+}
+
+int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
+{
+    E.app = app;
+    atomic_store(&E.stop, false);
+    if (fg_bstore_open(app->cfg->storage, &E.s, err, errlen) < 0)
+        return -1;
+    /* the gateway's own address: loopback unless it listens on one host */
+    const char *l = app->cfg->server.listen ? app->cfg->server.listen : "";
+    const char *colon = strrchr(l, ':');
+    char host[64] = "127.0.0.1";
+    if (colon && colon > l && (size_t)(colon - l) < sizeof host) {
+        snprintf(host, sizeof host, "%.*s", (int)(colon - l), l);
+        if (!strcmp(host, "0.0.0.0") || !strcmp(host, "*"))
+            snprintf(host, sizeof host, "127.0.0.1");
+        else if (!strcmp(host, "[::]"))
+            snprintf(host, sizeof host, "[::1]");
+    }
+    snprintf(E.base, sizeof E.base, "http://%s:%d", host, app->listen_port);
+    if (pthread_create(&E.thread, NULL, exec_main, NULL) != 0) {
+        snprintf(err, errlen, "cannot start the batch executor thread");
+        fg_bstore_close(E.s);
+        E.s = NULL;
+        return -1;
+    }
+    E.running = true;
+    return 0;
+}
+
+void fg_batch_exec_stop(void)
+{
+    if (!E.running)
+        return;
+    atomic_store(&E.stop, true);
+    fg_batch_exec_wake();
+    pthread_join(E.thread, NULL);
+    E.running = false;
+    fg_bstore_close(E.s);
+    E.s = NULL;
+}

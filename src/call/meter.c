@@ -1,0 +1,410 @@
+/* meter.c — see meter.h. */
+#include "meter.h"
+
+#include "admit.h"
+#include "attrib.h"
+#include "busters.h"
+#include "batch_mailbox.h"
+#include "keyreg.h"
+#include "log.h"
+#include "metrics.h"
+#include "prefix.h"
+#include "promptcache.h"
+#include "price.h"
+#include "provider.h"
+#include "redact.h"
+#include "relay.h"
+#include "server.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <string.h>
+
+#define REPEAT_WINDOW_MS (3600 * 1000)   /* "recently": within an hour */
+#define MAX_OUT_TEXT (64 * 1024)         /* answer text kept for bloat checks */
+
+/* OpenAI streams carry usage only when asked; ask, and hide the extra
+ * chunk from a client that didn't. */
+static void ask_stream_usage(struct fg_call *c)
+{
+    const struct fg_json *j = &c->body;
+    int so = fg_json_get(j, 0, "stream_options");
+    int iu = fg_json_get(j, so, "include_usage");
+    if (fg_json_type(j, iu) == FG_J_TRUE)
+        return;
+    c->strip_usage_chunk = true;
+    if (iu >= 0)
+        fg_call_edit(c, j->t[iu].start, j->t[iu].end, "true");
+    else if (fg_json_type(j, so) == FG_J_OBJ)
+        fg_call_edit(c, j->t[so].start + 1, j->t[so].start + 1,
+                     fg_json_child(j, so) >= 0 ? "\"include_usage\":true," : "\"include_usage\":true");
+    else if (so >= 0)
+        fg_call_edit(c, j->t[so].start, j->t[so].end, "{\"include_usage\":true}");
+    else
+        fg_call_edit(c, j->t[0].start + 1, j->t[0].start + 1,
+                     "\"stream_options\":{\"include_usage\":true},");
+}
+
+/* Something volatile inside the stable prefix of this caller's prompts? */
+static void check_busters(struct fg_call *c)
+{
+    struct fg_buster b;
+    const char *group = fg_arena_printf(&c->arena, "%s|%s|%s", c->key_id ? c->key_id : "",
+                                        c->tags, c->model_name);
+    if (!fg_busters_check(group, &c->body, fg_call_shape(c), &b))
+        return;
+    c->acct.buster_where = fg_arena_strdup(&c->arena, b.where);
+    c->acct.buster_offset = b.offset;
+    c->acct.buster_sample = fg_arena_strdup(&c->arena, b.sample);
+    c->acct.buster_tokens = b.tokens;
+}
+
+/* The output limit the client asked for (either dialect's field), 0 = none:
+ * a truncation it caused is not the cheap model's shortfall (relay.c). */
+static long client_limit(const struct fg_json *j)
+{
+    long best = 0;
+    const char *const names[] = {"max_tokens", "max_completion_tokens", "max_output_tokens"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        int64_t v;
+        if (fg_json_int(j, fg_json_get(j, 0, names[i]), &v) && v >= 1 && (best == 0 || v < best))
+            best = v > 1000000000 ? 1000000000L : (long)v;
+    }
+    return best;
+}
+
+int fg_meter_request(struct fg_call *c)
+{
+    const char *tags = evhttp_find_header(evhttp_request_get_input_headers(c->req),
+                                          "x-frugal-tags");
+    c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL, tags);
+    if (c->endpoint == FG_EP_COUNT_TOKENS || c->endpoint == FG_EP_RESP_INPUT_TOKENS)
+        return 0;
+    struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
+    fg_prefix_scan(&c->body, fg_call_shape(c), p);
+    c->acct.repeated_tokens = fg_prefix_seen(p, c->acct.ts_ms, REPEAT_WINDOW_MS);
+    fg_prefix_fingerprint(p, c->acct.prefix_fp);
+    c->acct.prefix_tokens = p->stable ? p->stable_tokens : 0;
+    c->prompt_tokens_est = p->total_tokens;
+    c->prefix = p;   /* the prompt-cache stage reads its evidence */
+    /* decided now: the body may be gone by the time the call is priced */
+    fg_attrib_features(&c->body, fg_call_shape(c), &c->simple, &c->wants_structured);
+    c->client_max_tokens = client_limit(&c->body);
+    c->client_cache_marks = c->in->dialect == FG_DIALECT_ANTHROPIC &&
+                            fg_promptcache_client_marked(&c->body, c->in->dialect);
+    check_busters(c);
+    /* (a translated request asks for usage itself) */
+    if (c->stream && c->out == c->in && c->in == &fg_dialect_openai)
+        ask_stream_usage(c);
+    return 0;
+}
+
+static void keep_text(struct fg_call *c, const struct fg_json *j, int str)
+{
+    if (fg_json_type(j, str) != FG_J_STR || c->out_len >= MAX_OUT_TEXT)
+        return;
+    if (!c->out_text) {
+        c->out_cap = MAX_OUT_TEXT + 1;
+        c->out_text = fg_arena_alloc(&c->arena, c->out_cap);
+    }
+    long n = fg_json_str(j, str, c->out_text + c->out_len, c->out_cap - c->out_len);
+    if (n > 0)
+        c->out_len += (size_t)n;
+}
+
+/* Anthropic's cache diagnostics, when the client asked for them. */
+static void miss_reason(struct fg_call *c, const struct fg_json *j, int diag)
+{
+    int r = fg_json_get(j, diag, "cache_miss_reason");
+    int t = fg_json_type(j, r) == FG_J_OBJ ? fg_json_get(j, r, "type") : r;
+    char buf[64];
+    if (fg_json_str(j, t, buf, sizeof buf) > 0)
+        c->acct.cache_miss_reason = fg_arena_strdup(&c->arena, buf);
+}
+
+/* The output_text parts of a Response's output items. */
+static void keep_output_text(struct fg_call *c, const struct fg_json *j, int output)
+{
+    for (int it = fg_json_child(j, output); it >= 0; it = fg_json_sibling(j, output, it)) {
+        int content = fg_json_get(j, it, "content");
+        for (int p = fg_json_child(j, content); p >= 0; p = fg_json_sibling(j, content, p))
+            if (fg_json_str_eq(j, fg_json_get(j, p, "type"), "output_text"))
+                keep_text(c, j, fg_json_get(j, p, "text"));
+    }
+}
+
+void fg_meter_response(struct fg_call *c)
+{
+    const struct fg_json *j = &c->resp;
+    int usage = fg_json_get(j, 0, "usage");
+    if (c->out == &fg_dialect_responses) {
+        fg_usage_responses(j, usage, &c->usage);
+        if (c->wants_structured)
+            keep_output_text(c, j, fg_json_get(j, 0, "output"));
+        return;
+    }
+    if (c->out->dialect == FG_DIALECT_OPENAI) {
+        fg_usage_openai(j, usage, &c->usage);
+        if (c->wants_structured) {
+            int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
+            keep_text(c, j, fg_json_get(j, fg_json_get(j, ch, "message"), "content"));
+        }
+        return;
+    }
+    fg_usage_anthropic(j, usage, &c->usage);
+    miss_reason(c, j, fg_json_get(j, 0, "diagnostics"));
+    if (c->wants_structured) {
+        int content = fg_json_get(j, 0, "content");
+        for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b))
+            keep_text(c, j, fg_json_get(j, b, "text"));
+    }
+}
+
+static bool event_is(const struct fg_sse_event *ev, const char *name)
+{
+    size_t n = strlen(name);
+    return ev->event_len == n && !memcmp(ev->event, name, n);
+}
+
+static bool openai_event(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    /* most chunks carry "usage":null or nothing; parse only candidates */
+    bool maybe_usage = memmem(ev->data, ev->data_len, "\"usage\"", 7) != NULL;
+    if (!maybe_usage && !c->wants_structured)
+        return true;
+    struct fg_json *j = &c->resp;
+    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
+        return true;
+    bool has_usage = fg_json_type(j, fg_json_get(j, 0, "usage")) == FG_J_OBJ;
+    int choices = fg_json_get(j, 0, "choices");
+    if (c->wants_structured) {
+        int delta = fg_json_get(j, fg_json_at(j, choices, 0), "delta");
+        keep_text(c, j, fg_json_get(j, delta, "content"));
+    }
+    if (!has_usage)
+        return true;
+    fg_usage_openai(j, fg_json_get(j, 0, "usage"), &c->usage);
+    /* the usage-only chunk (choices: []) is the one the client didn't ask for */
+    return !(c->strip_usage_chunk && fg_json_child(j, choices) < 0);
+}
+
+static void anthropic_event(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    bool start = event_is(ev, "message_start"), delta = event_is(ev, "message_delta");
+    bool text = c->wants_structured && event_is(ev, "content_block_delta");
+    if (!start && !delta && !text)
+        return;
+    struct fg_json *j = &c->resp;
+    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
+        return;
+    if (start)
+        fg_usage_anthropic(j, fg_json_get(j, fg_json_get(j, 0, "message"), "usage"), &c->usage);
+    else if (delta)
+        fg_usage_anthropic(j, fg_json_get(j, 0, "usage"), &c->usage);
+    else {
+        int d = fg_json_get(j, 0, "delta");
+        keep_text(c, j, fg_json_get(j, d, "text"));
+        keep_text(c, j, fg_json_get(j, d, "partial_json"));  /* a forced tool's answer */
+    }
+}
+
+/* A Responses event's type: its `event:` line, or (a provider that sends
+ * none) the payload's leading "type". */
+static bool rs_event_is(const struct fg_sse_event *ev, const char *type)
+{
+    if (ev->event_len)
+        return event_is(ev, type);
+    char pat[96];
+    int n = snprintf(pat, sizeof pat, "\"type\":\"%s\"", type);
+    return n > 0 && (size_t)n < sizeof pat && memmem(ev->data, ev->data_len, pat, (size_t)n);
+}
+
+/* Responses events: usage arrives once, in the terminal event's response;
+ * a structured answer's text in the output_text deltas. */
+static void responses_event(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    bool text = c->wants_structured && rs_event_is(ev, "response.output_text.delta");
+    bool end = rs_event_is(ev, "response.completed") || rs_event_is(ev, "response.incomplete") ||
+               rs_event_is(ev, "response.failed");
+    if (!text && !end)
+        return;
+    struct fg_json *j = &c->resp;
+    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
+        return;
+    if (text)
+        keep_text(c, j, fg_json_get(j, 0, "delta"));
+    else
+        fg_usage_responses(j, fg_json_get(j, fg_json_get(j, 0, "response"), "usage"), &c->usage);
+}
+
+bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    if (ev->data_len == 0)
+        return true;
+    c->data_events++;
+    if (c->out == &fg_dialect_responses) {
+        responses_event(c, ev);
+        return true;
+    }
+    if (c->out->dialect == FG_DIALECT_OPENAI)
+        return openai_event(c, ev);
+    anthropic_event(c, ev);
+    return true;
+}
+
+/* The client left mid-call: the provider still bills what it processed.
+ * Keep what usage it reported (Anthropic's message_start has the input) and
+ * estimate the rest: the prompt from its canonical size, the output from
+ * the events relayed (providers stream about one token per event). */
+static void estimate_cut_usage(struct fg_call *c)
+{
+    struct fg_tokens *t = &c->usage.tok;
+    int64_t in = t->input + t->cache_read + t->cache_write_5m + t->cache_write_1h;
+    if (in == 0)
+        t->input = c->prompt_tokens_est;
+    if (c->data_events > t->output)
+        t->output = c->data_events;
+    c->usage_estimated = true;
+}
+
+void fg_meter_price(struct fg_call *c)
+{
+    if (c->priced_done || !c->model)
+        return;
+    c->priced_done = true;
+    if (c->client_gone && c->state >= FG_CALL_UPSTREAM)
+        estimate_cut_usage(c);
+    c->acct.tok = c->usage.tok;
+    c->acct.reasoning_tokens = c->usage.reasoning;
+    struct fg_price p, bp;
+    bool priced = fg_price_of(c->model, &p);
+    bool base = c->baseline_model && c->baseline_model != c->model &&
+                fg_price_of(c->baseline_model, &bp);
+    struct fg_attrib_in in = {
+        .price = priced ? &p : NULL,
+        .baseline_price = base ? &bp : NULL,
+        .frontier = priced && p.input >= FG_FRONTIER_INPUT_PRICE,
+        .simple = c->simple,
+        .wants_structured = c->wants_structured,
+        .output_text = c->out_text,
+        .output_len = c->out_len,
+        .response_cache_hit = c->cache_status && !strcmp(c->cache_status, "hit"),
+        /* what the app gets without frugal: OpenAI-dialect providers cache
+         * prefixes by themselves; a client's own cache_control is its own */
+        .native_cache = c->model->dialect == FG_DIALECT_OPENAI || c->client_cache_marks,
+    };
+    fg_attrib(&in, &c->acct);
+    if (priced && c->acct.buster_tokens > 0 && p.input > p.cache_read)
+        c->acct.buster_pico = c->acct.buster_tokens * (p.input - p.cache_read);
+}
+
+static void money(const struct fg_call *c, char *cost, char *saved, size_t n)
+{
+    if (!c->acct.priced) {
+        snprintf(cost, n, "unpriced");
+        snprintf(saved, n, "unpriced");
+        return;
+    }
+    fg_price_usd(c->acct.cost_pico, cost, n);
+    fg_price_usd(c->acct.baseline_pico - c->acct.cost_pico, saved, n);
+}
+
+void fg_meter_cost_headers(struct fg_call *c)
+{
+    char cost[32], saved[32];
+    fg_meter_price(c);
+    if (!c->model)
+        return;
+    money(c, cost, saved, sizeof cost);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "x-frugal-cost-usd", cost);
+    evhttp_add_header(h, "x-frugal-saved-usd", saved);
+}
+
+void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out)
+{
+    char cost[32], saved[32];
+    fg_meter_price(c);
+    if (!c->model)
+        return;
+    money(c, cost, saved, sizeof cost);
+    evbuffer_add_printf(out, ": x-frugal-cost-usd=%s x-frugal-saved-usd=%s\n\n", cost, saved);
+}
+
+static const char *endpoint_name(enum fg_endpoint ep)
+{
+    switch (ep) {
+    case FG_EP_CHAT: return "chat";
+    case FG_EP_MESSAGES: return "messages";
+    case FG_EP_RESPONSES: return "responses";
+    case FG_EP_RESP_INPUT_TOKENS: return "responses_input_tokens";
+    default: return "count_tokens";
+    }
+}
+
+/* Client-given text kept in the ledger (model name, tags, a prompt sample):
+ * never a key (redact.h). */
+static const char *scrub(struct fg_call *c, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s), need = fg_redact(s, n, NULL, 0);
+    char *o = fg_arena_alloc(&c->arena, need + 1);
+    fg_redact(s, n, o, need + 1);
+    return o;
+}
+
+static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
+
+void fg_meter_submit(struct fg_call *c, bool final)
+{
+    fg_meter_price(c);
+    const char *err = c->status >= 400 || c->err.cls != FG_E_NONE ? c->err.msg : NULL;
+    if (c->usage_estimated)
+        err = "client disconnected before the end; tokens partly estimated";
+    const char *key_id = c->key_id ? c->key_id : "anonymous";
+    const char *model = c->model ? c->model->name : NULL;
+    const char *up = c->model ? c->upstream_model : NULL;
+    const char *prov = c->provider ? c->provider->name : NULL;
+    const char *tags = scrub(c, c->tags), *model_req = scrub(c, c->model_name);
+    const char *sample = scrub(c, c->acct.buster_sample);
+    size_t need = slen(key_id) + slen(tags) + slen(model_req) + slen(model) + slen(up) +
+                  slen(prov) + slen(err) + slen(c->acct.buster_where) +
+                  slen(sample) + slen(c->acct.cache_miss_reason) +
+                  slen(c->route_reason) + slen(c->acct.linked_id) + slen(c->batch_id) +
+                  slen(c->response_id) + 40;
+    struct fg_record *r = fg_record_new(need);
+    *r = c->acct;
+    r->next = NULL;
+    snprintf(r->id, sizeof r->id, "%s", c->id);
+    r->key_id = fg_record_str(r, key_id);
+    r->tags = fg_record_str(r, tags ? tags : "");
+    r->endpoint = endpoint_name(c->endpoint);
+    r->model_requested = fg_record_str(r, model_req);
+    r->model = fg_record_str(r, model);
+    r->upstream_model = fg_record_str(r, up);
+    r->provider = fg_record_str(r, prov);
+    r->route = c->route ? c->route : "fixed";
+    r->route_reason = fg_record_str(r, c->route_reason);
+    r->cache = c->cache_status ? c->cache_status : "bypass";
+    r->stream = c->stream;
+    r->status = c->status;
+    r->latency_us = (int64_t)(fg_now_ns() - c->t_start_ns) / 1000;
+    r->ttfb_us = c->t_first_byte_ns ? (int64_t)(c->t_first_byte_ns - c->t_start_ns) / 1000 : 0;
+    r->error = fg_record_str(r, err);
+    r->buster_where = fg_record_str(r, c->acct.buster_where);
+    r->buster_sample = fg_record_str(r, sample);
+    r->cache_miss_reason = fg_record_str(r, c->acct.cache_miss_reason);
+    r->linked_id = fg_record_str(r, c->acct.linked_id);   /* the record outlives the call */
+    r->response_id = fg_record_str(r, c->response_id);
+    fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
+    fg_admit_settle(c, r);   /* before the ledger (or the batch mailbox) owns r */
+    if (c->batch_line) {
+        /* the executor commits it with the line's result, exactly once */
+        r->batch_id = fg_record_str(r, c->batch_id);
+        fg_batch_mailbox_put(c->batch_line, r, final);
+        return;
+    }
+    fg_ledger_submit(r);
+}

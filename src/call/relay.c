@@ -1,0 +1,1050 @@
+/* relay.c — see relay.h. */
+#include "relay.h"
+
+#include "log.h"
+#include "affinity.h"
+#include "meter.h"
+#include "failover.h"
+#include "pipeline.h"
+#include "price.h"
+#include "route.h"
+#include "respcache.h"
+#include "structured.h"
+#include "translate.h"
+#include "provider.h"
+#include "redact.h"
+#include "reply.h"
+#include "responses_api.h"
+#include "server.h"
+
+#include <ctype.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_UPSTREAM_BODY (64u << 20)  /* a non-streamed answer larger than this is refused */
+#define MAX_SSE_EVENT (16u << 20)
+#define CLIENT_HIGH_WATER (1u << 20)   /* pause upstream above this much unsent output */
+
+/* Provider response headers worth relaying to the client. */
+static int relayed_header(const char *name, size_t n)
+{
+    static const char *exact[] = {"x-request-id", "request-id", "retry-after",
+                                  "retry-after-ms", "x-should-retry",
+                                  "openai-processing-ms", NULL};
+    for (int i = 0; exact[i]; i++)
+        if (strlen(exact[i]) == n && !strncasecmp(name, exact[i], n))
+            return 1;
+    return (n > 12 && !strncasecmp(name, "x-ratelimit-", 12)) ||
+           (n > 21 && !strncasecmp(name, "anthropic-ratelimit-", 20));
+}
+
+static void start_stream_reply(struct fg_call *c)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    fg_reply_frugal_headers(c);
+    evhttp_send_reply_start(c->req, 200, "OK");
+    c->status = 200;
+    c->state = FG_CALL_STREAMING;
+    c->held = false;
+    if (!c->relay)
+        c->relay = evbuffer_new();
+}
+
+static bool escalates_on(const struct fg_route_cfg *r, const char *trigger);
+
+/* A cut answer is the cheap model's shortfall only when frugal's cap (the
+ * schema-derived one, set when the client gave none) or the model's own
+ * output limit cut it.  A cut at the client's own max_tokens would cut the
+ * frontier model at the same place, for more money: not escalated. */
+static bool cut_is_shortfall(const struct fg_call *c)
+{
+    if (c->client_max_tokens <= 0)
+        return true;
+    const struct fg_builtin_price *b = fg_price_lookup(c->model->model);
+    long limit = c->model->max_output_tokens > 0 ? c->model->max_output_tokens
+                 : b && b->max_output_tokens > 0 ? b->max_output_tokens : 0;
+    return limit > 0 && c->client_max_tokens >= limit;
+}
+
+/* A cheap streamed answer the route may still escalate: hold it back until
+ * its first content, so an empty, refused or cut answer never reaches the
+ * client (the spec's "escalate only before the first byte"). */
+static bool should_hold(const struct fg_call *c)
+{
+    const struct fg_route_cfg *r = c->route_cfg;
+    return c->stream && !c->client_stream && r && !c->escalated && c->route &&
+           !strcmp(c->route, "cheap") &&
+           !(c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)) &&
+           (escalates_on(r, "empty") || escalates_on(r, "refusal") ||
+            (escalates_on(r, "truncated") && cut_is_shortfall(c)));
+}
+
+static void on_headers_done(struct fg_call *c)
+{
+    c->up_headers_done = true;
+    if (c->stream && c->up_status == 200 && c->up_is_sse && c->req) {
+        if (should_hold(c)) {
+            c->held = true;
+            if (!c->relay)
+                c->relay = evbuffer_new();
+        } else {
+            start_stream_reply(c);
+        }
+    } else {
+        c->up_body = evbuffer_new();
+    }
+}
+
+/* Does `key` have a non-empty string value in this event's JSON text?
+ * (Providers send compact JSON; a space after the colon is tolerated.) */
+static bool nonempty_str(const struct fg_sse_event *ev, const char *key)
+{
+    size_t kl = strlen(key);
+    const char *p = ev->data, *end = ev->data + ev->data_len;
+    while ((p = memmem(p, (size_t)(end - p), key, kl))) {
+        p += kl;
+        while (p < end && *p == ' ')
+            p++;
+        if (p + 1 < end && *p == '"' && p[1] != '"')
+            return true;
+    }
+    return false;
+}
+
+static bool has_text(const struct fg_sse_event *ev, const char *s)
+{
+    return memmem(ev->data, ev->data_len, s, strlen(s)) != NULL;
+}
+
+/* While held: has the answer started (content, a tool call), or shown a
+ * refusal or a cut before any content? */
+static void held_look(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    if (c->out == &fg_dialect_responses) {
+        if (has_text(ev, "\"type\":\"response.refusal.delta\""))
+            c->held_why = "refusal";
+        else if ((has_text(ev, "\"type\":\"response.output_text.delta\"") &&
+                  nonempty_str(ev, "\"delta\":")) ||
+                 (has_text(ev, "\"type\":\"response.output_item.added\"") &&
+                  has_text(ev, "\"type\":\"function_call\"")))
+            c->held_content = !c->held_why;
+        if (has_text(ev, "\"reason\":\"max_output_tokens\""))
+            c->held_why = c->held_why ? c->held_why : "truncated";
+        return;
+    }
+    if (c->out->dialect == FG_DIALECT_OPENAI) {
+        if (nonempty_str(ev, "\"refusal\":"))
+            c->held_why = "refusal";
+        else if (nonempty_str(ev, "\"content\":") || has_text(ev, "\"tool_calls\":["))
+            c->held_content = !c->held_why;
+        if (has_text(ev, "\"finish_reason\":\"length\""))
+            c->held_why = c->held_why ? c->held_why : "truncated";
+        if (has_text(ev, "\"finish_reason\":\"content_filter\""))
+            c->held_why = "refusal";
+        return;
+    }
+    if (nonempty_str(ev, "\"text\":") || nonempty_str(ev, "\"partial_json\":") ||
+        has_text(ev, "\"type\":\"tool_use\""))
+        c->held_content = !c->held_why;
+    if (has_text(ev, "\"stop_reason\":\"refusal\""))
+        c->held_why = "refusal";
+    else if (has_text(ev, "\"stop_reason\":\"max_tokens\"") && !c->held_why)
+        c->held_why = "truncated";
+}
+
+static size_t on_header(char *buf, size_t size, size_t n, void *arg)
+{
+    struct fg_call *c = arg;
+    size_t len = size * n;
+    if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
+        const char *sp = memchr(buf, ' ', len);
+        c->up_status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        c->up_is_sse = false;
+        return len;
+    }
+    if (len <= 2) {     /* blank line: end of a header block */
+        if (c->up_status >= 200)
+            on_headers_done(c);
+        return len;
+    }
+    const char *colon = memchr(buf, ':', len);
+    if (!colon || c->up_status < 200)
+        return len;
+    size_t nl = (size_t)(colon - buf);
+    const char *v = colon + 1;
+    const char *end = buf + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && isspace((unsigned char)end[-1]))
+        end--;
+    if (nl == 12 && !strncasecmp(buf, "content-type", 12))
+        c->up_is_sse = (end - v) >= 17 && !strncasecmp(v, "text/event-stream", 17);
+    else if (c->req && relayed_header(buf, nl)) {
+        char name[128], val[512];
+        snprintf(name, sizeof name, "%.*s", (int)nl, buf);
+        snprintf(val, sizeof val, "%.*s", (int)(end - v), v);
+        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+        evhttp_add_header(h, name, val);
+        /* the provider's request id, also under the name the caller's SDK reads */
+        if (c->in != c->out && (!strcasecmp(name, "request-id") || !strcasecmp(name, "x-request-id")))
+            evhttp_add_header(h, c->in->dialect == FG_DIALECT_OPENAI ? "x-request-id" : "request-id",
+                              val);
+    }
+    return len;
+}
+
+/* A structured stream ends: does the streamed answer match its schema? */
+static bool structured_stream_ok(struct fg_call *c)
+{
+    return !c->so_schema || fg_structured_check_text(c, c->out_text ? c->out_text : "",
+                                                     c->out_len) == 0;
+}
+
+/* Keep what was appended to c->relay since `from` for the response cache. */
+static void cache_tail(struct fg_call *c, size_t from)
+{
+    size_t n = evbuffer_get_length(c->relay) - from;
+    if (!c->cache_sse || n == 0)
+        return;
+    struct evbuffer_ptr pos;
+    evbuffer_ptr_set(c->relay, &pos, from, EVBUFFER_PTR_SET);
+    char *tmp = fg_xmalloc(n);
+    evbuffer_copyout_from(c->relay, &pos, tmp, n);
+    evbuffer_add(c->cache_sse, tmp, n);
+    free(tmp);
+}
+
+/* A translated stream: usage is metered on the provider's events, the
+ * client gets the translator's frames. */
+static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    enum fg_sse_kind kind = c->out->classify(ev, &c->resp);
+    fg_meter_event(c, ev);
+    if (kind == FG_SSE_END && !structured_stream_ok(c)) {
+        c->stream_ended = c->stream_error_seen = true;
+        fg_tr_stream_fail(c->tr, &c->err, c->relay);
+        return 0;
+    }
+    if (kind == FG_SSE_END) {
+        c->stream_ended = true;
+        fg_meter_cost_comment(c, c->relay);
+        size_t from = evbuffer_get_length(c->relay);
+        fg_tr_stream_end(c->tr, true, c->relay);
+        cache_tail(c, from);
+        return 0;
+    }
+    if (kind == FG_SSE_ERROR)
+        c->stream_error_seen = true;
+    size_t from = evbuffer_get_length(c->relay);
+    int rc = fg_tr_stream_event(c->tr, ev, c->relay);
+    cache_tail(c, from);
+    if (rc < 0) {
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream provider '%s' sent a stream event frugal could not read",
+                   c->provider->name);
+        snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
+        return -1;
+    }
+    return 0;
+}
+
+/* A Responses answer the provider stores: remember which provider holds
+ * it and whose it is (responses_api.h).  `obj` is the Response object. */
+static void remember_response(struct fg_call *c, const struct fg_json *j, int obj)
+{
+    const struct fg_json *b = &c->body;
+    if (c->out != &fg_dialect_responses || c->endpoint != FG_EP_RESPONSES ||
+        fg_json_type(b, fg_json_get(b, 0, "store")) == FG_J_FALSE)
+        return;
+    int id = fg_json_get(j, obj, "id");
+    size_t n;
+    const char *s = fg_json_type(j, id) == FG_J_STR ? fg_json_raw_str(j, id, &n) : NULL;
+    if (s && fg_responses_remember(s, n, c->key_id, c->provider_index))
+        c->response_id = fg_arena_strndup(&c->arena, s, n);   /* and the ledger keeps it */
+}
+
+static void remember_streamed(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    if (c->out != &fg_dialect_responses ||
+        !(ev->event_len ? ev->event_len == 16 && !memcmp(ev->event, "response.created", 16)
+                        : memmem(ev->data, ev->data_len, "\"type\":\"response.created\"", 25) != NULL) ||
+        fg_json_parse(&c->resp, ev->data, ev->data_len) < 0)
+        return;
+    remember_response(c, &c->resp, fg_json_get(&c->resp, 0, "response"));
+}
+
+static int on_sse_event(void *arg, const struct fg_sse_event *ev)
+{
+    struct fg_call *c = arg;
+    if (c->stream_ended)
+        return 0;      /* nothing after the terminator reaches the client */
+    if (c->held && ev->data_len)
+        held_look(c, ev);
+    if (c->tr)
+        return on_translated_event(c, ev);
+    remember_streamed(c, ev);
+    enum fg_sse_kind kind = c->out->classify(ev, &c->resp);
+    if (kind == FG_SSE_END && !structured_stream_ok(c)) {
+        /* the answer is already with the client: end with an error instead
+         * (a Responses stream's usage is in this very event: meter it) */
+        if (c->out == &fg_dialect_responses)
+            fg_meter_event(c, ev);
+        c->stream_ended = c->stream_error_seen = true;
+        c->in->stream_error(&c->err, c->relay);
+        return 0;
+    }
+    if (kind == FG_SSE_END && c->out == &fg_dialect_responses) {
+        /* the terminal event carries the usage: meter it, then price */
+        c->stream_ended = true;
+        if (c->cache_sse)
+            evbuffer_add(c->cache_sse, ev->raw, ev->raw_len);
+        fg_meter_event(c, ev);
+        evbuffer_add(c->relay, ev->raw, ev->raw_len);
+        fg_meter_cost_comment(c, c->relay);
+        return 0;
+    }
+    switch (kind) {
+    case FG_SSE_END:
+        c->stream_ended = true;
+        /* usage is complete before the terminator: price the call there */
+        fg_meter_cost_comment(c, c->relay);
+        break;
+    case FG_SSE_ERROR: c->stream_error_seen = true; break;
+    default: break;
+    }
+    if (c->cache_sse)     /* stored as the provider sent it, usage chunk included */
+        evbuffer_add(c->cache_sse, ev->raw, ev->raw_len);
+    if (fg_meter_event(c, ev))
+        evbuffer_add(c->relay, ev->raw, ev->raw_len);
+    return 0;
+}
+
+static void on_client_drained(struct evhttp_connection *evcon, void *arg)
+{
+    struct fg_call *c = arg;
+    if (c->paused && c->xfer.easy) {
+        c->paused = false;
+        curl_easy_pause(c->xfer.easy, CURLPAUSE_CONT);
+    }
+}
+
+static size_t client_backlog(struct fg_call *c)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
+static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
+{
+    if (client_backlog(c) > CLIENT_HIGH_WATER) {
+        c->paused = true;
+        return CURL_WRITEFUNC_PAUSE;    /* curl re-delivers these bytes */
+    }
+    if (fg_sse_feed(&c->sse, data, len, on_sse_event, c) < 0) {
+        if (c->err.cls == FG_E_NONE)
+            fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                       "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
+        return 0;
+    }
+    if (c->held) {
+        if (!c->held_content)
+            return len;     /* keep holding: nothing has reached the client */
+        start_stream_reply(c);
+    }
+    if (evbuffer_get_length(c->relay)) {
+        if (!c->t_first_byte_ns)
+            c->t_first_byte_ns = fg_now_ns();
+        evhttp_send_reply_chunk_with_cb(c->req, c->relay, on_client_drained, c);
+    }
+    return len;
+}
+
+static void arm_idle(struct fg_call *c)
+{
+    if (!c->idle_ev)
+        return;
+    int ms = c->w->app->cfg->server.stream_idle_timeout_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(c->idle_ev, &tv);
+}
+
+static size_t on_write(char *data, size_t size, size_t n, void *arg)
+{
+    struct fg_call *c = arg;
+    size_t len = size * n;
+    if (!c->req)
+        return 0;                       /* client gone: abort the transfer */
+    arm_idle(c);
+    if (!c->up_headers_done)
+        on_headers_done(c);
+    if (c->state == FG_CALL_STREAMING || c->held) {
+        c->in_curl_cb++;
+        size_t r = relay_stream(c, data, len);
+        c->in_curl_cb--;
+        return c->req ? r : 0;
+    }
+    if (evbuffer_get_length(c->up_body) + len > MAX_UPSTREAM_BODY) {
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream response is larger than %u bytes", MAX_UPSTREAM_BODY);
+        return 0;
+    }
+    evbuffer_add(c->up_body, data, len);
+    return len;
+}
+
+/* Map a transfer failure to an error for the client. */
+static void transfer_error(struct fg_call *c, CURLcode res)
+{
+    const char *p = c->provider->name;
+    if (c->err.cls != FG_E_NONE)
+        return;     /* set by a callback */
+    switch (res) {
+    case CURLE_OPERATION_TIMEDOUT:
+        fg_err_set(&c->err, FG_E_TIMEOUT, NULL,
+                   "upstream provider '%s' timed out (%s)", p,
+                   c->up_headers_done ? "no data within the stream idle timeout"
+                                      : "no response in time");
+        snprintf(c->err.code, sizeof c->err.code, "upstream_timeout");
+        break;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "could not connect to upstream provider '%s': %s", p,
+                   curl_easy_strerror(res));
+        snprintf(c->err.code, sizeof c->err.code, "upstream_unreachable");
+        break;
+    case CURLE_GOT_NOTHING:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_PARTIAL_FILE:
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream provider '%s' closed the connection before a complete "
+                   "response (%s)", p, curl_easy_strerror(res));
+        snprintf(c->err.code, sizeof c->err.code, "upstream_reset");
+        break;
+    case CURLE_OUT_OF_MEMORY:   /* curl's answer to a giant header before 8.6 */
+#if LIBCURL_VERSION_NUM >= 0x080600
+    case CURLE_TOO_LARGE:
+#endif
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream provider '%s' sent a response header too large to accept (a "
+                   "header line over %d bytes)", p, CURL_MAX_HTTP_HEADER);
+        snprintf(c->err.code, sizeof c->err.code, "upstream_header_too_large");
+        break;
+    default:
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' failed: %s",
+                   p, curl_easy_strerror(res));
+        snprintf(c->err.code, sizeof c->err.code, "upstream_error");
+    }
+}
+
+static void cache_store(struct fg_call *c, bool stream, const char *bytes, size_t len)
+{
+    if (c->cache_keyed && len)
+        fg_respcache_put(c->cache_key, stream, bytes, len, &c->usage.tok, c->acct.ts_ms);
+}
+
+static void finish_stream(struct fg_call *c, CURLcode res)
+{
+    if (res == CURLE_OK && c->stream_ended && !c->stream_error_seen && c->cache_sse)
+        cache_store(c, true, (const char *)evbuffer_pullup(c->cache_sse, -1),
+                    evbuffer_get_length(c->cache_sse));
+    if (res != CURLE_OK || (!c->stream_ended && !c->stream_error_seen)) {
+        if (res == CURLE_OK)
+            fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                       "upstream provider '%s' ended the stream before it was complete",
+                       c->provider->name);
+        else
+            transfer_error(c, res);
+        fg_warn("%s stream from %s failed: %s", c->id, c->provider->name, c->err.msg);
+        if (c->tr)
+            fg_tr_stream_fail(c->tr, &c->err, c->relay);
+        else
+            c->in->stream_error(&c->err, c->relay);
+        evhttp_send_reply_chunk(c->req, c->relay);
+    }
+    evhttp_send_reply_end(c->req);
+}
+
+/* The provider's answer (or error) in the caller's dialect. */
+static bool structured_ok(struct fg_call *c, struct evbuffer *body, bool *retrying);
+static bool escalate_shortfall(struct fg_call *c);
+static void reply_as_stream(struct fg_call *c, struct evbuffer *json);
+
+static bool reply_translated(struct fg_call *c, const char *body, size_t n)
+{
+    struct evbuffer *out = evbuffer_new();
+    enum fg_dialect from = c->out->dialect, to = c->in->dialect;
+    c->status = (int)c->up_status;
+    if (c->up_status >= 300) {
+        c->status = fg_tr_error(from, to, (int)c->up_status, body, n, out);
+        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
+                   "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
+        fg_reply_frugal_headers(c);
+        fg_reply_json(c->req, c->status, out);
+        evbuffer_free(out);
+        return false;
+    }
+    fg_meter_response(c);
+    if (escalate_shortfall(c)) {
+        evbuffer_free(out);
+        return true;
+    }
+    int rc = from == FG_DIALECT_ANTHROPIC
+                 ? (c->forced_tool ? fg_tr_response_an_to_oa_forced(&c->resp, c->model_name,
+                                                                    c->forced_tool, out, &c->err)
+                                   : fg_tr_response_an_to_oa(&c->resp, c->model_name, out, &c->err))
+                 : fg_tr_response_oa_to_an(&c->resp, c->model_name, out, &c->err);
+    bool retrying = false;
+    if (rc < 0) {
+        c->status = c->err.status;
+        fg_reply_call_error(c);
+    } else if (structured_ok(c, out, &retrying)) {
+        cache_store(c, false, (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
+        if (c->client_stream) {
+            reply_as_stream(c, out);
+        } else {
+            fg_reply_frugal_headers(c);
+            fg_meter_cost_headers(c);
+            fg_reply_json(c->req, c->status, out);
+        }
+    }
+    evbuffer_free(out);
+    return retrying;
+}
+
+/* A complete SSE body to a streaming client in one reply, with the cost
+ * comment just before the terminator (as on live streams). */
+static void send_sse_whole(struct fg_call *c, struct evbuffer *out)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    const char *term = c->in->dialect == FG_DIALECT_OPENAI ? "data: [DONE]" : "event: message_stop";
+    size_t n = evbuffer_get_length(out), at = n;
+    const char *s = (const char *)evbuffer_pullup(out, -1);
+    for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), term, strlen(term))); p++)
+        at = (size_t)(p - s);
+    struct evbuffer *body = evbuffer_new();
+    evbuffer_add(body, s, at);
+    fg_meter_cost_comment(c, body);
+    evbuffer_add(body, s + at, n - at);
+    evhttp_send_reply(c->req, 200, "OK", body);
+    evbuffer_free(body);
+}
+
+/* The checked answer (JSON, the client's dialect) as the stream the client
+ * asked for (structured_output.stream: buffer). */
+static void reply_as_stream(struct fg_call *c, struct evbuffer *json)
+{
+    struct evbuffer *sse = evbuffer_new();
+    size_t n = evbuffer_get_length(json);
+    fg_reply_frugal_headers(c);
+    if (fg_respcache_sse_from_json(c->in->dialect, (const char *)evbuffer_pullup(json, -1), n,
+                                   c->include_usage, sse) < 0) {
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "could not stream the checked answer");
+        c->status = c->err.status;
+        fg_reply_call_error(c);
+    } else {
+        send_sse_whole(c, sse);
+    }
+    evbuffer_free(sse);
+}
+
+void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *e)
+{
+    struct evbuffer *out = evbuffer_new();
+    fg_respcache_answer(e, c->in->dialect, c->stream, c->include_usage, out);
+    c->status = 200;
+    c->state = FG_CALL_DONE;
+    c->t_first_byte_ns = fg_now_ns();
+    fg_reply_frugal_headers(c);
+    if (!c->stream) {
+        fg_meter_cost_headers(c);
+        fg_reply_json(c->req, 200, out);
+    } else {
+        send_sse_whole(c, out);
+    }
+    evbuffer_free(out);
+}
+
+/* A complete non-streamed upstream answer: check it and send it on. */
+/* Does the route escalate on this trigger? */
+static bool escalates_on(const struct fg_route_cfg *r, const char *trigger)
+{
+    for (size_t i = 0; r && i < r->n_escalate_on; i++)
+        if (!strcmp(r->escalate_on[i], trigger))
+            return true;
+    return false;
+}
+
+/* Serve the call with model m from now on (escalation, fallback). */
+static void use_model(struct fg_call *c, const struct fg_model_cfg *m)
+{
+    c->model = m;
+    c->provider_index = m->provider_index;
+    c->provider = &c->w->app->cfg->providers[m->provider_index];
+    c->upstream_model = m->model;
+    c->out = fg_dialect_for(c, m->dialect);
+}
+
+/* The cheap model's answer fell short: ask the route's frontier model
+ * instead.  The cheap attempt keeps its own, linked ledger record. */
+static const struct fg_model_cfg *can_escalate(const struct fg_call *c, const char *trigger)
+{
+    const struct fg_route_cfg *r = c->route_cfg;
+    if (!r || c->escalated || strcmp(c->route, "cheap") || !escalates_on(r, trigger) ||
+        (c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)) ||
+        (!strcmp(trigger, "truncated") && !cut_is_shortfall(c)))
+        return NULL;
+    return fg_config_model(c->w->app->cfg, r->frontier);
+}
+
+static bool escalate(struct fg_call *c, const char *trigger)
+{
+    const struct fg_model_cfg *m = can_escalate(c, trigger);
+    if (!m)
+        return false;
+    fg_info("%s: cheap answer %s; escalating to %s", c->id, trigger, m->name);
+    c->route_reason = fg_arena_printf(&c->arena, "cheap answer %s: escalated to the frontier model",
+                                      trigger);
+    if (c->err.cls != FG_E_NONE)
+        c->status = c->err.status;   /* a failed check: recorded as a retried one is */
+    else if (c->status == 0)
+        c->status = (int)c->up_status;
+    fg_call_next_attempt(c);
+    c->escalated = true;
+    c->route = "escalated";
+    use_model(c, m);
+    return fg_pipeline_reencode(c) == 0 && fg_relay_start(c) == 0;
+}
+
+/* What is wrong with a complete answer (the provider's dialect, c->resp),
+ * or NULL: truncated, refusal, empty. */
+static const char *responses_shortfall(const struct fg_json *j)
+{
+    int why = fg_json_get(j, fg_json_get(j, 0, "incomplete_details"), "reason");
+    if (fg_json_str_eq(j, why, "max_output_tokens"))
+        return "truncated";
+    if (fg_json_str_eq(j, why, "content_filter"))
+        return "refusal";
+    int out = fg_json_get(j, 0, "output");
+    for (int it = fg_json_child(j, out); it >= 0; it = fg_json_sibling(j, out, it)) {
+        if (fg_json_str_eq(j, fg_json_get(j, it, "type"), "function_call"))
+            return NULL;
+        int content = fg_json_get(j, it, "content");
+        for (int p = fg_json_child(j, content); p >= 0; p = fg_json_sibling(j, content, p)) {
+            if (fg_json_str_eq(j, fg_json_get(j, p, "type"), "refusal"))
+                return "refusal";
+            size_t n = 0;
+            int t = fg_json_get(j, p, "text");
+            if (fg_json_type(j, t) == FG_J_STR)
+                fg_json_raw_str(j, t, &n);
+            if (n > 0)
+                return NULL;
+        }
+    }
+    return "empty";
+}
+
+static const char *shortfall(struct fg_call *c)
+{
+    const struct fg_json *j = &c->resp;
+    if (c->out == &fg_dialect_responses)
+        return responses_shortfall(j);
+    if (c->out->dialect == FG_DIALECT_OPENAI) {
+        int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
+        int fr = fg_json_get(j, ch, "finish_reason"), msg = fg_json_get(j, ch, "message");
+        if (fg_json_str_eq(j, fr, "length"))
+            return "truncated";
+        if (fg_json_str_eq(j, fr, "content_filter") ||
+            fg_json_type(j, fg_json_get(j, msg, "refusal")) == FG_J_STR)
+            return "refusal";
+        int content = fg_json_get(j, msg, "content");
+        size_t n = 0;
+        if (fg_json_type(j, content) == FG_J_STR)
+            fg_json_raw_str(j, content, &n);
+        return n == 0 && fg_json_get(j, msg, "tool_calls") < 0 ? "empty" : NULL;
+    }
+    int sr = fg_json_get(j, 0, "stop_reason");
+    if (fg_json_str_eq(j, sr, "max_tokens"))
+        return "truncated";
+    if (fg_json_str_eq(j, sr, "refusal"))
+        return "refusal";
+    int content = fg_json_get(j, 0, "content");
+    for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b)) {
+        size_t n = 0;
+        int t = fg_json_get(j, b, "text");
+        if (fg_json_type(j, t) == FG_J_STR)
+            fg_json_raw_str(j, t, &n);
+        if (n > 0 || fg_json_str_eq(j, fg_json_get(j, b, "type"), "tool_use"))
+            return NULL;
+    }
+    return "empty";
+}
+
+static bool escalate_shortfall(struct fg_call *c)
+{
+    const char *why = c->route_cfg && c->endpoint != FG_EP_RESP_INPUT_TOKENS ? shortfall(c) : NULL;
+    return why && escalate(c, why);
+}
+
+/* The structured answer failed its check: try again on the same model
+ * (the failed attempt keeps its own ledger record, linked), or give up. */
+static bool retry_structured(struct fg_call *c)
+{
+    if (c->so_attempts >= c->w->app->cfg->structured_output.retries)
+        return escalate(c, "invalid_schema");
+    c->so_attempts++;
+    fg_warn("%s: %s Retrying.", c->id, c->err.msg);
+    c->status = c->err.status;
+    fg_call_next_attempt(c);
+    if (fg_relay_start(c) < 0)
+        return false;
+    return true;
+}
+
+/* Check a complete structured answer (body in the client's dialect):
+ * false when it failed and a retry is running instead. */
+static bool structured_ok(struct fg_call *c, struct evbuffer *body, bool *retrying)
+{
+    *retrying = false;
+    if (!c->so_schema || fg_structured_check(c, body) == 0)
+        return true;
+    *retrying = retry_structured(c);
+    if (!*retrying) {
+        c->status = c->err.status;
+        fg_reply_call_error(c);
+    }
+    return false;
+}
+
+/* An error body is relayed (or translated) to the client: a provider that
+ * echoes a key in it must not hand it on (redact.h). */
+static void redact_error_body(struct fg_call *c)
+{
+    struct evbuffer *b = c->up_body;
+    size_t n = evbuffer_get_length(b), m;
+    const char *s = (const char *)evbuffer_pullup(b, -1);
+    if (!n)
+        return;
+    char *r = fg_redact_dup(s, n, &m);
+    if (m != n || memcmp(r, s, n)) {
+        evbuffer_drain(b, n);
+        evbuffer_add(b, r, m);
+    }
+    free(r);
+}
+
+static bool finish_buffered(struct fg_call *c)
+{
+    if (c->up_status >= 300 && c->up_status < 400) {
+        /* curl follows no redirect (upstream.c): the provider key and the
+         * request never go anywhere config did not name */
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream provider '%s' answered with a redirect (HTTP %ld); frugal does "
+                   "not follow redirects: check the provider's base_url.",
+                   c->provider->name, c->up_status);
+        snprintf(c->err.code, sizeof c->err.code, "upstream_redirect");
+        c->status = c->err.status;
+        fg_reply_frugal_headers(c);
+        fg_reply_call_error(c);
+        return false;
+    }
+    if (c->up_status >= 400)
+        redact_error_body(c);
+    struct evbuffer *b = c->up_body;
+    size_t n = evbuffer_get_length(b);
+    const char *s = (const char *)evbuffer_pullup(b, -1);
+    bool json_ok = n && fg_json_parse(&c->resp, s, n) == 0;
+    if (c->up_status >= 200 && c->up_status < 300 && !json_ok) {
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+                   "upstream provider '%s' returned a malformed response (not JSON: %s)",
+                   c->provider->name, n ? c->resp.err : "empty body");
+        snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
+        c->status = c->err.status;
+        fg_reply_call_error(c);
+        return false;
+    }
+    if (c->in != c->out && json_ok)
+        return reply_translated(c, s, n);
+    if (c->up_status >= 400 && !json_ok) {
+        /* not a provider-shaped error: describe it ourselves */
+        enum fg_err_class cls = c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID;
+        fg_err_set(&c->err, cls, NULL, "upstream provider '%s' returned HTTP %ld: %.*s",
+                   c->provider->name, c->up_status, (int)(n > 200 ? 200 : n), s ? s : "");
+        if (c->up_status < 500)
+            c->err.status = (int)c->up_status;
+        c->status = c->err.status;
+        fg_reply_frugal_headers(c);
+        fg_reply_call_error(c);
+        return false;
+    }
+    c->status = (int)c->up_status;
+    if (c->status < 300) {
+        fg_meter_response(c);
+        remember_response(c, &c->resp, 0);
+        if (escalate_shortfall(c))
+            return true;
+        bool retrying;
+        if (!structured_ok(c, b, &retrying))
+            return retrying;
+        cache_store(c, false, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
+        if (c->client_stream) {
+            reply_as_stream(c, b);
+            return false;
+        }
+    }
+    else
+        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
+                   "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
+    fg_reply_frugal_headers(c);
+    fg_meter_cost_headers(c);
+    fg_reply_json(c->req, (int)c->up_status, b);
+    return false;
+}
+
+static void on_done(struct fg_xfer *x, CURLcode res);
+
+/* A stream's upstream was silent for stream_idle_timeout_ms. */
+static void on_idle(evutil_socket_t fd, short what, void *arg)
+{
+    struct fg_call *c = arg;
+    fg_upstream_cancel(c->w->up, &c->xfer);
+    on_done(&c->xfer, CURLE_OPERATION_TIMEDOUT);
+}
+
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct fg_call *c = arg;
+    if (fg_relay_start(c) < 0) {
+        c->status = c->err.status;
+        fg_reply_call_error(c);
+        fg_call_finish(c);
+    }
+}
+
+/* Record the failed attempt and reset for the next one; the provider's
+ * relayed headers of the failed answer are dropped. */
+static void next_attempt(struct fg_call *c, const char *what)
+{
+    fg_warn("%s: %s; %s", c->id, c->err.msg, what);
+    fg_call_next_attempt(c);
+    evhttp_clear_headers(evhttp_request_get_output_headers(c->req));
+}
+
+/* The provider failed before anything reached the client: retry with
+ * backoff (honouring retry-after), then the model's fallbacks.  true when
+ * another attempt is under way. */
+static bool try_again(struct fg_call *c, CURLcode res)
+{
+    int64_t now = c->acct.ts_ms + (int64_t)((fg_now_ns() - c->t_start_ns) / 1000000);
+    if (!fg_failover_retriable(c->up_status, res)) {
+        fg_breaker_record(c->provider_index, true, now);
+        return false;
+    }
+    fg_breaker_record(c->provider_index, false, now);
+    if (res != CURLE_OK)
+        transfer_error(c, res);
+    else
+        fg_err_set(&c->err, c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_RATE_LIMIT, NULL,
+                   "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
+    c->status = res != CURLE_OK ? c->err.status : (int)c->up_status;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    long delay = fg_failover_delay_ms(c->fo_retries, evhttp_find_header(h, "retry-after"),
+                                      evhttp_find_header(h, "retry-after-ms"),
+                                      fg_now_ns() ^ (uint64_t)(uintptr_t)c, now);
+    if (!c->fo_origin)
+        c->fo_origin = c->model->name;
+    if (c->fo_retries < c->w->app->cfg->server.upstream_retries && delay <= FG_FAILOVER_MAX_WAIT_MS &&
+        fg_breaker_allows(c->provider_index, now)) {
+        c->fo_retries++;
+        next_attempt(c, fg_arena_printf(&c->arena, "retrying in %ld ms", delay));
+        if (!c->retry_ev)
+            c->retry_ev = evtimer_new(c->w->base, on_retry_timer, c);
+        struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+        event_add(c->retry_ev, &tv);
+        return true;
+    }
+    const struct fg_model_cfg *fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+    /* a Responses call is not translated: only OpenAI-dialect fallbacks */
+    while (fb && c->in == &fg_dialect_responses && fb->dialect != FG_DIALECT_OPENAI)
+        fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+    if (!fb)
+        return false;
+    next_attempt(c, fg_arena_printf(&c->arena, "falling back to %s", fb->name));
+    c->fo_retries = 0;
+    c->route = "fallback";
+    c->route_reason = fg_arena_printf(&c->arena, "%s failed: fallback", c->fo_origin);
+    use_model(c, fb);
+    if (fg_pipeline_reencode(c) < 0 || fg_relay_start(c) < 0)
+        return false;
+    return true;
+}
+
+/* A held stream ended before any content: escalate on why it fell short.
+ * What the cheap model streamed is dropped (it never left frugal). */
+static bool held_escalation(struct fg_call *c, CURLcode res)
+{
+    const char *why = c->held_content ? NULL : c->held_why ? c->held_why : "empty";
+    if (res != CURLE_OK || !c->stream_ended || c->stream_error_seen || !why ||
+        !can_escalate(c, why))
+        return false;
+    evbuffer_drain(c->relay, evbuffer_get_length(c->relay));
+    if (c->cache_sse)
+        evbuffer_drain(c->cache_sse, evbuffer_get_length(c->cache_sse));
+    evhttp_clear_headers(evhttp_request_get_output_headers(c->req));
+    c->held = c->held_content = false;
+    c->held_why = NULL;
+    c->stream_ended = c->stream_error_seen = false;
+    if (escalate(c, why))
+        return true;
+    /* the frontier attempt could not start: the client gets the error */
+    c->status = c->err.status ? c->err.status : 502;
+    fg_reply_call_error(c);
+    c->state = FG_CALL_DONE;
+    fg_call_finish(c);
+    return true;
+}
+
+static void on_done(struct fg_xfer *x, CURLcode res)
+{
+    struct fg_call *c = x->arg;
+    fg_upstream_release(c->w->up, x);
+    fg_affinity_end(&c->inflight);   /* this attempt is over, whatever comes next */
+    if (!c->req) {
+        fg_call_finish(c);
+        return;
+    }
+    if (c->held && held_escalation(c, res))
+        return;     /* the frontier model answers instead */
+    if (c->held)
+        start_stream_reply(c);   /* nothing to escalate: the answer as it was */
+    if (c->state == FG_CALL_STREAMING) {
+        finish_stream(c, res);
+    } else if (try_again(c, res)) {
+        return;     /* a retry or a fallback is on its way */
+    } else if (res != CURLE_OK) {
+        transfer_error(c, res);
+        fg_warn("%s upstream %s: %s", c->id, c->provider->name, c->err.msg);
+        c->status = c->err.status;
+        fg_reply_call_error(c);
+    } else if (finish_buffered(c)) {
+        return;     /* a retry is on its way */
+    }
+    c->state = FG_CALL_DONE;
+    fg_call_finish(c);
+}
+
+/* The fixed part of every upstream request's headers. */
+struct curl_slist *fg_relay_base_headers(bool stream)
+{
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    h = curl_slist_append(h, "Expect:");   /* no 100-continue round trip */
+    if (stream)
+        h = curl_slist_append(h, "Accept: text/event-stream");
+    return h;
+}
+
+/* Headers for this call: the provider's prebuilt list when nothing is
+ * forwarded (the common OpenAI case), else a list of its own. */
+static struct curl_slist *add_headers(struct fg_call *c)
+{
+    struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+    const char *fwd[8][2];
+    int nf = 0;
+    for (const char *const *f = c->out->forward_headers; *f && nf < 7; f++) {
+        const char *v = evhttp_find_header(in, *f);
+        if (v)
+            fwd[nf][0] = *f, fwd[nf++][1] = v;
+    }
+    const char *fault = c->provider->type == FG_PROV_SIM ? evhttp_find_header(in, "x-sim-fault")
+                                                         : NULL;
+    if (fault)
+        fwd[nf][0] = "x-sim-fault", fwd[nf++][1] = fault;
+    const struct fg_provider_rt *rt = &c->w->app->prov[c->provider_index];
+    if (nf == 0 && c->out->dialect == FG_DIALECT_OPENAI)
+        return rt->oa_headers[c->stream];
+    struct curl_slist *h = fg_relay_base_headers(c->stream);
+    c->out->upstream_headers(c, &h);
+    for (int i = 0; i < nf; i++)
+        h = fg_header_add(h, fwd[i][0], fwd[i][1]);
+    c->up_headers = h;   /* owned by the call */
+    return h;
+}
+
+int fg_relay_start(struct fg_call *c)
+{
+    struct fg_worker *w = c->w;
+    CURL *e = fg_upstream_easy(w->up);
+    const char *url = c->w->app->prov[c->provider_index].url[c->out->dialect][c->endpoint];
+    struct curl_slist *headers = add_headers(c);
+    fg_sse_init(&c->sse, MAX_SSE_EVENT);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->upstream_body ? c->upstream_body : c->raw);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                     (curl_off_t)(c->upstream_body ? c->upstream_body_len : c->raw_len));
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->provider->connect_timeout_ms);
+    if (c->stream) {
+        /* a stream may run long; bound silence instead of total time */
+        if (!c->idle_ev)   /* a retried call keeps its timer */
+            c->idle_ev = evtimer_new(w->base, on_idle, c);
+        arm_idle(c);
+    } else {
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->provider->timeout_ms);
+    }
+    c->xfer.easy = e;
+    c->xfer.done = on_done;
+    c->xfer.arg = c;
+    c->state = FG_CALL_UPSTREAM;
+    if (c->model->n_deployments)
+        fg_affinity_begin(&w->app->loads[c->model - w->app->cfg->models], c->deployment,
+                          &c->inflight);
+    if (fg_upstream_add(w->up, &c->xfer) < 0) {
+        fg_upstream_release(w->up, &c->xfer);
+        fg_affinity_end(&c->inflight);
+        return fg_err_set(&c->err, FG_E_INTERNAL, NULL, "could not start the upstream transfer");
+    }
+    return 0;
+}
+
+void fg_relay_cut(struct fg_call *c, const struct fg_err *e)
+{
+    if (c->req && c->state != FG_CALL_DONE) {
+        c->err = *e;
+        if (c->state == FG_CALL_STREAMING) {
+            /* the status line went out long ago: the stream ends with the
+             * dialect's error event, never looking complete */
+            if (c->tr)
+                fg_tr_stream_fail(c->tr, &c->err, c->relay);
+            else
+                c->in->stream_error(&c->err, c->relay);
+            evhttp_send_reply_chunk(c->req, c->relay);
+            evhttp_send_reply_end(c->req);
+        } else {
+            c->status = c->err.status;
+            fg_reply_call_error(c);
+        }
+        c->state = FG_CALL_DONE;
+    }
+    fg_call_finish(c);
+}

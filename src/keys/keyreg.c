@@ -1,0 +1,425 @@
+/* keyreg.c — see keyreg.h. */
+#include "keyreg.h"
+
+#include "arena.h"
+#include "config.h"
+#include "log.h"
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NBUCKETS 1024
+
+static struct {
+    bool running;
+    pthread_rwlock_t rw;             /* the tables below */
+    struct fg_vkey *by_hash[NBUCKETS], *by_id[NBUCKETS];
+    struct fg_vkey **all;            /* insertion order */
+    size_t n, cap;
+    struct fg_tag_budget *tags;
+    size_t n_tags;
+    pthread_mutex_t store_mu;        /* the store handle and `missing` */
+    struct fg_store *store;
+    char (*missing)[65];             /* hashes storage has no key for */
+    pthread_t thread;
+    pthread_mutex_t stop_mu;
+    pthread_cond_t stop_cv;
+    bool stop;
+} R = {.rw = PTHREAD_RWLOCK_INITIALIZER,
+       .store_mu = PTHREAD_MUTEX_INITIALIZER,
+       .stop_mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static unsigned bucket(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h % NBUCKETS;
+}
+
+/* Under the read or write lock. */
+static struct fg_vkey *find_id(const char *id)
+{
+    for (struct fg_vkey *v = R.by_id[bucket(id)]; v; v = v->next_id)
+        if (!strcmp(v->k.id, id))
+            return v;
+    return NULL;
+}
+
+static struct fg_vkey *find_hash(const char *hash)
+{
+    for (struct fg_vkey *v = R.by_hash[bucket(hash)]; v; v = v->next_hash)
+        if (!strcmp(v->k.hash, hash))
+            return v;
+    return NULL;
+}
+
+/* Under the write lock: a new entry for k (spend 0 this period). */
+static struct fg_vkey *add(const struct fg_key *k, int64_t now_ms)
+{
+    struct fg_vkey *v = fg_xcalloc(1, sizeof *v);
+    v->k = *k;
+    atomic_store(&v->revoked_ms, k->revoked_ms);
+    v->k.revoked_ms = 0;
+    if (k->budget > 0)
+        fg_budget_init(&v->budget, k->budget, k->budget_period, 0, now_ms);
+    fg_rate_init(&v->rate, k->rpm, k->tpm);
+    unsigned hb = bucket(k->hash), ib = bucket(k->id);
+    v->next_hash = R.by_hash[hb];
+    R.by_hash[hb] = v;
+    v->next_id = R.by_id[ib];
+    R.by_id[ib] = v;
+    if (R.n == R.cap) {
+        R.cap = R.cap ? R.cap * 2 : 64;
+        R.all = fg_xrealloc(R.all, R.cap * sizeof *R.all);
+    }
+    R.all[R.n++] = v;
+    return v;
+}
+
+/* Apply one stored row: a new key is added, a revocation is taken over. */
+static int on_row(void *arg, const struct fg_key *k)
+{
+    int64_t now = *(int64_t *)arg;
+    pthread_rwlock_rdlock(&R.rw);
+    struct fg_vkey *v = find_id(k->id);
+    pthread_rwlock_unlock(&R.rw);
+    if (v) {
+        int64_t zero = 0;
+        if (k->revoked_ms)
+            atomic_compare_exchange_strong(&v->revoked_ms, &zero, k->revoked_ms);
+        return 0;
+    }
+    pthread_rwlock_wrlock(&R.rw);
+    if (!find_id(k->id) && !find_hash(k->hash))
+        add(k, now);
+    pthread_rwlock_unlock(&R.rw);
+    return 0;
+}
+
+/* Under store_mu: re-read the keys table. */
+static int load_keys(int64_t now_ms, char *err, size_t errlen)
+{
+    return R.store->ops->key_scan(R.store, on_row, &now_ms, err, errlen);
+}
+
+/* ---- budgets from the ledger ---- */
+
+struct init_ctx {
+    enum fg_period period;
+    int64_t since, now;
+};
+
+static bool tag_in(const char *tags, const char *tag)
+{
+    size_t tl = strlen(tag);
+    for (const char *p = tags ? tags : ""; *p;) {
+        p += strspn(p, " ,");
+        size_t len = strcspn(p, ",");
+        size_t t = len;
+        while (t && p[t - 1] == ' ')
+            t--;
+        if (t == tl && !memcmp(p, tag, tl))
+            return true;
+        p += len;
+    }
+    return false;
+}
+
+static int on_spend(void *arg, const char *key_id, const char *tags, int64_t cost)
+{
+    const struct init_ctx *c = arg;
+    if (cost <= 0)
+        return 0;
+    struct fg_vkey *v = key_id ? find_id(key_id) : NULL;
+    if (v && v->k.budget > 0 && v->budget.period == c->period)
+        fg_budget_charge(&v->budget, cost, c->since, c->now);
+    for (size_t i = 0; i < R.n_tags; i++)
+        if (R.tags[i].budget.period == c->period && tag_in(tags, R.tags[i].tag))
+            fg_budget_charge(&R.tags[i].budget, cost, c->since, c->now);
+    return 0;
+}
+
+/* Startup, single-threaded: spend since each period's start. */
+static int init_spend(int64_t now_ms, char *err, size_t errlen)
+{
+    enum fg_period ps[] = {FG_PERIOD_DAY, FG_PERIOD_MONTH};
+    for (int i = 0; i < 2; i++) {
+        struct init_ctx c = {ps[i], fg_period_start(ps[i], now_ms), now_ms};
+        if (R.store->ops->spend_since(R.store, c.since, on_spend, &c,
+                                      err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- the reload thread ---- */
+
+static void *reloader(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&R.stop_mu);
+    while (!R.stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += FG_KEYREG_RELOAD_MS / 1000;
+        ts.tv_nsec += (long)(FG_KEYREG_RELOAD_MS % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        int rc = pthread_cond_timedwait(&R.stop_cv, &R.stop_mu, &ts);
+        if (R.stop || rc != ETIMEDOUT)
+            continue;
+        pthread_mutex_unlock(&R.stop_mu);
+        char err[300];
+        pthread_mutex_lock(&R.store_mu);
+        if (load_keys(wall_ms(), err, sizeof err) < 0)
+            fg_warn("keys: re-reading the keys table: %s", err);
+        pthread_mutex_unlock(&R.store_mu);
+        pthread_mutex_lock(&R.stop_mu);
+    }
+    pthread_mutex_unlock(&R.stop_mu);
+    return NULL;
+}
+
+int fg_keyreg_start(const struct fg_config *cfg, char *err, size_t errlen)
+{
+    int64_t now = wall_ms();
+    if (fg_store_open(cfg->storage, &R.store, err, errlen) < 0)
+        return -1;
+    R.missing = fg_xcalloc(FG_KEYREG_MISSING_SLOTS, sizeof *R.missing);
+    R.n_tags = cfg->n_tag_budgets;
+    R.tags = fg_xcalloc(R.n_tags ? R.n_tags : 1, sizeof *R.tags);
+    for (size_t i = 0; i < R.n_tags; i++) {
+        R.tags[i].tag = cfg->tag_budgets[i].tag;
+        fg_budget_init(&R.tags[i].budget, cfg->tag_budgets[i].limit_pico,
+                       (enum fg_period)cfg->tag_budgets[i].period, 0, now);
+    }
+    if (load_keys(now, err, errlen) < 0 || init_spend(now, err, errlen) < 0) {
+        fg_keyreg_stop();
+        return -1;
+    }
+    R.stop = false;
+    pthread_cond_init(&R.stop_cv, NULL);
+    if (pthread_create(&R.thread, NULL, reloader, NULL) != 0) {
+        snprintf(err, errlen, "keys: cannot start the reload thread");
+        pthread_cond_destroy(&R.stop_cv);
+        fg_keyreg_stop();
+        return -1;
+    }
+    R.running = true;
+    if (R.n && !cfg->server.master_key)
+        fg_warn("keys: %zu virtual key(s) in storage are ignored: server.master_key is not set, "
+                "so every caller is anonymous", R.n);
+    else if (R.n || R.n_tags)
+        fg_info("keys: %zu virtual key(s), %zu tag budget(s)", R.n, R.n_tags);
+    return 0;
+}
+
+void fg_keyreg_stop(void)
+{
+    if (R.running) {
+        pthread_mutex_lock(&R.stop_mu);
+        R.stop = true;
+        pthread_cond_signal(&R.stop_cv);
+        pthread_mutex_unlock(&R.stop_mu);
+        pthread_join(R.thread, NULL);
+        pthread_cond_destroy(&R.stop_cv);
+        R.running = false;
+    }
+    fg_store_close(R.store);
+    R.store = NULL;
+    for (size_t i = 0; i < R.n; i++)
+        free(R.all[i]);
+    free(R.all);
+    free(R.tags);
+    free(R.missing);
+    R.missing = NULL;
+    R.all = NULL;
+    R.tags = NULL;
+    R.n = R.cap = R.n_tags = 0;
+    memset(R.by_hash, 0, sizeof R.by_hash);
+    memset(R.by_id, 0, sizeof R.by_id);
+}
+
+/* ---- lookups ---- */
+
+static enum fg_key_state state_of(struct fg_vkey *v, int64_t now_ms)
+{
+    if (!v)
+        return FG_KEY_UNKNOWN;
+    if (atomic_load(&v->revoked_ms))
+        return FG_KEY_REVOKED;
+    if (v->k.expires_ms && v->k.expires_ms <= now_ms)
+        return FG_KEY_EXPIRED;
+    return FG_KEY_OK;
+}
+
+/* Is this hash a key we already looked up in storage and did not find?
+ * Under store_mu.  A direct-mapped table: a collision only evicts. */
+static bool known_missing(const char *hash)
+{
+    return !strcmp(R.missing[bucket(hash) % FG_KEYREG_MISSING_SLOTS], hash);
+}
+
+/* An unknown key: maybe created by `frugal keys create` since the last
+ * scan.  One indexed lookup by hash (microseconds), so the key works on its
+ * very first call; a hash found missing is remembered, so a client retrying
+ * a wrong key costs one lookup, not one per request.  Random keys from an
+ * attacker cost one lookup each, no more than their TLS/HTTP parse. */
+static struct fg_vkey *lookup_miss(const char *hash, int64_t now_ms)
+{
+    char err[300];
+    struct fg_key k;
+    struct fg_vkey *v = NULL;
+    pthread_mutex_lock(&R.store_mu);
+    int rc = R.store && !known_missing(hash)
+                 ? R.store->ops->key_by_hash(R.store, hash, &k, err, sizeof err)
+                 : 0;
+    if (rc < 0)
+        fg_warn("keys: looking up a key: %s", err);
+    else if (rc == 0 && R.store)
+        snprintf(R.missing[bucket(hash) % FG_KEYREG_MISSING_SLOTS], 65, "%s", hash);
+    pthread_mutex_unlock(&R.store_mu);
+    if (rc == 1) {
+        on_row(&now_ms, &k);
+        pthread_rwlock_rdlock(&R.rw);
+        v = find_hash(hash);
+        pthread_rwlock_unlock(&R.rw);
+    }
+    return v;
+}
+
+enum fg_key_state fg_keyreg_auth(const char *secret, int64_t now_ms, struct fg_vkey **out)
+{
+    *out = NULL;
+    if (!R.running || !fg_key_format_ok(secret))
+        return FG_KEY_UNKNOWN;
+    char hash[65];
+    fg_key_hash(secret, hash);
+    pthread_rwlock_rdlock(&R.rw);
+    *out = find_hash(hash);
+    pthread_rwlock_unlock(&R.rw);
+    if (!*out)
+        *out = lookup_miss(hash, now_ms);
+    return state_of(*out, now_ms);
+}
+
+enum fg_key_state fg_keyreg_by_id(const char *id, int64_t now_ms, struct fg_vkey **out)
+{
+    *out = NULL;
+    if (!R.running || !id)
+        return FG_KEY_UNKNOWN;
+    pthread_rwlock_rdlock(&R.rw);
+    *out = find_id(id);
+    pthread_rwlock_unlock(&R.rw);
+    return state_of(*out, now_ms);
+}
+
+void fg_vkey_get(const struct fg_vkey *v, struct fg_key *out)
+{
+    *out = v->k;
+    out->revoked_ms = atomic_load(&((struct fg_vkey *)v)->revoked_ms);
+}
+
+/* ---- admin ---- */
+
+int fg_keyreg_create(const struct fg_key *k, char *err, size_t errlen)
+{
+    if (!R.running) {
+        snprintf(err, errlen, "the key registry is not running");
+        return -1;
+    }
+    pthread_mutex_lock(&R.store_mu);
+    int rc = R.store->ops->key_put(R.store, k, err, errlen);
+    pthread_mutex_unlock(&R.store_mu);
+    if (rc < 0)
+        return -1;
+    pthread_rwlock_wrlock(&R.rw);
+    if (!find_id(k->id))
+        add(k, k->created_ms);
+    pthread_rwlock_unlock(&R.rw);
+    return 0;
+}
+
+int fg_keyreg_revoke(const char *id, int64_t now_ms, char *err, size_t errlen)
+{
+    if (!R.running) {
+        snprintf(err, errlen, "the key registry is not running");
+        return -1;
+    }
+    pthread_mutex_lock(&R.store_mu);
+    int rc = R.store->ops->key_revoke(R.store, id, now_ms, err, errlen);
+    pthread_mutex_unlock(&R.store_mu);
+    struct fg_vkey *v;
+    if (rc > 0 && fg_keyreg_by_id(id, now_ms, &v) != FG_KEY_UNKNOWN) {
+        int64_t zero = 0;
+        atomic_compare_exchange_strong(&v->revoked_ms, &zero, now_ms);
+    }
+    return rc;
+}
+
+static json_t *usd(int64_t pico)
+{
+    char b[32];
+    return json_string(fg_key_usd(pico, b, sizeof b));
+}
+
+json_t *fg_keyreg_key_json(struct fg_vkey *v, int64_t now_ms)
+{
+    struct fg_key k;
+    fg_vkey_get(v, &k);
+    json_t *j = fg_key_json(&k, now_ms);
+    json_t *u = json_object();
+    if (k.budget > 0) {
+        struct fg_budget_view b;
+        char t[40];
+        fg_budget_get(&v->budget, now_ms, &b);
+        json_object_set_new(u, "budget",
+                            json_pack("{s:o, s:o, s:o, s:s, s:s}", "limit_usd", usd(b.limit),
+                                      "spent_usd", usd(b.spent), "reserved_usd", usd(b.reserved),
+                                      "period", fg_period_name(b.period), "resets_at",
+                                      fg_time_rfc3339(b.resets_at, t, sizeof t)));
+    } else {
+        json_object_set_new(u, "budget", json_null());
+    }
+    int64_t req, tok;
+    fg_rate_usage(&v->rate, now_ms, &req, &tok);
+    json_object_set_new(u, "requests_last_minute", json_integer(req));
+    json_object_set_new(u, "tokens_last_minute", json_integer(tok));
+    json_object_set_new(j, "usage", u);
+    return j;
+}
+
+json_t *fg_keyreg_list_json(int64_t now_ms)
+{
+    json_t *a = json_array();
+    pthread_rwlock_rdlock(&R.rw);
+    for (size_t i = 0; i < R.n; i++)
+        json_array_append_new(a, fg_keyreg_key_json(R.all[i], now_ms));
+    pthread_rwlock_unlock(&R.rw);
+    return a;
+}
+
+int fg_keyreg_tag_budgets(const char *tags, struct fg_tag_budget **out, int max)
+{
+    int n = 0;
+    for (size_t i = 0; i < R.n_tags && n < max; i++)
+        if (tag_in(tags, R.tags[i].tag))
+            out[n++] = &R.tags[i];
+    return n;
+}

@@ -1,0 +1,82 @@
+/* keyreg.h — the daemon's registry of virtual keys and tag budgets.
+ *
+ * Contract:
+ *  - One registry per process, shared by every worker thread.
+ *    fg_keyreg_start() loads the `keys` table and the config's tag budgets,
+ *    initialises each budget from the ledger (the cost of calls since its
+ *    period started, so a restart doesn't reset a budget), and starts a
+ *    thread that re-reads the table every FG_KEYREG_RELOAD_MS: keys created
+ *    or revoked by `frugal keys` apply within seconds.  An unknown key of
+ *    the right shape is looked up in storage by its hash at once (so a key
+ *    made by `frugal keys create` works on its very first call); a hash
+ *    found missing is remembered (FG_KEYREG_MISSING_SLOTS, direct-mapped),
+ *    so repeating a wrong key does not touch storage again.  fg_keyreg_stop() (after
+ *    the workers stopped) joins the thread and frees everything.
+ *  - Entries are never freed while the registry runs: a struct fg_vkey
+ *    pointer (held by a principal or a call) stays valid until
+ *    fg_keyreg_stop().  Its key data is immutable except the revocation
+ *    time (atomic); its budget and rate counters are only touched through
+ *    budget.h / ratelimit.h, which lock.  Lookups take a read lock; the
+ *    budget check on the request path never touches the disk.
+ *  - fg_keyreg_create() / fg_keyreg_revoke() (admin API) write the table
+ *    through the registry's own store handle (under a mutex) and apply at
+ *    once in memory. */
+#ifndef FRUGAL_KEYREG_H
+#define FRUGAL_KEYREG_H
+
+#include "budget.h"
+#include "keys.h"
+#include "ratelimit.h"
+
+#include <jansson.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+struct fg_config;
+
+#define FG_KEYREG_RELOAD_MS 2000
+#define FG_KEYREG_MISSING_SLOTS 4096
+
+struct fg_vkey {
+    struct fg_key k;                 /* as stored; k.revoked_ms is not kept current */
+    _Atomic int64_t revoked_ms;      /* 0 = active */
+    struct fg_budget budget;         /* when k.budget > 0 */
+    struct fg_rate rate;             /* when k.rpm or k.tpm */
+    struct fg_vkey *next_hash, *next_id;
+};
+
+/* A budget on every call carrying a tag (config `tag_budgets`). */
+struct fg_tag_budget {
+    const char *tag;                 /* "k=v" (the config's string) */
+    struct fg_budget budget;
+};
+
+enum fg_key_state { FG_KEY_OK, FG_KEY_UNKNOWN, FG_KEY_REVOKED, FG_KEY_EXPIRED };
+
+int fg_keyreg_start(const struct fg_config *cfg, char *err, size_t errlen);
+void fg_keyreg_stop(void);
+
+/* The key whose secret this is (and its state at now_ms); *out is set for
+ * REVOKED / EXPIRED too. */
+enum fg_key_state fg_keyreg_auth(const char *secret, int64_t now_ms, struct fg_vkey **out);
+/* The same by key id (a batch owner's key). */
+enum fg_key_state fg_keyreg_by_id(const char *id, int64_t now_ms, struct fg_vkey **out);
+/* A copy of v's key with its current revocation time. */
+void fg_vkey_get(const struct fg_vkey *v, struct fg_key *out);
+
+/* Store k (a new key) and add it.  0 or -1 with err. */
+int fg_keyreg_create(const struct fg_key *k, char *err, size_t errlen);
+/* Revoke the key with this id: 1 revoked, 0 no such active key, -1 error. */
+int fg_keyreg_revoke(const char *id, int64_t now_ms, char *err, size_t errlen);
+
+/* The key as JSON (keys.h) plus its live usage: "usage": {"budget":
+ * {limit_usd, spent_usd, reserved_usd, period, resets_at} | null,
+ * "requests_last_minute", "tokens_last_minute"}.  New reference. */
+json_t *fg_keyreg_key_json(struct fg_vkey *v, int64_t now_ms);
+/* Every key, oldest first (array, new reference). */
+json_t *fg_keyreg_list_json(int64_t now_ms);
+
+/* The tag budgets matching any "k=v" item of tags, at most max. */
+int fg_keyreg_tag_budgets(const char *tags, struct fg_tag_budget **out, int max);
+
+#endif

@@ -1,0 +1,227 @@
+/* attrib.c — see attrib.h. */
+#include "attrib.h"
+
+#include <ctype.h>
+#include <string.h>
+
+static int64_t full_input_cost(const struct fg_price *p, const struct fg_tokens *t, bool batch)
+{
+    struct fg_tokens all = {.input = t->input + t->cache_read + t->cache_write_5m +
+                                     t->cache_write_1h,
+                            .output = t->output};
+    return fg_price_cost(p, &all, batch);
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Input spend on repeated tokens: cache reads first (they can only be
+ * repeats), the remainder of the repeat at the input price. */
+static void repeated_bucket(const struct fg_price *p, struct fg_record *r, bool batch)
+{
+    int64_t rep = r->repeated_tokens;
+    if (rep <= 0)
+        return;
+    int64_t cached = min64(rep, r->tok.cache_read);
+    int64_t rest = min64(rep - cached, r->tok.input + r->tok.cache_write_5m +
+                                           r->tok.cache_write_1h);
+    int64_t div = batch ? 2 : 1;
+    r->bucket_repeated_cached_pico = cached * p->cache_read / div;
+    r->bucket_repeated_pico = r->bucket_repeated_cached_pico + rest * p->input / div;
+}
+
+void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
+{
+    const struct fg_price *p = in->price;
+    r->priced = p != NULL;
+    if (!p)
+        return;      /* unpriced: reported as such, never as $0 savings */
+    r->cost_pico = in->response_cache_hit ? 0 : fg_price_cost(p, &r->tok, in->batch);
+    int64_t realtime = fg_price_cost(p, &r->tok, false);
+    /* native caching: the provider's own cache is in the baseline too */
+    int64_t full = in->native_cache ? realtime : full_input_cost(p, &r->tok, false);
+    const struct fg_price *bp = in->baseline_price ? in->baseline_price : p;
+    r->baseline_pico = in->native_cache ? fg_price_cost(bp, &r->tok, false)
+                                        : full_input_cost(bp, &r->tok, false);
+    r->saved_prompt_cache_pico = full - realtime;
+    r->saved_routing_pico = r->baseline_pico - full;
+    r->saved_batch_pico = in->batch && !in->response_cache_hit ? realtime - r->cost_pico : 0;
+    r->saved_response_cache_pico = in->response_cache_hit ? realtime : 0;
+    if (in->response_cache_hit)
+        return;
+    repeated_bucket(p, r, in->batch);
+    if (in->wants_structured && in->output_text && in->output_len) {
+        /* the visible answer only: reasoning tokens are not in the text */
+        int64_t visible = max64(0, r->tok.output - r->reasoning_tokens);
+        int64_t out_cost = visible * (in->batch ? p->batch_output : p->output);
+        size_t bloat = fg_attrib_bloat(in->output_text, in->output_len);
+        r->bucket_bloated_pico =
+            (int64_t)((__int128)out_cost * (int64_t)bloat / (int64_t)in->output_len);
+    }
+    if (in->frontier && in->simple)
+        r->bucket_frontier_pico = max64(0, r->cost_pico - r->bucket_repeated_pico -
+                                               r->bucket_bloated_pico);
+}
+
+/* ---- request features ------------------------------------------------- */
+
+#define TEXT_HEAD 384    /* request features look at the start and end of */
+#define TEXT_TAIL 256    /* the last user turn (all of a short one): asks live there */
+
+struct user_text {
+    char buf[TEXT_HEAD + TEXT_TAIL + 2];
+    size_t len;          /* bytes kept (lower-cased ASCII) */
+    size_t full;         /* raw length of the whole text */
+};
+
+static inline char lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? (char)(c | 0x20) : c;
+}
+
+/* Append raw string bytes lower-cased, keeping the head and tail only. */
+static void take(struct user_text *u, const char *s, size_t n)
+{
+    u->full += n;
+    size_t room = TEXT_HEAD > u->len ? TEXT_HEAD - u->len : 0;
+    size_t head = n < room ? n : room, i;
+    for (i = 0; i < head; i++)
+        u->buf[u->len++] = lower(s[i]);
+    if (i < n) {
+        size_t tail = n - i < TEXT_TAIL ? n - i : TEXT_TAIL;
+        size_t end = sizeof u->buf - 1;
+        if (u->len + 1 + tail > end)
+            tail = end > u->len + 1 ? end - u->len - 1 : 0;
+        u->buf[u->len++] = '\n';
+        for (i = n - tail; i < n; i++)
+            u->buf[u->len++] = lower(s[i]);
+    }
+    u->buf[u->len] = '\0';
+}
+
+/* The last user message (string content or its text parts); escapes are
+ * left as written, which is fine for keyword matching. */
+static void last_user_text(const struct fg_json *j, struct user_text *u)
+{
+    int msgs = fg_json_get(j, 0, "messages"), last = -1;
+    if (msgs < 0)
+        msgs = fg_json_get(j, 0, "input");   /* a Responses body: items or one string */
+    for (int m = fg_json_child(j, msgs); m >= 0; m = fg_json_sibling(j, msgs, m))
+        if (fg_json_str_eq(j, fg_json_get(j, m, "role"), "user"))
+            last = m;
+    u->len = u->full = 0;
+    u->buf[0] = '\0';
+    int c = fg_json_type(j, msgs) == FG_J_STR ? msgs : fg_json_get(j, last, "content");
+    size_t n;
+    if (fg_json_type(j, c) == FG_J_STR) {
+        const char *raw = fg_json_raw_str(j, c, &n);
+        take(u, raw, n);
+        return;
+    }
+    for (int part = fg_json_child(j, c); part >= 0; part = fg_json_sibling(j, c, part)) {
+        int t = fg_json_get(j, part, "text");
+        if (fg_json_type(j, t) == FG_J_STR) {
+            const char *raw = fg_json_raw_str(j, t, &n);
+            take(u, raw, n);
+        }
+    }
+}
+
+static bool has_any(const struct user_text *u, const char *const *words)
+{
+    for (int i = 0; words[i]; i++)
+        if (memmem(u->buf, u->len, words[i], strlen(words[i])))
+            return true;
+    return false;
+}
+
+static bool simple_text(const struct fg_json *body, const struct user_text *u)
+{
+    static const char *const hard[] = {
+        "```", "def ", "function ", "class ", "#include", "prove", "derive", "analy",
+        "step by step", "explain why", "design", "implement", "refactor", "debug",
+        "optimi", "algorithm", "theorem", "integral", "equation", "compare and contrast",
+        NULL};
+    if (fg_json_get(body, 0, "tools") >= 0)
+        return false;
+    if (fg_json_count(body, fg_json_get(body, 0, "messages")) > 4 ||
+        fg_json_count(body, fg_json_get(body, 0, "input")) > 4)
+        return false;
+    return u->full < 600 && !has_any(u, hard);
+}
+
+static bool structured_text(const struct fg_json *body, enum fg_dialect d,
+                            const struct user_text *u)
+{
+    if (d == FG_DIALECT_RESPONSES) {
+        int t = fg_json_get(body, fg_json_get(body, fg_json_get(body, 0, "text"), "format"), "type");
+        if (fg_json_str_eq(body, t, "json_schema") || fg_json_str_eq(body, t, "json_object"))
+            return true;
+    } else if (d == FG_DIALECT_OPENAI) {
+        int rf = fg_json_get(body, 0, "response_format");
+        int t = fg_json_get(body, rf, "type");
+        if (fg_json_str_eq(body, t, "json_schema") || fg_json_str_eq(body, t, "json_object"))
+            return true;
+    } else {
+        int oc = fg_json_get(body, 0, "output_config");
+        if (fg_json_get(body, oc, "format") >= 0)
+            return true;
+    }
+    static const char *const asks[] = {"only json", "json only", "respond with json",
+                                       "one word", "single word", "only the label",
+                                       "just the label", "answer with only", NULL};
+    return has_any(u, asks);
+}
+
+void fg_attrib_features(const struct fg_json *body, enum fg_dialect d, bool *simple,
+                        bool *wants_structured)
+{
+    struct user_text u;
+    last_user_text(body, &u);
+    *simple = simple_text(body, &u);
+    *wants_structured = structured_text(body, d, &u);
+}
+
+bool fg_attrib_simple(const struct fg_json *body, enum fg_dialect d)
+{
+    struct user_text u;
+    last_user_text(body, &u);
+    return simple_text(body, &u);
+}
+
+bool fg_attrib_wants_structured(const struct fg_json *body, enum fg_dialect d)
+{
+    struct user_text u;
+    last_user_text(body, &u);
+    return structured_text(body, d, &u);
+}
+
+/* Span of the outermost JSON value (first { or [ to its last } or ]). */
+static size_t json_span(const char *t, size_t n, size_t *start)
+{
+    size_t a = 0, b = n;
+    while (a < n && t[a] != '{' && t[a] != '[')
+        a++;
+    if (a == n)
+        return 0;
+    char close = t[a] == '{' ? '}' : ']';
+    while (b > a && t[b - 1] != close)
+        b--;
+    *start = a;
+    return b > a ? b - a : 0;
+}
+
+size_t fg_attrib_bloat(const char *text, size_t len)
+{
+    size_t start = 0, span = json_span(text, len, &start);
+    if (span)
+        return len - span;
+    /* a label: the first line's first word is the answer, the rest bloat */
+    size_t a = 0;
+    while (a < len && isspace((unsigned char)text[a]))
+        a++;
+    size_t b = a;
+    while (b < len && !isspace((unsigned char)text[b]) && text[b] != '.' && text[b] != ',')
+        b++;
+    return len - (b - a);
+}

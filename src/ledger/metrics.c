@@ -1,0 +1,160 @@
+/* metrics.c — see metrics.h. */
+#include "metrics.h"
+
+#include "batch_exec.h"
+
+#include <event2/buffer.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+static const double latency_le_ms[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
+                                       10000, 30000, 60000};
+#define NLAT (sizeof latency_le_ms / sizeof latency_le_ms[0])
+
+static struct {
+    atomic_uint_fast64_t requests[6];          /* by status class 0xx..5xx */
+    atomic_uint_fast64_t streams;
+    atomic_int_fast64_t tokens[5];
+    atomic_int_fast64_t cost, baseline, saved[4];
+    atomic_int_fast64_t buckets[3];
+    atomic_uint_fast64_t unpriced, upstream_errors;
+    atomic_uint_fast64_t lat[NLAT + 1];
+    atomic_int_fast64_t lat_sum_us;
+} M;
+
+void fg_metrics_observe_money(const struct fg_record *r)
+{
+    const int64_t tok[5] = {r->tok.input, r->tok.cache_read, r->tok.cache_write_5m,
+                            r->tok.cache_write_1h, r->tok.output};
+    for (int i = 0; i < 5; i++)
+        atomic_fetch_add(&M.tokens[i], tok[i]);
+    if (r->priced) {
+        atomic_fetch_add(&M.cost, r->cost_pico);
+        atomic_fetch_add(&M.baseline, r->baseline_pico);
+        atomic_fetch_add(&M.saved[0], r->saved_prompt_cache_pico);
+        atomic_fetch_add(&M.saved[1], r->saved_response_cache_pico);
+        atomic_fetch_add(&M.saved[2], r->saved_routing_pico);
+        atomic_fetch_add(&M.saved[3], r->saved_batch_pico);
+        atomic_fetch_add(&M.buckets[0], r->bucket_repeated_pico);
+        atomic_fetch_add(&M.buckets[1], r->bucket_frontier_pico);
+        atomic_fetch_add(&M.buckets[2], r->bucket_bloated_pico);
+    } else if (r->model && r->status < 400) {
+        atomic_fetch_add(&M.unpriced, 1);
+    }
+}
+
+void fg_metrics_observe(const struct fg_record *r, bool upstream_error)
+{
+    int cls = r->status / 100;
+    atomic_fetch_add(&M.requests[cls >= 0 && cls < 6 ? cls : 0], 1);
+    if (r->stream)
+        atomic_fetch_add(&M.streams, 1);
+    fg_metrics_observe_money(r);
+    if (upstream_error)
+        atomic_fetch_add(&M.upstream_errors, 1);
+    size_t b = 0;
+    while (b < NLAT && (double)r->latency_us / 1000.0 > latency_le_ms[b])
+        b++;
+    atomic_fetch_add(&M.lat[b], 1);
+    atomic_fetch_add(&M.lat_sum_us, r->latency_us);
+}
+
+static double usd(int64_t pico) { return (double)pico / 1e12; }
+
+static void counter(struct evbuffer *o, const char *name, const char *help)
+{
+    evbuffer_add_printf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+}
+
+static void render_money(struct evbuffer *o)
+{
+    static const char *tech[] = {"prompt_cache", "response_cache", "routing", "batch"};
+    static const char *bucket[] = {"repeated_context", "frontier_overuse", "bloated_output"};
+    counter(o, "frugal_cost_usd_total", "Spend at provider prices (exact sum, shown in USD).");
+    evbuffer_add_printf(o, "frugal_cost_usd_total %.12f\n", usd(atomic_load(&M.cost)));
+    counter(o, "frugal_baseline_usd_total", "What the same calls cost without frugal.");
+    evbuffer_add_printf(o, "frugal_baseline_usd_total %.12f\n", usd(atomic_load(&M.baseline)));
+    counter(o, "frugal_saved_usd_total", "Savings by technique.");
+    for (int i = 0; i < 4; i++)
+        evbuffer_add_printf(o, "frugal_saved_usd_total{technique=\"%s\"} %.12f\n", tech[i],
+                            usd(atomic_load(&M.saved[i])));
+    counter(o, "frugal_bucket_usd_total", "Spend in the buckets that drive bills.");
+    for (int i = 0; i < 3; i++)
+        evbuffer_add_printf(o, "frugal_bucket_usd_total{bucket=\"%s\"} %.12f\n", bucket[i],
+                            usd(atomic_load(&M.buckets[i])));
+}
+
+static void render_latency(struct evbuffer *o)
+{
+    evbuffer_add_printf(o, "# HELP frugal_request_duration_seconds Time from request to the "
+                           "end of the reply.\n# TYPE frugal_request_duration_seconds histogram\n");
+    uint64_t cum = 0;
+    for (size_t b = 0; b <= NLAT; b++) {
+        cum += atomic_load(&M.lat[b]);
+        if (b < NLAT)
+            evbuffer_add_printf(o, "frugal_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
+                                latency_le_ms[b] / 1000.0, (unsigned long long)cum);
+        else
+            evbuffer_add_printf(o, "frugal_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                                (unsigned long long)cum);
+    }
+    evbuffer_add_printf(o, "frugal_request_duration_seconds_sum %.6f\n"
+                           "frugal_request_duration_seconds_count %llu\n",
+                        (double)atomic_load(&M.lat_sum_us) / 1e6, (unsigned long long)cum);
+}
+
+void fg_metrics_render(struct evbuffer *o)
+{
+    static const char *cls[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    static const char *tok[] = {"input", "cache_read", "cache_write_5m", "cache_write_1h",
+                                "output"};
+    counter(o, "frugal_requests_total", "Inference calls by response status class.");
+    for (int i = 0; i < 6; i++)
+        evbuffer_add_printf(o, "frugal_requests_total{status=\"%s\"} %llu\n", cls[i],
+                            (unsigned long long)atomic_load(&M.requests[i]));
+    counter(o, "frugal_stream_requests_total", "Streamed inference calls.");
+    evbuffer_add_printf(o, "frugal_stream_requests_total %llu\n",
+                        (unsigned long long)atomic_load(&M.streams));
+    counter(o, "frugal_tokens_total", "Tokens by billing class.");
+    for (int i = 0; i < 5; i++)
+        evbuffer_add_printf(o, "frugal_tokens_total{class=\"%s\"} %lld\n", tok[i],
+                            (long long)atomic_load(&M.tokens[i]));
+    render_money(o);
+    counter(o, "frugal_unpriced_requests_total", "Calls to models with no known price.");
+    evbuffer_add_printf(o, "frugal_unpriced_requests_total %llu\n",
+                        (unsigned long long)atomic_load(&M.unpriced));
+    counter(o, "frugal_upstream_errors_total", "Upstream failures (resets, timeouts, malformed).");
+    evbuffer_add_printf(o, "frugal_upstream_errors_total %llu\n",
+                        (unsigned long long)atomic_load(&M.upstream_errors));
+    render_latency(o);
+    struct fg_ledger_stats st;
+    fg_ledger_get_stats(&st);
+    evbuffer_add_printf(o, "# HELP frugal_ledger_queue_depth Records waiting for the writer.\n"
+                           "# TYPE frugal_ledger_queue_depth gauge\nfrugal_ledger_queue_depth %llu\n",
+                        (unsigned long long)st.depth);
+    counter(o, "frugal_ledger_dropped_total", "Records dropped (queue full or ledger off).");
+    evbuffer_add_printf(o, "frugal_ledger_dropped_total %llu\n", (unsigned long long)st.dropped);
+    counter(o, "frugal_ledger_written_total", "Records committed to storage.");
+    evbuffer_add_printf(o, "frugal_ledger_written_total %llu\n", (unsigned long long)st.written);
+    struct fg_batch_stats bs;
+    fg_batch_exec_stats(&bs);
+    static const char *outcome[] = {"succeeded", "errored", "canceled", "expired"};
+    counter(o, "frugal_batch_lines_total", "Batch lines finished, by outcome.");
+    for (int i = 0; i < 4; i++)
+        evbuffer_add_printf(o, "frugal_batch_lines_total{outcome=\"%s\"} %llu\n", outcome[i],
+                            bs.lines[i]);
+    evbuffer_add_printf(o, "# HELP frugal_batches_active Batches not finished yet.\n"
+                           "# TYPE frugal_batches_active gauge\nfrugal_batches_active %llu\n",
+                        bs.batches_active);
+    counter(o, "frugal_batch_jobs_total", "Provider batch jobs submitted (errors: refused).");
+    evbuffer_add_printf(o, "frugal_batch_jobs_total{result=\"submitted\"} %llu\n"
+                           "frugal_batch_jobs_total{result=\"error\"} %llu\n",
+                        bs.jobs_submitted, bs.job_submit_errors);
+    counter(o, "frugal_batch_polls_total", "Polls of provider batch jobs (errors: failed).");
+    evbuffer_add_printf(o, "frugal_batch_polls_total{result=\"ok\"} %llu\n"
+                           "frugal_batch_polls_total{result=\"error\"} %llu\n",
+                        bs.polls - bs.poll_errors, bs.poll_errors);
+    counter(o, "frugal_ledger_write_errors_total", "Records lost to storage errors.");
+    evbuffer_add_printf(o, "frugal_ledger_write_errors_total %llu\n",
+                        (unsigned long long)st.write_errors);
+}

@@ -1,0 +1,47 @@
+/* store.c — picks the storage backend from the DSN (see store.h). */
+#include "store.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct fg_store_ops *const backends[] = {&fg_store_sqlite};
+
+int fg_store_open(const char *dsn, struct fg_store **out, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
+        const char *sch = backends[i]->scheme;
+        if (!strncmp(dsn, sch, strlen(sch)))
+            return backends[i]->open(dsn, out, err, errlen);
+    }
+    snprintf(err, errlen, "storage '%s': no backend for this scheme (this build has sqlite:)", dsn);
+    return -1;
+}
+
+void fg_store_close(struct fg_store *s)
+{
+    if (s)
+        s->ops->close(s);
+}
+
+bool fg_store_missing(const char *dsn, char *path, size_t n)
+{
+    if (strncmp(dsn, "sqlite:", 7))
+        return false;
+    const char *db = dsn + 7;
+    char cwd[2048];
+    if (db[0] != '/' && db[0] != ':' && strncmp(db, "file:", 5) && getcwd(cwd, sizeof cwd))
+        snprintf(path, n, "%s/%s", cwd, db);   /* say where it was looked for */
+    else
+        snprintf(path, n, "%s", db);
+    return db[0] != ':' && strncmp(db, "file:", 5) && access(db, F_OK) != 0;
+}
+
+const char *fg_store_label(const char *dsn, char *buf, size_t n)
+{
+    if (!strncmp(dsn, "sqlite:", 7))
+        snprintf(buf, n, "%s", dsn);
+    else
+        snprintf(buf, n, "%.*s…", (int)strcspn(dsn, ":"), dsn);
+    return buf;
+}

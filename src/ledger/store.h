@@ -1,0 +1,87 @@
+/* store.h — the storage interface: a table of functions per backend.
+ *
+ * A backend is a file (store_sqlite.c today, store_pg.c later) exporting a
+ * struct fg_store_ops.  fg_store_open() picks it from the DSN scheme
+ * ("sqlite:PATH", "postgres://…").  The ledger writer thread is the only
+ * writer; readers (report, GET /frugal/spend) open their own handle, so a
+ * backend handle is used by one thread at a time.
+ *
+ * The `calls` table (one row per struct fg_record, column names = field
+ * names; tokens as input_tokens, cache_read_tokens, cache_write_5m_tokens,
+ * cache_write_1h_tokens, output_tokens) is documented in README.md.  The
+ * `keys` table holds virtual keys (id, name, hash, hint, created_ms,
+ * expires_ms, revoked_ms, budget_pico, budget_period, rpm, tpm, models,
+ * tags); writers besides the ledger thread are `frugal keys` and the admin
+ * API, each through its own handle (SQLite serialises them). */
+#ifndef FRUGAL_STORE_H
+#define FRUGAL_STORE_H
+
+#include "keys.h"
+#include "ledger.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fg_store;
+
+/* Called for each record of a scan; return non-zero to stop. */
+typedef int (*fg_store_row_cb)(void *arg, const struct fg_record *r);
+/* Called for each stored virtual key (keys.h); non-zero stops. */
+typedef int (*fg_store_key_cb)(void *arg, const struct fg_key *k);
+/* Called for each (key_id, tags) group of a spend sum; non-zero stops. */
+typedef int (*fg_store_spend_cb)(void *arg, const char *key_id, const char *tags,
+                                 int64_t cost_pico);
+
+struct fg_store_ops {
+    const char *scheme;
+    int (*open)(const char *dsn, struct fg_store **out, char *err, size_t errlen);
+    /* Write n records in one transaction; 0 or -1 with err. */
+    int (*write)(struct fg_store *s, struct fg_record *const *recs, size_t n, char *err,
+                 size_t errlen);
+    /* Records with since_ms <= ts_ms < until_ms, oldest first. */
+    int (*scan)(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,
+                void *arg, char *err, size_t errlen);
+    void (*close)(struct fg_store *s);
+
+    /* Virtual keys, the `keys` table (only hashes of secrets are stored).
+     * key_put inserts a new key; key_scan lists all, oldest first;
+     * key_revoke marks an active key revoked at now_ms: 1 done, 0 no such
+     * active key, -1 error. */
+    int (*key_put)(struct fg_store *s, const struct fg_key *k, char *err, size_t errlen);
+    int (*key_scan)(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err,
+                    size_t errlen);
+    int (*key_revoke)(struct fg_store *s, const char *id, int64_t now_ms, char *err,
+                      size_t errlen);
+    /* The key whose secret has this SHA-256 hex (an indexed lookup, for a
+     * key created since the last scan): 1 found (*out filled), 0 none, -1
+     * error. */
+    int (*key_by_hash)(struct fg_store *s, const char *hash, struct fg_key *out, char *err,
+                       size_t errlen);
+    /* SUM(cost_pico) of calls with ts_ms >= since_ms, per (key_id, tags). */
+    int (*spend_since)(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb, void *arg,
+                       char *err, size_t errlen);
+    /* The key and provider of the call that created stored Response `id`
+     * (records with response_id, written by `write` into the `responses`
+     * table): 1 found, 0 unknown, -1 error.  NULL: the backend keeps none. */
+    int (*response_owner)(struct fg_store *s, const char *id, char *key_id, size_t kn,
+                          char *provider, size_t pn, char *err, size_t errlen);
+};
+
+struct fg_store {
+    const struct fg_store_ops *ops;
+};
+
+extern const struct fg_store_ops fg_store_sqlite;
+
+int fg_store_open(const char *dsn, struct fg_store **out, char *err, size_t errlen);
+/* For commands that only read: does the DSN name an embedded database file
+ * that does not exist (opening would create an empty one)?  Its path goes
+ * to `path`. */
+bool fg_store_missing(const char *dsn, char *path, size_t n);
+/* The DSN as it may be shown to people: a sqlite: path as is, another
+ * scheme without what follows it (a server DSN can carry a password). */
+const char *fg_store_label(const char *dsn, char *buf, size_t n);
+void fg_store_close(struct fg_store *s);
+
+#endif

@@ -1,0 +1,495 @@
+/* store_sqlite.c — the embedded SQLite backend of the storage interface.
+ *
+ * WAL journal with synchronous=NORMAL: a committed transaction survives a
+ * killed process (the WAL is in the OS before COMMIT returns); only an OS
+ * crash can lose the last commits.  One prepared INSERT, bound per row. */
+#include "store.h"
+#include "store_sqlite.h"
+
+#include "arena.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sqlite_store {
+    struct fg_store base;
+    sqlite3 *db;
+    sqlite3_stmt *ins, *scan;
+    sqlite3_stmt *key_ins, *key_all, *key_rev, *key_hash, *spend;
+    sqlite3_stmt *rs_ins, *rs_get;   /* the responses table (response_owner) */
+};
+
+/* Column order of the INSERT and of SELECT *; keep in step with bind_row
+ * and read_row. */
+#define COLUMNS                                                                              \
+    "id, ts_ms, key_id, tags, endpoint, model_requested, model, upstream_model, provider, "  \
+    "route, route_reason, cache, stream, batch, status, input_tokens, cache_read_tokens, "   \
+    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, priced, " \
+    "cost_pico, baseline_pico, saved_prompt_cache_pico, saved_response_cache_pico, "         \
+    "saved_routing_pico, saved_batch_pico, bucket_repeated_pico, "                           \
+    "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "   \
+    "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id, buster_where, "     \
+    "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason, batch_id"
+#define NCOLS 46
+
+static const char *schema =
+    "CREATE TABLE IF NOT EXISTS calls ("
+    " id TEXT PRIMARY KEY, ts_ms INTEGER NOT NULL, key_id TEXT, tags TEXT, endpoint TEXT,"
+    " model_requested TEXT, model TEXT, upstream_model TEXT, provider TEXT, route TEXT,"
+    " route_reason TEXT, cache TEXT, stream INTEGER, batch INTEGER, status INTEGER,"
+    " input_tokens INTEGER, cache_read_tokens INTEGER, cache_write_5m_tokens INTEGER,"
+    " cache_write_1h_tokens INTEGER, output_tokens INTEGER, reasoning_tokens INTEGER,"
+    " priced INTEGER, cost_pico INTEGER, baseline_pico INTEGER,"
+    " saved_prompt_cache_pico INTEGER, saved_response_cache_pico INTEGER,"
+    " saved_routing_pico INTEGER, saved_batch_pico INTEGER, bucket_repeated_pico INTEGER,"
+    " bucket_repeated_cached_pico INTEGER, bucket_frontier_pico INTEGER,"
+    " bucket_bloated_pico INTEGER, latency_us INTEGER, ttfb_us INTEGER, prefix_fp TEXT,"
+    " prefix_tokens INTEGER, repeated_tokens INTEGER, error TEXT, linked_id TEXT,"
+    " buster_where TEXT, buster_offset INTEGER, buster_sample TEXT, buster_tokens INTEGER,"
+    " buster_pico INTEGER, cache_miss_reason TEXT, batch_id TEXT);"
+    "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts_ms);"
+    "CREATE TABLE IF NOT EXISTS keys ("
+    " id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, hint TEXT,"
+    " created_ms INTEGER NOT NULL, expires_ms INTEGER, revoked_ms INTEGER,"
+    " budget_pico INTEGER, budget_period TEXT, rpm INTEGER, tpm INTEGER, models TEXT,"
+    " tags TEXT);";
+
+#define KEY_COLUMNS                                                                          \
+    "id, name, hash, hint, created_ms, expires_ms, revoked_ms, budget_pico, budget_period, " \
+    "rpm, tpm, models, tags"
+
+/* Columns added after the first release: ALTER older databases in place.
+ * Whole constant statements: no SQL here is ever built from data (values
+ * go through the prepared statements below). */
+static const char *const migrations[] = {
+    "ALTER TABLE calls ADD COLUMN buster_where TEXT",
+    "ALTER TABLE calls ADD COLUMN buster_offset INTEGER",
+    "ALTER TABLE calls ADD COLUMN buster_sample TEXT",
+    "ALTER TABLE calls ADD COLUMN buster_tokens INTEGER",
+    "ALTER TABLE calls ADD COLUMN buster_pico INTEGER",
+    "ALTER TABLE calls ADD COLUMN cache_miss_reason TEXT",
+    "ALTER TABLE calls ADD COLUMN batch_id TEXT",
+};
+
+static void migrate(sqlite3 *db)
+{
+    for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
+        sqlite3_exec(db, migrations[i], NULL, NULL, NULL);   /* "duplicate column" when present */
+}
+
+static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "sqlite: %s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
+    return -1;
+}
+
+static int prepare_insert(sqlite3 *db, sqlite3_stmt **st);
+
+/* Stored Responses: which key created each, on which provider. */
+static int prepare_responses(struct sqlite_store *q)
+{
+    return sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY,"
+                               " key_id TEXT, provider TEXT, ts_ms INTEGER)",
+                        NULL, NULL, NULL) == SQLITE_OK &&
+                   sqlite3_prepare_v2(q->db, "INSERT OR REPLACE INTO responses (id, key_id, "
+                                      "provider, ts_ms) VALUES (?,?,?,?)", -1, &q->rs_ins,
+                                      NULL) == SQLITE_OK &&
+                   sqlite3_prepare_v2(q->db, "SELECT key_id, provider FROM responses WHERE id = ?",
+                                      -1, &q->rs_get, NULL) == SQLITE_OK
+               ? 0
+               : -1;
+}
+
+static void sq_close(struct fg_store *s)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    if (!q)
+        return;
+    sqlite3_finalize(q->ins);
+    sqlite3_finalize(q->scan);
+    sqlite3_finalize(q->key_ins);
+    sqlite3_finalize(q->key_all);
+    sqlite3_finalize(q->key_rev);
+    sqlite3_finalize(q->key_hash);
+    sqlite3_finalize(q->spend);
+    sqlite3_finalize(q->rs_ins);
+    sqlite3_finalize(q->rs_get);
+    sqlite3_close(q->db);
+    free(q);
+}
+
+static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t errlen)
+{
+    const char *path = dsn + strlen("sqlite:");
+    struct sqlite_store *q = fg_xcalloc(1, sizeof *q);
+    q->base.ops = &fg_store_sqlite;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path, &q->db, flags, NULL) != SQLITE_OK) {
+        fail(q->db, path, err, errlen);
+        goto bad;
+    }
+    sqlite3_busy_timeout(q->db, 5000);
+    if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
+                     NULL) != SQLITE_OK ||
+        sqlite3_exec(q->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+        fail(q->db, "creating the schema", err, errlen);
+        goto bad;
+    }
+    migrate(q->db);
+    if (prepare_responses(q) < 0 || prepare_insert(q->db, &q->ins) < 0 ||
+        sqlite3_prepare_v2(q->db, "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
+                           " ORDER BY ts_ms", -1, &q->scan, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "INSERT INTO keys (" KEY_COLUMNS ") VALUES "
+                           "(?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q->key_ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_ms, id",
+                           -1, &q->key_all, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "UPDATE keys SET revoked_ms = ? WHERE id = ? AND "
+                           "(revoked_ms IS NULL OR revoked_ms = 0)", -1, &q->key_rev,
+                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys WHERE hash = ?", -1,
+                           &q->key_hash, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "SELECT key_id, tags, SUM(cost_pico) FROM calls WHERE "
+                           "ts_ms >= ? GROUP BY key_id, tags", -1, &q->spend,
+                           NULL) != SQLITE_OK) {
+        fail(q->db, "preparing statements", err, errlen);
+        goto bad;
+    }
+    *out = &q->base;
+    return 0;
+bad:
+    sq_close(&q->base);
+    return -1;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_row(sqlite3_stmt *st, const struct fg_record *r)
+{
+    int i = 1;
+    bind_text(st, i++, r->id);
+    sqlite3_bind_int64(st, i++, r->ts_ms);
+    const char *texts[] = {r->key_id, r->tags, r->endpoint, r->model_requested, r->model,
+                           r->upstream_model, r->provider, r->route, r->route_reason, r->cache};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
+        bind_text(st, i++, texts[k]);
+    const int64_t ints[] = {
+        r->stream, r->batch, r->status, r->tok.input, r->tok.cache_read, r->tok.cache_write_5m,
+        r->tok.cache_write_1h, r->tok.output, r->reasoning_tokens, r->priced, r->cost_pico,
+        r->baseline_pico, r->saved_prompt_cache_pico, r->saved_response_cache_pico,
+        r->saved_routing_pico, r->saved_batch_pico, r->bucket_repeated_pico,
+        r->bucket_repeated_cached_pico, r->bucket_frontier_pico, r->bucket_bloated_pico,
+        r->latency_us, r->ttfb_us};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
+        sqlite3_bind_int64(st, i++, ints[k]);
+    bind_text(st, i++, r->prefix_fp[0] ? r->prefix_fp : NULL);
+    sqlite3_bind_int64(st, i++, r->prefix_tokens);
+    sqlite3_bind_int64(st, i++, r->repeated_tokens);
+    bind_text(st, i++, r->error);
+    bind_text(st, i++, r->linked_id);
+    bind_text(st, i++, r->buster_where);
+    sqlite3_bind_int64(st, i++, r->buster_offset);
+    bind_text(st, i++, r->buster_sample);
+    sqlite3_bind_int64(st, i++, r->buster_tokens);
+    sqlite3_bind_int64(st, i++, r->buster_pico);
+    bind_text(st, i++, r->cache_miss_reason);
+    bind_text(st, i++, r->batch_id);
+}
+
+static int prepare_insert(sqlite3 *db, sqlite3_stmt **st)
+{
+    char sql[2048];
+    int n = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO calls (" COLUMNS ") VALUES (?");
+    for (int k = 1; k < NCOLS; k++)
+        n += snprintf(sql + n, sizeof sql - (size_t)n, ",?");
+    snprintf(sql + n, sizeof sql - (size_t)n, ")");
+    return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? 0 : -1;
+}
+
+int fg_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, size_t n, char *err,
+                           size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    if (prepare_insert(db, &st) < 0)
+        return fail(db, "preparing the calls INSERT", err, errlen);
+    for (size_t k = 0; k < n; k++) {
+        bind_row(st, recs[k]);
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            sqlite3_finalize(st);
+            return fail(db, "INSERT", err, errlen);
+        }
+    }
+    sqlite3_finalize(st);
+    return 0;
+}
+
+int fg_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen)
+{
+    if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
+        return fail(db, "creating the schema", err, errlen);
+    migrate(db);
+    return 0;
+}
+
+static int write_response(struct sqlite_store *q, const struct fg_record *r)
+{
+    sqlite3_stmt *st = q->rs_ins;
+    sqlite3_bind_text(st, 1, r->response_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->provider, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, r->ts_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+static int sq_write(struct fg_store *s, struct fg_record *const *recs, size_t n, char *err,
+                    size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    if (sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(q->db, "BEGIN", err, errlen);
+    for (size_t k = 0; k < n; k++) {
+        bind_row(q->ins, recs[k]);
+        int rc = sqlite3_step(q->ins);
+        sqlite3_reset(q->ins);
+        if (rc == SQLITE_DONE && recs[k]->response_id)
+            rc = write_response(q, recs[k]);
+        if (rc != SQLITE_DONE) {
+            fail(q->db, "INSERT", err, errlen);
+            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+            return -1;
+        }
+    }
+    if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(q->db, "COMMIT", err, errlen);
+    return 0;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+static void read_row(sqlite3_stmt *st, struct fg_record *r)
+{
+    int i = 0;
+    memset(r, 0, sizeof *r);
+    snprintf(r->id, sizeof r->id, "%s", col_text(st, i++) ? col_text(st, i - 1) : "");
+    r->ts_ms = sqlite3_column_int64(st, i++);
+    const char **texts[] = {&r->key_id, &r->tags, &r->endpoint, &r->model_requested, &r->model,
+                            &r->upstream_model, &r->provider, &r->route, &r->route_reason,
+                            &r->cache};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
+        *texts[k] = col_text(st, i++);
+    r->stream = sqlite3_column_int64(st, i++);
+    r->batch = sqlite3_column_int64(st, i++);
+    r->status = (int)sqlite3_column_int64(st, i++);
+    int64_t *ints[] = {&r->tok.input, &r->tok.cache_read, &r->tok.cache_write_5m,
+                       &r->tok.cache_write_1h, &r->tok.output, &r->reasoning_tokens};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
+        *ints[k] = sqlite3_column_int64(st, i++);
+    r->priced = sqlite3_column_int64(st, i++);
+    int64_t *money[] = {&r->cost_pico, &r->baseline_pico, &r->saved_prompt_cache_pico,
+                        &r->saved_response_cache_pico, &r->saved_routing_pico,
+                        &r->saved_batch_pico, &r->bucket_repeated_pico,
+                        &r->bucket_repeated_cached_pico, &r->bucket_frontier_pico,
+                        &r->bucket_bloated_pico, &r->latency_us, &r->ttfb_us};
+    for (size_t k = 0; k < sizeof money / sizeof money[0]; k++)
+        *money[k] = sqlite3_column_int64(st, i++);
+    snprintf(r->prefix_fp, sizeof r->prefix_fp, "%s", col_text(st, i) ? col_text(st, i) : "");
+    i++;
+    r->prefix_tokens = sqlite3_column_int64(st, i++);
+    r->repeated_tokens = sqlite3_column_int64(st, i++);
+    r->error = col_text(st, i++);
+    r->linked_id = col_text(st, i++);
+    r->buster_where = col_text(st, i++);
+    r->buster_offset = sqlite3_column_int64(st, i++);
+    r->buster_sample = col_text(st, i++);
+    r->buster_tokens = sqlite3_column_int64(st, i++);
+    r->buster_pico = sqlite3_column_int64(st, i++);
+    r->cache_miss_reason = col_text(st, i++);
+    r->batch_id = col_text(st, i++);
+}
+
+static int sq_scan(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,
+                   void *arg, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_bind_int64(q->scan, 1, since_ms);
+    sqlite3_bind_int64(q->scan, 2, until_ms);
+    int rc;
+    struct fg_record r;
+    while ((rc = sqlite3_step(q->scan)) == SQLITE_ROW) {
+        read_row(q->scan, &r);
+        if (cb(arg, &r))
+            break;
+    }
+    sqlite3_reset(q->scan);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(q->db, "SELECT", err, errlen);
+    return 0;
+}
+
+/* ---- virtual keys ---- */
+
+static int sq_key_put(struct fg_store *s, const struct fg_key *k, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->key_ins;
+    int i = 1;
+    bind_text(st, i++, k->id);
+    bind_text(st, i++, k->name);
+    bind_text(st, i++, k->hash);
+    bind_text(st, i++, k->hint);
+    sqlite3_bind_int64(st, i++, k->created_ms);
+    sqlite3_bind_int64(st, i++, k->expires_ms);
+    sqlite3_bind_int64(st, i++, k->revoked_ms);
+    sqlite3_bind_int64(st, i++, k->budget);
+    bind_text(st, i++, k->budget ? fg_period_name(k->budget_period) : NULL);
+    sqlite3_bind_int64(st, i++, k->rpm);
+    sqlite3_bind_int64(st, i++, k->tpm);
+    bind_text(st, i++, k->models);
+    bind_text(st, i++, k->tags);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : fail(q->db, "INSERT key", err, errlen);
+}
+
+static void text_into(sqlite3_stmt *st, int i, char *dst, size_t n)
+{
+    const char *t = col_text(st, i);
+    snprintf(dst, n, "%s", t ? t : "");
+}
+
+/* The current row of a KEY_COLUMNS select. */
+static void read_key(sqlite3_stmt *st, struct fg_key *k)
+{
+    memset(k, 0, sizeof *k);
+    int i = 0;
+    text_into(st, i++, k->id, sizeof k->id);
+    text_into(st, i++, k->name, sizeof k->name);
+    text_into(st, i++, k->hash, sizeof k->hash);
+    text_into(st, i++, k->hint, sizeof k->hint);
+    k->created_ms = sqlite3_column_int64(st, i++);
+    k->expires_ms = sqlite3_column_int64(st, i++);
+    k->revoked_ms = sqlite3_column_int64(st, i++);
+    k->budget = sqlite3_column_int64(st, i++);
+    const char *per = col_text(st, i++);
+    if (!per || fg_period_parse(per, &k->budget_period) < 0)
+        k->budget = 0;
+    k->rpm = sqlite3_column_int64(st, i++);
+    k->tpm = sqlite3_column_int64(st, i++);
+    text_into(st, i++, k->models, sizeof k->models);
+    text_into(st, i++, k->tags, sizeof k->tags);
+}
+
+static int sq_key_scan(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err,
+                       size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->key_all;
+    int rc;
+    struct fg_key k;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_key(st, &k);
+        if (cb(arg, &k))
+            break;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(q->db, "SELECT keys", err, errlen);
+    return 0;
+}
+
+static int sq_key_by_hash(struct fg_store *s, const char *hash, struct fg_key *out, char *err,
+                          size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->key_hash;
+    bind_text(st, 1, hash);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        read_key(st, out);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(q->db, "SELECT key", err, errlen);
+    return rc == SQLITE_ROW;
+}
+
+static int sq_key_revoke(struct fg_store *s, const char *id, int64_t now_ms, char *err,
+                         size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->key_rev;
+    sqlite3_bind_int64(st, 1, now_ms);
+    bind_text(st, 2, id);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return fail(q->db, "UPDATE key", err, errlen);
+    return sqlite3_changes(q->db) > 0 ? 1 : 0;
+}
+
+static int sq_spend_since(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb,
+                          void *arg, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->spend;
+    sqlite3_bind_int64(st, 1, since_ms);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(arg, col_text(st, 0), col_text(st, 1), sqlite3_column_int64(st, 2)))
+            break;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(q->db, "SELECT spend", err, errlen);
+    return 0;
+}
+
+static int sq_response_owner(struct fg_store *s, const char *id, char *key_id, size_t kn,
+                             char *provider, size_t pn, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->rs_get;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        snprintf(key_id, kn, "%s", col_text(st, 0) ? col_text(st, 0) : "");
+        snprintf(provider, pn, "%s", col_text(st, 1) ? col_text(st, 1) : "");
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        found = fail(q->db, "reading responses", err, errlen);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return found;
+}
+
+const struct fg_store_ops fg_store_sqlite = {
+    .scheme = "sqlite:",
+    .open = sq_open,
+    .write = sq_write,
+    .scan = sq_scan,
+    .close = sq_close,
+    .key_put = sq_key_put,
+    .key_scan = sq_key_scan,
+    .key_revoke = sq_key_revoke,
+    .key_by_hash = sq_key_by_hash,
+    .spend_since = sq_spend_since,
+    .response_owner = sq_response_owner,
+};
+

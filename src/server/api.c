@@ -1,0 +1,478 @@
+/* api.c — see api.h. */
+#include "api.h"
+
+#include "auth.h"
+#include "batch_api.h"
+#include "keyreg.h"
+#include "keys_api.h"
+#include "log.h"
+#include "report.h"
+#include "store.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "provider.h"
+#include "relay.h"
+#include "responses_api.h"
+#include "reply.h"
+#include "server.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <stdlib.h>
+#include <sys/time.h>
+
+typedef void (*handler_fn)(struct fg_worker *w, struct evhttp_request *req,
+                           const struct fg_dialect_ops *d, const struct fg_principal *p);
+
+static void h_chat(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_messages(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_count_tokens(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_models(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_responses(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_resp_input_tokens(struct fg_worker *, struct evhttp_request *,
+                   const struct fg_dialect_ops *, const struct fg_principal *);
+static void h_healthz(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_metrics(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_spend(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+
+static const struct route {
+    const char *path;
+    enum evhttp_cmd_type method;
+    int auth;          /* requires the master key when one is set */
+    handler_fn fn;
+} routes[] = {
+    {"/v1/chat/completions", EVHTTP_REQ_POST, 1, h_chat},
+    {"/v1/messages", EVHTTP_REQ_POST, 1, h_messages},
+    {"/v1/messages/count_tokens", EVHTTP_REQ_POST, 1, h_count_tokens},
+    {"/v1/models", EVHTTP_REQ_GET, 1, h_models},
+    {"/v1/responses", EVHTTP_REQ_POST, 1, h_responses},
+    {"/v1/responses/input_tokens", EVHTTP_REQ_POST, 1, h_resp_input_tokens},
+    {"/healthz", EVHTTP_REQ_GET, 0, h_healthz},
+    {"/metrics", EVHTTP_REQ_GET, 0, h_metrics},
+    {"/frugal/spend", EVHTTP_REQ_GET, 1, h_spend},
+};
+
+/* Which dialect to answer in before we know the endpoint: Anthropic clients
+ * always send anthropic-version; everyone else gets OpenAI's shape. */
+static const struct fg_dialect_ops *guess_dialect(struct evhttp_request *req, const char *path)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    if (evhttp_find_header(h, "anthropic-version") ||
+        (path && !strncmp(path, "/v1/messages", 12)))
+        return &fg_dialect_anthropic;
+    return &fg_dialect_openai;
+}
+
+static void reply_err(struct evhttp_request *req, const struct fg_dialect_ops *d,
+                      enum fg_err_class cls, const char *param, const char *code,
+                      const char *msg)
+{
+    struct fg_err e;
+    fg_err_set(&e, cls, param, "%s", msg);
+    if (code)
+        snprintf(e.code, sizeof e.code, "%s", code);
+    fg_reply_error(req, d, &e);
+}
+
+static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
+                        const struct fg_principal *p, const char *id);
+
+void fg_api_handle(struct evhttp_request *req, void *arg)
+{
+    struct fg_worker *w = arg;
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    const struct fg_dialect_ops *d = guess_dialect(req, path);
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    if (path && (!strcmp(path, "/frugal/keys") || !strncmp(path, "/frugal/keys/", 13))) {
+        struct fg_principal p;
+        if (fg_auth_request(w, req, d, &p) == 0)
+            fg_keys_api_handle(w, req, d, &p, path);
+        return;
+    }
+    for (size_t i = 0; path && i < sizeof routes / sizeof routes[0]; i++) {
+        const struct route *r = &routes[i];
+        if (strcmp(path, r->path) != 0)
+            continue;
+        /* HEAD is GET without a body (fg_reply_json drops it) */
+        if (method != r->method && !(method == EVHTTP_REQ_HEAD && r->method == EVHTTP_REQ_GET)) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "Method not allowed: %s accepts %s only.", r->path,
+                     r->method == EVHTTP_REQ_POST ? "POST" : "GET");
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+                              r->method == EVHTTP_REQ_POST ? "POST" : "GET");
+            reply_err(req, d, FG_E_METHOD, NULL, "method_not_allowed", msg);
+            return;
+        }
+        struct fg_principal p;
+        if (r->auth) {
+            if (fg_auth_request(w, req, d, &p) < 0)
+                return;
+        } else {
+            memset(&p, 0, sizeof p);
+        }
+        r->fn(w, req, d, &p);
+        return;
+    }
+    if (path && (fg_responses_api_path(path) || !strncmp(path, "/v1/models/", 11))) {
+        struct fg_principal p;
+        if (fg_auth_request(w, req, d, &p) < 0)
+            return;
+        if (path[4] == 'm')
+            model_by_id(w, req, &p, path + 11);
+        else
+            fg_responses_api_handle(w, req, &p, path);
+        return;
+    }
+    if (path && fg_batch_api_path(path)) {
+        struct fg_principal p;
+        if (fg_auth_request(w, req, d, &p) == 0)
+            fg_batch_api_handle(w, req, path, &p);
+        return;
+    }
+    char msg[300];
+    snprintf(msg, sizeof msg, "Unknown path: %.200s is not an endpoint of this gateway.",
+             path ? path : "?");
+    reply_err(req, d, FG_E_NOT_FOUND, NULL, "unknown_url", msg);
+}
+
+bool fg_api_known_path(const char *path)
+{
+    if (!strcmp(path, "/frugal/keys") || !strncmp(path, "/frugal/keys/", 13) ||
+        fg_batch_api_path(path))
+        return true;
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (!strcmp(path, routes[i].path))
+            return true;
+    return false;
+}
+
+void fg_api_reject(struct evhttp_request *req, int status, const char *code, const char *msg)
+{
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    enum fg_err_class cls = status == 429 ? FG_E_RATE_LIMIT
+                          : status == 503 ? FG_E_UNAVAILABLE
+                          : status == 413 || status == 431 ? FG_E_TOO_LARGE : FG_E_INVALID;
+    struct fg_err e;
+    fg_err_set(&e, cls, NULL, "%s", msg);
+    e.status = status;
+    if (code)
+        snprintf(e.code, sizeof e.code, "%s", code);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    fg_reply_error(req, guess_dialect(req, path), &e);
+}
+
+/* Parse and check the body; 0 or -1 with c->err set. */
+static int parse_body(struct fg_call *c)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+    c->raw_len = evbuffer_get_length(in);
+    size_t limit = c->w->app->cfg->server.max_body_bytes;
+    if (c->raw_len > limit) {
+        fg_err_set(&c->err, FG_E_TOO_LARGE, NULL,
+                   "Request body is %zu bytes, over the gateway's limit of %zu bytes "
+                   "(server.max_body_bytes).", c->raw_len, limit);
+        snprintf(c->err.code, sizeof c->err.code, "request_too_large");
+        return -1;
+    }
+    c->raw = (const char *)evbuffer_pullup(in, -1);
+    if (c->raw_len == 0)
+        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+                          "Request body is empty: expected a JSON object.");
+    const struct fg_server_cfg *sc = &c->w->app->cfg->server;
+    c->body.max_depth = (uint32_t)sc->max_json_depth;
+    if (fg_json_parse(&c->body, c->raw, c->raw_len) < 0) {
+        if (c->body.err == fg_json_err_depth) {
+            fg_err_set(&c->err, FG_E_INVALID, NULL,
+                       "Request body nests JSON deeper than %d levels, the gateway's limit "
+                       "(server.max_json_depth).", sc->max_json_depth);
+            snprintf(c->err.code, sizeof c->err.code, "json_too_deep");
+            return -1;
+        }
+        int line = 1, col = 1;
+        for (size_t i = 0; i < c->body.err_off && i < c->raw_len; i++, col++)
+            if (c->raw[i] == '\n')
+                line++, col = 0;
+        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+                          "Request body is not valid JSON: %s (line %d, column %d).",
+                          c->body.err, line, col);
+    }
+    if (fg_json_type(&c->body, 0) != FG_J_OBJ)
+        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+                          "Request body must be a JSON object.");
+    static const char *const read_keys[] = {"model", "stream", "messages", "max_tokens",
+                                            "max_completion_tokens", "stream_options",
+                                            "system", "tools", "input", "instructions",
+                                            "max_output_tokens", "text", "store",
+                                            "previous_response_id", NULL};
+    const char *why, *bad = fg_json_check_keys(&c->body, 0, read_keys, &why);
+    if (bad)
+        return fg_err_set(&c->err, FG_E_INVALID, bad, "Invalid request: the key '%s' %s.",
+                          bad, why);
+    const char *list = c->in == &fg_dialect_responses ? "input" : "messages";
+    int li = fg_json_get(&c->body, 0, list);
+    size_t nmsg = fg_json_type(&c->body, li) == FG_J_ARR ? fg_json_count(&c->body, li) : 0;
+    if (nmsg > (size_t)sc->max_messages) {
+        fg_err_set(&c->err, FG_E_INVALID, list,
+                   "Too many messages: '%s' has %zu, over the gateway's limit of %d "
+                   "(server.max_messages).", list, nmsg, sc->max_messages);
+        snprintf(c->err.code, sizeof c->err.code, "too_many_messages");
+        return -1;
+    }
+    if (c->in->validate(c, &c->err) < 0)
+        return -1;
+    c->stream = fg_json_type(&c->body, fg_json_get(&c->body, 0, "stream")) == FG_J_TRUE;
+    int m = fg_json_get(&c->body, 0, "model");
+    size_t ml = c->body.t[m].end - c->body.t[m].start;
+    char *name = fg_arena_alloc(&c->arena, ml);
+    fg_json_str(&c->body, m, name, ml);
+    c->model_name = name;
+    return 0;
+}
+
+static void inference(struct fg_worker *w, struct evhttp_request *req,
+                      const struct fg_dialect_ops *d, const struct fg_principal *p,
+                      enum fg_endpoint ep)
+{
+    if (w->draining) {
+        reply_err(req, d, FG_E_UNAVAILABLE, NULL, "shutting_down",
+                  "frugal is shutting down; retry on another instance.");
+        return;
+    }
+    struct fg_call *c = fg_call_new(w, req);
+    c->in = d;
+    c->key_id = fg_arena_strndup(&c->arena, p->key_id, strlen(p->key_id));
+    c->vkey = p->vkey;
+    c->endpoint = ep;
+    if (p->internal) {
+        struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+        const char *line = evhttp_find_header(h, "x-frugal-batch-line");
+        const char *mode = evhttp_find_header(h, "x-frugal-batch-mode");
+        if (line && strlen(line) < 90)
+            fg_call_set_batch_line(c, line, mode && !strcmp(mode, "plan"));
+    }
+    if (d->dialect == FG_DIALECT_ANTHROPIC)
+        c->client_version = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                               "anthropic-version");
+    int rc = parse_body(c) < 0 ? -1 : fg_pipeline_run(c);
+    if (rc < 0) {
+        c->status = c->err.status;
+        fg_reply_call_error(c);
+    }
+    if (rc != 0)
+        fg_call_finish(c);
+}
+
+static void h_chat(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
+{
+    inference(w, req, &fg_dialect_openai, p, FG_EP_CHAT);
+}
+
+static void h_messages(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
+{
+    inference(w, req, &fg_dialect_anthropic, p, FG_EP_MESSAGES);
+}
+
+static void h_count_tokens(struct fg_worker *w, struct evhttp_request *req,
+                           const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
+{
+    inference(w, req, &fg_dialect_anthropic, p, FG_EP_COUNT_TOKENS);
+}
+
+static void h_responses(struct fg_worker *w, struct evhttp_request *req,
+                        const struct fg_dialect_ops *d, const struct fg_principal *p)
+{
+    inference(w, req, &fg_dialect_responses, p, FG_EP_RESPONSES);
+}
+
+static void h_resp_input_tokens(struct fg_worker *w, struct evhttp_request *req,
+                                const struct fg_dialect_ops *d, const struct fg_principal *p)
+{
+    inference(w, req, &fg_dialect_responses, p, FG_EP_RESP_INPUT_TOKENS);
+}
+
+static json_t *model_entry(const char *id, const char *owner, int anthropic)
+{
+    if (anthropic)
+        return json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id,
+                         "display_name", id, "created_at", "2026-01-01T00:00:00Z");
+    return json_pack("{s:s, s:s, s:i, s:s}", "id", id, "object", "model", "created", 0,
+                     "owned_by", owner);
+}
+
+/* OpenAI list shape by default; Anthropic's when the client sent
+ * anthropic-version (the Anthropic SDK's models.list()). */
+static void h_models(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
+{
+    const struct fg_config *cfg = w->app->cfg;
+    int an = d->dialect == FG_DIALECT_ANTHROPIC;
+    json_t *data = json_array();
+    /* a virtual key sees what its allow-list lets it call */
+    const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
+    for (size_t i = 0; i < cfg->n_models; i++)
+        if (!k || fg_key_allows(k, cfg->models[i].name))
+            json_array_append_new(data, model_entry(cfg->models[i].name,
+                                                    cfg->providers[cfg->models[i].provider_index].name, an));
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        if (!k || fg_key_allows(k, cfg->routes[i].name))
+            json_array_append_new(data, model_entry(cfg->routes[i].name, "frugal", an));
+    json_t *out;
+    size_t n = json_array_size(data);
+    if (an)
+        out = json_pack("{s:o, s:b, s:o, s:o}", "data", data, "has_more", 0,
+                        "first_id", n ? json_copy(json_object_get(json_array_get(data, 0), "id")) : json_null(),
+                        "last_id", n ? json_copy(json_object_get(json_array_get(data, n - 1), "id")) : json_null());
+    else
+        out = json_pack("{s:s, s:o}", "object", "list", "data", data);
+    fg_reply_json_value(req, 200, out, JSON_COMPACT);
+    json_decref(out);
+}
+
+static void h_healthz(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
+{
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "{\"status\":\"%s\"}", w->draining ? "draining" : "ok");
+    fg_reply_json(req, w->draining ? 503 : 200, b);
+    evbuffer_free(b);
+}
+
+static void h_metrics(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
+{
+    struct evbuffer *b = evbuffer_new();
+    fg_metrics_render(b);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4; charset=utf-8");
+    int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+    evhttp_send_reply(req, 200, "OK", head ? NULL : b);
+    evbuffer_free(b);
+}
+
+/* GET /frugal/spend?since=24h&by=model&top=10[&key=ID]: the spend map.
+ * Each worker reads through its own store handle (SQLite WAL readers don't
+ * wait for the ledger writer).  A virtual key sees only its own calls; an
+ * admin sees everyone's, or one key's with ?key=ID (copied to key, n >= 48). */
+static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char *key,
+                      char *err, size_t n)
+{
+    struct evkeyvalq q;
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    memset(o, 0, sizeof *o);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    int64_t now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    o->until_ms = now + 1;   /* the window's end is exclusive: include this ms */
+    o->since_ms = now - 24 * 3600 * 1000LL;
+    if (!query || evhttp_parse_query_str(query, &q) < 0)
+        return 0;
+    const char *since = evhttp_find_header(&q, "since"), *by = evhttp_find_header(&q, "by");
+    const char *top = evhttp_find_header(&q, "top");
+    const char *k = evhttp_find_header(&q, "key");
+    int rc = 0;
+    if (k) {
+        snprintf(key, 48, "%s", k);
+        o->key_id = key;
+    }
+    static const char *const dims[] = {"model", "bucket", "technique", "key", "tag", NULL};
+    if (since && fg_report_parse_since(since, now, &o->since_ms) < 0) {
+        snprintf(err, n, "Invalid 'since': '%.60s' (use 24h, 30m, 7d or an RFC 3339 time).", since);
+        rc = -1;
+    } else if (by && !fg_report_by_valid(by)) {
+        snprintf(err, n, "Invalid 'by': '%.40s' (model, bucket, technique, key or tag).", by);
+        rc = -1;
+    }
+    /* o->by must outlive q: point at our own constant */
+    for (int i = 0; by && rc == 0 && dims[i]; i++)
+        if (!strcmp(by, dims[i]))
+            o->by = dims[i];
+    if (top) {
+        /* not a number, or out of range: the default (report.h) */
+        char *end;
+        long v = strtol(top, &end, 10);
+        o->top_prefixes = *top && !*end && v > 0 && v <= 1000 ? (int)v : 0;
+    }
+    evhttp_clear_headers(&q);
+    return rc;
+}
+
+static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                   const struct fg_principal *p)
+{
+    char err[300], key[48];
+    struct fg_report_opts o;
+    if (spend_opts(req, &o, key, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INVALID, NULL, NULL, err);
+        return;
+    }
+    if (!p->admin) {
+        if (o.key_id && strcmp(o.key_id, p->key_id)) {
+            reply_err(req, d, FG_E_PERMISSION, "key", "permission_denied",
+                      "A virtual key sees only its own spend: leave out 'key' or pass its own id.");
+            return;
+        }
+        o.key_id = p->key_id;
+    }
+    if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
+        return;
+    }
+    json_t *out = NULL;
+    if (fg_report_spend(w->store, &o, &out, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error", err);
+        return;
+    }
+    fg_reply_json_value(req, 200, out, FG_REPORT_JSON_FLAGS);
+    json_decref(out);
+}
+
+/* GET /v1/models/{id}: one configured model or route, in the Anthropic
+ * shape when the caller looks like an Anthropic client (anthropic-version
+ * or x-api-key), else OpenAI's; 404 in that dialect when unknown or not
+ * on the key's allow-list. */
+static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
+                        const struct fg_principal *p, const char *id)
+{
+    const struct fg_config *cfg = w->app->cfg;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    int an = evhttp_find_header(h, "anthropic-version") || evhttp_find_header(h, "x-api-key");
+    const struct fg_dialect_ops *d = an ? &fg_dialect_anthropic : &fg_dialect_openai;
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
+        evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+        reply_err(req, d, FG_E_METHOD, NULL, "method_not_allowed",
+                  "Method not allowed: /v1/models/{id} accepts GET only.");
+        return;
+    }
+    char *name = evhttp_uridecode(id, 0, NULL);
+    const struct fg_model_cfg *m = name ? fg_config_model(cfg, name) : NULL;
+    const struct fg_route_cfg *r = name && !m ? fg_config_route(cfg, name) : NULL;
+    const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
+    if ((!m && !r) || (k && !fg_key_allows(k, name))) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "The model '%.200s' does not exist or is not configured in "
+                 "frugal (GET /v1/models lists the models this gateway serves).", name ? name : id);
+        reply_err(req, d, FG_E_NOT_FOUND, "model", "model_not_found", msg);
+        free(name);
+        return;
+    }
+    json_t *out = model_entry(name, m ? cfg->providers[m->provider_index].name : "frugal", an);
+    fg_reply_json_value(req, 200, out, JSON_COMPACT);
+    json_decref(out);
+    free(name);
+}

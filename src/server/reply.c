@@ -1,0 +1,91 @@
+/* reply.c — see reply.h. */
+#include "reply.h"
+
+#include "provider.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *fg_http_reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 413: return "Payload Too Large";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 529: return "Overloaded";
+    default: return status < 400 ? "OK" : "Error";
+    }
+}
+
+void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_remove_header(h, "Content-Type");
+    evhttp_add_header(h, "Content-Type", "application/json");
+    /* a HEAD answer carries no body, or keep-alive loses sync */
+    int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
+    evhttp_send_reply(req, status, fg_http_reason(status), head ? NULL : body);
+}
+
+void fg_reply_error(struct evhttp_request *req, const struct fg_dialect_ops *d,
+                    const struct fg_err *e)
+{
+    struct evbuffer *b = evbuffer_new();
+    d->error_body(e, b);
+    /* our own permanent errors must not be retried by the SDKs */
+    if (e->status < 500 && e->status != 429 && e->status != 408)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "x-should-retry", "false");
+    fg_reply_json(req, e->status, b);
+    evbuffer_free(b);
+}
+
+void fg_reply_json_value(struct evhttp_request *req, int status, json_t *v, size_t flags)
+{
+    char *s = json_dumps(v, flags);
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add(b, s, strlen(s));
+    fg_reply_json(req, status, b);
+    evbuffer_free(b);
+    free(s);
+}
+
+void fg_dump_json(json_t *v, struct evbuffer *out)
+{
+    char *s = json_dumps(v, JSON_COMPACT);
+    evbuffer_add(out, s, strlen(s));
+    free(s);
+}
+
+void fg_reply_frugal_headers(const struct fg_call *c)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    if (evhttp_find_header(h, "x-frugal-request-id"))
+        return;   /* added already on this attempt */
+    evhttp_add_header(h, "x-frugal-request-id", c->id);
+    if (c->model)
+        evhttp_add_header(h, "x-frugal-model", c->model->name);
+    evhttp_add_header(h, "x-frugal-route", c->route ? c->route : "fixed");
+    evhttp_add_header(h, "x-frugal-cache", c->cache_status ? c->cache_status : "bypass");
+}
+
+void fg_reply_call_error(struct fg_call *c)
+{
+    fg_reply_frugal_headers(c);
+    fg_reply_error(c->req, c->in, &c->err);
+}

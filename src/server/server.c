@@ -1,0 +1,460 @@
+/* server.c — see server.h. */
+#include "server.h"
+
+#include "affinity.h"
+#include "batch_exec.h"
+#include "batch_mailbox.h"
+#include "batch_store.h"
+
+#include "api.h"
+#include "arena.h"
+#include "conn.h"
+#include "json.h"
+#include "ledger.h"
+#include "busters.h"
+#include "keyreg.h"
+#include "respcache.h"
+#include "responses_api.h"
+#include "route.h"
+#include "router.h"
+#include "store.h"
+#include "log.h"
+#include "provider.h"
+#include "redact.h"
+#include "relay.h"
+
+_Static_assert(FG_EP_COUNT <= 8, "fg_provider_rt.url has room for every endpoint");
+#include "sim.h"
+#include "upstream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <malloc.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/thread.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DRAIN_FLUSH_MS 100   /* let queued replies reach the socket before exit */
+
+uint64_t fg_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* "host:port" or "[v6]:port" → addrinfo (caller frees). */
+static struct addrinfo *resolve_listen(const char *listen)
+{
+    char host[256];
+    const char *colon = strrchr(listen, ':');
+    if (!colon)
+        return NULL;
+    size_t hl = (size_t)(colon - listen);
+    if (hl >= sizeof host)
+        return NULL;
+    memcpy(host, listen, hl);
+    host[hl] = '\0';
+    char *h = host;
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h[hl - 1] = '\0';
+        h++;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+    if (getaddrinfo(*h ? h : NULL, colon + 1, &hints, &ai) != 0)
+        return NULL;
+    return ai;
+}
+
+static int open_listener(const char *addr, int port_override)
+{
+    struct addrinfo *ai = resolve_listen(addr);
+    if (!ai) {
+        fg_error("server.listen: cannot resolve '%s'", addr);
+        return -1;
+    }
+    if (port_override > 0) {
+        if (ai->ai_family == AF_INET)
+            ((struct sockaddr_in *)ai->ai_addr)->sin_port = htons((uint16_t)port_override);
+        else
+            ((struct sockaddr_in6 *)ai->ai_addr)->sin6_port = htons((uint16_t)port_override);
+    }
+    int one = 1;
+    /* SO_REUSEPORT would let a second frugal share the port silently and
+     * split the traffic between two processes: the first socket probes
+     * without it, so an address in use is an error, as for any server. */
+    int probe = port_override == 0 ? socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
+    if (probe >= 0) {
+        setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        int busy = bind(probe, ai->ai_addr, ai->ai_addrlen) < 0 && errno == EADDRINUSE;
+        close(probe);
+        if (busy) {
+            fg_error("server.listen: %s is already in use (another frugal?)", addr);
+            freeaddrinfo(ai);
+            return -1;
+        }
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    }
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0) {
+        fg_error("server.listen: cannot listen on %s: %s", addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return 0;
+    if (ss.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+void fg_worker_call_ended(struct fg_worker *w)
+{
+    w->inflight--;
+    if (w->draining && w->inflight == 0) {
+        struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
+        event_base_loopexit(w->base, &tv);
+    }
+}
+
+/* Calls still running are cut, each with an error its client can see
+ * (a 503, or the stream's error event); the loop runs a moment longer so
+ * those bytes reach the sockets. */
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+    struct fg_worker *w = arg;
+    int ms = w->app->cfg->server.shutdown_grace_ms;
+    if (w->inflight)
+        fg_warn("worker %d: %d call(s) still running after the shutdown grace period; "
+                "cutting them", w->index, w->inflight);
+    struct fg_err e;
+    fg_err_set(&e, FG_E_UNAVAILABLE, NULL, "frugal shut down before this call finished (it "
+               "was still running when server.shutdown_grace_ms = %d ran out); retry it.", ms);
+    snprintf(e.code, sizeof e.code, "shutting_down");
+    while (w->calls)
+        fg_relay_cut(w->calls, &e);
+    struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
+    event_base_loopexit(w->base, &tv);
+}
+
+/* Runs on the worker's loop, activated from the signal thread. */
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    struct fg_worker *w = arg;
+    w->draining = true;
+    if (w->listener) {
+        /* stop accepting; live keep-alive connections get 503s */
+        evhttp_del_accept_socket(w->http, w->listener);
+        w->listener = NULL;
+        w->fd = -1;
+    }
+    if (w->inflight == 0) {
+        event_base_loopexit(w->base, NULL);
+        return;
+    }
+    int ms = w->app->cfg->server.shutdown_grace_ms;
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    event_add(w->grace_ev, &tv);
+}
+
+/* Every request: connection limits and header size first (conn.h). */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct fg_worker *w = arg;
+    if (fg_conns_request(w->conns, req))
+        return;
+    fg_api_handle(req, w);
+}
+
+static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
+{
+    const struct fg_server_cfg *s = &app->cfg->server;
+    w->app = app;
+    w->index = index;
+    /* coalesce the add/del flurries of one loop turn into one epoll_ctl */
+    struct event_config *ec = event_config_new();
+    event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    w->up = fg_upstream_new(w->base);
+    w->stop_ev = event_new(w->base, -1, 0, on_stop, w);
+    w->grace_ev = evtimer_new(w->base, on_grace_over, w);
+    w->fd = open_listener(s->listen, app->listen_port);
+    if (w->fd < 0)
+        return -1;
+    if (!app->listen_port)
+        app->listen_port = bound_port(w->fd);
+    w->http = evhttp_new(w->base);
+    w->conns = fg_conns_new(w->base, app->cfg);
+    evhttp_set_bevcb(w->http, fg_conns_bevcb, w->conns);
+    /* conn.c judges each request at its head (gate.h) and sets the
+     * connection's body cap to its path's; libevent's own (HTML) limits are
+     * only backstops for what the head did not announce (a chunked body over
+     * its cap).  Lingering close: a body over the backstop is read and
+     * dropped (within body_timeout_ms) so the client gets the 413 rather
+     * than a reset. */
+    size_t most = s->max_body_bytes;
+    if (most < w->app->cfg->batches.max_file_bytes + (64u << 10))
+        most = w->app->cfg->batches.max_file_bytes + (64u << 10);   /* uploads */
+    evhttp_set_max_body_size(w->http, (ev_ssize_t)most);
+    evhttp_set_max_headers_size(w->http, (ev_ssize_t)(s->max_header_bytes * 2 + 8192));
+    evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    struct timeval tv = {s->client_timeout_ms / 1000, (s->client_timeout_ms % 1000) * 1000};
+    evhttp_set_timeout_tv(w->http, &tv);
+    /* let every method reach us so wrong ones get a 405 in the caller's dialect */
+    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+    evhttp_set_gencb(w->http, on_request, w);
+    w->listener = evhttp_accept_socket_with_handle(w->http, w->fd);
+    if (!w->listener) {
+        fg_error("worker %d: cannot accept on the listening socket", index);
+        return -1;
+    }
+    return 0;
+}
+
+static void worker_free(struct fg_worker *w)
+{
+    fg_call_abort_all(w);
+    if (w->http)
+        evhttp_free(w->http);   /* closes the listener and client connections */
+    fg_conns_free(w->conns);
+    fg_upstream_free(w->up);
+    fg_store_close(w->store);
+    fg_bstore_close(w->bstore);
+    if (w->stop_ev)
+        event_free(w->stop_ev);
+    if (w->grace_ev)
+        event_free(w->grace_ev);
+    if (w->base)
+        event_base_free(w->base);
+}
+
+static void *worker_main(void *arg)
+{
+    struct fg_worker *w = arg;
+    event_base_dispatch(w->base);
+    /* calls cut at shutdown are freed on this thread, into its caches */
+    fg_call_abort_all(w);
+    fg_arena_thread_cleanup();
+    fg_json_thread_cleanup();
+    fg_router_thread_cleanup();
+    return NULL;
+}
+
+static char *join_url(const char *a, const char *b)
+{
+    size_t n = strlen(a) + strlen(b) + 1;
+    char *s = fg_xmalloc(n);
+    snprintf(s, n, "%s%s", a, b);
+    return s;
+}
+
+/* Per-provider URL prefixes; starts the in-process sim when needed. */
+static int providers_init(struct fg_app *app)
+{
+    const struct fg_config *cfg = app->cfg;
+    app->prov = fg_xcalloc(cfg->n_providers ? cfg->n_providers : 1, sizeof *app->prov);
+    app->loads = fg_xcalloc(cfg->n_models ? cfg->n_models : 1, sizeof *app->loads);
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const struct fg_provider_cfg *p = &cfg->providers[i];
+        const char *base = p->base_url;
+        if (p->type == FG_PROV_SIM && !base) {
+            if (!app->sim &&
+                fg_sim_start("127.0.0.1:0", &app->sim, app->sim_base, sizeof app->sim_base) < 0) {
+                fg_error("cannot start the built-in simulated provider");
+                return -1;
+            }
+            base = app->sim_base;
+        }
+        for (int st = 0; st < 2; st++) {
+            struct curl_slist *h = fg_relay_base_headers(st);
+            if (p->api_key) {
+                char auth[512];
+                snprintf(auth, sizeof auth, "Bearer %s", p->api_key);
+                h = fg_header_add(h, "Authorization", auth);
+            }
+            app->prov[i].oa_headers[st] = h;
+        }
+        struct fg_provider_rt *rt = &app->prov[i];
+        if (p->type == FG_PROV_OPENAI) {
+            rt->openai_base = fg_xstrdup(base);
+            rt->anthropic_base = fg_xstrdup(base);
+        } else {
+            rt->openai_base = join_url(base, "/v1");
+            rt->anthropic_base = fg_xstrdup(base);
+        }
+        for (int d = 0; d < 2; d++)
+            for (int ep = 0; ep < FG_EP_COUNT; ep++)
+                rt->url[d][ep] = join_url(d == FG_DIALECT_ANTHROPIC ? rt->anthropic_base
+                                                                    : rt->openai_base,
+                                          fg_dialect_ops((enum fg_dialect)d)->path(ep));
+    }
+    return 0;
+}
+
+static void providers_free(struct fg_app *app)
+{
+    for (size_t i = 0; app->prov && i < app->cfg->n_providers; i++) {
+        free(app->prov[i].openai_base);
+        free(app->prov[i].anthropic_base);
+        for (int d = 0; d < 2; d++)
+            for (int ep = 0; ep < FG_EP_COUNT; ep++)
+                free(app->prov[i].url[d][ep]);
+        curl_slist_free_all(app->prov[i].oa_headers[0]);
+        curl_slist_free_all(app->prov[i].oa_headers[1]);
+    }
+    free(app->prov);
+    free(app->loads);
+    if (app->sim)
+        fg_sim_stop(app->sim);
+}
+
+static void announce(struct fg_app *app)
+{
+    const struct fg_config *cfg = app->cfg;
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        const struct fg_provider_cfg *p = &cfg->providers[i];
+        const char *kind = p->type == FG_PROV_SIM ? "simulated" :
+                           p->type == FG_PROV_OPENAI ? "openai" : "anthropic";
+        fg_info("provider %s (%s) at %s", p->name, kind,
+                p->type == FG_PROV_SIM && !p->base_url ? app->sim_base : p->base_url);
+    }
+    if (cfg->builtin)
+        fg_info("no config file: running on built-in defaults (%zu models; providers "
+                "without OPENAI_API_KEY / ANTHROPIC_API_KEY are simulated)", cfg->n_models);
+    const char *l = cfg->server.listen;
+    const char *colon = strrchr(l, ':');
+    printf("frugal listening on http://%.*s:%d (%d workers)\n", (int)(colon - l), l,
+           app->listen_port, app->nworkers);
+    fflush(stdout);
+}
+
+static int wait_for_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
+
+static void block_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* glibc keeps freed heap for reuse: after a burst of large bodies a
+ * gateway could sit on a gigabyte it no longer uses.  Large blocks (a body
+ * pulled up whole) are mmapped and go back at free; the top of each heap is
+ * trimmed past a few MB; a fixed number of arenas bounds how many heaps keep
+ * such leftovers (conn.c also calls malloc_trim after large bodies). */
+static void bound_heap(int nworkers)
+{
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    mallopt(M_TRIM_THRESHOLD, 4 << 20);
+    mallopt(M_ARENA_MAX, 2 * nworkers + 2);
+}
+
+int fg_server_run(const struct fg_config *cfg)
+{
+    struct fg_app app = {.cfg = cfg};
+    int rc = 1, started = 0;
+    block_signals();
+    evthread_use_pthreads();
+    app.nworkers = cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (app.nworkers < 1)
+        app.nworkers = 1;
+    bound_heap(app.nworkers);
+    app.workers = fg_xcalloc((size_t)app.nworkers, sizeof *app.workers);
+    /* keys are redacted from every log line and error message (redact.h) */
+    fg_redact_add_secret(cfg->server.master_key);
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        fg_redact_add_secret(cfg->providers[i].api_key);
+    fg_conn_global_init(&cfg->server);
+    char lerr[300];
+    if (fg_ledger_start(cfg->storage, 50, lerr, sizeof lerr) < 0) {
+        fg_error("storage: %s", lerr);
+        goto out;
+    }
+    if (fg_keyreg_start(cfg, lerr, sizeof lerr) < 0) {
+        fg_error("keys: %s", lerr);
+        goto out;
+    }
+    fg_respcache_init(cfg);
+    if (fg_route_init(&app, lerr, sizeof lerr) < 0) {
+        fg_error("%s", lerr);
+        goto out;
+    }
+    if (providers_init(&app) < 0)
+        goto out;
+    for (int i = 0; i < app.nworkers; i++)
+        if (worker_init(&app, &app.workers[i], i) < 0)
+            goto out;
+    for (; started < app.nworkers; started++)
+        pthread_create(&app.workers[started].thread, NULL, worker_main, &app.workers[started]);
+    announce(&app);
+    if (fg_batch_exec_start(&app, lerr, sizeof lerr) < 0) {
+        fg_error("batches: %s", lerr);
+        goto out;
+    }
+    int sig = wait_for_signal();
+    fg_info("received %s: draining in-flight calls (up to %d ms)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace_ms);
+    atomic_store(&app.stopping, true);
+    fg_batch_exec_stop();   /* its loopback calls need the workers */
+    for (int i = 0; i < app.nworkers; i++)
+        event_active(app.workers[i].stop_ev, 0, 0);
+    rc = 0;
+out:
+    if (rc && started)
+        for (int i = 0; i < started; i++)
+            event_base_loopbreak(app.workers[i].base);
+    for (int i = 0; i < started; i++)
+        pthread_join(app.workers[i].thread, NULL);
+    for (int i = 0; i < app.nworkers; i++)
+        worker_free(&app.workers[i]);
+    free(app.workers);
+    providers_free(&app);
+    fg_route_free(&app);
+    fg_batch_exec_stop();
+    fg_batch_mailbox_flush();
+    fg_keyreg_stop();   /* after the workers: their calls held key pointers */
+    fg_ledger_stop();   /* drains the queue */
+    fg_respcache_shutdown();
+    fg_busters_shutdown();
+    fg_responses_reset();   /* the stored-response id map */
+    fg_conn_global_free();
+    fg_redact_clear();
+    if (!rc)
+        fg_info("frugal stopped");
+    return rc;
+}
