@@ -14,7 +14,7 @@
 #include "provider.h"
 #include "redact.h"
 #include "reply.h"
-#include "responses_api.h"
+#include "respmap.h"
 #include "server.h"
 
 #include <ctype.h>
@@ -267,7 +267,7 @@ static void remember_response(struct fg_call *c, const struct fg_json *j, int ob
     int id = fg_json_get(j, obj, "id");
     size_t n;
     const char *s = fg_json_type(j, id) == FG_J_STR ? fg_json_raw_str(j, id, &n) : NULL;
-    if (s && fg_responses_remember(s, n, c->key_id, c->provider_index))
+    if (s && fg_respmap_remember(s, n, c->key_id, c->provider_index))
         c->response_id = fg_arena_strndup(&c->arena, s, n);   /* and the ledger keeps it */
 }
 

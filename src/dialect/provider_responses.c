@@ -9,10 +9,9 @@
  * (usage.c: fg_usage_responses). */
 #include "provider.h"
 
-#include "reply.h"
-
 #include <event2/buffer.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool opt_type(const struct fg_json *j, int v, enum fg_jtype t)
@@ -68,9 +67,9 @@ static void rs_stream_error(const struct fg_err *e, struct evbuffer *out)
                           e->code[0] ? json_string(e->code) : json_null(), "message", e->msg,
                           "param", e->param[0] ? json_string(e->param) : json_null(),
                           "sequence_number", 0);
-    evbuffer_add_printf(out, "event: error\ndata: ");
-    fg_dump_json(j, out);
-    evbuffer_add(out, "\n\n", 2);
+    char *s = json_dumps(j, JSON_COMPACT);
+    evbuffer_add_printf(out, "event: error\ndata: %s\n\n", s ? s : "{}");
+    free(s);
     json_decref(j);
 }
 

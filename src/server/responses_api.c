@@ -1,6 +1,8 @@
 /* responses_api.c — see responses_api.h. */
 #include "responses_api.h"
 
+#include "respmap.h"
+
 #include "auth.h"
 #include "call.h"
 #include "log.h"
@@ -14,115 +16,22 @@
 #include <ctype.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* ---- the id map --------------------------------------------------------- */
-
-#define BUCKETS (FG_RESPONSES_MAP_MAX * 2)
-
-struct entry {
-    char id[FG_RESPONSES_ID_MAX + 1];   /* "" = free slot */
-    char owner[48];
-    int provider_index;
-    int next;                           /* bucket chain, -1 ends */
-};
-
-static struct {
-    pthread_mutex_t mu;
-    struct entry *e;                    /* ring, oldest at `head` once full */
-    int *bucket;
-    int head, used;
-} M = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-static uint32_t hash(const char *s, size_t n)
-{
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h % BUCKETS;
-}
-
-static bool id_ok(const char *id, size_t n)
-{
-    if (n == 0 || n > FG_RESPONSES_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)id[i]) && id[i] != '_' && id[i] != '-')
-            return false;
-    return true;
-}
-
-static void map_init(void)
-{
-    if (M.e)
-        return;
-    M.e = fg_xcalloc(FG_RESPONSES_MAP_MAX, sizeof *M.e);
-    M.bucket = fg_xmalloc(BUCKETS * sizeof *M.bucket);
-    for (int i = 0; i < BUCKETS; i++)
-        M.bucket[i] = -1;
-}
-
-/* Unlink slot k from its bucket and free it (under the lock). */
-static void unlink_slot(int k)
-{
-    struct entry *x = &M.e[k];
-    int *p = &M.bucket[hash(x->id, strlen(x->id))];
-    while (*p >= 0 && *p != k)
-        p = &M.e[*p].next;
-    if (*p == k)
-        *p = x->next;
-    x->id[0] = '\0';
-}
-
-static int find(const char *id, size_t n)
-{
-    for (int k = M.bucket[hash(id, n)]; k >= 0; k = M.e[k].next)
-        if (strlen(M.e[k].id) == n && !memcmp(M.e[k].id, id, n))
-            return k;
-    return -1;
-}
-
-bool fg_responses_remember(const char *id, size_t n, const char *owner, int provider_index)
-{
-    if (!id_ok(id, n))
-        return false;
-    pthread_mutex_lock(&M.mu);
-    map_init();
-    int k = find(id, n);
-    if (k < 0) {
-        k = M.head;
-        M.head = (M.head + 1) % FG_RESPONSES_MAP_MAX;
-        if (M.e[k].id[0])
-            unlink_slot(k);     /* the oldest goes */
-        else
-            M.used++;
-        memcpy(M.e[k].id, id, n);
-        M.e[k].id[n] = '\0';
-        uint32_t b = hash(id, n);
-        M.e[k].next = M.bucket[b];
-        M.bucket[b] = k;
-    }
-    snprintf(M.e[k].owner, sizeof M.e[k].owner, "%s", owner ? owner : "anonymous");
-    M.e[k].provider_index = provider_index;
-    pthread_mutex_unlock(&M.mu);
-    return true;
-}
+/* ---- who may reach a response -------------------------------------------- */
 
 /* The provider of `id` if p may see it; -1 otherwise; -2 when the map
  * does not know it. */
 static int lookup_mem(const char *id, const struct fg_principal *p)
 {
-    int prov = -2;
-    pthread_mutex_lock(&M.mu);
-    int k = M.e ? find(id, strlen(id)) : -1;
-    if (k >= 0)
-        prov = fg_principal_owns(p, M.e[k].owner) ? M.e[k].provider_index : -1;
-    pthread_mutex_unlock(&M.mu);
-    return prov;
+    char owner[48];
+    int prov = fg_respmap_get(id, owner, sizeof owner);
+    if (prov < 0)
+        return -2;
+    return fg_principal_owns(p, owner) ? prov : -1;
 }
 
 /* Not in memory: the ledger's `responses` table (one indexed read on the
@@ -143,32 +52,10 @@ static int lookup(struct fg_worker *w, const char *id, const struct fg_principal
         return -1;
     for (size_t i = 0; i < cfg->n_providers; i++)
         if (!strcmp(cfg->providers[i].name, name)) {
-            fg_responses_remember(id, strlen(id), key, (int)i);
+            fg_respmap_remember(id, strlen(id), key, (int)i);
             return fg_principal_owns(p, key) ? (int)i : -1;
         }
     return -1;   /* its provider is no longer configured */
-}
-
-static void forget(const char *id)
-{
-    pthread_mutex_lock(&M.mu);
-    int k = M.e ? find(id, strlen(id)) : -1;
-    if (k >= 0) {
-        unlink_slot(k);
-        M.used--;
-    }
-    pthread_mutex_unlock(&M.mu);
-}
-
-void fg_responses_reset(void)
-{
-    pthread_mutex_lock(&M.mu);
-    free(M.e);
-    free(M.bucket);
-    M.e = NULL;
-    M.bucket = NULL;
-    M.head = M.used = 0;
-    pthread_mutex_unlock(&M.mu);
 }
 
 /* ---- the endpoints ------------------------------------------------------ */
@@ -220,7 +107,7 @@ static int parse(struct evhttp_request *req, const char *path, char *id, enum op
                     "Method not allowed: this path accepts %s only.", allow);
         return -1;
     }
-    if (!id_ok(rest, n)) {
+    if (!fg_respmap_id_ok(rest, n)) {
         char bad[104];
         snprintf(bad, sizeof bad, "%.*s", (int)(n < 100 ? n : 100), rest);
         reply_error(req, FG_E_INVALID, "response_id", "invalid_response_id",
@@ -245,7 +132,7 @@ static bool query_ok(const char *q)
 
 struct proxy {
     enum op op;
-    char id[FG_RESPONSES_ID_MAX + 1];
+    char id[FG_RESPMAP_ID_MAX + 1];
     char ctype[96];
 };
 
@@ -295,7 +182,7 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
         fg_reply_error(c->req, &fg_dialect_openai, &c->err);
     } else {
         if (x->op == OP_DELETE && c->up_status < 300)
-            forget(x->id);
+            fg_respmap_forget(x->id);
         size_t n = evbuffer_get_length(c->up_body), m;
         char *r = fg_redact_dup((const char *)evbuffer_pullup(c->up_body, -1), n, &m);
         struct evbuffer *b = evbuffer_new();

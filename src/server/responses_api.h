@@ -8,12 +8,11 @@
  *   GET    /v1/responses/{id}/input_items  (after, limit, order, include[])
  *   POST   /v1/responses/{id}/cancel
  * Each goes to the provider (deployment) that created the response, which
- * fg_responses_remember() recorded when the create call answered.  Only the
+ * the call path recorded (respmap.h) when the create call answered.  Only the
  * key that created a response may reach it (an admin reaches all); anyone
  * else, and any id frugal does not know, gets 404 in OpenAI's shape.
  *
- * The id map is process-wide (thread-safe), in memory and bounded
- * (FG_RESPONSES_MAP_MAX entries, the oldest forgotten first); behind it the
+ * Who created what is in the id map (respmap.h); behind it the
  * ledger keeps every create call's response id with its key and provider
  * (the store's `responses` table), read when the map does not know an id
  * (after a restart, or once evicted).  A response created around frugal
@@ -31,19 +30,9 @@ struct fg_worker;
 struct evhttp_request;
 struct fg_principal;
 
-#define FG_RESPONSES_MAP_MAX 65536
-#define FG_RESPONSES_ID_MAX 96
-
 /* Is this path one of the stored-response endpoints above? */
 bool fg_responses_api_path(const char *path);
 void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
                              const struct fg_principal *p, const char *path);
-
-/* Response `id` (n bytes, as the provider spelled it) was created by key
- * `owner` on provider `provider_index`.  Ids that are too long or carry
- * characters outside [A-Za-z0-9_-] are not remembered (false). */
-bool fg_responses_remember(const char *id, size_t n, const char *owner, int provider_index);
-/* Forget everything (tests, shutdown). */
-void fg_responses_reset(void);
 
 #endif

@@ -14,7 +14,7 @@
 #include "busters.h"
 #include "keyreg.h"
 #include "respcache.h"
-#include "responses_api.h"
+#include "respmap.h"
 #include "route.h"
 #include "router.h"
 #include "store.h"
@@ -451,7 +451,7 @@ out:
     fg_ledger_stop();   /* drains the queue */
     fg_respcache_shutdown();
     fg_busters_shutdown();
-    fg_responses_reset();   /* the stored-response id map */
+    fg_respmap_reset();   /* the stored-response id map */
     fg_conn_global_free();
     fg_redact_clear();
     if (!rc)
