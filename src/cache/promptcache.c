@@ -1,28 +1,13 @@
 /* promptcache.c — see promptcache.h. */
 #include "promptcache.h"
 
+#include "price.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #define REUSE_WINDOW_MS (3600 * 1000LL)   /* longest TTL on offer */
 #define SHORT_GAP_MS (240 * 1000LL)       /* recurs well within 5 minutes */
-
-/* Anthropic's minimum cacheable prefix by model family (spec section 4);
- * most specific names first. */
-static const struct { const char *part; int min; } minimums[] = {
-    {"opus-4-8", 1024}, {"opus-4-7", 2048}, {"opus-4-6", 4096}, {"opus-4-5", 4096},
-    {"opus-4-1", 1024}, {"haiku-4-5", 4096}, {"3-5-haiku", 2048}, {"3-haiku", 2048},
-    {"haiku-3", 2048}, {"opus-5", 512}, {"fable", 512}, {"mythos-5", 512},
-    {"mythos", 2048}, {"sonnet", 1024}, {"opus-4", 1024},
-};
-
-int fg_promptcache_min_tokens(const char *model)
-{
-    for (size_t i = 0; model && i < sizeof minimums / sizeof minimums[0]; i++)
-        if (strstr(model, minimums[i].part))
-            return minimums[i].min;
-    return 1024;
-}
 
 static bool add_edit(struct fg_pc_edits *o, uint32_t start, uint32_t end, const char *text)
 {
@@ -159,7 +144,7 @@ static int plan_anthropic(const struct fg_json *j, const struct fg_prefix *p,
     if (client_marked(j, "cache_control"))
         return 0;
     int cand[FG_PREFIX_MAX_BOUNDARIES];
-    int n = candidates(p, o, fg_promptcache_min_tokens(o->model), cand);
+    int n = candidates(p, o, fg_price_min_cacheable_tokens(o->model), cand);
     if (n > 4)
         n = 4;
     /* 1h entries must precede 5m ones: a later 1h lifts the earlier ones */

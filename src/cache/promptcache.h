@@ -53,7 +53,4 @@ int fg_promptcache_plan(const struct fg_json *j, const struct fg_prefix *p,
  * bodies, prompt_cache_breakpoint in OpenAI ones)? */
 bool fg_promptcache_client_marked(const struct fg_json *j, enum fg_dialect d);
 
-/* Minimum cacheable prefix (tokens) of an Anthropic model. */
-int fg_promptcache_min_tokens(const char *model);
-
 #endif

@@ -122,3 +122,20 @@ const char *fg_price_usd(int64_t pico, char *buf, size_t n)
              (unsigned long long)(micro % 1000000));
     return buf;
 }
+
+/* Anthropic's minimum cacheable prefix by model family (spec section 4);
+ * most specific names first. */
+static const struct { const char *part; int min; } minimums[] = {
+    {"opus-4-8", 1024}, {"opus-4-7", 2048}, {"opus-4-6", 4096}, {"opus-4-5", 4096},
+    {"opus-4-1", 1024}, {"haiku-4-5", 4096}, {"3-5-haiku", 2048}, {"3-haiku", 2048},
+    {"haiku-3", 2048}, {"opus-5", 512}, {"fable", 512}, {"mythos-5", 512},
+    {"mythos", 2048}, {"sonnet", 1024}, {"opus-4", 1024},
+};
+
+int fg_price_min_cacheable_tokens(const char *model)
+{
+    for (size_t i = 0; model && i < sizeof minimums / sizeof minimums[0]; i++)
+        if (strstr(model, minimums[i].part))
+            return minimums[i].min;
+    return 1024;
+}

@@ -46,6 +46,11 @@ bool fg_price_of_id(const char *model, enum fg_dialect d, struct fg_price *out);
 /* Cost in pico-USD of t at price p (complete, from fg_price_of*). */
 int64_t fg_price_cost(const struct fg_price *p, const struct fg_tokens *t, bool batch);
 
+/* Minimum cacheable prefix (tokens) of an Anthropic model (a model fact,
+ * like its price: prompt caching places breakpoints by it and reports
+ * count only calls that could have been cached). */
+int fg_price_min_cacheable_tokens(const char *model);
+
 /* pico-USD → "0.001234" (USD, 6 decimals, rounded half up) into buf. */
 const char *fg_price_usd(int64_t pico, char *buf, size_t n);
 

@@ -7,7 +7,6 @@
 
 #include "arena.h"
 #include "price.h"
-#include "promptcache.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -315,7 +314,7 @@ static bool cacheable(const struct fg_record *r)
         return true;
     const char *id = r->upstream_model && r->upstream_model[0] ? r->upstream_model : model_of(r);
     bool an = !strncmp(id, "claude", 6) || (r->provider && strstr(r->provider, "anthropic"));
-    int64_t min = an ? fg_promptcache_min_tokens(id) : 1024;
+    int64_t min = an ? fg_price_min_cacheable_tokens(id) : 1024;
     return t->input >= min;
 }
 

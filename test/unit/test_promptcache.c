@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "price.h"
 #include "promptcache.h"
 
 #define MIN 60000LL   /* one minute, in ms */
@@ -111,10 +112,10 @@ static void below_minimum_not_marked(void **state)
     done(&r);
     assert_int_equal(plan(&r, b, FG_DIALECT_ANTHROPIC, "claude-haiku-4-5", T0 + 2 * MIN, 300), 0);
     done(&r);
-    assert_int_equal(fg_promptcache_min_tokens("claude-opus-4-5-20251101"), 4096);
-    assert_int_equal(fg_promptcache_min_tokens("claude-sonnet-4-5"), 1024);
-    assert_int_equal(fg_promptcache_min_tokens("claude-3-5-haiku-20241022"), 2048);
-    assert_int_equal(fg_promptcache_min_tokens("claude-opus-5"), 512);
+    assert_int_equal(fg_price_min_cacheable_tokens("claude-opus-4-5-20251101"), 4096);
+    assert_int_equal(fg_price_min_cacheable_tokens("claude-sonnet-4-5"), 1024);
+    assert_int_equal(fg_price_min_cacheable_tokens("claude-3-5-haiku-20241022"), 2048);
+    assert_int_equal(fg_price_min_cacheable_tokens("claude-opus-5"), 512);
     free(b), free(sys);
 }
 
