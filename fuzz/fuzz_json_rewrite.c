@@ -11,8 +11,9 @@
  *  - the edits frugal makes on a request — the upstream model id, the
  *    stream_options include_usage insertion, stream:false with
  *    stream_options removed, a member removed, prompt-cache markers placed by
- *    fg_promptcache_plan in either dialect — splice into a valid document
- *    that says what the edit meant. */
+ *    fg_promptcache_plan in either dialect (and prompt_cache_key on a
+ *    Responses API body) — splice into a valid document that says what the
+ *    edit meant. */
 #include "arena.h"
 #include "config.h"
 #include "fuzz.h"
@@ -25,7 +26,9 @@
 
 static const char *const read_keys[] = {"model", "stream", "messages", "max_tokens",
                                         "max_completion_tokens", "stream_options",
-                                        "system", "tools", NULL};
+                                        "system", "tools", "input", "instructions",
+                                        "max_output_tokens", "text", "store",
+                                        "previous_response_id", NULL};
 
 static int cmp_edit(const void *a, const void *b)
 {
@@ -195,14 +198,18 @@ static void request_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg
     fg_json_free(&out);
 }
 
-/* Does the document validate as a request of dialect d (provider_*.c)? */
+/* Does the document validate as a request of shape d (provider_*.c;
+ * FG_DIALECT_RESPONSES: the Responses API)? */
 static int validates(const struct fg_json *j, enum fg_dialect d)
 {
     static struct fg_call c;   /* validate reads only body and endpoint */
     struct fg_err err;
     c.body = *j;
-    c.endpoint = d == FG_DIALECT_OPENAI ? FG_EP_CHAT : FG_EP_MESSAGES;
-    return fg_dialect_ops(d)->validate(&c, &err) == 0;
+    c.endpoint = d == FG_DIALECT_OPENAI ? FG_EP_CHAT
+               : d == FG_DIALECT_RESPONSES ? FG_EP_RESPONSES : FG_EP_MESSAGES;
+    const struct fg_dialect_ops *ops = d == FG_DIALECT_RESPONSES ? &fg_dialect_responses
+                                                                 : fg_dialect_ops(d);
+    return ops->validate(&c, &err) == 0;
 }
 
 /* pipeline.c's encode for a validated request, all edits together: the
@@ -214,9 +221,10 @@ static void encode_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg_
     const char *why;
     if (fg_json_type(j, 0) != FG_J_OBJ || fg_json_check_keys(j, 0, read_keys, &why))
         return;
-    for (int d = 0; d < 2; d++) {
+    for (int d = 0; d < 3; d++) {
         if (!validates(j, (enum fg_dialect)d))
             continue;
+        bool rs = d == FG_DIALECT_RESPONSES;   /* wire dialect OpenAI, no usage request */
         struct fg_json_edit e[12];
         size_t ne = 0;
         int so = fg_json_get(j, 0, "stream_options");
@@ -249,9 +257,9 @@ static void encode_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg_
         }
         struct fg_pc_edits pc = {e + ne, 0, 8, a};
         struct fg_pc_opts o = {
-            .dialect = (enum fg_dialect)d,
-            .model = d ? "claude-sonnet-4-5" : "gpt-5.6",
-            .auto_breakpoints = true,
+            .dialect = rs ? FG_DIALECT_OPENAI : (enum fg_dialect)d,
+            .model = d == FG_DIALECT_ANTHROPIC ? "claude-sonnet-4-5" : "gpt-5.6",
+            .auto_breakpoints = !rs,
             .openai_cache_key = bits & 2,
             .ttl_seconds = (bits & 4) ? 3600 : 300,
             .now_ms = 1000000,
@@ -261,7 +269,8 @@ static void encode_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg_
         int m = fg_json_get(j, 0, "model");
         e[ne++] = (struct fg_json_edit){j->t[m].start, j->t[m].end, "\"upstream-id\"", 13};
         struct fg_json out = {0};
-        char *s = splice_ok(j, e, ne, &out, d ? "anthropic encode" : "openai encode");
+        char *s = splice_ok(j, e, ne, &out, rs ? "responses encode"
+                                           : d ? "anthropic encode" : "openai encode");
         FUZZ_CHECK(validates(&out, (enum fg_dialect)d), "the encoded request no longer validates");
         FUZZ_CHECK(fg_json_str_eq(&out, fg_json_get(&out, 0, "model"), "upstream-id"), "model");
         free(s);

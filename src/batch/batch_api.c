@@ -112,6 +112,7 @@ struct line_check {
     int n_errors;
     int first_bad_line;
     size_t n_lines;
+    char url[32];       /* the first valid line's url: every line must name the same */
 };
 
 static void line_err(struct line_check *lc, size_t line, const char *fmt, ...)
@@ -132,13 +133,22 @@ static void line_err(struct line_check *lc, size_t line, const char *fmt, ...)
     lc->n_errors++;
 }
 
-/* Check one chat request body the way the endpoint would, shallowly. */
-static const char *check_chat_body(json_t *body)
+/* Check one request body the way the endpoint would, shallowly. */
+static const char *check_chat_body(json_t *body, bool responses)
 {
     if (!json_is_object(body))
-        return "\"body\" must be a JSON object (the /v1/chat/completions request)";
+        return responses ? "\"body\" must be a JSON object (the /v1/responses request)"
+                         : "\"body\" must be a JSON object (the /v1/chat/completions request)";
     if (!json_is_string(json_object_get(body, "model")))
         return "\"body.model\" must be a string";
+    if (responses) {
+        json_t *in = json_object_get(body, "input");
+        if (!json_is_string(in) && !json_is_array(in))
+            return "\"body.input\" must be a string or an array of input items";
+        if (json_is_true(json_object_get(body, "stream")))
+            return "\"body.stream\" must not be true in a batch";
+        return NULL;
+    }
     json_t *m = json_object_get(body, "messages");
     if (!json_is_array(m) || json_array_size(m) == 0)
         return "\"body.messages\" must be a non-empty array";
@@ -162,7 +172,8 @@ static const char *check_embeddings_body(json_t *body)
 
 static bool batch_endpoint(const char *url)
 {
-    return url && (!strcmp(url, "/v1/chat/completions") || !strcmp(url, "/v1/embeddings"));
+    return url && (!strcmp(url, "/v1/chat/completions") || !strcmp(url, "/v1/embeddings") ||
+                   !strcmp(url, "/v1/responses"));
 }
 
 typedef void (*line_fn)(void *arg, size_t lineno, json_t *line);
@@ -214,14 +225,23 @@ static void walk_jsonl(const char *data, size_t len, size_t max_lines, const cha
             } else if (!method || strcmp(method, "POST"))
                 bad = "\"method\" must be \"POST\"";
             else if (!batch_endpoint(url))
-                bad = "\"url\" must be \"/v1/chat/completions\" or \"/v1/embeddings\" (the batch "
-                      "endpoints frugal runs)";
-            else if (endpoint && strcmp(url, endpoint))
-                bad = "\"url\" must be the batch's endpoint";
-            else if (!strcmp(url, "/v1/embeddings"))
-                bad = check_embeddings_body(json_object_get(v, "body"));
-            else
-                bad = check_chat_body(json_object_get(v, "body"));
+                bad = "\"url\" must be \"/v1/chat/completions\", \"/v1/responses\" or "
+                      "\"/v1/embeddings\" (the batch endpoints frugal runs)";
+            else if (endpoint && strcmp(url, endpoint)) {
+                snprintf(why, sizeof why, "\"url\" must be the batch's endpoint (\"%s\")",
+                         endpoint);
+                bad = why;
+            } else if (lc->url[0] && strcmp(url, lc->url)) {
+                snprintf(why, sizeof why, "\"url\" must be \"%s\" like the lines before it",
+                         lc->url);
+                bad = why;
+            } else {
+                snprintf(lc->url, sizeof lc->url, "%s", url);
+                json_t *body = json_object_get(v, "body");
+                bad = !strcmp(url, "/v1/embeddings")
+                          ? check_embeddings_body(body)
+                          : check_chat_body(body, !strcmp(url, "/v1/responses"));
+            }
             if (!bad)
                 json_object_set_new(seen, json_string_value(cid), json_true());
         }
@@ -616,8 +636,8 @@ static void openai_create(struct ctx *x)
         fail(x, FG_E_INVALID, 0, "input_file_id", NULL, "Missing 'input_file_id' (a string).");
     } else if (!batch_endpoint(endpoint)) {
         fail(x, FG_E_INVALID, 0, "endpoint", NULL,
-             "Invalid 'endpoint': frugal runs batches of /v1/chat/completions and "
-             "/v1/embeddings.");
+             "Invalid 'endpoint': frugal runs batches of /v1/chat/completions, /v1/responses "
+             "and /v1/embeddings.");
     } else if (!window || strcmp(window, "24h")) {
         fail(x, FG_E_INVALID, 0, "completion_window", NULL,
              "Invalid 'completion_window': only \"24h\" is supported.");

@@ -143,13 +143,20 @@ static size_t lb_header(char *d, size_t sz, size_t nm, void *arg)
     return n;
 }
 
+static bool is_responses(const struct fg_batch *b)
+{
+    return !strcmp(b->endpoint, "/v1/responses");
+}
+
 static void lb_setup(struct lb *l, const struct fg_batch *b, bool plan)
 {
     char url[160], hdr[256];
     bool an = !strcmp(b->dialect, "anthropic");
     snprintf(url, sizeof url, "%s%s", E.base,
-             an ? "/v1/messages"
-                : !strcmp(b->endpoint, "/v1/embeddings") ? "/v1/embeddings" : "/v1/chat/completions");
+             an                                          ? "/v1/messages"
+             : !strcmp(b->endpoint, "/v1/embeddings") ? "/v1/embeddings"
+             : is_responses(b)                          ? "/v1/responses"
+                                                        : "/v1/chat/completions");
     l->e = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:");
@@ -401,13 +408,16 @@ static void take_records(struct commit *c, const char *line_key, int wait_ms)
         commit_rec(c, recs[i]);
 }
 
+/* d: the body's wire dialect; FG_DIALECT_RESPONSES for a Response. */
 static void usage_of(const char *body, size_t len, enum fg_dialect d, struct fg_usage *u)
 {
     struct fg_json j = {0};
     memset(u, 0, sizeof *u);
     if (body && fg_json_parse(&j, body, len) == 0) {
         int usage = fg_json_get(&j, 0, "usage");
-        if (d == FG_DIALECT_OPENAI)
+        if (d == FG_DIALECT_RESPONSES)
+            fg_usage_responses(&j, usage, u);
+        else if (d == FG_DIALECT_OPENAI)
             fg_usage_openai(&j, usage, u);
         else
             fg_usage_anthropic(&j, usage, u);
@@ -429,6 +439,8 @@ static char *vet_remote_usage(const struct fg_batch *b, const struct fg_bline *l
     json_int_t asked = json_integer_value(json_object_get(body, "max_completion_tokens"));
     if (asked <= 0)
         asked = json_integer_value(json_object_get(body, "max_tokens"));
+    if (asked <= 0)
+        asked = json_integer_value(json_object_get(body, "max_output_tokens"));   /* Responses */
     json_int_t n = json_integer_value(json_object_get(body, "n"));
     json_decref(body);
     int64_t max_out = asked > 0 && asked <= FG_USAGE_MAX ? asked
@@ -441,7 +453,8 @@ static char *vet_remote_usage(const struct fg_batch *b, const struct fg_bline *l
     if (!fg_usage_problem(u, max_in, 2 * max_out, why, sizeof why))
         return NULL;
     enum fg_dialect cd = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                                                          : FG_DIALECT_OPENAI;
+                         : is_responses(b)               ? FG_DIALECT_RESPONSES
+                                                         : FG_DIALECT_OPENAI;
     struct fg_json j = {0};
     struct fg_prefix p = {0};
     int64_t in = 0, out = 1;
@@ -475,7 +488,7 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
     const struct fg_config *cfg = E.app->cfg;
     int conc = cfg->batches.local_concurrency;
     enum fg_dialect bd = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                                                          : FG_DIALECT_OPENAI;
+                       : is_responses(b) ? FG_DIALECT_RESPONSES : FG_DIALECT_OPENAI;
     int64_t from = 0;
     while (!atomic_load(&E.stop) && now_ms() < deadline_ms) {
         struct linevec lv = {0};
@@ -524,8 +537,10 @@ static int provider_index(const char *name)
     return -1;
 }
 
-static bool remote_for(const char *provider, const char *dialect, struct fg_remote *r)
+static bool remote_for(const struct fg_batch *b, const char *provider, const char *dialect,
+                       struct fg_remote *r)
 {
+    r->endpoint = b->endpoint;   /* every line of a batch has the batch's endpoint */
     int pi = provider_index(provider);
     if (pi < 0)
         return false;
@@ -535,7 +550,6 @@ static bool remote_for(const char *provider, const char *dialect, struct fg_remo
     r->openai_base = E.app->prov[pi].openai_base;
     r->anthropic_base = E.app->prov[pi].anthropic_base;
     r->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : 600000;
-    r->endpoint = NULL;
     r->abort = &E.stop;
     return true;
 }
@@ -578,11 +592,10 @@ static void group_free(struct group *g)
 static void submit_group(const struct fg_batch *b, struct group *g)
 {
     struct fg_remote r;
-    if (!remote_for(g->provider, g->dialect, &r)) {
+    if (!remote_for(b, g->provider, g->dialect, &r)) {
         fg_error("batch %s: provider '%s' is no longer configured", b->id, g->provider);
         return;
     }
-    r.endpoint = b->endpoint;   /* every line of a batch has the batch's endpoint */
     struct fg_bjob j = {0};
     fg_bstore_new_id("bjob_", j.id, sizeof j.id);
     snprintf(j.batch_id, sizeof j.batch_id, "%s", b->id);
@@ -817,7 +830,7 @@ static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *p
                            const struct fg_usage *u, char **text)
 {
     enum fg_dialect cd = !strcmp(x->b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                                                             : FG_DIALECT_OPENAI;
+                       : is_responses(x->b) ? FG_DIALECT_RESPONSES : FG_DIALECT_OPENAI;
     struct evbuffer *eb = evbuffer_new();
     evbuffer_add(eb, *text, strlen(*text));
     struct fg_err se;
@@ -888,7 +901,9 @@ static int finish_job_line(void *arg, struct fg_bline *l)
         char *note = NULL;
         if (ok) {
             enum fg_dialect up = !strcmp(json_str(plan, "dialect"), "anthropic")
-                                     ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
+                                     ? FG_DIALECT_ANTHROPIC
+                                 : is_responses(x->b) ? FG_DIALECT_RESPONSES
+                                                      : FG_DIALECT_OPENAI;
             usage_of(res->body, res->len, up, &u);
             note = vet_remote_usage(x->b, l, plan, res->body, res->len, up, &u);
             fill_tokens(&d, &u);
@@ -958,7 +973,7 @@ static int poll_job(void *arg, struct fg_bjob *j)
     if (atomic_load(&E.stop))
         return 1;
     struct fg_remote r;
-    if (!remote_for(j->provider, j->dialect, &r)) {
+    if (!remote_for(pc->b, j->provider, j->dialect, &r)) {
         struct job_results none = {0};
         end_job(pc->b, j, &none, FG_LINE_ERRORED);
         return 0;

@@ -127,8 +127,11 @@ static json_t *load(const struct buf *b)
 
 static const char *endpoint_of(const struct fg_remote *r)
 {
-    return r->endpoint && !strcmp(r->endpoint, "/v1/embeddings") ? "/v1/embeddings"
-                                                                 : "/v1/chat/completions";
+    /* the three endpoints a provider batch can run (batch_api.c checks) */
+    if (r->endpoint && (!strcmp(r->endpoint, "/v1/embeddings") ||
+                        !strcmp(r->endpoint, "/v1/responses")))
+        return r->endpoint;
+    return "/v1/chat/completions";
 }
 
 static char *openai_jsonl(const struct fg_remote *r, const struct fg_remote_req *reqs, size_t n,

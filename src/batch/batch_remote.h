@@ -29,7 +29,8 @@ struct fg_remote {
     const char *openai_base;         /* …/v1 */
     const char *anthropic_base;      /* without /v1 */
     int timeout_ms;
-    const char *endpoint;            /* OpenAI: the lines' url, NULL = /v1/chat/completions */
+    const char *endpoint;            /* OpenAI: the lines' url (/v1/chat/completions when
+                                        NULL, /v1/responses or /v1/embeddings) */
     const _Atomic bool *abort;       /* when set, calls in flight give up (shutdown) */
 };
 

@@ -60,7 +60,9 @@ static int64_t asked_max_out(const struct fg_call *c)
 {
     const struct fg_json *j = &c->body;
     int64_t v = 0, n = 1;
-    if (!fg_json_int(j, fg_json_get(j, 0, "max_completion_tokens"), &v))
+    /* Responses: max_output_tokens bounds visible output and reasoning */
+    if (!fg_json_int(j, fg_json_get(j, 0, "max_completion_tokens"), &v) &&
+        !fg_json_int(j, fg_json_get(j, 0, "max_output_tokens"), &v))
         fg_json_int(j, fg_json_get(j, 0, "max_tokens"), &v);
     if (v <= 0)
         return 0;
@@ -254,7 +256,7 @@ int fg_admit_request(struct fg_call *c)
     struct fg_budget *bs[FG_BUDGET_MAX_HOLD];
     const char *whose[FG_BUDGET_MAX_HOLD];
     int n = 0;
-    bool free_call = c->endpoint == FG_EP_COUNT_TOKENS;
+    bool free_call = c->endpoint == FG_EP_COUNT_TOKENS || c->endpoint == FG_EP_RESP_INPUT_TOKENS;
     if (v && v->k.budget > 0 && !free_call) {
         whose[n] = fg_arena_printf(&c->arena, "key '%s' (%s)", v->k.name, v->k.id);
         bs[n++] = &v->budget;

@@ -190,6 +190,7 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
 void fg_call_next_attempt(struct fg_call *c)
 {
     fg_meter_submit(c, false);
+    c->response_id = NULL;      /* that attempt's Response is in its record */
     fg_admit_next_attempt(c);   /* the next attempt holds its worst case again */
     c->acct.linked_id = fg_arena_strdup(&c->arena, c->id);
     c->batch_attempt++;

@@ -35,8 +35,14 @@ struct fg_vkey;
 struct fg_admit;
 struct fg_embed;
 
-enum fg_endpoint { FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS, FG_EP_EMBEDDINGS,
-                   FG_EP_PASSTHRU /* any other OpenAI path (passthru.h) */ };
+enum fg_endpoint {
+    FG_EP_CHAT, FG_EP_MESSAGES, FG_EP_COUNT_TOKENS,
+    FG_EP_EMBEDDINGS,           /* POST /v1/embeddings (embed.h) */
+    FG_EP_PASSTHRU,             /* any other OpenAI path (passthru.h) */
+    FG_EP_RESPONSES,            /* POST /v1/responses */
+    FG_EP_RESP_INPUT_TOKENS,    /* POST /v1/responses/input_tokens (free, like count_tokens) */
+    FG_EP_COUNT
+};
 
 enum fg_call_state {
     FG_CALL_NEW,        /* parsed, not yet sent upstream */
@@ -168,6 +174,10 @@ struct fg_call {
     struct fg_tr_stream *tr;          /* stream translator, owned */
     const char *forced_tool;          /* structured output via a forced tool */
 
+    const char *response_id;          /* the stored Response this attempt created
+                                         (arena), for the ledger */
+    void *aux;                        /* a non-inference call's own state
+                                         (responses_api.c), arena */
     struct fg_err err;
 };
 

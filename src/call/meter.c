@@ -54,7 +54,7 @@ static void check_busters(struct fg_call *c)
     struct fg_buster b;
     const char *group = fg_arena_printf(&c->arena, "%s|%s|%s", c->key_id ? c->key_id : "",
                                         c->tags, c->model_name);
-    if (!fg_busters_check(group, &c->body, c->in->dialect, &b))
+    if (!fg_busters_check(group, &c->body, fg_call_shape(c), &b))
         return;
     c->acct.buster_where = fg_arena_strdup(&c->arena, b.where);
     c->acct.buster_offset = b.offset;
@@ -81,7 +81,7 @@ int fg_meter_request(struct fg_call *c)
     const char *tags = evhttp_find_header(evhttp_request_get_input_headers(c->req),
                                           "x-frugal-tags");
     c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL, tags);
-    if (c->endpoint == FG_EP_COUNT_TOKENS)
+    if (c->endpoint == FG_EP_COUNT_TOKENS || c->endpoint == FG_EP_RESP_INPUT_TOKENS)
         return 0;
     c->out_asked = fg_admit_asked_output(c, &c->out_n);
     if (c->endpoint == FG_EP_EMBEDDINGS) {
@@ -89,20 +89,20 @@ int fg_meter_request(struct fg_call *c)
         return 0;
     }
     struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
-    fg_prefix_scan(&c->body, c->in->dialect, p);
+    fg_prefix_scan(&c->body, fg_call_shape(c), p);
     c->acct.repeated_tokens = fg_prefix_seen(p, c->acct.ts_ms, REPEAT_WINDOW_MS);
     fg_prefix_fingerprint(p, c->acct.prefix_fp);
     c->acct.prefix_tokens = p->stable ? p->stable_tokens : 0;
     c->prompt_tokens_est = p->total_tokens;
     c->prefix = p;   /* the prompt-cache stage reads its evidence */
     /* decided now: the body may be gone by the time the call is priced */
-    fg_attrib_features(&c->body, c->in->dialect, &c->simple, &c->wants_structured);
+    fg_attrib_features(&c->body, fg_call_shape(c), &c->simple, &c->wants_structured);
     c->client_max_tokens = client_limit(&c->body);
     c->client_cache_marks = c->in->dialect == FG_DIALECT_ANTHROPIC &&
                             fg_promptcache_client_marked(&c->body, c->in->dialect);
     check_busters(c);
     /* (a translated request asks for usage itself) */
-    if (c->stream && c->out == c->in && c->out->dialect == FG_DIALECT_OPENAI)
+    if (c->stream && c->out == c->in && c->in == &fg_dialect_openai)
         ask_stream_usage(c);
     return 0;
 }
@@ -131,13 +131,28 @@ static void miss_reason(struct fg_call *c, const struct fg_json *j, int diag)
 }
 
 static void check_usage(struct fg_call *c);
+/* The output_text parts of a Response's output items. */
+static void keep_output_text(struct fg_call *c, const struct fg_json *j, int output)
+{
+    for (int it = fg_json_child(j, output); it >= 0; it = fg_json_sibling(j, output, it)) {
+        int content = fg_json_get(j, it, "content");
+        for (int p = fg_json_child(j, content); p >= 0; p = fg_json_sibling(j, content, p))
+            if (fg_json_str_eq(j, fg_json_get(j, p, "type"), "output_text"))
+                keep_text(c, j, fg_json_get(j, p, "text"));
+    }
+}
 
 void fg_meter_response(struct fg_call *c)
 {
     const struct fg_json *j = &c->resp;
     int usage = fg_json_get(j, 0, "usage");
-    c->answer_tokens_est = fg_usage_answer_tokens(j, c->out->dialect);
-    if (c->out->dialect == FG_DIALECT_OPENAI) {
+    c->answer_tokens_est = fg_usage_answer_tokens(
+        j, c->out == &fg_dialect_responses ? FG_DIALECT_RESPONSES : c->out->dialect);
+    if (c->out == &fg_dialect_responses) {
+        fg_usage_responses(j, usage, &c->usage);
+        if (c->wants_structured)
+            keep_output_text(c, j, fg_json_get(j, 0, "output"));
+    } else if (c->out->dialect == FG_DIALECT_OPENAI) {
         fg_usage_openai(j, usage, &c->usage);
         if (c->wants_structured) {
             int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
@@ -203,11 +218,44 @@ static void anthropic_event(struct fg_call *c, const struct fg_sse_event *ev)
     }
 }
 
+/* A Responses event's type: its `event:` line, or (a provider that sends
+ * none) the payload's leading "type". */
+static bool rs_event_is(const struct fg_sse_event *ev, const char *type)
+{
+    if (ev->event_len)
+        return event_is(ev, type);
+    char pat[96];
+    int n = snprintf(pat, sizeof pat, "\"type\":\"%s\"", type);
+    return n > 0 && (size_t)n < sizeof pat && memmem(ev->data, ev->data_len, pat, (size_t)n);
+}
+
+/* Responses events: usage arrives once, in the terminal event's response;
+ * a structured answer's text in the output_text deltas. */
+static void responses_event(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    bool text = c->wants_structured && rs_event_is(ev, "response.output_text.delta");
+    bool end = rs_event_is(ev, "response.completed") || rs_event_is(ev, "response.incomplete") ||
+               rs_event_is(ev, "response.failed");
+    if (!text && !end)
+        return;
+    struct fg_json *j = &c->resp;
+    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
+        return;
+    if (text)
+        keep_text(c, j, fg_json_get(j, 0, "delta"));
+    else
+        fg_usage_responses(j, fg_json_get(j, fg_json_get(j, 0, "response"), "usage"), &c->usage);
+}
+
 bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
 {
     if (ev->data_len == 0)
         return true;
     c->data_events++;
+    if (c->out == &fg_dialect_responses) {
+        responses_event(c, ev);
+        return true;
+    }
     if (c->out->dialect == FG_DIALECT_OPENAI)
         return openai_event(c, ev);
     anthropic_event(c, ev);
@@ -364,8 +412,15 @@ void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out)
 
 static const char *endpoint_name(enum fg_endpoint ep)
 {
-    return ep == FG_EP_CHAT ? "chat" : ep == FG_EP_MESSAGES ? "messages"
-         : ep == FG_EP_EMBEDDINGS ? "embeddings" : "count_tokens";
+    switch (ep) {
+    case FG_EP_CHAT: return "chat";
+    case FG_EP_MESSAGES: return "messages";
+    case FG_EP_EMBEDDINGS: return "embeddings";
+    case FG_EP_RESPONSES: return "responses";
+    case FG_EP_RESP_INPUT_TOKENS: return "responses_input_tokens";
+    case FG_EP_COUNT_TOKENS: return "count_tokens";
+    default: return "passthrough";   /* FG_EP_PASSTHRU without its path */
+    }
 }
 
 /* Client-given text kept in the ledger (model name, tags, a prompt sample):
@@ -399,7 +454,8 @@ void fg_meter_submit(struct fg_call *c, bool final)
     size_t need = slen(key_id) + slen(tags) + slen(model_req) + slen(model) + slen(up) +
                   slen(prov) + slen(err) + slen(c->acct.buster_where) +
                   slen(sample) + slen(c->acct.cache_miss_reason) + slen(ep) +
-                  slen(c->route_reason) + slen(c->acct.linked_id) + slen(c->batch_id) + 40;
+                  slen(c->route_reason) + slen(c->acct.linked_id) + slen(c->batch_id) +
+                  slen(c->response_id) + 40;
     struct fg_record *r = fg_record_new(need);
     *r = c->acct;
     r->next = NULL;
@@ -423,6 +479,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->buster_sample = fg_record_str(r, sample);
     r->cache_miss_reason = fg_record_str(r, c->acct.cache_miss_reason);
     r->linked_id = fg_record_str(r, c->acct.linked_id);   /* the record outlives the call */
+    r->response_id = fg_record_str(r, c->response_id);
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
     fg_admit_settle(c, r);   /* before the ledger (or the batch mailbox) owns r */
     if (c->batch_line) {

@@ -39,6 +39,32 @@ static int not_found(struct fg_call *c, const char *name)
     return -1;
 }
 
+static int responses_refused(struct fg_call *c, const char *asked, const char *model)
+{
+    fg_err_set(&c->err, FG_E_INVALID, "model",
+               "The Responses API (/v1/responses) is served for OpenAI-dialect models only; "
+               "'%s'%s%s%s is on an Anthropic provider. Call it with /v1/chat/completions or "
+               "/v1/messages instead.", asked, strcmp(asked, model) ? " (its tier '" : "",
+               strcmp(asked, model) ? model : "", strcmp(asked, model) ? "')" : "");
+    snprintf(c->err.code, sizeof c->err.code, "model_not_supported");
+    return -1;
+}
+
+/* Responses are not translated (yet): the model, and for a route both its
+ * tiers (either may answer), must speak OpenAI's dialect. */
+static int responses_on_anthropic(struct fg_call *c, const char *asked)
+{
+    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_route_cfg *r = c->route_cfg;
+    const char *tiers[3] = {c->model->name, r ? r->cheap : NULL, r ? r->frontier : NULL};
+    for (int i = 0; i < 3; i++) {
+        const struct fg_model_cfg *m = tiers[i] ? fg_config_model(cfg, tiers[i]) : NULL;
+        if (m && m->dialect != FG_DIALECT_OPENAI)
+            return responses_refused(c, asked, m->name);
+    }
+    return 0;
+}
+
 /* model name → configured model (a route picks its tier) → provider. */
 static int stage_resolve(struct fg_call *c)
 {
@@ -63,8 +89,10 @@ static int stage_resolve(struct fg_call *c)
     c->provider = &cfg->providers[m->provider_index];
     c->provider_index = m->provider_index;
     c->upstream_model = m->model;
-    c->out = fg_dialect_ops(m->dialect);
+    c->out = fg_dialect_for(c, m->dialect);
     if (fg_embed_check_model(c) < 0)
+        return -1;
+    if (c->in == &fg_dialect_responses && responses_on_anthropic(c, name) < 0)
         return -1;
     if (c->endpoint == FG_EP_COUNT_TOKENS && m->dialect != FG_DIALECT_ANTHROPIC)
         return fg_err_set(&c->err, FG_E_INVALID, "model",
@@ -86,6 +114,21 @@ static const char *cache_partition(struct fg_call *c)
                            ver ? ver : "", beta ? beta : "");
 }
 
+/* A Responses answer is a stored object with an id the client may build
+ * on (previous_response_id), list, retrieve or delete: a cached copy would
+ * hand two callers one id, or an id that was deleted since.  So only
+ * stateless calls are cached (store: false, no previous_response_id or
+ * conversation, not background), and only non-streamed ones (the cache
+ * replays streams in Chat Completions' shape). */
+static bool responses_cacheable(const struct fg_call *c)
+{
+    const struct fg_json *j = &c->body;
+    return !c->stream && fg_json_type(j, fg_json_get(j, 0, "store")) == FG_J_FALSE &&
+           fg_json_get(j, 0, "previous_response_id") < 0 &&
+           fg_json_get(j, 0, "conversation") < 0 &&
+           fg_json_type(j, fg_json_get(j, 0, "background")) != FG_J_TRUE;
+}
+
 /* Answer an exact repeat from the response cache (returns 1), or key the
  * call so its answer is stored (returns 0). */
 static int stage_respcache(struct fg_call *c)
@@ -97,9 +140,10 @@ static int stage_respcache(struct fg_call *c)
                                             "x-frugal-cache");
     c->cache_status = "bypass";
     if (c->batch_plan || !fg_respcache_enabled() || c->endpoint == FG_EP_COUNT_TOKENS ||
-        (bypass && !strcasecmp(bypass, "bypass")))
+        c->endpoint == FG_EP_RESP_INPUT_TOKENS || (bypass && !strcasecmp(bypass, "bypass")) ||
+        (c->in == &fg_dialect_responses && !responses_cacheable(c)))
         return 0;
-    if (!fg_respcache_key(&c->body, c->in->dialect, c->model_name, cache_partition(c),
+    if (!fg_respcache_key(&c->body, fg_call_shape(c), c->model_name, cache_partition(c),
                           cfg->response_cache.allow_sampling, c->cache_key))
         return 0;
     int so = fg_json_get(&c->body, 0, "stream_options");
@@ -147,7 +191,7 @@ static void retry_escalation(struct fg_call *c)
     c->provider_index = m->provider_index;
     c->provider = &c->w->app->cfg->providers[m->provider_index];
     c->upstream_model = m->model;
-    c->out = fg_dialect_ops(m->dialect);
+    c->out = fg_dialect_for(c, m->dialect);
 }
 
 /* Several deployments: the least-loaded one, or the one holding the
@@ -335,6 +379,8 @@ done:
  * client's body is forwarded as sent. */
 static int stage_encode(struct fg_call *c)
 {
+    if (c->in == &fg_dialect_responses && c->out != c->in)
+        return responses_refused(c, c->model_name, c->model->name);   /* a fallback */
     if (c->endpoint == FG_EP_EMBEDDINGS)
         fg_embed_encode(c);   /* only the cache misses go */
     if (c->in != c->out) {
@@ -347,6 +393,8 @@ static int stage_encode(struct fg_call *c)
         struct fg_pc_edits out = {c->edits + c->n_edits, 0,
                                   sizeof c->edits / sizeof c->edits[0] - c->n_edits, &c->arena};
         struct fg_pc_opts o = cache_opts(c);
+        if (c->in == &fg_dialect_responses)
+            o.auto_breakpoints = false;   /* prompt_cache_key only: items are not messages */
         struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
         *p = *c->prefix;
         placement_evidence(c, p);

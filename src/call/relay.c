@@ -15,6 +15,7 @@
 #include "provider.h"
 #include "redact.h"
 #include "reply.h"
+#include "respmap.h"
 #include "server.h"
 
 #include <ctype.h>
@@ -128,6 +129,18 @@ static bool has_text(const struct fg_sse_event *ev, const char *s)
  * refusal or a cut before any content? */
 static void held_look(struct fg_call *c, const struct fg_sse_event *ev)
 {
+    if (c->out == &fg_dialect_responses) {
+        if (has_text(ev, "\"type\":\"response.refusal.delta\""))
+            c->held_why = "refusal";
+        else if ((has_text(ev, "\"type\":\"response.output_text.delta\"") &&
+                  nonempty_str(ev, "\"delta\":")) ||
+                 (has_text(ev, "\"type\":\"response.output_item.added\"") &&
+                  has_text(ev, "\"type\":\"function_call\"")))
+            c->held_content = !c->held_why;
+        if (has_text(ev, "\"reason\":\"max_output_tokens\""))
+            c->held_why = c->held_why ? c->held_why : "truncated";
+        return;
+    }
     if (c->out->dialect == FG_DIALECT_OPENAI) {
         if (nonempty_str(ev, "\"refusal\":"))
             c->held_why = "refusal";
@@ -246,6 +259,31 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
     return 0;
 }
 
+/* A Responses answer the provider stores: remember which provider holds
+ * it and whose it is (responses_api.h).  `obj` is the Response object. */
+static void remember_response(struct fg_call *c, const struct fg_json *j, int obj)
+{
+    const struct fg_json *b = &c->body;
+    if (c->out != &fg_dialect_responses || c->endpoint != FG_EP_RESPONSES ||
+        fg_json_type(b, fg_json_get(b, 0, "store")) == FG_J_FALSE)
+        return;
+    int id = fg_json_get(j, obj, "id");
+    size_t n;
+    const char *s = fg_json_type(j, id) == FG_J_STR ? fg_json_raw_str(j, id, &n) : NULL;
+    if (s && fg_respmap_remember(s, n, c->key_id, c->provider_index))
+        c->response_id = fg_arena_strndup(&c->arena, s, n);   /* and the ledger keeps it */
+}
+
+static void remember_streamed(struct fg_call *c, const struct fg_sse_event *ev)
+{
+    if (c->out != &fg_dialect_responses ||
+        !(ev->event_len ? ev->event_len == 16 && !memcmp(ev->event, "response.created", 16)
+                        : memmem(ev->data, ev->data_len, "\"type\":\"response.created\"", 25) != NULL) ||
+        fg_json_parse(&c->resp, ev->data, ev->data_len) < 0)
+        return;
+    remember_response(c, &c->resp, fg_json_get(&c->resp, 0, "response"));
+}
+
 static int on_sse_event(void *arg, const struct fg_sse_event *ev)
 {
     struct fg_call *c = arg;
@@ -255,11 +293,25 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
         held_look(c, ev);
     if (c->tr)
         return on_translated_event(c, ev);
+    remember_streamed(c, ev);
     enum fg_sse_kind kind = c->out->classify(ev, &c->resp);
     if (kind == FG_SSE_END && !structured_stream_ok(c)) {
-        /* the answer is already with the client: end with an error instead */
+        /* the answer is already with the client: end with an error instead
+         * (a Responses stream's usage is in this very event: meter it) */
+        if (c->out == &fg_dialect_responses)
+            fg_meter_event(c, ev);
         c->stream_ended = c->stream_error_seen = true;
         c->in->stream_error(&c->err, c->relay);
+        return 0;
+    }
+    if (kind == FG_SSE_END && c->out == &fg_dialect_responses) {
+        /* the terminal event carries the usage: meter it, then price */
+        c->stream_ended = true;
+        if (c->cache_sse)
+            evbuffer_add(c->cache_sse, ev->raw, ev->raw_len);
+        fg_meter_event(c, ev);
+        evbuffer_add(c->relay, ev->raw, ev->raw_len);
+        fg_meter_cost_comment(c, c->relay);
         return 0;
     }
     switch (kind) {
@@ -573,7 +625,7 @@ static void use_model(struct fg_call *c, const struct fg_model_cfg *m)
     c->provider_index = m->provider_index;
     c->provider = &c->w->app->cfg->providers[m->provider_index];
     c->upstream_model = m->model;
-    c->out = fg_dialect_ops(m->dialect);
+    c->out = fg_dialect_for(c, m->dialect);
 }
 
 /* The cheap model's answer fell short: ask the route's frontier model
@@ -609,9 +661,37 @@ static bool escalate(struct fg_call *c, const char *trigger)
 
 /* What is wrong with a complete answer (the provider's dialect, c->resp),
  * or NULL: truncated, refusal, empty. */
+static const char *responses_shortfall(const struct fg_json *j)
+{
+    int why = fg_json_get(j, fg_json_get(j, 0, "incomplete_details"), "reason");
+    if (fg_json_str_eq(j, why, "max_output_tokens"))
+        return "truncated";
+    if (fg_json_str_eq(j, why, "content_filter"))
+        return "refusal";
+    int out = fg_json_get(j, 0, "output");
+    for (int it = fg_json_child(j, out); it >= 0; it = fg_json_sibling(j, out, it)) {
+        if (fg_json_str_eq(j, fg_json_get(j, it, "type"), "function_call"))
+            return NULL;
+        int content = fg_json_get(j, it, "content");
+        for (int p = fg_json_child(j, content); p >= 0; p = fg_json_sibling(j, content, p)) {
+            if (fg_json_str_eq(j, fg_json_get(j, p, "type"), "refusal"))
+                return "refusal";
+            size_t n = 0;
+            int t = fg_json_get(j, p, "text");
+            if (fg_json_type(j, t) == FG_J_STR)
+                fg_json_raw_str(j, t, &n);
+            if (n > 0)
+                return NULL;
+        }
+    }
+    return "empty";
+}
+
 static const char *shortfall(struct fg_call *c)
 {
     const struct fg_json *j = &c->resp;
+    if (c->out == &fg_dialect_responses)
+        return responses_shortfall(j);
     if (c->out->dialect == FG_DIALECT_OPENAI) {
         int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
         int fr = fg_json_get(j, ch, "finish_reason"), msg = fg_json_get(j, ch, "message");
@@ -645,7 +725,7 @@ static const char *shortfall(struct fg_call *c)
 
 static bool escalate_shortfall(struct fg_call *c)
 {
-    const char *why = c->route_cfg ? shortfall(c) : NULL;
+    const char *why = c->route_cfg && c->endpoint != FG_EP_RESP_INPUT_TOKENS ? shortfall(c) : NULL;
     return why && escalate(c, why);
 }
 
@@ -747,6 +827,7 @@ static bool finish_buffered(struct fg_call *c)
     }
     if (c->status < 300) {
         fg_meter_response(c);
+        remember_response(c, &c->resp, 0);
         if (escalate_shortfall(c))
             return true;
         bool retrying;
@@ -830,9 +911,13 @@ static bool try_again(struct fg_call *c, CURLcode res)
         return true;
     }
     /* another model's vectors live in another space: embeddings never fall back */
-    const struct fg_model_cfg *fb = c->endpoint == FG_EP_EMBEDDINGS
-                                        ? NULL
-                                        : fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+    const struct fg_model_cfg *fb =
+        c->endpoint == FG_EP_EMBEDDINGS
+            ? NULL
+            : fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+    /* a Responses call is not translated: only OpenAI-dialect fallbacks */
+    while (fb && c->in == &fg_dialect_responses && fb->dialect != FG_DIALECT_OPENAI)
+        fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
     if (!fb)
         return false;
     next_attempt(c, fg_arena_printf(&c->arena, "falling back to %s", fb->name));

@@ -31,7 +31,10 @@
 #include <stdint.h>
 
 enum fg_provider_type { FG_PROV_OPENAI, FG_PROV_ANTHROPIC, FG_PROV_SIM };
-enum fg_dialect { FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC };
+/* FG_DIALECT_RESPONSES names a request *body shape* (OpenAI's Responses
+ * API) for the modules that read bodies (prefix, attrib, router, response
+ * cache); it is never a provider's wire dialect, which stays OpenAI. */
+enum fg_dialect { FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, FG_DIALECT_RESPONSES };
 
 struct fg_price {
     int64_t input, output, cache_read, cache_write_5m, cache_write_1h,

@@ -160,14 +160,23 @@ void fg_prefix_scan(const struct fg_json *body, enum fg_dialect d, struct fg_pre
         feed_value(&s, body, tools);
         boundary(p, &s, FG_PART_TOOLS, tools);
     }
-    int sys = d == FG_DIALECT_ANTHROPIC ? fg_json_get(body, 0, "system") : -1;
+    int sys = d == FG_DIALECT_ANTHROPIC ? fg_json_get(body, 0, "system")
+            : d == FG_DIALECT_RESPONSES ? fg_json_get(body, 0, "instructions") : -1;
     if (sys >= 0) {
         feed_tag(&s, 'S');
         feed_value(&s, body, sys);
         boundary(p, &s, FG_PART_SYSTEM, sys);
     }
-    int msgs = fg_json_get(body, 0, "messages");
+    int msgs = fg_json_get(body, 0, d == FG_DIALECT_RESPONSES ? "input" : "messages");
     int last = -1;
+    if (fg_json_type(body, msgs) == FG_J_STR) {   /* Responses: input is one user message */
+        mark_stable(p, &s);
+        feed_tag(&s, 'M');
+        feed_value(&s, body, msgs);
+        boundary(p, &s, FG_PART_MESSAGE, msgs);
+        last = msgs;
+        msgs = -1;
+    }
     for (int m = fg_json_child(body, msgs); m >= 0; m = fg_json_sibling(body, msgs, m)) {
         mark_stable(p, &s);     /* everything before this message */
         feed_tag(&s, 'M');

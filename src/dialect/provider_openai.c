@@ -98,7 +98,7 @@ static int oa_validate(const struct fg_call *c, struct fg_err *e)
     return check_messages(j, fg_json_get(j, 0, "messages"), e);
 }
 
-static const char *oa_type(enum fg_err_class cls)
+const char *fg_openai_error_type(enum fg_err_class cls)
 {
     switch (cls) {
     case FG_E_AUTH: return "invalid_request_error";
@@ -113,12 +113,12 @@ static const char *oa_type(enum fg_err_class cls)
 static json_t *oa_error_json(const struct fg_err *e)
 {
     return json_pack("{s:{s:s, s:s, s:o, s:o}}", "error",
-                     "message", e->msg, "type", oa_type(e->cls),
+                     "message", e->msg, "type", fg_openai_error_type(e->cls),
                      "param", e->param[0] ? json_string(e->param) : json_null(),
                      "code", e->code[0] ? json_string(e->code) : json_null());
 }
 
-static void oa_error_body(const struct fg_err *e, struct evbuffer *out)
+void fg_openai_error_body(const struct fg_err *e, struct evbuffer *out)
 {
     json_t *j = oa_error_json(e);
     fg_dump_json(j, out);
@@ -128,7 +128,7 @@ static void oa_error_body(const struct fg_err *e, struct evbuffer *out)
 static void oa_stream_error(const struct fg_err *e, struct evbuffer *out)
 {
     evbuffer_add(out, "data: ", 6);
-    oa_error_body(e, out);
+    fg_openai_error_body(e, out);
     evbuffer_add(out, "\n\n", 2);
 }
 
@@ -150,8 +150,11 @@ static enum fg_sse_kind oa_classify(const struct fg_sse_event *ev, struct fg_jso
 
 static const char *oa_path(enum fg_endpoint ep)
 {
-    (void)ep;
-    return "/chat/completions";
+    switch (ep) {
+    case FG_EP_RESPONSES: return "/responses";
+    case FG_EP_RESP_INPUT_TOKENS: return "/responses/input_tokens";
+    default: return "/chat/completions";
+    }
 }
 
 static void oa_upstream_headers(const struct fg_call *c, struct curl_slist **h)
@@ -169,7 +172,7 @@ const struct fg_dialect_ops fg_dialect_openai = {
     .dialect = FG_DIALECT_OPENAI,
     .name = "openai",
     .validate = oa_validate,
-    .error_body = oa_error_body,
+    .error_body = fg_openai_error_body,
     .stream_error = oa_stream_error,
     .classify = oa_classify,
     .path = oa_path,
@@ -180,6 +183,18 @@ const struct fg_dialect_ops fg_dialect_openai = {
 const struct fg_dialect_ops *fg_dialect_ops(enum fg_dialect d)
 {
     return d == FG_DIALECT_ANTHROPIC ? &fg_dialect_anthropic : &fg_dialect_openai;
+}
+
+const struct fg_dialect_ops *fg_dialect_for(const struct fg_call *c, enum fg_dialect wire)
+{
+    if (c->in == &fg_dialect_responses && wire == FG_DIALECT_OPENAI)
+        return &fg_dialect_responses;
+    return fg_dialect_ops(wire);
+}
+
+enum fg_dialect fg_call_shape(const struct fg_call *c)
+{
+    return c->in == &fg_dialect_responses ? FG_DIALECT_RESPONSES : c->in->dialect;
 }
 
 struct curl_slist *fg_header_add(struct curl_slist *h, const char *name, const char *value)

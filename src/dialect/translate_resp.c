@@ -149,9 +149,11 @@ int fg_tr_response_an_to_oa(const struct fg_json *resp, const char *client_model
 
 /* ---------------------------------------------------- OpenAI → Anthropic */
 
+/* No "citations" key: the SDKs type it optional, and strict clients
+ * (@ai-sdk/anthropic 3.x) reject a null where they expect an array. */
 static json_t *text_block(const char *s)
 {
-    return json_pack("{s:s, s:s, s:n}", "type", "text", "text", s, "citations");
+    return json_pack("{s:s, s:s}", "type", "text", "text", s);
 }
 
 static void oa_text(const json_t *msg, json_t *blocks)

@@ -364,7 +364,7 @@ static void oa_text(struct fg_tr_stream *s, const char *text, struct evbuffer *o
         return;
     if (s->open < 0 || s->open_kind != K_TEXT)
         an_open_block(s, K_TEXT,
-                      json_pack("{s:s, s:s, s:n}", "type", "text", "text", "", "citations"), out);
+                      json_pack("{s:s, s:s}", "type", "text", "text", ""), out);   /* no citations: null */
     an_delta(out, s->open, json_pack("{s:s, s:s}", "type", "text_delta", "text", text));
 }
 

@@ -122,9 +122,39 @@ void fg_usage_estimate(struct fg_usage *u, int64_t input, int64_t output)
 
 int64_t fg_usage_answer_tokens(const struct fg_json *j, enum fg_dialect d)
 {
-    int a = fg_json_get(j, 0, d == FG_DIALECT_OPENAI ? "choices" : "content");
+    int a = fg_json_get(j, 0, d == FG_DIALECT_OPENAI      ? "choices"
+                              : d == FG_DIALECT_RESPONSES ? "output"
+                                                          : "content");
     if (a < 0)
         return 1;
     int64_t bytes = (int64_t)j->t[a].end - (int64_t)j->t[a].start;
     return bytes / 4 + 1;
+}
+
+void fg_usage_responses(const struct fg_json *j, int usage, struct fg_usage *u)
+{
+    if (fg_json_type(j, usage) != FG_J_OBJ)
+        return;
+    int64_t in = 0, cached = 0, written = 0, out = 0, reasoning = 0;
+    get_int(j, usage, "input_tokens", &in, u);
+    get_int(j, usage, "output_tokens", &out, u);
+    int d = fg_json_get(j, usage, "input_tokens_details");
+    get_int(j, d, "cached_tokens", &cached, u);
+    get_int(j, d, "cache_write_tokens", &written, u);
+    get_int(j, fg_json_get(j, usage, "output_tokens_details"), "reasoning_tokens", &reasoning,
+            u);
+    /* input_tokens includes both, as in Chat Completions */
+    if (cached + written > in && !u->bad)
+        u->bad = "input_tokens_details";
+    if (reasoning > out && !u->bad)
+        u->bad = "reasoning_tokens";
+    u->tok.input = in - cached - written;
+    if (u->tok.input < 0)
+        u->tok.input = 0;
+    u->tok.cache_read = cached;
+    u->tok.cache_write_5m = written;
+    u->tok.cache_write_1h = 0;
+    u->tok.output = out;
+    u->reasoning = reasoning;
+    u->seen = true;
 }

@@ -8,6 +8,9 @@
  *   input = input_tokens; cache_read = cache_read_input_tokens;
  *   writes split by cache_creation.ephemeral_5m/1h_input_tokens, or all 5m
  *   when that split is absent; output = output_tokens.
+ * OpenAI Responses: input_tokens INCLUDES input_tokens_details.cached_tokens
+ *   (and cache_write_tokens); output_tokens includes
+ *   output_tokens_details.reasoning_tokens; same classes as above.
  * Streaming Anthropic usage is merged: message_start carries the input side,
  * message_delta the cumulative output (fields present overwrite).
  *
@@ -40,6 +43,7 @@ struct fg_usage {
 /* `usage` is the index of a usage object in j.  Fields present overwrite. */
 void fg_usage_openai(const struct fg_json *j, int usage, struct fg_usage *u);
 void fg_usage_anthropic(const struct fg_json *j, int usage, struct fg_usage *u);
+void fg_usage_responses(const struct fg_json *j, int usage, struct fg_usage *u);
 
 /* Why u cannot be billed for a call that may read at most max_in input
  * tokens (every class) and write at most max_out output tokens (0: not

@@ -119,11 +119,13 @@ static void finish(struct user_text *u)
 static void last_user_text(const struct fg_json *j, struct user_text *u)
 {
     int msgs = fg_json_get(j, 0, "messages"), last = -1;
+    if (msgs < 0)
+        msgs = fg_json_get(j, 0, "input");   /* a Responses body: items or one string */
     for (int m = fg_json_child(j, msgs); m >= 0; m = fg_json_sibling(j, msgs, m))
         if (fg_json_str_eq(j, fg_json_get(j, m, "role"), "user"))
             last = m;
     u->len = u->full = u->tail_len = 0;
-    int c = fg_json_get(j, last, "content");
+    int c = fg_json_type(j, msgs) == FG_J_STR ? msgs : fg_json_get(j, last, "content");
     size_t n;
     if (fg_json_type(j, c) == FG_J_STR) {
         const char *raw = fg_json_raw_str(j, c, &n);
@@ -156,7 +158,8 @@ static bool simple_text(const struct fg_json *body, const struct user_text *u)
         NULL};
     if (fg_json_get(body, 0, "tools") >= 0)
         return false;
-    if (fg_json_count(body, fg_json_get(body, 0, "messages")) > 4)
+    if (fg_json_count(body, fg_json_get(body, 0, "messages")) > 4 ||
+        fg_json_count(body, fg_json_get(body, 0, "input")) > 4)
         return false;
     return u->full < 600 && !has_any(u, hard);
 }
@@ -164,7 +167,11 @@ static bool simple_text(const struct fg_json *body, const struct user_text *u)
 static bool structured_text(const struct fg_json *body, enum fg_dialect d,
                             const struct user_text *u)
 {
-    if (d == FG_DIALECT_OPENAI) {
+    if (d == FG_DIALECT_RESPONSES) {
+        int t = fg_json_get(body, fg_json_get(body, fg_json_get(body, 0, "text"), "format"), "type");
+        if (fg_json_str_eq(body, t, "json_schema") || fg_json_str_eq(body, t, "json_object"))
+            return true;
+    } else if (d == FG_DIALECT_OPENAI) {
         int rf = fg_json_get(body, 0, "response_format");
         int t = fg_json_get(body, rf, "type");
         if (fg_json_str_eq(body, t, "json_schema") || fg_json_str_eq(body, t, "json_object"))

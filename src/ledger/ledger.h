@@ -70,6 +70,9 @@ struct fg_record {
     const char *cache_miss_reason;   /* Anthropic cache diagnostics, or NULL */
     const char *batch_id;            /* the client's batch this line belongs to, or NULL */
     int64_t request_bytes, response_bytes;  /* passed-through calls (passthru.h); else 0 */
+    const char *response_id;         /* the stored Response this call created (its
+                                        provider and key_id route later calls to it,
+                                        responses_api.h), or NULL */
 };
 
 /* Allocate a record with room for `strings` bytes of inline text; copy

@@ -70,6 +70,11 @@ struct fg_store_ops {
     /* SUM(cost_pico) of calls with ts_ms >= since_ms, per (key_id, tags). */
     int (*spend_since)(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb, void *arg,
                        char *err, size_t errlen);
+    /* The key and provider of the call that created stored Response `id`
+     * (records with response_id, written by `write` into the `responses`
+     * table): 1 found, 0 unknown, -1 error.  NULL: the backend keeps none. */
+    int (*response_owner)(struct fg_store *s, const char *id, char *key_id, size_t kn,
+                          char *provider, size_t pn, char *err, size_t errlen);
 };
 
 struct fg_store {

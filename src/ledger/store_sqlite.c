@@ -28,6 +28,7 @@ struct sqlite_store {
     char *path;
     sqlite3_stmt *ins, *scan;
     sqlite3_stmt *key_ins, *key_all, *key_rev, *key_hash, *spend;
+    sqlite3_stmt *rs_ins, *rs_get;   /* the responses table (response_owner) */
 };
 
 /* Column order of the INSERT and of SELECT *; keep in step with bind_row
@@ -113,6 +114,21 @@ static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)
 
 static int prepare_insert(sqlite3 *db, sqlite3_stmt **st);
 
+/* Stored Responses: which key created each, on which provider. */
+static int prepare_responses(struct sqlite_store *q)
+{
+    return sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY,"
+                               " key_id TEXT, provider TEXT, ts_ms INTEGER)",
+                        NULL, NULL, NULL) == SQLITE_OK &&
+                   sqlite3_prepare_v2(q->db, "INSERT OR REPLACE INTO responses (id, key_id, "
+                                      "provider, ts_ms) VALUES (?,?,?,?)", -1, &q->rs_ins,
+                                      NULL) == SQLITE_OK &&
+                   sqlite3_prepare_v2(q->db, "SELECT key_id, provider FROM responses WHERE id = ?",
+                                      -1, &q->rs_get, NULL) == SQLITE_OK
+               ? 0
+               : -1;
+}
+
 static void sq_close(struct fg_store *s)
 {
     struct sqlite_store *q = (struct sqlite_store *)s;
@@ -126,6 +142,8 @@ static void sq_close(struct fg_store *s)
     sqlite3_finalize(q->key_hash);
     sqlite3_finalize(q->spend);
     sqlite3_close(q->ckpt);
+    sqlite3_finalize(q->rs_ins);
+    sqlite3_finalize(q->rs_get);
     sqlite3_close(q->db);
     free(q->path);
     free(q);
@@ -151,7 +169,7 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
         goto bad;
     }
     migrate(q->db);
-    if (prepare_insert(q->db, &q->ins) < 0 ||
+    if (prepare_responses(q) < 0 || prepare_insert(q->db, &q->ins) < 0 ||
         sqlite3_prepare_v2(q->db, "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
                            " ORDER BY ts_ms", -1, &q->scan, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(q->db, "INSERT INTO keys (" KEY_COLUMNS ") VALUES "
@@ -255,6 +273,19 @@ int fg_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
+static int write_response(struct sqlite_store *q, const struct fg_record *r)
+{
+    sqlite3_stmt *st = q->rs_ins;
+    sqlite3_bind_text(st, 1, r->response_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, r->key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, r->provider, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, r->ts_ms);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
 static int sq_write(struct fg_store *s, struct fg_record *const *recs, size_t n, char *err,
                     size_t errlen)
 {
@@ -270,6 +301,8 @@ static int sq_write(struct fg_store *s, struct fg_record *const *recs, size_t n,
         bind_row(q->ins, recs[k]);
         int rc = sqlite3_step(q->ins);
         sqlite3_reset(q->ins);
+        if (rc == SQLITE_DONE && recs[k]->response_id)
+            rc = write_response(q, recs[k]);
         if (rc != SQLITE_DONE) {
             fail(q->db, "INSERT", err, errlen);
             sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
@@ -488,6 +521,25 @@ static void sq_checkpoint(struct fg_store *s)
     sqlite3_wal_checkpoint_v2(q->ckpt, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
+static int sq_response_owner(struct fg_store *s, const char *id, char *key_id, size_t kn,
+                             char *provider, size_t pn, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->rs_get;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), found = 0;
+    if (rc == SQLITE_ROW) {
+        snprintf(key_id, kn, "%s", col_text(st, 0) ? col_text(st, 0) : "");
+        snprintf(provider, pn, "%s", col_text(st, 1) ? col_text(st, 1) : "");
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        found = fail(q->db, "reading responses", err, errlen);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return found;
+}
+
 const struct fg_store_ops fg_store_sqlite = {
     .scheme = "sqlite:",
     .open = sq_open,
@@ -500,5 +552,6 @@ const struct fg_store_ops fg_store_sqlite = {
     .key_by_hash = sq_key_by_hash,
     .spend_since = sq_spend_since,
     .checkpoint = sq_checkpoint,
+    .response_owner = sq_response_owner,
 };
 

@@ -861,6 +861,10 @@ static size_t content_raw_len(const struct fg_json *j, int c)
 
 static bool wants_schema(const struct fg_json *b, enum fg_dialect d)
 {
+    if (d == FG_DIALECT_RESPONSES) {
+        int t = fg_json_get(b, fg_json_get(b, fg_json_get(b, 0, "text"), "format"), "type");
+        return fg_json_str_eq(b, t, "json_schema") || fg_json_str_eq(b, t, "json_object");
+    }
     if (d == FG_DIALECT_OPENAI) {
         int t = fg_json_get(b, fg_json_get(b, 0, "response_format"), "type");
         return fg_json_str_eq(b, t, "json_schema") || fg_json_str_eq(b, t, "json_object");
@@ -873,7 +877,13 @@ double fg_router_score_request(const struct fg_router *r, const struct fg_json *
 {
     struct req_text rt = {.last_user = -1};
     int sys_tok = -1;
-    int msgs = fg_json_get(body, 0, "messages");
+    int msgs = fg_json_get(body, 0, d == FG_DIALECT_RESPONSES ? "input" : "messages");
+    if (fg_json_type(body, msgs) == FG_J_STR) {   /* Responses: one user message */
+        content_scan(body, msgs, &rt);
+        rt.turns++;
+        rt.last_user = msgs;
+        msgs = -1;
+    }
     for (int m = fg_json_child(body, msgs); m >= 0; m = fg_json_sibling(body, msgs, m)) {
         int role = fg_json_get(body, m, "role"), c = fg_json_get(body, m, "content");
         content_scan(body, c, &rt);
@@ -884,12 +894,12 @@ double fg_router_score_request(const struct fg_router *r, const struct fg_json *
                                    fg_json_str_eq(body, role, "developer")))
             sys_tok = c;
     }
-    if (d == FG_DIALECT_ANTHROPIC) {
-        int s = fg_json_get(body, 0, "system");
+    if (d == FG_DIALECT_ANTHROPIC || d == FG_DIALECT_RESPONSES) {
+        int s = fg_json_get(body, 0, d == FG_DIALECT_ANTHROPIC ? "system" : "instructions");
         if (s >= 0)
             sys_tok = s;
     }
-    if (d == FG_DIALECT_ANTHROPIC && sys_tok >= 0)
+    if (d != FG_DIALECT_OPENAI && sys_tok >= 0)
         content_scan(body, sys_tok, &rt);   /* top-level: not among the messages */
     int tools = fg_json_get(body, 0, "tools");
     if (tools < 0)

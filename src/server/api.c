@@ -14,6 +14,7 @@
 #include "pipeline.h"
 #include "provider.h"
 #include "relay.h"
+#include "responses_api.h"
 #include "reply.h"
 #include "server.h"
 
@@ -39,6 +40,10 @@ static void h_models(struct fg_worker *, struct evhttp_request *, const struct f
                    const struct fg_principal *);
 static void h_embeddings(struct fg_worker *, struct evhttp_request *,
                          const struct fg_dialect_ops *, const struct fg_principal *);
+static void h_responses(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                   const struct fg_principal *);
+static void h_resp_input_tokens(struct fg_worker *, struct evhttp_request *,
+                   const struct fg_dialect_ops *, const struct fg_principal *);
 static void h_healthz(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
                    const struct fg_principal *);
 static void h_metrics(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
@@ -57,6 +62,8 @@ static const struct route {
     {"/v1/messages/count_tokens", EVHTTP_REQ_POST, 1, h_count_tokens},
     {"/v1/models", EVHTTP_REQ_GET, 1, h_models},
     {"/v1/embeddings", EVHTTP_REQ_POST, 1, h_embeddings},
+    {"/v1/responses", EVHTTP_REQ_POST, 1, h_responses},
+    {"/v1/responses/input_tokens", EVHTTP_REQ_POST, 1, h_resp_input_tokens},
     {"/healthz", EVHTTP_REQ_GET, 0, h_healthz},
     {"/metrics", EVHTTP_REQ_GET, 0, h_metrics},
     {"/frugal/spend", EVHTTP_REQ_GET, 1, h_spend},
@@ -83,6 +90,9 @@ static void reply_err(struct evhttp_request *req, const struct fg_dialect_ops *d
         snprintf(e.code, sizeof e.code, "%s", code);
     fg_reply_error(req, d, &e);
 }
+
+static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
+                        const struct fg_principal *p, const char *id);
 
 void fg_api_handle(struct evhttp_request *req, void *arg)
 {
@@ -118,6 +128,16 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
             memset(&p, 0, sizeof p);
         }
         r->fn(w, req, d, &p);
+        return;
+    }
+    if (path && (fg_responses_api_path(path) || !strncmp(path, "/v1/models/", 11))) {
+        struct fg_principal p;
+        if (fg_auth_request(w, req, d, &p) < 0)
+            return;
+        if (path[4] == 'm')
+            model_by_id(w, req, &p, path + 11);
+        else
+            fg_responses_api_handle(w, req, &p, path);
         return;
     }
     if (path && fg_batch_api_path(path)) {
@@ -215,11 +235,14 @@ static int parse_body(struct fg_call *c)
     if (fg_json_type(&c->body, 0) != FG_J_OBJ)
         return fg_err_set(&c->err, FG_E_INVALID, NULL,
                           "Request body must be a JSON object.");
-    size_t nmsg = fg_json_count(&c->body, fg_json_get(&c->body, 0, "messages"));
+    /* duplicate members anywhere were refused by the parse above (json.h) */
+    const char *list = c->in == &fg_dialect_responses ? "input" : "messages";
+    int li = fg_json_get(&c->body, 0, list);
+    size_t nmsg = fg_json_type(&c->body, li) == FG_J_ARR ? fg_json_count(&c->body, li) : 0;
     if (nmsg > (size_t)sc->max_messages) {
-        fg_err_set(&c->err, FG_E_INVALID, "messages",
-                   "Too many messages: 'messages' has %zu, over the gateway's limit of %d "
-                   "(server.max_messages).", nmsg, sc->max_messages);
+        fg_err_set(&c->err, FG_E_INVALID, list,
+                   "Too many messages: '%s' has %zu, over the gateway's limit of %d "
+                   "(server.max_messages).", list, nmsg, sc->max_messages);
         snprintf(c->err.code, sizeof c->err.code, "too_many_messages");
         return -1;
     }
@@ -298,6 +321,18 @@ static void h_embeddings(struct fg_worker *w, struct evhttp_request *req,
                          const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
     inference(w, req, &fg_dialect_openai, p, FG_EP_EMBEDDINGS);
+}
+
+static void h_responses(struct fg_worker *w, struct evhttp_request *req,
+                        const struct fg_dialect_ops *d, const struct fg_principal *p)
+{
+    inference(w, req, &fg_dialect_responses, p, FG_EP_RESPONSES);
+}
+
+static void h_resp_input_tokens(struct fg_worker *w, struct evhttp_request *req,
+                                const struct fg_dialect_ops *d, const struct fg_principal *p)
+{
+    inference(w, req, &fg_dialect_responses, p, FG_EP_RESP_INPUT_TOKENS);
 }
 
 static json_t *model_entry(const char *id, const char *owner, int anthropic)
@@ -434,4 +469,40 @@ static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struc
     }
     fg_reply_json_value(req, 200, out, FG_REPORT_JSON_FLAGS);
     json_decref(out);
+}
+
+/* GET /v1/models/{id}: one configured model or route, in the Anthropic
+ * shape when the caller looks like an Anthropic client (anthropic-version
+ * or x-api-key), else OpenAI's; 404 in that dialect when unknown or not
+ * on the key's allow-list. */
+static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
+                        const struct fg_principal *p, const char *id)
+{
+    const struct fg_config *cfg = w->app->cfg;
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    int an = evhttp_find_header(h, "anthropic-version") || evhttp_find_header(h, "x-api-key");
+    const struct fg_dialect_ops *d = an ? &fg_dialect_anthropic : &fg_dialect_openai;
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
+        evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+        reply_err(req, d, FG_E_METHOD, NULL, "method_not_allowed",
+                  "Method not allowed: /v1/models/{id} accepts GET only.");
+        return;
+    }
+    char *name = evhttp_uridecode(id, 0, NULL);
+    const struct fg_model_cfg *m = name ? fg_config_model(cfg, name) : NULL;
+    const struct fg_route_cfg *r = name && !m ? fg_config_route(cfg, name) : NULL;
+    const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
+    if ((!m && !r) || (k && !fg_key_allows(k, name))) {
+        char msg[400];
+        snprintf(msg, sizeof msg, "The model '%.200s' does not exist or is not configured in "
+                 "frugal (GET /v1/models lists the models this gateway serves).", name ? name : id);
+        reply_err(req, d, FG_E_NOT_FOUND, "model", "model_not_found", msg);
+        free(name);
+        return;
+    }
+    json_t *out = model_entry(name, m ? cfg->providers[m->provider_index].name : "frugal", an);
+    fg_reply_json_value(req, 200, out, JSON_COMPACT);
+    json_decref(out);
+    free(name);
 }

@@ -14,6 +14,7 @@
 #include "busters.h"
 #include "keyreg.h"
 #include "respcache.h"
+#include "respmap.h"
 #include "route.h"
 #include "router.h"
 #include "store.h"
@@ -21,6 +22,8 @@
 #include "provider.h"
 #include "redact.h"
 #include "relay.h"
+
+_Static_assert(FG_EP_COUNT <= 8, "fg_provider_rt.url has room for every endpoint");
 #include "sim.h"
 #include "upstream.h"
 
@@ -342,7 +345,7 @@ static int providers_init(struct fg_app *app)
             rt->anthropic_base = fg_xstrdup(base);
         }
         for (int d = 0; d < 2; d++)
-            for (int ep = 0; ep < 3; ep++)
+            for (int ep = 0; ep < FG_EP_COUNT; ep++)
                 rt->url[d][ep] = join_url(d == FG_DIALECT_ANTHROPIC ? rt->anthropic_base
                                                                     : rt->openai_base,
                                           fg_dialect_ops((enum fg_dialect)d)->path(ep));
@@ -356,7 +359,7 @@ static void providers_free(struct fg_app *app)
         free(app->prov[i].openai_base);
         free(app->prov[i].anthropic_base);
         for (int d = 0; d < 2; d++)
-            for (int ep = 0; ep < 3; ep++)
+            for (int ep = 0; ep < FG_EP_COUNT; ep++)
                 free(app->prov[i].url[d][ep]);
         curl_slist_free_all(app->prov[i].oa_headers[0]);
         curl_slist_free_all(app->prov[i].oa_headers[1]);
@@ -487,6 +490,7 @@ out:
     fg_ledger_stop();   /* drains the queue */
     fg_respcache_shutdown();
     fg_busters_shutdown();
+    fg_respmap_reset();   /* the stored-response id map */
     fg_conn_global_free();
     fg_redact_clear();
     if (!rc)

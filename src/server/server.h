@@ -38,7 +38,7 @@ struct fg_provider_rt {
      * provider key), plain and streaming; calls that forward client headers
      * build their own list. */
     struct curl_slist *oa_headers[2];
-    char *url[2][3];       /* full URL per dialect and endpoint */
+    char *url[2][8];       /* full URL per wire dialect and endpoint (fg_endpoint) */
 };
 
 struct fg_app {

@@ -60,6 +60,7 @@ struct fg_sim {
     int has_thread;
     struct sim_cache *cache;
     struct sim_batches *batches; /* files and batches, in memory */
+    struct sim_responses *responses; /* stored Responses, in memory */
     struct sim_req *live; /* attached requests */
     uint64_t counter;
     char url[128];
@@ -415,6 +416,7 @@ static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
         .tokens = r->fault.tokens,
         .bad_schema = r->fault.bad_schema,
         .bad_usage = r->fault.bad_usage,
+        .responses = sim->responses,
     };
     return ctx;
 }
@@ -486,6 +488,44 @@ static void handle_batch_api(struct fg_sim *sim, struct evhttp_request *req, con
     } else {
         sim_batches_handle(sim->batches, &ctx, &http, &r->reply);
     }
+    begin(r);
+}
+
+/* The Responses API: faults from the x-sim-fault header and, on create,
+ * from #sim: directives in the last user input, as for chat. */
+static void handle_responses(struct fg_sim *sim, struct evhttp_request *req, const char *path)
+{
+    char *body;
+    size_t len;
+    struct sim_req *r = req_new(sim, req, &body, &len);
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *fault = evhttp_find_header(h, "x-sim-fault");
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    json_t *j = len ? json_loadb(body, len, 0, NULL) : NULL;
+    sim_fault_parse(&r->fault, fault, 1);
+    if (j && m == EVHTTP_REQ_POST)
+        sim_fault_parse(&r->fault, sim_responses_user_text(&r->arena, j), 0);
+    struct sim_ctx ctx = req_ctx(r, body, len);
+    struct sim_http http = {
+        .method = sim_method_of(m),
+        .path = path,
+        .query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)),
+        .content_type = evhttp_find_header(h, "Content-Type"),
+        .fault = fault,
+        .body = body,
+        .len = len,
+        .wall_ms = wall_ms(),
+    };
+    if (r->fault.reset) {
+        /* nothing to build: the connection is dropped */
+    } else if (r->fault.status >= 400) {
+        sim_fault_error(&ctx, SIM_OPENAI, &r->reply, r->fault.status);
+    } else if (r->fault.invalid_json) {
+        invalid_json_reply(r, SIM_OPENAI, json_is_true(json_object_get(j, "stream")));
+    } else {
+        sim_responses_handle(ctx.responses, &ctx, &http, j, &r->reply);
+    }
+    json_decref(j);
     begin(r);
 }
 
@@ -622,6 +662,10 @@ static void on_request(struct evhttp_request *req, void *arg)
     int owned = !rt && sim_batches_owns(path, &d);
     if (!(rt && rt->get == get_healthz) && !authorized(arg, req, d))
         return;
+    if (!rt && sim_responses_owns(path)) {
+        handle_responses(arg, req, path);
+        return;
+    }
     if (owned) {
         handle_batch_api(arg, req, path, d);
         return;
@@ -698,6 +742,7 @@ static void sim_destroy(struct fg_sim *sim)
         event_base_free(sim->base);
     sim_cache_free(sim->cache);
     sim_batches_free(sim->batches);
+    sim_responses_free(sim->responses);
     free(sim);
 }
 
@@ -724,6 +769,7 @@ static struct fg_sim *sim_create(const char *listen, char *err, size_t errlen)
     struct fg_sim *sim = fg_xcalloc(1, sizeof *sim);
     sim->cache = sim_cache_new();
     sim->batches = sim_batches_new();
+    sim->responses = sim_responses_new();
     sim->base = event_base_new();
     sim->http = sim->base ? evhttp_new(sim->base) : NULL;
     if (!sim->http) {

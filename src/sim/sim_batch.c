@@ -303,3 +303,30 @@ void sim_batch_run_line(struct sim_ctx *c, enum sim_dialect d, const json_t *bod
     const char *rid = reply_header(&rep, d == SIM_OPENAI ? "x-request-id" : "request-id");
     out->request_id = rid ? rid : fg_arena_printf(c->arena, "req_sim_%s", c->id);
 }
+
+void sim_batch_run_responses_line(struct sim_ctx *c, const json_t *body,
+                                  struct sim_line_answer *out)
+{
+    struct sim_fault f;
+    struct sim_reply rep = {0};
+    sim_fault_init(&f);
+    sim_fault_parse(&f, sim_responses_user_text(c->arena, body), 0);
+    c->tokens = f.tokens;
+    c->bad_schema = f.bad_schema;
+    struct sim_http h = {.method = SIM_POST, .path = "/v1/responses"};
+    if (f.status >= 400)
+        sim_fault_error(c, SIM_OPENAI, &rep, f.status);
+    else if (json_is_true(json_object_get(body, "stream")))
+        sim_openai_error(c, &rep, 400, "invalid_request_error", "stream", NULL,
+                         "Streaming is not supported in the Batch API.");
+    else if (!c->responses)
+        sim_openai_error(c, &rep, 500, "server_error", NULL, NULL, "no Responses store");
+    else
+        sim_responses_handle(c->responses, c, &h, body, &rep);
+    out->status = rep.status;
+    out->body = rep.body && !rep.stream ? json_loadb(rep.body, rep.body_len, 0, NULL) : NULL;
+    if (!out->body)
+        out->body = json_object();
+    const char *rid = reply_header(&rep, "x-request-id");
+    out->request_id = rid ? rid : fg_arena_printf(c->arena, "req_sim_%s", c->id);
+}

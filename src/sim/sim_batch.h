@@ -130,6 +130,10 @@ struct sim_line_answer {
 };
 void sim_batch_run_line(struct sim_ctx *c, enum sim_dialect d, const json_t *body,
                         struct sim_line_answer *out);
+/* The same for a line of a /v1/responses batch (c->responses holds what it
+ * stores). */
+void sim_batch_run_responses_line(struct sim_ctx *c, const json_t *body,
+                                  struct sim_line_answer *out);
 
 /* ---- the APIs (one file each) ----------------------------------------------- */
 

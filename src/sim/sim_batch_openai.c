@@ -28,6 +28,7 @@
 
 #define ENDPOINT "/v1/chat/completions"
 #define EMBEDDINGS "/v1/embeddings"   /* the other endpoint the sim runs */
+#define RESPONSES "/v1/responses"
 #define MAX_ERRORS 100
 
 enum oa_status { OA_VALIDATING, OA_FAILED, OA_IN_PROGRESS, OA_CANCELLING, OA_CANCELLED,
@@ -48,9 +49,10 @@ struct oa_line {
 struct sim_oa_batch {
     char id[64];
     char input_file_id[64];
-    char endpoint[32];                          /* ENDPOINT or EMBEDDINGS */
+    char endpoint[32];                          /* ENDPOINT, EMBEDDINGS or RESPONSES */
     char output_file_id[64], error_file_id[64]; /* "": null */
     char *model;                                /* of the first line, or NULL */
+    int responses;                              /* a /v1/responses batch */
     json_t *metadata;                           /* or NULL */
     json_t *errors;                             /* validation errors, or NULL */
     enum oa_status status;
@@ -205,6 +207,7 @@ static void run_line(struct sim_batches *s, struct sim_oa_batch *b, size_t i,
     struct sim_ctx c = {
         .arena = &a,
         .cache = parent->cache,
+        .responses = parent->responses,
         .now_ms = parent->now_ms,
         .created = (long long)(at / 1000),
         .id = fg_arena_printf(&a, "%016llx", (unsigned long long)h),
@@ -214,6 +217,8 @@ static void run_line(struct sim_batches *s, struct sim_oa_batch *b, size_t i,
     struct sim_line_answer ans;
     if (!strcmp(b->endpoint, EMBEDDINGS))
         run_embeddings(&c, body, &ans);
+    else if (b->responses)
+        sim_batch_run_responses_line(&c, body, &ans);
     else
         sim_batch_run_line(&c, SIM_OPENAI, body, &ans);
     json_decref(body);
@@ -222,11 +227,13 @@ static void run_line(struct sim_batches *s, struct sim_oa_batch *b, size_t i,
     int ok = ans.status >= 200 && ans.status < 300;
     if (ok) {
         const json_t *u = json_object_get(ans.body, "usage");
-        b->in_tok += (uint64_t)usage_int(u, "prompt_tokens", NULL);
-        b->cached_tok += (uint64_t)usage_int(u, "prompt_tokens_details", "cached_tokens");
-        b->out_tok += (uint64_t)usage_int(u, "completion_tokens", NULL);
-        b->reasoning_tok +=
-            (uint64_t)usage_int(u, "completion_tokens_details", "reasoning_tokens");
+        int rs = b->responses;   /* Responses usage names its fields differently */
+        b->in_tok += (uint64_t)usage_int(u, rs ? "input_tokens" : "prompt_tokens", NULL);
+        b->cached_tok += (uint64_t)usage_int(u, rs ? "input_tokens_details" : "prompt_tokens_details",
+                                             "cached_tokens");
+        b->out_tok += (uint64_t)usage_int(u, rs ? "output_tokens" : "completion_tokens", NULL);
+        b->reasoning_tok += (uint64_t)usage_int(
+            u, rs ? "output_tokens_details" : "completion_tokens_details", "reasoning_tokens");
         b->completed++;
     } else {
         b->failed++;
@@ -421,7 +428,8 @@ static void check_line(struct sim_batches *s, struct sim_oa_batch *b, const char
             l->custom_id = fg_xstrdup(cid);
             l->body = json_dumps(body, JSON_COMPACT);
             b->bytes += strlen(l->custom_id) + strlen(l->body);
-            sim_batch_dir_add(dir, sim_openai_last_user_text(a, body));
+            sim_batch_dir_add(dir, b->responses ? sim_responses_user_text(a, body)
+                                                : sim_openai_last_user_text(a, body));
         }
     }
     json_decref(j);
@@ -548,9 +556,10 @@ static int check_request(struct sim_ctx *c, struct sim_reply *r, const json_t *b
                             ep));
         return -1;
     }
-    if (strcmp(ep, ENDPOINT) != 0 && strcmp(ep, EMBEDDINGS) != 0) {
+    if (strcmp(ep, ENDPOINT) != 0 && strcmp(ep, EMBEDDINGS) != 0 && strcmp(ep, RESPONSES) != 0) {
         bad(c, r, "endpoint", "invalid_value",
-            "The simulated provider runs only '/v1/chat/completions' and '/v1/embeddings' "
+            "The simulated provider runs only '/v1/chat/completions', '/v1/responses' and "
+            "'/v1/embeddings' "
             "batches.");
         return -1;
     }
@@ -594,6 +603,7 @@ static void create(struct sim_batches *s, struct sim_ctx *c, const struct sim_ht
             return;
         }
         struct sim_oa_batch *nb = fg_xcalloc(1, sizeof *nb);
+        nb->responses = !strcmp(json_string_value(json_object_get(b, "endpoint")), RESPONSES);
         sim_batch_new_id(s, "batch_", nb->id);
         snprintf(nb->input_file_id, sizeof nb->input_file_id, "%s", sim_file_id(f));
         snprintf(nb->endpoint, sizeof nb->endpoint, "%s",

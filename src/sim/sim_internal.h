@@ -195,6 +195,7 @@ struct sim_ctx {
     long tokens;       /* #sim:tokens, -1 if absent */
     int bad_schema;    /* #sim:bad_schema */
     int bad_usage;     /* #sim:bad_usage */
+    struct sim_responses *responses; /* stored Responses (sim_responses.c), or NULL */
 };
 
 /* Error bodies in each dialect.  OpenAI: <param>, <code> may be NULL. */
@@ -217,6 +218,31 @@ void sim_anthropic_count_tokens(struct sim_ctx *c, const json_t *body, struct si
 /* sim_embed.c */
 void sim_openai_embeddings(struct sim_ctx *c, const json_t *body, struct sim_reply *r);
 void sim_openai_moderations(struct sim_ctx *c, const json_t *body, struct sim_reply *r);
+
+/* The Chat Completions answer to a chat-shaped body (no validation): the
+ * Responses handler (sim_responses.c) builds such a body and renders this
+ * answer in its own shape.  Strings in c->arena. */
+struct sim_oa_answer {
+    const char *text;              /* NULL with a tool call */
+    size_t len;
+    const char *tool_name, *tool_args;
+    enum sim_end end;
+    size_t out_tokens, prompt, cached;
+};
+void sim_openai_answer(struct sim_ctx *c, const json_t *chat_body, struct sim_oa_answer *out);
+
+/* The Responses API (sim_responses.c): stored responses live in a struct
+ * sim_responses owned by the sim server.  <body> is NULL for GET/DELETE or
+ * when not JSON. */
+struct sim_responses;
+struct sim_http;
+struct sim_responses *sim_responses_new(void);
+void sim_responses_free(struct sim_responses *s);
+int sim_responses_owns(const char *path);
+/* Text of the last user input (string input, or the last user item). */
+const char *sim_responses_user_text(struct fg_arena *a, const json_t *body);
+void sim_responses_handle(struct sim_responses *s, struct sim_ctx *c, const struct sim_http *h,
+                          const json_t *body, struct sim_reply *r);
 
 /* Shared by both dialects (sim_text.c). */
 int sim_tool_mentioned(const char *user_text, const char *tool_name);

@@ -562,3 +562,22 @@ void sim_openai_chat(struct sim_ctx *c, const json_t *b, struct sim_reply *r)
         body_reply(c, &q, &ans, prompt, cached, r);
     sim_reply_header(r, "x-request-id", fg_arena_printf(c->arena, "req_sim_%s", c->id));
 }
+
+void sim_openai_answer(struct sim_ctx *c, const json_t *b, struct sim_oa_answer *out)
+{
+    struct oa_req q;
+    parse_req(c, b, &q);
+    struct sim_prompt p = {0};
+    sim_openai_prompt(c->arena, b, &p);
+    out->prompt = sim_prompt_tokens(&p);
+    out->cached = sim_openai_cache(c->cache, q.model, &p, c->now_ms);
+    sim_prompt_free(&p);
+    struct oa_answer ans;
+    make_answer(c, b, &q, &ans);
+    out->text = ans.text;
+    out->len = ans.len;
+    out->tool_name = ans.tool_name;
+    out->tool_args = ans.tool_args;
+    out->end = ans.end;
+    out->out_tokens = ans.out_tokens;
+}

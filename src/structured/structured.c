@@ -19,6 +19,17 @@ static int requested_schema(struct fg_call *c, bool *any_object)
 {
     const struct fg_json *j = &c->body;
     *any_object = false;
+    if (c->in == &fg_dialect_responses) {
+        /* text.format is flat: {type: json_schema, name, schema, strict} */
+        int fmt = fg_json_get(j, fg_json_get(j, 0, "text"), "format"), t = fg_json_get(j, fmt, "type");
+        if (fg_json_str_eq(j, t, "json_object"))
+            *any_object = true;
+        if (!fg_json_str_eq(j, t, "json_schema"))
+            return -1;
+        int s = fg_json_get(j, fmt, "schema");
+        *any_object = s < 0;
+        return s;
+    }
     if (c->in->dialect == FG_DIALECT_OPENAI) {
         int rf = fg_json_get(j, 0, "response_format"), t = fg_json_get(j, rf, "type");
         if (fg_json_str_eq(j, t, "json_object"))
@@ -54,7 +65,9 @@ static void cap_output(struct fg_call *c)
 {
     const struct fg_json *j = &c->body;
     long max = fg_schema_max_tokens(c->so_schema);
-    if (max <= 0 || c->in->dialect != FG_DIALECT_OPENAI ||
+    /* not on Responses: max_output_tokens also bounds reasoning, which a
+     * schema says nothing about */
+    if (max <= 0 || c->in != &fg_dialect_openai ||
         fg_json_get(j, 0, "max_tokens") >= 0 || fg_json_get(j, 0, "max_completion_tokens") >= 0)
         return;
     c->so_cap = max + max / 4 + 32;      /* margin: estimates, whitespace */
@@ -86,7 +99,8 @@ int fg_structured_request(struct fg_call *c)
 {
     const struct fg_config *cfg = c->w->app->cfg;
     bool any;
-    if (!cfg->structured_output.validate || c->endpoint == FG_EP_COUNT_TOKENS)
+    if (!cfg->structured_output.validate || c->endpoint == FG_EP_COUNT_TOKENS ||
+        c->endpoint == FG_EP_RESP_INPUT_TOKENS)
         return 0;
     int s = requested_schema(c, &any);
     char err[200];
@@ -104,7 +118,9 @@ int fg_structured_request(struct fg_call *c)
     c->wants_structured = true;     /* keep the answer text */
     cap_output(c);
     const char *mode = cfg->structured_output.stream;
-    if (c->stream && mode && !strcmp(mode, "buffer"))
+    /* (a Responses stream is checked as it ends: the cache's replay that
+     * buffering relies on speaks Chat Completions) */
+    if (c->stream && mode && !strcmp(mode, "buffer") && c->in != &fg_dialect_responses)
         buffer_stream(c);
     return 0;
 }
@@ -147,8 +163,33 @@ int fg_structured_check_text(struct fg_call *c, const char *text, size_t len)
 
 /* Where the answer is in a client-dialect response; NULL when there is
  * nothing to check (a refusal, tool calls, no content). */
+static json_t *responses_slot(json_t *resp, const char **key, bool *truncated)
+{
+    const char *reason = json_string_value(
+        json_object_get(json_object_get(resp, "incomplete_details"), "reason"));
+    *truncated = reason && !strcmp(reason, "max_output_tokens");
+    *key = "text";
+    size_t i, k;
+    json_t *item, *part;
+    json_array_foreach(json_object_get(resp, "output"), i, item) {
+        const char *type = json_string_value(json_object_get(item, "type"));
+        if (!type || strcmp(type, "message"))
+            continue;
+        json_array_foreach(json_object_get(item, "content"), k, part) {
+            const char *pt = json_string_value(json_object_get(part, "type"));
+            if (pt && !strcmp(pt, "refusal"))
+                return NULL;
+            if (pt && !strcmp(pt, "output_text") && json_is_string(json_object_get(part, "text")))
+                return part;
+        }
+    }
+    return NULL;
+}
+
 static json_t *answer_slot(struct fg_call *c, json_t *resp, const char **key, bool *truncated)
 {
+    if (c->in == &fg_dialect_responses)
+        return responses_slot(resp, key, truncated);
     if (c->in->dialect == FG_DIALECT_OPENAI) {
         json_t *ch = json_array_get(json_object_get(resp, "choices"), 0);
         json_t *msg = json_object_get(ch, "message");
@@ -258,7 +299,7 @@ int fg_structured_check_answer(const struct fg_config *cfg, enum fg_dialect d, c
     struct fg_call c;
     memset(&c, 0, sizeof c);
     c.w = &w;
-    c.in = c.out = fg_dialect_ops(d);
+    c.in = c.out = d == FG_DIALECT_RESPONSES ? &fg_dialect_responses : fg_dialect_ops(d);
     c.upstream_model = model;
     snprintf(c.id, sizeof c.id, "batch");
     int rc = 0;

@@ -31,7 +31,8 @@ void fg_structured_release(struct fg_call *c);
 
 /* For answers that never passed through a call (a provider batch's
  * results): check a complete client-dialect answer against the structured
- * output its request (req, in dialect d) asked for, repairing it in place
+ * output its request (req, in dialect d; FG_DIALECT_RESPONSES for a
+ * Responses API request) asked for, repairing it in place
  * when safe.  0 (valid, repaired, or nothing to check) or -1 with *err a
  * 502-class error naming the failing path. */
 int fg_structured_check_answer(const struct fg_config *cfg, enum fg_dialect d, const char *req,

@@ -43,6 +43,8 @@ static void feed(enum fg_dialect d, const char *doc, enum where w, struct fg_usa
                                    : fg_json_get(&j, fg_json_get(&j, 0, "message"), "usage");
     if (d == FG_DIALECT_OPENAI)
         fg_usage_openai(&j, usage, u);
+    else if (d == FG_DIALECT_RESPONSES)
+        fg_usage_responses(&j, usage, u);
     else
         fg_usage_anthropic(&j, usage, u);
     fg_json_free(&j);
@@ -74,6 +76,29 @@ static void price_of(const char *model, enum fg_dialect d, struct fg_price *p)
         char b_[40];                                                                         \
         assert_string_equal(fg_price_usd((pico), b_, sizeof b_), (want));                    \
     } while (0)
+
+/* ---------- OpenAI Responses (providers-2.md 1.4) ---------- */
+
+/* input_tokens INCLUDES cached_tokens (and cache_write_tokens); output_tokens
+ * INCLUDES reasoning_tokens. */
+static void responses_usage_classes(void **state)
+{
+    (void)state;
+    static const char *doc =
+        "{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"completed\",\"output\":[],"
+        "\"usage\":{\"input_tokens\":2000,\"input_tokens_details\":{\"cached_tokens\":1536,"
+        "\"cache_write_tokens\":64},\"output_tokens\":300,\"output_tokens_details\":"
+        "{\"reasoning_tokens\":200},\"total_tokens\":2300}}";
+    struct fg_usage u = {0};
+    feed(FG_DIALECT_RESPONSES, doc, AT_ROOT_USAGE, &u);
+    assert_true(u.seen);
+    assert_tokens(&u.tok, 400, 1536, 64, 0, 300);
+    assert_int_equal(u.reasoning, 200);
+    /* a chat reader sees nothing it knows in it */
+    struct fg_usage c = {0};
+    feed(FG_DIALECT_OPENAI, doc, AT_ROOT_USAGE, &c);
+    assert_tokens(&c.tok, 0, 0, 0, 0, 0);
+}
 
 /* ---------- OpenAI Chat Completions (providers.md 1.4 / 1.5 / 7.3) ---------- */
 
@@ -1085,6 +1110,7 @@ static void ledger_full_at_the_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(responses_usage_classes),
         cmocka_unit_test(openai_cached_tokens_gpt4o_mini),
         cmocka_unit_test(openai_cache_write_tokens_gpt56),
         cmocka_unit_test(openai_reasoning_inside_completion_o3),

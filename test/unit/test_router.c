@@ -172,6 +172,32 @@ static void requests_score_their_last_user_message(void **state)
     fg_router_free(r);
 }
 
+/* A Responses API body scores as the chat or Anthropic body that says the
+ * same: input (a string, or items) as the messages, instructions as the
+ * system prompt, text.format as the schema fact. */
+static void responses_bodies_score_like_their_equivalents(void **state)
+{
+    (void)state;
+    struct fg_router *r = random_router(1u << 12);
+    assert_true(score_body(r, "{\"model\":\"m\",\"input\":\"Prove it step by step.\"}",
+                           FG_DIALECT_RESPONSES) ==
+                score_body(r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+                              "\"Prove it step by step.\"}]}", FG_DIALECT_OPENAI));
+    const char *rs = "{\"model\":\"m\",\"instructions\":\"Be terse.\",\"input\":["
+                     "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"Describe\"},"
+                     "{\"type\":\"input_text\",\"text\":\"this picture\"}]}]}";
+    const char *an = "{\"model\":\"m\",\"max_tokens\":9,\"system\":\"Be terse.\",\"messages\":["
+                     "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Describe\"},"
+                     "{\"type\":\"text\",\"text\":\"this picture\"}]}]}";
+    assert_true(score_body(r, rs, FG_DIALECT_RESPONSES) == score_body(r, an, FG_DIALECT_ANTHROPIC));
+    /* read as chat, the same body has no messages: a different score */
+    assert_true(score_body(r, rs, FG_DIALECT_OPENAI) != score_body(r, rs, FG_DIALECT_RESPONSES));
+    struct fg_route_facts ft = {.turns = 1, .schema = true, .chars = 1};
+    assert_true(score_body(r, "{\"input\":\"x\",\"text\":{\"format\":{\"type\":\"json_schema\"}}}",
+                           FG_DIALECT_RESPONSES) == fg_router_score_text(r, "x", 1, &ft));
+    fg_router_free(r);
+}
+
 static void long_prompts_use_head_and_tail(void **state)
 {
     (void)state;
@@ -613,6 +639,7 @@ int main(void)
         cmocka_unit_test(scores_are_deterministic),
         cmocka_unit_test(features_are_counted_and_folded),
         cmocka_unit_test(requests_score_their_last_user_message),
+        cmocka_unit_test(responses_bodies_score_like_their_equivalents),
         cmocka_unit_test(long_prompts_use_head_and_tail),
         cmocka_unit_test(file_round_trip),
         cmocka_unit_test(bad_files_are_refused_clearly),

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 
 #include "arena.h"
 #include "sim.h"
+#include "sim_batch.h"
 #include "sim_internal.h"
 
 #define MIN_MS (60ULL * 1000)
@@ -463,6 +465,116 @@ static void test_openai_handler(void **state)
     sim_cache_free(c);
 }
 
+/* One Responses API call on store <rs>: method, path, body (may be NULL). */
+static void rs_call(struct handled *h, struct sim_responses *rs, struct sim_cache *cache,
+                    enum sim_method m, const char *path, const char *query, const char *body,
+                    const char *id)
+{
+    memset(h, 0, sizeof *h);
+    fg_arena_init(&h->arena);
+    struct sim_ctx c = {.arena = &h->arena, .cache = cache, .now_ms = 1000, .created = 1,
+                        .id = id, .tokens = -1, .responses = rs};
+    struct sim_http http = {.method = m, .path = path, .query = query};
+    json_t *b = body ? json_loads(body, 0, NULL) : NULL;
+    sim_responses_handle(rs, &c, &http, b, &h->reply);
+    json_decref(b);
+    h->json = h->reply.stream ? NULL : json_loads(h->reply.body, 0, NULL);
+}
+
+static void test_responses_handler(void **state)
+{
+    struct sim_cache *c = sim_cache_new();
+    struct sim_responses *rs = sim_responses_new();
+    struct handled h;
+
+    rs_call(&h, rs, c, SIM_POST, "/v1/responses", NULL, "{\"input\":\"hi\"}", "01");
+    assert_int_equal(h.reply.status, 400);
+    assert_string_equal(path_str(h.json, "error", "param"), "model");
+    handled_free(&h);
+
+    /* a function call when the input names the tool; flat tools */
+    rs_call(&h, rs, c, SIM_POST, "/v1/responses", NULL,
+            "{\"model\":\"gpt-4o\",\"input\":\"call get_weather please\",\"tools\":[{\"type\":"
+            "\"function\",\"name\":\"get_weather\",\"parameters\":{\"type\":\"object\","
+            "\"properties\":{\"city\":{\"type\":\"string\"}},\"required\":[\"city\"]}}]}",
+            "02");
+    assert_int_equal(h.reply.status, 200);
+    const json_t *item = json_array_get(json_object_get(h.json, "output"), 0);
+    assert_string_equal(path_str(item, "type", NULL), "function_call");
+    assert_string_equal(path_str(item, "arguments", NULL), "{\"city\":\"example\"}");
+    assert_string_equal(path_str(item, "call_id", NULL), "call_sim_02");
+    assert_string_equal(path_str(h.json, "id", NULL), "resp_sim_02");
+    handled_free(&h);
+
+    /* previous_response_id: the stored conversation continues; the tool
+     * result is not a user turn, so the answer is text */
+    rs_call(&h, rs, c, SIM_POST, "/v1/responses", NULL,
+            "{\"model\":\"gpt-4o\",\"previous_response_id\":\"resp_sim_02\",\"input\":[{\"type\":"
+            "\"function_call_output\",\"call_id\":\"call_sim_02\",\"output\":\"sunny\"}]}",
+            "03");
+    assert_int_equal(h.reply.status, 200);
+    item = json_array_get(json_object_get(h.json, "output"), 0);
+    assert_string_equal(path_str(item, "type", NULL), "message");
+    const json_t *u = json_object_get(h.json, "usage");
+    assert_true(json_integer_value(json_object_get(u, "input_tokens")) > 30);  /* the history counts */
+    handled_free(&h);
+    rs_call(&h, rs, c, SIM_POST, "/v1/responses", NULL,
+            "{\"model\":\"gpt-4o\",\"previous_response_id\":\"resp_nope\",\"input\":\"x\"}", "04");
+    assert_int_equal(h.reply.status, 400);
+    assert_string_equal(path_str(h.json, "error", "param"), "previous_response_id");
+    handled_free(&h);
+
+    /* max_output_tokens cuts: incomplete */
+    rs_call(&h, rs, c, SIM_POST, "/v1/responses", NULL,
+            "{\"model\":\"gpt-4o\",\"input\":\"hello there\",\"max_output_tokens\":16,"
+            "\"store\":false}", "05");
+    assert_string_equal(path_str(h.json, "status", NULL), "completed");   /* fits in 16 */
+    handled_free(&h);
+    rs_call(&h, rs, c, SIM_GET, "/v1/responses/resp_sim_05", NULL, NULL, "06");
+    assert_int_equal(h.reply.status, 404);   /* store: false */
+    handled_free(&h);
+
+    /* the stream: documented order, sequence numbers from 0 */
+    rs_call(&h, rs, c, SIM_POST, "/v1/responses", NULL,
+            "{\"model\":\"gpt-4o\",\"input\":\"stream me\",\"stream\":true}", "07");
+    assert_int_equal(h.reply.stream, 1);
+    static const char *const order[] = {"response.created", "response.in_progress",
+                                        "response.output_item.added",
+                                        "response.content_part.added"};
+    for (size_t i = 0; i < h.reply.events.n; i++) {
+        const char *ev = h.reply.events.v[i];
+        char want[64];
+        snprintf(want, sizeof want, "\"sequence_number\":%zu", i);
+        assert_non_null(strstr(ev, want));
+        if (i < 4)
+            assert_true(strncmp(ev + 7, order[i], strlen(order[i])) == 0);
+    }
+    assert_true(strncmp(h.reply.events.v[h.reply.events.n - 1], "event: response.completed\n", 26) == 0);
+    handled_free(&h);
+
+    /* input_items, delete, then gone */
+    rs_call(&h, rs, c, SIM_GET, "/v1/responses/resp_sim_07/input_items", "order=asc", NULL, "08");
+    assert_int_equal(h.reply.status, 200);
+    assert_int_equal(json_array_size(json_object_get(h.json, "data")), 1);
+    handled_free(&h);
+    rs_call(&h, rs, c, SIM_DELETE, "/v1/responses/resp_sim_07", NULL, NULL, "09");
+    assert_true(json_is_true(json_object_get(h.json, "deleted")));
+    handled_free(&h);
+    rs_call(&h, rs, c, SIM_GET, "/v1/responses/resp_sim_07", NULL, NULL, "10");
+    assert_int_equal(h.reply.status, 404);
+    handled_free(&h);
+
+    /* input_tokens counts without recording */
+    rs_call(&h, rs, c, SIM_POST, "/v1/responses/input_tokens", NULL,
+            "{\"model\":\"gpt-4o\",\"input\":\"hello\"}", "11");
+    assert_string_equal(path_str(h.json, "object", NULL), "response.input_tokens");
+    assert_true(json_integer_value(json_object_get(h.json, "input_tokens")) > 0);
+    handled_free(&h);
+
+    sim_responses_free(rs);
+    sim_cache_free(c);
+}
+
 static void test_anthropic_handler(void **state)
 {
     struct sim_cache *c = sim_cache_new();
@@ -855,6 +967,7 @@ int main(void)
         cmocka_unit_test(test_anthropic_cache_rules),
         cmocka_unit_test(test_anthropic_breakpoints),
         cmocka_unit_test(test_openai_handler),
+        cmocka_unit_test(test_responses_handler),
         cmocka_unit_test(test_anthropic_handler),
         cmocka_unit_test(test_http),
         cmocka_unit_test(test_secret),
