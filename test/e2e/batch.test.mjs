@@ -594,3 +594,136 @@ describe('frugal batch (CLI)', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+// Provider-mode lines are reserved against the creating key's budgets (and
+// the tag budgets its lines carry) as they are submitted, at the batch price,
+// and settled as results arrive: a batch stops at the budget, and the lines
+// that cannot get a reservation end as budget_exceeded with a ledger row each.
+describe('budgets of the creating key', () => {
+  const PICO = 1_000_000_000_000;
+  const usdPico = (s) => Math.round(Number(s) * PICO);
+
+  function ledgerSum(db, where) {
+    const out = execFileSync('sqlite3', [db, `SELECT COALESCE(SUM(cost_pico), 0) FROM calls WHERE ${where}`]).toString();
+    return Number(out.trim());
+  }
+
+  for (const mode of ['provider', 'local']) {
+    test(`OpenAI batch of 300 lines on a $0.001/day key (${mode} mode) spends at most the budget`, async () => {
+      const LIMIT = 0.001 * PICO;
+      const fr = await gateway({ ...config(mode), server: { master_key: 'fk-e2e-master-budget' } });
+      const k = (await call(fr, '/frugal/keys', { body: { name: 'tiny', budget: '0.001/day' } })).json;
+      const c = openai(fr, { apiKey: k.key });
+      const N = 300;
+      const lines = Array.from({ length: N }, (_, i) => oaLine(`b${i}`, 'gpt-4o-mini', `item ${i} #sim:tokens=40`));
+      const f = await upload(c, lines);
+      const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      const b = await untilFinal(c, b0.id, 120000);
+      assert.equal(b.status, 'completed');
+      const out = await fileLines(c, b.output_file_id);
+      const errs = await fileLines(c, b.error_file_id);
+      assert.equal(out.length + errs.length, N);
+      assert.ok(out.length >= 1, 'some lines fit the budget');
+      assert.ok(errs.length >= 1, 'not every line fits $0.001');
+      for (const l of out) assert.equal(l.response.body.object, 'chat.completion');
+      for (const l of errs) {
+        assert.equal(l.response.status_code, 429, JSON.stringify(l));
+        assert.equal(l.response.body.error.code, 'budget_exceeded');
+        assert.match(l.response.body.error.message, /daily budget of key 'tiny'/);
+      }
+      const rows = ledger(fr.db, b.id);
+      assert.equal(rows.length, N, 'one ledger row per line');
+      assert.equal(rows.filter((r) => r.status === 429).length, errs.length);
+      assert.equal(rows.filter((r) => r.status === 200).length, out.length);
+      const spent = rows.reduce((s, r) => s + r.cost_pico, 0);
+      assert.ok(spent <= LIMIT, `spent ${spent} pico > budget ${LIMIT}`);
+      assert.ok(spent > LIMIT / 2, `the batch stopped at ${spent} pico, far below the budget`);
+      assert.equal(ledgerSum(fr.db, `key_id = '${k.id}'`), spent);
+      const view = await call(fr, `/frugal/keys/${k.id}`, { method: 'GET' });
+      assert.equal(view.json.usage.budget.reserved_usd, '0.000000', 'nothing left held');
+      assert.equal(usdPico(view.json.usage.budget.spent_usd), Math.round(spent / 1e6) * 1e6);
+      await fr.stop();
+    });
+  }
+
+  test('Anthropic message batch of 200 requests against a tag budget the key carries', async () => {
+    const LIMIT = 0.002 * PICO;
+    const fr = await gateway({
+      ...config('provider'),
+      server: { master_key: 'fk-e2e-master-tagbudget' },
+      tag_budgets: { 'team=tiny': '0.002/day' },
+    });
+    const k = (await call(fr, '/frugal/keys', { body: { name: 'tagged', tags: 'team=tiny' } })).json;
+    const c = anthropic(fr, { apiKey: k.key });
+    const N = 200;
+    const mb = await c.messages.batches.create({
+      requests: Array.from({ length: N }, (_, i) => ({ custom_id: `t${i}`,
+        params: { model: 'claude-haiku-4-5', max_tokens: 20, messages: [{ role: 'user', content: `q ${i} #sim:tokens=20` }] } })),
+    });
+    const b = await untilEnded(c, mb.id, 120000);
+    const results = [];
+    for await (const r of await c.messages.batches.results(mb.id)) results.push(r);
+    assert.equal(results.length, N);
+    const ok = results.filter((r) => r.result.type === 'succeeded');
+    const denied = results.filter((r) => r.result.type === 'errored');
+    assert.equal(ok.length + denied.length, N, JSON.stringify(b.request_counts));
+    assert.ok(ok.length >= 1 && denied.length >= 1, `${ok.length} succeeded, ${denied.length} errored`);
+    for (const r of ok) assert.equal(r.result.message.type, 'message');
+    for (const r of denied) {
+      assert.equal(r.result.error.error.type, 'rate_limit_error', JSON.stringify(r));
+      assert.match(r.result.error.error.message, /Budget exceeded: the daily budget of tag 'team=tiny'/);
+    }
+    const rows = ledger(fr.db, mb.id);
+    assert.equal(rows.length, N, 'one ledger row per request');
+    assert.equal(rows.filter((r) => r.status === 429).length, denied.length);
+    const spent = rows.reduce((s, r) => s + r.cost_pico, 0);
+    assert.ok(spent <= LIMIT, `spent ${spent} pico > tag budget ${LIMIT}`);
+    assert.ok(spent > LIMIT / 2, `the batch stopped at ${spent} pico, far below the budget`);
+    assert.equal(ledgerSum(fr.db, `tags LIKE '%team=tiny%'`), spent);
+    await fr.stop();
+  });
+
+  test('reservations of submitted lines survive kill -9: the restarted gateway still holds them', async () => {
+    const sim = await startSim({ name: 'sim-budget-restart' });
+    const dir = tempDir();
+    const cfg = {
+      providers: [{ name: 'sim', type: 'sim', base_url: sim.url, batch: 'provider' }],
+      models: MODELS, batches: { poll_ms: 50, poll_max_ms: 200 },
+      server: { master_key: 'fk-e2e-master-budget-restart' },
+    };
+    let fr = await gateway(cfg, { cwd: dir });
+    const k = (await call(fr, '/frugal/keys', { body: { name: 'held', budget: '0.0005/day' } })).json;
+    let c = openai(fr, { apiKey: k.key });
+    // the provider sits on these for a minute: their reservations stay outstanding
+    const lines = Array.from({ length: 100 }, (_, i) => oaLine(`h${i}`, 'gpt-4o-mini', `slow ${i} #sim:batch_delay_ms=60000`));
+    const f = await upload(c, lines);
+    const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await waitFor(() => execFileSync('sqlite3', [fr.db, "SELECT COUNT(*) FROM batch_jobs WHERE state='submitted'"])
+      .toString().trim() === '1', { timeoutMs: 20000, what: 'the provider job' });
+    const before = (await call(fr, `/frugal/keys/${k.id}`, { method: 'GET' })).json.usage.budget;
+    assert.ok(usdPico(before.reserved_usd) > 0, JSON.stringify(before));
+    const chat = (cl) => cl.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 2000,
+      messages: [{ role: 'user', content: 'hi' }] });
+    const e1 = await rejectsWith(chat(c), OpenAI.RateLimitError, 'the batch holds the budget');
+    assert.equal(e1.code, 'budget_exceeded');
+
+    await fr.stop({ signal: 'SIGKILL', expectCode: null }).catch(() => {});
+    fr = await gateway(cfg, { cwd: dir });
+    c = openai(fr, { apiKey: k.key });
+    const after = (await call(fr, `/frugal/keys/${k.id}`, { method: 'GET' })).json.usage.budget;
+    assert.equal(after.reserved_usd, before.reserved_usd, 'the reservations were re-established');
+    const e2 = await rejectsWith(chat(c), OpenAI.RateLimitError, 'after restart');
+    assert.equal(e2.code, 'budget_exceeded');
+
+    // cancelled lines end without cost: their reservations are released
+    await c.batches.cancel(b0.id);
+    const b = await untilFinal(c, b0.id, 30000);
+    assert.equal(b.status, 'cancelled');
+    const end = (await call(fr, `/frugal/keys/${k.id}`, { method: 'GET' })).json.usage.budget;
+    assert.equal(end.reserved_usd, '0.000000');
+    assert.equal(ledgerSum(fr.db, `key_id = '${k.id}' AND batch_id = '${b0.id}'`), 0);
+    await fr.stop();
+    await sim.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
