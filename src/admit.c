@@ -101,6 +101,23 @@ static void worst_case(const struct fg_call *c, struct worst *w)
     }
 }
 
+int64_t fg_admit_worst_batch(const struct fg_call *c)
+{
+    struct fg_price p;
+    if (!c->model || !fg_price_of(c->model, &p))
+        return -1;
+    /* the batch price of every input class: listed batch input, half of
+     * cache writes rounded up (fg_price_cost halves them, rounding down) */
+    struct fg_price bp = p;
+    bp.input = p.batch_input;
+    bp.cache_write_5m = (p.cache_write_5m + 1) / 2;
+    bp.cache_write_1h = (p.cache_write_1h + 1) / 2;
+    bp.output = p.batch_output;
+    int64_t asked = asked_max_out(c);
+    int64_t out = asked ? asked : c->so_cap > 0 ? c->so_cap : default_max_out(c->model);
+    return fg_admit_worst_cost(&bp, fg_admit_prompt_margin(c->prompt_tokens_est), out);
+}
+
 static void header(struct fg_call *c, const char *name, const char *value)
 {
     if (c->req)
@@ -134,8 +151,8 @@ static int not_allowed(struct fg_call *c, const struct fg_vkey *v)
     return deny(c, "model_not_allowed");
 }
 
-static int over_budget(struct fg_call *c, const char *whose, const struct fg_budget_view *b,
-                       int64_t worst, int64_t now)
+void fg_admit_budget_message(struct fg_err *e, const char *whose, const struct fg_budget_view *b,
+                             int64_t worst, const char *what)
 {
     char lim[32], spent[32], res[32], need[32], at[40];
     fg_key_usd(b->limit, lim, sizeof lim);
@@ -145,14 +162,21 @@ static int over_budget(struct fg_call *c, const char *whose, const struct fg_bud
     fg_time_rfc3339(b->resets_at, at, sizeof at);
     const char *per = b->period == FG_PERIOD_DAY ? "daily" : "monthly";
     if (b->spent >= b->limit)
-        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(e, FG_E_RATE_LIMIT, NULL,
                    "Budget exceeded: the %s budget of %s is $%s and $%s of it is spent. It "
                    "resets at %s.", per, whose, lim, spent, at);
     else
-        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(e, FG_E_RATE_LIMIT, NULL,
                    "Budget exceeded: the %s budget of %s is $%s; $%s is spent and $%s reserved "
-                   "by calls in flight, and this call may cost up to $%s. It resets at %s.",
-                   per, whose, lim, spent, res, need, at);
+                   "by calls in flight, and this %s may cost up to $%s. It resets at %s.",
+                   per, whose, lim, spent, res, what, need, at);
+    snprintf(e->code, sizeof e->code, "budget_exceeded");
+}
+
+static int over_budget(struct fg_call *c, const char *whose, const struct fg_budget_view *b,
+                       int64_t worst, int64_t now)
+{
+    fg_admit_budget_message(&c->err, whose, b, worst, "call");
     int64_t wait = (b->resets_at - now + 999) / 1000;
     header_int(c, "retry-after", wait > 0 ? wait : 1);
     header(c, "x-should-retry", "false");
@@ -206,8 +230,9 @@ int fg_admit_request(struct fg_call *c)
         whose[n] = fg_arena_printf(&c->arena, "tag '%s'", tb[i]->tag);
         bs[n++] = &tb[i]->budget;
     }
-    /* a batch line's plan is not a call: it may not spend the key's RPM/TPM
-     * (its budget hold is released when the plan is answered) */
+    /* a batch line's plan is not a call: it spends neither the key's RPM/TPM
+     * nor its budgets (provider-mode lines are reserved when they are
+     * submitted, batch_exec.c; local-mode lines when they run) */
     bool rated = v && (v->k.rpm > 0 || v->k.tpm > 0) && !c->batch_plan;
     if (n == 0 && !rated)
         return 0;
@@ -228,7 +253,7 @@ int fg_admit_request(struct fg_call *c)
     a->worst_tokens = w.tokens;
     int64_t now = c->acct.ts_ms;
     struct fg_budget_view view;
-    int bad = n ? fg_budget_reserve(bs, n, w.pico, now, &a->budget, &view) : -1;
+    int bad = n && !c->batch_plan ? fg_budget_reserve(bs, n, w.pico, now, &a->budget, &view) : -1;
     if (bad >= 0)
         return over_budget(c, whose[bad], &view, w.pico, now);
     struct fg_rate_denial d;
