@@ -127,6 +127,10 @@ struct fg_server_cfg {
     int max_connections_per_ip; /* per client address, default 512; 0 = no cap */
     int header_timeout_ms;   /* request line + headers must arrive within this, default 10000 */
     int body_timeout_ms;     /* the body within this after the headers, default 60000 */
+    char *public_url;        /* where clients reach frugal ("https://gw.example.com" or
+                                with a path prefix; no trailing slash, no query or
+                                fragment): the base of every URL frugal hands out.
+                                NULL: path-relative URLs, never the request's Host */
 };
 
 struct fg_config {

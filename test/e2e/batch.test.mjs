@@ -9,6 +9,7 @@
 import { after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,7 @@ import {
   OpenAI,
   anthropic,
   call,
+  freePort,
   metrics,
   openai,
   rejectsWith,
@@ -191,7 +193,8 @@ for (const mode of ['provider', 'local']) {
       assert.equal(mb.results_url, null);
       const b = await untilEnded(c, mb.id);
       assert.deepEqual(b.request_counts, { processing: 0, succeeded: 2, errored: 1, canceled: 0, expired: 0 });
-      assert.ok(b.results_url.startsWith(fr.url), b.results_url);
+      // path-relative (no server.public_url): the SDK resolves it against its baseURL
+      assert.equal(b.results_url, `/v1/messages/batches/${mb.id}/results`);
       const results = [];
       for await (const r of await c.messages.batches.results(mb.id)) results.push(r);
       assert.deepEqual(results.map((r) => r.custom_id).sort(), ['r1', 'r2', 'r3']);
@@ -725,5 +728,99 @@ describe('budgets of the creating key', () => {
     await fr.stop();
     await sim.stop();
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+// results_url (the only URL frugal hands out) is built from server.public_url
+// or is path-relative; never from the request's Host header, which any client
+// chooses: a results_url on attacker.example would make the Anthropic SDK of
+// whoever reads the batch send its key there.
+describe('URLs frugal hands out', () => {
+  const EVIL = 'attacker.example:9999';
+
+  /* A request with a Host header of our choosing (fetch sets its own). */
+  function raw(fr, method, path, body) {
+    return new Promise((resolve, reject) => {
+      const data = body === undefined ? undefined : JSON.stringify(body);
+      const headers = { Host: EVIL, 'anthropic-version': '2023-06-01' };
+      if (data) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
+      const req = http.request({ host: '127.0.0.1', port: fr.port, method, path, headers, setHost: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+      });
+      req.on('error', reject);
+      if (data) req.write(data);
+      req.end();
+    });
+  }
+
+  const noEvil = (r, what) => {
+    const all = `${JSON.stringify(r.headers)}\n${r.text}`;
+    assert.ok(!/attacker/i.test(all), `${what}: the client's Host header came back: ${all.slice(0, 600)}`);
+  };
+
+  /* An SDK whose base URL is http://frugal.invalid (mapped to frugal by its
+   * fetch), recording every URL it fetches. */
+  function aliased(fr) {
+    const seen = [];
+    const client = anthropic(fr, {
+      baseURL: 'http://frugal.invalid',
+      fetch: (url, init) => {
+        seen.push(String(url));
+        return fetch(String(url).replace('http://frugal.invalid', fr.url), init);
+      },
+    });
+    return { client, seen };
+  }
+
+  async function anthropicBatchViaEvilHost(fr) {
+    const created = await raw(fr, 'POST', '/v1/messages/batches', { requests: [{ custom_id: 'h1',
+      params: { model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] } }] });
+    assert.equal(created.status, 200, created.text);
+    noEvil(created, 'create');
+    const id = JSON.parse(created.text).id;
+    const ended = await waitFor(async () => {
+      const r = await raw(fr, 'GET', `/v1/messages/batches/${id}`);
+      return JSON.parse(r.text).processing_status === 'ended' ? r : null;
+    }, { timeoutMs: 20000, what: 'the batch to end' });
+    noEvil(ended, 'retrieve');
+    for (const [m, path] of [['GET', '/v1/messages/batches'], ['GET', `/v1/messages/batches/${id}/results`],
+      ['GET', '/v1/batches'], ['GET', '/v1/files'], ['GET', '/v1/models'], ['GET', '/healthz'],
+      ['GET', '/frugal/spend'], ['GET', '/nowhere'], ['POST', `/v1/messages/batches/${id}/cancel`]]) {
+      noEvil(await raw(fr, m, path), `${m} ${path}`);
+    }
+    return { id, batch: JSON.parse(ended.text) };
+  }
+
+  test('a request with Host: attacker.example gets no attacker host back; results_url is path-relative', async () => {
+    const fr = await gateway(config('provider'));
+    const { id, batch } = await anthropicBatchViaEvilHost(fr);
+    assert.equal(batch.results_url, `/v1/messages/batches/${id}/results`);
+    // the SDK resolves the relative URL against its own base URL
+    const { client, seen } = aliased(fr);
+    const results = [];
+    for await (const r of await client.messages.batches.results(id)) results.push(r);
+    assert.deepEqual(results.map((r) => [r.custom_id, r.result.type]), [['h1', 'succeeded']]);
+    assert.ok(seen.includes(`http://frugal.invalid/v1/messages/batches/${id}/results`), seen.join(' '));
+    await fr.stop();
+  });
+
+  test('server.public_url is the base of results_url, whatever Host the client sent', async () => {
+    const port = await freePort();
+    const pub = `http://127.0.0.1:${port}`;
+    const fr = await gateway({ ...config('provider'), server: { listen: `127.0.0.1:${port}`, public_url: `${pub}/` } });
+    const { id, batch } = await anthropicBatchViaEvilHost(fr);
+    assert.equal(batch.results_url, `${pub}/v1/messages/batches/${id}/results`);
+    // the SDK's base URL is another name for frugal: it fetches the absolute URL given
+    const { client, seen } = aliased(fr);
+    const listed = await client.messages.batches.list();
+    assert.equal(listed.data[0].results_url, batch.results_url);
+    const results = [];
+    for await (const r of await client.messages.batches.results(id)) results.push(r);
+    assert.deepEqual(results.map((r) => r.custom_id), ['h1']);
+    assert.ok(seen.includes(batch.results_url), seen.join(' '));
+    await fr.stop();
   });
 });
