@@ -705,7 +705,8 @@ describe('budgets of the creating key', () => {
       .toString().trim() === '1', { timeoutMs: 20000, what: 'the provider job' });
     const before = (await call(fr, `/frugal/keys/${k.id}`, { method: 'GET' })).json.usage.budget;
     assert.ok(usdPico(before.reserved_usd) > 0, JSON.stringify(before));
-    const chat = (cl) => cl.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 2000,
+    // a call that fits the empty budget (~$0.00013 worst case of $0.0005), not the rest of it
+    const chat = (cl) => cl.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 200,
       messages: [{ role: 'user', content: 'hi' }] });
     const e1 = await rejectsWith(chat(c), OpenAI.RateLimitError, 'the batch holds the budget');
     assert.equal(e1.code, 'budget_exceeded');
@@ -713,10 +714,12 @@ describe('budgets of the creating key', () => {
     await fr.stop({ signal: 'SIGKILL', expectCode: null }).catch(() => {});
     fr = await gateway(cfg, { cwd: dir });
     c = openai(fr, { apiKey: k.key });
-    const after = (await call(fr, `/frugal/keys/${k.id}`, { method: 'GET' })).json.usage.budget;
-    assert.equal(after.reserved_usd, before.reserved_usd, 'the reservations were re-established');
+    // without the batch's reservations this call would fit, and the batch's
+    // results would then push the key past its budget
     const e2 = await rejectsWith(chat(c), OpenAI.RateLimitError, 'after restart');
     assert.equal(e2.code, 'budget_exceeded');
+    const after = (await call(fr, `/frugal/keys/${k.id}`, { method: 'GET' })).json.usage.budget;
+    assert.equal(after.reserved_usd, before.reserved_usd, 'the reservations were re-established');
 
     // cancelled lines end without cost: their reservations are released
     await c.batches.cancel(b0.id);
