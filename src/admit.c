@@ -101,18 +101,25 @@ static void worst_case(const struct fg_call *c, struct worst *w)
     }
 }
 
+void fg_admit_batch_price(const struct fg_price *p, struct fg_price *out)
+{
+    /* listed batch input and output; cache reads and writes at half, the
+     * writes rounded up (fg_price_cost halves their sum, rounding down) */
+    *out = *p;
+    out->input = p->batch_input;
+    out->output = p->batch_output;
+    out->cache_read = p->cache_read > 0 ? (p->cache_read + 1) / 2 : p->cache_read;
+    out->cache_write_5m = p->cache_write_5m > 0 ? (p->cache_write_5m + 1) / 2 : p->cache_write_5m;
+    out->cache_write_1h = p->cache_write_1h > 0 ? (p->cache_write_1h + 1) / 2 : p->cache_write_1h;
+}
+
 int64_t fg_admit_worst_batch(const struct fg_call *c)
 {
     struct fg_price p;
     if (!c->model || !fg_price_of(c->model, &p))
         return -1;
-    /* the batch price of every input class: listed batch input, half of
-     * cache writes rounded up (fg_price_cost halves them, rounding down) */
-    struct fg_price bp = p;
-    bp.input = p.batch_input;
-    bp.cache_write_5m = (p.cache_write_5m + 1) / 2;
-    bp.cache_write_1h = (p.cache_write_1h + 1) / 2;
-    bp.output = p.batch_output;
+    struct fg_price bp;
+    fg_admit_batch_price(&p, &bp);
     int64_t asked = asked_max_out(c);
     int64_t out = asked ? asked : c->so_cap > 0 ? c->so_cap : default_max_out(c->model);
     return fg_admit_worst_cost(&bp, fg_admit_prompt_margin(c->prompt_tokens_est), out);

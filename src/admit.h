@@ -53,6 +53,9 @@ void fg_admit_release(struct fg_call *c);
 int64_t fg_admit_worst_cost(const struct fg_price *p, int64_t prompt_tokens, int64_t max_out);
 /* The prompt estimate with the estimator's margin. */
 int64_t fg_admit_prompt_margin(int64_t prompt_tokens);
+/* Price p as a provider batch charges it, per token class, for the worst
+ * case (each class at least what fg_price_cost(…, batch) charges). */
+void fg_admit_batch_price(const struct fg_price *p, struct fg_price *out);
 /* The worst case of call c (resolved, measured) on the model it settled on,
  * at that model's batch price: what a provider-batch line reserves.  -1
  * when the model is unpriced. */

@@ -299,6 +299,23 @@ static void worst_case_formula(void **state)
     int64_t huge = fg_admit_worst_cost(&a, INT64_MAX / 2, INT64_MAX / 2);
     assert_true(huge > 0);
     assert_true(huge >= fg_admit_worst_cost(&a, 1000000, 1000000));
+    /* batch price: the listed batch input/output, cache writes at half
+     * rounded up; never below what a provider batch charges */
+    a.batch_input = 500000;
+    a.batch_output = 2500000;
+    a.cache_write_5m = 1250001;   /* odd: halving must not round the worst case down */
+    struct fg_price b;
+    fg_admit_batch_price(&a, &b);
+    assert_int_equal(b.input, 500000);
+    assert_int_equal(b.output, 2500000);
+    assert_int_equal(b.cache_write_5m, 625001);
+    assert_int_equal(b.cache_write_1h, 1000000);
+    assert_int_equal(fg_admit_worst_cost(&b, 10, 1), 10 * 1000000 + 2500000);
+    const struct fg_tokens splits[] = {
+        {.input = 10, .output = 1}, {.cache_write_5m = 7, .input = 3, .output = 1},
+        {.cache_write_1h = 9, .cache_read = 1, .output = 1}, {.cache_write_5m = 1}};
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++)
+        assert_true(fg_price_cost(&a, &splits[i], true) <= fg_admit_worst_cost(&b, 10, 1));
     assert_int_equal(fg_admit_prompt_margin(0), 64);
     assert_int_equal(fg_admit_prompt_margin(400), 564);
 }
