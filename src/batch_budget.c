@@ -36,7 +36,7 @@ int fg_bbudget_reserve(const struct fg_bbudget *bb, int64_t amount, int64_t now_
     int bad = fg_budget_reserve(bb->b, bb->n, amount, now_ms, &h, &v);
     if (bad < 0)
         return 0;   /* h is rebuilt from the line's stored hold when it settles */
-    fg_admit_budget_message(e, bb->whose[bad], &v, amount, "request");
+    fg_admit_budget_message(e, bb->whose[bad], &v, amount, "request (at the batch price)");
     *hopeless = v.spent >= v.limit || amount > v.limit - v.spent;
     return -1;
 }
