@@ -739,16 +739,15 @@ static void openai_batches(struct ctx *x, const char *rest)
 
 /* ---- Anthropic message batches -------------------------------------------- */
 
-static void base_url(struct ctx *x, char *out, size_t n)
+/* The base of the URLs frugal hands out (results_url): server.public_url,
+ * else nothing, so the URL is path-relative and the SDK resolves it against
+ * the base URL it was configured with.  Never the request's Host header: a
+ * client could make frugal hand other clients' SDKs (and their keys) a URL
+ * on any host. */
+static const char *base_url(const struct ctx *x)
 {
-    const char *host = evhttp_find_header(evhttp_request_get_input_headers(x->req), "host");
-    bool ok = host && *host && strlen(host) < 200;
-    for (const char *c = host; ok && *c; c++)
-        ok = isalnum((unsigned char)*c) || strchr(".-:[]_", *c);
-    if (ok)
-        snprintf(out, n, "http://%s", host);
-    else
-        snprintf(out, n, "http://127.0.0.1:%d", x->w->app->listen_port);
+    const char *pub = x->w->app->cfg->server.public_url;
+    return pub ? pub : "";
 }
 
 static bool valid_custom_id(const char *s)
@@ -850,9 +849,7 @@ static void anthropic_create(struct ctx *x)
             fg_batch_exec_wake();
             fg_info("batch %s created by %s: %zu requests", b.id, b.owner, n);
             b.total = (int64_t)n;
-            char base[256];
-            base_url(x, base, sizeof base);
-            reply(x, 200, fg_bfmt_anthropic_batch(&b, base));
+            reply(x, 200, fg_bfmt_anthropic_batch(&b, base_url(x)));
         }
         fg_batch_clear(&b);
     }
@@ -882,9 +879,7 @@ static void anthropic_list(struct ctx *x)
     parse_query(x, &q);
     int limit = limit_param(x, &q, 20, 1, 1000);
     if (limit >= 0) {
-        char base[256];
-        base_url(x, base, sizeof base);
-        struct an_acc a = {json_array(), base};
+        struct an_acc a = {json_array(), base_url(x)};
         if (fg_bstore_batch_list(x->s, owner_filter(x), "anthropic",
                                  query_param(&q, "after_id"), query_param(&q, "before_id"),
                                  limit + 1, acc_an_batch, &a) < 0) {
@@ -950,8 +945,7 @@ static void anthropic_batches(struct ctx *x, const char *rest)
     struct fg_batch b;
     if (!load_batch(x, id, "anthropic", &b))
         return;
-    char base[256];
-    base_url(x, base, sizeof base);
+    const char *base = base_url(x);
     if (!strcmp(tail, "/results")) {
         if (x->method != EVHTTP_REQ_GET)
             fail(x, FG_E_METHOD, 0, NULL, NULL, "GET only.");

@@ -15,6 +15,7 @@
 
 #include "attrib.h"
 #include "auth.h"
+#include "batch_budget.h"
 #include "batch_format.h"
 #include "batch_mailbox.h"
 #include "batch_remote.h"
@@ -25,6 +26,7 @@
 #include "metrics.h"
 #include "prefix.h"
 #include "price.h"
+#include "provider.h"
 #include "server.h"
 #include "structured.h"
 #include "translate.h"
@@ -628,49 +630,190 @@ static void submit_group(const struct fg_batch *b, struct group *g)
             j.remote_id);
 }
 
-/* All planned provider-mode lines → jobs (called once nothing is pending). */
+/* The group of plan p's provider/dialect/upstream model (made when new),
+ * or -1 when there are MAX_GROUPS already (the line waits for a later pass). */
+static int group_of(struct group *groups, size_t *ng, json_t *p)
+{
+    char key[320];
+    snprintf(key, sizeof key, "%s|%s|%s", json_str(p, "provider"), json_str(p, "dialect"),
+             json_str(p, "upstream_model"));
+    size_t gi = 0;
+    while (gi < *ng && strcmp(groups[gi].key, key))
+        gi++;
+    if (gi == *ng) {
+        if (*ng == MAX_GROUPS)
+            return -1;
+        memset(&groups[gi], 0, sizeof groups[gi]);
+        snprintf(groups[gi].key, sizeof groups[gi].key, "%s", key);
+        snprintf(groups[gi].provider, sizeof groups[gi].provider, "%s", json_str(p, "provider"));
+        snprintf(groups[gi].dialect, sizeof groups[gi].dialect, "%s", json_str(p, "dialect"));
+        snprintf(groups[gi].model, sizeof groups[gi].model, "%s", json_str(p, "model"));
+        (*ng)++;
+    }
+    return (int)gi;
+}
+
+static struct fg_record *remote_record(const struct fg_batch *b, const struct fg_bline *l,
+                                       json_t *plan, const struct fg_usage *u, int status,
+                                       const char *error);
+
+/* Lines reserved in one pass, recorded in the store before any is sent. */
+struct holds {
+    int64_t *idx, *amount;
+    size_t n, cap;
+};
+
+static void holds_add(struct holds *h, int64_t idx, int64_t amount)
+{
+    if (h->n == h->cap) {
+        h->cap = h->cap ? h->cap * 2 : 64;
+        h->idx = realloc(h->idx, h->cap * sizeof *h->idx);
+        h->amount = realloc(h->amount, h->cap * sizeof *h->amount);
+    }
+    h->idx[h->n] = idx;
+    h->amount[h->n++] = amount;
+}
+
+/* A line that cannot be held to its budgets ends with that error (in the
+ * batch's dialect) and a ledger record, like a refused call. */
+static void refuse(const struct fg_batch *b, const struct fg_bline *l, json_t *plan,
+                   const struct fg_err *e, struct commit *c)
+{
+    struct fg_usage u;
+    memset(&u, 0, sizeof u);
+    commit_rec(c, remote_record(b, l, plan, &u, e->status, e->msg));
+    struct evbuffer *eb = evbuffer_new();
+    fg_dialect_ops(!strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI)
+        ->error_body(e, eb);
+    size_t n = evbuffer_get_length(eb);
+    char *t = malloc(n + 1);
+    evbuffer_remove(eb, t, n);
+    t[n] = '\0';
+    evbuffer_free(eb);
+    struct fg_bline_done d = {.idx = l->idx, .outcome = FG_LINE_ERRORED,
+                              .status_code = e->status, .result = t};
+    commit_add(c, &d, t);
+}
+
+/* One pass over the planned provider-mode lines (see submit_planned). */
+struct pass {
+    const struct fg_batch *b;
+    struct fg_bbudget bb;
+    bool may_reserve;
+    bool outstanding;        /* a line of this batch holds budget */
+    bool waiting;            /* a line waits for those holds to settle */
+};
+
+/* 0: line l joins its group (reserved now: in *h); 1: not this pass. */
+static int admit_line(struct pass *ps, const struct fg_bline *l, json_t *p, int64_t at,
+                      struct holds *h, struct commit *c)
+{
+    if (l->hold_at > 0 || ps->bb.n == 0) {
+        ps->outstanding |= l->hold_pico > 0;
+        return 0;   /* reserved before (a job that never reached the provider), or no budget */
+    }
+    if (!ps->may_reserve || ps->waiting)
+        return 1;   /* in input order: after the first line that waits, all wait */
+    json_t *w = json_object_get(p, "worst_pico");
+    struct fg_err e;
+    memset(&e, 0, sizeof e);
+    bool hopeless = true;
+    if (!json_is_integer(w)) {
+        fg_err_set(&e, FG_E_PERMISSION, "model",
+                   "The model '%.100s' has no known price, so frugal cannot hold this request "
+                   "to the budget of %.200s; give the model a price: in the config.",
+                   json_str(p, "model"), ps->bb.whose[0]);
+        snprintf(e.code, sizeof e.code, "model_unpriced");
+    } else if (fg_bbudget_reserve(&ps->bb, json_integer_value(w), at, &e, &hopeless) == 0) {
+        holds_add(h, l->idx, json_integer_value(w));
+        ps->outstanding = true;
+        return 0;
+    }
+    if (!hopeless && ps->outstanding) {
+        ps->waiting = true;   /* room comes back as this batch's lines settle */
+        return 1;
+    }
+    refuse(ps->b, l, p, &e, c);
+    return 1;
+}
+
+/* One chunk of planned lines into groups.  -1 when the chunk's new holds
+ * could not be recorded (they are released; nothing is submitted). */
+static int group_chunk(struct pass *ps, struct linevec *lv, struct group *groups, size_t *ng)
+{
+    struct holds h = {0};
+    struct commit c = {0};
+    int64_t at = now_ms();
+    json_t **joins = calloc(lv->n, sizeof *joins);   /* plans of the lines that join */
+    int *gidx = calloc(lv->n, sizeof *gidx);
+    for (size_t i = 0; i < lv->n; i++) {
+        json_t *p = lv->v[i].plan ? json_loads(lv->v[i].plan, 0, NULL) : NULL;
+        if (p && strcmp(json_str(p, "batch"), "local")) {
+            int gi = group_of(groups, ng, p);
+            if (gi >= 0 && admit_line(ps, &lv->v[i], p, at, &h, &c) == 0) {
+                joins[i] = p;
+                gidx[i] = gi;
+                continue;
+            }
+        }
+        json_decref(p);
+    }
+    int rc = 0;
+    if (h.n && fg_bstore_lines_hold(E.s, ps->b->id, h.idx, h.amount, h.n, at) < 0) {
+        fg_error("batch %s: recording budget reservations: %s", ps->b->id,
+                 fg_bstore_errmsg(E.s));
+        for (size_t i = 0; i < h.n; i++)
+            fg_bbudget_settle(&ps->bb, h.amount[i], at, 0, now_ms());
+        rc = -1;
+    }
+    for (size_t i = 0; i < lv->n; i++) {
+        if (joins[i] && rc == 0)
+            group_add(&groups[gidx[i]], lv->v[i].idx, json_object_get(joins[i], "body"));
+        json_decref(joins[i]);
+    }
+    commit_flush(&c, ps->b->id);
+    free(joins);
+    free(gidx);
+    free(h.idx);
+    free(h.amount);
+    return rc;
+}
+
+static int count_job(void *arg, struct fg_bjob *j);
+
+/* Planned provider-mode lines → jobs (called once nothing is pending).
+ * Lines whose batch has budgets are reserved first (batch_budget.h), in
+ * input order, only while none of this batch's jobs is open: a line that
+ * does not fit waits while this batch holds budget (its lines settle to
+ * less than their worst case and give room back) and otherwise ends as
+ * budget_exceeded.  Lines reserved before are sent again at once. */
 static void submit_planned(const struct fg_batch *b)
 {
+    struct pass ps = {.b = b};
+    fg_bbudget_of(b->owner, b->tags, now_ms(), &ps.bb);
+    int open = 0;
+    if (ps.bb.n > 0) {
+        fg_bstore_jobs(E.s, b->id, count_job, &open);
+        ps.may_reserve = open == 0;
+        if (!ps.may_reserve && fg_bstore_planned_held(E.s, b->id) <= 0)
+            return;   /* until this batch's jobs settle */
+    }
     struct group groups[MAX_GROUPS];
     size_t ng = 0;
     int64_t from = 0;
-    for (;;) {
+    int rc = 0;
+    while (rc == 0) {
         struct linevec lv = {0};
         if (fg_bstore_planned(E.s, b->id, false, from, 5000, collect, &lv) < 0 || !lv.n) {
             linevec_free(&lv);
             break;
         }
         from = lv.v[lv.n - 1].idx + 1;
-        for (size_t i = 0; i < lv.n; i++) {
-            json_t *p = lv.v[i].plan ? json_loads(lv.v[i].plan, 0, NULL) : NULL;
-            if (!p || !strcmp(json_str(p, "batch"), "local")) {
-                json_decref(p);
-                continue;
-            }
-            char key[320];
-            snprintf(key, sizeof key, "%s|%s|%s", json_str(p, "provider"), json_str(p, "dialect"),
-                     json_str(p, "upstream_model"));
-            size_t gi = 0;
-            while (gi < ng && strcmp(groups[gi].key, key))
-                gi++;
-            if (gi == ng && ng < MAX_GROUPS) {
-                memset(&groups[ng], 0, sizeof groups[ng]);
-                snprintf(groups[ng].key, sizeof groups[ng].key, "%s", key);
-                snprintf(groups[ng].provider, sizeof groups[ng].provider, "%s",
-                         json_str(p, "provider"));
-                snprintf(groups[ng].dialect, sizeof groups[ng].dialect, "%s",
-                         json_str(p, "dialect"));
-                snprintf(groups[ng].model, sizeof groups[ng].model, "%s", json_str(p, "model"));
-                ng++;
-            }
-            if (gi < ng)
-                group_add(&groups[gi], lv.v[i].idx, json_object_get(p, "body"));
-            json_decref(p);
-        }
+        rc = group_chunk(&ps, &lv, groups, &ng);
         linevec_free(&lv);
     }
     for (size_t i = 0; i < ng; i++) {
-        if (!atomic_load(&E.stop))
+        if (rc == 0 && groups[i].n && !atomic_load(&E.stop))
             submit_group(b, &groups[i]);
         group_free(&groups[i]);
     }
@@ -700,7 +843,9 @@ static struct fg_record *remote_record(const struct fg_batch *b, const struct fg
      * failed schema check) */
     snprintf(key, sizeof key, "%s/%lld/p", b->id, (long long)l->idx);
     fg_batch_record_id(key, 0, r->id);
-    r->ts_ms = now_ms();
+    /* a reserved line's cost counts in the period it was reserved in
+     * (batch_budget.h): the ledger dates it from its submission */
+    r->ts_ms = l->hold_at > 0 ? l->hold_at : now_ms();
     r->key_id = fg_record_str(r, b->owner);
     r->tags = fg_record_str(r, b->tags ? b->tags : "");
     r->endpoint = "batch";
@@ -811,14 +956,44 @@ static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_b
     return text;
 }
 
+/* Budget holds of lines ending together, settled once their results are
+ * committed (batch_budget.h). */
+struct settles {
+    struct settle { int64_t hold, at, cost; } *v;
+    size_t n, cap;
+};
+
+static void settles_add(struct settles *s, const struct fg_bline *l, int64_t cost)
+{
+    if (l->hold_pico <= 0 && cost <= 0)
+        return;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 64;
+        s->v = realloc(s->v, s->cap * sizeof *s->v);
+    }
+    s->v[s->n++] = (struct settle){l->hold_pico, l->hold_at, cost};
+}
+
+/* After the commit that ended the lines (and cleared their holds). */
+static void settles_apply(const struct fg_batch *b, struct settles *s)
+{
+    int64_t now = now_ms();
+    struct fg_bbudget bb;
+    fg_bbudget_of(b->owner, b->tags, now, &bb);
+    for (size_t i = 0; i < s->n; i++)
+        fg_bbudget_settle(&bb, s->v[i].hold, s->v[i].at > 0 ? s->v[i].at : now, s->v[i].cost,
+                          now);
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
 struct job_ctx {
     const struct fg_batch *b;
     struct job_results *jr;
     struct commit *c;
     enum fg_line_outcome rest;   /* for lines without a usable result */
+    struct settles st;
 };
-
-static void charge_budgets(const struct fg_record *r);
 
 /* A provider's answer goes through the structured-output check a real-time
  * answer gets (repaired in place when safe).  One that still fails is not
@@ -854,14 +1029,18 @@ static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *p
     fg_warn("batch %s line %lld: %s Running it again through the pipeline.", x->b->id,
             (long long)l->idx, se.msg);
     struct fg_record *r = remote_record(x->b, l, plan, u, 502, se.msg);
-    if (r->cost_pico > 0)
-        charge_budgets(r);
     json_object_set_new(plan, "batch", json_string("local"));
     char *p = json_dumps(plan, JSON_COMPACT);
     if (fg_bstore_line_replan(E.s, x->b->id, l->idx, p, &r, 1) < 0) {
+        /* the line keeps its hold (settled when it ends); the money is
+         * recorded anyway */
         fg_error("batch %s: %s", x->b->id, fg_bstore_errmsg(E.s));
         fg_ledger_submit(r);
     } else {
+        /* its local run is a call of its own, admitted like any other */
+        struct settles one = {0};
+        settles_add(&one, l, r->cost_pico);
+        settles_apply(x->b, &one);
         fg_record_free(r);
     }
     free(p);
@@ -883,6 +1062,7 @@ static int finish_job_line(void *arg, struct fg_bline *l)
     struct fg_bline_done d = {.idx = l->idx};
     char *text = NULL;
     if (!res || !strcmp(res->kind, "canceled") || !strcmp(res->kind, "expired")) {
+        settles_add(&x->st, l, 0);   /* ends without cost: its hold is released */
         d.outcome = res && !strcmp(res->kind, "expired") ? FG_LINE_EXPIRED : x->rest;
         if (!res && x->rest == FG_LINE_ERRORED) {
             d.status_code = 502;
@@ -923,6 +1103,7 @@ static int finish_job_line(void *arg, struct fg_bline *l)
                                             ok ? note : "the provider answered with an error");
         free(note);
         d.cost_pico = r->cost_pico;
+        settles_add(&x->st, l, r->cost_pico);
         commit_rec(x->c, r);
     }
     d.result = text;
@@ -931,33 +1112,20 @@ static int finish_job_line(void *arg, struct fg_bline *l)
     return 0;
 }
 
-/* Provider-batch costs never pass the admission path: count them against
- * the owner's budgets here (local lines settle their holds in meter.c). */
-static void charge_budgets(const struct fg_record *r)
-{
-    int64_t now = now_ms();
-    struct fg_vkey *v = NULL;
-    if (fg_keyreg_by_id(r->key_id, now, &v) != FG_KEY_UNKNOWN && v && v->k.budget > 0)
-        fg_budget_charge(&v->budget, r->cost_pico, r->ts_ms, now);
-    struct fg_tag_budget *tb[8];
-    int n = fg_keyreg_tag_budgets(fg_keyreg_charged_tags(v, r->key_id, r->tags), tb, 8);
-    for (int i = 0; i < n; i++)
-        fg_budget_charge(&tb[i]->budget, r->cost_pico, r->ts_ms, now);
-}
-
 static void end_job(const struct fg_batch *b, struct fg_bjob *j, struct job_results *jr,
                     enum fg_line_outcome rest)
 {
     struct commit c = {0};
-    struct job_ctx x = {b, jr, &c, rest};
+    struct job_ctx x = {b, jr, &c, rest, {0}};
     fg_bstore_job_lines(E.s, j->id, finish_job_line, &x);
-    for (size_t i = 0; i < c.nrecs; i++)
-        if (c.recs[i]->cost_pico > 0)
-            charge_budgets(c.recs[i]);
     if (commit_flush(&c, b->id) == 0) {
+        /* holds cleared in the store with the results: now in memory (a
+         * failed commit keeps them held; the job ends again next poll) */
+        settles_apply(b, &x.st);
         snprintf(j->state, sizeof j->state, "done");
         fg_bstore_job_update(E.s, j);
     }
+    free(x.st.v);
 }
 
 struct poll_ctx {
@@ -1098,6 +1266,13 @@ static void finalize(const struct fg_batch *b, const char *final)
     fg_info("batch %s %s", b->id, final);
 }
 
+static int collect_hold(void *arg, const struct fg_bhold *h)
+{
+    struct fg_bline l = {.hold_pico = h->hold_pico, .hold_at = h->hold_at};
+    settles_add(arg, &l, 0);
+    return 0;
+}
+
 /* Cancel or expire: jobs cancelled and drained, the rest ended. */
 static void end_batch(const struct fg_batch *b, enum fg_line_outcome rest, const char *final)
 {
@@ -1109,7 +1284,19 @@ static void end_batch(const struct fg_batch *b, enum fg_line_outcome rest, const
     int64_t since = b->cancelling_at ? b->cancelling_at : b->expired_at;
     if (open && !(since && now_s() - since > 600))
         return;
+    struct settles held = {0};
+    if (fg_bstore_holds(E.s, b->id, collect_hold, &held) < 0) {
+        fg_error("batch %s: %s", b->id, fg_bstore_errmsg(E.s));
+        free(held.v);
+        return;   /* again next tick */
+    }
     int ended = fg_bstore_lines_finish_rest(E.s, b->id, rest);
+    if (ended < 0) {
+        fg_error("batch %s: %s", b->id, fg_bstore_errmsg(E.s));
+        free(held.v);
+        return;
+    }
+    settles_apply(b, &held);   /* those lines end without cost */
     if (ended > 0)
         atomic_fetch_add(&S.lines[rest], (unsigned long long)ended);
     finalize(b, final);

@@ -18,7 +18,8 @@ struct evbuffer;
 
 json_t *fg_bfmt_file(const struct fg_bfile *f);
 json_t *fg_bfmt_openai_batch(const struct fg_batch *b);
-/* base_url: "http://host:port" the client reached frugal at (results_url). */
+/* results_url is base_url + "/v1/messages/batches/ID/results": base_url is
+ * server.public_url, or "" for a path-relative URL (never the request's Host). */
 json_t *fg_bfmt_anthropic_batch(const struct fg_batch *b, const char *base_url);
 
 bool fg_bfmt_final(const char *status);

@@ -1,6 +1,7 @@
 /* batch_plan.c — see batch_plan.h. */
 #include "batch_plan.h"
 
+#include "admit.h"
 #include "call.h"
 #include "provider.h"
 #include "reply.h"
@@ -27,6 +28,9 @@ int fg_batch_plan_reply(struct fg_call *c)
                           c->route ? c->route : "fixed", "route_reason",
                           str_or_null(c->route_reason), "forced_tool",
                           str_or_null(c->forced_tool));
+    /* what the line reserves when it is submitted to a provider batch */
+    int64_t worst = fg_admit_worst_batch(c);
+    json_object_set_new(o, "worst_pico", worst >= 0 ? json_integer(worst) : json_null());
     char *head = json_dumps(o, JSON_COMPACT);
     json_decref(o);
     const char *body = c->upstream_body ? c->upstream_body : c->raw;

@@ -6,7 +6,10 @@
  * frugal would have sent:
  *   {"provider": NAME, "batch": "provider"|"local", "dialect": "openai"|
  *    "anthropic", "model": CONFIGURED, "upstream_model": ID, "route": …,
- *    "route_reason": …|null, "forced_tool": NAME|null, "body": {…}}
+ *    "route_reason": …|null, "forced_tool": NAME|null,
+ *    "worst_pico": N|null, "body": {…}}
+ * worst_pico is the line's worst case at the model's batch price (admit.h;
+ * null when unpriced): what a provider-mode line reserves on its budgets.
  * No ledger record is written for a plan. */
 #ifndef FRUGAL_BATCH_PLAN_H
 #define FRUGAL_BATCH_PLAN_H

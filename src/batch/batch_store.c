@@ -12,7 +12,7 @@
 #include <sys/random.h>
 #include <time.h>
 
-#define NSTMT 48
+#define NSTMT 64
 
 struct fg_bstore {
     sqlite3 *db;
@@ -37,12 +37,20 @@ static const char *schema =
     " state TEXT NOT NULL DEFAULT 'pending', job_id TEXT, model TEXT, plan TEXT,"
     " outcome TEXT, status_code INTEGER, result TEXT, request_id TEXT,"
     " in_tokens INTEGER, cached_tokens INTEGER, out_tokens INTEGER,"
-    " reasoning_tokens INTEGER, cost_pico INTEGER, PRIMARY KEY (batch_id, idx));"
+    " reasoning_tokens INTEGER, cost_pico INTEGER, hold_pico INTEGER NOT NULL DEFAULT 0,"
+    " hold_at INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (batch_id, idx));"
     "CREATE INDEX IF NOT EXISTS batch_lines_job ON batch_lines(job_id);"
     "CREATE TABLE IF NOT EXISTS batch_jobs ("
     " id TEXT PRIMARY KEY, batch_id TEXT NOT NULL, provider TEXT, dialect TEXT, model TEXT,"
     " remote_id TEXT, remote_file_id TEXT, state TEXT, created_at INTEGER,"
     " next_poll_at INTEGER, polls INTEGER);";
+
+/* Columns added after the first release (constant statements; "duplicate
+ * column" when already there). */
+static const char *const migrations[] = {
+    "ALTER TABLE batch_lines ADD COLUMN hold_pico INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE batch_lines ADD COLUMN hold_at INTEGER NOT NULL DEFAULT 0",
+};
 
 static int fail(struct fg_bstore *s, const char *what)
 {
@@ -93,6 +101,8 @@ int fg_bstore_open(const char *dsn, struct fg_bstore **out, char *err, size_t er
                      NULL) != SQLITE_OK ||
         sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
         goto bad;
+    for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
+        sqlite3_exec(s->db, migrations[i], NULL, NULL, NULL);
     if (fg_sqlite_calls_schema(s->db, err, errlen) < 0) {
         fg_bstore_close(s);
         return -1;
@@ -614,7 +624,7 @@ void fg_bline_clear(struct fg_bline *l)
 
 #define LINE_COLS                                                                   \
     "idx, custom_id, body, state, job_id, model, plan, outcome, status_code, result," \
-    " request_id"
+    " request_id, hold_pico, hold_at"
 
 static void read_line_row(sqlite3_stmt *st, struct fg_bline *l)
 {
@@ -630,6 +640,8 @@ static void read_line_row(sqlite3_stmt *st, struct fg_bline *l)
     l->status_code = sqlite3_column_int(st, 8);
     l->result = dup_col(st, 9, NULL);
     cpy(l->request_id, sizeof l->request_id, st, 10);
+    l->hold_pico = sqlite3_column_int64(st, 11);
+    l->hold_at = sqlite3_column_int64(st, 12);
 }
 
 static void read_line_elem(sqlite3_stmt *st, void *elem) { read_line_row(st, elem); }
@@ -720,7 +732,7 @@ int fg_bstore_lines_done(struct fg_bstore *s, const char *batch_id,
     static const char sql[] =
         "UPDATE batch_lines SET state = 'done', outcome = ?, status_code = ?, result = ?,"
         " request_id = ?, in_tokens = ?, cached_tokens = ?, out_tokens = ?,"
-        " reasoning_tokens = ?, cost_pico = ?, plan = NULL"
+        " reasoning_tokens = ?, cost_pico = ?, plan = NULL, hold_pico = 0"
         " WHERE batch_id = ? AND idx = ? AND state != 'done'";
     if (begin(s) < 0)
         return -1;
@@ -755,8 +767,8 @@ int fg_bstore_line_replan(struct fg_bstore *s, const char *batch_id, int64_t idx
                           const char *plan, struct fg_record *const *recs, size_t nrecs)
 {
     static const char sql[] =
-        "UPDATE batch_lines SET state = 'planned', job_id = NULL, plan = ?"
-        " WHERE batch_id = ? AND idx = ? AND state = 'submitted'";
+        "UPDATE batch_lines SET state = 'planned', job_id = NULL, plan = ?, hold_pico = 0,"
+        " hold_at = 0 WHERE batch_id = ? AND idx = ? AND state = 'submitted'";
     if (begin(s) < 0)
         return -1;
     sqlite3_stmt *st = stmt(s, sql);
@@ -779,7 +791,7 @@ int fg_bstore_lines_finish_rest(struct fg_bstore *s, const char *batch_id,
                                 enum fg_line_outcome outcome)
 {
     static const char sql[] =
-        "UPDATE batch_lines SET state = 'done', outcome = ?, plan = NULL"
+        "UPDATE batch_lines SET state = 'done', outcome = ?, plan = NULL, hold_pico = 0"
         " WHERE batch_id = ? AND state != 'done'";
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)
@@ -803,6 +815,87 @@ int64_t fg_bstore_lines_count(struct fg_bstore *s, const char *batch_id, const c
     int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_reset(st);
     return n;
+}
+
+int64_t fg_bstore_planned_held(struct fg_bstore *s, const char *batch_id)
+{
+    static const char sql[] =
+        "SELECT COUNT(*) FROM batch_lines WHERE batch_id = ? AND state = 'planned'"
+        " AND hold_at > 0";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, batch_id);
+    int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
+    sqlite3_reset(st);
+    return n < 0 ? fail(s, "SELECT held lines") : n;
+}
+
+int fg_bstore_lines_hold(struct fg_bstore *s, const char *batch_id, const int64_t *idx,
+                         const int64_t *amount, size_t n, int64_t at_ms)
+{
+    static const char sql[] =
+        "UPDATE batch_lines SET hold_pico = ?, hold_at = ? WHERE batch_id = ? AND idx = ?"
+        " AND state = 'planned' AND hold_at = 0";
+    if (begin(s) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = stmt(s, sql);
+        if (!st)
+            return rollback(s);
+        sqlite3_bind_int64(st, 1, amount[i]);
+        sqlite3_bind_int64(st, 2, at_ms);
+        bt(st, 3, batch_id);
+        sqlite3_bind_int64(st, 4, idx[i]);
+        if (done(s, st, "UPDATE line hold") < 0)
+            return rollback(s);
+        if (sqlite3_changes(s->db) != 1) {
+            /* the executor is the only writer of planned lines: a line
+             * that moved under it is a bug, and its hold must not be lost */
+            snprintf(s->err, sizeof s->err, "line %lld of %s is no longer planned",
+                     (long long)idx[i], batch_id);
+            return rollback(s);
+        }
+    }
+    return commit(s);
+}
+
+static void read_hold_elem(sqlite3_stmt *st, void *elem)
+{
+    struct fg_bhold *h = elem;
+    memset(h, 0, sizeof *h);
+    cpy(h->batch_id, sizeof h->batch_id, st, 0);
+    h->idx = sqlite3_column_int64(st, 1);
+    h->hold_pico = sqlite3_column_int64(st, 2);
+    h->hold_at = sqlite3_column_int64(st, 3);
+    cpy(h->owner, sizeof h->owner, st, 4);
+    h->tags = dup_col(st, 5, NULL);
+}
+
+int fg_bstore_holds(struct fg_bstore *s, const char *batch_id, fg_bhold_cb cb, void *arg)
+{
+    static const char sql[] =
+        "SELECT l.batch_id, l.idx, l.hold_pico, l.hold_at, b.owner, b.tags"
+        " FROM batch_lines l JOIN batches b ON b.id = l.batch_id"
+        " WHERE l.state != 'done' AND l.hold_pico > 0 AND (?1 IS NULL OR l.batch_id = ?1)"
+        " ORDER BY l.batch_id, l.idx";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, batch_id);
+    void *p;
+    size_t n;
+    int ret = collect_rows(s, st, sizeof(struct fg_bhold), read_hold_elem, &p, &n,
+                           "SELECT holds");
+    struct fg_bhold *v = p;
+    bool stop = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!stop && ret == 0)
+            stop = cb(arg, &v[i]) != 0;
+        free(v[i].tags);
+    }
+    free(v);
+    return ret;
 }
 
 /* ---- jobs ------------------------------------------------------------ */

@@ -16,6 +16,11 @@
  *    client's dialect.  A line is done exactly once: fg_bstore_lines_done
  *    writes results and their ledger records in one transaction and skips
  *    lines already done.
+ *  - A provider-mode line's budget reservation is durable: hold_pico and
+ *    hold_at are written before the line is submitted and cleared (hold_pico
+ *    = 0) in the same statement that ends the line or sends it back to be
+ *    run locally, so the holds outstanding after a crash are exactly the
+ *    rows fg_bstore_holds() returns.
  *  - Times are unix seconds; 0 means "not yet" (null in the API).
  *  - Strings returned inside structs are copies owned by the struct
  *    (fg_batch_clear / fg_bfile_clear free them). */
@@ -123,6 +128,8 @@ struct fg_bline {
     int status_code;
     char *result;                  /* client-dialect body (done lines), malloc'd */
     char request_id[48];
+    int64_t hold_pico;             /* budget reservation held for it (batch_budget.h) */
+    int64_t hold_at;               /* ms it was reserved at, 0 = never reserved */
 };
 void fg_bline_clear(struct fg_bline *l);
 typedef int (*fg_bline_cb)(void *arg, struct fg_bline *l);
@@ -148,23 +155,44 @@ struct fg_bline_done {
     const char *request_id;
     int64_t in_tokens, cached_tokens, out_tokens, reasoning_tokens, cost_pico;
 };
-/* In one transaction: each line not yet done gets its result; `recs` are
- * written to the calls table (INSERT OR REPLACE by id).  Lines already
- * done are left alone. */
+/* In one transaction: each line not yet done gets its result (and its
+ * reservation cleared); `recs` are written to the calls table (INSERT OR
+ * REPLACE by id).  Lines already done are left alone. */
 int fg_bstore_lines_done(struct fg_bstore *s, const char *batch_id,
                          const struct fg_bline_done *d, size_t n, struct fg_record *const *recs,
                          size_t nrecs);
 /* A submitted line goes back to planned with a new plan (e.g. run locally
- * after a provider answer failed its schema), and recs (the failed
- * attempt's cost) are written, in one transaction.  Done lines untouched. */
+ * after a provider answer failed its schema), its reservation cleared, and
+ * recs (the failed attempt's cost) are written, in one transaction.  Done
+ * lines untouched. */
 int fg_bstore_line_replan(struct fg_bstore *s, const char *batch_id, int64_t idx,
                           const char *plan, struct fg_record *const *recs, size_t nrecs);
-/* Every line of the batch not done yet (any state) ends with outcome;
- * returns how many, or -1. */
+/* Every line of the batch not done yet (any state) ends with outcome, its
+ * reservation cleared; returns how many, or -1. */
 int fg_bstore_lines_finish_rest(struct fg_bstore *s, const char *batch_id,
                                 enum fg_line_outcome outcome);
 /* Count lines in a state. */
 int64_t fg_bstore_lines_count(struct fg_bstore *s, const char *batch_id, const char *state);
+
+/* ---- budget reservations of lines ---- */
+/* Record the reservation of each planned, not yet reserved line idx[i]
+ * (amount[i] pico-USD, taken at at_ms), one transaction; -1 (nothing
+ * written) if any of them is not such a line. */
+int fg_bstore_lines_hold(struct fg_bstore *s, const char *batch_id, const int64_t *idx,
+                         const int64_t *amount, size_t n, int64_t at_ms);
+/* Planned lines already reserved (sent back by a job that never reached
+ * the provider): they are submitted again without a new reservation. */
+int64_t fg_bstore_planned_held(struct fg_bstore *s, const char *batch_id);
+struct fg_bhold {
+    char batch_id[48];
+    int64_t idx, hold_pico, hold_at;
+    char owner[48];
+    char *tags;                    /* the batch's ledger tags, or NULL (owned by the walk) */
+};
+typedef int (*fg_bhold_cb)(void *arg, const struct fg_bhold *h);
+/* Reservations outstanding (lines not done with hold_pico > 0) of one
+ * batch, or of every batch when batch_id is NULL. */
+int fg_bstore_holds(struct fg_bstore *s, const char *batch_id, fg_bhold_cb cb, void *arg);
 
 /* ---- provider jobs ---- */
 struct fg_bjob {

@@ -141,6 +141,39 @@ static void worst_case(const struct fg_call *c, struct worst *w)
     }
 }
 
+int64_t fg_admit_worst_batch(const struct fg_call *c)
+{
+    struct fg_price p;
+    if (!c->model || !fg_price_of(c->model, &p))
+        return -1;
+    struct fg_price bp;
+    fg_admit_batch_price(&p, &bp);
+    /* the same worst case as a real-time call (images and documents at the
+     * providers' maxima, embeddings without output), on the model the plan
+     * settled on, at its batch price */
+    struct fg_media media;
+    fg_media_scan(&c->body, &media);
+    int64_t est = c->prompt_tokens_est - media.data_bytes / 4;
+    int64_t text = fg_admit_prompt_margin(est > 0 ? est : 0);
+    int64_t prompt = text + media_on(c->model, &media, text), asked = asked_max_out(c);
+    int64_t out = c->endpoint == FG_EP_EMBEDDINGS ? 0
+                : asked ? asked : c->so_cap > 0 ? c->so_cap : default_max_out(c->model);
+    return fg_admit_worst_cost(&bp, prompt, out);
+}
+
+void fg_admit_batch_price(const struct fg_price *p, struct fg_price *out)
+{
+    /* listed batch input and output; cache reads and writes at half, the
+     * writes rounded up (fg_price_cost halves their sum, rounding down) */
+    *out = *p;
+    out->input = p->batch_input;
+    out->output = p->batch_output;
+    out->cache_read = p->cache_read > 0 ? (p->cache_read + 1) / 2 : p->cache_read;
+    out->cache_write_5m = p->cache_write_5m > 0 ? (p->cache_write_5m + 1) / 2 : p->cache_write_5m;
+    out->cache_write_1h = p->cache_write_1h > 0 ? (p->cache_write_1h + 1) / 2 : p->cache_write_1h;
+}
+
+
 static void header(struct fg_call *c, const char *name, const char *value)
 {
     if (c->req)
@@ -174,10 +207,9 @@ static int not_allowed(struct fg_call *c, const struct fg_vkey *v)
     return deny(c, "model_not_allowed");
 }
 
-static int over_budget(struct fg_call *c, const char *whose, const struct fg_budget_view *b,
-                       const struct worst *w, int64_t now)
+void fg_admit_budget_message(struct fg_err *e, const char *whose, const struct fg_budget_view *b,
+                             int64_t worst, const char *what, const char *extra)
 {
-    int64_t worst = w->pico;
     char lim[32], spent[32], res[32], need[32], at[40];
     fg_key_usd(b->limit, lim, sizeof lim);
     fg_key_usd(b->spent, spent, sizeof spent);
@@ -186,21 +218,28 @@ static int over_budget(struct fg_call *c, const char *whose, const struct fg_bud
     fg_time_rfc3339(b->resets_at, at, sizeof at);
     const char *per = b->period == FG_PERIOD_DAY ? "daily" : "monthly";
     if (b->spent >= b->limit)
-        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(e, FG_E_RATE_LIMIT, NULL,
                    "Budget exceeded: the %s budget of %s is $%s and $%s of it is spent. It "
                    "resets at %s.", per, whose, lim, spent, at);
     else
-        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(e, FG_E_RATE_LIMIT, NULL,
                    "Budget exceeded: the %s budget of %s is $%s; $%s is spent and $%s reserved "
-                   "by calls in flight, and this call may cost up to $%s%s. It resets at %s.",
-                   per, whose, lim, spent, res, need,
-                   w->media_items ? fg_arena_printf(&c->arena,
-                                                    " (its %lld image(s)/document(s) at up to "
-                                                    "%lld input tokens)",
-                                                    (long long)w->media_items,
-                                                    (long long)w->media_tokens)
-                                  : "",
-                   at);
+                   "by calls in flight, and this %s may cost up to $%s%s. It resets at %s.",
+                   per, whose, lim, spent, res, what, need, extra ? extra : "", at);
+    snprintf(e->code, sizeof e->code, "budget_exceeded");
+}
+
+static int over_budget(struct fg_call *c, const char *whose, const struct fg_budget_view *b,
+                       const struct worst *w, int64_t now)
+{
+    const char *media = w->media_items
+                            ? fg_arena_printf(&c->arena,
+                                              " (its %lld image(s)/document(s) at up to %lld "
+                                              "input tokens)",
+                                              (long long)w->media_items,
+                                              (long long)w->media_tokens)
+                            : NULL;
+    fg_admit_budget_message(&c->err, whose, b, w->pico, "call", media);
     int64_t wait = (b->resets_at - now + 999) / 1000;
     header_int(c, "retry-after", wait > 0 ? wait : 1);
     header(c, "x-should-retry", "false");
@@ -268,8 +307,9 @@ int fg_admit_request(struct fg_call *c)
         whose[n] = fg_arena_printf(&c->arena, "tag '%s'", tb[i]->tag);
         bs[n++] = &tb[i]->budget;
     }
-    /* a batch line's plan is not a call: it may not spend the key's RPM/TPM
-     * (its budget hold is released when the plan is answered) */
+    /* a batch line's plan is not a call: it spends neither the key's RPM/TPM
+     * nor its budgets (provider-mode lines are reserved when they are
+     * submitted, batch_exec.c; local-mode lines when they run) */
     bool rated = v && (v->k.rpm > 0 || v->k.tpm > 0) && !c->batch_plan;
     if (n == 0 && !rated)
         return 0;
@@ -291,7 +331,7 @@ int fg_admit_request(struct fg_call *c)
     a->worst_tokens = w.tokens;
     int64_t now = c->acct.ts_ms;
     struct fg_budget_view view;
-    int bad = n ? fg_budget_reserve(bs, n, w.pico, now, &a->budget, &view) : -1;
+    int bad = n && !c->batch_plan ? fg_budget_reserve(bs, n, w.pico, now, &a->budget, &view) : -1;
     if (bad >= 0)
         return over_budget(c, whose[bad], &view, &w, now);
     struct fg_rate_denial d;

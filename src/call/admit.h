@@ -16,6 +16,10 @@
  *    `model_unpriced` otherwise), unless the key was created with
  *    allow_unpriced: then an unpriced call passes its budgets holding
  *    nothing (it is recorded unpriced).  Embeddings hold no output.
+ *  - A batch line's plan (c->batch_plan) is checked like a call (allow-
+ *    list, priced model) but holds no budget and spends no RPM/TPM: a
+ *    provider-mode line is reserved when it is submitted (batch_budget.h),
+ *    a local-mode line when it runs.
  *  - Worst case: the prompt estimate (plus a margin for the estimator)
  *    at the model's dearest input-class price (input or cache write) plus
  *    max output tokens (the request's max_completion_tokens / max_tokens
@@ -57,5 +61,17 @@ int64_t fg_admit_worst_cost(const struct fg_price *p, int64_t prompt_tokens, int
 int64_t fg_admit_asked_output(const struct fg_call *c, int64_t *n);
 /* The prompt estimate with the estimator's margin. */
 int64_t fg_admit_prompt_margin(int64_t prompt_tokens);
+/* Price p as a provider batch charges it, per token class, for the worst
+ * case (each class at least what fg_price_cost(…, batch) charges). */
+void fg_admit_batch_price(const struct fg_price *p, struct fg_price *out);
+/* The worst case of call c (resolved, measured) on the model it settled on,
+ * at that model's batch price: what a provider-batch line reserves.  -1
+ * when the model is unpriced. */
+int64_t fg_admit_worst_batch(const struct fg_call *c);
+/* The 429 message (and code budget_exceeded) for a `what` ("call",
+ * "request") of worst case `worst` that does not fit budget b of `whose`;
+ * `extra` (or NULL) follows the worst case, saying what made it large. */
+void fg_admit_budget_message(struct fg_err *e, const char *whose, const struct fg_budget_view *b,
+                             int64_t worst, const char *what, const char *extra);
 
 #endif

@@ -600,6 +600,27 @@ static const char *check_url(const char *s)
     return NULL;
 }
 
+/* An absolute http(s) URL that frugal puts in its answers as is: anything
+ * that could change where a client goes or what it sends is refused. */
+static const char *check_public_url(const char *s)
+{
+    const char *bad = check_url(s);
+    if (bad)
+        return bad;
+    if (strlen(s) > 300)
+        return "must be at most 300 characters";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f || strchr("\"'<>\\^`{|}", *p))
+            return "must be a plain URL (no spaces, quotes or control characters)";
+    if (strpbrk(s, "?#"))
+        return "must not have a query (?) or fragment (#): URLs are appended to it";
+    const char *host = strstr(s, "://") + 3;
+    size_t hl = strcspn(host, "/");
+    if (memchr(host, '@', hl))
+        return "must not carry credentials (user:password@)";
+    return NULL;
+}
+
 static const char *check_log_level(const char *s)
 {
     if (!strcmp(s, "debug") || !strcmp(s, "info") || !strcmp(s, "warn") ||
@@ -804,6 +825,7 @@ static const struct field server_fields[] = {
     INT("body_timeout_ms", SRV, body_timeout_ms, 1, INT_MAX),
     INT("header_timeout_busy_ms", SRV, header_timeout_busy_ms, 1, INT_MAX),
     FLD("max_body_bytes_in_flight", F_SIZE, SRV, max_body_bytes_in_flight),
+    STR("public_url", SRV, public_url, check_public_url),
 };
 
 static const struct field provider_fields[] = {
@@ -1427,6 +1449,8 @@ static void load_root(struct ld *ld, const struct node *root)
     walk_map(ld, root, "", top_fields, NF(top_fields), c);
     walk_map(ld, map_get(root, "server"), "server", server_fields, NF(server_fields),
              &c->server);
+    if (c->server.public_url)
+        strip_slashes(c->server.public_url);   /* paths are appended: "/v1/..." */
     load_providers(ld, map_get(root, "providers"));
     load_models(ld, map_get(root, "models"));
     load_routes(ld, map_get(root, "routes"));
@@ -1722,6 +1746,7 @@ void fg_config_free(struct fg_config *c)
     free(c->server.listen);
     free(c->server.master_key);
     free(c->server.log_level);
+    free(c->server.public_url);
     free(c->storage);
     free(c->structured_output.stream);
     free(c->path);

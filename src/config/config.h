@@ -142,6 +142,10 @@ struct fg_server_cfg {
     size_t max_body_bytes_in_flight; /* request bodies being received, all workers,
                                         default 268435456 (256 MiB) or the largest
                                         path cap if larger (gate.h) */
+    char *public_url;        /* where clients reach frugal ("https://gw.example.com" or
+                                with a path prefix; no trailing slash, no query or
+                                fragment): the base of every URL frugal hands out.
+                                NULL: path-relative URLs, never the request's Host */
 };
 
 struct fg_config {

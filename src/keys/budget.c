@@ -109,6 +109,35 @@ void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms
     pthread_mutex_unlock(&lock);
 }
 
+void fg_budget_hold_of(struct fg_budget *const *bs, int n, int64_t amount, int64_t at_ms,
+                       struct fg_budget_hold *h)
+{
+    if (n > FG_BUDGET_MAX_HOLD)
+        n = FG_BUDGET_MAX_HOLD;
+    memset(h, 0, sizeof *h);
+    h->n = n;
+    h->amount = amount > 0 ? amount : 0;
+    h->held = amount > 0;
+    for (int i = 0; i < n; i++) {
+        h->b[i] = bs[i];
+        /* the period is fixed at init: no lock needed to read it */
+        h->period_start[i] = fg_period_start(bs[i]->period, at_ms);
+    }
+}
+
+void fg_budget_rehold(const struct fg_budget_hold *h, int64_t now_ms)
+{
+    if (!h->held || h->n == 0)
+        return;
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < h->n; i++) {
+        roll(h->b[i], now_ms);
+        if (h->period_start[i] == h->b[i]->period_start)
+            h->b[i]->reserved += h->amount;
+    }
+    pthread_mutex_unlock(&lock);
+}
+
 void fg_budget_charge(struct fg_budget *b, int64_t cost, int64_t call_ts_ms, int64_t now_ms)
 {
     if (cost <= 0)

@@ -18,6 +18,11 @@
  *    a second settle of the same hold only adds cost (a later attempt).
  *    fg_budget_force() holds the same amount again without a check (the
  *    next attempt of a call already admitted: retries, escalation).
+ *  - A hold may also be kept outside memory (a batch line's reservation
+ *    lives in the batch store): fg_budget_hold_of() rebuilds the hold a
+ *    reservation of `amount` taken at `at_ms` left, without touching any
+ *    counter, so it can be settled later; fg_budget_rehold() holds it again
+ *    after a restart, unchecked, on each budget still in that period.
  *  - Periods roll lazily on any operation: a new period starts with zero
  *    spent and reserved; holds taken in an earlier period release nothing,
  *    and a cost counts only in the period its call started in (the ledger's
@@ -72,6 +77,13 @@ void fg_budget_force(struct fg_budget_hold *h, int64_t now_ms);
 /* Release h if held and add `cost` for a call that started at call_ts_ms. */
 void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms,
                       int64_t now_ms);
+/* The hold a reservation of `amount` on bs[0..n) taken at at_ms left
+ * (held when amount > 0).  Touches no counter. */
+void fg_budget_hold_of(struct fg_budget *const *bs, int n, int64_t amount, int64_t at_ms,
+                       struct fg_budget_hold *h);
+/* Hold h->amount again on each of h's budgets still in h's period (at
+ * startup, for reservations kept outside memory); unchecked. */
+void fg_budget_rehold(const struct fg_budget_hold *h, int64_t now_ms);
 /* Add the cost of a call that started at call_ts_ms and held nothing
  * (the ledger's spend at startup; costs recorded outside admission). */
 void fg_budget_charge(struct fg_budget *b, int64_t cost, int64_t call_ts_ms, int64_t now_ms);

@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include "affinity.h"
+#include "batch_budget.h"
 #include "batch_exec.h"
 #include "batch_mailbox.h"
 #include "batch_store.h"
@@ -446,6 +447,11 @@ int fg_server_run(const struct fg_config *cfg)
     }
     if (fg_keyreg_start(cfg, lerr, sizeof lerr) < 0) {
         fg_error("keys: %s", lerr);
+        goto out;
+    }
+    /* before any call is admitted: budgets held by batch lines in flight */
+    if (fg_bbudget_restore(cfg->storage, lerr, sizeof lerr) < 0) {
+        fg_error("batches: %s", lerr);
         goto out;
     }
     fg_respcache_init(cfg);

@@ -9,6 +9,7 @@
 import { after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import http from 'node:http';
 import { join } from 'node:path';
 import { rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,7 @@ import {
   OpenAI,
   anthropic,
   call,
+  freePort,
   metrics,
   openai,
   rejectsWith,
@@ -197,7 +199,8 @@ for (const mode of ['provider', 'local']) {
       assert.equal(mb.results_url, null);
       const b = await untilEnded(c, mb.id);
       assert.deepEqual(b.request_counts, { processing: 0, succeeded: 2, errored: 1, canceled: 0, expired: 0 });
-      assert.ok(b.results_url.startsWith(fr.url), b.results_url);
+      // path-relative (no server.public_url): the SDK resolves it against its baseURL
+      assert.equal(b.results_url, `/v1/messages/batches/${mb.id}/results`);
       const results = [];
       for await (const r of await c.messages.batches.results(mb.id)) results.push(r);
       assert.deepEqual(results.map((r) => r.custom_id).sort(), ['r1', 'r2', 'r3']);
@@ -602,5 +605,235 @@ describe('frugal batch (CLI)', () => {
     assert.equal((await runFrugal(['batch', 'frobnicate'])).code, 2);
     await fr.stop();
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+// Provider-mode lines are reserved against the creating key's budgets (and
+// the tag budgets its lines carry) as they are submitted, at the batch price,
+// and settled as results arrive: a batch stops at the budget, and the lines
+// that cannot get a reservation end as budget_exceeded with a ledger row each.
+describe('budgets of the creating key', () => {
+  const PICO = 1_000_000_000_000;
+  const usdPico = (s) => Math.round(Number(s) * PICO);
+
+  function ledgerSum(db, where) {
+    const out = execFileSync('sqlite3', [db, `SELECT COALESCE(SUM(cost_pico), 0) FROM calls WHERE ${where}`]).toString();
+    return Number(out.trim());
+  }
+
+  for (const mode of ['provider', 'local']) {
+    test(`OpenAI batch of 300 lines on a $0.001/day key (${mode} mode) spends at most the budget`, async () => {
+      const LIMIT = 0.001 * PICO;
+      const fr = await gateway({ ...config(mode), server: { master_key: 'fk-e2e-master-budget' } });
+      const k = (await call(fr, '/frugal/keys', { body: { name: 'tiny', budget: '0.001/day' } })).json;
+      const c = openai(fr, { apiKey: k.key });
+      const N = 300;
+      const lines = Array.from({ length: N }, (_, i) => oaLine(`b${i}`, 'gpt-4o-mini', `item ${i} #sim:tokens=40`));
+      const f = await upload(c, lines);
+      const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      const b = await untilFinal(c, b0.id, 120000);
+      assert.equal(b.status, 'completed');
+      const out = await fileLines(c, b.output_file_id);
+      const errs = await fileLines(c, b.error_file_id);
+      assert.equal(out.length + errs.length, N);
+      assert.ok(out.length >= 1, 'some lines fit the budget');
+      assert.ok(errs.length >= 1, 'not every line fits $0.001');
+      for (const l of out) assert.equal(l.response.body.object, 'chat.completion');
+      for (const l of errs) {
+        assert.equal(l.response.status_code, 429, JSON.stringify(l));
+        assert.equal(l.response.body.error.code, 'budget_exceeded');
+        assert.match(l.response.body.error.message, /daily budget of key 'tiny'/);
+      }
+      const rows = ledger(fr.db, b.id);
+      assert.equal(rows.length, N, 'one ledger row per line');
+      assert.equal(rows.filter((r) => r.status === 429).length, errs.length);
+      assert.equal(rows.filter((r) => r.status === 200).length, out.length);
+      const spent = rows.reduce((s, r) => s + r.cost_pico, 0);
+      assert.ok(spent <= LIMIT, `spent ${spent} pico > budget ${LIMIT}`);
+      assert.ok(spent > LIMIT / 2, `the batch stopped at ${spent} pico, far below the budget`);
+      assert.equal(ledgerSum(fr.db, `key_id = '${k.id}'`), spent);
+      const view = await call(fr, `/frugal/keys/${k.id}`, { method: 'GET' });
+      assert.equal(view.json.usage.budget.reserved_usd, '0.000000', 'nothing left held');
+      assert.equal(usdPico(view.json.usage.budget.spent_usd), Math.round(spent / 1e6) * 1e6);
+      await fr.stop();
+    });
+  }
+
+  test('Anthropic message batch of 200 requests against a tag budget the key carries', async () => {
+    const LIMIT = 0.002 * PICO;
+    const fr = await gateway({
+      ...config('provider'),
+      server: { master_key: 'fk-e2e-master-tagbudget' },
+      tag_budgets: { 'team=tiny': '0.002/day' },
+    });
+    const k = (await call(fr, '/frugal/keys', { body: { name: 'tagged', tags: 'team=tiny' } })).json;
+    const c = anthropic(fr, { apiKey: k.key });
+    const N = 200;
+    const mb = await c.messages.batches.create({
+      requests: Array.from({ length: N }, (_, i) => ({ custom_id: `t${i}`,
+        params: { model: 'claude-haiku-4-5', max_tokens: 20, messages: [{ role: 'user', content: `q ${i} #sim:tokens=20` }] } })),
+    });
+    const b = await untilEnded(c, mb.id, 120000);
+    const results = [];
+    for await (const r of await c.messages.batches.results(mb.id)) results.push(r);
+    assert.equal(results.length, N);
+    const ok = results.filter((r) => r.result.type === 'succeeded');
+    const denied = results.filter((r) => r.result.type === 'errored');
+    assert.equal(ok.length + denied.length, N, JSON.stringify(b.request_counts));
+    assert.ok(ok.length >= 1 && denied.length >= 1, `${ok.length} succeeded, ${denied.length} errored`);
+    for (const r of ok) assert.equal(r.result.message.type, 'message');
+    for (const r of denied) {
+      assert.equal(r.result.error.error.type, 'rate_limit_error', JSON.stringify(r));
+      assert.match(r.result.error.error.message, /Budget exceeded: the daily budget of tag 'team=tiny'/);
+    }
+    const rows = ledger(fr.db, mb.id);
+    assert.equal(rows.length, N, 'one ledger row per request');
+    assert.equal(rows.filter((r) => r.status === 429).length, denied.length);
+    const spent = rows.reduce((s, r) => s + r.cost_pico, 0);
+    assert.ok(spent <= LIMIT, `spent ${spent} pico > tag budget ${LIMIT}`);
+    assert.ok(spent > LIMIT / 2, `the batch stopped at ${spent} pico, far below the budget`);
+    assert.equal(ledgerSum(fr.db, `tags LIKE '%team=tiny%'`), spent);
+    await fr.stop();
+  });
+
+  test('reservations of submitted lines survive kill -9: the restarted gateway still holds them', async () => {
+    const sim = await startSim({ name: 'sim-budget-restart' });
+    const dir = tempDir();
+    const cfg = {
+      providers: [{ name: 'sim', type: 'sim', base_url: sim.url, batch: 'provider' }],
+      models: MODELS, batches: { poll_ms: 50, poll_max_ms: 200 },
+      server: { master_key: 'fk-e2e-master-budget-restart' },
+    };
+    let fr = await gateway(cfg, { cwd: dir });
+    const k = (await call(fr, '/frugal/keys', { body: { name: 'held', budget: '0.0005/day' } })).json;
+    let c = openai(fr, { apiKey: k.key });
+    // the provider sits on these for a minute: their reservations stay outstanding
+    const lines = Array.from({ length: 100 }, (_, i) => oaLine(`h${i}`, 'gpt-4o-mini', `slow ${i} #sim:batch_delay_ms=60000`));
+    const f = await upload(c, lines);
+    const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    await waitFor(() => execFileSync('sqlite3', [fr.db, "SELECT COUNT(*) FROM batch_jobs WHERE state='submitted'"])
+      .toString().trim() === '1', { timeoutMs: 20000, what: 'the provider job' });
+    const before = (await call(fr, `/frugal/keys/${k.id}`, { method: 'GET' })).json.usage.budget;
+    assert.ok(usdPico(before.reserved_usd) > 0, JSON.stringify(before));
+    // a call that fits the empty budget (~$0.00013 worst case of $0.0005), not the rest of it
+    const chat = (cl) => cl.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 200,
+      messages: [{ role: 'user', content: 'hi' }] });
+    const e1 = await rejectsWith(chat(c), OpenAI.RateLimitError, 'the batch holds the budget');
+    assert.equal(e1.code, 'budget_exceeded');
+
+    await fr.stop({ signal: 'SIGKILL', expectCode: null }).catch(() => {});
+    fr = await gateway(cfg, { cwd: dir });
+    c = openai(fr, { apiKey: k.key });
+    // without the batch's reservations this call would fit, and the batch's
+    // results would then push the key past its budget
+    const e2 = await rejectsWith(chat(c), OpenAI.RateLimitError, 'after restart');
+    assert.equal(e2.code, 'budget_exceeded');
+    const after = (await call(fr, `/frugal/keys/${k.id}`, { method: 'GET' })).json.usage.budget;
+    assert.equal(after.reserved_usd, before.reserved_usd, 'the reservations were re-established');
+
+    // cancelled lines end without cost: their reservations are released
+    await c.batches.cancel(b0.id);
+    const b = await untilFinal(c, b0.id, 30000);
+    assert.equal(b.status, 'cancelled');
+    const end = (await call(fr, `/frugal/keys/${k.id}`, { method: 'GET' })).json.usage.budget;
+    assert.equal(end.reserved_usd, '0.000000');
+    assert.equal(ledgerSum(fr.db, `key_id = '${k.id}' AND batch_id = '${b0.id}'`), 0);
+    await fr.stop();
+    await sim.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+// results_url (the only URL frugal hands out) is built from server.public_url
+// or is path-relative; never from the request's Host header, which any client
+// chooses: a results_url on attacker.example would make the Anthropic SDK of
+// whoever reads the batch send its key there.
+describe('URLs frugal hands out', () => {
+  const EVIL = 'attacker.example:9999';
+
+  /* A request with a Host header of our choosing (fetch sets its own). */
+  function raw(fr, method, path, body) {
+    return new Promise((resolve, reject) => {
+      const data = body === undefined ? undefined : JSON.stringify(body);
+      const headers = { Host: EVIL, 'anthropic-version': '2023-06-01' };
+      if (data) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) });
+      const req = http.request({ host: '127.0.0.1', port: fr.port, method, path, headers, setHost: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => { text += c; });
+        res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+      });
+      req.on('error', reject);
+      if (data) req.write(data);
+      req.end();
+    });
+  }
+
+  const noEvil = (r, what) => {
+    const all = `${JSON.stringify(r.headers)}\n${r.text}`;
+    assert.ok(!/attacker/i.test(all), `${what}: the client's Host header came back: ${all.slice(0, 600)}`);
+  };
+
+  /* An SDK whose base URL is http://frugal.invalid (mapped to frugal by its
+   * fetch), recording every URL it fetches. */
+  function aliased(fr) {
+    const seen = [];
+    const client = anthropic(fr, {
+      baseURL: 'http://frugal.invalid',
+      fetch: (url, init) => {
+        seen.push(String(url));
+        return fetch(String(url).replace('http://frugal.invalid', fr.url), init);
+      },
+    });
+    return { client, seen };
+  }
+
+  async function anthropicBatchViaEvilHost(fr) {
+    const created = await raw(fr, 'POST', '/v1/messages/batches', { requests: [{ custom_id: 'h1',
+      params: { model: 'claude-haiku-4-5', max_tokens: 5, messages: [{ role: 'user', content: 'x' }] } }] });
+    assert.equal(created.status, 200, created.text);
+    noEvil(created, 'create');
+    const id = JSON.parse(created.text).id;
+    const ended = await waitFor(async () => {
+      const r = await raw(fr, 'GET', `/v1/messages/batches/${id}`);
+      return JSON.parse(r.text).processing_status === 'ended' ? r : null;
+    }, { timeoutMs: 20000, what: 'the batch to end' });
+    noEvil(ended, 'retrieve');
+    for (const [m, path] of [['GET', '/v1/messages/batches'], ['GET', `/v1/messages/batches/${id}/results`],
+      ['GET', '/v1/batches'], ['GET', '/v1/files'], ['GET', '/v1/models'], ['GET', '/healthz'],
+      ['GET', '/frugal/spend'], ['GET', '/nowhere'], ['POST', `/v1/messages/batches/${id}/cancel`]]) {
+      noEvil(await raw(fr, m, path), `${m} ${path}`);
+    }
+    return { id, batch: JSON.parse(ended.text) };
+  }
+
+  test('a request with Host: attacker.example gets no attacker host back; results_url is path-relative', async () => {
+    const fr = await gateway(config('provider'));
+    const { id, batch } = await anthropicBatchViaEvilHost(fr);
+    assert.equal(batch.results_url, `/v1/messages/batches/${id}/results`);
+    // the SDK resolves the relative URL against its own base URL
+    const { client, seen } = aliased(fr);
+    const results = [];
+    for await (const r of await client.messages.batches.results(id)) results.push(r);
+    assert.deepEqual(results.map((r) => [r.custom_id, r.result.type]), [['h1', 'succeeded']]);
+    assert.ok(seen.includes(`http://frugal.invalid/v1/messages/batches/${id}/results`), seen.join(' '));
+    await fr.stop();
+  });
+
+  test('server.public_url is the base of results_url, whatever Host the client sent', async () => {
+    const port = await freePort();
+    const pub = `http://127.0.0.1:${port}`;
+    const fr = await gateway({ ...config('provider'), server: { listen: `127.0.0.1:${port}`, public_url: `${pub}/` } });
+    const { id, batch } = await anthropicBatchViaEvilHost(fr);
+    assert.equal(batch.results_url, `${pub}/v1/messages/batches/${id}/results`);
+    // the SDK's base URL is another name for frugal: it fetches the absolute URL given
+    const { client, seen } = aliased(fr);
+    const listed = await client.messages.batches.list();
+    assert.equal(listed.data[0].results_url, batch.results_url);
+    const results = [];
+    for await (const r of await client.messages.batches.results(id)) results.push(r);
+    assert.deepEqual(results.map((r) => r.custom_id), ['h1']);
+    assert.ok(seen.includes(batch.results_url), seen.join(' '));
+    await fr.stop();
   });
 });

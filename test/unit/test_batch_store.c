@@ -203,6 +203,122 @@ static void test_lines_state_machine(void **state)
     fg_batch_clear(&got);
 }
 
+struct holds_seen {
+    int n;
+    int64_t sum, at;
+    char owner[48], tags[64];
+};
+
+static int hold_cb(void *arg, const struct fg_bhold *h)
+{
+    struct holds_seen *x = arg;
+    x->n++;
+    x->sum += h->hold_pico;
+    x->at = h->hold_at;
+    snprintf(x->owner, sizeof x->owner, "%s", h->owner);
+    snprintf(x->tags, sizeof x->tags, "%s", h->tags ? h->tags : "");
+    return 0;
+}
+
+static int64_t held_of(struct fg_bstore *s, const char *batch_id)
+{
+    struct holds_seen x = {0};
+    assert_int_equal(fg_bstore_holds(s, batch_id, hold_cb, &x), 0);
+    return x.sum;
+}
+
+/* A line's budget reservation is durable from before it is submitted until
+ * the statement that ends it: what a restart holds again. */
+static void test_line_holds(void **state)
+{
+    struct fg_bstore *s = *state;
+    struct fg_batch b;
+    new_batch(&b, "batch_h", "openai");
+    b.tags = "team=a";
+    struct fg_bline_in in[4] = {
+        {"h0", "{}", 2}, {"h1", "{}", 2}, {"h2", "{}", 2}, {"h3", "{}", 2}};
+    assert_int_equal(fg_bstore_batch_create(s, &b, in, 4), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(fg_bstore_line_plan(s, "batch_h", i, "m", "{\"batch\":\"provider\"}"), 0);
+    int64_t idx[3] = {0, 1, 2}, amt[3] = {100, 200, 300};
+    assert_int_equal(fg_bstore_planned_held(s, "batch_h"), 0);
+    assert_int_equal(fg_bstore_lines_hold(s, "batch_h", idx, amt, 3, 777000), 0);
+    assert_int_equal(fg_bstore_planned_held(s, "batch_h"), 3);
+    struct holds_seen x = {0};
+    assert_int_equal(fg_bstore_holds(s, NULL, hold_cb, &x), 0);
+    assert_int_equal(x.n, 3);
+    assert_int_equal(x.sum, 600);
+    assert_int_equal(x.at, 777000);
+    assert_string_equal(x.owner, "key_a");
+    assert_string_equal(x.tags, "team=a");
+    /* a line is reserved once: holding it again writes nothing */
+    assert_int_equal(fg_bstore_lines_hold(s, "batch_h", idx, amt, 1, 888000), -1);
+    assert_int_equal(held_of(s, "batch_h"), 600);
+
+    /* submitted and released (the job never reached the provider): still held */
+    struct fg_bjob j = {0};
+    snprintf(j.id, sizeof j.id, "bjob_h");
+    snprintf(j.batch_id, sizeof j.batch_id, "batch_h");
+    snprintf(j.state, sizeof j.state, "creating");
+    assert_int_equal(fg_bstore_job_create(s, &j, idx, 3), 0);
+    assert_int_equal(fg_bstore_planned_held(s, "batch_h"), 0);
+    assert_int_equal(held_of(s, "batch_h"), 600);
+    assert_int_equal(fg_bstore_job_release(s, "bjob_h"), 0);
+    assert_int_equal(held_of(s, "batch_h"), 600);
+    int64_t acc[8] = {0};
+    assert_int_equal(fg_bstore_lines(s, "batch_h", "planned", 0, 10, idx_cb, acc), 0);
+    assert_int_equal(acc[0], 4);
+    snprintf(j.id, sizeof j.id, "bjob_h2");
+    assert_int_equal(fg_bstore_job_create(s, &j, idx, 3), 0);
+
+    /* ended with its result: the hold goes in the same transaction */
+    struct fg_bline_done d = {.idx = 0, .outcome = FG_LINE_SUCCEEDED, .status_code = 200,
+                              .result = "{}"};
+    assert_int_equal(fg_bstore_lines_done(s, "batch_h", &d, 1, NULL, 0), 0);
+    assert_int_equal(held_of(s, "batch_h"), 500);
+    /* sent back to run locally: no longer held by the store */
+    assert_int_equal(fg_bstore_line_replan(s, "batch_h", 1, "{\"batch\":\"local\"}", NULL, 0), 0);
+    assert_int_equal(held_of(s, "batch_h"), 300);
+    /* the rest ended (cancel / expiry) */
+    assert_int_equal(fg_bstore_lines_finish_rest(s, "batch_h", FG_LINE_CANCELED), 3);
+    assert_int_equal(held_of(s, "batch_h"), 0);
+    assert_int_equal(held_of(s, NULL), 0);
+}
+
+/* A database from before line holds existed gets the columns. */
+static void test_holds_migration(void **state)
+{
+    (void)state;
+    char p[128], d[140];
+    snprintf(p, sizeof p, "/tmp/frugal-test-bstore-old-%d.db", (int)getpid());
+    snprintf(d, sizeof d, "sqlite:%s", p);
+    unlink(p);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+        "CREATE TABLE batch_lines (batch_id TEXT NOT NULL, idx INTEGER NOT NULL, custom_id TEXT,"
+        " body BLOB, state TEXT NOT NULL DEFAULT 'pending', job_id TEXT, model TEXT, plan TEXT,"
+        " outcome TEXT, status_code INTEGER, result TEXT, request_id TEXT, in_tokens INTEGER,"
+        " cached_tokens INTEGER, out_tokens INTEGER, reasoning_tokens INTEGER,"
+        " cost_pico INTEGER, PRIMARY KEY (batch_id, idx));"
+        "INSERT INTO batch_lines (batch_id, idx, custom_id, body, state) VALUES"
+        " ('batch_o', 0, 'o0', '{}', 'submitted');", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct fg_bstore *s;
+    char err[256];
+    assert_int_equal(fg_bstore_open(d, &s, err, sizeof err), 0);
+    int64_t acc[4] = {0};
+    assert_int_equal(fg_bstore_lines(s, "batch_o", NULL, 0, 10, idx_cb, acc), 0);
+    assert_int_equal(acc[0], 1);
+    assert_int_equal(held_of(s, NULL), 0);
+    fg_bstore_close(s);
+    unlink(p);
+    snprintf(d, sizeof d, "%s-wal", p);
+    unlink(d);
+    snprintf(d, sizeof d, "%s-shm", p);
+    unlink(d);
+}
+
 static int batch_count(void *arg, const struct fg_batch *b)
 {
     (*(int *)arg)++;
@@ -338,6 +454,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lines_state_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_listing_and_active, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_line_holds, setup, teardown),
+        cmocka_unit_test(test_holds_migration),
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_record_ids),
     };

@@ -59,6 +59,65 @@ static void reserve_and_settle(void **state)
     assert_int_equal(v.spent, 1000);
 }
 
+/* A hold kept outside memory (a batch line's, in the batch store): rebuilt
+ * to settle it, and held again after a restart only while its period lasts. */
+static void hold_kept_elsewhere(void **state)
+{
+    struct fg_budget key, tag;
+    struct fg_budget *bs[] = {&key, &tag};
+    struct fg_budget_hold h, again;
+    struct fg_budget_view v;
+    fg_budget_init(&key, 1000, FG_PERIOD_DAY, 0, T0);
+    fg_budget_init(&tag, 5000, FG_PERIOD_MONTH, 0, T0);
+    assert_int_equal(fg_budget_reserve(bs, 2, 300, T0, &h, &v), -1);
+    /* the line settles from what the store kept: amount and time */
+    fg_budget_hold_of(bs, 2, 300, T0, &again);
+    assert_true(again.held);
+    fg_budget_settle(&again, 120, T0, T0 + 10);
+    fg_budget_get(&key, T0 + 10, &v);
+    assert_int_equal(v.reserved, 0);
+    assert_int_equal(v.spent, 120);
+    fg_budget_get(&tag, T0 + 10, &v);
+    assert_int_equal(v.reserved, 0);
+    assert_int_equal(v.spent, 120);
+
+    /* a restart: budgets start from the ledger's spend, holds come back */
+    fg_budget_init(&key, 1000, FG_PERIOD_DAY, 120, T0 + 20);
+    fg_budget_init(&tag, 5000, FG_PERIOD_MONTH, 120, T0 + 20);
+    fg_budget_hold_of(bs, 2, 800, T0 + 5, &again);
+    fg_budget_rehold(&again, T0 + 20);
+    fg_budget_get(&key, T0 + 20, &v);
+    assert_int_equal(v.reserved, 800);
+    /* unchecked, but a call still cannot pass the limit */
+    assert_int_equal(fg_budget_reserve(bs, 2, 81, T0 + 20, &h, &v), 0);
+    fg_budget_settle(&again, 0, T0 + 5, T0 + 30);   /* ended without cost */
+    fg_budget_get(&key, T0 + 30, &v);
+    assert_int_equal(v.reserved, 0);
+    assert_int_equal(v.spent, 120);
+
+    /* held yesterday: today's counters know nothing of it (its cost, dated
+     * yesterday, counts in neither the counters nor today's ledger sum) */
+    fg_budget_hold_of(bs, 2, 800, T0 - 86400000LL, &again);
+    fg_budget_rehold(&again, T0 + 40);
+    fg_budget_get(&key, T0 + 40, &v);
+    assert_int_equal(v.reserved, 0);
+    fg_budget_get(&tag, T0 + 40, &v);
+    assert_int_equal(v.reserved, 800);   /* the monthly tag budget: same period */
+    fg_budget_settle(&again, 500, T0 - 86400000LL, T0 + 50);
+    fg_budget_get(&key, T0 + 50, &v);
+    assert_int_equal(v.spent, 120);
+    fg_budget_get(&tag, T0 + 50, &v);
+    assert_int_equal(v.reserved, 0);
+    assert_int_equal(v.spent, 620);
+    /* nothing held: settling adds the cost only */
+    fg_budget_hold_of(bs, 2, 0, T0 + 60, &again);
+    assert_false(again.held);
+    fg_budget_settle(&again, 10, T0 + 60, T0 + 60);
+    fg_budget_get(&key, T0 + 60, &v);
+    assert_int_equal(v.spent, 130);
+    assert_int_equal(v.reserved, 0);
+}
+
 static void all_or_none(void **state)
 {
     struct fg_budget key, tag;
@@ -240,6 +299,23 @@ static void worst_case_formula(void **state)
     int64_t huge = fg_admit_worst_cost(&a, INT64_MAX / 2, INT64_MAX / 2);
     assert_true(huge > 0);
     assert_true(huge >= fg_admit_worst_cost(&a, 1000000, 1000000));
+    /* batch price: the listed batch input/output, cache writes at half
+     * rounded up; never below what a provider batch charges */
+    a.batch_input = 500000;
+    a.batch_output = 2500000;
+    a.cache_write_5m = 1250001;   /* odd: halving must not round the worst case down */
+    struct fg_price b;
+    fg_admit_batch_price(&a, &b);
+    assert_int_equal(b.input, 500000);
+    assert_int_equal(b.output, 2500000);
+    assert_int_equal(b.cache_write_5m, 625001);
+    assert_int_equal(b.cache_write_1h, 1000000);
+    assert_int_equal(fg_admit_worst_cost(&b, 10, 1), 10 * 1000000 + 2500000);
+    const struct fg_tokens splits[] = {
+        {.input = 10, .output = 1}, {.cache_write_5m = 7, .input = 3, .output = 1},
+        {.cache_write_1h = 9, .cache_read = 1, .output = 1}, {.cache_write_5m = 1}};
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++)
+        assert_true(fg_price_cost(&a, &splits[i], true) <= fg_admit_worst_cost(&b, 10, 1));
     assert_int_equal(fg_admit_prompt_margin(0), 64);
     assert_int_equal(fg_admit_prompt_margin(400), 564);
 }
@@ -249,6 +325,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reserve_and_settle),
         cmocka_unit_test(all_or_none),
+        cmocka_unit_test(hold_kept_elsewhere),
         cmocka_unit_test(periods_roll),
         cmocka_unit_test(hundred_threads_never_overshoot),
         cmocka_unit_test(rpm_with_retry_after),

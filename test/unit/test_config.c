@@ -358,6 +358,44 @@ static void test_env_values(void **state)
                        "13: providers[2].base_url: must start with http:// or https://");
 }
 
+/* server.public_url: the base of every URL frugal hands out. */
+static void test_public_url(void **state)
+{
+    struct fg_config *c = load_ok("server:\n"
+                                  "  listen: 127.0.0.1:4000\n");
+    assert_null(c->server.public_url);   /* path-relative URLs then */
+    fg_config_free(c);
+    c = load_ok("server:\n"
+                "  public_url: https://gw.example.com/llm//\n");
+    assert_string_equal(c->server.public_url, "https://gw.example.com/llm");
+    fg_config_free(c);
+    c = load_ok("server:\n"
+                "  public_url: http://[::1]:4000/\n");
+    assert_string_equal(c->server.public_url, "http://[::1]:4000");
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  public_url: gw.example.com\n",
+                       "2: server.public_url: must start with http:// or https://");
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  public_url: https:///v1\n",
+                       "2: server.public_url: URL has no host");
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  public_url: https://gw.example.com/?x=1\n",
+                       "2: server.public_url: must not have a query (?) or fragment (#): URLs "
+                       "are appended to it");
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  public_url: \"https://gw.example.com/#top\"\n",
+                       "2: server.public_url: must not have a query (?) or fragment (#): URLs "
+                       "are appended to it");
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  public_url: \"https://gw.example.com/a b\"\n",
+                       "2: server.public_url: must be a plain URL (no spaces, quotes or control "
+                       "characters)");
+    EXPECT_LOAD_ERRORS("server:\n"
+                       "  public_url: https://user:pw@gw.example.com\n",
+                       "2: server.public_url: must not carry credentials (user:password@)");
+}
+
 static void test_wrong_types(void **state)
 {
     EXPECT_LOAD_ERRORS("server: [127.0.0.1]\n"
@@ -998,6 +1036,7 @@ int main(void)
         T(test_unknown_nested_key),
         T(test_many_errors_all_reported),
         T(test_env_values),
+        T(test_public_url),
         T(test_wrong_types),
         T(test_bad_references_and_duplicates),
         T(test_missing_required_keys),
