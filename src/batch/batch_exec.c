@@ -27,6 +27,7 @@
 #include "prefix.h"
 #include "price.h"
 #include "provider.h"
+#include "redact.h"
 #include "server.h"
 #include "structured.h"
 #include "translate.h"
@@ -896,7 +897,10 @@ static void on_result(void *arg, const struct fg_remote_result *res)
     }
     jr->v[jr->n] = *res;
     jr->bodies[jr->n] = res->body ? strndup(res->body, res->len) : NULL;
-    jr->reqids[jr->n] = res->request_id ? strdup(res->request_id) : NULL;
+    /* served to the client as the line's request_id: redacted like a
+     * relayed request-id header (relay.c) */
+    const char *rid = res->request_id;
+    jr->reqids[jr->n] = rid ? fg_redact_dup(rid, strlen(rid), NULL) : NULL;
     jr->v[jr->n].body = jr->bodies[jr->n];
     jr->v[jr->n].request_id = jr->reqids[jr->n];
     jr->n++;
@@ -1049,6 +1053,17 @@ static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *p
     return 1;
 }
 
+/* An errored line's text quotes the provider's error, which may echo the
+ * key frugal sent it: redacted like a real-time error body (relay.c,
+ * redact.h).  Answers are model output and stay as they are.  Takes and
+ * returns a malloc'd string. */
+static char *redacted(char *text)
+{
+    char *r = fg_redact_dup(text, strlen(text), NULL);
+    free(text);
+    return r;
+}
+
 static int finish_job_line(void *arg, struct fg_bline *l)
 {
     struct job_ctx *x = arg;
@@ -1106,6 +1121,8 @@ static int finish_job_line(void *arg, struct fg_bline *l)
         settles_add(&x->st, l, r->cost_pico);
         commit_rec(x->c, r);
     }
+    if (text && d.outcome != FG_LINE_SUCCEEDED)
+        text = redacted(text);
     d.result = text;
     commit_add(x->c, &d, text);
     json_decref(plan);

@@ -341,6 +341,17 @@ void sim_fault_error(struct sim_ctx *c, enum sim_dialect d, struct sim_reply *r,
         sim_reply_header(r, "retry-after", "0");
 }
 
+void sim_echo_auth_error(struct sim_ctx *c, enum sim_dialect d, struct sim_reply *r)
+{
+    const char *k = c->credential ? c->credential : "(none)";
+    if (d == SIM_OPENAI)
+        sim_openai_error(c, r, 401, "invalid_request_error", NULL, "invalid_api_key",
+                         fg_arena_printf(c->arena, "Incorrect API key provided: %s.", k));
+    else
+        sim_anthropic_error(c, r, 401, "authentication_error",
+                            fg_arena_printf(c->arena, "invalid x-api-key: %s", k));
+}
+
 static void invalid_json_reply(struct sim_req *r, enum sim_dialect d, int stream)
 {
     struct sim_reply *rep = &r->reply;
@@ -376,6 +387,8 @@ static void build(struct sim_req *r, struct sim_ctx *c, const struct route *rt, 
         return;
     if (f->status >= 400)
         sim_fault_error(c, rt->dialect, &r->reply, f->status);
+    else if (f->echo_auth)
+        sim_echo_auth_error(c, rt->dialect, &r->reply);
     else if (f->invalid_json)
         invalid_json_reply(r, rt->dialect, json_is_true(json_object_get(j, "stream")));
     else
@@ -406,6 +419,9 @@ static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
     struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
     /* Ids only need to be unique; the answer text never depends on them. */
     uint64_t id = sim_hash(SIM_HASH_INIT, body, len) ^ (++sim->counter * 0x9E3779B97F4A7C15ULL);
+    const char *cred = evhttp_find_header(h, "x-api-key");
+    if (!cred && (cred = evhttp_find_header(h, "authorization")) && !strncasecmp(cred, "Bearer ", 7))
+        cred += 7;
     struct sim_ctx ctx = {
         .arena = &r->arena,
         .cache = sim->cache,
@@ -416,6 +432,7 @@ static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
         .tokens = r->fault.tokens,
         .bad_schema = r->fault.bad_schema,
         .bad_usage = r->fault.bad_usage,
+        .credential = cred,
         .responses = sim->responses,
     };
     return ctx;

@@ -53,6 +53,10 @@
  *   "#sim:bad_usage"         report an absurd usage count (output tokens
  *                            -99999999999), real time and in batches, to
  *                            test that frugal does not bill it
+ *   "#sim:echo_auth"         reply 401 with an error message that quotes the
+ *                            API key the request carried (x-api-key, else
+ *                            Authorization without "Bearer "), real time and
+ *                            in batches, to test that frugal redacts it
  *   "#sim:batch_delay_ms=N"  batches: the last line is done N ms after creation
  *                            (default 300; the max over the batch's lines
  *                            and the create request's x-sim-fault header)
@@ -61,8 +65,9 @@
  *                            last one) expire
  * Several may be combined: "#sim:status=429 #sim:delay_ms=10".
  * Inside a batch a line's own "#sim:status=N" makes that line an error
- * result in the provider's shape and "#sim:tokens=N" and "#sim:bad_usage"
- * apply; the transport faults (delay, stall, cut, reset, invalid_json) do
+ * result in the provider's shape, so does "#sim:echo_auth" (quoting the key
+ * of the request that first sees the line done), and "#sim:tokens=N" and
+ * "#sim:bad_usage" apply; the transport faults (delay, stall, cut, reset, invalid_json) do
  * not.  On the files and
  * batch endpoints themselves only the x-sim-fault header counts (status,
  * delay_ms, reset, invalid_json).

@@ -284,6 +284,8 @@ void sim_batch_run_line(struct sim_ctx *c, enum sim_dialect d, const json_t *bod
     c->bad_usage = f.bad_usage;
     if (f.status >= 400) {
         sim_fault_error(c, d, &rep, f.status);
+    } else if (f.echo_auth) {
+        sim_echo_auth_error(c, d, &rep);
     } else if (json_is_true(json_object_get(body, "stream"))) {
         if (d == SIM_OPENAI)
             sim_openai_error(c, &rep, 400, "invalid_request_error", "stream", NULL,
@@ -316,6 +318,8 @@ void sim_batch_run_responses_line(struct sim_ctx *c, const json_t *body,
     struct sim_http h = {.method = SIM_POST, .path = "/v1/responses"};
     if (f.status >= 400)
         sim_fault_error(c, SIM_OPENAI, &rep, f.status);
+    else if (f.echo_auth)
+        sim_echo_auth_error(c, SIM_OPENAI, &rep);
     else if (json_is_true(json_object_get(body, "stream")))
         sim_openai_error(c, &rep, 400, "invalid_request_error", "stream", NULL,
                          "Streaming is not supported in the Batch API.");

@@ -158,6 +158,7 @@ static void run_line(struct sim_an_batch *b, size_t i, const struct sim_ctx *par
         .id = fg_arena_printf(&a, "%016llx", (unsigned long long)h),
         .anthropic_version = b->version,
         .tokens = -1,
+        .credential = parent->credential, /* #sim:echo_auth */
     };
     json_t *params = json_loads(l->params, 0, NULL);
     struct sim_line_answer ans;

@@ -212,6 +212,7 @@ static void run_line(struct sim_batches *s, struct sim_oa_batch *b, size_t i,
         .created = (long long)(at / 1000),
         .id = fg_arena_printf(&a, "%016llx", (unsigned long long)h),
         .tokens = -1,
+        .credential = parent->credential, /* #sim:echo_auth */
     };
     json_t *body = json_loads(l->body, 0, NULL);
     struct sim_line_answer ans;

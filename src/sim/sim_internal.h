@@ -36,6 +36,7 @@ struct sim_fault {
     int batch_expire;    /* batches: expire at created + delay */
     int bad_schema;      /* answer a requested schema with prose instead */
     int bad_usage;       /* report an absurd usage (output -99999999999) */
+    int echo_auth;       /* answer 401 quoting the credential the request sent */
 };
 
 void sim_fault_init(struct sim_fault *f);
@@ -195,6 +196,8 @@ struct sim_ctx {
     long tokens;       /* #sim:tokens, -1 if absent */
     int bad_schema;    /* #sim:bad_schema */
     int bad_usage;     /* #sim:bad_usage */
+    const char *credential; /* the request's key (x-api-key, else Authorization
+                               without "Bearer "), or NULL: for #sim:echo_auth */
     struct sim_responses *responses; /* stored Responses (sim_responses.c), or NULL */
 };
 
@@ -205,6 +208,9 @@ void sim_anthropic_error(struct sim_ctx *c, struct sim_reply *r, int status, con
                          const char *msg);
 /* The provider-shaped error for an injected "#sim:status=N". */
 void sim_fault_error(struct sim_ctx *c, enum sim_dialect d, struct sim_reply *r, int status);
+/* "#sim:echo_auth": a 401 whose message quotes c->credential verbatim, as
+ * careless providers do, so tests can check frugal never passes it on. */
+void sim_echo_auth_error(struct sim_ctx *c, enum sim_dialect d, struct sim_reply *r);
 
 /* Text of the last user message (string content or text parts/blocks
  * joined with "\n"), "" when none.  Used for fault directives. */

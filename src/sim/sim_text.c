@@ -55,6 +55,8 @@ static void apply_directive(struct sim_fault *f, const char *k, size_t n, const 
         f->bad_schema = 1;
     } else if (key_is(k, n, "bad_usage")) {
         f->bad_usage = 1;
+    } else if (key_is(k, n, "echo_auth")) {
+        f->echo_auth = 1;
     } else if (num < 0) {
         return;
     } else if (key_is(k, n, "status")) {

@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
 import { join } from 'node:path';
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { toFile } from 'openai';
@@ -394,6 +394,78 @@ describe('routing inside a batch', () => {
     assert.equal(byModel['gpt-4o'][0].route, 'frontier');
     await fr.stop();
   });
+});
+
+describe('provider keys stay out of batch results', () => {
+  // A provider that quotes the key it received in a line's error
+  // (#sim:echo_auth, src/sim/sim.h): the client, whose key may be any
+  // virtual key, gets the error with [REDACTED] where frugal's provider key
+  // was, in both dialects, translated or not.  The key is not key-shaped, so
+  // only its registration with the redactor (every configured api_key) can
+  // catch it.
+  const KEY = 'plainBATCHPROVIDERKEYnotshaped7c41e0d9';
+  const echo = 'what is my key? #sim:echo_auth';
+  for (const mode of ['provider', 'local']) {
+    test(`errored lines quoting the provider key are redacted (${mode} mode)`, async () => {
+      const sim = await startSim({ name: `sim-echo-${mode}` });
+      const dir = tempDir();
+      try {
+        const fr = await gateway({
+          providers: [{ name: 'sim', type: 'sim', base_url: sim.url, api_key: KEY, batch: mode }],
+          models: MODELS,
+          batches: { poll_ms: 50, poll_max_ms: 200 },
+        }, { cwd: dir });
+        const oc = openai(fr);
+        const f = await upload(oc, [
+          oaLine('o-oa', 'gpt-4o-mini', echo),
+          oaLine('o-an', 'claude-haiku-4-5', echo),   // Anthropic provider, OpenAI client
+          oaLine('o-ok', 'gpt-4o-mini', 'Say hello'),
+        ]);
+        const b0 = await oc.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+        const b = await untilFinal(oc, b0.id);
+        assert.deepEqual(b.request_counts, { total: 3, completed: 1, failed: 2 });
+        assert.equal(b.errors ?? null, null);
+        const errText = await (await oc.files.content(b.error_file_id)).text();
+        const outText = await (await oc.files.content(b.output_file_id)).text();
+        assert.ok(!errText.includes(KEY), `the provider key reached the error file: ${errText}`);
+        assert.ok(!outText.includes(KEY));
+        const errs = parseJsonl(errText);
+        assert.deepEqual(errs.map((l) => l.custom_id).sort(), ['o-an', 'o-oa']);
+        for (const l of errs) {
+          assert.equal(l.response.status_code, 401, JSON.stringify(l));
+          assert.match(l.response.body.error.message, /\[REDACTED\]/, JSON.stringify(l));
+        }
+
+        const ac = anthropic(fr);
+        const mb = await ac.messages.batches.create({
+          requests: [
+            { custom_id: 'a-an', params: { model: 'claude-haiku-4-5', max_tokens: 30, messages: [{ role: 'user', content: echo }] } },
+            { custom_id: 'a-oa', params: { model: 'gpt-4o-mini', max_tokens: 30, messages: [{ role: 'user', content: echo }] } },
+          ],
+        });
+        await untilEnded(ac, mb.id);
+        const raw = (await call(fr, `/v1/messages/batches/${mb.id}/results`, { method: 'GET' })).text;
+        assert.ok(!raw.includes(KEY), `the provider key reached the message batch results: ${raw}`);
+        const results = [];
+        for await (const r of await ac.messages.batches.results(mb.id)) results.push(r);
+        assert.deepEqual(results.map((r) => r.custom_id).sort(), ['a-an', 'a-oa']);
+        for (const r of results) {
+          assert.equal(r.result.type, 'errored', JSON.stringify(r));
+          assert.equal(r.result.error.error.type, 'authentication_error', JSON.stringify(r));
+          assert.match(r.result.error.error.message, /\[REDACTED\]/, JSON.stringify(r));
+        }
+        await fr.stop();
+        // nor in what frugal keeps (batch results, ledger error messages)
+        for (const name of readdirSync(dir).filter((x) => x.startsWith('frugal.db'))) {
+          const db = readFileSync(join(dir, name)).toString('latin1');
+          assert.ok(!db.includes(KEY), `the provider key is stored in ${name}`);
+        }
+      } finally {
+        await sim.stop();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
 });
 
 describe('durability', () => {
