@@ -294,7 +294,10 @@ describe('connection exhaustion', () => {
     const fr = await startFrugal({
       name: 'frugal-edge-exhaust',
       config: {
-        server: { max_connections: 12, max_connections_per_ip: 0, header_timeout_ms: 30000, header_timeout_busy_ms: 30000 },
+        // one worker: a worker sheds only its own unused connections (README,
+        // Limits), and with two the kernel may put the honest calls on the
+        // worker that holds fewer idle ones
+        server: { workers: 1, max_connections: 12, max_connections_per_ip: 0, header_timeout_ms: 30000, header_timeout_busy_ms: 30000 },
         providers: PROVIDERS,
         models: MODELS,
       },
