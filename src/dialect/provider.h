@@ -1,9 +1,12 @@
 /* provider.h — dialect adapters behind one interface.
  *
- * A dialect is a wire format (OpenAI Chat Completions, Anthropic Messages).
- * Each adapter is a table of functions; the pipeline and relay only ever
- * talk to a struct fg_dialect_ops, so a new provider dialect is a file.
- * Adapters are stateless and thread-safe. */
+ * A dialect is a wire format (OpenAI Chat Completions, Anthropic Messages,
+ * OpenAI Responses).  Each adapter is a table of functions below.  Not yet
+ * everything that varies by dialect is behind it: usage extraction,
+ * shortfall detection, held-stream inspection and answer text still branch
+ * on FG_DIALECT_* in call/, ledger/ and batch/ (the architecture issue's
+ * "complete dialect interface"; docs/internals.md).  Adapters are
+ * stateless and thread-safe. */
 #ifndef FRUGAL_PROVIDER_H
 #define FRUGAL_PROVIDER_H
 
