@@ -23,24 +23,31 @@ static bool get_int(const struct fg_json *j, int obj, const char *key, int64_t *
     return true;
 }
 
-void fg_usage_openai(const struct fg_json *j, int usage, struct fg_usage *u)
+/* OpenAI's two usage shapes (Chat Completions, Responses) differ only in
+ * their names: the input count includes cached and written tokens, which
+ * its details object lists; the output count includes reasoning. */
+struct oa_names {
+    const char *in, *out, *in_details, *out_details;
+};
+
+static void openai_shaped(const struct fg_json *j, int usage, const struct oa_names *nm,
+                          struct fg_usage *u)
 {
     if (fg_json_type(j, usage) != FG_J_OBJ)
         return;
-    int64_t prompt = 0, cached = 0, written = 0, out = 0, reasoning = 0;
-    get_int(j, usage, "prompt_tokens", &prompt, u);
-    get_int(j, usage, "completion_tokens", &out, u);
-    int pd = fg_json_get(j, usage, "prompt_tokens_details");
-    get_int(j, pd, "cached_tokens", &cached, u);
-    get_int(j, pd, "cache_write_tokens", &written, u);
-    get_int(j, fg_json_get(j, usage, "completion_tokens_details"), "reasoning_tokens",
-            &reasoning, u);
-    /* prompt_tokens includes both: more cached than prompt is not a count */
-    if (cached + written > prompt && !u->bad)
-        u->bad = "prompt_tokens_details";
+    int64_t in = 0, cached = 0, written = 0, out = 0, reasoning = 0;
+    get_int(j, usage, nm->in, &in, u);
+    get_int(j, usage, nm->out, &out, u);
+    int d = fg_json_get(j, usage, nm->in_details);
+    get_int(j, d, "cached_tokens", &cached, u);
+    get_int(j, d, "cache_write_tokens", &written, u);
+    get_int(j, fg_json_get(j, usage, nm->out_details), "reasoning_tokens", &reasoning, u);
+    /* more cached than input is not a count */
+    if (cached + written > in && !u->bad)
+        u->bad = nm->in_details;
     if (reasoning > out && !u->bad)
         u->bad = "reasoning_tokens";
-    u->tok.input = prompt - cached - written;
+    u->tok.input = in - cached - written;
     if (u->tok.input < 0)
         u->tok.input = 0;
     u->tok.cache_read = cached;
@@ -49,6 +56,13 @@ void fg_usage_openai(const struct fg_json *j, int usage, struct fg_usage *u)
     u->tok.output = out;
     u->reasoning = reasoning;
     u->seen = true;
+}
+
+void fg_usage_openai(const struct fg_json *j, int usage, struct fg_usage *u)
+{
+    static const struct oa_names chat = {"prompt_tokens", "completion_tokens",
+                                         "prompt_tokens_details", "completion_tokens_details"};
+    openai_shaped(j, usage, &chat, u);
 }
 
 void fg_usage_anthropic(const struct fg_json *j, int usage, struct fg_usage *u)
@@ -133,28 +147,7 @@ int64_t fg_usage_answer_tokens(const struct fg_json *j, enum fg_dialect d)
 
 void fg_usage_responses(const struct fg_json *j, int usage, struct fg_usage *u)
 {
-    if (fg_json_type(j, usage) != FG_J_OBJ)
-        return;
-    int64_t in = 0, cached = 0, written = 0, out = 0, reasoning = 0;
-    get_int(j, usage, "input_tokens", &in, u);
-    get_int(j, usage, "output_tokens", &out, u);
-    int d = fg_json_get(j, usage, "input_tokens_details");
-    get_int(j, d, "cached_tokens", &cached, u);
-    get_int(j, d, "cache_write_tokens", &written, u);
-    get_int(j, fg_json_get(j, usage, "output_tokens_details"), "reasoning_tokens", &reasoning,
-            u);
-    /* input_tokens includes both, as in Chat Completions */
-    if (cached + written > in && !u->bad)
-        u->bad = "input_tokens_details";
-    if (reasoning > out && !u->bad)
-        u->bad = "reasoning_tokens";
-    u->tok.input = in - cached - written;
-    if (u->tok.input < 0)
-        u->tok.input = 0;
-    u->tok.cache_read = cached;
-    u->tok.cache_write_5m = written;
-    u->tok.cache_write_1h = 0;
-    u->tok.output = out;
-    u->reasoning = reasoning;
-    u->seen = true;
+    static const struct oa_names resp = {"input_tokens", "output_tokens", "input_tokens_details",
+                                         "output_tokens_details"};
+    openai_shaped(j, usage, &resp, u);
 }
