@@ -1,5 +1,6 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
 #include "affinity.h"
+#include "assert.h"
 #include "batch_mailbox.h"
 #include "admit.h"
 #include "conn.h"
@@ -13,6 +14,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,13 +232,24 @@ void fg_call_next_attempt(struct fg_call *c)
 
 void fg_call_edit(struct fg_call *c, uint32_t start, uint32_t end, const char *text)
 {
-    if (c->n_edits == sizeof c->edits / sizeof c->edits[0])
-        abort();   /* a programming error: stages add a handful at most */
+    /* a programming error: stages add a handful at most */
+    FG_ASSERT(c->n_edits < sizeof c->edits / sizeof c->edits[0]);
     struct fg_json_edit *e = &c->edits[c->n_edits++];
     e->start = start;
     e->end = end;
     e->text = text;
     e->text_len = strlen(text);
+}
+
+void fg_call_edit_model(struct fg_call *c)
+{
+    int m = fg_json_get(&c->body, 0, "model");
+    FG_ASSERT(m >= 0);   /* resolve found the model by this member */
+    json_t *js = json_string(c->upstream_model);
+    char *q = json_dumps(js, JSON_ENCODE_ANY);   /* escaped as JSON wants */
+    json_decref(js);
+    fg_call_edit(c, c->body.t[m].start, c->body.t[m].end, fg_arena_strdup(&c->arena, q));
+    free(q);
 }
 
 void fg_call_abort_all(struct fg_worker *w)

@@ -402,12 +402,7 @@ static int stage_encode(struct fg_call *c)
         c->n_edits += out.n;
     }
     if (strcmp(c->upstream_model, c->model_name) != 0) {
-        int m = fg_json_get(&c->body, 0, "model");
-        json_t *js = json_string(c->upstream_model);
-        char *q = json_dumps(js, JSON_ENCODE_ANY);
-        json_decref(js);
-        fg_call_edit(c, c->body.t[m].start, c->body.t[m].end, fg_arena_strdup(&c->arena, q));
-        free(q);
+        fg_call_edit_model(c);
     }
     if (c->n_edits > 1)
         qsort(c->edits, c->n_edits, sizeof c->edits[0], cmp_edit);

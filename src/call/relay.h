@@ -46,6 +46,8 @@ void fg_call_finish(struct fg_call *c);
 /* Queue a splice of the client body: replace [start, end) with text
  * (arena or static memory).  Edits must be added in ascending order. */
 void fg_call_edit(struct fg_call *c, uint32_t start, uint32_t end, const char *text);
+/* An edit giving the body's "model" the upstream id (c->upstream_model). */
+void fg_call_edit_model(struct fg_call *c);
 /* Start the call over as a new, linked attempt: the finished attempt is
  * recorded in the ledger, transfer state is reset, a new id is assigned. */
 void fg_call_next_attempt(struct fg_call *c);

@@ -398,12 +398,7 @@ static int prepare(struct fg_call *c, const char *ctype)
     if (fg_admit_request(c) < 0)
         return -1;
     if (json && model && strcmp(c->upstream_model, model)) {
-        int m = fg_json_get(&c->body, 0, "model");
-        json_t *js = json_string(c->upstream_model);
-        char *q = json_dumps(js, JSON_ENCODE_ANY);
-        json_decref(js);
-        fg_call_edit(c, c->body.t[m].start, c->body.t[m].end, fg_arena_strdup(&c->arena, q));
-        free(q);
+        fg_call_edit_model(c);
         c->upstream_body = fg_json_splice(c->raw, c->raw_len, c->edits, c->n_edits,
                                           &c->upstream_body_len);
     }
