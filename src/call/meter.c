@@ -78,9 +78,7 @@ static long client_limit(const struct fg_json *j)
 
 int fg_meter_request(struct fg_call *c)
 {
-    const char *tags = evhttp_find_header(evhttp_request_get_input_headers(c->req),
-                                          "x-frugal-tags");
-    c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL, tags);
+    c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL, c->rq.tags_header);
     if (c->endpoint == FG_EP_COUNT_TOKENS || c->endpoint == FG_EP_RESP_INPUT_TOKENS)
         return 0;
     c->out_asked = fg_admit_asked_output(c, &c->out_n);

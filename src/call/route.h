@@ -42,6 +42,8 @@ struct fg_app;
 
 int fg_route_init(struct fg_app *app, char *err, size_t errlen);
 void fg_route_free(struct fg_app *app);
+/* x-frugal-route's value (or NULL) as precedence 1 reads it. */
+enum fg_route_force fg_route_force_of(const char *header);
 const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index);
 
 #endif
