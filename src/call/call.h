@@ -14,6 +14,7 @@
 #include "config.h"
 #include "err.h"
 #include "json.h"
+#include "keys.h"
 #include "ledger.h"
 #include "usage.h"
 #include "sse.h"
@@ -60,8 +61,8 @@ struct fg_call_req {
     const char *anthropic_beta;       /* anthropic-beta */
     enum fg_route_force route_force;  /* x-frugal-route */
     bool cache_bypass;                /* x-frugal-cache: bypass */
-    const char *tags_header;          /* x-frugal-tags as sent (resolved into
-                                         the call's tags, see fg_call.tags) */
+    const char *tags_header;          /* x-frugal-tags as sent: read only by the
+                                         edge, which resolves it into fg_call.tags */
     const char *sim_fault;            /* x-sim-fault: honoured by sim providers only */
     struct { const char *name, *value; } fwd[FG_CALL_FWD_MAX];
     int n_fwd;                        /* forwardable headers sent */
@@ -162,7 +163,10 @@ struct fg_call {
     int64_t out_asked, out_n;         /* the request's output cap and choices (usage bounds) */
     int64_t answer_tokens_est;        /* a complete answer's size / 4 */
     char *out_text; size_t out_len, out_cap;  /* answer text (structured calls) */
-    const char *tags;
+    struct fg_call_tags tags;         /* resolved once at the edge, after auth
+                                         (keyreg.h fg_keyreg_call_tags): the ledger
+                                         shows .recorded; budgets and routing
+                                         rules read .charged */
     /* a batch line run by the batch executor (batch_exec.h), or NULL */
     const char *batch_line;           /* "BATCH_ID/INDEX": records go to its mailbox */
     const char *batch_id;

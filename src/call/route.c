@@ -107,7 +107,9 @@ static bool selected(struct fg_call *c, const char *sel)
     if (!strncmp(sel, "key:", 4))
         return (c->key_id && !strcmp(c->key_id, sel + 4)) ||
                (c->vkey && !strcmp(c->vkey->k.name, sel + 4));
-    return tag_in_list(c->rq.tags_header, sel + 4) || (c->vkey && tag_in_list(c->vkey->k.tags, sel + 4));
+    /* the charged tags only: a header a tenant sends must not claim an
+     * operator's rule (keyreg.h) */
+    return tag_in_list(c->tags.charged, sel + 4);
 }
 
 static const char *operator_rule(struct fg_call *c, char **sels, size_t n, const char *tier)

@@ -13,7 +13,10 @@
  *  - Values are copied, so they outlive the request (a call retrying after
  *    its client left still has them).  Over-long values are cut at
  *    FG_CALLREQ_MAX_VALUE bytes (no header the gateway reads is that long).
- *  - It reads no credentials (auth.h does) and decides nothing. */
+ *  - Then it resolves the call's tags (c->tags, keyreg.h
+ *    fg_keyreg_call_tags) from the caller (c->key_id and c->vkey, which
+ *    must be set: call it after auth) and x-frugal-tags.
+ *  - It reads no credentials (auth.h does). */
 #ifndef FRUGAL_CALLREQ_H
 #define FRUGAL_CALLREQ_H
 

@@ -389,7 +389,6 @@ static int prepare(struct fg_call *c, const char *ctype)
         return fail(c, FG_E_INVALID, "model", NULL, "Invalid 'model': too long or not one line.");
     if (resolve(c, model) < 0)
         return -1;
-    c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL, c->rq.tags_header);
     /* a JSON body is text: bytes / 4 as for chat; an upload's bytes are no
      * token count (the model's output limit still bounds the worst case) */
     c->prompt_tokens_est = json ? (int64_t)(c->raw_len / 4) : 0;

@@ -208,7 +208,7 @@ static void expect_op(int what, const char *header, const char *tags, const char
     f->route.n_frontier_for = ffor ? 1 : 0;
     f->route.cheap_for = cfor ? csel : NULL;
     f->route.n_cheap_for = cfor ? 1 : 0;
-    f->c.rq.tags_header = tags;
+    f->c.tags.charged = tags;   /* as the edge resolves them for the master key */
     f->c.key_id = key_id;
     fg_route_decide(&f->c, &f->route, 0);
     const char *why = f->c.route_reason ? f->c.route_reason : "(none)";
