@@ -528,16 +528,19 @@ static int load_batch(struct ctx *x, const char *id, const char *dialect, struct
     return 1;
 }
 
-/* The key's tags merged with the create call's x-frugal-tags (malloc'd or
- * NULL): every line of the batch carries them in the ledger. */
+/* The create call's recorded tags (keyreg.h fg_keyreg_call_tags: the key's
+ * tags merged with its x-frugal-tags), malloc'd or NULL: every line of the
+ * batch carries them in the ledger, and each line's plan call resolves them
+ * again by the same rule, so its budgets and routing rules see the charged
+ * tags a real-time call of the owner would. */
 static char *call_tags(struct ctx *x)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(x->req), "x-frugal-tags");
     struct fg_arena a;
     fg_arena_init(&a);
-    const char *t = fg_tags_merge(&a, x->p->vkey ? x->p->vkey->k.tags : NULL,
-                                  h ? h : "");
-    char *out = t && *t ? strdup(t) : NULL;
+    struct fg_call_tags t;
+    fg_keyreg_call_tags(&a, x->p->vkey, x->p->key_id, h, &t);
+    char *out = *t.recorded ? strdup(t.recorded) : NULL;
     fg_arena_free(&a);
     return out;
 }

@@ -301,8 +301,7 @@ int fg_admit_request(struct fg_call *c)
         bs[n++] = &v->budget;
     }
     struct fg_tag_budget *tb[FG_BUDGET_MAX_HOLD];
-    const char *charged = fg_keyreg_charged_tags(v, c->key_id, c->tags);
-    int nt = free_call ? 0 : fg_keyreg_tag_budgets(charged, tb, FG_BUDGET_MAX_HOLD - n);
+    int nt = free_call ? 0 : fg_keyreg_tag_budgets(c->tags.charged, tb, FG_BUDGET_MAX_HOLD - n);
     for (int i = 0; i < nt; i++) {
         whose[n] = fg_arena_printf(&c->arena, "tag '%s'", tb[i]->tag);
         bs[n++] = &tb[i]->budget;

@@ -14,6 +14,7 @@
 #include "config.h"
 #include "err.h"
 #include "json.h"
+#include "keys.h"
 #include "ledger.h"
 #include "usage.h"
 #include "sse.h"
@@ -44,6 +45,29 @@ enum fg_endpoint {
     FG_EP_COUNT
 };
 
+/* x-frugal-route: the tier a client forces (route.h, precedence 1). */
+enum fg_route_force { FG_FORCE_NONE, FG_FORCE_CHEAP, FG_FORCE_FRONTIER };
+
+/* Headers a provider dialect may forward upstream (dialect forward_headers),
+ * at most this many per request. */
+#define FG_CALL_FWD_MAX 8
+
+/* The request headers a call needs, read once at the HTTP edge
+ * (server/callreq.h) into the call's arena, so that no pipeline stage reads
+ * HTTP and every value outlives the client's request (a retry may run after
+ * the client left).  NULL: the header was not sent. */
+struct fg_call_req {
+    const char *anthropic_version;    /* anthropic-version */
+    const char *anthropic_beta;       /* anthropic-beta */
+    enum fg_route_force route_force;  /* x-frugal-route */
+    bool cache_bypass;                /* x-frugal-cache: bypass */
+    const char *tags_header;          /* x-frugal-tags as sent: read only by the
+                                         edge, which resolves it into fg_call.tags */
+    const char *sim_fault;            /* x-sim-fault: honoured by sim providers only */
+    struct { const char *name, *value; } fwd[FG_CALL_FWD_MAX];
+    int n_fwd;                        /* forwardable headers sent */
+};
+
 enum fg_call_state {
     FG_CALL_NEW,        /* parsed, not yet sent upstream */
     FG_CALL_UPSTREAM,   /* transfer running, nothing sent to the client */
@@ -68,6 +92,7 @@ struct fg_call {
     uint64_t t_start_ns, t_first_byte_ns;
 
     /* request */
+    struct fg_call_req rq;            /* its headers (read at the edge) */
     const char *raw; size_t raw_len;  /* client body (evbuffer memory) */
     struct fg_json body;              /* index of raw, parsed once */
     struct fg_json_edit edits[8];     /* splices of raw for the upstream body */
@@ -98,7 +123,7 @@ struct fg_call {
     struct event *retry_ev;           /* backoff timer */
     const struct fg_model_cfg *baseline_model;  /* a route's frontier model: the
                                          counterfactual the savings count against */
-    const char *client_version;       /* anthropic-version from the client */
+    const char *client_version;       /* anthropic-version from an Anthropic-dialect client */
 
     /* upstream transfer */
     struct fg_xfer xfer;
@@ -138,7 +163,10 @@ struct fg_call {
     int64_t out_asked, out_n;         /* the request's output cap and choices (usage bounds) */
     int64_t answer_tokens_est;        /* a complete answer's size / 4 */
     char *out_text; size_t out_len, out_cap;  /* answer text (structured calls) */
-    const char *tags;
+    struct fg_call_tags tags;         /* resolved once at the edge, after auth
+                                         (keyreg.h fg_keyreg_call_tags): the ledger
+                                         shows .recorded; budgets and routing
+                                         rules read .charged */
     /* a batch line run by the batch executor (batch_exec.h), or NULL */
     const char *batch_line;           /* "BATCH_ID/INDEX": records go to its mailbox */
     const char *batch_id;

@@ -313,11 +313,9 @@ int fg_embed_cache(struct fg_call *c)
 {
     const struct fg_config *cfg = fg_relay_config(c);
     struct fg_embed *e = c->embed = embed_new(c);
-    const char *bypass = evhttp_find_header(evhttp_request_get_input_headers(c->req),
-                                            "x-frugal-cache");
     c->cache_status = "bypass";
     e->n_miss = 0;
-    e->keyed = !c->batch_plan && fg_respcache_enabled() && !(bypass && !strcasecmp(bypass, "bypass"));
+    e->keyed = !c->batch_plan && fg_respcache_enabled() && !c->rq.cache_bypass;
     const char *partition = cfg->response_cache.shared ? "" : c->key_id;
     int64_t hit_tokens = 0;
     for (int i = 0; i < e->n; i++) {

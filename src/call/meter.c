@@ -53,7 +53,7 @@ static void check_busters(struct fg_call *c)
 {
     struct fg_buster b;
     const char *group = fg_arena_printf(&c->arena, "%s|%s|%s", c->key_id ? c->key_id : "",
-                                        c->tags, c->model_name);
+                                        c->tags.recorded, c->model_name);
     if (!fg_busters_check(group, &c->body, fg_call_shape(c), &b))
         return;
     c->acct.buster_where = fg_arena_strdup(&c->arena, b.where);
@@ -78,9 +78,6 @@ static long client_limit(const struct fg_json *j)
 
 int fg_meter_request(struct fg_call *c)
 {
-    const char *tags = evhttp_find_header(evhttp_request_get_input_headers(c->req),
-                                          "x-frugal-tags");
-    c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL, tags);
     if (c->endpoint == FG_EP_COUNT_TOKENS || c->endpoint == FG_EP_RESP_INPUT_TOKENS)
         return 0;
     c->out_asked = fg_admit_asked_output(c, &c->out_n);
@@ -447,7 +444,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     const char *model = c->model ? c->model->name : NULL;
     const char *up = c->model ? c->upstream_model : NULL;
     const char *prov = c->provider ? c->provider->name : NULL;
-    const char *tags = scrub(c, c->tags), *model_req = scrub(c, c->model_name);
+    const char *tags = scrub(c, c->tags.recorded), *model_req = scrub(c, c->model_name);
     const char *sample = scrub(c, c->acct.buster_sample);
     const char *ep = c->endpoint == FG_EP_PASSTHRU && c->pass_path ? c->pass_path
                                                                    : endpoint_name(c->endpoint);

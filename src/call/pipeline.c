@@ -106,9 +106,7 @@ static int stage_resolve(struct fg_call *c)
 static const char *cache_partition(struct fg_call *c)
 {
     const struct fg_config *cfg = c->w->app->cfg;
-    struct evkeyvalq *h = evhttp_request_get_input_headers(c->req);
-    const char *ver = evhttp_find_header(h, "anthropic-version");
-    const char *beta = evhttp_find_header(h, "anthropic-beta");
+    const char *ver = c->rq.anthropic_version, *beta = c->rq.anthropic_beta;
     return fg_arena_printf(&c->arena, "%s|%s|%s",
                            cfg->response_cache.shared ? "" : c->key_id,
                            ver ? ver : "", beta ? beta : "");
@@ -136,11 +134,9 @@ static int stage_respcache(struct fg_call *c)
     const struct fg_config *cfg = c->w->app->cfg;
     if (c->endpoint == FG_EP_EMBEDDINGS)
         return fg_embed_cache(c);   /* per input, not per request */
-    const char *bypass = evhttp_find_header(evhttp_request_get_input_headers(c->req),
-                                            "x-frugal-cache");
     c->cache_status = "bypass";
     if (c->batch_plan || !fg_respcache_enabled() || c->endpoint == FG_EP_COUNT_TOKENS ||
-        c->endpoint == FG_EP_RESP_INPUT_TOKENS || (bypass && !strcasecmp(bypass, "bypass")) ||
+        c->endpoint == FG_EP_RESP_INPUT_TOKENS || c->rq.cache_bypass ||
         (c->in == &fg_dialect_responses && !responses_cacheable(c)))
         return 0;
     if (!fg_respcache_key(&c->body, fg_call_shape(c), c->model_name, cache_partition(c),

@@ -994,20 +994,27 @@ struct curl_slist *fg_relay_base_headers(bool stream)
     return h;
 }
 
+/* A forwardable header the client sent (read at the edge), or NULL. */
+static const char *forwarded(const struct fg_call_req *r, const char *name)
+{
+    for (int i = 0; i < r->n_fwd; i++)
+        if (!strcasecmp(r->fwd[i].name, name))
+            return r->fwd[i].value;
+    return NULL;
+}
+
 /* Headers for this call: the provider's prebuilt list when nothing is
  * forwarded (the common OpenAI case), else a list of its own. */
 static struct curl_slist *add_headers(struct fg_call *c)
 {
-    struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
     const char *fwd[8][2];
     int nf = 0;
     for (const char *const *f = c->out->forward_headers; *f && nf < 7; f++) {
-        const char *v = evhttp_find_header(in, *f);
+        const char *v = forwarded(&c->rq, *f);
         if (v)
             fwd[nf][0] = *f, fwd[nf++][1] = v;
     }
-    const char *fault = c->provider->type == FG_PROV_SIM ? evhttp_find_header(in, "x-sim-fault")
-                                                         : NULL;
+    const char *fault = c->provider->type == FG_PROV_SIM ? c->rq.sim_fault : NULL;
     if (fault)
         fwd[nf][0] = "x-sim-fault", fwd[nf++][1] = fault;
     const struct fg_provider_rt *rt = &c->w->app->prov[c->provider_index];

@@ -107,8 +107,9 @@ static bool selected(struct fg_call *c, const char *sel)
     if (!strncmp(sel, "key:", 4))
         return (c->key_id && !strcmp(c->key_id, sel + 4)) ||
                (c->vkey && !strcmp(c->vkey->k.name, sel + 4));
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(c->req), "x-frugal-tags");
-    return tag_in_list(h, sel + 4) || (c->vkey && tag_in_list(c->vkey->k.tags, sel + 4));
+    /* the charged tags only: a header a tenant sends must not claim an
+     * operator's rule (keyreg.h) */
+    return tag_in_list(c->tags.charged, sel + 4);
 }
 
 static const char *operator_rule(struct fg_call *c, char **sels, size_t n, const char *tier)
@@ -121,13 +122,21 @@ static const char *operator_rule(struct fg_call *c, char **sels, size_t n, const
     return NULL;
 }
 
+enum fg_route_force fg_route_force_of(const char *h)
+{
+    if (h && !strcasecmp(h, "frontier"))
+        return FG_FORCE_FRONTIER;
+    if (h && !strcasecmp(h, "cheap"))
+        return FG_FORCE_CHEAP;
+    return FG_FORCE_NONE;
+}
+
 /* The rules that decide before the classifier does. */
 static const char *rule(struct fg_call *c, const struct fg_route_cfg *r)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(c->req), "x-frugal-route");
-    if (h && !strcasecmp(h, "frontier"))
+    if (c->rq.route_force == FG_FORCE_FRONTIER)
         return c->route = "frontier", FG_ROUTE_FORCED;
-    if (h && !strcasecmp(h, "cheap"))
+    if (c->rq.route_force == FG_FORCE_CHEAP)
         return c->route = "cheap", FG_ROUTE_FORCED;
     const char *why = operator_rule(c, r->frontier_for, r->n_frontier_for, "frontier");
     if (!why)

@@ -17,9 +17,10 @@
  *      forced cheap call that is too long gets the provider's own
  *      context-length error, and forced calls never escalate.
  *   2. the route's operator rules: frontier_for, then cheap_for — a call of
- *      a listed key ("key:ID" or "key:NAME") or carrying a listed tag
- *      ("tag:k=v", from x-frugal-tags or the key's own tags) goes to that
- *      tier.  Unlike the header, these may still escalate.
+ *      a listed key ("key:ID" or "key:NAME") or charged to a listed tag
+ *      ("tag:k=v" in c->tags.charged: a virtual key's own tags; the
+ *      x-frugal-tags header only for the master key or a gateway without
+ *      keys, keyreg.h) goes to that tier.  Unlike the header, these may still escalate.
  *   3. frontier_on_tools and the request offers tools → frontier;
  *   4. frontier_on_images and the request has images → frontier;
  *   5. the body (bytes / 4) is longer than the cheap model's context →
@@ -42,6 +43,8 @@ struct fg_app;
 
 int fg_route_init(struct fg_app *app, char *err, size_t errlen);
 void fg_route_free(struct fg_app *app);
+/* x-frugal-route's value (or NULL) as precedence 1 reads it. */
+enum fg_route_force fg_route_force_of(const char *header);
 const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index);
 
 #endif

@@ -416,6 +416,13 @@ json_t *fg_keyreg_list_json(int64_t now_ms)
     return a;
 }
 
+void fg_keyreg_call_tags(struct fg_arena *a, const struct fg_vkey *v, const char *key_id,
+                         const char *header, struct fg_call_tags *out)
+{
+    out->recorded = fg_tags_merge(a, v ? v->k.tags : NULL, header);
+    out->charged = fg_keyreg_charged_tags(v, key_id, out->recorded);
+}
+
 const char *fg_keyreg_charged_tags(const struct fg_vkey *v, const char *key_id,
                                    const char *call_tags)
 {

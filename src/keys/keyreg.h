@@ -85,5 +85,14 @@ int fg_keyreg_tag_budgets(const char *tags, struct fg_tag_budget **out, int max)
  * none for any other caller.  v: the call's virtual key or NULL. */
 const char *fg_keyreg_charged_tags(const struct fg_vkey *v, const char *key_id,
                                    const char *call_tags);
+/* The one resolution of a call's tags (keys.h struct fg_call_tags) from its
+ * caller (v: virtual key or NULL; key_id as auth.h names it) and the
+ * x-frugal-tags header it sent (or NULL): recorded = the key's tags merged
+ * with the header's (the key's value wins for a name it sets), charged =
+ * fg_keyreg_charged_tags of those.  Every consumer — admission, routing
+ * rules, the ledger, a batch's lines — reads this result; nothing else
+ * parses x-frugal-tags.  Strings in a. */
+void fg_keyreg_call_tags(struct fg_arena *a, const struct fg_vkey *v, const char *key_id,
+                         const char *header, struct fg_call_tags *out);
 
 #endif

@@ -87,6 +87,16 @@ json_t *fg_key_json(const struct fg_key *k, int64_t now_ms);
  * can't be overridden by its caller).  Arena memory; `header` may be NULL. */
 const char *fg_tags_merge(struct fg_arena *a, const char *key_tags, const char *header);
 
+/* A call's tags, resolved once when it is created (fg_keyreg_call_tags):
+ *  - recorded: what its ledger row and the reports show (fg_tags_merge of
+ *    the key's tags and x-frugal-tags; never NULL once resolved);
+ *  - charged: the tags trusted to decide for the operator — tag budgets
+ *    and routing rules naming a tag (fg_keyreg_charged_tags); NULL: none. */
+struct fg_call_tags {
+    const char *recorded;
+    const char *charged;
+};
+
 /* USD with 6 decimals from pico-USD ("12.500000"). */
 const char *fg_key_usd(int64_t pico, char *buf, size_t n);
 

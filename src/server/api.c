@@ -3,6 +3,7 @@
 
 #include "auth.h"
 #include "batch_api.h"
+#include "callreq.h"
 #include "embed.h"
 #include "keyreg.h"
 #include "keys_api.h"
@@ -286,9 +287,9 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
         if (line && strlen(line) < 90)
             fg_call_set_batch_line(c, line, mode && !strcmp(mode, "plan"));
     }
+    fg_callreq_read(c, req);
     if (d->dialect == FG_DIALECT_ANTHROPIC)
-        c->client_version = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                               "anthropic-version");
+        c->client_version = c->rq.anthropic_version;
     int rc = parse_body(c) < 0 ? -1 : fg_pipeline_run(c);
     if (rc < 0) {
         c->status = c->err.status;

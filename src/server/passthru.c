@@ -3,6 +3,7 @@
 
 #include "admit.h"
 #include "auth.h"
+#include "callreq.h"
 #include "keyreg.h"
 #include "keys.h"
 #include "meter.h"
@@ -388,9 +389,6 @@ static int prepare(struct fg_call *c, const char *ctype)
         return fail(c, FG_E_INVALID, "model", NULL, "Invalid 'model': too long or not one line.");
     if (resolve(c, model) < 0)
         return -1;
-    struct evkeyvalq *h = evhttp_request_get_input_headers(c->req);
-    c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL,
-                            evhttp_find_header(h, "x-frugal-tags"));
     /* a JSON body is text: bytes / 4 as for chat; an upload's bytes are no
      * token count (the model's output limit still bounds the worst case) */
     c->prompt_tokens_est = json ? (int64_t)(c->raw_len / 4) : 0;
@@ -444,6 +442,7 @@ void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const c
     c->key_id = fg_arena_strdup(&c->arena, p->key_id);
     c->vkey = p->vkey;
     c->pass_path = fg_arena_strdup(&c->arena, path);
+    fg_callreq_read(c, req);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     c->raw_len = evbuffer_get_length(in);
     c->raw = c->raw_len ? (const char *)evbuffer_pullup(in, -1) : "";

@@ -394,6 +394,30 @@ describe('routing inside a batch', () => {
     assert.equal(byModel['gpt-4o'][0].route, 'frontier');
     await fr.stop();
   });
+
+  test("a key's lines follow the operator's tag rules by the key's own tags, never the create call's header", async () => {
+    const fr = await gateway(config('local', {
+      server: { master_key: 'fk-e2e-master-batch-tags' },
+      routes: [{ name: 'by-team', cheap: 'gpt-4o-mini', frontier: 'gpt-4o',
+        frontier_for: ['tag:project=apollo'], cheap_for: ['tag:team=support'] }],
+    }));
+    const k = (await call(fr, '/frugal/keys', { body: { name: 'support-batch', tags: 'team=support' } })).json;
+    const c = openai(fr, { apiKey: k.key });
+    const f = await upload(c, [oaLine('r1', 'by-team', 'Say hello'), oaLine('r2', 'by-team', 'Say bye')]);
+    // the header's project=apollo is recorded on every line, but it is the
+    // tenant's claim: the frontier_for rule naming it must not apply
+    const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' },
+      { headers: { 'x-frugal-tags': 'project=apollo' } });
+    const b = await untilFinal(c, b0.id);
+    assert.equal(b.status, 'completed');
+    const rows = JSON.parse(execFileSync('sqlite3', ['-json', fr.db,
+      `SELECT key_id, tags, model, route, route_reason FROM calls WHERE batch_id = '${b.id}'`]).toString());
+    assert.equal(rows.length, 2);
+    for (const r of rows)
+      assert.deepEqual(r, { key_id: k.id, tags: 'team=support,project=apollo', model: 'gpt-4o-mini',
+                            route: 'cheap', route_reason: 'cheap tier for tag:team=support' });
+    await fr.stop();
+  });
 });
 
 describe('provider keys stay out of batch results', () => {

@@ -5,6 +5,7 @@
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 
 import {
@@ -37,7 +38,12 @@ const config = {
     { name: 'gpt-4o', provider: 'sim', dialect: 'openai' },
     { name: 'claude-haiku-4-5', provider: 'sim' },
   ],
-  routes: [{ name: 'auto', cheap: 'gpt-4o-mini', frontier: 'gpt-4o' }],
+  routes: [
+    { name: 'auto', cheap: 'gpt-4o-mini', frontier: 'gpt-4o' },
+    // operator rules by tag (no weights: a call no rule picks goes frontier)
+    { name: 'by-team', cheap: 'gpt-4o-mini', frontier: 'gpt-4o',
+      frontier_for: ['tag:team=research', 'tag:project=apollo'], cheap_for: ['tag:team=support'] },
+  ],
   tag_budgets: { 'team=capped': '0.000001/day' },
 };
 
@@ -410,6 +416,39 @@ describe('budgets', () => {
       headers: { 'x-frugal-tags': 'team=other' }, key: k.key,
     });
     assert.equal(r2.status, 429);
+  });
+});
+
+describe('tags: one resolution for routing, budgets and the ledger', () => {
+  /* The call's ledger row (tags, route, reason), once the writer stored it. */
+  const row = (id) => waitFor(() => {
+    const out = execFileSync('sqlite3', ['-json', join(dir, 'frugal.db'),
+      `SELECT key_id, tags, route, route_reason FROM calls WHERE id = '${id}'`]).toString();
+    return out.trim() ? JSON.parse(out)[0] : null;
+  }, { what: `the ledger row of ${id}` });
+  const send = (key) => call(fr, '/v1/chat/completions', {
+    body: { model: 'by-team', max_tokens: 5, messages: user('hi') },
+    headers: { 'x-frugal-tags': 'team=research, project=apollo' }, key,
+  });
+
+  test("a key's x-frugal-tags can't claim an operator's tag rule; the master key's can", async () => {
+    // the key is team=support; its header says team=research (its own tag
+    // wins that name) and project=apollo (recorded): the frontier_for rule
+    // names both, and must see neither — a tag the key can't spend
+    const k = await createKey({ name: 'support-bot', tags: 'team=support' });
+    const r = await send(k.key);
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual([r.headers.get('x-frugal-route'), r.headers.get('x-frugal-model')], ['cheap', 'gpt-4o-mini']);
+    const kr = await row(r.headers.get('x-frugal-request-id'));
+    assert.deepEqual(kr, { key_id: k.id, tags: 'team=support,project=apollo', route: 'cheap',
+                           route_reason: 'cheap tier for tag:team=support' });
+    // the master key labels its own calls: its header is the call's tags
+    const m = await send(undefined);
+    assert.equal(m.status, 200, m.text);
+    assert.deepEqual([m.headers.get('x-frugal-route'), m.headers.get('x-frugal-model')], ['frontier', 'gpt-4o']);
+    const mr = await row(m.headers.get('x-frugal-request-id'));
+    assert.deepEqual(mr, { key_id: 'master', tags: 'team=research, project=apollo', route: 'frontier',
+                           route_reason: 'frontier tier for tag:team=research' });
   });
 });
 

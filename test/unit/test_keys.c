@@ -211,6 +211,35 @@ static void tags_merge(void **state)
     fg_arena_free(&a);
 }
 
+/* One resolution per call: what the ledger records and what budgets and
+ * routing rules may trust. */
+static void call_tags_resolved_once(void **state)
+{
+    struct fg_arena a;
+    fg_arena_init(&a);
+    struct fg_vkey v;
+    memset(&v, 0, sizeof v);
+    snprintf(v.k.tags, sizeof v.k.tags, "team=support");
+    struct fg_call_tags t;
+    /* a virtual key: its header is recorded after its own tags, the key's
+     * value winning a name it sets; only its own tags are charged */
+    fg_keyreg_call_tags(&a, &v, "key_1", "team=research, project=apollo", &t);
+    assert_string_equal(t.recorded, "team=support,project=apollo");
+    assert_string_equal(t.charged, "team=support");
+    /* the master key and a gateway without keys label their own calls */
+    fg_keyreg_call_tags(&a, NULL, "master", "team=research", &t);
+    assert_string_equal(t.recorded, "team=research");
+    assert_string_equal(t.charged, "team=research");
+    fg_keyreg_call_tags(&a, NULL, "anonymous", NULL, &t);
+    assert_string_equal(t.recorded, "");
+    assert_string_equal(t.charged, "");
+    /* an owner unknown to the registry (batch_exec over loopback): no charge */
+    fg_keyreg_call_tags(&a, NULL, "key_gone", "team=research", &t);
+    assert_string_equal(t.recorded, "team=research");
+    assert_null(t.charged);
+    fg_arena_free(&a);
+}
+
 static void periods_align_utc(void **state)
 {
     /* 2026-11-26T13:04:00Z */
@@ -442,6 +471,7 @@ int main(void)
         cmocka_unit_test(allow_lists),
         cmocka_unit_test(status_and_json),
         cmocka_unit_test(tags_merge),
+        cmocka_unit_test(call_tags_resolved_once),
         cmocka_unit_test(periods_align_utc),
         cmocka_unit_test(store_round_trip),
         cmocka_unit_test(registry_finds_new_keys_at_once),

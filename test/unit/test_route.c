@@ -92,13 +92,12 @@ static struct fixture *setup_call(int what, const char *header, double threshold
     f->app.routers = f->routers;
     f->w.app = &f->app;
     f->req = evhttp_request_new(NULL, NULL);
-    if (header)
-        evhttp_add_header(evhttp_request_get_input_headers(f->req), "x-frugal-route", header);
     f->body = make_body(what);
     struct fg_call *c = &f->c;
     fg_arena_init(&c->arena);
     c->w = &f->w;
     c->req = f->req;
+    c->rq.route_force = fg_route_force_of(header);   /* as the HTTP edge reads it */
     c->in = fg_dialect_ops(what & AN_IMAGE ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI);
     c->raw = f->body;
     c->raw_len = strlen(f->body);
@@ -209,8 +208,7 @@ static void expect_op(int what, const char *header, const char *tags, const char
     f->route.n_frontier_for = ffor ? 1 : 0;
     f->route.cheap_for = cfor ? csel : NULL;
     f->route.n_cheap_for = cfor ? 1 : 0;
-    if (tags)
-        evhttp_add_header(evhttp_request_get_input_headers(f->req), "x-frugal-tags", tags);
+    f->c.tags.charged = tags;   /* as the edge resolves them for the master key */
     f->c.key_id = key_id;
     fg_route_decide(&f->c, &f->route, 0);
     const char *why = f->c.route_reason ? f->c.route_reason : "(none)";
