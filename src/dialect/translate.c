@@ -3,6 +3,8 @@
  * responses in translate_resp.c, streams in translate_stream.c. */
 #include "translate_int.h"
 
+#include "usage.h"
+
 #include <event2/buffer.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -145,10 +147,14 @@ const char *tr_stop_of_finish(const char *f)
 
 /* ------------------------------------------------------------------ usage */
 
+/* A count the translated usage carries on: only a plausible token count
+ * (usage.h), so the sums below cannot overflow; anything else is left out
+ * here and judged (estimated, flagged) by the meter, which reads the
+ * provider's own object. */
 static void take(const json_t *o, const char *k, int64_t *v)
 {
     int64_t x;
-    if (tr_int(o, k, &x))
+    if (tr_int(o, k, &x) && x >= 0 && x <= FG_USAGE_MAX)
         *v = x;
 }
 
