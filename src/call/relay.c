@@ -6,6 +6,8 @@
 #include "affinity.h"
 #include "meter.h"
 #include "failover.h"
+#include "outcome.h"
+#include "assert.h"
 #include "pipeline.h"
 #include "price.h"
 #include "route.h"
@@ -59,8 +61,6 @@ static void start_stream_reply(struct fg_call *c)
         c->relay = evbuffer_new();
 }
 
-static bool escalates_on(const struct fg_route_cfg *r, const char *trigger);
-
 /* A cut answer is the cheap model's shortfall only when frugal's cap (the
  * schema-derived one, set when the client gave none) or the model's own
  * output limit cut it.  A cut at the client's own max_tokens would cut the
@@ -75,17 +75,35 @@ static bool cut_is_shortfall(const struct fg_call *c)
     return limit > 0 && c->client_max_tokens >= limit;
 }
 
+/* What the call's route allows, for outcome.h (the one place that says
+ * whether a call may escalate).  No route: all false, nothing escalates. */
+static struct fg_outcome_route route_facts(const struct fg_call *c)
+{
+    const struct fg_route_cfg *r = c->route_cfg;
+    struct fg_outcome_route f = {0};
+    if (!r)
+        return f;
+    const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, r->frontier);
+    f.frontier = m ? m->name : NULL;
+    f.cheap = c->route && !strcmp(c->route, "cheap");
+    f.escalated = c->escalated;
+    f.forced = c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED);
+    for (size_t i = 0; i < r->n_escalate_on; i++)
+        f.escalate_on |= fg_outcome_trigger(r->escalate_on[i]);
+    /* a price lookup: only when a cut could escalate */
+    f.cut_is_shortfall = (f.escalate_on & FG_OUTCOME_ON_TRUNCATED) && cut_is_shortfall(c);
+    return f;
+}
+
 /* A cheap streamed answer the route may still escalate: hold it back until
  * its first content, so an empty, refused or cut answer never reaches the
  * client (the spec's "escalate only before the first byte"). */
 static bool should_hold(const struct fg_call *c)
 {
-    const struct fg_route_cfg *r = c->route_cfg;
-    return c->stream && !c->client_stream && r && !c->escalated && c->route &&
-           !strcmp(c->route, "cheap") &&
-           !(c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)) &&
-           (escalates_on(r, "empty") || escalates_on(r, "refusal") ||
-            (escalates_on(r, "truncated") && cut_is_shortfall(c)));
+    if (!c->stream || c->client_stream || !c->route_cfg)
+        return false;
+    struct fg_outcome_route r = route_facts(c);
+    return fg_outcome_may_hold(&r);
 }
 
 static void on_headers_done(struct fg_call *c)
@@ -481,8 +499,10 @@ static void finish_stream(struct fg_call *c, CURLcode res)
 }
 
 /* The provider's answer (or error) in the caller's dialect. */
-static bool structured_ok(struct fg_call *c, struct evbuffer *body, bool *retrying);
-static bool escalate_shortfall(struct fg_call *c);
+static bool structured_ok(struct fg_call *c, struct evbuffer *body, const char *why,
+                          bool *retrying);
+static const char *answer_shortfall(struct fg_call *c);
+static bool shortfall_ends(struct fg_call *c, const char *why, bool *running);
 static void reply_as_stream(struct fg_call *c, struct evbuffer *json);
 
 static bool reply_translated(struct fg_call *c, const char *body, size_t n)
@@ -500,9 +520,11 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         return false;
     }
     fg_meter_response(c);
-    if (escalate_shortfall(c)) {
+    const char *why = answer_shortfall(c);
+    bool running;
+    if (shortfall_ends(c, why, &running)) {
         evbuffer_free(out);
-        return true;
+        return running;
     }
     int rc = from == FG_DIALECT_ANTHROPIC
                  ? (c->forced_tool ? fg_tr_response_an_to_oa_forced(&c->resp, c->model_name,
@@ -513,7 +535,7 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
     if (rc < 0) {
         c->status = c->err.status;
         fg_reply_call_error(c);
-    } else if (structured_ok(c, out, &retrying)) {
+    } else if (structured_ok(c, out, why, &retrying)) {
         cache_store(c, false, (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
         if (c->client_stream) {
             reply_as_stream(c, out);
@@ -608,16 +630,6 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
     evbuffer_free(out);
 }
 
-/* A complete non-streamed upstream answer: check it and send it on. */
-/* Does the route escalate on this trigger? */
-static bool escalates_on(const struct fg_route_cfg *r, const char *trigger)
-{
-    for (size_t i = 0; r && i < r->n_escalate_on; i++)
-        if (!strcmp(r->escalate_on[i], trigger))
-            return true;
-    return false;
-}
-
 /* Serve the call with model m from now on (escalation, fallback). */
 static void use_model(struct fg_call *c, const struct fg_model_cfg *m)
 {
@@ -628,26 +640,25 @@ static void use_model(struct fg_call *c, const struct fg_model_cfg *m)
     c->out = fg_dialect_for(c, m->dialect);
 }
 
-/* The cheap model's answer fell short: ask the route's frontier model
- * instead.  The cheap attempt keeps its own, linked ledger record. */
-static const struct fg_model_cfg *can_escalate(const struct fg_call *c, const char *trigger)
+/* The chosen next attempt (a fallback, an escalation) could not start:
+ * the client gets that error. */
+static void start_failed(struct fg_call *c)
 {
-    const struct fg_route_cfg *r = c->route_cfg;
-    if (!r || c->escalated || strcmp(c->route, "cheap") || !escalates_on(r, trigger) ||
-        (c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)) ||
-        (!strcmp(trigger, "truncated") && !cut_is_shortfall(c)))
-        return NULL;
-    return fg_config_model(c->w->app->cfg, r->frontier);
+    c->status = c->err.status ? c->err.status : 502;
+    fg_reply_call_error(c);
 }
 
-static bool escalate(struct fg_call *c, const char *trigger)
+/* The cheap model's answer fell short (d: outcome.h's USE_MODEL with a
+ * trigger): ask the route's frontier model instead.  The cheap attempt
+ * keeps its own, linked ledger record.  false when the frontier attempt
+ * could not start (c->err says why). */
+static bool escalate(struct fg_call *c, const struct fg_outcome *d)
 {
-    const struct fg_model_cfg *m = can_escalate(c, trigger);
-    if (!m)
-        return false;
-    fg_info("%s: cheap answer %s; escalating to %s", c->id, trigger, m->name);
+    const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, d->model);
+    FG_ASSERT(m && d->trigger);
+    fg_info("%s: cheap answer %s; escalating to %s", c->id, d->trigger, m->name);
     c->route_reason = fg_arena_printf(&c->arena, "cheap answer %s: escalated to the frontier model",
-                                      trigger);
+                                      d->trigger);
     if (c->err.cls != FG_E_NONE)
         c->status = c->err.status;   /* a failed check: recorded as a retried one is */
     else if (c->status == 0)
@@ -723,18 +734,46 @@ static const char *shortfall(struct fg_call *c)
     return "empty";
 }
 
-static bool escalate_shortfall(struct fg_call *c)
+/* What the route could escalate a complete answer on (NULL: nothing). */
+static const char *answer_shortfall(struct fg_call *c)
 {
-    const char *why = c->route_cfg && c->endpoint != FG_EP_RESP_INPUT_TOKENS ? shortfall(c) : NULL;
-    return why && escalate(c, why);
+    return c->route_cfg && c->endpoint != FG_EP_RESP_INPUT_TOKENS ? shortfall(c) : NULL;
+}
+
+/* outcome.h's ANSWER_CHECKED point: `why` from answer_shortfall(). */
+static struct fg_outcome answer_outcome(struct fg_call *c, const char *why, bool schema_failed)
+{
+    struct fg_outcome_facts f = {.point = FG_OUTCOME_ANSWER_CHECKED,
+                                 .transfer_ok = true,
+                                 .route = route_facts(c),
+                                 .shortfall = why,
+                                 .schema_failed = schema_failed,
+                                 .so_attempts = c->so_attempts,
+                                 .so_retries = c->w->app->cfg->structured_output.retries};
+    return fg_outcome_decide(&f);
+}
+
+/* Before the schema check: true when the shortfall decided the ending —
+ * *running when the frontier attempt is under way, else it could not
+ * start and the client has the error. */
+static bool shortfall_ends(struct fg_call *c, const char *why, bool *running)
+{
+    *running = false;
+    if (!why)
+        return false;
+    struct fg_outcome d = answer_outcome(c, why, false);
+    if (d.kind != FG_OUTCOME_USE_MODEL)
+        return false;
+    *running = escalate(c, &d);
+    if (!*running)
+        start_failed(c);
+    return true;
 }
 
 /* The structured answer failed its check: try again on the same model
- * (the failed attempt keeps its own ledger record, linked), or give up. */
+ * (the failed attempt keeps its own ledger record, linked). */
 static bool retry_structured(struct fg_call *c)
 {
-    if (c->so_attempts >= c->w->app->cfg->structured_output.retries)
-        return escalate(c, "invalid_schema");
     c->so_attempts++;
     fg_warn("%s: %s Retrying.", c->id, c->err.msg);
     c->status = c->err.status;
@@ -746,12 +785,19 @@ static bool retry_structured(struct fg_call *c)
 
 /* Check a complete structured answer (body in the client's dialect):
  * false when it failed and a retry is running instead. */
-static bool structured_ok(struct fg_call *c, struct evbuffer *body, bool *retrying)
+static bool structured_ok(struct fg_call *c, struct evbuffer *body, const char *why,
+                          bool *retrying)
 {
     *retrying = false;
     if (!c->so_schema || fg_structured_check(c, body) == 0)
         return true;
-    *retrying = retry_structured(c);
+    struct fg_outcome d = answer_outcome(c, why, true);
+    if (d.kind == FG_OUTCOME_RETRY_SAME)
+        *retrying = retry_structured(c);
+    else if (d.kind == FG_OUTCOME_USE_MODEL)
+        *retrying = escalate(c, &d);
+    else
+        FG_DASSERT(d.kind == FG_OUTCOME_FAIL);
     if (!*retrying) {
         c->status = c->err.status;
         fg_reply_call_error(c);
@@ -776,6 +822,7 @@ static void redact_error_body(struct fg_call *c)
     free(r);
 }
 
+/* A complete non-streamed upstream answer: check it and send it on. */
 static bool finish_buffered(struct fg_call *c)
 {
     if (c->up_status >= 300 && c->up_status < 400) {
@@ -828,10 +875,11 @@ static bool finish_buffered(struct fg_call *c)
     if (c->status < 300) {
         fg_meter_response(c);
         remember_response(c, &c->resp, 0);
-        if (escalate_shortfall(c))
-            return true;
-        bool retrying;
-        if (!structured_ok(c, b, &retrying))
+        const char *why = answer_shortfall(c);
+        bool running, retrying;
+        if (shortfall_ends(c, why, &running))
+            return running;
+        if (!structured_ok(c, b, why, &retrying))
             return retrying;
         cache_store(c, false, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
         if (c->client_stream) {
@@ -877,17 +925,32 @@ static void next_attempt(struct fg_call *c, const char *what)
     evhttp_clear_headers(evhttp_request_get_output_headers(c->req));
 }
 
-/* The provider failed before anything reached the client: retry with
- * backoff (honouring retry-after), then the model's fallbacks.  true when
- * another attempt is under way. */
-static bool try_again(struct fg_call *c, CURLcode res)
+/* The next fallback of the call's first model that fits the call, or NULL
+ * (asking advances c->fo_next). */
+static const struct fg_model_cfg *next_fallback(struct fg_call *c, int64_t now)
+{
+    /* another model's vectors live in another space: embeddings never fall back */
+    if (c->endpoint == FG_EP_EMBEDDINGS)
+        return NULL;
+    const struct fg_model_cfg *fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+    /* a Responses call is not translated: only OpenAI-dialect fallbacks */
+    while (fb && c->in == &fg_dialect_responses && fb->dialect != FG_DIALECT_OPENAI)
+        fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+    return fb;
+}
+
+/* An attempt is over before anything reached the client: tell the breaker
+ * how it went and gather outcome.h's TRANSFER_ENDED facts.  A retriable
+ * failure becomes the call's error (kept if nothing better follows). */
+static struct fg_outcome transfer_outcome(struct fg_call *c, CURLcode res)
 {
     int64_t now = c->acct.ts_ms + (int64_t)((fg_now_ns() - c->t_start_ns) / 1000000);
-    if (!fg_failover_retriable(c->up_status, res)) {
-        fg_breaker_record(c->provider_index, true, now);
-        return false;
-    }
-    fg_breaker_record(c->provider_index, false, now);
+    struct fg_outcome_facts f = {.point = FG_OUTCOME_TRANSFER_ENDED,
+                                 .transfer_ok = res == CURLE_OK,
+                                 .retriable = fg_failover_retriable(c->up_status, res)};
+    fg_breaker_record(c->provider_index, !f.retriable, now);
+    if (!f.retriable)
+        return fg_outcome_decide(&f);
     if (res != CURLE_OK)
         transfer_error(c, res);
     else
@@ -895,49 +958,65 @@ static bool try_again(struct fg_call *c, CURLcode res)
                    "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
     c->status = res != CURLE_OK ? c->err.status : (int)c->up_status;
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-    long delay = fg_failover_delay_ms(c->fo_retries, evhttp_find_header(h, "retry-after"),
+    f.delay_ms = fg_failover_delay_ms(c->fo_retries, evhttp_find_header(h, "retry-after"),
                                       evhttp_find_header(h, "retry-after-ms"),
                                       fg_now_ns() ^ (uint64_t)(uintptr_t)c, now);
+    f.max_wait_ms = FG_FAILOVER_MAX_WAIT_MS;
+    f.retries_used = c->fo_retries;
+    f.retries_allowed = c->w->app->cfg->server.upstream_retries;
     if (!c->fo_origin)
         c->fo_origin = c->model->name;
-    if (c->fo_retries < c->w->app->cfg->server.upstream_retries && delay <= FG_FAILOVER_MAX_WAIT_MS &&
-        fg_breaker_allows(c->provider_index, now)) {
-        c->fo_retries++;
-        next_attempt(c, fg_arena_printf(&c->arena, "retrying in %ld ms", delay));
-        if (!c->retry_ev)
-            c->retry_ev = evtimer_new(c->w->base, on_retry_timer, c);
-        struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
-        event_add(c->retry_ev, &tv);
-        return true;
+    /* lazy facts (outcome.h): the breaker only when a retry is due, the
+     * fallback only when no retry will be made */
+    f.breaker_allows = fg_outcome_retry_due(&f) && fg_breaker_allows(c->provider_index, now);
+    if (!f.breaker_allows) {
+        const struct fg_model_cfg *fb = next_fallback(c, now);
+        f.fallback = fb ? fb->name : NULL;
     }
-    /* another model's vectors live in another space: embeddings never fall back */
-    const struct fg_model_cfg *fb =
-        c->endpoint == FG_EP_EMBEDDINGS
-            ? NULL
-            : fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
-    /* a Responses call is not translated: only OpenAI-dialect fallbacks */
-    while (fb && c->in == &fg_dialect_responses && fb->dialect != FG_DIALECT_OPENAI)
-        fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
-    if (!fb)
-        return false;
+    return fg_outcome_decide(&f);
+}
+
+/* RETRY_AFTER: the same model again after `delay` ms. */
+static void retry_later(struct fg_call *c, long delay)
+{
+    c->fo_retries++;
+    next_attempt(c, fg_arena_printf(&c->arena, "retrying in %ld ms", delay));
+    if (!c->retry_ev)
+        c->retry_ev = evtimer_new(c->w->base, on_retry_timer, c);
+    struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+    event_add(c->retry_ev, &tv);
+}
+
+/* USE_MODEL after a failure: the fallback answers instead.  false when it
+ * could not start (c->err says why). */
+static bool fall_back(struct fg_call *c, const struct fg_outcome *d)
+{
+    const struct fg_model_cfg *fb = fg_config_model(c->w->app->cfg, d->model);
+    FG_ASSERT(fb);
     next_attempt(c, fg_arena_printf(&c->arena, "falling back to %s", fb->name));
     c->fo_retries = 0;
     c->route = "fallback";
     c->route_reason = fg_arena_printf(&c->arena, "%s failed: fallback", c->fo_origin);
     use_model(c, fb);
-    if (fg_pipeline_reencode(c) < 0 || fg_relay_start(c) < 0)
-        return false;
-    return true;
+    return fg_pipeline_reencode(c) == 0 && fg_relay_start(c) == 0;
 }
 
-/* A held stream ended before any content: escalate on why it fell short.
- * What the cheap model streamed is dropped (it never left frugal). */
+/* A held stream ended: true when it escalates (what the cheap model
+ * streamed is dropped; it never left frugal) — or the escalation could not
+ * start and the call is over; false to release it as it was. */
 static bool held_escalation(struct fg_call *c, CURLcode res)
 {
-    const char *why = c->held_content ? NULL : c->held_why ? c->held_why : "empty";
-    if (res != CURLE_OK || !c->stream_ended || c->stream_error_seen || !why ||
-        !can_escalate(c, why))
+    struct fg_outcome_facts f = {.point = FG_OUTCOME_HELD_ENDED,
+                                 .transfer_ok = res == CURLE_OK,
+                                 .route = route_facts(c),
+                                 .held_content = c->held_content,
+                                 .held_why = c->held_why,
+                                 .stream_ended = c->stream_ended,
+                                 .stream_error_seen = c->stream_error_seen};
+    struct fg_outcome d = fg_outcome_decide(&f);
+    if (d.kind == FG_OUTCOME_RELEASE_HELD)
         return false;
+    FG_ASSERT(d.kind == FG_OUTCOME_USE_MODEL);
     evbuffer_drain(c->relay, evbuffer_get_length(c->relay));
     if (c->cache_sse)
         evbuffer_drain(c->cache_sse, evbuffer_get_length(c->cache_sse));
@@ -945,16 +1024,16 @@ static bool held_escalation(struct fg_call *c, CURLcode res)
     c->held = c->held_content = false;
     c->held_why = NULL;
     c->stream_ended = c->stream_error_seen = false;
-    if (escalate(c, why))
+    if (escalate(c, &d))
         return true;
-    /* the frontier attempt could not start: the client gets the error */
-    c->status = c->err.status ? c->err.status : 502;
-    fg_reply_call_error(c);
+    start_failed(c);
     c->state = FG_CALL_DONE;
     fg_call_finish(c);
     return true;
 }
 
+/* An attempt is over: outcome.h decides what happens next; this carries
+ * it out. */
 static void on_done(struct fg_xfer *x, CURLcode res)
 {
     struct fg_call *c = x->arg;
@@ -967,18 +1046,34 @@ static void on_done(struct fg_xfer *x, CURLcode res)
     if (c->held && held_escalation(c, res))
         return;     /* the frontier model answers instead */
     if (c->held)
-        start_stream_reply(c);   /* nothing to escalate: the answer as it was */
+        start_stream_reply(c);   /* RELEASE_HELD: the answer as it was */
     if (c->state == FG_CALL_STREAMING) {
-        finish_stream(c, res);
-    } else if (try_again(c, res)) {
-        return;     /* a retry or a fallback is on its way */
-    } else if (res != CURLE_OK) {
+        finish_stream(c, res);   /* already with the client: it ends as it ends */
+        c->state = FG_CALL_DONE;
+        fg_call_finish(c);
+        return;
+    }
+    struct fg_outcome d = transfer_outcome(c, res);
+    switch (d.kind) {
+    case FG_OUTCOME_RETRY_AFTER:
+        retry_later(c, d.delay_ms);
+        return;
+    case FG_OUTCOME_USE_MODEL:
+        if (fall_back(c, &d))
+            return;
+        start_failed(c);
+        break;
+    case FG_OUTCOME_FAIL:
         transfer_error(c, res);
         fg_warn("%s upstream %s: %s", c->id, c->provider->name, c->err.msg);
         c->status = c->err.status;
         fg_reply_call_error(c);
-    } else if (finish_buffered(c)) {
-        return;     /* a retry is on its way */
+        break;
+    default:
+        FG_DASSERT(d.kind == FG_OUTCOME_DONE);
+        if (finish_buffered(c))
+            return;     /* a retry or an escalation is on its way */
+        break;
     }
     c->state = FG_CALL_DONE;
     fg_call_finish(c);

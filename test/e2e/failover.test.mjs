@@ -227,3 +227,37 @@ describe('balancing across deployments: least in flight', () => {
     }
   });
 });
+
+describe('a fallback that cannot start', () => {
+  test('the client gets the reason (the fallback cannot take the request), and the daemon lives', async () => {
+    // an Anthropic model falls back to an OpenAI one, and max_tokens 0 (a
+    // cache pre-warm) has no OpenAI form: the fallback never starts.  The
+    // failed start used to fall through to the answer it had just freed.
+    const fr = await startFrugal({
+      name: 'frugal-fallback-nostart',
+      config: {
+        server: { upstream_retries: 0 },
+        providers: [{ name: 'sim', type: 'sim' }],
+        models: [
+          { name: 'claude-sonnet-4-5', provider: 'sim' },
+          { name: 'gpt-4o', provider: 'sim' },
+        ],
+        fallbacks: { 'claude-sonnet-4-5': ['gpt-4o'] },
+      },
+    });
+    try {
+      const r = await call(fr, '/v1/messages', {
+        headers: { 'x-sim-fault': 'status=503' },
+        body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 0, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(r.status, 400, r.text);
+      assert.match(r.json.error.message, /max_tokens: 0/);
+      const ok = await call(fr, '/v1/messages', {
+        body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(ok.status, 200, ok.text);
+    } finally {
+      await fr.stop();
+    }
+  });
+});

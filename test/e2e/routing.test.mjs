@@ -360,3 +360,28 @@ describe('streamed escalation: held until the first content', () => {
     assert.equal(rows[1].linked_id, rows[0].id);
   });
 });
+
+describe('an escalation that cannot start', () => {
+  test('the client gets the reason (the frontier model cannot take the request), and the daemon lives', async () => {
+    // a cheap Anthropic tier and an OpenAI frontier: max_tokens 0 (a cache
+    // pre-warm) comes back empty from the cheap model, and the escalation's
+    // translation to OpenAI refuses it.  The failed start used to fall through
+    // to the freed cheap answer.
+    const cfg = config({ cheap: 'claude-sonnet-4-5', escalate_on: ['truncated', 'empty'], frontier_share: 0 });
+    const fr = await startFrugal({ config: cfg, name: 'frugal-escalate-nostart' });
+    try {
+      const r = await call(fr, '/v1/messages', {
+        body: JSON.stringify({ model: 'auto', max_tokens: 0, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.json.type, 'error');
+      assert.match(r.json.error.message, /max_tokens: 0/);
+      const ok = await call(fr, '/v1/messages', {
+        body: JSON.stringify({ model: 'auto', max_tokens: 50, messages: [{ role: 'user', content: EASY }] }),
+      });
+      assert.equal(ok.status, 200, ok.text);
+    } finally {
+      await fr.stop();
+    }
+  });
+});
