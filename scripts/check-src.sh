@@ -14,7 +14,9 @@
 #    architecture issue pays down): a violation not listed fails, and so does
 #    a listed one that no longer exists, so the list only shrinks.
 # 3. Banned functions (unbounded or not thread-safe): atoi atol atoll sprintf
-#    vsprintf strcat strcpy strncpy gets strtok tmpnam.
+#    vsprintf strcat strcpy strncpy gets strtok tmpnam; and realloc outside
+#    core/arena.c (use fg_xrealloc or the vec.h helpers: a failed raw realloc
+#    leaks the old block and leaves a NULL to write through).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 allow=scripts/check-src.allow
@@ -89,6 +91,13 @@ banned='\b(atoi|atol|atoll|sprintf|vsprintf|strcat|strcpy|strncpy|gets|strtok|tm
 hits=$(grep -nE "$banned" src/*/*.c src/*/*.h | grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/\*|\*|//)' || true)
 if [ -n "$hits" ]; then
     echo "check-src: banned functions (use snprintf, strtol/strtoul with checks, memcpy with a length):"
+    echo "$hits" | sed 's/^/  /'
+    fail=1
+fi
+hits=$(grep -nE '(^|[^_[:alnum:]])realloc[[:space:]]*\(' src/*/*.c src/*/*.h | grep -v '^src/core/arena\.c:' |
+    grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/\*|\*|//)' || true)
+if [ -n "$hits" ]; then
+    echo "check-src: raw realloc (use fg_xrealloc or FG_VEC_RESERVE from core/vec.h):"
     echo "$hits" | sed 's/^/  /'
     fail=1
 fi

@@ -31,6 +31,7 @@
 #include "structured.h"
 #include "translate.h"
 #include "usage.h"
+#include "vec.h"
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -112,16 +113,7 @@ static size_t lb_data(char *d, size_t sz, size_t nm, void *arg)
 {
     struct lb *l = arg;
     size_t n = sz * nm;
-    if (l->resp_len + n + 1 > l->resp_cap) {
-        size_t cap = l->resp_cap ? l->resp_cap * 2 : 4096;
-        while (cap < l->resp_len + n + 1)
-            cap *= 2;
-        char *p = realloc(l->resp, cap);
-        if (!p)
-            return 0;
-        l->resp = p;
-        l->resp_cap = cap;
-    }
+    FG_VEC_RESERVE(l->resp, l->resp_len + n + 1, l->resp_cap);
     memcpy(l->resp + l->resp_len, d, n);
     l->resp_len += n;
     l->resp[l->resp_len] = '\0';
@@ -254,9 +246,9 @@ struct commit {
 static void commit_add(struct commit *c, const struct fg_bline_done *d, char *owned_text)
 {
     if (c->n == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 64;
-        c->d = realloc(c->d, c->cap * sizeof *c->d);
-        c->texts = realloc(c->texts, c->cap * sizeof *c->texts);
+        c->cap = fg_vec_next_cap(c->cap, c->n + 1);
+        FG_VEC_RESIZE(c->d, c->cap);
+        FG_VEC_RESIZE(c->texts, c->cap);
     }
     c->d[c->n] = *d;
     c->texts[c->n] = owned_text;
@@ -265,11 +257,7 @@ static void commit_add(struct commit *c, const struct fg_bline_done *d, char *ow
 
 static void commit_rec(struct commit *c, struct fg_record *r)
 {
-    if (c->nrecs == c->rcap) {
-        c->rcap = c->rcap ? c->rcap * 2 : 64;
-        c->recs = realloc(c->recs, c->rcap * sizeof *c->recs);
-    }
-    c->recs[c->nrecs++] = r;
+    FG_VEC_PUSH(c->recs, c->nrecs, c->rcap, r);
 }
 
 static int commit_flush(struct commit *c, const char *batch_id)
@@ -320,11 +308,7 @@ struct linevec {
 static int collect(void *arg, struct fg_bline *l)
 {
     struct linevec *lv = arg;
-    if (lv->n == lv->cap) {
-        lv->cap = lv->cap ? lv->cap * 2 : 64;
-        lv->v = realloc(lv->v, lv->cap * sizeof *lv->v);
-    }
-    lv->v[lv->n++] = *l;
+    FG_VEC_PUSH(lv->v, lv->n, lv->cap, *l);
     memset(l, 0, sizeof *l);   /* ownership moved */
     return 0;
 }
@@ -568,10 +552,10 @@ struct group {
 static void group_add(struct group *g, int64_t idx, json_t *body)
 {
     if (g->n == g->cap) {
-        g->cap = g->cap ? g->cap * 2 : 64;
-        g->reqs = realloc(g->reqs, g->cap * sizeof *g->reqs);
-        g->bodies = realloc(g->bodies, g->cap * sizeof *g->bodies);
-        g->idx = realloc(g->idx, g->cap * sizeof *g->idx);
+        g->cap = fg_vec_next_cap(g->cap, g->n + 1);
+        FG_VEC_RESIZE(g->reqs, g->cap);
+        FG_VEC_RESIZE(g->bodies, g->cap);
+        FG_VEC_RESIZE(g->idx, g->cap);
     }
     char *s = json_dumps(body, JSON_COMPACT);
     g->bodies[g->n] = s;
@@ -666,9 +650,9 @@ struct holds {
 static void holds_add(struct holds *h, int64_t idx, int64_t amount)
 {
     if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 64;
-        h->idx = realloc(h->idx, h->cap * sizeof *h->idx);
-        h->amount = realloc(h->amount, h->cap * sizeof *h->amount);
+        h->cap = fg_vec_next_cap(h->cap, h->n + 1);
+        FG_VEC_RESIZE(h->idx, h->cap);
+        FG_VEC_RESIZE(h->amount, h->cap);
     }
     h->idx[h->n] = idx;
     h->amount[h->n++] = amount;
@@ -889,10 +873,10 @@ static void on_result(void *arg, const struct fg_remote_result *res)
 {
     struct job_results *jr = arg;
     if (jr->n == jr->cap) {
-        jr->cap = jr->cap ? jr->cap * 2 : 64;
-        jr->v = realloc(jr->v, jr->cap * sizeof *jr->v);
-        jr->bodies = realloc(jr->bodies, jr->cap * sizeof *jr->bodies);
-        jr->reqids = realloc(jr->reqids, jr->cap * sizeof *jr->reqids);
+        jr->cap = fg_vec_next_cap(jr->cap, jr->n + 1);
+        FG_VEC_RESIZE(jr->v, jr->cap);
+        FG_VEC_RESIZE(jr->bodies, jr->cap);
+        FG_VEC_RESIZE(jr->reqids, jr->cap);
     }
     jr->v[jr->n] = *res;
     jr->bodies[jr->n] = res->body ? strndup(res->body, res->len) : NULL;
@@ -967,11 +951,7 @@ static void settles_add(struct settles *s, const struct fg_bline *l, int64_t cos
 {
     if (l->hold_pico <= 0 && cost <= 0)
         return;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 64;
-        s->v = realloc(s->v, s->cap * sizeof *s->v);
-    }
-    s->v[s->n++] = (struct settle){l->hold_pico, l->hold_at, cost};
+    FG_VEC_PUSH(s->v, s->n, s->cap, ((struct settle){l->hold_pico, l->hold_at, cost}));
 }
 
 /* After the commit that ended the lines (and cleared their holds). */

@@ -1,6 +1,8 @@
 /* batch_remote.c — see batch_remote.h. */
 #include "batch_remote.h"
 
+#include "vec.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -18,16 +20,7 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *arg)
 {
     struct buf *b = arg;
     size_t n = sz * nm;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 4096);
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return 0;
-        b->p = p;
-        b->cap = cap;
-    }
+    FG_VEC_RESERVE(b->p, b->n + n + 1, b->cap);
     memcpy(b->p + b->n, d, n);
     b->n += n;
     b->p[b->n] = '\0';

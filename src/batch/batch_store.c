@@ -4,6 +4,7 @@
 #include "batch_store.h"
 
 #include "store_sqlite.h"
+#include "vec.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -362,11 +363,8 @@ static int collect_rows(struct fg_bstore *s, sqlite3_stmt *st, size_t elem, row_
     *n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char *nv = realloc(v, cap * elem);
-            if (!nv)
-                break;
-            v = nv;
+            cap = fg_vec_next_cap(cap, cap + 1);
+            v = fg_vec_resize(v, cap, elem);
         }
         rd(st, v + (*n)++ * elem);
     }

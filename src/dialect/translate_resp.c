@@ -4,6 +4,7 @@
  * The client SDKs declare every key of their response types present
  * (nullable), so a synthesised body carries all of them. */
 #include "translate_int.h"
+#include "vec.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -28,12 +29,7 @@ struct strb {
 static void sb_add(struct strb *b, const char *s)
 {
     size_t k = strlen(s);
-    if (b->n + k + 1 > b->cap) {
-        b->cap = (b->n + k + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-        if (!b->s)
-            abort();    /* as fg_xrealloc: a gateway that cannot allocate cannot answer */
-    }
+    FG_VEC_RESERVE(b->s, b->n + k + 1, b->cap);
     memcpy(b->s + b->n, s, k + 1);
     b->n += k;
 }

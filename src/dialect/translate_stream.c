@@ -6,6 +6,7 @@
  * which Anthropic block is which OpenAI tool call (and back), the usage
  * seen so far and the stop reason waiting for its frame. */
 #include "translate_int.h"
+#include "vec.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -163,14 +164,8 @@ static int blk_reserve(struct fg_tr_stream *s, size_t i)
     if (i > 100000)
         return -1;      /* no real message has that many blocks */
     size_t n = i + 8;
-    unsigned char *k = realloc(s->kind, n);
-    if (!k)
-        return -1;
-    s->kind = k;
-    int *t = realloc(s->tool, n * sizeof *t);
-    if (!t)
-        return -1;
-    s->tool = t;
+    FG_VEC_RESIZE(s->kind, n);
+    FG_VEC_RESIZE(s->tool, n);
     memset(s->kind + s->nblk, K_SKIP, n - s->nblk);
     s->nblk = n;
     return 0;
@@ -375,12 +370,9 @@ static int *tool_slot(struct fg_tr_stream *s, int64_t idx)
         return NULL;
     if ((size_t)idx >= s->ntool) {
         size_t n = (size_t)idx + 4;
-        int *t = realloc(s->tool_block, n * sizeof *t);
-        if (!t)
-            return NULL;
+        FG_VEC_RESIZE(s->tool_block, n);
         for (size_t k = s->ntool; k < n; k++)
-            t[k] = -1;
-        s->tool_block = t;
+            s->tool_block[k] = -1;
         s->ntool = n;
     }
     return &s->tool_block[idx];

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "log.h"
 #include "store.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -82,11 +83,7 @@ static struct fg_vkey *add(const struct fg_key *k, int64_t now_ms)
     R.by_hash[hb] = v;
     v->next_id = R.by_id[ib];
     R.by_id[ib] = v;
-    if (R.n == R.cap) {
-        R.cap = R.cap ? R.cap * 2 : 64;
-        R.all = fg_xrealloc(R.all, R.cap * sizeof *R.all);
-    }
-    R.all[R.n++] = v;
+    FG_VEC_PUSH(R.all, R.n, R.cap, v);
     return v;
 }
 

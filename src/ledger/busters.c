@@ -18,6 +18,7 @@
 #include "prefix.h"
 
 #include "arena.h"
+#include "vec.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -108,13 +109,7 @@ struct buf {
 
 static void reserve(struct buf *b, size_t more)
 {
-    if (b->n + more <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap * 2 : 256;
-    while (cap < b->n + more)
-        cap *= 2;
-    b->p = fg_xrealloc(b->p, cap);
-    b->cap = cap;
+    FG_VEC_RESERVE(b->p, b->n + more, b->cap);
 }
 
 static void put(struct buf *b, const char *s, size_t n)

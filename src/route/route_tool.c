@@ -8,6 +8,7 @@
 #include "route_tool.h"
 
 #include "arena.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -309,10 +310,7 @@ static int dataset_load(struct dataset *d, const char *path, const char *only,
             json_decref(o);
             continue;
         }
-        if (d->n == d->cap) {
-            d->cap = d->cap ? d->cap * 2 : 1024;
-            d->r = fg_xrealloc(d->r, d->cap * sizeof *d->r);
-        }
+        FG_VEC_RESERVE(d->r, d->n + 1, d->cap);
         struct row *r = &d->r[d->n++];
         r->uid = fg_xstrdup(uid ? uid : "");
         r->source = fg_xstrdup(src);

@@ -25,6 +25,7 @@
 #include "reply.h"
 #include "reqhead.h"
 #include "server.h"
+#include "vec.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -450,13 +451,7 @@ static bool head_add(struct fg_conn *c, const unsigned char *p, size_t n)
         reject(c, d, 431, "request_headers_too_large", msg, false);
         return false;
     }
-    if (c->head_len + n > c->head_cap) {
-        size_t cap = c->head_cap ? c->head_cap : 1024;
-        while (cap < c->head_len + n)
-            cap *= 2;
-        c->head = fg_xrealloc(c->head, cap);
-        c->head_cap = cap;
-    }
+    FG_VEC_RESERVE(c->head, c->head_len + n, c->head_cap);
     memcpy(c->head + c->head_len, p, n);
     c->head_len += n;
     return true;

@@ -8,6 +8,7 @@
 #include "schema.h"
 
 #include "arena.h"
+#include "vec.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -105,11 +106,7 @@ struct fg_schema {
 
 static void nodes_push(struct nodes *l, struct node *n)
 {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 4;
-        l->v = fg_xrealloc(l->v, l->cap * sizeof *l->v);
-    }
-    l->v[l->n++] = n;
+    FG_VEC_PUSH(l->v, l->n, l->cap, n);
 }
 
 /* Cut a trailing incomplete UTF-8 sequence (left by truncation). */
