@@ -13,6 +13,7 @@
  * else, and every call has a timeout and checks the stop flag. */
 #include "batch_exec.h"
 
+#include "assert.h"
 #include "attrib.h"
 #include "auth.h"
 #include "batch_budget.h"
@@ -245,6 +246,8 @@ struct commit {
 
 static void commit_add(struct commit *c, const struct fg_bline_done *d, char *owned_text)
 {
+    /* the outcome indexes S.lines when the commit is flushed */
+    FG_ASSERT(d->outcome >= FG_LINE_SUCCEEDED && d->outcome <= FG_LINE_EXPIRED);
     if (c->n == c->cap) {
         c->cap = fg_vec_next_cap(c->cap, c->n + 1);
         FG_VEC_RESIZE(c->d, c->cap);
@@ -654,6 +657,7 @@ static void holds_add(struct holds *h, int64_t idx, int64_t amount)
         FG_VEC_RESIZE(h->idx, h->cap);
         FG_VEC_RESIZE(h->amount, h->cap);
     }
+    FG_ASSERT(amount >= 0);   /* a reservation never gives budget back */
     h->idx[h->n] = idx;
     h->amount[h->n++] = amount;
 }
@@ -670,7 +674,7 @@ static void refuse(const struct fg_batch *b, const struct fg_bline *l, json_t *p
     fg_dialect_ops(!strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI)
         ->error_body(e, eb);
     size_t n = evbuffer_get_length(eb);
-    char *t = malloc(n + 1);
+    char *t = fg_xmalloc(n + 1);
     evbuffer_remove(eb, t, n);
     t[n] = '\0';
     evbuffer_free(eb);
@@ -728,8 +732,8 @@ static int group_chunk(struct pass *ps, struct linevec *lv, struct group *groups
     struct holds h = {0};
     struct commit c = {0};
     int64_t at = now_ms();
-    json_t **joins = calloc(lv->n, sizeof *joins);   /* plans of the lines that join */
-    int *gidx = calloc(lv->n, sizeof *gidx);
+    json_t **joins = fg_xcalloc(lv->n, sizeof *joins);   /* plans of the lines that join */
+    int *gidx = fg_xcalloc(lv->n, sizeof *gidx);
     for (size_t i = 0; i < lv->n; i++) {
         json_t *p = lv->v[i].plan ? json_loads(lv->v[i].plan, 0, NULL) : NULL;
         if (p && strcmp(json_str(p, "batch"), "local")) {
@@ -960,9 +964,12 @@ static void settles_apply(const struct fg_batch *b, struct settles *s)
     int64_t now = now_ms();
     struct fg_bbudget bb;
     fg_bbudget_of(b->owner, b->tags, now, &bb);
-    for (size_t i = 0; i < s->n; i++)
+    for (size_t i = 0; i < s->n; i++) {
+        FG_ASSERT(s->v[i].hold >= 0);
         fg_bbudget_settle(&bb, s->v[i].hold, s->v[i].at > 0 ? s->v[i].at : now, s->v[i].cost,
                           now);
+    }
+
     free(s->v);
     memset(s, 0, sizeof *s);
 }

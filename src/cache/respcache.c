@@ -8,6 +8,7 @@
 #include "respcache.h"
 
 #include "arena.h"
+#include "assert.h"
 #include "sse.h"
 
 #include <event2/buffer.h>
@@ -198,6 +199,7 @@ static void sha_final(struct sha256 *c, uint8_t out[32])
 {
     uint64_t bits = c->total * 8;
     uint8_t pad[72] = {0x80};
+    FG_DASSERT(c->n < 64);
     size_t padlen = (c->n < 56 ? 56 : 120) - c->n;
     for (int i = 0; i < 8; i++)
         pad[padlen + i] = (uint8_t)(bits >> (56 - 8 * i));
@@ -367,6 +369,7 @@ static void put_hdr(struct canon *c, char tag, uint64_t n)
         n >>= 7;
     } while (n);
     c->on += (size_t)(p - b);
+    FG_DASSERT(c->on <= sizeof c->out);
 }
 
 static void put_blob(struct canon *c, char tag, const char *s, size_t n)
@@ -379,6 +382,7 @@ static void put_blob(struct canon *c, char tag, const char *s, size_t n)
             return;
         }
     }
+    FG_DASSERT(c->on + n <= sizeof c->out);
     memcpy(c->out + c->on, s, n);
     c->on += n;
 }
@@ -402,6 +406,7 @@ static struct member *members(const struct fg_json *j, int i, struct fg_arena *a
     for (int key = fg_json_child(j, i); key >= 0; k++) {
         int val = (int)j->t[key].next;
         m[k].key = str_bytes(j, key, arena_buf, a, &m[k].klen);
+
         m[k].val = val;
         m[k].order = (int)k;
         key = fg_json_sibling(j, i, val);
@@ -586,13 +591,21 @@ static struct blob *blob_ref(struct blob *b)
 
 static void blob_unref(struct blob *b)
 {
-    if (b && atomic_fetch_sub_explicit(&b->ref, 1, memory_order_acq_rel) == 1)
+    if (!b)
+        return;
+    unsigned was = atomic_fetch_sub_explicit(&b->ref, 1, memory_order_acq_rel);
+    FG_ASSERT(was > 0);   /* unreferenced more often than referenced */
+    if (was == 1)
         free(b);
 }
 
 static void entry_unref(struct fg_respcache_entry *e)
 {
-    if (e && atomic_fetch_sub_explicit(&e->ref, 1, memory_order_acq_rel) == 1) {
+    if (!e)
+        return;
+    unsigned was = atomic_fetch_sub_explicit(&e->ref, 1, memory_order_acq_rel);
+    FG_ASSERT(was > 0);
+    if (was == 1) {
         blob_unref(e->json);
         blob_unref(e->sse);
         free(e);
@@ -611,6 +624,7 @@ static void unref_chain(struct fg_respcache_entry *e)
 
 static size_t bucket(const uint8_t key[32], size_t nb)
 {
+    FG_DASSERT(nb && !(nb & (nb - 1)));   /* a power of two: the mask below */
     uint64_t h;
     memcpy(&h, key, sizeof h);    /* the key is a hash already */
     return (size_t)h & (nb - 1);
@@ -650,10 +664,13 @@ static void lru_push(struct fg_respcache_entry *e)
 static void detach(struct fg_respcache_entry *e, struct fg_respcache_entry **grave)
 {
     struct fg_respcache_entry **p = &C.tab[bucket(e->key, C.nb)];
-    while (*p != e)
+    while (*p != e) {
+        FG_ASSERT(*p);   /* e is in its bucket's chain */
         p = &(*p)->hnext;
+    }
     *p = e->hnext;
     lru_unlink(e);
+    FG_ASSERT(C.st.entries > 0 && C.st.bytes >= e->charge);
     C.st.entries--;
     C.st.bytes -= e->charge;
     e->next = *grave;

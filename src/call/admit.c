@@ -1,6 +1,7 @@
 /* admit.c — see admit.h. */
 #include "admit.h"
 
+#include "assert.h"
 #include "keyreg.h"
 #include "media.h"
 #include "ledger.h"
@@ -335,7 +336,9 @@ int fg_admit_request(struct fg_call *c)
     if (bad >= 0)
         return over_budget(c, whose[bad], &view, &w, now);
     struct fg_rate_denial d;
+    FG_ASSERT(bad < 0 && a->worst_pico >= 0);
     if (rated && fg_rate_admit(&v->rate, w.tokens, now, &a->rate, &d) < 0) {
+
         fg_budget_settle(&a->budget, 0, now, now);
         return rate_limited(c, v, &d);
     }
@@ -363,6 +366,8 @@ void fg_admit_next_attempt(struct fg_call *c)
     if (!a)
         return;
     int64_t now = wall_ms();
+    /* the previous attempt was settled (metered) before this one holds again */
+    FG_DASSERT(!a->budget.held && !a->rate.held);
     fg_budget_force(&a->budget, now);
     fg_rate_force(&a->rate, a->worst_tokens, now);
 }

@@ -1,5 +1,6 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
 #include "affinity.h"
+#include "assert.h"
 #include "batch_mailbox.h"
 #include "admit.h"
 #include "conn.h"
@@ -156,6 +157,9 @@ void fg_call_finish(struct fg_call *c)
         evhttp_request_free(c->orphan_req);
     fg_json_free(&c->resp);
     free(c->upstream_body);
+    /* the worker's list of calls in flight holds c exactly once */
+    FG_ASSERT(c->prev ? c->prev->next == c : w->calls == c);
+    FG_ASSERT(!c->next || c->next->prev == c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -230,9 +234,11 @@ void fg_call_next_attempt(struct fg_call *c)
 
 void fg_call_edit(struct fg_call *c, uint32_t start, uint32_t end, const char *text)
 {
-    if (c->n_edits == sizeof c->edits / sizeof c->edits[0])
-        abort();   /* a programming error: stages add a handful at most */
+    /* a programming error: stages add a handful at most */
+    FG_ASSERT(c->n_edits < sizeof c->edits / sizeof c->edits[0]);
+    FG_ASSERT(start <= end && end <= c->body.len);
     struct fg_json_edit *e = &c->edits[c->n_edits++];
+
     e->start = start;
     e->end = end;
     e->text = text;

@@ -1,13 +1,13 @@
 /* embed.c — see embed.h. */
 #include "embed.h"
 
+#include "assert.h"
 #include "meter.h"
 #include "price.h"
 #include "provider.h"
 #include "relay.h"
 #include "respcache.h"
 
-#include <assert.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <openssl/evp.h>
@@ -363,7 +363,7 @@ void fg_embed_encode(struct fg_call *c)
     struct fg_embed *e = c->embed;
     if (!e || e->n_miss == e->n)
         return;     /* every input goes: the body as sent */
-    assert(!e->single && e->n_miss > 0);
+    FG_ASSERT(!e->single && e->n_miss > 0);
     const struct fg_json *j = &c->body;
     struct evbuffer *b = evbuffer_new();
     evbuffer_add(b, "[", 1);
@@ -472,7 +472,7 @@ void fg_embed_reply(struct fg_call *c, struct evbuffer *b)
 {
     struct fg_embed *e = c->embed;
     fg_meter_response(c);
-    assert(e && e->n_miss > 0);
+    FG_ASSERT(e && e->n_miss > 0);
     const struct fg_json *j = &c->resp;
     int *item = fg_arena_alloc(&c->arena, sizeof *item * (size_t)e->n_miss);
     if (upstream_items(c, item) < 0)

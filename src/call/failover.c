@@ -1,6 +1,7 @@
 /* failover.c — see failover.h. */
 #include "failover.h"
 
+#include "assert.h"
 #include "config.h"
 
 #include <pthread.h>
@@ -59,7 +60,12 @@ static struct {
 
 static enum fg_breaker_state state_locked(int i, int64_t now)
 {
+    FG_DASSERT(i >= 0 && i < FG_FAILOVER_MAX_PROVIDERS);
+    /* a half-open trial exists only while the breaker is open */
+    FG_DASSERT(!B.trial[i] || B.opened_ms[i]);
+
     if (!B.opened_ms[i])
+
         return FG_BREAKER_CLOSED;
     return now - B.opened_ms[i] < FG_BREAKER_OPEN_MS ? FG_BREAKER_OPEN : FG_BREAKER_HALF_OPEN;
 }

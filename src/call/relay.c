@@ -1,6 +1,7 @@
 /* relay.c — see relay.h. */
 #include "relay.h"
 
+#include "assert.h"
 #include "embed.h"
 #include "log.h"
 #include "affinity.h"
@@ -47,6 +48,8 @@ static int relayed_header(const char *name, size_t n)
 
 static void start_stream_reply(struct fg_call *c)
 {
+    /* the status line goes out once, while the transfer runs */
+    FG_ASSERT(c->state == FG_CALL_UPSTREAM);
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
     evhttp_add_header(h, "Cache-Control", "no-cache");
@@ -577,7 +580,9 @@ void fg_relay_send_json(struct fg_call *c, int status, struct evbuffer *body)
 
 void fg_relay_send_error(struct fg_call *c)
 {
+    FG_DASSERT(c->err.cls != FG_E_NONE && c->err.status >= 400);
     c->status = c->err.status;
+
     fg_reply_error(c->req, c->in, &c->err);
 }
 
@@ -958,6 +963,8 @@ static bool held_escalation(struct fg_call *c, CURLcode res)
 static void on_done(struct fg_xfer *x, CURLcode res)
 {
     struct fg_call *c = x->arg;
+    /* a finished call cancelled its transfer: this runs once per attempt */
+    FG_ASSERT(c->state == FG_CALL_UPSTREAM || c->state == FG_CALL_STREAMING);
     fg_upstream_release(c->w->up, x);
     fg_affinity_end(&c->inflight);   /* this attempt is over, whatever comes next */
     if (!c->req) {
@@ -1056,6 +1063,8 @@ int fg_relay_start(struct fg_call *c)
     c->xfer.easy = e;
     c->xfer.done = on_done;
     c->xfer.arg = c;
+    /* a new attempt starts only before any byte reached the client */
+    FG_ASSERT(c->state == FG_CALL_NEW || c->state == FG_CALL_UPSTREAM);
     c->state = FG_CALL_UPSTREAM;
     if (c->model->n_deployments)
         fg_affinity_begin(&w->app->loads[c->model - w->app->cfg->models], c->deployment,

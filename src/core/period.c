@@ -1,6 +1,8 @@
 /* period.c — see period.h. */
 #include "period.h"
 
+#include "assert.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -44,8 +46,12 @@ int64_t fg_period_start(enum fg_period p, int64_t t_ms)
     int64_t y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
-    return days_from_civil(y, m, 1) * DAY_MS;
+    FG_DASSERT(m >= 1 && m <= 12 && d >= 1 && d <= 31);
+    int64_t start = days_from_civil(y, m, 1) * DAY_MS;
+    FG_DASSERT(start <= t_ms && t_ms - start < 31 * DAY_MS);
+    return start;
 }
+
 
 int64_t fg_period_next(enum fg_period p, int64_t t_ms)
 {

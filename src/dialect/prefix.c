@@ -2,6 +2,7 @@
 #include "prefix.h"
 
 #include "arena.h"
+#include "assert.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -87,6 +88,7 @@ static void feed_object(struct hasher *s, const struct fg_json *j, int i)
     for (int k = fg_json_child(j, i); k >= 0; k = fg_json_sibling(j, i, (int)j->t[k].next)) {
         if (ignored_key(j, k))
             continue;
+        FG_DASSERT(c < n);   /* m holds one entry per member */
         m[c].key = fg_json_raw_str(j, k, &m[c].kl);
         m[c++].k = k;
     }
@@ -134,6 +136,7 @@ uint64_t fg_prefix_canon_hash(const struct fg_json *j, int i, uint64_t seed, int
 static void boundary(struct fg_prefix *p, struct hasher *s, enum fg_prefix_part part, int tok)
 {
     int b = p->n < FG_PREFIX_MAX_BOUNDARIES ? p->n++ : FG_PREFIX_MAX_BOUNDARIES - 1;
+    FG_DASSERT(b >= 0 && p->n <= FG_PREFIX_MAX_BOUNDARIES);
     p->hash[b] = s->h;
     p->tokens[b] = (s->bytes + 3) / 4;
     p->part[b] = (uint8_t)part;
@@ -217,6 +220,7 @@ static void touch(uint64_t h, int64_t now_ms, int64_t *prev_ms, int64_t *gap_ms)
     uint32_t base = (uint32_t)(h ^ (h >> 32)) & (SLOTS - 1), victim = base;
     for (uint32_t k = 0; k < PROBE; k++) {
         uint32_t i = (base + k) & (SLOTS - 1);
+        FG_DASSERT(i < SLOTS);
         if (T.hash[i] == h && T.seen_ms[i]) {
             int64_t prev = T.seen_ms[i] <= now_ms ? T.seen_ms[i] : now_ms;
             int64_t gap = now_ms - prev;
@@ -241,8 +245,10 @@ static void touch(uint64_t h, int64_t now_ms, int64_t *prev_ms, int64_t *gap_ms)
 int64_t fg_prefix_seen(struct fg_prefix *p, int64_t now_ms, int64_t window_ms)
 {
     int64_t repeated = 0;
+    FG_ASSERT(p->n >= 0 && p->n <= FG_PREFIX_MAX_BOUNDARIES);
     pthread_mutex_lock(&T.mu);
     for (int b = 0; b < p->n; b++) {
+
         touch(p->hash[b], now_ms, &p->prev_ms[b], &p->gap_ms[b]);
         if (p->prev_ms[b] && now_ms - p->prev_ms[b] <= window_ms)
             repeated = p->tokens[b];   /* boundaries grow: the last hit is the longest */

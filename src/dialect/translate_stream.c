@@ -6,6 +6,7 @@
  * which Anthropic block is which OpenAI tool call (and back), the usage
  * seen so far and the stop reason waiting for its frame. */
 #include "translate_int.h"
+#include "assert.h"
 #include "vec.h"
 
 #include <event2/buffer.h>
@@ -192,6 +193,7 @@ static int an_block_start(struct fg_tr_stream *s, const json_t *d, struct evbuff
     const char *ty = tr_str(cb, "type");
     if (!tr_int(d, "index", &i) || i < 0 || blk_reserve(s, (size_t)i) < 0 || !ty)
         return -1;
+    FG_DASSERT((size_t)i < s->nblk);
     if (!strcmp(ty, "text")) {
         s->kind[i] = K_TEXT;
         an_text(s, tr_str(cb, "text"), out);
@@ -375,7 +377,9 @@ static int *tool_slot(struct fg_tr_stream *s, int64_t idx)
             s->tool_block[k] = -1;
         s->ntool = n;
     }
+    FG_DASSERT((size_t)idx < s->ntool);
     return &s->tool_block[idx];
+
 }
 
 static int oa_tool_call(struct fg_tr_stream *s, const json_t *tc, struct evbuffer *out)

@@ -2,6 +2,7 @@
 #include "keyreg.h"
 
 #include "arena.h"
+#include "assert.h"
 #include "config.h"
 #include "log.h"
 #include "store.h"
@@ -71,6 +72,8 @@ static struct fg_vkey *find_hash(const char *hash)
 /* Under the write lock: a new entry for k (spend 0 this period). */
 static struct fg_vkey *add(const struct fg_key *k, int64_t now_ms)
 {
+    /* the registry holds each key once: callers look it up first */
+    FG_DASSERT(!find_id(k->id) && !find_hash(k->hash));
     struct fg_vkey *v = fg_xcalloc(1, sizeof *v);
     v->k = *k;
     atomic_store(&v->revoked_ms, k->revoked_ms);
@@ -79,6 +82,8 @@ static struct fg_vkey *add(const struct fg_key *k, int64_t now_ms)
         fg_budget_init(&v->budget, k->budget, k->budget_period, 0, now_ms);
     fg_rate_init(&v->rate, k->rpm, k->tpm);
     unsigned hb = bucket(k->hash), ib = bucket(k->id);
+    FG_DASSERT(hb < NBUCKETS && ib < NBUCKETS);
+
     v->next_hash = R.by_hash[hb];
     R.by_hash[hb] = v;
     v->next_id = R.by_id[ib];

@@ -1,6 +1,8 @@
 /* ratelimit.c — see ratelimit.h. */
 #include "ratelimit.h"
 
+#include "assert.h"
+
 #include <pthread.h>
 #include <string.h>
 
@@ -35,6 +37,8 @@ static void totals(struct fg_rate *r, int64_t now_sec, int64_t *req, int64_t *to
     *req = *tok = 0;
     for (int i = 0; i < FG_RATE_WINDOW_S; i++)
         if (live(r->slot[i].sec, now_sec)) {
+            /* settle clamps at zero and holds add non-negative counts */
+            FG_DASSERT(r->slot[i].req >= 0 && r->slot[i].tok >= 0);
             *req += r->slot[i].req;
             *tok += r->slot[i].tok;
         }
@@ -82,6 +86,7 @@ int fg_rate_admit(struct fg_rate *r, int64_t tokens, int64_t now_ms, struct fg_r
         return -1;
     }
     struct fg_rate_slot *sl = SLOT(r, now_sec);
+    FG_DASSERT(sl >= r->slot && sl < r->slot + FG_RATE_WINDOW_S);
     if (sl->sec != now_sec) {
         sl->sec = now_sec;
         sl->req = sl->tok = 0;
@@ -104,6 +109,7 @@ void fg_rate_settle(struct fg_rate_hold *h, int64_t tokens, int64_t now_ms)
         if (sl->tok < 0)
             sl->tok = 0;
     }
+    FG_ASSERT(h->tokens >= 0);
     h->held = false;
     pthread_mutex_unlock(&lock);
 }
@@ -113,8 +119,10 @@ void fg_rate_force(struct fg_rate_hold *h, int64_t tokens, int64_t now_ms)
     if (!h->r || h->held)
         return;
     int64_t now_sec = sec_of(now_ms);
+    FG_ASSERT(tokens >= 0);
     pthread_mutex_lock(&lock);
     struct fg_rate_slot *sl = SLOT(h->r, now_sec);
+
     if (sl->sec != now_sec) {
         sl->sec = now_sec;
         sl->req = sl->tok = 0;

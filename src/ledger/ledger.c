@@ -3,10 +3,10 @@
 #include "ledger.h"
 
 #include "arena.h"
+#include "assert.h"
 #include "log.h"
 #include "store.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -64,6 +64,7 @@ const char *fg_record_str(struct fg_record *r, const char *s)
     char *p = a->text + a->used;
     memcpy(p, s, n);
     a->used += n;
+    FG_DASSERT(a->used <= a->cap);
     return p;
 }
 
@@ -82,6 +83,7 @@ void fg_ledger_submit(struct fg_record *r)
         fg_record_free(r);
         return;
     }
+    FG_ASSERT(!L.tail == !L.head && !L.head == (L.st.depth == 0));
     if (L.tail)
         L.tail->next = r;
     else
@@ -116,9 +118,11 @@ static void write_batch(struct fg_record *list, size_t n)
 {
     struct fg_record **v = fg_xmalloc(n * sizeof *v);
     size_t k = 0;
-    for (struct fg_record *r = list; r; r = r->next)
+    for (struct fg_record *r = list; r; r = r->next) {
+        FG_ASSERT(k < n);   /* the queue's count matches its list */
         v[k++] = r;
-    assert(k == n);
+    }
+    FG_ASSERT(k == n);
     char err[256];
     int rc;
     bool warned = false;
@@ -189,6 +193,8 @@ static void *writer_main(void *arg)
         }
         struct fg_record *list = L.head;
         size_t n = L.st.depth;
+        FG_ASSERT(!list == (n == 0) && !L.tail == !list);
+
         L.head = L.tail = NULL;
         L.st.depth = 0;
         atomic_store_explicit(&L.depth, 0, memory_order_relaxed);

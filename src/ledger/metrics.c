@@ -1,6 +1,7 @@
 /* metrics.c — see metrics.h. */
 #include "metrics.h"
 
+#include "assert.h"
 #include "batch_exec.h"
 
 #include <event2/buffer.h>
@@ -55,7 +56,9 @@ void fg_metrics_observe(const struct fg_record *r, bool upstream_error)
     size_t b = 0;
     while (b < NLAT && (double)r->latency_us / 1000.0 > latency_le_ms[b])
         b++;
+    FG_DASSERT(b <= NLAT);
     atomic_fetch_add(&M.lat[b], 1);
+
     atomic_fetch_add(&M.lat_sum_us, r->latency_us);
 }
 

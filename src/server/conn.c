@@ -19,6 +19,7 @@
 
 #include "api.h"
 #include "arena.h"
+#include "assert.h"
 #include "gate.h"
 #include "log.h"
 #include "provider.h"
@@ -246,12 +247,16 @@ static void free_place(struct fg_conn *c)
     if (c->place_freed)
         return;
     c->place_freed = true;
-    atomic_fetch_sub(&g_count, 1);
+    int was = atomic_fetch_sub(&g_count, 1);
+    FG_ASSERT(was > 0);   /* each connection's place is freed once */
+    (void)was;
     if (c->ip_counted)
         ip_add(c->ip, -1);
     c->ip_counted = false;
-    if (c->refused)
+    if (c->refused) {
+        FG_ASSERT(c->set->refusing > 0);
         c->set->refusing--;
+    }
     c->refused = false;
 }
 
@@ -454,7 +459,9 @@ static bool head_add(struct fg_conn *c, const unsigned char *p, size_t n)
     FG_VEC_RESERVE(c->head, c->head_len + n, c->head_cap);
     memcpy(c->head + c->head_len, p, n);
     c->head_len += n;
+    FG_DASSERT(c->head_len <= max && c->head_len <= c->head_cap);
     return true;
+
 }
 
 /* Runs in the loop pass that answered a pipelined request, after evhttp
@@ -604,6 +611,7 @@ static bool shed(struct fg_conn *c)
     reject(victim, &fg_dialect_openai, 503, "too_many_connections", msg, false);
     c->refused = false;
     c->refuse_status = 0;
+    FG_ASSERT(c->set->refusing > 0);
     c->set->refusing--;
     return true;
 }

@@ -2,12 +2,12 @@
 #include "gate.h"
 
 #include "api.h"
+#include "assert.h"
 #include "auth.h"
 #include "keyreg.h"
 #include "keys.h"
 #include "provider.h"
 
-#include <assert.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -154,7 +154,7 @@ bool fg_gate_reserve(uint64_t n, uint64_t limit)
 void fg_gate_release(uint64_t n)
 {
     uint64_t was = atomic_fetch_sub(&g_in_flight, n);
-    assert(was >= n);
+    FG_ASSERT(was >= n);
     (void)was;
 }
 

@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include "affinity.h"
+#include "assert.h"
 #include "batch_budget.h"
 #include "batch_exec.h"
 #include "batch_mailbox.h"
@@ -132,7 +133,9 @@ static int bound_port(int fd)
 
 void fg_worker_call_ended(struct fg_worker *w)
 {
+    FG_ASSERT(w->inflight > 0);   /* each call ends once */
     w->inflight--;
+
     if (w->draining && w->inflight == 0) {
         struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
         event_base_loopexit(w->base, &tv);

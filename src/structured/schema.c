@@ -8,6 +8,7 @@
 #include "schema.h"
 
 #include "arena.h"
+#include "assert.h"
 #include "vec.h"
 
 #include <arpa/inet.h>
@@ -2096,6 +2097,8 @@ static void an_describe(json_t *out, const json_t *extra)
         if (need > cap)
             buf = fg_xrealloc(buf, cap = need * 2);
         len += (size_t)snprintf(buf + len, cap - len, "%s%s: %s", first ? "{" : ", ", k, vs);
+        FG_ASSERT(len < cap);   /* need counted every byte: nothing was cut */
+
         first = 0;
         free(val);
     }
