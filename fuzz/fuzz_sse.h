@@ -96,7 +96,7 @@ static inline int on_event(void *arg, const struct fg_sse_event *ev)
         s->ended = true;
     } else if (fg_tr_stream_event(s->tr, ev, s->out) < 0) {
         struct fg_err e;
-        fg_err_set(&e, FG_E_UPSTREAM, NULL, "malformed event");
+        fg_err_set(&e, FG_E_UPSTREAM, NULL, NULL, "malformed event");
         fg_tr_stream_fail(s->tr, &e, s->out);
     }
     if (closed)

@@ -50,16 +50,15 @@ static void fail(struct ctx *x, enum fg_err_class cls, int status, const char *p
                  const char *code, const char *fmt, ...)
 {
     struct fg_err e;
-    fg_err_set(&e, cls, param, "%s", "");
+    fg_err_set(&e, cls, param, code, "%s", "");
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e.msg, sizeof e.msg, fmt, ap);
     va_end(ap);
     if (status)
         e.status = status;
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
     fg_reply_error(x->req, x->d, &e);
+
 }
 
 static void storage_failed(struct ctx *x)

@@ -707,11 +707,10 @@ static int admit_line(struct pass *ps, const struct fg_bline *l, json_t *p, int6
     memset(&e, 0, sizeof e);
     bool hopeless = true;
     if (!json_is_integer(w)) {
-        fg_err_set(&e, FG_E_PERMISSION, "model",
+        fg_err_set(&e, FG_E_PERMISSION, "model", "model_unpriced",
                    "The model '%.100s' has no known price, so frugal cannot hold this request "
                    "to the budget of %.200s; give the model a price: in the config.",
                    json_str(p, "model"), ps->bb.whose[0]);
-        snprintf(e.code, sizeof e.code, "model_unpriced");
     } else if (fg_bbudget_reserve(&ps->bb, json_integer_value(w), at, &e, &hopeless) == 0) {
         holds_add(h, l->idx, json_integer_value(w));
         ps->outstanding = true;

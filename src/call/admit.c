@@ -188,13 +188,6 @@ static void header_int(struct fg_call *c, const char *name, int64_t v)
     header(c, name, b);
 }
 
-/* c->err already holds the message: set the class and machine code. */
-static int deny(struct fg_call *c, const char *code)
-{
-    snprintf(c->err.code, sizeof c->err.code, "%s", code);
-    return -1;
-}
-
 static int not_allowed(struct fg_call *c, const struct fg_vkey *v)
 {
     char list[200];
@@ -202,10 +195,10 @@ static int not_allowed(struct fg_call *c, const struct fg_vkey *v)
     for (char *p = list; *p; p++)
         if (*p == ',')
             *p = ' ';   /* "a b" reads as a list in the message below */
-    fg_err_set(&c->err, FG_E_PERMISSION, "model",
+    fg_err_set(&c->err, FG_E_PERMISSION, "model", "model_not_allowed",
                "The model '%.100s' is not allowed for key '%.100s' (%s); this key may call: %s.",
                c->model_name, v->k.name, v->k.id, list);
-    return deny(c, "model_not_allowed");
+    return -1;
 }
 
 void fg_admit_budget_message(struct fg_err *e, const char *whose, const struct fg_budget_view *b,
@@ -219,15 +212,15 @@ void fg_admit_budget_message(struct fg_err *e, const char *whose, const struct f
     fg_time_rfc3339(b->resets_at, at, sizeof at);
     const char *per = b->period == FG_PERIOD_DAY ? "daily" : "monthly";
     if (b->spent >= b->limit)
-        fg_err_set(e, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(e, FG_E_RATE_LIMIT, NULL, "budget_exceeded",
                    "Budget exceeded: the %s budget of %s is $%s and $%s of it is spent. It "
                    "resets at %s.", per, whose, lim, spent, at);
     else
-        fg_err_set(e, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(e, FG_E_RATE_LIMIT, NULL, "budget_exceeded",
                    "Budget exceeded: the %s budget of %s is $%s; $%s is spent and $%s reserved "
                    "by calls in flight, and this %s may cost up to $%s%s. It resets at %s.",
                    per, whose, lim, spent, res, what, need, extra ? extra : "", at);
-    snprintf(e->code, sizeof e->code, "budget_exceeded");
+
 }
 
 static int over_budget(struct fg_call *c, const char *whose, const struct fg_budget_view *b,
@@ -244,27 +237,27 @@ static int over_budget(struct fg_call *c, const char *whose, const struct fg_bud
     int64_t wait = (b->resets_at - now + 999) / 1000;
     header_int(c, "retry-after", wait > 0 ? wait : 1);
     header(c, "x-should-retry", "false");
-    return deny(c, "budget_exceeded");
+    return -1;   /* fg_admit_budget_message set budget_exceeded */
 }
 
 static int rate_limited(struct fg_call *c, const struct fg_vkey *v, const struct fg_rate_denial *d)
 {
     if (d->never) {
-        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL, "rate_limit_exceeded",
                    "Rate limit: this call may use up to %lld tokens (its prompt estimate plus "
                    "max output tokens), more than the %lld tokens per minute of key '%.100s' "
                    "(%s) allow; set max_tokens lower.", (long long)d->need,
                    (long long)d->limit, v->k.name, v->k.id);
         header(c, "x-should-retry", "false");
     } else if (d->tokens) {
-        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL, "rate_limit_exceeded",
                    "Rate limit reached for key '%.100s' (%s): %lld tokens per minute; %lld are "
                    "in use in the last minute and this call may use up to %lld (its prompt "
                    "estimate plus max output tokens). Retry after %d s.", v->k.name, v->k.id,
                    (long long)d->limit, (long long)d->used, (long long)d->need,
                    d->retry_after_s);
     } else {
-        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL, "rate_limit_exceeded",
                    "Rate limit reached for key '%.100s' (%s): %lld requests per minute. Retry "
                    "after %d s.", v->k.name, v->k.id, (long long)d->limit, d->retry_after_s);
     }
@@ -272,18 +265,18 @@ static int rate_limited(struct fg_call *c, const struct fg_vkey *v, const struct
     header_int(c, d->tokens ? "x-ratelimit-limit-tokens" : "x-ratelimit-limit-requests", d->limit);
     header_int(c, d->tokens ? "x-ratelimit-remaining-tokens" : "x-ratelimit-remaining-requests",
                d->limit > d->used ? d->limit - d->used : 0);
-    return deny(c, "rate_limit_exceeded");
+    return -1;
 }
 
 /* The ledger cannot take more records now: refuse rather than lose one.
  * (A batch line's record goes to its batch's own commit, not this queue.) */
 static int ledger_full(struct fg_call *c)
 {
-    fg_err_set(&c->err, FG_E_UNAVAILABLE, NULL,
+    fg_err_set(&c->err, FG_E_UNAVAILABLE, NULL, "ledger_backlog",
                "frugal is overloaded: its spend ledger is behind on writing records. Retry "
                "in a moment.");
     header(c, "retry-after", "1");
-    return deny(c, "ledger_backlog");
+    return -1;
 }
 
 int fg_admit_request(struct fg_call *c)
@@ -319,12 +312,12 @@ int fg_admit_request(struct fg_call *c)
     if (free_call)
         w.pico = w.tokens = 0;
     if (n && w.unpriced && !(v && v->k.allow_unpriced)) {
-        fg_err_set(&c->err, FG_E_PERMISSION, "model",
+        fg_err_set(&c->err, FG_E_PERMISSION, "model", "model_unpriced",
                    "The model '%.100s' has no known price, so frugal cannot hold this call to "
                    "the budget of %.200s; give the model a price: in the config, or create "
                    "the key with --allow-unpriced (\"allow_unpriced\": true) to let it make "
                    "calls no budget can count.", w.unpriced->name, whose[0]);
-        return deny(c, "model_unpriced");
+        return -1;
     }
     struct fg_admit *a = fg_arena_alloc(&c->arena, sizeof *a);
     memset(a, 0, sizeof *a);

@@ -32,21 +32,19 @@ typedef int (*fg_stage_fn)(struct fg_call *c);
 
 static int not_found(struct fg_call *c, const char *name)
 {
-    fg_err_set(&c->err, FG_E_NOT_FOUND, "model",
+    fg_err_set(&c->err, FG_E_NOT_FOUND, "model", "model_not_found",
                "The model '%s' does not exist or is not configured in frugal "
                "(GET /v1/models lists the models this gateway serves).", name);
-    snprintf(c->err.code, sizeof c->err.code, "model_not_found");
     return -1;
 }
 
 static int responses_refused(struct fg_call *c, const char *asked, const char *model)
 {
-    fg_err_set(&c->err, FG_E_INVALID, "model",
+    fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported",
                "The Responses API (/v1/responses) is served for OpenAI-dialect models only; "
                "'%s'%s%s%s is on an Anthropic provider. Call it with /v1/chat/completions or "
                "/v1/messages instead.", asked, strcmp(asked, model) ? " (its tier '" : "",
                strcmp(asked, model) ? model : "", strcmp(asked, model) ? "')" : "");
-    snprintf(c->err.code, sizeof c->err.code, "model_not_supported");
     return -1;
 }
 
@@ -95,7 +93,7 @@ static int stage_resolve(struct fg_call *c)
     if (c->in == &fg_dialect_responses && responses_on_anthropic(c, name) < 0)
         return -1;
     if (c->endpoint == FG_EP_COUNT_TOKENS && m->dialect != FG_DIALECT_ANTHROPIC)
-        return fg_err_set(&c->err, FG_E_INVALID, "model",
+        return fg_err_set(&c->err, FG_E_INVALID, "model", NULL,
                           "count_tokens is an Anthropic endpoint; the model '%s' is served "
                           "in the OpenAI dialect, which has no token counting.", m->name);
     return 0;

@@ -253,10 +253,9 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
     int rc = fg_tr_stream_event(c->tr, ev, c->relay);
     cache_tail(c, from);
     if (rc < 0) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_malformed",
                    "upstream provider '%s' sent a stream event frugal could not read",
                    c->provider->name);
-        snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
         return -1;
     }
     return 0;
@@ -357,7 +356,7 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
     }
     if (fg_sse_feed(&c->sse, data, len, on_sse_event, c) < 0) {
         if (c->err.cls == FG_E_NONE)
-            fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+            fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL,
                        "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
         return 0;
     }
@@ -399,7 +398,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
         return c->req ? r : 0;
     }
     if (evbuffer_get_length(c->up_body) + len > MAX_UPSTREAM_BODY) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL,
                    "upstream response is larger than %u bytes", MAX_UPSTREAM_BODY);
         return 0;
     }
@@ -415,41 +414,37 @@ static void transfer_error(struct fg_call *c, CURLcode res)
         return;     /* set by a callback */
     switch (res) {
     case CURLE_OPERATION_TIMEDOUT:
-        fg_err_set(&c->err, FG_E_TIMEOUT, NULL,
+        fg_err_set(&c->err, FG_E_TIMEOUT, NULL, "upstream_timeout",
                    "upstream provider '%s' timed out (%s)", p,
                    c->up_headers_done ? "no data within the stream idle timeout"
                                       : "no response in time");
-        snprintf(c->err.code, sizeof c->err.code, "upstream_timeout");
         break;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_unreachable",
                    "could not connect to upstream provider '%s': %s", p,
                    curl_easy_strerror(res));
-        snprintf(c->err.code, sizeof c->err.code, "upstream_unreachable");
         break;
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_reset",
                    "upstream provider '%s' closed the connection before a complete "
                    "response (%s)", p, curl_easy_strerror(res));
-        snprintf(c->err.code, sizeof c->err.code, "upstream_reset");
         break;
     case CURLE_OUT_OF_MEMORY:   /* curl's answer to a giant header before 8.6 */
 #if LIBCURL_VERSION_NUM >= 0x080600
     case CURLE_TOO_LARGE:
 #endif
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_header_too_large",
                    "upstream provider '%s' sent a response header too large to accept (a "
                    "header line over %d bytes)", p, CURL_MAX_HTTP_HEADER);
-        snprintf(c->err.code, sizeof c->err.code, "upstream_header_too_large");
         break;
     default:
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' failed: %s",
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_error",
+                   "upstream provider '%s' failed: %s",
                    p, curl_easy_strerror(res));
-        snprintf(c->err.code, sizeof c->err.code, "upstream_error");
     }
 }
 
@@ -466,7 +461,7 @@ static void finish_stream(struct fg_call *c, CURLcode res)
                     evbuffer_get_length(c->cache_sse));
     if (res != CURLE_OK || (!c->stream_ended && !c->stream_error_seen)) {
         if (res == CURLE_OK)
-            fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+            fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL,
                        "upstream provider '%s' ended the stream before it was complete",
                        c->provider->name);
         else
@@ -495,7 +490,7 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
     c->status = (int)c->up_status;
     if (c->up_status >= 300) {
         c->status = fg_tr_error(from, to, (int)c->up_status, body, n, out);
-        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
+        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                    "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
         fg_reply_frugal_headers(c);
         fg_reply_json(c->req, c->status, out);
@@ -559,7 +554,7 @@ static void reply_as_stream(struct fg_call *c, struct evbuffer *json)
     fg_reply_frugal_headers(c);
     if (fg_respcache_sse_from_json(c->in->dialect, (const char *)evbuffer_pullup(json, -1), n,
                                    c->include_usage, sse) < 0) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "could not stream the checked answer");
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "could not stream the checked answer");
         c->status = c->err.status;
         fg_reply_call_error(c);
     } else {
@@ -786,11 +781,10 @@ static bool finish_buffered(struct fg_call *c)
     if (c->up_status >= 300 && c->up_status < 400) {
         /* curl follows no redirect (upstream.c): the provider key and the
          * request never go anywhere config did not name */
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_redirect",
                    "upstream provider '%s' answered with a redirect (HTTP %ld); frugal does "
                    "not follow redirects: check the provider's base_url.",
                    c->provider->name, c->up_status);
-        snprintf(c->err.code, sizeof c->err.code, "upstream_redirect");
         c->status = c->err.status;
         fg_reply_frugal_headers(c);
         fg_reply_call_error(c);
@@ -803,10 +797,9 @@ static bool finish_buffered(struct fg_call *c)
     const char *s = (const char *)evbuffer_pullup(b, -1);
     bool json_ok = n && fg_json_parse(&c->resp, s, n) == 0;
     if (c->up_status >= 200 && c->up_status < 300 && !json_ok) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_malformed",
                    "upstream provider '%s' returned a malformed response (not JSON: %s)",
                    c->provider->name, n ? c->resp.err : "empty body");
-        snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
         c->status = c->err.status;
         fg_reply_call_error(c);
         return false;
@@ -816,7 +809,7 @@ static bool finish_buffered(struct fg_call *c)
     if (c->up_status >= 400 && !json_ok) {
         /* not a provider-shaped error: describe it ourselves */
         enum fg_err_class cls = c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID;
-        fg_err_set(&c->err, cls, NULL, "upstream provider '%s' returned HTTP %ld: %.*s",
+        fg_err_set(&c->err, cls, NULL, NULL, "upstream provider '%s' returned HTTP %ld: %.*s",
                    c->provider->name, c->up_status, (int)(n > 200 ? 200 : n), s ? s : "");
         if (c->up_status < 500)
             c->err.status = (int)c->up_status;
@@ -845,7 +838,7 @@ static bool finish_buffered(struct fg_call *c)
         }
     }
     else
-        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
+        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                    "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
     fg_reply_frugal_headers(c);
     fg_meter_cost_headers(c);
@@ -896,7 +889,7 @@ static bool try_again(struct fg_call *c, CURLcode res)
     if (res != CURLE_OK)
         transfer_error(c, res);
     else
-        fg_err_set(&c->err, c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_RATE_LIMIT, NULL,
+        fg_err_set(&c->err, c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_RATE_LIMIT, NULL, NULL,
                    "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
     c->status = res != CURLE_OK ? c->err.status : (int)c->up_status;
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
@@ -1072,7 +1065,8 @@ int fg_relay_start(struct fg_call *c)
     if (fg_upstream_add(w->up, &c->xfer) < 0) {
         fg_upstream_release(w->up, &c->xfer);
         fg_affinity_end(&c->inflight);
-        return fg_err_set(&c->err, FG_E_INTERNAL, NULL, "could not start the upstream transfer");
+        return fg_err_set(&c->err, FG_E_INTERNAL, NULL, NULL,
+                          "could not start the upstream transfer");
     }
     return 0;
 }

@@ -24,30 +24,30 @@ static int role_ok(const char *r)
 static int check_messages(const struct fg_json *j, int msgs, struct fg_err *e)
 {
     if (msgs < 0)
-        return fg_err_set(e, FG_E_INVALID, "messages",
+        return fg_err_set(e, FG_E_INVALID, "messages", NULL,
                           "Missing required parameter: 'messages'.");
     if (fg_json_type(j, msgs) != FG_J_ARR)
-        return fg_err_set(e, FG_E_INVALID, "messages",
+        return fg_err_set(e, FG_E_INVALID, "messages", NULL,
                           "Invalid type for 'messages': expected an array.");
     if (fg_json_child(j, msgs) < 0)
-        return fg_err_set(e, FG_E_INVALID, "messages",
+        return fg_err_set(e, FG_E_INVALID, "messages", NULL,
                           "Invalid 'messages': empty array. Expected an array with minimum length 1.");
     size_t i = 0;
     for (int m = fg_json_child(j, msgs); m >= 0; m = fg_json_sibling(j, msgs, m), i++) {
         char p[48];
         snprintf(p, sizeof p, "messages[%zu]", i);
         if (fg_json_type(j, m) != FG_J_OBJ)
-            return fg_err_set(e, FG_E_INVALID, p,
+            return fg_err_set(e, FG_E_INVALID, p, NULL,
                               "Invalid type for '%s': expected an object.", p);
         int role = fg_json_get(j, m, "role");
         snprintf(p, sizeof p, "messages[%zu].role", i);
         if (fg_json_type(j, role) != FG_J_STR)
-            return fg_err_set(e, FG_E_INVALID, p,
+            return fg_err_set(e, FG_E_INVALID, p, NULL,
                               "Missing required parameter: '%s'.", p);
         char r[32];
         fg_json_str(j, role, r, sizeof r);
         if (!role_ok(r))
-            return fg_err_set(e, FG_E_INVALID, p,
+            return fg_err_set(e, FG_E_INVALID, p, NULL,
                               "Invalid value: '%s'. Supported values are: 'system', "
                               "'developer', 'user', 'assistant', 'tool' and 'function'.", r);
     }
@@ -64,21 +64,21 @@ static int check_types(const struct fg_json *j, struct fg_err *e)
 {
     int v = fg_json_get(j, 0, "stream");
     if (!(is_type(j, v, FG_J_TRUE) || fg_json_type(j, v) == FG_J_FALSE))
-        return fg_err_set(e, FG_E_INVALID, "stream",
+        return fg_err_set(e, FG_E_INVALID, "stream", NULL,
                           "Invalid type for 'stream': expected a boolean.");
     static const char *ints[] = {"max_tokens", "max_completion_tokens", "n", NULL};
     int64_t x;
     for (int i = 0; ints[i]; i++) {
         v = fg_json_get(j, 0, ints[i]);
         if (v >= 0 && fg_json_type(j, v) != FG_J_NULL && !fg_json_int(j, v, &x))
-            return fg_err_set(e, FG_E_INVALID, ints[i],
+            return fg_err_set(e, FG_E_INVALID, ints[i], NULL,
                               "Invalid type for '%s': expected an integer.", ints[i]);
     }
     if (!is_type(j, fg_json_get(j, 0, "stream_options"), FG_J_OBJ))
-        return fg_err_set(e, FG_E_INVALID, "stream_options",
+        return fg_err_set(e, FG_E_INVALID, "stream_options", NULL,
                           "Invalid type for 'stream_options': expected an object.");
     if (!is_type(j, fg_json_get(j, 0, "tools"), FG_J_ARR))
-        return fg_err_set(e, FG_E_INVALID, "tools",
+        return fg_err_set(e, FG_E_INVALID, "tools", NULL,
                           "Invalid type for 'tools': expected an array.");
     return 0;
 }
@@ -88,10 +88,10 @@ static int oa_validate(const struct fg_call *c, struct fg_err *e)
     const struct fg_json *j = &c->body;
     int model = fg_json_get(j, 0, "model");
     if (model < 0)
-        return fg_err_set(e, FG_E_INVALID, "model",
+        return fg_err_set(e, FG_E_INVALID, "model", NULL,
                           "Missing required parameter: 'model'.");
     if (fg_json_type(j, model) != FG_J_STR)
-        return fg_err_set(e, FG_E_INVALID, "model",
+        return fg_err_set(e, FG_E_INVALID, "model", NULL,
                           "Invalid type for 'model': expected a string.");
     if (check_types(j, e) < 0)
         return -1;

@@ -21,7 +21,7 @@ static bool opt_type(const struct fg_json *j, int v, enum fg_jtype t)
 
 static int bad_type(struct fg_err *e, const char *key, const char *what)
 {
-    return fg_err_set(e, FG_E_INVALID, key, "Invalid type for '%s': expected %s.", key, what);
+    return fg_err_set(e, FG_E_INVALID, key, NULL, "Invalid type for '%s': expected %s.", key, what);
 }
 
 /* The fields frugal reads must have the types it expects; the rest is the
@@ -31,7 +31,7 @@ static int rs_validate(const struct fg_call *c, struct fg_err *e)
     const struct fg_json *j = &c->body;
     int model = fg_json_get(j, 0, "model");
     if (model < 0)
-        return fg_err_set(e, FG_E_INVALID, "model", "Missing required parameter: 'model'.");
+        return fg_err_set(e, FG_E_INVALID, "model", NULL, "Missing required parameter: 'model'.");
     if (fg_json_type(j, model) != FG_J_STR)
         return bad_type(e, "model", "a string");
     int v = fg_json_get(j, 0, "stream");
@@ -54,7 +54,7 @@ static int rs_validate(const struct fg_call *c, struct fg_err *e)
     v = fg_json_get(j, 0, "max_output_tokens");
     int64_t x;
     if (v >= 0 && fg_json_type(j, v) != FG_J_NULL && (!fg_json_int(j, v, &x) || x < 1))
-        return fg_err_set(e, FG_E_INVALID, "max_output_tokens",
+        return fg_err_set(e, FG_E_INVALID, "max_output_tokens", NULL,
                           "Invalid 'max_output_tokens': expected a positive integer.");
     return 0;
 }

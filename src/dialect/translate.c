@@ -82,8 +82,7 @@ int tr_bad(struct fg_err *e, const char *param, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(m, sizeof m, fmt, ap);
     va_end(ap);
-    fg_err_set(e, FG_E_INVALID, param, "%s", m);
-    snprintf(e->code, sizeof e->code, "untranslatable_field");
+    fg_err_set(e, FG_E_INVALID, param, "untranslatable_field", "%s", m);
     return -1;
 }
 

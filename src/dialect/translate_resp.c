@@ -14,9 +14,9 @@
 
 static int malformed(struct fg_err *e, const char *what)
 {
-    fg_err_set(e, FG_E_UPSTREAM, NULL, "upstream provider returned a malformed response: %s",
+    fg_err_set(e, FG_E_UPSTREAM, NULL, "upstream_malformed",
+               "upstream provider returned a malformed response: %s",
                what);
-    snprintf(e->code, sizeof e->code, "upstream_malformed");
     return -1;
 }
 

@@ -85,9 +85,7 @@ static void reply_err(struct evhttp_request *req, const struct fg_dialect_ops *d
                       const char *msg)
 {
     struct fg_err e;
-    fg_err_set(&e, cls, param, "%s", msg);
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
+    fg_err_set(&e, cls, param, code, "%s", msg);
     fg_reply_error(req, d, &e);
 }
 
@@ -178,10 +176,8 @@ void fg_api_reject(struct evhttp_request *req, int status, const char *code, con
                           : status == 503 ? FG_E_UNAVAILABLE
                           : status == 413 || status == 431 ? FG_E_TOO_LARGE : FG_E_INVALID;
     struct fg_err e;
-    fg_err_set(&e, cls, NULL, "%s", msg);
+    fg_err_set(&e, cls, NULL, code, "%s", msg);
     e.status = status;
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     fg_reply_error(req, guess_dialect(req, path), &e);
 }
@@ -193,15 +189,14 @@ static int parse_body(struct fg_call *c)
     c->raw_len = evbuffer_get_length(in);
     size_t limit = c->w->app->cfg->server.max_body_bytes;
     if (c->raw_len > limit) {
-        fg_err_set(&c->err, FG_E_TOO_LARGE, NULL,
+        fg_err_set(&c->err, FG_E_TOO_LARGE, NULL, "request_too_large",
                    "Request body is %zu bytes, over the gateway's limit of %zu bytes "
                    "(server.max_body_bytes).", c->raw_len, limit);
-        snprintf(c->err.code, sizeof c->err.code, "request_too_large");
         return -1;
     }
     c->raw = (const char *)evbuffer_pullup(in, -1);
     if (c->raw_len == 0)
-        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+        return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
                           "Request body is empty: expected a JSON object.");
     const struct fg_server_cfg *sc = &c->w->app->cfg->server;
     c->body.max_depth = (uint32_t)sc->max_json_depth;
@@ -210,40 +205,37 @@ static int parse_body(struct fg_call *c)
         if (c->body.err == fg_json_err_dup) {
             /* providers keep the last of repeated names: frugal must not
              * price or route one reading while the provider runs another */
-            fg_err_set(&c->err, FG_E_INVALID, c->body.err_path,
+            fg_err_set(&c->err, FG_E_INVALID, c->body.err_path, "duplicate_key",
                        "Invalid request: the member '%s' appears more than once (member "
                        "names are compared after decoding escapes); send each name once.",
                        c->body.err_path);
-            snprintf(c->err.code, sizeof c->err.code, "duplicate_key");
             return -1;
         }
         if (c->body.err == fg_json_err_depth) {
-            fg_err_set(&c->err, FG_E_INVALID, NULL,
+            fg_err_set(&c->err, FG_E_INVALID, NULL, "json_too_deep",
                        "Request body nests JSON deeper than %d levels, the gateway's limit "
                        "(server.max_json_depth).", sc->max_json_depth);
-            snprintf(c->err.code, sizeof c->err.code, "json_too_deep");
             return -1;
         }
         int line = 1, col = 1;
         for (size_t i = 0; i < c->body.err_off && i < c->raw_len; i++, col++)
             if (c->raw[i] == '\n')
                 line++, col = 0;
-        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+        return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
                           "Request body is not valid JSON: %s (line %d, column %d).",
                           c->body.err, line, col);
     }
     if (fg_json_type(&c->body, 0) != FG_J_OBJ)
-        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+        return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
                           "Request body must be a JSON object.");
     /* duplicate members anywhere were refused by the parse above (json.h) */
     const char *list = c->in == &fg_dialect_responses ? "input" : "messages";
     int li = fg_json_get(&c->body, 0, list);
     size_t nmsg = fg_json_type(&c->body, li) == FG_J_ARR ? fg_json_count(&c->body, li) : 0;
     if (nmsg > (size_t)sc->max_messages) {
-        fg_err_set(&c->err, FG_E_INVALID, list,
+        fg_err_set(&c->err, FG_E_INVALID, list, "too_many_messages",
                    "Too many messages: '%s' has %zu, over the gateway's limit of %d "
                    "(server.max_messages).", list, nmsg, sc->max_messages);
-        snprintf(c->err.code, sizeof c->err.code, "too_many_messages");
         return -1;
     }
     if ((c->endpoint == FG_EP_EMBEDDINGS ? fg_embed_validate(c, &c->err)
@@ -258,7 +250,7 @@ static int parse_body(struct fg_call *c)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
             /* a NUL would end the name frugal prices while the provider
              * reads the whole string */
-            return fg_err_set(&c->err, FG_E_INVALID, "model",
+            return fg_err_set(&c->err, FG_E_INVALID, "model", NULL,
                               "Invalid 'model': it contains a control character (byte %ld); "
                               "model names are printable text.", i);
     c->model_name = name;

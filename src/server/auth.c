@@ -58,8 +58,7 @@ static int deny(struct evhttp_request *req, const struct fg_dialect_ops *d, cons
                 const char *msg)
 {
     struct fg_err e;
-    fg_err_set(&e, FG_E_AUTH, NULL, "%s", msg);
-    snprintf(e.code, sizeof e.code, "%s", code);
+    fg_err_set(&e, FG_E_AUTH, NULL, code, "%s", msg);
     fg_reply_error(req, d, &e);
     return -1;
 }

@@ -337,9 +337,8 @@ static void reject(struct fg_conn *c, const struct fg_dialect_ops *d, int status
                           : status == 413 || status == 431 ? FG_E_TOO_LARGE
                           : status == 429 ? FG_E_RATE_LIMIT
                           : status == 503 ? FG_E_UNAVAILABLE : FG_E_INVALID;
-    fg_err_set(&e, cls, NULL, "%s", msg);
+    fg_err_set(&e, cls, NULL, code, "%s", msg);
     e.status = status;
-    snprintf(e.code, sizeof e.code, "%s", code);
     struct evbuffer *body = evbuffer_new();
     d->error_body(&e, body);
     struct evbuffer *out = bufferevent_get_output(c->bev);

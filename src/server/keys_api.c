@@ -27,9 +27,7 @@ static void fail(struct evhttp_request *req, const struct fg_dialect_ops *d,
                  enum fg_err_class cls, const char *code, const char *fmt, const char *arg)
 {
     struct fg_err e;
-    fg_err_set(&e, cls, NULL, fmt, arg);
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
+    fg_err_set(&e, cls, NULL, code, fmt, arg);
     fg_reply_error(req, d, &e);
 }
 

@@ -111,9 +111,7 @@ static int default_provider(const struct fg_config *cfg)
 static int fail(struct fg_call *c, enum fg_err_class cls, const char *param, const char *code,
                 const char *msg)
 {
-    fg_err_set(&c->err, cls, param, "%s", msg);
-    if (code)
-        snprintf(c->err.code, sizeof c->err.code, "%s", code);
+    fg_err_set(&c->err, cls, param, code, "%s", msg);
     return -1;
 }
 
@@ -215,7 +213,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     if (!c->up_body)
         c->up_body = evbuffer_new();
     if (evbuffer_get_length(c->up_body) + len > MAX_ANSWER) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream response is larger than %u bytes",
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream response is larger than %u bytes",
                    MAX_ANSWER);
         return 0;
     }
@@ -244,10 +242,10 @@ static void reply_failure(struct fg_call *c, CURLcode res)
 {
     if (c->err.cls == FG_E_NONE) {
         if (res == CURLE_OPERATION_TIMEDOUT)
-            fg_err_set(&c->err, FG_E_TIMEOUT, NULL, "upstream provider '%s' timed out",
+            fg_err_set(&c->err, FG_E_TIMEOUT, NULL, NULL, "upstream provider '%s' timed out",
                        c->provider->name);
         else
-            fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' failed: %s",
+            fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream provider '%s' failed: %s",
                        c->provider->name, curl_easy_strerror(res));
     }
     c->status = c->err.status;
@@ -264,7 +262,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         return;
     }
     if (res == CURLE_OK && c->up_status >= 300 && c->up_status < 400)
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' answered with a "
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream provider '%s' answered with a "
                    "redirect (HTTP %ld); frugal does not follow redirects.", c->provider->name,
                    c->up_status);
     if (res != CURLE_OK || c->err.cls != FG_E_NONE || c->up_status < 200) {
@@ -285,7 +283,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         if (c->status < 300)
             read_usage(c, s, n);
         else
-            fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
+            fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                        "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
         c->acct.response_bytes = (int64_t)n;
         struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
@@ -414,9 +412,7 @@ static void reply_plain(struct evhttp_request *req, enum fg_err_class cls, const
                         const char *msg)
 {
     struct fg_err e;
-    fg_err_set(&e, cls, NULL, "%s", msg);
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
+    fg_err_set(&e, cls, NULL, code, "%s", msg);
     fg_reply_error(req, &fg_dialect_openai, &e);
 }
 

@@ -71,9 +71,7 @@ static void reply_error(struct evhttp_request *req, enum fg_err_class cls, const
                         const char *code, const char *fmt, const char *arg)
 {
     struct fg_err e;
-    fg_err_set(&e, cls, param, fmt, arg);
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
+    fg_err_set(&e, cls, param, code, fmt, arg);
     fg_reply_error(req, &fg_dialect_openai, &e);
 }
 
@@ -176,9 +174,9 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
         return;
     }
     if (res != CURLE_OK || c->up_status < 200 || c->up_status >= 600) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' failed: %s",
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_error",
+                   "upstream provider '%s' failed: %s",
                    c->provider->name, res != CURLE_OK ? curl_easy_strerror(res) : "no status");
-        snprintf(c->err.code, sizeof c->err.code, "upstream_error");
         fg_reply_error(c->req, &fg_dialect_openai, &c->err);
     } else {
         if (x->op == OP_DELETE && c->up_status < 300)
@@ -263,7 +261,7 @@ void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
     c->provider_index = prov;
     c->provider = &w->app->cfg->providers[prov];
     if (start(c, x, query) < 0) {
-        fg_err_set(&c->err, FG_E_INTERNAL, NULL, "could not start the upstream transfer");
+        fg_err_set(&c->err, FG_E_INTERNAL, NULL, NULL, "could not start the upstream transfer");
         fg_reply_error(req, &fg_dialect_openai, &c->err);
         fg_call_finish(c);
     }

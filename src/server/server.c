@@ -153,9 +153,9 @@ static void on_grace_over(evutil_socket_t fd, short what, void *arg)
         fg_warn("worker %d: %d call(s) still running after the shutdown grace period; "
                 "cutting them", w->index, w->inflight);
     struct fg_err e;
-    fg_err_set(&e, FG_E_UNAVAILABLE, NULL, "frugal shut down before this call finished (it "
+    fg_err_set(&e, FG_E_UNAVAILABLE, NULL, "shutting_down",
+               "frugal shut down before this call finished (it "
                "was still running when server.shutdown_grace_ms = %d ran out); retry it.", ms);
-    snprintf(e.code, sizeof e.code, "shutting_down");
     while (w->calls)
         fg_relay_cut(w->calls, &e);
     struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};

@@ -144,12 +144,11 @@ static int check_cb(void *arg, const char *text, size_t len)
 
 static int fail(struct fg_call *c, const struct fg_schema_error *e, size_t len)
 {
-    fg_err_set(&c->err, FG_E_UPSTREAM, e->path,
+    fg_err_set(&c->err, FG_E_UPSTREAM, e->path, "invalid_structured_output",
                "The model's answer does not match the requested schema at %s: %s "
                "(answer of %zu bytes from %s%s).", e->path, e->msg, len,
                c->upstream_model ? c->upstream_model : "the model",
                c->so_attempts ? ", after a retry" : "");
-    snprintf(c->err.code, sizeof c->err.code, "invalid_structured_output");
     return -1;
 }
 

@@ -987,7 +987,7 @@ static void stream_an_to_oa_errors_and_cuts(void **state)
     out = evbuffer_new();
     assert_int_equal(fg_tr_stream_event(s, &ev, out), -1);
     struct fg_err e = {0};
-    fg_err_set(&e, FG_E_UPSTREAM, NULL, "upstream sent a malformed event");
+    fg_err_set(&e, FG_E_UPSTREAM, NULL, NULL, "upstream sent a malformed event");
     fg_tr_stream_fail(s, &e, out);
     fg_tr_stream_end(s, false, out);     /* no second error */
     frames_parse(out, FG_DIALECT_OPENAI, &f);
