@@ -205,11 +205,11 @@ void fg_admit_budget_message(struct fg_err *e, const char *whose, const struct f
                              int64_t worst, const char *what, const char *extra)
 {
     char lim[32], spent[32], res[32], need[32], at[40];
-    fg_key_usd(b->limit, lim, sizeof lim);
-    fg_key_usd(b->spent, spent, sizeof spent);
-    fg_key_usd(b->reserved, res, sizeof res);
-    fg_key_usd(worst, need, sizeof need);
-    fg_time_rfc3339(b->resets_at, at, sizeof at);
+    fg_keys_usd(b->limit, lim, sizeof lim);
+    fg_keys_usd(b->spent, spent, sizeof spent);
+    fg_keys_usd(b->reserved, res, sizeof res);
+    fg_keys_usd(worst, need, sizeof need);
+    fg_period_rfc3339(b->resets_at, at, sizeof at);
     const char *per = b->period == FG_PERIOD_DAY ? "daily" : "monthly";
     if (b->spent >= b->limit)
         fg_err_set(e, FG_E_RATE_LIMIT, NULL, "budget_exceeded",
@@ -240,7 +240,7 @@ static int over_budget(struct fg_call *c, const char *whose, const struct fg_bud
     return -1;   /* fg_admit_budget_message set budget_exceeded */
 }
 
-static int rate_limited(struct fg_call *c, const struct fg_vkey *v, const struct fg_rate_denial *d)
+static int rate_limited(struct fg_call *c, const struct fg_vkey *v, const struct fg_ratelimit_denial *d)
 {
     if (d->never) {
         fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL, "rate_limit_exceeded",
@@ -284,7 +284,7 @@ int fg_admit_request(struct fg_call *c)
     if (!c->batch_line && fg_ledger_full())
         return ledger_full(c);
     struct fg_vkey *v = c->vkey;
-    if (v && !fg_key_allows(&v->k, c->model_name))
+    if (v && !fg_keys_allows(&v->k, c->model_name))
         return not_allowed(c, v);
     struct fg_budget *bs[FG_BUDGET_MAX_HOLD];
     const char *whose[FG_BUDGET_MAX_HOLD];
@@ -328,9 +328,9 @@ int fg_admit_request(struct fg_call *c)
     int bad = n && !c->batch_plan ? fg_budget_reserve(bs, n, w.pico, now, &a->budget, &view) : -1;
     if (bad >= 0)
         return over_budget(c, whose[bad], &view, &w, now);
-    struct fg_rate_denial d;
+    struct fg_ratelimit_denial d;
     FG_ASSERT(bad < 0 && a->worst_pico >= 0);
-    if (rated && fg_rate_admit(&v->rate, w.tokens, now, &a->rate, &d) < 0) {
+    if (rated && fg_ratelimit_admit(&v->rate, w.tokens, now, &a->rate, &d) < 0) {
 
         fg_budget_settle(&a->budget, 0, now, now);
         return rate_limited(c, v, &d);
@@ -350,7 +350,7 @@ void fg_admit_settle(struct fg_call *c, const struct fg_record *r)
     int64_t tok = hit ? 0
                       : r->tok.input + r->tok.cache_read + r->tok.cache_write_5m +
                             r->tok.cache_write_1h + r->tok.output;
-    fg_rate_settle(&a->rate, tok, now);
+    fg_ratelimit_settle(&a->rate, tok, now);
 }
 
 void fg_admit_next_attempt(struct fg_call *c)
@@ -362,7 +362,7 @@ void fg_admit_next_attempt(struct fg_call *c)
     /* the previous attempt was settled (metered) before this one holds again */
     FG_DASSERT(!a->budget.held && !a->rate.held);
     fg_budget_force(&a->budget, now);
-    fg_rate_force(&a->rate, a->worst_tokens, now);
+    fg_ratelimit_force(&a->rate, a->worst_tokens, now);
 }
 
 void fg_admit_release(struct fg_call *c)
@@ -372,6 +372,6 @@ void fg_admit_release(struct fg_call *c)
         return;
     int64_t now = wall_ms();
     fg_budget_settle(&a->budget, 0, c->acct.ts_ms, now);
-    fg_rate_settle(&a->rate, 0, now);
+    fg_ratelimit_settle(&a->rate, 0, now);
     c->admit = NULL;
 }

@@ -132,7 +132,7 @@ static bool has_text(const struct fg_sse_event *ev, const char *s)
  * refusal or a cut before any content? */
 static void held_look(struct fg_call *c, const struct fg_sse_event *ev)
 {
-    if (c->out == &fg_dialect_responses) {
+    if (c->out == &fg_provider_responses) {
         if (has_text(ev, "\"type\":\"response.refusal.delta\""))
             c->held_why = "refusal";
         else if ((has_text(ev, "\"type\":\"response.output_text.delta\"") &&
@@ -236,21 +236,21 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
     fg_meter_event(c, ev);
     if (kind == FG_SSE_END && !structured_stream_ok(c)) {
         c->stream_ended = c->stream_error_seen = true;
-        fg_tr_stream_fail(c->tr, &c->err, c->relay);
+        fg_translate_stream_fail(c->tr, &c->err, c->relay);
         return 0;
     }
     if (kind == FG_SSE_END) {
         c->stream_ended = true;
         fg_meter_cost_comment(c, c->relay);
         size_t from = evbuffer_get_length(c->relay);
-        fg_tr_stream_end(c->tr, true, c->relay);
+        fg_translate_stream_end(c->tr, true, c->relay);
         cache_tail(c, from);
         return 0;
     }
     if (kind == FG_SSE_ERROR)
         c->stream_error_seen = true;
     size_t from = evbuffer_get_length(c->relay);
-    int rc = fg_tr_stream_event(c->tr, ev, c->relay);
+    int rc = fg_translate_stream_event(c->tr, ev, c->relay);
     cache_tail(c, from);
     if (rc < 0) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_malformed",
@@ -266,7 +266,7 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
 static void remember_response(struct fg_call *c, const struct fg_json *j, int obj)
 {
     const struct fg_json *b = &c->body;
-    if (c->out != &fg_dialect_responses || c->endpoint != FG_EP_RESPONSES ||
+    if (c->out != &fg_provider_responses || c->endpoint != FG_EP_RESPONSES ||
         fg_json_type(b, fg_json_get(b, 0, "store")) == FG_J_FALSE)
         return;
     int id = fg_json_get(j, obj, "id");
@@ -278,7 +278,7 @@ static void remember_response(struct fg_call *c, const struct fg_json *j, int ob
 
 static void remember_streamed(struct fg_call *c, const struct fg_sse_event *ev)
 {
-    if (c->out != &fg_dialect_responses ||
+    if (c->out != &fg_provider_responses ||
         !(ev->event_len ? ev->event_len == 16 && !memcmp(ev->event, "response.created", 16)
                         : memmem(ev->data, ev->data_len, "\"type\":\"response.created\"", 25) != NULL) ||
         fg_json_parse(&c->resp, ev->data, ev->data_len) < 0)
@@ -300,13 +300,13 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     if (kind == FG_SSE_END && !structured_stream_ok(c)) {
         /* the answer is already with the client: end with an error instead
          * (a Responses stream's usage is in this very event: meter it) */
-        if (c->out == &fg_dialect_responses)
+        if (c->out == &fg_provider_responses)
             fg_meter_event(c, ev);
         c->stream_ended = c->stream_error_seen = true;
         c->in->stream_error(&c->err, c->relay);
         return 0;
     }
-    if (kind == FG_SSE_END && c->out == &fg_dialect_responses) {
+    if (kind == FG_SSE_END && c->out == &fg_provider_responses) {
         /* the terminal event carries the usage: meter it, then price */
         c->stream_ended = true;
         if (c->cache_sse)
@@ -367,7 +367,7 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
     }
     if (evbuffer_get_length(c->relay)) {
         if (!c->t_first_byte_ns)
-            c->t_first_byte_ns = fg_now_ns();
+            c->t_first_byte_ns = fg_server_now_ns();
         evhttp_send_reply_chunk_with_cb(c->req, c->relay, on_client_drained, c);
     }
     return len;
@@ -470,7 +470,7 @@ static void finish_stream(struct fg_call *c, CURLcode res)
         /* what was relayed is billed: meter.c estimates it */
         c->upstream_cut = c->data_events > 0;
         if (c->tr)
-            fg_tr_stream_fail(c->tr, &c->err, c->relay);
+            fg_translate_stream_fail(c->tr, &c->err, c->relay);
         else
             c->in->stream_error(&c->err, c->relay);
         evhttp_send_reply_chunk(c->req, c->relay);
@@ -489,7 +489,7 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
     enum fg_dialect from = c->out->dialect, to = c->in->dialect;
     c->status = (int)c->up_status;
     if (c->up_status >= 300) {
-        c->status = fg_tr_error(from, to, (int)c->up_status, body, n, out);
+        c->status = fg_translate_error(from, to, (int)c->up_status, body, n, out);
         fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                    "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
         fg_reply_frugal_headers(c);
@@ -503,10 +503,10 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         return true;
     }
     int rc = from == FG_DIALECT_ANTHROPIC
-                 ? (c->forced_tool ? fg_tr_response_an_to_oa_forced(&c->resp, c->model_name,
+                 ? (c->forced_tool ? fg_translate_response_an_to_oa_forced(&c->resp, c->model_name,
                                                                     c->forced_tool, out, &c->err)
-                                   : fg_tr_response_an_to_oa(&c->resp, c->model_name, out, &c->err))
-                 : fg_tr_response_oa_to_an(&c->resp, c->model_name, out, &c->err);
+                                   : fg_translate_response_an_to_oa(&c->resp, c->model_name, out, &c->err))
+                 : fg_translate_response_oa_to_an(&c->resp, c->model_name, out, &c->err);
     bool retrying = false;
     if (rc < 0) {
         c->status = c->err.status;
@@ -567,7 +567,7 @@ void fg_relay_send_json(struct fg_call *c, int status, struct evbuffer *body)
 {
     c->status = status;
     if (!c->t_first_byte_ns)
-        c->t_first_byte_ns = fg_now_ns();
+        c->t_first_byte_ns = fg_server_now_ns();
     fg_reply_frugal_headers(c);
     fg_meter_cost_headers(c);
     fg_reply_json(c->req, status, body);
@@ -597,7 +597,7 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
     fg_respcache_answer(e, c->in->dialect, c->stream, c->include_usage, out);
     c->status = 200;
     c->state = FG_CALL_DONE;
-    c->t_first_byte_ns = fg_now_ns();
+    c->t_first_byte_ns = fg_server_now_ns();
     fg_reply_frugal_headers(c);
     if (!c->stream) {
         fg_meter_cost_headers(c);
@@ -625,7 +625,7 @@ static void use_model(struct fg_call *c, const struct fg_model_cfg *m)
     c->provider_index = m->provider_index;
     c->provider = &c->w->app->cfg->providers[m->provider_index];
     c->upstream_model = m->model;
-    c->out = fg_dialect_for(c, m->dialect);
+    c->out = fg_provider_for(c, m->dialect);
 }
 
 /* The cheap model's answer fell short: ask the route's frontier model
@@ -690,7 +690,7 @@ static const char *responses_shortfall(const struct fg_json *j)
 static const char *shortfall(struct fg_call *c)
 {
     const struct fg_json *j = &c->resp;
-    if (c->out == &fg_dialect_responses)
+    if (c->out == &fg_provider_responses)
         return responses_shortfall(j);
     if (c->out->dialect == FG_DIALECT_OPENAI) {
         int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
@@ -880,12 +880,12 @@ static void next_attempt(struct fg_call *c, const char *what)
  * another attempt is under way. */
 static bool try_again(struct fg_call *c, CURLcode res)
 {
-    int64_t now = c->acct.ts_ms + (int64_t)((fg_now_ns() - c->t_start_ns) / 1000000);
+    int64_t now = c->acct.ts_ms + (int64_t)((fg_server_now_ns() - c->t_start_ns) / 1000000);
     if (!fg_failover_retriable(c->up_status, res)) {
-        fg_breaker_record(c->provider_index, true, now);
+        fg_failover_breaker_record(c->provider_index, true, now);
         return false;
     }
-    fg_breaker_record(c->provider_index, false, now);
+    fg_failover_breaker_record(c->provider_index, false, now);
     if (res != CURLE_OK)
         transfer_error(c, res);
     else
@@ -895,11 +895,11 @@ static bool try_again(struct fg_call *c, CURLcode res)
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     long delay = fg_failover_delay_ms(c->fo_retries, evhttp_find_header(h, "retry-after"),
                                       evhttp_find_header(h, "retry-after-ms"),
-                                      fg_now_ns() ^ (uint64_t)(uintptr_t)c, now);
+                                      fg_server_now_ns() ^ (uint64_t)(uintptr_t)c, now);
     if (!c->fo_origin)
         c->fo_origin = c->model->name;
     if (c->fo_retries < c->w->app->cfg->server.upstream_retries && delay <= FG_FAILOVER_MAX_WAIT_MS &&
-        fg_breaker_allows(c->provider_index, now)) {
+        fg_failover_breaker_allows(c->provider_index, now)) {
         c->fo_retries++;
         next_attempt(c, fg_arena_printf(&c->arena, "retrying in %ld ms", delay));
         if (!c->retry_ev)
@@ -914,7 +914,7 @@ static bool try_again(struct fg_call *c, CURLcode res)
             ? NULL
             : fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
     /* a Responses call is not translated: only OpenAI-dialect fallbacks */
-    while (fb && c->in == &fg_dialect_responses && fb->dialect != FG_DIALECT_OPENAI)
+    while (fb && c->in == &fg_provider_responses && fb->dialect != FG_DIALECT_OPENAI)
         fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
     if (!fb)
         return false;
@@ -1016,7 +1016,7 @@ static struct curl_slist *add_headers(struct fg_call *c)
     struct curl_slist *h = fg_relay_base_headers(c->stream);
     c->out->upstream_headers(c, &h);
     for (int i = 0; i < nf; i++)
-        h = fg_header_add(h, fwd[i][0], fwd[i][1]);
+        h = fg_provider_header_add(h, fwd[i][0], fwd[i][1]);
     c->up_headers = h;   /* owned by the call */
     return h;
 }
@@ -1079,7 +1079,7 @@ void fg_relay_cut(struct fg_call *c, const struct fg_err *e)
             /* the status line went out long ago: the stream ends with the
              * dialect's error event, never looking complete */
             if (c->tr)
-                fg_tr_stream_fail(c->tr, &c->err, c->relay);
+                fg_translate_stream_fail(c->tr, &c->err, c->relay);
             else
                 c->in->stream_error(&c->err, c->relay);
             evhttp_send_reply_chunk(c->req, c->relay);

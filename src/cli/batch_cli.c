@@ -457,7 +457,7 @@ static void usage(void)
                     "options: [-c CONFIG] [--url URL] [--key KEY]\n");
 }
 
-int fg_batch_main(const struct fg_config *cfg, int argc, char **argv)
+int fg_batch_cli_main(const struct fg_config *cfg, int argc, char **argv)
 {
     struct cli c;
     if (argc < 2 || parse(cfg, argc, argv, &c) < 0 || !c.id) {

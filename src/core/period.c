@@ -82,7 +82,7 @@ int fg_period_parse(const char *s, enum fg_period *p)
     return 0;
 }
 
-const char *fg_time_rfc3339(int64_t t_ms, char *buf, size_t n)
+const char *fg_period_rfc3339(int64_t t_ms, char *buf, size_t n)
 {
     int64_t days = floor_div(t_ms, DAY_MS), y;
     int64_t ms = t_ms - days * DAY_MS;

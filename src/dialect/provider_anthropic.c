@@ -89,7 +89,7 @@ static json_t *an_error_json(const struct fg_err *e)
 static void an_error_body(const struct fg_err *e, struct evbuffer *out)
 {
     json_t *j = an_error_json(e);
-    fg_dump_json(j, out);
+    fg_reply_dump_json(j, out);
     json_decref(j);
 }
 
@@ -127,16 +127,16 @@ static void an_upstream_headers(const struct fg_call *c, struct curl_slist **h)
 {
     const char *ver = c->client_version ? c->client_version
                                         : c->provider->anthropic_version;
-    *h = fg_header_add(*h, "anthropic-version", ver);
+    *h = fg_provider_header_add(*h, "anthropic-version", ver);
     const char *key = c->provider->api_key;
     if (!key)
         return;
     if (strcmp(ver, BEARER_SINCE) >= 0) {
         char auth[512];
         snprintf(auth, sizeof auth, "Bearer %s", key);
-        *h = fg_header_add(*h, "Authorization", auth);
+        *h = fg_provider_header_add(*h, "Authorization", auth);
     } else {
-        *h = fg_header_add(*h, "x-api-key", key);
+        *h = fg_provider_header_add(*h, "x-api-key", key);
     }
 }
 
@@ -144,7 +144,7 @@ static const char *const an_forward[] = {"anthropic-beta", "anthropic-user-profi
                                          "anthropic-workspace-id", "traceparent",
                                          "tracestate", NULL};
 
-const struct fg_dialect_ops fg_dialect_anthropic = {
+const struct fg_dialect_ops fg_provider_anthropic = {
     .dialect = FG_DIALECT_ANTHROPIC,
     .name = "anthropic",
     .validate = an_validate,

@@ -115,21 +115,21 @@ static enum fg_sse_kind rs_classify(const struct fg_sse_event *ev, struct fg_jso
 
 static const char *rs_path(enum fg_endpoint ep)
 {
-    return fg_dialect_openai.path(ep);
+    return fg_provider_openai.path(ep);
 }
 
 static void rs_upstream_headers(const struct fg_call *c, struct curl_slist **h)
 {
-    fg_dialect_openai.upstream_headers(c, h);
+    fg_provider_openai.upstream_headers(c, h);
 }
 
 static const char *const rs_forward[] = {"openai-beta", "traceparent", "tracestate", NULL};
 
-const struct fg_dialect_ops fg_dialect_responses = {
+const struct fg_dialect_ops fg_provider_responses = {
     .dialect = FG_DIALECT_OPENAI,
     .name = "openai-responses",
     .validate = rs_validate,
-    .error_body = fg_openai_error_body,
+    .error_body = fg_provider_openai_error_body,
     .stream_error = rs_stream_error,
     .classify = rs_classify,
     .path = rs_path,

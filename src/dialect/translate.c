@@ -1,7 +1,7 @@
 /* translate.c — helpers shared by the translators, and error bodies.
  * See translate.h for the contract; requests are in translate_req_*.c,
  * responses in translate_resp.c, streams in translate_stream.c. */
-#include "translate_int.h"
+#include "translate_internal.h"
 
 #include <event2/buffer.h>
 #include <stdarg.h>
@@ -58,7 +58,7 @@ void tr_dump_to(const json_t *v, struct evbuffer *out)
 
 /* ------------------------------------------------------- warnings, errors */
 
-void tr_warn(struct fg_tr_warnings *w, const char *fmt, ...)
+void tr_warn(struct fg_translate_warnings *w, const char *fmt, ...)
 {
     if (!w)
         return;
@@ -322,7 +322,7 @@ static void describe_raw(struct tr_error *x, const char *body, size_t len)
              n ? ": " : "", snip);
 }
 
-int fg_tr_error(enum fg_dialect from, enum fg_dialect to, int status, const char *body,
+int fg_translate_error(enum fg_dialect from, enum fg_dialect to, int status, const char *body,
                 size_t len, struct evbuffer *out)
 {
     struct tr_error x = {.status = status >= 400 && status <= 599 ? status : 502};

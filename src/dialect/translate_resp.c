@@ -3,7 +3,7 @@
  *
  * The client SDKs declare every key of their response types present
  * (nullable), so a synthesised body carries all of them. */
-#include "translate_int.h"
+#include "translate_internal.h"
 #include "vec.h"
 
 #include <event2/buffer.h>
@@ -106,7 +106,7 @@ static char *prefixed(const char *prefix, const char *id)
     return s;
 }
 
-int fg_tr_response_an_to_oa_forced(const struct fg_json *resp, const char *client_model,
+int fg_translate_response_an_to_oa_forced(const struct fg_json *resp, const char *client_model,
                                    const char *forced_tool, struct evbuffer *out,
                                    struct fg_err *e)
 {
@@ -137,10 +137,10 @@ int fg_tr_response_an_to_oa_forced(const struct fg_json *resp, const char *clien
     return 0;
 }
 
-int fg_tr_response_an_to_oa(const struct fg_json *resp, const char *client_model,
+int fg_translate_response_an_to_oa(const struct fg_json *resp, const char *client_model,
                             struct evbuffer *out, struct fg_err *e)
 {
-    return fg_tr_response_an_to_oa_forced(resp, client_model, NULL, out, e);
+    return fg_translate_response_an_to_oa_forced(resp, client_model, NULL, out, e);
 }
 
 /* ---------------------------------------------------- OpenAI → Anthropic */
@@ -204,7 +204,7 @@ static json_t *an_message_doc(const json_t *r, const char *model, json_t *blocks
     return doc;
 }
 
-int fg_tr_response_oa_to_an(const struct fg_json *resp, const char *client_model,
+int fg_translate_response_oa_to_an(const struct fg_json *resp, const char *client_model,
                             struct evbuffer *out, struct fg_err *e)
 {
     json_t *r = tr_load(resp, 0);

@@ -44,7 +44,7 @@
 
 _Static_assert(MAX_FEATS < (1u << IDX_BITS), "feature index must fit a slot");
 
-const char *const fg_route_dense_names[FG_ROUTER_N_DENSE] = {
+const char *const fg_router_dense_names[FG_ROUTER_N_DENSE] = {
     "log_bytes", "log_words", "log_lines", "fence", "code", "digits", "math_ops",
     "math_words", "latex", "qmarks", "list", "nonascii", "reason", "choice", "steps",
     "max_word", "urls", "turns", "tools", "images", "schema", "creative", "log_chars",

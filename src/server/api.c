@@ -76,8 +76,8 @@ static const struct fg_dialect_ops *guess_dialect(struct evhttp_request *req, co
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     if (evhttp_find_header(h, "anthropic-version") ||
         (path && !strncmp(path, "/v1/messages", 12)))
-        return &fg_dialect_anthropic;
-    return &fg_dialect_openai;
+        return &fg_provider_anthropic;
+    return &fg_provider_openai;
 }
 
 static void reply_err(struct evhttp_request *req, const struct fg_dialect_ops *d,
@@ -146,9 +146,9 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
     }
     /* every other OpenAI path, metered (an Anthropic client's unknown path
      * is a 404 in its dialect, never sent to an OpenAI provider) */
-    if (path && fg_passthru_path(path) && d == &fg_dialect_openai) {
+    if (path && fg_passthru_path(path) && d == &fg_provider_openai) {
         struct fg_principal p;
-        if (fg_auth_request(w, req, &fg_dialect_openai, &p) == 0)
+        if (fg_auth_request(w, req, &fg_provider_openai, &p) == 0)
             fg_passthru_handle(w, req, path, &p);
         return;
     }
@@ -229,7 +229,7 @@ static int parse_body(struct fg_call *c)
         return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
                           "Request body must be a JSON object.");
     /* duplicate members anywhere were refused by the parse above (json.h) */
-    const char *list = c->in == &fg_dialect_responses ? "input" : "messages";
+    const char *list = c->in == &fg_provider_responses ? "input" : "messages";
     int li = fg_json_get(&c->body, 0, list);
     size_t nmsg = fg_json_type(&c->body, li) == FG_J_ARR ? fg_json_count(&c->body, li) : 0;
     if (nmsg > (size_t)sc->max_messages) {
@@ -293,38 +293,38 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
 static void h_chat(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
                    const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_openai, p, FG_EP_CHAT);
+    inference(w, req, &fg_provider_openai, p, FG_EP_CHAT);
 }
 
 static void h_messages(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
                    const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_anthropic, p, FG_EP_MESSAGES);
+    inference(w, req, &fg_provider_anthropic, p, FG_EP_MESSAGES);
 }
 
 static void h_count_tokens(struct fg_worker *w, struct evhttp_request *req,
                            const struct fg_dialect_ops *d,
                    const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_anthropic, p, FG_EP_COUNT_TOKENS);
+    inference(w, req, &fg_provider_anthropic, p, FG_EP_COUNT_TOKENS);
 }
 
 static void h_embeddings(struct fg_worker *w, struct evhttp_request *req,
                          const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_openai, p, FG_EP_EMBEDDINGS);
+    inference(w, req, &fg_provider_openai, p, FG_EP_EMBEDDINGS);
 }
 
 static void h_responses(struct fg_worker *w, struct evhttp_request *req,
                         const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_responses, p, FG_EP_RESPONSES);
+    inference(w, req, &fg_provider_responses, p, FG_EP_RESPONSES);
 }
 
 static void h_resp_input_tokens(struct fg_worker *w, struct evhttp_request *req,
                                 const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_responses, p, FG_EP_RESP_INPUT_TOKENS);
+    inference(w, req, &fg_provider_responses, p, FG_EP_RESP_INPUT_TOKENS);
 }
 
 static json_t *model_entry(const char *id, const char *owner, int anthropic)
@@ -347,11 +347,11 @@ static void h_models(struct fg_worker *w, struct evhttp_request *req, const stru
     /* a virtual key sees what its allow-list lets it call */
     const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
     for (size_t i = 0; i < cfg->n_models; i++)
-        if (!k || fg_key_allows(k, cfg->models[i].name))
+        if (!k || fg_keys_allows(k, cfg->models[i].name))
             json_array_append_new(data, model_entry(cfg->models[i].name,
                                                     cfg->providers[cfg->models[i].provider_index].name, an));
     for (size_t i = 0; i < cfg->n_routes; i++)
-        if (!k || fg_key_allows(k, cfg->routes[i].name))
+        if (!k || fg_keys_allows(k, cfg->routes[i].name))
             json_array_append_new(data, model_entry(cfg->routes[i].name, "frugal", an));
     json_t *out;
     size_t n = json_array_size(data);
@@ -473,7 +473,7 @@ static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
     const struct fg_config *cfg = w->app->cfg;
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     int an = evhttp_find_header(h, "anthropic-version") || evhttp_find_header(h, "x-api-key");
-    const struct fg_dialect_ops *d = an ? &fg_dialect_anthropic : &fg_dialect_openai;
+    const struct fg_dialect_ops *d = an ? &fg_provider_anthropic : &fg_provider_openai;
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
         evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
@@ -485,7 +485,7 @@ static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
     const struct fg_model_cfg *m = name ? fg_config_model(cfg, name) : NULL;
     const struct fg_route_cfg *r = name && !m ? fg_config_route(cfg, name) : NULL;
     const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
-    if ((!m && !r) || (k && !fg_key_allows(k, name))) {
+    if ((!m && !r) || (k && !fg_keys_allows(k, name))) {
         char msg[400];
         snprintf(msg, sizeof msg, "The model '%.200s' does not exist or is not configured in "
                  "frugal (GET /v1/models lists the models this gateway serves).", name ? name : id);

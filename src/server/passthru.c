@@ -155,7 +155,7 @@ static int resolve(struct fg_call *c, const char *model)
     c->provider_index = m->provider_index;
     c->provider = &cfg->providers[m->provider_index];
     c->upstream_model = m->model;
-    c->out = &fg_dialect_openai;
+    c->out = &fg_provider_openai;
     c->route = "fixed";
     c->cache_status = "bypass";
     return 0;
@@ -290,7 +290,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         evhttp_add_header(h, "Content-Type", c->pass_ctype ? c->pass_ctype : "application/octet-stream");
         fg_reply_frugal_headers(c);
         fg_meter_cost_headers(c);
-        c->t_first_byte_ns = fg_now_ns();
+        c->t_first_byte_ns = fg_server_now_ns();
         evhttp_send_reply(c->req, c->status, NULL, b);
     }
     c->state = FG_CALL_DONE;
@@ -307,17 +307,17 @@ static struct curl_slist *headers(struct fg_call *c)
     for (const char *const *f = forwarded; *f; f++) {
         const char *v = evhttp_find_header(in, *f);
         if (v && !strpbrk(v, "\r\n"))
-            h = fg_header_add(h, *f, v);
+            h = fg_provider_header_add(h, *f, v);
     }
     const char *fault = evhttp_find_header(in, "x-sim-fault");
     if (fault && c->provider->type == FG_PROV_SIM && !strpbrk(fault, "\r\n"))
-        h = fg_header_add(h, "x-sim-fault", fault);
+        h = fg_provider_header_add(h, "x-sim-fault", fault);
     if (!evhttp_find_header(in, "content-type"))
         h = curl_slist_append(h, "Content-Type:");   /* curl's form default is not ours */
     if (c->provider->api_key) {
         char auth[512];
         snprintf(auth, sizeof auth, "Bearer %s", c->provider->api_key);
-        h = fg_header_add(h, "Authorization", auth);
+        h = fg_provider_header_add(h, "Authorization", auth);
     }
     return h;
 }
@@ -387,7 +387,7 @@ static int prepare(struct fg_call *c, const char *ctype)
     if (resolve(c, model) < 0)
         return -1;
     struct evkeyvalq *h = evhttp_request_get_input_headers(c->req);
-    c->tags = fg_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL,
+    c->tags = fg_keys_tags_merge(&c->arena, c->vkey ? c->vkey->k.tags : NULL,
                             evhttp_find_header(h, "x-frugal-tags"));
     /* a JSON body is text: bytes / 4 as for chat; an upload's bytes are no
      * token count (the model's output limit still bounds the worst case) */
@@ -413,7 +413,7 @@ static void reply_plain(struct evhttp_request *req, enum fg_err_class cls, const
 {
     struct fg_err e;
     fg_err_set(&e, cls, NULL, code, "%s", msg);
-    fg_reply_error(req, &fg_dialect_openai, &e);
+    fg_reply_error(req, &fg_provider_openai, &e);
 }
 
 void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const char *path,
@@ -440,7 +440,7 @@ void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const c
         return;
     }
     struct fg_call *c = fg_call_new(w, req);
-    c->in = &fg_dialect_openai;
+    c->in = &fg_provider_openai;
     c->endpoint = FG_EP_PASSTHRU;
     c->key_id = fg_arena_strdup(&c->arena, p->key_id);
     c->vkey = p->vkey;

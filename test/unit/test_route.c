@@ -99,7 +99,7 @@ static struct fixture *setup_call(int what, const char *header, double threshold
     fg_arena_init(&c->arena);
     c->w = &f->w;
     c->req = f->req;
-    c->in = fg_dialect_ops(what & AN_IMAGE ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI);
+    c->in = fg_provider_ops(what & AN_IMAGE ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI);
     c->raw = f->body;
     c->raw_len = strlen(f->body);
     assert_int_equal(fg_json_parse(&c->body, c->raw, c->raw_len), 0);
