@@ -100,7 +100,7 @@ static void run(struct fg_worker *w, const struct fg_route_cfg *r, const char *b
     memset(&c, 0, sizeof c);
     c.w = w;
     c.req = req;
-    c.in = fg_dialect_ops(FG_DIALECT_OPENAI);
+    c.in = fg_provider_ops(FG_DIALECT_OPENAI);
     c.raw = body;
     c.raw_len = strlen(body);
     if (fg_json_parse(&c.body, c.raw, c.raw_len) < 0) {

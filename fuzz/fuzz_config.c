@@ -9,7 +9,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fg_config *cfg = NULL;
-    struct fg_errlist errs = {0};
+    struct fg_config_errlist errs = {0};
     int rc = fg_config_load_buffer("fuzz.yaml", (const char *)data, size, &cfg, &errs);
     if (rc == 0) {
         FUZZ_CHECK(cfg && errs.n == 0, "loaded with %zu errors", errs.n);
@@ -23,6 +23,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(!strncmp(errs.lines[i], "fuzz.yaml:", 10), "%s", errs.lines[i]);
     }
     fg_config_free(cfg);
-    fg_errlist_free(&errs);
+    fg_config_errlist_free(&errs);
     return 0;
 }

@@ -207,8 +207,8 @@ static int validates(const struct fg_json *j, enum fg_dialect d)
     c.body = *j;
     c.endpoint = d == FG_DIALECT_OPENAI ? FG_EP_CHAT
                : d == FG_DIALECT_RESPONSES ? FG_EP_RESPONSES : FG_EP_MESSAGES;
-    const struct fg_dialect_ops *ops = d == FG_DIALECT_RESPONSES ? &fg_dialect_responses
-                                                                 : fg_dialect_ops(d);
+    const struct fg_dialect_ops *ops = d == FG_DIALECT_RESPONSES ? &fg_provider_responses
+                                                                 : fg_provider_ops(d);
     return ops->validate(&c, &err) == 0;
 }
 

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(h.method.n > 0 && h.target.n > 0, "empty method or target");
         FUZZ_CHECK(!(h.chunked && h.has_length), "chunked with a length");
         FUZZ_CHECK(h.length < 1000000000000000000ull, "length over 18 digits");
-        FUZZ_CHECK(!fg_span_is(h.method, "CONNECT"), "CONNECT accepted");
+        FUZZ_CHECK(!fg_reqhead_span_is(h.method, "CONNECT"), "CONNECT accepted");
     } else {
         FUZZ_CHECK(h.err && *h.err, "a failure without a reason");
     }

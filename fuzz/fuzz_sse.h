@@ -24,7 +24,7 @@
 struct sse_run {
     enum fg_dialect from;
     struct fg_json scratch;
-    struct fg_tr_stream *tr;
+    struct fg_translate_stream *tr;
     struct evbuffer *out;
     struct evbuffer *raw;      /* raw bytes of every event, in order */
     size_t events;
@@ -87,17 +87,17 @@ static inline int on_event(void *arg, const struct fg_sse_event *ev)
     s->events++;
     evbuffer_add(s->raw, ev->raw, ev->raw_len);
     read_usage(s, ev);
-    enum fg_sse_kind k = fg_dialect_ops(s->from)->classify(ev, &s->scratch);
+    enum fg_sse_kind k = fg_provider_ops(s->from)->classify(ev, &s->scratch);
     if (s->ended)
         return 0;
-    bool closed = fg_tr_stream_closed(s->tr);
+    bool closed = fg_translate_stream_closed(s->tr);
     if (k == FG_SSE_END) {
-        fg_tr_stream_end(s->tr, true, s->out);
+        fg_translate_stream_end(s->tr, true, s->out);
         s->ended = true;
-    } else if (fg_tr_stream_event(s->tr, ev, s->out) < 0) {
+    } else if (fg_translate_stream_event(s->tr, ev, s->out) < 0) {
         struct fg_err e;
-        fg_err_set(&e, FG_E_UPSTREAM, NULL, "malformed event");
-        fg_tr_stream_fail(s->tr, &e, s->out);
+        fg_err_set(&e, FG_E_UPSTREAM, NULL, NULL, "malformed event");
+        fg_translate_stream_fail(s->tr, &e, s->out);
     }
     if (closed)
         FUZZ_CHECK(evbuffer_get_length(s->out) == 0, "output after the stream closed");
@@ -111,11 +111,11 @@ static inline void run_sse(enum fg_dialect from, const uint8_t *data, size_t siz
 {
     memset(s, 0, sizeof *s);
     s->from = from;
-    s->tr = fg_tr_stream_new(from, from == FG_DIALECT_OPENAI ? FG_DIALECT_ANTHROPIC
+    s->tr = fg_translate_stream_new(from, from == FG_DIALECT_OPENAI ? FG_DIALECT_ANTHROPIC
                                                              : FG_DIALECT_OPENAI,
                              "client-model", include_usage);
     if (forced && from == FG_DIALECT_ANTHROPIC)
-        fg_tr_stream_forced_tool(s->tr, "json_answer");
+        fg_translate_stream_forced_tool(s->tr, "json_answer");
     s->out = evbuffer_new();
     s->raw = evbuffer_new();
     struct fg_sse p;
@@ -132,11 +132,11 @@ static inline void run_sse(enum fg_dialect from, const uint8_t *data, size_t siz
                "event bytes %zu + pending %zu != input %zu", evbuffer_get_length(s->raw),
                fg_sse_pending(&p), size);
     if (!s->ended)
-        fg_tr_stream_end(s->tr, false, s->out);   /* a cut stream */
+        fg_translate_stream_end(s->tr, false, s->out);   /* a cut stream */
     drain_frames(s);
-    FUZZ_CHECK(fg_tr_stream_closed(s->tr), "the translated stream did not close");
+    FUZZ_CHECK(fg_translate_stream_closed(s->tr), "the translated stream did not close");
     fg_sse_free(&p);
-    fg_tr_stream_free(s->tr);
+    fg_translate_stream_free(s->tr);
     fg_json_free(&s->scratch);
     evbuffer_free(s->out);
 }

@@ -22,7 +22,7 @@ static int validates(const struct fg_json *j, enum fg_dialect d, struct fg_err *
     static struct fg_call c;   /* validate reads only body and endpoint */
     c.body = *j;
     c.endpoint = d == FG_DIALECT_OPENAI ? FG_EP_CHAT : FG_EP_MESSAGES;
-    return fg_dialect_ops(d)->validate(&c, err) == 0;
+    return fg_provider_ops(d)->validate(&c, err) == 0;
 }
 
 static void request(const struct fg_json *j, enum fg_dialect from, uint32_t bits)
@@ -32,21 +32,21 @@ static void request(const struct fg_json *j, enum fg_dialect from, uint32_t bits
     if (fg_json_type(j, 0) != FG_J_OBJ || fg_json_check_keys(j, 0, read_keys, &why) ||
         !validates(j, from, &e))
         return;
-    struct fg_tr_opts o = {
+    struct fg_translate_opts o = {
         .upstream_model = "upstream-model",
         .anthropic_version = bits & 1 ? "2023-06-01" : "2026-10-21",
         .default_max_tokens = bits & 2 ? 0 : 4096,
         .native_structured = bits & 4,
     };
-    struct fg_tr_warnings w = {0};
+    struct fg_translate_warnings w = {0};
     char *out = NULL, tool[72];
     size_t n = 0;
     enum fg_dialect to = from == FG_DIALECT_OPENAI ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
     fg_err_clear(&e);
-    int rc = from == FG_DIALECT_OPENAI ? fg_tr_request_oa_to_an(j, &o, &out, &n, &w, &e)
-                                       : fg_tr_request_an_to_oa(j, &o, &out, &n, &w, &e);
+    int rc = from == FG_DIALECT_OPENAI ? fg_translate_request_oa_to_an(j, &o, &out, &n, &w, &e)
+                                       : fg_translate_request_an_to_oa(j, &o, &out, &n, &w, &e);
     if (from == FG_DIALECT_OPENAI)
-        (void)fg_tr_forced_tool(j, &o, tool, sizeof tool);
+        (void)fg_translate_forced_tool(j, &o, tool, sizeof tool);
     FUZZ_CHECK(w.n >= 0 && w.n <= 8, "warnings");
     if (rc < 0) {
         FUZZ_CHECK(e.status >= 400 && e.msg[0], "refusal without a reason");
@@ -70,9 +70,9 @@ static void response(const struct fg_json *j, uint32_t bits)
     struct fg_err e;
     for (int k = 0; k < 3; k++) {
         fg_err_clear(&e);
-        int rc = k == 0 ? fg_tr_response_an_to_oa(j, "client-model", out, &e)
-               : k == 1 ? fg_tr_response_oa_to_an(j, "client-model", out, &e)
-                        : fg_tr_response_an_to_oa_forced(j, "client-model",
+        int rc = k == 0 ? fg_translate_response_an_to_oa(j, "client-model", out, &e)
+               : k == 1 ? fg_translate_response_oa_to_an(j, "client-model", out, &e)
+                        : fg_translate_response_an_to_oa_forced(j, "client-model",
                                                          bits & 8 ? "json_answer" : NULL, out, &e);
         size_t n = evbuffer_get_length(out);
         if (rc == 0)
@@ -92,7 +92,7 @@ static void error_body(const uint8_t *data, size_t size, uint32_t bits)
     int status = statuses[bits % (sizeof statuses / sizeof statuses[0])];
     for (int d = 0; d < 2; d++) {
         enum fg_dialect from = (enum fg_dialect)d, to = (enum fg_dialect)!d;
-        int st = fg_tr_error(from, to, status, (const char *)data, size, out);
+        int st = fg_translate_error(from, to, status, (const char *)data, size, out);
         size_t n = evbuffer_get_length(out);
         const char *s = (const char *)evbuffer_pullup(out, -1);
         FUZZ_CHECK(st >= 400, "error status %d", st);

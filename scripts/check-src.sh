@@ -14,7 +14,13 @@
 #    architecture issue pays down): a violation not listed fails, and so does
 #    a listed one that no longer exists, so the list only shrinks.
 # 3. Banned functions (unbounded or not thread-safe): atoi atol atoll sprintf
-#    vsprintf strcat strcpy strncpy gets strtok tmpnam.
+#    vsprintf strcat strcpy strncpy gets strtok tmpnam; and realloc outside
+#    core/arena.c (use fg_xrealloc or the vec.h helpers: a failed raw realloc
+#    leaks the old block and leaves a NULL to write through).
+# 4. One file = one prefix: every fg_* function a header declares is named
+#    fg_<header>_... or fg_<defining .c file>_... (scripts/check-names.pl);
+#    *_internal.h headers hold folder-internal names; the few tree-wide
+#    exceptions are listed in scripts/check-src.names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 allow=scripts/check-src.allow
@@ -90,6 +96,20 @@ hits=$(grep -nE "$banned" src/*/*.c src/*/*.h | grep -vE '^[^:]+:[0-9]+:[[:space
 if [ -n "$hits" ]; then
     echo "check-src: banned functions (use snprintf, strtol/strtoul with checks, memcpy with a length):"
     echo "$hits" | sed 's/^/  /'
+    fail=1
+fi
+hits=$(grep -nE '(^|[^_[:alnum:]])realloc[[:space:]]*\(' src/*/*.c src/*/*.h | grep -v '^src/core/arena\.c:' |
+    grep -vE '^[^:]+:[0-9]+:[[:space:]]*(/\*|\*|//)' || true)
+if [ -n "$hits" ]; then
+    echo "check-src: raw realloc (use fg_xrealloc or FG_VEC_RESERVE from core/vec.h):"
+    echo "$hits" | sed 's/^/  /'
+    fail=1
+fi
+
+# 4. names
+if ! names=$(perl scripts/check-names.pl); then
+    echo "check-src: exported functions not named after their file (rename to fg_<file>_...):"
+    echo "$names"
     fail=1
 fi
 

@@ -31,7 +31,7 @@ struct ctx {
     struct evhttp_request *req;
     const struct fg_principal *p;
     const struct fg_dialect_ops *d;
-    struct fg_bstore *s;
+    struct fg_batch_store *s;
     enum evhttp_cmd_type method;
 };
 
@@ -50,21 +50,20 @@ static void fail(struct ctx *x, enum fg_err_class cls, int status, const char *p
                  const char *code, const char *fmt, ...)
 {
     struct fg_err e;
-    fg_err_set(&e, cls, param, "%s", "");
+    fg_err_set(&e, cls, param, code, "%s", "");
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e.msg, sizeof e.msg, fmt, ap);
     va_end(ap);
     if (status)
         e.status = status;
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
     fg_reply_error(x->req, x->d, &e);
+
 }
 
 static void storage_failed(struct ctx *x)
 {
-    fg_error("batch store: %s", fg_bstore_errmsg(x->s));
+    fg_error("batch store: %s", fg_batch_store_errmsg(x->s));
     fail(x, FG_E_INTERNAL, 0, NULL, "storage_error",
          "frugal could not read or write its batch storage; see the gateway log.");
 }
@@ -375,7 +374,7 @@ static void file_upload(struct ctx *x)
     if (expires_after(x, parts, n, &ttl) < 0)
         return;
     struct fg_bfile f = {0};
-    fg_bstore_new_id("file-", f.id, sizeof f.id);
+    fg_batch_store_new_id("file-", f.id, sizeof f.id);
     snprintf(f.owner, sizeof f.owner, "%s", x->p->key_id);
     snprintf(f.filename, sizeof f.filename, "%s", file->filename[0] ? file->filename : "upload.jsonl");
     snprintf(f.purpose, sizeof f.purpose, "batch");
@@ -383,23 +382,23 @@ static void file_upload(struct ctx *x)
     f.created_at = now_s();
     f.expires_at = f.created_at +
                    (ttl ? ttl : (int64_t)x->w->app->cfg->batches.retention_days * 86400);
-    if (fg_bstore_file_put(x->s, &f, file->data, file->len) < 0) {
+    if (fg_batch_store_file_put(x->s, &f, file->data, file->len) < 0) {
         storage_failed(x);
         return;
     }
-    reply(x, 200, fg_bfmt_file(&f));
+    reply(x, 200, fg_batch_format_file(&f));
 }
 
 /* 1 with f (and data) filled, 0 after replying 404/500. */
 static int load_file(struct ctx *x, const char *id, struct fg_bfile *f, char **data,
                      size_t *len)
 {
-    int rc = fg_bstore_file_get(x->s, id, f, data, len);
+    int rc = fg_batch_store_file_get(x->s, id, f, data, len);
     if (rc < 0) {
         storage_failed(x);
         return 0;
     }
-    if (rc == 0 || !fg_principal_owns(x->p, f->owner)) {
+    if (rc == 0 || !fg_auth_principal_owns(x->p, f->owner)) {
         if (rc && data) {
             free(*data);
             *data = NULL;
@@ -418,7 +417,7 @@ struct list_acc {
 static int acc_file(void *arg, const struct fg_bfile *f)
 {
     struct list_acc *a = arg;
-    json_array_append_new(a->data, fg_bfmt_file(f));
+    json_array_append_new(a->data, fg_batch_format_file(f));
     a->n++;
     return 0;
 }
@@ -452,7 +451,7 @@ static void file_list(struct ctx *x, struct evkeyvalq *q)
         return;
     }
     struct list_acc a = {json_array(), 0};
-    if (fg_bstore_file_list(x->s, owner_filter(x), query_param(q, "purpose"),
+    if (fg_batch_store_file_list(x->s, owner_filter(x), query_param(q, "purpose"),
                             query_param(q, "after"), !order || !strcmp(order, "desc"),
                             limit + 1, acc_file, &a) < 0) {
         json_decref(a.data);
@@ -494,7 +493,7 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
     if (!load_file(x, id, &f, NULL, NULL))
         return;
     if (x->method == EVHTTP_REQ_DELETE) {
-        if (fg_bstore_file_delete(x->s, f.id) < 0) {
+        if (fg_batch_store_file_delete(x->s, f.id) < 0) {
             storage_failed(x);
             return;
         }
@@ -505,7 +504,7 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
         fail(x, FG_E_METHOD, 0, NULL, NULL, "GET or DELETE only.");
         return;
     }
-    reply(x, 200, fg_bfmt_file(&f));
+    reply(x, 200, fg_batch_format_file(&f));
 }
 
 /* ---- batches (shared) --------------------------------------------------- */
@@ -513,15 +512,15 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
 /* 1 with b filled (caller clears), 0 after replying. */
 static int load_batch(struct ctx *x, const char *id, const char *dialect, struct fg_batch *b)
 {
-    int rc = fg_bstore_batch_get(x->s, id, b);
+    int rc = fg_batch_store_batch_get(x->s, id, b);
     if (rc < 0) {
         storage_failed(x);
         return 0;
     }
     if (rc == 0 || b->deleted || strcmp(b->dialect, dialect) ||
-        !fg_principal_owns(x->p, b->owner)) {
+        !fg_auth_principal_owns(x->p, b->owner)) {
         if (rc)
-            fg_batch_clear(b);
+            fg_batch_store_batch_clear(b);
         not_found(x, "batch", id);
         return 0;
     }
@@ -548,7 +547,7 @@ static char *call_tags(struct ctx *x)
 static void new_batch(struct ctx *x, struct fg_batch *b, const char *prefix, const char *dialect)
 {
     memset(b, 0, sizeof *b);
-    fg_bstore_new_id(prefix, b->id, sizeof b->id);
+    fg_batch_store_new_id(prefix, b->id, sizeof b->id);
     snprintf(b->owner, sizeof b->owner, "%s", x->p->key_id);
     snprintf(b->dialect, sizeof b->dialect, "%s", dialect);
     snprintf(b->status, sizeof b->status, "in_progress");
@@ -560,15 +559,15 @@ static void new_batch(struct ctx *x, struct fg_batch *b, const char *prefix, con
 static int cancel_batch(struct ctx *x, struct fg_batch *b)
 {
     if (!strcmp(b->status, "in_progress") || !strcmp(b->status, "validating")) {
-        if (fg_bstore_batch_status(x->s, b->id, "cancelling", now_s()) < 0) {
+        if (fg_batch_store_batch_status(x->s, b->id, "cancelling", now_s()) < 0) {
             storage_failed(x);
             return -1;
         }
         fg_batch_exec_wake();
         char id[48];
         memcpy(id, b->id, sizeof id);
-        fg_batch_clear(b);
-        if (fg_bstore_batch_get(x->s, id, b) <= 0) {
+        fg_batch_store_batch_clear(b);
+        if (fg_batch_store_batch_get(x->s, id, b) <= 0) {
             storage_failed(x);
             return -1;
         }
@@ -661,15 +660,15 @@ static void openai_create(struct ctx *x)
         b.tags = call_tags(x);
         if (lc.n_errors) {
             report_lines(x, &lc, "input_file_id");
-        } else if (!o.v || fg_bstore_batch_create(x->s, &b, o.v, o.n) < 0) {
+        } else if (!o.v || fg_batch_store_batch_create(x->s, &b, o.v, o.n) < 0) {
             storage_failed(x);
         } else {
             fg_batch_exec_wake();
             fg_info("batch %s created by %s: %zu requests", b.id, b.owner, o.n);
             b.total = (int64_t)o.n;
-            reply(x, 200, fg_bfmt_openai_batch(&b));
+            reply(x, 200, fg_batch_format_openai_batch(&b));
         }
-        fg_batch_clear(&b);
+        fg_batch_store_batch_clear(&b);
         free(o.v);
         json_decref(o.keep);
         free(data);
@@ -680,7 +679,7 @@ static void openai_create(struct ctx *x)
 static int acc_oa_batch(void *arg, const struct fg_batch *b)
 {
     struct list_acc *a = arg;
-    json_array_append_new(a->data, fg_bfmt_openai_batch(b));
+    json_array_append_new(a->data, fg_batch_format_openai_batch(b));
     return 0;
 }
 
@@ -696,7 +695,7 @@ static void openai_batches(struct ctx *x, const char *rest)
         int limit = limit_param(x, &q, 20, 1, 100);
         if (limit >= 0) {
             struct list_acc a = {json_array(), 0};
-            if (fg_bstore_batch_list(x->s, owner_filter(x), "openai", query_param(&q, "after"),
+            if (fg_batch_store_batch_list(x->s, owner_filter(x), "openai", query_param(&q, "after"),
                                      NULL, limit + 1, acc_oa_batch, &a) < 0) {
                 json_decref(a.data);
                 storage_failed(x);
@@ -717,13 +716,13 @@ static void openai_batches(struct ctx *x, const char *rest)
         }
         if (!load_batch(x, id, "openai", &b))
             return;
-        if (fg_bfmt_final(b.status)) {
+        if (fg_batch_format_final(b.status)) {
             fail(x, FG_E_INVALID, 409, NULL, "batch_not_cancellable",
                  "Cannot cancel a batch with status '%s'.", b.status);
         } else if (cancel_batch(x, &b) == 0) {
-            reply(x, 200, fg_bfmt_openai_batch(&b));
+            reply(x, 200, fg_batch_format_openai_batch(&b));
         }
-        fg_batch_clear(&b);
+        fg_batch_store_batch_clear(&b);
         return;
     }
     if (*tail) {
@@ -736,8 +735,8 @@ static void openai_batches(struct ctx *x, const char *rest)
     }
     if (!load_batch(x, id, "openai", &b))
         return;
-    reply(x, 200, fg_bfmt_openai_batch(&b));
-    fg_batch_clear(&b);
+    reply(x, 200, fg_batch_format_openai_batch(&b));
+    fg_batch_store_batch_clear(&b);
 }
 
 /* ---- Anthropic message batches -------------------------------------------- */
@@ -846,15 +845,15 @@ static void anthropic_create(struct ctx *x)
         struct fg_batch b;
         new_batch(x, &b, "msgbatch_", "anthropic");
         b.tags = call_tags(x);
-        if (fg_bstore_batch_create(x->s, &b, v, n) < 0) {
+        if (fg_batch_store_batch_create(x->s, &b, v, n) < 0) {
             storage_failed(x);
         } else {
             fg_batch_exec_wake();
             fg_info("batch %s created by %s: %zu requests", b.id, b.owner, n);
             b.total = (int64_t)n;
-            reply(x, 200, fg_bfmt_anthropic_batch(&b, base_url(x)));
+            reply(x, 200, fg_batch_format_anthropic_batch(&b, base_url(x)));
         }
-        fg_batch_clear(&b);
+        fg_batch_store_batch_clear(&b);
     }
     for (size_t i = 0; i < n; i++)
         free(bodies[i]);
@@ -872,7 +871,7 @@ struct an_acc {
 static int acc_an_batch(void *arg, const struct fg_batch *b)
 {
     struct an_acc *a = arg;
-    json_array_append_new(a->data, fg_bfmt_anthropic_batch(b, a->base));
+    json_array_append_new(a->data, fg_batch_format_anthropic_batch(b, a->base));
     return 0;
 }
 
@@ -883,7 +882,7 @@ static void anthropic_list(struct ctx *x)
     int limit = limit_param(x, &q, 20, 1, 1000);
     if (limit >= 0) {
         struct an_acc a = {json_array(), base_url(x)};
-        if (fg_bstore_batch_list(x->s, owner_filter(x), "anthropic",
+        if (fg_batch_store_batch_list(x->s, owner_filter(x), "anthropic",
                                  query_param(&q, "after_id"), query_param(&q, "before_id"),
                                  limit + 1, acc_an_batch, &a) < 0) {
             json_decref(a.data);
@@ -904,20 +903,20 @@ static void anthropic_list(struct ctx *x)
 
 static int add_an_line(void *arg, struct fg_bline *l)
 {
-    fg_bfmt_anthropic_line(l, arg);
+    fg_batch_format_anthropic_line(l, arg);
     return 0;
 }
 
 static void anthropic_results(struct ctx *x, struct fg_batch *b)
 {
-    if (!fg_bfmt_final(b->status)) {
+    if (!fg_batch_format_final(b->status)) {
         fail(x, FG_E_NOT_FOUND, 0, NULL, "not_found",
              "Results of batch '%s' are not available yet: it is still %s.", b->id,
              !strcmp(b->status, "cancelling") ? "canceling" : "in progress");
         return;
     }
     struct evbuffer *out = evbuffer_new();
-    if (fg_bstore_lines(x->s, b->id, "done", 0, INT32_MAX, add_an_line, out) < 0) {
+    if (fg_batch_store_lines(x->s, b->id, "done", 0, INT32_MAX, add_an_line, out) < 0) {
         evbuffer_free(out);
         storage_failed(x);
         return;
@@ -958,22 +957,22 @@ static void anthropic_batches(struct ctx *x, const char *rest)
         if (x->method != EVHTTP_REQ_POST)
             fail(x, FG_E_METHOD, 0, NULL, NULL, "POST only.");
         else if (cancel_batch(x, &b) == 0)
-            reply(x, 200, fg_bfmt_anthropic_batch(&b, base));
+            reply(x, 200, fg_batch_format_anthropic_batch(&b, base));
     } else if (x->method == EVHTTP_REQ_DELETE) {
-        if (!fg_bfmt_final(b.status))
+        if (!fg_batch_format_final(b.status))
             fail(x, FG_E_INVALID, 0, NULL, NULL,
                  "Batch '%s' is still processing: cancel it and wait for it to end before "
                  "deleting it.", b.id);
-        else if (fg_bstore_batch_delete(x->s, b.id) < 0)
+        else if (fg_batch_store_batch_delete(x->s, b.id) < 0)
             storage_failed(x);
         else
             reply(x, 200, json_pack("{s:s, s:s}", "id", b.id, "type", "message_batch_deleted"));
     } else if (x->method == EVHTTP_REQ_GET) {
-        reply(x, 200, fg_bfmt_anthropic_batch(&b, base));
+        reply(x, 200, fg_batch_format_anthropic_batch(&b, base));
     } else {
         fail(x, FG_E_METHOD, 0, NULL, NULL, "GET or DELETE only.");
     }
-    fg_batch_clear(&b);
+    fg_batch_store_batch_clear(&b);
 }
 
 /* ---- dispatch ------------------------------------------------------------- */
@@ -1002,10 +1001,10 @@ void fg_batch_api_handle(struct fg_worker *w, struct evhttp_request *req, const 
                          const struct fg_principal *p)
 {
     bool an = !strncmp(path, "/v1/messages/batches", 20);
-    struct ctx x = {w, req, p, an ? &fg_dialect_anthropic : &fg_dialect_openai, NULL,
+    struct ctx x = {w, req, p, an ? &fg_provider_anthropic : &fg_provider_openai, NULL,
                     evhttp_request_get_command(req)};
     char err[256];
-    if (!w->bstore && fg_bstore_open(w->app->cfg->storage, &w->bstore, err, sizeof err) < 0) {
+    if (!w->bstore && fg_batch_store_open(w->app->cfg->storage, &w->bstore, err, sizeof err) < 0) {
         fg_error("batch store: %s", err);
         fail(&x, FG_E_INTERNAL, 0, NULL, "storage_unavailable",
              "frugal's batch storage is unavailable; see the gateway log.");

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/time.h>
 
-void fg_bbudget_of(const char *owner, const char *tags, int64_t now_ms, struct fg_bbudget *bb)
+void fg_batch_budget_of(const char *owner, const char *tags, int64_t now_ms, struct fg_batch_budget *bb)
 {
     memset(bb, 0, sizeof *bb);
     struct fg_vkey *v = NULL;
@@ -30,7 +30,7 @@ void fg_bbudget_of(const char *owner, const char *tags, int64_t now_ms, struct f
     }
 }
 
-int fg_bbudget_reserve(const struct fg_bbudget *bb, int64_t amount, int64_t now_ms,
+int fg_batch_budget_reserve(const struct fg_batch_budget *bb, int64_t amount, int64_t now_ms,
                        struct fg_err *e, bool *hopeless)
 {
     struct fg_budget_hold h;
@@ -44,7 +44,7 @@ int fg_bbudget_reserve(const struct fg_bbudget *bb, int64_t amount, int64_t now_
     return -1;
 }
 
-void fg_bbudget_settle(const struct fg_bbudget *bb, int64_t amount, int64_t at_ms, int64_t cost,
+void fg_batch_budget_settle(const struct fg_batch_budget *bb, int64_t amount, int64_t at_ms, int64_t cost,
                        int64_t now_ms)
 {
     struct fg_budget_hold h;
@@ -59,9 +59,9 @@ struct restore_ctx {
 static int restore_one(void *arg, const struct fg_bhold *l)
 {
     struct restore_ctx *x = arg;
-    struct fg_bbudget bb;
+    struct fg_batch_budget bb;
     struct fg_budget_hold h;
-    fg_bbudget_of(l->owner, l->tags, x->now_ms, &bb);
+    fg_batch_budget_of(l->owner, l->tags, x->now_ms, &bb);
     fg_budget_hold_of(bb.b, bb.n, l->hold_pico, l->hold_at, &h);
     fg_budget_rehold(&h, x->now_ms);
     x->lines++;
@@ -69,23 +69,23 @@ static int restore_one(void *arg, const struct fg_bhold *l)
     return 0;
 }
 
-int fg_bbudget_restore(const char *storage, char *err, size_t errlen)
+int fg_batch_budget_restore(const char *storage, char *err, size_t errlen)
 {
     /* batches need SQLite: without it there is nothing to restore (and the
      * executor refuses to start, saying why) */
     if (!storage || strncmp(storage, "sqlite:", 7) != 0)
         return 0;
-    struct fg_bstore *s;
-    if (fg_bstore_open(storage, &s, err, errlen) < 0)
+    struct fg_batch_store *s;
+    if (fg_batch_store_open(storage, &s, err, errlen) < 0)
         return -1;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     struct restore_ctx x = {.now_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000};
-    int rc = fg_bstore_holds(s, NULL, restore_one, &x);
+    int rc = fg_batch_store_holds(s, NULL, restore_one, &x);
     if (rc < 0)
         snprintf(err, errlen, "reading the budget reservations of batch lines: %s",
-                 fg_bstore_errmsg(s));
-    fg_bstore_close(s);
+                 fg_batch_store_errmsg(s));
+    fg_batch_store_close(s);
     if (rc == 0 && x.lines > 0) {
         char usd[32];
         fg_info("batches: %lld line(s) in flight at providers hold $%s of their budgets again",

@@ -13,6 +13,7 @@
  * else, and every call has a timeout and checks the stop flag. */
 #include "batch_exec.h"
 
+#include "assert.h"
 #include "attrib.h"
 #include "auth.h"
 #include "batch_budget.h"
@@ -32,6 +33,7 @@
 #include "structured.h"
 #include "translate.h"
 #include "usage.h"
+#include "vec.h"
 
 #include <curl/curl.h>
 #include <event2/buffer.h>
@@ -59,23 +61,23 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool woken;
-    struct fg_bstore *s;
+    struct fg_batch_store *s;
     char base[80];           /* http://127.0.0.1:PORT */
-} E = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} g_batch_exec = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static struct {
     atomic_ullong lines[4], jobs_submitted, job_submit_errors, polls, poll_errors, active;
-} S;
+} g_batch_exec_stats;
 
 void fg_batch_exec_stats(struct fg_batch_stats *o)
 {
     for (int i = 0; i < 4; i++)
-        o->lines[i] = atomic_load(&S.lines[i]);
-    o->jobs_submitted = atomic_load(&S.jobs_submitted);
-    o->job_submit_errors = atomic_load(&S.job_submit_errors);
-    o->polls = atomic_load(&S.polls);
-    o->poll_errors = atomic_load(&S.poll_errors);
-    o->batches_active = atomic_load(&S.active);
+        o->lines[i] = atomic_load(&g_batch_exec_stats.lines[i]);
+    o->jobs_submitted = atomic_load(&g_batch_exec_stats.jobs_submitted);
+    o->job_submit_errors = atomic_load(&g_batch_exec_stats.job_submit_errors);
+    o->polls = atomic_load(&g_batch_exec_stats.polls);
+    o->poll_errors = atomic_load(&g_batch_exec_stats.poll_errors);
+    o->batches_active = atomic_load(&g_batch_exec_stats.active);
 }
 
 static int64_t now_s(void) { return (int64_t)time(NULL); }
@@ -89,10 +91,10 @@ static int64_t now_ms(void)
 
 void fg_batch_exec_wake(void)
 {
-    pthread_mutex_lock(&E.mu);
-    E.woken = true;
-    pthread_cond_signal(&E.cv);
-    pthread_mutex_unlock(&E.mu);
+    pthread_mutex_lock(&g_batch_exec.mu);
+    g_batch_exec.woken = true;
+    pthread_cond_signal(&g_batch_exec.cv);
+    pthread_mutex_unlock(&g_batch_exec.mu);
 }
 
 /* ---- loopback calls ------------------------------------------------------ */
@@ -113,16 +115,7 @@ static size_t lb_data(char *d, size_t sz, size_t nm, void *arg)
 {
     struct lb *l = arg;
     size_t n = sz * nm;
-    if (l->resp_len + n + 1 > l->resp_cap) {
-        size_t cap = l->resp_cap ? l->resp_cap * 2 : 4096;
-        while (cap < l->resp_len + n + 1)
-            cap *= 2;
-        char *p = realloc(l->resp, cap);
-        if (!p)
-            return 0;
-        l->resp = p;
-        l->resp_cap = cap;
-    }
+    FG_VEC_RESERVE(l->resp, l->resp_len + n + 1, l->resp_cap);
     memcpy(l->resp + l->resp_len, d, n);
     l->resp_len += n;
     l->resp[l->resp_len] = '\0';
@@ -155,7 +148,7 @@ static void lb_setup(struct lb *l, const struct fg_batch *b, bool plan)
 {
     char url[160], hdr[256];
     bool an = !strcmp(b->dialect, "anthropic");
-    snprintf(url, sizeof url, "%s%s", E.base,
+    snprintf(url, sizeof url, "%s%s", g_batch_exec.base,
              an                                          ? "/v1/messages"
              : !strcmp(b->endpoint, "/v1/embeddings") ? "/v1/embeddings"
              : is_responses(b)                          ? "/v1/responses"
@@ -207,7 +200,7 @@ static size_t lb_run(struct lb *v, size_t n, const struct fg_batch *b, bool plan
     size_t next = 0, finished = 0;
     int running = 0;
     int64_t next_start = now_ms();
-    while (finished < n && !atomic_load(&E.stop)) {
+    while (finished < n && !atomic_load(&g_batch_exec.stop)) {
         while (next < n && running < conc && (rps <= 0 || now_ms() >= next_start)) {
             lb_setup(&v[next], b, plan);
             curl_multi_add_handle(m, v[next].e);
@@ -254,10 +247,12 @@ struct commit {
 
 static void commit_add(struct commit *c, const struct fg_bline_done *d, char *owned_text)
 {
+    /* the outcome indexes g_batch_exec_stats.lines when the commit is flushed */
+    FG_ASSERT(d->outcome >= FG_LINE_SUCCEEDED && d->outcome <= FG_LINE_EXPIRED);
     if (c->n == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 64;
-        c->d = realloc(c->d, c->cap * sizeof *c->d);
-        c->texts = realloc(c->texts, c->cap * sizeof *c->texts);
+        c->cap = fg_vec_next_cap(c->cap, c->n + 1);
+        FG_VEC_RESIZE(c->d, c->cap);
+        FG_VEC_RESIZE(c->texts, c->cap);
     }
     c->d[c->n] = *d;
     c->texts[c->n] = owned_text;
@@ -266,29 +261,25 @@ static void commit_add(struct commit *c, const struct fg_bline_done *d, char *ow
 
 static void commit_rec(struct commit *c, struct fg_record *r)
 {
-    if (c->nrecs == c->rcap) {
-        c->rcap = c->rcap ? c->rcap * 2 : 64;
-        c->recs = realloc(c->recs, c->rcap * sizeof *c->recs);
-    }
-    c->recs[c->nrecs++] = r;
+    FG_VEC_PUSH(c->recs, c->nrecs, c->rcap, r);
 }
 
 static int commit_flush(struct commit *c, const char *batch_id)
 {
     int rc = 0;
     if (c->n || c->nrecs)
-        rc = fg_bstore_lines_done(E.s, batch_id, c->d, c->n, c->recs, c->nrecs);
+        rc = fg_batch_store_lines_done(g_batch_exec.s, batch_id, c->d, c->n, c->recs, c->nrecs);
     if (rc < 0)
-        fg_error("batch %s: storing results: %s", batch_id, fg_bstore_errmsg(E.s));
+        fg_error("batch %s: storing results: %s", batch_id, fg_batch_store_errmsg(g_batch_exec.s));
     for (size_t i = 0; rc == 0 && i < c->n; i++)
-        atomic_fetch_add(&S.lines[c->d[i].outcome], 1);
+        atomic_fetch_add(&g_batch_exec_stats.lines[c->d[i].outcome], 1);
     for (size_t i = 0; i < c->n; i++)
         free(c->texts[i]);
     for (size_t i = 0; i < c->nrecs; i++) {
         if (rc < 0)
             fg_ledger_submit(c->recs[i]);   /* the money is recorded anyway */
         else
-            fg_record_free(c->recs[i]);
+            fg_ledger_record_free(c->recs[i]);
     }
     free(c->d);
     free(c->texts);
@@ -321,11 +312,7 @@ struct linevec {
 static int collect(void *arg, struct fg_bline *l)
 {
     struct linevec *lv = arg;
-    if (lv->n == lv->cap) {
-        lv->cap = lv->cap ? lv->cap * 2 : 64;
-        lv->v = realloc(lv->v, lv->cap * sizeof *lv->v);
-    }
-    lv->v[lv->n++] = *l;
+    FG_VEC_PUSH(lv->v, lv->n, lv->cap, *l);
     memset(l, 0, sizeof *l);   /* ownership moved */
     return 0;
 }
@@ -333,7 +320,7 @@ static int collect(void *arg, struct fg_bline *l)
 static void linevec_free(struct linevec *lv)
 {
     for (size_t i = 0; i < lv->n; i++)
-        fg_bline_clear(&lv->v[i]);
+        fg_batch_store_line_clear(&lv->v[i]);
     free(lv->v);
     memset(lv, 0, sizeof *lv);
 }
@@ -369,7 +356,7 @@ static struct lb *lb_for_lines(const struct fg_batch *b, const struct linevec *l
 static void plan_pending(const struct fg_batch *b)
 {
     struct linevec lv = {0};
-    if (fg_bstore_lines(E.s, b->id, "pending", 0, PLAN_PER_TICK, collect, &lv) < 0 || !lv.n) {
+    if (fg_batch_store_lines(g_batch_exec.s, b->id, "pending", 0, PLAN_PER_TICK, collect, &lv) < 0 || !lv.n) {
         linevec_free(&lv);
         return;
     }
@@ -380,9 +367,9 @@ static void plan_pending(const struct fg_batch *b)
         struct lb *l = &calls[i];
         if (l->status == 200) {
             json_t *plan = l->resp ? json_loadb(l->resp, l->resp_len, 0, NULL) : NULL;
-            if (plan && fg_bstore_line_plan(E.s, b->id, l->idx, json_str(plan, "model"),
+            if (plan && fg_batch_store_line_plan(g_batch_exec.s, b->id, l->idx, json_str(plan, "model"),
                                             l->resp) < 0)
-                fg_error("batch %s: %s", b->id, fg_bstore_errmsg(E.s));
+                fg_error("batch %s: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
             json_decref(plan);
         } else if (l->status >= 400 && l->status < 500 && !retry_later(l)) {
             /* the pipeline refused the request: that's the line's answer */
@@ -436,7 +423,7 @@ static char *vet_remote_usage(const struct fg_batch *b, const struct fg_bline *l
                               const char *resp, size_t resp_len, enum fg_dialect up,
                               struct fg_usage *u)
 {
-    const struct fg_model_cfg *m = fg_config_model(E.app->cfg, json_str(plan, "model"));
+    const struct fg_model_cfg *m = fg_config_model(g_batch_exec.app->cfg, json_str(plan, "model"));
     const struct fg_builtin_price *bp = m ? fg_price_lookup(m->model) : NULL;
     json_t *body = json_loadb(l->body, l->body_len, 0, NULL);
     json_int_t asked = json_integer_value(json_object_get(body, "max_completion_tokens"));
@@ -488,14 +475,14 @@ static void fill_tokens(struct fg_bline_done *d, const struct fg_usage *u)
 
 static void run_local(const struct fg_batch *b, int64_t deadline_ms)
 {
-    const struct fg_config *cfg = E.app->cfg;
+    const struct fg_config *cfg = g_batch_exec.app->cfg;
     int conc = cfg->batches.local_concurrency;
     enum fg_dialect bd = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
                        : is_responses(b) ? FG_DIALECT_RESPONSES : FG_DIALECT_OPENAI;
     int64_t from = 0;
-    while (!atomic_load(&E.stop) && now_ms() < deadline_ms) {
+    while (!atomic_load(&g_batch_exec.stop) && now_ms() < deadline_ms) {
         struct linevec lv = {0};
-        if (fg_bstore_planned(E.s, b->id, true, from, conc * 4, collect, &lv) < 0 || !lv.n) {
+        if (fg_batch_store_planned(g_batch_exec.s, b->id, true, from, conc * 4, collect, &lv) < 0 || !lv.n) {
             linevec_free(&lv);
             return;
         }
@@ -533,7 +520,7 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
 
 static int provider_index(const char *name)
 {
-    const struct fg_config *cfg = E.app->cfg;
+    const struct fg_config *cfg = g_batch_exec.app->cfg;
     for (size_t i = 0; i < cfg->n_providers; i++)
         if (!strcmp(cfg->providers[i].name, name))
             return (int)i;
@@ -547,20 +534,20 @@ static bool remote_for(const struct fg_batch *b, const char *provider, const cha
     int pi = provider_index(provider);
     if (pi < 0)
         return false;
-    const struct fg_provider_cfg *p = &E.app->cfg->providers[pi];
+    const struct fg_provider_cfg *p = &g_batch_exec.app->cfg->providers[pi];
     r->provider = p;
     r->dialect = !strcmp(dialect, "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
-    r->openai_base = E.app->prov[pi].openai_base;
-    r->anthropic_base = E.app->prov[pi].anthropic_base;
+    r->openai_base = g_batch_exec.app->prov[pi].openai_base;
+    r->anthropic_base = g_batch_exec.app->prov[pi].anthropic_base;
     r->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : 600000;
-    r->abort = &E.stop;
+    r->abort = &g_batch_exec.stop;
     return true;
 }
 
 struct group {
     char key[320];
     char provider[64], dialect[12], model[128];
-    struct fg_remote_req *reqs;
+    struct fg_batch_remote_req *reqs;
     char **bodies;
     int64_t *idx;
     size_t n, cap;
@@ -569,15 +556,15 @@ struct group {
 static void group_add(struct group *g, int64_t idx, json_t *body)
 {
     if (g->n == g->cap) {
-        g->cap = g->cap ? g->cap * 2 : 64;
-        g->reqs = realloc(g->reqs, g->cap * sizeof *g->reqs);
-        g->bodies = realloc(g->bodies, g->cap * sizeof *g->bodies);
-        g->idx = realloc(g->idx, g->cap * sizeof *g->idx);
+        g->cap = fg_vec_next_cap(g->cap, g->n + 1);
+        FG_VEC_RESIZE(g->reqs, g->cap);
+        FG_VEC_RESIZE(g->bodies, g->cap);
+        FG_VEC_RESIZE(g->idx, g->cap);
     }
     char *s = json_dumps(body, JSON_COMPACT);
     g->bodies[g->n] = s;
     g->idx[g->n] = idx;
-    g->reqs[g->n] = (struct fg_remote_req){idx, s ? s : "{}", s ? strlen(s) : 2};
+    g->reqs[g->n] = (struct fg_batch_remote_req){idx, s ? s : "{}", s ? strlen(s) : 2};
     g->n++;
 }
 
@@ -600,7 +587,7 @@ static void submit_group(const struct fg_batch *b, struct group *g)
         return;
     }
     struct fg_bjob j = {0};
-    fg_bstore_new_id("bjob_", j.id, sizeof j.id);
+    fg_batch_store_new_id("bjob_", j.id, sizeof j.id);
     snprintf(j.batch_id, sizeof j.batch_id, "%s", b->id);
     snprintf(j.provider, sizeof j.provider, "%s", g->provider);
     snprintf(j.dialect, sizeof j.dialect, "%s", g->dialect);
@@ -610,23 +597,23 @@ static void submit_group(const struct fg_batch *b, struct group *g)
     /* the job row and its lines first: a crash after the provider accepted
      * the batch leaves a 'creating' job whose lines are released and sent
      * again (the provider's copy is orphaned, never recorded twice) */
-    if (fg_bstore_job_create(E.s, &j, g->idx, g->n) < 0) {
-        fg_error("batch %s: %s", b->id, fg_bstore_errmsg(E.s));
+    if (fg_batch_store_job_create(g_batch_exec.s, &j, g->idx, g->n) < 0) {
+        fg_error("batch %s: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
         return;
     }
     char err[300];
-    if (fg_remote_submit(&r, j.id, g->reqs, g->n, j.remote_id, sizeof j.remote_id,
+    if (fg_batch_remote_submit(&r, j.id, g->reqs, g->n, j.remote_id, sizeof j.remote_id,
                          j.remote_file_id, sizeof j.remote_file_id, err, sizeof err) < 0) {
         fg_warn("batch %s: submitting %zu requests to %s failed (retrying): %s", b->id, g->n,
                 g->provider, err);
-        atomic_fetch_add(&S.job_submit_errors, 1);
-        fg_bstore_job_release(E.s, j.id);
+        atomic_fetch_add(&g_batch_exec_stats.job_submit_errors, 1);
+        fg_batch_store_job_release(g_batch_exec.s, j.id);
         return;
     }
-    atomic_fetch_add(&S.jobs_submitted, 1);
+    atomic_fetch_add(&g_batch_exec_stats.jobs_submitted, 1);
     snprintf(j.state, sizeof j.state, "submitted");
-    j.next_poll_at = now_ms() + E.app->cfg->batches.poll_ms;
-    fg_bstore_job_update(E.s, &j);
+    j.next_poll_at = now_ms() + g_batch_exec.app->cfg->batches.poll_ms;
+    fg_batch_store_job_update(g_batch_exec.s, &j);
     fg_info("batch %s: %zu requests submitted to %s as %s", b->id, g->n, g->provider,
             j.remote_id);
 }
@@ -667,10 +654,11 @@ struct holds {
 static void holds_add(struct holds *h, int64_t idx, int64_t amount)
 {
     if (h->n == h->cap) {
-        h->cap = h->cap ? h->cap * 2 : 64;
-        h->idx = realloc(h->idx, h->cap * sizeof *h->idx);
-        h->amount = realloc(h->amount, h->cap * sizeof *h->amount);
+        h->cap = fg_vec_next_cap(h->cap, h->n + 1);
+        FG_VEC_RESIZE(h->idx, h->cap);
+        FG_VEC_RESIZE(h->amount, h->cap);
     }
+    FG_ASSERT(amount >= 0);   /* a reservation never gives budget back */
     h->idx[h->n] = idx;
     h->amount[h->n++] = amount;
 }
@@ -684,10 +672,10 @@ static void refuse(const struct fg_batch *b, const struct fg_bline *l, json_t *p
     memset(&u, 0, sizeof u);
     commit_rec(c, remote_record(b, l, plan, &u, e->status, e->msg));
     struct evbuffer *eb = evbuffer_new();
-    fg_dialect_ops(!strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI)
+    fg_provider_ops(!strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI)
         ->error_body(e, eb);
     size_t n = evbuffer_get_length(eb);
-    char *t = malloc(n + 1);
+    char *t = fg_xmalloc(n + 1);
     evbuffer_remove(eb, t, n);
     t[n] = '\0';
     evbuffer_free(eb);
@@ -699,7 +687,7 @@ static void refuse(const struct fg_batch *b, const struct fg_bline *l, json_t *p
 /* One pass over the planned provider-mode lines (see submit_planned). */
 struct pass {
     const struct fg_batch *b;
-    struct fg_bbudget bb;
+    struct fg_batch_budget bb;
     bool may_reserve;
     bool outstanding;        /* a line of this batch holds budget */
     bool waiting;            /* a line waits for those holds to settle */
@@ -720,12 +708,11 @@ static int admit_line(struct pass *ps, const struct fg_bline *l, json_t *p, int6
     memset(&e, 0, sizeof e);
     bool hopeless = true;
     if (!json_is_integer(w)) {
-        fg_err_set(&e, FG_E_PERMISSION, "model",
+        fg_err_set(&e, FG_E_PERMISSION, "model", "model_unpriced",
                    "The model '%.100s' has no known price, so frugal cannot hold this request "
                    "to the budget of %.200s; give the model a price: in the config.",
                    json_str(p, "model"), ps->bb.whose[0]);
-        snprintf(e.code, sizeof e.code, "model_unpriced");
-    } else if (fg_bbudget_reserve(&ps->bb, json_integer_value(w), at, &e, &hopeless) == 0) {
+    } else if (fg_batch_budget_reserve(&ps->bb, json_integer_value(w), at, &e, &hopeless) == 0) {
         holds_add(h, l->idx, json_integer_value(w));
         ps->outstanding = true;
         return 0;
@@ -745,8 +732,8 @@ static int group_chunk(struct pass *ps, struct linevec *lv, struct group *groups
     struct holds h = {0};
     struct commit c = {0};
     int64_t at = now_ms();
-    json_t **joins = calloc(lv->n, sizeof *joins);   /* plans of the lines that join */
-    int *gidx = calloc(lv->n, sizeof *gidx);
+    json_t **joins = fg_xcalloc(lv->n, sizeof *joins);   /* plans of the lines that join */
+    int *gidx = fg_xcalloc(lv->n, sizeof *gidx);
     for (size_t i = 0; i < lv->n; i++) {
         json_t *p = lv->v[i].plan ? json_loads(lv->v[i].plan, 0, NULL) : NULL;
         if (p && strcmp(json_str(p, "batch"), "local")) {
@@ -760,11 +747,11 @@ static int group_chunk(struct pass *ps, struct linevec *lv, struct group *groups
         json_decref(p);
     }
     int rc = 0;
-    if (h.n && fg_bstore_lines_hold(E.s, ps->b->id, h.idx, h.amount, h.n, at) < 0) {
+    if (h.n && fg_batch_store_lines_hold(g_batch_exec.s, ps->b->id, h.idx, h.amount, h.n, at) < 0) {
         fg_error("batch %s: recording budget reservations: %s", ps->b->id,
-                 fg_bstore_errmsg(E.s));
+                 fg_batch_store_errmsg(g_batch_exec.s));
         for (size_t i = 0; i < h.n; i++)
-            fg_bbudget_settle(&ps->bb, h.amount[i], at, 0, now_ms());
+            fg_batch_budget_settle(&ps->bb, h.amount[i], at, 0, now_ms());
         rc = -1;
     }
     for (size_t i = 0; i < lv->n; i++) {
@@ -791,12 +778,12 @@ static int count_job(void *arg, struct fg_bjob *j);
 static void submit_planned(const struct fg_batch *b)
 {
     struct pass ps = {.b = b};
-    fg_bbudget_of(b->owner, b->tags, now_ms(), &ps.bb);
+    fg_batch_budget_of(b->owner, b->tags, now_ms(), &ps.bb);
     int open = 0;
     if (ps.bb.n > 0) {
-        fg_bstore_jobs(E.s, b->id, count_job, &open);
+        fg_batch_store_jobs(g_batch_exec.s, b->id, count_job, &open);
         ps.may_reserve = open == 0;
-        if (!ps.may_reserve && fg_bstore_planned_held(E.s, b->id) <= 0)
+        if (!ps.may_reserve && fg_batch_store_planned_held(g_batch_exec.s, b->id) <= 0)
             return;   /* until this batch's jobs settle */
     }
     struct group groups[MAX_GROUPS];
@@ -805,7 +792,7 @@ static void submit_planned(const struct fg_batch *b)
     int rc = 0;
     while (rc == 0) {
         struct linevec lv = {0};
-        if (fg_bstore_planned(E.s, b->id, false, from, 5000, collect, &lv) < 0 || !lv.n) {
+        if (fg_batch_store_planned(g_batch_exec.s, b->id, false, from, 5000, collect, &lv) < 0 || !lv.n) {
             linevec_free(&lv);
             break;
         }
@@ -814,7 +801,7 @@ static void submit_planned(const struct fg_batch *b)
         linevec_free(&lv);
     }
     for (size_t i = 0; i < ng; i++) {
-        if (rc == 0 && groups[i].n && !atomic_load(&E.stop))
+        if (rc == 0 && groups[i].n && !atomic_load(&g_batch_exec.stop))
             submit_group(b, &groups[i]);
         group_free(&groups[i]);
     }
@@ -825,7 +812,7 @@ static struct fg_record *remote_record(const struct fg_batch *b, const struct fg
                                        json_t *plan, const struct fg_usage *u, int status,
                                        const char *error)
 {
-    const struct fg_config *cfg = E.app->cfg;
+    const struct fg_config *cfg = g_batch_exec.app->cfg;
     const struct fg_model_cfg *m = fg_config_model(cfg, json_str(plan, "model"));
     json_t *body = json_loadb(l->body, l->body_len, 0, NULL);
     const char *requested = json_str(body, "model");
@@ -838,30 +825,30 @@ static struct fg_record *remote_record(const struct fg_batch *b, const struct fg
     size_t need = 64;
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         need += strs[i] ? strlen(strs[i]) + 1 : 0;
-    struct fg_record *r = fg_record_new(need);
+    struct fg_record *r = fg_ledger_record_new(need);
     char key[96];
     /* "/p": never the id of a local run of the same line (a re-run after a
      * failed schema check) */
     snprintf(key, sizeof key, "%s/%lld/p", b->id, (long long)l->idx);
-    fg_batch_record_id(key, 0, r->id);
+    fg_batch_mailbox_record_id(key, 0, r->id);
     /* a reserved line's cost counts in the period it was reserved in
      * (batch_budget.h): the ledger dates it from its submission */
     r->ts_ms = l->hold_at > 0 ? l->hold_at : now_ms();
-    r->key_id = fg_record_str(r, b->owner);
-    r->tags = fg_record_str(r, b->tags ? b->tags : "");
+    r->key_id = fg_ledger_record_str(r, b->owner);
+    r->tags = fg_ledger_record_str(r, b->tags ? b->tags : "");
     r->endpoint = "batch";
-    r->model_requested = fg_record_str(r, requested);
-    r->model = fg_record_str(r, json_str(plan, "model"));
-    r->upstream_model = fg_record_str(r, json_str(plan, "upstream_model"));
-    r->provider = fg_record_str(r, json_str(plan, "provider"));
-    r->route = fg_record_str(r, *json_str(plan, "route") ? json_str(plan, "route") : "fixed");
+    r->model_requested = fg_ledger_record_str(r, requested);
+    r->model = fg_ledger_record_str(r, json_str(plan, "model"));
+    r->upstream_model = fg_ledger_record_str(r, json_str(plan, "upstream_model"));
+    r->provider = fg_ledger_record_str(r, json_str(plan, "provider"));
+    r->route = fg_ledger_record_str(r, *json_str(plan, "route") ? json_str(plan, "route") : "fixed");
     r->route_reason = *json_str(plan, "route_reason")
-                          ? fg_record_str(r, json_str(plan, "route_reason")) : NULL;
+                          ? fg_ledger_record_str(r, json_str(plan, "route_reason")) : NULL;
     r->cache = "bypass";
     r->batch = true;
     r->status = status;
-    r->error = error ? fg_record_str(r, error) : NULL;
-    r->batch_id = fg_record_str(r, b->id);
+    r->error = error ? fg_ledger_record_str(r, error) : NULL;
+    r->batch_id = fg_ledger_record_str(r, b->id);
     r->tok = u->tok;
     r->reasoning_tokens = u->reasoning;
     struct fg_price p, bp;
@@ -880,20 +867,20 @@ static struct fg_record *remote_record(const struct fg_batch *b, const struct fg
 }
 
 struct job_results {
-    struct fg_remote_result *v;
+    struct fg_batch_remote_result *v;
     char **bodies;
     char **reqids;
     size_t n, cap;
 };
 
-static void on_result(void *arg, const struct fg_remote_result *res)
+static void on_result(void *arg, const struct fg_batch_remote_result *res)
 {
     struct job_results *jr = arg;
     if (jr->n == jr->cap) {
-        jr->cap = jr->cap ? jr->cap * 2 : 64;
-        jr->v = realloc(jr->v, jr->cap * sizeof *jr->v);
-        jr->bodies = realloc(jr->bodies, jr->cap * sizeof *jr->bodies);
-        jr->reqids = realloc(jr->reqids, jr->cap * sizeof *jr->reqids);
+        jr->cap = fg_vec_next_cap(jr->cap, jr->n + 1);
+        FG_VEC_RESIZE(jr->v, jr->cap);
+        FG_VEC_RESIZE(jr->bodies, jr->cap);
+        FG_VEC_RESIZE(jr->reqids, jr->cap);
     }
     jr->v[jr->n] = *res;
     jr->bodies[jr->n] = res->body ? strndup(res->body, res->len) : NULL;
@@ -919,7 +906,7 @@ static void job_results_free(struct job_results *jr)
 
 /* Provider answer → client-dialect body (malloc'd), or NULL. */
 static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_bline *l,
-                       const struct fg_remote_result *res, int *status)
+                       const struct fg_batch_remote_result *res, int *status)
 {
     enum fg_dialect from = !strcmp(json_str(plan, "dialect"), "anthropic") ? FG_DIALECT_ANTHROPIC
                                                                           : FG_DIALECT_OPENAI;
@@ -930,7 +917,7 @@ static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_b
     struct evbuffer *out = evbuffer_new();
     char *text = NULL;
     if (strcmp(res->kind, "succeeded")) {
-        *status = fg_tr_error(from, to, res->status ? res->status : 500, res->body, res->len, out);
+        *status = fg_translate_error(from, to, res->status ? res->status : 500, res->body, res->len, out);
     } else if (from == to) {
         evbuffer_add(out, res->body, res->len);
     } else {
@@ -941,8 +928,8 @@ static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_b
         int rc = fg_json_parse(&j, res->body, res->len);
         if (rc == 0)
             rc = from == FG_DIALECT_ANTHROPIC
-                     ? fg_tr_response_an_to_oa_forced(&j, json_str(body, "model"), forced, out, &e)
-                     : fg_tr_response_oa_to_an(&j, json_str(body, "model"), out, &e);
+                     ? fg_translate_response_an_to_oa_forced(&j, json_str(body, "model"), forced, out, &e)
+                     : fg_translate_response_oa_to_an(&j, json_str(body, "model"), out, &e);
         if (rc < 0) {
             evbuffer_drain(out, evbuffer_get_length(out));
             *status = 502;
@@ -971,22 +958,21 @@ static void settles_add(struct settles *s, const struct fg_bline *l, int64_t cos
 {
     if (l->hold_pico <= 0 && cost <= 0)
         return;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 64;
-        s->v = realloc(s->v, s->cap * sizeof *s->v);
-    }
-    s->v[s->n++] = (struct settle){l->hold_pico, l->hold_at, cost};
+    FG_VEC_PUSH(s->v, s->n, s->cap, ((struct settle){l->hold_pico, l->hold_at, cost}));
 }
 
 /* After the commit that ended the lines (and cleared their holds). */
 static void settles_apply(const struct fg_batch *b, struct settles *s)
 {
     int64_t now = now_ms();
-    struct fg_bbudget bb;
-    fg_bbudget_of(b->owner, b->tags, now, &bb);
-    for (size_t i = 0; i < s->n; i++)
-        fg_bbudget_settle(&bb, s->v[i].hold, s->v[i].at > 0 ? s->v[i].at : now, s->v[i].cost,
+    struct fg_batch_budget bb;
+    fg_batch_budget_of(b->owner, b->tags, now, &bb);
+    for (size_t i = 0; i < s->n; i++) {
+        FG_ASSERT(s->v[i].hold >= 0);
+        fg_batch_budget_settle(&bb, s->v[i].hold, s->v[i].at > 0 ? s->v[i].at : now, s->v[i].cost,
                           now);
+    }
+
     free(s->v);
     memset(s, 0, sizeof *s);
 }
@@ -1013,7 +999,7 @@ static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *p
     struct evbuffer *eb = evbuffer_new();
     evbuffer_add(eb, *text, strlen(*text));
     struct fg_err se;
-    int rc = fg_structured_check_answer(E.app->cfg, cd, l->body, l->body_len,
+    int rc = fg_structured_check_answer(g_batch_exec.app->cfg, cd, l->body, l->body_len,
                                         json_str(plan, "upstream_model"), eb, &se);
     size_t n = evbuffer_get_length(eb);
     if (rc == 0 && (n != strlen(*text) || memcmp(*text, evbuffer_pullup(eb, -1), n))) {
@@ -1035,17 +1021,17 @@ static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *p
     struct fg_record *r = remote_record(x->b, l, plan, u, 502, se.msg);
     json_object_set_new(plan, "batch", json_string("local"));
     char *p = json_dumps(plan, JSON_COMPACT);
-    if (fg_bstore_line_replan(E.s, x->b->id, l->idx, p, &r, 1) < 0) {
+    if (fg_batch_store_line_replan(g_batch_exec.s, x->b->id, l->idx, p, &r, 1) < 0) {
         /* the line keeps its hold (settled when it ends); the money is
          * recorded anyway */
-        fg_error("batch %s: %s", x->b->id, fg_bstore_errmsg(E.s));
+        fg_error("batch %s: %s", x->b->id, fg_batch_store_errmsg(g_batch_exec.s));
         fg_ledger_submit(r);
     } else {
         /* its local run is a call of its own, admitted like any other */
         struct settles one = {0};
         settles_add(&one, l, r->cost_pico);
         settles_apply(x->b, &one);
-        fg_record_free(r);
+        fg_ledger_record_free(r);
     }
     free(p);
     free(*text);
@@ -1069,7 +1055,7 @@ static int finish_job_line(void *arg, struct fg_bline *l)
     struct job_ctx *x = arg;
     if (!strcmp(l->state, "done"))
         return 0;
-    const struct fg_remote_result *res = NULL;
+    const struct fg_batch_remote_result *res = NULL;
     for (size_t i = 0; i < x->jr->n && !res; i++)
         if (x->jr->v[i].idx == l->idx)
             res = &x->jr->v[i];
@@ -1134,13 +1120,13 @@ static void end_job(const struct fg_batch *b, struct fg_bjob *j, struct job_resu
 {
     struct commit c = {0};
     struct job_ctx x = {b, jr, &c, rest, {0}};
-    fg_bstore_job_lines(E.s, j->id, finish_job_line, &x);
+    fg_batch_store_job_lines(g_batch_exec.s, j->id, finish_job_line, &x);
     if (commit_flush(&c, b->id) == 0) {
         /* holds cleared in the store with the results: now in memory (a
          * failed commit keeps them held; the job ends again next poll) */
         settles_apply(b, &x.st);
         snprintf(j->state, sizeof j->state, "done");
-        fg_bstore_job_update(E.s, j);
+        fg_batch_store_job_update(g_batch_exec.s, j);
     }
     free(x.st.v);
 }
@@ -1154,8 +1140,8 @@ struct poll_ctx {
 static int poll_job(void *arg, struct fg_bjob *j)
 {
     struct poll_ctx *pc = arg;
-    const struct fg_config *cfg = E.app->cfg;
-    if (atomic_load(&E.stop))
+    const struct fg_config *cfg = g_batch_exec.app->cfg;
+    if (atomic_load(&g_batch_exec.stop))
         return 1;
     struct fg_remote r;
     if (!remote_for(pc->b, j->provider, j->dialect, &r)) {
@@ -1167,33 +1153,33 @@ static int poll_job(void *arg, struct fg_bjob *j)
     if (!strcmp(j->state, "creating")) {
         /* a crash between asking the provider and recording its answer:
          * adopt the batch the provider made, else send the lines again */
-        int found = fg_remote_find(&r, j->id, j->remote_id, sizeof j->remote_id, err, sizeof err);
+        int found = fg_batch_remote_find(&r, j->id, j->remote_id, sizeof j->remote_id, err, sizeof err);
         if (found < 0)
             return 0;   /* can't tell yet: ask again next pass */
         if (found == 0) {
-            fg_bstore_job_release(E.s, j->id);
+            fg_batch_store_job_release(g_batch_exec.s, j->id);
             return 0;
         }
         fg_info("batch %s: adopted %s, created before a restart", pc->b->id, j->remote_id);
         snprintf(j->state, sizeof j->state, "submitted");
         j->next_poll_at = 0;
-        fg_bstore_job_update(E.s, j);
+        fg_batch_store_job_update(g_batch_exec.s, j);
     }
     if (pc->ending && strcmp(j->state, "cancel_sent")) {
-        if (fg_remote_cancel(&r, j->remote_id, err, sizeof err) < 0)
+        if (fg_batch_remote_cancel(&r, j->remote_id, err, sizeof err) < 0)
             fg_warn("batch %s: cancelling %s: %s", pc->b->id, j->remote_id, err);
         snprintf(j->state, sizeof j->state, "cancel_sent");
         j->next_poll_at = 0;
-        fg_bstore_job_update(E.s, j);
+        fg_batch_store_job_update(g_batch_exec.s, j);
     }
     if (j->next_poll_at > now_ms())
         return 0;
     struct job_results jr = {0};
-    enum fg_remote_state st = FG_REMOTE_RUNNING;
-    int rc = fg_remote_poll(&r, j->remote_id, &st, on_result, &jr, err, sizeof err);
-    atomic_fetch_add(&S.polls, 1);
+    enum fg_batch_remote_state st = FG_REMOTE_RUNNING;
+    int rc = fg_batch_remote_poll(&r, j->remote_id, &st, on_result, &jr, err, sizeof err);
+    atomic_fetch_add(&g_batch_exec_stats.polls, 1);
     if (rc == -1)
-        atomic_fetch_add(&S.poll_errors, 1);
+        atomic_fetch_add(&g_batch_exec_stats.poll_errors, 1);
     if (rc == -2) {
         fg_warn("batch %s: %s", pc->b->id, err);
         end_job(pc->b, j, &jr, FG_LINE_ERRORED);
@@ -1202,7 +1188,7 @@ static int poll_job(void *arg, struct fg_bjob *j)
     } else if (st == FG_REMOTE_GONE) {
         fg_warn("batch %s: %s no longer exists at %s; sending its requests again", pc->b->id,
                 j->remote_id, j->provider);
-        fg_bstore_job_release(E.s, j->id);
+        fg_batch_store_job_release(g_batch_exec.s, j->id);
     } else if (st == FG_REMOTE_ENDED) {
         end_job(pc->b, j, &jr, pc->ending ? pc->rest : FG_LINE_ERRORED);
     }
@@ -1214,7 +1200,7 @@ static int poll_job(void *arg, struct fg_bjob *j)
             delay = cfg->batches.poll_max_ms;
         j->polls++;
         j->next_poll_at = now_ms() + delay;
-        fg_bstore_job_update(E.s, j);
+        fg_batch_store_job_update(g_batch_exec.s, j);
     }
     job_results_free(&jr);
     return 0;
@@ -1235,7 +1221,7 @@ struct files_acc {
 static int file_line(void *arg, struct fg_bline *l)
 {
     struct files_acc *f = arg;
-    fg_bfmt_openai_line(l, l->outcome == FG_LINE_SUCCEEDED ? f->out : f->err);
+    fg_batch_format_openai_line(l, l->outcome == FG_LINE_SUCCEEDED ? f->out : f->err);
     return 0;
 }
 
@@ -1247,14 +1233,14 @@ static int store_output(const struct fg_batch *b, struct evbuffer *buf, const ch
     if (!n)
         return 0;
     struct fg_bfile f = {0};
-    fg_bstore_new_id("file-", f.id, sizeof f.id);
+    fg_batch_store_new_id("file-", f.id, sizeof f.id);
     snprintf(f.owner, sizeof f.owner, "%s", b->owner);
     snprintf(f.filename, sizeof f.filename, "%s_%s.jsonl", b->id, suffix);
     snprintf(f.purpose, sizeof f.purpose, "batch_output");
     f.bytes = (int64_t)n;
     f.created_at = now_s();
-    f.expires_at = f.created_at + (int64_t)E.app->cfg->batches.retention_days * 86400;
-    if (fg_bstore_file_put(E.s, &f, evbuffer_pullup(buf, -1), n) < 0)
+    f.expires_at = f.created_at + (int64_t)g_batch_exec.app->cfg->batches.retention_days * 86400;
+    if (fg_batch_store_file_put(g_batch_exec.s, &f, evbuffer_pullup(buf, -1), n) < 0)
         return -1;
     snprintf(id, idn, "%s", f.id);
     return 0;
@@ -1265,21 +1251,21 @@ static void finalize(const struct fg_batch *b, const char *final)
     if (!strcmp(b->dialect, "openai")) {
         struct files_acc f = {evbuffer_new(), evbuffer_new()};
         char out_id[40], err_id[40];
-        int rc = fg_bstore_lines(E.s, b->id, "done", 0, INT32_MAX, file_line, &f);
+        int rc = fg_batch_store_lines(g_batch_exec.s, b->id, "done", 0, INT32_MAX, file_line, &f);
         if (rc == 0)
             rc = store_output(b, f.out, "output", out_id, sizeof out_id);
         if (rc == 0)
             rc = store_output(b, f.err, "error", err_id, sizeof err_id);
         if (rc == 0)
-            rc = fg_bstore_batch_files(E.s, b->id, out_id, err_id);
+            rc = fg_batch_store_batch_files(g_batch_exec.s, b->id, out_id, err_id);
         evbuffer_free(f.out);
         evbuffer_free(f.err);
         if (rc < 0) {
-            fg_error("batch %s: writing output files: %s", b->id, fg_bstore_errmsg(E.s));
+            fg_error("batch %s: writing output files: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
             return;   /* finalize again next tick */
         }
     }
-    fg_bstore_batch_status(E.s, b->id, final, now_s());
+    fg_batch_store_batch_status(g_batch_exec.s, b->id, final, now_s());
     fg_info("batch %s %s", b->id, final);
 }
 
@@ -1294,35 +1280,35 @@ static int collect_hold(void *arg, const struct fg_bhold *h)
 static void end_batch(const struct fg_batch *b, enum fg_line_outcome rest, const char *final)
 {
     struct poll_ctx pc = {b, true, rest};
-    fg_bstore_jobs(E.s, b->id, poll_job, &pc);
+    fg_batch_store_jobs(g_batch_exec.s, b->id, poll_job, &pc);
     int open = 0;
-    fg_bstore_jobs(E.s, b->id, count_job, &open);
+    fg_batch_store_jobs(g_batch_exec.s, b->id, count_job, &open);
     /* a provider that never confirms the cancel: give up after 10 minutes */
     int64_t since = b->cancelling_at ? b->cancelling_at : b->expired_at;
     if (open && !(since && now_s() - since > 600))
         return;
     struct settles held = {0};
-    if (fg_bstore_holds(E.s, b->id, collect_hold, &held) < 0) {
-        fg_error("batch %s: %s", b->id, fg_bstore_errmsg(E.s));
+    if (fg_batch_store_holds(g_batch_exec.s, b->id, collect_hold, &held) < 0) {
+        fg_error("batch %s: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
         free(held.v);
         return;   /* again next tick */
     }
-    int ended = fg_bstore_lines_finish_rest(E.s, b->id, rest);
+    int ended = fg_batch_store_lines_finish_rest(g_batch_exec.s, b->id, rest);
     if (ended < 0) {
-        fg_error("batch %s: %s", b->id, fg_bstore_errmsg(E.s));
+        fg_error("batch %s: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
         free(held.v);
         return;
     }
     settles_apply(b, &held);   /* those lines end without cost */
     if (ended > 0)
-        atomic_fetch_add(&S.lines[rest], (unsigned long long)ended);
+        atomic_fetch_add(&g_batch_exec_stats.lines[rest], (unsigned long long)ended);
     finalize(b, final);
 }
 
 static int step_batch(void *arg, const struct fg_batch *b)
 {
     (*(unsigned long long *)arg)++;
-    if (atomic_load(&E.stop))
+    if (atomic_load(&g_batch_exec.stop))
         return 1;
     if (!strcmp(b->status, "finalizing")) {
         finalize(b, "completed");
@@ -1338,23 +1324,23 @@ static int step_batch(void *arg, const struct fg_batch *b)
     }
     if (now_s() >= b->expires_at) {
         fg_info("batch %s: completion window over, expiring unfinished requests", b->id);
-        fg_bstore_batch_status(E.s, b->id, "expiring", now_s());   /* stamps expired_at */
+        fg_batch_store_batch_status(g_batch_exec.s, b->id, "expiring", now_s());   /* stamps expired_at */
         struct fg_batch again;
-        if (fg_bstore_batch_get(E.s, b->id, &again) > 0) {
+        if (fg_batch_store_batch_get(g_batch_exec.s, b->id, &again) > 0) {
             end_batch(&again, FG_LINE_EXPIRED, "expired");
-            fg_batch_clear(&again);
+            fg_batch_store_batch_clear(&again);
         }
         return 0;
     }
     plan_pending(b);
     run_local(b, now_ms() + LOCAL_TICK_BUDGET_MS);
-    if (fg_bstore_lines_count(E.s, b->id, "pending") == 0)
+    if (fg_batch_store_lines_count(g_batch_exec.s, b->id, "pending") == 0)
         submit_planned(b);
     struct poll_ctx pc = {b, false, FG_LINE_ERRORED};
-    fg_bstore_jobs(E.s, b->id, poll_job, &pc);
-    if (fg_bstore_lines_count(E.s, b->id, "done") == b->total) {
+    fg_batch_store_jobs(g_batch_exec.s, b->id, poll_job, &pc);
+    if (fg_batch_store_lines_count(g_batch_exec.s, b->id, "done") == b->total) {
         if (!strcmp(b->dialect, "openai"))
-            fg_bstore_batch_status(E.s, b->id, "finalizing", now_s());
+            fg_batch_store_batch_status(g_batch_exec.s, b->id, "finalizing", now_s());
         finalize(b, "completed");
     }
     return 0;
@@ -1365,28 +1351,28 @@ static int step_batch(void *arg, const struct fg_batch *b)
 static void *exec_main(void *arg)
 {
     int64_t last_expire = 0;
-    while (!atomic_load(&E.stop)) {
+    while (!atomic_load(&g_batch_exec.stop)) {
         if (now_s() - last_expire >= EXPIRE_EVERY_S) {
             last_expire = now_s();
-            int n = fg_bstore_files_expire(E.s, last_expire);
+            int n = fg_batch_store_files_expire(g_batch_exec.s, last_expire);
             if (n > 0)
                 fg_info("batches: %d expired file(s) deleted", n);
         }
         unsigned long long active = 0;
-        if (fg_bstore_batch_active(E.s, step_batch, &active) < 0)
-            fg_error("batch executor: %s", fg_bstore_errmsg(E.s));
-        atomic_store(&S.active, active);
-        pthread_mutex_lock(&E.mu);
-        if (!E.woken && !atomic_load(&E.stop)) {
+        if (fg_batch_store_batch_active(g_batch_exec.s, step_batch, &active) < 0)
+            fg_error("batch executor: %s", fg_batch_store_errmsg(g_batch_exec.s));
+        atomic_store(&g_batch_exec_stats.active, active);
+        pthread_mutex_lock(&g_batch_exec.mu);
+        if (!g_batch_exec.woken && !atomic_load(&g_batch_exec.stop)) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += TICK_MS * 1000000L;
             if (ts.tv_nsec >= 1000000000L)
                 ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-            pthread_cond_timedwait(&E.cv, &E.mu, &ts);
+            pthread_cond_timedwait(&g_batch_exec.cv, &g_batch_exec.mu, &ts);
         }
-        E.woken = false;
-        pthread_mutex_unlock(&E.mu);
+        g_batch_exec.woken = false;
+        pthread_mutex_unlock(&g_batch_exec.mu);
     }
     fg_json_thread_cleanup();
     return NULL;
@@ -1394,9 +1380,9 @@ static void *exec_main(void *arg)
 
 int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
 {
-    E.app = app;
-    atomic_store(&E.stop, false);
-    if (fg_bstore_open(app->cfg->storage, &E.s, err, errlen) < 0)
+    g_batch_exec.app = app;
+    atomic_store(&g_batch_exec.stop, false);
+    if (fg_batch_store_open(app->cfg->storage, &g_batch_exec.s, err, errlen) < 0)
         return -1;
     /* the gateway's own address: loopback unless it listens on one host */
     const char *l = app->cfg->server.listen ? app->cfg->server.listen : "";
@@ -1409,25 +1395,25 @@ int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
         else if (!strcmp(host, "[::]"))
             snprintf(host, sizeof host, "[::1]");
     }
-    snprintf(E.base, sizeof E.base, "http://%s:%d", host, app->listen_port);
-    if (pthread_create(&E.thread, NULL, exec_main, NULL) != 0) {
+    snprintf(g_batch_exec.base, sizeof g_batch_exec.base, "http://%s:%d", host, app->listen_port);
+    if (pthread_create(&g_batch_exec.thread, NULL, exec_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the batch executor thread");
-        fg_bstore_close(E.s);
-        E.s = NULL;
+        fg_batch_store_close(g_batch_exec.s);
+        g_batch_exec.s = NULL;
         return -1;
     }
-    E.running = true;
+    g_batch_exec.running = true;
     return 0;
 }
 
 void fg_batch_exec_stop(void)
 {
-    if (!E.running)
+    if (!g_batch_exec.running)
         return;
-    atomic_store(&E.stop, true);
+    atomic_store(&g_batch_exec.stop, true);
     fg_batch_exec_wake();
-    pthread_join(E.thread, NULL);
-    E.running = false;
-    fg_bstore_close(E.s);
-    E.s = NULL;
+    pthread_join(g_batch_exec.thread, NULL);
+    g_batch_exec.running = false;
+    fg_batch_store_close(g_batch_exec.s);
+    g_batch_exec.s = NULL;
 }

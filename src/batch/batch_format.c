@@ -17,11 +17,11 @@ static json_t *rfc_or_null(int64_t t)
     char buf[32];
     if (!t)
         return json_null();
-    fg_bfmt_rfc3339(t, buf, sizeof buf);
+    fg_batch_format_rfc3339(t, buf, sizeof buf);
     return json_string(buf);
 }
 
-void fg_bfmt_rfc3339(int64_t t, char *buf, size_t n)
+void fg_batch_format_rfc3339(int64_t t, char *buf, size_t n)
 {
     time_t tt = (time_t)t;
     struct tm tm;
@@ -35,7 +35,7 @@ static json_t *parsed_or_null(const char *text)
     return v ? v : json_null();
 }
 
-json_t *fg_bfmt_file(const struct fg_bfile *f)
+json_t *fg_batch_format_file(const struct fg_bfile *f)
 {
     return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:n}", "id", f->id, "object",
                      "file", "bytes", (json_int_t)f->bytes, "created_at",
@@ -44,7 +44,7 @@ json_t *fg_bfmt_file(const struct fg_bfile *f)
                      "status_details");
 }
 
-bool fg_bfmt_final(const char *s)
+bool fg_batch_format_final(const char *s)
 {
     return !strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "expired") ||
            !strcmp(s, "cancelled");
@@ -55,7 +55,7 @@ static json_t *str_or_null(const char *s)
     return s && *s ? json_string(s) : json_null();
 }
 
-json_t *fg_bfmt_openai_batch(const struct fg_batch *b)
+json_t *fg_batch_format_openai_batch(const struct fg_batch *b)
 {
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(b->id));
@@ -95,14 +95,14 @@ json_t *fg_bfmt_openai_batch(const struct fg_batch *b)
 
 static const char *anthropic_status(const char *s)
 {
-    if (fg_bfmt_final(s))
+    if (fg_batch_format_final(s))
         return "ended";
     return !strcmp(s, "cancelling") ? "canceling" : "in_progress";
 }
 
-json_t *fg_bfmt_anthropic_batch(const struct fg_batch *b, const char *base_url)
+json_t *fg_batch_format_anthropic_batch(const struct fg_batch *b, const char *base_url)
 {
-    bool ended = fg_bfmt_final(b->status);
+    bool ended = fg_batch_format_final(b->status);
     int64_t ended_at = b->completed_at ? b->completed_at
                      : b->cancelled_at ? b->cancelled_at
                      : b->expired_at   ? b->expired_at
@@ -145,7 +145,7 @@ static void dump_line(json_t *v, struct evbuffer *out)
     json_decref(v);
 }
 
-void fg_bfmt_openai_line(const struct fg_bline *l, struct evbuffer *out)
+void fg_batch_format_openai_line(const struct fg_bline *l, struct evbuffer *out)
 {
     char id[40];
     snprintf(id, sizeof id, "batch_req_%06lld", (long long)l->idx);
@@ -168,7 +168,7 @@ void fg_bfmt_openai_line(const struct fg_bline *l, struct evbuffer *out)
     dump_line(v, out);
 }
 
-void fg_bfmt_anthropic_line(const struct fg_bline *l, struct evbuffer *out)
+void fg_batch_format_anthropic_line(const struct fg_bline *l, struct evbuffer *out)
 {
     json_t *res;
     switch (l->outcome) {

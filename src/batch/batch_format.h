@@ -16,18 +16,18 @@
 
 struct evbuffer;
 
-json_t *fg_bfmt_file(const struct fg_bfile *f);
-json_t *fg_bfmt_openai_batch(const struct fg_batch *b);
+json_t *fg_batch_format_file(const struct fg_bfile *f);
+json_t *fg_batch_format_openai_batch(const struct fg_batch *b);
 /* results_url is base_url + "/v1/messages/batches/ID/results": base_url is
  * server.public_url, or "" for a path-relative URL (never the request's Host). */
-json_t *fg_bfmt_anthropic_batch(const struct fg_batch *b, const char *base_url);
+json_t *fg_batch_format_anthropic_batch(const struct fg_batch *b, const char *base_url);
 
-bool fg_bfmt_final(const char *status);
+bool fg_batch_format_final(const char *status);
 /* One result line in the batch's dialect, newline-terminated, appended. */
-void fg_bfmt_openai_line(const struct fg_bline *l, struct evbuffer *out);
-void fg_bfmt_anthropic_line(const struct fg_bline *l, struct evbuffer *out);
+void fg_batch_format_openai_line(const struct fg_bline *l, struct evbuffer *out);
+void fg_batch_format_anthropic_line(const struct fg_bline *l, struct evbuffer *out);
 
 /* Unix seconds → "2026-11-26T10:00:00Z" (n ≥ 21). */
-void fg_bfmt_rfc3339(int64_t t, char *buf, size_t n);
+void fg_batch_format_rfc3339(int64_t t, char *buf, size_t n);
 
 #endif

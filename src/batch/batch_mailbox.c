@@ -121,7 +121,7 @@ void fg_batch_mailbox_flush(void)
     pthread_mutex_unlock(&mu);
 }
 
-void fg_batch_record_id(const char *line, int attempt, char *out)
+void fg_batch_mailbox_record_id(const char *line, int attempt, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     uint64_t x = 0xcbf29ce484222325ULL;

@@ -7,7 +7,7 @@
  * takes them once the line's final record has arrived.
  *
  * Ownership: a record put here belongs to the mailbox until taken; taken
- * records belong to the taker (fg_record_free).  Thread-safe (one mutex).
+ * records belong to the taker (fg_ledger_record_free).  Thread-safe (one mutex).
  * Records nobody takes within a minute are handed to the ledger queue (the
  * executor gave up on that line; the money must still be recorded). */
 #ifndef FRUGAL_BATCH_MAILBOX_H
@@ -25,7 +25,7 @@ void fg_batch_mailbox_put(const char *line, struct fg_record *r, bool final);
 size_t fg_batch_mailbox_take(const char *line, struct fg_record **out, size_t max, int wait_ms);
 /* The ledger id of a batch line's record ("frb_" + 16 hex, NUL; out ≥ 21):
  * a function of the line and the attempt, so a line run again replaces. */
-void fg_batch_record_id(const char *line, int attempt, char *out);
+void fg_batch_mailbox_record_id(const char *line, int attempt, char *out);
 /* Hand everything left to the ledger (shutdown). */
 void fg_batch_mailbox_flush(void);
 

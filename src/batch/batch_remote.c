@@ -1,6 +1,8 @@
 /* batch_remote.c — see batch_remote.h. */
 #include "batch_remote.h"
 
+#include "vec.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -18,16 +20,7 @@ static size_t on_data(char *d, size_t sz, size_t nm, void *arg)
 {
     struct buf *b = arg;
     size_t n = sz * nm;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = (b->cap ? b->cap * 2 : 4096);
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p)
-            return 0;
-        b->p = p;
-        b->cap = cap;
-    }
+    FG_VEC_RESERVE(b->p, b->n + n + 1, b->cap);
     memcpy(b->p + b->n, d, n);
     b->n += n;
     b->p[b->n] = '\0';
@@ -134,7 +127,7 @@ static const char *endpoint_of(const struct fg_remote *r)
     return "/v1/chat/completions";
 }
 
-static char *openai_jsonl(const struct fg_remote *r, const struct fg_remote_req *reqs, size_t n,
+static char *openai_jsonl(const struct fg_remote *r, const struct fg_batch_remote_req *reqs, size_t n,
                           size_t *len)
 {
     struct buf b = {0};
@@ -155,7 +148,7 @@ static char *openai_jsonl(const struct fg_remote *r, const struct fg_remote_req 
 }
 
 static int openai_submit(const struct fg_remote *r, const char *job_id,
-                         const struct fg_remote_req *reqs, size_t n, char *remote_id, size_t idn,
+                         const struct fg_batch_remote_req *reqs, size_t n, char *remote_id, size_t idn,
                          char *file_id, size_t fidn, char *err, size_t errlen)
 {
     size_t len = 0;
@@ -216,7 +209,7 @@ done:
     return rc;
 }
 
-static int anthropic_submit(const struct fg_remote *r, const struct fg_remote_req *reqs,
+static int anthropic_submit(const struct fg_remote *r, const struct fg_batch_remote_req *reqs,
                             size_t n, char *remote_id, size_t idn, char *err, size_t errlen)
 {
     struct buf b = {0};
@@ -253,8 +246,8 @@ static int anthropic_submit(const struct fg_remote *r, const struct fg_remote_re
     return rc;
 }
 
-int fg_remote_submit(const struct fg_remote *r, const char *job_id,
-                     const struct fg_remote_req *reqs, size_t n, char *remote_id, size_t idn,
+int fg_batch_remote_submit(const struct fg_remote *r, const char *job_id,
+                     const struct fg_batch_remote_req *reqs, size_t n, char *remote_id, size_t idn,
                      char *remote_file_id, size_t fidn, char *err, size_t errlen)
 {
     if (r->dialect == FG_DIALECT_OPENAI)
@@ -276,20 +269,20 @@ static int64_t idx_of(const char *custom_id)
     return *end || v < 0 ? -1 : (int64_t)v;
 }
 
-static void emit(fg_remote_result_cb cb, void *arg, int64_t idx, const char *kind, int status,
+static void emit(fg_batch_remote_result_cb cb, void *arg, int64_t idx, const char *kind, int status,
                  json_t *body, const char *request_id)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    struct fg_remote_result res = {idx, kind, status, text, text ? strlen(text) : 0,
+    struct fg_batch_remote_result res = {idx, kind, status, text, text ? strlen(text) : 0,
                                    request_id};
     cb(arg, &res);
     free(text);
 }
 
-typedef void (*line_fn)(json_t *l, fg_remote_result_cb cb, void *arg);
+typedef void (*line_fn)(json_t *l, fg_batch_remote_result_cb cb, void *arg);
 
 /* Each JSON line of a JSONL body (lines that don't parse are skipped). */
-static void each_line(const struct buf *b, line_fn fn, fg_remote_result_cb cb, void *arg)
+static void each_line(const struct buf *b, line_fn fn, fg_batch_remote_result_cb cb, void *arg)
 {
     for (size_t off = 0; off < b->n;) {
         char *nl = memchr(b->p + off, '\n', b->n - off);
@@ -303,7 +296,7 @@ static void each_line(const struct buf *b, line_fn fn, fg_remote_result_cb cb, v
 }
 
 /* One OpenAI output/error file line. */
-static void openai_line(json_t *l, fg_remote_result_cb cb, void *arg)
+static void openai_line(json_t *l, fg_batch_remote_result_cb cb, void *arg)
 {
     int64_t idx = idx_of(json_string_value(json_object_get(l, "custom_id")));
     if (idx < 0)
@@ -334,7 +327,7 @@ static void openai_line(json_t *l, fg_remote_result_cb cb, void *arg)
 }
 
 static int openai_file_lines(const struct fg_remote *r, const char *file_id,
-                             fg_remote_result_cb cb, void *arg, char *err, size_t errlen)
+                             fg_batch_remote_result_cb cb, void *arg, char *err, size_t errlen)
 {
     if (!file_id)
         return 0;
@@ -353,8 +346,8 @@ static int openai_file_lines(const struct fg_remote *r, const char *file_id,
     return 0;
 }
 
-static int openai_poll(const struct fg_remote *r, const char *id, enum fg_remote_state *state,
-                       fg_remote_result_cb cb, void *arg, char *err, size_t errlen)
+static int openai_poll(const struct fg_remote *r, const char *id, enum fg_batch_remote_state *state,
+                       fg_batch_remote_result_cb cb, void *arg, char *err, size_t errlen)
 {
     char url[1024];
     snprintf(url, sizeof url, "%s/batches/%s", r->openai_base, id);
@@ -394,7 +387,7 @@ static int openai_poll(const struct fg_remote *r, const char *id, enum fg_remote
     return rc;
 }
 
-static void anthropic_line(json_t *l, fg_remote_result_cb cb, void *arg)
+static void anthropic_line(json_t *l, fg_batch_remote_result_cb cb, void *arg)
 {
     int64_t idx = idx_of(json_string_value(json_object_get(l, "custom_id")));
     json_t *res = json_object_get(l, "result");
@@ -424,7 +417,7 @@ static void anthropic_line(json_t *l, fg_remote_result_cb cb, void *arg)
 }
 
 static int anthropic_poll(const struct fg_remote *r, const char *id,
-                          enum fg_remote_state *state, fg_remote_result_cb cb, void *arg,
+                          enum fg_batch_remote_state *state, fg_batch_remote_result_cb cb, void *arg,
                           char *err, size_t errlen)
 {
     char url[1024];
@@ -462,8 +455,8 @@ static int anthropic_poll(const struct fg_remote *r, const char *id,
     return rc;
 }
 
-int fg_remote_poll(const struct fg_remote *r, const char *remote_id,
-                   enum fg_remote_state *state, fg_remote_result_cb cb, void *arg, char *err,
+int fg_batch_remote_poll(const struct fg_remote *r, const char *remote_id,
+                   enum fg_batch_remote_state *state, fg_batch_remote_result_cb cb, void *arg, char *err,
                    size_t errlen)
 {
     if (r->dialect == FG_DIALECT_OPENAI)
@@ -471,7 +464,7 @@ int fg_remote_poll(const struct fg_remote *r, const char *remote_id,
     return anthropic_poll(r, remote_id, state, cb, arg, err, errlen);
 }
 
-int fg_remote_find(const struct fg_remote *r, const char *job_id, char *remote_id, size_t idn,
+int fg_batch_remote_find(const struct fg_remote *r, const char *job_id, char *remote_id, size_t idn,
                    char *err, size_t errlen)
 {
     if (r->dialect != FG_DIALECT_OPENAI)
@@ -504,7 +497,7 @@ int fg_remote_find(const struct fg_remote *r, const char *job_id, char *remote_i
     return rc;
 }
 
-int fg_remote_cancel(const struct fg_remote *r, const char *remote_id, char *err,
+int fg_batch_remote_cancel(const struct fg_remote *r, const char *remote_id, char *err,
                      size_t errlen)
 {
     char url[1024];

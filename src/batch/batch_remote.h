@@ -34,43 +34,43 @@ struct fg_remote {
     const _Atomic bool *abort;       /* when set, calls in flight give up (shutdown) */
 };
 
-struct fg_remote_req {
+struct fg_batch_remote_req {
     int64_t idx;
     const char *body; size_t len;    /* request params in the provider's dialect */
 };
 
-enum fg_remote_state { FG_REMOTE_RUNNING, FG_REMOTE_ENDED, FG_REMOTE_GONE };
+enum fg_batch_remote_state { FG_REMOTE_RUNNING, FG_REMOTE_ENDED, FG_REMOTE_GONE };
 
 /* One finished request.  kind: succeeded (status 200, body = the response),
  * errored (status, body = the provider's error body), canceled, expired. */
-struct fg_remote_result {
+struct fg_batch_remote_result {
     int64_t idx;
     const char *kind;
     int status;
     const char *body; size_t len;    /* JSON text, or NULL */
     const char *request_id;
 };
-typedef void (*fg_remote_result_cb)(void *arg, const struct fg_remote_result *r);
+typedef void (*fg_batch_remote_result_cb)(void *arg, const struct fg_batch_remote_result *r);
 
 /* Create the provider batch: remote_id (and for OpenAI the uploaded file's
  * id) filled.  0, or -1 with err (the job is then retried later). */
-int fg_remote_submit(const struct fg_remote *r, const char *job_id,
-                     const struct fg_remote_req *reqs, size_t n, char *remote_id, size_t idn,
+int fg_batch_remote_submit(const struct fg_remote *r, const char *job_id,
+                     const struct fg_batch_remote_req *reqs, size_t n, char *remote_id, size_t idn,
                      char *remote_file_id, size_t fidn, char *err, size_t errlen);
 /* Poll: *state; when ended, every result is passed to cb.  GONE: the
  * provider no longer knows the batch (e.g. the simulated provider was
  * restarted): the executor resubmits its lines.  -1 with err on a
  * transient failure (poll again later). */
-int fg_remote_poll(const struct fg_remote *r, const char *remote_id,
-                   enum fg_remote_state *state, fg_remote_result_cb cb, void *arg, char *err,
+int fg_batch_remote_poll(const struct fg_remote *r, const char *remote_id,
+                   enum fg_batch_remote_state *state, fg_batch_remote_result_cb cb, void *arg, char *err,
                    size_t errlen);
 /* A batch this job created before a crash let frugal record its id:
  * OpenAI batches carry metadata.frugal_job, so the newest page of batches
  * is searched for it.  1 found (remote_id filled), 0 not found (or the
  * provider can't tell: Anthropic), -1 with err. */
-int fg_remote_find(const struct fg_remote *r, const char *job_id, char *remote_id, size_t idn,
+int fg_batch_remote_find(const struct fg_remote *r, const char *job_id, char *remote_id, size_t idn,
                    char *err, size_t errlen);
-int fg_remote_cancel(const struct fg_remote *r, const char *remote_id, char *err,
+int fg_batch_remote_cancel(const struct fg_remote *r, const char *remote_id, char *err,
                      size_t errlen);
 
 #endif

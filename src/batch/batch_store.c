@@ -4,6 +4,7 @@
 #include "batch_store.h"
 
 #include "store_sqlite.h"
+#include "vec.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,7 +15,7 @@
 
 #define NSTMT 64
 
-struct fg_bstore {
+struct fg_batch_store {
     sqlite3 *db;
     struct { const char *sql; sqlite3_stmt *st; } stmt[NSTMT];
     char err[256];
@@ -52,15 +53,15 @@ static const char *const migrations[] = {
     "ALTER TABLE batch_lines ADD COLUMN hold_at INTEGER NOT NULL DEFAULT 0",
 };
 
-static int fail(struct fg_bstore *s, const char *what)
+static int fail(struct fg_batch_store *s, const char *what)
 {
     snprintf(s->err, sizeof s->err, "sqlite: %s: %s", what, sqlite3_errmsg(s->db));
     return -1;
 }
 
-const char *fg_bstore_errmsg(struct fg_bstore *s) { return s->err; }
+const char *fg_batch_store_errmsg(struct fg_batch_store *s) { return s->err; }
 
-static sqlite3_stmt *stmt(struct fg_bstore *s, const char *sql)
+static sqlite3_stmt *stmt(struct fg_batch_store *s, const char *sql)
 {
     int i;
     for (i = 0; i < NSTMT && s->stmt[i].sql; i++)
@@ -81,14 +82,14 @@ static sqlite3_stmt *stmt(struct fg_bstore *s, const char *sql)
     return st;   /* (cache full cannot happen: fewer statements than slots) */
 }
 
-int fg_bstore_open(const char *dsn, struct fg_bstore **out, char *err, size_t errlen)
+int fg_batch_store_open(const char *dsn, struct fg_batch_store **out, char *err, size_t errlen)
 {
     if (strncmp(dsn, "sqlite:", 7) != 0) {
         snprintf(err, errlen, "batches need SQLite storage (storage: sqlite:PATH), not '%s'",
                  dsn);
         return -1;
     }
-    struct fg_bstore *s = calloc(1, sizeof *s);
+    struct fg_batch_store *s = calloc(1, sizeof *s);
     if (!s) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -103,19 +104,19 @@ int fg_bstore_open(const char *dsn, struct fg_bstore **out, char *err, size_t er
         goto bad;
     for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
         sqlite3_exec(s->db, migrations[i], NULL, NULL, NULL);
-    if (fg_sqlite_calls_schema(s->db, err, errlen) < 0) {
-        fg_bstore_close(s);
+    if (fg_store_sqlite_calls_schema(s->db, err, errlen) < 0) {
+        fg_batch_store_close(s);
         return -1;
     }
     *out = s;
     return 0;
 bad:
     snprintf(err, errlen, "sqlite: %s: %s", dsn + 7, s->db ? sqlite3_errmsg(s->db) : "?");
-    fg_bstore_close(s);
+    fg_batch_store_close(s);
     return -1;
 }
 
-void fg_bstore_close(struct fg_bstore *s)
+void fg_batch_store_close(struct fg_batch_store *s)
 {
     if (!s)
         return;
@@ -163,20 +164,20 @@ static char *dup_col(sqlite3_stmt *st, int col, size_t *len)
     return p;
 }
 
-static int done(struct fg_bstore *s, sqlite3_stmt *st, const char *what)
+static int done(struct fg_batch_store *s, sqlite3_stmt *st, const char *what)
 {
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : fail(s, what);
 }
 
-static int begin(struct fg_bstore *s)
+static int begin(struct fg_batch_store *s)
 {
     return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
                ? 0 : fail(s, "BEGIN");
 }
 
-static int commit(struct fg_bstore *s)
+static int commit(struct fg_batch_store *s)
 {
     if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
         return 0;
@@ -185,13 +186,13 @@ static int commit(struct fg_bstore *s)
     return -1;
 }
 
-static int rollback(struct fg_bstore *s)
+static int rollback(struct fg_batch_store *s)
 {
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return -1;
 }
 
-void fg_bstore_new_id(const char *prefix, char *out, size_t n)
+void fg_batch_store_new_id(const char *prefix, char *out, size_t n)
 {
     unsigned char r[12];
     size_t got = 0;
@@ -205,7 +206,7 @@ void fg_bstore_new_id(const char *prefix, char *out, size_t n)
         w += snprintf(out + w, n - (size_t)w, "%02x", r[i]);
 }
 
-const char *fg_line_outcome_name(enum fg_line_outcome o)
+const char *fg_batch_store_outcome_name(enum fg_line_outcome o)
 {
     static const char *const names[] = {"succeeded", "errored", "canceled", "expired"};
     return names[o];
@@ -216,14 +217,14 @@ static enum fg_line_outcome outcome_of(const char *s)
     if (!s)
         return FG_LINE_ERRORED;
     for (int i = 0; i < 4; i++)
-        if (!strcmp(s, fg_line_outcome_name((enum fg_line_outcome)i)))
+        if (!strcmp(s, fg_batch_store_outcome_name((enum fg_line_outcome)i)))
             return (enum fg_line_outcome)i;
     return FG_LINE_ERRORED;
 }
 
 /* ---- files ---------------------------------------------------------- */
 
-int fg_bstore_file_put(struct fg_bstore *s, const struct fg_bfile *f, const void *data,
+int fg_batch_store_file_put(struct fg_batch_store *s, const struct fg_bfile *f, const void *data,
                        size_t len)
 {
     static const char sql[] =
@@ -258,7 +259,7 @@ static void read_file_row(sqlite3_stmt *st, struct fg_bfile *f)
     f->expires_at = sqlite3_column_int64(st, 6);
 }
 
-int fg_bstore_file_get(struct fg_bstore *s, const char *id, struct fg_bfile *f, char **data,
+int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_bfile *f, char **data,
                        size_t *len)
 {
     static const char sql_meta[] =
@@ -291,7 +292,7 @@ int fg_bstore_file_get(struct fg_bstore *s, const char *id, struct fg_bfile *f, 
     return rc == SQLITE_DONE ? 0 : fail(s, "SELECT file");
 }
 
-int fg_bstore_file_delete(struct fg_bstore *s, const char *id)
+int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id)
 {
     static const char sql[] = "UPDATE files SET deleted = 1, content = NULL WHERE id = ?";
     sqlite3_stmt *st = stmt(s, sql);
@@ -301,7 +302,7 @@ int fg_bstore_file_delete(struct fg_bstore *s, const char *id)
     return done(s, st, "DELETE file");
 }
 
-int fg_bstore_files_expire(struct fg_bstore *s, int64_t now)
+int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now)
 {
     static const char sql[] =
         "UPDATE files SET deleted = 1, content = NULL WHERE deleted = 0"
@@ -315,7 +316,7 @@ int fg_bstore_files_expire(struct fg_bstore *s, int64_t now)
     return sqlite3_changes(s->db);
 }
 
-int fg_bstore_file_list(struct fg_bstore *s, const char *owner, const char *purpose,
+int fg_batch_store_file_list(struct fg_batch_store *s, const char *owner, const char *purpose,
                         const char *after, bool desc, int limit, fg_bfile_cb cb, void *arg)
 {
     static const char sql_asc[] =
@@ -353,7 +354,7 @@ int fg_bstore_file_list(struct fg_bstore *s, const char *owner, const char *purp
  * a statement can't be reset while it is stepped).  0 or -1 (fail()ed). */
 typedef void (*row_reader)(sqlite3_stmt *st, void *elem);
 
-static int collect_rows(struct fg_bstore *s, sqlite3_stmt *st, size_t elem, row_reader rd,
+static int collect_rows(struct fg_batch_store *s, sqlite3_stmt *st, size_t elem, row_reader rd,
                         void **out, size_t *n, const char *what)
 {
     size_t cap = 0;
@@ -362,11 +363,8 @@ static int collect_rows(struct fg_bstore *s, sqlite3_stmt *st, size_t elem, row_
     *n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         if (*n == cap) {
-            cap = cap ? cap * 2 : 16;
-            char *nv = realloc(v, cap * elem);
-            if (!nv)
-                break;
-            v = nv;
+            cap = fg_vec_next_cap(cap, cap + 1);
+            v = fg_vec_resize(v, cap, elem);
         }
         rd(st, v + (*n)++ * elem);
     }
@@ -377,7 +375,7 @@ static int collect_rows(struct fg_bstore *s, sqlite3_stmt *st, size_t elem, row_
 
 /* ---- batches -------------------------------------------------------- */
 
-void fg_batch_clear(struct fg_batch *b)
+void fg_batch_store_batch_clear(struct fg_batch *b)
 {
     free(b->metadata);
     free(b->errors);
@@ -385,7 +383,7 @@ void fg_batch_clear(struct fg_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-int fg_bstore_batch_create(struct fg_bstore *s, const struct fg_batch *b,
+int fg_batch_store_batch_create(struct fg_batch_store *s, const struct fg_batch *b,
                            const struct fg_bline_in *lines, size_t n)
 {
     static const char sql_b[] =
@@ -459,7 +457,7 @@ static void read_batch_row(sqlite3_stmt *st, struct fg_batch *b)
     b->deleted = sqlite3_column_int64(st, 21) != 0;
 }
 
-static int batch_counts(struct fg_bstore *s, struct fg_batch *b)
+static int batch_counts(struct fg_batch_store *s, struct fg_batch *b)
 {
     static const char sql[] =
         "SELECT outcome, COUNT(*), SUM(in_tokens), SUM(cached_tokens), SUM(out_tokens),"
@@ -486,7 +484,7 @@ static int batch_counts(struct fg_bstore *s, struct fg_batch *b)
     return rc == SQLITE_DONE ? 0 : fail(s, "SELECT counts");
 }
 
-int fg_bstore_batch_get(struct fg_bstore *s, const char *id, struct fg_batch *b)
+int fg_batch_store_batch_get(struct fg_batch_store *s, const char *id, struct fg_batch *b)
 {
     static const char sql[] = "SELECT " BATCH_COLS " FROM batches WHERE id = ?";
     sqlite3_stmt *st = stmt(s, sql);
@@ -501,7 +499,7 @@ int fg_bstore_batch_get(struct fg_bstore *s, const char *id, struct fg_batch *b)
     read_batch_row(st, b);
     sqlite3_reset(st);
     if (batch_counts(s, b) < 0) {
-        fg_batch_clear(b);
+        fg_batch_store_batch_clear(b);
         return -1;
     }
     return 1;
@@ -510,7 +508,7 @@ int fg_bstore_batch_get(struct fg_bstore *s, const char *id, struct fg_batch *b)
 static void read_batch_elem(sqlite3_stmt *st, void *elem) { read_batch_row(st, elem); }
 
 /* Counts are read after the rows (batch_counts uses the same handle). */
-static int batch_rows(struct fg_bstore *s, sqlite3_stmt *st, fg_batch_cb cb, void *arg)
+static int batch_rows(struct fg_batch_store *s, sqlite3_stmt *st, fg_batch_cb cb, void *arg)
 {
     void *p;
     size_t n;
@@ -521,13 +519,13 @@ static int batch_rows(struct fg_bstore *s, sqlite3_stmt *st, fg_batch_cb cb, voi
     for (size_t i = 0; i < n; i++) {
         if (!stop && ret == 0 && batch_counts(s, &v[i]) == 0)
             stop = cb(arg, &v[i]) != 0;
-        fg_batch_clear(&v[i]);
+        fg_batch_store_batch_clear(&v[i]);
     }
     free(v);
     return ret;
 }
 
-int fg_bstore_batch_list(struct fg_bstore *s, const char *owner, const char *dialect,
+int fg_batch_store_batch_list(struct fg_batch_store *s, const char *owner, const char *dialect,
                          const char *after, const char *before, int limit, fg_batch_cb cb,
                          void *arg)
 {
@@ -549,7 +547,7 @@ int fg_bstore_batch_list(struct fg_bstore *s, const char *owner, const char *dia
     return batch_rows(s, st, cb, arg);
 }
 
-int fg_bstore_batch_active(struct fg_bstore *s, fg_batch_cb cb, void *arg)
+int fg_batch_store_batch_active(struct fg_batch_store *s, fg_batch_cb cb, void *arg)
 {
     static const char sql[] =
         "SELECT " BATCH_COLS " FROM batches WHERE status IN"
@@ -560,7 +558,7 @@ int fg_bstore_batch_active(struct fg_bstore *s, fg_batch_cb cb, void *arg)
     return batch_rows(s, st, cb, arg);
 }
 
-int fg_bstore_batch_status(struct fg_bstore *s, const char *id, const char *status,
+int fg_batch_store_batch_status(struct fg_batch_store *s, const char *id, const char *status,
                            int64_t now)
 {
     static const struct { const char *status, *sql; } upd[] = {
@@ -588,7 +586,7 @@ int fg_bstore_batch_status(struct fg_bstore *s, const char *id, const char *stat
     return -1;
 }
 
-int fg_bstore_batch_files(struct fg_bstore *s, const char *id, const char *output_file_id,
+int fg_batch_store_batch_files(struct fg_batch_store *s, const char *id, const char *output_file_id,
                           const char *error_file_id)
 {
     static const char sql[] =
@@ -602,7 +600,7 @@ int fg_bstore_batch_files(struct fg_bstore *s, const char *id, const char *outpu
     return done(s, st, "UPDATE batch files");
 }
 
-int fg_bstore_batch_delete(struct fg_bstore *s, const char *id)
+int fg_batch_store_batch_delete(struct fg_batch_store *s, const char *id)
 {
     static const char sql[] = "UPDATE batches SET deleted = 1 WHERE id = ?";
     sqlite3_stmt *st = stmt(s, sql);
@@ -614,7 +612,7 @@ int fg_bstore_batch_delete(struct fg_bstore *s, const char *id)
 
 /* ---- lines ---------------------------------------------------------- */
 
-void fg_bline_clear(struct fg_bline *l)
+void fg_batch_store_line_clear(struct fg_bline *l)
 {
     free(l->body);
     free(l->plan);
@@ -646,7 +644,7 @@ static void read_line_row(sqlite3_stmt *st, struct fg_bline *l)
 
 static void read_line_elem(sqlite3_stmt *st, void *elem) { read_line_row(st, elem); }
 
-static int line_rows(struct fg_bstore *s, sqlite3_stmt *st, fg_bline_cb cb, void *arg)
+static int line_rows(struct fg_batch_store *s, sqlite3_stmt *st, fg_bline_cb cb, void *arg)
 {
     void *p;
     size_t n;
@@ -657,13 +655,13 @@ static int line_rows(struct fg_bstore *s, sqlite3_stmt *st, fg_bline_cb cb, void
     for (size_t i = 0; i < n; i++) {
         if (!stop && ret == 0)
             stop = cb(arg, &v[i]) != 0;
-        fg_bline_clear(&v[i]);
+        fg_batch_store_line_clear(&v[i]);
     }
     free(v);
     return ret;
 }
 
-int fg_bstore_lines(struct fg_bstore *s, const char *batch_id, const char *state,
+int fg_batch_store_lines(struct fg_batch_store *s, const char *batch_id, const char *state,
                     int64_t from, int limit, fg_bline_cb cb, void *arg)
 {
     static const char sql[] =
@@ -679,7 +677,7 @@ int fg_bstore_lines(struct fg_bstore *s, const char *batch_id, const char *state
     return line_rows(s, st, cb, arg);
 }
 
-int fg_bstore_planned(struct fg_bstore *s, const char *batch_id, bool local, int64_t from,
+int fg_batch_store_planned(struct fg_batch_store *s, const char *batch_id, bool local, int64_t from,
                       int limit, fg_bline_cb cb, void *arg)
 {
     /* plans are compact JSON written by the pipeline (batch_plan.c) */
@@ -698,7 +696,7 @@ int fg_bstore_planned(struct fg_bstore *s, const char *batch_id, bool local, int
     return line_rows(s, st, cb, arg);
 }
 
-int fg_bstore_job_lines(struct fg_bstore *s, const char *job_id, fg_bline_cb cb, void *arg)
+int fg_batch_store_job_lines(struct fg_batch_store *s, const char *job_id, fg_bline_cb cb, void *arg)
 {
     static const char sql[] =
         "SELECT " LINE_COLS " FROM batch_lines WHERE job_id = ? ORDER BY idx";
@@ -709,7 +707,7 @@ int fg_bstore_job_lines(struct fg_bstore *s, const char *job_id, fg_bline_cb cb,
     return line_rows(s, st, cb, arg);
 }
 
-int fg_bstore_line_plan(struct fg_bstore *s, const char *batch_id, int64_t idx,
+int fg_batch_store_line_plan(struct fg_batch_store *s, const char *batch_id, int64_t idx,
                         const char *model, const char *plan)
 {
     static const char sql[] =
@@ -725,7 +723,7 @@ int fg_bstore_line_plan(struct fg_bstore *s, const char *batch_id, int64_t idx,
     return done(s, st, "UPDATE line plan");
 }
 
-int fg_bstore_lines_done(struct fg_bstore *s, const char *batch_id,
+int fg_batch_store_lines_done(struct fg_batch_store *s, const char *batch_id,
                          const struct fg_bline_done *d, size_t n, struct fg_record *const *recs,
                          size_t nrecs)
 {
@@ -740,7 +738,7 @@ int fg_bstore_lines_done(struct fg_bstore *s, const char *batch_id,
         sqlite3_stmt *st = stmt(s, sql);
         if (!st)
             return rollback(s);
-        bt(st, 1, fg_line_outcome_name(d[i].outcome));
+        bt(st, 1, fg_batch_store_outcome_name(d[i].outcome));
         if (d[i].status_code)
             sqlite3_bind_int(st, 2, d[i].status_code);
         bt(st, 3, d[i].result);
@@ -756,14 +754,14 @@ int fg_bstore_lines_done(struct fg_bstore *s, const char *batch_id,
             return rollback(s);
     }
     char err[256];
-    if (nrecs && fg_sqlite_calls_insert(s->db, recs, nrecs, err, sizeof err) < 0) {
+    if (nrecs && fg_store_sqlite_calls_insert(s->db, recs, nrecs, err, sizeof err) < 0) {
         snprintf(s->err, sizeof s->err, "%s", err);
         return rollback(s);
     }
     return commit(s);
 }
 
-int fg_bstore_line_replan(struct fg_bstore *s, const char *batch_id, int64_t idx,
+int fg_batch_store_line_replan(struct fg_batch_store *s, const char *batch_id, int64_t idx,
                           const char *plan, struct fg_record *const *recs, size_t nrecs)
 {
     static const char sql[] =
@@ -780,14 +778,14 @@ int fg_bstore_line_replan(struct fg_bstore *s, const char *batch_id, int64_t idx
     if (done(s, st, "UPDATE line replan") < 0)
         return rollback(s);
     char err[256];
-    if (nrecs && fg_sqlite_calls_insert(s->db, recs, nrecs, err, sizeof err) < 0) {
+    if (nrecs && fg_store_sqlite_calls_insert(s->db, recs, nrecs, err, sizeof err) < 0) {
         snprintf(s->err, sizeof s->err, "%s", err);
         return rollback(s);
     }
     return commit(s);
 }
 
-int fg_bstore_lines_finish_rest(struct fg_bstore *s, const char *batch_id,
+int fg_batch_store_lines_finish_rest(struct fg_batch_store *s, const char *batch_id,
                                 enum fg_line_outcome outcome)
 {
     static const char sql[] =
@@ -796,14 +794,14 @@ int fg_bstore_lines_finish_rest(struct fg_bstore *s, const char *batch_id,
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)
         return -1;
-    bt(st, 1, fg_line_outcome_name(outcome));
+    bt(st, 1, fg_batch_store_outcome_name(outcome));
     bt(st, 2, batch_id);
     if (done(s, st, "UPDATE lines rest") < 0)
         return -1;
     return sqlite3_changes(s->db);
 }
 
-int64_t fg_bstore_lines_count(struct fg_bstore *s, const char *batch_id, const char *state)
+int64_t fg_batch_store_lines_count(struct fg_batch_store *s, const char *batch_id, const char *state)
 {
     static const char sql[] =
         "SELECT COUNT(*) FROM batch_lines WHERE batch_id = ?1 AND (?2 IS NULL OR state = ?2)";
@@ -817,7 +815,7 @@ int64_t fg_bstore_lines_count(struct fg_bstore *s, const char *batch_id, const c
     return n;
 }
 
-int64_t fg_bstore_planned_held(struct fg_bstore *s, const char *batch_id)
+int64_t fg_batch_store_planned_held(struct fg_batch_store *s, const char *batch_id)
 {
     static const char sql[] =
         "SELECT COUNT(*) FROM batch_lines WHERE batch_id = ? AND state = 'planned'"
@@ -831,7 +829,7 @@ int64_t fg_bstore_planned_held(struct fg_bstore *s, const char *batch_id)
     return n < 0 ? fail(s, "SELECT held lines") : n;
 }
 
-int fg_bstore_lines_hold(struct fg_bstore *s, const char *batch_id, const int64_t *idx,
+int fg_batch_store_lines_hold(struct fg_batch_store *s, const char *batch_id, const int64_t *idx,
                          const int64_t *amount, size_t n, int64_t at_ms)
 {
     static const char sql[] =
@@ -872,7 +870,7 @@ static void read_hold_elem(sqlite3_stmt *st, void *elem)
     h->tags = dup_col(st, 5, NULL);
 }
 
-int fg_bstore_holds(struct fg_bstore *s, const char *batch_id, fg_bhold_cb cb, void *arg)
+int fg_batch_store_holds(struct fg_batch_store *s, const char *batch_id, fg_bhold_cb cb, void *arg)
 {
     static const char sql[] =
         "SELECT l.batch_id, l.idx, l.hold_pico, l.hold_at, b.owner, b.tags"
@@ -900,7 +898,7 @@ int fg_bstore_holds(struct fg_bstore *s, const char *batch_id, fg_bhold_cb cb, v
 
 /* ---- jobs ------------------------------------------------------------ */
 
-int fg_bstore_job_create(struct fg_bstore *s, const struct fg_bjob *j, const int64_t *idx,
+int fg_batch_store_job_create(struct fg_batch_store *s, const struct fg_bjob *j, const int64_t *idx,
                          size_t n)
 {
     static const char sql_j[] =
@@ -939,7 +937,7 @@ int fg_bstore_job_create(struct fg_bstore *s, const struct fg_bjob *j, const int
     return commit(s);
 }
 
-int fg_bstore_job_update(struct fg_bstore *s, const struct fg_bjob *j)
+int fg_batch_store_job_update(struct fg_batch_store *s, const struct fg_bjob *j)
 {
     static const char sql[] =
         "UPDATE batch_jobs SET remote_id = ?, remote_file_id = ?, state = ?, next_poll_at = ?,"
@@ -973,7 +971,7 @@ static void read_job_elem(sqlite3_stmt *st, void *elem)
     j->polls = sqlite3_column_int(st, 10);
 }
 
-int fg_bstore_jobs(struct fg_bstore *s, const char *batch_id, fg_bjob_cb cb, void *arg)
+int fg_batch_store_jobs(struct fg_batch_store *s, const char *batch_id, fg_bjob_cb cb, void *arg)
 {
     static const char sql[] =
         "SELECT id, batch_id, provider, dialect, model, remote_id, remote_file_id, state,"
@@ -994,7 +992,7 @@ int fg_bstore_jobs(struct fg_bstore *s, const char *batch_id, fg_bjob_cb cb, voi
     return ret;
 }
 
-int fg_bstore_job_release(struct fg_bstore *s, const char *job_id)
+int fg_batch_store_job_release(struct fg_batch_store *s, const char *job_id)
 {
     static const char sql_l[] =
         "UPDATE batch_lines SET state = 'planned', job_id = NULL WHERE job_id = ?"

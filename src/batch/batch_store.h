@@ -7,23 +7,23 @@
  *    through prepared statements only.  A committed change survives kill -9
  *    (WAL); a restart reads the same state back and the executor resumes.
  *  - A handle is used by one thread at a time: each worker thread and the
- *    executor open their own (fg_bstore_open).  SQLite serialises writers
+ *    executor open their own (fg_batch_store_open).  SQLite serialises writers
  *    (busy timeout 5 s).
  *  - Lines are immutable input (custom_id, body in the client's dialect)
  *    plus a state machine: pending → planned (provider and upstream body
  *    chosen) → submitted (in a provider job) → done, with an outcome
  *    (succeeded | errored | canceled | expired) and the result body in the
- *    client's dialect.  A line is done exactly once: fg_bstore_lines_done
+ *    client's dialect.  A line is done exactly once: fg_batch_store_lines_done
  *    writes results and their ledger records in one transaction and skips
  *    lines already done.
  *  - A provider-mode line's budget reservation is durable: hold_pico and
  *    hold_at are written before the line is submitted and cleared (hold_pico
  *    = 0) in the same statement that ends the line or sends it back to be
  *    run locally, so the holds outstanding after a crash are exactly the
- *    rows fg_bstore_holds() returns.
+ *    rows fg_batch_store_holds() returns.
  *  - Times are unix seconds; 0 means "not yet" (null in the API).
  *  - Strings returned inside structs are copies owned by the struct
- *    (fg_batch_clear / fg_bfile_clear free them). */
+ *    (fg_batch_store_batch_clear / fg_bfile_clear free them). */
 #ifndef FRUGAL_BATCH_STORE_H
 #define FRUGAL_BATCH_STORE_H
 
@@ -33,11 +33,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct fg_bstore;
+struct fg_batch_store;
 
-int fg_bstore_open(const char *dsn, struct fg_bstore **out, char *err, size_t errlen);
-void fg_bstore_close(struct fg_bstore *s);
-const char *fg_bstore_errmsg(struct fg_bstore *s);
+int fg_batch_store_open(const char *dsn, struct fg_batch_store **out, char *err, size_t errlen);
+void fg_batch_store_close(struct fg_batch_store *s);
+const char *fg_batch_store_errmsg(struct fg_batch_store *s);
 
 /* ---- files ---- */
 struct fg_bfile {
@@ -48,19 +48,19 @@ struct fg_bfile {
     int64_t bytes, created_at, expires_at;
 };
 
-int fg_bstore_file_put(struct fg_bstore *s, const struct fg_bfile *f, const void *data,
+int fg_batch_store_file_put(struct fg_batch_store *s, const struct fg_bfile *f, const void *data,
                        size_t len);
 /* 1 found (data malloc'd when data != NULL), 0 not found, -1 error. */
-int fg_bstore_file_get(struct fg_bstore *s, const char *id, struct fg_bfile *f, char **data,
+int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_bfile *f, char **data,
                        size_t *len);
-int fg_bstore_file_delete(struct fg_bstore *s, const char *id);
+int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id);
 /* Files past their expires_at are gone for every reader at once; this frees
  * their content (the executor calls it now and then).  Count, or -1. */
-int fg_bstore_files_expire(struct fg_bstore *s, int64_t now);
+int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now);
 typedef int (*fg_bfile_cb)(void *arg, const struct fg_bfile *f);
 /* Files of owner (NULL: all), id order (desc when desc), ids after `after`
  * in that order, purpose filter optional; up to limit. */
-int fg_bstore_file_list(struct fg_bstore *s, const char *owner, const char *purpose,
+int fg_batch_store_file_list(struct fg_batch_store *s, const char *owner, const char *purpose,
                         const char *after, bool desc, int limit, fg_bfile_cb cb, void *arg);
 
 /* ---- batches ---- */
@@ -88,7 +88,7 @@ struct fg_batch {
     int64_t in_tokens, cached_tokens, out_tokens, reasoning_tokens;
     int64_t cost_pico;
 };
-void fg_batch_clear(struct fg_batch *b);
+void fg_batch_store_batch_clear(struct fg_batch *b);
 
 struct fg_bline_in {
     const char *custom_id;
@@ -96,24 +96,24 @@ struct fg_bline_in {
 };
 
 /* Insert the batch and its lines in one transaction. */
-int fg_bstore_batch_create(struct fg_bstore *s, const struct fg_batch *b,
+int fg_batch_store_batch_create(struct fg_batch_store *s, const struct fg_batch *b,
                            const struct fg_bline_in *lines, size_t n);
 /* 1 found, 0 not, -1 error; counts filled. */
-int fg_bstore_batch_get(struct fg_bstore *s, const char *id, struct fg_batch *b);
+int fg_batch_store_batch_get(struct fg_batch_store *s, const char *id, struct fg_batch *b);
 typedef int (*fg_batch_cb)(void *arg, const struct fg_batch *b);
 /* Newest first; owner NULL = all; dialect filter; after/before: ids
  * (cursor, exclusive); up to limit; deleted ones skipped. */
-int fg_bstore_batch_list(struct fg_bstore *s, const char *owner, const char *dialect,
+int fg_batch_store_batch_list(struct fg_batch_store *s, const char *owner, const char *dialect,
                          const char *after, const char *before, int limit, fg_batch_cb cb,
                          void *arg);
 /* Set status and stamp the matching *_at column with now (unix s). */
-int fg_bstore_batch_status(struct fg_bstore *s, const char *id, const char *status,
+int fg_batch_store_batch_status(struct fg_batch_store *s, const char *id, const char *status,
                            int64_t now);
-int fg_bstore_batch_files(struct fg_bstore *s, const char *id, const char *output_file_id,
+int fg_batch_store_batch_files(struct fg_batch_store *s, const char *id, const char *output_file_id,
                           const char *error_file_id);
-int fg_bstore_batch_delete(struct fg_bstore *s, const char *id);
+int fg_batch_store_batch_delete(struct fg_batch_store *s, const char *id);
 /* Batches the executor must work on (not in a final state). */
-int fg_bstore_batch_active(struct fg_bstore *s, fg_batch_cb cb, void *arg);
+int fg_batch_store_batch_active(struct fg_batch_store *s, fg_batch_cb cb, void *arg);
 
 /* ---- lines ---- */
 struct fg_bline {
@@ -131,20 +131,20 @@ struct fg_bline {
     int64_t hold_pico;             /* budget reservation held for it (batch_budget.h) */
     int64_t hold_at;               /* ms it was reserved at, 0 = never reserved */
 };
-void fg_bline_clear(struct fg_bline *l);
+void fg_batch_store_line_clear(struct fg_bline *l);
 typedef int (*fg_bline_cb)(void *arg, struct fg_bline *l);
 
 /* Lines of a batch in a state ("pending", "planned", "submitted", "done"
  * or NULL for all), index order, from idx >= from, up to limit. */
-int fg_bstore_lines(struct fg_bstore *s, const char *batch_id, const char *state,
+int fg_batch_store_lines(struct fg_batch_store *s, const char *batch_id, const char *state,
                     int64_t from, int limit, fg_bline_cb cb, void *arg);
 /* Planned lines whose plan runs locally (local = true) or at the provider,
  * index order from `from`, up to limit. */
-int fg_bstore_planned(struct fg_bstore *s, const char *batch_id, bool local, int64_t from,
+int fg_batch_store_planned(struct fg_batch_store *s, const char *batch_id, bool local, int64_t from,
                       int limit, fg_bline_cb cb, void *arg);
 /* Lines of one provider job. */
-int fg_bstore_job_lines(struct fg_bstore *s, const char *job_id, fg_bline_cb cb, void *arg);
-int fg_bstore_line_plan(struct fg_bstore *s, const char *batch_id, int64_t idx,
+int fg_batch_store_job_lines(struct fg_batch_store *s, const char *job_id, fg_bline_cb cb, void *arg);
+int fg_batch_store_line_plan(struct fg_batch_store *s, const char *batch_id, int64_t idx,
                         const char *model, const char *plan);
 
 struct fg_bline_done {
@@ -158,31 +158,31 @@ struct fg_bline_done {
 /* In one transaction: each line not yet done gets its result (and its
  * reservation cleared); `recs` are written to the calls table (INSERT OR
  * REPLACE by id).  Lines already done are left alone. */
-int fg_bstore_lines_done(struct fg_bstore *s, const char *batch_id,
+int fg_batch_store_lines_done(struct fg_batch_store *s, const char *batch_id,
                          const struct fg_bline_done *d, size_t n, struct fg_record *const *recs,
                          size_t nrecs);
 /* A submitted line goes back to planned with a new plan (e.g. run locally
  * after a provider answer failed its schema), its reservation cleared, and
  * recs (the failed attempt's cost) are written, in one transaction.  Done
  * lines untouched. */
-int fg_bstore_line_replan(struct fg_bstore *s, const char *batch_id, int64_t idx,
+int fg_batch_store_line_replan(struct fg_batch_store *s, const char *batch_id, int64_t idx,
                           const char *plan, struct fg_record *const *recs, size_t nrecs);
 /* Every line of the batch not done yet (any state) ends with outcome, its
  * reservation cleared; returns how many, or -1. */
-int fg_bstore_lines_finish_rest(struct fg_bstore *s, const char *batch_id,
+int fg_batch_store_lines_finish_rest(struct fg_batch_store *s, const char *batch_id,
                                 enum fg_line_outcome outcome);
 /* Count lines in a state. */
-int64_t fg_bstore_lines_count(struct fg_bstore *s, const char *batch_id, const char *state);
+int64_t fg_batch_store_lines_count(struct fg_batch_store *s, const char *batch_id, const char *state);
 
 /* ---- budget reservations of lines ---- */
 /* Record the reservation of each planned, not yet reserved line idx[i]
  * (amount[i] pico-USD, taken at at_ms), one transaction; -1 (nothing
  * written) if any of them is not such a line. */
-int fg_bstore_lines_hold(struct fg_bstore *s, const char *batch_id, const int64_t *idx,
+int fg_batch_store_lines_hold(struct fg_batch_store *s, const char *batch_id, const int64_t *idx,
                          const int64_t *amount, size_t n, int64_t at_ms);
 /* Planned lines already reserved (sent back by a job that never reached
  * the provider): they are submitted again without a new reservation. */
-int64_t fg_bstore_planned_held(struct fg_bstore *s, const char *batch_id);
+int64_t fg_batch_store_planned_held(struct fg_batch_store *s, const char *batch_id);
 struct fg_bhold {
     char batch_id[48];
     int64_t idx, hold_pico, hold_at;
@@ -192,7 +192,7 @@ struct fg_bhold {
 typedef int (*fg_bhold_cb)(void *arg, const struct fg_bhold *h);
 /* Reservations outstanding (lines not done with hold_pico > 0) of one
  * batch, or of every batch when batch_id is NULL. */
-int fg_bstore_holds(struct fg_bstore *s, const char *batch_id, fg_bhold_cb cb, void *arg);
+int fg_batch_store_holds(struct fg_batch_store *s, const char *batch_id, fg_bhold_cb cb, void *arg);
 
 /* ---- provider jobs ---- */
 struct fg_bjob {
@@ -209,15 +209,15 @@ struct fg_bjob {
 };
 typedef int (*fg_bjob_cb)(void *arg, struct fg_bjob *j);
 /* Create a job and move its lines (planned) into it, one transaction. */
-int fg_bstore_job_create(struct fg_bstore *s, const struct fg_bjob *j, const int64_t *idx,
+int fg_batch_store_job_create(struct fg_batch_store *s, const struct fg_bjob *j, const int64_t *idx,
                          size_t n);
-int fg_bstore_job_update(struct fg_bstore *s, const struct fg_bjob *j);
-int fg_bstore_jobs(struct fg_bstore *s, const char *batch_id, fg_bjob_cb cb, void *arg);
+int fg_batch_store_job_update(struct fg_batch_store *s, const struct fg_bjob *j);
+int fg_batch_store_jobs(struct fg_batch_store *s, const char *batch_id, fg_bjob_cb cb, void *arg);
 /* Lines of a job that never reached the provider go back to planned. */
-int fg_bstore_job_release(struct fg_bstore *s, const char *job_id);
+int fg_batch_store_job_release(struct fg_batch_store *s, const char *job_id);
 
 /* Random id with a prefix ("file-", "batch_", "msgbatch_"): 24 hex chars. */
-void fg_bstore_new_id(const char *prefix, char *out, size_t n);
-const char *fg_line_outcome_name(enum fg_line_outcome o);
+void fg_batch_store_new_id(const char *prefix, char *out, size_t n);
+const char *fg_batch_store_outcome_name(enum fg_line_outcome o);
 
 #endif

@@ -1,6 +1,7 @@
 /* promptcache.c — see promptcache.h. */
 #include "promptcache.h"
 
+#include "assert.h"
 #include "price.h"
 
 #include <stdio.h>
@@ -11,6 +12,7 @@
 
 static bool add_edit(struct fg_pc_edits *o, uint32_t start, uint32_t end, const char *text)
 {
+    FG_DASSERT(start <= end && o->n <= o->cap);
     if (o->n == o->cap)
         return false;
     o->e[o->n++] = (struct fg_json_edit){start, end, text, strlen(text)};
@@ -20,6 +22,7 @@ static bool add_edit(struct fg_pc_edits *o, uint32_t start, uint32_t end, const 
 /* A marker `"key":value` appended inside object i (before its '}'). */
 static bool mark_object(const struct fg_json *j, int i, const char *kv, struct fg_pc_edits *o)
 {
+    FG_DASSERT(fg_json_type(j, i) == FG_J_OBJ && j->src[j->t[i].end - 1] == '}');
     uint32_t at = j->t[i].end - 1;
     bool empty = fg_json_child(j, i) < 0;
     return add_edit(o, at, at, fg_arena_printf(o->arena, "%s%s", empty ? "" : ",", kv));
@@ -90,7 +93,10 @@ static int candidates(const struct fg_prefix *p, const struct fg_pc_opts *o, int
                       int *out)
 {
     int n = 0, last_msg = -1, best_msg = -1;
+    /* out has room for one candidate per boundary */
+    FG_ASSERT(p->n >= 0 && p->n <= FG_PREFIX_MAX_BOUNDARIES);
     for (int b = 0; b < p->n; b++)
+
         if (p->part[b] == FG_PART_MESSAGE)
             last_msg = b;
     for (int b = 0; b < p->n; b++) {

@@ -8,6 +8,7 @@
 #include "respcache.h"
 
 #include "arena.h"
+#include "assert.h"
 #include "sse.h"
 
 #include <event2/buffer.h>
@@ -198,6 +199,7 @@ static void sha_final(struct sha256 *c, uint8_t out[32])
 {
     uint64_t bits = c->total * 8;
     uint8_t pad[72] = {0x80};
+    FG_DASSERT(c->n < 64);
     size_t padlen = (c->n < 56 ? 56 : 120) - c->n;
     for (int i = 0; i < 8; i++)
         pad[padlen + i] = (uint8_t)(bits >> (56 - 8 * i));
@@ -367,6 +369,7 @@ static void put_hdr(struct canon *c, char tag, uint64_t n)
         n >>= 7;
     } while (n);
     c->on += (size_t)(p - b);
+    FG_DASSERT(c->on <= sizeof c->out);
 }
 
 static void put_blob(struct canon *c, char tag, const char *s, size_t n)
@@ -379,6 +382,7 @@ static void put_blob(struct canon *c, char tag, const char *s, size_t n)
             return;
         }
     }
+    FG_DASSERT(c->on + n <= sizeof c->out);
     memcpy(c->out + c->on, s, n);
     c->on += n;
 }
@@ -402,6 +406,7 @@ static struct member *members(const struct fg_json *j, int i, struct fg_arena *a
     for (int key = fg_json_child(j, i); key >= 0; k++) {
         int val = (int)j->t[key].next;
         m[k].key = str_bytes(j, key, arena_buf, a, &m[k].klen);
+
         m[k].val = val;
         m[k].order = (int)k;
         key = fg_json_sibling(j, i, val);
@@ -563,7 +568,7 @@ static struct {
     size_t nb;                               /* buckets, a power of two */
     struct fg_respcache_entry *mru, *lru;
     struct fg_respcache_stats st;
-} C = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} g_respcache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 #define BLOB_COST(n) (sizeof(struct blob) + (n) + 1)
 
@@ -586,13 +591,21 @@ static struct blob *blob_ref(struct blob *b)
 
 static void blob_unref(struct blob *b)
 {
-    if (b && atomic_fetch_sub_explicit(&b->ref, 1, memory_order_acq_rel) == 1)
+    if (!b)
+        return;
+    unsigned was = atomic_fetch_sub_explicit(&b->ref, 1, memory_order_acq_rel);
+    FG_ASSERT(was > 0);   /* unreferenced more often than referenced */
+    if (was == 1)
         free(b);
 }
 
 static void entry_unref(struct fg_respcache_entry *e)
 {
-    if (e && atomic_fetch_sub_explicit(&e->ref, 1, memory_order_acq_rel) == 1) {
+    if (!e)
+        return;
+    unsigned was = atomic_fetch_sub_explicit(&e->ref, 1, memory_order_acq_rel);
+    FG_ASSERT(was > 0);
+    if (was == 1) {
         blob_unref(e->json);
         blob_unref(e->sse);
         free(e);
@@ -611,6 +624,7 @@ static void unref_chain(struct fg_respcache_entry *e)
 
 static size_t bucket(const uint8_t key[32], size_t nb)
 {
+    FG_DASSERT(nb && !(nb & (nb - 1)));   /* a power of two: the mask below */
     uint64_t h;
     memcpy(&h, key, sizeof h);    /* the key is a hash already */
     return (size_t)h & (nb - 1);
@@ -618,7 +632,7 @@ static size_t bucket(const uint8_t key[32], size_t nb)
 
 static struct fg_respcache_entry *tab_find(const uint8_t key[32])
 {
-    struct fg_respcache_entry *e = C.tab[bucket(key, C.nb)];
+    struct fg_respcache_entry *e = g_respcache.tab[bucket(key, g_respcache.nb)];
     while (e && memcmp(e->key, key, 32))
         e = e->hnext;
     return e;
@@ -626,36 +640,39 @@ static struct fg_respcache_entry *tab_find(const uint8_t key[32])
 
 static void tab_insert(struct fg_respcache_entry *e)
 {
-    struct fg_respcache_entry **b = &C.tab[bucket(e->key, C.nb)];
+    struct fg_respcache_entry **b = &g_respcache.tab[bucket(e->key, g_respcache.nb)];
     e->hnext = *b;
     *b = e;
 }
 
 static void lru_unlink(struct fg_respcache_entry *e)
 {
-    *(e->prev ? &e->prev->next : &C.mru) = e->next;
-    *(e->next ? &e->next->prev : &C.lru) = e->prev;
+    *(e->prev ? &e->prev->next : &g_respcache.mru) = e->next;
+    *(e->next ? &e->next->prev : &g_respcache.lru) = e->prev;
     e->prev = e->next = NULL;
 }
 
 static void lru_push(struct fg_respcache_entry *e)
 {
     e->prev = NULL;
-    e->next = C.mru;
-    *(C.mru ? &C.mru->prev : &C.lru) = e;
-    C.mru = e;
+    e->next = g_respcache.mru;
+    *(g_respcache.mru ? &g_respcache.mru->prev : &g_respcache.lru) = e;
+    g_respcache.mru = e;
 }
 
 /* Remove e from table and list; it joins *grave (freed after unlock). */
 static void detach(struct fg_respcache_entry *e, struct fg_respcache_entry **grave)
 {
-    struct fg_respcache_entry **p = &C.tab[bucket(e->key, C.nb)];
-    while (*p != e)
+    struct fg_respcache_entry **p = &g_respcache.tab[bucket(e->key, g_respcache.nb)];
+    while (*p != e) {
+        FG_ASSERT(*p);   /* e is in its bucket's chain */
         p = &(*p)->hnext;
+    }
     *p = e->hnext;
     lru_unlink(e);
-    C.st.entries--;
-    C.st.bytes -= e->charge;
+    FG_ASSERT(g_respcache.st.entries > 0 && g_respcache.st.bytes >= e->charge);
+    g_respcache.st.entries--;
+    g_respcache.st.bytes -= e->charge;
     e->next = *grave;
     *grave = e;
 }
@@ -664,33 +681,33 @@ static void attach(struct fg_respcache_entry *e)
 {
     tab_insert(e);
     lru_push(e);
-    C.st.entries++;
-    C.st.bytes += e->charge;
+    g_respcache.st.entries++;
+    g_respcache.st.bytes += e->charge;
 }
 
 /* Load factor <= 1: the keys are uniform, so chains stay short. */
 static void maybe_grow(void)
 {
-    if (C.st.entries <= C.nb)
+    if (g_respcache.st.entries <= g_respcache.nb)
         return;
-    free(C.tab);
-    C.nb *= 2;
-    C.tab = fg_xcalloc(C.nb, sizeof *C.tab);
-    for (struct fg_respcache_entry *e = C.mru; e; e = e->next)
+    free(g_respcache.tab);
+    g_respcache.nb *= 2;
+    g_respcache.tab = fg_xcalloc(g_respcache.nb, sizeof *g_respcache.tab);
+    for (struct fg_respcache_entry *e = g_respcache.mru; e; e = e->next)
         tab_insert(e);
 }
 
 void fg_respcache_shutdown(void)
 {
-    atomic_store(&C.on, false);
-    pthread_mutex_lock(&C.mu);
-    struct fg_respcache_entry *all = C.mru;   /* already chained by `next` */
-    free(C.tab);
-    C.tab = NULL;
-    C.nb = 0;
-    C.mru = C.lru = NULL;
-    memset(&C.st, 0, sizeof C.st);
-    pthread_mutex_unlock(&C.mu);
+    atomic_store(&g_respcache.on, false);
+    pthread_mutex_lock(&g_respcache.mu);
+    struct fg_respcache_entry *all = g_respcache.mru;   /* already chained by `next` */
+    free(g_respcache.tab);
+    g_respcache.tab = NULL;
+    g_respcache.nb = 0;
+    g_respcache.mru = g_respcache.lru = NULL;
+    memset(&g_respcache.st, 0, sizeof g_respcache.st);
+    pthread_mutex_unlock(&g_respcache.mu);
     unref_chain(all);
 }
 
@@ -701,25 +718,25 @@ void fg_respcache_init(const struct fg_config *cfg)
         return;
     int ttl = cfg->response_cache.ttl_seconds;
     size_t max = cfg->response_cache.max_bytes;
-    pthread_mutex_lock(&C.mu);
-    C.ttl_ms = (int64_t)(ttl > 0 ? ttl : 3600) * 1000;
-    C.max_bytes = max ? max : (size_t)64 << 20;
-    C.nb = 64;
-    C.tab = fg_xcalloc(C.nb, sizeof *C.tab);
-    pthread_mutex_unlock(&C.mu);
-    atomic_store(&C.on, true);
+    pthread_mutex_lock(&g_respcache.mu);
+    g_respcache.ttl_ms = (int64_t)(ttl > 0 ? ttl : 3600) * 1000;
+    g_respcache.max_bytes = max ? max : (size_t)64 << 20;
+    g_respcache.nb = 64;
+    g_respcache.tab = fg_xcalloc(g_respcache.nb, sizeof *g_respcache.tab);
+    pthread_mutex_unlock(&g_respcache.mu);
+    atomic_store(&g_respcache.on, true);
 }
 
 bool fg_respcache_enabled(void)
 {
-    return atomic_load(&C.on);
+    return atomic_load(&g_respcache.on);
 }
 
 void fg_respcache_get_stats(struct fg_respcache_stats *s)
 {
-    pthread_mutex_lock(&C.mu);
-    *s = C.st;
-    pthread_mutex_unlock(&C.mu);
+    pthread_mutex_lock(&g_respcache.mu);
+    *s = g_respcache.st;
+    pthread_mutex_unlock(&g_respcache.mu);
 }
 
 /* ---------------------------------------------------------------- get */
@@ -743,11 +760,11 @@ struct want {
 static struct fg_respcache_entry *lookup(const uint8_t key[32], const struct want *w,
                                          int64_t now_ms)
 {
-    if (!atomic_load_explicit(&C.on, memory_order_acquire))
+    if (!atomic_load_explicit(&g_respcache.on, memory_order_acquire))
         return NULL;
     struct fg_respcache_entry *grave = NULL, *e;
-    pthread_mutex_lock(&C.mu);
-    e = C.tab ? tab_find(key) : NULL;
+    pthread_mutex_lock(&g_respcache.mu);
+    e = g_respcache.tab ? tab_find(key) : NULL;
     if (e && e->expires_ms <= now_ms) {
         detach(e, &grave);
         e = NULL;
@@ -756,12 +773,12 @@ static struct fg_respcache_entry *lookup(const uint8_t key[32], const struct wan
         lru_unlink(e);
         lru_push(e);
         atomic_fetch_add_explicit(&e->ref, 1, memory_order_relaxed);
-        C.st.hits++;
+        g_respcache.st.hits++;
     } else {
         e = NULL;
-        C.st.misses++;
+        g_respcache.st.misses++;
     }
-    pthread_mutex_unlock(&C.mu);
+    pthread_mutex_unlock(&g_respcache.mu);
     unref_chain(grave);
     return e;
 }
@@ -871,7 +888,7 @@ static struct fg_respcache_entry *entry_new(const uint8_t key[32], bool stream, 
     e->sse_usage = stream && sse_walk(bytes, len, NULL);
     if (tok)
         e->tok = *tok;
-    e->expires_ms = now_ms + C.ttl_ms;
+    e->expires_ms = now_ms + g_respcache.ttl_ms;
     e->charge = entry_cost(ml) + BLOB_COST(len);
     if (ml)
         memcpy(e->model, model, ml);
@@ -900,40 +917,40 @@ static void merge(struct fg_respcache_entry *e, const struct fg_respcache_entry 
 static void evict(const struct fg_respcache_entry *keep, int64_t now_ms,
                   struct fg_respcache_entry **grave)
 {
-    while (C.lru && C.lru != keep && C.lru->expires_ms <= now_ms)
-        detach(C.lru, grave);
-    while (C.st.bytes > C.max_bytes && C.lru && C.lru != keep) {
-        detach(C.lru, grave);
-        C.st.evictions++;
+    while (g_respcache.lru && g_respcache.lru != keep && g_respcache.lru->expires_ms <= now_ms)
+        detach(g_respcache.lru, grave);
+    while (g_respcache.st.bytes > g_respcache.max_bytes && g_respcache.lru && g_respcache.lru != keep) {
+        detach(g_respcache.lru, grave);
+        g_respcache.st.evictions++;
     }
 }
 
 void fg_respcache_put_model(const uint8_t key[32], bool stream, const char *bytes, size_t len,
                             const struct fg_tokens *tok, const char *model, int64_t now_ms)
 {
-    if (!atomic_load_explicit(&C.on, memory_order_acquire) || !bytes)
+    if (!atomic_load_explicit(&g_respcache.on, memory_order_acquire) || !bytes)
         return;
-    size_t limit = C.max_bytes / 8;
+    size_t limit = g_respcache.max_bytes / 8;
     if (entry_cost(0) + BLOB_COST(len) > limit)
         return;
     struct fg_respcache_entry *e = entry_new(key, stream, bytes, len, tok, model, now_ms);
     struct fg_respcache_entry *grave = NULL;
-    pthread_mutex_lock(&C.mu);
-    struct fg_respcache_entry *old = C.tab ? tab_find(key) : NULL;
+    pthread_mutex_lock(&g_respcache.mu);
+    struct fg_respcache_entry *old = g_respcache.tab ? tab_find(key) : NULL;
     if (old && old->expires_ms > now_ms)
         merge(e, old);
-    if (!C.tab || e->charge > limit) {
+    if (!g_respcache.tab || e->charge > limit) {
         e->next = grave;          /* too big with both forms: keep what is there */
         grave = e;
     } else {
         if (old)
             detach(old, &grave);
         attach(e);
-        C.st.stores++;
+        g_respcache.st.stores++;
         evict(e, now_ms, &grave);
         maybe_grow();
     }
-    pthread_mutex_unlock(&C.mu);
+    pthread_mutex_unlock(&g_respcache.mu);
     unref_chain(grave);
 }
 

@@ -1,6 +1,7 @@
 /* admit.c — see admit.h. */
 #include "admit.h"
 
+#include "assert.h"
 #include "keyreg.h"
 #include "media.h"
 #include "ledger.h"
@@ -187,13 +188,6 @@ static void header_int(struct fg_call *c, const char *name, int64_t v)
     header(c, name, b);
 }
 
-/* c->err already holds the message: set the class and machine code. */
-static int deny(struct fg_call *c, const char *code)
-{
-    snprintf(c->err.code, sizeof c->err.code, "%s", code);
-    return -1;
-}
-
 static int not_allowed(struct fg_call *c, const struct fg_vkey *v)
 {
     char list[200];
@@ -201,32 +195,32 @@ static int not_allowed(struct fg_call *c, const struct fg_vkey *v)
     for (char *p = list; *p; p++)
         if (*p == ',')
             *p = ' ';   /* "a b" reads as a list in the message below */
-    fg_err_set(&c->err, FG_E_PERMISSION, "model",
+    fg_err_set(&c->err, FG_E_PERMISSION, "model", "model_not_allowed",
                "The model '%.100s' is not allowed for key '%.100s' (%s); this key may call: %s.",
                c->model_name, v->k.name, v->k.id, list);
-    return deny(c, "model_not_allowed");
+    return -1;
 }
 
 void fg_admit_budget_message(struct fg_err *e, const char *whose, const struct fg_budget_view *b,
                              int64_t worst, const char *what, const char *extra)
 {
     char lim[32], spent[32], res[32], need[32], at[40];
-    fg_key_usd(b->limit, lim, sizeof lim);
-    fg_key_usd(b->spent, spent, sizeof spent);
-    fg_key_usd(b->reserved, res, sizeof res);
-    fg_key_usd(worst, need, sizeof need);
-    fg_time_rfc3339(b->resets_at, at, sizeof at);
+    fg_keys_usd(b->limit, lim, sizeof lim);
+    fg_keys_usd(b->spent, spent, sizeof spent);
+    fg_keys_usd(b->reserved, res, sizeof res);
+    fg_keys_usd(worst, need, sizeof need);
+    fg_period_rfc3339(b->resets_at, at, sizeof at);
     const char *per = b->period == FG_PERIOD_DAY ? "daily" : "monthly";
     if (b->spent >= b->limit)
-        fg_err_set(e, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(e, FG_E_RATE_LIMIT, NULL, "budget_exceeded",
                    "Budget exceeded: the %s budget of %s is $%s and $%s of it is spent. It "
                    "resets at %s.", per, whose, lim, spent, at);
     else
-        fg_err_set(e, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(e, FG_E_RATE_LIMIT, NULL, "budget_exceeded",
                    "Budget exceeded: the %s budget of %s is $%s; $%s is spent and $%s reserved "
                    "by calls in flight, and this %s may cost up to $%s%s. It resets at %s.",
                    per, whose, lim, spent, res, what, need, extra ? extra : "", at);
-    snprintf(e->code, sizeof e->code, "budget_exceeded");
+
 }
 
 static int over_budget(struct fg_call *c, const char *whose, const struct fg_budget_view *b,
@@ -243,27 +237,27 @@ static int over_budget(struct fg_call *c, const char *whose, const struct fg_bud
     int64_t wait = (b->resets_at - now + 999) / 1000;
     header_int(c, "retry-after", wait > 0 ? wait : 1);
     header(c, "x-should-retry", "false");
-    return deny(c, "budget_exceeded");
+    return -1;   /* fg_admit_budget_message set budget_exceeded */
 }
 
-static int rate_limited(struct fg_call *c, const struct fg_vkey *v, const struct fg_rate_denial *d)
+static int rate_limited(struct fg_call *c, const struct fg_vkey *v, const struct fg_ratelimit_denial *d)
 {
     if (d->never) {
-        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL, "rate_limit_exceeded",
                    "Rate limit: this call may use up to %lld tokens (its prompt estimate plus "
                    "max output tokens), more than the %lld tokens per minute of key '%.100s' "
                    "(%s) allow; set max_tokens lower.", (long long)d->need,
                    (long long)d->limit, v->k.name, v->k.id);
         header(c, "x-should-retry", "false");
     } else if (d->tokens) {
-        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL, "rate_limit_exceeded",
                    "Rate limit reached for key '%.100s' (%s): %lld tokens per minute; %lld are "
                    "in use in the last minute and this call may use up to %lld (its prompt "
                    "estimate plus max output tokens). Retry after %d s.", v->k.name, v->k.id,
                    (long long)d->limit, (long long)d->used, (long long)d->need,
                    d->retry_after_s);
     } else {
-        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL,
+        fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL, "rate_limit_exceeded",
                    "Rate limit reached for key '%.100s' (%s): %lld requests per minute. Retry "
                    "after %d s.", v->k.name, v->k.id, (long long)d->limit, d->retry_after_s);
     }
@@ -271,18 +265,18 @@ static int rate_limited(struct fg_call *c, const struct fg_vkey *v, const struct
     header_int(c, d->tokens ? "x-ratelimit-limit-tokens" : "x-ratelimit-limit-requests", d->limit);
     header_int(c, d->tokens ? "x-ratelimit-remaining-tokens" : "x-ratelimit-remaining-requests",
                d->limit > d->used ? d->limit - d->used : 0);
-    return deny(c, "rate_limit_exceeded");
+    return -1;
 }
 
 /* The ledger cannot take more records now: refuse rather than lose one.
  * (A batch line's record goes to its batch's own commit, not this queue.) */
 static int ledger_full(struct fg_call *c)
 {
-    fg_err_set(&c->err, FG_E_UNAVAILABLE, NULL,
+    fg_err_set(&c->err, FG_E_UNAVAILABLE, NULL, "ledger_backlog",
                "frugal is overloaded: its spend ledger is behind on writing records. Retry "
                "in a moment.");
     header(c, "retry-after", "1");
-    return deny(c, "ledger_backlog");
+    return -1;
 }
 
 int fg_admit_request(struct fg_call *c)
@@ -290,7 +284,7 @@ int fg_admit_request(struct fg_call *c)
     if (!c->batch_line && fg_ledger_full())
         return ledger_full(c);
     struct fg_vkey *v = c->vkey;
-    if (v && !fg_key_allows(&v->k, c->model_name))
+    if (v && !fg_keys_allows(&v->k, c->model_name))
         return not_allowed(c, v);
     struct fg_budget *bs[FG_BUDGET_MAX_HOLD];
     const char *whose[FG_BUDGET_MAX_HOLD];
@@ -317,12 +311,12 @@ int fg_admit_request(struct fg_call *c)
     if (free_call)
         w.pico = w.tokens = 0;
     if (n && w.unpriced && !(v && v->k.allow_unpriced)) {
-        fg_err_set(&c->err, FG_E_PERMISSION, "model",
+        fg_err_set(&c->err, FG_E_PERMISSION, "model", "model_unpriced",
                    "The model '%.100s' has no known price, so frugal cannot hold this call to "
                    "the budget of %.200s; give the model a price: in the config, or create "
                    "the key with --allow-unpriced (\"allow_unpriced\": true) to let it make "
                    "calls no budget can count.", w.unpriced->name, whose[0]);
-        return deny(c, "model_unpriced");
+        return -1;
     }
     struct fg_admit *a = fg_arena_alloc(&c->arena, sizeof *a);
     memset(a, 0, sizeof *a);
@@ -333,8 +327,10 @@ int fg_admit_request(struct fg_call *c)
     int bad = n && !c->batch_plan ? fg_budget_reserve(bs, n, w.pico, now, &a->budget, &view) : -1;
     if (bad >= 0)
         return over_budget(c, whose[bad], &view, &w, now);
-    struct fg_rate_denial d;
-    if (rated && fg_rate_admit(&v->rate, w.tokens, now, &a->rate, &d) < 0) {
+    struct fg_ratelimit_denial d;
+    FG_ASSERT(bad < 0 && a->worst_pico >= 0);
+    if (rated && fg_ratelimit_admit(&v->rate, w.tokens, now, &a->rate, &d) < 0) {
+
         fg_budget_settle(&a->budget, 0, now, now);
         return rate_limited(c, v, &d);
     }
@@ -353,7 +349,7 @@ void fg_admit_settle(struct fg_call *c, const struct fg_record *r)
     int64_t tok = hit ? 0
                       : r->tok.input + r->tok.cache_read + r->tok.cache_write_5m +
                             r->tok.cache_write_1h + r->tok.output;
-    fg_rate_settle(&a->rate, tok, now);
+    fg_ratelimit_settle(&a->rate, tok, now);
 }
 
 void fg_admit_next_attempt(struct fg_call *c)
@@ -362,8 +358,10 @@ void fg_admit_next_attempt(struct fg_call *c)
     if (!a)
         return;
     int64_t now = wall_ms();
+    /* the previous attempt was settled (metered) before this one holds again */
+    FG_DASSERT(!a->budget.held && !a->rate.held);
     fg_budget_force(&a->budget, now);
-    fg_rate_force(&a->rate, a->worst_tokens, now);
+    fg_ratelimit_force(&a->rate, a->worst_tokens, now);
 }
 
 void fg_admit_release(struct fg_call *c)
@@ -373,6 +371,6 @@ void fg_admit_release(struct fg_call *c)
         return;
     int64_t now = wall_ms();
     fg_budget_settle(&a->budget, 0, c->acct.ts_ms, now);
-    fg_rate_settle(&a->rate, 0, now);
+    fg_ratelimit_settle(&a->rate, 0, now);
     c->admit = NULL;
 }

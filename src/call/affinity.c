@@ -14,7 +14,7 @@ static struct {
     uint64_t key[SLOTS];
     int64_t until_ms[SLOTS];
     int8_t dep[SLOTS];
-} A = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} g_affinity = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static atomic_uint next_turn;
 
@@ -30,8 +30,8 @@ static int find(uint64_t k, int64_t now)
     uint32_t base = (uint32_t)(k ^ (k >> 32)) & (SLOTS - 1);
     for (uint32_t i = 0; i < PROBE; i++) {
         uint32_t s = (base + i) & (SLOTS - 1);
-        if (A.key[s] == k && A.until_ms[s] > now)
-            return A.dep[s];
+        if (g_affinity.key[s] == k && g_affinity.until_ms[s] > now)
+            return g_affinity.dep[s];
     }
     return -1;
 }
@@ -41,16 +41,16 @@ static void store(uint64_t k, int dep, int64_t now)
     uint32_t base = (uint32_t)(k ^ (k >> 32)) & (SLOTS - 1), victim = base;
     for (uint32_t i = 0; i < PROBE; i++) {
         uint32_t s = (base + i) & (SLOTS - 1);
-        if (A.key[s] == k || A.until_ms[s] <= now) {
+        if (g_affinity.key[s] == k || g_affinity.until_ms[s] <= now) {
             victim = s;
             break;
         }
-        if (A.until_ms[s] < A.until_ms[victim])
+        if (g_affinity.until_ms[s] < g_affinity.until_ms[victim])
             victim = s;
     }
-    A.key[victim] = k;
-    A.dep[victim] = (int8_t)dep;
-    A.until_ms[victim] = now + FG_AFFINITY_TTL_MS;
+    g_affinity.key[victim] = k;
+    g_affinity.dep[victim] = (int8_t)dep;
+    g_affinity.until_ms[victim] = now + FG_AFFINITY_TTL_MS;
 }
 
 static int load_of(const struct fg_affinity_opts *o, int k)
@@ -88,14 +88,14 @@ int fg_affinity_pick(const void *model, int n_deployments, const struct fg_prefi
             least = load_of(o, k);
     int margin = o && o->margin > 0 ? o->margin : 0;
     int dep = -1;
-    pthread_mutex_lock(&A.mu);
+    pthread_mutex_lock(&g_affinity.mu);
     for (int b = p ? p->n - 1 : -1; b >= 0 && dep < 0; b--)
         dep = find(key_of(model, p->hash[b]), now_ms);
     if (dep < 0 || dep >= n || !(avail >> dep & 1u) || load_of(o, dep) - least > margin)
         dep = least_loaded(o, n, avail);
     for (int b = 0; p && b < p->n; b++)
         store(key_of(model, p->hash[b]), dep, now_ms);
-    pthread_mutex_unlock(&A.mu);
+    pthread_mutex_unlock(&g_affinity.mu);
     return dep;
 }
 
@@ -124,9 +124,9 @@ int fg_affinity_inflight(const struct fg_affinity_load *l, int dep)
 
 void fg_affinity_reset(void)
 {
-    pthread_mutex_lock(&A.mu);
-    memset(A.key, 0, sizeof A.key);
-    memset(A.until_ms, 0, sizeof A.until_ms);
-    pthread_mutex_unlock(&A.mu);
+    pthread_mutex_lock(&g_affinity.mu);
+    memset(g_affinity.key, 0, sizeof g_affinity.key);
+    memset(g_affinity.until_ms, 0, sizeof g_affinity.until_ms);
+    pthread_mutex_unlock(&g_affinity.mu);
     atomic_store(&next_turn, 0);
 }

@@ -53,7 +53,7 @@ static void make_id(struct fg_worker *w, char *out)
     /* unique per process: worker index, counter, start time; no printf on
      * the hot path */
     static const char hex[] = "0123456789abcdef";
-    uint64_t x = fg_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
+    uint64_t x = fg_server_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ULL;
     x ^= x >> 29;
@@ -69,7 +69,7 @@ static void make_id(struct fg_worker *w, char *out)
  * a line run again after a crash replaces its records instead of adding. */
 static void line_id(struct fg_call *c)
 {
-    fg_batch_record_id(c->batch_line, c->batch_attempt, c->id);
+    fg_batch_mailbox_record_id(c->batch_line, c->batch_attempt, c->id);
 }
 
 void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan)
@@ -91,7 +91,7 @@ struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
     c->arena = a;
     c->w = w;
     c->req = req;
-    c->t_start_ns = fg_now_ns();
+    c->t_start_ns = fg_server_now_ns();
     struct timeval now;
     gettimeofday(&now, NULL);
     c->acct.ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
@@ -151,13 +151,16 @@ void fg_call_finish(struct fg_call *c)
     if (c->cache_sse)
         evbuffer_free(c->cache_sse);
     fg_sse_free(&c->sse);
-    fg_tr_stream_free(c->tr);
+    fg_translate_stream_free(c->tr);
     fg_structured_release(c);
     fg_json_free(&c->body);
     if (c->orphan_req)
         evhttp_request_free(c->orphan_req);
     fg_json_free(&c->resp);
     free(c->upstream_body);
+    /* the worker's list of calls in flight holds c exactly once */
+    FG_ASSERT(c->prev ? c->prev->next == c : w->calls == c);
+    FG_ASSERT(!c->next || c->next->prev == c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -166,7 +169,7 @@ void fg_call_finish(struct fg_call *c)
         c->next->prev = c->prev;
     struct fg_arena a = c->arena;   /* c lives in its own arena */
     fg_arena_free(&a);
-    fg_worker_call_ended(w);
+    fg_server_worker_call_ended(w);
 }
 
 /* The client went away (or the connection failed).  Two cases: when the
@@ -234,6 +237,7 @@ void fg_call_edit(struct fg_call *c, uint32_t start, uint32_t end, const char *t
 {
     /* a programming error: stages add a handful at most */
     FG_ASSERT(c->n_edits < sizeof c->edits / sizeof c->edits[0]);
+    FG_ASSERT(start <= end && end <= c->body.len);
     struct fg_json_edit *e = &c->edits[c->n_edits++];
     e->start = start;
     e->end = end;

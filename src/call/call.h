@@ -29,7 +29,7 @@ struct evbuffer;
 struct event;
 struct fg_worker;
 struct fg_dialect_ops;
-struct fg_tr_stream;
+struct fg_translate_stream;
 struct fg_prefix;
 struct fg_schema;
 struct fg_vkey;
@@ -199,7 +199,7 @@ struct fg_call {
                                          (structured_output.stream: buffer) */
 
     /* translation (the caller's dialect differs from the provider's) */
-    struct fg_tr_stream *tr;          /* stream translator, owned */
+    struct fg_translate_stream *tr;          /* stream translator, owned */
     const char *forced_tool;          /* structured output via a forced tool */
 
     const char *response_id;          /* the stored Response this attempt created

@@ -1,13 +1,13 @@
 /* embed.c — see embed.h. */
 #include "embed.h"
 
+#include "assert.h"
 #include "meter.h"
 #include "price.h"
 #include "provider.h"
 #include "relay.h"
 #include "respcache.h"
 
-#include <assert.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <openssl/evp.h>
@@ -50,14 +50,14 @@ static bool int_array(const struct fg_json *j, int a)
 
 static int bad_input(struct fg_err *e, const char *why)
 {
-    return fg_err_set(e, FG_E_INVALID, "input", "Invalid 'input': %s.", why);
+    return fg_err_set(e, FG_E_INVALID, "input", NULL, "Invalid 'input': %s.", why);
 }
 
 /* input: "text" | ["text", ...] | [token, ...] | [[token, ...], ...] */
 static int check_input(const struct fg_json *j, int in, struct fg_err *e)
 {
     if (in < 0)
-        return fg_err_set(e, FG_E_INVALID, "input", "Missing required parameter: 'input'.");
+        return fg_err_set(e, FG_E_INVALID, "input", NULL, "Missing required parameter: 'input'.");
     if (fg_json_type(j, in) == FG_J_STR)
         return j->t[in].end - j->t[in].start > 2 ? 0 : bad_input(e, "an empty string");
     if (fg_json_type(j, in) != FG_J_ARR)
@@ -67,7 +67,7 @@ static int check_input(const struct fg_json *j, int in, struct fg_err *e)
     if (n == 0)
         return bad_input(e, "an empty array");
     if (n > MAX_INPUTS)
-        return fg_err_set(e, FG_E_INVALID, "input",
+        return fg_err_set(e, FG_E_INVALID, "input", NULL,
                           "Invalid 'input': %zu inputs, over the limit of %d per request.", n,
                           MAX_INPUTS);
     int first = fg_json_child(j, in);
@@ -92,23 +92,24 @@ int fg_embed_validate(const struct fg_call *c, struct fg_err *e)
     static const char *const keys[] = {"model", "input", "encoding_format", "dimensions", NULL};
     const char *why, *bad = fg_json_check_keys(j, 0, keys, &why);
     if (bad)
-        return fg_err_set(e, FG_E_INVALID, bad, "Invalid request: the key '%s' %s.", bad, why);
+        return fg_err_set(e, FG_E_INVALID, bad, NULL,
+                          "Invalid request: the key '%s' %s.", bad, why);
     int model = fg_json_get(j, 0, "model");
     if (fg_json_type(j, model) != FG_J_STR)
-        return fg_err_set(e, FG_E_INVALID, "model", model < 0
+        return fg_err_set(e, FG_E_INVALID, "model", NULL, model < 0
                               ? "Missing required parameter: 'model'."
                               : "Invalid type for 'model': expected a string.");
     if (check_input(j, fg_json_get(j, 0, "input"), e) < 0)
         return -1;
     int fmt = fg_json_get(j, 0, "encoding_format");
     if (fmt >= 0 && !fg_json_str_eq(j, fmt, "float") && !fg_json_str_eq(j, fmt, "base64"))
-        return fg_err_set(e, FG_E_INVALID, "encoding_format",
+        return fg_err_set(e, FG_E_INVALID, "encoding_format", NULL,
                           "Invalid 'encoding_format': expected 'float' or 'base64'.");
     int dim = fg_json_get(j, 0, "dimensions");
     int64_t d;
     if (dim >= 0 && fg_json_type(j, dim) != FG_J_NULL &&
         (!fg_json_int(j, dim, &d) || d < 1 || d > MAX_DIMENSIONS))
-        return fg_err_set(e, FG_E_INVALID, "dimensions",
+        return fg_err_set(e, FG_E_INVALID, "dimensions", NULL,
                           "Invalid 'dimensions': expected an integer from 1 to %d.",
                           MAX_DIMENSIONS);
     return 0;
@@ -172,8 +173,7 @@ bool fg_embed_model(const struct fg_model_cfg *m)
 
 static int wrong_model(struct fg_call *c, const char *fmt, const char *name, const char *extra)
 {
-    fg_err_set(&c->err, FG_E_INVALID, "model", fmt, name, extra);
-    snprintf(c->err.code, sizeof c->err.code, "model_not_supported");
+    fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported", fmt, name, extra);
     return -1;
 }
 
@@ -361,7 +361,7 @@ void fg_embed_encode(struct fg_call *c)
     struct fg_embed *e = c->embed;
     if (!e || e->n_miss == e->n)
         return;     /* every input goes: the body as sent */
-    assert(!e->single && e->n_miss > 0);
+    FG_ASSERT(!e->single && e->n_miss > 0);
     const struct fg_json *j = &c->body;
     struct evbuffer *b = evbuffer_new();
     evbuffer_add(b, "[", 1);
@@ -418,10 +418,9 @@ static char *as_base64(struct fg_call *c, const struct fg_json *j, int v, size_t
 
 static int malformed(struct fg_call *c, const char *why)
 {
-    fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+    fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_malformed",
                "upstream provider '%s' returned a malformed embeddings response (%s)",
                c->provider->name, why);
-    snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
     fg_relay_send_error(c);
     return -1;
 }
@@ -470,7 +469,7 @@ void fg_embed_reply(struct fg_call *c, struct evbuffer *b)
 {
     struct fg_embed *e = c->embed;
     fg_meter_response(c);
-    assert(e && e->n_miss > 0);
+    FG_ASSERT(e && e->n_miss > 0);
     const struct fg_json *j = &c->resp;
     int *item = fg_arena_alloc(&c->arena, sizeof *item * (size_t)e->n_miss);
     if (upstream_items(c, item) < 0)

@@ -1,6 +1,7 @@
 /* failover.c — see failover.h. */
 #include "failover.h"
 
+#include "assert.h"
 #include "config.h"
 
 #include <pthread.h>
@@ -55,53 +56,58 @@ static struct {
     int failures[FG_FAILOVER_MAX_PROVIDERS];
     int64_t opened_ms[FG_FAILOVER_MAX_PROVIDERS];   /* 0 = closed */
     bool trial[FG_FAILOVER_MAX_PROVIDERS];          /* half-open trial in flight */
-} B = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} g_failover = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static enum fg_breaker_state state_locked(int i, int64_t now)
+static enum fg_failover_breaker_state state_locked(int i, int64_t now)
 {
-    if (!B.opened_ms[i])
+    FG_DASSERT(i >= 0 && i < FG_FAILOVER_MAX_PROVIDERS);
+    /* a half-open trial exists only while the breaker is open */
+    FG_DASSERT(!g_failover.trial[i] || g_failover.opened_ms[i]);
+
+    if (!g_failover.opened_ms[i])
+
         return FG_BREAKER_CLOSED;
-    return now - B.opened_ms[i] < FG_BREAKER_OPEN_MS ? FG_BREAKER_OPEN : FG_BREAKER_HALF_OPEN;
+    return now - g_failover.opened_ms[i] < FG_BREAKER_OPEN_MS ? FG_BREAKER_OPEN : FG_BREAKER_HALF_OPEN;
 }
 
-enum fg_breaker_state fg_breaker_state(int idx, int64_t now_ms)
+enum fg_failover_breaker_state fg_failover_breaker_state(int idx, int64_t now_ms)
 {
     if (idx < 0 || idx >= FG_FAILOVER_MAX_PROVIDERS)
         return FG_BREAKER_CLOSED;
-    pthread_mutex_lock(&B.mu);
-    enum fg_breaker_state s = state_locked(idx, now_ms);
-    pthread_mutex_unlock(&B.mu);
+    pthread_mutex_lock(&g_failover.mu);
+    enum fg_failover_breaker_state s = state_locked(idx, now_ms);
+    pthread_mutex_unlock(&g_failover.mu);
     return s;
 }
 
-bool fg_breaker_allows(int idx, int64_t now_ms)
+bool fg_failover_breaker_allows(int idx, int64_t now_ms)
 {
     if (idx < 0 || idx >= FG_FAILOVER_MAX_PROVIDERS)
         return true;
-    pthread_mutex_lock(&B.mu);
-    enum fg_breaker_state s = state_locked(idx, now_ms);
-    bool ok = s == FG_BREAKER_CLOSED || (s == FG_BREAKER_HALF_OPEN && !B.trial[idx]);
+    pthread_mutex_lock(&g_failover.mu);
+    enum fg_failover_breaker_state s = state_locked(idx, now_ms);
+    bool ok = s == FG_BREAKER_CLOSED || (s == FG_BREAKER_HALF_OPEN && !g_failover.trial[idx]);
     if (s == FG_BREAKER_HALF_OPEN && ok)
-        B.trial[idx] = true;      /* one trial at a time */
-    pthread_mutex_unlock(&B.mu);
+        g_failover.trial[idx] = true;      /* one trial at a time */
+    pthread_mutex_unlock(&g_failover.mu);
     return ok;
 }
 
-void fg_breaker_record(int idx, bool ok, int64_t now_ms)
+void fg_failover_breaker_record(int idx, bool ok, int64_t now_ms)
 {
     if (idx < 0 || idx >= FG_FAILOVER_MAX_PROVIDERS)
         return;
-    pthread_mutex_lock(&B.mu);
-    enum fg_breaker_state s = state_locked(idx, now_ms);
-    B.trial[idx] = false;
+    pthread_mutex_lock(&g_failover.mu);
+    enum fg_failover_breaker_state s = state_locked(idx, now_ms);
+    g_failover.trial[idx] = false;
     if (ok) {
-        B.failures[idx] = 0;
-        B.opened_ms[idx] = 0;
-    } else if (s == FG_BREAKER_HALF_OPEN || ++B.failures[idx] >= FG_BREAKER_FAILURES) {
-        B.opened_ms[idx] = now_ms;
-        B.failures[idx] = 0;
+        g_failover.failures[idx] = 0;
+        g_failover.opened_ms[idx] = 0;
+    } else if (s == FG_BREAKER_HALF_OPEN || ++g_failover.failures[idx] >= FG_BREAKER_FAILURES) {
+        g_failover.opened_ms[idx] = now_ms;
+        g_failover.failures[idx] = 0;
     }
-    pthread_mutex_unlock(&B.mu);
+    pthread_mutex_unlock(&g_failover.mu);
 }
 
 const struct fg_model_cfg *fg_failover_next(const struct fg_config *cfg, const char *origin,
@@ -113,18 +119,18 @@ const struct fg_model_cfg *fg_failover_next(const struct fg_config *cfg, const c
             continue;
         while ((size_t)*pos < f->n_to) {
             const struct fg_model_cfg *m = fg_config_model(cfg, f->to[(*pos)++]);
-            if (m && fg_breaker_allows(m->provider_index, now_ms))
+            if (m && fg_failover_breaker_allows(m->provider_index, now_ms))
                 return m;
         }
     }
     return NULL;
 }
 
-void fg_breaker_reset(void)
+void fg_failover_breaker_reset(void)
 {
-    pthread_mutex_lock(&B.mu);
-    memset(B.failures, 0, sizeof B.failures);
-    memset(B.opened_ms, 0, sizeof B.opened_ms);
-    memset(B.trial, 0, sizeof B.trial);
-    pthread_mutex_unlock(&B.mu);
+    pthread_mutex_lock(&g_failover.mu);
+    memset(g_failover.failures, 0, sizeof g_failover.failures);
+    memset(g_failover.opened_ms, 0, sizeof g_failover.opened_ms);
+    memset(g_failover.trial, 0, sizeof g_failover.trial);
+    pthread_mutex_unlock(&g_failover.mu);
 }

@@ -24,17 +24,17 @@
 #define FG_FAILOVER_MAX_PROVIDERS 64
 #define FG_FAILOVER_MAX_WAIT_MS 10000  /* a longer retry-after moves on to a fallback */
 
-enum fg_breaker_state { FG_BREAKER_CLOSED, FG_BREAKER_OPEN, FG_BREAKER_HALF_OPEN };
+enum fg_failover_breaker_state { FG_BREAKER_CLOSED, FG_BREAKER_OPEN, FG_BREAKER_HALF_OPEN };
 
 bool fg_failover_retriable(long status, CURLcode res);
 long fg_failover_delay_ms(int attempt, const char *retry_after, const char *retry_after_ms,
                           uint64_t rnd, int64_t now_ms);
 
 /* May a call go to provider idx now?  (Half-open lets one trial through.) */
-bool fg_breaker_allows(int idx, int64_t now_ms);
-void fg_breaker_record(int idx, bool ok, int64_t now_ms);
-enum fg_breaker_state fg_breaker_state(int idx, int64_t now_ms);
-void fg_breaker_reset(void);
+bool fg_failover_breaker_allows(int idx, int64_t now_ms);
+void fg_failover_breaker_record(int idx, bool ok, int64_t now_ms);
+enum fg_failover_breaker_state fg_failover_breaker_state(int idx, int64_t now_ms);
+void fg_failover_breaker_reset(void);
 
 /* The next configured fallback of model `origin` (fallbacks: in config)
  * after position *pos whose provider's breaker lets calls through;

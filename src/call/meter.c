@@ -54,7 +54,7 @@ static void check_busters(struct fg_call *c)
     struct fg_buster b;
     const char *group = fg_arena_printf(&c->arena, "%s|%s|%s", c->key_id ? c->key_id : "",
                                         c->tags.recorded, c->model_name);
-    if (!fg_busters_check(group, &c->body, fg_call_shape(c), &b))
+    if (!fg_busters_check(group, &c->body, fg_provider_call_shape(c), &b))
         return;
     c->acct.buster_where = fg_arena_strdup(&c->arena, b.where);
     c->acct.buster_offset = b.offset;
@@ -86,20 +86,20 @@ int fg_meter_request(struct fg_call *c)
         return 0;
     }
     struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
-    fg_prefix_scan(&c->body, fg_call_shape(c), p);
+    fg_prefix_scan(&c->body, fg_provider_call_shape(c), p);
     c->acct.repeated_tokens = fg_prefix_seen(p, c->acct.ts_ms, REPEAT_WINDOW_MS);
     fg_prefix_fingerprint(p, c->acct.prefix_fp);
     c->acct.prefix_tokens = p->stable ? p->stable_tokens : 0;
     c->prompt_tokens_est = p->total_tokens;
     c->prefix = p;   /* the prompt-cache stage reads its evidence */
     /* decided now: the body may be gone by the time the call is priced */
-    fg_attrib_features(&c->body, fg_call_shape(c), &c->simple, &c->wants_structured);
+    fg_attrib_features(&c->body, fg_provider_call_shape(c), &c->simple, &c->wants_structured);
     c->client_max_tokens = client_limit(&c->body);
     c->client_cache_marks = c->in->dialect == FG_DIALECT_ANTHROPIC &&
                             fg_promptcache_client_marked(&c->body, c->in->dialect);
     check_busters(c);
     /* (a translated request asks for usage itself) */
-    if (c->stream && c->out == c->in && c->in == &fg_dialect_openai)
+    if (c->stream && c->out == c->in && c->in == &fg_provider_openai)
         ask_stream_usage(c);
     return 0;
 }
@@ -144,8 +144,8 @@ void fg_meter_response(struct fg_call *c)
     const struct fg_json *j = &c->resp;
     int usage = fg_json_get(j, 0, "usage");
     c->answer_tokens_est = fg_usage_answer_tokens(
-        j, c->out == &fg_dialect_responses ? FG_DIALECT_RESPONSES : c->out->dialect);
-    if (c->out == &fg_dialect_responses) {
+        j, c->out == &fg_provider_responses ? FG_DIALECT_RESPONSES : c->out->dialect);
+    if (c->out == &fg_provider_responses) {
         fg_usage_responses(j, usage, &c->usage);
         if (c->wants_structured)
             keep_output_text(c, j, fg_json_get(j, 0, "output"));
@@ -249,7 +249,7 @@ bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
     if (ev->data_len == 0)
         return true;
     c->data_events++;
-    if (c->out == &fg_dialect_responses) {
+    if (c->out == &fg_provider_responses) {
         responses_event(c, ev);
         return true;
     }
@@ -453,35 +453,35 @@ void fg_meter_submit(struct fg_call *c, bool final)
                   slen(sample) + slen(c->acct.cache_miss_reason) + slen(ep) +
                   slen(c->route_reason) + slen(c->acct.linked_id) + slen(c->batch_id) +
                   slen(c->response_id) + 40;
-    struct fg_record *r = fg_record_new(need);
+    struct fg_record *r = fg_ledger_record_new(need);
     *r = c->acct;
     r->next = NULL;
     snprintf(r->id, sizeof r->id, "%s", c->id);
-    r->key_id = fg_record_str(r, key_id);
-    r->tags = fg_record_str(r, tags ? tags : "");
-    r->endpoint = fg_record_str(r, ep);
-    r->model_requested = fg_record_str(r, model_req);
-    r->model = fg_record_str(r, model);
-    r->upstream_model = fg_record_str(r, up);
-    r->provider = fg_record_str(r, prov);
+    r->key_id = fg_ledger_record_str(r, key_id);
+    r->tags = fg_ledger_record_str(r, tags ? tags : "");
+    r->endpoint = fg_ledger_record_str(r, ep);
+    r->model_requested = fg_ledger_record_str(r, model_req);
+    r->model = fg_ledger_record_str(r, model);
+    r->upstream_model = fg_ledger_record_str(r, up);
+    r->provider = fg_ledger_record_str(r, prov);
     r->route = c->route ? c->route : "fixed";
-    r->route_reason = fg_record_str(r, c->route_reason);
+    r->route_reason = fg_ledger_record_str(r, c->route_reason);
     r->cache = c->cache_status ? c->cache_status : "bypass";
     r->stream = c->stream;
     r->status = c->status;
-    r->latency_us = (int64_t)(fg_now_ns() - c->t_start_ns) / 1000;
+    r->latency_us = (int64_t)(fg_server_now_ns() - c->t_start_ns) / 1000;
     r->ttfb_us = c->t_first_byte_ns ? (int64_t)(c->t_first_byte_ns - c->t_start_ns) / 1000 : 0;
-    r->error = fg_record_str(r, err);
-    r->buster_where = fg_record_str(r, c->acct.buster_where);
-    r->buster_sample = fg_record_str(r, sample);
-    r->cache_miss_reason = fg_record_str(r, c->acct.cache_miss_reason);
-    r->linked_id = fg_record_str(r, c->acct.linked_id);   /* the record outlives the call */
-    r->response_id = fg_record_str(r, c->response_id);
+    r->error = fg_ledger_record_str(r, err);
+    r->buster_where = fg_ledger_record_str(r, c->acct.buster_where);
+    r->buster_sample = fg_ledger_record_str(r, sample);
+    r->cache_miss_reason = fg_ledger_record_str(r, c->acct.cache_miss_reason);
+    r->linked_id = fg_ledger_record_str(r, c->acct.linked_id);   /* the record outlives the call */
+    r->response_id = fg_ledger_record_str(r, c->response_id);
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
     fg_admit_settle(c, r);   /* before the ledger (or the batch mailbox) owns r */
     if (c->batch_line) {
         /* the executor commits it with the line's result, exactly once */
-        r->batch_id = fg_record_str(r, c->batch_id);
+        r->batch_id = fg_ledger_record_str(r, c->batch_id);
         fg_batch_mailbox_put(c->batch_line, r, final);
         return;
     }

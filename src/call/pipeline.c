@@ -32,21 +32,19 @@ typedef int (*fg_stage_fn)(struct fg_call *c);
 
 static int not_found(struct fg_call *c, const char *name)
 {
-    fg_err_set(&c->err, FG_E_NOT_FOUND, "model",
+    fg_err_set(&c->err, FG_E_NOT_FOUND, "model", "model_not_found",
                "The model '%s' does not exist or is not configured in frugal "
                "(GET /v1/models lists the models this gateway serves).", name);
-    snprintf(c->err.code, sizeof c->err.code, "model_not_found");
     return -1;
 }
 
 static int responses_refused(struct fg_call *c, const char *asked, const char *model)
 {
-    fg_err_set(&c->err, FG_E_INVALID, "model",
+    fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported",
                "The Responses API (/v1/responses) is served for OpenAI-dialect models only; "
                "'%s'%s%s%s is on an Anthropic provider. Call it with /v1/chat/completions or "
                "/v1/messages instead.", asked, strcmp(asked, model) ? " (its tier '" : "",
                strcmp(asked, model) ? model : "", strcmp(asked, model) ? "')" : "");
-    snprintf(c->err.code, sizeof c->err.code, "model_not_supported");
     return -1;
 }
 
@@ -89,13 +87,13 @@ static int stage_resolve(struct fg_call *c)
     c->provider = &cfg->providers[m->provider_index];
     c->provider_index = m->provider_index;
     c->upstream_model = m->model;
-    c->out = fg_dialect_for(c, m->dialect);
+    c->out = fg_provider_for(c, m->dialect);
     if (fg_embed_check_model(c) < 0)
         return -1;
-    if (c->in == &fg_dialect_responses && responses_on_anthropic(c, name) < 0)
+    if (c->in == &fg_provider_responses && responses_on_anthropic(c, name) < 0)
         return -1;
     if (c->endpoint == FG_EP_COUNT_TOKENS && m->dialect != FG_DIALECT_ANTHROPIC)
-        return fg_err_set(&c->err, FG_E_INVALID, "model",
+        return fg_err_set(&c->err, FG_E_INVALID, "model", NULL,
                           "count_tokens is an Anthropic endpoint; the model '%s' is served "
                           "in the OpenAI dialect, which has no token counting.", m->name);
     return 0;
@@ -137,9 +135,9 @@ static int stage_respcache(struct fg_call *c)
     c->cache_status = "bypass";
     if (c->batch_plan || !fg_respcache_enabled() || c->endpoint == FG_EP_COUNT_TOKENS ||
         c->endpoint == FG_EP_RESP_INPUT_TOKENS || c->rq.cache_bypass ||
-        (c->in == &fg_dialect_responses && !responses_cacheable(c)))
+        (c->in == &fg_provider_responses && !responses_cacheable(c)))
         return 0;
-    if (!fg_respcache_key(&c->body, fg_call_shape(c), c->model_name, cache_partition(c),
+    if (!fg_respcache_key(&c->body, fg_provider_call_shape(c), c->model_name, cache_partition(c),
                           cfg->response_cache.allow_sampling, c->cache_key))
         return 0;
     int so = fg_json_get(&c->body, 0, "stream_options");
@@ -187,7 +185,7 @@ static void retry_escalation(struct fg_call *c)
     c->provider_index = m->provider_index;
     c->provider = &c->w->app->cfg->providers[m->provider_index];
     c->upstream_model = m->model;
-    c->out = fg_dialect_for(c, m->dialect);
+    c->out = fg_provider_for(c, m->dialect);
 }
 
 /* Several deployments: the least-loaded one, or the one holding the
@@ -201,14 +199,14 @@ static int stage_deploy(struct fg_call *c)
     c->deployment = 0;
     if (m->n_deployments == 0)
         return 0;
-    int64_t now = c->acct.ts_ms + (int64_t)((fg_now_ns() - c->t_start_ns) / 1000000);
+    int64_t now = c->acct.ts_ms + (int64_t)((fg_server_now_ns() - c->t_start_ns) / 1000000);
     struct fg_affinity_opts o = {
         .load = &c->w->app->loads[m - cfg->models],
         .margin = cfg->prompt_caching.affinity_margin,
     };
     for (size_t k = 0; k <= m->n_deployments && k < FG_AFFINITY_MAX_DEPLOYMENTS; k++) {
         int idx = k ? m->deployments[k - 1].provider_index : m->provider_index;
-        if (fg_breaker_state(idx, now) == FG_BREAKER_OPEN)
+        if (fg_failover_breaker_state(idx, now) == FG_BREAKER_OPEN)
             o.open |= 1u << k;
     }
     int k = fg_affinity_pick(m, 1 + (int)m->n_deployments, c->prefix, &o, c->acct.ts_ms);
@@ -281,7 +279,7 @@ static void unstream_upstream(struct fg_call *c)
 static int encode_translated(struct fg_call *c)
 {
     const struct fg_builtin_price *b = fg_price_lookup(c->upstream_model);
-    struct fg_tr_opts o = {
+    struct fg_translate_opts o = {
         .upstream_model = c->upstream_model,
         .anthropic_version = c->provider->anthropic_version,
         .default_max_tokens = max_output_tokens(c->model),
@@ -289,11 +287,11 @@ static int encode_translated(struct fg_call *c)
     };
     if (c->so_cap > 0 && c->so_cap < o.default_max_tokens)
         o.default_max_tokens = (int)c->so_cap;   /* bounded schema, no client limit */
-    struct fg_tr_warnings w = {0};
+    struct fg_translate_warnings w = {0};
     int rc = c->in->dialect == FG_DIALECT_OPENAI
-                 ? fg_tr_request_oa_to_an(&c->body, &o, &c->upstream_body,
+                 ? fg_translate_request_oa_to_an(&c->body, &o, &c->upstream_body,
                                           &c->upstream_body_len, &w, &c->err)
-                 : fg_tr_request_an_to_oa(&c->body, &o, &c->upstream_body,
+                 : fg_translate_request_an_to_oa(&c->body, &o, &c->upstream_body,
                                           &c->upstream_body_len, &w, &c->err);
     for (int i = 0; i < w.n; i++)
         fg_warn("%s translation to %s: %s", c->id, c->out->name, w.msg[i]);
@@ -304,14 +302,14 @@ static int encode_translated(struct fg_call *c)
     if (c->out->dialect == FG_DIALECT_ANTHROPIC)
         schema_for_anthropic(c);
     char tool[80];
-    if (fg_tr_forced_tool(&c->body, &o, tool, sizeof tool))
+    if (fg_translate_forced_tool(&c->body, &o, tool, sizeof tool))
         c->forced_tool = fg_arena_strdup(&c->arena, tool);
     if (c->stream) {
         int so = fg_json_get(&c->body, 0, "stream_options");
         bool usage = fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
-        c->tr = fg_tr_stream_new(c->out->dialect, c->in->dialect, c->model_name, usage);
+        c->tr = fg_translate_stream_new(c->out->dialect, c->in->dialect, c->model_name, usage);
         if (c->forced_tool)
-            fg_tr_stream_forced_tool(c->tr, c->forced_tool);
+            fg_translate_stream_forced_tool(c->tr, c->forced_tool);
     }
     return 0;
 }
@@ -375,7 +373,7 @@ done:
  * client's body is forwarded as sent. */
 static int stage_encode(struct fg_call *c)
 {
-    if (c->in == &fg_dialect_responses && c->out != c->in)
+    if (c->in == &fg_provider_responses && c->out != c->in)
         return responses_refused(c, c->model_name, c->model->name);   /* a fallback */
     if (c->endpoint == FG_EP_EMBEDDINGS)
         fg_embed_encode(c);   /* only the cache misses go */
@@ -389,7 +387,7 @@ static int stage_encode(struct fg_call *c)
         struct fg_pc_edits out = {c->edits + c->n_edits, 0,
                                   sizeof c->edits / sizeof c->edits[0] - c->n_edits, &c->arena};
         struct fg_pc_opts o = cache_opts(c);
-        if (c->in == &fg_dialect_responses)
+        if (c->in == &fg_provider_responses)
             o.auto_breakpoints = false;   /* prompt_cache_key only: items are not messages */
         struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
         *p = *c->prefix;
@@ -428,7 +426,7 @@ int fg_pipeline_reencode(struct fg_call *c)
     c->upstream_body = NULL;
     c->upstream_body_len = 0;
     c->forced_tool = NULL;
-    fg_tr_stream_free(c->tr);   /* nothing was streamed yet: a new translator */
+    fg_translate_stream_free(c->tr);   /* nothing was streamed yet: a new translator */
     c->tr = NULL;
     if (stage_deploy(c) < 0 || stage_encode(c) < 0)
         return -1;

@@ -1,6 +1,7 @@
 /* relay.c — see relay.h. */
 #include "relay.h"
 
+#include "assert.h"
 #include "embed.h"
 #include "log.h"
 #include "affinity.h"
@@ -49,6 +50,8 @@ static int relayed_header(const char *name, size_t n)
 
 static void start_stream_reply(struct fg_call *c)
 {
+    /* the status line goes out once, while the transfer runs */
+    FG_ASSERT(c->state == FG_CALL_UPSTREAM);
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
     evhttp_add_header(h, "Cache-Control", "no-cache");
@@ -147,7 +150,7 @@ static bool has_text(const struct fg_sse_event *ev, const char *s)
  * refusal or a cut before any content? */
 static void held_look(struct fg_call *c, const struct fg_sse_event *ev)
 {
-    if (c->out == &fg_dialect_responses) {
+    if (c->out == &fg_provider_responses) {
         if (has_text(ev, "\"type\":\"response.refusal.delta\""))
             c->held_why = "refusal";
         else if ((has_text(ev, "\"type\":\"response.output_text.delta\"") &&
@@ -251,27 +254,26 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
     fg_meter_event(c, ev);
     if (kind == FG_SSE_END && !structured_stream_ok(c)) {
         c->stream_ended = c->stream_error_seen = true;
-        fg_tr_stream_fail(c->tr, &c->err, c->relay);
+        fg_translate_stream_fail(c->tr, &c->err, c->relay);
         return 0;
     }
     if (kind == FG_SSE_END) {
         c->stream_ended = true;
         fg_meter_cost_comment(c, c->relay);
         size_t from = evbuffer_get_length(c->relay);
-        fg_tr_stream_end(c->tr, true, c->relay);
+        fg_translate_stream_end(c->tr, true, c->relay);
         cache_tail(c, from);
         return 0;
     }
     if (kind == FG_SSE_ERROR)
         c->stream_error_seen = true;
     size_t from = evbuffer_get_length(c->relay);
-    int rc = fg_tr_stream_event(c->tr, ev, c->relay);
+    int rc = fg_translate_stream_event(c->tr, ev, c->relay);
     cache_tail(c, from);
     if (rc < 0) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_malformed",
                    "upstream provider '%s' sent a stream event frugal could not read",
                    c->provider->name);
-        snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
         return -1;
     }
     return 0;
@@ -282,7 +284,7 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
 static void remember_response(struct fg_call *c, const struct fg_json *j, int obj)
 {
     const struct fg_json *b = &c->body;
-    if (c->out != &fg_dialect_responses || c->endpoint != FG_EP_RESPONSES ||
+    if (c->out != &fg_provider_responses || c->endpoint != FG_EP_RESPONSES ||
         fg_json_type(b, fg_json_get(b, 0, "store")) == FG_J_FALSE)
         return;
     int id = fg_json_get(j, obj, "id");
@@ -294,7 +296,7 @@ static void remember_response(struct fg_call *c, const struct fg_json *j, int ob
 
 static void remember_streamed(struct fg_call *c, const struct fg_sse_event *ev)
 {
-    if (c->out != &fg_dialect_responses ||
+    if (c->out != &fg_provider_responses ||
         !(ev->event_len ? ev->event_len == 16 && !memcmp(ev->event, "response.created", 16)
                         : memmem(ev->data, ev->data_len, "\"type\":\"response.created\"", 25) != NULL) ||
         fg_json_parse(&c->resp, ev->data, ev->data_len) < 0)
@@ -316,13 +318,13 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     if (kind == FG_SSE_END && !structured_stream_ok(c)) {
         /* the answer is already with the client: end with an error instead
          * (a Responses stream's usage is in this very event: meter it) */
-        if (c->out == &fg_dialect_responses)
+        if (c->out == &fg_provider_responses)
             fg_meter_event(c, ev);
         c->stream_ended = c->stream_error_seen = true;
         c->in->stream_error(&c->err, c->relay);
         return 0;
     }
-    if (kind == FG_SSE_END && c->out == &fg_dialect_responses) {
+    if (kind == FG_SSE_END && c->out == &fg_provider_responses) {
         /* the terminal event carries the usage: meter it, then price */
         c->stream_ended = true;
         if (c->cache_sse)
@@ -372,7 +374,7 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
     }
     if (fg_sse_feed(&c->sse, data, len, on_sse_event, c) < 0) {
         if (c->err.cls == FG_E_NONE)
-            fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+            fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL,
                        "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
         return 0;
     }
@@ -383,7 +385,7 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
     }
     if (evbuffer_get_length(c->relay)) {
         if (!c->t_first_byte_ns)
-            c->t_first_byte_ns = fg_now_ns();
+            c->t_first_byte_ns = fg_server_now_ns();
         evhttp_send_reply_chunk_with_cb(c->req, c->relay, on_client_drained, c);
     }
     return len;
@@ -414,7 +416,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
         return c->req ? r : 0;
     }
     if (evbuffer_get_length(c->up_body) + len > MAX_UPSTREAM_BODY) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL,
                    "upstream response is larger than %u bytes", MAX_UPSTREAM_BODY);
         return 0;
     }
@@ -430,41 +432,37 @@ static void transfer_error(struct fg_call *c, CURLcode res)
         return;     /* set by a callback */
     switch (res) {
     case CURLE_OPERATION_TIMEDOUT:
-        fg_err_set(&c->err, FG_E_TIMEOUT, NULL,
+        fg_err_set(&c->err, FG_E_TIMEOUT, NULL, "upstream_timeout",
                    "upstream provider '%s' timed out (%s)", p,
                    c->up_headers_done ? "no data within the stream idle timeout"
                                       : "no response in time");
-        snprintf(c->err.code, sizeof c->err.code, "upstream_timeout");
         break;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_unreachable",
                    "could not connect to upstream provider '%s': %s", p,
                    curl_easy_strerror(res));
-        snprintf(c->err.code, sizeof c->err.code, "upstream_unreachable");
         break;
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_reset",
                    "upstream provider '%s' closed the connection before a complete "
                    "response (%s)", p, curl_easy_strerror(res));
-        snprintf(c->err.code, sizeof c->err.code, "upstream_reset");
         break;
     case CURLE_OUT_OF_MEMORY:   /* curl's answer to a giant header before 8.6 */
 #if LIBCURL_VERSION_NUM >= 0x080600
     case CURLE_TOO_LARGE:
 #endif
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_header_too_large",
                    "upstream provider '%s' sent a response header too large to accept (a "
                    "header line over %d bytes)", p, CURL_MAX_HTTP_HEADER);
-        snprintf(c->err.code, sizeof c->err.code, "upstream_header_too_large");
         break;
     default:
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' failed: %s",
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_error",
+                   "upstream provider '%s' failed: %s",
                    p, curl_easy_strerror(res));
-        snprintf(c->err.code, sizeof c->err.code, "upstream_error");
     }
 }
 
@@ -481,7 +479,7 @@ static void finish_stream(struct fg_call *c, CURLcode res)
                     evbuffer_get_length(c->cache_sse));
     if (res != CURLE_OK || (!c->stream_ended && !c->stream_error_seen)) {
         if (res == CURLE_OK)
-            fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+            fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL,
                        "upstream provider '%s' ended the stream before it was complete",
                        c->provider->name);
         else
@@ -490,7 +488,7 @@ static void finish_stream(struct fg_call *c, CURLcode res)
         /* what was relayed is billed: meter.c estimates it */
         c->upstream_cut = c->data_events > 0;
         if (c->tr)
-            fg_tr_stream_fail(c->tr, &c->err, c->relay);
+            fg_translate_stream_fail(c->tr, &c->err, c->relay);
         else
             c->in->stream_error(&c->err, c->relay);
         evhttp_send_reply_chunk(c->req, c->relay);
@@ -511,8 +509,8 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
     enum fg_dialect from = c->out->dialect, to = c->in->dialect;
     c->status = (int)c->up_status;
     if (c->up_status >= 300) {
-        c->status = fg_tr_error(from, to, (int)c->up_status, body, n, out);
-        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
+        c->status = fg_translate_error(from, to, (int)c->up_status, body, n, out);
+        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                    "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
         fg_reply_frugal_headers(c);
         fg_reply_json(c->req, c->status, out);
@@ -527,10 +525,10 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         return running;
     }
     int rc = from == FG_DIALECT_ANTHROPIC
-                 ? (c->forced_tool ? fg_tr_response_an_to_oa_forced(&c->resp, c->model_name,
+                 ? (c->forced_tool ? fg_translate_response_an_to_oa_forced(&c->resp, c->model_name,
                                                                     c->forced_tool, out, &c->err)
-                                   : fg_tr_response_an_to_oa(&c->resp, c->model_name, out, &c->err))
-                 : fg_tr_response_oa_to_an(&c->resp, c->model_name, out, &c->err);
+                                   : fg_translate_response_an_to_oa(&c->resp, c->model_name, out, &c->err))
+                 : fg_translate_response_oa_to_an(&c->resp, c->model_name, out, &c->err);
     bool retrying = false;
     if (rc < 0) {
         c->status = c->err.status;
@@ -578,7 +576,7 @@ static void reply_as_stream(struct fg_call *c, struct evbuffer *json)
     fg_reply_frugal_headers(c);
     if (fg_respcache_sse_from_json(c->in->dialect, (const char *)evbuffer_pullup(json, -1), n,
                                    c->include_usage, sse) < 0) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "could not stream the checked answer");
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "could not stream the checked answer");
         c->status = c->err.status;
         fg_reply_call_error(c);
     } else {
@@ -591,7 +589,7 @@ void fg_relay_send_json(struct fg_call *c, int status, struct evbuffer *body)
 {
     c->status = status;
     if (!c->t_first_byte_ns)
-        c->t_first_byte_ns = fg_now_ns();
+        c->t_first_byte_ns = fg_server_now_ns();
     fg_reply_frugal_headers(c);
     fg_meter_cost_headers(c);
     fg_reply_json(c->req, status, body);
@@ -599,7 +597,9 @@ void fg_relay_send_json(struct fg_call *c, int status, struct evbuffer *body)
 
 void fg_relay_send_error(struct fg_call *c)
 {
+    FG_DASSERT(c->err.cls != FG_E_NONE && c->err.status >= 400);
     c->status = c->err.status;
+
     fg_reply_error(c->req, c->in, &c->err);
 }
 
@@ -619,7 +619,7 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
     fg_respcache_answer(e, c->in->dialect, c->stream, c->include_usage, out);
     c->status = 200;
     c->state = FG_CALL_DONE;
-    c->t_first_byte_ns = fg_now_ns();
+    c->t_first_byte_ns = fg_server_now_ns();
     fg_reply_frugal_headers(c);
     if (!c->stream) {
         fg_meter_cost_headers(c);
@@ -637,7 +637,7 @@ static void use_model(struct fg_call *c, const struct fg_model_cfg *m)
     c->provider_index = m->provider_index;
     c->provider = &c->w->app->cfg->providers[m->provider_index];
     c->upstream_model = m->model;
-    c->out = fg_dialect_for(c, m->dialect);
+    c->out = fg_provider_for(c, m->dialect);
 }
 
 /* The chosen next attempt (a fallback, an escalation) could not start:
@@ -701,7 +701,7 @@ static const char *responses_shortfall(const struct fg_json *j)
 static const char *shortfall(struct fg_call *c)
 {
     const struct fg_json *j = &c->resp;
-    if (c->out == &fg_dialect_responses)
+    if (c->out == &fg_provider_responses)
         return responses_shortfall(j);
     if (c->out->dialect == FG_DIALECT_OPENAI) {
         int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
@@ -828,11 +828,10 @@ static bool finish_buffered(struct fg_call *c)
     if (c->up_status >= 300 && c->up_status < 400) {
         /* curl follows no redirect (upstream.c): the provider key and the
          * request never go anywhere config did not name */
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_redirect",
                    "upstream provider '%s' answered with a redirect (HTTP %ld); frugal does "
                    "not follow redirects: check the provider's base_url.",
                    c->provider->name, c->up_status);
-        snprintf(c->err.code, sizeof c->err.code, "upstream_redirect");
         c->status = c->err.status;
         fg_reply_frugal_headers(c);
         fg_reply_call_error(c);
@@ -845,10 +844,9 @@ static bool finish_buffered(struct fg_call *c)
     const char *s = (const char *)evbuffer_pullup(b, -1);
     bool json_ok = n && fg_json_parse(&c->resp, s, n) == 0;
     if (c->up_status >= 200 && c->up_status < 300 && !json_ok) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL,
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_malformed",
                    "upstream provider '%s' returned a malformed response (not JSON: %s)",
                    c->provider->name, n ? c->resp.err : "empty body");
-        snprintf(c->err.code, sizeof c->err.code, "upstream_malformed");
         c->status = c->err.status;
         fg_reply_call_error(c);
         return false;
@@ -858,7 +856,7 @@ static bool finish_buffered(struct fg_call *c)
     if (c->up_status >= 400 && !json_ok) {
         /* not a provider-shaped error: describe it ourselves */
         enum fg_err_class cls = c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID;
-        fg_err_set(&c->err, cls, NULL, "upstream provider '%s' returned HTTP %ld: %.*s",
+        fg_err_set(&c->err, cls, NULL, NULL, "upstream provider '%s' returned HTTP %ld: %.*s",
                    c->provider->name, c->up_status, (int)(n > 200 ? 200 : n), s ? s : "");
         if (c->up_status < 500)
             c->err.status = (int)c->up_status;
@@ -888,7 +886,7 @@ static bool finish_buffered(struct fg_call *c)
         }
     }
     else
-        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
+        fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                    "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
     fg_reply_frugal_headers(c);
     fg_meter_cost_headers(c);
@@ -934,7 +932,7 @@ static const struct fg_model_cfg *next_fallback(struct fg_call *c, int64_t now)
         return NULL;
     const struct fg_model_cfg *fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
     /* a Responses call is not translated: only OpenAI-dialect fallbacks */
-    while (fb && c->in == &fg_dialect_responses && fb->dialect != FG_DIALECT_OPENAI)
+    while (fb && c->in == &fg_provider_responses && fb->dialect != FG_DIALECT_OPENAI)
         fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
     return fb;
 }
@@ -944,23 +942,23 @@ static const struct fg_model_cfg *next_fallback(struct fg_call *c, int64_t now)
  * failure becomes the call's error (kept if nothing better follows). */
 static struct fg_outcome transfer_outcome(struct fg_call *c, CURLcode res)
 {
-    int64_t now = c->acct.ts_ms + (int64_t)((fg_now_ns() - c->t_start_ns) / 1000000);
+    int64_t now = c->acct.ts_ms + (int64_t)((fg_server_now_ns() - c->t_start_ns) / 1000000);
     struct fg_outcome_facts f = {.point = FG_OUTCOME_TRANSFER_ENDED,
                                  .transfer_ok = res == CURLE_OK,
                                  .retriable = fg_failover_retriable(c->up_status, res)};
-    fg_breaker_record(c->provider_index, !f.retriable, now);
+    fg_failover_breaker_record(c->provider_index, !f.retriable, now);
     if (!f.retriable)
         return fg_outcome_decide(&f);
     if (res != CURLE_OK)
         transfer_error(c, res);
     else
-        fg_err_set(&c->err, c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_RATE_LIMIT, NULL,
+        fg_err_set(&c->err, c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_RATE_LIMIT, NULL, NULL,
                    "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
     c->status = res != CURLE_OK ? c->err.status : (int)c->up_status;
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     f.delay_ms = fg_failover_delay_ms(c->fo_retries, evhttp_find_header(h, "retry-after"),
                                       evhttp_find_header(h, "retry-after-ms"),
-                                      fg_now_ns() ^ (uint64_t)(uintptr_t)c, now);
+                                      fg_server_now_ns() ^ (uint64_t)(uintptr_t)c, now);
     f.max_wait_ms = FG_FAILOVER_MAX_WAIT_MS;
     f.retries_used = c->fo_retries;
     f.retries_allowed = c->w->app->cfg->server.upstream_retries;
@@ -968,7 +966,7 @@ static struct fg_outcome transfer_outcome(struct fg_call *c, CURLcode res)
         c->fo_origin = c->model->name;
     /* lazy facts (outcome.h): the breaker only when a retry is due, the
      * fallback only when no retry will be made */
-    f.breaker_allows = fg_outcome_retry_due(&f) && fg_breaker_allows(c->provider_index, now);
+    f.breaker_allows = fg_outcome_retry_due(&f) && fg_failover_breaker_allows(c->provider_index, now);
     if (!f.breaker_allows) {
         const struct fg_model_cfg *fb = next_fallback(c, now);
         f.fallback = fb ? fb->name : NULL;
@@ -1037,6 +1035,8 @@ static bool held_escalation(struct fg_call *c, CURLcode res)
 static void on_done(struct fg_xfer *x, CURLcode res)
 {
     struct fg_call *c = x->arg;
+    /* a finished call cancelled its transfer: this runs once per attempt */
+    FG_ASSERT(c->state == FG_CALL_UPSTREAM || c->state == FG_CALL_STREAMING);
     fg_upstream_release(c->w->up, x);
     fg_affinity_end(&c->inflight);   /* this attempt is over, whatever comes next */
     if (!c->req) {
@@ -1118,7 +1118,7 @@ static struct curl_slist *add_headers(struct fg_call *c)
     struct curl_slist *h = fg_relay_base_headers(c->stream);
     c->out->upstream_headers(c, &h);
     for (int i = 0; i < nf; i++)
-        h = fg_header_add(h, fwd[i][0], fwd[i][1]);
+        h = fg_provider_header_add(h, fwd[i][0], fwd[i][1]);
     c->up_headers = h;   /* owned by the call */
     return h;
 }
@@ -1158,6 +1158,8 @@ int fg_relay_start(struct fg_call *c)
     c->xfer.easy = e;
     c->xfer.done = on_done;
     c->xfer.arg = c;
+    /* a new attempt starts only before any byte reached the client */
+    FG_ASSERT(c->state == FG_CALL_NEW || c->state == FG_CALL_UPSTREAM);
     c->state = FG_CALL_UPSTREAM;
     if (c->model->n_deployments)
         fg_affinity_begin(&w->app->loads[c->model - w->app->cfg->models], c->deployment,
@@ -1165,7 +1167,8 @@ int fg_relay_start(struct fg_call *c)
     if (fg_upstream_add(w->up, &c->xfer) < 0) {
         fg_upstream_release(w->up, &c->xfer);
         fg_affinity_end(&c->inflight);
-        return fg_err_set(&c->err, FG_E_INTERNAL, NULL, "could not start the upstream transfer");
+        return fg_err_set(&c->err, FG_E_INTERNAL, NULL, NULL,
+                          "could not start the upstream transfer");
     }
     return 0;
 }
@@ -1178,7 +1181,7 @@ void fg_relay_cut(struct fg_call *c, const struct fg_err *e)
             /* the status line went out long ago: the stream ends with the
              * dialect's error event, never looking complete */
             if (c->tr)
-                fg_tr_stream_fail(c->tr, &c->err, c->relay);
+                fg_translate_stream_fail(c->tr, &c->err, c->relay);
             else
                 c->in->stream_error(&c->err, c->relay);
             evhttp_send_reply_chunk(c->req, c->relay);

@@ -24,7 +24,7 @@ static struct {
     struct entry *e;                    /* ring, oldest at `head` once full */
     int *bucket;
     int head, used;
-} M = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} g_respmap = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static uint32_t hash(const char *s, size_t n)
 {
@@ -46,21 +46,21 @@ bool fg_respmap_id_ok(const char *id, size_t n)
 
 static void map_init(void)
 {
-    if (M.e)
+    if (g_respmap.e)
         return;
-    M.e = fg_xcalloc(FG_RESPMAP_MAX, sizeof *M.e);
-    M.bucket = fg_xmalloc(BUCKETS * sizeof *M.bucket);
+    g_respmap.e = fg_xcalloc(FG_RESPMAP_MAX, sizeof *g_respmap.e);
+    g_respmap.bucket = fg_xmalloc(BUCKETS * sizeof *g_respmap.bucket);
     for (int i = 0; i < BUCKETS; i++)
-        M.bucket[i] = -1;
+        g_respmap.bucket[i] = -1;
 }
 
 /* Unlink slot k from its bucket and free it (under the lock). */
 static void unlink_slot(int k)
 {
-    struct entry *x = &M.e[k];
-    int *p = &M.bucket[hash(x->id, strlen(x->id))];
+    struct entry *x = &g_respmap.e[k];
+    int *p = &g_respmap.bucket[hash(x->id, strlen(x->id))];
     while (*p >= 0 && *p != k)
-        p = &M.e[*p].next;
+        p = &g_respmap.e[*p].next;
     if (*p == k)
         *p = x->next;
     x->id[0] = '\0';
@@ -68,8 +68,8 @@ static void unlink_slot(int k)
 
 static int find(const char *id, size_t n)
 {
-    for (int k = M.bucket[hash(id, n)]; k >= 0; k = M.e[k].next)
-        if (strlen(M.e[k].id) == n && !memcmp(M.e[k].id, id, n))
+    for (int k = g_respmap.bucket[hash(id, n)]; k >= 0; k = g_respmap.e[k].next)
+        if (strlen(g_respmap.e[k].id) == n && !memcmp(g_respmap.e[k].id, id, n))
             return k;
     return -1;
 }
@@ -78,59 +78,59 @@ bool fg_respmap_remember(const char *id, size_t n, const char *owner, int provid
 {
     if (!fg_respmap_id_ok(id, n))
         return false;
-    pthread_mutex_lock(&M.mu);
+    pthread_mutex_lock(&g_respmap.mu);
     map_init();
     int k = find(id, n);
     if (k < 0) {
-        k = M.head;
-        M.head = (M.head + 1) % FG_RESPMAP_MAX;
-        if (M.e[k].id[0])
+        k = g_respmap.head;
+        g_respmap.head = (g_respmap.head + 1) % FG_RESPMAP_MAX;
+        if (g_respmap.e[k].id[0])
             unlink_slot(k);     /* the oldest goes */
         else
-            M.used++;
-        memcpy(M.e[k].id, id, n);
-        M.e[k].id[n] = '\0';
+            g_respmap.used++;
+        memcpy(g_respmap.e[k].id, id, n);
+        g_respmap.e[k].id[n] = '\0';
         uint32_t b = hash(id, n);
-        M.e[k].next = M.bucket[b];
-        M.bucket[b] = k;
+        g_respmap.e[k].next = g_respmap.bucket[b];
+        g_respmap.bucket[b] = k;
     }
-    snprintf(M.e[k].owner, sizeof M.e[k].owner, "%s", owner ? owner : "anonymous");
-    M.e[k].provider_index = provider_index;
-    pthread_mutex_unlock(&M.mu);
+    snprintf(g_respmap.e[k].owner, sizeof g_respmap.e[k].owner, "%s", owner ? owner : "anonymous");
+    g_respmap.e[k].provider_index = provider_index;
+    pthread_mutex_unlock(&g_respmap.mu);
     return true;
 }
 
 int fg_respmap_get(const char *id, char *owner, size_t on)
 {
     int prov = -1;
-    pthread_mutex_lock(&M.mu);
-    int k = M.e ? find(id, strlen(id)) : -1;
+    pthread_mutex_lock(&g_respmap.mu);
+    int k = g_respmap.e ? find(id, strlen(id)) : -1;
     if (k >= 0) {
-        prov = M.e[k].provider_index;
-        snprintf(owner, on, "%s", M.e[k].owner);
+        prov = g_respmap.e[k].provider_index;
+        snprintf(owner, on, "%s", g_respmap.e[k].owner);
     }
-    pthread_mutex_unlock(&M.mu);
+    pthread_mutex_unlock(&g_respmap.mu);
     return prov;
 }
 
 void fg_respmap_forget(const char *id)
 {
-    pthread_mutex_lock(&M.mu);
-    int k = M.e ? find(id, strlen(id)) : -1;
+    pthread_mutex_lock(&g_respmap.mu);
+    int k = g_respmap.e ? find(id, strlen(id)) : -1;
     if (k >= 0) {
         unlink_slot(k);
-        M.used--;
+        g_respmap.used--;
     }
-    pthread_mutex_unlock(&M.mu);
+    pthread_mutex_unlock(&g_respmap.mu);
 }
 
 void fg_respmap_reset(void)
 {
-    pthread_mutex_lock(&M.mu);
-    free(M.e);
-    free(M.bucket);
-    M.e = NULL;
-    M.bucket = NULL;
-    M.head = M.used = 0;
-    pthread_mutex_unlock(&M.mu);
+    pthread_mutex_lock(&g_respmap.mu);
+    free(g_respmap.e);
+    free(g_respmap.bucket);
+    g_respmap.e = NULL;
+    g_respmap.bucket = NULL;
+    g_respmap.head = g_respmap.used = 0;
+    pthread_mutex_unlock(&g_respmap.mu);
 }

@@ -4,6 +4,7 @@
 #include "upstream.h"
 
 #include "arena.h"
+#include "assert.h"
 #include "log.h"
 
 #include <event2/event_struct.h>
@@ -37,7 +38,9 @@ static void check_done(struct fg_upstream *u)
         CURL *easy = msg->easy_handle;
         CURLcode res = msg->data.result;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+        FG_DASSERT(!x || x->easy == easy);   /* the transfer owns the handle it ran on */
         curl_multi_remove_handle(u->multi, easy);
+
         if (x && x->done)
             x->done(x, res);
     }
@@ -163,6 +166,9 @@ int fg_upstream_add(struct fg_upstream *u, struct fg_xfer *x)
 
 static void pool_put(struct fg_upstream *u, CURL *easy)
 {
+    FG_DASSERT(easy && u->npool >= 0 && u->npool <= EASY_POOL_MAX);
+    /* a handle pooled twice would serve two transfers at once */
+    FG_DASSERT(!u->npool || u->pool[u->npool - 1] != easy);
     if (u->npool < EASY_POOL_MAX) {
         curl_easy_reset(easy);
         u->pool[u->npool++] = easy;

@@ -2,6 +2,7 @@
 #include "batch_cli.h"
 
 #include "config.h"
+#include "vec.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -21,18 +22,15 @@ struct cli {
 
 struct buf {
     char *p;
-    size_t n;
+    size_t n, cap;
 };
 
 static size_t on_data(char *d, size_t sz, size_t nm, void *arg)
 {
     struct buf *b = arg;
     size_t n = sz * nm;
-    char *p = realloc(b->p, b->n + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + b->n, d, n);
-    b->p = p;
+    FG_VEC_RESERVE(b->p, b->n + n + 1, b->cap);
+    memcpy(b->p + b->n, d, n);
     b->n += n;
     b->p[b->n] = '\0';
     return n;
@@ -459,7 +457,7 @@ static void usage(void)
                     "options: [-c CONFIG] [--url URL] [--key KEY]\n");
 }
 
-int fg_batch_main(const struct fg_config *cfg, int argc, char **argv)
+int fg_batch_cli_main(const struct fg_config *cfg, int argc, char **argv)
 {
     struct cli c;
     if (argc < 2 || parse(cfg, argc, argv, &c) < 0 || !c.id) {

@@ -19,6 +19,6 @@
 
 struct fg_config;
 
-int fg_batch_main(const struct fg_config *cfg, int argc, char **argv);
+int fg_batch_cli_main(const struct fg_config *cfg, int argc, char **argv);
 
 #endif

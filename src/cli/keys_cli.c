@@ -131,7 +131,7 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
     char err[300], secret[FG_KEY_SECRET_MAX];
     struct fg_key k;
     int64_t now = now_ms();
-    if (fg_key_new(&o, cfg, now, &k, secret, err, sizeof err) < 0)
+    if (fg_keys_new(&o, cfg, now, &k, secret, err, sizeof err) < 0)
         return usage_error("%s", err);
     warn_no_master(cfg);
     if (k.expires && k.expires_ms <= now)
@@ -147,7 +147,7 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
         return 1;
     }
     if (json) {
-        json_t *j = fg_key_json(&k, now);
+        json_t *j = fg_keys_json(&k, now);
         json_object_set_new(j, "key", json_string(secret));
         json_dumpf(j, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
@@ -158,7 +158,7 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
         printf("id:      %s\n", k.id);
         printf("name:    %s\n", k.name);
         if (k.budget)
-            printf("budget:  $%s per %s (UTC)\n", fg_key_usd(k.budget, usd, sizeof usd),
+            printf("budget:  $%s per %s (UTC)\n", fg_keys_usd(k.budget, usd, sizeof usd),
                    fg_period_name(k.budget_period));
         if (k.rpm)
             printf("rpm:     %lld\n", (long long)k.rpm);
@@ -172,7 +172,7 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
             printf("unpriced: allowed (paths frugal cannot price may be called despite the budget)\n");
         if (k.expires) {
             char t[40];
-            printf("expires: %s\n", fg_time_rfc3339(k.expires_ms, t, sizeof t));
+            printf("expires: %s\n", fg_period_rfc3339(k.expires_ms, t, sizeof t));
         }
         printf("Store the key now: frugal keeps only its hash and cannot show it again.\n");
     }
@@ -190,7 +190,7 @@ struct listing {
 static int collect(void *arg, const struct fg_key *k)
 {
     struct listing *l = arg;
-    json_t *j = fg_key_json(k, l->now);
+    json_t *j = fg_keys_json(k, l->now);
     if (k->budget) {
         json_object_set_new(j, "_budget_pico", json_integer(k->budget));
         json_object_set_new(j, "_period", json_integer(k->budget_period));
@@ -244,11 +244,11 @@ static int spend_of_keys(struct fg_store *s, json_t *keys, int64_t now)
             int64_t spent = json_integer_value(json_object_get(j, "_spent_pico"));
             json_object_set_new(u, "budget",
                                 json_pack("{s:s, s:s, s:s, s:s}", "limit_usd",
-                                          fg_key_usd(json_integer_value(lim), usd, sizeof usd),
-                                          "spent_usd", fg_key_usd(spent, t, sizeof t), "period",
+                                          fg_keys_usd(json_integer_value(lim), usd, sizeof usd),
+                                          "spent_usd", fg_keys_usd(spent, t, sizeof t), "period",
                                           fg_period_name(per), "resets_at", ""));
             json_object_set_new(json_object_get(u, "budget"), "resets_at",
-                                json_string(fg_time_rfc3339(fg_period_next(per, now), t, sizeof t)));
+                                json_string(fg_period_rfc3339(fg_period_next(per, now), t, sizeof t)));
         } else {
             json_object_set_new(u, "budget", json_null());
         }
@@ -376,9 +376,9 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
         return 1;
     char err[512], t[4200];
     struct find f = {.want = target};
-    bool secret = fg_key_format_ok(target);
+    bool secret = fg_keys_format_ok(target);
     if (secret)   /* people revoke the key they hold: match it by its hash */
-        fg_key_hash(target, f.hash);
+        fg_keys_hash(target, f.hash);
     int rc = s->ops->key_scan(s, find_key, &f, err, sizeof err);
     if (rc == 0 && !f.n_id && f.n_name > 1) {
         fprintf(stderr, "frugal keys: %d active keys are named '%s' (%s): revoke by id\n",
@@ -394,13 +394,13 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
         rc = 1;
     } else if (rc == 0 && f.hit.revoked_ms) {
         printf("%s ('%s') was already revoked at %s\n", f.hit.id, f.hit.name,
-               fg_time_rfc3339(f.hit.revoked_ms, t, sizeof t));
+               fg_period_rfc3339(f.hit.revoked_ms, t, sizeof t));
     } else if (rc == 0) {
         int64_t now = now_ms();
         rc = s->ops->key_revoke(s, f.hit.id, now, err, sizeof err);
         if (rc >= 0) {
             printf("revoked %s ('%s') at %s; a running gateway refuses it within seconds\n",
-                   f.hit.id, f.hit.name, fg_time_rfc3339(now, t, sizeof t));
+                   f.hit.id, f.hit.name, fg_period_rfc3339(now, t, sizeof t));
             rc = 0;
         }
     }
@@ -412,7 +412,7 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
     return rc;
 }
 
-int fg_keys_main(const struct fg_config *cfg, int argc, char **argv)
+int fg_keys_cli_main(const struct fg_config *cfg, int argc, char **argv)
 {
     const char *sub = argc > 1 ? argv[1] : NULL;
     if (!sub || !strcmp(sub, "-h") || !strcmp(sub, "--help") || !strcmp(sub, "help")) {

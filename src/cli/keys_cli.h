@@ -1,7 +1,7 @@
 /* keys_cli.h — `frugal keys create|list|revoke`: virtual keys from the
  * command line, straight against the configured storage.
  *
- * Contract: fg_keys_main() runs on the main thread with a loaded config
+ * Contract: fg_keys_cli_main() runs on the main thread with a loaded config
  * (argv[0] = "keys"; "-c FILE" was consumed by the caller and is skipped
  * here).  It opens its own store handle, so it works while a daemon runs
  * on the same database (a created key works on the daemon's next call, a
@@ -14,6 +14,6 @@
 
 struct fg_config;
 
-int fg_keys_main(const struct fg_config *cfg, int argc, char **argv);
+int fg_keys_cli_main(const struct fg_config *cfg, int argc, char **argv);
 
 #endif

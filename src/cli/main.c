@@ -70,11 +70,11 @@ static int config_path(int argc, char **argv, const char **path)
 static struct fg_config *load_flags(const char *path, int flags)
 {
     struct fg_config *cfg = NULL;
-    struct fg_errlist errs = {0};
+    struct fg_config_errlist errs = {0};
     int rc = path ? fg_config_load_opts(path, flags, &cfg, &errs) : fg_config_defaults(&cfg, &errs);
     for (size_t i = 0; i < errs.n; i++)
         fprintf(stderr, "%s\n", errs.lines[i]);
-    fg_errlist_free(&errs);
+    fg_config_errlist_free(&errs);
     return rc == 0 ? cfg : NULL;
 }
 
@@ -168,7 +168,7 @@ static int cmd_keys(int argc, char **argv)
     struct fg_config *cfg = load_among(argc, argv, FG_CONFIG_NO_SECRETS);
     if (!cfg)
         return 2;
-    int rc = fg_keys_main(cfg, argc - 1, argv + 1);
+    int rc = fg_keys_cli_main(cfg, argc - 1, argv + 1);
     fg_config_free(cfg);
     return rc;
 }
@@ -178,7 +178,7 @@ static int cmd_batch(int argc, char **argv)
     struct fg_config *cfg = load_among(argc, argv, 0);
     if (!cfg)
         return 2;
-    int rc = fg_batch_main(cfg, argc - 1, argv + 1);
+    int rc = fg_batch_cli_main(cfg, argc - 1, argv + 1);
     fg_config_free(cfg);
     return rc;
 }

@@ -40,7 +40,7 @@
 
 /* ======================== error list ======================== */
 
-void fg_errlist_add(struct fg_errlist *l, const char *fmt, ...)
+void fg_config_errlist_add(struct fg_config_errlist *l, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -59,7 +59,7 @@ void fg_errlist_add(struct fg_errlist *l, const char *fmt, ...)
     l->lines[l->n++] = s;
 }
 
-void fg_errlist_free(struct fg_errlist *l)
+void fg_config_errlist_free(struct fg_config_errlist *l)
 {
     if (!l)
         return;
@@ -76,7 +76,7 @@ struct ld {
     const char *file;            /* name used in messages */
     bool lenient_env;            /* FG_CONFIG_NO_SECRETS: unset env: is no error */
     struct fg_config *cfg;       /* being filled */
-    struct fg_errlist errs;      /* "FILE:LINE: KEY: msg", unsorted */
+    struct fg_config_errlist errs;      /* "FILE:LINE: KEY: msg", unsorted */
     int *err_lines;              /* line of each entry in errs, for sorting */
 };
 
@@ -90,7 +90,7 @@ static void err_at(struct ld *ld, int line, const char *path, const char *fmt, .
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fg_errlist_add(&ld->errs, "%s:%d: %s: %s", ld->file, line, path, msg);
+    fg_config_errlist_add(&ld->errs, "%s:%d: %s: %s", ld->file, line, path, msg);
     ld->err_lines = fg_xrealloc(ld->err_lines, ld->errs.n * sizeof *ld->err_lines);
     ld->err_lines[ld->errs.n - 1] = line;
 }
@@ -98,7 +98,7 @@ static void err_at(struct ld *ld, int line, const char *path, const char *fmt, .
 /* Moves the collected errors into <out> ordered by line.  Insertion sort:
  * it is stable (same-line errors keep their discovery order) and the
  * lists are short. */
-static void flush_errors(struct ld *ld, struct fg_errlist *out)
+static void flush_errors(struct ld *ld, struct fg_config_errlist *out)
 {
     char **s = ld->errs.lines;
     int *ln = ld->err_lines;
@@ -115,7 +115,7 @@ static void flush_errors(struct ld *ld, struct fg_errlist *out)
         out->lines[out->n++] = s[i];
         s[i] = NULL;
     }
-    fg_errlist_free(&ld->errs);
+    fg_config_errlist_free(&ld->errs);
     free(ld->err_lines);
     ld->err_lines = NULL;
 }
@@ -1401,9 +1401,9 @@ static void load_tag_budgets(struct ld *ld, const struct node *n)
         enum fg_period per;
         if (dup_key(n, i))
             err_at(ld, k->line, path, "duplicate key");
-        else if (fg_key_norm_tags(k->text, norm, sizeof norm) < 0 || strchr(norm, ','))
+        else if (fg_keys_norm_tags(k->text, norm, sizeof norm) < 0 || strchr(norm, ','))
             err_at(ld, k->line, path, "a tag budget's key is one tag, k=v");
-        else if (v && fg_key_parse_budget(v, &t->limit_pico, &per) < 0)
+        else if (v && fg_keys_parse_budget(v, &t->limit_pico, &per) < 0)
             err_at(ld, n->kids[i + 1]->line, path,
                    "expected USD/period, e.g. 100/month or 5.50/day (got \"%.40s\")", v);
         else if (v) {
@@ -1468,7 +1468,7 @@ static void load_root(struct ld *ld, const struct node *root)
 
 /* Hands <cfg> to the caller when no error was recorded, else frees it. */
 static int finish(struct ld *ld, struct fg_config *cfg, struct fg_config **out,
-                  struct fg_errlist *errs)
+                  struct fg_config_errlist *errs)
 {
     if (ld->errs.n) {
         flush_errors(ld, errs);
@@ -1482,7 +1482,7 @@ static int finish(struct ld *ld, struct fg_config *cfg, struct fg_config **out,
 
 /* Parses <buf> (from file <name>) into *out; the errors go to <errs>. */
 static int load_text(struct ld *ld, const char *name, const char *buf, size_t len,
-                     struct fg_config **out, struct fg_errlist *errs)
+                     struct fg_config **out, struct fg_config_errlist *errs)
 {
     struct fg_config *cfg = NULL;
     struct node *root = NULL;
@@ -1522,13 +1522,13 @@ static void anchor_storage(struct fg_config *c, const char *path)
     c->storage = s;
 }
 
-int fg_config_load(const char *path, struct fg_config **out, struct fg_errlist *errs)
+int fg_config_load(const char *path, struct fg_config **out, struct fg_config_errlist *errs)
 {
     return fg_config_load_opts(path, 0, out, errs);
 }
 
 int fg_config_load_opts(const char *path, int flags, struct fg_config **out,
-                        struct fg_errlist *errs)
+                        struct fg_config_errlist *errs)
 {
     struct ld ld = {.file = path ? path : "(none)",
                     .lenient_env = (flags & FG_CONFIG_NO_SECRETS) != 0};
@@ -1546,7 +1546,7 @@ int fg_config_load_opts(const char *path, int flags, struct fg_config **out,
 }
 
 int fg_config_load_buffer(const char *name, const char *buf, size_t len, struct fg_config **out,
-                          struct fg_errlist *errs)
+                          struct fg_config_errlist *errs)
 {
     struct ld ld = {.file = name ? name : "(buffer)"};
     *out = NULL;
@@ -1670,7 +1670,7 @@ static void server_from_env(struct ld *ld, struct fg_config *c)
     }
 }
 
-int fg_config_defaults(struct fg_config **out, struct fg_errlist *errs)
+int fg_config_defaults(struct fg_config **out, struct fg_config_errlist *errs)
 {
     struct ld ld = {.file = BUILTIN_FILE};
     struct fg_config *c = ld.cfg = config_new(NULL);

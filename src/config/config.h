@@ -196,26 +196,26 @@ struct fg_config {
 };
 
 /* Growable list of error lines; owned by the caller. */
-struct fg_errlist {
+struct fg_config_errlist {
     char **lines;
     size_t n;
 };
-void fg_errlist_add(struct fg_errlist *l, const char *fmt, ...)
+void fg_config_errlist_add(struct fg_config_errlist *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void fg_errlist_free(struct fg_errlist *l);
+void fg_config_errlist_free(struct fg_config_errlist *l);
 
-int fg_config_load(const char *path, struct fg_config **out, struct fg_errlist *errs);
+int fg_config_load(const char *path, struct fg_config **out, struct fg_config_errlist *errs);
 /* As fg_config_load; flags FG_CONFIG_NO_SECRETS: an unset `env:` variable
  * is no error and the value stays the literal "env:NAME" (for commands that
  * only read storage: report, keys). */
 #define FG_CONFIG_NO_SECRETS 1
 int fg_config_load_opts(const char *path, int flags, struct fg_config **out,
-                        struct fg_errlist *errs);
+                        struct fg_config_errlist *errs);
 /* As fg_config_load, from YAML text in memory; `name` is the file name used
  * in messages (and in cfg->path). */
 int fg_config_load_buffer(const char *name, const char *buf, size_t len, struct fg_config **out,
-                          struct fg_errlist *errs);
-int fg_config_defaults(struct fg_config **out, struct fg_errlist *errs);
+                          struct fg_config_errlist *errs);
+int fg_config_defaults(struct fg_config **out, struct fg_config_errlist *errs);
 void fg_config_free(struct fg_config *cfg);
 
 /* Lookups; NULL when absent.  Linear scans are fine: called once per

@@ -1,6 +1,8 @@
 /* arena.c — see arena.h. */
 #include "arena.h"
 
+#include "assert.h"
+
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -37,6 +39,7 @@ static struct fg_arena_block *block_get(size_t cap)
 
 static void block_put(struct fg_arena_block *b)
 {
+    FG_DASSERT(cached >= 0 && cached <= ARENA_CACHE);
     if (b->cap == ARENA_BLOCK && cached < ARENA_CACHE) {
         b->next = cache;
         cache = b;
@@ -98,6 +101,7 @@ void fg_arena_init(struct fg_arena *a)
 
 void *fg_arena_alloc(struct fg_arena *a, size_t n)
 {
+    FG_ASSERT(n <= SIZE_MAX - 15);   /* a size this large is a caller's overflow */
     n = (n + 15) & ~(size_t)15;
     if (!a->head || a->used + n > a->cap) {
         size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
@@ -110,7 +114,9 @@ void *fg_arena_alloc(struct fg_arena *a, size_t n)
     }
     void *p = a->cur + a->used;
     a->used += n;
+    FG_DASSERT(a->used <= a->cap && ((uintptr_t)p & 15) == 0);
     return p;
+
 }
 
 char *fg_arena_strndup(struct fg_arena *a, const char *s, size_t n)

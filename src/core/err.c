@@ -25,14 +25,16 @@ int fg_err_status_of(enum fg_err_class cls)
     return 500;
 }
 
-int fg_err_set(struct fg_err *e, enum fg_err_class cls, const char *param,
+int fg_err_set(struct fg_err *e, enum fg_err_class cls, const char *param, const char *code,
                const char *fmt, ...)
 {
     if (!e)
         return -1;
     e->cls = cls;
     e->status = fg_err_status_of(cls);
-    e->code[0] = '\0';
+    /* codes are ours (literals), never client input: copied as they are */
+    snprintf(e->code, sizeof e->code, "%s", code ? code : "");
+
     const char *p = param ? param : "";
     fg_redact(p, strlen(p), e->param, sizeof e->param);
     /* messages echo client input (names, values): redacted (redact.h) */

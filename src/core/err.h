@@ -34,9 +34,12 @@ struct fg_err {
     char msg[400];
 };
 
-/* Fill e; returns -1 so callers can `return fg_err_set(...)`. */
-int fg_err_set(struct fg_err *e, enum fg_err_class cls, const char *param,
-               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Fill e: its class (and so status), the offending param, the machine
+ * `code` ("model_not_found"; NULL for none) and the message; returns -1 so
+ * callers can `return fg_err_set(...)`. */
+int fg_err_set(struct fg_err *e, enum fg_err_class cls, const char *param, const char *code,
+               const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 int fg_err_status_of(enum fg_err_class cls);
 void fg_err_clear(struct fg_err *e);
 

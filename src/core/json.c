@@ -4,6 +4,7 @@
 #include "json.h"
 
 #include "arena.h"
+#include "assert.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ static int push(struct fg_json *j, uint32_t type, size_t start)
         j->cap = j->cap ? j->cap * 2 : 256;
         j->t = fg_xrealloc(j->t, (size_t)j->cap * sizeof *j->t);
     }
+    FG_DASSERT(j->n < j->cap && start < UINT32_MAX);
     struct fg_jtok *t = &j->t[j->n];
     t->start = (uint32_t)start;
     t->end = (uint32_t)start;
@@ -649,6 +651,7 @@ int fg_json_parse(struct fg_json *j, const char *s, size_t n)
             i++;
             want = VALUE;
         } else { /* COMMA_OR_CLOSE */
+            FG_DASSERT(depth > 0 && stack[depth - 1] < j->n);
             struct fg_jtok *top = &j->t[stack[depth - 1]];
             char close = top->type == FG_J_OBJ ? '}' : ']';
             if (c == ',') {
@@ -675,6 +678,7 @@ int fg_json_parse(struct fg_json *j, const char *s, size_t n)
     }
     if (want != DONE)
         return fail(j, n, j->n ? "unexpected end of document" : "empty document");
+    FG_DASSERT(depth == 0 && j->n > 0 && j->t[0].next == j->n);
     j->esc_keys = key_esc;
     return 0;
 }
@@ -692,13 +696,17 @@ void fg_json_free(struct fg_json *j)
 
 int fg_json_child(const struct fg_json *j, int i)
 {
-    if (i < 0 || (j->t[i].type != FG_J_OBJ && j->t[i].type != FG_J_ARR))
+    if (i < 0)
+        return -1;
+    FG_DASSERT((uint32_t)i < j->n);
+    if (j->t[i].type != FG_J_OBJ && j->t[i].type != FG_J_ARR)
         return -1;
     return (uint32_t)(i + 1) < j->t[i].next ? i + 1 : -1;
 }
 
 int fg_json_sibling(const struct fg_json *j, int p, int i)
 {
+    FG_DASSERT(p >= 0 && i > p && (uint32_t)i < j->n);
     uint32_t nx = j->t[i].next;
     return nx < j->t[p].next ? (int)nx : -1;
 }
@@ -758,6 +766,7 @@ bool fg_json_member_span(const struct fg_json *j, int obj, const char *key, uint
     if (v < 0)
         return false;
     int k = v - 1;                       /* a value's key is the token before it */
+    FG_DASSERT(k > obj && j->t[k].type == FG_J_STR);
     uint32_t a = j->t[k].start, b = j->t[v].end, e = b;
     while (e < j->len && (j->src[e] == ' ' || j->src[e] == '\n' || j->src[e] == '\r' ||
                           j->src[e] == '\t'))
@@ -804,6 +813,7 @@ bool fg_json_str_eq(const struct fg_json *j, int i, const char *s)
 
 const char *fg_json_raw_str(const struct fg_json *j, int i, size_t *len)
 {
+    FG_DASSERT(i >= 0 && (uint32_t)i < j->n && j->t[i].type == FG_J_STR);
     *len = j->t[i].end - j->t[i].start - 2;
     return j->src + j->t[i].start + 1;
 }
@@ -854,6 +864,8 @@ char *fg_json_splice(const char *src, size_t len, const struct fg_json_edit *e, 
     char *out = fg_xmalloc(total + 1), *o = out;
     size_t pos = 0;
     for (size_t k = 0; k < ne; k++) {
+        /* edits are sorted, disjoint and inside src */
+        FG_ASSERT(e[k].start >= pos && e[k].start <= e[k].end && e[k].end <= len);
         memcpy(o, src + pos, e[k].start - pos);
         o += e[k].start - pos;
         memcpy(o, e[k].text, e[k].text_len);
@@ -862,7 +874,9 @@ char *fg_json_splice(const char *src, size_t len, const struct fg_json_edit *e, 
     }
     memcpy(o, src + pos, len - pos);
     o += len - pos;
+    FG_ASSERT((size_t)(o - out) == total);
     *o = '\0';
+
     *out_len = total;
     return out;
 }

@@ -1,9 +1,9 @@
 /* log.c — see log.h. */
 #include "log.h"
 
+#include "assert.h"
 #include "redact.h"
 
-#include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -66,7 +66,7 @@ static bool c1_control(const unsigned char *p, size_t left)
 
 size_t fg_log_escape(const char *in, size_t n, char *out, size_t cap)
 {
-    assert(cap > 0);
+    FG_ASSERT(cap > 0);
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)in;
     size_t o = 0;

@@ -1,6 +1,8 @@
 /* period.c — see period.h. */
 #include "period.h"
 
+#include "assert.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -44,8 +46,12 @@ int64_t fg_period_start(enum fg_period p, int64_t t_ms)
     int64_t y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
-    return days_from_civil(y, m, 1) * DAY_MS;
+    FG_DASSERT(m >= 1 && m <= 12 && d >= 1 && d <= 31);
+    int64_t start = days_from_civil(y, m, 1) * DAY_MS;
+    FG_DASSERT(start <= t_ms && t_ms - start < 31 * DAY_MS);
+    return start;
 }
+
 
 int64_t fg_period_next(enum fg_period p, int64_t t_ms)
 {
@@ -76,7 +82,7 @@ int fg_period_parse(const char *s, enum fg_period *p)
     return 0;
 }
 
-const char *fg_time_rfc3339(int64_t t_ms, char *buf, size_t n)
+const char *fg_period_rfc3339(int64_t t_ms, char *buf, size_t n)
 {
     int64_t days = floor_div(t_ms, DAY_MS), y;
     int64_t ms = t_ms - days * DAY_MS;

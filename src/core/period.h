@@ -21,6 +21,6 @@ const char *fg_period_name(enum fg_period p);
 /* "day"/"daily" | "month"/"monthly" → 0 with *p set, else -1. */
 int fg_period_parse(const char *s, enum fg_period *p);
 /* "2026-12-01T00:00:00Z" (whole seconds, UTC) into buf. */
-const char *fg_time_rfc3339(int64_t t_ms, char *buf, size_t n);
+const char *fg_period_rfc3339(int64_t t_ms, char *buf, size_t n);
 
 #endif

@@ -6,6 +6,7 @@
 #include "redact.h"
 
 #include "arena.h"
+#include "assert.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ void fg_redact_add_secret(const char *s)
     for (int i = 0; i < nsecrets; i++)
         if (secret_len[i] == n && !memcmp(secrets[i], s, n))
             return;
+    FG_ASSERT(nsecrets >= 0 && nsecrets < MAX_SECRETS);
     secrets[nsecrets] = fg_xstrdup(s);
     secret_len[nsecrets++] = n;
 }
@@ -49,6 +51,7 @@ static void put(struct out *o, const char *s, size_t n)
 {
     if (o->cap && o->len < o->cap - 1) {
         size_t room = o->cap - 1 - o->len;
+        FG_DASSERT(o->buf != NULL);
         memcpy(o->buf + o->len, s, n < room ? n : room);
     }
     o->len += n;
@@ -293,11 +296,16 @@ size_t fg_redact(const char *in, size_t n, char *out, size_t cap)
     /* A mark can make more text recognisable (a value that ran over a name,
      * a URL seen once a value is gone): pass again until nothing changes. */
     char *cur = fg_xmalloc(len + 1);
-    pass(in, n, cur, len + 1, &hits);
+    size_t again = pass(in, n, cur, len + 1, &hits);
+    FG_ASSERT(again == len);   /* the same input gives the same output */
+    (void)again;
     for (int k = 0; k < 8; k++) {
         size_t nl = pass(cur, len, NULL, 0, &hits);
         char *nx = fg_xmalloc(nl + 1);
-        pass(cur, len, nx, nl + 1, &hits);
+        size_t wrote = pass(cur, len, nx, nl + 1, &hits);
+        FG_ASSERT(wrote == nl);
+        (void)wrote;
+
         bool same = nl == len && !memcmp(nx, cur, len);
         free(cur);
         cur = nx;

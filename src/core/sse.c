@@ -4,6 +4,7 @@
 #include "sse.h"
 
 #include "arena.h"
+#include "assert.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ static void data_append(struct fg_sse *p, const char *s, size_t n)
     }
     memcpy(p->data + p->dlen, s, n);
     p->dlen += n;
+    FG_DASSERT(p->dlen < p->dcap);
     p->data[p->dlen] = '\0';
 }
 
@@ -101,6 +103,7 @@ int fg_sse_feed(struct fg_sse *p, const char *bytes, size_t n, fg_sse_cb cb, voi
         if (!e)
             break;
         struct fg_sse_event ev;
+        FG_DASSERT(e <= p->len - off);
         decode(p, p->buf + off, e, &ev);
         off += e;
         p->events++;
@@ -109,7 +112,9 @@ int fg_sse_feed(struct fg_sse *p, const char *bytes, size_t n, fg_sse_cb cb, voi
             break;
         }
     }
+    FG_ASSERT(off <= p->len && p->len <= p->cap);
     memmove(p->buf, p->buf + off, p->len - off);
+
     p->len -= off;
     if (rc == 0 && p->max_event && p->len > p->max_event)
         return -1;

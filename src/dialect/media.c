@@ -1,9 +1,9 @@
 /* media.c — see media.h. */
 #include "media.h"
 
+#include "assert.h"
 #include "price.h"
 
-#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -421,7 +421,7 @@ int64_t fg_media_tokens(const struct fg_media *m, const char *model, enum fg_dia
 {
     const struct profile *p = d == FG_DIALECT_OPENAI ? openai_profile(model) : NULL;
     int64_t sum = 0;
-    assert(m->n >= 0 && m->n <= FG_MEDIA_MAX);
+    FG_ASSERT(m->n >= 0 && m->n <= FG_MEDIA_MAX);
     for (int i = 0; i < m->n; i++) {
         struct fg_media_item it = m->item[i];   /* products stay far from overflow */
         it.w = it.w > SIDE_MAX ? SIDE_MAX : it.w;

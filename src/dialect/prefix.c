@@ -2,6 +2,7 @@
 #include "prefix.h"
 
 #include "arena.h"
+#include "assert.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -87,6 +88,7 @@ static void feed_object(struct hasher *s, const struct fg_json *j, int i)
     for (int k = fg_json_child(j, i); k >= 0; k = fg_json_sibling(j, i, (int)j->t[k].next)) {
         if (ignored_key(j, k))
             continue;
+        FG_DASSERT(c < n);   /* m holds one entry per member */
         m[c].key = fg_json_raw_str(j, k, &m[c].kl);
         m[c++].k = k;
     }
@@ -134,6 +136,7 @@ uint64_t fg_prefix_canon_hash(const struct fg_json *j, int i, uint64_t seed, int
 static void boundary(struct fg_prefix *p, struct hasher *s, enum fg_prefix_part part, int tok)
 {
     int b = p->n < FG_PREFIX_MAX_BOUNDARIES ? p->n++ : FG_PREFIX_MAX_BOUNDARIES - 1;
+    FG_DASSERT(b >= 0 && p->n <= FG_PREFIX_MAX_BOUNDARIES);
     p->hash[b] = s->h;
     p->tokens[b] = (s->bytes + 3) / 4;
     p->part[b] = (uint8_t)part;
@@ -208,7 +211,7 @@ static struct {
     uint64_t hash[SLOTS];
     int64_t seen_ms[SLOTS];
     int64_t gap_ms[SLOTS];     /* smoothed gap between sightings */
-} T = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} g_prefix = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Look h up (filling its last sighting and smoothed gap); if absent, take
  * the stalest slot of its probe window. */
@@ -217,23 +220,24 @@ static void touch(uint64_t h, int64_t now_ms, int64_t *prev_ms, int64_t *gap_ms)
     uint32_t base = (uint32_t)(h ^ (h >> 32)) & (SLOTS - 1), victim = base;
     for (uint32_t k = 0; k < PROBE; k++) {
         uint32_t i = (base + k) & (SLOTS - 1);
-        if (T.hash[i] == h && T.seen_ms[i]) {
-            int64_t prev = T.seen_ms[i] <= now_ms ? T.seen_ms[i] : now_ms;
+        FG_DASSERT(i < SLOTS);
+        if (g_prefix.hash[i] == h && g_prefix.seen_ms[i]) {
+            int64_t prev = g_prefix.seen_ms[i] <= now_ms ? g_prefix.seen_ms[i] : now_ms;
             int64_t gap = now_ms - prev;
             /* a new gap weighs a quarter: recent rhythm wins, one outlier doesn't */
-            T.gap_ms[i] = T.gap_ms[i] ? (3 * T.gap_ms[i] + gap) / 4 : gap;
-            if (now_ms > T.seen_ms[i])
-                T.seen_ms[i] = now_ms;   /* never move backwards */
+            g_prefix.gap_ms[i] = g_prefix.gap_ms[i] ? (3 * g_prefix.gap_ms[i] + gap) / 4 : gap;
+            if (now_ms > g_prefix.seen_ms[i])
+                g_prefix.seen_ms[i] = now_ms;   /* never move backwards */
             *prev_ms = prev;
-            *gap_ms = T.gap_ms[i];
+            *gap_ms = g_prefix.gap_ms[i];
             return;
         }
-        if (T.seen_ms[i] < T.seen_ms[victim])
+        if (g_prefix.seen_ms[i] < g_prefix.seen_ms[victim])
             victim = i;
     }
-    T.hash[victim] = h;
-    T.seen_ms[victim] = now_ms;
-    T.gap_ms[victim] = 0;
+    g_prefix.hash[victim] = h;
+    g_prefix.seen_ms[victim] = now_ms;
+    g_prefix.gap_ms[victim] = 0;
     *prev_ms = 0;
     *gap_ms = 0;
 }
@@ -241,21 +245,23 @@ static void touch(uint64_t h, int64_t now_ms, int64_t *prev_ms, int64_t *gap_ms)
 int64_t fg_prefix_seen(struct fg_prefix *p, int64_t now_ms, int64_t window_ms)
 {
     int64_t repeated = 0;
-    pthread_mutex_lock(&T.mu);
+    FG_ASSERT(p->n >= 0 && p->n <= FG_PREFIX_MAX_BOUNDARIES);
+    pthread_mutex_lock(&g_prefix.mu);
     for (int b = 0; b < p->n; b++) {
+
         touch(p->hash[b], now_ms, &p->prev_ms[b], &p->gap_ms[b]);
         if (p->prev_ms[b] && now_ms - p->prev_ms[b] <= window_ms)
             repeated = p->tokens[b];   /* boundaries grow: the last hit is the longest */
     }
-    pthread_mutex_unlock(&T.mu);
+    pthread_mutex_unlock(&g_prefix.mu);
     return repeated;
 }
 
 void fg_prefix_reset(void)
 {
-    pthread_mutex_lock(&T.mu);
-    memset(T.hash, 0, sizeof T.hash);
-    memset(T.seen_ms, 0, sizeof T.seen_ms);
-    memset(T.gap_ms, 0, sizeof T.gap_ms);
-    pthread_mutex_unlock(&T.mu);
+    pthread_mutex_lock(&g_prefix.mu);
+    memset(g_prefix.hash, 0, sizeof g_prefix.hash);
+    memset(g_prefix.seen_ms, 0, sizeof g_prefix.seen_ms);
+    memset(g_prefix.gap_ms, 0, sizeof g_prefix.gap_ms);
+    pthread_mutex_unlock(&g_prefix.mu);
 }

@@ -44,25 +44,25 @@ struct fg_dialect_ops {
     const char *const *forward_headers;
 };
 
-extern const struct fg_dialect_ops fg_dialect_openai;
-extern const struct fg_dialect_ops fg_dialect_anthropic;
+extern const struct fg_dialect_ops fg_provider_openai;
+extern const struct fg_dialect_ops fg_provider_anthropic;
 /* OpenAI's Responses API (provider_responses.c): wire dialect OpenAI, its
  * own request shape, events and usage object. */
-extern const struct fg_dialect_ops fg_dialect_responses;
+extern const struct fg_dialect_ops fg_provider_responses;
 
-const struct fg_dialect_ops *fg_dialect_ops(enum fg_dialect d);
+const struct fg_dialect_ops *fg_provider_ops(enum fg_dialect d);
 /* The adapter that talks to a provider of wire dialect `wire` for this
  * call: a Responses call stays a Responses call on an OpenAI provider. */
-const struct fg_dialect_ops *fg_dialect_for(const struct fg_call *c, enum fg_dialect wire);
+const struct fg_dialect_ops *fg_provider_for(const struct fg_call *c, enum fg_dialect wire);
 /* The shape of the call's request body (FG_DIALECT_RESPONSES for the
  * Responses API), for the modules that read bodies. */
-enum fg_dialect fg_call_shape(const struct fg_call *c);
+enum fg_dialect fg_provider_call_shape(const struct fg_call *c);
 /* OpenAI's error "type" for a class, and its error body (shared by the
  * Chat Completions and Responses adapters). */
-const char *fg_openai_error_type(enum fg_err_class cls);
-void fg_openai_error_body(const struct fg_err *e, struct evbuffer *out);
+const char *fg_provider_openai_error_type(enum fg_err_class cls);
+void fg_provider_openai_error_body(const struct fg_err *e, struct evbuffer *out);
 
 /* Shared helpers for adapters. */
-struct curl_slist *fg_header_add(struct curl_slist *h, const char *name, const char *value);
+struct curl_slist *fg_provider_header_add(struct curl_slist *h, const char *name, const char *value);
 
 #endif

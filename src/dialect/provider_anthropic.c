@@ -18,23 +18,24 @@ static int an_check_messages(const struct fg_json *j, struct fg_err *e)
 {
     int v = fg_json_get(j, 0, "messages");
     if (v < 0)
-        return fg_err_set(e, FG_E_INVALID, "messages", "messages: Field required");
+        return fg_err_set(e, FG_E_INVALID, "messages", NULL, "messages: Field required");
     if (fg_json_type(j, v) != FG_J_ARR)
-        return fg_err_set(e, FG_E_INVALID, "messages", "messages: Input should be a valid list");
+        return fg_err_set(e, FG_E_INVALID, "messages", NULL,
+                          "messages: Input should be a valid list");
     size_t i = 0;
     for (int m = fg_json_child(j, v); m >= 0; m = fg_json_sibling(j, v, m), i++) {
         int role = fg_json_get(j, m, "role");
         char p[48];
         snprintf(p, sizeof p, "messages.%zu.role", i);
         if (fg_json_type(j, role) != FG_J_STR)
-            return fg_err_set(e, FG_E_INVALID, p, "%s: Field required", p);
+            return fg_err_set(e, FG_E_INVALID, p, NULL, "%s: Field required", p);
         if (!fg_json_str_eq(j, role, "user") && !fg_json_str_eq(j, role, "assistant") &&
             !fg_json_str_eq(j, role, "system"))
-            return fg_err_set(e, FG_E_INVALID, p,
+            return fg_err_set(e, FG_E_INVALID, p, NULL,
                               "%s: Input should be 'user' or 'assistant'", p);
         if (fg_json_get(j, m, "content") < 0) {
             snprintf(p, sizeof p, "messages.%zu.content", i);
-            return fg_err_set(e, FG_E_INVALID, p, "%s: Field required", p);
+            return fg_err_set(e, FG_E_INVALID, p, NULL, "%s: Field required", p);
         }
     }
     return 0;
@@ -45,20 +46,20 @@ static int an_validate(const struct fg_call *c, struct fg_err *e)
     const struct fg_json *j = &c->body;
     int v = fg_json_get(j, 0, "model");
     if (v < 0)
-        return fg_err_set(e, FG_E_INVALID, "model", "model: Field required");
+        return fg_err_set(e, FG_E_INVALID, "model", NULL, "model: Field required");
     if (fg_json_type(j, v) != FG_J_STR)
-        return fg_err_set(e, FG_E_INVALID, "model", "model: Input should be a valid string");
+        return fg_err_set(e, FG_E_INVALID, "model", NULL, "model: Input should be a valid string");
     if (c->endpoint == FG_EP_MESSAGES) {
         int64_t mt;
         v = fg_json_get(j, 0, "max_tokens");
         if (v < 0)
-            return fg_err_set(e, FG_E_INVALID, "max_tokens", "max_tokens: Field required");
+            return fg_err_set(e, FG_E_INVALID, "max_tokens", NULL, "max_tokens: Field required");
         if (!fg_json_int(j, v, &mt) || mt < 0)
-            return fg_err_set(e, FG_E_INVALID, "max_tokens",
+            return fg_err_set(e, FG_E_INVALID, "max_tokens", NULL,
                               "max_tokens: Input should be a valid non-negative integer");
         v = fg_json_get(j, 0, "stream");
         if (v >= 0 && fg_json_type(j, v) != FG_J_TRUE && fg_json_type(j, v) != FG_J_FALSE)
-            return fg_err_set(e, FG_E_INVALID, "stream",
+            return fg_err_set(e, FG_E_INVALID, "stream", NULL,
                               "stream: Input should be a valid boolean");
     }
     return an_check_messages(j, e);
@@ -88,7 +89,7 @@ static json_t *an_error_json(const struct fg_err *e)
 static void an_error_body(const struct fg_err *e, struct evbuffer *out)
 {
     json_t *j = an_error_json(e);
-    fg_dump_json(j, out);
+    fg_reply_dump_json(j, out);
     json_decref(j);
 }
 
@@ -126,16 +127,16 @@ static void an_upstream_headers(const struct fg_call *c, struct curl_slist **h)
 {
     const char *ver = c->client_version ? c->client_version
                                         : c->provider->anthropic_version;
-    *h = fg_header_add(*h, "anthropic-version", ver);
+    *h = fg_provider_header_add(*h, "anthropic-version", ver);
     const char *key = c->provider->api_key;
     if (!key)
         return;
     if (strcmp(ver, BEARER_SINCE) >= 0) {
         char auth[512];
         snprintf(auth, sizeof auth, "Bearer %s", key);
-        *h = fg_header_add(*h, "Authorization", auth);
+        *h = fg_provider_header_add(*h, "Authorization", auth);
     } else {
-        *h = fg_header_add(*h, "x-api-key", key);
+        *h = fg_provider_header_add(*h, "x-api-key", key);
     }
 }
 
@@ -143,7 +144,7 @@ static const char *const an_forward[] = {"anthropic-beta", "anthropic-user-profi
                                          "anthropic-workspace-id", "traceparent",
                                          "tracestate", NULL};
 
-const struct fg_dialect_ops fg_dialect_anthropic = {
+const struct fg_dialect_ops fg_provider_anthropic = {
     .dialect = FG_DIALECT_ANTHROPIC,
     .name = "anthropic",
     .validate = an_validate,

@@ -24,30 +24,30 @@ static int role_ok(const char *r)
 static int check_messages(const struct fg_json *j, int msgs, struct fg_err *e)
 {
     if (msgs < 0)
-        return fg_err_set(e, FG_E_INVALID, "messages",
+        return fg_err_set(e, FG_E_INVALID, "messages", NULL,
                           "Missing required parameter: 'messages'.");
     if (fg_json_type(j, msgs) != FG_J_ARR)
-        return fg_err_set(e, FG_E_INVALID, "messages",
+        return fg_err_set(e, FG_E_INVALID, "messages", NULL,
                           "Invalid type for 'messages': expected an array.");
     if (fg_json_child(j, msgs) < 0)
-        return fg_err_set(e, FG_E_INVALID, "messages",
+        return fg_err_set(e, FG_E_INVALID, "messages", NULL,
                           "Invalid 'messages': empty array. Expected an array with minimum length 1.");
     size_t i = 0;
     for (int m = fg_json_child(j, msgs); m >= 0; m = fg_json_sibling(j, msgs, m), i++) {
         char p[48];
         snprintf(p, sizeof p, "messages[%zu]", i);
         if (fg_json_type(j, m) != FG_J_OBJ)
-            return fg_err_set(e, FG_E_INVALID, p,
+            return fg_err_set(e, FG_E_INVALID, p, NULL,
                               "Invalid type for '%s': expected an object.", p);
         int role = fg_json_get(j, m, "role");
         snprintf(p, sizeof p, "messages[%zu].role", i);
         if (fg_json_type(j, role) != FG_J_STR)
-            return fg_err_set(e, FG_E_INVALID, p,
+            return fg_err_set(e, FG_E_INVALID, p, NULL,
                               "Missing required parameter: '%s'.", p);
         char r[32];
         fg_json_str(j, role, r, sizeof r);
         if (!role_ok(r))
-            return fg_err_set(e, FG_E_INVALID, p,
+            return fg_err_set(e, FG_E_INVALID, p, NULL,
                               "Invalid value: '%s'. Supported values are: 'system', "
                               "'developer', 'user', 'assistant', 'tool' and 'function'.", r);
     }
@@ -64,21 +64,21 @@ static int check_types(const struct fg_json *j, struct fg_err *e)
 {
     int v = fg_json_get(j, 0, "stream");
     if (!(is_type(j, v, FG_J_TRUE) || fg_json_type(j, v) == FG_J_FALSE))
-        return fg_err_set(e, FG_E_INVALID, "stream",
+        return fg_err_set(e, FG_E_INVALID, "stream", NULL,
                           "Invalid type for 'stream': expected a boolean.");
     static const char *ints[] = {"max_tokens", "max_completion_tokens", "n", NULL};
     int64_t x;
     for (int i = 0; ints[i]; i++) {
         v = fg_json_get(j, 0, ints[i]);
         if (v >= 0 && fg_json_type(j, v) != FG_J_NULL && !fg_json_int(j, v, &x))
-            return fg_err_set(e, FG_E_INVALID, ints[i],
+            return fg_err_set(e, FG_E_INVALID, ints[i], NULL,
                               "Invalid type for '%s': expected an integer.", ints[i]);
     }
     if (!is_type(j, fg_json_get(j, 0, "stream_options"), FG_J_OBJ))
-        return fg_err_set(e, FG_E_INVALID, "stream_options",
+        return fg_err_set(e, FG_E_INVALID, "stream_options", NULL,
                           "Invalid type for 'stream_options': expected an object.");
     if (!is_type(j, fg_json_get(j, 0, "tools"), FG_J_ARR))
-        return fg_err_set(e, FG_E_INVALID, "tools",
+        return fg_err_set(e, FG_E_INVALID, "tools", NULL,
                           "Invalid type for 'tools': expected an array.");
     return 0;
 }
@@ -88,17 +88,17 @@ static int oa_validate(const struct fg_call *c, struct fg_err *e)
     const struct fg_json *j = &c->body;
     int model = fg_json_get(j, 0, "model");
     if (model < 0)
-        return fg_err_set(e, FG_E_INVALID, "model",
+        return fg_err_set(e, FG_E_INVALID, "model", NULL,
                           "Missing required parameter: 'model'.");
     if (fg_json_type(j, model) != FG_J_STR)
-        return fg_err_set(e, FG_E_INVALID, "model",
+        return fg_err_set(e, FG_E_INVALID, "model", NULL,
                           "Invalid type for 'model': expected a string.");
     if (check_types(j, e) < 0)
         return -1;
     return check_messages(j, fg_json_get(j, 0, "messages"), e);
 }
 
-const char *fg_openai_error_type(enum fg_err_class cls)
+const char *fg_provider_openai_error_type(enum fg_err_class cls)
 {
     switch (cls) {
     case FG_E_AUTH: return "invalid_request_error";
@@ -113,22 +113,22 @@ const char *fg_openai_error_type(enum fg_err_class cls)
 static json_t *oa_error_json(const struct fg_err *e)
 {
     return json_pack("{s:{s:s, s:s, s:o, s:o}}", "error",
-                     "message", e->msg, "type", fg_openai_error_type(e->cls),
+                     "message", e->msg, "type", fg_provider_openai_error_type(e->cls),
                      "param", e->param[0] ? json_string(e->param) : json_null(),
                      "code", e->code[0] ? json_string(e->code) : json_null());
 }
 
-void fg_openai_error_body(const struct fg_err *e, struct evbuffer *out)
+void fg_provider_openai_error_body(const struct fg_err *e, struct evbuffer *out)
 {
     json_t *j = oa_error_json(e);
-    fg_dump_json(j, out);
+    fg_reply_dump_json(j, out);
     json_decref(j);
 }
 
 static void oa_stream_error(const struct fg_err *e, struct evbuffer *out)
 {
     evbuffer_add(out, "data: ", 6);
-    fg_openai_error_body(e, out);
+    fg_provider_openai_error_body(e, out);
     evbuffer_add(out, "\n\n", 2);
 }
 
@@ -162,17 +162,17 @@ static void oa_upstream_headers(const struct fg_call *c, struct curl_slist **h)
     if (c->provider->api_key) {
         char auth[512];
         snprintf(auth, sizeof auth, "Bearer %s", c->provider->api_key);
-        *h = fg_header_add(*h, "Authorization", auth);
+        *h = fg_provider_header_add(*h, "Authorization", auth);
     }
 }
 
 static const char *const oa_forward[] = {"openai-beta", "traceparent", "tracestate", NULL};
 
-const struct fg_dialect_ops fg_dialect_openai = {
+const struct fg_dialect_ops fg_provider_openai = {
     .dialect = FG_DIALECT_OPENAI,
     .name = "openai",
     .validate = oa_validate,
-    .error_body = fg_openai_error_body,
+    .error_body = fg_provider_openai_error_body,
     .stream_error = oa_stream_error,
     .classify = oa_classify,
     .path = oa_path,
@@ -180,24 +180,24 @@ const struct fg_dialect_ops fg_dialect_openai = {
     .forward_headers = oa_forward,
 };
 
-const struct fg_dialect_ops *fg_dialect_ops(enum fg_dialect d)
+const struct fg_dialect_ops *fg_provider_ops(enum fg_dialect d)
 {
-    return d == FG_DIALECT_ANTHROPIC ? &fg_dialect_anthropic : &fg_dialect_openai;
+    return d == FG_DIALECT_ANTHROPIC ? &fg_provider_anthropic : &fg_provider_openai;
 }
 
-const struct fg_dialect_ops *fg_dialect_for(const struct fg_call *c, enum fg_dialect wire)
+const struct fg_dialect_ops *fg_provider_for(const struct fg_call *c, enum fg_dialect wire)
 {
-    if (c->in == &fg_dialect_responses && wire == FG_DIALECT_OPENAI)
-        return &fg_dialect_responses;
-    return fg_dialect_ops(wire);
+    if (c->in == &fg_provider_responses && wire == FG_DIALECT_OPENAI)
+        return &fg_provider_responses;
+    return fg_provider_ops(wire);
 }
 
-enum fg_dialect fg_call_shape(const struct fg_call *c)
+enum fg_dialect fg_provider_call_shape(const struct fg_call *c)
 {
-    return c->in == &fg_dialect_responses ? FG_DIALECT_RESPONSES : c->in->dialect;
+    return c->in == &fg_provider_responses ? FG_DIALECT_RESPONSES : c->in->dialect;
 }
 
-struct curl_slist *fg_header_add(struct curl_slist *h, const char *name, const char *value)
+struct curl_slist *fg_provider_header_add(struct curl_slist *h, const char *name, const char *value)
 {
     char line[1024];
     snprintf(line, sizeof line, "%s: %s", name, value);

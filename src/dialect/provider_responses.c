@@ -21,7 +21,7 @@ static bool opt_type(const struct fg_json *j, int v, enum fg_jtype t)
 
 static int bad_type(struct fg_err *e, const char *key, const char *what)
 {
-    return fg_err_set(e, FG_E_INVALID, key, "Invalid type for '%s': expected %s.", key, what);
+    return fg_err_set(e, FG_E_INVALID, key, NULL, "Invalid type for '%s': expected %s.", key, what);
 }
 
 /* The fields frugal reads must have the types it expects; the rest is the
@@ -31,7 +31,7 @@ static int rs_validate(const struct fg_call *c, struct fg_err *e)
     const struct fg_json *j = &c->body;
     int model = fg_json_get(j, 0, "model");
     if (model < 0)
-        return fg_err_set(e, FG_E_INVALID, "model", "Missing required parameter: 'model'.");
+        return fg_err_set(e, FG_E_INVALID, "model", NULL, "Missing required parameter: 'model'.");
     if (fg_json_type(j, model) != FG_J_STR)
         return bad_type(e, "model", "a string");
     int v = fg_json_get(j, 0, "stream");
@@ -54,7 +54,7 @@ static int rs_validate(const struct fg_call *c, struct fg_err *e)
     v = fg_json_get(j, 0, "max_output_tokens");
     int64_t x;
     if (v >= 0 && fg_json_type(j, v) != FG_J_NULL && (!fg_json_int(j, v, &x) || x < 1))
-        return fg_err_set(e, FG_E_INVALID, "max_output_tokens",
+        return fg_err_set(e, FG_E_INVALID, "max_output_tokens", NULL,
                           "Invalid 'max_output_tokens': expected a positive integer.");
     return 0;
 }
@@ -115,21 +115,21 @@ static enum fg_sse_kind rs_classify(const struct fg_sse_event *ev, struct fg_jso
 
 static const char *rs_path(enum fg_endpoint ep)
 {
-    return fg_dialect_openai.path(ep);
+    return fg_provider_openai.path(ep);
 }
 
 static void rs_upstream_headers(const struct fg_call *c, struct curl_slist **h)
 {
-    fg_dialect_openai.upstream_headers(c, h);
+    fg_provider_openai.upstream_headers(c, h);
 }
 
 static const char *const rs_forward[] = {"openai-beta", "traceparent", "tracestate", NULL};
 
-const struct fg_dialect_ops fg_dialect_responses = {
+const struct fg_dialect_ops fg_provider_responses = {
     .dialect = FG_DIALECT_OPENAI,
     .name = "openai-responses",
     .validate = rs_validate,
-    .error_body = fg_openai_error_body,
+    .error_body = fg_provider_openai_error_body,
     .stream_error = rs_stream_error,
     .classify = rs_classify,
     .path = rs_path,

@@ -1,7 +1,7 @@
 /* translate.c — helpers shared by the translators, and error bodies.
  * See translate.h for the contract; requests are in translate_req_*.c,
  * responses in translate_resp.c, streams in translate_stream.c. */
-#include "translate_int.h"
+#include "translate_internal.h"
 
 #include "usage.h"
 
@@ -60,7 +60,7 @@ void tr_dump_to(const json_t *v, struct evbuffer *out)
 
 /* ------------------------------------------------------- warnings, errors */
 
-void tr_warn(struct fg_tr_warnings *w, const char *fmt, ...)
+void tr_warn(struct fg_translate_warnings *w, const char *fmt, ...)
 {
     if (!w)
         return;
@@ -84,8 +84,7 @@ int tr_bad(struct fg_err *e, const char *param, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(m, sizeof m, fmt, ap);
     va_end(ap);
-    fg_err_set(e, FG_E_INVALID, param, "%s", m);
-    snprintf(e->code, sizeof e->code, "untranslatable_field");
+    fg_err_set(e, FG_E_INVALID, param, "untranslatable_field", "%s", m);
     return -1;
 }
 
@@ -329,7 +328,7 @@ static void describe_raw(struct tr_error *x, const char *body, size_t len)
              n ? ": " : "", snip);
 }
 
-int fg_tr_error(enum fg_dialect from, enum fg_dialect to, int status, const char *body,
+int fg_translate_error(enum fg_dialect from, enum fg_dialect to, int status, const char *body,
                 size_t len, struct evbuffer *out)
 {
     struct tr_error x = {.status = status >= 400 && status <= 599 ? status : 502};

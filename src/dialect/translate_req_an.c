@@ -6,15 +6,15 @@
  * role:"tool" message per result right after the assistant's tool_calls,
  * so a user turn becomes its tool messages first, then a user message with
  * whatever else it held. */
-#include "translate_int.h"
+#include "translate_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct an2oa {
-    const struct fg_tr_opts *o;
-    struct fg_tr_warnings *w;
+    const struct fg_translate_opts *o;
+    struct fg_translate_warnings *w;
     struct fg_err *e;
     json_t *in, *out;
     json_t *msgs;        /* OpenAI messages */
@@ -634,10 +634,10 @@ static int build(struct an2oa *t)
     return 0;
 }
 
-int fg_tr_request_an_to_oa(const struct fg_json *body, const struct fg_tr_opts *o, char **out,
-                           size_t *out_len, struct fg_tr_warnings *w, struct fg_err *e)
+int fg_translate_request_an_to_oa(const struct fg_json *body, const struct fg_translate_opts *o, char **out,
+                           size_t *out_len, struct fg_translate_warnings *w, struct fg_err *e)
 {
-    static const struct fg_tr_opts none = {.native_structured = true};
+    static const struct fg_translate_opts none = {.native_structured = true};
     struct an2oa t = {.o = o ? o : &none, .w = w, .e = e};
     *out = NULL;
     e->msg[0] = '\0';

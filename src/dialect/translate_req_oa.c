@@ -7,15 +7,15 @@
  * because Anthropic wants alternation), then tools / tool_choice /
  * response_format together (they interact: a forced tool stands in for a
  * JSON schema on models without native structured output). */
-#include "translate_int.h"
+#include "translate_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct oa2an {
-    const struct fg_tr_opts *o;
-    struct fg_tr_warnings *w;
+    const struct fg_translate_opts *o;
+    struct fg_translate_warnings *w;
     struct fg_err *e;
     json_t *in;          /* the client's body */
     json_t *out;         /* the upstream body being built */
@@ -24,7 +24,7 @@ struct oa2an {
     json_t *oc;          /* output_config, NULL until needed */
 };
 
-static const char *an_version(const struct fg_tr_opts *o)
+static const char *an_version(const struct fg_translate_opts *o)
 {
     return o && o->anthropic_version ? o->anthropic_version : TR_AN_DEFAULT_VERSION;
 }
@@ -476,7 +476,7 @@ static int tool_choice(struct oa2an *t, json_t *tools_out, json_t **choice)
 }
 
 /* The forced tool's name: json_schema.name made a valid tool name. */
-static bool forced_name(const json_t *in, const struct fg_tr_opts *o, char *name, size_t n)
+static bool forced_name(const json_t *in, const struct fg_translate_opts *o, char *name, size_t n)
 {
     const json_t *rf = json_object_get(in, "response_format");
     const char *ty = tr_str(rf, "type");
@@ -497,7 +497,7 @@ static bool forced_name(const json_t *in, const struct fg_tr_opts *o, char *name
     return true;
 }
 
-bool fg_tr_forced_tool(const struct fg_json *body, const struct fg_tr_opts *o, char *name,
+bool fg_translate_forced_tool(const struct fg_json *body, const struct fg_translate_opts *o, char *name,
                        size_t n)
 {
     json_t *in = tr_load(body, 0);
@@ -797,10 +797,10 @@ static int build(struct oa2an *t)
     return 0;
 }
 
-int fg_tr_request_oa_to_an(const struct fg_json *body, const struct fg_tr_opts *o, char **out,
-                           size_t *out_len, struct fg_tr_warnings *w, struct fg_err *e)
+int fg_translate_request_oa_to_an(const struct fg_json *body, const struct fg_translate_opts *o, char **out,
+                           size_t *out_len, struct fg_translate_warnings *w, struct fg_err *e)
 {
-    static const struct fg_tr_opts none = {0};
+    static const struct fg_translate_opts none = {0};
     struct oa2an t = {.o = o ? o : &none, .w = w, .e = e};
     *out = NULL;
     t.in = tr_load(body, 0);

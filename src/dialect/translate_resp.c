@@ -3,7 +3,8 @@
  *
  * The client SDKs declare every key of their response types present
  * (nullable), so a synthesised body carries all of them. */
-#include "translate_int.h"
+#include "translate_internal.h"
+#include "vec.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -13,9 +14,9 @@
 
 static int malformed(struct fg_err *e, const char *what)
 {
-    fg_err_set(e, FG_E_UPSTREAM, NULL, "upstream provider returned a malformed response: %s",
+    fg_err_set(e, FG_E_UPSTREAM, NULL, "upstream_malformed",
+               "upstream provider returned a malformed response: %s",
                what);
-    snprintf(e->code, sizeof e->code, "upstream_malformed");
     return -1;
 }
 
@@ -28,12 +29,7 @@ struct strb {
 static void sb_add(struct strb *b, const char *s)
 {
     size_t k = strlen(s);
-    if (b->n + k + 1 > b->cap) {
-        b->cap = (b->n + k + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-        if (!b->s)
-            abort();    /* as fg_xrealloc: a gateway that cannot allocate cannot answer */
-    }
+    FG_VEC_RESERVE(b->s, b->n + k + 1, b->cap);
     memcpy(b->s + b->n, s, k + 1);
     b->n += k;
 }
@@ -110,7 +106,7 @@ static char *prefixed(const char *prefix, const char *id)
     return s;
 }
 
-int fg_tr_response_an_to_oa_forced(const struct fg_json *resp, const char *client_model,
+int fg_translate_response_an_to_oa_forced(const struct fg_json *resp, const char *client_model,
                                    const char *forced_tool, struct evbuffer *out,
                                    struct fg_err *e)
 {
@@ -141,10 +137,10 @@ int fg_tr_response_an_to_oa_forced(const struct fg_json *resp, const char *clien
     return 0;
 }
 
-int fg_tr_response_an_to_oa(const struct fg_json *resp, const char *client_model,
+int fg_translate_response_an_to_oa(const struct fg_json *resp, const char *client_model,
                             struct evbuffer *out, struct fg_err *e)
 {
-    return fg_tr_response_an_to_oa_forced(resp, client_model, NULL, out, e);
+    return fg_translate_response_an_to_oa_forced(resp, client_model, NULL, out, e);
 }
 
 /* ---------------------------------------------------- OpenAI → Anthropic */
@@ -208,7 +204,7 @@ static json_t *an_message_doc(const json_t *r, const char *model, json_t *blocks
     return doc;
 }
 
-int fg_tr_response_oa_to_an(const struct fg_json *resp, const char *client_model,
+int fg_translate_response_oa_to_an(const struct fg_json *resp, const char *client_model,
                             struct evbuffer *out, struct fg_err *e)
 {
     json_t *r = tr_load(resp, 0);

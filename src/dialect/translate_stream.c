@@ -5,7 +5,9 @@
  * more client frames at once.  The state kept is what framing needs: ids,
  * which Anthropic block is which OpenAI tool call (and back), the usage
  * seen so far and the stop reason waiting for its frame. */
-#include "translate_int.h"
+#include "translate_internal.h"
+#include "assert.h"
+#include "vec.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -15,7 +17,7 @@
 
 enum blk_kind { K_SKIP, K_TEXT, K_TOOL, K_FORCED };
 
-struct fg_tr_stream {
+struct fg_translate_stream {
     enum fg_dialect from, to;
     char *model, *forced, *id;
     bool include_usage;
@@ -46,12 +48,12 @@ static char *dupcat(const char *a, const char *b)
     return s;
 }
 
-struct fg_tr_stream *fg_tr_stream_new(enum fg_dialect from, enum fg_dialect to,
+struct fg_translate_stream *fg_translate_stream_new(enum fg_dialect from, enum fg_dialect to,
                                       const char *client_model, bool include_usage)
 {
     if (from == to)
         return NULL;
-    struct fg_tr_stream *s = calloc(1, sizeof *s);
+    struct fg_translate_stream *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
     s->from = from;
@@ -63,13 +65,13 @@ struct fg_tr_stream *fg_tr_stream_new(enum fg_dialect from, enum fg_dialect to,
     return s;
 }
 
-void fg_tr_stream_forced_tool(struct fg_tr_stream *s, const char *name)
+void fg_translate_stream_forced_tool(struct fg_translate_stream *s, const char *name)
 {
     free(s->forced);
     s->forced = name ? dupcat(name, "") : NULL;
 }
 
-void fg_tr_stream_free(struct fg_tr_stream *s)
+void fg_translate_stream_free(struct fg_translate_stream *s)
 {
     if (!s)
         return;
@@ -82,13 +84,13 @@ void fg_tr_stream_free(struct fg_tr_stream *s)
     free(s);
 }
 
-bool fg_tr_stream_closed(const struct fg_tr_stream *s)
+bool fg_translate_stream_closed(const struct fg_translate_stream *s)
 {
     return s->closed;
 }
 
 /* Client-dialect error frame; closes the stream. */
-static void error_frame(struct fg_tr_stream *s, const struct tr_error *x, enum fg_dialect from,
+static void error_frame(struct fg_translate_stream *s, const struct tr_error *x, enum fg_dialect from,
                         struct evbuffer *out)
 {
     json_t *doc = tr_error_doc(from, s->to, x);
@@ -99,7 +101,7 @@ static void error_frame(struct fg_tr_stream *s, const struct tr_error *x, enum f
     s->closed = true;
 }
 
-void fg_tr_stream_fail(struct fg_tr_stream *s, const struct fg_err *e, struct evbuffer *out)
+void fg_translate_stream_fail(struct fg_translate_stream *s, const struct fg_err *e, struct evbuffer *out)
 {
     if (s->closed)
         return;
@@ -113,7 +115,7 @@ void fg_tr_stream_fail(struct fg_tr_stream *s, const struct fg_err *e, struct ev
 
 /* ================================================= Anthropic → OpenAI */
 
-static json_t *oa_chunk(struct fg_tr_stream *s, json_t *delta, const char *finish)
+static json_t *oa_chunk(struct fg_translate_stream *s, json_t *delta, const char *finish)
 {
     json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:o}]}", "id",
                           s->id ? s->id : "chatcmpl-", "object", "chat.completion.chunk",
@@ -125,7 +127,7 @@ static json_t *oa_chunk(struct fg_tr_stream *s, json_t *delta, const char *finis
     return c;
 }
 
-static void oa_start(struct fg_tr_stream *s, struct evbuffer *out)
+static void oa_start(struct fg_translate_stream *s, struct evbuffer *out)
 {
     if (s->started)
         return;
@@ -133,7 +135,7 @@ static void oa_start(struct fg_tr_stream *s, struct evbuffer *out)
     tr_sse_oa(out, oa_chunk(s, json_pack("{s:s, s:s}", "role", "assistant", "content", ""), NULL));
 }
 
-static void oa_finish(struct fg_tr_stream *s, const char *finish, struct evbuffer *out)
+static void oa_finish(struct fg_translate_stream *s, const char *finish, struct evbuffer *out)
 {
     if (s->finish_sent)
         return;
@@ -141,7 +143,7 @@ static void oa_finish(struct fg_tr_stream *s, const char *finish, struct evbuffe
     tr_sse_oa(out, oa_chunk(s, json_object(), finish));
 }
 
-static void oa_close(struct fg_tr_stream *s, struct evbuffer *out)
+static void oa_close(struct fg_translate_stream *s, struct evbuffer *out)
 {
     oa_start(s, out);
     oa_finish(s, "stop", out);
@@ -156,21 +158,15 @@ static void oa_close(struct fg_tr_stream *s, struct evbuffer *out)
 }
 
 /* Grow the per-block tables to hold index i. */
-static int blk_reserve(struct fg_tr_stream *s, size_t i)
+static int blk_reserve(struct fg_translate_stream *s, size_t i)
 {
     if (i < s->nblk)
         return 0;
     if (i > 100000)
         return -1;      /* no real message has that many blocks */
     size_t n = i + 8;
-    unsigned char *k = realloc(s->kind, n);
-    if (!k)
-        return -1;
-    s->kind = k;
-    int *t = realloc(s->tool, n * sizeof *t);
-    if (!t)
-        return -1;
-    s->tool = t;
+    FG_VEC_RESIZE(s->kind, n);
+    FG_VEC_RESIZE(s->tool, n);
     memset(s->kind + s->nblk, K_SKIP, n - s->nblk);
     s->nblk = n;
     return 0;
@@ -182,7 +178,7 @@ static json_t *tool_delta(int index, json_t *fields)
     return json_pack("{s:[o]}", "tool_calls", fields);
 }
 
-static void an_text(struct fg_tr_stream *s, const char *text, struct evbuffer *out)
+static void an_text(struct fg_translate_stream *s, const char *text, struct evbuffer *out)
 {
     if (!text || !*text)
         return;
@@ -190,13 +186,14 @@ static void an_text(struct fg_tr_stream *s, const char *text, struct evbuffer *o
     tr_sse_oa(out, oa_chunk(s, json_pack("{s:s}", "content", text), NULL));
 }
 
-static int an_block_start(struct fg_tr_stream *s, const json_t *d, struct evbuffer *out)
+static int an_block_start(struct fg_translate_stream *s, const json_t *d, struct evbuffer *out)
 {
     int64_t i;
     const json_t *cb = json_object_get(d, "content_block");
     const char *ty = tr_str(cb, "type");
     if (!tr_int(d, "index", &i) || i < 0 || blk_reserve(s, (size_t)i) < 0 || !ty)
         return -1;
+    FG_DASSERT((size_t)i < s->nblk);
     if (!strcmp(ty, "text")) {
         s->kind[i] = K_TEXT;
         an_text(s, tr_str(cb, "text"), out);
@@ -219,7 +216,7 @@ static int an_block_start(struct fg_tr_stream *s, const json_t *d, struct evbuff
     return 0;
 }
 
-static int an_block_delta(struct fg_tr_stream *s, const json_t *d, struct evbuffer *out)
+static int an_block_delta(struct fg_translate_stream *s, const json_t *d, struct evbuffer *out)
 {
     int64_t i;
     const json_t *delta = json_object_get(d, "delta");
@@ -238,7 +235,7 @@ static int an_block_delta(struct fg_tr_stream *s, const json_t *d, struct evbuff
     return 0;
 }
 
-static void an_message_delta(struct fg_tr_stream *s, const json_t *d, struct evbuffer *out)
+static void an_message_delta(struct fg_translate_stream *s, const json_t *d, struct evbuffer *out)
 {
     const json_t *delta = json_object_get(d, "delta");
     const char *stop = tr_str(delta, "stop_reason");
@@ -257,7 +254,7 @@ static void an_message_delta(struct fg_tr_stream *s, const json_t *d, struct evb
     oa_finish(s, finish, out);
 }
 
-static void an_message_start(struct fg_tr_stream *s, const json_t *d, struct evbuffer *out)
+static void an_message_start(struct fg_translate_stream *s, const json_t *d, struct evbuffer *out)
 {
     const json_t *m = json_object_get(d, "message");
     free(s->id);
@@ -266,7 +263,7 @@ static void an_message_start(struct fg_tr_stream *s, const json_t *d, struct evb
     oa_start(s, out);
 }
 
-static int an_event(struct fg_tr_stream *s, const char *name, const json_t *d,
+static int an_event(struct fg_translate_stream *s, const char *name, const json_t *d,
                     struct evbuffer *out)
 {
     if (!strcmp(name, "message_start")) {
@@ -292,7 +289,7 @@ static int an_event(struct fg_tr_stream *s, const char *name, const json_t *d,
     return 0;           /* content_block_stop, ping, unknown names */
 }
 
-static int from_anthropic(struct fg_tr_stream *s, const struct fg_sse_event *ev,
+static int from_anthropic(struct fg_translate_stream *s, const struct fg_sse_event *ev,
                           struct evbuffer *out)
 {
     if (!ev->data_len)
@@ -314,7 +311,7 @@ static int from_anthropic(struct fg_tr_stream *s, const struct fg_sse_event *ev,
 
 /* ================================================= OpenAI → Anthropic */
 
-static void an_start(struct fg_tr_stream *s, const char *chunk_id, struct evbuffer *out)
+static void an_start(struct fg_translate_stream *s, const char *chunk_id, struct evbuffer *out)
 {
     if (s->started)
         return;
@@ -332,7 +329,7 @@ static void an_start(struct fg_tr_stream *s, const char *chunk_id, struct evbuff
                                               msg));
 }
 
-static void an_close_block(struct fg_tr_stream *s, struct evbuffer *out)
+static void an_close_block(struct fg_translate_stream *s, struct evbuffer *out)
 {
     if (s->open < 0)
         return;
@@ -341,7 +338,7 @@ static void an_close_block(struct fg_tr_stream *s, struct evbuffer *out)
     s->open = -1;
 }
 
-static void an_open_block(struct fg_tr_stream *s, int kind, json_t *block, struct evbuffer *out)
+static void an_open_block(struct fg_translate_stream *s, int kind, json_t *block, struct evbuffer *out)
 {
     an_close_block(s, out);
     s->open = s->next_block++;
@@ -358,7 +355,7 @@ static void an_delta(struct evbuffer *out, int index, json_t *delta)
                         delta));
 }
 
-static void oa_text(struct fg_tr_stream *s, const char *text, struct evbuffer *out)
+static void oa_text(struct fg_translate_stream *s, const char *text, struct evbuffer *out)
 {
     if (!text || !*text)
         return;
@@ -369,24 +366,23 @@ static void oa_text(struct fg_tr_stream *s, const char *text, struct evbuffer *o
 }
 
 /* The Anthropic block of OpenAI tool index idx, or -1. */
-static int *tool_slot(struct fg_tr_stream *s, int64_t idx)
+static int *tool_slot(struct fg_translate_stream *s, int64_t idx)
 {
     if (idx < 0 || idx > 10000)
         return NULL;
     if ((size_t)idx >= s->ntool) {
         size_t n = (size_t)idx + 4;
-        int *t = realloc(s->tool_block, n * sizeof *t);
-        if (!t)
-            return NULL;
+        FG_VEC_RESIZE(s->tool_block, n);
         for (size_t k = s->ntool; k < n; k++)
-            t[k] = -1;
-        s->tool_block = t;
+            s->tool_block[k] = -1;
         s->ntool = n;
     }
+    FG_DASSERT((size_t)idx < s->ntool);
     return &s->tool_block[idx];
+
 }
 
-static int oa_tool_call(struct fg_tr_stream *s, const json_t *tc, struct evbuffer *out)
+static int oa_tool_call(struct fg_translate_stream *s, const json_t *tc, struct evbuffer *out)
 {
     int64_t idx = 0;
     tr_int(tc, "index", &idx);
@@ -412,7 +408,7 @@ static int oa_tool_call(struct fg_tr_stream *s, const json_t *tc, struct evbuffe
     return 0;
 }
 
-static int oa_choice(struct fg_tr_stream *s, const json_t *ch, struct evbuffer *out)
+static int oa_choice(struct fg_translate_stream *s, const json_t *ch, struct evbuffer *out)
 {
     const json_t *delta = json_object_get(ch, "delta");
     const char *refusal = tr_str(delta, "refusal");
@@ -434,7 +430,7 @@ static int oa_choice(struct fg_tr_stream *s, const json_t *ch, struct evbuffer *
     return 0;
 }
 
-static void an_finish(struct fg_tr_stream *s, struct evbuffer *out)
+static void an_finish(struct fg_translate_stream *s, struct evbuffer *out)
 {
     an_start(s, "", out);
     an_close_block(s, out);
@@ -451,7 +447,7 @@ static void an_finish(struct fg_tr_stream *s, struct evbuffer *out)
     s->closed = true;
 }
 
-static int from_openai(struct fg_tr_stream *s, const struct fg_sse_event *ev,
+static int from_openai(struct fg_translate_stream *s, const struct fg_sse_event *ev,
                        struct evbuffer *out)
 {
     if (!ev->data_len)
@@ -490,7 +486,7 @@ static int from_openai(struct fg_tr_stream *s, const struct fg_sse_event *ev,
 
 /* ======================================================== both ways */
 
-int fg_tr_stream_event(struct fg_tr_stream *s, const struct fg_sse_event *ev,
+int fg_translate_stream_event(struct fg_translate_stream *s, const struct fg_sse_event *ev,
                        struct evbuffer *out)
 {
     if (s->closed)
@@ -499,7 +495,7 @@ int fg_tr_stream_event(struct fg_tr_stream *s, const struct fg_sse_event *ev,
                                            : from_openai(s, ev, out);
 }
 
-void fg_tr_stream_end(struct fg_tr_stream *s, bool done, struct evbuffer *out)
+void fg_translate_stream_end(struct fg_translate_stream *s, bool done, struct evbuffer *out)
 {
     if (s->closed)
         return;
@@ -508,7 +504,7 @@ void fg_tr_stream_end(struct fg_tr_stream *s, bool done, struct evbuffer *out)
         struct fg_err e = {.status = 502};
         snprintf(e.code, sizeof e.code, "upstream_reset");
         snprintf(e.msg, sizeof e.msg, "upstream provider ended the stream before it was complete");
-        fg_tr_stream_fail(s, &e, out);
+        fg_translate_stream_fail(s, &e, out);
         return;
     }
     if (s->to == FG_DIALECT_OPENAI)

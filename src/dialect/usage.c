@@ -1,6 +1,8 @@
 /* usage.c — see usage.h. */
 #include "usage.h"
 
+#include "assert.h"
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -109,7 +111,11 @@ const char *fg_usage_problem(const struct fg_usage *u, int64_t max_in, int64_t m
     }
     /* every field is ≤ FG_USAGE_MAX, so these sums cannot overflow */
     const struct fg_tokens *t = &u->tok;
+    /* the readers refuse (u->bad) a negative count, so none reach here */
+    FG_DASSERT(t->input >= 0 && t->cache_read >= 0 && t->cache_write_5m >= 0 &&
+               t->cache_write_1h >= 0 && t->output >= 0);
     int64_t in = t->input + t->cache_read + t->cache_write_5m + t->cache_write_1h;
+
     int64_t in_cap = max_in > 0 && max_in < FG_USAGE_MAX ? max_in : FG_USAGE_MAX;
     int64_t out_cap = max_out > 0 && max_out < FG_USAGE_MAX ? max_out : FG_USAGE_MAX;
     if (in > in_cap) {

@@ -1,6 +1,8 @@
 /* budget.c — see budget.h. */
 #include "budget.h"
 
+#include "assert.h"
+
 #include <pthread.h>
 #include <string.h>
 
@@ -9,6 +11,9 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* Under lock: move b to the period containing now. */
 static void roll(struct fg_budget *b, int64_t now_ms)
 {
+    /* settle clamps at zero and reserve adds non-negative amounts, so a
+     * negative reservation means a counter was corrupted */
+    FG_ASSERT(b->reserved >= 0);
     int64_t ps = fg_period_start(b->period, now_ms);
     if (ps > b->period_start) {
         b->period_start = ps;
@@ -52,6 +57,7 @@ int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_
         n = FG_BUDGET_MAX_HOLD;
     if (amount < 0)
         amount = 0;
+    FG_ASSERT(n >= 0 && h);
     pthread_mutex_lock(&lock);
     for (int i = 0; i < n; i++) {
         roll(bs[i], now_ms);
@@ -69,6 +75,7 @@ int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_
         h->b[i] = bs[i];
         h->period_start[i] = bs[i]->period_start;
         bs[i]->reserved += amount;
+        FG_ASSERT(bs[i]->reserved >= amount);   /* no int64 overflow */
     }
     pthread_mutex_unlock(&lock);
     return -1;
@@ -78,6 +85,7 @@ void fg_budget_force(struct fg_budget_hold *h, int64_t now_ms)
 {
     if (h->held || h->n == 0)
         return;
+    FG_ASSERT(h->n <= FG_BUDGET_MAX_HOLD && h->amount >= 0);
     pthread_mutex_lock(&lock);
     for (int i = 0; i < h->n; i++) {
         roll(h->b[i], now_ms);
@@ -93,6 +101,7 @@ void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms
 {
     if (h->n == 0 || (!h->held && cost <= 0))
         return;
+    FG_ASSERT(h->n <= FG_BUDGET_MAX_HOLD && h->amount >= 0);
     pthread_mutex_lock(&lock);
     for (int i = 0; i < h->n; i++) {
         struct fg_budget *b = h->b[i];
@@ -104,6 +113,7 @@ void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms
         }
         if (cost > 0 && fg_period_start(b->period, call_ts_ms) == b->period_start)
             b->spent += cost;
+        FG_ASSERT(b->reserved >= 0);
     }
     h->held = false;
     pthread_mutex_unlock(&lock);
@@ -129,10 +139,12 @@ void fg_budget_rehold(const struct fg_budget_hold *h, int64_t now_ms)
 {
     if (!h->held || h->n == 0)
         return;
+    FG_ASSERT(h->n <= FG_BUDGET_MAX_HOLD && h->amount >= 0);
     pthread_mutex_lock(&lock);
     for (int i = 0; i < h->n; i++) {
         roll(h->b[i], now_ms);
         if (h->period_start[i] == h->b[i]->period_start)
+
             h->b[i]->reserved += h->amount;
     }
     pthread_mutex_unlock(&lock);

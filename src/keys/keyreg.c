@@ -2,9 +2,11 @@
 #include "keyreg.h"
 
 #include "arena.h"
+#include "assert.h"
 #include "config.h"
 #include "log.h"
 #include "store.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -31,7 +33,7 @@ static struct {
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     bool stop;
-} R = {.rw = PTHREAD_RWLOCK_INITIALIZER,
+} g_keyreg = {.rw = PTHREAD_RWLOCK_INITIALIZER,
        .store_mu = PTHREAD_MUTEX_INITIALIZER,
        .stop_mu = PTHREAD_MUTEX_INITIALIZER};
 
@@ -53,7 +55,7 @@ static unsigned bucket(const char *s)
 /* Under the read or write lock. */
 static struct fg_vkey *find_id(const char *id)
 {
-    for (struct fg_vkey *v = R.by_id[bucket(id)]; v; v = v->next_id)
+    for (struct fg_vkey *v = g_keyreg.by_id[bucket(id)]; v; v = v->next_id)
         if (!strcmp(v->k.id, id))
             return v;
     return NULL;
@@ -61,7 +63,7 @@ static struct fg_vkey *find_id(const char *id)
 
 static struct fg_vkey *find_hash(const char *hash)
 {
-    for (struct fg_vkey *v = R.by_hash[bucket(hash)]; v; v = v->next_hash)
+    for (struct fg_vkey *v = g_keyreg.by_hash[bucket(hash)]; v; v = v->next_hash)
         if (!strcmp(v->k.hash, hash))
             return v;
     return NULL;
@@ -70,23 +72,23 @@ static struct fg_vkey *find_hash(const char *hash)
 /* Under the write lock: a new entry for k (spend 0 this period). */
 static struct fg_vkey *add(const struct fg_key *k, int64_t now_ms)
 {
+    /* the registry holds each key once: callers look it up first */
+    FG_DASSERT(!find_id(k->id) && !find_hash(k->hash));
     struct fg_vkey *v = fg_xcalloc(1, sizeof *v);
     v->k = *k;
     atomic_store(&v->revoked_ms, k->revoked_ms);
     v->k.revoked_ms = 0;
     if (k->budget > 0)
         fg_budget_init(&v->budget, k->budget, k->budget_period, 0, now_ms);
-    fg_rate_init(&v->rate, k->rpm, k->tpm);
+    fg_ratelimit_init(&v->rate, k->rpm, k->tpm);
     unsigned hb = bucket(k->hash), ib = bucket(k->id);
-    v->next_hash = R.by_hash[hb];
-    R.by_hash[hb] = v;
-    v->next_id = R.by_id[ib];
-    R.by_id[ib] = v;
-    if (R.n == R.cap) {
-        R.cap = R.cap ? R.cap * 2 : 64;
-        R.all = fg_xrealloc(R.all, R.cap * sizeof *R.all);
-    }
-    R.all[R.n++] = v;
+    FG_DASSERT(hb < NBUCKETS && ib < NBUCKETS);
+
+    v->next_hash = g_keyreg.by_hash[hb];
+    g_keyreg.by_hash[hb] = v;
+    v->next_id = g_keyreg.by_id[ib];
+    g_keyreg.by_id[ib] = v;
+    FG_VEC_PUSH(g_keyreg.all, g_keyreg.n, g_keyreg.cap, v);
     return v;
 }
 
@@ -94,26 +96,26 @@ static struct fg_vkey *add(const struct fg_key *k, int64_t now_ms)
 static int on_row(void *arg, const struct fg_key *k)
 {
     int64_t now = *(int64_t *)arg;
-    pthread_rwlock_rdlock(&R.rw);
+    pthread_rwlock_rdlock(&g_keyreg.rw);
     struct fg_vkey *v = find_id(k->id);
-    pthread_rwlock_unlock(&R.rw);
+    pthread_rwlock_unlock(&g_keyreg.rw);
     if (v) {
         int64_t zero = 0;
         if (k->revoked_ms)
             atomic_compare_exchange_strong(&v->revoked_ms, &zero, k->revoked_ms);
         return 0;
     }
-    pthread_rwlock_wrlock(&R.rw);
+    pthread_rwlock_wrlock(&g_keyreg.rw);
     if (!find_id(k->id) && !find_hash(k->hash))
         add(k, now);
-    pthread_rwlock_unlock(&R.rw);
+    pthread_rwlock_unlock(&g_keyreg.rw);
     return 0;
 }
 
 /* Under store_mu: re-read the keys table. */
 static int load_keys(int64_t now_ms, char *err, size_t errlen)
 {
-    return R.store->ops->key_scan(R.store, on_row, &now_ms, err, errlen);
+    return g_keyreg.store->ops->key_scan(g_keyreg.store, on_row, &now_ms, err, errlen);
 }
 
 /* ---- budgets from the ledger ---- */
@@ -148,9 +150,9 @@ static int on_spend(void *arg, const char *key_id, const char *tags, int64_t cos
     if (v && v->k.budget > 0 && v->budget.period == c->period)
         fg_budget_charge(&v->budget, cost, c->since, c->now);
     tags = fg_keyreg_charged_tags(v, key_id, tags);   /* as admission charged them */
-    for (size_t i = 0; i < R.n_tags; i++)
-        if (R.tags[i].budget.period == c->period && tag_in(tags, R.tags[i].tag))
-            fg_budget_charge(&R.tags[i].budget, cost, c->since, c->now);
+    for (size_t i = 0; i < g_keyreg.n_tags; i++)
+        if (g_keyreg.tags[i].budget.period == c->period && tag_in(tags, g_keyreg.tags[i].tag))
+            fg_budget_charge(&g_keyreg.tags[i].budget, cost, c->since, c->now);
     return 0;
 }
 
@@ -160,7 +162,7 @@ static int init_spend(int64_t now_ms, char *err, size_t errlen)
     enum fg_period ps[] = {FG_PERIOD_DAY, FG_PERIOD_MONTH};
     for (int i = 0; i < 2; i++) {
         struct init_ctx c = {ps[i], fg_period_start(ps[i], now_ms), now_ms};
-        if (R.store->ops->spend_since(R.store, c.since, on_spend, &c,
+        if (g_keyreg.store->ops->spend_since(g_keyreg.store, c.since, on_spend, &c,
                                       err, errlen) < 0)
             return -1;
     }
@@ -172,8 +174,8 @@ static int init_spend(int64_t now_ms, char *err, size_t errlen)
 static void *reloader(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&R.stop_mu);
-    while (!R.stop) {
+    pthread_mutex_lock(&g_keyreg.stop_mu);
+    while (!g_keyreg.stop) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += FG_KEYREG_RELOAD_MS / 1000;
@@ -182,79 +184,79 @@ static void *reloader(void *arg)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
-        int rc = pthread_cond_timedwait(&R.stop_cv, &R.stop_mu, &ts);
-        if (R.stop || rc != ETIMEDOUT)
+        int rc = pthread_cond_timedwait(&g_keyreg.stop_cv, &g_keyreg.stop_mu, &ts);
+        if (g_keyreg.stop || rc != ETIMEDOUT)
             continue;
-        pthread_mutex_unlock(&R.stop_mu);
+        pthread_mutex_unlock(&g_keyreg.stop_mu);
         char err[300];
-        pthread_mutex_lock(&R.store_mu);
+        pthread_mutex_lock(&g_keyreg.store_mu);
         if (load_keys(wall_ms(), err, sizeof err) < 0)
             fg_warn("keys: re-reading the keys table: %s", err);
-        pthread_mutex_unlock(&R.store_mu);
-        pthread_mutex_lock(&R.stop_mu);
+        pthread_mutex_unlock(&g_keyreg.store_mu);
+        pthread_mutex_lock(&g_keyreg.stop_mu);
     }
-    pthread_mutex_unlock(&R.stop_mu);
+    pthread_mutex_unlock(&g_keyreg.stop_mu);
     return NULL;
 }
 
 int fg_keyreg_start(const struct fg_config *cfg, char *err, size_t errlen)
 {
     int64_t now = wall_ms();
-    if (fg_store_open(cfg->storage, &R.store, err, errlen) < 0)
+    if (fg_store_open(cfg->storage, &g_keyreg.store, err, errlen) < 0)
         return -1;
-    R.missing = fg_xcalloc(FG_KEYREG_MISSING_SLOTS, sizeof *R.missing);
-    R.n_tags = cfg->n_tag_budgets;
-    R.tags = fg_xcalloc(R.n_tags ? R.n_tags : 1, sizeof *R.tags);
-    for (size_t i = 0; i < R.n_tags; i++) {
-        R.tags[i].tag = cfg->tag_budgets[i].tag;
-        fg_budget_init(&R.tags[i].budget, cfg->tag_budgets[i].limit_pico,
+    g_keyreg.missing = fg_xcalloc(FG_KEYREG_MISSING_SLOTS, sizeof *g_keyreg.missing);
+    g_keyreg.n_tags = cfg->n_tag_budgets;
+    g_keyreg.tags = fg_xcalloc(g_keyreg.n_tags ? g_keyreg.n_tags : 1, sizeof *g_keyreg.tags);
+    for (size_t i = 0; i < g_keyreg.n_tags; i++) {
+        g_keyreg.tags[i].tag = cfg->tag_budgets[i].tag;
+        fg_budget_init(&g_keyreg.tags[i].budget, cfg->tag_budgets[i].limit_pico,
                        (enum fg_period)cfg->tag_budgets[i].period, 0, now);
     }
     if (load_keys(now, err, errlen) < 0 || init_spend(now, err, errlen) < 0) {
         fg_keyreg_stop();
         return -1;
     }
-    R.stop = false;
-    pthread_cond_init(&R.stop_cv, NULL);
-    if (pthread_create(&R.thread, NULL, reloader, NULL) != 0) {
+    g_keyreg.stop = false;
+    pthread_cond_init(&g_keyreg.stop_cv, NULL);
+    if (pthread_create(&g_keyreg.thread, NULL, reloader, NULL) != 0) {
         snprintf(err, errlen, "keys: cannot start the reload thread");
-        pthread_cond_destroy(&R.stop_cv);
+        pthread_cond_destroy(&g_keyreg.stop_cv);
         fg_keyreg_stop();
         return -1;
     }
-    R.running = true;
-    if (R.n && !cfg->server.master_key)
+    g_keyreg.running = true;
+    if (g_keyreg.n && !cfg->server.master_key)
         fg_warn("keys: %zu virtual key(s) in storage are ignored: server.master_key is not set, "
-                "so every caller is anonymous", R.n);
-    else if (R.n || R.n_tags)
-        fg_info("keys: %zu virtual key(s), %zu tag budget(s)", R.n, R.n_tags);
+                "so every caller is anonymous", g_keyreg.n);
+    else if (g_keyreg.n || g_keyreg.n_tags)
+        fg_info("keys: %zu virtual key(s), %zu tag budget(s)", g_keyreg.n, g_keyreg.n_tags);
     return 0;
 }
 
 void fg_keyreg_stop(void)
 {
-    if (R.running) {
-        pthread_mutex_lock(&R.stop_mu);
-        R.stop = true;
-        pthread_cond_signal(&R.stop_cv);
-        pthread_mutex_unlock(&R.stop_mu);
-        pthread_join(R.thread, NULL);
-        pthread_cond_destroy(&R.stop_cv);
-        R.running = false;
+    if (g_keyreg.running) {
+        pthread_mutex_lock(&g_keyreg.stop_mu);
+        g_keyreg.stop = true;
+        pthread_cond_signal(&g_keyreg.stop_cv);
+        pthread_mutex_unlock(&g_keyreg.stop_mu);
+        pthread_join(g_keyreg.thread, NULL);
+        pthread_cond_destroy(&g_keyreg.stop_cv);
+        g_keyreg.running = false;
     }
-    fg_store_close(R.store);
-    R.store = NULL;
-    for (size_t i = 0; i < R.n; i++)
-        free(R.all[i]);
-    free(R.all);
-    free(R.tags);
-    free(R.missing);
-    R.missing = NULL;
-    R.all = NULL;
-    R.tags = NULL;
-    R.n = R.cap = R.n_tags = 0;
-    memset(R.by_hash, 0, sizeof R.by_hash);
-    memset(R.by_id, 0, sizeof R.by_id);
+    fg_store_close(g_keyreg.store);
+    g_keyreg.store = NULL;
+    for (size_t i = 0; i < g_keyreg.n; i++)
+        free(g_keyreg.all[i]);
+    free(g_keyreg.all);
+    free(g_keyreg.tags);
+    free(g_keyreg.missing);
+    g_keyreg.missing = NULL;
+    g_keyreg.all = NULL;
+    g_keyreg.tags = NULL;
+    g_keyreg.n = g_keyreg.cap = g_keyreg.n_tags = 0;
+    memset(g_keyreg.by_hash, 0, sizeof g_keyreg.by_hash);
+    memset(g_keyreg.by_id, 0, sizeof g_keyreg.by_id);
 }
 
 /* ---- lookups ---- */
@@ -274,7 +276,7 @@ static enum fg_key_state state_of(struct fg_vkey *v, int64_t now_ms)
  * Under store_mu.  A direct-mapped table: a collision only evicts. */
 static bool known_missing(const char *hash)
 {
-    return !strcmp(R.missing[bucket(hash) % FG_KEYREG_MISSING_SLOTS], hash);
+    return !strcmp(g_keyreg.missing[bucket(hash) % FG_KEYREG_MISSING_SLOTS], hash);
 }
 
 /* An unknown key: maybe created by `frugal keys create` since the last
@@ -287,20 +289,20 @@ static struct fg_vkey *lookup_miss(const char *hash, int64_t now_ms)
     char err[300];
     struct fg_key k;
     struct fg_vkey *v = NULL;
-    pthread_mutex_lock(&R.store_mu);
-    int rc = R.store && !known_missing(hash)
-                 ? R.store->ops->key_by_hash(R.store, hash, &k, err, sizeof err)
+    pthread_mutex_lock(&g_keyreg.store_mu);
+    int rc = g_keyreg.store && !known_missing(hash)
+                 ? g_keyreg.store->ops->key_by_hash(g_keyreg.store, hash, &k, err, sizeof err)
                  : 0;
     if (rc < 0)
         fg_warn("keys: looking up a key: %s", err);
-    else if (rc == 0 && R.store)
-        snprintf(R.missing[bucket(hash) % FG_KEYREG_MISSING_SLOTS], 65, "%s", hash);
-    pthread_mutex_unlock(&R.store_mu);
+    else if (rc == 0 && g_keyreg.store)
+        snprintf(g_keyreg.missing[bucket(hash) % FG_KEYREG_MISSING_SLOTS], 65, "%s", hash);
+    pthread_mutex_unlock(&g_keyreg.store_mu);
     if (rc == 1) {
         on_row(&now_ms, &k);
-        pthread_rwlock_rdlock(&R.rw);
+        pthread_rwlock_rdlock(&g_keyreg.rw);
         v = find_hash(hash);
-        pthread_rwlock_unlock(&R.rw);
+        pthread_rwlock_unlock(&g_keyreg.rw);
     }
     return v;
 }
@@ -308,13 +310,13 @@ static struct fg_vkey *lookup_miss(const char *hash, int64_t now_ms)
 enum fg_key_state fg_keyreg_auth(const char *secret, int64_t now_ms, struct fg_vkey **out)
 {
     *out = NULL;
-    if (!R.running || !fg_key_format_ok(secret))
+    if (!g_keyreg.running || !fg_keys_format_ok(secret))
         return FG_KEY_UNKNOWN;
     char hash[65];
-    fg_key_hash(secret, hash);
-    pthread_rwlock_rdlock(&R.rw);
+    fg_keys_hash(secret, hash);
+    pthread_rwlock_rdlock(&g_keyreg.rw);
     *out = find_hash(hash);
-    pthread_rwlock_unlock(&R.rw);
+    pthread_rwlock_unlock(&g_keyreg.rw);
     if (!*out)
         *out = lookup_miss(hash, now_ms);
     return state_of(*out, now_ms);
@@ -323,15 +325,15 @@ enum fg_key_state fg_keyreg_auth(const char *secret, int64_t now_ms, struct fg_v
 enum fg_key_state fg_keyreg_by_id(const char *id, int64_t now_ms, struct fg_vkey **out)
 {
     *out = NULL;
-    if (!R.running || !id)
+    if (!g_keyreg.running || !id)
         return FG_KEY_UNKNOWN;
-    pthread_rwlock_rdlock(&R.rw);
+    pthread_rwlock_rdlock(&g_keyreg.rw);
     *out = find_id(id);
-    pthread_rwlock_unlock(&R.rw);
+    pthread_rwlock_unlock(&g_keyreg.rw);
     return state_of(*out, now_ms);
 }
 
-void fg_vkey_get(const struct fg_vkey *v, struct fg_key *out)
+void fg_keyreg_vkey_get(const struct fg_vkey *v, struct fg_key *out)
 {
     *out = v->k;
     out->revoked_ms = atomic_load(&((struct fg_vkey *)v)->revoked_ms);
@@ -341,31 +343,31 @@ void fg_vkey_get(const struct fg_vkey *v, struct fg_key *out)
 
 int fg_keyreg_create(const struct fg_key *k, char *err, size_t errlen)
 {
-    if (!R.running) {
+    if (!g_keyreg.running) {
         snprintf(err, errlen, "the key registry is not running");
         return -1;
     }
-    pthread_mutex_lock(&R.store_mu);
-    int rc = R.store->ops->key_put(R.store, k, err, errlen);
-    pthread_mutex_unlock(&R.store_mu);
+    pthread_mutex_lock(&g_keyreg.store_mu);
+    int rc = g_keyreg.store->ops->key_put(g_keyreg.store, k, err, errlen);
+    pthread_mutex_unlock(&g_keyreg.store_mu);
     if (rc < 0)
         return -1;
-    pthread_rwlock_wrlock(&R.rw);
+    pthread_rwlock_wrlock(&g_keyreg.rw);
     if (!find_id(k->id))
         add(k, k->created_ms);
-    pthread_rwlock_unlock(&R.rw);
+    pthread_rwlock_unlock(&g_keyreg.rw);
     return 0;
 }
 
 int fg_keyreg_revoke(const char *id, int64_t now_ms, char *err, size_t errlen)
 {
-    if (!R.running) {
+    if (!g_keyreg.running) {
         snprintf(err, errlen, "the key registry is not running");
         return -1;
     }
-    pthread_mutex_lock(&R.store_mu);
-    int rc = R.store->ops->key_revoke(R.store, id, now_ms, err, errlen);
-    pthread_mutex_unlock(&R.store_mu);
+    pthread_mutex_lock(&g_keyreg.store_mu);
+    int rc = g_keyreg.store->ops->key_revoke(g_keyreg.store, id, now_ms, err, errlen);
+    pthread_mutex_unlock(&g_keyreg.store_mu);
     struct fg_vkey *v;
     if (rc > 0 && fg_keyreg_by_id(id, now_ms, &v) != FG_KEY_UNKNOWN) {
         int64_t zero = 0;
@@ -377,14 +379,14 @@ int fg_keyreg_revoke(const char *id, int64_t now_ms, char *err, size_t errlen)
 static json_t *usd(int64_t pico)
 {
     char b[32];
-    return json_string(fg_key_usd(pico, b, sizeof b));
+    return json_string(fg_keys_usd(pico, b, sizeof b));
 }
 
 json_t *fg_keyreg_key_json(struct fg_vkey *v, int64_t now_ms)
 {
     struct fg_key k;
-    fg_vkey_get(v, &k);
-    json_t *j = fg_key_json(&k, now_ms);
+    fg_keyreg_vkey_get(v, &k);
+    json_t *j = fg_keys_json(&k, now_ms);
     json_t *u = json_object();
     if (k.budget > 0) {
         struct fg_budget_view b;
@@ -394,12 +396,12 @@ json_t *fg_keyreg_key_json(struct fg_vkey *v, int64_t now_ms)
                             json_pack("{s:o, s:o, s:o, s:s, s:s}", "limit_usd", usd(b.limit),
                                       "spent_usd", usd(b.spent), "reserved_usd", usd(b.reserved),
                                       "period", fg_period_name(b.period), "resets_at",
-                                      fg_time_rfc3339(b.resets_at, t, sizeof t)));
+                                      fg_period_rfc3339(b.resets_at, t, sizeof t)));
     } else {
         json_object_set_new(u, "budget", json_null());
     }
     int64_t req, tok;
-    fg_rate_usage(&v->rate, now_ms, &req, &tok);
+    fg_ratelimit_usage(&v->rate, now_ms, &req, &tok);
     json_object_set_new(u, "requests_last_minute", json_integer(req));
     json_object_set_new(u, "tokens_last_minute", json_integer(tok));
     json_object_set_new(j, "usage", u);
@@ -409,17 +411,17 @@ json_t *fg_keyreg_key_json(struct fg_vkey *v, int64_t now_ms)
 json_t *fg_keyreg_list_json(int64_t now_ms)
 {
     json_t *a = json_array();
-    pthread_rwlock_rdlock(&R.rw);
-    for (size_t i = 0; i < R.n; i++)
-        json_array_append_new(a, fg_keyreg_key_json(R.all[i], now_ms));
-    pthread_rwlock_unlock(&R.rw);
+    pthread_rwlock_rdlock(&g_keyreg.rw);
+    for (size_t i = 0; i < g_keyreg.n; i++)
+        json_array_append_new(a, fg_keyreg_key_json(g_keyreg.all[i], now_ms));
+    pthread_rwlock_unlock(&g_keyreg.rw);
     return a;
 }
 
 void fg_keyreg_call_tags(struct fg_arena *a, const struct fg_vkey *v, const char *key_id,
                          const char *header, struct fg_call_tags *out)
 {
-    out->recorded = fg_tags_merge(a, v ? v->k.tags : NULL, header);
+    out->recorded = fg_keys_tags_merge(a, v ? v->k.tags : NULL, header);
     out->charged = fg_keyreg_charged_tags(v, key_id, out->recorded);
 }
 
@@ -436,8 +438,8 @@ const char *fg_keyreg_charged_tags(const struct fg_vkey *v, const char *key_id,
 int fg_keyreg_tag_budgets(const char *tags, struct fg_tag_budget **out, int max)
 {
     int n = 0;
-    for (size_t i = 0; i < R.n_tags && n < max; i++)
-        if (tag_in(tags, R.tags[i].tag))
-            out[n++] = &R.tags[i];
+    for (size_t i = 0; i < g_keyreg.n_tags && n < max; i++)
+        if (tag_in(tags, g_keyreg.tags[i].tag))
+            out[n++] = &g_keyreg.tags[i];
     return n;
 }

@@ -41,7 +41,7 @@ struct fg_vkey {
     struct fg_key k;                 /* as stored; k.revoked_ms is not kept current */
     _Atomic int64_t revoked_ms;      /* 0 = active */
     struct fg_budget budget;         /* when k.budget > 0 */
-    struct fg_rate rate;             /* when k.rpm or k.tpm */
+    struct fg_ratelimit rate;             /* when k.rpm or k.tpm */
     struct fg_vkey *next_hash, *next_id;
 };
 
@@ -62,7 +62,7 @@ enum fg_key_state fg_keyreg_auth(const char *secret, int64_t now_ms, struct fg_v
 /* The same by key id (a batch owner's key). */
 enum fg_key_state fg_keyreg_by_id(const char *id, int64_t now_ms, struct fg_vkey **out);
 /* A copy of v's key with its current revocation time. */
-void fg_vkey_get(const struct fg_vkey *v, struct fg_key *out);
+void fg_keyreg_vkey_get(const struct fg_vkey *v, struct fg_key *out);
 
 /* Store k (a new key) and add it.  0 or -1 with err. */
 int fg_keyreg_create(const struct fg_key *k, char *err, size_t errlen);

@@ -43,7 +43,7 @@ static void random_b62(char *out, size_t n)
     out[n] = '\0';
 }
 
-void fg_key_hash(const char *secret, char out[65])
+void fg_keys_hash(const char *secret, char out[65])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
@@ -53,7 +53,7 @@ void fg_key_hash(const char *secret, char out[65])
     out[64] = '\0';
 }
 
-bool fg_key_format_ok(const char *s)
+bool fg_keys_format_ok(const char *s)
 {
     size_t pl = strlen(FG_KEY_PREFIX);
     if (!s || strncmp(s, FG_KEY_PREFIX, pl) || strlen(s) != pl + FG_KEY_SECRET_CHARS)
@@ -64,7 +64,7 @@ bool fg_key_format_ok(const char *s)
     return true;
 }
 
-int fg_key_parse_budget(const char *s, int64_t *pico, enum fg_period *p)
+int fg_keys_parse_budget(const char *s, int64_t *pico, enum fg_period *p)
 {
     if (!s)
         return -1;
@@ -101,7 +101,7 @@ int fg_key_parse_budget(const char *s, int64_t *pico, enum fg_period *p)
     return 0;
 }
 
-int fg_key_parse_expires(const char *s, int64_t now_ms, int64_t *ms)
+int fg_keys_parse_expires(const char *s, int64_t now_ms, int64_t *ms)
 {
     static const char units[] = "smhdw";
     static const int64_t unit_ms[] = {1000, 60000, 3600000, 86400000, 604800000};
@@ -157,12 +157,12 @@ static bool tag_item(const char *s, size_t n)
     return plain_item(s, n) && eq && eq > s && !memchr(s, ' ', (size_t)(eq - s));
 }
 
-int fg_key_norm_list(const char *s, char *out, size_t n)
+int fg_keys_norm_list(const char *s, char *out, size_t n)
 {
     return norm(s, out, n, plain_item);
 }
 
-int fg_key_norm_tags(const char *s, char *out, size_t n)
+int fg_keys_norm_tags(const char *s, char *out, size_t n)
 {
     return norm(s, out, n, tag_item);
 }
@@ -179,12 +179,12 @@ static bool in_list(const char *list, const char *name, size_t nl)
     return false;
 }
 
-bool fg_key_allows(const struct fg_key *k, const char *name)
+bool fg_keys_allows(const struct fg_key *k, const char *name)
 {
     return !k->models[0] || (name && in_list(k->models, name, strlen(name)));
 }
 
-const char *fg_key_status(const struct fg_key *k, int64_t now_ms)
+const char *fg_keys_status(const struct fg_key *k, int64_t now_ms)
 {
     if (k->revoked_ms)
         return "revoked";
@@ -193,7 +193,7 @@ const char *fg_key_status(const struct fg_key *k, int64_t now_ms)
     return "active";
 }
 
-const char *fg_key_usd(int64_t pico, char *buf, size_t n)
+const char *fg_keys_usd(int64_t pico, char *buf, size_t n)
 {
     return fg_price_usd(pico, buf, n);
 }
@@ -219,7 +219,7 @@ static int check_models(const char *list, const struct fg_config *cfg, char *err
     return 0;
 }
 
-int fg_key_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t now_ms,
+int fg_keys_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t now_ms,
                struct fg_key *k, char secret[FG_KEY_SECRET_MAX], char *err, size_t errlen)
 {
     memset(k, 0, sizeof *k);
@@ -228,7 +228,7 @@ int fg_key_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t
     if (strlen(o->name) >= sizeof k->name || !plain_item(o->name, strlen(o->name)))
         return bad(err, errlen, "name: '%.60s' must be 1-100 printable characters", o->name);
     snprintf(k->name, sizeof k->name, "%s", o->name);
-    if (o->budget && fg_key_parse_budget(o->budget, &k->budget, &k->budget_period) < 0)
+    if (o->budget && fg_keys_parse_budget(o->budget, &k->budget, &k->budget_period) < 0)
         return bad(err, errlen,
                    "budget: '%.60s' is not USD/period (e.g. 25/month, 0.50/day; at most 6 "
                    "decimals, at most $1000000)", o->budget);
@@ -237,13 +237,13 @@ int fg_key_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t
     k->rpm = o->rpm;
     k->tpm = o->tpm;
     k->allow_unpriced = o->allow_unpriced;
-    if (o->models && fg_key_norm_list(o->models, k->models, sizeof k->models) < 0)
+    if (o->models && fg_keys_norm_list(o->models, k->models, sizeof k->models) < 0)
         return bad(err, errlen, "models: '%.60s' is not a list of model or route names", o->models);
     if (check_models(k->models, cfg, err, errlen) < 0)
         return -1;
-    if (o->tags && fg_key_norm_tags(o->tags, k->tags, sizeof k->tags) < 0)
+    if (o->tags && fg_keys_norm_tags(o->tags, k->tags, sizeof k->tags) < 0)
         return bad(err, errlen, "tags: '%.60s' is not k=v,k=v", o->tags);
-    if (o->expires && fg_key_parse_expires(o->expires, now_ms, &k->expires_ms) < 0)
+    if (o->expires && fg_keys_parse_expires(o->expires, now_ms, &k->expires_ms) < 0)
         return bad(err, errlen,
                    "expires: '%.60s' is not a date (2026-12-31), an RFC 3339 time, unix "
                    "seconds or a span from now (30d)", o->expires);
@@ -255,7 +255,7 @@ int fg_key_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t
     size_t pl = strlen(FG_KEY_PREFIX);
     memcpy(secret, FG_KEY_PREFIX, pl);
     random_b62(secret + pl, FG_KEY_SECRET_CHARS);
-    fg_key_hash(secret, k->hash);
+    fg_keys_hash(secret, k->hash);
     snprintf(k->hint, sizeof k->hint, "%.*s", (int)pl + 4, secret);
     k->created_ms = now_ms;
     return 0;
@@ -264,7 +264,7 @@ int fg_key_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t
 static json_t *time_or_null(int64_t ms)
 {
     char t[40];
-    return ms ? json_string(fg_time_rfc3339(ms, t, sizeof t)) : json_null();
+    return ms ? json_string(fg_period_rfc3339(ms, t, sizeof t)) : json_null();
 }
 
 static json_t *list_json(const char *list, bool tags)
@@ -288,24 +288,24 @@ static json_t *list_json(const char *list, bool tags)
     return out;
 }
 
-json_t *fg_key_json(const struct fg_key *k, int64_t now_ms)
+json_t *fg_keys_json(const struct fg_key *k, int64_t now_ms)
 {
     json_t *j = json_object();
     json_object_set_new(j, "id", json_string(k->id));
     json_object_set_new(j, "object", json_string("frugal.key"));
     json_object_set_new(j, "name", json_string(k->name));
     json_object_set_new(j, "hint", json_string(k->hint));
-    json_object_set_new(j, "status", json_string(fg_key_status(k, now_ms)));
+    json_object_set_new(j, "status", json_string(fg_keys_status(k, now_ms)));
     json_object_set_new(j, "created_at", time_or_null(k->created_ms));
     char t[40];
     json_object_set_new(j, "expires_at", k->expires
-                                             ? json_string(fg_time_rfc3339(k->expires_ms, t, sizeof t))
+                                             ? json_string(fg_period_rfc3339(k->expires_ms, t, sizeof t))
                                              : json_null());
     json_object_set_new(j, "revoked_at", time_or_null(k->revoked_ms));
     if (k->budget) {
         char usd[32];
         json_object_set_new(j, "budget",
-                            json_pack("{s:s, s:s}", "usd", fg_key_usd(k->budget, usd, sizeof usd),
+                            json_pack("{s:s, s:s}", "usd", fg_keys_usd(k->budget, usd, sizeof usd),
                                       "period", fg_period_name(k->budget_period)));
     } else {
         json_object_set_new(j, "budget", json_null());
@@ -318,7 +318,7 @@ json_t *fg_key_json(const struct fg_key *k, int64_t now_ms)
     return j;
 }
 
-const char *fg_tags_merge(struct fg_arena *a, const char *key_tags, const char *header)
+const char *fg_keys_tags_merge(struct fg_arena *a, const char *key_tags, const char *header)
 {
     if (!key_tags || !key_tags[0])
         return header ? fg_arena_strndup(a, header, strnlen(header, 512)) : "";

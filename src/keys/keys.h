@@ -7,7 +7,7 @@
  *    short hint (the prefix and 4 characters) for humans.
  *  - A key's id ("key_" + 12 hex, random) is stable and public: the ledger
  *    records it as calls.key_id and files/batches use it as their owner.
- *  - fg_key_new() validates options (name, budget "USD/period", rpm, tpm,
+ *  - fg_keys_new() validates options (name, budget "USD/period", rpm, tpm,
  *    models allow-list checked against the config's models and routes, tags
  *    "k=v,k=v", expiry) and fills a struct fg_key plus the secret.
  *  - struct fg_key is plain data (fixed buffers), copied freely. */
@@ -55,40 +55,40 @@ struct fg_key_opts {
 };
 
 /* New key from opts: 0 with *k and secret filled, or -1 with err. */
-int fg_key_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t now_ms,
+int fg_keys_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t now_ms,
                struct fg_key *k, char secret[FG_KEY_SECRET_MAX], char *err, size_t errlen);
 
 /* SHA-256 of the secret, lowercase hex. */
-void fg_key_hash(const char *secret, char out[65]);
+void fg_keys_hash(const char *secret, char out[65]);
 /* Has the shape of a virtual key (prefix, length, alphabet). */
-bool fg_key_format_ok(const char *s);
+bool fg_keys_format_ok(const char *s);
 
 /* "10/month", "$0.50/day", "25" (per month): USD with up to 6 decimals,
  * > 0 and <= FG_KEY_MAX_BUDGET_USD.  0 or -1. */
-int fg_key_parse_budget(const char *s, int64_t *pico, enum fg_period *p);
+int fg_keys_parse_budget(const char *s, int64_t *pico, enum fg_period *p);
 /* "2026-12-31" (that day's start, UTC), an RFC 3339 time, unix seconds, or
  * a span from now ("30d", "12h", "90s").  0 or -1. */
-int fg_key_parse_expires(const char *s, int64_t now_ms, int64_t *ms);
+int fg_keys_parse_expires(const char *s, int64_t now_ms, int64_t *ms);
 /* Normalise "a, b,c" → "a,b,c" (no empty items).  0 or -1. */
-int fg_key_norm_list(const char *s, char *out, size_t n);
+int fg_keys_norm_list(const char *s, char *out, size_t n);
 /* Normalise "k=v, k2=v2" → "k=v,k2=v2"; every item k=v with a non-empty k.
  * 0 or -1. */
-int fg_key_norm_tags(const char *s, char *out, size_t n);
+int fg_keys_norm_tags(const char *s, char *out, size_t n);
 
 /* Does k's allow-list permit the model or route `name`? */
-bool fg_key_allows(const struct fg_key *k, const char *name);
+bool fg_keys_allows(const struct fg_key *k, const char *name);
 /* "active" | "revoked" | "expired" at now_ms. */
-const char *fg_key_status(const struct fg_key *k, int64_t now_ms);
+const char *fg_keys_status(const struct fg_key *k, int64_t now_ms);
 /* The key as JSON, without its secret or hash (new reference). */
-json_t *fg_key_json(const struct fg_key *k, int64_t now_ms);
+json_t *fg_keys_json(const struct fg_key *k, int64_t now_ms);
 
 /* The ledger tags of a call: the key's tags, then the client's
  * x-frugal-tags items whose key the key's tags don't set (a key's tags
  * can't be overridden by its caller).  Arena memory; `header` may be NULL. */
-const char *fg_tags_merge(struct fg_arena *a, const char *key_tags, const char *header);
+const char *fg_keys_tags_merge(struct fg_arena *a, const char *key_tags, const char *header);
 
 /* A call's tags, resolved once when it is created (fg_keyreg_call_tags):
- *  - recorded: what its ledger row and the reports show (fg_tags_merge of
+ *  - recorded: what its ledger row and the reports show (fg_keys_tags_merge of
  *    the key's tags and x-frugal-tags; never NULL once resolved);
  *  - charged: the tags trusted to decide for the operator — tag budgets
  *    and routing rules naming a tag (fg_keyreg_charged_tags); NULL: none. */
@@ -98,6 +98,6 @@ struct fg_call_tags {
 };
 
 /* USD with 6 decimals from pico-USD ("12.500000"). */
-const char *fg_key_usd(int64_t pico, char *buf, size_t n);
+const char *fg_keys_usd(int64_t pico, char *buf, size_t n);
 
 #endif

@@ -1,6 +1,8 @@
 /* ratelimit.c — see ratelimit.h. */
 #include "ratelimit.h"
 
+#include "assert.h"
+
 #include <pthread.h>
 #include <string.h>
 
@@ -18,7 +20,7 @@ static bool live(int64_t slot_sec, int64_t now_sec)
     return slot_sec > now_sec - FG_RATE_WINDOW_S && slot_sec <= now_sec;
 }
 
-void fg_rate_init(struct fg_rate *r, int64_t rpm, int64_t tpm)
+void fg_ratelimit_init(struct fg_ratelimit *r, int64_t rpm, int64_t tpm)
 {
     pthread_mutex_lock(&lock);
     memset(r, 0, sizeof *r);
@@ -30,11 +32,13 @@ void fg_rate_init(struct fg_rate *r, int64_t rpm, int64_t tpm)
 }
 
 /* Under lock: totals over the window. */
-static void totals(struct fg_rate *r, int64_t now_sec, int64_t *req, int64_t *tok)
+static void totals(struct fg_ratelimit *r, int64_t now_sec, int64_t *req, int64_t *tok)
 {
     *req = *tok = 0;
     for (int i = 0; i < FG_RATE_WINDOW_S; i++)
         if (live(r->slot[i].sec, now_sec)) {
+            /* settle clamps at zero and holds add non-negative counts */
+            FG_DASSERT(r->slot[i].req >= 0 && r->slot[i].tok >= 0);
             *req += r->slot[i].req;
             *tok += r->slot[i].tok;
         }
@@ -42,12 +46,12 @@ static void totals(struct fg_rate *r, int64_t now_sec, int64_t *req, int64_t *to
 
 /* Under lock: seconds until `used - expired + need <= limit`, walking the
  * window oldest slot first (field 0: requests, 1: tokens). */
-static int wait_s(struct fg_rate *r, int field, int64_t used, int64_t need, int64_t limit,
+static int wait_s(struct fg_ratelimit *r, int field, int64_t used, int64_t need, int64_t limit,
                   int64_t now_ms)
 {
     int64_t now_sec = sec_of(now_ms), freed = 0;
     for (int64_t s = now_sec - FG_RATE_WINDOW_S + 1; s <= now_sec; s++) {
-        const struct fg_rate_slot *sl = SLOT(r, s);
+        const struct fg_ratelimit_slot *sl = SLOT(r, s);
         if (sl->sec != s)
             continue;
         freed += field ? sl->tok : sl->req;
@@ -59,8 +63,8 @@ static int wait_s(struct fg_rate *r, int field, int64_t used, int64_t need, int6
     return FG_RATE_WINDOW_S;
 }
 
-int fg_rate_admit(struct fg_rate *r, int64_t tokens, int64_t now_ms, struct fg_rate_hold *h,
-                  struct fg_rate_denial *d)
+int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms, struct fg_ratelimit_hold *h,
+                  struct fg_ratelimit_denial *d)
 {
     int64_t now_sec = sec_of(now_ms), req, tok;
     if (tokens < 0)
@@ -69,52 +73,56 @@ int fg_rate_admit(struct fg_rate *r, int64_t tokens, int64_t now_ms, struct fg_r
     pthread_mutex_lock(&lock);
     totals(r, now_sec, &req, &tok);
     if (r->rpm && req + 1 > r->rpm) {
-        *d = (struct fg_rate_denial){.limit = r->rpm, .used = req, .need = 1};
+        *d = (struct fg_ratelimit_denial){.limit = r->rpm, .used = req, .need = 1};
         d->retry_after_s = wait_s(r, 0, req, 1, r->rpm, now_ms);
         pthread_mutex_unlock(&lock);
         return -1;
     }
     if (r->tpm && tok + tokens > r->tpm) {
-        *d = (struct fg_rate_denial){.tokens = true, .limit = r->tpm, .used = tok, .need = tokens,
+        *d = (struct fg_ratelimit_denial){.tokens = true, .limit = r->tpm, .used = tok, .need = tokens,
                                      .never = tokens > r->tpm};
         d->retry_after_s = d->never ? FG_RATE_WINDOW_S : wait_s(r, 1, tok, tokens, r->tpm, now_ms);
         pthread_mutex_unlock(&lock);
         return -1;
     }
-    struct fg_rate_slot *sl = SLOT(r, now_sec);
+    struct fg_ratelimit_slot *sl = SLOT(r, now_sec);
+    FG_DASSERT(sl >= r->slot && sl < r->slot + FG_RATE_WINDOW_S);
     if (sl->sec != now_sec) {
         sl->sec = now_sec;
         sl->req = sl->tok = 0;
     }
     sl->req++;
     sl->tok += tokens;
-    *h = (struct fg_rate_hold){.r = r, .sec = now_sec, .tokens = tokens, .held = true};
+    *h = (struct fg_ratelimit_hold){.r = r, .sec = now_sec, .tokens = tokens, .held = true};
     pthread_mutex_unlock(&lock);
     return 0;
 }
 
-void fg_rate_settle(struct fg_rate_hold *h, int64_t tokens, int64_t now_ms)
+void fg_ratelimit_settle(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now_ms)
 {
     if (!h->r || !h->held)
         return;
     pthread_mutex_lock(&lock);
-    struct fg_rate_slot *sl = SLOT(h->r, h->sec);
+    struct fg_ratelimit_slot *sl = SLOT(h->r, h->sec);
     if (sl->sec == h->sec && live(h->sec, sec_of(now_ms))) {
         sl->tok += tokens - h->tokens;
         if (sl->tok < 0)
             sl->tok = 0;
     }
+    FG_ASSERT(h->tokens >= 0);
     h->held = false;
     pthread_mutex_unlock(&lock);
 }
 
-void fg_rate_force(struct fg_rate_hold *h, int64_t tokens, int64_t now_ms)
+void fg_ratelimit_force(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now_ms)
 {
     if (!h->r || h->held)
         return;
     int64_t now_sec = sec_of(now_ms);
+    FG_ASSERT(tokens >= 0);
     pthread_mutex_lock(&lock);
-    struct fg_rate_slot *sl = SLOT(h->r, now_sec);
+    struct fg_ratelimit_slot *sl = SLOT(h->r, now_sec);
+
     if (sl->sec != now_sec) {
         sl->sec = now_sec;
         sl->req = sl->tok = 0;
@@ -126,7 +134,7 @@ void fg_rate_force(struct fg_rate_hold *h, int64_t tokens, int64_t now_ms)
     pthread_mutex_unlock(&lock);
 }
 
-void fg_rate_usage(struct fg_rate *r, int64_t now_ms, int64_t *req, int64_t *tok)
+void fg_ratelimit_usage(struct fg_ratelimit *r, int64_t now_ms, int64_t *req, int64_t *tok)
 {
     pthread_mutex_lock(&lock);
     totals(r, sec_of(now_ms), req, tok);

@@ -2,18 +2,18 @@
  * logic as budgets.
  *
  * Contract:
- *  - A struct fg_rate counts a key's requests and tokens in a sliding
+ *  - A struct fg_ratelimit counts a key's requests and tokens in a sliding
  *    60-second window of one-second slots.  Its owner (the key registry)
  *    keeps it alive for the process; every access goes through this module
  *    under one process-wide mutex, so it is safe from any thread.  No I/O.
- *  - fg_rate_admit() counts one request and holds the call's worst-case
+ *  - fg_ratelimit_admit() counts one request and holds the call's worst-case
  *    tokens (prompt estimate + max output) in the current second's slot,
  *    or refuses with how many seconds until enough of the window expires
  *    for it to fit (retry-after, >= 1).  A call whose worst case exceeds the
  *    TPM limit on its own never fits: `never` is set.
- *  - fg_rate_settle() replaces the held tokens with the real ones in the
+ *  - fg_ratelimit_settle() replaces the held tokens with the real ones in the
  *    slot they were counted in (nothing once that slot left the window),
- *    once; fg_rate_force() holds tokens again for the next attempt of an
+ *    once; fg_ratelimit_force() holds tokens again for the next attempt of an
  *    admitted call (no request counted, no check).
  *  - rpm / tpm of 0 mean no limit on that dimension. */
 #ifndef FRUGAL_RATELIMIT_H
@@ -24,35 +24,35 @@
 
 #define FG_RATE_WINDOW_S 60
 
-struct fg_rate_slot {
+struct fg_ratelimit_slot {
     int64_t sec, req, tok;
 };
 
-struct fg_rate {
+struct fg_ratelimit {
     int64_t rpm, tpm;
-    struct fg_rate_slot slot[FG_RATE_WINDOW_S];  /* under the lock */
+    struct fg_ratelimit_slot slot[FG_RATE_WINDOW_S];  /* under the lock */
 };
 
-struct fg_rate_hold {
-    struct fg_rate *r;
+struct fg_ratelimit_hold {
+    struct fg_ratelimit *r;
     int64_t sec, tokens;
     bool held;
 };
 
-struct fg_rate_denial {
+struct fg_ratelimit_denial {
     bool tokens;             /* TPM (else RPM) */
     bool never;              /* the call alone exceeds the TPM limit */
     int64_t limit, used, need;
     int retry_after_s;
 };
 
-void fg_rate_init(struct fg_rate *r, int64_t rpm, int64_t tpm);
+void fg_ratelimit_init(struct fg_ratelimit *r, int64_t rpm, int64_t tpm);
 /* 0 when admitted (h filled), -1 with *d filled. */
-int fg_rate_admit(struct fg_rate *r, int64_t tokens, int64_t now_ms, struct fg_rate_hold *h,
-                  struct fg_rate_denial *d);
-void fg_rate_settle(struct fg_rate_hold *h, int64_t tokens, int64_t now_ms);
-void fg_rate_force(struct fg_rate_hold *h, int64_t tokens, int64_t now_ms);
+int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms, struct fg_ratelimit_hold *h,
+                  struct fg_ratelimit_denial *d);
+void fg_ratelimit_settle(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now_ms);
+void fg_ratelimit_force(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now_ms);
 /* Requests and tokens in the window now. */
-void fg_rate_usage(struct fg_rate *r, int64_t now_ms, int64_t *req, int64_t *tok);
+void fg_ratelimit_usage(struct fg_ratelimit *r, int64_t now_ms, int64_t *req, int64_t *tok);
 
 #endif

@@ -13,6 +13,7 @@
 #include "ledger.h"
 #include "prefix.h"
 #include "usage.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <math.h>
@@ -199,11 +200,7 @@ struct vec {
 
 static void vec_push(struct vec *v, const struct fg_analyze_call *c)
 {
-    if (v->n == v->cap) {
-        v->cap = v->cap ? v->cap * 2 : 64;
-        v->v = fg_xrealloc(v->v, v->cap * sizeof *v->v);
-    }
-    v->v[v->n++] = *c;
+    FG_VEC_PUSH(v->v, v->n, v->cap, *c);
 }
 
 static void vec_free(struct vec *v)

@@ -1,7 +1,8 @@
 /* attrib.c — see attrib.h. */
 #include "attrib.h"
 
-#include <assert.h>
+#include "assert.h"
+
 #include <ctype.h>
 #include <string.h>
 
@@ -56,6 +57,8 @@ void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
         int64_t visible = max64(0, r->tok.output - r->reasoning_tokens);
         int64_t out_cost = visible * (in->batch ? p->batch_output : p->output);
         size_t bloat = fg_attrib_bloat(in->output_text, in->output_len);
+        FG_ASSERT(bloat <= in->output_len);   /* the bloated bytes are part of the answer */
+
         r->bucket_bloated_pico =
             (int64_t)((__int128)out_cost * (int64_t)bloat / (int64_t)in->output_len);
     }
@@ -100,18 +103,21 @@ static void take(struct user_text *u, const char *s, size_t n)
         memcpy(u->tail + keep, s, n);
         u->tail_len = keep + n;
     }
+    FG_DASSERT(u->len <= TEXT_HEAD && u->tail_len <= TEXT_TAIL);
 }
 
 /* buf = head, then '\n' and the tail when there is one. */
 static void finish(struct user_text *u)
 {
-    assert(u->len <= TEXT_HEAD && u->tail_len <= TEXT_TAIL);
+    FG_ASSERT(u->len <= TEXT_HEAD && u->tail_len <= TEXT_TAIL);
     if (u->tail_len) {
         u->buf[u->len++] = '\n';
         for (size_t i = 0; i < u->tail_len; i++)
             u->buf[u->len++] = lower(u->tail[i]);
     }
+    FG_DASSERT(u->len < sizeof u->buf);
     u->buf[u->len] = '\0';
+
 }
 
 /* The last user message (string content or its text parts); escapes are

@@ -18,6 +18,7 @@
 #include "prefix.h"
 
 #include "arena.h"
+#include "vec.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -108,13 +109,7 @@ struct buf {
 
 static void reserve(struct buf *b, size_t more)
 {
-    if (b->n + more <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap * 2 : 256;
-    while (cap < b->n + more)
-        cap *= 2;
-    b->p = fg_xrealloc(b->p, cap);
-    b->cap = cap;
+    FG_VEC_RESERVE(b->p, b->n + more, b->cap);
 }
 
 static void put(struct buf *b, const char *s, size_t n)
@@ -742,7 +737,7 @@ static struct {
     struct group *bucket[NBUCKETS];
     struct group *first, *last;
     int count;
-} G = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} g_busters = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static void free_kept(struct kept *k, int n)
 {
@@ -756,33 +751,33 @@ static void lru_unlink(struct group *g)
     if (g->prev)
         g->prev->next = g->next;
     else
-        G.first = g->next;
+        g_busters.first = g->next;
     if (g->next)
         g->next->prev = g->prev;
     else
-        G.last = g->prev;
+        g_busters.last = g->prev;
     g->prev = g->next = NULL;
 }
 
 static void lru_front(struct group *g)
 {
-    g->next = G.first;
+    g->next = g_busters.first;
     g->prev = NULL;
-    if (G.first)
-        G.first->prev = g;
-    G.first = g;
-    if (!G.last)
-        G.last = g;
+    if (g_busters.first)
+        g_busters.first->prev = g;
+    g_busters.first = g;
+    if (!g_busters.last)
+        g_busters.last = g;
 }
 
 static void drop(struct group *g)
 {
-    struct group **pp = &G.bucket[g->h & (NBUCKETS - 1)];
+    struct group **pp = &g_busters.bucket[g->h & (NBUCKETS - 1)];
     while (*pp != g)
         pp = &(*pp)->hnext;
     *pp = g->hnext;
     lru_unlink(g);
-    G.count--;
+    g_busters.count--;
     free_kept(g->k, g->n);
     free(g->key);
     free(g);
@@ -790,7 +785,7 @@ static void drop(struct group *g)
 
 static struct group *find(const char *key, uint64_t h)
 {
-    for (struct group *g = G.bucket[h & (NBUCKETS - 1)]; g; g = g->hnext)
+    for (struct group *g = g_busters.bucket[h & (NBUCKETS - 1)]; g; g = g->hnext)
         if (g->h == h && !strcmp(g->key, key))
             return g;
     return NULL;
@@ -806,16 +801,16 @@ static struct group *touch(const char *key, uint64_t h, bool *fresh)
         lru_front(g);
         return g;
     }
-    if (G.count >= FG_BUSTERS_MAX_GROUPS)
-        drop(G.last);
+    if (g_busters.count >= FG_BUSTERS_MAX_GROUPS)
+        drop(g_busters.last);
     g = fg_xcalloc(1, sizeof *g);
     g->h = h;
     g->key = fg_xstrdup(key);
-    struct group **b = &G.bucket[h & (NBUCKETS - 1)];
+    struct group **b = &g_busters.bucket[h & (NBUCKETS - 1)];
     g->hnext = *b;
     *b = g;
     lru_front(g);
-    G.count++;
+    g_busters.count++;
     return g;
 }
 
@@ -827,7 +822,7 @@ static bool same(const struct kept *k, const struct sec *s)
 /* Step 2: sections equal to the group's latest take its parts and size. */
 static void reuse_known(const char *key, uint64_t h, struct sec *cur, int n)
 {
-    pthread_mutex_lock(&G.mu);
+    pthread_mutex_lock(&g_busters.mu);
     struct group *g = find(key, h);
     for (int i = 0; g && i < n && i < g->n; i++) {
         if (strcmp(g->k[i].name, cur[i].name) || !same(&g->k[i], &cur[i]))
@@ -837,7 +832,7 @@ static void reuse_known(const char *key, uint64_t h, struct sec *cur, int n)
         cur[i].canon = g->k[i].canon;
         cur[i].known = true;
     }
-    pthread_mutex_unlock(&G.mu);
+    pthread_mutex_unlock(&g_busters.mu);
 }
 
 /* Step 4: compare with the group's latest; swap nk in (old out in *old). */
@@ -845,7 +840,7 @@ static bool compare_swap(const char *key, uint64_t h, const struct sec *cur, int
                          struct kept **nk, int *nold, struct fg_buster *out)
 {
     bool found = false, fresh;
-    pthread_mutex_lock(&G.mu);
+    pthread_mutex_lock(&g_busters.mu);
     struct group *g = touch(key, h, &fresh);
     for (int i = 0; !fresh && i < n && i < g->n; i++) {
         if (strcmp(g->k[i].name, cur[i].name))
@@ -860,7 +855,7 @@ static bool compare_swap(const char *key, uint64_t h, const struct sec *cur, int
     g->k = *nk;
     g->n = n;
     *nk = old;
-    pthread_mutex_unlock(&G.mu);
+    pthread_mutex_unlock(&g_busters.mu);
     return found;
 }
 
@@ -891,18 +886,18 @@ bool fg_busters_check(const char *group, const struct fg_json *body, enum fg_dia
 
 int fg_busters_groups(void)
 {
-    pthread_mutex_lock(&G.mu);
-    int n = G.count;
-    pthread_mutex_unlock(&G.mu);
+    pthread_mutex_lock(&g_busters.mu);
+    int n = g_busters.count;
+    pthread_mutex_unlock(&g_busters.mu);
     return n;
 }
 
 void fg_busters_reset(void)
 {
-    pthread_mutex_lock(&G.mu);
-    while (G.last)
-        drop(G.last);
-    pthread_mutex_unlock(&G.mu);
+    pthread_mutex_lock(&g_busters.mu);
+    while (g_busters.last)
+        drop(g_busters.last);
+    pthread_mutex_unlock(&g_busters.mu);
 }
 
 void fg_busters_shutdown(void)

@@ -3,10 +3,10 @@
 #include "ledger.h"
 
 #include "arena.h"
+#include "assert.h"
 #include "log.h"
 #include "store.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <pthread.h>
@@ -43,17 +43,17 @@ static struct {
     int group_ms;
     size_t queue_max;
     _Atomic size_t depth;   /* = st.depth, read without the lock by fg_ledger_full */
-} L = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
+} g_ledger = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
      .ckpt_cv = PTHREAD_COND_INITIALIZER, .queue_max = QUEUE_MAX};
 
-struct fg_record *fg_record_new(size_t strings)
+struct fg_record *fg_ledger_record_new(size_t strings)
 {
     struct rec_alloc *a = fg_xcalloc(1, sizeof *a + strings);
     a->cap = strings;
     return &a->r;
 }
 
-const char *fg_record_str(struct fg_record *r, const char *s)
+const char *fg_ledger_record_str(struct fg_record *r, const char *s)
 {
     struct rec_alloc *a = (struct rec_alloc *)r;
     if (!s)
@@ -64,10 +64,11 @@ const char *fg_record_str(struct fg_record *r, const char *s)
     char *p = a->text + a->used;
     memcpy(p, s, n);
     a->used += n;
+    FG_DASSERT(a->used <= a->cap);
     return p;
 }
 
-void fg_record_free(struct fg_record *r)
+void fg_ledger_record_free(struct fg_record *r)
 {
     free(r);
 }
@@ -75,29 +76,30 @@ void fg_record_free(struct fg_record *r)
 void fg_ledger_submit(struct fg_record *r)
 {
     r->next = NULL;
-    pthread_mutex_lock(&L.mu);
-    if (!L.running || L.st.depth >= L.queue_max + QUEUE_RESERVE) {
-        L.st.dropped++;
-        pthread_mutex_unlock(&L.mu);
-        fg_record_free(r);
+    pthread_mutex_lock(&g_ledger.mu);
+    if (!g_ledger.running || g_ledger.st.depth >= g_ledger.queue_max + QUEUE_RESERVE) {
+        g_ledger.st.dropped++;
+        pthread_mutex_unlock(&g_ledger.mu);
+        fg_ledger_record_free(r);
         return;
     }
-    if (L.tail)
-        L.tail->next = r;
+    FG_ASSERT(!g_ledger.tail == !g_ledger.head && !g_ledger.head == (g_ledger.st.depth == 0));
+    if (g_ledger.tail)
+        g_ledger.tail->next = r;
     else
-        L.head = r;
-    L.tail = r;
-    L.st.depth++;
-    L.st.queued++;
-    atomic_store_explicit(&L.depth, L.st.depth, memory_order_relaxed);
-    if (L.st.depth == FLUSH_COUNT)
-        pthread_cond_signal(&L.cv);   /* a full group: no need to wait for the timer */
-    pthread_mutex_unlock(&L.mu);
+        g_ledger.head = r;
+    g_ledger.tail = r;
+    g_ledger.st.depth++;
+    g_ledger.st.queued++;
+    atomic_store_explicit(&g_ledger.depth, g_ledger.st.depth, memory_order_relaxed);
+    if (g_ledger.st.depth == FLUSH_COUNT)
+        pthread_cond_signal(&g_ledger.cv);   /* a full group: no need to wait for the timer */
+    pthread_mutex_unlock(&g_ledger.mu);
 }
 
 bool fg_ledger_full(void)
 {
-    return atomic_load_explicit(&L.depth, memory_order_relaxed) >= L.queue_max;
+    return atomic_load_explicit(&g_ledger.depth, memory_order_relaxed) >= g_ledger.queue_max;
 }
 
 static int64_t mono_ms(void);
@@ -116,20 +118,22 @@ static void write_batch(struct fg_record *list, size_t n)
 {
     struct fg_record **v = fg_xmalloc(n * sizeof *v);
     size_t k = 0;
-    for (struct fg_record *r = list; r; r = r->next)
+    for (struct fg_record *r = list; r; r = r->next) {
+        FG_ASSERT(k < n);   /* the queue's count matches its list */
         v[k++] = r;
-    assert(k == n);
+    }
+    FG_ASSERT(k == n);
     char err[256];
     int rc;
     bool warned = false;
     int64_t stop_seen = 0;
-    while ((rc = L.store->ops->write(L.store, v, n, err, sizeof err)) == FG_STORE_BUSY) {
+    while ((rc = g_ledger.store->ops->write(g_ledger.store, v, n, err, sizeof err)) == FG_STORE_BUSY) {
         if (!warned)
             fg_warn("ledger: %s; %zu record(s) wait for the lock", err, n);
         warned = true;
-        pthread_mutex_lock(&L.mu);
-        bool stopping = L.stopping;
-        pthread_mutex_unlock(&L.mu);
+        pthread_mutex_lock(&g_ledger.mu);
+        bool stopping = g_ledger.stopping;
+        pthread_mutex_unlock(&g_ledger.mu);
         if (stopping && !stop_seen)
             stop_seen = mono_ms();
         if (stopping && mono_ms() - stop_seen > STOP_BUSY_MS) {
@@ -140,14 +144,14 @@ static void write_batch(struct fg_record *list, size_t n)
     }
     if (rc < 0)
         fg_error("ledger: %zu record(s) not written: %s", n, err);
-    pthread_mutex_lock(&L.mu);
+    pthread_mutex_lock(&g_ledger.mu);
     if (rc < 0)
-        L.st.write_errors += n;
+        g_ledger.st.write_errors += n;
     else
-        L.st.written += n;
-    pthread_mutex_unlock(&L.mu);
+        g_ledger.st.written += n;
+    pthread_mutex_unlock(&g_ledger.mu);
     for (size_t i = 0; i < n; i++)
-        fg_record_free(v[i]);
+        fg_ledger_record_free(v[i]);
     free(v);
 }
 
@@ -175,104 +179,106 @@ static void deadline_at(struct timespec *ts, int64_t mono_deadline)
  * group_ms plus the commit ahead of it before its own commit starts. */
 static void *writer_main(void *arg)
 {
-    int64_t due = mono_ms() + L.group_ms;
-    pthread_mutex_lock(&L.mu);
+    int64_t due = mono_ms() + g_ledger.group_ms;
+    pthread_mutex_lock(&g_ledger.mu);
     for (;;) {
-        bool stop = L.stopping;
-        if (!stop && (!L.head || (mono_ms() < due && L.st.depth < FLUSH_COUNT))) {
+        bool stop = g_ledger.stopping;
+        if (!stop && (!g_ledger.head || (mono_ms() < due && g_ledger.st.depth < FLUSH_COUNT))) {
             struct timespec ts;
-            deadline_at(&ts, L.head ? due : mono_ms() + L.group_ms);
-            pthread_cond_timedwait(&L.cv, &L.mu, &ts);
-            if (!L.head)
-                due = mono_ms() + L.group_ms;   /* idle: the next record starts a period */
+            deadline_at(&ts, g_ledger.head ? due : mono_ms() + g_ledger.group_ms);
+            pthread_cond_timedwait(&g_ledger.cv, &g_ledger.mu, &ts);
+            if (!g_ledger.head)
+                due = mono_ms() + g_ledger.group_ms;   /* idle: the next record starts a period */
             continue;
         }
-        struct fg_record *list = L.head;
-        size_t n = L.st.depth;
-        L.head = L.tail = NULL;
-        L.st.depth = 0;
-        atomic_store_explicit(&L.depth, 0, memory_order_relaxed);
-        pthread_mutex_unlock(&L.mu);
-        due = mono_ms() + L.group_ms;
+        struct fg_record *list = g_ledger.head;
+        size_t n = g_ledger.st.depth;
+        FG_ASSERT(!list == (n == 0) && !g_ledger.tail == !list);
+
+        g_ledger.head = g_ledger.tail = NULL;
+        g_ledger.st.depth = 0;
+        atomic_store_explicit(&g_ledger.depth, 0, memory_order_relaxed);
+        pthread_mutex_unlock(&g_ledger.mu);
+        due = mono_ms() + g_ledger.group_ms;
         if (list)
             write_batch(list, n);
         if (stop && !list)
             return NULL;
-        pthread_mutex_lock(&L.mu);
+        pthread_mutex_lock(&g_ledger.mu);
     }
 }
 
 /* Backend housekeeping off the writer's path (store.h checkpoint). */
 static void *checkpointer_main(void *arg)
 {
-    pthread_mutex_lock(&L.mu);
-    while (!L.stopping) {
+    pthread_mutex_lock(&g_ledger.mu);
+    while (!g_ledger.stopping) {
         struct timespec ts;
         deadline_at(&ts, mono_ms() + CHECKPOINT_MS);
-        pthread_cond_timedwait(&L.ckpt_cv, &L.mu, &ts);
-        if (L.stopping)
+        pthread_cond_timedwait(&g_ledger.ckpt_cv, &g_ledger.mu, &ts);
+        if (g_ledger.stopping)
             break;
-        pthread_mutex_unlock(&L.mu);
-        L.store->ops->checkpoint(L.store);
-        pthread_mutex_lock(&L.mu);
+        pthread_mutex_unlock(&g_ledger.mu);
+        g_ledger.store->ops->checkpoint(g_ledger.store);
+        pthread_mutex_lock(&g_ledger.mu);
     }
-    pthread_mutex_unlock(&L.mu);
+    pthread_mutex_unlock(&g_ledger.mu);
     return NULL;
 }
 
 int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen)
 {
-    if (fg_store_open(storage, &L.store, err, errlen) < 0)
+    if (fg_store_open(storage, &g_ledger.store, err, errlen) < 0)
         return -1;
-    L.group_ms = group_ms > 0 ? group_ms : FG_LEDGER_GROUP_MS;
+    g_ledger.group_ms = group_ms > 0 ? group_ms : FG_LEDGER_GROUP_MS;
     /* a test (and an operator who would rather refuse calls early) can make
      * the queue small: FRUGAL_LEDGER_QUEUE_MAX (README) */
     const char *qm = getenv("FRUGAL_LEDGER_QUEUE_MAX");
     long long v = qm ? strtoll(qm, NULL, 10) : 0;
-    L.queue_max = v > 0 && v <= 10000000 ? (size_t)v : QUEUE_MAX;
-    L.stopping = false;
-    L.running = true;
-    if (pthread_create(&L.thread, NULL, writer_main, NULL) != 0) {
+    g_ledger.queue_max = v > 0 && v <= 10000000 ? (size_t)v : QUEUE_MAX;
+    g_ledger.stopping = false;
+    g_ledger.running = true;
+    if (pthread_create(&g_ledger.thread, NULL, writer_main, NULL) != 0) {
         snprintf(err, errlen, "ledger: cannot start the writer thread: %s", strerror(errno));
-        fg_store_close(L.store);
-        L.store = NULL;
-        L.running = false;
+        fg_store_close(g_ledger.store);
+        g_ledger.store = NULL;
+        g_ledger.running = false;
         return -1;
     }
     /* without it the WAL still gets copied back when the store closes */
-    L.ckpt_running = L.store->ops->checkpoint &&
-                     pthread_create(&L.ckpt_thread, NULL, checkpointer_main, NULL) == 0;
+    g_ledger.ckpt_running = g_ledger.store->ops->checkpoint &&
+                     pthread_create(&g_ledger.ckpt_thread, NULL, checkpointer_main, NULL) == 0;
     return 0;
 }
 
 void fg_ledger_stop(void)
 {
-    if (!L.running)
+    if (!g_ledger.running)
         return;
-    pthread_mutex_lock(&L.mu);
-    L.stopping = true;
-    pthread_cond_signal(&L.cv);
-    pthread_cond_signal(&L.ckpt_cv);
-    pthread_mutex_unlock(&L.mu);
-    pthread_join(L.thread, NULL);
-    if (L.ckpt_running)
-        pthread_join(L.ckpt_thread, NULL);
-    L.ckpt_running = false;
-    pthread_mutex_lock(&L.mu);
-    L.running = false;
-    pthread_mutex_unlock(&L.mu);
-    fg_store_close(L.store);
-    L.store = NULL;
+    pthread_mutex_lock(&g_ledger.mu);
+    g_ledger.stopping = true;
+    pthread_cond_signal(&g_ledger.cv);
+    pthread_cond_signal(&g_ledger.ckpt_cv);
+    pthread_mutex_unlock(&g_ledger.mu);
+    pthread_join(g_ledger.thread, NULL);
+    if (g_ledger.ckpt_running)
+        pthread_join(g_ledger.ckpt_thread, NULL);
+    g_ledger.ckpt_running = false;
+    pthread_mutex_lock(&g_ledger.mu);
+    g_ledger.running = false;
+    pthread_mutex_unlock(&g_ledger.mu);
+    fg_store_close(g_ledger.store);
+    g_ledger.store = NULL;
 }
 
 void fg_ledger_get_stats(struct fg_ledger_stats *s)
 {
-    pthread_mutex_lock(&L.mu);
-    *s = L.st;
-    pthread_mutex_unlock(&L.mu);
+    pthread_mutex_lock(&g_ledger.mu);
+    *s = g_ledger.st;
+    pthread_mutex_unlock(&g_ledger.mu);
 }
 
 struct fg_store *fg_ledger_store(void)
 {
-    return L.store;
+    return g_ledger.store;
 }

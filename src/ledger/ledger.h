@@ -2,7 +2,7 @@
  *
  * Contract:
  *  - fg_ledger_start() opens the configured store and starts the writer
- *    thread.  Workers fill a struct fg_record (fg_record_new) and hand it
+ *    thread.  Workers fill a struct fg_record (fg_ledger_record_new) and hand it
  *    to fg_ledger_submit(), which never blocks on the disk: records go to
  *    a bounded in-memory queue; the writer commits everything queued in
  *    one transaction every `group_ms` (default FG_LEDGER_GROUP_MS), timed
@@ -76,10 +76,10 @@ struct fg_record {
 };
 
 /* Allocate a record with room for `strings` bytes of inline text; copy
- * strings into it with fg_record_str(). */
-struct fg_record *fg_record_new(size_t strings);
-const char *fg_record_str(struct fg_record *r, const char *s);
-void fg_record_free(struct fg_record *r);
+ * strings into it with fg_ledger_record_str(). */
+struct fg_record *fg_ledger_record_new(size_t strings);
+const char *fg_ledger_record_str(struct fg_record *r, const char *s);
+void fg_ledger_record_free(struct fg_record *r);
 
 struct fg_ledger_stats {
     uint64_t queued, written, dropped, write_errors;

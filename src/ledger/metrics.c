@@ -1,6 +1,7 @@
 /* metrics.c — see metrics.h. */
 #include "metrics.h"
 
+#include "assert.h"
 #include "batch_exec.h"
 
 #include <event2/buffer.h>
@@ -20,43 +21,45 @@ static struct {
     atomic_uint_fast64_t unpriced, upstream_errors;
     atomic_uint_fast64_t lat[NLAT + 1];
     atomic_int_fast64_t lat_sum_us;
-} M;
+} g_metrics;
 
 void fg_metrics_observe_money(const struct fg_record *r)
 {
     const int64_t tok[5] = {r->tok.input, r->tok.cache_read, r->tok.cache_write_5m,
                             r->tok.cache_write_1h, r->tok.output};
     for (int i = 0; i < 5; i++)
-        atomic_fetch_add(&M.tokens[i], tok[i]);
+        atomic_fetch_add(&g_metrics.tokens[i], tok[i]);
     if (r->priced) {
-        atomic_fetch_add(&M.cost, r->cost_pico);
-        atomic_fetch_add(&M.baseline, r->baseline_pico);
-        atomic_fetch_add(&M.saved[0], r->saved_prompt_cache_pico);
-        atomic_fetch_add(&M.saved[1], r->saved_response_cache_pico);
-        atomic_fetch_add(&M.saved[2], r->saved_routing_pico);
-        atomic_fetch_add(&M.saved[3], r->saved_batch_pico);
-        atomic_fetch_add(&M.buckets[0], r->bucket_repeated_pico);
-        atomic_fetch_add(&M.buckets[1], r->bucket_frontier_pico);
-        atomic_fetch_add(&M.buckets[2], r->bucket_bloated_pico);
+        atomic_fetch_add(&g_metrics.cost, r->cost_pico);
+        atomic_fetch_add(&g_metrics.baseline, r->baseline_pico);
+        atomic_fetch_add(&g_metrics.saved[0], r->saved_prompt_cache_pico);
+        atomic_fetch_add(&g_metrics.saved[1], r->saved_response_cache_pico);
+        atomic_fetch_add(&g_metrics.saved[2], r->saved_routing_pico);
+        atomic_fetch_add(&g_metrics.saved[3], r->saved_batch_pico);
+        atomic_fetch_add(&g_metrics.buckets[0], r->bucket_repeated_pico);
+        atomic_fetch_add(&g_metrics.buckets[1], r->bucket_frontier_pico);
+        atomic_fetch_add(&g_metrics.buckets[2], r->bucket_bloated_pico);
     } else if (r->model && r->status < 400) {
-        atomic_fetch_add(&M.unpriced, 1);
+        atomic_fetch_add(&g_metrics.unpriced, 1);
     }
 }
 
 void fg_metrics_observe(const struct fg_record *r, bool upstream_error)
 {
     int cls = r->status / 100;
-    atomic_fetch_add(&M.requests[cls >= 0 && cls < 6 ? cls : 0], 1);
+    atomic_fetch_add(&g_metrics.requests[cls >= 0 && cls < 6 ? cls : 0], 1);
     if (r->stream)
-        atomic_fetch_add(&M.streams, 1);
+        atomic_fetch_add(&g_metrics.streams, 1);
     fg_metrics_observe_money(r);
     if (upstream_error)
-        atomic_fetch_add(&M.upstream_errors, 1);
+        atomic_fetch_add(&g_metrics.upstream_errors, 1);
     size_t b = 0;
     while (b < NLAT && (double)r->latency_us / 1000.0 > latency_le_ms[b])
         b++;
-    atomic_fetch_add(&M.lat[b], 1);
-    atomic_fetch_add(&M.lat_sum_us, r->latency_us);
+    FG_DASSERT(b <= NLAT);
+    atomic_fetch_add(&g_metrics.lat[b], 1);
+
+    atomic_fetch_add(&g_metrics.lat_sum_us, r->latency_us);
 }
 
 static double usd(int64_t pico) { return (double)pico / 1e12; }
@@ -71,17 +74,17 @@ static void render_money(struct evbuffer *o)
     static const char *tech[] = {"prompt_cache", "response_cache", "routing", "batch"};
     static const char *bucket[] = {"repeated_context", "frontier_overuse", "bloated_output"};
     counter(o, "frugal_cost_usd_total", "Spend at provider prices (exact sum, shown in USD).");
-    evbuffer_add_printf(o, "frugal_cost_usd_total %.12f\n", usd(atomic_load(&M.cost)));
+    evbuffer_add_printf(o, "frugal_cost_usd_total %.12f\n", usd(atomic_load(&g_metrics.cost)));
     counter(o, "frugal_baseline_usd_total", "What the same calls cost without frugal.");
-    evbuffer_add_printf(o, "frugal_baseline_usd_total %.12f\n", usd(atomic_load(&M.baseline)));
+    evbuffer_add_printf(o, "frugal_baseline_usd_total %.12f\n", usd(atomic_load(&g_metrics.baseline)));
     counter(o, "frugal_saved_usd_total", "Savings by technique.");
     for (int i = 0; i < 4; i++)
         evbuffer_add_printf(o, "frugal_saved_usd_total{technique=\"%s\"} %.12f\n", tech[i],
-                            usd(atomic_load(&M.saved[i])));
+                            usd(atomic_load(&g_metrics.saved[i])));
     counter(o, "frugal_bucket_usd_total", "Spend in the buckets that drive bills.");
     for (int i = 0; i < 3; i++)
         evbuffer_add_printf(o, "frugal_bucket_usd_total{bucket=\"%s\"} %.12f\n", bucket[i],
-                            usd(atomic_load(&M.buckets[i])));
+                            usd(atomic_load(&g_metrics.buckets[i])));
 }
 
 static void render_latency(struct evbuffer *o)
@@ -90,7 +93,7 @@ static void render_latency(struct evbuffer *o)
                            "end of the reply.\n# TYPE frugal_request_duration_seconds histogram\n");
     uint64_t cum = 0;
     for (size_t b = 0; b <= NLAT; b++) {
-        cum += atomic_load(&M.lat[b]);
+        cum += atomic_load(&g_metrics.lat[b]);
         if (b < NLAT)
             evbuffer_add_printf(o, "frugal_request_duration_seconds_bucket{le=\"%g\"} %llu\n",
                                 latency_le_ms[b] / 1000.0, (unsigned long long)cum);
@@ -100,7 +103,7 @@ static void render_latency(struct evbuffer *o)
     }
     evbuffer_add_printf(o, "frugal_request_duration_seconds_sum %.6f\n"
                            "frugal_request_duration_seconds_count %llu\n",
-                        (double)atomic_load(&M.lat_sum_us) / 1e6, (unsigned long long)cum);
+                        (double)atomic_load(&g_metrics.lat_sum_us) / 1e6, (unsigned long long)cum);
 }
 
 void fg_metrics_render(struct evbuffer *o)
@@ -111,21 +114,21 @@ void fg_metrics_render(struct evbuffer *o)
     counter(o, "frugal_requests_total", "Inference calls by response status class.");
     for (int i = 0; i < 6; i++)
         evbuffer_add_printf(o, "frugal_requests_total{status=\"%s\"} %llu\n", cls[i],
-                            (unsigned long long)atomic_load(&M.requests[i]));
+                            (unsigned long long)atomic_load(&g_metrics.requests[i]));
     counter(o, "frugal_stream_requests_total", "Streamed inference calls.");
     evbuffer_add_printf(o, "frugal_stream_requests_total %llu\n",
-                        (unsigned long long)atomic_load(&M.streams));
+                        (unsigned long long)atomic_load(&g_metrics.streams));
     counter(o, "frugal_tokens_total", "Tokens by billing class.");
     for (int i = 0; i < 5; i++)
         evbuffer_add_printf(o, "frugal_tokens_total{class=\"%s\"} %lld\n", tok[i],
-                            (long long)atomic_load(&M.tokens[i]));
+                            (long long)atomic_load(&g_metrics.tokens[i]));
     render_money(o);
     counter(o, "frugal_unpriced_requests_total", "Calls to models with no known price.");
     evbuffer_add_printf(o, "frugal_unpriced_requests_total %llu\n",
-                        (unsigned long long)atomic_load(&M.unpriced));
+                        (unsigned long long)atomic_load(&g_metrics.unpriced));
     counter(o, "frugal_upstream_errors_total", "Upstream failures (resets, timeouts, malformed).");
     evbuffer_add_printf(o, "frugal_upstream_errors_total %llu\n",
-                        (unsigned long long)atomic_load(&M.upstream_errors));
+                        (unsigned long long)atomic_load(&g_metrics.upstream_errors));
     render_latency(o);
     struct fg_ledger_stats st;
     fg_ledger_get_stats(&st);

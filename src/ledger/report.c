@@ -7,6 +7,7 @@
 
 #include "arena.h"
 #include "price.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -91,10 +92,7 @@ static void gtab_rehash(struct gtab *t)
 
 static struct group *gtab_add(struct gtab *t, const char *key, size_t len, size_t h)
 {
-    if (t->n == t->cap) {
-        t->cap = t->cap ? t->cap * 2 : 16;
-        t->v = fg_xrealloc(t->v, t->cap * sizeof *t->v);
-    }
+    FG_VEC_RESERVE(t->v, t->n + 1, t->cap);
     struct group *g = &t->v[t->n];
     memset(g, 0, sizeof *g);
     g->key = fg_xmalloc(len + 1);

@@ -246,7 +246,7 @@ static int prepare_insert(sqlite3 *db, sqlite3_stmt **st)
     return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? 0 : -1;
 }
 
-int fg_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, size_t n, char *err,
+int fg_store_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, size_t n, char *err,
                            size_t errlen)
 {
     sqlite3_stmt *st = NULL;
@@ -265,7 +265,7 @@ int fg_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, size_t n,
     return 0;
 }
 
-int fg_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen)
+int fg_store_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen)
 {
     if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
         return fail(db, "creating the schema", err, errlen);

@@ -13,9 +13,9 @@
 #include <stddef.h>
 
 /* Create/migrate the calls table (idempotent). */
-int fg_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen);
+int fg_store_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen);
 /* INSERT OR REPLACE the records (no BEGIN/COMMIT: the caller's transaction). */
-int fg_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, size_t n, char *err,
+int fg_store_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, size_t n, char *err,
                            size_t errlen);
 
 #endif

@@ -8,6 +8,7 @@
 #include "route_tool.h"
 
 #include "arena.h"
+#include "vec.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -113,7 +114,7 @@ static int cpt(const double *pgr, double level)
 /* The curve over rows in the given descending-score order. */
 static void curve_ordered(size_t n, const size_t *order, const double *score,
                           const double *qw, const double *qs, const double *w,
-                          struct fg_route_curve *out)
+                          struct fg_route_tool_curve *out)
 {
     double W = 0, sw = 0, ss = 0;
     for (size_t i = 0; i < n; i++) {
@@ -183,8 +184,8 @@ static void curve_ordered(size_t n, const size_t *order, const double *score,
     out->cpt80 = ok ? cpt(out->pgr, 0.8) : -1;
 }
 
-void fg_route_curve(size_t n, const double *score, const double *qw, const double *qs,
-                    const double *w, struct fg_route_curve *out)
+void fg_route_tool_curve(size_t n, const double *score, const double *qw, const double *qs,
+                    const double *w, struct fg_route_tool_curve *out)
 {
     size_t *o = score_order(n, score);
     curve_ordered(n, o, score, qw, qs, w, out);
@@ -202,7 +203,7 @@ static void apgr_ci(size_t n, const double *score, const double *qw, const doubl
     double *w = fg_xmalloc(n * sizeof *w), *a = fg_xmalloc(BOOT_DRAWS * sizeof *a);
     uint64_t seed = 20240601;
     int m = 0;
-    struct fg_route_curve c;
+    struct fg_route_tool_curve c;
     for (int d = 0; d < BOOT_DRAWS; d++) {
         memset(w, 0, n * sizeof *w);
         for (size_t k = 0; k < n; k++)
@@ -309,10 +310,7 @@ static int dataset_load(struct dataset *d, const char *path, const char *only,
             json_decref(o);
             continue;
         }
-        if (d->n == d->cap) {
-            d->cap = d->cap ? d->cap * 2 : 1024;
-            d->r = fg_xrealloc(d->r, d->cap * sizeof *d->r);
-        }
+        FG_VEC_RESERVE(d->r, d->n + 1, d->cap);
         struct row *r = &d->r[d->n++];
         r->uid = fg_xstrdup(uid ? uid : "");
         r->source = fg_xstrdup(src);
@@ -642,7 +640,7 @@ static bool buckets_ok(uint32_t nb)
     return nb >= FG_ROUTER_MIN_BUCKETS && nb <= FG_ROUTER_MAX_BUCKETS && !(nb & (nb - 1));
 }
 
-struct fg_router *fg_route_fit(const struct fg_route_example *ex, size_t n,
+struct fg_router *fg_route_tool_fit(const struct fg_route_example *ex, size_t n,
                                const struct fg_route_fit_opts *o)
 {
     uint32_t nb = o->n_buckets ? o->n_buckets : DEFAULT_BUCKETS;
@@ -676,7 +674,7 @@ struct fg_router *fg_route_fit(const struct fg_route_example *ex, size_t n,
     return r;
 }
 
-void fg_route_thresholds(struct fg_router *r, const double *scores, size_t n)
+void fg_route_tool_thresholds(struct fg_router *r, const double *scores, size_t n)
 {
     double *s = fg_xmalloc((n ? n : 1) * sizeof *s);
     memcpy(s, scores, n * sizeof *s);
@@ -745,7 +743,7 @@ static void cols_free(struct cols *c)
 
 /* Curve of the rows of one source (src < 0: all rows). */
 static void source_curve(const struct dataset *d, const struct cols *c, const double *score,
-                         int src, struct fg_route_curve *out)
+                         int src, struct fg_route_tool_curve *out)
 {
     size_t m = d->n ? d->n : 1, k = 0;
     double *s = fg_xmalloc(m * sizeof *s), *qw = fg_xmalloc(m * sizeof *qw),
@@ -756,7 +754,7 @@ static void source_curve(const struct dataset *d, const struct cols *c, const do
             qw[k] = c->qw[i];
             qs[k++] = c->qs[i];
         }
-    fg_route_curve(k, s, qw, qs, NULL, out);
+    fg_route_tool_curve(k, s, qw, qs, NULL, out);
     free(s);
     free(qw);
     free(qs);
@@ -837,7 +835,7 @@ static void cross_validate(const struct fstore *fs, const struct dataset *d,
 static double cv_report(FILE *out, const struct dataset *d, const struct cols *c,
                         const double *oof, bool per_source, double *pooled_apgr)
 {
-    struct fg_route_curve pc, sc;
+    struct fg_route_tool_curve pc, sc;
     source_curve(d, c, oof, -1, &pc);
     double sum = 0;
     int ns = 0;
@@ -1012,7 +1010,7 @@ static void grid_search(const struct train_cli *t, const struct fstore *fs,
  * reaches RETAIN_TARGET (printed with the pooled curve). */
 static int operating_share(const struct dataset *d, const struct cols *c, const double *oof)
 {
-    struct fg_route_curve pc;
+    struct fg_route_tool_curve pc;
     source_curve(d, c, oof, -1, &pc);
     int op = 100;
     for (int k = 5; k <= 100; k += 5)
@@ -1079,7 +1077,7 @@ static int cmd_train(int argc, char **argv)
     /* the shipped fit: every row; thresholds from the out-of-fold scores */
     size_t *all = iota(d.n);
     struct fg_router *r = fit_rows(&fs, all, d.n, c.qw, c.qs, c.src, d.n_src, &best);
-    fg_route_thresholds(r, oof, d.n);
+    fg_route_tool_thresholds(r, oof, d.n);
     char *meta = train_meta(&t, &d, &best, n_folds, cv_apgr, op), err[512];
     fg_router_set_meta(r, meta);
     if (fg_router_save(r, t.out, err, sizeof err) < 0) {
@@ -1109,7 +1107,7 @@ struct group {
     bool indist;
     size_t n;
     double *score, *qw, *qs;
-    struct fg_route_curve router, oracle;
+    struct fg_route_tool_curve router, oracle;
     double lo, hi;
     double thr[N_OP + 1], share[N_OP + 1], kept[N_OP + 1];
 };
@@ -1136,12 +1134,12 @@ static void group_free(struct group *g)
 
 static void group_compute(struct group *g, const struct fg_router *r, const int *op, int nop)
 {
-    fg_route_curve(g->n, g->score, g->qw, g->qs, NULL, &g->router);
+    fg_route_tool_curve(g->n, g->score, g->qw, g->qs, NULL, &g->router);
     apgr_ci(g->n, g->score, g->qw, g->qs, &g->lo, &g->hi);
     double *gain = fg_xmalloc((g->n ? g->n : 1) * sizeof *gain);
     for (size_t i = 0; i < g->n; i++)
         gain[i] = g->qs[i] - g->qw[i];
-    fg_route_curve(g->n, gain, g->qw, g->qs, NULL, &g->oracle);
+    fg_route_tool_curve(g->n, gain, g->qw, g->qs, NULL, &g->oracle);
     free(gain);
     for (int k = 0; k < nop; k++) {
         double th = fg_router_threshold(r, op[k] / 100.0), routed = 0, q = 0;
@@ -1156,14 +1154,14 @@ static void group_compute(struct group *g, const struct fg_router *r, const int 
     }
 }
 
-static double random_kept(const struct fg_route_curve *c, int pct)
+static double random_kept(const struct fg_route_tool_curve *c, int pct)
 {
     return (c->q_weak + pct / 100.0 * (c->q_strong - c->q_weak)) / c->q_strong;
 }
 
 static json_t *jnum(double v) { return isnan(v) ? json_null() : json_real(v); }
 
-static json_t *method_json(const struct fg_route_curve *c, double auc_override, bool random,
+static json_t *method_json(const struct fg_route_tool_curve *c, double auc_override, bool random,
                            const double *ci)
 {
     json_t *o = json_object(), *kept = json_object();
@@ -1225,7 +1223,7 @@ static void pnum(int width, int prec, double v)
         printf("  %*.*f", width, prec, v);
 }
 
-static void print_method(const char *label, const struct fg_route_curve *c, bool random,
+static void print_method(const char *label, const struct fg_route_tool_curve *c, bool random,
                          double auc, const double *ci)
 {
     bool ok = !isnan(c->apgr);

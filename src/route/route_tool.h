@@ -50,7 +50,7 @@ int fg_route_tool_main(int argc, char **argv);
  * averaging over shuffles) and the share c·n is met exactly by taking a
  * fraction of the boundary row, so a constant scorer gives PGR(c) = c and
  * APGR = 0.5 exactly. */
-struct fg_route_curve {
+struct fg_route_tool_curve {
     double n;                          /* total weight */
     double q_weak, q_strong;           /* all-weak, all-strong quality */
     double q[FG_CURVE_POINTS];         /* Q(c), c = k / 100 */
@@ -61,8 +61,8 @@ struct fg_route_curve {
 };
 
 /* w may be NULL (every row weight 1). */
-void fg_route_curve(size_t n, const double *score, const double *q_weak,
-                    const double *q_strong, const double *w, struct fg_route_curve *out);
+void fg_route_tool_curve(size_t n, const double *score, const double *q_weak,
+                    const double *q_strong, const double *w, struct fg_route_tool_curve *out);
 
 /* Training, exposed for tests. */
 enum fg_route_target {
@@ -87,11 +87,11 @@ struct fg_route_fit_opts {
 
 /* Fit a router on the examples (deterministic); thresholds are left at
  * fg_router_new's defaults.  NULL on bad options. */
-struct fg_router *fg_route_fit(const struct fg_route_example *ex, size_t n,
+struct fg_router *fg_route_tool_fit(const struct fg_route_example *ex, size_t n,
                                const struct fg_route_fit_opts *o);
 /* Fill r's threshold table from scores of representative traffic:
  * threshold[k] = the midpoint between the (k% of n)-th and next highest
  * score, +inf at 0%, -inf at 100%. */
-void fg_route_thresholds(struct fg_router *r, const double *scores, size_t n);
+void fg_route_tool_thresholds(struct fg_router *r, const double *scores, size_t n);
 
 #endif

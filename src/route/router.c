@@ -12,6 +12,7 @@
 #include "router.h"
 
 #include "arena.h"
+#include "assert.h"
 
 #include <errno.h>
 #include <math.h>
@@ -43,7 +44,7 @@
 
 _Static_assert(MAX_FEATS < (1u << IDX_BITS), "feature index must fit a slot");
 
-const char *const fg_route_dense_names[FG_ROUTER_N_DENSE] = {
+const char *const fg_router_dense_names[FG_ROUTER_N_DENSE] = {
     "log_bytes", "log_words", "log_lines", "fence", "code", "digits", "math_ops",
     "math_words", "latex", "qmarks", "list", "nonascii", "reason", "choice", "steps",
     "max_word", "urls", "turns", "tools", "images", "schema", "creative", "log_chars",
@@ -278,6 +279,8 @@ struct scan {
 static inline void feat_add(struct scan *st, uint32_t b)
 {
     uint32_t size = 1u << st->tbits, i = (b * 0x9e3779b1u) >> (32 - st->tbits);
+    /* sized so it is at most half full: probing always finds a free slot */
+    FG_DASSERT(st->n < size && b <= st->mask);
     for (;;) {
         uint32_t slot = st->tab[i], idx = slot & IDX_MASK;
         bool live = (slot >> IDX_BITS) == st->gen;
@@ -690,8 +693,11 @@ static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
 double fg_router_score_feats(const struct fg_router *r, const struct fg_route_feats *x)
 {
     double z = r->bias;
-    for (uint32_t i = 0; i < x->n; i++)
+    for (uint32_t i = 0; i < x->n; i++) {
+        FG_DASSERT(x->bucket[i] < r->n_buckets);   /* features hashed for this model */
         z += (double)r->w[x->bucket[i]] * x->value[i];
+    }
+
     return sigmoid(z + dense_dot(r, x->dense));
 }
 

@@ -103,7 +103,7 @@ enum fg_route_dense {
     FG_RD_CONSTRAINTS,    /* log1p(must, exactly, at least, only, format, ...) */
     FG_ROUTER_N_DENSE
 };
-extern const char *const fg_route_dense_names[FG_ROUTER_N_DENSE];
+extern const char *const fg_router_dense_names[FG_ROUTER_N_DENSE];
 
 /* Loaded weights and threshold table.  Fields are public for the trainer
  * (which builds one with fg_router_new); treat a loaded one as read-only. */

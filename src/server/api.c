@@ -77,8 +77,8 @@ static const struct fg_dialect_ops *guess_dialect(struct evhttp_request *req, co
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     if (evhttp_find_header(h, "anthropic-version") ||
         (path && !strncmp(path, "/v1/messages", 12)))
-        return &fg_dialect_anthropic;
-    return &fg_dialect_openai;
+        return &fg_provider_anthropic;
+    return &fg_provider_openai;
 }
 
 static void reply_err(struct evhttp_request *req, const struct fg_dialect_ops *d,
@@ -86,9 +86,7 @@ static void reply_err(struct evhttp_request *req, const struct fg_dialect_ops *d
                       const char *msg)
 {
     struct fg_err e;
-    fg_err_set(&e, cls, param, "%s", msg);
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
+    fg_err_set(&e, cls, param, code, "%s", msg);
     fg_reply_error(req, d, &e);
 }
 
@@ -149,9 +147,9 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
     }
     /* every other OpenAI path, metered (an Anthropic client's unknown path
      * is a 404 in its dialect, never sent to an OpenAI provider) */
-    if (path && fg_passthru_path(path) && d == &fg_dialect_openai) {
+    if (path && fg_passthru_path(path) && d == &fg_provider_openai) {
         struct fg_principal p;
-        if (fg_auth_request(w, req, &fg_dialect_openai, &p) == 0)
+        if (fg_auth_request(w, req, &fg_provider_openai, &p) == 0)
             fg_passthru_handle(w, req, path, &p);
         return;
     }
@@ -179,10 +177,8 @@ void fg_api_reject(struct evhttp_request *req, int status, const char *code, con
                           : status == 503 ? FG_E_UNAVAILABLE
                           : status == 413 || status == 431 ? FG_E_TOO_LARGE : FG_E_INVALID;
     struct fg_err e;
-    fg_err_set(&e, cls, NULL, "%s", msg);
+    fg_err_set(&e, cls, NULL, code, "%s", msg);
     e.status = status;
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     fg_reply_error(req, guess_dialect(req, path), &e);
 }
@@ -194,15 +190,14 @@ static int parse_body(struct fg_call *c)
     c->raw_len = evbuffer_get_length(in);
     size_t limit = c->w->app->cfg->server.max_body_bytes;
     if (c->raw_len > limit) {
-        fg_err_set(&c->err, FG_E_TOO_LARGE, NULL,
+        fg_err_set(&c->err, FG_E_TOO_LARGE, NULL, "request_too_large",
                    "Request body is %zu bytes, over the gateway's limit of %zu bytes "
                    "(server.max_body_bytes).", c->raw_len, limit);
-        snprintf(c->err.code, sizeof c->err.code, "request_too_large");
         return -1;
     }
     c->raw = (const char *)evbuffer_pullup(in, -1);
     if (c->raw_len == 0)
-        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+        return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
                           "Request body is empty: expected a JSON object.");
     const struct fg_server_cfg *sc = &c->w->app->cfg->server;
     c->body.max_depth = (uint32_t)sc->max_json_depth;
@@ -211,40 +206,37 @@ static int parse_body(struct fg_call *c)
         if (c->body.err == fg_json_err_dup) {
             /* providers keep the last of repeated names: frugal must not
              * price or route one reading while the provider runs another */
-            fg_err_set(&c->err, FG_E_INVALID, c->body.err_path,
+            fg_err_set(&c->err, FG_E_INVALID, c->body.err_path, "duplicate_key",
                        "Invalid request: the member '%s' appears more than once (member "
                        "names are compared after decoding escapes); send each name once.",
                        c->body.err_path);
-            snprintf(c->err.code, sizeof c->err.code, "duplicate_key");
             return -1;
         }
         if (c->body.err == fg_json_err_depth) {
-            fg_err_set(&c->err, FG_E_INVALID, NULL,
+            fg_err_set(&c->err, FG_E_INVALID, NULL, "json_too_deep",
                        "Request body nests JSON deeper than %d levels, the gateway's limit "
                        "(server.max_json_depth).", sc->max_json_depth);
-            snprintf(c->err.code, sizeof c->err.code, "json_too_deep");
             return -1;
         }
         int line = 1, col = 1;
         for (size_t i = 0; i < c->body.err_off && i < c->raw_len; i++, col++)
             if (c->raw[i] == '\n')
                 line++, col = 0;
-        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+        return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
                           "Request body is not valid JSON: %s (line %d, column %d).",
                           c->body.err, line, col);
     }
     if (fg_json_type(&c->body, 0) != FG_J_OBJ)
-        return fg_err_set(&c->err, FG_E_INVALID, NULL,
+        return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
                           "Request body must be a JSON object.");
     /* duplicate members anywhere were refused by the parse above (json.h) */
-    const char *list = c->in == &fg_dialect_responses ? "input" : "messages";
+    const char *list = c->in == &fg_provider_responses ? "input" : "messages";
     int li = fg_json_get(&c->body, 0, list);
     size_t nmsg = fg_json_type(&c->body, li) == FG_J_ARR ? fg_json_count(&c->body, li) : 0;
     if (nmsg > (size_t)sc->max_messages) {
-        fg_err_set(&c->err, FG_E_INVALID, list,
+        fg_err_set(&c->err, FG_E_INVALID, list, "too_many_messages",
                    "Too many messages: '%s' has %zu, over the gateway's limit of %d "
                    "(server.max_messages).", list, nmsg, sc->max_messages);
-        snprintf(c->err.code, sizeof c->err.code, "too_many_messages");
         return -1;
     }
     if ((c->endpoint == FG_EP_EMBEDDINGS ? fg_embed_validate(c, &c->err)
@@ -259,7 +251,7 @@ static int parse_body(struct fg_call *c)
         if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
             /* a NUL would end the name frugal prices while the provider
              * reads the whole string */
-            return fg_err_set(&c->err, FG_E_INVALID, "model",
+            return fg_err_set(&c->err, FG_E_INVALID, "model", NULL,
                               "Invalid 'model': it contains a control character (byte %ld); "
                               "model names are printable text.", i);
     c->model_name = name;
@@ -302,38 +294,38 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
 static void h_chat(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
                    const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_openai, p, FG_EP_CHAT);
+    inference(w, req, &fg_provider_openai, p, FG_EP_CHAT);
 }
 
 static void h_messages(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
                    const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_anthropic, p, FG_EP_MESSAGES);
+    inference(w, req, &fg_provider_anthropic, p, FG_EP_MESSAGES);
 }
 
 static void h_count_tokens(struct fg_worker *w, struct evhttp_request *req,
                            const struct fg_dialect_ops *d,
                    const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_anthropic, p, FG_EP_COUNT_TOKENS);
+    inference(w, req, &fg_provider_anthropic, p, FG_EP_COUNT_TOKENS);
 }
 
 static void h_embeddings(struct fg_worker *w, struct evhttp_request *req,
                          const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_openai, p, FG_EP_EMBEDDINGS);
+    inference(w, req, &fg_provider_openai, p, FG_EP_EMBEDDINGS);
 }
 
 static void h_responses(struct fg_worker *w, struct evhttp_request *req,
                         const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_responses, p, FG_EP_RESPONSES);
+    inference(w, req, &fg_provider_responses, p, FG_EP_RESPONSES);
 }
 
 static void h_resp_input_tokens(struct fg_worker *w, struct evhttp_request *req,
                                 const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    inference(w, req, &fg_dialect_responses, p, FG_EP_RESP_INPUT_TOKENS);
+    inference(w, req, &fg_provider_responses, p, FG_EP_RESP_INPUT_TOKENS);
 }
 
 static json_t *model_entry(const char *id, const char *owner, int anthropic)
@@ -356,11 +348,11 @@ static void h_models(struct fg_worker *w, struct evhttp_request *req, const stru
     /* a virtual key sees what its allow-list lets it call */
     const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
     for (size_t i = 0; i < cfg->n_models; i++)
-        if (!k || fg_key_allows(k, cfg->models[i].name))
+        if (!k || fg_keys_allows(k, cfg->models[i].name))
             json_array_append_new(data, model_entry(cfg->models[i].name,
                                                     cfg->providers[cfg->models[i].provider_index].name, an));
     for (size_t i = 0; i < cfg->n_routes; i++)
-        if (!k || fg_key_allows(k, cfg->routes[i].name))
+        if (!k || fg_keys_allows(k, cfg->routes[i].name))
             json_array_append_new(data, model_entry(cfg->routes[i].name, "frugal", an));
     json_t *out;
     size_t n = json_array_size(data);
@@ -482,7 +474,7 @@ static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
     const struct fg_config *cfg = w->app->cfg;
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     int an = evhttp_find_header(h, "anthropic-version") || evhttp_find_header(h, "x-api-key");
-    const struct fg_dialect_ops *d = an ? &fg_dialect_anthropic : &fg_dialect_openai;
+    const struct fg_dialect_ops *d = an ? &fg_provider_anthropic : &fg_provider_openai;
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
         evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
@@ -494,7 +486,7 @@ static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
     const struct fg_model_cfg *m = name ? fg_config_model(cfg, name) : NULL;
     const struct fg_route_cfg *r = name && !m ? fg_config_route(cfg, name) : NULL;
     const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
-    if ((!m && !r) || (k && !fg_key_allows(k, name))) {
+    if ((!m && !r) || (k && !fg_keys_allows(k, name))) {
         char msg[400];
         snprintf(msg, sizeof msg, "The model '%.200s' does not exist or is not configured in "
                  "frugal (GET /v1/models lists the models this gateway serves).", name ? name : id);

@@ -58,8 +58,7 @@ static int deny(struct evhttp_request *req, const struct fg_dialect_ops *d, cons
                 const char *msg)
 {
     struct fg_err e;
-    fg_err_set(&e, FG_E_AUTH, NULL, "%s", msg);
-    snprintf(e.code, sizeof e.code, "%s", code);
+    fg_err_set(&e, FG_E_AUTH, NULL, code, "%s", msg);
     fg_reply_error(req, d, &e);
     return -1;
 }
@@ -84,7 +83,7 @@ static int virtual_key(struct evhttp_request *req, const struct fg_dialect_ops *
     char msg[300], at[40];
     struct fg_key k;
     if (v)
-        fg_vkey_get(v, &k);
+        fg_keyreg_vkey_get(v, &k);
     switch (st) {
     case FG_KEY_OK:
         set_id(p, v->k.id, false);
@@ -92,11 +91,11 @@ static int virtual_key(struct evhttp_request *req, const struct fg_dialect_ops *
         return 0;
     case FG_KEY_REVOKED:
         snprintf(msg, sizeof msg, "This API key (%s, '%.100s') was revoked at %s.", k.id,
-                 k.name, fg_time_rfc3339(k.revoked_ms, at, sizeof at));
+                 k.name, fg_period_rfc3339(k.revoked_ms, at, sizeof at));
         return deny(req, d, "key_revoked", msg);
     case FG_KEY_EXPIRED:
         snprintf(msg, sizeof msg, "This API key (%s, '%.100s') expired at %s.", k.id, k.name,
-                 fg_time_rfc3339(k.expires_ms, at, sizeof at));
+                 fg_period_rfc3339(k.expires_ms, at, sizeof at));
         return deny(req, d, "key_expired", msg);
     default:
         return deny(req, d, "invalid_api_key",
@@ -143,12 +142,12 @@ int fg_auth_request(struct fg_worker *w, struct evhttp_request *req,
         return 0;
     }
     struct fg_vkey *v = NULL;
-    enum fg_key_state st = fg_key_format_ok(got) ? fg_keyreg_auth(got, wall_ms(), &v)
+    enum fg_key_state st = fg_keys_format_ok(got) ? fg_keyreg_auth(got, wall_ms(), &v)
                                                  : FG_KEY_UNKNOWN;
     return virtual_key(req, d, st, v, p);
 }
 
-bool fg_principal_owns(const struct fg_principal *p, const char *owner)
+bool fg_auth_principal_owns(const struct fg_principal *p, const char *owner)
 {
     return p->admin || (owner && !strcmp(p->key_id, owner));
 }

@@ -48,7 +48,7 @@ int fg_auth_request(struct fg_worker *w, struct evhttp_request *req,
                     const struct fg_dialect_ops *d, struct fg_principal *p);
 
 /* Whether p may see an object owned by `owner`. */
-bool fg_principal_owns(const struct fg_principal *p, const char *owner);
+bool fg_auth_principal_owns(const struct fg_principal *p, const char *owner);
 
 /* The per-process secret for loopback calls (64 hex chars). */
 const char *fg_auth_internal_secret(void);

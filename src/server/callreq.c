@@ -29,8 +29,8 @@ static bool have_fwd(const struct fg_call_req *r, const char *name)
  * not known yet (routing and failover pick it), so keep each one sent. */
 static void read_forwarded(struct fg_call *c, struct evkeyvalq *h)
 {
-    const struct fg_dialect_ops *const ds[] = {&fg_dialect_openai, &fg_dialect_anthropic,
-                                               &fg_dialect_responses};
+    const struct fg_dialect_ops *const ds[] = {&fg_provider_openai, &fg_provider_anthropic,
+                                               &fg_provider_responses};
     struct fg_call_req *r = &c->rq;
     for (size_t d = 0; d < sizeof ds / sizeof ds[0]; d++)
         for (const char *const *f = ds[d]->forward_headers; f && *f; f++) {

@@ -1,7 +1,7 @@
 /* conn.c — see conn.h.
  *
  * Each server connection gets a record when evhttp asks for its
- * bufferevent (fg_conns_bevcb).  The record is completed right after the
+ * bufferevent (fg_conn_table_bevcb).  The record is completed right after the
  * accept callback returns, before any byte of the connection is read: an
  * event activated in bevcb runs in the same loop pass, when evhttp has
  * finished setting the connection up.  It then knows the socket, the peer
@@ -19,12 +19,14 @@
 
 #include "api.h"
 #include "arena.h"
+#include "assert.h"
 #include "gate.h"
 #include "log.h"
 #include "provider.h"
 #include "reply.h"
 #include "reqhead.h"
 #include "server.h"
+#include "vec.h"
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
@@ -59,7 +61,7 @@
 enum phase { PH_SETUP, PH_HEADERS, PH_BODY, PH_BUSY, PH_IDLE, PH_REJECT };
 
 struct fg_conn {
-    struct fg_conns *set;
+    struct fg_conn_table *set;
     struct bufferevent *bev;
     struct evhttp_connection *evcon;    /* once set up */
     struct evbuffer_cb_entry *watch;    /* on the input buffer */
@@ -87,7 +89,7 @@ struct fg_conn {
     struct fg_conn *prev, *next;
 };
 
-struct fg_conns {
+struct fg_conn_table {
     struct event_base *base;
     const struct fg_config *full;
     const struct fg_server_cfg *cfg;
@@ -188,12 +190,12 @@ static int ip_add(const uint8_t *ip, int d)
 
 /* ---------------- one connection */
 
-static void warn_limited(struct fg_conns *set, const char *fmt, ...)
+static void warn_limited(struct fg_conn_table *set, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void warn_limited(struct fg_conns *set, const char *fmt, ...)
+static void warn_limited(struct fg_conn_table *set, const char *fmt, ...)
 {
-    uint64_t now = fg_now_ns();
+    uint64_t now = fg_server_now_ns();
     if (set->last_warn_ns && now - set->last_warn_ns < WARN_EVERY_NS) {
         set->quiet++;
         return;
@@ -234,7 +236,7 @@ static void unbook(struct fg_conn *c)
 
 static void on_trim(evutil_socket_t fd, short what, void *arg)
 {
-    struct fg_conns *set = arg;
+    struct fg_conn_table *set = arg;
     fg_gate_trim(set->to_trim);
     set->to_trim = 0;
 }
@@ -245,12 +247,16 @@ static void free_place(struct fg_conn *c)
     if (c->place_freed)
         return;
     c->place_freed = true;
-    atomic_fetch_sub(&g_count, 1);
+    int was = atomic_fetch_sub(&g_count, 1);
+    FG_ASSERT(was > 0);   /* each connection's place is freed once */
+    (void)was;
     if (c->ip_counted)
         ip_add(c->ip, -1);
     c->ip_counted = false;
-    if (c->refused)
+    if (c->refused) {
+        FG_ASSERT(c->set->refusing > 0);
         c->set->refusing--;
+    }
     c->refused = false;
 }
 
@@ -259,7 +265,7 @@ static void free_place(struct fg_conn *c)
  * not freed it yet). */
 static void release(struct fg_conn *c, bool bev_alive)
 {
-    struct fg_conns *set = c->set;
+    struct fg_conn_table *set = c->set;
     if (c->watch && bev_alive)
         evbuffer_remove_cb_entry(bufferevent_get_input(c->bev), c->watch);
     if (c->evcon) {
@@ -331,15 +337,14 @@ static void reject(struct fg_conn *c, const struct fg_dialect_ops *d, int status
                           : status == 413 || status == 431 ? FG_E_TOO_LARGE
                           : status == 429 ? FG_E_RATE_LIMIT
                           : status == 503 ? FG_E_UNAVAILABLE : FG_E_INVALID;
-    fg_err_set(&e, cls, NULL, "%s", msg);
+    fg_err_set(&e, cls, NULL, code, "%s", msg);
     e.status = status;
-    snprintf(e.code, sizeof e.code, "%s", code);
     struct evbuffer *body = evbuffer_new();
     d->error_body(&e, body);
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                         "Content-Length: %zu\r\nConnection: close\r\n%s\r\n", status,
-                        fg_http_reason(status), evbuffer_get_length(body),
+                        fg_reply_http_reason(status), evbuffer_get_length(body),
                         status < 500 && status != 429 ? "x-should-retry: false\r\n" : "");
     if (!head_only)
         evbuffer_add_buffer(out, body);
@@ -361,11 +366,11 @@ static const struct fg_dialect_ops *guess_partial(const char *p, size_t n)
     static const char want[] = "\nanthropic-version:";
     for (size_t i = 0; i + sizeof want - 1 <= n; i++)
         if (!strncasecmp(p + i, want, sizeof want - 1))
-            return &fg_dialect_anthropic;
+            return &fg_provider_anthropic;
     const char *sp = memchr(p, ' ', n);
     if (sp && (size_t)(p + n - sp) > 13 && !memcmp(sp + 1, "/v1/messages", 12))
-        return &fg_dialect_anthropic;
-    return &fg_dialect_openai;
+        return &fg_provider_anthropic;
+    return &fg_provider_openai;
 }
 
 static void refused_msg(const struct fg_conn *c, char *msg, size_t n)
@@ -415,7 +420,7 @@ static void head_done(struct fg_conn *c)
         reject(c, fg_gate_dialect(&h), 400, "invalid_http_request", msg, false);
         return;
     }
-    bool head_only = fg_span_is(h.method, "HEAD");
+    bool head_only = fg_reqhead_span_is(h.method, "HEAD");
     if (c->refused) {
         refused_msg(c, msg, sizeof msg);
         reject(c, fg_gate_dialect(&h), c->refuse_status, "too_many_connections", msg, head_only);
@@ -450,16 +455,12 @@ static bool head_add(struct fg_conn *c, const unsigned char *p, size_t n)
         reject(c, d, 431, "request_headers_too_large", msg, false);
         return false;
     }
-    if (c->head_len + n > c->head_cap) {
-        size_t cap = c->head_cap ? c->head_cap : 1024;
-        while (cap < c->head_len + n)
-            cap *= 2;
-        c->head = fg_xrealloc(c->head, cap);
-        c->head_cap = cap;
-    }
+    FG_VEC_RESERVE(c->head, c->head_len + n, c->head_cap);
     memcpy(c->head + c->head_len, p, n);
     c->head_len += n;
+    FG_DASSERT(c->head_len <= max && c->head_len <= c->head_cap);
     return true;
+
 }
 
 /* Runs in the loop pass that answered a pipelined request, after evhttp
@@ -561,7 +562,7 @@ static void on_req_complete(struct evhttp_request *req, void *arg)
  * open connections now. */
 static int count(struct fg_conn *c)
 {
-    struct fg_conns *set = c->set;
+    struct fg_conn_table *set = c->set;
     const struct fg_server_cfg *cfg = set->cfg;
     int total = atomic_fetch_add(&g_count, 1) + 1;
     int from_ip = 0;
@@ -600,15 +601,16 @@ static bool shed(struct fg_conn *c)
     warn_limited(c->set, "at server.max_connections (%d): closed an unused connection from %s "
                  "(open %llu ms, %s) to admit %s", c->set->cfg->max_connections,
                  victim->ipstr[0] ? victim->ipstr : "?",
-                 (unsigned long long)((fg_now_ns() - victim->opened_ns) / 1000000),
+                 (unsigned long long)((fg_server_now_ns() - victim->opened_ns) / 1000000),
                  victim->sent_any ? "idle between requests" : "nothing sent", c->ipstr);
     char msg[200];
     snprintf(msg, sizeof msg, "frugal is at its connection limit (server.max_connections = %d) "
              "and closed this unused connection; retry on a new one.",
              c->set->cfg->max_connections);
-    reject(victim, &fg_dialect_openai, 503, "too_many_connections", msg, false);
+    reject(victim, &fg_provider_openai, 503, "too_many_connections", msg, false);
     c->refused = false;
     c->refuse_status = 0;
+    FG_ASSERT(c->set->refusing > 0);
     c->set->refusing--;
     return true;
 }
@@ -667,7 +669,7 @@ static void setup(struct fg_conn *c)
         /* too many wait for their refusal already: answer before the request */
         char msg[200];
         refused_msg(c, msg, sizeof msg);
-        reject(c, &fg_dialect_openai, c->refuse_status, "too_many_connections", msg, false);
+        reject(c, &fg_provider_openai, c->refuse_status, "too_many_connections", msg, false);
     } else {
         /* near the cap a silent connection gets less time to speak up */
         bool busy = total > cfg->max_connections - cfg->max_connections / 4;
@@ -701,9 +703,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     evhttp_connection_free(c->evcon);   /* frees c (on_close) */
 }
 
-struct bufferevent *fg_conns_bevcb(struct event_base *base, void *arg)
+struct bufferevent *fg_conn_table_bevcb(struct event_base *base, void *arg)
 {
-    struct fg_conns *set = arg;
+    struct fg_conn_table *set = arg;
     struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (!bev)
         return NULL;
@@ -711,7 +713,7 @@ struct bufferevent *fg_conns_bevcb(struct event_base *base, void *arg)
     c->set = set;
     c->bev = bev;
     c->fd = -1;
-    c->opened_ns = fg_now_ns();
+    c->opened_ns = fg_server_now_ns();
     c->timer = evtimer_new(base, on_timer, c);
     c->watch = evbuffer_add_cb(bufferevent_get_input(bev), on_input, c);
     c->next = set->list;
@@ -723,7 +725,7 @@ struct bufferevent *fg_conns_bevcb(struct event_base *base, void *arg)
     return bev;
 }
 
-int fg_conns_request(struct fg_conns *set, struct evhttp_request *req)
+int fg_conn_table_request(struct fg_conn_table *set, struct evhttp_request *req)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(req);
     struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
@@ -769,9 +771,9 @@ void fg_conn_set_closecb(struct evhttp_connection *evcon,
     evhttp_connection_set_closecb(evcon, cb, arg);
 }
 
-struct fg_conns *fg_conns_new(struct event_base *base, const struct fg_config *cfg)
+struct fg_conn_table *fg_conn_table_new(struct event_base *base, const struct fg_config *cfg)
 {
-    struct fg_conns *set = fg_xcalloc(1, sizeof *set);
+    struct fg_conn_table *set = fg_xcalloc(1, sizeof *set);
     set->base = base;
     set->full = cfg;
     set->cfg = &cfg->server;
@@ -780,7 +782,7 @@ struct fg_conns *fg_conns_new(struct event_base *base, const struct fg_config *c
 }
 
 /* After evhttp_free(): what is left never got past set-up. */
-void fg_conns_free(struct fg_conns *set)
+void fg_conn_table_free(struct fg_conn_table *set)
 {
     if (!set)
         return;

@@ -5,9 +5,9 @@
  *  - fg_conn_global_init() once before the workers start (raises the soft
  *    RLIMIT_NOFILE toward what server.max_connections needs, sizes the
  *    process-wide tables); fg_conn_global_free() after they stopped.
- *  - Per worker: fg_conns_new(); evhttp_set_bevcb(http, fg_conns_bevcb,
- *    conns); the request callback calls fg_conns_request(conns, req) first:
- *    0 = handle the request, 1 = already answered.  fg_conns_free() after
+ *  - Per worker: fg_conn_table_new(); evhttp_set_bevcb(http, fg_conn_table_bevcb,
+ *    conns); the request callback calls fg_conn_table_request(conns, req) first:
+ *    0 = handle the request, 1 = already answered.  fg_conn_table_free() after
  *    evhttp_free() and before event_base_free().
  *  - Every request's head is read strictly (reqhead.h) and judged
  *    (gate.h) before its body is read: framing errors → 400
@@ -44,7 +44,7 @@
  *    evhttp_connection_set_closecb(): this module holds each server
  *    connection's close callback and runs the caller's first.
  *  - libevent 2.1 facts relied on: evhttp builds a server connection on
- *    the bufferevent fg_conns_bevcb returns and sets that bufferevent's
+ *    the bufferevent fg_conn_table_bevcb returns and sets that bufferevent's
  *    callback argument to the evhttp_connection; evhttp calls the close
  *    callback exactly once, before the socket is closed; evbuffer
  *    callbacks on the input buffer run as bytes are added, before the
@@ -55,7 +55,7 @@
  *    evhttp_request_set_on_complete_cb runs when the answer is flushed,
  *    before the next request is set up.
  *  - Threads: tables shared by the workers are atomics or under a mutex;
- *    a struct fg_conns belongs to its worker's thread. */
+ *    a struct fg_conn_table belongs to its worker's thread. */
 #ifndef FRUGAL_CONN_H
 #define FRUGAL_CONN_H
 
@@ -67,17 +67,17 @@ struct event_base;
 struct bufferevent;
 struct evhttp_request;
 struct evhttp_connection;
-struct fg_conns;
+struct fg_conn_table;
 
 void fg_conn_global_init(const struct fg_server_cfg *cfg);
 void fg_conn_global_free(void);
 
 /* cfg (the whole config: the gate needs keys and batches' caps) outlives set. */
-struct fg_conns *fg_conns_new(struct event_base *base, const struct fg_config *cfg);
-void fg_conns_free(struct fg_conns *set);
-/* evhttp_set_bevcb callback; arg is the worker's struct fg_conns. */
-struct bufferevent *fg_conns_bevcb(struct event_base *base, void *arg);
-int fg_conns_request(struct fg_conns *set, struct evhttp_request *req);
+struct fg_conn_table *fg_conn_table_new(struct event_base *base, const struct fg_config *cfg);
+void fg_conn_table_free(struct fg_conn_table *set);
+/* evhttp_set_bevcb callback; arg is the worker's struct fg_conn_table. */
+struct bufferevent *fg_conn_table_bevcb(struct event_base *base, void *arg);
+int fg_conn_table_request(struct fg_conn_table *set, struct evhttp_request *req);
 
 void fg_conn_set_closecb(struct evhttp_connection *evcon,
                          void (*cb)(struct evhttp_connection *, void *), void *arg);

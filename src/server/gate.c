@@ -2,12 +2,12 @@
 #include "gate.h"
 
 #include "api.h"
+#include "assert.h"
 #include "auth.h"
 #include "keyreg.h"
 #include "keys.h"
 #include "provider.h"
 
-#include <assert.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -22,19 +22,19 @@ static _Atomic uint64_t g_freed;   /* large bodies dropped since the last trim *
 const struct fg_dialect_ops *fg_gate_dialect(const struct fg_reqhead *h)
 {
     if (h->anthropic || (h->path.n >= 12 && !memcmp(h->path.p, "/v1/messages", 12)))
-        return &fg_dialect_anthropic;
-    return &fg_dialect_openai;
+        return &fg_provider_anthropic;
+    return &fg_provider_openai;
 }
 
 /* The body cap of a path and the config key that sets it. */
 static uint64_t body_cap(const struct fg_config *cfg, const struct fg_reqhead *h,
                          const char **key)
 {
-    bool post = fg_span_is(h->method, "POST");
+    bool post = fg_reqhead_span_is(h->method, "POST");
     *key = "batches.max_file_bytes";
-    if (post && fg_span_is(h->path, "/v1/files"))
+    if (post && fg_reqhead_span_is(h->path, "/v1/files"))
         return (uint64_t)cfg->batches.max_file_bytes + (64u << 10);   /* multipart framing */
-    if (post && fg_span_is(h->path, "/v1/messages/batches"))
+    if (post && fg_reqhead_span_is(h->path, "/v1/messages/batches"))
         return cfg->batches.max_file_bytes;
     *key = "server.max_body_bytes";
     return cfg->server.max_body_bytes;
@@ -82,7 +82,7 @@ static const char *auth_problem(const struct fg_config *cfg, const struct fg_req
     if (fg_auth_equal(key, master))
         return NULL;
     struct fg_vkey *v = NULL;
-    enum fg_key_state st = fg_key_format_ok(key) ? fg_keyreg_auth(key, wall_ms(), &v)
+    enum fg_key_state st = fg_keys_format_ok(key) ? fg_keyreg_auth(key, wall_ms(), &v)
                                                  : FG_KEY_UNKNOWN;
     return st == FG_KEY_OK ? NULL
          : st == FG_KEY_REVOKED ? "key_revoked"
@@ -154,7 +154,7 @@ bool fg_gate_reserve(uint64_t n, uint64_t limit)
 void fg_gate_release(uint64_t n)
 {
     uint64_t was = atomic_fetch_sub(&g_in_flight, n);
-    assert(was >= n);
+    FG_ASSERT(was >= n);
     (void)was;
 }
 

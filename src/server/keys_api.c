@@ -27,9 +27,7 @@ static void fail(struct evhttp_request *req, const struct fg_dialect_ops *d,
                  enum fg_err_class cls, const char *code, const char *fmt, const char *arg)
 {
     struct fg_err e;
-    fg_err_set(&e, cls, NULL, fmt, arg);
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
+    fg_err_set(&e, cls, NULL, code, fmt, arg);
     fg_reply_error(req, d, &e);
 }
 
@@ -141,12 +139,12 @@ static void create(struct fg_worker *w, struct evhttp_request *req, const struct
     } else if (!opt_int(json_object_get(b, "rpm"), &o.rpm) ||
                !opt_int(json_object_get(b, "tpm"), &o.tpm)) {
         fail(req, d, FG_E_INVALID, NULL, "%s", "rpm and tpm must be whole numbers >= 0.");
-    } else if (fg_key_new(&o, w->app->cfg, wall_ms(), &key, secret, err, sizeof err) < 0) {
+    } else if (fg_keys_new(&o, w->app->cfg, wall_ms(), &key, secret, err, sizeof err) < 0) {
         fail(req, d, FG_E_INVALID, NULL, "Invalid key options: %s.", err);
     } else if (fg_keyreg_create(&key, err, sizeof err) < 0) {
         fail(req, d, FG_E_INTERNAL, "storage_error", "Could not store the key: %s", err);
     } else {
-        json_t *out = fg_key_json(&key, key.created_ms);
+        json_t *out = fg_keys_json(&key, key.created_ms);
         json_object_set_new(out, "key", json_string(secret));
         if (!w->app->cfg->server.master_key)
             json_object_set_new(out, "warning",
@@ -168,7 +166,7 @@ static void one(struct evhttp_request *req, const struct fg_dialect_ops *d, cons
     int64_t now = wall_ms();
     struct fg_vkey *v;
     /* the id, or the key itself (people revoke the key they hold) */
-    bool secret = fg_key_format_ok(id);
+    bool secret = fg_keys_format_ok(id);
     if (secret ? fg_keyreg_auth(id, now, &v) == FG_KEY_UNKNOWN
                : fg_keyreg_by_id(id, now, &v) == FG_KEY_UNKNOWN) {
         if (secret)

@@ -112,9 +112,7 @@ static int default_provider(const struct fg_config *cfg)
 static int fail(struct fg_call *c, enum fg_err_class cls, const char *param, const char *code,
                 const char *msg)
 {
-    fg_err_set(&c->err, cls, param, "%s", msg);
-    if (code)
-        snprintf(c->err.code, sizeof c->err.code, "%s", code);
+    fg_err_set(&c->err, cls, param, code, "%s", msg);
     return -1;
 }
 
@@ -158,7 +156,7 @@ static int resolve(struct fg_call *c, const char *model)
     c->provider_index = m->provider_index;
     c->provider = &cfg->providers[m->provider_index];
     c->upstream_model = m->model;
-    c->out = &fg_dialect_openai;
+    c->out = &fg_provider_openai;
     c->route = "fixed";
     c->cache_status = "bypass";
     return 0;
@@ -216,7 +214,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     if (!c->up_body)
         c->up_body = evbuffer_new();
     if (evbuffer_get_length(c->up_body) + len > MAX_ANSWER) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream response is larger than %u bytes",
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream response is larger than %u bytes",
                    MAX_ANSWER);
         return 0;
     }
@@ -245,10 +243,10 @@ static void reply_failure(struct fg_call *c, CURLcode res)
 {
     if (c->err.cls == FG_E_NONE) {
         if (res == CURLE_OPERATION_TIMEDOUT)
-            fg_err_set(&c->err, FG_E_TIMEOUT, NULL, "upstream provider '%s' timed out",
+            fg_err_set(&c->err, FG_E_TIMEOUT, NULL, NULL, "upstream provider '%s' timed out",
                        c->provider->name);
         else
-            fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' failed: %s",
+            fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream provider '%s' failed: %s",
                        c->provider->name, curl_easy_strerror(res));
     }
     c->status = c->err.status;
@@ -265,7 +263,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         return;
     }
     if (res == CURLE_OK && c->up_status >= 300 && c->up_status < 400)
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' answered with a "
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream provider '%s' answered with a "
                    "redirect (HTTP %ld); frugal does not follow redirects.", c->provider->name,
                    c->up_status);
     if (res != CURLE_OK || c->err.cls != FG_E_NONE || c->up_status < 200) {
@@ -286,14 +284,14 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         if (c->status < 300)
             read_usage(c, s, n);
         else
-            fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL,
+            fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                        "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
         c->acct.response_bytes = (int64_t)n;
         struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
         evhttp_add_header(h, "Content-Type", c->pass_ctype ? c->pass_ctype : "application/octet-stream");
         fg_reply_frugal_headers(c);
         fg_meter_cost_headers(c);
-        c->t_first_byte_ns = fg_now_ns();
+        c->t_first_byte_ns = fg_server_now_ns();
         evhttp_send_reply(c->req, c->status, NULL, b);
     }
     c->state = FG_CALL_DONE;
@@ -310,17 +308,17 @@ static struct curl_slist *headers(struct fg_call *c)
     for (const char *const *f = forwarded; *f; f++) {
         const char *v = evhttp_find_header(in, *f);
         if (v && !strpbrk(v, "\r\n"))
-            h = fg_header_add(h, *f, v);
+            h = fg_provider_header_add(h, *f, v);
     }
     const char *fault = evhttp_find_header(in, "x-sim-fault");
     if (fault && c->provider->type == FG_PROV_SIM && !strpbrk(fault, "\r\n"))
-        h = fg_header_add(h, "x-sim-fault", fault);
+        h = fg_provider_header_add(h, "x-sim-fault", fault);
     if (!evhttp_find_header(in, "content-type"))
         h = curl_slist_append(h, "Content-Type:");   /* curl's form default is not ours */
     if (c->provider->api_key) {
         char auth[512];
         snprintf(auth, sizeof auth, "Bearer %s", c->provider->api_key);
-        h = fg_header_add(h, "Authorization", auth);
+        h = fg_provider_header_add(h, "Authorization", auth);
     }
     return h;
 }
@@ -407,10 +405,8 @@ static void reply_plain(struct evhttp_request *req, enum fg_err_class cls, const
                         const char *msg)
 {
     struct fg_err e;
-    fg_err_set(&e, cls, NULL, "%s", msg);
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
-    fg_reply_error(req, &fg_dialect_openai, &e);
+    fg_err_set(&e, cls, NULL, code, "%s", msg);
+    fg_reply_error(req, &fg_provider_openai, &e);
 }
 
 void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const char *path,
@@ -437,7 +433,7 @@ void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const c
         return;
     }
     struct fg_call *c = fg_call_new(w, req);
-    c->in = &fg_dialect_openai;
+    c->in = &fg_provider_openai;
     c->endpoint = FG_EP_PASSTHRU;
     c->key_id = fg_arena_strdup(&c->arena, p->key_id);
     c->vkey = p->vkey;

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *fg_http_reason(int status)
+const char *fg_reply_http_reason(int status)
 {
     switch (status) {
     case 200: return "OK";
@@ -40,7 +40,7 @@ void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body
     evhttp_add_header(h, "Content-Type", "application/json");
     /* a HEAD answer carries no body, or keep-alive loses sync */
     int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
-    evhttp_send_reply(req, status, fg_http_reason(status), head ? NULL : body);
+    evhttp_send_reply(req, status, fg_reply_http_reason(status), head ? NULL : body);
 }
 
 void fg_reply_error(struct evhttp_request *req, const struct fg_dialect_ops *d,
@@ -65,7 +65,7 @@ void fg_reply_json_value(struct evhttp_request *req, int status, json_t *v, size
     free(s);
 }
 
-void fg_dump_json(json_t *v, struct evbuffer *out)
+void fg_reply_dump_json(json_t *v, struct evbuffer *out)
 {
     char *s = json_dumps(v, JSON_COMPACT);
     evbuffer_add(out, s, strlen(s));

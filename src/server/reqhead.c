@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-bool fg_span_is(struct fg_span s, const char *lit)
+bool fg_reqhead_span_is(struct fg_span s, const char *lit)
 {
     return s.n == strlen(lit) && !memcmp(s.p, lit, s.n);
 }
@@ -53,7 +53,7 @@ static int request_line(const char *p, size_t n, struct fg_reqhead *h)
     h->target = (struct fg_span){t, (size_t)(sp2 - t)};
     const char *q = memchr(t, '?', h->target.n);
     h->path = (struct fg_span){t, q ? (size_t)(q - t) : h->target.n};
-    if (fg_span_is(h->method, "CONNECT"))
+    if (fg_reqhead_span_is(h->method, "CONNECT"))
         return fail(h, "CONNECT is not supported: frugal is not a proxy");
     return 0;
 }

@@ -43,6 +43,6 @@ struct fg_reqhead {
 int fg_reqhead_parse(const char *buf, size_t len, struct fg_reqhead *h);
 
 /* Whether span s equals the NUL-terminated string lit (case-sensitively). */
-bool fg_span_is(struct fg_span s, const char *lit);
+bool fg_reqhead_span_is(struct fg_span s, const char *lit);
 
 #endif

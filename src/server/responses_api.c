@@ -31,7 +31,7 @@ static int lookup_mem(const char *id, const struct fg_principal *p)
     int prov = fg_respmap_get(id, owner, sizeof owner);
     if (prov < 0)
         return -2;
-    return fg_principal_owns(p, owner) ? prov : -1;
+    return fg_auth_principal_owns(p, owner) ? prov : -1;
 }
 
 /* Not in memory: the ledger's `responses` table (one indexed read on the
@@ -53,7 +53,7 @@ static int lookup(struct fg_worker *w, const char *id, const struct fg_principal
     for (size_t i = 0; i < cfg->n_providers; i++)
         if (!strcmp(cfg->providers[i].name, name)) {
             fg_respmap_remember(id, strlen(id), key, (int)i);
-            return fg_principal_owns(p, key) ? (int)i : -1;
+            return fg_auth_principal_owns(p, key) ? (int)i : -1;
         }
     return -1;   /* its provider is no longer configured */
 }
@@ -71,10 +71,8 @@ static void reply_error(struct evhttp_request *req, enum fg_err_class cls, const
                         const char *code, const char *fmt, const char *arg)
 {
     struct fg_err e;
-    fg_err_set(&e, cls, param, fmt, arg);
-    if (code)
-        snprintf(e.code, sizeof e.code, "%s", code);
-    fg_reply_error(req, &fg_dialect_openai, &e);
+    fg_err_set(&e, cls, param, code, fmt, arg);
+    fg_reply_error(req, &fg_provider_openai, &e);
 }
 
 /* "{id}", "{id}/input_items" or "{id}/cancel" with the method each takes;
@@ -176,10 +174,10 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
         return;
     }
     if (res != CURLE_OK || c->up_status < 200 || c->up_status >= 600) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream provider '%s' failed: %s",
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_error",
+                   "upstream provider '%s' failed: %s",
                    c->provider->name, res != CURLE_OK ? curl_easy_strerror(res) : "no status");
-        snprintf(c->err.code, sizeof c->err.code, "upstream_error");
-        fg_reply_error(c->req, &fg_dialect_openai, &c->err);
+        fg_reply_error(c->req, &fg_provider_openai, &c->err);
     } else {
         if (x->op == OP_DELETE && c->up_status < 300)
             fg_respmap_forget(x->id);
@@ -191,7 +189,7 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
         struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
         evhttp_add_header(h, "Content-Type", x->ctype[0] ? x->ctype : "application/json");
         evhttp_add_header(h, "x-frugal-request-id", c->id);
-        evhttp_send_reply(c->req, (int)c->up_status, fg_http_reason((int)c->up_status),
+        evhttp_send_reply(c->req, (int)c->up_status, fg_reply_http_reason((int)c->up_status),
                           evhttp_request_get_command(c->req) == EVHTTP_REQ_HEAD ? NULL : b);
         evbuffer_free(b);
     }
@@ -263,8 +261,8 @@ void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
     c->provider_index = prov;
     c->provider = &w->app->cfg->providers[prov];
     if (start(c, x, query) < 0) {
-        fg_err_set(&c->err, FG_E_INTERNAL, NULL, "could not start the upstream transfer");
-        fg_reply_error(req, &fg_dialect_openai, &c->err);
+        fg_err_set(&c->err, FG_E_INTERNAL, NULL, NULL, "could not start the upstream transfer");
+        fg_reply_error(req, &fg_provider_openai, &c->err);
         fg_call_finish(c);
     }
 }

@@ -2,6 +2,7 @@
 #include "server.h"
 
 #include "affinity.h"
+#include "assert.h"
 #include "batch_budget.h"
 #include "batch_exec.h"
 #include "batch_mailbox.h"
@@ -46,7 +47,7 @@ _Static_assert(FG_EP_COUNT <= 8, "fg_provider_rt.url has room for every endpoint
 
 #define DRAIN_FLUSH_MS 100   /* let queued replies reach the socket before exit */
 
-uint64_t fg_now_ns(void)
+uint64_t fg_server_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -130,9 +131,11 @@ static int bound_port(int fd)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-void fg_worker_call_ended(struct fg_worker *w)
+void fg_server_worker_call_ended(struct fg_worker *w)
 {
+    FG_ASSERT(w->inflight > 0);   /* each call ends once */
     w->inflight--;
+
     if (w->draining && w->inflight == 0) {
         struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
         event_base_loopexit(w->base, &tv);
@@ -150,9 +153,9 @@ static void on_grace_over(evutil_socket_t fd, short what, void *arg)
         fg_warn("worker %d: %d call(s) still running after the shutdown grace period; "
                 "cutting them", w->index, w->inflight);
     struct fg_err e;
-    fg_err_set(&e, FG_E_UNAVAILABLE, NULL, "frugal shut down before this call finished (it "
+    fg_err_set(&e, FG_E_UNAVAILABLE, NULL, "shutting_down",
+               "frugal shut down before this call finished (it "
                "was still running when server.shutdown_grace_ms = %d ran out); retry it.", ms);
-    snprintf(e.code, sizeof e.code, "shutting_down");
     while (w->calls)
         fg_relay_cut(w->calls, &e);
     struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
@@ -183,7 +186,7 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct fg_worker *w = arg;
-    if (fg_conns_request(w->conns, req))
+    if (fg_conn_table_request(w->conns, req))
         return;
     fg_api_handle(req, w);
 }
@@ -207,8 +210,8 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
     if (!app->listen_port)
         app->listen_port = bound_port(w->fd);
     w->http = evhttp_new(w->base);
-    w->conns = fg_conns_new(w->base, app->cfg);
-    evhttp_set_bevcb(w->http, fg_conns_bevcb, w->conns);
+    w->conns = fg_conn_table_new(w->base, app->cfg);
+    evhttp_set_bevcb(w->http, fg_conn_table_bevcb, w->conns);
     /* conn.c judges each request at its head (gate.h) and sets the
      * connection's body cap to its path's; libevent's own (HTML) limits are
      * only backstops for what the head did not announce (a chunked body over
@@ -241,10 +244,10 @@ static void worker_free(struct fg_worker *w)
     fg_call_abort_all(w);
     if (w->http)
         evhttp_free(w->http);   /* closes the listener and client connections */
-    fg_conns_free(w->conns);
+    fg_conn_table_free(w->conns);
     fg_upstream_free(w->up);
     fg_store_close(w->store);
-    fg_bstore_close(w->bstore);
+    fg_batch_store_close(w->bstore);
     if (w->stop_ev)
         event_free(w->stop_ev);
     if (w->grace_ev)
@@ -333,7 +336,7 @@ static int providers_init(struct fg_app *app)
             if (p->api_key) {
                 char auth[512];
                 snprintf(auth, sizeof auth, "Bearer %s", p->api_key);
-                h = fg_header_add(h, "Authorization", auth);
+                h = fg_provider_header_add(h, "Authorization", auth);
             }
             app->prov[i].oa_headers[st] = h;
         }
@@ -349,7 +352,7 @@ static int providers_init(struct fg_app *app)
             for (int ep = 0; ep < FG_EP_COUNT; ep++)
                 rt->url[d][ep] = join_url(d == FG_DIALECT_ANTHROPIC ? rt->anthropic_base
                                                                     : rt->openai_base,
-                                          fg_dialect_ops((enum fg_dialect)d)->path(ep));
+                                          fg_provider_ops((enum fg_dialect)d)->path(ep));
     }
     return 0;
 }
@@ -450,7 +453,7 @@ int fg_server_run(const struct fg_config *cfg)
         goto out;
     }
     /* before any call is admitted: budgets held by batch lines in flight */
-    if (fg_bbudget_restore(cfg->storage, lerr, sizeof lerr) < 0) {
+    if (fg_batch_budget_restore(cfg->storage, lerr, sizeof lerr) < 0) {
         fg_error("batches: %s", lerr);
         goto out;
     }

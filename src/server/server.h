@@ -21,14 +21,14 @@ struct fg_call;
 struct curl_slist;
 struct fg_sim;
 struct fg_store;
-struct fg_bstore;
+struct fg_batch_store;
 struct fg_router;
 struct fg_affinity_load;
 struct event_base;
 struct evhttp;
 struct event;
 struct evhttp_bound_socket;
-struct fg_conns;
+struct fg_conn_table;
 
 /* Per-provider runtime facts derived at startup. */
 struct fg_provider_rt {
@@ -65,8 +65,8 @@ struct fg_worker {
     struct evhttp_bound_socket *listener;
     struct fg_upstream *up;
     struct fg_store *store;           /* read handle for /frugal/spend, lazily opened */
-    struct fg_bstore *bstore;         /* batch store handle, lazily opened */
-    struct fg_conns *conns;           /* client connection limits (conn.h) */
+    struct fg_batch_store *bstore;         /* batch store handle, lazily opened */
+    struct fg_conn_table *conns;           /* client connection limits (conn.h) */
     struct fg_call *calls;            /* live calls */
     int inflight;
     uint64_t next_id;
@@ -78,8 +78,8 @@ struct fg_worker {
 int fg_server_run(const struct fg_config *cfg);
 
 /* Called by the API layer when a call ends, to finish a drain. */
-void fg_worker_call_ended(struct fg_worker *w);
+void fg_server_worker_call_ended(struct fg_worker *w);
 
-uint64_t fg_now_ns(void);
+uint64_t fg_server_now_ns(void);
 
 #endif

@@ -40,7 +40,7 @@
 #include <event2/thread.h>
 
 #include "log.h"
-#include "sim_batch.h"
+#include "sim_batch_internal.h"
 #include "sim_internal.h"
 
 #define SIM_DEFAULT_LISTEN "127.0.0.1:4100"
@@ -171,7 +171,7 @@ static void send_now(struct evhttp_request *req, const struct sim_reply *r)
     struct evbuffer *buf = evbuffer_new();
     add_headers(req, r);
     evbuffer_add(buf, r->body, r->body_len);
-    evhttp_send_reply(req, r->status, fg_http_reason(r->status), buf);
+    evhttp_send_reply(req, r->status, fg_reply_http_reason(r->status), buf);
     evbuffer_free(buf);
 }
 
@@ -245,7 +245,7 @@ static void step(struct sim_req *r)
             return;
         }
         add_headers(req, &r->reply);
-        evhttp_send_reply_start(req, r->reply.status, fg_http_reason(r->reply.status));
+        evhttp_send_reply_start(req, r->reply.status, fg_reply_http_reason(r->reply.status));
         r->phase = PH_EVENTS;
         pump(r);
         return;
@@ -474,7 +474,7 @@ static enum sim_method sim_method_of(enum evhttp_cmd_type m)
     }
 }
 
-/* Files and batches (sim_batch.h).  Only the x-sim-fault header applies
+/* Files and batches (sim_batch_internal.h).  Only the x-sim-fault header applies
  * here (status, delay_ms, reset, invalid_json; batch_* when creating). */
 static void handle_batch_api(struct fg_sim *sim, struct evhttp_request *req, const char *path,
                              enum sim_dialect d)

@@ -7,7 +7,7 @@
  *                                    anthropic-version 2023-06-01 / 2026-10-21)
  *   POST /v1/messages/count_tokens   Anthropic token count
  *   GET  /v1/models, GET /healthz
- * and, in memory for the life of the process (sim_batch.h):
+ * and, in memory for the life of the process (sim_batch_internal.h):
  *   POST /v1/files (multipart: file, purpose, expires_after[...]),
  *   GET /v1/files (after, limit, order, purpose), GET /v1/files/{id},
  *   GET /v1/files/{id}/content, DELETE /v1/files/{id}

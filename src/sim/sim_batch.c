@@ -1,10 +1,10 @@
 /* sim_batch.c — the common part of the simulated provider's Files and Batch
- * APIs (contract in sim_batch.h): the store's lifetime, routing a path to
+ * APIs (contract in sim_batch_internal.h): the store's lifetime, routing a path to
  * the files / OpenAI batches / Anthropic batches handlers, the line
  * schedule and the batch-wide directives, ids, RFC 3339 timestamps, query
  * parameters, and running one batch line through the real-time dialect
  * handler. */
-#include "sim_batch.h"
+#include "sim_batch_internal.h"
 
 #include <ctype.h>
 #include <stdio.h>

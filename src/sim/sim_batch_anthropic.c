@@ -11,14 +11,14 @@
  * becomes an "errored" result, as the API does it.  max_tokens 0 is refused
  * inside batches.  A succeeded message carries usage.service_tier "batch".
  *
- * Lifecycle (lazy, see sim_batch.h): in_progress -> ended when the last line
+ * Lifecycle (lazy, see sim_batch_internal.h): in_progress -> ended when the last line
  * is done.  request_counts keep every request in "processing" until the
  * batch ends.  "#sim:batch_expire": lines not done at created + delay get
  * result "expired".  Cancel: lines not done get "canceled",
  * processing_status "canceling", then "ended" at the next look.
  * Timestamps are RFC 3339; results_url is absolute (the sim's base URL) and
  * null until the batch ended. */
-#include "sim_batch.h"
+#include "sim_batch_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

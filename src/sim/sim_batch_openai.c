@@ -10,7 +10,7 @@
  * makes the batch "failed" with errors.data[{code, message, param, line}]
  * (line numbers 1-based); the create reply itself says "validating".
  *
- * Lifecycle (lazy, see sim_batch.h): validating -> in_progress as soon as
+ * Lifecycle (lazy, see sim_batch_internal.h): validating -> in_progress as soon as
  * it is looked at -> completed when the last line is done (finalizing_at =
  * completed_at).  request_counts.completed / failed grow as lines finish
  * (2xx / other statuses); expired and cancelled lines count in neither.
@@ -20,7 +20,7 @@
  * file (purpose batch_output) gets the 2xx lines and the error file the
  * others, input order, each with custom_id; a file with no line is not
  * created (its id stays null).  usage sums the succeeded lines. */
-#include "sim_batch.h"
+#include "sim_batch_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,6 +9,7 @@
  *   5 min / 1 h TTL refreshed on a hit, reads found with a 20-block lookback.
  * Times are injected (now_ms) so tests can move the clock. */
 #include "sim_internal.h"
+#include "vec.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -117,9 +118,9 @@ void sim_prompt_add_block(struct sim_prompt *p, const char *s, size_t n, int ttl
 {
     sim_buf_add(&p->text, s, n);
     if (p->nblocks == p->cap) {
-        p->cap = p->cap ? p->cap * 2 : 16;
-        p->block_end = fg_xrealloc(p->block_end, p->cap * sizeof *p->block_end);
-        p->block_ttl = fg_xrealloc(p->block_ttl, p->cap * sizeof *p->block_ttl);
+        p->cap = fg_vec_next_cap(p->cap, p->nblocks + 1);
+        FG_VEC_RESIZE(p->block_end, p->cap);
+        FG_VEC_RESIZE(p->block_ttl, p->cap);
     }
     p->block_end[p->nblocks] = p->text.len;
     p->block_ttl[p->nblocks] = ttl;

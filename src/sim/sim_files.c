@@ -9,7 +9,7 @@
  * Like the API: a batch upload must be a .jsonl file; purpose "batch"
  * files expire after 30 days unless expires_after says otherwise; an
  * unknown id is a 404 "No such File object". */
-#include "sim_batch.h"
+#include "sim_batch_internal.h"
 
 #include "multipart.h"
 

@@ -16,7 +16,7 @@
  * retrieve (?stream=true), include[], truncation. */
 #include "sim_internal.h"
 
-#include "sim_batch.h"
+#include "sim_batch_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>

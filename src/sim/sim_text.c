@@ -5,6 +5,7 @@
  * Everything here is a pure function of its arguments (no clock, no
  * randomness) so that the sim's answers depend only on the request. */
 #include "sim_internal.h"
+#include "vec.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -140,13 +141,7 @@ size_t sim_utf8_floor(const char *s, size_t len, size_t n)
 
 void sim_buf_add(struct sim_buf *b, const void *p, size_t n)
 {
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->p = fg_xrealloc(b->p, cap);
-        b->cap = cap;
-    }
+    FG_VEC_RESERVE(b->p, b->len + n + 1, b->cap);
     if (n)
         memcpy(b->p + b->len, p, n);
     b->len += n;

@@ -8,6 +8,8 @@
 #include "schema.h"
 
 #include "arena.h"
+#include "assert.h"
+#include "vec.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -105,11 +107,7 @@ struct fg_schema {
 
 static void nodes_push(struct nodes *l, struct node *n)
 {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? l->cap * 2 : 4;
-        l->v = fg_xrealloc(l->v, l->cap * sizeof *l->v);
-    }
-    l->v[l->n++] = n;
+    FG_VEC_PUSH(l->v, l->n, l->cap, n);
 }
 
 /* Cut a trailing incomplete UTF-8 sequence (left by truncation). */
@@ -2099,6 +2097,8 @@ static void an_describe(json_t *out, const json_t *extra)
         if (need > cap)
             buf = fg_xrealloc(buf, cap = need * 2);
         len += (size_t)snprintf(buf + len, cap - len, "%s%s: %s", first ? "{" : ", ", k, vs);
+        FG_ASSERT(len < cap);   /* need counted every byte: nothing was cut */
+
         first = 0;
         free(val);
     }

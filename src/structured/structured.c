@@ -19,7 +19,7 @@ static int requested_schema(struct fg_call *c, bool *any_object)
 {
     const struct fg_json *j = &c->body;
     *any_object = false;
-    if (c->in == &fg_dialect_responses) {
+    if (c->in == &fg_provider_responses) {
         /* text.format is flat: {type: json_schema, name, schema, strict} */
         int fmt = fg_json_get(j, fg_json_get(j, 0, "text"), "format"), t = fg_json_get(j, fmt, "type");
         if (fg_json_str_eq(j, t, "json_object"))
@@ -67,7 +67,7 @@ static void cap_output(struct fg_call *c)
     long max = fg_schema_max_tokens(c->so_schema);
     /* not on Responses: max_output_tokens also bounds reasoning, which a
      * schema says nothing about */
-    if (max <= 0 || c->in != &fg_dialect_openai ||
+    if (max <= 0 || c->in != &fg_provider_openai ||
         fg_json_get(j, 0, "max_tokens") >= 0 || fg_json_get(j, 0, "max_completion_tokens") >= 0)
         return;
     c->so_cap = max + max / 4 + 32;      /* margin: estimates, whitespace */
@@ -120,7 +120,7 @@ int fg_structured_request(struct fg_call *c)
     const char *mode = cfg->structured_output.stream;
     /* (a Responses stream is checked as it ends: the cache's replay that
      * buffering relies on speaks Chat Completions) */
-    if (c->stream && mode && !strcmp(mode, "buffer") && c->in != &fg_dialect_responses)
+    if (c->stream && mode && !strcmp(mode, "buffer") && c->in != &fg_provider_responses)
         buffer_stream(c);
     return 0;
 }
@@ -144,12 +144,11 @@ static int check_cb(void *arg, const char *text, size_t len)
 
 static int fail(struct fg_call *c, const struct fg_schema_error *e, size_t len)
 {
-    fg_err_set(&c->err, FG_E_UPSTREAM, e->path,
+    fg_err_set(&c->err, FG_E_UPSTREAM, e->path, "invalid_structured_output",
                "The model's answer does not match the requested schema at %s: %s "
                "(answer of %zu bytes from %s%s).", e->path, e->msg, len,
                c->upstream_model ? c->upstream_model : "the model",
                c->so_attempts ? ", after a retry" : "");
-    snprintf(c->err.code, sizeof c->err.code, "invalid_structured_output");
     return -1;
 }
 
@@ -188,7 +187,7 @@ static json_t *responses_slot(json_t *resp, const char **key, bool *truncated)
 
 static json_t *answer_slot(struct fg_call *c, json_t *resp, const char **key, bool *truncated)
 {
-    if (c->in == &fg_dialect_responses)
+    if (c->in == &fg_provider_responses)
         return responses_slot(resp, key, truncated);
     if (c->in->dialect == FG_DIALECT_OPENAI) {
         json_t *ch = json_array_get(json_object_get(resp, "choices"), 0);
@@ -299,7 +298,7 @@ int fg_structured_check_answer(const struct fg_config *cfg, enum fg_dialect d, c
     struct fg_call c;
     memset(&c, 0, sizeof c);
     c.w = &w;
-    c.in = c.out = d == FG_DIALECT_RESPONSES ? &fg_dialect_responses : fg_dialect_ops(d);
+    c.in = c.out = d == FG_DIALECT_RESPONSES ? &fg_provider_responses : fg_provider_ops(d);
     c.upstream_model = model;
     snprintf(c.id, sizeof c.id, "batch");
     int rc = 0;

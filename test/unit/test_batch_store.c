@@ -31,16 +31,16 @@ static int setup(void **state)
     snprintf(path, sizeof path, "/tmp/frugal-test-bstore-%d.db", (int)getpid());
     snprintf(dsn, sizeof dsn, "sqlite:%s", path);
     unlink(path);
-    struct fg_bstore *s = NULL;
+    struct fg_batch_store *s = NULL;
     char err[256];
-    assert_int_equal(fg_bstore_open(dsn, &s, err, sizeof err), 0);
+    assert_int_equal(fg_batch_store_open(dsn, &s, err, sizeof err), 0);
     *state = s;
     return 0;
 }
 
 static int teardown(void **state)
 {
-    fg_bstore_close(*state);
+    fg_batch_store_close(*state);
     char p[160];
     unlink(path);
     snprintf(p, sizeof p, "%s-wal", path);
@@ -58,50 +58,50 @@ static int count_cb(void *arg, const struct fg_bfile *f)
 
 static void test_files(void **state)
 {
-    struct fg_bstore *s = *state;
+    struct fg_batch_store *s = *state;
     struct fg_bfile a = {.bytes = 5, .created_at = 100, .expires_at = 4000000000LL};
     snprintf(a.id, sizeof a.id, "file-a");
     snprintf(a.owner, sizeof a.owner, "key_a");
     snprintf(a.filename, sizeof a.filename, "in.jsonl");
     snprintf(a.purpose, sizeof a.purpose, "batch");
-    assert_int_equal(fg_bstore_file_put(s, &a, "hello", 5), 0);
+    assert_int_equal(fg_batch_store_file_put(s, &a, "hello", 5), 0);
     struct fg_bfile b = a;
     snprintf(b.id, sizeof b.id, "file-b");
     snprintf(b.owner, sizeof b.owner, "key_b");
-    assert_int_equal(fg_bstore_file_put(s, &b, "x", 1), 0);
+    assert_int_equal(fg_batch_store_file_put(s, &b, "x", 1), 0);
     struct fg_bfile got;
     char *data = NULL;
     size_t len = 0;
-    assert_int_equal(fg_bstore_file_get(s, "file-a", &got, &data, &len), 1);
+    assert_int_equal(fg_batch_store_file_get(s, "file-a", &got, &data, &len), 1);
     assert_int_equal(len, 5);
     assert_memory_equal(data, "hello", 5);
     assert_string_equal(got.owner, "key_a");
     free(data);
-    assert_int_equal(fg_bstore_file_get(s, "file-zz", &got, NULL, NULL), 0);
+    assert_int_equal(fg_batch_store_file_get(s, "file-zz", &got, NULL, NULL), 0);
     int n = 0;
-    assert_int_equal(fg_bstore_file_list(s, "key_a", NULL, NULL, true, 100, count_cb, &n), 0);
+    assert_int_equal(fg_batch_store_file_list(s, "key_a", NULL, NULL, true, 100, count_cb, &n), 0);
     assert_int_equal(n, 1);
     n = 0;
-    assert_int_equal(fg_bstore_file_list(s, NULL, "batch", NULL, true, 100, count_cb, &n), 0);
+    assert_int_equal(fg_batch_store_file_list(s, NULL, "batch", NULL, true, 100, count_cb, &n), 0);
     assert_int_equal(n, 2);
     n = 0;   /* cursor: after the newest (b) comes only a */
-    assert_int_equal(fg_bstore_file_list(s, NULL, NULL, "file-b", true, 100, count_cb, &n), 0);
+    assert_int_equal(fg_batch_store_file_list(s, NULL, NULL, "file-b", true, 100, count_cb, &n), 0);
     assert_int_equal(n, 1);
-    assert_int_equal(fg_bstore_file_delete(s, "file-a"), 0);
-    assert_int_equal(fg_bstore_file_get(s, "file-a", &got, NULL, NULL), 0);
+    assert_int_equal(fg_batch_store_file_delete(s, "file-a"), 0);
+    assert_int_equal(fg_batch_store_file_get(s, "file-a", &got, NULL, NULL), 0);
 
     /* past its expires_at a file is gone for readers at once, then purged */
     struct fg_bfile old = b;
     snprintf(old.id, sizeof old.id, "file-old");
     old.expires_at = 1000;   /* 1970 */
-    assert_int_equal(fg_bstore_file_put(s, &old, "zz", 2), 0);
-    assert_int_equal(fg_bstore_file_get(s, "file-old", &got, NULL, NULL), 0);
+    assert_int_equal(fg_batch_store_file_put(s, &old, "zz", 2), 0);
+    assert_int_equal(fg_batch_store_file_get(s, "file-old", &got, NULL, NULL), 0);
     n = 0;
-    assert_int_equal(fg_bstore_file_list(s, "key_b", NULL, NULL, true, 100, count_cb, &n), 0);
+    assert_int_equal(fg_batch_store_file_list(s, "key_b", NULL, NULL, true, 100, count_cb, &n), 0);
     assert_int_equal(n, 1);   /* file-b only */
-    assert_int_equal(fg_bstore_files_expire(s, (int64_t)time(NULL)), 1);
-    assert_int_equal(fg_bstore_files_expire(s, (int64_t)time(NULL)), 0);
-    assert_int_equal(fg_bstore_file_get(s, "file-b", &got, NULL, NULL), 1);   /* 2096 */
+    assert_int_equal(fg_batch_store_files_expire(s, (int64_t)time(NULL)), 1);
+    assert_int_equal(fg_batch_store_files_expire(s, (int64_t)time(NULL)), 0);
+    assert_int_equal(fg_batch_store_file_get(s, "file-b", &got, NULL, NULL), 1);   /* 2096 */
 }
 
 static void new_batch(struct fg_batch *b, const char *id, const char *dialect)
@@ -125,17 +125,17 @@ static int idx_cb(void *arg, struct fg_bline *l)
 
 static void test_lines_state_machine(void **state)
 {
-    struct fg_bstore *s = *state;
+    struct fg_batch_store *s = *state;
     struct fg_batch b;
     new_batch(&b, "batch_1", "openai");
     struct fg_bline_in in[4] = {
         {"c0", "{\"model\":\"m\"}", 13}, {"c1", "{\"model\":\"m\"}", 13},
         {"c2", "{\"model\":\"m\"}", 13}, {"c3", "{\"model\":\"m\"}", 13}};
-    assert_int_equal(fg_bstore_batch_create(s, &b, in, 4), 0);
-    assert_int_equal(fg_bstore_lines_count(s, "batch_1", "pending"), 4);
-    assert_int_equal(fg_bstore_line_plan(s, "batch_1", 0, "m", "{\"batch\":\"provider\"}"), 0);
-    assert_int_equal(fg_bstore_line_plan(s, "batch_1", 1, "m", "{}"), 0);
-    assert_int_equal(fg_bstore_lines_count(s, "batch_1", "planned"), 2);
+    assert_int_equal(fg_batch_store_batch_create(s, &b, in, 4), 0);
+    assert_int_equal(fg_batch_store_lines_count(s, "batch_1", "pending"), 4);
+    assert_int_equal(fg_batch_store_line_plan(s, "batch_1", 0, "m", "{\"batch\":\"provider\"}"), 0);
+    assert_int_equal(fg_batch_store_line_plan(s, "batch_1", 1, "m", "{}"), 0);
+    assert_int_equal(fg_batch_store_lines_count(s, "batch_1", "planned"), 2);
 
     /* a job takes the planned lines; releasing it gives them back */
     struct fg_bjob j = {0};
@@ -143,39 +143,39 @@ static void test_lines_state_machine(void **state)
     snprintf(j.batch_id, sizeof j.batch_id, "batch_1");
     snprintf(j.state, sizeof j.state, "creating");
     int64_t idx[2] = {0, 1};
-    assert_int_equal(fg_bstore_job_create(s, &j, idx, 2), 0);
-    assert_int_equal(fg_bstore_lines_count(s, "batch_1", "submitted"), 2);
+    assert_int_equal(fg_batch_store_job_create(s, &j, idx, 2), 0);
+    assert_int_equal(fg_batch_store_lines_count(s, "batch_1", "submitted"), 2);
     int64_t acc[8] = {0};
-    assert_int_equal(fg_bstore_job_lines(s, "bjob_1", idx_cb, acc), 0);
+    assert_int_equal(fg_batch_store_job_lines(s, "bjob_1", idx_cb, acc), 0);
     assert_int_equal(acc[0], 2);
-    assert_int_equal(fg_bstore_job_release(s, "bjob_1"), 0);
-    assert_int_equal(fg_bstore_lines_count(s, "batch_1", "planned"), 2);
+    assert_int_equal(fg_batch_store_job_release(s, "bjob_1"), 0);
+    assert_int_equal(fg_batch_store_lines_count(s, "batch_1", "planned"), 2);
 
     /* done once, with its ledger record in the same transaction */
-    struct fg_record *r = fg_record_new(64);
+    struct fg_record *r = fg_ledger_record_new(64);
     snprintf(r->id, sizeof r->id, "frb_test0");
     r->ts_ms = 5;
-    r->key_id = fg_record_str(r, "key_a");
-    r->batch_id = fg_record_str(r, "batch_1");
+    r->key_id = fg_ledger_record_str(r, "key_a");
+    r->batch_id = fg_ledger_record_str(r, "batch_1");
     r->cost_pico = 1234;
     struct fg_bline_done d = {.idx = 0, .outcome = FG_LINE_SUCCEEDED, .status_code = 200,
                               .result = "{\"ok\":1}", .in_tokens = 10, .out_tokens = 3,
                               .cost_pico = 1234};
-    assert_int_equal(fg_bstore_lines_done(s, "batch_1", &d, 1, &r, 1), 0);
+    assert_int_equal(fg_batch_store_lines_done(s, "batch_1", &d, 1, &r, 1), 0);
     /* again (a crash replay): the line keeps its first result */
     struct fg_bline_done d2 = d;
     d2.outcome = FG_LINE_ERRORED;
     d2.result = "{\"changed\":1}";
-    assert_int_equal(fg_bstore_lines_done(s, "batch_1", &d2, 1, &r, 1), 0);
-    fg_record_free(r);
+    assert_int_equal(fg_batch_store_lines_done(s, "batch_1", &d2, 1, &r, 1), 0);
+    fg_ledger_record_free(r);
     struct fg_batch got;
-    assert_int_equal(fg_bstore_batch_get(s, "batch_1", &got), 1);
+    assert_int_equal(fg_batch_store_batch_get(s, "batch_1", &got), 1);
     assert_int_equal(got.total, 4);
     assert_int_equal(got.n_done, 1);
     assert_int_equal(got.n_succeeded, 1);
     assert_int_equal(got.in_tokens, 10);
     assert_int_equal(got.cost_pico, 1234);
-    fg_batch_clear(&got);
+    fg_batch_store_batch_clear(&got);
 
     /* one calls row for the line, however often it was committed */
     sqlite3 *db;
@@ -190,17 +190,17 @@ static void test_lines_state_machine(void **state)
     sqlite3_close(db);
 
     /* cancel: the rest end canceled; counts add up */
-    assert_int_equal(fg_bstore_lines_finish_rest(s, "batch_1", FG_LINE_CANCELED), 3);
-    assert_int_equal(fg_bstore_batch_get(s, "batch_1", &got), 1);
+    assert_int_equal(fg_batch_store_lines_finish_rest(s, "batch_1", FG_LINE_CANCELED), 3);
+    assert_int_equal(fg_batch_store_batch_get(s, "batch_1", &got), 1);
     assert_int_equal(got.n_done, 4);
     assert_int_equal(got.n_canceled, 3);
     assert_int_equal(got.n_succeeded, 1);
-    fg_batch_clear(&got);
-    assert_int_equal(fg_bstore_batch_status(s, "batch_1", "cancelled", 2000), 0);
-    assert_int_equal(fg_bstore_batch_get(s, "batch_1", &got), 1);
+    fg_batch_store_batch_clear(&got);
+    assert_int_equal(fg_batch_store_batch_status(s, "batch_1", "cancelled", 2000), 0);
+    assert_int_equal(fg_batch_store_batch_get(s, "batch_1", &got), 1);
     assert_string_equal(got.status, "cancelled");
     assert_int_equal(got.cancelled_at, 2000);
-    fg_batch_clear(&got);
+    fg_batch_store_batch_clear(&got);
 }
 
 struct holds_seen {
@@ -220,10 +220,10 @@ static int hold_cb(void *arg, const struct fg_bhold *h)
     return 0;
 }
 
-static int64_t held_of(struct fg_bstore *s, const char *batch_id)
+static int64_t held_of(struct fg_batch_store *s, const char *batch_id)
 {
     struct holds_seen x = {0};
-    assert_int_equal(fg_bstore_holds(s, batch_id, hold_cb, &x), 0);
+    assert_int_equal(fg_batch_store_holds(s, batch_id, hold_cb, &x), 0);
     return x.sum;
 }
 
@@ -231,28 +231,28 @@ static int64_t held_of(struct fg_bstore *s, const char *batch_id)
  * the statement that ends it: what a restart holds again. */
 static void test_line_holds(void **state)
 {
-    struct fg_bstore *s = *state;
+    struct fg_batch_store *s = *state;
     struct fg_batch b;
     new_batch(&b, "batch_h", "openai");
     b.tags = "team=a";
     struct fg_bline_in in[4] = {
         {"h0", "{}", 2}, {"h1", "{}", 2}, {"h2", "{}", 2}, {"h3", "{}", 2}};
-    assert_int_equal(fg_bstore_batch_create(s, &b, in, 4), 0);
+    assert_int_equal(fg_batch_store_batch_create(s, &b, in, 4), 0);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(fg_bstore_line_plan(s, "batch_h", i, "m", "{\"batch\":\"provider\"}"), 0);
+        assert_int_equal(fg_batch_store_line_plan(s, "batch_h", i, "m", "{\"batch\":\"provider\"}"), 0);
     int64_t idx[3] = {0, 1, 2}, amt[3] = {100, 200, 300};
-    assert_int_equal(fg_bstore_planned_held(s, "batch_h"), 0);
-    assert_int_equal(fg_bstore_lines_hold(s, "batch_h", idx, amt, 3, 777000), 0);
-    assert_int_equal(fg_bstore_planned_held(s, "batch_h"), 3);
+    assert_int_equal(fg_batch_store_planned_held(s, "batch_h"), 0);
+    assert_int_equal(fg_batch_store_lines_hold(s, "batch_h", idx, amt, 3, 777000), 0);
+    assert_int_equal(fg_batch_store_planned_held(s, "batch_h"), 3);
     struct holds_seen x = {0};
-    assert_int_equal(fg_bstore_holds(s, NULL, hold_cb, &x), 0);
+    assert_int_equal(fg_batch_store_holds(s, NULL, hold_cb, &x), 0);
     assert_int_equal(x.n, 3);
     assert_int_equal(x.sum, 600);
     assert_int_equal(x.at, 777000);
     assert_string_equal(x.owner, "key_a");
     assert_string_equal(x.tags, "team=a");
     /* a line is reserved once: holding it again writes nothing */
-    assert_int_equal(fg_bstore_lines_hold(s, "batch_h", idx, amt, 1, 888000), -1);
+    assert_int_equal(fg_batch_store_lines_hold(s, "batch_h", idx, amt, 1, 888000), -1);
     assert_int_equal(held_of(s, "batch_h"), 600);
 
     /* submitted and released (the job never reached the provider): still held */
@@ -260,27 +260,27 @@ static void test_line_holds(void **state)
     snprintf(j.id, sizeof j.id, "bjob_h");
     snprintf(j.batch_id, sizeof j.batch_id, "batch_h");
     snprintf(j.state, sizeof j.state, "creating");
-    assert_int_equal(fg_bstore_job_create(s, &j, idx, 3), 0);
-    assert_int_equal(fg_bstore_planned_held(s, "batch_h"), 0);
+    assert_int_equal(fg_batch_store_job_create(s, &j, idx, 3), 0);
+    assert_int_equal(fg_batch_store_planned_held(s, "batch_h"), 0);
     assert_int_equal(held_of(s, "batch_h"), 600);
-    assert_int_equal(fg_bstore_job_release(s, "bjob_h"), 0);
+    assert_int_equal(fg_batch_store_job_release(s, "bjob_h"), 0);
     assert_int_equal(held_of(s, "batch_h"), 600);
     int64_t acc[8] = {0};
-    assert_int_equal(fg_bstore_lines(s, "batch_h", "planned", 0, 10, idx_cb, acc), 0);
+    assert_int_equal(fg_batch_store_lines(s, "batch_h", "planned", 0, 10, idx_cb, acc), 0);
     assert_int_equal(acc[0], 4);
     snprintf(j.id, sizeof j.id, "bjob_h2");
-    assert_int_equal(fg_bstore_job_create(s, &j, idx, 3), 0);
+    assert_int_equal(fg_batch_store_job_create(s, &j, idx, 3), 0);
 
     /* ended with its result: the hold goes in the same transaction */
     struct fg_bline_done d = {.idx = 0, .outcome = FG_LINE_SUCCEEDED, .status_code = 200,
                               .result = "{}"};
-    assert_int_equal(fg_bstore_lines_done(s, "batch_h", &d, 1, NULL, 0), 0);
+    assert_int_equal(fg_batch_store_lines_done(s, "batch_h", &d, 1, NULL, 0), 0);
     assert_int_equal(held_of(s, "batch_h"), 500);
     /* sent back to run locally: no longer held by the store */
-    assert_int_equal(fg_bstore_line_replan(s, "batch_h", 1, "{\"batch\":\"local\"}", NULL, 0), 0);
+    assert_int_equal(fg_batch_store_line_replan(s, "batch_h", 1, "{\"batch\":\"local\"}", NULL, 0), 0);
     assert_int_equal(held_of(s, "batch_h"), 300);
     /* the rest ended (cancel / expiry) */
-    assert_int_equal(fg_bstore_lines_finish_rest(s, "batch_h", FG_LINE_CANCELED), 3);
+    assert_int_equal(fg_batch_store_lines_finish_rest(s, "batch_h", FG_LINE_CANCELED), 3);
     assert_int_equal(held_of(s, "batch_h"), 0);
     assert_int_equal(held_of(s, NULL), 0);
 }
@@ -304,14 +304,14 @@ static void test_holds_migration(void **state)
         "INSERT INTO batch_lines (batch_id, idx, custom_id, body, state) VALUES"
         " ('batch_o', 0, 'o0', '{}', 'submitted');", NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
-    struct fg_bstore *s;
+    struct fg_batch_store *s;
     char err[256];
-    assert_int_equal(fg_bstore_open(d, &s, err, sizeof err), 0);
+    assert_int_equal(fg_batch_store_open(d, &s, err, sizeof err), 0);
     int64_t acc[4] = {0};
-    assert_int_equal(fg_bstore_lines(s, "batch_o", NULL, 0, 10, idx_cb, acc), 0);
+    assert_int_equal(fg_batch_store_lines(s, "batch_o", NULL, 0, 10, idx_cb, acc), 0);
     assert_int_equal(acc[0], 1);
     assert_int_equal(held_of(s, NULL), 0);
-    fg_bstore_close(s);
+    fg_batch_store_close(s);
     unlink(p);
     snprintf(d, sizeof d, "%s-wal", p);
     unlink(d);
@@ -327,7 +327,7 @@ static int batch_count(void *arg, const struct fg_batch *b)
 
 static void test_batch_listing_and_active(void **state)
 {
-    struct fg_bstore *s = *state;
+    struct fg_batch_store *s = *state;
     struct fg_bline_in one = {"x", "{}", 2};
     const char *ids[] = {"batch_a", "batch_b", "msgbatch_c"};
     for (int i = 0; i < 3; i++) {
@@ -335,27 +335,27 @@ static void test_batch_listing_and_active(void **state)
         new_batch(&b, ids[i], i == 2 ? "anthropic" : "openai");
         if (i == 1)
             snprintf(b.owner, sizeof b.owner, "key_b");
-        assert_int_equal(fg_bstore_batch_create(s, &b, &one, 1), 0);
+        assert_int_equal(fg_batch_store_batch_create(s, &b, &one, 1), 0);
     }
     int n = 0;
-    assert_int_equal(fg_bstore_batch_list(s, NULL, "openai", NULL, NULL, 10, batch_count, &n), 0);
+    assert_int_equal(fg_batch_store_batch_list(s, NULL, "openai", NULL, NULL, 10, batch_count, &n), 0);
     assert_int_equal(n, 2);
     n = 0;
-    assert_int_equal(fg_bstore_batch_list(s, "key_a", "openai", NULL, NULL, 10, batch_count, &n), 0);
+    assert_int_equal(fg_batch_store_batch_list(s, "key_a", "openai", NULL, NULL, 10, batch_count, &n), 0);
     assert_int_equal(n, 1);
     n = 0;   /* newest first: after batch_b comes batch_a */
-    assert_int_equal(fg_bstore_batch_list(s, NULL, "openai", "batch_b", NULL, 10, batch_count, &n), 0);
+    assert_int_equal(fg_batch_store_batch_list(s, NULL, "openai", "batch_b", NULL, 10, batch_count, &n), 0);
     assert_int_equal(n, 1);
     n = 0;
-    assert_int_equal(fg_bstore_batch_active(s, batch_count, &n), 0);
+    assert_int_equal(fg_batch_store_batch_active(s, batch_count, &n), 0);
     assert_int_equal(n, 3);
-    assert_int_equal(fg_bstore_batch_status(s, "batch_a", "completed", 5), 0);
+    assert_int_equal(fg_batch_store_batch_status(s, "batch_a", "completed", 5), 0);
     n = 0;
-    assert_int_equal(fg_bstore_batch_active(s, batch_count, &n), 0);
+    assert_int_equal(fg_batch_store_batch_active(s, batch_count, &n), 0);
     assert_int_equal(n, 2);
-    assert_int_equal(fg_bstore_batch_delete(s, "msgbatch_c"), 0);
+    assert_int_equal(fg_batch_store_batch_delete(s, "msgbatch_c"), 0);
     n = 0;
-    assert_int_equal(fg_bstore_batch_list(s, NULL, "anthropic", NULL, NULL, 10, batch_count, &n), 0);
+    assert_int_equal(fg_batch_store_batch_list(s, NULL, "anthropic", NULL, NULL, 10, batch_count, &n), 0);
     assert_int_equal(n, 0);
 }
 
@@ -381,7 +381,7 @@ static void test_formats(void **state)
     b.n_errored = 1;
     b.n_canceled = 1;
     b.n_done = 3;
-    json_t *o = fg_bfmt_openai_batch(&b);
+    json_t *o = fg_batch_format_openai_batch(&b);
     assert_string_equal(json_string_value(json_object_get(o, "object")), "batch");
     json_t *rc = json_object_get(o, "request_counts");
     assert_int_equal(json_integer_value(json_object_get(rc, "total")), 3);
@@ -392,7 +392,7 @@ static void test_formats(void **state)
     json_decref(o);
 
     /* Anthropic: counts stay 0 (all processing) until the batch ends */
-    json_t *a = fg_bfmt_anthropic_batch(&b, "http://h:1");
+    json_t *a = fg_batch_format_anthropic_batch(&b, "http://h:1");
     rc = json_object_get(a, "request_counts");
     assert_int_equal(json_integer_value(json_object_get(rc, "processing")), 3);
     assert_int_equal(json_integer_value(json_object_get(rc, "succeeded")), 0);
@@ -401,7 +401,7 @@ static void test_formats(void **state)
     json_decref(a);
     snprintf(b.status, sizeof b.status, "cancelled");
     b.cancelled_at = 2000;
-    a = fg_bfmt_anthropic_batch(&b, "http://h:1");
+    a = fg_batch_format_anthropic_batch(&b, "http://h:1");
     assert_string_equal(json_string_value(json_object_get(a, "processing_status")), "ended");
     assert_string_equal(json_string_value(json_object_get(a, "results_url")),
                         "http://h:1/v1/messages/batches/batch_f/results");
@@ -412,7 +412,7 @@ static void test_formats(void **state)
     struct fg_bline l = {.idx = 7, .outcome = FG_LINE_EXPIRED};
     snprintf(l.custom_id, sizeof l.custom_id, "c7");
     struct evbuffer *buf = evbuffer_new();
-    fg_bfmt_openai_line(&l, buf);
+    fg_batch_format_openai_line(&l, buf);
     json_t *j = parse_line(buf);
     assert_string_equal(json_string_value(json_object_get(j, "custom_id")), "c7");
     assert_true(json_is_null(json_object_get(j, "response")));
@@ -422,7 +422,7 @@ static void test_formats(void **state)
     l.outcome = FG_LINE_ERRORED;
     l.status_code = 400;
     l.result = "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"m\"}}";
-    fg_bfmt_anthropic_line(&l, buf);
+    fg_batch_format_anthropic_line(&l, buf);
     j = parse_line(buf);
     json_t *res = json_object_get(j, "result");
     assert_string_equal(json_string_value(json_object_get(res, "type")), "errored");
@@ -437,12 +437,12 @@ static void test_formats(void **state)
 static void test_record_ids(void **state)
 {
     char a[24], b[24], c[24];
-    fg_batch_record_id("batch_1/0", 0, a);
-    fg_batch_record_id("batch_1/0", 0, b);
-    fg_batch_record_id("batch_1/0", 1, c);
+    fg_batch_mailbox_record_id("batch_1/0", 0, a);
+    fg_batch_mailbox_record_id("batch_1/0", 0, b);
+    fg_batch_mailbox_record_id("batch_1/0", 1, c);
     assert_string_equal(a, b);               /* the same line and attempt: the same id */
     assert_string_not_equal(a, c);
-    fg_batch_record_id("batch_1/1", 0, c);
+    fg_batch_mailbox_record_id("batch_1/1", 0, c);
     assert_string_not_equal(a, c);
     assert_int_equal(strlen(a), 20);
     assert_memory_equal(a, "frb_", 4);

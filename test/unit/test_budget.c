@@ -227,61 +227,61 @@ static void hundred_threads_never_overshoot(void **state)
 
 static void rpm_with_retry_after(void **state)
 {
-    struct fg_rate r;
-    struct fg_rate_hold h;
-    struct fg_rate_denial d;
-    fg_rate_init(&r, 3, 0);
-    assert_int_equal(fg_rate_admit(&r, 10, T0, &h, &d), 0);            /* second 0 */
-    assert_int_equal(fg_rate_admit(&r, 10, T0 + 20000, &h, &d), 0);    /* second 20 */
-    assert_int_equal(fg_rate_admit(&r, 10, T0 + 20500, &h, &d), 0);
-    assert_int_equal(fg_rate_admit(&r, 10, T0 + 30000, &h, &d), -1);
+    struct fg_ratelimit r;
+    struct fg_ratelimit_hold h;
+    struct fg_ratelimit_denial d;
+    fg_ratelimit_init(&r, 3, 0);
+    assert_int_equal(fg_ratelimit_admit(&r, 10, T0, &h, &d), 0);            /* second 0 */
+    assert_int_equal(fg_ratelimit_admit(&r, 10, T0 + 20000, &h, &d), 0);    /* second 20 */
+    assert_int_equal(fg_ratelimit_admit(&r, 10, T0 + 20500, &h, &d), 0);
+    assert_int_equal(fg_ratelimit_admit(&r, 10, T0 + 30000, &h, &d), -1);
     assert_false(d.tokens);
     assert_int_equal(d.limit, 3);
     assert_int_equal(d.used, 3);
     /* the oldest request leaves the window at T0 + 60 s: 30 s from now */
     assert_int_equal(d.retry_after_s, 30);
-    assert_int_equal(fg_rate_admit(&r, 10, T0 + 59999, &h, &d), -1);
+    assert_int_equal(fg_ratelimit_admit(&r, 10, T0 + 59999, &h, &d), -1);
     assert_int_equal(d.retry_after_s, 1);
-    assert_int_equal(fg_rate_admit(&r, 10, T0 + 60000, &h, &d), 0);
+    assert_int_equal(fg_ratelimit_admit(&r, 10, T0 + 60000, &h, &d), 0);
     int64_t req, tok;
-    fg_rate_usage(&r, T0 + 60000, &req, &tok);
+    fg_ratelimit_usage(&r, T0 + 60000, &req, &tok);
     assert_int_equal(req, 3);
 }
 
 static void tpm_reserves_then_settles(void **state)
 {
-    struct fg_rate r;
-    struct fg_rate_hold a, b, c;
-    struct fg_rate_denial d;
-    fg_rate_init(&r, 0, 1000);
-    assert_int_equal(fg_rate_admit(&r, 600, T0, &a, &d), 0);
-    assert_int_equal(fg_rate_admit(&r, 600, T0 + 1000, &b, &d), -1);   /* 600 held */
+    struct fg_ratelimit r;
+    struct fg_ratelimit_hold a, b, c;
+    struct fg_ratelimit_denial d;
+    fg_ratelimit_init(&r, 0, 1000);
+    assert_int_equal(fg_ratelimit_admit(&r, 600, T0, &a, &d), 0);
+    assert_int_equal(fg_ratelimit_admit(&r, 600, T0 + 1000, &b, &d), -1);   /* 600 held */
     assert_true(d.tokens);
     assert_false(d.never);
     assert_int_equal(d.used, 600);
     assert_int_equal(d.need, 600);
     assert_int_equal(d.retry_after_s, 59);
     /* the call used 150 tokens, not 600: room again */
-    fg_rate_settle(&a, 150, T0 + 1500);
-    assert_int_equal(fg_rate_admit(&r, 600, T0 + 2000, &b, &d), 0);
+    fg_ratelimit_settle(&a, 150, T0 + 1500);
+    assert_int_equal(fg_ratelimit_admit(&r, 600, T0 + 2000, &b, &d), 0);
     int64_t req, tok;
-    fg_rate_usage(&r, T0 + 2000, &req, &tok);
+    fg_ratelimit_usage(&r, T0 + 2000, &req, &tok);
     assert_int_equal(tok, 750);
     /* a retry holds again without a request */
-    fg_rate_settle(&b, 100, T0 + 2500);
-    fg_rate_force(&b, 600, T0 + 3000);
-    fg_rate_usage(&r, T0 + 3000, &req, &tok);
+    fg_ratelimit_settle(&b, 100, T0 + 2500);
+    fg_ratelimit_force(&b, 600, T0 + 3000);
+    fg_ratelimit_usage(&r, T0 + 3000, &req, &tok);
     assert_int_equal(req, 2);
     assert_int_equal(tok, 850);
-    fg_rate_settle(&b, 50, T0 + 3500);
-    fg_rate_usage(&r, T0 + 3500, &req, &tok);
+    fg_ratelimit_settle(&b, 50, T0 + 3500);
+    fg_ratelimit_usage(&r, T0 + 3500, &req, &tok);
     assert_int_equal(tok, 300);
     /* more than the limit alone never fits */
-    assert_int_equal(fg_rate_admit(&r, 1001, T0 + 4000, &c, &d), -1);
+    assert_int_equal(fg_ratelimit_admit(&r, 1001, T0 + 4000, &c, &d), -1);
     assert_true(d.never);
     /* a settle after the slot left the window changes nothing */
-    fg_rate_settle(&a, 5000, T0 + 120000);
-    fg_rate_usage(&r, T0 + 120000, &req, &tok);
+    fg_ratelimit_settle(&a, 5000, T0 + 120000);
+    fg_ratelimit_usage(&r, T0 + 120000, &req, &tok);
     assert_int_equal(tok, 0);
 }
 

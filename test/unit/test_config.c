@@ -21,7 +21,7 @@
 static char g_path[64]; /* the temp file of the last load_text() */
 
 /* Writes <yaml> to a fresh temp file and loads it. */
-static int load_text(const char *yaml, struct fg_config **cfg, struct fg_errlist *errs)
+static int load_text(const char *yaml, struct fg_config **cfg, struct fg_config_errlist *errs)
 {
     snprintf(g_path, sizeof g_path, "/tmp/frugal_test_config_XXXXXX");
     int fd = mkstemp(g_path);
@@ -36,7 +36,7 @@ static int load_text(const char *yaml, struct fg_config **cfg, struct fg_errlist
 
 /* Asserts <errs> is exactly <want> (NULL-terminated), each expected line
  * given without the leading "FILE:"; prints all lines on mismatch. */
-static void check_errors(const struct fg_errlist *errs, const char *file,
+static void check_errors(const struct fg_config_errlist *errs, const char *file,
                          const char *const *want)
 {
     size_t n = 0;
@@ -60,25 +60,25 @@ static void check_errors(const struct fg_errlist *errs, const char *file,
 #define EXPECT_LOAD_ERRORS(yaml, ...)                              \
     do {                                                           \
         struct fg_config *c_ = (struct fg_config *)1;              \
-        struct fg_errlist e_ = {0};                                \
+        struct fg_config_errlist e_ = {0};                                \
         assert_int_equal(load_text((yaml), &c_, &e_), -1);         \
         assert_null(c_);                                           \
         EXPECT_ERRORS(&e_, __VA_ARGS__);                           \
-        fg_errlist_free(&e_);                                      \
+        fg_config_errlist_free(&e_);                                      \
     } while (0)
 
 /* Loads <yaml>, which must succeed; returns the config. */
 static struct fg_config *load_ok(const char *yaml)
 {
     struct fg_config *cfg = NULL;
-    struct fg_errlist errs = {0};
+    struct fg_config_errlist errs = {0};
     int rc = load_text(yaml, &cfg, &errs);
     for (size_t i = 0; i < errs.n; i++)
         print_message("  unexpected: %s\n", errs.lines[i]);
     assert_int_equal(rc, 0);
     assert_int_equal(errs.n, 0);
     assert_non_null(cfg);
-    fg_errlist_free(&errs);
+    fg_config_errlist_free(&errs);
     return cfg;
 }
 
@@ -768,13 +768,13 @@ static void test_yaml_structure_errors(void **state)
 static void test_missing_file(void **state)
 {
     struct fg_config *c = (struct fg_config *)1;
-    struct fg_errlist e = {0};
+    struct fg_config_errlist e = {0};
     assert_int_equal(fg_config_load("/nonexistent/frugal.yaml", &c, &e), -1);
     assert_null(c);
     check_errors(&e, "/nonexistent/frugal.yaml",
                  (const char *const[]){"0: (file): cannot open: No such file or directory",
                                        NULL});
-    fg_errlist_free(&e);
+    fg_config_errlist_free(&e);
 }
 
 /* ---------- built-in defaults ---------- */
@@ -787,7 +787,7 @@ static const char *const all_models[] = {
 static struct fg_config *defaults_ok(void)
 {
     struct fg_config *c = NULL;
-    struct fg_errlist e = {0};
+    struct fg_config_errlist e = {0};
     assert_int_equal(fg_config_defaults(&c, &e), 0);
     assert_int_equal(e.n, 0);
     assert_non_null(c);
@@ -886,7 +886,7 @@ static void test_defaults_bad_env(void **state)
     setenv("ANTHROPIC_API_KEY", "sk-ant", 1);
     setenv("ANTHROPIC_BASE_URL", "api.anthropic.com", 1);
     struct fg_config *c = (struct fg_config *)1;
-    struct fg_errlist e = {0};
+    struct fg_config_errlist e = {0};
     assert_int_equal(fg_config_defaults(&c, &e), -1);
     assert_null(c);
     check_errors(&e, "(built-in)",
@@ -894,18 +894,18 @@ static void test_defaults_bad_env(void **state)
                      "0: FRUGAL_MASTER_KEY: environment variable FRUGAL_MASTER_KEY is empty",
                      "0: FRUGAL_LISTEN: expected host:port, e.g. 127.0.0.1:4000",
                      "0: ANTHROPIC_BASE_URL: must start with http:// or https://", NULL});
-    fg_errlist_free(&e);
+    fg_config_errlist_free(&e);
 }
 
 static void test_errlist(void **state)
 {
-    struct fg_errlist l = {0};
-    fg_errlist_add(&l, "%s:%d: %s", "f", 3, "x");
-    fg_errlist_add(&l, "second");
+    struct fg_config_errlist l = {0};
+    fg_config_errlist_add(&l, "%s:%d: %s", "f", 3, "x");
+    fg_config_errlist_add(&l, "second");
     assert_int_equal(l.n, 2);
     assert_string_equal(l.lines[0], "f:3: x");
     assert_string_equal(l.lines[1], "second");
-    fg_errlist_free(&l);
+    fg_config_errlist_free(&l);
     assert_int_equal(l.n, 0);
     assert_null(l.lines);
     fg_config_free(NULL);
@@ -937,10 +937,10 @@ static void test_no_secrets_flag(void **state)
     const char *yaml = "providers: [{name: o, type: openai, api_key: env:FG_TEST_UNSET_KEY}]\n"
                        "models: [{name: gpt-4o-mini, provider: o}]\n";
     struct fg_config *c = NULL;
-    struct fg_errlist errs = {0};
+    struct fg_config_errlist errs = {0};
     assert_int_equal(load_text(yaml, &c, &errs), -1);   /* serve: an error naming it */
     assert_non_null(strstr(errs.lines[0], "FG_TEST_UNSET_KEY is not set"));
-    fg_errlist_free(&errs);
+    fg_config_errlist_free(&errs);
     snprintf(g_path, sizeof g_path, "/tmp/frugal_test_config_XXXXXX");
     int fd = mkstemp(g_path);
     assert_true(fd >= 0);
@@ -1002,7 +1002,7 @@ static void test_limits(void **state)
                        "8: server.max_header_bytes: must be positive (got \"0\")");
 
     /* the same loader from memory, errors named after the given file */
-    struct fg_errlist errs = {0};
+    struct fg_config_errlist errs = {0};
     const char *yaml = "server: {max_messages: 7}\nproviders: [{name: s, type: sim}]\n";
     assert_int_equal(fg_config_load_buffer("mem.yaml", yaml, strlen(yaml), &c, &errs), 0);
     assert_int_equal(c->server.max_messages, 7);
@@ -1014,10 +1014,10 @@ static void test_limits(void **state)
     assert_int_equal(errs.n, 1);
     assert_string_equal(errs.lines[0], "mem.yaml:1: server.max_messages: expected an integer, "
                                        "got \"x\"");
-    fg_errlist_free(&errs);
+    fg_config_errlist_free(&errs);
     assert_int_equal(fg_config_load_buffer("empty.yaml", NULL, 0, &c, &errs), -1);
     assert_string_equal(errs.lines[0], "empty.yaml:1: (root): the file is empty");
-    fg_errlist_free(&errs);
+    fg_config_errlist_free(&errs);
 }
 
 /* A config error never prints a key, even one pasted where a number goes. */

@@ -44,36 +44,36 @@ static void delays_honour_retry_after(void **state)
 
 static void breaker_transitions(void **state)
 {
-    fg_breaker_reset();
+    fg_failover_breaker_reset();
     int p = 3;
     for (int i = 0; i < FG_BREAKER_FAILURES - 1; i++)
-        fg_breaker_record(p, false, T0);
-    assert_int_equal(fg_breaker_state(p, T0), FG_BREAKER_CLOSED);
-    fg_breaker_record(p, false, T0);
-    assert_int_equal(fg_breaker_state(p, T0), FG_BREAKER_OPEN);
-    assert_false(fg_breaker_allows(p, T0 + 1000));
+        fg_failover_breaker_record(p, false, T0);
+    assert_int_equal(fg_failover_breaker_state(p, T0), FG_BREAKER_CLOSED);
+    fg_failover_breaker_record(p, false, T0);
+    assert_int_equal(fg_failover_breaker_state(p, T0), FG_BREAKER_OPEN);
+    assert_false(fg_failover_breaker_allows(p, T0 + 1000));
     /* after the open period: one trial goes through, a second waits */
     int64_t later = T0 + FG_BREAKER_OPEN_MS;
-    assert_int_equal(fg_breaker_state(p, later), FG_BREAKER_HALF_OPEN);
-    assert_true(fg_breaker_allows(p, later));
-    assert_false(fg_breaker_allows(p, later));
+    assert_int_equal(fg_failover_breaker_state(p, later), FG_BREAKER_HALF_OPEN);
+    assert_true(fg_failover_breaker_allows(p, later));
+    assert_false(fg_failover_breaker_allows(p, later));
     /* the trial fails: open again */
-    fg_breaker_record(p, false, later);
-    assert_int_equal(fg_breaker_state(p, later + 1), FG_BREAKER_OPEN);
+    fg_failover_breaker_record(p, false, later);
+    assert_int_equal(fg_failover_breaker_state(p, later + 1), FG_BREAKER_OPEN);
     /* next trial succeeds: closed */
     int64_t again = later + FG_BREAKER_OPEN_MS;
-    assert_true(fg_breaker_allows(p, again));
-    fg_breaker_record(p, true, again);
-    assert_int_equal(fg_breaker_state(p, again), FG_BREAKER_CLOSED);
-    assert_true(fg_breaker_allows(p, again));
+    assert_true(fg_failover_breaker_allows(p, again));
+    fg_failover_breaker_record(p, true, again);
+    assert_int_equal(fg_failover_breaker_state(p, again), FG_BREAKER_CLOSED);
+    assert_true(fg_failover_breaker_allows(p, again));
     /* a success in between resets the count */
     for (int i = 0; i < FG_BREAKER_FAILURES - 1; i++)
-        fg_breaker_record(p, false, again);
-    fg_breaker_record(p, true, again);
-    fg_breaker_record(p, false, again);
-    assert_int_equal(fg_breaker_state(p, again), FG_BREAKER_CLOSED);
+        fg_failover_breaker_record(p, false, again);
+    fg_failover_breaker_record(p, true, again);
+    fg_failover_breaker_record(p, false, again);
+    assert_int_equal(fg_failover_breaker_state(p, again), FG_BREAKER_CLOSED);
     /* other providers are independent */
-    assert_int_equal(fg_breaker_state(4, T0), FG_BREAKER_CLOSED);
+    assert_int_equal(fg_failover_breaker_state(4, T0), FG_BREAKER_CLOSED);
 }
 
 int main(void)

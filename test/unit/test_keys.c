@@ -27,9 +27,9 @@
 static void hash_is_sha256_hex(void **state)
 {
     char h[65];
-    fg_key_hash("abc", h);
+    fg_keys_hash("abc", h);
     assert_string_equal(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    fg_key_hash("", h);
+    fg_keys_hash("", h);
     assert_string_equal(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
@@ -38,16 +38,16 @@ static void new_key_format(void **state)
     struct fg_key_opts o = {.name = "search team"};
     struct fg_key a, b;
     char sa[FG_KEY_SECRET_MAX], sb[FG_KEY_SECRET_MAX], err[300], h[65];
-    assert_int_equal(fg_key_new(&o, NULL, T0, &a, sa, err, sizeof err), 0);
-    assert_int_equal(fg_key_new(&o, NULL, T0, &b, sb, err, sizeof err), 0);
+    assert_int_equal(fg_keys_new(&o, NULL, T0, &a, sa, err, sizeof err), 0);
+    assert_int_equal(fg_keys_new(&o, NULL, T0, &b, sb, err, sizeof err), 0);
     /* fk- + 43 base62 characters */
     assert_int_equal(strlen(sa), 3 + FG_KEY_SECRET_CHARS);
     assert_memory_equal(sa, "fk-", 3);
     for (const char *p = sa + 3; *p; p++)
         assert_true(isalnum((unsigned char)*p));
-    assert_true(fg_key_format_ok(sa));
+    assert_true(fg_keys_format_ok(sa));
     /* only the hash is kept, and it is the secret's */
-    fg_key_hash(sa, h);
+    fg_keys_hash(sa, h);
     assert_string_equal(a.hash, h);
     assert_null(strstr(a.hash, sa + 3));
     /* the hint is the prefix and 4 characters */
@@ -70,42 +70,42 @@ static void new_key_format(void **state)
 
 static void format_check(void **state)
 {
-    assert_false(fg_key_format_ok(NULL));
-    assert_false(fg_key_format_ok(""));
-    assert_false(fg_key_format_ok("sk-abc"));
-    assert_false(fg_key_format_ok("fk-short"));
+    assert_false(fg_keys_format_ok(NULL));
+    assert_false(fg_keys_format_ok(""));
+    assert_false(fg_keys_format_ok("sk-abc"));
+    assert_false(fg_keys_format_ok("fk-short"));
     char s[64] = "fk-";
     memset(s + 3, 'a', FG_KEY_SECRET_CHARS);
     s[3 + FG_KEY_SECRET_CHARS] = '\0';
-    assert_true(fg_key_format_ok(s));
+    assert_true(fg_keys_format_ok(s));
     s[10] = '-';
-    assert_false(fg_key_format_ok(s));
+    assert_false(fg_keys_format_ok(s));
     s[10] = 'a';
     s[3 + FG_KEY_SECRET_CHARS] = 'a';   /* one too long */
     s[4 + FG_KEY_SECRET_CHARS] = '\0';
-    assert_false(fg_key_format_ok(s));
+    assert_false(fg_keys_format_ok(s));
 }
 
 static void budgets_parse_exactly(void **state)
 {
     int64_t pico;
     enum fg_period p;
-    assert_int_equal(fg_key_parse_budget("10/month", &pico, &p), 0);
+    assert_int_equal(fg_keys_parse_budget("10/month", &pico, &p), 0);
     assert_int_equal(pico, 10000000000000LL);
     assert_int_equal(p, FG_PERIOD_MONTH);
-    assert_int_equal(fg_key_parse_budget("$0.50/day", &pico, &p), 0);
+    assert_int_equal(fg_keys_parse_budget("$0.50/day", &pico, &p), 0);
     assert_int_equal(pico, 500000000000LL);
     assert_int_equal(p, FG_PERIOD_DAY);
-    assert_int_equal(fg_key_parse_budget("0.000300/daily", &pico, &p), 0);
+    assert_int_equal(fg_keys_parse_budget("0.000300/daily", &pico, &p), 0);
     assert_int_equal(pico, 300000000LL);
-    assert_int_equal(fg_key_parse_budget("25", &pico, &p), 0);   /* per month */
+    assert_int_equal(fg_keys_parse_budget("25", &pico, &p), 0);   /* per month */
     assert_int_equal(pico, 25000000000000LL);
     assert_int_equal(p, FG_PERIOD_MONTH);
-    assert_int_equal(fg_key_parse_budget("1000000/month", &pico, &p), 0);
+    assert_int_equal(fg_keys_parse_budget("1000000/month", &pico, &p), 0);
     const char *bad[] = {"", "0", "0/day", "-1/day", "1/week", "1.0000001/day", "abc",
                          "1000000.01/month", "1e3/day", ".", "10/", NULL};
     for (int i = 0; bad[i]; i++)
-        assert_int_equal(fg_key_parse_budget(bad[i], &pico, &p), -1);
+        assert_int_equal(fg_keys_parse_budget(bad[i], &pico, &p), -1);
 }
 
 static void options_validate(void **state)
@@ -115,7 +115,7 @@ static void options_validate(void **state)
     struct fg_key_opts o = {.name = "a", .budget = "5/day", .rpm = 60, .tpm = 1000,
                             .models = " gpt-4o-mini , auto,", .tags = "team=search, env=prod",
                             .expires = "30d"};
-    assert_int_equal(fg_key_new(&o, NULL, T0, &k, s, err, sizeof err), 0);
+    assert_int_equal(fg_keys_new(&o, NULL, T0, &k, s, err, sizeof err), 0);
     assert_string_equal(k.models, "gpt-4o-mini,auto");
     assert_string_equal(k.tags, "team=search,env=prod");
     assert_int_equal(k.expires_ms, T0 + 30 * 86400000LL);
@@ -123,16 +123,16 @@ static void options_validate(void **state)
     assert_int_equal(k.rpm, 60);
     /* expires: a date is that day's start, UTC */
     o.expires = "2026-12-31";
-    assert_int_equal(fg_key_new(&o, NULL, T0, &k, s, err, sizeof err), 0);
+    assert_int_equal(fg_keys_new(&o, NULL, T0, &k, s, err, sizeof err), 0);
     assert_int_equal(k.expires_ms, 1798675200000LL);
     /* the epoch is a time like any other, not "never" */
     const char *epoch[] = {"1970-01-01", "0", "1970-01-01T00:00:00Z"};
     for (size_t i = 0; i < sizeof epoch / sizeof epoch[0]; i++) {
         o.expires = epoch[i];
-        assert_int_equal(fg_key_new(&o, NULL, T0, &k, s, err, sizeof err), 0);
+        assert_int_equal(fg_keys_new(&o, NULL, T0, &k, s, err, sizeof err), 0);
         assert_true(k.expires);
         assert_int_equal(k.expires_ms, 0);
-        assert_string_equal(fg_key_status(&k, T0), "expired");
+        assert_string_equal(fg_keys_status(&k, T0), "expired");
     }
     struct fg_key_opts bad[] = {
         {.name = NULL}, {.name = ""}, {.name = "a", .budget = "x"},
@@ -142,34 +142,34 @@ static void options_validate(void **state)
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         err[0] = '\0';
-        assert_int_equal(fg_key_new(&bad[i], NULL, T0, &k, s, err, sizeof err), -1);
+        assert_int_equal(fg_keys_new(&bad[i], NULL, T0, &k, s, err, sizeof err), -1);
         assert_true(err[0] != '\0');
     }
     /* with a config, models must exist */
     struct fg_config *cfg = NULL;
-    struct fg_errlist errs = {0};
+    struct fg_config_errlist errs = {0};
     assert_int_equal(fg_config_defaults(&cfg, &errs), 0);
     struct fg_key_opts m = {.name = "a", .models = "gpt-4o-mini,auto"};
-    assert_int_equal(fg_key_new(&m, cfg, T0, &k, s, err, sizeof err), 0);
+    assert_int_equal(fg_keys_new(&m, cfg, T0, &k, s, err, sizeof err), 0);
     m.models = "gpt-4o-mini,nope";
-    assert_int_equal(fg_key_new(&m, cfg, T0, &k, s, err, sizeof err), -1);
+    assert_int_equal(fg_keys_new(&m, cfg, T0, &k, s, err, sizeof err), -1);
     assert_non_null(strstr(err, "'nope'"));
     fg_config_free(cfg);
-    fg_errlist_free(&errs);
+    fg_config_errlist_free(&errs);
 }
 
 static void allow_lists(void **state)
 {
     struct fg_key k = {0};
-    assert_true(fg_key_allows(&k, "anything"));   /* no list: any model */
+    assert_true(fg_keys_allows(&k, "anything"));   /* no list: any model */
     snprintf(k.models, sizeof k.models, "gpt-4o-mini,auto");
-    assert_true(fg_key_allows(&k, "gpt-4o-mini"));
-    assert_true(fg_key_allows(&k, "auto"));
-    assert_false(fg_key_allows(&k, "gpt-4o"));
-    assert_false(fg_key_allows(&k, "gpt-4o-min"));
-    assert_false(fg_key_allows(&k, "auto2"));
-    assert_false(fg_key_allows(&k, ""));
-    assert_false(fg_key_allows(&k, NULL));
+    assert_true(fg_keys_allows(&k, "gpt-4o-mini"));
+    assert_true(fg_keys_allows(&k, "auto"));
+    assert_false(fg_keys_allows(&k, "gpt-4o"));
+    assert_false(fg_keys_allows(&k, "gpt-4o-min"));
+    assert_false(fg_keys_allows(&k, "auto2"));
+    assert_false(fg_keys_allows(&k, ""));
+    assert_false(fg_keys_allows(&k, NULL));
 }
 
 static void status_and_json(void **state)
@@ -177,17 +177,17 @@ static void status_and_json(void **state)
     struct fg_key k = {.id = "key_0123456789ab", .name = "n", .hint = "fk-abcd",
                        .hash = "secret-hash", .created_ms = T0, .budget = 2500000000000LL,
                        .budget_period = FG_PERIOD_DAY, .models = "a,b", .tags = "team=x"};
-    assert_string_equal(fg_key_status(&k, T0), "active");
+    assert_string_equal(fg_keys_status(&k, T0), "active");
     k.expires_ms = 0;      /* without `expires`, no expiry applies */
-    assert_string_equal(fg_key_status(&k, T0), "active");
+    assert_string_equal(fg_keys_status(&k, T0), "active");
     k.expires = true;
-    assert_string_equal(fg_key_status(&k, T0), "expired");
+    assert_string_equal(fg_keys_status(&k, T0), "expired");
     k.expires_ms = T0 + 1;
-    assert_string_equal(fg_key_status(&k, T0), "active");
-    assert_string_equal(fg_key_status(&k, T0 + 1), "expired");
+    assert_string_equal(fg_keys_status(&k, T0), "active");
+    assert_string_equal(fg_keys_status(&k, T0 + 1), "expired");
     k.revoked_ms = T0;
-    assert_string_equal(fg_key_status(&k, T0), "revoked");
-    json_t *j = fg_key_json(&k, T0);
+    assert_string_equal(fg_keys_status(&k, T0), "revoked");
+    json_t *j = fg_keys_json(&k, T0);
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
     assert_null(strstr(s, "secret-hash"));   /* never the hash */
     assert_non_null(strstr(s, "\"budget\":{\"period\":\"day\",\"usd\":\"2.500000\"}"));
@@ -202,12 +202,12 @@ static void tags_merge(void **state)
 {
     struct fg_arena a;
     fg_arena_init(&a);
-    assert_string_equal(fg_tags_merge(&a, NULL, NULL), "");
-    assert_string_equal(fg_tags_merge(&a, "", "x=1, y=2"), "x=1, y=2");   /* as sent */
-    assert_string_equal(fg_tags_merge(&a, "team=a", NULL), "team=a");
-    assert_string_equal(fg_tags_merge(&a, "team=a,env=p", "x=1, team=b ,y=2,"),
+    assert_string_equal(fg_keys_tags_merge(&a, NULL, NULL), "");
+    assert_string_equal(fg_keys_tags_merge(&a, "", "x=1, y=2"), "x=1, y=2");   /* as sent */
+    assert_string_equal(fg_keys_tags_merge(&a, "team=a", NULL), "team=a");
+    assert_string_equal(fg_keys_tags_merge(&a, "team=a,env=p", "x=1, team=b ,y=2,"),
                         "team=a,env=p,x=1,y=2");   /* the key's own tag wins */
-    assert_string_equal(fg_tags_merge(&a, "team=a", " , "), "team=a");
+    assert_string_equal(fg_keys_tags_merge(&a, "team=a", " , "), "team=a");
     fg_arena_free(&a);
 }
 
@@ -263,9 +263,9 @@ static void periods_align_utc(void **state)
     assert_int_equal(fg_period_start(FG_PERIOD_MONTH, -3600000LL), -2678400000LL);
     assert_int_equal(fg_period_next(FG_PERIOD_MONTH, -3600000LL), 0);
     char b[40];
-    assert_string_equal(fg_time_rfc3339(T0, b, sizeof b), "2026-11-26T13:04:00Z");
-    assert_string_equal(fg_time_rfc3339(1798761599999LL, b, sizeof b), "2026-12-31T23:59:59Z");
-    assert_string_equal(fg_time_rfc3339(-3600000LL, b, sizeof b), "1969-12-31T23:00:00Z");
+    assert_string_equal(fg_period_rfc3339(T0, b, sizeof b), "2026-11-26T13:04:00Z");
+    assert_string_equal(fg_period_rfc3339(1798761599999LL, b, sizeof b), "2026-12-31T23:59:59Z");
+    assert_string_equal(fg_period_rfc3339(-3600000LL, b, sizeof b), "1969-12-31T23:00:00Z");
     enum fg_period p;
     assert_int_equal(fg_period_parse("day", &p), 0);
     assert_int_equal(p, FG_PERIOD_DAY);
@@ -347,7 +347,7 @@ static void store_round_trip(void **state)
     const char *ids[] = {"key_aaaaaaaaaaaa", "key_aaaaaaaaaaaa", "key_bbbbbbbbbbbb"};
     int64_t ts[] = {T0 - 10, T0, T0 + 10}, cost[] = {100, 200, 400};
     for (int i = 0; i < 3; i++) {
-        r[i] = fg_record_new(64);
+        r[i] = fg_ledger_record_new(64);
         memset(r[i], 0, sizeof *r[i]);
         snprintf(r[i]->id, sizeof r[i]->id, "frg_%d", i);
         r[i]->ts_ms = ts[i];
@@ -361,7 +361,7 @@ static void store_round_trip(void **state)
     assert_int_equal(su.total, 600);
     assert_int_equal(su.of_a, 200);
     for (int i = 0; i < 3; i++)
-        fg_record_free(r[i]);
+        fg_ledger_record_free(r[i]);
     fg_store_close(s);
     char path[160];
     const char *ext[] = {"", "-wal", "-shm"};
@@ -382,7 +382,7 @@ static void registry_finds_new_keys_at_once(void **state)
     snprintf(yaml, sizeof yaml, "storage: sqlite:%s/k.db\nproviders: [{name: s, type: sim}]\n"
              "models: [{name: gpt-4o-mini, provider: s}]\n", dir);
     struct fg_config *cfg = NULL;
-    struct fg_errlist errs = {0};
+    struct fg_config_errlist errs = {0};
     assert_int_equal(fg_config_load_buffer("k.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
     assert_int_equal(fg_keyreg_start(cfg, err, sizeof err), 0);
 
@@ -393,17 +393,17 @@ static void registry_finds_new_keys_at_once(void **state)
     char secret[FG_KEY_SECRET_MAX], wrong[FG_KEY_SECRET_MAX];
     struct fg_vkey *v;
     /* a wrong key first (it used to block re-reads for a second) */
-    assert_int_equal(fg_key_new(&o, cfg, T0, &k, wrong, err, sizeof err), 0);
+    assert_int_equal(fg_keys_new(&o, cfg, T0, &k, wrong, err, sizeof err), 0);
     assert_int_equal(fg_keyreg_auth(wrong, T0, &v), FG_KEY_UNKNOWN);
     /* a key created now works at once */
-    assert_int_equal(fg_key_new(&o, cfg, T0, &k, secret, err, sizeof err), 0);
+    assert_int_equal(fg_keys_new(&o, cfg, T0, &k, secret, err, sizeof err), 0);
     assert_int_equal(cli->ops->key_put(cli, &k, err, sizeof err), 0);
     assert_int_equal(cli->ops->key_by_hash(cli, k.hash, &got, err, sizeof err), 1);
     assert_string_equal(got.id, k.id);
     assert_int_equal(fg_keyreg_auth(secret, T0, &v), FG_KEY_OK);
     assert_string_equal(v->k.id, k.id);
     char h[65];
-    fg_key_hash("fk-nothing", h);
+    fg_keys_hash("fk-nothing", h);
     assert_int_equal(cli->ops->key_by_hash(cli, h, &got, err, sizeof err), 0);
     fg_store_close(cli);
     fg_keyreg_stop();

@@ -803,16 +803,16 @@ static struct fg_record *make_record(int i)
     snprintf(model, sizeof model, "model-%d", i % 11);
     snprintf(err, sizeof err, "upstream answered HTTP 5%02d", i % 100);
     snprintf(linked, sizeof linked, "frg_linked_%06d", i - 1);
-    struct fg_record *r = fg_record_new(512);
+    struct fg_record *r = fg_ledger_record_new(512);
     snprintf(r->id, sizeof r->id, "frg_test_%06d", i);
     r->ts_ms = 1795690000000LL + i;
-    r->key_id = fg_record_str(r, key);
-    r->tags = fg_record_str(r, tags);
+    r->key_id = fg_ledger_record_str(r, key);
+    r->tags = fg_ledger_record_str(r, tags);
     r->endpoint = endpoints[i % 3];                  /* static, as meter.c does */
-    r->model_requested = fg_record_str(r, i % 13 ? model : "auto");
-    r->model = i % 17 ? fg_record_str(r, model) : NULL;
-    r->upstream_model = fg_record_str(r, "gpt-4o-mini-2024-07-18");
-    r->provider = fg_record_str(r, i % 2 ? "openai" : "anthropic");
+    r->model_requested = fg_ledger_record_str(r, i % 13 ? model : "auto");
+    r->model = i % 17 ? fg_ledger_record_str(r, model) : NULL;
+    r->upstream_model = fg_ledger_record_str(r, "gpt-4o-mini-2024-07-18");
+    r->provider = fg_ledger_record_str(r, i % 2 ? "openai" : "anthropic");
     r->route = routes[i % 5];
     r->route_reason = i % 5 == 2 ? "route serves its frontier model" : NULL;
     r->cache = "bypass";
@@ -839,8 +839,8 @@ static struct fg_record *make_record(int i)
         snprintf(r->prefix_fp, sizeof r->prefix_fp, "%016llx", 0x9f2c0000ULL + (unsigned)i);
     r->prefix_tokens = 3000 + i;
     r->repeated_tokens = 2944 + i;
-    r->error = r->status >= 400 ? fg_record_str(r, err) : NULL;
-    r->linked_id = i % 6 == 0 ? fg_record_str(r, linked) : NULL;
+    r->error = r->status >= 400 ? fg_ledger_record_str(r, err) : NULL;
+    r->linked_id = i % 6 == 0 ? fg_ledger_record_str(r, linked) : NULL;
     return r;
 }
 
@@ -895,7 +895,7 @@ static void assert_same_record(const struct fg_record *got, int i)
     assert_int_equal(got->repeated_tokens, w->repeated_tokens);
     assert_str_or_null(got->error, w->error, i, "error");
     assert_str_or_null(got->linked_id, w->linked_id, i, "linked_id");
-    fg_record_free(w);
+    fg_ledger_record_free(w);
 }
 
 struct seen {

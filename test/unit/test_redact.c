@@ -149,7 +149,7 @@ static void json_stays_valid(void **state)
 static void error_messages(void **state)
 {
     struct fg_err e;
-    fg_err_set(&e, FG_E_NOT_FOUND, "model=sk-ant-abcdefgh",
+    fg_err_set(&e, FG_E_NOT_FOUND, "model=sk-ant-abcdefgh", NULL,
                "Unknown model '%s' (key %s).", "sk-ant-abcdefghijkl", "Bearer zzzzzzzz");
     assert_string_equal(e.msg, "Unknown model '[REDACTED]' (key Bearer [REDACTED]).");
     assert_string_equal(e.param, "model=[REDACTED]");

@@ -60,12 +60,12 @@ static int teardown(void **state)
 /* A priced 200 record: baseline = cost, key "master", no tags. */
 static struct fg_record *rec(int64_t ts, const char *model, int64_t cost)
 {
-    struct fg_record *r = fg_record_new(512);
+    struct fg_record *r = fg_ledger_record_new(512);
     snprintf(r->id, sizeof r->id, "rec-%d", next_id++);
     r->ts_ms = ts;
-    r->model = fg_record_str(r, model);
-    r->key_id = fg_record_str(r, "master");
-    r->tags = fg_record_str(r, "");
+    r->model = fg_ledger_record_str(r, model);
+    r->key_id = fg_ledger_record_str(r, "master");
+    r->tags = fg_ledger_record_str(r, "");
     r->status = 200;
     r->priced = true;
     r->cost_pico = cost;
@@ -82,7 +82,7 @@ static void put_n(struct fix *f, struct fg_record **v, size_t n)
         print_message("write: %s\n", err);
     assert_int_equal(rc, 0);
     for (size_t i = 0; i < n; i++)
-        fg_record_free(v[i]);
+        fg_ledger_record_free(v[i]);
 }
 
 static void put(struct fix *f, struct fg_record *r)
@@ -325,7 +325,7 @@ static void by_model_sorted_by_cost(void **state)
     put(f, rec(T0 + 3, "dear", 1000000000));
     struct fg_record *z = rec(T0 + 4, "", 0); /* no model served: requested name */
     z->model = NULL;
-    z->model_requested = fg_record_str(z, "asked-for");
+    z->model_requested = fg_ledger_record_str(z, "asked-for");
     put(f, z);
     struct fg_record *t = rec(T0 + 5, "cheap", 0);
     t->tok = (struct fg_tokens){10, 20, 30, 40, 50};
@@ -433,9 +433,9 @@ static void by_tag_splits_elements(void **state)
 {
     struct fix *f = *state;
     struct fg_record *a = rec(T0, "m", 3000000);
-    a->tags = fg_record_str(a, "team=a,env=prod");
+    a->tags = fg_ledger_record_str(a, "team=a,env=prod");
     struct fg_record *b = rec(T0 + 1, "m", 2000000);
-    b->tags = fg_record_str(b, "team=b,env=prod");
+    b->tags = fg_ledger_record_str(b, "team=b,env=prod");
     struct fg_record *c = rec(T0 + 2, "m", 500000);
     put(f, a);
     put(f, b);
@@ -459,7 +459,7 @@ static void by_key_and_model(void **state)
 {
     struct fix *f = *state;
     struct fg_record *a = rec(T0, "m1", 1000000);
-    a->key_id = fg_record_str(a, "vk_team");
+    a->key_id = fg_ledger_record_str(a, "vk_team");
     a->baseline_pico = 4000000;
     put(f, a);
     put(f, rec(T0 + 1, "m2", 2000000));
@@ -574,7 +574,7 @@ static void table_output(void **state)
         v[i]->baseline_pico = 9876543000;
         v[i]->bucket_repeated_pico = 900000000;
         v[i]->saved_prompt_cache_pico = 8641976000;
-        v[i]->tags = fg_record_str(v[i], "team=search");
+        v[i]->tags = fg_ledger_record_str(v[i], "team=search");
         snprintf(v[i]->prefix_fp, sizeof v[i]->prefix_fp, "9f2c00000000abcd");
         v[i]->prefix_tokens = 3000;
         v[i]->tok.cache_read = i ? 3000 : 0;
@@ -647,7 +647,7 @@ static const struct fg_store_ops mem_ops = {.scheme = "mem", .scan = mem_scan};
 static void mem_free(struct memstore *m)
 {
     for (size_t i = 0; i < m->n; i++)
-        fg_record_free(m->v[i]);
+        fg_ledger_record_free(m->v[i]);
 }
 
 static json_t *mem_spend(struct memstore *m, int64_t since, int64_t until)
@@ -665,9 +665,9 @@ static struct fg_record *bust(int64_t ts, const char *model, const char *where, 
                               const char *sample, int64_t tokens)
 {
     struct fg_record *r = rec(ts, model, 1000000);
-    r->buster_where = fg_record_str(r, where);
+    r->buster_where = fg_ledger_record_str(r, where);
     r->buster_offset = offset;
-    r->buster_sample = fg_record_str(r, sample);
+    r->buster_sample = fg_ledger_record_str(r, sample);
     r->buster_tokens = tokens;
     r->buster_pico = tokens * 900000;
     return r;
@@ -697,7 +697,7 @@ static void cache_busters_per_day(void **state)
     /* Anthropic diagnostics */
     for (int i = 0; i < 3; i++) {
         struct fg_record *r = rec(T0 + 400 + i, "claude-haiku-4-5", 0);
-        r->cache_miss_reason = fg_record_str(r, i ? "system_changed" : "tools_changed");
+        r->cache_miss_reason = fg_ledger_record_str(r, i ? "system_changed" : "tools_changed");
         m.v[m.n++] = r;
     }
     /* outside the window: not counted */
@@ -799,7 +799,7 @@ static void prompt_cache_stats(void **state)
     for (int i = 0; i < 5; i++)
         put(f, cached(T0 + 20 + i, "claude-haiku-4-5", "bbbb000000000000", 0, 2000, 0));
     struct fg_record *r = cached(T0 + 30, "haiku", "bbbb000000000000", 0, 0, 1000);
-    r->upstream_model = fg_record_str(r, "claude-haiku-4-5-20251001");
+    r->upstream_model = fg_ledger_record_str(r, "claude-haiku-4-5-20251001");
     put(f, r);
     /* prefix c: an unknown model's writes count as tokens, not money */
     put(f, cached(T0 + 40, "mystery", "cccc000000000000", 0, 700, 0));

@@ -41,13 +41,13 @@ static void test_good_head(void **st)
     assert_int_equal(parse("POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\n"
                            "x-api-key:  fk-abc \r\nAnthropic-Version: 2023-06-01\r\n"
                            "content-length: 0012\r\n\r\n{\"body\":1}", &h), 0);
-    assert_true(fg_span_is(h.method, "POST"));
-    assert_true(fg_span_is(h.path, "/v1/messages"));
-    assert_true(fg_span_is(h.target, "/v1/messages?beta=true"));
-    assert_true(fg_span_is(h.api_key, "fk-abc"));
+    assert_true(fg_reqhead_span_is(h.method, "POST"));
+    assert_true(fg_reqhead_span_is(h.path, "/v1/messages"));
+    assert_true(fg_reqhead_span_is(h.target, "/v1/messages?beta=true"));
+    assert_true(fg_reqhead_span_is(h.api_key, "fk-abc"));
     assert_true(h.anthropic && h.has_length && !h.chunked);
     assert_int_equal(h.length, 12);
-    assert_ptr_equal(fg_gate_dialect(&h), &fg_dialect_anthropic);
+    assert_ptr_equal(fg_gate_dialect(&h), &fg_provider_anthropic);
     /* bare LF line ends, chunked, the same length twice */
     assert_int_equal(parse("POST /v1/files HTTP/1.0\nTransfer-Encoding: Chunked\n\n", &h), 0);
     assert_true(h.chunked && !h.has_length);
@@ -82,9 +82,9 @@ static void test_framing_refused(void **st)
 static struct fg_config *cfg_with(const char *yaml)
 {
     struct fg_config *c = NULL;
-    struct fg_errlist errs = {0};
+    struct fg_config_errlist errs = {0};
     assert_int_equal(fg_config_load_buffer("t.yaml", yaml, strlen(yaml), &c, &errs), 0);
-    fg_errlist_free(&errs);
+    fg_config_errlist_free(&errs);
     return c;
 }
 
@@ -128,7 +128,7 @@ static void test_gate(void **st)
                            "Content-Length: 1\r\n\r\n", &h), 0);
     fg_gate_check(c, &h, &v);
     assert_int_equal(v.body_cap, 4u << 20);
-    assert_ptr_equal(v.d, &fg_dialect_anthropic);
+    assert_ptr_equal(v.d, &fg_provider_anthropic);
     fg_config_free(c);
     /* an unset in-flight bound follows a larger cap (a set one is checked) */
     c = cfg_with("server:\n  max_body_bytes: 1GB\n" MODELS);

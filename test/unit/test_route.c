@@ -98,7 +98,7 @@ static struct fixture *setup_call(int what, const char *header, double threshold
     c->w = &f->w;
     c->req = f->req;
     c->rq.route_force = fg_route_force_of(header);   /* as the HTTP edge reads it */
-    c->in = fg_dialect_ops(what & AN_IMAGE ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI);
+    c->in = fg_provider_ops(what & AN_IMAGE ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI);
     c->raw = f->body;
     c->raw_len = strlen(f->body);
     assert_int_equal(fg_json_parse(&c->body, c->raw, c->raw_len), 0);

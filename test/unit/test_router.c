@@ -374,7 +374,7 @@ static void threshold_table_is_monotonic(void **state)
     rng_state = 7;
     for (size_t i = 0; i < n; i++)
         s[i] = i % 10 == 0 ? 0.5 : rnd();   /* with ties */
-    fg_route_thresholds(r, s, n);
+    fg_route_tool_thresholds(r, s, n);
     assert_true(isinf(r->thresholds[0]) && r->thresholds[0] > 0);
     assert_true(isinf(r->thresholds[100]) && r->thresholds[100] < 0);
     for (int k = 1; k <= 100; k++)
@@ -433,8 +433,8 @@ static void apgr_of_constant_and_oracle(void **state)
     (void)state;
     /* rows: weak/strong quality */
     double qw[] = {0, 0, 1, 1}, qs[] = {1, 1, 0, 1}, cst[] = {0.3, 0.3, 0.3, 0.3};
-    struct fg_route_curve c;
-    fg_route_curve(4, cst, qw, qs, NULL, &c);
+    struct fg_route_tool_curve c;
+    fg_route_tool_curve(4, cst, qw, qs, NULL, &c);
     assert_true(fabs(c.q_weak - 0.5) < 1e-12 && fabs(c.q_strong - 0.75) < 1e-12);
     assert_true(fabs(c.apgr - 0.5) < 1e-12);
     for (int k = 0; k <= 100; k++)
@@ -447,7 +447,7 @@ static void apgr_of_constant_and_oracle(void **state)
     double gain[4];
     for (int i = 0; i < 4; i++)
         gain[i] = qs[i] - qw[i];
-    fg_route_curve(4, gain, qw, qs, NULL, &c);
+    fg_route_tool_curve(4, gain, qw, qs, NULL, &c);
     assert_true(fabs(c.apgr - 1.375) < 1e-12);
     assert_int_equal(c.cpt50, 13);          /* G = 4c up to c = 1/2 */
     assert_int_equal(c.cpt80, 20);
@@ -457,7 +457,7 @@ static void apgr_of_constant_and_oracle(void **state)
     double neg[4];
     for (int i = 0; i < 4; i++)
         neg[i] = -gain[i];
-    fg_route_curve(4, neg, qw, qs, NULL, &c);
+    fg_route_tool_curve(4, neg, qw, qs, NULL, &c);
     assert_true(fabs(c.apgr - (1 - 1.375)) < 1e-12);
     assert_true(fabs(c.auc - 0) < 1e-12);
     /* a constant scorer on a larger random set: still exactly 0.5 */
@@ -471,7 +471,7 @@ static void apgr_of_constant_and_oracle(void **state)
         s[i] = 1;
         w[i] = 1 + (double)(i % 3);
     }
-    fg_route_curve(n, s, a, b, w, &c);
+    fg_route_tool_curve(n, s, a, b, w, &c);
     assert_true(fabs(c.apgr - 0.5) < 1e-12);
     assert_int_equal(c.cpt50, 50);
     free(w);
@@ -480,7 +480,7 @@ static void apgr_of_constant_and_oracle(void **state)
     free(b);
     /* equal qualities: PGR undefined */
     double same[] = {1, 1};
-    fg_route_curve(2, same, same, same, NULL, &c);
+    fg_route_tool_curve(2, same, same, same, NULL, &c);
     assert_true(isnan(c.apgr) && c.cpt50 == -1);
 }
 
@@ -506,7 +506,7 @@ static void training_separates_two_obvious_classes(void **state)
     }
     struct fg_route_fit_opts o = {.n_buckets = 1u << 12, .lambda = 1e-3,
                                   .target = FG_TARGET_BINARY};
-    struct fg_router *r = fg_route_fit(ex, n, &o);
+    struct fg_router *r = fg_route_tool_fit(ex, n, &o);
     assert_non_null(r);
     for (size_t i = 0; i < n; i++) {
         double s = fg_router_score_text(r, ex[i].text, ex[i].len, NULL);
@@ -518,17 +518,17 @@ static void training_separates_two_obvious_classes(void **state)
     double se = fg_router_score_text(r, e, strlen(e), NULL);
     assert_true(sh > 0.5 && se < 0.5);
     /* deterministic: a second fit is bit-identical */
-    struct fg_router *r2 = fg_route_fit(ex, n, &o);
+    struct fg_router *r2 = fg_route_tool_fit(ex, n, &o);
     assert_memory_equal(r->w, r2->w, r->n_buckets * sizeof(float));
     assert_memory_equal(r->dense, r2->dense, sizeof r->dense);
     assert_true(r->bias == r2->bias);
     /* the gain target ranks the same way */
     o.target = FG_TARGET_GAIN;
-    struct fg_router *r3 = fg_route_fit(ex, n, &o);
+    struct fg_router *r3 = fg_route_tool_fit(ex, n, &o);
     assert_true(fg_router_score_text(r3, h, strlen(h), NULL) >
                 fg_router_score_text(r3, e, strlen(e), NULL));
     o.n_buckets = 1000;
-    assert_null(fg_route_fit(ex, n, &o));
+    assert_null(fg_route_tool_fit(ex, n, &o));
     fg_router_free(r);
     fg_router_free(r2);
     fg_router_free(r3);

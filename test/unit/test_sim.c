@@ -17,7 +17,7 @@
 
 #include "arena.h"
 #include "sim.h"
-#include "sim_batch.h"
+#include "sim_batch_internal.h"
 #include "sim_internal.h"
 
 #define MIN_MS (60ULL * 1000)

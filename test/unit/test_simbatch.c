@@ -1,5 +1,5 @@
 /* test_simbatch.c — unit tests of the simulated provider's Files and Batch
- * APIs (sim_batch.h): the line schedule and batch directives, query and
+ * APIs (sim_batch_internal.h): the line schedule and batch directives, query and
  * time helpers, and both providers' batch lifecycles driven through
  * sim_batches_handle() with a fake clock, so every timing assertion is
  * exact: progress line by line, completion, validation failure, cancel,
@@ -19,7 +19,7 @@
 
 #include "arena.h"
 #include "sim.h"
-#include "sim_batch.h"
+#include "sim_batch_internal.h"
 #include "sim_internal.h"
 
 #define T0 1762077600000ULL /* 2025-11-02T10:00:00Z */

@@ -58,7 +58,7 @@ static long long ji(json_t *v, const char *path)
     return json_integer_value(x);
 }
 
-static bool has_warning(const struct fg_tr_warnings *w, const char *needle)
+static bool has_warning(const struct fg_translate_warnings *w, const char *needle)
 {
     for (int i = 0; i < w->n; i++)
         if (strstr(w->msg[i], needle))
@@ -66,17 +66,17 @@ static bool has_warning(const struct fg_tr_warnings *w, const char *needle)
     return false;
 }
 
-typedef int (*req_fn)(const struct fg_json *, const struct fg_tr_opts *, char **, size_t *,
-                      struct fg_tr_warnings *, struct fg_err *);
+typedef int (*req_fn)(const struct fg_json *, const struct fg_translate_opts *, char **, size_t *,
+                      struct fg_translate_warnings *, struct fg_err *);
 
 struct req_result {
     int rc;
     json_t *out;
-    struct fg_tr_warnings w;
+    struct fg_translate_warnings w;
     struct fg_err e;
 };
 
-static struct req_result run_req(req_fn fn, const char *body, const struct fg_tr_opts *o)
+static struct req_result run_req(req_fn fn, const char *body, const struct fg_translate_opts *o)
 {
     struct req_result r = {0};
     struct fg_json j = {0};
@@ -100,19 +100,19 @@ static struct req_result run_req(req_fn fn, const char *body, const struct fg_tr
     return r;
 }
 
-static const struct fg_tr_opts an_new = {"claude-haiku-4-5", "2026-10-21", 8192, true};
-static const struct fg_tr_opts an_old = {"claude-haiku-4-5", "2023-06-01", 8192, true};
-static const struct fg_tr_opts an_nonnative = {"claude-3-haiku", "2023-06-01", 4096, false};
-static const struct fg_tr_opts oa_opts = {"gpt-4o-mini", NULL, 0, true};
+static const struct fg_translate_opts an_new = {"claude-haiku-4-5", "2026-10-21", 8192, true};
+static const struct fg_translate_opts an_old = {"claude-haiku-4-5", "2023-06-01", 8192, true};
+static const struct fg_translate_opts an_nonnative = {"claude-3-haiku", "2023-06-01", 4096, false};
+static const struct fg_translate_opts oa_opts = {"gpt-4o-mini", NULL, 0, true};
 
-static struct req_result oa2an(const char *body, const struct fg_tr_opts *o)
+static struct req_result oa2an(const char *body, const struct fg_translate_opts *o)
 {
-    return run_req(fg_tr_request_oa_to_an, body, o);
+    return run_req(fg_translate_request_oa_to_an, body, o);
 }
 
 static struct req_result an2oa(const char *body)
 {
-    return run_req(fg_tr_request_an_to_oa, body, &oa_opts);
+    return run_req(fg_translate_request_an_to_oa, body, &oa_opts);
 }
 
 static void expect_400(struct req_result r, const char *param)
@@ -298,7 +298,7 @@ static void oa_stop_and_max_tokens(void **state)
     assert_int_equal(ji(r.out, "max_tokens"), 50);
     json_decref(r.out);
 
-    struct fg_tr_opts unknown = {"m", "2026-10-21", 0, true};
+    struct fg_translate_opts unknown = {"m", "2026-10-21", 0, true};
     r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'}]}", &unknown);
     assert_int_equal(ji(r.out, "max_tokens"), 4096);
     assert_true(has_warning(&r.w, "max_tokens"));
@@ -388,9 +388,9 @@ static void oa_response_format(void **state)
     const char *b = Q(schema_body);
     char name[80];
     assert_int_equal(fg_json_parse(&j, b, strlen(b)), 0);
-    assert_true(fg_tr_forced_tool(&j, &an_nonnative, name, sizeof name));
+    assert_true(fg_translate_forced_tool(&j, &an_nonnative, name, sizeof name));
     assert_string_equal(name, "invoice_v2");
-    assert_false(fg_tr_forced_tool(&j, &an_new, name, sizeof name));
+    assert_false(fg_translate_forced_tool(&j, &an_new, name, sizeof name));
     fg_json_free(&j);
 
     const char *jo = "{'model':'m','messages':[{'role':'user','content':'JSON please'}],"
@@ -602,8 +602,8 @@ static json_t *run_resp(int which, const char *body, const char *forced)
     const char *b = Q(body);
     assert_int_equal(fg_json_parse(&j, b, strlen(b)), 0);
     struct evbuffer *out = evbuffer_new();
-    int rc = which == 0 ? fg_tr_response_an_to_oa_forced(&j, "my-model", forced, out, &e)
-                        : fg_tr_response_oa_to_an(&j, "my-model", out, &e);
+    int rc = which == 0 ? fg_translate_response_an_to_oa_forced(&j, "my-model", forced, out, &e)
+                        : fg_translate_response_oa_to_an(&j, "my-model", out, &e);
     fg_json_free(&j);
     json_t *doc = NULL;
     if (rc == 0) {
@@ -810,7 +810,7 @@ static void frames_free(struct frames *f)
 }
 
 struct feed {
-    struct fg_tr_stream *s;
+    struct fg_translate_stream *s;
     struct evbuffer *out;
     int events;
 };
@@ -819,14 +819,14 @@ static int feed_cb(void *arg, const struct fg_sse_event *ev)
 {
     struct feed *fd = arg;
     size_t before = evbuffer_get_length(fd->out);
-    assert_int_equal(fg_tr_stream_event(fd->s, ev, fd->out), 0);
+    assert_int_equal(fg_translate_stream_event(fd->s, ev, fd->out), 0);
     fd->events++;
     (void)before;
     return 0;
 }
 
 /* Feed an upstream SSE fixture event by event; returns the client bytes. */
-static struct evbuffer *feed_stream(struct fg_tr_stream *s, const char *sse, bool end, bool done)
+static struct evbuffer *feed_stream(struct fg_translate_stream *s, const char *sse, bool end, bool done)
 {
     struct feed fd = {s, evbuffer_new(), 0};
     struct fg_sse p;
@@ -834,7 +834,7 @@ static struct evbuffer *feed_stream(struct fg_tr_stream *s, const char *sse, boo
     assert_int_equal(fg_sse_feed(&p, sse, strlen(sse), feed_cb, &fd), 0);
     fg_sse_free(&p);
     if (end)
-        fg_tr_stream_end(s, done, fd.out);
+        fg_translate_stream_end(s, done, fd.out);
     return fd.out;
 }
 
@@ -903,7 +903,7 @@ static void oa_reassemble(struct frames *f, struct oa_view *v)
 
 static void stream_an_to_oa(void **state)
 {
-    struct fg_tr_stream *s = fg_tr_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", true);
+    struct fg_translate_stream *s = fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", true);
     struct evbuffer *out = feed_stream(s, an_stream_fixture, true, true);
     struct frames f;
     struct oa_view v;
@@ -926,13 +926,13 @@ static void stream_an_to_oa(void **state)
     /* the usage chunk is the last one before [DONE]; others say usage: null */
     assert_int_equal(json_array_size(jp(f.data[f.n - 1], "choices")), 0);
     assert_true(json_is_null(jp(f.data[0], "usage")));
-    assert_true(fg_tr_stream_closed(s));
+    assert_true(fg_translate_stream_closed(s));
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
+    fg_translate_stream_free(s);
 
     /* without include_usage: no usage chunk, no usage key */
-    s = fg_tr_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", false);
+    s = fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", false);
     out = feed_stream(s, an_stream_fixture, true, true);
     frames_parse(out, FG_DIALECT_OPENAI, &f);
     oa_reassemble(&f, &v);
@@ -943,7 +943,7 @@ static void stream_an_to_oa(void **state)
     assert_int_equal(f.done, 1);
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
+    fg_translate_stream_free(s);
 }
 
 static void stream_an_to_oa_errors_and_cuts(void **state)
@@ -953,7 +953,7 @@ static void stream_an_to_oa_errors_and_cuts(void **state)
         AN_EV("content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")
         AN_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}")
         AN_EV("error", "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}");
-    struct fg_tr_stream *s = fg_tr_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", true);
+    struct fg_translate_stream *s = fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", true);
     struct evbuffer *out = feed_stream(s, err_stream, true, false);
     struct frames f;
     frames_parse(out, FG_DIALECT_OPENAI, &f);
@@ -965,13 +965,13 @@ static void stream_an_to_oa_errors_and_cuts(void **state)
     assert_int_equal(f.n, 3);             /* role, "Hi", error: end() added nothing */
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
+    fg_translate_stream_free(s);
 
     /* cut after the text: an error event, never [DONE] */
     const char *cut = AN_EV("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_3\"}}")
         AN_EV("content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")
         AN_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Par\"}}");
-    s = fg_tr_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", true);
+    s = fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", true);
     out = feed_stream(s, cut, true, false);
     frames_parse(out, FG_DIALECT_OPENAI, &f);
     assert_int_equal(f.done, 0);
@@ -979,23 +979,23 @@ static void stream_an_to_oa_errors_and_cuts(void **state)
     assert_string_equal(js(f.data[f.n - 1], "error.type"), "server_error");
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
+    fg_translate_stream_free(s);
 
     /* a malformed event is reported to the caller */
-    s = fg_tr_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", false);
+    s = fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", false);
     struct fg_sse_event ev = {"content_block_delta", 19, "{not json", 9, "", 0};
     out = evbuffer_new();
-    assert_int_equal(fg_tr_stream_event(s, &ev, out), -1);
+    assert_int_equal(fg_translate_stream_event(s, &ev, out), -1);
     struct fg_err e = {0};
-    fg_err_set(&e, FG_E_UPSTREAM, NULL, "upstream sent a malformed event");
-    fg_tr_stream_fail(s, &e, out);
-    fg_tr_stream_end(s, false, out);     /* no second error */
+    fg_err_set(&e, FG_E_UPSTREAM, NULL, NULL, "upstream sent a malformed event");
+    fg_translate_stream_fail(s, &e, out);
+    fg_translate_stream_end(s, false, out);     /* no second error */
     frames_parse(out, FG_DIALECT_OPENAI, &f);
     assert_int_equal(f.n, 1);
     assert_string_equal(js(f.data[0], "error.message"), "upstream sent a malformed event");
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
+    fg_translate_stream_free(s);
 }
 
 static void stream_an_to_oa_forced_tool(void **state)
@@ -1008,8 +1008,8 @@ static void stream_an_to_oa_forced_tool(void **state)
         AN_EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}")
         AN_EV("message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":9}}")
         AN_EV("message_stop", "{\"type\":\"message_stop\"}");
-    struct fg_tr_stream *s = fg_tr_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", false);
-    fg_tr_stream_forced_tool(s, "invoice");
+    struct fg_translate_stream *s = fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", false);
+    fg_translate_stream_forced_tool(s, "invoice");
     struct evbuffer *out = feed_stream(s, sse, true, true);
     struct frames f;
     struct oa_view v;
@@ -1020,7 +1020,7 @@ static void stream_an_to_oa_forced_tool(void **state)
     assert_string_equal(v.finish, "stop");
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
+    fg_translate_stream_free(s);
 }
 
 #define OA_EV(json) "data: " json "\n\n"
@@ -1094,7 +1094,7 @@ static void an_reassemble(struct frames *f, struct an_view *v)
 
 static void stream_oa_to_an(void **state)
 {
-    struct fg_tr_stream *s = fg_tr_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
+    struct fg_translate_stream *s = fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
     struct evbuffer *out = feed_stream(s, oa_stream_fixture, true, true);
     struct frames f;
     struct an_view v;
@@ -1121,14 +1121,14 @@ static void stream_oa_to_an(void **state)
     assert_int_equal(v.msg_stop, 1);
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
+    fg_translate_stream_free(s);
 
     /* without a usage chunk the message still closes at [DONE] */
     const char *plain =
         OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"},\"finish_reason\":null}]}")
         OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}")
         OA_EV("[DONE]");
-    s = fg_tr_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
+    s = fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
     out = feed_stream(s, plain, true, true);
     frames_parse(out, FG_DIALECT_ANTHROPIC, &f);
     an_reassemble(&f, &v);
@@ -1137,7 +1137,7 @@ static void stream_oa_to_an(void **state)
     assert_int_equal(v.msg_stop, 1);
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
+    fg_translate_stream_free(s);
 }
 
 static void stream_oa_to_an_errors_and_cuts(void **state)
@@ -1145,7 +1145,7 @@ static void stream_oa_to_an_errors_and_cuts(void **state)
     const char *err =
         OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}")
         OA_EV("{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}");
-    struct fg_tr_stream *s = fg_tr_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
+    struct fg_translate_stream *s = fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
     struct evbuffer *out = feed_stream(s, err, true, false);
     struct frames f;
     frames_parse(out, FG_DIALECT_ANTHROPIC, &f);
@@ -1156,21 +1156,21 @@ static void stream_oa_to_an_errors_and_cuts(void **state)
         assert_string_not_equal(f.name[i], "message_stop");
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
+    fg_translate_stream_free(s);
 
     /* cut mid-answer (done=false): an error event, no message_stop */
     const char *cut = OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Par\"},\"finish_reason\":null}]}");
-    s = fg_tr_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
+    s = fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
     out = feed_stream(s, cut, true, false);
     frames_parse(out, FG_DIALECT_ANTHROPIC, &f);
     assert_string_equal(f.name[f.n - 1], "error");
     assert_string_equal(js(f.data[f.n - 1], "error.type"), "api_error");
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
+    fg_translate_stream_free(s);
 
     /* done=true without [DONE] seen: the message is closed properly */
-    s = fg_tr_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
+    s = fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
     out = feed_stream(s, cut, true, true);
     struct an_view v;
     frames_parse(out, FG_DIALECT_ANTHROPIC, &f);
@@ -1180,14 +1180,14 @@ static void stream_oa_to_an_errors_and_cuts(void **state)
     assert_int_equal(v.msg_stop, 1);
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
+    fg_translate_stream_free(s);
 
     /* an OpenAI refusal delta becomes text with stop_reason refusal */
     const char *refusal =
         OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"refusal\":\"No.\"},\"finish_reason\":null}]}")
         OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}")
         OA_EV("[DONE]");
-    s = fg_tr_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
+    s = fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
     out = feed_stream(s, refusal, true, true);
     frames_parse(out, FG_DIALECT_ANTHROPIC, &f);
     an_reassemble(&f, &v);
@@ -1195,8 +1195,8 @@ static void stream_oa_to_an_errors_and_cuts(void **state)
     assert_string_equal(v.stop, "refusal");
     frames_free(&f);
     evbuffer_free(out);
-    fg_tr_stream_free(s);
-    assert_null(fg_tr_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_OPENAI, "m", false));
+    fg_translate_stream_free(s);
+    assert_null(fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_OPENAI, "m", false));
 }
 
 /* ----------------------------------------------------------------- errors */
@@ -1206,7 +1206,7 @@ static json_t *run_err(enum fg_dialect from, enum fg_dialect to, int status, con
 {
     struct evbuffer *out = evbuffer_new();
     const char *b = Q(body);
-    *out_status = fg_tr_error(from, to, status, b, strlen(b), out);
+    *out_status = fg_translate_error(from, to, status, b, strlen(b), out);
     json_t *doc = json_loadb((const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out), 0,
                              NULL);
     assert_non_null(doc);

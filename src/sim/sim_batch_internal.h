@@ -1,4 +1,4 @@
-/* sim_batch.h — the simulated provider's Files and Batch APIs (OpenAI Files +
+/* sim_batch_internal.h — the simulated provider's Files and Batch APIs (OpenAI Files +
  * Batches, Anthropic Message Batches), shared between sim.c (transport),
  * sim_batch.c (state, routing, timing, running one line), sim_files.c,
  * sim_batch_openai.c, sim_batch_anthropic.c and test/unit/test_simbatch.c.
@@ -17,8 +17,8 @@
  * is computed when a request first sees it done, by the same dialect
  * handler a real-time request uses (so prompt-cache accounting happens
  * then, in line order). */
-#ifndef FRUGAL_SIM_BATCH_H
-#define FRUGAL_SIM_BATCH_H
+#ifndef FRUGAL_SIM_BATCH_INTERNAL_H
+#define FRUGAL_SIM_BATCH_INTERNAL_H
 
 #include <jansson.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
-/* translate_int.h — helpers shared by the translate_*.c files (not a
+/* translate_internal.h — helpers shared by the translate_*.c files (not a
  * public interface: see translate.h). */
-#ifndef FRUGAL_TRANSLATE_INT_H
-#define FRUGAL_TRANSLATE_INT_H
+#ifndef FRUGAL_TRANSLATE_INTERNAL_H
+#define FRUGAL_TRANSLATE_INTERNAL_H
 
 #include "translate.h"
 
@@ -34,7 +34,7 @@ void tr_dump_to(const json_t *v, struct evbuffer *out);
 
 /* --- warnings and errors ---------------------------------------------- */
 
-void tr_warn(struct fg_tr_warnings *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tr_warn(struct fg_translate_warnings *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A 400 for a field whose meaning can't be kept; returns -1. */
 int tr_bad(struct fg_err *e, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
