@@ -112,7 +112,7 @@ check-src:
 	scripts/check-src.sh
 
 # a short fuzz pass (FUZZ_SHORT_SECONDS per target) so every test run exercises them
-test: check-src unit e2e fuzz-short tsan
+test: check-src fmt-check unit e2e fuzz-short tsan
 
 # Fuzzing.  libFuzzer comes with clang (not gcc), so these targets are built
 # with $(CLANG); the library objects are compiled again for it in build/fuzz/.
@@ -154,7 +154,8 @@ install: build/frugal
 deps:
 	scripts/install-deps.sh
 
-FMT_FILES = $(wildcard src/*/*.c src/*/*.h test/unit/*.c fuzz/*.c fuzz/*.h bench/*.c)
+# every C file but the generated price table (scripts/gen-prices.mjs)
+FMT_FILES = $(filter-out src/config/price_table.c,$(wildcard src/*/*.c src/*/*.h test/unit/*.c fuzz/*.c fuzz/*.h bench/*.c))
 fmt:
 	clang-format -i $(FMT_FILES)
 

@@ -163,9 +163,13 @@ int main(int argc, char **argv)
         {.name = "gpt-4o", .provider = "p", .model = "gpt-4o"},
     };
     struct fg_config cfg = {.models = models, .n_models = 2};
-    struct fg_route_cfg route = {.name = "auto", .cheap = "gpt-4o-mini", .frontier = "gpt-4o",
-                                 .threshold = -1, .frontier_share = -1,
-                                 .frontier_on_tools = true, .frontier_on_images = true};
+    struct fg_route_cfg route = {.name = "auto",
+                                 .cheap = "gpt-4o-mini",
+                                 .frontier = "gpt-4o",
+                                 .threshold = -1,
+                                 .frontier_share = -1,
+                                 .frontier_on_tools = true,
+                                 .frontier_on_images = true};
     struct fg_router *routers[1] = {rt};
     struct fg_app app = {.cfg = &cfg, .routers = routers};
     struct fg_worker w = {.app = &app};

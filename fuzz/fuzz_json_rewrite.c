@@ -24,11 +24,21 @@
 
 #include <jansson.h>
 
-static const char *const read_keys[] = {"model", "stream", "messages", "max_tokens",
-                                        "max_completion_tokens", "stream_options",
-                                        "system", "tools", "input", "instructions",
-                                        "max_output_tokens", "text", "store",
-                                        "previous_response_id", NULL};
+static const char *const read_keys[] = {"model",
+                                        "stream",
+                                        "messages",
+                                        "max_tokens",
+                                        "max_completion_tokens",
+                                        "stream_options",
+                                        "system",
+                                        "tools",
+                                        "input",
+                                        "instructions",
+                                        "max_output_tokens",
+                                        "text",
+                                        "store",
+                                        "previous_response_id",
+                                        NULL};
 
 static int cmp_edit(const void *a, const void *b)
 {
@@ -47,8 +57,8 @@ static char *splice_ok(const struct fg_json *j, struct fg_json_edit *e, size_t n
     char *s = fg_json_splice(j->src, j->len, e, ne, &n);
     FUZZ_CHECK(strlen(s) <= n, "%s: length", what);
     int rc = fg_json_parse(out, s, n);
-    FUZZ_CHECK(rc == 0, "%s: spliced document invalid (%s at %zu): %.*s", what,
-               out->err, out->err_off, (int)(n > 300 ? 300 : n), s);
+    FUZZ_CHECK(rc == 0, "%s: spliced document invalid (%s at %zu): %.*s", what, out->err,
+               out->err_off, (int)(n > 300 ? 300 : n), s);
     return s;
 }
 
@@ -83,8 +93,7 @@ static void walk(const struct fg_json *j)
                            "fg_json_at");
             break;
         }
-        default:
-            break;
+        default: break;
         }
     }
 }
@@ -116,8 +125,8 @@ static void differential(const uint8_t *data, size_t size, const struct fg_json 
     }
     json_t *v = json_loadb((const char *)data, size, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
     if (v && rc != 0)
-        FUZZ_CHECK(j->err == fg_json_err_depth, "jansson accepts, fg_json says %s at %zu",
-                   j->err, j->err_off);
+        FUZZ_CHECK(j->err == fg_json_err_depth, "jansson accepts, fg_json says %s at %zu", j->err,
+                   j->err_off);
     if (!v && rc == 0)
         FUZZ_CHECK(strstr(e.text, "overflow") || strstr(e.text, "too big") ||
                        strstr(e.text, "Unicode") || strstr(e.text, "surrogate") ||
@@ -147,8 +156,8 @@ static void request_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg
         t = fg_json_child(j, so) >= 0 ? "\"include_usage\":true," : "\"include_usage\":true",
         e[ne++] = (struct fg_json_edit){j->t[so].start + 1, j->t[so].start + 1, t, strlen(t)};
     else if (so >= 0)
-        e[ne++] = (struct fg_json_edit){j->t[so].start, j->t[so].end,
-                                        "{\"include_usage\":true}", 22};
+        e[ne++] =
+            (struct fg_json_edit){j->t[so].start, j->t[so].end, "{\"include_usage\":true}", 22};
     else
         t = fg_json_child(j, 0) >= 0 ? "\"stream_options\":{\"include_usage\":true},"
                                      : "\"stream_options\":{\"include_usage\":true}",
@@ -157,7 +166,8 @@ static void request_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg
     if (m >= 0)
         FUZZ_CHECK(fg_json_str_eq(&out, fg_json_get(&out, 0, "model"), "upstream-id"), "model");
     FUZZ_CHECK(fg_json_type(&out, fg_json_get(&out, fg_json_get(&out, 0, "stream_options"),
-                                              "include_usage")) == FG_J_TRUE, "include_usage");
+                                              "include_usage")) == FG_J_TRUE,
+               "include_usage");
     free(s);
 
     /* structured.c: stream false, stream_options removed */
@@ -202,13 +212,14 @@ static void request_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg
  * FG_DIALECT_RESPONSES: the Responses API)? */
 static int validates(const struct fg_json *j, enum fg_dialect d)
 {
-    static struct fg_call c;   /* validate reads only body and endpoint */
+    static struct fg_call c; /* validate reads only body and endpoint */
     struct fg_err err;
     c.body = *j;
-    c.endpoint = d == FG_DIALECT_OPENAI ? FG_EP_CHAT
-               : d == FG_DIALECT_RESPONSES ? FG_EP_RESPONSES : FG_EP_MESSAGES;
-    const struct fg_dialect_ops *ops = d == FG_DIALECT_RESPONSES ? &fg_provider_responses
-                                                                 : fg_provider_ops(d);
+    c.endpoint = d == FG_DIALECT_OPENAI      ? FG_EP_CHAT
+                 : d == FG_DIALECT_RESPONSES ? FG_EP_RESPONSES
+                                             : FG_EP_MESSAGES;
+    const struct fg_dialect_ops *ops =
+        d == FG_DIALECT_RESPONSES ? &fg_provider_responses : fg_provider_ops(d);
     return ops->validate(&c, &err) == 0;
 }
 
@@ -224,7 +235,7 @@ static void encode_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg_
     for (int d = 0; d < 3; d++) {
         if (!validates(j, (enum fg_dialect)d))
             continue;
-        bool rs = d == FG_DIALECT_RESPONSES;   /* wire dialect OpenAI, no usage request */
+        bool rs = d == FG_DIALECT_RESPONSES; /* wire dialect OpenAI, no usage request */
         struct fg_json_edit e[12];
         size_t ne = 0;
         int so = fg_json_get(j, 0, "stream_options");
@@ -235,15 +246,18 @@ static void encode_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg_
             if (iu >= 0)
                 e[ne++] = (struct fg_json_edit){j->t[iu].start, j->t[iu].end, "true", 4};
             else if (fg_json_type(j, so) == FG_J_OBJ)
-                t = fg_json_child(j, so) >= 0 ? "\"include_usage\":true," : "\"include_usage\":true",
-                e[ne++] = (struct fg_json_edit){j->t[so].start + 1, j->t[so].start + 1, t, strlen(t)};
+                t = fg_json_child(j, so) >= 0 ? "\"include_usage\":true,"
+                                              : "\"include_usage\":true",
+                e[ne++] =
+                    (struct fg_json_edit){j->t[so].start + 1, j->t[so].start + 1, t, strlen(t)};
             else if (so >= 0)
                 e[ne++] = (struct fg_json_edit){j->t[so].start, j->t[so].end,
                                                 "{\"include_usage\":true}", 22};
             else
-                e[ne++] = (struct fg_json_edit){j->t[0].start + 1, j->t[0].start + 1,
-                                                "\"stream_options\":{\"include_usage\":true},",
-                                                strlen("\"stream_options\":{\"include_usage\":true},")};
+                e[ne++] =
+                    (struct fg_json_edit){j->t[0].start + 1, j->t[0].start + 1,
+                                          "\"stream_options\":{\"include_usage\":true},",
+                                          strlen("\"stream_options\":{\"include_usage\":true},")};
         }
         struct fg_prefix p;
         fg_prefix_scan(j, (enum fg_dialect)d, &p);
@@ -269,8 +283,10 @@ static void encode_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg_
         int m = fg_json_get(j, 0, "model");
         e[ne++] = (struct fg_json_edit){j->t[m].start, j->t[m].end, "\"upstream-id\"", 13};
         struct fg_json out = {0};
-        char *s = splice_ok(j, e, ne, &out, rs ? "responses encode"
-                                           : d ? "anthropic encode" : "openai encode");
+        char *s = splice_ok(j, e, ne, &out,
+                            rs  ? "responses encode"
+                            : d ? "anthropic encode"
+                                : "openai encode");
         FUZZ_CHECK(validates(&out, (enum fg_dialect)d), "the encoded request no longer validates");
         FUZZ_CHECK(fg_json_str_eq(&out, fg_json_get(&out, 0, "model"), "upstream-id"), "model");
         free(s);
@@ -278,12 +294,11 @@ static void encode_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg_
     }
 }
 
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_rng r = fuzz_seed(&data, &size, 2);
     struct fg_json j = {0};
-    j.max_depth = (uint32_t)(fuzz_next(&r) % 600);   /* 0 and over 512: the parser's own */
+    j.max_depth = (uint32_t)(fuzz_next(&r) % 600); /* 0 and over 512: the parser's own */
     j.unique_keys = fuzz_next(&r) & 1;
     int rc = fg_json_parse(&j, (const char *)data, size);
     if (j.max_depth == 0 || j.max_depth >= 512)

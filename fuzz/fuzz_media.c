@@ -13,9 +13,12 @@ static const struct {
     const char *model;
     enum fg_dialect d;
 } models[] = {
-    {"gpt-4o", FG_DIALECT_OPENAI},      {"gpt-4o-mini", FG_DIALECT_OPENAI},
-    {"gpt-5.4", FG_DIALECT_OPENAI},     {"gpt-5.6", FG_DIALECT_OPENAI},
-    {"nobody-knows", FG_DIALECT_OPENAI}, {"claude-haiku-4-5", FG_DIALECT_ANTHROPIC},
+    {"gpt-4o", FG_DIALECT_OPENAI},
+    {"gpt-4o-mini", FG_DIALECT_OPENAI},
+    {"gpt-5.4", FG_DIALECT_OPENAI},
+    {"gpt-5.6", FG_DIALECT_OPENAI},
+    {"nobody-knows", FG_DIALECT_OPENAI},
+    {"claude-haiku-4-5", FG_DIALECT_ANTHROPIC},
     {"claude-opus-4-7", FG_DIALECT_ANTHROPIC},
 };
 

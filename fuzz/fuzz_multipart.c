@@ -34,8 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(n <= MAX_PARTS, "%d parts", n);
         for (int i = 0; i < n; i++) {
             const struct fg_mp_part *p = &parts[i];
-            FUZZ_CHECK(memchr(p->name, 0, sizeof p->name) && memchr(p->filename, 0, sizeof p->filename) &&
-                           memchr(p->ctype, 0, sizeof p->ctype), "part %d strings", i);
+            FUZZ_CHECK(memchr(p->name, 0, sizeof p->name) &&
+                           memchr(p->filename, 0, sizeof p->filename) &&
+                           memchr(p->ctype, 0, sizeof p->ctype),
+                       "part %d strings", i);
             FUZZ_CHECK(p->len == 0 || (p->data >= body && p->data + p->len <= body + blen),
                        "part %d data outside the body", i);
         }

@@ -26,10 +26,10 @@ struct sse_run {
     struct fg_json scratch;
     struct fg_translate_stream *tr;
     struct evbuffer *out;
-    struct evbuffer *raw;      /* raw bytes of every event, in order */
+    struct evbuffer *raw; /* raw bytes of every event, in order */
     size_t events;
     bool ended;
-    struct fg_usage usage;     /* merged over the events, as meter.c does */
+    struct fg_usage usage; /* merged over the events, as meter.c does */
 };
 
 /* meter.c's reading of usage from one event: every stored count in range. */
@@ -41,14 +41,14 @@ static inline void read_usage(struct sse_run *s, const struct fg_sse_event *ev)
             fg_usage_openai(&j, fg_json_get(&j, 0, "usage"), &s->usage);
         } else {
             int m = fg_json_get(&j, 0, "message");
-            fg_usage_anthropic(&j, m >= 0 ? fg_json_get(&j, m, "usage") : fg_json_get(&j, 0, "usage"),
-                               &s->usage);
+            fg_usage_anthropic(
+                &j, m >= 0 ? fg_json_get(&j, m, "usage") : fg_json_get(&j, 0, "usage"), &s->usage);
         }
     }
     fg_json_free(&j);
     const struct fg_tokens *t = &s->usage.tok;
-    const int64_t v[] = {t->input, t->cache_read, t->cache_write_5m, t->cache_write_1h, t->output,
-                         s->usage.reasoning};
+    const int64_t v[] = {t->input,          t->cache_read, t->cache_write_5m,
+                         t->cache_write_1h, t->output,     s->usage.reasoning};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         FUZZ_CHECK(v[i] >= 0 && v[i] <= FG_USAGE_MAX, "usage count %zu out of range: %lld", i,
                    (long long)v[i]);
@@ -106,14 +106,13 @@ static inline int on_event(void *arg, const struct fg_sse_event *ev)
 }
 
 static inline void run_sse(enum fg_dialect from, const uint8_t *data, size_t size, bool chunked,
-                           struct fuzz_rng *r, struct sse_run *s, bool include_usage,
-                           bool forced)
+                           struct fuzz_rng *r, struct sse_run *s, bool include_usage, bool forced)
 {
     memset(s, 0, sizeof *s);
     s->from = from;
-    s->tr = fg_translate_stream_new(from, from == FG_DIALECT_OPENAI ? FG_DIALECT_ANTHROPIC
-                                                             : FG_DIALECT_OPENAI,
-                             "client-model", include_usage);
+    s->tr = fg_translate_stream_new(
+        from, from == FG_DIALECT_OPENAI ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI, "client-model",
+        include_usage);
     if (forced && from == FG_DIALECT_ANTHROPIC)
         fg_translate_stream_forced_tool(s->tr, "json_answer");
     s->out = evbuffer_new();
@@ -132,7 +131,7 @@ static inline void run_sse(enum fg_dialect from, const uint8_t *data, size_t siz
                "event bytes %zu + pending %zu != input %zu", evbuffer_get_length(s->raw),
                fg_sse_pending(&p), size);
     if (!s->ended)
-        fg_translate_stream_end(s->tr, false, s->out);   /* a cut stream */
+        fg_translate_stream_end(s->tr, false, s->out); /* a cut stream */
     drain_frames(s);
     FUZZ_CHECK(fg_translate_stream_closed(s->tr), "the translated stream did not close");
     fg_sse_free(&p);
@@ -152,9 +151,10 @@ static inline int fuzz_sse_one(enum fg_dialect from, const uint8_t *data, size_t
     FUZZ_CHECK(!memcmp(&whole.usage.tok, &chunks.usage.tok, sizeof whole.usage.tok) &&
                    whole.usage.bad == chunks.usage.bad,
                "chunking changed the usage read");
-    FUZZ_CHECK(whole.events == chunks.events && a == b &&
-                   (!a || !memcmp(evbuffer_pullup(whole.raw, -1), evbuffer_pullup(chunks.raw, -1), a)),
-               "chunking changed the events (%zu vs %zu)", whole.events, chunks.events);
+    FUZZ_CHECK(
+        whole.events == chunks.events && a == b &&
+            (!a || !memcmp(evbuffer_pullup(whole.raw, -1), evbuffer_pullup(chunks.raw, -1), a)),
+        "chunking changed the events (%zu vs %zu)", whole.events, chunks.events);
     evbuffer_free(whole.raw);
     evbuffer_free(chunks.raw);
     return 0;

@@ -13,13 +13,13 @@
 
 #include <event2/buffer.h>
 
-static const char *const read_keys[] = {"model", "stream", "messages", "max_tokens",
-                                        "max_completion_tokens", "stream_options",
-                                        "system", "tools", NULL};
+static const char *const read_keys[] = {
+    "model",          "stream", "messages", "max_tokens", "max_completion_tokens",
+    "stream_options", "system", "tools",    NULL};
 
 static int validates(const struct fg_json *j, enum fg_dialect d, struct fg_err *err)
 {
-    static struct fg_call c;   /* validate reads only body and endpoint */
+    static struct fg_call c; /* validate reads only body and endpoint */
     c.body = *j;
     c.endpoint = d == FG_DIALECT_OPENAI ? FG_EP_CHAT : FG_EP_MESSAGES;
     return fg_provider_ops(d)->validate(&c, err) == 0;
@@ -57,8 +57,8 @@ static void request(const struct fg_json *j, enum fg_dialect from, uint32_t bits
     FUZZ_CHECK(out && fg_json_parse(&t, out, n) == 0, "translated request is not JSON: %.*s",
                (int)(n > 300 ? 300 : n), out ? out : "");
     struct fg_err ve;
-    FUZZ_CHECK(validates(&t, to, &ve), "translated request does not validate: %s: %.*s",
-               ve.msg, (int)(n > 300 ? 300 : n), out);
+    FUZZ_CHECK(validates(&t, to, &ve), "translated request does not validate: %s: %.*s", ve.msg,
+               (int)(n > 300 ? 300 : n), out);
     FUZZ_CHECK(fg_json_str_eq(&t, fg_json_get(&t, 0, "model"), "upstream-model"), "model");
     fg_json_free(&t);
     free(out);
@@ -70,10 +70,10 @@ static void response(const struct fg_json *j, uint32_t bits)
     struct fg_err e;
     for (int k = 0; k < 3; k++) {
         fg_err_clear(&e);
-        int rc = k == 0 ? fg_translate_response_an_to_oa(j, "client-model", out, &e)
-               : k == 1 ? fg_translate_response_oa_to_an(j, "client-model", out, &e)
-                        : fg_translate_response_an_to_oa_forced(j, "client-model",
-                                                         bits & 8 ? "json_answer" : NULL, out, &e);
+        int rc = k == 0   ? fg_translate_response_an_to_oa(j, "client-model", out, &e)
+                 : k == 1 ? fg_translate_response_oa_to_an(j, "client-model", out, &e)
+                          : fg_translate_response_an_to_oa_forced(
+                                j, "client-model", bits & 8 ? "json_answer" : NULL, out, &e);
         size_t n = evbuffer_get_length(out);
         if (rc == 0)
             FUZZ_CHECK(fuzz_json_ok((const char *)evbuffer_pullup(out, -1), n),
@@ -91,7 +91,7 @@ static void error_body(const uint8_t *data, size_t size, uint32_t bits)
     static const int statuses[] = {200, 302, 400, 401, 404, 413, 429, 500, 503, 529};
     int status = statuses[bits % (sizeof statuses / sizeof statuses[0])];
     for (int d = 0; d < 2; d++) {
-        enum fg_dialect from = (enum fg_dialect)d, to = (enum fg_dialect)!d;
+        enum fg_dialect from = (enum fg_dialect)d, to = (enum fg_dialect) !d;
         int st = fg_translate_error(from, to, status, (const char *)data, size, out);
         size_t n = evbuffer_get_length(out);
         const char *s = (const char *)evbuffer_pullup(out, -1);

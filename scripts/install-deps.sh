@@ -2,7 +2,7 @@
 # Install what frugal needs to build, test and bench on Debian 12, if missing.
 # Safe to run again: only missing packages are installed.
 set -euo pipefail
-pkgs=(build-essential pkg-config clang libclang-rt-14-dev
+pkgs=(build-essential pkg-config clang clang-format libclang-rt-14-dev
       libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev
       libssl-dev libcmocka-dev libpcre2-dev sqlite3 nodejs npm wrk nginx-light curl)
 missing=()

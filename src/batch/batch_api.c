@@ -41,7 +41,10 @@ bool fg_batch_api_path(const char *path)
            !strncmp(path, "/v1/messages/batches", 20);
 }
 
-static int64_t now_s(void) { return (int64_t)time(NULL); }
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
 
 static void fail(struct ctx *x, enum fg_err_class cls, int status, const char *param,
                  const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -58,7 +61,6 @@ static void fail(struct ctx *x, enum fg_err_class cls, int status, const char *p
     if (status)
         e.status = status;
     fg_reply_error(x->req, x->d, &e);
-
 }
 
 static void storage_failed(struct ctx *x)
@@ -111,7 +113,7 @@ struct line_check {
     int n_errors;
     int first_bad_line;
     size_t n_lines;
-    char url[32];       /* the first valid line's url: every line must name the same */
+    char url[32]; /* the first valid line's url: every line must name the same */
 };
 
 static void line_err(struct line_check *lc, size_t line, const char *fmt, ...)
@@ -218,8 +220,7 @@ static void walk_jsonl(const char *data, size_t len, size_t max_lines, const cha
             else if (strlen(json_string_value(cid)) > 64)
                 bad = "\"custom_id\" is longer than 64 characters";
             else if (json_object_get(seen, json_string_value(cid))) {
-                snprintf(why, sizeof why, "duplicate custom_id \"%.60s\"",
-                         json_string_value(cid));
+                snprintf(why, sizeof why, "duplicate custom_id \"%.60s\"", json_string_value(cid));
                 bad = why;
             } else if (!method || strcmp(method, "POST"))
                 bad = "\"method\" must be \"POST\"";
@@ -320,8 +321,8 @@ static void file_upload(struct ctx *x)
     size_t limit = x->w->app->cfg->batches.max_file_bytes;
     if (len > limit + 64 * 1024) {
         fail(x, FG_E_TOO_LARGE, 0, "file", "file_too_large",
-             "The upload is %zu bytes, over the limit of %zu bytes (batches.max_file_bytes).",
-             len, limit);
+             "The upload is %zu bytes, over the limit of %zu bytes (batches.max_file_bytes).", len,
+             limit);
         return;
     }
     if (!ctype || strncasecmp(ctype, "multipart/form-data", 19)) {
@@ -376,12 +377,13 @@ static void file_upload(struct ctx *x)
     struct fg_bfile f = {0};
     fg_batch_store_new_id("file-", f.id, sizeof f.id);
     snprintf(f.owner, sizeof f.owner, "%s", x->p->key_id);
-    snprintf(f.filename, sizeof f.filename, "%s", file->filename[0] ? file->filename : "upload.jsonl");
+    snprintf(f.filename, sizeof f.filename, "%s",
+             file->filename[0] ? file->filename : "upload.jsonl");
     snprintf(f.purpose, sizeof f.purpose, "batch");
     f.bytes = (int64_t)file->len;
     f.created_at = now_s();
-    f.expires_at = f.created_at +
-                   (ttl ? ttl : (int64_t)x->w->app->cfg->batches.retention_days * 86400);
+    f.expires_at =
+        f.created_at + (ttl ? ttl : (int64_t)x->w->app->cfg->batches.retention_days * 86400);
     if (fg_batch_store_file_put(x->s, &f, file->data, file->len) < 0) {
         storage_failed(x);
         return;
@@ -390,8 +392,7 @@ static void file_upload(struct ctx *x)
 }
 
 /* 1 with f (and data) filled, 0 after replying 404/500. */
-static int load_file(struct ctx *x, const char *id, struct fg_bfile *f, char **data,
-                     size_t *len)
+static int load_file(struct ctx *x, const char *id, struct fg_bfile *f, char **data, size_t *len)
 {
     int rc = fg_batch_store_file_get(x->s, id, f, data, len);
     if (rc < 0) {
@@ -452,8 +453,8 @@ static void file_list(struct ctx *x, struct evkeyvalq *q)
     }
     struct list_acc a = {json_array(), 0};
     if (fg_batch_store_file_list(x->s, owner_filter(x), query_param(q, "purpose"),
-                            query_param(q, "after"), !order || !strcmp(order, "desc"),
-                            limit + 1, acc_file, &a) < 0) {
+                                 query_param(q, "after"), !order || !strcmp(order, "desc"),
+                                 limit + 1, acc_file, &a) < 0) {
         json_decref(a.data);
         storage_failed(x);
         return;
@@ -580,7 +581,7 @@ static int cancel_batch(struct ctx *x, struct fg_batch *b)
 struct oa_lines {
     struct fg_bline_in *v;
     size_t n;
-    json_t *keep;   /* owns the dumped bodies' json */
+    json_t *keep; /* owns the dumped bodies' json */
 };
 
 static void collect_line(void *arg, size_t lineno, json_t *line)
@@ -608,7 +609,8 @@ static const char *check_metadata(json_t *md)
         return "'metadata' may have at most 16 keys";
     const char *k;
     json_t *v;
-    json_object_foreach(md, k, v) {
+    json_object_foreach(md, k, v)
+    {
         if (!json_is_string(v) || strlen(k) > 64 || strlen(json_string_value(v)) > 512)
             return "'metadata' values must be strings (keys up to 64, values up to 512 chars)";
     }
@@ -646,8 +648,8 @@ static void openai_create(struct ctx *x)
     } else if (bad_md) {
         fail(x, FG_E_INVALID, 0, "metadata", NULL, "Invalid %s.", bad_md);
     } else if (load_file(x, file_id, &f, &data, &dlen)) {
-        struct oa_lines o = {calloc((size_t)x->w->app->cfg->batches.max_lines + 1, sizeof *o.v),
-                             0, json_array()};
+        struct oa_lines o = {calloc((size_t)x->w->app->cfg->batches.max_lines + 1, sizeof *o.v), 0,
+                             json_array()};
         struct line_check lc = {0};
         walk_jsonl(data, dlen, (size_t)x->w->app->cfg->batches.max_lines, endpoint, &lc,
                    collect_line, &o);
@@ -696,7 +698,7 @@ static void openai_batches(struct ctx *x, const char *rest)
         if (limit >= 0) {
             struct list_acc a = {json_array(), 0};
             if (fg_batch_store_batch_list(x->s, owner_filter(x), "openai", query_param(&q, "after"),
-                                     NULL, limit + 1, acc_oa_batch, &a) < 0) {
+                                          NULL, limit + 1, acc_oa_batch, &a) < 0) {
                 json_decref(a.data);
                 storage_failed(x);
             } else {
@@ -783,12 +785,13 @@ static void anthropic_create(struct ctx *x)
     size_t len = evbuffer_get_length(in);
     if (len > x->w->app->cfg->batches.max_file_bytes) {
         fail(x, FG_E_TOO_LARGE, 0, NULL, "request_too_large",
-             "The batch is %zu bytes, over the limit of %zu bytes (batches.max_file_bytes).",
-             len, x->w->app->cfg->batches.max_file_bytes);
+             "The batch is %zu bytes, over the limit of %zu bytes (batches.max_file_bytes).", len,
+             x->w->app->cfg->batches.max_file_bytes);
         return;
     }
     json_error_t je;
-    json_t *req = json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &je);
+    json_t *req =
+        json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &je);
     json_t *reqs = json_object_get(req, "requests");
     size_t n = json_array_size(reqs);
     if (!json_is_object(req)) {
@@ -883,8 +886,8 @@ static void anthropic_list(struct ctx *x)
     if (limit >= 0) {
         struct an_acc a = {json_array(), base_url(x)};
         if (fg_batch_store_batch_list(x->s, owner_filter(x), "anthropic",
-                                 query_param(&q, "after_id"), query_param(&q, "before_id"),
-                                 limit + 1, acc_an_batch, &a) < 0) {
+                                      query_param(&q, "after_id"), query_param(&q, "before_id"),
+                                      limit + 1, acc_an_batch, &a) < 0) {
             json_decref(a.data);
             storage_failed(x);
         } else {
@@ -893,8 +896,8 @@ static void anthropic_list(struct ctx *x)
                 json_array_remove(a.data, (size_t)limit);
             size_t n = json_array_size(a.data);
             reply(x, 200,
-                  json_pack("{s:o, s:b, s:o, s:o}", "data", a.data, "has_more", more,
-                            "first_id", n ? id_of(a.data, 0) : json_null(), "last_id",
+                  json_pack("{s:o, s:b, s:o, s:o}", "data", a.data, "has_more", more, "first_id",
+                            n ? id_of(a.data, 0) : json_null(), "last_id",
                             n ? id_of(a.data, n - 1) : json_null()));
         }
     }
@@ -962,7 +965,8 @@ static void anthropic_batches(struct ctx *x, const char *rest)
         if (!fg_batch_format_final(b.status))
             fail(x, FG_E_INVALID, 0, NULL, NULL,
                  "Batch '%s' is still processing: cancel it and wait for it to end before "
-                 "deleting it.", b.id);
+                 "deleting it.",
+                 b.id);
         else if (fg_batch_store_batch_delete(x->s, b.id) < 0)
             storage_failed(x);
         else
@@ -1001,8 +1005,9 @@ void fg_batch_api_handle(struct fg_worker *w, struct evhttp_request *req, const 
                          const struct fg_principal *p)
 {
     bool an = !strncmp(path, "/v1/messages/batches", 20);
-    struct ctx x = {w, req, p, an ? &fg_provider_anthropic : &fg_provider_openai, NULL,
-                    evhttp_request_get_command(req)};
+    struct ctx x = {w,    req,
+                    p,    an ? &fg_provider_anthropic : &fg_provider_openai,
+                    NULL, evhttp_request_get_command(req)};
     char err[256];
     if (!w->bstore && fg_batch_store_open(w->app->cfg->storage, &w->bstore, err, sizeof err) < 0) {
         fg_error("batch store: %s", err);

@@ -11,7 +11,8 @@
 #include <string.h>
 #include <sys/time.h>
 
-void fg_batch_budget_of(const char *owner, const char *tags, int64_t now_ms, struct fg_batch_budget *bb)
+void fg_batch_budget_of(const char *owner, const char *tags, int64_t now_ms,
+                        struct fg_batch_budget *bb)
 {
     memset(bb, 0, sizeof *bb);
     struct fg_vkey *v = NULL;
@@ -31,21 +32,21 @@ void fg_batch_budget_of(const char *owner, const char *tags, int64_t now_ms, str
 }
 
 int fg_batch_budget_reserve(const struct fg_batch_budget *bb, int64_t amount, int64_t now_ms,
-                       struct fg_err *e, bool *hopeless)
+                            struct fg_err *e, bool *hopeless)
 {
     struct fg_budget_hold h;
     struct fg_budget_view v;
     *hopeless = false;
     int bad = fg_budget_reserve(bb->b, bb->n, amount, now_ms, &h, &v);
     if (bad < 0)
-        return 0;   /* h is rebuilt from the line's stored hold when it settles */
+        return 0; /* h is rebuilt from the line's stored hold when it settles */
     fg_admit_budget_message(e, bb->whose[bad], &v, amount, "request (at the batch price)", NULL);
     *hopeless = v.spent >= v.limit || amount > v.limit - v.spent;
     return -1;
 }
 
-void fg_batch_budget_settle(const struct fg_batch_budget *bb, int64_t amount, int64_t at_ms, int64_t cost,
-                       int64_t now_ms)
+void fg_batch_budget_settle(const struct fg_batch_budget *bb, int64_t amount, int64_t at_ms,
+                            int64_t cost, int64_t now_ms)
 {
     struct fg_budget_hold h;
     fg_budget_hold_of(bb->b, bb->n, amount, at_ms, &h);

@@ -38,24 +38,25 @@
 struct fg_batch_budget {
     int n;
     struct fg_budget *b[FG_BUDGET_MAX_HOLD];
-    char whose[FG_BUDGET_MAX_HOLD][160];   /* "key 'NAME' (ID)", "tag 'K=V'" */
+    char whose[FG_BUDGET_MAX_HOLD][160]; /* "key 'NAME' (ID)", "tag 'K=V'" */
 };
 
 /* The budgets of a batch created by key id `owner` with ledger tags `tags`
  * (either may be NULL or unknown: no budget then). */
-void fg_batch_budget_of(const char *owner, const char *tags, int64_t now_ms, struct fg_batch_budget *bb);
+void fg_batch_budget_of(const char *owner, const char *tags, int64_t now_ms,
+                        struct fg_batch_budget *bb);
 
 /* Reserve `amount` for one line on every budget of bb at now_ms.  0 held;
  * -1 refused: e is the 429 budget_exceeded error naming the budget, and
  * *hopeless says that budget cannot hold it this period even with nothing
  * else reserved. */
 int fg_batch_budget_reserve(const struct fg_batch_budget *bb, int64_t amount, int64_t now_ms,
-                       struct fg_err *e, bool *hopeless);
+                            struct fg_err *e, bool *hopeless);
 
 /* Release a line's reservation of `amount` taken at at_ms and add its real
  * cost (for a call that started at at_ms). */
-void fg_batch_budget_settle(const struct fg_batch_budget *bb, int64_t amount, int64_t at_ms, int64_t cost,
-                       int64_t now_ms);
+void fg_batch_budget_settle(const struct fg_batch_budget *bb, int64_t amount, int64_t at_ms,
+                            int64_t cost, int64_t now_ms);
 
 /* Startup: hold again the reservations outstanding in the batch store at
  * `storage`.  0, or -1 with err. */

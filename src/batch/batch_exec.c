@@ -62,7 +62,7 @@ static struct {
     pthread_cond_t cv;
     bool woken;
     struct fg_batch_store *s;
-    char base[80];           /* http://127.0.0.1:PORT */
+    char base[80]; /* http://127.0.0.1:PORT */
 } g_batch_exec = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static struct {
@@ -80,7 +80,10 @@ void fg_batch_exec_stats(struct fg_batch_stats *o)
     o->batches_active = atomic_load(&g_batch_exec_stats.active);
 }
 
-static int64_t now_s(void) { return (int64_t)time(NULL); }
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
 
 static int64_t now_ms(void)
 {
@@ -101,10 +104,12 @@ void fg_batch_exec_wake(void)
 
 struct lb {
     int64_t idx;
-    const char *body; size_t len;
+    const char *body;
+    size_t len;
     char line_key[96];
     /* out */
-    char *resp; size_t resp_len, resp_cap;
+    char *resp;
+    size_t resp_len, resp_cap;
     long status;
     char request_id[48];
     CURL *e;
@@ -149,10 +154,10 @@ static void lb_setup(struct lb *l, const struct fg_batch *b, bool plan)
     char url[160], hdr[256];
     bool an = !strcmp(b->dialect, "anthropic");
     snprintf(url, sizeof url, "%s%s", g_batch_exec.base,
-             an                                          ? "/v1/messages"
+             an                                       ? "/v1/messages"
              : !strcmp(b->endpoint, "/v1/embeddings") ? "/v1/embeddings"
-             : is_responses(b)                          ? "/v1/responses"
-                                                        : "/v1/chat/completions");
+             : is_responses(b)                        ? "/v1/responses"
+                                                      : "/v1/chat/completions");
     l->e = curl_easy_init();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     h = curl_slist_append(h, "Expect:");
@@ -193,8 +198,7 @@ static void lb_free(struct lb *v, size_t n)
 
 /* Run n loopback calls, at most conc at once, starts paced at rps (0 =
  * unpaced).  Returns how many completed (the rest were cut by stop). */
-static size_t lb_run(struct lb *v, size_t n, const struct fg_batch *b, bool plan, int conc,
-                     int rps)
+static size_t lb_run(struct lb *v, size_t n, const struct fg_batch *b, bool plan, int conc, int rps)
 {
     CURLM *m = curl_multi_init();
     size_t next = 0, finished = 0;
@@ -240,7 +244,7 @@ static size_t lb_run(struct lb *v, size_t n, const struct fg_batch *b, bool plan
 
 struct commit {
     struct fg_bline_done *d;
-    char **texts;          /* owned result texts */
+    char **texts; /* owned result texts */
     struct fg_record **recs;
     size_t n, cap, nrecs, rcap;
 };
@@ -277,7 +281,7 @@ static int commit_flush(struct commit *c, const char *batch_id)
         free(c->texts[i]);
     for (size_t i = 0; i < c->nrecs; i++) {
         if (rc < 0)
-            fg_ledger_submit(c->recs[i]);   /* the money is recorded anyway */
+            fg_ledger_submit(c->recs[i]); /* the money is recorded anyway */
         else
             fg_ledger_record_free(c->recs[i]);
     }
@@ -294,8 +298,8 @@ static char *error_text(const struct fg_batch *b, int status, const char *type, 
     json_t *v = !strcmp(b->dialect, "anthropic")
                     ? json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "type", type,
                                 "message", msg)
-                    : json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type",
-                                type, "param", "code");
+                    : json_pack("{s:{s:s, s:s, s:n, s:n}}", "error", "message", msg, "type", type,
+                                "param", "code");
     char *s = json_dumps(v, JSON_COMPACT);
     json_decref(v);
     (void)status;
@@ -313,7 +317,7 @@ static int collect(void *arg, struct fg_bline *l)
 {
     struct linevec *lv = arg;
     FG_VEC_PUSH(lv->v, lv->n, lv->cap, *l);
-    memset(l, 0, sizeof *l);   /* ownership moved */
+    memset(l, 0, sizeof *l); /* ownership moved */
     return 0;
 }
 
@@ -356,7 +360,9 @@ static struct lb *lb_for_lines(const struct fg_batch *b, const struct linevec *l
 static void plan_pending(const struct fg_batch *b)
 {
     struct linevec lv = {0};
-    if (fg_batch_store_lines(g_batch_exec.s, b->id, "pending", 0, PLAN_PER_TICK, collect, &lv) < 0 || !lv.n) {
+    if (fg_batch_store_lines(g_batch_exec.s, b->id, "pending", 0, PLAN_PER_TICK, collect, &lv) <
+            0 ||
+        !lv.n) {
         linevec_free(&lv);
         return;
     }
@@ -367,13 +373,14 @@ static void plan_pending(const struct fg_batch *b)
         struct lb *l = &calls[i];
         if (l->status == 200) {
             json_t *plan = l->resp ? json_loadb(l->resp, l->resp_len, 0, NULL) : NULL;
-            if (plan && fg_batch_store_line_plan(g_batch_exec.s, b->id, l->idx, json_str(plan, "model"),
-                                            l->resp) < 0)
+            if (plan && fg_batch_store_line_plan(g_batch_exec.s, b->id, l->idx,
+                                                 json_str(plan, "model"), l->resp) < 0)
                 fg_error("batch %s: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
             json_decref(plan);
         } else if (l->status >= 400 && l->status < 500 && !retry_later(l)) {
             /* the pipeline refused the request: that's the line's answer */
-            struct fg_bline_done d = {.idx = l->idx, .outcome = FG_LINE_ERRORED,
+            struct fg_bline_done d = {.idx = l->idx,
+                                      .outcome = FG_LINE_ERRORED,
                                       .status_code = (int)l->status,
                                       .request_id = l->request_id};
             char *t = l->resp ? strdup(l->resp) : NULL;
@@ -430,12 +437,13 @@ static char *vet_remote_usage(const struct fg_batch *b, const struct fg_bline *l
     if (asked <= 0)
         asked = json_integer_value(json_object_get(body, "max_tokens"));
     if (asked <= 0)
-        asked = json_integer_value(json_object_get(body, "max_output_tokens"));   /* Responses */
+        asked = json_integer_value(json_object_get(body, "max_output_tokens")); /* Responses */
     json_int_t n = json_integer_value(json_object_get(body, "n"));
     json_decref(body);
     int64_t max_out = asked > 0 && asked <= FG_USAGE_MAX ? asked
-                      : m && m->max_output_tokens > 0 ? m->max_output_tokens
-                      : bp && bp->max_output_tokens > 0 ? bp->max_output_tokens : 0;
+                      : m && m->max_output_tokens > 0    ? m->max_output_tokens
+                      : bp && bp->max_output_tokens > 0  ? bp->max_output_tokens
+                                                         : 0;
     if (n > 1 && n <= 1024)
         max_out *= n;
     int64_t max_in = bp && bp->max_input_tokens > 0 ? 8 * (int64_t)bp->max_input_tokens : 0;
@@ -443,8 +451,8 @@ static char *vet_remote_usage(const struct fg_batch *b, const struct fg_bline *l
     if (!fg_usage_problem(u, max_in, 2 * max_out, why, sizeof why))
         return NULL;
     enum fg_dialect cd = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                         : is_responses(b)               ? FG_DIALECT_RESPONSES
-                                                         : FG_DIALECT_OPENAI;
+                         : is_responses(b)                ? FG_DIALECT_RESPONSES
+                                                          : FG_DIALECT_OPENAI;
     struct fg_json j = {0};
     struct fg_prefix p = {0};
     int64_t in = 0, out = 1;
@@ -466,7 +474,7 @@ static char *vet_remote_usage(const struct fg_batch *b, const struct fg_bline *l
 static void fill_tokens(struct fg_bline_done *d, const struct fg_usage *u)
 {
     if (u->bad)
-        return;   /* not counts (usage.h): the line's record has the estimate */
+        return; /* not counts (usage.h): the line's record has the estimate */
     d->in_tokens = u->tok.input + u->tok.cache_read + u->tok.cache_write_5m + u->tok.cache_write_1h;
     d->cached_tokens = u->tok.cache_read;
     d->out_tokens = u->tok.output;
@@ -478,11 +486,13 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
     const struct fg_config *cfg = g_batch_exec.app->cfg;
     int conc = cfg->batches.local_concurrency;
     enum fg_dialect bd = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                       : is_responses(b) ? FG_DIALECT_RESPONSES : FG_DIALECT_OPENAI;
+                         : is_responses(b)                ? FG_DIALECT_RESPONSES
+                                                          : FG_DIALECT_OPENAI;
     int64_t from = 0;
     while (!atomic_load(&g_batch_exec.stop) && now_ms() < deadline_ms) {
         struct linevec lv = {0};
-        if (fg_batch_store_planned(g_batch_exec.s, b->id, true, from, conc * 4, collect, &lv) < 0 || !lv.n) {
+        if (fg_batch_store_planned(g_batch_exec.s, b->id, true, from, conc * 4, collect, &lv) < 0 ||
+            !lv.n) {
             linevec_free(&lv);
             return;
         }
@@ -493,13 +503,15 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
         for (size_t i = 0; i < done; i++) {
             struct lb *l = &calls[i];
             if (l->status == 0 || retry_later(l))
-                continue;   /* transport failure or rate limit: run again */
+                continue; /* transport failure or rate limit: run again */
             struct fg_usage u;
             usage_of(l->resp, l->resp_len, bd, &u);
-            struct fg_bline_done d = {.idx = l->idx, .status_code = (int)l->status,
+            struct fg_bline_done d = {.idx = l->idx,
+                                      .status_code = (int)l->status,
                                       .request_id = l->request_id,
                                       .outcome = l->status >= 200 && l->status < 300
-                                                     ? FG_LINE_SUCCEEDED : FG_LINE_ERRORED};
+                                                     ? FG_LINE_SUCCEEDED
+                                                     : FG_LINE_ERRORED};
             fill_tokens(&d, &u);
             size_t before = c.nrecs;
             take_records(&c, l->line_key, MAILBOX_WAIT_MS);
@@ -530,7 +542,7 @@ static int provider_index(const char *name)
 static bool remote_for(const struct fg_batch *b, const char *provider, const char *dialect,
                        struct fg_remote *r)
 {
-    r->endpoint = b->endpoint;   /* every line of a batch has the batch's endpoint */
+    r->endpoint = b->endpoint; /* every line of a batch has the batch's endpoint */
     int pi = provider_index(provider);
     if (pi < 0)
         return false;
@@ -603,7 +615,7 @@ static void submit_group(const struct fg_batch *b, struct group *g)
     }
     char err[300];
     if (fg_batch_remote_submit(&r, j.id, g->reqs, g->n, j.remote_id, sizeof j.remote_id,
-                         j.remote_file_id, sizeof j.remote_file_id, err, sizeof err) < 0) {
+                               j.remote_file_id, sizeof j.remote_file_id, err, sizeof err) < 0) {
         fg_warn("batch %s: submitting %zu requests to %s failed (retrying): %s", b->id, g->n,
                 g->provider, err);
         atomic_fetch_add(&g_batch_exec_stats.job_submit_errors, 1);
@@ -614,8 +626,7 @@ static void submit_group(const struct fg_batch *b, struct group *g)
     snprintf(j.state, sizeof j.state, "submitted");
     j.next_poll_at = now_ms() + g_batch_exec.app->cfg->batches.poll_ms;
     fg_batch_store_job_update(g_batch_exec.s, &j);
-    fg_info("batch %s: %zu requests submitted to %s as %s", b->id, g->n, g->provider,
-            j.remote_id);
+    fg_info("batch %s: %zu requests submitted to %s as %s", b->id, g->n, g->provider, j.remote_id);
 }
 
 /* The group of plan p's provider/dialect/upstream model (made when new),
@@ -658,7 +669,7 @@ static void holds_add(struct holds *h, int64_t idx, int64_t amount)
         FG_VEC_RESIZE(h->idx, h->cap);
         FG_VEC_RESIZE(h->amount, h->cap);
     }
-    FG_ASSERT(amount >= 0);   /* a reservation never gives budget back */
+    FG_ASSERT(amount >= 0); /* a reservation never gives budget back */
     h->idx[h->n] = idx;
     h->amount[h->n++] = amount;
 }
@@ -679,8 +690,8 @@ static void refuse(const struct fg_batch *b, const struct fg_bline *l, json_t *p
     evbuffer_remove(eb, t, n);
     t[n] = '\0';
     evbuffer_free(eb);
-    struct fg_bline_done d = {.idx = l->idx, .outcome = FG_LINE_ERRORED,
-                              .status_code = e->status, .result = t};
+    struct fg_bline_done d = {
+        .idx = l->idx, .outcome = FG_LINE_ERRORED, .status_code = e->status, .result = t};
     commit_add(c, &d, t);
 }
 
@@ -689,8 +700,8 @@ struct pass {
     const struct fg_batch *b;
     struct fg_batch_budget bb;
     bool may_reserve;
-    bool outstanding;        /* a line of this batch holds budget */
-    bool waiting;            /* a line waits for those holds to settle */
+    bool outstanding; /* a line of this batch holds budget */
+    bool waiting;     /* a line waits for those holds to settle */
 };
 
 /* 0: line l joins its group (reserved now: in *h); 1: not this pass. */
@@ -699,10 +710,10 @@ static int admit_line(struct pass *ps, const struct fg_bline *l, json_t *p, int6
 {
     if (l->hold_at > 0 || ps->bb.n == 0) {
         ps->outstanding |= l->hold_pico > 0;
-        return 0;   /* reserved before (a job that never reached the provider), or no budget */
+        return 0; /* reserved before (a job that never reached the provider), or no budget */
     }
     if (!ps->may_reserve || ps->waiting)
-        return 1;   /* in input order: after the first line that waits, all wait */
+        return 1; /* in input order: after the first line that waits, all wait */
     json_t *w = json_object_get(p, "worst_pico");
     struct fg_err e;
     memset(&e, 0, sizeof e);
@@ -718,7 +729,7 @@ static int admit_line(struct pass *ps, const struct fg_bline *l, json_t *p, int6
         return 0;
     }
     if (!hopeless && ps->outstanding) {
-        ps->waiting = true;   /* room comes back as this batch's lines settle */
+        ps->waiting = true; /* room comes back as this batch's lines settle */
         return 1;
     }
     refuse(ps->b, l, p, &e, c);
@@ -732,7 +743,7 @@ static int group_chunk(struct pass *ps, struct linevec *lv, struct group *groups
     struct holds h = {0};
     struct commit c = {0};
     int64_t at = now_ms();
-    json_t **joins = fg_xcalloc(lv->n, sizeof *joins);   /* plans of the lines that join */
+    json_t **joins = fg_xcalloc(lv->n, sizeof *joins); /* plans of the lines that join */
     int *gidx = fg_xcalloc(lv->n, sizeof *gidx);
     for (size_t i = 0; i < lv->n; i++) {
         json_t *p = lv->v[i].plan ? json_loads(lv->v[i].plan, 0, NULL) : NULL;
@@ -784,7 +795,7 @@ static void submit_planned(const struct fg_batch *b)
         fg_batch_store_jobs(g_batch_exec.s, b->id, count_job, &open);
         ps.may_reserve = open == 0;
         if (!ps.may_reserve && fg_batch_store_planned_held(g_batch_exec.s, b->id) <= 0)
-            return;   /* until this batch's jobs settle */
+            return; /* until this batch's jobs settle */
     }
     struct group groups[MAX_GROUPS];
     size_t ng = 0;
@@ -792,7 +803,8 @@ static void submit_planned(const struct fg_batch *b)
     int rc = 0;
     while (rc == 0) {
         struct linevec lv = {0};
-        if (fg_batch_store_planned(g_batch_exec.s, b->id, false, from, 5000, collect, &lv) < 0 || !lv.n) {
+        if (fg_batch_store_planned(g_batch_exec.s, b->id, false, from, 5000, collect, &lv) < 0 ||
+            !lv.n) {
             linevec_free(&lv);
             break;
         }
@@ -818,9 +830,15 @@ static struct fg_record *remote_record(const struct fg_batch *b, const struct fg
     const char *requested = json_str(body, "model");
     const struct fg_route_cfg *route = fg_config_route(cfg, requested);
     const struct fg_model_cfg *base = route ? fg_config_model(cfg, route->frontier) : NULL;
-    const char *strs[] = {b->owner, b->tags, requested, json_str(plan, "model"),
-                          json_str(plan, "upstream_model"), json_str(plan, "provider"),
-                          json_str(plan, "route"), json_str(plan, "route_reason"), error,
+    const char *strs[] = {b->owner,
+                          b->tags,
+                          requested,
+                          json_str(plan, "model"),
+                          json_str(plan, "upstream_model"),
+                          json_str(plan, "provider"),
+                          json_str(plan, "route"),
+                          json_str(plan, "route_reason"),
+                          error,
                           b->id};
     size_t need = 64;
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
@@ -841,9 +859,11 @@ static struct fg_record *remote_record(const struct fg_batch *b, const struct fg
     r->model = fg_ledger_record_str(r, json_str(plan, "model"));
     r->upstream_model = fg_ledger_record_str(r, json_str(plan, "upstream_model"));
     r->provider = fg_ledger_record_str(r, json_str(plan, "provider"));
-    r->route = fg_ledger_record_str(r, *json_str(plan, "route") ? json_str(plan, "route") : "fixed");
+    r->route =
+        fg_ledger_record_str(r, *json_str(plan, "route") ? json_str(plan, "route") : "fixed");
     r->route_reason = *json_str(plan, "route_reason")
-                          ? fg_ledger_record_str(r, json_str(plan, "route_reason")) : NULL;
+                          ? fg_ledger_record_str(r, json_str(plan, "route_reason"))
+                          : NULL;
     r->cache = "bypass";
     r->batch = true;
     r->status = status;
@@ -861,7 +881,7 @@ static struct fg_record *remote_record(const struct fg_batch *b, const struct fg
                               /* attrib.h: the provider's own prefix caching */
                               .native_cache = m && m->dialect == FG_DIALECT_OPENAI};
     fg_attrib(&in, r);
-    fg_metrics_observe_money(r);   /* local lines are observed as calls (meter.c) */
+    fg_metrics_observe_money(r); /* local lines are observed as calls (meter.c) */
     json_decref(body);
     return r;
 }
@@ -908,16 +928,17 @@ static void job_results_free(struct job_results *jr)
 static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_bline *l,
                        const struct fg_batch_remote_result *res, int *status)
 {
-    enum fg_dialect from = !strcmp(json_str(plan, "dialect"), "anthropic") ? FG_DIALECT_ANTHROPIC
-                                                                          : FG_DIALECT_OPENAI;
-    enum fg_dialect to = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                                                          : FG_DIALECT_OPENAI;
+    enum fg_dialect from =
+        !strcmp(json_str(plan, "dialect"), "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
+    enum fg_dialect to =
+        !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
     if (!res->body)
         return NULL;
     struct evbuffer *out = evbuffer_new();
     char *text = NULL;
     if (strcmp(res->kind, "succeeded")) {
-        *status = fg_translate_error(from, to, res->status ? res->status : 500, res->body, res->len, out);
+        *status =
+            fg_translate_error(from, to, res->status ? res->status : 500, res->body, res->len, out);
     } else if (from == to) {
         evbuffer_add(out, res->body, res->len);
     } else {
@@ -928,7 +949,8 @@ static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_b
         int rc = fg_json_parse(&j, res->body, res->len);
         if (rc == 0)
             rc = from == FG_DIALECT_ANTHROPIC
-                     ? fg_translate_response_an_to_oa_forced(&j, json_str(body, "model"), forced, out, &e)
+                     ? fg_translate_response_an_to_oa_forced(&j, json_str(body, "model"), forced,
+                                                             out, &e)
                      : fg_translate_response_oa_to_an(&j, json_str(body, "model"), out, &e);
         if (rc < 0) {
             evbuffer_drain(out, evbuffer_get_length(out));
@@ -950,7 +972,9 @@ static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_b
 /* Budget holds of lines ending together, settled once their results are
  * committed (batch_budget.h). */
 struct settles {
-    struct settle { int64_t hold, at, cost; } *v;
+    struct settle {
+        int64_t hold, at, cost;
+    } * v;
     size_t n, cap;
 };
 
@@ -970,7 +994,7 @@ static void settles_apply(const struct fg_batch *b, struct settles *s)
     for (size_t i = 0; i < s->n; i++) {
         FG_ASSERT(s->v[i].hold >= 0);
         fg_batch_budget_settle(&bb, s->v[i].hold, s->v[i].at > 0 ? s->v[i].at : now, s->v[i].cost,
-                          now);
+                               now);
     }
 
     free(s->v);
@@ -981,7 +1005,7 @@ struct job_ctx {
     const struct fg_batch *b;
     struct job_results *jr;
     struct commit *c;
-    enum fg_line_outcome rest;   /* for lines without a usable result */
+    enum fg_line_outcome rest; /* for lines without a usable result */
     struct settles st;
 };
 
@@ -992,10 +1016,11 @@ struct job_ctx {
  * it ends as that error.  0: the answer stands (maybe repaired); 1: the
  * line was sent back; 2: the answer failed and *text is now the error. */
 static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *plan,
-                           const struct fg_usage *u, char **text)
+                          const struct fg_usage *u, char **text)
 {
     enum fg_dialect cd = !strcmp(x->b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                       : is_responses(x->b) ? FG_DIALECT_RESPONSES : FG_DIALECT_OPENAI;
+                         : is_responses(x->b)                ? FG_DIALECT_RESPONSES
+                                                             : FG_DIALECT_OPENAI;
     struct evbuffer *eb = evbuffer_new();
     evbuffer_add(eb, *text, strlen(*text));
     struct fg_err se;
@@ -1003,7 +1028,7 @@ static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *p
                                         json_str(plan, "upstream_model"), eb, &se);
     size_t n = evbuffer_get_length(eb);
     if (rc == 0 && (n != strlen(*text) || memcmp(*text, evbuffer_pullup(eb, -1), n))) {
-        free(*text);   /* repaired */
+        free(*text); /* repaired */
         *text = malloc(n + 1);
         evbuffer_remove(eb, *text, n);
         (*text)[n] = '\0';
@@ -1011,7 +1036,7 @@ static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *p
     evbuffer_free(eb);
     if (rc == 0)
         return 0;
-    if (x->rest != FG_LINE_ERRORED) {   /* cancelling / expiring: that's the answer */
+    if (x->rest != FG_LINE_ERRORED) { /* cancelling / expiring: that's the answer */
         free(*text);
         *text = error_text(x->b, 502, "api_error", se.msg);
         return 2;
@@ -1063,7 +1088,7 @@ static int finish_job_line(void *arg, struct fg_bline *l)
     struct fg_bline_done d = {.idx = l->idx};
     char *text = NULL;
     if (!res || !strcmp(res->kind, "canceled") || !strcmp(res->kind, "expired")) {
-        settles_add(&x->st, l, 0);   /* ends without cost: its hold is released */
+        settles_add(&x->st, l, 0); /* ends without cost: its hold is released */
         d.outcome = res && !strcmp(res->kind, "expired") ? FG_LINE_EXPIRED : x->rest;
         if (!res && x->rest == FG_LINE_ERRORED) {
             d.status_code = 502;
@@ -1093,7 +1118,7 @@ static int finish_job_line(void *arg, struct fg_bline *l)
         if (check == 1) {
             free(note);
             json_decref(plan);
-            return 0;   /* runs again locally */
+            return 0; /* runs again locally */
         }
         if (check == 2) {
             ok = false;
@@ -1153,9 +1178,10 @@ static int poll_job(void *arg, struct fg_bjob *j)
     if (!strcmp(j->state, "creating")) {
         /* a crash between asking the provider and recording its answer:
          * adopt the batch the provider made, else send the lines again */
-        int found = fg_batch_remote_find(&r, j->id, j->remote_id, sizeof j->remote_id, err, sizeof err);
+        int found =
+            fg_batch_remote_find(&r, j->id, j->remote_id, sizeof j->remote_id, err, sizeof err);
         if (found < 0)
-            return 0;   /* can't tell yet: ask again next pass */
+            return 0; /* can't tell yet: ask again next pass */
         if (found == 0) {
             fg_batch_store_job_release(g_batch_exec.s, j->id);
             return 0;
@@ -1261,8 +1287,9 @@ static void finalize(const struct fg_batch *b, const char *final)
         evbuffer_free(f.out);
         evbuffer_free(f.err);
         if (rc < 0) {
-            fg_error("batch %s: writing output files: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
-            return;   /* finalize again next tick */
+            fg_error("batch %s: writing output files: %s", b->id,
+                     fg_batch_store_errmsg(g_batch_exec.s));
+            return; /* finalize again next tick */
         }
     }
     fg_batch_store_batch_status(g_batch_exec.s, b->id, final, now_s());
@@ -1291,7 +1318,7 @@ static void end_batch(const struct fg_batch *b, enum fg_line_outcome rest, const
     if (fg_batch_store_holds(g_batch_exec.s, b->id, collect_hold, &held) < 0) {
         fg_error("batch %s: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
         free(held.v);
-        return;   /* again next tick */
+        return; /* again next tick */
     }
     int ended = fg_batch_store_lines_finish_rest(g_batch_exec.s, b->id, rest);
     if (ended < 0) {
@@ -1299,7 +1326,7 @@ static void end_batch(const struct fg_batch *b, enum fg_line_outcome rest, const
         free(held.v);
         return;
     }
-    settles_apply(b, &held);   /* those lines end without cost */
+    settles_apply(b, &held); /* those lines end without cost */
     if (ended > 0)
         atomic_fetch_add(&g_batch_exec_stats.lines[rest], (unsigned long long)ended);
     finalize(b, final);
@@ -1324,7 +1351,8 @@ static int step_batch(void *arg, const struct fg_batch *b)
     }
     if (now_s() >= b->expires_at) {
         fg_info("batch %s: completion window over, expiring unfinished requests", b->id);
-        fg_batch_store_batch_status(g_batch_exec.s, b->id, "expiring", now_s());   /* stamps expired_at */
+        fg_batch_store_batch_status(g_batch_exec.s, b->id, "expiring",
+                                    now_s()); /* stamps expired_at */
         struct fg_batch again;
         if (fg_batch_store_batch_get(g_batch_exec.s, b->id, &again) > 0) {
             end_batch(&again, FG_LINE_EXPIRED, "expired");

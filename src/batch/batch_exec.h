@@ -36,9 +36,9 @@ void fg_batch_exec_wake(void);
 
 /* Counters for GET /metrics (read with relaxed atomics, any thread). */
 struct fg_batch_stats {
-    unsigned long long lines[4];     /* by enum fg_line_outcome */
+    unsigned long long lines[4]; /* by enum fg_line_outcome */
     unsigned long long jobs_submitted, job_submit_errors, polls, poll_errors;
-    unsigned long long batches_active;   /* at the executor's last pass */
+    unsigned long long batches_active; /* at the executor's last pass */
 };
 void fg_batch_exec_stats(struct fg_batch_stats *out);
 

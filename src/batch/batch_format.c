@@ -37,11 +37,10 @@ static json_t *parsed_or_null(const char *text)
 
 json_t *fg_batch_format_file(const struct fg_bfile *f)
 {
-    return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:n}", "id", f->id, "object",
-                     "file", "bytes", (json_int_t)f->bytes, "created_at",
-                     (json_int_t)f->created_at, "filename", f->filename, "purpose", f->purpose,
-                     "status", "processed", "expires_at", ts_or_null(f->expires_at),
-                     "status_details");
+    return json_pack("{s:s, s:s, s:I, s:I, s:s, s:s, s:s, s:o, s:n}", "id", f->id, "object", "file",
+                     "bytes", (json_int_t)f->bytes, "created_at", (json_int_t)f->created_at,
+                     "filename", f->filename, "purpose", f->purpose, "status", "processed",
+                     "expires_at", ts_or_null(f->expires_at), "status_details");
 }
 
 bool fg_batch_format_final(const char *s)
@@ -83,13 +82,13 @@ json_t *fg_batch_format_openai_batch(const struct fg_batch *b)
                                   (json_int_t)b->n_succeeded, "failed",
                                   (json_int_t)(b->n_errored + b->n_expired + b->n_canceled)));
     json_object_set_new(o, "metadata", parsed_or_null(b->metadata));
-    json_object_set_new(
-        o, "usage",
-        json_pack("{s:I, s:{s:I}, s:I, s:{s:I}, s:I}", "input_tokens",
-                  (json_int_t)b->in_tokens, "input_tokens_details", "cached_tokens",
-                  (json_int_t)b->cached_tokens, "output_tokens", (json_int_t)b->out_tokens,
-                  "output_tokens_details", "reasoning_tokens", (json_int_t)b->reasoning_tokens,
-                  "total_tokens", (json_int_t)(b->in_tokens + b->out_tokens)));
+    json_object_set_new(o, "usage",
+                        json_pack("{s:I, s:{s:I}, s:I, s:{s:I}, s:I}", "input_tokens",
+                                  (json_int_t)b->in_tokens, "input_tokens_details", "cached_tokens",
+                                  (json_int_t)b->cached_tokens, "output_tokens",
+                                  (json_int_t)b->out_tokens, "output_tokens_details",
+                                  "reasoning_tokens", (json_int_t)b->reasoning_tokens,
+                                  "total_tokens", (json_int_t)(b->in_tokens + b->out_tokens)));
     return o;
 }
 
@@ -103,17 +102,17 @@ static const char *anthropic_status(const char *s)
 json_t *fg_batch_format_anthropic_batch(const struct fg_batch *b, const char *base_url)
 {
     bool ended = fg_batch_format_final(b->status);
-    int64_t ended_at = b->completed_at ? b->completed_at
-                     : b->cancelled_at ? b->cancelled_at
-                     : b->expired_at   ? b->expired_at
-                                       : b->failed_at;
+    int64_t ended_at = b->completed_at   ? b->completed_at
+                       : b->cancelled_at ? b->cancelled_at
+                       : b->expired_at   ? b->expired_at
+                                         : b->failed_at;
     /* counts other than processing stay 0 until the batch ends */
     int64_t processing = ended ? 0 : b->total;
-    json_t *counts = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I}", "processing", (json_int_t)processing, "succeeded",
-        (json_int_t)(ended ? b->n_succeeded : 0), "errored",
-        (json_int_t)(ended ? b->n_errored : 0), "canceled",
-        (json_int_t)(ended ? b->n_canceled : 0), "expired", (json_int_t)(ended ? b->n_expired : 0));
+    json_t *counts = json_pack("{s:I, s:I, s:I, s:I, s:I}", "processing", (json_int_t)processing,
+                               "succeeded", (json_int_t)(ended ? b->n_succeeded : 0), "errored",
+                               (json_int_t)(ended ? b->n_errored : 0), "canceled",
+                               (json_int_t)(ended ? b->n_canceled : 0), "expired",
+                               (json_int_t)(ended ? b->n_expired : 0));
     json_t *o = json_object();
     json_object_set_new(o, "id", json_string(b->id));
     json_object_set_new(o, "type", json_string("message_batch"));
@@ -151,11 +150,11 @@ void fg_batch_format_openai_line(const struct fg_bline *l, struct evbuffer *out)
     snprintf(id, sizeof id, "batch_req_%06lld", (long long)l->idx);
     json_t *v;
     if (l->outcome == FG_LINE_SUCCEEDED || l->outcome == FG_LINE_ERRORED) {
-        json_t *resp = json_pack("{s:i, s:s, s:o}", "status_code",
-                                 l->status_code ? l->status_code : 500, "request_id",
-                                 l->request_id, "body", parsed_or_null(l->result));
-        v = json_pack("{s:s, s:s, s:o, s:n}", "id", id, "custom_id", l->custom_id, "response",
-                      resp, "error");
+        json_t *resp =
+            json_pack("{s:i, s:s, s:o}", "status_code", l->status_code ? l->status_code : 500,
+                      "request_id", l->request_id, "body", parsed_or_null(l->result));
+        v = json_pack("{s:s, s:s, s:o, s:n}", "id", id, "custom_id", l->custom_id, "response", resp,
+                      "error");
     } else {
         bool expired = l->outcome == FG_LINE_EXPIRED;
         json_t *err = json_pack(
@@ -178,12 +177,8 @@ void fg_batch_format_anthropic_line(const struct fg_bline *l, struct evbuffer *o
     case FG_LINE_ERRORED:
         res = json_pack("{s:s, s:o}", "type", "errored", "error", parsed_or_null(l->result));
         break;
-    case FG_LINE_CANCELED:
-        res = json_pack("{s:s}", "type", "canceled");
-        break;
-    default:
-        res = json_pack("{s:s}", "type", "expired");
-        break;
+    case FG_LINE_CANCELED: res = json_pack("{s:s}", "type", "canceled"); break;
+    default: res = json_pack("{s:s}", "type", "expired"); break;
     }
     dump_line(json_pack("{s:s, s:o}", "custom_id", l->custom_id, "result", res), out);
 }

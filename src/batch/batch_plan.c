@@ -20,14 +20,12 @@ static json_t *str_or_null(const char *s)
 
 int fg_batch_plan_reply(struct fg_call *c)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "provider",
-                          c->provider->name, "batch",
-                          c->provider->batch ? c->provider->batch : "provider", "dialect",
-                          c->out->dialect == FG_DIALECT_ANTHROPIC ? "anthropic" : "openai",
-                          "model", c->model->name, "upstream_model", c->upstream_model, "route",
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "provider", c->provider->name,
+                          "batch", c->provider->batch ? c->provider->batch : "provider", "dialect",
+                          c->out->dialect == FG_DIALECT_ANTHROPIC ? "anthropic" : "openai", "model",
+                          c->model->name, "upstream_model", c->upstream_model, "route",
                           c->route ? c->route : "fixed", "route_reason",
-                          str_or_null(c->route_reason), "forced_tool",
-                          str_or_null(c->forced_tool));
+                          str_or_null(c->route_reason), "forced_tool", str_or_null(c->forced_tool));
     /* what the line reserves when it is submitted to a provider batch */
     int64_t worst = fg_admit_worst_batch(c);
     json_object_set_new(o, "worst_pico", worst >= 0 ? json_integer(worst) : json_null());
@@ -36,7 +34,7 @@ int fg_batch_plan_reply(struct fg_call *c)
     const char *body = c->upstream_body ? c->upstream_body : c->raw;
     size_t len = c->upstream_body ? c->upstream_body_len : c->raw_len;
     struct evbuffer *b = evbuffer_new();
-    evbuffer_add(b, head, strlen(head) - 1);   /* without the closing brace */
+    evbuffer_add(b, head, strlen(head) - 1); /* without the closing brace */
     evbuffer_add(b, ",\"body\":", 8);
     evbuffer_add(b, body, len);
     evbuffer_add(b, "}", 1);

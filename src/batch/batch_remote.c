@@ -32,8 +32,8 @@ static struct curl_slist *auth_headers(const struct fg_remote *r, struct curl_sl
     const char *key = r->provider->api_key;
     char line[600];
     if (r->dialect == FG_DIALECT_ANTHROPIC) {
-        const char *ver = r->provider->anthropic_version ? r->provider->anthropic_version
-                                                         : BEARER_SINCE;
+        const char *ver =
+            r->provider->anthropic_version ? r->provider->anthropic_version : BEARER_SINCE;
         snprintf(line, sizeof line, "anthropic-version: %s", ver);
         h = curl_slist_append(h, line);
         if (key && strcmp(ver, BEARER_SINCE) < 0) {
@@ -57,9 +57,8 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
 }
 
 /* One request; returns the HTTP status (0 on a transport error, err set). */
-static long http(const struct fg_remote *r, const char *method, const char *url,
-                 const char *json, size_t json_len, curl_mime *mime, struct buf *out, char *err,
-                 size_t errlen)
+static long http(const struct fg_remote *r, const char *method, const char *url, const char *json,
+                 size_t json_len, curl_mime *mime, struct buf *out, char *err, size_t errlen)
 {
     CURL *e = curl_easy_init();
     if (!e) {
@@ -105,8 +104,7 @@ static long http(const struct fg_remote *r, const char *method, const char *url,
     return status;
 }
 
-static void status_err(long status, const struct buf *b, const char *what, char *err,
-                       size_t errlen)
+static void status_err(long status, const struct buf *b, const char *what, char *err, size_t errlen)
 {
     snprintf(err, errlen, "%s: HTTP %ld: %.200s", what, status, b->p ? b->p : "");
 }
@@ -121,14 +119,14 @@ static json_t *load(const struct buf *b)
 static const char *endpoint_of(const struct fg_remote *r)
 {
     /* the three endpoints a provider batch can run (batch_api.c checks) */
-    if (r->endpoint && (!strcmp(r->endpoint, "/v1/embeddings") ||
-                        !strcmp(r->endpoint, "/v1/responses")))
+    if (r->endpoint &&
+        (!strcmp(r->endpoint, "/v1/embeddings") || !strcmp(r->endpoint, "/v1/responses")))
         return r->endpoint;
     return "/v1/chat/completions";
 }
 
-static char *openai_jsonl(const struct fg_remote *r, const struct fg_batch_remote_req *reqs, size_t n,
-                          size_t *len)
+static char *openai_jsonl(const struct fg_remote *r, const struct fg_batch_remote_req *reqs,
+                          size_t n, size_t *len)
 {
     struct buf b = {0};
     for (size_t i = 0; i < n; i++) {
@@ -137,8 +135,8 @@ static char *openai_jsonl(const struct fg_remote *r, const struct fg_batch_remot
                          "{\"custom_id\":\"l%lld\",\"method\":\"POST\","
                          "\"url\":\"%s\",\"body\":",
                          (long long)reqs[i].idx, endpoint_of(r));
-        if (!on_data(head, 1, (size_t)k, &b) || !on_data((char *)reqs[i].body, 1, reqs[i].len, &b) ||
-            !on_data("}\n", 1, 2, &b)) {
+        if (!on_data(head, 1, (size_t)k, &b) ||
+            !on_data((char *)reqs[i].body, 1, reqs[i].len, &b) || !on_data("}\n", 1, 2, &b)) {
             free(b.p);
             return NULL;
         }
@@ -148,8 +146,8 @@ static char *openai_jsonl(const struct fg_remote *r, const struct fg_batch_remot
 }
 
 static int openai_submit(const struct fg_remote *r, const char *job_id,
-                         const struct fg_batch_remote_req *reqs, size_t n, char *remote_id, size_t idn,
-                         char *file_id, size_t fidn, char *err, size_t errlen)
+                         const struct fg_batch_remote_req *reqs, size_t n, char *remote_id,
+                         size_t idn, char *file_id, size_t fidn, char *err, size_t errlen)
 {
     size_t len = 0;
     char *jsonl = openai_jsonl(r, reqs, n, &len);
@@ -183,9 +181,9 @@ static int openai_submit(const struct fg_remote *r, const char *job_id,
         goto done;
     }
     snprintf(file_id, fidn, "%s", fid);
-    json_t *req = json_pack("{s:s, s:s, s:s, s:{s:s}}", "input_file_id", fid, "endpoint",
-                            endpoint_of(r), "completion_window", "24h", "metadata",
-                            "frugal_job", job_id);
+    json_t *req =
+        json_pack("{s:s, s:s, s:s, s:{s:s}}", "input_file_id", fid, "endpoint", endpoint_of(r),
+                  "completion_window", "24h", "metadata", "frugal_job", job_id);
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
     snprintf(url, sizeof url, "%s/batches", r->openai_base);
@@ -247,12 +245,11 @@ static int anthropic_submit(const struct fg_remote *r, const struct fg_batch_rem
 }
 
 int fg_batch_remote_submit(const struct fg_remote *r, const char *job_id,
-                     const struct fg_batch_remote_req *reqs, size_t n, char *remote_id, size_t idn,
-                     char *remote_file_id, size_t fidn, char *err, size_t errlen)
+                           const struct fg_batch_remote_req *reqs, size_t n, char *remote_id,
+                           size_t idn, char *remote_file_id, size_t fidn, char *err, size_t errlen)
 {
     if (r->dialect == FG_DIALECT_OPENAI)
-        return openai_submit(r, job_id, reqs, n, remote_id, idn, remote_file_id, fidn, err,
-                             errlen);
+        return openai_submit(r, job_id, reqs, n, remote_id, idn, remote_file_id, fidn, err, errlen);
     if (fidn)
         remote_file_id[0] = '\0';
     return anthropic_submit(r, reqs, n, remote_id, idn, err, errlen);
@@ -273,8 +270,8 @@ static void emit(fg_batch_remote_result_cb cb, void *arg, int64_t idx, const cha
                  json_t *body, const char *request_id)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    struct fg_batch_remote_result res = {idx, kind, status, text, text ? strlen(text) : 0,
-                                   request_id};
+    struct fg_batch_remote_result res = {idx,       kind, status, text, text ? strlen(text) : 0,
+                                         request_id};
     cb(arg, &res);
     free(text);
 }
@@ -306,8 +303,7 @@ static void openai_line(json_t *l, fg_batch_remote_result_cb cb, void *arg)
     if (json_is_object(resp)) {
         int st = (int)json_integer_value(json_object_get(resp, "status_code"));
         emit(cb, arg, idx, st >= 200 && st < 300 ? "succeeded" : "errored", st,
-             json_object_get(resp, "body"),
-             json_string_value(json_object_get(resp, "request_id")));
+             json_object_get(resp, "body"), json_string_value(json_object_get(resp, "request_id")));
         return;
     }
     const char *code = json_string_value(json_object_get(error, "code"));
@@ -376,11 +372,11 @@ static int openai_poll(const struct fg_remote *r, const char *id, enum fg_batch_
         rc = -2;
     } else {
         *state = FG_REMOTE_ENDED;
-        rc = openai_file_lines(r, json_string_value(json_object_get(j, "output_file_id")), cb,
-                               arg, err, errlen);
+        rc = openai_file_lines(r, json_string_value(json_object_get(j, "output_file_id")), cb, arg,
+                               err, errlen);
         if (rc == 0)
-            rc = openai_file_lines(r, json_string_value(json_object_get(j, "error_file_id")),
-                                   cb, arg, err, errlen);
+            rc = openai_file_lines(r, json_string_value(json_object_get(j, "error_file_id")), cb,
+                                   arg, err, errlen);
     }
     json_decref(j);
     free(out.p);
@@ -400,14 +396,15 @@ static void anthropic_line(json_t *l, fg_batch_remote_result_cb cb, void *arg)
     } else if (!strcmp(type, "errored")) {
         json_t *e = json_object_get(res, "error");
         const char *et = json_string_value(json_object_get(json_object_get(e, "error"), "type"));
-        int st = !et ? 500
-               : !strcmp(et, "invalid_request_error") ? 400
-               : !strcmp(et, "authentication_error") ? 401
-               : !strcmp(et, "permission_error") ? 403
-               : !strcmp(et, "not_found_error") ? 404
-               : !strcmp(et, "request_too_large") ? 413
-               : !strcmp(et, "rate_limit_error") ? 429
-               : !strcmp(et, "overloaded_error") ? 529 : 500;
+        int st = !et                                    ? 500
+                 : !strcmp(et, "invalid_request_error") ? 400
+                 : !strcmp(et, "authentication_error")  ? 401
+                 : !strcmp(et, "permission_error")      ? 403
+                 : !strcmp(et, "not_found_error")       ? 404
+                 : !strcmp(et, "request_too_large")     ? 413
+                 : !strcmp(et, "rate_limit_error")      ? 429
+                 : !strcmp(et, "overloaded_error")      ? 529
+                                                        : 500;
         emit(cb, arg, idx, "errored", st, e, NULL);
     } else if (!strcmp(type, "canceled")) {
         emit(cb, arg, idx, "canceled", 0, NULL, NULL);
@@ -417,8 +414,8 @@ static void anthropic_line(json_t *l, fg_batch_remote_result_cb cb, void *arg)
 }
 
 static int anthropic_poll(const struct fg_remote *r, const char *id,
-                          enum fg_batch_remote_state *state, fg_batch_remote_result_cb cb, void *arg,
-                          char *err, size_t errlen)
+                          enum fg_batch_remote_state *state, fg_batch_remote_result_cb cb,
+                          void *arg, char *err, size_t errlen)
 {
     char url[1024];
     snprintf(url, sizeof url, "%s/v1/messages/batches/%s", r->anthropic_base, id);
@@ -456,8 +453,8 @@ static int anthropic_poll(const struct fg_remote *r, const char *id,
 }
 
 int fg_batch_remote_poll(const struct fg_remote *r, const char *remote_id,
-                   enum fg_batch_remote_state *state, fg_batch_remote_result_cb cb, void *arg, char *err,
-                   size_t errlen)
+                         enum fg_batch_remote_state *state, fg_batch_remote_result_cb cb, void *arg,
+                         char *err, size_t errlen)
 {
     if (r->dialect == FG_DIALECT_OPENAI)
         return openai_poll(r, remote_id, state, cb, arg, err, errlen);
@@ -465,7 +462,7 @@ int fg_batch_remote_poll(const struct fg_remote *r, const char *remote_id,
 }
 
 int fg_batch_remote_find(const struct fg_remote *r, const char *job_id, char *remote_id, size_t idn,
-                   char *err, size_t errlen)
+                         char *err, size_t errlen)
 {
     if (r->dialect != FG_DIALECT_OPENAI)
         return 0;
@@ -482,9 +479,10 @@ int fg_batch_remote_find(const struct fg_remote *r, const char *job_id, char *re
     }
     size_t i;
     json_t *b;
-    json_array_foreach(json_object_get(j, "data"), i, b) {
-        const char *tag = json_string_value(json_object_get(json_object_get(b, "metadata"),
-                                                            "frugal_job"));
+    json_array_foreach(json_object_get(j, "data"), i, b)
+    {
+        const char *tag =
+            json_string_value(json_object_get(json_object_get(b, "metadata"), "frugal_job"));
         const char *id = json_string_value(json_object_get(b, "id"));
         if (tag && id && !strcmp(tag, job_id)) {
             snprintf(remote_id, idn, "%s", id);
@@ -498,17 +496,16 @@ int fg_batch_remote_find(const struct fg_remote *r, const char *job_id, char *re
 }
 
 int fg_batch_remote_cancel(const struct fg_remote *r, const char *remote_id, char *err,
-                     size_t errlen)
+                           size_t errlen)
 {
     char url[1024];
     if (r->dialect == FG_DIALECT_OPENAI)
         snprintf(url, sizeof url, "%s/batches/%s/cancel", r->openai_base, remote_id);
     else
-        snprintf(url, sizeof url, "%s/v1/messages/batches/%s/cancel", r->anthropic_base,
-                 remote_id);
+        snprintf(url, sizeof url, "%s/v1/messages/batches/%s/cancel", r->anthropic_base, remote_id);
     struct buf out = {0};
     long st = http(r, "POST", url, NULL, 0, NULL, &out, err, errlen);
-    int rc = st == 200 || st == 409 || st == 400 ? 0 : -1;   /* already ended: fine */
+    int rc = st == 200 || st == 409 || st == 400 ? 0 : -1; /* already ended: fine */
     if (rc < 0 && st)
         status_err(st, &out, "cancelling the batch", err, errlen);
     free(out.p);

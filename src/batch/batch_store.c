@@ -17,7 +17,10 @@
 
 struct fg_batch_store {
     sqlite3 *db;
-    struct { const char *sql; sqlite3_stmt *st; } stmt[NSTMT];
+    struct {
+        const char *sql;
+        sqlite3_stmt *st;
+    } stmt[NSTMT];
     char err[256];
 };
 
@@ -59,7 +62,10 @@ static int fail(struct fg_batch_store *s, const char *what)
     return -1;
 }
 
-const char *fg_batch_store_errmsg(struct fg_batch_store *s) { return s->err; }
+const char *fg_batch_store_errmsg(struct fg_batch_store *s)
+{
+    return s->err;
+}
 
 static sqlite3_stmt *stmt(struct fg_batch_store *s, const char *sql)
 {
@@ -79,14 +85,13 @@ static sqlite3_stmt *stmt(struct fg_batch_store *s, const char *sql)
         s->stmt[i].sql = sql;
         s->stmt[i].st = st;
     }
-    return st;   /* (cache full cannot happen: fewer statements than slots) */
+    return st; /* (cache full cannot happen: fewer statements than slots) */
 }
 
 int fg_batch_store_open(const char *dsn, struct fg_batch_store **out, char *err, size_t errlen)
 {
     if (strncmp(dsn, "sqlite:", 7) != 0) {
-        snprintf(err, errlen, "batches need SQLite storage (storage: sqlite:PATH), not '%s'",
-                 dsn);
+        snprintf(err, errlen, "batches need SQLite storage (storage: sqlite:PATH), not '%s'", dsn);
         return -1;
     }
     struct fg_batch_store *s = calloc(1, sizeof *s);
@@ -173,8 +178,8 @@ static int done(struct fg_batch_store *s, sqlite3_stmt *st, const char *what)
 
 static int begin(struct fg_batch_store *s)
 {
-    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
-               ? 0 : fail(s, "BEGIN");
+    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0
+                                                                                 : fail(s, "BEGIN");
 }
 
 static int commit(struct fg_batch_store *s)
@@ -225,7 +230,7 @@ static enum fg_line_outcome outcome_of(const char *s)
 /* ---- files ---------------------------------------------------------- */
 
 int fg_batch_store_file_put(struct fg_batch_store *s, const struct fg_bfile *f, const void *data,
-                       size_t len)
+                            size_t len)
 {
     static const char sql[] =
         "INSERT INTO files (id, owner, filename, purpose, bytes, created_at, expires_at, content)"
@@ -259,8 +264,8 @@ static void read_file_row(sqlite3_stmt *st, struct fg_bfile *f)
     f->expires_at = sqlite3_column_int64(st, 6);
 }
 
-int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_bfile *f, char **data,
-                       size_t *len)
+int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_bfile *f,
+                            char **data, size_t *len)
 {
     static const char sql_meta[] =
         "SELECT id, owner, filename, purpose, bytes, created_at, expires_at FROM files"
@@ -304,9 +309,8 @@ int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id)
 
 int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now)
 {
-    static const char sql[] =
-        "UPDATE files SET deleted = 1, content = NULL WHERE deleted = 0"
-        " AND expires_at IS NOT NULL AND expires_at <= ?";
+    static const char sql[] = "UPDATE files SET deleted = 1, content = NULL WHERE deleted = 0"
+                              " AND expires_at IS NOT NULL AND expires_at <= ?";
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)
         return -1;
@@ -317,7 +321,7 @@ int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now)
 }
 
 int fg_batch_store_file_list(struct fg_batch_store *s, const char *owner, const char *purpose,
-                        const char *after, bool desc, int limit, fg_bfile_cb cb, void *arg)
+                             const char *after, bool desc, int limit, fg_bfile_cb cb, void *arg)
 {
     static const char sql_asc[] =
         "SELECT id, owner, filename, purpose, bytes, created_at, expires_at FROM files"
@@ -384,7 +388,7 @@ void fg_batch_store_batch_clear(struct fg_batch *b)
 }
 
 int fg_batch_store_batch_create(struct fg_batch_store *s, const struct fg_batch *b,
-                           const struct fg_bline_in *lines, size_t n)
+                                const struct fg_bline_in *lines, size_t n)
 {
     static const char sql_b[] =
         "INSERT INTO batches (id, owner, dialect, endpoint, input_file_id, status, created_at,"
@@ -429,9 +433,9 @@ int fg_batch_store_batch_create(struct fg_batch_store *s, const struct fg_batch 
     return commit(s);
 }
 
-#define BATCH_COLS                                                                         \
-    "id, owner, dialect, endpoint, input_file_id, status, created_at, in_progress_at,"    \
-    " finalizing_at, completed_at, failed_at, expired_at, cancelling_at, cancelled_at,"  \
+#define BATCH_COLS                                                                                 \
+    "id, owner, dialect, endpoint, input_file_id, status, created_at, in_progress_at,"             \
+    " finalizing_at, completed_at, failed_at, expired_at, cancelling_at, cancelled_at,"            \
     " expires_at, metadata, errors, tags, output_file_id, error_file_id, total, deleted"
 
 static void read_batch_row(sqlite3_stmt *st, struct fg_batch *b)
@@ -443,9 +447,9 @@ static void read_batch_row(sqlite3_stmt *st, struct fg_batch *b)
     cpy(b->endpoint, sizeof b->endpoint, st, 3);
     cpy(b->input_file_id, sizeof b->input_file_id, st, 4);
     cpy(b->status, sizeof b->status, st, 5);
-    int64_t *ts[] = {&b->created_at, &b->in_progress_at, &b->finalizing_at, &b->completed_at,
-                     &b->failed_at, &b->expired_at, &b->cancelling_at, &b->cancelled_at,
-                     &b->expires_at};
+    int64_t *ts[] = {&b->created_at,    &b->in_progress_at, &b->finalizing_at,
+                     &b->completed_at,  &b->failed_at,      &b->expired_at,
+                     &b->cancelling_at, &b->cancelled_at,   &b->expires_at};
     for (int i = 0; i < 9; i++)
         *ts[i] = sqlite3_column_int64(st, 6 + i);
     b->metadata = dup_col(st, 15, NULL);
@@ -505,15 +509,18 @@ int fg_batch_store_batch_get(struct fg_batch_store *s, const char *id, struct fg
     return 1;
 }
 
-static void read_batch_elem(sqlite3_stmt *st, void *elem) { read_batch_row(st, elem); }
+static void read_batch_elem(sqlite3_stmt *st, void *elem)
+{
+    read_batch_row(st, elem);
+}
 
 /* Counts are read after the rows (batch_counts uses the same handle). */
 static int batch_rows(struct fg_batch_store *s, sqlite3_stmt *st, fg_batch_cb cb, void *arg)
 {
     void *p;
     size_t n;
-    int ret = collect_rows(s, st, sizeof(struct fg_batch), read_batch_elem, &p, &n,
-                           "SELECT batches");
+    int ret =
+        collect_rows(s, st, sizeof(struct fg_batch), read_batch_elem, &p, &n, "SELECT batches");
     struct fg_batch *v = p;
     bool stop = false;
     for (size_t i = 0; i < n; i++) {
@@ -526,8 +533,8 @@ static int batch_rows(struct fg_batch_store *s, sqlite3_stmt *st, fg_batch_cb cb
 }
 
 int fg_batch_store_batch_list(struct fg_batch_store *s, const char *owner, const char *dialect,
-                         const char *after, const char *before, int limit, fg_batch_cb cb,
-                         void *arg)
+                              const char *after, const char *before, int limit, fg_batch_cb cb,
+                              void *arg)
 {
     /* newest first: "after" continues towards older ones */
     static const char sql[] =
@@ -559,9 +566,11 @@ int fg_batch_store_batch_active(struct fg_batch_store *s, fg_batch_cb cb, void *
 }
 
 int fg_batch_store_batch_status(struct fg_batch_store *s, const char *id, const char *status,
-                           int64_t now)
+                                int64_t now)
 {
-    static const struct { const char *status, *sql; } upd[] = {
+    static const struct {
+        const char *status, *sql;
+    } upd[] = {
         {"in_progress", "UPDATE batches SET status = ?1, in_progress_at = ?2 WHERE id = ?3"},
         {"finalizing", "UPDATE batches SET status = ?1, finalizing_at = ?2 WHERE id = ?3"},
         {"completed", "UPDATE batches SET status = ?1, completed_at = ?2 WHERE id = ?3"},
@@ -587,7 +596,7 @@ int fg_batch_store_batch_status(struct fg_batch_store *s, const char *id, const 
 }
 
 int fg_batch_store_batch_files(struct fg_batch_store *s, const char *id, const char *output_file_id,
-                          const char *error_file_id)
+                               const char *error_file_id)
 {
     static const char sql[] =
         "UPDATE batches SET output_file_id = ?, error_file_id = ? WHERE id = ?";
@@ -620,8 +629,8 @@ void fg_batch_store_line_clear(struct fg_bline *l)
     memset(l, 0, sizeof *l);
 }
 
-#define LINE_COLS                                                                   \
-    "idx, custom_id, body, state, job_id, model, plan, outcome, status_code, result," \
+#define LINE_COLS                                                                                  \
+    "idx, custom_id, body, state, job_id, model, plan, outcome, status_code, result,"              \
     " request_id, hold_pico, hold_at"
 
 static void read_line_row(sqlite3_stmt *st, struct fg_bline *l)
@@ -642,14 +651,16 @@ static void read_line_row(sqlite3_stmt *st, struct fg_bline *l)
     l->hold_at = sqlite3_column_int64(st, 12);
 }
 
-static void read_line_elem(sqlite3_stmt *st, void *elem) { read_line_row(st, elem); }
+static void read_line_elem(sqlite3_stmt *st, void *elem)
+{
+    read_line_row(st, elem);
+}
 
 static int line_rows(struct fg_batch_store *s, sqlite3_stmt *st, fg_bline_cb cb, void *arg)
 {
     void *p;
     size_t n;
-    int ret = collect_rows(s, st, sizeof(struct fg_bline), read_line_elem, &p, &n,
-                           "SELECT lines");
+    int ret = collect_rows(s, st, sizeof(struct fg_bline), read_line_elem, &p, &n, "SELECT lines");
     struct fg_bline *v = p;
     bool stop = false;
     for (size_t i = 0; i < n; i++) {
@@ -662,11 +673,10 @@ static int line_rows(struct fg_batch_store *s, sqlite3_stmt *st, fg_bline_cb cb,
 }
 
 int fg_batch_store_lines(struct fg_batch_store *s, const char *batch_id, const char *state,
-                    int64_t from, int limit, fg_bline_cb cb, void *arg)
+                         int64_t from, int limit, fg_bline_cb cb, void *arg)
 {
-    static const char sql[] =
-        "SELECT " LINE_COLS " FROM batch_lines WHERE batch_id = ?1"
-        " AND (?2 IS NULL OR state = ?2) AND idx >= ?3 ORDER BY idx LIMIT ?4";
+    static const char sql[] = "SELECT " LINE_COLS " FROM batch_lines WHERE batch_id = ?1"
+                              " AND (?2 IS NULL OR state = ?2) AND idx >= ?3 ORDER BY idx LIMIT ?4";
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)
         return -1;
@@ -678,7 +688,7 @@ int fg_batch_store_lines(struct fg_batch_store *s, const char *batch_id, const c
 }
 
 int fg_batch_store_planned(struct fg_batch_store *s, const char *batch_id, bool local, int64_t from,
-                      int limit, fg_bline_cb cb, void *arg)
+                           int limit, fg_bline_cb cb, void *arg)
 {
     /* plans are compact JSON written by the pipeline (batch_plan.c) */
     static const char sql_local[] =
@@ -696,10 +706,10 @@ int fg_batch_store_planned(struct fg_batch_store *s, const char *batch_id, bool 
     return line_rows(s, st, cb, arg);
 }
 
-int fg_batch_store_job_lines(struct fg_batch_store *s, const char *job_id, fg_bline_cb cb, void *arg)
+int fg_batch_store_job_lines(struct fg_batch_store *s, const char *job_id, fg_bline_cb cb,
+                             void *arg)
 {
-    static const char sql[] =
-        "SELECT " LINE_COLS " FROM batch_lines WHERE job_id = ? ORDER BY idx";
+    static const char sql[] = "SELECT " LINE_COLS " FROM batch_lines WHERE job_id = ? ORDER BY idx";
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)
         return -1;
@@ -708,11 +718,10 @@ int fg_batch_store_job_lines(struct fg_batch_store *s, const char *job_id, fg_bl
 }
 
 int fg_batch_store_line_plan(struct fg_batch_store *s, const char *batch_id, int64_t idx,
-                        const char *model, const char *plan)
+                             const char *model, const char *plan)
 {
-    static const char sql[] =
-        "UPDATE batch_lines SET state = 'planned', model = ?, plan = ?"
-        " WHERE batch_id = ? AND idx = ? AND state = 'pending'";
+    static const char sql[] = "UPDATE batch_lines SET state = 'planned', model = ?, plan = ?"
+                              " WHERE batch_id = ? AND idx = ? AND state = 'pending'";
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)
         return -1;
@@ -724,8 +733,8 @@ int fg_batch_store_line_plan(struct fg_batch_store *s, const char *batch_id, int
 }
 
 int fg_batch_store_lines_done(struct fg_batch_store *s, const char *batch_id,
-                         const struct fg_bline_done *d, size_t n, struct fg_record *const *recs,
-                         size_t nrecs)
+                              const struct fg_bline_done *d, size_t n,
+                              struct fg_record *const *recs, size_t nrecs)
 {
     static const char sql[] =
         "UPDATE batch_lines SET state = 'done', outcome = ?, status_code = ?, result = ?,"
@@ -762,7 +771,7 @@ int fg_batch_store_lines_done(struct fg_batch_store *s, const char *batch_id,
 }
 
 int fg_batch_store_line_replan(struct fg_batch_store *s, const char *batch_id, int64_t idx,
-                          const char *plan, struct fg_record *const *recs, size_t nrecs)
+                               const char *plan, struct fg_record *const *recs, size_t nrecs)
 {
     static const char sql[] =
         "UPDATE batch_lines SET state = 'planned', job_id = NULL, plan = ?, hold_pico = 0,"
@@ -786,7 +795,7 @@ int fg_batch_store_line_replan(struct fg_batch_store *s, const char *batch_id, i
 }
 
 int fg_batch_store_lines_finish_rest(struct fg_batch_store *s, const char *batch_id,
-                                enum fg_line_outcome outcome)
+                                     enum fg_line_outcome outcome)
 {
     static const char sql[] =
         "UPDATE batch_lines SET state = 'done', outcome = ?, plan = NULL, hold_pico = 0"
@@ -801,7 +810,8 @@ int fg_batch_store_lines_finish_rest(struct fg_batch_store *s, const char *batch
     return sqlite3_changes(s->db);
 }
 
-int64_t fg_batch_store_lines_count(struct fg_batch_store *s, const char *batch_id, const char *state)
+int64_t fg_batch_store_lines_count(struct fg_batch_store *s, const char *batch_id,
+                                   const char *state)
 {
     static const char sql[] =
         "SELECT COUNT(*) FROM batch_lines WHERE batch_id = ?1 AND (?2 IS NULL OR state = ?2)";
@@ -830,7 +840,7 @@ int64_t fg_batch_store_planned_held(struct fg_batch_store *s, const char *batch_
 }
 
 int fg_batch_store_lines_hold(struct fg_batch_store *s, const char *batch_id, const int64_t *idx,
-                         const int64_t *amount, size_t n, int64_t at_ms)
+                              const int64_t *amount, size_t n, int64_t at_ms)
 {
     static const char sql[] =
         "UPDATE batch_lines SET hold_pico = ?, hold_at = ? WHERE batch_id = ? AND idx = ?"
@@ -883,8 +893,7 @@ int fg_batch_store_holds(struct fg_batch_store *s, const char *batch_id, fg_bhol
     bt(st, 1, batch_id);
     void *p;
     size_t n;
-    int ret = collect_rows(s, st, sizeof(struct fg_bhold), read_hold_elem, &p, &n,
-                           "SELECT holds");
+    int ret = collect_rows(s, st, sizeof(struct fg_bhold), read_hold_elem, &p, &n, "SELECT holds");
     struct fg_bhold *v = p;
     bool stop = false;
     for (size_t i = 0; i < n; i++) {
@@ -899,7 +908,7 @@ int fg_batch_store_holds(struct fg_batch_store *s, const char *batch_id, fg_bhol
 /* ---- jobs ------------------------------------------------------------ */
 
 int fg_batch_store_job_create(struct fg_batch_store *s, const struct fg_bjob *j, const int64_t *idx,
-                         size_t n)
+                              size_t n)
 {
     static const char sql_j[] =
         "INSERT INTO batch_jobs (id, batch_id, provider, dialect, model, remote_id,"

@@ -49,10 +49,10 @@ struct fg_bfile {
 };
 
 int fg_batch_store_file_put(struct fg_batch_store *s, const struct fg_bfile *f, const void *data,
-                       size_t len);
+                            size_t len);
 /* 1 found (data malloc'd when data != NULL), 0 not found, -1 error. */
-int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_bfile *f, char **data,
-                       size_t *len);
+int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_bfile *f,
+                            char **data, size_t *len);
 int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id);
 /* Files past their expires_at are gone for every reader at once; this frees
  * their content (the executor calls it now and then).  Count, or -1. */
@@ -61,7 +61,7 @@ typedef int (*fg_bfile_cb)(void *arg, const struct fg_bfile *f);
 /* Files of owner (NULL: all), id order (desc when desc), ids after `after`
  * in that order, purpose filter optional; up to limit. */
 int fg_batch_store_file_list(struct fg_batch_store *s, const char *owner, const char *purpose,
-                        const char *after, bool desc, int limit, fg_bfile_cb cb, void *arg);
+                             const char *after, bool desc, int limit, fg_bfile_cb cb, void *arg);
 
 /* ---- batches ---- */
 enum fg_line_outcome { FG_LINE_SUCCEEDED, FG_LINE_ERRORED, FG_LINE_CANCELED, FG_LINE_EXPIRED };
@@ -69,17 +69,17 @@ enum fg_line_outcome { FG_LINE_SUCCEEDED, FG_LINE_ERRORED, FG_LINE_CANCELED, FG_
 struct fg_batch {
     char id[48];
     char owner[48];
-    char dialect[12];           /* "openai" | "anthropic" (how the client sees it) */
+    char dialect[12]; /* "openai" | "anthropic" (how the client sees it) */
     char endpoint[40];
     char input_file_id[40];
-    char status[16];            /* validating in_progress finalizing completed failed
+    char status[16]; /* validating in_progress finalizing completed failed
                                    expired cancelling cancelled, and expiring
                                    (internal: window over, jobs being cancelled) */
     int64_t created_at, in_progress_at, finalizing_at, completed_at, failed_at, expired_at,
         cancelling_at, cancelled_at, expires_at;
-    char *metadata;             /* JSON text or NULL */
-    char *errors;               /* JSON text or NULL */
-    char *tags;                 /* ledger tags of the creating call, or NULL */
+    char *metadata; /* JSON text or NULL */
+    char *errors;   /* JSON text or NULL */
+    char *tags;     /* ledger tags of the creating call, or NULL */
     char output_file_id[40], error_file_id[40];
     bool deleted;
     int64_t total;
@@ -92,25 +92,26 @@ void fg_batch_store_batch_clear(struct fg_batch *b);
 
 struct fg_bline_in {
     const char *custom_id;
-    const char *body; size_t body_len;   /* request params, client's dialect */
+    const char *body;
+    size_t body_len; /* request params, client's dialect */
 };
 
 /* Insert the batch and its lines in one transaction. */
 int fg_batch_store_batch_create(struct fg_batch_store *s, const struct fg_batch *b,
-                           const struct fg_bline_in *lines, size_t n);
+                                const struct fg_bline_in *lines, size_t n);
 /* 1 found, 0 not, -1 error; counts filled. */
 int fg_batch_store_batch_get(struct fg_batch_store *s, const char *id, struct fg_batch *b);
 typedef int (*fg_batch_cb)(void *arg, const struct fg_batch *b);
 /* Newest first; owner NULL = all; dialect filter; after/before: ids
  * (cursor, exclusive); up to limit; deleted ones skipped. */
 int fg_batch_store_batch_list(struct fg_batch_store *s, const char *owner, const char *dialect,
-                         const char *after, const char *before, int limit, fg_batch_cb cb,
-                         void *arg);
+                              const char *after, const char *before, int limit, fg_batch_cb cb,
+                              void *arg);
 /* Set status and stamp the matching *_at column with now (unix s). */
 int fg_batch_store_batch_status(struct fg_batch_store *s, const char *id, const char *status,
-                           int64_t now);
+                                int64_t now);
 int fg_batch_store_batch_files(struct fg_batch_store *s, const char *id, const char *output_file_id,
-                          const char *error_file_id);
+                               const char *error_file_id);
 int fg_batch_store_batch_delete(struct fg_batch_store *s, const char *id);
 /* Batches the executor must work on (not in a final state). */
 int fg_batch_store_batch_active(struct fg_batch_store *s, fg_batch_cb cb, void *arg);
@@ -119,17 +120,18 @@ int fg_batch_store_batch_active(struct fg_batch_store *s, fg_batch_cb cb, void *
 struct fg_bline {
     int64_t idx;
     char custom_id[80];
-    char *body; size_t body_len;   /* client request (malloc'd) */
-    char state[12];                /* pending planned submitted done */
+    char *body;
+    size_t body_len; /* client request (malloc'd) */
+    char state[12];  /* pending planned submitted done */
     char job_id[48];
-    char model[128];               /* configured model chosen (planned) */
-    char *plan;                    /* planned upstream request JSON (malloc'd) or NULL */
+    char model[128]; /* configured model chosen (planned) */
+    char *plan;      /* planned upstream request JSON (malloc'd) or NULL */
     enum fg_line_outcome outcome;
     int status_code;
-    char *result;                  /* client-dialect body (done lines), malloc'd */
+    char *result; /* client-dialect body (done lines), malloc'd */
     char request_id[48];
-    int64_t hold_pico;             /* budget reservation held for it (batch_budget.h) */
-    int64_t hold_at;               /* ms it was reserved at, 0 = never reserved */
+    int64_t hold_pico; /* budget reservation held for it (batch_budget.h) */
+    int64_t hold_at;   /* ms it was reserved at, 0 = never reserved */
 };
 void fg_batch_store_line_clear(struct fg_bline *l);
 typedef int (*fg_bline_cb)(void *arg, struct fg_bline *l);
@@ -137,21 +139,22 @@ typedef int (*fg_bline_cb)(void *arg, struct fg_bline *l);
 /* Lines of a batch in a state ("pending", "planned", "submitted", "done"
  * or NULL for all), index order, from idx >= from, up to limit. */
 int fg_batch_store_lines(struct fg_batch_store *s, const char *batch_id, const char *state,
-                    int64_t from, int limit, fg_bline_cb cb, void *arg);
+                         int64_t from, int limit, fg_bline_cb cb, void *arg);
 /* Planned lines whose plan runs locally (local = true) or at the provider,
  * index order from `from`, up to limit. */
 int fg_batch_store_planned(struct fg_batch_store *s, const char *batch_id, bool local, int64_t from,
-                      int limit, fg_bline_cb cb, void *arg);
+                           int limit, fg_bline_cb cb, void *arg);
 /* Lines of one provider job. */
-int fg_batch_store_job_lines(struct fg_batch_store *s, const char *job_id, fg_bline_cb cb, void *arg);
+int fg_batch_store_job_lines(struct fg_batch_store *s, const char *job_id, fg_bline_cb cb,
+                             void *arg);
 int fg_batch_store_line_plan(struct fg_batch_store *s, const char *batch_id, int64_t idx,
-                        const char *model, const char *plan);
+                             const char *model, const char *plan);
 
 struct fg_bline_done {
     int64_t idx;
     enum fg_line_outcome outcome;
     int status_code;
-    const char *result;            /* client-dialect JSON text, or NULL */
+    const char *result; /* client-dialect JSON text, or NULL */
     const char *request_id;
     int64_t in_tokens, cached_tokens, out_tokens, reasoning_tokens, cost_pico;
 };
@@ -159,27 +162,28 @@ struct fg_bline_done {
  * reservation cleared); `recs` are written to the calls table (INSERT OR
  * REPLACE by id).  Lines already done are left alone. */
 int fg_batch_store_lines_done(struct fg_batch_store *s, const char *batch_id,
-                         const struct fg_bline_done *d, size_t n, struct fg_record *const *recs,
-                         size_t nrecs);
+                              const struct fg_bline_done *d, size_t n,
+                              struct fg_record *const *recs, size_t nrecs);
 /* A submitted line goes back to planned with a new plan (e.g. run locally
  * after a provider answer failed its schema), its reservation cleared, and
  * recs (the failed attempt's cost) are written, in one transaction.  Done
  * lines untouched. */
 int fg_batch_store_line_replan(struct fg_batch_store *s, const char *batch_id, int64_t idx,
-                          const char *plan, struct fg_record *const *recs, size_t nrecs);
+                               const char *plan, struct fg_record *const *recs, size_t nrecs);
 /* Every line of the batch not done yet (any state) ends with outcome, its
  * reservation cleared; returns how many, or -1. */
 int fg_batch_store_lines_finish_rest(struct fg_batch_store *s, const char *batch_id,
-                                enum fg_line_outcome outcome);
+                                     enum fg_line_outcome outcome);
 /* Count lines in a state. */
-int64_t fg_batch_store_lines_count(struct fg_batch_store *s, const char *batch_id, const char *state);
+int64_t fg_batch_store_lines_count(struct fg_batch_store *s, const char *batch_id,
+                                   const char *state);
 
 /* ---- budget reservations of lines ---- */
 /* Record the reservation of each planned, not yet reserved line idx[i]
  * (amount[i] pico-USD, taken at at_ms), one transaction; -1 (nothing
  * written) if any of them is not such a line. */
 int fg_batch_store_lines_hold(struct fg_batch_store *s, const char *batch_id, const int64_t *idx,
-                         const int64_t *amount, size_t n, int64_t at_ms);
+                              const int64_t *amount, size_t n, int64_t at_ms);
 /* Planned lines already reserved (sent back by a job that never reached
  * the provider): they are submitted again without a new reservation. */
 int64_t fg_batch_store_planned_held(struct fg_batch_store *s, const char *batch_id);
@@ -187,7 +191,7 @@ struct fg_bhold {
     char batch_id[48];
     int64_t idx, hold_pico, hold_at;
     char owner[48];
-    char *tags;                    /* the batch's ledger tags, or NULL (owned by the walk) */
+    char *tags; /* the batch's ledger tags, or NULL (owned by the walk) */
 };
 typedef int (*fg_bhold_cb)(void *arg, const struct fg_bhold *h);
 /* Reservations outstanding (lines not done with hold_pico > 0) of one
@@ -198,19 +202,19 @@ int fg_batch_store_holds(struct fg_batch_store *s, const char *batch_id, fg_bhol
 struct fg_bjob {
     char id[48];
     char batch_id[48];
-    char provider[64];             /* configured provider name */
-    char dialect[12];              /* API used: openai | anthropic */
-    char model[128];               /* configured model */
-    char remote_id[128];           /* provider's batch id, "" before creation */
+    char provider[64];   /* configured provider name */
+    char dialect[12];    /* API used: openai | anthropic */
+    char model[128];     /* configured model */
+    char remote_id[128]; /* provider's batch id, "" before creation */
     char remote_file_id[128];
-    char state[16];                /* creating submitted cancel_sent done */
+    char state[16]; /* creating submitted cancel_sent done */
     int64_t created_at, next_poll_at;
     int polls;
 };
 typedef int (*fg_bjob_cb)(void *arg, struct fg_bjob *j);
 /* Create a job and move its lines (planned) into it, one transaction. */
 int fg_batch_store_job_create(struct fg_batch_store *s, const struct fg_bjob *j, const int64_t *idx,
-                         size_t n);
+                              size_t n);
 int fg_batch_store_job_update(struct fg_batch_store *s, const struct fg_bjob *j);
 int fg_batch_store_jobs(struct fg_batch_store *s, const char *batch_id, fg_bjob_cb cb, void *arg);
 /* Lines of a job that never reached the provider go back to planned. */

@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define REUSE_WINDOW_MS (3600 * 1000LL)   /* longest TTL on offer */
-#define SHORT_GAP_MS (240 * 1000LL)       /* recurs well within 5 minutes */
+#define REUSE_WINDOW_MS (3600 * 1000LL) /* longest TTL on offer */
+#define SHORT_GAP_MS (240 * 1000LL)     /* recurs well within 5 minutes */
 
 static bool add_edit(struct fg_pc_edits *o, uint32_t start, uint32_t end, const char *text)
 {
@@ -63,8 +63,8 @@ static bool mark_content(const struct fg_json *j, int content, const char *kv,
 }
 
 /* Mark what ends at boundary b (tools array, system value, message). */
-static bool mark_boundary(const struct fg_json *j, const struct fg_prefix *p, int b,
-                          const char *kv, struct fg_pc_edits *o)
+static bool mark_boundary(const struct fg_json *j, const struct fg_prefix *p, int b, const char *kv,
+                          struct fg_pc_edits *o)
 {
     int tok = p->tok[b];
     switch (p->part[b]) {
@@ -74,10 +74,8 @@ static bool mark_boundary(const struct fg_json *j, const struct fg_prefix *p, in
             last = t;
         return fg_json_type(j, last) == FG_J_OBJ && mark_object(j, last, kv, o);
     }
-    case FG_PART_SYSTEM:
-        return mark_content(j, tok, kv, o);
-    default:
-        return mark_content(j, fg_json_get(j, tok, "content"), kv, o);
+    case FG_PART_SYSTEM: return mark_content(j, tok, kv, o);
+    default: return mark_content(j, fg_json_get(j, tok, "content"), kv, o);
     }
 }
 
@@ -105,7 +103,7 @@ static int candidates(const struct fg_prefix *p, const struct fg_pc_opts *o, int
         if (p->part[b] != FG_PART_MESSAGE)
             out[n++] = b;
         else if (b != last_msg)
-            best_msg = b;          /* boundaries grow: keep the longest */
+            best_msg = b; /* boundaries grow: keep the longest */
     }
     if (best_msg >= 0)
         out[n++] = best_msg;
@@ -140,7 +138,8 @@ static bool client_marked(const struct fg_json *j, const char *key)
 
 bool fg_promptcache_client_marked(const struct fg_json *j, enum fg_dialect d)
 {
-    return client_marked(j, d == FG_DIALECT_ANTHROPIC ? "cache_control" : "prompt_cache_breakpoint");
+    return client_marked(j,
+                         d == FG_DIALECT_ANTHROPIC ? "cache_control" : "prompt_cache_breakpoint");
 }
 
 static int plan_anthropic(const struct fg_json *j, const struct fg_prefix *p,
@@ -182,14 +181,15 @@ static int plan_openai(const struct fg_json *j, const struct fg_prefix *p,
                                  (unsigned long long)p->hash[0]));
     }
     if (!explicit_breakpoints(o->model) || !o->auto_breakpoints ||
-        client_marked(j, "prompt_cache_breakpoint") || fg_json_get(j, 0, "prompt_cache_options") >= 0)
+        client_marked(j, "prompt_cache_breakpoint") ||
+        fg_json_get(j, 0, "prompt_cache_options") >= 0)
         return 0;
     int cand[FG_PREFIX_MAX_BOUNDARIES];
     int n = candidates(p, o, 1024, cand), placed = 0;
     for (int k = 0; k < n && placed < 4; k++)
-        if (p->part[cand[k]] == FG_PART_MESSAGE)   /* only content parts carry them */
+        if (p->part[cand[k]] == FG_PART_MESSAGE) /* only content parts carry them */
             placed += mark_boundary(j, p, cand[k],
-                                "\"prompt_cache_breakpoint\":{\"mode\":\"explicit\"}", out);
+                                    "\"prompt_cache_breakpoint\":{\"mode\":\"explicit\"}", out);
     return placed;
 }
 

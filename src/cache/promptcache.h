@@ -33,15 +33,15 @@
 struct fg_pc_edits {
     struct fg_json_edit *e;
     size_t n, cap;
-    struct fg_arena *arena;     /* replacement text lives here */
+    struct fg_arena *arena; /* replacement text lives here */
 };
 
 struct fg_pc_opts {
-    enum fg_dialect dialect;    /* of j */
-    const char *model;          /* upstream model id */
-    bool auto_breakpoints;      /* config prompt_caching.auto_breakpoints */
-    bool openai_cache_key;      /* config prompt_caching.openai_cache_key */
-    int ttl_seconds;            /* config prompt_caching.ttl: >= 3600 forces 1h */
+    enum fg_dialect dialect; /* of j */
+    const char *model;       /* upstream model id */
+    bool auto_breakpoints;   /* config prompt_caching.auto_breakpoints */
+    bool openai_cache_key;   /* config prompt_caching.openai_cache_key */
+    int ttl_seconds;         /* config prompt_caching.ttl: >= 3600 forces 1h */
     int64_t now_ms;
 };
 

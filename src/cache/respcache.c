@@ -27,16 +27,14 @@
 /* ================================================================ SHA-256 */
 
 static const uint32_t K256[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2};
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 struct sha256 {
     uint32_t h[8];
@@ -54,12 +52,12 @@ static uint32_t be32(const uint8_t *p)
 
 /* One round with the working variables named by rotation, so eight
  * rounds in a row need no moves. */
-#define RND(a, b, c, d, e, f, g, h, i)                                                       \
-    do {                                                                                   \
-        uint32_t t1 = h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) +  \
-                      K256[i] + w[i];                                                      \
-        d += t1;                                                                           \
-        h = t1 + (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));    \
+#define RND(a, b, c, d, e, f, g, h, i)                                                             \
+    do {                                                                                           \
+        uint32_t t1 =                                                                              \
+            h + (ROR(e, 6) ^ ROR(e, 11) ^ ROR(e, 25)) + ((e & f) ^ (~e & g)) + K256[i] + w[i];     \
+        d += t1;                                                                                   \
+        h = t1 + (ROR(a, 2) ^ ROR(a, 13) ^ ROR(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));            \
     } while (0)
 
 static void sha_blocks_c(uint32_t h[8], const uint8_t *p, size_t nb)
@@ -89,8 +87,8 @@ static void sha_blocks_c(uint32_t h[8], const uint8_t *p, size_t nb)
 #ifdef RC_SHANI
 /* The Intel SHA extensions: state kept as ABEF / CDGH, four rounds per
  * pair of sha256rnds2, the schedule from sha256msg1/msg2. */
-__attribute__((target("sha,sse4.1"))) static void sha_blocks_ni(uint32_t h[8],
-                                                                 const uint8_t *p, size_t nb)
+__attribute__((target("sha,sse4.1"))) static void sha_blocks_ni(uint32_t h[8], const uint8_t *p,
+                                                                size_t nb)
 {
     const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
     __m128i tmp = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)&h[0]), 0xB1);
@@ -125,13 +123,13 @@ __attribute__((target("sha,sse4.1"))) static void sha_blocks_ni(uint32_t h[8],
 static bool cpu_has_shani(void)
 {
     unsigned a, b, c, d;
-    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 19)))   /* SSE4.1 (SSSE3 implied) */
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 19))) /* SSE4.1 (SSSE3 implied) */
         return false;
     return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29));
 }
 #endif
 
-static atomic_int sha_hw = -1;            /* -1 unknown, 0 portable, 1 SHA-NI */
+static atomic_int sha_hw = -1; /* -1 unknown, 0 portable, 1 SHA-NI */
 static atomic_bool sha_hw_allowed = true;
 
 bool fg_respcache_sha256_hw(bool allow)
@@ -223,22 +221,31 @@ struct name {
     const char *s;
     size_t n;
 };
-#define NAME(lit) {lit, sizeof lit - 1}
+#define NAME(lit)                                                                                  \
+    {                                                                                              \
+        lit, sizeof lit - 1                                                                        \
+    }
 
 /* Top-level fields that change nothing in the answer. */
-static const struct name ignored_top[] = {
-    NAME("stream"), NAME("stream_options"), NAME("metadata"), NAME("user"),
-    NAME("safety_identifier"), NAME("prompt_cache_key"), NAME("prompt_cache_retention"),
-    NAME("prompt_cache_options"), NAME("service_tier"), {NULL, 0}};
+static const struct name ignored_top[] = {NAME("stream"),
+                                          NAME("stream_options"),
+                                          NAME("metadata"),
+                                          NAME("user"),
+                                          NAME("safety_identifier"),
+                                          NAME("prompt_cache_key"),
+                                          NAME("prompt_cache_retention"),
+                                          NAME("prompt_cache_options"),
+                                          NAME("service_tier"),
+                                          {NULL, 0}};
 /* Cache markers, dropped at any depth outside data subtrees. */
-static const struct name markers[] = {NAME("cache_control"), NAME("prompt_cache_breakpoint"),
-                                      {NULL, 0}};
+static const struct name markers[] = {
+    NAME("cache_control"), NAME("prompt_cache_breakpoint"), {NULL, 0}};
 /* Values that are data (JSON schemas, tool inputs): nothing dropped inside. */
-static const struct name data_keys[] = {NAME("input_schema"), NAME("parameters"),
-                                        NAME("schema"), NAME("input"), {NULL, 0}};
+static const struct name data_keys[] = {
+    NAME("input_schema"), NAME("parameters"), NAME("schema"), NAME("input"), {NULL, 0}};
 /* Top-level fields that decide whether an answer is repeatable. */
-static const struct name sampling_names[] = {NAME("n"), NAME("temperature"), NAME("top_p"),
-                                             NAME("top_k"), {NULL, 0}};
+static const struct name sampling_names[] = {
+    NAME("n"), NAME("temperature"), NAME("top_p"), NAME("top_k"), {NULL, 0}};
 
 struct member {
     const char *key;
@@ -248,10 +255,10 @@ struct member {
 
 struct canon {
     struct sha256 sh;
-    uint8_t out[4096];         /* encoded bytes not hashed yet */
+    uint8_t out[4096]; /* encoded bytes not hashed yet */
     size_t on;
-    struct fg_arena arena;     /* decoded keys, member arrays */
-    char *scratch;             /* decoded string values */
+    struct fg_arena arena; /* decoded keys, member arrays */
+    char *scratch;         /* decoded string values */
     size_t scap;
 };
 
@@ -280,7 +287,7 @@ static size_t utf8(char *o, unsigned cp)
     size_t n = cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
     for (size_t k = n - 1; k > 0; k--, cp >>= 6)
         o[k] = (char)(0x80 | (cp & 0x3f));
-    o[0] = (char)((0xf00 >> n) | cp);       /* 110xxxxx, 1110xxxx, 11110xxx */
+    o[0] = (char)((0xf00 >> n) | cp); /* 110xxxxx, 1110xxxx, 11110xxx */
     return n;
 }
 
@@ -395,7 +402,7 @@ static int member_cmp(const void *x, const void *y)
         return r;
     if (a->klen != b->klen)
         return a->klen < b->klen ? -1 : 1;
-    return (a->order > b->order) - (a->order < b->order);   /* duplicates keep order */
+    return (a->order > b->order) - (a->order < b->order); /* duplicates keep order */
 }
 
 /* Members of object i with decoded keys, in document order; *n set. */
@@ -431,8 +438,7 @@ static void put_object(struct canon *c, const struct fg_json *j, int i, int dept
     put_hdr(c, 'o', kept);
     for (size_t k = 0; k < kept; k++) {
         put_blob(c, 'k', m[k].key, m[k].klen);
-        put_value(c, j, m[k].val, depth + 1,
-                  strip && !in_list(data_keys, m[k].key, m[k].klen));
+        put_value(c, j, m[k].val, depth + 1, strip && !in_list(data_keys, m[k].key, m[k].klen));
     }
 }
 
@@ -441,9 +447,7 @@ static void put_value(struct canon *c, const struct fg_json *j, int i, int depth
     const struct fg_jtok *t = &j->t[i];
     size_t n;
     switch (fg_json_type(j, i)) {
-    case FG_J_OBJ:
-        put_object(c, j, i, depth, strip);
-        break;
+    case FG_J_OBJ: put_object(c, j, i, depth, strip); break;
     case FG_J_ARR:
         put_hdr(c, 'a', fg_json_count(j, i));
         for (int e = fg_json_child(j, i); e >= 0; e = fg_json_sibling(j, i, e))
@@ -454,9 +458,7 @@ static void put_value(struct canon *c, const struct fg_json *j, int i, int depth
         put_blob(c, 's', s, n);
         break;
     }
-    case FG_J_NUM:
-        put_blob(c, 'n', j->src + t->start, t->end - t->start);
-        break;
+    case FG_J_NUM: put_blob(c, 'n', j->src + t->start, t->end - t->start); break;
     case FG_J_TRUE: put_hdr(c, 't', 0); break;
     case FG_J_FALSE: put_hdr(c, 'f', 0); break;
     default: put_hdr(c, 'z', 0); break;
@@ -477,9 +479,9 @@ static bool num_of(const struct fg_json *j, int i, double *v)
 }
 
 struct sampling {
-    bool bad;                    /* not cacheable whatever the config */
-    bool temp_zero, temp_pos;    /* temperature explicitly 0 / > 0 */
-    bool narrowed;               /* top_p != 1 or top_k != 1 */
+    bool bad;                 /* not cacheable whatever the config */
+    bool temp_zero, temp_pos; /* temperature explicitly 0 / > 0 */
+    bool narrowed;            /* top_p != 1 or top_k != 1 */
 };
 
 static void sampling_field(const struct fg_json *j, const struct member *m, struct sampling *s)
@@ -492,11 +494,11 @@ static void sampling_field(const struct fg_json *j, const struct member *m, stru
         return;
     }
     if (m->klen == 1)
-        s->bad |= v > 1;                       /* n > 1: several answers */
+        s->bad |= v > 1; /* n > 1: several answers */
     else if (m->klen == strlen("temperature"))
         *(v > 0 ? &s->temp_pos : &s->temp_zero) = true;
     else
-        s->narrowed |= v != 1;                 /* top_p, top_k */
+        s->narrowed |= v != 1; /* top_p, top_k */
 }
 
 static bool cacheable(const struct fg_json *j, bool allow_sampling, struct fg_arena *a)
@@ -543,17 +545,17 @@ bool fg_respcache_key(const struct fg_json *body, enum fg_dialect d, const char 
 struct blob {
     atomic_uint ref;
     size_t len;
-    char data[];      /* NUL-terminated for convenience */
+    char data[]; /* NUL-terminated for convenience */
 };
 
 struct fg_respcache_entry {
-    atomic_uint ref;                 /* the table's + each caller's */
+    atomic_uint ref; /* the table's + each caller's */
     uint8_t key[32];
     struct blob *json, *sse;
-    bool sse_usage;                  /* the SSE form has an OpenAI usage chunk */
+    bool sse_usage; /* the SSE form has an OpenAI usage chunk */
     struct fg_tokens tok;
     int64_t expires_ms;
-    size_t charge;                   /* bytes counted against max_bytes */
+    size_t charge; /* bytes counted against max_bytes */
     /* under the lock: hash chain, LRU list (prev = more recent) */
     struct fg_respcache_entry *hnext, *prev, *next;
     char model[];
@@ -565,7 +567,7 @@ static struct {
     int64_t ttl_ms;
     size_t max_bytes;
     struct fg_respcache_entry **tab;
-    size_t nb;                               /* buckets, a power of two */
+    size_t nb; /* buckets, a power of two */
     struct fg_respcache_entry *mru, *lru;
     struct fg_respcache_stats st;
 } g_respcache = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -594,7 +596,7 @@ static void blob_unref(struct blob *b)
     if (!b)
         return;
     unsigned was = atomic_fetch_sub_explicit(&b->ref, 1, memory_order_acq_rel);
-    FG_ASSERT(was > 0);   /* unreferenced more often than referenced */
+    FG_ASSERT(was > 0); /* unreferenced more often than referenced */
     if (was == 1)
         free(b);
 }
@@ -624,9 +626,9 @@ static void unref_chain(struct fg_respcache_entry *e)
 
 static size_t bucket(const uint8_t key[32], size_t nb)
 {
-    FG_DASSERT(nb && !(nb & (nb - 1)));   /* a power of two: the mask below */
+    FG_DASSERT(nb && !(nb & (nb - 1))); /* a power of two: the mask below */
     uint64_t h;
-    memcpy(&h, key, sizeof h);    /* the key is a hash already */
+    memcpy(&h, key, sizeof h); /* the key is a hash already */
     return (size_t)h & (nb - 1);
 }
 
@@ -665,7 +667,7 @@ static void detach(struct fg_respcache_entry *e, struct fg_respcache_entry **gra
 {
     struct fg_respcache_entry **p = &g_respcache.tab[bucket(e->key, g_respcache.nb)];
     while (*p != e) {
-        FG_ASSERT(*p);   /* e is in its bucket's chain */
+        FG_ASSERT(*p); /* e is in its bucket's chain */
         p = &(*p)->hnext;
     }
     *p = e->hnext;
@@ -701,7 +703,7 @@ void fg_respcache_shutdown(void)
 {
     atomic_store(&g_respcache.on, false);
     pthread_mutex_lock(&g_respcache.mu);
-    struct fg_respcache_entry *all = g_respcache.mru;   /* already chained by `next` */
+    struct fg_respcache_entry *all = g_respcache.mru; /* already chained by `next` */
     free(g_respcache.tab);
     g_respcache.tab = NULL;
     g_respcache.nb = 0;
@@ -843,7 +845,7 @@ static bool is_usage_chunk(const struct fg_sse_event *ev, struct fg_json *j)
 
 struct sse_walk {
     struct fg_json j;
-    struct evbuffer *out;    /* NULL: only look */
+    struct evbuffer *out; /* NULL: only look */
     bool found;
 };
 
@@ -864,7 +866,7 @@ static bool sse_walk(const char *s, size_t n, struct evbuffer *out)
     struct fg_sse p;
     fg_sse_init(&p, n + 1);
     fg_sse_feed(&p, s, n, walk_event, &w);
-    if (out && fg_sse_pending(&p))     /* a tail that is no event: keep as it was */
+    if (out && fg_sse_pending(&p)) /* a tail that is no event: keep as it was */
         evbuffer_add(out, s + n - fg_sse_pending(&p), fg_sse_pending(&p));
     fg_sse_free(&p);
     fg_json_free(&w.j);
@@ -919,7 +921,8 @@ static void evict(const struct fg_respcache_entry *keep, int64_t now_ms,
 {
     while (g_respcache.lru && g_respcache.lru != keep && g_respcache.lru->expires_ms <= now_ms)
         detach(g_respcache.lru, grave);
-    while (g_respcache.st.bytes > g_respcache.max_bytes && g_respcache.lru && g_respcache.lru != keep) {
+    while (g_respcache.st.bytes > g_respcache.max_bytes && g_respcache.lru &&
+           g_respcache.lru != keep) {
         detach(g_respcache.lru, grave);
         g_respcache.st.evictions++;
     }
@@ -940,7 +943,7 @@ void fg_respcache_put_model(const uint8_t key[32], bool stream, const char *byte
     if (old && old->expires_ms > now_ms)
         merge(e, old);
     if (!g_respcache.tab || e->charge > limit) {
-        e->next = grave;          /* too big with both forms: keep what is there */
+        e->next = grave; /* too big with both forms: keep what is there */
         grave = e;
     } else {
         if (old)
@@ -990,7 +993,7 @@ static void frame(struct evbuffer *out, const char *event, json_t *data)
 {
     char *s = json_dumps(data, DUMP_FLAGS);
     if (!s)
-        abort();            /* only on OOM: the tree is ours */
+        abort(); /* only on OOM: the tree is ours */
     if (event)
         evbuffer_add_printf(out, "event: %s\n", event);
     evbuffer_add(out, "data: ", 6);
@@ -1030,7 +1033,7 @@ static json_t *oa_chunk(const struct oa_stream *s, json_t *choices)
         if (json_object_get(s->resp, echo[k]))
             json_object_set_new(c, echo[k], member_or_null(s->resp, echo[k]));
     json_object_set_new(c, "choices", choices);
-    if (s->include_usage)      /* with include_usage every chunk says usage: null */
+    if (s->include_usage) /* with include_usage every chunk says usage: null */
         json_object_set_new(c, "usage", json_null());
     return c;
 }
@@ -1054,14 +1057,14 @@ static void oa_tool_call(const struct oa_stream *s, json_t *index, size_t k, con
     const json_t *fn = json_object_get(tc, field);
     json_t *rest = json_object_get(fn, arg);
     oa_delta(s, index,
-             json_pack("{s:[{s:I, s:o, s:s, s:{s:o, s:s}}]}", "tool_calls", "index",
-                       (json_int_t)k, "id", member_or_null(tc, "id"), "type", field, field,
-                       "name", member_or_null(fn, "name"), arg, ""),
+             json_pack("{s:[{s:I, s:o, s:s, s:{s:o, s:s}}]}", "tool_calls", "index", (json_int_t)k,
+                       "id", member_or_null(tc, "id"), "type", field, field, "name",
+                       member_or_null(fn, "name"), arg, ""),
              NULL, NULL);
     if (nonempty_str(rest))
         oa_delta(s, index,
-                 json_pack("{s:[{s:I, s:{s:O}}]}", "tool_calls", "index", (json_int_t)k, field,
-                           arg, rest),
+                 json_pack("{s:[{s:I, s:{s:O}}]}", "tool_calls", "index", (json_int_t)k, field, arg,
+                           rest),
                  NULL, NULL);
 }
 
@@ -1073,17 +1076,15 @@ static void oa_choice(const struct oa_stream *s, const json_t *ch)
     json_t *lp = json_object_get(ch, "logprobs"), *tc;
     size_t k;
     /* the role chunk: content "" when there is text, null otherwise (tool calls) */
-    oa_delta(s, idx, json_pack("{s:s, s:o, s:n}", "role", "assistant", "content",
-                               json_is_string(content) ? json_string("") : json_null(),
-                               "refusal"),
+    oa_delta(s, idx,
+             json_pack("{s:s, s:o, s:n}", "role", "assistant", "content",
+                       json_is_string(content) ? json_string("") : json_null(), "refusal"),
              NULL, NULL);
     if (nonempty_str(content))
-        oa_delta(s, idx, json_pack("{s:O}", "content", content), lp ? json_incref(lp) : NULL,
-                 NULL);
+        oa_delta(s, idx, json_pack("{s:O}", "content", content), lp ? json_incref(lp) : NULL, NULL);
     if (nonempty_str(refusal))
         oa_delta(s, idx, json_pack("{s:O}", "refusal", refusal), NULL, NULL);
-    json_array_foreach(json_object_get(msg, "tool_calls"), k, tc)
-        oa_tool_call(s, idx, k, tc);
+    json_array_foreach(json_object_get(msg, "tool_calls"), k, tc) oa_tool_call(s, idx, k, tc);
     if (json_is_object(json_object_get(msg, "function_call")))
         oa_delta(s, idx, json_pack("{s:O}", "function_call", json_object_get(msg, "function_call")),
                  NULL, NULL);
@@ -1099,9 +1100,8 @@ static bool oa_valid(const json_t *r)
     size_t k;
     if (!json_is_object(r) || !json_is_array(choices))
         return false;
-    json_array_foreach(choices, k, ch)
-        if (!json_is_object(ch) || !json_is_object(json_object_get(ch, "message")))
-            return false;
+    json_array_foreach(choices, k, ch) if (!json_is_object(ch) || !json_is_object(json_object_get(
+                                                                      ch, "message"))) return false;
     return true;
 }
 
@@ -1110,8 +1110,7 @@ static void oa_sse(const json_t *r, bool include_usage, struct evbuffer *out)
     struct oa_stream s = {.resp = r, .include_usage = include_usage, .out = out};
     const json_t *ch;
     size_t k;
-    json_array_foreach(json_object_get(r, "choices"), k, ch)
-        oa_choice(&s, ch);
+    json_array_foreach(json_object_get(r, "choices"), k, ch) oa_choice(&s, ch);
     json_t *usage = json_object_get(r, "usage");
     if (include_usage && json_is_object(usage)) {
         json_t *c = oa_chunk(&s, json_array());
@@ -1134,8 +1133,8 @@ static void an_frame(struct evbuffer *out, const char *type, json_t *data)
 
 static void an_delta(struct evbuffer *out, size_t i, json_t *delta)
 {
-    an_frame(out, "content_block_delta", json_pack("{s:I, s:o}", "index", (json_int_t)i,
-                                                   "delta", delta));
+    an_frame(out, "content_block_delta",
+             json_pack("{s:I, s:o}", "index", (json_int_t)i, "delta", delta));
 }
 
 /* The block's opening form; deltas are appended to `deltas` (stolen). */
@@ -1151,29 +1150,28 @@ static json_t *an_block_open(const json_t *b, json_t *deltas)
         json_object_set_new(start, "text", json_string(""));
         if (json_is_array(c = json_object_get(b, "citations"))) {
             json_object_set_new(start, "citations", json_array());
-            json_array_foreach(c, k, v)
-                json_array_append_new(deltas, json_pack("{s:s, s:O}", "type", "citations_delta",
-                                                        "citation", v));
+            json_array_foreach(c, k, v) json_array_append_new(
+                deltas, json_pack("{s:s, s:O}", "type", "citations_delta", "citation", v));
         }
     } else if (!strcmp(type, "thinking")) {
         if (nonempty_str(v = json_object_get(b, "thinking")))
-            json_array_append_new(deltas, json_pack("{s:s, s:O}", "type", "thinking_delta",
-                                                    "thinking", v));
+            json_array_append_new(deltas,
+                                  json_pack("{s:s, s:O}", "type", "thinking_delta", "thinking", v));
         if (nonempty_str(v = json_object_get(b, "signature")))
-            json_array_append_new(deltas, json_pack("{s:s, s:O}", "type", "signature_delta",
-                                                    "signature", v));
+            json_array_append_new(
+                deltas, json_pack("{s:s, s:O}", "type", "signature_delta", "signature", v));
         json_object_set_new(start, "thinking", json_string(""));
         json_object_set_new(start, "signature", json_string(""));
-    } else if (json_is_object(v = json_object_get(b, "input"))) {   /* tool_use and kin */
+    } else if (json_is_object(v = json_object_get(b, "input"))) { /* tool_use and kin */
         if (json_object_size(v)) {
             char *s = json_dumps(v, DUMP_FLAGS);
-            json_array_append_new(deltas, json_pack("{s:s, s:s}", "type", "input_json_delta",
-                                                    "partial_json", s));
+            json_array_append_new(
+                deltas, json_pack("{s:s, s:s}", "type", "input_json_delta", "partial_json", s));
             free(s);
         }
         json_object_set_new(start, "input", json_object());
     }
-    return start;   /* anything else arrives whole in its start */
+    return start; /* anything else arrives whole in its start */
 }
 
 static void an_block(struct evbuffer *out, size_t i, const json_t *b)
@@ -1181,10 +1179,9 @@ static void an_block(struct evbuffer *out, size_t i, const json_t *b)
     json_t *deltas = json_array(), *d;
     size_t k;
     json_t *start = an_block_open(b, deltas);
-    an_frame(out, "content_block_start", json_pack("{s:I, s:o}", "index", (json_int_t)i,
-                                                   "content_block", start));
-    json_array_foreach(deltas, k, d)
-        an_delta(out, i, json_incref(d));
+    an_frame(out, "content_block_start",
+             json_pack("{s:I, s:o}", "index", (json_int_t)i, "content_block", start));
+    json_array_foreach(deltas, k, d) an_delta(out, i, json_incref(d));
     json_decref(deltas);
     an_frame(out, "content_block_stop", json_pack("{s:I}", "index", (json_int_t)i));
 }
@@ -1201,17 +1198,17 @@ static void an_start(struct evbuffer *out, const json_t *r)
 
 static void an_finish(struct evbuffer *out, const json_t *r)
 {
-    static const char *const ukeys[] = {"input_tokens", "cache_creation_input_tokens",
-                                        "cache_read_input_tokens", "output_tokens",
-                                        "output_tokens_details", "server_tool_use"};
+    static const char *const ukeys[] = {
+        "input_tokens",  "cache_creation_input_tokens", "cache_read_input_tokens",
+        "output_tokens", "output_tokens_details",       "server_tool_use"};
     const json_t *u = json_object_get(r, "usage");
     json_t *usage = json_object();
     for (size_t k = 0; k < sizeof ukeys / sizeof *ukeys; k++)
         if (json_object_get(u, ukeys[k]))
             json_object_set(usage, ukeys[k], json_object_get(u, ukeys[k]));
     json_t *delta = json_pack("{s:o, s:o, s:o}", "stop_reason", member_or_null(r, "stop_reason"),
-                              "stop_sequence", member_or_null(r, "stop_sequence"),
-                              "stop_details", member_or_null(r, "stop_details"));
+                              "stop_sequence", member_or_null(r, "stop_sequence"), "stop_details",
+                              member_or_null(r, "stop_details"));
     if (json_object_get(r, "container"))
         json_object_set(delta, "container", json_object_get(r, "container"));
     an_frame(out, "message_delta", json_pack("{s:o, s:o}", "delta", delta, "usage", usage));
@@ -1225,9 +1222,7 @@ static bool an_valid(const json_t *r)
     size_t k;
     if (!json_is_object(r) || !type || strcmp(type, "message") || !json_is_array(content))
         return false;
-    json_array_foreach(content, k, b)
-        if (!json_is_string(json_object_get(b, "type")))
-            return false;
+    json_array_foreach(content, k, b) if (!json_is_string(json_object_get(b, "type"))) return false;
     return true;
 }
 
@@ -1236,13 +1231,12 @@ static void an_sse(const json_t *r, struct evbuffer *out)
     const json_t *b;
     size_t k;
     an_start(out, r);
-    json_array_foreach(json_object_get(r, "content"), k, b)
-        an_block(out, k, b);
+    json_array_foreach(json_object_get(r, "content"), k, b) an_block(out, k, b);
     an_finish(out, r);
 }
 
-int fg_respcache_sse_from_json(enum fg_dialect d, const char *json, size_t len,
-                               bool include_usage, struct evbuffer *out)
+int fg_respcache_sse_from_json(enum fg_dialect d, const char *json, size_t len, bool include_usage,
+                               struct evbuffer *out)
 {
     json_t *r = json ? json_loadb(json, len, 0, NULL) : NULL;
     bool an = d == FG_DIALECT_ANTHROPIC;

@@ -54,7 +54,7 @@ struct evbuffer;
  * init on a running cache starts over (calls shutdown first).  Call both
  * while no other thread uses the cache. */
 void fg_respcache_init(const struct fg_config *cfg);
-void fg_respcache_shutdown(void);          /* frees everything (LSan-clean) */
+void fg_respcache_shutdown(void); /* frees everything (LSan-clean) */
 bool fg_respcache_enabled(void);
 
 /* The key of a request (see the contract above).  body is the fg_json
@@ -64,7 +64,7 @@ bool fg_respcache_enabled(void);
 bool fg_respcache_key(const struct fg_json *body, enum fg_dialect d, const char *model,
                       const char *partition, bool allow_sampling, uint8_t key[32]);
 
-struct fg_respcache_entry;   /* refcounted, immutable once visible */
+struct fg_respcache_entry; /* refcounted, immutable once visible */
 
 /* A live (not expired) entry or NULL; the caller releases it. */
 struct fg_respcache_entry *fg_respcache_get(const uint8_t key[32], int64_t now_ms);
@@ -125,10 +125,12 @@ int fg_respcache_answer(const struct fg_respcache_entry *e, enum fg_dialect d, b
  * so a streaming client can be answered from an entry that only has the
  * JSON form.  Returns 0, or -1 (nothing appended) if the JSON is not a
  * response of that dialect. */
-int fg_respcache_sse_from_json(enum fg_dialect d, const char *json, size_t len,
-                               bool include_usage, struct evbuffer *out);
+int fg_respcache_sse_from_json(enum fg_dialect d, const char *json, size_t len, bool include_usage,
+                               struct evbuffer *out);
 
-struct fg_respcache_stats { uint64_t hits, misses, stores, evictions, entries, bytes; };
+struct fg_respcache_stats {
+    uint64_t hits, misses, stores, evictions, entries, bytes;
+};
 void fg_respcache_get_stats(struct fg_respcache_stats *s);
 
 /* SHA-256 of n bytes (exposed for tests; uses SHA-NI when the CPU has it). */

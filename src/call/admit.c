@@ -87,14 +87,13 @@ int64_t fg_admit_asked_output(const struct fg_call *c, int64_t *n)
 struct worst {
     int64_t pico, tokens;
     const struct fg_model_cfg *unpriced;
-    int64_t media_items, media_tokens;    /* images and documents, dearest model */
+    int64_t media_items, media_tokens; /* images and documents, dearest model */
 };
 
 /* What the request's images and documents may cost on model m: the
  * providers' maximum per item (media.h), bounded by the model's context
  * window (a longer prompt is refused, not billed). */
-static int64_t media_on(const struct fg_model_cfg *m, const struct fg_media *media,
-                        int64_t prompt)
+static int64_t media_on(const struct fg_model_cfg *m, const struct fg_media *media, int64_t prompt)
 {
     if (media->n == 0 && media->extra[0] == 0 && media->extra[1] == 0)
         return 0;
@@ -113,8 +112,10 @@ static void consider(const struct fg_call *c, const struct fg_model_cfg *m, int6
     int64_t mt = media_on(m, media, text), prompt = text + mt;
     if (mt > w->media_tokens)
         w->media_tokens = mt;
-    int64_t out = c->endpoint == FG_EP_EMBEDDINGS ? 0   /* input only */
-                : asked ? asked : c->so_cap > 0 ? c->so_cap : default_max_out(m);
+    int64_t out = c->endpoint == FG_EP_EMBEDDINGS ? 0 /* input only */
+                  : asked                         ? asked
+                  : c->so_cap > 0                 ? c->so_cap
+                                                  : default_max_out(m);
     struct fg_price p;
     if (!fg_price_of(m, &p))
         w->unpriced = m;
@@ -158,7 +159,9 @@ int64_t fg_admit_worst_batch(const struct fg_call *c)
     int64_t text = fg_admit_prompt_margin(est > 0 ? est : 0);
     int64_t prompt = text + media_on(c->model, &media, text), asked = asked_max_out(c);
     int64_t out = c->endpoint == FG_EP_EMBEDDINGS ? 0
-                : asked ? asked : c->so_cap > 0 ? c->so_cap : default_max_out(c->model);
+                  : asked                         ? asked
+                  : c->so_cap > 0                 ? c->so_cap
+                                                  : default_max_out(c->model);
     return fg_admit_worst_cost(&bp, prompt, out);
 }
 
@@ -173,7 +176,6 @@ void fg_admit_batch_price(const struct fg_price *p, struct fg_price *out)
     out->cache_write_5m = p->cache_write_5m > 0 ? (p->cache_write_5m + 1) / 2 : p->cache_write_5m;
     out->cache_write_1h = p->cache_write_1h > 0 ? (p->cache_write_1h + 1) / 2 : p->cache_write_1h;
 }
-
 
 static void header(struct fg_call *c, const char *name, const char *value)
 {
@@ -194,7 +196,7 @@ static int not_allowed(struct fg_call *c, const struct fg_vkey *v)
     snprintf(list, sizeof list, "%.199s", v->k.models);
     for (char *p = list; *p; p++)
         if (*p == ',')
-            *p = ' ';   /* "a b" reads as a list in the message below */
+            *p = ' '; /* "a b" reads as a list in the message below */
     fg_err_set(&c->err, FG_E_PERMISSION, "model", "model_not_allowed",
                "The model '%.100s' is not allowed for key '%.100s' (%s); this key may call: %s.",
                c->model_name, v->k.name, v->k.id, list);
@@ -214,13 +216,13 @@ void fg_admit_budget_message(struct fg_err *e, const char *whose, const struct f
     if (b->spent >= b->limit)
         fg_err_set(e, FG_E_RATE_LIMIT, NULL, "budget_exceeded",
                    "Budget exceeded: the %s budget of %s is $%s and $%s of it is spent. It "
-                   "resets at %s.", per, whose, lim, spent, at);
+                   "resets at %s.",
+                   per, whose, lim, spent, at);
     else
         fg_err_set(e, FG_E_RATE_LIMIT, NULL, "budget_exceeded",
                    "Budget exceeded: the %s budget of %s is $%s; $%s is spent and $%s reserved "
                    "by calls in flight, and this %s may cost up to $%s%s. It resets at %s.",
                    per, whose, lim, spent, res, what, need, extra ? extra : "", at);
-
 }
 
 static int over_budget(struct fg_call *c, const char *whose, const struct fg_budget_view *b,
@@ -230,36 +232,37 @@ static int over_budget(struct fg_call *c, const char *whose, const struct fg_bud
                             ? fg_arena_printf(&c->arena,
                                               " (its %lld image(s)/document(s) at up to %lld "
                                               "input tokens)",
-                                              (long long)w->media_items,
-                                              (long long)w->media_tokens)
+                                              (long long)w->media_items, (long long)w->media_tokens)
                             : NULL;
     fg_admit_budget_message(&c->err, whose, b, w->pico, "call", media);
     int64_t wait = (b->resets_at - now + 999) / 1000;
     header_int(c, "retry-after", wait > 0 ? wait : 1);
     header(c, "x-should-retry", "false");
-    return -1;   /* fg_admit_budget_message set budget_exceeded */
+    return -1; /* fg_admit_budget_message set budget_exceeded */
 }
 
-static int rate_limited(struct fg_call *c, const struct fg_vkey *v, const struct fg_ratelimit_denial *d)
+static int rate_limited(struct fg_call *c, const struct fg_vkey *v,
+                        const struct fg_ratelimit_denial *d)
 {
     if (d->never) {
         fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL, "rate_limit_exceeded",
                    "Rate limit: this call may use up to %lld tokens (its prompt estimate plus "
                    "max output tokens), more than the %lld tokens per minute of key '%.100s' "
-                   "(%s) allow; set max_tokens lower.", (long long)d->need,
-                   (long long)d->limit, v->k.name, v->k.id);
+                   "(%s) allow; set max_tokens lower.",
+                   (long long)d->need, (long long)d->limit, v->k.name, v->k.id);
         header(c, "x-should-retry", "false");
     } else if (d->tokens) {
         fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL, "rate_limit_exceeded",
                    "Rate limit reached for key '%.100s' (%s): %lld tokens per minute; %lld are "
                    "in use in the last minute and this call may use up to %lld (its prompt "
-                   "estimate plus max output tokens). Retry after %d s.", v->k.name, v->k.id,
-                   (long long)d->limit, (long long)d->used, (long long)d->need,
+                   "estimate plus max output tokens). Retry after %d s.",
+                   v->k.name, v->k.id, (long long)d->limit, (long long)d->used, (long long)d->need,
                    d->retry_after_s);
     } else {
         fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL, "rate_limit_exceeded",
                    "Rate limit reached for key '%.100s' (%s): %lld requests per minute. Retry "
-                   "after %d s.", v->k.name, v->k.id, (long long)d->limit, d->retry_after_s);
+                   "after %d s.",
+                   v->k.name, v->k.id, (long long)d->limit, d->retry_after_s);
     }
     header_int(c, "retry-after", d->retry_after_s);
     header_int(c, d->tokens ? "x-ratelimit-limit-tokens" : "x-ratelimit-limit-requests", d->limit);
@@ -315,7 +318,8 @@ int fg_admit_request(struct fg_call *c)
                    "The model '%.100s' has no known price, so frugal cannot hold this call to "
                    "the budget of %.200s; give the model a price: in the config, or create "
                    "the key with --allow-unpriced (\"allow_unpriced\": true) to let it make "
-                   "calls no budget can count.", w.unpriced->name, whose[0]);
+                   "calls no budget can count.",
+                   w.unpriced->name, whose[0]);
         return -1;
     }
     struct fg_admit *a = fg_arena_alloc(&c->arena, sizeof *a);

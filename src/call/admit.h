@@ -42,7 +42,7 @@
 struct fg_admit {
     struct fg_budget_hold budget;
     struct fg_ratelimit_hold rate;
-    int64_t worst_pico;      /* per attempt */
+    int64_t worst_pico; /* per attempt */
     int64_t worst_tokens;
 };
 

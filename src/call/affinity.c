@@ -77,11 +77,12 @@ int fg_affinity_pick(const void *model, int n_deployments, const struct fg_prefi
 {
     if (n_deployments <= 1)
         return 0;
-    int n = n_deployments < FG_AFFINITY_MAX_DEPLOYMENTS ? n_deployments : FG_AFFINITY_MAX_DEPLOYMENTS;
+    int n =
+        n_deployments < FG_AFFINITY_MAX_DEPLOYMENTS ? n_deployments : FG_AFFINITY_MAX_DEPLOYMENTS;
     uint32_t all = n == 32 ? UINT32_MAX : (1u << n) - 1;
     uint32_t avail = all & ~(o ? o->open : 0u);
     if (!avail)
-        avail = all;            /* every breaker open: none is better than another */
+        avail = all; /* every breaker open: none is better than another */
     int least = INT_MAX;
     for (int k = 0; k < n; k++)
         if ((avail >> k & 1u) && load_of(o, k) < least)

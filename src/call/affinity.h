@@ -44,9 +44,9 @@ struct fg_affinity_load {
 };
 
 struct fg_affinity_opts {
-    struct fg_affinity_load *load;  /* NULL: no counts (all deployments idle) */
-    uint32_t open;                  /* bit k: deployment k's circuit breaker is open */
-    int margin;                     /* see above; < 0 means 0 */
+    struct fg_affinity_load *load; /* NULL: no counts (all deployments idle) */
+    uint32_t open;                 /* bit k: deployment k's circuit breaker is open */
+    int margin;                    /* see above; < 0 means 0 */
 };
 
 int fg_affinity_pick(const void *model, int n_deployments, const struct fg_prefix *p,

@@ -53,7 +53,8 @@ static void make_id(struct fg_worker *w, char *out)
     /* unique per process: worker index, counter, start time; no printf on
      * the hot path */
     static const char hex[] = "0123456789abcdef";
-    uint64_t x = fg_server_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
+    uint64_t x =
+        fg_server_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ULL;
     x ^= x >> 29;
@@ -128,7 +129,7 @@ void fg_call_finish(struct fg_call *c)
     struct fg_worker *w = c->w;
     if (c->in) {
         if (!c->status)
-            c->status = 499;   /* the client left before any answer */
+            c->status = 499; /* the client left before any answer */
         if (!c->batch_plan)
             fg_meter_submit(c, true);
     }
@@ -167,7 +168,7 @@ void fg_call_finish(struct fg_call *c)
         w->calls = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    struct fg_arena a = c->arena;   /* c lives in its own arena */
+    struct fg_arena a = c->arena; /* c lives in its own arena */
     fg_arena_free(&a);
     fg_server_worker_call_ended(w);
 }
@@ -195,8 +196,8 @@ static void on_client_close(struct evhttp_connection *evcon, void *arg)
 void fg_call_next_attempt(struct fg_call *c)
 {
     fg_meter_submit(c, false);
-    c->response_id = NULL;      /* that attempt's Response is in its record */
-    fg_admit_next_attempt(c);   /* the next attempt holds its worst case again */
+    c->response_id = NULL;    /* that attempt's Response is in its record */
+    fg_admit_next_attempt(c); /* the next attempt holds its worst case again */
     c->acct.linked_id = fg_arena_strdup(&c->arena, c->id);
     c->batch_attempt++;
     if (c->batch_line)
@@ -248,9 +249,9 @@ void fg_call_edit(struct fg_call *c, uint32_t start, uint32_t end, const char *t
 void fg_call_edit_model(struct fg_call *c)
 {
     int m = fg_json_get(&c->body, 0, "model");
-    FG_ASSERT(m >= 0);   /* resolve found the model by this member */
+    FG_ASSERT(m >= 0); /* resolve found the model by this member */
     json_t *js = json_string(c->upstream_model);
-    char *q = json_dumps(js, JSON_ENCODE_ANY);   /* escaped as JSON wants */
+    char *q = json_dumps(js, JSON_ENCODE_ANY); /* escaped as JSON wants */
     json_decref(js);
     fg_call_edit(c, c->body.t[m].start, c->body.t[m].end, fg_arena_strdup(&c->arena, q));
     free(q);

@@ -16,21 +16,21 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_INPUTS 2048          /* OpenAI's limit per request */
+#define MAX_INPUTS 2048 /* OpenAI's limit per request */
 #define MAX_DIMENSIONS 65536
-#define MAX_VECTOR 65536         /* floats in one returned vector */
+#define MAX_VECTOR 65536 /* floats in one returned vector */
 
 struct fg_embed {
-    int n;                       /* inputs */
-    int *tok;                    /* JSON index of each input in c->body */
-    bool single;                 /* "input" is one input, not a list of them */
-    bool b64;                    /* the client asked for base64 */
-    bool keyed;                  /* the cache applies: key[] is set */
+    int n;       /* inputs */
+    int *tok;    /* JSON index of each input in c->body */
+    bool single; /* "input" is one input, not a list of them */
+    bool b64;    /* the client asked for base64 */
+    bool keyed;  /* the cache applies: key[] is set */
     uint8_t (*key)[32];
-    char **vec;                  /* a hit's vector (base64), else NULL */
+    char **vec; /* a hit's vector (base64), else NULL */
     size_t *vec_len;
-    int64_t *ntok;               /* a hit's stored token count */
-    int *miss;                   /* positions of the misses, in order */
+    int64_t *ntok; /* a hit's stored token count */
+    int *miss;     /* positions of the misses, in order */
     int n_miss;
 };
 
@@ -92,13 +92,13 @@ int fg_embed_validate(const struct fg_call *c, struct fg_err *e)
     static const char *const keys[] = {"model", "input", "encoding_format", "dimensions", NULL};
     const char *why, *bad = fg_json_check_keys(j, 0, keys, &why);
     if (bad)
-        return fg_err_set(e, FG_E_INVALID, bad, NULL,
-                          "Invalid request: the key '%s' %s.", bad, why);
+        return fg_err_set(e, FG_E_INVALID, bad, NULL, "Invalid request: the key '%s' %s.", bad,
+                          why);
     int model = fg_json_get(j, 0, "model");
     if (fg_json_type(j, model) != FG_J_STR)
-        return fg_err_set(e, FG_E_INVALID, "model", NULL, model < 0
-                              ? "Missing required parameter: 'model'."
-                              : "Invalid type for 'model': expected a string.");
+        return fg_err_set(e, FG_E_INVALID, "model", NULL,
+                          model < 0 ? "Missing required parameter: 'model'."
+                                    : "Invalid type for 'model': expected a string.");
     if (check_input(j, fg_json_get(j, 0, "input"), e) < 0)
         return -1;
     int fmt = fg_json_get(j, 0, "encoding_format");
@@ -148,7 +148,8 @@ int64_t fg_embed_estimate(const struct fg_json *body)
     int in = fg_json_get(body, 0, "input");
     if (in < 0)
         return 0;
-    if (fg_json_type(body, in) == FG_J_STR || fg_json_type(body, fg_json_child(body, in)) == FG_J_NUM)
+    if (fg_json_type(body, in) == FG_J_STR ||
+        fg_json_type(body, fg_json_child(body, in)) == FG_J_NUM)
         return input_tokens(body, in);
     int64_t sum = 0;
     for (int x = fg_json_child(body, in); x >= 0; x = fg_json_sibling(body, in, x))
@@ -179,8 +180,10 @@ static int wrong_model(struct fg_call *c, const char *fmt, const char *name, con
 
 int fg_embed_route_error(struct fg_call *c, const char *route)
 {
-    return wrong_model(c, "The model '%s' is a route, which picks between chat models; "
-                          "/v1/embeddings needs an embedding model%s.", route, "");
+    return wrong_model(c,
+                       "The model '%s' is a route, which picks between chat models; "
+                       "/v1/embeddings needs an embedding model%s.",
+                       route, "");
 }
 
 int fg_embed_check_model(struct fg_call *c)
@@ -189,16 +192,21 @@ int fg_embed_check_model(struct fg_call *c)
     bool embedding = fg_embed_model(m);
     if (c->endpoint != FG_EP_EMBEDDINGS)
         return embedding && c->endpoint != FG_EP_COUNT_TOKENS
-                   ? wrong_model(c, "The model '%s' is an embedding model; call it with POST "
-                                    "/v1/embeddings%s.", m->name, "")
+                   ? wrong_model(c,
+                                 "The model '%s' is an embedding model; call it with POST "
+                                 "/v1/embeddings%s.",
+                                 m->name, "")
                    : 0;
     if (m->dialect == FG_DIALECT_ANTHROPIC)
-        return wrong_model(c, "The model '%s' is served in the Anthropic dialect (provider '%s'), "
-                              "which has no embeddings endpoint.", m->name, c->provider->name);
+        return wrong_model(c,
+                           "The model '%s' is served in the Anthropic dialect (provider '%s'), "
+                           "which has no embeddings endpoint.",
+                           m->name, c->provider->name);
     if (!embedding && fg_price_lookup(m->model))
-        return wrong_model(c, "The model '%s' is a chat model; /v1/embeddings needs an "
-                              "embedding model%s.", m->name,
-                           " (such as text-embedding-3-small)");
+        return wrong_model(c,
+                           "The model '%s' is a chat model; /v1/embeddings needs an "
+                           "embedding model%s.",
+                           m->name, " (such as text-embedding-3-small)");
     return 0;
 }
 
@@ -255,7 +263,7 @@ static void add_float_vector(struct evbuffer *out, const char *b64, size_t len)
     size_t cap = len / 4 * 3 + 3;
     unsigned char *raw = malloc(cap);
     int n = EVP_DecodeBlock(raw, (const unsigned char *)b64, (int)len);
-    if (n > 0)   /* DecodeBlock counts the padding's zero bytes */
+    if (n > 0) /* DecodeBlock counts the padding's zero bytes */
         n -= (len > 0 && b64[len - 1] == '=') + (len > 1 && b64[len - 2] == '=');
     /* one buffer for the whole vector: per-float evbuffer calls cost more
      * than the formatting; 16 bytes hold ",%.9g" of any float */
@@ -264,7 +272,7 @@ static void add_float_vector(struct evbuffer *out, const char *b64, size_t len)
     *o++ = '[';
     for (size_t i = 0; i < nf; i++) {
         float f;
-        memcpy(&f, raw + 4 * i, 4);   /* little-endian, as on every host we build for */
+        memcpy(&f, raw + 4 * i, 4); /* little-endian, as on every host we build for */
         o += snprintf(o, 17, i ? ",%.9g" : "%.9g", (double)f);
     }
     *o++ = ']';
@@ -281,8 +289,8 @@ static void send_answer(struct fg_call *c, const char *model_json, int64_t token
     struct evbuffer *out = evbuffer_new();
     evbuffer_add_printf(out, "{\"object\":\"list\",\"data\":[");
     for (int i = 0, m = 0; i < e->n; i++) {
-        evbuffer_add_printf(out, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":",
-                            i ? "," : "", i);
+        evbuffer_add_printf(
+            out, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":", i ? "," : "", i);
         if (!e->vec[i])
             evbuffer_add(out, miss_json[m], miss_len[m]), m++;
         else if (e->b64)
@@ -291,9 +299,10 @@ static void send_answer(struct fg_call *c, const char *model_json, int64_t token
             add_float_vector(out, e->vec[i], e->vec_len[i]);
         evbuffer_add(out, "}", 1);
     }
-    evbuffer_add_printf(out, "],\"model\":%s,\"usage\":{\"prompt_tokens\":%lld,"
-                        "\"total_tokens\":%lld}}", model_json, (long long)tokens,
-                        (long long)tokens);
+    evbuffer_add_printf(out,
+                        "],\"model\":%s,\"usage\":{\"prompt_tokens\":%lld,"
+                        "\"total_tokens\":%lld}}",
+                        model_json, (long long)tokens, (long long)tokens);
     c->state = FG_CALL_DONE;
     fg_relay_send_json(c, 200, out);
     evbuffer_free(out);
@@ -360,7 +369,7 @@ void fg_embed_encode(struct fg_call *c)
 {
     struct fg_embed *e = c->embed;
     if (!e || e->n_miss == e->n)
-        return;     /* every input goes: the body as sent */
+        return; /* every input goes: the body as sent */
     FG_ASSERT(!e->single && e->n_miss > 0);
     const struct fg_json *j = &c->body;
     struct evbuffer *b = evbuffer_new();
@@ -404,13 +413,15 @@ static char *as_base64(struct fg_call *c, const struct fg_json *j, int v, size_t
         if (fg_json_type(j, x) != FG_J_NUM)
             break;
         char num[64];
-        snprintf(num, sizeof num, "%.*s", (int)(j->t[x].end - j->t[x].start), j->src + j->t[x].start);
+        snprintf(num, sizeof num, "%.*s", (int)(j->t[x].end - j->t[x].start),
+                 j->src + j->t[x].start);
         f[k++] = strtof(num, NULL);
     }
     char *out = NULL;
     if (k == n) {
         out = fg_arena_alloc(&c->arena, 4 * ((n * 4 + 2) / 3) + 1);
-        *len = (size_t)EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)f, (int)(n * 4));
+        *len =
+            (size_t)EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)f, (int)(n * 4));
     }
     free(f);
     return out;
@@ -460,7 +471,8 @@ static void split_tokens(struct fg_call *c, int64_t total, int64_t *out)
     for (int k = 0; k < e->n_miss; k++) {
         int64_t mine = input_tokens(&c->body, e->tok[e->miss[k]]);
         out[k] = k == e->n_miss - 1 ? total - given
-                                    : est ? (int64_t)((__int128)total * mine / est) : 0;
+                 : est              ? (int64_t)((__int128)total * mine / est)
+                                    : 0;
         given += out[k];
     }
 }
@@ -489,15 +501,15 @@ void fg_embed_reply(struct fg_call *c, struct evbuffer *b)
         if (b64 && len)
             fg_respcache_put(e->key[e->miss[k]], false, b64, len, &t, c->acct.ts_ms);
     }
-    if (e->n_miss == e->n) {   /* nothing from the cache: the provider's answer as sent */
+    if (e->n_miss == e->n) { /* nothing from the cache: the provider's answer as sent */
         c->state = FG_CALL_DONE;
         fg_relay_send_json(c, c->status, b);
         return;
     }
     int m = fg_json_get(j, 0, "model");
-    const char *model = fg_json_type(j, m) == FG_J_STR
-                            ? fg_arena_strndup(&c->arena, j->src + j->t[m].start,
-                                               j->t[m].end - j->t[m].start)
-                            : quoted(c, c->upstream_model);
+    const char *model =
+        fg_json_type(j, m) == FG_J_STR
+            ? fg_arena_strndup(&c->arena, j->src + j->t[m].start, j->t[m].end - j->t[m].start)
+            : quoted(c, c->upstream_model);
     send_answer(c, model, total + c->cache_hit_tokens, miss_json, miss_len);
 }

@@ -54,8 +54,8 @@ long fg_failover_delay_ms(int attempt, const char *retry_after, const char *retr
 static struct {
     pthread_mutex_t mu;
     int failures[FG_FAILOVER_MAX_PROVIDERS];
-    int64_t opened_ms[FG_FAILOVER_MAX_PROVIDERS];   /* 0 = closed */
-    bool trial[FG_FAILOVER_MAX_PROVIDERS];          /* half-open trial in flight */
+    int64_t opened_ms[FG_FAILOVER_MAX_PROVIDERS]; /* 0 = closed */
+    bool trial[FG_FAILOVER_MAX_PROVIDERS];        /* half-open trial in flight */
 } g_failover = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static enum fg_failover_breaker_state state_locked(int i, int64_t now)
@@ -67,7 +67,8 @@ static enum fg_failover_breaker_state state_locked(int i, int64_t now)
     if (!g_failover.opened_ms[i])
 
         return FG_BREAKER_CLOSED;
-    return now - g_failover.opened_ms[i] < FG_BREAKER_OPEN_MS ? FG_BREAKER_OPEN : FG_BREAKER_HALF_OPEN;
+    return now - g_failover.opened_ms[i] < FG_BREAKER_OPEN_MS ? FG_BREAKER_OPEN
+                                                              : FG_BREAKER_HALF_OPEN;
 }
 
 enum fg_failover_breaker_state fg_failover_breaker_state(int idx, int64_t now_ms)
@@ -88,7 +89,7 @@ bool fg_failover_breaker_allows(int idx, int64_t now_ms)
     enum fg_failover_breaker_state s = state_locked(idx, now_ms);
     bool ok = s == FG_BREAKER_CLOSED || (s == FG_BREAKER_HALF_OPEN && !g_failover.trial[idx]);
     if (s == FG_BREAKER_HALF_OPEN && ok)
-        g_failover.trial[idx] = true;      /* one trial at a time */
+        g_failover.trial[idx] = true; /* one trial at a time */
     pthread_mutex_unlock(&g_failover.mu);
     return ok;
 }

@@ -22,7 +22,7 @@
 #define FG_BREAKER_FAILURES 5
 #define FG_BREAKER_OPEN_MS 30000
 #define FG_FAILOVER_MAX_PROVIDERS 64
-#define FG_FAILOVER_MAX_WAIT_MS 10000  /* a longer retry-after moves on to a fallback */
+#define FG_FAILOVER_MAX_WAIT_MS 10000 /* a longer retry-after moves on to a fallback */
 
 enum fg_failover_breaker_state { FG_BREAKER_CLOSED, FG_BREAKER_OPEN, FG_BREAKER_HALF_OPEN };
 

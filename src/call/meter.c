@@ -23,8 +23,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define REPEAT_WINDOW_MS (3600 * 1000)   /* "recently": within an hour */
-#define MAX_OUT_TEXT (64 * 1024)         /* answer text kept for bloat checks */
+#define REPEAT_WINDOW_MS (3600 * 1000) /* "recently": within an hour */
+#define MAX_OUT_TEXT (64 * 1024)       /* answer text kept for bloat checks */
 
 /* OpenAI streams carry usage only when asked; ask, and hide the extra
  * chunk from a client that didn't. */
@@ -40,7 +40,8 @@ static void ask_stream_usage(struct fg_call *c)
         fg_call_edit(c, j->t[iu].start, j->t[iu].end, "true");
     else if (fg_json_type(j, so) == FG_J_OBJ)
         fg_call_edit(c, j->t[so].start + 1, j->t[so].start + 1,
-                     fg_json_child(j, so) >= 0 ? "\"include_usage\":true," : "\"include_usage\":true");
+                     fg_json_child(j, so) >= 0 ? "\"include_usage\":true,"
+                                               : "\"include_usage\":true");
     else if (so >= 0)
         fg_call_edit(c, j->t[so].start, j->t[so].end, "{\"include_usage\":true}");
     else
@@ -91,7 +92,7 @@ int fg_meter_request(struct fg_call *c)
     fg_prefix_fingerprint(p, c->acct.prefix_fp);
     c->acct.prefix_tokens = p->stable ? p->stable_tokens : 0;
     c->prompt_tokens_est = p->total_tokens;
-    c->prefix = p;   /* the prompt-cache stage reads its evidence */
+    c->prefix = p; /* the prompt-cache stage reads its evidence */
     /* decided now: the body may be gone by the time the call is priced */
     fg_attrib_features(&c->body, fg_provider_call_shape(c), &c->simple, &c->wants_structured);
     c->client_max_tokens = client_limit(&c->body);
@@ -164,7 +165,7 @@ void fg_meter_response(struct fg_call *c)
                 keep_text(c, j, fg_json_get(j, b, "text"));
         }
     }
-    check_usage(c);   /* before the response cache keeps these tokens */
+    check_usage(c); /* before the response cache keeps these tokens */
 }
 
 static bool event_is(const struct fg_sse_event *ev, const char *name)
@@ -211,7 +212,7 @@ static void anthropic_event(struct fg_call *c, const struct fg_sse_event *ev)
     else {
         int d = fg_json_get(j, 0, "delta");
         keep_text(c, j, fg_json_get(j, d, "text"));
-        keep_text(c, j, fg_json_get(j, d, "partial_json"));  /* a forced tool's answer */
+        keep_text(c, j, fg_json_get(j, d, "partial_json")); /* a forced tool's answer */
     }
 }
 
@@ -278,8 +279,8 @@ static void estimate_cut_usage(struct fg_call *c)
     else
         c->usage_note = fg_arena_printf(&c->arena,
                                         "%s; tokens partly estimated from the prompt and the "
-                                        "%lld stream events relayed", c->err.msg,
-                                        (long long)c->data_events);
+                                        "%lld stream events relayed",
+                                        c->err.msg, (long long)c->data_events);
 }
 
 /* The most tokens the serving model can bill for this call: input within
@@ -293,7 +294,8 @@ static void usage_bounds(const struct fg_call *c, int64_t *max_in, int64_t *max_
     int64_t out = c->out_asked;
     if (!out) {
         int64_t m = c->model->max_output_tokens > 0 ? c->model->max_output_tokens
-                    : b && b->max_output_tokens > 0 ? b->max_output_tokens : 0;
+                    : b && b->max_output_tokens > 0 ? b->max_output_tokens
+                                                    : 0;
         out = m * (c->out_n > 1 ? c->out_n : 1);
     }
     *max_out = 2 * out;
@@ -322,7 +324,7 @@ static void check_usage(struct fg_call *c)
     if (p && (c->usage.seen || c->usage.bad))
         fg_warn("%s: provider '%s' %s; tokens estimated", c->id, c->provider->name, why);
     if (cut) {
-        if (p)     /* nothing of an implausible report is kept */
+        if (p) /* nothing of an implausible report is kept */
             fg_usage_estimate(&c->usage, 0, 0);
         estimate_cut_usage(c);
         return;
@@ -347,8 +349,8 @@ void fg_meter_price(struct fg_call *c)
     c->acct.reasoning_tokens = c->usage.reasoning;
     struct fg_price p, bp;
     bool priced = fg_price_of(c->model, &p);
-    bool base = c->baseline_model && c->baseline_model != c->model &&
-                fg_price_of(c->baseline_model, &bp);
+    bool base =
+        c->baseline_model && c->baseline_model != c->model && fg_price_of(c->baseline_model, &bp);
     struct fg_attrib_in in = {
         .price = priced ? &p : NULL,
         .baseline_price = base ? &bp : NULL,
@@ -416,7 +418,7 @@ static const char *endpoint_name(enum fg_endpoint ep)
     case FG_EP_RESPONSES: return "responses";
     case FG_EP_RESP_INPUT_TOKENS: return "responses_input_tokens";
     case FG_EP_COUNT_TOKENS: return "count_tokens";
-    default: return "passthrough";   /* FG_EP_PASSTHRU without its path */
+    default: return "passthrough"; /* FG_EP_PASSTHRU without its path */
     }
 }
 
@@ -432,7 +434,10 @@ static const char *scrub(struct fg_call *c, const char *s)
     return o;
 }
 
-static size_t slen(const char *s) { return s ? strlen(s) + 1 : 0; }
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
 
 void fg_meter_submit(struct fg_call *c, bool final)
 {
@@ -446,13 +451,12 @@ void fg_meter_submit(struct fg_call *c, bool final)
     const char *prov = c->provider ? c->provider->name : NULL;
     const char *tags = scrub(c, c->tags.recorded), *model_req = scrub(c, c->model_name);
     const char *sample = scrub(c, c->acct.buster_sample);
-    const char *ep = c->endpoint == FG_EP_PASSTHRU && c->pass_path ? c->pass_path
-                                                                   : endpoint_name(c->endpoint);
+    const char *ep =
+        c->endpoint == FG_EP_PASSTHRU && c->pass_path ? c->pass_path : endpoint_name(c->endpoint);
     size_t need = slen(key_id) + slen(tags) + slen(model_req) + slen(model) + slen(up) +
-                  slen(prov) + slen(err) + slen(c->acct.buster_where) +
-                  slen(sample) + slen(c->acct.cache_miss_reason) + slen(ep) +
-                  slen(c->route_reason) + slen(c->acct.linked_id) + slen(c->batch_id) +
-                  slen(c->response_id) + 40;
+                  slen(prov) + slen(err) + slen(c->acct.buster_where) + slen(sample) +
+                  slen(c->acct.cache_miss_reason) + slen(ep) + slen(c->route_reason) +
+                  slen(c->acct.linked_id) + slen(c->batch_id) + slen(c->response_id) + 40;
     struct fg_record *r = fg_ledger_record_new(need);
     *r = c->acct;
     r->next = NULL;
@@ -475,10 +479,10 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->buster_where = fg_ledger_record_str(r, c->acct.buster_where);
     r->buster_sample = fg_ledger_record_str(r, sample);
     r->cache_miss_reason = fg_ledger_record_str(r, c->acct.cache_miss_reason);
-    r->linked_id = fg_ledger_record_str(r, c->acct.linked_id);   /* the record outlives the call */
+    r->linked_id = fg_ledger_record_str(r, c->acct.linked_id); /* the record outlives the call */
     r->response_id = fg_ledger_record_str(r, c->response_id);
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
-    fg_admit_settle(c, r);   /* before the ledger (or the batch mailbox) owns r */
+    fg_admit_settle(c, r); /* before the ledger (or the batch mailbox) owns r */
     if (c->batch_line) {
         /* the executor commits it with the line's result, exactly once */
         r->batch_id = fg_ledger_record_str(r, c->batch_id);

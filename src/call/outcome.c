@@ -51,11 +51,11 @@ static struct fg_outcome use_model(const char *model, const char *trigger)
 
 static struct fg_outcome transfer_ended(const struct fg_outcome_facts *f)
 {
-    if (fg_outcome_retry_due(f) && f->breaker_allows)                      /* T1 */
+    if (fg_outcome_retry_due(f) && f->breaker_allows) /* T1 */
         return (struct fg_outcome){.kind = FG_OUTCOME_RETRY_AFTER, .delay_ms = f->delay_ms};
-    if (f->retriable && f->fallback)                                        /* T2 */
+    if (f->retriable && f->fallback) /* T2 */
         return use_model(f->fallback, NULL);
-    return kind(f->transfer_ok ? FG_OUTCOME_DONE : FG_OUTCOME_FAIL);        /* T3, T4 */
+    return kind(f->transfer_ok ? FG_OUTCOME_DONE : FG_OUTCOME_FAIL); /* T3, T4 */
 }
 
 /* The trigger as the static string the decision carries. */
@@ -72,22 +72,22 @@ static struct fg_outcome held_ended(const struct fg_outcome_facts *f)
 {
     const char *why = f->held_content ? NULL : f->held_why ? f->held_why : "empty";
     if (f->transfer_ok && f->stream_ended && !f->stream_error_seen && why &&
-        fg_outcome_may_escalate(&f->route, why))                            /* H1 */
+        fg_outcome_may_escalate(&f->route, why)) /* H1 */
         return use_model(f->route.frontier, trigger_name(why));
-    return kind(FG_OUTCOME_RELEASE_HELD);                                   /* H2 */
+    return kind(FG_OUTCOME_RELEASE_HELD); /* H2 */
 }
 
 static struct fg_outcome answer_checked(const struct fg_outcome_facts *f)
 {
-    if (f->shortfall && fg_outcome_may_escalate(&f->route, f->shortfall))  /* A1 */
+    if (f->shortfall && fg_outcome_may_escalate(&f->route, f->shortfall)) /* A1 */
         return use_model(f->route.frontier, trigger_name(f->shortfall));
     if (!f->schema_failed)
-        return kind(FG_OUTCOME_DONE);                                       /* A5 */
+        return kind(FG_OUTCOME_DONE); /* A5 */
     if (f->so_attempts < f->so_retries)
-        return kind(FG_OUTCOME_RETRY_SAME);                                 /* A2 */
-    if (fg_outcome_may_escalate(&f->route, "invalid_schema"))               /* A3 */
+        return kind(FG_OUTCOME_RETRY_SAME);                   /* A2 */
+    if (fg_outcome_may_escalate(&f->route, "invalid_schema")) /* A3 */
         return use_model(f->route.frontier, "invalid_schema");
-    return kind(FG_OUTCOME_FAIL);                                           /* A4 */
+    return kind(FG_OUTCOME_FAIL); /* A4 */
 }
 
 struct fg_outcome fg_outcome_decide(const struct fg_outcome_facts *f)

@@ -57,12 +57,12 @@ enum fg_outcome_point {
 };
 
 enum fg_outcome_kind {
-    FG_OUTCOME_DONE,          /* send what we have */
-    FG_OUTCOME_RETRY_AFTER,   /* same model again after delay_ms */
-    FG_OUTCOME_USE_MODEL,     /* model: a fallback (trigger NULL) or the escalation */
-    FG_OUTCOME_RETRY_SAME,    /* structured-output retry, same model, no delay */
-    FG_OUTCOME_RELEASE_HELD,  /* the held stream goes to the client as it was */
-    FG_OUTCOME_FAIL,          /* reply with the call's error */
+    FG_OUTCOME_DONE,         /* send what we have */
+    FG_OUTCOME_RETRY_AFTER,  /* same model again after delay_ms */
+    FG_OUTCOME_USE_MODEL,    /* model: a fallback (trigger NULL) or the escalation */
+    FG_OUTCOME_RETRY_SAME,   /* structured-output retry, same model, no delay */
+    FG_OUTCOME_RELEASE_HELD, /* the held stream goes to the client as it was */
+    FG_OUTCOME_FAIL,         /* reply with the call's error */
 };
 
 /* escalate_on triggers, as a set */
@@ -75,40 +75,40 @@ enum {
 
 /* What the route allows (all false / NULL: no route, no escalation). */
 struct fg_outcome_route {
-    const char *frontier;     /* the frontier model's name, or NULL */
-    bool cheap;               /* the call is on the cheap tier */
-    bool escalated;           /* already moved to the frontier model */
-    bool forced;              /* the client chose the tier (x-frugal-route) */
-    unsigned escalate_on;     /* FG_OUTCOME_ON_* */
-    bool cut_is_shortfall;    /* a cut here is the model's, not the client's max_tokens */
+    const char *frontier;  /* the frontier model's name, or NULL */
+    bool cheap;            /* the call is on the cheap tier */
+    bool escalated;        /* already moved to the frontier model */
+    bool forced;           /* the client chose the tier (x-frugal-route) */
+    unsigned escalate_on;  /* FG_OUTCOME_ON_* */
+    bool cut_is_shortfall; /* a cut here is the model's, not the client's max_tokens */
 };
 
 struct fg_outcome_facts {
     enum fg_outcome_point point;
-    bool transfer_ok;         /* curl finished the transfer (CURLE_OK) */
+    bool transfer_ok; /* curl finished the transfer (CURLE_OK) */
     /* TRANSFER_ENDED */
-    bool retriable;           /* fg_failover_retriable() of the status / curl result */
+    bool retriable; /* fg_failover_retriable() of the status / curl result */
     int retries_used, retries_allowed;
-    long delay_ms, max_wait_ms;   /* the computed backoff; the longest wait worth it */
-    bool breaker_allows;      /* the provider's breaker lets a retry through */
-    const char *fallback;     /* the next usable fallback model's name, or NULL */
+    long delay_ms, max_wait_ms; /* the computed backoff; the longest wait worth it */
+    bool breaker_allows;        /* the provider's breaker lets a retry through */
+    const char *fallback;       /* the next usable fallback model's name, or NULL */
     /* HELD_ENDED and ANSWER_CHECKED */
     struct fg_outcome_route route;
     /* HELD_ENDED */
-    bool held_content;        /* content (or a tool call) was seen */
-    const char *held_why;     /* "refusal" / "truncated" seen before content, or NULL */
+    bool held_content;    /* content (or a tool call) was seen */
+    const char *held_why; /* "refusal" / "truncated" seen before content, or NULL */
     bool stream_ended, stream_error_seen;
     /* ANSWER_CHECKED */
-    const char *shortfall;    /* "truncated" / "refusal" / "empty" / NULL */
+    const char *shortfall; /* "truncated" / "refusal" / "empty" / NULL */
     bool schema_failed;
     int so_attempts, so_retries;
 };
 
 struct fg_outcome {
     enum fg_outcome_kind kind;
-    long delay_ms;            /* RETRY_AFTER */
-    const char *model;        /* USE_MODEL */
-    const char *trigger;      /* USE_MODEL as an escalation: what fell short (static) */
+    long delay_ms;       /* RETRY_AFTER */
+    const char *model;   /* USE_MODEL */
+    const char *trigger; /* USE_MODEL as an escalation: what fell short (static) */
 };
 
 struct fg_outcome fg_outcome_decide(const struct fg_outcome_facts *f);

@@ -34,7 +34,8 @@ static int not_found(struct fg_call *c, const char *name)
 {
     fg_err_set(&c->err, FG_E_NOT_FOUND, "model", "model_not_found",
                "The model '%s' does not exist or is not configured in frugal "
-               "(GET /v1/models lists the models this gateway serves).", name);
+               "(GET /v1/models lists the models this gateway serves).",
+               name);
     return -1;
 }
 
@@ -43,8 +44,9 @@ static int responses_refused(struct fg_call *c, const char *asked, const char *m
     fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported",
                "The Responses API (/v1/responses) is served for OpenAI-dialect models only; "
                "'%s'%s%s%s is on an Anthropic provider. Call it with /v1/chat/completions or "
-               "/v1/messages instead.", asked, strcmp(asked, model) ? " (its tier '" : "",
-               strcmp(asked, model) ? model : "", strcmp(asked, model) ? "')" : "");
+               "/v1/messages instead.",
+               asked, strcmp(asked, model) ? " (its tier '" : "", strcmp(asked, model) ? model : "",
+               strcmp(asked, model) ? "')" : "");
     return -1;
 }
 
@@ -95,7 +97,8 @@ static int stage_resolve(struct fg_call *c)
     if (c->endpoint == FG_EP_COUNT_TOKENS && m->dialect != FG_DIALECT_ANTHROPIC)
         return fg_err_set(&c->err, FG_E_INVALID, "model", NULL,
                           "count_tokens is an Anthropic endpoint; the model '%s' is served "
-                          "in the OpenAI dialect, which has no token counting.", m->name);
+                          "in the OpenAI dialect, which has no token counting.",
+                          m->name);
     return 0;
 }
 
@@ -105,8 +108,7 @@ static const char *cache_partition(struct fg_call *c)
 {
     const struct fg_config *cfg = c->w->app->cfg;
     const char *ver = c->rq.anthropic_version, *beta = c->rq.anthropic_beta;
-    return fg_arena_printf(&c->arena, "%s|%s|%s",
-                           cfg->response_cache.shared ? "" : c->key_id,
+    return fg_arena_printf(&c->arena, "%s|%s|%s", cfg->response_cache.shared ? "" : c->key_id,
                            ver ? ver : "", beta ? beta : "");
 }
 
@@ -120,8 +122,7 @@ static bool responses_cacheable(const struct fg_call *c)
 {
     const struct fg_json *j = &c->body;
     return !c->stream && fg_json_type(j, fg_json_get(j, 0, "store")) == FG_J_FALSE &&
-           fg_json_get(j, 0, "previous_response_id") < 0 &&
-           fg_json_get(j, 0, "conversation") < 0 &&
+           fg_json_get(j, 0, "previous_response_id") < 0 && fg_json_get(j, 0, "conversation") < 0 &&
            fg_json_type(j, fg_json_get(j, 0, "background")) != FG_J_TRUE;
 }
 
@@ -131,7 +132,7 @@ static int stage_respcache(struct fg_call *c)
 {
     const struct fg_config *cfg = c->w->app->cfg;
     if (c->endpoint == FG_EP_EMBEDDINGS)
-        return fg_embed_cache(c);   /* per input, not per request */
+        return fg_embed_cache(c); /* per input, not per request */
     c->cache_status = "bypass";
     if (c->batch_plan || !fg_respcache_enabled() || c->endpoint == FG_EP_COUNT_TOKENS ||
         c->endpoint == FG_EP_RESP_INPUT_TOKENS || c->rq.cache_bypass ||
@@ -141,10 +142,10 @@ static int stage_respcache(struct fg_call *c)
                           cfg->response_cache.allow_sampling, c->cache_key))
         return 0;
     int so = fg_json_get(&c->body, 0, "stream_options");
-    c->include_usage = fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
-    struct fg_respcache_entry *e =
-        fg_respcache_get_for(c->cache_key, c->in->dialect, c->stream, c->include_usage,
-                             c->acct.ts_ms);
+    c->include_usage =
+        fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
+    struct fg_respcache_entry *e = fg_respcache_get_for(c->cache_key, c->in->dialect, c->stream,
+                                                        c->include_usage, c->acct.ts_ms);
     if (!e) {
         c->cache_status = "miss";
         c->cache_keyed = true;
@@ -245,7 +246,8 @@ static void schema_for_anthropic(struct fg_call *c)
     json_t *fmt = json_object_get(json_object_get(b, "output_config"), "format");
     json_t *schema = json_object_get(fmt, "schema");
     char dropped[300] = "";
-    json_t *fixed = schema ? fg_schema_for_target(schema, FG_SCHEMA_ANTHROPIC, dropped, sizeof dropped) : NULL;
+    json_t *fixed =
+        schema ? fg_schema_for_target(schema, FG_SCHEMA_ANTHROPIC, dropped, sizeof dropped) : NULL;
     if (fixed && dropped[0]) {
         fg_warn("%s: schema keywords Anthropic rejects moved or dropped: %s", c->id, dropped);
         json_object_set_new(fmt, "schema", fixed);
@@ -286,13 +288,13 @@ static int encode_translated(struct fg_call *c)
         .native_structured = b ? b->supports_response_schema : false,
     };
     if (c->so_cap > 0 && c->so_cap < o.default_max_tokens)
-        o.default_max_tokens = (int)c->so_cap;   /* bounded schema, no client limit */
+        o.default_max_tokens = (int)c->so_cap; /* bounded schema, no client limit */
     struct fg_translate_warnings w = {0};
     int rc = c->in->dialect == FG_DIALECT_OPENAI
                  ? fg_translate_request_oa_to_an(&c->body, &o, &c->upstream_body,
-                                          &c->upstream_body_len, &w, &c->err)
+                                                 &c->upstream_body_len, &w, &c->err)
                  : fg_translate_request_an_to_oa(&c->body, &o, &c->upstream_body,
-                                          &c->upstream_body_len, &w, &c->err);
+                                                 &c->upstream_body_len, &w, &c->err);
     for (int i = 0; i < w.n; i++)
         fg_warn("%s translation to %s: %s", c->id, c->out->name, w.msg[i]);
     if (rc < 0)
@@ -306,7 +308,8 @@ static int encode_translated(struct fg_call *c)
         c->forced_tool = fg_arena_strdup(&c->arena, tool);
     if (c->stream) {
         int so = fg_json_get(&c->body, 0, "stream_options");
-        bool usage = fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
+        bool usage =
+            fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
         c->tr = fg_translate_stream_new(c->out->dialect, c->in->dialect, c->model_name, usage);
         if (c->forced_tool)
             fg_translate_stream_forced_tool(c->tr, c->forced_tool);
@@ -325,7 +328,7 @@ static void placement_evidence(const struct fg_call *c, struct fg_prefix *p)
         p->hash[b] ^= salt;
     fg_prefix_seen(p, c->acct.ts_ms, 3600 * 1000LL);
     for (int b = 0; b < p->n; b++)
-        p->hash[b] ^= salt;   /* the cache key and markers use the plain hashes */
+        p->hash[b] ^= salt; /* the cache key and markers use the plain hashes */
 }
 
 static struct fg_pc_opts cache_opts(const struct fg_call *c)
@@ -374,9 +377,9 @@ done:
 static int stage_encode(struct fg_call *c)
 {
     if (c->in == &fg_provider_responses && c->out != c->in)
-        return responses_refused(c, c->model_name, c->model->name);   /* a fallback */
+        return responses_refused(c, c->model_name, c->model->name); /* a fallback */
     if (c->endpoint == FG_EP_EMBEDDINGS)
-        fg_embed_encode(c);   /* only the cache misses go */
+        fg_embed_encode(c); /* only the cache misses go */
     if (c->in != c->out) {
         if (encode_translated(c) < 0)
             return -1;
@@ -388,7 +391,7 @@ static int stage_encode(struct fg_call *c)
                                   sizeof c->edits / sizeof c->edits[0] - c->n_edits, &c->arena};
         struct fg_pc_opts o = cache_opts(c);
         if (c->in == &fg_provider_responses)
-            o.auto_breakpoints = false;   /* prompt_cache_key only: items are not messages */
+            o.auto_breakpoints = false; /* prompt_cache_key only: items are not messages */
         struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
         *p = *c->prefix;
         placement_evidence(c, p);
@@ -401,8 +404,8 @@ static int stage_encode(struct fg_call *c)
     if (c->n_edits > 1)
         qsort(c->edits, c->n_edits, sizeof c->edits[0], cmp_edit);
     if (c->n_edits)
-        c->upstream_body = fg_json_splice(c->raw, c->raw_len, c->edits, c->n_edits,
-                                          &c->upstream_body_len);
+        c->upstream_body =
+            fg_json_splice(c->raw, c->raw_len, c->edits, c->n_edits, &c->upstream_body_len);
     return 0;
 }
 
@@ -426,7 +429,7 @@ int fg_pipeline_reencode(struct fg_call *c)
     c->upstream_body = NULL;
     c->upstream_body_len = 0;
     c->forced_tool = NULL;
-    fg_translate_stream_free(c->tr);   /* nothing was streamed yet: a new translator */
+    fg_translate_stream_free(c->tr); /* nothing was streamed yet: a new translator */
     c->tr = NULL;
     if (stage_deploy(c) < 0 || stage_encode(c) < 0)
         return -1;
@@ -440,7 +443,7 @@ int fg_pipeline_run(struct fg_call *c)
         if (rc < 0)
             return -1;
         if (rc > 0)
-            return 1;       /* answered without the provider */
+            return 1; /* answered without the provider */
     }
     if (c->batch_plan)
         return fg_batch_plan_reply(c);

@@ -31,16 +31,16 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_UPSTREAM_BODY (64u << 20)  /* a non-streamed answer larger than this is refused */
+#define MAX_UPSTREAM_BODY (64u << 20) /* a non-streamed answer larger than this is refused */
 #define MAX_SSE_EVENT (16u << 20)
-#define CLIENT_HIGH_WATER (1u << 20)   /* pause upstream above this much unsent output */
+#define CLIENT_HIGH_WATER (1u << 20) /* pause upstream above this much unsent output */
 
 /* Provider response headers worth relaying to the client. */
 static int relayed_header(const char *name, size_t n)
 {
-    static const char *exact[] = {"x-request-id", "request-id", "retry-after",
-                                  "retry-after-ms", "x-should-retry",
-                                  "openai-processing-ms", NULL};
+    static const char *exact[] = {
+        "x-request-id",   "request-id",           "retry-after", "retry-after-ms",
+        "x-should-retry", "openai-processing-ms", NULL};
     for (int i = 0; exact[i]; i++)
         if (strlen(exact[i]) == n && !strncasecmp(name, exact[i], n))
             return 1;
@@ -74,7 +74,8 @@ static bool cut_is_shortfall(const struct fg_call *c)
         return true;
     const struct fg_builtin_price *b = fg_price_lookup(c->model->model);
     long limit = c->model->max_output_tokens > 0 ? c->model->max_output_tokens
-                 : b && b->max_output_tokens > 0 ? b->max_output_tokens : 0;
+                 : b && b->max_output_tokens > 0 ? b->max_output_tokens
+                                                 : 0;
     return limit > 0 && c->client_max_tokens >= limit;
 }
 
@@ -192,7 +193,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
         c->up_is_sse = false;
         return len;
     }
-    if (len <= 2) {     /* blank line: end of a header block */
+    if (len <= 2) { /* blank line: end of a header block */
         if (c->up_status >= 200)
             on_headers_done(c);
         return len;
@@ -218,9 +219,10 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
         struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
         evhttp_add_header(h, name, val);
         /* the provider's request id, also under the name the caller's SDK reads */
-        if (c->in != c->out && (!strcasecmp(name, "request-id") || !strcasecmp(name, "x-request-id")))
-            evhttp_add_header(h, c->in->dialect == FG_DIALECT_OPENAI ? "x-request-id" : "request-id",
-                              val);
+        if (c->in != c->out &&
+            (!strcasecmp(name, "request-id") || !strcasecmp(name, "x-request-id")))
+            evhttp_add_header(
+                h, c->in->dialect == FG_DIALECT_OPENAI ? "x-request-id" : "request-id", val);
     }
     return len;
 }
@@ -228,8 +230,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 /* A structured stream ends: does the streamed answer match its schema? */
 static bool structured_stream_ok(struct fg_call *c)
 {
-    return !c->so_schema || fg_structured_check_text(c, c->out_text ? c->out_text : "",
-                                                     c->out_len) == 0;
+    return !c->so_schema ||
+           fg_structured_check_text(c, c->out_text ? c->out_text : "", c->out_len) == 0;
 }
 
 /* Keep what was appended to c->relay since `from` for the response cache. */
@@ -291,14 +293,15 @@ static void remember_response(struct fg_call *c, const struct fg_json *j, int ob
     size_t n;
     const char *s = fg_json_type(j, id) == FG_J_STR ? fg_json_raw_str(j, id, &n) : NULL;
     if (s && fg_respmap_remember(s, n, c->key_id, c->provider_index))
-        c->response_id = fg_arena_strndup(&c->arena, s, n);   /* and the ledger keeps it */
+        c->response_id = fg_arena_strndup(&c->arena, s, n); /* and the ledger keeps it */
 }
 
 static void remember_streamed(struct fg_call *c, const struct fg_sse_event *ev)
 {
     if (c->out != &fg_provider_responses ||
-        !(ev->event_len ? ev->event_len == 16 && !memcmp(ev->event, "response.created", 16)
-                        : memmem(ev->data, ev->data_len, "\"type\":\"response.created\"", 25) != NULL) ||
+        !(ev->event_len
+              ? ev->event_len == 16 && !memcmp(ev->event, "response.created", 16)
+              : memmem(ev->data, ev->data_len, "\"type\":\"response.created\"", 25) != NULL) ||
         fg_json_parse(&c->resp, ev->data, ev->data_len) < 0)
         return;
     remember_response(c, &c->resp, fg_json_get(&c->resp, 0, "response"));
@@ -308,7 +311,7 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
 {
     struct fg_call *c = arg;
     if (c->stream_ended)
-        return 0;      /* nothing after the terminator reaches the client */
+        return 0; /* nothing after the terminator reaches the client */
     if (c->held && ev->data_len)
         held_look(c, ev);
     if (c->tr)
@@ -343,7 +346,7 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     case FG_SSE_ERROR: c->stream_error_seen = true; break;
     default: break;
     }
-    if (c->cache_sse)     /* stored as the provider sent it, usage chunk included */
+    if (c->cache_sse) /* stored as the provider sent it, usage chunk included */
         evbuffer_add(c->cache_sse, ev->raw, ev->raw_len);
     if (fg_meter_event(c, ev))
         evbuffer_add(c->relay, ev->raw, ev->raw_len);
@@ -370,7 +373,7 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
 {
     if (client_backlog(c) > CLIENT_HIGH_WATER) {
         c->paused = true;
-        return CURL_WRITEFUNC_PAUSE;    /* curl re-delivers these bytes */
+        return CURL_WRITEFUNC_PAUSE; /* curl re-delivers these bytes */
     }
     if (fg_sse_feed(&c->sse, data, len, on_sse_event, c) < 0) {
         if (c->err.cls == FG_E_NONE)
@@ -380,7 +383,7 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
     }
     if (c->held) {
         if (!c->held_content)
-            return len;     /* keep holding: nothing has reached the client */
+            return len; /* keep holding: nothing has reached the client */
         start_stream_reply(c);
     }
     if (evbuffer_get_length(c->relay)) {
@@ -405,7 +408,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     struct fg_call *c = arg;
     size_t len = size * n;
     if (!c->req)
-        return 0;                       /* client gone: abort the transfer */
+        return 0; /* client gone: abort the transfer */
     arm_idle(c);
     if (!c->up_headers_done)
         on_headers_done(c);
@@ -416,8 +419,8 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
         return c->req ? r : 0;
     }
     if (evbuffer_get_length(c->up_body) + len > MAX_UPSTREAM_BODY) {
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL,
-                   "upstream response is larger than %u bytes", MAX_UPSTREAM_BODY);
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream response is larger than %u bytes",
+                   MAX_UPSTREAM_BODY);
         return 0;
     }
     evbuffer_add(c->up_body, data, len);
@@ -429,7 +432,7 @@ static void transfer_error(struct fg_call *c, CURLcode res)
 {
     const char *p = c->provider->name;
     if (c->err.cls != FG_E_NONE)
-        return;     /* set by a callback */
+        return; /* set by a callback */
     switch (res) {
     case CURLE_OPERATION_TIMEDOUT:
         fg_err_set(&c->err, FG_E_TIMEOUT, NULL, "upstream_timeout",
@@ -440,8 +443,7 @@ static void transfer_error(struct fg_call *c, CURLcode res)
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_unreachable",
-                   "could not connect to upstream provider '%s': %s", p,
-                   curl_easy_strerror(res));
+                   "could not connect to upstream provider '%s': %s", p, curl_easy_strerror(res));
         break;
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
@@ -449,20 +451,21 @@ static void transfer_error(struct fg_call *c, CURLcode res)
     case CURLE_PARTIAL_FILE:
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_reset",
                    "upstream provider '%s' closed the connection before a complete "
-                   "response (%s)", p, curl_easy_strerror(res));
+                   "response (%s)",
+                   p, curl_easy_strerror(res));
         break;
-    case CURLE_OUT_OF_MEMORY:   /* curl's answer to a giant header before 8.6 */
+    case CURLE_OUT_OF_MEMORY: /* curl's answer to a giant header before 8.6 */
 #if LIBCURL_VERSION_NUM >= 0x080600
     case CURLE_TOO_LARGE:
 #endif
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_header_too_large",
                    "upstream provider '%s' sent a response header too large to accept (a "
-                   "header line over %d bytes)", p, CURL_MAX_HTTP_HEADER);
+                   "header line over %d bytes)",
+                   p, CURL_MAX_HTTP_HEADER);
         break;
     default:
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_error",
-                   "upstream provider '%s' failed: %s",
-                   p, curl_easy_strerror(res));
+                   "upstream provider '%s' failed: %s", p, curl_easy_strerror(res));
     }
 }
 
@@ -525,9 +528,10 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         return running;
     }
     int rc = from == FG_DIALECT_ANTHROPIC
-                 ? (c->forced_tool ? fg_translate_response_an_to_oa_forced(&c->resp, c->model_name,
-                                                                    c->forced_tool, out, &c->err)
-                                   : fg_translate_response_an_to_oa(&c->resp, c->model_name, out, &c->err))
+                 ? (c->forced_tool
+                        ? fg_translate_response_an_to_oa_forced(&c->resp, c->model_name,
+                                                                c->forced_tool, out, &c->err)
+                        : fg_translate_response_an_to_oa(&c->resp, c->model_name, out, &c->err))
                  : fg_translate_response_oa_to_an(&c->resp, c->model_name, out, &c->err);
     bool retrying = false;
     if (rc < 0) {
@@ -657,10 +661,10 @@ static bool escalate(struct fg_call *c, const struct fg_outcome *d)
     const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, d->model);
     FG_ASSERT(m && d->trigger);
     fg_info("%s: cheap answer %s; escalating to %s", c->id, d->trigger, m->name);
-    c->route_reason = fg_arena_printf(&c->arena, "cheap answer %s: escalated to the frontier model",
-                                      d->trigger);
+    c->route_reason =
+        fg_arena_printf(&c->arena, "cheap answer %s: escalated to the frontier model", d->trigger);
     if (c->err.cls != FG_E_NONE)
-        c->status = c->err.status;   /* a failed check: recorded as a retried one is */
+        c->status = c->err.status; /* a failed check: recorded as a retried one is */
     else if (c->status == 0)
         c->status = (int)c->up_status;
     fg_call_next_attempt(c);
@@ -785,8 +789,7 @@ static bool retry_structured(struct fg_call *c)
 
 /* Check a complete structured answer (body in the client's dialect):
  * false when it failed and a retry is running instead. */
-static bool structured_ok(struct fg_call *c, struct evbuffer *body, const char *why,
-                          bool *retrying)
+static bool structured_ok(struct fg_call *c, struct evbuffer *body, const char *why, bool *retrying)
 {
     *retrying = false;
     if (!c->so_schema || fg_structured_check(c, body) == 0)
@@ -884,8 +887,7 @@ static bool finish_buffered(struct fg_call *c)
             reply_as_stream(c, b);
             return false;
         }
-    }
-    else
+    } else
         fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                    "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
     fg_reply_frugal_headers(c);
@@ -930,7 +932,8 @@ static const struct fg_model_cfg *next_fallback(struct fg_call *c, int64_t now)
     /* another model's vectors live in another space: embeddings never fall back */
     if (c->endpoint == FG_EP_EMBEDDINGS)
         return NULL;
-    const struct fg_model_cfg *fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+    const struct fg_model_cfg *fb =
+        fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
     /* a Responses call is not translated: only OpenAI-dialect fallbacks */
     while (fb && c->in == &fg_provider_responses && fb->dialect != FG_DIALECT_OPENAI)
         fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
@@ -966,7 +969,8 @@ static struct fg_outcome transfer_outcome(struct fg_call *c, CURLcode res)
         c->fo_origin = c->model->name;
     /* lazy facts (outcome.h): the breaker only when a retry is due, the
      * fallback only when no retry will be made */
-    f.breaker_allows = fg_outcome_retry_due(&f) && fg_failover_breaker_allows(c->provider_index, now);
+    f.breaker_allows =
+        fg_outcome_retry_due(&f) && fg_failover_breaker_allows(c->provider_index, now);
     if (!f.breaker_allows) {
         const struct fg_model_cfg *fb = next_fallback(c, now);
         f.fallback = fb ? fb->name : NULL;
@@ -1038,26 +1042,24 @@ static void on_done(struct fg_xfer *x, CURLcode res)
     /* a finished call cancelled its transfer: this runs once per attempt */
     FG_ASSERT(c->state == FG_CALL_UPSTREAM || c->state == FG_CALL_STREAMING);
     fg_upstream_release(c->w->up, x);
-    fg_affinity_end(&c->inflight);   /* this attempt is over, whatever comes next */
+    fg_affinity_end(&c->inflight); /* this attempt is over, whatever comes next */
     if (!c->req) {
         fg_call_finish(c);
         return;
     }
     if (c->held && held_escalation(c, res))
-        return;     /* the frontier model answers instead */
+        return; /* the frontier model answers instead */
     if (c->held)
-        start_stream_reply(c);   /* RELEASE_HELD: the answer as it was */
+        start_stream_reply(c); /* RELEASE_HELD: the answer as it was */
     if (c->state == FG_CALL_STREAMING) {
-        finish_stream(c, res);   /* already with the client: it ends as it ends */
+        finish_stream(c, res); /* already with the client: it ends as it ends */
         c->state = FG_CALL_DONE;
         fg_call_finish(c);
         return;
     }
     struct fg_outcome d = transfer_outcome(c, res);
     switch (d.kind) {
-    case FG_OUTCOME_RETRY_AFTER:
-        retry_later(c, d.delay_ms);
-        return;
+    case FG_OUTCOME_RETRY_AFTER: retry_later(c, d.delay_ms); return;
     case FG_OUTCOME_USE_MODEL:
         if (fall_back(c, &d))
             return;
@@ -1072,7 +1074,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
     default:
         FG_DASSERT(d.kind == FG_OUTCOME_DONE);
         if (finish_buffered(c))
-            return;     /* a retry or an escalation is on its way */
+            return; /* a retry or an escalation is on its way */
         break;
     }
     c->state = FG_CALL_DONE;
@@ -1083,7 +1085,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
 struct curl_slist *fg_relay_base_headers(bool stream)
 {
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");   /* no 100-continue round trip */
+    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
     if (stream)
         h = curl_slist_append(h, "Accept: text/event-stream");
     return h;
@@ -1119,7 +1121,7 @@ static struct curl_slist *add_headers(struct fg_call *c)
     c->out->upstream_headers(c, &h);
     for (int i = 0; i < nf; i++)
         h = fg_provider_header_add(h, fwd[i][0], fwd[i][1]);
-    c->up_headers = h;   /* owned by the call */
+    c->up_headers = h; /* owned by the call */
     return h;
 }
 
@@ -1149,7 +1151,7 @@ int fg_relay_start(struct fg_call *c)
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->provider->connect_timeout_ms);
     if (c->stream) {
         /* a stream may run long; bound silence instead of total time */
-        if (!c->idle_ev)   /* a retried call keeps its timer */
+        if (!c->idle_ev) /* a retried call keeps its timer */
             c->idle_ev = evtimer_new(w->base, on_idle, c);
         arm_idle(c);
     } else {

@@ -13,15 +13,15 @@
 #define BUCKETS (FG_RESPMAP_MAX * 2)
 
 struct entry {
-    char id[FG_RESPMAP_ID_MAX + 1];   /* "" = free slot */
+    char id[FG_RESPMAP_ID_MAX + 1]; /* "" = free slot */
     char owner[48];
     int provider_index;
-    int next;                           /* bucket chain, -1 ends */
+    int next; /* bucket chain, -1 ends */
 };
 
 static struct {
     pthread_mutex_t mu;
-    struct entry *e;                    /* ring, oldest at `head` once full */
+    struct entry *e; /* ring, oldest at `head` once full */
     int *bucket;
     int head, used;
 } g_respmap = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -85,7 +85,7 @@ bool fg_respmap_remember(const char *id, size_t n, const char *owner, int provid
         k = g_respmap.head;
         g_respmap.head = (g_respmap.head + 1) % FG_RESPMAP_MAX;
         if (g_respmap.e[k].id[0])
-            unlink_slot(k);     /* the oldest goes */
+            unlink_slot(k); /* the oldest goes */
         else
             g_respmap.used++;
         memcpy(g_respmap.e[k].id, id, n);

@@ -24,7 +24,7 @@ struct fg_upstream {
 /* Per-socket watcher, attached to the socket via curl_multi_assign. */
 struct sockw {
     struct event ev;
-    short kind;     /* events currently watched, 0 = not added */
+    short kind; /* events currently watched, 0 = not added */
 };
 
 static void check_done(struct fg_upstream *u)
@@ -38,7 +38,7 @@ static void check_done(struct fg_upstream *u)
         CURL *easy = msg->easy_handle;
         CURLcode res = msg->data.result;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
-        FG_DASSERT(!x || x->easy == easy);   /* the transfer owns the handle it ran on */
+        FG_DASSERT(!x || x->easy == easy); /* the transfer owns the handle it ran on */
         curl_multi_remove_handle(u->multi, easy);
 
         if (x && x->done)
@@ -49,8 +49,7 @@ static void check_done(struct fg_upstream *u)
 static void on_socket_ready(evutil_socket_t fd, short what, void *arg)
 {
     struct fg_upstream *u = arg;
-    int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) |
-                (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
+    int flags = (what & EV_READ ? CURL_CSELECT_IN : 0) | (what & EV_WRITE ? CURL_CSELECT_OUT : 0);
     curl_multi_socket_action(u->multi, fd, flags, &u->running);
     check_done(u);
 }
@@ -90,8 +89,8 @@ static int socket_cb(CURL *easy, curl_socket_t s, int what, void *arg, void *soc
         }
         return 0;
     }
-    short kind = EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) |
-                 (what & CURL_POLL_OUT ? EV_WRITE : 0);
+    short kind =
+        EV_PERSIST | (what & CURL_POLL_IN ? EV_READ : 0) | (what & CURL_POLL_OUT ? EV_WRITE : 0);
     if (!w) {
         w = fg_xcalloc(1, sizeof *w);
         curl_multi_assign(u->multi, s, w);
@@ -127,7 +126,7 @@ void fg_upstream_free(struct fg_upstream *u)
         return;
     for (int i = 0; i < u->npool; i++)
         curl_easy_cleanup(u->pool[i]);
-    curl_multi_cleanup(u->multi);  /* closes cached connections */
+    curl_multi_cleanup(u->multi); /* closes cached connections */
     event_free(u->timer);
     free(u);
 }
@@ -141,7 +140,7 @@ static CURL *confine(CURL *e)
         return NULL;
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500   /* 7.85.0 */
+#if LIBCURL_VERSION_NUM >= 0x075500 /* 7.85.0 */
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
@@ -154,7 +153,7 @@ static CURL *confine(CURL *e)
 CURL *fg_upstream_easy(struct fg_upstream *u)
 {
     if (u->npool > 0)
-        return confine(u->pool[--u->npool]);   /* reset when pooled */
+        return confine(u->pool[--u->npool]); /* reset when pooled */
     return confine(curl_easy_init());
 }
 

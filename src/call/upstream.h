@@ -21,7 +21,7 @@ struct fg_xfer {
 };
 
 struct fg_upstream *fg_upstream_new(struct event_base *base);
-void fg_upstream_free(struct fg_upstream *u);    /* after all transfers removed */
+void fg_upstream_free(struct fg_upstream *u); /* after all transfers removed */
 
 /* Borrow a reset easy handle from the worker's pool (or a new one),
  * confined: redirects never followed, http and https only. */

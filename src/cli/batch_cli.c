@@ -96,7 +96,10 @@ static json_t *get_json(const struct cli *c, const char *path)
     return j;
 }
 
-static bool anthropic_id(const char *id) { return !strncmp(id, "msgbatch_", 9); }
+static bool anthropic_id(const char *id)
+{
+    return !strncmp(id, "msgbatch_", 9);
+}
 
 /* ---- submit ---------------------------------------------------------------- */
 
@@ -171,7 +174,8 @@ static char *submit_openai(const struct cli *c, json_t *lines)
     struct buf jsonl = {0};
     size_t i;
     json_t *l;
-    json_array_foreach(lines, i, l) {
+    json_array_foreach(lines, i, l)
+    {
         char *s = json_dumps(l, JSON_COMPACT);
         on_data(s, 1, strlen(s), &jsonl);
         on_data("\n", 1, 1, &jsonl);
@@ -435,7 +439,7 @@ static int parse(const struct fg_config *cfg, int argc, char **argv, struct cli 
             fprintf(stderr, "frugal batch: unknown option '%s'\n", a);
             return -1;
         } else if (!c->id)
-            c->id = a;   /* FILE for submit */
+            c->id = a; /* FILE for submit */
         else {
             fprintf(stderr, "frugal batch: unexpected argument '%s'\n", a);
             return -1;

@@ -76,7 +76,8 @@ static int open_existing(const struct fg_config *cfg, struct fg_store **s)
 {
     char db[4096];
     if (fg_store_missing(cfg->storage, db, sizeof db)) {
-        fprintf(stderr, "frugal keys: no database at %s (storage: from %s), so no keys.  Pass "
+        fprintf(stderr,
+                "frugal keys: no database at %s (storage: from %s), so no keys.  Pass "
                 "the gateway's config with -c (a relative sqlite: path is resolved against "
                 "the config file's directory)\n",
                 db, cfg->path ? cfg->path : "the built-in defaults, relative to this directory");
@@ -169,7 +170,8 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
         if (k.tags[0])
             printf("tags:    %s\n", k.tags);
         if (k.allow_unpriced)
-            printf("unpriced: allowed (paths frugal cannot price may be called despite the budget)\n");
+            printf(
+                "unpriced: allowed (paths frugal cannot price may be called despite the budget)\n");
         if (k.expires) {
             char t[40];
             printf("expires: %s\n", fg_period_rfc3339(k.expires_ms, t, sizeof t));
@@ -183,7 +185,7 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
 /* ---- list ---- */
 
 struct listing {
-    json_t *keys;            /* array of key JSON */
+    json_t *keys; /* array of key JSON */
     int64_t now;
 };
 
@@ -210,7 +212,8 @@ static int add_spend(void *arg, const char *key_id, const char *tags, int64_t co
     struct spend_ctx *c = arg;
     size_t i;
     json_t *j;
-    json_array_foreach(c->keys, i, j) {
+    json_array_foreach(c->keys, i, j)
+    {
         if (!key_id || strcmp(key_id, json_string_value(json_object_get(j, "id"))))
             continue;
         if (json_integer_value(json_object_get(j, "_period")) != c->period)
@@ -228,15 +231,16 @@ static int spend_of_keys(struct fg_store *s, json_t *keys, int64_t now)
     enum fg_period ps[] = {FG_PERIOD_DAY, FG_PERIOD_MONTH};
     for (int p = 0; p < 2; p++) {
         struct spend_ctx c = {keys, ps[p]};
-        if (s->ops->spend_since(s, fg_period_start(ps[p], now), add_spend, &c, err,
-                                sizeof err) < 0) {
+        if (s->ops->spend_since(s, fg_period_start(ps[p], now), add_spend, &c, err, sizeof err) <
+            0) {
             fprintf(stderr, "frugal keys: %s\n", err);
             return -1;
         }
     }
     size_t i;
     json_t *j;
-    json_array_foreach(keys, i, j) {
+    json_array_foreach(keys, i, j)
+    {
         json_t *lim = json_object_get(j, "_budget_pico");
         json_t *u = json_object();
         if (lim) {
@@ -247,8 +251,9 @@ static int spend_of_keys(struct fg_store *s, json_t *keys, int64_t now)
                                           fg_keys_usd(json_integer_value(lim), usd, sizeof usd),
                                           "spent_usd", fg_keys_usd(spent, t, sizeof t), "period",
                                           fg_period_name(per), "resets_at", ""));
-            json_object_set_new(json_object_get(u, "budget"), "resets_at",
-                                json_string(fg_period_rfc3339(fg_period_next(per, now), t, sizeof t)));
+            json_object_set_new(
+                json_object_get(u, "budget"), "resets_at",
+                json_string(fg_period_rfc3339(fg_period_next(per, now), t, sizeof t)));
         } else {
             json_object_set_new(u, "budget", json_null());
         }
@@ -272,26 +277,30 @@ static void print_table(json_t *keys)
            "BUDGET (SPENT)", "RPM", "TPM", "EXPIRES", "MODELS / TAGS");
     size_t i;
     json_t *j;
-    json_array_foreach(keys, i, j) {
+    json_array_foreach(keys, i, j)
+    {
         char budget[64] = "-", rpm[24] = "-", tpm[24] = "-", extra[1600];
         json_t *b = json_object_get(json_object_get(j, "usage"), "budget");
         if (json_is_object(b))
             snprintf(budget, sizeof budget, "$%s/%s ($%s)", str(b, "limit_usd"), str(b, "period"),
                      str(b, "spent_usd"));
         if (json_is_integer(json_object_get(j, "rpm")))
-            snprintf(rpm, sizeof rpm, "%lld", (long long)json_integer_value(json_object_get(j, "rpm")));
+            snprintf(rpm, sizeof rpm, "%lld",
+                     (long long)json_integer_value(json_object_get(j, "rpm")));
         if (json_is_integer(json_object_get(j, "tpm")))
-            snprintf(tpm, sizeof tpm, "%lld", (long long)json_integer_value(json_object_get(j, "tpm")));
+            snprintf(tpm, sizeof tpm, "%lld",
+                     (long long)json_integer_value(json_object_get(j, "tpm")));
         size_t o = 0;
         extra[0] = '\0';
         json_t *m = json_object_get(j, "models"), *x;
         size_t k;
-        json_array_foreach(m, k, x)
-            o += (size_t)snprintf(extra + o, o < sizeof extra ? sizeof extra - o : 0, "%s%s",
-                                  k ? "," : "models=", json_string_value(x));
+        json_array_foreach(m, k, x) o +=
+            (size_t)snprintf(extra + o, o < sizeof extra ? sizeof extra - o : 0, "%s%s",
+                             k ? "," : "models=", json_string_value(x));
         const char *tk;
         int first = 1;
-        json_object_foreach(json_object_get(j, "tags"), tk, x) {
+        json_object_foreach(json_object_get(j, "tags"), tk, x)
+        {
             o += (size_t)snprintf(extra + o, o < sizeof extra ? sizeof extra - o : 0, "%s%s=%s",
                                   first ? (o ? " tags=" : "tags=") : ",", tk, json_string_value(x));
             first = 0;
@@ -337,7 +346,7 @@ static int list(const struct fg_config *cfg, int argc, char **argv)
 
 struct find {
     const char *want;
-    char hash[65];           /* when `want` is a secret: its hash, else "" */
+    char hash[65]; /* when `want` is a secret: its hash, else "" */
     struct fg_key hit;
     int n_id, n_name;
     char names[400];
@@ -377,12 +386,12 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
     char err[512], t[4200];
     struct find f = {.want = target};
     bool secret = fg_keys_format_ok(target);
-    if (secret)   /* people revoke the key they hold: match it by its hash */
+    if (secret) /* people revoke the key they hold: match it by its hash */
         fg_keys_hash(target, f.hash);
     int rc = s->ops->key_scan(s, find_key, &f, err, sizeof err);
     if (rc == 0 && !f.n_id && f.n_name > 1) {
-        fprintf(stderr, "frugal keys: %d active keys are named '%s' (%s): revoke by id\n",
-                f.n_name, target, f.names);
+        fprintf(stderr, "frugal keys: %d active keys are named '%s' (%s): revoke by id\n", f.n_name,
+                target, f.names);
         rc = 1;
     } else if (rc == 0 && !f.n_id && !f.n_name && secret) {
         fprintf(stderr, "frugal keys: no key in %s matches the key %.7s… given\n",

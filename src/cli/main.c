@@ -26,24 +26,25 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: frugal COMMAND [options]\n"
-            "  serve [-c FILE]        run the gateway (default config: ./frugal.yaml if\n"
-            "                         present, else built-in defaults)\n"
-            "  check [-c FILE]        validate a config; errors name file, line and key\n"
-            "  sim [--listen ADDR]    run the simulated provider standalone\n"
-            "  report [-c FILE] [--since 24h] [--by model|bucket|technique|key|tag] [--key ID] [--json]\n"
-            "                         spend map from the ledger\n"
-            "  keys create --name NAME [--budget USD/period] [--rpm N] [--tpm N]\n"
-            "       [--models a,b,route] [--tags k=v] [--expires DATE] [-c FILE]\n"
-            "  keys list [--json] [-c FILE], keys revoke ID|NAME|KEY [-c FILE]\n"
-            "                         virtual keys with budgets, limits and allow-lists\n"
-            "  batch submit FILE [--model M] [--wait], batch status ID, batch results ID [-o FILE]\n"
-            "                         batch conveniences over the gateway's batch API\n"
-            "  analyze LOG.jsonl [--json] [--batch-output FILE] [--cheap-model M]\n"
-            "                         offline spend map and savings projection for a log\n"
-            "  route train|eval ...   fit / evaluate the routing classifier's weights\n"
-            "  version                version and build facts\n");
+    fprintf(
+        f,
+        "usage: frugal COMMAND [options]\n"
+        "  serve [-c FILE]        run the gateway (default config: ./frugal.yaml if\n"
+        "                         present, else built-in defaults)\n"
+        "  check [-c FILE]        validate a config; errors name file, line and key\n"
+        "  sim [--listen ADDR]    run the simulated provider standalone\n"
+        "  report [-c FILE] [--since 24h] [--by model|bucket|technique|key|tag] [--key ID] [--json]\n"
+        "                         spend map from the ledger\n"
+        "  keys create --name NAME [--budget USD/period] [--rpm N] [--tpm N]\n"
+        "       [--models a,b,route] [--tags k=v] [--expires DATE] [-c FILE]\n"
+        "  keys list [--json] [-c FILE], keys revoke ID|NAME|KEY [-c FILE]\n"
+        "                         virtual keys with budgets, limits and allow-lists\n"
+        "  batch submit FILE [--model M] [--wait], batch status ID, batch results ID [-o FILE]\n"
+        "                         batch conveniences over the gateway's batch API\n"
+        "  analyze LOG.jsonl [--json] [--batch-output FILE] [--cheap-model M]\n"
+        "                         offline spend map and savings projection for a log\n"
+        "  route train|eval ...   fit / evaluate the routing classifier's weights\n"
+        "  version                version and build facts\n");
 }
 
 /* -c FILE, or ./frugal.yaml, or NULL for built-in defaults */
@@ -99,7 +100,8 @@ static int cmd_serve(int argc, char **argv)
                 fg_store_label(cfg->storage, st, sizeof st));
     if (cfg->n_models == 0)
         fg_warn("config %s configures no models: every call will get 404 model_not_found "
-                "(a config file replaces the built-in defaults entirely)", path);
+                "(a config file replaces the built-in defaults entirely)",
+                path);
     int rc = fg_server_run(cfg);
     fg_config_free(cfg);
     return rc;
@@ -114,9 +116,10 @@ static int cmd_check(int argc, char **argv)
     if (!cfg)
         return 2;
     if (cfg->n_models == 0) {
-        fprintf(stderr, "%s: no models are configured: every call would get 404 "
-                        "model_not_found.  A config file replaces the built-in defaults "
-                        "entirely; add providers: and models: (README, Configuration)\n",
+        fprintf(stderr,
+                "%s: no models are configured: every call would get 404 "
+                "model_not_found.  A config file replaces the built-in defaults "
+                "entirely; add providers: and models: (README, Configuration)\n",
                 path ? path : "built-in defaults");
         fg_config_free(cfg);
         return 2;
@@ -151,7 +154,8 @@ static int cmd_report(int argc, char **argv)
         return 2;
     char db[4096];
     if (fg_store_missing(cfg->storage, db, sizeof db)) {
-        fprintf(stderr, "frugal report: no ledger at %s (storage: from %s); a gateway has not "
+        fprintf(stderr,
+                "frugal report: no ledger at %s (storage: from %s); a gateway has not "
                 "recorded anything there.  Pass the gateway's config with -c (a relative "
                 "sqlite: path is resolved against the config file's directory)\n",
                 db, cfg->path ? cfg->path : "the built-in defaults, relative to this directory");
@@ -186,8 +190,8 @@ static int cmd_batch(int argc, char **argv)
 static int cmd_version(void)
 {
     printf("frugal %s\n", FRUGAL_VERSION);
-    printf("libevent %s, %s, jansson %s, sqlite %s\n", event_get_version(),
-           curl_version(), JANSSON_VERSION, sqlite3_libversion());
+    printf("libevent %s, %s, jansson %s, sqlite %s\n", event_get_version(), curl_version(),
+           JANSSON_VERSION, sqlite3_libversion());
     return 0;
 }
 

@@ -29,9 +29,9 @@
 #include <strings.h>
 #include <yaml.h>
 
-#define MAX_DEPTH 64             /* bounds recursion in the walkers */
-#define MAX_FILE (16u << 20)     /* a config is a few KB; refuse nonsense */
-#define PATHLEN 256              /* dotted key paths in messages */
+#define MAX_DEPTH 64         /* bounds recursion in the walkers */
+#define MAX_FILE (16u << 20) /* a config is a few KB; refuse nonsense */
+#define PATHLEN 256          /* dotted key paths in messages */
 #define NF(t) (sizeof(t) / sizeof((t)[0]))
 
 #define DEFAULT_OPENAI_URL "https://api.openai.com/v1"
@@ -73,11 +73,11 @@ void fg_config_errlist_free(struct fg_config_errlist *l)
 /* ======================== loader context ======================== */
 
 struct ld {
-    const char *file;            /* name used in messages */
-    bool lenient_env;            /* FG_CONFIG_NO_SECRETS: unset env: is no error */
-    struct fg_config *cfg;       /* being filled */
-    struct fg_config_errlist errs;      /* "FILE:LINE: KEY: msg", unsorted */
-    int *err_lines;              /* line of each entry in errs, for sorting */
+    const char *file;              /* name used in messages */
+    bool lenient_env;              /* FG_CONFIG_NO_SECRETS: unset env: is no error */
+    struct fg_config *cfg;         /* being filled */
+    struct fg_config_errlist errs; /* "FILE:LINE: KEY: msg", unsorted */
+    int *err_lines;                /* line of each entry in errs, for sorting */
 };
 
 static void err_at(struct ld *ld, int line, const char *path, const char *fmt, ...)
@@ -126,11 +126,11 @@ enum ntype { N_SCALAR, N_MAP, N_SEQ };
 
 struct node {
     enum ntype t;
-    int line;            /* 1-based */
-    bool null;           /* plain "", "~" or "null": YAML's null */
-    char *text;          /* scalars: NUL-terminated copy */
+    int line;   /* 1-based */
+    bool null;  /* plain "", "~" or "null": YAML's null */
+    char *text; /* scalars: NUL-terminated copy */
     size_t len;
-    struct node **kids;  /* maps: key, value, key, value…; seqs: items */
+    struct node **kids; /* maps: key, value, key, value…; seqs: items */
     size_t n;
 };
 
@@ -144,8 +144,7 @@ static struct node *node_new(enum ntype t, const yaml_mark_t *m)
 
 static bool is_null_text(const char *s)
 {
-    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-           !strcmp(s, "NULL");
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
 
 static struct node *scalar_node(const yaml_event_t *ev)
@@ -179,7 +178,7 @@ static void node_free(struct node *n)
 
 struct builder {
     struct node *root;
-    struct node *stack[MAX_DEPTH];  /* open collections */
+    struct node *stack[MAX_DEPTH]; /* open collections */
     size_t depth;
     int docs;
 };
@@ -199,8 +198,8 @@ static void attach(struct builder *b, struct node *n)
 static int open_collection(struct ld *ld, struct builder *b, const yaml_event_t *ev)
 {
     if (b->depth == MAX_DEPTH) {
-        err_at(ld, (int)ev->start_mark.line + 1, "(syntax)",
-               "nesting deeper than %d levels", MAX_DEPTH);
+        err_at(ld, (int)ev->start_mark.line + 1, "(syntax)", "nesting deeper than %d levels",
+               MAX_DEPTH);
         return -1;
     }
     enum ntype t = ev->type == YAML_MAPPING_START_EVENT ? N_MAP : N_SEQ;
@@ -215,16 +214,13 @@ static int on_event(struct ld *ld, struct builder *b, const yaml_event_t *ev)
 {
     int line = (int)ev->start_mark.line + 1;
     switch (ev->type) {
-    case YAML_STREAM_END_EVENT:
-        return 0;
+    case YAML_STREAM_END_EVENT: return 0;
     case YAML_DOCUMENT_START_EVENT:
         if (++b->docs == 1)
             return 1;
         err_at(ld, line, "(syntax)", "only one YAML document is allowed");
         return -1;
-    case YAML_SCALAR_EVENT:
-        attach(b, scalar_node(ev));
-        return 1;
+    case YAML_SCALAR_EVENT: attach(b, scalar_node(ev)); return 1;
     case YAML_ALIAS_EVENT: {
         /* a null placeholder keeps the structure so later keys still
          * get checked */
@@ -236,14 +232,10 @@ static int on_event(struct ld *ld, struct builder *b, const yaml_event_t *ev)
         return 1;
     }
     case YAML_SEQUENCE_START_EVENT:
-    case YAML_MAPPING_START_EVENT:
-        return open_collection(ld, b, ev);
+    case YAML_MAPPING_START_EVENT: return open_collection(ld, b, ev);
     case YAML_SEQUENCE_END_EVENT:
-    case YAML_MAPPING_END_EVENT:
-        b->depth--;
-        return 1;
-    default:
-        return 1;
+    case YAML_MAPPING_END_EVENT: b->depth--; return 1;
+    default: return 1;
     }
 }
 
@@ -467,15 +459,18 @@ static bool parse_ll(const char *s, long long *out)
 /* "30s", "5m", "1h", "1d" or plain seconds → seconds (> 0). */
 static const char *parse_duration(const char *s, int *out)
 {
-    static const char *const bad =
-        "expected a duration like 30s, 5m, 1h or a number of seconds";
+    static const char *const bad = "expected a duration like 30s, 5m, 1h or a number of seconds";
     if (!isdigit((unsigned char)*s))
         return bad;
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    long long mul = !*end ? 1 : *end == 's' ? 1 : *end == 'm' ? 60
-                  : *end == 'h' ? 3600 : *end == 'd' ? 86400 : 0;
+    long long mul = !*end         ? 1
+                    : *end == 's' ? 1
+                    : *end == 'm' ? 60
+                    : *end == 'h' ? 3600
+                    : *end == 'd' ? 86400
+                                  : 0;
     if (errno || !mul || (*end && end[1]))
         return bad;
     if (v <= 0)
@@ -490,10 +485,21 @@ static const char *parse_duration(const char *s, int *out)
  * ("32MB" = "32MiB" = "32m" = 32 × 2^20, as nginx reads sizes). */
 static const char *parse_size(const char *s, size_t *out)
 {
-    static const struct { const char *unit; unsigned long long mul; } units[] = {
-        {"", 1}, {"b", 1}, {"k", 1ull << 10}, {"kb", 1ull << 10}, {"kib", 1ull << 10},
-        {"m", 1ull << 20}, {"mb", 1ull << 20}, {"mib", 1ull << 20},
-        {"g", 1ull << 30}, {"gb", 1ull << 30}, {"gib", 1ull << 30},
+    static const struct {
+        const char *unit;
+        unsigned long long mul;
+    } units[] = {
+        {"", 1},
+        {"b", 1},
+        {"k", 1ull << 10},
+        {"kb", 1ull << 10},
+        {"kib", 1ull << 10},
+        {"m", 1ull << 20},
+        {"mb", 1ull << 20},
+        {"mib", 1ull << 20},
+        {"g", 1ull << 30},
+        {"gb", 1ull << 30},
+        {"gib", 1ull << 30},
     };
     if (!isdigit((unsigned char)*s))
         return "expected a size like 1048576, 512KB or 32MB";
@@ -551,7 +557,7 @@ static char *resolve_string(struct ld *ld, const struct node *v, const char *pat
     }
     const char *val = getenv(name);
     if ((!val || !*val) && ld->lenient_env)
-        return fg_xstrdup(s);   /* kept unresolved: this command never uses it */
+        return fg_xstrdup(s); /* kept unresolved: this command never uses it */
     if (!val)
         err_at(ld, v->line, path, "environment variable %s is not set", name);
     else if (!*val)
@@ -623,8 +629,7 @@ static const char *check_public_url(const char *s)
 
 static const char *check_log_level(const char *s)
 {
-    if (!strcmp(s, "debug") || !strcmp(s, "info") || !strcmp(s, "warn") ||
-        !strcmp(s, "error"))
+    if (!strcmp(s, "debug") || !strcmp(s, "info") || !strcmp(s, "warn") || !strcmp(s, "error"))
         return NULL;
     return "must be debug, info, warn or error";
 }
@@ -665,14 +670,25 @@ struct field {
     const char *(*check)(const char *s); /* F_STR: NULL or an error message */
 };
 
-#define OTHER(k) {.key = (k), .kind = F_OTHER}
-#define STR(k, T, m, chk) {.key = (k), .kind = F_STR, .off = offsetof(T, m), .check = (chk)}
-#define INT(k, T, m, lo, hi) \
-    {.key = (k), .kind = F_INT, .off = offsetof(T, m), .min = (lo), .max = (hi)}
-#define FLD(k, kd, T, m) {.key = (k), .kind = (kd), .off = offsetof(T, m)}
+#define OTHER(k)                                                                                   \
+    {                                                                                              \
+        .key = (k), .kind = F_OTHER                                                                \
+    }
+#define STR(k, T, m, chk)                                                                          \
+    {                                                                                              \
+        .key = (k), .kind = F_STR, .off = offsetof(T, m), .check = (chk)                           \
+    }
+#define INT(k, T, m, lo, hi)                                                                       \
+    {                                                                                              \
+        .key = (k), .kind = F_INT, .off = offsetof(T, m), .min = (lo), .max = (hi)                 \
+    }
+#define FLD(k, kd, T, m)                                                                           \
+    {                                                                                              \
+        .key = (k), .kind = (kd), .off = offsetof(T, m)                                            \
+    }
 
-static void set_str(struct ld *ld, const struct field *f, const struct node *v,
-                    const char *path, char **dst)
+static void set_str(struct ld *ld, const struct field *f, const struct node *v, const char *path,
+                    char **dst)
 {
     if (!scalar_text(ld, v, path, "a string"))
         return;
@@ -689,8 +705,8 @@ static void set_str(struct ld *ld, const struct field *f, const struct node *v,
     }
 }
 
-static void set_int(struct ld *ld, const struct field *f, const char *s, int line,
-                    const char *path, int *dst)
+static void set_int(struct ld *ld, const struct field *f, const char *s, int line, const char *path,
+                    int *dst)
 {
     long long v;
     if (!parse_ll(s, &v))
@@ -723,8 +739,8 @@ static void set_ratio(struct ld *ld, const char *s, int line, const char *path, 
 
 /* Stores the value of key <f> from node <v> into <obj>.  A null value
  * keeps the default; a bad value is reported and leaves it unchanged. */
-static void set_field(struct ld *ld, const struct field *f, const struct node *v,
-                      const char *path, void *obj)
+static void set_field(struct ld *ld, const struct field *f, const struct node *v, const char *path,
+                      void *obj)
 {
     char *at = (char *)obj + f->off;
     const char *bad = NULL, *s;
@@ -760,8 +776,8 @@ static const struct field *find_field(const struct field *f, size_t nf, const ch
 
 /* Checks mapping <n> against table <f> and fills <obj>: every key must be
  * known and appear once.  A null (absent) mapping keeps the defaults. */
-static void walk_map(struct ld *ld, const struct node *n, const char *path,
-                     const struct field *f, size_t nf, void *obj)
+static void walk_map(struct ld *ld, const struct node *n, const char *path, const struct field *f,
+                     size_t nf, void *obj)
 {
     if (is_null(n) || !expect(ld, n, N_MAP, *path ? path : "(root)"))
         return;
@@ -800,9 +816,16 @@ typedef struct fg_route_cfg RTE;
 typedef struct fg_config CFG;
 
 static const struct field top_fields[] = {
-    OTHER("server"), STR("storage", CFG, storage, check_storage), OTHER("providers"),
-    OTHER("models"), OTHER("routes"), OTHER("fallbacks"), OTHER("prompt_caching"),
-    OTHER("response_cache"), OTHER("structured_output"), OTHER("batches"),
+    OTHER("server"),
+    STR("storage", CFG, storage, check_storage),
+    OTHER("providers"),
+    OTHER("models"),
+    OTHER("routes"),
+    OTHER("fallbacks"),
+    OTHER("prompt_caching"),
+    OTHER("response_cache"),
+    OTHER("structured_output"),
+    OTHER("batches"),
     OTHER("tag_budgets"),
 };
 
@@ -829,8 +852,10 @@ static const struct field server_fields[] = {
 };
 
 static const struct field provider_fields[] = {
-    STR("name", PRV, name, NULL), OTHER("type"),
-    STR("base_url", PRV, base_url, check_url), STR("api_key", PRV, api_key, NULL),
+    STR("name", PRV, name, NULL),
+    OTHER("type"),
+    STR("base_url", PRV, base_url, check_url),
+    STR("api_key", PRV, api_key, NULL),
     STR("batch", PRV, batch, check_batch),
     STR("anthropic_version", PRV, anthropic_version, NULL),
     INT("timeout_ms", PRV, timeout_ms, 1, INT_MAX),
@@ -838,8 +863,12 @@ static const struct field provider_fields[] = {
 };
 
 static const struct field model_fields[] = {
-    STR("name", MDL, name, NULL), STR("provider", MDL, provider, NULL),
-    STR("model", MDL, model, NULL), OTHER("dialect"), OTHER("price"), OTHER("deployments"),
+    STR("name", MDL, name, NULL),
+    STR("provider", MDL, provider, NULL),
+    STR("model", MDL, model, NULL),
+    OTHER("dialect"),
+    OTHER("price"),
+    OTHER("deployments"),
     INT("max_output_tokens", MDL, max_output_tokens, 1, INT_MAX),
 };
 
@@ -854,12 +883,17 @@ static const struct field price_fields[] = {
 };
 
 static const struct field route_fields[] = {
-    STR("name", RTE, name, NULL), STR("cheap", RTE, cheap, NULL),
-    STR("frontier", RTE, frontier, NULL), FLD("threshold", F_RATIO, RTE, threshold),
-    OTHER("escalate_on"), FLD("frontier_share", F_RATIO, RTE, frontier_share),
-    STR("weights", RTE, weights, NULL), FLD("frontier_on_tools", F_BOOL, RTE, frontier_on_tools),
+    STR("name", RTE, name, NULL),
+    STR("cheap", RTE, cheap, NULL),
+    STR("frontier", RTE, frontier, NULL),
+    FLD("threshold", F_RATIO, RTE, threshold),
+    OTHER("escalate_on"),
+    FLD("frontier_share", F_RATIO, RTE, frontier_share),
+    STR("weights", RTE, weights, NULL),
+    FLD("frontier_on_tools", F_BOOL, RTE, frontier_on_tools),
     FLD("frontier_on_images", F_BOOL, RTE, frontier_on_images),
-    OTHER("frontier_for"), OTHER("cheap_for"),
+    OTHER("frontier_for"),
+    OTHER("cheap_for"),
 };
 
 static const struct field prompt_caching_fields[] = {
@@ -956,8 +990,9 @@ static void model_init(struct fg_model_cfg *m, int line)
 
 static const char *default_url(enum fg_provider_type t)
 {
-    return t == FG_PROV_OPENAI ? DEFAULT_OPENAI_URL
-         : t == FG_PROV_ANTHROPIC ? DEFAULT_ANTHROPIC_URL : NULL;
+    return t == FG_PROV_OPENAI      ? DEFAULT_OPENAI_URL
+           : t == FG_PROV_ANTHROPIC ? DEFAULT_ANTHROPIC_URL
+                                    : NULL;
 }
 
 /* Provider URLs are joined with "/v1/..." paths; a trailing slash would
@@ -971,8 +1006,7 @@ static void strip_slashes(char *s)
 
 /* Real providers fix the dialect; the sim speaks both, so the model says
  * which one it plays (`given` is -1 when the key is absent). */
-static enum fg_dialect dialect_for(const struct fg_provider_cfg *p, int given,
-                                   const char *name)
+static enum fg_dialect dialect_for(const struct fg_provider_cfg *p, int given, const char *name)
 {
     if (p && p->type == FG_PROV_OPENAI)
         return FG_DIALECT_OPENAI;
@@ -1011,9 +1045,8 @@ const struct fg_route_cfg *fg_config_route(const struct fg_config *c, const char
 
 /* Reports entries of <arr> (any fg_*_cfg array) whose name repeats an
  * earlier one; offsets let one loop serve the three entry types. */
-static void check_dups(struct ld *ld, const char *section, const char *what,
-                       const void *arr, size_t n, size_t stride, size_t name_off,
-                       size_t line_off)
+static void check_dups(struct ld *ld, const char *section, const char *what, const void *arr,
+                       size_t n, size_t stride, size_t name_off, size_t line_off)
 {
     const char *base = arr;
     for (size_t i = 1; i < n; i++) {
@@ -1032,7 +1065,7 @@ static void check_dups(struct ld *ld, const char *section, const char *what,
     }
 }
 
-#define CHECK_DUPS(ld, sec, what, arr, n, T) \
+#define CHECK_DUPS(ld, sec, what, arr, n, T)                                                       \
     check_dups(ld, sec, what, arr, n, sizeof(T), offsetof(T, name), offsetof(T, line))
 
 /* Reports <name> (read from node <v>) when it is not a configured model. */
@@ -1127,8 +1160,7 @@ static void resolve_model(struct ld *ld, const struct node *n, const char *path,
 
     if (m->provider && !p) {
         path_key(sub, path, "provider");
-        err_at(ld, map_get(n, "provider")->line, sub, "unknown provider \"%.80s\"",
-               m->provider);
+        err_at(ld, map_get(n, "provider")->line, sub, "unknown provider \"%.80s\"", m->provider);
     }
     if (p)
         m->provider_index = (int)(p - c->providers);
@@ -1136,8 +1168,7 @@ static void resolve_model(struct ld *ld, const struct node *n, const char *path,
     if (p && p->type != FG_PROV_SIM && given >= 0 && given != (int)m->dialect) {
         path_key(sub, path, "dialect");
         err_at(ld, map_get(n, "dialect")->line, sub,
-               "provider \"%.80s\" is not a sim provider; its type fixes the dialect",
-               p->name);
+               "provider \"%.80s\" is not a sim provider; its type fixes the dialect", p->name);
     }
 }
 
@@ -1165,8 +1196,10 @@ static void load_deployment(struct ld *ld, const struct node *n, const char *pat
         return;
     }
     if (p && dialect_for(p, -1, m->name) != m->dialect)
-        err_at(ld, n->line, sub, "provider \"%.80s\" speaks another dialect than the model's "
-               "first deployment", d->provider);
+        err_at(ld, n->line, sub,
+               "provider \"%.80s\" speaks another dialect than the model's "
+               "first deployment",
+               d->provider);
     if (p)
         d->provider_index = (int)(p - ld->cfg->providers);
 }
@@ -1179,8 +1212,10 @@ static void load_deployments(struct ld *ld, const struct node *v, const char *pa
     if (is_null(v) || !expect(ld, v, N_SEQ, sub))
         return;
     if (v->n > FG_AFFINITY_MAX_DEPLOYMENTS - 1) {
-        err_at(ld, v->line, sub, "at most %d deployments besides the model's own provider "
-               "(got %zu)", FG_AFFINITY_MAX_DEPLOYMENTS - 1, v->n);
+        err_at(ld, v->line, sub,
+               "at most %d deployments besides the model's own provider "
+               "(got %zu)",
+               FG_AFFINITY_MAX_DEPLOYMENTS - 1, v->n);
         return;
     }
     m->deployments = fg_xcalloc(v->n ? v->n : 1, sizeof *m->deployments);
@@ -1227,8 +1262,7 @@ static void load_models(struct ld *ld, const struct node *n)
 
 static bool escalation_known(const char *s)
 {
-    static const char *const known[] = {"invalid_schema", "truncated", "refusal", "empty",
-                                        "retry"};
+    static const char *const known[] = {"invalid_schema", "truncated", "refusal", "empty", "retry"};
     for (size_t i = 0; i < NF(known); i++)
         if (!strcmp(s, known[i]))
             return true;
@@ -1252,7 +1286,8 @@ static void load_escalate(struct ld *ld, const struct node *v, const char *path,
         else
             err_at(ld, v->kids[i]->line, sub,
                    "must be invalid_schema, truncated, refusal, empty or retry "
-                   "(got \"%.40s\")", s);
+                   "(got \"%.40s\")",
+                   s);
     }
 }
 
@@ -1287,8 +1322,8 @@ static void resolve_route(struct ld *ld, const struct node *n, const char *path,
     const struct fg_model_cfg *same = fg_config_model(ld->cfg, r->name);
     if (same) {
         path_key(sub, path, "name");
-        err_at(ld, map_get(n, "name")->line, sub,
-               "\"%.80s\" is already a model name (line %d)", r->name, same->line);
+        err_at(ld, map_get(n, "name")->line, sub, "\"%.80s\" is already a model name (line %d)",
+               r->name, same->line);
     }
     path_key(sub, path, "cheap");
     ref_model(ld, map_get(n, "cheap"), sub, r->cheap);
@@ -1300,7 +1335,7 @@ static void load_route(struct ld *ld, const struct node *n, const char *path,
                        struct fg_route_cfg *r)
 {
     char sub[PATHLEN];
-    r->threshold = -1;          /* unset: the weights' recommended operating point */
+    r->threshold = -1; /* unset: the weights' recommended operating point */
     r->frontier_share = -1;
     r->line = n->line;
     if (!expect(ld, n, N_MAP, path))
@@ -1423,8 +1458,8 @@ static void load_tag_budgets(struct ld *ld, const struct node *n)
 static void check_body_limits(struct ld *ld, const struct node *server)
 {
     const struct fg_config *c = ld->cfg;
-    const struct node *k = server && server->t == N_MAP
-                               ? map_get(server, "max_body_bytes_in_flight") : NULL;
+    const struct node *k =
+        server && server->t == N_MAP ? map_get(server, "max_body_bytes_in_flight") : NULL;
     size_t need = c->server.max_body_bytes;
     const char *by = "server.max_body_bytes";
     if (c->batches.max_file_bytes + (64u << 10) > need) {
@@ -1433,7 +1468,7 @@ static void check_body_limits(struct ld *ld, const struct node *server)
     }
     if (c->server.max_body_bytes_in_flight >= need)
         return;
-    if (!k)   /* the default follows a larger cap set elsewhere */
+    if (!k) /* the default follows a larger cap set elsewhere */
         ld->cfg->server.max_body_bytes_in_flight = need;
     else
         err_at(ld, k->line, "server.max_body_bytes_in_flight",
@@ -1447,10 +1482,9 @@ static void load_root(struct ld *ld, const struct node *root)
     if (!expect(ld, root, N_MAP, "(root)"))
         return;
     walk_map(ld, root, "", top_fields, NF(top_fields), c);
-    walk_map(ld, map_get(root, "server"), "server", server_fields, NF(server_fields),
-             &c->server);
+    walk_map(ld, map_get(root, "server"), "server", server_fields, NF(server_fields), &c->server);
     if (c->server.public_url)
-        strip_slashes(c->server.public_url);   /* paths are appended: "/v1/..." */
+        strip_slashes(c->server.public_url); /* paths are appended: "/v1/..." */
     load_providers(ld, map_get(root, "providers"));
     load_models(ld, map_get(root, "models"));
     load_routes(ld, map_get(root, "routes"));
@@ -1460,8 +1494,8 @@ static void load_root(struct ld *ld, const struct node *root)
              NF(prompt_caching_fields), c);
     walk_map(ld, map_get(root, "response_cache"), "response_cache", response_cache_fields,
              NF(response_cache_fields), c);
-    walk_map(ld, map_get(root, "structured_output"), "structured_output",
-             structured_output_fields, NF(structured_output_fields), c);
+    walk_map(ld, map_get(root, "structured_output"), "structured_output", structured_output_fields,
+             NF(structured_output_fields), c);
     walk_map(ld, map_get(root, "batches"), "batches", batches_fields, NF(batches_fields), c);
     check_body_limits(ld, map_get(root, "server"));
 }
@@ -1495,8 +1529,8 @@ static int load_text(struct ld *ld, const char *name, const char *buf, size_t le
     node_free(root);
     if (finish(ld, cfg, out, errs) < 0)
         return -1;
-    fg_debug("config: %s: %zu providers, %zu models, %zu routes", name,
-             cfg->n_providers, cfg->n_models, cfg->n_routes);
+    fg_debug("config: %s: %zu providers, %zu models, %zu routes", name, cfg->n_providers,
+             cfg->n_models, cfg->n_routes);
     return 0;
 }
 
@@ -1567,15 +1601,17 @@ struct builtin_model {
 };
 
 static const struct builtin_model openai_models[] = {
-    {"gpt-4o-mini", 16384}, {"gpt-4o", 16384},     {"gpt-4.1", 32768},
-    {"gpt-4.1-mini", 32768}, {"gpt-5", 128000},    {"gpt-5-mini", 128000},
-    {"gpt-5-nano", 128000},
-    {"text-embedding-3-small", 0},   /* POST /v1/embeddings */
+    {"gpt-4o-mini", 16384}, {"gpt-4o", 16384},
+    {"gpt-4.1", 32768},     {"gpt-4.1-mini", 32768},
+    {"gpt-5", 128000},      {"gpt-5-mini", 128000},
+    {"gpt-5-nano", 128000}, {"text-embedding-3-small", 0}, /* POST /v1/embeddings */
 };
 
 static const struct builtin_model anthropic_models[] = {
-    {"claude-haiku-4-5", 64000}, {"claude-sonnet-4-5", 64000},
-    {"claude-sonnet-4-6", 64000}, {"claude-opus-4-5", 64000},
+    {"claude-haiku-4-5", 64000},
+    {"claude-sonnet-4-5", 64000},
+    {"claude-sonnet-4-6", 64000},
+    {"claude-opus-4-5", 64000},
 };
 
 /* Appends a provider (the array is sized for two by the caller). */
@@ -1621,8 +1657,7 @@ static int side_provider(struct ld *ld, struct fg_config *c, const char *name,
     return sim_provider(c);
 }
 
-static void add_models(struct fg_config *c, const struct builtin_model *t, size_t n,
-                       int provider)
+static void add_models(struct fg_config *c, const struct builtin_model *t, size_t n, int provider)
 {
     for (size_t i = 0; i < n; i++) {
         struct fg_model_cfg *m = &c->models[c->n_models++];
@@ -1678,8 +1713,7 @@ int fg_config_defaults(struct fg_config **out, struct fg_config_errlist *errs)
     *out = NULL;
     server_from_env(&ld, c);
     c->providers = fg_xcalloc(2, sizeof *c->providers);
-    int oi = side_provider(&ld, c, "openai", FG_PROV_OPENAI, "OPENAI_API_KEY",
-                           "OPENAI_BASE_URL");
+    int oi = side_provider(&ld, c, "openai", FG_PROV_OPENAI, "OPENAI_API_KEY", "OPENAI_BASE_URL");
     int ai = side_provider(&ld, c, "anthropic", FG_PROV_ANTHROPIC, "ANTHROPIC_API_KEY",
                            "ANTHROPIC_BASE_URL");
     c->models = fg_xcalloc(NF(openai_models) + NF(anthropic_models), sizeof *c->models);

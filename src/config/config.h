@@ -37,8 +37,8 @@ enum fg_provider_type { FG_PROV_OPENAI, FG_PROV_ANTHROPIC, FG_PROV_SIM };
 enum fg_dialect { FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, FG_DIALECT_RESPONSES };
 
 struct fg_price {
-    int64_t input, output, cache_read, cache_write_5m, cache_write_1h,
-        batch_input, batch_output;      /* micro-USD per 1M tokens, -1 unset */
+    int64_t input, output, cache_read, cache_write_5m, cache_write_1h, batch_input,
+        batch_output; /* micro-USD per 1M tokens, -1 unset */
 };
 
 struct fg_provider_cfg {
@@ -61,22 +61,22 @@ struct fg_provider_cfg {
  * or its circuit breaker is open (affinity.h).  At most 31 per model. */
 struct fg_deployment {
     char *provider;
-    char *model;             /* upstream id, defaults to the model's */
+    char *model; /* upstream id, defaults to the model's */
     int provider_index;
     int line;
 };
 
 struct fg_model_cfg {
-    char *name;              /* what clients send */
-    char *provider;          /* provider name */
-    char *model;             /* upstream id (defaults to name) */
-    enum fg_dialect dialect; /* wire dialect upstream: from the provider's
+    char *name;                        /* what clients send */
+    char *provider;                    /* provider name */
+    char *model;                       /* upstream id (defaults to name) */
+    enum fg_dialect dialect;           /* wire dialect upstream: from the provider's
                                 type; for sim: `dialect:` key or claude-* */
-    struct fg_price price;   /* config override; -1 fields fall back to the
+    struct fg_price price;             /* config override; -1 fields fall back to the
                                 built-in table */
-    int max_output_tokens;   /* 0 = unknown */
-    int provider_index;      /* resolved index into cfg->providers */
-    struct fg_deployment *deployments;  /* extra deployments (the model's own
+    int max_output_tokens;             /* 0 = unknown */
+    int provider_index;                /* resolved index into cfg->providers */
+    struct fg_deployment *deployments; /* extra deployments (the model's own
                                            provider/model is the first one) */
     size_t n_deployments;
     int line;
@@ -98,8 +98,10 @@ struct fg_route_cfg {
     size_t n_escalate_on;
     /* operator rules: calls of these keys or carrying these tags go to a
      * tier ("key:ID_OR_NAME" | "tag:k=v"); frontier_for is checked first */
-    char **frontier_for; size_t n_frontier_for;
-    char **cheap_for;    size_t n_cheap_for;
+    char **frontier_for;
+    size_t n_frontier_for;
+    char **cheap_for;
+    size_t n_cheap_for;
     int line;
 };
 
@@ -112,57 +114,62 @@ struct fg_fallback_cfg {
 
 /* A budget on every call carrying a tag (`tag_budgets:` "k=v": USD/period). */
 struct fg_tag_budget_cfg {
-    char *tag;               /* "k=v" */
+    char *tag; /* "k=v" */
     int64_t limit_pico;
-    int period;              /* enum fg_period (period.h) */
+    int period; /* enum fg_period (period.h) */
     int line;
 };
 
 struct fg_server_cfg {
-    char *listen;            /* "127.0.0.1:4000" */
-    int workers;             /* 0 = one per core */
-    char *master_key;        /* NULL = no auth */
-    size_t max_body_bytes;   /* default 33554432 (32 MiB) */
-    int client_timeout_ms;   /* idle read/write on client sockets, default 120000 */
+    char *listen;               /* "127.0.0.1:4000" */
+    int workers;                /* 0 = one per core */
+    char *master_key;           /* NULL = no auth */
+    size_t max_body_bytes;      /* default 33554432 (32 MiB) */
+    int client_timeout_ms;      /* idle read/write on client sockets, default 120000 */
     int stream_idle_timeout_ms; /* max silence from upstream mid-stream, default 300000 */
-    int shutdown_grace_ms;   /* SIGTERM drain bound, default 10000 */
-    int upstream_retries;    /* retries on 429/5xx/timeouts/resets before the
+    int shutdown_grace_ms;      /* SIGTERM drain bound, default 10000 */
+    int upstream_retries;       /* retries on 429/5xx/timeouts/resets before the
                                 model's fallbacks, default 2 */
-    char *log_level;         /* debug|info|warn|error, default info */
+    char *log_level;            /* debug|info|warn|error, default info */
     /* limits (see conn.h and api.c) */
-    size_t max_header_bytes; /* request line + headers, default 65536 (431 above) */
-    int max_json_depth;      /* body nesting, default 64 (<= 512) */
-    int max_messages;        /* messages per request, default 10000 */
-    int max_connections;     /* open client connections, all workers, default 8192 */
+    size_t max_header_bytes;    /* request line + headers, default 65536 (431 above) */
+    int max_json_depth;         /* body nesting, default 64 (<= 512) */
+    int max_messages;           /* messages per request, default 10000 */
+    int max_connections;        /* open client connections, all workers, default 8192 */
     int max_connections_per_ip; /* per client address, default 512; 0 = no cap */
-    int header_timeout_ms;   /* request line + headers must arrive within this, default 10000 */
-    int body_timeout_ms;     /* the body within this after the headers, default 60000 */
+    int header_timeout_ms;      /* request line + headers must arrive within this, default 10000 */
+    int body_timeout_ms;        /* the body within this after the headers, default 60000 */
     int header_timeout_busy_ms; /* header_timeout_ms while over 3/4 of max_connections
                                    are open, default 1000 */
     size_t max_body_bytes_in_flight; /* request bodies being received, all workers,
                                         default 268435456 (256 MiB) or the largest
                                         path cap if larger (gate.h) */
-    char *public_url;        /* where clients reach frugal ("https://gw.example.com" or
+    char *public_url;                /* where clients reach frugal ("https://gw.example.com" or
                                 with a path prefix; no trailing slash, no query or
                                 fragment): the base of every URL frugal hands out.
                                 NULL: path-relative URLs, never the request's Host */
 };
 
 struct fg_config {
-    char *path;              /* file loaded, or NULL for built-in defaults */
-    bool builtin;            /* true when from fg_config_defaults() */
+    char *path;   /* file loaded, or NULL for built-in defaults */
+    bool builtin; /* true when from fg_config_defaults() */
     struct fg_server_cfg server;
-    char *storage;           /* default "sqlite:frugal.db"; absolute when from a file */
-    struct fg_provider_cfg *providers; size_t n_providers;
-    struct fg_model_cfg *models;       size_t n_models;
-    struct fg_route_cfg *routes;       size_t n_routes;
-    struct fg_fallback_cfg *fallbacks; size_t n_fallbacks;
-    struct fg_tag_budget_cfg *tag_budgets; size_t n_tag_budgets;
+    char *storage; /* default "sqlite:frugal.db"; absolute when from a file */
+    struct fg_provider_cfg *providers;
+    size_t n_providers;
+    struct fg_model_cfg *models;
+    size_t n_models;
+    struct fg_route_cfg *routes;
+    size_t n_routes;
+    struct fg_fallback_cfg *fallbacks;
+    size_t n_fallbacks;
+    struct fg_tag_budget_cfg *tag_budgets;
+    size_t n_tag_budgets;
     struct {
         bool auto_breakpoints;
         int ttl_seconds;
         bool openai_cache_key;
-        int affinity_margin;  /* a prefix leaves the deployment holding its cache
+        int affinity_margin; /* a prefix leaves the deployment holding its cache
                                  when that one has more than this many calls in
                                  flight beyond the least-loaded deployment
                                  (default 8, FG_AFFINITY_MARGIN in affinity.h) */
@@ -170,28 +177,28 @@ struct fg_config {
     struct {
         bool enabled;
         int ttl_seconds;
-        size_t max_bytes;     /* LRU bound, default 64 MiB */
-        bool shared;          /* false: entries are partitioned per client key */
-        bool allow_sampling;  /* also cache calls with temperature > 0 */
+        size_t max_bytes;    /* LRU bound, default 64 MiB */
+        bool shared;         /* false: entries are partitioned per client key */
+        bool allow_sampling; /* also cache calls with temperature > 0 */
     } response_cache;
     struct {
-        bool validate;        /* check answers against the requested schema */
-        bool repair;          /* strip fences/prose, close truncated objects when safe */
-        int retries;          /* retries on the same model after a failed check */
-        char *stream;         /* "validate_at_end" (stream through, error event on
+        bool validate; /* check answers against the requested schema */
+        bool repair;   /* strip fences/prose, close truncated objects when safe */
+        int retries;   /* retries on the same model after a failed check */
+        char *stream;  /* "validate_at_end" (stream through, error event on
                                  failure) | "buffer" (validate, then stream) */
     } structured_output;
     struct {
-        int window_seconds;   /* completion window: unfinished lines expire after
+        int window_seconds;    /* completion window: unfinished lines expire after
                                  it (default 24h, the providers' window) */
-        int poll_ms;          /* first provider poll after submission (default
+        int poll_ms;           /* first provider poll after submission (default
                                  1000); then x1.5 per poll up to poll_max_ms */
-        int poll_max_ms;      /* default 60000 */
-        int local_concurrency;/* lines in flight per batch in local mode (8) */
-        int local_rps;        /* local-mode line starts per second, 0 = unbounded */
-        size_t max_file_bytes;/* upload limit (default 200 MiB, OpenAI's) */
-        int max_lines;        /* lines per batch (default 50,000) */
-        int retention_days;   /* files expire after (default 30) */
+        int poll_max_ms;       /* default 60000 */
+        int local_concurrency; /* lines in flight per batch in local mode (8) */
+        int local_rps;         /* local-mode line starts per second, 0 = unbounded */
+        size_t max_file_bytes; /* upload limit (default 200 MiB, OpenAI's) */
+        int max_lines;         /* lines per batch (default 50,000) */
+        int retention_days;    /* files expire after (default 30) */
     } batches;
 };
 

@@ -13,8 +13,7 @@ static int cmp_model(const void *key, const void *elem)
 
 static const struct fg_builtin_price *find(const char *model)
 {
-    return bsearch(model, fg_price_table, fg_price_table_len, sizeof fg_price_table[0],
-                   cmp_model);
+    return bsearch(model, fg_price_table, fg_price_table_len, sizeof fg_price_table[0], cmp_model);
 }
 
 static bool digits(const char *s, size_t n)
@@ -30,8 +29,8 @@ static size_t undated_len(const char *m)
 {
     size_t n = strlen(m);
     const char *t;
-    if (n > 11 && *(t = m + n - 11) == '-' && digits(t + 1, 4) && t[5] == '-' &&
-        digits(t + 6, 2) && t[8] == '-' && digits(t + 9, 2))
+    if (n > 11 && *(t = m + n - 11) == '-' && digits(t + 1, 4) && t[5] == '-' && digits(t + 6, 2) &&
+        t[8] == '-' && digits(t + 9, 2))
         return n - 11;
     if (n > 9 && *(t = m + n - 9) == '-' && digits(t + 1, 8))
         return n - 9;
@@ -109,7 +108,8 @@ int64_t fg_price_cost(const struct fg_price *p, const struct fg_tokens *t, bool 
      * reads and writes (Anthropic: "50% on all usage") */
     return t->input * p->batch_input + t->output * p->batch_output +
            (t->cache_read * p->cache_read + t->cache_write_5m * p->cache_write_5m +
-            t->cache_write_1h * p->cache_write_1h) / 2;
+            t->cache_write_1h * p->cache_write_1h) /
+               2;
 }
 
 const char *fg_price_usd(int64_t pico, char *buf, size_t n)
@@ -118,18 +118,21 @@ const char *fg_price_usd(int64_t pico, char *buf, size_t n)
     int neg = pico < 0;
     uint64_t a = neg ? (uint64_t)(-(pico + 1)) + 1 : (uint64_t)pico;
     uint64_t micro = (a + 500000) / 1000000;
-    snprintf(buf, n, "%s%llu.%06llu", neg && micro ? "-" : "", (unsigned long long)(micro / 1000000),
-             (unsigned long long)(micro % 1000000));
+    snprintf(buf, n, "%s%llu.%06llu", neg && micro ? "-" : "",
+             (unsigned long long)(micro / 1000000), (unsigned long long)(micro % 1000000));
     return buf;
 }
 
 /* Anthropic's minimum cacheable prefix by model family (spec section 4);
  * most specific names first. */
-static const struct { const char *part; int min; } minimums[] = {
-    {"opus-4-8", 1024}, {"opus-4-7", 2048}, {"opus-4-6", 4096}, {"opus-4-5", 4096},
+static const struct {
+    const char *part;
+    int min;
+} minimums[] = {
+    {"opus-4-8", 1024}, {"opus-4-7", 2048},  {"opus-4-6", 4096},  {"opus-4-5", 4096},
     {"opus-4-1", 1024}, {"haiku-4-5", 4096}, {"3-5-haiku", 2048}, {"3-haiku", 2048},
-    {"haiku-3", 2048}, {"opus-5", 512}, {"fable", 512}, {"mythos-5", 512},
-    {"mythos", 2048}, {"sonnet", 1024}, {"opus-4", 1024},
+    {"haiku-3", 2048},  {"opus-5", 512},     {"fable", 512},      {"mythos-5", 512},
+    {"mythos", 2048},   {"sonnet", 1024},    {"opus-4", 1024},
 };
 
 int fg_price_min_cacheable_tokens(const char *model)

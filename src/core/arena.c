@@ -68,21 +68,24 @@ static void oom(size_t n)
 void *fg_xmalloc(size_t n)
 {
     void *p = malloc(n ? n : 1);
-    if (!p) oom(n);
+    if (!p)
+        oom(n);
     return p;
 }
 
 void *fg_xcalloc(size_t n, size_t m)
 {
     void *p = calloc(n ? n : 1, m ? m : 1);
-    if (!p) oom(n * m);
+    if (!p)
+        oom(n * m);
     return p;
 }
 
 void *fg_xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
-    if (!q) oom(n);
+    if (!q)
+        oom(n);
     return q;
 }
 
@@ -101,7 +104,7 @@ void fg_arena_init(struct fg_arena *a)
 
 void *fg_arena_alloc(struct fg_arena *a, size_t n)
 {
-    FG_ASSERT(n <= SIZE_MAX - 15);   /* a size this large is a caller's overflow */
+    FG_ASSERT(n <= SIZE_MAX - 15); /* a size this large is a caller's overflow */
     n = (n + 15) & ~(size_t)15;
     if (!a->head || a->used + n > a->cap) {
         size_t cap = n > ARENA_BLOCK ? n : ARENA_BLOCK;
@@ -116,7 +119,6 @@ void *fg_arena_alloc(struct fg_arena *a, size_t n)
     a->used += n;
     FG_DASSERT(a->used <= a->cap && ((uintptr_t)p & 15) == 0);
     return p;
-
 }
 
 char *fg_arena_strndup(struct fg_arena *a, const char *s, size_t n)

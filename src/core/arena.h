@@ -18,7 +18,7 @@ struct fg_arena {
 };
 
 void fg_arena_init(struct fg_arena *a);
-void *fg_arena_alloc(struct fg_arena *a, size_t n);      /* 16-byte aligned */
+void *fg_arena_alloc(struct fg_arena *a, size_t n); /* 16-byte aligned */
 char *fg_arena_strdup(struct fg_arena *a, const char *s);
 char *fg_arena_strndup(struct fg_arena *a, const char *s, size_t n);
 char *fg_arena_printf(struct fg_arena *a, const char *fmt, ...)

@@ -17,8 +17,7 @@
 
 _Noreturn void fg_assert_fail(const char *expr, const char *file, int line, const char *func);
 
-#define FG_ASSERT(cond)                                                                   \
-    ((cond) ? (void)0 : fg_assert_fail(#cond, __FILE__, __LINE__, __func__))
+#define FG_ASSERT(cond) ((cond) ? (void)0 : fg_assert_fail(#cond, __FILE__, __LINE__, __func__))
 
 #ifdef FG_DEBUG
 #define FG_DASSERT(cond) FG_ASSERT(cond)

@@ -13,24 +13,24 @@
 
 enum fg_err_class {
     FG_E_NONE = 0,
-    FG_E_INVALID,      /* 400 malformed / missing / wrong type */
-    FG_E_AUTH,         /* 401 */
-    FG_E_PERMISSION,   /* 403 */
-    FG_E_NOT_FOUND,    /* 404 unknown model, path */
-    FG_E_METHOD,       /* 405 */
-    FG_E_TOO_LARGE,    /* 413 */
-    FG_E_RATE_LIMIT,   /* 429 */
-    FG_E_INTERNAL,     /* 500 */
-    FG_E_UPSTREAM,     /* 502 bad gateway: reset, refused, malformed */
-    FG_E_UNAVAILABLE,  /* 503 shutting down, overloaded */
-    FG_E_TIMEOUT,      /* 504 upstream timeout */
+    FG_E_INVALID,     /* 400 malformed / missing / wrong type */
+    FG_E_AUTH,        /* 401 */
+    FG_E_PERMISSION,  /* 403 */
+    FG_E_NOT_FOUND,   /* 404 unknown model, path */
+    FG_E_METHOD,      /* 405 */
+    FG_E_TOO_LARGE,   /* 413 */
+    FG_E_RATE_LIMIT,  /* 429 */
+    FG_E_INTERNAL,    /* 500 */
+    FG_E_UPSTREAM,    /* 502 bad gateway: reset, refused, malformed */
+    FG_E_UNAVAILABLE, /* 503 shutting down, overloaded */
+    FG_E_TIMEOUT,     /* 504 upstream timeout */
 };
 
 struct fg_err {
-    int status;               /* HTTP status to return */
+    int status; /* HTTP status to return */
     enum fg_err_class cls;
-    char param[64];           /* offending field ("messages[0].role"), or "" */
-    char code[48];            /* machine code ("model_not_found"), or "" */
+    char param[64]; /* offending field ("messages[0].role"), or "" */
+    char code[48];  /* machine code ("model_not_found"), or "" */
     char msg[400];
 };
 

@@ -15,8 +15,8 @@
 const char fg_json_err_depth[] = "nesting too deep";
 const char fg_json_err_dup[] = "duplicate member name";
 #define SPARE_MAX 4096
-#define SMALL_OBJ 8          /* members compared pairwise; more are sorted */
-#define ORDER_KEEP 4096      /* a larger sort scratch is freed after use */
+#define SMALL_OBJ 8     /* members compared pairwise; more are sorted */
+#define ORDER_KEEP 4096 /* a larger sort scratch is freed after use */
 
 /* One spare token array per thread, so a request's index costs no malloc. */
 static _Thread_local struct fg_jtok *spare;
@@ -98,10 +98,14 @@ static size_t utf8_len(const unsigned char *s, size_t avail)
 {
     size_t n;
     unsigned cp;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf) n = 2, cp = s[0] & 0x1f;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef) n = 3, cp = s[0] & 0x0f;
-    else if (s[0] >= 0xf0 && s[0] <= 0xf4) n = 4, cp = s[0] & 0x07;
-    else return 0;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        n = 2, cp = s[0] & 0x1f;
+    else if (s[0] >= 0xe0 && s[0] <= 0xef)
+        n = 3, cp = s[0] & 0x0f;
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+        n = 4, cp = s[0] & 0x07;
+    else
+        return 0;
     if (n > avail)
         return 0;
     for (size_t k = 1; k < n; k++) {
@@ -147,8 +151,14 @@ static size_t scan_string(struct fg_json *j, size_t i, bool *esc)
             if (++i >= n)
                 break;
             switch (s[i]) {
-            case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
-                break;
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't': break;
             case 'u':
                 if (i + 4 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2]) || !is_hex(s[i + 3]) ||
                     !is_hex(s[i + 4])) {
@@ -157,9 +167,7 @@ static size_t scan_string(struct fg_json *j, size_t i, bool *esc)
                 }
                 i += 4;
                 break;
-            default:
-                fail(j, i, "invalid escape");
-                return 0;
+            default: fail(j, i, "invalid escape"); return 0;
             }
         }
     }
@@ -213,11 +221,26 @@ static size_t scalar(struct fg_json *j, size_t i, bool *esc)
     size_t e;
     uint32_t type;
     switch (j->src[i]) {
-    case '"': e = scan_string(j, i, esc); type = FG_J_STR; break;
-    case 't': e = scan_word(j, i, "true", 4); type = FG_J_TRUE; break;
-    case 'f': e = scan_word(j, i, "false", 5); type = FG_J_FALSE; break;
-    case 'n': e = scan_word(j, i, "null", 4); type = FG_J_NULL; break;
-    default: e = scan_number(j, i); type = FG_J_NUM; break;
+    case '"':
+        e = scan_string(j, i, esc);
+        type = FG_J_STR;
+        break;
+    case 't':
+        e = scan_word(j, i, "true", 4);
+        type = FG_J_TRUE;
+        break;
+    case 'f':
+        e = scan_word(j, i, "false", 5);
+        type = FG_J_FALSE;
+        break;
+    case 'n':
+        e = scan_word(j, i, "null", 4);
+        type = FG_J_NULL;
+        break;
+    default:
+        e = scan_number(j, i);
+        type = FG_J_NUM;
+        break;
     }
     if (!e)
         return 0;
@@ -233,14 +256,25 @@ static int hexval(char c)
 
 static size_t put_utf8(char *o, unsigned cp)
 {
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) { o[0] = (char)(0xc0 | cp >> 6); o[1] = (char)(0x80 | (cp & 0x3f)); return 2; }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12); o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f)); return 3;
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
     }
-    o[0] = (char)(0xf0 | cp >> 18); o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f)); o[3] = (char)(0x80 | (cp & 0x3f));
+    if (cp < 0x800) {
+        o[0] = (char)(0xc0 | cp >> 6);
+        o[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xe0 | cp >> 12);
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | cp >> 18);
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (cp & 0x3f));
     return 4;
 }
 
@@ -278,7 +312,7 @@ static size_t unit(const char *s, size_t n, size_t *pos, char *o)
         }
         return put_utf8(o, cp);
     }
-    default: o[0] = s[k + 1]; return 1;   /* " \\ / */
+    default: o[0] = s[k + 1]; return 1; /* " \\ / */
     }
 }
 
@@ -435,21 +469,21 @@ static void hkey_sort(struct hkey *a, struct hkey *tmp, uint32_t m)
         struct hkey *t = a;
         a = tmp;
         tmp = t;
-    }   /* an even number of passes: the result is back in the caller's a */
+    } /* an even number of passes: the result is back in the caller's a */
 }
 
 /* Within run[0..r) of equal hashes, the later key token of the first
  * repeated name in source order, or 0.  Only colliding hashes get here
  * with r > 2; many of them are sorted by name, so even names made to
  * collide cost O(r log r) comparisons. */
-static uint32_t run_dup(const struct fg_json *j, const struct hkey *run, uint32_t r,
-                        bool esc_any)
+static uint32_t run_dup(const struct fg_json *j, const struct hkey *run, uint32_t r, bool esc_any)
 {
     uint32_t dup = 0;
     if (r <= SMALL_OBJ) {
         for (uint32_t a = 0; a < r; a++)
             for (uint32_t b = a + 1; b < r; b++) {
-                struct name x = name_of(j, run[a].tok, esc_any), y = name_of(j, run[b].tok, esc_any);
+                struct name x = name_of(j, run[a].tok, esc_any),
+                            y = name_of(j, run[b].tok, esc_any);
                 uint32_t later = x.tok > y.tok ? x.tok : y.tok;
                 if ((!dup || later < dup) && name_cmp(&x, &y) == 0)
                     dup = later;
@@ -473,8 +507,8 @@ static uint32_t run_dup(const struct fg_json *j, const struct hkey *run, uint32_
  * table of name hashes (size a power of two >= 2m, in tab), or 0; sets
  * *crowded when a probe runs long (names made to collide: the caller
  * sorts instead, so no input makes this quadratic). */
-static uint32_t dup_by_table(const struct fg_json *j, uint32_t obj, struct hkey *tab,
-                             uint32_t size, bool esc_any, bool *crowded)
+static uint32_t dup_by_table(const struct fg_json *j, uint32_t obj, struct hkey *tab, uint32_t size,
+                             bool esc_any, bool *crowded)
 {
     uint32_t end = j->t[obj].next, dup = 0;
     memset(tab, 0, (size_t)size * sizeof *tab);
@@ -490,7 +524,7 @@ static uint32_t dup_by_table(const struct fg_json *j, uint32_t obj, struct hkey 
             if (tab[at].h == h) {
                 struct name o = name_of(j, tab[at].tok, esc_any);
                 if (name_cmp(&o, &n) == 0) {
-                    dup = dup ? dup : k;   /* source order: the first repeat */
+                    dup = dup ? dup : k; /* source order: the first repeat */
                     break;
                 }
             }
@@ -517,7 +551,7 @@ static uint32_t dup_member(struct fg_json *j, uint32_t obj, bool esc_any)
         const struct fg_jtok *keys[SMALL_OBJ];
         for (uint32_t k = obj + 1; k < end; k = j->t[k + 1].next, m++) {
             if (m >= SMALL_OBJ)
-                continue;        /* only counting now */
+                continue; /* only counting now */
             const struct fg_jtok *t = keys[m] = &j->t[k];
             for (uint32_t q = 0; q < m; q++)
                 if (keys[q]->end - keys[q]->start == t->end - t->start &&
@@ -528,7 +562,7 @@ static uint32_t dup_member(struct fg_json *j, uint32_t obj, bool esc_any)
     struct name small[SMALL_OBJ];
     for (uint32_t k = obj + 1; k < end && esc_any; k = j->t[k + 1].next, m++) {
         if (m >= SMALL_OBJ)
-            continue;        /* only counting now */
+            continue; /* only counting now */
         small[m] = name_of(j, k, esc_any);
         for (uint32_t q = 0; q < m; q++)
             if ((small[q].len == small[m].len || small[q].esc || small[m].esc) &&
@@ -560,7 +594,7 @@ static uint32_t dup_member(struct fg_json *j, uint32_t obj, bool esc_any)
             ;
         uint32_t d = r - q > 1 ? run_dup(j, order + q, r - q, esc_any) : 0;
         if (d && (!dup || d < dup))
-            dup = d;    /* the first repeat in source order */
+            dup = d; /* the first repeat in source order */
     }
 done:
     if (order_cap > ORDER_KEEP) {
@@ -595,7 +629,7 @@ static void dup_path(struct fg_json *j, const uint32_t *stack, int depth, uint32
             path_add(p, sizeof j->err_path, "%.*s", b, strlen(b));
             continue;
         }
-        uint32_t k = child == key ? key : child - 1;   /* a value's key precedes it */
+        uint32_t k = child == key ? key : child - 1; /* a value's key precedes it */
         long n = fg_json_str(j, (int)k, name, sizeof name);
         for (long q = 0; q < n; q++)
             if ((unsigned char)name[q] < 0x20 || name[q] == 0x7f)
@@ -608,7 +642,7 @@ int fg_json_parse(struct fg_json *j, const char *s, size_t n)
 {
     uint32_t stack[MAX_DEPTH];
     int depth = 0;
-    bool key_esc = false, val_esc = false;   /* a member name with an escape so far */
+    bool key_esc = false, val_esc = false; /* a member name with an escape so far */
     int max_depth = j->max_depth && j->max_depth < MAX_DEPTH ? (int)j->max_depth : MAX_DEPTH;
     j->src = s;
     j->len = n;
@@ -632,7 +666,7 @@ int fg_json_parse(struct fg_json *j, const char *s, size_t n)
                 stack[depth++] = (uint32_t)push(j, c == '{' ? FG_J_OBJ : FG_J_ARR, i);
                 i = skip_ws(s, i + 1, n);
                 if (i < n && (s[i] == '}' || s[i] == ']'))
-                    want = COMMA_OR_CLOSE;  /* empty container: close next */
+                    want = COMMA_OR_CLOSE; /* empty container: close next */
                 else
                     want = c == '{' ? KEY : VALUE;
                 continue;
@@ -661,7 +695,8 @@ int fg_json_parse(struct fg_json *j, const char *s, size_t n)
                 top->end = (uint32_t)(i + 1);
                 top->next = j->n;
                 uint32_t dup = j->unique_keys && top->type == FG_J_OBJ
-                                   ? dup_member(j, stack[depth - 1], key_esc) : 0;
+                                   ? dup_member(j, stack[depth - 1], key_esc)
+                                   : 0;
                 if (dup) {
                     dup_path(j, stack, depth, dup);
                     return fail(j, j->t[dup].start, fg_json_err_dup);
@@ -670,8 +705,8 @@ int fg_json_parse(struct fg_json *j, const char *s, size_t n)
                 i++;
                 want = depth ? COMMA_OR_CLOSE : DONE;
             } else {
-                return fail(j, i, top->type == FG_J_OBJ ? "expected ',' or '}'"
-                                                        : "expected ',' or ']'");
+                return fail(j, i,
+                            top->type == FG_J_OBJ ? "expected ',' or '}'" : "expected ',' or ']'");
             }
         }
         i = skip_ws(s, i, n);
@@ -765,20 +800,20 @@ bool fg_json_member_span(const struct fg_json *j, int obj, const char *key, uint
     int v = fg_json_get(j, obj, key);
     if (v < 0)
         return false;
-    int k = v - 1;                       /* a value's key is the token before it */
+    int k = v - 1; /* a value's key is the token before it */
     FG_DASSERT(k > obj && j->t[k].type == FG_J_STR);
     uint32_t a = j->t[k].start, b = j->t[v].end, e = b;
-    while (e < j->len && (j->src[e] == ' ' || j->src[e] == '\n' || j->src[e] == '\r' ||
-                          j->src[e] == '\t'))
+    while (e < j->len &&
+           (j->src[e] == ' ' || j->src[e] == '\n' || j->src[e] == '\r' || j->src[e] == '\t'))
         e++;
     if (e < j->len && j->src[e] == ',') {
-        b = e + 1;                       /* "key":v, — take the comma after */
+        b = e + 1; /* "key":v, — take the comma after */
     } else {
         uint32_t s = a;
         while (s > j->t[obj].start && j->src[s - 1] != ',' && j->src[s - 1] != '{')
             s--;
         if (s > j->t[obj].start && j->src[s - 1] == ',')
-            a = s - 1;                   /* ,"key":v — the last member */
+            a = s - 1; /* ,"key":v — the last member */
     }
     *start = a;
     *end = b;
@@ -846,7 +881,7 @@ bool fg_json_int(const struct fg_json *j, int i, int64_t *v)
     int64_t x = 0;
     for (; s < e; s++) {
         if (*s < '0' || *s > '9')
-            return false;      /* fraction or exponent */
+            return false; /* fraction or exponent */
         if (x > (INT64_MAX - 9) / 10)
             return false;
         x = x * 10 + (*s - '0');

@@ -23,12 +23,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum fg_jtype { FG_J_NONE, FG_J_OBJ, FG_J_ARR, FG_J_STR, FG_J_NUM, FG_J_TRUE, FG_J_FALSE,
-                FG_J_NULL };
+enum fg_jtype {
+    FG_J_NONE,
+    FG_J_OBJ,
+    FG_J_ARR,
+    FG_J_STR,
+    FG_J_NUM,
+    FG_J_TRUE,
+    FG_J_FALSE,
+    FG_J_NULL
+};
 
 struct fg_jtok {
-    uint32_t start, end;   /* byte span; strings include their quotes */
-    uint32_t next;         /* index of the token after this subtree */
+    uint32_t start, end; /* byte span; strings include their quotes */
+    uint32_t next;       /* index of the token after this subtree */
     uint32_t type;
 };
 
@@ -37,17 +45,17 @@ struct fg_json {
     size_t len;
     struct fg_jtok *t;
     uint32_t n, cap;
-    uint32_t max_depth;    /* set before parsing: 1..512, 0 = 512 */
+    uint32_t max_depth; /* set before parsing: 1..512, 0 = 512 */
     /* Set before parsing: refuse an object with two members of the same
      * name (compared after decoding escapes), at any depth.  Providers keep
      * the last of duplicates while lookups here find the first, so a
      * request that frugal reads one way could run another way upstream. */
     bool unique_keys;
-    bool esc_keys;         /* set by the parser: some member name holds an escape */
+    bool esc_keys; /* set by the parser: some member name holds an escape */
     /* on error */
     size_t err_off;
     const char *err;
-    char err_path[160];    /* fg_json_err_dup: the member, e.g. messages[0].role */
+    char err_path[160]; /* fg_json_err_dup: the member, e.g. messages[0].role */
 };
 
 /* The err of a document nested deeper than max_depth. */
@@ -100,8 +108,8 @@ bool fg_json_member_span(const struct fg_json *j, int obj, const char *key, uint
 /* Splice editor: replacements of byte spans of the source, applied in
  * ascending order.  Edits must not overlap. */
 struct fg_json_edit {
-    uint32_t start, end;      /* replaced span [start, end) */
-    const char *text;         /* replacement bytes (not copied) */
+    uint32_t start, end; /* replaced span [start, end) */
+    const char *text;    /* replacement bytes (not copied) */
     size_t text_len;
 };
 /* Apply edits (sorted by start) to src into a new malloc'd buffer. */

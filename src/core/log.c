@@ -13,14 +13,21 @@
 
 static enum fg_log_level g_level = FG_LOG_INFO;
 
-void fg_log_set_level(enum fg_log_level lvl) { g_level = lvl; }
+void fg_log_set_level(enum fg_log_level lvl)
+{
+    g_level = lvl;
+}
 
 enum fg_log_level fg_log_level_from_str(const char *s)
 {
-    if (!s) return FG_LOG_INFO;
-    if (!strcasecmp(s, "debug")) return FG_LOG_DEBUG;
-    if (!strcasecmp(s, "warn")) return FG_LOG_WARN;
-    if (!strcasecmp(s, "error")) return FG_LOG_ERROR;
+    if (!s)
+        return FG_LOG_INFO;
+    if (!strcasecmp(s, "debug"))
+        return FG_LOG_DEBUG;
+    if (!strcasecmp(s, "warn"))
+        return FG_LOG_WARN;
+    if (!strcasecmp(s, "error"))
+        return FG_LOG_ERROR;
     return FG_LOG_INFO;
 }
 
@@ -35,8 +42,8 @@ void fg_log(enum fg_log_level lvl, const char *fmt, ...)
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s ",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl]);
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                     ts.tv_nsec / 1000000, names[lvl]);
     /* formatted in full first, so a key cut at the line's end is still
      * recognised, then redacted into the line (redact.h) */
     char raw[2048];
@@ -81,14 +88,14 @@ size_t fg_log_escape(const char *in, size_t n, char *out, size_t cap)
         } else if (ch < 0x20 || ch == 0x7f) {
             el = (size_t)snprintf(esc, sizeof esc, "\\x%c%c", hex[ch >> 4], hex[ch & 15]);
         } else if (c1_control(s + i, n - i)) {
-            ch = s[++i];           /* the code point is the second byte */
+            ch = s[++i]; /* the code point is the second byte */
             el = (size_t)snprintf(esc, sizeof esc, "\\u00%c%c", hex[ch >> 4], hex[ch & 15]);
         } else {
             esc[0] = (char)ch;
             el = 1;
         }
         if (o + el >= cap)
-            break;               /* never half an escape */
+            break; /* never half an escape */
         memcpy(out + o, esc, el);
         o += el;
     }

@@ -17,8 +17,7 @@ enum fg_log_level { FG_LOG_DEBUG, FG_LOG_INFO, FG_LOG_WARN, FG_LOG_ERROR };
 
 void fg_log_set_level(enum fg_log_level lvl);
 enum fg_log_level fg_log_level_from_str(const char *s); /* default INFO */
-void fg_log(enum fg_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void fg_log(enum fg_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define fg_debug(...) fg_log(FG_LOG_DEBUG, __VA_ARGS__)
 #define fg_info(...) fg_log(FG_LOG_INFO, __VA_ARGS__)

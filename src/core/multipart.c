@@ -12,8 +12,8 @@
 #include <strings.h>
 
 #define MAX_BOUNDARY 70
-#define MAX_VALUE 1024       /* decoded parameter value */
-#define MAX_HEADER_LINES 64  /* per part */
+#define MAX_VALUE 1024      /* decoded parameter value */
+#define MAX_HEADER_LINES 64 /* per part */
 
 static void fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -150,14 +150,16 @@ static int get_boundary(const char *ct, char *b, size_t *blen, char *err, size_t
         }
         if (prm.value_len < 1 || prm.value_len > MAX_BOUNDARY ||
             prm.value[prm.value_len - 1] == ' ') {
-            fail(err, errlen, "The multipart boundary must be 1 to 70 characters long and "
-                              "must not end with a space.");
+            fail(err, errlen,
+                 "The multipart boundary must be 1 to 70 characters long and "
+                 "must not end with a space.");
             return -1;
         }
         for (size_t i = 0; i < prm.value_len; i++) {
             if (!boundary_char((unsigned char)prm.value[i])) {
-                fail(err, errlen, "The multipart boundary contains a character RFC 2046 "
-                                  "does not allow.");
+                fail(err, errlen,
+                     "The multipart boundary contains a character RFC 2046 "
+                     "does not allow.");
                 return -1;
             }
         }
@@ -239,8 +241,8 @@ static int copy_field(char *dst, size_t dstlen, const char *src, size_t n)
     return 0;
 }
 
-static int disposition(const char *p, const char *end, struct fg_mp_part *part, int idx,
-                       char *err, size_t errlen)
+static int disposition(const char *p, const char *end, struct fg_mp_part *part, int idx, char *err,
+                       size_t errlen)
 {
     const char *t = p;
     while (p < end && is_tchar((unsigned char)*p))
@@ -293,8 +295,8 @@ static int disposition(const char *p, const char *end, struct fg_mp_part *part, 
         }
     }
     if (rc == -2) {
-        fail(err, errlen, "Part %d has a Content-Disposition parameter longer than %d bytes.",
-             idx, MAX_VALUE - 1);
+        fail(err, errlen, "Part %d has a Content-Disposition parameter longer than %d bytes.", idx,
+             MAX_VALUE - 1);
         return -1;
     }
     if (rc < 0) {
@@ -321,8 +323,8 @@ static const char *trim_end(const char *s, const char *e)
 }
 
 /* Headers from *pp up to and including the blank line. */
-static int part_headers(const char *body, size_t len, size_t *pp, struct fg_mp_part *part,
-                        int idx, char *err, size_t errlen)
+static int part_headers(const char *body, size_t len, size_t *pp, struct fg_mp_part *part, int idx,
+                        char *err, size_t errlen)
 {
     const char *end = body + len;
     size_t p = *pp;
@@ -331,8 +333,7 @@ static int part_headers(const char *body, size_t len, size_t *pp, struct fg_mp_p
         const char *ls = body + p;
         const char *nl = memchr(ls, '\n', (size_t)(end - ls));
         if (!nl) {
-            fail(err, errlen, "The headers of part %d are not terminated by a blank line.",
-                 idx);
+            fail(err, errlen, "The headers of part %d are not terminated by a blank line.", idx);
             return -1;
         }
         const char *le = nl > ls && nl[-1] == '\r' ? nl - 1 : nl;
@@ -439,8 +440,7 @@ int fg_multipart_parse(const char *content_type, const char *body, size_t len,
         if (rc == 1)
             return (int)n; /* the epilogue is ignored */
         if (n >= max_parts) {
-            fail(err, errlen, "The form has too many parts (at most %zu are accepted).",
-                 max_parts);
+            fail(err, errlen, "The form has too many parts (at most %zu are accepted).", max_parts);
             return -1;
         }
         struct fg_mp_part *part = &parts[n];

@@ -36,7 +36,7 @@ struct fg_mp_part {
     char ctype[128];    /* part Content-Type or "" */
     const char *data;   /* points into the body buffer */
     size_t len;
-    int has_filename;   /* a filename (or filename*) parameter was present,
+    int has_filename; /* a filename (or filename*) parameter was present,
                            possibly empty */
 };
 

@@ -52,7 +52,6 @@ int64_t fg_period_start(enum fg_period p, int64_t t_ms)
     return start;
 }
 
-
 int64_t fg_period_next(enum fg_period p, int64_t t_ms)
 {
     int64_t days = floor_div(t_ms, DAY_MS);

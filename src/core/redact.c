@@ -14,9 +14,9 @@
 #include <strings.h>
 
 #define MAX_SECRETS 64
-#define MIN_SECRET 6          /* shorter registered strings would match prose */
-#define MIN_PREFIX 8          /* a cut key is redacted from this many bytes on */
-#define MIN_LOOSE 6           /* unquoted header values / key-shaped tokens */
+#define MIN_SECRET 6 /* shorter registered strings would match prose */
+#define MIN_PREFIX 8 /* a cut key is redacted from this many bytes on */
+#define MIN_LOOSE 6  /* unquoted header values / key-shaped tokens */
 
 static char *secrets[MAX_SECRETS];
 static size_t secret_len[MAX_SECRETS];
@@ -65,8 +65,8 @@ static void mark(struct out *o)
 /* Characters of a key-shaped token. */
 static bool tokch(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 /* Characters of a quoted or query value: anything printable that does not
@@ -107,8 +107,7 @@ static bool at_boundary(const char *s, size_t i)
 {
     if (i == 0 || !tokch((unsigned char)s[i - 1]))
         return true;
-    return i >= 2 && s[i - 2] == '\\' && strchr("ntrbf", s[i - 1]) &&
-           (i < 3 || s[i - 3] != '\\');
+    return i >= 2 && s[i - 2] == '\\' && strchr("ntrbf", s[i - 1]) && (i < 3 || s[i - 3] != '\\');
 }
 
 static bool has_ci(const char *s, size_t i, size_t n, const char *w)
@@ -180,22 +179,29 @@ static size_t rule_userinfo(const char *s, size_t i, size_t n, size_t *keep)
 
 static const struct name {
     const char *name;
-    bool header;     /* also matched unquoted as "name: value" */
-    bool scheme;     /* the value may start with an auth scheme word */
+    bool header; /* also matched unquoted as "name: value" */
+    bool scheme; /* the value may start with an auth scheme word */
 } names[] = {
-    {"proxy-authorization", true, true}, {"authorization", true, true},
-    {"x-goog-api-key", true, false}, {"x-api-key", true, false}, {"api-key", true, false},
-    {"api_key", false, false}, {"apikey", false, false}, {"master_key", false, false},
-    {"client_secret", false, false}, {"access_token", false, false},
-    {"password", false, false}, {"secret", false, false}, {"token", false, false},
+    {"proxy-authorization", true, true},
+    {"authorization", true, true},
+    {"x-goog-api-key", true, false},
+    {"x-api-key", true, false},
+    {"api-key", true, false},
+    {"api_key", false, false},
+    {"apikey", false, false},
+    {"master_key", false, false},
+    {"client_secret", false, false},
+    {"access_token", false, false},
+    {"password", false, false},
+    {"secret", false, false},
+    {"token", false, false},
     {"key", false, false},
 };
 
 /* name[: or =]value in its several spellings.  `query` is true right after
  * '?', '&' or ';' (every name is then a parameter).  Returns the bytes
  * matched with *keep = the bytes copied before the mark. */
-static size_t rule_named(const char *s, size_t i, size_t n, bool query, bool fresh,
-                         size_t *keep)
+static size_t rule_named(const char *s, size_t i, size_t n, bool query, bool fresh, size_t *keep)
 {
     bool quoted = s[i] == '"';
     size_t p = i + quoted;
@@ -212,7 +218,7 @@ static size_t rule_named(const char *s, size_t i, size_t n, bool query, bool fre
             continue;
         size_t j = p + nl;
         if (j < n && tokch((unsigned char)s[j]))
-            continue;   /* a longer word */
+            continue; /* a longer word */
         if (quoted) {
             if (j >= n || s[j] != '"')
                 continue;
@@ -224,9 +230,9 @@ static size_t rule_named(const char *s, size_t i, size_t n, bool query, bool fre
         bool eq = s[j] == '=';
         size_t unused;
         if (!eq && rule_userinfo(s, j, n, &unused))
-            continue;   /* scheme://authorization:PASSWORD@: the URL rule's */
+            continue; /* scheme://authorization:PASSWORD@: the URL rule's */
         if (!eq && !quoted && !nm->header)
-            continue;   /* "api_key: message" is a config path, not a secret */
+            continue; /* "api_key: message" is a config path, not a secret */
         if (query && !eq)
             continue;
         j++;
@@ -235,8 +241,8 @@ static size_t rule_named(const char *s, size_t i, size_t n, bool query, bool fre
         j += vq;
         /* keep an auth scheme word: "Bearer ", "Basic " */
         if (nm->scheme) {
-            static const char *const schemes[] = {"bearer", "basic", "token", "digest",
-                                                  "apikey", "key"};
+            static const char *const schemes[] = {"bearer", "basic",  "token",
+                                                  "digest", "apikey", "key"};
             for (size_t q = 0; q < sizeof schemes / sizeof schemes[0]; q++) {
                 size_t w = strlen(schemes[q]);
                 size_t sp = has_ci(s, j, n, schemes[q]) ? spaces(s, j + w, n) : 0;
@@ -261,7 +267,7 @@ static size_t pass(const char *in, size_t n, char *out, size_t cap, int *hits)
 {
     struct out o = {out, cap, 0};
     size_t i = 0;
-    bool fresh = false;   /* just after a mark: what follows starts a word */
+    bool fresh = false; /* just after a mark: what follows starts a word */
     *hits = 0;
     while (i < n) {
         size_t keep = 0, m;
@@ -292,12 +298,12 @@ size_t fg_redact(const char *in, size_t n, char *out, size_t cap)
     int hits;
     size_t len = pass(in, n, out, cap, &hits);
     if (!hits)
-        return len;   /* the common case: nothing to hide */
+        return len; /* the common case: nothing to hide */
     /* A mark can make more text recognisable (a value that ran over a name,
      * a URL seen once a value is gone): pass again until nothing changes. */
     char *cur = fg_xmalloc(len + 1);
     size_t again = pass(in, n, cur, len + 1, &hits);
-    FG_ASSERT(again == len);   /* the same input gives the same output */
+    FG_ASSERT(again == len); /* the same input gives the same output */
     (void)again;
     for (int k = 0; k < 8; k++) {
         size_t nl = pass(cur, len, NULL, 0, &hits);

@@ -22,7 +22,10 @@ void fg_sse_free(struct fg_sse *p)
     memset(p, 0, sizeof *p);
 }
 
-size_t fg_sse_pending(const struct fg_sse *p) { return p->len; }
+size_t fg_sse_pending(const struct fg_sse *p)
+{
+    return p->len;
+}
 
 /* Length of the event at s (through its blank line), or 0 if incomplete. */
 static size_t event_end(const char *s, size_t n)
@@ -74,7 +77,10 @@ static void decode(struct fg_sse *p, const char *s, size_t n, struct fg_sse_even
         size_t fl = colon ? (size_t)(colon - line) : ll;
         const char *v = colon ? colon + 1 : line + ll;
         size_t vl = colon ? ll - fl - 1 : 0;
-        if (vl && *v == ' ') { v++; vl--; }
+        if (vl && *v == ' ') {
+            v++;
+            vl--;
+        }
         if (fl == 5 && !memcmp(line, "event", 5)) {
             ev->event = v;
             ev->event_len = vl;

@@ -14,19 +14,24 @@
 #include <stddef.h>
 
 struct fg_sse_event {
-    const char *event; size_t event_len;
-    const char *data;  size_t data_len;
-    const char *raw;   size_t raw_len;
+    const char *event;
+    size_t event_len;
+    const char *data;
+    size_t data_len;
+    const char *raw;
+    size_t raw_len;
 };
 
 /* return 0 to continue, -1 to stop parsing (fg_sse_feed returns -1) */
 typedef int (*fg_sse_cb)(void *arg, const struct fg_sse_event *ev);
 
 struct fg_sse {
-    char *buf; size_t len, cap;   /* unconsumed input */
-    char *data; size_t dlen, dcap; /* scratch for joined data lines */
+    char *buf;
+    size_t len, cap; /* unconsumed input */
+    char *data;
+    size_t dlen, dcap; /* scratch for joined data lines */
     size_t max_event;
-    size_t events;                 /* count of events parsed so far */
+    size_t events; /* count of events parsed so far */
 };
 
 void fg_sse_init(struct fg_sse *p, size_t max_event);

@@ -29,20 +29,20 @@ void *fg_vec_resize(void *p, size_t n, size_t elem);
 
 /* Make p (capacity cap, an lvalue of any integer type) hold at least need
  * items; cap is updated.  The contents up to the old capacity are kept. */
-#define FG_VEC_RESERVE(p, need, cap)                                        \
-    do {                                                                    \
-        if ((size_t)(need) > (size_t)(cap)) {                               \
-            size_t fg_vec_nc_ = fg_vec_next_cap((size_t)(cap), (need));     \
-            FG_VEC_RESIZE(p, fg_vec_nc_);                                   \
-            (cap) = fg_vec_nc_;                                             \
-        }                                                                   \
+#define FG_VEC_RESERVE(p, need, cap)                                                               \
+    do {                                                                                           \
+        if ((size_t)(need) > (size_t)(cap)) {                                                      \
+            size_t fg_vec_nc_ = fg_vec_next_cap((size_t)(cap), (need));                            \
+            FG_VEC_RESIZE(p, fg_vec_nc_);                                                          \
+            (cap) = fg_vec_nc_;                                                                    \
+        }                                                                                          \
     } while (0)
 
 /* Append v to p[len] (growing as needed); len is incremented. */
-#define FG_VEC_PUSH(p, len, cap, v)                                         \
-    do {                                                                    \
-        FG_VEC_RESERVE(p, (size_t)(len) + 1, cap);                          \
-        (p)[(len)++] = (v);                                                 \
+#define FG_VEC_PUSH(p, len, cap, v)                                                                \
+    do {                                                                                           \
+        FG_VEC_RESERVE(p, (size_t)(len) + 1, cap);                                                 \
+        (p)[(len)++] = (v);                                                                        \
     } while (0)
 
 #endif

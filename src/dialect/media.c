@@ -16,11 +16,16 @@ struct b64 {
 
 static int b64v(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '+' || c == '-')
+        return 62;
+    if (c == '/' || c == '_')
+        return 63;
     return -1;
 }
 
@@ -41,10 +46,22 @@ static bool b64_at(const struct b64 *b, size_t off, uint8_t *out, size_t len)
     return true;
 }
 
-static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
-static uint32_t le16(const uint8_t *p) { return (uint32_t)p[1] << 8 | p[0]; }
-static uint32_t le24(const uint8_t *p) { return le16(p) | (uint32_t)p[2] << 16; }
-static uint32_t be32(const uint8_t *p) { return be16(p) << 16 | be16(p + 2); }
+static uint32_t be16(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 8 | p[1];
+}
+static uint32_t le16(const uint8_t *p)
+{
+    return (uint32_t)p[1] << 8 | p[0];
+}
+static uint32_t le24(const uint8_t *p)
+{
+    return le16(p) | (uint32_t)p[2] << 16;
+}
+static uint32_t be32(const uint8_t *p)
+{
+    return be16(p) << 16 | be16(p + 2);
+}
 
 /* ---- image headers ------------------------------------------------------ */
 
@@ -71,20 +88,20 @@ static bool jpeg_size(const struct b64 *b, uint32_t *w, uint32_t *h)
         if (!b64_at(b, off, x, 2) || x[0] != 0xff)
             return false;
         uint8_t m = x[1];
-        if (m == 0xff) {                 /* fill byte */
+        if (m == 0xff) { /* fill byte */
             off++;
             continue;
         }
-        if (m == 0x01 || (m >= 0xd0 && m <= 0xd8)) {   /* no length */
+        if (m == 0x01 || (m >= 0xd0 && m <= 0xd8)) { /* no length */
             off += 2;
             continue;
         }
         if (m == 0xd9 || m == 0xda || !b64_at(b, off + 2, x, 7))
-            return false;                /* image data before any frame */
+            return false; /* image data before any frame */
         if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc) {
             *h = be16(x + 3);
             *w = be16(x + 5);
-            return *w && *h;             /* height 0: defined later (DNL) */
+            return *w && *h; /* height 0: defined later (DNL) */
         }
         if (be16(x) < 2)
             return false;
@@ -107,7 +124,7 @@ static bool gif_size(const struct b64 *b, uint32_t *w, uint32_t *h)
         uint8_t c;
         if (!b64_at(b, off, &c, 1))
             return false;
-        if (c == 0x2c) {                 /* image descriptor */
+        if (c == 0x2c) { /* image descriptor */
             if (!b64_at(b, off + 1, x, 8))
                 return false;
             uint32_t fw = le16(x) + le16(x + 4), fh = le16(x + 2) + le16(x + 6);
@@ -115,9 +132,9 @@ static bool gif_size(const struct b64 *b, uint32_t *w, uint32_t *h)
             *h = fh > *h ? fh : *h;
             return *w && *h;
         }
-        if (c != 0x21)                   /* only extensions come before it */
+        if (c != 0x21) /* only extensions come before it */
             return false;
-        off += 2;                        /* introducer, label, sub-blocks */
+        off += 2; /* introducer, label, sub-blocks */
         for (uint8_t len = 1; len && blocks < 4096; blocks++, off += len + 1u)
             if (!b64_at(b, off, &len, 1))
                 return false;
@@ -150,8 +167,7 @@ bool fg_media_image_size(const char *s, size_t n, uint32_t *w, uint32_t *h)
 {
     struct b64 b = {s, n};
     *w = *h = 0;
-    if (png_size(&b, w, h) || jpeg_size(&b, w, h) || gif_size(&b, w, h) ||
-        webp_size(&b, w, h))
+    if (png_size(&b, w, h) || jpeg_size(&b, w, h) || gif_size(&b, w, h) || webp_size(&b, w, h))
         return *w && *h;
     *w = *h = 0;
     return false;
@@ -219,14 +235,14 @@ static void part(struct fg_media *m, const struct fg_json *j, int i)
     int t = fg_json_get(j, i, "type");
     if (fg_json_type(j, t) != FG_J_STR)
         return;
-    if (fg_json_str_eq(j, t, "image_url")) {            /* OpenAI */
+    if (fg_json_str_eq(j, t, "image_url")) { /* OpenAI */
         int v = fg_json_get(j, i, "image_url");
         int url = fg_json_type(j, v) == FG_J_STR ? v : fg_json_get(j, v, "url");
         image(m, j, url, false, detail_of(j, fg_json_get(j, v, "detail")));
     } else if (fg_json_str_eq(j, t, "input_image")) {
         image(m, j, fg_json_get(j, i, "image_url"), false,
               detail_of(j, fg_json_get(j, i, "detail")));
-    } else if (fg_json_str_eq(j, t, "image")) {         /* Anthropic */
+    } else if (fg_json_str_eq(j, t, "image")) { /* Anthropic */
         int src = fg_json_get(j, i, "source");
         bool b64 = fg_json_str_eq(j, fg_json_get(j, src, "type"), "base64");
         image(m, j, b64 ? fg_json_get(j, src, "data") : -1, true, FG_DETAIL_AUTO);
@@ -302,9 +318,9 @@ static const struct profile openai_models[] = {
 /* An OpenAI model the table does not know: the largest bounded cap
  * documented (gpt-4o-mini's 48,169) for every image. */
 #define OPENAI_UNKNOWN_IMAGE 48169
-#define OPENAI_PDF_PAGES 100            /* unknown page count */
+#define OPENAI_PDF_PAGES 100 /* unknown page count */
 #define OPENAI_PDF_TEXT_PER_PAGE 1000
-#define PATCH_MAX_SIDE 65535            /* gpt-5.6 original: the pixel limit */
+#define PATCH_MAX_SIDE 65535 /* gpt-5.6 original: the pixel limit */
 #define TILE_MAX 8
 
 static const struct profile *openai_profile(const char *model)
@@ -319,7 +335,10 @@ static const struct profile *openai_profile(const char *model)
     return NULL;
 }
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t ceil_div(int64_t a, int64_t b)
+{
+    return (a + b - 1) / b;
+}
 
 static int64_t tile_tokens(const struct profile *p, const struct fg_media_item *it)
 {
@@ -345,7 +364,7 @@ static int64_t patch_tokens(const struct profile *p, const struct fg_media_item 
                   : it->detail == FG_DETAIL_HIGH ? p->cap_high
                                                  : p->cap;
     int64_t w = it->w ? it->w : PATCH_MAX_SIDE, h = it->h ? it->h : PATCH_MAX_SIDE;
-    if (!cap) {   /* no patch budget: only the pixel limit bounds it */
+    if (!cap) { /* no patch budget: only the pixel limit bounds it */
         w = w < PATCH_MAX_SIDE ? w : PATCH_MAX_SIDE;
         h = h < PATCH_MAX_SIDE ? h : PATCH_MAX_SIDE;
     }
@@ -359,9 +378,9 @@ static int64_t openai_item(const struct profile *p, const struct fg_media_item *
     if (it->kind == FG_MEDIA_DOCUMENT) {
         /* extracted text plus one page image at the default detail (high
          * on gpt-5.6, low before), for the most pages */
-        struct fg_media_item page = {FG_MEDIA_IMAGE,
-                                     p && !strcmp(p->prefix, "gpt-5.6") ? FG_DETAIL_HIGH
-                                                                        : FG_DETAIL_LOW, 0, 0};
+        struct fg_media_item page = {
+            FG_MEDIA_IMAGE, p && !strcmp(p->prefix, "gpt-5.6") ? FG_DETAIL_HIGH : FG_DETAIL_LOW, 0,
+            0};
         return OPENAI_PDF_PAGES * (OPENAI_PDF_TEXT_PER_PAGE + openai_item(p, &page));
     }
     if (!p)
@@ -377,8 +396,10 @@ static bool claude_hires(const char *m)
         return true;
     if (!strncmp(m, "claude-3", 8) || !strncmp(m, "claude-4-", 9) || !strncmp(m, "claude-2", 8))
         return false;
-    static const struct { const char *fam; int major, minor; } tier[] = {
-        {"claude-opus-", 4, 7}, {"claude-sonnet-", 5, 0}, {"claude-haiku-", 5, 5}};
+    static const struct {
+        const char *fam;
+        int major, minor;
+    } tier[] = {{"claude-opus-", 4, 7}, {"claude-sonnet-", 5, 0}, {"claude-haiku-", 5, 5}};
     for (size_t i = 0; i < sizeof tier / sizeof tier[0]; i++) {
         size_t l = strlen(tier[i].fam);
         if (strncmp(m, tier[i].fam, l))
@@ -388,7 +409,7 @@ static bool claude_hires(const char *m)
         while (*p >= '0' && *p <= '9')
             major = major * 10 + (*p++ - '0');
         if (*p == '-' && p[1] >= '0' && p[1] <= '9' && (p[2] < '0' || p[2] > '9'))
-            minor = p[1] - '0';          /* one digit: a date suffix is not a minor */
+            minor = p[1] - '0'; /* one digit: a date suffix is not a minor */
         return major > tier[i].major || (major == tier[i].major && minor >= tier[i].minor);
     }
     return true;
@@ -397,7 +418,7 @@ static bool claude_hires(const char *m)
 #define CLAUDE_IMAGE 1600
 #define CLAUDE_IMAGE_HIRES 4800
 #define CLAUDE_PDF_PAGE 4600
-#define CLAUDE_PDF_PAGES 100            /* 600 on 1M-context models */
+#define CLAUDE_PDF_PAGES 100 /* 600 on 1M-context models */
 
 static int64_t anthropic_item(const char *model, const struct fg_media_item *it)
 {
@@ -410,12 +431,12 @@ static int64_t anthropic_item(const char *model, const struct fg_media_item *it)
     int64_t cap = hi ? CLAUDE_IMAGE_HIRES : CLAUDE_IMAGE;
     if (!it->w || !it->h)
         return cap;
-    int64_t t = hi ? ceil_div(it->w, 28) * ceil_div(it->h, 28) + 3
-                   : ceil_div((int64_t)it->w * it->h, 750);
+    int64_t t =
+        hi ? ceil_div(it->w, 28) * ceil_div(it->h, 28) + 3 : ceil_div((int64_t)it->w * it->h, 750);
     return t < cap ? t : cap;
 }
 
-#define SIDE_MAX (1u << 20)   /* far past every provider's limit: the caps apply */
+#define SIDE_MAX (1u << 20) /* far past every provider's limit: the caps apply */
 
 int64_t fg_media_tokens(const struct fg_media *m, const char *model, enum fg_dialect d)
 {
@@ -423,18 +444,18 @@ int64_t fg_media_tokens(const struct fg_media *m, const char *model, enum fg_dia
     int64_t sum = 0;
     FG_ASSERT(m->n >= 0 && m->n <= FG_MEDIA_MAX);
     for (int i = 0; i < m->n; i++) {
-        struct fg_media_item it = m->item[i];   /* products stay far from overflow */
+        struct fg_media_item it = m->item[i]; /* products stay far from overflow */
         it.w = it.w > SIDE_MAX ? SIDE_MAX : it.w;
         it.h = it.h > SIDE_MAX ? SIDE_MAX : it.h;
         int64_t t = d == FG_DIALECT_OPENAI ? openai_item(p, &it) : anthropic_item(model, &it);
         sum += t;
     }
-    for (int k = 0; k < 2; k++) {   /* items not described: each at its kind's maximum */
+    for (int k = 0; k < 2; k++) { /* items not described: each at its kind's maximum */
         if (!m->extra[k])
             continue;
         struct fg_media_item it = {(uint8_t)k, FG_DETAIL_AUTO, 0, 0};
-        sum += m->extra[k] * (d == FG_DIALECT_OPENAI ? openai_item(p, &it)
-                                                     : anthropic_item(model, &it));
+        sum += m->extra[k] *
+               (d == FG_DIALECT_OPENAI ? openai_item(p, &it) : anthropic_item(model, &it));
     }
     return sum;
 }

@@ -41,12 +41,12 @@ enum fg_media_detail { FG_DETAIL_AUTO, FG_DETAIL_LOW, FG_DETAIL_HIGH, FG_DETAIL_
 
 struct fg_media_item {
     uint8_t kind, detail;
-    uint32_t w, h;              /* pixels; 0 = unknown (count the maximum) */
+    uint32_t w, h; /* pixels; 0 = unknown (count the maximum) */
 };
 
 struct fg_media {
-    int n;                      /* items described in item[] */
-    int64_t extra[2];           /* further items by kind, each at the maximum */
+    int n;            /* items described in item[] */
+    int64_t extra[2]; /* further items by kind, each at the maximum */
     int64_t data_bytes;
     struct fg_media_item item[FG_MEDIA_MAX];
 };

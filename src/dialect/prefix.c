@@ -13,7 +13,7 @@
 
 struct hasher {
     uint64_t h;
-    int64_t bytes;      /* canonical content bytes, for the token estimate */
+    int64_t bytes; /* canonical content bytes, for the token estimate */
 };
 
 static inline uint64_t mix(uint64_t h, uint64_t v)
@@ -62,13 +62,16 @@ static void feed_str(struct hasher *s, const struct fg_json *j, int i)
 
 static bool ignored_key(const struct fg_json *j, int k)
 {
-    return fg_json_str_eq(j, k, "cache_control") ||
-           fg_json_str_eq(j, k, "prompt_cache_breakpoint");
+    return fg_json_str_eq(j, k, "cache_control") || fg_json_str_eq(j, k, "prompt_cache_breakpoint");
 }
 
 static void feed_value(struct hasher *s, const struct fg_json *j, int i);
 
-struct member { const char *key; size_t kl; int k; };
+struct member {
+    const char *key;
+    size_t kl;
+    int k;
+};
 
 static int cmp_member(const void *a, const void *b)
 {
@@ -88,7 +91,7 @@ static void feed_object(struct hasher *s, const struct fg_json *j, int i)
     for (int k = fg_json_child(j, i); k >= 0; k = fg_json_sibling(j, i, (int)j->t[k].next)) {
         if (ignored_key(j, k))
             continue;
-        FG_DASSERT(c < n);   /* m holds one entry per member */
+        FG_DASSERT(c < n); /* m holds one entry per member */
         m[c].key = fg_json_raw_str(j, k, &m[c].kl);
         m[c++].k = k;
     }
@@ -113,7 +116,10 @@ static void feed_value(struct hasher *s, const struct fg_json *j, int i)
             feed_value(s, j, k);
         feed_tag(s, ']');
         break;
-    case FG_J_STR: feed_tag(s, 's'); feed_str(s, j, i); break;
+    case FG_J_STR:
+        feed_tag(s, 's');
+        feed_str(s, j, i);
+        break;
     default:
         /* numbers and literals: their spelling */
         feed_tag(s, 'n');
@@ -163,8 +169,9 @@ void fg_prefix_scan(const struct fg_json *body, enum fg_dialect d, struct fg_pre
         feed_value(&s, body, tools);
         boundary(p, &s, FG_PART_TOOLS, tools);
     }
-    int sys = d == FG_DIALECT_ANTHROPIC ? fg_json_get(body, 0, "system")
-            : d == FG_DIALECT_RESPONSES ? fg_json_get(body, 0, "instructions") : -1;
+    int sys = d == FG_DIALECT_ANTHROPIC   ? fg_json_get(body, 0, "system")
+              : d == FG_DIALECT_RESPONSES ? fg_json_get(body, 0, "instructions")
+                                          : -1;
     if (sys >= 0) {
         feed_tag(&s, 'S');
         feed_value(&s, body, sys);
@@ -172,7 +179,7 @@ void fg_prefix_scan(const struct fg_json *body, enum fg_dialect d, struct fg_pre
     }
     int msgs = fg_json_get(body, 0, d == FG_DIALECT_RESPONSES ? "input" : "messages");
     int last = -1;
-    if (fg_json_type(body, msgs) == FG_J_STR) {   /* Responses: input is one user message */
+    if (fg_json_type(body, msgs) == FG_J_STR) { /* Responses: input is one user message */
         mark_stable(p, &s);
         feed_tag(&s, 'M');
         feed_value(&s, body, msgs);
@@ -181,7 +188,7 @@ void fg_prefix_scan(const struct fg_json *body, enum fg_dialect d, struct fg_pre
         msgs = -1;
     }
     for (int m = fg_json_child(body, msgs); m >= 0; m = fg_json_sibling(body, msgs, m)) {
-        mark_stable(p, &s);     /* everything before this message */
+        mark_stable(p, &s); /* everything before this message */
         feed_tag(&s, 'M');
         feed_value(&s, body, m);
         boundary(p, &s, FG_PART_MESSAGE, m);
@@ -210,7 +217,7 @@ static struct {
     pthread_mutex_t mu;
     uint64_t hash[SLOTS];
     int64_t seen_ms[SLOTS];
-    int64_t gap_ms[SLOTS];     /* smoothed gap between sightings */
+    int64_t gap_ms[SLOTS]; /* smoothed gap between sightings */
 } g_prefix = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 /* Look h up (filling its last sighting and smoothed gap); if absent, take
@@ -227,7 +234,7 @@ static void touch(uint64_t h, int64_t now_ms, int64_t *prev_ms, int64_t *gap_ms)
             /* a new gap weighs a quarter: recent rhythm wins, one outlier doesn't */
             g_prefix.gap_ms[i] = g_prefix.gap_ms[i] ? (3 * g_prefix.gap_ms[i] + gap) / 4 : gap;
             if (now_ms > g_prefix.seen_ms[i])
-                g_prefix.seen_ms[i] = now_ms;   /* never move backwards */
+                g_prefix.seen_ms[i] = now_ms; /* never move backwards */
             *prev_ms = prev;
             *gap_ms = g_prefix.gap_ms[i];
             return;
@@ -251,7 +258,7 @@ int64_t fg_prefix_seen(struct fg_prefix *p, int64_t now_ms, int64_t window_ms)
 
         touch(p->hash[b], now_ms, &p->prev_ms[b], &p->gap_ms[b]);
         if (p->prev_ms[b] && now_ms - p->prev_ms[b] <= window_ms)
-            repeated = p->tokens[b];   /* boundaries grow: the last hit is the longest */
+            repeated = p->tokens[b]; /* boundaries grow: the last hit is the longest */
     }
     pthread_mutex_unlock(&g_prefix.mu);
     return repeated;

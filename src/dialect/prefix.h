@@ -19,12 +19,12 @@
 
 #include <stdint.h>
 
-#define FG_PREFIX_MAX_BOUNDARIES 64   /* later messages extend the last one */
+#define FG_PREFIX_MAX_BOUNDARIES 64 /* later messages extend the last one */
 
 enum fg_prefix_part { FG_PART_TOOLS, FG_PART_SYSTEM, FG_PART_MESSAGE };
 
 struct fg_prefix {
-    int n;                                  /* boundaries */
+    int n; /* boundaries */
     uint64_t hash[FG_PREFIX_MAX_BOUNDARIES];
     int64_t tokens[FG_PREFIX_MAX_BOUNDARIES];
     /* what ends at each boundary, and its token in the scanned body */
@@ -34,10 +34,10 @@ struct fg_prefix {
      * before this call (0 = never) and the smoothed gap between sightings */
     int64_t prev_ms[FG_PREFIX_MAX_BOUNDARIES];
     int64_t gap_ms[FG_PREFIX_MAX_BOUNDARIES];
-    int stable;                             /* 1 when there is a stable prefix */
-    uint64_t stable_hash;                   /* everything before the last message */
+    int stable;           /* 1 when there is a stable prefix */
+    uint64_t stable_hash; /* everything before the last message */
     int64_t stable_tokens;
-    int64_t total_tokens;                   /* estimate for the whole prompt */
+    int64_t total_tokens; /* estimate for the whole prompt */
 };
 
 void fg_prefix_scan(const struct fg_json *body, enum fg_dialect d, struct fg_prefix *p);

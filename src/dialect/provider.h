@@ -63,6 +63,7 @@ const char *fg_provider_openai_error_type(enum fg_err_class cls);
 void fg_provider_openai_error_body(const struct fg_err *e, struct evbuffer *out);
 
 /* Shared helpers for adapters. */
-struct curl_slist *fg_provider_header_add(struct curl_slist *h, const char *name, const char *value);
+struct curl_slist *fg_provider_header_add(struct curl_slist *h, const char *name,
+                                          const char *value);
 
 #endif

@@ -31,8 +31,8 @@ static int an_check_messages(const struct fg_json *j, struct fg_err *e)
             return fg_err_set(e, FG_E_INVALID, p, NULL, "%s: Field required", p);
         if (!fg_json_str_eq(j, role, "user") && !fg_json_str_eq(j, role, "assistant") &&
             !fg_json_str_eq(j, role, "system"))
-            return fg_err_set(e, FG_E_INVALID, p, NULL,
-                              "%s: Input should be 'user' or 'assistant'", p);
+            return fg_err_set(e, FG_E_INVALID, p, NULL, "%s: Input should be 'user' or 'assistant'",
+                              p);
         if (fg_json_get(j, m, "content") < 0) {
             snprintf(p, sizeof p, "messages.%zu.content", i);
             return fg_err_set(e, FG_E_INVALID, p, NULL, "%s: Field required", p);
@@ -75,15 +75,16 @@ static const char *an_type(const struct fg_err *e)
     case FG_E_RATE_LIMIT: return "rate_limit_error";
     case FG_E_TIMEOUT: return "timeout_error";
     case FG_E_UNAVAILABLE: return "overloaded_error";
-    case FG_E_INTERNAL: case FG_E_UPSTREAM: return "api_error";
+    case FG_E_INTERNAL:
+    case FG_E_UPSTREAM: return "api_error";
     default: return "invalid_request_error";
     }
 }
 
 static json_t *an_error_json(const struct fg_err *e)
 {
-    return json_pack("{s:s, s:{s:s, s:s}, s:n}", "type", "error", "error",
-                     "type", an_type(e), "message", e->msg, "request_id");
+    return json_pack("{s:s, s:{s:s, s:s}, s:n}", "type", "error", "error", "type", an_type(e),
+                     "message", e->msg, "request_id");
 }
 
 static void an_error_body(const struct fg_err *e, struct evbuffer *out)
@@ -125,8 +126,7 @@ static const char *an_path(enum fg_endpoint ep)
 
 static void an_upstream_headers(const struct fg_call *c, struct curl_slist **h)
 {
-    const char *ver = c->client_version ? c->client_version
-                                        : c->provider->anthropic_version;
+    const char *ver = c->client_version ? c->client_version : c->provider->anthropic_version;
     *h = fg_provider_header_add(*h, "anthropic-version", ver);
     const char *key = c->provider->api_key;
     if (!key)
@@ -140,9 +140,12 @@ static void an_upstream_headers(const struct fg_call *c, struct curl_slist **h)
     }
 }
 
-static const char *const an_forward[] = {"anthropic-beta", "anthropic-user-profile-id",
-                                         "anthropic-workspace-id", "traceparent",
-                                         "tracestate", NULL};
+static const char *const an_forward[] = {"anthropic-beta",
+                                         "anthropic-user-profile-id",
+                                         "anthropic-workspace-id",
+                                         "traceparent",
+                                         "tracestate",
+                                         NULL};
 
 const struct fg_dialect_ops fg_provider_anthropic = {
     .dialect = FG_DIALECT_ANTHROPIC,

@@ -11,7 +11,7 @@
 #include <string.h>
 
 static const char *valid_roles[] = {"system", "developer", "user", "assistant",
-                                    "tool", "function", NULL};
+                                    "tool",   "function",  NULL};
 
 static int role_ok(const char *r)
 {
@@ -30,8 +30,9 @@ static int check_messages(const struct fg_json *j, int msgs, struct fg_err *e)
         return fg_err_set(e, FG_E_INVALID, "messages", NULL,
                           "Invalid type for 'messages': expected an array.");
     if (fg_json_child(j, msgs) < 0)
-        return fg_err_set(e, FG_E_INVALID, "messages", NULL,
-                          "Invalid 'messages': empty array. Expected an array with minimum length 1.");
+        return fg_err_set(
+            e, FG_E_INVALID, "messages", NULL,
+            "Invalid 'messages': empty array. Expected an array with minimum length 1.");
     size_t i = 0;
     for (int m = fg_json_child(j, msgs); m >= 0; m = fg_json_sibling(j, msgs, m), i++) {
         char p[48];
@@ -42,14 +43,14 @@ static int check_messages(const struct fg_json *j, int msgs, struct fg_err *e)
         int role = fg_json_get(j, m, "role");
         snprintf(p, sizeof p, "messages[%zu].role", i);
         if (fg_json_type(j, role) != FG_J_STR)
-            return fg_err_set(e, FG_E_INVALID, p, NULL,
-                              "Missing required parameter: '%s'.", p);
+            return fg_err_set(e, FG_E_INVALID, p, NULL, "Missing required parameter: '%s'.", p);
         char r[32];
         fg_json_str(j, role, r, sizeof r);
         if (!role_ok(r))
             return fg_err_set(e, FG_E_INVALID, p, NULL,
                               "Invalid value: '%s'. Supported values are: 'system', "
-                              "'developer', 'user', 'assistant', 'tool' and 'function'.", r);
+                              "'developer', 'user', 'assistant', 'tool' and 'function'.",
+                              r);
     }
     return 0;
 }
@@ -88,8 +89,7 @@ static int oa_validate(const struct fg_call *c, struct fg_err *e)
     const struct fg_json *j = &c->body;
     int model = fg_json_get(j, 0, "model");
     if (model < 0)
-        return fg_err_set(e, FG_E_INVALID, "model", NULL,
-                          "Missing required parameter: 'model'.");
+        return fg_err_set(e, FG_E_INVALID, "model", NULL, "Missing required parameter: 'model'.");
     if (fg_json_type(j, model) != FG_J_STR)
         return fg_err_set(e, FG_E_INVALID, "model", NULL,
                           "Invalid type for 'model': expected a string.");
@@ -104,7 +104,9 @@ const char *fg_provider_openai_error_type(enum fg_err_class cls)
     case FG_E_AUTH: return "invalid_request_error";
     case FG_E_PERMISSION: return "permission_error";
     case FG_E_RATE_LIMIT: return "rate_limit_error";
-    case FG_E_INTERNAL: case FG_E_UPSTREAM: case FG_E_UNAVAILABLE:
+    case FG_E_INTERNAL:
+    case FG_E_UPSTREAM:
+    case FG_E_UNAVAILABLE:
     case FG_E_TIMEOUT: return "server_error";
     default: return "invalid_request_error";
     }
@@ -112,10 +114,10 @@ const char *fg_provider_openai_error_type(enum fg_err_class cls)
 
 static json_t *oa_error_json(const struct fg_err *e)
 {
-    return json_pack("{s:{s:s, s:s, s:o, s:o}}", "error",
-                     "message", e->msg, "type", fg_provider_openai_error_type(e->cls),
-                     "param", e->param[0] ? json_string(e->param) : json_null(),
-                     "code", e->code[0] ? json_string(e->code) : json_null());
+    return json_pack("{s:{s:s, s:s, s:o, s:o}}", "error", "message", e->msg, "type",
+                     fg_provider_openai_error_type(e->cls), "param",
+                     e->param[0] ? json_string(e->param) : json_null(), "code",
+                     e->code[0] ? json_string(e->code) : json_null());
 }
 
 void fg_provider_openai_error_body(const struct fg_err *e, struct evbuffer *out)

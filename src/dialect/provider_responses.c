@@ -63,10 +63,10 @@ static int rs_validate(const struct fg_call *c, struct fg_err *e)
  * which the SDKs raise. */
 static void rs_stream_error(const struct fg_err *e, struct evbuffer *out)
 {
-    json_t *j = json_pack("{s:s, s:o, s:s, s:o, s:i}", "type", "error", "code",
-                          e->code[0] ? json_string(e->code) : json_null(), "message", e->msg,
-                          "param", e->param[0] ? json_string(e->param) : json_null(),
-                          "sequence_number", 0);
+    json_t *j =
+        json_pack("{s:s, s:o, s:s, s:o, s:i}", "type", "error", "code",
+                  e->code[0] ? json_string(e->code) : json_null(), "message", e->msg, "param",
+                  e->param[0] ? json_string(e->param) : json_null(), "sequence_number", 0);
     char *s = json_dumps(j, JSON_COMPACT);
     evbuffer_add_printf(out, "event: error\ndata: %s\n\n", s ? s : "{}");
     free(s);

@@ -34,7 +34,7 @@ bool tr_int(const json_t *obj, const char *key, int64_t *v)
         *v = json_integer_value(x);
         return true;
     }
-    double d = json_real_value(x);      /* 0 when not a real */
+    double d = json_real_value(x); /* 0 when not a real */
     /* range first: casting an out-of-range double is undefined */
     if (json_is_real(x) && d > -9e18 && d < 9e18 && d == (double)(int64_t)d) {
         *v = (int64_t)d;
@@ -92,8 +92,8 @@ int tr_bad(struct fg_err *e, const char *param, const char *fmt, ...)
 
 static bool id_char_ok(unsigned char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 json_t *tr_tool_id(const char *id, const char *fallback)
@@ -128,7 +128,7 @@ const char *tr_finish_of_stop(const char *r)
         return "tool_calls";
     if (!strcmp(r, "refusal"))
         return "content_filter";
-    return "stop";      /* end_turn, stop_sequence, pause_turn */
+    return "stop"; /* end_turn, stop_sequence, pause_turn */
 }
 
 const char *tr_stop_of_finish(const char *f)
@@ -192,40 +192,34 @@ void tr_usage_from_oa(const json_t *u, struct tr_usage *x)
 json_t *tr_usage_oa(const struct tr_usage *x)
 {
     json_int_t prompt = x->input + x->cache_read + x->cache_write;
-    return json_pack("{s:I, s:I, s:I, s:{s:I, s:i, s:I}, s:{s:I, s:i, s:i, s:i}}",
-                     "prompt_tokens", prompt, "completion_tokens", (json_int_t)x->output,
-                     "total_tokens", prompt + x->output,
-                     "prompt_tokens_details", "cached_tokens", (json_int_t)x->cache_read,
-                     "audio_tokens", 0, "cache_write_tokens", (json_int_t)x->cache_write,
-                     "completion_tokens_details", "reasoning_tokens", (json_int_t)x->reasoning,
-                     "audio_tokens", 0, "accepted_prediction_tokens", 0,
+    return json_pack("{s:I, s:I, s:I, s:{s:I, s:i, s:I}, s:{s:I, s:i, s:i, s:i}}", "prompt_tokens",
+                     prompt, "completion_tokens", (json_int_t)x->output, "total_tokens",
+                     prompt + x->output, "prompt_tokens_details", "cached_tokens",
+                     (json_int_t)x->cache_read, "audio_tokens", 0, "cache_write_tokens",
+                     (json_int_t)x->cache_write, "completion_tokens_details", "reasoning_tokens",
+                     (json_int_t)x->reasoning, "audio_tokens", 0, "accepted_prediction_tokens", 0,
                      "rejected_prediction_tokens", 0);
 }
 
 json_t *tr_usage_an(const struct tr_usage *x)
 {
-    return json_pack("{s:I, s:I, s:I, s:{s:I, s:I}, s:I, s:{s:I}, s:n, s:s, s:s, s:n}",
-                     "input_tokens", (json_int_t)x->input,
-                     "cache_creation_input_tokens", (json_int_t)x->cache_write,
-                     "cache_read_input_tokens", (json_int_t)x->cache_read,
-                     "cache_creation",
-                     "ephemeral_5m_input_tokens", (json_int_t)(x->cache_write - x->cache_write_1h),
-                     "ephemeral_1h_input_tokens", (json_int_t)x->cache_write_1h,
-                     "output_tokens", (json_int_t)x->output,
-                     "output_tokens_details", "thinking_tokens", (json_int_t)x->reasoning,
-                     "server_tool_use", "service_tier", "standard", "speed", "standard",
-                     "inference_geo");
+    return json_pack(
+        "{s:I, s:I, s:I, s:{s:I, s:I}, s:I, s:{s:I}, s:n, s:s, s:s, s:n}", "input_tokens",
+        (json_int_t)x->input, "cache_creation_input_tokens", (json_int_t)x->cache_write,
+        "cache_read_input_tokens", (json_int_t)x->cache_read, "cache_creation",
+        "ephemeral_5m_input_tokens", (json_int_t)(x->cache_write - x->cache_write_1h),
+        "ephemeral_1h_input_tokens", (json_int_t)x->cache_write_1h, "output_tokens",
+        (json_int_t)x->output, "output_tokens_details", "thinking_tokens", (json_int_t)x->reasoning,
+        "server_tool_use", "service_tier", "standard", "speed", "standard", "inference_geo");
 }
 
 json_t *tr_usage_an_delta(const struct tr_usage *x)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:{s:I}, s:n}",
-                     "input_tokens", (json_int_t)x->input,
+    return json_pack("{s:I, s:I, s:I, s:I, s:{s:I}, s:n}", "input_tokens", (json_int_t)x->input,
                      "cache_creation_input_tokens", (json_int_t)x->cache_write,
-                     "cache_read_input_tokens", (json_int_t)x->cache_read,
-                     "output_tokens", (json_int_t)x->output,
-                     "output_tokens_details", "thinking_tokens", (json_int_t)x->reasoning,
-                     "server_tool_use");
+                     "cache_read_input_tokens", (json_int_t)x->cache_read, "output_tokens",
+                     (json_int_t)x->output, "output_tokens_details", "thinking_tokens",
+                     (json_int_t)x->reasoning, "server_tool_use");
 }
 
 /* ----------------------------------------------------------- error shapes */
@@ -253,7 +247,7 @@ static const char *type_of_status(enum fg_dialect to, int status)
     for (size_t i = 0; i < N_ERR_TYPES; i++)
         if (err_types[i].status == status)
             return to == FG_DIALECT_ANTHROPIC ? err_types[i].an : err_types[i].oa;
-    if (status == 503)      /* OpenAI's "overloaded / slow down" */
+    if (status == 503) /* OpenAI's "overloaded / slow down" */
         return to == FG_DIALECT_ANTHROPIC ? "overloaded_error" : "server_error";
     if (status >= 500)
         return to == FG_DIALECT_ANTHROPIC ? "api_error" : "server_error";
@@ -281,7 +275,7 @@ static void copy_str(char *dst, size_t n, const char *s)
 void tr_error_read(enum fg_dialect from, const json_t *root, struct tr_error *x)
 {
     const json_t *err = json_object_get(root, "error");
-    if (json_is_string(err)) {      /* seen from OpenAI-compatible servers */
+    if (json_is_string(err)) { /* seen from OpenAI-compatible servers */
         copy_str(x->msg, sizeof x->msg, json_string_value(err));
         return;
     }
@@ -329,7 +323,7 @@ static void describe_raw(struct tr_error *x, const char *body, size_t len)
 }
 
 int fg_translate_error(enum fg_dialect from, enum fg_dialect to, int status, const char *body,
-                size_t len, struct evbuffer *out)
+                       size_t len, struct evbuffer *out)
 {
     struct tr_error x = {.status = status >= 400 && status <= 599 ? status : 502};
     json_t *root = body && len ? json_loadb(body, len, 0, NULL) : NULL;

@@ -41,22 +41,29 @@
 struct evbuffer;
 
 struct fg_translate_opts {
-    const char *upstream_model;      /* model id to put in the upstream body */
-    const char *anthropic_version;   /* version used upstream for an OpenAI client ("2026-10-21" or "2023-06-01") */
-    int default_max_tokens;          /* Anthropic requires max_tokens: used when the OpenAI body has none */
-    bool native_structured;          /* target model supports output_config.format / response_format json_schema */
+    const char *upstream_model; /* model id to put in the upstream body */
+    const char *
+        anthropic_version; /* version used upstream for an OpenAI client ("2026-10-21" or "2023-06-01") */
+    int default_max_tokens; /* Anthropic requires max_tokens: used when the OpenAI body has none */
+    bool
+        native_structured; /* target model supports output_config.format / response_format json_schema */
 };
 
-struct fg_translate_warnings { char msg[8][160]; int n; };
+struct fg_translate_warnings {
+    char msg[8][160];
+    int n;
+};
 
 /* Request bodies (body = the client's request, already parsed/validated in
  * its own dialect by frugal).  On success *out is a malloc'd JSON text for
  * the upstream dialect.  -1 with e filled (status 400, e->param = the
  * field) when meaning can't be kept.  w may be NULL. */
-int fg_translate_request_oa_to_an(const struct fg_json *body, const struct fg_translate_opts *o, char **out,
-                           size_t *out_len, struct fg_translate_warnings *w, struct fg_err *e);
-int fg_translate_request_an_to_oa(const struct fg_json *body, const struct fg_translate_opts *o, char **out,
-                           size_t *out_len, struct fg_translate_warnings *w, struct fg_err *e);
+int fg_translate_request_oa_to_an(const struct fg_json *body, const struct fg_translate_opts *o,
+                                  char **out, size_t *out_len, struct fg_translate_warnings *w,
+                                  struct fg_err *e);
+int fg_translate_request_an_to_oa(const struct fg_json *body, const struct fg_translate_opts *o,
+                                  char **out, size_t *out_len, struct fg_translate_warnings *w,
+                                  struct fg_err *e);
 
 /* When an OpenAI request asks for response_format json_schema/json_object
  * and the Anthropic target has no native structured output
@@ -65,27 +72,27 @@ int fg_translate_request_an_to_oa(const struct fg_json *body, const struct fg_tr
  * it to the *_forced response/stream functions below: the tool call is then
  * shown to the OpenAI client as message content (the JSON text) with
  * finish_reason "stop", as the client asked for JSON, not a tool call. */
-bool fg_translate_forced_tool(const struct fg_json *body, const struct fg_translate_opts *o, char *name,
-                       size_t n);
+bool fg_translate_forced_tool(const struct fg_json *body, const struct fg_translate_opts *o,
+                              char *name, size_t n);
 
 /* Non-streamed responses: upstream body (parsed) → client-dialect body
  * appended to out.  `client_model` is the model name the client asked for
  * (echoed in the response's model field).  -1 on a malformed upstream
  * answer (e: 502). */
 int fg_translate_response_an_to_oa(const struct fg_json *resp, const char *client_model,
-                            struct evbuffer *out, struct fg_err *e);
+                                   struct evbuffer *out, struct fg_err *e);
 int fg_translate_response_oa_to_an(const struct fg_json *resp, const char *client_model,
-                            struct evbuffer *out, struct fg_err *e);
+                                   struct evbuffer *out, struct fg_err *e);
 /* As fg_translate_response_an_to_oa; forced_tool (may be NULL) from fg_translate_forced_tool. */
 int fg_translate_response_an_to_oa_forced(const struct fg_json *resp, const char *client_model,
-                                   const char *forced_tool, struct evbuffer *out,
-                                   struct fg_err *e);
+                                          const char *forced_tool, struct evbuffer *out,
+                                          struct fg_err *e);
 
 /* Error bodies: an upstream error (status + body bytes, maybe not JSON) →
  * client-dialect error body appended to out; returns the status to send
  * (the upstream's, or 502 when it was not an error status). */
 int fg_translate_error(enum fg_dialect from, enum fg_dialect to, int status, const char *body,
-                size_t len, struct evbuffer *out);
+                       size_t len, struct evbuffer *out);
 
 /* Streams: a stateful translator fed upstream SSE events in order, writing
  * client-dialect SSE frames to out as each event arrives.  Frames have the
@@ -96,14 +103,14 @@ int fg_translate_error(enum fg_dialect from, enum fg_dialect to, int status, con
  * supported (returns NULL). */
 struct fg_translate_stream;
 struct fg_translate_stream *fg_translate_stream_new(enum fg_dialect from, enum fg_dialect to,
-                                      const char *client_model, bool include_usage);
+                                                    const char *client_model, bool include_usage);
 /* Anthropic → OpenAI only: name from fg_translate_forced_tool (see there). */
 void fg_translate_stream_forced_tool(struct fg_translate_stream *s, const char *name);
 /* Returns 0, or -1 if the event is malformed (then the caller ends the
  * stream with an error event, e.g. fg_translate_stream_fail).  Events after the
  * stream closed (terminator or error relayed) are ignored. */
 int fg_translate_stream_event(struct fg_translate_stream *s, const struct fg_sse_event *ev,
-                       struct evbuffer *out);
+                              struct evbuffer *out);
 /* Upstream stream ended (done = a proper terminator was seen); emit
  * whatever the client dialect needs to close (OpenAI: final chunk if not
  * sent, the usage chunk if include_usage, "data: [DONE]"; Anthropic:
@@ -115,7 +122,8 @@ void fg_translate_stream_end(struct fg_translate_stream *s, bool done, struct ev
 /* Close the stream with e as the client dialect's error event (a transfer
  * failure the caller detected: timeout, reset, malformed event).  No-op
  * when the stream has already closed. */
-void fg_translate_stream_fail(struct fg_translate_stream *s, const struct fg_err *e, struct evbuffer *out);
+void fg_translate_stream_fail(struct fg_translate_stream *s, const struct fg_err *e,
+                              struct evbuffer *out);
 /* True once the client's stream is closed (terminator or error sent). */
 bool fg_translate_stream_closed(const struct fg_translate_stream *s);
 void fg_translate_stream_free(struct fg_translate_stream *s);

@@ -34,7 +34,8 @@ void tr_dump_to(const json_t *v, struct evbuffer *out);
 
 /* --- warnings and errors ---------------------------------------------- */
 
-void tr_warn(struct fg_translate_warnings *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tr_warn(struct fg_translate_warnings *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* A 400 for a field whose meaning can't be kept; returns -1. */
 int tr_bad(struct fg_err *e, const char *param, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

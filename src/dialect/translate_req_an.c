@@ -17,7 +17,7 @@ struct an2oa {
     struct fg_translate_warnings *w;
     struct fg_err *e;
     json_t *in, *out;
-    json_t *msgs;        /* OpenAI messages */
+    json_t *msgs; /* OpenAI messages */
 };
 
 /* cache_control is pure cost (OpenAI caches prefixes by itself): one note. */
@@ -57,8 +57,10 @@ static int image_part(struct an2oa *t, const json_t *blk, const char *p, json_t 
         *part = json_pack("{s:s, s:{s:s}}", "type", "image_url", "image_url", "url",
                           tr_str(src, "url"));
     } else {
-        return tr_bad(t->e, p, "%s.source: only base64 and URL images can be sent to an OpenAI "
-                               "model (Anthropic file ids are not portable).", p);
+        return tr_bad(t->e, p,
+                      "%s.source: only base64 and URL images can be sent to an OpenAI "
+                      "model (Anthropic file ids are not portable).",
+                      p);
     }
     return 0;
 }
@@ -69,15 +71,17 @@ static int document_part(struct an2oa *t, const json_t *blk, const char *p, json
     const char *ty = tr_str(src, "type"), *mt = tr_str(src, "media_type");
     if (!ty || strcmp(ty, "base64") != 0 || !mt || strcmp(mt, "application/pdf") != 0 ||
         !tr_str(src, "data"))
-        return tr_bad(t->e, p, "%s.source: only base64 PDF documents can be sent to an OpenAI "
-                               "model (text, content, URL and file sources have no faithful "
-                               "OpenAI form).", p);
+        return tr_bad(t->e, p,
+                      "%s.source: only base64 PDF documents can be sent to an OpenAI "
+                      "model (text, content, URL and file sources have no faithful "
+                      "OpenAI form).",
+                      p);
     if (tr_has(blk, "citations") || tr_has(blk, "context"))
         tr_warn(t->w, "document citations/context dropped: OpenAI file parts have neither");
     const char *title = tr_str(blk, "title");
-    *part = json_pack("{s:s, s:{s:s, s:o}}", "type", "file", "file", "filename",
-                      title ? title : "document.pdf", "file_data",
-                      data_url(mt, tr_str(src, "data")));
+    *part =
+        json_pack("{s:s, s:{s:s, s:o}}", "type", "file", "file", "filename",
+                  title ? title : "document.pdf", "file_data", data_url(mt, tr_str(src, "data")));
     return 0;
 }
 
@@ -104,8 +108,7 @@ static int user_part(struct an2oa *t, const json_t *blk, const char *p, json_t *
 /* A list of parts → the message content: a string when it is one text. */
 static json_t *content_of(json_t *parts)
 {
-    if (json_array_size(parts) == 1 &&
-        !strcmp(tr_str(json_array_get(parts, 0), "type"), "text")) {
+    if (json_array_size(parts) == 1 && !strcmp(tr_str(json_array_get(parts, 0), "type"), "text")) {
         json_t *s = json_incref(json_object_get(json_array_get(parts, 0), "text"));
         json_decref(parts);
         return s;
@@ -124,13 +127,15 @@ static int result_parts(struct an2oa *t, const json_t *blk, const char *p, json_
         json_array_append_new(parts, text_part(json_string_value(c)));
         return 0;
     }
-    json_array_foreach(c, k, x) {
+    json_array_foreach(c, k, x)
+    {
         const char *ty = tr_str(x, "type");
         cache_note(t, x);
         if (!ty || strcmp(ty, "text") != 0)
-            return tr_bad(t->e, p, "%s.content.%zu: OpenAI tool messages carry text only; a "
-                                   "'%s' block in a tool result cannot be sent.", p, k,
-                          ty ? ty : "?");
+            return tr_bad(t->e, p,
+                          "%s.content.%zu: OpenAI tool messages carry text only; a "
+                          "'%s' block in a tool result cannot be sent.",
+                          p, k, ty ? ty : "?");
         json_array_append_new(parts, text_part(tr_str(x, "text") ? tr_str(x, "text") : ""));
     }
     return 0;
@@ -159,10 +164,9 @@ static int tool_message(struct an2oa *t, const json_t *blk, const char *p)
     if (!json_array_size(parts))
         json_array_append_new(parts, text_part(""));
     cache_note(t, blk);
-    json_array_append_new(t->msgs,
-                          json_pack("{s:s, s:O, s:o}", "role", "tool", "tool_call_id",
-                                    json_object_get(blk, "tool_use_id"), "content",
-                                    content_of(parts)));
+    json_array_append_new(t->msgs, json_pack("{s:s, s:O, s:o}", "role", "tool", "tool_call_id",
+                                             json_object_get(blk, "tool_use_id"), "content",
+                                             content_of(parts)));
     return 0;
 }
 
@@ -178,13 +182,14 @@ static int user_turn(struct an2oa *t, const json_t *m, size_t i)
     json_t *parts = json_array();
     size_t k;
     json_t *blk;
-    json_array_foreach(c, k, blk) {
+    json_array_foreach(c, k, blk)
+    {
         char p[128];
         json_t *part;
         snprintf(p, sizeof p, "messages.%zu.content.%zu", i, k);
         const char *ty = tr_str(blk, "type");
         int r = ty && !strcmp(ty, "tool_result") ? tool_message(t, blk, p)
-                                                  : user_part(t, blk, p, &part);
+                                                 : user_part(t, blk, p, &part);
         if (r < 0) {
             json_decref(parts);
             return -1;
@@ -194,8 +199,8 @@ static int user_turn(struct an2oa *t, const json_t *m, size_t i)
     }
     /* tool messages went first (they must follow the assistant's calls) */
     if (json_array_size(parts))
-        json_array_append_new(t->msgs, json_pack("{s:s, s:o}", "role", "user", "content",
-                                                 content_of(parts)));
+        json_array_append_new(
+            t->msgs, json_pack("{s:s, s:o}", "role", "user", "content", content_of(parts)));
     else
         json_decref(parts);
     return 0;
@@ -208,9 +213,9 @@ static int tool_call(struct an2oa *t, const json_t *blk, const char *p, json_t *
         return tr_bad(t->e, p, "%s: a tool_use block needs an id and a name.", p);
     const json_t *input = json_object_get(blk, "input");
     char *args = input ? json_dumps(input, TR_DUMP_FLAGS) : NULL;
-    json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type",
-                                           "function", "function", "name", name, "arguments",
-                                           args ? args : "{}"));
+    json_array_append_new(calls,
+                          json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function",
+                                    "function", "name", name, "arguments", args ? args : "{}"));
     free(args);
     return 0;
 }
@@ -229,9 +234,11 @@ static int assistant_block(struct an2oa *t, const json_t *blk, const char *p, js
     if (ty && !strcmp(ty, "tool_use"))
         return tool_call(t, blk, p, calls);
     if (ty && (!strcmp(ty, "thinking") || !strcmp(ty, "redacted_thinking")))
-        return tr_bad(t->e, p, "%s: Anthropic thinking blocks cannot be replayed to an OpenAI "
-                               "model (their signature only verifies on Anthropic); remove them "
-                               "from the history.", p);
+        return tr_bad(t->e, p,
+                      "%s: Anthropic thinking blocks cannot be replayed to an OpenAI "
+                      "model (their signature only verifies on Anthropic); remove them "
+                      "from the history.",
+                      p);
     return tr_bad(t->e, p, "%s: content block type '%s' cannot be sent to an OpenAI model.", p,
                   ty ? ty : "?");
 }
@@ -246,7 +253,8 @@ static int assistant_turn(struct an2oa *t, const json_t *m, size_t i)
     json_t *texts = json_array(), *calls = json_array();
     size_t k;
     json_t *blk;
-    json_array_foreach(c, k, blk) {
+    json_array_foreach(c, k, blk)
+    {
         char p[128];
         snprintf(p, sizeof p, "messages.%zu.content.%zu", i, k);
         if (assistant_block(t, blk, p, texts, calls) < 0) {
@@ -280,22 +288,22 @@ static int system_content(struct an2oa *t, const json_t *c, const char *path)
     json_t *parts = json_array();
     size_t k;
     json_t *blk;
-    json_array_foreach(c, k, blk) {
+    json_array_foreach(c, k, blk)
+    {
         char p[128];
         json_t *part;
         const char *ty = tr_str(blk, "type");
         snprintf(p, sizeof p, "%s.%zu", path, k);
         if (!ty || strcmp(ty, "text") != 0) {
             json_decref(parts);
-            return tr_bad(t->e, p, "%s: system content must be text, not '%s'.", p,
-                          ty ? ty : "?");
+            return tr_bad(t->e, p, "%s: system content must be text, not '%s'.", p, ty ? ty : "?");
         }
         user_part(t, blk, p, &part);
         json_array_append_new(parts, part);
     }
     if (json_array_size(parts))
-        json_array_append_new(t->msgs, json_pack("{s:s, s:o}", "role", "system", "content",
-                                                 content_of(parts)));
+        json_array_append_new(
+            t->msgs, json_pack("{s:s, s:o}", "role", "system", "content", content_of(parts)));
     else
         json_decref(parts);
     return 0;
@@ -321,7 +329,8 @@ static int messages(struct an2oa *t)
     size_t i;
     json_t *m;
     const json_t *msgs = json_object_get(t->in, "messages");
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         const char *role = tr_str(m, "role");
         int r = !role                        ? -1
                 : !strcmp(role, "assistant") ? assistant_turn(t, m, i)
@@ -335,8 +344,10 @@ static int messages(struct an2oa *t)
     if (last && !strcmp(last, "assistant")) {
         char p[80];
         snprintf(p, sizeof p, "messages.%zu", n - 1);
-        return tr_bad(t->e, p, "%s: a final assistant turn is a prefill for the model to "
-                               "continue; OpenAI models cannot continue a prefill.", p);
+        return tr_bad(t->e, p,
+                      "%s: a final assistant turn is a prefill for the model to "
+                      "continue; OpenAI models cannot continue a prefill.",
+                      p);
     }
     return 0;
 }
@@ -360,8 +371,8 @@ static int one_tool(struct an2oa *t, const json_t *tool, size_t k, json_t *out)
         json_object_set(fn, "parameters", (json_t *)schema);
     if (json_is_true(json_object_get(tool, "strict")))
         json_object_set_new(fn, "strict", json_true());
-    static const char *const extra[] = {"defer_loading", "input_examples",
-                                        "eager_input_streaming", "allowed_callers", NULL};
+    static const char *const extra[] = {"defer_loading", "input_examples", "eager_input_streaming",
+                                        "allowed_callers", NULL};
     for (int x = 0; extra[x]; x++)
         if (tr_has(tool, extra[x]))
             tr_warn(t->w, "tools[].%s dropped: no OpenAI equivalent", extra[x]);
@@ -384,8 +395,10 @@ static int tool_choice(struct an2oa *t)
                                 tr_str(tc, "name"))
                     : NULL;
     if (!c)
-        return tr_bad(t->e, "tool_choice.type", "tool_choice.type: '%s' cannot be sent to an "
-                      "OpenAI model.", ty);
+        return tr_bad(t->e, "tool_choice.type",
+                      "tool_choice.type: '%s' cannot be sent to an "
+                      "OpenAI model.",
+                      ty);
     json_object_set_new(t->out, "tool_choice", c);
     if (json_is_true(json_object_get(tc, "disable_parallel_tool_use")) && strcmp(ty, "none") != 0)
         json_object_set_new(t->out, "parallel_tool_calls", json_false());
@@ -396,15 +409,15 @@ static int tools(struct an2oa *t)
 {
     const json_t *in = json_object_get(t->in, "tools");
     if (!json_array_size(in))
-        return 0;       /* tool_choice means nothing without tools */
+        return 0; /* tool_choice means nothing without tools */
     json_t *out = json_array();
     size_t k;
     json_t *tool;
-    json_array_foreach(in, k, tool)
-        if (one_tool(t, tool, k, out) < 0) {
-            json_decref(out);
-            return -1;
-        }
+    json_array_foreach(in, k, tool) if (one_tool(t, tool, k, out) < 0)
+    {
+        json_decref(out);
+        return -1;
+    }
     json_object_set_new(t->out, "tools", out);
     return tool_choice(t);
 }
@@ -426,25 +439,19 @@ static bool strict_ok(const json_t *s)
     }
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)props, k, v)
-        if (!strict_ok(v))
-            return false;
+    json_object_foreach((json_t *)props, k, v) if (!strict_ok(v)) return false;
     static const char *const subs[] = {"items", "$defs", "definitions", "anyOf", NULL};
     for (int i = 0; subs[i]; i++) {
         const json_t *x = json_object_get(s, subs[i]);
         size_t n;
         json_t *y;
         if (json_is_array(x)) {
-            json_array_foreach(x, n, y)
-                if (!strict_ok(y))
-                    return false;
+            json_array_foreach(x, n, y) if (!strict_ok(y)) return false;
         } else if (!strcmp(subs[i], "items")) {
             if (!strict_ok(x))
                 return false;
         } else {
-            json_object_foreach((json_t *)x, k, v)
-                if (!strict_ok(v))
-                    return false;
+            json_object_foreach((json_t *)x, k, v) if (!strict_ok(v)) return false;
         }
     }
     return true;
@@ -455,19 +462,22 @@ static int format(struct an2oa *t, const json_t *fmt, const char *param)
     const char *ty = tr_str(fmt, "type");
     const json_t *schema = json_object_get(fmt, "schema");
     if (!ty || strcmp(ty, "json_schema") != 0 || !json_is_object(schema))
-        return tr_bad(t->e, param, "%s: only {type:\"json_schema\", schema} can be sent to an "
-                      "OpenAI model.", param);
+        return tr_bad(t->e, param,
+                      "%s: only {type:\"json_schema\", schema} can be sent to an "
+                      "OpenAI model.",
+                      param);
     if (!t->o->native_structured)
-        return tr_bad(t->e, param, "%s: the OpenAI model has no structured output "
-                      "(response_format json_schema).", param);
+        return tr_bad(t->e, param,
+                      "%s: the OpenAI model has no structured output "
+                      "(response_format json_schema).",
+                      param);
     bool strict = strict_ok(schema);
     if (!strict)
         tr_warn(t->w, "response_format sent with strict:false: the schema is outside OpenAI's "
                       "strict subset, so conformance is not guaranteed");
     json_object_set_new(t->out, "response_format",
-                        json_pack("{s:s, s:{s:s, s:O, s:b}}", "type", "json_schema",
-                                  "json_schema", "name", "response", "schema", schema,
-                                  "strict", strict));
+                        json_pack("{s:s, s:{s:s, s:O, s:b}}", "type", "json_schema", "json_schema",
+                                  "name", "response", "schema", schema, "strict", strict));
     return 0;
 }
 
@@ -479,8 +489,10 @@ static int effort(struct an2oa *t, const char *s)
         tr_warn(t->w, "output_config.effort '%s' sent as reasoning_effort 'high'", s);
         s = "high";
     } else if (strcmp(s, "low") != 0 && strcmp(s, "medium") != 0 && strcmp(s, "high") != 0) {
-        return tr_bad(t->e, "output_config.effort", "output_config.effort: '%s' has no OpenAI "
-                      "equivalent.", s);
+        return tr_bad(t->e, "output_config.effort",
+                      "output_config.effort: '%s' has no OpenAI "
+                      "equivalent.",
+                      s);
     }
     json_object_set_new(t->out, "reasoning_effort", json_string(s));
     return 0;
@@ -491,13 +503,17 @@ static int output_config(struct an2oa *t)
     const json_t *oc = json_object_get(t->in, "output_config");
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)oc, k, v) {
+    json_object_foreach((json_t *)oc, k, v)
+    {
         if (json_is_null(v))
             continue;
         int r = !strcmp(k, "effort")   ? effort(t, json_string_value(v))
                 : !strcmp(k, "format") ? format(t, v, "output_config.format")
-                                       : (tr_warn(t->w, "output_config.%s dropped: no OpenAI "
-                                                        "equivalent", k), 0);
+                                       : (tr_warn(t->w,
+                                                  "output_config.%s dropped: no OpenAI "
+                                                  "equivalent",
+                                                  k),
+                                          0);
         if (r < 0)
             return -1;
     }
@@ -531,15 +547,19 @@ static int f_drop(struct an2oa *t, const char *key, json_t *v)
 
 static int f_refuse(struct an2oa *t, const char *key, json_t *v)
 {
-    return tr_bad(t->e, key, "%s: has no OpenAI equivalent, so the request's meaning cannot be "
-                  "kept on an OpenAI model.", key);
+    return tr_bad(t->e, key,
+                  "%s: has no OpenAI equivalent, so the request's meaning cannot be "
+                  "kept on an OpenAI model.",
+                  key);
 }
 
 static int f_stop(struct an2oa *t, const char *key, json_t *v)
 {
     if (json_array_size(v) > 4)
-        return tr_bad(t->e, key, "stop_sequences: OpenAI accepts at most 4 stop sequences, "
-                      "got %zu.", json_array_size(v));
+        return tr_bad(t->e, key,
+                      "stop_sequences: OpenAI accepts at most 4 stop sequences, "
+                      "got %zu.",
+                      json_array_size(v));
     if (json_array_size(v))
         json_object_set(t->out, "stop", v);
     return 0;
@@ -591,19 +611,20 @@ static const struct {
     const char *key;
     field_fn fn;
 } fields[] = {
-    {"model", f_done}, {"messages", f_done}, {"system", f_done}, {"max_tokens", f_done},
-    {"tools", f_done}, {"tool_choice", f_done}, {"output_config", f_done},
-    {"output_format", f_done}, {"stream", f_stream}, {"stop_sequences", f_stop},
-    {"temperature", f_copy}, {"top_p", f_copy}, {"metadata", f_metadata},
-    {"thinking", f_thinking}, {"service_tier", f_service_tier}, {"cache_control", f_cache},
-    {"mcp_servers", f_refuse},
+    {"model", f_done},          {"messages", f_done},      {"system", f_done},
+    {"max_tokens", f_done},     {"tools", f_done},         {"tool_choice", f_done},
+    {"output_config", f_done},  {"output_format", f_done}, {"stream", f_stream},
+    {"stop_sequences", f_stop}, {"temperature", f_copy},   {"top_p", f_copy},
+    {"metadata", f_metadata},   {"thinking", f_thinking},  {"service_tier", f_service_tier},
+    {"cache_control", f_cache}, {"mcp_servers", f_refuse},
 };
 
 static int scalar_fields(struct an2oa *t)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(t->in, key, v) {
+    json_object_foreach(t->in, key, v)
+    {
         if (json_is_null(v))
             continue;
         field_fn fn = f_drop;
@@ -625,7 +646,8 @@ static int build(struct an2oa *t)
         return -1;
     json_object_set(t->out, "messages", t->msgs);
     if (tr_int(t->in, "max_tokens", &mt) && mt == 0)
-        return tr_bad(t->e, "max_tokens", "max_tokens: 0 (a cache pre-warm) has no OpenAI "
+        return tr_bad(t->e, "max_tokens",
+                      "max_tokens: 0 (a cache pre-warm) has no OpenAI "
                       "equivalent.");
     if (mt > 0)
         json_object_set_new(t->out, "max_completion_tokens", json_integer(mt));
@@ -634,8 +656,9 @@ static int build(struct an2oa *t)
     return 0;
 }
 
-int fg_translate_request_an_to_oa(const struct fg_json *body, const struct fg_translate_opts *o, char **out,
-                           size_t *out_len, struct fg_translate_warnings *w, struct fg_err *e)
+int fg_translate_request_an_to_oa(const struct fg_json *body, const struct fg_translate_opts *o,
+                                  char **out, size_t *out_len, struct fg_translate_warnings *w,
+                                  struct fg_err *e)
 {
     static const struct fg_translate_opts none = {.native_structured = true};
     struct an2oa t = {.o = o ? o : &none, .w = w, .e = e};

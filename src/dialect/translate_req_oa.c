@@ -17,11 +17,11 @@ struct oa2an {
     const struct fg_translate_opts *o;
     struct fg_translate_warnings *w;
     struct fg_err *e;
-    json_t *in;          /* the client's body */
-    json_t *out;         /* the upstream body being built */
-    json_t *system;      /* text blocks */
-    json_t *msgs;        /* Anthropic turns */
-    json_t *oc;          /* output_config, NULL until needed */
+    json_t *in;     /* the client's body */
+    json_t *out;    /* the upstream body being built */
+    json_t *system; /* text blocks */
+    json_t *msgs;   /* Anthropic turns */
+    json_t *oc;     /* output_config, NULL until needed */
 };
 
 static const char *an_version(const struct fg_translate_opts *o)
@@ -87,13 +87,15 @@ static int image_block(struct oa2an *t, const json_t *part, const char *path, js
                 detail);
     if (data_url(url, mt, sizeof mt, &data)) {
         if (!anthropic_image_type(mt))
-            return tr_bad(t->e, p, "%s: image type '%s' is not accepted by Anthropic models "
-                                   "(jpeg, png, gif, webp).", p, mt);
+            return tr_bad(t->e, p,
+                          "%s: image type '%s' is not accepted by Anthropic models "
+                          "(jpeg, png, gif, webp).",
+                          p, mt);
         *blk = json_pack("{s:s, s:{s:s, s:s, s:s}}", "type", "image", "source", "type", "base64",
                          "media_type", mt, "data", data);
     } else if (!strncmp(url, "https://", 8) || !strncmp(url, "http://", 7)) {
-        *blk = json_pack("{s:s, s:{s:s, s:s}}", "type", "image", "source", "type", "url", "url",
-                         url);
+        *blk =
+            json_pack("{s:s, s:{s:s, s:s}}", "type", "image", "source", "type", "url", "url", url);
     } else {
         return tr_bad(t->e, p, "%s: expected an http(s) URL or a base64 data URL.", p);
     }
@@ -107,8 +109,10 @@ static int file_block(struct oa2an *t, const json_t *part, const char *path, jso
     const char *data;
     if (tr_has(f, "file_id")) {
         snprintf(p, sizeof p, "%s.file.file_id", path);
-        return tr_bad(t->e, p, "%s: OpenAI file ids name files stored at OpenAI and cannot be "
-                               "sent to an Anthropic model; send the file inline as file_data.", p);
+        return tr_bad(t->e, p,
+                      "%s: OpenAI file ids name files stored at OpenAI and cannot be "
+                      "sent to an Anthropic model; send the file inline as file_data.",
+                      p);
     }
     snprintf(p, sizeof p, "%s.file.file_data", path);
     const char *fd = tr_str(f, "file_data");
@@ -165,7 +169,8 @@ static int content_blocks(struct oa2an *t, const json_t *m, size_t i, json_t *bl
     }
     size_t k;
     json_t *part;
-    json_array_foreach(c, k, part) {
+    json_array_foreach(c, k, part)
+    {
         char path[80];
         json_t *blk;
         snprintf(path, sizeof path, "messages[%zu].content[%zu]", i, k);
@@ -206,7 +211,8 @@ static void add_turn(struct oa2an *t, const char *role, json_t *blocks)
     json_t *b;
     while (lead < json_array_size(dst) && is_tool_result(json_array_get(dst, lead)))
         lead++;
-    json_array_foreach(blocks, k, b) {
+    json_array_foreach(blocks, k, b)
+    {
         if (is_tool_result(b))
             json_array_insert(dst, lead++, b);
         else
@@ -221,20 +227,22 @@ static int system_msg(struct oa2an *t, const json_t *m, size_t i, bool late)
     size_t k;
     json_t *part;
     if (late)
-        tr_warn(t->w, "messages[%zu]: %s message after the conversation start moved into "
-                      "Anthropic's top-level system prompt", i, tr_str(m, "role"));
+        tr_warn(t->w,
+                "messages[%zu]: %s message after the conversation start moved into "
+                "Anthropic's top-level system prompt",
+                i, tr_str(m, "role"));
     if (json_is_string(c)) {
         if (json_string_length(c))
             json_array_append_new(t->system, json_pack("{s:s, s:O}", "type", "text", "text", c));
         return 0;
     }
-    json_array_foreach(c, k, part) {
+    json_array_foreach(c, k, part)
+    {
         const char *ty = tr_str(part, "type");
         char p[128];
         snprintf(p, sizeof p, "messages[%zu].content[%zu]", i, k);
         if (ty && strcmp(ty, "text") != 0)
-            return tr_bad(t->e, p, "%s: Anthropic system prompts take text only, not '%s'.", p,
-                          ty);
+            return tr_bad(t->e, p, "%s: Anthropic system prompts take text only, not '%s'.", p, ty);
         const char *txt = tr_str(part, "text");
         if (txt && *txt) {
             json_t *blk = json_pack("{s:s, s:s}", "type", "text", "text", txt);
@@ -266,24 +274,26 @@ static int tool_use_blocks(struct oa2an *t, const json_t *m, size_t i, json_t *b
 {
     size_t k;
     json_t *tc;
-    json_array_foreach(json_object_get(m, "tool_calls"), k, tc) {
+    json_array_foreach(json_object_get(m, "tool_calls"), k, tc)
+    {
         char p[128];
         const json_t *fn = json_object_get(tc, "function");
         const char *ty = tr_str(tc, "type");
         snprintf(p, sizeof p, "messages[%zu].tool_calls[%zu]", i, k);
         if ((ty && strcmp(ty, "function") != 0) || !json_is_object(fn))
-            return tr_bad(t->e, p, "%s: only function tool calls can be sent to an Anthropic "
-                                   "model (custom tools take free text, Anthropic tools JSON).", p);
+            return tr_bad(t->e, p,
+                          "%s: only function tool calls can be sent to an Anthropic "
+                          "model (custom tools take free text, Anthropic tools JSON).",
+                          p);
         if (!tr_str(tc, "id") || !tr_str(fn, "name"))
             return tr_bad(t->e, p, "%s: a tool call needs an id and a function name.", p);
         json_t *input;
         snprintf(p, sizeof p, "messages[%zu].tool_calls[%zu].function.arguments", i, k);
         if (tool_input(t, fn, p, &input) < 0)
             return -1;
-        json_array_append_new(blocks,
-                              json_pack("{s:s, s:o, s:s, s:o}", "type", "tool_use", "id",
-                                        tr_tool_id(tr_str(tc, "id"), "call"), "name",
-                                        tr_str(fn, "name"), "input", input));
+        json_array_append_new(blocks, json_pack("{s:s, s:o, s:s, s:o}", "type", "tool_use", "id",
+                                                tr_tool_id(tr_str(tc, "id"), "call"), "name",
+                                                tr_str(fn, "name"), "input", input));
     }
     return 0;
 }
@@ -294,16 +304,19 @@ static int assistant_msg(struct oa2an *t, const json_t *m, size_t i)
     char p[128];
     if (tr_has(m, "audio") || tr_has(m, "function_call")) {
         json_decref(blocks);
-        snprintf(p, sizeof p, "messages[%zu].%s", i, tr_has(m, "audio") ? "audio" : "function_call");
-        return tr_bad(t->e, p, "%s: has no Anthropic equivalent (audio replies and the "
-                               "deprecated function_call are not translated).", p);
+        snprintf(p, sizeof p, "messages[%zu].%s", i,
+                 tr_has(m, "audio") ? "audio" : "function_call");
+        return tr_bad(t->e, p,
+                      "%s: has no Anthropic equivalent (audio replies and the "
+                      "deprecated function_call are not translated).",
+                      p);
     }
     const char *refusal = tr_str(m, "refusal");
     if (content_blocks(t, m, i, blocks) < 0 || tool_use_blocks(t, m, i, blocks) < 0) {
         json_decref(blocks);
         return -1;
     }
-    if (refusal && *refusal)    /* what the assistant said, as text */
+    if (refusal && *refusal) /* what the assistant said, as text */
         json_array_insert_new(blocks, 0, json_pack("{s:s, s:s}", "type", "text", "text", refusal));
     add_turn(t, "assistant", blocks);
     return 0;
@@ -362,8 +375,10 @@ static int one_message(struct oa2an *t, const json_t *m, size_t i, bool *started
     if (!strcmp(role, "tool"))
         return tool_msg(t, m, i);
     snprintf(p, sizeof p, "messages[%zu].role", i);
-    return tr_bad(t->e, p, "%s: role '%s' cannot be sent to an Anthropic model (the deprecated "
-                           "function role is not translated; use tool).", p, role);
+    return tr_bad(t->e, p,
+                  "%s: role '%s' cannot be sent to an Anthropic model (the deprecated "
+                  "function role is not translated; use tool).",
+                  p, role);
 }
 
 static int messages(struct oa2an *t)
@@ -372,14 +387,13 @@ static int messages(struct oa2an *t)
     size_t i;
     json_t *m;
     bool started = false;
-    json_array_foreach(msgs, i, m)
-        if (one_message(t, m, i, &started) < 0)
-            return -1;
+    json_array_foreach(msgs, i, m) if (one_message(t, m, i, &started) < 0) return -1;
     size_t n = json_array_size(t->msgs);
     const json_t *last = n ? json_array_get(t->msgs, n - 1) : NULL;
     if (last && !strcmp(tr_str(last, "role"), "assistant")) {
         /* Anthropic would continue that text (a prefill) instead of answering */
-        return tr_bad(t->e, "messages", "messages: the conversation ends with an assistant "
+        return tr_bad(t->e, "messages",
+                      "messages: the conversation ends with an assistant "
                       "message, which an Anthropic model reads as a prefill to continue rather "
                       "than a turn to answer.");
     }
@@ -395,15 +409,19 @@ static int one_tool(struct oa2an *t, const json_t *tool, size_t k, json_t *tools
     const json_t *fn = json_object_get(tool, "function");
     snprintf(p, sizeof p, "tools[%zu]", k);
     if ((ty && strcmp(ty, "function") != 0) || !json_is_object(fn) || !tr_str(fn, "name"))
-        return tr_bad(t->e, p, "%s: only function tools can be sent to an Anthropic model "
-                               "(custom tools take free text, Anthropic tools JSON).", p);
+        return tr_bad(t->e, p,
+                      "%s: only function tools can be sent to an Anthropic model "
+                      "(custom tools take free text, Anthropic tools JSON).",
+                      p);
     json_t *schema = json_object_get(fn, "parameters");
     if (schema && !json_is_object(schema))
         return tr_bad(t->e, p, "%s.function.parameters: must be a JSON Schema object.", p);
     const char *st = tr_str(schema, "type");
     if (st && strcmp(st, "object") != 0)
-        return tr_bad(t->e, p, "%s.function.parameters: Anthropic tool inputs must be objects "
-                               "(type \"object\").", p);
+        return tr_bad(t->e, p,
+                      "%s.function.parameters: Anthropic tool inputs must be objects "
+                      "(type \"object\").",
+                      p);
     json_t *out = json_pack("{s:s}", "name", tr_str(fn, "name"));
     if (tr_str(fn, "description"))
         json_object_set(out, "description", json_object_get(fn, "description"));
@@ -422,9 +440,8 @@ static int tools(struct oa2an *t, json_t *tools_out)
 {
     size_t k;
     json_t *tool;
-    json_array_foreach(json_object_get(t->in, "tools"), k, tool)
-        if (one_tool(t, tool, k, tools_out) < 0)
-            return -1;
+    json_array_foreach(json_object_get(t->in, "tools"), k,
+                       tool) if (one_tool(t, tool, k, tools_out) < 0) return -1;
     return 0;
 }
 
@@ -439,7 +456,8 @@ static int allowed_tools(struct oa2an *t, const json_t *tc, json_t *tools_out, j
         bool keep = false;
         size_t a;
         json_t *ref;
-        json_array_foreach(json_object_get(at, "tools"), a, ref) {
+        json_array_foreach(json_object_get(at, "tools"), a, ref)
+        {
             const char *rn = tr_str(json_object_get(ref, "function"), "name");
             keep |= rn && !strcmp(rn, name);
         }
@@ -470,7 +488,8 @@ static int tool_choice(struct oa2an *t, json_t *tools_out, json_t **choice)
     else if (ty && !strcmp(ty, "allowed_tools"))
         return allowed_tools(t, tc, tools_out, choice);
     else
-        return tr_bad(t->e, "tool_choice", "tool_choice: this choice cannot be sent to an "
+        return tr_bad(t->e, "tool_choice",
+                      "tool_choice: this choice cannot be sent to an "
                       "Anthropic model (custom tools are not translated).");
     return 0;
 }
@@ -497,8 +516,8 @@ static bool forced_name(const json_t *in, const struct fg_translate_opts *o, cha
     return true;
 }
 
-bool fg_translate_forced_tool(const struct fg_json *body, const struct fg_translate_opts *o, char *name,
-                       size_t n)
+bool fg_translate_forced_tool(const struct fg_json *body, const struct fg_translate_opts *o,
+                              char *name, size_t n)
 {
     json_t *in = tr_load(body, 0);
     bool r = forced_name(in, o, name, n);
@@ -506,28 +525,30 @@ bool fg_translate_forced_tool(const struct fg_json *body, const struct fg_transl
     return r;
 }
 
-static int forced_tool(struct oa2an *t, const json_t *schema, const char *desc,
-                       json_t *tools_out, json_t **choice)
+static int forced_tool(struct oa2an *t, const json_t *schema, const char *desc, json_t *tools_out,
+                       json_t **choice)
 {
     char name[72];
     const char *ty = tr_str(schema, "type");
     forced_name(t->in, t->o, name, sizeof name);
     if (json_array_size(tools_out) && !(*choice && !strcmp(tr_str(*choice, "type"), "none")))
-        return tr_bad(t->e, "response_format", "response_format: this Anthropic model has no "
+        return tr_bad(t->e, "response_format",
+                      "response_format: this Anthropic model has no "
                       "native structured output, so the schema is sent as a forced tool, which "
                       "would stop the model from calling your tools; send tools and "
                       "response_format in separate requests, or use a model with native "
                       "structured output.");
     if (ty && strcmp(ty, "object") != 0)
-        return tr_bad(t->e, "response_format.json_schema.schema", "response_format.json_schema."
+        return tr_bad(t->e, "response_format.json_schema.schema",
+                      "response_format.json_schema."
                       "schema: the root must be an object to be sent as an Anthropic tool input.");
     json_t *tool = json_pack("{s:s, s:s, s:O}", "name", name, "description",
                              desc ? desc : "Give the final answer as this tool's input.",
                              "input_schema", schema);
     json_array_append_new(tools_out, tool);
     json_decref(*choice);
-    *choice = json_pack("{s:s, s:s, s:b}", "type", "tool", "name", name,
-                        "disable_parallel_tool_use", 1);
+    *choice =
+        json_pack("{s:s, s:s, s:b}", "type", "tool", "name", name, "disable_parallel_tool_use", 1);
     return 0;
 }
 
@@ -547,8 +568,10 @@ static int response_format(struct oa2an *t, json_t *tools_out, json_t **choice)
             schema = json_object_get(js, "schema");
         desc = tr_str(js, "description");
     } else if (strcmp(ty, "json_object") != 0) {
-        r = tr_bad(t->e, "response_format.type", "response_format.type: '%s' cannot be sent to "
-                   "an Anthropic model.", ty);
+        r = tr_bad(t->e, "response_format.type",
+                   "response_format.type: '%s' cannot be sent to "
+                   "an Anthropic model.",
+                   ty);
     }
     if (r == 0 && t->o->native_structured)
         json_object_set_new(output_config(t), "format",
@@ -592,7 +615,7 @@ typedef int (*field_fn)(struct oa2an *t, const char *key, json_t *v);
 
 static int f_done(struct oa2an *t, const char *key, json_t *v)
 {
-    return 0;   /* handled in its own step */
+    return 0; /* handled in its own step */
 }
 
 static int f_copy(struct oa2an *t, const char *key, json_t *v)
@@ -626,7 +649,8 @@ static int f_sampling(struct oa2an *t, const char *key, json_t *v)
     if (!json_is_number(v))
         return tr_bad(t->e, key, "Invalid type for '%s': expected a number.", key);
     if (!strcmp(key, "temperature") && json_number_value(v) > 1.0)
-        return tr_bad(t->e, key, "temperature: %g is above 1, the Anthropic maximum (OpenAI's "
+        return tr_bad(t->e, key,
+                      "temperature: %g is above 1, the Anthropic maximum (OpenAI's "
                       "scale is 0-2, Anthropic's 0-1; frugal does not rescale it).",
                       json_number_value(v));
     return f_copy(t, key, v);
@@ -635,8 +659,10 @@ static int f_sampling(struct oa2an *t, const char *key, json_t *v)
 static int f_n(struct oa2an *t, const char *key, json_t *v)
 {
     if (json_is_integer(v) && json_integer_value(v) > 1)
-        return tr_bad(t->e, "n", "n: Anthropic models return one completion per request; n=%lld "
-                      "cannot be kept (send separate requests).", (long long)json_integer_value(v));
+        return tr_bad(t->e, "n",
+                      "n: Anthropic models return one completion per request; n=%lld "
+                      "cannot be kept (send separate requests).",
+                      (long long)json_integer_value(v));
     return 0;
 }
 
@@ -649,17 +675,21 @@ static int f_logprobs(struct oa2an *t, const char *key, json_t *v)
 
 static int f_refuse(struct oa2an *t, const char *key, json_t *v)
 {
-    return tr_bad(t->e, key, "%s: has no Anthropic equivalent, so the request's meaning cannot "
-                  "be kept on an Anthropic model.", key);
+    return tr_bad(t->e, key,
+                  "%s: has no Anthropic equivalent, so the request's meaning cannot "
+                  "be kept on an Anthropic model.",
+                  key);
 }
 
 static int f_modalities(struct oa2an *t, const char *key, json_t *v)
 {
     size_t k;
     json_t *x;
-    json_array_foreach(v, k, x)
-        if (json_is_string(x) && !strcmp(json_string_value(x), "audio"))
-            return tr_bad(t->e, key, "modalities: Anthropic models cannot answer with audio.");
+    json_array_foreach(v, k, x) if (
+        json_is_string(x) &&
+        !strcmp(json_string_value(x),
+                "audio")) return tr_bad(t->e, key,
+                                        "modalities: Anthropic models cannot answer with audio.");
     return 0;
 }
 
@@ -671,9 +701,7 @@ static int f_stop(struct oa2an *t, const char *key, json_t *v)
     } else {
         size_t k;
         json_t *x;
-        json_array_foreach(v, k, x)
-            if (json_is_string(x))
-                json_array_append(seqs, x);
+        json_array_foreach(v, k, x) if (json_is_string(x)) json_array_append(seqs, x);
     }
     if (json_array_size(seqs))
         json_object_set(t->out, "stop_sequences", seqs);
@@ -720,18 +748,35 @@ static const struct {
     const char *key;
     field_fn fn;
 } fields[] = {
-    {"model", f_done}, {"messages", f_done}, {"max_tokens", f_done},
-    {"max_completion_tokens", f_done}, {"tools", f_done}, {"tool_choice", f_done},
-    {"parallel_tool_calls", f_done}, {"response_format", f_done}, {"user", f_done},
+    {"model", f_done},
+    {"messages", f_done},
+    {"max_tokens", f_done},
+    {"max_completion_tokens", f_done},
+    {"tools", f_done},
+    {"tool_choice", f_done},
+    {"parallel_tool_calls", f_done},
+    {"response_format", f_done},
+    {"user", f_done},
     {"safety_identifier", f_done},
-    {"stream_options", f_done},   /* usage streaming is the translator's business */
-    {"stream", f_stream}, {"stop", f_stop}, {"temperature", f_sampling}, {"top_p", f_sampling},
-    {"n", f_n}, {"logprobs", f_logprobs}, {"top_logprobs", f_logprobs},
-    {"reasoning_effort", f_effort}, {"service_tier", f_service_tier},
-    {"modalities", f_modalities}, {"audio", f_refuse}, {"prediction", f_refuse},
-    {"functions", f_refuse}, {"function_call", f_refuse}, {"web_search_options", f_refuse},
+    {"stream_options", f_done}, /* usage streaming is the translator's business */
+    {"stream", f_stream},
+    {"stop", f_stop},
+    {"temperature", f_sampling},
+    {"top_p", f_sampling},
+    {"n", f_n},
+    {"logprobs", f_logprobs},
+    {"top_logprobs", f_logprobs},
+    {"reasoning_effort", f_effort},
+    {"service_tier", f_service_tier},
+    {"modalities", f_modalities},
+    {"audio", f_refuse},
+    {"prediction", f_refuse},
+    {"functions", f_refuse},
+    {"function_call", f_refuse},
+    {"web_search_options", f_refuse},
     {"moderation", f_refuse},
-    {"frequency_penalty", f_drop_nonzero}, {"presence_penalty", f_drop_nonzero},
+    {"frequency_penalty", f_drop_nonzero},
+    {"presence_penalty", f_drop_nonzero},
     {"logit_bias", f_drop_nonzero},
 };
 
@@ -739,9 +784,10 @@ static int scalar_fields(struct oa2an *t)
 {
     const char *key;
     json_t *v;
-    json_object_foreach(t->in, key, v) {
+    json_object_foreach(t->in, key, v)
+    {
         if (json_is_null(v))
-            continue;       /* null is OpenAI's "unset" */
+            continue; /* null is OpenAI's "unset" */
         field_fn fn = f_drop;
         for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
             if (!strcmp(fields[i].key, key))
@@ -762,8 +808,10 @@ static void max_tokens(struct oa2an *t)
     v = t->o->default_max_tokens;
     if (v <= 0) {
         v = TR_FALLBACK_MAX_TOKENS;
-        tr_warn(t->w, "max_tokens set to %d: Anthropic requires it and the model's output limit "
-                      "is unknown", TR_FALLBACK_MAX_TOKENS);
+        tr_warn(t->w,
+                "max_tokens set to %d: Anthropic requires it and the model's output limit "
+                "is unknown",
+                TR_FALLBACK_MAX_TOKENS);
     }
     json_object_set_new(t->out, "max_tokens", json_integer(v));
 }
@@ -797,8 +845,9 @@ static int build(struct oa2an *t)
     return 0;
 }
 
-int fg_translate_request_oa_to_an(const struct fg_json *body, const struct fg_translate_opts *o, char **out,
-                           size_t *out_len, struct fg_translate_warnings *w, struct fg_err *e)
+int fg_translate_request_oa_to_an(const struct fg_json *body, const struct fg_translate_opts *o,
+                                  char **out, size_t *out_len, struct fg_translate_warnings *w,
+                                  struct fg_err *e)
 {
     static const struct fg_translate_opts none = {0};
     struct oa2an t = {.o = o ? o : &none, .w = w, .e = e};

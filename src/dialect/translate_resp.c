@@ -15,8 +15,7 @@
 static int malformed(struct fg_err *e, const char *what)
 {
     fg_err_set(e, FG_E_UPSTREAM, NULL, "upstream_malformed",
-               "upstream provider returned a malformed response: %s",
-               what);
+               "upstream provider returned a malformed response: %s", what);
     return -1;
 }
 
@@ -38,8 +37,8 @@ static void sb_add(struct strb *b, const char *s)
 
 struct an_answer {
     struct strb text;
-    json_t *calls;          /* OpenAI tool_calls */
-    bool forced_hit;        /* the forced tool's call became the text */
+    json_t *calls;   /* OpenAI tool_calls */
+    bool forced_hit; /* the forced tool's call became the text */
 };
 
 static void an_tool_use(const json_t *blk, const char *forced, struct an_answer *a)
@@ -53,8 +52,8 @@ static void an_tool_use(const json_t *blk, const char *forced, struct an_answer 
     } else {
         json_array_append_new(a->calls,
                               json_pack("{s:s, s:s, s:{s:s, s:s}}", "id",
-                                        tr_str(blk, "id") ? tr_str(blk, "id") : "",
-                                        "type", "function", "function", "name", name ? name : "",
+                                        tr_str(blk, "id") ? tr_str(blk, "id") : "", "type",
+                                        "function", "function", "name", name ? name : "",
                                         "arguments", args ? args : "{}"));
     }
     free(args);
@@ -65,7 +64,8 @@ static void an_blocks(const json_t *content, const char *forced, struct an_answe
 {
     size_t k;
     json_t *blk;
-    json_array_foreach(content, k, blk) {
+    json_array_foreach(content, k, blk)
+    {
         const char *ty = tr_str(blk, "type");
         if (ty && !strcmp(ty, "text") && tr_str(blk, "text"))
             sb_add(&a->text, tr_str(blk, "text"));
@@ -83,9 +83,10 @@ static json_t *oa_message(const json_t *resp, struct an_answer *a, const char **
     if (stop && !strcmp(stop, "refusal")) {
         /* OpenAI reports refusals in their own field, content null */
         const char *why = tr_str(json_object_get(resp, "stop_details"), "explanation");
-        json_object_set_new(msg, "refusal", json_string(a->text.n ? a->text.s
-                                                        : why    ? why
-                                                                 : TR_REFUSAL_DEFAULT));
+        json_object_set_new(msg, "refusal",
+                            json_string(a->text.n ? a->text.s
+                                        : why     ? why
+                                                  : TR_REFUSAL_DEFAULT));
     } else if (a->text.n || a->forced_hit || !json_array_size(a->calls)) {
         /* null only beside tool calls, as OpenAI does; an empty answer is "" */
         json_object_set_new(msg, "content", json_string(a->text.s ? a->text.s : ""));
@@ -93,7 +94,7 @@ static json_t *oa_message(const json_t *resp, struct an_answer *a, const char **
     if (json_array_size(a->calls))
         json_object_set(msg, "tool_calls", a->calls);
     if (a->forced_hit && !json_array_size(a->calls) && !strcmp(*finish, "tool_calls"))
-        *finish = "stop";   /* the client asked for JSON, and got it */
+        *finish = "stop"; /* the client asked for JSON, and got it */
     return msg;
 }
 
@@ -107,8 +108,8 @@ static char *prefixed(const char *prefix, const char *id)
 }
 
 int fg_translate_response_an_to_oa_forced(const struct fg_json *resp, const char *client_model,
-                                   const char *forced_tool, struct evbuffer *out,
-                                   struct fg_err *e)
+                                          const char *forced_tool, struct evbuffer *out,
+                                          struct fg_err *e)
 {
     json_t *r = tr_load(resp, 0);
     const json_t *content = json_object_get(r, "content");
@@ -124,10 +125,9 @@ int fg_translate_response_an_to_oa_forced(const struct fg_json *resp, const char
     char *id = prefixed("chatcmpl-", tr_str(r, "id"));
     json_t *msg = oa_message(r, &a, &finish);
     json_t *doc = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s}], s:o}", "id", id,
-                            "object", "chat.completion", "created", (json_int_t)time(NULL),
-                            "model", client_model ? client_model : "", "choices", "index", 0,
-                            "message", msg, "logprobs", "finish_reason", finish, "usage",
-                            tr_usage_oa(&u));
+                            "object", "chat.completion", "created", (json_int_t)time(NULL), "model",
+                            client_model ? client_model : "", "choices", "index", 0, "message", msg,
+                            "logprobs", "finish_reason", finish, "usage", tr_usage_oa(&u));
     tr_dump_to(doc, out);
     json_decref(doc);
     free(id);
@@ -138,7 +138,7 @@ int fg_translate_response_an_to_oa_forced(const struct fg_json *resp, const char
 }
 
 int fg_translate_response_an_to_oa(const struct fg_json *resp, const char *client_model,
-                            struct evbuffer *out, struct fg_err *e)
+                                   struct evbuffer *out, struct fg_err *e)
 {
     return fg_translate_response_an_to_oa_forced(resp, client_model, NULL, out, e);
 }
@@ -159,7 +159,7 @@ static void oa_text(const json_t *msg, json_t *blocks)
     json_t *part;
     if (json_is_string(c) && json_string_length(c))
         json_array_append_new(blocks, text_block(json_string_value(c)));
-    json_array_foreach(c, k, part)      /* some compatible servers send parts */
+    json_array_foreach(c, k, part) /* some compatible servers send parts */
         if (tr_str(part, "text") && *tr_str(part, "text"))
             json_array_append_new(blocks, text_block(tr_str(part, "text")));
 }
@@ -168,7 +168,8 @@ static int oa_tool_calls(const json_t *msg, json_t *blocks, struct fg_err *e)
 {
     size_t k;
     json_t *tc;
-    json_array_foreach(json_object_get(msg, "tool_calls"), k, tc) {
+    json_array_foreach(json_object_get(msg, "tool_calls"), k, tc)
+    {
         const json_t *fn = json_object_get(tc, "function");
         const char *args = tr_str(fn, "arguments");
         json_t *input = args && *args ? json_loads(args, 0, NULL) : json_object();
@@ -179,33 +180,31 @@ static int oa_tool_calls(const json_t *msg, json_t *blocks, struct fg_err *e)
         }
         char fallback[32];
         snprintf(fallback, sizeof fallback, "call_%zu", k);
-        json_array_append_new(blocks,
-                              json_pack("{s:s, s:o, s:s, s:o, s:{s:s}}", "type", "tool_use",
-                                        "id", tr_tool_id(tr_str(tc, "id"), fallback), "name",
-                                        tr_str(fn, "name"), "input", input, "caller", "type",
-                                        "direct"));
+        json_array_append_new(blocks, json_pack("{s:s, s:o, s:s, s:o, s:{s:s}}", "type", "tool_use",
+                                                "id", tr_tool_id(tr_str(tc, "id"), fallback),
+                                                "name", tr_str(fn, "name"), "input", input,
+                                                "caller", "type", "direct"));
     }
     return 0;
 }
 
-static json_t *an_message_doc(const json_t *r, const char *model, json_t *blocks,
-                              const char *stop, const struct tr_usage *u)
+static json_t *an_message_doc(const json_t *r, const char *model, json_t *blocks, const char *stop,
+                              const struct tr_usage *u)
 {
     char *id = prefixed("msg_", tr_str(r, "id"));
-    json_t *details = !strcmp(stop, "refusal")
-                          ? json_pack("{s:s, s:n, s:n}", "type", "refusal", "category",
-                                      "explanation")
-                          : json_null();
+    json_t *details = !strcmp(stop, "refusal") ? json_pack("{s:s, s:n, s:n}", "type", "refusal",
+                                                           "category", "explanation")
+                                               : json_null();
     json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:o, s:s, s:n, s:o, s:n, s:n, s:o}", "id", id,
                             "type", "message", "role", "assistant", "model", model, "content",
-                            blocks, "stop_reason", stop, "stop_sequence", "stop_details",
-                            details, "container", "diagnostics", "usage", tr_usage_an(u));
+                            blocks, "stop_reason", stop, "stop_sequence", "stop_details", details,
+                            "container", "diagnostics", "usage", tr_usage_an(u));
     free(id);
     return doc;
 }
 
 int fg_translate_response_oa_to_an(const struct fg_json *resp, const char *client_model,
-                            struct evbuffer *out, struct fg_err *e)
+                                   struct evbuffer *out, struct fg_err *e)
 {
     json_t *r = tr_load(resp, 0);
     const json_t *choice = json_array_get(json_object_get(r, "choices"), 0);
@@ -216,7 +215,7 @@ int fg_translate_response_oa_to_an(const struct fg_json *resp, const char *clien
     }
     json_t *blocks = json_array();
     const char *refusal = tr_str(msg, "refusal");
-    if (refusal && *refusal)    /* Anthropic states refusals as text */
+    if (refusal && *refusal) /* Anthropic states refusals as text */
         json_array_append_new(blocks, text_block(refusal));
     oa_text(msg, blocks);
     if (oa_tool_calls(msg, blocks, e) < 0) {
@@ -224,8 +223,8 @@ int fg_translate_response_oa_to_an(const struct fg_json *resp, const char *clien
         json_decref(r);
         return -1;
     }
-    const char *stop = refusal && *refusal ? "refusal"
-                                           : tr_stop_of_finish(tr_str(choice, "finish_reason"));
+    const char *stop =
+        refusal && *refusal ? "refusal" : tr_stop_of_finish(tr_str(choice, "finish_reason"));
     struct tr_usage u = {0};
     tr_usage_from_oa(json_object_get(r, "usage"), &u);
     json_t *doc = an_message_doc(r, client_model ? client_model : "", blocks, stop, &u);

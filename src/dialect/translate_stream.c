@@ -24,7 +24,7 @@ struct fg_translate_stream {
     bool started, closed, finish_sent;
     json_int_t created;
     struct tr_usage u;
-    char stop[40];          /* pending stop reason, in the client's dialect */
+    char stop[40]; /* pending stop reason, in the client's dialect */
     /* Anthropic → OpenAI: per Anthropic block index, its kind and tool index */
     unsigned char *kind;
     int *tool;
@@ -49,7 +49,7 @@ static char *dupcat(const char *a, const char *b)
 }
 
 struct fg_translate_stream *fg_translate_stream_new(enum fg_dialect from, enum fg_dialect to,
-                                      const char *client_model, bool include_usage)
+                                                    const char *client_model, bool include_usage)
 {
     if (from == to)
         return NULL;
@@ -90,8 +90,8 @@ bool fg_translate_stream_closed(const struct fg_translate_stream *s)
 }
 
 /* Client-dialect error frame; closes the stream. */
-static void error_frame(struct fg_translate_stream *s, const struct tr_error *x, enum fg_dialect from,
-                        struct evbuffer *out)
+static void error_frame(struct fg_translate_stream *s, const struct tr_error *x,
+                        enum fg_dialect from, struct evbuffer *out)
 {
     json_t *doc = tr_error_doc(from, s->to, x);
     if (s->to == FG_DIALECT_ANTHROPIC)
@@ -101,14 +101,15 @@ static void error_frame(struct fg_translate_stream *s, const struct tr_error *x,
     s->closed = true;
 }
 
-void fg_translate_stream_fail(struct fg_translate_stream *s, const struct fg_err *e, struct evbuffer *out)
+void fg_translate_stream_fail(struct fg_translate_stream *s, const struct fg_err *e,
+                              struct evbuffer *out)
 {
     if (s->closed)
         return;
     struct tr_error x = {.status = e->status ? e->status : 502};
     snprintf(x.msg, sizeof x.msg, "%s", e->msg);
     snprintf(x.param, sizeof x.param, "%s", e->param);
-    if (s->to == FG_DIALECT_OPENAI)     /* Anthropic's error_code is the provider's own */
+    if (s->to == FG_DIALECT_OPENAI) /* Anthropic's error_code is the provider's own */
         snprintf(x.code, sizeof x.code, "%s", e->code);
     error_frame(s, &x, s->to, out);
 }
@@ -118,11 +119,10 @@ void fg_translate_stream_fail(struct fg_translate_stream *s, const struct fg_err
 static json_t *oa_chunk(struct fg_translate_stream *s, json_t *delta, const char *finish)
 {
     json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:o}]}", "id",
-                          s->id ? s->id : "chatcmpl-", "object", "chat.completion.chunk",
-                          "created", s->created, "model", s->model, "choices", "index", 0,
-                          "delta", delta, "logprobs", "finish_reason",
-                          finish ? json_string(finish) : json_null());
-    if (s->include_usage)   /* with include_usage every chunk says usage: null */
+                          s->id ? s->id : "chatcmpl-", "object", "chat.completion.chunk", "created",
+                          s->created, "model", s->model, "choices", "index", 0, "delta", delta,
+                          "logprobs", "finish_reason", finish ? json_string(finish) : json_null());
+    if (s->include_usage) /* with include_usage every chunk says usage: null */
         json_object_set_new(c, "usage", json_null());
     return c;
 }
@@ -148,9 +148,9 @@ static void oa_close(struct fg_translate_stream *s, struct evbuffer *out)
     oa_start(s, out);
     oa_finish(s, "stop", out);
     if (s->include_usage) {
-        json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", s->id ? s->id : "",
-                              "object", "chat.completion.chunk", "created", s->created, "model",
-                              s->model, "choices", "usage", tr_usage_oa(&s->u));
+        json_t *c = json_pack("{s:s, s:s, s:I, s:s, s:[], s:o}", "id", s->id ? s->id : "", "object",
+                              "chat.completion.chunk", "created", s->created, "model", s->model,
+                              "choices", "usage", tr_usage_oa(&s->u));
         tr_sse_oa(out, c);
     }
     evbuffer_add(out, "data: [DONE]\n\n", 14);
@@ -163,7 +163,7 @@ static int blk_reserve(struct fg_translate_stream *s, size_t i)
     if (i < s->nblk)
         return 0;
     if (i > 100000)
-        return -1;      /* no real message has that many blocks */
+        return -1; /* no real message has that many blocks */
     size_t n = i + 8;
     FG_VEC_RESIZE(s->kind, n);
     FG_VEC_RESIZE(s->tool, n);
@@ -200,16 +200,16 @@ static int an_block_start(struct fg_translate_stream *s, const json_t *d, struct
     } else if (!strcmp(ty, "tool_use")) {
         const char *name = tr_str(cb, "name");
         if (s->forced && name && !strcmp(name, s->forced) && !s->forced_hit) {
-            s->kind[i] = K_FORCED;     /* its input streams as the JSON answer */
+            s->kind[i] = K_FORCED; /* its input streams as the JSON answer */
             s->forced_hit = true;
             return 0;
         }
         s->kind[i] = K_TOOL;
         s->tool[i] = s->n_tools++;
         s->any_output = true;
-        json_t *f = json_pack("{s:s, s:s, s:{s:s, s:s}}", "id",
-                              tr_str(cb, "id") ? tr_str(cb, "id") : "", "type", "function",
-                              "function", "name", name ? name : "", "arguments", "");
+        json_t *f =
+            json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", tr_str(cb, "id") ? tr_str(cb, "id") : "",
+                      "type", "function", "function", "name", name ? name : "", "arguments", "");
         tr_sse_oa(out, oa_chunk(s, tool_delta(s->tool[i], f), NULL));
     }
     /* thinking, redacted_thinking, server tools: no OpenAI form */
@@ -229,9 +229,10 @@ static int an_block_delta(struct fg_translate_stream *s, const json_t *d, struct
     else if (k == K_FORCED)
         an_text(s, pj, out);
     else if (k == K_TOOL && pj && *pj)
-        tr_sse_oa(out, oa_chunk(s, tool_delta(s->tool[i], json_pack("{s:{s:s}}", "function",
-                                                                     "arguments", pj)),
-                                NULL));
+        tr_sse_oa(
+            out,
+            oa_chunk(s, tool_delta(s->tool[i], json_pack("{s:{s:s}}", "function", "arguments", pj)),
+                     NULL));
     return 0;
 }
 
@@ -246,11 +247,11 @@ static void an_message_delta(struct fg_translate_stream *s, const json_t *d, str
     if (!strcmp(stop, "refusal") && !s->any_output) {
         /* say something in OpenAI's refusal field rather than nothing */
         const char *why = tr_str(json_object_get(delta, "stop_details"), "explanation");
-        tr_sse_oa(out, oa_chunk(s, json_pack("{s:s}", "refusal", why ? why : TR_REFUSAL_DEFAULT),
-                                NULL));
+        tr_sse_oa(out,
+                  oa_chunk(s, json_pack("{s:s}", "refusal", why ? why : TR_REFUSAL_DEFAULT), NULL));
     }
     if (s->forced_hit && s->n_tools == 0 && !strcmp(finish, "tool_calls"))
-        finish = "stop";    /* the client asked for JSON, and got it */
+        finish = "stop"; /* the client asked for JSON, and got it */
     oa_finish(s, finish, out);
 }
 
@@ -277,7 +278,7 @@ static int an_event(struct fg_translate_stream *s, const char *name, const json_
         error_frame(s, &x, FG_DIALECT_ANTHROPIC, out);
         return 0;
     }
-    oa_start(s, out);   /* a stream missing message_start still gets its role chunk */
+    oa_start(s, out); /* a stream missing message_start still gets its role chunk */
     if (!strcmp(name, "content_block_start"))
         return an_block_start(s, d, out);
     if (!strcmp(name, "content_block_delta"))
@@ -286,14 +287,14 @@ static int an_event(struct fg_translate_stream *s, const char *name, const json_
         an_message_delta(s, d, out);
     else if (!strcmp(name, "message_stop"))
         oa_close(s, out);
-    return 0;           /* content_block_stop, ping, unknown names */
+    return 0; /* content_block_stop, ping, unknown names */
 }
 
 static int from_anthropic(struct fg_translate_stream *s, const struct fg_sse_event *ev,
                           struct evbuffer *out)
 {
     if (!ev->data_len)
-        return 0;       /* the SDK drops events without data too */
+        return 0; /* the SDK drops events without data too */
     json_t *d = json_loadb(ev->data, ev->data_len, 0, NULL);
     if (!json_is_object(d)) {
         json_decref(d);
@@ -321,12 +322,12 @@ static void an_start(struct fg_translate_stream *s, const char *chunk_id, struct
     /* input counts are unknown until the usage chunk: 0 now, the real
      * numbers in message_delta (the SDK merges its usage fields) */
     struct tr_usage zero = {0};
-    json_t *msg = json_pack("{s:s, s:s, s:s, s:s, s:[], s:n, s:n, s:n, s:n, s:n, s:o}", "id",
-                            s->id, "type", "message", "role", "assistant", "model", s->model,
-                            "content", "stop_reason", "stop_sequence", "stop_details",
-                            "container", "diagnostics", "usage", tr_usage_an(&zero));
-    tr_sse_an(out, "message_start", json_pack("{s:s, s:o}", "type", "message_start", "message",
-                                              msg));
+    json_t *msg = json_pack("{s:s, s:s, s:s, s:s, s:[], s:n, s:n, s:n, s:n, s:n, s:o}", "id", s->id,
+                            "type", "message", "role", "assistant", "model", s->model, "content",
+                            "stop_reason", "stop_sequence", "stop_details", "container",
+                            "diagnostics", "usage", tr_usage_an(&zero));
+    tr_sse_an(out, "message_start",
+              json_pack("{s:s, s:o}", "type", "message_start", "message", msg));
 }
 
 static void an_close_block(struct fg_translate_stream *s, struct evbuffer *out)
@@ -338,7 +339,8 @@ static void an_close_block(struct fg_translate_stream *s, struct evbuffer *out)
     s->open = -1;
 }
 
-static void an_open_block(struct fg_translate_stream *s, int kind, json_t *block, struct evbuffer *out)
+static void an_open_block(struct fg_translate_stream *s, int kind, json_t *block,
+                          struct evbuffer *out)
 {
     an_close_block(s, out);
     s->open = s->next_block++;
@@ -360,8 +362,8 @@ static void oa_text(struct fg_translate_stream *s, const char *text, struct evbu
     if (!text || !*text)
         return;
     if (s->open < 0 || s->open_kind != K_TEXT)
-        an_open_block(s, K_TEXT,
-                      json_pack("{s:s, s:s}", "type", "text", "text", ""), out);   /* no citations: null */
+        an_open_block(s, K_TEXT, json_pack("{s:s, s:s}", "type", "text", "text", ""),
+                      out); /* no citations: null */
     an_delta(out, s->open, json_pack("{s:s, s:s}", "type", "text_delta", "text", text));
 }
 
@@ -379,7 +381,6 @@ static int *tool_slot(struct fg_translate_stream *s, int64_t idx)
     }
     FG_DASSERT((size_t)idx < s->ntool);
     return &s->tool_block[idx];
-
 }
 
 static int oa_tool_call(struct fg_translate_stream *s, const json_t *tc, struct evbuffer *out)
@@ -402,7 +403,7 @@ static int oa_tool_call(struct fg_translate_stream *s, const json_t *tc, struct 
         *slot = s->open;
     }
     const char *args = tr_str(fn, "arguments");
-    if (args && *args)     /* an interleaved call still lands on its own block */
+    if (args && *args) /* an interleaved call still lands on its own block */
         an_delta(out, *slot,
                  json_pack("{s:s, s:s}", "type", "input_json_delta", "partial_json", args));
     return 0;
@@ -416,12 +417,11 @@ static int oa_choice(struct fg_translate_stream *s, const json_t *ch, struct evb
     json_t *tc;
     oa_text(s, tr_str(delta, "content"), out);
     if (refusal && *refusal) {
-        s->refused = true;      /* Anthropic states refusals as text */
+        s->refused = true; /* Anthropic states refusals as text */
         oa_text(s, refusal, out);
     }
-    json_array_foreach(json_object_get(delta, "tool_calls"), k, tc)
-        if (oa_tool_call(s, tc, out) < 0)
-            return -1;
+    json_array_foreach(json_object_get(delta, "tool_calls"), k,
+                       tc) if (oa_tool_call(s, tc, out) < 0) return -1;
     const char *finish = tr_str(ch, "finish_reason");
     if (finish) {
         snprintf(s->stop, sizeof s->stop, "%s", tr_stop_of_finish(finish));
@@ -435,14 +435,13 @@ static void an_finish(struct fg_translate_stream *s, struct evbuffer *out)
     an_start(s, "", out);
     an_close_block(s, out);
     const char *stop = s->refused ? "refusal" : s->stop[0] ? s->stop : "end_turn";
-    json_t *details = !strcmp(stop, "refusal")
-                          ? json_pack("{s:s, s:n, s:n}", "type", "refusal", "category",
-                                      "explanation")
-                          : json_null();
+    json_t *details = !strcmp(stop, "refusal") ? json_pack("{s:s, s:n, s:n}", "type", "refusal",
+                                                           "category", "explanation")
+                                               : json_null();
     tr_sse_an(out, "message_delta",
               json_pack("{s:s, s:{s:s, s:n, s:o, s:n}, s:o}", "type", "message_delta", "delta",
-                        "stop_reason", stop, "stop_sequence", "stop_details", details,
-                        "container", "usage", tr_usage_an_delta(&s->u)));
+                        "stop_reason", stop, "stop_sequence", "stop_details", details, "container",
+                        "usage", tr_usage_an_delta(&s->u)));
     tr_sse_an(out, "message_stop", json_pack("{s:s}", "type", "message_stop"));
     s->closed = true;
 }
@@ -471,9 +470,9 @@ static int from_openai(struct fg_translate_stream *s, const struct fg_sse_event 
         an_start(s, tr_str(d, "id"), out);
         size_t k;
         json_t *ch;
-        json_array_foreach(json_object_get(d, "choices"), k, ch)
-            if (r == 0 && !json_integer_value(json_object_get(ch, "index")))
-                r = oa_choice(s, ch, out);      /* frugal asks for one choice */
+        json_array_foreach(json_object_get(d, "choices"), k,
+                           ch) if (r == 0 && !json_integer_value(json_object_get(ch, "index"))) r =
+            oa_choice(s, ch, out); /* frugal asks for one choice */
         if (r == 0 && json_is_object(json_object_get(d, "usage"))) {
             /* the usage chunk is the last before [DONE]: close the message */
             tr_usage_from_oa(json_object_get(d, "usage"), &s->u);
@@ -487,12 +486,11 @@ static int from_openai(struct fg_translate_stream *s, const struct fg_sse_event 
 /* ======================================================== both ways */
 
 int fg_translate_stream_event(struct fg_translate_stream *s, const struct fg_sse_event *ev,
-                       struct evbuffer *out)
+                              struct evbuffer *out)
 {
     if (s->closed)
         return 0;
-    return s->from == FG_DIALECT_ANTHROPIC ? from_anthropic(s, ev, out)
-                                           : from_openai(s, ev, out);
+    return s->from == FG_DIALECT_ANTHROPIC ? from_anthropic(s, ev, out) : from_openai(s, ev, out);
 }
 
 void fg_translate_stream_end(struct fg_translate_stream *s, bool done, struct evbuffer *out)

@@ -75,8 +75,7 @@ void fg_usage_anthropic(const struct fg_json *j, int usage, struct fg_usage *u)
     get_int(j, usage, "input_tokens", &u->tok.input, u);
     get_int(j, usage, "cache_read_input_tokens", &u->tok.cache_read, u);
     get_int(j, usage, "output_tokens", &u->tok.output, u);
-    get_int(j, fg_json_get(j, usage, "output_tokens_details"), "thinking_tokens", &u->reasoning,
-            u);
+    get_int(j, fg_json_get(j, usage, "output_tokens_details"), "thinking_tokens", &u->reasoning, u);
     int cc = fg_json_get(j, usage, "cache_creation");
     if (fg_json_type(j, cc) == FG_J_OBJ) {
         get_int(j, cc, "ephemeral_5m_input_tokens", &w5, u);
@@ -97,12 +96,14 @@ void fg_usage_anthropic(const struct fg_json *j, int usage, struct fg_usage *u)
     u->seen = true;
 }
 
-const char *fg_usage_problem(const struct fg_usage *u, int64_t max_in, int64_t max_out,
-                             char *buf, size_t n)
+const char *fg_usage_problem(const struct fg_usage *u, int64_t max_in, int64_t max_out, char *buf,
+                             size_t n)
 {
     if (u->bad) {
-        snprintf(buf, n, "usage field '%s' is not a token count (a non-negative integer up to "
-                 "%lld)", u->bad, (long long)FG_USAGE_MAX);
+        snprintf(buf, n,
+                 "usage field '%s' is not a token count (a non-negative integer up to "
+                 "%lld)",
+                 u->bad, (long long)FG_USAGE_MAX);
         return buf;
     }
     if (!u->seen) {
@@ -119,12 +120,14 @@ const char *fg_usage_problem(const struct fg_usage *u, int64_t max_in, int64_t m
     int64_t in_cap = max_in > 0 && max_in < FG_USAGE_MAX ? max_in : FG_USAGE_MAX;
     int64_t out_cap = max_out > 0 && max_out < FG_USAGE_MAX ? max_out : FG_USAGE_MAX;
     if (in > in_cap) {
-        snprintf(buf, n, "usage reports %" PRId64 " input tokens, over this call's bound of %" PRId64,
-                 in, in_cap);
+        snprintf(buf, n,
+                 "usage reports %" PRId64 " input tokens, over this call's bound of %" PRId64, in,
+                 in_cap);
         return buf;
     }
     if (t->output > out_cap) {
-        snprintf(buf, n, "usage reports %" PRId64 " output tokens, over this call's bound of %" PRId64,
+        snprintf(buf, n,
+                 "usage reports %" PRId64 " output tokens, over this call's bound of %" PRId64,
                  t->output, out_cap);
         return buf;
     }
@@ -142,9 +145,10 @@ void fg_usage_estimate(struct fg_usage *u, int64_t input, int64_t output)
 
 int64_t fg_usage_answer_tokens(const struct fg_json *j, enum fg_dialect d)
 {
-    int a = fg_json_get(j, 0, d == FG_DIALECT_OPENAI      ? "choices"
-                              : d == FG_DIALECT_RESPONSES ? "output"
-                                                          : "content");
+    int a = fg_json_get(j, 0,
+                        d == FG_DIALECT_OPENAI      ? "choices"
+                        : d == FG_DIALECT_RESPONSES ? "output"
+                                                    : "content");
     if (a < 0)
         return 1;
     int64_t bytes = (int64_t)j->t[a].end - (int64_t)j->t[a].start;

@@ -32,9 +32,9 @@
 
 struct fg_usage {
     struct fg_tokens tok;
-    int64_t reasoning;       /* part of tok.output */
-    bool seen;               /* a usage object was found */
-    const char *bad;         /* the first field that was not a plausible count, or NULL */
+    int64_t reasoning; /* part of tok.output */
+    bool seen;         /* a usage object was found */
+    const char *bad;   /* the first field that was not a plausible count, or NULL */
 };
 
 /* No model's context window or output comes near this many tokens. */
@@ -49,8 +49,8 @@ void fg_usage_responses(const struct fg_json *j, int usage, struct fg_usage *u);
  * tokens (every class) and write at most max_out output tokens (0: not
  * known, FG_USAGE_MAX applies), written into buf; NULL when u is fine.
  * Missing usage is a problem too. */
-const char *fg_usage_problem(const struct fg_usage *u, int64_t max_in, int64_t max_out,
-                             char *buf, size_t n);
+const char *fg_usage_problem(const struct fg_usage *u, int64_t max_in, int64_t max_out, char *buf,
+                             size_t n);
 /* Replace u by an estimate: `input` uncached input tokens, `output` output
  * tokens (the provider's reasoning split is unknown: 0). */
 void fg_usage_estimate(struct fg_usage *u, int64_t input, int64_t output);

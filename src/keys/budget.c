@@ -75,7 +75,7 @@ int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_
         h->b[i] = bs[i];
         h->period_start[i] = bs[i]->period_start;
         bs[i]->reserved += amount;
-        FG_ASSERT(bs[i]->reserved >= amount);   /* no int64 overflow */
+        FG_ASSERT(bs[i]->reserved >= amount); /* no int64 overflow */
     }
     pthread_mutex_unlock(&lock);
     return -1;
@@ -96,8 +96,7 @@ void fg_budget_force(struct fg_budget_hold *h, int64_t now_ms)
     pthread_mutex_unlock(&lock);
 }
 
-void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms,
-                      int64_t now_ms)
+void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms, int64_t now_ms)
 {
     if (h->n == 0 || (!h->held && cost <= 0))
         return;

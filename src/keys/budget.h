@@ -37,7 +37,7 @@
 #include <stdint.h>
 
 struct fg_budget {
-    int64_t limit;           /* pico-USD per period, > 0 */
+    int64_t limit; /* pico-USD per period, > 0 */
     enum fg_period period;
     /* under the module's lock */
     int64_t period_start;    /* ms, start of the period the counters are for */
@@ -51,7 +51,7 @@ struct fg_budget_hold {
     int n;
     struct fg_budget *b[FG_BUDGET_MAX_HOLD];
     int64_t period_start[FG_BUDGET_MAX_HOLD];
-    int64_t amount;          /* held on each budget */
+    int64_t amount; /* held on each budget */
     bool held;
 };
 
@@ -59,7 +59,7 @@ struct fg_budget_hold {
 struct fg_budget_view {
     int64_t limit, spent, reserved;
     enum fg_period period;
-    int64_t period_start, resets_at;   /* ms */
+    int64_t period_start, resets_at; /* ms */
 };
 
 /* Set up b for now_ms with `spent` already settled this period (from the
@@ -75,8 +75,7 @@ int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_
 /* Hold h->amount again on h's budgets, unchecked (h must be settled). */
 void fg_budget_force(struct fg_budget_hold *h, int64_t now_ms);
 /* Release h if held and add `cost` for a call that started at call_ts_ms. */
-void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms,
-                      int64_t now_ms);
+void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms, int64_t now_ms);
 /* The hold a reservation of `amount` on bs[0..n) taken at at_ms left
  * (held when amount > 0).  Touches no counter. */
 void fg_budget_hold_of(struct fg_budget *const *bs, int n, int64_t amount, int64_t at_ms,

@@ -20,22 +20,22 @@
 
 static struct {
     bool running;
-    pthread_rwlock_t rw;             /* the tables below */
+    pthread_rwlock_t rw; /* the tables below */
     struct fg_vkey *by_hash[NBUCKETS], *by_id[NBUCKETS];
-    struct fg_vkey **all;            /* insertion order */
+    struct fg_vkey **all; /* insertion order */
     size_t n, cap;
     struct fg_tag_budget *tags;
     size_t n_tags;
-    pthread_mutex_t store_mu;        /* the store handle and `missing` */
+    pthread_mutex_t store_mu; /* the store handle and `missing` */
     struct fg_store *store;
-    char (*missing)[65];             /* hashes storage has no key for */
+    char (*missing)[65]; /* hashes storage has no key for */
     pthread_t thread;
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     bool stop;
 } g_keyreg = {.rw = PTHREAD_RWLOCK_INITIALIZER,
-       .store_mu = PTHREAD_MUTEX_INITIALIZER,
-       .stop_mu = PTHREAD_MUTEX_INITIALIZER};
+              .store_mu = PTHREAD_MUTEX_INITIALIZER,
+              .stop_mu = PTHREAD_MUTEX_INITIALIZER};
 
 static int64_t wall_ms(void)
 {
@@ -149,7 +149,7 @@ static int on_spend(void *arg, const char *key_id, const char *tags, int64_t cos
     struct fg_vkey *v = key_id ? find_id(key_id) : NULL;
     if (v && v->k.budget > 0 && v->budget.period == c->period)
         fg_budget_charge(&v->budget, cost, c->since, c->now);
-    tags = fg_keyreg_charged_tags(v, key_id, tags);   /* as admission charged them */
+    tags = fg_keyreg_charged_tags(v, key_id, tags); /* as admission charged them */
     for (size_t i = 0; i < g_keyreg.n_tags; i++)
         if (g_keyreg.tags[i].budget.period == c->period && tag_in(tags, g_keyreg.tags[i].tag))
             fg_budget_charge(&g_keyreg.tags[i].budget, cost, c->since, c->now);
@@ -162,8 +162,8 @@ static int init_spend(int64_t now_ms, char *err, size_t errlen)
     enum fg_period ps[] = {FG_PERIOD_DAY, FG_PERIOD_MONTH};
     for (int i = 0; i < 2; i++) {
         struct init_ctx c = {ps[i], fg_period_start(ps[i], now_ms), now_ms};
-        if (g_keyreg.store->ops->spend_since(g_keyreg.store, c.since, on_spend, &c,
-                                      err, errlen) < 0)
+        if (g_keyreg.store->ops->spend_since(g_keyreg.store, c.since, on_spend, &c, err, errlen) <
+            0)
             return -1;
     }
     return 0;
@@ -227,7 +227,8 @@ int fg_keyreg_start(const struct fg_config *cfg, char *err, size_t errlen)
     g_keyreg.running = true;
     if (g_keyreg.n && !cfg->server.master_key)
         fg_warn("keys: %zu virtual key(s) in storage are ignored: server.master_key is not set, "
-                "so every caller is anonymous", g_keyreg.n);
+                "so every caller is anonymous",
+                g_keyreg.n);
     else if (g_keyreg.n || g_keyreg.n_tags)
         fg_info("keys: %zu virtual key(s), %zu tag budget(s)", g_keyreg.n, g_keyreg.n_tags);
     return 0;

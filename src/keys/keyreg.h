@@ -38,16 +38,16 @@ struct fg_config;
 #define FG_KEYREG_MISSING_SLOTS 4096
 
 struct fg_vkey {
-    struct fg_key k;                 /* as stored; k.revoked_ms is not kept current */
-    _Atomic int64_t revoked_ms;      /* 0 = active */
-    struct fg_budget budget;         /* when k.budget > 0 */
-    struct fg_ratelimit rate;             /* when k.rpm or k.tpm */
+    struct fg_key k;            /* as stored; k.revoked_ms is not kept current */
+    _Atomic int64_t revoked_ms; /* 0 = active */
+    struct fg_budget budget;    /* when k.budget > 0 */
+    struct fg_ratelimit rate;   /* when k.rpm or k.tpm */
     struct fg_vkey *next_hash, *next_id;
 };
 
 /* A budget on every call carrying a tag (config `tag_budgets`). */
 struct fg_tag_budget {
-    const char *tag;                 /* "k=v" (the config's string) */
+    const char *tag; /* "k=v" (the config's string) */
     struct fg_budget budget;
 };
 

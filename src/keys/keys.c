@@ -220,7 +220,7 @@ static int check_models(const char *list, const struct fg_config *cfg, char *err
 }
 
 int fg_keys_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t now_ms,
-               struct fg_key *k, char secret[FG_KEY_SECRET_MAX], char *err, size_t errlen)
+                struct fg_key *k, char secret[FG_KEY_SECRET_MAX], char *err, size_t errlen)
 {
     memset(k, 0, sizeof *k);
     if (!o->name || !*o->name)
@@ -231,7 +231,8 @@ int fg_keys_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_
     if (o->budget && fg_keys_parse_budget(o->budget, &k->budget, &k->budget_period) < 0)
         return bad(err, errlen,
                    "budget: '%.60s' is not USD/period (e.g. 25/month, 0.50/day; at most 6 "
-                   "decimals, at most $1000000)", o->budget);
+                   "decimals, at most $1000000)",
+                   o->budget);
     if (o->rpm < 0 || o->rpm > 1000000000 || o->tpm < 0 || o->tpm > 1000000000000LL)
         return bad(err, errlen, "%s", "rpm/tpm: must be a whole number >= 0");
     k->rpm = o->rpm;
@@ -246,7 +247,8 @@ int fg_keys_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_
     if (o->expires && fg_keys_parse_expires(o->expires, now_ms, &k->expires_ms) < 0)
         return bad(err, errlen,
                    "expires: '%.60s' is not a date (2026-12-31), an RFC 3339 time, unix "
-                   "seconds or a span from now (30d)", o->expires);
+                   "seconds or a span from now (30d)",
+                   o->expires);
     k->expires = o->expires != NULL;
     unsigned char idb[6];
     random_bytes(idb, sizeof idb);
@@ -298,9 +300,9 @@ json_t *fg_keys_json(const struct fg_key *k, int64_t now_ms)
     json_object_set_new(j, "status", json_string(fg_keys_status(k, now_ms)));
     json_object_set_new(j, "created_at", time_or_null(k->created_ms));
     char t[40];
-    json_object_set_new(j, "expires_at", k->expires
-                                             ? json_string(fg_period_rfc3339(k->expires_ms, t, sizeof t))
-                                             : json_null());
+    json_object_set_new(j, "expires_at",
+                        k->expires ? json_string(fg_period_rfc3339(k->expires_ms, t, sizeof t))
+                                   : json_null());
     json_object_set_new(j, "revoked_at", time_or_null(k->revoked_ms));
     if (k->budget) {
         char usd[32];

@@ -25,25 +25,25 @@ struct fg_config;
 struct fg_arena;
 
 #define FG_KEY_PREFIX "fk-"
-#define FG_KEY_SECRET_CHARS 43          /* after the prefix */
-#define FG_KEY_SECRET_MAX 64            /* buffer size for a secret */
-#define FG_KEY_MAX_BUDGET_USD 1000000   /* per period: pico-USD stays in int64 */
+#define FG_KEY_SECRET_CHARS 43        /* after the prefix */
+#define FG_KEY_SECRET_MAX 64          /* buffer size for a secret */
+#define FG_KEY_MAX_BUDGET_USD 1000000 /* per period: pico-USD stays in int64 */
 
 struct fg_key {
-    char id[20];             /* "key_" + 12 hex */
+    char id[20]; /* "key_" + 12 hex */
     char name[101];
-    char hash[65];           /* hex SHA-256 of the secret */
-    char hint[12];           /* "fk-AbCd" */
+    char hash[65]; /* hex SHA-256 of the secret */
+    char hint[12]; /* "fk-AbCd" */
     int64_t created_ms;
-    int64_t expires_ms;      /* when `expires` (0 is the epoch, not "never") */
-    bool expires;            /* false = never expires */
-    int64_t revoked_ms;      /* 0 = active */
-    int64_t budget;          /* pico-USD per period, 0 = none */
+    int64_t expires_ms; /* when `expires` (0 is the epoch, not "never") */
+    bool expires;       /* false = never expires */
+    int64_t revoked_ms; /* 0 = active */
+    int64_t budget;     /* pico-USD per period, 0 = none */
     enum fg_period budget_period;
-    int64_t rpm, tpm;        /* 0 = no limit */
-    char models[1024];       /* allow-list "a,b,route"; "" = any model */
-    char tags[512];          /* "k=v,k=v"; "" = none */
-    bool allow_unpriced;     /* with a budget: may call paths frugal cannot
+    int64_t rpm, tpm;    /* 0 = no limit */
+    char models[1024];   /* allow-list "a,b,route"; "" = any model */
+    char tags[512];      /* "k=v,k=v"; "" = none */
+    bool allow_unpriced; /* with a budget: may call paths frugal cannot
                                 price (passthru.h); default refused */
 };
 
@@ -56,7 +56,7 @@ struct fg_key_opts {
 
 /* New key from opts: 0 with *k and secret filled, or -1 with err. */
 int fg_keys_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_t now_ms,
-               struct fg_key *k, char secret[FG_KEY_SECRET_MAX], char *err, size_t errlen);
+                struct fg_key *k, char secret[FG_KEY_SECRET_MAX], char *err, size_t errlen);
 
 /* SHA-256 of the secret, lowercase hex. */
 void fg_keys_hash(const char *secret, char out[65]);

@@ -63,8 +63,8 @@ static int wait_s(struct fg_ratelimit *r, int field, int64_t used, int64_t need,
     return FG_RATE_WINDOW_S;
 }
 
-int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms, struct fg_ratelimit_hold *h,
-                  struct fg_ratelimit_denial *d)
+int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms,
+                       struct fg_ratelimit_hold *h, struct fg_ratelimit_denial *d)
 {
     int64_t now_sec = sec_of(now_ms), req, tok;
     if (tokens < 0)
@@ -79,8 +79,8 @@ int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms, s
         return -1;
     }
     if (r->tpm && tok + tokens > r->tpm) {
-        *d = (struct fg_ratelimit_denial){.tokens = true, .limit = r->tpm, .used = tok, .need = tokens,
-                                     .never = tokens > r->tpm};
+        *d = (struct fg_ratelimit_denial){
+            .tokens = true, .limit = r->tpm, .used = tok, .need = tokens, .never = tokens > r->tpm};
         d->retry_after_s = d->never ? FG_RATE_WINDOW_S : wait_s(r, 1, tok, tokens, r->tpm, now_ms);
         pthread_mutex_unlock(&lock);
         return -1;

@@ -30,7 +30,7 @@ struct fg_ratelimit_slot {
 
 struct fg_ratelimit {
     int64_t rpm, tpm;
-    struct fg_ratelimit_slot slot[FG_RATE_WINDOW_S];  /* under the lock */
+    struct fg_ratelimit_slot slot[FG_RATE_WINDOW_S]; /* under the lock */
 };
 
 struct fg_ratelimit_hold {
@@ -40,16 +40,16 @@ struct fg_ratelimit_hold {
 };
 
 struct fg_ratelimit_denial {
-    bool tokens;             /* TPM (else RPM) */
-    bool never;              /* the call alone exceeds the TPM limit */
+    bool tokens; /* TPM (else RPM) */
+    bool never;  /* the call alone exceeds the TPM limit */
     int64_t limit, used, need;
     int retry_after_s;
 };
 
 void fg_ratelimit_init(struct fg_ratelimit *r, int64_t rpm, int64_t tpm);
 /* 0 when admitted (h filled), -1 with *d filled. */
-int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms, struct fg_ratelimit_hold *h,
-                  struct fg_ratelimit_denial *d);
+int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms,
+                       struct fg_ratelimit_hold *h, struct fg_ratelimit_denial *d);
 void fg_ratelimit_settle(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now_ms);
 void fg_ratelimit_force(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now_ms);
 /* Requests and tokens in the window now. */

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <sys/types.h>
 
-#define MAX_NOTES 50            /* FILE:LINE messages printed per run */
+#define MAX_NOTES 50 /* FILE:LINE messages printed per run */
 #define DEFAULT_TOP 10
 
 struct fg_analyze_call {
@@ -34,7 +34,7 @@ struct fg_analyze_call {
     char *model, *resp_model, *custom_id;
     /* request side */
     bool has_req, simple, structured, deferrable;
-    int nb, stable;            /* stable: 1 when there is a stable prefix */
+    int nb, stable; /* stable: 1 when there is a stable prefix */
     int64_t stable_tokens;
     uint64_t *hash;
     int64_t *btok;
@@ -43,10 +43,10 @@ struct fg_analyze_call {
     bool error, batch;
     struct fg_tokens tok;
     int64_t reasoning;
-    char *text;                 /* the answer text, kept while it may matter */
+    char *text; /* the answer text, kept while it may matter */
     size_t text_len;
     /* results */
-    const char *name;           /* model shown and priced */
+    const char *name; /* model shown and priced */
     bool priced;
     struct fg_price price;
     int64_t cost, baseline, repeated;
@@ -71,8 +71,14 @@ static void drop_text(struct fg_analyze_call *c)
     c->text_len = 0;
 }
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
 
 static int64_t prompt_total(const struct fg_analyze_call *c)
 {
@@ -157,8 +163,8 @@ static bool parse_rfc3339(const char *s, int64_t *out)
         return false;
     int Y = digits(s, 4), M = digits(s + 5, 2), D = digits(s + 8, 2), h = digits(s + 11, 2),
         mi = digits(s + 14, 2), sec = digits(s + 17, 2);
-    if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > 31 || h < 0 || h > 23 || mi < 0 ||
-        mi > 59 || sec < 0 || sec > 60)
+    if (Y < 1970 || M < 1 || M > 12 || D < 1 || D > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        sec < 0 || sec > 60)
         return false;
     const char *p = s + 19;
     int64_t ms = 0, off = 0;
@@ -217,7 +223,7 @@ struct loader {
     const char *file;
     long line;
     int64_t last_ts, seq;
-    struct fg_json j, jr;       /* the line; a request body re-indexed */
+    struct fg_json j, jr; /* the line; a request body re-indexed */
     struct vec calls, ins, outs;
     int notes_left;
     int64_t notes_dropped;
@@ -555,9 +561,10 @@ static int load_file(struct loader *L, const char *path)
     /* not one usable line: this is not a log (a report of $0 would hide it) */
     int64_t lines = L->a->lines - lines0;
     if (!err && lines > 0 && L->a->skipped_lines - skipped0 == lines) {
-        fprintf(L->diag, "frugal analyze: %s: not a log: none of its %lld lines is a log line "
-                         "({\"time\", \"provider\", \"request\", \"response\"}) or a batch line "
-                         "(custom_id); the first bad one is line %lld\n",
+        fprintf(L->diag,
+                "frugal analyze: %s: not a log: none of its %lld lines is a log line "
+                "({\"time\", \"provider\", \"request\", \"response\"}) or a batch line "
+                "(custom_id); the first bad one is line %lld\n",
                 path, (long long)lines, (long long)first_bad);
         return -1;
     }
@@ -660,8 +667,8 @@ static int cmp_time(const void *x, const void *y)
 struct pc_ent {
     uint64_t key;
     int64_t last_ms;
-    size_t first;               /* call that (re)wrote it */
-    bool charged;               /* its write premium was counted */
+    size_t first; /* call that (re)wrote it */
+    bool charged; /* its write premium was counted */
 };
 
 struct pc_tab {
@@ -735,10 +742,10 @@ static int64_t min_prefix(const struct fg_analyze_call *c)
     static const struct {
         const char *part;
         int64_t min;
-    } fam[] = {{"opus-5", 512},      {"fable", 512},          {"mythos-5", 512},
-               {"opus-4-7", 2048},   {"mythos-preview", 2048}, {"3-5-haiku", 2048},
-               {"3-haiku", 2048},    {"haiku-3", 2048},       {"opus-4-6", 4096},
-               {"opus-4-5", 4096},   {"haiku-4-5", 4096}};
+    } fam[] = {{"opus-5", 512},    {"fable", 512},           {"mythos-5", 512},
+               {"opus-4-7", 2048}, {"mythos-preview", 2048}, {"3-5-haiku", 2048},
+               {"3-haiku", 2048},  {"haiku-3", 2048},        {"opus-4-6", 4096},
+               {"opus-4-5", 4096}, {"haiku-4-5", 4096}};
     if (c->d == FG_DIALECT_OPENAI)
         return 1024;
     for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
@@ -754,7 +761,7 @@ static bool cache_read_saving(struct run *R, struct fg_analyze_call *c, int64_t 
     int64_t cacheable = min64(h, prompt_total(c));
     if (c->d == FG_DIALECT_OPENAI) {
         if (c->batch)
-            return false;   /* batch cache discounts are model-dependent */
+            return false; /* batch cache discounts are model-dependent */
         cacheable = cacheable / 128 * 128;
     }
     if (cacheable < min_prefix(c))
@@ -767,8 +774,8 @@ static bool cache_read_saving(struct run *R, struct fg_analyze_call *c, int64_t 
     t.input -= n;
     t.cache_read += n;
     struct fg_projection *p = &R->a->prompt_cache;
-    p->saved_pico += fg_price_cost(&c->price, &c->tok, c->batch) -
-                     fg_price_cost(&c->price, &t, c->batch);
+    p->saved_pico +=
+        fg_price_cost(&c->price, &c->tok, c->batch) - fg_price_cost(&c->price, &t, c->batch);
     p->tokens += n;
     p->requests++;
     c->pc_read = n;
@@ -782,8 +789,8 @@ static void cache_write_premium(struct run *R, struct fg_analyze_call *f, int64_
     if (!f->priced)
         return;
     int64_t end = min64(h, prompt_total(f));
-    int64_t covered = f->tok.cache_read + f->tok.cache_write_5m + f->tok.cache_write_1h +
-                      f->pc_read;
+    int64_t covered =
+        f->tok.cache_read + f->tok.cache_write_5m + f->tok.cache_write_1h + f->pc_read;
     int64_t w = min64(max64(0, end - max64(covered, f->pc_charged)),
                       f->tok.input - f->pc_read - f->pc_written);
     f->pc_charged = max64(f->pc_charged, end);
@@ -805,7 +812,7 @@ static void project_cache(struct run *R, size_t i)
     if (!c->has_req || !c->nb)
         return;
     uint64_t mk = model_key(c);
-    pc_grow(&R->pc, (size_t)c->nb);   /* no growth below: pointers stay valid */
+    pc_grow(&R->pc, (size_t)c->nb); /* no growth below: pointers stay valid */
     int hit = -1;
     struct pc_ent *he = NULL;
     for (int b = 0; b < c->nb; b++) {
@@ -815,7 +822,7 @@ static void project_cache(struct run *R, size_t i)
             hit = b;
             he = e;
         } else {
-            e->first = i;       /* new or expired: this call writes it */
+            e->first = i; /* new or expired: this call writes it */
             e->charged = false;
         }
         e->last_ms = c->ts_ms;
@@ -859,8 +866,8 @@ static void project_structured(struct run *R, const struct fg_analyze_call *c)
     if (!bloat || visible <= 0)
         return;
     int64_t removed = visible * (int64_t)bloat / (int64_t)c->text_len;
-    R->a->structured_output.saved_pico += removed * (c->batch ? c->price.batch_output
-                                                              : c->price.output);
+    R->a->structured_output.saved_pico +=
+        removed * (c->batch ? c->price.batch_output : c->price.output);
     R->a->structured_output.tokens += removed;
     R->a->structured_output.requests++;
 }
@@ -1001,8 +1008,7 @@ int fg_analyze_run(const struct fg_analyze_opts *o, struct fg_analysis *a)
     vec_free(&L.ins);
     vec_free(&L.outs);
     if (L.notes_dropped)
-        fprintf(diag, "frugal analyze: %lld more problems not shown\n",
-                (long long)L.notes_dropped);
+        fprintf(diag, "frugal analyze: %lld more problems not shown\n", (long long)L.notes_dropped);
     if (rc < 0)
         return -1;
     fg_prefix_reset();
@@ -1053,8 +1059,8 @@ static json_t *bucket(int64_t pico, int64_t cost)
 
 static json_t *buckets_json(const struct fg_analysis *a)
 {
-    int64_t other = a->cost_pico - a->bucket_repeated_pico - a->bucket_frontier_pico -
-                    a->bucket_bloated_pico;
+    int64_t other =
+        a->cost_pico - a->bucket_repeated_pico - a->bucket_frontier_pico - a->bucket_bloated_pico;
     json_t *rep = bucket(a->bucket_repeated_pico, a->cost_pico);
     json_object_set_new(rep, "cached_usd", usd(a->bucket_repeated_cached_pico));
     json_object_set_new(rep, "uncached_usd",
@@ -1115,7 +1121,10 @@ static size_t group_calls(const struct fg_analysis *a, key_fn key, struct group 
     return ng;
 }
 
-static const char *model_of(const struct fg_analyze_call *c) { return c->name; }
+static const char *model_of(const struct fg_analyze_call *c)
+{
+    return c->name;
+}
 static const char *prefix_of(const struct fg_analyze_call *c)
 {
     return c->error || !c->fp[0] ? NULL : c->fp;
@@ -1152,11 +1161,11 @@ static json_t *by_model_json(const struct fg_analysis *a)
         qsort(g, n, sizeof *g, cmp_by_cost);
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
-        json_array_append_new(
-            arr, json_pack("{ss sI so so so so}", "model", g[i].key, "requests",
-                           (json_int_t)g[i].requests, "cost_usd", usd(g[i].cost), "baseline_usd",
-                           usd(g[i].baseline), "saved_usd", usd(g[i].baseline - g[i].cost),
-                           "tokens", tokens_json(&g[i].tok)));
+        json_array_append_new(arr, json_pack("{ss sI so so so so}", "model", g[i].key, "requests",
+                                             (json_int_t)g[i].requests, "cost_usd", usd(g[i].cost),
+                                             "baseline_usd", usd(g[i].baseline), "saved_usd",
+                                             usd(g[i].baseline - g[i].cost), "tokens",
+                                             tokens_json(&g[i].tok)));
     free(g);
     return arr;
 }
@@ -1171,11 +1180,11 @@ static json_t *prefixes_json(const struct fg_analysis *a, int top)
     for (size_t i = 0; i < n && (int)json_array_size(arr) < top; i++) {
         if (g[i].requests < 2)
             continue;
-        json_array_append_new(
-            arr, json_pack("{ss sI sI sf so}", "fingerprint", g[i].key, "tokens",
-                           (json_int_t)g[i].ptokens, "requests", (json_int_t)g[i].requests,
-                           "cache_hit_rate", ratio(g[i].hits, g[i].requests, 1.0, 1e3),
-                           "cost_usd", usd(g[i].cost)));
+        json_array_append_new(arr, json_pack("{ss sI sI sf so}", "fingerprint", g[i].key, "tokens",
+                                             (json_int_t)g[i].ptokens, "requests",
+                                             (json_int_t)g[i].requests, "cache_hit_rate",
+                                             ratio(g[i].hits, g[i].requests, 1.0, 1e3), "cost_usd",
+                                             usd(g[i].cost)));
     }
     free(g);
     return arr;
@@ -1203,8 +1212,8 @@ static json_t *strings(const char *const *s, size_t n)
 static json_t *proj_json(const struct fg_projection *p, int64_t cost, json_t *assumptions)
 {
     return json_pack("{so sf sI so}", "saved_usd", usd(p->saved_pico), "saved_pct",
-                     ratio(p->saved_pico, cost, 100.0, 10.0), "requests",
-                     (json_int_t)p->requests, "assumptions", assumptions);
+                     ratio(p->saved_pico, cost, 100.0, 10.0), "requests", (json_int_t)p->requests,
+                     "assumptions", assumptions);
 }
 
 static json_t *proj_cache_json(const struct fg_analysis *a)
@@ -1306,14 +1315,13 @@ json_t *fg_analyze_json(const struct fg_analysis *a, const struct fg_analyze_opt
     int64_t saved = a->baseline_pico - a->cost_pico;
     json_t *m = json_pack(
         "{so so sI sI sI sI so so so sf}", "since", period(a, false), "until", period(a, true),
-        "requests", (json_int_t)a->requests, "errors", (json_int_t)a->errors,
-        "unpriced_requests", (json_int_t)a->unpriced_requests, "skipped_lines",
-        (json_int_t)a->skipped_lines, "cost_usd", usd(a->cost_pico), "baseline_usd",
-        usd(a->baseline_pico), "saved_usd", usd(saved), "saved_pct",
-        ratio(saved, a->baseline_pico, 100.0, 10.0));
+        "requests", (json_int_t)a->requests, "errors", (json_int_t)a->errors, "unpriced_requests",
+        (json_int_t)a->unpriced_requests, "skipped_lines", (json_int_t)a->skipped_lines, "cost_usd",
+        usd(a->cost_pico), "baseline_usd", usd(a->baseline_pico), "saved_usd", usd(saved),
+        "saved_pct", ratio(saved, a->baseline_pico, 100.0, 10.0));
     json_object_set_new(m, "saved_by",
-                        json_pack("{so so so so}", "prompt_cache", usd(0), "response_cache",
-                                  usd(0), "routing", usd(0), "batch", usd(a->saved_batch_pico)));
+                        json_pack("{so so so so}", "prompt_cache", usd(0), "response_cache", usd(0),
+                                  "routing", usd(0), "batch", usd(a->saved_batch_pico)));
     json_object_set_new(m, "tokens", tokens_json(&a->tok));
     json_object_set_new(m, "buckets", buckets_json(a));
     json_object_set_new(m, "by_model", by_model_json(a));
@@ -1402,8 +1410,8 @@ static void print_header(FILE *f, const json_t *m)
 
 static void print_buckets(FILE *f, const json_t *m)
 {
-    static const char *const names[] = {"repeated_context", "frontier_overuse",
-                                        "bloated_output", "other"};
+    static const char *const names[] = {"repeated_context", "frontier_overuse", "bloated_output",
+                                        "other"};
     const json_t *b = json_object_get(m, "buckets");
     char buf[40];
     fprintf(f, "\nWhere the money goes                cost    share\n");
@@ -1426,8 +1434,7 @@ static void print_models(FILE *f, const json_t *m)
     const json_t *un = json_object_get(m, "unpriced_models");
     if (json_array_size(un)) {
         fprintf(f, "  unpriced (not in the price table; they add $0 to every sum):");
-        json_array_foreach(un, i, x)
-            fprintf(f, " %s", json_string_value(x));
+        json_array_foreach(un, i, x) fprintf(f, " %s", json_string_value(x));
         fprintf(f, "\n");
     }
 }
@@ -1448,8 +1455,7 @@ static void print_prefixes(FILE *f, const json_t *m)
 
 static void print_projection(FILE *f, const json_t *m)
 {
-    static const char *const names[] = {"prompt_cache", "routing", "batch",
-                                        "structured_output"};
+    static const char *const names[] = {"prompt_cache", "routing", "batch", "structured_output"};
     const json_t *p = json_object_get(m, "projection"), *a;
     size_t k;
     char buf[40];

@@ -71,20 +71,20 @@
 struct fg_analyze_opts {
     const char *const *files;
     size_t n_files;
-    const char *cheap_model;     /* NULL: gpt-4o-mini / claude-haiku-4-5 by dialect */
+    const char *cheap_model; /* NULL: gpt-4o-mini / claude-haiku-4-5 by dialect */
     bool all_deferrable;
-    int top_prefixes;            /* <= 0: 10 */
-    FILE *diag;                  /* FILE:LINE messages; NULL = stderr */
+    int top_prefixes; /* <= 0: 10 */
+    FILE *diag;       /* FILE:LINE messages; NULL = stderr */
 };
 
 /* One technique's projection, exact. */
 struct fg_projection {
     int64_t saved_pico;
-    int64_t requests;            /* calls it would have saved on */
-    int64_t tokens;              /* prompt_cache: tokens moved to cache reads;
+    int64_t requests;     /* calls it would have saved on */
+    int64_t tokens;       /* prompt_cache: tokens moved to cache reads;
                                     structured_output: output tokens removed */
-    int64_t extra_tokens;        /* prompt_cache: tokens written (Anthropic) */
-    int64_t extra_pico;          /* prompt_cache: write premium paid (>= 0) */
+    int64_t extra_tokens; /* prompt_cache: tokens written (Anthropic) */
+    int64_t extra_pico;   /* prompt_cache: write premium paid (>= 0) */
 };
 
 struct fg_analyze_call;
@@ -93,7 +93,7 @@ struct fg_analysis {
     int64_t lines, skipped_lines, batch_missing_output, batch_unmatched_output;
     int64_t requests, errors, unpriced_requests;
     bool timed;
-    int64_t since_ms, until_ms;  /* of the timed calls, when timed */
+    int64_t since_ms, until_ms; /* of the timed calls, when timed */
     struct fg_tokens tok;
     int64_t cost_pico, baseline_pico, saved_batch_pico;
     int64_t bucket_repeated_pico, bucket_repeated_cached_pico, bucket_frontier_pico,

@@ -8,14 +8,20 @@
 
 static int64_t full_input_cost(const struct fg_price *p, const struct fg_tokens *t, bool batch)
 {
-    struct fg_tokens all = {.input = t->input + t->cache_read + t->cache_write_5m +
-                                     t->cache_write_1h,
+    struct fg_tokens all = {.input =
+                                t->input + t->cache_read + t->cache_write_5m + t->cache_write_1h,
                             .output = t->output};
     return fg_price_cost(p, &all, batch);
 }
 
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+static int64_t min64(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
 
 /* Input spend on repeated tokens: cache reads first (they can only be
  * repeats), the remainder of the repeat at the input price. */
@@ -25,8 +31,8 @@ static void repeated_bucket(const struct fg_price *p, struct fg_record *r, bool 
     if (rep <= 0)
         return;
     int64_t cached = min64(rep, r->tok.cache_read);
-    int64_t rest = min64(rep - cached, r->tok.input + r->tok.cache_write_5m +
-                                           r->tok.cache_write_1h);
+    int64_t rest =
+        min64(rep - cached, r->tok.input + r->tok.cache_write_5m + r->tok.cache_write_1h);
     int64_t div = batch ? 2 : 1;
     r->bucket_repeated_cached_pico = cached * p->cache_read / div;
     r->bucket_repeated_pico = r->bucket_repeated_cached_pico + rest * p->input / div;
@@ -37,14 +43,14 @@ void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
     const struct fg_price *p = in->price;
     r->priced = p != NULL;
     if (!p)
-        return;      /* unpriced: reported as such, never as $0 savings */
+        return; /* unpriced: reported as such, never as $0 savings */
     r->cost_pico = in->response_cache_hit ? 0 : fg_price_cost(p, &r->tok, in->batch);
     int64_t realtime = fg_price_cost(p, &r->tok, false);
     /* native caching: the provider's own cache is in the baseline too */
     int64_t full = in->native_cache ? realtime : full_input_cost(p, &r->tok, false);
     const struct fg_price *bp = in->baseline_price ? in->baseline_price : p;
-    r->baseline_pico = in->native_cache ? fg_price_cost(bp, &r->tok, false)
-                                        : full_input_cost(bp, &r->tok, false);
+    r->baseline_pico =
+        in->native_cache ? fg_price_cost(bp, &r->tok, false) : full_input_cost(bp, &r->tok, false);
     r->saved_prompt_cache_pico = full - realtime;
     r->saved_routing_pico = r->baseline_pico - full;
     r->saved_batch_pico = in->batch && !in->response_cache_hit ? realtime - r->cost_pico : 0;
@@ -57,26 +63,26 @@ void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
         int64_t visible = max64(0, r->tok.output - r->reasoning_tokens);
         int64_t out_cost = visible * (in->batch ? p->batch_output : p->output);
         size_t bloat = fg_attrib_bloat(in->output_text, in->output_len);
-        FG_ASSERT(bloat <= in->output_len);   /* the bloated bytes are part of the answer */
+        FG_ASSERT(bloat <= in->output_len); /* the bloated bytes are part of the answer */
 
         r->bucket_bloated_pico =
             (int64_t)((__int128)out_cost * (int64_t)bloat / (int64_t)in->output_len);
     }
     if (in->frontier && in->simple)
-        r->bucket_frontier_pico = max64(0, r->cost_pico - r->bucket_repeated_pico -
-                                               r->bucket_bloated_pico);
+        r->bucket_frontier_pico =
+            max64(0, r->cost_pico - r->bucket_repeated_pico - r->bucket_bloated_pico);
 }
 
 /* ---- request features ------------------------------------------------- */
 
-#define TEXT_HEAD 384    /* request features look at the start and end of */
-#define TEXT_TAIL 256    /* the last user turn (all of a short one): asks live there */
+#define TEXT_HEAD 384 /* request features look at the start and end of */
+#define TEXT_TAIL 256 /* the last user turn (all of a short one): asks live there */
 
 struct user_text {
-    char buf[TEXT_HEAD + 1 + TEXT_TAIL + 1];   /* head, '\n', tail, NUL */
-    size_t len;          /* bytes in buf (lower-cased ASCII) */
-    size_t full;         /* raw length of the whole text */
-    char tail[TEXT_TAIL];/* the last bytes past the head, across parts */
+    char buf[TEXT_HEAD + 1 + TEXT_TAIL + 1]; /* head, '\n', tail, NUL */
+    size_t len;                              /* bytes in buf (lower-cased ASCII) */
+    size_t full;                             /* raw length of the whole text */
+    char tail[TEXT_TAIL];                    /* the last bytes past the head, across parts */
     size_t tail_len;
 };
 
@@ -117,7 +123,6 @@ static void finish(struct user_text *u)
     }
     FG_DASSERT(u->len < sizeof u->buf);
     u->buf[u->len] = '\0';
-
 }
 
 /* The last user message (string content or its text parts); escapes are
@@ -126,7 +131,7 @@ static void last_user_text(const struct fg_json *j, struct user_text *u)
 {
     int msgs = fg_json_get(j, 0, "messages"), last = -1;
     if (msgs < 0)
-        msgs = fg_json_get(j, 0, "input");   /* a Responses body: items or one string */
+        msgs = fg_json_get(j, 0, "input"); /* a Responses body: items or one string */
     for (int m = fg_json_child(j, msgs); m >= 0; m = fg_json_sibling(j, msgs, m))
         if (fg_json_str_eq(j, fg_json_get(j, m, "role"), "user"))
             last = m;
@@ -158,9 +163,10 @@ static bool has_any(const struct user_text *u, const char *const *words)
 static bool simple_text(const struct fg_json *body, const struct user_text *u)
 {
     static const char *const hard[] = {
-        "```", "def ", "function ", "class ", "#include", "prove", "derive", "analy",
-        "step by step", "explain why", "design", "implement", "refactor", "debug",
-        "optimi", "algorithm", "theorem", "integral", "equation", "compare and contrast",
+        "```",       "def ",      "function ", "class ",       "#include",
+        "prove",     "derive",    "analy",     "step by step", "explain why",
+        "design",    "implement", "refactor",  "debug",        "optimi",
+        "algorithm", "theorem",   "integral",  "equation",     "compare and contrast",
         NULL};
     if (fg_json_get(body, 0, "tools") >= 0)
         return false;
@@ -174,7 +180,8 @@ static bool structured_text(const struct fg_json *body, enum fg_dialect d,
                             const struct user_text *u)
 {
     if (d == FG_DIALECT_RESPONSES) {
-        int t = fg_json_get(body, fg_json_get(body, fg_json_get(body, 0, "text"), "format"), "type");
+        int t =
+            fg_json_get(body, fg_json_get(body, fg_json_get(body, 0, "text"), "format"), "type");
         if (fg_json_str_eq(body, t, "json_schema") || fg_json_str_eq(body, t, "json_object"))
             return true;
     } else if (d == FG_DIALECT_OPENAI) {
@@ -187,8 +194,8 @@ static bool structured_text(const struct fg_json *body, enum fg_dialect d,
         if (fg_json_get(body, oc, "format") >= 0)
             return true;
     }
-    static const char *const asks[] = {"only json", "json only", "respond with json",
-                                       "one word", "single word", "only the label",
+    static const char *const asks[] = {"only json",      "json only",        "respond with json",
+                                       "one word",       "single word",      "only the label",
                                        "just the label", "answer with only", NULL};
     return has_any(u, asks);
 }

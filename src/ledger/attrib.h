@@ -42,15 +42,15 @@
 #define FG_FRONTIER_INPUT_PRICE 2000000
 
 struct fg_attrib_in {
-    const struct fg_price *price;         /* model used; NULL = unpriced */
-    const struct fg_price *baseline_price;/* requested/frontier model, or NULL */
-    bool frontier;                        /* model used counts as frontier */
-    bool simple;                          /* scorer: the call is simple */
-    bool wants_structured;                /* asked for a label / JSON */
-    const char *output_text;              /* the answer text, or NULL */
+    const struct fg_price *price;          /* model used; NULL = unpriced */
+    const struct fg_price *baseline_price; /* requested/frontier model, or NULL */
+    bool frontier;                         /* model used counts as frontier */
+    bool simple;                           /* scorer: the call is simple */
+    bool wants_structured;                 /* asked for a label / JSON */
+    const char *output_text;               /* the answer text, or NULL */
     size_t output_len;
     bool batch, response_cache_hit;
-    bool native_cache;                    /* caching the call gets without frugal */
+    bool native_cache; /* caching the call gets without frugal */
 };
 
 /* r->tok and r->repeated_tokens must be set; fills the money fields. */

@@ -28,14 +28,14 @@
 
 __extension__ typedef __int128 i128;
 
-#define HEAD 5632            /* first bytes of a section kept */
-#define TAIL 2048            /* last bytes kept */
-#define NCHUNK 64            /* hashes of the middle: HEAD + TAIL + 8 * NCHUNK = 8 KB */
+#define HEAD 5632 /* first bytes of a section kept */
+#define TAIL 2048 /* last bytes kept */
+#define NCHUNK 64 /* hashes of the middle: HEAD + TAIL + 8 * NCHUNK = 8 KB */
 #define MIN_CHUNK 64
-#define BIG_PART 2048        /* a non-text part larger than this is "[TYPE HASH]" */
-#define BACKUP 64            /* how far an offset moves back to its word start */
+#define BIG_PART 2048 /* a non-text part larger than this is "[TYPE HASH]" */
+#define BACKUP 64     /* how far an offset moves back to its word start */
 #define SAMPLE_CHARS 40
-#define NBUCKETS 1024        /* group hash table (power of 2) */
+#define NBUCKETS 1024 /* group hash table (power of 2) */
 
 /* ---- hashing ----------------------------------------------------------- */
 
@@ -213,8 +213,7 @@ static void put_raw(struct buf *b, const struct fg_json *j, int i)
 
 static bool ignored_key(const struct fg_json *j, int k)
 {
-    return fg_json_str_eq(j, k, "cache_control") ||
-           fg_json_str_eq(j, k, "prompt_cache_breakpoint");
+    return fg_json_str_eq(j, k, "cache_control") || fg_json_str_eq(j, k, "prompt_cache_breakpoint");
 }
 
 /* The value in the client's key order, without whitespace or cache markers. */
@@ -224,8 +223,7 @@ static void put_compact(struct buf *b, const struct fg_json *j, int i)
     switch (fg_json_type(j, i)) {
     case FG_J_OBJ:
         put(b, "{", 1);
-        for (int k = fg_json_child(j, i); k >= 0;
-             k = fg_json_sibling(j, i, (int)j->t[k].next)) {
+        for (int k = fg_json_child(j, i); k >= 0; k = fg_json_sibling(j, i, (int)j->t[k].next)) {
             if (ignored_key(j, k))
                 continue;
             if (!first)
@@ -247,11 +245,8 @@ static void put_compact(struct buf *b, const struct fg_json *j, int i)
         }
         put(b, "]", 1);
         break;
-    case FG_J_NONE:
-        break;
-    default:
-        put_raw(b, j, i);
-        break;
+    case FG_J_NONE: break;
+    default: put_raw(b, j, i); break;
     }
 }
 
@@ -262,23 +257,22 @@ enum kind { K_TOOLS, K_CONTENT, K_OASYS };
 struct sec {
     char name[24];
     enum kind kind;
-    int src[2];              /* tools: array; content: content, tool_calls;
+    int src[2];       /* tools: array; content: content, tool_calls;
                                 oasys: first message, number of messages */
-    struct buf own;          /* the text when built */
-    const char *text;        /* the text: own.p, or borrowed from the body */
+    struct buf own;   /* the text when built */
+    const char *text; /* the text: own.p, or borrowed from the body */
     int64_t len;
-    uint64_t hash;           /* of the text: head, chunk hashes, tail */
-    bool known;              /* parts, nparts, canon set */
-    uint64_t parts;          /* multiset of the parts' canonical hashes (a sum) */
+    uint64_t hash;  /* of the text: head, chunk hashes, tail */
+    bool known;     /* parts, nparts, canon set */
+    uint64_t parts; /* multiset of the parts' canonical hashes (a sum) */
     uint32_t nparts;
-    int64_t canon;           /* canonical bytes, for the token estimate */
+    int64_t canon; /* canonical bytes, for the token estimate */
     uint32_t nchunk;
     uint64_t chunks[NCHUNK]; /* last: not cleared */
 };
 
 /* Geometry of a text of len bytes: kept head / tail, middle chunk size. */
-static void geometry(int64_t len, uint32_t *head, uint32_t *tail, int64_t *chunk,
-                     uint32_t *nchunk)
+static void geometry(int64_t len, uint32_t *head, uint32_t *tail, int64_t *chunk, uint32_t *nchunk)
 {
     *head = (uint32_t)(len < HEAD ? len : HEAD);
     *tail = (uint32_t)(len - *head < TAIL ? len - *head : TAIL);
@@ -333,7 +327,7 @@ static void add_text(struct sec *s, const struct fg_json *j, int str)
         s->len = (int64_t)rl;
         return;
     }
-    if (s->text) {           /* a second part: copy the borrowed one first */
+    if (s->text) { /* a second part: copy the borrowed one first */
         put(&s->own, s->text, (size_t)s->len);
         s->text = NULL;
     }
@@ -505,12 +499,12 @@ struct kept {
     char name[24];
     uint64_t hash, parts;
     uint32_t nparts;
-    int64_t len;             /* full text length */
+    int64_t len; /* full text length */
     int64_t canon;
-    uint32_t head, tail;     /* bytes kept from the start / the end */
-    uint32_t nchunk;         /* hashes of the middle [head, len - tail) */
-    int64_t chunk;           /* their size (the last may be shorter) */
-    uint64_t *mem;           /* nchunk hashes, then head + tail bytes; NULL = no text kept */
+    uint32_t head, tail; /* bytes kept from the start / the end */
+    uint32_t nchunk;     /* hashes of the middle [head, len - tail) */
+    int64_t chunk;       /* their size (the last may be shorter) */
+    uint64_t *mem;       /* nchunk hashes, then head + tail bytes; NULL = no text kept */
 };
 
 static const char *kept_text(const struct kept *k)
@@ -615,8 +609,7 @@ static void diff(const struct kept *k, const char *c, int64_t lc, int64_t *pre_o
             suf += b - a;
         }
         if (all)
-            suf += common_suffix(head + k->head, c + mid0 + delta,
-                                 min64(k->head, limit - suf));
+            suf += common_suffix(head + k->head, c + mid0 + delta, min64(k->head, limit - suf));
     }
     *pre_out = pre;
     *suf_out = suf;
@@ -666,8 +659,11 @@ static int64_t run_start(const unsigned char *c, int64_t lc, int64_t off)
 /* Length of the valid UTF-8 character at c[0..n), 0 if invalid. */
 static int utf8_len(const unsigned char *c, int64_t n)
 {
-    int w = c[0] < 0x80 ? 1 : (c[0] & 0xe0) == 0xc0 ? 2 : (c[0] & 0xf0) == 0xe0 ? 3
-            : (c[0] & 0xf8) == 0xf0 ? 4 : 0;
+    int w = c[0] < 0x80             ? 1
+            : (c[0] & 0xe0) == 0xc0 ? 2
+            : (c[0] & 0xf0) == 0xe0 ? 3
+            : (c[0] & 0xf8) == 0xf0 ? 4
+                                    : 0;
     if (w == 0 || w > n)
         return 0;
     for (int i = 1; i < w; i++)
@@ -724,8 +720,8 @@ static bool examine(const struct kept *k, const struct sec *cur, int n, int i,
 /* ---- groups: hash table + LRU list --------------------------------------- */
 
 struct group {
-    struct group *hnext;     /* hash chain */
-    struct group *prev, *next;   /* LRU list, most recent first */
+    struct group *hnext;       /* hash chain */
+    struct group *prev, *next; /* LRU list, most recent first */
     uint64_t h;
     char *key;
     int n;
@@ -844,7 +840,7 @@ static bool compare_swap(const char *key, uint64_t h, const struct sec *cur, int
     struct group *g = touch(key, h, &fresh);
     for (int i = 0; !fresh && i < n && i < g->n; i++) {
         if (strcmp(g->k[i].name, cur[i].name))
-            break;                    /* another layout: a different prompt */
+            break; /* another layout: a different prompt */
         if (same(&g->k[i], &cur[i]))
             continue;
         found = examine(&g->k[i], cur, n, i, out);

@@ -65,12 +65,13 @@
 #define FG_BUSTERS_GROUP_TEXT (32 * 1024)
 
 struct fg_buster {
-    char where[24];      /* "tools" | "system" | "message 0" … (the section of the stable prefix that changed) */
-    int64_t offset;      /* byte offset of the first differing byte within that section's text */
-    char sample[64];     /* the current text at that offset (up to ~40 chars, printable, UTF-8 safe) */
-    int64_t tokens;      /* estimated tokens of the prefix that is no longer reusable: from this
+    char where
+        [24]; /* "tools" | "system" | "message 0" … (the section of the stable prefix that changed) */
+    int64_t offset;  /* byte offset of the first differing byte within that section's text */
+    char sample[64]; /* the current text at that offset (up to ~40 chars, printable, UTF-8 safe) */
+    int64_t tokens;  /* estimated tokens of the prefix that is no longer reusable: from this
                             section's offset to the end of the stable prefix (canonical bytes/4) */
-    bool reorder;        /* the same set of parts/keys in a different order */
+    bool reorder;    /* the same set of parts/keys in a different order */
 };
 
 /* group = who shares a cache (key id + tags + model, built by the caller).

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#define QUEUE_MAX 200000   /* default: records waiting before admission refuses calls */
+#define QUEUE_MAX 200000 /* default: records waiting before admission refuses calls */
 /* Room past the admission limit for the records of calls already admitted
  * (in flight; at most server.max_connections) and of the calls refused
  * while the queue is full: only past this are records dropped. */
@@ -42,9 +42,11 @@ static struct {
     struct fg_store *store;
     int group_ms;
     size_t queue_max;
-    _Atomic size_t depth;   /* = st.depth, read without the lock by fg_ledger_full */
-} g_ledger = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER,
-     .ckpt_cv = PTHREAD_COND_INITIALIZER, .queue_max = QUEUE_MAX};
+    _Atomic size_t depth; /* = st.depth, read without the lock by fg_ledger_full */
+} g_ledger = {.mu = PTHREAD_MUTEX_INITIALIZER,
+              .cv = PTHREAD_COND_INITIALIZER,
+              .ckpt_cv = PTHREAD_COND_INITIALIZER,
+              .queue_max = QUEUE_MAX};
 
 struct fg_record *fg_ledger_record_new(size_t strings)
 {
@@ -60,7 +62,7 @@ const char *fg_ledger_record_str(struct fg_record *r, const char *s)
         return NULL;
     size_t n = strlen(s) + 1;
     if (a->used + n > a->cap)
-        return "";         /* caller sized too small: keep the record valid */
+        return ""; /* caller sized too small: keep the record valid */
     char *p = a->text + a->used;
     memcpy(p, s, n);
     a->used += n;
@@ -93,7 +95,7 @@ void fg_ledger_submit(struct fg_record *r)
     g_ledger.st.queued++;
     atomic_store_explicit(&g_ledger.depth, g_ledger.st.depth, memory_order_relaxed);
     if (g_ledger.st.depth == FLUSH_COUNT)
-        pthread_cond_signal(&g_ledger.cv);   /* a full group: no need to wait for the timer */
+        pthread_cond_signal(&g_ledger.cv); /* a full group: no need to wait for the timer */
     pthread_mutex_unlock(&g_ledger.mu);
 }
 
@@ -119,7 +121,7 @@ static void write_batch(struct fg_record *list, size_t n)
     struct fg_record **v = fg_xmalloc(n * sizeof *v);
     size_t k = 0;
     for (struct fg_record *r = list; r; r = r->next) {
-        FG_ASSERT(k < n);   /* the queue's count matches its list */
+        FG_ASSERT(k < n); /* the queue's count matches its list */
         v[k++] = r;
     }
     FG_ASSERT(k == n);
@@ -127,7 +129,8 @@ static void write_batch(struct fg_record *list, size_t n)
     int rc;
     bool warned = false;
     int64_t stop_seen = 0;
-    while ((rc = g_ledger.store->ops->write(g_ledger.store, v, n, err, sizeof err)) == FG_STORE_BUSY) {
+    while ((rc = g_ledger.store->ops->write(g_ledger.store, v, n, err, sizeof err)) ==
+           FG_STORE_BUSY) {
         if (!warned)
             fg_warn("ledger: %s; %zu record(s) wait for the lock", err, n);
         warned = true;
@@ -137,7 +140,7 @@ static void write_batch(struct fg_record *list, size_t n)
         if (stopping && !stop_seen)
             stop_seen = mono_ms();
         if (stopping && mono_ms() - stop_seen > STOP_BUSY_MS) {
-            rc = -1;    /* shutting down: a lock held this long is not let go */
+            rc = -1; /* shutting down: a lock held this long is not let go */
             break;
         }
         sleep_ms(BUSY_RETRY_MS);
@@ -188,7 +191,7 @@ static void *writer_main(void *arg)
             deadline_at(&ts, g_ledger.head ? due : mono_ms() + g_ledger.group_ms);
             pthread_cond_timedwait(&g_ledger.cv, &g_ledger.mu, &ts);
             if (!g_ledger.head)
-                due = mono_ms() + g_ledger.group_ms;   /* idle: the next record starts a period */
+                due = mono_ms() + g_ledger.group_ms; /* idle: the next record starts a period */
             continue;
         }
         struct fg_record *list = g_ledger.head;
@@ -246,8 +249,9 @@ int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen)
         return -1;
     }
     /* without it the WAL still gets copied back when the store closes */
-    g_ledger.ckpt_running = g_ledger.store->ops->checkpoint &&
-                     pthread_create(&g_ledger.ckpt_thread, NULL, checkpointer_main, NULL) == 0;
+    g_ledger.ckpt_running =
+        g_ledger.store->ops->checkpoint &&
+        pthread_create(&g_ledger.ckpt_thread, NULL, checkpointer_main, NULL) == 0;
     return 0;
 }
 

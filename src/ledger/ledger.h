@@ -29,20 +29,20 @@
 #include <stdint.h>
 
 struct fg_record {
-    struct fg_record *next;          /* queue link */
+    struct fg_record *next; /* queue link */
     char id[40];
-    int64_t ts_ms;                   /* unix ms at request start */
-    const char *key_id;              /* "master" | "anonymous" | virtual key id */
-    const char *tags;                /* normalised "k=v,k=v" or "" */
-    const char *endpoint;            /* "chat" | "messages" | "count_tokens" | "embeddings" |
+    int64_t ts_ms;        /* unix ms at request start */
+    const char *key_id;   /* "master" | "anonymous" | virtual key id */
+    const char *tags;     /* normalised "k=v,k=v" or "" */
+    const char *endpoint; /* "chat" | "messages" | "count_tokens" | "embeddings" |
                                         "batch" | a passed-through path ("/v1/moderations") */
     const char *model_requested;
-    const char *model;               /* configured model that served */
+    const char *model; /* configured model that served */
     const char *upstream_model;
     const char *provider;
-    const char *route;               /* fixed|cheap|frontier|escalated|fallback */
+    const char *route; /* fixed|cheap|frontier|escalated|fallback */
     const char *route_reason;
-    const char *cache;               /* hit|miss|bypass */
+    const char *cache; /* hit|miss|bypass */
     bool stream, batch;
     int status;
     struct fg_tokens tok;
@@ -56,21 +56,21 @@ struct fg_record {
     int64_t bucket_repeated_pico, bucket_repeated_cached_pico, bucket_frontier_pico,
         bucket_bloated_pico;
     int64_t latency_us, ttfb_us;
-    char prefix_fp[17];              /* hex fingerprint of the stable prefix, or "" */
-    int64_t prefix_tokens;           /* its token estimate */
-    int64_t repeated_tokens;         /* input tokens repeating a recent prefix */
-    const char *error;               /* NULL or text */
-    const char *linked_id;           /* escalation/fallback: the call it follows */
+    char prefix_fp[17];      /* hex fingerprint of the stable prefix, or "" */
+    int64_t prefix_tokens;   /* its token estimate */
+    int64_t repeated_tokens; /* input tokens repeating a recent prefix */
+    const char *error;       /* NULL or text */
+    const char *linked_id;   /* escalation/fallback: the call it follows */
     /* cache buster (busters.h) found in this call's stable prefix, or NULL */
-    const char *buster_where;        /* "tools" | "system" | "message N" */
-    int64_t buster_offset;           /* byte offset of the changing text in that section */
-    const char *buster_sample;       /* the changing text (≤ ~40 chars) */
-    int64_t buster_tokens;           /* prefix tokens no longer reusable */
-    int64_t buster_pico;             /* money lost: tokens × (input − cache read price) */
-    const char *cache_miss_reason;   /* Anthropic cache diagnostics, or NULL */
-    const char *batch_id;            /* the client's batch this line belongs to, or NULL */
-    int64_t request_bytes, response_bytes;  /* passed-through calls (passthru.h); else 0 */
-    const char *response_id;         /* the stored Response this call created (its
+    const char *buster_where;              /* "tools" | "system" | "message N" */
+    int64_t buster_offset;                 /* byte offset of the changing text in that section */
+    const char *buster_sample;             /* the changing text (≤ ~40 chars) */
+    int64_t buster_tokens;                 /* prefix tokens no longer reusable */
+    int64_t buster_pico;                   /* money lost: tokens × (input − cache read price) */
+    const char *cache_miss_reason;         /* Anthropic cache diagnostics, or NULL */
+    const char *batch_id;                  /* the client's batch this line belongs to, or NULL */
+    int64_t request_bytes, response_bytes; /* passed-through calls (passthru.h); else 0 */
+    const char *response_id;               /* the stored Response this call created (its
                                         provider and key_id route later calls to it,
                                         responses_api.h), or NULL */
 };
@@ -83,7 +83,7 @@ void fg_ledger_record_free(struct fg_record *r);
 
 struct fg_ledger_stats {
     uint64_t queued, written, dropped, write_errors;
-    uint64_t depth;                  /* records waiting now */
+    uint64_t depth; /* records waiting now */
 };
 
 #define FG_LEDGER_GROUP_MS 20

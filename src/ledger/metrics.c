@@ -8,12 +8,12 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-static const double latency_le_ms[] = {5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
-                                       10000, 30000, 60000};
+static const double latency_le_ms[] = {5,    10,   25,   50,    100,   250,  500,
+                                       1000, 2500, 5000, 10000, 30000, 60000};
 #define NLAT (sizeof latency_le_ms / sizeof latency_le_ms[0])
 
 static struct {
-    atomic_uint_fast64_t requests[6];          /* by status class 0xx..5xx */
+    atomic_uint_fast64_t requests[6]; /* by status class 0xx..5xx */
     atomic_uint_fast64_t streams;
     atomic_int_fast64_t tokens[5];
     atomic_int_fast64_t cost, baseline, saved[4];
@@ -62,7 +62,10 @@ void fg_metrics_observe(const struct fg_record *r, bool upstream_error)
     atomic_fetch_add(&g_metrics.lat_sum_us, r->latency_us);
 }
 
-static double usd(int64_t pico) { return (double)pico / 1e12; }
+static double usd(int64_t pico)
+{
+    return (double)pico / 1e12;
+}
 
 static void counter(struct evbuffer *o, const char *name, const char *help)
 {
@@ -76,7 +79,8 @@ static void render_money(struct evbuffer *o)
     counter(o, "frugal_cost_usd_total", "Spend at provider prices (exact sum, shown in USD).");
     evbuffer_add_printf(o, "frugal_cost_usd_total %.12f\n", usd(atomic_load(&g_metrics.cost)));
     counter(o, "frugal_baseline_usd_total", "What the same calls cost without frugal.");
-    evbuffer_add_printf(o, "frugal_baseline_usd_total %.12f\n", usd(atomic_load(&g_metrics.baseline)));
+    evbuffer_add_printf(o, "frugal_baseline_usd_total %.12f\n",
+                        usd(atomic_load(&g_metrics.baseline)));
     counter(o, "frugal_saved_usd_total", "Savings by technique.");
     for (int i = 0; i < 4; i++)
         evbuffer_add_printf(o, "frugal_saved_usd_total{technique=\"%s\"} %.12f\n", tech[i],
@@ -101,8 +105,9 @@ static void render_latency(struct evbuffer *o)
             evbuffer_add_printf(o, "frugal_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
                                 (unsigned long long)cum);
     }
-    evbuffer_add_printf(o, "frugal_request_duration_seconds_sum %.6f\n"
-                           "frugal_request_duration_seconds_count %llu\n",
+    evbuffer_add_printf(o,
+                        "frugal_request_duration_seconds_sum %.6f\n"
+                        "frugal_request_duration_seconds_count %llu\n",
                         (double)atomic_load(&g_metrics.lat_sum_us) / 1e6, (unsigned long long)cum);
 }
 
@@ -132,8 +137,9 @@ void fg_metrics_render(struct evbuffer *o)
     render_latency(o);
     struct fg_ledger_stats st;
     fg_ledger_get_stats(&st);
-    evbuffer_add_printf(o, "# HELP frugal_ledger_queue_depth Records waiting for the writer.\n"
-                           "# TYPE frugal_ledger_queue_depth gauge\nfrugal_ledger_queue_depth %llu\n",
+    evbuffer_add_printf(o,
+                        "# HELP frugal_ledger_queue_depth Records waiting for the writer.\n"
+                        "# TYPE frugal_ledger_queue_depth gauge\nfrugal_ledger_queue_depth %llu\n",
                         (unsigned long long)st.depth);
     counter(o, "frugal_ledger_dropped_total", "Records dropped (queue full or ledger off).");
     evbuffer_add_printf(o, "frugal_ledger_dropped_total %llu\n", (unsigned long long)st.dropped);
@@ -146,16 +152,19 @@ void fg_metrics_render(struct evbuffer *o)
     for (int i = 0; i < 4; i++)
         evbuffer_add_printf(o, "frugal_batch_lines_total{outcome=\"%s\"} %llu\n", outcome[i],
                             bs.lines[i]);
-    evbuffer_add_printf(o, "# HELP frugal_batches_active Batches not finished yet.\n"
-                           "# TYPE frugal_batches_active gauge\nfrugal_batches_active %llu\n",
+    evbuffer_add_printf(o,
+                        "# HELP frugal_batches_active Batches not finished yet.\n"
+                        "# TYPE frugal_batches_active gauge\nfrugal_batches_active %llu\n",
                         bs.batches_active);
     counter(o, "frugal_batch_jobs_total", "Provider batch jobs submitted (errors: refused).");
-    evbuffer_add_printf(o, "frugal_batch_jobs_total{result=\"submitted\"} %llu\n"
-                           "frugal_batch_jobs_total{result=\"error\"} %llu\n",
+    evbuffer_add_printf(o,
+                        "frugal_batch_jobs_total{result=\"submitted\"} %llu\n"
+                        "frugal_batch_jobs_total{result=\"error\"} %llu\n",
                         bs.jobs_submitted, bs.job_submit_errors);
     counter(o, "frugal_batch_polls_total", "Polls of provider batch jobs (errors: failed).");
-    evbuffer_add_printf(o, "frugal_batch_polls_total{result=\"ok\"} %llu\n"
-                           "frugal_batch_polls_total{result=\"error\"} %llu\n",
+    evbuffer_add_printf(o,
+                        "frugal_batch_polls_total{result=\"ok\"} %llu\n"
+                        "frugal_batch_polls_total{result=\"error\"} %llu\n",
                         bs.polls - bs.poll_errors, bs.poll_errors);
     counter(o, "frugal_ledger_write_errors_total", "Records lost to storage errors.");
     evbuffer_add_printf(o, "frugal_ledger_write_errors_total %llu\n",

@@ -51,21 +51,21 @@ static json_t *ratio(int64_t num, int64_t den, int64_t mul, int64_t div)
 struct group {
     char *key;
     int64_t requests, cost, baseline;
-    int64_t amount;          /* bucket rows: the bucket; technique rows: savings */
-    int64_t max_tokens, hits;  /* prefixes */
+    int64_t amount;           /* bucket rows: the bucket; technique rows: savings */
+    int64_t max_tokens, hits; /* prefixes */
     struct fg_tokens tok;
-    int64_t write_pico;      /* prefixes: estimated cost of their cache writes */
+    int64_t write_pico; /* prefixes: estimated cost of their cache writes */
     /* cache busters, keyed by model + where + offset */
-    char *model, *where, *sample;   /* sample: of the most recent record */
+    char *model, *where, *sample; /* sample: of the most recent record */
     int64_t offset, btokens, bpico;
-    int64_t first_ms, last_ms;      /* busters: when first and last seen */
-    char *name;                     /* key rows: the key's name, if known */
+    int64_t first_ms, last_ms; /* busters: when first and last seen */
+    char *name;                /* key rows: the key's name, if known */
 };
 
 struct gtab {
     struct group *v;
     size_t n, cap;
-    size_t *slot;            /* index + 1, 0 = empty; nslot is a power of 2 */
+    size_t *slot; /* index + 1, 0 = empty; nslot is a power of 2 */
     size_t nslot;
 };
 
@@ -140,21 +140,21 @@ enum dim { DIM_NONE, DIM_MODEL, DIM_BUCKET, DIM_TECHNIQUE, DIM_KEY, DIM_TAG };
 static const char *const dim_names[] = {"", "model", "bucket", "technique", "key", "tag"};
 
 enum { B_REPEATED, B_FRONTIER, B_BLOATED, B_OTHER, NBUCKETS };
-static const char *const bucket_names[] = {"repeated_context", "frontier_overuse",
-                                           "bloated_output", "other"};
+static const char *const bucket_names[] = {"repeated_context", "frontier_overuse", "bloated_output",
+                                           "other"};
 enum { T_PROMPT, T_RESPONSE, T_ROUTING, T_BATCH, NTECH };
 static const char *const tech_names[] = {"prompt_cache", "response_cache", "routing", "batch"};
 
 struct agg {
     enum dim dim;
-    const char *key_id;                /* only this caller's calls, or NULL */
+    const char *key_id; /* only this caller's calls, or NULL */
     struct group total;
     int64_t errors, unpriced;
     int64_t bucket[NBUCKETS], repeated_cached, saved[NTECH];
-    int64_t prefixed, prefixed_hits;   /* calls with a stable prefix long enough to be
+    int64_t prefixed, prefixed_hits; /* calls with a stable prefix long enough to be
                                           cached; of them with cache reads */
-    int64_t prefixed_short;            /* calls with a prefix too short to ever be cached */
-    int64_t escalations, escalated_pico, escalated_cheap_pico;  /* routing escalations */
+    int64_t prefixed_short;          /* calls with a prefix too short to ever be cached */
+    int64_t escalations, escalated_pico, escalated_cheap_pico; /* routing escalations */
     struct gtab models, prefixes, rows, unpriced_models, busters, miss_reasons;
 };
 
@@ -165,12 +165,12 @@ static enum dim dim_of(const char *by)
     for (int d = DIM_MODEL; d <= DIM_TAG; d++)
         if (!strcmp(by, dim_names[d]))
             return (enum dim)d;
-    return (enum dim)-1;
+    return (enum dim) - 1;
 }
 
 int fg_report_by_valid(const char *by)
 {
-    return dim_of(by) != (enum dim)-1;
+    return dim_of(by) != (enum dim) - 1;
 }
 
 static const char *model_of(const struct fg_record *r)
@@ -192,8 +192,14 @@ static void tok_add(struct fg_tokens *a, const struct fg_tokens *b)
 }
 
 /* Money of a record counts only when it was priced. */
-static int64_t cost_of(const struct fg_record *r) { return r->priced ? r->cost_pico : 0; }
-static int64_t base_of(const struct fg_record *r) { return r->priced ? r->baseline_pico : 0; }
+static int64_t cost_of(const struct fg_record *r)
+{
+    return r->priced ? r->cost_pico : 0;
+}
+static int64_t base_of(const struct fg_record *r)
+{
+    return r->priced ? r->baseline_pico : 0;
+}
 
 static void record_buckets(const struct fg_record *r, int64_t b[NBUCKETS])
 {
@@ -257,15 +263,11 @@ static void add_dim(struct agg *a, const struct fg_record *r)
 {
     int64_t v[NBUCKETS];
     switch (a->dim) {
-    case DIM_MODEL:
-        group_add(gtab_str(&a->rows, model_of(r)), r);
-        break;
+    case DIM_MODEL: group_add(gtab_str(&a->rows, model_of(r)), r); break;
     case DIM_KEY:
         group_add(gtab_str(&a->rows, r->key_id && r->key_id[0] ? r->key_id : "(none)"), r);
         break;
-    case DIM_TAG:
-        add_tags(a, r);
-        break;
+    case DIM_TAG: add_tags(a, r); break;
     case DIM_BUCKET:
         record_buckets(r, v);
         add_fixed_rows(a, r, v, NBUCKETS);
@@ -274,8 +276,7 @@ static void add_dim(struct agg *a, const struct fg_record *r)
         record_savings(r, v);
         add_fixed_rows(a, r, v, NTECH);
         break;
-    case DIM_NONE:
-        break;
+    case DIM_NONE: break;
     }
 }
 
@@ -351,10 +352,10 @@ static void add_buster(struct agg *a, const struct fg_record *r)
         return;
     const char *model = model_of(r);
     size_t ml = strlen(model), wl = strlen(r->buster_where);
-    char stackkey[256], *key = ml + wl + 32 <= sizeof stackkey ? stackkey
-                                                                 : fg_xmalloc(ml + wl + 32);
+    char stackkey[256],
+        *key = ml + wl + 32 <= sizeof stackkey ? stackkey : fg_xmalloc(ml + wl + 32);
     int kl = snprintf(key, ml + wl + 32, "%s\x1f%s\x1f%lld", model, r->buster_where,
-                     (long long)r->buster_offset);
+                      (long long)r->buster_offset);
     struct group *g = gtab_get(&a->busters, key, (size_t)kl);
     if (key != stackkey)
         free(key);
@@ -540,11 +541,11 @@ static json_t *models_json(struct agg *a)
     json_t *arr = json_array();
     for (size_t i = 0; i < a->models.n; i++) {
         const struct group *g = &a->models.v[i];
-        json_array_append_new(
-            arr, json_pack("{ss,sI,so,so,so,so}", "model", g->key, "requests",
-                           (json_int_t)g->requests, "cost_usd", usd(g->cost), "baseline_usd",
-                           usd(g->baseline), "saved_usd", usd(g->baseline - g->cost),
-                           "tokens", tokens_json(&g->tok)));
+        json_array_append_new(arr, json_pack("{ss,sI,so,so,so,so}", "model", g->key, "requests",
+                                             (json_int_t)g->requests, "cost_usd", usd(g->cost),
+                                             "baseline_usd", usd(g->baseline), "saved_usd",
+                                             usd(g->baseline - g->cost), "tokens",
+                                             tokens_json(&g->tok)));
     }
     return arr;
 }
@@ -555,11 +556,11 @@ static json_t *prefixes_json(struct agg *a, int top)
     json_t *arr = json_array();
     for (size_t i = 0; i < a->prefixes.n && i < (size_t)top; i++) {
         const struct group *g = &a->prefixes.v[i];
-        json_array_append_new(
-            arr, json_pack("{ss,sI,sI,so,so}", "fingerprint", g->key, "tokens",
-                           (json_int_t)g->max_tokens, "requests", (json_int_t)g->requests,
-                           "cache_hit_rate", ratio(g->hits, g->requests, 1000, 1000), "cost_usd",
-                           usd(g->cost)));
+        json_array_append_new(arr, json_pack("{ss,sI,sI,so,so}", "fingerprint", g->key, "tokens",
+                                             (json_int_t)g->max_tokens, "requests",
+                                             (json_int_t)g->requests, "cache_hit_rate",
+                                             ratio(g->hits, g->requests, 1000, 1000), "cost_usd",
+                                             usd(g->cost)));
     }
     return arr;
 }
@@ -605,11 +606,11 @@ static json_t *busters_json(struct agg *a, int64_t period_ms)
     json_t *arr = json_array();
     for (size_t i = 0; i < a->busters.n && i < FG_REPORT_TOP_BUSTERS; i++) {
         const struct group *g = &a->busters.v[i];
-        json_t *row = json_pack("{ss,sI,ss,ss,sI,sI,so,ss}", "where", g->where, "offset",
-                                (json_int_t)g->offset, "sample", g->sample ? g->sample : "",
-                                "model", g->model, "calls", (json_int_t)g->requests, "tokens",
-                                (json_int_t)g->btokens, "cost_usd", usd(g->bpico), "advice",
-                                buster_advice);
+        json_t *row =
+            json_pack("{ss,sI,ss,ss,sI,sI,so,ss}", "where", g->where, "offset",
+                      (json_int_t)g->offset, "sample", g->sample ? g->sample : "", "model",
+                      g->model, "calls", (json_int_t)g->requests, "tokens", (json_int_t)g->btokens,
+                      "cost_usd", usd(g->bpico), "advice", buster_advice);
         buster_per_day(row, g, period_ms);
         json_array_append_new(arr, row);
     }
@@ -636,14 +637,12 @@ static json_t *prompt_cache_json(const struct agg *a)
         never += g->tok.cache_write_5m + g->tok.cache_write_1h;
         never_pico += g->write_pico;
     }
-    return json_pack("{so,sI,sI,sI,sI,sI,so}", "hit_rate",
-                     ratio(a->prefixed_hits, a->prefixed, 1000, 1000), "eligible_calls",
-                     (json_int_t)a->prefixed, "too_short_calls", (json_int_t)a->prefixed_short,
-                     "read_tokens",
-                     (json_int_t)a->total.tok.cache_read, "written_tokens",
-                     (json_int_t)(a->total.tok.cache_write_5m + a->total.tok.cache_write_1h),
-                     "written_never_read_tokens", (json_int_t)never, "written_never_read_usd",
-                     usd(never_pico));
+    return json_pack(
+        "{so,sI,sI,sI,sI,sI,so}", "hit_rate", ratio(a->prefixed_hits, a->prefixed, 1000, 1000),
+        "eligible_calls", (json_int_t)a->prefixed, "too_short_calls", (json_int_t)a->prefixed_short,
+        "read_tokens", (json_int_t)a->total.tok.cache_read, "written_tokens",
+        (json_int_t)(a->total.tok.cache_write_5m + a->total.tok.cache_write_1h),
+        "written_never_read_tokens", (json_int_t)never, "written_never_read_usd", usd(never_pico));
 }
 
 static json_t *unpriced_json(struct agg *a)
@@ -664,10 +663,10 @@ static json_t *row_json(const struct agg *a, const struct group *g)
         saved = g->amount;
     /* a bucket is a share of calls' cost: it has no baseline of its own */
     bool bucket = a->dim == DIM_BUCKET;
-    json_t *row = json_pack("{ss,sI,so,so,so}", "key", g->key, "requests",
-                            (json_int_t)g->requests, "cost_usd", usd(cost), "baseline_usd",
-                            bucket ? json_null() : usd(g->baseline), "saved_usd",
-                            bucket ? json_null() : usd(saved));
+    json_t *row =
+        json_pack("{ss,sI,so,so,so}", "key", g->key, "requests", (json_int_t)g->requests,
+                  "cost_usd", usd(cost), "baseline_usd", bucket ? json_null() : usd(g->baseline),
+                  "saved_usd", bucket ? json_null() : usd(saved));
     if (bucket)
         json_object_set_new(row, "share", ratio(g->amount, a->total.cost, 10000, 10000));
     if (g->name)
@@ -689,14 +688,14 @@ static json_t *by_json(struct agg *a)
             by, "note",
             json_string(a->dim == DIM_TAG
                             ? "a call with several tags is counted in each of their rows"
-                            : a->dim == DIM_BUCKET
-                                ? "one call's cost splits across buckets: a call is counted in "
-                                  "every bucket it has money in, so the rows' requests add up "
-                                  "to more than the calls; the rows' cost_usd adds up to the "
-                                  "total"
-                                : "a call is counted under every technique that saved on it, "
-                                  "so the rows' requests (and cost_usd) can add up to more "
-                                  "than the calls"));
+                        : a->dim == DIM_BUCKET
+                            ? "one call's cost splits across buckets: a call is counted in "
+                              "every bucket it has money in, so the rows' requests add up "
+                              "to more than the calls; the rows' cost_usd adds up to the "
+                              "total"
+                            : "a call is counted under every technique that saved on it, "
+                              "so the rows' requests (and cost_usd) can add up to more "
+                              "than the calls"));
     return by;
 }
 
@@ -708,9 +707,9 @@ static json_t *totals_json(const struct agg *a, int64_t since, int64_t until)
     int64_t saved = a->total.baseline - a->total.cost;
     return json_pack("{ss,ss,sI,sI,sI,so,so,so,so}", "since", s, "until", u, "requests",
                      (json_int_t)a->total.requests, "errors", (json_int_t)a->errors,
-                     "unpriced_requests", (json_int_t)a->unpriced, "cost_usd",
-                     usd(a->total.cost), "baseline_usd", usd(a->total.baseline), "saved_usd",
-                     usd(saved), "saved_pct", ratio(saved, a->total.baseline, 1000, 10));
+                     "unpriced_requests", (json_int_t)a->unpriced, "cost_usd", usd(a->total.cost),
+                     "baseline_usd", usd(a->total.baseline), "saved_usd", usd(saved), "saved_pct",
+                     ratio(saved, a->total.baseline, 1000, 10));
 }
 
 static json_t *spend_json(struct agg *a, const struct fg_report_opts *o, int64_t until)
@@ -759,9 +758,11 @@ int fg_report_spend(struct fg_store *s, const struct fg_report_opts *o, json_t *
 {
     *out = NULL;
     enum dim d = dim_of(o->by);
-    if (d == (enum dim)-1) {
-        snprintf(err, errlen, "unknown report dimension '%s' (use model, bucket, technique, "
-                 "key or tag)", o->by);
+    if (d == (enum dim) - 1) {
+        snprintf(err, errlen,
+                 "unknown report dimension '%s' (use model, bucket, technique, "
+                 "key or tag)",
+                 o->by);
         return -1;
     }
     int64_t until = o->until_ms > 0 ? o->until_ms : now_ms();
@@ -1004,8 +1005,8 @@ static void print_models(FILE *f, const json_t *j)
     const json_t *arr = json_object_get(j, "by_model");
     int w = name_width(arr, "model", 5);
     char m[32];
-    fprintf(f, "\nBy model\n  %-*s %9s %12s %12s %12s %12s %12s\n", w, "model", "requests",
-            "cost", "input", "cache_read", "cache_write", "output");
+    fprintf(f, "\nBy model\n  %-*s %9s %12s %12s %12s %12s %12s\n", w, "model", "requests", "cost",
+            "input", "cache_read", "cache_write", "output");
     for (size_t i = 0; i < json_array_size(arr); i++) {
         const json_t *r = json_array_get(arr, i), *t = json_object_get(r, "tokens");
         fprintf(f, "  %-*s %9lld %12s %12lld %12lld %12lld %12lld\n", w, str(r, "model"),
@@ -1025,8 +1026,8 @@ static void print_prefixes(FILE *f, const json_t *j)
             "requests", "hit rate", "cost");
     for (size_t i = 0; i < json_array_size(arr); i++) {
         const json_t *p = json_array_get(arr, i);
-        fprintf(f, "  %-16s %9lld %9lld %8.1f%% %12s\n", str(p, "fingerprint"),
-                inum(p, "tokens"), inum(p, "requests"), 100 * num(p, "cache_hit_rate"),
+        fprintf(f, "  %-16s %9lld %9lld %8.1f%% %12s\n", str(p, "fingerprint"), inum(p, "tokens"),
+                inum(p, "requests"), 100 * num(p, "cache_hit_rate"),
                 money(num(p, "cost_usd"), m, 32));
     }
     if (!json_array_size(arr))
@@ -1039,9 +1040,10 @@ static void print_prompt_cache(FILE *f, const json_t *j)
     char m[32];
     if (!pc)
         return;
-    fprintf(f, "\nPrompt cache\n  hit rate %.1f%% (of the %lld calls with a stable prefix long "
-            "enough to be cached, those that read the cache", 100 * num(pc, "hit_rate"),
-            inum(pc, "eligible_calls"));
+    fprintf(f,
+            "\nPrompt cache\n  hit rate %.1f%% (of the %lld calls with a stable prefix long "
+            "enough to be cached, those that read the cache",
+            100 * num(pc, "hit_rate"), inum(pc, "eligible_calls"));
     if (inum(pc, "too_short_calls"))
         fprintf(f, "; %lld shorter calls not counted", inum(pc, "too_short_calls"));
     fprintf(f, ")\n  read %lld tokens, written %lld tokens\n", inum(pc, "read_tokens"),
@@ -1055,9 +1057,10 @@ static void print_busters(FILE *f, const json_t *j)
     const json_t *arr = json_object_get(j, "cache_busters");
     int w = name_width(arr, "where", 5), mw = name_width(arr, "model", 5);
     char m[32];
-    fprintf(f, "\nCache busters (text that changes inside a stable prefix)\n  %-*s %8s %-*s %7s "
-            "%10s %12s  %s\n", w, "where", "offset", mw, "model", "calls", "tokens", "per day",
-            "sample");
+    fprintf(f,
+            "\nCache busters (text that changes inside a stable prefix)\n  %-*s %8s %-*s %7s "
+            "%10s %12s  %s\n",
+            w, "where", "offset", mw, "model", "calls", "tokens", "per day", "sample");
     bool burst = false;
     for (size_t i = 0; i < json_array_size(arr); i++) {
         const json_t *b = json_array_get(arr, i);
@@ -1113,12 +1116,12 @@ static void print_by(FILE *f, const json_t *j, const char *by)
         }
     }
     char c[32], b[32], s[32];
-    fprintf(f, "\nBy %s\n  %-*s %9s %12s %12s %12s\n", dim, w, dim, "requests", "cost",
-            "baseline", "saved");
+    fprintf(f, "\nBy %s\n  %-*s %9s %12s %12s %12s\n", dim, w, dim, "requests", "cost", "baseline",
+            "saved");
     for (size_t i = 0; i < json_array_size(rows); i++) {
         const json_t *r = json_array_get(rows, i);
         char label[300];
-        if (json_is_string(json_object_get(r, "name")))   /* keys: the name, then the id */
+        if (json_is_string(json_object_get(r, "name"))) /* keys: the name, then the id */
             snprintf(label, sizeof label, "%s (%s)", str(r, "name"), str(r, "key"));
         else
             snprintf(label, sizeof label, "%s", str(r, "key"));
@@ -1260,10 +1263,11 @@ int fg_report_main(const char *storage_dsn, int argc, char **argv)
     int rc = parse_args(argc, argv, &c);
     if (rc >= 0)
         return rc;
-    struct fg_report_opts o = {.until_ms = now_ms(), .by = c.by, .top_prefixes = c.top,
-                               .key_id = c.key};
+    struct fg_report_opts o = {
+        .until_ms = now_ms(), .by = c.by, .top_prefixes = c.top, .key_id = c.key};
     if (fg_report_parse_since(c.since, o.until_ms, &o.since_ms) < 0)
         return bad_usage("bad --since '%s': use 24h, 30m, 7d, 90s, an RFC3339 time "
-                         "(2026-11-26T00:00:00Z) or unix seconds", c.since);
+                         "(2026-11-26T00:00:00Z) or unix seconds",
+                         c.since);
     return report_store(storage_dsn ? storage_dsn : "sqlite:frugal.db", &c, &o);
 }

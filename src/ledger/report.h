@@ -95,11 +95,11 @@
 #define FG_REPORT_TOP_BUSTERS 10
 
 struct fg_report_opts {
-    int64_t since_ms;        /* inclusive */
-    int64_t until_ms;        /* exclusive; <= 0 means now */
-    const char *by;          /* NULL | "model" | "bucket" | "technique" | "key" | "tag" */
-    int top_prefixes;        /* <= 0 means FG_REPORT_TOP_PREFIXES */
-    const char *key_id;      /* NULL: every caller; else only calls.key_id = this
+    int64_t since_ms;   /* inclusive */
+    int64_t until_ms;   /* exclusive; <= 0 means now */
+    const char *by;     /* NULL | "model" | "bucket" | "technique" | "key" | "tag" */
+    int top_prefixes;   /* <= 0 means FG_REPORT_TOP_PREFIXES */
+    const char *key_id; /* NULL: every caller; else only calls.key_id = this
                                 (the spend map then has "key": key_id) */
 };
 

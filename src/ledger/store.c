@@ -31,7 +31,7 @@ bool fg_store_missing(const char *dsn, char *path, size_t n)
     const char *db = dsn + 7;
     char cwd[2048];
     if (db[0] != '/' && db[0] != ':' && strncmp(db, "file:", 5) && getcwd(cwd, sizeof cwd))
-        snprintf(path, n, "%s/%s", cwd, db);   /* say where it was looked for */
+        snprintf(path, n, "%s/%s", cwd, db); /* say where it was looked for */
     else
         snprintf(path, n, "%s", db);
     return db[0] != ':' && strncmp(db, "file:", 5) && access(db, F_OK) != 0;

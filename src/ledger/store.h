@@ -53,10 +53,8 @@ struct fg_store_ops {
      * key_revoke marks an active key revoked at now_ms: 1 done, 0 no such
      * active key, -1 error. */
     int (*key_put)(struct fg_store *s, const struct fg_key *k, char *err, size_t errlen);
-    int (*key_scan)(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err,
-                    size_t errlen);
-    int (*key_revoke)(struct fg_store *s, const char *id, int64_t now_ms, char *err,
-                      size_t errlen);
+    int (*key_scan)(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err, size_t errlen);
+    int (*key_revoke)(struct fg_store *s, const char *id, int64_t now_ms, char *err, size_t errlen);
     /* The key whose secret has this SHA-256 hex (an indexed lookup, for a
      * key created since the last scan): 1 found (*out filled), 0 none, -1
      * error. */

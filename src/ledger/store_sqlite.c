@@ -24,24 +24,24 @@
 struct sqlite_store {
     struct fg_store base;
     sqlite3 *db;
-    sqlite3 *ckpt;           /* the checkpointer thread's own handle, opened lazily */
+    sqlite3 *ckpt; /* the checkpointer thread's own handle, opened lazily */
     char *path;
     sqlite3_stmt *ins, *scan;
     sqlite3_stmt *key_ins, *key_all, *key_rev, *key_hash, *spend;
-    sqlite3_stmt *rs_ins, *rs_get;   /* the responses table (response_owner) */
+    sqlite3_stmt *rs_ins, *rs_get; /* the responses table (response_owner) */
 };
 
 /* Column order of the INSERT and of SELECT *; keep in step with bind_row
  * and read_row. */
-#define COLUMNS                                                                              \
-    "id, ts_ms, key_id, tags, endpoint, model_requested, model, upstream_model, provider, "  \
-    "route, route_reason, cache, stream, batch, status, input_tokens, cache_read_tokens, "   \
-    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, priced, " \
-    "cost_pico, baseline_pico, saved_prompt_cache_pico, saved_response_cache_pico, "         \
-    "saved_routing_pico, saved_batch_pico, bucket_repeated_pico, "                           \
-    "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "   \
-    "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id, buster_where, "     \
-    "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason, batch_id, " \
+#define COLUMNS                                                                                    \
+    "id, ts_ms, key_id, tags, endpoint, model_requested, model, upstream_model, provider, "        \
+    "route, route_reason, cache, stream, batch, status, input_tokens, cache_read_tokens, "         \
+    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, priced, "      \
+    "cost_pico, baseline_pico, saved_prompt_cache_pico, saved_response_cache_pico, "               \
+    "saved_routing_pico, saved_batch_pico, bucket_repeated_pico, "                                 \
+    "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "         \
+    "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id, buster_where, "         \
+    "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason, batch_id, "      \
     "request_bytes, response_bytes"
 #define NCOLS 48
 
@@ -68,8 +68,8 @@ static const char *schema =
     " budget_pico INTEGER, budget_period TEXT, rpm INTEGER, tpm INTEGER, models TEXT,"
     " tags TEXT, allow_unpriced INTEGER);";
 
-#define KEY_COLUMNS                                                                          \
-    "id, name, hash, hint, created_ms, expires_ms, revoked_ms, budget_pico, budget_period, " \
+#define KEY_COLUMNS                                                                                \
+    "id, name, hash, hint, created_ms, expires_ms, revoked_ms, budget_pico, budget_period, "       \
     "rpm, tpm, models, tags, allow_unpriced"
 
 /* Columns added after the first release: ALTER older databases in place.
@@ -91,14 +91,14 @@ static const char *const migrations[] = {
 static void migrate(sqlite3 *db)
 {
     for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
-        sqlite3_exec(db, migrations[i], NULL, NULL, NULL);   /* "duplicate column" when present */
+        sqlite3_exec(db, migrations[i], NULL, NULL, NULL); /* "duplicate column" when present */
     /* keys.expires_ms was 0 for "never" until 0 could be a user's expiry
      * (the epoch): now NULL is never.  The marker column makes this run
      * once per database, in one transaction with the rewrite. */
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
         return;
-    if (sqlite3_exec(db, "ALTER TABLE keys ADD COLUMN never_is_null INTEGER", NULL, NULL,
-                     NULL) == SQLITE_OK &&
+    if (sqlite3_exec(db, "ALTER TABLE keys ADD COLUMN never_is_null INTEGER", NULL, NULL, NULL) ==
+            SQLITE_OK &&
         sqlite3_exec(db, "UPDATE keys SET expires_ms = NULL WHERE expires_ms = 0", NULL, NULL,
                      NULL) == SQLITE_OK)
         sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
@@ -117,12 +117,14 @@ static int prepare_insert(sqlite3 *db, sqlite3_stmt **st);
 /* Stored Responses: which key created each, on which provider. */
 static int prepare_responses(struct sqlite_store *q)
 {
-    return sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY,"
-                               " key_id TEXT, provider TEXT, ts_ms INTEGER)",
+    return sqlite3_exec(q->db,
+                        "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY,"
+                        " key_id TEXT, provider TEXT, ts_ms INTEGER)",
                         NULL, NULL, NULL) == SQLITE_OK &&
-                   sqlite3_prepare_v2(q->db, "INSERT OR REPLACE INTO responses (id, key_id, "
-                                      "provider, ts_ms) VALUES (?,?,?,?)", -1, &q->rs_ins,
-                                      NULL) == SQLITE_OK &&
+                   sqlite3_prepare_v2(q->db,
+                                      "INSERT OR REPLACE INTO responses (id, key_id, "
+                                      "provider, ts_ms) VALUES (?,?,?,?)",
+                                      -1, &q->rs_ins, NULL) == SQLITE_OK &&
                    sqlite3_prepare_v2(q->db, "SELECT key_id, provider FROM responses WHERE id = ?",
                                       -1, &q->rs_get, NULL) == SQLITE_OK
                ? 0
@@ -161,29 +163,36 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
         goto bad;
     }
     sqlite3_busy_timeout(q->db, 5000);
-    if (sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                                "PRAGMA wal_autocheckpoint=0;", NULL, NULL,
-                     NULL) != SQLITE_OK ||
+    if (sqlite3_exec(q->db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                     "PRAGMA wal_autocheckpoint=0;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(q->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
         fail(q->db, "creating the schema", err, errlen);
         goto bad;
     }
     migrate(q->db);
     if (prepare_responses(q) < 0 || prepare_insert(q->db, &q->ins) < 0 ||
-        sqlite3_prepare_v2(q->db, "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
-                           " ORDER BY ts_ms", -1, &q->scan, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(q->db, "INSERT INTO keys (" KEY_COLUMNS ") VALUES "
-                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1, &q->key_ins, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_ms, id",
-                           -1, &q->key_all, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(q->db, "UPDATE keys SET revoked_ms = ? WHERE id = ? AND "
-                           "(revoked_ms IS NULL OR revoked_ms = 0)", -1, &q->key_rev,
-                           NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db,
+                           "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
+                           " ORDER BY ts_ms",
+                           -1, &q->scan, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db,
+                           "INSERT INTO keys (" KEY_COLUMNS ") VALUES "
+                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           -1, &q->key_ins, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_ms, id", -1,
+                           &q->key_all, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(q->db,
+                           "UPDATE keys SET revoked_ms = ? WHERE id = ? AND "
+                           "(revoked_ms IS NULL OR revoked_ms = 0)",
+                           -1, &q->key_rev, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys WHERE hash = ?", -1,
                            &q->key_hash, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(q->db, "SELECT key_id, tags, SUM(cost_pico) FROM calls WHERE "
-                           "ts_ms >= ? GROUP BY key_id, tags", -1, &q->spend,
-                           NULL) != SQLITE_OK) {
+        sqlite3_prepare_v2(q->db,
+                           "SELECT key_id, tags, SUM(cost_pico) FROM calls WHERE "
+                           "ts_ms >= ? GROUP BY key_id, tags",
+                           -1, &q->spend, NULL) != SQLITE_OK) {
         fail(q->db, "preparing statements", err, errlen);
         goto bad;
     }
@@ -207,17 +216,33 @@ static void bind_row(sqlite3_stmt *st, const struct fg_record *r)
     int i = 1;
     bind_text(st, i++, r->id);
     sqlite3_bind_int64(st, i++, r->ts_ms);
-    const char *texts[] = {r->key_id, r->tags, r->endpoint, r->model_requested, r->model,
-                           r->upstream_model, r->provider, r->route, r->route_reason, r->cache};
+    const char *texts[] = {r->key_id,       r->tags,           r->endpoint, r->model_requested,
+                           r->model,        r->upstream_model, r->provider, r->route,
+                           r->route_reason, r->cache};
     for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
         bind_text(st, i++, texts[k]);
-    const int64_t ints[] = {
-        r->stream, r->batch, r->status, r->tok.input, r->tok.cache_read, r->tok.cache_write_5m,
-        r->tok.cache_write_1h, r->tok.output, r->reasoning_tokens, r->priced, r->cost_pico,
-        r->baseline_pico, r->saved_prompt_cache_pico, r->saved_response_cache_pico,
-        r->saved_routing_pico, r->saved_batch_pico, r->bucket_repeated_pico,
-        r->bucket_repeated_cached_pico, r->bucket_frontier_pico, r->bucket_bloated_pico,
-        r->latency_us, r->ttfb_us};
+    const int64_t ints[] = {r->stream,
+                            r->batch,
+                            r->status,
+                            r->tok.input,
+                            r->tok.cache_read,
+                            r->tok.cache_write_5m,
+                            r->tok.cache_write_1h,
+                            r->tok.output,
+                            r->reasoning_tokens,
+                            r->priced,
+                            r->cost_pico,
+                            r->baseline_pico,
+                            r->saved_prompt_cache_pico,
+                            r->saved_response_cache_pico,
+                            r->saved_routing_pico,
+                            r->saved_batch_pico,
+                            r->bucket_repeated_pico,
+                            r->bucket_repeated_cached_pico,
+                            r->bucket_frontier_pico,
+                            r->bucket_bloated_pico,
+                            r->latency_us,
+                            r->ttfb_us};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
         sqlite3_bind_int64(st, i++, ints[k]);
     bind_text(st, i++, r->prefix_fp[0] ? r->prefix_fp : NULL);
@@ -247,7 +272,7 @@ static int prepare_insert(sqlite3 *db, sqlite3_stmt **st)
 }
 
 int fg_store_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, size_t n, char *err,
-                           size_t errlen)
+                                 size_t errlen)
 {
     sqlite3_stmt *st = NULL;
     if (prepare_insert(db, &st) < 0)
@@ -325,24 +350,31 @@ static void read_row(sqlite3_stmt *st, struct fg_record *r)
     memset(r, 0, sizeof *r);
     snprintf(r->id, sizeof r->id, "%s", col_text(st, i++) ? col_text(st, i - 1) : "");
     r->ts_ms = sqlite3_column_int64(st, i++);
-    const char **texts[] = {&r->key_id, &r->tags, &r->endpoint, &r->model_requested, &r->model,
-                            &r->upstream_model, &r->provider, &r->route, &r->route_reason,
-                            &r->cache};
+    const char **texts[] = {&r->key_id,       &r->tags,           &r->endpoint, &r->model_requested,
+                            &r->model,        &r->upstream_model, &r->provider, &r->route,
+                            &r->route_reason, &r->cache};
     for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
         *texts[k] = col_text(st, i++);
     r->stream = sqlite3_column_int64(st, i++);
     r->batch = sqlite3_column_int64(st, i++);
     r->status = (int)sqlite3_column_int64(st, i++);
-    int64_t *ints[] = {&r->tok.input, &r->tok.cache_read, &r->tok.cache_write_5m,
-                       &r->tok.cache_write_1h, &r->tok.output, &r->reasoning_tokens};
+    int64_t *ints[] = {&r->tok.input,          &r->tok.cache_read, &r->tok.cache_write_5m,
+                       &r->tok.cache_write_1h, &r->tok.output,     &r->reasoning_tokens};
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
         *ints[k] = sqlite3_column_int64(st, i++);
     r->priced = sqlite3_column_int64(st, i++);
-    int64_t *money[] = {&r->cost_pico, &r->baseline_pico, &r->saved_prompt_cache_pico,
-                        &r->saved_response_cache_pico, &r->saved_routing_pico,
-                        &r->saved_batch_pico, &r->bucket_repeated_pico,
-                        &r->bucket_repeated_cached_pico, &r->bucket_frontier_pico,
-                        &r->bucket_bloated_pico, &r->latency_us, &r->ttfb_us};
+    int64_t *money[] = {&r->cost_pico,
+                        &r->baseline_pico,
+                        &r->saved_prompt_cache_pico,
+                        &r->saved_response_cache_pico,
+                        &r->saved_routing_pico,
+                        &r->saved_batch_pico,
+                        &r->bucket_repeated_pico,
+                        &r->bucket_repeated_cached_pico,
+                        &r->bucket_frontier_pico,
+                        &r->bucket_bloated_pico,
+                        &r->latency_us,
+                        &r->ttfb_us};
     for (size_t k = 0; k < sizeof money / sizeof money[0]; k++)
         *money[k] = sqlite3_column_int64(st, i++);
     snprintf(r->prefix_fp, sizeof r->prefix_fp, "%s", col_text(st, i) ? col_text(st, i) : "");
@@ -396,7 +428,7 @@ static int sq_key_put(struct fg_store *s, const struct fg_key *k, char *err, siz
     if (k->expires)
         sqlite3_bind_int64(st, i++, k->expires_ms);
     else
-        sqlite3_bind_null(st, i++);      /* never (0 would be the epoch) */
+        sqlite3_bind_null(st, i++); /* never (0 would be the epoch) */
     sqlite3_bind_int64(st, i++, k->revoked_ms);
     sqlite3_bind_int64(st, i++, k->budget);
     bind_text(st, i++, k->budget ? fg_period_name(k->budget_period) : NULL);
@@ -427,7 +459,7 @@ static void read_key(sqlite3_stmt *st, struct fg_key *k)
     text_into(st, i++, k->hash, sizeof k->hash);
     text_into(st, i++, k->hint, sizeof k->hint);
     k->created_ms = sqlite3_column_int64(st, i++);
-    k->expires = sqlite3_column_type(st, i) != SQLITE_NULL;   /* NULL: never */
+    k->expires = sqlite3_column_type(st, i) != SQLITE_NULL; /* NULL: never */
     k->expires_ms = sqlite3_column_int64(st, i++);
     k->revoked_ms = sqlite3_column_int64(st, i++);
     k->budget = sqlite3_column_int64(st, i++);
@@ -441,8 +473,7 @@ static void read_key(sqlite3_stmt *st, struct fg_key *k)
     k->allow_unpriced = sqlite3_column_int(st, i++) != 0;
 }
 
-static int sq_key_scan(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err,
-                       size_t errlen)
+static int sq_key_scan(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err, size_t errlen)
 {
     struct sqlite_store *q = (struct sqlite_store *)s;
     sqlite3_stmt *st = q->key_all;
@@ -490,8 +521,8 @@ static int sq_key_revoke(struct fg_store *s, const char *id, int64_t now_ms, cha
     return sqlite3_changes(q->db) > 0 ? 1 : 0;
 }
 
-static int sq_spend_since(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb,
-                          void *arg, char *err, size_t errlen)
+static int sq_spend_since(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb, void *arg,
+                          char *err, size_t errlen)
 {
     struct sqlite_store *q = (struct sqlite_store *)s;
     sqlite3_stmt *st = q->spend;
@@ -510,11 +541,11 @@ static void sq_checkpoint(struct fg_store *s)
 {
     struct sqlite_store *q = (struct sqlite_store *)s;
     if (!q->ckpt) {
-        if (sqlite3_open_v2(q->path, &q->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                            NULL) != SQLITE_OK) {
+        if (sqlite3_open_v2(q->path, &q->ckpt, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK) {
             sqlite3_close(q->ckpt);
             q->ckpt = NULL;
-            return;       /* tried again next time */
+            return; /* tried again next time */
         }
         sqlite3_exec(q->ckpt, "PRAGMA wal_autocheckpoint=0;", NULL, NULL, NULL);
     }
@@ -554,4 +585,3 @@ const struct fg_store_ops fg_store_sqlite = {
     .checkpoint = sq_checkpoint,
     .response_owner = sq_response_owner,
 };
-

@@ -16,6 +16,6 @@
 int fg_store_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen);
 /* INSERT OR REPLACE the records (no BEGIN/COMMIT: the caller's transaction). */
 int fg_store_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, size_t n, char *err,
-                           size_t errlen);
+                                 size_t errlen);
 
 #endif

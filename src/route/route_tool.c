@@ -23,8 +23,8 @@
 #define BOOT_DRAWS 1000
 #define BALANCED_CAP 1000
 #define LBFGS_M 8
-#define DEFAULT_BUCKETS (1u << 16)       /* 2^18 cross-validated the same */
-#define RETAIN_TARGET 0.955          /* 95% plus a margin for sampling error */
+#define DEFAULT_BUCKETS (1u << 16) /* 2^18 cross-validated the same */
+#define RETAIN_TARGET 0.955        /* 95% plus a margin for sampling error */
 
 static const char *const nc_sources[] = {"alpacaeval", "mapcoder_xcodeeval", NULL};
 static const int op_points[] = {20, 30, 40, 50};
@@ -112,9 +112,8 @@ static int cpt(const double *pgr, double level)
 }
 
 /* The curve over rows in the given descending-score order. */
-static void curve_ordered(size_t n, const size_t *order, const double *score,
-                          const double *qw, const double *qs, const double *w,
-                          struct fg_route_tool_curve *out)
+static void curve_ordered(size_t n, const size_t *order, const double *score, const double *qw,
+                          const double *qs, const double *w, struct fg_route_tool_curve *out)
 {
     double W = 0, sw = 0, ss = 0;
     for (size_t i = 0; i < n; i++) {
@@ -144,7 +143,7 @@ static void curve_ordered(size_t n, const size_t *order, const double *score,
             else
                 q += wi;
         }
-        auc_num += q * pos + 0.5 * p * q;   /* positive above negative */
+        auc_num += q * pos + 0.5 * p * q; /* positive above negative */
         pos += p;
         neg += q;
         gm[ng] = m;
@@ -185,7 +184,7 @@ static void curve_ordered(size_t n, const size_t *order, const double *score,
 }
 
 void fg_route_tool_curve(size_t n, const double *score, const double *qw, const double *qs,
-                    const double *w, struct fg_route_tool_curve *out)
+                         const double *w, struct fg_route_tool_curve *out)
 {
     size_t *o = score_order(n, score);
     curve_ordered(n, o, score, qw, qs, w, out);
@@ -193,8 +192,8 @@ void fg_route_tool_curve(size_t n, const double *score, const double *qw, const 
 }
 
 /* Bootstrap 95% interval of the APGR (rows resampled with replacement). */
-static void apgr_ci(size_t n, const double *score, const double *qw, const double *qs,
-                    double *lo, double *hi)
+static void apgr_ci(size_t n, const double *score, const double *qw, const double *qs, double *lo,
+                    double *hi)
 {
     *lo = *hi = NAN;
     if (n < 2)
@@ -213,7 +212,7 @@ static void apgr_ci(size_t n, const double *score, const double *qw, const doubl
             a[m++] = c.apgr;
     }
     if (m >= 20) {
-        for (int i = 1; i < m; i++)            /* insertion sort: m <= 1000 */
+        for (int i = 1; i < m; i++) /* insertion sort: m <= 1000 */
             for (int j = i; j > 0 && a[j] < a[j - 1]; j--) {
                 double t = a[j];
                 a[j] = a[j - 1];
@@ -239,7 +238,7 @@ struct row {
 struct dataset {
     struct row *r;
     size_t n, cap;
-    char **src;               /* distinct sources, first-seen order */
+    char **src; /* distinct sources, first-seen order */
     int n_src;
 };
 
@@ -274,8 +273,7 @@ static double norm_quality(const char *score_type, double v)
 }
 
 /* Load rows; keep only those whose source passes keep(). */
-static int dataset_load(struct dataset *d, const char *path, const char *only,
-                        bool exclude_nc)
+static int dataset_load(struct dataset *d, const char *path, const char *only, bool exclude_nc)
 {
     FILE *fp = fopen(path, "r");
     if (!fp) {
@@ -300,8 +298,7 @@ static int dataset_load(struct dataset *d, const char *path, const char *only,
         if (!o || !src || !st || !json_is_string(prompt) || !json_is_number(ws) ||
             !json_is_number(ss)) {
             fprintf(stderr, "frugal route: %s:%ld: %s\n", path, lineno,
-                    o ? "missing source, score_type, prompt, weak_score or strong_score"
-                      : e.text);
+                    o ? "missing source, score_type, prompt, weak_score or strong_score" : e.text);
             json_decref(o);
             rc = -1;
             break;
@@ -338,10 +335,10 @@ static int dataset_load(struct dataset *d, const char *path, const char *only,
 struct fstore {
     uint32_t nb;
     size_t n;
-    size_t *off;                /* n + 1 */
+    size_t *off; /* n + 1 */
     uint32_t *idx;
     float *val;
-    float *dense;               /* n × ND */
+    float *dense; /* n × ND */
 };
 
 static void fstore_build(struct fstore *fs, uint32_t nb, size_t n, const char *const *text,
@@ -398,14 +395,14 @@ static void fstore_row(const struct fstore *fs, size_t i, struct fg_route_feats 
  * keep weight 0, their optimum under L2), renumbered 0..nb-1. */
 struct fitp {
     size_t n;
-    size_t *off;                /* n + 1, into idx/val */
-    uint32_t *idx;              /* compact bucket ids */
+    size_t *off;   /* n + 1, into idx/val */
+    uint32_t *idx; /* compact bucket ids */
     const float *val;
-    double *t, *sw, *zd;        /* target, weight, standardised dense (n × ND) */
+    double *t, *sw, *zd; /* target, weight, standardised dense (n × ND) */
     double mu[ND], sd[ND];
     double lambda;
-    uint32_t nb;                /* active buckets */
-    size_t D;                   /* nb + ND + 1 (bias last) */
+    uint32_t nb; /* active buckets */
+    size_t D;    /* nb + ND + 1 (bias last) */
 };
 
 static double objective(const struct fitp *P, const double *th, double *g)
@@ -486,7 +483,7 @@ static void lbfgs(const struct fitp *P, double *x, int max_iter)
         for (size_t q = 0; q < D; q++)
             d[q] = -d[q];
         double gd = dot(g, d, D);
-        if (!(gd < 0)) {            /* not a descent direction: restart */
+        if (!(gd < 0)) { /* not a descent direction: restart */
             mem = 0;
             for (size_t q = 0; q < D; q++)
                 d[q] = -g[q];
@@ -542,8 +539,8 @@ static double target_of(enum fg_route_target t, double qw, double qs)
 
 /* Fit on the given rows of the store; src[i] in [0, n_src). */
 static struct fg_router *fit_rows(const struct fstore *fs, const size_t *rows, size_t n,
-                                  const double *qw, const double *qs, const int *src,
-                                  int n_src, const struct fg_route_fit_opts *o)
+                                  const double *qw, const double *qs, const int *src, int n_src,
+                                  const struct fg_route_fit_opts *o)
 {
     struct fitp P = {.n = n, .lambda = o->lambda};
     /* gather the rows' features, renumbering the buckets they use */
@@ -601,8 +598,7 @@ static struct fg_router *fit_rows(const struct fstore *fs, const size_t *rows, s
         P.mu[j] = mu;
         P.sd[j] = var > 1e-12 ? sqrt(var) : 0;
         for (size_t r = 0; r < n; r++)
-            P.zd[r * ND + j] =
-                P.sd[j] > 0 ? (fs->dense[rows[r] * ND + j] - mu) / P.sd[j] : 0;
+            P.zd[r * ND + j] = P.sd[j] > 0 ? (fs->dense[rows[r] * ND + j] - mu) / P.sd[j] : 0;
     }
     double *th = fg_xcalloc(P.D, sizeof *th);
     double tm = 0;
@@ -641,7 +637,7 @@ static bool buckets_ok(uint32_t nb)
 }
 
 struct fg_router *fg_route_tool_fit(const struct fg_route_example *ex, size_t n,
-                               const struct fg_route_fit_opts *o)
+                                    const struct fg_route_fit_opts *o)
 {
     uint32_t nb = o->n_buckets ? o->n_buckets : DEFAULT_BUCKETS;
     if (!buckets_ok(nb) || !(o->lambda >= 0))
@@ -766,8 +762,8 @@ struct train_cli {
     const char *data, *out, *sources;
     bool exclude_nc, help;
     uint32_t nb;
-    double lambda, balance;     /* NAN: search the grid */
-    int target;                 /* -1: search the grid */
+    double lambda, balance; /* NAN: search the grid */
+    int target;             /* -1: search the grid */
 };
 
 /* The search grid.  The binary target (strong_score > weak_score) is
@@ -778,7 +774,10 @@ static const double grid_balance[] = {0, 0.5};
 static const enum fg_route_target grid_target[] = {FG_TARGET_GAIN};
 #define NELEM(a) (int)(sizeof(a) / sizeof(a)[0])
 
-static const char *target_name(int t) { return t == FG_TARGET_BINARY ? "binary" : "gain"; }
+static const char *target_name(int t)
+{
+    return t == FG_TARGET_BINARY ? "binary" : "gain";
+}
 
 /* Out-of-fold scores of one configuration over the distinct folds; the
  * folds are fitted in parallel threads (each fit is deterministic, so the
@@ -812,9 +811,9 @@ static void *cv_fold(void *arg)
     return NULL;
 }
 
-static void cross_validate(const struct fstore *fs, const struct dataset *d,
-                           const struct cols *c, const int *folds, int n_folds,
-                           const struct fg_route_fit_opts *o, double *oof)
+static void cross_validate(const struct fstore *fs, const struct dataset *d, const struct cols *c,
+                           const int *folds, int n_folds, const struct fg_route_fit_opts *o,
+                           double *oof)
 {
     struct cv_job job[16];
     pthread_t th[16];
@@ -832,8 +831,8 @@ static void cross_validate(const struct fstore *fs, const struct dataset *d,
 
 /* Selection objective: pooled out-of-fold APGR plus the mean per-source
  * APGR (so a config does not buy the big source at the small ones' cost). */
-static double cv_report(FILE *out, const struct dataset *d, const struct cols *c,
-                        const double *oof, bool per_source, double *pooled_apgr)
+static double cv_report(FILE *out, const struct dataset *d, const struct cols *c, const double *oof,
+                        bool per_source, double *pooled_apgr)
 {
     struct fg_route_tool_curve pc, sc;
     source_curve(d, c, oof, -1, &pc);
@@ -846,7 +845,8 @@ static double cv_report(FILE *out, const struct dataset *d, const struct cols *c
             ns++;
         }
         if (per_source)
-            fprintf(out, "    %-22s n=%-6.0f APGR %.3f  CPT(50%%) %3d%%  CPT(80%%) %3d%%  AUC %.3f\n",
+            fprintf(out,
+                    "    %-22s n=%-6.0f APGR %.3f  CPT(50%%) %3d%%  CPT(80%%) %3d%%  AUC %.3f\n",
                     d->src[s], sc.n, sc.apgr, sc.cpt50, sc.cpt80, sc.auc);
     }
     *pooled_apgr = pc.apgr;
@@ -923,7 +923,7 @@ static int make_folds(struct dataset *d, int *folds)
             folds[n++] = f;
     }
     if (n >= 2 && n < 16) {
-        for (int a = 1; a < n; a++)               /* ascending */
+        for (int a = 1; a < n; a++) /* ascending */
             for (int b = a; b > 0 && folds[b] < folds[b - 1]; b--) {
                 int t = folds[b];
                 folds[b] = folds[b - 1];
@@ -945,8 +945,7 @@ static const char *base_name(const char *p)
 }
 
 static char *train_meta(const struct train_cli *t, const struct dataset *d,
-                        const struct fg_route_fit_opts *o, int n_folds, double cv_apgr,
-                        int op)
+                        const struct fg_route_fit_opts *o, int n_folds, double cv_apgr, int op)
 {
     size_t cap = 4096;
     char *m = fg_xmalloc(cap);
@@ -956,12 +955,10 @@ static char *train_meta(const struct train_cli *t, const struct dataset *d,
     for (int s = 0; s < d->n_src; s++)
         META("%s%s", s ? "," : "", d->src[s]);
     META("\nexcluded_nc=%s\n", t->exclude_nc ? "alpacaeval,mapcoder_xcodeeval" : "no");
-    META("data=%s\nrows=%zu\nn_buckets=%u\ntarget=%s\nlambda=%g\nbalance=%g\n",
-         base_name(t->data), d->n, o->n_buckets, target_name(o->target), o->lambda,
-         o->balance);
+    META("data=%s\nrows=%zu\nn_buckets=%u\ntarget=%s\nlambda=%g\nbalance=%g\n", base_name(t->data),
+         d->n, o->n_buckets, target_name(o->target), o->lambda, o->balance);
     META("cv=%d folds of the training file's fold field\ncv_apgr=%.4f\n", n_folds, cv_apgr);
-    META("thresholds=out-of-fold scores of the training rows\noperating_share=%.2f\n",
-         op / 100.0);
+    META("thresholds=out-of-fold scores of the training rows\noperating_share=%.2f\n", op / 100.0);
 #undef META
     if (n >= cap)
         m[cap - 1] = '\0';
@@ -970,10 +967,9 @@ static char *train_meta(const struct train_cli *t, const struct dataset *d,
 
 /* Cross-validate every configuration of the grid (or the one fixed on
  * the command line); the best one's options and out-of-fold scores. */
-static void grid_search(const struct train_cli *t, const struct fstore *fs,
-                        const struct dataset *d, const struct cols *c, const int *folds,
-                        int n_folds, struct fg_route_fit_opts *best, double *best_oof,
-                        double *best_apgr)
+static void grid_search(const struct train_cli *t, const struct fstore *fs, const struct dataset *d,
+                        const struct cols *c, const int *folds, int n_folds,
+                        struct fg_route_fit_opts *best, double *best_oof, double *best_apgr)
 {
     double *oof = fg_xmalloc((d->n ? d->n : 1) * sizeof *oof), best_obj = -INFINITY;
     printf("  %-7s %-8s %-7s  %-11s %s\n", "target", "lambda", "balance", "pooled APGR",
@@ -986,8 +982,7 @@ static void grid_search(const struct train_cli *t, const struct fstore *fs,
                     continue;
                 struct fg_route_fit_opts o = {
                     .n_buckets = t->nb,
-                    .target = t->target >= 0 ? (enum fg_route_target)t->target
-                                             : grid_target[ti],
+                    .target = t->target >= 0 ? (enum fg_route_target)t->target : grid_target[ti],
                     .lambda = !isnan(t->lambda) ? t->lambda : grid_lambda[li],
                     .balance = !isnan(t->balance) ? t->balance : grid_balance[bi],
                 };
@@ -1023,7 +1018,8 @@ static int operating_share(const struct dataset *d, const struct cols *c, const 
     for (int k = 10; k <= 80; k += 10)
         printf(" %d%% %.3f", k, pc.q[k] / pc.q_strong);
     printf("\n  operating share %d%%: the smallest multiple of 5%% keeping >= %.1f%% "
-           "(%.3f)\n", op, RETAIN_TARGET * 100, pc.q[op] / pc.q_strong);
+           "(%.3f)\n",
+           op, RETAIN_TARGET * 100, pc.q[op] / pc.q_strong);
     return op;
 }
 
@@ -1031,12 +1027,16 @@ static void train_warnings(const struct train_cli *t, const struct dataset *d)
 {
     for (int s = 0; s < d->n_src; s++)
         if (in_list(nc_sources, d->src[s]))
-            fprintf(stderr, "frugal route: warning: training on %s, non-commercial data: "
-                            "these weights must not ship (use --exclude-nc)\n", d->src[s]);
+            fprintf(stderr,
+                    "frugal route: warning: training on %s, non-commercial data: "
+                    "these weights must not ship (use --exclude-nc)\n",
+                    d->src[s]);
     for (size_t i = 0; i < d->n; i++)
         if (d->r[i].fold == 0) {
-            fprintf(stderr, "frugal route: warning: %s has rows of fold 0, the held-out "
-                            "fold: fit on routing_train.jsonl only\n", t->data);
+            fprintf(stderr,
+                    "frugal route: warning: %s has rows of fold 0, the held-out "
+                    "fold: fit on routing_train.jsonl only\n",
+                    t->data);
             break;
         }
 }
@@ -1050,7 +1050,8 @@ static int cmd_train(int argc, char **argv)
             fputs("usage: frugal route train --data routing_train.jsonl --out W.frw "
                   "[--sources a,b] [--exclude-nc]\n"
                   "         [--buckets 65536] [--lambda L] [--target gain|binary] "
-                  "[--balance A]\n", stdout);
+                  "[--balance A]\n",
+                  stdout);
         return rc;
     }
     struct dataset d = {0};
@@ -1065,8 +1066,8 @@ static int cmd_train(int argc, char **argv)
     struct fstore fs;
     fstore_build(&fs, t.nb, d.n, c.text, c.len);
     printf("frugal route train: %zu rows from %s, %d sources, %d-fold cross-validation, "
-           "2^%d buckets\n", d.n, base_name(t.data), d.n_src, n_folds,
-           __builtin_ctz(t.nb));
+           "2^%d buckets\n",
+           d.n, base_name(t.data), d.n_src, n_folds, __builtin_ctz(t.nb));
     double *oof = fg_xmalloc(d.n * sizeof *oof), cv_apgr = NAN, pooled;
     struct fg_route_fit_opts best = {0};
     grid_search(&t, &fs, &d, &c, folds, n_folds, &best, oof, &cv_apgr);
@@ -1114,7 +1115,7 @@ struct group {
 
 static void group_add(struct group *g, double score, double qw, double qs)
 {
-    if (!(g->n & (g->n + 1))) {             /* n + 1 is a power of two: grow */
+    if (!(g->n & (g->n + 1))) { /* n + 1 is a power of two: grow */
         size_t cap = 2 * (g->n + 1);
         g->score = fg_xrealloc(g->score, cap * sizeof *g->score);
         g->qw = fg_xrealloc(g->qw, cap * sizeof *g->qw);
@@ -1159,7 +1160,10 @@ static double random_kept(const struct fg_route_tool_curve *c, int pct)
     return (c->q_weak + pct / 100.0 * (c->q_strong - c->q_weak)) / c->q_strong;
 }
 
-static json_t *jnum(double v) { return isnan(v) ? json_null() : json_real(v); }
+static json_t *jnum(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
 
 static json_t *method_json(const struct fg_route_tool_curve *c, double auc_override, bool random,
                            const double *ci)
@@ -1168,14 +1172,15 @@ static json_t *method_json(const struct fg_route_tool_curve *c, double auc_overr
     json_object_set_new(o, "apgr", jnum(random ? 0.5 : c->apgr));
     if (ci)
         json_object_set_new(o, "apgr_ci95", json_pack("[oo]", jnum(ci[0]), jnum(ci[1])));
-    json_object_set_new(o, "cpt50", random ? json_real(0.5)
-                                           : c->cpt50 < 0 ? json_null()
-                                                          : json_real(c->cpt50 / 100.0));
-    json_object_set_new(o, "cpt80", random ? json_real(0.8)
-                                           : c->cpt80 < 0 ? json_null()
-                                                          : json_real(c->cpt80 / 100.0));
-    json_object_set_new(o, "auc", jnum(random ? 0.5 : isnan(auc_override) ? c->auc
-                                                                         : auc_override));
+    json_object_set_new(o, "cpt50",
+                        random         ? json_real(0.5)
+                        : c->cpt50 < 0 ? json_null()
+                                       : json_real(c->cpt50 / 100.0));
+    json_object_set_new(o, "cpt80",
+                        random         ? json_real(0.8)
+                        : c->cpt80 < 0 ? json_null()
+                                       : json_real(c->cpt80 / 100.0));
+    json_object_set_new(o, "auc", jnum(random ? 0.5 : isnan(auc_override) ? c->auc : auc_override));
     for (int k = 0; k < N_OP; k++) {
         char key[8];
         snprintf(key, sizeof key, "%d", op_points[k]);
@@ -1297,7 +1302,7 @@ static void balanced_group(struct group *g, const struct dataset *d, const doubl
             pick[k[j].i] = true;
         }
     }
-    for (size_t i = 0; i < d->n; i++)           /* file order */
+    for (size_t i = 0; i < d->n; i++) /* file order */
         if (pick[i])
             group_add(g, score[i], d->r[i].qw, d->r[i].qs);
     free(pick);
@@ -1311,7 +1316,7 @@ struct report {
     const struct fg_router *r;
     const char *trained;
     size_t rows;
-    int op[N_OP + 1], nop;      /* operating points, the recommended one last */
+    int op[N_OP + 1], nop; /* operating points, the recommended one last */
     struct group *g;
     int ng;
 };
@@ -1358,8 +1363,9 @@ static void report_json(const struct report *rep)
     json_object_set_new(o, "trained_on", json_string(rep->trained));
     json_object_set_new(o, "operating_share",
                         rep->nop > N_OP ? json_real(rep->op[N_OP] / 100.0) : json_null());
-    json_object_set_new(o, "apgr_method", json_string("trapezoid over c = 0..1 step 0.01; "
-                                                      "ties in expectation over random order"));
+    json_object_set_new(o, "apgr_method",
+                        json_string("trapezoid over c = 0..1 step 0.01; "
+                                    "ties in expectation over random order"));
     for (int i = 0; i < rep->ng; i++)
         if (rep->g[i].n)
             json_array_append_new(arr, group_json(&rep->g[i], rep->op, rep->nop));
@@ -1379,14 +1385,15 @@ static void report_text(const struct report *rep)
            "95%% CI = bootstrap, %d resamples; ret@c = Q(c)/Q_strong; * = not trained on\n\n",
            BOOT_DRAWS);
     printf("%-30s %6s %7s %8s  %6s  %-14s  %5s  %5s  %5s  %6s  %6s  %6s  %6s\n", "group", "n",
-           "Q_weak", "Q_strong", "APGR", "[95% CI]", "CPT50", "CPT80", "AUC", "ret@20",
-           "ret@30", "ret@40", "ret@50");
+           "Q_weak", "Q_strong", "APGR", "[95% CI]", "CPT50", "CPT80", "AUC", "ret@20", "ret@30",
+           "ret@40", "ret@50");
     for (int i = 0; i < rep->ng; i++)
         if (rep->g[i].n)
             print_group(&rep->g[i]);
     printf("\noperating points: the threshold from the weights' table for a target "
            "frontier share (op = the\nrecommended one); share reached on this data / "
-           "quality retained\n%-30s", "group");
+           "quality retained\n%-30s",
+           "group");
     for (int j = 0; j < rep->nop; j++) {
         char h[24];
         snprintf(h, sizeof h, "%s%d%%", j == N_OP ? "op " : "", rep->op[j]);
@@ -1411,7 +1418,8 @@ static int cmd_eval(int argc, char **argv)
     if (rc || e.help) {
         if (e.help)
             fputs("usage: frugal route eval --weights W.frw --data routing_heldout.jsonl "
-                  "[--json]\n", stdout);
+                  "[--json]\n",
+                  stdout);
         return rc;
     }
     char err[512], trained[2048] = "", opbuf[32];
@@ -1427,8 +1435,8 @@ static int cmd_eval(int argc, char **argv)
         return 1;
     }
     fg_router_meta(r, "trained_on", trained, sizeof trained);
-    struct report rep = {.weights = e.weights, .data = e.data, .r = r, .trained = trained,
-                         .rows = d.n, .nop = N_OP};
+    struct report rep = {
+        .weights = e.weights, .data = e.data, .r = r, .trained = trained, .rows = d.n, .nop = N_OP};
     memcpy(rep.op, op_points, sizeof op_points);
     double ops;
     if (fg_router_meta(r, "operating_share", opbuf, sizeof opbuf) && !parse_double(opbuf, &ops))

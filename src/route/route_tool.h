@@ -51,44 +51,44 @@ int fg_route_tool_main(int argc, char **argv);
  * fraction of the boundary row, so a constant scorer gives PGR(c) = c and
  * APGR = 0.5 exactly. */
 struct fg_route_tool_curve {
-    double n;                          /* total weight */
-    double q_weak, q_strong;           /* all-weak, all-strong quality */
-    double q[FG_CURVE_POINTS];         /* Q(c), c = k / 100 */
-    double pgr[FG_CURVE_POINTS];       /* (Q - Q_weak) / (Q_strong - Q_weak) */
-    double apgr;                       /* NAN when Q_strong == Q_weak */
-    int cpt50, cpt80;                  /* percent; -1 if never reached */
-    double auc;                        /* NAN without both labels */
+    double n;                    /* total weight */
+    double q_weak, q_strong;     /* all-weak, all-strong quality */
+    double q[FG_CURVE_POINTS];   /* Q(c), c = k / 100 */
+    double pgr[FG_CURVE_POINTS]; /* (Q - Q_weak) / (Q_strong - Q_weak) */
+    double apgr;                 /* NAN when Q_strong == Q_weak */
+    int cpt50, cpt80;            /* percent; -1 if never reached */
+    double auc;                  /* NAN without both labels */
 };
 
 /* w may be NULL (every row weight 1). */
 void fg_route_tool_curve(size_t n, const double *score, const double *q_weak,
-                    const double *q_strong, const double *w, struct fg_route_tool_curve *out);
+                         const double *q_strong, const double *w, struct fg_route_tool_curve *out);
 
 /* Training, exposed for tests. */
 enum fg_route_target {
-    FG_TARGET_GAIN,     /* soft label (1 + q_strong - q_weak) / 2 */
-    FG_TARGET_BINARY,   /* 1 when q_strong > q_weak */
+    FG_TARGET_GAIN,   /* soft label (1 + q_strong - q_weak) / 2 */
+    FG_TARGET_BINARY, /* 1 when q_strong > q_weak */
 };
 
 struct fg_route_example {
     const char *text;
     size_t len;
-    double q_weak, q_strong;           /* normalised quality */
-    int source;                        /* index, for source balancing */
+    double q_weak, q_strong; /* normalised quality */
+    int source;              /* index, for source balancing */
 };
 
 struct fg_route_fit_opts {
     uint32_t n_buckets;
-    double lambda;                     /* L2 strength (per mean loss) */
+    double lambda; /* L2 strength (per mean loss) */
     enum fg_route_target target;
-    double balance;                    /* row weight ∝ n_source^-balance */
-    int max_iter;                      /* L-BFGS iterations */
+    double balance; /* row weight ∝ n_source^-balance */
+    int max_iter;   /* L-BFGS iterations */
 };
 
 /* Fit a router on the examples (deterministic); thresholds are left at
  * fg_router_new's defaults.  NULL on bad options. */
 struct fg_router *fg_route_tool_fit(const struct fg_route_example *ex, size_t n,
-                               const struct fg_route_fit_opts *o);
+                                    const struct fg_route_fit_opts *o);
 /* Fill r's threshold table from scores of representative traffic:
  * threshold[k] = the midpoint between the (k% of n)-th and next highest
  * score, +inf at 0%, -inf at 100%. */

@@ -28,16 +28,16 @@
 #define K1 0x9e3779b97f4a7c15ull
 #define K2 0xff51afd7ed558ccdull
 #define BIGRAM_SALT 0x5bd1e9955bd1e995ull
-#define BEGIN 0x2d358dccaa6c78a5ull      /* the token before the first */
+#define BEGIN 0x2d358dccaa6c78a5ull /* the token before the first */
 
-#define SYS_TOKENS 1024                  /* system prompt tokens used */
-#define SYS_TEXT 4096                    /* system prompt bytes decoded */
+#define SYS_TOKENS 1024 /* system prompt tokens used */
+#define SYS_TEXT 4096   /* system prompt bytes decoded */
 #define MAX_FEATS (2 * (FG_ROUTER_MAX_TOKENS + SYS_TOKENS) + 2)
-#define IDX_BITS 14                      /* slot = generation << 14 | index */
+#define IDX_BITS 14 /* slot = generation << 14 | index */
 #define IDX_MASK ((1u << IDX_BITS) - 1)
 #define GEN_MAX ((1u << (32 - IDX_BITS)) - 1)
 #define TAB_MAX_BITS 15
-#define USER_INC 4                       /* counts are kept in quarters */
+#define USER_INC 4 /* counts are kept in quarters */
 #define SYS_INC 1
 #define LOG_TAB 4096
 #define MASK_WORDS ((FG_ROUTER_TEXT_HEAD + FG_ROUTER_TEXT_TAIL + 63) / 64)
@@ -45,10 +45,10 @@
 _Static_assert(MAX_FEATS < (1u << IDX_BITS), "feature index must fit a slot");
 
 const char *const fg_router_dense_names[FG_ROUTER_N_DENSE] = {
-    "log_bytes", "log_words", "log_lines", "fence", "code", "digits", "math_ops",
-    "math_words", "latex", "qmarks", "list", "nonascii", "reason", "choice", "steps",
-    "max_word", "urls", "turns", "tools", "images", "schema", "creative", "log_chars",
-    "constraints"};
+    "log_bytes", "log_words",  "log_lines", "fence",    "code",      "digits",
+    "math_ops",  "math_words", "latex",     "qmarks",   "list",      "nonascii",
+    "reason",    "choice",     "steps",     "max_word", "urls",      "turns",
+    "tools",     "images",     "schema",    "creative", "log_chars", "constraints"};
 
 /* ---- hashing (the feature spec in router.h) ------------------------------ */
 
@@ -84,7 +84,7 @@ enum { KW_NONE, KW_CODE, KW_MATH, KW_REASON, KW_CREATIVE, KW_CONSTRAINT, KW_STEP
 #define KW_TAB 1024
 static uint64_t kw_key[KW_TAB];
 static unsigned char kw_val[KW_TAB];
-static float log_q[LOG_TAB];             /* log1p(q / 4) */
+static float log_q[LOG_TAB]; /* log1p(q / 4) */
 
 /* The hash of a word as the scanner computes it (for the keyword table). */
 static uint64_t hash_word(const char *w, size_t n)
@@ -131,35 +131,34 @@ static inline int kw_get(uint64_t key)
 }
 
 static const char *const kw_code[] = {
-    "def", "function", "return", "import", "include", "class", "void", "public", "static",
-    "const", "let", "var", "printf", "elif", "lambda", "python", "javascript", "java",
-    "typescript", "sql", "code", "program", "script", "array", "json", "html", "css",
-    "regex", "bash", "api", "compile", "compiler", "bug", "exception", "stdin", "stdout",
-    "struct", "int", "boolean", "bool", "null", "async", "await", "rust", "golang", "cpp",
-    NULL};
+    "def",        "function",  "return",     "import", "include", "class",   "void",    "public",
+    "static",     "const",     "let",        "var",    "printf",  "elif",    "lambda",  "python",
+    "javascript", "java",      "typescript", "sql",    "code",    "program", "script",  "array",
+    "json",       "html",      "css",        "regex",  "bash",    "api",     "compile", "compiler",
+    "bug",        "exception", "stdin",      "stdout", "struct",  "int",     "boolean", "bool",
+    "null",       "async",     "await",      "rust",   "golang",  "cpp",     NULL};
 static const char *const kw_math[] = {
-    "solve", "calculate", "compute", "equation", "equations", "integral", "derivative",
-    "probability", "sum", "total", "percent", "percentage", "average", "math", "formula",
-    "prime", "factor", "matrix", "polynomial", "remainder", "fraction", "ratio", "sqrt",
-    "modulo", "integer", "integers", NULL};
+    "solve",       "calculate", "compute", "equation", "equations",  "integral",  "derivative",
+    "probability", "sum",       "total",   "percent",  "percentage", "average",   "math",
+    "formula",     "prime",     "factor",  "matrix",   "polynomial", "remainder", "fraction",
+    "ratio",       "sqrt",      "modulo",  "integer",  "integers",   NULL};
 static const char *const kw_reason[] = {
-    "prove", "proof", "derive", "why", "analyze", "analyse", "analysis", "design",
-    "implement", "debug", "optimize", "optimise", "optimization", "algorithm", "complexity",
-    "evaluate", "justify", "compare", "reason", "reasoning", "tradeoffs", "strategy",
-    "architecture", "theorem", "explain", "critique", "efficient", NULL};
+    "prove",      "proof",        "derive",  "why",      "analyze",  "analyse",      "analysis",
+    "design",     "implement",    "debug",   "optimize", "optimise", "optimization", "algorithm",
+    "complexity", "evaluate",     "justify", "compare",  "reason",   "reasoning",    "tradeoffs",
+    "strategy",   "architecture", "theorem", "explain",  "critique", "efficient",    NULL};
 static const char *const kw_creative[] = {
-    "write", "story", "poem", "essay", "email", "letter", "blog", "rewrite", "summarize",
-    "summarise", "summary", "translate", "joke", "song", "lyrics", "tweet", "slogan",
-    "creative", "haiku", "fiction", "dialogue", NULL};
+    "write",     "story",     "poem",    "essay",     "email",    "letter", "blog",   "rewrite",
+    "summarize", "summarise", "summary", "translate", "joke",     "song",   "lyrics", "tweet",
+    "slogan",    "creative",  "haiku",   "fiction",   "dialogue", NULL};
 static const char *const kw_constraint[] = {
-    "must", "exactly", "only", "without", "ensure", "format", "words", "sentences",
-    "bullet", "table", "limit", "constraints", "requirements", NULL};
+    "must",      "exactly", "only",  "without", "ensure",      "format",       "words",
+    "sentences", "bullet",  "table", "limit",   "constraints", "requirements", NULL};
 /* Pairs of tokens, "a b". */
 static const char *const kw_pairs[][3] = {
-    {"how", "many", "m"},   {"how", "much", "m"},     {"explain", "why", "r"},
-    {"step", "by", "s"},    {"by", "step", "s"},      {"show", "your", "s"},
-    {"think", "step", "s"}, {"at", "least", "c"},     {"at", "most", "c"},
-    {"no", "more", "c"},    {"time", "complexity", "r"}};
+    {"how", "many", "m"}, {"how", "much", "m"},  {"explain", "why", "r"},    {"step", "by", "s"},
+    {"by", "step", "s"},  {"show", "your", "s"}, {"think", "step", "s"},     {"at", "least", "c"},
+    {"at", "most", "c"},  {"no", "more", "c"},   {"time", "complexity", "r"}};
 
 static void add_words(const char *const *w, int fam)
 {
@@ -248,7 +247,7 @@ static struct scratch *scratch(void)
     pthread_once(&tables_once, init_tables);
     if (!tls)
         tls = fg_xcalloc(1, sizeof *tls);
-    if (++tls->gen > GEN_MAX) {      /* wrapped: forget every stamp */
+    if (++tls->gen > GEN_MAX) { /* wrapped: forget every stamp */
         memset(tls->tab, 0, sizeof tls->tab);
         tls->gen = 1;
     }
@@ -261,13 +260,13 @@ static struct scratch *scratch(void)
 struct scan {
     /* scoring: sum the weights of every occurrence (no table needed) */
     const float *w;
-    double acc_u, acc_b;        /* this pass: unigram and bigram weight sums */
+    double acc_u, acc_b; /* this pass: unigram and bigram weight sums */
     /* features: count occurrences per bucket (the trainer's path) */
     uint32_t *restrict tab, *restrict bucket, *restrict q;
     uint32_t n, gen, tbits, mask, inc;
     int max_tokens;
-    bool dense;                 /* count dense features (user text only) */
-    uint64_t prev;              /* previous token hash (or BEGIN) */
+    bool dense;    /* count dense features (user text only) */
+    uint64_t prev; /* previous token hash (or BEGIN) */
     int tokens;
     /* dense counters */
     unsigned lines, qmarks, codep, ops, fences, latex, list, urls, nonascii, digits;
@@ -322,7 +321,10 @@ static void line_start(struct scan *st, const unsigned char *t, size_t n, size_t
         st->list++;
 }
 
-static inline bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static inline bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
 
 /* An operator counts as arithmetic when a digit is next to it (one space
  * allowed on either side). */
@@ -330,8 +332,8 @@ static inline bool near_digit(const unsigned char *t, size_t n, size_t i)
 {
     if (i > 0 && (is_digit(t[i - 1]) || (i > 1 && t[i - 1] == ' ' && is_digit(t[i - 2]))))
         return true;
-    return i + 1 < n && (is_digit(t[i + 1]) || (i + 2 < n && t[i + 1] == ' ' &&
-                                                 is_digit(t[i + 2])));
+    return i + 1 < n &&
+           (is_digit(t[i + 1]) || (i + 2 < n && t[i + 1] == ' ' && is_digit(t[i + 2])));
 }
 
 static void separator(struct scan *st, const unsigned char *t, size_t n, size_t i)
@@ -341,12 +343,8 @@ static void separator(struct scan *st, const unsigned char *t, size_t n, size_t 
         st->lines++;
         line_start(st, t, n, i + 1);
         break;
-    case C_Q:
-        st->qmarks++;
-        break;
-    case C_CODEP:
-        st->codep++;
-        break;
+    case C_Q: st->qmarks++; break;
+    case C_CODEP: st->codep++; break;
     case C_OP:
         if (near_digit(t, n, i))
             st->ops++;
@@ -360,16 +358,15 @@ static void separator(struct scan *st, const unsigned char *t, size_t n, size_t 
             st->latex++;
         break;
     case C_BSLASH:
-        if (i + 1 < n && ((t[i + 1] >= 'a' && t[i + 1] <= 'z') || t[i + 1] == '(' ||
-                          t[i + 1] == '['))
+        if (i + 1 < n &&
+            ((t[i + 1] >= 'a' && t[i + 1] <= 'z') || t[i + 1] == '(' || t[i + 1] == '['))
             st->latex++;
         break;
     case C_COLON:
         if (i + 2 < n && t[i + 1] == '/' && t[i + 2] == '/')
             st->urls++;
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -385,8 +382,8 @@ static inline unsigned popcount64(uint64_t x)
 
 /* wm: word bytes; pm: other bytes except spaces (the separator() candidates);
  * digits and non-ASCII bytes are counted on the way. */
-static void classify(struct scan *st, const unsigned char *t, size_t n, uint64_t *wm,
-                     uint64_t *pm, unsigned char *lo)
+static void classify(struct scan *st, const unsigned char *t, size_t n, uint64_t *wm, uint64_t *pm,
+                     unsigned char *lo)
 {
     size_t nw = (n + 63) / 64;
     memset(wm, 0, nw * sizeof *wm);
@@ -457,7 +454,7 @@ static inline uint64_t hash_span(const unsigned char *lo, size_t a, size_t e)
 {
     size_t len = e - a;
     uint64_t h = SEED;
-    if (len <= 8)                       /* most words: one load */
+    if (len <= 8) /* most words: one load */
         return word_final(chunk_step(h, load8(lo + a) & (~0ull >> (64 - 8 * len))), len);
     for (; a + 8 <= e; a += 8)
         h = chunk_step(h, load8(lo + a));
@@ -492,7 +489,7 @@ static uint64_t flush_fam(struct scan *st, uint64_t famc)
 static void scan_text(struct scan *st, const unsigned char *t, size_t n)
 {
     uint64_t wm[MASK_WORDS], pm[MASK_WORDS];
-    unsigned char lo[MASK_WORDS * 64 + 16];   /* folded copy, slack for loads */
+    unsigned char lo[MASK_WORDS * 64 + 16]; /* folded copy, slack for loads */
     size_t nw = (n + 63) / 64;
     classify(st, t, n, wm, pm, lo);
     memset(lo + n, 0, 8);
@@ -516,8 +513,7 @@ static void scan_text(struct scan *st, const unsigned char *t, size_t n)
     uint64_t famc = 0;
     for (size_t w = 0; w < nw; w++) {
         uint64_t carry = w ? wm[w - 1] >> 63 : 0;
-        for (uint64_t starts = wm[w] & ~((wm[w] << 1) | carry); starts;
-             starts &= starts - 1) {
+        for (uint64_t starts = wm[w] & ~((wm[w] << 1) | carry); starts; starts &= starts - 1) {
             size_t a = w * 64 + (size_t)__builtin_ctzll(starts);
             size_t e = word_end(wm, n, a);
             unsigned len = (unsigned)(e - a);
@@ -601,8 +597,7 @@ static void dense_features(const struct scan *st, size_t len, const struct fg_ro
  * occurrences per token, a unigram and a bigram) and the weighted sum of
  * the scoring weights in *dot. */
 static double scan_all(struct scan *st, const char *text, size_t len, const char *sys,
-                       size_t sys_len, const struct fg_route_facts *f, float *dense,
-                       double *dot)
+                       size_t sys_len, const struct fg_route_facts *f, float *dense, double *dot)
 {
     const unsigned char *t = (const unsigned char *)text;
     double occ = 0, sum = 0;
@@ -636,16 +631,15 @@ static double scan_all(struct scan *st, const char *text, size_t len, const char
 
 /* Features into the scratch: distinct buckets, value = count / sqrt(C). */
 static void extract(struct scratch *s, uint32_t n_buckets, const char *text, size_t len,
-                    const char *sys, size_t sys_len, const struct fg_route_facts *f,
-                    float *dense)
+                    const char *sys, size_t sys_len, const struct fg_route_facts *f, float *dense)
 {
     size_t user_scan = len < FG_ROUTER_TEXT_HEAD + FG_ROUTER_TEXT_TAIL
                            ? len
                            : FG_ROUTER_TEXT_HEAD + FG_ROUTER_TEXT_TAIL;
     size_t sys_scan = sys_len < SYS_TEXT ? sys_len : SYS_TEXT;
     /* a table at most half full: tokens <= (bytes + 1) / 2, two features each */
-    size_t ut = (user_scan + 1) / 2 < FG_ROUTER_MAX_TOKENS ? (user_scan + 1) / 2
-                                                           : FG_ROUTER_MAX_TOKENS;
+    size_t ut =
+        (user_scan + 1) / 2 < FG_ROUTER_MAX_TOKENS ? (user_scan + 1) / 2 : FG_ROUTER_MAX_TOKENS;
     size_t stk = (sys_scan + 1) / 2 < SYS_TOKENS ? (sys_scan + 1) / 2 : SYS_TOKENS;
     uint32_t tbits = 10;
     while ((1u << tbits) < 4 * (ut + stk + 1) && tbits < TAB_MAX_BITS)
@@ -688,13 +682,16 @@ static double dense_dot(const struct fg_router *r, const float *d)
     return z;
 }
 
-static double sigmoid(double z) { return 1.0 / (1.0 + exp(-z)); }
+static double sigmoid(double z)
+{
+    return 1.0 / (1.0 + exp(-z));
+}
 
 double fg_router_score_feats(const struct fg_router *r, const struct fg_route_feats *x)
 {
     double z = r->bias;
     for (uint32_t i = 0; i < x->n; i++) {
-        FG_DASSERT(x->bucket[i] < r->n_buckets);   /* features hashed for this model */
+        FG_DASSERT(x->bucket[i] < r->n_buckets); /* features hashed for this model */
         z += (double)r->w[x->bucket[i]] * x->value[i];
     }
 
@@ -809,7 +806,7 @@ static size_t decode(char *out, size_t room, const char *s, size_t n)
 }
 
 struct req_text {
-    int last_user;              /* content token of the last user message */
+    int last_user; /* content token of the last user message */
     int turns;
     bool images;
     size_t chars;
@@ -884,7 +881,7 @@ double fg_router_score_request(const struct fg_router *r, const struct fg_json *
     struct req_text rt = {.last_user = -1};
     int sys_tok = -1;
     int msgs = fg_json_get(body, 0, d == FG_DIALECT_RESPONSES ? "input" : "messages");
-    if (fg_json_type(body, msgs) == FG_J_STR) {   /* Responses: one user message */
+    if (fg_json_type(body, msgs) == FG_J_STR) { /* Responses: one user message */
         content_scan(body, msgs, &rt);
         rt.turns++;
         rt.last_user = msgs;
@@ -906,7 +903,7 @@ double fg_router_score_request(const struct fg_router *r, const struct fg_json *
             sys_tok = s;
     }
     if (d != FG_DIALECT_OPENAI && sys_tok >= 0)
-        content_scan(body, sys_tok, &rt);   /* top-level: not among the messages */
+        content_scan(body, sys_tok, &rt); /* top-level: not among the messages */
     int tools = fg_json_get(body, 0, "tools");
     if (tools < 0)
         tools = fg_json_get(body, 0, "functions");
@@ -931,7 +928,7 @@ double fg_router_score_request(const struct fg_router *r, const struct fg_json *
     size_t len = rt.last_user >= 0 ? content_text(body, rt.last_user, s->text, need) : 0;
     size_t sys_len = sys_tok >= 0 ? content_text(body, sys_tok, s->sys, SYS_TEXT) : 0;
     double v = score(r, s->text, len, s->sys, sys_len, &f);
-    if (s->text_cap > (1u << 20)) {     /* keep no huge buffer per thread */
+    if (s->text_cap > (1u << 20)) { /* keep no huge buffer per thread */
         free(s->text);
         s->text = NULL;
         s->text_cap = 0;
@@ -1086,7 +1083,7 @@ static float get_f32(const unsigned char *p)
     return f;
 }
 
-#define HEADER 20    /* magic, version, n_buckets, n_dense, bias */
+#define HEADER 20 /* magic, version, n_buckets, n_dense, bias */
 
 /* Bytes from the start to the meta_len field's end. */
 static size_t fixed_size(uint32_t nb, uint32_t nd)
@@ -1149,16 +1146,16 @@ int fg_router_save(const struct fg_router *r, const char *path, char *err, size_
     return rc;
 }
 
-#define FAIL(...)                                                                          \
-    do {                                                                                   \
-        char m_[256];                                                                      \
-        snprintf(m_, sizeof m_, __VA_ARGS__);                                              \
-        snprintf(err, errlen, "%s: %s", name, m_);                                         \
-        return NULL;                                                                       \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        char m_[256];                                                                              \
+        snprintf(m_, sizeof m_, __VA_ARGS__);                                                      \
+        snprintf(err, errlen, "%s: %s", name, m_);                                                 \
+        return NULL;                                                                               \
     } while (0)
 
-struct fg_router *fg_router_parse(const unsigned char *b, size_t len, const char *name,
-                                  char *err, size_t errlen)
+struct fg_router *fg_router_parse(const unsigned char *b, size_t len, const char *name, char *err,
+                                  size_t errlen)
 {
     if (len >= 4 && memcmp(b, FG_ROUTER_MAGIC, 4))
         FAIL("bad magic (not a frugal router weights file)");
@@ -1171,8 +1168,7 @@ struct fg_router *fg_router_parse(const unsigned char *b, size_t len, const char
         FAIL("n_buckets %u is not a power of two in [%u, %u]", nb, FG_ROUTER_MIN_BUCKETS,
              FG_ROUTER_MAX_BUCKETS);
     if (nd != FG_ROUTER_N_DENSE)
-        FAIL("n_dense %u does not match this build (%d dense features)", nd,
-             FG_ROUTER_N_DENSE);
+        FAIL("n_dense %u does not match this build (%d dense features)", nd, FG_ROUTER_N_DENSE);
     size_t fixed = fixed_size(nb, nd);
     if (len < fixed)
         FAIL("truncated: %zu bytes, expected at least %zu", len, fixed);

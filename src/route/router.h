@@ -77,30 +77,30 @@
 
 /* Dense features, raw values (see router.c for the exact definitions). */
 enum fg_route_dense {
-    FG_RD_LOG_BYTES,      /* log1p(bytes of the prompt text) */
-    FG_RD_LOG_WORDS,      /* log1p(tokens) */
-    FG_RD_LOG_LINES,      /* log1p(newlines) */
-    FG_RD_FENCE,          /* a ``` code fence */
-    FG_RD_CODE,           /* log1p(code keywords + code punctuation / 4) */
-    FG_RD_DIGITS,         /* digit bytes / bytes */
-    FG_RD_MATH_OPS,       /* log1p(arithmetic operators next to digits) */
-    FG_RD_MATH_WORDS,     /* log1p(solve, calculate, how many, ...) */
-    FG_RD_LATEX,          /* log1p(\command and $$ markers) */
-    FG_RD_QMARKS,         /* log1p('?') */
-    FG_RD_LIST,           /* log1p(numbered or bulleted lines) */
-    FG_RD_NONASCII,       /* bytes >= 0x80 / bytes */
-    FG_RD_REASON,         /* log1p(prove, derive, explain why, design, ...) */
-    FG_RD_CHOICE,         /* multiple choice: >= 3 "A." .. "E." option lines */
-    FG_RD_STEPS,          /* "step by step", "show your work", ... */
-    FG_RD_MAX_WORD,       /* log1p(longest token) */
-    FG_RD_URLS,           /* log1p("://") */
-    FG_RD_TURNS,          /* log(max(turns, 1)) */
-    FG_RD_TOOLS,          /* tools offered */
-    FG_RD_IMAGES,         /* images attached */
-    FG_RD_SCHEMA,         /* structured output (JSON schema) requested */
-    FG_RD_CREATIVE,       /* log1p(write, story, poem, rewrite, summarize, ...) */
-    FG_RD_LOG_CHARS,      /* log1p(chars of the whole conversation) */
-    FG_RD_CONSTRAINTS,    /* log1p(must, exactly, at least, only, format, ...) */
+    FG_RD_LOG_BYTES,   /* log1p(bytes of the prompt text) */
+    FG_RD_LOG_WORDS,   /* log1p(tokens) */
+    FG_RD_LOG_LINES,   /* log1p(newlines) */
+    FG_RD_FENCE,       /* a ``` code fence */
+    FG_RD_CODE,        /* log1p(code keywords + code punctuation / 4) */
+    FG_RD_DIGITS,      /* digit bytes / bytes */
+    FG_RD_MATH_OPS,    /* log1p(arithmetic operators next to digits) */
+    FG_RD_MATH_WORDS,  /* log1p(solve, calculate, how many, ...) */
+    FG_RD_LATEX,       /* log1p(\command and $$ markers) */
+    FG_RD_QMARKS,      /* log1p('?') */
+    FG_RD_LIST,        /* log1p(numbered or bulleted lines) */
+    FG_RD_NONASCII,    /* bytes >= 0x80 / bytes */
+    FG_RD_REASON,      /* log1p(prove, derive, explain why, design, ...) */
+    FG_RD_CHOICE,      /* multiple choice: >= 3 "A." .. "E." option lines */
+    FG_RD_STEPS,       /* "step by step", "show your work", ... */
+    FG_RD_MAX_WORD,    /* log1p(longest token) */
+    FG_RD_URLS,        /* log1p("://") */
+    FG_RD_TURNS,       /* log(max(turns, 1)) */
+    FG_RD_TOOLS,       /* tools offered */
+    FG_RD_IMAGES,      /* images attached */
+    FG_RD_SCHEMA,      /* structured output (JSON schema) requested */
+    FG_RD_CREATIVE,    /* log1p(write, story, poem, rewrite, summarize, ...) */
+    FG_RD_LOG_CHARS,   /* log1p(chars of the whole conversation) */
+    FG_RD_CONSTRAINTS, /* log1p(must, exactly, at least, only, format, ...) */
     FG_ROUTER_N_DENSE
 };
 extern const char *const fg_router_dense_names[FG_ROUTER_N_DENSE];
@@ -110,28 +110,28 @@ extern const char *const fg_router_dense_names[FG_ROUTER_N_DENSE];
 struct fg_router {
     uint32_t n_buckets, n_dense;
     float bias;
-    float *w;                                   /* n_buckets */
+    float *w; /* n_buckets */
     float dense[FG_ROUTER_N_DENSE];
-    float thresholds[FG_ROUTER_N_THRESHOLDS];   /* share k/100 -> threshold */
-    char *meta;                                 /* NUL-terminated, may be "" */
+    float thresholds[FG_ROUTER_N_THRESHOLDS]; /* share k/100 -> threshold */
+    char *meta;                               /* NUL-terminated, may be "" */
     size_t meta_len;
 };
 
 /* Facts about the request beyond its text. */
 struct fg_route_facts {
-    int turns;          /* user turns in the conversation */
-    bool tools;         /* tools / functions offered */
-    bool images;        /* image inputs */
-    bool schema;        /* structured output requested */
-    size_t chars;       /* characters of the whole conversation (0 = text length) */
+    int turns;    /* user turns in the conversation */
+    bool tools;   /* tools / functions offered */
+    bool images;  /* image inputs */
+    bool schema;  /* structured output requested */
+    size_t chars; /* characters of the whole conversation (0 = text length) */
 };
 
 /* Feature vector of one prompt.  bucket/value point into a per-thread
  * scratch buffer: valid until the next fg_router_* call on this thread. */
 struct fg_route_feats {
-    uint32_t n;                 /* distinct buckets */
-    const uint32_t *bucket;     /* n bucket indices (in first-seen order) */
-    const float *value;         /* n values: count / sqrt(all occurrences) */
+    uint32_t n;             /* distinct buckets */
+    const uint32_t *bucket; /* n bucket indices (in first-seen order) */
+    const float *value;     /* n values: count / sqrt(all occurrences) */
     float dense[FG_ROUTER_N_DENSE];
 };
 
@@ -154,8 +154,8 @@ int fg_router_save(const struct fg_router *r, const char *path, char *err, size_
 /* The serialised file in a malloc'd buffer (for tests and save). */
 unsigned char *fg_router_serialize(const struct fg_router *r, size_t *len);
 /* Parse a serialised file from memory; `name` is used in messages. */
-struct fg_router *fg_router_parse(const unsigned char *buf, size_t len, const char *name,
-                                  char *err, size_t errlen);
+struct fg_router *fg_router_parse(const unsigned char *buf, size_t len, const char *name, char *err,
+                                  size_t errlen);
 
 /* FNV-1a-64 of buf (the file checksum). */
 uint64_t fg_router_fnv1a64(const void *buf, size_t len);

@@ -34,28 +34,28 @@ typedef void (*handler_fn)(struct fg_worker *w, struct evhttp_request *req,
 static void h_chat(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
                    const struct fg_principal *);
 static void h_messages(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
-                   const struct fg_principal *);
-static void h_count_tokens(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
-                   const struct fg_principal *);
+                       const struct fg_principal *);
+static void h_count_tokens(struct fg_worker *, struct evhttp_request *,
+                           const struct fg_dialect_ops *, const struct fg_principal *);
 static void h_models(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
-                   const struct fg_principal *);
-static void h_embeddings(struct fg_worker *, struct evhttp_request *,
-                         const struct fg_dialect_ops *, const struct fg_principal *);
+                     const struct fg_principal *);
+static void h_embeddings(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+                         const struct fg_principal *);
 static void h_responses(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
-                   const struct fg_principal *);
+                        const struct fg_principal *);
 static void h_resp_input_tokens(struct fg_worker *, struct evhttp_request *,
-                   const struct fg_dialect_ops *, const struct fg_principal *);
+                                const struct fg_dialect_ops *, const struct fg_principal *);
 static void h_healthz(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
-                   const struct fg_principal *);
+                      const struct fg_principal *);
 static void h_metrics(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
-                   const struct fg_principal *);
+                      const struct fg_principal *);
 static void h_spend(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
-                   const struct fg_principal *);
+                    const struct fg_principal *);
 
 static const struct route {
     const char *path;
     enum evhttp_cmd_type method;
-    int auth;          /* requires the master key when one is set */
+    int auth; /* requires the master key when one is set */
     handler_fn fn;
 } routes[] = {
     {"/v1/chat/completions", EVHTTP_REQ_POST, 1, h_chat},
@@ -75,15 +75,13 @@ static const struct route {
 static const struct fg_dialect_ops *guess_dialect(struct evhttp_request *req, const char *path)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    if (evhttp_find_header(h, "anthropic-version") ||
-        (path && !strncmp(path, "/v1/messages", 12)))
+    if (evhttp_find_header(h, "anthropic-version") || (path && !strncmp(path, "/v1/messages", 12)))
         return &fg_provider_anthropic;
     return &fg_provider_openai;
 }
 
 static void reply_err(struct evhttp_request *req, const struct fg_dialect_ops *d,
-                      enum fg_err_class cls, const char *param, const char *code,
-                      const char *msg)
+                      enum fg_err_class cls, const char *param, const char *code, const char *msg)
 {
     struct fg_err e;
     fg_err_set(&e, cls, param, code, "%s", msg);
@@ -173,9 +171,10 @@ bool fg_api_known_path(const char *path)
 void fg_api_reject(struct evhttp_request *req, int status, const char *code, const char *msg)
 {
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    enum fg_err_class cls = status == 429 ? FG_E_RATE_LIMIT
-                          : status == 503 ? FG_E_UNAVAILABLE
-                          : status == 413 || status == 431 ? FG_E_TOO_LARGE : FG_E_INVALID;
+    enum fg_err_class cls = status == 429                    ? FG_E_RATE_LIMIT
+                            : status == 503                  ? FG_E_UNAVAILABLE
+                            : status == 413 || status == 431 ? FG_E_TOO_LARGE
+                                                             : FG_E_INVALID;
     struct fg_err e;
     fg_err_set(&e, cls, NULL, code, "%s", msg);
     e.status = status;
@@ -192,7 +191,8 @@ static int parse_body(struct fg_call *c)
     if (c->raw_len > limit) {
         fg_err_set(&c->err, FG_E_TOO_LARGE, NULL, "request_too_large",
                    "Request body is %zu bytes, over the gateway's limit of %zu bytes "
-                   "(server.max_body_bytes).", c->raw_len, limit);
+                   "(server.max_body_bytes).",
+                   c->raw_len, limit);
         return -1;
     }
     c->raw = (const char *)evbuffer_pullup(in, -1);
@@ -215,7 +215,8 @@ static int parse_body(struct fg_call *c)
         if (c->body.err == fg_json_err_depth) {
             fg_err_set(&c->err, FG_E_INVALID, NULL, "json_too_deep",
                        "Request body nests JSON deeper than %d levels, the gateway's limit "
-                       "(server.max_json_depth).", sc->max_json_depth);
+                       "(server.max_json_depth).",
+                       sc->max_json_depth);
             return -1;
         }
         int line = 1, col = 1;
@@ -223,12 +224,11 @@ static int parse_body(struct fg_call *c)
             if (c->raw[i] == '\n')
                 line++, col = 0;
         return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
-                          "Request body is not valid JSON: %s (line %d, column %d).",
-                          c->body.err, line, col);
+                          "Request body is not valid JSON: %s (line %d, column %d).", c->body.err,
+                          line, col);
     }
     if (fg_json_type(&c->body, 0) != FG_J_OBJ)
-        return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
-                          "Request body must be a JSON object.");
+        return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL, "Request body must be a JSON object.");
     /* duplicate members anywhere were refused by the parse above (json.h) */
     const char *list = c->in == &fg_provider_responses ? "input" : "messages";
     int li = fg_json_get(&c->body, 0, list);
@@ -236,7 +236,8 @@ static int parse_body(struct fg_call *c)
     if (nmsg > (size_t)sc->max_messages) {
         fg_err_set(&c->err, FG_E_INVALID, list, "too_many_messages",
                    "Too many messages: '%s' has %zu, over the gateway's limit of %d "
-                   "(server.max_messages).", list, nmsg, sc->max_messages);
+                   "(server.max_messages).",
+                   list, nmsg, sc->max_messages);
         return -1;
     }
     if ((c->endpoint == FG_EP_EMBEDDINGS ? fg_embed_validate(c, &c->err)
@@ -253,7 +254,8 @@ static int parse_body(struct fg_call *c)
              * reads the whole string */
             return fg_err_set(&c->err, FG_E_INVALID, "model", NULL,
                               "Invalid 'model': it contains a control character (byte %ld); "
-                              "model names are printable text.", i);
+                              "model names are printable text.",
+                              i);
     c->model_name = name;
     return 0;
 }
@@ -297,15 +299,14 @@ static void h_chat(struct fg_worker *w, struct evhttp_request *req, const struct
     inference(w, req, &fg_provider_openai, p, FG_EP_CHAT);
 }
 
-static void h_messages(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
-                   const struct fg_principal *p)
+static void h_messages(struct fg_worker *w, struct evhttp_request *req,
+                       const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
     inference(w, req, &fg_provider_anthropic, p, FG_EP_MESSAGES);
 }
 
 static void h_count_tokens(struct fg_worker *w, struct evhttp_request *req,
-                           const struct fg_dialect_ops *d,
-                   const struct fg_principal *p)
+                           const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
     inference(w, req, &fg_provider_anthropic, p, FG_EP_COUNT_TOKENS);
 }
@@ -331,16 +332,16 @@ static void h_resp_input_tokens(struct fg_worker *w, struct evhttp_request *req,
 static json_t *model_entry(const char *id, const char *owner, int anthropic)
 {
     if (anthropic)
-        return json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id,
-                         "display_name", id, "created_at", "2026-01-01T00:00:00Z");
-    return json_pack("{s:s, s:s, s:i, s:s}", "id", id, "object", "model", "created", 0,
-                     "owned_by", owner);
+        return json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id, "display_name", id,
+                         "created_at", "2026-01-01T00:00:00Z");
+    return json_pack("{s:s, s:s, s:i, s:s}", "id", id, "object", "model", "created", 0, "owned_by",
+                     owner);
 }
 
 /* OpenAI list shape by default; Anthropic's when the client sent
  * anthropic-version (the Anthropic SDK's models.list()). */
-static void h_models(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
-                   const struct fg_principal *p)
+static void h_models(struct fg_worker *w, struct evhttp_request *req,
+                     const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
     const struct fg_config *cfg = w->app->cfg;
     int an = d->dialect == FG_DIALECT_ANTHROPIC;
@@ -349,25 +350,27 @@ static void h_models(struct fg_worker *w, struct evhttp_request *req, const stru
     const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
     for (size_t i = 0; i < cfg->n_models; i++)
         if (!k || fg_keys_allows(k, cfg->models[i].name))
-            json_array_append_new(data, model_entry(cfg->models[i].name,
-                                                    cfg->providers[cfg->models[i].provider_index].name, an));
+            json_array_append_new(
+                data, model_entry(cfg->models[i].name,
+                                  cfg->providers[cfg->models[i].provider_index].name, an));
     for (size_t i = 0; i < cfg->n_routes; i++)
         if (!k || fg_keys_allows(k, cfg->routes[i].name))
             json_array_append_new(data, model_entry(cfg->routes[i].name, "frugal", an));
     json_t *out;
     size_t n = json_array_size(data);
     if (an)
-        out = json_pack("{s:o, s:b, s:o, s:o}", "data", data, "has_more", 0,
-                        "first_id", n ? json_copy(json_object_get(json_array_get(data, 0), "id")) : json_null(),
-                        "last_id", n ? json_copy(json_object_get(json_array_get(data, n - 1), "id")) : json_null());
+        out = json_pack(
+            "{s:o, s:b, s:o, s:o}", "data", data, "has_more", 0, "first_id",
+            n ? json_copy(json_object_get(json_array_get(data, 0), "id")) : json_null(), "last_id",
+            n ? json_copy(json_object_get(json_array_get(data, n - 1), "id")) : json_null());
     else
         out = json_pack("{s:s, s:o}", "object", "list", "data", data);
     fg_reply_json_value(req, 200, out, JSON_COMPACT);
     json_decref(out);
 }
 
-static void h_healthz(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
-                   const struct fg_principal *p)
+static void h_healthz(struct fg_worker *w, struct evhttp_request *req,
+                      const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b, "{\"status\":\"%s\"}", w->draining ? "draining" : "ok");
@@ -375,8 +378,8 @@ static void h_healthz(struct fg_worker *w, struct evhttp_request *req, const str
     evbuffer_free(b);
 }
 
-static void h_metrics(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
-                   const struct fg_principal *p)
+static void h_metrics(struct fg_worker *w, struct evhttp_request *req,
+                      const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
     struct evbuffer *b = evbuffer_new();
     fg_metrics_render(b);
@@ -391,8 +394,8 @@ static void h_metrics(struct fg_worker *w, struct evhttp_request *req, const str
  * Each worker reads through its own store handle (SQLite WAL readers don't
  * wait for the ledger writer).  A virtual key sees only its own calls; an
  * admin sees everyone's, or one key's with ?key=ID (copied to key, n >= 48). */
-static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char *key,
-                      char *err, size_t n)
+static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char *key, char *err,
+                      size_t n)
 {
     struct evkeyvalq q;
     const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
@@ -400,7 +403,7 @@ static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char
     struct timeval tv;
     gettimeofday(&tv, NULL);
     int64_t now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-    o->until_ms = now + 1;   /* the window's end is exclusive: include this ms */
+    o->until_ms = now + 1; /* the window's end is exclusive: include this ms */
     o->since_ms = now - 24 * 3600 * 1000LL;
     if (!query || evhttp_parse_query_str(query, &q) < 0)
         return 0;
@@ -435,7 +438,7 @@ static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char
 }
 
 static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
-                   const struct fg_principal *p)
+                    const struct fg_principal *p)
 {
     char err[300], key[48];
     struct fg_report_opts o;
@@ -488,8 +491,10 @@ static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
     const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
     if ((!m && !r) || (k && !fg_keys_allows(k, name))) {
         char msg[400];
-        snprintf(msg, sizeof msg, "The model '%.200s' does not exist or is not configured in "
-                 "frugal (GET /v1/models lists the models this gateway serves).", name ? name : id);
+        snprintf(msg, sizeof msg,
+                 "The model '%.200s' does not exist or is not configured in "
+                 "frugal (GET /v1/models lists the models this gateway serves).",
+                 name ? name : id);
         reply_err(req, d, FG_E_NOT_FOUND, "model", "model_not_found", msg);
         free(name);
         return;

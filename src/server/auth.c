@@ -90,8 +90,8 @@ static int virtual_key(struct evhttp_request *req, const struct fg_dialect_ops *
         p->vkey = v;
         return 0;
     case FG_KEY_REVOKED:
-        snprintf(msg, sizeof msg, "This API key (%s, '%.100s') was revoked at %s.", k.id,
-                 k.name, fg_period_rfc3339(k.revoked_ms, at, sizeof at));
+        snprintf(msg, sizeof msg, "This API key (%s, '%.100s') was revoked at %s.", k.id, k.name,
+                 fg_period_rfc3339(k.revoked_ms, at, sizeof at));
         return deny(req, d, "key_revoked", msg);
     case FG_KEY_EXPIRED:
         snprintf(msg, sizeof msg, "This API key (%s, '%.100s') expired at %s.", k.id, k.name,
@@ -104,8 +104,8 @@ static int virtual_key(struct evhttp_request *req, const struct fg_dialect_ops *
     }
 }
 
-int fg_auth_request(struct fg_worker *w, struct evhttp_request *req,
-                    const struct fg_dialect_ops *d, struct fg_principal *p)
+int fg_auth_request(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                    struct fg_principal *p)
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     memset(p, 0, sizeof *p);
@@ -142,8 +142,8 @@ int fg_auth_request(struct fg_worker *w, struct evhttp_request *req,
         return 0;
     }
     struct fg_vkey *v = NULL;
-    enum fg_key_state st = fg_keys_format_ok(got) ? fg_keyreg_auth(got, wall_ms(), &v)
-                                                 : FG_KEY_UNKNOWN;
+    enum fg_key_state st =
+        fg_keys_format_ok(got) ? fg_keyreg_auth(got, wall_ms(), &v) : FG_KEY_UNKNOWN;
     return virtual_key(req, d, st, v, p);
 }
 

@@ -37,15 +37,15 @@ struct fg_vkey;
 #define FG_AUTH_OWNER_HEADER "x-frugal-owner"
 
 struct fg_principal {
-    char key_id[48];       /* "master" | "anonymous" | a virtual key id */
-    bool admin;            /* sees all owners' objects */
-    bool internal;         /* a batch line run by the executor */
-    struct fg_vkey *vkey;  /* the virtual key (keyreg.h), or NULL */
+    char key_id[48];      /* "master" | "anonymous" | a virtual key id */
+    bool admin;           /* sees all owners' objects */
+    bool internal;        /* a batch line run by the executor */
+    struct fg_vkey *vkey; /* the virtual key (keyreg.h), or NULL */
 };
 
 /* 0 with *p filled, or -1 after replying 401. */
-int fg_auth_request(struct fg_worker *w, struct evhttp_request *req,
-                    const struct fg_dialect_ops *d, struct fg_principal *p);
+int fg_auth_request(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+                    struct fg_principal *p);
 
 /* Whether p may see an object owned by `owner`. */
 bool fg_auth_principal_owns(const struct fg_principal *p, const char *owner);

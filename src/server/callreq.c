@@ -37,10 +37,10 @@ static void read_forwarded(struct fg_call *c, struct evkeyvalq *h)
             const char *v = evhttp_find_header(h, *f);
             if (!v || have_fwd(r, *f))
                 continue;
-            FG_DASSERT(r->n_fwd < FG_CALL_FWD_MAX);   /* the lists are short */
+            FG_DASSERT(r->n_fwd < FG_CALL_FWD_MAX); /* the lists are short */
             if (r->n_fwd == FG_CALL_FWD_MAX)
                 return;
-            r->fwd[r->n_fwd].name = *f;   /* static: the dialect's list */
+            r->fwd[r->n_fwd].name = *f; /* static: the dialect's list */
             r->fwd[r->n_fwd++].value = copy(c, v);
         }
 }

@@ -48,9 +48,9 @@
 
 #define IP_BUCKETS 1024
 #define FD_TABLE_MAX (1 << 21)
-#define WARN_EVERY_NS 1000000000ull   /* at most one limit warning a second per worker */
-#define LINGER_MS 2000                 /* after our own refusal: drain, then close */
-#define LINGER_BYTES (4u << 20)        /* …or once this much was drained */
+#define WARN_EVERY_NS 1000000000ull /* at most one limit warning a second per worker */
+#define LINGER_MS 2000              /* after our own refusal: drain, then close */
+#define LINGER_BYTES (4u << 20)     /* …or once this much was drained */
 
 /* PH_HEADERS: the head is copied as it comes (c->head) and judged at its
  * blank line (reqhead.h, gate.h).  PH_BUSY: handed to the API, answer
@@ -63,24 +63,24 @@ enum phase { PH_SETUP, PH_HEADERS, PH_BODY, PH_BUSY, PH_IDLE, PH_REJECT };
 struct fg_conn {
     struct fg_conn_table *set;
     struct bufferevent *bev;
-    struct evhttp_connection *evcon;    /* once set up */
-    struct evbuffer_cb_entry *watch;    /* on the input buffer */
-    struct event *timer;                /* set-up, then the deadline */
-    struct event *retake;               /* see on_req_complete */
+    struct evhttp_connection *evcon; /* once set up */
+    struct evbuffer_cb_entry *watch; /* on the input buffer */
+    struct event *timer;             /* set-up, then the deadline */
+    struct event *retake;            /* see on_req_complete */
     int fd;
     enum phase phase;
-    int nl;                             /* header end scan: 0 in a line, 1 after LF, 2 after LF CR */
-    int deadline_ms;                    /* the deadline armed for this phase */
+    int nl;          /* header end scan: 0 in a line, 1 after LF, 2 after LF CR */
+    int deadline_ms; /* the deadline armed for this phase */
     bool ip_counted, refused;
-    bool place_freed;                   /* answered by us: no longer counted */
-    bool sent_any;                      /* any byte ever received */
+    bool place_freed; /* answered by us: no longer counted */
+    bool sent_any;    /* any byte ever received */
     int refuse_status;
-    char *head;                         /* PH_HEADERS: the head so far */
+    char *head; /* PH_HEADERS: the head so far */
     size_t head_len, head_cap;
-    uint64_t reserved;                  /* body bytes booked in flight (gate.h) */
-    bool chunked;                       /* PH_BODY: booked as its bytes come */
-    const struct fg_dialect_ops *d;     /* PH_BODY: the caller's dialect */
-    size_t drained;                     /* PH_REJECT: bytes dropped */
+    uint64_t reserved;              /* body bytes booked in flight (gate.h) */
+    bool chunked;                   /* PH_BODY: booked as its bytes come */
+    const struct fg_dialect_ops *d; /* PH_BODY: the caller's dialect */
+    size_t drained;                 /* PH_REJECT: bytes dropped */
     uint64_t opened_ns;
     uint8_t ip[16];
     char ipstr[INET6_ADDRSTRLEN];
@@ -94,11 +94,11 @@ struct fg_conn_table {
     const struct fg_config *full;
     const struct fg_server_cfg *cfg;
     struct fg_conn *list;
-    struct event *trim_ev;              /* after a large body was freed */
+    struct event *trim_ev; /* after a large body was freed */
     uint64_t to_trim;
-    int refusing;                       /* connections waiting for a refusal */
+    int refusing; /* connections waiting for a refusal */
     uint64_t last_warn_ns;
-    unsigned long quiet;                /* warnings held back since the last one */
+    unsigned long quiet; /* warnings held back since the last one */
 };
 
 /* ---------------- process-wide: counts, per-address table, fd → record */
@@ -123,7 +123,7 @@ int fg_conn_count(void)
 void fg_conn_global_init(const struct fg_server_cfg *cfg)
 {
     struct rlimit rl;
-    rlim_t want = (rlim_t)cfg->max_connections * 2 + 256;   /* clients + upstreams + files */
+    rlim_t want = (rlim_t)cfg->max_connections * 2 + 256; /* clients + upstreams + files */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
         rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
         setrlimit(RLIMIT_NOFILE, &rl);
@@ -248,7 +248,7 @@ static void free_place(struct fg_conn *c)
         return;
     c->place_freed = true;
     int was = atomic_fetch_sub(&g_count, 1);
-    FG_ASSERT(was > 0);   /* each connection's place is freed once */
+    FG_ASSERT(was > 0); /* each connection's place is freed once */
     (void)was;
     if (c->ip_counted)
         ip_add(c->ip, -1);
@@ -299,7 +299,7 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
 
 static void close_now(struct fg_conn *c)
 {
-    evhttp_connection_free(c->evcon);   /* frees c (on_close) */
+    evhttp_connection_free(c->evcon); /* frees c (on_close) */
 }
 
 static void linger_read(struct bufferevent *bev, void *arg)
@@ -328,29 +328,31 @@ static void linger_event(struct bufferevent *bev, short what, void *arg)
 /* Answer in dialect d by ourselves and close: the request's body (if any)
  * is never buffered, and nothing after the head is parsed as a request.
  * evhttp's callbacks on the bufferevent are replaced by ours for good. */
-static void reject(struct fg_conn *c, const struct fg_dialect_ops *d, int status,
-                   const char *code, const char *msg, bool head_only)
+static void reject(struct fg_conn *c, const struct fg_dialect_ops *d, int status, const char *code,
+                   const char *msg, bool head_only)
 {
     struct fg_err e;
-    enum fg_err_class cls = status == 401 ? FG_E_AUTH
-                          : status == 404 ? FG_E_NOT_FOUND
-                          : status == 413 || status == 431 ? FG_E_TOO_LARGE
-                          : status == 429 ? FG_E_RATE_LIMIT
-                          : status == 503 ? FG_E_UNAVAILABLE : FG_E_INVALID;
+    enum fg_err_class cls = status == 401                    ? FG_E_AUTH
+                            : status == 404                  ? FG_E_NOT_FOUND
+                            : status == 413 || status == 431 ? FG_E_TOO_LARGE
+                            : status == 429                  ? FG_E_RATE_LIMIT
+                            : status == 503                  ? FG_E_UNAVAILABLE
+                                                             : FG_E_INVALID;
     fg_err_set(&e, cls, NULL, code, "%s", msg);
     e.status = status;
     struct evbuffer *body = evbuffer_new();
     d->error_body(&e, body);
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
-                        "Content-Length: %zu\r\nConnection: close\r\n%s\r\n", status,
-                        fg_reply_http_reason(status), evbuffer_get_length(body),
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                        "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
+                        status, fg_reply_http_reason(status), evbuffer_get_length(body),
                         status < 500 && status != 429 ? "x-should-retry: false\r\n" : "");
     if (!head_only)
         evbuffer_add_buffer(out, body);
     evbuffer_free(body);
     c->phase = PH_REJECT;
-    free_place(c);   /* draining it holds a descriptor, not a place */
+    free_place(c); /* draining it holds a descriptor, not a place */
     free(c->head);
     c->head = NULL;
     c->head_len = c->head_cap = 0;
@@ -377,10 +379,13 @@ static void refused_msg(const struct fg_conn *c, char *msg, size_t n)
 {
     const struct fg_server_cfg *cfg = c->set->cfg;
     if (c->refuse_status == 503)
-        snprintf(msg, n, "frugal is at its connection limit (server.max_connections = %d); "
-                 "retry shortly.", cfg->max_connections);
+        snprintf(msg, n,
+                 "frugal is at its connection limit (server.max_connections = %d); "
+                 "retry shortly.",
+                 cfg->max_connections);
     else
-        snprintf(msg, n, "Too many connections from your address "
+        snprintf(msg, n,
+                 "Too many connections from your address "
                  "(server.max_connections_per_ip = %d); reuse or close connections.",
                  cfg->max_connections_per_ip);
 }
@@ -393,12 +398,14 @@ static bool book(struct fg_conn *c, uint64_t n, bool head_only)
         c->reserved += n;
         return true;
     }
-    warn_limited(c->set, "client %s: request body refused: %llu bytes of request bodies in "
-                 "flight, %llu more would pass server.max_body_bytes_in_flight (%zu)", c->ipstr,
-                 (unsigned long long)fg_gate_in_flight(), (unsigned long long)n,
+    warn_limited(c->set,
+                 "client %s: request body refused: %llu bytes of request bodies in "
+                 "flight, %llu more would pass server.max_body_bytes_in_flight (%zu)",
+                 c->ipstr, (unsigned long long)fg_gate_in_flight(), (unsigned long long)n,
                  cfg->max_body_bytes_in_flight);
     char msg[300];
-    snprintf(msg, sizeof msg, "frugal is receiving as many request bodies as it takes at "
+    snprintf(msg, sizeof msg,
+             "frugal is receiving as many request bodies as it takes at "
              "once (server.max_body_bytes_in_flight = %zu bytes); retry shortly.",
              cfg->max_body_bytes_in_flight);
     reject(c, c->d, 503, "server_busy", msg, head_only);
@@ -415,8 +422,7 @@ static void head_done(struct fg_conn *c)
     arm(c, cfg->body_timeout_ms);
     if (fg_reqhead_parse(c->head, c->head_len, &h) < 0) {
         warn_limited(c->set, "client %s: malformed request refused: %s", c->ipstr, h.err);
-        snprintf(msg, sizeof msg, "Malformed HTTP request: %s; the connection is closed.",
-                 h.err);
+        snprintf(msg, sizeof msg, "Malformed HTTP request: %s; the connection is closed.", h.err);
         reject(c, fg_gate_dialect(&h), 400, "invalid_http_request", msg, false);
         return;
     }
@@ -449,8 +455,10 @@ static bool head_add(struct fg_conn *c, const unsigned char *p, size_t n)
     size_t max = c->set->cfg->max_header_bytes;
     if (c->head_len + n > max) {
         char msg[200];
-        snprintf(msg, sizeof msg, "Request headers are over the gateway's limit of %zu bytes "
-                 "(server.max_header_bytes).", max);
+        snprintf(msg, sizeof msg,
+                 "Request headers are over the gateway's limit of %zu bytes "
+                 "(server.max_header_bytes).",
+                 max);
         const struct fg_dialect_ops *d = guess_partial(c->head ? c->head : "", c->head_len);
         reject(c, d, 431, "request_headers_too_large", msg, false);
         return false;
@@ -460,7 +468,6 @@ static bool head_add(struct fg_conn *c, const unsigned char *p, size_t n)
     c->head_len += n;
     FG_DASSERT(c->head_len <= max && c->head_len <= c->head_cap);
     return true;
-
 }
 
 /* Runs in the loop pass that answered a pipelined request, after evhttp
@@ -517,14 +524,14 @@ static void on_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, 
         return;
     c->sent_any = true;
     if (c->phase == PH_BUSY)
-        return;   /* pipelined behind a request in flight: judged when it is answered */
+        return; /* pipelined behind a request in flight: judged when it is answered */
     if (c->phase == PH_IDLE) {
         c->phase = PH_HEADERS;
         c->nl = 0;
         arm(c, c->set->cfg->header_timeout_ms);
     }
     if (c->phase == PH_BODY && c->chunked) {
-        book(c, info->n_added, false);   /* its size is known as it comes */
+        book(c, info->n_added, false); /* its size is known as it comes */
         return;
     }
     if (c->phase == PH_HEADERS)
@@ -571,12 +578,13 @@ static int count(struct fg_conn *c)
         c->ip_counted = true;
     }
     if (total > cfg->max_connections) {
-        c->refuse_status = 503;   /* unless setup() sheds an unused connection */
+        c->refuse_status = 503; /* unless setup() sheds an unused connection */
     } else if (cfg->max_connections_per_ip > 0 && from_ip > cfg->max_connections_per_ip) {
         c->refuse_status = 429;
-        warn_limited(set, "connection from %s refused: %d open connections from this address, "
-                     "over server.max_connections_per_ip (%d)", c->ipstr, from_ip,
-                     cfg->max_connections_per_ip);
+        warn_limited(set,
+                     "connection from %s refused: %d open connections from this address, "
+                     "over server.max_connections_per_ip (%d)",
+                     c->ipstr, from_ip, cfg->max_connections_per_ip);
     }
     if (c->refuse_status) {
         c->refused = true;
@@ -594,17 +602,19 @@ static bool shed(struct fg_conn *c)
     for (struct fg_conn *o = c->set->list; o; o = o->next) {
         bool silent = o->phase == PH_HEADERS && !o->sent_any;
         if (o != c && o->evcon && !o->refused && (silent || o->phase == PH_IDLE))
-            victim = o;   /* the list is newest first: keep the last one */
+            victim = o; /* the list is newest first: keep the last one */
     }
     if (!victim)
         return false;
-    warn_limited(c->set, "at server.max_connections (%d): closed an unused connection from %s "
-                 "(open %llu ms, %s) to admit %s", c->set->cfg->max_connections,
-                 victim->ipstr[0] ? victim->ipstr : "?",
+    warn_limited(c->set,
+                 "at server.max_connections (%d): closed an unused connection from %s "
+                 "(open %llu ms, %s) to admit %s",
+                 c->set->cfg->max_connections, victim->ipstr[0] ? victim->ipstr : "?",
                  (unsigned long long)((fg_server_now_ns() - victim->opened_ns) / 1000000),
                  victim->sent_any ? "idle between requests" : "nothing sent", c->ipstr);
     char msg[200];
-    snprintf(msg, sizeof msg, "frugal is at its connection limit (server.max_connections = %d) "
+    snprintf(msg, sizeof msg,
+             "frugal is at its connection limit (server.max_connections = %d) "
              "and closed this unused connection; retry on a new one.",
              c->set->cfg->max_connections);
     reject(victim, &fg_provider_openai, 503, "too_many_connections", msg, false);
@@ -624,7 +634,7 @@ static void peer(struct fg_conn *c)
         return;
     if (ss.ss_family == AF_INET) {
         const struct sockaddr_in *a = (const struct sockaddr_in *)&ss;
-        c->ip[10] = c->ip[11] = 0xff;   /* as ::ffff:a.b.c.d */
+        c->ip[10] = c->ip[11] = 0xff; /* as ::ffff:a.b.c.d */
         memcpy(c->ip + 12, &a->sin_addr, 4);
         inet_ntop(AF_INET, &a->sin_addr, c->ipstr, sizeof c->ipstr);
     } else if (ss.ss_family == AF_INET6) {
@@ -637,7 +647,7 @@ static void peer(struct fg_conn *c)
 /* Right after accept: evhttp has the connection set up. */
 static void setup(struct fg_conn *c)
 {
-    struct bufferevent *bev = c->bev;   /* we hold a reference until the end */
+    struct bufferevent *bev = c->bev; /* we hold a reference until the end */
     bufferevent_data_cb rd = NULL;
     void *arg = NULL;
     bufferevent_getcb(bev, &rd, NULL, NULL, &arg);
@@ -662,8 +672,10 @@ static void setup(struct fg_conn *c)
         if (shed(c))
             total--;
         else
-            warn_limited(c->set, "connection from %s refused: %d open connections, over "
-                         "server.max_connections (%d)", c->ipstr, total, cfg->max_connections);
+            warn_limited(c->set,
+                         "connection from %s refused: %d open connections, over "
+                         "server.max_connections (%d)",
+                         c->ipstr, total, cfg->max_connections);
     }
     if (c->refused && c->set->refusing > FG_CONN_REFUSE_BACKLOG) {
         /* too many wait for their refusal already: answer before the request */
@@ -674,7 +686,8 @@ static void setup(struct fg_conn *c)
         /* near the cap a silent connection gets less time to speak up */
         bool busy = total > cfg->max_connections - cfg->max_connections / 4;
         arm(c, busy && cfg->header_timeout_busy_ms < cfg->header_timeout_ms
-                   ? cfg->header_timeout_busy_ms : cfg->header_timeout_ms);
+                   ? cfg->header_timeout_busy_ms
+                   : cfg->header_timeout_ms);
     }
     bufferevent_decref(bev);
 }
@@ -694,13 +707,14 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         return;
     const struct fg_server_cfg *cfg = c->set->cfg;
     bool body = c->phase == PH_BODY;
-    const char *key = body ? "body_timeout_ms"
-                    : c->deadline_ms == cfg->header_timeout_ms ? "header_timeout_ms"
-                                                               : "header_timeout_busy_ms";
-    warn_limited(c->set, "client %s: request %s not received within %d ms (server.%s); "
-                 "connection closed", c->ipstr[0] ? c->ipstr : "?", body ? "body" : "headers",
-                 c->deadline_ms, key);
-    evhttp_connection_free(c->evcon);   /* frees c (on_close) */
+    const char *key = body                                       ? "body_timeout_ms"
+                      : c->deadline_ms == cfg->header_timeout_ms ? "header_timeout_ms"
+                                                                 : "header_timeout_busy_ms";
+    warn_limited(c->set,
+                 "client %s: request %s not received within %d ms (server.%s); "
+                 "connection closed",
+                 c->ipstr[0] ? c->ipstr : "?", body ? "body" : "headers", c->deadline_ms, key);
+    evhttp_connection_free(c->evcon); /* frees c (on_close) */
 }
 
 struct bufferevent *fg_conn_table_bevcb(struct event_base *base, void *arg)
@@ -720,7 +734,7 @@ struct bufferevent *fg_conn_table_bevcb(struct event_base *base, void *arg)
     if (set->list)
         set->list->prev = c;
     set->list = c;
-    bufferevent_incref(bev);   /* setup() may find evhttp gave up on it */
+    bufferevent_incref(bev); /* setup() may find evhttp gave up on it */
     event_active(c->timer, EV_TIMEOUT, 1);
     return bev;
 }
@@ -735,7 +749,7 @@ int fg_conn_table_request(struct fg_conn_table *set, struct evhttp_request *req)
         event_del(c->timer);
         c->phase = PH_BUSY;
         evhttp_request_set_on_complete_cb(req, on_req_complete, c);
-        if (c->refused) {   /* not judged at its head (a head over libevent's limit) */
+        if (c->refused) { /* not judged at its head (a head over libevent's limit) */
             char msg[200];
             refused_msg(c, msg, sizeof msg);
             fg_api_reject(req, c->refuse_status, "too_many_connections", msg);
@@ -743,14 +757,16 @@ int fg_conn_table_request(struct fg_conn_table *set, struct evhttp_request *req)
         }
     }
     const char *uri = evhttp_request_get_uri(req);
-    size_t size = (uri ? strlen(uri) : 0) + 16;   /* request line */
+    size_t size = (uri ? strlen(uri) : 0) + 16; /* request line */
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     for (struct evkeyval *kv = h->tqh_first; kv; kv = kv->next.tqe_next)
         size += strlen(kv->key) + strlen(kv->value) + 4;
     if (size > set->cfg->max_header_bytes) {
         char msg[200];
-        snprintf(msg, sizeof msg, "Request headers are %zu bytes, over the gateway's limit of "
-                 "%zu bytes (server.max_header_bytes).", size, set->cfg->max_header_bytes);
+        snprintf(msg, sizeof msg,
+                 "Request headers are %zu bytes, over the gateway's limit of "
+                 "%zu bytes (server.max_header_bytes).",
+                 size, set->cfg->max_header_bytes);
         fg_api_reject(req, 431, "request_headers_too_large", msg);
         return 1;
     }

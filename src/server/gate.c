@@ -17,7 +17,7 @@
 #include <sys/time.h>
 
 static _Atomic uint64_t g_in_flight;
-static _Atomic uint64_t g_freed;   /* large bodies dropped since the last trim */
+static _Atomic uint64_t g_freed; /* large bodies dropped since the last trim */
 
 const struct fg_dialect_ops *fg_gate_dialect(const struct fg_reqhead *h)
 {
@@ -27,13 +27,12 @@ const struct fg_dialect_ops *fg_gate_dialect(const struct fg_reqhead *h)
 }
 
 /* The body cap of a path and the config key that sets it. */
-static uint64_t body_cap(const struct fg_config *cfg, const struct fg_reqhead *h,
-                         const char **key)
+static uint64_t body_cap(const struct fg_config *cfg, const struct fg_reqhead *h, const char **key)
 {
     bool post = fg_reqhead_span_is(h->method, "POST");
     *key = "batches.max_file_bytes";
     if (post && fg_reqhead_span_is(h->path, "/v1/files"))
-        return (uint64_t)cfg->batches.max_file_bytes + (64u << 10);   /* multipart framing */
+        return (uint64_t)cfg->batches.max_file_bytes + (64u << 10); /* multipart framing */
     if (post && fg_reqhead_span_is(h->path, "/v1/messages/batches"))
         return cfg->batches.max_file_bytes;
     *key = "server.max_body_bytes";
@@ -82,15 +81,16 @@ static const char *auth_problem(const struct fg_config *cfg, const struct fg_req
     if (fg_auth_equal(key, master))
         return NULL;
     struct fg_vkey *v = NULL;
-    enum fg_key_state st = fg_keys_format_ok(key) ? fg_keyreg_auth(key, wall_ms(), &v)
-                                                 : FG_KEY_UNKNOWN;
-    return st == FG_KEY_OK ? NULL
-         : st == FG_KEY_REVOKED ? "key_revoked"
-         : st == FG_KEY_EXPIRED ? "key_expired" : "invalid_api_key";
+    enum fg_key_state st =
+        fg_keys_format_ok(key) ? fg_keyreg_auth(key, wall_ms(), &v) : FG_KEY_UNKNOWN;
+    return st == FG_KEY_OK        ? NULL
+           : st == FG_KEY_REVOKED ? "key_revoked"
+           : st == FG_KEY_EXPIRED ? "key_expired"
+                                  : "invalid_api_key";
 }
 
-static void refuse(struct fg_gate_verdict *v, int status, const char *code, const char *fmt,
-                   ...) __attribute__((format(printf, 4, 5)));
+static void refuse(struct fg_gate_verdict *v, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void refuse(struct fg_gate_verdict *v, int status, const char *code, const char *fmt, ...)
 {
@@ -119,12 +119,14 @@ void fg_gate_check(const struct fg_config *cfg, const struct fg_reqhead *h,
     }
     const char *why = large ? auth_problem(cfg, h) : NULL;
     if (why && !strcmp(why, "missing_api_key")) {
-        refuse(v, 401, why, "Missing API key: send the frugal key as 'Authorization: Bearer "
+        refuse(v, 401, why,
+               "Missing API key: send the frugal key as 'Authorization: Bearer "
                "KEY' or 'x-api-key: KEY'.");
         return;
     }
     if (why && !strcmp(why, "invalid_api_key")) {
-        refuse(v, 401, why, "Invalid API key: the key sent is neither this gateway's key nor "
+        refuse(v, 401, why,
+               "Invalid API key: the key sent is neither this gateway's key nor "
                "one of its virtual keys.");
         return;
     }
@@ -136,9 +138,9 @@ void fg_gate_check(const struct fg_config *cfg, const struct fg_reqhead *h,
     if (h->has_length && h->length > v->body_cap)
         refuse(v, 413, "request_too_large",
                "Request body is %llu bytes, over the gateway's limit of %llu bytes for %.*s "
-               "(%s); nothing was read.", (unsigned long long)h->length,
-               (unsigned long long)v->body_cap, (int)(h->path.n > 100 ? 100 : h->path.n),
-               h->path.p, cap_key);
+               "(%s); nothing was read.",
+               (unsigned long long)h->length, (unsigned long long)v->body_cap,
+               (int)(h->path.n > 100 ? 100 : h->path.n), h->path.p, cap_key);
 }
 
 bool fg_gate_reserve(uint64_t n, uint64_t limit)

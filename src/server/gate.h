@@ -31,15 +31,15 @@
 #include <stdint.h>
 
 #define FG_GATE_SMALL_BODY (64u << 10)
-#define FG_GATE_TRIM_BYTES (8u << 20)   /* a body this large is trimmed after */
+#define FG_GATE_TRIM_BYTES (8u << 20) /* a body this large is trimmed after */
 
 struct fg_dialect_ops;
 
 struct fg_gate_verdict {
-    int status;                      /* 0 = read the body */
+    int status; /* 0 = read the body */
     const char *code;
     char msg[300];
-    const struct fg_dialect_ops *d;  /* the caller's dialect */
+    const struct fg_dialect_ops *d; /* the caller's dialect */
     uint64_t body_cap;
 };
 

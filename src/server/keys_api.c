@@ -23,8 +23,8 @@ static int64_t wall_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static void fail(struct evhttp_request *req, const struct fg_dialect_ops *d,
-                 enum fg_err_class cls, const char *code, const char *fmt, const char *arg)
+static void fail(struct evhttp_request *req, const struct fg_dialect_ops *d, enum fg_err_class cls,
+                 const char *code, const char *fmt, const char *arg)
 {
     struct fg_err e;
     fg_err_set(&e, cls, NULL, code, fmt, arg);
@@ -50,7 +50,8 @@ static const char *opt_text(json_t *v, char *buf, size_t n, bool tags)
     if (json_is_array(v) && !tags) {
         size_t i;
         json_t *x;
-        json_array_foreach(v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             if (!json_is_string(x))
                 return NULL;
             o += (size_t)snprintf(buf + o, o < n ? n - o : 0, "%s%s", o ? "," : "",
@@ -59,7 +60,8 @@ static const char *opt_text(json_t *v, char *buf, size_t n, bool tags)
     } else if (json_is_object(v) && tags) {
         const char *k;
         json_t *x;
-        json_object_foreach(v, k, x) {
+        json_object_foreach(v, k, x)
+        {
             if (!json_is_string(x))
                 return NULL;
             o += (size_t)snprintf(buf + o, o < n ? n - o : 0, "%s%s=%s", o ? "," : "", k,
@@ -92,22 +94,26 @@ static void create(struct fg_worker *w, struct evhttp_request *req, const struct
     json_error_t je;
     json_t *b = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
     if (!json_is_object(b)) {
-        fail(req, d, FG_E_INVALID, NULL, "%s", "Request body must be a JSON object of key "
+        fail(req, d, FG_E_INVALID, NULL, "%s",
+             "Request body must be a JSON object of key "
              "options (name, budget, rpm, tpm, models, tags, expires, allow_unpriced).");
         json_decref(b);
         return;
     }
-    static const char *const known[] = {"name", "budget", "rpm", "tpm", "models", "tags",
+    static const char *const known[] = {"name",    "budget",         "rpm", "tpm", "models", "tags",
                                         "expires", "allow_unpriced", NULL};
     const char *k;
     json_t *x;
-    json_object_foreach(b, k, x) {
+    json_object_foreach(b, k, x)
+    {
         int i = 0;
         while (known[i] && strcmp(known[i], k))
             i++;
         if (!known[i]) {
-            fail(req, d, FG_E_INVALID, NULL, "Unknown key option '%.60s' (name, budget, rpm, "
-                 "tpm, models, tags, expires, allow_unpriced).", k);
+            fail(req, d, FG_E_INVALID, NULL,
+                 "Unknown key option '%.60s' (name, budget, rpm, "
+                 "tpm, models, tags, expires, allow_unpriced).",
+                 k);
             json_decref(b);
             return;
         }
@@ -134,7 +140,8 @@ static void create(struct fg_worker *w, struct evhttp_request *req, const struct
     if (uv && !json_is_boolean(uv) && !json_is_null(uv)) {
         fail(req, d, FG_E_INVALID, NULL, "%s", "allow_unpriced must be true or false.");
     } else if ((mv && !json_is_null(mv) && !o.models) || (tv && !json_is_null(tv) && !o.tags)) {
-        fail(req, d, FG_E_INVALID, NULL, "%s", "models must be an array of names (or \"a,b\"), "
+        fail(req, d, FG_E_INVALID, NULL, "%s",
+             "models must be an array of names (or \"a,b\"), "
              "tags an object of strings (or \"k=v,k=v\").");
     } else if (!opt_int(json_object_get(b, "rpm"), &o.rpm) ||
                !opt_int(json_object_get(b, "tpm"), &o.tpm)) {
@@ -204,8 +211,8 @@ void fg_keys_api_handle(struct fg_worker *w, struct evhttp_request *req,
         if (m == EVHTTP_REQ_POST) {
             create(w, req, d);
         } else if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) {
-            json_t *out = json_pack("{s:s, s:o}", "object", "list", "data",
-                                    fg_keyreg_list_json(wall_ms()));
+            json_t *out =
+                json_pack("{s:s, s:o}", "object", "list", "data", fg_keyreg_list_json(wall_ms()));
             fg_reply_json_value(req, 200, out, JSON_COMPACT);
             json_decref(out);
         } else {

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_ANSWER (64u << 20)   /* a provider answer larger than this is refused */
+#define MAX_ANSWER (64u << 20) /* a provider answer larger than this is refused */
 #define MAX_PARTS 64
 #define MAX_MODEL 200
 
@@ -54,7 +54,8 @@ int fg_passthru_check_path(const char *path, const char *query, const char **why
             if (!seg_char(s[i]))
                 return *why = s[i] == '%' ? "the path is percent-encoded"
                                           : "the path has a character other than letters, "
-                                            "digits and . _ ~ : -", -1;
+                                            "digits and . _ ~ : -",
+                       -1;
         if (!s[n])
             break;
         s += n + 1;
@@ -136,18 +137,24 @@ static int resolve(struct fg_call *c, const char *model)
     const struct fg_model_cfg *m = model ? fg_config_model(cfg, model) : NULL;
     if (model && !m && fg_config_route(cfg, model))
         return fail(c, FG_E_INVALID, "model", "model_not_supported",
-                    fg_arena_printf(&c->arena, "The model '%.100s' is a route, which picks "
-                                    "between chat models; %s needs a model.", model, c->pass_path));
+                    fg_arena_printf(&c->arena,
+                                    "The model '%.100s' is a route, which picks "
+                                    "between chat models; %s needs a model.",
+                                    model, c->pass_path));
     if (m && m->dialect != FG_DIALECT_OPENAI)
         return fail(c, FG_E_INVALID, "model", "model_not_supported",
-                    fg_arena_printf(&c->arena, "The model '%.100s' is served in the Anthropic "
-                                    "dialect, which has no %s.", model, c->pass_path));
+                    fg_arena_printf(&c->arena,
+                                    "The model '%.100s' is served in the Anthropic "
+                                    "dialect, which has no %s.",
+                                    model, c->pass_path));
     if (!m) {
         int prov = default_provider(cfg);
         if (prov < 0)
             return fail(c, FG_E_NOT_FOUND, NULL, "unknown_url",
-                        fg_arena_printf(&c->arena, "%s is an OpenAI path and no OpenAI provider "
-                                        "is configured.", c->pass_path));
+                        fg_arena_printf(&c->arena,
+                                        "%s is an OpenAI path and no OpenAI provider "
+                                        "is configured.",
+                                        c->pass_path));
         /* no model: the path stands for it (unpriced, and never in an allow-list) */
         m = adhoc_model(c, model ? model : c->pass_path, prov);
     }
@@ -166,7 +173,7 @@ static int resolve(struct fg_call *c, const char *model)
 
 static bool relayed(const char *name, size_t n)
 {
-    static const char *const exact[] = {"x-request-id", "retry-after", "retry-after-ms",
+    static const char *const exact[] = {"x-request-id",   "retry-after",          "retry-after-ms",
                                         "x-should-retry", "openai-processing-ms", NULL};
     for (int i = 0; exact[i]; i++)
         if (strlen(exact[i]) == n && !strncasecmp(name, exact[i], n))
@@ -210,7 +217,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     struct fg_call *c = arg;
     size_t len = size * n;
     if (!c->req)
-        return 0;   /* client gone: abort */
+        return 0; /* client gone: abort */
     if (!c->up_body)
         c->up_body = evbuffer_new();
     if (evbuffer_get_length(c->up_body) + len > MAX_ANSWER) {
@@ -263,16 +270,17 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         return;
     }
     if (res == CURLE_OK && c->up_status >= 300 && c->up_status < 400)
-        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream provider '%s' answered with a "
-                   "redirect (HTTP %ld); frugal does not follow redirects.", c->provider->name,
-                   c->up_status);
+        fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL,
+                   "upstream provider '%s' answered with a "
+                   "redirect (HTTP %ld); frugal does not follow redirects.",
+                   c->provider->name, c->up_status);
     if (res != CURLE_OK || c->err.cls != FG_E_NONE || c->up_status < 200) {
         reply_failure(c, res);
     } else {
         struct evbuffer *b = c->up_body ? c->up_body : (c->up_body = evbuffer_new());
         size_t n = evbuffer_get_length(b), m;
         const char *s = (const char *)evbuffer_pullup(b, -1);
-        if (c->up_status >= 400 && n) {   /* a provider that echoes a key never hands it on */
+        if (c->up_status >= 400 && n) { /* a provider that echoes a key never hands it on */
             char *r = fg_redact_dup(s, n, &m);
             evbuffer_drain(b, n);
             evbuffer_add(b, r, m);
@@ -288,7 +296,8 @@ static void on_done(struct fg_xfer *x, CURLcode res)
                        "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
         c->acct.response_bytes = (int64_t)n;
         struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-        evhttp_add_header(h, "Content-Type", c->pass_ctype ? c->pass_ctype : "application/octet-stream");
+        evhttp_add_header(h, "Content-Type",
+                          c->pass_ctype ? c->pass_ctype : "application/octet-stream");
         fg_reply_frugal_headers(c);
         fg_meter_cost_headers(c);
         c->t_first_byte_ns = fg_server_now_ns();
@@ -298,8 +307,8 @@ static void on_done(struct fg_xfer *x, CURLcode res)
     fg_call_finish(c);
 }
 
-static const char *const forwarded[] = {"content-type", "accept", "openai-beta", "traceparent",
-                                        "tracestate", NULL};
+static const char *const forwarded[] = {"content-type", "accept",     "openai-beta",
+                                        "traceparent",  "tracestate", NULL};
 
 static struct curl_slist *headers(struct fg_call *c)
 {
@@ -314,7 +323,7 @@ static struct curl_slist *headers(struct fg_call *c)
     if (fault && c->provider->type == FG_PROV_SIM && !strpbrk(fault, "\r\n"))
         h = fg_provider_header_add(h, "x-sim-fault", fault);
     if (!evhttp_find_header(in, "content-type"))
-        h = curl_slist_append(h, "Content-Type:");   /* curl's form default is not ours */
+        h = curl_slist_append(h, "Content-Type:"); /* curl's form default is not ours */
     if (c->provider->api_key) {
         char auth[512];
         snprintf(auth, sizeof auth, "Bearer %s", c->provider->api_key);
@@ -367,9 +376,10 @@ static int prepare(struct fg_call *c, const char *ctype)
     const struct fg_server_cfg *sc = &c->w->app->cfg->server;
     if (c->raw_len > sc->max_body_bytes)
         return fail(c, FG_E_TOO_LARGE, NULL, "request_too_large",
-                    fg_arena_printf(&c->arena, "Request body is %zu bytes, over the gateway's "
-                                    "limit of %zu bytes (server.max_body_bytes).", c->raw_len,
-                                    (size_t)sc->max_body_bytes));
+                    fg_arena_printf(&c->arena,
+                                    "Request body is %zu bytes, over the gateway's "
+                                    "limit of %zu bytes (server.max_body_bytes).",
+                                    c->raw_len, (size_t)sc->max_body_bytes));
     const char *model = NULL, *bad = NULL;
     bool json = ctype && !strncasecmp(ctype, "application/json", 16);
     c->body.max_depth = (uint32_t)sc->max_json_depth;
@@ -377,7 +387,7 @@ static int prepare(struct fg_call *c, const char *ctype)
         fg_json_type(&c->body, 0) == FG_J_OBJ) {
         model = json_model(c, &bad);
     } else {
-        fg_json_parse(&c->body, "{}", 2);   /* admission reads an (empty) object */
+        fg_json_parse(&c->body, "{}", 2); /* admission reads an (empty) object */
         if (ctype && !strncasecmp(ctype, "multipart/form-data", 19))
             model = form_model(c, ctype);
     }
@@ -395,8 +405,8 @@ static int prepare(struct fg_call *c, const char *ctype)
         return -1;
     if (json && model && strcmp(c->upstream_model, model)) {
         fg_call_edit_model(c);
-        c->upstream_body = fg_json_splice(c->raw, c->raw_len, c->edits, c->n_edits,
-                                          &c->upstream_body_len);
+        c->upstream_body =
+            fg_json_splice(c->raw, c->raw_len, c->edits, c->n_edits, &c->upstream_body_len);
     }
     return 0;
 }

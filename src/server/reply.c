@@ -76,7 +76,7 @@ void fg_reply_frugal_headers(const struct fg_call *c)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     if (evhttp_find_header(h, "x-frugal-request-id"))
-        return;   /* added already on this attempt */
+        return; /* added already on this attempt */
     evhttp_add_header(h, "x-frugal-request-id", c->id);
     if (c->model)
         evhttp_add_header(h, "x-frugal-model", c->model->name);

@@ -30,8 +30,8 @@ struct fg_span {
 };
 
 struct fg_reqhead {
-    struct fg_span method, target, path;   /* path: target up to '?' */
-    bool has_length;                       /* Content-Length given */
+    struct fg_span method, target, path; /* path: target up to '?' */
+    bool has_length;                     /* Content-Length given */
     uint64_t length;
     bool chunked;                          /* Transfer-Encoding: chunked */
     struct fg_span authorization, api_key; /* Authorization, x-api-key */

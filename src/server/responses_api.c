@@ -55,7 +55,7 @@ static int lookup(struct fg_worker *w, const char *id, const struct fg_principal
             fg_respmap_remember(id, strlen(id), key, (int)i);
             return fg_auth_principal_owns(p, key) ? (int)i : -1;
         }
-    return -1;   /* its provider is no longer configured */
+    return -1; /* its provider is no longer configured */
 }
 
 /* ---- the endpoints ------------------------------------------------------ */
@@ -175,8 +175,8 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
     }
     if (res != CURLE_OK || c->up_status < 200 || c->up_status >= 600) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_error",
-                   "upstream provider '%s' failed: %s",
-                   c->provider->name, res != CURLE_OK ? curl_easy_strerror(res) : "no status");
+                   "upstream provider '%s' failed: %s", c->provider->name,
+                   res != CURLE_OK ? curl_easy_strerror(res) : "no status");
         fg_reply_error(c->req, &fg_provider_openai, &c->err);
     } else {
         if (x->op == OP_DELETE && c->up_status < 300)
@@ -201,8 +201,8 @@ static int start(struct fg_call *c, struct proxy *x, const char *query)
 {
     const struct fg_provider_rt *rt = &c->w->app->prov[c->provider_index];
     static const char *const suffix[] = {"", "", "/input_items", "/cancel"};
-    const char *url = fg_arena_printf(&c->arena, "%s/responses/%s%s%s%s", rt->openai_base,
-                                      x->id, suffix[x->op], query ? "?" : "", query ? query : "");
+    const char *url = fg_arena_printf(&c->arena, "%s/responses/%s%s%s%s", rt->openai_base, x->id,
+                                      suffix[x->op], query ? "?" : "", query ? query : "");
     CURL *e = fg_upstream_easy(c->w->up);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, rt->oa_headers[0]);
@@ -242,8 +242,8 @@ void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
         return;
     const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
     if (!query_ok(query)) {
-        reply_error(req, FG_E_INVALID, NULL, "invalid_query",
-                    "Invalid query string: '%.100s'.", query);
+        reply_error(req, FG_E_INVALID, NULL, "invalid_query", "Invalid query string: '%.100s'.",
+                    query);
         return;
     }
     int prov = lookup(w, px.id, p);
@@ -254,10 +254,10 @@ void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
                     px.id);
         return;
     }
-    struct fg_call *c = fg_call_new(w, req);   /* no dialect: no ledger row */
+    struct fg_call *c = fg_call_new(w, req); /* no dialect: no ledger row */
     struct proxy *x = fg_arena_alloc(&c->arena, sizeof *x);
     *x = px;
-    c->aux = x;                                /* the call's proxy state */
+    c->aux = x; /* the call's proxy state */
     c->provider_index = prov;
     c->provider = &w->app->cfg->providers[prov];
     if (start(c, x, query) < 0) {

@@ -45,7 +45,7 @@ _Static_assert(FG_EP_COUNT <= 8, "fg_provider_rt.url has room for every endpoint
 #include <time.h>
 #include <unistd.h>
 
-#define DRAIN_FLUSH_MS 100   /* let queued replies reach the socket before exit */
+#define DRAIN_FLUSH_MS 100 /* let queued replies reach the socket before exit */
 
 uint64_t fg_server_now_ns(void)
 {
@@ -133,7 +133,7 @@ static int bound_port(int fd)
 
 void fg_server_worker_call_ended(struct fg_worker *w)
 {
-    FG_ASSERT(w->inflight > 0);   /* each call ends once */
+    FG_ASSERT(w->inflight > 0); /* each call ends once */
     w->inflight--;
 
     if (w->draining && w->inflight == 0) {
@@ -151,11 +151,13 @@ static void on_grace_over(evutil_socket_t fd, short what, void *arg)
     int ms = w->app->cfg->server.shutdown_grace_ms;
     if (w->inflight)
         fg_warn("worker %d: %d call(s) still running after the shutdown grace period; "
-                "cutting them", w->index, w->inflight);
+                "cutting them",
+                w->index, w->inflight);
     struct fg_err e;
     fg_err_set(&e, FG_E_UNAVAILABLE, NULL, "shutting_down",
                "frugal shut down before this call finished (it "
-               "was still running when server.shutdown_grace_ms = %d ran out); retry it.", ms);
+               "was still running when server.shutdown_grace_ms = %d ran out); retry it.",
+               ms);
     while (w->calls)
         fg_relay_cut(w->calls, &e);
     struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
@@ -220,7 +222,7 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
      * than a reset. */
     size_t most = s->max_body_bytes;
     if (most < w->app->cfg->batches.max_file_bytes + (64u << 10))
-        most = w->app->cfg->batches.max_file_bytes + (64u << 10);   /* uploads */
+        most = w->app->cfg->batches.max_file_bytes + (64u << 10); /* uploads */
     evhttp_set_max_body_size(w->http, (ev_ssize_t)most);
     evhttp_set_max_headers_size(w->http, (ev_ssize_t)(s->max_header_bytes * 2 + 8192));
     evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
@@ -243,7 +245,7 @@ static void worker_free(struct fg_worker *w)
 {
     fg_call_abort_all(w);
     if (w->http)
-        evhttp_free(w->http);   /* closes the listener and client connections */
+        evhttp_free(w->http); /* closes the listener and client connections */
     fg_conn_table_free(w->conns);
     fg_upstream_free(w->up);
     fg_store_close(w->store);
@@ -350,9 +352,9 @@ static int providers_init(struct fg_app *app)
         }
         for (int d = 0; d < 2; d++)
             for (int ep = 0; ep < FG_EP_COUNT; ep++)
-                rt->url[d][ep] = join_url(d == FG_DIALECT_ANTHROPIC ? rt->anthropic_base
-                                                                    : rt->openai_base,
-                                          fg_provider_ops((enum fg_dialect)d)->path(ep));
+                rt->url[d][ep] =
+                    join_url(d == FG_DIALECT_ANTHROPIC ? rt->anthropic_base : rt->openai_base,
+                             fg_provider_ops((enum fg_dialect)d)->path(ep));
     }
     return 0;
 }
@@ -379,14 +381,16 @@ static void announce(struct fg_app *app)
     const struct fg_config *cfg = app->cfg;
     for (size_t i = 0; i < cfg->n_providers; i++) {
         const struct fg_provider_cfg *p = &cfg->providers[i];
-        const char *kind = p->type == FG_PROV_SIM ? "simulated" :
-                           p->type == FG_PROV_OPENAI ? "openai" : "anthropic";
+        const char *kind = p->type == FG_PROV_SIM      ? "simulated"
+                           : p->type == FG_PROV_OPENAI ? "openai"
+                                                       : "anthropic";
         fg_info("provider %s (%s) at %s", p->name, kind,
                 p->type == FG_PROV_SIM && !p->base_url ? app->sim_base : p->base_url);
     }
     if (cfg->builtin)
         fg_info("no config file: running on built-in defaults (%zu models; providers "
-                "without OPENAI_API_KEY / ANTHROPIC_API_KEY are simulated)", cfg->n_models);
+                "without OPENAI_API_KEY / ANTHROPIC_API_KEY are simulated)",
+                cfg->n_models);
     const char *l = cfg->server.listen;
     const char *colon = strrchr(l, ':');
     printf("frugal listening on http://%.*s:%d (%d workers)\n", (int)(colon - l), l,
@@ -433,7 +437,8 @@ int fg_server_run(const struct fg_config *cfg)
     int rc = 1, started = 0;
     block_signals();
     evthread_use_pthreads();
-    app.nworkers = cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    app.nworkers =
+        cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (app.nworkers < 1)
         app.nworkers = 1;
     bound_heap(app.nworkers);
@@ -478,7 +483,7 @@ int fg_server_run(const struct fg_config *cfg)
     fg_info("received %s: draining in-flight calls (up to %d ms)",
             sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace_ms);
     atomic_store(&app.stopping, true);
-    fg_batch_exec_stop();   /* its loopback calls need the workers */
+    fg_batch_exec_stop(); /* its loopback calls need the workers */
     for (int i = 0; i < app.nworkers; i++)
         event_active(app.workers[i].stop_ev, 0, 0);
     rc = 0;
@@ -495,11 +500,11 @@ out:
     fg_route_free(&app);
     fg_batch_exec_stop();
     fg_batch_mailbox_flush();
-    fg_keyreg_stop();   /* after the workers: their calls held key pointers */
-    fg_ledger_stop();   /* drains the queue */
+    fg_keyreg_stop(); /* after the workers: their calls held key pointers */
+    fg_ledger_stop(); /* drains the queue */
     fg_respcache_shutdown();
     fg_busters_shutdown();
-    fg_respmap_reset();   /* the stored-response id map */
+    fg_respmap_reset(); /* the stored-response id map */
     fg_conn_global_free();
     fg_redact_clear();
     if (!rc)

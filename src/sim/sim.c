@@ -59,9 +59,9 @@ struct fg_sim {
     pthread_t thread;
     int has_thread;
     struct sim_cache *cache;
-    struct sim_batches *batches; /* files and batches, in memory */
+    struct sim_batches *batches;     /* files and batches, in memory */
     struct sim_responses *responses; /* stored Responses, in memory */
-    struct sim_req *live; /* attached requests */
+    struct sim_req *live;            /* attached requests */
     uint64_t counter;
     char url[128];
     char secret[128]; /* callers must present it (key header); "" = open */
@@ -228,9 +228,7 @@ static void step(struct sim_req *r)
 {
     struct evhttp_request *req = r->req;
     switch (r->phase) {
-    case PH_RESET:
-        abort_conn(r);
-        return;
+    case PH_RESET: abort_conn(r); return;
     case PH_CUT:
         if (flushed(r))
             abort_conn(r);
@@ -249,9 +247,7 @@ static void step(struct sim_req *r)
         r->phase = PH_EVENTS;
         pump(r);
         return;
-    case PH_EVENTS:
-        pump(r);
-        return;
+    case PH_EVENTS: pump(r); return;
     }
 }
 
@@ -332,9 +328,9 @@ void sim_fault_error(struct sim_ctx *c, enum sim_dialect d, struct sim_reply *r,
         openai_fault(c, r, status);
     } else {
         const char *type = anthropic_type(status);
-        const char *msg = status == 529 ? "Overloaded"
-                                        : fg_arena_printf(c->arena, "Simulated %s (status %d).",
-                                                          type, status);
+        const char *msg =
+            status == 529 ? "Overloaded"
+                          : fg_arena_printf(c->arena, "Simulated %s (status %d).", type, status);
         sim_anthropic_error(c, r, status, type, msg);
     }
     if (status == 429)
@@ -420,7 +416,8 @@ static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
     /* Ids only need to be unique; the answer text never depends on them. */
     uint64_t id = sim_hash(SIM_HASH_INIT, body, len) ^ (++sim->counter * 0x9E3779B97F4A7C15ULL);
     const char *cred = evhttp_find_header(h, "x-api-key");
-    if (!cred && (cred = evhttp_find_header(h, "authorization")) && !strncasecmp(cred, "Bearer ", 7))
+    if (!cred && (cred = evhttp_find_header(h, "authorization")) &&
+        !strncasecmp(cred, "Bearer ", 7))
         cred += 7;
     struct sim_ctx ctx = {
         .arena = &r->arena,
@@ -550,21 +547,20 @@ static void handle_responses(struct fg_sim *sim, struct evhttp_request *req, con
 
 static void send_text(struct evhttp_request *req, int status, const char *ctype, const char *body)
 {
-    struct sim_reply r = {.status = status, .content_type = ctype, .body = body,
-                          .body_len = strlen(body)};
+    struct sim_reply r = {
+        .status = status, .content_type = ctype, .body = body, .body_len = strlen(body)};
     send_now(req, &r);
 }
 
 static void get_models(struct evhttp_request *req)
 {
-    static const char *const ids[] = {"gpt-4o-mini",      "gpt-4o",            "gpt-4.1-mini",
-                                      "gpt-5-mini",       "claude-haiku-4-5",  "claude-sonnet-4-6",
+    static const char *const ids[] = {"gpt-4o-mini",    "gpt-4o",           "gpt-4.1-mini",
+                                      "gpt-5-mini",     "claude-haiku-4-5", "claude-sonnet-4-6",
                                       "claude-opus-4-6"};
     json_t *data = json_array();
     for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
-        json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", ids[i], "object",
-                                              "model", "created", 1700000000, "owned_by",
-                                              "frugal-sim"));
+        json_array_append_new(data, json_pack("{s:s,s:s,s:i,s:s}", "id", ids[i], "object", "model",
+                                              "created", 1700000000, "owned_by", "frugal-sim"));
     json_t *list = json_pack("{s:s,s:o,s:s,s:s,s:b}", "object", "list", "data", data, "first_id",
                              ids[0], "last_id", ids[sizeof ids / sizeof ids[0] - 1], "has_more", 0);
     char *s = json_dumps(list, JSON_COMPACT);
@@ -581,8 +577,7 @@ static void get_healthz(struct evhttp_request *req)
 static const struct route routes[] = {
     {"/v1/chat/completions", EVHTTP_REQ_POST, SIM_OPENAI, sim_openai_chat, NULL},
     {"/v1/messages", EVHTTP_REQ_POST, SIM_ANTHROPIC, sim_anthropic_messages, NULL},
-    {"/v1/messages/count_tokens", EVHTTP_REQ_POST, SIM_ANTHROPIC, sim_anthropic_count_tokens,
-     NULL},
+    {"/v1/messages/count_tokens", EVHTTP_REQ_POST, SIM_ANTHROPIC, sim_anthropic_count_tokens, NULL},
     {"/v1/models", EVHTTP_REQ_GET, SIM_OPENAI, NULL, get_models},
     {"/v1/embeddings", EVHTTP_REQ_POST, SIM_OPENAI, sim_openai_embeddings, NULL},
     {"/v1/moderations", EVHTTP_REQ_POST, SIM_OPENAI, sim_openai_moderations, NULL},
@@ -893,13 +888,14 @@ void fg_sim_stop(struct fg_sim *sim)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: frugal sim [--listen ADDR] [--secret-env NAME]\n"
-               "  Run the simulated OpenAI + Anthropic provider until SIGINT/SIGTERM.\n"
-               "  --listen ADDR  HOST:PORT to listen on (default %s; port 0 picks one)\n"
-               "  --secret-env NAME  callers must send the value of environment variable\n"
-               "                 NAME as their API key (Bearer or x-api-key); else 401.\n"
-               "                 Without it (and without FRUGAL_SIM_SECRET) anyone may call.\n"
-               "Fault injection: see #sim: directives in the docs (e.g. \"#sim:status=429\").\n",
+    fprintf(f,
+            "usage: frugal sim [--listen ADDR] [--secret-env NAME]\n"
+            "  Run the simulated OpenAI + Anthropic provider until SIGINT/SIGTERM.\n"
+            "  --listen ADDR  HOST:PORT to listen on (default %s; port 0 picks one)\n"
+            "  --secret-env NAME  callers must send the value of environment variable\n"
+            "                 NAME as their API key (Bearer or x-api-key); else 401.\n"
+            "                 Without it (and without FRUGAL_SIM_SECRET) anyone may call.\n"
+            "Fault injection: see #sim: directives in the docs (e.g. \"#sim:status=429\").\n",
             SIM_DEFAULT_LISTEN);
 }
 

@@ -89,7 +89,8 @@ static int check_content(struct sim_ctx *c, struct sim_reply *r, const json_t *c
         return invalidf(c, r, "messages.%zu.content: Input should be a valid list", i);
     size_t j;
     json_t *blk;
-    json_array_foreach(content, j, blk) {
+    json_array_foreach(content, j, blk)
+    {
         if (!json_is_string(json_object_get(blk, "type")))
             return invalidf(c, r, "messages.%zu.content.%zu.type: Field required", i, j);
     }
@@ -106,7 +107,8 @@ static int check_messages(struct sim_ctx *c, struct sim_reply *r, const json_t *
         return invalid(c, r, "messages: at least one message is required");
     size_t i;
     json_t *m;
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         if (!json_is_object(m))
             return invalidf(c, r, "messages.%zu: Input should be a valid dictionary", i);
         const char *role = json_string_value(json_object_get(m, "role"));
@@ -130,7 +132,8 @@ static int check_optional(struct sim_ctx *c, struct sim_reply *r, const json_t *
         return invalid(c, r, "tools: Input should be a valid list");
     size_t i;
     json_t *t;
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         if (!json_is_string(json_object_get(t, "name")))
             return invalidf(c, r, "tools.%zu.name: Field required", i);
     }
@@ -151,8 +154,9 @@ static int validate(struct sim_ctx *c, const json_t *b, struct sim_reply *r, int
         return invalidf(c, r, "anthropic-version: \"%s\" is not a valid version",
                         c->anthropic_version);
     if (!json_is_object(b))
-        return invalid(c, r, "There was an error parsing the body of your request: "
-                             "expected a JSON object.");
+        return invalid(c, r,
+                       "There was an error parsing the body of your request: "
+                       "expected a JSON object.");
     const json_t *model = json_object_get(b, "model");
     if (!model)
         return invalid(c, r, "model: Field required");
@@ -226,7 +230,8 @@ static void add_messages(struct fg_arena *a, const json_t *msgs, struct sim_prom
 {
     size_t i, j;
     json_t *m, *blk;
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         const json_t *content = json_object_get(m, "content");
         sim_prompt_add_header(p, json_string_value(json_object_get(m, "role")));
         if (json_is_string(content)) {
@@ -274,7 +279,8 @@ static const char *user_text(struct fg_arena *a, const json_t *content, int *has
     struct sim_buf b = {0};
     size_t i;
     json_t *blk;
-    json_array_foreach(content, i, blk) {
+    json_array_foreach(content, i, blk)
+    {
         const char *type = json_string_value(json_object_get(blk, "type"));
         const char *t = json_string_value(json_object_get(blk, "text"));
         if (type && !strcmp(type, "tool_result"))
@@ -311,7 +317,8 @@ static void parse_req(struct sim_ctx *c, const json_t *b, struct an_req *q)
     q->max_tokens = (long)json_integer_value(json_object_get(b, "max_tokens"));
     size_t i;
     json_t *s;
-    json_array_foreach(json_object_get(b, "stop_sequences"), i, s) {
+    json_array_foreach(json_object_get(b, "stop_sequences"), i, s)
+    {
         if (json_is_string(s) && q->nstops < sizeof q->stops / sizeof q->stops[0])
             q->stops[q->nstops++] = json_string_value(s);
     }
@@ -330,7 +337,8 @@ static const json_t *find_tool(const json_t *tools, const char *name)
 {
     size_t i;
     json_t *t;
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         const char *n = json_string_value(json_object_get(t, "name"));
         /* Server tools (versioned "type", no input_schema) are not ours to call. */
         if (n && json_object_get(t, "input_schema") && (!name || !strcmp(n, name)))
@@ -358,7 +366,8 @@ static const json_t *pick_tool(const json_t *b, const struct an_req *q, int *for
         return NULL;
     size_t i;
     json_t *t;
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         if (json_object_get(t, "input_schema") &&
             sim_tool_mentioned(q->user_text, json_string_value(json_object_get(t, "name"))))
             return t;
@@ -396,8 +405,8 @@ static void tool_answer(struct sim_ctx *c, const json_t *tool, int forced, struc
         ans->len = strlen(ans->text);
     }
     ans->end = SIM_END_TOOL;
-    ans->out_tokens = sim_tokens(ans->len) +
-                      sim_tokens(strlen(ans->tool_name) + strlen(ans->tool_json));
+    ans->out_tokens =
+        sim_tokens(ans->len) + sim_tokens(strlen(ans->tool_name) + strlen(ans->tool_json));
 }
 
 static void make_answer(struct sim_ctx *c, const json_t *b, const struct an_req *q,
@@ -447,10 +456,10 @@ static json_t *usage(const struct sim_anth_usage *u, size_t out)
                      (json_int_t)u->input, "cache_creation_input_tokens",
                      (json_int_t)(u->write_5m + u->write_1h), "cache_read_input_tokens",
                      (json_int_t)u->read, "cache_creation", "ephemeral_5m_input_tokens",
-                     (json_int_t)u->write_5m, "ephemeral_1h_input_tokens",
-                     (json_int_t)u->write_1h, "output_tokens", (json_int_t)out,
-                     "output_tokens_details", "thinking_tokens", 0, "server_tool_use",
-                     "service_tier", "standard", "speed", "standard", "inference_geo");
+                     (json_int_t)u->write_5m, "ephemeral_1h_input_tokens", (json_int_t)u->write_1h,
+                     "output_tokens", (json_int_t)out, "output_tokens_details", "thinking_tokens",
+                     0, "server_tool_use", "service_tier", "standard", "speed", "standard",
+                     "inference_geo");
 }
 
 /* #sim:bad_usage: the count a broken provider once sent. */
@@ -465,14 +474,14 @@ static json_t *usage_for(const struct sim_ctx *c, const struct sim_anth_usage *u
 }
 
 /* The Message object; <content> is stolen; NULL <stop> is null. */
-static json_t *message(struct sim_ctx *c, const struct an_req *q, json_t *content,
-                       const char *stop, const char *stop_seq, json_t *usage_obj)
+static json_t *message(struct sim_ctx *c, const struct an_req *q, json_t *content, const char *stop,
+                       const char *stop_seq, json_t *usage_obj)
 {
     return json_pack("{s:s,s:s,s:s,s:s,s:o,s:s?,s:s?,s:n,s:n,s:n,s:o}", "id",
                      fg_arena_printf(c->arena, "msg_sim_%s", c->id), "type", "message", "role",
                      "assistant", "model", q->model, "content", content, "stop_reason", stop,
-                     "stop_sequence", stop_seq, "stop_details", "container", "diagnostics",
-                     "usage", usage_obj);
+                     "stop_sequence", stop_seq, "stop_details", "container", "diagnostics", "usage",
+                     usage_obj);
 }
 
 static json_t *tool_block(const struct an_answer *ans, json_t *input)
@@ -568,10 +577,10 @@ static void stream_reply(struct sim_ctx *c, const struct an_req *q, const struct
         push_ping(c, r);
     /* message_delta usage is cumulative: totals, never increments. */
     push_event(c, r, "message_delta",
-               json_pack("{s:s,s:{s:s,s:s?,s:n,s:n},s:{s:I,s:I,s:I,s:I}}", "type",
-                         "message_delta", "delta", "stop_reason", stop_reason(ans->end),
-                         "stop_sequence", ans->stop_seq, "stop_details", "container", "usage",
-                         "input_tokens", (json_int_t)u->input, "cache_creation_input_tokens",
+               json_pack("{s:s,s:{s:s,s:s?,s:n,s:n},s:{s:I,s:I,s:I,s:I}}", "type", "message_delta",
+                         "delta", "stop_reason", stop_reason(ans->end), "stop_sequence",
+                         ans->stop_seq, "stop_details", "container", "usage", "input_tokens",
+                         (json_int_t)u->input, "cache_creation_input_tokens",
                          (json_int_t)(u->write_5m + u->write_1h), "cache_read_input_tokens",
                          (json_int_t)u->read, "output_tokens",
                          c->bad_usage ? (json_int_t)SIM_BAD_COUNT : (json_int_t)ans->out_tokens));

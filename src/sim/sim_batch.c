@@ -105,16 +105,14 @@ static const char *method_name(enum sim_method m)
     }
 }
 
-void sim_batch_bad_route(struct sim_ctx *c, enum sim_dialect d, const struct sim_http *h,
-                         int known, struct sim_reply *r)
+void sim_batch_bad_route(struct sim_ctx *c, enum sim_dialect d, const struct sim_http *h, int known,
+                         struct sim_reply *r)
 {
     const char *what = fg_arena_printf(c->arena, "%s %s", method_name(h->method), h->path);
     if (d == SIM_ANTHROPIC)
-        sim_anthropic_error(c, r, known ? 405 : 404,
-                            known ? "invalid_request_error" : "not_found_error",
-                            fg_arena_printf(c->arena, known ? "Method not allowed (%s)"
-                                                            : "Not found (%s)",
-                                            what));
+        sim_anthropic_error(
+            c, r, known ? 405 : 404, known ? "invalid_request_error" : "not_found_error",
+            fg_arena_printf(c->arena, known ? "Method not allowed (%s)" : "Not found (%s)", what));
     else
         sim_openai_error(c, r, known ? 405 : 404, "invalid_request_error", NULL, NULL,
                          fg_arena_printf(c->arena,

@@ -98,15 +98,14 @@ static json_t *batch_json(const struct sim_batches *s, struct fg_arena *a,
                           const struct sim_an_batch *b)
 {
     int ended = b->status == AN_ENDED;
-    json_t *counts = json_pack(
-        "{s:I,s:I,s:I,s:I,s:I}", "processing",
-        (json_int_t)(ended ? b->counts[A_PENDING] : b->n), "succeeded",
-        (json_int_t)(ended ? b->counts[A_SUCCEEDED] : 0), "errored",
-        (json_int_t)(ended ? b->counts[A_ERRORED] : 0), "canceled",
-        (json_int_t)(ended ? b->counts[A_CANCELED] : 0), "expired",
-        (json_int_t)(ended ? b->counts[A_EXPIRED] : 0));
-    uint64_t expires = b->sched.expire ? sim_sched_end_ms(&b->sched)
-                                       : b->sched.created_ms + 24ULL * 3600 * 1000;
+    json_t *counts = json_pack("{s:I,s:I,s:I,s:I,s:I}", "processing",
+                               (json_int_t)(ended ? b->counts[A_PENDING] : b->n), "succeeded",
+                               (json_int_t)(ended ? b->counts[A_SUCCEEDED] : 0), "errored",
+                               (json_int_t)(ended ? b->counts[A_ERRORED] : 0), "canceled",
+                               (json_int_t)(ended ? b->counts[A_CANCELED] : 0), "expired",
+                               (json_int_t)(ended ? b->counts[A_EXPIRED] : 0));
+    uint64_t expires =
+        b->sched.expire ? sim_sched_end_ms(&b->sched) : b->sched.created_ms + 24ULL * 3600 * 1000;
     json_t *v = json_object();
     json_object_set_new(v, "id", json_string(b->id));
     json_object_set_new(v, "type", json_string("message_batch"));
@@ -166,10 +165,9 @@ static void run_line(struct sim_an_batch *b, size_t i, const struct sim_ctx *par
     if (json_is_integer(mt) && json_integer_value(mt) == 0) {
         /* allowed in real time (cache pre-warming), not in a batch */
         ans.status = 400;
-        ans.body = json_pack("{s:s,s:{s:s,s:s},s:n}", "type", "error", "error", "type",
-                             "invalid_request_error", "message",
-                             "max_tokens: Input should be greater than or equal to 1",
-                             "request_id");
+        ans.body = json_pack(
+            "{s:s,s:{s:s,s:s},s:n}", "type", "error", "error", "type", "invalid_request_error",
+            "message", "max_tokens: Input should be greater than or equal to 1", "request_id");
     } else {
         sim_batch_run_line(&c, SIM_ANTHROPIC, params, &ans);
     }
@@ -230,8 +228,9 @@ static int valid_custom_id(const char *s)
 static int check_requests(struct sim_ctx *c, struct sim_reply *r, const json_t *body)
 {
     if (!json_is_object(body)) {
-        invalid(c, r, "There was an error parsing the body of your request: expected a JSON "
-                      "object.");
+        invalid(c, r,
+                "There was an error parsing the body of your request: expected a JSON "
+                "object.");
         return -1;
     }
     const json_t *reqs = json_object_get(body, "requests");
@@ -245,17 +244,19 @@ static int check_requests(struct sim_ctx *c, struct sim_reply *r, const json_t *
     }
     size_t n = json_array_size(reqs);
     if (n < 1 || n > SIM_ANTHROPIC_MAX_REQUESTS) {
-        invalid(c, r, fg_arena_printf(c->arena,
-                                      "requests: List should have at least 1 and at most %d "
-                                      "items after validation, not %zu",
-                                      SIM_ANTHROPIC_MAX_REQUESTS, n));
+        invalid(c, r,
+                fg_arena_printf(c->arena,
+                                "requests: List should have at least 1 and at most %d "
+                                "items after validation, not %zu",
+                                SIM_ANTHROPIC_MAX_REQUESTS, n));
         return -1;
     }
     json_t *seen = json_object();
     size_t i;
     json_t *q;
     int rc = 0;
-    json_array_foreach(reqs, i, q) {
+    json_array_foreach(reqs, i, q)
+    {
         const json_t *cid = json_object_get(q, "custom_id");
         const json_t *params = json_object_get(q, "params");
         const char *msg = NULL;
@@ -385,10 +386,11 @@ static void list(struct sim_batches *s, struct sim_ctx *c, const struct sim_http
 static void results(struct sim_ctx *c, struct sim_an_batch *b, struct sim_reply *r)
 {
     if (b->status != AN_ENDED) {
-        invalid(c, r, fg_arena_printf(c->arena,
-                                      "Message batch %s has not ended yet; its results are "
-                                      "available once processing_status is 'ended'.",
-                                      b->id));
+        invalid(c, r,
+                fg_arena_printf(c->arena,
+                                "Message batch %s has not ended yet; its results are "
+                                "available once processing_status is 'ended'.",
+                                b->id));
         return;
     }
     struct sim_buf buf = {0};
@@ -412,10 +414,11 @@ static void cancel(struct sim_batches *s, struct sim_ctx *c, const struct sim_ht
         b->status = AN_CANCELING;
         b->cancel_ms = h->wall_ms;
     } else if (b->status == AN_ENDED && !b->cancel_ms) {
-        invalid(c, r, fg_arena_printf(c->arena,
-                                      "Message batch %s has already ended and cannot be "
-                                      "canceled.",
-                                      b->id));
+        invalid(c, r,
+                fg_arena_printf(c->arena,
+                                "Message batch %s has already ended and cannot be "
+                                "canceled.",
+                                b->id));
         return;
     }
     reply_value(c, r, batch_json(s, c->arena, b));
@@ -425,10 +428,11 @@ static void delete_batch(struct sim_batches *s, struct sim_ctx *c, struct sim_an
                          struct sim_reply *r)
 {
     if (b->status != AN_ENDED) {
-        invalid(c, r, fg_arena_printf(c->arena,
-                                      "Message batch %s is still processing; cancel it and wait "
-                                      "until it has ended before deleting it.",
-                                      b->id));
+        invalid(c, r,
+                fg_arena_printf(c->arena,
+                                "Message batch %s is still processing; cancel it and wait "
+                                "until it has ended before deleting it.",
+                                b->id));
         return;
     }
     json_t *v = json_pack("{s:s,s:s}", "id", b->id, "type", "message_batch_deleted");

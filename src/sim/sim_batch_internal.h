@@ -47,7 +47,7 @@ struct sim_http {
     const char *fault;        /* x-sim-fault request header, or NULL */
     const char *body;         /* len bytes, NUL-terminated */
     size_t len;
-    uint64_t wall_ms;         /* Unix time in ms: schedules and timestamps */
+    uint64_t wall_ms; /* Unix time in ms: schedules and timestamps */
 };
 
 struct sim_file;
@@ -55,13 +55,13 @@ struct sim_oa_batch;
 struct sim_an_batch;
 
 struct sim_batches {
-    char base_url[128]; /* for Anthropic results_url */
-    uint64_t counter;   /* ids */
-    uint64_t stored;    /* bytes held, against SIM_STORE_MAX_BYTES */
-    uint64_t objects;   /* files + batches held, against SIM_STORE_MAX_OBJECTS */
-    struct sim_file *files;        /* newest first */
-    struct sim_oa_batch *oa;       /* newest first */
-    struct sim_an_batch *an;       /* newest first */
+    char base_url[128];      /* for Anthropic results_url */
+    uint64_t counter;        /* ids */
+    uint64_t stored;         /* bytes held, against SIM_STORE_MAX_BYTES */
+    uint64_t objects;        /* files + batches held, against SIM_STORE_MAX_OBJECTS */
+    struct sim_file *files;  /* newest first */
+    struct sim_oa_batch *oa; /* newest first */
+    struct sim_an_batch *an; /* newest first */
 };
 
 struct sim_batches *sim_batches_new(void);
@@ -113,8 +113,8 @@ const char *sim_query_get(struct fg_arena *a, const char *query, const char *key
 int sim_path_id(const char *rest, char *id, const char **tail);
 /* 405 (the path exists, not with this method) or 404 (<known> == 0), in
  * the dialect's error shape. */
-void sim_batch_bad_route(struct sim_ctx *c, enum sim_dialect d, const struct sim_http *h,
-                         int known, struct sim_reply *r);
+void sim_batch_bad_route(struct sim_ctx *c, enum sim_dialect d, const struct sim_http *h, int known,
+                         struct sim_reply *r);
 /* Parse an integer list limit in [lo, hi]; 0, or -1 when malformed. */
 int sim_parse_limit(const char *v, long lo, long hi, long *out);
 

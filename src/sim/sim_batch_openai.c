@@ -27,12 +27,19 @@
 #include <string.h>
 
 #define ENDPOINT "/v1/chat/completions"
-#define EMBEDDINGS "/v1/embeddings"   /* the other endpoint the sim runs */
+#define EMBEDDINGS "/v1/embeddings" /* the other endpoint the sim runs */
 #define RESPONSES "/v1/responses"
 #define MAX_ERRORS 100
 
-enum oa_status { OA_VALIDATING, OA_FAILED, OA_IN_PROGRESS, OA_CANCELLING, OA_CANCELLED,
-                 OA_COMPLETED, OA_EXPIRED };
+enum oa_status {
+    OA_VALIDATING,
+    OA_FAILED,
+    OA_IN_PROGRESS,
+    OA_CANCELLING,
+    OA_CANCELLED,
+    OA_COMPLETED,
+    OA_EXPIRED
+};
 
 static const char *const status_name[] = {"validating", "failed",    "in_progress", "cancelling",
                                           "cancelled",  "completed", "expired"};
@@ -137,8 +144,8 @@ static json_t *batch_json(const struct sim_oa_batch *b)
     json_object_set_new(v, "error_file_id", str_or_null(b->error_file_id));
     json_object_set_new(v, "created_at", ts(b->sched.created_ms));
     json_object_set_new(v, "in_progress_at", ts(b->in_progress_ms));
-    uint64_t expires = b->sched.expire ? sim_sched_end_ms(&b->sched)
-                                       : b->sched.created_ms + 24ULL * 3600 * 1000;
+    uint64_t expires =
+        b->sched.expire ? sim_sched_end_ms(&b->sched) : b->sched.created_ms + 24ULL * 3600 * 1000;
     json_object_set_new(v, "expires_at", ts(expires));
     json_object_set_new(v, "finalizing_at", ts(b->finalizing_ms));
     json_object_set_new(v, "completed_at", ts(b->completed_ms));
@@ -152,13 +159,13 @@ static json_t *batch_json(const struct sim_oa_batch *b)
     json_object_set_new(v, "metadata", b->metadata ? json_incref(b->metadata) : json_null());
     if (b->model)
         json_object_set_new(v, "model", json_string(b->model));
-    json_object_set_new(
-        v, "usage",
-        json_pack("{s:I,s:{s:I},s:I,s:{s:I},s:I}", "input_tokens", (json_int_t)b->in_tok,
-                  "input_tokens_details", "cached_tokens", (json_int_t)b->cached_tok,
-                  "output_tokens", (json_int_t)b->out_tok, "output_tokens_details",
-                  "reasoning_tokens", (json_int_t)b->reasoning_tok, "total_tokens",
-                  (json_int_t)(b->in_tok + b->out_tok)));
+    json_object_set_new(v, "usage",
+                        json_pack("{s:I,s:{s:I},s:I,s:{s:I},s:I}", "input_tokens",
+                                  (json_int_t)b->in_tok, "input_tokens_details", "cached_tokens",
+                                  (json_int_t)b->cached_tok, "output_tokens",
+                                  (json_int_t)b->out_tok, "output_tokens_details",
+                                  "reasoning_tokens", (json_int_t)b->reasoning_tok, "total_tokens",
+                                  (json_int_t)(b->in_tok + b->out_tok)));
     return v;
 }
 
@@ -228,10 +235,10 @@ static void run_line(struct sim_batches *s, struct sim_oa_batch *b, size_t i,
     int ok = ans.status >= 200 && ans.status < 300;
     if (ok) {
         const json_t *u = json_object_get(ans.body, "usage");
-        int rs = b->responses;   /* Responses usage names its fields differently */
+        int rs = b->responses; /* Responses usage names its fields differently */
         b->in_tok += (uint64_t)usage_int(u, rs ? "input_tokens" : "prompt_tokens", NULL);
-        b->cached_tok += (uint64_t)usage_int(u, rs ? "input_tokens_details" : "prompt_tokens_details",
-                                             "cached_tokens");
+        b->cached_tok += (uint64_t)usage_int(
+            u, rs ? "input_tokens_details" : "prompt_tokens_details", "cached_tokens");
         b->out_tok += (uint64_t)usage_int(u, rs ? "output_tokens" : "completion_tokens", NULL);
         b->reasoning_tok += (uint64_t)usage_int(
             u, rs ? "output_tokens_details" : "completion_tokens_details", "reasoning_tokens");
@@ -239,9 +246,9 @@ static void run_line(struct sim_batches *s, struct sim_oa_batch *b, size_t i,
     } else {
         b->failed++;
     }
-    l->out = dump(json_pack("{s:s,s:s,s:{s:i,s:s,s:o},s:n}", "id", rid, "custom_id",
-                            l->custom_id, "response", "status_code", ans.status, "request_id",
-                            ans.request_id, "body", ans.body, "error"));
+    l->out = dump(json_pack("{s:s,s:s,s:{s:i,s:s,s:o},s:n}", "id", rid, "custom_id", l->custom_id,
+                            "response", "status_code", ans.status, "request_id", ans.request_id,
+                            "body", ans.body, "error"));
     l->kind = ok ? L_OK : L_ERROR;
     free(l->body);
     l->body = NULL;
@@ -260,9 +267,8 @@ static void abandon(struct sim_batches *s, struct sim_oa_batch *b, enum line_kin
         struct oa_line *l = &b->lines[b->next];
         char rid[64];
         sim_batch_new_id(s, "batch_req_", rid);
-        l->out = dump(json_pack("{s:s,s:s,s:n,s:{s:s,s:s}}", "id", rid, "custom_id",
-                                l->custom_id, "response", "error", "code", code, "message",
-                                msg));
+        l->out = dump(json_pack("{s:s,s:s,s:n,s:{s:s,s:s}}", "id", rid, "custom_id", l->custom_id,
+                                "response", "error", "code", code, "message", msg));
         l->kind = kind;
         free(l->body);
         l->body = NULL;
@@ -284,12 +290,14 @@ static void write_files(struct sim_batches *s, struct sim_oa_batch *b, uint64_t 
     char name[128];
     if (out.len) {
         snprintf(name, sizeof name, "%s_output.jsonl", b->id);
-        struct sim_file *f = sim_file_add(s, name, "batch_output", out.p, out.len, created, expires);
+        struct sim_file *f =
+            sim_file_add(s, name, "batch_output", out.p, out.len, created, expires);
         snprintf(b->output_file_id, sizeof b->output_file_id, "%s", sim_file_id(f));
     }
     if (err.len) {
         snprintf(name, sizeof name, "%s_error.jsonl", b->id);
-        struct sim_file *f = sim_file_add(s, name, "batch_output", err.p, err.len, created, expires);
+        struct sim_file *f =
+            sim_file_add(s, name, "batch_output", err.p, err.len, created, expires);
         snprintf(b->error_file_id, sizeof b->error_file_id, "%s", sim_file_id(f));
     }
     sim_buf_free(&out);
@@ -393,8 +401,10 @@ static void check_line(struct sim_batches *s, struct sim_oa_batch *b, const char
     const json_t *body = json_object_get(j, "body");
     const char *model = json_string_value(json_object_get(body, "model"));
     if (!cid) {
-        snprintf(msg, sizeof msg, "Invalid type for 'custom_id': expected a string, but got %s "
-                                  "instead.", a_type(json_object_get(j, "custom_id")));
+        snprintf(msg, sizeof msg,
+                 "Invalid type for 'custom_id': expected a string, but got %s "
+                 "instead.",
+                 a_type(json_object_get(j, "custom_id")));
         add_error(errors, "invalid_type", msg, "custom_id", num);
     } else if (json_object_get(seen, cid)) {
         add_error(errors, "duplicate_custom_id",
@@ -411,8 +421,7 @@ static void check_line(struct sim_batches *s, struct sim_oa_batch *b, const char
                   num);
     } else if (!json_is_object(body)) {
         snprintf(msg, sizeof msg,
-                 "Invalid type for 'body': expected an object, but got %s instead.",
-                 a_type(body));
+                 "Invalid type for 'body': expected an object, but got %s instead.", a_type(body));
         add_error(errors, "invalid_type", msg, "body", num);
     } else if (model && b->model && strcmp(model, b->model) != 0) {
         snprintf(msg, sizeof msg,
@@ -437,8 +446,8 @@ static void check_line(struct sim_batches *s, struct sim_oa_batch *b, const char
 }
 
 /* Validate the input file into b->lines, or b->errors. */
-static void load_lines(struct sim_batches *s, struct sim_oa_batch *b, const char *data,
-                       size_t len, struct sim_batch_dir *dir, struct fg_arena *a)
+static void load_lines(struct sim_batches *s, struct sim_oa_batch *b, const char *data, size_t len,
+                       struct sim_batch_dir *dir, struct fg_arena *a)
 {
     size_t cap = 1;
     for (size_t i = 0; i < len; i++)
@@ -499,7 +508,8 @@ static int check_metadata(struct sim_ctx *c, struct sim_reply *r, const json_t *
     }
     const char *k;
     json_t *v;
-    json_object_foreach((json_t *)m, k, v) {
+    json_object_foreach((json_t *)m, k, v)
+    {
         if (strlen(k) > 64 || !json_is_string(v) || strlen(json_string_value(v)) > 512) {
             bad(c, r, "metadata", "invalid_value",
                 "Invalid 'metadata': keys are strings of at most 64 characters and values "
@@ -531,7 +541,7 @@ static int check_string(struct sim_ctx *c, struct sim_reply *r, const json_t *b,
 static int check_request(struct sim_ctx *c, struct sim_reply *r, const json_t *b)
 {
     static const char *const endpoints[] = {
-        "/v1/responses",   "/v1/chat/completions",   "/v1/embeddings",    "/v1/completions",
+        "/v1/responses",   "/v1/chat/completions",   "/v1/embeddings",   "/v1/completions",
         "/v1/moderations", "/v1/images/generations", "/v1/images/edits", "/v1/videos"};
     if (!json_is_object(b)) {
         bad(c, r, NULL, NULL,
@@ -567,8 +577,7 @@ static int check_request(struct sim_ctx *c, struct sim_reply *r, const json_t *b
     const char *win = json_string_value(json_object_get(b, "completion_window"));
     if (strcmp(win, "24h") != 0) {
         bad(c, r, "completion_window", "invalid_value",
-            fg_arena_printf(c->arena, "Invalid value: '%.32s'. Supported values are: '24h'.",
-                            win));
+            fg_arena_printf(c->arena, "Invalid value: '%.32s'. Supported values are: '24h'.", win));
         return -1;
     }
     return check_metadata(c, r, json_object_get(b, "metadata"));
@@ -668,9 +677,9 @@ static void list(struct sim_batches *s, struct sim_ctx *c, const struct sim_http
         first = first ? first : b->id;
         last = b->id;
     }
-    json_t *out = json_pack("{s:s,s:o,s:o,s:o,s:b}", "object", "list", "data", data, "first_id",
-                            str_or_null(first), "last_id", str_or_null(last), "has_more",
-                            b != NULL);
+    json_t *out =
+        json_pack("{s:s,s:o,s:o,s:o,s:b}", "object", "list", "data", data, "first_id",
+                  str_or_null(first), "last_id", str_or_null(last), "has_more", b != NULL);
     sim_reply_json(c->arena, r, 200, out);
     json_decref(out);
 }

@@ -184,10 +184,9 @@ size_t sim_anthropic_min_tokens(const char *model)
         const char *pat;
         size_t min;
     } tbl[] = {
-        {"haiku-4-5", 4096},     {"opus-4-5", 4096},  {"opus-4-6", 4096},
-        {"opus-4-7", 2048},      {"mythos-preview", 2048}, {"3-5-haiku", 2048},
-        {"3-haiku", 2048},       {"haiku-3", 2048},   {"opus-5", 512},
-        {"fable", 512},          {"mythos", 512},     {"sonnet", 1024},
+        {"haiku-4-5", 4096},      {"opus-4-5", 4096},  {"opus-4-6", 4096}, {"opus-4-7", 2048},
+        {"mythos-preview", 2048}, {"3-5-haiku", 2048}, {"3-haiku", 2048},  {"haiku-3", 2048},
+        {"opus-5", 512},          {"fable", 512},      {"mythos", 512},    {"sonnet", 1024},
         {"opus-4", 1024},
     };
     for (size_t i = 0; model && i < sizeof tbl / sizeof tbl[0]; i++)

@@ -18,8 +18,7 @@
 
 #define SIM_MAX_DIMS 8192
 
-static int embed_error(struct sim_ctx *c, struct sim_reply *r, const char *param,
-                       const char *msg)
+static int embed_error(struct sim_ctx *c, struct sim_reply *r, const char *param, const char *msg)
 {
     sim_openai_error(c, r, 400, "invalid_request_error", param, NULL, msg);
     return -1;
@@ -36,7 +35,7 @@ static void vector(const char *model, const void *p, size_t len, float *v, long 
     uint64_t s = sim_hash(sim_hash(SIM_HASH_INIT, model, strlen(model) + 1), p, len);
     double norm = 0;
     for (long i = 0; i < n; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;   /* xorshift64 */
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17; /* xorshift64 */
         v[i] = (float)((double)(s >> 11) / (double)(1ULL << 53) * 2.0 - 1.0);
         norm += (double)v[i] * v[i];
     }
@@ -133,9 +132,9 @@ void sim_openai_embeddings(struct sim_ctx *c, const json_t *body, struct sim_rep
                                               encode(c, v, n, fmt && !strcmp(fmt, "base64"))));
     }
     free(v);
-    json_t *out = json_pack("{s:s,s:o,s:s,s:{s:I,s:I}}", "object", "list", "data", data, "model",
-                            model, "usage", "prompt_tokens", (json_int_t)tokens, "total_tokens",
-                            (json_int_t)tokens);
+    json_t *out =
+        json_pack("{s:s,s:o,s:s,s:{s:I,s:I}}", "object", "list", "data", data, "model", model,
+                  "usage", "prompt_tokens", (json_int_t)tokens, "total_tokens", (json_int_t)tokens);
     sim_reply_json(c->arena, r, 200, out);
     sim_reply_header(r, "x-request-id", fg_arena_printf(c->arena, "req_sim_%s", c->id));
     json_decref(out);
@@ -168,7 +167,7 @@ void sim_openai_moderations(struct sim_ctx *c, const json_t *body, struct sim_re
     for (size_t i = 0; json_is_array(input) && i < json_array_size(input); i++) {
         const json_t *x = json_array_get(input, i);
         const char *text = json_string_value(x);
-        if (!text)   /* a multimodal part: its text, if any */
+        if (!text) /* a multimodal part: its text, if any */
             text = json_string_value(json_object_get(x, "text"));
         json_array_append_new(results, moderation_result(text));
     }

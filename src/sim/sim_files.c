@@ -98,11 +98,10 @@ void sim_files_free(struct sim_batches *s)
 
 static json_t *file_json(const struct sim_file *f)
 {
-    json_t *v = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s}", "id", f->id, "object", "file",
-                          "bytes", (json_int_t)f->len, "created_at", (json_int_t)f->created_at,
-                          "filename", f->filename, "purpose", f->purpose, "status", "processed");
-    json_object_set_new(v, "expires_at",
-                        f->expires_at ? json_integer(f->expires_at) : json_null());
+    json_t *v = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s,s:s}", "id", f->id, "object", "file", "bytes",
+                          (json_int_t)f->len, "created_at", (json_int_t)f->created_at, "filename",
+                          f->filename, "purpose", f->purpose, "status", "processed");
+    json_object_set_new(v, "expires_at", f->expires_at ? json_integer(f->expires_at) : json_null());
     json_object_set_new(v, "status_details", json_null());
     return v;
 }
@@ -129,8 +128,8 @@ static void bad(struct sim_ctx *c, struct sim_reply *r, const char *param, const
 
 static int valid_purpose(const char *p)
 {
-    static const char *const ok[] = {"assistants", "batch", "fine-tune", "vision", "user_data",
-                                     "evals"};
+    static const char *const ok[] = {"assistants", "batch",     "fine-tune",
+                                     "vision",     "user_data", "evals"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (strcmp(p, ok[i]) == 0)
             return 1;

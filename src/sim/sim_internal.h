@@ -90,8 +90,7 @@ size_t sim_next_bytes(const char *s, size_t len, size_t off, size_t max);
 /* The deterministic answer text: "Simulated reply from MODEL to: SNIPPET"
  * where SNIPPET is the start of <user_text> without #sim: directives.
  * <tokens> >= 0 makes it exactly that many tokens (4 * tokens bytes) long. */
-char *sim_answer_text(struct fg_arena *a, const char *model, const char *user_text,
-                      long tokens);
+char *sim_answer_text(struct fg_arena *a, const char *model, const char *user_text, long tokens);
 
 enum sim_end { SIM_END_NATURAL, SIM_END_STOP, SIM_END_LENGTH, SIM_END_TOOL };
 
@@ -99,9 +98,8 @@ enum sim_end { SIM_END_NATURAL, SIM_END_STOP, SIM_END_LENGTH, SIM_END_TOOL };
  * model generating left to right would: whichever comes first wins.
  * <max_tokens> < 0 means no limit.  Returns the kept length; sets <end> and,
  * for SIM_END_STOP, <matched> to the stop string. */
-size_t sim_apply_limits(const char *text, size_t len, const char *const *stops,
-                        size_t nstops, long max_tokens, enum sim_end *end,
-                        const char **matched);
+size_t sim_apply_limits(const char *text, size_t len, const char *const *stops, size_t nstops,
+                        long max_tokens, enum sim_end *end, const char **matched);
 
 /* ---- schema-satisfying values (sim_schema.c) ----------------------------- */
 
@@ -139,8 +137,8 @@ void sim_openai_prompt(struct fg_arena *a, const json_t *body, struct sim_prompt
  * cache_control marks the last block of the last message.  Returns 0, or -1
  * with <err> set when the request cannot be cached as asked (> 4
  * breakpoints). */
-int sim_anthropic_prompt(struct fg_arena *a, const json_t *body, struct sim_prompt *p,
-                         char *err, size_t errlen);
+int sim_anthropic_prompt(struct fg_arena *a, const json_t *body, struct sim_prompt *p, char *err,
+                         size_t errlen);
 
 /* ---- prompt-cache accounting (sim_cache.c) ------------------------------- */
 
@@ -177,7 +175,7 @@ struct sim_reply {
     const char *content_type;
     const char *body; /* non-stream body */
     size_t body_len;
-    int stream;              /* events instead of body */
+    int stream;               /* events instead of body */
     struct sim_events events; /* SSE frames; the last one is the terminator */
     int nhdr;
     const char *hdr_name[SIM_MAX_HEADERS], *hdr_value[SIM_MAX_HEADERS];
@@ -189,14 +187,14 @@ void sim_reply_json(struct fg_arena *a, struct sim_reply *r, int status, const j
 struct sim_ctx {
     struct fg_arena *arena;
     struct sim_cache *cache;
-    uint64_t now_ms;   /* monotonic clock, for cache TTLs */
-    long long created; /* wall clock seconds, for "created" */
-    const char *id;    /* hex id unique to this request */
-    const char *anthropic_version; /* header, or NULL */
-    long tokens;       /* #sim:tokens, -1 if absent */
-    int bad_schema;    /* #sim:bad_schema */
-    int bad_usage;     /* #sim:bad_usage */
-    const char *credential; /* the request's key (x-api-key, else Authorization
+    uint64_t now_ms;                 /* monotonic clock, for cache TTLs */
+    long long created;               /* wall clock seconds, for "created" */
+    const char *id;                  /* hex id unique to this request */
+    const char *anthropic_version;   /* header, or NULL */
+    long tokens;                     /* #sim:tokens, -1 if absent */
+    int bad_schema;                  /* #sim:bad_schema */
+    int bad_usage;                   /* #sim:bad_usage */
+    const char *credential;          /* the request's key (x-api-key, else Authorization
                                without "Bearer "), or NULL: for #sim:echo_auth */
     struct sim_responses *responses; /* stored Responses (sim_responses.c), or NULL */
 };
@@ -229,7 +227,7 @@ void sim_openai_moderations(struct sim_ctx *c, const json_t *body, struct sim_re
  * Responses handler (sim_responses.c) builds such a body and renders this
  * answer in its own shape.  Strings in c->arena. */
 struct sim_oa_answer {
-    const char *text;              /* NULL with a tool call */
+    const char *text; /* NULL with a tool call */
     size_t len;
     const char *tool_name, *tool_args;
     enum sim_end end;

@@ -36,8 +36,8 @@ struct oa_answer {
 void sim_openai_error(struct sim_ctx *c, struct sim_reply *r, int status, const char *type,
                       const char *param, const char *code, const char *msg)
 {
-    json_t *e = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", type,
-                          "param", param, "code", code);
+    json_t *e = json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", type, "param",
+                          param, "code", code);
     sim_reply_json(c->arena, r, status, e);
     json_decref(e);
 }
@@ -67,9 +67,9 @@ static const char *a_type(const json_t *v)
 static int wrong_type(struct sim_ctx *c, struct sim_reply *r, const char *param,
                       const char *expected, const json_t *v)
 {
-    const char *m = fg_arena_printf(c->arena,
-                                    "Invalid type for '%s': expected %s, but got %s instead.",
-                                    param, expected, a_type(v));
+    const char *m =
+        fg_arena_printf(c->arena, "Invalid type for '%s': expected %s, but got %s instead.", param,
+                        expected, a_type(v));
     return invalid(c, r, param, "invalid_type", m);
 }
 
@@ -83,8 +83,8 @@ static int missing(struct sim_ctx *c, struct sim_reply *r, const char *param)
 
 static int valid_role(const char *role)
 {
-    static const char *const roles[] = {"system", "assistant", "user", "function", "tool",
-                                        "developer"};
+    static const char *const roles[] = {"system",   "assistant", "user",
+                                        "function", "tool",      "developer"};
     for (size_t i = 0; role && i < sizeof roles / sizeof roles[0]; i++)
         if (strcmp(role, roles[i]) == 0)
             return 1;
@@ -146,7 +146,8 @@ static int check_tools(struct sim_ctx *c, struct sim_reply *r, const json_t *too
         return wrong_type(c, r, "tools", "an array", tools);
     size_t i;
     json_t *t;
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         const char *at = fg_arena_printf(c->arena, "tools[%zu]", i);
         if (!json_is_object(t))
             return wrong_type(c, r, at, "an object", t);
@@ -170,7 +171,8 @@ static int check_stop(struct sim_ctx *c, struct sim_reply *r, const json_t *stop
         return wrong_type(c, r, "stop", "one of a string or array of strings", stop);
     size_t i;
     json_t *s;
-    json_array_foreach(stop, i, s) {
+    json_array_foreach(stop, i, s)
+    {
         if (!json_is_string(s))
             return wrong_type(c, r, fg_arena_printf(c->arena, "stop[%zu]", i), "a string", s);
     }
@@ -204,7 +206,8 @@ static int validate(struct sim_ctx *c, const json_t *b, struct sim_reply *r)
                        "1, but got an empty array instead.");
     size_t i;
     json_t *m;
-    json_array_foreach(msgs, i, m) {
+    json_array_foreach(msgs, i, m)
+    {
         if (check_message(c, r, m, i))
             return -1;
     }
@@ -230,7 +233,8 @@ static void content_text(struct fg_arena *a, const json_t *content, struct sim_b
     }
     size_t i;
     json_t *part;
-    json_array_foreach(content, i, part) {
+    json_array_foreach(content, i, part)
+    {
         const char *t = json_string_value(json_object_get(part, "text"));
         if (!t && text_only)
             continue;
@@ -263,7 +267,8 @@ void sim_openai_prompt(struct fg_arena *a, const json_t *body, struct sim_prompt
      * which is why changing a tool breaks the whole cached prefix. */
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(body, "tools"), i, v) {
+    json_array_foreach(json_object_get(body, "tools"), i, v)
+    {
         const char *s = sim_json_dump(a, v);
         sim_prompt_add_block(p, s, strlen(s), 0);
     }
@@ -272,7 +277,8 @@ void sim_openai_prompt(struct fg_arena *a, const json_t *body, struct sim_prompt
         const char *s = sim_json_dump(a, json_object_get(rf, "json_schema"));
         sim_prompt_add_block(p, s, strlen(s), 0);
     }
-    json_array_foreach(json_object_get(body, "messages"), i, v) {
+    json_array_foreach(json_object_get(body, "messages"), i, v)
+    {
         struct sim_buf b = {0};
         sim_prompt_add_header(p, json_string_value(json_object_get(v, "role")));
         content_text(a, json_object_get(v, "content"), &b, 0);
@@ -289,8 +295,9 @@ static void parse_req(struct sim_ctx *c, const json_t *b, struct oa_req *q)
     memset(q, 0, sizeof *q);
     q->model = json_string_value(json_object_get(b, "model"));
     q->stream = json_is_true(json_object_get(b, "stream"));
-    q->include_usage = q->stream && json_is_true(json_object_get(
-                                        json_object_get(b, "stream_options"), "include_usage"));
+    q->include_usage =
+        q->stream &&
+        json_is_true(json_object_get(json_object_get(b, "stream_options"), "include_usage"));
     const json_t *mt = json_object_get(b, "max_completion_tokens");
     if (!json_is_integer(mt))
         mt = json_object_get(b, "max_tokens");
@@ -320,7 +327,8 @@ static const json_t *find_function(const json_t *tools, const char *name)
 {
     size_t i;
     json_t *t;
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         const json_t *fn = json_object_get(t, "function");
         const char *n = json_string_value(json_object_get(fn, "name"));
         if (n && (!name || strcmp(n, name) == 0))
@@ -360,7 +368,8 @@ static const json_t *pick_tool(const json_t *b, const struct oa_req *q)
         return NULL;
     size_t i;
     json_t *t;
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         const json_t *fn = json_object_get(t, "function");
         if (sim_tool_mentioned(q->user_text, json_string_value(json_object_get(fn, "name"))))
             return fn;
@@ -412,8 +421,8 @@ static void make_answer(struct sim_ctx *c, const json_t *b, const struct oa_req 
     }
     const char *matched;
     ans->text = raw_text(c, b, q);
-    ans->len = sim_apply_limits(ans->text, strlen(ans->text), q->stops, q->nstops,
-                                q->max_tokens, &ans->end, &matched);
+    ans->len = sim_apply_limits(ans->text, strlen(ans->text), q->stops, q->nstops, q->max_tokens,
+                                &ans->end, &matched);
     ans->text = fg_arena_strndup(c->arena, ans->text, ans->len);
     ans->out_tokens = sim_tokens(ans->len);
 }
@@ -459,21 +468,21 @@ static json_t *tool_call(const struct oa_answer *ans, const char *args)
 static void body_reply(struct sim_ctx *c, const struct oa_req *q, const struct oa_answer *ans,
                        size_t prompt, size_t cached, struct sim_reply *r)
 {
-    json_t *msg = json_pack("{s:s,s:o,s:n,s:[]}", "role", "assistant", "content",
-                            ans->text ? json_string(ans->text) : json_null(), "refusal",
-                            "annotations");
+    json_t *msg =
+        json_pack("{s:s,s:o,s:n,s:[]}", "role", "assistant", "content",
+                  ans->text ? json_string(ans->text) : json_null(), "refusal", "annotations");
     if (ans->tool_name) {
         json_t *call = tool_call(ans, ans->tool_args);
         json_object_del(call, "index"); /* only deltas carry an index */
         json_object_set_new(msg, "tool_calls", json_pack("[o]", call));
     }
-    json_t *resp = json_pack(
-        "{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:o,s:s,s:s}", "id",
-        fg_arena_printf(c->arena, "chatcmpl-sim-%s", c->id), "object", "chat.completion",
-        "created", (json_int_t)c->created, "model", q->model, "choices", "index", 0, "message",
-        msg, "logprobs", "finish_reason", finish_reason(ans->end), "usage",
-        usage_for(c, prompt, cached, ans->out_tokens), "service_tier", q->service_tier,
-        "system_fingerprint", "fp_sim");
+    json_t *resp =
+        json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:o,s:s,s:s}", "id",
+                  fg_arena_printf(c->arena, "chatcmpl-sim-%s", c->id), "object", "chat.completion",
+                  "created", (json_int_t)c->created, "model", q->model, "choices", "index", 0,
+                  "message", msg, "logprobs", "finish_reason", finish_reason(ans->end), "usage",
+                  usage_for(c, prompt, cached, ans->out_tokens), "service_tier", q->service_tier,
+                  "system_fingerprint", "fp_sim");
     sim_reply_json(c->arena, r, 200, resp);
     json_decref(resp);
 }
@@ -482,12 +491,12 @@ static void body_reply(struct sim_ctx *c, const struct oa_req *q, const struct o
 static void push_chunk(struct sim_ctx *c, const struct oa_req *q, struct sim_reply *r,
                        json_t *delta, const char *finish)
 {
-    json_t *ch = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:[{s:i,s:o,s:n,s:s?}]}", "id",
-                           fg_arena_printf(c->arena, "chatcmpl-sim-%s", c->id), "object",
-                           "chat.completion.chunk", "created", (json_int_t)c->created, "model",
-                           q->model, "service_tier", q->service_tier, "system_fingerprint",
-                           "fp_sim", "choices", "index", 0, "delta", delta, "logprobs",
-                           "finish_reason", finish);
+    json_t *ch =
+        json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:[{s:i,s:o,s:n,s:s?}]}", "id",
+                  fg_arena_printf(c->arena, "chatcmpl-sim-%s", c->id), "object",
+                  "chat.completion.chunk", "created", (json_int_t)c->created, "model", q->model,
+                  "service_tier", q->service_tier, "system_fingerprint", "fp_sim", "choices",
+                  "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
     if (q->include_usage)
         json_object_set_new(ch, "usage", json_null());
     sim_events_push(c->arena, &r->events, sim_sse(c->arena, NULL, sim_json_dump(c->arena, ch)));
@@ -531,12 +540,12 @@ static void stream_reply(struct sim_ctx *c, const struct oa_req *q, const struct
     stream_pieces(c, q, ans, r);
     push_chunk(c, q, r, json_object(), finish_reason(ans->end));
     if (q->include_usage) {
-        json_t *u = json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:[],s:o}", "id",
-                              fg_arena_printf(c->arena, "chatcmpl-sim-%s", c->id), "object",
-                              "chat.completion.chunk", "created", (json_int_t)c->created,
-                              "model", q->model, "service_tier", q->service_tier,
-                              "system_fingerprint", "fp_sim", "choices", "usage",
-                              usage_for(c, prompt, cached, ans->out_tokens));
+        json_t *u =
+            json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:[],s:o}", "id",
+                      fg_arena_printf(c->arena, "chatcmpl-sim-%s", c->id), "object",
+                      "chat.completion.chunk", "created", (json_int_t)c->created, "model", q->model,
+                      "service_tier", q->service_tier, "system_fingerprint", "fp_sim", "choices",
+                      "usage", usage_for(c, prompt, cached, ans->out_tokens));
         sim_events_push(c->arena, &r->events, sim_sse(c->arena, NULL, sim_json_dump(c->arena, u)));
         json_decref(u);
     }

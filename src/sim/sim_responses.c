@@ -25,11 +25,11 @@
 #define SIM_RS_MAX 4096
 
 struct rs_entry {
-    char *id;            /* NULL: free slot */
-    json_t *resp;        /* the Response as retrieve returns it */
-    json_t *done;        /* background: the completed Response, until retrieved */
-    json_t *items;       /* input items, with ids */
-    json_t *convo;       /* chat messages up to and including this answer */
+    char *id;      /* NULL: free slot */
+    json_t *resp;  /* the Response as retrieve returns it */
+    json_t *done;  /* background: the completed Response, until retrieved */
+    json_t *items; /* input items, with ids */
+    json_t *convo; /* chat messages up to and including this answer */
 };
 
 struct sim_responses {
@@ -90,7 +90,8 @@ static char *parts_text(struct fg_arena *a, const json_t *content)
     struct sim_buf b = {0};
     size_t i;
     json_t *p;
-    json_array_foreach(content, i, p) {
+    json_array_foreach(content, i, p)
+    {
         const char *t = json_string_value(json_object_get(p, "text"));
         if (!t)
             continue;
@@ -134,15 +135,13 @@ static json_t *item_message(struct sim_ctx *c, const json_t *it)
                          parts_text(c->arena, json_object_get(it, "content")));
     if (type && !strcmp(type, "function_call"))
         return json_pack("{s:s,s:n,s:[{s:s,s:s,s:{s:s,s:s}}]}", "role", "assistant", "content",
-                         "tool_calls", "id",
-                         str_or(it, "call_id", ""),
-                         "type", "function", "function", "name",
-                         str_or(it, "name", ""), "arguments",
+                         "tool_calls", "id", str_or(it, "call_id", ""), "type", "function",
+                         "function", "name", str_or(it, "name", ""), "arguments",
                          str_or(it, "arguments", "{}"));
     if (type && !strcmp(type, "function_call_output")) {
         const json_t *o = json_object_get(it, "output");
-        return json_pack("{s:s,s:s,s:s}", "role", "tool", "tool_call_id",
-                         str_or(it, "call_id", ""), "content",
+        return json_pack("{s:s,s:s,s:s}", "role", "tool", "tool_call_id", str_or(it, "call_id", ""),
+                         "content",
                          json_is_string(o) ? json_string_value(o) : parts_text(c->arena, o));
     }
     return NULL;
@@ -155,29 +154,32 @@ static int read_input(struct sim_ctx *c, const json_t *b, json_t *items, json_t 
 {
     const json_t *in = json_object_get(b, "input");
     if (json_is_string(in)) {
-        json_array_append_new(items, json_pack("{s:s,s:s,s:s,s:s,s:[{s:s,s:s}]}", "id",
-                                               fg_arena_printf(c->arena, "msg_in_%s_0", c->id),
-                                               "type", "message", "status", "completed", "role",
-                                               "user", "content", "type", "input_text", "text",
-                                               json_string_value(in)));
-        json_array_append_new(msgs, json_pack("{s:s,s:s}", "role", "user", "content",
-                                              json_string_value(in)));
+        json_array_append_new(items,
+                              json_pack("{s:s,s:s,s:s,s:s,s:[{s:s,s:s}]}", "id",
+                                        fg_arena_printf(c->arena, "msg_in_%s_0", c->id), "type",
+                                        "message", "status", "completed", "role", "user", "content",
+                                        "type", "input_text", "text", json_string_value(in)));
+        json_array_append_new(
+            msgs, json_pack("{s:s,s:s}", "role", "user", "content", json_string_value(in)));
         return 0;
     }
     if (in && !json_is_array(in))
         return bad(c, r, 400, "input", "Invalid type for 'input': expected a string or an array.");
     size_t i;
     json_t *it;
-    json_array_foreach(in, i, it) {
+    json_array_foreach(in, i, it)
+    {
         if (!json_is_object(it))
             return bad(c, r, 400, fg_arena_printf(c->arena, "input[%zu]", i),
-                       fg_arena_printf(c->arena, "Invalid type for 'input[%zu]': expected an "
-                                                 "object.", i));
+                       fg_arena_printf(c->arena,
+                                       "Invalid type for 'input[%zu]': expected an "
+                                       "object.",
+                                       i));
         const char *type = json_string_value(json_object_get(it, "type"));
         if (!type && !json_object_get(it, "role"))
-            return bad(c, r, 400, fg_arena_printf(c->arena, "input[%zu]", i),
-                       fg_arena_printf(c->arena, "Missing required parameter: 'input[%zu].type'.",
-                                       i));
+            return bad(
+                c, r, 400, fg_arena_printf(c->arena, "input[%zu]", i),
+                fg_arena_printf(c->arena, "Missing required parameter: 'input[%zu].type'.", i));
         json_t *copy = json_deep_copy(it);
         if (!json_object_get(copy, "id"))
             json_object_set_new(copy, "id",
@@ -198,7 +200,8 @@ static json_t *chat_tools(const json_t *tools)
     json_t *out = json_array();
     size_t i;
     json_t *t;
-    json_array_foreach(tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         const char *type = json_string_value(json_object_get(t, "type"));
         if (!type || strcmp(type, "function"))
             continue;
@@ -225,8 +228,8 @@ static json_t *chat_tool_choice(const json_t *tc)
         size_t i;
         json_t *t;
         json_array_foreach(json_object_get(tc, "tools"), i, t)
-            json_array_append_new(tools, json_pack("{s:s,s:{s:O?}}", "type", "function",
-                                                   "function", "name", json_object_get(t, "name")));
+            json_array_append_new(tools, json_pack("{s:s,s:{s:O?}}", "type", "function", "function",
+                                                   "name", json_object_get(t, "name")));
         return json_pack("{s:s,s:{s:O?,s:o}}", "type", "allowed_tools", "allowed_tools", "mode",
                          json_object_get(tc, "mode"), "tools", tools);
     }
@@ -269,9 +272,18 @@ static json_t *usage(const struct sim_oa_answer *a)
                      (json_int_t)(a->prompt + a->out_tokens));
 }
 
-static const char *msg_id(struct sim_ctx *c) { return fg_arena_printf(c->arena, "msg_sim_%s", c->id); }
-static const char *fc_id(struct sim_ctx *c) { return fg_arena_printf(c->arena, "fc_sim_%s", c->id); }
-static const char *call_id(struct sim_ctx *c) { return fg_arena_printf(c->arena, "call_sim_%s", c->id); }
+static const char *msg_id(struct sim_ctx *c)
+{
+    return fg_arena_printf(c->arena, "msg_sim_%s", c->id);
+}
+static const char *fc_id(struct sim_ctx *c)
+{
+    return fg_arena_printf(c->arena, "fc_sim_%s", c->id);
+}
+static const char *call_id(struct sim_ctx *c)
+{
+    return fg_arena_printf(c->arena, "call_sim_%s", c->id);
+}
 
 static json_t *text_part(const char *text)
 {
@@ -288,7 +300,9 @@ static json_t *output_item(struct sim_ctx *c, const struct sim_oa_answer *a, int
                          done ? a->tool_args : "", "status", done ? "completed" : "in_progress");
     json_t *content = done ? json_pack("[o]", text_part(a->text)) : json_array();
     return json_pack("{s:s,s:s,s:s,s:s,s:o}", "type", "message", "id", msg_id(c), "status",
-                     !done ? "in_progress" : a->end == SIM_END_LENGTH ? "incomplete" : "completed",
+                     !done                      ? "in_progress"
+                     : a->end == SIM_END_LENGTH ? "incomplete"
+                                                : "completed",
                      "role", "assistant", "content", content);
 }
 
@@ -317,7 +331,8 @@ static json_t *response_shell(struct sim_ctx *c, const json_t *b, const char *id
         !json_is_false(json_object_get(b, "parallel_tool_calls")), "previous_response_id",
         echo(b, "previous_response_id", json_null()), "reasoning",
         echo(b, "reasoning", json_pack("{s:n,s:n}", "effort", "summary")), "text",
-        echo(b, "text", json_pack("{s:{s:s},s:s}", "format", "type", "text", "verbosity", "medium")),
+        echo(b, "text",
+             json_pack("{s:{s:s},s:s}", "format", "type", "text", "verbosity", "medium")),
         "service_tier", "default", "store", !json_is_false(json_object_get(b, "store")),
         "temperature", 1.0, "tool_choice", echo(b, "tool_choice", json_string("auto")), "tools",
         echo(b, "tools", json_array()), "top_p", 1.0, "truncation", "disabled", "usage", "user",
@@ -368,8 +383,8 @@ static void stream_text(struct seq *s, const struct sim_oa_answer *a)
     for (size_t off = 0, end; off < a->len; off = end) {
         end = sim_next_words(a->text, a->len, off, 3);
         emit(s, "response.output_text.delta",
-             json_pack("{s:s,s:i,s:i,s:s%,s:[]}", "item_id", id, "output_index", 0,
-                       "content_index", 0, "delta", a->text + off, end - off, "logprobs"));
+             json_pack("{s:s,s:i,s:i,s:s%,s:[]}", "item_id", id, "output_index", 0, "content_index",
+                       0, "delta", a->text + off, end - off, "logprobs"));
     }
     emit(s, "response.output_text.done",
          json_pack("{s:s,s:i,s:i,s:s,s:[]}", "item_id", id, "output_index", 0, "content_index", 0,
@@ -438,8 +453,8 @@ static int validate(struct sim_ctx *c, const json_t *b, struct sim_reply *r)
 
 /* The conversation this request continues (chat messages) plus its input;
  * instructions first and never inherited.  0 or -1 after replying. */
-static int conversation(struct sim_responses *s, struct sim_ctx *c, const json_t *b,
-                        json_t *items, json_t *msgs, json_t **history, struct sim_reply *r)
+static int conversation(struct sim_responses *s, struct sim_ctx *c, const json_t *b, json_t *items,
+                        json_t *msgs, json_t **history, struct sim_reply *r)
 {
     const char *prev = json_string_value(json_object_get(b, "previous_response_id"));
     struct rs_entry *p = prev ? find(s, prev) : NULL;
@@ -478,8 +493,7 @@ static struct rs_entry *slot(struct sim_responses *s)
     return x;
 }
 
-static void create(struct sim_responses *s, struct sim_ctx *c, const json_t *b,
-                   struct sim_reply *r)
+static void create(struct sim_responses *s, struct sim_ctx *c, const json_t *b, struct sim_reply *r)
 {
     if (validate(c, b, r))
         return;
@@ -599,10 +613,10 @@ static void list_items(struct sim_ctx *c, struct rs_entry *x, const char *query,
         json_array_append(data, (json_t *)it);
     }
     size_t m = json_array_size(data);
-    json_t *out = json_pack("{s:s,s:o,s:O?,s:O?,s:b}", "object", "list", "data", data, "first_id",
-                            m ? json_object_get(json_array_get(data, 0), "id") : NULL, "last_id",
-                            m ? json_object_get(json_array_get(data, m - 1), "id") : NULL,
-                            "has_more", more);
+    json_t *out =
+        json_pack("{s:s,s:o,s:O?,s:O?,s:b}", "object", "list", "data", data, "first_id",
+                  m ? json_object_get(json_array_get(data, 0), "id") : NULL, "last_id",
+                  m ? json_object_get(json_array_get(data, m - 1), "id") : NULL, "has_more", more);
     sim_reply_json(c->arena, r, 200, out);
     json_decref(out);
 }
@@ -612,7 +626,7 @@ static void cancel(struct sim_ctx *c, struct rs_entry *x, struct sim_reply *r)
     if (!json_is_true(json_object_get(x->resp, "background")))
         return (void)bad(c, r, 400, NULL,
                          "Only responses created with background=true can be cancelled.");
-    if (x->done) {   /* still queued: it never runs */
+    if (x->done) { /* still queued: it never runs */
         json_decref(x->done);
         x->done = NULL;
         json_object_set_new(x->resp, "status", json_string("cancelled"));
@@ -633,9 +647,10 @@ void sim_responses_handle(struct sim_responses *s, struct sim_ctx *c, const stru
     const char *tail = slash ? slash : "";
     int known = !strcmp(path, "/v1/responses") || !strcmp(tail, "") ||
                 !strcmp(tail, "/input_items") || !strcmp(tail, "/cancel");
-    int method_ok = !strcmp(tail, "") ? (h->method == SIM_GET || h->method == SIM_DELETE)
-                  : !strcmp(tail, "/cancel") ? h->method == SIM_POST
-                  : !strcmp(tail, "/input_items") ? h->method == SIM_GET : 0;
+    int method_ok = !strcmp(tail, "")          ? (h->method == SIM_GET || h->method == SIM_DELETE)
+                    : !strcmp(tail, "/cancel") ? h->method == SIM_POST
+                    : !strcmp(tail, "/input_items") ? h->method == SIM_GET
+                                                    : 0;
     if (!known || !method_ok || !strcmp(path, "/v1/responses"))
         return sim_batch_bad_route(c, SIM_OPENAI, h, known, r);
     struct rs_entry *x = find(s, id);
@@ -646,14 +661,14 @@ void sim_responses_handle(struct sim_responses *s, struct sim_ctx *c, const stru
     if (!strcmp(tail, "/cancel"))
         return cancel(c, x, r);
     if (h->method == SIM_DELETE) {
-        json_t *out = json_pack("{s:s,s:s,s:b}", "id", id, "object", "response.deleted",
-                                "deleted", 1);
+        json_t *out =
+            json_pack("{s:s,s:s,s:b}", "id", id, "object", "response.deleted", "deleted", 1);
         sim_reply_json(c->arena, r, 200, out);
         json_decref(out);
         entry_clear(x);
         return;
     }
-    if (x->done) {   /* a background response has run by the time anyone looks */
+    if (x->done) { /* a background response has run by the time anyone looks */
         json_decref(x->resp);
         x->resp = x->done;
         x->done = NULL;

@@ -67,7 +67,8 @@ static const char *pick_type(const json_t *s)
         size_t i;
         json_t *v;
         int null_ok = 0;
-        json_array_foreach(t, i, v) {
+        json_array_foreach(t, i, v)
+        {
             const char *name = json_string_value(v);
             if (name && strcmp(name, "null") != 0)
                 return name;
@@ -88,7 +89,8 @@ static int in_list(const json_t *list, const char *key)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(list, i, v) {
+    json_array_foreach(list, i, v)
+    {
         if (json_is_string(v) && strcmp(json_string_value(v), key) == 0)
             return 1;
     }
@@ -103,18 +105,21 @@ static json_t *gen_object(const json_t *s, const json_t *root, int depth)
     const char *key;
     json_t *sub;
     /* Schema order, which is also the order strict outputs use. */
-    json_object_foreach((json_t *)props, key, sub) {
+    json_object_foreach((json_t *)props, key, sub)
+    {
         int want = json_is_array(req) ? in_list(req, key) : depth < ALL_PROPS_DEPTH;
         if (want)
             json_object_set_new(o, key, gen(sub, root, depth + 1));
     }
     size_t i;
-    json_array_foreach(req, i, sub) {
+    json_array_foreach(req, i, sub)
+    {
         const char *name = json_string_value(sub);
         if (name && !json_object_get(o, name)) {
             const json_t *extra = json_object_get(s, "additionalProperties");
-            json_object_set_new(o, name, json_is_object(extra) ? gen(extra, root, depth + 1)
-                                                               : json_string("example"));
+            json_object_set_new(o, name,
+                                json_is_object(extra) ? gen(extra, root, depth + 1)
+                                                      : json_string("example"));
         }
     }
     return o;
@@ -147,9 +152,8 @@ static json_t *gen_array(const json_t *s, const json_t *root, int depth)
         n = MAX_ITEMS;
     int unique = json_is_true(json_object_get(s, "uniqueItems"));
     for (json_int_t i = 0; i < n; i++) {
-        const json_t *sub = (size_t)i < json_array_size(prefix)
-                                ? json_array_get(prefix, (size_t)i)
-                                : items;
+        const json_t *sub =
+            (size_t)i < json_array_size(prefix) ? json_array_get(prefix, (size_t)i) : items;
         json_t *v = sub ? gen(sub, root, depth + 1) : json_string("example");
         json_array_append_new(a, unique ? uniquify(v, (size_t)i) : v);
     }
@@ -234,7 +238,8 @@ static json_t *gen_all_of(const json_t *all, const json_t *root, int depth)
     json_t *out = NULL;
     size_t i;
     json_t *sub;
-    json_array_foreach(all, i, sub) {
+    json_array_foreach(all, i, sub)
+    {
         json_t *v = gen(sub, root, depth + 1);
         if (!out) {
             out = v;

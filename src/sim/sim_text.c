@@ -257,13 +257,12 @@ static void add_snippet(struct sim_buf *b, const char *text)
 }
 
 static const char *const vocab[] = {
-    "the",   "model", "answer", "token",  "cache",   "prefix", "simulated", "provider",
-    "cost",  "of",    "a",      "stream", "request", "reply",  "and",       "gateway",
-    "with",  "each",  "word",   "for",    "test",    "data",   "schema",    "output",
+    "the",  "model", "answer", "token",  "cache",   "prefix", "simulated", "provider",
+    "cost", "of",    "a",      "stream", "request", "reply",  "and",       "gateway",
+    "with", "each",  "word",   "for",    "test",    "data",   "schema",    "output",
 };
 
-char *sim_answer_text(struct fg_arena *a, const char *model, const char *user_text,
-                      long tokens)
+char *sim_answer_text(struct fg_arena *a, const char *model, const char *user_text, long tokens)
 {
     struct sim_buf b = {0};
     sim_buf_adds(&b, "Simulated reply from ");
@@ -292,9 +291,8 @@ char *sim_answer_text(struct fg_arena *a, const char *model, const char *user_te
     return s;
 }
 
-size_t sim_apply_limits(const char *text, size_t len, const char *const *stops,
-                        size_t nstops, long max_tokens, enum sim_end *end,
-                        const char **matched)
+size_t sim_apply_limits(const char *text, size_t len, const char *const *stops, size_t nstops,
+                        long max_tokens, enum sim_end *end, const char **matched)
 {
     size_t stop_at = (size_t)-1, stop_len = 0;
     const char *m = NULL;

@@ -14,17 +14,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum st { ST_VALUE, ST_VALUE_OR_END, ST_KEY, ST_KEY_OR_END, ST_COLON, ST_NEXT,
-          ST_STR, ST_ESC, ST_UHEX, ST_NUM, ST_LIT };
+enum st {
+    ST_VALUE,
+    ST_VALUE_OR_END,
+    ST_KEY,
+    ST_KEY_OR_END,
+    ST_COLON,
+    ST_NEXT,
+    ST_STR,
+    ST_ESC,
+    ST_UHEX,
+    ST_NUM,
+    ST_LIT
+};
 enum { LX_CONT, LX_DONE, LX_ERR, LX_OPEN };
 /* Number grammar (RFC 8259): states after '-', "0", digits, '.', fraction
  * digits, 'e', exponent sign, exponent digits. */
 enum num { N_MINUS, N_ZERO, N_INT, N_DOT, N_FRAC, N_E, N_ESIGN, N_EXP, N_END, N_BAD };
 
 struct frame {
-    size_t safe;    /* offset just past the last complete member */
-    size_t count;   /* complete members */
-    char close;     /* '}' or ']' */
+    size_t safe;  /* offset just past the last complete member */
+    size_t count; /* complete members */
+    char close;   /* '}' or ']' */
 };
 
 struct lex {
@@ -33,14 +44,14 @@ struct lex {
     struct frame *f;
     int depth;
     enum st st;
-    size_t end;        /* DONE: offset past the span; ERR: offending byte */
-    bool key;          /* the open string is an object key */
-    size_t esc_at;     /* offset of the current escape's backslash */
-    int hex;           /* \u digits seen */
-    bool hi_sur;       /* the last escape was a high surrogate, unpaired */
-    size_t hi_at;      /* its backslash */
+    size_t end;    /* DONE: offset past the span; ERR: offending byte */
+    bool key;      /* the open string is an object key */
+    size_t esc_at; /* offset of the current escape's backslash */
+    int hex;       /* \u digits seen */
+    bool hi_sur;   /* the last escape was a high surrogate, unpaired */
+    size_t hi_at;  /* its backslash */
     enum num num;
-    const char *lit;   /* "true", "false", "null" */
+    const char *lit; /* "true", "false", "null" */
     int lit_off;
 };
 
@@ -283,9 +294,9 @@ static int lex_span(struct lex *lx, size_t start)
 /* ---- finding top-level values ---- */
 
 struct scan {
-    size_t spans;       /* well-formed spans (counting stops at 2) */
-    size_t b, e;        /* the first one */
-    bool open;          /* the text ends inside a span */
+    size_t spans; /* well-formed spans (counting stops at 2) */
+    size_t b, e;  /* the first one */
+    bool open;    /* the text ends inside a span */
     size_t open_at;
 };
 
@@ -402,7 +413,7 @@ static char *close_open(const struct lex *lx, size_t start, fg_repair_check chec
                         size_t *out_len)
 {
     int top = lx->depth - 1;
-    struct closer c = {lx, start, fg_xmalloc(lx->n - start + 2 + (size_t)lx->depth), 0, 0,
+    struct closer c = {lx,    start, fg_xmalloc(lx->n - start + 2 + (size_t)lx->depth), 0, 0,
                        check, arg};
     bool ok = false;
     for (int k = top; k >= 0 && !ok && c.tries < FG_REPAIR_MAX_TRIES; k--)

@@ -36,8 +36,18 @@
 enum { T_NULL = 1, T_BOOL = 2, T_INT = 4, T_NUM = 8, T_STR = 16, T_ARR = 32, T_OBJ = 64 };
 
 enum fmt {
-    F_NONE, F_OTHER, F_DATETIME, F_DATE, F_TIME, F_DURATION,
-    F_EMAIL, F_HOSTNAME, F_IPV4, F_IPV6, F_UUID, F_URI,
+    F_NONE,
+    F_OTHER,
+    F_DATETIME,
+    F_DATE,
+    F_TIME,
+    F_DURATION,
+    F_EMAIL,
+    F_HOSTNAME,
+    F_IPV4,
+    F_IPV6,
+    F_UUID,
+    F_URI,
 };
 
 struct node;
@@ -178,7 +188,8 @@ static bool jeq(const json_t *a, const json_t *b)
         const char *k;
         size_t kl;
         json_t *v;
-        json_object_keylen_foreach((json_t *)a, k, kl, v) {
+        json_object_keylen_foreach((json_t *)a, k, kl, v)
+        {
             const json_t *w = json_object_getn(b, k, kl);
             if (!w || !jeq(v, w))
                 return false;
@@ -229,7 +240,7 @@ static const struct {
     const char *name;
     unsigned bit;
 } TYPES[] = {
-    {"object", T_OBJ}, {"array", T_ARR}, {"string", T_STR}, {"number", T_NUM},
+    {"object", T_OBJ},  {"array", T_ARR},    {"string", T_STR}, {"number", T_NUM},
     {"integer", T_INT}, {"boolean", T_BOOL}, {"null", T_NULL},
 };
 #define NTYPES (sizeof TYPES / sizeof TYPES[0])
@@ -439,15 +450,16 @@ static pcre2_code *c_regex(struct cctx *c, const json_t *pat)
         cfail(c, "cannot create a pcre2 context");
         return NULL;
     }
-    pcre2_code *re = pcre2_compile((PCRE2_SPTR)json_string_value(pat), json_string_length(pat),
-                                   PCRE2_UTF | PCRE2_ALT_BSUX | PCRE2_DOLLAR_ENDONLY, &ec, &off, cc);
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)json_string_value(pat), json_string_length(pat),
+                      PCRE2_UTF | PCRE2_ALT_BSUX | PCRE2_DOLLAR_ENDONLY, &ec, &off, cc);
     pcre2_compile_context_free(cc);
     if (!re) {
         PCRE2_UCHAR msg[160];
         pcre2_get_error_message(ec, msg, sizeof msg);
         char p[64];
-        cfail(c, "invalid pattern \"%s\": %s at offset %zu", clip(json_string_value(pat), p, sizeof p),
-              (const char *)msg, (size_t)off);
+        cfail(c, "invalid pattern \"%s\": %s at offset %zu",
+              clip(json_string_value(pat), p, sizeof p), (const char *)msg, (size_t)off);
     }
     return re;
 }
@@ -460,7 +472,8 @@ static int c_type(struct cctx *c, struct node *n, const json_t *s)
     if (json_is_string(t)) {
         n->types = type_bit(json_string_value(t));
         char b[48];
-        return n->types ? 0 : cfail(c, "unknown type \"%s\"", clip(json_string_value(t), b, sizeof b));
+        return n->types ? 0
+                        : cfail(c, "unknown type \"%s\"", clip(json_string_value(t), b, sizeof b));
     }
     if (!json_is_array(t) || json_array_size(t) == 0)
         return cfail(c, "type must be a string or a non-empty array of strings");
@@ -549,7 +562,8 @@ static int resolve(struct cctx *c, const char *ref, const json_t **out)
         return cfail(c, "unsupported $ref \"%s\": only local references (\"#...\") are supported",
                      clip(ref, r, sizeof r));
     if (ref[1] && ref[1] != '/')
-        return cfail(c, "unsupported $ref \"%s\": anchors are not supported", clip(ref, r, sizeof r));
+        return cfail(c, "unsupported $ref \"%s\": anchors are not supported",
+                     clip(ref, r, sizeof r));
     const json_t *cur = c->s->root;
     const char *p = ref + 1;
     while (*p == '/' && cur) {
@@ -614,7 +628,8 @@ static int c_props(struct cctx *c, struct node *n, const json_t *s)
     const char *k;
     size_t kl;
     json_t *v;
-    json_object_keylen_foreach((json_t *)p, k, kl, v) {
+    json_object_keylen_foreach((json_t *)p, k, kl, v)
+    {
         size_t old = ptr_push(c, k);
         struct node *sub = c_schema(c, v);
         ptr_pop(c, old);
@@ -638,7 +653,8 @@ static int c_pattern_props(struct cctx *c, struct node *n, const json_t *s)
     const char *k;
     json_t *v;
     int rc = 0;
-    FOREACH(p, k, v) {
+    FOREACH(p, k, v)
+    {
         size_t old = ptr_push(c, k);
         struct pprop *pp = &n->pprops[n->npprops++];
         json_t *key = json_string(k);
@@ -707,9 +723,8 @@ static int c_array(struct cctx *c, struct node *n, const json_t *s)
     if (u && !json_is_boolean(u))
         return cfail(c, "uniqueItems must be a boolean");
     n->unique = json_is_true(u);
-    return c_count(c, s, "minItems", &n->min_items) || c_count(c, s, "maxItems", &n->max_items)
-               ? -1
-               : 0;
+    return c_count(c, s, "minItems", &n->min_items) || c_count(c, s, "maxItems", &n->max_items) ? -1
+                                                                                                : 0;
 }
 
 static const struct {
@@ -717,9 +732,9 @@ static const struct {
     enum fmt f;
     long chars; /* longest value, quotes included */
 } FORMATS[] = {
-    {"date-time", F_DATETIME, 40}, {"date", F_DATE, 12},        {"time", F_TIME, 28},
-    {"duration", F_DURATION, 40},  {"email", F_EMAIL, 256},     {"hostname", F_HOSTNAME, 255},
-    {"ipv4", F_IPV4, 17},          {"ipv6", F_IPV6, 47},        {"uuid", F_UUID, 38},
+    {"date-time", F_DATETIME, 40}, {"date", F_DATE, 12},    {"time", F_TIME, 28},
+    {"duration", F_DURATION, 40},  {"email", F_EMAIL, 256}, {"hostname", F_HOSTNAME, 255},
+    {"ipv4", F_IPV4, 17},          {"ipv6", F_IPV6, 47},    {"uuid", F_UUID, 38},
     {"uri", F_URI, 2050},
 };
 #define NFORMATS (sizeof FORMATS / sizeof FORMATS[0])
@@ -798,8 +813,7 @@ static struct node *c_schema(struct cctx *c, const json_t *s)
     }
     c->depth++;
     int rc = c_type(c, n, s) || c_values(c, n, s) || c_ref(c, n, s) || c_object(c, n, s) ||
-             c_array(c, n, s) || c_string(c, n, s) || c_number(c, n, s) ||
-             c_applicators(c, n, s);
+             c_array(c, n, s) || c_string(c, n, s) || c_number(c, n, s) || c_applicators(c, n, s);
     c->depth--;
     return rc ? NULL : n;
 }
@@ -1135,8 +1149,7 @@ static bool fmt_time(const char *s, size_t n)
 
 static bool fmt_datetime(const char *s, size_t n)
 {
-    return n > 11 && fmt_date(s, 10) && (s[10] == 'T' || s[10] == 't') &&
-           fmt_time(s + 11, n - 11);
+    return n > 11 && fmt_date(s, 10) && (s[10] == 'T' || s[10] == 't') && fmt_time(s + 11, n - 11);
 }
 
 /* One duration component "<digits><unit>" with unit in units, after *last. */
@@ -1450,8 +1463,7 @@ static void vpop(struct vctx *c, size_t old)
 
 static int v_node(struct vctx *c, const struct node *n, const json_t *v);
 
-static int v_at_key(struct vctx *c, const struct node *n, const json_t *v, const char *k,
-                    size_t kl)
+static int v_at_key(struct vctx *c, const struct node *n, const json_t *v, const char *k, size_t kl)
 {
     char b[72];
     size_t old = vpush_key(c, k, kl);
@@ -1498,7 +1510,8 @@ static int v_object(struct vctx *c, const struct node *n, const json_t *v)
         const char *k;
         size_t kl;
         json_t *pv;
-        json_object_keylen_foreach((json_t *)v, k, kl, pv) {
+        json_object_keylen_foreach((json_t *)v, k, kl, pv)
+        {
             if (v_extra_member(c, n, k, kl, pv))
                 return -1;
         }
@@ -1587,13 +1600,17 @@ static int v_number(struct vctx *c, const struct node *n, const json_t *v)
 {
     char a[40], b[40];
     if (n->min && num_cmp(v, n->min) < 0)
-        return vfail(c, "expected >= %s, got %s", numstr(n->min, a, sizeof a), numstr(v, b, sizeof b));
+        return vfail(c, "expected >= %s, got %s", numstr(n->min, a, sizeof a),
+                     numstr(v, b, sizeof b));
     if (n->xmin && num_cmp(v, n->xmin) <= 0)
-        return vfail(c, "expected > %s, got %s", numstr(n->xmin, a, sizeof a), numstr(v, b, sizeof b));
+        return vfail(c, "expected > %s, got %s", numstr(n->xmin, a, sizeof a),
+                     numstr(v, b, sizeof b));
     if (n->max && num_cmp(v, n->max) > 0)
-        return vfail(c, "expected <= %s, got %s", numstr(n->max, a, sizeof a), numstr(v, b, sizeof b));
+        return vfail(c, "expected <= %s, got %s", numstr(n->max, a, sizeof a),
+                     numstr(v, b, sizeof b));
     if (n->xmax && num_cmp(v, n->xmax) >= 0)
-        return vfail(c, "expected < %s, got %s", numstr(n->xmax, a, sizeof a), numstr(v, b, sizeof b));
+        return vfail(c, "expected < %s, got %s", numstr(n->xmax, a, sizeof a),
+                     numstr(v, b, sizeof b));
     if (n->mult && !multiple_ok(v, n->mult))
         return vfail(c, "expected a multiple of %s, got %s", numstr(n->mult, a, sizeof a),
                      numstr(v, b, sizeof b));
@@ -1644,7 +1661,8 @@ static int v_one(struct vctx *c, const struct nodes *l, const json_t *v)
     for (size_t i = 0; i < l->n; i++) {
         if (v_node(c, l->v[i], v) == 0) {
             if (hits++)
-                return vfail(c, "matches oneOf branches %zu and %zu (exactly one expected)", first, i);
+                return vfail(c, "matches oneOf branches %zu and %zu (exactly one expected)", first,
+                             i);
             first = i;
         } else if (c->err.depth > best.depth) {
             best = c->err;
@@ -1686,7 +1704,8 @@ static int v_keywords(struct vctx *c, const struct node *n, const json_t *v)
 {
     char want[64];
     if (n->types && !(type_of(v) & n->types))
-        return vfail(c, "expected %s, got %s", types_str(n->types, want, sizeof want), type_name(v));
+        return vfail(c, "expected %s, got %s", types_str(n->types, want, sizeof want),
+                     type_name(v));
     if (n->ref && v_node(c, n->ref, v))
         return -1;
     if (v_by_type(c, n, v) || v_values(c, n, v))
@@ -1711,7 +1730,8 @@ int fg_schema_validate_json(const struct fg_schema *s, const json_t *doc, struct
     struct vctx c = {.path = "$", .plen = 1};
     if (!s || !doc) {
         if (e)
-            snprintf(e->path, sizeof e->path, "$"), snprintf(e->msg, sizeof e->msg, "no schema or document");
+            snprintf(e->path, sizeof e->path, "$"),
+                snprintf(e->msg, sizeof e->msg, "no schema or document");
         return -1;
     }
     int rc = v_node(&c, s->top, doc);
@@ -1935,14 +1955,28 @@ static json_t *list_schemas(const json_t *a, xform_fn f, struct drops *d)
 /* ---- OpenAI strict ---- */
 
 static const char *const OA_KEEP[] = {
-    "type", "enum", "const", "description", "title", "$ref", "pattern", "multipleOf",
-    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minItems", "maxItems", NULL,
+    "type",
+    "enum",
+    "const",
+    "description",
+    "title",
+    "$ref",
+    "pattern",
+    "multipleOf",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "minItems",
+    "maxItems",
+    NULL,
 };
 static const char *const OA_FORMATS[] = {
     "date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid", NULL,
 };
 static const char *const AN_FORMATS[] = {
-    "date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid", NULL,
+    "date-time", "time", "date", "duration", "email", "hostname",
+    "uri",       "ipv4", "ipv6", "uuid",     NULL,
 };
 
 static json_t *oa_schema(const json_t *s, struct drops *d);
@@ -1973,7 +2007,8 @@ static json_t *nullable(json_t *p)
     json_t *t = json_object_get(p, "type"), *any = json_object_get(p, "anyOf");
     bool plain = !json_object_get(p, "$ref") && !json_object_get(p, "const");
     if (plain && t && !any) {
-        json_t *q = json_deep_copy(p), *types = json_is_array(t) ? json_deep_copy(t) : json_pack("[O]", t);
+        json_t *q = json_deep_copy(p),
+               *types = json_is_array(t) ? json_deep_copy(t) : json_pack("[O]", t);
         json_array_append_new(types, json_string("null"));
         json_object_set_new(q, "type", types);
         json_t *en = json_object_get(q, "enum");
@@ -2011,7 +2046,8 @@ static void oa_close_object(json_t *out, const json_t *src, struct drops *d)
     json_t *req = json_array();
     const char *k;
     json_t *v;
-    FOREACH(props, k, v) {
+    FOREACH(props, k, v)
+    {
         json_array_append_new(req, json_string(k));
         if (!listed(oreq, k)) {
             json_object_set_new(props, k, nullable(v));
@@ -2031,7 +2067,8 @@ static json_t *oa_inline_allof(const json_t *s)
     json_object_del(m, "allOf");
     const char *k;
     json_t *v;
-    FOREACH(json_array_get(a, 0), k, v) {
+    FOREACH(json_array_get(a, 0), k, v)
+    {
         if (!json_object_get(m, k))
             json_object_set(m, k, v);
     }
@@ -2090,14 +2127,15 @@ static void an_describe(json_t *out, const json_t *extra)
     json_t *v;
     int first = 1;
     buf[0] = '\0';
-    FOREACH(extra, k, v) {
+    FOREACH(extra, k, v)
+    {
         char *val = json_is_string(v) ? NULL : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         const char *vs = val ? val : json_is_string(v) ? json_string_value(v) : "?";
         size_t need = len + strlen(k) + strlen(vs) + 8;
         if (need > cap)
             buf = fg_xrealloc(buf, cap = need * 2);
         len += (size_t)snprintf(buf + len, cap - len, "%s%s: %s", first ? "{" : ", ", k, vs);
-        FG_ASSERT(len < cap);   /* need counted every byte: nothing was cut */
+        FG_ASSERT(len < cap); /* need counted every byte: nothing was cut */
 
         first = 0;
         free(val);
@@ -2158,7 +2196,8 @@ static json_t *an_schema(const json_t *s, struct drops *d)
     const json_t *ref = json_object_get(s, "$ref");
     const char *k;
     json_t *v;
-    FOREACH(s, k, v) {
+    FOREACH(s, k, v)
+    {
         bool defs = !strcmp(k, "$defs") || !strcmp(k, "definitions");
         if (ref && defs)
             json_object_set_new(out, k, map_schemas(v, an_schema, d));

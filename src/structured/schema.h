@@ -54,8 +54,8 @@ void fg_schema_free(struct fg_schema *s); /* same as fg_schema_release */
  * while cached.  Each successful get must be paired with a release. */
 struct fg_schema *fg_schema_get(const char *text, size_t len, char *err, size_t errlen);
 void fg_schema_release(struct fg_schema *s);
-void fg_schema_cache_shutdown(void);   /* drops the cache's references */
-size_t fg_schema_cache_size(void);     /* schemas currently cached */
+void fg_schema_cache_shutdown(void); /* drops the cache's references */
+size_t fg_schema_cache_size(void);   /* schemas currently cached */
 
 /* Validate a document given as JSON text: 0 valid; -1 invalid (e = first
  * error); -2 not JSON (e->msg says why and where).  e may be NULL. */

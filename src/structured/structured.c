@@ -21,7 +21,8 @@ static int requested_schema(struct fg_call *c, bool *any_object)
     *any_object = false;
     if (c->in == &fg_provider_responses) {
         /* text.format is flat: {type: json_schema, name, schema, strict} */
-        int fmt = fg_json_get(j, fg_json_get(j, 0, "text"), "format"), t = fg_json_get(j, fmt, "type");
+        int fmt = fg_json_get(j, fg_json_get(j, 0, "text"), "format"),
+            t = fg_json_get(j, fmt, "type");
         if (fg_json_str_eq(j, t, "json_object"))
             *any_object = true;
         if (!fg_json_str_eq(j, t, "json_schema"))
@@ -67,10 +68,10 @@ static void cap_output(struct fg_call *c)
     long max = fg_schema_max_tokens(c->so_schema);
     /* not on Responses: max_output_tokens also bounds reasoning, which a
      * schema says nothing about */
-    if (max <= 0 || c->in != &fg_provider_openai ||
-        fg_json_get(j, 0, "max_tokens") >= 0 || fg_json_get(j, 0, "max_completion_tokens") >= 0)
+    if (max <= 0 || c->in != &fg_provider_openai || fg_json_get(j, 0, "max_tokens") >= 0 ||
+        fg_json_get(j, 0, "max_completion_tokens") >= 0)
         return;
-    c->so_cap = max + max / 4 + 32;      /* margin: estimates, whitespace */
+    c->so_cap = max + max / 4 + 32; /* margin: estimates, whitespace */
     if (c->in == c->out)
         fg_call_edit(c, j->t[0].start + 1, j->t[0].start + 1,
                      fg_arena_printf(&c->arena, "\"max_completion_tokens\":%ld,", c->so_cap));
@@ -115,7 +116,7 @@ int fg_structured_request(struct fg_call *c)
     }
     if (!c->so_schema)
         return 0;
-    c->wants_structured = true;     /* keep the answer text */
+    c->wants_structured = true; /* keep the answer text */
     cap_output(c);
     const char *mode = cfg->structured_output.stream;
     /* (a Responses stream is checked as it ends: the cache's replay that
@@ -146,8 +147,8 @@ static int fail(struct fg_call *c, const struct fg_schema_error *e, size_t len)
 {
     fg_err_set(&c->err, FG_E_UPSTREAM, e->path, "invalid_structured_output",
                "The model's answer does not match the requested schema at %s: %s "
-               "(answer of %zu bytes from %s%s).", e->path, e->msg, len,
-               c->upstream_model ? c->upstream_model : "the model",
+               "(answer of %zu bytes from %s%s).",
+               e->path, e->msg, len, c->upstream_model ? c->upstream_model : "the model",
                c->so_attempts ? ", after a retry" : "");
     return -1;
 }
@@ -164,17 +165,19 @@ int fg_structured_check_text(struct fg_call *c, const char *text, size_t len)
  * nothing to check (a refusal, tool calls, no content). */
 static json_t *responses_slot(json_t *resp, const char **key, bool *truncated)
 {
-    const char *reason = json_string_value(
-        json_object_get(json_object_get(resp, "incomplete_details"), "reason"));
+    const char *reason =
+        json_string_value(json_object_get(json_object_get(resp, "incomplete_details"), "reason"));
     *truncated = reason && !strcmp(reason, "max_output_tokens");
     *key = "text";
     size_t i, k;
     json_t *item, *part;
-    json_array_foreach(json_object_get(resp, "output"), i, item) {
+    json_array_foreach(json_object_get(resp, "output"), i, item)
+    {
         const char *type = json_string_value(json_object_get(item, "type"));
         if (!type || strcmp(type, "message"))
             continue;
-        json_array_foreach(json_object_get(item, "content"), k, part) {
+        json_array_foreach(json_object_get(item, "content"), k, part)
+        {
             const char *pt = json_string_value(json_object_get(part, "type"));
             if (pt && !strcmp(pt, "refusal"))
                 return NULL;
@@ -205,7 +208,8 @@ static json_t *answer_slot(struct fg_call *c, json_t *resp, const char **key, bo
         return NULL;
     size_t i;
     json_t *b;
-    json_array_foreach(json_object_get(resp, "content"), i, b) {
+    json_array_foreach(json_object_get(resp, "content"), i, b)
+    {
         const char *type = json_string_value(json_object_get(b, "type"));
         if (c->so_tool[0] && type && !strcmp(type, "tool_use")) {
             *key = "input";
@@ -223,7 +227,8 @@ static json_t *answer_slot(struct fg_call *c, json_t *resp, const char **key, bo
 static char *answer_text(json_t *slot, const char *key, size_t *len)
 {
     json_t *v = json_object_get(slot, key);
-    char *s = json_is_string(v) ? strdup(json_string_value(v)) : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    char *s = json_is_string(v) ? strdup(json_string_value(v))
+                                : json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
     *len = s ? strlen(s) : 0;
     return s;
 }
@@ -273,7 +278,7 @@ int fg_structured_check(struct fg_call *c, struct evbuffer *body)
     size_t n = evbuffer_get_length(body);
     json_t *resp = json_loadb((const char *)evbuffer_pullup(body, -1), n, 0, NULL);
     if (!resp)
-        return 0;   /* not ours to judge: the relay already checked it is JSON */
+        return 0; /* not ours to judge: the relay already checked it is JSON */
     bool changed = false;
     int rc = check_json(c, resp, &changed);
     if (rc == 0 && changed) {

@@ -40,7 +40,7 @@ static void a_prefix_stays_until_its_cache_would_lapse(void **state)
     struct fg_prefix a = prefix_of(11, 0), other = prefix_of(99, 0);
     int first = fg_affinity_pick(&model, 3, &a, NULL, T0);
     for (int i = 1; i <= 5; i++) {
-        fg_affinity_pick(&model, 3, &other, NULL, T0 + i);   /* advances the turn */
+        fg_affinity_pick(&model, 3, &other, NULL, T0 + i); /* advances the turn */
         assert_int_equal(fg_affinity_pick(&model, 3, &a, NULL, T0 + i * 600000LL), first);
     }
     /* an hour after the last use the provider cache is gone: balance again */
@@ -67,7 +67,7 @@ static void single_deployment_and_models_apart(void **state)
     struct fg_prefix a = prefix_of(11, 0);
     assert_int_equal(fg_affinity_pick(&m1, 1, &a, NULL, T0), 0);
     int d1 = fg_affinity_pick(&m1, 2, &a, NULL, T0);
-    int d2 = fg_affinity_pick(&m2, 2, &a, NULL, T0);   /* another model: a new prefix */
+    int d2 = fg_affinity_pick(&m2, 2, &a, NULL, T0); /* another model: a new prefix */
     assert_int_not_equal(d1, d2);
     assert_int_equal(fg_affinity_pick(&m1, 2, NULL, NULL, T0) >= 0, 1);
 }
@@ -88,7 +88,7 @@ static void new_prefix_goes_to_the_least_loaded(void **state)
     static int model;
     struct fg_affinity_load l;
     struct fg_affinity_opts o = opts(&l, (int[]){3, 1, 2}, 3, 8, 0);
-    for (uint64_t h = 1; h <= 6; h++) {   /* whatever the turn, the idlest wins */
+    for (uint64_t h = 1; h <= 6; h++) { /* whatever the turn, the idlest wins */
         struct fg_prefix p = prefix_of(100 + h, 0);
         assert_int_equal(fg_affinity_pick(&model, 3, &p, &o, T0), 1);
     }
@@ -112,7 +112,7 @@ static void ties_on_the_least_load_take_turns(void **state)
     }
     assert_int_equal(seen[1], 0);
     assert_int_equal(seen[3], 0);
-    assert_int_equal(seen[0], 4);    /* the two idle ones share evenly */
+    assert_int_equal(seen[0], 4); /* the two idle ones share evenly */
     assert_int_equal(seen[2], 4);
 }
 
@@ -128,10 +128,10 @@ static void affinity_yields_past_the_margin(void **state)
     int home = fg_affinity_pick(&model, 2, &a, &idle, T0), other = 1 - home;
     int busy[2];
     busy[other] = 1;
-    busy[home] = 3;                   /* 2 beyond the least: within the margin */
+    busy[home] = 3; /* 2 beyond the least: within the margin */
     struct fg_affinity_opts o = opts(&l, busy, 2, 2, 0);
     assert_int_equal(fg_affinity_pick(&model, 2, &a, &o, T0 + 1), home);
-    busy[home] = 4;                   /* 3 beyond: past it */
+    busy[home] = 4; /* 3 beyond: past it */
     o = opts(&l, busy, 2, 2, 0);
     assert_int_equal(fg_affinity_pick(&model, 2, &a, &o, T0 + 2), other);
     /* the prefix now lives on the other deployment */
@@ -183,7 +183,7 @@ static void begin_and_end_count_once(void **state)
     fg_affinity_begin(&l, 1, &other);
     assert_int_equal(fg_affinity_inflight(&l, 1), 2);
     fg_affinity_end(&held);
-    fg_affinity_end(&held);           /* a second end of the same attempt: no effect */
+    fg_affinity_end(&held); /* a second end of the same attempt: no effect */
     assert_null(held);
     assert_int_equal(fg_affinity_inflight(&l, 1), 1);
     /* a new attempt on another deployment gives up the old count first */
@@ -207,7 +207,7 @@ static void *churn(void *arg)
         fg_affinity_begin(&shared, i & 1, &held);
         fg_affinity_end(&held);
     }
-    fg_affinity_begin(&shared, 0, &held);   /* each thread ends holding one */
+    fg_affinity_begin(&shared, 0, &held); /* each thread ends holding one */
     return arg;
 }
 

@@ -36,8 +36,11 @@ static int run(struct fg_analysis *a, const char *const *files, size_t n, const 
     size_t dl = 0;
     char *dbuf = NULL;
     FILE *df = open_memstream(&dbuf, &dl);
-    struct fg_analyze_opts o = {.files = files, .n_files = n, .cheap_model = cheap,
-                                .all_deferrable = all_deferrable, .diag = df};
+    struct fg_analyze_opts o = {.files = files,
+                                .n_files = n,
+                                .cheap_model = cheap,
+                                .all_deferrable = all_deferrable,
+                                .diag = df};
     int rc = fg_analyze_run(&o, a);
     fclose(df);
     if (diag)
@@ -65,11 +68,12 @@ static double jnum(const json_t *m, const char *path)
 }
 
 /* A minimal OpenAI log line. */
-#define OA_LINE(time, model, user, prompt, cached, completion)                                   \
-    "{\"time\":" time ",\"provider\":\"openai\",\"request\":{\"model\":\"" model                 \
-    "\",\"messages\":[{\"role\":\"user\",\"content\":\"" user "\"}]},\"response\":{\"model\":\"" \
-    model "\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"ok\"}}],"         \
-    "\"usage\":{\"prompt_tokens\":" #prompt ",\"completion_tokens\":" #completion                 \
+#define OA_LINE(time, model, user, prompt, cached, completion)                                     \
+    "{\"time\":" time ",\"provider\":\"openai\",\"request\":{\"model\":\"" model                   \
+    "\",\"messages\":[{\"role\":\"user\",\"content\":\"" user                                      \
+    "\"}]},\"response\":{\"model\":\"" model                                                       \
+    "\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"ok\"}}],"                  \
+    "\"usage\":{\"prompt_tokens\":" #prompt ",\"completion_tokens\":" #completion                  \
     ",\"prompt_tokens_details\":{\"cached_tokens\":" #cached "}}}}\n"
 
 /* ---- exact pricing ---------------------------------------------------- */
@@ -91,7 +95,7 @@ static void openai_hand_priced(void **state)
     int64_t want = 976LL * 150000 + 1024LL * 75000 + 100LL * 600000;
     assert_int_equal(want, 283200000);
     assert_int_equal(a.cost_pico, want);
-    assert_int_equal(a.baseline_pico, want);       /* no frugal: baseline = real-time cost */
+    assert_int_equal(a.baseline_pico, want); /* no frugal: baseline = real-time cost */
     assert_int_equal(a.saved_batch_pico, 0);
     json_t *m = map_of(&a, files, 1);
     assert_string_equal(json_string_value(json_object_get(m, "since")), "2026-11-26T10:00:00Z");
@@ -128,8 +132,8 @@ static void anthropic_cache_split(void **state)
     const char *files[] = {t.path};
     struct fg_analysis a;
     assert_int_equal(run(&a, files, 1, NULL, false, NULL), 0);
-    int64_t split = 50LL * 3000000 + 2000LL * 300000 + 1000LL * 3750000 + 2000LL * 6000000 +
-                    200LL * 15000000;
+    int64_t split =
+        50LL * 3000000 + 2000LL * 300000 + 1000LL * 3750000 + 2000LL * 6000000 + 200LL * 15000000;
     int64_t all5m = 50LL * 3000000 + 2000LL * 300000 + 3000LL * 3750000 + 200LL * 15000000;
     assert_int_equal(split, 19500000000LL);
     assert_int_equal(all5m, 15000000000LL);
@@ -150,29 +154,30 @@ static void anthropic_cache_split(void **state)
 
 /* ---- batch pairs ------------------------------------------------------ */
 
-#define BIN(id, user)                                                                       \
-    "{\"custom_id\":\"" id "\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":" \
+#define BIN(id, user)                                                                              \
+    "{\"custom_id\":\"" id "\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":"     \
     "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"" user "\"}]}}\n"
-#define BOUT(id, model, created, prompt, completion)                                         \
-    "{\"id\":\"batch_req_" id "\",\"custom_id\":\"" id "\",\"response\":{\"status_code\":200," \
-    "\"body\":{\"object\":\"chat.completion\",\"created\":" #created ",\"model\":\"" model     \
-    "\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"x\"}}],\"usage\":{"    \
+#define BOUT(id, model, created, prompt, completion)                                               \
+    "{\"id\":\"batch_req_" id "\",\"custom_id\":\"" id "\",\"response\":{\"status_code\":200,"     \
+    "\"body\":{\"object\":\"chat.completion\",\"created\":" #created ",\"model\":\"" model         \
+    "\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"x\"}}],\"usage\":{"        \
     "\"prompt_tokens\":" #prompt ",\"completion_tokens\":" #completion "}}},\"error\":null}\n"
 
 static void batch_pairs(void **state)
 {
     struct tmpfile in, out;
-    write_tmp(&in, BIN("a", "one") BIN("b", "two") BIN("c", "three") BIN("d", "four")
-                       BIN("f", "five"));
-    write_tmp(&out,
-              BOUT("b", "gpt-4o-mini-2024-07-18", 1795687300, 200, 20)
-              "{\"id\":\"batch_req_d\",\"custom_id\":\"d\",\"response\":{\"status_code\":400,"
-              "\"body\":{\"error\":{\"message\":\"bad\",\"type\":\"invalid_request_error\"}}},"
-              "\"error\":null}\n"
-              BOUT("a", "gpt-4o-mini-2024-07-18", 1795687200, 100, 10)
-              BOUT("e", "gpt-4o-mini-2024-07-18", 1795687400, 40, 4)
-              "{\"id\":\"batch_req_f\",\"custom_id\":\"f\",\"response\":null,\"error\":{\"code\":"
-              "\"batch_expired\",\"message\":\"expired\"}}\n");
+    write_tmp(&in,
+              BIN("a", "one") BIN("b", "two") BIN("c", "three") BIN("d", "four") BIN("f", "five"));
+    write_tmp(
+        &out,
+        BOUT(
+            "b", "gpt-4o-mini-2024-07-18", 1795687300, 200,
+            20) "{\"id\":\"batch_req_d\",\"custom_id\":\"d\",\"response\":{\"status_code\":400,"
+                "\"body\":{\"error\":{\"message\":\"bad\",\"type\":\"invalid_request_error\"}}},"
+                "\"error\":null}\n" BOUT("a", "gpt-4o-mini-2024-07-18", 1795687200, 100, 10) BOUT(
+                    "e", "gpt-4o-mini-2024-07-18", 1795687400, 40,
+                    4) "{\"id\":\"batch_req_f\",\"custom_id\":\"f\",\"response\":null,\"error\":{\"code\":"
+                       "\"batch_expired\",\"message\":\"expired\"}}\n");
     const char *files[] = {in.path, out.path};
     struct fg_analysis a;
     char *diag;
@@ -194,10 +199,10 @@ static void batch_pairs(void **state)
     assert_int_equal(a.cost_pico, 35700000);
     assert_int_equal(a.baseline_pico, 2 * (pa + pb + pe));
     assert_int_equal(a.saved_batch_pico, pa + pb + pe);
-    assert_int_equal(a.batch.saved_pico, 0);       /* already batch-priced */
+    assert_int_equal(a.batch.saved_pico, 0); /* already batch-priced */
     json_t *m = map_of(&a, files, 2);
     assert_true(jnum(m, "saved_pct") == 50.0);
-    assert_true(jnum(m, "saved_by.batch") == 0.000036);   /* 35.7 micro-USD, rounded */
+    assert_true(jnum(m, "saved_by.batch") == 0.000036); /* 35.7 micro-USD, rounded */
     /* the request's model names a, b, d, f; e has only the response's */
     const json_t *bm = json_object_get(m, "by_model");
     assert_int_equal(json_array_size(bm), 2);
@@ -252,7 +257,7 @@ static void projection_repeated_prefix(void **state)
     const char *files[] = {t.path};
     struct fg_analysis a;
     assert_int_equal(run(&a, files, 1, NULL, false, NULL), 0);
-    int64_t call = 2010LL * 3000000 + 10LL * 15000000;        /* 6,180,000,000 */
+    int64_t call = 2010LL * 3000000 + 10LL * 15000000; /* 6,180,000,000 */
     assert_int_equal(a.cost_pico, 5 * call);
     /* repeated context (1 h window): calls 2..5 repeat the 2000-token system prompt */
     assert_int_equal(a.bucket_repeated_pico, 4 * 2000LL * 3000000);
@@ -271,7 +276,7 @@ static void projection_repeated_prefix(void **state)
     int64_t haiku = 2010LL * 1000000 + 10LL * 5000000;
     assert_int_equal(a.routing.requests, 5);
     assert_int_equal(a.routing.saved_pico, 5 * (call - haiku));
-    assert_int_equal(a.batch.saved_pico, 0);           /* nothing deferrable */
+    assert_int_equal(a.batch.saved_pico, 0); /* nothing deferrable */
     assert_int_equal(a.structured_output.saved_pico, 0);
     json_t *m = map_of(&a, files, 1);
     assert_true(jnum(m, "projection.prompt_cache.saved_usd") == 0.0132);
@@ -297,7 +302,7 @@ static void projection_repeated_prefix(void **state)
     assert_int_equal(a.bucket_repeated_pico, 4 * 2000LL * 1000000);
     assert_int_equal(a.prompt_cache.saved_pico, 0);
     assert_int_equal(a.prompt_cache.requests, 0);
-    assert_int_equal(a.routing.requests, 0);            /* haiku is not frontier-priced */
+    assert_int_equal(a.routing.requests, 0); /* haiku is not frontier-priced */
     fg_analyze_free(&a);
     unlink(t.path);
 }
@@ -333,7 +338,7 @@ static void projection_openai_cache(void **state)
     assert_int_equal(a.prompt_cache.requests, 2);
     assert_int_equal(a.prompt_cache.tokens, 1408 + 128);
     assert_int_equal(a.prompt_cache.saved_pico, (1408LL + 128) * (2500000 - 1250000));
-    assert_int_equal(a.prompt_cache.extra_pico, 0);    /* no write fee on OpenAI */
+    assert_int_equal(a.prompt_cache.extra_pico, 0); /* no write fee on OpenAI */
     fg_analyze_free(&a);
     unlink(t.path);
 }
@@ -350,7 +355,7 @@ static void projection_structured_routing_batch(void **state)
     const char *files[] = {t.path};
     struct fg_analysis a;
     assert_int_equal(run(&a, files, 1, NULL, false, NULL), 0);
-    int64_t cost = 100LL * 2500000 + 27LL * 10000000;      /* 520,000,000 */
+    int64_t cost = 100LL * 2500000 + 27LL * 10000000; /* 520,000,000 */
     assert_int_equal(a.cost_pico, cost);
     /* answer: 27 bytes, 20 of them around the 7-byte JSON → 27*20/27 = 20 tokens */
     assert_int_equal(a.structured_output.requests, 1);
@@ -369,10 +374,10 @@ static void projection_structured_routing_batch(void **state)
     assert_int_equal(a.routing.saved_pico, cost - (100LL * 100000 + 27LL * 400000));
     struct fg_analyze_opts o = {.files = files, .n_files = 1, .cheap_model = "gpt-4.1-nano"};
     json_t *m = fg_analyze_json(&a, &o);
-    const json_t *cm = json_object_get(json_object_get(json_object_get(m, "projection"),
-                                                       "routing"), "cheap_model");
+    const json_t *cm = json_object_get(json_object_get(json_object_get(m, "projection"), "routing"),
+                                       "cheap_model");
     assert_string_equal(json_string_value(json_object_get(cm, "openai")), "gpt-4.1-nano");
-    assert_true(jnum(m, "projection.routing.saved_usd") == 0.000499);   /* 499.2 micro */
+    assert_true(jnum(m, "projection.routing.saved_usd") == 0.000499); /* 499.2 micro */
     json_decref(m);
     fg_analyze_free(&a);
     unlink(t.path);
@@ -383,15 +388,16 @@ static void projection_structured_routing_batch(void **state)
 static void bad_lines_skipped(void **state)
 {
     struct tmpfile t;
-    write_tmp(&t, OA_LINE("1795687200", "gpt-4o-mini", "a", 10, 0, 1)
-                  "not json\n"
-                  "{\"foo\":1}\n"
-                  "\n"
-                  "{\"provider\":\"openai\",\"response\":{\"choices\":[]}}\n"
-                  "[1,2]\n"
-                  "{\"time\":\"yesterday\",\"provider\":\"openai\",\"response\":{\"usage\":"
-                  "{\"prompt_tokens\":1,\"completion_tokens\":1}}}\n"
-                  OA_LINE("\"2026-11-26T12:30:00.250+02:00\"", "mystery-model", "b", 10, 0, 1));
+    write_tmp(&t,
+              OA_LINE("1795687200", "gpt-4o-mini", "a", 10, 0,
+                      1) "not json\n"
+                         "{\"foo\":1}\n"
+                         "\n"
+                         "{\"provider\":\"openai\",\"response\":{\"choices\":[]}}\n"
+                         "[1,2]\n"
+                         "{\"time\":\"yesterday\",\"provider\":\"openai\",\"response\":{\"usage\":"
+                         "{\"prompt_tokens\":1,\"completion_tokens\":1}}}\n" OA_LINE(
+                             "\"2026-11-26T12:30:00.250+02:00\"", "mystery-model", "b", 10, 0, 1));
     const char *files[] = {t.path};
     struct fg_analysis a;
     char *diag;
@@ -401,9 +407,14 @@ static void bad_lines_skipped(void **state)
     assert_int_equal(a.requests, 2);
     assert_int_equal(a.unpriced_requests, 1);
     assert_int_equal(a.cost_pico, 10LL * 150000 + 1LL * 600000);
-    static const struct { int line; const char *why; } want[] = {
-        {2, "invalid JSON"}, {3, "neither a log line"}, {5, "response has no \"usage\""},
-        {6, "not a JSON object"}, {7, "bad \"time\""}};
+    static const struct {
+        int line;
+        const char *why;
+    } want[] = {{2, "invalid JSON"},
+                {3, "neither a log line"},
+                {5, "response has no \"usage\""},
+                {6, "not a JSON object"},
+                {7, "bad \"time\""}};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         char w[160];
         snprintf(w, sizeof w, "%s:%d: %s", t.path, want[i].line, want[i].why);
@@ -479,7 +490,7 @@ static void readable_output(void **state)
     fclose(f);
     assert_non_null(strstr(out, "repeated_context"));
     assert_non_null(strstr(out, "prompt_cache          $0.013200   42.7% of cost  (3 calls)"));
-    assert_non_null(strstr(out, "5 minutes"));               /* the TTL assumption */
+    assert_non_null(strstr(out, "5 minutes")); /* the TTL assumption */
     assert_non_null(strstr(out, "quality holds for simple calls"));
     free(out);
     json_decref(m);

@@ -56,13 +56,14 @@ static void long_first_part_then_another(void **state)
  * bytes across parts, whatever their sizes. */
 static void many_parts(void **state)
 {
-    const char *parts[] = {"Please answer step by step. ", "x", "y", "z", "w", "and respond with json"};
+    const char *parts[] = {"Please answer step by step. ", "x", "y", "z", "w",
+                           "and respond with json"};
     int reps[] = {1, 700, 3, 250, 1, 1};
     char *doc = parts_doc(parts, reps, 6);
     bool simple, structured;
     features(doc, FG_DIALECT_ANTHROPIC, &simple, &structured);
-    assert_false(simple);            /* long, and "step by step" in the head */
-    assert_true(structured);         /* the ask at the very end */
+    assert_false(simple);    /* long, and "step by step" in the head */
+    assert_true(structured); /* the ask at the very end */
     free(doc);
     /* a keyword split across two parts' boundary is still found in the tail */
     const char *split[] = {"q", "only js", "on"};

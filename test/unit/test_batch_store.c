@@ -84,7 +84,7 @@ static void test_files(void **state)
     n = 0;
     assert_int_equal(fg_batch_store_file_list(s, NULL, "batch", NULL, true, 100, count_cb, &n), 0);
     assert_int_equal(n, 2);
-    n = 0;   /* cursor: after the newest (b) comes only a */
+    n = 0; /* cursor: after the newest (b) comes only a */
     assert_int_equal(fg_batch_store_file_list(s, NULL, NULL, "file-b", true, 100, count_cb, &n), 0);
     assert_int_equal(n, 1);
     assert_int_equal(fg_batch_store_file_delete(s, "file-a"), 0);
@@ -93,15 +93,15 @@ static void test_files(void **state)
     /* past its expires_at a file is gone for readers at once, then purged */
     struct fg_bfile old = b;
     snprintf(old.id, sizeof old.id, "file-old");
-    old.expires_at = 1000;   /* 1970 */
+    old.expires_at = 1000; /* 1970 */
     assert_int_equal(fg_batch_store_file_put(s, &old, "zz", 2), 0);
     assert_int_equal(fg_batch_store_file_get(s, "file-old", &got, NULL, NULL), 0);
     n = 0;
     assert_int_equal(fg_batch_store_file_list(s, "key_b", NULL, NULL, true, 100, count_cb, &n), 0);
-    assert_int_equal(n, 1);   /* file-b only */
+    assert_int_equal(n, 1); /* file-b only */
     assert_int_equal(fg_batch_store_files_expire(s, (int64_t)time(NULL)), 1);
     assert_int_equal(fg_batch_store_files_expire(s, (int64_t)time(NULL)), 0);
-    assert_int_equal(fg_batch_store_file_get(s, "file-b", &got, NULL, NULL), 1);   /* 2096 */
+    assert_int_equal(fg_batch_store_file_get(s, "file-b", &got, NULL, NULL), 1); /* 2096 */
 }
 
 static void new_batch(struct fg_batch *b, const char *id, const char *dialect)
@@ -128,9 +128,10 @@ static void test_lines_state_machine(void **state)
     struct fg_batch_store *s = *state;
     struct fg_batch b;
     new_batch(&b, "batch_1", "openai");
-    struct fg_bline_in in[4] = {
-        {"c0", "{\"model\":\"m\"}", 13}, {"c1", "{\"model\":\"m\"}", 13},
-        {"c2", "{\"model\":\"m\"}", 13}, {"c3", "{\"model\":\"m\"}", 13}};
+    struct fg_bline_in in[4] = {{"c0", "{\"model\":\"m\"}", 13},
+                                {"c1", "{\"model\":\"m\"}", 13},
+                                {"c2", "{\"model\":\"m\"}", 13},
+                                {"c3", "{\"model\":\"m\"}", 13}};
     assert_int_equal(fg_batch_store_batch_create(s, &b, in, 4), 0);
     assert_int_equal(fg_batch_store_lines_count(s, "batch_1", "pending"), 4);
     assert_int_equal(fg_batch_store_line_plan(s, "batch_1", 0, "m", "{\"batch\":\"provider\"}"), 0);
@@ -158,8 +159,12 @@ static void test_lines_state_machine(void **state)
     r->key_id = fg_ledger_record_str(r, "key_a");
     r->batch_id = fg_ledger_record_str(r, "batch_1");
     r->cost_pico = 1234;
-    struct fg_bline_done d = {.idx = 0, .outcome = FG_LINE_SUCCEEDED, .status_code = 200,
-                              .result = "{\"ok\":1}", .in_tokens = 10, .out_tokens = 3,
+    struct fg_bline_done d = {.idx = 0,
+                              .outcome = FG_LINE_SUCCEEDED,
+                              .status_code = 200,
+                              .result = "{\"ok\":1}",
+                              .in_tokens = 10,
+                              .out_tokens = 3,
                               .cost_pico = 1234};
     assert_int_equal(fg_batch_store_lines_done(s, "batch_1", &d, 1, &r, 1), 0);
     /* again (a crash replay): the line keeps its first result */
@@ -235,11 +240,11 @@ static void test_line_holds(void **state)
     struct fg_batch b;
     new_batch(&b, "batch_h", "openai");
     b.tags = "team=a";
-    struct fg_bline_in in[4] = {
-        {"h0", "{}", 2}, {"h1", "{}", 2}, {"h2", "{}", 2}, {"h3", "{}", 2}};
+    struct fg_bline_in in[4] = {{"h0", "{}", 2}, {"h1", "{}", 2}, {"h2", "{}", 2}, {"h3", "{}", 2}};
     assert_int_equal(fg_batch_store_batch_create(s, &b, in, 4), 0);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(fg_batch_store_line_plan(s, "batch_h", i, "m", "{\"batch\":\"provider\"}"), 0);
+        assert_int_equal(fg_batch_store_line_plan(s, "batch_h", i, "m", "{\"batch\":\"provider\"}"),
+                         0);
     int64_t idx[3] = {0, 1, 2}, amt[3] = {100, 200, 300};
     assert_int_equal(fg_batch_store_planned_held(s, "batch_h"), 0);
     assert_int_equal(fg_batch_store_lines_hold(s, "batch_h", idx, amt, 3, 777000), 0);
@@ -272,12 +277,13 @@ static void test_line_holds(void **state)
     assert_int_equal(fg_batch_store_job_create(s, &j, idx, 3), 0);
 
     /* ended with its result: the hold goes in the same transaction */
-    struct fg_bline_done d = {.idx = 0, .outcome = FG_LINE_SUCCEEDED, .status_code = 200,
-                              .result = "{}"};
+    struct fg_bline_done d = {
+        .idx = 0, .outcome = FG_LINE_SUCCEEDED, .status_code = 200, .result = "{}"};
     assert_int_equal(fg_batch_store_lines_done(s, "batch_h", &d, 1, NULL, 0), 0);
     assert_int_equal(held_of(s, "batch_h"), 500);
     /* sent back to run locally: no longer held by the store */
-    assert_int_equal(fg_batch_store_line_replan(s, "batch_h", 1, "{\"batch\":\"local\"}", NULL, 0), 0);
+    assert_int_equal(fg_batch_store_line_replan(s, "batch_h", 1, "{\"batch\":\"local\"}", NULL, 0),
+                     0);
     assert_int_equal(held_of(s, "batch_h"), 300);
     /* the rest ended (cancel / expiry) */
     assert_int_equal(fg_batch_store_lines_finish_rest(s, "batch_h", FG_LINE_CANCELED), 3);
@@ -295,14 +301,18 @@ static void test_holds_migration(void **state)
     unlink(p);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-        "CREATE TABLE batch_lines (batch_id TEXT NOT NULL, idx INTEGER NOT NULL, custom_id TEXT,"
-        " body BLOB, state TEXT NOT NULL DEFAULT 'pending', job_id TEXT, model TEXT, plan TEXT,"
-        " outcome TEXT, status_code INTEGER, result TEXT, request_id TEXT, in_tokens INTEGER,"
-        " cached_tokens INTEGER, out_tokens INTEGER, reasoning_tokens INTEGER,"
-        " cost_pico INTEGER, PRIMARY KEY (batch_id, idx));"
-        "INSERT INTO batch_lines (batch_id, idx, custom_id, body, state) VALUES"
-        " ('batch_o', 0, 'o0', '{}', 'submitted');", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "CREATE TABLE batch_lines (batch_id TEXT NOT NULL, idx INTEGER NOT NULL, custom_id TEXT,"
+            " body BLOB, state TEXT NOT NULL DEFAULT 'pending', job_id TEXT, model TEXT, plan TEXT,"
+            " outcome TEXT, status_code INTEGER, result TEXT, request_id TEXT, in_tokens INTEGER,"
+            " cached_tokens INTEGER, out_tokens INTEGER, reasoning_tokens INTEGER,"
+            " cost_pico INTEGER, PRIMARY KEY (batch_id, idx));"
+            "INSERT INTO batch_lines (batch_id, idx, custom_id, body, state) VALUES"
+            " ('batch_o', 0, 'o0', '{}', 'submitted');",
+            NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     struct fg_batch_store *s;
     char err[256];
@@ -338,13 +348,16 @@ static void test_batch_listing_and_active(void **state)
         assert_int_equal(fg_batch_store_batch_create(s, &b, &one, 1), 0);
     }
     int n = 0;
-    assert_int_equal(fg_batch_store_batch_list(s, NULL, "openai", NULL, NULL, 10, batch_count, &n), 0);
+    assert_int_equal(fg_batch_store_batch_list(s, NULL, "openai", NULL, NULL, 10, batch_count, &n),
+                     0);
     assert_int_equal(n, 2);
     n = 0;
-    assert_int_equal(fg_batch_store_batch_list(s, "key_a", "openai", NULL, NULL, 10, batch_count, &n), 0);
+    assert_int_equal(
+        fg_batch_store_batch_list(s, "key_a", "openai", NULL, NULL, 10, batch_count, &n), 0);
     assert_int_equal(n, 1);
-    n = 0;   /* newest first: after batch_b comes batch_a */
-    assert_int_equal(fg_batch_store_batch_list(s, NULL, "openai", "batch_b", NULL, 10, batch_count, &n), 0);
+    n = 0; /* newest first: after batch_b comes batch_a */
+    assert_int_equal(
+        fg_batch_store_batch_list(s, NULL, "openai", "batch_b", NULL, 10, batch_count, &n), 0);
     assert_int_equal(n, 1);
     n = 0;
     assert_int_equal(fg_batch_store_batch_active(s, batch_count, &n), 0);
@@ -355,7 +368,8 @@ static void test_batch_listing_and_active(void **state)
     assert_int_equal(n, 2);
     assert_int_equal(fg_batch_store_batch_delete(s, "msgbatch_c"), 0);
     n = 0;
-    assert_int_equal(fg_batch_store_batch_list(s, NULL, "anthropic", NULL, NULL, 10, batch_count, &n), 0);
+    assert_int_equal(
+        fg_batch_store_batch_list(s, NULL, "anthropic", NULL, NULL, 10, batch_count, &n), 0);
     assert_int_equal(n, 0);
 }
 
@@ -397,7 +411,8 @@ static void test_formats(void **state)
     assert_int_equal(json_integer_value(json_object_get(rc, "processing")), 3);
     assert_int_equal(json_integer_value(json_object_get(rc, "succeeded")), 0);
     assert_true(json_is_null(json_object_get(a, "results_url")));
-    assert_string_equal(json_string_value(json_object_get(a, "created_at")), "1970-01-01T00:16:40Z");
+    assert_string_equal(json_string_value(json_object_get(a, "created_at")),
+                        "1970-01-01T00:16:40Z");
     json_decref(a);
     snprintf(b.status, sizeof b.status, "cancelled");
     b.cancelled_at = 2000;
@@ -421,12 +436,14 @@ static void test_formats(void **state)
     json_decref(j);
     l.outcome = FG_LINE_ERRORED;
     l.status_code = 400;
-    l.result = "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"m\"}}";
+    l.result =
+        "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\",\"message\":\"m\"}}";
     fg_batch_format_anthropic_line(&l, buf);
     j = parse_line(buf);
     json_t *res = json_object_get(j, "result");
     assert_string_equal(json_string_value(json_object_get(res, "type")), "errored");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(json_object_get(res, "error"), "error"), "type")),
+    assert_string_equal(json_string_value(json_object_get(
+                            json_object_get(json_object_get(res, "error"), "error"), "type")),
                         "invalid_request_error");
     json_decref(j);
     l.result = NULL;
@@ -440,7 +457,7 @@ static void test_record_ids(void **state)
     fg_batch_mailbox_record_id("batch_1/0", 0, a);
     fg_batch_mailbox_record_id("batch_1/0", 0, b);
     fg_batch_mailbox_record_id("batch_1/0", 1, c);
-    assert_string_equal(a, b);               /* the same line and attempt: the same id */
+    assert_string_equal(a, b); /* the same line and attempt: the same id */
     assert_string_not_equal(a, c);
     fg_batch_mailbox_record_id("batch_1/1", 0, c);
     assert_string_not_equal(a, c);

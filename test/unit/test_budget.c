@@ -26,10 +26,10 @@ static void reserve_and_settle(void **state)
     struct fg_budget *bs[] = {&b};
     struct fg_budget_hold h1, h2, h3;
     struct fg_budget_view v;
-    fg_budget_init(&b, 1000, FG_PERIOD_DAY, 100, T0);   /* 100 already spent today */
+    fg_budget_init(&b, 1000, FG_PERIOD_DAY, 100, T0); /* 100 already spent today */
     assert_int_equal(fg_budget_reserve(bs, 1, 400, T0, &h1, &v), -1);
-    assert_int_equal(fg_budget_reserve(bs, 1, 500, T0, &h2, &v), -1);   /* 100+400+500 = 1000 */
-    assert_int_equal(fg_budget_reserve(bs, 1, 1, T0, &h3, &v), 0);      /* full */
+    assert_int_equal(fg_budget_reserve(bs, 1, 500, T0, &h2, &v), -1); /* 100+400+500 = 1000 */
+    assert_int_equal(fg_budget_reserve(bs, 1, 1, T0, &h3, &v), 0);    /* full */
     assert_int_equal(v.limit, 1000);
     assert_int_equal(v.spent, 100);
     assert_int_equal(v.reserved, 900);
@@ -47,12 +47,12 @@ static void reserve_and_settle(void **state)
     fg_budget_force(&h1, T0 + 6);
     fg_budget_get(&b, T0 + 6, &v);
     assert_int_equal(v.reserved, 900);
-    fg_budget_settle(&h1, 0, T0, T0 + 7);   /* it never reached the provider */
+    fg_budget_settle(&h1, 0, T0, T0 + 7); /* it never reached the provider */
     fg_budget_settle(&h2, 500, T0, T0 + 8);
     fg_budget_get(&b, T0 + 8, &v);
     assert_int_equal(v.spent, 750);
     assert_int_equal(v.reserved, 0);
-    assert_int_equal(fg_budget_reserve(bs, 1, 250, T0, &h3, &v), -1);  /* exactly fits */
+    assert_int_equal(fg_budget_reserve(bs, 1, 250, T0, &h3, &v), -1); /* exactly fits */
     fg_budget_settle(&h3, 250, T0, T0 + 9);
     /* used up: even a free call is refused */
     assert_int_equal(fg_budget_reserve(bs, 1, 0, T0, &h3, &v), 0);
@@ -90,7 +90,7 @@ static void hold_kept_elsewhere(void **state)
     assert_int_equal(v.reserved, 800);
     /* unchecked, but a call still cannot pass the limit */
     assert_int_equal(fg_budget_reserve(bs, 2, 81, T0 + 20, &h, &v), 0);
-    fg_budget_settle(&again, 0, T0 + 5, T0 + 30);   /* ended without cost */
+    fg_budget_settle(&again, 0, T0 + 5, T0 + 30); /* ended without cost */
     fg_budget_get(&key, T0 + 30, &v);
     assert_int_equal(v.reserved, 0);
     assert_int_equal(v.spent, 120);
@@ -102,7 +102,7 @@ static void hold_kept_elsewhere(void **state)
     fg_budget_get(&key, T0 + 40, &v);
     assert_int_equal(v.reserved, 0);
     fg_budget_get(&tag, T0 + 40, &v);
-    assert_int_equal(v.reserved, 800);   /* the monthly tag budget: same period */
+    assert_int_equal(v.reserved, 800); /* the monthly tag budget: same period */
     fg_budget_settle(&again, 500, T0 - 86400000LL, T0 + 50);
     fg_budget_get(&key, T0 + 50, &v);
     assert_int_equal(v.spent, 120);
@@ -231,8 +231,8 @@ static void rpm_with_retry_after(void **state)
     struct fg_ratelimit_hold h;
     struct fg_ratelimit_denial d;
     fg_ratelimit_init(&r, 3, 0);
-    assert_int_equal(fg_ratelimit_admit(&r, 10, T0, &h, &d), 0);            /* second 0 */
-    assert_int_equal(fg_ratelimit_admit(&r, 10, T0 + 20000, &h, &d), 0);    /* second 20 */
+    assert_int_equal(fg_ratelimit_admit(&r, 10, T0, &h, &d), 0);         /* second 0 */
+    assert_int_equal(fg_ratelimit_admit(&r, 10, T0 + 20000, &h, &d), 0); /* second 20 */
     assert_int_equal(fg_ratelimit_admit(&r, 10, T0 + 20500, &h, &d), 0);
     assert_int_equal(fg_ratelimit_admit(&r, 10, T0 + 30000, &h, &d), -1);
     assert_false(d.tokens);
@@ -255,7 +255,7 @@ static void tpm_reserves_then_settles(void **state)
     struct fg_ratelimit_denial d;
     fg_ratelimit_init(&r, 0, 1000);
     assert_int_equal(fg_ratelimit_admit(&r, 600, T0, &a, &d), 0);
-    assert_int_equal(fg_ratelimit_admit(&r, 600, T0 + 1000, &b, &d), -1);   /* 600 held */
+    assert_int_equal(fg_ratelimit_admit(&r, 600, T0 + 1000, &b, &d), -1); /* 600 held */
     assert_true(d.tokens);
     assert_false(d.never);
     assert_int_equal(d.used, 600);
@@ -288,12 +288,18 @@ static void tpm_reserves_then_settles(void **state)
 static void worst_case_formula(void **state)
 {
     /* gpt-4o-mini: input 0.15, output 0.60 (micro-USD per 1M = pico per token) */
-    struct fg_price p = {.input = 150000, .output = 600000, .cache_read = 75000,
-                         .cache_write_5m = -1, .cache_write_1h = -1};
+    struct fg_price p = {.input = 150000,
+                         .output = 600000,
+                         .cache_read = 75000,
+                         .cache_write_5m = -1,
+                         .cache_write_1h = -1};
     assert_int_equal(fg_admit_worst_cost(&p, 100, 50), 100 * 150000 + 50 * 600000);
     /* Anthropic: a 1h cache write (2x input) is the dearest input class */
-    struct fg_price a = {.input = 1000000, .output = 5000000, .cache_read = 100000,
-                         .cache_write_5m = 1250000, .cache_write_1h = 2000000};
+    struct fg_price a = {.input = 1000000,
+                         .output = 5000000,
+                         .cache_read = 100000,
+                         .cache_write_5m = 1250000,
+                         .cache_write_1h = 2000000};
     assert_int_equal(fg_admit_worst_cost(&a, 10, 1), 10 * 2000000 + 5000000);
     /* absurd counts saturate instead of wrapping into a small or negative cost */
     int64_t huge = fg_admit_worst_cost(&a, INT64_MAX / 2, INT64_MAX / 2);
@@ -303,7 +309,7 @@ static void worst_case_formula(void **state)
      * rounded up; never below what a provider batch charges */
     a.batch_input = 500000;
     a.batch_output = 2500000;
-    a.cache_write_5m = 1250001;   /* odd: halving must not round the worst case down */
+    a.cache_write_5m = 1250001; /* odd: halving must not round the worst case down */
     struct fg_price b;
     fg_admit_batch_price(&a, &b);
     assert_int_equal(b.input, 500000);
@@ -311,9 +317,10 @@ static void worst_case_formula(void **state)
     assert_int_equal(b.cache_write_5m, 625001);
     assert_int_equal(b.cache_write_1h, 1000000);
     assert_int_equal(fg_admit_worst_cost(&b, 10, 1), 10 * 1000000 + 2500000);
-    const struct fg_tokens splits[] = {
-        {.input = 10, .output = 1}, {.cache_write_5m = 7, .input = 3, .output = 1},
-        {.cache_write_1h = 9, .cache_read = 1, .output = 1}, {.cache_write_5m = 1}};
+    const struct fg_tokens splits[] = {{.input = 10, .output = 1},
+                                       {.cache_write_5m = 7, .input = 3, .output = 1},
+                                       {.cache_write_1h = 9, .cache_read = 1, .output = 1},
+                                       {.cache_write_5m = 1}};
     for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++)
         assert_true(fg_price_cost(&a, &splits[i], true) <= fg_admit_worst_cost(&b, 10, 1));
     assert_int_equal(fg_admit_prompt_margin(0), 64);

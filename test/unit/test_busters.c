@@ -19,8 +19,7 @@
 /* ---------- helpers ---------- */
 
 /* Check a raw JSON body. */
-static bool check_raw(const char *group, const char *body, enum fg_dialect d,
-                      struct fg_buster *b)
+static bool check_raw(const char *group, const char *body, enum fg_dialect d, struct fg_buster *b)
 {
     struct fg_json j = {0};
     if (fg_json_parse(&j, body, strlen(body)))
@@ -71,8 +70,8 @@ static json_t *an_body(const char *system, const char *question)
 /* OpenAI body: system message + one user turn. */
 static json_t *oa_body(const char *system, const char *question)
 {
-    return json_pack("{s:s,s:[{s:s,s:s},o]}", "model", "gpt-4o-mini", "messages", "role",
-                     "system", "content", system, user(question));
+    return json_pack("{s:s,s:[{s:s,s:s},o]}", "model", "gpt-4o-mini", "messages", "role", "system",
+                     "content", system, user(question));
 }
 
 /* "Today is <ts>. " + 12,000 bytes; ts varies with i (seconds, minutes). */
@@ -149,7 +148,7 @@ static void request_id_in_middle(void **state)
     snprintf(sys, sizeof sys, "%s request_id=req_77b0d4aa %s", x, y);
     assert_true(check("g", oa_body(sys, "hi"), FG_DIALECT_OPENAI, &b));
     assert_string_equal(b.where, "system");
-    assert_int_equal(b.offset, 2000 + 12);            /* "req_…", after " request_id=" */
+    assert_int_equal(b.offset, 2000 + 12); /* "req_…", after " request_id=" */
     assert_int_equal(strncmp(b.sample, "req_77b0d4aa ", 13), 0);
     /* the tokens from there to the end of the stable prefix */
     assert_true(b.tokens >= (4026 - 2012) / 4 && b.tokens <= (4026 - 2012) / 4 + 4);
@@ -186,7 +185,7 @@ static const char tool_a[] =
     "{\"name\":\"get_weather\",\"description\":\"Weather for a city\","
     "\"input_schema\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}},"
     "\"required\":[\"city\"]}}";
-static const char tool_a_keys[] =   /* same tool, schema keys in another order */
+static const char tool_a_keys[] = /* same tool, schema keys in another order */
     "{\"name\":\"get_weather\",\"description\":\"Weather for a city\","
     "\"input_schema\":{\"required\":[\"city\"],\"properties\":{\"city\":{\"type\":\"string\"}},"
     "\"type\":\"object\"}}";
@@ -216,7 +215,7 @@ static void reordered_tools(void **state)
     assert_true(tools_call("g", tool_c, tool_a, tool_b, &b));
     assert_string_equal(b.where, "tools");
     assert_true(b.reorder);
-    assert_int_equal(b.offset, 10);    /* the first tool's name: [{"name":"search */
+    assert_int_equal(b.offset, 10); /* the first tool's name: [{"name":"search */
     assert_int_equal(strncmp(b.sample, "search\",\"description\"", 20), 0);
     assert_true(b.tokens > 30);
     /* the same order again: nothing changed */
@@ -245,9 +244,9 @@ static void message_n(void **state)
     /* Anthropic: message 0 */
     for (int i = 0; i < 2; i++) {
         snprintf(u0, sizeof u0, "[session %d] %s", 1000 + i, rest);
-        json_t *body = json_pack("{s:s,s:s,s:[o,o,o]}", "model", "claude-haiku-4-5", "system",
-                                 "Be brief.", "messages", user(u0), assistant("Sure."),
-                                 user("and then?"));
+        json_t *body =
+            json_pack("{s:s,s:s,s:[o,o,o]}", "model", "claude-haiku-4-5", "system", "Be brief.",
+                      "messages", user(u0), assistant("Sure."), user("and then?"));
         assert_int_equal(check("an", body, FG_DIALECT_ANTHROPIC, &b), i == 1);
     }
     assert_string_equal(b.where, "message 0");
@@ -256,9 +255,9 @@ static void message_n(void **state)
     /* OpenAI: the system message is "system", the user turn is message 1 */
     for (int i = 0; i < 2; i++) {
         snprintf(u0, sizeof u0, "[session %d] %s", 1000 + i, rest);
-        json_t *body = json_pack("{s:s,s:[{s:s,s:s},o,o,o]}", "model", "gpt-4o-mini",
-                                 "messages", "role", "system", "content", "Be brief.",
-                                 user(u0), assistant("Sure."), user("and then?"));
+        json_t *body = json_pack("{s:s,s:[{s:s,s:s},o,o,o]}", "model", "gpt-4o-mini", "messages",
+                                 "role", "system", "content", "Be brief.", user(u0),
+                                 assistant("Sure."), user("and then?"));
         assert_int_equal(check("oa", body, FG_DIALECT_OPENAI, &b), i == 1);
     }
     assert_string_equal(b.where, "message 1");
@@ -284,10 +283,10 @@ static void both_dialects(void **state)
                                 "developer", "content", sys, user("q"));
         assert_int_equal(check("dev", dev, FG_DIALECT_OPENAI, &b), i == 1);
         assert_int_equal(check("an", an_body(sys, "q"), FG_DIALECT_ANTHROPIC, &b), i == 1);
-        json_t *blocks = json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s,s:{s:s}}],s:[o]}", "model",
-                                   "claude-haiku-4-5", "system", "type", "text", "text",
-                                   "You are the support bot.", "type", "text", "text", sys,
-                                   "cache_control", "type", "ephemeral", "messages", user("q"));
+        json_t *blocks =
+            json_pack("{s:s,s:[{s:s,s:s},{s:s,s:s,s:{s:s}}],s:[o]}", "model", "claude-haiku-4-5",
+                      "system", "type", "text", "text", "You are the support bot.", "type", "text",
+                      "text", sys, "cache_control", "type", "ephemeral", "messages", user("q"));
         bool an = check("blocks", blocks, FG_DIALECT_ANTHROPIC, &b);
         assert_int_equal(an, i == 1);
         if (an) {
@@ -298,10 +297,12 @@ static void both_dialects(void **state)
         free(sys);
     }
     /* In OpenAI bodies a "system" field is not the prompt */
-    assert_false(check_raw("x", "{\"system\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
-                           FG_DIALECT_OPENAI, &b));
-    assert_false(check_raw("x", "{\"system\":\"b\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
-                           FG_DIALECT_OPENAI, &b));
+    assert_false(
+        check_raw("x", "{\"system\":\"a\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
+                  FG_DIALECT_OPENAI, &b));
+    assert_false(
+        check_raw("x", "{\"system\":\"b\",\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
+                  FG_DIALECT_OPENAI, &b));
     free(rest);
 }
 
@@ -311,22 +312,25 @@ static void escapes_decoded(void **state)
 {
     struct fg_buster b;
     char *rest = filler(2000, 17), body[2400];
-    for (char *c = rest; *c; c++)     /* raw newlines are not JSON */
+    for (char *c = rest; *c; c++) /* raw newlines are not JSON */
         if (*c == '\n')
             *c = ' ';
     snprintf(body, sizeof body,
              "{\"system\":\"Caf\\u00e9\\nToday is 2026-11-26T09:00:01Z\\n%s\","
-             "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", rest);
+             "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
+             rest);
     assert_false(check_raw("g", body, FG_DIALECT_ANTHROPIC, &b));
     snprintf(body, sizeof body,
              "{\"system\":\"Caf\xc3\xa9\\nToday is 2026-11-26T09:00:01Z\\n%s\","
-             "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", rest);
+             "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
+             rest);
     assert_false(check_raw("g", body, FG_DIALECT_ANTHROPIC, &b));
     snprintf(body, sizeof body,
              "{\"system\":\"Caf\xc3\xa9\\nToday is 2026-11-26T09:00:02Z\\n%s\","
-             "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}", rest);
+             "\"messages\":[{\"role\":\"user\",\"content\":\"q\"}]}",
+             rest);
     assert_true(check_raw("g", body, FG_DIALECT_ANTHROPIC, &b));
-    assert_int_equal(b.offset, 5 + 1 + 9);   /* "Café" is 5 bytes, then "\n" */
+    assert_int_equal(b.offset, 5 + 1 + 9); /* "Café" is 5 bytes, then "\n" */
     assert_int_equal(strncmp(b.sample, "2026-11-26T09:00:02Z Rule 17.0", 30), 0);
     free(rest);
 }
@@ -337,14 +341,14 @@ static void system_blocks_reordered(void **state)
     struct fg_buster b;
     char *x = filler(3000, 18), *y = filler(3000, 19);
     for (int i = 0; i < 2; i++) {
-        json_t *body = json_pack("{s:[{s:s,s:s},{s:s,s:s}],s:[o]}", "system", "type", "text",
-                                 "text", i ? y : x, "type", "text", "text", i ? x : y,
-                                 "messages", user("q"));
+        json_t *body =
+            json_pack("{s:[{s:s,s:s},{s:s,s:s}],s:[o]}", "system", "type", "text", "text",
+                      i ? y : x, "type", "text", "text", i ? x : y, "messages", user("q"));
         assert_int_equal(check("g", body, FG_DIALECT_ANTHROPIC, &b), i == 1);
     }
     assert_string_equal(b.where, "system");
     assert_true(b.reorder);
-    assert_int_equal(b.offset, 5);    /* "Rule 18.0" / "Rule 19.0" */
+    assert_int_equal(b.offset, 5); /* "Rule 18.0" / "Rule 19.0" */
     free(x);
     free(y);
 }
@@ -378,8 +382,8 @@ static void growing_conversation(void **state)
         char q[64];
         snprintf(q, sizeof q, "question %d at 2026-11-26T09:00:%02dZ", turn, turn);
         json_array_append_new(m, user(q));
-        json_t *body = json_pack("{s:s,s:s,s:O}", "model", "claude-haiku-4-5", "system", sys,
-                                 "messages", m);
+        json_t *body =
+            json_pack("{s:s,s:s,s:O}", "model", "claude-haiku-4-5", "system", sys, "messages", m);
         assert_false(check("g", body, FG_DIALECT_ANTHROPIC, &b));
         json_array_append_new(m, assistant("an answer"));
     }
@@ -440,7 +444,7 @@ static void lru_bound(void **state)
     for (int i = 0; i < FG_BUSTERS_MAX_GROUPS + 100; i++) {
         snprintf(g, sizeof g, "key-%d", i);
         assert_false(check(g, an_body(s0, "q"), FG_DIALECT_ANTHROPIC, &b));
-        if (i == 200) {                /* keep key-0 recent */
+        if (i == 200) { /* keep key-0 recent */
             assert_false(check("key-0", an_body(s0, "q"), FG_DIALECT_ANTHROPIC, &b));
         }
     }
@@ -503,7 +507,7 @@ static void sample_is_utf8_safe(void **state)
     snprintf(c, sizeof c, "Caf\xc3\xa9 id=\xc3\xa9t\xc3\xa9-02%s%s", tail, rest);
     assert_false(check("u", an_body(a, "q"), FG_DIALECT_ANTHROPIC, &b));
     assert_true(check("u", an_body(c, "q"), FG_DIALECT_ANTHROPIC, &b));
-    assert_int_equal(b.offset, 9);     /* "Café id=" is 9 bytes */
+    assert_int_equal(b.offset, 9); /* "Café id=" is 9 bytes */
     assert_int_equal(strncmp(b.sample, "\xc3\xa9t\xc3\xa9-02 \xc3\xa9", 11), 0);
     size_t n = strlen(b.sample);
     assert_true(n <= 63);

@@ -53,18 +53,18 @@ static void check_errors(const struct fg_config_errlist *errs, const char *file,
     }
 }
 
-#define EXPECT_ERRORS(errs, ...) \
+#define EXPECT_ERRORS(errs, ...)                                                                   \
     check_errors((errs), g_path, (const char *const[]){__VA_ARGS__, NULL})
 
 /* Loads <yaml>, which must fail with exactly the given errors. */
-#define EXPECT_LOAD_ERRORS(yaml, ...)                              \
-    do {                                                           \
-        struct fg_config *c_ = (struct fg_config *)1;              \
-        struct fg_config_errlist e_ = {0};                                \
-        assert_int_equal(load_text((yaml), &c_, &e_), -1);         \
-        assert_null(c_);                                           \
-        EXPECT_ERRORS(&e_, __VA_ARGS__);                           \
-        fg_config_errlist_free(&e_);                                      \
+#define EXPECT_LOAD_ERRORS(yaml, ...)                                                              \
+    do {                                                                                           \
+        struct fg_config *c_ = (struct fg_config *)1;                                              \
+        struct fg_config_errlist e_ = {0};                                                         \
+        assert_int_equal(load_text((yaml), &c_, &e_), -1);                                         \
+        assert_null(c_);                                                                           \
+        EXPECT_ERRORS(&e_, __VA_ARGS__);                                                           \
+        fg_config_errlist_free(&e_);                                                               \
     } while (0)
 
 /* Loads <yaml>, which must succeed; returns the config. */
@@ -85,8 +85,8 @@ static struct fg_config *load_ok(const char *yaml)
 static int clean_env(void **state)
 {
     static const char *const vars[] = {
-        "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
-        "FRUGAL_MASTER_KEY", "FRUGAL_LISTEN", "FRUGAL_TEST_KEY", "FRUGAL_TEST_UNSET",
+        "OPENAI_API_KEY",    "ANTHROPIC_API_KEY", "OPENAI_BASE_URL", "ANTHROPIC_BASE_URL",
+        "FRUGAL_MASTER_KEY", "FRUGAL_LISTEN",     "FRUGAL_TEST_KEY", "FRUGAL_TEST_UNSET",
         "FRUGAL_TEST_EMPTY", "FRUGAL_TEST_URL",
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
@@ -97,51 +97,51 @@ static int clean_env(void **state)
 /* ---------- the DESIGN.md example ---------- */
 
 /* Lines 1-24 of the DESIGN.md example, verbatim. */
-#define DESIGN_HEAD                                                                      \
-    "server:\n"                                                                          \
-    "  listen: 127.0.0.1:4000        # default\n"                                        \
-    "  workers: 0                    # 0 = one per core\n"                               \
-    "  master_key: env:FRUGAL_MASTER_KEY   # optional; when set, clients must send it\n" \
-    "storage: sqlite:frugal.db       # embedded default; later also postgres://...\n"    \
-    "providers:\n"                                                                       \
-    "  - name: openai\n"                                                                 \
-    "    type: openai                # openai | anthropic | sim\n"                       \
-    "    base_url: https://api.openai.com/v1\n"                                          \
-    "    api_key: env:OPENAI_API_KEY\n"                                                  \
-    "    batch: provider             # provider (its batch API, 50% off) | local\n"      \
-    "  - name: anthropic\n"                                                              \
-    "    type: anthropic\n"                                                              \
-    "    base_url: https://api.anthropic.com\n"                                          \
-    "    api_key: env:ANTHROPIC_API_KEY\n"                                               \
-    "models:                         # names clients send; price in USD per 1M tokens,\n"\
-    "                                # same field names as ../shared/data/prices.json\n" \
-    "  - name: gpt-4o-mini\n"                                                            \
-    "    provider: openai\n"                                                             \
-    "    model: gpt-4o-mini          # upstream id, defaults to name\n"                  \
-    "    price: {input: 0.15, cache_read: 0.075, output: 0.60, batch_input: 0.075, "     \
-    "batch_output: 0.30}\n"                                                              \
-    "  - name: claude-haiku-4-5\n"                                                       \
-    "    provider: anthropic\n"                                                          \
-    "    price: {input: 1.00, cache_read: 0.10, cache_write_5m: 1.25, "                  \
+#define DESIGN_HEAD                                                                                \
+    "server:\n"                                                                                    \
+    "  listen: 127.0.0.1:4000        # default\n"                                                  \
+    "  workers: 0                    # 0 = one per core\n"                                         \
+    "  master_key: env:FRUGAL_MASTER_KEY   # optional; when set, clients must send it\n"           \
+    "storage: sqlite:frugal.db       # embedded default; later also postgres://...\n"              \
+    "providers:\n"                                                                                 \
+    "  - name: openai\n"                                                                           \
+    "    type: openai                # openai | anthropic | sim\n"                                 \
+    "    base_url: https://api.openai.com/v1\n"                                                    \
+    "    api_key: env:OPENAI_API_KEY\n"                                                            \
+    "    batch: provider             # provider (its batch API, 50% off) | local\n"                \
+    "  - name: anthropic\n"                                                                        \
+    "    type: anthropic\n"                                                                        \
+    "    base_url: https://api.anthropic.com\n"                                                    \
+    "    api_key: env:ANTHROPIC_API_KEY\n"                                                         \
+    "models:                         # names clients send; price in USD per 1M tokens,\n"          \
+    "                                # same field names as ../shared/data/prices.json\n"           \
+    "  - name: gpt-4o-mini\n"                                                                      \
+    "    provider: openai\n"                                                                       \
+    "    model: gpt-4o-mini          # upstream id, defaults to name\n"                            \
+    "    price: {input: 0.15, cache_read: 0.075, output: 0.60, batch_input: 0.075, "               \
+    "batch_output: 0.30}\n"                                                                        \
+    "  - name: claude-haiku-4-5\n"                                                                 \
+    "    provider: anthropic\n"                                                                    \
+    "    price: {input: 1.00, cache_read: 0.10, cache_write_5m: 1.25, "                            \
     "cache_write_1h: 2.00, output: 5.00}\n"
 
 /* Lines 25-35 of the DESIGN.md example, verbatim. */
-#define DESIGN_TAIL                                                                  \
-    "routes:                         # virtual models\n"                             \
-    "  - name: auto\n"                                                               \
-    "    cheap: gpt-4o-mini\n"                                                       \
-    "    frontier: gpt-4o\n"                                                         \
-    "    threshold: 0.5\n"                                                           \
-    "    escalate_on: [invalid_schema, truncated, refusal, empty]\n"                 \
-    "fallbacks:                      # tried in order on 429/5xx/timeouts after retries\n" \
-    "  gpt-4o: [claude-sonnet-5]\n"                                                  \
-    "prompt_caching: {auto_breakpoints: true, ttl: 5m, openai_cache_key: true}\n"    \
-    "response_cache: {enabled: true, ttl: 1h}\n"                                     \
+#define DESIGN_TAIL                                                                                \
+    "routes:                         # virtual models\n"                                           \
+    "  - name: auto\n"                                                                             \
+    "    cheap: gpt-4o-mini\n"                                                                     \
+    "    frontier: gpt-4o\n"                                                                       \
+    "    threshold: 0.5\n"                                                                         \
+    "    escalate_on: [invalid_schema, truncated, refusal, empty]\n"                               \
+    "fallbacks:                      # tried in order on 429/5xx/timeouts after retries\n"         \
+    "  gpt-4o: [claude-sonnet-5]\n"                                                                \
+    "prompt_caching: {auto_breakpoints: true, ttl: 5m, openai_cache_key: true}\n"                  \
+    "response_cache: {enabled: true, ttl: 1h}\n"                                                   \
     "structured_output: {validate: true, retries: 1}\n"
 
 /* The models the example's route and fallback name, which it omits. */
-#define DESIGN_EXTRA_MODELS                      \
-    "  - {name: gpt-4o, provider: openai}\n"     \
+#define DESIGN_EXTRA_MODELS                                                                        \
+    "  - {name: gpt-4o, provider: openai}\n"                                                       \
     "  - {name: claude-sonnet-5, provider: anthropic}\n"
 
 static void set_design_env(void)
@@ -260,8 +260,7 @@ static void test_design_example_loads(void **state)
 static void test_design_example_verbatim_references(void **state)
 {
     set_design_env();
-    EXPECT_LOAD_ERRORS(DESIGN_HEAD DESIGN_TAIL,
-                       "28: routes[0].frontier: unknown model \"gpt-4o\"",
+    EXPECT_LOAD_ERRORS(DESIGN_HEAD DESIGN_TAIL, "28: routes[0].frontier: unknown model \"gpt-4o\"",
                        "32: fallbacks.gpt-4o: unknown model \"gpt-4o\"",
                        "32: fallbacks.gpt-4o[0]: unknown model \"claude-sonnet-5\"");
 }
@@ -284,8 +283,7 @@ static void test_unknown_nested_key(void **state)
                        "    price: {output: 1, cache_write: 2}\n"
                        "colour: blue\n",
                        "9: models[0].price.inptu: unknown key",
-                       "12: models[1].price.cache_write: unknown key",
-                       "13: colour: unknown key");
+                       "12: models[1].price.cache_write: unknown key", "13: colour: unknown key");
 }
 
 static void test_many_errors_all_reported(void **state)
@@ -305,8 +303,7 @@ static void test_many_errors_all_reported(void **state)
         "    price: {input: -1, output: 0.1234567}\n"
         "response_cache: {enabled: yes, ttl: 5 minutes}\n",
         "2: server.listen: expected host:port, e.g. 127.0.0.1:4000",
-        "3: server.workers: expected an integer, got \"four\"",
-        "4: server.tls: unknown key",
+        "3: server.workers: expected an integer, got \"four\"", "4: server.tls: unknown key",
         "8: providers[0].api_key: environment variable FRUGAL_TEST_UNSET is not set",
         "9: providers[0].batch: must be provider or local",
         "11: models[0].name: missing required key",
@@ -363,7 +360,7 @@ static void test_public_url(void **state)
 {
     struct fg_config *c = load_ok("server:\n"
                                   "  listen: 127.0.0.1:4000\n");
-    assert_null(c->server.public_url);   /* path-relative URLs then */
+    assert_null(c->server.public_url); /* path-relative URLs then */
     fg_config_free(c);
     c = load_ok("server:\n"
                 "  public_url: https://gw.example.com/llm//\n");
@@ -433,68 +430,65 @@ static void test_wrong_types(void **state)
 
 static void test_bad_references_and_duplicates(void **state)
 {
-    EXPECT_LOAD_ERRORS("providers:\n"
-                       "  - {name: openai, type: openai}\n"
-                       "  - {name: openai, type: azure}\n"
-                       "models:\n"
-                       "  - {name: a, provider: openai}\n"
-                       "  - {name: b, provider: nowhere}\n"
-                       "  - {name: a, provider: openai}\n"
-                       "routes:\n"
-                       "  - {name: auto, cheap: a, frontier: c, threshold: 2, escalate_on: [slow]}\n"
-                       "  - {name: a, cheap: a, frontier: b}\n"
-                       "  - {name: r2, cheap: a}\n"
-                       "fallbacks:\n"
-                       "  a: [b, z, a]\n"
-                       "  y: [a]\n",
-                       "3: providers[1].type: must be openai, anthropic or sim (got \"azure\")",
-                       "3: providers[1].name: duplicate provider name \"openai\" (first "
-                       "defined on line 2)",
-                       "6: models[1].provider: unknown provider \"nowhere\"",
-                       "7: models[2].name: duplicate model name \"a\" (first defined on line 5)",
-                       "9: routes[0].threshold: expected a number between 0 and 1, got \"2\"",
-                       "9: routes[0].escalate_on[0]: must be invalid_schema, truncated, "
-                       "refusal, empty or retry (got \"slow\")",
-                       "9: routes[0].frontier: unknown model \"c\"",
-                       "10: routes[1].name: \"a\" is already a model name (line 5)",
-                       "11: routes[2].frontier: missing required key",
-                       "13: fallbacks.a[1]: unknown model \"z\"",
-                       "13: fallbacks.a[2]: a model cannot fall back to itself",
-                       "14: fallbacks.y: unknown model \"y\"");
+    EXPECT_LOAD_ERRORS(
+        "providers:\n"
+        "  - {name: openai, type: openai}\n"
+        "  - {name: openai, type: azure}\n"
+        "models:\n"
+        "  - {name: a, provider: openai}\n"
+        "  - {name: b, provider: nowhere}\n"
+        "  - {name: a, provider: openai}\n"
+        "routes:\n"
+        "  - {name: auto, cheap: a, frontier: c, threshold: 2, escalate_on: [slow]}\n"
+        "  - {name: a, cheap: a, frontier: b}\n"
+        "  - {name: r2, cheap: a}\n"
+        "fallbacks:\n"
+        "  a: [b, z, a]\n"
+        "  y: [a]\n",
+        "3: providers[1].type: must be openai, anthropic or sim (got \"azure\")",
+        "3: providers[1].name: duplicate provider name \"openai\" (first "
+        "defined on line 2)",
+        "6: models[1].provider: unknown provider \"nowhere\"",
+        "7: models[2].name: duplicate model name \"a\" (first defined on line 5)",
+        "9: routes[0].threshold: expected a number between 0 and 1, got \"2\"",
+        "9: routes[0].escalate_on[0]: must be invalid_schema, truncated, "
+        "refusal, empty or retry (got \"slow\")",
+        "9: routes[0].frontier: unknown model \"c\"",
+        "10: routes[1].name: \"a\" is already a model name (line 5)",
+        "11: routes[2].frontier: missing required key", "13: fallbacks.a[1]: unknown model \"z\"",
+        "13: fallbacks.a[2]: a model cannot fall back to itself",
+        "14: fallbacks.y: unknown model \"y\"");
 }
 
 static void test_missing_required_keys(void **state)
 {
-    EXPECT_LOAD_ERRORS("providers:\n"
-                       "  - base_url: https://x.example\n"
-                       "  - name:\n"
-                       "    type: sim\n"
-                       "models:\n"
-                       "  - model: upstream\n"
-                       "routes:\n"
-                       "  - threshold: 0.2\n",
-                       "2: providers[0].type: missing required key",
-                       "2: providers[0].name: missing required key",
-                       "3: providers[1].name: missing required key",
-                       "6: models[0].name: missing required key",
-                       "6: models[0].provider: missing required key",
-                       "8: routes[0].name: missing required key",
-                       "8: routes[0].cheap: missing required key",
-                       "8: routes[0].frontier: missing required key");
+    EXPECT_LOAD_ERRORS(
+        "providers:\n"
+        "  - base_url: https://x.example\n"
+        "  - name:\n"
+        "    type: sim\n"
+        "models:\n"
+        "  - model: upstream\n"
+        "routes:\n"
+        "  - threshold: 0.2\n",
+        "2: providers[0].type: missing required key", "2: providers[0].name: missing required key",
+        "3: providers[1].name: missing required key", "6: models[0].name: missing required key",
+        "6: models[0].provider: missing required key", "8: routes[0].name: missing required key",
+        "8: routes[0].cheap: missing required key", "8: routes[0].frontier: missing required key");
 }
 
 /* ---------- prices ---------- */
 
 static void test_prices_exact(void **state)
 {
-    struct fg_config *c = load_ok(
-        "providers: [{name: s, type: sim}]\n"
-        "models:\n"
-        "  - name: m\n"
-        "    provider: s\n"
-        "    price: {input: 2, output: 0.000001, cache_read: \"3.5\", cache_write_5m: 0,\n"
-        "            cache_write_1h: 0.1500000, batch_input: 1234567.654321,\n"
-        "            batch_output: .5}\n");
+    struct fg_config *c =
+        load_ok("providers: [{name: s, type: sim}]\n"
+                "models:\n"
+                "  - name: m\n"
+                "    provider: s\n"
+                "    price: {input: 2, output: 0.000001, cache_read: \"3.5\", cache_write_5m: 0,\n"
+                "            cache_write_1h: 0.1500000, batch_input: 1234567.654321,\n"
+                "            batch_output: .5}\n");
     const struct fg_price *p = &c->models[0].price;
     assert_int_equal(p->input, 2000000);
     assert_int_equal(p->output, 1);
@@ -640,10 +634,16 @@ static void test_values_and_defaults(void **state)
 
 static void test_sizes_and_durations(void **state)
 {
-    static const struct { const char *text; size_t bytes; } sizes[] = {
+    static const struct {
+        const char *text;
+        size_t bytes;
+    } sizes[] = {
         {"4096", 4096}, {"64KiB", 65536}, {"2 mb", 2u << 20}, {"1g", 1u << 30}, {"7B", 7},
     };
-    static const struct { const char *text; int secs; } ttls[] = {
+    static const struct {
+        const char *text;
+        int secs;
+    } ttls[] = {
         {"300", 300}, {"30s", 30}, {"5m", 300}, {"1h", 3600}, {"2d", 172800},
     };
     char yaml[256];
@@ -670,7 +670,9 @@ static void test_sizes_and_durations(void **state)
 
 static void test_listen_validation(void **state)
 {
-    static const struct { const char *listen, *msg; } bad[] = {
+    static const struct {
+        const char *listen, *msg;
+    } bad[] = {
         {"127.0.0.1:65536", "port must be a number between 0 and 65535"},
         {"host:http", "port must be a number between 0 and 65535"},
         {"\"::1:4000\"", "IPv6 addresses must be in brackets, e.g. [::1]:4000"},
@@ -704,12 +706,13 @@ static void test_dialect_on_real_provider(void **state)
 
 static void test_deployments_and_affinity_margin(void **state)
 {
-    struct fg_config *c = load_ok("providers: [{name: east, type: sim}, {name: west, type: sim}]\n"
-                                  "models:\n"
-                                  "  - name: m\n"
-                                  "    provider: east\n"
-                                  "    model: up-m\n"
-                                  "    deployments: [{provider: west}, {provider: west, model: m2}]\n");
+    struct fg_config *c =
+        load_ok("providers: [{name: east, type: sim}, {name: west, type: sim}]\n"
+                "models:\n"
+                "  - name: m\n"
+                "    provider: east\n"
+                "    model: up-m\n"
+                "    deployments: [{provider: west}, {provider: west, model: m2}]\n");
     assert_int_equal(c->prompt_caching.affinity_margin, FG_AFFINITY_MARGIN);
     assert_int_equal(c->models[0].n_deployments, 2);
     assert_int_equal(c->models[0].deployments[0].provider_index, 1);
@@ -772,16 +775,25 @@ static void test_missing_file(void **state)
     assert_int_equal(fg_config_load("/nonexistent/frugal.yaml", &c, &e), -1);
     assert_null(c);
     check_errors(&e, "/nonexistent/frugal.yaml",
-                 (const char *const[]){"0: (file): cannot open: No such file or directory",
-                                       NULL});
+                 (const char *const[]){"0: (file): cannot open: No such file or directory", NULL});
     fg_config_errlist_free(&e);
 }
 
 /* ---------- built-in defaults ---------- */
 
 static const char *const all_models[] = {
-    "gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-5", "gpt-5-mini", "gpt-5-nano",
-    "text-embedding-3-small", "claude-haiku-4-5", "claude-sonnet-4-5", "claude-sonnet-4-6", "claude-opus-4-5",
+    "gpt-4o-mini",
+    "gpt-4o",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-5",
+    "gpt-5-mini",
+    "gpt-5-nano",
+    "text-embedding-3-small",
+    "claude-haiku-4-5",
+    "claude-sonnet-4-5",
+    "claude-sonnet-4-6",
+    "claude-opus-4-5",
 };
 
 static struct fg_config *defaults_ok(void)
@@ -922,10 +934,10 @@ static void test_storage_anchored_to_config_dir(void **state)
     snprintf(want, sizeof want, "sqlite:%s/data/ledger.db", tmp);
     assert_string_equal(c->storage, want);
     fg_config_free(c);
-    c = load_ok("storage: sqlite:/var/lib/frugal/f.db\n");   /* absolute: as written */
+    c = load_ok("storage: sqlite:/var/lib/frugal/f.db\n"); /* absolute: as written */
     assert_string_equal(c->storage, "sqlite:/var/lib/frugal/f.db");
     fg_config_free(c);
-    c = load_ok("storage: \"sqlite::memory:\"\n");          /* not a file */
+    c = load_ok("storage: \"sqlite::memory:\"\n"); /* not a file */
     assert_string_equal(c->storage, "sqlite::memory:");
     fg_config_free(c);
     free(tmp);
@@ -938,7 +950,7 @@ static void test_no_secrets_flag(void **state)
                        "models: [{name: gpt-4o-mini, provider: o}]\n";
     struct fg_config *c = NULL;
     struct fg_config_errlist errs = {0};
-    assert_int_equal(load_text(yaml, &c, &errs), -1);   /* serve: an error naming it */
+    assert_int_equal(load_text(yaml, &c, &errs), -1); /* serve: an error naming it */
     assert_non_null(strstr(errs.lines[0], "FG_TEST_UNSET_KEY is not set"));
     fg_config_errlist_free(&errs);
     snprintf(g_path, sizeof g_path, "/tmp/frugal_test_config_XXXXXX");
@@ -949,7 +961,7 @@ static void test_no_secrets_flag(void **state)
     assert_int_equal(fg_config_load_opts(g_path, FG_CONFIG_NO_SECRETS, &c, &errs), 0);
     unlink(g_path);
     assert_int_equal(errs.n, 0);
-    assert_string_equal(c->providers[0].api_key, "env:FG_TEST_UNSET_KEY");   /* unresolved */
+    assert_string_equal(c->providers[0].api_key, "env:FG_TEST_UNSET_KEY"); /* unresolved */
     fg_config_free(c);
 }
 

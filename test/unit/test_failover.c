@@ -16,7 +16,7 @@ static void retriable_classes(void **state)
     assert_true(fg_failover_retriable(529, CURLE_OK));
     assert_true(fg_failover_retriable(408, CURLE_OK));
     assert_false(fg_failover_retriable(501, CURLE_OK));
-    assert_false(fg_failover_retriable(400, CURLE_OK));   /* context length: the request's fault */
+    assert_false(fg_failover_retriable(400, CURLE_OK)); /* context length: the request's fault */
     assert_false(fg_failover_retriable(404, CURLE_OK));
     assert_false(fg_failover_retriable(200, CURLE_OK));
     assert_true(fg_failover_retriable(0, CURLE_COULDNT_CONNECT));
@@ -29,17 +29,17 @@ static void delays_honour_retry_after(void **state)
 {
     assert_int_equal(fg_failover_delay_ms(0, "7", NULL, 0, T0), 7000);
     assert_int_equal(fg_failover_delay_ms(0, "0.5", NULL, 0, T0), 500);
-    assert_int_equal(fg_failover_delay_ms(0, "7", "120", 0, T0), 120);   /* -ms wins */
+    assert_int_equal(fg_failover_delay_ms(0, "7", "120", 0, T0), 120); /* -ms wins */
     /* an HTTP date 3 s ahead of now */
-    assert_int_equal(fg_failover_delay_ms(0, "Thu, 26 Nov 2026 00:00:03 GMT", NULL, 0,
-                                          1795651200000LL), 3000);
+    assert_int_equal(
+        fg_failover_delay_ms(0, "Thu, 26 Nov 2026 00:00:03 GMT", NULL, 0, 1795651200000LL), 3000);
     /* no header: 250 ms x 2^n, plus at most 25% jitter */
     for (int n = 0; n < 4; n++)
         for (uint64_t rnd = 0; rnd < 1000; rnd += 97) {
             long d = fg_failover_delay_ms(n, NULL, NULL, rnd, T0);
             assert_in_range(d, 250L << n, (250L << n) + (250L << n) / 4);
         }
-    assert_int_equal(fg_failover_delay_ms(1, "soon", NULL, 0, T0), 500);   /* unreadable: backoff */
+    assert_int_equal(fg_failover_delay_ms(1, "soon", NULL, 0, T0), 500); /* unreadable: backoff */
 }
 
 static void breaker_transitions(void **state)

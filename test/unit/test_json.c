@@ -17,8 +17,18 @@ static int parse(struct fg_json *j, const char *s)
 static void valid_documents(void **state)
 {
     static const char *ok[] = {
-        "{}", "[]", " { } ", "0", "-0.5e+10", "\"a\\u00e9\\n\"", "true", "null",
-        "{\"a\":[1,2,{\"b\":null}],\"c\":\"x\"}", "[[[]],[{}]]", "{\"\":\"\"}", "1E5",
+        "{}",
+        "[]",
+        " { } ",
+        "0",
+        "-0.5e+10",
+        "\"a\\u00e9\\n\"",
+        "true",
+        "null",
+        "{\"a\":[1,2,{\"b\":null}],\"c\":\"x\"}",
+        "[[[]],[{}]]",
+        "{\"\":\"\"}",
+        "1E5",
         "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 plain ascii text longer than eight\"",
     };
     struct fg_json j = {0};
@@ -33,10 +43,35 @@ static void valid_documents(void **state)
 static void invalid_documents(void **state)
 {
     static const char *bad[] = {
-        "", " ", "{", "}", "[1,]", "{\"a\"}", "{\"a\":}", "{a:1}", "01", "1.", "-",
-        ".5", "1e", "\"abc", "\"a\\x\"", "\"a\\u12g4\"", "[1 2]", "{\"a\":1,}", "nul",
-        "{} {}", "\"tab\there\"", "[1]]", "{\"a\":1 \"b\":2}", "truex",
-        "\"\xff\xfe\"", "\"\xc3\"", "\"\xe0\x80\xaf\"", "\"\xed\xa0\x80\"", "\"\xf4\x90\x80\x80\"",
+        "",
+        " ",
+        "{",
+        "}",
+        "[1,]",
+        "{\"a\"}",
+        "{\"a\":}",
+        "{a:1}",
+        "01",
+        "1.",
+        "-",
+        ".5",
+        "1e",
+        "\"abc",
+        "\"a\\x\"",
+        "\"a\\u12g4\"",
+        "[1 2]",
+        "{\"a\":1,}",
+        "nul",
+        "{} {}",
+        "\"tab\there\"",
+        "[1]]",
+        "{\"a\":1 \"b\":2}",
+        "truex",
+        "\"\xff\xfe\"",
+        "\"\xc3\"",
+        "\"\xe0\x80\xaf\"",
+        "\"\xed\xa0\x80\"",
+        "\"\xf4\x90\x80\x80\"",
     };
     struct fg_json j = {0};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -117,7 +152,8 @@ static void splice_rewrites_only_spans(void **state)
     };
     size_t n;
     char *out = fg_json_splice(s, strlen(s), e, 2, &n);
-    assert_string_equal(out, "{\"first\":0, \"zeta\":1.50,\"model\" : \"gpt-4o-2024\", \"x\":[1,2] }");
+    assert_string_equal(out,
+                        "{\"first\":0, \"zeta\":1.50,\"model\" : \"gpt-4o-2024\", \"x\":[1,2] }");
     assert_int_equal(n, strlen(out));
     free(out);
     fg_json_free(&j);
@@ -205,10 +241,10 @@ static void duplicate_members(void **state)
     for (int i = 0; i < 200; i++)
         o += (size_t)snprintf(big + o, sizeof big - o, "%s\"k%d\":%d", i ? "," : "", i, i);
     size_t before = o;
-    o += (size_t)snprintf(big + o, sizeof big - o, ",\"k1\\u0037\":0}");   /* k17 again */
+    o += (size_t)snprintf(big + o, sizeof big - o, ",\"k1\\u0037\":0}"); /* k17 again */
     assert_int_equal(parse(&j, big), -1);
     assert_string_equal(j.err_path, "k17");
-    big[before] = '}';                                      /* without it: fine */
+    big[before] = '}'; /* without it: fine */
     big[before + 1] = '\0';
     assert_int_equal(parse(&j, big), 0);
     const char *good[] = {
@@ -242,7 +278,7 @@ static uint64_t name_hash(const char *s)
 
 static void crowded_names_fall_back_to_sorting(void **state)
 {
-    enum { M = 40 };                   /* a table of 128 slots; radix-sorted */
+    enum { M = 40 }; /* a table of 128 slots; radix-sorted */
     char names[M][16], doc[2048];
     int n = 0;
     for (int i = 0; n < M; i++) {
@@ -256,7 +292,7 @@ static void crowded_names_fall_back_to_sorting(void **state)
     for (int i = 0; i < M; i++)
         o += (size_t)snprintf(doc + o, sizeof doc - o, "%s\"%s\":%d", i ? "," : "", names[i], i);
     snprintf(doc + o, sizeof doc - o, "}");
-    assert_int_equal(parse(&j, doc), 0);      /* all distinct */
+    assert_int_equal(parse(&j, doc), 0); /* all distinct */
     /* the 12th name again, spelled with an escape, before the end */
     snprintf(doc + o, sizeof doc - o, ",\"\\u%04x%s\":0}", names[11][0], names[11] + 1);
     assert_int_equal(parse(&j, doc), -1);
@@ -269,7 +305,8 @@ static void crowded_names_fall_back_to_sorting(void **state)
 static void escaped_spellings(void **state)
 {
     struct fg_json j = {0};
-    assert_int_equal(parse(&j, "{\"\\u006e\":128,\"mod\\u0065l\":\"gpt\",\"r\":\"\\u0075ser\"}"), 0);
+    assert_int_equal(parse(&j, "{\"\\u006e\":128,\"mod\\u0065l\":\"gpt\",\"r\":\"\\u0075ser\"}"),
+                     0);
     int64_t v = 0;
     assert_true(fg_json_int(&j, fg_json_get(&j, 0, "n"), &v));
     assert_int_equal(v, 128);
@@ -285,7 +322,8 @@ static void member_removal(void **state)
 {
     struct fg_json j = {0};
     const char *cases[][3] = {
-        {"{\"a\":1, \"stream_options\":{\"x\":[1]} ,\"b\":2}", "stream_options", "{\"a\":1, \"b\":2}"},
+        {"{\"a\":1, \"stream_options\":{\"x\":[1]} ,\"b\":2}", "stream_options",
+         "{\"a\":1, \"b\":2}"},
         {"{\"a\":1,\"s\":true}", "s", "{\"a\":1}"},
         {"{\"s\":true}", "s", "{}"},
         {"{ \"s\" : true , \"a\":1}", "s", "{  \"a\":1}"},
@@ -307,13 +345,19 @@ static void member_removal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(valid_documents),   cmocka_unit_test(invalid_documents),
-        cmocka_unit_test(agrees_with_jansson), cmocka_unit_test(navigation),
-        cmocka_unit_test(string_decoding),   cmocka_unit_test(splice_rewrites_only_spans),
-        cmocka_unit_test(deep_nesting_bounded), cmocka_unit_test(ambiguous_keys),
-        cmocka_unit_test(member_removal),     cmocka_unit_test(duplicate_members),
+        cmocka_unit_test(valid_documents),
+        cmocka_unit_test(invalid_documents),
+        cmocka_unit_test(agrees_with_jansson),
+        cmocka_unit_test(navigation),
+        cmocka_unit_test(string_decoding),
+        cmocka_unit_test(splice_rewrites_only_spans),
+        cmocka_unit_test(deep_nesting_bounded),
+        cmocka_unit_test(ambiguous_keys),
+        cmocka_unit_test(member_removal),
+        cmocka_unit_test(duplicate_members),
         cmocka_unit_test(escaped_spellings),
-        cmocka_unit_test(crowded_names_fall_back_to_sorting),     cmocka_unit_test(caller_depth_limit),
+        cmocka_unit_test(crowded_names_fall_back_to_sorting),
+        cmocka_unit_test(caller_depth_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

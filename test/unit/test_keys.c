@@ -81,7 +81,7 @@ static void format_check(void **state)
     s[10] = '-';
     assert_false(fg_keys_format_ok(s));
     s[10] = 'a';
-    s[3 + FG_KEY_SECRET_CHARS] = 'a';   /* one too long */
+    s[3 + FG_KEY_SECRET_CHARS] = 'a'; /* one too long */
     s[4 + FG_KEY_SECRET_CHARS] = '\0';
     assert_false(fg_keys_format_ok(s));
 }
@@ -98,12 +98,13 @@ static void budgets_parse_exactly(void **state)
     assert_int_equal(p, FG_PERIOD_DAY);
     assert_int_equal(fg_keys_parse_budget("0.000300/daily", &pico, &p), 0);
     assert_int_equal(pico, 300000000LL);
-    assert_int_equal(fg_keys_parse_budget("25", &pico, &p), 0);   /* per month */
+    assert_int_equal(fg_keys_parse_budget("25", &pico, &p), 0); /* per month */
     assert_int_equal(pico, 25000000000000LL);
     assert_int_equal(p, FG_PERIOD_MONTH);
     assert_int_equal(fg_keys_parse_budget("1000000/month", &pico, &p), 0);
-    const char *bad[] = {"", "0", "0/day", "-1/day", "1/week", "1.0000001/day", "abc",
-                         "1000000.01/month", "1e3/day", ".", "10/", NULL};
+    const char *bad[] = {
+        "",        "0", "0/day", "-1/day", "1/week", "1.0000001/day", "abc", "1000000.01/month",
+        "1e3/day", ".", "10/",   NULL};
     for (int i = 0; bad[i]; i++)
         assert_int_equal(fg_keys_parse_budget(bad[i], &pico, &p), -1);
 }
@@ -112,8 +113,12 @@ static void options_validate(void **state)
 {
     struct fg_key k;
     char s[FG_KEY_SECRET_MAX], err[300];
-    struct fg_key_opts o = {.name = "a", .budget = "5/day", .rpm = 60, .tpm = 1000,
-                            .models = " gpt-4o-mini , auto,", .tags = "team=search, env=prod",
+    struct fg_key_opts o = {.name = "a",
+                            .budget = "5/day",
+                            .rpm = 60,
+                            .tpm = 1000,
+                            .models = " gpt-4o-mini , auto,",
+                            .tags = "team=search, env=prod",
                             .expires = "30d"};
     assert_int_equal(fg_keys_new(&o, NULL, T0, &k, s, err, sizeof err), 0);
     assert_string_equal(k.models, "gpt-4o-mini,auto");
@@ -135,9 +140,13 @@ static void options_validate(void **state)
         assert_string_equal(fg_keys_status(&k, T0), "expired");
     }
     struct fg_key_opts bad[] = {
-        {.name = NULL}, {.name = ""}, {.name = "a", .budget = "x"},
-        {.name = "a", .tags = "novalue"}, {.name = "a", .tags = "=v"},
-        {.name = "a", .expires = "soon"}, {.name = "a", .rpm = -1},
+        {.name = NULL},
+        {.name = ""},
+        {.name = "a", .budget = "x"},
+        {.name = "a", .tags = "novalue"},
+        {.name = "a", .tags = "=v"},
+        {.name = "a", .expires = "soon"},
+        {.name = "a", .rpm = -1},
         {.name = "bad\nname"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -161,7 +170,7 @@ static void options_validate(void **state)
 static void allow_lists(void **state)
 {
     struct fg_key k = {0};
-    assert_true(fg_keys_allows(&k, "anything"));   /* no list: any model */
+    assert_true(fg_keys_allows(&k, "anything")); /* no list: any model */
     snprintf(k.models, sizeof k.models, "gpt-4o-mini,auto");
     assert_true(fg_keys_allows(&k, "gpt-4o-mini"));
     assert_true(fg_keys_allows(&k, "auto"));
@@ -174,11 +183,17 @@ static void allow_lists(void **state)
 
 static void status_and_json(void **state)
 {
-    struct fg_key k = {.id = "key_0123456789ab", .name = "n", .hint = "fk-abcd",
-                       .hash = "secret-hash", .created_ms = T0, .budget = 2500000000000LL,
-                       .budget_period = FG_PERIOD_DAY, .models = "a,b", .tags = "team=x"};
+    struct fg_key k = {.id = "key_0123456789ab",
+                       .name = "n",
+                       .hint = "fk-abcd",
+                       .hash = "secret-hash",
+                       .created_ms = T0,
+                       .budget = 2500000000000LL,
+                       .budget_period = FG_PERIOD_DAY,
+                       .models = "a,b",
+                       .tags = "team=x"};
     assert_string_equal(fg_keys_status(&k, T0), "active");
-    k.expires_ms = 0;      /* without `expires`, no expiry applies */
+    k.expires_ms = 0; /* without `expires`, no expiry applies */
     assert_string_equal(fg_keys_status(&k, T0), "active");
     k.expires = true;
     assert_string_equal(fg_keys_status(&k, T0), "expired");
@@ -189,7 +204,7 @@ static void status_and_json(void **state)
     assert_string_equal(fg_keys_status(&k, T0), "revoked");
     json_t *j = fg_keys_json(&k, T0);
     char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-    assert_null(strstr(s, "secret-hash"));   /* never the hash */
+    assert_null(strstr(s, "secret-hash")); /* never the hash */
     assert_non_null(strstr(s, "\"budget\":{\"period\":\"day\",\"usd\":\"2.500000\"}"));
     assert_non_null(strstr(s, "\"models\":[\"a\",\"b\"]"));
     assert_non_null(strstr(s, "\"tags\":{\"team\":\"x\"}"));
@@ -203,10 +218,10 @@ static void tags_merge(void **state)
     struct fg_arena a;
     fg_arena_init(&a);
     assert_string_equal(fg_keys_tags_merge(&a, NULL, NULL), "");
-    assert_string_equal(fg_keys_tags_merge(&a, "", "x=1, y=2"), "x=1, y=2");   /* as sent */
+    assert_string_equal(fg_keys_tags_merge(&a, "", "x=1, y=2"), "x=1, y=2"); /* as sent */
     assert_string_equal(fg_keys_tags_merge(&a, "team=a", NULL), "team=a");
     assert_string_equal(fg_keys_tags_merge(&a, "team=a,env=p", "x=1, team=b ,y=2,"),
-                        "team=a,env=p,x=1,y=2");   /* the key's own tag wins */
+                        "team=a,env=p,x=1,y=2"); /* the key's own tag wins */
     assert_string_equal(fg_keys_tags_merge(&a, "team=a", " , "), "team=a");
     fg_arena_free(&a);
 }
@@ -249,7 +264,8 @@ static void periods_align_utc(void **state)
     assert_int_equal(fg_period_next(FG_PERIOD_MONTH, T0), 1796083200000LL);
     /* the period's first ms belongs to it, the last ms before the next too */
     assert_int_equal(fg_period_start(FG_PERIOD_DAY, 1795651200000LL), 1795651200000LL);
-    assert_int_equal(fg_period_start(FG_PERIOD_DAY, 1795651200000LL - 1), 1795651200000LL - 86400000);
+    assert_int_equal(fg_period_start(FG_PERIOD_DAY, 1795651200000LL - 1),
+                     1795651200000LL - 86400000);
     /* year rollover: 2026-12-31T23:59:59.999Z → January 2027 next */
     assert_int_equal(fg_period_start(FG_PERIOD_MONTH, 1798761599999LL), 1796083200000LL);
     assert_int_equal(fg_period_next(FG_PERIOD_MONTH, 1798761599999LL), 1798761600000LL);
@@ -309,13 +325,30 @@ static void store_round_trip(void **state)
     snprintf(dsn, sizeof dsn, "sqlite:%s/k.db", dir);
     struct fg_store *s;
     assert_int_equal(fg_store_open(dsn, &s, err, sizeof err), 0);
-    struct fg_key a = {.id = "key_aaaaaaaaaaaa", .name = "a", .hash = "h1", .hint = "fk-aaaa",
-                       .created_ms = T0, .budget = 7, .budget_period = FG_PERIOD_DAY, .rpm = 3,
-                       .models = "gpt-4o-mini", .tags = "team=x"};
-    struct fg_key b = {.id = "key_bbbbbbbbbbbb", .name = "b", .hash = "h2", .hint = "fk-bbbb",
-                       .created_ms = T0 + 1, .expires_ms = T0 + 5, .expires = true};
-    struct fg_key e = {.id = "key_eeeeeeeeeeee", .name = "e", .hash = "h3", .hint = "fk-eeee",
-                       .created_ms = T0 + 2, .expires_ms = 0, .expires = true};
+    struct fg_key a = {.id = "key_aaaaaaaaaaaa",
+                       .name = "a",
+                       .hash = "h1",
+                       .hint = "fk-aaaa",
+                       .created_ms = T0,
+                       .budget = 7,
+                       .budget_period = FG_PERIOD_DAY,
+                       .rpm = 3,
+                       .models = "gpt-4o-mini",
+                       .tags = "team=x"};
+    struct fg_key b = {.id = "key_bbbbbbbbbbbb",
+                       .name = "b",
+                       .hash = "h2",
+                       .hint = "fk-bbbb",
+                       .created_ms = T0 + 1,
+                       .expires_ms = T0 + 5,
+                       .expires = true};
+    struct fg_key e = {.id = "key_eeeeeeeeeeee",
+                       .name = "e",
+                       .hash = "h3",
+                       .hint = "fk-eeee",
+                       .created_ms = T0 + 2,
+                       .expires_ms = 0,
+                       .expires = true};
     assert_int_equal(s->ops->key_put(s, &a, err, sizeof err), 0);
     assert_int_equal(s->ops->key_put(s, &b, err, sizeof err), 0);
     assert_int_equal(s->ops->key_put(s, &e, err, sizeof err), 0);
@@ -330,8 +363,8 @@ static void store_round_trip(void **state)
     assert_int_equal(s->ops->key_scan(s, collect, &seen, err, sizeof err), 0);
     assert_int_equal(seen.n, 3);
     assert_string_equal(seen.k[0].id, a.id);
-    assert_false(seen.k[0].expires);            /* never, stored as NULL */
-    assert_true(seen.k[2].expires);             /* the epoch survives the store */
+    assert_false(seen.k[0].expires); /* never, stored as NULL */
+    assert_true(seen.k[2].expires);  /* the epoch survives the store */
     assert_int_equal(seen.k[2].expires_ms, 0);
     assert_string_equal(seen.k[0].models, "gpt-4o-mini");
     assert_string_equal(seen.k[0].tags, "team=x");
@@ -379,8 +412,10 @@ static void registry_finds_new_keys_at_once(void **state)
 {
     char dir[] = "/tmp/frugal-keyreg-XXXXXX", yaml[256], err[300];
     assert_non_null(mkdtemp(dir));
-    snprintf(yaml, sizeof yaml, "storage: sqlite:%s/k.db\nproviders: [{name: s, type: sim}]\n"
-             "models: [{name: gpt-4o-mini, provider: s}]\n", dir);
+    snprintf(yaml, sizeof yaml,
+             "storage: sqlite:%s/k.db\nproviders: [{name: s, type: sim}]\n"
+             "models: [{name: gpt-4o-mini, provider: s}]\n",
+             dir);
     struct fg_config *cfg = NULL;
     struct fg_config_errlist errs = {0};
     assert_int_equal(fg_config_load_buffer("k.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
@@ -428,21 +463,28 @@ static void legacy_never_is_kept(void **state)
     snprintf(dsn, sizeof dsn, "sqlite:%s", path);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db,
-        "CREATE TABLE keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,"
-        " hint TEXT, created_ms INTEGER NOT NULL, expires_ms INTEGER, revoked_ms INTEGER,"
-        " budget_pico INTEGER, budget_period TEXT, rpm INTEGER, tpm INTEGER, models TEXT,"
-        " tags TEXT);"
-        "INSERT INTO keys VALUES ('key_000000000001','old','h1','fk-a',1,0,0,0,NULL,0,0,'','');"
-        "INSERT INTO keys VALUES ('key_000000000002','dated','h2','fk-b',2,5000,0,0,NULL,0,0,'','');",
-        NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(
+            db,
+            "CREATE TABLE keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE,"
+            " hint TEXT, created_ms INTEGER NOT NULL, expires_ms INTEGER, revoked_ms INTEGER,"
+            " budget_pico INTEGER, budget_period TEXT, rpm INTEGER, tpm INTEGER, models TEXT,"
+            " tags TEXT);"
+            "INSERT INTO keys VALUES ('key_000000000001','old','h1','fk-a',1,0,0,0,NULL,0,0,'','');"
+            "INSERT INTO keys VALUES ('key_000000000002','dated','h2','fk-b',2,5000,0,0,NULL,0,0,'','');",
+            NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
-    for (int round = 0; round < 2; round++) {   /* the rewrite happens once */
+    for (int round = 0; round < 2; round++) { /* the rewrite happens once */
         struct fg_store *s;
         assert_int_equal(fg_store_open(dsn, &s, err, sizeof err), 0);
         if (round == 0) {
-            struct fg_key e = {.id = "key_000000000003", .name = "epoch", .hash = "h3",
-                               .created_ms = 3, .expires = true, .expires_ms = 0};
+            struct fg_key e = {.id = "key_000000000003",
+                               .name = "epoch",
+                               .hash = "h3",
+                               .created_ms = 3,
+                               .expires = true,
+                               .expires_ms = 0};
             assert_int_equal(s->ops->key_put(s, &e, err, sizeof err), 0);
         }
         struct seen seen = {0};

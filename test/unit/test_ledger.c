@@ -58,23 +58,23 @@ static void price_of(const char *model, enum fg_dialect d, struct fg_price *p)
 }
 
 /* A macro, so a failure names the caller's line. */
-#define assert_tokens(t, in, cr, w5m, w1h, out)                                              \
-    do {                                                                                     \
-        const struct fg_tokens *t_ = (t);                                                    \
-        if (t_->input != (in) || t_->cache_read != (cr) || t_->cache_write_5m != (w5m) ||    \
-            t_->cache_write_1h != (w1h) || t_->output != (out))                              \
-            fail_msg("tokens {input %lld, cache_read %lld, write_5m %lld, write_1h %lld, "   \
-                     "output %lld}, want {%lld, %lld, %lld, %lld, %lld}",                    \
-                     (long long)t_->input, (long long)t_->cache_read,                        \
-                     (long long)t_->cache_write_5m, (long long)t_->cache_write_1h,           \
-                     (long long)t_->output, (long long)(in), (long long)(cr),                \
-                     (long long)(w5m), (long long)(w1h), (long long)(out));                  \
+#define assert_tokens(t, in, cr, w5m, w1h, out)                                                    \
+    do {                                                                                           \
+        const struct fg_tokens *t_ = (t);                                                          \
+        if (t_->input != (in) || t_->cache_read != (cr) || t_->cache_write_5m != (w5m) ||          \
+            t_->cache_write_1h != (w1h) || t_->output != (out))                                    \
+            fail_msg("tokens {input %lld, cache_read %lld, write_5m %lld, write_1h %lld, "         \
+                     "output %lld}, want {%lld, %lld, %lld, %lld, %lld}",                          \
+                     (long long)t_->input, (long long)t_->cache_read,                              \
+                     (long long)t_->cache_write_5m, (long long)t_->cache_write_1h,                 \
+                     (long long)t_->output, (long long)(in), (long long)(cr), (long long)(w5m),    \
+                     (long long)(w1h), (long long)(out));                                          \
     } while (0)
 
-#define assert_usd(pico, want)                                                              \
-    do {                                                                                     \
-        char b_[40];                                                                         \
-        assert_string_equal(fg_price_usd((pico), b_, sizeof b_), (want));                    \
+#define assert_usd(pico, want)                                                                     \
+    do {                                                                                           \
+        char b_[40];                                                                               \
+        assert_string_equal(fg_price_usd((pico), b_, sizeof b_), (want));                          \
     } while (0)
 
 /* ---------- OpenAI Responses (providers-2.md 1.4) ---------- */
@@ -464,8 +464,8 @@ static void batch_is_half_price(void **state)
     price_of("claude-sonnet-4-5", FG_DIALECT_ANTHROPIC, &p);
     assert_int_equal(p.batch_input, 1500000);
     assert_int_equal(p.batch_output, 7500000);
-    struct fg_tokens a = {.input = 42, .cache_write_5m = 2100, .cache_write_1h = 1000,
-                          .output = 61};
+    struct fg_tokens a = {
+        .input = 42, .cache_write_5m = 2100, .cache_write_1h = 1000, .output = 61};
     assert_int_equal(fg_price_cost(&p, &a, true), 7458000000LL);
     assert_int_equal(fg_price_cost(&p, &a, false), 14916000000LL);
 }
@@ -480,7 +480,8 @@ static void unpriced_model(void **state)
     assert_null(fg_price_lookup(NULL));
 
     /* a configured model with no price anywhere is unpriced, never $0 */
-    struct fg_model_cfg m = {.name = "house-model", .model = "house-model-v2",
+    struct fg_model_cfg m = {.name = "house-model",
+                             .model = "house-model-v2",
                              .dialect = FG_DIALECT_OPENAI,
                              .price = {-1, -1, -1, -1, -1, -1, -1}};
     assert_false(fg_price_of(&m, &p));
@@ -490,7 +491,7 @@ static void unpriced_model(void **state)
     /* input + output: priced, the rest filled by the provider's rules */
     m.price.output = 2000000;
     assert_true(fg_price_of(&m, &p));
-    assert_int_equal(p.cache_read, 1000000);   /* no discount listed = input */
+    assert_int_equal(p.cache_read, 1000000); /* no discount listed = input */
     assert_int_equal(p.batch_input, 500000);
     assert_int_equal(p.batch_output, 1000000);
 }
@@ -499,7 +500,8 @@ static void config_price_overrides_builtin_field_by_field(void **state)
 {
     (void)state;
     /* upstream id dated → built-in gpt-4o-mini row; only output overridden */
-    struct fg_model_cfg m = {.name = "cheap", .model = "gpt-4o-mini-2024-07-18",
+    struct fg_model_cfg m = {.name = "cheap",
+                             .model = "gpt-4o-mini-2024-07-18",
                              .dialect = FG_DIALECT_OPENAI,
                              .price = {-1, 700000, -1, -1, -1, -1, -1}};
     struct fg_price p;
@@ -508,7 +510,8 @@ static void config_price_overrides_builtin_field_by_field(void **state)
     assert_int_equal(p.output, 700000);
     assert_int_equal(p.cache_read, 75000);
     /* Anthropic fill rules on a config-only model: writes 1.25x / 2x input */
-    struct fg_model_cfg a = {.name = "house-claude", .model = "house-claude",
+    struct fg_model_cfg a = {.name = "house-claude",
+                             .model = "house-claude",
                              .dialect = FG_DIALECT_ANTHROPIC,
                              .price = {4000000, 20000000, -1, -1, -1, -1, -1}};
     assert_true(fg_price_of(&a, &p));
@@ -550,10 +553,10 @@ static void usd_display_rounding(void **state)
     (void)state;
     assert_usd(0, "0.000000");
     assert_usd(499999, "0.000000");
-    assert_usd(500000, "0.000001");           /* half up */
+    assert_usd(500000, "0.000001"); /* half up */
     assert_usd(1499999, "0.000001");
     assert_usd(1500000, "0.000002");
-    assert_usd(-500000, "-0.000001");         /* half away from zero */
+    assert_usd(-500000, "-0.000001"); /* half away from zero */
     assert_usd(-1500000, "-0.000002");
     assert_usd(1000000000000LL, "1.000000");
     assert_usd(123456789500000LL, "123.456790");
@@ -641,8 +644,8 @@ static void attrib_savings_add_up(void **state)
      *    (42 + 2100 + 1000) × 3,000,000 + 61 × 15,000,000 = 9,426,000,000 + 915,000,000
      *                                                      = 10,341,000,000
      *    prompt cache saved = 10,341,000,000 - 14,916,000,000 = -4,575,000,000 */
-    r = (struct fg_record){.tok = {.input = 42, .cache_write_5m = 2100, .cache_write_1h = 1000,
-                                   .output = 61}};
+    r = (struct fg_record){
+        .tok = {.input = 42, .cache_write_5m = 2100, .cache_write_1h = 1000, .output = 61}};
     in = (struct fg_attrib_in){.price = &sonnet};
     fg_attrib(&in, &r);
     assert_int_equal(r.cost_pico, 14916000000LL);
@@ -715,8 +718,8 @@ static void attrib_bloat_excludes_reasoning(void **state)
      *   40 × 600000 = 24,000,000 × 8 / 24 = 8,000,000
      * (with reasoning it would be 100 × 600000 × 8 / 24 = 20,000,000) */
     struct fg_record r = {.tok = {.input = 50, .output = 100}, .reasoning_tokens = 60};
-    struct fg_attrib_in in = {.price = &p, .wants_structured = true, .output_text = text,
-                              .output_len = 24};
+    struct fg_attrib_in in = {
+        .price = &p, .wants_structured = true, .output_text = text, .output_len = 24};
     fg_attrib(&in, &r);
     assert_int_equal(r.bucket_bloated_pico, 8000000);
 
@@ -808,7 +811,7 @@ static struct fg_record *make_record(int i)
     r->ts_ms = 1795690000000LL + i;
     r->key_id = fg_ledger_record_str(r, key);
     r->tags = fg_ledger_record_str(r, tags);
-    r->endpoint = endpoints[i % 3];                  /* static, as meter.c does */
+    r->endpoint = endpoints[i % 3]; /* static, as meter.c does */
     r->model_requested = fg_ledger_record_str(r, i % 13 ? model : "auto");
     r->model = i % 17 ? fg_ledger_record_str(r, model) : NULL;
     r->upstream_model = fg_ledger_record_str(r, "gpt-4o-mini-2024-07-18");
@@ -819,13 +822,16 @@ static struct fg_record *make_record(int i)
     r->stream = i % 2;
     r->batch = i % 9 == 0;
     r->status = i % 10 == 0 ? 500 : 200;
-    r->tok = (struct fg_tokens){.input = i, .cache_read = 2 * i, .cache_write_5m = 3 * i,
-                                .cache_write_1h = 4 * i, .output = 5 * i + 1};
+    r->tok = (struct fg_tokens){.input = i,
+                                .cache_read = 2 * i,
+                                .cache_write_5m = 3 * i,
+                                .cache_write_1h = 4 * i,
+                                .output = 5 * i + 1};
     r->reasoning_tokens = i;
     r->priced = i % 4 != 0;
     r->cost_pico = 403200000LL * i;
     r->baseline_pico = i == 7 ? INT64_MAX / 2 : 480000000LL * i;
-    r->saved_prompt_cache_pico = -4575000000LL * i;  /* negative */
+    r->saved_prompt_cache_pico = -4575000000LL * i; /* negative */
     r->saved_response_cache_pico = 11LL * i;
     r->saved_routing_pico = 7520000000LL * i;
     r->saved_batch_pico = 13LL * i;
@@ -900,7 +906,7 @@ static void assert_same_record(const struct fg_record *got, int i)
 
 struct seen {
     int n, bad_id;
-    unsigned char *hit;    /* per index */
+    unsigned char *hit; /* per index */
     int max;
     int64_t last_ts;
     int out_of_order;
@@ -1065,7 +1071,7 @@ static void ledger_flushes_by_count(void **state)
         fg_ledger_submit(make_record(i));
     struct seen s = {0};
     int64_t t0 = mono_ms();
-    for (;;) {   /* a deadline far past any commit, far short of the timer */
+    for (;;) { /* a deadline far past any commit, far short of the timer */
         scan_all(f->dsn, &s, n);
         free(s.hit);
         if (s.n == n || mono_ms() - t0 > 60000)
@@ -1090,7 +1096,7 @@ static void ledger_full_at_the_limit(void **state)
         fail_msg("fg_ledger_start: %s", err);
     assert_false(fg_ledger_full());
     struct fg_ledger_stats st0;
-    fg_ledger_get_stats(&st0);   /* counters run over the process's life */
+    fg_ledger_get_stats(&st0); /* counters run over the process's life */
     for (int i = 0; i < 3; i++)
         fg_ledger_submit(make_record(i));
     assert_true(fg_ledger_full());
@@ -1132,8 +1138,7 @@ int main(void)
         cmocka_unit_test(attrib_bloat_excludes_reasoning),
         cmocka_unit_test(attrib_frontier_bucket_is_the_rest),
         cmocka_unit_test_setup_teardown(ledger_round_trip, ledger_setup, ledger_teardown),
-        cmocka_unit_test_setup_teardown(ledger_commits_without_stop, ledger_setup,
-                                        ledger_teardown),
+        cmocka_unit_test_setup_teardown(ledger_commits_without_stop, ledger_setup, ledger_teardown),
         cmocka_unit_test_setup_teardown(ledger_flushes_by_count, ledger_setup, ledger_teardown),
         cmocka_unit_test_setup_teardown(ledger_full_at_the_limit, ledger_setup, ledger_teardown),
     };

@@ -29,10 +29,12 @@ static void escapes_controls(void **state)
     assert_string_equal(esc("plain text, UTF-8 caf\xc3\xa9 \xe2\x80\xa6 ok", 512),
                         "plain text, UTF-8 caf\xc3\xa9 \xe2\x80\xa6 ok");
     assert_string_equal(esc("a\nb\rc\td", 512), "a\\nb\\rc\\td");
-    assert_string_equal(esc("\x1b[31mred\x1b[0m\x07\x7f", 512),
-                        "\\x1b[31mred\\x1b[0m\\x07\\x7f");
+    assert_string_equal(esc("\x1b[31mred\x1b[0m\x07\x7f", 512), "\\x1b[31mred\\x1b[0m\\x07\\x7f");
     /* U+009B (CSI) as UTF-8, and U+0085 (NEL): C1 controls */
-    assert_string_equal(esc("x\xc2\x9b" "2Jy\xc2\x85z", 512), "x\\u009b2Jy\\u0085z");
+    assert_string_equal(esc("x\xc2\x9b"
+                            "2Jy\xc2\x85z",
+                            512),
+                        "x\\u009b2Jy\\u0085z");
     /* U+00A0 and other Latin-1 letters are text */
     assert_string_equal(esc("\xc2\xa0\xc3\xbc", 512), "\xc2\xa0\xc3\xbc");
 }
@@ -41,10 +43,10 @@ static void never_half_an_escape(void **state)
 {
     (void)state;
     char out[8];
-    size_t n = fg_log_escape("ab\ncd", 5, out, 4);   /* room for 3 bytes */
+    size_t n = fg_log_escape("ab\ncd", 5, out, 4); /* room for 3 bytes */
     assert_int_equal(n, 2);
     assert_string_equal(out, "ab");
-    n = fg_log_escape("a\x1b", 2, out, 5);             /* "a" + 4-byte escape won't fit */
+    n = fg_log_escape("a\x1b", 2, out, 5); /* "a" + 4-byte escape won't fit */
     assert_string_equal(out, "a");
     assert_int_equal(n, 1);
     n = fg_log_escape("a\x1b", 2, out, 6);
@@ -74,7 +76,7 @@ static void log_line_is_one_line(void **state)
     fg_redact_clear();
     assert_non_null(strstr(buf, " warn unknown model 'x'\\n2026-01-01T00:00:00.000Z error forged "
                                 "[REDACTED] \\x1b]0;pwn\\x07'\n"));
-    assert_ptr_equal(strchr(buf, '\n'), buf + n - 1);   /* one line */
+    assert_ptr_equal(strchr(buf, '\n'), buf + n - 1); /* one line */
     assert_null(strchr(buf, '\x1b'));
 }
 

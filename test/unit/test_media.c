@@ -14,7 +14,8 @@
 
 #define PNG_64x48 "iVBORw0KGgoAAAANSUhEUgAAAEAAAAAwCAIAAAAuKetIAAAAAElFTkSuQmCC"
 #define PNG_4000x3000 "iVBORw0KGgoAAAANSUhEUgAAD6AAAAu4CAIAAAB619CwAAAAAElFTkSuQmCC"
-#define JPEG_1024x768 "/9j/4AAQSkZJRgABAQAAAQABAAD/4QAWRXhpZgAAAAAAAAAAAAAAAAAAAAD/wAALCAMABAABAREA/9k="
+#define JPEG_1024x768                                                                              \
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/4QAWRXhpZgAAAAAAAAAAAAAAAAAAAAD/wAALCAMABAABAREA/9k="
 #define GIF_10x10_FRAME_3000x20 "R0lGODlhCgAKAIAAAAAAAAAAACH5BAAAAAAALAAAAAC4CxQAAAICRAEAOw=="
 #define WEBP_X_800x600 "UklGRh4AAABXRUJQVlA4WAoAAAAAAAAAHwMAVwIA"
 #define WEBP_L_300x200 "UklGRh4AAABXRUJQVlA4TAoAAAAvK8ExAAAAAAAA"
@@ -22,10 +23,14 @@
 
 static void sizes_from_headers(void **state)
 {
-    struct { const char *b64; uint32_t w, h; } ok[] = {
-        {PNG_64x48, 64, 48}, {PNG_4000x3000, 4000, 3000}, {JPEG_1024x768, 1024, 768},
-        {GIF_10x10_FRAME_3000x20, 3000, 20}, {WEBP_X_800x600, 800, 600},
-        {WEBP_L_300x200, 300, 200}, {WEBP_VP8_640x480, 640, 480},
+    struct {
+        const char *b64;
+        uint32_t w, h;
+    } ok[] = {
+        {PNG_64x48, 64, 48},          {PNG_4000x3000, 4000, 3000},
+        {JPEG_1024x768, 1024, 768},   {GIF_10x10_FRAME_3000x20, 3000, 20},
+        {WEBP_X_800x600, 800, 600},   {WEBP_L_300x200, 300, 200},
+        {WEBP_VP8_640x480, 640, 480},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         uint32_t w, h;
@@ -34,8 +39,12 @@ static void sizes_from_headers(void **state)
         assert_int_equal(h, ok[i].h);
     }
     /* not an image, cut short, or not plain base64: unknown */
-    const char *bad[] = {"", "aGVsbG8gd29ybGQ=", "iVBORw0KGgo", "/9j/4AAQ",
-                         "iVBORw0K\\/GgoAAAANSUhEUgAAAEAAAAAwCAIAAAAuKetI", "R0lGODlhCgAKAIAAAAAA"};
+    const char *bad[] = {"",
+                         "aGVsbG8gd29ybGQ=",
+                         "iVBORw0KGgo",
+                         "/9j/4AAQ",
+                         "iVBORw0K\\/GgoAAAANSUhEUgAAAEAAAAAwCAIAAAAuKetI",
+                         "R0lGODlhCgAKAIAAAAAA"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         uint32_t w = 1, h = 1;
         assert_false(fg_media_image_size(bad[i], strlen(bad[i]), &w, &h));
@@ -64,18 +73,22 @@ static void finds_every_form(void **state)
         "{\"type\":\"file\",\"file\":{\"file_data\":\"data:application/pdf;base64,JVBERi0=\"}},"
         "{\"type\":\"text\",\"text\":\"image_url\"}]},"
         "{\"role\":\"user\",\"content\":["
-        "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/webp\",\"data\":\"" WEBP_X_800x600 "\"}},"
+        "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/webp\",\"data\":\"" WEBP_X_800x600
+        "\"}},"
         "{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://x/c.png\"}},"
         "{\"type\":\"tool_result\",\"tool_use_id\":\"t\",\"content\":[{\"type\":\"image\",\"source\":{\"type\":\"file\",\"file_id\":\"f\"}}]},"
         "{\"type\":\"document\",\"source\":{\"type\":\"url\",\"url\":\"https://x/d.pdf\"}},"
         "{\"type\":\"document\",\"source\":{\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":\"hi\"}}]}]}");
     assert_int_equal(m.n, 9);
     assert_int_equal(m.extra[0] + m.extra[1], 0);
-    const struct { int kind, detail; uint32_t w, h; } want[] = {
-        {FG_MEDIA_IMAGE, FG_DETAIL_LOW, 0, 0},     {FG_MEDIA_IMAGE, FG_DETAIL_AUTO, 64, 48},
+    const struct {
+        int kind, detail;
+        uint32_t w, h;
+    } want[] = {
+        {FG_MEDIA_IMAGE, FG_DETAIL_LOW, 0, 0},       {FG_MEDIA_IMAGE, FG_DETAIL_AUTO, 64, 48},
         {FG_MEDIA_IMAGE, FG_DETAIL_AUTO, 1024, 768}, {FG_MEDIA_IMAGE, FG_DETAIL_HIGH, 0, 0},
-        {FG_MEDIA_DOCUMENT, FG_DETAIL_AUTO, 0, 0}, {FG_MEDIA_IMAGE, FG_DETAIL_AUTO, 800, 600},
-        {FG_MEDIA_IMAGE, FG_DETAIL_AUTO, 0, 0},    {FG_MEDIA_IMAGE, FG_DETAIL_AUTO, 0, 0},
+        {FG_MEDIA_DOCUMENT, FG_DETAIL_AUTO, 0, 0},   {FG_MEDIA_IMAGE, FG_DETAIL_AUTO, 800, 600},
+        {FG_MEDIA_IMAGE, FG_DETAIL_AUTO, 0, 0},      {FG_MEDIA_IMAGE, FG_DETAIL_AUTO, 0, 0},
         {FG_MEDIA_DOCUMENT, FG_DETAIL_AUTO, 0, 0},
     };
     for (int i = 0; i < 9; i++) {
@@ -89,15 +102,16 @@ static void finds_every_form(void **state)
     char *big = malloc(1 << 16);
     size_t o = (size_t)snprintf(big, 1 << 16, "{\"messages\":[{\"role\":\"user\",\"content\":[");
     for (int i = 0; i < FG_MEDIA_MAX + 5; i++)
-        o += (size_t)snprintf(big + o, (1 << 16) - o, "%s{\"type\":\"image_url\",\"image_url\":"
-                              "{\"url\":\"https://x/%d\"}}", i ? "," : "", i);
+        o += (size_t)snprintf(big + o, (1 << 16) - o,
+                              "%s{\"type\":\"image_url\",\"image_url\":"
+                              "{\"url\":\"https://x/%d\"}}",
+                              i ? "," : "", i);
     snprintf(big + o, (1 << 16) - o, "]}]}");
     m = scan(big);
     free(big);
     assert_int_equal(m.n, FG_MEDIA_MAX);
     assert_int_equal(m.extra[FG_MEDIA_IMAGE], 5);
-    assert_int_equal(fg_media_tokens(&m, "gpt-4o", FG_DIALECT_OPENAI),
-                     (FG_MEDIA_MAX + 5) * 1445LL);
+    assert_int_equal(fg_media_tokens(&m, "gpt-4o", FG_DIALECT_OPENAI), (FG_MEDIA_MAX + 5) * 1445LL);
 }
 
 static int64_t one(const char *model, enum fg_dialect d, int kind, int detail, uint32_t w,
@@ -117,10 +131,10 @@ static void formulas_and_caps(void **state)
     /* tile models: unknown size = the max; low = base; OpenAI's examples */
     assert_int_equal(one("gpt-4o", OA, I, AUTO, 0, 0), 1445);
     assert_int_equal(one("gpt-4o-2024-08-06", OA, I, LOW, 0, 0), 85);
-    assert_int_equal(one("gpt-4o", OA, I, HIGH, 1024, 1024), 765);     /* 768² → 4 tiles */
-    assert_int_equal(one("gpt-4o", OA, I, HIGH, 2048, 4096), 1105);    /* 768×1536 → 6 */
-    assert_int_equal(one("gpt-4o", OA, I, AUTO, 512, 512), 255);       /* one tile */
-    assert_int_equal(one("gpt-4o", OA, I, AUTO, 64, 48), 255);         /* never enlarged */
+    assert_int_equal(one("gpt-4o", OA, I, HIGH, 1024, 1024), 765);  /* 768² → 4 tiles */
+    assert_int_equal(one("gpt-4o", OA, I, HIGH, 2048, 4096), 1105); /* 768×1536 → 6 */
+    assert_int_equal(one("gpt-4o", OA, I, AUTO, 512, 512), 255);    /* one tile */
+    assert_int_equal(one("gpt-4o", OA, I, AUTO, 64, 48), 255);      /* never enlarged */
     assert_int_equal(one("gpt-4o-mini", OA, I, AUTO, 0, 0), 48169);
     assert_int_equal(one("gpt-5", OA, I, AUTO, 0, 0), 1190);
     assert_int_equal(one("gpt-5.1-codex", OA, I, AUTO, 0, 0), 1190);
@@ -128,7 +142,7 @@ static void formulas_and_caps(void **state)
     assert_int_equal(one("ft:gpt-4o-mini-2024-07-18", OA, I, AUTO, 0, 0), 48169);
     /* patch models: capped; a small image costs its patches */
     assert_int_equal(one("gpt-5.4", OA, I, AUTO, 0, 0), 12000);
-    assert_int_equal(one("gpt-5.4-mini", OA, I, AUTO, 64, 64), 5);     /* 4 × 1.2 */
+    assert_int_equal(one("gpt-5.4-mini", OA, I, AUTO, 64, 64), 5); /* 4 × 1.2 */
     assert_int_equal(one("gpt-5.2", OA, I, AUTO, 0, 0), 7373);
     assert_int_equal(one("gpt-5-mini", OA, I, AUTO, 0, 0), 2489);
     assert_int_equal(one("o4-mini", OA, I, AUTO, 0, 0), 2642);

@@ -16,8 +16,8 @@
 
 #include "multipart.h"
 
-#define LINE                                                                                    \
-    "{\"custom_id\":\"r1\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{"     \
+#define LINE                                                                                       \
+    "{\"custom_id\":\"r1\",\"method\":\"POST\",\"url\":\"/v1/chat/completions\",\"body\":{"        \
     "\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}}\n"
 
 /* files.create({file: await toFile(Buffer, 'requests.jsonl'), purpose: 'batch'}) */
@@ -180,8 +180,9 @@ static void test_line_endings_and_framing(void **state)
     /* an empty form */
     assert_int_equal(runs(&r, "multipart/form-data; boundary=b", "--b--\r\n"), 0);
     /* binary data with NUL bytes */
-    static const char bin[] = "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.bin\""
-                              "\r\n\r\n\0\x01\xff\0\r\n--b--\r\n";
+    static const char bin[] =
+        "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"x.bin\""
+        "\r\n\r\n\0\x01\xff\0\r\n--b--\r\n";
     assert_int_equal(run(&r, "multipart/form-data; boundary=b", bin, sizeof bin - 1, MAXP), 1);
     assert_int_equal(r.p[0].len, 4);
     assert_memory_equal(r.p[0].data, "\0\x01\xff\0", 4);
@@ -192,18 +193,19 @@ static void test_filenames(void **state)
 {
     struct res r = {0};
     const char *ct = "multipart/form-data; boundary=b";
-    runs(&r, ct,
-         "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\\\"b\\\\c.txt\"\r\n"
-         "\r\n1\r\n"
-         "--b\r\nContent-Disposition: form-data; name=\"g\"; filename*=UTF-8''caf%C3%A9%20x.jsonl\r\n"
-         "\r\n2\r\n"
-         "--b\r\nContent-Disposition: form-data; name=\"h\"; filename=\"plain.txt\"; "
-         "filename*=utf-8''other.txt\r\n\r\n3\r\n"
-         "--b\r\nContent-Disposition: form-data; name=\"i\"; filename=\"\"\r\n"
-         "Content-Type:  text/plain; charset=utf-8  \r\n\r\n4\r\n"
-         "--b\r\nContent-Disposition: form-data; filename*=iso-8859-1'en'%E9; name=\"j\"; "
-         "size=3\r\n\r\n5\r\n"
-         "--b--\r\n");
+    runs(
+        &r, ct,
+        "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a\\\"b\\\\c.txt\"\r\n"
+        "\r\n1\r\n"
+        "--b\r\nContent-Disposition: form-data; name=\"g\"; filename*=UTF-8''caf%C3%A9%20x.jsonl\r\n"
+        "\r\n2\r\n"
+        "--b\r\nContent-Disposition: form-data; name=\"h\"; filename=\"plain.txt\"; "
+        "filename*=utf-8''other.txt\r\n\r\n3\r\n"
+        "--b\r\nContent-Disposition: form-data; name=\"i\"; filename=\"\"\r\n"
+        "Content-Type:  text/plain; charset=utf-8  \r\n\r\n4\r\n"
+        "--b\r\nContent-Disposition: form-data; filename*=iso-8859-1'en'%E9; name=\"j\"; "
+        "size=3\r\n\r\n5\r\n"
+        "--b--\r\n");
     assert_int_equal(r.n, 5);
     assert_string_equal(r.p[0].filename, "a\"b\\c.txt");
     assert_string_equal(r.p[1].filename, "caf\xc3\xa9 x.jsonl");
@@ -254,15 +256,18 @@ static void test_errors(void **state)
                  "more than one Content-Disposition");
     assert_error(ct, "--b\r\nContent-Disposition: form-data; name=\"a\r\n\r\nv\r\n--b--",
                  "malformed Content-Disposition");
-    assert_error(ct, "--b\r\nContent-Disposition: form-data; name=a\r\n\tfilename=x\r\n\r\nv\r\n--b--",
+    assert_error(ct,
+                 "--b\r\nContent-Disposition: form-data; name=a\r\n\tfilename=x\r\n\r\nv\r\n--b--",
                  "folded");
     assert_error(ct, "--b\r\nContent-Disposition: form-data; name=a\r\nbogus\r\n\r\nv\r\n--b--",
                  "without a name and a colon");
-    assert_error(ct, "--b\r\nContent-Disposition: form-data; name=a; filename*=koi8-r''x\r\n\r\n"
-                     "v\r\n--b--",
+    assert_error(ct,
+                 "--b\r\nContent-Disposition: form-data; name=a; filename*=koi8-r''x\r\n\r\n"
+                 "v\r\n--b--",
                  "filename*");
-    assert_error(ct, "--b\r\nContent-Disposition: form-data; name=a; filename*=utf-8''%4\r\n\r\n"
-                     "v\r\n--b--",
+    assert_error(ct,
+                 "--b\r\nContent-Disposition: form-data; name=a; filename*=utf-8''%4\r\n\r\n"
+                 "v\r\n--b--",
                  "filename*");
     assert_error(ct, "--b\r\nContent-Disposition: form-data; name=a", "not terminated by a blank");
     assert_error(ct, "--b\r\nContent-Disposition: form-data; name=a\r\n\r\nvalue",

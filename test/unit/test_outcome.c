@@ -16,27 +16,36 @@
 #pragma GCC diagnostic ignored "-Woverride-init"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-#define ALL_ON (FG_OUTCOME_ON_INVALID_SCHEMA | FG_OUTCOME_ON_TRUNCATED | FG_OUTCOME_ON_REFUSAL | \
-                FG_OUTCOME_ON_EMPTY)
+#define ALL_ON                                                                                     \
+    (FG_OUTCOME_ON_INVALID_SCHEMA | FG_OUTCOME_ON_TRUNCATED | FG_OUTCOME_ON_REFUSAL |              \
+     FG_OUTCOME_ON_EMPTY)
 
 /* A cheap-tier call on a route that escalates on everything. */
-#define CHEAP(...)                                                                          \
-    {.frontier = "frontier", .cheap = true, .escalate_on = ALL_ON, .cut_is_shortfall = true, \
-     __VA_ARGS__}
+#define CHEAP(...)                                                                                 \
+    {                                                                                              \
+        .frontier = "frontier", .cheap = true, .escalate_on = ALL_ON, .cut_is_shortfall = true,    \
+        __VA_ARGS__                                                                                \
+    }
 
 /* A failed transfer attempt: 429, retry budget 2, 500 ms backoff. */
-#define FAILED(...)                                                                          \
-    {.point = FG_OUTCOME_TRANSFER_ENDED, .transfer_ok = true, .retriable = true,             \
-     .retries_allowed = 2, .delay_ms = 500, .max_wait_ms = 10000, .breaker_allows = true,    \
-     .fallback = "backup", __VA_ARGS__}
+#define FAILED(...)                                                                                \
+    {                                                                                              \
+        .point = FG_OUTCOME_TRANSFER_ENDED, .transfer_ok = true, .retriable = true,                \
+        .retries_allowed = 2, .delay_ms = 500, .max_wait_ms = 10000, .breaker_allows = true,       \
+        .fallback = "backup", __VA_ARGS__                                                          \
+    }
 
-#define HELD(...)                                                                            \
-    {.point = FG_OUTCOME_HELD_ENDED, .transfer_ok = true, .stream_ended = true,              \
-     .route = CHEAP(), __VA_ARGS__}
+#define HELD(...)                                                                                  \
+    {                                                                                              \
+        .point = FG_OUTCOME_HELD_ENDED, .transfer_ok = true, .stream_ended = true,                 \
+        .route = CHEAP(), __VA_ARGS__                                                              \
+    }
 
-#define ANSWER(...)                                                                          \
-    {.point = FG_OUTCOME_ANSWER_CHECKED, .transfer_ok = true, .so_retries = 1,              \
-     .route = CHEAP(), __VA_ARGS__}
+#define ANSWER(...)                                                                                \
+    {                                                                                              \
+        .point = FG_OUTCOME_ANSWER_CHECKED, .transfer_ok = true, .so_retries = 1,                  \
+        .route = CHEAP(), __VA_ARGS__                                                              \
+    }
 
 struct row {
     const char *name;
@@ -49,8 +58,8 @@ struct row {
 static const struct row rows[] = {
     /* TRANSFER_ENDED */
     {"429 with retries left: retry after the delay", FAILED(), FG_OUTCOME_RETRY_AFTER, 500},
-    {"connection failure with retries left: retry",
-     FAILED(.transfer_ok = false, .retries_used = 1), FG_OUTCOME_RETRY_AFTER, 500},
+    {"connection failure with retries left: retry", FAILED(.transfer_ok = false, .retries_used = 1),
+     FG_OUTCOME_RETRY_AFTER, 500},
     {"retries exhausted: the fallback", FAILED(.retries_used = 2), FG_OUTCOME_USE_MODEL, 0,
      "backup", NULL},
     {"retry-after beyond the max wait: the fallback", FAILED(.delay_ms = 10001),
@@ -59,17 +68,18 @@ static const struct row rows[] = {
      FG_OUTCOME_RETRY_AFTER, 10000},
     {"breaker open: the fallback", FAILED(.breaker_allows = false), FG_OUTCOME_USE_MODEL, 0,
      "backup", NULL},
-    {"no retries configured: the fallback", FAILED(.retries_allowed = 0), FG_OUTCOME_USE_MODEL,
-     0, "backup", NULL},
+    {"no retries configured: the fallback", FAILED(.retries_allowed = 0), FG_OUTCOME_USE_MODEL, 0,
+     "backup", NULL},
     {"exhausted, no fallback, an HTTP answer: passed through",
      FAILED(.retries_used = 2, .fallback = NULL), FG_OUTCOME_DONE},
     {"exhausted, no fallback, the transfer failed: the error",
      FAILED(.retries_used = 2, .fallback = NULL, .transfer_ok = false), FG_OUTCOME_FAIL},
     {"non-retriable 400: passed through, never a fallback",
      FAILED(.retriable = false, .breaker_allows = false), FG_OUTCOME_DONE},
-    {"non-retriable transfer failure: the error",
-     FAILED(.retriable = false, .transfer_ok = false), FG_OUTCOME_FAIL},
-    {"a 200: done (checked next)", {.point = FG_OUTCOME_TRANSFER_ENDED, .transfer_ok = true},
+    {"non-retriable transfer failure: the error", FAILED(.retriable = false, .transfer_ok = false),
+     FG_OUTCOME_FAIL},
+    {"a 200: done (checked next)",
+     {.point = FG_OUTCOME_TRANSFER_ENDED, .transfer_ok = true},
      FG_OUTCOME_DONE},
     /* HELD_ENDED */
     {"held stream ended empty: escalate", HELD(), FG_OUTCOME_USE_MODEL, 0, "frontier", "empty"},
@@ -93,22 +103,21 @@ static const struct row rows[] = {
      FG_OUTCOME_RELEASE_HELD},
     /* ANSWER_CHECKED */
     {"a good answer: done", ANSWER(), FG_OUTCOME_DONE},
-    {"an empty answer: escalate", ANSWER(.shortfall = "empty"), FG_OUTCOME_USE_MODEL, 0,
-     "frontier", "empty"},
+    {"an empty answer: escalate", ANSWER(.shortfall = "empty"), FG_OUTCOME_USE_MODEL, 0, "frontier",
+     "empty"},
     {"a refusal: escalate", ANSWER(.shortfall = "refusal"), FG_OUTCOME_USE_MODEL, 0, "frontier",
      "refusal"},
     {"cut by frugal's cap: escalate", ANSWER(.shortfall = "truncated"), FG_OUTCOME_USE_MODEL, 0,
      "frontier", "truncated"},
     {"cut at the client's own max_tokens: done, not escalated",
-     ANSWER(.shortfall = "truncated", .route = CHEAP(.cut_is_shortfall = false)),
-     FG_OUTCOME_DONE},
+     ANSWER(.shortfall = "truncated", .route = CHEAP(.cut_is_shortfall = false)), FG_OUTCOME_DONE},
     {"a shortfall the route does not escalate on: done",
      ANSWER(.shortfall = "empty", .route = CHEAP(.escalate_on = FG_OUTCOME_ON_TRUNCATED)),
      FG_OUTCOME_DONE},
     {"already escalated: no second escalation",
      ANSWER(.shortfall = "empty", .route = CHEAP(.escalated = true)), FG_OUTCOME_DONE},
-    {"forced route: never escalates", ANSWER(.shortfall = "refusal", .route = CHEAP(.forced = true)),
-     FG_OUTCOME_DONE},
+    {"forced route: never escalates",
+     ANSWER(.shortfall = "refusal", .route = CHEAP(.forced = true)), FG_OUTCOME_DONE},
     {"frontier tier: never escalates", ANSWER(.shortfall = "empty", .route = CHEAP(.cheap = false)),
      FG_OUTCOME_DONE},
     {"no route: never escalates", ANSWER(.shortfall = "empty", .route = {0}), FG_OUTCOME_DONE},
@@ -173,7 +182,7 @@ static void may_hold(void **state)
 {
     struct fg_outcome_route r = CHEAP();
     assert_true(fg_outcome_may_hold(&r));
-    r.escalate_on = FG_OUTCOME_ON_INVALID_SCHEMA;   /* a stream's schema is checked at its end */
+    r.escalate_on = FG_OUTCOME_ON_INVALID_SCHEMA; /* a stream's schema is checked at its end */
     assert_false(fg_outcome_may_hold(&r));
     r.escalate_on = FG_OUTCOME_ON_TRUNCATED;
     assert_true(fg_outcome_may_hold(&r));
@@ -188,7 +197,7 @@ static void triggers(void **state)
 {
     assert_int_equal(fg_outcome_trigger("invalid_schema"), FG_OUTCOME_ON_INVALID_SCHEMA);
     assert_int_equal(fg_outcome_trigger("empty"), FG_OUTCOME_ON_EMPTY);
-    assert_int_equal(fg_outcome_trigger("retry"), 0);   /* routing, not an ending */
+    assert_int_equal(fg_outcome_trigger("retry"), 0); /* routing, not an ending */
     assert_int_equal(fg_outcome_trigger(NULL), 0);
     struct fg_outcome_route r = CHEAP();
     assert_false(fg_outcome_may_escalate(&r, "retry"));

@@ -11,8 +11,8 @@
 #include "price.h"
 #include "promptcache.h"
 
-#define MIN 60000LL   /* one minute, in ms */
-#define T0 1795680000000LL  /* a real clock reading: 0 means "never" */
+#define MIN 60000LL        /* one minute, in ms */
+#define T0 1795680000000LL /* a real clock reading: 0 means "never" */
 
 struct run {
     struct fg_json j;
@@ -42,8 +42,8 @@ static int cmp(const void *a, const void *b)
 }
 
 /* Scan body, record a sighting at now, plan; returns breakpoints placed. */
-static int plan(struct run *r, const char *body, enum fg_dialect d, const char *model,
-                int64_t now, int ttl)
+static int plan(struct run *r, const char *body, enum fg_dialect d, const char *model, int64_t now,
+                int ttl)
 {
     fg_arena_init(&r->a);
     r->out = (struct fg_pc_edits){r->e, 0, 8, &r->a};
@@ -68,8 +68,10 @@ static void done(struct run *r)
 static char *anthropic_body(const char *sys, const char *user)
 {
     char *b = malloc(strlen(sys) + strlen(user) + 200);
-    sprintf(b, "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":100,\"system\":\"%s\","
-               "\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", sys, user);
+    sprintf(b,
+            "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":100,\"system\":\"%s\","
+            "\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+            sys, user);
     return b;
 }
 
@@ -88,12 +90,15 @@ static void once_not_marked_then_marked(void **state)
     char *b1 = anthropic_body(sys, "first"), *b2 = anthropic_body(sys, "second");
     struct run r = {0};
     /* first sighting: no write premium */
-    assert_int_equal(plan(&r, b1, FG_DIALECT_ANTHROPIC, "claude-sonnet-4-5", T0 + 10 * MIN, 300), 0);
+    assert_int_equal(plan(&r, b1, FG_DIALECT_ANTHROPIC, "claude-sonnet-4-5", T0 + 10 * MIN, 300),
+                     0);
     assert_string_equal(r.spliced, b1);
     done(&r);
     /* second sighting a minute later: the system prompt is marked, 5m TTL */
-    assert_int_equal(plan(&r, b2, FG_DIALECT_ANTHROPIC, "claude-sonnet-4-5", T0 + 11 * MIN, 300), 1);
-    assert_non_null(strstr(r.spliced, "\"system\":[{\"type\":\"text\",\"text\":\"You are a support"));
+    assert_int_equal(plan(&r, b2, FG_DIALECT_ANTHROPIC, "claude-sonnet-4-5", T0 + 11 * MIN, 300),
+                     1);
+    assert_non_null(
+        strstr(r.spliced, "\"system\":[{\"type\":\"text\",\"text\":\"You are a support"));
     assert_non_null(strstr(r.spliced, "\"cache_control\":{\"type\":\"ephemeral\"}}]"));
     assert_int_equal(count(r.spliced, "cache_control"), 1);
     assert_null(strstr(r.spliced, "\"ttl\""));
@@ -142,9 +147,11 @@ static void client_markers_kept(void **state)
     fg_prefix_reset();
     char *sys = long_text(2000, "Client marks.");
     char *b = malloc(strlen(sys) + 300);
-    sprintf(b, "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":9,\"system\":[{\"type\":\"text\","
-               "\"text\":\"%s\",\"cache_control\":{\"type\":\"ephemeral\"}}],\"messages\":"
-               "[{\"role\":\"user\",\"content\":\"q\"}]}", sys);
+    sprintf(b,
+            "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":9,\"system\":[{\"type\":\"text\","
+            "\"text\":\"%s\",\"cache_control\":{\"type\":\"ephemeral\"}}],\"messages\":"
+            "[{\"role\":\"user\",\"content\":\"q\"}]}",
+            sys);
     struct run r = {0};
     plan(&r, b, FG_DIALECT_ANTHROPIC, "claude-sonnet-4-5", T0 + 0, 300);
     done(&r);
@@ -161,11 +168,13 @@ static void tools_system_conversation(void **state)
     char *tool_desc = long_text(1500, "Tool manual.");
     char *sys = long_text(1500, "System.");
     char *b = malloc(strlen(tool_desc) + strlen(sys) + 600);
-    sprintf(b, "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":9,\"tools\":[{\"name\":\"a\","
-               "\"description\":\"%s\",\"input_schema\":{\"type\":\"object\"}}],\"system\":\"%s\","
-               "\"messages\":[{\"role\":\"user\",\"content\":\"one\"},{\"role\":\"assistant\","
-               "\"content\":[{\"type\":\"text\",\"text\":\"two\"}]},{\"role\":\"user\",\"content\":\"three\"}]}",
-            tool_desc, sys);
+    sprintf(
+        b,
+        "{\"model\":\"claude-sonnet-4-5\",\"max_tokens\":9,\"tools\":[{\"name\":\"a\","
+        "\"description\":\"%s\",\"input_schema\":{\"type\":\"object\"}}],\"system\":\"%s\","
+        "\"messages\":[{\"role\":\"user\",\"content\":\"one\"},{\"role\":\"assistant\","
+        "\"content\":[{\"type\":\"text\",\"text\":\"two\"}]},{\"role\":\"user\",\"content\":\"three\"}]}",
+        tool_desc, sys);
     struct run r = {0};
     plan(&r, b, FG_DIALECT_ANTHROPIC, "claude-sonnet-4-5", T0 + 0, 300);
     done(&r);
@@ -185,8 +194,10 @@ static void openai_cache_key_and_breakpoints(void **state)
     fg_prefix_reset();
     char *sys = long_text(2000, "OpenAI system.");
     char *b = malloc(strlen(sys) + 300);
-    sprintf(b, "{\"model\":\"gpt-5.6\",\"messages\":[{\"role\":\"system\",\"content\":\"%s\"},"
-               "{\"role\":\"user\",\"content\":\"q\"}]}", sys);
+    sprintf(b,
+            "{\"model\":\"gpt-5.6\",\"messages\":[{\"role\":\"system\",\"content\":\"%s\"},"
+            "{\"role\":\"user\",\"content\":\"q\"}]}",
+            sys);
     struct run r = {0};
     assert_int_equal(plan(&r, b, FG_DIALECT_OPENAI, "gpt-5.6", T0 + 0, 300), 0);
     assert_int_equal(strncmp(r.spliced, "{\"prompt_cache_key\":\"frg_", 25), 0);
@@ -194,7 +205,7 @@ static void openai_cache_key_and_breakpoints(void **state)
     snprintf(key1, sizeof key1, "%.42s", r.spliced);
     done(&r);
     assert_int_equal(plan(&r, b, FG_DIALECT_OPENAI, "gpt-5.6", T0 + MIN, 300), 1);
-    assert_int_equal(strncmp(r.spliced, key1, 42), 0);   /* same prefix, same key */
+    assert_int_equal(strncmp(r.spliced, key1, 42), 0); /* same prefix, same key */
     assert_non_null(strstr(r.spliced, "\"prompt_cache_breakpoint\":{\"mode\":\"explicit\"}"));
     done(&r);
     /* older models: the key only */

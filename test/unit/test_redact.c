@@ -83,16 +83,18 @@ static void query_and_json(void **state)
 static void registered_secrets(void **state)
 {
     fg_redact_add_secret("provider-secret-0001");
-    fg_redact_add_secret("abc");   /* too short to register */
+    fg_redact_add_secret("abc"); /* too short to register */
     assert_string_equal(red("upstream said provider-secret-0001 is bad"),
                         "upstream said [REDACTED] is bad");
     assert_string_equal(red("xprovider-secret-0001y"), "x[REDACTED]y");
     /* a URL's user name is text like any other; a header-like user name does
      * not hide the password's end (both found by fuzz_redact) */
-    assert_string_equal(red("h://Authorization:pass\xf1word@host"), "h://Authorization:[REDACTED]@host");
+    assert_string_equal(red("h://Authorization:pass\xf1word@host"),
+                        "h://Authorization:[REDACTED]@host");
     assert_string_equal(red("s://Authorization:i/Authorization:iASTER_@k"),
                         "s://Authorization:[REDACTED]@k");
-    assert_string_equal(red("https://provider-secret-0001:pw@h/"), "https://[REDACTED]:[REDACTED]@h/");
+    assert_string_equal(red("https://provider-secret-0001:pw@h/"),
+                        "https://[REDACTED]:[REDACTED]@h/");
     /* a key glued to a registered one is a key of its own (found by fuzz_redact) */
     assert_string_equal(red("provider-secret-0001sk-abcdefghij"), "[REDACTED][REDACTED]");
     /* a line cut inside the key: the stub goes too (8 bytes and more) */
@@ -149,8 +151,8 @@ static void json_stays_valid(void **state)
 static void error_messages(void **state)
 {
     struct fg_err e;
-    fg_err_set(&e, FG_E_NOT_FOUND, "model=sk-ant-abcdefgh", NULL,
-               "Unknown model '%s' (key %s).", "sk-ant-abcdefghijkl", "Bearer zzzzzzzz");
+    fg_err_set(&e, FG_E_NOT_FOUND, "model=sk-ant-abcdefgh", NULL, "Unknown model '%s' (key %s).",
+               "sk-ant-abcdefghijkl", "Bearer zzzzzzzz");
     assert_string_equal(e.msg, "Unknown model '[REDACTED]' (key Bearer [REDACTED]).");
     assert_string_equal(e.param, "model=[REDACTED]");
     assert_int_equal(e.status, 404);
@@ -159,9 +161,9 @@ static void error_messages(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(key_shapes),       cmocka_unit_test(bearer_and_headers),
-        cmocka_unit_test(query_and_json),   cmocka_unit_test(registered_secrets),
-        cmocka_unit_test(bounds),           cmocka_unit_test(json_stays_valid),
+        cmocka_unit_test(key_shapes),     cmocka_unit_test(bearer_and_headers),
+        cmocka_unit_test(query_and_json), cmocka_unit_test(registered_secrets),
+        cmocka_unit_test(bounds),         cmocka_unit_test(json_stays_valid),
         cmocka_unit_test(error_messages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -93,8 +93,7 @@ static void put(struct fix *f, struct fg_record *r)
 /* The spend map of [since, until) by `by`; fails the test on error. */
 static json_t *spend(struct fix *f, int64_t since, int64_t until, const char *by, int top)
 {
-    struct fg_report_opts o = {.since_ms = since, .until_ms = until, .by = by,
-                               .top_prefixes = top};
+    struct fg_report_opts o = {.since_ms = since, .until_ms = until, .by = by, .top_prefixes = top};
     json_t *j = NULL;
     char err[256] = "";
     int rc = fg_report_spend(f->s, &o, &j, err, sizeof err);
@@ -109,8 +108,7 @@ static json_t *at(json_t *j, const char *path)
 {
     char buf[256];
     snprintf(buf, sizeof buf, "%s", path);
-    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k && j;
-         k = strtok_r(NULL, ".", &save))
+    for (char *save = NULL, *k = strtok_r(buf, ".", &save); k && j; k = strtok_r(NULL, ".", &save))
         j = json_is_array(j) ? json_array_get(j, (size_t)atoi(k)) : json_object_get(j, k);
     if (!j)
         fail_msg("no %s", path);
@@ -118,14 +116,13 @@ static json_t *at(json_t *j, const char *path)
 }
 
 /* Exact equality of a JSON number with a decimal literal. */
-#define assert_num(j, path, want)                                                      \
-    do {                                                                               \
-        double got_ = json_number_value(at((j), (path)));                              \
-        if (got_ != (double)(want))                                                    \
-            fail_msg("%s: got %.17g, want %.17g", (path), got_, (double)(want));       \
+#define assert_num(j, path, want)                                                                  \
+    do {                                                                                           \
+        double got_ = json_number_value(at((j), (path)));                                          \
+        if (got_ != (double)(want))                                                                \
+            fail_msg("%s: got %.17g, want %.17g", (path), got_, (double)(want));                   \
     } while (0)
-#define assert_int_at(j, path, want) \
-    assert_int_equal(json_integer_value(at((j), (path))), (want))
+#define assert_int_at(j, path, want) assert_int_equal(json_integer_value(at((j), (path))), (want))
 #define assert_str_at(j, path, want) assert_string_equal(json_string_value(at((j), (path))), (want))
 
 static char *render(const json_t *j, const char *by);
@@ -220,10 +217,8 @@ static void buckets_and_shares(void **state)
     struct fix *f = *state;
     /* cost 3 USD: repeated 2.19 (cached 2), frontier 0.24, bloated 0.12,
      * other 0.45 */
-    put(f, bucketed(T0, 2000000000000LL, 1500000000000LL, 1400000000000LL, 240000000000LL,
-                    0));
-    put(f, bucketed(T0 + 1, 1000000000000LL, 690000000000LL, 600000000000LL, 0,
-                    120000000000LL));
+    put(f, bucketed(T0, 2000000000000LL, 1500000000000LL, 1400000000000LL, 240000000000LL, 0));
+    put(f, bucketed(T0 + 1, 1000000000000LL, 690000000000LL, 600000000000LL, 0, 120000000000LL));
     json_t *j = spend(f, T0, T0 + HOUR, "bucket", 0);
     assert_num(j, "cost_usd", 3);
     assert_num(j, "buckets.repeated_context.cost_usd", 2.19);
@@ -250,8 +245,8 @@ static void buckets_and_shares(void **state)
     assert_true(json_is_null(at(j, "by.rows.1.saved_usd")));
     /* 2 + 1 + 1 + 2 rows for 2 calls: said so */
     assert_int_at(j, "by.calls", 2);
-    assert_non_null(strstr(json_string_value(at(j, "by.note")),
-                           "counted in every bucket it has money in"));
+    assert_non_null(
+        strstr(json_string_value(at(j, "by.note")), "counted in every bucket it has money in"));
     assert_str_at(j, "by.rows.2.key", "bloated_output");
     assert_int_at(j, "by.rows.2.requests", 1);
     assert_str_at(j, "by.rows.3.key", "other");
@@ -451,7 +446,7 @@ static void by_tag_splits_elements(void **state)
     assert_str_at(j, "by.rows.2.key", "team=b");
     assert_str_at(j, "by.rows.3.key", "(none)");
     assert_num(j, "by.rows.3.cost_usd", 0.000001); /* 0.5 µ$ rounds up */
-    assert_num(j, "cost_usd", 0.000006);             /* tags don't double the total */
+    assert_num(j, "cost_usd", 0.000006);           /* tags don't double the total */
     json_decref(j);
 }
 
@@ -473,7 +468,7 @@ static void by_key_and_model(void **state)
     assert_str_at(j, "by.rows.0.key", "master");
     assert_null(json_object_get(at(j, "by.rows.0"), "name"));
     assert_str_at(j, "by.rows.1.key", "vk_team");
-    assert_str_at(j, "by.rows.1.name", "search-team");   /* people read names, not ids */
+    assert_str_at(j, "by.rows.1.name", "search-team"); /* people read names, not ids */
     char *t = render(j, "key");
     assert_has(t, "  search-team (vk_team)         1    $0.000001    $0.000004    $0.000003\n");
     free(t);
@@ -508,7 +503,10 @@ static void parse_since_cases(void **state)
     (void)state;
     const int64_t now = T0 + 12 * HOUR + 345;
     int64_t v = 0;
-    struct { const char *s; int64_t want; } ok[] = {
+    struct {
+        const char *s;
+        int64_t want;
+    } ok[] = {
         {"24h", now - 24 * HOUR},
         {"30m", now - 30 * 60000},
         {"7d", now - 7 * 24 * HOUR},
@@ -534,11 +532,25 @@ static void parse_since_cases(void **state)
         if (fg_report_parse_since(ok[i].s, now, &v) != 0 || v != ok[i].want)
             fail_msg("'%s': got %lld, want %lld", ok[i].s, (long long)v, (long long)ok[i].want);
     }
-    const char *bad[] = {"", "h", "24x", "24hh", "-5h", "5 h", "1.5h", "abc",
-                         "2026-13-01", "2023-02-29", "2026-11-26T24:00:00Z",
-                         "2026-11-26T00:60:00Z", "2026-11-26T00:00Z", "2026-11-26T00:00:00.Z",
-                         "2026-11-26T00:00:00+0200", "2026-11-26T00:00:00Z ", "2026-1-26",
-                         "99999999999999999999", "9999999999999w"};
+    const char *bad[] = {"",
+                         "h",
+                         "24x",
+                         "24hh",
+                         "-5h",
+                         "5 h",
+                         "1.5h",
+                         "abc",
+                         "2026-13-01",
+                         "2023-02-29",
+                         "2026-11-26T24:00:00Z",
+                         "2026-11-26T00:60:00Z",
+                         "2026-11-26T00:00Z",
+                         "2026-11-26T00:00:00.Z",
+                         "2026-11-26T00:00:00+0200",
+                         "2026-11-26T00:00:00Z ",
+                         "2026-1-26",
+                         "99999999999999999999",
+                         "9999999999999w"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         v = 7;
         if (fg_report_parse_since(bad[i], now, &v) != -1 || v != 7)
@@ -589,7 +601,8 @@ static void table_output(void **state)
     assert_has(t, "1001 requests (0 errors, 1 unpriced)  cost $1.234567  baseline $9.876543"
                   "  saved $8.641976 (87.5%)\n");
     assert_has(t, "\nWhere the money goes\n");
-    assert_has(t, "  repeated_context      $0.900000   72.9%  (cached $0.000000, uncached $0.900000)\n");
+    assert_has(
+        t, "  repeated_context      $0.900000   72.9%  (cached $0.000000, uncached $0.900000)\n");
     assert_has(t, "\nSaved by technique\n  prompt_cache          $8.641976\n");
     assert_has(t, "\nBy model\n");
     assert_has(t, "  claude-haiku-4-5      1000    $1.234567");
@@ -708,7 +721,7 @@ static void cache_busters_per_day(void **state)
     assert_str_at(j, "cache_busters.0.where", "system");
     assert_int_at(j, "cache_busters.0.offset", 9);
     assert_str_at(j, "cache_busters.0.model", "claude-haiku-4-5");
-    assert_str_at(j, "cache_busters.0.sample", "2026-11-26T00:49:57Z. You are");  /* latest */
+    assert_str_at(j, "cache_busters.0.sample", "2026-11-26T00:49:57Z. You are"); /* latest */
     assert_int_at(j, "cache_busters.0.calls", 999);
     assert_int_at(j, "cache_busters.0.tokens", 999 * 3006);
     /* 999 x 3006 x 900,000 pico = $2.7026946 in the hour: $64.864670 a day */
@@ -753,9 +766,9 @@ static void cache_busters_per_day(void **state)
 
     /* a 24 h window: the per-day cost is the window's cost */
     j = mem_spend(&m, T0, T0 + 24 * HOUR);
-    assert_num(j, "cache_busters.0.cost_usd_per_day", 2.705400);   /* 1,000 calls now */
+    assert_num(j, "cache_busters.0.cost_usd_per_day", 2.705400); /* 1,000 calls now */
     assert_str_at(j, "cache_busters.0.per_day_basis", "average day of the 24 h window");
-    assert_num(j, "cache_busters.1.cost_usd_per_day", 0.002705);   /* observed, not scaled */
+    assert_num(j, "cache_busters.1.cost_usd_per_day", 0.002705); /* observed, not scaled */
     json_decref(j);
     mem_free(&m);
 }
@@ -782,8 +795,8 @@ static struct fg_record *cached(int64_t ts, const char *model, const char *fp, i
     struct fg_record *r = rec(ts, model, 1000);
     if (fp)
         snprintf(r->prefix_fp, sizeof r->prefix_fp, "%s", fp);
-    r->tok = (struct fg_tokens){.input = 10, .cache_read = read, .cache_write_5m = w5,
-                                .cache_write_1h = w1, .output = 5};
+    r->tok = (struct fg_tokens){
+        .input = 10, .cache_read = read, .cache_write_5m = w5, .cache_write_1h = w1, .output = 5};
     return r;
 }
 
@@ -808,10 +821,10 @@ static void prompt_cache_stats(void **state)
     /* prompts too short to ever be cached (OpenAI caches from 1,024 tokens,
      * Haiku 4.5 from 4,096): not in the hit rate */
     for (int i = 0; i < 30; i++)
-        put(f, cached(T0 + 60 + i, i % 2 ? "gpt-4o-mini" : "claude-haiku-4-5",
-                      "dddd000000000000", 0, 0, 0));
+        put(f, cached(T0 + 60 + i, i % 2 ? "gpt-4o-mini" : "claude-haiku-4-5", "dddd000000000000",
+                      0, 0, 0));
     struct fg_record *big = cached(T0 + 100, "gpt-4o-mini", "eeee000000000000", 0, 0, 0);
-    big->tok.input = 1024;   /* long enough: counted, and it missed */
+    big->tok.input = 1024; /* long enough: counted, and it missed */
     put(f, big);
     json_t *j = spend(f, T0, T0 + HOUR, NULL, 0);
     /* 9 of the 18 cacheable calls with a prefix read the cache */

@@ -40,7 +40,9 @@ static void test_good_head(void **st)
     struct fg_reqhead h;
     assert_int_equal(parse("POST /v1/messages?beta=true HTTP/1.1\r\nHost: x\r\n"
                            "x-api-key:  fk-abc \r\nAnthropic-Version: 2023-06-01\r\n"
-                           "content-length: 0012\r\n\r\n{\"body\":1}", &h), 0);
+                           "content-length: 0012\r\n\r\n{\"body\":1}",
+                           &h),
+                     0);
     assert_true(fg_reqhead_span_is(h.method, "POST"));
     assert_true(fg_reqhead_span_is(h.path, "/v1/messages"));
     assert_true(fg_reqhead_span_is(h.target, "/v1/messages?beta=true"));
@@ -109,23 +111,34 @@ static void test_gate(void **st)
     verdict(c, "POST /nope HTTP/1.1\r\nContent-Length: 10\r\n\r\n", 0, NULL);
     /* large ones: path, then key, then size */
     verdict(c, "POST /nope HTTP/1.1\r\nContent-Length: 100000000\r\n\r\n", 404, "unknown_url");
-    verdict(c, "POST /v1/files HTTP/1.1\r\nContent-Length: 100000\r\n\r\n", 401,
-            "missing_api_key");
-    verdict(c, "POST /v1/files HTTP/1.1\r\nAuthorization: Bearer nope\r\n"
-               "Transfer-Encoding: chunked\r\n\r\n", 401, "invalid_api_key");
-    verdict(c, "POST /v1/files HTTP/1.1\r\nAuthorization: Bearer mk-123\r\n"
-               "Content-Length: 3000000\r\n\r\n", 0, NULL);
-    verdict(c, "POST /v1/files HTTP/1.1\r\nx-api-key: mk-123\r\n"
-               "Content-Length: 5000000\r\n\r\n", 413, "request_too_large");
-    verdict(c, "POST /v1/chat/completions HTTP/1.1\r\nx-api-key: mk-123\r\n"
-               "Content-Length: 3000000\r\n\r\n", 413, "request_too_large");
+    verdict(c, "POST /v1/files HTTP/1.1\r\nContent-Length: 100000\r\n\r\n", 401, "missing_api_key");
+    verdict(c,
+            "POST /v1/files HTTP/1.1\r\nAuthorization: Bearer nope\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n",
+            401, "invalid_api_key");
+    verdict(c,
+            "POST /v1/files HTTP/1.1\r\nAuthorization: Bearer mk-123\r\n"
+            "Content-Length: 3000000\r\n\r\n",
+            0, NULL);
+    verdict(c,
+            "POST /v1/files HTTP/1.1\r\nx-api-key: mk-123\r\n"
+            "Content-Length: 5000000\r\n\r\n",
+            413, "request_too_large");
+    verdict(c,
+            "POST /v1/chat/completions HTTP/1.1\r\nx-api-key: mk-123\r\n"
+            "Content-Length: 3000000\r\n\r\n",
+            413, "request_too_large");
     /* the upload cap is POST /v1/files only */
-    verdict(c, "PUT /v1/files HTTP/1.1\r\nx-api-key: mk-123\r\n"
-               "Content-Length: 3000000\r\n\r\n", 413, "request_too_large");
+    verdict(c,
+            "PUT /v1/files HTTP/1.1\r\nx-api-key: mk-123\r\n"
+            "Content-Length: 3000000\r\n\r\n",
+            413, "request_too_large");
     struct fg_reqhead h;
     struct fg_gate_verdict v;
     assert_int_equal(parse("POST /v1/messages/batches HTTP/1.1\r\nx-api-key: mk-123\r\n"
-                           "Content-Length: 1\r\n\r\n", &h), 0);
+                           "Content-Length: 1\r\n\r\n",
+                           &h),
+                     0);
     fg_gate_check(c, &h, &v);
     assert_int_equal(v.body_cap, 4u << 20);
     assert_ptr_equal(v.d, &fg_provider_anthropic);

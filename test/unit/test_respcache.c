@@ -116,7 +116,10 @@ static void hex(const uint8_t k[32], char out[65])
 
 static void sha_vectors(const char *label)
 {
-    static const struct { const char *in; const char *hex; } v[] = {
+    static const struct {
+        const char *in;
+        const char *hex;
+    } v[] = {
         {"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
         {"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
         {"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
@@ -172,18 +175,21 @@ static void key_ignores_spelling(void **state)
     key_oa(base_oa, a);
     /* key order, whitespace, escapes */
     key_oa(" { 'max_tokens' : 50 ,\n 'messages' : [ { 'content' : 'H\\u0065llo', 'role':'user' } ],"
-           "\t'model':'gpt\\u002d4o-mini' } ", b);
+           "\t'model':'gpt\\u002d4o-mini' } ",
+           b);
     assert_memory_equal(a, b, 32);
     /* fields that don't change the answer */
     key_oa("{'model':'gpt-4o-mini','messages':[{'role':'user','content':'Hello'}],'max_tokens':50,"
            "'stream':true,'stream_options':{'include_usage':true},'metadata':{'a':'b'},"
            "'user':'u1','safety_identifier':'s','prompt_cache_key':'pk',"
-           "'prompt_cache_retention':'24h','service_tier':'flex'}", b);
+           "'prompt_cache_retention':'24h','service_tier':'flex'}",
+           b);
     assert_memory_equal(a, b, 32);
     /* cache markers anywhere */
     key_oa("{'model':'gpt-4o-mini','messages':[{'role':'user','content':'Hello',"
            "'cache_control':{'type':'ephemeral'}}],'max_tokens':50,"
-           "'cache_control':{'type':'ephemeral','ttl':'1h'}}", b);
+           "'cache_control':{'type':'ephemeral','ttl':'1h'}}",
+           b);
     assert_memory_equal(a, b, 32);
     /* escapes decode to the same bytes as their literal spelling */
     static const char *const same[][2] = {
@@ -204,7 +210,8 @@ static void key_ignores_spelling(void **state)
     uint8_t c[32], d[32];
     key_oa("{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'x'}]}]}", c);
     key_oa("{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'x',"
-           "'prompt_cache_breakpoint':{'mode':'explicit'}}]}]}", d);
+           "'prompt_cache_breakpoint':{'mode':'explicit'}}]}]}",
+           d);
     assert_memory_equal(c, d, 32);
 }
 
@@ -235,10 +242,10 @@ static void key_differs_on_what_matters(void **state)
     }
     /* temperature values */
     uint8_t t1[32], t2[32];
-    assert_true(key_full(Q("{'model':'m','messages':[],'temperature':0.5}"), FG_DIALECT_OPENAI,
-                         "m", "", true, t1));
-    assert_true(key_full(Q("{'model':'m','messages':[],'temperature':0.7}"), FG_DIALECT_OPENAI,
-                         "m", "", true, t2));
+    assert_true(key_full(Q("{'model':'m','messages':[],'temperature':0.5}"), FG_DIALECT_OPENAI, "m",
+                         "", true, t1));
+    assert_true(key_full(Q("{'model':'m','messages':[],'temperature':0.7}"), FG_DIALECT_OPENAI, "m",
+                         "", true, t2));
     assert_memory_not_equal(t1, t2, 32);
     /* model asked, partition, dialect */
     const char *body = Q(base_oa);
@@ -262,15 +269,19 @@ static void key_keeps_data_named_like_markers(void **state)
 {
     uint8_t a[32], b[32];
     key_oa("{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f',"
-           "'parameters':{'type':'object','properties':{'x':{'type':'string'}}}}}]}", a);
+           "'parameters':{'type':'object','properties':{'x':{'type':'string'}}}}}]}",
+           a);
     key_oa("{'model':'m','messages':[],'tools':[{'type':'function','function':{'name':'f',"
            "'parameters':{'type':'object','properties':{'x':{'type':'string'},"
-           "'cache_control':{'type':'string'}}}}}]}", b);
+           "'cache_control':{'type':'string'}}}}}]}",
+           b);
     assert_memory_not_equal(a, b, 32);
     key_oa("{'model':'m','messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t',"
-           "'name':'f','input':{}}]}]}", a);
+           "'name':'f','input':{}}]}]}",
+           a);
     key_oa("{'model':'m','messages':[{'role':'assistant','content':[{'type':'tool_use','id':'t',"
-           "'name':'f','input':{'cache_control':1}}]}]}", b);
+           "'name':'f','input':{'cache_control':1}}]}]}",
+           b);
     assert_memory_not_equal(a, b, 32);
     key_oa("{'model':'m','messages':[{'role':'user','content':'x'}]}", a);
     key_oa("{'model':'m','messages':[{'role':'user','content':'x','stream':true}]}", b);
@@ -290,7 +301,7 @@ static void key_cacheability(void **state)
     assert_true(cacheable("{'model':'m','messages':[],'temperature':0.0,'top_p':0.5}", false));
     assert_true(cacheable("{'model':'m','messages':[],'top_p':1}", false));
     assert_false(cacheable("{'model':'m','messages':[],'n':2}", false));
-    assert_false(cacheable("{'model':'m','messages':[],'n':2}", true));      /* never */
+    assert_false(cacheable("{'model':'m','messages':[],'n':2}", true)); /* never */
     assert_false(cacheable("{'model':'m','messages':[],'temperature':0.7}", false));
     assert_true(cacheable("{'model':'m','messages':[],'temperature':0.7}", true));
     assert_false(cacheable("{'model':'m','messages':[],'top_p':0.9}", false));
@@ -315,7 +326,7 @@ static void disabled_is_inert(void **state)
     assert_null(get_json(1, 0));
     struct fg_config cfg;
     memset(&cfg, 0, sizeof cfg);
-    fg_respcache_init(&cfg);          /* enabled: false */
+    fg_respcache_init(&cfg); /* enabled: false */
     assert_false(fg_respcache_enabled());
     put_json(1, "{}", 0);
     assert_null(get_json(1, 0));
@@ -343,13 +354,13 @@ static void hit_miss_and_ttl(void **state)
     assert_int_equal(n, 0);
     fg_respcache_release(e);
 
-    assert_null(get_json(1, 11000));             /* expired: 10 s after the store */
+    assert_null(get_json(1, 11000)); /* expired: 10 s after the store */
     struct fg_respcache_stats s;
     fg_respcache_get_stats(&s);
     assert_int_equal(s.hits, 3);
     assert_int_equal(s.misses, 3);
     assert_int_equal(s.stores, 1);
-    assert_int_equal(s.entries, 0);              /* the expired one is gone */
+    assert_int_equal(s.entries, 0); /* the expired one is gone */
     assert_int_equal(s.bytes, 0);
 
     struct fg_tokens t = {.output = 7};
@@ -366,7 +377,7 @@ static void lru_eviction(void **state)
     char big[2000];
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
-    init_cache(3600, 20000);                     /* ~9 entries of 2 KB */
+    init_cache(3600, 20000); /* ~9 entries of 2 KB */
     for (int i = 0; i < 12; i++)
         put_json(i, big, i);
     struct fg_respcache_stats s;
@@ -375,11 +386,11 @@ static void lru_eviction(void **state)
     assert_true(s.entries >= 5 && s.entries < 12);
     int first_live = 12 - (int)s.entries;
     assert_null(get_json(first_live - 1, 100));
-    assert_non_null(get_json(first_live, 100));     /* now recently used */
+    assert_non_null(get_json(first_live, 100)); /* now recently used */
     for (int i = 12; i < 16; i++)
         put_json(i, big, i);
-    assert_non_null(get_json(first_live, 100));     /* kept */
-    assert_null(get_json(first_live + 1, 100));     /* the oldest went */
+    assert_non_null(get_json(first_live, 100)); /* kept */
+    assert_null(get_json(first_live + 1, 100)); /* the oldest went */
     assert_null(get_json(0, 100));
     assert_non_null(get_json(15, 100));
     fg_respcache_get_stats(&s);
@@ -391,7 +402,7 @@ static void lru_eviction(void **state)
 
 static void oversized_not_stored(void **state)
 {
-    init_cache(3600, 16000);                     /* limit per entry: 2000 */
+    init_cache(3600, 16000); /* limit per entry: 2000 */
     char *big = malloc(2001);
     memset(big, 'x', 2000);
     big[2000] = '\0';
@@ -454,12 +465,12 @@ static void refcount_outlives_eviction(void **state)
     uint8_t k[32];
     key_n(1, k);
     struct fg_respcache_entry *e = fg_respcache_get(k, 0);
-    put_json(1, "{'v':2}", 1);                   /* replaced */
+    put_json(1, "{'v':2}", 1); /* replaced */
     struct fg_respcache_entry *e2 = fg_respcache_get(k, 1);
     assert_string_equal(fg_respcache_json(e, NULL), "{'v':1}");
     assert_string_equal(fg_respcache_json(e2, NULL), "{'v':2}");
-    assert_null(get_json(1, 99999999));           /* expired and dropped */
-    fg_respcache_shutdown();                      /* and everything freed */
+    assert_null(get_json(1, 99999999)); /* expired and dropped */
+    fg_respcache_shutdown();            /* and everything freed */
     assert_string_equal(fg_respcache_json(e, NULL), "{'v':1}");
     assert_string_equal(fg_respcache_json(e2, NULL), "{'v':2}");
     fg_respcache_release(e);
@@ -502,7 +513,8 @@ static void oa_chunk_into(struct oa_got *g, json_t *d)
     if (json_is_string(json_object_get(ch, "finish_reason")))
         snprintf(g->finish, sizeof g->finish, "%s",
                  json_string_value(json_object_get(ch, "finish_reason")));
-    json_array_foreach(json_object_get(delta, "tool_calls"), k, tc) {
+    json_array_foreach(json_object_get(delta, "tool_calls"), k, tc)
+    {
         int i = (int)json_integer_value(json_object_get(tc, "index"));
         json_t *fn = json_object_get(tc, "function");
         if (json_object_get(tc, "id")) {
@@ -517,7 +529,7 @@ static void oa_chunk_into(struct oa_got *g, json_t *d)
 static int oa_event(void *arg, const struct fg_sse_event *ev)
 {
     struct oa_got *g = arg;
-    assert_int_equal(ev->event_len, 0);          /* OpenAI: data-only frames */
+    assert_int_equal(ev->event_len, 0); /* OpenAI: data-only frames */
     g->after_done |= g->done;
     if (ev->data_len == 6 && !memcmp(ev->data, "[DONE]", 6)) {
         g->done = true;
@@ -559,8 +571,8 @@ static void sse_from_json_openai(void **state)
     struct evbuffer *b = evbuffer_new();
     struct oa_got g;
     for (int iu = 0; iu < 2; iu++) {
-        assert_int_equal(fg_respcache_sse_from_json(FG_DIALECT_OPENAI, Q(oa_resp),
-                                                    strlen(oa_resp), iu, b), 0);
+        assert_int_equal(
+            fg_respcache_sse_from_json(FG_DIALECT_OPENAI, Q(oa_resp), strlen(oa_resp), iu, b), 0);
         char *s = drain(b);
         assert_true(!strncmp(s, "data: {", 7));
         assert_true(strlen(s) > 14 && !strcmp(s + strlen(s) - 14, "data: [DONE]\n\n"));
@@ -584,14 +596,14 @@ static void sse_from_json_openai(void **state)
     const char *refused = Q("{'id':'c','object':'chat.completion','created':1,'model':'m',"
                             "'choices':[{'index':0,'message':{'role':'assistant','content':null,"
                             "'refusal':'I cannot help.'},'finish_reason':'stop'}]}");
-    assert_int_equal(fg_respcache_sse_from_json(FG_DIALECT_OPENAI, refused, strlen(refused), true,
-                                                b), 0);
+    assert_int_equal(
+        fg_respcache_sse_from_json(FG_DIALECT_OPENAI, refused, strlen(refused), true, b), 0);
     char *s = drain(b);
     parse_oa(s, &g);
     free(s);
     assert_string_equal(g.refusal, "I cannot help.");
     assert_string_equal(g.text, "");
-    assert_int_equal(g.usage_chunks, 0);         /* nothing to report */
+    assert_int_equal(g.usage_chunks, 0); /* nothing to report */
     evbuffer_free(b);
 }
 
@@ -621,13 +633,15 @@ static void an_block_event(struct an_got *g, const char *name, json_t *d)
     } else {
         json_t *delta = json_object_get(d, "delta");
         const char *t = json_string_value(json_object_get(delta, "type"));
-        const char *field = !strcmp(t, "text_delta") ? "text"
+        const char *field = !strcmp(t, "text_delta")         ? "text"
                             : !strcmp(t, "input_json_delta") ? "partial_json"
-                            : !strcmp(t, "thinking_delta") ? "thinking" : "signature";
+                            : !strcmp(t, "thinking_delta")   ? "thinking"
+                                                             : "signature";
         char *to = !strcmp(t, "text_delta")         ? g->text
                    : !strcmp(t, "input_json_delta") ? g->json[i]
-                   : !strcmp(t, "thinking_delta")   ? g->thinking : g->signature;
-        assert_int_equal(i, g->starts - 1);      /* inside its block */
+                   : !strcmp(t, "thinking_delta")   ? g->thinking
+                                                    : g->signature;
+        assert_int_equal(i, g->starts - 1); /* inside its block */
         strcat(to, json_string_value(json_object_get(delta, field)));
     }
 }
@@ -654,8 +668,8 @@ static int an_event(void *arg, const struct fg_sse_event *ev)
     } else if (!strcmp(name, "message_delta")) {
         snprintf(g->stop_reason, 32, "%s",
                  json_string_value(json_object_get(json_object_get(d, "delta"), "stop_reason")));
-        g->output_tokens = json_integer_value(
-            json_object_get(json_object_get(d, "usage"), "output_tokens"));
+        g->output_tokens =
+            json_integer_value(json_object_get(json_object_get(d, "usage"), "output_tokens"));
     } else {
         assert_string_equal(name, "message_stop");
         g->message_stop = true;
@@ -677,8 +691,8 @@ static const char *an_resp =
 static void sse_from_json_anthropic(void **state)
 {
     struct evbuffer *b = evbuffer_new();
-    assert_int_equal(fg_respcache_sse_from_json(FG_DIALECT_ANTHROPIC, Q(an_resp), strlen(an_resp),
-                                                false, b), 0);
+    assert_int_equal(
+        fg_respcache_sse_from_json(FG_DIALECT_ANTHROPIC, Q(an_resp), strlen(an_resp), false, b), 0);
     char *s = drain(b);
     assert_true(!strncmp(s, "event: message_start\ndata: {\"type\":\"message_start\"", 50));
     struct an_got g = {0};
@@ -756,7 +770,7 @@ static void answers_per_client(void **state)
     free(s);
     assert_int_equal(fg_respcache_answer(e, FG_DIALECT_OPENAI, false, false, b), -1);
     fg_respcache_release(e);
-    assert_null(fg_respcache_get_for(k, FG_DIALECT_OPENAI, false, false, 0));   /* no JSON */
+    assert_null(fg_respcache_get_for(k, FG_DIALECT_OPENAI, false, false, 0)); /* no JSON */
 
     fg_respcache_put(k, true, no_usage, strlen(no_usage), NULL, 0);
     assert_null(fg_respcache_get_for(k, FG_DIALECT_OPENAI, true, true, 0));
@@ -818,7 +832,7 @@ static void *worker(void *arg)
         if (!got)
             got = fg_respcache_sse(e, NULL);
         if (strcmp(got, json))
-            abort();                     /* a wrong answer for this key */
+            abort(); /* a wrong answer for this key */
         fg_respcache_release(e);
     }
     fg_json_thread_cleanup();
@@ -828,7 +842,7 @@ static void *worker(void *arg)
 
 static void threads_smoke(void **state)
 {
-    init_cache(3600, 4096);                      /* small: evictions all the time */
+    init_cache(3600, 4096); /* small: evictions all the time */
     pthread_t t[4];
     for (uintptr_t i = 0; i < 4; i++)
         assert_int_equal(pthread_create(&t[i], NULL, worker, (void *)(i + 1)), 0);

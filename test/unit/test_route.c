@@ -24,8 +24,8 @@
 enum { TOOLS = 1, IMAGES = 2, LONG = 4, AN_IMAGE = 8 };
 
 /* Classifier verdicts: the test weights score every request 0.5. */
-#define CLS_FRONTIER 0.4   /* threshold under the score */
-#define CLS_CHEAP 0.6      /* threshold over it */
+#define CLS_FRONTIER 0.4 /* threshold under the score */
+#define CLS_CHEAP 0.6    /* threshold over it */
 #define NO_WEIGHTS -1.0
 
 #define REASON_TOOLS "request has tools"
@@ -56,11 +56,11 @@ static char *make_body(int what)
     size_t pad = (what & LONG) ? 70000 : 0;
     char *filler = calloc(1, pad + 1);
     memset(filler, 'a', pad);
-    const char *img = (what & AN_IMAGE)
-                          ? ",{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://x/y.png\"}}"
-                          : (what & IMAGES)
-                                ? ",{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/y.png\"}}"
-                                : "";
+    const char *img =
+        (what & AN_IMAGE)
+            ? ",{\"type\":\"image\",\"source\":{\"type\":\"url\",\"url\":\"https://x/y.png\"}}"
+        : (what & IMAGES) ? ",{\"type\":\"image_url\",\"image_url\":{\"url\":\"https://x/y.png\"}}"
+                          : "";
     const char *tools = (what & TOOLS)
                             ? ",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
                               "\"parameters\":{\"type\":\"object\"}}}]"
@@ -76,14 +76,17 @@ static char *make_body(int what)
 }
 
 /* A call to route `auto` with the given rules switched on. */
-static struct fixture *setup_call(int what, const char *header, double threshold,
-                                  bool on_tools, bool on_images)
+static struct fixture *setup_call(int what, const char *header, double threshold, bool on_tools,
+                                  bool on_images)
 {
     struct fixture *f = calloc(1, sizeof *f);
     f->cfg.models = models;
     f->cfg.n_models = 2;
-    f->route = (struct fg_route_cfg){.name = "auto", .cheap = "small", .frontier = "big",
-                                     .threshold = threshold, .frontier_share = -1,
+    f->route = (struct fg_route_cfg){.name = "auto",
+                                     .cheap = "small",
+                                     .frontier = "big",
+                                     .threshold = threshold,
+                                     .frontier_share = -1,
                                      .frontier_on_tools = on_tools,
                                      .frontier_on_images = on_images};
     f->router = threshold == NO_WEIGHTS ? NULL : fg_router_new(256);
@@ -97,7 +100,7 @@ static struct fixture *setup_call(int what, const char *header, double threshold
     fg_arena_init(&c->arena);
     c->w = &f->w;
     c->req = f->req;
-    c->rq.route_force = fg_route_force_of(header);   /* as the HTTP edge reads it */
+    c->rq.route_force = fg_route_force_of(header); /* as the HTTP edge reads it */
     c->in = fg_provider_ops(what & AN_IMAGE ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI);
     c->raw = f->body;
     c->raw_len = strlen(f->body);
@@ -116,16 +119,17 @@ static void teardown_call(struct fixture *f)
 }
 
 /* Decide and check the tier, the model and the reason (a prefix of it). */
-static void expect(int what, const char *header, double threshold, bool on_tools,
-                   bool on_images, const char *tier, const char *reason)
+static void expect(int what, const char *header, double threshold, bool on_tools, bool on_images,
+                   const char *tier, const char *reason)
 {
     struct fixture *f = setup_call(what, header, threshold, on_tools, on_images);
     const char *model = fg_route_decide(&f->c, &f->route, 0);
     const char *why = f->c.route_reason ? f->c.route_reason : "(none)";
     if (strcmp(f->c.route, tier) || strncmp(why, reason, strlen(reason))) {
         print_message("what=%d header=%s threshold=%.1f tools rule %d images rule %d: "
-                      "got %s (%s), want %s (%s...)\n", what, header ? header : "-", threshold,
-                      on_tools, on_images, f->c.route, why, tier, reason);
+                      "got %s (%s), want %s (%s...)\n",
+                      what, header ? header : "-", threshold, on_tools, on_images, f->c.route, why,
+                      tier, reason);
         fail();
     }
     assert_string_equal(model, strcmp(tier, "cheap") ? "big" : "small");
@@ -168,8 +172,7 @@ static void forced_tier_beats_every_rule(void **state)
     expect(0, "cheap", NO_WEIGHTS, false, false, "cheap", FG_ROUTE_FORCED);
     /* everything at once */
     expect(TOOLS | IMAGES | LONG, "cheap", CLS_FRONTIER, true, true, "cheap", FG_ROUTE_FORCED);
-    expect(TOOLS | IMAGES | LONG, "frontier", CLS_CHEAP, true, true, "frontier",
-           FG_ROUTE_FORCED);
+    expect(TOOLS | IMAGES | LONG, "frontier", CLS_CHEAP, true, true, "frontier", FG_ROUTE_FORCED);
 }
 
 /* 2 beats 3, 4 and 5. */
@@ -208,7 +211,7 @@ static void expect_op(int what, const char *header, const char *tags, const char
     f->route.n_frontier_for = ffor ? 1 : 0;
     f->route.cheap_for = cfor ? csel : NULL;
     f->route.n_cheap_for = cfor ? 1 : 0;
-    f->c.tags.charged = tags;   /* as the edge resolves them for the master key */
+    f->c.tags.charged = tags; /* as the edge resolves them for the master key */
     f->c.key_id = key_id;
     fg_route_decide(&f->c, &f->route, 0);
     const char *why = f->c.route_reason ? f->c.route_reason : "(none)";
@@ -222,11 +225,13 @@ static void expect_op(int what, const char *header, const char *tags, const char
 static void operator_rules(void **state)
 {
     /* alone: a key by id, a tag among several */
-    expect_op(0, NULL, NULL, "key_a", NULL, "key:key_a", false, "cheap", "cheap tier for key:key_a");
+    expect_op(0, NULL, NULL, "key_a", NULL, "key:key_a", false, "cheap",
+              "cheap tier for key:key_a");
     expect_op(0, NULL, "team=ml, tier=gold", NULL, NULL, "tag:tier=gold", false, "cheap",
               "cheap tier for tag:tier=gold");
     /* no match: the classifier decides (frontier at this threshold) */
-    expect_op(0, NULL, "tier=golden", "key_b", NULL, "tag:tier=gold", false, "frontier", REASON_CLS);
+    expect_op(0, NULL, "tier=golden", "key_b", NULL, "tag:tier=gold", false, "frontier",
+              REASON_CLS);
     expect_op(0, NULL, NULL, "key_b", NULL, "key:key_a", false, "frontier", REASON_CLS);
     /* the client's header beats them */
     expect_op(0, "frontier", NULL, "key_a", NULL, "key:key_a", false, "frontier", FG_ROUTE_FORCED);

@@ -18,7 +18,7 @@
 #define SHIPPED "data/router-weights.frw"
 
 static uint64_t rng_state;
-static double rnd(void)          /* deterministic uniform in [0, 1) */
+static double rnd(void) /* deterministic uniform in [0, 1) */
 {
     rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
     return (double)(rng_state >> 11) / 9007199254740992.0;
@@ -58,7 +58,7 @@ static void scores_are_deterministic(void **state)
     double first[N_PROMPTS];
     for (size_t i = 0; i < N_PROMPTS; i++)
         first[i] = fg_router_score_text(r, prompts[i], strlen(prompts[i]), NULL);
-    for (int rep = 0; rep < 5; rep++)          /* in another order, repeatedly */
+    for (int rep = 0; rep < 5; rep++) /* in another order, repeatedly */
         for (size_t k = N_PROMPTS; k-- > 0;) {
             double s = fg_router_score_text(r, prompts[k], strlen(prompts[k]), NULL);
             assert_true(s == first[k]);
@@ -93,7 +93,7 @@ static void features_are_counted_and_folded(void **state)
         sum += x.value[i];
     assert_true(fabs(sum - 8 / sqrt(8)) < 1e-5);
     memcpy(d1, x.dense, sizeof d1);
-    const char *b = "HELLO world. Hello WORLD?";   /* same tokens, other case */
+    const char *b = "HELLO world. Hello WORLD?"; /* same tokens, other case */
     fg_router_features(1u << 16, b, strlen(b), NULL, &x);
     assert_int_equal(x.n, 5);
     assert_true(x.dense[FG_RD_QMARKS] > 0 && d1[FG_RD_QMARKS] == 0);
@@ -103,13 +103,12 @@ static void features_are_counted_and_folded(void **state)
     assert_true(x.dense[FG_RD_CHOICE] == 1);
     c = prompts[2];
     fg_router_features(1u << 16, c, strlen(c), NULL, &x);
-    assert_true(x.dense[FG_RD_FENCE] == 1 && x.dense[FG_RD_CODE] > 0 &&
-                x.dense[FG_RD_REASON] > 0);
+    assert_true(x.dense[FG_RD_FENCE] == 1 && x.dense[FG_RD_CODE] > 0 && x.dense[FG_RD_REASON] > 0);
     c = prompts[4];
     fg_router_features(1u << 16, c, strlen(c), NULL, &x);
     assert_true(x.dense[FG_RD_STEPS] == 1 && x.dense[FG_RD_MATH_WORDS] > 0);
-    struct fg_route_facts f = {.turns = 3, .tools = true, .images = true, .schema = true,
-                               .chars = 9000};
+    struct fg_route_facts f = {
+        .turns = 3, .tools = true, .images = true, .schema = true, .chars = 9000};
     fg_router_features(1u << 16, c, strlen(c), &f, &x);
     assert_true(x.dense[FG_RD_TOOLS] == 1 && x.dense[FG_RD_IMAGES] == 1 &&
                 x.dense[FG_RD_SCHEMA] == 1 && x.dense[FG_RD_TURNS] > 1);
@@ -136,7 +135,7 @@ static void requests_score_their_last_user_message(void **state)
                      "{\"role\":\"user\",\"content\":\"hi\"},"
                      "{\"role\":\"assistant\",\"content\":\"hello\"},"
                      "{\"role\":\"user\",\"content\":\"" RAW "\"}]}";
-    f.chars = 2 + 5 + strlen(RAW);     /* raw string bytes of every message */
+    f.chars = 2 + 5 + strlen(RAW); /* raw string bytes of every message */
 #undef RAW
     double want = fg_router_score_text(r, text, strlen(text), &f);
     assert_true(score_body(r, oa, FG_DIALECT_OPENAI) == want);
@@ -181,11 +180,14 @@ static void responses_bodies_score_like_their_equivalents(void **state)
     struct fg_router *r = random_router(1u << 12);
     assert_true(score_body(r, "{\"model\":\"m\",\"input\":\"Prove it step by step.\"}",
                            FG_DIALECT_RESPONSES) ==
-                score_body(r, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
-                              "\"Prove it step by step.\"}]}", FG_DIALECT_OPENAI));
-    const char *rs = "{\"model\":\"m\",\"instructions\":\"Be terse.\",\"input\":["
-                     "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"Describe\"},"
-                     "{\"type\":\"input_text\",\"text\":\"this picture\"}]}]}";
+                score_body(r,
+                           "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+                           "\"Prove it step by step.\"}]}",
+                           FG_DIALECT_OPENAI));
+    const char *rs =
+        "{\"model\":\"m\",\"instructions\":\"Be terse.\",\"input\":["
+        "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"Describe\"},"
+        "{\"type\":\"input_text\",\"text\":\"this picture\"}]}]}";
     const char *an = "{\"model\":\"m\",\"max_tokens\":9,\"system\":\"Be terse.\",\"messages\":["
                      "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Describe\"},"
                      "{\"type\":\"text\",\"text\":\"this picture\"}]}]}";
@@ -207,10 +209,10 @@ static void long_prompts_use_head_and_tail(void **state)
     for (size_t i = 0; i < n; i++)
         t[i] = (char)("abcdefgh ijk\n"[i % 13]);
     memcpy(u, t, n);
-    u[20000] = 'Z';                 /* in the middle: not tokenised */
+    u[20000] = 'Z'; /* in the middle: not tokenised */
     double a = fg_router_score_text(r, t, n, NULL), b = fg_router_score_text(r, u, n, NULL);
     assert_true(a == b);
-    u[n - 5] = '?';                  /* in the tail: counted */
+    u[n - 5] = '?'; /* in the tail: counted */
     assert_true(fg_router_score_text(r, u, n, NULL) != a);
     /* a 1.5 MB request body: the same score as its text, twice */
     size_t big = 1500000;
@@ -247,8 +249,8 @@ static void file_round_trip(void **state)
     fg_router_set_meta(r, "trained_on=a,b\noperating_share=0.40\n");
     size_t n;
     unsigned char *b = fg_router_serialize(r, &n);
-    assert_int_equal(n, 20 + 4 * 256 + 4 * FG_ROUTER_N_DENSE + 4 + 4 * 101 + 4 +
-                            strlen(r->meta) + 8);
+    assert_int_equal(n,
+                     20 + 4 * 256 + 4 * FG_ROUTER_N_DENSE + 4 + 4 * 101 + 4 + strlen(r->meta) + 8);
     assert_memory_equal(b, "FRGW", 4);
     char err[256] = "", v[64];
     struct fg_router *q = parse(b, n, err);
@@ -277,7 +279,7 @@ static void file_round_trip(void **state)
     size_t n2;
     unsigned char *b2 = fg_router_serialize(q, &n2);
     assert_int_equal(n2, n);
-    assert_memory_equal(b2, b, n);          /* byte for byte */
+    assert_memory_equal(b2, b, n); /* byte for byte */
     free(b2);
     fg_router_free(q);
     unlink(path);
@@ -337,7 +339,7 @@ static void bad_files_are_refused_clearly(void **state)
     free(big);
     /* sizes that this build cannot read */
     memcpy(c, b, n);
-    c[8] = 3;                               /* n_buckets 259 */
+    c[8] = 3; /* n_buckets 259 */
     assert_null(parse(c, n, err));
     assert_string_equal(err, "w.frw: n_buckets 259 is not a power of two in [256, 16777216]");
     memcpy(c, b, n);
@@ -373,7 +375,7 @@ static void threshold_table_is_monotonic(void **state)
     double *s = malloc(n * sizeof *s);
     rng_state = 7;
     for (size_t i = 0; i < n; i++)
-        s[i] = i % 10 == 0 ? 0.5 : rnd();   /* with ties */
+        s[i] = i % 10 == 0 ? 0.5 : rnd(); /* with ties */
     fg_route_tool_thresholds(r, s, n);
     assert_true(isinf(r->thresholds[0]) && r->thresholds[0] > 0);
     assert_true(isinf(r->thresholds[100]) && r->thresholds[100] < 0);
@@ -394,7 +396,7 @@ static void threshold_table_is_monotonic(void **state)
             assert_true(fabs(sh - k / 100.0) < 1e-6);
     }
     double prev = INFINITY;
-    for (int k = 0; k <= 1000; k++) {       /* interpolated: still monotonic */
+    for (int k = 0; k <= 1000; k++) { /* interpolated: still monotonic */
         double th = fg_router_threshold(r, k / 1000.0);
         assert_true(th <= prev);
         prev = th;
@@ -449,7 +451,7 @@ static void apgr_of_constant_and_oracle(void **state)
         gain[i] = qs[i] - qw[i];
     fg_route_tool_curve(4, gain, qw, qs, NULL, &c);
     assert_true(fabs(c.apgr - 1.375) < 1e-12);
-    assert_int_equal(c.cpt50, 13);          /* G = 4c up to c = 1/2 */
+    assert_int_equal(c.cpt50, 13); /* G = 4c up to c = 1/2 */
     assert_int_equal(c.cpt80, 20);
     assert_true(fabs(c.pgr[50] - 2) < 1e-12 && fabs(c.pgr[100] - 1) < 1e-12);
     assert_true(fabs(c.auc - 1) < 1e-12);
@@ -491,8 +493,8 @@ static void training_separates_two_obvious_classes(void **state)
     (void)state;
     /* same length and shape; only the ask differs: "prove" needs the strong
      * model (weak fails), "greet" does not (both succeed) */
-    static const char *const topic[] = {"cats", "rivers", "trains", "music", "stars",
-                                        "bread", "clouds", "ships"};
+    static const char *const topic[] = {"cats",  "rivers", "trains", "music",
+                                        "stars", "bread",  "clouds", "ships"};
     char text[16][64];
     struct fg_route_example ex[16];
     size_t n = 0;
@@ -504,8 +506,8 @@ static void training_separates_two_obvious_classes(void **state)
         ex[n] = (struct fg_route_example){text[n], strlen(text[n]), 1, 1, 1};
         n++;
     }
-    struct fg_route_fit_opts o = {.n_buckets = 1u << 12, .lambda = 1e-3,
-                                  .target = FG_TARGET_BINARY};
+    struct fg_route_fit_opts o = {
+        .n_buckets = 1u << 12, .lambda = 1e-3, .target = FG_TARGET_BINARY};
     struct fg_router *r = fg_route_tool_fit(ex, n, &o);
     assert_non_null(r);
     for (size_t i = 0; i < n; i++) {
@@ -628,7 +630,8 @@ static void scoring_speed(void **state)
 #endif
 #endif
     print_message("scoring: %.2f us per 4 KB prompt, %.2f us per 4 KB request body "
-                  "(%s; goal < 10 us in a release build)\n", per, per_req, build);
+                  "(%s; goal < 10 us in a release build)\n",
+                  per, per_req, build);
     assert_true(sink > 0);
     fg_router_free(r);
 }

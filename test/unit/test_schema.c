@@ -91,13 +91,14 @@ static void types(void **state)
         {"false", "1", -1, "$", "no value is allowed"},
         {"{}", "{'anything':[1,2]}", 0, NULL, NULL},
         {"{'type':'integer','maximum':9223372036854775807}", "9223372036854775807", 0, NULL, NULL},
-        {"{'type':'number','maximum':1}", "100000000000000000000000000000", -1, "$", "expected <= 1"},
+        {"{'type':'number','maximum':1}", "100000000000000000000000000000", -1, "$",
+         "expected <= 1"},
     };
     RUN(cs);
 }
 
 #define OBJ1                                                                                       \
-    "{'type':'object','properties':{'a':{'type':'integer'},'b':{'type':'string'}},"               \
+    "{'type':'object','properties':{'a':{'type':'integer'},'b':{'type':'string'}},"                \
     "'required':['a'],'additionalProperties':false}"
 
 static void objects(void **state)
@@ -115,8 +116,8 @@ static void objects(void **state)
          "{'x_1':1}", 0, NULL, NULL},
         {"{'patternProperties':{'^x_':{'type':'integer'}},'additionalProperties':false}",
          "{'x_1':'a'}", -1, "$.x_1", "expected integer"},
-        {"{'patternProperties':{'^x_':{'type':'integer'}},'additionalProperties':false}",
-         "{'y':1}", -1, "$.y", "not allowed"},
+        {"{'patternProperties':{'^x_':{'type':'integer'}},'additionalProperties':false}", "{'y':1}",
+         -1, "$.y", "not allowed"},
         {"{'maxProperties':1}", "{'a':1,'b':2}", -1, "$", "at most 1 properties"},
         {"{'minProperties':1}", "{}", -1, "$", "at least 1 properties"},
         {"{'required':['a']}", "[1]", 0, NULL, NULL}, /* object keywords ignore arrays */
@@ -154,7 +155,8 @@ static void values(void **state)
 static void arrays(void **state)
 {
     static const struct vcase cs[] = {
-        {"{'type':'array','items':{'type':'integer'}}", "[1,2,'x']", -1, "$[2]", "expected integer"},
+        {"{'type':'array','items':{'type':'integer'}}", "[1,2,'x']", -1, "$[2]",
+         "expected integer"},
         {"{'type':'array','items':{'type':'integer'}}", "[]", 0, NULL, NULL},
         {"{'prefixItems':[{'type':'string'},{'type':'integer'}],'items':false}", "['a',1]", 0, NULL,
          NULL},
@@ -186,7 +188,8 @@ static void strings(void **state)
         {"{'minLength':2,'maxLength':3}", "'ab'", 0, NULL, NULL},
         {"{'minLength':2,'maxLength':3}", "'\xc3\xa9'", -1, "$",
          "expected at least 2 characters, got 1"},
-        {"{'minLength':2,'maxLength':3}", "'abcd'", -1, "$", "expected at most 3 characters, got 4"},
+        {"{'minLength':2,'maxLength':3}", "'abcd'", -1, "$",
+         "expected at most 3 characters, got 4"},
         {"{'maxLength':2}", "'\xf0\x9f\x98\x80\xf0\x9f\x98\x80\xf0\x9f\x98\x80'", -1, "$", "got 3"},
         {"{'maxLength':1}", "'\\u00e9'", 0, NULL, NULL},
         {"{'pattern':'^[a-z]+$'}", "'abc'", 0, NULL, NULL},
@@ -195,7 +198,11 @@ static void strings(void **state)
         {"{'pattern':'b'}", "'ac'", -1, "$", NULL},
         {"{'pattern':'^.{3}$'}", "'\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80'", 0, NULL, NULL},
         {"{'pattern':'^.{3}$'}", "'ab'", -1, "$", NULL},
-        {"{'pattern':'^\\\\p{L}+$'}", "'\xc3\x9cn\xc3\xaf" "c\xc3\xb6" "d\xc3\xa9'", 0, NULL, NULL},
+        {"{'pattern':'^\\\\p{L}+$'}",
+         "'\xc3\x9cn\xc3\xaf"
+         "c\xc3\xb6"
+         "d\xc3\xa9'",
+         0, NULL, NULL},
         {"{'pattern':'^\\\\p{L}+$'}", "'a1'", -1, "$", NULL},
         {"{'pattern':'^caf\\\\u00e9$'}", "'caf\xc3\xa9'", 0, NULL, NULL}, /* ECMA \u */
         {"{'pattern':'^\\\\u{1F600}$'}", "'\xf0\x9f\x98\x80'", 0, NULL, NULL},
@@ -250,7 +257,8 @@ static void applicators(void **state)
          "matches oneOf branches 0 and 1 (exactly one expected)"},
         {"{'oneOf':[{'type':'integer'},{'minimum':0}]}", "-1", 0, NULL, NULL},
         {"{'oneOf':[{'type':'integer'},{'minimum':0}]}", "1.5", 0, NULL, NULL},
-        {"{'oneOf':[{'type':'integer'},{'minimum':0}]}", "-1.5", -1, "$", "matches no oneOf branch"},
+        {"{'oneOf':[{'type':'integer'},{'minimum':0}]}", "-1.5", -1, "$",
+         "matches no oneOf branch"},
         {"{'allOf':[{'type':'integer'},{'minimum':3}]}", "2", -1, "$", "expected >= 3"},
         {"{'allOf':[{'type':'integer'},{'minimum':3}]}", "3", 0, NULL, NULL},
         {"{'not':{'type':'string'}}", "'a'", -1, "$", "must not match"},
@@ -268,11 +276,11 @@ static void applicators(void **state)
 }
 
 #define TREE                                                                                       \
-    "{'type':'object','properties':{'name':{'type':'string'},'children':{'type':'array',"         \
+    "{'type':'object','properties':{'name':{'type':'string'},'children':{'type':'array',"          \
     "'items':{'$ref':'#'}}},'required':['name'],'additionalProperties':false}"
 #define ESC                                                                                        \
-    "{'$defs':{'a/b':{'type':'integer'},'c~d':{'type':'string'},'e%f':{'type':'boolean'}},"       \
-    "'properties':{'x':{'$ref':'#/$defs/a~1b'},'y':{'$ref':'#/$defs/c~0d'},"                      \
+    "{'$defs':{'a/b':{'type':'integer'},'c~d':{'type':'string'},'e%f':{'type':'boolean'}},"        \
+    "'properties':{'x':{'$ref':'#/$defs/a~1b'},'y':{'$ref':'#/$defs/c~0d'},"                       \
     "'z':{'$ref':'#/$defs/e%25f'}}}"
 
 static void refs(void **state)
@@ -335,7 +343,11 @@ static void check_format(const char *fmt, const char *const *ok, const char *con
     fg_schema_free(s);
 }
 
-#define L(...) (const char *const[]){__VA_ARGS__, NULL}
+#define L(...)                                                                                     \
+    (const char *const[])                                                                          \
+    {                                                                                              \
+        __VA_ARGS__, NULL                                                                          \
+    }
 #define LABEL63 "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghij123"
 
 static void formats(void **state)
@@ -351,7 +363,8 @@ static void formats(void **state)
     check_format("time", L("12:00:00Z", "23:59:59.999+01:00", "23:59:60Z", "00:00:00-00:00"),
                  L("12:00:00", "25:00:00Z", "12:60:00Z", "12:00:00+24:00", "12:00:00.Z",
                    "12:00:60Z", "1:00:00Z"));
-    check_format("duration", L("P1Y2M3DT4H5M6S", "PT0S", "P4W", "P1D", "PT36H", "P1Y2D", "P1M", "PT1M"),
+    check_format("duration",
+                 L("P1Y2M3DT4H5M6S", "PT0S", "P4W", "P1D", "PT36H", "P1Y2D", "P1M", "PT1M"),
                  L("P", "PT", "P1YT", "1Y", "P2D1Y", "PT1D", "P1Y2W", "P1.5D", "P1H", "PT1H2H"));
     check_format("email",
                  L("a@b.co", "first.last+tag@example.com", "\"quoted local\"@example.com",
@@ -365,14 +378,15 @@ static void formats(void **state)
     check_format("ipv4", L("0.0.0.0", "192.168.1.255", "255.255.255.255"),
                  L("256.1.1.1", "01.2.3.4", "1.2.3", "1.2.3.4.5", "1.2.3.a", " 1.2.3.4", "1.2.3.4 ",
                    "1234.1.1.1"));
-    check_format("ipv6", L("::1", "2001:db8::8a2e:370:7334", "::ffff:192.0.2.1", "::",
-                           "fe80:0:0:0:200:f8ff:fe21:67cf"),
-                 L("1:2:3:4:5:6:7:8:9", "2001:db8:::1", "12345::", "fe80::1%eth0", "1.2.3.4", ":",
-                   "::g"));
-    check_format("uuid",
-                 L("123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000"),
-                 L("123e4567e89b12d3a456426614174000", "123e4567-e89b-12d3-a456-42661417400g",
-                   "{123e4567-e89b-12d3-a456-426614174000}", "123e4567-e89b-12d3-a456_426614174000"));
+    check_format(
+        "ipv6",
+        L("::1", "2001:db8::8a2e:370:7334", "::ffff:192.0.2.1",
+          "::", "fe80:0:0:0:200:f8ff:fe21:67cf"),
+        L("1:2:3:4:5:6:7:8:9", "2001:db8:::1", "12345::", "fe80::1%eth0", "1.2.3.4", ":", "::g"));
+    check_format(
+        "uuid", L("123e4567-e89b-12d3-a456-426614174000", "123E4567-E89B-12D3-A456-426614174000"),
+        L("123e4567e89b12d3a456426614174000", "123e4567-e89b-12d3-a456-42661417400g",
+          "{123e4567-e89b-12d3-a456-426614174000}", "123e4567-e89b-12d3-a456_426614174000"));
     check_format("uri",
                  L("https://example.com/path?q=1#frag", "mailto:a@b.com", "urn:isbn:0451450523",
                    "http://[::1]:8080/", "ftp://user@host:21/x%20y", "file:///etc/hosts"),
@@ -412,12 +426,14 @@ static void compile_errors(void **state)
     static const struct {
         const char *schema, *err;
     } cs[] = {
-        {"{'$ref':'https://example.com/s.json'}", "#: unsupported $ref 'https://example.com/s.json'"},
+        {"{'$ref':'https://example.com/s.json'}",
+         "#: unsupported $ref 'https://example.com/s.json'"},
         {"{'properties':{'a':{'$ref':'other.json#/a'}}}", "#/properties/a: unsupported $ref"},
         {"{'$ref':'#foo'}", "anchors are not supported"},
         {"{'$ref':'#/$defs/missing'}", "unresolvable $ref '#/$defs/missing'"},
         {"{'$defs':{'a':{}},'$ref':'#/$defs/a~2'}", "invalid $ref"},
-        {"{'properties':{'a':{'pattern':'('}}}", "#/properties/a: invalid pattern '(': missing closing parenthesis"},
+        {"{'properties':{'a':{'pattern':'('}}}",
+         "#/properties/a: invalid pattern '(': missing closing parenthesis"},
         {"{'patternProperties':{'[':{}}}", "#/patternProperties/[: invalid pattern"},
         {"{'type':'str'}", "unknown type 'str'"},
         {"{'type':['string',1]}", "type[1] is not a known type name"},
@@ -427,7 +443,8 @@ static void compile_errors(void **state)
         {"{'minimum':'1'}", "minimum must be a number"},
         {"{'required':'a'}", "required must be an array"},
         {"{'anyOf':[]}", "anyOf must be a non-empty array"},
-        {"{'items':{'properties':{'x':3}}}", "#/items/properties/x: a schema must be an object or a boolean"},
+        {"{'items':{'properties':{'x':3}}}",
+         "#/items/properties/x: a schema must be an object or a boolean"},
         {"5", "#: a schema must be an object or a boolean"},
         {"{'enum':3}", "enum must be an array"},
         {"{", "schema is not JSON"},
@@ -503,7 +520,8 @@ static void *cache_worker(void *arg)
     for (int i = 0; i < 300; i++) {
         char t[96];
         int k = (int)((seed + (unsigned)i * 7u) % 12u);
-        snprintf(t, sizeof t, "{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"maximum\":%d}}", k);
+        snprintf(t, sizeof t,
+                 "{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"maximum\":%d}}", k);
         struct fg_schema *s = fg_schema_get(t, strlen(t), NULL, 0);
         if (!s || fg_schema_validate(s, "[0,1]", 5, NULL) != (k >= 1 ? 0 : -1))
             return (void *)1;
@@ -558,8 +576,8 @@ static void max_tokens(void **state)
                         "{'type':'null'}]}"),
                      2);
     /* the tightest of several bounds */
-    assert_int_equal(mt("{'type':'string','maxLength':100,'allOf':[{'type':'string','maxLength':4}]}"),
-                     2);
+    assert_int_equal(
+        mt("{'type':'string','maxLength':100,'allOf':[{'type':'string','maxLength':4}]}"), 2);
     /* unbounded */
     assert_int_equal(mt("{'type':'string'}"), -1);
     assert_int_equal(mt("{'type':'string','pattern':'^a{1,3}$'}"), -1);
@@ -634,8 +652,9 @@ static void for_openai(void **state)
                 "'$defs':{'addr':{'type':'object','properties':{'city':{'type':['string','null']}},"
                 "'required':['city'],'additionalProperties':false},"
                 "'n':{'type':'number','multipleOf':0.5}}}");
-    assert_string_equal(dropped, "minLength, maxLength, default, uniqueItems, oneOf->anyOf, format, "
-                                 "allOf, patternProperties, optional->nullable");
+    assert_string_equal(dropped,
+                        "minLength, maxLength, default, uniqueItems, oneOf->anyOf, format, "
+                        "allOf, patternProperties, optional->nullable");
     /* the input is untouched and the output compiles and validates */
     char *after = json_dumps(in, JSON_COMPACT);
     assert_string_equal(before, after);
@@ -699,8 +718,9 @@ static void for_anthropic(void **state)
                 "'ref':{'$ref':'#/$defs/d'}},"
                 "'$defs':{'d':{'type':'object','properties':{},'additionalProperties':false,"
                 "'allOf':[{'type':'object','properties':{},'additionalProperties':false}]}}}");
-    assert_string_equal(dropped, "minimum, maximum, pattern, minLength, format, minItems, maxItems, "
-                                 "oneOf->anyOf, description, additionalProperties");
+    assert_string_equal(dropped,
+                        "minimum, maximum, pattern, minLength, format, minItems, maxItems, "
+                        "oneOf->anyOf, description, additionalProperties");
     json_decref(out);
     json_decref(in);
 
@@ -708,8 +728,9 @@ static void for_anthropic(void **state)
     in = load_q("{'$ref':'#/$defs/x','$defs':{'x':{'type':'array','items':{'type':'integer'},"
                 "'uniqueItems':true,'prefixItems':[{'type':'string'}]}}}");
     out = fg_schema_for_target(in, FG_SCHEMA_ANTHROPIC, dropped, sizeof dropped);
-    assert_json(out, "{'$ref':'#/$defs/x','$defs':{'x':{'type':'array','items':{'type':'integer'},"
-                     "'description':'{uniqueItems: true, prefixItems: [{\\'type\\':\\'string\\'}]}'}}}");
+    assert_json(out,
+                "{'$ref':'#/$defs/x','$defs':{'x':{'type':'array','items':{'type':'integer'},"
+                "'description':'{uniqueItems: true, prefixItems: [{\\'type\\':\\'string\\'}]}'}}}");
     assert_string_equal(dropped, "uniqueItems, prefixItems");
     json_decref(out);
     json_decref(in);

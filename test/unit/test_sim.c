@@ -26,8 +26,7 @@
 
 /* A prompt of <nblocks> blocks of <tokens_each> tokens (4 bytes each),
  * with a breakpoint of <ttl> seconds on the blocks flagged in <bp>. */
-static void make_prompt(struct sim_prompt *p, size_t nblocks, size_t tokens_each,
-                        const int *ttl)
+static void make_prompt(struct sim_prompt *p, size_t nblocks, size_t tokens_each, const int *ttl)
 {
     memset(p, 0, sizeof *p);
     char *s = malloc(tokens_each * 4);
@@ -59,8 +58,13 @@ static void handle(struct handled *h, struct sim_cache *cache,
 {
     memset(h, 0, sizeof *h);
     fg_arena_init(&h->arena);
-    struct sim_ctx c = {.arena = &h->arena, .cache = cache, .now_ms = 1000, .created = 1,
-                        .id = "00000000000000aa", .anthropic_version = version, .tokens = -1};
+    struct sim_ctx c = {.arena = &h->arena,
+                        .cache = cache,
+                        .now_ms = 1000,
+                        .created = 1,
+                        .id = "00000000000000aa",
+                        .anthropic_version = version,
+                        .tokens = -1};
     json_t *b = json_loads(body, 0, NULL);
     fn(&c, b, &h->reply);
     json_decref(b);
@@ -155,8 +159,9 @@ static void test_fault_parse(void **state)
     assert_int_equal(f.reset, 0);
 
     sim_fault_init(&f);
-    sim_fault_parse(&f, "#sim:invalid_json #sim:reset #sim:cut_after=3 #sim:stall_ms=20 "
-                        "#sim:event_delay_ms=4 #sim:bogus=1 #sim:status=abc #sim:status=999",
+    sim_fault_parse(&f,
+                    "#sim:invalid_json #sim:reset #sim:cut_after=3 #sim:stall_ms=20 "
+                    "#sim:event_delay_ms=4 #sim:bogus=1 #sim:status=abc #sim:status=999",
                     0);
     assert_int_equal(f.invalid_json, 1);
     assert_int_equal(f.reset, 1);
@@ -434,9 +439,9 @@ static void test_openai_handler(void **state)
     const json_t *ch = json_array_get(json_object_get(h.json, "choices"), 0);
     assert_string_equal(path_str(ch, "finish_reason", NULL), "length");
     assert_int_equal(strlen(path_str(ch, "message", "content")), 12);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(h.json, "usage"),
-                                                        "completion_tokens")),
-                     3);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(h.json, "usage"), "completion_tokens")),
+        3);
     handled_free(&h);
 
     /* forced tool call with schema-satisfying arguments */
@@ -447,8 +452,8 @@ static void test_openai_handler(void **state)
            "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
     ch = json_array_get(json_object_get(h.json, "choices"), 0);
     assert_string_equal(path_str(ch, "finish_reason", NULL), "tool_calls");
-    const json_t *call = json_array_get(json_object_get(json_object_get(ch, "message"),
-                                                        "tool_calls"), 0);
+    const json_t *call =
+        json_array_get(json_object_get(json_object_get(ch, "message"), "tool_calls"), 0);
     assert_string_equal(path_str(call, "function", "arguments"), "{\"city\":\"example\"}");
     assert_true(strncmp(path_str(call, "id", NULL), "call_sim_", 9) == 0);
     handled_free(&h);
@@ -472,8 +477,13 @@ static void rs_call(struct handled *h, struct sim_responses *rs, struct sim_cach
 {
     memset(h, 0, sizeof *h);
     fg_arena_init(&h->arena);
-    struct sim_ctx c = {.arena = &h->arena, .cache = cache, .now_ms = 1000, .created = 1,
-                        .id = id, .tokens = -1, .responses = rs};
+    struct sim_ctx c = {.arena = &h->arena,
+                        .cache = cache,
+                        .now_ms = 1000,
+                        .created = 1,
+                        .id = id,
+                        .tokens = -1,
+                        .responses = rs};
     struct sim_http http = {.method = m, .path = path, .query = query};
     json_t *b = body ? json_loads(body, 0, NULL) : NULL;
     sim_responses_handle(rs, &c, &http, b, &h->reply);
@@ -516,7 +526,8 @@ static void test_responses_handler(void **state)
     item = json_array_get(json_object_get(h.json, "output"), 0);
     assert_string_equal(path_str(item, "type", NULL), "message");
     const json_t *u = json_object_get(h.json, "usage");
-    assert_true(json_integer_value(json_object_get(u, "input_tokens")) > 30);  /* the history counts */
+    assert_true(json_integer_value(json_object_get(u, "input_tokens")) >
+                30); /* the history counts */
     handled_free(&h);
     rs_call(&h, rs, c, SIM_POST, "/v1/responses", NULL,
             "{\"model\":\"gpt-4o\",\"previous_response_id\":\"resp_nope\",\"input\":\"x\"}", "04");
@@ -527,11 +538,12 @@ static void test_responses_handler(void **state)
     /* max_output_tokens cuts: incomplete */
     rs_call(&h, rs, c, SIM_POST, "/v1/responses", NULL,
             "{\"model\":\"gpt-4o\",\"input\":\"hello there\",\"max_output_tokens\":16,"
-            "\"store\":false}", "05");
-    assert_string_equal(path_str(h.json, "status", NULL), "completed");   /* fits in 16 */
+            "\"store\":false}",
+            "05");
+    assert_string_equal(path_str(h.json, "status", NULL), "completed"); /* fits in 16 */
     handled_free(&h);
     rs_call(&h, rs, c, SIM_GET, "/v1/responses/resp_sim_05", NULL, NULL, "06");
-    assert_int_equal(h.reply.status, 404);   /* store: false */
+    assert_int_equal(h.reply.status, 404); /* store: false */
     handled_free(&h);
 
     /* the stream: documented order, sequence numbers from 0 */
@@ -549,7 +561,8 @@ static void test_responses_handler(void **state)
         if (i < 4)
             assert_true(strncmp(ev + 7, order[i], strlen(order[i])) == 0);
     }
-    assert_true(strncmp(h.reply.events.v[h.reply.events.n - 1], "event: response.completed\n", 26) == 0);
+    assert_true(
+        strncmp(h.reply.events.v[h.reply.events.n - 1], "event: response.completed\n", 26) == 0);
     handled_free(&h);
 
     /* input_items, delete, then gone */
@@ -605,8 +618,8 @@ static void test_anthropic_handler(void **state)
     assert_string_equal(path_str(blk, "text", NULL), "Simulated reply ");
     const json_t *usage = json_object_get(h.json, "usage");
     assert_string_equal(path_str(usage, "service_tier", NULL), "standard");
-    assert_non_null(json_object_get(json_object_get(usage, "cache_creation"),
-                                    "ephemeral_1h_input_tokens"));
+    assert_non_null(
+        json_object_get(json_object_get(usage, "cache_creation"), "ephemeral_1h_input_tokens"));
     handled_free(&h);
 
     /* forced tool use */
@@ -826,17 +839,22 @@ static void test_secret(void **state)
     long status = 0;
     struct body b = {0};
     /* OpenAI without a key, then with a wrong Bearer: 401, OpenAI-shaped */
-    assert_int_equal(post(url, "/v1/chat/completions",
-                          "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
-                          0, &status, &b), CURLE_OK);
+    assert_int_equal(
+        post(url, "/v1/chat/completions",
+             "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0,
+             &status, &b),
+        CURLE_OK);
     assert_int_equal(status, 401);
     assert_non_null(strstr(b.p, "\"invalid_api_key\""));
     free(b.p);
     memset(&b, 0, sizeof b);
     /* Anthropic with x-api-key: test (post() sends it): answered */
-    assert_int_equal(post(url, "/v1/messages",
-                          "{\"model\":\"claude-haiku-4-5\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
-                          1, &status, &b), CURLE_OK);
+    assert_int_equal(
+        post(
+            url, "/v1/messages",
+            "{\"model\":\"claude-haiku-4-5\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+            1, &status, &b),
+        CURLE_OK);
     assert_int_equal(status, 200);
     free(b.p);
     memset(&b, 0, sizeof b);
@@ -907,8 +925,8 @@ static void test_embeddings_handler(void **state)
         norm += json_real_value(json_array_get(v0, i)) * json_real_value(json_array_get(v0, i));
     assert_true(norm > 0.9999 && norm < 1.0001);
     /* 4 bytes -> 1 token, 11 bytes -> 3 tokens */
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(f.json, "usage"),
-                                                        "prompt_tokens")), 4);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(f.json, "usage"), "prompt_tokens")), 4);
     /* the same input alone, in base64: the same float32 vector */
     handle(&b, cache, sim_openai_embeddings, NULL,
            "{\"model\":\"text-embedding-3-small\",\"input\":\"abcd\",\"dimensions\":8,"
@@ -928,8 +946,8 @@ static void test_embeddings_handler(void **state)
     assert_int_equal(json_array_size(json_object_get(
                          json_array_get(json_object_get(one.json, "data"), 0), "embedding")),
                      1536);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(one.json, "usage"),
-                                                        "total_tokens")), 3);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(one.json, "usage"), "total_tokens")), 3);
     handle(&big, cache, sim_openai_embeddings, NULL,
            "{\"model\":\"m\",\"input\":\"x\",\"dimensions\":0}");
     assert_int_equal(big.reply.status, 400);
@@ -943,8 +961,7 @@ static void test_embeddings_handler(void **state)
 static void test_moderations_handler(void **state)
 {
     struct handled h;
-    handle(&h, NULL, sim_openai_moderations, NULL,
-           "{\"input\":[\"fine\",\"bad #sim:flag\"]}");
+    handle(&h, NULL, sim_openai_moderations, NULL, "{\"input\":[\"fine\",\"bad #sim:flag\"]}");
     assert_int_equal(h.reply.status, 200);
     const json_t *r = json_object_get(h.json, "results");
     assert_int_equal(json_array_size(r), 2);

@@ -46,8 +46,8 @@ static void env_free(struct env *e)
 
 struct res {
     int status;
-    json_t *json;   /* NULL when the body is not JSON */
-    char *body;     /* malloc'd copy */
+    json_t *json; /* NULL when the body is not JSON */
+    char *body;   /* malloc'd copy */
     size_t len;
 };
 
@@ -64,10 +64,20 @@ static struct res req(struct env *e, enum sim_method m, const char *path, const 
 {
     struct fg_arena a;
     fg_arena_init(&a);
-    struct sim_ctx c = {.arena = &a, .cache = e->cache, .now_ms = wall_ms, .created = 1,
-                        .id = "00000000000000ab", .anthropic_version = version, .tokens = -1};
-    struct sim_http h = {.method = m, .path = path, .query = query, .content_type = ctype,
-                         .fault = fault, .body = body ? body : "", .len = body ? strlen(body) : 0,
+    struct sim_ctx c = {.arena = &a,
+                        .cache = e->cache,
+                        .now_ms = wall_ms,
+                        .created = 1,
+                        .id = "00000000000000ab",
+                        .anthropic_version = version,
+                        .tokens = -1};
+    struct sim_http h = {.method = m,
+                         .path = path,
+                         .query = query,
+                         .content_type = ctype,
+                         .fault = fault,
+                         .body = body ? body : "",
+                         .len = body ? strlen(body) : 0,
                          .wall_ms = wall_ms};
     struct sim_reply rep = {0};
     enum sim_dialect d;
@@ -304,8 +314,7 @@ static void test_openai_progress_and_completion(void **state)
     char *p = strstr(content, "{\"custom_id\":\"l2\"");
     char *line_end = strchr(p, '\n');
     char *patched;
-    assert_true(asprintf(&patched, "%.*s%s%s", (int)(p - content), content, bad,
-                         line_end + 1) > 0);
+    assert_true(asprintf(&patched, "%.*s%s%s", (int)(p - content), content, bad, line_end + 1) > 0);
     const char *fid = upload(&e, "in.jsonl", "batch", patched, T0);
     const char *bid = oa_create(&e, fid, T0);
     char batch_id[64];
@@ -316,9 +325,8 @@ static void test_openai_progress_and_completion(void **state)
         uint64_t at;
         int completed, failed;
         const char *status;
-    } steps[] = {{0, 0, 0, "in_progress"},   {249, 0, 0, "in_progress"},
-                 {250, 1, 0, "in_progress"}, {600, 2, 0, "in_progress"},
-                 {750, 2, 1, "in_progress"}, {999, 2, 1, "in_progress"},
+    } steps[] = {{0, 0, 0, "in_progress"},   {249, 0, 0, "in_progress"}, {250, 1, 0, "in_progress"},
+                 {600, 2, 0, "in_progress"}, {750, 2, 1, "in_progress"}, {999, 2, 1, "in_progress"},
                  {1000, 3, 1, "completed"},  {5000, 3, 1, "completed"}};
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         struct res r = oa_get(&e, batch_id, T0 + steps[i].at);
@@ -335,7 +343,8 @@ static void test_openai_progress_and_completion(void **state)
     assert_int_equal(num(b.json, "expires_at", NULL), T0 / 1000 + 24 * 3600);
     assert_true(json_is_null(json_object_get(b.json, "errors")));
     assert_string_equal(str(b.json, "model"), "gpt-4o-mini");
-    long long in = num(b.json, "usage", "input_tokens"), out = num(b.json, "usage", "output_tokens");
+    long long in = num(b.json, "usage", "input_tokens"),
+              out = num(b.json, "usage", "output_tokens");
     assert_true(in > 0 && out > 0);
     assert_int_equal(num(b.json, "usage", "total_tokens"), in + out);
 
@@ -358,8 +367,8 @@ static void test_openai_progress_and_completion(void **state)
     json_decref(el);
 
     /* output files are listed with purpose batch_output */
-    struct res l = req(&e, SIM_GET, "/v1/files", "purpose=batch_output&order=asc", NULL, NULL,
-                       T0, NULL, NULL);
+    struct res l =
+        req(&e, SIM_GET, "/v1/files", "purpose=batch_output&order=asc", NULL, NULL, T0, NULL, NULL);
     assert_int_equal(l.status, 200);
     assert_int_equal(json_array_size(json_object_get(l.json, "data")), 2);
     assert_string_equal(str(json_array_get(json_object_get(l.json, "data"), 0), "id"),
@@ -413,7 +422,8 @@ static void test_openai_validation(void **state)
     snprintf(bid, sizeof bid, "%s", oa_create(&e, empty, T0));
     r = oa_get(&e, bid, T0);
     assert_string_equal(str(r.json, "status"), "failed");
-    const json_t *e0 = json_array_get(json_object_get(json_object_get(r.json, "errors"), "data"), 0);
+    const json_t *e0 =
+        json_array_get(json_object_get(json_object_get(r.json, "errors"), "data"), 0);
     assert_string_equal(str(e0, "code"), "empty_file");
     assert_true(json_is_null(json_object_get(e0, "line")));
     res_free(&r);
@@ -568,16 +578,21 @@ static void test_openai_lists_and_routes(void **state)
 
     /* files: upload errors, delete, 404, routes */
     static const char *bad_uploads[][2] = {
-        {"--" BOUNDARY "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--" BOUNDARY "--",
+        {"--" BOUNDARY
+         "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--" BOUNDARY "--",
          "'file'"},
         {"--" BOUNDARY "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jsonl\"\r\n"
          "\r\n{}\r\n--" BOUNDARY "--",
          "'purpose'"},
-        {"--" BOUNDARY "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfun\r\n--" BOUNDARY
-         "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jsonl\"\r\n\r\n{}\r\n--" BOUNDARY "--",
+        {"--" BOUNDARY
+         "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfun\r\n--" BOUNDARY
+         "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jsonl\"\r\n\r\n{}\r\n--" BOUNDARY
+         "--",
          "'fun'"},
-        {"--" BOUNDARY "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--" BOUNDARY
-         "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\n{}\r\n--" BOUNDARY "--",
+        {"--" BOUNDARY
+         "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nbatch\r\n--" BOUNDARY
+         "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.csv\"\r\n\r\n{}\r\n--" BOUNDARY
+         "--",
          ".jsonl"},
         {"--" BOUNDARY "\r\nno colon here\r\n\r\n--" BOUNDARY "--", "colon"},
     };
@@ -624,8 +639,8 @@ static void test_openai_lists_and_routes(void **state)
         enum sim_method m;
         const char *path;
         int status;
-    } routes[] = {{SIM_OTHER_METHOD, "/v1/files", 405},  {SIM_GET, "/v1/files/a/b", 404},
-                  {SIM_POST, "/v1/files/abc", 405},      {SIM_DELETE, "/v1/batches/b", 405},
+    } routes[] = {{SIM_OTHER_METHOD, "/v1/files", 405},   {SIM_GET, "/v1/files/a/b", 404},
+                  {SIM_POST, "/v1/files/abc", 405},       {SIM_DELETE, "/v1/batches/b", 405},
                   {SIM_GET, "/v1/batches/b/cancel", 405}, {SIM_GET, "/v1/batches/b/x", 404},
                   {SIM_GET, "/v1/batches/nope", 404},     {SIM_DELETE, "/v1/batches", 405}};
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
@@ -645,11 +660,12 @@ static char *an_create_body(int n, const char *first)
     char *all = strdup("{\"requests\":[");
     for (int i = 0; i < n; i++) {
         char *next;
-        assert_true(asprintf(&next,
-                             "%s%s{\"custom_id\":\"r%d\",\"params\":{\"model\":\"claude-haiku-4-5\","
-                             "\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":"
-                             "\"%s\"}]}}",
-                             all, i ? "," : "", i, i == 0 && first ? first : "hi") > 0);
+        assert_true(
+            asprintf(&next,
+                     "%s%s{\"custom_id\":\"r%d\",\"params\":{\"model\":\"claude-haiku-4-5\","
+                     "\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":"
+                     "\"%s\"}]}}",
+                     all, i ? "," : "", i, i == 0 && first ? first : "hi") > 0);
         free(all);
         all = next;
     }
@@ -792,8 +808,7 @@ static void test_anthropic_create_errors_and_list(void **state)
         struct res r = an(&e, SIM_POST, "/v1/messages/batches", bad[i], T0);
         assert_int_equal(r.status, 400);
         assert_string_equal(str(r.json, "type"), "error");
-        assert_string_equal(str(json_object_get(r.json, "error"), "type"),
-                            "invalid_request_error");
+        assert_string_equal(str(json_object_get(r.json, "error"), "type"), "invalid_request_error");
         res_free(&r);
     }
     struct res r = req(&e, SIM_GET, "/v1/messages/batches", NULL, NULL, NULL, T0, NULL, NULL);
@@ -907,14 +922,16 @@ static void test_object_cap(void **state)
     assert_true(asprintf(&body,
                          "--" BOUNDARY "\r\nContent-Disposition: form-data; name=\"purpose\"\r\n"
                          "\r\nbatch\r\n--" BOUNDARY "\r\nContent-Disposition: form-data; "
-                         "name=\"file\"; filename=\"b.jsonl\"\r\n\r\nx\r\n--" BOUNDARY "--\r\n") > 0);
+                         "name=\"file\"; filename=\"b.jsonl\"\r\n\r\nx\r\n--" BOUNDARY
+                         "--\r\n") > 0);
     struct res r = req(&e, SIM_POST, "/v1/files", NULL, MP_CT, body, T0, NULL, NULL);
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(r.body, "storage is full"));
     res_free(&r);
     r = an(&e, SIM_POST, "/v1/messages/batches",
            "{\"requests\":[{\"custom_id\":\"a\",\"params\":{\"model\":\"claude-haiku-4-5\","
-           "\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}}]}", T0);
+           "\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}}]}",
+           T0);
     assert_int_equal(r.status, 413);
     res_free(&r);
     char path[96];

@@ -25,11 +25,10 @@ static int collect(void *arg, const struct fg_sse_event *ev)
     return 0;
 }
 
-static const char *anthropic_stream =
-    "event: message_start\ndata: {\"type\":\"message_start\"}\n\n"
-    "event: ping\ndata: {\"type\":\"ping\"}\n\n"
-    ": a comment\n\n"
-    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+static const char *anthropic_stream = "event: message_start\ndata: {\"type\":\"message_start\"}\n\n"
+                                      "event: ping\ndata: {\"type\":\"ping\"}\n\n"
+                                      ": a comment\n\n"
+                                      "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 
 static void whole_stream(void **state)
 {
@@ -60,7 +59,8 @@ static void byte_by_byte_splits(void **state)
         fg_sse_feed(&p, anthropic_stream + cut, n - cut, collect, &g);
         assert_int_equal(g.n, 4);
         assert_string_equal(g.names[3], "message_stop");
-        assert_string_equal(g.raw[0], "event: message_start\ndata: {\"type\":\"message_start\"}\n\n");
+        assert_string_equal(g.raw[0],
+                            "event: message_start\ndata: {\"type\":\"message_start\"}\n\n");
         fg_sse_free(&p);
     }
 }
@@ -113,8 +113,8 @@ static void callback_can_stop(void **state)
     struct fg_sse p;
     int calls = 0;
     fg_sse_init(&p, 1 << 20);
-    assert_int_equal(fg_sse_feed(&p, anthropic_stream, strlen(anthropic_stream),
-                                 stop_after_first, &calls), -1);
+    assert_int_equal(
+        fg_sse_feed(&p, anthropic_stream, strlen(anthropic_stream), stop_after_first, &calls), -1);
     assert_int_equal(calls, 1);
     fg_sse_free(&p);
 }

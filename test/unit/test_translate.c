@@ -119,23 +119,23 @@ static void expect_400(struct req_result r, const char *param)
 {
     assert_int_equal(r.rc, -1);
     assert_string_equal(r.e.param, param);
-    assert_true(strlen(r.e.msg) > 20);     /* says why */
+    assert_true(strlen(r.e.msg) > 20); /* says why */
 }
 
 /* ------------------------------------------------ requests: OpenAI → Anthropic */
 
 static void oa_system_developer_and_merging(void **state)
 {
-    struct req_result r = oa2an(
-        "{'model':'claude-haiku','messages':["
-        "{'role':'system','content':'You are terse.'},"
-        "{'role':'developer','content':[{'type':'text','text':'Answer in French.'}]},"
-        "{'role':'user','content':'Hi'},"
-        "{'role':'user','content':[{'type':'text','text':'How are you?'}]},"
-        "{'role':'assistant','content':'Bien.'},"
-        "{'role':'system','content':'Be nice.'},"
-        "{'role':'user','content':'Merci'}]}",
-        &an_new);
+    struct req_result r =
+        oa2an("{'model':'claude-haiku','messages':["
+              "{'role':'system','content':'You are terse.'},"
+              "{'role':'developer','content':[{'type':'text','text':'Answer in French.'}]},"
+              "{'role':'user','content':'Hi'},"
+              "{'role':'user','content':[{'type':'text','text':'How are you?'}]},"
+              "{'role':'assistant','content':'Bien.'},"
+              "{'role':'system','content':'Be nice.'},"
+              "{'role':'user','content':'Merci'}]}",
+              &an_new);
     assert_int_equal(r.rc, 0);
     assert_string_equal(js(r.out, "model"), "claude-haiku-4-5");
     assert_int_equal(ji(r.out, "max_tokens"), 8192);
@@ -146,7 +146,7 @@ static void oa_system_developer_and_merging(void **state)
     assert_string_equal(js(sys, "2.text"), "Be nice.");
     assert_true(has_warning(&r.w, "moved into"));
     json_t *m = jp(r.out, "messages");
-    assert_int_equal(json_array_size(m), 3);    /* user, assistant, user */
+    assert_int_equal(json_array_size(m), 3); /* user, assistant, user */
     assert_string_equal(js(m, "0.role"), "user");
     assert_int_equal(json_array_size(jp(m, "0.content")), 2);
     assert_string_equal(js(m, "0.content.1.text"), "How are you?");
@@ -177,7 +177,7 @@ static void oa_tool_call_round_trip(void **state)
     assert_string_equal(js(m, "1.content.0.type"), "tool_use");
     assert_string_equal(js(m, "1.content.0.id"), "call_9f2");
     assert_string_equal(js(m, "1.content.0.input.city"), "Oslo");
-    assert_string_equal(js(m, "1.content.1.id"), "call_2ex_2f1");     /* sanitized */
+    assert_string_equal(js(m, "1.content.1.id"), "call_2ex_2f1"); /* sanitized */
     assert_true(json_is_object(jp(m, "1.content.1.input")));
     /* both tool results and the user text in one user turn, results first */
     assert_string_equal(js(m, "2.role"), "user");
@@ -196,9 +196,11 @@ static void oa_tool_call_round_trip(void **state)
     assert_true(json_is_true(jp(r.out, "tool_choice.disable_parallel_tool_use")));
     json_decref(r.out);
 
-    r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'},{'role':'assistant','content':null,"
-              "'tool_calls':[{'id':'c1','type':'function','function':{'name':'f','arguments':'[1]'}}]},"
-              "{'role':'tool','tool_call_id':'c1','content':'ok'}]}", &an_new);
+    r = oa2an(
+        "{'model':'m','messages':[{'role':'user','content':'x'},{'role':'assistant','content':null,"
+        "'tool_calls':[{'id':'c1','type':'function','function':{'name':'f','arguments':'[1]'}}]},"
+        "{'role':'tool','tool_call_id':'c1','content':'ok'}]}",
+        &an_new);
     expect_400(r, "messages[1].tool_calls[0].function.arguments");
 }
 
@@ -209,8 +211,10 @@ static const char *tools_fixture =
 static json_t *oa_choice(const char *choice, const char *extra)
 {
     char body[2048];
-    snprintf(body, sizeof body, "{'model':'m','messages':[{'role':'user','content':'x'}],%s,"
-             "'tool_choice':%s%s}", tools_fixture, choice, extra);
+    snprintf(body, sizeof body,
+             "{'model':'m','messages':[{'role':'user','content':'x'}],%s,"
+             "'tool_choice':%s%s}",
+             tools_fixture, choice, extra);
     struct req_result r = oa2an(body, &an_new);
     assert_int_equal(r.rc, 0);
     return r.out;
@@ -220,10 +224,10 @@ static void oa_tool_choice_variants(void **state)
 {
     json_t *o = oa_choice("'none'", "");
     assert_string_equal(js(o, "tool_choice.type"), "none");
-    assert_string_equal(js(o, "tools.1.input_schema.type"), "object");   /* no parameters */
+    assert_string_equal(js(o, "tools.1.input_schema.type"), "object"); /* no parameters */
     json_decref(o);
     o = oa_choice("'auto'", "");
-    assert_null(jp(o, "tool_choice"));     /* Anthropic's default */
+    assert_null(jp(o, "tool_choice")); /* Anthropic's default */
     json_decref(o);
     o = oa_choice("'required'", ",'parallel_tool_calls':false");
     assert_string_equal(js(o, "tool_choice.type"), "any");
@@ -234,13 +238,15 @@ static void oa_tool_choice_variants(void **state)
     assert_string_equal(js(o, "tool_choice.name"), "b");
     json_decref(o);
     o = oa_choice("{'type':'allowed_tools','allowed_tools':{'mode':'required','tools':"
-                  "[{'type':'function','function':{'name':'b'}}]}}", "");
+                  "[{'type':'function','function':{'name':'b'}}]}}",
+                  "");
     assert_int_equal(json_array_size(jp(o, "tools")), 1);
     assert_string_equal(js(o, "tools.0.name"), "b");
     assert_string_equal(js(o, "tool_choice.type"), "any");
     json_decref(o);
     struct req_result r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'}],"
-                                "'tools':[{'type':'custom','custom':{'name':'sql'}}]}", &an_new);
+                                "'tools':[{'type':'custom','custom':{'name':'sql'}}]}",
+                                &an_new);
     expect_400(r, "tools[0]");
 }
 
@@ -269,13 +275,17 @@ static void oa_images_and_files(void **state)
     json_decref(r.out);
 
     expect_400(oa2an("{'model':'m','messages':[{'role':'user','content':[{'type':'file','file':"
-                     "{'file_id':'file-abc'}}]}]}", &an_new),
+                     "{'file_id':'file-abc'}}]}]}",
+                     &an_new),
                "messages[0].content[0].file.file_id");
-    expect_400(oa2an("{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'a'},"
-                     "{'type':'input_audio','input_audio':{'data':'AAA','format':'wav'}}]}]}", &an_new),
-               "messages[0].content[1].input_audio");
+    expect_400(
+        oa2an("{'model':'m','messages':[{'role':'user','content':[{'type':'text','text':'a'},"
+              "{'type':'input_audio','input_audio':{'data':'AAA','format':'wav'}}]}]}",
+              &an_new),
+        "messages[0].content[1].input_audio");
     expect_400(oa2an("{'model':'m','messages':[{'role':'user','content':[{'type':'image_url',"
-                     "'image_url':{'url':'data:image/bmp;base64,Qk0='}}]}]}", &an_new),
+                     "'image_url':{'url':'data:image/bmp;base64,Qk0='}}]}]}",
+                     &an_new),
                "messages[0].content[0].image_url.url");
 }
 
@@ -283,7 +293,8 @@ static void oa_stop_and_max_tokens(void **state)
 {
     struct req_result r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'}],"
                                 "'stop':'END','max_tokens':100,'stream':true,"
-                                "'stream_options':{'include_usage':true}}", &an_new);
+                                "'stream_options':{'include_usage':true}}",
+                                &an_new);
     assert_int_equal(r.rc, 0);
     assert_string_equal(js(r.out, "stop_sequences.0"), "END");
     assert_int_equal(ji(r.out, "max_tokens"), 100);
@@ -293,7 +304,8 @@ static void oa_stop_and_max_tokens(void **state)
     json_decref(r.out);
 
     r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'}],'stop':['a','b'],"
-              "'max_completion_tokens':50,'max_tokens':100}", &an_new);
+              "'max_completion_tokens':50,'max_tokens':100}",
+              &an_new);
     assert_int_equal(json_array_size(jp(r.out, "stop_sequences")), 2);
     assert_int_equal(ji(r.out, "max_tokens"), 50);
     json_decref(r.out);
@@ -325,9 +337,11 @@ static void oa_sampling_by_version(void **state)
     json_decref(r.out);
 
     expect_400(oa2an("{'model':'m','messages':[{'role':'user','content':'x'}],'temperature':1.5}",
-                     &an_old), "temperature");
+                     &an_old),
+               "temperature");
     /* on the new version the field is dropped before its value matters */
-    r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'}],'temperature':1.5}", &an_new);
+    r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'}],'temperature':1.5}",
+              &an_new);
     assert_int_equal(r.rc, 0);
     json_decref(r.out);
 }
@@ -335,13 +349,15 @@ static void oa_sampling_by_version(void **state)
 static void oa_metadata_and_user(void **state)
 {
     struct req_result r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'}],"
-                                "'user':'u-42','metadata':{'team':'a'}}", &an_new);
+                                "'user':'u-42','metadata':{'team':'a'}}",
+                                &an_new);
     assert_string_equal(js(r.out, "metadata.user_id"), "u-42");
     assert_null(jp(r.out, "metadata.team"));
     assert_true(has_warning(&r.w, "metadata dropped"));
     json_decref(r.out);
     r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'}],"
-              "'user':'old','safety_identifier':'sid-1'}", &an_new);
+              "'user':'old','safety_identifier':'sid-1'}",
+              &an_new);
     assert_string_equal(js(r.out, "metadata.user_id"), "sid-1");
     assert_true(has_warning(&r.w, "user dropped"));
     json_decref(r.out);
@@ -350,11 +366,13 @@ static void oa_metadata_and_user(void **state)
 static void oa_reasoning_effort(void **state)
 {
     struct req_result r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'}],"
-                                "'reasoning_effort':'medium'}", &an_new);
+                                "'reasoning_effort':'medium'}",
+                                &an_new);
     assert_string_equal(js(r.out, "output_config.effort"), "medium");
     json_decref(r.out);
     r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'}],"
-              "'reasoning_effort':'minimal'}", &an_new);
+              "'reasoning_effort':'minimal'}",
+              &an_new);
     assert_null(jp(r.out, "output_config"));
     assert_true(has_warning(&r.w, "reasoning_effort 'minimal' dropped"));
     json_decref(r.out);
@@ -406,8 +424,10 @@ static void oa_response_format(void **state)
 
     /* a forced tool would silence the client's own tools */
     char body[2048];
-    snprintf(body, sizeof body, "{'model':'m','messages':[{'role':'user','content':'x'}],%s,"
-             "'response_format':{'type':'json_object'}}", tools_fixture);
+    snprintf(body, sizeof body,
+             "{'model':'m','messages':[{'role':'user','content':'x'}],%s,"
+             "'response_format':{'type':'json_object'}}",
+             tools_fixture);
     expect_400(oa2an(body, &an_nonnative), "response_format");
 }
 
@@ -431,7 +451,8 @@ static void oa_meaning_cannot_be_kept(void **state)
     }
     /* n:1 and logprobs:false keep their meaning */
     struct req_result r = oa2an("{'model':'m','messages':[{'role':'user','content':'x'}],"
-                                "'n':1,'logprobs':false,'frequency_penalty':0}", &an_new);
+                                "'n':1,'logprobs':false,'frequency_penalty':0}",
+                                &an_new);
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.w.n, 0);
     json_decref(r.out);
@@ -440,7 +461,9 @@ static void oa_meaning_cannot_be_kept(void **state)
     json_decref(r.out);
     /* a trailing assistant turn would become a prefill */
     expect_400(oa2an("{'model':'m','messages':[{'role':'user','content':'x'},"
-                     "{'role':'assistant','content':'partial'}]}", &an_new), "messages");
+                     "{'role':'assistant','content':'partial'}]}",
+                     &an_new),
+               "messages");
 }
 
 /* ------------------------------------------------ requests: Anthropic → OpenAI */
@@ -504,9 +527,11 @@ static void an_tool_choice_variants(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char body[512];
-        snprintf(body, sizeof body, "{'model':'c','max_tokens':5,'messages':[{'role':'user',"
+        snprintf(body, sizeof body,
+                 "{'model':'c','max_tokens':5,'messages':[{'role':'user',"
                  "'content':'x'}],'tools':[{'name':'f','input_schema':{'type':'object'}}],"
-                 "'tool_choice':%s}", cases[i].in);
+                 "'tool_choice':%s}",
+                 cases[i].in);
         struct req_result r = an2oa(body);
         assert_int_equal(r.rc, 0);
         if (cases[i].out_str)
@@ -517,7 +542,8 @@ static void an_tool_choice_variants(void **state)
         json_decref(r.out);
     }
     expect_400(an2oa("{'model':'c','max_tokens':5,'messages':[{'role':'user','content':'x'}],"
-                     "'tools':[{'type':'web_search_20250305','name':'web_search'}]}"), "tools.0");
+                     "'tools':[{'type':'web_search_20250305','name':'web_search'}]}"),
+               "tools.0");
 }
 
 static void an_images_and_documents(void **state)
@@ -538,9 +564,11 @@ static void an_images_and_documents(void **state)
     assert_string_equal(js(c, "2.file.file_data"), "data:application/pdf;base64,JVBE");
     assert_string_equal(js(c, "3.text"), "Compare");
     json_decref(r.out);
-    expect_400(an2oa("{'model':'c','max_tokens':5,'messages':[{'role':'user','content':["
-                     "{'type':'document','source':{'type':'text','media_type':'text/plain','data':'hi'}}]}]}"),
-               "messages.0.content.0");
+    expect_400(
+        an2oa(
+            "{'model':'c','max_tokens':5,'messages':[{'role':'user','content':["
+            "{'type':'document','source':{'type':'text','media_type':'text/plain','data':'hi'}}]}]}"),
+        "messages.0.content.0");
     expect_400(an2oa("{'model':'c','max_tokens':5,'messages':[{'role':'user','content':["
                      "{'type':'image','source':{'type':'file','file_id':'file_1'}}]}]}"),
                "messages.0.content.0");
@@ -567,7 +595,8 @@ static void an_parameters(void **state)
     assert_true(has_warning(&r.w, "'xhigh'"));
     assert_string_equal(js(r.out, "response_format.type"), "json_schema");
     assert_true(json_is_true(jp(r.out, "response_format.json_schema.strict")));
-    assert_string_equal(js(r.out, "response_format.json_schema.schema.properties.a.type"), "string");
+    assert_string_equal(js(r.out, "response_format.json_schema.schema.properties.a.type"),
+                        "string");
     json_decref(r.out);
 
     /* a schema outside the strict subset goes non-strict, with a warning */
@@ -583,14 +612,17 @@ static void an_parameters(void **state)
 
 static void an_meaning_cannot_be_kept(void **state)
 {
+    expect_400(
+        an2oa("{'model':'c','max_tokens':9,'messages':[{'role':'user','content':'x'},"
+              "{'role':'assistant','content':[{'type':'thinking','thinking':'hmm','signature':'s'},"
+              "{'type':'text','text':'ok'}]},{'role':'user','content':'y'}]}"),
+        "messages.1.content.0");
     expect_400(an2oa("{'model':'c','max_tokens':9,'messages':[{'role':'user','content':'x'},"
-                     "{'role':'assistant','content':[{'type':'thinking','thinking':'hmm','signature':'s'},"
-                     "{'type':'text','text':'ok'}]},{'role':'user','content':'y'}]}"),
-               "messages.1.content.0");
-    expect_400(an2oa("{'model':'c','max_tokens':9,'messages':[{'role':'user','content':'x'},"
-                     "{'role':'assistant','content':'{'}]}"), "messages.1");
+                     "{'role':'assistant','content':'{'}]}"),
+               "messages.1");
     expect_400(an2oa("{'model':'c','max_tokens':9,'messages':[{'role':'user','content':'x'}],"
-                     "'stop_sequences':['a','b','c','d','e']}"), "stop_sequences");
+                     "'stop_sequences':['a','b','c','d','e']}"),
+               "stop_sequences");
 }
 
 /* --------------------------------------------------------------- responses */
@@ -633,10 +665,11 @@ static json_t *an_resp(const char *content, const char *stop, const char *forced
 
 static void resp_an_to_oa(void **state)
 {
-    json_t *o = an_resp("{'type':'thinking','thinking':'hm','signature':'s'},"
-                        "{'type':'text','text':'Checking '},{'type':'text','text':'the weather.'},"
-                        "{'type':'tool_use','id':'toolu_01A','name':'get_weather','input':{'city':'Oslo'}}",
-                        "tool_use", NULL);
+    json_t *o =
+        an_resp("{'type':'thinking','thinking':'hm','signature':'s'},"
+                "{'type':'text','text':'Checking '},{'type':'text','text':'the weather.'},"
+                "{'type':'tool_use','id':'toolu_01A','name':'get_weather','input':{'city':'Oslo'}}",
+                "tool_use", NULL);
     assert_string_equal(js(o, "id"), "chatcmpl-msg_01Xq");
     assert_string_equal(js(o, "object"), "chat.completion");
     assert_true(json_is_integer(jp(o, "created")));
@@ -662,9 +695,10 @@ static void resp_an_to_oa(void **state)
 
     static const struct {
         const char *stop, *finish;
-    } reasons[] = {{"end_turn", "stop"}, {"stop_sequence", "stop"}, {"max_tokens", "length"},
-                   {"model_context_window_exceeded", "length"}, {"tool_use", "tool_calls"},
-                   {"refusal", "content_filter"}, {"pause_turn", "stop"}};
+    } reasons[] = {{"end_turn", "stop"},       {"stop_sequence", "stop"},
+                   {"max_tokens", "length"},   {"model_context_window_exceeded", "length"},
+                   {"tool_use", "tool_calls"}, {"refusal", "content_filter"},
+                   {"pause_turn", "stop"}};
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
         o = an_resp("{'type':'text','text':'x'}", reasons[i].stop, NULL);
         assert_string_equal(js(o, "choices.0.finish_reason"), reasons[i].finish);
@@ -675,7 +709,7 @@ static void resp_an_to_oa(void **state)
     assert_true(json_is_null(jp(o, "choices.0.message.content")));
     assert_string_equal(js(o, "choices.0.message.refusal"), "I cannot help with that.");
     json_decref(o);
-    o = an_resp("", "max_tokens", NULL);      /* an empty answer is "", not null */
+    o = an_resp("", "max_tokens", NULL); /* an empty answer is "", not null */
     assert_string_equal(js(o, "choices.0.message.content"), "");
     json_decref(o);
     o = an_resp("", "refusal", NULL);
@@ -707,9 +741,11 @@ static json_t *oa_resp(const char *msg, const char *finish)
 
 static void resp_oa_to_an(void **state)
 {
-    json_t *o = oa_resp("{'role':'assistant','content':'Let me check.','refusal':null,'tool_calls':["
-                        "{'id':'call_9f2','type':'function','function':{'name':'get_weather',"
-                        "'arguments':'{\\'city\\':\\'Oslo\\'}'}}]}", "'tool_calls'");
+    json_t *o =
+        oa_resp("{'role':'assistant','content':'Let me check.','refusal':null,'tool_calls':["
+                "{'id':'call_9f2','type':'function','function':{'name':'get_weather',"
+                "'arguments':'{\\'city\\':\\'Oslo\\'}'}}]}",
+                "'tool_calls'");
     assert_string_equal(js(o, "id"), "msg_chatcmpl-7Qx1");
     assert_string_equal(js(o, "type"), "message");
     assert_string_equal(js(o, "role"), "assistant");
@@ -720,8 +756,9 @@ static void resp_oa_to_an(void **state)
     assert_string_equal(js(o, "content.1.id"), "call_9f2");
     assert_string_equal(js(o, "content.1.input.city"), "Oslo");
     assert_string_equal(js(o, "stop_reason"), "tool_use");
-    static const char *const keys[] = {"stop_sequence", "stop_details", "container", "diagnostics",
-                                       "usage.server_tool_use", "usage.inference_geo", NULL};
+    static const char *const keys[] = {
+        "stop_sequence",         "stop_details",        "container", "diagnostics",
+        "usage.server_tool_use", "usage.inference_geo", NULL};
     for (int i = 0; keys[i]; i++)
         assert_true(json_is_null(jp(o, keys[i])));
     /* usage in Anthropic's meaning: input excludes cache reads and writes */
@@ -735,8 +772,10 @@ static void resp_oa_to_an(void **state)
 
     static const struct {
         const char *finish, *stop;
-    } reasons[] = {{"'stop'", "end_turn"}, {"'length'", "max_tokens"},
-                   {"'tool_calls'", "tool_use"}, {"'content_filter'", "refusal"}};
+    } reasons[] = {{"'stop'", "end_turn"},
+                   {"'length'", "max_tokens"},
+                   {"'tool_calls'", "tool_use"},
+                   {"'content_filter'", "refusal"}};
     for (size_t i = 0; i < sizeof reasons / sizeof reasons[0]; i++) {
         o = oa_resp("{'role':'assistant','content':'x'}", reasons[i].finish);
         assert_string_equal(js(o, "stop_reason"), reasons[i].stop);
@@ -747,8 +786,10 @@ static void resp_oa_to_an(void **state)
     assert_string_equal(js(o, "stop_reason"), "refusal");
     assert_string_equal(js(o, "stop_details.type"), "refusal");
     json_decref(o);
-    assert_null(oa_resp("{'role':'assistant','content':null,'tool_calls':[{'id':'c','type':'function',"
-                        "'function':{'name':'f','arguments':'not json'}}]}", "'tool_calls'"));
+    assert_null(
+        oa_resp("{'role':'assistant','content':null,'tool_calls':[{'id':'c','type':'function',"
+                "'function':{'name':'f','arguments':'not json'}}]}",
+                "'tool_calls'"));
     assert_null(run_resp(1, "{'id':'x','choices':[]}", NULL));
 }
 
@@ -776,7 +817,7 @@ static int frame_cb(void *arg, const struct fg_sse_event *ev)
     }
     assert_memory_equal(ev->raw + ev->raw_len - 2, "\n\n", 2);
     assert_null(memchr(ev->data, '\n', ev->data_len));
-    assert_int_equal(f->done, 0);      /* nothing after [DONE] */
+    assert_int_equal(f->done, 0); /* nothing after [DONE] */
     if (ev->data_len == 6 && !memcmp(ev->data, "[DONE]", 6)) {
         f->done++;
         return 0;
@@ -785,7 +826,7 @@ static int frame_cb(void *arg, const struct fg_sse_event *ev)
     snprintf(f->name[f->n], sizeof f->name[0], "%.*s", (int)ev->event_len, ev->event);
     f->data[f->n] = json_loadb(ev->data, ev->data_len, 0, NULL);
     assert_non_null(f->data[f->n]);
-    if (f->d == FG_DIALECT_ANTHROPIC)   /* the SDK dispatches on the name */
+    if (f->d == FG_DIALECT_ANTHROPIC) /* the SDK dispatches on the name */
         assert_string_equal(js(f->data[f->n], "type"), f->name[f->n]);
     f->n++;
     return 0;
@@ -826,7 +867,8 @@ static int feed_cb(void *arg, const struct fg_sse_event *ev)
 }
 
 /* Feed an upstream SSE fixture event by event; returns the client bytes. */
-static struct evbuffer *feed_stream(struct fg_translate_stream *s, const char *sse, bool end, bool done)
+static struct evbuffer *feed_stream(struct fg_translate_stream *s, const char *sse, bool end,
+                                    bool done)
 {
     struct feed fd = {s, evbuffer_new(), 0};
     struct fg_sse p;
@@ -840,25 +882,44 @@ static struct evbuffer *feed_stream(struct fg_translate_stream *s, const char *s
 
 #define AN_EV(name, json) "event: " name "\ndata: " json "\n\n"
 
-static const char *an_stream_fixture =
-    AN_EV("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_01Xq\",\"type\":\"message\","
-          "\"role\":\"assistant\",\"model\":\"claude-haiku-4-5\",\"content\":[],\"stop_reason\":null,"
-          "\"stop_sequence\":null,\"usage\":{\"input_tokens\":18,\"cache_creation_input_tokens\":5,"
-          "\"cache_read_input_tokens\":100,\"output_tokens\":1}}}")
-    AN_EV("content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}")
-    AN_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hmm\"}}")
-    AN_EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}")
-    AN_EV("content_block_start", "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")
-    AN_EV("ping", "{\"type\":\"ping\"}")
-    AN_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}")
-    AN_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"lo\"}}")
-    AN_EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":1}")
-    AN_EV("content_block_start", "{\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_01A\",\"name\":\"get_weather\",\"input\":{}}}")
-    AN_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \\\"Os\"}}")
-    AN_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"lo\\\"}\"}}")
-    AN_EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":2}")
-    AN_EV("message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":34}}")
-    AN_EV("message_stop", "{\"type\":\"message_stop\"}");
+/* clang-format off: one SSE event per line, as the provider sends them */
+static const char *an_stream_fixture = AN_EV(
+    "message_start",
+    "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_01Xq\",\"type\":\"message\","
+    "\"role\":\"assistant\",\"model\":\"claude-haiku-4-5\",\"content\":[],\"stop_reason\":null,"
+    "\"stop_sequence\":null,\"usage\":{\"input_tokens\":18,\"cache_creation_input_tokens\":5,"
+    "\"cache_read_input_tokens\":100,\"output_tokens\":1}}}")
+    AN_EV(
+        "content_block_start",
+        "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}")
+        AN_EV(
+            "content_block_delta",
+            "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"hmm\"}}")
+            AN_EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}") AN_EV(
+                "content_block_start",
+                "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")
+                AN_EV("ping", "{\"type\":\"ping\"}") AN_EV(
+                    "content_block_delta",
+                    "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hel\"}}")
+                    AN_EV(
+                        "content_block_delta",
+                        "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"lo\"}}")
+                        AN_EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":1}") AN_EV(
+                            "content_block_start",
+                            "{\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_01A\",\"name\":\"get_weather\",\"input\":{}}}")
+                            AN_EV(
+                                "content_block_delta",
+                                "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \\\"Os\"}}")
+                                AN_EV(
+                                    "content_block_delta",
+                                    "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"lo\\\"}\"}}")
+                                    AN_EV("content_block_stop",
+                                          "{\"type\":\"content_block_stop\",\"index\":2}")
+                                        AN_EV(
+                                            "message_delta",
+                                            "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":34}}")
+                                            AN_EV("message_stop", "{\"type\":\"message_stop\"}");
+/* clang-format on */
 
 /* Reassemble an OpenAI client's view of a stream. */
 struct oa_view {
@@ -876,7 +937,7 @@ static void oa_reassemble(struct frames *f, struct oa_view *v)
         assert_string_equal(js(c, "model"), "my-model");
         if (i == 0)
             snprintf(v->id, sizeof v->id, "%s", js(c, "id"));
-        assert_string_equal(js(c, "id"), v->id);     /* same id on every chunk */
+        assert_string_equal(js(c, "id"), v->id); /* same id on every chunk */
         if (json_array_size(jp(c, "choices")) == 0) {
             v->usage_chunks++;
             v->usage = jp(c, "usage");
@@ -903,7 +964,8 @@ static void oa_reassemble(struct frames *f, struct oa_view *v)
 
 static void stream_an_to_oa(void **state)
 {
-    struct fg_translate_stream *s = fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", true);
+    struct fg_translate_stream *s =
+        fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", true);
     struct evbuffer *out = feed_stream(s, an_stream_fixture, true, true);
     struct frames f;
     struct oa_view v;
@@ -948,29 +1010,45 @@ static void stream_an_to_oa(void **state)
 
 static void stream_an_to_oa_errors_and_cuts(void **state)
 {
-    const char *err_stream =
-        AN_EV("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_2\",\"usage\":{\"input_tokens\":3}}}")
-        AN_EV("content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")
-        AN_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}")
-        AN_EV("error", "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}");
-    struct fg_translate_stream *s = fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", true);
+    /* clang-format off: one SSE event per line, as the provider sends them */
+    const char *err_stream = AN_EV(
+        "message_start",
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_2\",\"usage\":{\"input_tokens\":3}}}")
+        AN_EV(
+            "content_block_start",
+            "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")
+            AN_EV(
+                "content_block_delta",
+                "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}")
+                AN_EV(
+                    "error",
+                    "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}");
+    /* clang-format on */
+    struct fg_translate_stream *s =
+        fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", true);
     struct evbuffer *out = feed_stream(s, err_stream, true, false);
     struct frames f;
     frames_parse(out, FG_DIALECT_OPENAI, &f);
-    assert_int_equal(f.done, 0);          /* an error, not a normal end */
+    assert_int_equal(f.done, 0); /* an error, not a normal end */
     json_t *last = f.data[f.n - 1];
     assert_string_equal(js(last, "error.message"), "Overloaded");
     assert_string_equal(js(last, "error.type"), "server_error");
     assert_string_equal(js(last, "error.code"), "overloaded_error");
-    assert_int_equal(f.n, 3);             /* role, "Hi", error: end() added nothing */
+    assert_int_equal(f.n, 3); /* role, "Hi", error: end() added nothing */
     frames_free(&f);
     evbuffer_free(out);
     fg_translate_stream_free(s);
 
     /* cut after the text: an error event, never [DONE] */
-    const char *cut = AN_EV("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_3\"}}")
-        AN_EV("content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")
-        AN_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Par\"}}");
+    /* clang-format off: one SSE event per line, as the provider sends them */
+    const char *cut =
+        AN_EV("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_3\"}}") AN_EV(
+            "content_block_start",
+            "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}")
+            AN_EV(
+                "content_block_delta",
+                "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Par\"}}");
+    /* clang-format on */
     s = fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", true);
     out = feed_stream(s, cut, true, false);
     frames_parse(out, FG_DIALECT_OPENAI, &f);
@@ -989,7 +1067,7 @@ static void stream_an_to_oa_errors_and_cuts(void **state)
     struct fg_err e = {0};
     fg_err_set(&e, FG_E_UPSTREAM, NULL, NULL, "upstream sent a malformed event");
     fg_translate_stream_fail(s, &e, out);
-    fg_translate_stream_end(s, false, out);     /* no second error */
+    fg_translate_stream_end(s, false, out); /* no second error */
     frames_parse(out, FG_DIALECT_OPENAI, &f);
     assert_int_equal(f.n, 1);
     assert_string_equal(js(f.data[0], "error.message"), "upstream sent a malformed event");
@@ -1000,15 +1078,26 @@ static void stream_an_to_oa_errors_and_cuts(void **state)
 
 static void stream_an_to_oa_forced_tool(void **state)
 {
-    const char *sse =
-        AN_EV("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_4\",\"usage\":{\"input_tokens\":3}}}")
-        AN_EV("content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"invoice\",\"input\":{}}}")
-        AN_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"total\\\":\"}}")
-        AN_EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"3}\"}}")
-        AN_EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}")
-        AN_EV("message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":9}}")
-        AN_EV("message_stop", "{\"type\":\"message_stop\"}");
-    struct fg_translate_stream *s = fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", false);
+    /* clang-format off: one SSE event per line, as the provider sends them */
+    const char *sse = AN_EV(
+        "message_start",
+        "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_4\",\"usage\":{\"input_tokens\":3}}}")
+        AN_EV(
+            "content_block_start",
+            "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"invoice\",\"input\":{}}}")
+            AN_EV(
+                "content_block_delta",
+                "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"total\\\":\"}}")
+                AN_EV(
+                    "content_block_delta",
+                    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"3}\"}}")
+                    AN_EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}") AN_EV(
+                        "message_delta",
+                        "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":9}}")
+                        AN_EV("message_stop", "{\"type\":\"message_stop\"}");
+    /* clang-format on */
+    struct fg_translate_stream *s =
+        fg_translate_stream_new(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, "my-model", false);
     fg_translate_stream_forced_tool(s, "invoice");
     struct evbuffer *out = feed_stream(s, sse, true, true);
     struct frames f;
@@ -1024,19 +1113,37 @@ static void stream_an_to_oa_forced_tool(void **state)
 }
 
 #define OA_EV(json) "data: " json "\n\n"
-#define OA_HEAD "\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,\"model\":\"gpt-4o\""
+#define OA_HEAD                                                                                    \
+    "\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1760000000,\"model\":\"gpt-4o\""
 
-static const char *oa_stream_fixture =
-    OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}")
-    OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}],\"usage\":null}")
-    OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" there\"},\"finish_reason\":null}],\"usage\":null}")
-    OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]},\"finish_reason\":null}],\"usage\":null}")
-    OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]},\"finish_reason\":null}],\"usage\":null}")
-    OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"Oslo\\\"}\"}}]},\"finish_reason\":null}],\"usage\":null}")
-    OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call.2\",\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}}]},\"finish_reason\":null}],\"usage\":null}")
-    OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":null}")
-    OA_EV("{" OA_HEAD ",\"choices\":[],\"usage\":{\"prompt_tokens\":1500,\"completion_tokens\":20,\"total_tokens\":1520,\"prompt_tokens_details\":{\"cached_tokens\":1280},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}")
-    OA_EV("[DONE]");
+static const char *oa_stream_fixture = OA_EV(
+    "{" OA_HEAD
+    ",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}")
+    OA_EV(
+        "{" OA_HEAD
+        ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}],\"usage\":null}")
+        OA_EV(
+            "{" OA_HEAD
+            ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" there\"},\"finish_reason\":null}],\"usage\":null}")
+            OA_EV(
+                "{" OA_HEAD
+                ",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"\"}}]},\"finish_reason\":null}],\"usage\":null}")
+                OA_EV(
+                    "{" OA_HEAD
+                    ",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]},\"finish_reason\":null}],\"usage\":null}")
+                    OA_EV(
+                        "{" OA_HEAD
+                        ",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"\\\"Oslo\\\"}\"}}]},\"finish_reason\":null}],\"usage\":null}")
+                        OA_EV(
+                            "{" OA_HEAD
+                            ",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call.2\",\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"arguments\":\"{}\"}}]},\"finish_reason\":null}],\"usage\":null}")
+                            OA_EV(
+                                "{" OA_HEAD
+                                ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}],\"usage\":null}")
+                                OA_EV(
+                                    "{" OA_HEAD
+                                    ",\"choices\":[],\"usage\":{\"prompt_tokens\":1500,\"completion_tokens\":20,\"total_tokens\":1520,\"prompt_tokens_details\":{\"cached_tokens\":1280},\"completion_tokens_details\":{\"reasoning_tokens\":0}}}")
+                                    OA_EV("[DONE]");
 
 struct an_view {
     char text[256], args[4][128], ids[4][64], names[4][64], stop[32];
@@ -1055,13 +1162,14 @@ static void an_reassemble(struct frames *f, struct an_view *v)
             assert_int_equal(i, 0);
             v->msg_start++;
             v->start_usage = jp(d, "message.usage");
-            static const char *const keys[] = {"id", "type", "role", "model", "content",
-                                               "stop_reason", "stop_sequence", "stop_details",
-                                               "container", "diagnostics", "usage", NULL};
+            static const char *const keys[] = {
+                "id",        "type",        "role",          "model",
+                "content",   "stop_reason", "stop_sequence", "stop_details",
+                "container", "diagnostics", "usage",         NULL};
             for (int k = 0; keys[k]; k++)
                 assert_non_null(json_object_get(jp(d, "message"), keys[k]));
         } else if (!strcmp(n, "content_block_start")) {
-            assert_int_equal(open, -1);      /* one block open at a time */
+            assert_int_equal(open, -1); /* one block open at a time */
             open = (int)ji(d, "index");
             assert_int_equal(open, v->blocks++);
             json_t *cb = jp(d, "content_block");
@@ -1094,7 +1202,8 @@ static void an_reassemble(struct frames *f, struct an_view *v)
 
 static void stream_oa_to_an(void **state)
 {
-    struct fg_translate_stream *s = fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
+    struct fg_translate_stream *s =
+        fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
     struct evbuffer *out = feed_stream(s, oa_stream_fixture, true, true);
     struct frames f;
     struct an_view v;
@@ -1124,10 +1233,11 @@ static void stream_oa_to_an(void **state)
     fg_translate_stream_free(s);
 
     /* without a usage chunk the message still closes at [DONE] */
-    const char *plain =
-        OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"},\"finish_reason\":null}]}")
+    const char *plain = OA_EV(
+        "{" OA_HEAD
+        ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"},\"finish_reason\":null}]}")
         OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"length\"}]}")
-        OA_EV("[DONE]");
+            OA_EV("[DONE]");
     s = fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
     out = feed_stream(s, plain, true, true);
     frames_parse(out, FG_DIALECT_ANTHROPIC, &f);
@@ -1142,10 +1252,13 @@ static void stream_oa_to_an(void **state)
 
 static void stream_oa_to_an_errors_and_cuts(void **state)
 {
-    const char *err =
-        OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}")
-        OA_EV("{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}");
-    struct fg_translate_stream *s = fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
+    const char *err = OA_EV(
+        "{" OA_HEAD
+        ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}")
+        OA_EV(
+            "{\"error\":{\"message\":\"Rate limit reached\",\"type\":\"requests\",\"param\":null,\"code\":\"rate_limit_exceeded\"}}");
+    struct fg_translate_stream *s =
+        fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
     struct evbuffer *out = feed_stream(s, err, true, false);
     struct frames f;
     frames_parse(out, FG_DIALECT_ANTHROPIC, &f);
@@ -1159,7 +1272,9 @@ static void stream_oa_to_an_errors_and_cuts(void **state)
     fg_translate_stream_free(s);
 
     /* cut mid-answer (done=false): an error event, no message_stop */
-    const char *cut = OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Par\"},\"finish_reason\":null}]}");
+    const char *cut = OA_EV(
+        "{" OA_HEAD
+        ",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Par\"},\"finish_reason\":null}]}");
     s = fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
     out = feed_stream(s, cut, true, false);
     frames_parse(out, FG_DIALECT_ANTHROPIC, &f);
@@ -1183,10 +1298,11 @@ static void stream_oa_to_an_errors_and_cuts(void **state)
     fg_translate_stream_free(s);
 
     /* an OpenAI refusal delta becomes text with stop_reason refusal */
-    const char *refusal =
-        OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{\"refusal\":\"No.\"},\"finish_reason\":null}]}")
+    const char *refusal = OA_EV(
+        "{" OA_HEAD
+        ",\"choices\":[{\"index\":0,\"delta\":{\"refusal\":\"No.\"},\"finish_reason\":null}]}")
         OA_EV("{" OA_HEAD ",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}")
-        OA_EV("[DONE]");
+            OA_EV("[DONE]");
     s = fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, "my-model", false);
     out = feed_stream(s, refusal, true, true);
     frames_parse(out, FG_DIALECT_ANTHROPIC, &f);
@@ -1207,8 +1323,8 @@ static json_t *run_err(enum fg_dialect from, enum fg_dialect to, int status, con
     struct evbuffer *out = evbuffer_new();
     const char *b = Q(body);
     *out_status = fg_translate_error(from, to, status, b, strlen(b), out);
-    json_t *doc = json_loadb((const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out), 0,
-                             NULL);
+    json_t *doc =
+        json_loadb((const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out), 0, NULL);
     assert_non_null(doc);
     evbuffer_free(out);
     return doc;
@@ -1219,7 +1335,8 @@ static void error_bodies(void **state)
     int st;
     json_t *d = run_err(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, 429,
                         "{'error':{'message':'Rate limit reached for gpt-4o','type':'requests',"
-                        "'param':null,'code':'rate_limit_exceeded'}}", &st);
+                        "'param':null,'code':'rate_limit_exceeded'}}",
+                        &st);
     assert_int_equal(st, 429);
     assert_string_equal(js(d, "type"), "error");
     assert_string_equal(js(d, "error.type"), "rate_limit_error");
@@ -1227,9 +1344,11 @@ static void error_bodies(void **state)
     assert_true(json_is_null(jp(d, "request_id")));
     json_decref(d);
 
-    d = run_err(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, 400,
-                "{'type':'error','error':{'type':'invalid_request_error','message':'max_tokens: too big'},"
-                "'request_id':'req_1'}", &st);
+    d = run_err(
+        FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, 400,
+        "{'type':'error','error':{'type':'invalid_request_error','message':'max_tokens: too big'},"
+        "'request_id':'req_1'}",
+        &st);
     assert_int_equal(st, 400);
     assert_string_equal(js(d, "error.type"), "invalid_request_error");
     assert_string_equal(js(d, "error.message"), "max_tokens: too big");
@@ -1244,13 +1363,16 @@ static void error_bodies(void **state)
     json_decref(d);
 
     d = run_err(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, 503,
-                "{'error':{'message':'Slow down','type':'server_error','param':null,'code':null}}", &st);
+                "{'error':{'message':'Slow down','type':'server_error','param':null,'code':null}}",
+                &st);
     assert_int_equal(st, 503);
     assert_string_equal(js(d, "error.type"), "overloaded_error");
     json_decref(d);
 
-    d = run_err(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, 400,
-                "{'error':{'message':'bad','type':'invalid_request_error','param':'messages','code':'invalid_value'}}", &st);
+    d = run_err(
+        FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, 400,
+        "{'error':{'message':'bad','type':'invalid_request_error','param':'messages','code':'invalid_value'}}",
+        &st);
     assert_string_equal(js(d, "error.type"), "invalid_request_error");
     assert_string_equal(js(d, "error.details.error_code"), "invalid_value");
     json_decref(d);

@@ -34,9 +34,11 @@ static const char *problem(const struct fg_usage *u, int64_t max_in, int64_t max
 static void good_usage(void **state)
 {
     (void)state;
-    struct fg_usage u = parse("{\"prompt_tokens\":100,\"completion_tokens\":7,"
-                              "\"prompt_tokens_details\":{\"cached_tokens\":60,\"cache_write_tokens\":null},"
-                              "\"completion_tokens_details\":{\"reasoning_tokens\":2}}", false);
+    struct fg_usage u =
+        parse("{\"prompt_tokens\":100,\"completion_tokens\":7,"
+              "\"prompt_tokens_details\":{\"cached_tokens\":60,\"cache_write_tokens\":null},"
+              "\"completion_tokens_details\":{\"reasoning_tokens\":2}}",
+              false);
     assert_null(u.bad);
     assert_true(u.seen);
     assert_int_equal(u.tok.input, 40);
@@ -53,10 +55,16 @@ static void good_usage(void **state)
 static void bad_counts(void **state)
 {
     (void)state;
-    static const struct { const char *json; bool an; const char *field; } cases[] = {
+    static const struct {
+        const char *json;
+        bool an;
+        const char *field;
+    } cases[] = {
         {"{\"prompt_tokens\":11,\"completion_tokens\":-99999999999}", false, "completion_tokens"},
-        {"{\"prompt_tokens\":11,\"completion_tokens\":9223372036854775807}", false, "completion_tokens"},
-        {"{\"prompt_tokens\":11,\"completion_tokens\":92233720368547758070}", false, "completion_tokens"},
+        {"{\"prompt_tokens\":11,\"completion_tokens\":9223372036854775807}", false,
+         "completion_tokens"},
+        {"{\"prompt_tokens\":11,\"completion_tokens\":92233720368547758070}", false,
+         "completion_tokens"},
         {"{\"prompt_tokens\":11.5,\"completion_tokens\":3}", false, "prompt_tokens"},
         {"{\"prompt_tokens\":1e3,\"completion_tokens\":3}", false, "prompt_tokens"},
         {"{\"prompt_tokens\":\"11\",\"completion_tokens\":3}", false, "prompt_tokens"},
@@ -109,7 +117,8 @@ static void answer_estimate(void **state)
 {
     (void)state;
     struct fg_json j = {0};
-    const char *oa = "{\"choices\":[{\"message\":{\"content\":\"0123456789012345\"}}],\"usage\":null}";
+    const char *oa =
+        "{\"choices\":[{\"message\":{\"content\":\"0123456789012345\"}}],\"usage\":null}";
     assert_int_equal(fg_json_parse(&j, oa, strlen(oa)), 0);
     int64_t n = fg_usage_answer_tokens(&j, FG_DIALECT_OPENAI);
     assert_true(n >= 4 && n < 20);
