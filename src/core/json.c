@@ -859,13 +859,20 @@ long fg_json_str(const struct fg_json *j, int i, char *out, size_t outlen)
         return -1;
     size_t n;
     const char *s = fg_json_raw_str(j, i, &n);
-    size_t o = 0;
+    size_t o = 0, room = outlen - 1;
     char tmp[4];
     for (size_t k = 0; k < n;) {
+        /* runs without escapes are copied whole (a long prompt has few) */
+        const char *bs = memchr(s + k, '\\', n - k);
+        size_t run = (bs ? (size_t)(bs - s) : n) - k, c = run < room - o ? run : room - o;
+        memcpy(out + o, s + k, c);
+        o += c;
+        k += run;
+        if (!bs)
+            break;
         size_t w = unit(s, n, &k, tmp);
-        for (size_t q = 0; q < w; q++)
-            if (o + 1 < outlen)
-                out[o++] = tmp[q];
+        for (size_t q = 0; q < w && o < room; q++)
+            out[o++] = tmp[q];
     }
     out[o] = '\0';
     return (long)o;

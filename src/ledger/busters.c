@@ -121,89 +121,14 @@ static void put(struct buf *b, const char *s, size_t n)
     b->n += n;
 }
 
-static unsigned hexval(char c)
-{
-    return c <= '9' ? (unsigned)(c - '0') : (unsigned)((c | 0x20) - 'a' + 10);
-}
-
-static unsigned hex4(const char *p)
-{
-    return hexval(p[0]) << 12 | hexval(p[1]) << 8 | hexval(p[2]) << 4 | hexval(p[3]);
-}
-
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        o[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        o[0] = (char)(0xc0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xe0 | cp >> 12);
-        o[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | cp >> 18);
-    o[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
-}
-
-/* Decode the escapes of a validated JSON string body raw[0..rl) into out
- * (room for rl bytes: decoding never grows); returns the length. */
-static size_t decode(const char *raw, size_t rl, char *out)
-{
-    const char *p = raw, *end = raw + rl;
-    char *o = out;
-    while (p < end) {
-        const char *bs = memchr(p, '\\', (size_t)(end - p));
-        size_t run = (size_t)((bs ? bs : end) - p);
-        memcpy(o, p, run);
-        o += run;
-        p += run;
-        if (!bs || p + 1 >= end)
-            break;
-        char e = p[1];
-        p += 2;
-        switch (e) {
-        case 'b': *o++ = '\b'; break;
-        case 'f': *o++ = '\f'; break;
-        case 'n': *o++ = '\n'; break;
-        case 'r': *o++ = '\r'; break;
-        case 't': *o++ = '\t'; break;
-        case 'u': {
-            if (end - p < 4)
-                return (size_t)(o - out);
-            unsigned cp = hex4(p);
-            p += 4;
-            if (cp >= 0xd800 && cp < 0xdc00 && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
-                unsigned lo = hex4(p + 2);
-                if (lo >= 0xdc00 && lo < 0xe000) {
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                    p += 6;
-                }
-            }
-            o += put_utf8(o, cp);
-            break;
-        }
-        default: *o++ = e; break;
-        }
-    }
-    return (size_t)(o - out);
-}
-
 static void put_decoded(struct buf *b, const struct fg_json *j, int i)
 {
     size_t rl;
-    const char *raw = fg_json_raw_str(j, i, &rl);
-    reserve(b, rl + 1);
-    b->n += decode(raw, rl, b->p + b->n);
+    fg_json_raw_str(j, i, &rl);
+    reserve(b, rl + 1); /* decoding never grows a string */
+    long n = fg_json_str(j, i, b->p + b->n, rl + 1);
+    if (n > 0)
+        b->n += (size_t)n;
 }
 
 static void put_raw(struct buf *b, const struct fg_json *j, int i)
