@@ -879,7 +879,7 @@ static struct fg_record *remote_record(const struct fg_batch *b, const struct fg
                               .frontier = priced && p.input >= FG_FRONTIER_INPUT_PRICE,
                               .batch = true,
                               /* attrib.h: the provider's own prefix caching */
-                              .native_cache = m && m->dialect == FG_DIALECT_OPENAI};
+                              .native_cache = m && fg_provider_ops(m->dialect)->cache.automatic};
     fg_attrib(&in, r);
     fg_metrics_observe_money(r); /* local lines are observed as calls (meter.c) */
     json_decref(body);

@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "config.h"
+#include "endpoint.h"
 #include "err.h"
 #include "json.h"
 #include "keys.h"
@@ -35,17 +36,6 @@ struct fg_schema;
 struct fg_vkey;
 struct fg_admit;
 struct fg_embed;
-
-enum fg_endpoint {
-    FG_EP_CHAT,
-    FG_EP_MESSAGES,
-    FG_EP_COUNT_TOKENS,
-    FG_EP_EMBEDDINGS,        /* POST /v1/embeddings (embed.h) */
-    FG_EP_PASSTHRU,          /* any other OpenAI path (passthru.h) */
-    FG_EP_RESPONSES,         /* POST /v1/responses */
-    FG_EP_RESP_INPUT_TOKENS, /* POST /v1/responses/input_tokens (free, like count_tokens) */
-    FG_EP_COUNT
-};
 
 /* x-frugal-route: the tier a client forces (route.h, precedence 1). */
 enum fg_route_force { FG_FORCE_NONE, FG_FORCE_CHEAP, FG_FORCE_FRONTIER };

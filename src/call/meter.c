@@ -55,7 +55,7 @@ static void check_busters(struct fg_call *c)
     struct fg_buster b;
     const char *group = fg_arena_printf(&c->arena, "%s|%s|%s", c->key_id ? c->key_id : "",
                                         c->tags.recorded, c->model_name);
-    if (!fg_busters_check(group, &c->body, fg_provider_call_shape(c), &b))
+    if (!fg_busters_check(group, &c->body, c->in->shape, &b))
         return;
     c->acct.buster_where = fg_arena_strdup(&c->arena, b.where);
     c->acct.buster_offset = b.offset;
@@ -87,20 +87,20 @@ int fg_meter_request(struct fg_call *c)
         return 0;
     }
     struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
-    fg_prefix_scan(&c->body, fg_provider_call_shape(c), p);
+    fg_prefix_scan(&c->body, c->in->shape, p);
     c->acct.repeated_tokens = fg_prefix_seen(p, c->acct.ts_ms, REPEAT_WINDOW_MS);
     fg_prefix_fingerprint(p, c->acct.prefix_fp);
     c->acct.prefix_tokens = p->stable ? p->stable_tokens : 0;
     c->prompt_tokens_est = p->total_tokens;
     c->prefix = p; /* the prompt-cache stage reads its evidence */
     /* decided now: the body may be gone by the time the call is priced */
-    fg_attrib_features(&c->body, fg_provider_call_shape(c), &c->simple, &c->wants_structured);
+    fg_attrib_features(&c->body, c->in->shape, &c->simple, &c->wants_structured);
     c->client_max_tokens = client_limit(&c->body);
-    c->client_cache_marks = c->in->dialect == FG_DIALECT_ANTHROPIC &&
-                            fg_promptcache_client_marked(&c->body, c->in->dialect);
+    c->client_cache_marks =
+        !c->in->cache.automatic && fg_promptcache_client_marked(&c->body, c->in->shape);
     check_busters(c);
     /* (a translated request asks for usage itself) */
-    if (c->stream && c->out == c->in && c->in == &fg_provider_openai)
+    if (c->stream && c->out == c->in && c->in->stream_usage_opt_in)
         ask_stream_usage(c);
     return 0;
 }
@@ -129,120 +129,23 @@ static void miss_reason(struct fg_call *c, const struct fg_json *j, int diag)
 }
 
 static void check_usage(struct fg_call *c);
-/* The output_text parts of a Response's output items. */
-static void keep_output_text(struct fg_call *c, const struct fg_json *j, int output)
+
+static void keep_answer_text(void *arg, int str)
 {
-    for (int it = fg_json_child(j, output); it >= 0; it = fg_json_sibling(j, output, it)) {
-        int content = fg_json_get(j, it, "content");
-        for (int p = fg_json_child(j, content); p >= 0; p = fg_json_sibling(j, content, p))
-            if (fg_json_str_eq(j, fg_json_get(j, p, "type"), "output_text"))
-                keep_text(c, j, fg_json_get(j, p, "text"));
-    }
+    struct fg_call *c = arg;
+    keep_text(c, &c->resp, str);
 }
 
 void fg_meter_response(struct fg_call *c)
 {
     const struct fg_json *j = &c->resp;
-    int usage = fg_json_get(j, 0, "usage");
-    c->answer_tokens_est = fg_usage_answer_tokens(
-        j, c->out == &fg_provider_responses ? FG_DIALECT_RESPONSES : c->out->dialect);
-    if (c->out == &fg_provider_responses) {
-        fg_usage_responses(j, usage, &c->usage);
-        if (c->wants_structured)
-            keep_output_text(c, j, fg_json_get(j, 0, "output"));
-    } else if (c->out->dialect == FG_DIALECT_OPENAI) {
-        fg_usage_openai(j, usage, &c->usage);
-        if (c->wants_structured) {
-            int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
-            keep_text(c, j, fg_json_get(j, fg_json_get(j, ch, "message"), "content"));
-        }
-    } else {
-        fg_usage_anthropic(j, usage, &c->usage);
-        miss_reason(c, j, fg_json_get(j, 0, "diagnostics"));
-        if (c->wants_structured) {
-            int content = fg_json_get(j, 0, "content");
-            for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b))
-                keep_text(c, j, fg_json_get(j, b, "text"));
-        }
-    }
+    c->answer_tokens_est = fg_usage_answer_tokens(j, c->out->shape);
+    c->out->usage(j, fg_json_get(j, 0, "usage"), &c->usage);
+    /* Anthropic's cache diagnostics, when the client asked for them */
+    miss_reason(c, j, fg_json_get(j, 0, "diagnostics"));
+    if (c->wants_structured)
+        c->out->answer_text(j, keep_answer_text, c);
     check_usage(c); /* before the response cache keeps these tokens */
-}
-
-static bool event_is(const struct fg_sse_event *ev, const char *name)
-{
-    size_t n = strlen(name);
-    return ev->event_len == n && !memcmp(ev->event, name, n);
-}
-
-static bool openai_event(struct fg_call *c, const struct fg_sse_event *ev)
-{
-    /* most chunks carry "usage":null or nothing; parse only candidates */
-    bool maybe_usage = memmem(ev->data, ev->data_len, "\"usage\"", 7) != NULL;
-    if (!maybe_usage && !c->wants_structured)
-        return true;
-    struct fg_json *j = &c->resp;
-    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
-        return true;
-    bool has_usage = fg_json_type(j, fg_json_get(j, 0, "usage")) == FG_J_OBJ;
-    int choices = fg_json_get(j, 0, "choices");
-    if (c->wants_structured) {
-        int delta = fg_json_get(j, fg_json_at(j, choices, 0), "delta");
-        keep_text(c, j, fg_json_get(j, delta, "content"));
-    }
-    if (!has_usage)
-        return true;
-    fg_usage_openai(j, fg_json_get(j, 0, "usage"), &c->usage);
-    /* the usage-only chunk (choices: []) is the one the client didn't ask for */
-    return !(c->strip_usage_chunk && fg_json_child(j, choices) < 0);
-}
-
-static void anthropic_event(struct fg_call *c, const struct fg_sse_event *ev)
-{
-    bool start = event_is(ev, "message_start"), delta = event_is(ev, "message_delta");
-    bool text = c->wants_structured && event_is(ev, "content_block_delta");
-    if (!start && !delta && !text)
-        return;
-    struct fg_json *j = &c->resp;
-    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
-        return;
-    if (start)
-        fg_usage_anthropic(j, fg_json_get(j, fg_json_get(j, 0, "message"), "usage"), &c->usage);
-    else if (delta)
-        fg_usage_anthropic(j, fg_json_get(j, 0, "usage"), &c->usage);
-    else {
-        int d = fg_json_get(j, 0, "delta");
-        keep_text(c, j, fg_json_get(j, d, "text"));
-        keep_text(c, j, fg_json_get(j, d, "partial_json")); /* a forced tool's answer */
-    }
-}
-
-/* A Responses event's type: its `event:` line, or (a provider that sends
- * none) the payload's leading "type". */
-static bool rs_event_is(const struct fg_sse_event *ev, const char *type)
-{
-    if (ev->event_len)
-        return event_is(ev, type);
-    char pat[96];
-    int n = snprintf(pat, sizeof pat, "\"type\":\"%s\"", type);
-    return n > 0 && (size_t)n < sizeof pat && memmem(ev->data, ev->data_len, pat, (size_t)n);
-}
-
-/* Responses events: usage arrives once, in the terminal event's response;
- * a structured answer's text in the output_text deltas. */
-static void responses_event(struct fg_call *c, const struct fg_sse_event *ev)
-{
-    bool text = c->wants_structured && rs_event_is(ev, "response.output_text.delta");
-    bool end = rs_event_is(ev, "response.completed") || rs_event_is(ev, "response.incomplete") ||
-               rs_event_is(ev, "response.failed");
-    if (!text && !end)
-        return;
-    struct fg_json *j = &c->resp;
-    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
-        return;
-    if (text)
-        keep_text(c, j, fg_json_get(j, 0, "delta"));
-    else
-        fg_usage_responses(j, fg_json_get(j, fg_json_get(j, 0, "response"), "usage"), &c->usage);
 }
 
 bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
@@ -250,14 +153,17 @@ bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
     if (ev->data_len == 0)
         return true;
     c->data_events++;
-    if (c->out == &fg_provider_responses) {
-        responses_event(c, ev);
+    struct fg_stream_read r = {.usage = -1, .text = {-1, -1}};
+    if (!c->out->stream_read(ev, c->wants_structured, &c->resp, &r))
         return true;
-    }
-    if (c->out->dialect == FG_DIALECT_OPENAI)
-        return openai_event(c, ev);
-    anthropic_event(c, ev);
-    return true;
+    for (int i = 0; i < 2; i++)
+        if (r.text[i] >= 0)
+            keep_text(c, &c->resp, r.text[i]);
+    if (r.usage < 0)
+        return true;
+    c->out->usage(&c->resp, r.usage, &c->usage);
+    /* the usage-only chunk is the one the client didn't ask for */
+    return !(c->strip_usage_chunk && r.usage_only);
 }
 
 /* The client left mid-call, or the provider cut or stalled a stream that
@@ -362,7 +268,7 @@ void fg_meter_price(struct fg_call *c)
         .response_cache_hit = c->cache_status && !strcmp(c->cache_status, "hit"),
         /* what the app gets without frugal: OpenAI-dialect providers cache
          * prefixes by themselves; a client's own cache_control is its own */
-        .native_cache = c->model->dialect == FG_DIALECT_OPENAI || c->client_cache_marks,
+        .native_cache = fg_provider_ops(c->model->dialect)->cache.automatic || c->client_cache_marks,
     };
     fg_attrib(&in, &c->acct);
     if (priced && c->cache_hit_tokens > 0 && !in.response_cache_hit) {

@@ -50,16 +50,22 @@ static int responses_refused(struct fg_call *c, const char *asked, const char *m
     return -1;
 }
 
-/* Responses are not translated (yet): the model, and for a route both its
- * tiers (either may answer), must speak OpenAI's dialect. */
-static int responses_on_anthropic(struct fg_call *c, const char *asked)
+/* The model, and for a route both its tiers (either may answer), must
+ * speak the caller's dialect or one it is translated to (translate.h):
+ * Responses are not translated (yet). */
+static bool reaches(const struct fg_call *c, enum fg_dialect wire)
+{
+    return wire == c->in->dialect || fg_translate_has(c->in->shape, wire);
+}
+
+static int untranslated_tier(struct fg_call *c, const char *asked)
 {
     const struct fg_config *cfg = c->w->app->cfg;
     const struct fg_route_cfg *r = c->route_cfg;
     const char *tiers[3] = {c->model->name, r ? r->cheap : NULL, r ? r->frontier : NULL};
     for (int i = 0; i < 3; i++) {
         const struct fg_model_cfg *m = tiers[i] ? fg_config_model(cfg, tiers[i]) : NULL;
-        if (m && m->dialect != FG_DIALECT_OPENAI)
+        if (m && !reaches(c, m->dialect))
             return responses_refused(c, asked, m->name);
     }
     return 0;
@@ -89,12 +95,13 @@ static int stage_resolve(struct fg_call *c)
     c->provider = &cfg->providers[m->provider_index];
     c->provider_index = m->provider_index;
     c->upstream_model = m->model;
-    c->out = fg_provider_for(c, m->dialect);
+    c->out = fg_provider_for(c->in, m->dialect);
     if (fg_embed_check_model(c) < 0)
         return -1;
-    if (c->in == &fg_provider_responses && responses_on_anthropic(c, name) < 0)
+    if (untranslated_tier(c, name) < 0)
         return -1;
-    if (c->endpoint == FG_EP_COUNT_TOKENS && m->dialect != FG_DIALECT_ANTHROPIC)
+    /* token counting is not translated: the model must speak the caller's dialect */
+    if (c->endpoint == FG_EP_COUNT_TOKENS && m->dialect != c->in->dialect)
         return fg_err_set(&c->err, FG_E_INVALID, "model", NULL,
                           "count_tokens is an Anthropic endpoint; the model '%s' is served "
                           "in the OpenAI dialect, which has no token counting.",
@@ -112,20 +119,6 @@ static const char *cache_partition(struct fg_call *c)
                            ver ? ver : "", beta ? beta : "");
 }
 
-/* A Responses answer is a stored object with an id the client may build
- * on (previous_response_id), list, retrieve or delete: a cached copy would
- * hand two callers one id, or an id that was deleted since.  So only
- * stateless calls are cached (store: false, no previous_response_id or
- * conversation, not background), and only non-streamed ones (the cache
- * replays streams in Chat Completions' shape). */
-static bool responses_cacheable(const struct fg_call *c)
-{
-    const struct fg_json *j = &c->body;
-    return !c->stream && fg_json_type(j, fg_json_get(j, 0, "store")) == FG_J_FALSE &&
-           fg_json_get(j, 0, "previous_response_id") < 0 && fg_json_get(j, 0, "conversation") < 0 &&
-           fg_json_type(j, fg_json_get(j, 0, "background")) != FG_J_TRUE;
-}
-
 /* Answer an exact repeat from the response cache (returns 1), or key the
  * call so its answer is stored (returns 0). */
 static int stage_respcache(struct fg_call *c)
@@ -136,9 +129,9 @@ static int stage_respcache(struct fg_call *c)
     c->cache_status = "bypass";
     if (c->batch_plan || !fg_respcache_enabled() || c->endpoint == FG_EP_COUNT_TOKENS ||
         c->endpoint == FG_EP_RESP_INPUT_TOKENS || c->rq.cache_bypass ||
-        (c->in == &fg_provider_responses && !responses_cacheable(c)))
+        (c->in->cacheable && !c->in->cacheable(&c->body, c->stream)))
         return 0;
-    if (!fg_respcache_key(&c->body, fg_provider_call_shape(c), c->model_name, cache_partition(c),
+    if (!fg_respcache_key(&c->body, c->in->shape, c->model_name, cache_partition(c),
                           cfg->response_cache.allow_sampling, c->cache_key))
         return 0;
     int so = fg_json_get(&c->body, 0, "stream_options");
@@ -186,7 +179,7 @@ static void retry_escalation(struct fg_call *c)
     c->provider_index = m->provider_index;
     c->provider = &c->w->app->cfg->providers[m->provider_index];
     c->upstream_model = m->model;
-    c->out = fg_provider_for(c, m->dialect);
+    c->out = fg_provider_for(c->in, m->dialect);
 }
 
 /* Several deployments: the least-loaded one, or the one holding the
@@ -290,19 +283,15 @@ static int encode_translated(struct fg_call *c)
     if (c->so_cap > 0 && c->so_cap < o.default_max_tokens)
         o.default_max_tokens = (int)c->so_cap; /* bounded schema, no client limit */
     struct fg_translate_warnings w = {0};
-    int rc = c->in->dialect == FG_DIALECT_OPENAI
-                 ? fg_translate_request_oa_to_an(&c->body, &o, &c->upstream_body,
-                                                 &c->upstream_body_len, &w, &c->err)
-                 : fg_translate_request_an_to_oa(&c->body, &o, &c->upstream_body,
-                                                 &c->upstream_body_len, &w, &c->err);
+    int rc = fg_translate_request(c->in->shape, c->out->shape, &c->body, &o, &c->upstream_body,
+                                  &c->upstream_body_len, &w, &c->err);
     for (int i = 0; i < w.n; i++)
         fg_warn("%s translation to %s: %s", c->id, c->out->name, w.msg[i]);
     if (rc < 0)
         return -1;
     if (c->client_stream)
         unstream_upstream(c);
-    if (c->out->dialect == FG_DIALECT_ANTHROPIC)
-        schema_for_anthropic(c);
+    schema_for_anthropic(c); /* a no-op unless the body has Anthropic's output_config */
     char tool[80];
     if (fg_translate_forced_tool(&c->body, &o, tool, sizeof tool))
         c->forced_tool = fg_arena_strdup(&c->arena, tool);
@@ -376,7 +365,7 @@ done:
  * client's body is forwarded as sent. */
 static int stage_encode(struct fg_call *c)
 {
-    if (c->in == &fg_provider_responses && c->out != c->in)
+    if (c->out != c->in && !reaches(c, c->out->dialect))
         return responses_refused(c, c->model_name, c->model->name); /* a fallback */
     if (c->endpoint == FG_EP_EMBEDDINGS)
         fg_embed_encode(c); /* only the cache misses go */
@@ -390,8 +379,8 @@ static int stage_encode(struct fg_call *c)
         struct fg_pc_edits out = {c->edits + c->n_edits, 0,
                                   sizeof c->edits / sizeof c->edits[0] - c->n_edits, &c->arena};
         struct fg_pc_opts o = cache_opts(c);
-        if (c->in == &fg_provider_responses)
-            o.auto_breakpoints = false; /* prompt_cache_key only: items are not messages */
+        if (c->in->cache.no_auto_breakpoints)
+            o.auto_breakpoints = false; /* a cache key only */
         struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
         *p = *c->prefix;
         placement_evidence(c, p);

@@ -126,61 +126,11 @@ static void on_headers_done(struct fg_call *c)
     }
 }
 
-/* Does `key` have a non-empty string value in this event's JSON text?
- * (Providers send compact JSON; a space after the colon is tolerated.) */
-static bool nonempty_str(const struct fg_sse_event *ev, const char *key)
-{
-    size_t kl = strlen(key);
-    const char *p = ev->data, *end = ev->data + ev->data_len;
-    while ((p = memmem(p, (size_t)(end - p), key, kl))) {
-        p += kl;
-        while (p < end && *p == ' ')
-            p++;
-        if (p + 1 < end && *p == '"' && p[1] != '"')
-            return true;
-    }
-    return false;
-}
-
-static bool has_text(const struct fg_sse_event *ev, const char *s)
-{
-    return memmem(ev->data, ev->data_len, s, strlen(s)) != NULL;
-}
-
 /* While held: has the answer started (content, a tool call), or shown a
  * refusal or a cut before any content? */
 static void held_look(struct fg_call *c, const struct fg_sse_event *ev)
 {
-    if (c->out == &fg_provider_responses) {
-        if (has_text(ev, "\"type\":\"response.refusal.delta\""))
-            c->held_why = "refusal";
-        else if ((has_text(ev, "\"type\":\"response.output_text.delta\"") &&
-                  nonempty_str(ev, "\"delta\":")) ||
-                 (has_text(ev, "\"type\":\"response.output_item.added\"") &&
-                  has_text(ev, "\"type\":\"function_call\"")))
-            c->held_content = !c->held_why;
-        if (has_text(ev, "\"reason\":\"max_output_tokens\""))
-            c->held_why = c->held_why ? c->held_why : "truncated";
-        return;
-    }
-    if (c->out->dialect == FG_DIALECT_OPENAI) {
-        if (nonempty_str(ev, "\"refusal\":"))
-            c->held_why = "refusal";
-        else if (nonempty_str(ev, "\"content\":") || has_text(ev, "\"tool_calls\":["))
-            c->held_content = !c->held_why;
-        if (has_text(ev, "\"finish_reason\":\"length\""))
-            c->held_why = c->held_why ? c->held_why : "truncated";
-        if (has_text(ev, "\"finish_reason\":\"content_filter\""))
-            c->held_why = "refusal";
-        return;
-    }
-    if (nonempty_str(ev, "\"text\":") || nonempty_str(ev, "\"partial_json\":") ||
-        has_text(ev, "\"type\":\"tool_use\""))
-        c->held_content = !c->held_why;
-    if (has_text(ev, "\"stop_reason\":\"refusal\""))
-        c->held_why = "refusal";
-    else if (has_text(ev, "\"stop_reason\":\"max_tokens\"") && !c->held_why)
-        c->held_why = "truncated";
+    c->out->held_look(ev, &c->held_why, &c->held_content);
 }
 
 static size_t on_header(char *buf, size_t size, size_t n, void *arg)
@@ -221,8 +171,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
         /* the provider's request id, also under the name the caller's SDK reads */
         if (c->in != c->out &&
             (!strcasecmp(name, "request-id") || !strcasecmp(name, "x-request-id")))
-            evhttp_add_header(
-                h, c->in->dialect == FG_DIALECT_OPENAI ? "x-request-id" : "request-id", val);
+            evhttp_add_header(h, c->in->request_id_header, val);
     }
     return len;
 }
@@ -527,12 +476,8 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         evbuffer_free(out);
         return running;
     }
-    int rc = from == FG_DIALECT_ANTHROPIC
-                 ? (c->forced_tool
-                        ? fg_translate_response_an_to_oa_forced(&c->resp, c->model_name,
-                                                                c->forced_tool, out, &c->err)
-                        : fg_translate_response_an_to_oa(&c->resp, c->model_name, out, &c->err))
-                 : fg_translate_response_oa_to_an(&c->resp, c->model_name, out, &c->err);
+    int rc = fg_translate_response(from, to, &c->resp, c->model_name, c->forced_tool, out,
+                                   &c->err);
     bool retrying = false;
     if (rc < 0) {
         c->status = c->err.status;
@@ -558,10 +503,10 @@ static void send_sse_whole(struct fg_call *c, struct evbuffer *out)
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
     evhttp_add_header(h, "Cache-Control", "no-cache");
-    const char *term = c->in->dialect == FG_DIALECT_OPENAI ? "data: [DONE]" : "event: message_stop";
+    const char *term = c->in->stream_terminator;
     size_t n = evbuffer_get_length(out), at = n;
     const char *s = (const char *)evbuffer_pullup(out, -1);
-    for (const char *p = s; (p = memmem(p, n - (size_t)(p - s), term, strlen(term))); p++)
+    for (const char *p = s; term && (p = memmem(p, n - (size_t)(p - s), term, strlen(term))); p++)
         at = (size_t)(p - s);
     struct evbuffer *body = evbuffer_new();
     evbuffer_add(body, s, at);
@@ -641,7 +586,7 @@ static void use_model(struct fg_call *c, const struct fg_model_cfg *m)
     c->provider_index = m->provider_index;
     c->provider = &c->w->app->cfg->providers[m->provider_index];
     c->upstream_model = m->model;
-    c->out = fg_provider_for(c, m->dialect);
+    c->out = fg_provider_for(c->in, m->dialect);
 }
 
 /* The chosen next attempt (a fallback, an escalation) could not start:
@@ -674,74 +619,11 @@ static bool escalate(struct fg_call *c, const struct fg_outcome *d)
     return fg_pipeline_reencode(c) == 0 && fg_relay_start(c) == 0;
 }
 
-/* What is wrong with a complete answer (the provider's dialect, c->resp),
- * or NULL: truncated, refusal, empty. */
-static const char *responses_shortfall(const struct fg_json *j)
-{
-    int why = fg_json_get(j, fg_json_get(j, 0, "incomplete_details"), "reason");
-    if (fg_json_str_eq(j, why, "max_output_tokens"))
-        return "truncated";
-    if (fg_json_str_eq(j, why, "content_filter"))
-        return "refusal";
-    int out = fg_json_get(j, 0, "output");
-    for (int it = fg_json_child(j, out); it >= 0; it = fg_json_sibling(j, out, it)) {
-        if (fg_json_str_eq(j, fg_json_get(j, it, "type"), "function_call"))
-            return NULL;
-        int content = fg_json_get(j, it, "content");
-        for (int p = fg_json_child(j, content); p >= 0; p = fg_json_sibling(j, content, p)) {
-            if (fg_json_str_eq(j, fg_json_get(j, p, "type"), "refusal"))
-                return "refusal";
-            size_t n = 0;
-            int t = fg_json_get(j, p, "text");
-            if (fg_json_type(j, t) == FG_J_STR)
-                fg_json_raw_str(j, t, &n);
-            if (n > 0)
-                return NULL;
-        }
-    }
-    return "empty";
-}
-
-static const char *shortfall(struct fg_call *c)
-{
-    const struct fg_json *j = &c->resp;
-    if (c->out == &fg_provider_responses)
-        return responses_shortfall(j);
-    if (c->out->dialect == FG_DIALECT_OPENAI) {
-        int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
-        int fr = fg_json_get(j, ch, "finish_reason"), msg = fg_json_get(j, ch, "message");
-        if (fg_json_str_eq(j, fr, "length"))
-            return "truncated";
-        if (fg_json_str_eq(j, fr, "content_filter") ||
-            fg_json_type(j, fg_json_get(j, msg, "refusal")) == FG_J_STR)
-            return "refusal";
-        int content = fg_json_get(j, msg, "content");
-        size_t n = 0;
-        if (fg_json_type(j, content) == FG_J_STR)
-            fg_json_raw_str(j, content, &n);
-        return n == 0 && fg_json_get(j, msg, "tool_calls") < 0 ? "empty" : NULL;
-    }
-    int sr = fg_json_get(j, 0, "stop_reason");
-    if (fg_json_str_eq(j, sr, "max_tokens"))
-        return "truncated";
-    if (fg_json_str_eq(j, sr, "refusal"))
-        return "refusal";
-    int content = fg_json_get(j, 0, "content");
-    for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b)) {
-        size_t n = 0;
-        int t = fg_json_get(j, b, "text");
-        if (fg_json_type(j, t) == FG_J_STR)
-            fg_json_raw_str(j, t, &n);
-        if (n > 0 || fg_json_str_eq(j, fg_json_get(j, b, "type"), "tool_use"))
-            return NULL;
-    }
-    return "empty";
-}
-
 /* What the route could escalate a complete answer on (NULL: nothing). */
 static const char *answer_shortfall(struct fg_call *c)
 {
-    return c->route_cfg && c->endpoint != FG_EP_RESP_INPUT_TOKENS ? shortfall(c) : NULL;
+    return c->route_cfg && c->endpoint != FG_EP_RESP_INPUT_TOKENS ? c->out->shortfall(&c->resp)
+                                                                  : NULL;
 }
 
 /* outcome.h's ANSWER_CHECKED point: `why` from answer_shortfall(). */
@@ -934,8 +816,8 @@ static const struct fg_model_cfg *next_fallback(struct fg_call *c, int64_t now)
         return NULL;
     const struct fg_model_cfg *fb =
         fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
-    /* a Responses call is not translated: only OpenAI-dialect fallbacks */
-    while (fb && c->in == &fg_provider_responses && fb->dialect != FG_DIALECT_OPENAI)
+    /* only fallbacks that speak the caller's dialect or one it is translated to */
+    while (fb && fb->dialect != c->in->dialect && !fg_translate_has(c->in->shape, fb->dialect))
         fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
     return fb;
 }
@@ -1115,10 +997,10 @@ static struct curl_slist *add_headers(struct fg_call *c)
     if (fault)
         fwd[nf][0] = "x-sim-fault", fwd[nf++][1] = fault;
     const struct fg_provider_rt *rt = &c->w->app->prov[c->provider_index];
-    if (nf == 0 && c->out->dialect == FG_DIALECT_OPENAI)
-        return rt->oa_headers[c->stream];
+    if (nf == 0 && !c->client_version)
+        return rt->headers[c->out->dialect][c->stream];
     struct curl_slist *h = fg_relay_base_headers(c->stream);
-    c->out->upstream_headers(c, &h);
+    c->out->upstream_headers(c->provider, c->client_version, &h);
     for (int i = 0; i < nf; i++)
         h = fg_provider_header_add(h, fwd[i][0], fwd[i][1]);
     c->up_headers = h; /* owned by the call */

@@ -184,7 +184,7 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
         return r->frontier;
     }
     double thr = threshold_for(rt, r);
-    double score = fg_router_score_request(rt, &c->body, fg_provider_call_shape(c));
+    double score = fg_router_score_request(rt, &c->body, c->in->shape);
     bool frontier = score >= thr;
     c->route = frontier ? "frontier" : "cheap";
     c->route_reason = fg_arena_printf(&c->arena, "classifier score %.3f %s threshold %.3f", score,

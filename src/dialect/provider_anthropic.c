@@ -6,8 +6,6 @@
  * `Authorization: Bearer`. */
 #include "provider.h"
 
-#include "reply.h"
-
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,15 +39,14 @@ static int an_check_messages(const struct fg_json *j, struct fg_err *e)
     return 0;
 }
 
-static int an_validate(const struct fg_call *c, struct fg_err *e)
+static int an_validate(const struct fg_json *j, enum fg_endpoint ep, struct fg_err *e)
 {
-    const struct fg_json *j = &c->body;
     int v = fg_json_get(j, 0, "model");
     if (v < 0)
         return fg_err_set(e, FG_E_INVALID, "model", NULL, "model: Field required");
     if (fg_json_type(j, v) != FG_J_STR)
         return fg_err_set(e, FG_E_INVALID, "model", NULL, "model: Input should be a valid string");
-    if (c->endpoint == FG_EP_MESSAGES) {
+    if (ep == FG_EP_MESSAGES) {
         int64_t mt;
         v = fg_json_get(j, 0, "max_tokens");
         if (v < 0)
@@ -90,7 +87,7 @@ static json_t *an_error_json(const struct fg_err *e)
 static void an_error_body(const struct fg_err *e, struct evbuffer *out)
 {
     json_t *j = an_error_json(e);
-    fg_reply_dump_json(j, out);
+    fg_provider_dump_json(j, out);
     json_decref(j);
 }
 
@@ -124,11 +121,12 @@ static const char *an_path(enum fg_endpoint ep)
     return ep == FG_EP_COUNT_TOKENS ? "/v1/messages/count_tokens" : "/v1/messages";
 }
 
-static void an_upstream_headers(const struct fg_call *c, struct curl_slist **h)
+static void an_upstream_headers(const struct fg_provider_cfg *p, const char *client_version,
+                                struct curl_slist **h)
 {
-    const char *ver = c->client_version ? c->client_version : c->provider->anthropic_version;
+    const char *ver = client_version ? client_version : p->anthropic_version;
     *h = fg_provider_header_add(*h, "anthropic-version", ver);
-    const char *key = c->provider->api_key;
+    const char *key = p->api_key;
     if (!key)
         return;
     if (strcmp(ver, BEARER_SINCE) >= 0) {
@@ -140,6 +138,119 @@ static void an_upstream_headers(const struct fg_call *c, struct curl_slist **h)
     }
 }
 
+static bool an_wants_json(const struct fg_json *b)
+{
+    return fg_json_get(b, fg_json_get(b, 0, "output_config"), "format") >= 0;
+}
+
+/* output_config.format's schema, or a forced tool: its input is the answer */
+static int an_requested_schema(const struct fg_json *j, bool *any_object, int *tool)
+{
+    *any_object = false;
+    *tool = -1;
+    int fmt = fg_json_get(j, fg_json_get(j, 0, "output_config"), "format");
+    if (fg_json_str_eq(j, fg_json_get(j, fmt, "type"), "json_schema"))
+        return fg_json_get(j, fmt, "schema");
+    int tc = fg_json_get(j, 0, "tool_choice"), name = fg_json_get(j, tc, "name");
+    if (!fg_json_str_eq(j, fg_json_get(j, tc, "type"), "tool") || name < 0)
+        return -1;
+    int tools = fg_json_get(j, 0, "tools");
+    for (int t = fg_json_child(j, tools); t >= 0; t = fg_json_sibling(j, tools, t)) {
+        size_t a, b;
+        const char *x = fg_json_raw_str(j, fg_json_get(j, t, "name"), &a);
+        const char *y = fg_json_raw_str(j, name, &b);
+        if (fg_json_type(j, fg_json_get(j, t, "name")) == FG_J_STR && a == b && !memcmp(x, y, a)) {
+            *tool = name;
+            return fg_json_get(j, t, "input_schema");
+        }
+    }
+    return -1;
+}
+
+static json_t *an_answer_slot(json_t *resp, bool tool, const char **key, bool *truncated)
+{
+    const char *sr = json_string_value(json_object_get(resp, "stop_reason"));
+    *truncated = sr && !strcmp(sr, "max_tokens");
+    if (sr && !strcmp(sr, "refusal"))
+        return NULL;
+    size_t i;
+    json_t *b;
+    json_array_foreach(json_object_get(resp, "content"), i, b)
+    {
+        const char *type = json_string_value(json_object_get(b, "type"));
+        if (tool && type && !strcmp(type, "tool_use")) {
+            *key = "input";
+            return b;
+        }
+        if (!tool && type && !strcmp(type, "text")) {
+            *key = "text";
+            return b;
+        }
+    }
+    return NULL;
+}
+
+static void an_answer_text(const struct fg_json *j, void (*fn)(void *arg, int str), void *arg)
+{
+    int content = fg_json_get(j, 0, "content");
+    for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b))
+        fn(arg, fg_json_get(j, b, "text"));
+}
+
+static const char *an_shortfall(const struct fg_json *j)
+{
+    int sr = fg_json_get(j, 0, "stop_reason");
+    if (fg_json_str_eq(j, sr, "max_tokens"))
+        return FG_SHORT_TRUNCATED;
+    if (fg_json_str_eq(j, sr, "refusal"))
+        return FG_SHORT_REFUSAL;
+    int content = fg_json_get(j, 0, "content");
+    for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b)) {
+        size_t n = 0;
+        int t = fg_json_get(j, b, "text");
+        if (fg_json_type(j, t) == FG_J_STR)
+            fg_json_raw_str(j, t, &n);
+        if (n > 0 || fg_json_str_eq(j, fg_json_get(j, b, "type"), "tool_use"))
+            return NULL;
+    }
+    return FG_SHORT_EMPTY;
+}
+
+/* message_start carries the input side of usage, message_delta the
+ * cumulative output; text arrives in content_block_delta. */
+static bool an_stream_read(const struct fg_sse_event *ev, bool want_text, struct fg_json *j,
+                           struct fg_stream_read *r)
+{
+    bool start = name_is(ev, "message_start"), delta = name_is(ev, "message_delta");
+    bool text = want_text && name_is(ev, "content_block_delta");
+    if (!start && !delta && !text)
+        return false;
+    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
+        return false;
+    if (start) {
+        r->usage = fg_json_get(j, fg_json_get(j, 0, "message"), "usage");
+    } else if (delta) {
+        r->usage = fg_json_get(j, 0, "usage");
+    } else {
+        int d = fg_json_get(j, 0, "delta");
+        r->text[0] = fg_json_get(j, d, "text");
+        r->text[1] = fg_json_get(j, d, "partial_json"); /* a forced tool's answer */
+    }
+    return true;
+}
+
+static void an_held_look(const struct fg_sse_event *ev, const char **why, bool *content)
+{
+    if (fg_provider_nonempty_str(ev, "\"text\":") ||
+        fg_provider_nonempty_str(ev, "\"partial_json\":") ||
+        fg_provider_has_text(ev, "\"type\":\"tool_use\""))
+        *content = !*why;
+    if (fg_provider_has_text(ev, "\"stop_reason\":\"refusal\""))
+        *why = FG_SHORT_REFUSAL;
+    else if (fg_provider_has_text(ev, "\"stop_reason\":\"max_tokens\"") && !*why)
+        *why = FG_SHORT_TRUNCATED;
+}
+
 static const char *const an_forward[] = {"anthropic-beta",
                                          "anthropic-user-profile-id",
                                          "anthropic-workspace-id",
@@ -149,12 +260,27 @@ static const char *const an_forward[] = {"anthropic-beta",
 
 const struct fg_dialect_ops fg_provider_anthropic = {
     .dialect = FG_DIALECT_ANTHROPIC,
+    .shape = FG_DIALECT_ANTHROPIC,
     .name = "anthropic",
+    .req = {.messages = "messages", .system = "system", .cache_mark = "cache_control",
+            .stream_buffering = true},
+    /* explicit breakpoints, writes cost a premium, minimum by model family */
+    .cache = {.automatic = false, .granule = 1, .min_tokens = 0},
     .validate = an_validate,
+    .wants_json = an_wants_json,
+    .requested_schema = an_requested_schema,
+    .answer_slot = an_answer_slot,
     .error_body = an_error_body,
     .stream_error = an_stream_error,
     .classify = an_classify,
     .path = an_path,
     .upstream_headers = an_upstream_headers,
     .forward_headers = an_forward,
+    .request_id_header = "request-id",
+    .stream_terminator = "event: message_stop",
+    .usage = fg_usage_anthropic,
+    .answer_text = an_answer_text,
+    .shortfall = an_shortfall,
+    .stream_read = an_stream_read,
+    .held_look = an_held_look,
 };

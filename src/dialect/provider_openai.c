@@ -2,10 +2,6 @@
  * Wire reference: shared/spec/providers.md section 1. */
 #include "provider.h"
 
-#include "reply.h"
-
-#include "arena.h"
-
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
@@ -84,9 +80,9 @@ static int check_types(const struct fg_json *j, struct fg_err *e)
     return 0;
 }
 
-static int oa_validate(const struct fg_call *c, struct fg_err *e)
+static int oa_validate(const struct fg_json *j, enum fg_endpoint ep, struct fg_err *e)
 {
-    const struct fg_json *j = &c->body;
+    (void)ep;
     int model = fg_json_get(j, 0, "model");
     if (model < 0)
         return fg_err_set(e, FG_E_INVALID, "model", NULL, "Missing required parameter: 'model'.");
@@ -123,7 +119,7 @@ static json_t *oa_error_json(const struct fg_err *e)
 void fg_provider_openai_error_body(const struct fg_err *e, struct evbuffer *out)
 {
     json_t *j = oa_error_json(e);
-    fg_reply_dump_json(j, out);
+    fg_provider_dump_json(j, out);
     json_decref(j);
 }
 
@@ -159,49 +155,133 @@ static const char *oa_path(enum fg_endpoint ep)
     }
 }
 
-static void oa_upstream_headers(const struct fg_call *c, struct curl_slist **h)
+static void oa_upstream_headers(const struct fg_provider_cfg *p, const char *client_version,
+                                struct curl_slist **h)
 {
-    if (c->provider->api_key) {
+    (void)client_version;
+    if (p->api_key) {
         char auth[512];
-        snprintf(auth, sizeof auth, "Bearer %s", c->provider->api_key);
+        snprintf(auth, sizeof auth, "Bearer %s", p->api_key);
         *h = fg_provider_header_add(*h, "Authorization", auth);
     }
+}
+
+static bool oa_wants_json(const struct fg_json *b)
+{
+    int t = fg_json_get(b, fg_json_get(b, 0, "response_format"), "type");
+    return fg_json_str_eq(b, t, "json_schema") || fg_json_str_eq(b, t, "json_object");
+}
+
+static int oa_requested_schema(const struct fg_json *j, bool *any_object, int *tool)
+{
+    *tool = -1;
+    int rf = fg_json_get(j, 0, "response_format"), t = fg_json_get(j, rf, "type");
+    if (fg_json_str_eq(j, t, "json_object"))
+        *any_object = true;
+    if (!fg_json_str_eq(j, t, "json_schema"))
+        return -1;
+    int s = fg_json_get(j, fg_json_get(j, rf, "json_schema"), "schema");
+    *any_object = s < 0;
+    return s;
+}
+
+static json_t *oa_answer_slot(json_t *resp, bool tool, const char **key, bool *truncated)
+{
+    (void)tool;
+    json_t *ch = json_array_get(json_object_get(resp, "choices"), 0);
+    json_t *msg = json_object_get(ch, "message");
+    *truncated = json_is_string(json_object_get(ch, "finish_reason")) &&
+                 !strcmp(json_string_value(json_object_get(ch, "finish_reason")), "length");
+    *key = "content";
+    if (!json_is_null(json_object_get(msg, "refusal")) && json_object_get(msg, "refusal"))
+        return NULL;
+    return json_is_string(json_object_get(msg, "content")) ? msg : NULL;
+}
+
+static void oa_answer_text(const struct fg_json *j, void (*fn)(void *arg, int str), void *arg)
+{
+    int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
+    fn(arg, fg_json_get(j, fg_json_get(j, ch, "message"), "content"));
+}
+
+static const char *oa_shortfall(const struct fg_json *j)
+{
+    int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
+    int fr = fg_json_get(j, ch, "finish_reason"), msg = fg_json_get(j, ch, "message");
+    if (fg_json_str_eq(j, fr, "length"))
+        return FG_SHORT_TRUNCATED;
+    if (fg_json_str_eq(j, fr, "content_filter") ||
+        fg_json_type(j, fg_json_get(j, msg, "refusal")) == FG_J_STR)
+        return FG_SHORT_REFUSAL;
+    int content = fg_json_get(j, msg, "content");
+    size_t n = 0;
+    if (fg_json_type(j, content) == FG_J_STR)
+        fg_json_raw_str(j, content, &n);
+    return n == 0 && fg_json_get(j, msg, "tool_calls") < 0 ? FG_SHORT_EMPTY : NULL;
+}
+
+/* Most chunks carry "usage":null or nothing: parse only candidates. */
+static bool oa_stream_read(const struct fg_sse_event *ev, bool want_text, struct fg_json *j,
+                           struct fg_stream_read *r)
+{
+    bool maybe_usage = memmem(ev->data, ev->data_len, "\"usage\"", 7) != NULL;
+    if (!maybe_usage && !want_text)
+        return false;
+    if (fg_json_parse(j, ev->data, ev->data_len) < 0)
+        return false;
+    int choices = fg_json_get(j, 0, "choices");
+    if (want_text) {
+        int delta = fg_json_get(j, fg_json_at(j, choices, 0), "delta");
+        r->text[0] = fg_json_get(j, delta, "content");
+    }
+    int usage = fg_json_get(j, 0, "usage");
+    if (fg_json_type(j, usage) == FG_J_OBJ) {
+        r->usage = usage;
+        r->usage_only = fg_json_child(j, choices) < 0;
+    }
+    return true;
+}
+
+static void oa_held_look(const struct fg_sse_event *ev, const char **why, bool *content)
+{
+    if (fg_provider_nonempty_str(ev, "\"refusal\":"))
+        *why = FG_SHORT_REFUSAL;
+    else if (fg_provider_nonempty_str(ev, "\"content\":") ||
+             fg_provider_has_text(ev, "\"tool_calls\":["))
+        *content = !*why;
+    if (fg_provider_has_text(ev, "\"finish_reason\":\"length\""))
+        *why = *why ? *why : FG_SHORT_TRUNCATED;
+    if (fg_provider_has_text(ev, "\"finish_reason\":\"content_filter\""))
+        *why = FG_SHORT_REFUSAL;
 }
 
 static const char *const oa_forward[] = {"openai-beta", "traceparent", "tracestate", NULL};
 
 const struct fg_dialect_ops fg_provider_openai = {
     .dialect = FG_DIALECT_OPENAI,
+    .shape = FG_DIALECT_OPENAI,
     .name = "openai",
+    .req = {.messages = "messages", .system_leads = true, .n = "n",
+            .cache_mark = "prompt_cache_breakpoint", .out_limit_add = "max_completion_tokens",
+            .stream_buffering = true},
+    .cache = {.automatic = true, .granule = 128, .min_tokens = 1024, .batch_off = true},
+    .stream_usage_opt_in = true,
     .validate = oa_validate,
+    .wants_json = oa_wants_json,
+    .requested_schema = oa_requested_schema,
+    .answer_slot = oa_answer_slot,
     .error_body = fg_provider_openai_error_body,
     .stream_error = oa_stream_error,
     .classify = oa_classify,
     .path = oa_path,
     .upstream_headers = oa_upstream_headers,
     .forward_headers = oa_forward,
+    .request_id_header = "x-request-id",
+    .stream_terminator = "data: [DONE]",
+    .usage = fg_usage_openai,
+    .answer_text = oa_answer_text,
+    .shortfall = oa_shortfall,
+    .stream_read = oa_stream_read,
+    .held_look = oa_held_look,
 };
 
-const struct fg_dialect_ops *fg_provider_ops(enum fg_dialect d)
-{
-    return d == FG_DIALECT_ANTHROPIC ? &fg_provider_anthropic : &fg_provider_openai;
-}
-
-const struct fg_dialect_ops *fg_provider_for(const struct fg_call *c, enum fg_dialect wire)
-{
-    if (c->in == &fg_provider_responses && wire == FG_DIALECT_OPENAI)
-        return &fg_provider_responses;
-    return fg_provider_ops(wire);
-}
-
-enum fg_dialect fg_provider_call_shape(const struct fg_call *c)
-{
-    return c->in == &fg_provider_responses ? FG_DIALECT_RESPONSES : c->in->dialect;
-}
-
-struct curl_slist *fg_provider_header_add(struct curl_slist *h, const char *name, const char *value)
-{
-    char line[1024];
-    snprintf(line, sizeof line, "%s: %s", name, value);
-    return curl_slist_append(h, line);
-}

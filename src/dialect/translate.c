@@ -355,3 +355,60 @@ void tr_sse_oa(struct evbuffer *out, json_t *data)
     evbuffer_add(out, "\n\n", 2);
     json_decref(data);
 }
+
+static int oa_to_an_response(const struct fg_json *resp, const char *client_model,
+                             const char *forced_tool, struct evbuffer *out, struct fg_err *e)
+{
+    (void)forced_tool; /* forced tools exist only on the way to Anthropic */
+    return fg_translate_response_oa_to_an(resp, client_model, out, e);
+}
+
+/* The translated pairs; a request row's response goes the other way. */
+static const struct tr_pair {
+    enum fg_dialect from, to;
+    int (*request)(const struct fg_json *body, const struct fg_translate_opts *o, char **out,
+                   size_t *out_len, struct fg_translate_warnings *w, struct fg_err *e);
+    int (*response)(const struct fg_json *resp, const char *client_model,
+                    const char *forced_tool, struct evbuffer *out, struct fg_err *e);
+} pairs[] = {
+    {FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, fg_translate_request_oa_to_an, oa_to_an_response},
+    {FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, fg_translate_request_an_to_oa,
+     fg_translate_response_an_to_oa_forced},
+};
+
+static const struct tr_pair *pair_of(enum fg_dialect from, enum fg_dialect to)
+{
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+        if (pairs[i].from == from && pairs[i].to == to)
+            return &pairs[i];
+    return NULL;
+}
+
+bool fg_translate_has(enum fg_dialect from, enum fg_dialect to)
+{
+    return pair_of(from, to) != NULL;
+}
+
+static int no_pair(enum fg_dialect from, enum fg_dialect to, struct fg_err *e)
+{
+    return fg_err_set(e, FG_E_INTERNAL, NULL, NULL,
+                      "frugal cannot translate between these dialects (%d to %d)", (int)from,
+                      (int)to);
+}
+
+int fg_translate_request(enum fg_dialect from, enum fg_dialect to, const struct fg_json *body,
+                         const struct fg_translate_opts *o, char **out, size_t *out_len,
+                         struct fg_translate_warnings *w, struct fg_err *e)
+{
+    const struct tr_pair *p = pair_of(from, to);
+    return p ? p->request(body, o, out, out_len, w, e) : no_pair(from, to, e);
+}
+
+int fg_translate_response(enum fg_dialect from, enum fg_dialect to, const struct fg_json *resp,
+                          const char *client_model, const char *forced_tool,
+                          struct evbuffer *out, struct fg_err *e)
+{
+    /* a response goes back along a request row: the row is (to, from) */
+    const struct tr_pair *p = pair_of(to, from);
+    return p ? p->response(resp, client_model, forced_tool, out, e) : no_pair(from, to, e);
+}

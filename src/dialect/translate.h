@@ -75,6 +75,22 @@ int fg_translate_request_an_to_oa(const struct fg_json *body, const struct fg_tr
 bool fg_translate_forced_tool(const struct fg_json *body, const struct fg_translate_opts *o,
                               char *name, size_t n);
 
+/* One entry point per direction: `from` is the dialect the document is in,
+ * `to` the one wanted (a request goes client → provider, a response and an
+ * error provider → client).  The pairs are a table in translate.c: adding a
+ * dialect adds its rows.  fg_translate_has says whether a pair exists; the
+ * others fail with 500 (FG_E_INTERNAL) on a pair that does not. */
+bool fg_translate_has(enum fg_dialect from, enum fg_dialect to);
+int fg_translate_request(enum fg_dialect from, enum fg_dialect to, const struct fg_json *body,
+                         const struct fg_translate_opts *o, char **out, size_t *out_len,
+                         struct fg_translate_warnings *w, struct fg_err *e);
+/* forced_tool: from fg_translate_forced_tool, or NULL. */
+int fg_translate_response(enum fg_dialect from, enum fg_dialect to, const struct fg_json *resp,
+                          const char *client_model, const char *forced_tool,
+                          struct evbuffer *out, struct fg_err *e);
+
+/* The pair functions behind the table (also called by the unit tests and
+ * the fuzz target). */
 /* Non-streamed responses: upstream body (parsed) → client-dialect body
  * appended to out.  `client_model` is the model name the client asked for
  * (echoed in the response's model field).  -1 on a malformed upstream

@@ -230,7 +230,7 @@ static int parse_body(struct fg_call *c)
     if (fg_json_type(&c->body, 0) != FG_J_OBJ)
         return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL, "Request body must be a JSON object.");
     /* duplicate members anywhere were refused by the parse above (json.h) */
-    const char *list = c->in == &fg_provider_responses ? "input" : "messages";
+    const char *list = c->in->req.messages;
     int li = fg_json_get(&c->body, 0, list);
     size_t nmsg = fg_json_type(&c->body, li) == FG_J_ARR ? fg_json_count(&c->body, li) : 0;
     if (nmsg > (size_t)sc->max_messages) {
@@ -241,7 +241,7 @@ static int parse_body(struct fg_call *c)
         return -1;
     }
     if ((c->endpoint == FG_EP_EMBEDDINGS ? fg_embed_validate(c, &c->err)
-                                         : c->in->validate(c, &c->err)) < 0)
+                                         : c->in->validate(&c->body, c->endpoint, &c->err)) < 0)
         return -1;
     c->stream = fg_json_type(&c->body, fg_json_get(&c->body, 0, "stream")) == FG_J_TRUE;
     int m = fg_json_get(&c->body, 0, "model");

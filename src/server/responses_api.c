@@ -205,7 +205,7 @@ static int start(struct fg_call *c, struct proxy *x, const char *query)
                                       suffix[x->op], query ? "?" : "", query ? query : "");
     CURL *e = fg_upstream_easy(c->w->up);
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, rt->oa_headers[0]);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, rt->headers[fg_provider_responses.dialect][0]);
     if (x->op == OP_CANCEL) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");

@@ -333,15 +333,12 @@ static int providers_init(struct fg_app *app)
                 return -1;
             base = app->sim_base;
         }
-        for (int st = 0; st < 2; st++) {
-            struct curl_slist *h = fg_relay_base_headers(st);
-            if (p->api_key) {
-                char auth[512];
-                snprintf(auth, sizeof auth, "Bearer %s", p->api_key);
-                h = fg_provider_header_add(h, "Authorization", auth);
+        for (int d = 0; d < 2; d++)
+            for (int st = 0; st < 2; st++) {
+                struct curl_slist *h = fg_relay_base_headers(st);
+                fg_provider_ops((enum fg_dialect)d)->upstream_headers(p, NULL, &h);
+                app->prov[i].headers[d][st] = h;
             }
-            app->prov[i].oa_headers[st] = h;
-        }
         struct fg_provider_rt *rt = &app->prov[i];
         if (p->type == FG_PROV_OPENAI) {
             rt->openai_base = fg_xstrdup(base);
@@ -367,8 +364,9 @@ static void providers_free(struct fg_app *app)
         for (int d = 0; d < 2; d++)
             for (int ep = 0; ep < FG_EP_COUNT; ep++)
                 free(app->prov[i].url[d][ep]);
-        curl_slist_free_all(app->prov[i].oa_headers[0]);
-        curl_slist_free_all(app->prov[i].oa_headers[1]);
+        for (int d = 0; d < 2; d++)
+            for (int st = 0; st < 2; st++)
+                curl_slist_free_all(app->prov[i].headers[d][st]);
     }
     free(app->prov);
     free(app->loads);

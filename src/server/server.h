@@ -37,7 +37,9 @@ struct fg_provider_rt {
     /* OpenAI-dialect request headers built once (content type, no Expect,
      * provider key), plain and streaming; calls that forward client headers
      * build their own list. */
-    struct curl_slist *oa_headers[2];
+    /* upstream headers per wire dialect and stream flag, for a call that
+     * forwards no client header and sent no version of its own */
+    struct curl_slist *headers[2][2];
     char *url[2][8]; /* full URL per wire dialect and endpoint (fg_endpoint) */
 };
 

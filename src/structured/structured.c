@@ -19,46 +19,11 @@ static int requested_schema(struct fg_call *c, bool *any_object)
 {
     const struct fg_json *j = &c->body;
     *any_object = false;
-    if (c->in == &fg_provider_responses) {
-        /* text.format is flat: {type: json_schema, name, schema, strict} */
-        int fmt = fg_json_get(j, fg_json_get(j, 0, "text"), "format"),
-            t = fg_json_get(j, fmt, "type");
-        if (fg_json_str_eq(j, t, "json_object"))
-            *any_object = true;
-        if (!fg_json_str_eq(j, t, "json_schema"))
-            return -1;
-        int s = fg_json_get(j, fmt, "schema");
-        *any_object = s < 0;
-        return s;
-    }
-    if (c->in->dialect == FG_DIALECT_OPENAI) {
-        int rf = fg_json_get(j, 0, "response_format"), t = fg_json_get(j, rf, "type");
-        if (fg_json_str_eq(j, t, "json_object"))
-            *any_object = true;
-        if (!fg_json_str_eq(j, t, "json_schema"))
-            return -1;
-        int s = fg_json_get(j, fg_json_get(j, rf, "json_schema"), "schema");
-        *any_object = s < 0;
-        return s;
-    }
-    int fmt = fg_json_get(j, fg_json_get(j, 0, "output_config"), "format");
-    if (fg_json_str_eq(j, fg_json_get(j, fmt, "type"), "json_schema"))
-        return fg_json_get(j, fmt, "schema");
-    /* a forced tool: its input is the answer */
-    int tc = fg_json_get(j, 0, "tool_choice"), name = fg_json_get(j, tc, "name");
-    if (!fg_json_str_eq(j, fg_json_get(j, tc, "type"), "tool") || name < 0)
-        return -1;
-    int tools = fg_json_get(j, 0, "tools");
-    for (int t = fg_json_child(j, tools); t >= 0; t = fg_json_sibling(j, tools, t)) {
-        size_t a, b;
-        const char *x = fg_json_raw_str(j, fg_json_get(j, t, "name"), &a);
-        const char *y = fg_json_raw_str(j, name, &b);
-        if (fg_json_type(j, fg_json_get(j, t, "name")) == FG_J_STR && a == b && !memcmp(x, y, a)) {
-            fg_json_str(j, name, c->so_tool, sizeof c->so_tool);
-            return fg_json_get(j, t, "input_schema");
-        }
-    }
-    return -1;
+    int tool = -1;
+    int s = c->in->requested_schema(j, any_object, &tool);
+    if (tool >= 0)
+        fg_json_str(j, tool, c->so_tool, sizeof c->so_tool);
+    return s;
 }
 
 /* No output limit from the client and a bounded schema: cap from it. */
@@ -68,13 +33,13 @@ static void cap_output(struct fg_call *c)
     long max = fg_schema_max_tokens(c->so_schema);
     /* not on Responses: max_output_tokens also bounds reasoning, which a
      * schema says nothing about */
-    if (max <= 0 || c->in != &fg_provider_openai || fg_json_get(j, 0, "max_tokens") >= 0 ||
-        fg_json_get(j, 0, "max_completion_tokens") >= 0)
+    const char *add = c->in->req.out_limit_add;
+    if (max <= 0 || !add || fg_json_get(j, 0, "max_tokens") >= 0 || fg_json_get(j, 0, add) >= 0)
         return;
     c->so_cap = max + max / 4 + 32; /* margin: estimates, whitespace */
     if (c->in == c->out)
         fg_call_edit(c, j->t[0].start + 1, j->t[0].start + 1,
-                     fg_arena_printf(&c->arena, "\"max_completion_tokens\":%ld,", c->so_cap));
+                     fg_arena_printf(&c->arena, "\"%s\":%ld,", add, c->so_cap));
 }
 
 /* structured_output.stream: buffer — ask the provider for the whole answer,
@@ -121,7 +86,7 @@ int fg_structured_request(struct fg_call *c)
     const char *mode = cfg->structured_output.stream;
     /* (a Responses stream is checked as it ends: the cache's replay that
      * buffering relies on speaks Chat Completions) */
-    if (c->stream && mode && !strcmp(mode, "buffer") && c->in != &fg_provider_responses)
+    if (c->stream && mode && !strcmp(mode, "buffer") && c->in->req.stream_buffering)
         buffer_stream(c);
     return 0;
 }
@@ -161,68 +126,6 @@ int fg_structured_check_text(struct fg_call *c, const char *text, size_t len)
     return fail(c, &e, len);
 }
 
-/* Where the answer is in a client-dialect response; NULL when there is
- * nothing to check (a refusal, tool calls, no content). */
-static json_t *responses_slot(json_t *resp, const char **key, bool *truncated)
-{
-    const char *reason =
-        json_string_value(json_object_get(json_object_get(resp, "incomplete_details"), "reason"));
-    *truncated = reason && !strcmp(reason, "max_output_tokens");
-    *key = "text";
-    size_t i, k;
-    json_t *item, *part;
-    json_array_foreach(json_object_get(resp, "output"), i, item)
-    {
-        const char *type = json_string_value(json_object_get(item, "type"));
-        if (!type || strcmp(type, "message"))
-            continue;
-        json_array_foreach(json_object_get(item, "content"), k, part)
-        {
-            const char *pt = json_string_value(json_object_get(part, "type"));
-            if (pt && !strcmp(pt, "refusal"))
-                return NULL;
-            if (pt && !strcmp(pt, "output_text") && json_is_string(json_object_get(part, "text")))
-                return part;
-        }
-    }
-    return NULL;
-}
-
-static json_t *answer_slot(struct fg_call *c, json_t *resp, const char **key, bool *truncated)
-{
-    if (c->in == &fg_provider_responses)
-        return responses_slot(resp, key, truncated);
-    if (c->in->dialect == FG_DIALECT_OPENAI) {
-        json_t *ch = json_array_get(json_object_get(resp, "choices"), 0);
-        json_t *msg = json_object_get(ch, "message");
-        *truncated = json_is_string(json_object_get(ch, "finish_reason")) &&
-                     !strcmp(json_string_value(json_object_get(ch, "finish_reason")), "length");
-        *key = "content";
-        if (!json_is_null(json_object_get(msg, "refusal")) && json_object_get(msg, "refusal"))
-            return NULL;
-        return json_is_string(json_object_get(msg, "content")) ? msg : NULL;
-    }
-    const char *sr = json_string_value(json_object_get(resp, "stop_reason"));
-    *truncated = sr && !strcmp(sr, "max_tokens");
-    if (sr && !strcmp(sr, "refusal"))
-        return NULL;
-    size_t i;
-    json_t *b;
-    json_array_foreach(json_object_get(resp, "content"), i, b)
-    {
-        const char *type = json_string_value(json_object_get(b, "type"));
-        if (c->so_tool[0] && type && !strcmp(type, "tool_use")) {
-            *key = "input";
-            return b;
-        }
-        if (!c->so_tool[0] && type && !strcmp(type, "text")) {
-            *key = "text";
-            return b;
-        }
-    }
-    return NULL;
-}
-
 /* The answer as JSON text (malloc'd). */
 static char *answer_text(json_t *slot, const char *key, size_t *len)
 {
@@ -245,7 +148,7 @@ static int check_json(struct fg_call *c, json_t *resp, bool *changed)
 {
     const char *key = NULL;
     bool truncated = false;
-    json_t *slot = answer_slot(c, resp, &key, &truncated);
+    json_t *slot = c->in->answer_slot(resp, c->so_tool[0] != 0, &key, &truncated);
     if (!slot)
         return 0;
     size_t len;
@@ -303,7 +206,7 @@ int fg_structured_check_answer(const struct fg_config *cfg, enum fg_dialect d, c
     struct fg_call c;
     memset(&c, 0, sizeof c);
     c.w = &w;
-    c.in = c.out = d == FG_DIALECT_RESPONSES ? &fg_provider_responses : fg_provider_ops(d);
+    c.in = c.out = fg_provider_ops(d);
     c.upstream_model = model;
     snprintf(c.id, sizeof c.id, "batch");
     int rc = 0;

@@ -1,0 +1,65 @@
+/* provider.c — the dialect table and helpers the adapters share. */
+#include "provider.h"
+
+#include "assert.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Indexed by body shape: adding a dialect adds its adapter here. */
+static const struct fg_dialect_ops *const by_shape[] = {
+    [FG_DIALECT_OPENAI] = &fg_provider_openai,
+    [FG_DIALECT_ANTHROPIC] = &fg_provider_anthropic,
+    [FG_DIALECT_RESPONSES] = &fg_provider_responses,
+};
+
+const struct fg_dialect_ops *fg_provider_ops(enum fg_dialect shape)
+{
+    FG_ASSERT((size_t)shape < sizeof by_shape / sizeof by_shape[0]);
+    FG_DASSERT(by_shape[shape]->shape == shape);
+    return by_shape[shape];
+}
+
+const struct fg_dialect_ops *fg_provider_for(const struct fg_dialect_ops *in, enum fg_dialect wire)
+{
+    /* a client's own shape stays when the provider speaks its wire dialect */
+    if (in && in->dialect == wire)
+        return in;
+    return fg_provider_ops(wire);
+}
+
+struct curl_slist *fg_provider_header_add(struct curl_slist *h, const char *name, const char *value)
+{
+    char line[1024];
+    snprintf(line, sizeof line, "%s: %s", name, value);
+    return curl_slist_append(h, line);
+}
+
+void fg_provider_dump_json(json_t *v, struct evbuffer *out)
+{
+    char *s = json_dumps(v, JSON_COMPACT);
+    evbuffer_add(out, s, strlen(s));
+    free(s);
+}
+
+bool fg_provider_has_text(const struct fg_sse_event *ev, const char *s)
+{
+    return memmem(ev->data, ev->data_len, s, strlen(s)) != NULL;
+}
+
+/* Providers send compact JSON; a space after the colon is tolerated. */
+bool fg_provider_nonempty_str(const struct fg_sse_event *ev, const char *key)
+{
+    size_t kl = strlen(key);
+    const char *p = ev->data, *end = ev->data + ev->data_len;
+    while ((p = memmem(p, (size_t)(end - p), key, kl))) {
+        p += kl;
+        while (p < end && *p == ' ')
+            p++;
+        if (p + 1 < end && *p == '"' && p[1] != '"')
+            return true;
+    }
+    return false;
+}
