@@ -149,6 +149,14 @@ static bool is_responses(const struct fg_batch *b)
     return !strcmp(b->endpoint, "/v1/responses");
 }
 
+/* The adapter of a batch's lines in wire dialect `dialect` (a name in
+ * the batch's records): a Responses batch's lines keep their shape. */
+static const struct fg_dialect_ops *line_ops(const struct fg_batch *b, const char *dialect)
+{
+    const struct fg_dialect_ops *in = is_responses(b) ? &fg_provider_responses : NULL;
+    return fg_provider_for(in, fg_provider_named(dialect)->dialect);
+}
+
 static void lb_setup(struct lb *l, const struct fg_batch *b, bool plan)
 {
     char url[160], hdr[256];
@@ -405,20 +413,14 @@ static void take_records(struct commit *c, const char *line_key, int wait_ms)
         commit_rec(c, recs[i]);
 }
 
-/* d: the body's wire dialect; FG_DIALECT_RESPONSES for a Response. */
-static void usage_of(const char *body, size_t len, enum fg_dialect d, struct fg_usage *u)
+/* d: the adapter of the body's dialect. */
+static void usage_of(const char *body, size_t len, const struct fg_dialect_ops *d,
+                     struct fg_usage *u)
 {
     struct fg_json j = {0};
     memset(u, 0, sizeof *u);
-    if (body && fg_json_parse(&j, body, len) == 0) {
-        int usage = fg_json_get(&j, 0, "usage");
-        if (d == FG_DIALECT_RESPONSES)
-            fg_usage_responses(&j, usage, u);
-        else if (d == FG_DIALECT_OPENAI)
-            fg_usage_openai(&j, usage, u);
-        else
-            fg_usage_anthropic(&j, usage, u);
-    }
+    if (body && fg_json_parse(&j, body, len) == 0)
+        d->usage(&j, fg_json_get(&j, 0, "usage"), u);
     fg_json_free(&j);
 }
 
@@ -427,7 +429,7 @@ static void usage_of(const char *body, size_t len, enum fg_dialect d, struct fg_
  * canonical size, the output from the answer's size — returned as the
  * note the record carries (malloc'd), with a warning.  NULL: as reported. */
 static char *vet_remote_usage(const struct fg_batch *b, const struct fg_bline *l, json_t *plan,
-                              const char *resp, size_t resp_len, enum fg_dialect up,
+                              const char *resp, size_t resp_len, const struct fg_dialect_ops *up,
                               struct fg_usage *u)
 {
     const struct fg_model_cfg *m = fg_config_model(g_batch_exec.app->cfg, json_str(plan, "model"));
@@ -450,9 +452,7 @@ static char *vet_remote_usage(const struct fg_batch *b, const struct fg_bline *l
     char why[200];
     if (!fg_usage_problem(u, max_in, 2 * max_out, why, sizeof why))
         return NULL;
-    enum fg_dialect cd = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                         : is_responses(b)                ? FG_DIALECT_RESPONSES
-                                                          : FG_DIALECT_OPENAI;
+    enum fg_dialect cd = line_ops(b, b->dialect)->shape;
     struct fg_json j = {0};
     struct fg_prefix p = {0};
     int64_t in = 0, out = 1;
@@ -461,7 +461,7 @@ static char *vet_remote_usage(const struct fg_batch *b, const struct fg_bline *l
         in = p.total_tokens;
     }
     if (resp && fg_json_parse(&j, resp, resp_len) == 0)
-        out = fg_usage_answer_tokens(&j, up);
+        out = fg_usage_answer_tokens(&j, up->shape);
     fg_json_free(&j);
     fg_warn("batch %s line %lld: %s; tokens estimated", b->id, (long long)l->idx, why);
     fg_usage_estimate(u, in, out);
@@ -485,9 +485,7 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
 {
     const struct fg_config *cfg = g_batch_exec.app->cfg;
     int conc = cfg->batches.local_concurrency;
-    enum fg_dialect bd = !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                         : is_responses(b)                ? FG_DIALECT_RESPONSES
-                                                          : FG_DIALECT_OPENAI;
+    const struct fg_dialect_ops *bd = line_ops(b, b->dialect);
     int64_t from = 0;
     while (!atomic_load(&g_batch_exec.stop) && now_ms() < deadline_ms) {
         struct linevec lv = {0};
@@ -548,7 +546,7 @@ static bool remote_for(const struct fg_batch *b, const char *provider, const cha
         return false;
     const struct fg_provider_cfg *p = &g_batch_exec.app->cfg->providers[pi];
     r->provider = p;
-    r->dialect = !strcmp(dialect, "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
+    r->dialect = fg_provider_named(dialect)->dialect;
     r->openai_base = g_batch_exec.app->prov[pi].openai_base;
     r->anthropic_base = g_batch_exec.app->prov[pi].anthropic_base;
     r->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : 600000;
@@ -683,8 +681,7 @@ static void refuse(const struct fg_batch *b, const struct fg_bline *l, json_t *p
     memset(&u, 0, sizeof u);
     commit_rec(c, remote_record(b, l, plan, &u, e->status, e->msg));
     struct evbuffer *eb = evbuffer_new();
-    fg_provider_ops(!strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI)
-        ->error_body(e, eb);
+    line_ops(b, b->dialect)->error_body(e, eb);
     size_t n = evbuffer_get_length(eb);
     char *t = fg_xmalloc(n + 1);
     evbuffer_remove(eb, t, n);
@@ -928,10 +925,8 @@ static void job_results_free(struct job_results *jr)
 static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_bline *l,
                        const struct fg_batch_remote_result *res, int *status)
 {
-    enum fg_dialect from =
-        !strcmp(json_str(plan, "dialect"), "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
-    enum fg_dialect to =
-        !strcmp(b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
+    enum fg_dialect from = fg_provider_named(json_str(plan, "dialect"))->dialect;
+    enum fg_dialect to = fg_provider_named(b->dialect)->dialect;
     if (!res->body)
         return NULL;
     struct evbuffer *out = evbuffer_new();
@@ -948,10 +943,7 @@ static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_b
         const char *forced = json_string_value(json_object_get(plan, "forced_tool"));
         int rc = fg_json_parse(&j, res->body, res->len);
         if (rc == 0)
-            rc = from == FG_DIALECT_ANTHROPIC
-                     ? fg_translate_response_an_to_oa_forced(&j, json_str(body, "model"), forced,
-                                                             out, &e)
-                     : fg_translate_response_oa_to_an(&j, json_str(body, "model"), out, &e);
+            rc = fg_translate_response(from, to, &j, json_str(body, "model"), forced, out, &e);
         if (rc < 0) {
             evbuffer_drain(out, evbuffer_get_length(out));
             *status = 502;
@@ -1018,9 +1010,7 @@ struct job_ctx {
 static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *plan,
                           const struct fg_usage *u, char **text)
 {
-    enum fg_dialect cd = !strcmp(x->b->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC
-                         : is_responses(x->b)                ? FG_DIALECT_RESPONSES
-                                                             : FG_DIALECT_OPENAI;
+    enum fg_dialect cd = line_ops(x->b, x->b->dialect)->shape;
     struct evbuffer *eb = evbuffer_new();
     evbuffer_add(eb, *text, strlen(*text));
     struct fg_err se;
@@ -1106,10 +1096,7 @@ static int finish_job_line(void *arg, struct fg_bline *l)
         memset(&u, 0, sizeof u);
         char *note = NULL;
         if (ok) {
-            enum fg_dialect up = !strcmp(json_str(plan, "dialect"), "anthropic")
-                                     ? FG_DIALECT_ANTHROPIC
-                                 : is_responses(x->b) ? FG_DIALECT_RESPONSES
-                                                      : FG_DIALECT_OPENAI;
+            const struct fg_dialect_ops *up = line_ops(x->b, json_str(plan, "dialect"));
             usage_of(res->body, res->len, up, &u);
             note = vet_remote_usage(x->b, l, plan, res->body, res->len, up, &u);
             fill_tokens(&d, &u);

@@ -22,7 +22,7 @@ int fg_batch_plan_reply(struct fg_call *c)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "provider", c->provider->name,
                           "batch", c->provider->batch ? c->provider->batch : "provider", "dialect",
-                          c->out->dialect == FG_DIALECT_ANTHROPIC ? "anthropic" : "openai", "model",
+                          fg_provider_ops(c->out->dialect)->name, "model",
                           c->model->name, "upstream_model", c->upstream_model, "route",
                           c->route ? c->route : "fixed", "route_reason",
                           str_or_null(c->route_reason), "forced_tool", str_or_null(c->forced_tool));

@@ -3,6 +3,7 @@
 
 #include "assert.h"
 #include "price.h"
+#include "provider.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -138,8 +139,7 @@ static bool client_marked(const struct fg_json *j, const char *key)
 
 bool fg_promptcache_client_marked(const struct fg_json *j, enum fg_dialect d)
 {
-    return client_marked(j,
-                         d == FG_DIALECT_ANTHROPIC ? "cache_control" : "prompt_cache_breakpoint");
+    return client_marked(j, fg_provider_ops(d)->req.cache_mark);
 }
 
 static int plan_anthropic(const struct fg_json *j, const struct fg_prefix *p,

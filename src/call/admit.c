@@ -69,7 +69,7 @@ static int64_t asked_max_out(const struct fg_call *c)
         return 0;
     if (v > TOKENS_MAX)
         v = TOKENS_MAX;
-    if (c->in->dialect == FG_DIALECT_OPENAI && fg_json_int(j, fg_json_get(j, 0, "n"), &n) && n > 1)
+    if (c->in->req.n && fg_json_int(j, fg_json_get(j, 0, c->in->req.n), &n) && n > 1)
         v = n > TOKENS_MAX / v ? TOKENS_MAX : v * n;
     return v;
 }
@@ -78,7 +78,7 @@ int64_t fg_admit_asked_output(const struct fg_call *c, int64_t *n)
 {
     const struct fg_json *j = &c->body;
     *n = 1;
-    if (c->in->dialect == FG_DIALECT_OPENAI && fg_json_int(j, fg_json_get(j, 0, "n"), n) &&
+    if (c->in->req.n && fg_json_int(j, fg_json_get(j, 0, c->in->req.n), n) &&
         (*n < 1 || *n > 1024))
         *n = *n < 1 ? 1 : 1024;
     return asked_max_out(c);

@@ -144,7 +144,7 @@ void fg_meter_response(struct fg_call *c)
     /* Anthropic's cache diagnostics, when the client asked for them */
     miss_reason(c, j, fg_json_get(j, 0, "diagnostics"));
     if (c->wants_structured)
-        c->out->answer_text(j, keep_answer_text, c);
+        c->out->answer_text(j, 0, keep_answer_text, c);
     check_usage(c); /* before the response cache keeps these tokens */
 }
 

@@ -22,6 +22,14 @@ const struct fg_dialect_ops *fg_provider_ops(enum fg_dialect shape)
     return by_shape[shape];
 }
 
+const struct fg_dialect_ops *fg_provider_named(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof by_shape / sizeof by_shape[0]; i++)
+        if (by_shape[i]->dialect == by_shape[i]->shape && !strcmp(by_shape[i]->name, name))
+            return by_shape[i];
+    return &fg_provider_openai;
+}
+
 const struct fg_dialect_ops *fg_provider_for(const struct fg_dialect_ops *in, enum fg_dialect wire)
 {
     /* a client's own shape stays when the provider speaks its wire dialect */
@@ -42,6 +50,23 @@ void fg_provider_dump_json(json_t *v, struct evbuffer *out)
     char *s = json_dumps(v, JSON_COMPACT);
     evbuffer_add(out, s, strlen(s));
     free(s);
+}
+
+void fg_provider_text_parts(const struct fg_json *j, int content, void (*fn)(void *arg, int str),
+                            void *arg)
+{
+    if (fg_json_type(j, content) == FG_J_STR) {
+        fn(arg, content);
+        return;
+    }
+    for (int p = fg_json_child(j, content); p >= 0; p = fg_json_sibling(j, content, p)) {
+        int t = fg_json_get(j, p, "type"), x = fg_json_get(j, p, "text");
+        if (fg_json_type(j, p) == FG_J_STR)
+            fn(arg, p);
+        else if ((t < 0 || fg_json_str_eq(j, t, "text") || fg_json_str_eq(j, t, "output_text")) &&
+                 fg_json_type(j, x) == FG_J_STR)
+            fn(arg, x);
+    }
 }
 
 bool fg_provider_has_text(const struct fg_sse_event *ev, const char *s)

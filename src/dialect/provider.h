@@ -129,8 +129,10 @@ struct fg_dialect_ops {
     /* --- reading answers (the provider's dialect) --- */
     /* Parse the usage object at index `usage` of j into u (usage.h). */
     void (*usage)(const struct fg_json *j, int usage, struct fg_usage *u);
-    /* Call fn for each text string of a complete answer (index into resp). */
-    void (*answer_text)(const struct fg_json *resp, void (*fn)(void *arg, int str), void *arg);
+    /* Call fn with each text string (an index in j) of the complete answer
+     * at index resp of j (0: j is the answer), in order. */
+    void (*answer_text)(const struct fg_json *j, int resp, void (*fn)(void *arg, int str),
+                        void *arg);
     /* Why a complete answer falls short: FG_SHORT_*, or NULL when it is a
      * real answer (content or a tool call). */
     const char *(*shortfall)(const struct fg_json *resp);
@@ -153,6 +155,9 @@ extern const struct fg_dialect_ops fg_provider_responses;
 
 /* The adapter of a body shape (FG_DIALECT_RESPONSES: the Responses one). */
 const struct fg_dialect_ops *fg_provider_ops(enum fg_dialect shape);
+/* The adapter of a wire dialect by its name in data (config, batch
+ * records): "anthropic", else OpenAI's. */
+const struct fg_dialect_ops *fg_provider_named(const char *name);
 /* The adapter that talks to a provider of wire dialect `wire` for a call
  * whose client speaks `in`: a Responses call stays a Responses call on an
  * OpenAI provider. */
@@ -167,6 +172,10 @@ struct curl_slist *fg_provider_header_add(struct curl_slist *h, const char *name
                                           const char *value);
 /* A JSON value dumped compactly onto out. */
 void fg_provider_dump_json(json_t *v, struct evbuffer *out);
+/* The text of a content value: itself if a string, else its parts that
+ * are strings or text parts (type absent, "text" or "output_text"). */
+void fg_provider_text_parts(const struct fg_json *j, int content, void (*fn)(void *arg, int str),
+                            void *arg);
 /* Byte scans of an event's data for held_look: does it contain s / a
  * non-empty string value after key (e.g. "\"content\":")? */
 bool fg_provider_has_text(const struct fg_sse_event *ev, const char *s);

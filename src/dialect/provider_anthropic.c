@@ -190,11 +190,11 @@ static json_t *an_answer_slot(json_t *resp, bool tool, const char **key, bool *t
     return NULL;
 }
 
-static void an_answer_text(const struct fg_json *j, void (*fn)(void *arg, int str), void *arg)
+/* the text blocks' text (a forced tool's answer is its input, not text) */
+static void an_answer_text(const struct fg_json *j, int resp, void (*fn)(void *arg, int str),
+                           void *arg)
 {
-    int content = fg_json_get(j, 0, "content");
-    for (int b = fg_json_child(j, content); b >= 0; b = fg_json_sibling(j, content, b))
-        fn(arg, fg_json_get(j, b, "text"));
+    fg_provider_text_parts(j, fg_json_get(j, resp, "content"), fn, arg);
 }
 
 static const char *an_shortfall(const struct fg_json *j)

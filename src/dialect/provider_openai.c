@@ -198,10 +198,12 @@ static json_t *oa_answer_slot(json_t *resp, bool tool, const char **key, bool *t
     return json_is_string(json_object_get(msg, "content")) ? msg : NULL;
 }
 
-static void oa_answer_text(const struct fg_json *j, void (*fn)(void *arg, int str), void *arg)
+/* message.content: a string, or (as some logs keep it) an array of text parts */
+static void oa_answer_text(const struct fg_json *j, int resp, void (*fn)(void *arg, int str),
+                           void *arg)
 {
-    int ch = fg_json_at(j, fg_json_get(j, 0, "choices"), 0);
-    fn(arg, fg_json_get(j, fg_json_get(j, ch, "message"), "content"));
+    int ch = fg_json_at(j, fg_json_get(j, resp, "choices"), 0);
+    fg_provider_text_parts(j, fg_json_get(j, fg_json_get(j, ch, "message"), "content"), fn, arg);
 }
 
 static const char *oa_shortfall(const struct fg_json *j)

@@ -184,9 +184,10 @@ static bool rs_wants_json(const struct fg_json *b)
 }
 
 /* The output_text parts of a Response's output items. */
-static void rs_answer_text(const struct fg_json *j, void (*fn)(void *arg, int str), void *arg)
+static void rs_answer_text(const struct fg_json *j, int resp, void (*fn)(void *arg, int str),
+                           void *arg)
 {
-    int output = fg_json_get(j, 0, "output");
+    int output = fg_json_get(j, resp, "output");
     for (int it = fg_json_child(j, output); it >= 0; it = fg_json_sibling(j, output, it)) {
         int content = fg_json_get(j, it, "content");
         for (int p = fg_json_child(j, content); p >= 0; p = fg_json_sibling(j, content, p))

@@ -12,6 +12,7 @@
 #include "json.h"
 #include "ledger.h"
 #include "prefix.h"
+#include "provider.h"
 #include "usage.h"
 #include "vec.h"
 
@@ -288,46 +289,36 @@ static int line_time(struct loader *L, struct fg_analyze_call *c, int t)
     return 0;
 }
 
-/* The string token of a content part, or -1 (not text). */
-static int part_text(const struct fg_json *j, int part)
-{
-    if (fg_json_type(j, part) == FG_J_STR)
-        return part;
-    int t = fg_json_get(j, part, "type");
-    if (t >= 0 && !fg_json_str_eq(j, t, "text") && !fg_json_str_eq(j, t, "output_text"))
-        return -1;
-    int x = fg_json_get(j, part, "text");
-    return fg_json_type(j, x) == FG_J_STR ? x : -1;
-}
+struct text_acc {
+    const struct fg_json *j;
+    char *buf; /* NULL: sizing pass */
+    size_t cap, used;
+};
 
-/* Parts of `content`: its elements if an array, else itself once. */
-static int next_part(const struct fg_json *j, int content, int prev)
+static void acc_text(void *arg, int str)
 {
-    if (fg_json_type(j, content) != FG_J_ARR)
-        return prev < 0 ? content : -1;
-    return prev < 0 ? fg_json_child(j, content) : fg_json_sibling(j, content, prev);
+    struct text_acc *a = arg;
+    size_t n;
+    if (!a->buf) {
+        fg_json_raw_str(a->j, str, &n);
+        a->cap += n; /* raw length bounds the decoded one */
+        return;
+    }
+    long w = fg_json_str(a->j, str, a->buf + a->used, a->cap - a->used);
+    a->used += w > 0 ? (size_t)w : 0;
 }
 
 /* Concatenated decoded text of the answer's text parts. */
 static void answer_text(const struct fg_json *j, int r, struct fg_analyze_call *c)
 {
-    int msg = fg_json_get(j, fg_json_at(j, fg_json_get(j, r, "choices"), 0), "message");
-    int content = fg_json_get(j, c->d == FG_DIALECT_OPENAI ? msg : r, "content");
-    size_t cap = 1, used = 0, rl;
-    for (int p = next_part(j, content, -1); p >= 0; p = next_part(j, content, p)) {
-        int s = part_text(j, p);
-        if (s >= 0) {
-            fg_json_raw_str(j, s, &rl);
-            cap += rl;
-        }
-    }
-    c->text = fg_xmalloc(cap);
-    c->text[0] = '\0';
-    for (int p = next_part(j, content, -1); p >= 0; p = next_part(j, content, p)) {
-        long w = fg_json_str(j, part_text(j, p), c->text + used, cap - used);
-        used += w > 0 ? (size_t)w : 0;
-    }
-    c->text_len = used;
+    const struct fg_dialect_ops *d = fg_provider_ops(c->d);
+    struct text_acc a = {.j = j, .cap = 1};
+    d->answer_text(j, r, acc_text, &a);
+    a.buf = fg_xmalloc(a.cap);
+    a.buf[0] = '\0';
+    d->answer_text(j, r, acc_text, &a);
+    c->text = a.buf;
+    c->text_len = a.used;
 }
 
 /* Index the request body (its own document: the scanners read root 0). */
@@ -373,7 +364,7 @@ static int fill_response(struct loader *L, struct fg_analyze_call *c, int r)
     if (fg_json_type(j, u) != FG_J_OBJ)
         return fail(L, "response has no \"usage\" object");
     struct fg_usage us = {0};
-    (c->d == FG_DIALECT_ANTHROPIC ? fg_usage_anthropic : fg_usage_openai)(j, u, &us);
+    fg_provider_ops(c->d)->usage(j, u, &us);
     const struct fg_tokens *k = &us.tok;
     if (k->input < 0 || k->cache_read < 0 || k->cache_write_5m < 0 || k->cache_write_1h < 0 ||
         k->output < 0)
@@ -746,8 +737,9 @@ static int64_t min_prefix(const struct fg_analyze_call *c)
                {"opus-4-7", 2048}, {"mythos-preview", 2048}, {"3-5-haiku", 2048},
                {"3-haiku", 2048},  {"haiku-3", 2048},        {"opus-4-6", 4096},
                {"opus-4-5", 4096}, {"haiku-4-5", 4096}};
-    if (c->d == FG_DIALECT_OPENAI)
-        return 1024;
+    const struct fg_dialect_cache *k = &fg_provider_ops(c->d)->cache;
+    if (k->min_tokens)
+        return k->min_tokens;
     for (size_t i = 0; i < sizeof fam / sizeof fam[0]; i++)
         if (strstr(c->name, fam[i].part))
             return fam[i].min;
@@ -758,12 +750,11 @@ static int64_t min_prefix(const struct fg_analyze_call *c)
  * false when the prefix is not cacheable at all. */
 static bool cache_read_saving(struct run *R, struct fg_analyze_call *c, int64_t h)
 {
+    const struct fg_dialect_cache *k = &fg_provider_ops(c->d)->cache;
     int64_t cacheable = min64(h, prompt_total(c));
-    if (c->d == FG_DIALECT_OPENAI) {
-        if (c->batch)
-            return false; /* batch cache discounts are model-dependent */
-        cacheable = cacheable / 128 * 128;
-    }
+    if (c->batch && k->batch_off)
+        return false; /* batch cache discounts are model-dependent */
+    cacheable = cacheable / k->granule * k->granule;
     if (cacheable < min_prefix(c))
         return false;
     int64_t covered = c->tok.cache_read + c->tok.cache_write_5m + c->tok.cache_write_1h;
@@ -829,7 +820,7 @@ static void project_cache(struct run *R, size_t i)
     }
     if (hit < 0 || !c->priced || !cache_read_saving(R, c, c->btok[hit]))
         return;
-    if (c->d == FG_DIALECT_ANTHROPIC && !he->charged) {
+    if (!fg_provider_ops(c->d)->cache.automatic && !he->charged) { /* writes cost a premium */
         he->charged = true;
         cache_write_premium(R, &R->a->calls[he->first], c->btok[hit]);
     }

@@ -2,6 +2,7 @@
 #include "attrib.h"
 
 #include "assert.h"
+#include "provider.h"
 
 #include <ctype.h>
 #include <string.h>
@@ -179,21 +180,8 @@ static bool simple_text(const struct fg_json *body, const struct user_text *u)
 static bool structured_text(const struct fg_json *body, enum fg_dialect d,
                             const struct user_text *u)
 {
-    if (d == FG_DIALECT_RESPONSES) {
-        int t =
-            fg_json_get(body, fg_json_get(body, fg_json_get(body, 0, "text"), "format"), "type");
-        if (fg_json_str_eq(body, t, "json_schema") || fg_json_str_eq(body, t, "json_object"))
-            return true;
-    } else if (d == FG_DIALECT_OPENAI) {
-        int rf = fg_json_get(body, 0, "response_format");
-        int t = fg_json_get(body, rf, "type");
-        if (fg_json_str_eq(body, t, "json_schema") || fg_json_str_eq(body, t, "json_object"))
-            return true;
-    } else {
-        int oc = fg_json_get(body, 0, "output_config");
-        if (fg_json_get(body, oc, "format") >= 0)
-            return true;
-    }
+    if (fg_provider_ops(d)->wants_json(body))
+        return true;
     static const char *const asks[] = {"only json",      "json only",        "respond with json",
                                        "one word",       "single word",      "only the label",
                                        "just the label", "answer with only", NULL};

@@ -13,6 +13,7 @@
 
 #include "arena.h"
 #include "assert.h"
+#include "provider.h"
 
 #include <errno.h>
 #include <math.h>
@@ -862,25 +863,13 @@ static size_t content_raw_len(const struct fg_json *j, int c)
     return rt.chars + fg_json_count(j, c);
 }
 
-static bool wants_schema(const struct fg_json *b, enum fg_dialect d)
-{
-    if (d == FG_DIALECT_RESPONSES) {
-        int t = fg_json_get(b, fg_json_get(b, fg_json_get(b, 0, "text"), "format"), "type");
-        return fg_json_str_eq(b, t, "json_schema") || fg_json_str_eq(b, t, "json_object");
-    }
-    if (d == FG_DIALECT_OPENAI) {
-        int t = fg_json_get(b, fg_json_get(b, 0, "response_format"), "type");
-        return fg_json_str_eq(b, t, "json_schema") || fg_json_str_eq(b, t, "json_object");
-    }
-    return fg_json_get(b, fg_json_get(b, 0, "output_config"), "format") >= 0;
-}
-
 double fg_router_score_request(const struct fg_router *r, const struct fg_json *body,
                                enum fg_dialect d)
 {
+    const struct fg_dialect_ops *ops = fg_provider_ops(d);
     struct req_text rt = {.last_user = -1};
     int sys_tok = -1;
-    int msgs = fg_json_get(body, 0, d == FG_DIALECT_RESPONSES ? "input" : "messages");
+    int msgs = fg_json_get(body, 0, ops->req.messages);
     if (fg_json_type(body, msgs) == FG_J_STR) { /* Responses: one user message */
         content_scan(body, msgs, &rt);
         rt.turns++;
@@ -897,13 +886,13 @@ double fg_router_score_request(const struct fg_router *r, const struct fg_json *
                                    fg_json_str_eq(body, role, "developer")))
             sys_tok = c;
     }
-    if (d == FG_DIALECT_ANTHROPIC || d == FG_DIALECT_RESPONSES) {
-        int s = fg_json_get(body, 0, d == FG_DIALECT_ANTHROPIC ? "system" : "instructions");
+    if (ops->req.system) {
+        int s = fg_json_get(body, 0, ops->req.system);
         if (s >= 0)
             sys_tok = s;
+        if (sys_tok >= 0)
+            content_scan(body, sys_tok, &rt); /* top-level: not among the messages */
     }
-    if (d != FG_DIALECT_OPENAI && sys_tok >= 0)
-        content_scan(body, sys_tok, &rt); /* top-level: not among the messages */
     int tools = fg_json_get(body, 0, "tools");
     if (tools < 0)
         tools = fg_json_get(body, 0, "functions");
@@ -911,7 +900,7 @@ double fg_router_score_request(const struct fg_router *r, const struct fg_json *
         .turns = rt.turns,
         .tools = fg_json_type(body, tools) == FG_J_ARR && fg_json_count(body, tools) > 0,
         .images = rt.images,
-        .schema = wants_schema(body, d),
+        .schema = ops->wants_json(body),
         .chars = rt.chars,
     };
     if (!tls_text)
