@@ -9,6 +9,7 @@
 
 #include "arena.h"
 #include "assert.h"
+#include "provider.h"
 #include "sse.h"
 
 #include <event2/buffer.h>
@@ -743,12 +744,19 @@ void fg_respcache_get_stats(struct fg_respcache_stats *s)
 
 /* ---------------------------------------------------------------- get */
 
+/* A stored stream serves a client unless the client asked for a usage
+ * chunk its dialect sends only on request and the stored stream has none. */
+static bool sse_fits(const struct fg_respcache_entry *e, enum fg_dialect d, bool include_usage)
+{
+    return !fg_provider_ops(d)->stream_usage_opt_in || !include_usage || e->sse_usage;
+}
+
 bool fg_respcache_can_answer(const struct fg_respcache_entry *e, enum fg_dialect d, bool stream,
                              bool include_usage)
 {
     if (!e)
         return false;
-    if (stream && e->sse && (d != FG_DIALECT_OPENAI || !include_usage || e->sse_usage))
+    if (stream && e->sse && sse_fits(e, d, include_usage))
         return true;
     return e->json != NULL;
 }
@@ -974,10 +982,10 @@ int fg_respcache_answer(const struct fg_respcache_entry *e, enum fg_dialect d, b
         evbuffer_add(out, e->json->data, e->json->len);
         return 0;
     }
-    bool sse_ok = e->sse && (d != FG_DIALECT_OPENAI || !include_usage || e->sse_usage);
+    bool sse_ok = e->sse && sse_fits(e, d, include_usage);
     if (!sse_ok)
         return fg_respcache_sse_from_json(d, e->json->data, e->json->len, include_usage, out);
-    if (d == FG_DIALECT_OPENAI && e->sse_usage && !include_usage)
+    if (fg_provider_ops(d)->stream_usage_opt_in && e->sse_usage && !include_usage)
         sse_walk(e->sse->data, e->sse->len, out);
     else
         evbuffer_add(out, e->sse->data, e->sse->len);

@@ -197,11 +197,12 @@ int fg_embed_check_model(struct fg_call *c)
                                  "/v1/embeddings%s.",
                                  m->name, "")
                    : 0;
-    if (m->dialect == FG_DIALECT_ANTHROPIC)
-        return wrong_model(c,
-                           "The model '%s' is served in the Anthropic dialect (provider '%s'), "
-                           "which has no embeddings endpoint.",
-                           m->name, c->provider->name);
+    const struct fg_dialect_ops *d = fg_provider_ops(m->dialect);
+    if (!d->path(FG_EP_EMBEDDINGS))
+        return fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported",
+                          "The model '%s' is served in the %s dialect (provider '%s'), "
+                          "which has no embeddings endpoint.",
+                          m->name, d->title, c->provider->name);
     if (!embedding && fg_price_lookup(m->model))
         return wrong_model(c,
                            "The model '%s' is a chat model; /v1/embeddings needs an "

@@ -235,7 +235,7 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
 static void remember_response(struct fg_call *c, const struct fg_json *j, int obj)
 {
     const struct fg_json *b = &c->body;
-    if (c->out != &fg_provider_responses || c->endpoint != FG_EP_RESPONSES ||
+    if (c->endpoint != FG_EP_RESPONSES ||
         fg_json_type(b, fg_json_get(b, 0, "store")) == FG_J_FALSE)
         return;
     int id = fg_json_get(j, obj, "id");
@@ -247,7 +247,7 @@ static void remember_response(struct fg_call *c, const struct fg_json *j, int ob
 
 static void remember_streamed(struct fg_call *c, const struct fg_sse_event *ev)
 {
-    if (c->out != &fg_provider_responses ||
+    if (c->endpoint != FG_EP_RESPONSES ||
         !(ev->event_len
               ? ev->event_len == 16 && !memcmp(ev->event, "response.created", 16)
               : memmem(ev->data, ev->data_len, "\"type\":\"response.created\"", 25) != NULL) ||
@@ -270,13 +270,13 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     if (kind == FG_SSE_END && !structured_stream_ok(c)) {
         /* the answer is already with the client: end with an error instead
          * (a Responses stream's usage is in this very event: meter it) */
-        if (c->out == &fg_provider_responses)
+        if (c->out->end_event_has_data)
             fg_meter_event(c, ev);
         c->stream_ended = c->stream_error_seen = true;
         c->in->stream_error(&c->err, c->relay);
         return 0;
     }
-    if (kind == FG_SSE_END && c->out == &fg_provider_responses) {
+    if (kind == FG_SSE_END && c->out->end_event_has_data) {
         /* the terminal event carries the usage: meter it, then price */
         c->stream_ended = true;
         if (c->cache_sse)

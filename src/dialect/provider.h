@@ -81,7 +81,8 @@ struct fg_dialect_cache {
 struct fg_dialect_ops {
     enum fg_dialect dialect; /* wire dialect */
     enum fg_dialect shape;   /* request body shape (the fg_provider_ops key) */
-    const char *name;
+    const char *name;  /* in data: config, batch records */
+    const char *title; /* in messages to people */
     struct fg_dialect_shape req;
     struct fg_dialect_cache cache;
     /* Streams carry usage only when the request asks for it
@@ -110,7 +111,8 @@ struct fg_dialect_ops {
     void (*stream_error)(const struct fg_err *e, struct evbuffer *out);
     /* What an upstream SSE event means for the relay. */
     enum fg_sse_kind (*classify)(const struct fg_sse_event *ev, struct fg_json *scratch);
-    /* Path of an endpoint, appended to the provider's base for this dialect. */
+    /* Path of an endpoint, appended to the provider's base for this
+     * dialect; NULL: the dialect has no such endpoint. */
     const char *(*path)(enum fg_endpoint ep);
     /* Upstream auth + dialect headers (provider key; Anthropic's version:
      * the client's `client_version` if it sent one, else the provider's);
@@ -122,6 +124,9 @@ struct fg_dialect_ops {
     const char *const *forward_headers;
     /* The header this dialect's SDK reads the provider's request id from. */
     const char *request_id_header;
+    /* The event that ends an upstream stream is itself an answer event
+     * (it carries the usage), not a bare terminator. */
+    bool end_event_has_data;
     /* The line that ends a stream in this dialect (the cost comment goes
      * before it); NULL: no terminator line, the stream just ends. */
     const char *stream_terminator;

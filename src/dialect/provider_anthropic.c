@@ -118,6 +118,8 @@ static enum fg_sse_kind an_classify(const struct fg_sse_event *ev, struct fg_jso
 
 static const char *an_path(enum fg_endpoint ep)
 {
+    if (ep == FG_EP_EMBEDDINGS)
+        return NULL; /* Anthropic has no embeddings */
     return ep == FG_EP_COUNT_TOKENS ? "/v1/messages/count_tokens" : "/v1/messages";
 }
 
@@ -262,6 +264,7 @@ const struct fg_dialect_ops fg_provider_anthropic = {
     .dialect = FG_DIALECT_ANTHROPIC,
     .shape = FG_DIALECT_ANTHROPIC,
     .name = "anthropic",
+    .title = "Anthropic",
     .req = {.messages = "messages", .system = "system", .cache_mark = "cache_control",
             .stream_buffering = true},
     /* explicit breakpoints, writes cost a premium, minimum by model family */

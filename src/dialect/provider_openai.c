@@ -263,6 +263,7 @@ const struct fg_dialect_ops fg_provider_openai = {
     .dialect = FG_DIALECT_OPENAI,
     .shape = FG_DIALECT_OPENAI,
     .name = "openai",
+    .title = "OpenAI",
     .req = {.messages = "messages", .system_leads = true, .n = "n",
             .cache_mark = "prompt_cache_breakpoint", .out_limit_add = "max_completion_tokens",
             .stream_buffering = true},

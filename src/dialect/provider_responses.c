@@ -274,6 +274,7 @@ const struct fg_dialect_ops fg_provider_responses = {
     .dialect = FG_DIALECT_OPENAI,
     .shape = FG_DIALECT_RESPONSES,
     .name = "openai-responses",
+    .title = "OpenAI Responses",
     .req = {.messages = "input", .system = "instructions", .n = "n",
             .cache_mark = "prompt_cache_breakpoint"},
     .cache = {.automatic = true,
@@ -295,6 +296,7 @@ const struct fg_dialect_ops fg_provider_responses = {
     .request_id_header = "x-request-id",
     /* a Responses stream ends after response.completed: no terminator line */
     .stream_terminator = NULL,
+    .end_event_has_data = true, /* response.completed carries the Response */
     .usage = fg_usage_responses,
     .answer_text = rs_answer_text,
     .shortfall = rs_shortfall,

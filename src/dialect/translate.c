@@ -363,7 +363,8 @@ static int oa_to_an_response(const struct fg_json *resp, const char *client_mode
     return fg_translate_response_oa_to_an(resp, client_model, out, e);
 }
 
-/* The translated pairs; a request row's response goes the other way. */
+/* The translated pairs, by the request's direction (client → provider);
+ * a row's response function goes back (provider → client). */
 static const struct tr_pair {
     enum fg_dialect from, to;
     int (*request)(const struct fg_json *body, const struct fg_translate_opts *o, char **out,
@@ -371,9 +372,9 @@ static const struct tr_pair {
     int (*response)(const struct fg_json *resp, const char *client_model,
                     const char *forced_tool, struct evbuffer *out, struct fg_err *e);
 } pairs[] = {
-    {FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, fg_translate_request_oa_to_an, oa_to_an_response},
-    {FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, fg_translate_request_an_to_oa,
+    {FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, fg_translate_request_oa_to_an,
      fg_translate_response_an_to_oa_forced},
+    {FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, fg_translate_request_an_to_oa, oa_to_an_response},
 };
 
 static const struct tr_pair *pair_of(enum fg_dialect from, enum fg_dialect to)

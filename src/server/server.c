@@ -348,10 +348,12 @@ static int providers_init(struct fg_app *app)
             rt->anthropic_base = fg_xstrdup(base);
         }
         for (int d = 0; d < 2; d++)
-            for (int ep = 0; ep < FG_EP_COUNT; ep++)
-                rt->url[d][ep] =
-                    join_url(d == FG_DIALECT_ANTHROPIC ? rt->anthropic_base : rt->openai_base,
-                             fg_provider_ops((enum fg_dialect)d)->path(ep));
+            for (int ep = 0; ep < FG_EP_COUNT; ep++) {
+                const char *path = fg_provider_ops((enum fg_dialect)d)->path(ep);
+                /* OpenAI-dialect paths carry no /v1: the base has it */
+                const char *b = d == FG_DIALECT_OPENAI ? rt->openai_base : rt->anthropic_base;
+                rt->url[d][ep] = path ? join_url(b, path) : NULL;
+            }
     }
     return 0;
 }
