@@ -20,12 +20,12 @@ static json_t *str_or_null(const char *s)
 
 int fg_batch_plan_reply(struct fg_call *c)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "provider", c->provider->name,
-                          "batch", c->provider->batch ? c->provider->batch : "provider", "dialect",
-                          fg_provider_ops(c->out->dialect)->name, "model",
-                          c->model->name, "upstream_model", c->upstream_model, "route",
-                          c->route ? c->route : "fixed", "route_reason",
-                          str_or_null(c->route_reason), "forced_tool", str_or_null(c->forced_tool));
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "provider", c->provider->name,
+                  "batch", c->provider->batch ? c->provider->batch : "provider", "dialect",
+                  fg_provider_ops(c->out->dialect)->name, "model", c->model->name, "upstream_model",
+                  c->upstream_model, "route", c->route ? c->route : "fixed", "route_reason",
+                  str_or_null(c->route_reason), "forced_tool", str_or_null(c->forced_tool));
     /* what the line reserves when it is submitted to a provider batch */
     int64_t worst = fg_admit_worst_batch(c);
     json_object_set_new(o, "worst_pico", worst >= 0 ? json_integer(worst) : json_null());

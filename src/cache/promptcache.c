@@ -196,7 +196,8 @@ static int plan_openai(const struct fg_json *j, const struct fg_prefix *p,
 int fg_promptcache_plan(const struct fg_json *j, const struct fg_prefix *p,
                         const struct fg_pc_opts *o, struct fg_pc_edits *out)
 {
-    if (o->dialect == FG_DIALECT_ANTHROPIC)
+    /* a provider that caches only what is marked gets frugal's marks */
+    if (!fg_provider_ops(o->dialect)->cache.automatic)
         return o->auto_breakpoints ? plan_anthropic(j, p, o, out) : 0;
     return plan_openai(j, p, o, out);
 }

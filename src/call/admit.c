@@ -78,8 +78,7 @@ int64_t fg_admit_asked_output(const struct fg_call *c, int64_t *n)
 {
     const struct fg_json *j = &c->body;
     *n = 1;
-    if (c->in->req.n && fg_json_int(j, fg_json_get(j, 0, c->in->req.n), n) &&
-        (*n < 1 || *n > 1024))
+    if (c->in->req.n && fg_json_int(j, fg_json_get(j, 0, c->in->req.n), n) && (*n < 1 || *n > 1024))
         *n = *n < 1 ? 1 : 1024;
     return asked_max_out(c);
 }

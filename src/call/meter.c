@@ -268,7 +268,8 @@ void fg_meter_price(struct fg_call *c)
         .response_cache_hit = c->cache_status && !strcmp(c->cache_status, "hit"),
         /* what the app gets without frugal: OpenAI-dialect providers cache
          * prefixes by themselves; a client's own cache_control is its own */
-        .native_cache = fg_provider_ops(c->model->dialect)->cache.automatic || c->client_cache_marks,
+        .native_cache =
+            fg_provider_ops(c->model->dialect)->cache.automatic || c->client_cache_marks,
     };
     fg_attrib(&in, &c->acct);
     if (priced && c->cache_hit_tokens > 0 && !in.response_cache_hit) {

@@ -379,8 +379,8 @@ static int stage_encode(struct fg_call *c)
         struct fg_pc_edits out = {c->edits + c->n_edits, 0,
                                   sizeof c->edits / sizeof c->edits[0] - c->n_edits, &c->arena};
         struct fg_pc_opts o = cache_opts(c);
-        if (c->in->cache.no_auto_breakpoints)
-            o.auto_breakpoints = false; /* a cache key only */
+        if (c->in->req.items)
+            o.auto_breakpoints = false; /* prompt_cache_key only: items are not messages */
         struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
         *p = *c->prefix;
         placement_evidence(c, p);

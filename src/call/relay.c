@@ -235,8 +235,7 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
 static void remember_response(struct fg_call *c, const struct fg_json *j, int obj)
 {
     const struct fg_json *b = &c->body;
-    if (c->endpoint != FG_EP_RESPONSES ||
-        fg_json_type(b, fg_json_get(b, 0, "store")) == FG_J_FALSE)
+    if (c->endpoint != FG_EP_RESPONSES || fg_json_type(b, fg_json_get(b, 0, "store")) == FG_J_FALSE)
         return;
     int id = fg_json_get(j, obj, "id");
     size_t n;
@@ -476,8 +475,7 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         evbuffer_free(out);
         return running;
     }
-    int rc = fg_translate_response(from, to, &c->resp, c->model_name, c->forced_tool, out,
-                                   &c->err);
+    int rc = fg_translate_response(from, to, &c->resp, c->model_name, c->forced_tool, out, &c->err);
     bool retrying = false;
     if (rc < 0) {
         c->status = c->err.status;

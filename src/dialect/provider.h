@@ -55,6 +55,8 @@ struct fg_stream_read {
  * busters, admission, prompt cache, server limits). */
 struct fg_dialect_shape {
     const char *messages;   /* the conversation (array; Responses: or a string) */
+    bool items;             /* it is typed items, not messages: frugal places no
+                               cache breakpoints in it and reads no sections of it */
     const char *system;     /* a top-level system prompt; NULL: it is a message */
     bool system_leads;      /* leading system/developer messages are the system prompt */
     const char *n;          /* how many answers are asked for */
@@ -70,21 +72,22 @@ struct fg_dialect_shape {
 /* How this dialect's providers cache prompt prefixes (attribution, the
  * ledger analysis, the prompt-cache stage). */
 struct fg_dialect_cache {
-    bool automatic;  /* prefixes are cached without marks (no write premium) */
-    int granule;     /* cached prefix lengths are multiples of this many tokens */
-    int min_tokens;  /* shortest cacheable prefix; 0: it depends on the model */
-    bool batch_off;  /* no cache discount is projected on batch calls */
-    bool no_auto_breakpoints; /* frugal places no breakpoints in the body (items
-                                 are not messages): a cache key at most */
+    bool automatic; /* prefixes are cached without marks (no write premium) */
+    int granule;    /* cached prefix lengths are multiples of this many tokens */
+    int min_tokens; /* shortest cacheable prefix; 0: it depends on the model */
+    bool batch_off; /* no cache discount is projected on batch calls */
 };
 
 struct fg_dialect_ops {
     enum fg_dialect dialect; /* wire dialect */
     enum fg_dialect shape;   /* request body shape (the fg_provider_ops key) */
-    const char *name;  /* in data: config, batch records */
-    const char *title; /* in messages to people */
+    const char *name;        /* in data: config, batch records */
+    const char *title;       /* in messages to people */
     struct fg_dialect_shape req;
     struct fg_dialect_cache cache;
+    /* The client names the API version it speaks (anthropic-version), and
+     * the provider is called with that version. */
+    bool client_versioned;
     /* Streams carry usage only when the request asks for it
      * (stream_options.include_usage): the meter asks on the client's behalf. */
     bool stream_usage_opt_in;
@@ -127,6 +130,10 @@ struct fg_dialect_ops {
     /* The event that ends an upstream stream is itself an answer event
      * (it carries the usage), not a bare terminator. */
     bool end_event_has_data;
+    /* GET /v1/models in this dialect: one entry (id served by owner), and
+     * the list around the entries (takes the reference to data). */
+    json_t *(*model_entry)(const char *id, const char *owner);
+    json_t *(*model_list)(json_t *data);
     /* The line that ends a stream in this dialect (the cost comment goes
      * before it); NULL: no terminator line, the stream just ends. */
     const char *stream_terminator;
@@ -171,6 +178,8 @@ const struct fg_dialect_ops *fg_provider_for(const struct fg_dialect_ops *in, en
  * Chat Completions and Responses adapters). */
 const char *fg_provider_openai_error_type(enum fg_err_class cls);
 void fg_provider_openai_error_body(const struct fg_err *e, struct evbuffer *out);
+json_t *fg_provider_openai_model_entry(const char *id, const char *owner);
+json_t *fg_provider_openai_model_list(json_t *data);
 
 /* Shared helpers for adapters. */
 struct curl_slist *fg_provider_header_add(struct curl_slist *h, const char *name,

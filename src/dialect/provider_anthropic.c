@@ -253,6 +253,22 @@ static void an_held_look(const struct fg_sse_event *ev, const char **why, bool *
         *why = FG_SHORT_TRUNCATED;
 }
 
+static json_t *an_model_entry(const char *id, const char *owner)
+{
+    (void)owner;
+    return json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id, "display_name", id,
+                     "created_at", "2026-01-01T00:00:00Z");
+}
+
+static json_t *an_model_list(json_t *data)
+{
+    size_t n = json_array_size(data);
+    return json_pack(
+        "{s:o, s:b, s:o, s:o}", "data", data, "has_more", 0, "first_id",
+        n ? json_copy(json_object_get(json_array_get(data, 0), "id")) : json_null(), "last_id",
+        n ? json_copy(json_object_get(json_array_get(data, n - 1), "id")) : json_null());
+}
+
 static const char *const an_forward[] = {"anthropic-beta",
                                          "anthropic-user-profile-id",
                                          "anthropic-workspace-id",
@@ -265,10 +281,13 @@ const struct fg_dialect_ops fg_provider_anthropic = {
     .shape = FG_DIALECT_ANTHROPIC,
     .name = "anthropic",
     .title = "Anthropic",
-    .req = {.messages = "messages", .system = "system", .cache_mark = "cache_control",
+    .req = {.messages = "messages",
+            .system = "system",
+            .cache_mark = "cache_control",
             .stream_buffering = true},
     /* explicit breakpoints, writes cost a premium, minimum by model family */
     .cache = {.automatic = false, .granule = 1, .min_tokens = 0},
+    .client_versioned = true,
     .validate = an_validate,
     .wants_json = an_wants_json,
     .requested_schema = an_requested_schema,
@@ -280,6 +299,8 @@ const struct fg_dialect_ops fg_provider_anthropic = {
     .upstream_headers = an_upstream_headers,
     .forward_headers = an_forward,
     .request_id_header = "request-id",
+    .model_entry = an_model_entry,
+    .model_list = an_model_list,
     .stream_terminator = "event: message_stop",
     .usage = fg_usage_anthropic,
     .answer_text = an_answer_text,

@@ -257,6 +257,17 @@ static void oa_held_look(const struct fg_sse_event *ev, const char **why, bool *
         *why = FG_SHORT_REFUSAL;
 }
 
+json_t *fg_provider_openai_model_entry(const char *id, const char *owner)
+{
+    return json_pack("{s:s, s:s, s:i, s:s}", "id", id, "object", "model", "created", 0, "owned_by",
+                     owner);
+}
+
+json_t *fg_provider_openai_model_list(json_t *data)
+{
+    return json_pack("{s:s, s:o}", "object", "list", "data", data);
+}
+
 static const char *const oa_forward[] = {"openai-beta", "traceparent", "tracestate", NULL};
 
 const struct fg_dialect_ops fg_provider_openai = {
@@ -264,8 +275,11 @@ const struct fg_dialect_ops fg_provider_openai = {
     .shape = FG_DIALECT_OPENAI,
     .name = "openai",
     .title = "OpenAI",
-    .req = {.messages = "messages", .system_leads = true, .n = "n",
-            .cache_mark = "prompt_cache_breakpoint", .out_limit_add = "max_completion_tokens",
+    .req = {.messages = "messages",
+            .system_leads = true,
+            .n = "n",
+            .cache_mark = "prompt_cache_breakpoint",
+            .out_limit_add = "max_completion_tokens",
             .stream_buffering = true},
     .cache = {.automatic = true, .granule = 128, .min_tokens = 1024, .batch_off = true},
     .stream_usage_opt_in = true,
@@ -280,6 +294,8 @@ const struct fg_dialect_ops fg_provider_openai = {
     .upstream_headers = oa_upstream_headers,
     .forward_headers = oa_forward,
     .request_id_header = "x-request-id",
+    .model_entry = fg_provider_openai_model_entry,
+    .model_list = fg_provider_openai_model_list,
     .stream_terminator = "data: [DONE]",
     .usage = fg_usage_openai,
     .answer_text = oa_answer_text,
@@ -287,4 +303,3 @@ const struct fg_dialect_ops fg_provider_openai = {
     .stream_read = oa_stream_read,
     .held_look = oa_held_look,
 };
-

@@ -369,8 +369,8 @@ static const struct tr_pair {
     enum fg_dialect from, to;
     int (*request)(const struct fg_json *body, const struct fg_translate_opts *o, char **out,
                    size_t *out_len, struct fg_translate_warnings *w, struct fg_err *e);
-    int (*response)(const struct fg_json *resp, const char *client_model,
-                    const char *forced_tool, struct evbuffer *out, struct fg_err *e);
+    int (*response)(const struct fg_json *resp, const char *client_model, const char *forced_tool,
+                    struct evbuffer *out, struct fg_err *e);
 } pairs[] = {
     {FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, fg_translate_request_oa_to_an,
      fg_translate_response_an_to_oa_forced},
@@ -406,8 +406,8 @@ int fg_translate_request(enum fg_dialect from, enum fg_dialect to, const struct 
 }
 
 int fg_translate_response(enum fg_dialect from, enum fg_dialect to, const struct fg_json *resp,
-                          const char *client_model, const char *forced_tool,
-                          struct evbuffer *out, struct fg_err *e)
+                          const char *client_model, const char *forced_tool, struct evbuffer *out,
+                          struct fg_err *e)
 {
     /* a response goes back along a request row: the row is (to, from) */
     const struct tr_pair *p = pair_of(to, from);

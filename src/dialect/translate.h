@@ -86,8 +86,8 @@ int fg_translate_request(enum fg_dialect from, enum fg_dialect to, const struct 
                          struct fg_translate_warnings *w, struct fg_err *e);
 /* forced_tool: from fg_translate_forced_tool, or NULL. */
 int fg_translate_response(enum fg_dialect from, enum fg_dialect to, const struct fg_json *resp,
-                          const char *client_model, const char *forced_tool,
-                          struct evbuffer *out, struct fg_err *e);
+                          const char *client_model, const char *forced_tool, struct evbuffer *out,
+                          struct fg_err *e);
 
 /* The pair functions behind the table (also called by the unit tests and
  * the fuzz target). */

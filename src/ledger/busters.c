@@ -16,6 +16,7 @@
 #include "busters.h"
 
 #include "prefix.h"
+#include "provider.h"
 
 #include "arena.h"
 #include "vec.h"
@@ -381,13 +382,15 @@ static int build(const struct fg_json *j, enum fg_dialect d, struct sec *v)
     int tools = fg_json_get(j, 0, "tools");
     if (fg_json_type(j, tools) == FG_J_ARR)
         put_compact(&new_sec(v, &n, "tools", K_TOOLS, tools, -1)->own, j, tools);
-    int sys = d == FG_DIALECT_ANTHROPIC ? fg_json_get(j, 0, "system") : -1;
+    /* typed items (Responses) are not split into sections: tools only */
+    const struct fg_dialect_shape *r = &fg_provider_ops(d)->req;
+    int sys = r->system && !r->items ? fg_json_get(j, 0, r->system) : -1;
     if (sys >= 0 && fg_json_type(j, sys) != FG_J_NULL)
         add_content(new_sec(v, &n, "system", K_CONTENT, sys, -1), j, sys);
-    int msgs = fg_json_get(j, 0, "messages");
+    int msgs = r->items ? -1 : fg_json_get(j, 0, r->messages);
     size_t nm = fg_json_type(j, msgs) == FG_J_ARR ? fg_json_count(j, msgs) : 0;
     struct sec *system = NULL;
-    bool leading = d == FG_DIALECT_OPENAI;
+    bool leading = r->system_leads;
     size_t idx = 0;
     for (int m = fg_json_child(j, msgs); m >= 0 && idx + 1 < nm;
          m = fg_json_sibling(j, msgs, m), idx++) {

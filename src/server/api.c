@@ -282,7 +282,7 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
             fg_call_set_batch_line(c, line, mode && !strcmp(mode, "plan"));
     }
     fg_callreq_read(c, req);
-    if (d->dialect == FG_DIALECT_ANTHROPIC)
+    if (d->client_versioned)
         c->client_version = c->rq.anthropic_version;
     int rc = parse_body(c) < 0 ? -1 : fg_pipeline_run(c);
     if (rc < 0) {
@@ -329,42 +329,24 @@ static void h_resp_input_tokens(struct fg_worker *w, struct evhttp_request *req,
     inference(w, req, &fg_provider_responses, p, FG_EP_RESP_INPUT_TOKENS);
 }
 
-static json_t *model_entry(const char *id, const char *owner, int anthropic)
-{
-    if (anthropic)
-        return json_pack("{s:s, s:s, s:s, s:s}", "type", "model", "id", id, "display_name", id,
-                         "created_at", "2026-01-01T00:00:00Z");
-    return json_pack("{s:s, s:s, s:i, s:s}", "id", id, "object", "model", "created", 0, "owned_by",
-                     owner);
-}
-
 /* OpenAI list shape by default; Anthropic's when the client sent
  * anthropic-version (the Anthropic SDK's models.list()). */
 static void h_models(struct fg_worker *w, struct evhttp_request *req,
                      const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
     const struct fg_config *cfg = w->app->cfg;
-    int an = d->dialect == FG_DIALECT_ANTHROPIC;
     json_t *data = json_array();
     /* a virtual key sees what its allow-list lets it call */
     const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
     for (size_t i = 0; i < cfg->n_models; i++)
         if (!k || fg_keys_allows(k, cfg->models[i].name))
             json_array_append_new(
-                data, model_entry(cfg->models[i].name,
-                                  cfg->providers[cfg->models[i].provider_index].name, an));
+                data, d->model_entry(cfg->models[i].name,
+                                     cfg->providers[cfg->models[i].provider_index].name));
     for (size_t i = 0; i < cfg->n_routes; i++)
         if (!k || fg_keys_allows(k, cfg->routes[i].name))
-            json_array_append_new(data, model_entry(cfg->routes[i].name, "frugal", an));
-    json_t *out;
-    size_t n = json_array_size(data);
-    if (an)
-        out = json_pack(
-            "{s:o, s:b, s:o, s:o}", "data", data, "has_more", 0, "first_id",
-            n ? json_copy(json_object_get(json_array_get(data, 0), "id")) : json_null(), "last_id",
-            n ? json_copy(json_object_get(json_array_get(data, n - 1), "id")) : json_null());
-    else
-        out = json_pack("{s:s, s:o}", "object", "list", "data", data);
+            json_array_append_new(data, d->model_entry(cfg->routes[i].name, "frugal"));
+    json_t *out = d->model_list(data);
     fg_reply_json_value(req, 200, out, JSON_COMPACT);
     json_decref(out);
 }
@@ -499,7 +481,7 @@ static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
         free(name);
         return;
     }
-    json_t *out = model_entry(name, m ? cfg->providers[m->provider_index].name : "frugal", an);
+    json_t *out = d->model_entry(name, m ? cfg->providers[m->provider_index].name : "frugal");
     fg_reply_json_value(req, 200, out, JSON_COMPACT);
     json_decref(out);
     free(name);
