@@ -114,17 +114,11 @@ bool fg_respcache_can_answer(const struct fg_respcache_entry *e, enum fg_dialect
 int fg_respcache_answer(const struct fg_respcache_entry *e, enum fg_dialect d, bool stream,
                         bool include_usage, struct evbuffer *out);
 
-/* Synthesise a complete SSE stream in dialect d (the SDKs' framing: OpenAI
- * "data: {chunk}\n\n" ... "data: [DONE]\n\n" with a role chunk, content
- * chunk(s), tool_call chunks, a finish chunk, and a usage chunk only if
- * include_usage; Anthropic "event: X\ndata: {...}\n\n" message_start,
- * content_block_start/delta/stop per block (text_delta; tool_use with
- * input_json_delta of the JSON input; thinking_delta + signature_delta;
- * other blocks whole in their start), message_delta with stop_reason and
- * usage, message_stop) from a stored JSON response body of that dialect,
- * so a streaming client can be answered from an entry that only has the
- * JSON form.  Returns 0, or -1 (nothing appended) if the JSON is not a
- * response of that dialect. */
+/* Synthesise a complete SSE stream in dialect d (the SDKs' framing; the
+ * dialect adapter's replay, replay.h) from a stored JSON response body of
+ * that dialect, so a streaming client can be answered from an entry that
+ * only has the JSON form.  Returns 0, or -1 (nothing appended) if the JSON
+ * is not a response of that dialect or the dialect has no replay. */
 int fg_respcache_sse_from_json(enum fg_dialect d, const char *json, size_t len, bool include_usage,
                                struct evbuffer *out);
 

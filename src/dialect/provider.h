@@ -130,6 +130,9 @@ struct fg_dialect_ops {
     /* The event that ends an upstream stream is itself an answer event
      * (it carries the usage), not a bare terminator. */
     bool end_event_has_data;
+    /* A complete answer (parsed) as this dialect's stream (replay.h); -1:
+     * not an answer of this dialect.  NULL: never replayed. */
+    int (*replay)(const json_t *resp, bool include_usage, struct evbuffer *out);
     /* GET /v1/models in this dialect: one entry (id served by owner), and
      * the list around the entries (takes the reference to data). */
     json_t *(*model_entry)(const char *id, const char *owner);

@@ -6,6 +6,8 @@
  * `Authorization: Bearer`. */
 #include "provider.h"
 
+#include "replay.h"
+
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
@@ -299,6 +301,7 @@ const struct fg_dialect_ops fg_provider_anthropic = {
     .upstream_headers = an_upstream_headers,
     .forward_headers = an_forward,
     .request_id_header = "request-id",
+    .replay = fg_replay_anthropic,
     .model_entry = an_model_entry,
     .model_list = an_model_list,
     .stream_terminator = "event: message_stop",

@@ -2,6 +2,8 @@
  * Wire reference: shared/spec/providers.md section 1. */
 #include "provider.h"
 
+#include "replay.h"
+
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <string.h>
@@ -294,6 +296,7 @@ const struct fg_dialect_ops fg_provider_openai = {
     .upstream_headers = oa_upstream_headers,
     .forward_headers = oa_forward,
     .request_id_header = "x-request-id",
+    .replay = fg_replay_openai,
     .model_entry = fg_provider_openai_model_entry,
     .model_list = fg_provider_openai_model_list,
     .stream_terminator = "data: [DONE]",

@@ -293,6 +293,9 @@ const struct fg_dialect_ops fg_provider_responses = {
     .upstream_headers = rs_upstream_headers,
     .forward_headers = rs_forward,
     .request_id_header = "x-request-id",
+    /* no replay: a streamed Responses call is never answered from the
+     * cache (cacheable) */
+    .replay = NULL,
     .model_entry = fg_provider_openai_model_entry,
     .model_list = fg_provider_openai_model_list,
     /* a Responses stream ends after response.completed: no terminator line */

@@ -546,6 +546,54 @@ static void model_lists(void **state)
     }
 }
 
+/* A cached answer replayed as a stream ends with the dialect's terminator
+ * (the relay puts the cost comment before it); a body of another dialect
+ * is refused with nothing written. */
+static void replay_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const struct fg_dialect_ops *d;
+        const char *body, *other;
+    } cases[] = {
+        {OA,
+         "{\"id\":\"c\",\"object\":\"chat.completion\",\"created\":1,\"model\":\"m\",\"choices\":[{"
+         "\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":"
+         "\"stop\"}]}",
+         "{\"type\":\"message\",\"content\":[]}"},
+        {AN,
+         "{\"id\":\"m\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[{"
+         "\"type\":\"text\",\"text\":\"hi\"}],\"stop_reason\":\"end_turn\",\"usage\":{"
+         "\"input_tokens\":1,\"output_tokens\":1}}",
+         "{\"choices\":[]}"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct fg_dialect_ops *d = cases[i].d;
+        assert_non_null(d->replay);
+        struct evbuffer *b = evbuffer_new();
+        json_t *r = json_loads(cases[i].body, 0, NULL);
+        assert_int_equal(d->replay(r, false, b), 0);
+        json_decref(r);
+        size_t n = evbuffer_get_length(b), tl = strlen(d->stream_terminator);
+        const char *s = (const char *)evbuffer_pullup(b, -1);
+        assert_true(n > tl + 2 && !memcmp(s + n - 2, "\n\n", 2));
+        /* the last frame starts with the terminator line */
+        size_t last = 0;
+        for (size_t k = 0; k + 2 < n; k++)
+            if (s[k] == '\n' && s[k + 1] == '\n')
+                last = k + 2;
+        assert_memory_equal(s + last, d->stream_terminator, tl);
+        assert_non_null(memmem(s, n, "hi", 2));
+        evbuffer_drain(b, n);
+        r = json_loads(cases[i].other, 0, NULL);
+        assert_int_equal(d->replay(r, false, b), -1);
+        assert_int_equal(evbuffer_get_length(b), 0);
+        json_decref(r);
+        evbuffer_free(b);
+    }
+    assert_null(RS->replay); /* streamed Responses calls are not cached */
+}
+
 /* translate.h's pair entry points: a response goes back along its
  * request's row, and an untranslated pair is an internal error. */
 static void translate_pairs(void **state)
@@ -613,7 +661,8 @@ int main(void)
         cmocka_unit_test(shortfall_table),     cmocka_unit_test(answer_text_and_usage),
         cmocka_unit_test(stream_read_table),   cmocka_unit_test(held_look_table),
         cmocka_unit_test(request_shape_table), cmocka_unit_test(answer_slots),
-        cmocka_unit_test(model_lists),         cmocka_unit_test(translate_pairs),
+        cmocka_unit_test(model_lists),         cmocka_unit_test(replay_table),
+        cmocka_unit_test(translate_pairs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
