@@ -22,6 +22,11 @@ const struct fg_dialect_ops *fg_provider_ops(enum fg_dialect shape)
     return by_shape[shape];
 }
 
+const struct fg_dialect_ops *fg_provider_at(size_t i)
+{
+    return i < sizeof by_shape / sizeof by_shape[0] ? by_shape[i] : NULL;
+}
+
 const struct fg_dialect_ops *fg_provider_named(const char *name)
 {
     for (size_t i = 0; name && i < sizeof by_shape / sizeof by_shape[0]; i++)

@@ -170,6 +170,9 @@ extern const struct fg_dialect_ops fg_provider_responses;
 
 /* The adapter of a body shape (FG_DIALECT_RESPONSES: the Responses one). */
 const struct fg_dialect_ops *fg_provider_ops(enum fg_dialect shape);
+/* The i-th adapter of the table (from 0), NULL past the last: for what
+ * applies to every dialect. */
+const struct fg_dialect_ops *fg_provider_at(size_t i);
 /* The adapter of a wire dialect by its name in data (config, batch
  * records): "anthropic", else OpenAI's. */
 const struct fg_dialect_ops *fg_provider_named(const char *name);

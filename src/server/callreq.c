@@ -29,11 +29,9 @@ static bool have_fwd(const struct fg_call_req *r, const char *name)
  * not known yet (routing and failover pick it), so keep each one sent. */
 static void read_forwarded(struct fg_call *c, struct evkeyvalq *h)
 {
-    const struct fg_dialect_ops *const ds[] = {&fg_provider_openai, &fg_provider_anthropic,
-                                               &fg_provider_responses};
     struct fg_call_req *r = &c->rq;
-    for (size_t d = 0; d < sizeof ds / sizeof ds[0]; d++)
-        for (const char *const *f = ds[d]->forward_headers; f && *f; f++) {
+    for (size_t d = 0; fg_provider_at(d); d++)
+        for (const char *const *f = fg_provider_at(d)->forward_headers; f && *f; f++) {
             const char *v = evhttp_find_header(h, *f);
             if (!v || have_fwd(r, *f))
                 continue;

@@ -40,6 +40,9 @@ static void table_lookups(void **state)
 {
     (void)state;
     const struct fg_dialect_ops *all[] = {OA, AN, RS};
+    for (size_t i = 0; i < 3; i++)
+        assert_ptr_equal(fg_provider_at(i), all[i]);
+    assert_null(fg_provider_at(3));
     for (size_t i = 0; i < 3; i++) {
         assert_ptr_equal(fg_provider_ops(all[i]->shape), all[i]);
         /* every adapter fills every op */
