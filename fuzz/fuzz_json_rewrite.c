@@ -212,15 +212,11 @@ static void request_edits(const struct fg_json *j, struct fuzz_rng *r, struct fg
  * FG_DIALECT_RESPONSES: the Responses API)? */
 static int validates(const struct fg_json *j, enum fg_dialect d)
 {
-    static struct fg_call c; /* validate reads only body and endpoint */
     struct fg_err err;
-    c.body = *j;
-    c.endpoint = d == FG_DIALECT_OPENAI      ? FG_EP_CHAT
-                 : d == FG_DIALECT_RESPONSES ? FG_EP_RESPONSES
-                                             : FG_EP_MESSAGES;
-    const struct fg_dialect_ops *ops =
-        d == FG_DIALECT_RESPONSES ? &fg_provider_responses : fg_provider_ops(d);
-    return ops->validate(&c, &err) == 0;
+    enum fg_endpoint ep = d == FG_DIALECT_OPENAI      ? FG_EP_CHAT
+                          : d == FG_DIALECT_RESPONSES ? FG_EP_RESPONSES
+                                                      : FG_EP_MESSAGES;
+    return fg_provider_ops(d)->validate(j, ep, &err) == 0;
 }
 
 /* pipeline.c's encode for a validated request, all edits together: the

@@ -19,10 +19,8 @@ static const char *const read_keys[] = {
 
 static int validates(const struct fg_json *j, enum fg_dialect d, struct fg_err *err)
 {
-    static struct fg_call c; /* validate reads only body and endpoint */
-    c.body = *j;
-    c.endpoint = d == FG_DIALECT_OPENAI ? FG_EP_CHAT : FG_EP_MESSAGES;
-    return fg_provider_ops(d)->validate(&c, err) == 0;
+    return fg_provider_ops(d)->validate(j, d == FG_DIALECT_OPENAI ? FG_EP_CHAT : FG_EP_MESSAGES,
+                                        err) == 0;
 }
 
 static void request(const struct fg_json *j, enum fg_dialect from, uint32_t bits)
@@ -43,8 +41,7 @@ static void request(const struct fg_json *j, enum fg_dialect from, uint32_t bits
     size_t n = 0;
     enum fg_dialect to = from == FG_DIALECT_OPENAI ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
     fg_err_clear(&e);
-    int rc = from == FG_DIALECT_OPENAI ? fg_translate_request_oa_to_an(j, &o, &out, &n, &w, &e)
-                                       : fg_translate_request_an_to_oa(j, &o, &out, &n, &w, &e);
+    int rc = fg_translate_request(from, to, j, &o, &out, &n, &w, &e);
     if (from == FG_DIALECT_OPENAI)
         (void)fg_translate_forced_tool(j, &o, tool, sizeof tool);
     FUZZ_CHECK(w.n >= 0 && w.n <= 8, "warnings");
@@ -70,10 +67,11 @@ static void response(const struct fg_json *j, uint32_t bits)
     struct fg_err e;
     for (int k = 0; k < 3; k++) {
         fg_err_clear(&e);
-        int rc = k == 0   ? fg_translate_response_an_to_oa(j, "client-model", out, &e)
-                 : k == 1 ? fg_translate_response_oa_to_an(j, "client-model", out, &e)
-                          : fg_translate_response_an_to_oa_forced(
-                                j, "client-model", bits & 8 ? "json_answer" : NULL, out, &e);
+        /* through the pair table, as the relay and the batch executor call it */
+        enum fg_dialect from = k == 1 ? FG_DIALECT_OPENAI : FG_DIALECT_ANTHROPIC;
+        enum fg_dialect to = k == 1 ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
+        const char *forced = k == 2 && (bits & 8) ? "json_answer" : NULL;
+        int rc = fg_translate_response(from, to, j, "client-model", forced, out, &e);
         size_t n = evbuffer_get_length(out);
         if (rc == 0)
             FUZZ_CHECK(fuzz_json_ok((const char *)evbuffer_pullup(out, -1), n),

@@ -9,10 +9,12 @@
  * be translated.
  *
  * Contract:
- *  - Adapters are stateless, thread-safe and never allocate: every
- *    function reads its arguments (a parsed body, an SSE event) and fills
- *    caller-owned results.  Event readers that parse reuse the caller's
- *    scratch index.
+ *  - Adapters are stateless and thread-safe: every function reads its
+ *    arguments (a parsed body, an SSE event) and fills caller-owned
+ *    results; what one returns or appends (a jansson value, evbuffer
+ *    bytes, a curl header list) is the caller's.  Readers of answers and
+ *    events never allocate; those that parse reuse the caller's scratch
+ *    index.  Indexes into a fg_json are -1 when absent.
  *  - The dialect layer knows nothing about calls or HTTP replies: the ops
  *    take the pieces they need (a body, an endpoint, a provider's config),
  *    never struct fg_call.
@@ -141,7 +143,7 @@ struct fg_dialect_ops {
      * before it); NULL: no terminator line, the stream just ends. */
     const char *stream_terminator;
 
-    /* --- reading answers (the provider's dialect) --- */
+    /* --- reading answers and events (called on the provider's adapter) --- */
     /* Parse the usage object at index `usage` of j into u (usage.h). */
     void (*usage)(const struct fg_json *j, int usage, struct fg_usage *u);
     /* Call fn with each text string (an index in j) of the complete answer
