@@ -129,8 +129,8 @@ static bool cpu_has_shani(void)
 }
 #endif
 
-static atomic_int sha_hw = -1; /* -1 unknown, 0 portable, 1 SHA-NI */
-static atomic_bool sha_hw_allowed = true;
+static atomic_int g_sha_hw = -1; /* -1 unknown, 0 portable, 1 SHA-NI */
+static atomic_bool g_sha_hw_allowed = true;
 
 bool fg_respcache_sha256_hw(bool allow)
 {
@@ -139,18 +139,18 @@ bool fg_respcache_sha256_hw(bool allow)
 #else
     bool have = false;
 #endif
-    atomic_store(&sha_hw_allowed, allow);
-    atomic_store(&sha_hw, allow && have);
+    atomic_store(&g_sha_hw_allowed, allow);
+    atomic_store(&g_sha_hw, allow && have);
     return have;
 }
 
 static void sha_blocks(uint32_t h[8], const uint8_t *p, size_t nb)
 {
 #ifdef RC_SHANI
-    int hw = atomic_load_explicit(&sha_hw, memory_order_relaxed);
+    int hw = atomic_load_explicit(&g_sha_hw, memory_order_relaxed);
     if (hw < 0) {
-        hw = atomic_load(&sha_hw_allowed) && cpu_has_shani();
-        atomic_store(&sha_hw, hw);
+        hw = atomic_load(&g_sha_hw_allowed) && cpu_has_shani();
+        atomic_store(&g_sha_hw, hw);
     }
     if (hw) {
         sha_blocks_ni(h, p, nb);

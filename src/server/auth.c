@@ -24,8 +24,8 @@ bool fg_auth_equal(const char *a, const char *b)
     return diff == 0;
 }
 
-static char secret[65];
-static pthread_once_t secret_once = PTHREAD_ONCE_INIT;
+static char g_auth_secret[65];
+static pthread_once_t g_auth_secret_once = PTHREAD_ONCE_INIT;
 
 static void make_secret(void)
 {
@@ -37,13 +37,13 @@ static void make_secret(void)
             got += (size_t)n;
     }
     for (size_t i = 0; i < sizeof r; i++)
-        snprintf(secret + 2 * i, 3, "%02x", r[i]);
+        snprintf(g_auth_secret + 2 * i, 3, "%02x", r[i]);
 }
 
 const char *fg_auth_internal_secret(void)
 {
-    pthread_once(&secret_once, make_secret);
-    return secret;
+    pthread_once(&g_auth_secret_once, make_secret);
+    return g_auth_secret;
 }
 
 static const char *client_key(struct evkeyvalq *h)
