@@ -54,7 +54,7 @@ static void make_id(struct fg_worker *w, char *out)
      * the hot path */
     static const char hex[] = "0123456789abcdef";
     uint64_t x =
-        fg_server_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
+        fg_clock_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ULL;
     x ^= x >> 29;
@@ -92,7 +92,7 @@ struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
     c->arena = a;
     c->w = w;
     c->req = req;
-    c->t_start_ns = fg_server_now_ns();
+    c->t_start_ns = fg_clock_now_ns();
     struct timeval now;
     gettimeofday(&now, NULL);
     c->acct.ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;

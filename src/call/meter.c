@@ -473,7 +473,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->cache = c->cache_status ? c->cache_status : "bypass";
     r->stream = c->stream;
     r->status = c->status;
-    r->latency_us = (int64_t)(fg_server_now_ns() - c->t_start_ns) / 1000;
+    r->latency_us = (int64_t)(fg_clock_now_ns() - c->t_start_ns) / 1000;
     r->ttfb_us = c->t_first_byte_ns ? (int64_t)(c->t_first_byte_ns - c->t_start_ns) / 1000 : 0;
     r->error = fg_ledger_record_str(r, err);
     r->buster_where = fg_ledger_record_str(r, c->acct.buster_where);

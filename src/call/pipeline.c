@@ -200,7 +200,7 @@ static int stage_deploy(struct fg_call *c)
     c->deployment = 0;
     if (m->n_deployments == 0)
         return 0;
-    int64_t now = c->acct.ts_ms + (int64_t)((fg_server_now_ns() - c->t_start_ns) / 1000000);
+    int64_t now = c->acct.ts_ms + (int64_t)((fg_clock_now_ns() - c->t_start_ns) / 1000000);
     struct fg_affinity_opts o = {
         .load = &c->w->app->loads[m - cfg->models],
         .margin = cfg->prompt_caching.affinity_margin,

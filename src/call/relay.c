@@ -388,7 +388,7 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
     }
     if (evbuffer_get_length(c->relay)) {
         if (!c->t_first_byte_ns)
-            c->t_first_byte_ns = fg_server_now_ns();
+            c->t_first_byte_ns = fg_clock_now_ns();
         evhttp_send_reply_chunk_with_cb(c->req, c->relay, on_client_drained, c);
     }
     return len;
@@ -593,7 +593,7 @@ void fg_relay_send_json(struct fg_call *c, int status, struct evbuffer *body)
 {
     c->status = status;
     if (!c->t_first_byte_ns)
-        c->t_first_byte_ns = fg_server_now_ns();
+        c->t_first_byte_ns = fg_clock_now_ns();
     fg_reply_frugal_headers(c);
     fg_meter_cost_headers(c);
     fg_reply_json(c->req, status, body);
@@ -623,7 +623,7 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
     fg_respcache_answer(e, c->in->dialect, c->stream, c->include_usage, out);
     c->status = 200;
     c->state = FG_CALL_DONE;
-    c->t_first_byte_ns = fg_server_now_ns();
+    c->t_first_byte_ns = fg_clock_now_ns();
     fg_reply_frugal_headers(c);
     if (!c->stream) {
         fg_meter_cost_headers(c);
@@ -945,7 +945,7 @@ static const struct fg_model_cfg *next_fallback(struct fg_call *c, int64_t now)
  * failure becomes the call's error (kept if nothing better follows). */
 static struct fg_outcome transfer_outcome(struct fg_call *c, CURLcode res)
 {
-    int64_t now = c->acct.ts_ms + (int64_t)((fg_server_now_ns() - c->t_start_ns) / 1000000);
+    int64_t now = c->acct.ts_ms + (int64_t)((fg_clock_now_ns() - c->t_start_ns) / 1000000);
     struct fg_outcome_facts f = {.point = FG_OUTCOME_TRANSFER_ENDED,
                                  .transfer_ok = res == CURLE_OK,
                                  .retriable = fg_failover_retriable(c->up_status, res)};
@@ -961,7 +961,7 @@ static struct fg_outcome transfer_outcome(struct fg_call *c, CURLcode res)
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     f.delay_ms = fg_failover_delay_ms(c->fo_retries, evhttp_find_header(h, "retry-after"),
                                       evhttp_find_header(h, "retry-after-ms"),
-                                      fg_server_now_ns() ^ (uint64_t)(uintptr_t)c, now);
+                                      fg_clock_now_ns() ^ (uint64_t)(uintptr_t)c, now);
     f.max_wait_ms = FG_FAILOVER_MAX_WAIT_MS;
     f.retries_used = c->fo_retries;
     f.retries_allowed = c->w->app->cfg->server.upstream_retries;

@@ -416,7 +416,7 @@ static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char
         o->key_id = key;
     }
     static const char *const dims[] = {"model", "bucket", "technique", "key", "tag", NULL};
-    if (since && fg_report_parse_since(since, now, &o->since_ms) < 0) {
+    if (since && fg_clock_parse_since(since, now, &o->since_ms) < 0) {
         snprintf(err, n, "Invalid 'since': '%.60s' (use 24h, 30m, 7d or an RFC 3339 time).", since);
         rc = -1;
     } else if (by && !fg_report_by_valid(by)) {

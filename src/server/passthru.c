@@ -300,7 +300,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
                           c->pass_ctype ? c->pass_ctype : "application/octet-stream");
         fg_reply_frugal_headers(c);
         fg_meter_cost_headers(c);
-        c->t_first_byte_ns = fg_server_now_ns();
+        c->t_first_byte_ns = fg_clock_now_ns();
         evhttp_send_reply(c->req, c->status, NULL, b);
     }
     c->state = FG_CALL_DONE;

@@ -47,13 +47,6 @@ _Static_assert(FG_EP_COUNT <= 8, "fg_provider_rt.url has room for every endpoint
 
 #define DRAIN_FLUSH_MS 100 /* let queued replies reach the socket before exit */
 
-uint64_t fg_server_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* "host:port" or "[v6]:port" → addrinfo (caller frees). */
 static struct addrinfo *resolve_listen(const char *listen)
 {

@@ -10,6 +10,7 @@
 #ifndef FRUGAL_SERVER_H
 #define FRUGAL_SERVER_H
 
+#include "clock.h"
 #include "config.h"
 
 #include <pthread.h>
@@ -79,7 +80,5 @@ int fg_server_run(const struct fg_config *cfg);
 
 /* Called by the API layer when a call ends, to finish a drain. */
 void fg_server_worker_call_ended(struct fg_worker *w);
-
-uint64_t fg_server_now_ns(void);
 
 #endif
