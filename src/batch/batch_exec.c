@@ -1406,8 +1406,37 @@ static void *exec_main(void *arg)
     return NULL;
 }
 
+/* The executor's counters on GET /metrics (metrics.h source). */
+static void render_metrics(struct evbuffer *o)
+{
+    struct fg_batch_stats bs;
+    fg_batch_exec_stats(&bs);
+    static const char *outcome[] = {"succeeded", "errored", "canceled", "expired"};
+    fg_metrics_counter(o, "frugal_batch_lines_total", "Batch lines finished, by outcome.");
+    for (int i = 0; i < 4; i++)
+        evbuffer_add_printf(o, "frugal_batch_lines_total{outcome=\"%s\"} %llu\n", outcome[i],
+                            bs.lines[i]);
+    evbuffer_add_printf(o,
+                        "# HELP frugal_batches_active Batches not finished yet.\n"
+                        "# TYPE frugal_batches_active gauge\nfrugal_batches_active %llu\n",
+                        bs.batches_active);
+    fg_metrics_counter(o, "frugal_batch_jobs_total",
+                       "Provider batch jobs submitted (errors: refused).");
+    evbuffer_add_printf(o,
+                        "frugal_batch_jobs_total{result=\"submitted\"} %llu\n"
+                        "frugal_batch_jobs_total{result=\"error\"} %llu\n",
+                        bs.jobs_submitted, bs.job_submit_errors);
+    fg_metrics_counter(o, "frugal_batch_polls_total",
+                       "Polls of provider batch jobs (errors: failed).");
+    evbuffer_add_printf(o,
+                        "frugal_batch_polls_total{result=\"ok\"} %llu\n"
+                        "frugal_batch_polls_total{result=\"error\"} %llu\n",
+                        bs.polls - bs.poll_errors, bs.poll_errors);
+}
+
 int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
 {
+    fg_metrics_add_source(render_metrics);
     g_batch_exec.app = app;
     atomic_store(&g_batch_exec.stop, false);
     if (fg_batch_store_open(app->cfg->storage, &g_batch_exec.s, err, errlen) < 0)
