@@ -346,7 +346,7 @@ static void reject(struct fg_conn *c, const struct fg_dialect_ops *d, int status
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                         "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
-                        status, fg_reply_http_reason(status), evbuffer_get_length(body),
+                        status, fg_httpstatus_reason(status), evbuffer_get_length(body),
                         status < 500 && status != 429 ? "x-should-retry: false\r\n" : "");
     if (!head_only)
         evbuffer_add_buffer(out, body);

@@ -9,30 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *fg_reply_http_reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Overloaded";
-    default: return status < 400 ? "OK" : "Error";
-    }
-}
-
 void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -40,7 +16,7 @@ void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body
     evhttp_add_header(h, "Content-Type", "application/json");
     /* a HEAD answer carries no body, or keep-alive loses sync */
     int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
-    evhttp_send_reply(req, status, fg_reply_http_reason(status), head ? NULL : body);
+    evhttp_send_reply(req, status, fg_httpstatus_reason(status), head ? NULL : body);
 }
 
 void fg_reply_error(struct evhttp_request *req, const struct fg_dialect_ops *d,

@@ -7,6 +7,7 @@
 
 #include "call.h"
 #include "err.h"
+#include "httpstatus.h"
 
 #include <jansson.h>
 #include <stddef.h>
@@ -24,8 +25,6 @@ void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body
 void fg_reply_json_value(struct evhttp_request *req, int status, json_t *v, size_t flags);
 /* Append v, compact, to out. */
 void fg_reply_dump_json(json_t *v, struct evbuffer *out);
-/* Reason phrase for an HTTP status. */
-const char *fg_reply_http_reason(int status);
 /* Add the x-frugal-* headers for a call to its output headers (once: a
  * second call on the same attempt adds nothing). */
 void fg_reply_frugal_headers(const struct fg_call *c);

@@ -189,7 +189,7 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
         struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
         evhttp_add_header(h, "Content-Type", x->ctype[0] ? x->ctype : "application/json");
         evhttp_add_header(h, "x-frugal-request-id", c->id);
-        evhttp_send_reply(c->req, (int)c->up_status, fg_reply_http_reason((int)c->up_status),
+        evhttp_send_reply(c->req, (int)c->up_status, fg_httpstatus_reason((int)c->up_status),
                           evhttp_request_get_command(c->req) == EVHTTP_REQ_HEAD ? NULL : b);
         evbuffer_free(b);
     }
