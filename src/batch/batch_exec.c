@@ -29,7 +29,7 @@
 #include "price.h"
 #include "provider.h"
 #include "redact.h"
-#include "server.h"
+#include "runtime.h"
 #include "structured.h"
 #include "translate.h"
 #include "usage.h"

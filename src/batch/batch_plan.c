@@ -5,7 +5,7 @@
 #include "call.h"
 #include "provider.h"
 #include "reply.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>

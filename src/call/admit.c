@@ -7,7 +7,7 @@
 #include "ledger.h"
 #include "price.h"
 #include "provider.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <event2/http.h>
 #include <stdint.h>

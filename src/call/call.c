@@ -8,7 +8,7 @@
 #include "relay.h"
 #include "structured.h"
 #include "translate.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -170,7 +170,10 @@ void fg_call_finish(struct fg_call *c)
         c->next->prev = c->prev;
     struct fg_arena a = c->arena; /* c lives in its own arena */
     fg_arena_free(&a);
-    fg_server_worker_call_ended(w);
+    FG_ASSERT(w->inflight > 0); /* each call ends once */
+    w->inflight--;
+    if (w->on_call_ended)
+        w->on_call_ended(w);
 }
 
 /* The client went away (or the connection failed).  Two cases: when the

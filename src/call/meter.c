@@ -16,7 +16,7 @@
 #include "redact.h"
 #include "relay.h"
 #include "usage.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <event2/buffer.h>
 #include <event2/http.h>

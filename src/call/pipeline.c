@@ -22,7 +22,7 @@
 #include "translate.h"
 #include "provider.h"
 #include "relay.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <jansson.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@
 #include "redact.h"
 #include "reply.h"
 #include "respmap.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <ctype.h>
 #include <event2/buffer.h>

@@ -8,7 +8,7 @@
 #include "price.h"
 #include "provider.h"
 #include "router.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <event2/http.h>
 #include <libgen.h>

@@ -124,11 +124,9 @@ static int bound_port(int fd)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-void fg_server_worker_call_ended(struct fg_worker *w)
+/* A call on w ended (runtime.h on_call_ended): the last one ends a drain. */
+static void worker_call_ended(struct fg_worker *w)
 {
-    FG_ASSERT(w->inflight > 0); /* each call ends once */
-    w->inflight--;
-
     if (w->draining && w->inflight == 0) {
         struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
         event_base_loopexit(w->base, &tv);
@@ -191,6 +189,7 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
     const struct fg_server_cfg *s = &app->cfg->server;
     w->app = app;
     w->index = index;
+    w->on_call_ended = worker_call_ended;
     /* coalesce the add/del flurries of one loop turn into one epoll_ctl */
     struct event_config *ec = event_config_new();
     event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
