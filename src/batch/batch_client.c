@@ -169,6 +169,10 @@ static void job_end(struct job *j)
         r->body[n] = '\0';
         r->len = n;
     }
+    if (j->out)
+        evbuffer_free(j->out); /* on the thread that made it */
+    j->out = NULL;
+    clear_headers(j);
     struct fg_batch_client *bc = j->bc;
     pthread_mutex_lock(&bc->mu);
     FG_ASSERT(bc->running > 0);
@@ -254,8 +258,7 @@ static void job_run(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the executor's side --------------------------------------------------- */
 
-struct fg_batch_client *fg_batch_client_new(struct fg_app *app, const struct fg_batch *b,
-                                            bool plan)
+struct fg_batch_client *fg_batch_client_new(struct fg_app *app, const struct fg_batch *b, bool plan)
 {
     struct fg_batch_client *bc = fg_xcalloc(1, sizeof *bc);
     bc->app = app;

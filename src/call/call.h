@@ -82,9 +82,9 @@ enum fg_call_state {
 struct fg_call {
     struct fg_arena arena;
     struct fg_worker *w;
-    struct fg_call *prev, *next;       /* worker's live list */
-    struct fg_client client;           /* where the answer goes (client.h) */
-    struct event *idle_ev;             /* stream silence timer */
+    struct fg_call *prev, *next; /* worker's live list */
+    struct fg_client client;     /* where the answer goes (client.h) */
+    struct event *idle_ev;       /* stream silence timer */
     enum fg_call_state state;
     int status; /* HTTP status sent to the client (0: none yet) */
     enum fg_endpoint endpoint;
@@ -135,7 +135,7 @@ struct fg_call {
     long up_status;
     bool up_headers_done;
     bool up_is_sse;
-    struct evbuffer *up_body;       /* non-stream body */
+    struct evbuffer *up_body; /* non-stream body */
     struct fg_sse sse;
     bool stream_ended;      /* saw [DONE] / message_stop */
     bool stream_error_seen; /* provider sent an error event */
