@@ -3,7 +3,6 @@
 #include "assert.h"
 #include "batch_mailbox.h"
 #include "admit.h"
-#include "conn.h"
 #include "meter.h"
 #include "relay.h"
 #include "structured.h"
@@ -11,42 +10,12 @@
 #include "runtime.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-
-static void on_client_close(struct evhttp_connection *evcon, void *arg);
-static void on_peer_closed(evutil_socket_t fd, short what, void *arg);
-
-#define CLOSE_WATCH_DELAY_MS 50
-
-static void watch_peer(evutil_socket_t unused, short what, void *arg)
-{
-    struct fg_call *c = arg;
-    if (!c->req)
-        return;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
-    if (!evcon)
-        return;
-    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-    event_free(c->close_ev);
-    c->close_ev = event_new(c->w->base, fd, EV_CLOSED, on_peer_closed, c);
-    event_add(c->close_ev, NULL);
-}
-
-/* The peer hung up while we were working: drop the connection; its close
- * callback ends the call. */
-static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
-{
-    struct fg_call *c = arg;
-    if (c->req)
-        evhttp_connection_free(evhttp_request_get_connection(c->req));
-}
 
 static void make_id(struct fg_worker *w, char *out)
 {
@@ -83,7 +52,7 @@ void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan)
     line_id(c);
 }
 
-struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
+struct fg_call *fg_call_new(struct fg_worker *w)
 {
     struct fg_arena a;
     fg_arena_init(&a);
@@ -91,7 +60,6 @@ struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
     memset(c, 0, sizeof *c);
     c->arena = a;
     c->w = w;
-    c->req = req;
     c->t_start_ns = fg_clock_now_ns();
     struct timeval now;
     gettimeofday(&now, NULL);
@@ -102,26 +70,7 @@ struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
         w->calls->prev = c;
     w->calls = c;
     w->inflight++;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    fg_conn_set_closecb(evcon, on_client_close, c);
-    /* evhttp stops reading while a request is handled, so it would notice a
-     * departed client only on its next write.  Calls that outlive a short
-     * delay get an EV_CLOSED (EPOLLRDHUP) watcher that notices at once;
-     * quick calls don't pay its two epoll_ctl calls. */
-    c->close_ev = evtimer_new(w->base, watch_peer, c);
-    struct timeval tv = {0, CLOSE_WATCH_DELAY_MS * 1000};
-    event_add(c->close_ev, &tv);
     return c;
-}
-
-static void detach_client(struct fg_call *c)
-{
-    if (!c->req)
-        return;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
-    if (evcon)
-        fg_conn_set_closecb(evcon, NULL, NULL);
-    c->req = NULL;
 }
 
 void fg_call_finish(struct fg_call *c)
@@ -134,9 +83,6 @@ void fg_call_finish(struct fg_call *c)
             fg_meter_submit(c, true);
     }
     fg_admit_release(c);
-    detach_client(c);
-    if (c->close_ev)
-        event_free(c->close_ev);
     if (c->idle_ev)
         event_free(c->idle_ev);
     if (c->retry_ev)
@@ -155,8 +101,11 @@ void fg_call_finish(struct fg_call *c)
     fg_translate_stream_free(c->tr);
     fg_structured_release(c);
     fg_json_free(&c->body);
-    if (c->orphan_req)
-        evhttp_request_free(c->orphan_req);
+    /* the client may own c->raw (and may hand the result on): once the
+     * records are submitted, the transfer is cancelled, the body is done with */
+    if (c->client.ops)
+        c->client.ops->release(c->client.ctx);
+    c->client.ops = NULL;
     fg_json_free(&c->resp);
     free(c->upstream_body);
     /* the worker's list of calls in flight holds c exactly once */
@@ -176,21 +125,13 @@ void fg_call_finish(struct fg_call *c)
         w->on_call_ended(w);
 }
 
-/* The client went away (or the connection failed).  Two cases: when the
- * connection failed on its own (EOF, timeout) libevent has already taken
- * our unfinished request off it and left it to us to free; when the
- * connection is being freed (on_peer_closed, shutdown) the request is still
- * on it and libevent frees it after this returns.  When the close is
- * noticed inside a curl callback the transfer is aborted by that callback
- * (it sees req == NULL) and the call ends in its done handler. */
-static void on_client_close(struct evhttp_connection *evcon, void *arg)
+/* The client went away.  When that is noticed inside a curl callback the
+ * transfer is aborted by that callback (it sees the client gone) and the
+ * call ends in its done handler. */
+void fg_call_client_gone(struct fg_call *c)
 {
-    struct fg_call *c = arg;
     c->client_gone = true;
-    /* ours to free: keep it (and the body bytes in it) until the call ends */
-    if (c->req && !evhttp_request_get_connection(c->req))
-        c->orphan_req = c->req;
-    c->req = NULL;
+    c->client.gone = true;
     if (c->in_curl_cb)
         return;
     fg_call_finish(c);

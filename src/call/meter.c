@@ -19,7 +19,6 @@
 #include "runtime.h"
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -394,9 +393,8 @@ void fg_meter_cost_headers(struct fg_call *c)
     if (!c->model)
         return;
     money(c, cost, saved, sizeof cost);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-    evhttp_add_header(h, "x-frugal-cost-usd", cost);
-    evhttp_add_header(h, "x-frugal-saved-usd", saved);
+    fg_client_header(c, "x-frugal-cost-usd", cost);
+    fg_client_header(c, "x-frugal-saved-usd", saved);
 }
 
 void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out)

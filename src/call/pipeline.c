@@ -14,7 +14,6 @@
 #include "structured.h"
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <strings.h>
 #include "prefix.h"
 #include "price.h"

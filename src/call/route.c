@@ -10,7 +10,6 @@
 #include "router.h"
 #include "runtime.h"
 
-#include <event2/http.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>

@@ -2,7 +2,7 @@
  * Wire reference: shared/spec/providers.md section 1. */
 #include "provider.h"
 
-#include "reply.h"
+#include "translate_internal.h"
 
 #include "arena.h"
 
@@ -123,7 +123,7 @@ static json_t *oa_error_json(const struct fg_err *e)
 void fg_provider_openai_error_body(const struct fg_err *e, struct evbuffer *out)
 {
     json_t *j = oa_error_json(e);
-    fg_reply_dump_json(j, out);
+    tr_dump_to(j, out);
     json_decref(j);
 }
 

@@ -40,28 +40,3 @@ void fg_reply_json_value(struct evhttp_request *req, int status, json_t *v, size
     evbuffer_free(b);
     free(s);
 }
-
-void fg_reply_dump_json(json_t *v, struct evbuffer *out)
-{
-    char *s = json_dumps(v, JSON_COMPACT);
-    evbuffer_add(out, s, strlen(s));
-    free(s);
-}
-
-void fg_reply_frugal_headers(const struct fg_call *c)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-    if (evhttp_find_header(h, "x-frugal-request-id"))
-        return; /* added already on this attempt */
-    evhttp_add_header(h, "x-frugal-request-id", c->id);
-    if (c->model)
-        evhttp_add_header(h, "x-frugal-model", c->model->name);
-    evhttp_add_header(h, "x-frugal-route", c->route ? c->route : "fixed");
-    evhttp_add_header(h, "x-frugal-cache", c->cache_status ? c->cache_status : "bypass");
-}
-
-void fg_reply_call_error(struct fg_call *c)
-{
-    fg_reply_frugal_headers(c);
-    fg_reply_error(c->req, c->in, &c->err);
-}

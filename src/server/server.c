@@ -475,7 +475,7 @@ int fg_server_run(const struct fg_config *cfg)
     fg_info("received %s: draining in-flight calls (up to %d ms)",
             sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace_ms);
     atomic_store(&app.stopping, true);
-    fg_batch_exec_stop(); /* its loopback calls need the workers */
+    fg_batch_exec_stop(); /* its lines run on the workers */
     for (int i = 0; i < app.nworkers; i++)
         event_active(app.workers[i].stop_ev, 0, 0);
     rc = 0;
