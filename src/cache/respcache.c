@@ -668,8 +668,7 @@ static struct fg_respcache_entry *lookup(const uint8_t key[32], const struct wan
         fg_shared_val_release(val_of(e));
         e = NULL;
     }
-    atomic_fetch_add_explicit(e ? &g_respcache.hits : &g_respcache.misses, 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(e ? &g_respcache.hits : &g_respcache.misses, 1, memory_order_relaxed);
     return e;
 }
 

@@ -19,16 +19,18 @@ static int64_t win_of(const struct fg_budget *b, int64_t ms)
 }
 
 /* A step on b adding (spent, reserved) to window win (FG_SHARED_NOW: the
- * current one), without checks. */
-static struct fg_shared_step step(struct fg_budget *b, int64_t win, int64_t spent,
-                                  int64_t reserved, int64_t now_ms)
+ * current one), without checks; now_win = win_of(b, now). */
+static void step(struct fg_shared_step *st, struct fg_budget *b, int64_t now_win, int64_t win,
+                 int64_t spent, int64_t reserved)
 {
-    int64_t now_win = win_of(b, now_ms);
-    return (struct fg_shared_step){.c = &b->ctr,
-                                   .now_win = now_win,
-                                   .win = win,
-                                   .add = {spent, reserved},
-                                   .expires_ms = fg_period_next(b->period, now_win)};
+    /* field by field: a compound literal copied in costs more than the
+     * counter operation itself */
+    st->c = &b->ctr;
+    st->now_win = now_win;
+    st->win = win;
+    st->add[SPENT] = spent;
+    st->add[RESERVED] = reserved;
+    st->check[0].limit = st->check[1].limit = 0;
 }
 
 static void apply(struct fg_shared_step *st, int n)
@@ -58,9 +60,11 @@ void fg_budget_init(struct fg_budget *b, int64_t limit, enum fg_period p, int64_
 {
     b->limit = limit;
     b->period = p;
-    fg_shared_counter_init(&b->ctr, NULL, 1, b->cell, 1);
+    /* a cell lives one period: at most 31 days */
+    fg_shared_counter_init(&b->ctr, NULL, 1, 32 * 86400000LL, b->cell, 1);
     /* opens the current period, with what the ledger says was spent in it */
-    struct fg_shared_step st = step(b, FG_SHARED_NOW, spent > 0 ? spent : 0, 0, now_ms);
+    struct fg_shared_step st;
+    step(&st, b, win_of(b, now_ms), FG_SHARED_NOW, spent > 0 ? spent : 0, 0);
     apply(&st, 1);
 }
 
@@ -74,7 +78,7 @@ int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_
     FG_ASSERT(n >= 0 && h);
     struct fg_shared_step st[FG_BUDGET_MAX_HOLD];
     for (int i = 0; i < n; i++) {
-        st[i] = step(bs[i], FG_SHARED_NOW, 0, amount, now_ms);
+        step(&st[i], bs[i], win_of(bs[i], now_ms), FG_SHARED_NOW, 0, amount);
         /* a used-up budget admits nothing, not even a free call */
         st[i].check[0] = (struct fg_shared_check){1u << SPENT, 1, bs[i]->limit};
         st[i].check[1] =
@@ -105,7 +109,7 @@ void fg_budget_force(struct fg_budget_hold *h, int64_t now_ms)
     FG_ASSERT(h->n <= FG_BUDGET_MAX_HOLD && h->amount >= 0);
     struct fg_shared_step st[FG_BUDGET_MAX_HOLD];
     for (int i = 0; i < h->n; i++)
-        st[i] = step(h->b[i], FG_SHARED_NOW, 0, h->amount, now_ms);
+        step(&st[i], h->b[i], win_of(h->b[i], now_ms), FG_SHARED_NOW, 0, h->amount);
     apply(st, h->n);
     for (int i = 0; i < h->n; i++)
         h->period_start[i] = st[i].win;
@@ -121,10 +125,11 @@ void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms
     int n = 0;
     for (int i = 0; i < h->n; i++) {
         struct fg_budget *b = h->b[i];
+        int64_t now_win = win_of(b, now_ms);
         if (h->held) /* the hold's period only: a new period held nothing */
-            st[n++] = step(b, h->period_start[i], 0, -h->amount, now_ms);
+            step(&st[n++], b, now_win, h->period_start[i], 0, -h->amount);
         if (cost > 0) /* the call's period only: costs count where calls start */
-            st[n++] = step(b, win_of(b, call_ts_ms), cost, 0, now_ms);
+            step(&st[n++], b, now_win, win_of(b, call_ts_ms), cost, 0);
     }
     apply(st, n);
     h->held = false;
@@ -153,7 +158,7 @@ void fg_budget_rehold(const struct fg_budget_hold *h, int64_t now_ms)
     FG_ASSERT(h->n <= FG_BUDGET_MAX_HOLD && h->amount >= 0);
     struct fg_shared_step st[FG_BUDGET_MAX_HOLD];
     for (int i = 0; i < h->n; i++)
-        st[i] = step(h->b[i], h->period_start[i], 0, h->amount, now_ms);
+        step(&st[i], h->b[i], win_of(h->b[i], now_ms), h->period_start[i], 0, h->amount);
     apply(st, h->n);
 }
 
@@ -161,7 +166,8 @@ void fg_budget_charge(struct fg_budget *b, int64_t cost, int64_t call_ts_ms, int
 {
     if (cost <= 0)
         return;
-    struct fg_shared_step st = step(b, win_of(b, call_ts_ms), cost, 0, now_ms);
+    struct fg_shared_step st;
+    step(&st, b, win_of(b, now_ms), win_of(b, call_ts_ms), cost, 0);
     apply(&st, 1);
 }
 

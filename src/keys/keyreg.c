@@ -28,7 +28,7 @@ static struct {
     size_t n_tags;
     pthread_mutex_t store_mu; /* the store handle and `missing` */
     struct fg_store *store;
-    char (*missing)[65]; /* hashes storage has no key for */
+    char (*missing)[65];     /* hashes storage has no key for */
     uint64_t loaded_version; /* FG_KEYREG_VERSION at the last scan (under store_mu) */
     pthread_t thread;
     pthread_mutex_t stop_mu;

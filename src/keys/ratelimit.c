@@ -17,15 +17,15 @@ static int64_t sec_of(int64_t ms)
     return ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
 }
 
-static struct fg_shared_step step(struct fg_ratelimit *r, int64_t win, int64_t req, int64_t tok,
-                                  int64_t now_ms)
+static void step(struct fg_shared_step *st, struct fg_ratelimit *r, int64_t win, int64_t req,
+                 int64_t tok, int64_t now_ms)
 {
-    int64_t now_sec = sec_of(now_ms);
-    return (struct fg_shared_step){.c = &r->ctr,
-                                   .now_win = now_sec,
-                                   .win = win,
-                                   .add = {req, tok},
-                                   .expires_ms = (now_sec + FG_RATE_WINDOW_S) * 1000};
+    st->c = &r->ctr;
+    st->now_win = sec_of(now_ms);
+    st->win = win;
+    st->add[REQ] = req;
+    st->add[TOK] = tok;
+    st->check[0].limit = st->check[1].limit = 0;
 }
 
 static void apply(struct fg_shared_step *st)
@@ -40,7 +40,8 @@ void fg_ratelimit_init(struct fg_ratelimit *r, int64_t rpm, int64_t tpm)
     memset(r, 0, sizeof *r);
     r->rpm = rpm > 0 ? rpm : 0;
     r->tpm = tpm > 0 ? tpm : 0;
-    fg_shared_counter_init(&r->ctr, NULL, FG_RATE_WINDOW_S, r->cell, FG_RATE_WINDOW_S);
+    fg_shared_counter_init(&r->ctr, NULL, FG_RATE_WINDOW_S, FG_RATE_WINDOW_S * 1000LL, r->cell,
+                           FG_RATE_WINDOW_S);
 }
 
 static int64_t total(const struct fg_shared_window *w, int field)
@@ -73,7 +74,8 @@ int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms,
     if (tokens < 0)
         tokens = 0;
     memset(d, 0, sizeof *d);
-    struct fg_shared_step st = step(r, FG_SHARED_NOW, 1, tokens, now_ms);
+    struct fg_shared_step st;
+    step(&st, r, FG_SHARED_NOW, 1, tokens, now_ms);
     st.check[0] = (struct fg_shared_check){1u << REQ, 1, r->rpm};
     st.check[1] = (struct fg_shared_check){1u << TOK, tokens, r->tpm};
     struct fg_shared *s = fg_shared_process();
@@ -103,7 +105,8 @@ void fg_ratelimit_settle(struct fg_ratelimit_hold *h, int64_t tokens, int64_t no
     FG_ASSERT(h->tokens >= 0);
     /* the real count replaces the held one in the second it was counted in
      * (nothing once that second left the window) */
-    struct fg_shared_step st = step(h->r, h->sec, 0, tokens - h->tokens, now_ms);
+    struct fg_shared_step st;
+    step(&st, h->r, h->sec, 0, tokens - h->tokens, now_ms);
     apply(&st);
     h->held = false;
 }
@@ -113,7 +116,8 @@ void fg_ratelimit_force(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now
     if (!h->r || h->held)
         return;
     FG_ASSERT(tokens >= 0);
-    struct fg_shared_step st = step(h->r, FG_SHARED_NOW, 0, tokens, now_ms);
+    struct fg_shared_step st;
+    step(&st, h->r, FG_SHARED_NOW, 0, tokens, now_ms);
     apply(&st);
     h->sec = st.win;
     h->tokens = tokens;

@@ -23,12 +23,13 @@ void fg_shared_process_set(struct fg_shared *s)
 }
 
 void fg_shared_counter_init(struct fg_shared_counter *c, const char *name, int64_t span,
-                            struct fg_shared_cell *cells, int ncell)
+                            int64_t keep_ms, struct fg_shared_cell *cells, int ncell)
 {
-    FG_ASSERT(span >= 1 && cells && ncell >= 1 && ncell <= FG_SHARED_MAX_SPAN);
+    FG_ASSERT(span >= 1 && keep_ms > 0 && cells && ncell >= 1 && ncell <= FG_SHARED_MAX_SPAN);
     if (name)
         snprintf(c->name, sizeof c->name, "%s", name);
     c->span = span;
+    c->keep_ms = keep_ms;
     c->cell = cells;
     c->ncell = ncell;
     struct fg_shared *s = fg_shared_process();

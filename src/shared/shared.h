@@ -24,7 +24,7 @@
  *      field ("<window>:0", "<window>:1") plus "head"; counter_apply is one
  *      EVALSHA of a Lua script over the steps' hashes (HMGET the live
  *      fields, compare, HINCRBY, clamp, HDEL cells that left the span,
- *      PEXPIREAT at the step's expires_ms); counter_read is HGETALL;
+ *      PEXPIRE keep_ms); counter_read is HGETALL;
  *      counter_reset is DEL (then an apply re-creates the current cell).
  *    The in-process backend keeps a counter's cells in its owner's memory
  *    (struct fg_shared_counter below: no allocation, as long-lived as the
@@ -89,7 +89,9 @@ struct fg_shared_cell {
  * counter, e.g. "budget:key:<id>") and calls fg_shared_counter_init(). */
 struct fg_shared_counter {
     char name[96];
-    int64_t span; /* windows summed, in window-key units (1: the current only) */
+    int64_t span;    /* windows summed, in window-key units (1: the current only) */
+    int64_t keep_ms; /* a cell may be forgotten this long after its last write
+                      * (>= its window's length x span; Redis PEXPIRE) */
     /* in-process state, under the backend's counter lock */
     int64_t head;
     int ncell; /* ring size: span for a per-second window, 1 for periods */
@@ -108,7 +110,6 @@ struct fg_shared_step {
     int64_t win;     /* the cell to add to, or FG_SHARED_NOW (then set to the head) */
     int64_t add[2];
     struct fg_shared_check check[2];
-    int64_t expires_ms; /* when the cell may be forgotten (Redis PEXPIREAT) */
 };
 
 /* A counter's live cells, oldest window first. */
@@ -183,9 +184,10 @@ extern const struct fg_shared_ops fg_shared_mem_ops;
 struct fg_shared *fg_shared_process(void);
 void fg_shared_process_set(struct fg_shared *s);
 
-/* Set up c (name, ring) and reset it on the process's instance. */
+/* Set up c (name: NULL keeps c->name; span, keep_ms, ring) and reset it on
+ * the process's instance. */
 void fg_shared_counter_init(struct fg_shared_counter *c, const char *name, int64_t span,
-                            struct fg_shared_cell *cells, int ncell);
+                            int64_t keep_ms, struct fg_shared_cell *cells, int ncell);
 
 /* Values: a new one of n bytes (written through *data before it is put),
  * the bytes, another reference, and release (NULL is fine). */

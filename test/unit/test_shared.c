@@ -43,8 +43,8 @@ static void checks_are_all_or_none(void **state)
 {
     struct fg_shared_cell ca[1], cb[1];
     struct fg_shared_counter a, b;
-    fg_shared_counter_init(&a, "a", 1, ca, 1);
-    fg_shared_counter_init(&b, "b", 1, cb, 1);
+    fg_shared_counter_init(&a, "a", 1, 1000, ca, 1);
+    fg_shared_counter_init(&b, "b", 1, 1000, cb, 1);
     struct fg_shared_step st[2] = {add_step(&a, 100, FG_SHARED_NOW, 0, 60),
                                    add_step(&b, 100, FG_SHARED_NOW, 0, 60)};
     st[0].check[0] = (struct fg_shared_check){3, 60, 100};
@@ -78,7 +78,7 @@ static void windows_move_forward_and_expire(void **state)
 {
     struct fg_shared_cell cells[5];
     struct fg_shared_counter c;
-    fg_shared_counter_init(&c, "w", 5, cells, 5);
+    fg_shared_counter_init(&c, "w", 5, 5000, cells, 5);
     int64_t v0, v1;
     for (int64_t s = 10; s < 13; s++) {
         struct fg_shared_step st = add_step(&c, s, FG_SHARED_NOW, 1, 10);
@@ -113,7 +113,7 @@ static void windows_move_forward_and_expire(void **state)
     assert_int_equal(w.cell[1].win, 16);
     assert_int_equal(w.cell[1].v[0], 1);
     /* reset forgets everything */
-    fg_shared_counter_init(&c, NULL, 5, cells, 5);
+    fg_shared_counter_init(&c, NULL, 5, 5000, cells, 5);
     read_sums(&c, 16, &v0, &v1);
     assert_int_equal(v0 + v1, 0);
     assert_string_equal(c.name, "w"); /* a NULL name keeps the old one */
@@ -157,7 +157,7 @@ static void *racer(void *arg)
 
 static void threads_never_pass_the_limit(void **state)
 {
-    fg_shared_counter_init(&race, "race", 1, race_cells, 1);
+    fg_shared_counter_init(&race, "race", 1, 1000, race_cells, 1);
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++)
         pthread_create(&t[i], NULL, racer, (void *)(intptr_t)i);
