@@ -24,8 +24,9 @@
  *      field ("<window>:0", "<window>:1") plus "head"; counter_apply is one
  *      EVALSHA of a Lua script over the steps' hashes (HMGET the live
  *      fields, compare, HINCRBY, clamp, HDEL cells that left the span,
- *      PEXPIRE keep_ms); counter_read is HGETALL;
- *      counter_reset is DEL (then an apply re-creates the current cell).
+ *      PEXPIRE keep_ms; on a refusal it returns the step, the check and
+ *      that counter's live cells); counter_read is HGETALL; counter_reset
+ *      is DEL (then an apply re-creates the current cell).
  *    The in-process backend keeps a counter's cells in its owner's memory
  *    (struct fg_shared_counter below: no allocation, as long-lived as the
  *    budget or rate limit it belongs to), a ring indexed by window mod
@@ -57,7 +58,8 @@
  *    all of a request's hashes.  In-process: a fixed table (65,536 slots,
  *    8-way probing, the stalest slot of the probe window replaced).
  *      Redis: one Lua script over the hashes' keys (HMGET seen gap, HSET,
- *      PEXPIRE one hour: older evidence is never used).
+ *      PEXPIRE a few hours: callers use sightings of the last hour, and
+ *      the smoothed gap survives a pause of that order).
  *
  * Process-wide: fg_shared_process() is the instance the gateway uses (the
  * in-process one unless fg_shared_process_set() chose another at startup,
