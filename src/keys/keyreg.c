@@ -179,7 +179,9 @@ static int init_spend(int64_t now_ms, char *err, size_t errlen)
  * the registry bumps the shared version FG_KEYREG_VERSION; a cross-process
  * backend carries those bumps between processes, so a scan is needed only
  * when it moved.  The in-process backend can't hear another process (such
- * as `frugal keys`), so then the table is re-read every time. */
+ * as `frugal keys`), so then the table is re-read every time.  (A
+ * cross-process backend needs `frugal keys` to bump the version too, after
+ * it writes: issue #19 opens the backend there.) */
 static bool keys_changed(void)
 {
     struct fg_shared *s = fg_shared_process();
