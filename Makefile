@@ -10,6 +10,8 @@
 #                   routing-decision benchmark (not tests)
 #   make build/json_bench   the JSON indexer's microbenchmark (parse with and
 #                   without the duplicate-name check, lookups)
+#   make build/shared_bench the shared state's per-call operations (budgets,
+#                   rate limits, response cache, prefix sightings)
 #   make install    copy build/frugal to $(PREFIX)/bin
 CC      ?= cc
 PREFIX  ?= /usr/local
@@ -58,6 +60,10 @@ build/frugal: $(OBJ)
 
 # In-process benchmark of one routing decision (bench/route_bench.c)
 build/route_bench: bench/route_bench.c $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# In-process benchmark of the shared state's per-call operations (bench/shared_bench.c)
+build/shared_bench: bench/shared_bench.c $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # In-process benchmark of the JSON indexer (bench/json_bench.c)

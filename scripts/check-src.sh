@@ -4,8 +4,10 @@
 # 1. Every source file lives in a layer folder src/LAYER/; no two headers
 #    share a name (headers are included by bare name).
 # 2. Who may include whom.  Layers, lowest first:
-#        core  <  config  <  dialect  <  {cache route structured keys ledger}
-#              <  call  <  server  <  batch
+#        core  <  config  <  shared  <  dialect
+#              <  {cache route structured keys ledger}  <  call  <  server  <  batch
+#    (shared/ is the state several processes will share: budgets and rate
+#    counters, caches, key changes, prefix evidence; shared.h.)
 #    A file may include headers of its own folder and of lower layers; the
 #    five middle layers are peers and may not include each other.  sim/
 #    depends on core/ only (it stands in for a provider, so it must not share
@@ -28,9 +30,9 @@ fail=0
 
 rank() {
     case $1 in
-        core) echo 0 ;; config) echo 1 ;; dialect) echo 2 ;;
-        cache | route | structured | keys | ledger) echo 3 ;;
-        call) echo 4 ;; server) echo 5 ;; batch) echo 6 ;; cli) echo 9 ;;
+        core) echo 0 ;; config) echo 1 ;; shared) echo 2 ;; dialect) echo 3 ;;
+        cache | route | structured | keys | ledger) echo 4 ;;
+        call) echo 5 ;; server) echo 6 ;; batch) echo 7 ;; cli) echo 9 ;;
         sim) echo 8 ;; *) echo -1 ;;
     esac
 }

@@ -12,7 +12,7 @@
 #include "multipart.h"
 #include "provider.h"
 #include "reply.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <ctype.h>
 #include <event2/buffer.h>

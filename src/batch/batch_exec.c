@@ -2,8 +2,9 @@
  *
  * One thread, one loop: every tick (or when woken) it walks the batches
  * that are not final and moves each one forward by what the store says:
- *   pending lines   → plan them over loopback (bounded parallel calls);
- *   planned, local  → run them over loopback, commit result + records;
+ *   pending lines   → plan them through the pipeline, in-process on the
+ *                     workers (batch_client.h; bounded parallel lines);
+ *   planned, local  → run them the same way, commit result + records;
  *   planned, remote → once nothing is pending, one provider job per
  *                     provider/dialect/upstream model;
  *   jobs            → poll when due; results → lines done;
@@ -15,8 +16,8 @@
 
 #include "assert.h"
 #include "attrib.h"
-#include "auth.h"
 #include "batch_budget.h"
+#include "batch_client.h"
 #include "batch_format.h"
 #include "batch_mailbox.h"
 #include "batch_remote.h"
@@ -29,13 +30,12 @@
 #include "price.h"
 #include "provider.h"
 #include "redact.h"
-#include "server.h"
+#include "runtime.h"
 #include "structured.h"
 #include "translate.h"
 #include "usage.h"
 #include "vec.h"
 
-#include <curl/curl.h>
 #include <event2/buffer.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -51,7 +51,6 @@
 #define PLAN_PER_TICK 2000
 #define LOCAL_TICK_BUDGET_MS 2000
 #define MAILBOX_WAIT_MS 5000
-#define LOOPBACK_TIMEOUT_MS (15 * 60 * 1000)
 
 static struct {
     struct fg_app *app;
@@ -62,7 +61,6 @@ static struct {
     pthread_cond_t cv;
     bool woken;
     struct fg_batch_store *s;
-    char base[80]; /* http://127.0.0.1:PORT */
 } g_batch_exec = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static struct {
@@ -100,7 +98,7 @@ void fg_batch_exec_wake(void)
     pthread_mutex_unlock(&g_batch_exec.mu);
 }
 
-/* ---- loopback calls ------------------------------------------------------ */
+/* ---- lines through the pipeline (in-process, batch_client.h) -------------- */
 
 struct lb {
     int64_t idx;
@@ -109,40 +107,10 @@ struct lb {
     char line_key[96];
     /* out */
     char *resp;
-    size_t resp_len, resp_cap;
-    long status;
+    size_t resp_len;
+    long status; /* 0: not answered (stopping): the line is tried again */
     char request_id[48];
-    CURL *e;
-    struct curl_slist *h;
 };
-
-static size_t lb_data(char *d, size_t sz, size_t nm, void *arg)
-{
-    struct lb *l = arg;
-    size_t n = sz * nm;
-    FG_VEC_RESERVE(l->resp, l->resp_len + n + 1, l->resp_cap);
-    memcpy(l->resp + l->resp_len, d, n);
-    l->resp_len += n;
-    l->resp[l->resp_len] = '\0';
-    return n;
-}
-
-static size_t lb_header(char *d, size_t sz, size_t nm, void *arg)
-{
-    struct lb *l = arg;
-    size_t n = sz * nm;
-    static const char name[] = "x-frugal-request-id:";
-    if (n > sizeof name && !strncasecmp(d, name, sizeof name - 1)) {
-        const char *v = d + sizeof name - 1;
-        size_t vl = n - (sizeof name - 1);
-        while (vl && (*v == ' '))
-            v++, vl--;
-        while (vl && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
-            vl--;
-        snprintf(l->request_id, sizeof l->request_id, "%.*s", (int)vl, v);
-    }
-    return n;
-}
 
 static bool is_responses(const struct fg_batch *b)
 {
@@ -157,95 +125,41 @@ static const struct fg_dialect_ops *line_ops(const struct fg_batch *b, const cha
     return fg_provider_for(in, fg_provider_named(dialect)->dialect);
 }
 
-static void lb_setup(struct lb *l, const struct fg_batch *b, bool plan)
-{
-    char url[160], hdr[256];
-    bool an = !strcmp(b->dialect, "anthropic");
-    snprintf(url, sizeof url, "%s%s", g_batch_exec.base,
-             an                                       ? "/v1/messages"
-             : !strcmp(b->endpoint, "/v1/embeddings") ? "/v1/embeddings"
-             : is_responses(b)                        ? "/v1/responses"
-                                                      : "/v1/chat/completions");
-    l->e = curl_easy_init();
-    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");
-    snprintf(hdr, sizeof hdr, "%s: %s", FG_AUTH_INTERNAL_HEADER, fg_auth_internal_secret());
-    h = curl_slist_append(h, hdr);
-    snprintf(hdr, sizeof hdr, "%s: %s", FG_AUTH_OWNER_HEADER, b->owner);
-    h = curl_slist_append(h, hdr);
-    snprintf(hdr, sizeof hdr, "x-frugal-batch-line: %s", l->line_key);
-    h = curl_slist_append(h, hdr);
-    h = curl_slist_append(h, plan ? "x-frugal-batch-mode: plan" : "x-frugal-batch-mode: run");
-    if (b->tags && *b->tags) {
-        snprintf(hdr, sizeof hdr, "x-frugal-tags: %.200s", b->tags);
-        h = curl_slist_append(h, hdr);
-    }
-    l->h = h;
-    curl_easy_setopt(l->e, CURLOPT_URL, url);
-    curl_easy_setopt(l->e, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(l->e, CURLOPT_POSTFIELDS, l->body);
-    curl_easy_setopt(l->e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)l->len);
-    curl_easy_setopt(l->e, CURLOPT_WRITEFUNCTION, lb_data);
-    curl_easy_setopt(l->e, CURLOPT_WRITEDATA, l);
-    curl_easy_setopt(l->e, CURLOPT_HEADERFUNCTION, lb_header);
-    curl_easy_setopt(l->e, CURLOPT_HEADERDATA, l);
-    curl_easy_setopt(l->e, CURLOPT_TIMEOUT_MS, (long)LOOPBACK_TIMEOUT_MS);
-    curl_easy_setopt(l->e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(l->e, CURLOPT_PRIVATE, l);
-}
-
 static void lb_free(struct lb *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         free(v[i].resp);
-        curl_slist_free_all(v[i].h);
-        if (v[i].e)
-            curl_easy_cleanup(v[i].e);
-    }
 }
 
-/* Run n loopback calls, at most conc at once, starts paced at rps (0 =
- * unpaced).  Returns how many completed (the rest were cut by stop). */
-static size_t lb_run(struct lb *v, size_t n, const struct fg_batch *b, bool plan, int conc, int rps)
+/* Run n lines through the pipeline on the workers (plan: planned only),
+ * at most conc at once, starts paced at rps (0 = unpaced).  Lines cut by
+ * stop keep status 0. */
+static void lb_run(struct lb *v, size_t n, const struct fg_batch *b, bool plan, int conc, int rps)
 {
-    CURLM *m = curl_multi_init();
+    struct fg_batch_client *bc = fg_batch_client_new(g_batch_exec.app, b, plan);
     size_t next = 0, finished = 0;
     int running = 0;
     int64_t next_start = now_ms();
     while (finished < n && !atomic_load(&g_batch_exec.stop)) {
         while (next < n && running < conc && (rps <= 0 || now_ms() >= next_start)) {
-            lb_setup(&v[next], b, plan);
-            curl_multi_add_handle(m, v[next].e);
+            fg_batch_client_start(bc, v[next].line_key, v[next].body, v[next].len, &v[next]);
             next++;
             running++;
             if (rps > 0)
                 next_start += 1000 / rps > 0 ? 1000 / rps : 1;
         }
-        int still = 0;
-        curl_multi_perform(m, &still);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(m, &left))) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            struct lb *l = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&l);
-            if (msg->data.result == CURLE_OK)
-                curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &l->status);
-            else
-                l->status = 0;
-            curl_multi_remove_handle(m, msg->easy_handle);
-            running--;
-            finished++;
-        }
-        if (finished < n)
-            curl_multi_poll(m, NULL, 0, 50, NULL);
+        struct fg_batch_client_result r;
+        if (!fg_batch_client_wait(bc, 50, &r))
+            continue;
+        struct lb *l = r.tag;
+        l->status = r.status;
+        l->resp = r.body;
+        l->resp_len = r.len;
+        memcpy(l->request_id, r.request_id, sizeof l->request_id);
+        running--;
+        finished++;
     }
-    for (size_t i = 0; i < next; i++)
-        if (v[i].e)
-            curl_multi_remove_handle(m, v[i].e);
-    curl_multi_cleanup(m);
-    return finished;
+    fg_batch_client_free(bc); /* lines still running are abandoned */
 }
 
 /* ---- committing line results ----------------------------------------------- */
@@ -350,7 +264,7 @@ static bool retry_later(const struct lb *l)
     return l->status == 429 && !(l->resp && strstr(l->resp, "budget_exceeded"));
 }
 
-/* One loopback call per line (bodies borrowed from lv). */
+/* One pipeline call per line (bodies borrowed from lv). */
 static struct lb *lb_for_lines(const struct fg_batch *b, const struct linevec *lv)
 {
     struct lb *calls = calloc(lv->n, sizeof *calls);
@@ -375,9 +289,9 @@ static void plan_pending(const struct fg_batch *b)
         return;
     }
     struct lb *calls = lb_for_lines(b, &lv);
-    size_t done = lb_run(calls, lv.n, b, true, PLAN_CONCURRENCY, 0);
+    lb_run(calls, lv.n, b, true, PLAN_CONCURRENCY, 0);
     struct commit c = {0};
-    for (size_t i = 0; i < done; i++) {
+    for (size_t i = 0; i < lv.n; i++) {
         struct lb *l = &calls[i];
         if (l->status == 200) {
             json_t *plan = l->resp ? json_loadb(l->resp, l->resp_len, 0, NULL) : NULL;
@@ -395,7 +309,7 @@ static void plan_pending(const struct fg_batch *b)
             d.result = t;
             commit_add(&c, &d, t);
         }
-        /* 429/5xx/transport: stays pending, planned again next tick */
+        /* 429/5xx/not answered: stays pending, planned again next tick */
     }
     commit_flush(&c, b->id);
     lb_free(calls, lv.n);
@@ -496,12 +410,12 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
         }
         from = lv.v[lv.n - 1].idx + 1;
         struct lb *calls = lb_for_lines(b, &lv);
-        size_t done = lb_run(calls, lv.n, b, false, conc, cfg->batches.local_rps);
+        lb_run(calls, lv.n, b, false, conc, cfg->batches.local_rps);
         struct commit c = {0};
-        for (size_t i = 0; i < done; i++) {
+        for (size_t i = 0; i < lv.n; i++) {
             struct lb *l = &calls[i];
             if (l->status == 0 || retry_later(l))
-                continue; /* transport failure or rate limit: run again */
+                continue; /* not answered (stopping) or rate limit: run again */
             struct fg_usage u;
             usage_of(l->resp, l->resp_len, bd, &u);
             struct fg_bline_done d = {.idx = l->idx,
@@ -1393,24 +1307,41 @@ static void *exec_main(void *arg)
     return NULL;
 }
 
+/* The executor's counters on GET /metrics (metrics.h source). */
+static void render_metrics(struct evbuffer *o)
+{
+    struct fg_batch_stats bs;
+    fg_batch_exec_stats(&bs);
+    static const char *outcome[] = {"succeeded", "errored", "canceled", "expired"};
+    fg_metrics_counter(o, "frugal_batch_lines_total", "Batch lines finished, by outcome.");
+    for (int i = 0; i < 4; i++)
+        evbuffer_add_printf(o, "frugal_batch_lines_total{outcome=\"%s\"} %llu\n", outcome[i],
+                            bs.lines[i]);
+    evbuffer_add_printf(o,
+                        "# HELP frugal_batches_active Batches not finished yet.\n"
+                        "# TYPE frugal_batches_active gauge\nfrugal_batches_active %llu\n",
+                        bs.batches_active);
+    fg_metrics_counter(o, "frugal_batch_jobs_total",
+                       "Provider batch jobs submitted (errors: refused).");
+    evbuffer_add_printf(o,
+                        "frugal_batch_jobs_total{result=\"submitted\"} %llu\n"
+                        "frugal_batch_jobs_total{result=\"error\"} %llu\n",
+                        bs.jobs_submitted, bs.job_submit_errors);
+    fg_metrics_counter(o, "frugal_batch_polls_total",
+                       "Polls of provider batch jobs (errors: failed).");
+    evbuffer_add_printf(o,
+                        "frugal_batch_polls_total{result=\"ok\"} %llu\n"
+                        "frugal_batch_polls_total{result=\"error\"} %llu\n",
+                        bs.polls - bs.poll_errors, bs.poll_errors);
+}
+
 int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
 {
+    fg_metrics_add_source(render_metrics);
     g_batch_exec.app = app;
     atomic_store(&g_batch_exec.stop, false);
     if (fg_batch_store_open(app->cfg->storage, &g_batch_exec.s, err, errlen) < 0)
         return -1;
-    /* the gateway's own address: loopback unless it listens on one host */
-    const char *l = app->cfg->server.listen ? app->cfg->server.listen : "";
-    const char *colon = strrchr(l, ':');
-    char host[64] = "127.0.0.1";
-    if (colon && colon > l && (size_t)(colon - l) < sizeof host) {
-        snprintf(host, sizeof host, "%.*s", (int)(colon - l), l);
-        if (!strcmp(host, "0.0.0.0") || !strcmp(host, "*"))
-            snprintf(host, sizeof host, "127.0.0.1");
-        else if (!strcmp(host, "[::]"))
-            snprintf(host, sizeof host, "[::1]");
-    }
-    snprintf(g_batch_exec.base, sizeof g_batch_exec.base, "http://%s:%d", host, app->listen_port);
     if (pthread_create(&g_batch_exec.thread, NULL, exec_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the batch executor thread");
         fg_batch_store_close(g_batch_exec.s);

@@ -5,15 +5,16 @@
  *    bound).  All its state is in the batch store, so a restart (or kill -9)
  *    resumes every unfinished batch where the store says it is: lines done
  *    are never run again, provider jobs in flight are polled again by id.
- *  - Each line is first planned through the gateway's own pipeline over
- *    loopback (routing, structured-output and prompt-cache rewriting,
- *    translation: the answer is the upstream request, nothing is sent).
+ *  - Each line is first planned through the gateway's own pipeline, run
+ *    in-process on a worker (batch_client.h: no HTTP; routing,
+ *    structured-output and prompt-cache rewriting, translation: the answer
+ *    is the upstream request, nothing is sent).
  *    Lines whose provider has `batch: provider` are grouped by provider,
  *    dialect and upstream model into provider batch jobs (batch_remote.h)
  *    once the whole batch is planned, polled with backoff (batches.poll_ms
  *    up to poll_max_ms), and their results translated back to the client's
  *    dialect and priced at the batch price.  Lines of `batch: local`
- *    providers run through the normal pipeline over loopback at
+ *    providers run through the normal pipeline, in-process likewise, at
  *    batches.local_concurrency (and local_rps), priced at the real-time
  *    price, with the pipeline's retries and fallbacks.
  *  - A line's result and its ledger records are committed in one

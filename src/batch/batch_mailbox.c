@@ -20,9 +20,9 @@ struct slot {
     int64_t put_ms;
 };
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
-static struct slot *head, **tail = &head;
+static pthread_mutex_t g_mailbox_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_mailbox_cv = PTHREAD_COND_INITIALIZER;
+static struct slot *g_mailbox_head, **g_mailbox_tail = &g_mailbox_head;
 
 static int64_t now_ms(void)
 {
@@ -31,10 +31,10 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Under mu: give abandoned records to the ledger. */
+/* Under g_mailbox_mu: give abandoned records to the ledger. */
 static void expire_locked(int64_t now)
 {
-    for (struct slot **pp = &head; *pp;) {
+    for (struct slot **pp = &g_mailbox_head; *pp;) {
         struct slot *s = *pp;
         if (now - s->put_ms < ABANDON_MS) {
             pp = &s->next;
@@ -44,9 +44,9 @@ static void expire_locked(int64_t now)
         fg_ledger_submit(s->r);
         free(s);
     }
-    tail = &head;
-    while (*tail)
-        tail = &(*tail)->next;
+    g_mailbox_tail = &g_mailbox_head;
+    while (*g_mailbox_tail)
+        g_mailbox_tail = &(*g_mailbox_tail)->next;
 }
 
 void fg_batch_mailbox_put(const char *line, struct fg_record *r, bool final)
@@ -60,17 +60,17 @@ void fg_batch_mailbox_put(const char *line, struct fg_record *r, bool final)
     s->r = r;
     s->final = final;
     s->put_ms = now_ms();
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&g_mailbox_mu);
     expire_locked(s->put_ms);
-    *tail = s;
-    tail = &s->next;
-    pthread_cond_broadcast(&cv);
-    pthread_mutex_unlock(&mu);
+    *g_mailbox_tail = s;
+    g_mailbox_tail = &s->next;
+    pthread_cond_broadcast(&g_mailbox_cv);
+    pthread_mutex_unlock(&g_mailbox_mu);
 }
 
 static bool has_final_locked(const char *line)
 {
-    for (struct slot *s = head; s; s = s->next)
+    for (struct slot *s = g_mailbox_head; s; s = s->next)
         if (s->final && !strcmp(s->line, line))
             return true;
     return false;
@@ -84,13 +84,13 @@ size_t fg_batch_mailbox_take(const char *line, struct fg_record **out, size_t ma
     until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
     if (until.tv_nsec >= 1000000000L)
         until.tv_sec++, until.tv_nsec -= 1000000000L;
-    pthread_mutex_lock(&mu);
+    pthread_mutex_lock(&g_mailbox_mu);
     while (!has_final_locked(line))
-        if (pthread_cond_timedwait(&cv, &mu, &until) != 0)
+        if (pthread_cond_timedwait(&g_mailbox_cv, &g_mailbox_mu, &until) != 0)
             break;
     size_t n = 0;
     if (has_final_locked(line)) {
-        for (struct slot **pp = &head; *pp;) {
+        for (struct slot **pp = &g_mailbox_head; *pp;) {
             struct slot *s = *pp;
             if (strcmp(s->line, line) || n == max) {
                 pp = &s->next;
@@ -100,25 +100,25 @@ size_t fg_batch_mailbox_take(const char *line, struct fg_record **out, size_t ma
             out[n++] = s->r;
             free(s);
         }
-        tail = &head;
-        while (*tail)
-            tail = &(*tail)->next;
+        g_mailbox_tail = &g_mailbox_head;
+        while (*g_mailbox_tail)
+            g_mailbox_tail = &(*g_mailbox_tail)->next;
     }
-    pthread_mutex_unlock(&mu);
+    pthread_mutex_unlock(&g_mailbox_mu);
     return n;
 }
 
 void fg_batch_mailbox_flush(void)
 {
-    pthread_mutex_lock(&mu);
-    while (head) {
-        struct slot *s = head;
-        head = s->next;
+    pthread_mutex_lock(&g_mailbox_mu);
+    while (g_mailbox_head) {
+        struct slot *s = g_mailbox_head;
+        g_mailbox_head = s->next;
         fg_ledger_submit(s->r);
         free(s);
     }
-    tail = &head;
-    pthread_mutex_unlock(&mu);
+    g_mailbox_tail = &g_mailbox_head;
+    pthread_mutex_unlock(&g_mailbox_mu);
 }
 
 void fg_batch_mailbox_record_id(const char *line, int attempt, char *out)

@@ -4,11 +4,9 @@
 #include "admit.h"
 #include "call.h"
 #include "provider.h"
-#include "reply.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,8 +38,8 @@ int fg_batch_plan_reply(struct fg_call *c)
     evbuffer_add(b, "}", 1);
     free(head);
     c->status = 200;
-    fg_reply_frugal_headers(c);
-    fg_reply_json(c->req, 200, b);
+    fg_client_frugal_headers(c);
+    fg_client_send_json(c, 200, b);
     evbuffer_free(b);
     c->state = FG_CALL_DONE;
     return 1;

@@ -1,9 +1,9 @@
 /* batch_plan.h — the pipeline's answer to a batch line in plan mode.
  *
- * The batch executor sends each line through the gateway's pipeline with
- * "x-frugal-batch-mode: plan" (internal calls only).  After the encode
- * stage the call is answered, instead of being sent, with the request
- * frugal would have sent:
+ * The batch executor runs each line through the gateway's pipeline
+ * in-process as a plan (batch_client.h; fg_call_set_batch_line with
+ * plan = true).  After the encode stage the call is answered, through its
+ * client, instead of being sent, with the request frugal would have sent:
  *   {"provider": NAME, "batch": "provider"|"local", "dialect": "openai"|
  *    "anthropic", "model": CONFIGURED, "upstream_model": ID, "route": …,
  *    "route_reason": …|null, "forced_tool": NAME|null,

@@ -1,20 +1,20 @@
 /* respcache.c — see respcache.h.
  *
  * Layout: SHA-256 (portable + SHA-NI), the request key (canonical form fed
- * straight into the hash), the store (hash table + LRU list under one
- * mutex; entries and their byte blobs are refcounted and immutable once
- * visible, so the lock only guards pointers), and answers in the client's
- * form (SSE from a stored JSON answer is the dialect's replay, replay.h). */
+ * straight into the hash), the store (each entry one immutable value in the
+ * shared state's cache, shared.h: TTL, size bound, LRU and refcounts are
+ * the backend's), and answers in the client's form (SSE from a stored
+ * JSON answer is the dialect's replay, replay.h). */
 #include "respcache.h"
 
 #include "arena.h"
 #include "assert.h"
 #include "provider.h"
+#include "shared.h"
 #include "sse.h"
 
 #include <event2/buffer.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,8 +130,8 @@ static bool cpu_has_shani(void)
 }
 #endif
 
-static atomic_int sha_hw = -1; /* -1 unknown, 0 portable, 1 SHA-NI */
-static atomic_bool sha_hw_allowed = true;
+static atomic_int g_sha_hw = -1; /* -1 unknown, 0 portable, 1 SHA-NI */
+static atomic_bool g_sha_hw_allowed = true;
 
 bool fg_respcache_sha256_hw(bool allow)
 {
@@ -140,18 +140,18 @@ bool fg_respcache_sha256_hw(bool allow)
 #else
     bool have = false;
 #endif
-    atomic_store(&sha_hw_allowed, allow);
-    atomic_store(&sha_hw, allow && have);
+    atomic_store(&g_sha_hw_allowed, allow);
+    atomic_store(&g_sha_hw, allow && have);
     return have;
 }
 
 static void sha_blocks(uint32_t h[8], const uint8_t *p, size_t nb)
 {
 #ifdef RC_SHANI
-    int hw = atomic_load_explicit(&sha_hw, memory_order_relaxed);
+    int hw = atomic_load_explicit(&g_sha_hw, memory_order_relaxed);
     if (hw < 0) {
-        hw = atomic_load(&sha_hw_allowed) && cpu_has_shani();
-        atomic_store(&sha_hw, hw);
+        hw = atomic_load(&g_sha_hw_allowed) && cpu_has_shani();
+        atomic_store(&g_sha_hw, hw);
     }
     if (hw) {
         sha_blocks_ni(h, p, nb);
@@ -543,175 +543,66 @@ bool fg_respcache_key(const struct fg_json *body, enum fg_dialect d, const char 
 
 /* ========================================================== the store */
 
-struct blob {
-    atomic_uint ref;
-    size_t len;
-    char data[]; /* NUL-terminated for convenience */
-};
-
-struct fg_respcache_entry {
-    atomic_uint ref; /* the table's + each caller's */
-    uint8_t key[32];
-    struct blob *json, *sse;
-    bool sse_usage; /* the SSE form has an OpenAI usage chunk */
+/* Entries live in the shared state's cache (shared.h), one value each: a
+ * header, then the model, the JSON form and the SSE form, each
+ * NUL-terminated (a form that is absent has has_* false and length 0).  A
+ * struct fg_respcache_entry is that value: immutable, refcounted by the
+ * cache. */
+struct hdr {
     struct fg_tokens tok;
-    int64_t expires_ms;
-    size_t charge; /* bytes counted against max_bytes */
-    /* under the lock: hash chain, LRU list (prev = more recent) */
-    struct fg_respcache_entry *hnext, *prev, *next;
-    char model[];
+    int64_t expires_ms; /* the TTL runs from the first store */
+    uint64_t model_len, json_len, sse_len;
+    bool has_json, has_sse;
+    bool sse_usage; /* the SSE form has an OpenAI usage chunk */
 };
 
 static struct {
-    pthread_mutex_t mu;
     atomic_bool on;
     int64_t ttl_ms;
     size_t max_bytes;
-    struct fg_respcache_entry **tab;
-    size_t nb; /* buckets, a power of two */
-    struct fg_respcache_entry *mru, *lru;
-    struct fg_respcache_stats st;
-} g_respcache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct fg_shared_cache *kv; /* set while on */
+    atomic_uint_fast64_t hits, misses;
+} g_respcache;
 
-#define BLOB_COST(n) (sizeof(struct blob) + (n) + 1)
-
-static struct blob *blob_new(const char *p, size_t n)
+static struct fg_shared_val *val_of(const struct fg_respcache_entry *e)
 {
-    struct blob *b = fg_xmalloc(sizeof *b + n + 1);
-    atomic_init(&b->ref, 1);
-    b->len = n;
-    memcpy(b->data, p, n);
-    b->data[n] = '\0';
-    return b;
+    return (struct fg_shared_val *)e;
 }
 
-static struct blob *blob_ref(struct blob *b)
+static const struct hdr *hdr_of(const struct fg_respcache_entry *e)
 {
-    if (b)
-        atomic_fetch_add_explicit(&b->ref, 1, memory_order_relaxed);
-    return b;
+    return fg_shared_val_data(val_of(e), NULL);
 }
 
-static void blob_unref(struct blob *b)
+static const char *model_of(const struct hdr *h)
 {
-    if (!b)
-        return;
-    unsigned was = atomic_fetch_sub_explicit(&b->ref, 1, memory_order_acq_rel);
-    FG_ASSERT(was > 0); /* unreferenced more often than referenced */
-    if (was == 1)
-        free(b);
+    return (const char *)(h + 1);
 }
 
-static void entry_unref(struct fg_respcache_entry *e)
+static const char *json_of(const struct hdr *h)
 {
-    if (!e)
-        return;
-    unsigned was = atomic_fetch_sub_explicit(&e->ref, 1, memory_order_acq_rel);
-    FG_ASSERT(was > 0);
-    if (was == 1) {
-        blob_unref(e->json);
-        blob_unref(e->sse);
-        free(e);
-    }
+    return model_of(h) + h->model_len + 1;
 }
 
-/* Unref a chain of detached entries linked through `next`. */
-static void unref_chain(struct fg_respcache_entry *e)
+static const char *sse_of(const struct hdr *h)
 {
-    while (e) {
-        struct fg_respcache_entry *next = e->next;
-        entry_unref(e);
-        e = next;
-    }
+    return json_of(h) + h->json_len + 1;
 }
 
-static size_t bucket(const uint8_t key[32], size_t nb)
+static size_t val_size(size_t model_len, size_t json_len, size_t sse_len)
 {
-    FG_DASSERT(nb && !(nb & (nb - 1))); /* a power of two: the mask below */
-    uint64_t h;
-    memcpy(&h, key, sizeof h); /* the key is a hash already */
-    return (size_t)h & (nb - 1);
-}
-
-static struct fg_respcache_entry *tab_find(const uint8_t key[32])
-{
-    struct fg_respcache_entry *e = g_respcache.tab[bucket(key, g_respcache.nb)];
-    while (e && memcmp(e->key, key, 32))
-        e = e->hnext;
-    return e;
-}
-
-static void tab_insert(struct fg_respcache_entry *e)
-{
-    struct fg_respcache_entry **b = &g_respcache.tab[bucket(e->key, g_respcache.nb)];
-    e->hnext = *b;
-    *b = e;
-}
-
-static void lru_unlink(struct fg_respcache_entry *e)
-{
-    *(e->prev ? &e->prev->next : &g_respcache.mru) = e->next;
-    *(e->next ? &e->next->prev : &g_respcache.lru) = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_push(struct fg_respcache_entry *e)
-{
-    e->prev = NULL;
-    e->next = g_respcache.mru;
-    *(g_respcache.mru ? &g_respcache.mru->prev : &g_respcache.lru) = e;
-    g_respcache.mru = e;
-}
-
-/* Remove e from table and list; it joins *grave (freed after unlock). */
-static void detach(struct fg_respcache_entry *e, struct fg_respcache_entry **grave)
-{
-    struct fg_respcache_entry **p = &g_respcache.tab[bucket(e->key, g_respcache.nb)];
-    while (*p != e) {
-        FG_ASSERT(*p); /* e is in its bucket's chain */
-        p = &(*p)->hnext;
-    }
-    *p = e->hnext;
-    lru_unlink(e);
-    FG_ASSERT(g_respcache.st.entries > 0 && g_respcache.st.bytes >= e->charge);
-    g_respcache.st.entries--;
-    g_respcache.st.bytes -= e->charge;
-    e->next = *grave;
-    *grave = e;
-}
-
-static void attach(struct fg_respcache_entry *e)
-{
-    tab_insert(e);
-    lru_push(e);
-    g_respcache.st.entries++;
-    g_respcache.st.bytes += e->charge;
-}
-
-/* Load factor <= 1: the keys are uniform, so chains stay short. */
-static void maybe_grow(void)
-{
-    if (g_respcache.st.entries <= g_respcache.nb)
-        return;
-    free(g_respcache.tab);
-    g_respcache.nb *= 2;
-    g_respcache.tab = fg_xcalloc(g_respcache.nb, sizeof *g_respcache.tab);
-    for (struct fg_respcache_entry *e = g_respcache.mru; e; e = e->next)
-        tab_insert(e);
+    return sizeof(struct hdr) + model_len + json_len + sse_len + 3;
 }
 
 void fg_respcache_shutdown(void)
 {
     atomic_store(&g_respcache.on, false);
-    pthread_mutex_lock(&g_respcache.mu);
-    struct fg_respcache_entry *all = g_respcache.mru; /* already chained by `next` */
-    free(g_respcache.tab);
-    g_respcache.tab = NULL;
-    g_respcache.nb = 0;
-    g_respcache.mru = g_respcache.lru = NULL;
-    memset(&g_respcache.st, 0, sizeof g_respcache.st);
-    pthread_mutex_unlock(&g_respcache.mu);
-    unref_chain(all);
+    struct fg_shared *s = fg_shared_process();
+    if (g_respcache.kv)
+        s->ops->cache_close(g_respcache.kv);
+    g_respcache.kv = NULL;
+    atomic_store(&g_respcache.hits, 0);
+    atomic_store(&g_respcache.misses, 0);
 }
 
 void fg_respcache_init(const struct fg_config *cfg)
@@ -721,12 +612,10 @@ void fg_respcache_init(const struct fg_config *cfg)
         return;
     int ttl = cfg->response_cache.ttl_seconds;
     size_t max = cfg->response_cache.max_bytes;
-    pthread_mutex_lock(&g_respcache.mu);
     g_respcache.ttl_ms = (int64_t)(ttl > 0 ? ttl : 3600) * 1000;
     g_respcache.max_bytes = max ? max : (size_t)64 << 20;
-    g_respcache.nb = 64;
-    g_respcache.tab = fg_xcalloc(g_respcache.nb, sizeof *g_respcache.tab);
-    pthread_mutex_unlock(&g_respcache.mu);
+    struct fg_shared *s = fg_shared_process();
+    g_respcache.kv = s->ops->cache_open(s, "respcache", g_respcache.max_bytes);
     atomic_store(&g_respcache.on, true);
 }
 
@@ -735,20 +624,28 @@ bool fg_respcache_enabled(void)
     return atomic_load(&g_respcache.on);
 }
 
-void fg_respcache_get_stats(struct fg_respcache_stats *s)
+void fg_respcache_get_stats(struct fg_respcache_stats *st)
 {
-    pthread_mutex_lock(&g_respcache.mu);
-    *s = g_respcache.st;
-    pthread_mutex_unlock(&g_respcache.mu);
+    struct fg_shared_cache_stats cs = {0};
+    if (g_respcache.kv) {
+        struct fg_shared *s = fg_shared_process();
+        s->ops->cache_stats(g_respcache.kv, &cs);
+    }
+    *st = (struct fg_respcache_stats){.hits = atomic_load(&g_respcache.hits),
+                                      .misses = atomic_load(&g_respcache.misses),
+                                      .stores = cs.stores,
+                                      .evictions = cs.evictions,
+                                      .entries = cs.entries,
+                                      .bytes = cs.bytes};
 }
 
 /* ---------------------------------------------------------------- get */
 
 /* A stored stream serves a client unless the client asked for a usage
  * chunk its dialect sends only on request and the stored stream has none. */
-static bool sse_fits(const struct fg_respcache_entry *e, enum fg_dialect d, bool include_usage)
+static bool sse_fits(bool sse_usage, enum fg_dialect d, bool include_usage)
 {
-    return !fg_provider_ops(d)->stream_usage_opt_in || !include_usage || e->sse_usage;
+    return !fg_provider_ops(d)->stream_usage_opt_in || !include_usage || sse_usage;
 }
 
 bool fg_respcache_can_answer(const struct fg_respcache_entry *e, enum fg_dialect d, bool stream,
@@ -756,9 +653,10 @@ bool fg_respcache_can_answer(const struct fg_respcache_entry *e, enum fg_dialect
 {
     if (!e)
         return false;
-    if (stream && e->sse && sse_fits(e, d, include_usage))
+    const struct hdr *h = hdr_of(e);
+    if (stream && h->has_sse && sse_fits(h->sse_usage, d, include_usage))
         return true;
-    return e->json != NULL;
+    return h->has_json;
 }
 
 struct want {
@@ -772,24 +670,14 @@ static struct fg_respcache_entry *lookup(const uint8_t key[32], const struct wan
 {
     if (!atomic_load_explicit(&g_respcache.on, memory_order_acquire))
         return NULL;
-    struct fg_respcache_entry *grave = NULL, *e;
-    pthread_mutex_lock(&g_respcache.mu);
-    e = g_respcache.tab ? tab_find(key) : NULL;
-    if (e && e->expires_ms <= now_ms) {
-        detach(e, &grave);
+    struct fg_shared *s = fg_shared_process();
+    struct fg_respcache_entry *e =
+        (struct fg_respcache_entry *)s->ops->cache_get(g_respcache.kv, key, now_ms);
+    if (e && !w->any && !fg_respcache_can_answer(e, w->d, w->stream, w->include_usage)) {
+        fg_shared_val_release(val_of(e));
         e = NULL;
     }
-    if (e && (w->any || fg_respcache_can_answer(e, w->d, w->stream, w->include_usage))) {
-        lru_unlink(e);
-        lru_push(e);
-        atomic_fetch_add_explicit(&e->ref, 1, memory_order_relaxed);
-        g_respcache.st.hits++;
-    } else {
-        e = NULL;
-        g_respcache.st.misses++;
-    }
-    pthread_mutex_unlock(&g_respcache.mu);
-    unref_chain(grave);
+    atomic_fetch_add_explicit(e ? &g_respcache.hits : &g_respcache.misses, 1, memory_order_relaxed);
     return e;
 }
 
@@ -808,34 +696,33 @@ struct fg_respcache_entry *fg_respcache_get_for(const uint8_t key[32], enum fg_d
 
 void fg_respcache_release(struct fg_respcache_entry *e)
 {
-    entry_unref(e);
-}
-
-static const char *blob_bytes(const struct blob *b, size_t *len)
-{
-    if (len)
-        *len = b ? b->len : 0;
-    return b ? b->data : NULL;
+    fg_shared_val_release(val_of(e));
 }
 
 const char *fg_respcache_json(const struct fg_respcache_entry *e, size_t *len)
 {
-    return blob_bytes(e ? e->json : NULL, len);
+    const struct hdr *h = e ? hdr_of(e) : NULL;
+    if (len)
+        *len = h && h->has_json ? h->json_len : 0;
+    return h && h->has_json ? json_of(h) : NULL;
 }
 
 const char *fg_respcache_sse(const struct fg_respcache_entry *e, size_t *len)
 {
-    return blob_bytes(e ? e->sse : NULL, len);
+    const struct hdr *h = e ? hdr_of(e) : NULL;
+    if (len)
+        *len = h && h->has_sse ? h->sse_len : 0;
+    return h && h->has_sse ? sse_of(h) : NULL;
 }
 
 const struct fg_tokens *fg_respcache_tokens(const struct fg_respcache_entry *e)
 {
-    return &e->tok;
+    return &hdr_of(e)->tok;
 }
 
 const char *fg_respcache_model(const struct fg_respcache_entry *e)
 {
-    return e->model;
+    return model_of(hdr_of(e));
 }
 
 /* ---------------------------------------------------------------- put */
@@ -881,59 +768,51 @@ static bool sse_walk(const char *s, size_t n, struct evbuffer *out)
     return w.found;
 }
 
-static size_t entry_cost(size_t model_len)
+/* One form (bytes, or absent) copied into a value at *p. */
+static void put_form(char **p, const char *bytes, size_t len)
 {
-    return sizeof(struct fg_respcache_entry) + model_len + 1;
+    if (len)
+        memcpy(*p, bytes, len);
+    (*p)[len] = '\0';
+    *p += len + 1;
 }
 
-static struct fg_respcache_entry *entry_new(const uint8_t key[32], bool stream, const char *bytes,
-                                            size_t len, const struct fg_tokens *tok,
-                                            const char *model, int64_t now_ms)
+/* A new value: this form, the other form of a live old entry (then it
+ * expires when old does: completing doesn't extend the TTL), the usage
+ * tokens and the model. */
+static struct fg_shared_val *entry_new(bool stream, const char *bytes, size_t len,
+                                       const struct fg_tokens *tok, const char *model,
+                                       const struct hdr *old, int64_t now_ms)
 {
-    size_t ml = model ? strnlen(model, 255) : 0;
-    struct fg_respcache_entry *e = fg_xcalloc(1, sizeof *e + ml + 1);
-    atomic_init(&e->ref, 1);
-    memcpy(e->key, key, 32);
-    *(stream ? &e->sse : &e->json) = blob_new(bytes, len);
-    e->sse_usage = stream && sse_walk(bytes, len, NULL);
+    struct hdr h = {.expires_ms = now_ms + g_respcache.ttl_ms,
+                    .model_len = model ? strnlen(model, 255) : 0};
     if (tok)
-        e->tok = *tok;
-    e->expires_ms = now_ms + g_respcache.ttl_ms;
-    e->charge = entry_cost(ml) + BLOB_COST(len);
-    if (ml)
-        memcpy(e->model, model, ml);
-    return e;
-}
-
-/* e (not yet visible) takes the other form from a live old entry with the
- * same key; then it expires when old does (TTL runs from the first store). */
-static void merge(struct fg_respcache_entry *e, const struct fg_respcache_entry *old)
-{
-    struct blob *other = e->json ? old->sse : old->json;
-    if (!other)
-        return;
-    if (e->json) {
-        e->sse = blob_ref(other);
-        e->sse_usage = old->sse_usage;
+        h.tok = *tok;
+    const char *json = NULL, *sse = NULL;
+    if (stream) {
+        sse = bytes, h.sse_len = len, h.has_sse = true;
+        h.sse_usage = sse_walk(bytes, len, NULL);
     } else {
-        e->json = blob_ref(other);
+        json = bytes, h.json_len = len, h.has_json = true;
     }
-    e->charge += BLOB_COST(other->len);
-    e->expires_ms = old->expires_ms;
-}
-
-/* Drop expired entries at the cold end, then least recently used ones
- * until the bytes fit; never `keep`. */
-static void evict(const struct fg_respcache_entry *keep, int64_t now_ms,
-                  struct fg_respcache_entry **grave)
-{
-    while (g_respcache.lru && g_respcache.lru != keep && g_respcache.lru->expires_ms <= now_ms)
-        detach(g_respcache.lru, grave);
-    while (g_respcache.st.bytes > g_respcache.max_bytes && g_respcache.lru &&
-           g_respcache.lru != keep) {
-        detach(g_respcache.lru, grave);
-        g_respcache.st.evictions++;
+    if (old && (stream ? old->has_json : old->has_sse)) {
+        if (stream)
+            json = json_of(old), h.json_len = old->json_len, h.has_json = true;
+        else
+            sse = sse_of(old), h.sse_len = old->sse_len, h.has_sse = true,
+            h.sse_usage = old->sse_usage;
+        h.expires_ms = old->expires_ms;
     }
+    void *data;
+    struct fg_shared_val *v =
+        fg_shared_val_new(val_size(h.model_len, h.json_len, h.sse_len), &data);
+    memcpy(data, &h, sizeof h);
+    char *p = (char *)data + sizeof h;
+    put_form(&p, model, h.model_len);
+    put_form(&p, json, h.json_len);
+    put_form(&p, sse, h.sse_len);
+    FG_DASSERT(p == (char *)data + val_size(h.model_len, h.json_len, h.sse_len));
+    return v;
 }
 
 void fg_respcache_put_model(const uint8_t key[32], bool stream, const char *bytes, size_t len,
@@ -941,28 +820,18 @@ void fg_respcache_put_model(const uint8_t key[32], bool stream, const char *byte
 {
     if (!atomic_load_explicit(&g_respcache.on, memory_order_acquire) || !bytes)
         return;
-    size_t limit = g_respcache.max_bytes / 8;
-    if (entry_cost(0) + BLOB_COST(len) > limit)
+    /* the cache refuses it anyway: don't build it */
+    if (FG_SHARED_VAL_OVERHEAD + val_size(0, len, 0) > g_respcache.max_bytes / 8)
         return;
-    struct fg_respcache_entry *e = entry_new(key, stream, bytes, len, tok, model, now_ms);
-    struct fg_respcache_entry *grave = NULL;
-    pthread_mutex_lock(&g_respcache.mu);
-    struct fg_respcache_entry *old = g_respcache.tab ? tab_find(key) : NULL;
-    if (old && old->expires_ms > now_ms)
-        merge(e, old);
-    if (!g_respcache.tab || e->charge > limit) {
-        e->next = grave; /* too big with both forms: keep what is there */
-        grave = e;
-    } else {
-        if (old)
-            detach(old, &grave);
-        attach(e);
-        g_respcache.st.stores++;
-        evict(e, now_ms, &grave);
-        maybe_grow();
-    }
-    pthread_mutex_unlock(&g_respcache.mu);
-    unref_chain(grave);
+    struct fg_shared *s = fg_shared_process();
+    struct fg_shared_val *old = s->ops->cache_get(g_respcache.kv, key, now_ms);
+    struct fg_shared_val *v = entry_new(stream, bytes, len, tok, model,
+                                        old ? fg_shared_val_data(old, NULL) : NULL, now_ms);
+    /* refused (too big with both forms): what is there stays */
+    s->ops->cache_put(g_respcache.kv, key, v, hdr_of((struct fg_respcache_entry *)v)->expires_ms,
+                      now_ms);
+    fg_shared_val_release(v);
+    fg_shared_val_release(old);
 }
 
 void fg_respcache_put(const uint8_t key[32], bool stream, const char *bytes, size_t len,
@@ -978,17 +847,18 @@ int fg_respcache_answer(const struct fg_respcache_entry *e, enum fg_dialect d, b
 {
     if (!fg_respcache_can_answer(e, d, stream, include_usage))
         return -1;
+    const struct hdr *h = hdr_of(e);
     if (!stream) {
-        evbuffer_add(out, e->json->data, e->json->len);
+        evbuffer_add(out, json_of(h), h->json_len);
         return 0;
     }
-    bool sse_ok = e->sse && sse_fits(e, d, include_usage);
+    bool sse_ok = h->has_sse && sse_fits(h->sse_usage, d, include_usage);
     if (!sse_ok)
-        return fg_respcache_sse_from_json(d, e->json->data, e->json->len, include_usage, out);
-    if (fg_provider_ops(d)->stream_usage_opt_in && e->sse_usage && !include_usage)
-        sse_walk(e->sse->data, e->sse->len, out);
+        return fg_respcache_sse_from_json(d, json_of(h), h->json_len, include_usage, out);
+    if (fg_provider_ops(d)->stream_usage_opt_in && h->sse_usage && !include_usage)
+        sse_walk(sse_of(h), h->sse_len, out);
     else
-        evbuffer_add(out, e->sse->data, e->sse->len);
+        evbuffer_add(out, sse_of(h), h->sse_len);
     return 0;
 }
 

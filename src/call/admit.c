@@ -7,9 +7,8 @@
 #include "ledger.h"
 #include "price.h"
 #include "provider.h"
-#include "server.h"
+#include "runtime.h"
 
-#include <event2/http.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -178,8 +177,7 @@ void fg_admit_batch_price(const struct fg_price *p, struct fg_price *out)
 
 static void header(struct fg_call *c, const char *name, const char *value)
 {
-    if (c->req)
-        evhttp_add_header(evhttp_request_get_output_headers(c->req), name, value);
+    fg_client_header(c, name, value);
 }
 
 static void header_int(struct fg_call *c, const char *name, int64_t v)

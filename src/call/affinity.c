@@ -16,7 +16,7 @@ static struct {
     int8_t dep[SLOTS];
 } g_affinity = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static atomic_uint next_turn;
+static atomic_uint g_affinity_turn;
 
 /* Prefixes are keyed per model: the same prompt on two models is two caches. */
 static uint64_t key_of(const void *model, uint64_t h)
@@ -62,7 +62,7 @@ static int load_of(const struct fg_affinity_opts *o, int k)
  * one further each time and keeps the first of the lowest count). */
 static int least_loaded(const struct fg_affinity_opts *o, int n, uint32_t avail)
 {
-    unsigned start = atomic_fetch_add(&next_turn, 1) % (unsigned)n;
+    unsigned start = atomic_fetch_add(&g_affinity_turn, 1) % (unsigned)n;
     int best = -1, best_load = INT_MAX;
     for (int i = 0; i < n; i++) {
         int k = (int)((start + (unsigned)i) % (unsigned)n), l;
@@ -129,5 +129,5 @@ void fg_affinity_reset(void)
     memset(g_affinity.key, 0, sizeof g_affinity.key);
     memset(g_affinity.until_ms, 0, sizeof g_affinity.until_ms);
     pthread_mutex_unlock(&g_affinity.mu);
-    atomic_store(&next_turn, 0);
+    atomic_store(&g_affinity_turn, 0);
 }

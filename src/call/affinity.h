@@ -24,19 +24,15 @@
 #ifndef FRUGAL_AFFINITY_H
 #define FRUGAL_AFFINITY_H
 
+#include "config.h"
 #include "prefix.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
 
 #define FG_AFFINITY_TTL_MS (3600 * 1000LL)
-/* A model's own provider plus at most 31 more (config.c checks). */
-#define FG_AFFINITY_MAX_DEPLOYMENTS 32
-/* Default prompt_caching.affinity_margin: a prefix leaves the deployment
- * holding its cache only when that one has more than this many calls in
- * flight beyond the least-loaded deployment (one cache miss, then the new
- * deployment holds the prefix too). */
-#define FG_AFFINITY_MARGIN 8
+/* A model's own provider plus its deployments (config.h, which checks). */
+#define FG_AFFINITY_MAX_DEPLOYMENTS FG_CONFIG_MAX_DEPLOYMENTS
 
 /* Calls in flight on each deployment of one model (zero-initialised). */
 struct fg_affinity_load {

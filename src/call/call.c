@@ -3,50 +3,19 @@
 #include "assert.h"
 #include "batch_mailbox.h"
 #include "admit.h"
-#include "conn.h"
 #include "meter.h"
 #include "relay.h"
 #include "structured.h"
 #include "translate.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-
-static void on_client_close(struct evhttp_connection *evcon, void *arg);
-static void on_peer_closed(evutil_socket_t fd, short what, void *arg);
-
-#define CLOSE_WATCH_DELAY_MS 50
-
-static void watch_peer(evutil_socket_t unused, short what, void *arg)
-{
-    struct fg_call *c = arg;
-    if (!c->req)
-        return;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
-    if (!evcon)
-        return;
-    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-    event_free(c->close_ev);
-    c->close_ev = event_new(c->w->base, fd, EV_CLOSED, on_peer_closed, c);
-    event_add(c->close_ev, NULL);
-}
-
-/* The peer hung up while we were working: drop the connection; its close
- * callback ends the call. */
-static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
-{
-    struct fg_call *c = arg;
-    if (c->req)
-        evhttp_connection_free(evhttp_request_get_connection(c->req));
-}
 
 static void make_id(struct fg_worker *w, char *out)
 {
@@ -54,7 +23,7 @@ static void make_id(struct fg_worker *w, char *out)
      * the hot path */
     static const char hex[] = "0123456789abcdef";
     uint64_t x =
-        fg_server_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
+        fg_clock_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ULL;
     x ^= x >> 29;
@@ -83,7 +52,7 @@ void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan)
     line_id(c);
 }
 
-struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
+struct fg_call *fg_call_new(struct fg_worker *w)
 {
     struct fg_arena a;
     fg_arena_init(&a);
@@ -91,8 +60,7 @@ struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
     memset(c, 0, sizeof *c);
     c->arena = a;
     c->w = w;
-    c->req = req;
-    c->t_start_ns = fg_server_now_ns();
+    c->t_start_ns = fg_clock_now_ns();
     struct timeval now;
     gettimeofday(&now, NULL);
     c->acct.ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
@@ -102,26 +70,7 @@ struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req)
         w->calls->prev = c;
     w->calls = c;
     w->inflight++;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
-    fg_conn_set_closecb(evcon, on_client_close, c);
-    /* evhttp stops reading while a request is handled, so it would notice a
-     * departed client only on its next write.  Calls that outlive a short
-     * delay get an EV_CLOSED (EPOLLRDHUP) watcher that notices at once;
-     * quick calls don't pay its two epoll_ctl calls. */
-    c->close_ev = evtimer_new(w->base, watch_peer, c);
-    struct timeval tv = {0, CLOSE_WATCH_DELAY_MS * 1000};
-    event_add(c->close_ev, &tv);
     return c;
-}
-
-static void detach_client(struct fg_call *c)
-{
-    if (!c->req)
-        return;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
-    if (evcon)
-        fg_conn_set_closecb(evcon, NULL, NULL);
-    c->req = NULL;
 }
 
 void fg_call_finish(struct fg_call *c)
@@ -134,9 +83,6 @@ void fg_call_finish(struct fg_call *c)
             fg_meter_submit(c, true);
     }
     fg_admit_release(c);
-    detach_client(c);
-    if (c->close_ev)
-        event_free(c->close_ev);
     if (c->idle_ev)
         event_free(c->idle_ev);
     if (c->retry_ev)
@@ -155,8 +101,11 @@ void fg_call_finish(struct fg_call *c)
     fg_translate_stream_free(c->tr);
     fg_structured_release(c);
     fg_json_free(&c->body);
-    if (c->orphan_req)
-        evhttp_request_free(c->orphan_req);
+    /* the client may own c->raw (and may hand the result on): once the
+     * records are submitted, the transfer is cancelled, the body is done with */
+    if (c->client.ops)
+        c->client.ops->release(c->client.ctx);
+    c->client.ops = NULL;
     fg_json_free(&c->resp);
     free(c->upstream_body);
     /* the worker's list of calls in flight holds c exactly once */
@@ -170,24 +119,19 @@ void fg_call_finish(struct fg_call *c)
         c->next->prev = c->prev;
     struct fg_arena a = c->arena; /* c lives in its own arena */
     fg_arena_free(&a);
-    fg_server_worker_call_ended(w);
+    FG_ASSERT(w->inflight > 0); /* each call ends once */
+    w->inflight--;
+    if (w->on_call_ended)
+        w->on_call_ended(w);
 }
 
-/* The client went away (or the connection failed).  Two cases: when the
- * connection failed on its own (EOF, timeout) libevent has already taken
- * our unfinished request off it and left it to us to free; when the
- * connection is being freed (on_peer_closed, shutdown) the request is still
- * on it and libevent frees it after this returns.  When the close is
- * noticed inside a curl callback the transfer is aborted by that callback
- * (it sees req == NULL) and the call ends in its done handler. */
-static void on_client_close(struct evhttp_connection *evcon, void *arg)
+/* The client went away.  When that is noticed inside a curl callback the
+ * transfer is aborted by that callback (it sees the client gone) and the
+ * call ends in its done handler. */
+void fg_call_client_gone(struct fg_call *c)
 {
-    struct fg_call *c = arg;
     c->client_gone = true;
-    /* ours to free: keep it (and the body bytes in it) until the call ends */
-    if (c->req && !evhttp_request_get_connection(c->req))
-        c->orphan_req = c->req;
-    c->req = NULL;
+    c->client.gone = true;
     if (c->in_curl_cb)
         return;
     fg_call_finish(c);

@@ -11,6 +11,7 @@
 #define FRUGAL_CALL_H
 
 #include "arena.h"
+#include "client.h"
 #include "config.h"
 #include "endpoint.h"
 #include "err.h"
@@ -25,7 +26,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct evhttp_request;
 struct evbuffer;
 struct event;
 struct fg_worker;
@@ -72,11 +72,9 @@ enum fg_call_state {
 struct fg_call {
     struct fg_arena arena;
     struct fg_worker *w;
-    struct fg_call *prev, *next;       /* worker's live list */
-    struct evhttp_request *req;        /* NULL once the client is gone */
-    struct evhttp_request *orphan_req; /* failed connection's request, ours to free */
-    struct event *close_ev;            /* peer hang-up watcher */
-    struct event *idle_ev;             /* stream silence timer */
+    struct fg_call *prev, *next; /* worker's live list */
+    struct fg_client client;     /* where the answer goes (client.h) */
+    struct event *idle_ev;       /* stream silence timer */
     enum fg_call_state state;
     int status; /* HTTP status sent to the client (0: none yet) */
     enum fg_endpoint endpoint;
@@ -88,7 +86,7 @@ struct fg_call {
     /* request */
     struct fg_call_req rq; /* its headers (read at the edge) */
     const char *raw;
-    size_t raw_len;               /* client body (evbuffer memory) */
+    size_t raw_len;               /* client body (the client's memory) */
     struct fg_json body;          /* index of raw, parsed once */
     struct fg_json_edit edits[8]; /* splices of raw for the upstream body */
     size_t n_edits;
@@ -127,8 +125,7 @@ struct fg_call {
     long up_status;
     bool up_headers_done;
     bool up_is_sse;
-    struct evkeyvalq *pass_headers; /* provider headers relayed to client */
-    struct evbuffer *up_body;       /* non-stream body */
+    struct evbuffer *up_body; /* non-stream body */
     struct fg_sse sse;
     bool stream_ended;      /* saw [DONE] / message_stop */
     bool stream_error_seen; /* provider sent an error event */

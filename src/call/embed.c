@@ -9,7 +9,6 @@
 #include "respcache.h"
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -351,10 +350,10 @@ int fg_embed_cache(struct fg_call *c)
         return 0;
     c->cache_status = e->n_miss ? "miss" : "hit";
     c->cache_hit_tokens = hit_tokens;
-    if (e->n_miss < e->n && c->req) {
+    if (e->n_miss < e->n) {
         char hits[32];
         snprintf(hits, sizeof hits, "%d/%d", e->n - e->n_miss, e->n);
-        evhttp_add_header(evhttp_request_get_output_headers(c->req), "x-frugal-cache-hits", hits);
+        fg_client_header(c, "x-frugal-cache-hits", hits);
     }
     if (e->n_miss)
         return 0;

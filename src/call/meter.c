@@ -16,10 +16,9 @@
 #include "redact.h"
 #include "relay.h"
 #include "usage.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -301,9 +300,8 @@ void fg_meter_cost_headers(struct fg_call *c)
     if (!c->model)
         return;
     money(c, cost, saved, sizeof cost);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-    evhttp_add_header(h, "x-frugal-cost-usd", cost);
-    evhttp_add_header(h, "x-frugal-saved-usd", saved);
+    fg_client_header(c, "x-frugal-cost-usd", cost);
+    fg_client_header(c, "x-frugal-saved-usd", saved);
 }
 
 void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out)
@@ -380,7 +378,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->cache = c->cache_status ? c->cache_status : "bypass";
     r->stream = c->stream;
     r->status = c->status;
-    r->latency_us = (int64_t)(fg_server_now_ns() - c->t_start_ns) / 1000;
+    r->latency_us = (int64_t)(fg_clock_now_ns() - c->t_start_ns) / 1000;
     r->ttfb_us = c->t_first_byte_ns ? (int64_t)(c->t_first_byte_ns - c->t_start_ns) / 1000 : 0;
     r->error = fg_ledger_record_str(r, err);
     r->buster_where = fg_ledger_record_str(r, c->acct.buster_where);

@@ -14,7 +14,6 @@
 #include "structured.h"
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <strings.h>
 #include "prefix.h"
 #include "price.h"
@@ -22,7 +21,7 @@
 #include "translate.h"
 #include "provider.h"
 #include "relay.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -193,7 +192,7 @@ static int stage_deploy(struct fg_call *c)
     c->deployment = 0;
     if (m->n_deployments == 0)
         return 0;
-    int64_t now = c->acct.ts_ms + (int64_t)((fg_server_now_ns() - c->t_start_ns) / 1000000);
+    int64_t now = c->acct.ts_ms + (int64_t)((fg_clock_now_ns() - c->t_start_ns) / 1000000);
     struct fg_affinity_opts o = {
         .load = &c->w->app->loads[m - cfg->models],
         .margin = cfg->prompt_caching.affinity_margin,

@@ -17,15 +17,12 @@
 #include "translate.h"
 #include "provider.h"
 #include "redact.h"
-#include "reply.h"
 #include "respmap.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <ctype.h>
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,11 +49,10 @@ static void start_stream_reply(struct fg_call *c)
 {
     /* the status line goes out once, while the transfer runs */
     FG_ASSERT(c->state == FG_CALL_UPSTREAM);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-    evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
-    evhttp_add_header(h, "Cache-Control", "no-cache");
-    fg_reply_frugal_headers(c);
-    evhttp_send_reply_start(c->req, 200, "OK");
+    fg_client_header(c, "Content-Type", "text/event-stream; charset=utf-8");
+    fg_client_header(c, "Cache-Control", "no-cache");
+    fg_client_frugal_headers(c);
+    c->client.ops->start(c->client.ctx, 200);
     c->status = 200;
     c->state = FG_CALL_STREAMING;
     c->held = false;
@@ -113,7 +109,7 @@ static bool should_hold(const struct fg_call *c)
 static void on_headers_done(struct fg_call *c)
 {
     c->up_headers_done = true;
-    if (c->stream && c->up_status == 200 && c->up_is_sse && c->req) {
+    if (c->stream && c->up_status == 200 && c->up_is_sse && fg_client_live(&c->client)) {
         if (should_hold(c)) {
             c->held = true;
             if (!c->relay)
@@ -160,18 +156,17 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
         end--;
     if (nl == 12 && !strncasecmp(buf, "content-type", 12))
         c->up_is_sse = (end - v) >= 17 && !strncasecmp(v, "text/event-stream", 17);
-    else if (c->req && relayed_header(buf, nl)) {
+    else if (fg_client_live(&c->client) && relayed_header(buf, nl)) {
         char name[128], val[512];
         snprintf(name, sizeof name, "%.*s", (int)nl, buf);
         /* redacted like bodies: a provider that echoes its key in a request
          * id must not hand it to the client (redact.h) */
         fg_redact(v, (size_t)(end - v), val, sizeof val);
-        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-        evhttp_add_header(h, name, val);
+        fg_client_header(c, name, val);
         /* the provider's request id, also under the name the caller's SDK reads */
         if (c->in != c->out &&
             (!strcasecmp(name, "request-id") || !strcasecmp(name, "x-request-id")))
-            evhttp_add_header(h, c->in->request_id_header, val);
+            fg_client_header(c, c->in->request_id_header, val);
     }
     return len;
 }
@@ -301,7 +296,7 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     return 0;
 }
 
-static void on_client_drained(struct evhttp_connection *evcon, void *arg)
+static void on_client_drained(void *arg)
 {
     struct fg_call *c = arg;
     if (c->paused && c->xfer.easy) {
@@ -312,9 +307,7 @@ static void on_client_drained(struct evhttp_connection *evcon, void *arg)
 
 static size_t client_backlog(struct fg_call *c)
 {
-    struct evhttp_connection *evcon = evhttp_request_get_connection(c->req);
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+    return c->client.ops->backlog(c->client.ctx);
 }
 
 static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
@@ -336,8 +329,8 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
     }
     if (evbuffer_get_length(c->relay)) {
         if (!c->t_first_byte_ns)
-            c->t_first_byte_ns = fg_server_now_ns();
-        evhttp_send_reply_chunk_with_cb(c->req, c->relay, on_client_drained, c);
+            c->t_first_byte_ns = fg_clock_now_ns();
+        c->client.ops->chunk(c->client.ctx, c->relay, on_client_drained, c);
     }
     return len;
 }
@@ -355,7 +348,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
 {
     struct fg_call *c = arg;
     size_t len = size * n;
-    if (!c->req)
+    if (!fg_client_live(&c->client))
         return 0; /* client gone: abort the transfer */
     arm_idle(c);
     if (!c->up_headers_done)
@@ -364,7 +357,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
         c->in_curl_cb++;
         size_t r = relay_stream(c, data, len);
         c->in_curl_cb--;
-        return c->req ? r : 0;
+        return fg_client_live(&c->client) ? r : 0;
     }
     if (evbuffer_get_length(c->up_body) + len > MAX_UPSTREAM_BODY) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream response is larger than %u bytes",
@@ -442,9 +435,9 @@ static void finish_stream(struct fg_call *c, CURLcode res)
             fg_translate_stream_fail(c->tr, &c->err, c->relay);
         else
             c->in->stream_error(&c->err, c->relay);
-        evhttp_send_reply_chunk(c->req, c->relay);
+        c->client.ops->chunk(c->client.ctx, c->relay, NULL, NULL);
     }
-    evhttp_send_reply_end(c->req);
+    c->client.ops->end(c->client.ctx);
 }
 
 /* The provider's answer (or error) in the caller's dialect. */
@@ -463,8 +456,8 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         c->status = fg_translate_error(from, to, (int)c->up_status, body, n, out);
         fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                    "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
-        fg_reply_frugal_headers(c);
-        fg_reply_json(c->req, c->status, out);
+        fg_client_frugal_headers(c);
+        fg_client_send_json(c, c->status, out);
         evbuffer_free(out);
         return false;
     }
@@ -479,15 +472,15 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
     bool retrying = false;
     if (rc < 0) {
         c->status = c->err.status;
-        fg_reply_call_error(c);
+        fg_client_send_error(c, true);
     } else if (structured_ok(c, out, why, &retrying)) {
         cache_store(c, false, (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
         if (c->client_stream) {
             reply_as_stream(c, out);
         } else {
-            fg_reply_frugal_headers(c);
+            fg_client_frugal_headers(c);
             fg_meter_cost_headers(c);
-            fg_reply_json(c->req, c->status, out);
+            fg_client_send_json(c, c->status, out);
         }
     }
     evbuffer_free(out);
@@ -498,9 +491,8 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
  * comment just before the terminator (as on live streams). */
 static void send_sse_whole(struct fg_call *c, struct evbuffer *out)
 {
-    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-    evhttp_add_header(h, "Content-Type", "text/event-stream; charset=utf-8");
-    evhttp_add_header(h, "Cache-Control", "no-cache");
+    fg_client_header(c, "Content-Type", "text/event-stream; charset=utf-8");
+    fg_client_header(c, "Cache-Control", "no-cache");
     const char *term = c->in->stream_terminator;
     size_t n = evbuffer_get_length(out), at = n;
     const char *s = (const char *)evbuffer_pullup(out, -1);
@@ -510,7 +502,7 @@ static void send_sse_whole(struct fg_call *c, struct evbuffer *out)
     evbuffer_add(body, s, at);
     fg_meter_cost_comment(c, body);
     evbuffer_add(body, s + at, n - at);
-    evhttp_send_reply(c->req, 200, "OK", body);
+    c->client.ops->send(c->client.ctx, 200, body);
     evbuffer_free(body);
 }
 
@@ -520,12 +512,12 @@ static void reply_as_stream(struct fg_call *c, struct evbuffer *json)
 {
     struct evbuffer *sse = evbuffer_new();
     size_t n = evbuffer_get_length(json);
-    fg_reply_frugal_headers(c);
+    fg_client_frugal_headers(c);
     if (fg_respcache_sse_from_json(c->in->dialect, (const char *)evbuffer_pullup(json, -1), n,
                                    c->include_usage, sse) < 0) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "could not stream the checked answer");
         c->status = c->err.status;
-        fg_reply_call_error(c);
+        fg_client_send_error(c, true);
     } else {
         send_sse_whole(c, sse);
     }
@@ -536,18 +528,17 @@ void fg_relay_send_json(struct fg_call *c, int status, struct evbuffer *body)
 {
     c->status = status;
     if (!c->t_first_byte_ns)
-        c->t_first_byte_ns = fg_server_now_ns();
-    fg_reply_frugal_headers(c);
+        c->t_first_byte_ns = fg_clock_now_ns();
+    fg_client_frugal_headers(c);
     fg_meter_cost_headers(c);
-    fg_reply_json(c->req, status, body);
+    fg_client_send_json(c, status, body);
 }
 
 void fg_relay_send_error(struct fg_call *c)
 {
     FG_DASSERT(c->err.cls != FG_E_NONE && c->err.status >= 400);
     c->status = c->err.status;
-
-    fg_reply_error(c->req, c->in, &c->err);
+    fg_client_send_error(c, false);
 }
 
 const struct fg_config *fg_relay_config(const struct fg_call *c)
@@ -566,11 +557,11 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
     fg_respcache_answer(e, c->in->dialect, c->stream, c->include_usage, out);
     c->status = 200;
     c->state = FG_CALL_DONE;
-    c->t_first_byte_ns = fg_server_now_ns();
-    fg_reply_frugal_headers(c);
+    c->t_first_byte_ns = fg_clock_now_ns();
+    fg_client_frugal_headers(c);
     if (!c->stream) {
         fg_meter_cost_headers(c);
-        fg_reply_json(c->req, 200, out);
+        fg_client_send_json(c, 200, out);
     } else {
         send_sse_whole(c, out);
     }
@@ -592,7 +583,7 @@ static void use_model(struct fg_call *c, const struct fg_model_cfg *m)
 static void start_failed(struct fg_call *c)
 {
     c->status = c->err.status ? c->err.status : 502;
-    fg_reply_call_error(c);
+    fg_client_send_error(c, true);
 }
 
 /* The cheap model's answer fell short (d: outcome.h's USE_MODEL with a
@@ -683,7 +674,7 @@ static bool structured_ok(struct fg_call *c, struct evbuffer *body, const char *
         FG_DASSERT(d.kind == FG_OUTCOME_FAIL);
     if (!*retrying) {
         c->status = c->err.status;
-        fg_reply_call_error(c);
+        fg_client_send_error(c, true);
     }
     return false;
 }
@@ -716,8 +707,8 @@ static bool finish_buffered(struct fg_call *c)
                    "not follow redirects: check the provider's base_url.",
                    c->provider->name, c->up_status);
         c->status = c->err.status;
-        fg_reply_frugal_headers(c);
-        fg_reply_call_error(c);
+        fg_client_frugal_headers(c);
+        fg_client_send_error(c, true);
         return false;
     }
     if (c->up_status >= 400)
@@ -731,7 +722,7 @@ static bool finish_buffered(struct fg_call *c)
                    "upstream provider '%s' returned a malformed response (not JSON: %s)",
                    c->provider->name, n ? c->resp.err : "empty body");
         c->status = c->err.status;
-        fg_reply_call_error(c);
+        fg_client_send_error(c, true);
         return false;
     }
     if (c->in != c->out && json_ok)
@@ -744,8 +735,8 @@ static bool finish_buffered(struct fg_call *c)
         if (c->up_status < 500)
             c->err.status = (int)c->up_status;
         c->status = c->err.status;
-        fg_reply_frugal_headers(c);
-        fg_reply_call_error(c);
+        fg_client_frugal_headers(c);
+        fg_client_send_error(c, true);
         return false;
     }
     c->status = (int)c->up_status;
@@ -770,9 +761,9 @@ static bool finish_buffered(struct fg_call *c)
     } else
         fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                    "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
-    fg_reply_frugal_headers(c);
+    fg_client_frugal_headers(c);
     fg_meter_cost_headers(c);
-    fg_reply_json(c->req, (int)c->up_status, b);
+    fg_client_send_json(c, (int)c->up_status, b);
     return false;
 }
 
@@ -791,7 +782,7 @@ static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
     struct fg_call *c = arg;
     if (fg_relay_start(c) < 0) {
         c->status = c->err.status;
-        fg_reply_call_error(c);
+        fg_client_send_error(c, true);
         fg_call_finish(c);
     }
 }
@@ -802,7 +793,7 @@ static void next_attempt(struct fg_call *c, const char *what)
 {
     fg_warn("%s: %s; %s", c->id, c->err.msg, what);
     fg_call_next_attempt(c);
-    evhttp_clear_headers(evhttp_request_get_output_headers(c->req));
+    c->client.ops->clear_headers(c->client.ctx);
 }
 
 /* The next fallback of the call's first model that fits the call, or NULL
@@ -825,7 +816,7 @@ static const struct fg_model_cfg *next_fallback(struct fg_call *c, int64_t now)
  * failure becomes the call's error (kept if nothing better follows). */
 static struct fg_outcome transfer_outcome(struct fg_call *c, CURLcode res)
 {
-    int64_t now = c->acct.ts_ms + (int64_t)((fg_server_now_ns() - c->t_start_ns) / 1000000);
+    int64_t now = c->acct.ts_ms + (int64_t)((fg_clock_now_ns() - c->t_start_ns) / 1000000);
     struct fg_outcome_facts f = {.point = FG_OUTCOME_TRANSFER_ENDED,
                                  .transfer_ok = res == CURLE_OK,
                                  .retriable = fg_failover_retriable(c->up_status, res)};
@@ -838,10 +829,10 @@ static struct fg_outcome transfer_outcome(struct fg_call *c, CURLcode res)
         fg_err_set(&c->err, c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_RATE_LIMIT, NULL, NULL,
                    "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
     c->status = res != CURLE_OK ? c->err.status : (int)c->up_status;
-    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-    f.delay_ms = fg_failover_delay_ms(c->fo_retries, evhttp_find_header(h, "retry-after"),
-                                      evhttp_find_header(h, "retry-after-ms"),
-                                      fg_server_now_ns() ^ (uint64_t)(uintptr_t)c, now);
+    const struct fg_client *cl = &c->client;
+    f.delay_ms = fg_failover_delay_ms(c->fo_retries, cl->ops->find_header(cl->ctx, "retry-after"),
+                                      cl->ops->find_header(cl->ctx, "retry-after-ms"),
+                                      fg_clock_now_ns() ^ (uint64_t)(uintptr_t)c, now);
     f.max_wait_ms = FG_FAILOVER_MAX_WAIT_MS;
     f.retries_used = c->fo_retries;
     f.retries_allowed = c->w->app->cfg->server.upstream_retries;
@@ -902,7 +893,7 @@ static bool held_escalation(struct fg_call *c, CURLcode res)
     evbuffer_drain(c->relay, evbuffer_get_length(c->relay));
     if (c->cache_sse)
         evbuffer_drain(c->cache_sse, evbuffer_get_length(c->cache_sse));
-    evhttp_clear_headers(evhttp_request_get_output_headers(c->req));
+    c->client.ops->clear_headers(c->client.ctx);
     c->held = c->held_content = false;
     c->held_why = NULL;
     c->stream_ended = c->stream_error_seen = false;
@@ -923,7 +914,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
     FG_ASSERT(c->state == FG_CALL_UPSTREAM || c->state == FG_CALL_STREAMING);
     fg_upstream_release(c->w->up, x);
     fg_affinity_end(&c->inflight); /* this attempt is over, whatever comes next */
-    if (!c->req) {
+    if (!fg_client_live(&c->client)) {
         fg_call_finish(c);
         return;
     }
@@ -949,7 +940,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         transfer_error(c, res);
         fg_warn("%s upstream %s: %s", c->id, c->provider->name, c->err.msg);
         c->status = c->err.status;
-        fg_reply_call_error(c);
+        fg_client_send_error(c, true);
         break;
     default:
         FG_DASSERT(d.kind == FG_OUTCOME_DONE);
@@ -1057,7 +1048,7 @@ int fg_relay_start(struct fg_call *c)
 
 void fg_relay_cut(struct fg_call *c, const struct fg_err *e)
 {
-    if (c->req && c->state != FG_CALL_DONE) {
+    if (fg_client_live(&c->client) && c->state != FG_CALL_DONE) {
         c->err = *e;
         if (c->state == FG_CALL_STREAMING) {
             /* the status line went out long ago: the stream ends with the
@@ -1066,11 +1057,11 @@ void fg_relay_cut(struct fg_call *c, const struct fg_err *e)
                 fg_translate_stream_fail(c->tr, &c->err, c->relay);
             else
                 c->in->stream_error(&c->err, c->relay);
-            evhttp_send_reply_chunk(c->req, c->relay);
-            evhttp_send_reply_end(c->req);
+            c->client.ops->chunk(c->client.ctx, c->relay, NULL, NULL);
+            c->client.ops->end(c->client.ctx);
         } else {
             c->status = c->err.status;
-            fg_reply_call_error(c);
+            fg_client_send_error(c, true);
         }
         c->state = FG_CALL_DONE;
     }

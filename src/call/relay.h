@@ -39,8 +39,12 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
  * event for e.  Then the call is finished. */
 void fg_relay_cut(struct fg_call *c, const struct fg_err *e);
 
-/* Lifecycle, in call.c. */
-struct fg_call *fg_call_new(struct fg_worker *w, struct evhttp_request *req);
+/* Lifecycle, in call.c.  A new call has no client yet: its creator
+ * attaches one (c->client, client.h) before any stage runs. */
+struct fg_call *fg_call_new(struct fg_worker *w);
+/* The client's implementation: its peer went away.  The call ends now, or
+ * (inside a curl callback) when its transfer is aborted. */
+void fg_call_client_gone(struct fg_call *c);
 /* Detach from the client, cancel upstream, free everything. */
 void fg_call_finish(struct fg_call *c);
 /* Queue a splice of the client body: replace [start, end) with text

@@ -8,9 +8,8 @@
 #include "price.h"
 #include "provider.h"
 #include "router.h"
-#include "server.h"
+#include "runtime.h"
 
-#include <event2/http.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>

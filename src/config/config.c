@@ -13,9 +13,8 @@
  * keys ("<<").  They are reported as errors rather than half-handled. */
 #include "config.h"
 
-#include "affinity.h"
 #include "arena.h"
-#include "keys.h"
+#include "spec.h"
 #include "log.h"
 #include "redact.h"
 
@@ -955,7 +954,7 @@ static struct fg_config *config_new(const char *path)
     c->prompt_caching.auto_breakpoints = true;
     c->prompt_caching.ttl_seconds = 300;
     c->prompt_caching.openai_cache_key = true;
-    c->prompt_caching.affinity_margin = FG_AFFINITY_MARGIN;
+    c->prompt_caching.affinity_margin = FG_CONFIG_AFFINITY_MARGIN;
     c->response_cache.ttl_seconds = 3600;
     c->response_cache.max_bytes = 64u << 20;
     c->structured_output.validate = true;
@@ -1211,11 +1210,11 @@ static void load_deployments(struct ld *ld, const struct node *v, const char *pa
     path_key(sub, path, "deployments");
     if (is_null(v) || !expect(ld, v, N_SEQ, sub))
         return;
-    if (v->n > FG_AFFINITY_MAX_DEPLOYMENTS - 1) {
+    if (v->n > FG_CONFIG_MAX_DEPLOYMENTS - 1) {
         err_at(ld, v->line, sub,
                "at most %d deployments besides the model's own provider "
                "(got %zu)",
-               FG_AFFINITY_MAX_DEPLOYMENTS - 1, v->n);
+               FG_CONFIG_MAX_DEPLOYMENTS - 1, v->n);
         return;
     }
     m->deployments = fg_xcalloc(v->n ? v->n : 1, sizeof *m->deployments);
@@ -1436,9 +1435,9 @@ static void load_tag_budgets(struct ld *ld, const struct node *n)
         enum fg_period per;
         if (dup_key(n, i))
             err_at(ld, k->line, path, "duplicate key");
-        else if (fg_keys_norm_tags(k->text, norm, sizeof norm) < 0 || strchr(norm, ','))
+        else if (fg_spec_tags(k->text, norm, sizeof norm) < 0 || strchr(norm, ','))
             err_at(ld, k->line, path, "a tag budget's key is one tag, k=v");
-        else if (v && fg_keys_parse_budget(v, &t->limit_pico, &per) < 0)
+        else if (v && fg_spec_budget(v, &t->limit_pico, &per) < 0)
             err_at(ld, n->kids[i + 1]->line, path,
                    "expected USD/period, e.g. 100/month or 5.50/day (got \"%.40s\")", v);
         else if (v) {

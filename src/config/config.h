@@ -59,6 +59,12 @@ struct fg_provider_cfg {
  * calls in flight, cache affinity keeps a known prefix on the one that holds
  * its cache unless that one is overloaded by prompt_caching.affinity_margin
  * or its circuit breaker is open (affinity.h).  At most 31 per model. */
+#define FG_CONFIG_MAX_DEPLOYMENTS 32 /* the model's own provider + 31 */
+/* Default prompt_caching.affinity_margin: a prefix leaves the deployment
+ * holding its cache only when that one has more than this many calls in
+ * flight beyond the least-loaded deployment (one cache miss, then the new
+ * deployment holds the prefix too). */
+#define FG_CONFIG_AFFINITY_MARGIN 8
 struct fg_deployment {
     char *provider;
     char *model; /* upstream id, defaults to the model's */
@@ -172,7 +178,7 @@ struct fg_config {
         int affinity_margin; /* a prefix leaves the deployment holding its cache
                                  when that one has more than this many calls in
                                  flight beyond the least-loaded deployment
-                                 (default 8, FG_AFFINITY_MARGIN in affinity.h) */
+                                 (default FG_CONFIG_AFFINITY_MARGIN) */
     } prompt_caching;
     struct {
         bool enabled;

@@ -18,28 +18,28 @@
 #define MIN_PREFIX 8 /* a cut key is redacted from this many bytes on */
 #define MIN_LOOSE 6  /* unquoted header values / key-shaped tokens */
 
-static char *secrets[MAX_SECRETS];
-static size_t secret_len[MAX_SECRETS];
-static int nsecrets;
+static char *g_redact_secrets[MAX_SECRETS];
+static size_t g_redact_secret_len[MAX_SECRETS];
+static int g_redact_n;
 
 void fg_redact_add_secret(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
-    if (n < MIN_SECRET || nsecrets == MAX_SECRETS)
+    if (n < MIN_SECRET || g_redact_n == MAX_SECRETS)
         return;
-    for (int i = 0; i < nsecrets; i++)
-        if (secret_len[i] == n && !memcmp(secrets[i], s, n))
+    for (int i = 0; i < g_redact_n; i++)
+        if (g_redact_secret_len[i] == n && !memcmp(g_redact_secrets[i], s, n))
             return;
-    FG_ASSERT(nsecrets >= 0 && nsecrets < MAX_SECRETS);
-    secrets[nsecrets] = fg_xstrdup(s);
-    secret_len[nsecrets++] = n;
+    FG_ASSERT(g_redact_n >= 0 && g_redact_n < MAX_SECRETS);
+    g_redact_secrets[g_redact_n] = fg_xstrdup(s);
+    g_redact_secret_len[g_redact_n++] = n;
 }
 
 void fg_redact_clear(void)
 {
-    for (int i = 0; i < nsecrets; i++)
-        free(secrets[i]);
-    nsecrets = 0;
+    for (int i = 0; i < g_redact_n; i++)
+        free(g_redact_secrets[i]);
+    g_redact_n = 0;
 }
 
 struct out {
@@ -119,13 +119,13 @@ static bool has_ci(const char *s, size_t i, size_t n, const char *w)
 /* A registered secret at i (or the start of one running to the end). */
 static size_t rule_secret(const char *s, size_t i, size_t n)
 {
-    for (int k = 0; k < nsecrets; k++) {
-        size_t l = secret_len[k], left = n - i;
-        if (s[i] != secrets[k][0])
+    for (int k = 0; k < g_redact_n; k++) {
+        size_t l = g_redact_secret_len[k], left = n - i;
+        if (s[i] != g_redact_secrets[k][0])
             continue;
-        if (left >= l && !memcmp(s + i, secrets[k], l))
+        if (left >= l && !memcmp(s + i, g_redact_secrets[k], l))
             return l;
-        if (left < l && left >= MIN_PREFIX && !memcmp(s + i, secrets[k], left))
+        if (left < l && left >= MIN_PREFIX && !memcmp(s + i, g_redact_secrets[k], left))
             return left;
     }
     return 0;

@@ -3,8 +3,8 @@
 
 #include "arena.h"
 #include "assert.h"
+#include "shared.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,67 +208,22 @@ void fg_prefix_fingerprint(const struct fg_prefix *p, char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)p->stable_hash);
 }
 
-/* ---- the recently-seen table ------------------------------------------ */
-
-#define SLOTS (1u << 16)
-#define PROBE 8
-
-static struct {
-    pthread_mutex_t mu;
-    uint64_t hash[SLOTS];
-    int64_t seen_ms[SLOTS];
-    int64_t gap_ms[SLOTS]; /* smoothed gap between sightings */
-} g_prefix = {.mu = PTHREAD_MUTEX_INITIALIZER};
-
-/* Look h up (filling its last sighting and smoothed gap); if absent, take
- * the stalest slot of its probe window. */
-static void touch(uint64_t h, int64_t now_ms, int64_t *prev_ms, int64_t *gap_ms)
-{
-    uint32_t base = (uint32_t)(h ^ (h >> 32)) & (SLOTS - 1), victim = base;
-    for (uint32_t k = 0; k < PROBE; k++) {
-        uint32_t i = (base + k) & (SLOTS - 1);
-        FG_DASSERT(i < SLOTS);
-        if (g_prefix.hash[i] == h && g_prefix.seen_ms[i]) {
-            int64_t prev = g_prefix.seen_ms[i] <= now_ms ? g_prefix.seen_ms[i] : now_ms;
-            int64_t gap = now_ms - prev;
-            /* a new gap weighs a quarter: recent rhythm wins, one outlier doesn't */
-            g_prefix.gap_ms[i] = g_prefix.gap_ms[i] ? (3 * g_prefix.gap_ms[i] + gap) / 4 : gap;
-            if (now_ms > g_prefix.seen_ms[i])
-                g_prefix.seen_ms[i] = now_ms; /* never move backwards */
-            *prev_ms = prev;
-            *gap_ms = g_prefix.gap_ms[i];
-            return;
-        }
-        if (g_prefix.seen_ms[i] < g_prefix.seen_ms[victim])
-            victim = i;
-    }
-    g_prefix.hash[victim] = h;
-    g_prefix.seen_ms[victim] = now_ms;
-    g_prefix.gap_ms[victim] = 0;
-    *prev_ms = 0;
-    *gap_ms = 0;
-}
+/* ---- sightings: the shared state's (shared.h) ------------------------- */
 
 int64_t fg_prefix_seen(struct fg_prefix *p, int64_t now_ms, int64_t window_ms)
 {
     int64_t repeated = 0;
     FG_ASSERT(p->n >= 0 && p->n <= FG_PREFIX_MAX_BOUNDARIES);
-    pthread_mutex_lock(&g_prefix.mu);
-    for (int b = 0; b < p->n; b++) {
-
-        touch(p->hash[b], now_ms, &p->prev_ms[b], &p->gap_ms[b]);
+    struct fg_shared *s = fg_shared_process();
+    s->ops->seen(s, p->hash, p->n, now_ms, p->prev_ms, p->gap_ms);
+    for (int b = 0; b < p->n; b++)
         if (p->prev_ms[b] && now_ms - p->prev_ms[b] <= window_ms)
             repeated = p->tokens[b]; /* boundaries grow: the last hit is the longest */
-    }
-    pthread_mutex_unlock(&g_prefix.mu);
     return repeated;
 }
 
 void fg_prefix_reset(void)
 {
-    pthread_mutex_lock(&g_prefix.mu);
-    memset(g_prefix.hash, 0, sizeof g_prefix.hash);
-    memset(g_prefix.seen_ms, 0, sizeof g_prefix.seen_ms);
-    memset(g_prefix.gap_ms, 0, sizeof g_prefix.gap_ms);
-    pthread_mutex_unlock(&g_prefix.mu);
+    struct fg_shared *s = fg_shared_process();
+    s->ops->seen_reset(s);
 }

@@ -8,9 +8,10 @@
  *
  * fg_prefix_scan() computes the boundaries of a request body (either
  * dialect).  The "stable prefix" is everything before the last message.
- * fg_prefix_seen() consults and updates a process-wide table of recently
- * seen boundaries (thread-safe): it returns the token estimate of the
- * longest boundary of this call that was seen within window_ms. */
+ * fg_prefix_seen() consults and updates the sightings of the process's
+ * shared state (shared.h: in-process a table of recently seen boundaries,
+ * thread-safe): it returns the token estimate of the longest boundary of
+ * this call that was seen within window_ms. */
 #ifndef FRUGAL_PREFIX_H
 #define FRUGAL_PREFIX_H
 

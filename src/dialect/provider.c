@@ -50,13 +50,6 @@ struct curl_slist *fg_provider_header_add(struct curl_slist *h, const char *name
     return curl_slist_append(h, line);
 }
 
-void fg_provider_dump_json(json_t *v, struct evbuffer *out)
-{
-    char *s = json_dumps(v, JSON_COMPACT);
-    evbuffer_add(out, s, strlen(s));
-    free(s);
-}
-
 void fg_provider_text_parts(const struct fg_json *j, int content, void (*fn)(void *arg, int str),
                             void *arg)
 {

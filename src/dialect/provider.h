@@ -192,8 +192,6 @@ json_t *fg_provider_openai_model_list(json_t *data);
 /* Shared helpers for adapters. */
 struct curl_slist *fg_provider_header_add(struct curl_slist *h, const char *name,
                                           const char *value);
-/* A JSON value dumped compactly onto out. */
-void fg_provider_dump_json(json_t *v, struct evbuffer *out);
 /* The text of a content value: itself if a string, else its parts that
  * are strings or text parts (type absent, "text" or "output_text"). */
 void fg_provider_text_parts(const struct fg_json *j, int content, void (*fn)(void *arg, int str),

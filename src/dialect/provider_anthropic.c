@@ -6,6 +6,7 @@
  * `Authorization: Bearer`. */
 #include "provider.h"
 
+#include "translate_internal.h"
 #include "replay.h"
 
 #include <event2/buffer.h>
@@ -89,7 +90,7 @@ static json_t *an_error_json(const struct fg_err *e)
 static void an_error_body(const struct fg_err *e, struct evbuffer *out)
 {
     json_t *j = an_error_json(e);
-    fg_provider_dump_json(j, out);
+    tr_dump_to(j, out);
     json_decref(j);
 }
 

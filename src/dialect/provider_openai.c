@@ -2,6 +2,9 @@
  * Wire reference: shared/spec/providers.md section 1. */
 #include "provider.h"
 
+#include "translate_internal.h"
+
+#include "arena.h"
 #include "replay.h"
 
 #include <event2/buffer.h>
@@ -121,7 +124,7 @@ static json_t *oa_error_json(const struct fg_err *e)
 void fg_provider_openai_error_body(const struct fg_err *e, struct evbuffer *out)
 {
     json_t *j = oa_error_json(e);
-    fg_provider_dump_json(j, out);
+    tr_dump_to(j, out);
     json_decref(j);
 }
 

@@ -1,53 +1,71 @@
-/* budget.c — see budget.h. */
+/* budget.c — see budget.h.
+ *
+ * Each operation is one counter_apply (shared.h) over the budgets' counters:
+ * window = the period's start, field 0 = spent, field 1 = reserved.  The
+ * counter's head is the budget's current period (a new period starts with
+ * no cell: zero spent and reserved), and an add to a window that is no
+ * longer current counts nowhere — the period rules of the contract. */
 #include "budget.h"
 
 #include "assert.h"
 
-#include <pthread.h>
 #include <string.h>
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+enum { SPENT, RESERVED };
 
-/* Under lock: move b to the period containing now. */
-static void roll(struct fg_budget *b, int64_t now_ms)
+static int64_t win_of(const struct fg_budget *b, int64_t ms)
 {
-    /* settle clamps at zero and reserve adds non-negative amounts, so a
-     * negative reservation means a counter was corrupted */
-    FG_ASSERT(b->reserved >= 0);
-    int64_t ps = fg_period_start(b->period, now_ms);
-    if (ps > b->period_start) {
-        b->period_start = ps;
-        b->spent = 0;
-        b->reserved = 0;
-    }
+    return fg_period_start(b->period, ms);
 }
 
-static void view(const struct fg_budget *b, struct fg_budget_view *v)
+/* A step on b adding (spent, reserved) to window win (FG_SHARED_NOW: the
+ * current one), without checks; now_win = win_of(b, now). */
+static void step(struct fg_shared_step *st, struct fg_budget *b, int64_t now_win, int64_t win,
+                 int64_t spent, int64_t reserved)
 {
+    /* field by field: a compound literal copied in costs more than the
+     * counter operation itself */
+    st->c = &b->ctr;
+    st->now_win = now_win;
+    st->win = win;
+    st->add[SPENT] = spent;
+    st->add[RESERVED] = reserved;
+    st->check[0].limit = st->check[1].limit = 0;
+}
+
+static void apply(struct fg_shared_step *st, int n)
+{
+    struct fg_shared *s = fg_shared_process();
+    int r = s->ops->counter_apply(s, st, n, NULL);
+    FG_ASSERT(r == -1); /* steps without checks always apply */
+}
+
+static void view(const struct fg_budget *b, const struct fg_shared_window *w,
+                 struct fg_budget_view *v)
+{
+    FG_DASSERT(w->n <= 1);
+    bool cur = w->n == 1 && w->cell[0].win == w->head;
     v->limit = b->limit;
-    v->spent = b->spent;
-    v->reserved = b->reserved;
+    v->spent = cur ? w->cell[0].v[SPENT] : 0;
+    v->reserved = cur ? w->cell[0].v[RESERVED] : 0;
+    /* settle clamps at zero and reserve adds non-negative amounts */
+    FG_ASSERT(v->reserved >= 0);
     v->period = b->period;
-    v->period_start = b->period_start;
-    v->resets_at = fg_period_next(b->period, b->period_start);
+    v->period_start = w->head;
+    v->resets_at = fg_period_next(b->period, w->head);
 }
 
 void fg_budget_init(struct fg_budget *b, int64_t limit, enum fg_period p, int64_t spent,
                     int64_t now_ms)
 {
-    pthread_mutex_lock(&lock);
     b->limit = limit;
     b->period = p;
-    b->period_start = fg_period_start(p, now_ms);
-    b->spent = spent;
-    b->reserved = 0;
-    pthread_mutex_unlock(&lock);
-}
-
-static bool fits(const struct fg_budget *b, int64_t amount)
-{
-    /* a used-up budget admits nothing, not even a free call */
-    return b->spent < b->limit && amount <= b->limit - b->spent - b->reserved;
+    /* a cell lives one period: at most 31 days */
+    fg_shared_counter_init(&b->ctr, NULL, 1, 32 * 86400000LL, b->cell, 1);
+    /* opens the current period, with what the ledger says was spent in it */
+    struct fg_shared_step st;
+    step(&st, b, win_of(b, now_ms), FG_SHARED_NOW, spent > 0 ? spent : 0, 0);
+    apply(&st, 1);
 }
 
 int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_t now_ms,
@@ -58,26 +76,29 @@ int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_
     if (amount < 0)
         amount = 0;
     FG_ASSERT(n >= 0 && h);
-    pthread_mutex_lock(&lock);
+    struct fg_shared_step st[FG_BUDGET_MAX_HOLD];
     for (int i = 0; i < n; i++) {
-        roll(bs[i], now_ms);
-        if (!fits(bs[i], amount)) {
-            if (deny)
-                view(bs[i], deny);
-            pthread_mutex_unlock(&lock);
-            return i;
-        }
+        step(&st[i], bs[i], win_of(bs[i], now_ms), FG_SHARED_NOW, 0, amount);
+        /* a used-up budget admits nothing, not even a free call */
+        st[i].check[0] = (struct fg_shared_check){1u << SPENT, 1, bs[i]->limit};
+        st[i].check[1] =
+            (struct fg_shared_check){1u << SPENT | 1u << RESERVED, amount, bs[i]->limit};
+    }
+    struct fg_shared *s = fg_shared_process();
+    struct fg_shared_denial d;
+    int bad = s->ops->counter_apply(s, st, n, &d);
+    if (bad >= 0) {
+        if (deny)
+            view(bs[bad], &d.w, deny);
+        return bad;
     }
     h->n = n;
     h->amount = amount;
     h->held = true;
     for (int i = 0; i < n; i++) {
         h->b[i] = bs[i];
-        h->period_start[i] = bs[i]->period_start;
-        bs[i]->reserved += amount;
-        FG_ASSERT(bs[i]->reserved >= amount); /* no int64 overflow */
+        h->period_start[i] = st[i].win;
     }
-    pthread_mutex_unlock(&lock);
     return -1;
 }
 
@@ -86,14 +107,13 @@ void fg_budget_force(struct fg_budget_hold *h, int64_t now_ms)
     if (h->held || h->n == 0)
         return;
     FG_ASSERT(h->n <= FG_BUDGET_MAX_HOLD && h->amount >= 0);
-    pthread_mutex_lock(&lock);
-    for (int i = 0; i < h->n; i++) {
-        roll(h->b[i], now_ms);
-        h->period_start[i] = h->b[i]->period_start;
-        h->b[i]->reserved += h->amount;
-    }
+    struct fg_shared_step st[FG_BUDGET_MAX_HOLD];
+    for (int i = 0; i < h->n; i++)
+        step(&st[i], h->b[i], win_of(h->b[i], now_ms), FG_SHARED_NOW, 0, h->amount);
+    apply(st, h->n);
+    for (int i = 0; i < h->n; i++)
+        h->period_start[i] = st[i].win;
     h->held = true;
-    pthread_mutex_unlock(&lock);
 }
 
 void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms, int64_t now_ms)
@@ -101,21 +121,18 @@ void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms
     if (h->n == 0 || (!h->held && cost <= 0))
         return;
     FG_ASSERT(h->n <= FG_BUDGET_MAX_HOLD && h->amount >= 0);
-    pthread_mutex_lock(&lock);
+    struct fg_shared_step st[2 * FG_BUDGET_MAX_HOLD];
+    int n = 0;
     for (int i = 0; i < h->n; i++) {
         struct fg_budget *b = h->b[i];
-        roll(b, now_ms);
-        if (h->held && h->period_start[i] == b->period_start) {
-            b->reserved -= h->amount;
-            if (b->reserved < 0)
-                b->reserved = 0;
-        }
-        if (cost > 0 && fg_period_start(b->period, call_ts_ms) == b->period_start)
-            b->spent += cost;
-        FG_ASSERT(b->reserved >= 0);
+        int64_t now_win = win_of(b, now_ms);
+        if (h->held) /* the hold's period only: a new period held nothing */
+            step(&st[n++], b, now_win, h->period_start[i], 0, -h->amount);
+        if (cost > 0) /* the call's period only: costs count where calls start */
+            step(&st[n++], b, now_win, win_of(b, call_ts_ms), cost, 0);
     }
+    apply(st, n);
     h->held = false;
-    pthread_mutex_unlock(&lock);
 }
 
 void fg_budget_hold_of(struct fg_budget *const *bs, int n, int64_t amount, int64_t at_ms,
@@ -130,7 +147,7 @@ void fg_budget_hold_of(struct fg_budget *const *bs, int n, int64_t amount, int64
     for (int i = 0; i < n; i++) {
         h->b[i] = bs[i];
         /* the period is fixed at init: no lock needed to read it */
-        h->period_start[i] = fg_period_start(bs[i]->period, at_ms);
+        h->period_start[i] = win_of(bs[i], at_ms);
     }
 }
 
@@ -139,31 +156,25 @@ void fg_budget_rehold(const struct fg_budget_hold *h, int64_t now_ms)
     if (!h->held || h->n == 0)
         return;
     FG_ASSERT(h->n <= FG_BUDGET_MAX_HOLD && h->amount >= 0);
-    pthread_mutex_lock(&lock);
-    for (int i = 0; i < h->n; i++) {
-        roll(h->b[i], now_ms);
-        if (h->period_start[i] == h->b[i]->period_start)
-
-            h->b[i]->reserved += h->amount;
-    }
-    pthread_mutex_unlock(&lock);
+    struct fg_shared_step st[FG_BUDGET_MAX_HOLD];
+    for (int i = 0; i < h->n; i++)
+        step(&st[i], h->b[i], win_of(h->b[i], now_ms), h->period_start[i], 0, h->amount);
+    apply(st, h->n);
 }
 
 void fg_budget_charge(struct fg_budget *b, int64_t cost, int64_t call_ts_ms, int64_t now_ms)
 {
     if (cost <= 0)
         return;
-    pthread_mutex_lock(&lock);
-    roll(b, now_ms);
-    if (fg_period_start(b->period, call_ts_ms) == b->period_start)
-        b->spent += cost;
-    pthread_mutex_unlock(&lock);
+    struct fg_shared_step st;
+    step(&st, b, win_of(b, now_ms), win_of(b, call_ts_ms), cost, 0);
+    apply(&st, 1);
 }
 
 void fg_budget_get(struct fg_budget *b, int64_t now_ms, struct fg_budget_view *v)
 {
-    pthread_mutex_lock(&lock);
-    roll(b, now_ms);
-    view(b, v);
-    pthread_mutex_unlock(&lock);
+    struct fg_shared *s = fg_shared_process();
+    struct fg_shared_window w;
+    s->ops->counter_read(s, &b->ctr, win_of(b, now_ms), &w);
+    view(b, &w, v);
 }

@@ -6,8 +6,10 @@
  *    counters: `spent` (the settled cost of calls that started in the
  *    current period) and `reserved` (the worst cases of calls in flight).
  *    Its owner (the key registry) keeps it alive for the whole process;
- *    every read and write of the counters goes through this module, under
- *    one process-wide mutex, so it is safe from any thread.  No I/O.
+ *    every read and write of the counters goes through this module, which
+ *    keeps them in a shared counter (shared.h: one cell per period, fields
+ *    spent and reserved; each operation one atomic counter_apply), so it is
+ *    safe from any thread.  In-process no I/O.
  *  - fg_budget_reserve() admits a call against several budgets at once (a
  *    key's and its tags'), all or none: a call fits when spent + reserved +
  *    amount <= limit on each.  Hence the settled spend of calls whose real
@@ -32,6 +34,7 @@
 #define FRUGAL_BUDGET_H
 
 #include "period.h"
+#include "shared.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -39,9 +42,10 @@
 struct fg_budget {
     int64_t limit; /* pico-USD per period, > 0 */
     enum fg_period period;
-    /* under the module's lock */
-    int64_t period_start;    /* ms, start of the period the counters are for */
-    int64_t spent, reserved; /* pico-USD */
+    /* spent (field 0) and reserved (field 1) per period start (the window);
+     * the owner may name ctr (ctr.name) for a cross-process backend */
+    struct fg_shared_counter ctr;
+    struct fg_shared_cell cell[1]; /* in-process: the current period */
 };
 
 #define FG_BUDGET_MAX_HOLD 8

@@ -28,7 +28,8 @@ static struct {
     size_t n_tags;
     pthread_mutex_t store_mu; /* the store handle and `missing` */
     struct fg_store *store;
-    char (*missing)[65]; /* hashes storage has no key for */
+    char (*missing)[65];     /* hashes storage has no key for */
+    uint64_t loaded_version; /* FG_KEYREG_VERSION at the last scan (under store_mu) */
     pthread_t thread;
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
@@ -81,6 +82,9 @@ static struct fg_vkey *add(const struct fg_key *k, int64_t now_ms)
     if (k->budget > 0)
         fg_budget_init(&v->budget, k->budget, k->budget_period, 0, now_ms);
     fg_ratelimit_init(&v->rate, k->rpm, k->tpm);
+    /* the counters' names in a cross-process backend (shared.h) */
+    snprintf(v->budget.ctr.name, sizeof v->budget.ctr.name, "budget:key:%s", k->id);
+    snprintf(v->rate.ctr.name, sizeof v->rate.ctr.name, "rate:%s", k->id);
     unsigned hb = bucket(k->hash), ib = bucket(k->id);
     FG_DASSERT(hb < NBUCKETS && ib < NBUCKETS);
 
@@ -171,6 +175,32 @@ static int init_spend(int64_t now_ms, char *err, size_t errlen)
 
 /* ---- the reload thread ---- */
 
+/* Has the keys table changed since the last scan?  Every writer through
+ * the registry bumps the shared version FG_KEYREG_VERSION; a cross-process
+ * backend carries those bumps between processes, so a scan is needed only
+ * when it moved.  The in-process backend can't hear another process (such
+ * as `frugal keys`), so then the table is re-read every time.  (A
+ * cross-process backend needs `frugal keys` to bump the version too, after
+ * it writes: issue #19 opens the backend there.) */
+static bool keys_changed(void)
+{
+    struct fg_shared *s = fg_shared_process();
+    if (!s->ops->cross_process)
+        return true;
+    uint64_t v = s->ops->version_get(s, FG_KEYREG_VERSION);
+    if (v == g_keyreg.loaded_version)
+        return false;
+    g_keyreg.loaded_version = v; /* a bump during the scan: scanned again next time */
+    return true;
+}
+
+/* After a key was written: tell the other readers (processes). */
+static void keys_bump(void)
+{
+    struct fg_shared *s = fg_shared_process();
+    s->ops->version_bump(s, FG_KEYREG_VERSION);
+}
+
 static void *reloader(void *arg)
 {
     (void)arg;
@@ -190,7 +220,7 @@ static void *reloader(void *arg)
         pthread_mutex_unlock(&g_keyreg.stop_mu);
         char err[300];
         pthread_mutex_lock(&g_keyreg.store_mu);
-        if (load_keys(wall_ms(), err, sizeof err) < 0)
+        if (keys_changed() && load_keys(wall_ms(), err, sizeof err) < 0)
             fg_warn("keys: re-reading the keys table: %s", err);
         pthread_mutex_unlock(&g_keyreg.store_mu);
         pthread_mutex_lock(&g_keyreg.stop_mu);
@@ -211,7 +241,11 @@ int fg_keyreg_start(const struct fg_config *cfg, char *err, size_t errlen)
         g_keyreg.tags[i].tag = cfg->tag_budgets[i].tag;
         fg_budget_init(&g_keyreg.tags[i].budget, cfg->tag_budgets[i].limit_pico,
                        (enum fg_period)cfg->tag_budgets[i].period, 0, now);
+        snprintf(g_keyreg.tags[i].budget.ctr.name, sizeof g_keyreg.tags[i].budget.ctr.name,
+                 "budget:tag:%s", g_keyreg.tags[i].tag);
     }
+    struct fg_shared *sh = fg_shared_process();
+    g_keyreg.loaded_version = sh->ops->version_get(sh, FG_KEYREG_VERSION);
     if (load_keys(now, err, errlen) < 0 || init_spend(now, err, errlen) < 0) {
         fg_keyreg_stop();
         return -1;
@@ -353,6 +387,7 @@ int fg_keyreg_create(const struct fg_key *k, char *err, size_t errlen)
     pthread_mutex_unlock(&g_keyreg.store_mu);
     if (rc < 0)
         return -1;
+    keys_bump();
     pthread_rwlock_wrlock(&g_keyreg.rw);
     if (!find_id(k->id))
         add(k, k->created_ms);
@@ -369,6 +404,8 @@ int fg_keyreg_revoke(const char *id, int64_t now_ms, char *err, size_t errlen)
     pthread_mutex_lock(&g_keyreg.store_mu);
     int rc = g_keyreg.store->ops->key_revoke(g_keyreg.store, id, now_ms, err, errlen);
     pthread_mutex_unlock(&g_keyreg.store_mu);
+    if (rc > 0)
+        keys_bump();
     struct fg_vkey *v;
     if (rc > 0 && fg_keyreg_by_id(id, now_ms, &v) != FG_KEY_UNKNOWN) {
         int64_t zero = 0;

@@ -19,8 +19,13 @@
  *    budget.h / ratelimit.h, which lock.  Lookups take a read lock; the
  *    budget check on the request path never touches the disk.
  *  - fg_keyreg_create() / fg_keyreg_revoke() (admin API) write the table
- *    through the registry's own store handle (under a mutex) and apply at
- *    once in memory. */
+ *    through the registry's own store handle (under a mutex), apply at
+ *    once in memory, and bump the shared version FG_KEYREG_VERSION
+ *    (shared.h).  The reload thread re-reads the table when that version
+ *    moved — with the in-process backend, which cannot hear other
+ *    processes such as `frugal keys`, on every tick.
+ *  - Counter names for a cross-process backend: "budget:key:<id>",
+ *    "rate:<id>", "budget:tag:<k=v>". */
 #ifndef FRUGAL_KEYREG_H
 #define FRUGAL_KEYREG_H
 
@@ -36,6 +41,7 @@ struct fg_config;
 
 #define FG_KEYREG_RELOAD_MS 2000
 #define FG_KEYREG_MISSING_SLOTS 4096
+#define FG_KEYREG_VERSION "keys" /* shared.h version bumped on key changes */
 
 struct fg_vkey {
     struct fg_key k;            /* as stored; k.revoked_ms is not kept current */

@@ -4,7 +4,7 @@
 #include "arena.h"
 #include "config.h"
 #include "price.h"
-#include "report.h"
+#include "spec.h"
 
 #include <ctype.h>
 #include <openssl/evp.h>
@@ -62,109 +62,6 @@ bool fg_keys_format_ok(const char *s)
         if (!isalnum((unsigned char)*p))
             return false;
     return true;
-}
-
-int fg_keys_parse_budget(const char *s, int64_t *pico, enum fg_period *p)
-{
-    if (!s)
-        return -1;
-    if (*s == '$')
-        s++;
-    const char *slash = strchr(s, '/');
-    enum fg_period per = FG_PERIOD_MONTH;
-    if (slash && fg_period_parse(slash + 1, &per) < 0)
-        return -1;
-    size_t len = slash ? (size_t)(slash - s) : strlen(s);
-    int64_t whole = 0, frac = 0;
-    int nd = 0, nf = 0;
-    size_t i = 0;
-    for (; i < len && isdigit((unsigned char)s[i]); i++, nd++) {
-        whole = whole * 10 + (s[i] - '0');
-        if (whole > FG_KEY_MAX_BUDGET_USD)
-            return -1;
-    }
-    if (i < len && s[i] == '.')
-        for (i++; i < len && isdigit((unsigned char)s[i]); i++, nf++) {
-            if (nf >= 6)
-                return -1;
-            frac = frac * 10 + (s[i] - '0');
-        }
-    if (i != len || (nd == 0 && nf == 0))
-        return -1;
-    for (int k = nf; k < 6; k++)
-        frac *= 10;
-    int64_t micro = whole * 1000000 + frac;
-    if (micro <= 0 || micro > (int64_t)FG_KEY_MAX_BUDGET_USD * 1000000)
-        return -1;
-    *pico = micro * 1000000;
-    *p = per;
-    return 0;
-}
-
-int fg_keys_parse_expires(const char *s, int64_t now_ms, int64_t *ms)
-{
-    static const char units[] = "smhdw";
-    static const int64_t unit_ms[] = {1000, 60000, 3600000, 86400000, 604800000};
-    if (!s || !*s)
-        return -1;
-    if (*s == '+')
-        s++;
-    size_t nd = strspn(s, "0123456789");
-    const char *u = nd && nd < 10 && s[nd] && !s[nd + 1] ? strchr(units, s[nd]) : NULL;
-    if (u) {
-        *ms = now_ms + strtoll(s, NULL, 10) * unit_ms[u - units];
-        return 0;
-    }
-    return fg_report_parse_since(s, now_ms, ms);
-}
-
-/* Split on commas, trim spaces, call check on each item, join with ",". */
-static int norm(const char *s, char *out, size_t n, bool (*check)(const char *, size_t))
-{
-    size_t o = 0;
-    out[0] = '\0';
-    while (s && *s) {
-        s += strspn(s, " \t,");
-        size_t len = strcspn(s, ",");
-        size_t t = len;
-        while (t && (s[t - 1] == ' ' || s[t - 1] == '\t'))
-            t--;
-        if (t) {
-            if (!check(s, t) || o + t + 2 > n)
-                return -1;
-            if (o)
-                out[o++] = ',';
-            memcpy(out + o, s, t);
-            o += t;
-            out[o] = '\0';
-        }
-        s += len;
-    }
-    return 0;
-}
-
-static bool plain_item(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || s[i] == '"')
-            return false;
-    return true;
-}
-
-static bool tag_item(const char *s, size_t n)
-{
-    const char *eq = memchr(s, '=', n);
-    return plain_item(s, n) && eq && eq > s && !memchr(s, ' ', (size_t)(eq - s));
-}
-
-int fg_keys_norm_list(const char *s, char *out, size_t n)
-{
-    return norm(s, out, n, plain_item);
-}
-
-int fg_keys_norm_tags(const char *s, char *out, size_t n)
-{
-    return norm(s, out, n, tag_item);
 }
 
 /* Is name an item of the comma-separated list? */
@@ -225,10 +122,10 @@ int fg_keys_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_
     memset(k, 0, sizeof *k);
     if (!o->name || !*o->name)
         return bad(err, errlen, "%s", "name: required (a label for the key, e.g. the app or team)");
-    if (strlen(o->name) >= sizeof k->name || !plain_item(o->name, strlen(o->name)))
+    if (strlen(o->name) >= sizeof k->name || !fg_spec_plain(o->name, strlen(o->name)))
         return bad(err, errlen, "name: '%.60s' must be 1-100 printable characters", o->name);
     snprintf(k->name, sizeof k->name, "%s", o->name);
-    if (o->budget && fg_keys_parse_budget(o->budget, &k->budget, &k->budget_period) < 0)
+    if (o->budget && fg_spec_budget(o->budget, &k->budget, &k->budget_period) < 0)
         return bad(err, errlen,
                    "budget: '%.60s' is not USD/period (e.g. 25/month, 0.50/day; at most 6 "
                    "decimals, at most $1000000)",
@@ -238,13 +135,13 @@ int fg_keys_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_
     k->rpm = o->rpm;
     k->tpm = o->tpm;
     k->allow_unpriced = o->allow_unpriced;
-    if (o->models && fg_keys_norm_list(o->models, k->models, sizeof k->models) < 0)
+    if (o->models && fg_spec_list(o->models, k->models, sizeof k->models) < 0)
         return bad(err, errlen, "models: '%.60s' is not a list of model or route names", o->models);
     if (check_models(k->models, cfg, err, errlen) < 0)
         return -1;
-    if (o->tags && fg_keys_norm_tags(o->tags, k->tags, sizeof k->tags) < 0)
+    if (o->tags && fg_spec_tags(o->tags, k->tags, sizeof k->tags) < 0)
         return bad(err, errlen, "tags: '%.60s' is not k=v,k=v", o->tags);
-    if (o->expires && fg_keys_parse_expires(o->expires, now_ms, &k->expires_ms) < 0)
+    if (o->expires && fg_spec_expires(o->expires, now_ms, &k->expires_ms) < 0)
         return bad(err, errlen,
                    "expires: '%.60s' is not a date (2026-12-31), an RFC 3339 time, unix "
                    "seconds or a span from now (30d)",

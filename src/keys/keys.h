@@ -25,9 +25,8 @@ struct fg_config;
 struct fg_arena;
 
 #define FG_KEY_PREFIX "fk-"
-#define FG_KEY_SECRET_CHARS 43        /* after the prefix */
-#define FG_KEY_SECRET_MAX 64          /* buffer size for a secret */
-#define FG_KEY_MAX_BUDGET_USD 1000000 /* per period: pico-USD stays in int64 */
+#define FG_KEY_SECRET_CHARS 43 /* after the prefix */
+#define FG_KEY_SECRET_MAX 64   /* buffer size for a secret */
 
 struct fg_key {
     char id[20]; /* "key_" + 12 hex */
@@ -62,18 +61,6 @@ int fg_keys_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_
 void fg_keys_hash(const char *secret, char out[65]);
 /* Has the shape of a virtual key (prefix, length, alphabet). */
 bool fg_keys_format_ok(const char *s);
-
-/* "10/month", "$0.50/day", "25" (per month): USD with up to 6 decimals,
- * > 0 and <= FG_KEY_MAX_BUDGET_USD.  0 or -1. */
-int fg_keys_parse_budget(const char *s, int64_t *pico, enum fg_period *p);
-/* "2026-12-31" (that day's start, UTC), an RFC 3339 time, unix seconds, or
- * a span from now ("30d", "12h", "90s").  0 or -1. */
-int fg_keys_parse_expires(const char *s, int64_t now_ms, int64_t *ms);
-/* Normalise "a, b,c" → "a,b,c" (no empty items).  0 or -1. */
-int fg_keys_norm_list(const char *s, char *out, size_t n);
-/* Normalise "k=v, k2=v2" → "k=v,k2=v2"; every item k=v with a non-empty k.
- * 0 or -1. */
-int fg_keys_norm_tags(const char *s, char *out, size_t n);
 
 /* Does k's allow-list permit the model or route `name`? */
 bool fg_keys_allows(const struct fg_key *k, const char *name);

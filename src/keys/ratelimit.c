@@ -1,62 +1,67 @@
-/* ratelimit.c — see ratelimit.h. */
+/* ratelimit.c — see ratelimit.h.
+ *
+ * One shared counter per limit (shared.h): window = the second, span 60,
+ * field 0 = requests, field 1 = tokens.  Admission is one counter_apply
+ * with both checks; the live cells it returns on a refusal say how long
+ * until enough of the window expires. */
 #include "ratelimit.h"
 
 #include "assert.h"
 
-#include <pthread.h>
 #include <string.h>
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+enum { REQ, TOK };
 
 static int64_t sec_of(int64_t ms)
 {
     return ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
 }
 
-#define SLOT(r, s) (&(r)->slot[(((s) % FG_RATE_WINDOW_S) + FG_RATE_WINDOW_S) % FG_RATE_WINDOW_S])
-
-static bool live(int64_t slot_sec, int64_t now_sec)
+static void step(struct fg_shared_step *st, struct fg_ratelimit *r, int64_t win, int64_t req,
+                 int64_t tok, int64_t now_ms)
 {
-    return slot_sec > now_sec - FG_RATE_WINDOW_S && slot_sec <= now_sec;
+    st->c = &r->ctr;
+    st->now_win = sec_of(now_ms);
+    st->win = win;
+    st->add[REQ] = req;
+    st->add[TOK] = tok;
+    st->check[0].limit = st->check[1].limit = 0;
+}
+
+static void apply(struct fg_shared_step *st)
+{
+    struct fg_shared *s = fg_shared_process();
+    int r = s->ops->counter_apply(s, st, 1, NULL);
+    FG_ASSERT(r == -1); /* steps without checks always apply */
 }
 
 void fg_ratelimit_init(struct fg_ratelimit *r, int64_t rpm, int64_t tpm)
 {
-    pthread_mutex_lock(&lock);
     memset(r, 0, sizeof *r);
     r->rpm = rpm > 0 ? rpm : 0;
     r->tpm = tpm > 0 ? tpm : 0;
-    for (int i = 0; i < FG_RATE_WINDOW_S; i++)
-        r->slot[i].sec = INT64_MIN / 2;
-    pthread_mutex_unlock(&lock);
+    fg_shared_counter_init(&r->ctr, NULL, FG_RATE_WINDOW_S, FG_RATE_WINDOW_S * 1000LL, r->cell,
+                           FG_RATE_WINDOW_S);
 }
 
-/* Under lock: totals over the window. */
-static void totals(struct fg_ratelimit *r, int64_t now_sec, int64_t *req, int64_t *tok)
+static int64_t total(const struct fg_shared_window *w, int field)
 {
-    *req = *tok = 0;
-    for (int i = 0; i < FG_RATE_WINDOW_S; i++)
-        if (live(r->slot[i].sec, now_sec)) {
-            /* settle clamps at zero and holds add non-negative counts */
-            FG_DASSERT(r->slot[i].req >= 0 && r->slot[i].tok >= 0);
-            *req += r->slot[i].req;
-            *tok += r->slot[i].tok;
-        }
+    int64_t t = 0;
+    for (int i = 0; i < w->n; i++)
+        t += w->cell[i].v[field];
+    return t;
 }
 
-/* Under lock: seconds until `used - expired + need <= limit`, walking the
- * window oldest slot first (field 0: requests, 1: tokens). */
-static int wait_s(struct fg_ratelimit *r, int field, int64_t used, int64_t need, int64_t limit,
-                  int64_t now_ms)
+/* Seconds until `used - expired + need <= limit`, walking the window
+ * oldest second first. */
+static int wait_s(const struct fg_shared_window *w, int field, int64_t used, int64_t need,
+                  int64_t limit, int64_t now_ms)
 {
-    int64_t now_sec = sec_of(now_ms), freed = 0;
-    for (int64_t s = now_sec - FG_RATE_WINDOW_S + 1; s <= now_sec; s++) {
-        const struct fg_ratelimit_slot *sl = SLOT(r, s);
-        if (sl->sec != s)
-            continue;
-        freed += field ? sl->tok : sl->req;
+    int64_t freed = 0;
+    for (int i = 0; i < w->n; i++) {
+        freed += w->cell[i].v[field];
         if (used - freed + need <= limit) {
-            int64_t ms = (s + FG_RATE_WINDOW_S) * 1000 - now_ms;
+            int64_t ms = (w->cell[i].win + FG_RATE_WINDOW_S) * 1000 - now_ms;
             return ms <= 1000 ? 1 : (int)((ms + 999) / 1000);
         }
     }
@@ -66,77 +71,64 @@ static int wait_s(struct fg_ratelimit *r, int field, int64_t used, int64_t need,
 int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms,
                        struct fg_ratelimit_hold *h, struct fg_ratelimit_denial *d)
 {
-    int64_t now_sec = sec_of(now_ms), req, tok;
     if (tokens < 0)
         tokens = 0;
     memset(d, 0, sizeof *d);
-    pthread_mutex_lock(&lock);
-    totals(r, now_sec, &req, &tok);
-    if (r->rpm && req + 1 > r->rpm) {
+    struct fg_shared_step st;
+    step(&st, r, FG_SHARED_NOW, 1, tokens, now_ms);
+    st.check[0] = (struct fg_shared_check){1u << REQ, 1, r->rpm};
+    st.check[1] = (struct fg_shared_check){1u << TOK, tokens, r->tpm};
+    struct fg_shared *s = fg_shared_process();
+    struct fg_shared_denial den;
+    if (s->ops->counter_apply(s, &st, 1, &den) < 0) {
+        *h = (struct fg_ratelimit_hold){.r = r, .sec = st.win, .tokens = tokens, .held = true};
+        return 0;
+    }
+    if (den.check == 0) {
+        int64_t req = total(&den.w, REQ);
         *d = (struct fg_ratelimit_denial){.limit = r->rpm, .used = req, .need = 1};
-        d->retry_after_s = wait_s(r, 0, req, 1, r->rpm, now_ms);
-        pthread_mutex_unlock(&lock);
+        d->retry_after_s = wait_s(&den.w, REQ, req, 1, r->rpm, now_ms);
         return -1;
     }
-    if (r->tpm && tok + tokens > r->tpm) {
-        *d = (struct fg_ratelimit_denial){
-            .tokens = true, .limit = r->tpm, .used = tok, .need = tokens, .never = tokens > r->tpm};
-        d->retry_after_s = d->never ? FG_RATE_WINDOW_S : wait_s(r, 1, tok, tokens, r->tpm, now_ms);
-        pthread_mutex_unlock(&lock);
-        return -1;
-    }
-    struct fg_ratelimit_slot *sl = SLOT(r, now_sec);
-    FG_DASSERT(sl >= r->slot && sl < r->slot + FG_RATE_WINDOW_S);
-    if (sl->sec != now_sec) {
-        sl->sec = now_sec;
-        sl->req = sl->tok = 0;
-    }
-    sl->req++;
-    sl->tok += tokens;
-    *h = (struct fg_ratelimit_hold){.r = r, .sec = now_sec, .tokens = tokens, .held = true};
-    pthread_mutex_unlock(&lock);
-    return 0;
+    int64_t tok = total(&den.w, TOK);
+    *d = (struct fg_ratelimit_denial){
+        .tokens = true, .limit = r->tpm, .used = tok, .need = tokens, .never = tokens > r->tpm};
+    d->retry_after_s =
+        d->never ? FG_RATE_WINDOW_S : wait_s(&den.w, TOK, tok, tokens, r->tpm, now_ms);
+    return -1;
 }
 
 void fg_ratelimit_settle(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now_ms)
 {
     if (!h->r || !h->held)
         return;
-    pthread_mutex_lock(&lock);
-    struct fg_ratelimit_slot *sl = SLOT(h->r, h->sec);
-    if (sl->sec == h->sec && live(h->sec, sec_of(now_ms))) {
-        sl->tok += tokens - h->tokens;
-        if (sl->tok < 0)
-            sl->tok = 0;
-    }
     FG_ASSERT(h->tokens >= 0);
+    /* the real count replaces the held one in the second it was counted in
+     * (nothing once that second left the window) */
+    struct fg_shared_step st;
+    step(&st, h->r, h->sec, 0, tokens - h->tokens, now_ms);
+    apply(&st);
     h->held = false;
-    pthread_mutex_unlock(&lock);
 }
 
 void fg_ratelimit_force(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now_ms)
 {
     if (!h->r || h->held)
         return;
-    int64_t now_sec = sec_of(now_ms);
     FG_ASSERT(tokens >= 0);
-    pthread_mutex_lock(&lock);
-    struct fg_ratelimit_slot *sl = SLOT(h->r, now_sec);
-
-    if (sl->sec != now_sec) {
-        sl->sec = now_sec;
-        sl->req = sl->tok = 0;
-    }
-    sl->tok += tokens;
-    h->sec = now_sec;
+    struct fg_shared_step st;
+    step(&st, h->r, FG_SHARED_NOW, 0, tokens, now_ms);
+    apply(&st);
+    h->sec = st.win;
     h->tokens = tokens;
     h->held = true;
-    pthread_mutex_unlock(&lock);
 }
 
 void fg_ratelimit_usage(struct fg_ratelimit *r, int64_t now_ms, int64_t *req, int64_t *tok)
 {
-    pthread_mutex_lock(&lock);
-    totals(r, sec_of(now_ms), req, tok);
-    pthread_mutex_unlock(&lock);
+    struct fg_shared *s = fg_shared_process();
+    struct fg_shared_window w;
+    s->ops->counter_read(s, &r->ctr, sec_of(now_ms), &w);
+    *req = total(&w, REQ);
+    *tok = total(&w, TOK);
 }

@@ -3,9 +3,11 @@
  *
  * Contract:
  *  - A struct fg_ratelimit counts a key's requests and tokens in a sliding
- *    60-second window of one-second slots.  Its owner (the key registry)
- *    keeps it alive for the process; every access goes through this module
- *    under one process-wide mutex, so it is safe from any thread.  No I/O.
+ *    60-second window of one-second slots: a shared counter (shared.h) with
+ *    one window per second, span 60, fields requests and tokens; each
+ *    operation is one atomic counter_apply.  Its owner (the key registry)
+ *    keeps it alive for the process; every access goes through this module,
+ *    so it is safe from any thread.  In-process no I/O.
  *  - fg_ratelimit_admit() counts one request and holds the call's worst-case
  *    tokens (prompt estimate + max output) in the current second's slot,
  *    or refuses with how many seconds until enough of the window expires
@@ -19,18 +21,19 @@
 #ifndef FRUGAL_RATELIMIT_H
 #define FRUGAL_RATELIMIT_H
 
+#include "shared.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
 #define FG_RATE_WINDOW_S 60
 
-struct fg_ratelimit_slot {
-    int64_t sec, req, tok;
-};
-
 struct fg_ratelimit {
     int64_t rpm, tpm;
-    struct fg_ratelimit_slot slot[FG_RATE_WINDOW_S]; /* under the lock */
+    /* requests (field 0) and tokens (field 1) per second (the window); the
+     * owner may name ctr (ctr.name) for a cross-process backend */
+    struct fg_shared_counter ctr;
+    struct fg_shared_cell cell[FG_RATE_WINDOW_S]; /* in-process: the ring */
 };
 
 struct fg_ratelimit_hold {

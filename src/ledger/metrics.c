@@ -2,7 +2,6 @@
 #include "metrics.h"
 
 #include "assert.h"
-#include "batch_exec.h"
 
 #include <event2/buffer.h>
 #include <stdatomic.h>
@@ -67,7 +66,7 @@ static double usd(int64_t pico)
     return (double)pico / 1e12;
 }
 
-static void counter(struct evbuffer *o, const char *name, const char *help)
+void fg_metrics_counter(struct evbuffer *o, const char *name, const char *help)
 {
     evbuffer_add_printf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
 }
@@ -76,16 +75,17 @@ static void render_money(struct evbuffer *o)
 {
     static const char *tech[] = {"prompt_cache", "response_cache", "routing", "batch"};
     static const char *bucket[] = {"repeated_context", "frontier_overuse", "bloated_output"};
-    counter(o, "frugal_cost_usd_total", "Spend at provider prices (exact sum, shown in USD).");
+    fg_metrics_counter(o, "frugal_cost_usd_total",
+                       "Spend at provider prices (exact sum, shown in USD).");
     evbuffer_add_printf(o, "frugal_cost_usd_total %.12f\n", usd(atomic_load(&g_metrics.cost)));
-    counter(o, "frugal_baseline_usd_total", "What the same calls cost without frugal.");
+    fg_metrics_counter(o, "frugal_baseline_usd_total", "What the same calls cost without frugal.");
     evbuffer_add_printf(o, "frugal_baseline_usd_total %.12f\n",
                         usd(atomic_load(&g_metrics.baseline)));
-    counter(o, "frugal_saved_usd_total", "Savings by technique.");
+    fg_metrics_counter(o, "frugal_saved_usd_total", "Savings by technique.");
     for (int i = 0; i < 4; i++)
         evbuffer_add_printf(o, "frugal_saved_usd_total{technique=\"%s\"} %.12f\n", tech[i],
                             usd(atomic_load(&g_metrics.saved[i])));
-    counter(o, "frugal_bucket_usd_total", "Spend in the buckets that drive bills.");
+    fg_metrics_counter(o, "frugal_bucket_usd_total", "Spend in the buckets that drive bills.");
     for (int i = 0; i < 3; i++)
         evbuffer_add_printf(o, "frugal_bucket_usd_total{bucket=\"%s\"} %.12f\n", bucket[i],
                             usd(atomic_load(&g_metrics.buckets[i])));
@@ -111,27 +111,41 @@ static void render_latency(struct evbuffer *o)
                         (double)atomic_load(&g_metrics.lat_sum_us) / 1e6, (unsigned long long)cum);
 }
 
+/* Set at startup, before any worker renders (fg_metrics_add_source). */
+static fg_metrics_source g_metrics_sources[FG_METRICS_MAX_SOURCES];
+static int g_metrics_n_sources;
+
+void fg_metrics_add_source(fg_metrics_source render)
+{
+    FG_ASSERT(g_metrics_n_sources < FG_METRICS_MAX_SOURCES);
+    for (int s = 0; s < g_metrics_n_sources; s++)
+        if (g_metrics_sources[s] == render)
+            return;
+    g_metrics_sources[g_metrics_n_sources++] = render;
+}
+
 void fg_metrics_render(struct evbuffer *o)
 {
     static const char *cls[] = {"other", "1xx", "2xx", "3xx", "4xx", "5xx"};
     static const char *tok[] = {"input", "cache_read", "cache_write_5m", "cache_write_1h",
                                 "output"};
-    counter(o, "frugal_requests_total", "Inference calls by response status class.");
+    fg_metrics_counter(o, "frugal_requests_total", "Inference calls by response status class.");
     for (int i = 0; i < 6; i++)
         evbuffer_add_printf(o, "frugal_requests_total{status=\"%s\"} %llu\n", cls[i],
                             (unsigned long long)atomic_load(&g_metrics.requests[i]));
-    counter(o, "frugal_stream_requests_total", "Streamed inference calls.");
+    fg_metrics_counter(o, "frugal_stream_requests_total", "Streamed inference calls.");
     evbuffer_add_printf(o, "frugal_stream_requests_total %llu\n",
                         (unsigned long long)atomic_load(&g_metrics.streams));
-    counter(o, "frugal_tokens_total", "Tokens by billing class.");
+    fg_metrics_counter(o, "frugal_tokens_total", "Tokens by billing class.");
     for (int i = 0; i < 5; i++)
         evbuffer_add_printf(o, "frugal_tokens_total{class=\"%s\"} %lld\n", tok[i],
                             (long long)atomic_load(&g_metrics.tokens[i]));
     render_money(o);
-    counter(o, "frugal_unpriced_requests_total", "Calls to models with no known price.");
+    fg_metrics_counter(o, "frugal_unpriced_requests_total", "Calls to models with no known price.");
     evbuffer_add_printf(o, "frugal_unpriced_requests_total %llu\n",
                         (unsigned long long)atomic_load(&g_metrics.unpriced));
-    counter(o, "frugal_upstream_errors_total", "Upstream failures (resets, timeouts, malformed).");
+    fg_metrics_counter(o, "frugal_upstream_errors_total",
+                       "Upstream failures (resets, timeouts, malformed).");
     evbuffer_add_printf(o, "frugal_upstream_errors_total %llu\n",
                         (unsigned long long)atomic_load(&g_metrics.upstream_errors));
     render_latency(o);
@@ -141,32 +155,14 @@ void fg_metrics_render(struct evbuffer *o)
                         "# HELP frugal_ledger_queue_depth Records waiting for the writer.\n"
                         "# TYPE frugal_ledger_queue_depth gauge\nfrugal_ledger_queue_depth %llu\n",
                         (unsigned long long)st.depth);
-    counter(o, "frugal_ledger_dropped_total", "Records dropped (queue full or ledger off).");
+    fg_metrics_counter(o, "frugal_ledger_dropped_total",
+                       "Records dropped (queue full or ledger off).");
     evbuffer_add_printf(o, "frugal_ledger_dropped_total %llu\n", (unsigned long long)st.dropped);
-    counter(o, "frugal_ledger_written_total", "Records committed to storage.");
+    fg_metrics_counter(o, "frugal_ledger_written_total", "Records committed to storage.");
     evbuffer_add_printf(o, "frugal_ledger_written_total %llu\n", (unsigned long long)st.written);
-    struct fg_batch_stats bs;
-    fg_batch_exec_stats(&bs);
-    static const char *outcome[] = {"succeeded", "errored", "canceled", "expired"};
-    counter(o, "frugal_batch_lines_total", "Batch lines finished, by outcome.");
-    for (int i = 0; i < 4; i++)
-        evbuffer_add_printf(o, "frugal_batch_lines_total{outcome=\"%s\"} %llu\n", outcome[i],
-                            bs.lines[i]);
-    evbuffer_add_printf(o,
-                        "# HELP frugal_batches_active Batches not finished yet.\n"
-                        "# TYPE frugal_batches_active gauge\nfrugal_batches_active %llu\n",
-                        bs.batches_active);
-    counter(o, "frugal_batch_jobs_total", "Provider batch jobs submitted (errors: refused).");
-    evbuffer_add_printf(o,
-                        "frugal_batch_jobs_total{result=\"submitted\"} %llu\n"
-                        "frugal_batch_jobs_total{result=\"error\"} %llu\n",
-                        bs.jobs_submitted, bs.job_submit_errors);
-    counter(o, "frugal_batch_polls_total", "Polls of provider batch jobs (errors: failed).");
-    evbuffer_add_printf(o,
-                        "frugal_batch_polls_total{result=\"ok\"} %llu\n"
-                        "frugal_batch_polls_total{result=\"error\"} %llu\n",
-                        bs.polls - bs.poll_errors, bs.poll_errors);
-    counter(o, "frugal_ledger_write_errors_total", "Records lost to storage errors.");
+    fg_metrics_counter(o, "frugal_ledger_write_errors_total", "Records lost to storage errors.");
     evbuffer_add_printf(o, "frugal_ledger_write_errors_total %llu\n",
                         (unsigned long long)st.write_errors);
+    for (int s = 0; s < g_metrics_n_sources; s++)
+        g_metrics_sources[s](o);
 }

@@ -103,13 +103,6 @@ struct fg_report_opts {
                                 (the spend map then has "key": key_id) */
 };
 
-/* Parse "24h", "30m", "7d", "90s" (also "2w") as now_ms minus that span,
- * or an absolute RFC3339 time ("2026-11-26T00:00:00Z", fractional
- * seconds and "+02:00" offsets allowed, also a bare "2026-11-26" = UTC
- * midnight) or unix seconds ("1764115200") into *since_ms.
- * 0 on success; -1 on error (*since_ms untouched). */
-int fg_report_parse_since(const char *s, int64_t now_ms, int64_t *since_ms);
-
 /* True if by is NULL or a dimension fg_report_spend accepts. */
 int fg_report_by_valid(const char *by);
 

@@ -5,6 +5,7 @@
 #include "batch_api.h"
 #include "callreq.h"
 #include "embed.h"
+#include "httpclient.h"
 #include "keyreg.h"
 #include "keys_api.h"
 #include "passthru.h"
@@ -182,11 +183,9 @@ void fg_api_reject(struct evhttp_request *req, int status, const char *code, con
     fg_reply_error(req, guess_dialect(req, path), &e);
 }
 
-/* Parse and check the body; 0 or -1 with c->err set. */
+/* Parse and check the body (c->raw, c->raw_len); 0 or -1 with c->err set. */
 static int parse_body(struct fg_call *c)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
-    c->raw_len = evbuffer_get_length(in);
     size_t limit = c->w->app->cfg->server.max_body_bytes;
     if (c->raw_len > limit) {
         fg_err_set(&c->err, FG_E_TOO_LARGE, NULL, "request_too_large",
@@ -195,7 +194,6 @@ static int parse_body(struct fg_call *c)
                    c->raw_len, limit);
         return -1;
     }
-    c->raw = (const char *)evbuffer_pullup(in, -1);
     if (c->raw_len == 0)
         return fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
                           "Request body is empty: expected a JSON object.");
@@ -269,25 +267,28 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
                   "frugal is shutting down; retry on another instance.");
         return;
     }
-    struct fg_call *c = fg_call_new(w, req);
+    struct fg_call *c = fg_call_new(w);
+    fg_httpclient_attach(c, req);
     c->in = d;
     c->key_id = fg_arena_strndup(&c->arena, p->key_id, strlen(p->key_id));
     c->vkey = p->vkey;
     c->endpoint = ep;
-    if (p->internal) {
-        struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-        const char *line = evhttp_find_header(h, "x-frugal-batch-line");
-        const char *mode = evhttp_find_header(h, "x-frugal-batch-mode");
-        if (line && strlen(line) < 90)
-            fg_call_set_batch_line(c, line, mode && !strcmp(mode, "plan"));
-    }
     fg_callreq_read(c, req);
     if (d->client_versioned)
         c->client_version = c->rq.anthropic_version;
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    c->raw_len = evbuffer_get_length(in);
+    if (c->raw_len <= w->app->cfg->server.max_body_bytes) /* else refused unread */
+        c->raw = (const char *)evbuffer_pullup(in, -1);
+    fg_api_run_call(c);
+}
+
+void fg_api_run_call(struct fg_call *c)
+{
     int rc = parse_body(c) < 0 ? -1 : fg_pipeline_run(c);
     if (rc < 0) {
         c->status = c->err.status;
-        fg_reply_call_error(c);
+        fg_client_send_error(c, true);
     }
     if (rc != 0)
         fg_call_finish(c);
@@ -398,7 +399,7 @@ static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char
         o->key_id = key;
     }
     static const char *const dims[] = {"model", "bucket", "technique", "key", "tag", NULL};
-    if (since && fg_report_parse_since(since, now, &o->since_ms) < 0) {
+    if (since && fg_clock_parse_since(since, now, &o->since_ms) < 0) {
         snprintf(err, n, "Invalid 'since': '%.60s' (use 24h, 30m, 7d or an RFC 3339 time).", since);
         rc = -1;
     } else if (by && !fg_report_by_valid(by)) {

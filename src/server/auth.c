@@ -8,11 +8,9 @@
 
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <sys/time.h>
 
 bool fg_auth_equal(const char *a, const char *b)
@@ -22,28 +20,6 @@ bool fg_auth_equal(const char *a, const char *b)
     for (size_t i = 0; i < la; i++)
         diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
     return diff == 0;
-}
-
-static char secret[65];
-static pthread_once_t secret_once = PTHREAD_ONCE_INIT;
-
-static void make_secret(void)
-{
-    unsigned char r[32];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t n = getrandom(r + got, sizeof r - got, 0);
-        if (n > 0)
-            got += (size_t)n;
-    }
-    for (size_t i = 0; i < sizeof r; i++)
-        snprintf(secret + 2 * i, 3, "%02x", r[i]);
-}
-
-const char *fg_auth_internal_secret(void)
-{
-    pthread_once(&secret_once, make_secret);
-    return secret;
 }
 
 static const char *client_key(struct evkeyvalq *h)
@@ -63,6 +39,11 @@ static int deny(struct evhttp_request *req, const struct fg_dialect_ops *d, cons
     return -1;
 }
 
+static int refuse(struct fg_err *e, const char *code, const char *msg)
+{
+    return fg_err_set(e, FG_E_AUTH, NULL, code, "%s", msg);
+}
+
 static void set_id(struct fg_principal *p, const char *id, bool admin)
 {
     snprintf(p->key_id, sizeof p->key_id, "%s", id);
@@ -76,9 +57,10 @@ static int64_t wall_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-/* A virtual key's state → its principal, or a 401 naming the problem. */
-static int virtual_key(struct evhttp_request *req, const struct fg_dialect_ops *d,
-                       enum fg_key_state st, struct fg_vkey *v, struct fg_principal *p)
+/* A virtual key's state → its principal, or -1 with the 401 naming the
+ * problem in e. */
+static int key_state(enum fg_key_state st, struct fg_vkey *v, struct fg_principal *p,
+                     struct fg_err *e)
 {
     char msg[300], at[40];
     struct fg_key k;
@@ -92,16 +74,44 @@ static int virtual_key(struct evhttp_request *req, const struct fg_dialect_ops *
     case FG_KEY_REVOKED:
         snprintf(msg, sizeof msg, "This API key (%s, '%.100s') was revoked at %s.", k.id, k.name,
                  fg_period_rfc3339(k.revoked_ms, at, sizeof at));
-        return deny(req, d, "key_revoked", msg);
+        return refuse(e, "key_revoked", msg);
     case FG_KEY_EXPIRED:
         snprintf(msg, sizeof msg, "This API key (%s, '%.100s') expired at %s.", k.id, k.name,
                  fg_period_rfc3339(k.expires_ms, at, sizeof at));
-        return deny(req, d, "key_expired", msg);
+        return refuse(e, "key_expired", msg);
     default:
-        return deny(req, d, "invalid_api_key",
-                    "Invalid API key: the key sent is neither this gateway's key nor one of "
-                    "its virtual keys.");
+        return refuse(e, "invalid_api_key",
+                      "Invalid API key: the key sent is neither this gateway's key nor one of "
+                      "its virtual keys.");
     }
+}
+
+/* The same, answered to req on failure. */
+static int virtual_key(struct evhttp_request *req, const struct fg_dialect_ops *d,
+                       enum fg_key_state st, struct fg_vkey *v, struct fg_principal *p)
+{
+    struct fg_err e;
+    if (key_state(st, v, p, &e) == 0)
+        return 0;
+    fg_reply_error(req, d, &e);
+    return -1;
+}
+
+int fg_auth_owner(const char *owner, struct fg_principal *p, struct fg_err *e)
+{
+    memset(p, 0, sizeof *p);
+    if (!owner || !*owner || strlen(owner) >= sizeof p->key_id)
+        return refuse(e, "invalid_api_key", "Invalid owner.");
+    bool builtin = !strcmp(owner, "master") || !strcmp(owner, "anonymous");
+    if (!builtin) {
+        struct fg_vkey *v;
+        enum fg_key_state st = fg_keyreg_by_id(owner, wall_ms(), &v);
+        /* an owner unknown to the registry keeps its id, with no limits */
+        if (st != FG_KEY_UNKNOWN && key_state(st, v, p, e) < 0)
+            return -1;
+    }
+    set_id(p, owner, builtin);
+    return 0;
 }
 
 int fg_auth_request(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
@@ -109,24 +119,6 @@ int fg_auth_request(struct fg_worker *w, struct evhttp_request *req, const struc
 {
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     memset(p, 0, sizeof *p);
-    const char *internal = evhttp_find_header(h, FG_AUTH_INTERNAL_HEADER);
-    if (internal) {
-        const char *owner = evhttp_find_header(h, FG_AUTH_OWNER_HEADER);
-        if (!fg_auth_equal(internal, fg_auth_internal_secret()) || !owner || !*owner ||
-            strlen(owner) >= sizeof p->key_id)
-            return deny(req, d, "invalid_api_key", "Invalid internal credentials.");
-        bool builtin = !strcmp(owner, "master") || !strcmp(owner, "anonymous");
-        if (!builtin) {
-            struct fg_vkey *v;
-            enum fg_key_state st = fg_keyreg_by_id(owner, wall_ms(), &v);
-            /* an owner unknown to the registry keeps its id, with no limits */
-            if (st != FG_KEY_UNKNOWN && virtual_key(req, d, st, v, p) < 0)
-                return -1;
-        }
-        set_id(p, owner, builtin);
-        p->internal = true;
-        return 0;
-    }
     const char *want = w->app->cfg->server.master_key;
     if (!want) {
         set_id(p, "anonymous", true);

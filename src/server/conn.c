@@ -195,7 +195,7 @@ static void warn_limited(struct fg_conn_table *set, const char *fmt, ...)
 
 static void warn_limited(struct fg_conn_table *set, const char *fmt, ...)
 {
-    uint64_t now = fg_server_now_ns();
+    uint64_t now = fg_clock_now_ns();
     if (set->last_warn_ns && now - set->last_warn_ns < WARN_EVERY_NS) {
         set->quiet++;
         return;
@@ -346,7 +346,7 @@ static void reject(struct fg_conn *c, const struct fg_dialect_ops *d, int status
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                         "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
-                        status, fg_reply_http_reason(status), evbuffer_get_length(body),
+                        status, fg_httpstatus_reason(status), evbuffer_get_length(body),
                         status < 500 && status != 429 ? "x-should-retry: false\r\n" : "");
     if (!head_only)
         evbuffer_add_buffer(out, body);
@@ -610,7 +610,7 @@ static bool shed(struct fg_conn *c)
                  "at server.max_connections (%d): closed an unused connection from %s "
                  "(open %llu ms, %s) to admit %s",
                  c->set->cfg->max_connections, victim->ipstr[0] ? victim->ipstr : "?",
-                 (unsigned long long)((fg_server_now_ns() - victim->opened_ns) / 1000000),
+                 (unsigned long long)((fg_clock_now_ns() - victim->opened_ns) / 1000000),
                  victim->sent_any ? "idle between requests" : "nothing sent", c->ipstr);
     char msg[200];
     snprintf(msg, sizeof msg,
@@ -727,7 +727,7 @@ struct bufferevent *fg_conn_table_bevcb(struct event_base *base, void *arg)
     c->set = set;
     c->bev = bev;
     c->fd = -1;
-    c->opened_ns = fg_server_now_ns();
+    c->opened_ns = fg_clock_now_ns();
     c->timer = evtimer_new(base, on_timer, c);
     c->watch = evbuffer_add_cb(bufferevent_get_input(bev), on_input, c);
     c->next = set->list;

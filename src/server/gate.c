@@ -54,15 +54,6 @@ static const char *auth_problem(const struct fg_config *cfg, const struct fg_req
     if (!master)
         return NULL;
     char key[300];
-    if (h->internal.n) {
-        if (h->internal.n >= sizeof key)
-            return "invalid_api_key";
-        memcpy(key, h->internal.p, h->internal.n);
-        key[h->internal.n] = '\0';
-        /* the owner's own standing is checked again once the body is in */
-        return fg_auth_equal(key, fg_auth_internal_secret()) && h->owner.n ? NULL
-                                                                           : "invalid_api_key";
-    }
     struct fg_span k = h->authorization;
     if (k.n >= 7 && !strncasecmp(k.p, "Bearer ", 7)) {
         k.p += 7;

@@ -9,8 +9,8 @@
  *    message) in v->d, the caller's dialect.
  *  - A body that may be large (chunked, or declared over FG_GATE_SMALL_BODY)
  *    is only read for a known path and, when server.master_key is set, a
- *    caller with the master key, an active virtual key (keyreg.h) or the
- *    batch executor's internal secret: else 404 / 401 here.  Smaller
+ *    caller with the master key or an active virtual key (keyreg.h): else
+ *    404 / 401 here.  Smaller
  *    bodies go on to the API layer, whose answers are the precise ones.
  *  - Then a declared Content-Length over the path's cap → 413.
  *  - Bytes in flight (conn.c books a body's Content-Length at its head, a

@@ -4,6 +4,7 @@
 #include "admit.h"
 #include "auth.h"
 #include "callreq.h"
+#include "httpclient.h"
 #include "keyreg.h"
 #include "keys.h"
 #include "meter.h"
@@ -191,7 +192,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
         return len;
     }
     const char *colon = memchr(buf, ':', len);
-    if (!colon || c->up_status < 200 || !c->req)
+    if (!colon || c->up_status < 200 || !fg_client_live(&c->client))
         return len;
     size_t nl = (size_t)(colon - buf);
     const char *v = colon + 1, *end = buf + len;
@@ -208,7 +209,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     if (ctype)
         c->pass_ctype = fg_arena_strdup(&c->arena, val);
     else
-        evhttp_add_header(evhttp_request_get_output_headers(c->req), name, val);
+        fg_client_header(c, name, val);
     return len;
 }
 
@@ -216,7 +217,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
 {
     struct fg_call *c = arg;
     size_t len = size * n;
-    if (!c->req)
+    if (!fg_client_live(&c->client))
         return 0; /* client gone: abort */
     if (!c->up_body)
         c->up_body = evbuffer_new();
@@ -257,15 +258,15 @@ static void reply_failure(struct fg_call *c, CURLcode res)
                        c->provider->name, curl_easy_strerror(res));
     }
     c->status = c->err.status;
-    fg_reply_frugal_headers(c);
-    fg_reply_error(c->req, c->in, &c->err);
+    fg_client_send_error(c, true);
 }
 
 static void on_done(struct fg_xfer *x, CURLcode res)
 {
     struct fg_call *c = x->arg;
     fg_upstream_release(c->w->up, x);
-    if (!c->req) {
+    struct evhttp_request *req = fg_httpclient_req(c);
+    if (!req) {
         fg_call_finish(c);
         return;
     }
@@ -295,13 +296,13 @@ static void on_done(struct fg_xfer *x, CURLcode res)
             fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                        "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
         c->acct.response_bytes = (int64_t)n;
-        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
         evhttp_add_header(h, "Content-Type",
                           c->pass_ctype ? c->pass_ctype : "application/octet-stream");
-        fg_reply_frugal_headers(c);
+        fg_client_frugal_headers(c);
         fg_meter_cost_headers(c);
-        c->t_first_byte_ns = fg_server_now_ns();
-        evhttp_send_reply(c->req, c->status, NULL, b);
+        c->t_first_byte_ns = fg_clock_now_ns();
+        evhttp_send_reply(req, c->status, NULL, b);
     }
     c->state = FG_CALL_DONE;
     fg_call_finish(c);
@@ -312,7 +313,7 @@ static const char *const forwarded[] = {"content-type", "accept",     "openai-be
 
 static struct curl_slist *headers(struct fg_call *c)
 {
-    struct evkeyvalq *in = evhttp_request_get_input_headers(c->req);
+    struct evkeyvalq *in = evhttp_request_get_input_headers(fg_httpclient_req(c));
     struct curl_slist *h = curl_slist_append(NULL, "Expect:");
     for (const char *const *f = forwarded; *f; f++) {
         const char *v = evhttp_find_header(in, *f);
@@ -442,7 +443,8 @@ void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const c
                     "frugal is shutting down; retry on another instance.");
         return;
     }
-    struct fg_call *c = fg_call_new(w, req);
+    struct fg_call *c = fg_call_new(w);
+    fg_httpclient_attach(c, req);
     c->in = &fg_provider_openai;
     c->endpoint = FG_EP_PASSTHRU;
     c->key_id = fg_arena_strdup(&c->arena, p->key_id);

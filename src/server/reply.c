@@ -9,30 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *fg_reply_http_reason(int status)
-{
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 529: return "Overloaded";
-    default: return status < 400 ? "OK" : "Error";
-    }
-}
-
 void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body)
 {
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -40,7 +16,7 @@ void fg_reply_json(struct evhttp_request *req, int status, struct evbuffer *body
     evhttp_add_header(h, "Content-Type", "application/json");
     /* a HEAD answer carries no body, or keep-alive loses sync */
     int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
-    evhttp_send_reply(req, status, fg_reply_http_reason(status), head ? NULL : body);
+    evhttp_send_reply(req, status, fg_httpstatus_reason(status), head ? NULL : body);
 }
 
 void fg_reply_error(struct evhttp_request *req, const struct fg_dialect_ops *d,
@@ -63,29 +39,4 @@ void fg_reply_json_value(struct evhttp_request *req, int status, json_t *v, size
     fg_reply_json(req, status, b);
     evbuffer_free(b);
     free(s);
-}
-
-void fg_reply_dump_json(json_t *v, struct evbuffer *out)
-{
-    char *s = json_dumps(v, JSON_COMPACT);
-    evbuffer_add(out, s, strlen(s));
-    free(s);
-}
-
-void fg_reply_frugal_headers(const struct fg_call *c)
-{
-    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-    if (evhttp_find_header(h, "x-frugal-request-id"))
-        return; /* added already on this attempt */
-    evhttp_add_header(h, "x-frugal-request-id", c->id);
-    if (c->model)
-        evhttp_add_header(h, "x-frugal-model", c->model->name);
-    evhttp_add_header(h, "x-frugal-route", c->route ? c->route : "fixed");
-    evhttp_add_header(h, "x-frugal-cache", c->cache_status ? c->cache_status : "bypass");
-}
-
-void fg_reply_call_error(struct fg_call *c)
-{
-    fg_reply_frugal_headers(c);
-    fg_reply_error(c->req, c->in, &c->err);
 }

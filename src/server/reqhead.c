@@ -101,10 +101,6 @@ static int field(const char *p, size_t n, struct fg_reqhead *h, bool *te_seen)
         h->authorization = v;
     } else if (name_is(name, "x-api-key")) {
         h->api_key = v;
-    } else if (name_is(name, "x-frugal-internal")) {
-        h->internal = v;
-    } else if (name_is(name, "x-frugal-owner")) {
-        h->owner = v;
     } else if (name_is(name, "anthropic-version")) {
         h->anthropic = true;
     }

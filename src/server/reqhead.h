@@ -35,7 +35,6 @@ struct fg_reqhead {
     uint64_t length;
     bool chunked;                          /* Transfer-Encoding: chunked */
     struct fg_span authorization, api_key; /* Authorization, x-api-key */
-    struct fg_span internal, owner;        /* x-frugal-internal, x-frugal-owner */
     bool anthropic;                        /* anthropic-version present */
     const char *err;                       /* on -1: what was wrong */
 };

@@ -5,6 +5,7 @@
 
 #include "auth.h"
 #include "call.h"
+#include "httpclient.h"
 #include "log.h"
 #include "provider.h"
 #include "redact.h"
@@ -158,7 +159,7 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
 {
     struct fg_call *c = arg;
     size_t len = size * n;
-    if (!c->req || evbuffer_get_length(c->up_body) + len > (64u << 20))
+    if (!fg_client_live(&c->client) || evbuffer_get_length(c->up_body) + len > (64u << 20))
         return 0;
     evbuffer_add(c->up_body, data, len);
     return len;
@@ -169,7 +170,8 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
     struct fg_call *c = xf->arg;
     struct proxy *x = c->aux;
     fg_upstream_release(c->w->up, xf);
-    if (!c->req) {
+    struct evhttp_request *req = fg_httpclient_req(c);
+    if (!req) {
         fg_call_finish(c);
         return;
     }
@@ -177,7 +179,7 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_error",
                    "upstream provider '%s' failed: %s", c->provider->name,
                    res != CURLE_OK ? curl_easy_strerror(res) : "no status");
-        fg_reply_error(c->req, &fg_provider_openai, &c->err);
+        fg_reply_error(req, &fg_provider_openai, &c->err);
     } else {
         if (x->op == OP_DELETE && c->up_status < 300)
             fg_respmap_forget(x->id);
@@ -186,11 +188,11 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
         struct evbuffer *b = evbuffer_new();
         evbuffer_add(b, r, m);
         free(r);
-        struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
         evhttp_add_header(h, "Content-Type", x->ctype[0] ? x->ctype : "application/json");
         evhttp_add_header(h, "x-frugal-request-id", c->id);
-        evhttp_send_reply(c->req, (int)c->up_status, fg_reply_http_reason((int)c->up_status),
-                          evhttp_request_get_command(c->req) == EVHTTP_REQ_HEAD ? NULL : b);
+        evhttp_send_reply(req, (int)c->up_status, fg_httpstatus_reason((int)c->up_status),
+                          evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : b);
         evbuffer_free(b);
     }
     c->state = FG_CALL_DONE;
@@ -254,7 +256,8 @@ void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
                     px.id);
         return;
     }
-    struct fg_call *c = fg_call_new(w, req); /* no dialect: no ledger row */
+    struct fg_call *c = fg_call_new(w); /* no dialect: no ledger row */
+    fg_httpclient_attach(c, req);
     struct proxy *x = fg_arena_alloc(&c->arena, sizeof *x);
     *x = px;
     c->aux = x; /* the call's proxy state */

@@ -47,13 +47,6 @@ _Static_assert(FG_EP_COUNT <= 8, "fg_provider_rt.url has room for every endpoint
 
 #define DRAIN_FLUSH_MS 100 /* let queued replies reach the socket before exit */
 
-uint64_t fg_server_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* "host:port" or "[v6]:port" → addrinfo (caller frees). */
 static struct addrinfo *resolve_listen(const char *listen)
 {
@@ -131,11 +124,9 @@ static int bound_port(int fd)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
 
-void fg_server_worker_call_ended(struct fg_worker *w)
+/* A call on w ended (runtime.h on_call_ended): the last one ends a drain. */
+static void worker_call_ended(struct fg_worker *w)
 {
-    FG_ASSERT(w->inflight > 0); /* each call ends once */
-    w->inflight--;
-
     if (w->draining && w->inflight == 0) {
         struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
         event_base_loopexit(w->base, &tv);
@@ -198,6 +189,7 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
     const struct fg_server_cfg *s = &app->cfg->server;
     w->app = app;
     w->index = index;
+    w->on_call_ended = worker_call_ended;
     /* coalesce the add/del flurries of one loop turn into one epoll_ctl */
     struct event_config *ec = event_config_new();
     event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
@@ -483,7 +475,7 @@ int fg_server_run(const struct fg_config *cfg)
     fg_info("received %s: draining in-flight calls (up to %d ms)",
             sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace_ms);
     atomic_store(&app.stopping, true);
-    fg_batch_exec_stop(); /* its loopback calls need the workers */
+    fg_batch_exec_stop(); /* its lines run on the workers */
     for (int i = 0; i < app.nworkers; i++)
         event_active(app.workers[i].stop_ev, 0, 0);
     rc = 0;

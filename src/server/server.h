@@ -10,78 +10,8 @@
 #ifndef FRUGAL_SERVER_H
 #define FRUGAL_SERVER_H
 
-#include "config.h"
-
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <stdint.h>
-
-struct fg_call;
-struct curl_slist;
-struct fg_sim;
-struct fg_store;
-struct fg_batch_store;
-struct fg_router;
-struct fg_affinity_load;
-struct event_base;
-struct evhttp;
-struct event;
-struct evhttp_bound_socket;
-struct fg_conn_table;
-
-/* Per-provider runtime facts derived at startup. */
-struct fg_provider_rt {
-    char *openai_base;    /* URL prefix for OpenAI-dialect paths (…/v1) */
-    char *anthropic_base; /* URL prefix for Anthropic paths (no /v1) */
-    /* OpenAI-dialect request headers built once (content type, no Expect,
-     * provider key), plain and streaming; calls that forward client headers
-     * build their own list. */
-    /* upstream headers per wire dialect and stream flag, for a call that
-     * forwards no client header and sent no version of its own */
-    struct curl_slist *headers[2][2];
-    char *url[2][8]; /* full URL per wire dialect and endpoint (fg_endpoint) */
-};
-
-struct fg_app {
-    const struct fg_config *cfg;
-    struct fg_provider_rt *prov;    /* parallel to cfg->providers */
-    struct fg_sim *sim;             /* in-process sim, if any provider needs it */
-    struct fg_router **routers;     /* per route: classifier weights, or NULL */
-    struct fg_affinity_load *loads; /* parallel to cfg->models: calls in flight
-                                         per deployment (affinity.h) */
-    char sim_base[64];
-    struct fg_worker *workers;
-    int nworkers;
-    atomic_bool stopping;
-    int listen_port; /* actual port after bind */
-};
-
-struct fg_worker {
-    struct fg_app *app;
-    int index;
-    pthread_t thread;
-    struct event_base *base;
-    struct evhttp *http;
-    int fd; /* listening socket */
-    struct evhttp_bound_socket *listener;
-    struct fg_upstream *up;
-    struct fg_store *store;        /* read handle for /frugal/spend, lazily opened */
-    struct fg_batch_store *bstore; /* batch store handle, lazily opened */
-    struct fg_conn_table *conns;   /* client connection limits (conn.h) */
-    struct fg_call *calls;         /* live calls */
-    int inflight;
-    uint64_t next_id;
-    struct event *stop_ev; /* activated from the signal thread */
-    struct event *grace_ev;
-    bool draining;
-};
+#include "runtime.h"
 
 int fg_server_run(const struct fg_config *cfg);
-
-/* Called by the API layer when a call ends, to finish a drain. */
-void fg_server_worker_call_ended(struct fg_worker *w);
-
-uint64_t fg_server_now_ns(void);
 
 #endif

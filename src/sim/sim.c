@@ -19,7 +19,7 @@
  * played the same way, with only the x-sim-fault header applied. */
 #include "sim.h"
 
-#include "reply.h"
+#include "httpstatus.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -171,7 +171,7 @@ static void send_now(struct evhttp_request *req, const struct sim_reply *r)
     struct evbuffer *buf = evbuffer_new();
     add_headers(req, r);
     evbuffer_add(buf, r->body, r->body_len);
-    evhttp_send_reply(req, r->status, fg_reply_http_reason(r->status), buf);
+    evhttp_send_reply(req, r->status, fg_httpstatus_reason(r->status), buf);
     evbuffer_free(buf);
 }
 
@@ -243,7 +243,7 @@ static void step(struct sim_req *r)
             return;
         }
         add_headers(req, &r->reply);
-        evhttp_send_reply_start(req, r->reply.status, fg_reply_http_reason(r->reply.status));
+        evhttp_send_reply_start(req, r->reply.status, fg_httpstatus_reason(r->reply.status));
         r->phase = PH_EVENTS;
         pump(r);
         return;

@@ -1772,7 +1772,7 @@ static struct {
     struct centry e[FG_SCHEMA_CACHE_MAX];
     size_t n;
     uint64_t tick;
-} cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} g_schema_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static uint64_t hash64(const char *s, size_t n)
 {
@@ -1789,10 +1789,10 @@ static uint64_t hash64(const char *s, size_t n)
 /* Under the lock: the cached schema for (hash, canon) with a new reference. */
 static struct fg_schema *cache_hit(uint64_t h, const char *canon)
 {
-    for (size_t i = 0; i < cache.n; i++) {
-        struct centry *ce = &cache.e[i];
+    for (size_t i = 0; i < g_schema_cache.n; i++) {
+        struct centry *ce = &g_schema_cache.e[i];
         if (ce->hash == h && strcmp(ce->canon, canon) == 0) {
-            ce->used = ++cache.tick;
+            ce->used = ++g_schema_cache.tick;
             atomic_fetch_add(&ce->s->refs, 1);
             return ce->s;
         }
@@ -1802,23 +1802,23 @@ static struct fg_schema *cache_hit(uint64_t h, const char *canon)
 
 static void cache_drop(size_t i)
 {
-    fg_schema_release(cache.e[i].s);
-    free(cache.e[i].canon);
-    cache.e[i] = cache.e[--cache.n];
+    fg_schema_release(g_schema_cache.e[i].s);
+    free(g_schema_cache.e[i].canon);
+    g_schema_cache.e[i] = g_schema_cache.e[--g_schema_cache.n];
 }
 
 /* Under the lock: add s (takes canon; the cache takes its own reference). */
 static void cache_put(uint64_t h, char *canon, struct fg_schema *s)
 {
-    if (cache.n == FG_SCHEMA_CACHE_MAX) {
+    if (g_schema_cache.n == FG_SCHEMA_CACHE_MAX) {
         size_t lru = 0;
-        for (size_t i = 1; i < cache.n; i++)
-            if (cache.e[i].used < cache.e[lru].used)
+        for (size_t i = 1; i < g_schema_cache.n; i++)
+            if (g_schema_cache.e[i].used < g_schema_cache.e[lru].used)
                 lru = i;
         cache_drop(lru);
     }
     atomic_fetch_add(&s->refs, 1);
-    cache.e[cache.n++] = (struct centry){h, ++cache.tick, canon, s};
+    g_schema_cache.e[g_schema_cache.n++] = (struct centry){h, ++g_schema_cache.tick, canon, s};
 }
 
 struct fg_schema *fg_schema_get(const char *text, size_t len, char *err, size_t errlen)
@@ -1831,9 +1831,9 @@ struct fg_schema *fg_schema_get(const char *text, size_t len, char *err, size_t 
         return compile_root(root, err, errlen);
     }
     uint64_t h = hash64(canon, strlen(canon));
-    pthread_mutex_lock(&cache.mu);
+    pthread_mutex_lock(&g_schema_cache.mu);
     struct fg_schema *s = cache_hit(h, canon);
-    pthread_mutex_unlock(&cache.mu);
+    pthread_mutex_unlock(&g_schema_cache.mu);
     if (s) {
         json_decref(root);
         free(canon);
@@ -1844,11 +1844,11 @@ struct fg_schema *fg_schema_get(const char *text, size_t len, char *err, size_t 
         free(canon);
         return NULL;
     }
-    pthread_mutex_lock(&cache.mu);
+    pthread_mutex_lock(&g_schema_cache.mu);
     s = cache_hit(h, canon); /* another thread may have won */
     if (!s)
         cache_put(h, canon, s = fresh), canon = NULL, fresh = NULL;
-    pthread_mutex_unlock(&cache.mu);
+    pthread_mutex_unlock(&g_schema_cache.mu);
     free(canon);
     fg_schema_release(fresh);
     return s;
@@ -1856,17 +1856,17 @@ struct fg_schema *fg_schema_get(const char *text, size_t len, char *err, size_t 
 
 void fg_schema_cache_shutdown(void)
 {
-    pthread_mutex_lock(&cache.mu);
-    while (cache.n)
-        cache_drop(cache.n - 1);
-    pthread_mutex_unlock(&cache.mu);
+    pthread_mutex_lock(&g_schema_cache.mu);
+    while (g_schema_cache.n)
+        cache_drop(g_schema_cache.n - 1);
+    pthread_mutex_unlock(&g_schema_cache.mu);
 }
 
 size_t fg_schema_cache_size(void)
 {
-    pthread_mutex_lock(&cache.mu);
-    size_t n = cache.n;
-    pthread_mutex_unlock(&cache.mu);
+    pthread_mutex_lock(&g_schema_cache.mu);
+    size_t n = g_schema_cache.n;
+    pthread_mutex_unlock(&g_schema_cache.mu);
     return n;
 }
 

@@ -10,6 +10,7 @@ import { after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -930,6 +931,82 @@ describe('URLs frugal hands out', () => {
     for await (const r of await client.messages.batches.results(id)) results.push(r);
     assert.deepEqual(results.map((r) => r.custom_id), ['h1']);
     assert.ok(seen.includes(batch.results_url), seen.join(' '));
+    await fr.stop();
+  });
+});
+
+/* A request from another loopback address (the test's own traffic), so
+ * that every connection from 127.0.0.1 — where a loopback call of the
+ * gateway to itself would come from — can be refused. */
+function from2(fr, method, path, body) {
+  return new Promise((res, rej) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request({
+      host: '127.0.0.1', port: fr.port, path, method, localAddress: '127.0.0.2',
+      headers: { 'anthropic-version': '2023-06-01', ...(data ? { 'content-type': 'application/json' } : {}) },
+    }, (r) => {
+      let text = '';
+      r.setEncoding('utf8');
+      r.on('data', (d) => (text += d));
+      r.on('end', () => res({ status: r.statusCode, text }));
+    });
+    req.on('error', rej);
+    req.end(data);
+  });
+}
+
+describe('batch lines are calls of the pipeline, not HTTP requests', () => {
+  for (const mode of ['provider', 'local']) {
+    test(`${mode} mode: lines are planned and run while the gateway refuses every connection from 127.0.0.1`, async () => {
+      const fr = await gateway({
+        ...config(mode),
+        server: { max_connections_per_ip: 1, header_timeout_ms: 60000, header_timeout_busy_ms: 60000 },
+      });
+      // 127.0.0.1's one place is taken: a connection from there is refused (429)
+      const hold = net.connect({ host: '127.0.0.1', port: fr.port });
+      hold.on('error', () => {});
+      await new Promise((r) => hold.once('connect', r));
+      await waitFor(async () => {
+        const r = await fetch(`${fr.url}/healthz`).catch(() => null);
+        return r && r.status === 429;
+      }, { what: 'connections from 127.0.0.1 to be refused' });
+      try {
+        const created = await from2(fr, 'POST', '/v1/messages/batches', {
+          requests: [
+            { custom_id: 'r1', params: { model: 'claude-haiku-4-5', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] } },
+            { custom_id: 'r2', params: { model: 'gpt-4o-mini', max_tokens: 20, messages: [{ role: 'user', content: 'hello' }] } },
+          ],
+        });
+        assert.equal(created.status, 200, created.text);
+        const id = JSON.parse(created.text).id;
+        const b = await waitFor(async () => {
+          const r = JSON.parse((await from2(fr, 'GET', `/v1/messages/batches/${id}`)).text);
+          return r.processing_status === 'ended' ? r : null;
+        }, { timeoutMs: 20000, stepMs: 100, what: `batch ${id} to end` });
+        assert.deepEqual(b.request_counts, { processing: 0, succeeded: 2, errored: 0, canceled: 0, expired: 0 });
+        const results = parseJsonl((await from2(fr, 'GET', `/v1/messages/batches/${id}/results`)).text);
+        assert.deepEqual(results.map((r) => r.result.type), ['succeeded', 'succeeded']);
+      } finally {
+        hold.destroy();
+        await fr.stop();
+      }
+    });
+  }
+
+  test('the loopback path is gone: its headers from outside neither plan a call nor act for an owner', async () => {
+    const fr = await gateway(config('local'));
+    const r = await call(fr, '/v1/chat/completions', {
+      headers: {
+        'x-frugal-internal': 'guess', 'x-frugal-owner': 'master',
+        'x-frugal-batch-line': 'batch_x/0', 'x-frugal-batch-mode': 'plan',
+      },
+      body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 10 },
+    });
+    // an ordinary answer: not a plan (no "upstream_model"/"body"), not a 401
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.object, 'chat.completion');
+    assert.equal(r.json.upstream_model, undefined);
+    assert.doesNotMatch(r.headers.get('x-frugal-request-id'), /^frb_/); // not a batch line's record id
     await fr.stop();
   });
 });

@@ -142,10 +142,10 @@ static void affinity_yields_past_the_margin(void **state)
     busy[home] = 0;
     o = opts(&l, busy, 2, 0, 0);
     assert_int_equal(fg_affinity_pick(&model, 2, &a, &o, T0 + 4), home);
-    /* the default margin keeps it through a backlog of FG_AFFINITY_MARGIN */
-    busy[home] = FG_AFFINITY_MARGIN;
+    /* the default margin keeps it through a backlog of FG_CONFIG_AFFINITY_MARGIN */
+    busy[home] = FG_CONFIG_AFFINITY_MARGIN;
     busy[other] = 0;
-    o = opts(&l, busy, 2, FG_AFFINITY_MARGIN, 0);
+    o = opts(&l, busy, 2, FG_CONFIG_AFFINITY_MARGIN, 0);
     assert_int_equal(fg_affinity_pick(&model, 2, &a, &o, T0 + 5), home);
 }
 

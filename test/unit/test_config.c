@@ -713,7 +713,7 @@ static void test_deployments_and_affinity_margin(void **state)
                 "    provider: east\n"
                 "    model: up-m\n"
                 "    deployments: [{provider: west}, {provider: west, model: m2}]\n");
-    assert_int_equal(c->prompt_caching.affinity_margin, FG_AFFINITY_MARGIN);
+    assert_int_equal(c->prompt_caching.affinity_margin, FG_CONFIG_AFFINITY_MARGIN);
     assert_int_equal(c->models[0].n_deployments, 2);
     assert_int_equal(c->models[0].deployments[0].provider_index, 1);
     assert_string_equal(c->models[0].deployments[0].model, "up-m");

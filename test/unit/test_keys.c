@@ -18,6 +18,7 @@
 #include "config.h"
 #include "keyreg.h"
 #include "keys.h"
+#include "spec.h"
 #include "period.h"
 #include "store.h"
 
@@ -90,23 +91,23 @@ static void budgets_parse_exactly(void **state)
 {
     int64_t pico;
     enum fg_period p;
-    assert_int_equal(fg_keys_parse_budget("10/month", &pico, &p), 0);
+    assert_int_equal(fg_spec_budget("10/month", &pico, &p), 0);
     assert_int_equal(pico, 10000000000000LL);
     assert_int_equal(p, FG_PERIOD_MONTH);
-    assert_int_equal(fg_keys_parse_budget("$0.50/day", &pico, &p), 0);
+    assert_int_equal(fg_spec_budget("$0.50/day", &pico, &p), 0);
     assert_int_equal(pico, 500000000000LL);
     assert_int_equal(p, FG_PERIOD_DAY);
-    assert_int_equal(fg_keys_parse_budget("0.000300/daily", &pico, &p), 0);
+    assert_int_equal(fg_spec_budget("0.000300/daily", &pico, &p), 0);
     assert_int_equal(pico, 300000000LL);
-    assert_int_equal(fg_keys_parse_budget("25", &pico, &p), 0); /* per month */
+    assert_int_equal(fg_spec_budget("25", &pico, &p), 0); /* per month */
     assert_int_equal(pico, 25000000000000LL);
     assert_int_equal(p, FG_PERIOD_MONTH);
-    assert_int_equal(fg_keys_parse_budget("1000000/month", &pico, &p), 0);
+    assert_int_equal(fg_spec_budget("1000000/month", &pico, &p), 0);
     const char *bad[] = {
         "",        "0", "0/day", "-1/day", "1/week", "1.0000001/day", "abc", "1000000.01/month",
         "1e3/day", ".", "10/",   NULL};
     for (int i = 0; bad[i]; i++)
-        assert_int_equal(fg_keys_parse_budget(bad[i], &pico, &p), -1);
+        assert_int_equal(fg_spec_budget(bad[i], &pico, &p), -1);
 }
 
 static void options_validate(void **state)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "report.h"
 
 /* ---------- helpers ---------- */
@@ -529,7 +530,7 @@ static void parse_since_cases(void **state)
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         v = -42;
-        if (fg_report_parse_since(ok[i].s, now, &v) != 0 || v != ok[i].want)
+        if (fg_clock_parse_since(ok[i].s, now, &v) != 0 || v != ok[i].want)
             fail_msg("'%s': got %lld, want %lld", ok[i].s, (long long)v, (long long)ok[i].want);
     }
     const char *bad[] = {"",
@@ -553,10 +554,10 @@ static void parse_since_cases(void **state)
                          "9999999999999w"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         v = 7;
-        if (fg_report_parse_since(bad[i], now, &v) != -1 || v != 7)
+        if (fg_clock_parse_since(bad[i], now, &v) != -1 || v != 7)
             fail_msg("'%s' accepted (%lld)", bad[i], (long long)v);
     }
-    assert_int_equal(fg_report_parse_since(NULL, now, &v), -1);
+    assert_int_equal(fg_clock_parse_since(NULL, now, &v), -1);
 }
 
 /* ---------- the table ---------- */

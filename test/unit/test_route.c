@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <event2/http.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +46,6 @@ struct fixture {
     struct fg_router *router, *routers[1];
     struct fg_route_cfg route;
     struct fg_call c;
-    struct evhttp_request *req;
     char *body;
 };
 
@@ -94,12 +92,10 @@ static struct fixture *setup_call(int what, const char *header, double threshold
     f->app.cfg = &f->cfg;
     f->app.routers = f->routers;
     f->w.app = &f->app;
-    f->req = evhttp_request_new(NULL, NULL);
     f->body = make_body(what);
     struct fg_call *c = &f->c;
     fg_arena_init(&c->arena);
     c->w = &f->w;
-    c->req = f->req;
     c->rq.route_force = fg_route_force_of(header); /* as the HTTP edge reads it */
     c->in = fg_provider_ops(what & AN_IMAGE ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI);
     c->raw = f->body;
@@ -112,7 +108,6 @@ static void teardown_call(struct fixture *f)
 {
     fg_json_free(&f->c.body);
     fg_arena_free(&f->c.arena);
-    evhttp_request_free(f->req);
     fg_router_free(f->router);
     free(f->body);
     free(f);

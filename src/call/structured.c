@@ -6,7 +6,7 @@
 #include "relay.h"
 #include "repair.h"
 #include "schema.h"
-#include "server.h"
+#include "runtime.h"
 
 #include <event2/buffer.h>
 #include <jansson.h>

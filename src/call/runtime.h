@@ -1,0 +1,82 @@
+/* runtime.h — what a call runs on: the process's shared handles (struct
+ * fg_app) and the worker thread whose event loop carries it (struct
+ * fg_worker).
+ *
+ * Contract: server/ creates the app and its workers (server.h: threads,
+ * listeners, shutdown) and owns them; call/ and the layers above read them.
+ * Workers share only the immutable config and the app-level handles, each of
+ * which says how it may be shared; everything in a worker belongs to its own
+ * thread. */
+#ifndef FRUGAL_RUNTIME_H
+#define FRUGAL_RUNTIME_H
+
+#include "clock.h"
+#include "config.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct fg_call;
+struct curl_slist;
+struct fg_sim;
+struct fg_store;
+struct fg_batch_store;
+struct fg_router;
+struct fg_affinity_load;
+struct event_base;
+struct evhttp;
+struct event;
+struct evhttp_bound_socket;
+struct fg_conn_table;
+
+/* Per-provider runtime facts derived at startup. */
+struct fg_provider_rt {
+    char *openai_base;    /* URL prefix for OpenAI-dialect paths (…/v1) */
+    char *anthropic_base; /* URL prefix for Anthropic paths (no /v1) */
+    /* Upstream request headers built once per wire dialect, plain and
+     * streaming (content type, no Expect, the provider's key and, for
+     * Anthropic, its version); calls that forward client headers or send
+     * their own API version build their own list. */
+    struct curl_slist *headers[2][2];
+    char *url[2][8]; /* full URL per wire dialect and endpoint (fg_endpoint) */
+};
+
+struct fg_app {
+    const struct fg_config *cfg;
+    struct fg_provider_rt *prov;    /* parallel to cfg->providers */
+    struct fg_sim *sim;             /* in-process sim, if any provider needs it */
+    struct fg_router **routers;     /* per route: classifier weights, or NULL */
+    struct fg_affinity_load *loads; /* parallel to cfg->models: calls in flight
+                                         per deployment (affinity.h) */
+    char sim_base[64];
+    struct fg_worker *workers;
+    int nworkers;
+    atomic_bool stopping;
+    int listen_port; /* actual port after bind */
+};
+
+struct fg_worker {
+    struct fg_app *app;
+    int index;
+    pthread_t thread;
+    struct event_base *base;
+    struct evhttp *http;
+    int fd; /* listening socket */
+    struct evhttp_bound_socket *listener;
+    struct fg_upstream *up;
+    struct fg_store *store;        /* read handle for /frugal/spend, lazily opened */
+    struct fg_batch_store *bstore; /* batch store handle, lazily opened */
+    struct fg_conn_table *conns;   /* client connection limits (conn.h) */
+    struct fg_call *calls;         /* live calls */
+    int inflight;
+    uint64_t next_id;
+    struct event *stop_ev; /* activated from the signal thread */
+    struct event *grace_ev;
+    bool draining;
+    /* set by the server: a call on this worker ended (finishes a drain) */
+    void (*on_call_ended)(struct fg_worker *w);
+};
+
+#endif

@@ -1,0 +1,201 @@
+/* shared.h — state that several gateway processes will share: the interface
+ * (a table of functions per backend, like ledger/store.h).
+ *
+ * Four primitives, each the smallest thing its users need and each chosen so
+ * that a Redis backend (issue #19; a later file shared_redis.c) implements
+ * it with one round trip.  The only backend today is in-process
+ * (shared_mem.c): thread-safe, shared by every thread of one process.
+ *
+ * 1. Windowed counters (budgets: keys/budget.c; rate limits:
+ *    keys/ratelimit.c).  A counter is a family of cells, one per window
+ *    (the caller's key for a span of time: a budget period's start in ms, a
+ *    rate limit's second); each cell holds two int64 fields.  The counter's
+ *    head is the newest window it has seen (windows only move forward: a
+ *    clock that steps back keeps the newest window); its live cells are
+ *    those with head - span < window <= head.  counter_apply() takes steps
+ *    (up to FG_SHARED_MAX_STEPS, over one or several counters) and is
+ *    atomic: every check of every step is made against the live sums first
+ *    (check: sum over the live cells of the fields in `fields` + need <=
+ *    limit), and only if all pass are the adds made, each to its own cell
+ *    (a cell outside the live range takes nothing; fields clamp at zero).
+ *    That is reserve-at-worst-case (checks + add the worst case) and
+ *    settle-to-exact (no checks; add -held and +real) as one primitive.
+ *      Redis: one hash per counter (its `name`), a field per window and
+ *      field ("<window>:0", "<window>:1") plus "head"; counter_apply is one
+ *      EVALSHA of a Lua script over the steps' hashes (HMGET the live
+ *      fields, compare, HINCRBY, clamp, HDEL cells that left the span,
+ *      PEXPIRE keep_ms; on a refusal it returns the step, the check and
+ *      that counter's live cells); counter_read is HGETALL; counter_reset
+ *      is DEL (then an apply re-creates the current cell).
+ *    The in-process backend keeps a counter's cells in its owner's memory
+ *    (struct fg_shared_counter below: no allocation, as long-lived as the
+ *    budget or rate limit it belongs to), a ring indexed by window mod
+ *    ncell, under one mutex for all counters.
+ *
+ * 2. A byte cache with TTL and a size bound (the response cache's storage:
+ *    cache/respcache.c).  Keys are 32 bytes (a SHA-256), values immutable
+ *    byte strings (struct fg_shared_val, refcounted: a value got outlives
+ *    its replacement, eviction and close until released).  get() returns a
+ *    live value or NULL (an expired one is dropped); put() replaces, and
+ *    evicts expired then least recently used values until the bytes
+ *    (values + FG_SHARED_VAL_OVERHEAD each) fit max_bytes; a value above
+ *    max_bytes / 8 is refused (put returns false, what was there stays).
+ *      Redis: GET / SET key value PXAT expires_ms; the size bound is the
+ *      server's maxmemory with allkeys-lru; stats from INFO.
+ *
+ * 3. Versions: a named counter that only grows, bumped by whoever changes
+ *    what it names (the key registry after a key is created or revoked:
+ *    keys/keyreg.c), read by whoever caches it.  A process that sees a new
+ *    version re-reads the source of truth (the store).  In-process it only
+ *    tells this process's own threads, so keyreg still re-reads on a timer
+ *    unless the backend says `cross_process`.
+ *      Redis: INCR / GET (and PUBLISH on the same name to wake readers).
+ *
+ * 4. Sightings (prefix evidence for prompt caching: dialect/prefix.c).  For
+ *    each 64-bit hash: when it was last seen before now (0 = never, or
+ *    forgotten) and the smoothed gap between sightings (a new gap weighs a
+ *    quarter); then records now (never moving backwards).  One call for
+ *    all of a request's hashes.  In-process: a fixed table (65,536 slots,
+ *    8-way probing, the stalest slot of the probe window replaced).
+ *      Redis: one Lua script over the hashes' keys (HMGET seen gap, HSET,
+ *      PEXPIRE a few hours: callers use sightings of the last hour, and
+ *      the smoothed gap survives a pause of that order).
+ *
+ * Process-wide: fg_shared_process() is the instance the gateway uses (the
+ * in-process one unless fg_shared_process_set() chose another at startup,
+ * before any thread uses it).  Every function here is thread-safe.  No
+ * backend does I/O on the in-process path; a network backend would (its
+ * callers run on worker threads, so a round trip there blocks that loop:
+ * issue #19 decides whether those calls become asynchronous). */
+#ifndef FRUGAL_SHARED_H
+#define FRUGAL_SHARED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct fg_shared;
+
+/* ------------------------------------------------------------- counters */
+
+#define FG_SHARED_MAX_SPAN 60   /* live cells a counter can sum */
+#define FG_SHARED_MAX_STEPS 16  /* steps in one counter_apply */
+#define FG_SHARED_NOW INT64_MIN /* step.win: the counter's current window */
+
+struct fg_shared_cell {
+    int64_t win;  /* window key */
+    int64_t v[2]; /* the two fields, >= 0 */
+};
+
+/* One counter.  The owner fills name (the backend's key; unique per
+ * counter, e.g. "budget:key:<id>") and calls fg_shared_counter_init(). */
+struct fg_shared_counter {
+    char name[96];
+    int64_t span;    /* windows summed, in window-key units (1: the current only) */
+    int64_t keep_ms; /* a cell may be forgotten this long after its last write
+                      * (>= its window's length x span; Redis PEXPIRE) */
+    /* in-process state, under the backend's counter lock */
+    int64_t head;
+    int ncell; /* ring size: span for a per-second window, 1 for periods */
+    struct fg_shared_cell *cell;
+};
+
+/* sum(fields of the live cells) + need <= limit; limit <= 0: no check. */
+struct fg_shared_check {
+    unsigned fields; /* bit i: field i */
+    int64_t need, limit;
+};
+
+struct fg_shared_step {
+    struct fg_shared_counter *c;
+    int64_t now_win; /* the window now falls in (moves the head forward) */
+    int64_t win;     /* the cell to add to, or FG_SHARED_NOW (then set to the head) */
+    int64_t add[2];
+    struct fg_shared_check check[2];
+};
+
+/* A counter's live cells, oldest window first. */
+struct fg_shared_window {
+    int64_t head;
+    int n;
+    struct fg_shared_cell cell[FG_SHARED_MAX_SPAN];
+};
+
+/* Why an apply failed: the step and check, and that step's counter as the
+ * check saw it. */
+struct fg_shared_denial {
+    int step, check;
+    struct fg_shared_window w;
+};
+
+/* ----------------------------------------------------------------- cache */
+
+struct fg_shared_val; /* refcounted immutable bytes */
+struct fg_shared_cache;
+
+#define FG_SHARED_VAL_OVERHEAD 96 /* bytes a value is charged beyond its own */
+
+struct fg_shared_cache_stats {
+    uint64_t stores, evictions, entries, bytes;
+};
+
+/* ------------------------------------------------------------- the table */
+
+struct fg_shared_ops {
+    const char *scheme;
+    bool cross_process; /* do other processes see what this one writes? */
+
+    /* counters: 0 = init (the ring from c->cell/ncell), forgets all windows */
+    void (*counter_reset)(struct fg_shared *s, struct fg_shared_counter *c);
+    /* -1 when every step applied, else the first step whose check failed
+     * (nothing applied; *d filled when d != NULL) */
+    int (*counter_apply)(struct fg_shared *s, struct fg_shared_step *st, int n,
+                         struct fg_shared_denial *d);
+    /* the live cells as of now_win (moves the head forward) */
+    void (*counter_read)(struct fg_shared *s, struct fg_shared_counter *c, int64_t now_win,
+                         struct fg_shared_window *w);
+
+    /* cache: open one (its own namespace and bound), close drops it */
+    struct fg_shared_cache *(*cache_open)(struct fg_shared *s, const char *name, size_t max_bytes);
+    void (*cache_close)(struct fg_shared_cache *c);
+    /* a new reference, or NULL */
+    struct fg_shared_val *(*cache_get)(struct fg_shared_cache *c, const uint8_t key[32],
+                                       int64_t now_ms);
+    /* takes a reference of v (the caller keeps its own); false: refused */
+    bool (*cache_put)(struct fg_shared_cache *c, const uint8_t key[32], struct fg_shared_val *v,
+                      int64_t expires_ms, int64_t now_ms);
+    void (*cache_stats)(struct fg_shared_cache *c, struct fg_shared_cache_stats *st);
+
+    /* versions */
+    uint64_t (*version_bump)(struct fg_shared *s, const char *name);
+    uint64_t (*version_get)(struct fg_shared *s, const char *name);
+
+    /* sightings of hashes h[0..n): prev_ms[i], gap_ms[i] filled, now recorded */
+    void (*seen)(struct fg_shared *s, const uint64_t *h, int n, int64_t now_ms, int64_t *prev_ms,
+                 int64_t *gap_ms);
+    void (*seen_reset)(struct fg_shared *s);
+};
+
+struct fg_shared {
+    const struct fg_shared_ops *ops;
+};
+
+extern const struct fg_shared_ops fg_shared_mem_ops;
+
+/* The process's instance (in-process by default). */
+struct fg_shared *fg_shared_process(void);
+void fg_shared_process_set(struct fg_shared *s);
+
+/* Set up c (name: NULL keeps c->name; span, keep_ms, ring) and reset it on
+ * the process's instance. */
+void fg_shared_counter_init(struct fg_shared_counter *c, const char *name, int64_t span,
+                            int64_t keep_ms, struct fg_shared_cell *cells, int ncell);
+
+/* Values: a new one of n bytes (written through *data before it is put),
+ * the bytes, another reference, and release (NULL is fine). */
+struct fg_shared_val *fg_shared_val_new(size_t n, void **data);
+const void *fg_shared_val_data(const struct fg_shared_val *v, size_t *n);
+struct fg_shared_val *fg_shared_val_ref(struct fg_shared_val *v);
+void fg_shared_val_release(struct fg_shared_val *v);
+
+#endif
