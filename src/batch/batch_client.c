@@ -246,11 +246,11 @@ static void job_run(evutil_socket_t fd, short what, void *arg)
     c->client = (struct fg_client){.ops = &batch_ops, .ctx = j};
     c->in = bc->in;
     c->endpoint = bc->ep;
-    c->key_id = fg_arena_strdup(&c->arena, p.key_id);
-    c->vkey = p.vkey;
+    c->who.key_id = fg_arena_strdup(&c->arena, p.key_id);
+    c->who.vkey = p.vkey;
     fg_call_set_batch_line(c, j->line, bc->plan);
     c->rq.tags_header = bc->tags[0] ? fg_arena_strdup(&c->arena, bc->tags) : NULL;
-    fg_keyreg_call_tags(&c->arena, c->vkey, c->key_id, c->rq.tags_header, &c->tags);
+    fg_keyreg_call_tags(&c->arena, c->who.vkey, c->who.key_id, c->rq.tags_header, &c->who.tags);
     c->raw = j->body; /* the job outlives the call: it ends in release() */
     c->raw_len = j->len;
     fg_api_run_call(c);

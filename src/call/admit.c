@@ -112,7 +112,7 @@ static void consider(const struct fg_call *c, const struct fg_model_cfg *m, int6
         w->media_tokens = mt;
     int64_t out = c->endpoint == FG_EP_EMBEDDINGS ? 0 /* input only */
                   : asked                         ? asked
-                  : c->so_cap > 0                 ? c->so_cap
+                  : c->so.cap > 0                 ? c->so.cap
                                                   : default_max_out(m);
     struct fg_price p;
     if (!fg_price_of(m, &p))
@@ -130,21 +130,21 @@ static void worst_case(const struct fg_call *c, struct worst *w)
     fg_media_scan(&c->body, &media);
     /* the estimate counted base64 payloads as text; they are billed as
      * images and documents instead */
-    int64_t est = c->prompt_tokens_est - media.data_bytes / 4;
+    int64_t est = c->meter.prompt_tokens_est - media.data_bytes / 4;
     int64_t text = fg_admit_prompt_margin(est > 0 ? est : 0), asked = asked_max_out(c);
     memset(w, 0, sizeof *w);
     w->media_items = media.n + media.extra[0] + media.extra[1];
-    consider(c, c->model, text, &media, asked, w);
-    if (c->route_cfg) {
-        consider(c, fg_config_model(cfg, c->route_cfg->cheap), text, &media, asked, w);
-        consider(c, fg_config_model(cfg, c->route_cfg->frontier), text, &media, asked, w);
+    consider(c, c->serve.model, text, &media, asked, w);
+    if (c->rt.cfg) {
+        consider(c, fg_config_model(cfg, c->rt.cfg->cheap), text, &media, asked, w);
+        consider(c, fg_config_model(cfg, c->rt.cfg->frontier), text, &media, asked, w);
     }
 }
 
 int64_t fg_admit_worst_batch(const struct fg_call *c)
 {
     struct fg_price p;
-    if (!c->model || !fg_price_of(c->model, &p))
+    if (!c->serve.model || !fg_price_of(c->serve.model, &p))
         return -1;
     struct fg_price bp;
     fg_admit_batch_price(&p, &bp);
@@ -153,13 +153,13 @@ int64_t fg_admit_worst_batch(const struct fg_call *c)
      * settled on, at its batch price */
     struct fg_media media;
     fg_media_scan(&c->body, &media);
-    int64_t est = c->prompt_tokens_est - media.data_bytes / 4;
+    int64_t est = c->meter.prompt_tokens_est - media.data_bytes / 4;
     int64_t text = fg_admit_prompt_margin(est > 0 ? est : 0);
-    int64_t prompt = text + media_on(c->model, &media, text), asked = asked_max_out(c);
+    int64_t prompt = text + media_on(c->serve.model, &media, text), asked = asked_max_out(c);
     int64_t out = c->endpoint == FG_EP_EMBEDDINGS ? 0
                   : asked                         ? asked
-                  : c->so_cap > 0                 ? c->so_cap
-                                                  : default_max_out(c->model);
+                  : c->so.cap > 0                 ? c->so.cap
+                                                  : default_max_out(c->serve.model);
     return fg_admit_worst_cost(&bp, prompt, out);
 }
 
@@ -281,9 +281,9 @@ static int ledger_full(struct fg_call *c)
 
 int fg_admit_request(struct fg_call *c)
 {
-    if (!c->batch_line && fg_ledger_full())
+    if (!c->batch.line && fg_ledger_full())
         return ledger_full(c);
-    struct fg_vkey *v = c->vkey;
+    struct fg_vkey *v = c->who.vkey;
     if (v && !fg_keys_allows(&v->k, c->model_name))
         return not_allowed(c, v);
     struct fg_budget *bs[FG_BUDGET_MAX_HOLD];
@@ -295,7 +295,7 @@ int fg_admit_request(struct fg_call *c)
         bs[n++] = &v->budget;
     }
     struct fg_tag_budget *tb[FG_BUDGET_MAX_HOLD];
-    int nt = free_call ? 0 : fg_keyreg_tag_budgets(c->tags.charged, tb, FG_BUDGET_MAX_HOLD - n);
+    int nt = free_call ? 0 : fg_keyreg_tag_budgets(c->who.tags.charged, tb, FG_BUDGET_MAX_HOLD - n);
     for (int i = 0; i < nt; i++) {
         whose[n] = fg_arena_printf(&c->arena, "tag '%s'", tb[i]->tag);
         bs[n++] = &tb[i]->budget;
@@ -303,7 +303,7 @@ int fg_admit_request(struct fg_call *c)
     /* a batch line's plan is not a call: it spends neither the key's RPM/TPM
      * nor its budgets (provider-mode lines are reserved when they are
      * submitted, batch_exec.c; local-mode lines when they run) */
-    bool rated = v && (v->k.rpm > 0 || v->k.tpm > 0) && !c->batch_plan;
+    bool rated = v && (v->k.rpm > 0 || v->k.tpm > 0) && !c->batch.plan;
     if (n == 0 && !rated)
         return 0;
     struct worst w;
@@ -323,9 +323,9 @@ int fg_admit_request(struct fg_call *c)
     memset(a, 0, sizeof *a);
     a->worst_pico = w.pico;
     a->worst_tokens = w.tokens;
-    int64_t now = c->acct.ts_ms;
+    int64_t now = c->meter.acct.ts_ms;
     struct fg_budget_view view;
-    int bad = n && !c->batch_plan ? fg_budget_reserve(bs, n, w.pico, now, &a->budget, &view) : -1;
+    int bad = n && !c->batch.plan ? fg_budget_reserve(bs, n, w.pico, now, &a->budget, &view) : -1;
     if (bad >= 0)
         return over_budget(c, whose[bad], &view, &w, now);
     struct fg_ratelimit_denial d;
@@ -335,13 +335,13 @@ int fg_admit_request(struct fg_call *c)
         fg_budget_settle(&a->budget, 0, now, now);
         return rate_limited(c, v, &d);
     }
-    c->admit = a;
+    c->who.admit = a;
     return 0;
 }
 
 void fg_admit_settle(struct fg_call *c, const struct fg_record *r)
 {
-    struct fg_admit *a = c->admit;
+    struct fg_admit *a = c->who.admit;
     if (!a)
         return;
     int64_t now = wall_ms();
@@ -355,7 +355,7 @@ void fg_admit_settle(struct fg_call *c, const struct fg_record *r)
 
 void fg_admit_next_attempt(struct fg_call *c)
 {
-    struct fg_admit *a = c->admit;
+    struct fg_admit *a = c->who.admit;
     if (!a)
         return;
     int64_t now = wall_ms();
@@ -367,11 +367,11 @@ void fg_admit_next_attempt(struct fg_call *c)
 
 void fg_admit_release(struct fg_call *c)
 {
-    struct fg_admit *a = c->admit;
+    struct fg_admit *a = c->who.admit;
     if (!a)
         return;
     int64_t now = wall_ms();
-    fg_budget_settle(&a->budget, 0, c->acct.ts_ms, now);
+    fg_budget_settle(&a->budget, 0, c->meter.acct.ts_ms, now);
     fg_ratelimit_settle(&a->rate, 0, now);
-    c->admit = NULL;
+    c->who.admit = NULL;
 }

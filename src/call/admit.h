@@ -16,7 +16,7 @@
  *    `model_unpriced` otherwise), unless the key was created with
  *    allow_unpriced: then an unpriced call passes its budgets holding
  *    nothing (it is recorded unpriced).  Embeddings hold no output.
- *  - A batch line's plan (c->batch_plan) is checked like a call (allow-
+ *  - A batch line's plan (c->batch.plan) is checked like a call (allow-
  *    list, priced model) but holds no budget and spends no RPM/TPM: a
  *    provider-mode line is reserved when it is submitted (batch_budget.h),
  *    a local-mode line when it runs.

@@ -4,6 +4,7 @@
 #include "batch_mailbox.h"
 #include "admit.h"
 #include "meter.h"
+#include "provider.h"
 #include "relay.h"
 #include "structured.h"
 #include "translate.h"
@@ -39,16 +40,16 @@ static void make_id(struct fg_worker *w, char *out)
  * a line run again after a crash replaces its records instead of adding. */
 static void line_id(struct fg_call *c)
 {
-    fg_batch_mailbox_record_id(c->batch_line, c->batch_attempt, c->id);
+    fg_batch_mailbox_record_id(c->batch.line, c->batch.attempt, c->id);
 }
 
 void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan)
 {
-    c->batch_line = fg_arena_strdup(&c->arena, line);
-    const char *slash = strrchr(c->batch_line, '/');
-    c->batch_id = fg_arena_strndup(&c->arena, c->batch_line,
-                                   slash ? (size_t)(slash - c->batch_line) : strlen(line));
-    c->batch_plan = plan;
+    c->batch.line = fg_arena_strdup(&c->arena, line);
+    const char *slash = strrchr(c->batch.line, '/');
+    c->batch.id = fg_arena_strndup(&c->arena, c->batch.line,
+                                   slash ? (size_t)(slash - c->batch.line) : strlen(line));
+    c->batch.plan = plan;
     line_id(c);
 }
 
@@ -63,7 +64,7 @@ struct fg_call *fg_call_new(struct fg_worker *w)
     c->t_start_ns = fg_clock_now_ns();
     struct timeval now;
     gettimeofday(&now, NULL);
-    c->acct.ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
+    c->meter.acct.ts_ms = (int64_t)now.tv_sec * 1000 + now.tv_usec / 1000;
     make_id(w, c->id);
     c->next = w->calls;
     if (w->calls)
@@ -79,26 +80,26 @@ void fg_call_finish(struct fg_call *c)
     if (c->in) {
         if (!c->status)
             c->status = 499; /* the client left before any answer */
-        if (!c->batch_plan)
+        if (!c->batch.plan)
             fg_meter_submit(c, true);
     }
     fg_admit_release(c);
-    if (c->idle_ev)
-        event_free(c->idle_ev);
-    if (c->retry_ev)
-        event_free(c->retry_ev);
-    if (c->xfer.easy)
-        fg_upstream_cancel(w->up, &c->xfer);
-    fg_affinity_end(&c->inflight);
-    curl_slist_free_all(c->up_headers);
-    if (c->up_body)
-        evbuffer_free(c->up_body);
-    if (c->relay)
-        evbuffer_free(c->relay);
-    if (c->cache_sse)
-        evbuffer_free(c->cache_sse);
-    fg_sse_free(&c->sse);
-    fg_translate_stream_free(c->tr);
+    if (c->up.idle_ev)
+        event_free(c->up.idle_ev);
+    if (c->fo.retry_ev)
+        event_free(c->fo.retry_ev);
+    if (c->up.xfer.easy)
+        fg_upstream_cancel(w->up, &c->up.xfer);
+    fg_affinity_end(&c->serve.inflight);
+    curl_slist_free_all(c->up.headers);
+    if (c->up.body)
+        evbuffer_free(c->up.body);
+    if (c->up.relay)
+        evbuffer_free(c->up.relay);
+    if (c->cache.sse)
+        evbuffer_free(c->cache.sse);
+    fg_sse_free(&c->up.sse);
+    fg_translate_stream_free(c->enc.tr);
     fg_structured_release(c);
     fg_json_free(&c->body);
     /* the client may own c->raw (and may hand the result on): once the
@@ -106,8 +107,8 @@ void fg_call_finish(struct fg_call *c)
     if (c->client.ops)
         c->client.ops->release(c->client.ctx);
     c->client.ops = NULL;
-    fg_json_free(&c->resp);
-    free(c->upstream_body);
+    fg_json_free(&c->up.resp);
+    free(c->enc.body);
     /* the worker's list of calls in flight holds c exactly once */
     FG_ASSERT(c->prev ? c->prev->next == c : w->calls == c);
     FG_ASSERT(!c->next || c->next->prev == c);
@@ -132,7 +133,7 @@ void fg_call_client_gone(struct fg_call *c)
 {
     c->client_gone = true;
     c->client.gone = true;
-    if (c->in_curl_cb)
+    if (c->up.in_curl_cb)
         return;
     fg_call_finish(c);
 }
@@ -142,48 +143,48 @@ void fg_call_next_attempt(struct fg_call *c)
     fg_meter_submit(c, false);
     c->response_id = NULL;    /* that attempt's Response is in its record */
     fg_admit_next_attempt(c); /* the next attempt holds its worst case again */
-    c->acct.linked_id = fg_arena_strdup(&c->arena, c->id);
-    c->batch_attempt++;
-    if (c->batch_line)
+    c->meter.acct.linked_id = fg_arena_strdup(&c->arena, c->id);
+    c->batch.attempt++;
+    if (c->batch.line)
         line_id(c);
     else
         make_id(c->w, c->id);
     /* money and usage start over; the request facts (time, prefix) stay */
-    int64_t keep_rep = c->acct.repeated_tokens, keep_ts = c->acct.ts_ms;
-    int64_t keep_ptok = c->acct.prefix_tokens;
+    int64_t keep_rep = c->meter.acct.repeated_tokens, keep_ts = c->meter.acct.ts_ms;
+    int64_t keep_ptok = c->meter.acct.prefix_tokens;
     char fp[17];
-    memcpy(fp, c->acct.prefix_fp, sizeof fp);
-    const char *linked = c->acct.linked_id;
-    memset(&c->acct, 0, sizeof c->acct);
-    c->acct.repeated_tokens = keep_rep;
-    c->acct.ts_ms = keep_ts;
-    c->acct.prefix_tokens = keep_ptok;
-    memcpy(c->acct.prefix_fp, fp, sizeof fp);
-    c->acct.linked_id = linked;
-    memset(&c->usage, 0, sizeof c->usage);
-    c->priced_done = false;
-    c->usage_checked = c->usage_estimated = c->upstream_cut = false;
-    c->usage_note = NULL;
-    c->data_events = c->answer_tokens_est = 0;
+    memcpy(fp, c->meter.acct.prefix_fp, sizeof fp);
+    const char *linked = c->meter.acct.linked_id;
+    memset(&c->meter.acct, 0, sizeof c->meter.acct);
+    c->meter.acct.repeated_tokens = keep_rep;
+    c->meter.acct.ts_ms = keep_ts;
+    c->meter.acct.prefix_tokens = keep_ptok;
+    memcpy(c->meter.acct.prefix_fp, fp, sizeof fp);
+    c->meter.acct.linked_id = linked;
+    memset(&c->meter.usage, 0, sizeof c->meter.usage);
+    c->meter.priced = false;
+    c->meter.checked = c->meter.estimated = c->meter.upstream_cut = false;
+    c->meter.note = NULL;
+    c->meter.data_events = c->meter.answer_tokens_est = 0;
     c->status = 0;
-    c->out_len = 0;
-    c->up_status = 0;
-    c->up_headers_done = false;
-    if (c->up_body)
-        evbuffer_free(c->up_body);
-    c->up_body = NULL;
-    curl_slist_free_all(c->up_headers);
-    c->up_headers = NULL;
-    fg_sse_free(&c->sse);
+    c->so.text_len = 0;
+    c->up.status = 0;
+    c->up.headers_done = false;
+    if (c->up.body)
+        evbuffer_free(c->up.body);
+    c->up.body = NULL;
+    curl_slist_free_all(c->up.headers);
+    c->up.headers = NULL;
+    fg_sse_free(&c->up.sse);
     fg_err_clear(&c->err);
 }
 
 void fg_call_edit(struct fg_call *c, uint32_t start, uint32_t end, const char *text)
 {
     /* a programming error: stages add a handful at most */
-    FG_ASSERT(c->n_edits < sizeof c->edits / sizeof c->edits[0]);
+    FG_ASSERT(c->enc.n_edits < sizeof c->enc.edits / sizeof c->enc.edits[0]);
     FG_ASSERT(start <= end && end <= c->body.len);
-    struct fg_json_edit *e = &c->edits[c->n_edits++];
+    struct fg_json_edit *e = &c->enc.edits[c->enc.n_edits++];
     e->start = start;
     e->end = end;
     e->text = text;
@@ -194,7 +195,7 @@ void fg_call_edit_model(struct fg_call *c)
 {
     int m = fg_json_get(&c->body, 0, "model");
     FG_ASSERT(m >= 0); /* resolve found the model by this member */
-    json_t *js = json_string(c->upstream_model);
+    json_t *js = json_string(c->serve.upstream_model);
     char *q = json_dumps(js, JSON_ENCODE_ANY); /* escaped as JSON wants */
     json_decref(js);
     fg_call_edit(c, c->body.t[m].start, c->body.t[m].end, fg_arena_strdup(&c->arena, q));
@@ -205,4 +206,37 @@ void fg_call_abort_all(struct fg_worker *w)
 {
     while (w->calls)
         fg_call_finish(w->calls);
+}
+
+void fg_call_use_model(struct fg_call *c, const struct fg_model_cfg *m)
+{
+    FG_ASSERT(m && m->provider_index >= 0);
+    c->serve.model = m;
+    c->serve.deployment = 0;
+    c->serve.provider_index = m->provider_index;
+    c->serve.provider = &c->w->app->cfg->providers[m->provider_index];
+    c->serve.upstream_model = m->model;
+    c->out = fg_provider_for(c->in, m->dialect);
+}
+
+void fg_call_use_deployment(struct fg_call *c, int k)
+{
+    const struct fg_model_cfg *m = c->serve.model;
+    FG_ASSERT(m && k >= 0 && (size_t)k <= m->n_deployments);
+    if (k == 0) {
+        fg_call_use_model(c, m);
+        return;
+    }
+    const struct fg_deployment *d = &m->deployments[k - 1];
+    c->serve.deployment = k;
+    c->serve.provider_index = d->provider_index;
+    c->serve.provider = &c->w->app->cfg->providers[d->provider_index];
+    c->serve.upstream_model = d->model;
+}
+
+void fg_call_use_provider(struct fg_call *c, int p)
+{
+    FG_ASSERT(p >= 0 && (size_t)p < c->w->app->cfg->n_providers);
+    c->serve.provider_index = p;
+    c->serve.provider = &c->w->app->cfg->providers[p];
 }

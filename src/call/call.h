@@ -69,138 +69,217 @@ enum fg_call_state {
     FG_CALL_DONE,      /* reply complete */
 };
 
+/* The call's state, grouped by the module that writes it: a sub-struct is
+ * written by the module its comment names and only read elsewhere.  The
+ * top level is the call's identity and request (written by the edge and
+ * call.c). */
+
+/* What serves the call: written only by fg_call_use_model() and
+ * fg_call_use_deployment() (call.c), and the transport's in-flight hold. */
+struct fg_call_serve {
+    const struct fg_model_cfg *model;
+    const struct fg_provider_cfg *provider; /* the deployment serving it */
+    int provider_index;
+    int deployment;             /* 0 = the model's own provider, k = deployments[k-1] */
+    const char *upstream_model; /* the deployment's model id */
+    atomic_int *inflight;       /* the deployment's in-flight counter this
+                                   attempt holds, or NULL (affinity.h) */
+};
+
+/* How the call was routed (call/route.c; escalation and fallback in
+ * relay.c rename the route). */
+struct fg_call_route {
+    const char *route;                   /* fixed|cheap|frontier|escalated|fallback */
+    const char *reason;                  /* why (arena or static), or NULL */
+    const struct fg_route_cfg *cfg;      /* the route called, or NULL */
+    bool escalated;                      /* already moved to the frontier model */
+    bool simple;                         /* complexity scorer's verdict */
+    const struct fg_model_cfg *baseline; /* a route's frontier model: the
+                                            counterfactual savings count against */
+};
+
+/* The upstream request as encoded (pipeline.c encode stage). */
+struct fg_call_encode {
+    struct fg_json_edit edits[8]; /* splices of raw for the upstream body */
+    size_t n_edits;
+    char *body; /* malloc'd when edited, else NULL (raw is sent) */
+    size_t body_len;
+    struct fg_translate_stream *tr; /* stream translator when the dialects differ, owned */
+};
+
+/* The upstream transfer (relay.c, upstream.c). */
+struct fg_call_upstream {
+    struct fg_xfer xfer;
+    struct curl_slist *headers;
+    long status;
+    bool headers_done;
+    bool is_sse;
+    struct evbuffer *body; /* non-stream body */
+    struct fg_sse sse;
+    bool stream_ended;      /* saw [DONE] / message_stop */
+    bool error_seen;        /* provider sent an error event */
+    bool paused;            /* curl paused for a slow client */
+    int in_curl_cb;         /* inside a curl callback: defer ends */
+    struct evbuffer *relay; /* events to write this round */
+    struct fg_json resp;    /* index of a non-stream response, or scratch for stream events */
+    struct event *idle_ev;  /* stream silence timer */
+};
+
+/* A cheap streamed answer held back until its first content (relay.c), so
+ * the route can still escalate an empty, refused or cut answer. */
+struct fg_call_hold {
+    bool on;
+    bool content;    /* content seen: release it */
+    const char *why; /* refusal | truncated seen while held */
+};
+
+/* Failover (relay.c with failover.h). */
+struct fg_call_failover {
+    int retries;            /* retries made on the current model */
+    int next;               /* position in the origin's fallback list */
+    const char *origin;     /* the model whose fallbacks apply */
+    struct event *retry_ev; /* backoff timer */
+};
+
+/* Tokens and money (meter.c). */
+struct fg_call_meter {
+    struct fg_usage usage;
+    struct fg_record acct; /* tokens and money, filled by fg_meter_price */
+    bool priced;
+    bool strip_usage_chunk;    /* hide the usage chunk frugal asked for */
+    bool estimated;            /* tokens were estimated */
+    int64_t prompt_tokens_est; /* prefix estimate of the whole prompt */
+    int64_t data_events;       /* stream events relayed (~ output tokens) */
+    bool upstream_cut;         /* the provider cut or stalled a stream that had begun */
+    bool checked;              /* the reported usage was judged */
+    const char *note;          /* why tokens were estimated (the record's error) */
+    int64_t out_asked, out_n;  /* the request's output cap and choices (usage bounds) */
+    int64_t answer_tokens_est; /* a complete answer's size / 4 */
+};
+
+/* Who is calling (server/auth.c, keys; admission holds from admit.c). */
+struct fg_call_who {
+    const char *key_id;       /* "master" | "anonymous" | key id */
+    struct fg_vkey *vkey;     /* the caller's virtual key (keyreg.h), or NULL */
+    struct fg_admit *admit;   /* budget / rate holds (admit.h, arena), or NULL */
+    struct fg_call_tags tags; /* resolved once at the edge, after auth
+                                 (keyreg.h fg_keyreg_call_tags): the ledger shows
+                                 .recorded; budgets and routing rules read .charged */
+};
+
+/* A batch line run by the batch executor (batch_exec.h; call.c
+ * fg_call_set_batch_line). */
+struct fg_call_batch {
+    const char *line; /* "BATCH_ID/INDEX": records go to its mailbox, or NULL */
+    const char *id;
+    bool plan;   /* plan only: answer with the upstream request */
+    int attempt; /* attempts made, for their record ids */
+};
+
+/* Response cache (pipeline.c respcache stage, embed.c). */
+struct fg_call_cache {
+    const char *status; /* hit | miss | bypass */
+    bool keyed;         /* key is set: store the answer */
+    uint8_t key[32];
+    struct evbuffer *sse; /* the stream as sent, to store */
+    int64_t hit_tokens;   /* embeddings: input tokens answered from the
+                             cache beside an upstream call */
+};
+
+/* Structured output (structured.c). */
+struct fg_call_structured {
+    bool wanted;
+    struct fg_schema *schema; /* compiled schema reference, or NULL */
+    bool owned;               /* schema is ours, not a cache reference */
+    char tool[72];            /* Anthropic forced tool whose input is the answer */
+    const char *forced_tool;  /* structured output via a forced tool (translation) */
+    long cap;                 /* output cap from the schema, 0 = none */
+    int attempts;             /* retries made */
+    bool client_stream;       /* the client streams, upstream doesn't (buffer) */
+    char *text;
+    size_t text_len, text_cap; /* the answer text */
+};
+
 struct fg_call {
     struct fg_arena arena;
     struct fg_worker *w;
     struct fg_call *prev, *next; /* worker's live list */
     struct fg_client client;     /* where the answer goes (client.h) */
-    struct event *idle_ev;       /* stream silence timer */
     enum fg_call_state state;
     int status; /* HTTP status sent to the client (0: none yet) */
     enum fg_endpoint endpoint;
     const struct fg_dialect_ops *in;  /* caller's dialect */
-    const struct fg_dialect_ops *out; /* upstream dialect */
+    const struct fg_dialect_ops *out; /* upstream dialect (fg_call_use_model) */
     char id[40];                      /* x-frugal-request-id */
     uint64_t t_start_ns, t_first_byte_ns;
 
-    /* request */
-    struct fg_call_req rq; /* its headers (read at the edge) */
+    /* the request (the edge and api.c) */
+    struct fg_call_req rq; /* its headers */
     const char *raw;
-    size_t raw_len;               /* client body (the client's memory) */
-    struct fg_json body;          /* index of raw, parsed once */
-    struct fg_json_edit edits[8]; /* splices of raw for the upstream body */
-    size_t n_edits;
-    char *upstream_body;
-    size_t upstream_body_len; /* malloc'd when edited */
+    size_t raw_len;      /* client body (the client's memory) */
+    struct fg_json body; /* index of raw, parsed once */
     bool stream;
-    const char *model_name; /* as requested */
-    const struct fg_model_cfg *model;
-    const struct fg_provider_cfg *provider; /* the deployment serving it */
-    int provider_index;
-    int deployment;                       /* 0 = the model's own provider, k = deployments[k-1] */
-    atomic_int *inflight;                 /* the deployment's in-flight counter this
-                                         attempt holds, or NULL (affinity.h) */
-    const char *upstream_model;           /* the deployment's model id */
-    const char *route;                    /* fixed|cheap|frontier|... */
-    const char *route_reason;             /* why (arena or static), or NULL */
-    const struct fg_route_cfg *route_cfg; /* the route called, or NULL */
-    bool escalated;                       /* already moved to the frontier model */
-    /* a cheap streamed answer held back until its first content (relay.c),
-     * so the route can still escalate an empty, refused or cut answer */
-    bool held;
-    bool held_content;    /* content seen: release it */
-    const char *held_why; /* refusal | truncated seen while held */
-    /* failover (failover.h) */
-    int fo_retries;                            /* retries made on the current model */
-    int fo_next;                               /* position in the origin's fallback list */
-    const char *fo_origin;                     /* the model whose fallbacks apply */
-    struct event *retry_ev;                    /* backoff timer */
-    const struct fg_model_cfg *baseline_model; /* a route's frontier model: the
-                                         counterfactual the savings count against */
-    const char *client_version; /* anthropic-version from an Anthropic-dialect client */
-
-    /* upstream transfer */
-    struct fg_xfer xfer;
-    struct curl_slist *up_headers;
-    long up_status;
-    bool up_headers_done;
-    bool up_is_sse;
-    struct evbuffer *up_body; /* non-stream body */
-    struct fg_sse sse;
-    bool stream_ended;      /* saw [DONE] / message_stop */
-    bool stream_error_seen; /* provider sent an error event */
-    bool paused;            /* curl paused for a slow client */
-    int in_curl_cb;         /* inside a curl callback: defer ends */
-    struct evbuffer *relay; /* events to write this round */
-    struct fg_json resp;    /* index of a non-stream response, or
-                                         scratch for stream events */
-
-    /* metering (meter.c) */
-    struct fg_usage usage;
-    struct fg_record acct; /* tokens and money, filled by fg_meter_price */
-    bool priced_done;
-    bool strip_usage_chunk; /* hide the usage chunk frugal asked for */
-    bool wants_structured;
-    bool simple;             /* complexity scorer's verdict */
-    long client_max_tokens;  /* the client's own output limit, 0 = none
-                                         (max_tokens / max_completion_tokens) */
-    bool client_cache_marks; /* the client placed its own cache_control
-                                         (its caching is not frugal's saving) */
-    bool client_gone;        /* the client left before the end */
-    bool usage_estimated;
-    int64_t prompt_tokens_est; /* prefix estimate of the whole prompt */
-    int64_t data_events;       /* stream events relayed (≈ output tokens) */
-    bool upstream_cut;         /* the provider cut or stalled a stream that had begun */
-    bool usage_checked;        /* meter.c judged the reported usage */
-    const char *usage_note;    /* why tokens were estimated (the record's error) */
-    int64_t out_asked, out_n;  /* the request's output cap and choices (usage bounds) */
-    int64_t answer_tokens_est; /* a complete answer's size / 4 */
-    char *out_text;
-    size_t out_len, out_cap;  /* answer text (structured calls) */
-    struct fg_call_tags tags; /* resolved once at the edge, after auth
-                                         (keyreg.h fg_keyreg_call_tags): the ledger
-                                         shows .recorded; budgets and routing
-                                         rules read .charged */
-    /* a batch line run by the batch executor (batch_exec.h), or NULL */
-    const char *batch_line; /* "BATCH_ID/INDEX": records go to its mailbox */
-    const char *batch_id;
-    bool batch_plan;          /* plan only: answer with the upstream request */
-    int batch_attempt;        /* attempts made, for their record ids */
-    const char *key_id;       /* who is calling: "master" | "anonymous" | key id */
-    struct fg_vkey *vkey;     /* the caller's virtual key (keyreg.h), or NULL */
-    struct fg_admit *admit;   /* budget / rate holds (admit.h, arena), or NULL */
-    struct fg_prefix *prefix; /* the client body's prefix scan (arena) */
-
-    /* response cache */
-    const char *cache_status; /* hit | miss | bypass */
-    bool cache_keyed;         /* cache_key is set: store the answer */
-    uint8_t cache_key[32];
-    struct evbuffer *cache_sse; /* the stream as sent, to store */
-    int64_t cache_hit_tokens;   /* embeddings: input tokens answered from
-                                         the cache beside an upstream call */
-    struct fg_embed *embed;     /* embeddings call state (embed.h, arena) */
-    const char *pass_path;      /* FG_EP_PASSTHRU: the path, for the ledger */
-    const char *pass_ctype;     /* FG_EP_PASSTHRU: the provider's content type */
+    const char *model_name;     /* as requested */
+    long client_max_tokens;     /* the client's own output limit, 0 = none */
+    bool client_cache_marks;    /* the client placed its own cache_control */
     bool include_usage;         /* OpenAI client asked for the usage chunk */
+    const char *client_version; /* anthropic-version from an Anthropic-dialect client */
+    bool client_gone;           /* the client left before the end */
+    struct fg_prefix *prefix;   /* the client body's prefix scan (arena) */
 
-    /* structured output (structured.c) */
-    struct fg_schema *so_schema; /* compiled schema reference, or NULL */
-    bool so_owned;               /* so_schema is ours, not a cache reference */
-    char so_tool[72];            /* Anthropic forced tool whose input is the answer */
-    long so_cap;                 /* output cap from the schema, 0 = none */
-    int so_attempts;             /* retries made */
-    bool client_stream;          /* the client streams, upstream doesn't
-                                         (structured_output.stream: buffer) */
+    struct fg_call_serve serve;
+    struct fg_call_route rt;
+    struct fg_call_encode enc;
+    struct fg_call_upstream up;
+    struct fg_call_hold hold;
+    struct fg_call_failover fo;
+    struct fg_call_meter meter;
+    struct fg_call_who who;
+    struct fg_call_batch batch;
+    struct fg_call_cache cache;
+    struct fg_call_structured so;
 
-    /* translation (the caller's dialect differs from the provider's) */
-    struct fg_translate_stream *tr; /* stream translator, owned */
-    const char *forced_tool;        /* structured output via a forced tool */
-
-    const char *response_id; /* the stored Response this attempt created
-                                         (arena), for the ledger */
-    void *aux;               /* a non-inference call's own state
-                                         (responses_api.c), arena */
+    struct fg_embed *embed;  /* embeddings call state (embed.h, arena) */
+    const char *pass_path;   /* FG_EP_PASSTHRU: the path, for the ledger */
+    const char *pass_ctype;  /* FG_EP_PASSTHRU: the provider's content type */
+    const char *response_id; /* the stored Response this attempt created (arena) */
+    void *aux;               /* a non-inference call's own state (responses_api.c), arena */
     struct fg_err err;
 };
+
+/* Lifecycle.  A new call has no client yet: its creator
+ * attaches one (c->client, client.h) before any stage runs. */
+struct fg_call *fg_call_new(struct fg_worker *w);
+/* The client's implementation: its peer went away.  The call ends now, or
+ * (inside a curl callback) when its transfer is aborted. */
+void fg_call_client_gone(struct fg_call *c);
+/* Detach from the client, cancel upstream, free everything. */
+void fg_call_finish(struct fg_call *c);
+/* Queue a splice of the client body: replace [start, end) with text
+ * (arena or static memory).  Edits must be added in ascending order. */
+void fg_call_edit(struct fg_call *c, uint32_t start, uint32_t end, const char *text);
+/* An edit giving the body's "model" the upstream id (c->serve.upstream_model). */
+void fg_call_edit_model(struct fg_call *c);
+/* Start the call over as a new, linked attempt: the finished attempt is
+ * recorded in the ledger, transfer state is reset, a new id is assigned. */
+void fg_call_next_attempt(struct fg_call *c);
+/* Mark the call as a batch line ("BATCH_ID/INDEX", from the executor):
+ * deterministic record ids, records to the batch mailbox; plan=true
+ * answers with the planned upstream request instead of sending it. */
+void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan);
+/* Cancel every live call of a worker (forced shutdown). */
+void fg_call_abort_all(struct fg_worker *w);
+
+/* Serve the call with model m from now on, on its own provider (deployment
+ * 0): the only way a call's model changes (the resolve stage, a client's
+ * retry escalated, escalation and fallback in relay.c, passthrough).  The
+ * upstream dialect follows the model's. */
+void fg_call_use_model(struct fg_call *c, const struct fg_model_cfg *m);
+/* Serve the call's model from deployment k (0 = the model's own provider,
+ * k = deployments[k-1]; deploy stage). */
+void fg_call_use_deployment(struct fg_call *c, int k);
+/* A call with no model (a stored Response proxied to the provider that
+ * made it): provider index p only. */
+void fg_call_use_provider(struct fg_call *c, int p);
 
 #endif

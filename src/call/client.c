@@ -18,10 +18,10 @@ void fg_client_frugal_headers(struct fg_call *c)
     if (!fg_client_live(cl) || cl->ops->find_header(cl->ctx, "x-frugal-request-id"))
         return; /* gone, or added already on this attempt */
     cl->ops->add_header(cl->ctx, "x-frugal-request-id", c->id);
-    if (c->model)
-        cl->ops->add_header(cl->ctx, "x-frugal-model", c->model->name);
-    cl->ops->add_header(cl->ctx, "x-frugal-route", c->route ? c->route : "fixed");
-    cl->ops->add_header(cl->ctx, "x-frugal-cache", c->cache_status ? c->cache_status : "bypass");
+    if (c->serve.model)
+        cl->ops->add_header(cl->ctx, "x-frugal-model", c->serve.model->name);
+    cl->ops->add_header(cl->ctx, "x-frugal-route", c->rt.route ? c->rt.route : "fixed");
+    cl->ops->add_header(cl->ctx, "x-frugal-cache", c->cache.status ? c->cache.status : "bypass");
 }
 
 void fg_client_send_json(struct fg_call *c, int status, struct evbuffer *body)

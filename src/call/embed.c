@@ -187,7 +187,7 @@ int fg_embed_route_error(struct fg_call *c, const char *route)
 
 int fg_embed_check_model(struct fg_call *c)
 {
-    const struct fg_model_cfg *m = c->model;
+    const struct fg_model_cfg *m = c->serve.model;
     bool embedding = fg_embed_model(m);
     if (c->endpoint != FG_EP_EMBEDDINGS)
         return embedding && c->endpoint != FG_EP_COUNT_TOKENS
@@ -201,7 +201,7 @@ int fg_embed_check_model(struct fg_call *c)
         return fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported",
                           "The model '%s' is served in the %s dialect (provider '%s'), "
                           "which has no embeddings endpoint.",
-                          m->name, d->title, c->provider->name);
+                          m->name, d->title, c->serve.provider->name);
     if (!embedding && fg_price_lookup(m->model))
         return wrong_model(c,
                            "The model '%s' is a chat model; /v1/embeddings needs an "
@@ -322,16 +322,16 @@ int fg_embed_cache(struct fg_call *c)
 {
     const struct fg_config *cfg = fg_relay_config(c);
     struct fg_embed *e = c->embed = embed_new(c);
-    c->cache_status = "bypass";
+    c->cache.status = "bypass";
     e->n_miss = 0;
-    e->keyed = !c->batch_plan && fg_respcache_enabled() && !c->rq.cache_bypass;
-    const char *partition = cfg->response_cache.shared ? "" : c->key_id;
+    e->keyed = !c->batch.plan && fg_respcache_enabled() && !c->rq.cache_bypass;
+    const char *partition = cfg->response_cache.shared ? "" : c->who.key_id;
     int64_t hit_tokens = 0;
     for (int i = 0; i < e->n; i++) {
         struct fg_respcache_entry *h = NULL;
         if (e->keyed) {
             key_of(c, e->tok[i], partition, e->key[i]);
-            h = fg_respcache_get(e->key[i], c->acct.ts_ms);
+            h = fg_respcache_get(e->key[i], c->meter.acct.ts_ms);
         }
         size_t len = 0;
         const char *v = h ? fg_respcache_json(h, &len) : NULL;
@@ -348,8 +348,8 @@ int fg_embed_cache(struct fg_call *c)
     }
     if (!e->keyed)
         return 0;
-    c->cache_status = e->n_miss ? "miss" : "hit";
-    c->cache_hit_tokens = hit_tokens;
+    c->cache.status = e->n_miss ? "miss" : "hit";
+    c->cache.hit_tokens = hit_tokens;
     if (e->n_miss < e->n) {
         char hits[32];
         snprintf(hits, sizeof hits, "%d/%d", e->n - e->n_miss, e->n);
@@ -357,9 +357,9 @@ int fg_embed_cache(struct fg_call *c)
     }
     if (e->n_miss)
         return 0;
-    c->usage.tok.input = hit_tokens;
-    c->usage.seen = true;
-    send_answer(c, quoted(c, c->upstream_model), hit_tokens, NULL, NULL);
+    c->meter.usage.tok.input = hit_tokens;
+    c->meter.usage.seen = true;
+    send_answer(c, quoted(c, c->serve.upstream_model), hit_tokens, NULL, NULL);
     return 1;
 }
 
@@ -431,7 +431,7 @@ static int malformed(struct fg_call *c, const char *why)
 {
     fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_malformed",
                "upstream provider '%s' returned a malformed embeddings response (%s)",
-               c->provider->name, why);
+               c->serve.provider->name, why);
     fg_relay_send_error(c);
     return -1;
 }
@@ -439,7 +439,7 @@ static int malformed(struct fg_call *c, const char *why)
 /* The provider's data items by their index among the misses. */
 static int upstream_items(struct fg_call *c, int *item)
 {
-    const struct fg_json *j = &c->resp;
+    const struct fg_json *j = &c->up.resp;
     struct fg_embed *e = c->embed;
     int data = fg_json_get(j, 0, "data");
     if (fg_json_type(j, data) != FG_J_ARR || (int)fg_json_count(j, data) != e->n_miss)
@@ -482,11 +482,11 @@ void fg_embed_reply(struct fg_call *c, struct evbuffer *b)
     struct fg_embed *e = c->embed;
     fg_meter_response(c);
     FG_ASSERT(e && e->n_miss > 0);
-    const struct fg_json *j = &c->resp;
+    const struct fg_json *j = &c->up.resp;
     int *item = fg_arena_alloc(&c->arena, sizeof *item * (size_t)e->n_miss);
     if (upstream_items(c, item) < 0)
         return;
-    int64_t total = c->usage.tok.input + c->usage.tok.cache_read;
+    int64_t total = c->meter.usage.tok.input + c->meter.usage.tok.cache_read;
     int64_t *share = fg_arena_alloc(&c->arena, sizeof *share * (size_t)e->n_miss);
     split_tokens(c, total, share);
     const char **miss_json = fg_arena_alloc(&c->arena, sizeof *miss_json * (size_t)e->n_miss);
@@ -499,7 +499,7 @@ void fg_embed_reply(struct fg_call *c, struct evbuffer *b)
         char *b64 = e->keyed ? as_base64(c, j, v, &len) : NULL;
         struct fg_tokens t = {.input = share[k]};
         if (b64 && len)
-            fg_respcache_put(e->key[e->miss[k]], false, b64, len, &t, c->acct.ts_ms);
+            fg_respcache_put(e->key[e->miss[k]], false, b64, len, &t, c->meter.acct.ts_ms);
     }
     if (e->n_miss == e->n) { /* nothing from the cache: the provider's answer as sent */
         c->state = FG_CALL_DONE;
@@ -510,6 +510,6 @@ void fg_embed_reply(struct fg_call *c, struct evbuffer *b)
     const char *model =
         fg_json_type(j, m) == FG_J_STR
             ? fg_arena_strndup(&c->arena, j->src + j->t[m].start, j->t[m].end - j->t[m].start)
-            : quoted(c, c->upstream_model);
-    send_answer(c, model, total + c->cache_hit_tokens, miss_json, miss_len);
+            : quoted(c, c->serve.upstream_model);
+    send_answer(c, model, total + c->cache.hit_tokens, miss_json, miss_len);
 }

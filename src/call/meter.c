@@ -34,7 +34,7 @@ static void ask_stream_usage(struct fg_call *c)
     int iu = fg_json_get(j, so, "include_usage");
     if (fg_json_type(j, iu) == FG_J_TRUE)
         return;
-    c->strip_usage_chunk = true;
+    c->meter.strip_usage_chunk = true;
     if (iu >= 0)
         fg_call_edit(c, j->t[iu].start, j->t[iu].end, "true");
     else if (fg_json_type(j, so) == FG_J_OBJ)
@@ -52,14 +52,14 @@ static void ask_stream_usage(struct fg_call *c)
 static void check_busters(struct fg_call *c)
 {
     struct fg_buster b;
-    const char *group = fg_arena_printf(&c->arena, "%s|%s|%s", c->key_id ? c->key_id : "",
-                                        c->tags.recorded, c->model_name);
+    const char *group = fg_arena_printf(&c->arena, "%s|%s|%s", c->who.key_id ? c->who.key_id : "",
+                                        c->who.tags.recorded, c->model_name);
     if (!fg_busters_check(group, &c->body, c->in->shape, &b))
         return;
-    c->acct.buster_where = fg_arena_strdup(&c->arena, b.where);
-    c->acct.buster_offset = b.offset;
-    c->acct.buster_sample = fg_arena_strdup(&c->arena, b.sample);
-    c->acct.buster_tokens = b.tokens;
+    c->meter.acct.buster_where = fg_arena_strdup(&c->arena, b.where);
+    c->meter.acct.buster_offset = b.offset;
+    c->meter.acct.buster_sample = fg_arena_strdup(&c->arena, b.sample);
+    c->meter.acct.buster_tokens = b.tokens;
 }
 
 /* The output limit the client asked for (either dialect's field), 0 = none:
@@ -80,20 +80,20 @@ int fg_meter_request(struct fg_call *c)
 {
     if (c->endpoint == FG_EP_COUNT_TOKENS || c->endpoint == FG_EP_RESP_INPUT_TOKENS)
         return 0;
-    c->out_asked = fg_admit_asked_output(c, &c->out_n);
+    c->meter.out_asked = fg_admit_asked_output(c, &c->meter.out_n);
     if (c->endpoint == FG_EP_EMBEDDINGS) {
-        c->prompt_tokens_est = fg_embed_estimate(&c->body);
+        c->meter.prompt_tokens_est = fg_embed_estimate(&c->body);
         return 0;
     }
     struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
     fg_prefix_scan(&c->body, c->in->shape, p);
-    c->acct.repeated_tokens = fg_prefix_seen(p, c->acct.ts_ms, REPEAT_WINDOW_MS);
-    fg_prefix_fingerprint(p, c->acct.prefix_fp);
-    c->acct.prefix_tokens = p->stable ? p->stable_tokens : 0;
-    c->prompt_tokens_est = p->total_tokens;
+    c->meter.acct.repeated_tokens = fg_prefix_seen(p, c->meter.acct.ts_ms, REPEAT_WINDOW_MS);
+    fg_prefix_fingerprint(p, c->meter.acct.prefix_fp);
+    c->meter.acct.prefix_tokens = p->stable ? p->stable_tokens : 0;
+    c->meter.prompt_tokens_est = p->total_tokens;
     c->prefix = p; /* the prompt-cache stage reads its evidence */
     /* decided now: the body may be gone by the time the call is priced */
-    fg_attrib_features(&c->body, c->in->shape, &c->simple, &c->wants_structured);
+    fg_attrib_features(&c->body, c->in->shape, &c->rt.simple, &c->so.wanted);
     c->client_max_tokens = client_limit(&c->body);
     c->client_cache_marks =
         !c->in->cache.automatic && fg_promptcache_client_marked(&c->body, c->in->shape);
@@ -106,15 +106,15 @@ int fg_meter_request(struct fg_call *c)
 
 static void keep_text(struct fg_call *c, const struct fg_json *j, int str)
 {
-    if (fg_json_type(j, str) != FG_J_STR || c->out_len >= MAX_OUT_TEXT)
+    if (fg_json_type(j, str) != FG_J_STR || c->so.text_len >= MAX_OUT_TEXT)
         return;
-    if (!c->out_text) {
-        c->out_cap = MAX_OUT_TEXT + 1;
-        c->out_text = fg_arena_alloc(&c->arena, c->out_cap);
+    if (!c->so.text) {
+        c->so.text_cap = MAX_OUT_TEXT + 1;
+        c->so.text = fg_arena_alloc(&c->arena, c->so.text_cap);
     }
-    long n = fg_json_str(j, str, c->out_text + c->out_len, c->out_cap - c->out_len);
+    long n = fg_json_str(j, str, c->so.text + c->so.text_len, c->so.text_cap - c->so.text_len);
     if (n > 0)
-        c->out_len += (size_t)n;
+        c->so.text_len += (size_t)n;
 }
 
 /* Anthropic's cache diagnostics, when the client asked for them. */
@@ -124,7 +124,7 @@ static void miss_reason(struct fg_call *c, const struct fg_json *j, int diag)
     int t = fg_json_type(j, r) == FG_J_OBJ ? fg_json_get(j, r, "type") : r;
     char buf[64];
     if (fg_json_str(j, t, buf, sizeof buf) > 0)
-        c->acct.cache_miss_reason = fg_arena_strdup(&c->arena, buf);
+        c->meter.acct.cache_miss_reason = fg_arena_strdup(&c->arena, buf);
 }
 
 static void check_usage(struct fg_call *c);
@@ -132,17 +132,17 @@ static void check_usage(struct fg_call *c);
 static void keep_answer_text(void *arg, int str)
 {
     struct fg_call *c = arg;
-    keep_text(c, &c->resp, str);
+    keep_text(c, &c->up.resp, str);
 }
 
 void fg_meter_response(struct fg_call *c)
 {
-    const struct fg_json *j = &c->resp;
-    c->answer_tokens_est = fg_usage_answer_tokens(j, c->out->shape);
-    c->out->usage(j, fg_json_get(j, 0, "usage"), &c->usage);
+    const struct fg_json *j = &c->up.resp;
+    c->meter.answer_tokens_est = fg_usage_answer_tokens(j, c->out->shape);
+    c->out->usage(j, fg_json_get(j, 0, "usage"), &c->meter.usage);
     /* Anthropic's cache diagnostics, when the client asked for them */
     miss_reason(c, j, fg_json_get(j, 0, "diagnostics"));
-    if (c->wants_structured)
+    if (c->so.wanted)
         c->out->answer_text(j, 0, keep_answer_text, c);
     check_usage(c); /* before the response cache keeps these tokens */
 }
@@ -151,18 +151,18 @@ bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
 {
     if (ev->data_len == 0)
         return true;
-    c->data_events++;
+    c->meter.data_events++;
     struct fg_stream_read r = {.usage = -1, .text = {-1, -1}};
-    if (!c->out->stream_read(ev, c->wants_structured, &c->resp, &r))
+    if (!c->out->stream_read(ev, c->so.wanted, &c->up.resp, &r))
         return true;
     for (int i = 0; i < 2; i++)
         if (r.text[i] >= 0)
-            keep_text(c, &c->resp, r.text[i]);
+            keep_text(c, &c->up.resp, r.text[i]);
     if (r.usage < 0)
         return true;
-    c->out->usage(&c->resp, r.usage, &c->usage);
+    c->out->usage(&c->up.resp, r.usage, &c->meter.usage);
     /* the usage-only chunk is the one the client didn't ask for */
-    return !(c->strip_usage_chunk && r.usage_only);
+    return !(c->meter.strip_usage_chunk && r.usage_only);
 }
 
 /* The client left mid-call, or the provider cut or stalled a stream that
@@ -172,20 +172,20 @@ bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
  * relayed (providers stream about one token per event). */
 static void estimate_cut_usage(struct fg_call *c)
 {
-    struct fg_tokens *t = &c->usage.tok;
+    struct fg_tokens *t = &c->meter.usage.tok;
     int64_t in = t->input + t->cache_read + t->cache_write_5m + t->cache_write_1h;
     if (in == 0)
-        t->input = c->prompt_tokens_est;
-    if (c->data_events > t->output)
-        t->output = c->data_events;
-    c->usage_estimated = true;
+        t->input = c->meter.prompt_tokens_est;
+    if (c->meter.data_events > t->output)
+        t->output = c->meter.data_events;
+    c->meter.estimated = true;
     if (c->client_gone)
-        c->usage_note = "client disconnected before the end; tokens partly estimated";
+        c->meter.note = "client disconnected before the end; tokens partly estimated";
     else
-        c->usage_note = fg_arena_printf(&c->arena,
+        c->meter.note = fg_arena_printf(&c->arena,
                                         "%s; tokens partly estimated from the prompt and the "
                                         "%lld stream events relayed",
-                                        c->err.msg, (long long)c->data_events);
+                                        c->err.msg, (long long)c->meter.data_events);
 }
 
 /* The most tokens the serving model can bill for this call: input within
@@ -194,14 +194,14 @@ static void estimate_cut_usage(struct fg_call *c)
  * the model's output limit); 0 = unknown, the global bound applies. */
 static void usage_bounds(const struct fg_call *c, int64_t *max_in, int64_t *max_out)
 {
-    const struct fg_builtin_price *b = fg_price_lookup(c->model->model);
+    const struct fg_builtin_price *b = fg_price_lookup(c->serve.model->model);
     *max_in = b && b->max_input_tokens > 0 ? 8 * (int64_t)b->max_input_tokens : 0;
-    int64_t out = c->out_asked;
+    int64_t out = c->meter.out_asked;
     if (!out) {
-        int64_t m = c->model->max_output_tokens > 0 ? c->model->max_output_tokens
-                    : b && b->max_output_tokens > 0 ? b->max_output_tokens
-                                                    : 0;
-        out = m * (c->out_n > 1 ? c->out_n : 1);
+        int64_t m = c->serve.model->max_output_tokens > 0 ? c->serve.model->max_output_tokens
+                    : b && b->max_output_tokens > 0       ? b->max_output_tokens
+                                                          : 0;
+        out = m * (c->meter.out_n > 1 ? c->meter.out_n : 1);
     }
     *max_out = 2 * out;
 }
@@ -211,93 +211,94 @@ static void usage_bounds(const struct fg_call *c, int64_t *max_in, int64_t *max_
  * attempt, as soon as the usage is complete (or the call is cut). */
 static void check_usage(struct fg_call *c)
 {
-    if (c->usage_checked)
+    if (c->meter.checked)
         return;
-    bool cut = (c->client_gone || c->upstream_cut) && c->state >= FG_CALL_UPSTREAM;
+    bool cut = (c->client_gone || c->meter.upstream_cut) && c->state >= FG_CALL_UPSTREAM;
     /* (an answer frugal could not read, e.g. not JSON, stays a failed call
      * with its own error) */
-    bool answered = c->up_status >= 200 && c->up_status < 300 && c->status < 400 &&
+    bool answered = c->up.status >= 200 && c->up.status < 300 && c->status < 400 &&
                     c->endpoint != FG_EP_COUNT_TOKENS &&
-                    !(c->cache_status && !strcmp(c->cache_status, "hit"));
+                    !(c->cache.status && !strcmp(c->cache.status, "hit"));
     if (!cut && !answered)
         return;
-    c->usage_checked = true;
+    c->meter.checked = true;
     int64_t max_in, max_out;
     usage_bounds(c, &max_in, &max_out);
     char why[200];
-    const char *p = fg_usage_problem(&c->usage, max_in, max_out, why, sizeof why);
-    if (p && (c->usage.seen || c->usage.bad))
-        fg_warn("%s: provider '%s' %s; tokens estimated", c->id, c->provider->name, why);
+    const char *p = fg_usage_problem(&c->meter.usage, max_in, max_out, why, sizeof why);
+    if (p && (c->meter.usage.seen || c->meter.usage.bad))
+        fg_warn("%s: provider '%s' %s; tokens estimated", c->id, c->serve.provider->name, why);
     if (cut) {
         if (p) /* nothing of an implausible report is kept */
-            fg_usage_estimate(&c->usage, 0, 0);
+            fg_usage_estimate(&c->meter.usage, 0, 0);
         estimate_cut_usage(c);
         return;
     }
     if (!p)
         return;
-    if (!c->usage.seen)
-        fg_warn("%s: provider '%s' reported no usage; tokens estimated", c->id, c->provider->name);
-    fg_usage_estimate(&c->usage, c->prompt_tokens_est,
-                      c->up_is_sse ? c->data_events : c->answer_tokens_est);
-    c->usage_estimated = true;
-    c->usage_note = fg_arena_printf(&c->arena, "%s; tokens estimated", why);
+    if (!c->meter.usage.seen)
+        fg_warn("%s: provider '%s' reported no usage; tokens estimated", c->id,
+                c->serve.provider->name);
+    fg_usage_estimate(&c->meter.usage, c->meter.prompt_tokens_est,
+                      c->up.is_sse ? c->meter.data_events : c->meter.answer_tokens_est);
+    c->meter.estimated = true;
+    c->meter.note = fg_arena_printf(&c->arena, "%s; tokens estimated", why);
 }
 
 void fg_meter_price(struct fg_call *c)
 {
-    if (c->priced_done || !c->model)
+    if (c->meter.priced || !c->serve.model)
         return;
-    c->priced_done = true;
+    c->meter.priced = true;
     check_usage(c);
-    c->acct.tok = c->usage.tok;
-    c->acct.reasoning_tokens = c->usage.reasoning;
+    c->meter.acct.tok = c->meter.usage.tok;
+    c->meter.acct.reasoning_tokens = c->meter.usage.reasoning;
     struct fg_price p, bp;
-    bool priced = fg_price_of(c->model, &p);
+    bool priced = fg_price_of(c->serve.model, &p);
     bool base =
-        c->baseline_model && c->baseline_model != c->model && fg_price_of(c->baseline_model, &bp);
+        c->rt.baseline && c->rt.baseline != c->serve.model && fg_price_of(c->rt.baseline, &bp);
     struct fg_attrib_in in = {
         .price = priced ? &p : NULL,
         .baseline_price = base ? &bp : NULL,
         .frontier = priced && p.input >= FG_FRONTIER_INPUT_PRICE,
-        .simple = c->simple,
-        .wants_structured = c->wants_structured,
-        .output_text = c->out_text,
-        .output_len = c->out_len,
-        .response_cache_hit = c->cache_status && !strcmp(c->cache_status, "hit"),
+        .simple = c->rt.simple,
+        .wants_structured = c->so.wanted,
+        .output_text = c->so.text,
+        .output_len = c->so.text_len,
+        .response_cache_hit = c->cache.status && !strcmp(c->cache.status, "hit"),
         /* what the app gets without frugal: OpenAI-dialect providers cache
          * prefixes by themselves; a client's own cache_control is its own */
         .native_cache =
-            fg_provider_ops(c->model->dialect)->cache.automatic || c->client_cache_marks,
+            fg_provider_ops(c->serve.model->dialect)->cache.automatic || c->client_cache_marks,
     };
-    fg_attrib(&in, &c->acct);
-    if (priced && c->cache_hit_tokens > 0 && !in.response_cache_hit) {
+    fg_attrib(&in, &c->meter.acct);
+    if (priced && c->cache.hit_tokens > 0 && !in.response_cache_hit) {
         /* embeddings answered partly from the cache: the baseline is the
          * whole request, the cached inputs' share is the cache's saving */
-        int64_t s = c->cache_hit_tokens * p.input;
-        c->acct.baseline_pico += s;
-        c->acct.saved_response_cache_pico += s;
+        int64_t s = c->cache.hit_tokens * p.input;
+        c->meter.acct.baseline_pico += s;
+        c->meter.acct.saved_response_cache_pico += s;
     }
-    if (priced && c->acct.buster_tokens > 0 && p.input > p.cache_read)
-        c->acct.buster_pico = c->acct.buster_tokens * (p.input - p.cache_read);
+    if (priced && c->meter.acct.buster_tokens > 0 && p.input > p.cache_read)
+        c->meter.acct.buster_pico = c->meter.acct.buster_tokens * (p.input - p.cache_read);
 }
 
 static void money(const struct fg_call *c, char *cost, char *saved, size_t n)
 {
-    if (!c->acct.priced) {
+    if (!c->meter.acct.priced) {
         snprintf(cost, n, "unpriced");
         snprintf(saved, n, "unpriced");
         return;
     }
-    fg_price_usd(c->acct.cost_pico, cost, n);
-    fg_price_usd(c->acct.baseline_pico - c->acct.cost_pico, saved, n);
+    fg_price_usd(c->meter.acct.cost_pico, cost, n);
+    fg_price_usd(c->meter.acct.baseline_pico - c->meter.acct.cost_pico, saved, n);
 }
 
 void fg_meter_cost_headers(struct fg_call *c)
 {
     char cost[32], saved[32];
     fg_meter_price(c);
-    if (!c->model)
+    if (!c->serve.model)
         return;
     money(c, cost, saved, sizeof cost);
     fg_client_header(c, "x-frugal-cost-usd", cost);
@@ -308,7 +309,7 @@ void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out)
 {
     char cost[32], saved[32];
     fg_meter_price(c);
-    if (!c->model)
+    if (!c->serve.model)
         return;
     money(c, cost, saved, sizeof cost);
     evbuffer_add_printf(out, ": x-frugal-cost-usd=%s x-frugal-saved-usd=%s\n\n", cost, saved);
@@ -348,22 +349,22 @@ void fg_meter_submit(struct fg_call *c, bool final)
 {
     fg_meter_price(c);
     const char *err = c->status >= 400 || c->err.cls != FG_E_NONE ? c->err.msg : NULL;
-    if (c->usage_estimated && c->usage_note)
-        err = c->usage_note;
-    const char *key_id = c->key_id ? c->key_id : "anonymous";
-    const char *model = c->model ? c->model->name : NULL;
-    const char *up = c->model ? c->upstream_model : NULL;
-    const char *prov = c->provider ? c->provider->name : NULL;
-    const char *tags = scrub(c, c->tags.recorded), *model_req = scrub(c, c->model_name);
-    const char *sample = scrub(c, c->acct.buster_sample);
+    if (c->meter.estimated && c->meter.note)
+        err = c->meter.note;
+    const char *key_id = c->who.key_id ? c->who.key_id : "anonymous";
+    const char *model = c->serve.model ? c->serve.model->name : NULL;
+    const char *up = c->serve.model ? c->serve.upstream_model : NULL;
+    const char *prov = c->serve.provider ? c->serve.provider->name : NULL;
+    const char *tags = scrub(c, c->who.tags.recorded), *model_req = scrub(c, c->model_name);
+    const char *sample = scrub(c, c->meter.acct.buster_sample);
     const char *ep =
         c->endpoint == FG_EP_PASSTHRU && c->pass_path ? c->pass_path : endpoint_name(c->endpoint);
     size_t need = slen(key_id) + slen(tags) + slen(model_req) + slen(model) + slen(up) +
-                  slen(prov) + slen(err) + slen(c->acct.buster_where) + slen(sample) +
-                  slen(c->acct.cache_miss_reason) + slen(ep) + slen(c->route_reason) +
-                  slen(c->acct.linked_id) + slen(c->batch_id) + slen(c->response_id) + 40;
+                  slen(prov) + slen(err) + slen(c->meter.acct.buster_where) + slen(sample) +
+                  slen(c->meter.acct.cache_miss_reason) + slen(ep) + slen(c->rt.reason) +
+                  slen(c->meter.acct.linked_id) + slen(c->batch.id) + slen(c->response_id) + 40;
     struct fg_record *r = fg_ledger_record_new(need);
-    *r = c->acct;
+    *r = c->meter.acct;
     r->next = NULL;
     snprintf(r->id, sizeof r->id, "%s", c->id);
     r->key_id = fg_ledger_record_str(r, key_id);
@@ -373,25 +374,26 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->model = fg_ledger_record_str(r, model);
     r->upstream_model = fg_ledger_record_str(r, up);
     r->provider = fg_ledger_record_str(r, prov);
-    r->route = c->route ? c->route : "fixed";
-    r->route_reason = fg_ledger_record_str(r, c->route_reason);
-    r->cache = c->cache_status ? c->cache_status : "bypass";
+    r->route = c->rt.route ? c->rt.route : "fixed";
+    r->route_reason = fg_ledger_record_str(r, c->rt.reason);
+    r->cache = c->cache.status ? c->cache.status : "bypass";
     r->stream = c->stream;
     r->status = c->status;
     r->latency_us = (int64_t)(fg_clock_now_ns() - c->t_start_ns) / 1000;
     r->ttfb_us = c->t_first_byte_ns ? (int64_t)(c->t_first_byte_ns - c->t_start_ns) / 1000 : 0;
     r->error = fg_ledger_record_str(r, err);
-    r->buster_where = fg_ledger_record_str(r, c->acct.buster_where);
+    r->buster_where = fg_ledger_record_str(r, c->meter.acct.buster_where);
     r->buster_sample = fg_ledger_record_str(r, sample);
-    r->cache_miss_reason = fg_ledger_record_str(r, c->acct.cache_miss_reason);
-    r->linked_id = fg_ledger_record_str(r, c->acct.linked_id); /* the record outlives the call */
+    r->cache_miss_reason = fg_ledger_record_str(r, c->meter.acct.cache_miss_reason);
+    r->linked_id =
+        fg_ledger_record_str(r, c->meter.acct.linked_id); /* the record outlives the call */
     r->response_id = fg_ledger_record_str(r, c->response_id);
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
     fg_admit_settle(c, r); /* before the ledger (or the batch mailbox) owns r */
-    if (c->batch_line) {
+    if (c->batch.line) {
         /* the executor commits it with the line's result, exactly once */
-        r->batch_id = fg_ledger_record_str(r, c->batch_id);
-        fg_batch_mailbox_put(c->batch_line, r, final);
+        r->batch_id = fg_ledger_record_str(r, c->batch.id);
+        fg_batch_mailbox_put(c->batch.line, r, final);
         return;
     }
     fg_ledger_submit(r);

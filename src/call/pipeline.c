@@ -60,8 +60,8 @@ static bool reaches(const struct fg_call *c, enum fg_dialect wire)
 static int untranslated_tier(struct fg_call *c, const char *asked)
 {
     const struct fg_config *cfg = c->w->app->cfg;
-    const struct fg_route_cfg *r = c->route_cfg;
-    const char *tiers[3] = {c->model->name, r ? r->cheap : NULL, r ? r->frontier : NULL};
+    const struct fg_route_cfg *r = c->rt.cfg;
+    const char *tiers[3] = {c->serve.model->name, r ? r->cheap : NULL, r ? r->frontier : NULL};
     for (int i = 0; i < 3; i++) {
         const struct fg_model_cfg *m = tiers[i] ? fg_config_model(cfg, tiers[i]) : NULL;
         if (m && !reaches(c, m->dialect))
@@ -76,7 +76,7 @@ static int stage_resolve(struct fg_call *c)
     const struct fg_config *cfg = c->w->app->cfg;
     const char *name = c->model_name;
     const struct fg_model_cfg *m = fg_config_model(cfg, name);
-    c->route = "fixed";
+    c->rt.route = "fixed";
     if (!m) {
         const struct fg_route_cfg *r = fg_config_route(cfg, name);
         if (!r)
@@ -84,17 +84,13 @@ static int stage_resolve(struct fg_call *c)
         if (c->endpoint == FG_EP_EMBEDDINGS)
             return fg_embed_route_error(c, name);
         const char *target = fg_route_decide(c, r, (size_t)(r - cfg->routes));
-        c->route_cfg = r;
+        c->rt.cfg = r;
         m = fg_config_model(cfg, target);
-        c->baseline_model = fg_config_model(cfg, r->frontier);
+        c->rt.baseline = fg_config_model(cfg, r->frontier);
         if (!m)
             return not_found(c, target);
     }
-    c->model = m;
-    c->provider = &cfg->providers[m->provider_index];
-    c->provider_index = m->provider_index;
-    c->upstream_model = m->model;
-    c->out = fg_provider_for(c->in, m->dialect);
+    fg_call_use_model(c, m);
     if (fg_embed_check_model(c) < 0)
         return -1;
     if (untranslated_tier(c, name) < 0)
@@ -114,7 +110,7 @@ static const char *cache_partition(struct fg_call *c)
 {
     const struct fg_config *cfg = c->w->app->cfg;
     const char *ver = c->rq.anthropic_version, *beta = c->rq.anthropic_beta;
-    return fg_arena_printf(&c->arena, "%s|%s|%s", cfg->response_cache.shared ? "" : c->key_id,
+    return fg_arena_printf(&c->arena, "%s|%s|%s", cfg->response_cache.shared ? "" : c->who.key_id,
                            ver ? ver : "", beta ? beta : "");
 }
 
@@ -125,29 +121,29 @@ static int stage_respcache(struct fg_call *c)
     const struct fg_config *cfg = c->w->app->cfg;
     if (c->endpoint == FG_EP_EMBEDDINGS)
         return fg_embed_cache(c); /* per input, not per request */
-    c->cache_status = "bypass";
-    if (c->batch_plan || !fg_respcache_enabled() || c->endpoint == FG_EP_COUNT_TOKENS ||
+    c->cache.status = "bypass";
+    if (c->batch.plan || !fg_respcache_enabled() || c->endpoint == FG_EP_COUNT_TOKENS ||
         c->endpoint == FG_EP_RESP_INPUT_TOKENS || c->rq.cache_bypass ||
         (c->in->cacheable && !c->in->cacheable(&c->body, c->stream)))
         return 0;
     if (!fg_respcache_key(&c->body, c->in->shape, c->model_name, cache_partition(c),
-                          cfg->response_cache.allow_sampling, c->cache_key))
+                          cfg->response_cache.allow_sampling, c->cache.key))
         return 0;
     int so = fg_json_get(&c->body, 0, "stream_options");
     c->include_usage =
         fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
-    struct fg_respcache_entry *e = fg_respcache_get_for(c->cache_key, c->in->dialect, c->stream,
-                                                        c->include_usage, c->acct.ts_ms);
+    struct fg_respcache_entry *e = fg_respcache_get_for(c->cache.key, c->in->dialect, c->stream,
+                                                        c->include_usage, c->meter.acct.ts_ms);
     if (!e) {
-        c->cache_status = "miss";
-        c->cache_keyed = true;
+        c->cache.status = "miss";
+        c->cache.keyed = true;
         if (c->stream)
-            c->cache_sse = evbuffer_new();
+            c->cache.sse = evbuffer_new();
         return 0;
     }
-    c->cache_status = "hit";
-    c->usage.tok = *fg_respcache_tokens(e);
-    c->usage.seen = true;
+    c->cache.status = "hit";
+    c->meter.usage.tok = *fg_respcache_tokens(e);
+    c->meter.usage.seen = true;
     fg_relay_answer_cached(c, e);
     fg_respcache_release(e);
     return 1;
@@ -159,26 +155,22 @@ static int stage_respcache(struct fg_call *c)
  * answer: a retry, which the route may send to its frontier model. */
 static void retry_escalation(struct fg_call *c)
 {
-    const struct fg_route_cfg *r = c->route_cfg;
+    const struct fg_route_cfg *r = c->rt.cfg;
     const struct fg_prefix *p = c->prefix;
-    if (!r || strcmp(c->route, "cheap") || !p || p->n == 0 ||
-        (c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED)))
+    if (!r || strcmp(c->rt.route, "cheap") || !p || p->n == 0 ||
+        (c->rt.reason && !strcmp(c->rt.reason, FG_ROUTE_FORCED)))
         return;
     bool on = false;
     for (size_t i = 0; i < r->n_escalate_on; i++)
         on = on || !strcmp(r->escalate_on[i], "retry");
     int64_t prev = p->prev_ms[p->n - 1];
     const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, r->frontier);
-    if (!on || !m || prev == 0 || c->acct.ts_ms - prev > RETRY_WINDOW_MS)
+    if (!on || !m || prev == 0 || c->meter.acct.ts_ms - prev > RETRY_WINDOW_MS)
         return;
-    c->route = "escalated";
-    c->route_reason = "client retry of the same conversation";
-    c->escalated = true;
-    c->model = m;
-    c->provider_index = m->provider_index;
-    c->provider = &c->w->app->cfg->providers[m->provider_index];
-    c->upstream_model = m->model;
-    c->out = fg_provider_for(c->in, m->dialect);
+    c->rt.route = "escalated";
+    c->rt.reason = "client retry of the same conversation";
+    c->rt.escalated = true;
+    fg_call_use_model(c, m);
 }
 
 /* Several deployments: the least-loaded one, or the one holding the
@@ -187,12 +179,11 @@ static void retry_escalation(struct fg_call *c)
 static int stage_deploy(struct fg_call *c)
 {
     retry_escalation(c);
-    const struct fg_model_cfg *m = c->model;
+    const struct fg_model_cfg *m = c->serve.model;
     const struct fg_config *cfg = c->w->app->cfg;
-    c->deployment = 0;
     if (m->n_deployments == 0)
-        return 0;
-    int64_t now = c->acct.ts_ms + (int64_t)((fg_clock_now_ns() - c->t_start_ns) / 1000000);
+        return 0; /* fg_call_use_model chose deployment 0 */
+    int64_t now = c->meter.acct.ts_ms + (int64_t)((fg_clock_now_ns() - c->t_start_ns) / 1000000);
     struct fg_affinity_opts o = {
         .load = &c->w->app->loads[m - cfg->models],
         .margin = cfg->prompt_caching.affinity_margin,
@@ -202,14 +193,8 @@ static int stage_deploy(struct fg_call *c)
         if (fg_failover_breaker_state(idx, now) == FG_BREAKER_OPEN)
             o.open |= 1u << k;
     }
-    int k = fg_affinity_pick(m, 1 + (int)m->n_deployments, c->prefix, &o, c->acct.ts_ms);
-    c->deployment = k;
-    if (k > 0) {
-        const struct fg_deployment *d = &m->deployments[k - 1];
-        c->provider_index = d->provider_index;
-        c->provider = &cfg->providers[d->provider_index];
-        c->upstream_model = d->model;
-    }
+    int k = fg_affinity_pick(m, 1 + (int)m->n_deployments, c->prefix, &o, c->meter.acct.ts_ms);
+    fg_call_use_deployment(c, k);
     return 0;
 }
 
@@ -232,9 +217,9 @@ static int max_output_tokens(const struct fg_model_cfg *m)
  * descriptions, as Anthropic's SDK does) and say so in the log. */
 static void schema_for_anthropic(struct fg_call *c)
 {
-    if (!memmem(c->upstream_body, c->upstream_body_len, "\"output_config\"", 15))
+    if (!memmem(c->enc.body, c->enc.body_len, "\"output_config\"", 15))
         return;
-    json_t *b = json_loadb(c->upstream_body, c->upstream_body_len, 0, NULL);
+    json_t *b = json_loadb(c->enc.body, c->enc.body_len, 0, NULL);
     json_t *fmt = json_object_get(json_object_get(b, "output_config"), "format");
     json_t *schema = json_object_get(fmt, "schema");
     char dropped[300] = "";
@@ -244,9 +229,9 @@ static void schema_for_anthropic(struct fg_call *c)
         fg_warn("%s: schema keywords Anthropic rejects moved or dropped: %s", c->id, dropped);
         json_object_set_new(fmt, "schema", fixed);
         char *s = json_dumps(b, JSON_COMPACT | JSON_REAL_PRECISION(15));
-        free(c->upstream_body);
-        c->upstream_body = s;
-        c->upstream_body_len = strlen(s);
+        free(c->enc.body);
+        c->enc.body = s;
+        c->enc.body_len = strlen(s);
     } else {
         json_decref(fixed);
     }
@@ -256,51 +241,51 @@ static void schema_for_anthropic(struct fg_call *c)
 /* A buffered structured stream: the translated request must not stream. */
 static void unstream_upstream(struct fg_call *c)
 {
-    json_t *b = json_loadb(c->upstream_body, c->upstream_body_len, 0, NULL);
+    json_t *b = json_loadb(c->enc.body, c->enc.body_len, 0, NULL);
     if (!b)
         return;
     json_object_set_new(b, "stream", json_false());
     json_object_del(b, "stream_options");
     char *s = json_dumps(b, JSON_COMPACT | JSON_REAL_PRECISION(15));
     json_decref(b);
-    free(c->upstream_body);
-    c->upstream_body = s;
-    c->upstream_body_len = strlen(s);
+    free(c->enc.body);
+    c->enc.body = s;
+    c->enc.body_len = strlen(s);
 }
 
 /* The caller's dialect differs from the provider's: build the upstream
  * body in the provider's dialect, and a stream translator for the way back. */
 static int encode_translated(struct fg_call *c)
 {
-    const struct fg_builtin_price *b = fg_price_lookup(c->upstream_model);
+    const struct fg_builtin_price *b = fg_price_lookup(c->serve.upstream_model);
     struct fg_translate_opts o = {
-        .upstream_model = c->upstream_model,
-        .anthropic_version = c->provider->anthropic_version,
-        .default_max_tokens = max_output_tokens(c->model),
+        .upstream_model = c->serve.upstream_model,
+        .anthropic_version = c->serve.provider->anthropic_version,
+        .default_max_tokens = max_output_tokens(c->serve.model),
         .native_structured = b ? b->supports_response_schema : false,
     };
-    if (c->so_cap > 0 && c->so_cap < o.default_max_tokens)
-        o.default_max_tokens = (int)c->so_cap; /* bounded schema, no client limit */
+    if (c->so.cap > 0 && c->so.cap < o.default_max_tokens)
+        o.default_max_tokens = (int)c->so.cap; /* bounded schema, no client limit */
     struct fg_translate_warnings w = {0};
-    int rc = fg_translate_request(c->in->shape, c->out->shape, &c->body, &o, &c->upstream_body,
-                                  &c->upstream_body_len, &w, &c->err);
+    int rc = fg_translate_request(c->in->shape, c->out->shape, &c->body, &o, &c->enc.body,
+                                  &c->enc.body_len, &w, &c->err);
     for (int i = 0; i < w.n; i++)
         fg_warn("%s translation to %s: %s", c->id, c->out->name, w.msg[i]);
     if (rc < 0)
         return -1;
-    if (c->client_stream)
+    if (c->so.client_stream)
         unstream_upstream(c);
     schema_for_anthropic(c); /* a no-op unless the body has Anthropic's output_config */
     char tool[80];
     if (fg_translate_forced_tool(&c->body, &o, tool, sizeof tool))
-        c->forced_tool = fg_arena_strdup(&c->arena, tool);
+        c->so.forced_tool = fg_arena_strdup(&c->arena, tool);
     if (c->stream) {
         int so = fg_json_get(&c->body, 0, "stream_options");
         bool usage =
             fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
-        c->tr = fg_translate_stream_new(c->out->dialect, c->in->dialect, c->model_name, usage);
-        if (c->forced_tool)
-            fg_translate_stream_forced_tool(c->tr, c->forced_tool);
+        c->enc.tr = fg_translate_stream_new(c->out->dialect, c->in->dialect, c->model_name, usage);
+        if (c->so.forced_tool)
+            fg_translate_stream_forced_tool(c->enc.tr, c->so.forced_tool);
     }
     return 0;
 }
@@ -310,11 +295,11 @@ static int encode_translated(struct fg_call *c)
 static void placement_evidence(const struct fg_call *c, struct fg_prefix *p)
 {
     uint64_t salt = 0x84222325cbf29ce4ull;
-    for (const char *s = c->upstream_model; *s; s++)
+    for (const char *s = c->serve.upstream_model; *s; s++)
         salt = (salt ^ (unsigned char)*s) * 0x100000001b3ull;
     for (int b = 0; b < p->n; b++)
         p->hash[b] ^= salt;
-    fg_prefix_seen(p, c->acct.ts_ms, 3600 * 1000LL);
+    fg_prefix_seen(p, c->meter.acct.ts_ms, 3600 * 1000LL);
     for (int b = 0; b < p->n; b++)
         p->hash[b] ^= salt; /* the cache key and markers use the plain hashes */
 }
@@ -324,11 +309,11 @@ static struct fg_pc_opts cache_opts(const struct fg_call *c)
     const struct fg_config *cfg = c->w->app->cfg;
     return (struct fg_pc_opts){
         .dialect = c->out->dialect,
-        .model = c->upstream_model,
+        .model = c->serve.upstream_model,
         .auto_breakpoints = cfg->prompt_caching.auto_breakpoints,
         .openai_cache_key = cfg->prompt_caching.openai_cache_key,
         .ttl_seconds = cfg->prompt_caching.ttl_seconds,
-        .now_ms = c->acct.ts_ms,
+        .now_ms = c->meter.acct.ts_ms,
     };
 }
 
@@ -339,8 +324,7 @@ static void cache_translated(struct fg_call *c)
     struct fg_json j = {0};
     struct fg_json_edit e[8];
     struct fg_pc_edits out = {e, 0, 8, &c->arena};
-    if (c->endpoint == FG_EP_COUNT_TOKENS ||
-        fg_json_parse(&j, c->upstream_body, c->upstream_body_len) < 0)
+    if (c->endpoint == FG_EP_COUNT_TOKENS || fg_json_parse(&j, c->enc.body, c->enc.body_len) < 0)
         goto done;
     struct fg_prefix *p = fg_arena_alloc(&c->arena, sizeof *p);
     fg_prefix_scan(&j, c->out->dialect, p);
@@ -350,10 +334,10 @@ static void cache_translated(struct fg_call *c)
     if (out.n) {
         qsort(e, out.n, sizeof e[0], cmp_edit);
         size_t n;
-        char *body = fg_json_splice(c->upstream_body, c->upstream_body_len, e, out.n, &n);
-        free(c->upstream_body);
-        c->upstream_body = body;
-        c->upstream_body_len = n;
+        char *body = fg_json_splice(c->enc.body, c->enc.body_len, e, out.n, &n);
+        free(c->enc.body);
+        c->enc.body = body;
+        c->enc.body_len = n;
     }
 done:
     fg_json_free(&j);
@@ -365,7 +349,7 @@ done:
 static int stage_encode(struct fg_call *c)
 {
     if (c->out != c->in && !reaches(c, c->out->dialect))
-        return responses_refused(c, c->model_name, c->model->name); /* a fallback */
+        return responses_refused(c, c->model_name, c->serve.model->name); /* a fallback */
     if (c->endpoint == FG_EP_EMBEDDINGS)
         fg_embed_encode(c); /* only the cache misses go */
     if (c->in != c->out) {
@@ -375,8 +359,9 @@ static int stage_encode(struct fg_call *c)
         return 0;
     }
     if (c->prefix && c->endpoint != FG_EP_COUNT_TOKENS) {
-        struct fg_pc_edits out = {c->edits + c->n_edits, 0,
-                                  sizeof c->edits / sizeof c->edits[0] - c->n_edits, &c->arena};
+        struct fg_pc_edits out = {c->enc.edits + c->enc.n_edits, 0,
+                                  sizeof c->enc.edits / sizeof c->enc.edits[0] - c->enc.n_edits,
+                                  &c->arena};
         struct fg_pc_opts o = cache_opts(c);
         if (c->in->req.items)
             o.auto_breakpoints = false; /* prompt_cache_key only: items are not messages */
@@ -384,16 +369,16 @@ static int stage_encode(struct fg_call *c)
         *p = *c->prefix;
         placement_evidence(c, p);
         fg_promptcache_plan(&c->body, p, &o, &out);
-        c->n_edits += out.n;
+        c->enc.n_edits += out.n;
     }
-    if (strcmp(c->upstream_model, c->model_name) != 0) {
+    if (strcmp(c->serve.upstream_model, c->model_name) != 0) {
         fg_call_edit_model(c);
     }
-    if (c->n_edits > 1)
-        qsort(c->edits, c->n_edits, sizeof c->edits[0], cmp_edit);
-    if (c->n_edits)
-        c->upstream_body =
-            fg_json_splice(c->raw, c->raw_len, c->edits, c->n_edits, &c->upstream_body_len);
+    if (c->enc.n_edits > 1)
+        qsort(c->enc.edits, c->enc.n_edits, sizeof c->enc.edits[0], cmp_edit);
+    if (c->enc.n_edits)
+        c->enc.body =
+            fg_json_splice(c->raw, c->raw_len, c->enc.edits, c->enc.n_edits, &c->enc.body_len);
     return 0;
 }
 
@@ -412,13 +397,13 @@ static const struct {
 
 int fg_pipeline_reencode(struct fg_call *c)
 {
-    c->n_edits = 0;
-    free(c->upstream_body);
-    c->upstream_body = NULL;
-    c->upstream_body_len = 0;
-    c->forced_tool = NULL;
-    fg_translate_stream_free(c->tr); /* nothing was streamed yet: a new translator */
-    c->tr = NULL;
+    c->enc.n_edits = 0;
+    free(c->enc.body);
+    c->enc.body = NULL;
+    c->enc.body_len = 0;
+    c->so.forced_tool = NULL;
+    fg_translate_stream_free(c->enc.tr); /* nothing was streamed yet: a new translator */
+    c->enc.tr = NULL;
     if (stage_deploy(c) < 0 || stage_encode(c) < 0)
         return -1;
     return 0;
@@ -433,7 +418,7 @@ int fg_pipeline_run(struct fg_call *c)
         if (rc > 0)
             return 1; /* answered without the provider */
     }
-    if (c->batch_plan)
+    if (c->batch.plan)
         return fg_batch_plan_reply(c);
     return fg_relay_start(c);
 }

@@ -23,7 +23,7 @@
 #include "call.h"
 
 int fg_pipeline_run(struct fg_call *c);
-/* Build the upstream request again after c->model changed (escalation). */
+/* Build the upstream request again after c->serve.model changed (escalation). */
 int fg_pipeline_reencode(struct fg_call *c);
 
 #endif

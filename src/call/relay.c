@@ -55,9 +55,9 @@ static void start_stream_reply(struct fg_call *c)
     c->client.ops->start(c->client.ctx, 200);
     c->status = 200;
     c->state = FG_CALL_STREAMING;
-    c->held = false;
-    if (!c->relay)
-        c->relay = evbuffer_new();
+    c->hold.on = false;
+    if (!c->up.relay)
+        c->up.relay = evbuffer_new();
 }
 
 /* A cut answer is the cheap model's shortfall only when frugal's cap (the
@@ -68,10 +68,10 @@ static bool cut_is_shortfall(const struct fg_call *c)
 {
     if (c->client_max_tokens <= 0)
         return true;
-    const struct fg_builtin_price *b = fg_price_lookup(c->model->model);
-    long limit = c->model->max_output_tokens > 0 ? c->model->max_output_tokens
-                 : b && b->max_output_tokens > 0 ? b->max_output_tokens
-                                                 : 0;
+    const struct fg_builtin_price *b = fg_price_lookup(c->serve.model->model);
+    long limit = c->serve.model->max_output_tokens > 0 ? c->serve.model->max_output_tokens
+                 : b && b->max_output_tokens > 0       ? b->max_output_tokens
+                                                       : 0;
     return limit > 0 && c->client_max_tokens >= limit;
 }
 
@@ -79,15 +79,15 @@ static bool cut_is_shortfall(const struct fg_call *c)
  * whether a call may escalate).  No route: all false, nothing escalates. */
 static struct fg_outcome_route route_facts(const struct fg_call *c)
 {
-    const struct fg_route_cfg *r = c->route_cfg;
+    const struct fg_route_cfg *r = c->rt.cfg;
     struct fg_outcome_route f = {0};
     if (!r)
         return f;
     const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, r->frontier);
     f.frontier = m ? m->name : NULL;
-    f.cheap = c->route && !strcmp(c->route, "cheap");
-    f.escalated = c->escalated;
-    f.forced = c->route_reason && !strcmp(c->route_reason, FG_ROUTE_FORCED);
+    f.cheap = c->rt.route && !strcmp(c->rt.route, "cheap");
+    f.escalated = c->rt.escalated;
+    f.forced = c->rt.reason && !strcmp(c->rt.reason, FG_ROUTE_FORCED);
     for (size_t i = 0; i < r->n_escalate_on; i++)
         f.escalate_on |= fg_outcome_trigger(r->escalate_on[i]);
     /* a price lookup: only when a cut could escalate */
@@ -100,7 +100,7 @@ static struct fg_outcome_route route_facts(const struct fg_call *c)
  * client (the spec's "escalate only before the first byte"). */
 static bool should_hold(const struct fg_call *c)
 {
-    if (!c->stream || c->client_stream || !c->route_cfg)
+    if (!c->stream || c->so.client_stream || !c->rt.cfg)
         return false;
     struct fg_outcome_route r = route_facts(c);
     return fg_outcome_may_hold(&r);
@@ -108,17 +108,17 @@ static bool should_hold(const struct fg_call *c)
 
 static void on_headers_done(struct fg_call *c)
 {
-    c->up_headers_done = true;
-    if (c->stream && c->up_status == 200 && c->up_is_sse && fg_client_live(&c->client)) {
+    c->up.headers_done = true;
+    if (c->stream && c->up.status == 200 && c->up.is_sse && fg_client_live(&c->client)) {
         if (should_hold(c)) {
-            c->held = true;
-            if (!c->relay)
-                c->relay = evbuffer_new();
+            c->hold.on = true;
+            if (!c->up.relay)
+                c->up.relay = evbuffer_new();
         } else {
             start_stream_reply(c);
         }
     } else {
-        c->up_body = evbuffer_new();
+        c->up.body = evbuffer_new();
     }
 }
 
@@ -126,7 +126,7 @@ static void on_headers_done(struct fg_call *c)
  * refusal or a cut before any content? */
 static void held_look(struct fg_call *c, const struct fg_sse_event *ev)
 {
-    c->out->held_look(ev, &c->held_why, &c->held_content);
+    c->out->held_look(ev, &c->hold.why, &c->hold.content);
 }
 
 static size_t on_header(char *buf, size_t size, size_t n, void *arg)
@@ -135,17 +135,17 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     size_t len = size * n;
     if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
         const char *sp = memchr(buf, ' ', len);
-        c->up_status = sp ? strtol(sp + 1, NULL, 10) : 0;
-        c->up_is_sse = false;
+        c->up.status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        c->up.is_sse = false;
         return len;
     }
     if (len <= 2) { /* blank line: end of a header block */
-        if (c->up_status >= 200)
+        if (c->up.status >= 200)
             on_headers_done(c);
         return len;
     }
     const char *colon = memchr(buf, ':', len);
-    if (!colon || c->up_status < 200)
+    if (!colon || c->up.status < 200)
         return len;
     size_t nl = (size_t)(colon - buf);
     const char *v = colon + 1;
@@ -155,7 +155,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     while (end > v && isspace((unsigned char)end[-1]))
         end--;
     if (nl == 12 && !strncasecmp(buf, "content-type", 12))
-        c->up_is_sse = (end - v) >= 17 && !strncasecmp(v, "text/event-stream", 17);
+        c->up.is_sse = (end - v) >= 17 && !strncasecmp(v, "text/event-stream", 17);
     else if (fg_client_live(&c->client) && relayed_header(buf, nl)) {
         char name[128], val[512];
         snprintf(name, sizeof name, "%.*s", (int)nl, buf);
@@ -174,21 +174,21 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
 /* A structured stream ends: does the streamed answer match its schema? */
 static bool structured_stream_ok(struct fg_call *c)
 {
-    return !c->so_schema ||
-           fg_structured_check_text(c, c->out_text ? c->out_text : "", c->out_len) == 0;
+    return !c->so.schema ||
+           fg_structured_check_text(c, c->so.text ? c->so.text : "", c->so.text_len) == 0;
 }
 
-/* Keep what was appended to c->relay since `from` for the response cache. */
+/* Keep what was appended to c->up.relay since `from` for the response cache. */
 static void cache_tail(struct fg_call *c, size_t from)
 {
-    size_t n = evbuffer_get_length(c->relay) - from;
-    if (!c->cache_sse || n == 0)
+    size_t n = evbuffer_get_length(c->up.relay) - from;
+    if (!c->cache.sse || n == 0)
         return;
     struct evbuffer_ptr pos;
-    evbuffer_ptr_set(c->relay, &pos, from, EVBUFFER_PTR_SET);
+    evbuffer_ptr_set(c->up.relay, &pos, from, EVBUFFER_PTR_SET);
     char *tmp = fg_xmalloc(n);
-    evbuffer_copyout_from(c->relay, &pos, tmp, n);
-    evbuffer_add(c->cache_sse, tmp, n);
+    evbuffer_copyout_from(c->up.relay, &pos, tmp, n);
+    evbuffer_add(c->cache.sse, tmp, n);
     free(tmp);
 }
 
@@ -196,30 +196,30 @@ static void cache_tail(struct fg_call *c, size_t from)
  * client gets the translator's frames. */
 static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
 {
-    enum fg_sse_kind kind = c->out->classify(ev, &c->resp);
+    enum fg_sse_kind kind = c->out->classify(ev, &c->up.resp);
     fg_meter_event(c, ev);
     if (kind == FG_SSE_END && !structured_stream_ok(c)) {
-        c->stream_ended = c->stream_error_seen = true;
-        fg_translate_stream_fail(c->tr, &c->err, c->relay);
+        c->up.stream_ended = c->up.error_seen = true;
+        fg_translate_stream_fail(c->enc.tr, &c->err, c->up.relay);
         return 0;
     }
     if (kind == FG_SSE_END) {
-        c->stream_ended = true;
-        fg_meter_cost_comment(c, c->relay);
-        size_t from = evbuffer_get_length(c->relay);
-        fg_translate_stream_end(c->tr, true, c->relay);
+        c->up.stream_ended = true;
+        fg_meter_cost_comment(c, c->up.relay);
+        size_t from = evbuffer_get_length(c->up.relay);
+        fg_translate_stream_end(c->enc.tr, true, c->up.relay);
         cache_tail(c, from);
         return 0;
     }
     if (kind == FG_SSE_ERROR)
-        c->stream_error_seen = true;
-    size_t from = evbuffer_get_length(c->relay);
-    int rc = fg_translate_stream_event(c->tr, ev, c->relay);
+        c->up.error_seen = true;
+    size_t from = evbuffer_get_length(c->up.relay);
+    int rc = fg_translate_stream_event(c->enc.tr, ev, c->up.relay);
     cache_tail(c, from);
     if (rc < 0) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_malformed",
                    "upstream provider '%s' sent a stream event frugal could not read",
-                   c->provider->name);
+                   c->serve.provider->name);
         return -1;
     }
     return 0;
@@ -235,7 +235,7 @@ static void remember_response(struct fg_call *c, const struct fg_json *j, int ob
     int id = fg_json_get(j, obj, "id");
     size_t n;
     const char *s = fg_json_type(j, id) == FG_J_STR ? fg_json_raw_str(j, id, &n) : NULL;
-    if (s && fg_respmap_remember(s, n, c->key_id, c->provider_index))
+    if (s && fg_respmap_remember(s, n, c->who.key_id, c->serve.provider_index))
         c->response_id = fg_arena_strndup(&c->arena, s, n); /* and the ledger keeps it */
 }
 
@@ -245,63 +245,63 @@ static void remember_streamed(struct fg_call *c, const struct fg_sse_event *ev)
         !(ev->event_len
               ? ev->event_len == 16 && !memcmp(ev->event, "response.created", 16)
               : memmem(ev->data, ev->data_len, "\"type\":\"response.created\"", 25) != NULL) ||
-        fg_json_parse(&c->resp, ev->data, ev->data_len) < 0)
+        fg_json_parse(&c->up.resp, ev->data, ev->data_len) < 0)
         return;
-    remember_response(c, &c->resp, fg_json_get(&c->resp, 0, "response"));
+    remember_response(c, &c->up.resp, fg_json_get(&c->up.resp, 0, "response"));
 }
 
 static int on_sse_event(void *arg, const struct fg_sse_event *ev)
 {
     struct fg_call *c = arg;
-    if (c->stream_ended)
+    if (c->up.stream_ended)
         return 0; /* nothing after the terminator reaches the client */
-    if (c->held && ev->data_len)
+    if (c->hold.on && ev->data_len)
         held_look(c, ev);
-    if (c->tr)
+    if (c->enc.tr)
         return on_translated_event(c, ev);
     remember_streamed(c, ev);
-    enum fg_sse_kind kind = c->out->classify(ev, &c->resp);
+    enum fg_sse_kind kind = c->out->classify(ev, &c->up.resp);
     if (kind == FG_SSE_END && !structured_stream_ok(c)) {
         /* the answer is already with the client: end with an error instead
          * (a Responses stream's usage is in this very event: meter it) */
         if (c->out->end_event_has_data)
             fg_meter_event(c, ev);
-        c->stream_ended = c->stream_error_seen = true;
-        c->in->stream_error(&c->err, c->relay);
+        c->up.stream_ended = c->up.error_seen = true;
+        c->in->stream_error(&c->err, c->up.relay);
         return 0;
     }
     if (kind == FG_SSE_END && c->out->end_event_has_data) {
         /* the terminal event carries the usage: meter it, then price */
-        c->stream_ended = true;
-        if (c->cache_sse)
-            evbuffer_add(c->cache_sse, ev->raw, ev->raw_len);
+        c->up.stream_ended = true;
+        if (c->cache.sse)
+            evbuffer_add(c->cache.sse, ev->raw, ev->raw_len);
         fg_meter_event(c, ev);
-        evbuffer_add(c->relay, ev->raw, ev->raw_len);
-        fg_meter_cost_comment(c, c->relay);
+        evbuffer_add(c->up.relay, ev->raw, ev->raw_len);
+        fg_meter_cost_comment(c, c->up.relay);
         return 0;
     }
     switch (kind) {
     case FG_SSE_END:
-        c->stream_ended = true;
+        c->up.stream_ended = true;
         /* usage is complete before the terminator: price the call there */
-        fg_meter_cost_comment(c, c->relay);
+        fg_meter_cost_comment(c, c->up.relay);
         break;
-    case FG_SSE_ERROR: c->stream_error_seen = true; break;
+    case FG_SSE_ERROR: c->up.error_seen = true; break;
     default: break;
     }
-    if (c->cache_sse) /* stored as the provider sent it, usage chunk included */
-        evbuffer_add(c->cache_sse, ev->raw, ev->raw_len);
+    if (c->cache.sse) /* stored as the provider sent it, usage chunk included */
+        evbuffer_add(c->cache.sse, ev->raw, ev->raw_len);
     if (fg_meter_event(c, ev))
-        evbuffer_add(c->relay, ev->raw, ev->raw_len);
+        evbuffer_add(c->up.relay, ev->raw, ev->raw_len);
     return 0;
 }
 
 static void on_client_drained(void *arg)
 {
     struct fg_call *c = arg;
-    if (c->paused && c->xfer.easy) {
-        c->paused = false;
-        curl_easy_pause(c->xfer.easy, CURLPAUSE_CONT);
+    if (c->up.paused && c->up.xfer.easy) {
+        c->up.paused = false;
+        curl_easy_pause(c->up.xfer.easy, CURLPAUSE_CONT);
     }
 }
 
@@ -313,35 +313,35 @@ static size_t client_backlog(struct fg_call *c)
 static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
 {
     if (client_backlog(c) > CLIENT_HIGH_WATER) {
-        c->paused = true;
+        c->up.paused = true;
         return CURL_WRITEFUNC_PAUSE; /* curl re-delivers these bytes */
     }
-    if (fg_sse_feed(&c->sse, data, len, on_sse_event, c) < 0) {
+    if (fg_sse_feed(&c->up.sse, data, len, on_sse_event, c) < 0) {
         if (c->err.cls == FG_E_NONE)
             fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL,
                        "upstream sent an event larger than %u bytes", MAX_SSE_EVENT);
         return 0;
     }
-    if (c->held) {
-        if (!c->held_content)
+    if (c->hold.on) {
+        if (!c->hold.content)
             return len; /* keep holding: nothing has reached the client */
         start_stream_reply(c);
     }
-    if (evbuffer_get_length(c->relay)) {
+    if (evbuffer_get_length(c->up.relay)) {
         if (!c->t_first_byte_ns)
             c->t_first_byte_ns = fg_clock_now_ns();
-        c->client.ops->chunk(c->client.ctx, c->relay, on_client_drained, c);
+        c->client.ops->chunk(c->client.ctx, c->up.relay, on_client_drained, c);
     }
     return len;
 }
 
 static void arm_idle(struct fg_call *c)
 {
-    if (!c->idle_ev)
+    if (!c->up.idle_ev)
         return;
     int ms = c->w->app->cfg->server.stream_idle_timeout_ms;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    event_add(c->idle_ev, &tv);
+    event_add(c->up.idle_ev, &tv);
 }
 
 static size_t on_write(char *data, size_t size, size_t n, void *arg)
@@ -351,34 +351,34 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     if (!fg_client_live(&c->client))
         return 0; /* client gone: abort the transfer */
     arm_idle(c);
-    if (!c->up_headers_done)
+    if (!c->up.headers_done)
         on_headers_done(c);
-    if (c->state == FG_CALL_STREAMING || c->held) {
-        c->in_curl_cb++;
+    if (c->state == FG_CALL_STREAMING || c->hold.on) {
+        c->up.in_curl_cb++;
         size_t r = relay_stream(c, data, len);
-        c->in_curl_cb--;
+        c->up.in_curl_cb--;
         return fg_client_live(&c->client) ? r : 0;
     }
-    if (evbuffer_get_length(c->up_body) + len > MAX_UPSTREAM_BODY) {
+    if (evbuffer_get_length(c->up.body) + len > MAX_UPSTREAM_BODY) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream response is larger than %u bytes",
                    MAX_UPSTREAM_BODY);
         return 0;
     }
-    evbuffer_add(c->up_body, data, len);
+    evbuffer_add(c->up.body, data, len);
     return len;
 }
 
 /* Map a transfer failure to an error for the client. */
 static void transfer_error(struct fg_call *c, CURLcode res)
 {
-    const char *p = c->provider->name;
+    const char *p = c->serve.provider->name;
     if (c->err.cls != FG_E_NONE)
         return; /* set by a callback */
     switch (res) {
     case CURLE_OPERATION_TIMEDOUT:
         fg_err_set(&c->err, FG_E_TIMEOUT, NULL, "upstream_timeout",
                    "upstream provider '%s' timed out (%s)", p,
-                   c->up_headers_done ? "no data within the stream idle timeout"
+                   c->up.headers_done ? "no data within the stream idle timeout"
                                       : "no response in time");
         break;
     case CURLE_COULDNT_CONNECT:
@@ -412,30 +412,31 @@ static void transfer_error(struct fg_call *c, CURLcode res)
 
 static void cache_store(struct fg_call *c, bool stream, const char *bytes, size_t len)
 {
-    if (c->cache_keyed && len)
-        fg_respcache_put(c->cache_key, stream, bytes, len, &c->usage.tok, c->acct.ts_ms);
+    if (c->cache.keyed && len)
+        fg_respcache_put(c->cache.key, stream, bytes, len, &c->meter.usage.tok,
+                         c->meter.acct.ts_ms);
 }
 
 static void finish_stream(struct fg_call *c, CURLcode res)
 {
-    if (res == CURLE_OK && c->stream_ended && !c->stream_error_seen && c->cache_sse)
-        cache_store(c, true, (const char *)evbuffer_pullup(c->cache_sse, -1),
-                    evbuffer_get_length(c->cache_sse));
-    if (res != CURLE_OK || (!c->stream_ended && !c->stream_error_seen)) {
+    if (res == CURLE_OK && c->up.stream_ended && !c->up.error_seen && c->cache.sse)
+        cache_store(c, true, (const char *)evbuffer_pullup(c->cache.sse, -1),
+                    evbuffer_get_length(c->cache.sse));
+    if (res != CURLE_OK || (!c->up.stream_ended && !c->up.error_seen)) {
         if (res == CURLE_OK)
             fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL,
                        "upstream provider '%s' ended the stream before it was complete",
-                       c->provider->name);
+                       c->serve.provider->name);
         else
             transfer_error(c, res);
-        fg_warn("%s stream from %s failed: %s", c->id, c->provider->name, c->err.msg);
+        fg_warn("%s stream from %s failed: %s", c->id, c->serve.provider->name, c->err.msg);
         /* what was relayed is billed: meter.c estimates it */
-        c->upstream_cut = c->data_events > 0;
-        if (c->tr)
-            fg_translate_stream_fail(c->tr, &c->err, c->relay);
+        c->meter.upstream_cut = c->meter.data_events > 0;
+        if (c->enc.tr)
+            fg_translate_stream_fail(c->enc.tr, &c->err, c->up.relay);
         else
-            c->in->stream_error(&c->err, c->relay);
-        c->client.ops->chunk(c->client.ctx, c->relay, NULL, NULL);
+            c->in->stream_error(&c->err, c->up.relay);
+        c->client.ops->chunk(c->client.ctx, c->up.relay, NULL, NULL);
     }
     c->client.ops->end(c->client.ctx);
 }
@@ -451,11 +452,12 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
 {
     struct evbuffer *out = evbuffer_new();
     enum fg_dialect from = c->out->dialect, to = c->in->dialect;
-    c->status = (int)c->up_status;
-    if (c->up_status >= 300) {
-        c->status = fg_translate_error(from, to, (int)c->up_status, body, n, out);
+    c->status = (int)c->up.status;
+    if (c->up.status >= 300) {
+        c->status = fg_translate_error(from, to, (int)c->up.status, body, n, out);
         fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
-                   "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
+                   "upstream provider '%s' answered HTTP %ld", c->serve.provider->name,
+                   c->up.status);
         fg_client_frugal_headers(c);
         fg_client_send_json(c, c->status, out);
         evbuffer_free(out);
@@ -468,14 +470,15 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         evbuffer_free(out);
         return running;
     }
-    int rc = fg_translate_response(from, to, &c->resp, c->model_name, c->forced_tool, out, &c->err);
+    int rc = fg_translate_response(from, to, &c->up.resp, c->model_name, c->so.forced_tool, out,
+                                   &c->err);
     bool retrying = false;
     if (rc < 0) {
         c->status = c->err.status;
         fg_client_send_error(c, true);
     } else if (structured_ok(c, out, why, &retrying)) {
         cache_store(c, false, (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
-        if (c->client_stream) {
+        if (c->so.client_stream) {
             reply_as_stream(c, out);
         } else {
             fg_client_frugal_headers(c);
@@ -548,7 +551,7 @@ const struct fg_config *fg_relay_config(const struct fg_call *c)
 
 const char *fg_relay_openai_base(const struct fg_call *c)
 {
-    return c->w->app->prov[c->provider_index].openai_base;
+    return c->w->app->prov[c->serve.provider_index].openai_base;
 }
 
 void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *e)
@@ -568,16 +571,6 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
     evbuffer_free(out);
 }
 
-/* Serve the call with model m from now on (escalation, fallback). */
-static void use_model(struct fg_call *c, const struct fg_model_cfg *m)
-{
-    c->model = m;
-    c->provider_index = m->provider_index;
-    c->provider = &c->w->app->cfg->providers[m->provider_index];
-    c->upstream_model = m->model;
-    c->out = fg_provider_for(c->in, m->dialect);
-}
-
 /* The chosen next attempt (a fallback, an escalation) could not start:
  * the client gets that error. */
 static void start_failed(struct fg_call *c)
@@ -595,24 +588,24 @@ static bool escalate(struct fg_call *c, const struct fg_outcome *d)
     const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, d->model);
     FG_ASSERT(m && d->trigger);
     fg_info("%s: cheap answer %s; escalating to %s", c->id, d->trigger, m->name);
-    c->route_reason =
+    c->rt.reason =
         fg_arena_printf(&c->arena, "cheap answer %s: escalated to the frontier model", d->trigger);
     if (c->err.cls != FG_E_NONE)
         c->status = c->err.status; /* a failed check: recorded as a retried one is */
     else if (c->status == 0)
-        c->status = (int)c->up_status;
+        c->status = (int)c->up.status;
     fg_call_next_attempt(c);
-    c->escalated = true;
-    c->route = "escalated";
-    use_model(c, m);
+    c->rt.escalated = true;
+    c->rt.route = "escalated";
+    fg_call_use_model(c, m);
     return fg_pipeline_reencode(c) == 0 && fg_relay_start(c) == 0;
 }
 
 /* What the route could escalate a complete answer on (NULL: nothing). */
 static const char *answer_shortfall(struct fg_call *c)
 {
-    return c->route_cfg && c->endpoint != FG_EP_RESP_INPUT_TOKENS ? c->out->shortfall(&c->resp)
-                                                                  : NULL;
+    return c->rt.cfg && c->endpoint != FG_EP_RESP_INPUT_TOKENS ? c->out->shortfall(&c->up.resp)
+                                                               : NULL;
 }
 
 /* outcome.h's ANSWER_CHECKED point: `why` from answer_shortfall(). */
@@ -623,7 +616,7 @@ static struct fg_outcome answer_outcome(struct fg_call *c, const char *why, bool
                                  .route = route_facts(c),
                                  .shortfall = why,
                                  .schema_failed = schema_failed,
-                                 .so_attempts = c->so_attempts,
+                                 .so_attempts = c->so.attempts,
                                  .so_retries = c->w->app->cfg->structured_output.retries};
     return fg_outcome_decide(&f);
 }
@@ -649,7 +642,7 @@ static bool shortfall_ends(struct fg_call *c, const char *why, bool *running)
  * (the failed attempt keeps its own ledger record, linked). */
 static bool retry_structured(struct fg_call *c)
 {
-    c->so_attempts++;
+    c->so.attempts++;
     fg_warn("%s: %s Retrying.", c->id, c->err.msg);
     c->status = c->err.status;
     fg_call_next_attempt(c);
@@ -663,7 +656,7 @@ static bool retry_structured(struct fg_call *c)
 static bool structured_ok(struct fg_call *c, struct evbuffer *body, const char *why, bool *retrying)
 {
     *retrying = false;
-    if (!c->so_schema || fg_structured_check(c, body) == 0)
+    if (!c->so.schema || fg_structured_check(c, body) == 0)
         return true;
     struct fg_outcome d = answer_outcome(c, why, true);
     if (d.kind == FG_OUTCOME_RETRY_SAME)
@@ -683,7 +676,7 @@ static bool structured_ok(struct fg_call *c, struct evbuffer *body, const char *
  * echoes a key in it must not hand it on (redact.h). */
 static void redact_error_body(struct fg_call *c)
 {
-    struct evbuffer *b = c->up_body;
+    struct evbuffer *b = c->up.body;
     size_t n = evbuffer_get_length(b), m;
     const char *s = (const char *)evbuffer_pullup(b, -1);
     if (!n)
@@ -699,54 +692,54 @@ static void redact_error_body(struct fg_call *c)
 /* A complete non-streamed upstream answer: check it and send it on. */
 static bool finish_buffered(struct fg_call *c)
 {
-    if (c->up_status >= 300 && c->up_status < 400) {
+    if (c->up.status >= 300 && c->up.status < 400) {
         /* curl follows no redirect (upstream.c): the provider key and the
          * request never go anywhere config did not name */
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_redirect",
                    "upstream provider '%s' answered with a redirect (HTTP %ld); frugal does "
                    "not follow redirects: check the provider's base_url.",
-                   c->provider->name, c->up_status);
+                   c->serve.provider->name, c->up.status);
         c->status = c->err.status;
         fg_client_frugal_headers(c);
         fg_client_send_error(c, true);
         return false;
     }
-    if (c->up_status >= 400)
+    if (c->up.status >= 400)
         redact_error_body(c);
-    struct evbuffer *b = c->up_body;
+    struct evbuffer *b = c->up.body;
     size_t n = evbuffer_get_length(b);
     const char *s = (const char *)evbuffer_pullup(b, -1);
-    bool json_ok = n && fg_json_parse(&c->resp, s, n) == 0;
-    if (c->up_status >= 200 && c->up_status < 300 && !json_ok) {
+    bool json_ok = n && fg_json_parse(&c->up.resp, s, n) == 0;
+    if (c->up.status >= 200 && c->up.status < 300 && !json_ok) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_malformed",
                    "upstream provider '%s' returned a malformed response (not JSON: %s)",
-                   c->provider->name, n ? c->resp.err : "empty body");
+                   c->serve.provider->name, n ? c->up.resp.err : "empty body");
         c->status = c->err.status;
         fg_client_send_error(c, true);
         return false;
     }
     if (c->in != c->out && json_ok)
         return reply_translated(c, s, n);
-    if (c->up_status >= 400 && !json_ok) {
+    if (c->up.status >= 400 && !json_ok) {
         /* not a provider-shaped error: describe it ourselves */
-        enum fg_err_class cls = c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID;
+        enum fg_err_class cls = c->up.status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID;
         fg_err_set(&c->err, cls, NULL, NULL, "upstream provider '%s' returned HTTP %ld: %.*s",
-                   c->provider->name, c->up_status, (int)(n > 200 ? 200 : n), s ? s : "");
-        if (c->up_status < 500)
-            c->err.status = (int)c->up_status;
+                   c->serve.provider->name, c->up.status, (int)(n > 200 ? 200 : n), s ? s : "");
+        if (c->up.status < 500)
+            c->err.status = (int)c->up.status;
         c->status = c->err.status;
         fg_client_frugal_headers(c);
         fg_client_send_error(c, true);
         return false;
     }
-    c->status = (int)c->up_status;
+    c->status = (int)c->up.status;
     if (c->status < 300 && c->endpoint == FG_EP_EMBEDDINGS) {
         fg_embed_reply(c, b);
         return false;
     }
     if (c->status < 300) {
         fg_meter_response(c);
-        remember_response(c, &c->resp, 0);
+        remember_response(c, &c->up.resp, 0);
         const char *why = answer_shortfall(c);
         bool running, retrying;
         if (shortfall_ends(c, why, &running))
@@ -754,16 +747,16 @@ static bool finish_buffered(struct fg_call *c)
         if (!structured_ok(c, b, why, &retrying))
             return retrying;
         cache_store(c, false, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
-        if (c->client_stream) {
+        if (c->so.client_stream) {
             reply_as_stream(c, b);
             return false;
         }
     } else
         fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
-                   "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
+                   "upstream provider '%s' answered HTTP %d", c->serve.provider->name, c->status);
     fg_client_frugal_headers(c);
     fg_meter_cost_headers(c);
-    fg_client_send_json(c, (int)c->up_status, b);
+    fg_client_send_json(c, (int)c->up.status, b);
     return false;
 }
 
@@ -773,8 +766,8 @@ static void on_done(struct fg_xfer *x, CURLcode res);
 static void on_idle(evutil_socket_t fd, short what, void *arg)
 {
     struct fg_call *c = arg;
-    fg_upstream_cancel(c->w->up, &c->xfer);
-    on_done(&c->xfer, CURLE_OPERATION_TIMEDOUT);
+    fg_upstream_cancel(c->w->up, &c->up.xfer);
+    on_done(&c->up.xfer, CURLE_OPERATION_TIMEDOUT);
 }
 
 static void on_retry_timer(evutil_socket_t fd, short what, void *arg)
@@ -797,17 +790,17 @@ static void next_attempt(struct fg_call *c, const char *what)
 }
 
 /* The next fallback of the call's first model that fits the call, or NULL
- * (asking advances c->fo_next). */
+ * (asking advances c->fo.next). */
 static const struct fg_model_cfg *next_fallback(struct fg_call *c, int64_t now)
 {
     /* another model's vectors live in another space: embeddings never fall back */
     if (c->endpoint == FG_EP_EMBEDDINGS)
         return NULL;
     const struct fg_model_cfg *fb =
-        fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+        fg_failover_next(c->w->app->cfg, c->fo.origin, &c->fo.next, now);
     /* only fallbacks that speak the caller's dialect or one it is translated to */
     while (fb && fb->dialect != c->in->dialect && !fg_translate_has(c->in->shape, fb->dialect))
-        fb = fg_failover_next(c->w->app->cfg, c->fo_origin, &c->fo_next, now);
+        fb = fg_failover_next(c->w->app->cfg, c->fo.origin, &c->fo.next, now);
     return fb;
 }
 
@@ -816,32 +809,33 @@ static const struct fg_model_cfg *next_fallback(struct fg_call *c, int64_t now)
  * failure becomes the call's error (kept if nothing better follows). */
 static struct fg_outcome transfer_outcome(struct fg_call *c, CURLcode res)
 {
-    int64_t now = c->acct.ts_ms + (int64_t)((fg_clock_now_ns() - c->t_start_ns) / 1000000);
+    int64_t now = c->meter.acct.ts_ms + (int64_t)((fg_clock_now_ns() - c->t_start_ns) / 1000000);
     struct fg_outcome_facts f = {.point = FG_OUTCOME_TRANSFER_ENDED,
                                  .transfer_ok = res == CURLE_OK,
-                                 .retriable = fg_failover_retriable(c->up_status, res)};
-    fg_failover_breaker_record(c->provider_index, !f.retriable, now);
+                                 .retriable = fg_failover_retriable(c->up.status, res)};
+    fg_failover_breaker_record(c->serve.provider_index, !f.retriable, now);
     if (!f.retriable)
         return fg_outcome_decide(&f);
     if (res != CURLE_OK)
         transfer_error(c, res);
     else
-        fg_err_set(&c->err, c->up_status >= 500 ? FG_E_UPSTREAM : FG_E_RATE_LIMIT, NULL, NULL,
-                   "upstream provider '%s' answered HTTP %ld", c->provider->name, c->up_status);
-    c->status = res != CURLE_OK ? c->err.status : (int)c->up_status;
+        fg_err_set(&c->err, c->up.status >= 500 ? FG_E_UPSTREAM : FG_E_RATE_LIMIT, NULL, NULL,
+                   "upstream provider '%s' answered HTTP %ld", c->serve.provider->name,
+                   c->up.status);
+    c->status = res != CURLE_OK ? c->err.status : (int)c->up.status;
     const struct fg_client *cl = &c->client;
-    f.delay_ms = fg_failover_delay_ms(c->fo_retries, cl->ops->find_header(cl->ctx, "retry-after"),
+    f.delay_ms = fg_failover_delay_ms(c->fo.retries, cl->ops->find_header(cl->ctx, "retry-after"),
                                       cl->ops->find_header(cl->ctx, "retry-after-ms"),
                                       fg_clock_now_ns() ^ (uint64_t)(uintptr_t)c, now);
     f.max_wait_ms = FG_FAILOVER_MAX_WAIT_MS;
-    f.retries_used = c->fo_retries;
+    f.retries_used = c->fo.retries;
     f.retries_allowed = c->w->app->cfg->server.upstream_retries;
-    if (!c->fo_origin)
-        c->fo_origin = c->model->name;
+    if (!c->fo.origin)
+        c->fo.origin = c->serve.model->name;
     /* lazy facts (outcome.h): the breaker only when a retry is due, the
      * fallback only when no retry will be made */
     f.breaker_allows =
-        fg_outcome_retry_due(&f) && fg_failover_breaker_allows(c->provider_index, now);
+        fg_outcome_retry_due(&f) && fg_failover_breaker_allows(c->serve.provider_index, now);
     if (!f.breaker_allows) {
         const struct fg_model_cfg *fb = next_fallback(c, now);
         f.fallback = fb ? fb->name : NULL;
@@ -852,12 +846,12 @@ static struct fg_outcome transfer_outcome(struct fg_call *c, CURLcode res)
 /* RETRY_AFTER: the same model again after `delay` ms. */
 static void retry_later(struct fg_call *c, long delay)
 {
-    c->fo_retries++;
+    c->fo.retries++;
     next_attempt(c, fg_arena_printf(&c->arena, "retrying in %ld ms", delay));
-    if (!c->retry_ev)
-        c->retry_ev = evtimer_new(c->w->base, on_retry_timer, c);
+    if (!c->fo.retry_ev)
+        c->fo.retry_ev = evtimer_new(c->w->base, on_retry_timer, c);
     struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
-    event_add(c->retry_ev, &tv);
+    event_add(c->fo.retry_ev, &tv);
 }
 
 /* USE_MODEL after a failure: the fallback answers instead.  false when it
@@ -867,10 +861,10 @@ static bool fall_back(struct fg_call *c, const struct fg_outcome *d)
     const struct fg_model_cfg *fb = fg_config_model(c->w->app->cfg, d->model);
     FG_ASSERT(fb);
     next_attempt(c, fg_arena_printf(&c->arena, "falling back to %s", fb->name));
-    c->fo_retries = 0;
-    c->route = "fallback";
-    c->route_reason = fg_arena_printf(&c->arena, "%s failed: fallback", c->fo_origin);
-    use_model(c, fb);
+    c->fo.retries = 0;
+    c->rt.route = "fallback";
+    c->rt.reason = fg_arena_printf(&c->arena, "%s failed: fallback", c->fo.origin);
+    fg_call_use_model(c, fb);
     return fg_pipeline_reencode(c) == 0 && fg_relay_start(c) == 0;
 }
 
@@ -882,21 +876,21 @@ static bool held_escalation(struct fg_call *c, CURLcode res)
     struct fg_outcome_facts f = {.point = FG_OUTCOME_HELD_ENDED,
                                  .transfer_ok = res == CURLE_OK,
                                  .route = route_facts(c),
-                                 .held_content = c->held_content,
-                                 .held_why = c->held_why,
-                                 .stream_ended = c->stream_ended,
-                                 .stream_error_seen = c->stream_error_seen};
+                                 .held_content = c->hold.content,
+                                 .held_why = c->hold.why,
+                                 .stream_ended = c->up.stream_ended,
+                                 .stream_error_seen = c->up.error_seen};
     struct fg_outcome d = fg_outcome_decide(&f);
     if (d.kind == FG_OUTCOME_RELEASE_HELD)
         return false;
     FG_ASSERT(d.kind == FG_OUTCOME_USE_MODEL);
-    evbuffer_drain(c->relay, evbuffer_get_length(c->relay));
-    if (c->cache_sse)
-        evbuffer_drain(c->cache_sse, evbuffer_get_length(c->cache_sse));
+    evbuffer_drain(c->up.relay, evbuffer_get_length(c->up.relay));
+    if (c->cache.sse)
+        evbuffer_drain(c->cache.sse, evbuffer_get_length(c->cache.sse));
     c->client.ops->clear_headers(c->client.ctx);
-    c->held = c->held_content = false;
-    c->held_why = NULL;
-    c->stream_ended = c->stream_error_seen = false;
+    c->hold.on = c->hold.content = false;
+    c->hold.why = NULL;
+    c->up.stream_ended = c->up.error_seen = false;
     if (escalate(c, &d))
         return true;
     start_failed(c);
@@ -913,14 +907,14 @@ static void on_done(struct fg_xfer *x, CURLcode res)
     /* a finished call cancelled its transfer: this runs once per attempt */
     FG_ASSERT(c->state == FG_CALL_UPSTREAM || c->state == FG_CALL_STREAMING);
     fg_upstream_release(c->w->up, x);
-    fg_affinity_end(&c->inflight); /* this attempt is over, whatever comes next */
+    fg_affinity_end(&c->serve.inflight); /* this attempt is over, whatever comes next */
     if (!fg_client_live(&c->client)) {
         fg_call_finish(c);
         return;
     }
-    if (c->held && held_escalation(c, res))
+    if (c->hold.on && held_escalation(c, res))
         return; /* the frontier model answers instead */
-    if (c->held)
+    if (c->hold.on)
         start_stream_reply(c); /* RELEASE_HELD: the answer as it was */
     if (c->state == FG_CALL_STREAMING) {
         finish_stream(c, res); /* already with the client: it ends as it ends */
@@ -938,7 +932,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         break;
     case FG_OUTCOME_FAIL:
         transfer_error(c, res);
-        fg_warn("%s upstream %s: %s", c->id, c->provider->name, c->err.msg);
+        fg_warn("%s upstream %s: %s", c->id, c->serve.provider->name, c->err.msg);
         c->status = c->err.status;
         fg_client_send_error(c, true);
         break;
@@ -982,17 +976,17 @@ static struct curl_slist *add_headers(struct fg_call *c)
         if (v)
             fwd[nf][0] = *f, fwd[nf++][1] = v;
     }
-    const char *fault = c->provider->type == FG_PROV_SIM ? c->rq.sim_fault : NULL;
+    const char *fault = c->serve.provider->type == FG_PROV_SIM ? c->rq.sim_fault : NULL;
     if (fault)
         fwd[nf][0] = "x-sim-fault", fwd[nf++][1] = fault;
-    const struct fg_provider_rt *rt = &c->w->app->prov[c->provider_index];
+    const struct fg_provider_rt *rt = &c->w->app->prov[c->serve.provider_index];
     if (nf == 0 && !c->client_version)
         return rt->headers[c->out->dialect][c->stream];
     struct curl_slist *h = fg_relay_base_headers(c->stream);
-    c->out->upstream_headers(c->provider, c->client_version, &h);
+    c->out->upstream_headers(c->serve.provider, c->client_version, &h);
     for (int i = 0; i < nf; i++)
         h = fg_provider_header_add(h, fwd[i][0], fwd[i][1]);
-    c->up_headers = h; /* owned by the call */
+    c->up.headers = h; /* owned by the call */
     return h;
 }
 
@@ -1000,17 +994,18 @@ int fg_relay_start(struct fg_call *c)
 {
     struct fg_worker *w = c->w;
     CURL *e = fg_upstream_easy(w->up);
-    const char *url = c->endpoint == FG_EP_EMBEDDINGS
-                          ? fg_embed_url(c)
-                          : c->w->app->prov[c->provider_index].url[c->out->dialect][c->endpoint];
+    const char *url =
+        c->endpoint == FG_EP_EMBEDDINGS
+            ? fg_embed_url(c)
+            : c->w->app->prov[c->serve.provider_index].url[c->out->dialect][c->endpoint];
     struct curl_slist *headers = add_headers(c);
-    fg_sse_init(&c->sse, MAX_SSE_EVENT);
+    fg_sse_init(&c->up.sse, MAX_SSE_EVENT);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->upstream_body ? c->upstream_body : c->raw);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->enc.body ? c->enc.body : c->raw);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t)(c->upstream_body ? c->upstream_body_len : c->raw_len));
+                     (curl_off_t)(c->enc.body ? c->enc.body_len : c->raw_len));
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
@@ -1019,27 +1014,27 @@ int fg_relay_start(struct fg_call *c)
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->provider->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->serve.provider->connect_timeout_ms);
     if (c->stream) {
         /* a stream may run long; bound silence instead of total time */
-        if (!c->idle_ev) /* a retried call keeps its timer */
-            c->idle_ev = evtimer_new(w->base, on_idle, c);
+        if (!c->up.idle_ev) /* a retried call keeps its timer */
+            c->up.idle_ev = evtimer_new(w->base, on_idle, c);
         arm_idle(c);
     } else {
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->provider->timeout_ms);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->serve.provider->timeout_ms);
     }
-    c->xfer.easy = e;
-    c->xfer.done = on_done;
-    c->xfer.arg = c;
+    c->up.xfer.easy = e;
+    c->up.xfer.done = on_done;
+    c->up.xfer.arg = c;
     /* a new attempt starts only before any byte reached the client */
     FG_ASSERT(c->state == FG_CALL_NEW || c->state == FG_CALL_UPSTREAM);
     c->state = FG_CALL_UPSTREAM;
-    if (c->model->n_deployments)
-        fg_affinity_begin(&w->app->loads[c->model - w->app->cfg->models], c->deployment,
-                          &c->inflight);
-    if (fg_upstream_add(w->up, &c->xfer) < 0) {
-        fg_upstream_release(w->up, &c->xfer);
-        fg_affinity_end(&c->inflight);
+    if (c->serve.model->n_deployments)
+        fg_affinity_begin(&w->app->loads[c->serve.model - w->app->cfg->models], c->serve.deployment,
+                          &c->serve.inflight);
+    if (fg_upstream_add(w->up, &c->up.xfer) < 0) {
+        fg_upstream_release(w->up, &c->up.xfer);
+        fg_affinity_end(&c->serve.inflight);
         return fg_err_set(&c->err, FG_E_INTERNAL, NULL, NULL,
                           "could not start the upstream transfer");
     }
@@ -1053,11 +1048,11 @@ void fg_relay_cut(struct fg_call *c, const struct fg_err *e)
         if (c->state == FG_CALL_STREAMING) {
             /* the status line went out long ago: the stream ends with the
              * dialect's error event, never looking complete */
-            if (c->tr)
-                fg_translate_stream_fail(c->tr, &c->err, c->relay);
+            if (c->enc.tr)
+                fg_translate_stream_fail(c->enc.tr, &c->err, c->up.relay);
             else
-                c->in->stream_error(&c->err, c->relay);
-            c->client.ops->chunk(c->client.ctx, c->relay, NULL, NULL);
+                c->in->stream_error(&c->err, c->up.relay);
+            c->client.ops->chunk(c->client.ctx, c->up.relay, NULL, NULL);
             c->client.ops->end(c->client.ctx);
         } else {
             c->status = c->err.status;

@@ -39,27 +39,4 @@ void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *
  * event for e.  Then the call is finished. */
 void fg_relay_cut(struct fg_call *c, const struct fg_err *e);
 
-/* Lifecycle, in call.c.  A new call has no client yet: its creator
- * attaches one (c->client, client.h) before any stage runs. */
-struct fg_call *fg_call_new(struct fg_worker *w);
-/* The client's implementation: its peer went away.  The call ends now, or
- * (inside a curl callback) when its transfer is aborted. */
-void fg_call_client_gone(struct fg_call *c);
-/* Detach from the client, cancel upstream, free everything. */
-void fg_call_finish(struct fg_call *c);
-/* Queue a splice of the client body: replace [start, end) with text
- * (arena or static memory).  Edits must be added in ascending order. */
-void fg_call_edit(struct fg_call *c, uint32_t start, uint32_t end, const char *text);
-/* An edit giving the body's "model" the upstream id (c->upstream_model). */
-void fg_call_edit_model(struct fg_call *c);
-/* Start the call over as a new, linked attempt: the finished attempt is
- * recorded in the ledger, transfer state is reset, a new id is assigned. */
-void fg_call_next_attempt(struct fg_call *c);
-/* Mark the call as a batch line ("BATCH_ID/INDEX", from the executor):
- * deterministic record ids, records to the batch mailbox; plan=true
- * answers with the planned upstream request instead of sending it. */
-void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan);
-/* Cancel every live call of a worker (forced shutdown). */
-void fg_call_abort_all(struct fg_worker *w);
-
 #endif

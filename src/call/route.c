@@ -104,18 +104,18 @@ static bool tag_in_list(const char *list, const char *kv)
 static bool selected(struct fg_call *c, const char *sel)
 {
     if (!strncmp(sel, "key:", 4))
-        return (c->key_id && !strcmp(c->key_id, sel + 4)) ||
-               (c->vkey && !strcmp(c->vkey->k.name, sel + 4));
+        return (c->who.key_id && !strcmp(c->who.key_id, sel + 4)) ||
+               (c->who.vkey && !strcmp(c->who.vkey->k.name, sel + 4));
     /* the charged tags only: a header a tenant sends must not claim an
      * operator's rule (keyreg.h) */
-    return tag_in_list(c->tags.charged, sel + 4);
+    return tag_in_list(c->who.tags.charged, sel + 4);
 }
 
 static const char *operator_rule(struct fg_call *c, char **sels, size_t n, const char *tier)
 {
     for (size_t i = 0; i < n; i++)
         if (selected(c, sels[i])) {
-            c->route = tier;
+            c->rt.route = tier;
             return fg_arena_printf(&c->arena, "%s tier for %s", tier, sels[i]);
         }
     return NULL;
@@ -134,9 +134,9 @@ enum fg_route_force fg_route_force_of(const char *h)
 static const char *rule(struct fg_call *c, const struct fg_route_cfg *r)
 {
     if (c->rq.route_force == FG_FORCE_FRONTIER)
-        return c->route = "frontier", FG_ROUTE_FORCED;
+        return c->rt.route = "frontier", FG_ROUTE_FORCED;
     if (c->rq.route_force == FG_FORCE_CHEAP)
-        return c->route = "cheap", FG_ROUTE_FORCED;
+        return c->rt.route = "cheap", FG_ROUTE_FORCED;
     const char *why = operator_rule(c, r->frontier_for, r->n_frontier_for, "frontier");
     if (!why)
         why = operator_rule(c, r->cheap_for, r->n_cheap_for, "cheap");
@@ -144,13 +144,13 @@ static const char *rule(struct fg_call *c, const struct fg_route_cfg *r)
         return why;
     const struct fg_json *j = &c->body;
     if (r->frontier_on_tools && fg_json_get(j, 0, "tools") >= 0)
-        return c->route = "frontier", "request has tools";
+        return c->rt.route = "frontier", "request has tools";
     if (r->frontier_on_images && (has_key(j, "\"image_url\"") || has_key(j, "\"type\":\"image\"")))
-        return c->route = "frontier", "request has images";
+        return c->rt.route = "frontier", "request has images";
     const struct fg_model_cfg *cheap = fg_config_model(c->w->app->cfg, r->cheap);
     const struct fg_builtin_price *b = cheap ? fg_price_lookup(cheap->model) : NULL;
     if (b && b->max_input_tokens > 0 && (int64_t)(c->raw_len / 4) > b->max_input_tokens)
-        return c->route = "frontier", "prompt too long for the cheap model";
+        return c->rt.route = "frontier", "prompt too long for the cheap model";
     return NULL;
 }
 
@@ -173,20 +173,20 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
 {
     const char *why = rule(c, r);
     if (why) {
-        c->route_reason = why;
-        return strcmp(c->route, "cheap") ? r->frontier : r->cheap;
+        c->rt.reason = why;
+        return strcmp(c->rt.route, "cheap") ? r->frontier : r->cheap;
     }
     const struct fg_router *rt = c->w->app->routers ? c->w->app->routers[index] : NULL;
     if (!rt) {
-        c->route = "frontier";
-        c->route_reason = "no classifier weights";
+        c->rt.route = "frontier";
+        c->rt.reason = "no classifier weights";
         return r->frontier;
     }
     double thr = threshold_for(rt, r);
     double score = fg_router_score_request(rt, &c->body, c->in->shape);
     bool frontier = score >= thr;
-    c->route = frontier ? "frontier" : "cheap";
-    c->route_reason = fg_arena_printf(&c->arena, "classifier score %.3f %s threshold %.3f", score,
-                                      frontier ? ">=" : "<", thr);
+    c->rt.route = frontier ? "frontier" : "cheap";
+    c->rt.reason = fg_arena_printf(&c->arena, "classifier score %.3f %s threshold %.3f", score,
+                                   frontier ? ">=" : "<", thr);
     return frontier ? r->frontier : r->cheap;
 }

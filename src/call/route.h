@@ -6,7 +6,7 @@
  * FRUGAL_ROUTER_WEIGHTS); an explicit file that fails to load is a startup
  * error, a missing built-in file leaves routes on their frontier model with
  * a warning.  fg_route_decide() returns the model name to call, with
- * c->route ("cheap"|"frontier") and c->route_reason set.  Decisions take
+ * c->route ("cheap"|"frontier") and c->rt.reason set.  Decisions take
  * microseconds and touch no disk.
  *
  * Precedence: the first of these that applies decides, the rest are not
@@ -18,7 +18,7 @@
  *      context-length error, and forced calls never escalate.
  *   2. the route's operator rules: frontier_for, then cheap_for — a call of
  *      a listed key ("key:ID" or "key:NAME") or charged to a listed tag
- *      ("tag:k=v" in c->tags.charged: a virtual key's own tags; the
+ *      ("tag:k=v" in c->who.tags.charged: a virtual key's own tags; the
  *      x-frugal-tags header only for the master key or a gateway without
  *      keys, keyreg.h) goes to that tier.  Unlike the header, these may still escalate.
  *   3. frontier_on_tools and the request offers tools → frontier;

@@ -22,7 +22,7 @@ static int requested_schema(struct fg_call *c, bool *any_object)
     int tool = -1;
     int s = c->in->requested_schema(j, any_object, &tool);
     if (tool >= 0)
-        fg_json_str(j, tool, c->so_tool, sizeof c->so_tool);
+        fg_json_str(j, tool, c->so.tool, sizeof c->so.tool);
     return s;
 }
 
@@ -30,16 +30,16 @@ static int requested_schema(struct fg_call *c, bool *any_object)
 static void cap_output(struct fg_call *c)
 {
     const struct fg_json *j = &c->body;
-    long max = fg_schema_max_tokens(c->so_schema);
+    long max = fg_schema_max_tokens(c->so.schema);
     /* not on Responses: max_output_tokens also bounds reasoning, which a
      * schema says nothing about */
     const char *add = c->in->req.out_limit_add;
     if (max <= 0 || !add || fg_json_get(j, 0, "max_tokens") >= 0 || fg_json_get(j, 0, add) >= 0)
         return;
-    c->so_cap = max + max / 4 + 32; /* margin: estimates, whitespace */
+    c->so.cap = max + max / 4 + 32; /* margin: estimates, whitespace */
     if (c->in == c->out)
         fg_call_edit(c, j->t[0].start + 1, j->t[0].start + 1,
-                     fg_arena_printf(&c->arena, "\"%s\":%ld,", add, c->so_cap));
+                     fg_arena_printf(&c->arena, "\"%s\":%ld,", add, c->so.cap));
 }
 
 /* structured_output.stream: buffer — ask the provider for the whole answer,
@@ -50,7 +50,7 @@ static void buffer_stream(struct fg_call *c)
     const struct fg_json *j = &c->body;
     int so = fg_json_get(j, 0, "stream_options");
     c->include_usage = fg_json_type(j, fg_json_get(j, so, "include_usage")) == FG_J_TRUE;
-    c->client_stream = true;
+    c->so.client_stream = true;
     c->stream = false;
     if (c->in != c->out)
         return;
@@ -72,16 +72,16 @@ int fg_structured_request(struct fg_call *c)
     char err[200];
     if (s >= 0) {
         const struct fg_jtok *t = &c->body.t[s];
-        c->so_schema = fg_schema_get(c->body.src + t->start, t->end - t->start, err, sizeof err);
-        if (!c->so_schema)
+        c->so.schema = fg_schema_get(c->body.src + t->start, t->end - t->start, err, sizeof err);
+        if (!c->so.schema)
             fg_warn("%s: requested schema not checked by frugal: %s", c->id, err);
     } else if (any) {
-        c->so_schema = fg_schema_any_object();
-        c->so_owned = true;
+        c->so.schema = fg_schema_any_object();
+        c->so.owned = true;
     }
-    if (!c->so_schema)
+    if (!c->so.schema)
         return 0;
-    c->wants_structured = true; /* keep the answer text */
+    c->so.wanted = true; /* keep the answer text */
     cap_output(c);
     const char *mode = cfg->structured_output.stream;
     /* (a Responses stream is checked as it ends: the cache's replay that
@@ -93,13 +93,13 @@ int fg_structured_request(struct fg_call *c)
 
 void fg_structured_release(struct fg_call *c)
 {
-    if (!c->so_schema)
+    if (!c->so.schema)
         return;
-    if (c->so_owned)
-        fg_schema_free(c->so_schema);
+    if (c->so.owned)
+        fg_schema_free(c->so.schema);
     else
-        fg_schema_release(c->so_schema);
-    c->so_schema = NULL;
+        fg_schema_release(c->so.schema);
+    c->so.schema = NULL;
 }
 
 static int check_cb(void *arg, const char *text, size_t len)
@@ -113,15 +113,16 @@ static int fail(struct fg_call *c, const struct fg_schema_error *e, size_t len)
     fg_err_set(&c->err, FG_E_UPSTREAM, e->path, "invalid_structured_output",
                "The model's answer does not match the requested schema at %s: %s "
                "(answer of %zu bytes from %s%s).",
-               e->path, e->msg, len, c->upstream_model ? c->upstream_model : "the model",
-               c->so_attempts ? ", after a retry" : "");
+               e->path, e->msg, len,
+               c->serve.upstream_model ? c->serve.upstream_model : "the model",
+               c->so.attempts ? ", after a retry" : "");
     return -1;
 }
 
 int fg_structured_check_text(struct fg_call *c, const char *text, size_t len)
 {
     struct fg_schema_error e;
-    if (!c->so_schema || fg_schema_validate(c->so_schema, text, len, &e) == 0)
+    if (!c->so.schema || fg_schema_validate(c->so.schema, text, len, &e) == 0)
         return 0;
     return fail(c, &e, len);
 }
@@ -148,18 +149,18 @@ static int check_json(struct fg_call *c, json_t *resp, bool *changed)
 {
     const char *key = NULL;
     bool truncated = false;
-    json_t *slot = c->in->answer_slot(resp, c->so_tool[0] != 0, &key, &truncated);
+    json_t *slot = c->in->answer_slot(resp, c->so.tool[0] != 0, &key, &truncated);
     if (!slot)
         return 0;
     size_t len;
     char *text = answer_text(slot, key, &len);
     struct fg_schema_error e;
     int rc = 0;
-    if (text && fg_schema_validate(c->so_schema, text, len, &e) != 0) {
+    if (text && fg_schema_validate(c->so.schema, text, len, &e) != 0) {
         size_t n;
         enum fg_repair_kind kind;
         char *fixed = c->w->app->cfg->structured_output.repair
-                          ? fg_repair(text, len, truncated, check_cb, c->so_schema, &n, &kind)
+                          ? fg_repair(text, len, truncated, check_cb, c->so.schema, &n, &kind)
                           : NULL;
         if (fixed) {
             fg_info("%s: structured answer repaired (%s)", c->id, fg_repair_kind_name(kind));
@@ -176,7 +177,7 @@ static int check_json(struct fg_call *c, json_t *resp, bool *changed)
 
 int fg_structured_check(struct fg_call *c, struct evbuffer *body)
 {
-    if (!c->so_schema)
+    if (!c->so.schema)
         return 0;
     size_t n = evbuffer_get_length(body);
     json_t *resp = json_loadb((const char *)evbuffer_pullup(body, -1), n, 0, NULL);
@@ -207,7 +208,7 @@ int fg_structured_check_answer(const struct fg_config *cfg, enum fg_dialect d, c
     memset(&c, 0, sizeof c);
     c.w = &w;
     c.in = c.out = fg_provider_ops(d);
-    c.upstream_model = model;
+    c.serve.upstream_model = model;
     snprintf(c.id, sizeof c.id, "batch");
     int rc = 0;
     bool any;
@@ -216,10 +217,10 @@ int fg_structured_check_answer(const struct fg_config *cfg, enum fg_dialect d, c
         int s = requested_schema(&c, &any);
         if (s >= 0) {
             const struct fg_jtok *t = &c.body.t[s];
-            c.so_schema = fg_schema_get(c.body.src + t->start, t->end - t->start, e, sizeof e);
+            c.so.schema = fg_schema_get(c.body.src + t->start, t->end - t->start, e, sizeof e);
         } else if (any) {
-            c.so_schema = fg_schema_any_object();
-            c.so_owned = true;
+            c.so.schema = fg_schema_any_object();
+            c.so.owned = true;
         }
         rc = fg_structured_check(&c, body);
         fg_structured_release(&c);

@@ -270,8 +270,8 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
     struct fg_call *c = fg_call_new(w);
     fg_httpclient_attach(c, req);
     c->in = d;
-    c->key_id = fg_arena_strndup(&c->arena, p->key_id, strlen(p->key_id));
-    c->vkey = p->vkey;
+    c->who.key_id = fg_arena_strndup(&c->arena, p->key_id, strlen(p->key_id));
+    c->who.vkey = p->vkey;
     c->endpoint = ep;
     fg_callreq_read(c, req);
     if (d->client_versioned)

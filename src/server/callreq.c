@@ -56,5 +56,5 @@ void fg_callreq_read(struct fg_call *c, struct evhttp_request *req)
     r->tags_header = copy(c, evhttp_find_header(h, "x-frugal-tags"));
     r->sim_fault = copy(c, evhttp_find_header(h, "x-sim-fault"));
     read_forwarded(c, h);
-    fg_keyreg_call_tags(&c->arena, c->vkey, c->key_id, r->tags_header, &c->tags);
+    fg_keyreg_call_tags(&c->arena, c->who.vkey, c->who.key_id, r->tags_header, &c->who.tags);
 }

@@ -13,8 +13,8 @@
  *  - Values are copied, so they outlive the request (a call retrying after
  *    its client left still has them).  Over-long values are cut at
  *    FG_CALLREQ_MAX_VALUE bytes (no header the gateway reads is that long).
- *  - Then it resolves the call's tags (c->tags, keyreg.h
- *    fg_keyreg_call_tags) from the caller (c->key_id and c->vkey, which
+ *  - Then it resolves the call's tags (c->who.tags, keyreg.h
+ *    fg_keyreg_call_tags) from the caller (c->who.key_id and c->who.vkey, which
  *    must be set: call it after auth) and x-frugal-tags.
  *  - It reads no credentials (auth.h does). */
 #ifndef FRUGAL_CALLREQ_H

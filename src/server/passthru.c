@@ -159,14 +159,10 @@ static int resolve(struct fg_call *c, const char *model)
         /* no model: the path stands for it (unpriced, and never in an allow-list) */
         m = adhoc_model(c, model ? model : c->pass_path, prov);
     }
-    c->model = m;
     c->model_name = model ? model : c->pass_path;
-    c->provider_index = m->provider_index;
-    c->provider = &cfg->providers[m->provider_index];
-    c->upstream_model = m->model;
-    c->out = &fg_provider_openai;
-    c->route = "fixed";
-    c->cache_status = "bypass";
+    fg_call_use_model(c, m); /* an OpenAI-dialect model: c->out is OpenAI's */
+    c->rt.route = "fixed";
+    c->cache.status = "bypass";
     return 0;
 }
 
@@ -188,11 +184,11 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     size_t len = size * n;
     if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
         const char *sp = memchr(buf, ' ', len);
-        c->up_status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        c->up.status = sp ? strtol(sp + 1, NULL, 10) : 0;
         return len;
     }
     const char *colon = memchr(buf, ':', len);
-    if (!colon || c->up_status < 200 || !fg_client_live(&c->client))
+    if (!colon || c->up.status < 200 || !fg_client_live(&c->client))
         return len;
     size_t nl = (size_t)(colon - buf);
     const char *v = colon + 1, *end = buf + len;
@@ -219,32 +215,32 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     size_t len = size * n;
     if (!fg_client_live(&c->client))
         return 0; /* client gone: abort */
-    if (!c->up_body)
-        c->up_body = evbuffer_new();
-    if (evbuffer_get_length(c->up_body) + len > MAX_ANSWER) {
+    if (!c->up.body)
+        c->up.body = evbuffer_new();
+    if (evbuffer_get_length(c->up.body) + len > MAX_ANSWER) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream response is larger than %u bytes",
                    MAX_ANSWER);
         return 0;
     }
-    evbuffer_add(c->up_body, data, len);
+    evbuffer_add(c->up.body, data, len);
     return len;
 }
 
 /* Usage as the provider reports it: chat-style or input/output names. */
 static void read_usage(struct fg_call *c, const char *s, size_t n)
 {
-    if (!c->pass_ctype || !strstr(c->pass_ctype, "json") || fg_json_parse(&c->resp, s, n) < 0)
+    if (!c->pass_ctype || !strstr(c->pass_ctype, "json") || fg_json_parse(&c->up.resp, s, n) < 0)
         return;
-    const struct fg_json *j = &c->resp;
+    const struct fg_json *j = &c->up.resp;
     int u = fg_json_get(j, 0, "usage");
     if (fg_json_type(j, u) != FG_J_OBJ)
         return;
-    fg_usage_openai(j, u, &c->usage);
+    fg_usage_openai(j, u, &c->meter.usage);
     int64_t v;
     if (fg_json_int(j, fg_json_get(j, u, "input_tokens"), &v) && v >= 0)
-        c->usage.tok.input = v, c->usage.seen = true;
+        c->meter.usage.tok.input = v, c->meter.usage.seen = true;
     if (fg_json_int(j, fg_json_get(j, u, "output_tokens"), &v) && v >= 0)
-        c->usage.tok.output = v, c->usage.seen = true;
+        c->meter.usage.tok.output = v, c->meter.usage.seen = true;
 }
 
 static void reply_failure(struct fg_call *c, CURLcode res)
@@ -252,10 +248,10 @@ static void reply_failure(struct fg_call *c, CURLcode res)
     if (c->err.cls == FG_E_NONE) {
         if (res == CURLE_OPERATION_TIMEDOUT)
             fg_err_set(&c->err, FG_E_TIMEOUT, NULL, NULL, "upstream provider '%s' timed out",
-                       c->provider->name);
+                       c->serve.provider->name);
         else
             fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "upstream provider '%s' failed: %s",
-                       c->provider->name, curl_easy_strerror(res));
+                       c->serve.provider->name, curl_easy_strerror(res));
     }
     c->status = c->err.status;
     fg_client_send_error(c, true);
@@ -270,18 +266,18 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         fg_call_finish(c);
         return;
     }
-    if (res == CURLE_OK && c->up_status >= 300 && c->up_status < 400)
+    if (res == CURLE_OK && c->up.status >= 300 && c->up.status < 400)
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL,
                    "upstream provider '%s' answered with a "
                    "redirect (HTTP %ld); frugal does not follow redirects.",
-                   c->provider->name, c->up_status);
-    if (res != CURLE_OK || c->err.cls != FG_E_NONE || c->up_status < 200) {
+                   c->serve.provider->name, c->up.status);
+    if (res != CURLE_OK || c->err.cls != FG_E_NONE || c->up.status < 200) {
         reply_failure(c, res);
     } else {
-        struct evbuffer *b = c->up_body ? c->up_body : (c->up_body = evbuffer_new());
+        struct evbuffer *b = c->up.body ? c->up.body : (c->up.body = evbuffer_new());
         size_t n = evbuffer_get_length(b), m;
         const char *s = (const char *)evbuffer_pullup(b, -1);
-        if (c->up_status >= 400 && n) { /* a provider that echoes a key never hands it on */
+        if (c->up.status >= 400 && n) { /* a provider that echoes a key never hands it on */
             char *r = fg_redact_dup(s, n, &m);
             evbuffer_drain(b, n);
             evbuffer_add(b, r, m);
@@ -289,13 +285,14 @@ static void on_done(struct fg_xfer *x, CURLcode res)
             n = evbuffer_get_length(b);
             s = (const char *)evbuffer_pullup(b, -1);
         }
-        c->status = (int)c->up_status;
+        c->status = (int)c->up.status;
         if (c->status < 300)
             read_usage(c, s, n);
         else
             fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
-                       "upstream provider '%s' answered HTTP %d", c->provider->name, c->status);
-        c->acct.response_bytes = (int64_t)n;
+                       "upstream provider '%s' answered HTTP %d", c->serve.provider->name,
+                       c->status);
+        c->meter.acct.response_bytes = (int64_t)n;
         struct evkeyvalq *h = evhttp_request_get_output_headers(req);
         evhttp_add_header(h, "Content-Type",
                           c->pass_ctype ? c->pass_ctype : "application/octet-stream");
@@ -321,13 +318,13 @@ static struct curl_slist *headers(struct fg_call *c)
             h = fg_provider_header_add(h, *f, v);
     }
     const char *fault = evhttp_find_header(in, "x-sim-fault");
-    if (fault && c->provider->type == FG_PROV_SIM && !strpbrk(fault, "\r\n"))
+    if (fault && c->serve.provider->type == FG_PROV_SIM && !strpbrk(fault, "\r\n"))
         h = fg_provider_header_add(h, "x-sim-fault", fault);
     if (!evhttp_find_header(in, "content-type"))
         h = curl_slist_append(h, "Content-Type:"); /* curl's form default is not ours */
-    if (c->provider->api_key) {
+    if (c->serve.provider->api_key) {
         char auth[512];
-        snprintf(auth, sizeof auth, "Bearer %s", c->provider->api_key);
+        snprintf(auth, sizeof auth, "Bearer %s", c->serve.provider->api_key);
         h = fg_provider_header_add(h, "Authorization", auth);
     }
     return h;
@@ -336,18 +333,18 @@ static struct curl_slist *headers(struct fg_call *c)
 static int start(struct fg_call *c, enum evhttp_cmd_type method, const char *query)
 {
     struct fg_worker *w = c->w;
-    const char *base = w->app->prov[c->provider_index].openai_base;
+    const char *base = w->app->prov[c->serve.provider_index].openai_base;
     const char *url = fg_arena_printf(&c->arena, "%s%s%s%s", base, c->pass_path + 3,
                                       query ? "?" : "", query ? query : "");
     CURL *e = fg_upstream_easy(w->up);
-    c->up_headers = headers(c);
+    c->up.headers = headers(c);
     curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->up_headers);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->up.headers);
     if (method == EVHTTP_REQ_POST) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->upstream_body ? c->upstream_body : c->raw);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->enc.body ? c->enc.body : c->raw);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)(c->upstream_body ? c->upstream_body_len : c->raw_len));
+                         (curl_off_t)(c->enc.body ? c->enc.body_len : c->raw_len));
     } else if (method == EVHTTP_REQ_DELETE) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
     }
@@ -357,14 +354,14 @@ static int start(struct fg_call *c, enum evhttp_cmd_type method, const char *que
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, NULL);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->provider->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->provider->timeout_ms);
-    c->xfer.easy = e;
-    c->xfer.done = on_done;
-    c->xfer.arg = c;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->serve.provider->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->serve.provider->timeout_ms);
+    c->up.xfer.easy = e;
+    c->up.xfer.done = on_done;
+    c->up.xfer.arg = c;
     c->state = FG_CALL_UPSTREAM;
-    if (fg_upstream_add(w->up, &c->xfer) < 0) {
-        fg_upstream_release(w->up, &c->xfer);
+    if (fg_upstream_add(w->up, &c->up.xfer) < 0) {
+        fg_upstream_release(w->up, &c->up.xfer);
         return fail(c, FG_E_INTERNAL, NULL, NULL, "could not start the upstream transfer");
     }
     return 0;
@@ -400,14 +397,14 @@ static int prepare(struct fg_call *c, const char *ctype)
         return -1;
     /* a JSON body is text: bytes / 4 as for chat; an upload's bytes are no
      * token count (the model's output limit still bounds the worst case) */
-    c->prompt_tokens_est = json ? (int64_t)(c->raw_len / 4) : 0;
-    c->acct.request_bytes = (int64_t)c->raw_len;
+    c->meter.prompt_tokens_est = json ? (int64_t)(c->raw_len / 4) : 0;
+    c->meter.acct.request_bytes = (int64_t)c->raw_len;
     if (fg_admit_request(c) < 0)
         return -1;
-    if (json && model && strcmp(c->upstream_model, model)) {
+    if (json && model && strcmp(c->serve.upstream_model, model)) {
         fg_call_edit_model(c);
-        c->upstream_body =
-            fg_json_splice(c->raw, c->raw_len, c->edits, c->n_edits, &c->upstream_body_len);
+        c->enc.body =
+            fg_json_splice(c->raw, c->raw_len, c->enc.edits, c->enc.n_edits, &c->enc.body_len);
     }
     return 0;
 }
@@ -447,8 +444,8 @@ void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const c
     fg_httpclient_attach(c, req);
     c->in = &fg_provider_openai;
     c->endpoint = FG_EP_PASSTHRU;
-    c->key_id = fg_arena_strdup(&c->arena, p->key_id);
-    c->vkey = p->vkey;
+    c->who.key_id = fg_arena_strdup(&c->arena, p->key_id);
+    c->who.vkey = p->vkey;
     c->pass_path = fg_arena_strdup(&c->arena, path);
     fg_callreq_read(c, req);
     struct evbuffer *in = evhttp_request_get_input_buffer(req);

@@ -142,7 +142,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *arg)
     size_t len = size * n;
     if (len >= 5 && !strncmp(buf, "HTTP/", 5)) {
         const char *sp = memchr(buf, ' ', len);
-        c->up_status = sp ? strtol(sp + 1, NULL, 10) : 0;
+        c->up.status = sp ? strtol(sp + 1, NULL, 10) : 0;
     } else if (len > 13 && !strncasecmp(buf, "content-type:", 13)) {
         const char *v = buf + 13;
         size_t vl = len - 13;
@@ -159,9 +159,9 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
 {
     struct fg_call *c = arg;
     size_t len = size * n;
-    if (!fg_client_live(&c->client) || evbuffer_get_length(c->up_body) + len > (64u << 20))
+    if (!fg_client_live(&c->client) || evbuffer_get_length(c->up.body) + len > (64u << 20))
         return 0;
-    evbuffer_add(c->up_body, data, len);
+    evbuffer_add(c->up.body, data, len);
     return len;
 }
 
@@ -175,23 +175,23 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
         fg_call_finish(c);
         return;
     }
-    if (res != CURLE_OK || c->up_status < 200 || c->up_status >= 600) {
+    if (res != CURLE_OK || c->up.status < 200 || c->up.status >= 600) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_error",
-                   "upstream provider '%s' failed: %s", c->provider->name,
+                   "upstream provider '%s' failed: %s", c->serve.provider->name,
                    res != CURLE_OK ? curl_easy_strerror(res) : "no status");
         fg_reply_error(req, &fg_provider_openai, &c->err);
     } else {
-        if (x->op == OP_DELETE && c->up_status < 300)
+        if (x->op == OP_DELETE && c->up.status < 300)
             fg_respmap_forget(x->id);
-        size_t n = evbuffer_get_length(c->up_body), m;
-        char *r = fg_redact_dup((const char *)evbuffer_pullup(c->up_body, -1), n, &m);
+        size_t n = evbuffer_get_length(c->up.body), m;
+        char *r = fg_redact_dup((const char *)evbuffer_pullup(c->up.body, -1), n, &m);
         struct evbuffer *b = evbuffer_new();
         evbuffer_add(b, r, m);
         free(r);
         struct evkeyvalq *h = evhttp_request_get_output_headers(req);
         evhttp_add_header(h, "Content-Type", x->ctype[0] ? x->ctype : "application/json");
         evhttp_add_header(h, "x-frugal-request-id", c->id);
-        evhttp_send_reply(req, (int)c->up_status, fg_httpstatus_reason((int)c->up_status),
+        evhttp_send_reply(req, (int)c->up.status, fg_httpstatus_reason((int)c->up.status),
                           evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : b);
         evbuffer_free(b);
     }
@@ -201,7 +201,7 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
 
 static int start(struct fg_call *c, struct proxy *x, const char *query)
 {
-    const struct fg_provider_rt *rt = &c->w->app->prov[c->provider_index];
+    const struct fg_provider_rt *rt = &c->w->app->prov[c->serve.provider_index];
     static const char *const suffix[] = {"", "", "/input_items", "/cancel"};
     const char *url = fg_arena_printf(&c->arena, "%s/responses/%s%s%s%s", rt->openai_base, x->id,
                                       suffix[x->op], query ? "?" : "", query ? query : "");
@@ -222,15 +222,15 @@ static int start(struct fg_call *c, struct proxy *x, const char *query)
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->provider->connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->provider->timeout_ms);
-    c->up_body = evbuffer_new();
-    c->xfer.easy = e;
-    c->xfer.done = on_done;
-    c->xfer.arg = c;
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)c->serve.provider->connect_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)c->serve.provider->timeout_ms);
+    c->up.body = evbuffer_new();
+    c->up.xfer.easy = e;
+    c->up.xfer.done = on_done;
+    c->up.xfer.arg = c;
     c->state = FG_CALL_UPSTREAM;
-    if (fg_upstream_add(c->w->up, &c->xfer) < 0) {
-        fg_upstream_release(c->w->up, &c->xfer);
+    if (fg_upstream_add(c->w->up, &c->up.xfer) < 0) {
+        fg_upstream_release(c->w->up, &c->up.xfer);
         return -1;
     }
     return 0;
@@ -261,8 +261,7 @@ void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
     struct proxy *x = fg_arena_alloc(&c->arena, sizeof *x);
     *x = px;
     c->aux = x; /* the call's proxy state */
-    c->provider_index = prov;
-    c->provider = &w->app->cfg->providers[prov];
+    fg_call_use_provider(c, prov);
     if (start(c, x, query) < 0) {
         fg_err_set(&c->err, FG_E_INTERNAL, NULL, NULL, "could not start the upstream transfer");
         fg_reply_error(req, &fg_provider_openai, &c->err);

@@ -119,12 +119,12 @@ static void expect(int what, const char *header, double threshold, bool on_tools
 {
     struct fixture *f = setup_call(what, header, threshold, on_tools, on_images);
     const char *model = fg_route_decide(&f->c, &f->route, 0);
-    const char *why = f->c.route_reason ? f->c.route_reason : "(none)";
-    if (strcmp(f->c.route, tier) || strncmp(why, reason, strlen(reason))) {
+    const char *why = f->c.rt.reason ? f->c.rt.reason : "(none)";
+    if (strcmp(f->c.rt.route, tier) || strncmp(why, reason, strlen(reason))) {
         print_message("what=%d header=%s threshold=%.1f tools rule %d images rule %d: "
                       "got %s (%s), want %s (%s...)\n",
-                      what, header ? header : "-", threshold, on_tools, on_images, f->c.route, why,
-                      tier, reason);
+                      what, header ? header : "-", threshold, on_tools, on_images, f->c.rt.route,
+                      why, tier, reason);
         fail();
     }
     assert_string_equal(model, strcmp(tier, "cheap") ? "big" : "small");
@@ -206,12 +206,12 @@ static void expect_op(int what, const char *header, const char *tags, const char
     f->route.n_frontier_for = ffor ? 1 : 0;
     f->route.cheap_for = cfor ? csel : NULL;
     f->route.n_cheap_for = cfor ? 1 : 0;
-    f->c.tags.charged = tags; /* as the edge resolves them for the master key */
-    f->c.key_id = key_id;
+    f->c.who.tags.charged = tags; /* as the edge resolves them for the master key */
+    f->c.who.key_id = key_id;
     fg_route_decide(&f->c, &f->route, 0);
-    const char *why = f->c.route_reason ? f->c.route_reason : "(none)";
-    if (strcmp(f->c.route, tier) || strncmp(why, reason, strlen(reason))) {
-        print_message("got %s (%s), want %s (%s...)\n", f->c.route, why, tier, reason);
+    const char *why = f->c.rt.reason ? f->c.rt.reason : "(none)";
+    if (strcmp(f->c.rt.route, tier) || strncmp(why, reason, strlen(reason))) {
+        print_message("got %s (%s), want %s (%s...)\n", f->c.rt.route, why, tier, reason);
         fail();
     }
     teardown_call(f);
