@@ -24,7 +24,7 @@ SRC_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
 INCS    := $(SRC_DIRS:%=-iquote %)
 # -MMD -MP: each object depends on the headers it really includes (.d files)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(INCS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
-LDLIBS  := $(PKG_LIBS) -lpthread -lm
+LDLIBS  := $(PKG_LIBS) -lhttp_parser -lpthread -lm
 
 SRC     := $(wildcard src/*/*.c)
 LIB_SRC := $(filter-out src/cli/main.c,$(SRC))
