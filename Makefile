@@ -8,6 +8,7 @@
 #   make fuzz-run   run each for FUZZ_SECONDS (default 30); fails on a finding
 #   make bench      overhead benchmark against direct and nginx, and the
 #                   routing-decision benchmark (not tests)
+#   make build/edge_bench   the HTTP edge against evhttp: server CPU per request
 #   make build/json_bench   the JSON indexer's microbenchmark (parse with and
 #                   without the duplicate-name check, lookups)
 #   make install    copy build/frugal to $(PREFIX)/bin
@@ -58,6 +59,10 @@ build/frugal: $(OBJ)
 
 # In-process benchmark of one routing decision (bench/route_bench.c)
 build/route_bench: bench/route_bench.c $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# The HTTP edge against evhttp, server CPU per request (bench/edge_bench.c)
+build/edge_bench: bench/edge_bench.c $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # In-process benchmark of the JSON indexer (bench/json_bench.c)
