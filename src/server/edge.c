@@ -132,6 +132,7 @@ static void req_begin(struct fg_edge_conn *c)
 {
     struct fg_edge_req *r = &c->req;
     struct evbuffer *body = r->body;
+    FG_DASSERT(!r->arena.head); /* the last request ended (req_end) */
     memset(r, 0, sizeof *r);
     r->c = c;
     r->body = body;
@@ -323,8 +324,8 @@ static void conn_refuse(struct fg_edge_conn *c, int status, const char *code, co
     struct fg_edge_req *r = &c->req;
     if (status == 400 || status == 431)
         c->e->stats.bad++;
-    if (c->st == C_HEAD || c->st == C_BODY)
-        req_fail_owned(r);
+    if (!r->handed)
+        req_fail_owned(r); /* the edge owned it (no-op before its head was done) */
     c->close_after = true;
     c->st = C_APP;
     r->rs = R_NONE;
@@ -555,6 +556,10 @@ static void head_complete(struct fg_edge_conn *c, size_t lf_at)
                     : conn_refuse(c, 417, "expectation_failed",
                                   "only 'Expect: 100-continue' is understood");
     head_fill(c);
+    /* while the hook runs the connection counts as answering: an answer it
+     * writes moves the connection on (next request, or linger) by itself */
+    timer_off(c);
+    c->st = C_APP;
     r->in_head_hook = true;
     int rc = e->hooks.head ? e->hooks.head(r, e->hooks.arg) : 0;
     r->in_head_hook = false;
@@ -564,6 +569,7 @@ static void head_complete(struct fg_edge_conn *c, size_t lf_at)
         FG_ASSERT(r->rs == R_DONE || r->rs == R_STREAM); /* the hook answered */
         return;
     }
+    FG_ASSERT(c->st == C_APP);
     if (!body_pending(r)) {
         FG_ASSERT(r->body_done); /* http_parser completed it on the LF */
         return request_ready(c);
@@ -659,6 +665,8 @@ static void body_step(struct fg_edge_conn *c)
         timer_off(c);
         if (r->rs == R_DONE && !evbuffer_get_length(c->out))
             edge_conn_flushed(c);
+        else
+            edge_conn_timer(c, evbuffer_get_length(c->out) > 0); /* write progress */
         return;
     }
     if (err != HPE_OK && err != HPE_PAUSED)

@@ -69,6 +69,11 @@ static int head_hook(struct fg_edge_req *r, void *arg)
         fg_edge_reply(r, 401, "denied", 6);
         return 1;
     }
+    if (path_is(r, "/early-stream")) { /* answers at the head, ends later */
+        fg_edge_stream_start(r, 403);
+        T.held = r;
+        return 1;
+    }
     if (path_is(r, "/cap"))
         fg_edge_req_set_body_cap(r, 10);
     if (path_is(r, "/sink"))
@@ -599,6 +604,28 @@ static void test_answer_at_head(void **st)
     close(fd);
 }
 
+/* A stream started at the head with a body pending: the body is never read,
+ * the stream ends when the app says, then the connection closes. */
+static void test_head_hook_streams(void **st)
+{
+    int fd = client();
+    send_str(fd, "POST /early-stream HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n");
+    assert_non_null(T.held);
+    send_str(fd, "12345GET / HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_int_equal(fg_edge_stream_write(T.held, "no", 2), 0);
+    assert_int_equal(fg_edge_stream_end(T.held), 0);
+    static struct got g;
+    memset(&g, 0, sizeof g);
+    collect(fd, 0, &g);
+    assert_true(g.eof);
+    assert_int_equal(g.rd.n, 1);
+    assert_int_equal(g.rd.r[0].status, 403);
+    assert_string_equal(g.rd.r[0].body, "no");
+    assert_non_null(strstr(g.rd.r[0].headers, "Connection|close|"));
+    assert_int_equal(T.requests, 0);
+    close(fd);
+}
+
 static void test_body_caps(void **st)
 {
     int fd = client();
@@ -920,6 +947,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_headers_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_at_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_head_hook_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_caps, setup, teardown),
         cmocka_unit_test_setup_teardown(test_chunked_in_pieces, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sink, setup, teardown),
