@@ -888,7 +888,7 @@ int fg_edge_accept(struct fg_edge *e, int fd, const struct sockaddr *peer, sockl
     c->st = C_IDLE;
     idle_push(c);
     reading(c, true);
-    timer_arm(c, e->tv_header);
+    timer_arm(c, fg_edge_limits_busy(e->limits) ? e->tv_header_busy : e->tv_header);
     edge_conn_leave(c);
     return 0;
 }
@@ -925,6 +925,9 @@ struct fg_edge *fg_edge_new(struct event_base *base, const struct fg_edge_cfg *c
     e->limits = limits;
     e->hooks = *hooks;
     e->tv_header = common_tv(base, cfg->header_timeout_ms);
+    e->tv_header_busy =
+        common_tv(base, cfg->header_timeout_busy_ms > 0 ? cfg->header_timeout_busy_ms
+                                                        : cfg->header_timeout_ms);
     e->tv_body = common_tv(base, cfg->body_timeout_ms);
     e->tv_idle = common_tv(base, cfg->idle_timeout_ms);
     e->tv_linger = common_tv(base, cfg->linger_ms);
@@ -968,6 +971,22 @@ struct fg_edge_stats fg_edge_stats(const struct fg_edge *e)
 const struct fg_reqhead *fg_edge_req_head(const struct fg_edge_req *r)
 {
     return &r->h;
+}
+
+enum fg_edge_method fg_edge_req_method(const struct fg_edge_req *r)
+{
+    if (!r->head_done)
+        return FG_EDGE_OTHER;
+    switch (r->c->p.method) {
+    case HTTP_GET: return FG_EDGE_GET;
+    case HTTP_HEAD: return FG_EDGE_HEAD;
+    case HTTP_POST: return FG_EDGE_POST;
+    case HTTP_PUT: return FG_EDGE_PUT;
+    case HTTP_DELETE: return FG_EDGE_DELETE;
+    case HTTP_PATCH: return FG_EDGE_PATCH;
+    case HTTP_OPTIONS: return FG_EDGE_OPTIONS;
+    default: return FG_EDGE_OTHER;
+    }
 }
 
 bool fg_edge_req_head_done(const struct fg_edge_req *r)

@@ -28,7 +28,8 @@
  *    than 100-continue → 417 and close.  "Upgrade" is ignored.
  *  - Deadlines (total, not per read: a trickle does not extend them):
  *    header_timeout_ms from accept or the first byte of a request to the
- *    end of its head; body_timeout_ms from there to the end of the body;
+ *    end of its head (header_timeout_busy_ms for a connection accepted
+ *    while over 3/4 of max_connections were open); body_timeout_ms from there to the end of the body;
  *    → 408 and close.  idle_timeout_ms between requests, and while a reply
  *    waits to be written with no progress → silent close.
  *  - A connection the edge answers by itself and closes: the answer is
@@ -98,11 +99,27 @@ struct fg_edge_hooks {
     void *arg;
 };
 
+/* The methods frugal's handlers switch on; anything else is FG_EDGE_OTHER
+ * (its name is in fg_edge_req_head(r)->method). */
+enum fg_edge_method {
+    FG_EDGE_GET,
+    FG_EDGE_HEAD,
+    FG_EDGE_POST,
+    FG_EDGE_PUT,
+    FG_EDGE_DELETE,
+    FG_EDGE_PATCH,
+    FG_EDGE_OPTIONS,
+    FG_EDGE_OTHER
+};
+
 struct fg_edge_cfg {
     size_t max_header_bytes; /* request line + headers */
     int max_headers;         /* header fields */
     uint64_t max_body_bytes; /* body cap unless the head hook sets one */
     int header_timeout_ms;
+    /* instead of header_timeout_ms for a connection accepted while over 3/4
+     * of the limits' max are open (0 = the same) */
+    int header_timeout_busy_ms;
     int body_timeout_ms;
     int idle_timeout_ms;
     int linger_ms;
@@ -126,6 +143,7 @@ struct fg_edge_stats fg_edge_stats(const struct fg_edge *e);
 
 /* --- a request */
 const struct fg_reqhead *fg_edge_req_head(const struct fg_edge_req *r);
+enum fg_edge_method fg_edge_req_method(const struct fg_edge_req *r);
 bool fg_edge_req_head_done(const struct fg_edge_req *r);
 /* First field named `name` (case-insensitive), value trimmed; {NULL, 0} if absent. */
 struct fg_span fg_edge_req_header(const struct fg_edge_req *r, const char *name);

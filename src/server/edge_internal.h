@@ -88,7 +88,8 @@ struct fg_edge {
     struct fg_edge_conn *all, *idle, *idle_tail, *pool;
     int npool, open, refusing;
     struct fg_edge_stats stats;
-    const struct timeval *tv_header, *tv_body, *tv_idle, *tv_linger; /* common timeouts */
+    const struct timeval *tv_header, *tv_header_busy, *tv_body, *tv_idle,
+        *tv_linger; /* common timeouts */
     struct evconnlistener *listener;
     char date[64];
     long date_sec;

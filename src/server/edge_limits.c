@@ -112,3 +112,8 @@ int fg_edge_limits_count(struct fg_edge_limits *l)
 {
     return atomic_load(&l->count);
 }
+
+bool fg_edge_limits_busy(struct fg_edge_limits *l)
+{
+    return l->max > 0 && atomic_load(&l->count) > l->max / 4 * 3;
+}

@@ -10,6 +10,7 @@
 #ifndef FRUGAL_EDGE_LIMITS_H
 #define FRUGAL_EDGE_LIMITS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct fg_edge_limits;
@@ -19,5 +20,7 @@ void fg_edge_limits_free(struct fg_edge_limits *l);
 int fg_edge_limits_take(struct fg_edge_limits *l, const uint8_t ip[16]);
 void fg_edge_limits_put(struct fg_edge_limits *l, const uint8_t ip[16]);
 int fg_edge_limits_count(struct fg_edge_limits *l);
+/* Over 3/4 of max open (never with max 0 = no cap). */
+bool fg_edge_limits_busy(struct fg_edge_limits *l);
 
 #endif

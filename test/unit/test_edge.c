@@ -90,6 +90,9 @@ static void request_hook(struct fg_edge_req *r, void *arg)
 {
     T.requests++;
     const struct fg_reqhead *h = fg_edge_req_head(r);
+    assert_int_equal(fg_edge_req_method(r), h->method.p[0] == 'G'   ? FG_EDGE_GET
+                                            : h->method.p[0] == 'H' ? FG_EDGE_HEAD
+                                                                    : FG_EDGE_POST);
     size_t k = strlen(T.seen);
     snprintf(T.seen + k, sizeof T.seen - k, "%.*s ", (int)h->target.n, h->target.p);
     if (path_is(r, "/hold")) {
@@ -756,6 +759,51 @@ static void test_trickle_does_not_extend(void **st)
     close(fd);
 }
 
+/* A connection accepted while over 3/4 of the cap are open gets the busy
+ * header deadline; one accepted before keeps the long one. */
+static void test_busy_header_deadline(void **st)
+{
+    struct fg_edge_cfg cfg = base_cfg();
+    cfg.header_timeout_busy_ms = 30;
+    teardown(st);
+    start(cfg, 4, 0);
+    int calm = client(); /* 1 open: the 10 s deadline */
+    int more[2] = {client(), client()};
+    int busy = client(); /* 4th: accepted with 3 open, over 3/4 of 4 */
+    send_str(calm, "GET / HTTP/1.1\r\nHo");
+    struct got *g = exchange(busy, "GET / HTTP/1.1\r\nHo", 0);
+    assert_int_equal(g->rd.r[0].status, 408);
+    assert_int_equal(fg_edge_stats(T.e).timeouts, 1);
+    g = exchange(calm, "st: a\r\n\r\n", 1); /* still in time */
+    assert_int_equal(g->rd.r[0].status, 200);
+    close(calm), close(busy), close(more[0]), close(more[1]);
+}
+
+/* Thousands of idle connections at the cap: an honest call still gets in
+ * (the oldest idle one is shed) and answered. */
+static void test_many_idle(void **st)
+{
+    enum { N = 3000 };
+    teardown(st);
+    start(base_cfg(), N, 0);
+    static int fds[N];
+    for (int i = 0; i < N; i++)
+        fds[i] = client();
+    assert_int_equal(fg_edge_open(T.e), N);
+    int honest = client();
+    struct got *g =
+        exchange(honest, "POST /h HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\nok", 1);
+    assert_string_equal(g->rd.r[0].body, "POST /h 2:ok");
+    assert_int_equal(fg_edge_stats(T.e).shed, 1);
+    assert_int_equal(fg_edge_limits_count(T.lim), N);
+    close(honest);
+    for (int i = 0; i < N; i++)
+        close(fds[i]);
+    for (int i = 0; i < 1000 && fg_edge_open(T.e); i++)
+        pump();
+    assert_int_equal(fg_edge_open(T.e), 0);
+}
+
 static void test_idle_keepalive_closes(void **st)
 {
     struct fg_edge_cfg cfg = base_cfg();
@@ -953,6 +1001,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sink, setup, teardown),
         cmocka_unit_test_setup_teardown(test_header_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trickle_does_not_extend, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_busy_header_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_idle_keepalive_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_global_cap_sheds_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_ip_cap, setup, teardown),
