@@ -210,6 +210,8 @@ static void conn_release(struct fg_edge_conn *c)
 {
     struct fg_edge *e = c->e;
     FG_ASSERT(c->fd < 0 && c->depth == 0);
+    /* out first: a referenced body's cleanup may use the request's arena */
+    evbuffer_drain(c->out, evbuffer_get_length(c->out));
     req_end(c);
     if (c->refusal)
         e->refusing--;
@@ -221,7 +223,6 @@ static void conn_release(struct fg_edge_conn *c)
         c->next->prev = c->prev;
     e->open--;
     evbuffer_drain(c->in, evbuffer_get_length(c->in));
-    evbuffer_drain(c->out, evbuffer_get_length(c->out));
     if (e->npool < POOL_MAX) {
         c->next = e->pool;
         e->pool = c;
@@ -646,8 +647,8 @@ static void body_step(struct fg_edge_conn *c)
     if (evbuffer_peek(c->in, -1, NULL, &v, 1) < 1)
         return;
     size_t len = v.iov_len;
+    bool done = false;
     if (r->h.chunked) {
-        bool done;
         const char *why = fg_edge_frame_chunk_scan(&c->fc, v.iov_base, len, &len, &done);
         if (why)
             return conn_refuse(c, 400, "invalid_http_request", why);
@@ -671,7 +672,7 @@ static void body_step(struct fg_edge_conn *c)
     }
     if (err != HPE_OK && err != HPE_PAUSED)
         return conn_refuse(c, 400, "invalid_http_request", http_errno_description(err));
-    if (r->h.chunked && n != len)
+    if (r->h.chunked && (n != len || done != r->body_done))
         return conn_refuse(c, 400, "invalid_http_request",
                            "the chunked body's framing is inconsistent");
     if (r->body_done)

@@ -1,7 +1,9 @@
 /* edge_reply.c — the edge's reply writer (edge.h): status line and headers
- * built once in the request's arena and added as one piece; bodies moved
- * (evbuffer_add_buffer), referenced (evbuffer_add_reference) or copied once;
- * every write is a writev of the queued chains, tried at once. */
+ * built once in the request's arena.  A whole reply with nothing queued
+ * before it goes out in one sendmsg of the head and the body's own memory;
+ * what the socket does not take is queued: copied, referenced
+ * (evbuffer_add_reference) or moved (evbuffer_add_buffer).  Queued bytes
+ * and streams are written with writev of the queued chains, tried at once. */
 #include "edge.h"
 
 #include "assert.h"
@@ -12,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 const char *edge_date(struct fg_edge *e)
@@ -112,8 +116,8 @@ static void put(char **w, const char *s, size_t n)
 
 #define PUT(w, lit) put(w, lit, sizeof lit - 1)
 
-/* Status line and headers into c->out; len < 0: a chunked stream. */
-static void write_head(struct fg_edge_req *r, int status, int64_t len)
+/* Status line and headers, built in the arena; len < 0: a chunked stream. */
+static size_t build_head(struct fg_edge_req *r, int status, int64_t len, char **out)
 {
     struct fg_edge_conn *c = r->c;
     bool stream = len < 0;
@@ -146,7 +150,49 @@ static void write_head(struct fg_edge_req *r, int status, int64_t len)
         PUT(&w, "Connection: keep-alive\r\n");
     PUT(&w, "\r\n");
     FG_ASSERT((size_t)(w - buf) <= need);
-    evbuffer_add(c->out, buf, (size_t)(w - buf));
+    *out = buf;
+    return (size_t)(w - buf);
+}
+
+static void write_head(struct fg_edge_req *r, int status, int64_t len)
+{
+    char *h;
+    size_t n = build_head(r, status, len, &h);
+    evbuffer_add(r->c->out, h, n);
+}
+
+/* A whole reply's first write, straight from the arena and the body's
+ * memory when nothing is queued before it (the common case: no evbuffer
+ * chain is allocated).  Returns the bytes written; the caller queues the
+ * rest.  A failed write writes nothing here: the queued rest meets the
+ * error in edge_flush. */
+static size_t write_direct(struct fg_edge_conn *c, const char *head, size_t hn,
+                           const struct evbuffer_iovec *body, int nb)
+{
+    if (evbuffer_get_length(c->out) || c->fd < 0)
+        return 0;
+    struct iovec iov[9] = {{(void *)head, hn}};
+    int n = 1;
+    for (int i = 0; i < nb && n < 9; i++)
+        if (body[i].iov_len)
+            iov[n++] = (struct iovec){body[i].iov_base, body[i].iov_len};
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t k = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+    return k > 0 ? (size_t)k : 0;
+}
+
+/* The caller's cleanup, for a referenced body queued from an offset. */
+struct ref_rest {
+    const void *body;
+    size_t len;
+    void (*cleanup)(const void *, size_t, void *);
+    void *arg;
+};
+
+static void ref_rest_done(const void *data, size_t len, void *extra)
+{
+    struct ref_rest *x = extra;
+    x->cleanup(x->body, x->len, x->arg);
 }
 
 /* Common start of a reply; false when the peer is gone (r then ends if
@@ -176,16 +222,49 @@ static int reply_flush(struct fg_edge_req *r)
     return rc;
 }
 
-int fg_edge_reply(struct fg_edge_req *r, int status, const void *body, size_t len)
+/* A whole reply of len body bytes at body (copied, or referenced until
+ * cleanup when cleanup is set). */
+static int reply_mem(struct fg_edge_req *r, int status, const void *body, size_t len,
+                     void (*cleanup)(const void *, size_t, void *), void *arg)
 {
-    if (!reply_begin(r, true))
+    if (!reply_begin(r, true)) {
+        if (cleanup)
+            cleanup(body, len, arg);
         return -1;
+    }
+    struct fg_edge_conn *c = r->c;
     bool none = no_body_status(status);
-    write_head(r, status, none ? 0 : (int64_t)len);
-    if (!r->is_head && !none && len)
-        evbuffer_add(r->c->out, body, len);
+    char *h;
+    size_t hn = build_head(r, status, none ? 0 : (int64_t)len, &h);
+    size_t bn = !r->is_head && !none ? len : 0;
+    struct evbuffer_iovec v = {(void *)body, bn};
+    size_t done = write_direct(c, h, hn, &v, 1);
+    if (done < hn)
+        evbuffer_add(c->out, h + done, hn - done);
+    size_t bdone = done > hn ? done - hn : 0;
+    const char *rest = (const char *)body + bdone;
+    if (bdone < bn && !cleanup) {
+        evbuffer_add(c->out, rest, bn - bdone);
+    } else if (bdone < bn) {
+        struct ref_rest *x = fg_arena_alloc(&r->arena, sizeof *x);
+        *x = (struct ref_rest){body, len, cleanup, arg};
+        evbuffer_add_reference(c->out, rest, bn - bdone, ref_rest_done, x);
+    } else if (cleanup) {
+        cleanup(body, len, arg); /* written (or not to be sent) */
+    }
     r->rs = R_DONE;
     return reply_flush(r);
+}
+
+int fg_edge_reply(struct fg_edge_req *r, int status, const void *body, size_t len)
+{
+    return reply_mem(r, status, body, len, NULL, NULL);
+}
+
+int fg_edge_reply_ref(struct fg_edge_req *r, int status, const void *body, size_t len,
+                      void (*cleanup)(const void *, size_t, void *), void *arg)
+{
+    return reply_mem(r, status, body, len, cleanup, arg);
 }
 
 int fg_edge_reply_buf(struct fg_edge_req *r, int status, struct evbuffer *body)
@@ -196,30 +275,22 @@ int fg_edge_reply_buf(struct fg_edge_req *r, int status, struct evbuffer *body)
             evbuffer_drain(body, len);
         return -1;
     }
+    struct fg_edge_conn *c = r->c;
     bool none = no_body_status(status);
-    write_head(r, status, none ? 0 : (int64_t)len);
-    if (!r->is_head && !none && len)
-        evbuffer_add_buffer(r->c->out, body);
-    else if (body)
+    char *h;
+    size_t hn = build_head(r, status, none ? 0 : (int64_t)len, &h);
+    bool send = !r->is_head && !none && len;
+    struct evbuffer_iovec v[8];
+    int nv = send ? evbuffer_peek(body, -1, NULL, v, 8) : 0;
+    size_t done = write_direct(c, h, hn, v, nv < 8 ? nv : 8);
+    if (done < hn)
+        evbuffer_add(c->out, h + done, hn - done);
+    if (send) {
+        evbuffer_drain(body, done > hn ? done - hn : 0);
+        evbuffer_add_buffer(c->out, body); /* the rest: chains moved, not copied */
+    } else if (body) {
         evbuffer_drain(body, len);
-    r->rs = R_DONE;
-    return reply_flush(r);
-}
-
-int fg_edge_reply_ref(struct fg_edge_req *r, int status, const void *body, size_t len,
-                      void (*cleanup)(const void *, size_t, void *), void *arg)
-{
-    if (!reply_begin(r, true)) {
-        if (cleanup)
-            cleanup(body, len, arg);
-        return -1;
     }
-    bool none = no_body_status(status);
-    write_head(r, status, none ? 0 : (int64_t)len);
-    if (!r->is_head && !none && len)
-        evbuffer_add_reference(r->c->out, body, len, cleanup, arg);
-    else if (cleanup)
-        cleanup(body, len, arg);
     r->rs = R_DONE;
     return reply_flush(r);
 }

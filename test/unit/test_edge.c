@@ -964,6 +964,62 @@ static void test_backpressure(void **st)
     close(fd);
 }
 
+static int cleanups;
+
+static void count_cleanup(const void *p, size_t n, void *arg)
+{
+    assert_ptr_equal(arg, &cleanups);
+    assert_int_equal(n, 1 << 20);
+    cleanups++;
+}
+
+/* Whole replies larger than the socket takes: the first write goes out
+ * directly, the rest is queued (copied, referenced, or moved) and arrives
+ * intact; a referenced body's cleanup runs once, after it was written. */
+static void test_large_whole_replies(void **st)
+{
+    static char big[1 << 20];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)('a' + i % 26);
+    int fd = client();
+    for (int round = 0; round < 3; round++) {
+        T.held = NULL;
+        send_str(fd, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
+        assert_non_null(T.held);
+        if (round == 0) {
+            assert_int_equal(
+                fg_edge_reply_ref(T.held, 200, big, sizeof big, count_cleanup, &cleanups), 0);
+            assert_int_equal(cleanups, 0); /* the client has not read it yet */
+        } else if (round == 1) {
+            assert_int_equal(fg_edge_reply(T.held, 200, big, sizeof big), 0);
+        } else {
+            struct evbuffer *b = evbuffer_new();
+            evbuffer_add(b, big, sizeof big);
+            assert_int_equal(fg_edge_reply_buf(T.held, 200, b), 0);
+            assert_int_equal(evbuffer_get_length(b), 0);
+            evbuffer_free(b);
+        }
+        /* read the head, then exactly the body */
+        static char got[(1 << 20) + 4096];
+        size_t n = 0, need = 0;
+        for (int i = 0; i < 5000 && (!need || n < need); i++) {
+            pump();
+            ssize_t k = read(fd, got + n, sizeof got - n);
+            if (k > 0)
+                n += (size_t)k;
+            char *end = need ? NULL : memmem(got, n, "\r\n\r\n", 4);
+            if (end)
+                need = (size_t)(end + 4 - got) + sizeof big;
+        }
+        assert_true(need && n == need);
+        assert_memory_equal(got + need - sizeof big, big, sizeof big);
+    }
+    assert_int_equal(cleanups, 1);
+    struct got *g = exchange(fd, "GET /after HTTP/1.1\r\nHost: a\r\n\r\n", 1);
+    assert_string_equal(g->rd.r[0].body, "GET /after 0:");
+    close(fd);
+}
+
 static void test_frame_units(void **st)
 {
     struct fg_edge_frame_chunk c;
@@ -1010,6 +1066,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_connection_close_and_http10, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_large_whole_replies, setup, teardown),
         cmocka_unit_test(test_frame_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
