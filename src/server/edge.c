@@ -242,6 +242,7 @@ static void conn_shut_fd(struct fg_edge_conn *c)
     edge_conn_wait_write(c, false);
     timer_off(c);
     event_del(&c->resume);
+    event_del(&c->drained);
     idle_unlink(c);
     close(c->fd);
     c->fd = -1;
@@ -767,6 +768,17 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
     edge_conn_leave(c);
 }
 
+/* The app's drained callback, run from the loop (edge_flush arms it). */
+static void on_drained(evutil_socket_t fd, short what, void *arg)
+{
+    struct fg_edge_conn *c = arg;
+    struct fg_edge_req *r = &c->req;
+    edge_conn_enter(c);
+    if (c->fd >= 0 && r->drained_cb && r->rs == R_STREAM)
+        r->drained_cb(r, r->drained_arg);
+    edge_conn_leave(c);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct fg_edge_conn *c = arg;
@@ -850,6 +862,7 @@ static void conn_events(struct fg_edge_conn *c)
     event_assign(&c->wr, b, c->fd, EV_WRITE | EV_PERSIST, on_write, c);
     evtimer_assign(&c->timer, b, on_timer, c);
     event_assign(&c->resume, b, -1, 0, on_resume, c);
+    event_assign(&c->drained, b, -1, 0, on_drained, c);
 }
 
 int fg_edge_accept(struct fg_edge *e, int fd, const struct sockaddr *peer, socklen_t len)

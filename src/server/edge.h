@@ -67,7 +67,9 @@
  *    caller keeps until cleanup runs.  Writes are attempted at once
  *    (writev of the queued chains); fg_edge_queued() is what is still
  *    queued; the drained callback runs when a write brings it from above
- *    `below` to at most `below` (the relay's backpressure). */
+ *    `below` to at most `below` (the relay's backpressure) — always from
+ *    the event loop, never inside the app's own write call, so it may
+ *    write, resume an upstream transfer or end the reply. */
 #ifndef FRUGAL_EDGE_H
 #define FRUGAL_EDGE_H
 
@@ -165,6 +167,8 @@ bool fg_edge_req_gone(const struct fg_edge_req *r);
 
 /* --- its reply (each returns 0, or -1 when the peer is gone: dropped) */
 void fg_edge_resp_header(struct fg_edge_req *r, const char *name, const char *value);
+void fg_edge_resp_header_remove(struct fg_edge_req *r, const char *name); /* every `name` */
+const char *fg_edge_resp_header_find(const struct fg_edge_req *r, const char *name); /* or NULL */
 void fg_edge_resp_clear_headers(struct fg_edge_req *r);
 int fg_edge_reply(struct fg_edge_req *r, int status, const void *body, size_t len);
 int fg_edge_reply_buf(struct fg_edge_req *r, int status, struct evbuffer *body);

@@ -64,13 +64,13 @@ struct fg_edge_conn {
     struct fg_edge *e;
     int fd;
     enum edge_cstate st;
-    struct event rd, wr, timer, resume;
+    struct event rd, wr, timer, resume, drained; /* drained: the app's callback, deferred */
     bool rd_on, wr_on, timer_on;
     struct evbuffer *in, *out;
     http_parser p;
     struct fg_edge_frame_head fh;
     struct fg_edge_frame_chunk fc;
-    bool counted, fresh, close_after, refusal, closing, in_flush;
+    bool counted, fresh, close_after, refusal, closing;
     int depth;
     size_t lingered;
     uint8_t ip[16];

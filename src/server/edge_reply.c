@@ -52,15 +52,9 @@ int edge_flush(struct fg_edge_conn *c)
     size_t after = evbuffer_get_length(c->out);
     edge_conn_wait_write(c, after > 0);
     edge_conn_timer(c, after > 0);
-    if (r->drained_cb && before > r->drained_below && after <= r->drained_below && !c->in_flush) {
-        c->in_flush = true; /* its writes flush, but do not call it again */
-        r->drained_cb(r, r->drained_arg);
-        c->in_flush = false;
-        if (c->fd < 0)
-            return -1;
-        after = evbuffer_get_length(c->out);
-    }
-    if (!after && r->rs == R_DONE && c->st != C_LINGER && c->st != C_IDLE && !c->in_flush)
+    if (r->drained_cb && before > r->drained_below && after <= r->drained_below)
+        event_active(&c->drained, EV_TIMEOUT, 0); /* from the loop, not inside a write */
+    if (!after && r->rs == R_DONE && c->st != C_LINGER && c->st != C_IDLE)
         edge_conn_flushed(c);
     return 0;
 }
@@ -96,6 +90,23 @@ void fg_edge_resp_header(struct fg_edge_req *r, const char *name, const char *va
     }
     r->rh[r->nrh++] =
         (struct edge_rhdr){fg_arena_strdup(&r->arena, name), fg_arena_strdup(&r->arena, value)};
+}
+
+void fg_edge_resp_header_remove(struct fg_edge_req *r, const char *name)
+{
+    int k = 0;
+    for (int i = 0; i < r->nrh; i++)
+        if (strcasecmp(r->rh[i].name, name))
+            r->rh[k++] = r->rh[i];
+    r->nrh = k;
+}
+
+const char *fg_edge_resp_header_find(const struct fg_edge_req *r, const char *name)
+{
+    for (int i = 0; i < r->nrh; i++)
+        if (!strcasecmp(r->rh[i].name, name))
+            return r->rh[i].value;
+    return NULL;
 }
 
 void fg_edge_resp_clear_headers(struct fg_edge_req *r)

@@ -84,6 +84,8 @@ static int head_hook(struct fg_edge_req *r, void *arg)
 static void on_drained(struct fg_edge_req *r, void *arg)
 {
     T.drained++;
+    if (arg) /* the relay's way: act from the callback (here: end the stream) */
+        assert_int_equal(fg_edge_stream_end(r), 0);
 }
 
 static void request_hook(struct fg_edge_req *r, void *arg)
@@ -960,7 +962,52 @@ static void test_backpressure(void **st)
     }
     assert_int_equal(T.drained, 1);
     assert_int_equal(fg_edge_queued(r), 0);
-    fg_edge_stream_end(r);
+
+    /* a write the socket takes at once: the callback runs from the loop
+     * afterwards, not inside fg_edge_stream_write */
+    fg_edge_on_drained(r, 0, on_drained, &T);
+    static char mid[1000];
+    memset(mid, 'm', sizeof mid);
+    assert_int_equal(fg_edge_stream_write(r, mid, sizeof mid), 0);
+    assert_int_equal(T.drained, 1);
+    for (int i = 0; i < 20 && T.drained == 1; i++)
+        pump();
+    assert_int_equal(T.drained, 2); /* and it ended the stream */
+    static char tail[65536];
+    size_t n = 0;
+    for (int i = 0; i < 2000 && (n < 5 || memcmp(tail + n - 5, "0\r\n\r\n", 5)); i++) {
+        pump();
+        ssize_t k = read(fd, tail + n, sizeof tail - n);
+        if (k > 0)
+            n += (size_t)k;
+    }
+    assert_true(n >= 5 && !memcmp(tail + n - 5, "0\r\n\r\n", 5)); /* the last chunk */
+    close(fd);
+}
+
+static void test_response_headers(void **st)
+{
+    int fd = client();
+    send_str(fd, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
+    struct fg_edge_req *r = T.held;
+    fg_edge_resp_header(r, "X-A", "1");
+    fg_edge_resp_header(r, "X-B", "2");
+    fg_edge_resp_header(r, "x-a", "3");
+    fg_edge_resp_header(r, "X-Split", "a\r\nInjected: yes"); /* dropped: would split */
+    fg_edge_resp_header(r, "Content-Length", "99");          /* framing is the edge's */
+    assert_string_equal(fg_edge_resp_header_find(r, "x-b"), "2");
+    fg_edge_resp_header_remove(r, "X-A");
+    assert_null(fg_edge_resp_header_find(r, "x-a"));
+    assert_null(fg_edge_resp_header_find(r, "x-split"));
+    fg_edge_reply(r, 200, "ok", 2);
+    static struct got g;
+    memset(&g, 0, sizeof g);
+    collect(fd, 1, &g);
+    assert_string_equal(g.rd.r[0].body, "ok");
+    assert_null(strstr(g.raw, "X-A"));
+    assert_null(strstr(g.raw, "Injected"));
+    assert_non_null(strstr(g.raw, "\r\nX-B: 2\r\n"));
+    assert_non_null(strstr(g.raw, "\r\nContent-Length: 2\r\n"));
     close(fd);
 }
 
@@ -1067,6 +1114,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_peer_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_large_whole_replies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_response_headers, setup, teardown),
         cmocka_unit_test(test_frame_units),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
