@@ -1,9 +1,12 @@
 /* edge.h — frugal's own HTTP/1.1 server edge: connections on accepted
  * sockets, requests parsed strictly with http_parser (Debian's
  * libhttp-parser 2.9.4) plus the checks in edge_frame.h, replies written
- * from evbuffers.  Not yet wired into the daemon (evhttp still serves); the
- * call's struct fg_client is meant to map onto the request/reply functions
- * below one to one.
+ * from evbuffers.  Not yet wired into the daemon (evhttp still serves).
+ * The call's struct fg_client (call/client.h) maps onto the reply
+ * functions below op for op: add/remove/find/clear header →
+ * fg_edge_resp_header*, send → fg_edge_reply_buf, start/chunk/end →
+ * fg_edge_stream_start/_write_buf/_end with fg_edge_on_drained, backlog →
+ * fg_edge_queued, the peer gone → fg_edge_req_on_gone.
  *
  * Contract — connections:
  *  - One struct fg_edge per event loop (worker thread); everything on it
