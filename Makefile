@@ -8,6 +8,7 @@
 #   make fuzz-run   run each for FUZZ_SECONDS (default 30); fails on a finding
 #   make bench      overhead benchmark against direct and nginx, and the
 #                   routing-decision benchmark (not tests)
+#   make build/edge_bench   the HTTP edge against evhttp: server CPU per request
 #   make build/json_bench   the JSON indexer's microbenchmark (parse with and
 #                   without the duplicate-name check, lookups)
 #   make build/shared_bench the shared state's per-call operations (budgets,
@@ -26,7 +27,7 @@ SRC_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard src/*/*.c src/*/*.h))))
 INCS    := $(SRC_DIRS:%=-iquote %)
 # -MMD -MP: each object depends on the headers it really includes (.d files)
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE $(INCS) $(WARN) $(PKG_CFLAGS) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP
-LDLIBS  := $(PKG_LIBS) -lpthread -lm
+LDLIBS  := $(PKG_LIBS) -lhttp_parser -lpthread -lm
 
 SRC     := $(wildcard src/*/*.c)
 LIB_SRC := $(filter-out src/cli/main.c,$(SRC))
@@ -64,6 +65,10 @@ build/route_bench: bench/route_bench.c $(LIB_OBJ)
 
 # In-process benchmark of the shared state's per-call operations (bench/shared_bench.c)
 build/shared_bench: bench/shared_bench.c $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# The HTTP edge against evhttp, server CPU per request (bench/edge_bench.c)
+build/edge_bench: bench/edge_bench.c $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
 # In-process benchmark of the JSON indexer (bench/json_bench.c)
