@@ -172,7 +172,7 @@ struct fg_call {
                                          shows .recorded; budgets and routing
                                          rules read .charged */
     /* a batch line run by the batch executor (batch_exec.h), or NULL */
-    const char *batch_line; /* "BATCH_ID/INDEX": records go to its mailbox */
+    const char *batch_line; /* "BATCH_ID/INDEX": records go to its client */
     const char *batch_id;
     bool batch_plan;          /* plan only: answer with the upstream request */
     int batch_attempt;        /* attempts made, for their record ids */

@@ -55,8 +55,9 @@ void fg_call_edit_model(struct fg_call *c);
 /* Start the call over as a new, linked attempt: the finished attempt is
  * recorded in the ledger, transfer state is reset, a new id is assigned. */
 void fg_call_next_attempt(struct fg_call *c);
-/* Mark the call as a batch line ("BATCH_ID/INDEX", from the executor):
- * deterministic record ids, records to the batch mailbox; plan=true
+/* Mark the call as a batch line ("BATCH_ID/INDEX", from the executor),
+ * after its client is attached: record ids, records and the plan go
+ * through the client's record_id / record / plan (client.h); plan=true
  * answers with the planned upstream request instead of sending it. */
 void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan);
 /* Cancel every live call of a worker (forced shutdown). */
