@@ -9,7 +9,7 @@
 #include "log.h"
 #include "report.h"
 #include "route_tool.h"
-#include "server.h"
+#include "daemon.h"
 #include "sim.h"
 #include "store.h"
 
@@ -102,7 +102,7 @@ static int cmd_serve(int argc, char **argv)
         fg_warn("config %s configures no models: every call will get 404 model_not_found "
                 "(a config file replaces the built-in defaults entirely)",
                 path);
-    int rc = fg_server_run(cfg);
+    int rc = fg_daemon_run(cfg);
     fg_config_free(cfg);
     return rc;
 }
