@@ -22,6 +22,7 @@ struct fg_call;
 struct curl_slist;
 struct fg_sim;
 struct fg_store;
+struct fg_keystore;
 struct fg_router;
 struct fg_affinity_load;
 struct event_base;
@@ -68,11 +69,12 @@ struct fg_worker {
     int fd; /* listening socket */
     struct evhttp_bound_socket *listener;
     struct fg_upstream *up;
-    struct fg_store *store;        /* read handle for /frugal/spend, lazily opened */
+    struct fg_store *store;              /* read handle for /frugal/spend, lazily opened */
+    struct fg_keystore *keystore;        /* key names for /frugal/spend?by=key, likewise */
     void *route_state[FG_WORKER_ROUTES]; /* per added endpoint set (api.h),
                                             owned by that set */
-    struct fg_conn_table *conns;   /* client connection limits (conn.h) */
-    struct fg_call *calls;         /* live calls */
+    struct fg_conn_table *conns;         /* client connection limits (conn.h) */
+    struct fg_call *calls;               /* live calls */
     int inflight;
     uint64_t next_id;
     struct event *stop_ev; /* activated from the signal thread */

@@ -15,6 +15,7 @@
 #include "route.h"
 #include "server.h"
 #include "sim.h"
+#include "store.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -83,7 +84,15 @@ int fg_daemon_run(const struct fg_config *cfg)
         fg_error("storage: %s", lerr);
         goto out;
     }
-    if (fg_keyreg_start(cfg, lerr, sizeof lerr) < 0) {
+    /* the registry's budgets start from the ledger's spend (keyreg.h) */
+    struct fg_store *spend_src = NULL;
+    int krc = fg_store_open(cfg->storage, &spend_src, lerr, sizeof lerr);
+    if (krc == 0) {
+        struct fg_keyreg_spend spend = {fg_store_spend_since, spend_src};
+        krc = fg_keyreg_start(cfg, &spend, lerr, sizeof lerr);
+    }
+    fg_store_close(spend_src);
+    if (krc < 0) {
         fg_error("keys: %s", lerr);
         goto out;
     }

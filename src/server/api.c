@@ -8,6 +8,7 @@
 #include "httpclient.h"
 #include "keyreg.h"
 #include "keys_api.h"
+#include "keystore.h"
 #include "passthru.h"
 #include "log.h"
 #include "report.h"
@@ -495,6 +496,16 @@ static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struc
     if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
         reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
         return;
+    }
+    /* by key: the rows are named from the keys table (keystore.h) */
+    if (o.by && !strcmp(o.by, "key")) {
+        if (!w->keystore &&
+            fg_keystore_open(w->app->cfg->storage, &w->keystore, err, sizeof err) < 0) {
+            reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
+            return;
+        }
+        o.key_names = fg_keystore_names;
+        o.key_names_src = w->keystore;
     }
     json_t *out = NULL;
     if (fg_report_spend(w->store, &o, &out, err, sizeof err) < 0) {

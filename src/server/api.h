@@ -41,8 +41,8 @@ struct fg_api_routes {
     /* *state is the set's slot in this worker (NULL at first), kept across
      * requests (e.g. a store handle): the set's own business, freed by
      * state_free (may be NULL) when the worker is. */
-    void (*handle)(struct fg_worker *w, void **state, struct evhttp_request *req,
-                   const char *path, const struct fg_principal *p);
+    void (*handle)(struct fg_worker *w, void **state, struct evhttp_request *req, const char *path,
+                   const struct fg_principal *p);
     void (*state_free)(void *state);
 };
 

@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "json.h"
 #include "router.h"
+#include "keystore.h"
 #include "store.h"
 #include "log.h"
 #include "provider.h"
@@ -228,6 +229,7 @@ static void worker_free(struct fg_worker *w)
     fg_conn_table_free(w->conns);
     fg_upstream_free(w->up);
     fg_store_close(w->store);
+    fg_keystore_close(w->keystore);
     fg_api_worker_free(w);
     if (w->stop_ev)
         event_free(w->stop_ev);
