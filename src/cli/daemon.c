@@ -108,7 +108,9 @@ int fg_daemon_run(const struct fg_config *cfg)
     }
     if (start_sim(&app) < 0 || fg_server_providers_init(&app) < 0)
         goto out;
+    /* what higher layers add to the edge, before any worker runs */
     fg_api_add_routes(&fg_batch_api_routes); /* /v1/files, /v1/batches, /v1/messages/batches */
+    fg_batch_exec_add_metrics();
     if (fg_server_start(&app) < 0)
         goto out;
     if (fg_batch_exec_start(&app, lerr, sizeof lerr) < 0) {
