@@ -35,7 +35,8 @@ struct ctx {
     enum evhttp_cmd_type method;
 };
 
-bool fg_batch_api_path(const char *path)
+/* Whether path belongs to these endpoints. */
+static bool is_batch_path(const char *path)
 {
     return !strncmp(path, "/v1/files", 9) || !strncmp(path, "/v1/batches", 11) ||
            !strncmp(path, "/v1/messages/batches", 20);
@@ -1001,21 +1002,23 @@ static void files(struct ctx *x, const char *rest)
     file_one(x, id, tail);
 }
 
-void fg_batch_api_handle(struct fg_worker *w, struct evhttp_request *req, const char *path,
-                         const struct fg_principal *p)
+/* Handle one request (auth already done); *state is w's batch store. */
+static void handle(struct fg_worker *w, void **state, struct evhttp_request *req, const char *path,
+                   const struct fg_principal *p)
 {
+    struct fg_batch_store **bstore = (struct fg_batch_store **)state;
     bool an = !strncmp(path, "/v1/messages/batches", 20);
     struct ctx x = {w,    req,
                     p,    an ? &fg_provider_anthropic : &fg_provider_openai,
                     NULL, evhttp_request_get_command(req)};
     char err[256];
-    if (!w->bstore && fg_batch_store_open(w->app->cfg->storage, &w->bstore, err, sizeof err) < 0) {
+    if (!*bstore && fg_batch_store_open(w->app->cfg->storage, bstore, err, sizeof err) < 0) {
         fg_error("batch store: %s", err);
         fail(&x, FG_E_INTERNAL, 0, NULL, "storage_unavailable",
              "frugal's batch storage is unavailable; see the gateway log.");
         return;
     }
-    x.s = w->bstore;
+    x.s = *bstore;
     if (an)
         anthropic_batches(&x, path + 20);
     else if (!strncmp(path, "/v1/files", 9) && (!path[9] || path[9] == '/'))
@@ -1025,3 +1028,14 @@ void fg_batch_api_handle(struct fg_worker *w, struct evhttp_request *req, const 
     else
         fail(&x, FG_E_NOT_FOUND, 0, NULL, "unknown_url", "Unknown path: %.200s", path);
 }
+
+static void store_free(void *state)
+{
+    fg_batch_store_close(state);
+}
+
+const struct fg_api_routes fg_batch_api_routes = {
+    .match = is_batch_path,
+    .handle = handle,
+    .state_free = store_free,
+};

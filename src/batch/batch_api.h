@@ -18,16 +18,11 @@
 #ifndef FRUGAL_BATCH_API_H
 #define FRUGAL_BATCH_API_H
 
-#include <stdbool.h>
+#include "api.h"
 
-struct evhttp_request;
-struct fg_worker;
-struct fg_principal;
-
-/* Whether path belongs to these endpoints. */
-bool fg_batch_api_path(const char *path);
-/* Handle one request (auth already done). */
-void fg_batch_api_handle(struct fg_worker *w, struct evhttp_request *req, const char *path,
-                         const struct fg_principal *p);
+/* The endpoint set the daemon adds to the HTTP edge (server/api.h
+ * fg_api_add_routes); its per-worker state is the worker's batch store
+ * handle, opened at its first request. */
+extern const struct fg_api_routes fg_batch_api_routes;
 
 #endif

@@ -4,6 +4,8 @@
 #include "api.h"
 #include "assert.h"
 #include "auth.h"
+#include "batch_mailbox.h"
+#include "batch_plan.h"
 #include "batch_store.h"
 #include "call.h"
 #include "keyreg.h"
@@ -197,6 +199,26 @@ static void release(void *ctx)
     job_end(ctx);
 }
 
+/* The line's ledger records (client.h): named after the line and attempt,
+ * and put in its mailbox, where the executor takes them to commit with the
+ * line's result (batch_mailbox.h). */
+static void record_id(void *ctx, int attempt, char *out)
+{
+    struct job *j = ctx;
+    fg_batch_mailbox_record_id(j->line, attempt, out);
+}
+
+static void record(void *ctx, struct fg_record *r, bool final)
+{
+    struct job *j = ctx;
+    fg_batch_mailbox_put(j->line, r, final);
+}
+
+static int plan(void *ctx, struct fg_call *c)
+{
+    return fg_batch_plan_reply(c);
+}
+
 static const struct fg_client_ops batch_ops = {
     .add_header = add_header,
     .remove_header = remove_header,
@@ -208,6 +230,9 @@ static const struct fg_client_ops batch_ops = {
     .backlog = backlog,
     .end = end,
     .release = release,
+    .record_id = record_id,
+    .record = record,
+    .plan = plan,
 };
 
 /* The owner can no longer call (a revoked or expired key): the 401 an HTTP

@@ -1335,9 +1335,13 @@ static void render_metrics(struct evbuffer *o)
                         bs.polls - bs.poll_errors, bs.poll_errors);
 }
 
-int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
+void fg_batch_exec_add_metrics(void)
 {
     fg_metrics_add_source(render_metrics);
+}
+
+int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
+{
     g_batch_exec.app = app;
     atomic_store(&g_batch_exec.stop, false);
     if (fg_batch_store_open(app->cfg->storage, &g_batch_exec.s, err, errlen) < 0)

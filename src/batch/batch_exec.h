@@ -30,6 +30,9 @@
 
 struct fg_app;
 
+/* Add the executor's counters to GET /metrics: at startup, before the
+ * workers start (metrics.h: the sources are read without a lock). */
+void fg_batch_exec_add_metrics(void);
 int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen);
 /* Stop and join; lines in flight are abandoned (run again after restart). */
 void fg_batch_exec_stop(void);

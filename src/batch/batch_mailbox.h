@@ -1,9 +1,9 @@
 /* batch_mailbox.h — ledger records of batch lines, handed to the executor.
  *
- * A batch line run locally goes through the normal pipeline over loopback;
+ * A batch line run locally goes through the normal pipeline in-process;
  * its records (one per attempt) must be committed in the same transaction
  * as the line's result, so a crash can neither lose nor double its cost.
- * The pipeline puts them here instead of the ledger queue; the executor
+ * The line's client (batch_client.c) puts them here instead of the ledger queue; the executor
  * takes them once the line's final record has arrived.
  *
  * Ownership: a record put here belongs to the mailbox until taken; taken

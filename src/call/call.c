@@ -1,7 +1,6 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
 #include "affinity.h"
 #include "assert.h"
-#include "batch_mailbox.h"
 #include "admit.h"
 #include "meter.h"
 #include "provider.h"
@@ -40,11 +39,14 @@ static void make_id(struct fg_worker *w, char *out)
  * a line run again after a crash replaces its records instead of adding. */
 static void line_id(struct fg_call *c)
 {
-    fg_batch_mailbox_record_id(c->batch.line, c->batch.attempt, c->id);
+    c->client.ops->record_id(c->client.ctx, c->batch.attempt, c->id);
 }
 
 void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan)
 {
+    /* the line's owner names its records and takes them (client.h) */
+    FG_ASSERT(c->client.ops && c->client.ops->record_id && c->client.ops->record &&
+              (!plan || c->client.ops->plan));
     c->batch.line = fg_arena_strdup(&c->arena, line);
     const char *slash = strrchr(c->batch.line, '/');
     c->batch.id = fg_arena_strndup(&c->arena, c->batch.line,

@@ -170,7 +170,7 @@ struct fg_call_who {
 /* A batch line run by the batch executor (batch_exec.h; call.c
  * fg_call_set_batch_line). */
 struct fg_call_batch {
-    const char *line; /* "BATCH_ID/INDEX": records go to its mailbox, or NULL */
+    const char *line; /* "BATCH_ID/INDEX": records go to its client (record / plan ops), or NULL */
     const char *id;
     bool plan;   /* plan only: answer with the upstream request */
     int attempt; /* attempts made, for their record ids */
@@ -263,8 +263,9 @@ void fg_call_edit_model(struct fg_call *c);
 /* Start the call over as a new, linked attempt: the finished attempt is
  * recorded in the ledger, transfer state is reset, a new id is assigned. */
 void fg_call_next_attempt(struct fg_call *c);
-/* Mark the call as a batch line ("BATCH_ID/INDEX", from the executor):
- * deterministic record ids, records to the batch mailbox; plan=true
+/* Mark the call as a batch line ("BATCH_ID/INDEX", from the executor),
+ * after its client is attached: record ids, records and the plan go
+ * through the client's record_id / record / plan (client.h); plan=true
  * answers with the planned upstream request instead of sending it. */
 void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan);
 /* Cancel every live call of a worker (forced shutdown). */

@@ -25,6 +25,7 @@
 
 struct evbuffer;
 struct fg_call;
+struct fg_record;
 
 struct fg_client_ops {
     /* response headers: add one, remove every `name`, look one up (NULL:
@@ -43,6 +44,21 @@ struct fg_client_ops {
     size_t (*backlog)(void *ctx); /* bytes written but not yet taken by the peer */
     void (*end)(void *ctx);
     void (*release)(void *ctx); /* the call is over (see above) */
+
+    /* A call run for a higher layer rather than for a peer (a batch line:
+     * batch/batch_client.h sets these; NULL for HTTP).  They are how the
+     * call hands over what belongs to its owner, so call/ knows nothing of
+     * batches.  Required when fg_call_set_batch_line() is used:
+     *  - record_id: the id (at most 40 bytes with NUL) of attempt n's record,
+     *    a function of the line and n, so a line run again replaces its
+     *    records instead of adding;
+     *  - record: takes r (one per attempt; final: the call's last), which
+     *    its owner commits with the line's result instead of the ledger;
+     *  - plan: plan mode, after the encode stage: answer the call with the
+     *    upstream request instead of sending it; returns 1 (answered). */
+    void (*record_id)(void *ctx, int attempt, char *out);
+    void (*record)(void *ctx, struct fg_record *r, bool final);
+    int (*plan)(void *ctx, struct fg_call *c);
 };
 
 struct fg_client {

@@ -5,7 +5,6 @@
 #include "attrib.h"
 #include "busters.h"
 #include "embed.h"
-#include "batch_mailbox.h"
 #include "keyreg.h"
 #include "log.h"
 #include "metrics.h"
@@ -389,11 +388,12 @@ void fg_meter_submit(struct fg_call *c, bool final)
         fg_ledger_record_str(r, c->meter.acct.linked_id); /* the record outlives the call */
     r->response_id = fg_ledger_record_str(r, c->response_id);
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
-    fg_admit_settle(c, r); /* before the ledger (or the batch mailbox) owns r */
+    fg_admit_settle(c, r); /* before the ledger (or the line's owner) owns r */
     if (c->batch.line) {
-        /* the executor commits it with the line's result, exactly once */
+        /* its owner commits it with the line's result, exactly once
+         * (client.h; the client is released only after the final record) */
         r->batch_id = fg_ledger_record_str(r, c->batch.id);
-        fg_batch_mailbox_put(c->batch.line, r, final);
+        c->client.ops->record(c->client.ctx, r, final);
         return;
     }
     fg_ledger_submit(r);

@@ -1,7 +1,6 @@
 /* pipeline.c — see pipeline.h. */
 #include "pipeline.h"
 
-#include "batch_plan.h"
 #include "embed.h"
 #include "admit.h"
 #include "log.h"
@@ -419,6 +418,6 @@ int fg_pipeline_run(struct fg_call *c)
             return 1; /* answered without the provider */
     }
     if (c->batch.plan)
-        return fg_batch_plan_reply(c);
+        return c->client.ops->plan(c->client.ctx, c); /* client.h */
     return fg_relay_start(c);
 }

@@ -13,7 +13,7 @@
  *   encode     the upstream body: byte splices of the client's body (prompt
  *              cache markers, model id, schema) or a translation
  * then starts the upstream transfer (relay.h), or, for a batch line's
- * plan, replies with the plan instead (batch_plan.h).  A stage returns 0
+ * plan, has its client answer with the plan instead (client.h plan).  A stage returns 0
  * to go on, 1 when it answered the call itself (the reply is complete: a
  * cache hit), -1 with c->err filled; fg_pipeline_run returns the same and
  * the caller replies with the error.  No stage writes to the client. */

@@ -22,7 +22,7 @@ struct fg_call;
 struct curl_slist;
 struct fg_sim;
 struct fg_store;
-struct fg_batch_store;
+struct fg_keystore;
 struct fg_router;
 struct fg_affinity_load;
 struct event_base;
@@ -30,6 +30,9 @@ struct evhttp;
 struct event;
 struct evhttp_bound_socket;
 struct fg_conn_table;
+
+/* Endpoint sets a worker keeps state for (server/api.h fg_api_add_routes). */
+#define FG_WORKER_ROUTES 4
 
 /* Per-provider runtime facts derived at startup. */
 struct fg_provider_rt {
@@ -53,6 +56,7 @@ struct fg_app {
     char sim_base[64];
     struct fg_worker *workers;
     int nworkers;
+    int nstarted; /* worker threads started (server.h) */
     atomic_bool stopping;
     int listen_port; /* actual port after bind */
 };
@@ -66,10 +70,12 @@ struct fg_worker {
     int fd; /* listening socket */
     struct evhttp_bound_socket *listener;
     struct fg_upstream *up;
-    struct fg_store *store;        /* read handle for /frugal/spend, lazily opened */
-    struct fg_batch_store *bstore; /* batch store handle, lazily opened */
-    struct fg_conn_table *conns;   /* client connection limits (conn.h) */
-    struct fg_call *calls;         /* live calls */
+    struct fg_store *store;              /* read handle for /frugal/spend, lazily opened */
+    struct fg_keystore *keystore;        /* key names for /frugal/spend?by=key, likewise */
+    void *route_state[FG_WORKER_ROUTES]; /* per added endpoint set (api.h),
+                                            owned by that set */
+    struct fg_conn_table *conns;         /* client connection limits (conn.h) */
+    struct fg_call *calls;               /* live calls */
     int inflight;
     uint64_t next_id;
     struct event *stop_ev; /* activated from the signal thread */

@@ -3,6 +3,7 @@
 
 #include "config.h"
 #include "keys.h"
+#include "keystore.h"
 #include "store.h"
 
 #include <errno.h>
@@ -61,10 +62,10 @@ static int parse_count(const char *name, const char *v, int64_t *out)
     return 0;
 }
 
-static int open_store(const struct fg_config *cfg, struct fg_store **s)
+static int open_store(const struct fg_config *cfg, struct fg_keystore **s)
 {
     char err[512];
-    if (fg_store_open(cfg->storage, s, err, sizeof err) < 0) {
+    if (fg_keystore_open(cfg->storage, s, err, sizeof err) < 0) {
         fprintf(stderr, "frugal keys: %s\n", err);
         return -1;
     }
@@ -72,7 +73,7 @@ static int open_store(const struct fg_config *cfg, struct fg_store **s)
 }
 
 /* list and revoke only read what exists: never create an empty database. */
-static int open_existing(const struct fg_config *cfg, struct fg_store **s)
+static int open_existing(const struct fg_config *cfg, struct fg_keystore **s)
 {
     char db[4096];
     if (fg_store_missing(cfg->storage, db, sizeof db)) {
@@ -138,11 +139,11 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
     if (k.expires && k.expires_ms <= now)
         fprintf(stderr, "frugal keys: warning: the key expires in the past; it is created "
                         "expired\n");
-    struct fg_store *s;
+    struct fg_keystore *s;
     if (open_store(cfg, &s) < 0)
         return 1;
-    int rc = s->ops->key_put(s, &k, err, sizeof err);
-    fg_store_close(s);
+    int rc = s->ops->put(s, &k, err, sizeof err);
+    fg_keystore_close(s);
     if (rc < 0) {
         fprintf(stderr, "frugal keys: %s\n", err);
         return 1;
@@ -321,17 +322,21 @@ static int list(const struct fg_config *cfg, int argc, char **argv)
         else if (!opt(argc, argv, &i, "-c", &v) && !opt(argc, argv, &i, "--config", &v))
             return usage_error("unknown argument '%s'", argv[i]);
     }
-    struct fg_store *s;
+    struct fg_keystore *s;
     if (open_existing(cfg, &s) < 0)
         return 1;
     char err[512];
     struct listing l = {json_array(), now_ms()};
-    int rc = s->ops->key_scan(s, collect, &l, err, sizeof err);
+    int rc = s->ops->scan(s, collect, &l, err, sizeof err);
+    fg_keystore_close(s);
+    struct fg_store *ledger = NULL;
+    if (rc == 0)
+        rc = fg_store_open(cfg->storage, &ledger, err, sizeof err);
     if (rc < 0)
         fprintf(stderr, "frugal keys: %s\n", err);
     else
-        rc = spend_of_keys(s, l.keys, l.now);
-    fg_store_close(s);
+        rc = spend_of_keys(ledger, l.keys, l.now); /* each key's usage: the ledger's */
+    fg_store_close(ledger);
     if (rc == 0 && json) {
         json_dumpf(l.keys, stdout, JSON_INDENT(2));
         fputc('\n', stdout);
@@ -380,7 +385,7 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
     }
     if (!target)
         return usage_error("%s", "revoke needs a key id, a key's name or the key itself");
-    struct fg_store *s;
+    struct fg_keystore *s;
     if (open_existing(cfg, &s) < 0)
         return 1;
     char err[512], t[4200];
@@ -388,7 +393,7 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
     bool secret = fg_keys_format_ok(target);
     if (secret) /* people revoke the key they hold: match it by its hash */
         fg_keys_hash(target, f.hash);
-    int rc = s->ops->key_scan(s, find_key, &f, err, sizeof err);
+    int rc = s->ops->scan(s, find_key, &f, err, sizeof err);
     if (rc == 0 && !f.n_id && f.n_name > 1) {
         fprintf(stderr, "frugal keys: %d active keys are named '%s' (%s): revoke by id\n", f.n_name,
                 target, f.names);
@@ -406,7 +411,7 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
                fg_period_rfc3339(f.hit.revoked_ms, t, sizeof t));
     } else if (rc == 0) {
         int64_t now = now_ms();
-        rc = s->ops->key_revoke(s, f.hit.id, now, err, sizeof err);
+        rc = s->ops->revoke(s, f.hit.id, now, err, sizeof err);
         if (rc >= 0) {
             printf("revoked %s ('%s') at %s; a running gateway refuses it within seconds\n",
                    f.hit.id, f.hit.name, fg_period_rfc3339(now, t, sizeof t));
@@ -417,7 +422,7 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
         fprintf(stderr, "frugal keys: %s\n", err);
         rc = 1;
     }
-    fg_store_close(s);
+    fg_keystore_close(s);
     return rc;
 }
 

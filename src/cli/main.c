@@ -9,8 +9,9 @@
 #include "log.h"
 #include "report.h"
 #include "route_tool.h"
-#include "server.h"
+#include "daemon.h"
 #include "sim.h"
+#include "keystore.h"
 #include "store.h"
 
 #include <curl/curl.h>
@@ -102,7 +103,7 @@ static int cmd_serve(int argc, char **argv)
         fg_warn("config %s configures no models: every call will get 404 model_not_found "
                 "(a config file replaces the built-in defaults entirely)",
                 path);
-    int rc = fg_server_run(cfg);
+    int rc = fg_daemon_run(cfg);
     fg_config_free(cfg);
     return rc;
 }
@@ -162,7 +163,16 @@ static int cmd_report(int argc, char **argv)
         fg_config_free(cfg);
         return 1;
     }
-    int rc = fg_report_main(cfg->storage, argc - 1, argv + 1);
+    /* --by key names the ledger's key ids from the keys table (keystore.h) */
+    struct fg_keystore *ks = NULL;
+    char err[512];
+    if (fg_keystore_open(cfg->storage, &ks, err, sizeof err) < 0) {
+        fprintf(stderr, "frugal report: %s\n", err);
+        fg_config_free(cfg);
+        return 1;
+    }
+    int rc = fg_report_main(cfg->storage, argc - 1, argv + 1, fg_keystore_names, ks);
+    fg_keystore_close(ks);
     fg_config_free(cfg);
     return rc;
 }

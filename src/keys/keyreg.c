@@ -5,7 +5,7 @@
 #include "assert.h"
 #include "config.h"
 #include "log.h"
-#include "store.h"
+#include "keystore.h"
 #include "vec.h"
 
 #include <errno.h>
@@ -26,8 +26,8 @@ static struct {
     size_t n, cap;
     struct fg_tag_budget *tags;
     size_t n_tags;
-    pthread_mutex_t store_mu; /* the store handle and `missing` */
-    struct fg_store *store;
+    pthread_mutex_t store_mu; /* the key store handle and `missing` */
+    struct fg_keystore *store;
     char (*missing)[65];     /* hashes storage has no key for */
     uint64_t loaded_version; /* FG_KEYREG_VERSION at the last scan (under store_mu) */
     pthread_t thread;
@@ -119,7 +119,7 @@ static int on_row(void *arg, const struct fg_key *k)
 /* Under store_mu: re-read the keys table. */
 static int load_keys(int64_t now_ms, char *err, size_t errlen)
 {
-    return g_keyreg.store->ops->key_scan(g_keyreg.store, on_row, &now_ms, err, errlen);
+    return g_keyreg.store->ops->scan(g_keyreg.store, on_row, &now_ms, err, errlen);
 }
 
 /* ---- budgets from the ledger ---- */
@@ -161,13 +161,12 @@ static int on_spend(void *arg, const char *key_id, const char *tags, int64_t cos
 }
 
 /* Startup, single-threaded: spend since each period's start. */
-static int init_spend(int64_t now_ms, char *err, size_t errlen)
+static int init_spend(const struct fg_keyreg_spend *spend, int64_t now_ms, char *err, size_t errlen)
 {
     enum fg_period ps[] = {FG_PERIOD_DAY, FG_PERIOD_MONTH};
     for (int i = 0; i < 2; i++) {
         struct init_ctx c = {ps[i], fg_period_start(ps[i], now_ms), now_ms};
-        if (g_keyreg.store->ops->spend_since(g_keyreg.store, c.since, on_spend, &c, err, errlen) <
-            0)
+        if (spend->since(spend->src, c.since, on_spend, &c, err, errlen) < 0)
             return -1;
     }
     return 0;
@@ -229,10 +228,11 @@ static void *reloader(void *arg)
     return NULL;
 }
 
-int fg_keyreg_start(const struct fg_config *cfg, char *err, size_t errlen)
+int fg_keyreg_start(const struct fg_config *cfg, const struct fg_keyreg_spend *spend, char *err,
+                    size_t errlen)
 {
     int64_t now = wall_ms();
-    if (fg_store_open(cfg->storage, &g_keyreg.store, err, errlen) < 0)
+    if (fg_keystore_open(cfg->storage, &g_keyreg.store, err, errlen) < 0)
         return -1;
     g_keyreg.missing = fg_xcalloc(FG_KEYREG_MISSING_SLOTS, sizeof *g_keyreg.missing);
     g_keyreg.n_tags = cfg->n_tag_budgets;
@@ -246,7 +246,7 @@ int fg_keyreg_start(const struct fg_config *cfg, char *err, size_t errlen)
     }
     struct fg_shared *sh = fg_shared_process();
     g_keyreg.loaded_version = sh->ops->version_get(sh, FG_KEYREG_VERSION);
-    if (load_keys(now, err, errlen) < 0 || init_spend(now, err, errlen) < 0) {
+    if (load_keys(now, err, errlen) < 0 || init_spend(spend, now, err, errlen) < 0) {
         fg_keyreg_stop();
         return -1;
     }
@@ -279,7 +279,7 @@ void fg_keyreg_stop(void)
         pthread_cond_destroy(&g_keyreg.stop_cv);
         g_keyreg.running = false;
     }
-    fg_store_close(g_keyreg.store);
+    fg_keystore_close(g_keyreg.store);
     g_keyreg.store = NULL;
     for (size_t i = 0; i < g_keyreg.n; i++)
         free(g_keyreg.all[i]);
@@ -326,7 +326,7 @@ static struct fg_vkey *lookup_miss(const char *hash, int64_t now_ms)
     struct fg_vkey *v = NULL;
     pthread_mutex_lock(&g_keyreg.store_mu);
     int rc = g_keyreg.store && !known_missing(hash)
-                 ? g_keyreg.store->ops->key_by_hash(g_keyreg.store, hash, &k, err, sizeof err)
+                 ? g_keyreg.store->ops->by_hash(g_keyreg.store, hash, &k, err, sizeof err)
                  : 0;
     if (rc < 0)
         fg_warn("keys: looking up a key: %s", err);
@@ -383,7 +383,7 @@ int fg_keyreg_create(const struct fg_key *k, char *err, size_t errlen)
         return -1;
     }
     pthread_mutex_lock(&g_keyreg.store_mu);
-    int rc = g_keyreg.store->ops->key_put(g_keyreg.store, k, err, errlen);
+    int rc = g_keyreg.store->ops->put(g_keyreg.store, k, err, errlen);
     pthread_mutex_unlock(&g_keyreg.store_mu);
     if (rc < 0)
         return -1;
@@ -402,7 +402,7 @@ int fg_keyreg_revoke(const char *id, int64_t now_ms, char *err, size_t errlen)
         return -1;
     }
     pthread_mutex_lock(&g_keyreg.store_mu);
-    int rc = g_keyreg.store->ops->key_revoke(g_keyreg.store, id, now_ms, err, errlen);
+    int rc = g_keyreg.store->ops->revoke(g_keyreg.store, id, now_ms, err, errlen);
     pthread_mutex_unlock(&g_keyreg.store_mu);
     if (rc > 0)
         keys_bump();

@@ -2,9 +2,11 @@
  *
  * Contract:
  *  - One registry per process, shared by every worker thread.
- *    fg_keyreg_start() loads the `keys` table and the config's tag budgets,
- *    initialises each budget from the ledger (the cost of calls since its
- *    period started, so a restart doesn't reset a budget), and starts a
+ *    fg_keyreg_start() loads the `keys` table (keystore.h) and the config's
+ *    tag budgets, initialises each budget from the ledger's spend (the cost
+ *    of calls since its period started, so a restart doesn't reset a
+ *    budget; handed in by the caller: the ledger is a peer of keys/, so
+ *    the daemon wires it, struct fg_keyreg_spend), and starts a
  *    thread that re-reads the table every FG_KEYREG_RELOAD_MS: keys created
  *    or revoked by `frugal keys` apply within seconds.  An unknown key of
  *    the right shape is looked up in storage by its hash at once (so a key
@@ -19,7 +21,7 @@
  *    budget.h / ratelimit.h, which lock.  Lookups take a read lock; the
  *    budget check on the request path never touches the disk.
  *  - fg_keyreg_create() / fg_keyreg_revoke() (admin API) write the table
- *    through the registry's own store handle (under a mutex), apply at
+ *    through the registry's own key store handle (under a mutex), apply at
  *    once in memory, and bump the shared version FG_KEYREG_VERSION
  *    (shared.h).  The reload thread re-reads the table when that version
  *    moved — with the in-process backend, which cannot hear other
@@ -59,7 +61,18 @@ struct fg_tag_budget {
 
 enum fg_key_state { FG_KEY_OK, FG_KEY_UNKNOWN, FG_KEY_REVOKED, FG_KEY_EXPIRED };
 
-int fg_keyreg_start(const struct fg_config *cfg, char *err, size_t errlen);
+/* The ledger's spend since since_ms: cb once per (key_id, tags) with the
+ * SUM of its calls' cost_pico; 0, or -1 with err (ledger/store.h
+ * fg_store_spend_since has this shape). */
+struct fg_keyreg_spend {
+    int (*since)(void *src, int64_t since_ms,
+                 int (*cb)(void *arg, const char *key_id, const char *tags, int64_t cost_pico),
+                 void *arg, char *err, size_t errlen);
+    void *src; /* used only inside fg_keyreg_start */
+};
+
+int fg_keyreg_start(const struct fg_config *cfg, const struct fg_keyreg_spend *spend, char *err,
+                    size_t errlen);
 void fg_keyreg_stop(void);
 
 /* The key whose secret this is (and its state at now_ms); *out is set for

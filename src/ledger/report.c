@@ -745,12 +745,12 @@ static int64_t now_ms(void)
 }
 
 /* --by key: the rows are key ids (the ledger's); give them their names. */
-static int name_key(void *arg, const struct fg_key *k)
+static int name_key(void *arg, const char *id, const char *name)
 {
     struct agg *a = arg;
     for (size_t i = 0; i < a->rows.n; i++)
-        if (!strcmp(a->rows.v[i].key, k->id) && !a->rows.v[i].name)
-            a->rows.v[i].name = fg_xstrdup(k->name);
+        if (!strcmp(a->rows.v[i].key, id) && !a->rows.v[i].name)
+            a->rows.v[i].name = fg_xstrdup(name);
     return 0;
 }
 
@@ -771,8 +771,8 @@ int fg_report_spend(struct fg_store *s, const struct fg_report_opts *o, json_t *
     agg_init(&a, d);
     a.key_id = o->key_id;
     int rc = s->ops->scan(s, o->since_ms, until, on_record, &a, err, errlen);
-    if (rc == 0 && d == DIM_KEY && s->ops->key_scan &&
-        s->ops->key_scan(s, name_key, &a, err, errlen) < 0)
+    if (rc == 0 && d == DIM_KEY && o->key_names &&
+        o->key_names(o->key_names_src, name_key, &a, err, errlen) < 0)
         rc = -1;
     if (rc == 0)
         *out = spend_json(&a, o, until);
@@ -1123,14 +1123,21 @@ static int report_store(const char *dsn, const struct cli *c, const struct fg_re
     return fflush(stdout) ? 1 : 0;
 }
 
-int fg_report_main(const char *storage_dsn, int argc, char **argv)
+int fg_report_main(const char *storage_dsn, int argc, char **argv,
+                   int (*names)(void *src, int (*cb)(void *arg, const char *id, const char *name),
+                                void *arg, char *err, size_t errlen),
+                   void *names_src)
 {
     struct cli c = {.since = "24h", .top = FG_REPORT_TOP_PREFIXES};
     int rc = parse_args(argc, argv, &c);
     if (rc >= 0)
         return rc;
-    struct fg_report_opts o = {
-        .until_ms = now_ms(), .by = c.by, .top_prefixes = c.top, .key_id = c.key};
+    struct fg_report_opts o = {.until_ms = now_ms(),
+                               .by = c.by,
+                               .top_prefixes = c.top,
+                               .key_id = c.key,
+                               .key_names = names,
+                               .key_names_src = names_src};
     if (fg_clock_parse_since(c.since, o.until_ms, &o.since_ms) < 0)
         return bad_usage("bad --since '%s': use 24h, 30m, 7d, 90s, an RFC3339 time "
                          "(2026-11-26T00:00:00Z) or unix seconds",

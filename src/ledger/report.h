@@ -101,6 +101,13 @@ struct fg_report_opts {
     int top_prefixes;   /* <= 0 means FG_REPORT_TOP_PREFIXES */
     const char *key_id; /* NULL: every caller; else only calls.key_id = this
                                 (the spend map then has "key": key_id) */
+    /* --by key: who gives the ledger's key ids their names (keys/
+     * keystore.h fg_keystore_names; keys/ is a peer of the ledger, so the
+     * caller wires it): cb once per known key; 0, or -1 with err.  NULL:
+     * rows show ids only. */
+    int (*key_names)(void *src, int (*cb)(void *arg, const char *id, const char *name), void *arg,
+                     char *err, size_t errlen);
+    void *key_names_src;
 };
 
 /* True if by is NULL or a dimension fg_report_spend accepts. */
@@ -123,7 +130,11 @@ void fg_report_print(FILE *f, const json_t *spend, const char *by);
  * "--config FILE" are accepted and ignored (the caller loaded the config
  * and passes its storage DSN; NULL means "sqlite:frugal.db").  Prints the
  * table, or with --json the spend map (indent 2, trailing newline), to
- * stdout.  Returns the exit status: 0 ok, 1 store failure, 2 bad usage. */
-int fg_report_main(const char *storage_dsn, int argc, char **argv);
+ * stdout.  Returns the exit status: 0 ok, 1 store failure, 2 bad usage.
+ * names/names_src: as key_names above (may be NULL). */
+int fg_report_main(const char *storage_dsn, int argc, char **argv,
+                   int (*names)(void *src, int (*cb)(void *arg, const char *id, const char *name),
+                                void *arg, char *err, size_t errlen),
+                   void *names_src);
 
 #endif

@@ -24,6 +24,13 @@ void fg_store_close(struct fg_store *s)
         s->ops->close(s);
 }
 
+int fg_store_spend_since(void *src, int64_t since_ms, fg_store_spend_cb cb, void *arg, char *err,
+                         size_t errlen)
+{
+    struct fg_store *s = src;
+    return s->ops->spend_since(s, since_ms, cb, arg, err, errlen);
+}
+
 bool fg_store_missing(const char *dsn, char *path, size_t n)
 {
     if (strncmp(dsn, "sqlite:", 7))

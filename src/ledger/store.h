@@ -9,14 +9,13 @@
  * The `calls` table (one row per struct fg_record, column names = field
  * names; tokens as input_tokens, cache_read_tokens, cache_write_5m_tokens,
  * cache_write_1h_tokens, output_tokens) is documented in README.md.  The
- * `keys` table holds virtual keys (id, name, hash, hint, created_ms,
- * expires_ms, revoked_ms, budget_pico, budget_period, rpm, tpm, models,
- * tags); writers besides the ledger thread are `frugal keys` and the admin
- * API, each through its own handle (SQLite serialises them). */
+ * `keys` table of the same database is the key registry's (keys/
+ * keystore.h: keys/ and ledger/ are peers, and the ledger needs no key
+ * type); the ledger offers it the spend that budgets start from
+ * (fg_store_spend_since). */
 #ifndef FRUGAL_STORE_H
 #define FRUGAL_STORE_H
 
-#include "keys.h"
 #include "ledger.h"
 
 #include <stdbool.h>
@@ -29,8 +28,6 @@ struct fg_store;
 
 /* Called for each record of a scan; return non-zero to stop. */
 typedef int (*fg_store_row_cb)(void *arg, const struct fg_record *r);
-/* Called for each stored virtual key (keys.h); non-zero stops. */
-typedef int (*fg_store_key_cb)(void *arg, const struct fg_key *k);
 /* Called for each (key_id, tags) group of a spend sum; non-zero stops. */
 typedef int (*fg_store_spend_cb)(void *arg, const char *key_id, const char *tags,
                                  int64_t cost_pico);
@@ -47,19 +44,6 @@ struct fg_store_ops {
     int (*scan)(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,
                 void *arg, char *err, size_t errlen);
     void (*close)(struct fg_store *s);
-
-    /* Virtual keys, the `keys` table (only hashes of secrets are stored).
-     * key_put inserts a new key; key_scan lists all, oldest first;
-     * key_revoke marks an active key revoked at now_ms: 1 done, 0 no such
-     * active key, -1 error. */
-    int (*key_put)(struct fg_store *s, const struct fg_key *k, char *err, size_t errlen);
-    int (*key_scan)(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err, size_t errlen);
-    int (*key_revoke)(struct fg_store *s, const char *id, int64_t now_ms, char *err, size_t errlen);
-    /* The key whose secret has this SHA-256 hex (an indexed lookup, for a
-     * key created since the last scan): 1 found (*out filled), 0 none, -1
-     * error. */
-    int (*key_by_hash)(struct fg_store *s, const char *hash, struct fg_key *out, char *err,
-                       size_t errlen);
     /* Housekeeping the backend keeps off the writer (SQLite: copy the WAL
      * back into the database).  Called by the ledger's checkpointer thread,
      * never concurrently with itself, while the writer may be writing: it
@@ -90,5 +74,9 @@ bool fg_store_missing(const char *dsn, char *path, size_t n);
  * scheme without what follows it (a server DSN can carry a password). */
 const char *fg_store_label(const char *dsn, char *buf, size_t n);
 void fg_store_close(struct fg_store *s);
+/* s->ops->spend_since with s as a void * (src): the shape of keyreg.h's
+ * struct fg_keyreg_spend, which the daemon wires to a store handle. */
+int fg_store_spend_since(void *src, int64_t since_ms, fg_store_spend_cb cb, void *arg, char *err,
+                         size_t errlen);
 
 #endif

@@ -27,7 +27,7 @@ struct sqlite_store {
     sqlite3 *ckpt; /* the checkpointer thread's own handle, opened lazily */
     char *path;
     sqlite3_stmt *ins, *scan;
-    sqlite3_stmt *key_ins, *key_all, *key_rev, *key_hash, *spend;
+    sqlite3_stmt *spend;
     sqlite3_stmt *rs_ins, *rs_get; /* the responses table (response_owner) */
 };
 
@@ -61,16 +61,7 @@ static const char *schema =
     " buster_where TEXT, buster_offset INTEGER, buster_sample TEXT, buster_tokens INTEGER,"
     " buster_pico INTEGER, cache_miss_reason TEXT, batch_id TEXT, request_bytes INTEGER,"
     " response_bytes INTEGER);"
-    "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts_ms);"
-    "CREATE TABLE IF NOT EXISTS keys ("
-    " id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, hint TEXT,"
-    " created_ms INTEGER NOT NULL, expires_ms INTEGER, revoked_ms INTEGER,"
-    " budget_pico INTEGER, budget_period TEXT, rpm INTEGER, tpm INTEGER, models TEXT,"
-    " tags TEXT, allow_unpriced INTEGER);";
-
-#define KEY_COLUMNS                                                                                \
-    "id, name, hash, hint, created_ms, expires_ms, revoked_ms, budget_pico, budget_period, "       \
-    "rpm, tpm, models, tags, allow_unpriced"
+    "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts_ms);";
 
 /* Columns added after the first release: ALTER older databases in place.
  * Whole constant statements: no SQL here is ever built from data (values
@@ -83,7 +74,6 @@ static const char *const migrations[] = {
     "ALTER TABLE calls ADD COLUMN buster_pico INTEGER",
     "ALTER TABLE calls ADD COLUMN cache_miss_reason TEXT",
     "ALTER TABLE calls ADD COLUMN batch_id TEXT",
-    "ALTER TABLE keys ADD COLUMN allow_unpriced INTEGER",
     "ALTER TABLE calls ADD COLUMN request_bytes INTEGER",
     "ALTER TABLE calls ADD COLUMN response_bytes INTEGER",
 };
@@ -92,18 +82,6 @@ static void migrate(sqlite3 *db)
 {
     for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
         sqlite3_exec(db, migrations[i], NULL, NULL, NULL); /* "duplicate column" when present */
-    /* keys.expires_ms was 0 for "never" until 0 could be a user's expiry
-     * (the epoch): now NULL is never.  The marker column makes this run
-     * once per database, in one transaction with the rewrite. */
-    if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return;
-    if (sqlite3_exec(db, "ALTER TABLE keys ADD COLUMN never_is_null INTEGER", NULL, NULL, NULL) ==
-            SQLITE_OK &&
-        sqlite3_exec(db, "UPDATE keys SET expires_ms = NULL WHERE expires_ms = 0", NULL, NULL,
-                     NULL) == SQLITE_OK)
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    else
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)
@@ -138,10 +116,6 @@ static void sq_close(struct fg_store *s)
         return;
     sqlite3_finalize(q->ins);
     sqlite3_finalize(q->scan);
-    sqlite3_finalize(q->key_ins);
-    sqlite3_finalize(q->key_all);
-    sqlite3_finalize(q->key_rev);
-    sqlite3_finalize(q->key_hash);
     sqlite3_finalize(q->spend);
     sqlite3_close(q->ckpt);
     sqlite3_finalize(q->rs_ins);
@@ -177,18 +151,6 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
                            "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
                            " ORDER BY ts_ms",
                            -1, &q->scan, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(q->db,
-                           "INSERT INTO keys (" KEY_COLUMNS ") VALUES "
-                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           -1, &q->key_ins, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_ms, id", -1,
-                           &q->key_all, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(q->db,
-                           "UPDATE keys SET revoked_ms = ? WHERE id = ? AND "
-                           "(revoked_ms IS NULL OR revoked_ms = 0)",
-                           -1, &q->key_rev, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys WHERE hash = ?", -1,
-                           &q->key_hash, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(q->db,
                            "SELECT key_id, tags, SUM(cost_pico) FROM calls WHERE "
                            "ts_ms >= ? GROUP BY key_id, tags",
@@ -413,114 +375,6 @@ static int sq_scan(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_st
     return 0;
 }
 
-/* ---- virtual keys ---- */
-
-static int sq_key_put(struct fg_store *s, const struct fg_key *k, char *err, size_t errlen)
-{
-    struct sqlite_store *q = (struct sqlite_store *)s;
-    sqlite3_stmt *st = q->key_ins;
-    int i = 1;
-    bind_text(st, i++, k->id);
-    bind_text(st, i++, k->name);
-    bind_text(st, i++, k->hash);
-    bind_text(st, i++, k->hint);
-    sqlite3_bind_int64(st, i++, k->created_ms);
-    if (k->expires)
-        sqlite3_bind_int64(st, i++, k->expires_ms);
-    else
-        sqlite3_bind_null(st, i++); /* never (0 would be the epoch) */
-    sqlite3_bind_int64(st, i++, k->revoked_ms);
-    sqlite3_bind_int64(st, i++, k->budget);
-    bind_text(st, i++, k->budget ? fg_period_name(k->budget_period) : NULL);
-    sqlite3_bind_int64(st, i++, k->rpm);
-    sqlite3_bind_int64(st, i++, k->tpm);
-    bind_text(st, i++, k->models);
-    bind_text(st, i++, k->tags);
-    sqlite3_bind_int(st, i++, k->allow_unpriced);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    return rc == SQLITE_DONE ? 0 : fail(q->db, "INSERT key", err, errlen);
-}
-
-static void text_into(sqlite3_stmt *st, int i, char *dst, size_t n)
-{
-    const char *t = col_text(st, i);
-    snprintf(dst, n, "%s", t ? t : "");
-}
-
-/* The current row of a KEY_COLUMNS select. */
-static void read_key(sqlite3_stmt *st, struct fg_key *k)
-{
-    memset(k, 0, sizeof *k);
-    int i = 0;
-    text_into(st, i++, k->id, sizeof k->id);
-    text_into(st, i++, k->name, sizeof k->name);
-    text_into(st, i++, k->hash, sizeof k->hash);
-    text_into(st, i++, k->hint, sizeof k->hint);
-    k->created_ms = sqlite3_column_int64(st, i++);
-    k->expires = sqlite3_column_type(st, i) != SQLITE_NULL; /* NULL: never */
-    k->expires_ms = sqlite3_column_int64(st, i++);
-    k->revoked_ms = sqlite3_column_int64(st, i++);
-    k->budget = sqlite3_column_int64(st, i++);
-    const char *per = col_text(st, i++);
-    if (!per || fg_period_parse(per, &k->budget_period) < 0)
-        k->budget = 0;
-    k->rpm = sqlite3_column_int64(st, i++);
-    k->tpm = sqlite3_column_int64(st, i++);
-    text_into(st, i++, k->models, sizeof k->models);
-    text_into(st, i++, k->tags, sizeof k->tags);
-    k->allow_unpriced = sqlite3_column_int(st, i++) != 0;
-}
-
-static int sq_key_scan(struct fg_store *s, fg_store_key_cb cb, void *arg, char *err, size_t errlen)
-{
-    struct sqlite_store *q = (struct sqlite_store *)s;
-    sqlite3_stmt *st = q->key_all;
-    int rc;
-    struct fg_key k;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        read_key(st, &k);
-        if (cb(arg, &k))
-            break;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail(q->db, "SELECT keys", err, errlen);
-    return 0;
-}
-
-static int sq_key_by_hash(struct fg_store *s, const char *hash, struct fg_key *out, char *err,
-                          size_t errlen)
-{
-    struct sqlite_store *q = (struct sqlite_store *)s;
-    sqlite3_stmt *st = q->key_hash;
-    bind_text(st, 1, hash);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        read_key(st, out);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return fail(q->db, "SELECT key", err, errlen);
-    return rc == SQLITE_ROW;
-}
-
-static int sq_key_revoke(struct fg_store *s, const char *id, int64_t now_ms, char *err,
-                         size_t errlen)
-{
-    struct sqlite_store *q = (struct sqlite_store *)s;
-    sqlite3_stmt *st = q->key_rev;
-    sqlite3_bind_int64(st, 1, now_ms);
-    bind_text(st, 2, id);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
-    if (rc != SQLITE_DONE)
-        return fail(q->db, "UPDATE key", err, errlen);
-    return sqlite3_changes(q->db) > 0 ? 1 : 0;
-}
-
 static int sq_spend_since(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb, void *arg,
                           char *err, size_t errlen)
 {
@@ -577,10 +431,6 @@ const struct fg_store_ops fg_store_sqlite = {
     .write = sq_write,
     .scan = sq_scan,
     .close = sq_close,
-    .key_put = sq_key_put,
-    .key_scan = sq_key_scan,
-    .key_revoke = sq_key_revoke,
-    .key_by_hash = sq_key_by_hash,
     .spend_since = sq_spend_since,
     .checkpoint = sq_checkpoint,
     .response_owner = sq_response_owner,

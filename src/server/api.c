@@ -2,12 +2,13 @@
 #include "api.h"
 
 #include "auth.h"
-#include "batch_api.h"
+#include "assert.h"
 #include "callreq.h"
 #include "embed.h"
 #include "httpclient.h"
 #include "keyreg.h"
 #include "keys_api.h"
+#include "keystore.h"
 #include "passthru.h"
 #include "log.h"
 #include "report.h"
@@ -28,6 +29,42 @@
 #include <strings.h>
 #include <stdlib.h>
 #include <sys/time.h>
+
+/* The endpoint sets higher layers added (api.h): written before the workers
+ * start, read-only after. */
+static struct {
+    const struct fg_api_routes *sets[FG_WORKER_ROUTES];
+    int n;
+} g_added;
+
+void fg_api_add_routes(const struct fg_api_routes *r)
+{
+    FG_ASSERT(g_added.n < FG_WORKER_ROUTES);
+    g_added.sets[g_added.n++] = r;
+}
+
+void fg_api_clear_routes(void)
+{
+    g_added.n = 0;
+}
+
+void fg_api_worker_free(struct fg_worker *w)
+{
+    for (int i = 0; i < g_added.n; i++) {
+        if (w->route_state[i] && g_added.sets[i]->state_free)
+            g_added.sets[i]->state_free(w->route_state[i]);
+        w->route_state[i] = NULL;
+    }
+}
+
+/* The index of the first added set that takes path, or -1. */
+static int added_set(const char *path)
+{
+    for (int i = 0; i < g_added.n; i++)
+        if (g_added.sets[i]->match(path))
+            return i;
+    return -1;
+}
 
 typedef void (*handler_fn)(struct fg_worker *w, struct evhttp_request *req,
                            const struct fg_dialect_ops *d, const struct fg_principal *p);
@@ -138,10 +175,11 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
             fg_responses_api_handle(w, req, &p, path);
         return;
     }
-    if (path && fg_batch_api_path(path)) {
+    int set = path ? added_set(path) : -1;
+    if (set >= 0) {
         struct fg_principal p;
         if (fg_auth_request(w, req, d, &p) == 0)
-            fg_batch_api_handle(w, req, path, &p);
+            g_added.sets[set]->handle(w, &w->route_state[set], req, path, &p);
         return;
     }
     /* every other OpenAI path, metered (an Anthropic client's unknown path
@@ -161,7 +199,7 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
 bool fg_api_known_path(const char *path)
 {
     if (!strcmp(path, "/frugal/keys") || !strncmp(path, "/frugal/keys/", 13) ||
-        fg_batch_api_path(path) || fg_passthru_path(path))
+        added_set(path) >= 0 || fg_passthru_path(path))
         return true;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (!strcmp(path, routes[i].path))
@@ -440,6 +478,16 @@ static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struc
     if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
         reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
         return;
+    }
+    /* by key: the rows are named from the keys table (keystore.h) */
+    if (o.by && !strcmp(o.by, "key")) {
+        if (!w->keystore &&
+            fg_keystore_open(w->app->cfg->storage, &w->keystore, err, sizeof err) < 0) {
+            reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
+            return;
+        }
+        o.key_names = fg_keystore_names;
+        o.key_names_src = w->keystore;
     }
     json_t *out = NULL;
     if (fg_report_spend(w->store, &o, &out, err, sizeof err) < 0) {

@@ -11,6 +11,8 @@
 
 struct evhttp_request;
 struct fg_call;
+struct fg_worker;
+struct fg_principal;
 
 void fg_api_handle(struct evhttp_request *req, void *arg);
 /* Answer req with an error in the dialect its headers and path suggest,
@@ -26,5 +28,29 @@ void fg_api_run_call(struct fg_call *c);
 
 /* Whether path (no query) is an endpoint of the gateway, any method. */
 bool fg_api_known_path(const char *path);
+
+/* Endpoints a higher layer adds (batch/batch_api.h: files and batches), so
+ * that server/ knows none of them.  A set is added at startup, before the
+ * workers start (fg_server_start), and the table is read-only from then on
+ * (any worker thread reads it without a lock).  A path no built-in endpoint
+ * takes goes to the first set whose match() accepts it, after
+ * authentication (auth.h, in the path's dialect); before the OpenAI
+ * pass-through. */
+struct fg_api_routes {
+    bool (*match)(const char *path);
+    /* *state is the set's slot in this worker (NULL at first), kept across
+     * requests (e.g. a store handle): the set's own business, freed by
+     * state_free (may be NULL) when the worker is. */
+    void (*handle)(struct fg_worker *w, void **state, struct evhttp_request *req, const char *path,
+                   const struct fg_principal *p);
+    void (*state_free)(void *state);
+};
+
+/* Add a set (at most FG_WORKER_ROUTES, runtime.h); the set is borrowed. */
+void fg_api_add_routes(const struct fg_api_routes *r);
+/* Forget every set (after the workers are freed). */
+void fg_api_clear_routes(void);
+/* Free w's per-set state (server.c, when it frees a worker). */
+void fg_api_worker_free(struct fg_worker *w);
 
 #endif

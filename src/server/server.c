@@ -3,30 +3,19 @@
 
 #include "affinity.h"
 #include "assert.h"
-#include "batch_budget.h"
-#include "batch_exec.h"
-#include "batch_mailbox.h"
-#include "batch_store.h"
 
 #include "api.h"
 #include "arena.h"
 #include "conn.h"
 #include "json.h"
-#include "ledger.h"
-#include "busters.h"
-#include "keyreg.h"
-#include "respcache.h"
-#include "respmap.h"
-#include "route.h"
 #include "router.h"
+#include "keystore.h"
 #include "store.h"
 #include "log.h"
 #include "provider.h"
-#include "redact.h"
 #include "relay.h"
 
 _Static_assert(FG_EP_COUNT <= 8, "fg_provider_rt.url has room for every endpoint");
-#include "sim.h"
 #include "upstream.h"
 
 #include <arpa/inet.h>
@@ -37,7 +26,6 @@ _Static_assert(FG_EP_COUNT <= 8, "fg_provider_rt.url has room for every endpoint
 #include <event2/thread.h>
 #include <netdb.h>
 #include <signal.h>
-#include <sys/random.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,7 +229,8 @@ static void worker_free(struct fg_worker *w)
     fg_conn_table_free(w->conns);
     fg_upstream_free(w->up);
     fg_store_close(w->store);
-    fg_batch_store_close(w->bstore);
+    fg_keystore_close(w->keystore);
+    fg_api_worker_free(w);
     if (w->stop_ev)
         event_free(w->stop_ev);
     if (w->grace_ev)
@@ -270,49 +259,7 @@ static char *join_url(const char *a, const char *b)
     return s;
 }
 
-/* A fresh secret for the in-process sim: 32 random bytes, hex. */
-static int sim_secret(char out[65])
-{
-    unsigned char r[32];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t n = getrandom(r + got, sizeof r - got, 0);
-        if (n < 0 && errno != EINTR)
-            return -1;
-        got += n > 0 ? (size_t)n : 0;
-    }
-    for (size_t i = 0; i < sizeof r; i++)
-        snprintf(out + 2 * i, 3, "%02x", r[i]);
-    return 0;
-}
-
-/* The in-process sim listens on loopback, where any local user can reach
- * it: it takes calls only with a per-process secret, which becomes the API
- * key of every provider that uses it (so every request frugal sends it,
- * in either dialect, real-time and batch, carries the secret). */
-static int start_sim(struct fg_app *app)
-{
-    char secret[65];
-    if (sim_secret(secret) < 0 ||
-        fg_sim_start("127.0.0.1:0", secret, &app->sim, app->sim_base, sizeof app->sim_base) < 0) {
-        fg_error("cannot start the built-in simulated provider");
-        return -1;
-    }
-    fg_redact_add_secret(secret);
-    const struct fg_config *cfg = app->cfg;
-    for (size_t i = 0; i < cfg->n_providers; i++) {
-        /* the config allocated its providers; it frees api_key (config.c) */
-        struct fg_provider_cfg *p = (struct fg_provider_cfg *)&cfg->providers[i];
-        if (p->type == FG_PROV_SIM && !p->base_url) {
-            free(p->api_key);
-            p->api_key = fg_xstrdup(secret);
-        }
-    }
-    return 0;
-}
-
-/* Per-provider URL prefixes; starts the in-process sim when needed. */
-static int providers_init(struct fg_app *app)
+int fg_server_providers_init(struct fg_app *app)
 {
     const struct fg_config *cfg = app->cfg;
     app->prov = fg_xcalloc(cfg->n_providers ? cfg->n_providers : 1, sizeof *app->prov);
@@ -321,8 +268,7 @@ static int providers_init(struct fg_app *app)
         const struct fg_provider_cfg *p = &cfg->providers[i];
         const char *base = p->base_url;
         if (p->type == FG_PROV_SIM && !base) {
-            if (!app->sim && start_sim(app) < 0)
-                return -1;
+            FG_ASSERT(app->sim_base[0]); /* the daemon started the sim */
             base = app->sim_base;
         }
         for (int d = 0; d < 2; d++)
@@ -364,8 +310,8 @@ static void providers_free(struct fg_app *app)
     }
     free(app->prov);
     free(app->loads);
-    if (app->sim)
-        fg_sim_stop(app->sim);
+    app->prov = NULL;
+    app->loads = NULL;
 }
 
 static void announce(struct fg_app *app)
@@ -390,17 +336,6 @@ static void announce(struct fg_app *app)
     fflush(stdout);
 }
 
-static int wait_for_signal(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    int sig = 0;
-    sigwait(&set, &sig);
-    return sig;
-}
-
 static void block_signals(void)
 {
     sigset_t set;
@@ -423,83 +358,66 @@ static void bound_heap(int nworkers)
     mallopt(M_ARENA_MAX, 2 * nworkers + 2);
 }
 
-int fg_server_run(const struct fg_config *cfg)
+void fg_server_init(struct fg_app *app, const struct fg_config *cfg)
 {
-    struct fg_app app = {.cfg = cfg};
-    int rc = 1, started = 0;
+    memset(app, 0, sizeof *app);
+    app->cfg = cfg;
     block_signals();
     evthread_use_pthreads();
-    app.nworkers =
+    app->nworkers =
         cfg->server.workers > 0 ? cfg->server.workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (app.nworkers < 1)
-        app.nworkers = 1;
-    bound_heap(app.nworkers);
-    app.workers = fg_xcalloc((size_t)app.nworkers, sizeof *app.workers);
-    /* keys are redacted from every log line and error message (redact.h) */
-    fg_redact_add_secret(cfg->server.master_key);
-    for (size_t i = 0; i < cfg->n_providers; i++)
-        fg_redact_add_secret(cfg->providers[i].api_key);
+    if (app->nworkers < 1)
+        app->nworkers = 1;
+    bound_heap(app->nworkers);
+    app->workers = fg_xcalloc((size_t)app->nworkers, sizeof *app->workers);
     fg_conn_global_init(&cfg->server);
-    char lerr[300];
-    if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
-        fg_error("storage: %s", lerr);
-        goto out;
-    }
-    if (fg_keyreg_start(cfg, lerr, sizeof lerr) < 0) {
-        fg_error("keys: %s", lerr);
-        goto out;
-    }
-    /* before any call is admitted: budgets held by batch lines in flight */
-    if (fg_batch_budget_restore(cfg->storage, lerr, sizeof lerr) < 0) {
-        fg_error("batches: %s", lerr);
-        goto out;
-    }
-    fg_respcache_init(cfg);
-    if (fg_route_init(&app, lerr, sizeof lerr) < 0) {
-        fg_error("%s", lerr);
-        goto out;
-    }
-    if (providers_init(&app) < 0)
-        goto out;
-    for (int i = 0; i < app.nworkers; i++)
-        if (worker_init(&app, &app.workers[i], i) < 0)
-            goto out;
-    for (; started < app.nworkers; started++)
-        pthread_create(&app.workers[started].thread, NULL, worker_main, &app.workers[started]);
-    announce(&app);
-    if (fg_batch_exec_start(&app, lerr, sizeof lerr) < 0) {
-        fg_error("batches: %s", lerr);
-        goto out;
-    }
-    int sig = wait_for_signal();
-    fg_info("received %s: draining in-flight calls (up to %d ms)",
-            sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace_ms);
-    atomic_store(&app.stopping, true);
-    fg_batch_exec_stop(); /* its lines run on the workers */
-    for (int i = 0; i < app.nworkers; i++)
-        event_active(app.workers[i].stop_ev, 0, 0);
-    rc = 0;
-out:
-    if (rc && started)
-        for (int i = 0; i < started; i++)
-            event_base_loopbreak(app.workers[i].base);
-    for (int i = 0; i < started; i++)
-        pthread_join(app.workers[i].thread, NULL);
-    for (int i = 0; i < app.nworkers; i++)
-        worker_free(&app.workers[i]);
-    free(app.workers);
-    providers_free(&app);
-    fg_route_free(&app);
-    fg_batch_exec_stop();
-    fg_batch_mailbox_flush();
-    fg_keyreg_stop(); /* after the workers: their calls held key pointers */
-    fg_ledger_stop(); /* drains the queue */
-    fg_respcache_shutdown();
-    fg_busters_shutdown();
-    fg_respmap_reset(); /* the stored-response id map */
+}
+
+int fg_server_start(struct fg_app *app)
+{
+    for (int i = 0; i < app->nworkers; i++)
+        if (worker_init(app, &app->workers[i], i) < 0)
+            return -1;
+    for (; app->nstarted < app->nworkers; app->nstarted++)
+        pthread_create(&app->workers[app->nstarted].thread, NULL, worker_main,
+                       &app->workers[app->nstarted]);
+    announce(app);
+    return 0;
+}
+
+int fg_server_wait_signal(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int sig = 0;
+    sigwait(&set, &sig);
+    return sig;
+}
+
+void fg_server_drain(struct fg_app *app)
+{
+    for (int i = 0; i < app->nstarted; i++)
+        event_active(app->workers[i].stop_ev, 0, 0);
+}
+
+void fg_server_join(struct fg_app *app, bool cut)
+{
+    if (cut)
+        for (int i = 0; i < app->nstarted; i++)
+            event_base_loopbreak(app->workers[i].base);
+    for (int i = 0; i < app->nstarted; i++)
+        pthread_join(app->workers[i].thread, NULL);
+    app->nstarted = 0;
+    for (int i = 0; app->workers && i < app->nworkers; i++)
+        worker_free(&app->workers[i]);
+    free(app->workers);
+    app->workers = NULL;
+}
+
+void fg_server_free(struct fg_app *app)
+{
+    providers_free(app);
     fg_conn_global_free();
-    fg_redact_clear();
-    if (!rc)
-        fg_info("frugal stopped");
-    return rc;
 }

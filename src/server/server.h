@@ -1,17 +1,47 @@
-/* server.h — the gateway process: worker threads, listeners, shutdown.
+/* server.h — the gateway's HTTP edge: worker threads, their listeners and
+ * event loops, and their drain.
  *
- * Contract: fg_server_run() starts `workers` threads, each with its own
- * event_base, evhttp bound to its own SO_REUSEPORT socket on the same
- * address, and its own upstream (curl multi) on that base.  Workers share
- * only the immutable config and app-level handles.  SIGTERM/SIGINT stop
- * accepting, let in-flight calls finish within shutdown_grace_ms, then cut
- * the rest; fg_server_run returns 0 after a clean drain.
- * The app owns: config (borrowed from main), in-process sim, workers. */
+ * Contract: each worker has its own event_base, evhttp bound to its own
+ * SO_REUSEPORT socket on the same address, and its own upstream (curl
+ * multi) on that base.  Workers share only the immutable config and
+ * app-level handles.  The process around them (ledger, key registry, sim,
+ * batch executor, signals, shutdown order) is the daemon's
+ * (cli/daemon.h), which calls, in order:
+ *   fg_server_init            the app and its (not yet started) workers
+ *   fg_server_providers_init  per-provider URLs and request headers; a
+ *                             simulated provider without base_url uses
+ *                             app->sim_base (the daemon starts the sim first)
+ *   fg_server_start           each worker's loop, listener and thread; prints
+ *                             the "frugal listening on" line
+ *   fg_server_wait_signal     SIGINT / SIGTERM (blocked in every thread)
+ *   fg_server_drain           stop accepting; in-flight calls finish within
+ *                             server.shutdown_grace_ms, then are cut (each
+ *                             with an error its client sees)
+ *   fg_server_join            wait for the worker threads and free them
+ *   fg_server_free            what fg_server_init and providers_init made
+ * Higher layers add endpoints before fg_server_start (api.h
+ * fg_api_add_routes).  The app is the caller's; the server owns the
+ * workers and provider runtime facts it makes in it. */
 #ifndef FRUGAL_SERVER_H
 #define FRUGAL_SERVER_H
 
 #include "runtime.h"
 
-int fg_server_run(const struct fg_config *cfg);
+#include <stdbool.h>
+
+/* app is zeroed here.  Blocks SIGINT/SIGTERM in the calling thread (the
+ * workers inherit the mask), ignores SIGPIPE, makes libevent thread-aware,
+ * bounds the heap, sets the connection limits. */
+void fg_server_init(struct fg_app *app, const struct fg_config *cfg);
+int fg_server_providers_init(struct fg_app *app);
+/* 0, or -1 (logged) with the workers started so far in app->nstarted. */
+int fg_server_start(struct fg_app *app);
+int fg_server_wait_signal(void);
+/* From the daemon's thread: every worker stops accepting and drains. */
+void fg_server_drain(struct fg_app *app);
+/* Join the started workers (cut: a failed start, their loops are broken
+ * first rather than drained) and free every worker. */
+void fg_server_join(struct fg_app *app, bool cut);
+void fg_server_free(struct fg_app *app);
 
 #endif

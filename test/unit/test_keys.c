@@ -20,6 +20,7 @@
 #include "keys.h"
 #include "spec.h"
 #include "period.h"
+#include "keystore.h"
 #include "store.h"
 
 /* 2026-11-26T13:04:00Z */
@@ -326,6 +327,8 @@ static void store_round_trip(void **state)
     snprintf(dsn, sizeof dsn, "sqlite:%s/k.db", dir);
     struct fg_store *s;
     assert_int_equal(fg_store_open(dsn, &s, err, sizeof err), 0);
+    struct fg_keystore *ks; /* the keys table is the key store's (keystore.h) */
+    assert_int_equal(fg_keystore_open(dsn, &ks, err, sizeof err), 0);
     struct fg_key a = {.id = "key_aaaaaaaaaaaa",
                        .name = "a",
                        .hash = "h1",
@@ -350,18 +353,18 @@ static void store_round_trip(void **state)
                        .created_ms = T0 + 2,
                        .expires_ms = 0,
                        .expires = true};
-    assert_int_equal(s->ops->key_put(s, &a, err, sizeof err), 0);
-    assert_int_equal(s->ops->key_put(s, &b, err, sizeof err), 0);
-    assert_int_equal(s->ops->key_put(s, &e, err, sizeof err), 0);
+    assert_int_equal(ks->ops->put(ks, &a, err, sizeof err), 0);
+    assert_int_equal(ks->ops->put(ks, &b, err, sizeof err), 0);
+    assert_int_equal(ks->ops->put(ks, &e, err, sizeof err), 0);
     /* a hash is unique */
     struct fg_key dup = b;
     snprintf(dup.id, sizeof dup.id, "key_cccccccccccc");
-    assert_int_equal(s->ops->key_put(s, &dup, err, sizeof err), -1);
-    assert_int_equal(s->ops->key_revoke(s, "key_bbbbbbbbbbbb", T0 + 2, err, sizeof err), 1);
-    assert_int_equal(s->ops->key_revoke(s, "key_bbbbbbbbbbbb", T0 + 3, err, sizeof err), 0);
-    assert_int_equal(s->ops->key_revoke(s, "key_nope", T0 + 3, err, sizeof err), 0);
+    assert_int_equal(ks->ops->put(ks, &dup, err, sizeof err), -1);
+    assert_int_equal(ks->ops->revoke(ks, "key_bbbbbbbbbbbb", T0 + 2, err, sizeof err), 1);
+    assert_int_equal(ks->ops->revoke(ks, "key_bbbbbbbbbbbb", T0 + 3, err, sizeof err), 0);
+    assert_int_equal(ks->ops->revoke(ks, "key_nope", T0 + 3, err, sizeof err), 0);
     struct seen seen = {0};
-    assert_int_equal(s->ops->key_scan(s, collect, &seen, err, sizeof err), 0);
+    assert_int_equal(ks->ops->scan(ks, collect, &seen, err, sizeof err), 0);
     assert_int_equal(seen.n, 3);
     assert_string_equal(seen.k[0].id, a.id);
     assert_false(seen.k[0].expires); /* never, stored as NULL */
@@ -396,6 +399,7 @@ static void store_round_trip(void **state)
     assert_int_equal(su.of_a, 200);
     for (int i = 0; i < 3; i++)
         fg_ledger_record_free(r[i]);
+    fg_keystore_close(ks);
     fg_store_close(s);
     char path[160];
     const char *ext[] = {"", "-wal", "-shm"};
@@ -420,10 +424,14 @@ static void registry_finds_new_keys_at_once(void **state)
     struct fg_config *cfg = NULL;
     struct fg_config_errlist errs = {0};
     assert_int_equal(fg_config_load_buffer("k.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
-    assert_int_equal(fg_keyreg_start(cfg, err, sizeof err), 0);
+    struct fg_store *ledger; /* budgets start from the ledger's spend (keyreg.h) */
+    assert_int_equal(fg_store_open(cfg->storage, &ledger, err, sizeof err), 0);
+    struct fg_keyreg_spend spend = {fg_store_spend_since, ledger};
+    assert_int_equal(fg_keyreg_start(cfg, &spend, err, sizeof err), 0);
+    fg_store_close(ledger);
 
-    struct fg_store *cli;
-    assert_int_equal(fg_store_open(cfg->storage, &cli, err, sizeof err), 0);
+    struct fg_keystore *cli;
+    assert_int_equal(fg_keystore_open(cfg->storage, &cli, err, sizeof err), 0);
     struct fg_key_opts o = {.name = "fresh"};
     struct fg_key k, got;
     char secret[FG_KEY_SECRET_MAX], wrong[FG_KEY_SECRET_MAX];
@@ -433,15 +441,15 @@ static void registry_finds_new_keys_at_once(void **state)
     assert_int_equal(fg_keyreg_auth(wrong, T0, &v), FG_KEY_UNKNOWN);
     /* a key created now works at once */
     assert_int_equal(fg_keys_new(&o, cfg, T0, &k, secret, err, sizeof err), 0);
-    assert_int_equal(cli->ops->key_put(cli, &k, err, sizeof err), 0);
-    assert_int_equal(cli->ops->key_by_hash(cli, k.hash, &got, err, sizeof err), 1);
+    assert_int_equal(cli->ops->put(cli, &k, err, sizeof err), 0);
+    assert_int_equal(cli->ops->by_hash(cli, k.hash, &got, err, sizeof err), 1);
     assert_string_equal(got.id, k.id);
     assert_int_equal(fg_keyreg_auth(secret, T0, &v), FG_KEY_OK);
     assert_string_equal(v->k.id, k.id);
     char h[65];
     fg_keys_hash("fk-nothing", h);
-    assert_int_equal(cli->ops->key_by_hash(cli, h, &got, err, sizeof err), 0);
-    fg_store_close(cli);
+    assert_int_equal(cli->ops->by_hash(cli, h, &got, err, sizeof err), 0);
+    fg_keystore_close(cli);
     fg_keyreg_stop();
     fg_config_free(cfg);
     char path[128];
@@ -477,8 +485,8 @@ static void legacy_never_is_kept(void **state)
         SQLITE_OK);
     sqlite3_close(db);
     for (int round = 0; round < 2; round++) { /* the rewrite happens once */
-        struct fg_store *s;
-        assert_int_equal(fg_store_open(dsn, &s, err, sizeof err), 0);
+        struct fg_keystore *s;
+        assert_int_equal(fg_keystore_open(dsn, &s, err, sizeof err), 0);
         if (round == 0) {
             struct fg_key e = {.id = "key_000000000003",
                                .name = "epoch",
@@ -486,17 +494,17 @@ static void legacy_never_is_kept(void **state)
                                .created_ms = 3,
                                .expires = true,
                                .expires_ms = 0};
-            assert_int_equal(s->ops->key_put(s, &e, err, sizeof err), 0);
+            assert_int_equal(s->ops->put(s, &e, err, sizeof err), 0);
         }
         struct seen seen = {0};
-        assert_int_equal(s->ops->key_scan(s, collect, &seen, err, sizeof err), 0);
+        assert_int_equal(s->ops->scan(s, collect, &seen, err, sizeof err), 0);
         assert_int_equal(seen.n, 3);
         assert_false(seen.k[0].expires);
         assert_true(seen.k[1].expires);
         assert_int_equal(seen.k[1].expires_ms, 5000);
         assert_true(seen.k[2].expires);
         assert_int_equal(seen.k[2].expires_ms, 0);
-        fg_store_close(s);
+        fg_keystore_close(s);
     }
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

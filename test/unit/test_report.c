@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "keystore.h"
 #include "report.h"
 
 /* ---------- helpers ---------- */
@@ -22,6 +23,7 @@ struct fix {
     char path[64];
     char dsn[80];
     struct fg_store *s;
+    struct fg_keystore *ks; /* names the key ids (report.h key_names) */
 };
 
 static int next_id;
@@ -36,7 +38,8 @@ static int setup(void **state)
     close(fd);
     snprintf(f->dsn, sizeof f->dsn, "sqlite:%s", f->path);
     char err[256];
-    if (fg_store_open(f->dsn, &f->s, err, sizeof err) < 0) {
+    if (fg_store_open(f->dsn, &f->s, err, sizeof err) < 0 ||
+        fg_keystore_open(f->dsn, &f->ks, err, sizeof err) < 0) {
         fprintf(stderr, "%s\n", err);
         return -1;
     }
@@ -49,6 +52,7 @@ static int teardown(void **state)
     struct fix *f = *state;
     char p[80];
     fg_store_close(f->s);
+    fg_keystore_close(f->ks);
     unlink(f->path);
     snprintf(p, sizeof p, "%s-wal", f->path);
     unlink(p);
@@ -94,7 +98,12 @@ static void put(struct fix *f, struct fg_record *r)
 /* The spend map of [since, until) by `by`; fails the test on error. */
 static json_t *spend(struct fix *f, int64_t since, int64_t until, const char *by, int top)
 {
-    struct fg_report_opts o = {.since_ms = since, .until_ms = until, .by = by, .top_prefixes = top};
+    struct fg_report_opts o = {.since_ms = since,
+                               .until_ms = until,
+                               .by = by,
+                               .top_prefixes = top,
+                               .key_names = fg_keystore_names,
+                               .key_names_src = f->ks};
     json_t *j = NULL;
     char err[256] = "";
     int rc = fg_report_spend(f->s, &o, &j, err, sizeof err);
@@ -464,7 +473,7 @@ static void by_key_and_model(void **state)
     snprintf(k.name, sizeof k.name, "search-team");
     snprintf(k.hash, sizeof k.hash, "%064d", 7);
     char kerr[200];
-    assert_int_equal(f->s->ops->key_put(f->s, &k, kerr, sizeof kerr), 0);
+    assert_int_equal(f->ks->ops->put(f->ks, &k, kerr, sizeof kerr), 0);
     json_t *j = spend(f, T0, T0 + HOUR, "key", 0);
     assert_str_at(j, "by.rows.0.key", "master");
     assert_null(json_object_get(at(j, "by.rows.0"), "name"));
@@ -870,7 +879,7 @@ static int run_main(const char *dsn, char **out, const char *const *args)
     int o = dup(1), e = dup(2);
     dup2(fileno(tmp), 1);
     dup2(fileno(tmp), 2);
-    int rc = fg_report_main(dsn, argc, argv);
+    int rc = fg_report_main(dsn, argc, argv, NULL, NULL);
     fflush(stdout);
     fflush(stderr);
     dup2(o, 1);

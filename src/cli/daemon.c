@@ -1,0 +1,157 @@
+/* daemon.c — see daemon.h. */
+#include "daemon.h"
+
+#include "batch_api.h"
+#include "batch_budget.h"
+#include "batch_exec.h"
+#include "batch_mailbox.h"
+#include "busters.h"
+#include "keyreg.h"
+#include "ledger.h"
+#include "log.h"
+#include "redact.h"
+#include "respcache.h"
+#include "respmap.h"
+#include "route.h"
+#include "server.h"
+#include "sim.h"
+#include "store.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+/* A fresh secret for the in-process sim: 32 random bytes, hex. */
+static int sim_secret(char out[65])
+{
+    unsigned char r[32];
+    size_t got = 0;
+    while (got < sizeof r) {
+        ssize_t n = getrandom(r + got, sizeof r - got, 0);
+        if (n < 0 && errno != EINTR)
+            return -1;
+        got += n > 0 ? (size_t)n : 0;
+    }
+    for (size_t i = 0; i < sizeof r; i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
+    return 0;
+}
+
+/* The in-process sim listens on loopback, where any local user can reach
+ * it: it takes calls only with a per-process secret, which becomes the API
+ * key of every provider that uses it (so every request frugal sends it,
+ * in either dialect, real-time and batch, carries the secret).  Started
+ * only when a simulated provider has no base_url. */
+static int start_sim(struct fg_app *app)
+{
+    const struct fg_config *cfg = app->cfg;
+    bool needed = false;
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        needed |= cfg->providers[i].type == FG_PROV_SIM && !cfg->providers[i].base_url;
+    if (!needed)
+        return 0;
+    char secret[65];
+    if (sim_secret(secret) < 0 ||
+        fg_sim_start("127.0.0.1:0", secret, &app->sim, app->sim_base, sizeof app->sim_base) < 0) {
+        fg_error("cannot start the built-in simulated provider");
+        return -1;
+    }
+    fg_redact_add_secret(secret);
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        /* the config allocated its providers; it frees api_key (config.c) */
+        struct fg_provider_cfg *p = (struct fg_provider_cfg *)&cfg->providers[i];
+        if (p->type == FG_PROV_SIM && !p->base_url) {
+            free(p->api_key);
+            p->api_key = fg_xstrdup(secret);
+        }
+    }
+    return 0;
+}
+
+int fg_daemon_run(const struct fg_config *cfg)
+{
+    struct fg_app app;
+    int rc = 1;
+    fg_server_init(&app, cfg);
+    /* keys are redacted from every log line and error message (redact.h) */
+    fg_redact_add_secret(cfg->server.master_key);
+    for (size_t i = 0; i < cfg->n_providers; i++)
+        fg_redact_add_secret(cfg->providers[i].api_key);
+    char lerr[300];
+    if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
+        fg_error("storage: %s", lerr);
+        goto out;
+    }
+    /* the registry's budgets start from the ledger's spend (keyreg.h) */
+    struct fg_store *spend_src = NULL;
+    int krc = fg_store_open(cfg->storage, &spend_src, lerr, sizeof lerr);
+    if (krc == 0) {
+        struct fg_keyreg_spend spend = {fg_store_spend_since, spend_src};
+        krc = fg_keyreg_start(cfg, &spend, lerr, sizeof lerr);
+    }
+    fg_store_close(spend_src);
+    if (krc < 0) {
+        fg_error("keys: %s", lerr);
+        goto out;
+    }
+    /* before any call is admitted: budgets held by batch lines in flight */
+    if (fg_batch_budget_restore(cfg->storage, lerr, sizeof lerr) < 0) {
+        fg_error("batches: %s", lerr);
+        goto out;
+    }
+    fg_respcache_init(cfg);
+    if (fg_route_init(&app, lerr, sizeof lerr) < 0) {
+        fg_error("%s", lerr);
+        goto out;
+    }
+    if (start_sim(&app) < 0 || fg_server_providers_init(&app) < 0)
+        goto out;
+    /* what higher layers add to the edge, before any worker runs */
+    fg_api_add_routes(&fg_batch_api_routes); /* /v1/files, /v1/batches, /v1/messages/batches */
+    fg_batch_exec_add_metrics();
+    if (fg_server_start(&app) < 0)
+        goto out;
+    if (fg_batch_exec_start(&app, lerr, sizeof lerr) < 0) {
+        fg_error("batches: %s", lerr);
+        goto out;
+    }
+    int sig = fg_server_wait_signal();
+    fg_info("received %s: draining in-flight calls (up to %d ms)",
+            sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace_ms);
+    atomic_store(&app.stopping, true);
+    rc = 0;
+out:
+    /* The shutdown order, written down here only:
+     *  1. the batch executor stops first: its lines run on the workers, so
+     *     it must not post more while they drain;
+     *  2. the workers drain (or, after a failed start, are cut), then are
+     *     joined and freed, with their per-worker state (store handles);
+     *  3. the server's own (provider runtime facts, connection limits),
+     *     then the sim and the routers;
+     *  4. the batch mailbox is flushed into the ledger queue before the
+     *     ledger stops, so no batch line's records are lost;
+     *  5. the key registry stops after the workers (their calls held key
+     *     pointers), the ledger after it (it drains its queue);
+     *  6. caches and maps, redaction last. */
+    fg_batch_exec_stop();
+    if (!rc)
+        fg_server_drain(&app);
+    fg_server_join(&app, rc != 0);
+    fg_api_clear_routes();
+    fg_server_free(&app);
+    if (app.sim)
+        fg_sim_stop(app.sim);
+    fg_route_free(&app);
+    fg_batch_mailbox_flush();
+    fg_keyreg_stop();
+    fg_ledger_stop();
+    fg_respcache_shutdown();
+    fg_busters_shutdown();
+    fg_respmap_reset(); /* the stored-response id map */
+    fg_redact_clear();
+    if (!rc)
+        fg_info("frugal stopped");
+    return rc;
+}
