@@ -111,17 +111,21 @@ static void render_latency(struct evbuffer *o)
                         (double)atomic_load(&g_metrics.lat_sum_us) / 1e6, (unsigned long long)cum);
 }
 
-/* Set at startup, before any worker renders (fg_metrics_add_source). */
+/* Added by the main thread at startup; the batch executor adds its source
+ * after the workers started, so the count publishes each filled slot
+ * (release) to the workers that render (acquire). */
 static fg_metrics_source g_metrics_sources[FG_METRICS_MAX_SOURCES];
-static int g_metrics_n_sources;
+static atomic_int g_metrics_n_sources;
 
 void fg_metrics_add_source(fg_metrics_source render)
 {
-    FG_ASSERT(g_metrics_n_sources < FG_METRICS_MAX_SOURCES);
-    for (int s = 0; s < g_metrics_n_sources; s++)
+    int n = atomic_load_explicit(&g_metrics_n_sources, memory_order_relaxed);
+    FG_ASSERT(n < FG_METRICS_MAX_SOURCES);
+    for (int s = 0; s < n; s++)
         if (g_metrics_sources[s] == render)
             return;
-    g_metrics_sources[g_metrics_n_sources++] = render;
+    g_metrics_sources[n] = render;
+    atomic_store_explicit(&g_metrics_n_sources, n + 1, memory_order_release);
 }
 
 void fg_metrics_render(struct evbuffer *o)
@@ -163,6 +167,7 @@ void fg_metrics_render(struct evbuffer *o)
     fg_metrics_counter(o, "frugal_ledger_write_errors_total", "Records lost to storage errors.");
     evbuffer_add_printf(o, "frugal_ledger_write_errors_total %llu\n",
                         (unsigned long long)st.write_errors);
-    for (int s = 0; s < g_metrics_n_sources; s++)
+    int n = atomic_load_explicit(&g_metrics_n_sources, memory_order_acquire);
+    for (int s = 0; s < n; s++)
         g_metrics_sources[s](o);
 }

@@ -5,8 +5,9 @@
  * ledger record that is not a call through a worker (a line a provider's
  * batch ran), so the money counters match the ledger; fg_metrics_render()
  * writes the exposition text, including the ledger's queue depth and drops,
- * then what each higher layer's source adds (fg_metrics_add_source, at
- * startup before any worker runs: the batch executor's counters). */
+ * then what each higher layer's source adds (fg_metrics_add_source, from
+ * the main thread at startup, possibly after the workers started: the
+ * batch executor's counters). */
 #ifndef FRUGAL_METRICS_H
 #define FRUGAL_METRICS_H
 
