@@ -111,9 +111,9 @@ static void render_latency(struct evbuffer *o)
                         (double)atomic_load(&g_metrics.lat_sum_us) / 1e6, (unsigned long long)cum);
 }
 
-/* Added by the main thread at startup; the batch executor adds its source
- * after the workers started, so the count publishes each filled slot
- * (release) to the workers that render (acquire). */
+/* Added by the main thread at startup, before the workers start
+ * (cli/daemon.c); the count still publishes each filled slot (release) to
+ * the workers that render (acquire), so a source added later is safe too. */
 static fg_metrics_source g_metrics_sources[FG_METRICS_MAX_SOURCES];
 static atomic_int g_metrics_n_sources;
 
