@@ -6,7 +6,7 @@
  * batch ran), so the money counters match the ledger; fg_metrics_render()
  * writes the exposition text, including the ledger's queue depth and drops,
  * then what each higher layer's source adds (fg_metrics_add_source, from
- * the main thread at startup, possibly after the workers started: the
+ * the main thread at startup, before the workers start (cli/daemon.c): the
  * batch executor's counters). */
 #ifndef FRUGAL_METRICS_H
 #define FRUGAL_METRICS_H
