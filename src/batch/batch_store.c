@@ -3,6 +3,7 @@
  * string literal of this file). */
 #include "batch_store.h"
 
+#include "sqlitedb.h"
 #include "store_sqlite.h"
 #include "vec.h"
 
@@ -99,14 +100,10 @@ int fg_batch_store_open(const char *dsn, struct fg_batch_store **out, char *err,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(dsn + 7, &s->db, flags, NULL) != SQLITE_OK)
-        goto bad;
-    sqlite3_busy_timeout(s->db, 5000);
-    if (sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", NULL, NULL,
-                     NULL) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema, NULL, NULL, NULL) != SQLITE_OK)
-        goto bad;
+    if (fg_sqlitedb_open(dsn + 7, schema, 0, &s->db, err, errlen) < 0) {
+        fg_batch_store_close(s);
+        return -1;
+    }
     for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
         sqlite3_exec(s->db, migrations[i], NULL, NULL, NULL);
     if (fg_store_sqlite_calls_schema(s->db, err, errlen) < 0) {
@@ -115,10 +112,6 @@ int fg_batch_store_open(const char *dsn, struct fg_batch_store **out, char *err,
     }
     *out = s;
     return 0;
-bad:
-    snprintf(err, errlen, "sqlite: %s: %s", dsn + 7, s->db ? sqlite3_errmsg(s->db) : "?");
-    fg_batch_store_close(s);
-    return -1;
 }
 
 void fg_batch_store_close(struct fg_batch_store *s)

@@ -6,6 +6,8 @@
 
 #include "arena.h"
 
+#include "sqlitedb.h"
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,20 +74,8 @@ static int ks_open(const char *dsn, struct fg_keystore **out, char *err, size_t 
     const char *path = dsn + strlen("sqlite:");
     struct sqlite_keystore *q = fg_xcalloc(1, sizeof *q);
     q->base.ops = &fg_keystore_sqlite;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &q->db, flags, NULL) != SQLITE_OK) {
-        fail(q->db, path, err, errlen);
+    if (fg_sqlitedb_open(path, schema, FG_SQLITEDB_NO_AUTOCHECKPOINT, &q->db, err, errlen) < 0)
         goto bad;
-    }
-    sqlite3_busy_timeout(q->db, 5000);
-    if (sqlite3_exec(q->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                     "PRAGMA wal_autocheckpoint=0;",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(q->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-        fail(q->db, "creating the schema", err, errlen);
-        goto bad;
-    }
     migrate(q->db);
     if (sqlite3_prepare_v2(q->db,
                            "INSERT INTO keys (" KEY_COLUMNS ") VALUES "

@@ -16,6 +16,8 @@
 
 #include "arena.h"
 
+#include "sqlitedb.h"
+
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,20 +133,8 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
     struct sqlite_store *q = fg_xcalloc(1, sizeof *q);
     q->base.ops = &fg_store_sqlite;
     q->path = fg_xstrdup(path);
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &q->db, flags, NULL) != SQLITE_OK) {
-        fail(q->db, path, err, errlen);
+    if (fg_sqlitedb_open(path, schema, FG_SQLITEDB_NO_AUTOCHECKPOINT, &q->db, err, errlen) < 0)
         goto bad;
-    }
-    sqlite3_busy_timeout(q->db, 5000);
-    if (sqlite3_exec(q->db,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                     "PRAGMA wal_autocheckpoint=0;",
-                     NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(q->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-        fail(q->db, "creating the schema", err, errlen);
-        goto bad;
-    }
     migrate(q->db);
     if (prepare_responses(q) < 0 || prepare_insert(q->db, &q->ins) < 0 ||
         sqlite3_prepare_v2(q->db,
