@@ -53,7 +53,7 @@ SOBJ    := $(SRC:src/%.c=$(SANDIR)/%.o)
 SLIB    := $(LIB_SRC:src/%.c=$(SANDIR)/%.o)
 UBIN    := $(UNIT:test/unit/%.c=$(SANDIR)/%)
 
-.PHONY: all test unit e2e tsan bench install clean fmt fmt-check check-src deps fuzz fuzz-run fuzz-short
+.PHONY: all bench-build test unit e2e tsan bench install clean fmt fmt-check check-src deps fuzz fuzz-run fuzz-short
 all: build/frugal
 
 build/frugal: $(OBJ)
@@ -123,7 +123,11 @@ check-src:
 	scripts/check-src.sh
 
 # a short fuzz pass (FUZZ_SHORT_SECONDS per target) so every test run exercises them
-test: check-src fmt-check unit e2e fuzz-short tsan
+# the benchmark programs are built (not run) so they cannot rot unseen
+BENCH_BINS = build/route_bench build/json_bench build/shared_bench build/edge_bench
+bench-build: $(BENCH_BINS)
+
+test: check-src fmt-check bench-build unit e2e fuzz-short tsan
 
 # Fuzzing.  libFuzzer comes with clang (not gcc), so these targets are built
 # with $(CLANG); the library objects are compiled again for it in build/fuzz/.
