@@ -925,8 +925,7 @@ static void anthropic_results(struct ctx *x, struct fg_batch *b)
         storage_failed(x);
         return;
     }
-    fg_edge_resp_header(x->req, "Content-Type",
-                      "application/x-jsonl");
+    fg_edge_resp_header(x->req, "Content-Type", "application/x-jsonl");
     fg_edge_reply_buf(x->req, 200, out);
     evbuffer_free(out);
 }

@@ -57,7 +57,7 @@ struct fg_app {
     int nworkers;
     int nstarted; /* worker threads started (server.h) */
     atomic_bool stopping;
-    int listen_port; /* actual port after bind */
+    int listen_port;                    /* actual port after bind */
     struct fg_edge_limits *edge_limits; /* connection caps, all workers (server.c) */
 };
 

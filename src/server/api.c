@@ -73,8 +73,8 @@ static void h_chat(struct fg_worker *, struct fg_edge_req *, const struct fg_dia
                    const struct fg_principal *);
 static void h_messages(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
                        const struct fg_principal *);
-static void h_count_tokens(struct fg_worker *, struct fg_edge_req *,
-                           const struct fg_dialect_ops *, const struct fg_principal *);
+static void h_count_tokens(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
+                           const struct fg_principal *);
 static void h_models(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
                      const struct fg_principal *);
 static void h_embeddings(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
@@ -126,8 +126,8 @@ static void reply_err(struct fg_edge_req *req, const struct fg_dialect_ops *d,
     fg_reply_error(req, d, &e);
 }
 
-static void model_by_id(struct fg_worker *w, struct fg_edge_req *req,
-                        const struct fg_principal *p, const char *id);
+static void model_by_id(struct fg_worker *w, struct fg_edge_req *req, const struct fg_principal *p,
+                        const char *id);
 
 void fg_api_handle(struct fg_edge_req *req, void *arg)
 {
@@ -150,8 +150,7 @@ void fg_api_handle(struct fg_edge_req *req, void *arg)
             char msg[160];
             snprintf(msg, sizeof msg, "Method not allowed: %s accepts %s only.", r->path,
                      r->method == FG_EDGE_POST ? "POST" : "GET");
-            fg_edge_resp_header(req, "Allow",
-                              r->method == FG_EDGE_POST ? "POST" : "GET");
+            fg_edge_resp_header(req, "Allow", r->method == FG_EDGE_POST ? "POST" : "GET");
             reply_err(req, d, FG_E_METHOD, NULL, "method_not_allowed", msg);
             return;
         }
@@ -282,9 +281,8 @@ static int parse_body(struct fg_call *c)
     return 0;
 }
 
-static void inference(struct fg_worker *w, struct fg_edge_req *req,
-                      const struct fg_dialect_ops *d, const struct fg_principal *p,
-                      enum fg_endpoint ep)
+static void inference(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                      const struct fg_principal *p, enum fg_endpoint ep)
 {
     if (w->draining) {
         reply_err(req, d, FG_E_UNAVAILABLE, NULL, "shutting_down",
@@ -324,8 +322,8 @@ static void h_chat(struct fg_worker *w, struct fg_edge_req *req, const struct fg
     inference(w, req, &fg_provider_openai, p, FG_EP_CHAT);
 }
 
-static void h_messages(struct fg_worker *w, struct fg_edge_req *req,
-                       const struct fg_dialect_ops *d, const struct fg_principal *p)
+static void h_messages(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                       const struct fg_principal *p)
 {
     inference(w, req, &fg_provider_anthropic, p, FG_EP_MESSAGES);
 }
@@ -356,8 +354,8 @@ static void h_resp_input_tokens(struct fg_worker *w, struct fg_edge_req *req,
 
 /* OpenAI list shape by default; Anthropic's when the client sent
  * anthropic-version (the Anthropic SDK's models.list()). */
-static void h_models(struct fg_worker *w, struct fg_edge_req *req,
-                     const struct fg_dialect_ops *d, const struct fg_principal *p)
+static void h_models(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                     const struct fg_principal *p)
 {
     const struct fg_config *cfg = w->app->cfg;
     json_t *data = json_array();
@@ -376,8 +374,8 @@ static void h_models(struct fg_worker *w, struct fg_edge_req *req,
     json_decref(out);
 }
 
-static void h_healthz(struct fg_worker *w, struct fg_edge_req *req,
-                      const struct fg_dialect_ops *d, const struct fg_principal *p)
+static void h_healthz(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                      const struct fg_principal *p)
 {
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b, "{\"status\":\"%s\"}", w->draining ? "draining" : "ok");
@@ -385,13 +383,12 @@ static void h_healthz(struct fg_worker *w, struct fg_edge_req *req,
     evbuffer_free(b);
 }
 
-static void h_metrics(struct fg_worker *w, struct fg_edge_req *req,
-                      const struct fg_dialect_ops *d, const struct fg_principal *p)
+static void h_metrics(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                      const struct fg_principal *p)
 {
     struct evbuffer *b = evbuffer_new();
     fg_metrics_render(b);
-    fg_edge_resp_header(req, "Content-Type",
-                      "text/plain; version=0.0.4; charset=utf-8");
+    fg_edge_resp_header(req, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
     int head = fg_edge_req_method(req) == FG_EDGE_HEAD;
     fg_edge_reply_buf(req, 200, head ? NULL : b);
     evbuffer_free(b);
@@ -487,15 +484,14 @@ static void h_spend(struct fg_worker *w, struct fg_edge_req *req, const struct f
  * shape when the caller looks like an Anthropic client (anthropic-version
  * or x-api-key), else OpenAI's; 404 in that dialect when unknown or not
  * on the key's allow-list. */
-static void model_by_id(struct fg_worker *w, struct fg_edge_req *req,
-                        const struct fg_principal *p, const char *id)
+static void model_by_id(struct fg_worker *w, struct fg_edge_req *req, const struct fg_principal *p,
+                        const char *id)
 {
     const struct fg_config *cfg = w->app->cfg;
     struct fg_edge_req *h = req;
     int an = fg_edgeq_header(h, "anthropic-version") || fg_edgeq_header(h, "x-api-key");
     const struct fg_dialect_ops *d = an ? &fg_provider_anthropic : &fg_provider_openai;
-    if (fg_edge_req_method(req) != FG_EDGE_GET &&
-        fg_edge_req_method(req) != FG_EDGE_HEAD) {
+    if (fg_edge_req_method(req) != FG_EDGE_GET && fg_edge_req_method(req) != FG_EDGE_HEAD) {
         fg_edge_resp_header(req, "Allow", "GET");
         reply_err(req, d, FG_E_METHOD, NULL, "method_not_allowed",
                   "Method not allowed: /v1/models/{id} accepts GET only.");

@@ -199,8 +199,7 @@ void fg_edge_req_on_gone(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *,
  * or dropped, a failure while the edge owned it, the connection freed),
  * just before its arena and body are freed: e.g. to give back a budget
  * booked at the head.  It must not reply. */
-void fg_edge_req_on_end(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *, void *),
-                        void *arg);
+void fg_edge_req_on_end(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *, void *), void *arg);
 bool fg_edge_req_gone(const struct fg_edge_req *r);
 
 /* --- its reply (each returns 0, or -1 when the peer is gone: dropped) */

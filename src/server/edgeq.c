@@ -46,8 +46,8 @@ char *fg_edgeq_decode(struct fg_arena *a, const char *s, size_t n, int plus)
     char *out = fg_arena_alloc(a, n + 1), *o = out;
     for (size_t i = 0; i < n; i++) {
         int hi, lo;
-        if (s[i] == '%' && i + 2 < n &&
-            (hi = hexval(s[i + 1])) >= 0 && (lo = hexval(s[i + 2])) >= 0) {
+        if (s[i] == '%' && i + 2 < n && (hi = hexval(s[i + 1])) >= 0 &&
+            (lo = hexval(s[i + 2])) >= 0) {
             *o++ = (char)(hi << 4 | lo);
             i += 2;
         } else {

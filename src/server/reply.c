@@ -19,8 +19,7 @@ void fg_reply_json(struct fg_edge_req *req, int status, struct evbuffer *body)
     fg_edge_reply_buf(req, status, head ? NULL : body);
 }
 
-void fg_reply_error(struct fg_edge_req *req, const struct fg_dialect_ops *d,
-                    const struct fg_err *e)
+void fg_reply_error(struct fg_edge_req *req, const struct fg_dialect_ops *d, const struct fg_err *e)
 {
     struct evbuffer *b = evbuffer_new();
     d->error_body(e, b);

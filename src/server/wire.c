@@ -142,8 +142,8 @@ static void on_request(struct fg_edge_req *r, void *arg)
     fg_api_handle(r, arg);
 }
 
-static const char *error_body(struct fg_edge_req *r, int status, const char *code,
-                              const char *msg, struct evbuffer *body, void *arg)
+static const char *error_body(struct fg_edge_req *r, int status, const char *code, const char *msg,
+                              struct evbuffer *body, void *arg)
 {
     struct fg_worker *w = arg;
     const struct fg_server_cfg *s = &w->app->cfg->server;
@@ -214,10 +214,10 @@ static void on_note(const struct fg_edge_note *n, void *arg)
                      n->sent_any ? "idle between requests" : "nothing sent", n->by);
         break;
     case FG_EDGE_NOTE_TIMEOUT: {
-        int ms = n->body ? s->body_timeout_ms
+        int ms = n->body                                    ? s->body_timeout_ms
                  : n->busy && s->header_timeout_busy_ms > 0 ? s->header_timeout_busy_ms
                                                             : s->header_timeout_ms;
-        const char *key = n->body   ? "body_timeout_ms"
+        const char *key = n->body                                    ? "body_timeout_ms"
                           : n->busy && s->header_timeout_busy_ms > 0 ? "header_timeout_busy_ms"
                                                                      : "header_timeout_ms";
         warn_limited(w, "client %s: request %s not received within %d ms (server.%s); closed",

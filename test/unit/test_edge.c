@@ -728,7 +728,7 @@ static void test_header_timeout(void **st)
     start(cfg, 100, 0);
     int fd = client();
     struct got *g = exchange(fd, "GET / HTTP/1.1\r\nHo", 0); /* and nothing more */
-    assert_int_equal(g->rd.n, 0); /* closed, no answer */
+    assert_int_equal(g->rd.n, 0);                            /* closed, no answer */
     assert_true(g->eof);
     close(fd);
 

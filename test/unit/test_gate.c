@@ -144,8 +144,10 @@ static void test_gate(void **st)
     /* small bodies go on to the API layer, which answers precisely */
     verdict(c, "POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n", 0, NULL);
     /* large ones: path, then key, then size */
-    verdict(c, "POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\n", 404, "unknown_url");
-    verdict(c, "POST /v1/files HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n", 401, "missing_api_key");
+    verdict(c, "POST /nope HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\n", 404,
+            "unknown_url");
+    verdict(c, "POST /v1/files HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n", 401,
+            "missing_api_key");
     verdict(c,
             "POST /v1/files HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer nope\r\n"
             "Transfer-Encoding: chunked\r\n\r\n",
@@ -184,8 +186,10 @@ static void test_gate(void **st)
     fg_config_free(c);
     /* no master key: anyone, only the sizes */
     c = cfg_with("server:\n  max_body_bytes: 1MB\n" MODELS);
-    verdict(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Length: 900000\r\n\r\n", 0, NULL);
-    verdict(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n", 413, NULL);
+    verdict(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Length: 900000\r\n\r\n", 0,
+            NULL);
+    verdict(c, "POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\nContent-Length: 2000000\r\n\r\n",
+            413, NULL);
     fg_config_free(c);
 }
 
