@@ -21,7 +21,6 @@
 #include "router.h"
 #include "server.h"
 
-#include <event2/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,11 +94,9 @@ struct result {
 static void run(struct fg_worker *w, const struct fg_route_cfg *r, const char *body, long iters,
                 struct result *out)
 {
-    struct evhttp_request *req = evhttp_request_new(NULL, NULL);
     struct fg_call c;
     memset(&c, 0, sizeof c);
     c.w = w;
-    c.req = req;
     c.in = fg_provider_ops(FG_DIALECT_OPENAI);
     c.raw = body;
     c.raw_len = strlen(body);
@@ -139,7 +136,6 @@ static void run(struct fg_worker *w, const struct fg_route_cfg *r, const char *b
     out->tier = tier;
     free(t);
     fg_json_free(&c.body);
-    evhttp_request_free(req);
 }
 
 int main(int argc, char **argv)
