@@ -140,7 +140,8 @@ describe('slow and idle clients do not keep honest ones out', () => {
     const fr = await startFrugal({
       name: 'frugal-wire-slowloris',
       config: {
-        server: { master_key: MASTER, header_timeout_ms: 1500, body_timeout_ms: 1500, max_connections_per_ip: 0 },
+        // bodies get longer than heads, so the first cut each worker logs is a head's
+        server: { master_key: MASTER, header_timeout_ms: 1500, body_timeout_ms: 3000, max_connections_per_ip: 0 },
         providers: PROVIDERS,
         models: MODELS,
       },
@@ -184,7 +185,11 @@ describe('slow and idle clients do not keep honest ones out', () => {
     const fr = await startFrugal({
       name: 'frugal-wire-idle',
       config: {
-        server: { master_key: MASTER, max_connections: N + 100, max_connections_per_ip: 0, header_timeout_ms: 120000 },
+        server: {
+          master_key: MASTER, max_connections: N + 100, max_connections_per_ip: 0,
+          // over 3/4 of the cap the busy deadline applies: as long, so none is cut
+          header_timeout_ms: 120000, header_timeout_busy_ms: 120000,
+        },
         providers: PROVIDERS,
         models: MODELS,
       },
