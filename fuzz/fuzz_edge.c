@@ -65,7 +65,7 @@ static void request_hook(struct fg_edge_req *r, void *arg)
     fg_edge_reply_buf(r, 200, fg_edge_req_body(r));
 }
 
-static const struct fg_edge_hooks hooks = {head_hook, request_hook, NULL, NULL};
+static const struct fg_edge_hooks hooks = {.head = head_hook, .request = request_hook};
 
 static int r_done(http_parser *p)
 {

@@ -16,8 +16,8 @@
 
 #include <ctype.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include "edge.h"
+#include "edgeq.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,11 +28,11 @@
 
 struct ctx {
     struct fg_worker *w;
-    struct evhttp_request *req;
+    struct fg_edge_req *req;
     const struct fg_principal *p;
     const struct fg_dialect_ops *d;
     struct fg_batch_store *s;
-    enum evhttp_cmd_type method;
+    enum fg_edge_method method;
 };
 
 /* Whether path belongs to these endpoints. */
@@ -82,13 +82,19 @@ static void reply(struct ctx *x, int status, json_t *v)
     json_decref(v);
 }
 
-static const char *query_param(struct evkeyvalq *q, const char *k)
+/* The request's query string (edgeq.h); parameters decoded on demand. */
+struct query {
+    struct fg_edge_req *req;
+    const char *s; /* NULL: no query */
+};
+
+static const char *query_param(const struct query *q, const char *k)
 {
-    return evhttp_find_header(q, k);
+    return fg_edgeq_param(fg_edge_req_arena(q->req), q->s, k);
 }
 
 /* Parse ?limit= within [lo, hi]; -1 after replying 400. */
-static int limit_param(struct ctx *x, struct evkeyvalq *q, int def, int lo, int hi)
+static int limit_param(struct ctx *x, struct query *q, int def, int lo, int hi)
 {
     const char *v = query_param(q, "limit");
     if (!v)
@@ -276,14 +282,10 @@ static const char *split_id(const char *rest, char *id, size_t n)
     return slash ? slash : "";
 }
 
-/* The request's query string, parsed (evhttp_clear_headers when done). */
-static void parse_query(const struct ctx *x, struct evkeyvalq *q)
+static void parse_query(const struct ctx *x, struct query *q)
 {
-    const char *qs = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(x->req));
-    q->tqh_first = NULL;
-    q->tqh_last = &q->tqh_first;
-    if (qs)
-        evhttp_parse_query_str(qs, q);
+    q->req = x->req;
+    q->s = fg_edgeq_query(x->req);
 }
 
 /* ---- files ------------------------------------------------------------ */
@@ -315,9 +317,9 @@ static int expires_after(struct ctx *x, const struct fg_mp_part *parts, int n, i
 
 static void file_upload(struct ctx *x)
 {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(x->req);
-    const char *ctype = evhttp_find_header(h, "content-type");
-    struct evbuffer *in = evhttp_request_get_input_buffer(x->req);
+    struct fg_edge_req *h = x->req;
+    const char *ctype = fg_edgeq_header(h, "content-type");
+    struct evbuffer *in = fg_edge_req_body(x->req);
     size_t len = evbuffer_get_length(in);
     size_t limit = x->w->app->cfg->batches.max_file_bytes;
     if (len > limit + 64 * 1024) {
@@ -442,7 +444,7 @@ static json_t *openai_page(json_t *data, int limit)
                      n ? id_of(data, n - 1) : json_null(), "has_more", more);
 }
 
-static void file_list(struct ctx *x, struct evkeyvalq *q)
+static void file_list(struct ctx *x, struct query *q)
 {
     int limit = limit_param(x, q, 10000, 1, 10000);
     if (limit < 0)
@@ -472,7 +474,7 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
 {
     struct fg_bfile f;
     if (!strcmp(rest, "/content")) {
-        if (x->method != EVHTTP_REQ_GET) {
+        if (x->method != FG_EDGE_GET) {
             fail(x, FG_E_METHOD, 0, NULL, NULL, "GET only.");
             return;
         }
@@ -482,9 +484,9 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
             return;
         struct evbuffer *b = evbuffer_new();
         evbuffer_add_reference(b, data, len, free_content, NULL);
-        struct evkeyvalq *oh = evhttp_request_get_output_headers(x->req);
-        evhttp_add_header(oh, "Content-Type", "application/octet-stream");
-        evhttp_send_reply(x->req, 200, "OK", b);
+        struct fg_edge_req *oh = x->req;
+        fg_edge_resp_header(oh, "Content-Type", "application/octet-stream");
+        fg_edge_reply_buf(x->req, 200, b);
         evbuffer_free(b);
         return;
     }
@@ -494,7 +496,7 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
     }
     if (!load_file(x, id, &f, NULL, NULL))
         return;
-    if (x->method == EVHTTP_REQ_DELETE) {
+    if (x->method == FG_EDGE_DELETE) {
         if (fg_batch_store_file_delete(x->s, f.id) < 0) {
             storage_failed(x);
             return;
@@ -502,7 +504,7 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
         reply(x, 200, json_pack("{s:s, s:s, s:b}", "id", f.id, "object", "file", "deleted", 1));
         return;
     }
-    if (x->method != EVHTTP_REQ_GET) {
+    if (x->method != FG_EDGE_GET) {
         fail(x, FG_E_METHOD, 0, NULL, NULL, "GET or DELETE only.");
         return;
     }
@@ -536,7 +538,7 @@ static int load_batch(struct ctx *x, const char *id, const char *dialect, struct
  * tags a real-time call of the owner would. */
 static char *call_tags(struct ctx *x)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(x->req), "x-frugal-tags");
+    const char *h = fg_edgeq_header(x->req, "x-frugal-tags");
     struct fg_arena a;
     fg_arena_init(&a);
     struct fg_call_tags t;
@@ -620,7 +622,7 @@ static const char *check_metadata(json_t *md)
 
 static void openai_create(struct ctx *x)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(x->req);
+    struct evbuffer *in = fg_edge_req_body(x->req);
     size_t len = evbuffer_get_length(in);
     json_error_t je;
     json_t *req = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
@@ -689,11 +691,11 @@ static int acc_oa_batch(void *arg, const struct fg_batch *b)
 static void openai_batches(struct ctx *x, const char *rest)
 {
     if (!*rest || !strcmp(rest, "/")) {
-        if (x->method == EVHTTP_REQ_POST) {
+        if (x->method == FG_EDGE_POST) {
             openai_create(x);
             return;
         }
-        struct evkeyvalq q;
+        struct query q;
         parse_query(x, &q);
         int limit = limit_param(x, &q, 20, 1, 100);
         if (limit >= 0) {
@@ -706,14 +708,13 @@ static void openai_batches(struct ctx *x, const char *rest)
                 reply(x, 200, openai_page(a.data, limit));
             }
         }
-        evhttp_clear_headers(&q);
         return;
     }
     char id[64];
     const char *tail = split_id(rest, id, sizeof id);
     struct fg_batch b;
     if (!strcmp(tail, "/cancel")) {
-        if (x->method != EVHTTP_REQ_POST) {
+        if (x->method != FG_EDGE_POST) {
             fail(x, FG_E_METHOD, 0, NULL, NULL, "POST only.");
             return;
         }
@@ -732,7 +733,7 @@ static void openai_batches(struct ctx *x, const char *rest)
         not_found(x, "endpoint under batch", id);
         return;
     }
-    if (x->method != EVHTTP_REQ_GET) {
+    if (x->method != FG_EDGE_GET) {
         fail(x, FG_E_METHOD, 0, NULL, NULL, "GET only.");
         return;
     }
@@ -782,7 +783,7 @@ static const char *check_params(json_t *p)
 
 static void anthropic_create(struct ctx *x)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(x->req);
+    struct evbuffer *in = fg_edge_req_body(x->req);
     size_t len = evbuffer_get_length(in);
     if (len > x->w->app->cfg->batches.max_file_bytes) {
         fail(x, FG_E_TOO_LARGE, 0, NULL, "request_too_large",
@@ -881,7 +882,7 @@ static int acc_an_batch(void *arg, const struct fg_batch *b)
 
 static void anthropic_list(struct ctx *x)
 {
-    struct evkeyvalq q;
+    struct query q;
     parse_query(x, &q);
     int limit = limit_param(x, &q, 20, 1, 1000);
     if (limit >= 0) {
@@ -902,7 +903,6 @@ static void anthropic_list(struct ctx *x)
                             n ? id_of(a.data, n - 1) : json_null()));
         }
     }
-    evhttp_clear_headers(&q);
 }
 
 static int add_an_line(void *arg, struct fg_bline *l)
@@ -925,18 +925,17 @@ static void anthropic_results(struct ctx *x, struct fg_batch *b)
         storage_failed(x);
         return;
     }
-    evhttp_add_header(evhttp_request_get_output_headers(x->req), "Content-Type",
-                      "application/x-jsonl");
-    evhttp_send_reply(x->req, 200, "OK", out);
+    fg_edge_resp_header(x->req, "Content-Type", "application/x-jsonl");
+    fg_edge_reply_buf(x->req, 200, out);
     evbuffer_free(out);
 }
 
 static void anthropic_batches(struct ctx *x, const char *rest)
 {
     if (!*rest || !strcmp(rest, "/")) {
-        if (x->method == EVHTTP_REQ_POST)
+        if (x->method == FG_EDGE_POST)
             anthropic_create(x);
-        else if (x->method == EVHTTP_REQ_GET)
+        else if (x->method == FG_EDGE_GET)
             anthropic_list(x);
         else
             fail(x, FG_E_METHOD, 0, NULL, NULL, "GET or POST only.");
@@ -953,16 +952,16 @@ static void anthropic_batches(struct ctx *x, const char *rest)
         return;
     const char *base = base_url(x);
     if (!strcmp(tail, "/results")) {
-        if (x->method != EVHTTP_REQ_GET)
+        if (x->method != FG_EDGE_GET)
             fail(x, FG_E_METHOD, 0, NULL, NULL, "GET only.");
         else
             anthropic_results(x, &b);
     } else if (!strcmp(tail, "/cancel")) {
-        if (x->method != EVHTTP_REQ_POST)
+        if (x->method != FG_EDGE_POST)
             fail(x, FG_E_METHOD, 0, NULL, NULL, "POST only.");
         else if (cancel_batch(x, &b) == 0)
             reply(x, 200, fg_batch_format_anthropic_batch(&b, base));
-    } else if (x->method == EVHTTP_REQ_DELETE) {
+    } else if (x->method == FG_EDGE_DELETE) {
         if (!fg_batch_format_final(b.status))
             fail(x, FG_E_INVALID, 0, NULL, NULL,
                  "Batch '%s' is still processing: cancel it and wait for it to end before "
@@ -972,7 +971,7 @@ static void anthropic_batches(struct ctx *x, const char *rest)
             storage_failed(x);
         else
             reply(x, 200, json_pack("{s:s, s:s}", "id", b.id, "type", "message_batch_deleted"));
-    } else if (x->method == EVHTTP_REQ_GET) {
+    } else if (x->method == FG_EDGE_GET) {
         reply(x, 200, fg_batch_format_anthropic_batch(&b, base));
     } else {
         fail(x, FG_E_METHOD, 0, NULL, NULL, "GET or DELETE only.");
@@ -985,13 +984,12 @@ static void anthropic_batches(struct ctx *x, const char *rest)
 static void files(struct ctx *x, const char *rest)
 {
     if (!*rest || !strcmp(rest, "/")) {
-        if (x->method == EVHTTP_REQ_POST) {
+        if (x->method == FG_EDGE_POST) {
             file_upload(x);
-        } else if (x->method == EVHTTP_REQ_GET) {
-            struct evkeyvalq q;
+        } else if (x->method == FG_EDGE_GET) {
+            struct query q;
             parse_query(x, &q);
             file_list(x, &q);
-            evhttp_clear_headers(&q);
         } else {
             fail(x, FG_E_METHOD, 0, NULL, NULL, "GET or POST only.");
         }
@@ -1003,14 +1001,14 @@ static void files(struct ctx *x, const char *rest)
 }
 
 /* Handle one request (auth already done); *state is w's batch store. */
-static void handle(struct fg_worker *w, void **state, struct evhttp_request *req, const char *path,
+static void handle(struct fg_worker *w, void **state, struct fg_edge_req *req, const char *path,
                    const struct fg_principal *p)
 {
     struct fg_batch_store **bstore = (struct fg_batch_store **)state;
     bool an = !strncmp(path, "/v1/messages/batches", 20);
     struct ctx x = {w,    req,
                     p,    an ? &fg_provider_anthropic : &fg_provider_openai,
-                    NULL, evhttp_request_get_command(req)};
+                    NULL, fg_edge_req_method(req)};
     char err[256];
     if (!*bstore && fg_batch_store_open(w->app->cfg->storage, bstore, err, sizeof err) < 0) {
         fg_error("batch store: %s", err);

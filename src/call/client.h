@@ -4,7 +4,7 @@
  *  - struct fg_client is a table of operations (struct fg_client_ops) and
  *    the implementation's context.  The call layer answers only through it:
  *    no file in call/, structured/ or dialect/ knows HTTP.  Implementations:
- *    server/httpclient.h (an HTTP request of the edge) and batch/
+ *    server/httpclient.h (a request of the HTTP edge) and batch/
  *    batch_client.h (a batch line run in-process by the batch executor,
  *    which captures the answer).  None of the types here is an evhttp type,
  *    so another HTTP edge can implement the same table.

@@ -26,10 +26,9 @@ struct fg_keystore;
 struct fg_router;
 struct fg_affinity_load;
 struct event_base;
-struct evhttp;
 struct event;
-struct evhttp_bound_socket;
-struct fg_conn_table;
+struct fg_edge;
+struct fg_edge_limits;
 
 /* Endpoint sets a worker keeps state for (server/api.h fg_api_add_routes). */
 #define FG_WORKER_ROUTES 4
@@ -58,7 +57,8 @@ struct fg_app {
     int nworkers;
     int nstarted; /* worker threads started (server.h) */
     atomic_bool stopping;
-    int listen_port; /* actual port after bind */
+    int listen_port;                    /* actual port after bind */
+    struct fg_edge_limits *edge_limits; /* connection caps, all workers (server.c) */
 };
 
 struct fg_worker {
@@ -66,15 +66,14 @@ struct fg_worker {
     int index;
     pthread_t thread;
     struct event_base *base;
-    struct evhttp *http;
-    int fd; /* listening socket */
-    struct evhttp_bound_socket *listener;
+    struct fg_edge *edge; /* the HTTP edge (server/edge.h) on this worker's loop */
+    int fd;               /* listening socket (the edge owns it once listening) */
     struct fg_upstream *up;
     struct fg_store *store;              /* read handle for /frugal/spend, lazily opened */
     struct fg_keystore *keystore;        /* key names for /frugal/spend?by=key, likewise */
     void *route_state[FG_WORKER_ROUTES]; /* per added endpoint set (api.h),
                                             owned by that set */
-    struct fg_conn_table *conns;         /* client connection limits (conn.h) */
+    uint64_t last_warn_ns, quiet;        /* rate limit of the edge's notes (server.c) */
     struct fg_call *calls;               /* live calls */
     int inflight;
     uint64_t next_id;

@@ -22,8 +22,8 @@
 #include "server.h"
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include "edge.h"
+#include "edgeq.h"
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -66,59 +66,59 @@ static int added_set(const char *path)
     return -1;
 }
 
-typedef void (*handler_fn)(struct fg_worker *w, struct evhttp_request *req,
+typedef void (*handler_fn)(struct fg_worker *w, struct fg_edge_req *req,
                            const struct fg_dialect_ops *d, const struct fg_principal *p);
 
-static void h_chat(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+static void h_chat(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
                    const struct fg_principal *);
-static void h_messages(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+static void h_messages(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
                        const struct fg_principal *);
-static void h_count_tokens(struct fg_worker *, struct evhttp_request *,
-                           const struct fg_dialect_ops *, const struct fg_principal *);
-static void h_models(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+static void h_count_tokens(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
+                           const struct fg_principal *);
+static void h_models(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
                      const struct fg_principal *);
-static void h_embeddings(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+static void h_embeddings(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
                          const struct fg_principal *);
-static void h_responses(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+static void h_responses(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
                         const struct fg_principal *);
-static void h_resp_input_tokens(struct fg_worker *, struct evhttp_request *,
+static void h_resp_input_tokens(struct fg_worker *, struct fg_edge_req *,
                                 const struct fg_dialect_ops *, const struct fg_principal *);
-static void h_healthz(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+static void h_healthz(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
                       const struct fg_principal *);
-static void h_metrics(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+static void h_metrics(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
                       const struct fg_principal *);
-static void h_spend(struct fg_worker *, struct evhttp_request *, const struct fg_dialect_ops *,
+static void h_spend(struct fg_worker *, struct fg_edge_req *, const struct fg_dialect_ops *,
                     const struct fg_principal *);
 
 static const struct route {
     const char *path;
-    enum evhttp_cmd_type method;
+    enum fg_edge_method method;
     int auth; /* requires the master key when one is set */
     handler_fn fn;
 } routes[] = {
-    {"/v1/chat/completions", EVHTTP_REQ_POST, 1, h_chat},
-    {"/v1/messages", EVHTTP_REQ_POST, 1, h_messages},
-    {"/v1/messages/count_tokens", EVHTTP_REQ_POST, 1, h_count_tokens},
-    {"/v1/models", EVHTTP_REQ_GET, 1, h_models},
-    {"/v1/embeddings", EVHTTP_REQ_POST, 1, h_embeddings},
-    {"/v1/responses", EVHTTP_REQ_POST, 1, h_responses},
-    {"/v1/responses/input_tokens", EVHTTP_REQ_POST, 1, h_resp_input_tokens},
-    {"/healthz", EVHTTP_REQ_GET, 0, h_healthz},
-    {"/metrics", EVHTTP_REQ_GET, 0, h_metrics},
-    {"/frugal/spend", EVHTTP_REQ_GET, 1, h_spend},
+    {"/v1/chat/completions", FG_EDGE_POST, 1, h_chat},
+    {"/v1/messages", FG_EDGE_POST, 1, h_messages},
+    {"/v1/messages/count_tokens", FG_EDGE_POST, 1, h_count_tokens},
+    {"/v1/models", FG_EDGE_GET, 1, h_models},
+    {"/v1/embeddings", FG_EDGE_POST, 1, h_embeddings},
+    {"/v1/responses", FG_EDGE_POST, 1, h_responses},
+    {"/v1/responses/input_tokens", FG_EDGE_POST, 1, h_resp_input_tokens},
+    {"/healthz", FG_EDGE_GET, 0, h_healthz},
+    {"/metrics", FG_EDGE_GET, 0, h_metrics},
+    {"/frugal/spend", FG_EDGE_GET, 1, h_spend},
 };
 
 /* Which dialect to answer in before we know the endpoint: Anthropic clients
  * always send anthropic-version; everyone else gets OpenAI's shape. */
-static const struct fg_dialect_ops *guess_dialect(struct evhttp_request *req, const char *path)
+static const struct fg_dialect_ops *guess_dialect(struct fg_edge_req *req, const char *path)
 {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    if (evhttp_find_header(h, "anthropic-version") || (path && !strncmp(path, "/v1/messages", 12)))
+    struct fg_edge_req *h = req;
+    if (fg_edgeq_header(h, "anthropic-version") || (path && !strncmp(path, "/v1/messages", 12)))
         return &fg_provider_anthropic;
     return &fg_provider_openai;
 }
 
-static void reply_err(struct evhttp_request *req, const struct fg_dialect_ops *d,
+static void reply_err(struct fg_edge_req *req, const struct fg_dialect_ops *d,
                       enum fg_err_class cls, const char *param, const char *code, const char *msg)
 {
     struct fg_err e;
@@ -126,15 +126,15 @@ static void reply_err(struct evhttp_request *req, const struct fg_dialect_ops *d
     fg_reply_error(req, d, &e);
 }
 
-static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
-                        const struct fg_principal *p, const char *id);
+static void model_by_id(struct fg_worker *w, struct fg_edge_req *req, const struct fg_principal *p,
+                        const char *id);
 
-void fg_api_handle(struct evhttp_request *req, void *arg)
+void fg_api_handle(struct fg_edge_req *req, void *arg)
 {
     struct fg_worker *w = arg;
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    const char *path = fg_edgeq_path(req);
     const struct fg_dialect_ops *d = guess_dialect(req, path);
-    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    enum fg_edge_method method = fg_edge_req_method(req);
     if (path && (!strcmp(path, "/frugal/keys") || !strncmp(path, "/frugal/keys/", 13))) {
         struct fg_principal p;
         if (fg_auth_request(w, req, d, &p) == 0)
@@ -146,12 +146,11 @@ void fg_api_handle(struct evhttp_request *req, void *arg)
         if (strcmp(path, r->path) != 0)
             continue;
         /* HEAD is GET without a body (fg_reply_json drops it) */
-        if (method != r->method && !(method == EVHTTP_REQ_HEAD && r->method == EVHTTP_REQ_GET)) {
+        if (method != r->method && !(method == FG_EDGE_HEAD && r->method == FG_EDGE_GET)) {
             char msg[160];
             snprintf(msg, sizeof msg, "Method not allowed: %s accepts %s only.", r->path,
-                     r->method == EVHTTP_REQ_POST ? "POST" : "GET");
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-                              r->method == EVHTTP_REQ_POST ? "POST" : "GET");
+                     r->method == FG_EDGE_POST ? "POST" : "GET");
+            fg_edge_resp_header(req, "Allow", r->method == FG_EDGE_POST ? "POST" : "GET");
             reply_err(req, d, FG_E_METHOD, NULL, "method_not_allowed", msg);
             return;
         }
@@ -205,20 +204,6 @@ bool fg_api_known_path(const char *path)
         if (!strcmp(path, routes[i].path))
             return true;
     return false;
-}
-
-void fg_api_reject(struct evhttp_request *req, int status, const char *code, const char *msg)
-{
-    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    enum fg_err_class cls = status == 429                    ? FG_E_RATE_LIMIT
-                            : status == 503                  ? FG_E_UNAVAILABLE
-                            : status == 413 || status == 431 ? FG_E_TOO_LARGE
-                                                             : FG_E_INVALID;
-    struct fg_err e;
-    fg_err_set(&e, cls, NULL, code, "%s", msg);
-    e.status = status;
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-    fg_reply_error(req, guess_dialect(req, path), &e);
 }
 
 /* Parse and check the body (c->raw, c->raw_len); 0 or -1 with c->err set. */
@@ -296,9 +281,8 @@ static int parse_body(struct fg_call *c)
     return 0;
 }
 
-static void inference(struct fg_worker *w, struct evhttp_request *req,
-                      const struct fg_dialect_ops *d, const struct fg_principal *p,
-                      enum fg_endpoint ep)
+static void inference(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                      const struct fg_principal *p, enum fg_endpoint ep)
 {
     if (w->draining) {
         reply_err(req, d, FG_E_UNAVAILABLE, NULL, "shutting_down",
@@ -314,7 +298,7 @@ static void inference(struct fg_worker *w, struct evhttp_request *req,
     fg_callreq_read(c, req);
     if (d->client_versioned)
         c->client_version = c->rq.anthropic_version;
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    struct evbuffer *in = fg_edge_req_body(req);
     c->raw_len = evbuffer_get_length(in);
     if (c->raw_len <= w->app->cfg->server.max_body_bytes) /* else refused unread */
         c->raw = (const char *)evbuffer_pullup(in, -1);
@@ -332,37 +316,37 @@ void fg_api_run_call(struct fg_call *c)
         fg_call_finish(c);
 }
 
-static void h_chat(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+static void h_chat(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
                    const struct fg_principal *p)
 {
     inference(w, req, &fg_provider_openai, p, FG_EP_CHAT);
 }
 
-static void h_messages(struct fg_worker *w, struct evhttp_request *req,
-                       const struct fg_dialect_ops *d, const struct fg_principal *p)
+static void h_messages(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                       const struct fg_principal *p)
 {
     inference(w, req, &fg_provider_anthropic, p, FG_EP_MESSAGES);
 }
 
-static void h_count_tokens(struct fg_worker *w, struct evhttp_request *req,
+static void h_count_tokens(struct fg_worker *w, struct fg_edge_req *req,
                            const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
     inference(w, req, &fg_provider_anthropic, p, FG_EP_COUNT_TOKENS);
 }
 
-static void h_embeddings(struct fg_worker *w, struct evhttp_request *req,
+static void h_embeddings(struct fg_worker *w, struct fg_edge_req *req,
                          const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
     inference(w, req, &fg_provider_openai, p, FG_EP_EMBEDDINGS);
 }
 
-static void h_responses(struct fg_worker *w, struct evhttp_request *req,
+static void h_responses(struct fg_worker *w, struct fg_edge_req *req,
                         const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
     inference(w, req, &fg_provider_responses, p, FG_EP_RESPONSES);
 }
 
-static void h_resp_input_tokens(struct fg_worker *w, struct evhttp_request *req,
+static void h_resp_input_tokens(struct fg_worker *w, struct fg_edge_req *req,
                                 const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
     inference(w, req, &fg_provider_responses, p, FG_EP_RESP_INPUT_TOKENS);
@@ -370,8 +354,8 @@ static void h_resp_input_tokens(struct fg_worker *w, struct evhttp_request *req,
 
 /* OpenAI list shape by default; Anthropic's when the client sent
  * anthropic-version (the Anthropic SDK's models.list()). */
-static void h_models(struct fg_worker *w, struct evhttp_request *req,
-                     const struct fg_dialect_ops *d, const struct fg_principal *p)
+static void h_models(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                     const struct fg_principal *p)
 {
     const struct fg_config *cfg = w->app->cfg;
     json_t *data = json_array();
@@ -390,8 +374,8 @@ static void h_models(struct fg_worker *w, struct evhttp_request *req,
     json_decref(out);
 }
 
-static void h_healthz(struct fg_worker *w, struct evhttp_request *req,
-                      const struct fg_dialect_ops *d, const struct fg_principal *p)
+static void h_healthz(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                      const struct fg_principal *p)
 {
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b, "{\"status\":\"%s\"}", w->draining ? "draining" : "ok");
@@ -399,15 +383,14 @@ static void h_healthz(struct fg_worker *w, struct evhttp_request *req,
     evbuffer_free(b);
 }
 
-static void h_metrics(struct fg_worker *w, struct evhttp_request *req,
-                      const struct fg_dialect_ops *d, const struct fg_principal *p)
+static void h_metrics(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                      const struct fg_principal *p)
 {
     struct evbuffer *b = evbuffer_new();
     fg_metrics_render(b);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; version=0.0.4; charset=utf-8");
-    int head = evhttp_request_get_command(req) == EVHTTP_REQ_HEAD;
-    evhttp_send_reply(req, 200, "OK", head ? NULL : b);
+    fg_edge_resp_header(req, "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+    int head = fg_edge_req_method(req) == FG_EDGE_HEAD;
+    fg_edge_reply_buf(req, 200, head ? NULL : b);
     evbuffer_free(b);
 }
 
@@ -415,22 +398,22 @@ static void h_metrics(struct fg_worker *w, struct evhttp_request *req,
  * Each worker reads through its own store handle (SQLite WAL readers don't
  * wait for the ledger writer).  A virtual key sees only its own calls; an
  * admin sees everyone's, or one key's with ?key=ID (copied to key, n >= 48). */
-static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char *key, char *err,
+static int spend_opts(struct fg_edge_req *req, struct fg_report_opts *o, char *key, char *err,
                       size_t n)
 {
-    struct evkeyvalq q;
-    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    const char *query = fg_edgeq_query(req);
+    struct fg_arena *a = fg_edge_req_arena(req);
     memset(o, 0, sizeof *o);
     struct timeval tv;
     gettimeofday(&tv, NULL);
     int64_t now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
     o->until_ms = now + 1; /* the window's end is exclusive: include this ms */
     o->since_ms = now - 24 * 3600 * 1000LL;
-    if (!query || evhttp_parse_query_str(query, &q) < 0)
+    if (!query)
         return 0;
-    const char *since = evhttp_find_header(&q, "since"), *by = evhttp_find_header(&q, "by");
-    const char *top = evhttp_find_header(&q, "top");
-    const char *k = evhttp_find_header(&q, "key");
+    const char *since = fg_edgeq_param(a, query, "since"), *by = fg_edgeq_param(a, query, "by");
+    const char *top = fg_edgeq_param(a, query, "top");
+    const char *k = fg_edgeq_param(a, query, "key");
     int rc = 0;
     if (k) {
         snprintf(key, 48, "%s", k);
@@ -454,11 +437,10 @@ static int spend_opts(struct evhttp_request *req, struct fg_report_opts *o, char
         long v = strtol(top, &end, 10);
         o->top_prefixes = *top && !*end && v > 0 && v <= 1000 ? (int)v : 0;
     }
-    evhttp_clear_headers(&q);
     return rc;
 }
 
-static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+static void h_spend(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
                     const struct fg_principal *p)
 {
     char err[300], key[48];
@@ -502,21 +484,20 @@ static void h_spend(struct fg_worker *w, struct evhttp_request *req, const struc
  * shape when the caller looks like an Anthropic client (anthropic-version
  * or x-api-key), else OpenAI's; 404 in that dialect when unknown or not
  * on the key's allow-list. */
-static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
-                        const struct fg_principal *p, const char *id)
+static void model_by_id(struct fg_worker *w, struct fg_edge_req *req, const struct fg_principal *p,
+                        const char *id)
 {
     const struct fg_config *cfg = w->app->cfg;
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
-    int an = evhttp_find_header(h, "anthropic-version") || evhttp_find_header(h, "x-api-key");
+    struct fg_edge_req *h = req;
+    int an = fg_edgeq_header(h, "anthropic-version") || fg_edgeq_header(h, "x-api-key");
     const struct fg_dialect_ops *d = an ? &fg_provider_anthropic : &fg_provider_openai;
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET &&
-        evhttp_request_get_command(req) != EVHTTP_REQ_HEAD) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+    if (fg_edge_req_method(req) != FG_EDGE_GET && fg_edge_req_method(req) != FG_EDGE_HEAD) {
+        fg_edge_resp_header(req, "Allow", "GET");
         reply_err(req, d, FG_E_METHOD, NULL, "method_not_allowed",
                   "Method not allowed: /v1/models/{id} accepts GET only.");
         return;
     }
-    char *name = evhttp_uridecode(id, 0, NULL);
+    char *name = fg_edgeq_decode(fg_edge_req_arena(req), id, strlen(id), 0);
     const struct fg_model_cfg *m = name ? fg_config_model(cfg, name) : NULL;
     const struct fg_route_cfg *r = name && !m ? fg_config_route(cfg, name) : NULL;
     const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
@@ -527,11 +508,9 @@ static void model_by_id(struct fg_worker *w, struct evhttp_request *req,
                  "frugal (GET /v1/models lists the models this gateway serves).",
                  name ? name : id);
         reply_err(req, d, FG_E_NOT_FOUND, "model", "model_not_found", msg);
-        free(name);
         return;
     }
     json_t *out = d->model_entry(name, m ? cfg->providers[m->provider_index].name : "frugal");
     fg_reply_json_value(req, 200, out, JSON_COMPACT);
     json_decref(out);
-    free(name);
 }

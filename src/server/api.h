@@ -1,7 +1,8 @@
 /* api.h — the HTTP surface: path → handler, body parsing, auth.
  *
- * Contract: fg_api_handle() is the evhttp generic callback of every worker
- * (arg = struct fg_worker *).  Inference endpoints parse the body once,
+ * Contract: fg_api_handle() gets every complete request of a worker's edge
+ * (edge.h, through wire.h's request hook; arg = struct fg_worker *); it or
+ * the call it starts makes the request's one terminal reply.  Inference endpoints parse the body once,
  * check it in the caller's dialect, authenticate, and hand a struct fg_call
  * to the pipeline; every error is answered in the caller's dialect. */
 #ifndef FRUGAL_API_H
@@ -9,16 +10,12 @@
 
 #include <stdbool.h>
 
-struct evhttp_request;
+struct fg_edge_req;
 struct fg_call;
 struct fg_worker;
 struct fg_principal;
 
-void fg_api_handle(struct evhttp_request *req, void *arg);
-/* Answer req with an error in the dialect its headers and path suggest,
- * and close the connection after it (connection limits, header size). */
-void fg_api_reject(struct evhttp_request *req, int status, const char *code, const char *msg);
-
+void fg_api_handle(struct fg_edge_req *req, void *arg);
 /* An inference call whose client is attached (call/client.h) and whose
  * body is in c->raw (c->raw_len; NULL when over server.max_body_bytes):
  * check the body, run the pipeline, answer an error in c->in's dialect.
@@ -41,7 +38,7 @@ struct fg_api_routes {
     /* *state is the set's slot in this worker (NULL at first), kept across
      * requests (e.g. a store handle): the set's own business, freed by
      * state_free (may be NULL) when the worker is. */
-    void (*handle)(struct fg_worker *w, void **state, struct evhttp_request *req, const char *path,
+    void (*handle)(struct fg_worker *w, void **state, struct fg_edge_req *req, const char *path,
                    const struct fg_principal *p);
     void (*state_free)(void *state);
 };

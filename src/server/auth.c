@@ -6,8 +6,8 @@
 #include "reply.h"
 #include "server.h"
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include "edge.h"
+#include "edgeq.h"
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -22,15 +22,15 @@ bool fg_auth_equal(const char *a, const char *b)
     return diff == 0;
 }
 
-static const char *client_key(struct evkeyvalq *h)
+static const char *client_key(struct fg_edge_req *h)
 {
-    const char *v = evhttp_find_header(h, "authorization");
+    const char *v = fg_edgeq_header(h, "authorization");
     if (v && !strncasecmp(v, "Bearer ", 7))
         return v + 7;
-    return evhttp_find_header(h, "x-api-key");
+    return fg_edgeq_header(h, "x-api-key");
 }
 
-static int deny(struct evhttp_request *req, const struct fg_dialect_ops *d, const char *code,
+static int deny(struct fg_edge_req *req, const struct fg_dialect_ops *d, const char *code,
                 const char *msg)
 {
     struct fg_err e;
@@ -87,7 +87,7 @@ static int key_state(enum fg_key_state st, struct fg_vkey *v, struct fg_principa
 }
 
 /* The same, answered to req on failure. */
-static int virtual_key(struct evhttp_request *req, const struct fg_dialect_ops *d,
+static int virtual_key(struct fg_edge_req *req, const struct fg_dialect_ops *d,
                        enum fg_key_state st, struct fg_vkey *v, struct fg_principal *p)
 {
     struct fg_err e;
@@ -114,10 +114,10 @@ int fg_auth_owner(const char *owner, struct fg_principal *p, struct fg_err *e)
     return 0;
 }
 
-int fg_auth_request(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+int fg_auth_request(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
                     struct fg_principal *p)
 {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    struct fg_edge_req *h = req;
     memset(p, 0, sizeof *p);
     const char *want = w->app->cfg->server.master_key;
     if (!want) {

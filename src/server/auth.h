@@ -27,7 +27,7 @@
 
 #include <stdbool.h>
 
-struct evhttp_request;
+struct fg_edge_req;
 struct fg_worker;
 struct fg_dialect_ops;
 struct fg_vkey;
@@ -39,7 +39,7 @@ struct fg_principal {
 };
 
 /* 0 with *p filled, or -1 after replying 401. */
-int fg_auth_request(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d,
+int fg_auth_request(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
                     struct fg_principal *p);
 
 struct fg_err;

@@ -7,8 +7,8 @@
 #include "provider.h"
 #include "route.h"
 
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include "edge.h"
+#include "edgeq.h"
 #include <string.h>
 #include <strings.h>
 
@@ -27,12 +27,12 @@ static bool have_fwd(const struct fg_call_req *r, const char *name)
 
 /* The union of the dialects' forwardable headers: the serving dialect is
  * not known yet (routing and failover pick it), so keep each one sent. */
-static void read_forwarded(struct fg_call *c, struct evkeyvalq *h)
+static void read_forwarded(struct fg_call *c, struct fg_edge_req *h)
 {
     struct fg_call_req *r = &c->rq;
     for (size_t d = 0; fg_provider_at(d); d++)
         for (const char *const *f = fg_provider_at(d)->forward_headers; f && *f; f++) {
-            const char *v = evhttp_find_header(h, *f);
+            const char *v = fg_edgeq_header(h, *f);
             if (!v || have_fwd(r, *f))
                 continue;
             FG_DASSERT(r->n_fwd < FG_CALL_FWD_MAX); /* the lists are short */
@@ -43,18 +43,18 @@ static void read_forwarded(struct fg_call *c, struct evkeyvalq *h)
         }
 }
 
-void fg_callreq_read(struct fg_call *c, struct evhttp_request *req)
+void fg_callreq_read(struct fg_call *c, struct fg_edge_req *req)
 {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    struct fg_edge_req *h = req;
     struct fg_call_req *r = &c->rq;
     memset(r, 0, sizeof *r);
-    r->anthropic_version = copy(c, evhttp_find_header(h, "anthropic-version"));
-    r->anthropic_beta = copy(c, evhttp_find_header(h, "anthropic-beta"));
-    r->route_force = fg_route_force_of(evhttp_find_header(h, "x-frugal-route"));
-    const char *cache = evhttp_find_header(h, "x-frugal-cache");
+    r->anthropic_version = copy(c, fg_edgeq_header(h, "anthropic-version"));
+    r->anthropic_beta = copy(c, fg_edgeq_header(h, "anthropic-beta"));
+    r->route_force = fg_route_force_of(fg_edgeq_header(h, "x-frugal-route"));
+    const char *cache = fg_edgeq_header(h, "x-frugal-cache");
     r->cache_bypass = cache && !strcasecmp(cache, "bypass");
-    r->tags_header = copy(c, evhttp_find_header(h, "x-frugal-tags"));
-    r->sim_fault = copy(c, evhttp_find_header(h, "x-sim-fault"));
+    r->tags_header = copy(c, fg_edgeq_header(h, "x-frugal-tags"));
+    r->sim_fault = copy(c, fg_edgeq_header(h, "x-sim-fault"));
     read_forwarded(c, h);
     fg_keyreg_call_tags(&c->arena, c->who.vkey, c->who.key_id, r->tags_header, &c->who.tags);
 }

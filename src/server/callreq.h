@@ -21,10 +21,10 @@
 #define FRUGAL_CALLREQ_H
 
 struct fg_call;
-struct evhttp_request;
+struct fg_edge_req;
 
 #define FG_CALLREQ_MAX_VALUE 4096
 
-void fg_callreq_read(struct fg_call *c, struct evhttp_request *req);
+void fg_callreq_read(struct fg_call *c, struct fg_edge_req *req);
 
 #endif

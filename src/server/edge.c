@@ -126,6 +126,19 @@ static void idle_push(struct fg_edge_conn *c)
     e->idle_tail = c;
 }
 
+static void note(struct fg_edge *e, const struct fg_edge_note *n)
+{
+    if (e->hooks.note)
+        e->hooks.note(n, e->hooks.arg);
+}
+
+static uint64_t now_ms(struct fg_edge *e)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(e->base, &tv);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
 /* ---------------- the request's life */
 
 static void req_begin(struct fg_edge_conn *c)
@@ -147,6 +160,11 @@ static void req_begin(struct fg_edge_conn *c)
 static void req_end(struct fg_edge_conn *c)
 {
     struct fg_edge_req *r = &c->req;
+    if (r->end_cb) {
+        void (*cb)(struct fg_edge_req *, void *) = r->end_cb;
+        r->end_cb = NULL;
+        cb(r, r->end_arg);
+    }
     evbuffer_drain(r->body, evbuffer_get_length(r->body));
     fg_arena_free(&r->arena);
     r->hbuf = NULL;
@@ -504,7 +522,8 @@ static void head_fill(struct fg_edge_conn *c)
     struct fg_reqhead *h = &r->h;
     const char *m = http_method_str((enum http_method)c->p.method);
     h->method = (struct fg_span){m, strlen(m)};
-    h->target = (struct fg_span){r->hbuf + r->url_off, r->url_len};
+    size_t o = fg_edge_frame_origin(r->hbuf + r->url_off, r->url_len); /* absolute-form */
+    h->target = (struct fg_span){r->hbuf + r->url_off + o, r->url_len - o};
     const char *q = memchr(h->target.p, '?', h->target.n);
     h->path = (struct fg_span){h->target.p, q ? (size_t)(q - h->target.p) : h->target.n};
     h->chunked = (c->p.flags & F_CHUNKED) != 0;
@@ -554,6 +573,10 @@ static void head_complete(struct fg_edge_conn *c, size_t lf_at)
                     : conn_refuse(c, 417, "expectation_failed",
                                   "only 'Expect: 100-continue' is understood");
     head_fill(c);
+    if (c->refuse_status)
+        return conn_refuse(c, c->refuse_status, "too_many_connections",
+                           c->refuse_status == 429 ? "too many connections from this address"
+                                                   : "the server is at its connection limit");
     /* while the hook runs the connection counts as answering: an answer it
      * writes moves the connection on (next request, or linger) by itself */
     timer_off(c);
@@ -784,17 +807,20 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     case C_HEAD:
     case C_BODY:
         c->e->stats.timeouts++;
-        /* a trickle is not owed a linger: answer once, close */
+        note(c->e, &(struct fg_edge_note){.kind = FG_EDGE_NOTE_TIMEOUT,
+                                          .peer = c->ipstr,
+                                          .body = c->st == C_BODY,
+                                          .busy = c->busy && c->st == C_HEAD});
+        /* a trickle is not owed an answer (nor a linger): close */
         req_fail_owned(&c->req);
-        c->close_after = true;
-        c->st = C_APP;
-        edge_send_error(&c->req, 408, "request_timeout",
-                        "the request did not arrive within its deadline");
         conn_close(c);
         break;
     case C_IDLE:
-        if (c->fresh)
+        if (c->fresh) {
             c->e->stats.timeouts++;
+            note(c->e, &(struct fg_edge_note){
+                           .kind = FG_EDGE_NOTE_TIMEOUT, .peer = c->ipstr, .busy = c->busy});
+        }
         conn_close(c);
         break;
     case C_APP: /* a reply that could not be written for idle_timeout_ms */
@@ -824,7 +850,7 @@ static void ip_of(const struct sockaddr *sa, socklen_t len, uint8_t ip[16], char
 }
 
 /* Shed the oldest idle connection (of address ip, when given) with a 503. */
-static bool shed_one(struct fg_edge *e, const uint8_t *ip)
+static bool shed_one(struct fg_edge *e, const uint8_t *ip, const char *by)
 {
     struct fg_edge_conn *c = e->idle;
     while (c && ip && memcmp(c->ip, ip, 16))
@@ -832,6 +858,11 @@ static bool shed_one(struct fg_edge *e, const uint8_t *ip)
     if (!c)
         return false;
     e->stats.shed++;
+    note(e, &(struct fg_edge_note){.kind = FG_EDGE_NOTE_SHED,
+                                   .peer = c->ipstr,
+                                   .by = by,
+                                   .open_ms = now_ms(e) - c->opened_ms,
+                                   .sent_any = !c->fresh});
     edge_conn_enter(c);
     req_begin(c);
     c->st = C_APP;
@@ -843,10 +874,12 @@ static bool shed_one(struct fg_edge *e, const uint8_t *ip)
     return true;
 }
 
-static int take_slot(struct fg_edge *e, const uint8_t ip[16])
+static int take_slot(struct fg_edge *e, const uint8_t ip[16], const char *by)
 {
     int rc = fg_edge_limits_take(e->limits, ip);
-    while (rc && shed_one(e, rc == 2 ? ip : NULL))
+    /* only the global cap sheds: an address at its own cap is told 429 (it
+     * can reuse or close its connections) rather than losing one */
+    while (rc == 1 && shed_one(e, NULL, by))
         rc = fg_edge_limits_take(e->limits, ip);
     return rc;
 }
@@ -875,20 +908,33 @@ int fg_edge_accept(struct fg_edge *e, int fd, const struct sockaddr *peer, sockl
     ip_of(peer, len, c->ip, c->ipstr, sizeof c->ipstr);
     conn_events(c);
     req_begin(c);
-    int rc = take_slot(e, c->ip);
+    c->opened_ms = now_ms(e);
+    int rc = take_slot(e, c->ip, c->ipstr);
+    c->busy = fg_edge_limits_busy(e->limits); /* counting this one */
     edge_conn_enter(c);
     if (rc) {
         e->stats.refused++;
         c->refusal = true;
         e->refusing++;
+        bool per_ip = rc == 2;
+        note(e, &(struct fg_edge_note){
+                    .kind = FG_EDGE_NOTE_REFUSED, .peer = c->ipstr, .status = per_ip ? 429 : 503});
+        if (e->refusing <= FG_EDGE_REFUSE_BACKLOG) {
+            /* answered at its head, in the caller's dialect (head_complete) */
+            c->refuse_status = per_ip ? 429 : 503;
+            c->fresh = true;
+            c->st = C_IDLE;
+            reading(c, true);
+            timer_arm(c, e->tv_header);
+            edge_conn_leave(c);
+            return 1;
+        }
         c->st = C_APP;
         c->close_after = true;
-        bool per_ip = rc == 2;
         edge_send_error(&c->req, per_ip ? 429 : 503, "too_many_connections",
                         per_ip ? "too many connections from this address"
                                : "the server is at its connection limit");
-        if (e->refusing > FG_EDGE_REFUSE_BACKLOG)
-            conn_close(c);
+        conn_close(c);
         edge_conn_leave(c);
         return 1;
     }
@@ -898,7 +944,7 @@ int fg_edge_accept(struct fg_edge *e, int fd, const struct sockaddr *peer, sockl
     c->st = C_IDLE;
     idle_push(c);
     reading(c, true);
-    timer_arm(c, fg_edge_limits_busy(e->limits) ? e->tv_header_busy : e->tv_header);
+    timer_arm(c, c->busy ? e->tv_header_busy : e->tv_header);
     edge_conn_leave(c);
     return 0;
 }
@@ -966,6 +1012,17 @@ void fg_edge_free(struct fg_edge *e)
     free(e);
 }
 
+void fg_edge_drain(struct fg_edge *e)
+{
+    e->draining = true;
+    if (e->listener)
+        evconnlistener_free(e->listener);
+    e->listener = NULL;
+    /* idle ones (fresh or between requests) go silently, as at idle_timeout */
+    while (e->idle)
+        conn_close(e->idle);
+}
+
 int fg_edge_open(const struct fg_edge *e)
 {
     return e->open;
@@ -1028,6 +1085,16 @@ struct fg_span fg_edge_req_header(const struct fg_edge_req *r, const char *name)
     return (struct fg_span){NULL, 0};
 }
 
+struct fg_span fg_edge_req_header_partial(const struct fg_edge_req *r, const char *name)
+{
+    for (int i = 0; r->hbuf && i < r->nh; i++) {
+        const struct edge_hdr *x = &r->hdrs[i];
+        if (name_is(r->hbuf + x->no, x->nl, name))
+            return span_trim(r->hbuf + x->vo, x->vl);
+    }
+    return (struct fg_span){NULL, 0};
+}
+
 int fg_edge_req_minor(const struct fg_edge_req *r)
 {
     return r->minor;
@@ -1072,6 +1139,12 @@ void fg_edge_req_on_gone(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *,
 {
     r->gone_cb = cb;
     r->gone_arg = arg;
+}
+
+void fg_edge_req_on_end(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *, void *), void *arg)
+{
+    r->end_cb = cb;
+    r->end_arg = arg;
 }
 
 bool fg_edge_req_gone(const struct fg_edge_req *r)

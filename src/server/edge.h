@@ -1,7 +1,7 @@
 /* edge.h — frugal's own HTTP/1.1 server edge: connections on accepted
  * sockets, requests parsed strictly with http_parser (Debian's
  * libhttp-parser 2.9.4) plus the checks in edge_frame.h, replies written
- * from evbuffers.  Not yet wired into the daemon (evhttp still serves).
+ * from evbuffers.  The daemon's workers serve through it (server.c).
  * The call's struct fg_client (call/client.h) maps onto the reply
  * functions below op for op: add/remove/find/clear header →
  * fg_edge_resp_header*, send → fg_edge_reply_buf, start/chunk/end →
@@ -16,10 +16,12 @@
  *    max_connections the edge first sheds its own oldest idle connection
  *    (accepted with no byte yet, or keep-alive between requests; it gets a
  *    503 with Connection: close); with none to shed, the new connection
- *    gets the 503.  Over max_connections_per_ip the same, shedding an idle
- *    connection of that address, else 429.  Refusals are written at once
- *    and the socket lingers (below); more than FG_EDGE_REFUSE_BACKLOG
- *    lingering refusals are closed right after the answer.
+ *    gets the 503.  Over max_connections_per_ip → 429 (nothing is shed: the
+ *    address can reuse or close its own connections).  A refused connection is read
+ *    up to its head (under the header deadline) and answered then, so the
+ *    error_body hook can answer in the caller's dialect; with more than
+ *    FG_EDGE_REFUSE_BACKLOG refusals pending, the answer is written at once
+ *    (no head: the default body) and the socket closed right after it.
  *  - Requests are served one at a time per connection, in order: bytes of
  *    a pipelined next request wait (unparsed, at most max_header_bytes of
  *    them are read ahead) until the reply before is fully written.
@@ -33,7 +35,7 @@
  *    header_timeout_ms from accept or the first byte of a request to the
  *    end of its head (header_timeout_busy_ms for a connection accepted
  *    while over 3/4 of max_connections were open); body_timeout_ms from there to the end of the body;
- *    → 408 and close.  idle_timeout_ms between requests, and while a reply
+ *    → closed without an answer (a client trickling bytes is not owed one).  idle_timeout_ms between requests, and while a reply
  *    waits to be written with no progress → silent close.
  *  - A connection the edge answers by itself and closes: the answer is
  *    written, the write side shut, and what the client still sends is read
@@ -93,6 +95,24 @@ struct fg_edge;
 struct fg_edge_req;
 struct fg_edge_limits;
 
+/* What the edge did on its own to a connection, for the app's logs. */
+enum fg_edge_note_kind {
+    FG_EDGE_NOTE_REFUSED, /* over a cap at accept: status 503 (global) or 429 (per address) */
+    FG_EDGE_NOTE_SHED,    /* an idle connection closed (503) to admit `by` */
+    FG_EDGE_NOTE_TIMEOUT  /* a request missed its deadline */
+};
+
+struct fg_edge_note {
+    enum fg_edge_note_kind kind;
+    const char *peer; /* the connection's address */
+    int status;       /* REFUSED: 503 or 429 */
+    const char *by;   /* SHED: the address admitted */
+    uint64_t open_ms; /* SHED: how long it was open */
+    bool sent_any;    /* SHED: it had sent a request before */
+    bool body;        /* TIMEOUT: the body's deadline (else the head's) */
+    bool busy;        /* TIMEOUT: the head's deadline was header_timeout_busy_ms */
+};
+
 struct fg_edge_hooks {
     int (*head)(struct fg_edge_req *r, void *arg);
     void (*request)(struct fg_edge_req *r, void *arg);
@@ -101,6 +121,8 @@ struct fg_edge_hooks {
      * r's head may be partly parsed (fg_edge_req_head_done()). */
     const char *(*error_body)(struct fg_edge_req *r, int status, const char *code, const char *msg,
                               struct evbuffer *body, void *arg);
+    /* optional: a refusal, shed or timeout happened (for logs) */
+    void (*note)(const struct fg_edge_note *n, void *arg);
     void *arg;
 };
 
@@ -143,6 +165,10 @@ void fg_edge_free(struct fg_edge *e);
 int fg_edge_accept(struct fg_edge *e, int fd, const struct sockaddr *peer, socklen_t len);
 /* Accept on a listening socket (non-blocking, owned by the edge from now). */
 int fg_edge_listen(struct fg_edge *e, int listen_fd);
+/* Graceful drain: stop accepting (the listener is closed), close every
+ * idle connection now, and close each busy one after its reply (sent with
+ * Connection: close).  Requests in progress go on. */
+void fg_edge_drain(struct fg_edge *e);
 int fg_edge_open(const struct fg_edge *e); /* this edge's connections, lingering ones too */
 struct fg_edge_stats fg_edge_stats(const struct fg_edge *e);
 
@@ -152,6 +178,9 @@ enum fg_edge_method fg_edge_req_method(const struct fg_edge_req *r);
 bool fg_edge_req_head_done(const struct fg_edge_req *r);
 /* First field named `name` (case-insensitive), value trimmed; {NULL, 0} if absent. */
 struct fg_span fg_edge_req_header(const struct fg_edge_req *r, const char *name);
+/* The same on a head not complete or refused (error_body: the caller's
+ * dialect for a 431): the fields read so far, the last maybe cut short. */
+struct fg_span fg_edge_req_header_partial(const struct fg_edge_req *r, const char *name);
 size_t fg_edge_req_nheaders(const struct fg_edge_req *r);
 void fg_edge_req_header_at(const struct fg_edge_req *r, size_t i, struct fg_span *name,
                            struct fg_span *value);
@@ -166,6 +195,11 @@ void fg_edge_req_set_sink(struct fg_edge_req *r,
                           void *arg);
 void fg_edge_req_on_gone(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *, void *),
                          void *arg);
+/* cb runs once when r ends, however it ends (its terminal reply written
+ * or dropped, a failure while the edge owned it, the connection freed),
+ * just before its arena and body are freed: e.g. to give back a budget
+ * booked at the head.  It must not reply. */
+void fg_edge_req_on_end(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *, void *), void *arg);
 bool fg_edge_req_gone(const struct fg_edge_req *r);
 
 /* --- its reply (each returns 0, or -1 when the peer is gone: dropped) */

@@ -4,6 +4,7 @@
 #include "assert.h"
 
 #include <string.h>
+#include <strings.h>
 
 enum { H_LINE_START, H_IN_LINE, H_AFTER_CR };
 
@@ -158,11 +159,32 @@ bool fg_edge_frame_token(const char *p, size_t n)
     return true;
 }
 
+size_t fg_edge_frame_origin(const char *p, size_t n)
+{
+    size_t at;
+    if (n >= 7 && !strncasecmp(p, "http://", 7))
+        at = 7;
+    else if (n >= 8 && !strncasecmp(p, "https://", 8))
+        at = 8;
+    else
+        return 0;
+    const char *slash = memchr(p + at, '/', n - at);
+    return slash ? (size_t)(slash - p) : n; /* no path: refused by the check */
+}
+
 const char *fg_edge_frame_target(const char *p, size_t n)
 {
+    /* absolute-form (RFC 9112 3.2.2: a server must accept it): its authority
+     * is ignored, like Host for routing; the path is judged as origin-form */
+    size_t o = fg_edge_frame_origin(p, n);
+    for (size_t i = 0; i < o; i++)
+        if ((unsigned char)p[i] <= 0x20 || (unsigned char)p[i] >= 0x7f)
+            return "the request target has a byte outside visible ASCII";
+    p += o;
+    n -= o;
     if (!n || p[0] != '/')
-        return "the request target is not a path (absolute-form, authority-form and '*' "
-               "are not accepted)";
+        return "the request target is not a path (authority-form and '*' are not "
+               "accepted)";
     if (n > 1 && p[1] == '/')
         return "the request target starts with '//'";
     for (size_t i = 0; i < n; i++) {

@@ -24,9 +24,10 @@
  *    1-15 hex digits, whitespace around it, an extension over
  *    FG_EDGE_FRAME_EXT_MAX bytes or with control bytes, chunk data not
  *    followed by exactly CRLF, bare LF or CR anywhere, trailer fields.
- *  - fg_edge_frame_target(): origin-form only ("/" path ["?" query]), bytes
- *    0x21-0x7E, no '#': absolute-form, authority-form, asterisk-form and
- *    anything else are refused.
+ *  - fg_edge_frame_target(): origin-form ("/" path ["?" query]) or
+ *    absolute-form ("http[s]://" authority then origin-form: the authority is
+ *    ignored, never used to reach anything), bytes 0x21-0x7E, no '#':
+ *    authority-form, asterisk-form and anything else are refused.
  *  - fg_edge_frame_token(): a non-empty RFC 9110 token (header names). */
 #ifndef FRUGAL_EDGE_FRAME_H
 #define FRUGAL_EDGE_FRAME_H
@@ -58,6 +59,9 @@ const char *fg_edge_frame_chunk_scan(struct fg_edge_frame_chunk *s, const char *
                                      size_t *used, bool *done);
 
 const char *fg_edge_frame_target(const char *p, size_t n);
+/* Where the origin-form part of a target starts: 0, or past an
+ * absolute-form's "http[s]://authority" (n when it has no path). */
+size_t fg_edge_frame_origin(const char *p, size_t n);
 bool fg_edge_frame_token(const char *p, size_t n);
 
 #endif

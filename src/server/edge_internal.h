@@ -53,6 +53,8 @@ struct fg_edge_req {
     void *sink_arg;
     void (*gone_cb)(struct fg_edge_req *, void *);
     void *gone_arg;
+    void (*end_cb)(struct fg_edge_req *, void *);
+    void *end_arg;
     void (*drained_cb)(struct fg_edge_req *, void *);
     void *drained_arg;
     size_t drained_below;
@@ -71,6 +73,9 @@ struct fg_edge_conn {
     struct fg_edge_frame_head fh;
     struct fg_edge_frame_chunk fc;
     bool counted, fresh, close_after, refusal, closing;
+    bool busy;          /* accepted over 3/4 of the limit: header_timeout_busy_ms */
+    int refuse_status;  /* refused at accept: answered at its head (429 / 503) */
+    uint64_t opened_ms; /* accept time, for notes */
     int depth;
     size_t lingered;
     uint8_t ip[16];
@@ -87,6 +92,7 @@ struct fg_edge {
     struct fg_edge_hooks hooks;
     struct fg_edge_conn *all, *idle, *idle_tail, *pool;
     int npool, open, refusing;
+    bool draining; /* fg_edge_drain: no new connection, none kept alive */
     struct fg_edge_stats stats;
     const struct timeval *tv_header, *tv_header_busy, *tv_body, *tv_idle,
         *tv_linger; /* common timeouts */

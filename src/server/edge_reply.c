@@ -132,7 +132,7 @@ static size_t build_head(struct fg_edge_req *r, int status, int64_t len, char **
 {
     struct fg_edge_conn *c = r->c;
     bool stream = len < 0;
-    if (!r->keepalive || !r->body_done || (stream && r->minor == 0))
+    if (!r->keepalive || !r->body_done || (stream && r->minor == 0) || c->e->draining)
         c->close_after = true;
     const char *reason = http_status_str((enum http_status)status);
     const char *date = edge_date(c->e);

@@ -1,128 +1,124 @@
 /* httpclient.c — see httpclient.h. */
 #include "httpclient.h"
 
+#include "assert.h"
 #include "call.h"
-#include "conn.h"
+#include "edge.h"
 #include "relay.h"
-#include "reply.h"
-#include "server.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/event.h>
-#include <event2/http.h>
 
-#define CLOSE_WATCH_DELAY_MS 50
+enum pending { P_NONE, P_SEND, P_END };
 
 struct httpclient {
     struct fg_call *c;
-    struct evhttp_request *req;    /* NULL once the peer is gone */
-    struct evhttp_request *orphan; /* failed connection's request, ours to free */
-    struct event *close_ev;        /* peer hang-up watcher */
-    void (*drained)(void *arg);    /* the last chunk's drained callback */
+    struct fg_edge_req *r; /* until release */
+    enum pending pending;  /* the terminal call release makes */
+    bool started;          /* start(): a stream, ended by fg_edge_stream_end */
+    int status;
+    struct evbuffer *body;      /* send()'s body, kept until release */
+    void (*drained)(void *arg); /* the last chunk's drained callback */
     void *drained_arg;
 };
 
-static struct evkeyvalq *out_headers(struct httpclient *x)
-{
-    return x->req ? evhttp_request_get_output_headers(x->req) : NULL;
-}
-
 static void add_header(void *ctx, const char *name, const char *value)
 {
-    struct evkeyvalq *h = out_headers(ctx);
-    if (h)
-        evhttp_add_header(h, name, value);
+    struct httpclient *x = ctx;
+    fg_edge_resp_header(x->r, name, value);
 }
 
 static void remove_header(void *ctx, const char *name)
 {
-    struct evkeyvalq *h = out_headers(ctx);
-    if (h)
-        evhttp_remove_header(h, name);
+    struct httpclient *x = ctx;
+    fg_edge_resp_header_remove(x->r, name);
 }
 
 static const char *find_header(void *ctx, const char *name)
 {
-    struct evkeyvalq *h = out_headers(ctx);
-    return h ? evhttp_find_header(h, name) : NULL;
+    struct httpclient *x = ctx;
+    return fg_edge_resp_header_find(x->r, name);
 }
 
 static void clear_headers(void *ctx)
 {
-    struct evkeyvalq *h = out_headers(ctx);
-    if (h)
-        evhttp_clear_headers(h);
+    struct httpclient *x = ctx;
+    fg_edge_resp_clear_headers(x->r);
 }
 
 static void send_whole(void *ctx, int status, struct evbuffer *body)
 {
     struct httpclient *x = ctx;
-    if (!x->req)
-        return;
-    /* a HEAD answer carries no body, or keep-alive loses sync */
-    int head = evhttp_request_get_command(x->req) == EVHTTP_REQ_HEAD;
-    evhttp_send_reply(x->req, status, fg_httpstatus_reason(status), head ? NULL : body);
+    FG_ASSERT(x->pending == P_NONE && !x->started);
+    x->pending = P_SEND;
+    x->status = status;
+    if (body && evbuffer_get_length(body)) {
+        x->body = evbuffer_new();
+        FG_ASSERT(x->body);
+        evbuffer_add_buffer(x->body, body); /* chains moved, not copied */
+    }
 }
 
 static void start(void *ctx, int status)
 {
     struct httpclient *x = ctx;
-    if (x->req)
-        evhttp_send_reply_start(x->req, status, fg_httpstatus_reason(status));
+    x->started = true;
+    fg_edge_stream_start(x->r, status);
 }
 
-static void on_drained(struct evhttp_connection *evcon, void *arg)
+static void on_drained(struct fg_edge_req *r, void *arg)
 {
     struct httpclient *x = arg;
-    if (x->drained)
-        x->drained(x->drained_arg);
+    void (*cb)(void *) = x->drained;
+    x->drained = NULL;
+    if (cb)
+        cb(x->drained_arg);
 }
 
 static void chunk(void *ctx, struct evbuffer *data, void (*drained)(void *arg), void *arg)
 {
     struct httpclient *x = ctx;
-    if (!x->req)
-        return;
-    if (!drained) {
-        evhttp_send_reply_chunk(x->req, data);
-        return;
-    }
     x->drained = drained;
     x->drained_arg = arg;
-    evhttp_send_reply_chunk_with_cb(x->req, data, on_drained, x);
+    if (drained)
+        fg_edge_on_drained(x->r, 0, on_drained, x);
+    fg_edge_stream_write_buf(x->r, data);
 }
 
 static size_t backlog(void *ctx)
 {
     struct httpclient *x = ctx;
-    struct evhttp_connection *evcon = x->req ? evhttp_request_get_connection(x->req) : NULL;
-    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
-    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+    return fg_edge_queued(x->r);
 }
 
 static void end(void *ctx)
 {
     struct httpclient *x = ctx;
-    if (x->req)
-        evhttp_send_reply_end(x->req);
+    FG_ASSERT(x->pending == P_NONE);
+    x->pending = P_END;
 }
 
 static void release(void *ctx)
 {
     struct httpclient *x = ctx;
-    if (x->req) {
-        struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
-        if (evcon)
-            fg_conn_set_closecb(evcon, NULL, NULL);
-        x->req = NULL;
+    struct fg_edge_req *r = x->r;
+    if (!r)
+        return;
+    x->r = NULL;
+    fg_edge_req_on_gone(r, NULL, NULL);
+    if (x->pending == P_END || x->started) {
+        fg_edge_stream_end(r); /* a stream cut short ends here too */
+    } else if (x->pending == P_SEND) {
+        fg_edge_reply_buf(r, x->status, x->body);
+    } else {
+        /* no answer (a cut call whose peer left, or a bug): the terminal
+         * call frees r; a peer still there learns that the call failed */
+        static const char msg[] = "{\"error\":{\"type\":\"api_error\",\"message\":\"the call "
+                                  "ended without an answer\"}}";
+        fg_edge_reply(r, 500, msg, sizeof msg - 1);
     }
-    if (x->close_ev)
-        event_free(x->close_ev);
-    x->close_ev = NULL;
-    if (x->orphan)
-        evhttp_request_free(x->orphan);
-    x->orphan = NULL;
+    if (x->body)
+        evbuffer_free(x->body);
+    x->body = NULL;
 }
 
 static const struct fg_client_ops http_ops = {
@@ -138,62 +134,23 @@ static const struct fg_client_ops http_ops = {
     .release = release,
 };
 
-/* The client went away (or the connection failed).  Two cases: when the
- * connection failed on its own (EOF, timeout) libevent has already taken
- * our unfinished request off it and left it to us to free; when the
- * connection is being freed (on_peer_closed, shutdown) the request is still
- * on it and libevent frees it after this returns. */
-static void on_client_close(struct evhttp_connection *evcon, void *arg)
+static void on_gone(struct fg_edge_req *r, void *arg)
 {
     struct httpclient *x = arg;
-    /* ours to free: keep it (and the body bytes in it) until the call ends */
-    if (x->req && !evhttp_request_get_connection(x->req))
-        x->orphan = x->req;
-    x->req = NULL;
     fg_call_client_gone(x->c);
 }
 
-/* The peer hung up while we were working: drop the connection; its close
- * callback ends the call. */
-static void on_peer_closed(evutil_socket_t fd, short what, void *arg)
-{
-    struct httpclient *x = arg;
-    if (x->req)
-        evhttp_connection_free(evhttp_request_get_connection(x->req));
-}
-
-static void watch_peer(evutil_socket_t unused, short what, void *arg)
-{
-    struct httpclient *x = arg;
-    if (!x->req)
-        return;
-    struct evhttp_connection *evcon = evhttp_request_get_connection(x->req);
-    if (!evcon)
-        return;
-    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
-    event_free(x->close_ev);
-    x->close_ev = event_new(x->c->w->base, fd, EV_CLOSED, on_peer_closed, x);
-    event_add(x->close_ev, NULL);
-}
-
-void fg_httpclient_attach(struct fg_call *c, struct evhttp_request *req)
+void fg_httpclient_attach(struct fg_call *c, struct fg_edge_req *r)
 {
     struct httpclient *x = fg_arena_alloc(&c->arena, sizeof *x);
-    *x = (struct httpclient){.c = c, .req = req};
+    *x = (struct httpclient){.c = c, .r = r};
     c->client = (struct fg_client){.ops = &http_ops, .ctx = x};
-    fg_conn_set_closecb(evhttp_request_get_connection(req), on_client_close, x);
-    /* evhttp stops reading while a request is handled, so it would notice a
-     * departed client only on its next write.  Calls that outlive a short
-     * delay get an EV_CLOSED (EPOLLRDHUP) watcher that notices at once;
-     * quick calls don't pay its two epoll_ctl calls. */
-    x->close_ev = evtimer_new(c->w->base, watch_peer, x);
-    struct timeval tv = {0, CLOSE_WATCH_DELAY_MS * 1000};
-    event_add(x->close_ev, &tv);
+    fg_edge_req_on_gone(r, on_gone, x);
 }
 
-struct evhttp_request *fg_httpclient_req(const struct fg_call *c)
+struct fg_edge_req *fg_httpclient_req(const struct fg_call *c)
 {
-    if (c->client.ops != &http_ops || c->client.gone)
+    if (c->client.ops != &http_ops)
         return NULL;
-    return ((struct httpclient *)c->client.ctx)->req;
+    return ((struct httpclient *)c->client.ctx)->r;
 }

@@ -8,7 +8,8 @@
 #include "server.h"
 
 #include <event2/buffer.h>
-#include <event2/http.h>
+#include "edge.h"
+#include "edgeq.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,7 +24,7 @@ static int64_t wall_ms(void)
     return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static void fail(struct evhttp_request *req, const struct fg_dialect_ops *d, enum fg_err_class cls,
+static void fail(struct fg_edge_req *req, const struct fg_dialect_ops *d, enum fg_err_class cls,
                  const char *code, const char *fmt, const char *arg)
 {
     struct fg_err e;
@@ -31,12 +32,12 @@ static void fail(struct evhttp_request *req, const struct fg_dialect_ops *d, enu
     fg_reply_error(req, d, &e);
 }
 
-static void method_not_allowed(struct evhttp_request *req, const struct fg_dialect_ops *d,
+static void method_not_allowed(struct fg_edge_req *req, const struct fg_dialect_ops *d,
                                const char *path, const char *allow)
 {
     char msg[200];
     snprintf(msg, sizeof msg, "Method not allowed: %.100s accepts %s.", path, allow);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+    fg_edge_resp_header(req, "Allow", allow);
     fail(req, d, FG_E_METHOD, "method_not_allowed", "%s", msg);
 }
 
@@ -83,9 +84,9 @@ static bool opt_int(json_t *v, int64_t *out)
     return true;
 }
 
-static void create(struct fg_worker *w, struct evhttp_request *req, const struct fg_dialect_ops *d)
+static void create(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    struct evbuffer *in = fg_edge_req_body(req);
     size_t len = evbuffer_get_length(in);
     if (len > MAX_BODY) {
         fail(req, d, FG_E_TOO_LARGE, "request_too_large", "%s", "Key options over 64 KiB.");
@@ -166,7 +167,7 @@ static void create(struct fg_worker *w, struct evhttp_request *req, const struct
     json_decref(b);
 }
 
-static void one(struct evhttp_request *req, const struct fg_dialect_ops *d, const char *id,
+static void one(struct fg_edge_req *req, const struct fg_dialect_ops *d, const char *id,
                 bool revoke)
 {
     char err[300];
@@ -196,11 +197,11 @@ static void one(struct evhttp_request *req, const struct fg_dialect_ops *d, cons
     json_decref(out);
 }
 
-void fg_keys_api_handle(struct fg_worker *w, struct evhttp_request *req,
+void fg_keys_api_handle(struct fg_worker *w, struct fg_edge_req *req,
                         const struct fg_dialect_ops *d, const struct fg_principal *p,
                         const char *path)
 {
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    enum fg_edge_method m = fg_edge_req_method(req);
     if (!p->admin) {
         fail(req, d, FG_E_PERMISSION, "permission_denied", "%s",
              "The key admin API needs the master key; a virtual key cannot list, create or "
@@ -208,9 +209,9 @@ void fg_keys_api_handle(struct fg_worker *w, struct evhttp_request *req,
         return;
     }
     if (!strcmp(path, "/frugal/keys") || !strcmp(path, "/frugal/keys/")) {
-        if (m == EVHTTP_REQ_POST) {
+        if (m == FG_EDGE_POST) {
             create(w, req, d);
-        } else if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) {
+        } else if (m == FG_EDGE_GET || m == FG_EDGE_HEAD) {
             json_t *out =
                 json_pack("{s:s, s:o}", "object", "list", "data", fg_keyreg_list_json(wall_ms()));
             fg_reply_json_value(req, 200, out, JSON_COMPACT);
@@ -230,13 +231,13 @@ void fg_keys_api_handle(struct fg_worker *w, struct evhttp_request *req,
     }
     snprintf(id, sizeof id, "%.*s", (int)n, rest);
     if (!strcmp(tail, "/revoke")) {
-        if (m == EVHTTP_REQ_POST)
+        if (m == FG_EDGE_POST)
             one(req, d, id, true);
         else
             method_not_allowed(req, d, path, "POST");
-    } else if (m == EVHTTP_REQ_GET || m == EVHTTP_REQ_HEAD) {
+    } else if (m == FG_EDGE_GET || m == FG_EDGE_HEAD) {
         one(req, d, id, false);
-    } else if (m == EVHTTP_REQ_DELETE) {
+    } else if (m == FG_EDGE_DELETE) {
         one(req, d, id, true);
     } else {
         method_not_allowed(req, d, path, "GET, DELETE");

@@ -19,11 +19,11 @@
 #define FRUGAL_KEYS_API_H
 
 struct fg_worker;
-struct evhttp_request;
+struct fg_edge_req;
 struct fg_dialect_ops;
 struct fg_principal;
 
-void fg_keys_api_handle(struct fg_worker *w, struct evhttp_request *req,
+void fg_keys_api_handle(struct fg_worker *w, struct fg_edge_req *req,
                         const struct fg_dialect_ops *d, const struct fg_principal *p,
                         const char *path);
 

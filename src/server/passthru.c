@@ -17,8 +17,8 @@
 
 #include <ctype.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
+#include "edge.h"
+#include "edgeq.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,8 +261,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
 {
     struct fg_call *c = x->arg;
     fg_upstream_release(c->w->up, x);
-    struct evhttp_request *req = fg_httpclient_req(c);
-    if (!req) {
+    if (!fg_client_live(&c->client)) {
         fg_call_finish(c);
         return;
     }
@@ -293,13 +292,12 @@ static void on_done(struct fg_xfer *x, CURLcode res)
                        "upstream provider '%s' answered HTTP %d", c->serve.provider->name,
                        c->status);
         c->meter.acct.response_bytes = (int64_t)n;
-        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-        evhttp_add_header(h, "Content-Type",
-                          c->pass_ctype ? c->pass_ctype : "application/octet-stream");
+        fg_client_header(c, "Content-Type",
+                         c->pass_ctype ? c->pass_ctype : "application/octet-stream");
         fg_client_frugal_headers(c);
         fg_meter_cost_headers(c);
         c->t_first_byte_ns = fg_clock_now_ns();
-        evhttp_send_reply(req, c->status, NULL, b);
+        c->client.ops->send(c->client.ctx, c->status, b);
     }
     c->state = FG_CALL_DONE;
     fg_call_finish(c);
@@ -310,17 +308,17 @@ static const char *const forwarded[] = {"content-type", "accept",     "openai-be
 
 static struct curl_slist *headers(struct fg_call *c)
 {
-    struct evkeyvalq *in = evhttp_request_get_input_headers(fg_httpclient_req(c));
+    struct fg_edge_req *in = fg_httpclient_req(c);
     struct curl_slist *h = curl_slist_append(NULL, "Expect:");
     for (const char *const *f = forwarded; *f; f++) {
-        const char *v = evhttp_find_header(in, *f);
+        const char *v = fg_edgeq_header(in, *f);
         if (v && !strpbrk(v, "\r\n"))
             h = fg_provider_header_add(h, *f, v);
     }
-    const char *fault = evhttp_find_header(in, "x-sim-fault");
+    const char *fault = fg_edgeq_header(in, "x-sim-fault");
     if (fault && c->serve.provider->type == FG_PROV_SIM && !strpbrk(fault, "\r\n"))
         h = fg_provider_header_add(h, "x-sim-fault", fault);
-    if (!evhttp_find_header(in, "content-type"))
+    if (!fg_edgeq_header(in, "content-type"))
         h = curl_slist_append(h, "Content-Type:"); /* curl's form default is not ours */
     if (c->serve.provider->api_key) {
         char auth[512];
@@ -330,7 +328,7 @@ static struct curl_slist *headers(struct fg_call *c)
     return h;
 }
 
-static int start(struct fg_call *c, enum evhttp_cmd_type method, const char *query)
+static int start(struct fg_call *c, enum fg_edge_method method, const char *query)
 {
     struct fg_worker *w = c->w;
     const char *base = w->app->prov[c->serve.provider_index].openai_base;
@@ -340,12 +338,12 @@ static int start(struct fg_call *c, enum evhttp_cmd_type method, const char *que
     c->up.headers = headers(c);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->up.headers);
-    if (method == EVHTTP_REQ_POST) {
+    if (method == FG_EDGE_POST) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->enc.body ? c->enc.body : c->raw);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
                          (curl_off_t)(c->enc.body ? c->enc.body_len : c->raw_len));
-    } else if (method == EVHTTP_REQ_DELETE) {
+    } else if (method == FG_EDGE_DELETE) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "DELETE");
     }
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
@@ -409,7 +407,7 @@ static int prepare(struct fg_call *c, const char *ctype)
     return 0;
 }
 
-static void reply_plain(struct evhttp_request *req, enum fg_err_class cls, const char *code,
+static void reply_plain(struct fg_edge_req *req, enum fg_err_class cls, const char *code,
                         const char *msg)
 {
     struct fg_err e;
@@ -417,11 +415,11 @@ static void reply_plain(struct evhttp_request *req, enum fg_err_class cls, const
     fg_reply_error(req, &fg_provider_openai, &e);
 }
 
-void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const char *path,
+void fg_passthru_handle(struct fg_worker *w, struct fg_edge_req *req, const char *path,
                         const struct fg_principal *p)
 {
-    enum evhttp_cmd_type method = evhttp_request_get_command(req);
-    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    enum fg_edge_method method = fg_edge_req_method(req);
+    const char *query = fg_edgeq_query(req);
     const char *why;
     if (fg_passthru_check_path(path, query, &why) < 0) {
         char msg[300];
@@ -429,8 +427,8 @@ void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const c
         reply_plain(req, FG_E_INVALID, "invalid_path", msg);
         return;
     }
-    if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_POST && method != EVHTTP_REQ_DELETE) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, POST, DELETE");
+    if (method != FG_EDGE_GET && method != FG_EDGE_POST && method != FG_EDGE_DELETE) {
+        fg_edge_resp_header(req, "Allow", "GET, POST, DELETE");
         reply_plain(req, FG_E_METHOD, "method_not_allowed",
                     "Method not allowed: OpenAI paths passed through accept GET, POST and DELETE.");
         return;
@@ -448,13 +446,13 @@ void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const c
     c->who.vkey = p->vkey;
     c->pass_path = fg_arena_strdup(&c->arena, path);
     fg_callreq_read(c, req);
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    struct evbuffer *in = fg_edge_req_body(req);
     c->raw_len = evbuffer_get_length(in);
     c->raw = c->raw_len ? (const char *)evbuffer_pullup(in, -1) : "";
-    const char *ctype = evhttp_find_header(evhttp_request_get_input_headers(req), "content-type");
+    const char *ctype = fg_edgeq_header(req, "content-type");
     if (prepare(c, ctype) < 0 || start(c, method, query) < 0) {
         c->status = c->err.status;
-        fg_reply_error(req, c->in, &c->err);
+        fg_client_send_error(c, false);
         fg_call_finish(c);
     }
 }

@@ -40,13 +40,13 @@
 
 #include <stdbool.h>
 
-struct evhttp_request;
+struct fg_edge_req;
 struct fg_worker;
 struct fg_principal;
 
 /* Is path one this layer serves (under /v1/, not Anthropic's /v1/messages...)? */
 bool fg_passthru_path(const char *path);
-void fg_passthru_handle(struct fg_worker *w, struct evhttp_request *req, const char *path,
+void fg_passthru_handle(struct fg_worker *w, struct fg_edge_req *req, const char *path,
                         const struct fg_principal *p);
 /* The path check alone (exposed for tests): 0, or -1 with why set. */
 int fg_passthru_check_path(const char *path, const char *query, const char **why);

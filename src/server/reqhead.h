@@ -1,22 +1,13 @@
-/* reqhead.h — a strict reading of an HTTP/1.x request head (request line
- * and header fields) as the client sent it, before libevent's lenient
- * parser has seen it.
+/* reqhead.h — the fields of an HTTP/1.x request head that the gate
+ * (gate.h) and the edge's users read, as the edge (edge.h) parsed them.
  *
  * Contract:
- *  - fg_reqhead_parse(buf, len, h) reads the bytes up to and including the
- *    blank line that ends the head (CRLF or bare LF line ends).  It returns
- *    0 with *h filled, or -1 with h->err naming the framing error; nothing
- *    is allocated and *h points into buf (which must outlive it).
- *  - Framing refused (each would let frugal and a proxy in front of it
- *    disagree about where a request ends): a request line not "METHOD SP
- *    target SP HTTP/1.x"; the CONNECT method; whitespace before a header's
- *    colon or a header name with other non-token bytes; an obs-fold
- *    (continuation) line; Content-Length not plain digits (no sign, no
- *    spaces inside, at most 18 digits); two Content-Length values that
- *    differ; Transfer-Encoding other than exactly "chunked"; both
- *    Transfer-Encoding and Content-Length.
- *  - Values are trimmed of surrounding spaces and tabs; header names match
- *    case-insensitively.  Only the fields the edge needs are kept. */
+ *  - The edge fills a struct fg_reqhead for every request whose head
+ *    passed its framing checks (edge.h lists them); spans point into the
+ *    request's own memory and live as long as the request.
+ *  - Values are trimmed of surrounding spaces and tabs; names matched
+ *    case-insensitively.  Only the fields the gate needs are kept here; the
+ *    rest are read through fg_edge_req_header(). */
 #ifndef FRUGAL_REQHEAD_H
 #define FRUGAL_REQHEAD_H
 
@@ -36,10 +27,7 @@ struct fg_reqhead {
     bool chunked;                          /* Transfer-Encoding: chunked */
     struct fg_span authorization, api_key; /* Authorization, x-api-key */
     bool anthropic;                        /* anthropic-version present */
-    const char *err;                       /* on -1: what was wrong */
 };
-
-int fg_reqhead_parse(const char *buf, size_t len, struct fg_reqhead *h);
 
 /* Whether span s equals the NUL-terminated string lit (case-sensitively). */
 bool fg_reqhead_span_is(struct fg_span s, const char *lit);

@@ -16,7 +16,8 @@
 
 #include <ctype.h>
 #include <event2/buffer.h>
-#include <event2/http.h>
+#include "edge.h"
+#include "edgeq.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,7 +69,7 @@ bool fg_responses_api_path(const char *path)
     return !strncmp(path, "/v1/responses/", 14) && strcmp(path, "/v1/responses/input_tokens");
 }
 
-static void reply_error(struct evhttp_request *req, enum fg_err_class cls, const char *param,
+static void reply_error(struct fg_edge_req *req, enum fg_err_class cls, const char *param,
                         const char *code, const char *fmt, const char *arg)
 {
     struct fg_err e;
@@ -78,30 +79,30 @@ static void reply_error(struct evhttp_request *req, enum fg_err_class cls, const
 
 /* "{id}", "{id}/input_items" or "{id}/cancel" with the method each takes;
  * 0 or -1 after replying. */
-static int parse(struct evhttp_request *req, const char *path, char *id, enum op *op)
+static int parse(struct fg_edge_req *req, const char *path, char *id, enum op *op)
 {
     const char *rest = path + 14, *slash = strchr(rest, '/');
     size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
-    if (m == EVHTTP_REQ_HEAD)
-        m = EVHTTP_REQ_GET;
+    enum fg_edge_method m = fg_edge_req_method(req);
+    if (m == FG_EDGE_HEAD)
+        m = FG_EDGE_GET;
     const char *allow;
     if (!slash) {
-        *op = m == EVHTTP_REQ_DELETE ? OP_DELETE : OP_GET;
-        allow = m == EVHTTP_REQ_GET || m == EVHTTP_REQ_DELETE ? NULL : "GET, DELETE";
+        *op = m == FG_EDGE_DELETE ? OP_DELETE : OP_GET;
+        allow = m == FG_EDGE_GET || m == FG_EDGE_DELETE ? NULL : "GET, DELETE";
     } else if (!strcmp(slash, "/input_items")) {
         *op = OP_ITEMS;
-        allow = m == EVHTTP_REQ_GET ? NULL : "GET";
+        allow = m == FG_EDGE_GET ? NULL : "GET";
     } else if (!strcmp(slash, "/cancel")) {
         *op = OP_CANCEL;
-        allow = m == EVHTTP_REQ_POST ? NULL : "POST";
+        allow = m == FG_EDGE_POST ? NULL : "POST";
     } else {
         reply_error(req, FG_E_NOT_FOUND, NULL, "unknown_url",
                     "Unknown path: %.200s is not an endpoint of this gateway.", path);
         return -1;
     }
     if (allow) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+        fg_edge_resp_header(req, "Allow", allow);
         reply_error(req, FG_E_METHOD, NULL, "method_not_allowed",
                     "Method not allowed: this path accepts %s only.", allow);
         return -1;
@@ -165,13 +166,23 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
+/* c->err in OpenAI's shape, through the call's client (the call has no
+ * dialect of its own: it writes no ledger row). */
+static void send_error(struct fg_call *c)
+{
+    struct evbuffer *b = evbuffer_new();
+    fg_provider_openai.error_body(&c->err, b);
+    fg_client_header(c, "Content-Type", "application/json");
+    c->client.ops->send(c->client.ctx, c->err.status, b);
+    evbuffer_free(b);
+}
+
 static void on_done(struct fg_xfer *xf, CURLcode res)
 {
     struct fg_call *c = xf->arg;
     struct proxy *x = c->aux;
     fg_upstream_release(c->w->up, xf);
-    struct evhttp_request *req = fg_httpclient_req(c);
-    if (!req) {
+    if (!fg_client_live(&c->client)) {
         fg_call_finish(c);
         return;
     }
@@ -179,7 +190,7 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_error",
                    "upstream provider '%s' failed: %s", c->serve.provider->name,
                    res != CURLE_OK ? curl_easy_strerror(res) : "no status");
-        fg_reply_error(req, &fg_provider_openai, &c->err);
+        send_error(c);
     } else {
         if (x->op == OP_DELETE && c->up.status < 300)
             fg_respmap_forget(x->id);
@@ -188,11 +199,9 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
         struct evbuffer *b = evbuffer_new();
         evbuffer_add(b, r, m);
         free(r);
-        struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-        evhttp_add_header(h, "Content-Type", x->ctype[0] ? x->ctype : "application/json");
-        evhttp_add_header(h, "x-frugal-request-id", c->id);
-        evhttp_send_reply(req, (int)c->up.status, fg_httpstatus_reason((int)c->up.status),
-                          evhttp_request_get_command(req) == EVHTTP_REQ_HEAD ? NULL : b);
+        fg_client_header(c, "Content-Type", x->ctype[0] ? x->ctype : "application/json");
+        fg_client_header(c, "x-frugal-request-id", c->id);
+        c->client.ops->send(c->client.ctx, (int)c->up.status, b); /* HEAD: the edge drops it */
         evbuffer_free(b);
     }
     c->state = FG_CALL_DONE;
@@ -236,13 +245,13 @@ static int start(struct fg_call *c, struct proxy *x, const char *query)
     return 0;
 }
 
-void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
+void fg_responses_api_handle(struct fg_worker *w, struct fg_edge_req *req,
                              const struct fg_principal *p, const char *path)
 {
     struct proxy px = {0};
     if (parse(req, path, px.id, &px.op) < 0)
         return;
-    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    const char *query = fg_edgeq_query(req);
     if (!query_ok(query)) {
         reply_error(req, FG_E_INVALID, NULL, "invalid_query", "Invalid query string: '%.100s'.",
                     query);
@@ -264,7 +273,7 @@ void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
     fg_call_use_provider(c, prov);
     if (start(c, x, query) < 0) {
         fg_err_set(&c->err, FG_E_INTERNAL, NULL, NULL, "could not start the upstream transfer");
-        fg_reply_error(req, &fg_provider_openai, &c->err);
+        send_error(c);
         fg_call_finish(c);
     }
 }

@@ -27,12 +27,12 @@
 #include <stddef.h>
 
 struct fg_worker;
-struct evhttp_request;
+struct fg_edge_req;
 struct fg_principal;
 
 /* Is this path one of the stored-response endpoints above? */
 bool fg_responses_api_path(const char *path);
-void fg_responses_api_handle(struct fg_worker *w, struct evhttp_request *req,
+void fg_responses_api_handle(struct fg_worker *w, struct fg_edge_req *req,
                              const struct fg_principal *p, const char *path);
 
 #endif

@@ -6,7 +6,9 @@
 
 #include "api.h"
 #include "arena.h"
-#include "conn.h"
+#include "edge.h"
+#include "edge_limits.h"
+#include "wire.h"
 #include "json.h"
 #include "router.h"
 #include "keystore.h"
@@ -22,7 +24,6 @@ _Static_assert(FG_EP_COUNT <= 8, "fg_provider_rt.url has room for every endpoint
 #include <errno.h>
 #include <malloc.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <event2/thread.h>
 #include <netdb.h>
 #include <signal.h>
@@ -30,10 +31,12 @@ _Static_assert(FG_EP_COUNT <= 8, "fg_provider_rt.url has room for every endpoint
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #define DRAIN_FLUSH_MS 100 /* let queued replies reach the socket before exit */
+#define LINGER_MS 2000     /* a refused client's rest is read and dropped this long */
 
 /* "host:port" or "[v6]:port" → addrinfo (caller frees). */
 static struct addrinfo *resolve_listen(const char *listen)
@@ -143,19 +146,18 @@ static void on_grace_over(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(w->base, &tv);
 }
 
-/* Runs on the worker's loop, activated from the signal thread. */
+/* Runs on the worker's loop, activated from the signal thread: stop
+ * accepting, close idle connections; busy ones close after their reply. */
 static void on_stop(evutil_socket_t fd, short what, void *arg)
 {
     struct fg_worker *w = arg;
     w->draining = true;
-    if (w->listener) {
-        /* stop accepting; live keep-alive connections get 503s */
-        evhttp_del_accept_socket(w->http, w->listener);
-        w->listener = NULL;
-        w->fd = -1;
-    }
+    fg_edge_drain(w->edge);
+    w->fd = -1; /* closed with the edge's listener */
     if (w->inflight == 0) {
-        event_base_loopexit(w->base, NULL);
+        /* replies being written get DRAIN_FLUSH_MS to reach their sockets */
+        struct timeval tv = {0, DRAIN_FLUSH_MS * 1000};
+        event_base_loopexit(w->base, &tv);
         return;
     }
     int ms = w->app->cfg->server.shutdown_grace_ms;
@@ -163,13 +165,19 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     event_add(w->grace_ev, &tv);
 }
 
-/* Every request: connection limits and header size first (conn.h). */
-static void on_request(struct evhttp_request *req, void *arg)
+/* server.* → the edge's settings (edge.h). */
+static struct fg_edge_cfg edge_cfg(const struct fg_server_cfg *s)
 {
-    struct fg_worker *w = arg;
-    if (fg_conn_table_request(w->conns, req))
-        return;
-    fg_api_handle(req, w);
+    return (struct fg_edge_cfg){
+        .max_header_bytes = s->max_header_bytes,
+        .max_headers = FG_WIRE_MAX_HEADERS,
+        .max_body_bytes = s->max_body_bytes,
+        .header_timeout_ms = s->header_timeout_ms,
+        .header_timeout_busy_ms = s->header_timeout_busy_ms,
+        .body_timeout_ms = s->body_timeout_ms,
+        .idle_timeout_ms = s->client_timeout_ms,
+        .linger_ms = LINGER_MS,
+    };
 }
 
 static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
@@ -191,31 +199,13 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
         return -1;
     if (!app->listen_port)
         app->listen_port = bound_port(w->fd);
-    w->http = evhttp_new(w->base);
-    w->conns = fg_conn_table_new(w->base, app->cfg);
-    evhttp_set_bevcb(w->http, fg_conn_table_bevcb, w->conns);
-    /* conn.c judges each request at its head (gate.h) and sets the
-     * connection's body cap to its path's; libevent's own (HTML) limits are
-     * only backstops for what the head did not announce (a chunked body over
-     * its cap).  Lingering close: a body over the backstop is read and
-     * dropped (within body_timeout_ms) so the client gets the 413 rather
-     * than a reset. */
-    size_t most = s->max_body_bytes;
-    if (most < w->app->cfg->batches.max_file_bytes + (64u << 10))
-        most = w->app->cfg->batches.max_file_bytes + (64u << 10); /* uploads */
-    evhttp_set_max_body_size(w->http, (ev_ssize_t)most);
-    evhttp_set_max_headers_size(w->http, (ev_ssize_t)(s->max_header_bytes * 2 + 8192));
-    evhttp_set_flags(w->http, EVHTTP_SERVER_LINGERING_CLOSE);
-    struct timeval tv = {s->client_timeout_ms / 1000, (s->client_timeout_ms % 1000) * 1000};
-    evhttp_set_timeout_tv(w->http, &tv);
-    /* let every method reach us so wrong ones get a 405 in the caller's dialect */
-    evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-                                            EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-                                            EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
-    evhttp_set_gencb(w->http, on_request, w);
-    w->listener = evhttp_accept_socket_with_handle(w->http, w->fd);
-    if (!w->listener) {
+    struct fg_edge_cfg ecfg = edge_cfg(s);
+    struct fg_edge_hooks hooks = fg_wire_hooks(w);
+    w->edge = fg_edge_new(w->base, &ecfg, app->edge_limits, &hooks);
+    if (fg_edge_listen(w->edge, w->fd) < 0) {
         fg_error("worker %d: cannot accept on the listening socket", index);
+        close(w->fd);
+        w->fd = -1;
         return -1;
     }
     return 0;
@@ -224,9 +214,8 @@ static int worker_init(struct fg_app *app, struct fg_worker *w, int index)
 static void worker_free(struct fg_worker *w)
 {
     fg_call_abort_all(w);
-    if (w->http)
-        evhttp_free(w->http); /* closes the listener and client connections */
-    fg_conn_table_free(w->conns);
+    fg_edge_free(w->edge); /* closes the listener and client connections */
+    w->edge = NULL;
     fg_upstream_free(w->up);
     fg_store_close(w->store);
     fg_keystore_close(w->keystore);
@@ -350,12 +339,29 @@ static void block_signals(void)
  * gateway could sit on a gigabyte it no longer uses.  Large blocks (a body
  * pulled up whole) are mmapped and go back at free; the top of each heap is
  * trimmed past a few MB; a fixed number of arenas bounds how many heaps keep
- * such leftovers (conn.c also calls malloc_trim after large bodies). */
+ * such leftovers (wire.c also calls malloc_trim after large bodies). */
 static void bound_heap(int nworkers)
 {
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     mallopt(M_TRIM_THRESHOLD, 4 << 20);
     mallopt(M_ARENA_MAX, 2 * nworkers + 2);
+}
+
+/* Client connections and upstream ones need descriptors: raise the soft
+ * RLIMIT_NOFILE toward what server.max_connections needs. */
+static void raise_nofile(const struct fg_server_cfg *cfg)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)cfg->max_connections * 2 + 256; /* clients + upstreams + files */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+        if (rl.rlim_cur < want)
+            fg_warn("server.max_connections %d wants about %lu file descriptors and the limit "
+                    "is %lu (ulimit -n): connections may fail before the cap refuses them",
+                    cfg->max_connections, (unsigned long)want, (unsigned long)rl.rlim_cur);
+    }
 }
 
 void fg_server_init(struct fg_app *app, const struct fg_config *cfg)
@@ -370,7 +376,9 @@ void fg_server_init(struct fg_app *app, const struct fg_config *cfg)
         app->nworkers = 1;
     bound_heap(app->nworkers);
     app->workers = fg_xcalloc((size_t)app->nworkers, sizeof *app->workers);
-    fg_conn_global_init(&cfg->server);
+    raise_nofile(&cfg->server);
+    app->edge_limits =
+        fg_edge_limits_new(cfg->server.max_connections, cfg->server.max_connections_per_ip);
 }
 
 int fg_server_start(struct fg_app *app)
@@ -419,5 +427,6 @@ void fg_server_join(struct fg_app *app, bool cut)
 void fg_server_free(struct fg_app *app)
 {
     providers_free(app);
-    fg_conn_global_free();
+    fg_edge_limits_free(app->edge_limits);
+    app->edge_limits = NULL;
 }

@@ -1,9 +1,11 @@
 /* server.h — the gateway's HTTP edge: worker threads, their listeners and
  * event loops, and their drain.
  *
- * Contract: each worker has its own event_base, evhttp bound to its own
- * SO_REUSEPORT socket on the same address, and its own upstream (curl
- * multi) on that base.  Workers share only the immutable config and
+ * Contract: each worker has its own event_base, an HTTP edge (edge.h, with
+ * wire.h's hooks) accepting on its own SO_REUSEPORT socket on the same
+ * address, and its own upstream (curl multi) on that base.  One
+ * struct fg_edge_limits (server.max_connections, max_connections_per_ip)
+ * is shared by every worker's edge.  Workers share only the immutable config and
  * app-level handles.  The process around them (ledger, key registry, sim,
  * batch executor, signals, shutdown order) is the daemon's
  * (cli/daemon.h), which calls, in order:
@@ -14,7 +16,8 @@
  *   fg_server_start           each worker's loop, listener and thread; prints
  *                             the "frugal listening on" line
  *   fg_server_wait_signal     SIGINT / SIGTERM (blocked in every thread)
- *   fg_server_drain           stop accepting; in-flight calls finish within
+ *   fg_server_drain           stop accepting, close idle connections (busy
+ *                             ones close after their reply); in-flight calls finish within
  *                             server.shutdown_grace_ms, then are cut (each
  *                             with an error its client sees)
  *   fg_server_join            wait for the worker threads and free them

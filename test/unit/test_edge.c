@@ -35,7 +35,7 @@ struct t {
     struct event_base *base;
     struct fg_edge *e;
     struct fg_edge_limits *lim;
-    int heads, requests, gones, drained;
+    int heads, requests, gones, drained, ends;
     char seen[1024]; /* targets the app got, in order */
     struct evbuffer *sunk;
     struct fg_edge_req *held;
@@ -60,10 +60,16 @@ static void sink(struct fg_edge_req *r, const char *p, size_t n, void *arg)
         fg_edge_reply(r, 507, "full", 4);
 }
 
+static void on_end(struct fg_edge_req *r, void *arg)
+{
+    T.ends++;
+}
+
 static int head_hook(struct fg_edge_req *r, void *arg)
 {
     T.heads++;
     fg_edge_req_on_gone(r, on_gone, NULL);
+    fg_edge_req_on_end(r, on_end, NULL);
     if (path_is(r, "/deny")) {
         fg_edge_resp_header(r, "WWW-Authenticate", "Bearer");
         fg_edge_reply(r, 401, "denied", 6);
@@ -125,7 +131,7 @@ static void request_hook(struct fg_edge_req *r, void *arg)
     evbuffer_free(out);
 }
 
-static const struct fg_edge_hooks hooks = {head_hook, request_hook, NULL, NULL};
+static const struct fg_edge_hooks hooks = {.head = head_hook, .request = request_hook};
 
 static struct fg_edge_cfg base_cfg(void)
 {
@@ -150,6 +156,7 @@ static void start(struct fg_edge_cfg cfg, int max_conns, int per_ip)
 static int teardown(void **st)
 {
     fg_edge_free(T.e);
+    assert_int_equal(T.ends, T.heads); /* every request the hook saw ended once */
     assert_int_equal(fg_edge_limits_count(T.lim), 0);
     fg_edge_limits_free(T.lim);
     event_base_free(T.base);
@@ -436,7 +443,10 @@ static const struct {
      0},
     {"TE in HTTP/1.0", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 0},
     {"CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 0},
-    {"absolute-form", "GET http://example.com/ HTTP/1.1\r\nHost: a\r\n\r\n", 0},
+    {"absolute-form without a path", "GET http://example.com HTTP/1.1\r\nHost: a\r\n\r\n", 0},
+    {"absolute-form, other scheme", "GET ftp://example.com/ HTTP/1.1\r\nHost: a\r\n\r\n", 0},
+    {"empty Content-Length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: \r\n\r\n", 0},
+    {"a line without a colon", "GET / HTTP/1.1\r\nHost: a\r\nNo colon here\r\n\r\n", 0},
     {"asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", 0},
     {"target with a tab", "GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n", 0},
     {"target with a high byte", "GET /\xff HTTP/1.1\r\nHost: a\r\n\r\n", 0},
@@ -513,6 +523,10 @@ static void test_well_formed_edges(void **st)
                              1);
     assert_int_equal(g->rd.r[0].status, 200);
     assert_string_equal(g->rd.r[0].body, "POST /e 3:abc");
+    /* absolute-form: served as its path; the authority is not the app's */
+    g = exchange(fd, "GET http://other.example/abs?q=1 HTTP/1.1\r\nHost: other.example\r\n\r\n", 1);
+    assert_int_equal(g->rd.r[0].status, 200);
+    assert_string_equal(g->rd.r[0].body, "GET /abs?q=1 0:");
     close(fd);
 }
 
@@ -714,13 +728,14 @@ static void test_header_timeout(void **st)
     start(cfg, 100, 0);
     int fd = client();
     struct got *g = exchange(fd, "GET / HTTP/1.1\r\nHo", 0); /* and nothing more */
-    assert_int_equal(g->rd.r[0].status, 408);
+    assert_int_equal(g->rd.n, 0);                            /* closed, no answer */
     assert_true(g->eof);
     close(fd);
 
     fd = client();
     g = exchange(fd, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n123", 0);
-    assert_int_equal(g->rd.r[0].status, 408);
+    assert_int_equal(g->rd.n, 0);
+    assert_true(g->eof);
     assert_int_equal(T.gones, 1);
     close(fd);
 
@@ -757,7 +772,9 @@ static void test_trickle_does_not_extend(void **st)
             g.eof = true;
     }
     collect(fd, 0, &g);
-    assert_int_equal(g.rd.r[0].status, 408);
+    assert_true(g.eof);
+    assert_int_equal(g.rd.n, 0);
+    assert_int_equal(fg_edge_stats(T.e).timeouts, 1);
     close(fd);
 }
 
@@ -774,7 +791,8 @@ static void test_busy_header_deadline(void **st)
     int busy = client(); /* 4th: accepted with 3 open, over 3/4 of 4 */
     send_str(calm, "GET / HTTP/1.1\r\nHo");
     struct got *g = exchange(busy, "GET / HTTP/1.1\r\nHo", 0);
-    assert_int_equal(g->rd.r[0].status, 408);
+    assert_true(g->eof);
+    assert_int_equal(g->rd.n, 0);
     assert_int_equal(fg_edge_stats(T.e).timeouts, 1);
     g = exchange(calm, "st: a\r\n\r\n", 1); /* still in time */
     assert_int_equal(g->rd.r[0].status, 200);
@@ -838,7 +856,9 @@ static void test_global_cap_sheds_idle(void **st)
     assert_int_equal(fg_edge_stats(T.e).accepted, 3);
     struct fg_edge_req *held = T.held;
     send_str(third, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
-    int fourth = client(); /* nothing idle left: refused with a 503 */
+    int fourth = client(); /* nothing idle left: refused with a 503, at its head */
+    assert_int_equal(fg_edge_stats(T.e).refused, 1);
+    send_str(fourth, "GET / HTTP/1.1\r\nHost: a\r\n\r\n");
     memset(&g, 0, sizeof g);
     collect(fourth, 0, &g);
     assert_int_equal(g.rd.r[0].status, 503);
@@ -858,22 +878,58 @@ static void test_per_ip_cap(void **st)
     int a = client_from("10.0.0.7");
     send_str(a, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
     int b = client_from("10.0.0.7");
+    send_str(b, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); /* answered at its head */
     static struct got g;
     memset(&g, 0, sizeof g);
     collect(b, 0, &g);
     assert_int_equal(g.rd.r[0].status, 429);
+    assert_int_equal(T.heads, 1); /* the hook never saw the refused request */
     int c = client_from("10.0.0.8");
     struct got *g2 = exchange(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1);
     assert_int_equal(g2->rd.r[0].status, 200);
-    /* an idle connection of the same address is shed for a new one */
+    /* an idle connection of the same address is not shed: the new one is refused */
     int d = client_from("10.0.0.8");
-    memset(&g, 0, sizeof g);
-    collect(c, 0, &g);
-    assert_int_equal(g.rd.r[0].status, 503);
     g2 = exchange(d, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1);
+    assert_int_equal(g2->rd.r[0].status, 429);
+    g2 = exchange(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1);
     assert_int_equal(g2->rd.r[0].status, 200);
+    assert_int_equal(fg_edge_stats(T.e).shed, 0);
     fg_edge_reply(T.held, 200, "", 0);
     close(a), close(b), close(c), close(d);
+}
+
+/* Graceful drain: idle connections close at once (no answer), a busy one
+ * gets its reply with Connection: close, then closes. */
+static void test_drain(void **st)
+{
+    int idle = client();
+    int kept = client();
+    struct got *g = exchange(kept, "GET /k HTTP/1.1\r\nHost: a\r\n\r\n", 1);
+    assert_int_equal(g->rd.r[0].status, 200); /* now idle between requests */
+    int busy = client();
+    send_str(busy, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_non_null(T.held);
+    fg_edge_drain(T.e);
+    pump();
+    static struct got d;
+    memset(&d, 0, sizeof d);
+    collect(idle, 0, &d);
+    assert_true(d.eof);
+    assert_int_equal(d.rd.n, 0);
+    memset(&d, 0, sizeof d);
+    collect(kept, 0, &d);
+    assert_true(d.eof);
+    assert_int_equal(d.rd.n, 0);
+    assert_int_equal(fg_edge_open(T.e), 1);
+    assert_int_equal(fg_edge_reply(T.held, 200, "done", 4), 0);
+    memset(&d, 0, sizeof d);
+    collect(busy, 1, &d);
+    assert_int_equal(d.rd.r[0].status, 200);
+    assert_non_null(strstr(d.rd.r[0].headers, "Connection|close|"));
+    close(idle), close(kept), close(busy);
+    for (int i = 0; i < 100 && fg_edge_open(T.e); i++)
+        pump();
+    assert_int_equal(fg_edge_open(T.e), 0);
 }
 
 static void test_stream_and_head(void **st)
@@ -962,6 +1018,7 @@ static void test_backpressure(void **st)
     }
     assert_int_equal(T.drained, 1);
     assert_int_equal(fg_edge_queued(r), 0);
+    assert_true(got > 0); /* the client's reads are what drained it */
 
     /* a write the socket takes at once: the callback runs from the loop
      * afterwards, not inside fg_edge_stream_write */
@@ -1082,6 +1139,11 @@ static void test_frame_units(void **st)
     assert_false(fg_edge_frame_token("", 0));
     assert_null(fg_edge_frame_target("/v1/chat?x=1", 12));
     assert_non_null(fg_edge_frame_target("//evil", 6));
+    /* absolute-form: the authority is skipped, the path judged */
+    assert_null(fg_edge_frame_target("http://x.example/v1?a", 21));
+    assert_int_equal(fg_edge_frame_origin("http://x.example/v1?a", 21), 16);
+    assert_int_equal(fg_edge_frame_origin("/v1", 3), 0);
+    assert_non_null(fg_edge_frame_target("https://x.example", 17));
 }
 
 int main(void)
@@ -1109,6 +1171,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_keepalive_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_global_cap_sheds_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_ip_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_and_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_close_and_http10, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_gone, setup, teardown),
