@@ -962,13 +962,28 @@ describe('batch lines are calls of the pipeline, not HTTP requests', () => {
         ...config(mode),
         server: { max_connections_per_ip: 1, header_timeout_ms: 60000, header_timeout_busy_ms: 60000 },
       });
-      // 127.0.0.1's one place is taken: a connection from there is refused (429)
-      const hold = net.connect({ host: '127.0.0.1', port: fr.port });
-      hold.on('error', () => {});
-      await new Promise((r) => hold.once('connect', r));
+      // 127.0.0.1's one place is taken by `hold`: a connection from there is
+      // refused (429).  The gateway may accept a probe before `hold` (both
+      // connect at once), so each probe is a connection of its own that
+      // closes after its answer, and a `hold` that lost the race is made anew.
+      let hold = null;
+      const probe = () => new Promise((resolve) => {
+        const rq = http.get({ host: '127.0.0.1', port: fr.port, path: '/healthz', agent: false }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode));
+        });
+        rq.on('error', () => resolve(null));
+      });
       await waitFor(async () => {
-        const r = await fetch(`${fr.url}/healthz`).catch(() => null);
-        return r && r.status === 429;
+        if (!hold) {
+          hold = net.connect({ host: '127.0.0.1', port: fr.port });
+          hold.on('error', () => {});
+          await new Promise((r) => hold.once('connect', r));
+        }
+        if ((await probe()) === 429) return true;
+        hold.destroy();
+        hold = null;
+        return false;
       }, { what: 'connections from 127.0.0.1 to be refused' });
       try {
         const created = await from2(fr, 'POST', '/v1/messages/batches', {
@@ -987,7 +1002,7 @@ describe('batch lines are calls of the pipeline, not HTTP requests', () => {
         const results = parseJsonl((await from2(fr, 'GET', `/v1/messages/batches/${id}/results`)).text);
         assert.deepEqual(results.map((r) => r.result.type), ['succeeded', 'succeeded']);
       } finally {
-        hold.destroy();
+        hold?.destroy();
         await fr.stop();
       }
     });
