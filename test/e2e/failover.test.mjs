@@ -3,7 +3,8 @@
 // every attempt is in the ledger.
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startFrugal, openai, call, test, freePort, waitFor } from './lib/frugal.mjs';
+import { readFileSync } from 'node:fs';
+import { startFrugal, openai, call, test, freePort, waitFor, sleep } from './lib/frugal.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
 describe('retries and fallbacks', () => {
@@ -259,5 +260,55 @@ describe('a fallback that cannot start', () => {
     } finally {
       await fr.stop();
     }
+  });
+});
+
+// ================================ a pooled connection closed by the provider ==
+
+/* Between calls the upstream connection idles in libcurl's cache with its read
+ * interest left armed (upstream.c); when the provider closes it, the wakeup is
+ * not curl's and must disarm it: the daemon stays idle (no level-triggered
+ * loop on the EOF) and the next call still gets an answer on a new connection. */
+describe('a provider closing an idle pooled connection', () => {
+  let fr, rec;
+  before(async () => {
+    rec = await startRecorder();
+    fr = await startFrugal({
+      name: 'frugal-pooled-close',
+      config: {
+        server: { workers: 1 },
+        providers: [{ name: 'rec', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec' }],
+        models: [{ name: 'rec-gpt', provider: 'rec', model: 'gpt-4o-mini' }],
+      },
+    });
+  });
+  after(async () => {
+    await fr?.stop();
+    await rec?.stop();
+  });
+
+  const ask = () => openai(fr).chat.completions.create({ model: 'rec-gpt', messages: [{ role: 'user', content: 'hi' }] });
+  /* user+system CPU seconds of the daemon so far (all threads) */
+  const cpuSeconds = () => {
+    const f = readFileSync(`/proc/${fr.proc.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  };
+
+  test('the daemon does not spin on the closed connection and the next call is answered', async () => {
+    await ask();
+    await ask(); // the second call reuses the pooled connection
+    const closed = rec._sockets.size;
+    assert.ok(closed >= 1, 'the provider holds the pooled connection');
+    for (const s of rec._sockets) s.destroy();
+    await waitFor(() => rec._sockets.size === 0, { what: 'provider side closed' });
+    const c0 = cpuSeconds();
+    await sleep(1500);
+    const used = cpuSeconds() - c0;
+    // a loop on the EOF would burn the whole 1.5 s of a core (less only on a
+    // starved machine); an idle daemon uses a few ms
+    assert.ok(used < 0.5, `daemon used ${used.toFixed(2)} s of CPU while idle`);
+    const r = await ask();
+    assert.ok(r.choices[0].message.content);
+    assert.ok(rec.requests.length >= 3);
   });
 });
