@@ -6,11 +6,11 @@
 // /proc/PID/status.
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:net';
 
 import { OpenAI, call, openai, runFrugal, sleep, startFrugal, tempDir, test, waitFor } from './lib/frugal.mjs';
+import { MB, bodyOf as bodyOfText, mem, push, rawClient, statusOf } from './lib/raw.mjs';
 
 const MODELS = [
   { name: 'gpt-4o-mini', provider: 'sim' },
@@ -18,59 +18,9 @@ const MODELS = [
 ];
 const PROVIDERS = [{ name: 'sim', type: 'sim' }];
 const MASTER = 'edge-master-4b1d9';
-const MB = 1 << 20;
 
-/* A raw client: collects what the server sends and when it closes. */
-function rawClient(port, localAddress) {
-  return new Promise((res, rej) => {
-    const c = { data: '', closedAt: null };
-    c.sock = connect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) }, () => res(c));
-    c.sock.setEncoding('latin1');
-    c.sock.on('data', (d) => (c.data += d));
-    c.sock.on('error', () => {});
-    c.sock.on('close', () => (c.closedAt = Date.now()));
-    c.closed = new Promise((r) => c.sock.on('close', r));
-    c.sock.once('error', rej);
-  });
-}
-
-const status = (c) => Number(/^HTTP\/1\.1 (\d{3}) /.exec(c.data)?.[1] ?? 0);
-const bodyOf = (c) => {
-  const i = c.data.indexOf('\r\n\r\n');
-  try {
-    return JSON.parse(c.data.slice(i + 4));
-  } catch {
-    return undefined;
-  }
-};
-
-/* The daemon's memory (bytes): peak and current resident set. */
-function mem(fr) {
-  const s = readFileSync(`/proc/${fr.proc.pid}/status`, 'utf8');
-  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)[1]) * 1024;
-  return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
-}
-
-/* Sends `head` then up to `total` body bytes, as fast as the server takes
- * them, stopping when it answers or closes.  Resolves with the client once
- * it has an answer or is closed. */
-async function push(port, head, total) {
-  const c = await rawClient(port);
-  c.sock.write(head);
-  const chunk = Buffer.alloc(MB, 0x61);
-  let sent = 0;
-  while (sent < total && c.closedAt === null && !c.sock.destroyed && !c.data) {
-    const n = Math.min(MB, total - sent);
-    const ok = c.sock.write(n === MB ? chunk : chunk.subarray(0, n));
-    sent += n;
-    if (!ok) await Promise.race([new Promise((r) => c.sock.once('drain', r)), c.closed]);
-  }
-  await waitFor(() => c.closedAt !== null || /\r\n\r\n/.test(c.data), {
-    timeoutMs: 120000, what: 'an answer or a close',
-  });
-  c.sent = sent;
-  return c;
-}
+const status = (c) => statusOf(c.data);
+const bodyOf = (c) => bodyOfText(c.data);
 
 const post = (path, len, headers = '') =>
   `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${headers}Content-Length: ${len}\r\n\r\n`;

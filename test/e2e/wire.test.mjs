@@ -8,10 +8,9 @@
 // play the attackers; memory is the daemon's own /proc/PID/status.
 import { describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 
 import { openai, sleep, startFrugal, test, waitFor } from './lib/frugal.mjs';
+import { MB, bodyOf, mem, push, rawClient, statusOf } from './lib/raw.mjs';
 
 const MODELS = [
   { name: 'gpt-4o-mini', provider: 'sim' },
@@ -19,54 +18,6 @@ const MODELS = [
 ];
 const PROVIDERS = [{ name: 'sim', type: 'sim' }];
 const MASTER = 'wire-master-7c2e1';
-const MB = 1 << 20;
-
-function rawClient(port) {
-  return new Promise((res, rej) => {
-    const c = { data: '', closedAt: null };
-    c.sock = connect({ port, host: '127.0.0.1' }, () => res(c));
-    c.sock.setEncoding('latin1');
-    c.sock.on('data', (d) => (c.data += d));
-    c.sock.on('error', () => {});
-    c.sock.on('close', () => (c.closedAt = Date.now()));
-    c.closed = new Promise((r) => c.sock.on('close', r));
-    c.sock.once('error', rej);
-  });
-}
-
-const statusOf = (s) => Number(/^HTTP\/1\.1 (\d{3}) /.exec(s)?.[1] ?? 0);
-const bodyOf = (s) => {
-  const i = s.indexOf('\r\n\r\n');
-  try {
-    return JSON.parse(s.slice(i + 4));
-  } catch {
-    return undefined;
-  }
-};
-
-function mem(fr) {
-  const s = readFileSync(`/proc/${fr.proc.pid}/status`, 'utf8');
-  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, 'm').exec(s)[1]) * 1024;
-  return { hwm: kb('VmHWM'), rss: kb('VmRSS') };
-}
-
-/* Sends head, then body bytes up to total as fast as the daemon takes them,
- * until it answers or closes; c.sent is how much went out by then. */
-async function push(port, head, total) {
-  const c = await rawClient(port);
-  c.sock.write(head);
-  const chunk = Buffer.alloc(MB, 0x62);
-  let sent = 0;
-  while (sent < total && c.closedAt === null && !c.sock.destroyed && !c.data) {
-    const n = Math.min(MB, total - sent);
-    const ok = c.sock.write(n === MB ? chunk : chunk.subarray(0, n));
-    sent += n;
-    if (!ok) await Promise.race([new Promise((r) => c.sock.once('drain', r)), c.closed]);
-  }
-  c.sent = sent;
-  await waitFor(() => c.closedAt !== null || /\r\n\r\n/.test(c.data), { timeoutMs: 60000, what: 'an answer' });
-  return c;
-}
 
 const head = (path, len, extra = '') =>
   `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n${extra}Content-Length: ${len}\r\n\r\n`;
