@@ -200,6 +200,20 @@ struct fg_call_structured {
     size_t text_len, text_cap; /* the answer text */
 };
 
+/* Responses conversation state (respstate.c). */
+struct fg_call_rstate {
+    char id[40];               /* frugal's id of this Response ("" until minted) */
+    bool stored;               /* the client did not send store: false */
+    const char *input;         /* the request's `input` as sent (arena), or NULL */
+    const char *prev;          /* previous_response_id as sent (frugal's), or NULL */
+    const char *prev_upstream; /* its provider's id, or NULL */
+    int prev_provider;         /* the provider account holding it, -1 */
+    bool expanded;             /* the stored history replaced previous_response_id */
+    const char *upstream;      /* the provider's id of this attempt's answer (arena) */
+    const char *data;          /* replay JSON for the store (arena), or NULL */
+    int64_t expires_ms;        /* when the store forgets it (unix ms) */
+};
+
 struct fg_call {
     struct fg_arena arena;
     struct fg_worker *w;
@@ -238,6 +252,7 @@ struct fg_call {
     struct fg_call_batch batch;
     struct fg_call_cache cache;
     struct fg_call_structured so;
+    struct fg_call_rstate rs;
 
     struct fg_embed *embed;  /* embeddings call state (embed.h, arena) */
     const char *pass_path;   /* FG_EP_PASSTHRU: the path, for the ledger */

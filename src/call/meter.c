@@ -362,6 +362,8 @@ void fg_meter_submit(struct fg_call *c, bool final)
                   slen(prov) + slen(err) + slen(c->meter.acct.buster_where) + slen(sample) +
                   slen(c->meter.acct.cache_miss_reason) + slen(ep) + slen(c->rt.reason) +
                   slen(c->meter.acct.linked_id) + slen(c->batch.id) + slen(c->response_id) + 40;
+    if (c->response_id)
+        need += slen(c->rs.upstream) + slen(c->rs.prev) + slen(c->rs.data);
     struct fg_record *r = fg_ledger_record_new(need);
     *r = c->meter.acct;
     r->next = NULL;
@@ -387,6 +389,12 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->linked_id =
         fg_ledger_record_str(r, c->meter.acct.linked_id); /* the record outlives the call */
     r->response_id = fg_ledger_record_str(r, c->response_id);
+    if (c->response_id) { /* its conversation state (respstate.h) */
+        r->upstream_response_id = fg_ledger_record_str(r, c->rs.upstream);
+        r->prev_response_id = fg_ledger_record_str(r, c->rs.prev);
+        r->response_data = fg_ledger_record_str(r, c->rs.data);
+        r->response_expires_ms = c->rs.expires_ms;
+    }
     fg_metrics_observe(r, c->err.cls == FG_E_UPSTREAM || c->err.cls == FG_E_TIMEOUT);
     fg_admit_settle(c, r); /* before the ledger (or the line's owner) owns r */
     if (c->batch.line) {

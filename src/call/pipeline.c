@@ -8,6 +8,7 @@
 #include "failover.h"
 #include "meter.h"
 #include "respcache.h"
+#include "respstate.h"
 #include "route.h"
 #include "schema.h"
 #include "structured.h"
@@ -182,6 +183,11 @@ static int stage_deploy(struct fg_call *c)
     const struct fg_config *cfg = c->w->app->cfg;
     if (m->n_deployments == 0)
         return 0; /* fg_call_use_model chose deployment 0 */
+    int pin = fg_respstate_deployment(c);
+    if (pin >= 0) { /* the account holding previous_response_id */
+        fg_call_use_deployment(c, pin);
+        return 0;
+    }
     int64_t now = c->meter.acct.ts_ms + (int64_t)((fg_clock_now_ns() - c->t_start_ns) / 1000000);
     struct fg_affinity_opts o = {
         .load = &c->w->app->loads[m - cfg->models],
@@ -349,6 +355,8 @@ static int stage_encode(struct fg_call *c)
 {
     if (c->out != c->in && !reaches(c, c->out->dialect))
         return responses_refused(c, c->model_name, c->serve.model->name); /* a fallback */
+    if (fg_respstate_encode(c) < 0)
+        return -1;
     if (c->endpoint == FG_EP_EMBEDDINGS)
         fg_embed_encode(c); /* only the cache misses go */
     if (c->in != c->out) {
@@ -386,6 +394,7 @@ static const struct {
     fg_stage_fn fn;
 } stages[] = {
     {"resolve", stage_resolve},
+    {"respstate", fg_respstate_request},
     {"meter", fg_meter_request},
     {"structured", fg_structured_request},
     {"admit", fg_admit_request},

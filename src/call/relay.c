@@ -17,7 +17,7 @@
 #include "translate.h"
 #include "provider.h"
 #include "redact.h"
-#include "respmap.h"
+#include "respstate.h"
 #include "runtime.h"
 
 #include <ctype.h>
@@ -208,6 +208,7 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
         fg_meter_cost_comment(c, c->up.relay);
         size_t from = evbuffer_get_length(c->up.relay);
         fg_translate_stream_end(c->enc.tr, true, c->up.relay);
+        fg_respstate_frames(c, c->up.relay, from);
         cache_tail(c, from);
         return 0;
     }
@@ -215,6 +216,7 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
         c->up.error_seen = true;
     size_t from = evbuffer_get_length(c->up.relay);
     int rc = fg_translate_stream_event(c->enc.tr, ev, c->up.relay);
+    fg_respstate_frames(c, c->up.relay, from);
     cache_tail(c, from);
     if (rc < 0) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_malformed",
@@ -223,31 +225,6 @@ static int on_translated_event(struct fg_call *c, const struct fg_sse_event *ev)
         return -1;
     }
     return 0;
-}
-
-/* A Responses answer the provider stores: remember which provider holds
- * it and whose it is (responses_api.h).  `obj` is the Response object. */
-static void remember_response(struct fg_call *c, const struct fg_json *j, int obj)
-{
-    const struct fg_json *b = &c->body;
-    if (c->endpoint != FG_EP_RESPONSES || fg_json_type(b, fg_json_get(b, 0, "store")) == FG_J_FALSE)
-        return;
-    int id = fg_json_get(j, obj, "id");
-    size_t n;
-    const char *s = fg_json_type(j, id) == FG_J_STR ? fg_json_raw_str(j, id, &n) : NULL;
-    if (s && fg_respmap_remember(s, n, c->who.key_id, c->serve.provider_index))
-        c->response_id = fg_arena_strndup(&c->arena, s, n); /* and the ledger keeps it */
-}
-
-static void remember_streamed(struct fg_call *c, const struct fg_sse_event *ev)
-{
-    if (c->endpoint != FG_EP_RESPONSES ||
-        !(ev->event_len
-              ? ev->event_len == 16 && !memcmp(ev->event, "response.created", 16)
-              : memmem(ev->data, ev->data_len, "\"type\":\"response.created\"", 25) != NULL) ||
-        fg_json_parse(&c->up.resp, ev->data, ev->data_len) < 0)
-        return;
-    remember_response(c, &c->up.resp, fg_json_get(&c->up.resp, 0, "response"));
 }
 
 static int on_sse_event(void *arg, const struct fg_sse_event *ev)
@@ -259,7 +236,7 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
         held_look(c, ev);
     if (c->enc.tr)
         return on_translated_event(c, ev);
-    remember_streamed(c, ev);
+    ev = fg_respstate_event(c, ev); /* frugal's response ids */
     enum fg_sse_kind kind = c->out->classify(ev, &c->up.resp);
     if (kind == FG_SSE_END && !structured_stream_ok(c)) {
         /* the answer is already with the client: end with an error instead
@@ -473,6 +450,8 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
     int rc = fg_translate_response(from, to, &c->up.resp, c->model_name, c->so.forced_tool, out,
                                    &c->err);
     bool retrying = false;
+    if (rc == 0)
+        fg_respstate_buffer(c, out); /* frugal's response id, remembered */
     if (rc < 0) {
         c->status = c->err.status;
         fg_client_send_error(c, true);
@@ -739,7 +718,7 @@ static bool finish_buffered(struct fg_call *c)
     }
     if (c->status < 300) {
         fg_meter_response(c);
-        remember_response(c, &c->up.resp, 0);
+        fg_respstate_answer(c); /* frugal's response id, remembered */
         const char *why = answer_shortfall(c);
         bool running, retrying;
         if (shortfall_ends(c, why, &running))

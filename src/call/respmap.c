@@ -2,6 +2,7 @@
 #include "respmap.h"
 
 #include "arena.h"
+#include "assert.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -12,18 +13,17 @@
 
 #define BUCKETS (FG_RESPMAP_MAX * 2)
 
-struct entry {
-    char id[FG_RESPMAP_ID_MAX + 1]; /* "" = free slot */
-    char owner[48];
-    int provider_index;
-    int next; /* bucket chain, -1 ends */
+struct slot {
+    struct fg_respmap_entry e; /* e.id "" = free slot */
+    int next;                  /* bucket chain, -1 ends */
 };
 
 static struct {
     pthread_mutex_t mu;
-    struct entry *e; /* ring, oldest at `head` once full */
+    struct slot *s; /* ring, oldest at `head` once full */
     int *bucket;
-    int head, used;
+    int head;
+    size_t data_bytes; /* sum of the entries' data_len */
 } g_respmap = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static uint32_t hash(const char *s, size_t n)
@@ -46,91 +46,122 @@ bool fg_respmap_id_ok(const char *id, size_t n)
 
 static void map_init(void)
 {
-    if (g_respmap.e)
+    if (g_respmap.s)
         return;
-    g_respmap.e = fg_xcalloc(FG_RESPMAP_MAX, sizeof *g_respmap.e);
+    g_respmap.s = fg_xcalloc(FG_RESPMAP_MAX, sizeof *g_respmap.s);
     g_respmap.bucket = fg_xmalloc(BUCKETS * sizeof *g_respmap.bucket);
     for (int i = 0; i < BUCKETS; i++)
         g_respmap.bucket[i] = -1;
 }
 
+static void drop_data(struct slot *x)
+{
+    FG_DASSERT(g_respmap.data_bytes >= x->e.data_len);
+    g_respmap.data_bytes -= x->e.data_len;
+    free(x->e.data);
+    x->e.data = NULL;
+    x->e.data_len = 0;
+}
+
 /* Unlink slot k from its bucket and free it (under the lock). */
 static void unlink_slot(int k)
 {
-    struct entry *x = &g_respmap.e[k];
-    int *p = &g_respmap.bucket[hash(x->id, strlen(x->id))];
+    struct slot *x = &g_respmap.s[k];
+    int *p = &g_respmap.bucket[hash(x->e.id, strlen(x->e.id))];
     while (*p >= 0 && *p != k)
-        p = &g_respmap.e[*p].next;
+        p = &g_respmap.s[*p].next;
     if (*p == k)
         *p = x->next;
-    x->id[0] = '\0';
+    drop_data(x);
+    x->e.id[0] = '\0';
 }
 
 static int find(const char *id, size_t n)
 {
-    for (int k = g_respmap.bucket[hash(id, n)]; k >= 0; k = g_respmap.e[k].next)
-        if (strlen(g_respmap.e[k].id) == n && !memcmp(g_respmap.e[k].id, id, n))
+    for (int k = g_respmap.bucket[hash(id, n)]; k >= 0; k = g_respmap.s[k].next)
+        if (strlen(g_respmap.s[k].e.id) == n && !memcmp(g_respmap.s[k].e.id, id, n))
             return k;
     return -1;
 }
 
-bool fg_respmap_remember(const char *id, size_t n, const char *owner, int provider_index)
+/* Over the data budget: the oldest entries lose their data first (the
+ * store still has it), their ids stay (under the lock). */
+static void trim_data(int keep)
 {
-    if (!fg_respmap_id_ok(id, n))
+    for (int i = 0; i < FG_RESPMAP_MAX && g_respmap.data_bytes > FG_RESPMAP_DATA_MAX; i++) {
+        int k = (g_respmap.head + i) % FG_RESPMAP_MAX;
+        if (k != keep && g_respmap.s[k].e.data)
+            drop_data(&g_respmap.s[k]);
+    }
+}
+
+bool fg_respmap_put(const struct fg_respmap_entry *e)
+{
+    size_t n = strlen(e->id);
+    if (!fg_respmap_id_ok(e->id, n))
         return false;
     pthread_mutex_lock(&g_respmap.mu);
     map_init();
-    int k = find(id, n);
+    int k = find(e->id, n);
     if (k < 0) {
         k = g_respmap.head;
         g_respmap.head = (g_respmap.head + 1) % FG_RESPMAP_MAX;
-        if (g_respmap.e[k].id[0])
+        if (g_respmap.s[k].e.id[0])
             unlink_slot(k); /* the oldest goes */
-        else
-            g_respmap.used++;
-        memcpy(g_respmap.e[k].id, id, n);
-        g_respmap.e[k].id[n] = '\0';
-        uint32_t b = hash(id, n);
-        g_respmap.e[k].next = g_respmap.bucket[b];
+        uint32_t b = hash(e->id, n);
+        g_respmap.s[k].next = g_respmap.bucket[b];
         g_respmap.bucket[b] = k;
+    } else {
+        drop_data(&g_respmap.s[k]);
     }
-    snprintf(g_respmap.e[k].owner, sizeof g_respmap.e[k].owner, "%s", owner ? owner : "anonymous");
-    g_respmap.e[k].provider_index = provider_index;
+    struct fg_respmap_entry *x = &g_respmap.s[k].e;
+    *x = *e;
+    x->data = NULL;
+    x->data_len = 0;
+    if (e->data && e->data_len <= FG_RESPMAP_DATA_MAX / 4) {
+        x->data = fg_xmalloc(e->data_len + 1);
+        memcpy(x->data, e->data, e->data_len);
+        x->data[e->data_len] = '\0';
+        x->data_len = e->data_len;
+        g_respmap.data_bytes += e->data_len;
+        trim_data(k);
+    }
     pthread_mutex_unlock(&g_respmap.mu);
     return true;
 }
 
-int fg_respmap_get(const char *id, char *owner, size_t on)
+bool fg_respmap_get(const char *id, struct fg_respmap_entry *out)
 {
-    int prov = -1;
     pthread_mutex_lock(&g_respmap.mu);
-    int k = g_respmap.e ? find(id, strlen(id)) : -1;
+    int k = g_respmap.s ? find(id, strlen(id)) : -1;
     if (k >= 0) {
-        prov = g_respmap.e[k].provider_index;
-        snprintf(owner, on, "%s", g_respmap.e[k].owner);
+        *out = g_respmap.s[k].e;
+        if (out->data) {
+            out->data = fg_xmalloc(out->data_len + 1);
+            memcpy(out->data, g_respmap.s[k].e.data, out->data_len + 1);
+        }
     }
     pthread_mutex_unlock(&g_respmap.mu);
-    return prov;
+    return k >= 0;
 }
 
 void fg_respmap_forget(const char *id)
 {
-    pthread_mutex_lock(&g_respmap.mu);
-    int k = g_respmap.e ? find(id, strlen(id)) : -1;
-    if (k >= 0) {
-        unlink_slot(k);
-        g_respmap.used--;
-    }
-    pthread_mutex_unlock(&g_respmap.mu);
+    struct fg_respmap_entry e = {.deleted = true, .provider_index = -1};
+    snprintf(e.id, sizeof e.id, "%s", id);
+    fg_respmap_put(&e);
 }
 
 void fg_respmap_reset(void)
 {
     pthread_mutex_lock(&g_respmap.mu);
-    free(g_respmap.e);
+    for (int k = 0; g_respmap.s && k < FG_RESPMAP_MAX; k++)
+        free(g_respmap.s[k].e.data);
+    free(g_respmap.s);
     free(g_respmap.bucket);
-    g_respmap.e = NULL;
+    g_respmap.s = NULL;
     g_respmap.bucket = NULL;
-    g_respmap.head = g_respmap.used = 0;
+    g_respmap.head = 0;
+    g_respmap.data_bytes = 0;
     pthread_mutex_unlock(&g_respmap.mu);
 }

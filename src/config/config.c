@@ -823,6 +823,7 @@ static const struct field top_fields[] = {
     OTHER("fallbacks"),
     OTHER("prompt_caching"),
     OTHER("response_cache"),
+    OTHER("responses"),
     OTHER("structured_output"),
     OTHER("batches"),
     OTHER("tag_budgets"),
@@ -910,6 +911,12 @@ static const struct field response_cache_fields[] = {
     FLD("allow_sampling", F_BOOL, CFG, response_cache.allow_sampling),
 };
 
+static const struct field responses_fields[] = {
+    FLD("store", F_BOOL, CFG, responses.store),
+    FLD("retention", F_TTL, CFG, responses.retention_seconds),
+    FLD("max_bytes", F_SIZE, CFG, responses.max_bytes),
+};
+
 static const struct field structured_output_fields[] = {
     FLD("validate", F_BOOL, CFG, structured_output.validate),
     INT("retries", CFG, structured_output.retries, 0, 10),
@@ -957,6 +964,9 @@ static struct fg_config *config_new(const char *path)
     c->prompt_caching.affinity_margin = FG_CONFIG_AFFINITY_MARGIN;
     c->response_cache.ttl_seconds = 3600;
     c->response_cache.max_bytes = 64u << 20;
+    c->responses.store = true;
+    c->responses.retention_seconds = 30 * 24 * 3600;
+    c->responses.max_bytes = 4u << 20;
     c->structured_output.validate = true;
     c->structured_output.retries = 1;
     c->structured_output.repair = true;
@@ -1493,6 +1503,8 @@ static void load_root(struct ld *ld, const struct node *root)
              NF(prompt_caching_fields), c);
     walk_map(ld, map_get(root, "response_cache"), "response_cache", response_cache_fields,
              NF(response_cache_fields), c);
+    walk_map(ld, map_get(root, "responses"), "responses", responses_fields, NF(responses_fields),
+             c);
     walk_map(ld, map_get(root, "structured_output"), "structured_output", structured_output_fields,
              NF(structured_output_fields), c);
     walk_map(ld, map_get(root, "batches"), "batches", batches_fields, NF(batches_fields), c);

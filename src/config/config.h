@@ -188,6 +188,11 @@ struct fg_config {
         bool allow_sampling; /* also cache calls with temperature > 0 */
     } response_cache;
     struct {
+        bool store;            /* keep what replays a conversation (respstate.h), default true */
+        int retention_seconds; /* how long a stored response lives, default 30 days */
+        size_t max_bytes;      /* cap per stored response, default 4 MiB */
+    } responses;
+    struct {
         bool validate; /* check answers against the requested schema */
         bool repair;   /* strip fences/prose, close truncated objects when safe */
         int retries;   /* retries on the same model after a failed check */

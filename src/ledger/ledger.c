@@ -25,6 +25,7 @@
 #define BUSY_RETRY_MS 20   /* the database is locked by another writer: try again */
 #define CHECKPOINT_MS 500  /* the checkpointer's period (store.h) */
 #define STOP_BUSY_MS 10000 /* at shutdown, how long a locked store is waited for */
+#define PRUNE_MS 60000     /* expired stored Responses are deleted this often */
 
 struct rec_alloc {
     struct fg_record r;
@@ -42,6 +43,8 @@ static struct {
     struct fg_store *store;
     int group_ms;
     size_t queue_max;
+    int prune_ms;        /* the writer's prune period (store.h response_prune) */
+    int64_t prune_next;  /* mono ms of the next prune (writer thread only) */
     _Atomic size_t depth; /* = st.depth, read without the lock by fg_ledger_full */
 } g_ledger = {.mu = PTHREAD_MUTEX_INITIALIZER,
               .cv = PTHREAD_COND_INITIALIZER,
@@ -176,6 +179,32 @@ static void deadline_at(struct timespec *ts, int64_t mono_deadline)
     ts->tv_nsec %= 1000000000L;
 }
 
+void fg_ledger_forget_response(const char *id)
+{
+    struct fg_record *r = fg_ledger_record_new(strlen(id) + 1);
+    r->response_forget = true;
+    r->response_id = fg_ledger_record_str(r, id);
+    fg_ledger_submit(r);
+}
+
+/* Stored Responses past their expiry go, once per prune_ms, on the
+ * writer's own connection (called unlocked, from the writer thread). */
+static void maybe_prune(void)
+{
+    g_ledger.prune_next = mono_ms() + g_ledger.prune_ms; /* first: the writer's loop tests it */
+    if (!g_ledger.store->ops->response_prune)
+        return;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char err[256];
+    int n = g_ledger.store->ops->response_prune(
+        g_ledger.store, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, err, sizeof err);
+    if (n < 0)
+        fg_warn("ledger: %s", err);
+    else if (n > 0)
+        fg_info("ledger: %d expired stored response(s) deleted", n);
+}
+
 /* Commit whatever is queued once per group_ms, counted from the start of
  * the previous commit (a slow commit does not add a whole period on top),
  * or at once when FLUSH_COUNT records wait.  So a record waits at most
@@ -186,6 +215,12 @@ static void *writer_main(void *arg)
     pthread_mutex_lock(&g_ledger.mu);
     for (;;) {
         bool stop = g_ledger.stopping;
+        if (!stop && mono_ms() >= g_ledger.prune_next) {
+            pthread_mutex_unlock(&g_ledger.mu);
+            maybe_prune();
+            pthread_mutex_lock(&g_ledger.mu);
+            continue;
+        }
         if (!stop && (!g_ledger.head || (mono_ms() < due && g_ledger.st.depth < FLUSH_COUNT))) {
             struct timespec ts;
             deadline_at(&ts, g_ledger.head ? due : mono_ms() + g_ledger.group_ms);
@@ -239,6 +274,12 @@ int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen)
     const char *qm = getenv("FRUGAL_LEDGER_QUEUE_MAX");
     long long v = qm ? strtoll(qm, NULL, 10) : 0;
     g_ledger.queue_max = v > 0 && v <= 10000000 ? (size_t)v : QUEUE_MAX;
+    /* FRUGAL_RESPONSES_PRUNE_MS: a test sees expired rows go without a
+     * minute's wait */
+    const char *pm = getenv("FRUGAL_RESPONSES_PRUNE_MS");
+    long long p = pm ? strtoll(pm, NULL, 10) : 0;
+    g_ledger.prune_ms = p > 0 && p <= 86400000 ? (int)p : PRUNE_MS;
+    g_ledger.prune_next = 0;
     g_ledger.stopping = false;
     g_ledger.running = true;
     if (pthread_create(&g_ledger.thread, NULL, writer_main, NULL) != 0) {

@@ -73,6 +73,13 @@ struct fg_record {
     const char *response_id;               /* the stored Response this call created (its
                                         provider and key_id route later calls to it,
                                         responses_api.h), or NULL */
+    /* Conversation state of that Response (call/respstate.h), written into
+     * the store's `responses` table beside response_id: */
+    const char *upstream_response_id; /* the id the provider gave it, or NULL */
+    const char *prev_response_id;     /* the response it continues, or NULL */
+    const char *response_data;        /* JSON the store keeps to replay it, or NULL */
+    int64_t response_expires_ms;      /* unix ms after which it is gone (0 = never) */
+    bool response_forget;             /* not a call: delete response_id from the store */
 };
 
 /* Allocate a record with room for `strings` bytes of inline text; copy
@@ -91,6 +98,9 @@ struct fg_ledger_stats {
 struct fg_store;
 int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen);
 void fg_ledger_submit(struct fg_record *r);
+/* Delete stored Response `id` from the store, in order with the records
+ * queued before (the writer is the store's only writer). */
+void fg_ledger_forget_response(const char *id);
 /* The queue is at its limit: refuse new calls (any thread, lock-free). */
 bool fg_ledger_full(void);
 void fg_ledger_stop(void);

@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -51,4 +52,16 @@ const char *fg_store_label(const char *dsn, char *buf, size_t n)
     else
         snprintf(buf, n, "%.*s…", (int)strcspn(dsn, ":"), dsn);
     return buf;
+}
+
+void fg_store_response_free(struct fg_store_response *r)
+{
+    if (!r)
+        return;
+    free(r->key_id);
+    free(r->provider);
+    free(r->upstream_id);
+    free(r->prev_id);
+    free(r->data);
+    memset(r, 0, sizeof *r);
 }

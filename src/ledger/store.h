@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 struct fg_store;
+struct fg_store_response;
 
 #define FG_STORE_BUSY (-2)
 
@@ -57,7 +58,25 @@ struct fg_store_ops {
      * table): 1 found, 0 unknown, -1 error.  NULL: the backend keeps none. */
     int (*response_owner)(struct fg_store *s, const char *id, char *key_id, size_t kn,
                           char *provider, size_t pn, char *err, size_t errlen);
+    /* The whole row of stored Response `id` (see struct fg_store_response)
+     * if it has not expired at now_ms: 1 found (strings malloc'd, free with
+     * fg_store_response_free), 0 unknown or expired, -1 error.  NULL: the
+     * backend keeps none. */
+    int (*response_get)(struct fg_store *s, const char *id, int64_t now_ms,
+                        struct fg_store_response *out, char *err, size_t errlen);
+    /* Delete the responses that expired before now_ms (the writer's
+     * connection, called by the ledger writer between groups); the number
+     * deleted, or -1. */
+    int (*response_prune)(struct fg_store *s, int64_t now_ms, char *err, size_t errlen);
 };
+
+/* A row of the `responses` table: who created a stored Response, where it
+ * lives upstream and what replays it (call/respstate.h). */
+struct fg_store_response {
+    char *key_id, *provider, *upstream_id, *prev_id, *data; /* NULL when absent */
+    int64_t ts_ms, expires_ms;
+};
+void fg_store_response_free(struct fg_store_response *r);
 
 struct fg_store {
     const struct fg_store_ops *ops;

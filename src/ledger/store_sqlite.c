@@ -31,6 +31,7 @@ struct sqlite_store {
     sqlite3_stmt *ins, *scan;
     sqlite3_stmt *spend;
     sqlite3_stmt *rs_ins, *rs_get; /* the responses table (response_owner) */
+    sqlite3_stmt *rs_row, *rs_del, *rs_prune;
 };
 
 /* Column order of the INSERT and of SELECT *; keep in step with bind_row
@@ -78,6 +79,10 @@ static const char *const migrations[] = {
     "ALTER TABLE calls ADD COLUMN batch_id TEXT",
     "ALTER TABLE calls ADD COLUMN request_bytes INTEGER",
     "ALTER TABLE calls ADD COLUMN response_bytes INTEGER",
+    "ALTER TABLE responses ADD COLUMN upstream_id TEXT",
+    "ALTER TABLE responses ADD COLUMN prev_id TEXT",
+    "ALTER TABLE responses ADD COLUMN expires_ms INTEGER",
+    "ALTER TABLE responses ADD COLUMN data TEXT",
 };
 
 static void migrate(sqlite3 *db)
@@ -94,19 +99,40 @@ static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)
 
 static int prepare_insert(sqlite3 *db, sqlite3_stmt **st);
 
-/* Stored Responses: which key created each, on which provider. */
+/* Stored Responses: which key created each, on which provider, its id
+ * there, the response it continues, when it expires (0: never) and what
+ * replays it (call/respstate.h).  An older database gains the last four
+ * columns by migrate(). */
 static int prepare_responses(struct sqlite_store *q)
 {
+    if (sqlite3_exec(q->db,
+                     "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY,"
+                     " key_id TEXT, provider TEXT, ts_ms INTEGER, upstream_id TEXT, prev_id TEXT,"
+                     " expires_ms INTEGER, data TEXT)",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        return -1;
+    migrate(q->db);
     return sqlite3_exec(q->db,
-                        "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY,"
-                        " key_id TEXT, provider TEXT, ts_ms INTEGER)",
+                        "CREATE INDEX IF NOT EXISTS responses_expires ON responses(expires_ms)",
                         NULL, NULL, NULL) == SQLITE_OK &&
                    sqlite3_prepare_v2(q->db,
-                                      "INSERT OR REPLACE INTO responses (id, key_id, "
-                                      "provider, ts_ms) VALUES (?,?,?,?)",
+                                      "INSERT OR REPLACE INTO responses (id, key_id, provider, "
+                                      "ts_ms, upstream_id, prev_id, expires_ms, data) "
+                                      "VALUES (?,?,?,?,?,?,?,?)",
                                       -1, &q->rs_ins, NULL) == SQLITE_OK &&
                    sqlite3_prepare_v2(q->db, "SELECT key_id, provider FROM responses WHERE id = ?",
-                                      -1, &q->rs_get, NULL) == SQLITE_OK
+                                      -1, &q->rs_get, NULL) == SQLITE_OK &&
+                   sqlite3_prepare_v2(q->db,
+                                      "SELECT key_id, provider, upstream_id, prev_id, data, "
+                                      "ts_ms, expires_ms FROM responses WHERE id = ? AND "
+                                      "(expires_ms IS NULL OR expires_ms = 0 OR expires_ms > ?)",
+                                      -1, &q->rs_row, NULL) == SQLITE_OK &&
+                   sqlite3_prepare_v2(q->db, "DELETE FROM responses WHERE id = ?", -1, &q->rs_del,
+                                      NULL) == SQLITE_OK &&
+                   sqlite3_prepare_v2(q->db,
+                                      "DELETE FROM responses WHERE expires_ms > 0 AND "
+                                      "expires_ms <= ?",
+                                      -1, &q->rs_prune, NULL) == SQLITE_OK
                ? 0
                : -1;
 }
@@ -122,6 +148,9 @@ static void sq_close(struct fg_store *s)
     sqlite3_close(q->ckpt);
     sqlite3_finalize(q->rs_ins);
     sqlite3_finalize(q->rs_get);
+    sqlite3_finalize(q->rs_row);
+    sqlite3_finalize(q->rs_del);
+    sqlite3_finalize(q->rs_prune);
     sqlite3_close(q->db);
     free(q->path);
     free(q);
@@ -252,11 +281,17 @@ int fg_store_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen)
 
 static int write_response(struct sqlite_store *q, const struct fg_record *r)
 {
-    sqlite3_stmt *st = q->rs_ins;
+    sqlite3_stmt *st = r->response_forget ? q->rs_del : q->rs_ins;
     sqlite3_bind_text(st, 1, r->response_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, r->key_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, r->provider, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, r->ts_ms);
+    if (!r->response_forget) {
+        sqlite3_bind_text(st, 2, r->key_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, r->provider, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, r->ts_ms);
+        sqlite3_bind_text(st, 5, r->upstream_response_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, r->prev_response_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, r->response_expires_ms);
+        sqlite3_bind_text(st, 8, r->response_data, -1, SQLITE_STATIC);
+    }
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -275,9 +310,12 @@ static int sq_write(struct fg_store *s, struct fg_record *const *recs, size_t n,
     if (brc != SQLITE_OK)
         return fail(q->db, "BEGIN", err, errlen);
     for (size_t k = 0; k < n; k++) {
-        bind_row(q->ins, recs[k]);
-        int rc = sqlite3_step(q->ins);
-        sqlite3_reset(q->ins);
+        int rc = SQLITE_DONE;
+        if (!recs[k]->response_forget) { /* a forget is no call */
+            bind_row(q->ins, recs[k]);
+            rc = sqlite3_step(q->ins);
+            sqlite3_reset(q->ins);
+        }
         if (rc == SQLITE_DONE && recs[k]->response_id)
             rc = write_response(q, recs[k]);
         if (rc != SQLITE_DONE) {
@@ -415,6 +453,50 @@ static int sq_response_owner(struct fg_store *s, const char *id, char *key_id, s
     return found;
 }
 
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    return col_text(st, i) ? fg_xstrdup(col_text(st, i)) : NULL;
+}
+
+static int sq_response_get(struct fg_store *s, const char *id, int64_t now_ms,
+                           struct fg_store_response *out, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = q->rs_row;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    int rc = sqlite3_step(st), found = 0;
+    memset(out, 0, sizeof *out);
+    if (rc == SQLITE_ROW) {
+        out->key_id = col_dup(st, 0);
+        out->provider = col_dup(st, 1);
+        out->upstream_id = col_dup(st, 2);
+        out->prev_id = col_dup(st, 3);
+        out->data = col_dup(st, 4);
+        out->ts_ms = sqlite3_column_int64(st, 5);
+        out->expires_ms = sqlite3_column_int64(st, 6);
+        found = 1;
+    } else if (rc != SQLITE_DONE) {
+        found = fail(q->db, "reading responses", err, errlen);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return found;
+}
+
+static int sq_response_prune(struct fg_store *s, int64_t now_ms, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_bind_int64(q->rs_prune, 1, now_ms);
+    int rc = sqlite3_step(q->rs_prune);
+    sqlite3_reset(q->rs_prune);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return 0; /* another writer: the next prune deletes them */
+    if (rc != SQLITE_DONE)
+        return fail(q->db, "pruning responses", err, errlen);
+    return sqlite3_changes(q->db);
+}
+
 const struct fg_store_ops fg_store_sqlite = {
     .scheme = "sqlite:",
     .open = sq_open,
@@ -424,4 +506,6 @@ const struct fg_store_ops fg_store_sqlite = {
     .spend_since = sq_spend_since,
     .checkpoint = sq_checkpoint,
     .response_owner = sq_response_owner,
+    .response_get = sq_response_get,
+    .response_prune = sq_response_prune,
 };

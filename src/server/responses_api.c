@@ -1,7 +1,7 @@
 /* responses_api.c — see responses_api.h. */
 #include "responses_api.h"
 
-#include "respmap.h"
+#include "respstate.h"
 
 #include "auth.h"
 #include "call.h"
@@ -13,6 +13,9 @@
 #include "reply.h"
 #include "server.h"
 #include "store.h"
+#include "ledger.h"
+
+#include <jansson.h>
 
 #include <ctype.h>
 #include <event2/buffer.h>
@@ -22,43 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-
-/* ---- who may reach a response -------------------------------------------- */
-
-/* The provider of `id` if p may see it; -1 otherwise; -2 when the map
- * does not know it. */
-static int lookup_mem(const char *id, const struct fg_principal *p)
-{
-    char owner[48];
-    int prov = fg_respmap_get(id, owner, sizeof owner);
-    if (prov < 0)
-        return -2;
-    return fg_auth_principal_owns(p, owner) ? prov : -1;
-}
-
-/* Not in memory: the ledger's `responses` table (one indexed read on the
- * worker's own store handle, as GET /frugal/spend reads), remembered again
- * when found. */
-static int lookup(struct fg_worker *w, const char *id, const struct fg_principal *p)
-{
-    int prov = lookup_mem(id, p);
-    if (prov != -2)
-        return prov;
-    char key[64], name[128], err[200];
-    const struct fg_config *cfg = w->app->cfg;
-    if (!w->store && fg_store_open(cfg->storage, &w->store, err, sizeof err) < 0)
-        return -1;
-    if (!w->store->ops->response_owner ||
-        w->store->ops->response_owner(w->store, id, key, sizeof key, name, sizeof name, err,
-                                      sizeof err) != 1)
-        return -1;
-    for (size_t i = 0; i < cfg->n_providers; i++)
-        if (!strcmp(cfg->providers[i].name, name)) {
-            fg_respmap_remember(id, strlen(id), key, (int)i);
-            return fg_auth_principal_owns(p, key) ? (int)i : -1;
-        }
-    return -1; /* its provider is no longer configured */
-}
 
 /* ---- the endpoints ------------------------------------------------------ */
 
@@ -132,7 +98,9 @@ static bool query_ok(const char *q)
 
 struct proxy {
     enum op op;
-    char id[FG_RESPMAP_ID_MAX + 1];
+    char id[FG_RESPMAP_ID_MAX + 1];       /* frugal's id, as the client sent it */
+    char upstream[FG_RESPMAP_ID_MAX + 1]; /* the provider's */
+    char prev[FG_RESPMAP_ID_MAX + 1];     /* the response it continues, "" */
     char ctype[96];
 };
 
@@ -177,6 +145,49 @@ static void send_error(struct fg_call *c)
     evbuffer_free(b);
 }
 
+static void forget(const char *id)
+{
+    fg_respmap_forget(id);
+    fg_ledger_forget_response(id); /* the store's row, by its only writer */
+}
+
+/* The provider's answer about its own id: the client sees frugal's ids
+ * (the response's, and the previous one it continues). */
+static void ids_back(const struct proxy *x, struct evbuffer *b)
+{
+    size_t n = evbuffer_get_length(b);
+    struct fg_json j = {0};
+    if (fg_json_parse(&j, (const char *)evbuffer_pullup(b, -1), n) < 0 ||
+        fg_json_type(&j, 0) != FG_J_OBJ) {
+        fg_json_free(&j);
+        return;
+    }
+    struct fg_json_edit ed[2];
+    size_t ne = 0;
+    char *q1 = NULL, *q2 = NULL;
+    int id = fg_json_get(&j, 0, "id"), prev = fg_json_get(&j, 0, "previous_response_id");
+    if (fg_json_str_eq(&j, id, x->upstream) && asprintf(&q1, "\"%s\"", x->id) > 0)
+        ed[ne++] = (struct fg_json_edit){j.t[id].start, j.t[id].end, q1, strlen(q1)};
+    if (fg_json_type(&j, prev) == FG_J_STR &&
+        asprintf(&q2, x->prev[0] ? "\"%s\"" : "null%s", x->prev) > 0)
+        ed[ne++] = (struct fg_json_edit){j.t[prev].start, j.t[prev].end, q2, strlen(q2)};
+    if (ne == 2 && ed[0].start > ed[1].start) {
+        struct fg_json_edit t = ed[0];
+        ed[0] = ed[1];
+        ed[1] = t;
+    }
+    if (ne) {
+        size_t m;
+        char *out = fg_json_splice(j.src, j.len, ed, ne, &m);
+        evbuffer_drain(b, n);
+        evbuffer_add(b, out, m);
+        free(out);
+    }
+    free(q1);
+    free(q2);
+    fg_json_free(&j);
+}
+
 static void on_done(struct fg_xfer *xf, CURLcode res)
 {
     struct fg_call *c = xf->arg;
@@ -192,8 +203,15 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
                    res != CURLE_OK ? curl_easy_strerror(res) : "no status");
         send_error(c);
     } else {
-        if (x->op == OP_DELETE && c->up.status < 300)
-            fg_respmap_forget(x->id);
+        if (x->op == OP_DELETE && (c->up.status < 300 || c->up.status == 404)) {
+            forget(x->id); /* frugal's copy goes whatever the provider had */
+            c->up.status = 200;
+            evbuffer_drain(c->up.body, evbuffer_get_length(c->up.body));
+            evbuffer_add_printf(c->up.body,
+                                "{\"id\":\"%s\",\"object\":\"response.deleted\",\"deleted\":true}",
+                                x->id);
+        }
+        ids_back(x, c->up.body);
         size_t n = evbuffer_get_length(c->up.body), m;
         char *r = fg_redact_dup((const char *)evbuffer_pullup(c->up.body, -1), n, &m);
         struct evbuffer *b = evbuffer_new();
@@ -212,7 +230,8 @@ static int start(struct fg_call *c, struct proxy *x, const char *query)
 {
     const struct fg_provider_rt *rt = &c->w->app->prov[c->serve.provider_index];
     static const char *const suffix[] = {"", "", "/input_items", "/cancel"};
-    const char *url = fg_arena_printf(&c->arena, "%s/responses/%s%s%s%s", rt->openai_base, x->id,
+    const char *url = fg_arena_printf(&c->arena, "%s/responses/%s%s%s%s", rt->openai_base,
+                                      x->upstream,
                                       suffix[x->op], query ? "?" : "", query ? query : "");
     CURL *e = fg_upstream_easy(c->w->up);
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -245,6 +264,119 @@ static int start(struct fg_call *c, struct proxy *x, const char *query)
     return 0;
 }
 
+/* ---- answers from frugal's store ---------------------------------------- */
+
+/* The value of query parameter `name` into out ("" when absent). */
+static void query_param(const char *q, const char *name, char *out, size_t on)
+{
+    size_t nl = strlen(name);
+    out[0] = '\0';
+    for (const char *p = q; p && *p;) {
+        const char *amp = strchr(p, '&');
+        size_t len = amp ? (size_t)(amp - p) : strlen(p);
+        if (len > nl && !strncmp(p, name, nl) && p[nl] == '=') {
+            snprintf(out, on, "%.*s", (int)(len - nl - 1), p + nl + 1);
+            return;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+}
+
+/* A stored input item as the SDK's ResponseItem: a type, an id, content
+ * parts (a string content becomes one text part). */
+static json_t *input_item(json_t *it, const char *rid, size_t k)
+{
+    json_t *x = json_is_object(it) ? json_deep_copy(it) : json_object();
+    if (!json_object_get(x, "type"))
+        json_object_set_new(x, "type", json_string("message"));
+    json_t *content = json_object_get(x, "content");
+    if (json_is_string(content)) {
+        const char *role = json_string_value(json_object_get(x, "role"));
+        bool out = role && !strcmp(role, "assistant");
+        json_object_set_new(x, "content",
+                            json_pack("[{s:s,s:O}]", "type", out ? "output_text" : "input_text",
+                                      "text", content));
+    }
+    if (!json_object_get(x, "id"))
+        json_object_set_new(x, "id", json_sprintf("item_%s_%zu", rid + 5, k));
+    return x;
+}
+
+/* GET …/input_items from the stored input: after, limit (1-100, 20), order
+ * (asc|desc, desc) as OpenAI pages it. */
+static void reply_items(struct fg_edge_req *req, const char *id, json_t *data, const char *query)
+{
+    char after[128], lim[16], order[8];
+    query_param(query, "after", after, sizeof after);
+    query_param(query, "limit", lim, sizeof lim);
+    query_param(query, "order", order, sizeof order);
+    long limit = lim[0] ? strtol(lim, NULL, 10) : 20;
+    if (limit < 1 || limit > 100) {
+        reply_error(req, FG_E_INVALID, "limit", "invalid_value",
+                    "Invalid 'limit': %s (expected an integer from 1 to 100).", lim);
+        return;
+    }
+    if (order[0] && strcmp(order, "asc") && strcmp(order, "desc")) {
+        reply_error(req, FG_E_INVALID, "order", "invalid_value",
+                    "Invalid 'order': '%s' (expected 'asc' or 'desc').", order);
+        return;
+    }
+    json_t *in = json_object_get(data, "input"), *all = json_array();
+    if (json_is_string(in))
+        json_array_append_new(all, input_item(json_pack("{s:s,s:O}", "role", "user", "content", in),
+                                              id, 0));
+    size_t i;
+    json_t *it;
+    json_array_foreach(json_is_array(in) ? in : NULL, i, it)
+        json_array_append_new(all, input_item(it, id, i));
+    size_t n = json_array_size(all);
+    bool asc = !strcmp(order, "asc");
+    json_t *page = json_array();
+    bool started = !after[0], more = false;
+    for (size_t k = 0; k < n && !more; k++) {
+        json_t *x = json_array_get(all, asc ? k : n - 1 - k);
+        if (!started) /* the page starts after the cursor's item */
+            started = !strcmp(json_string_value(json_object_get(x, "id")), after);
+        else if (json_array_size(page) == (size_t)limit)
+            more = true;
+        else
+            json_array_append(page, x);
+    }
+    size_t m = json_array_size(page);
+    json_t *list = json_pack("{s:s,s:O,s:b}", "object", "list", "data", page, "has_more", more);
+    json_object_set_new(list, "first_id",
+                        m ? json_incref(json_object_get(json_array_get(page, 0), "id")) : json_null());
+    json_object_set_new(list, "last_id",
+                        m ? json_incref(json_object_get(json_array_get(page, m - 1), "id"))
+                          : json_null());
+    fg_reply_json_value(req, 200, list, JSON_COMPACT);
+    json_decref(list);
+    json_decref(page);
+    json_decref(all);
+}
+
+/* Answer from frugal's copy when it has one: 1 answered, 0 not. */
+static int from_store(struct fg_edge_req *req, const struct fg_respmap_entry *e, enum op op,
+                      const char *query)
+{
+    json_t *d = e->data ? json_loadb(e->data, e->data_len, 0, NULL) : NULL;
+    json_t *resp = json_object_get(d, "response");
+    const char *st = json_string_value(json_object_get(resp, "status"));
+    /* a response still running, or a query only the provider can answer */
+    bool live = !st || !strcmp(st, "queued") || !strcmp(st, "in_progress");
+    bool provider_only = query && (strstr(query, "include") || strstr(query, "stream"));
+    int done = 0;
+    if (d && op == OP_ITEMS) {
+        reply_items(req, e->id, d, query);
+        done = 1;
+    } else if (d && op == OP_GET && !(live && e->upstream[0]) && !(provider_only && e->upstream[0])) {
+        fg_reply_json_value(req, 200, resp, JSON_COMPACT);
+        done = 1;
+    }
+    json_decref(d);
+    return done;
+}
+
 void fg_responses_api_handle(struct fg_worker *w, struct fg_edge_req *req,
                              const struct fg_principal *p, const char *path)
 {
@@ -257,14 +389,48 @@ void fg_responses_api_handle(struct fg_worker *w, struct fg_edge_req *req,
                     query);
         return;
     }
-    int prov = lookup(w, px.id, p);
-    if (prov < 0 || (size_t)prov >= w->app->cfg->n_providers) {
+    struct fg_respmap_entry e;
+    if (!fg_respstate_find(w, px.id, &e)) {
+        e.data = NULL;
+        e.owner[0] = '\0';
+        e.provider_index = -2;
+    }
+    if (e.provider_index == -2 || !fg_auth_principal_owns(p, e.owner)) {
+        free(e.data);
         reply_error(req, FG_E_NOT_FOUND, "response_id", "response_not_found",
-                    "No response with id '%s' was found (frugal routes a stored response to the "
-                    "provider that created it; only the key that created it may reach it).",
+                    "No response with id '%s' was found (frugal answers for the responses it "
+                    "served; only the key that created one may reach it).",
                     px.id);
         return;
     }
+    int prov = e.upstream[0] ? e.provider_index : -1;
+    if (px.op != OP_CANCEL && from_store(req, &e, px.op, query)) {
+        free(e.data);
+        return;
+    }
+    free(e.data);
+    if (prov < 0 || (size_t)prov >= w->app->cfg->n_providers) {
+        if (px.op == OP_DELETE) { /* frugal's copy is all there is */
+            forget(px.id);
+            struct evbuffer *b = evbuffer_new();
+            evbuffer_add_printf(b,
+                                "{\"id\":\"%s\",\"object\":\"response.deleted\",\"deleted\":true}",
+                                px.id);
+            fg_reply_json(req, 200, b);
+            evbuffer_free(b);
+            return;
+        }
+        reply_error(req, px.op == OP_CANCEL ? FG_E_INVALID : FG_E_NOT_FOUND, "response_id",
+                    px.op == OP_CANCEL ? "invalid_request" : "response_not_found",
+                    px.op == OP_CANCEL ? "Response '%s' cannot be cancelled: only background "
+                                         "responses can be cancelled."
+                                       : "Response '%s' is no longer available: frugal kept no "
+                                         "copy and no provider holds it.",
+                    px.id);
+        return;
+    }
+    snprintf(px.upstream, sizeof px.upstream, "%s", e.upstream);
+    snprintf(px.prev, sizeof px.prev, "%s", e.prev);
     struct fg_call *c = fg_call_new(w); /* no dialect: no ledger row */
     fg_httpclient_attach(c, req);
     struct proxy *x = fg_arena_alloc(&c->arena, sizeof *x);

@@ -340,15 +340,19 @@ describe('Responses API forwarding', () => {
     // usage: 2000 in (1536 cached), 300 out (200 reasoning) at gpt-4o-mini prices
     const pico = 464n * 150000n + 1536n * 75000n + 300n * 600000n;
     assert.equal(r.headers.get('x-frugal-cost-usd'), usd6(pico));
-    // retrieve goes to the same provider, with its key
+    // the client sees frugal's id, never the provider's
+    assert.match(r.json.id, /^resp_[0-9a-f]{32}$/);
+    assert.notEqual(r.json.id, 'resp_rec_1');
+    // a retrieve only the provider can answer (include[]) goes to the same
+    // provider with its key and the provider's id; the answer has frugal's
     rec.queue({ body: RESP });
-    const g = await call(fr, '/v1/responses/resp_rec_1?include[]=message.output_text.logprobs', { method: 'GET' });
+    const g = await call(fr, `/v1/responses/${r.json.id}?include[]=message.output_text.logprobs`, { method: 'GET' });
     assert.equal(rec.requests.at(-1).path, '/v1/responses/resp_rec_1');
     assert.equal(rec.requests.at(-1).url, '/v1/responses/resp_rec_1?include[]=message.output_text.logprobs');
     assert.equal(rec.requests.at(-1).method, 'GET');
     assert.equal(rec.requests.at(-1).headers.authorization, 'Bearer sk-rec-responses');
     assert.equal(g.status, 200, g.text);
-    assert.equal(g.json.id, 'resp_rec_1');
+    assert.equal(g.json.id, r.json.id);
   });
 
   test('a streamed Responses call is forwarded without stream_options; usage from response.completed', async () => {
@@ -378,9 +382,15 @@ describe('Responses API forwarding', () => {
     assert.equal(r2.status, 200, r2.text);
     await ledgerFlushed(fr, 2);
     assert.equal(microOf((await spendOfKey(k2.json.id)).cost_usd), picoToMicro(pico));
-    rec.queue({ body: { ...RESP, id: 'resp_rec_2' } });
-    const g = await call(fr, '/v1/responses/resp_rec_2', { method: 'GET', key: k2.json.key });
-    assert.equal(g.status, 200, 'remembered from the bare response.created');
+    // every event the client sees carries frugal's id, never the provider's
+    const fid = JSON.parse(/^data: (.*)$/m.exec(r2.text)[1]).response.id;
+    assert.match(fid, /^resp_[0-9a-f]{32}$/);
+    assert.ok(!r2.text.includes('resp_rec_2'), r2.text);
+    assert.equal((r2.text.match(new RegExp(fid, 'g')) || []).length, 2, r2.text);
+    const g = await call(fr, `/v1/responses/${fid}`, { method: 'GET', key: k2.json.key });
+    assert.equal(g.status, 200, 'remembered from the stream');
+    assert.equal(g.json.id, fid);
+    assert.equal(g.json.output[0].content[0].text, 'Recorded.');
   });
 });
 
