@@ -143,7 +143,7 @@ void fg_call_client_gone(struct fg_call *c)
 void fg_call_next_attempt(struct fg_call *c)
 {
     fg_meter_submit(c, false);
-    c->response_id = NULL;    /* that attempt's Response is in its record */
+    c->response_id = NULL; /* that attempt's Response is in its record */
     c->rs.upstream = c->rs.data = NULL;
     fg_admit_next_attempt(c); /* the next attempt holds its worst case again */
     c->meter.acct.linked_id = fg_arena_strdup(&c->arena, c->id);

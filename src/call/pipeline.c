@@ -394,7 +394,7 @@ static const struct {
     fg_stage_fn fn;
 } stages[] = {
     {"resolve", stage_resolve},
-    {"respstate", fg_respstate_request},
+    {"respstate", fg_respstate_request}, /* before the prompt is measured */
     {"meter", fg_meter_request},
     {"structured", fg_structured_request},
     {"admit", fg_admit_request},

@@ -186,10 +186,11 @@ static int no_history(struct fg_call *c, const char *id, const char *why)
 {
     char msg[240];
     snprintf(msg, sizeof msg, "%s", why);
-    return fg_err_set(&c->err, FG_E_INVALID, "previous_response_id", "previous_response_not_replayable",
-                      "This turn goes to provider account '%s', which does not hold the previous "
-                      "response '%s'; frugal would replay the conversation from its own copy, but %s",
-                      c->serve.provider ? c->serve.provider->name : "?", id, msg);
+    return fg_err_set(
+        &c->err, FG_E_INVALID, "previous_response_id", "previous_response_not_replayable",
+        "This turn goes to provider account '%s', which does not hold the previous "
+        "response '%s'; frugal would replay the conversation from its own copy, but %s",
+        c->serve.provider ? c->serve.provider->name : "?", id, msg);
 }
 
 /* The stored turns of the conversation ending at c->rs.prev, oldest
@@ -294,8 +295,8 @@ int fg_respstate_request(struct fg_call *c)
     s->stored = fg_json_type(b, fg_json_get(b, 0, "store")) != FG_J_FALSE;
     int in = fg_json_get(b, 0, "input");
     if (in >= 0)
-        s->input = fg_arena_strndup(&c->arena, c->raw + b->t[in].start,
-                                    b->t[in].end - b->t[in].start);
+        s->input =
+            fg_arena_strndup(&c->arena, c->raw + b->t[in].start, b->t[in].end - b->t[in].start);
     int p = fg_json_get(b, 0, "previous_response_id");
     if (p < 0 || fg_json_type(b, p) == FG_J_NULL)
         return 0;
@@ -383,8 +384,8 @@ static void remember(struct fg_call *c, const char *resp, size_t n, bool final)
         const char *in = s->input ? s->input : "null";
         size_t len = strlen(in) + n + 24;
         if (len <= cfg->responses.max_bytes)
-            s->data = fg_arena_printf(&c->arena, "{\"input\":%s,\"response\":%.*s}", in, (int)n,
-                                      resp);
+            s->data =
+                fg_arena_printf(&c->arena, "{\"input\":%s,\"response\":%.*s}", in, (int)n, resp);
         else
             fg_warn("%s: response %s is %zu bytes, over responses.max_bytes: its id is kept, "
                     "its conversation cannot be replayed on another account",

@@ -823,7 +823,7 @@ static const struct field top_fields[] = {
     OTHER("fallbacks"),
     OTHER("prompt_caching"),
     OTHER("response_cache"),
-    OTHER("responses"),
+    OTHER("responses"), /* conversation state (respstate.h) */
     OTHER("structured_output"),
     OTHER("batches"),
     OTHER("tag_budgets"),

@@ -43,8 +43,8 @@ static struct {
     struct fg_store *store;
     int group_ms;
     size_t queue_max;
-    int prune_ms;        /* the writer's prune period (store.h response_prune) */
-    int64_t prune_next;  /* mono ms of the next prune (writer thread only) */
+    int prune_ms;         /* the writer's prune period (store.h response_prune) */
+    int64_t prune_next;   /* mono ms of the next prune (writer thread only) */
     _Atomic size_t depth; /* = st.depth, read without the lock by fg_ledger_full */
 } g_ledger = {.mu = PTHREAD_MUTEX_INITIALIZER,
               .cv = PTHREAD_COND_INITIALIZER,

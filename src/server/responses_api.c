@@ -230,9 +230,9 @@ static int start(struct fg_call *c, struct proxy *x, const char *query)
 {
     const struct fg_provider_rt *rt = &c->w->app->prov[c->serve.provider_index];
     static const char *const suffix[] = {"", "", "/input_items", "/cancel"};
-    const char *url = fg_arena_printf(&c->arena, "%s/responses/%s%s%s%s", rt->openai_base,
-                                      x->upstream,
-                                      suffix[x->op], query ? "?" : "", query ? query : "");
+    const char *url =
+        fg_arena_printf(&c->arena, "%s/responses/%s%s%s%s", rt->openai_base, x->upstream,
+                        suffix[x->op], query ? "?" : "", query ? query : "");
     CURL *e = fg_upstream_easy(c->w->up);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, rt->headers[fg_provider_responses.dialect][0]);
@@ -293,9 +293,9 @@ static json_t *input_item(json_t *it, const char *rid, size_t k)
     if (json_is_string(content)) {
         const char *role = json_string_value(json_object_get(x, "role"));
         bool out = role && !strcmp(role, "assistant");
-        json_object_set_new(x, "content",
-                            json_pack("[{s:s,s:O}]", "type", out ? "output_text" : "input_text",
-                                      "text", content));
+        json_object_set_new(
+            x, "content",
+            json_pack("[{s:s,s:O}]", "type", out ? "output_text" : "input_text", "text", content));
     }
     if (!json_object_get(x, "id"))
         json_object_set_new(x, "id", json_sprintf("item_%s_%zu", rid + 5, k));
@@ -323,8 +323,8 @@ static void reply_items(struct fg_edge_req *req, const char *id, json_t *data, c
     }
     json_t *in = json_object_get(data, "input"), *all = json_array();
     if (json_is_string(in))
-        json_array_append_new(all, input_item(json_pack("{s:s,s:O}", "role", "user", "content", in),
-                                              id, 0));
+        json_array_append_new(
+            all, input_item(json_pack("{s:s,s:O}", "role", "user", "content", in), id, 0));
     size_t i;
     json_t *it;
     json_array_foreach(json_is_array(in) ? in : NULL, i, it)
@@ -345,7 +345,8 @@ static void reply_items(struct fg_edge_req *req, const char *id, json_t *data, c
     size_t m = json_array_size(page);
     json_t *list = json_pack("{s:s,s:O,s:b}", "object", "list", "data", page, "has_more", more);
     json_object_set_new(list, "first_id",
-                        m ? json_incref(json_object_get(json_array_get(page, 0), "id")) : json_null());
+                        m ? json_incref(json_object_get(json_array_get(page, 0), "id"))
+                          : json_null());
     json_object_set_new(list, "last_id",
                         m ? json_incref(json_object_get(json_array_get(page, m - 1), "id"))
                           : json_null());
@@ -369,7 +370,8 @@ static int from_store(struct fg_edge_req *req, const struct fg_respmap_entry *e,
     if (d && op == OP_ITEMS) {
         reply_items(req, e->id, d, query);
         done = 1;
-    } else if (d && op == OP_GET && !(live && e->upstream[0]) && !(provider_only && e->upstream[0])) {
+    } else if (d && op == OP_GET && !(live && e->upstream[0]) &&
+               !(provider_only && e->upstream[0])) {
         fg_reply_json_value(req, 200, resp, JSON_COMPACT);
         done = 1;
     }
@@ -413,9 +415,8 @@ void fg_responses_api_handle(struct fg_worker *w, struct fg_edge_req *req,
         if (px.op == OP_DELETE) { /* frugal's copy is all there is */
             forget(px.id);
             struct evbuffer *b = evbuffer_new();
-            evbuffer_add_printf(b,
-                                "{\"id\":\"%s\",\"object\":\"response.deleted\",\"deleted\":true}",
-                                px.id);
+            evbuffer_add_printf(
+                b, "{\"id\":\"%s\",\"object\":\"response.deleted\",\"deleted\":true}", px.id);
             fg_reply_json(req, 200, b);
             evbuffer_free(b);
             return;
