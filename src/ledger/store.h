@@ -12,7 +12,10 @@
  * `keys` table of the same database is the key registry's (keys/
  * keystore.h: keys/ and ledger/ are peers, and the ledger needs no key
  * type); the ledger offers it the spend that budgets start from
- * (fg_store_spend_since). */
+ * (fg_store_spend_since).  The `responses` table (id, key_id, provider,
+ * ts_ms, upstream_id, prev_id, expires_ms, data) holds the Responses
+ * conversation state (call/respstate.h), written from records with a
+ * response_id, deleted by forget records and by response_prune. */
 #ifndef FRUGAL_STORE_H
 #define FRUGAL_STORE_H
 
