@@ -82,7 +82,9 @@ before(async () => {
         { name: 'two', provider: 'acct-2', model: 'gpt-4o-mini' },
         { name: 'both', provider: 'acct-1', model: 'gpt-4o-mini', deployments: [{ provider: 'acct-2' }] },
         { name: 'gpt-4o-mini', provider: 'sim' },
+        { name: 'one-fb', provider: 'acct-1', model: 'gpt-4o-mini' },
       ],
+      fallbacks: { 'one-fb': ['two'] },
   };
   fr = await startFrugal({ name: 'frugal-rstate', cwd: dir, config: cfgMain });
 });
@@ -182,6 +184,24 @@ describe('previous_response_id across accounts', () => {
     assert.deepEqual(back.input[3], { type: 'message', role: 'assistant',
       content: [{ type: 'output_text', text: `x2 answer 1 to ${JSON.stringify({ type: 'function_call_output', call_id: 'call_1', output: '{"temp":4}' })}`, annotations: [] }] });
     assert.deepEqual(back.input[4], { role: 'user', content: 'thanks' });
+  });
+
+  test('a fallback to another account during the turn replays the history for that attempt', async () => {
+    answering(rec1, 'f1');
+    answering(rec2, 'f2');
+    const c = client();
+    const t1 = await c.responses.create({ model: 'one-fb', input: 'before the outage' });
+    rec1.behave = () => ({ status: 503, body: { error: { message: 'overloaded', type: 'server_error' } } });
+    const n1 = rec1.requests.length;
+    const t2 = await c.responses.create({ model: 'one-fb', input: 'during it', previous_response_id: t1.id });
+    assert.ok(rec1.requests.length > n1, 'the holder was tried first');
+    assert.equal(rec1.requests.at(-1).json.previous_response_id, 'resp_f1_1', 'with its own id');
+    const up = lastPost(rec2).json;
+    assert.ok(!('previous_response_id' in up), JSON.stringify(up));
+    assert.deepEqual(up.input.map((i) => i.role), ['user', 'assistant', 'user']);
+    assert.equal(up.input[0].content, 'before the outage');
+    assert.equal(t2.previous_response_id, t1.id);
+    assert.match(t2.id, FRUGAL_ID);
   });
 
   test('unknown, malformed or another key\'s previous_response_id: 400 naming the param', async () => {
