@@ -668,6 +668,24 @@ static void test_sizes_and_durations(void **state)
                        "3: server.max_body_bytes: must be positive (got \"0\")");
 }
 
+/* responses: defaults (store, 30 days, 4 MiB) and every key read. */
+static void test_responses_section(void **state)
+{
+    struct fg_config *c = load_ok("server: {workers: 1}\n");
+    assert_true(c->responses.store);
+    assert_int_equal(c->responses.retention_seconds, 30 * 86400);
+    assert_int_equal(c->responses.max_bytes, 4u << 20);
+    fg_config_free(c);
+    c = load_ok("responses: {store: false, retention: 12h, max_bytes: 1MB}\n");
+    assert_false(c->responses.store);
+    assert_int_equal(c->responses.retention_seconds, 12 * 3600);
+    assert_int_equal(c->responses.max_bytes, 1u << 20);
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("responses: {store: maybe, keep: 1}\n",
+                       "1: responses.store: expected true or false, got \"maybe\"",
+                       "1: responses.keep: unknown key");
+}
+
 static void test_listen_validation(void **state)
 {
     static const struct {
@@ -1057,6 +1075,7 @@ int main(void)
         T(test_tag_budgets),
         T(test_values_and_defaults),
         T(test_sizes_and_durations),
+        T(test_responses_section),
         T(test_listen_validation),
         T(test_dialect_on_real_provider),
         T(test_deployments_and_affinity_margin),
