@@ -202,9 +202,10 @@ struct fg_call_structured {
 
 /* Responses conversation state (respstate.c). */
 struct fg_call_rstate {
-    char id[40];               /* frugal's id of this Response ("" until minted) */
-    bool stored;               /* the client did not send store: false */
-    const char *input;         /* the request's `input` as sent (arena), or NULL */
+    char id[40];       /* frugal's id of this Response ("" until minted) */
+    bool stored;       /* the client did not send store: false */
+    const char *input; /* the request's `input` as sent (in raw), or NULL */
+    size_t input_len;
     const char *prev;          /* previous_response_id as sent (frugal's), or NULL */
     const char *prev_upstream; /* its provider's id, or NULL */
     int prev_provider;         /* the provider account holding it, -1 */

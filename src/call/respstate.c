@@ -261,7 +261,7 @@ static int expand(struct fg_call *c)
             add_input(items, in);
         json_object_set(body, "input", items);
         json_object_del(body, "previous_response_id");
-        s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(17));
+        s = json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(15));
     }
     json_decref(items);
     json_decref(body);
@@ -294,21 +294,19 @@ int fg_respstate_request(struct fg_call *c)
     const struct fg_json *b = &c->body;
     s->stored = fg_json_type(b, fg_json_get(b, 0, "store")) != FG_J_FALSE;
     int in = fg_json_get(b, 0, "input");
-    if (in >= 0)
-        s->input =
-            fg_arena_strndup(&c->arena, c->raw + b->t[in].start, b->t[in].end - b->t[in].start);
+    if (in >= 0) { /* the client's bytes outlive the call's use of them */
+        s->input = c->raw + b->t[in].start;
+        s->input_len = b->t[in].end - b->t[in].start;
+    }
     int p = fg_json_get(b, 0, "previous_response_id");
     if (p < 0 || fg_json_type(b, p) == FG_J_NULL)
         return 0;
     char id[FG_RESPMAP_ID_MAX + 2];
     long n = fg_json_str(b, p, id, sizeof id);
-    if (n <= 0 || (size_t)n > FG_RESPMAP_ID_MAX || !fg_respmap_id_ok(id, (size_t)n)) {
-        id[n > 0 && n < 60 ? n : 0] = '\0';
+    if (n <= 0 || (size_t)n > FG_RESPMAP_ID_MAX || !fg_respmap_id_ok(id, (size_t)n))
         return fg_err_set(&c->err, FG_E_INVALID, "previous_response_id", "invalid_value",
-                          "Invalid 'previous_response_id': expected an id of up to 96 letters, "
-                          "digits, '_' or '-'.%s",
-                          "");
-    }
+                          "Invalid 'previous_response_id': expected a response id of up to 96 "
+                          "letters, digits, '_' or '-'.");
     struct fg_respmap_entry e;
     if (!fg_respstate_find(c->w, id, &e))
         return not_found(c, id);
@@ -382,10 +380,10 @@ static void remember(struct fg_call *c, const char *resp, size_t n, bool final)
     s->data = NULL;
     if (final && cfg->responses.store) {
         const char *in = s->input ? s->input : "null";
-        size_t len = strlen(in) + n + 24;
+        size_t in_len = s->input ? s->input_len : 4, len = in_len + n + 24;
         if (len <= cfg->responses.max_bytes)
-            s->data =
-                fg_arena_printf(&c->arena, "{\"input\":%s,\"response\":%.*s}", in, (int)n, resp);
+            s->data = fg_arena_printf(&c->arena, "{\"input\":%.*s,\"response\":%.*s}", (int)in_len,
+                                      in, (int)n, resp);
         else
             fg_warn("%s: response %s is %zu bytes, over responses.max_bytes: its id is kept, "
                     "its conversation cannot be replayed on another account",
