@@ -186,6 +186,41 @@ describe('previous_response_id across accounts', () => {
     assert.deepEqual(back.input[4], { role: 'user', content: 'thanks' });
   });
 
+  test('a streamed turn is stored from its response.completed and replayed on another account', async () => {
+    const ev = (type, o) => `event: ${type}\ndata: ${JSON.stringify({ type, ...o })}\n\n`;
+    const base = { id: 'resp_s1_1', object: 'response', created_at: 1, model: 'gpt-4o-mini', error: null, incomplete_details: null,
+      instructions: null, metadata: {}, parallel_tool_calls: true, temperature: 1, top_p: 1, tool_choice: 'auto', tools: [],
+      access_programs: null, previous_response_id: null };
+    const item = { type: 'message', id: 'msg_s1', role: 'assistant', status: 'completed',
+      content: [{ type: 'output_text', text: 'Streamed answer.', annotations: [] }] };
+    const usage = { input_tokens: 5, input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 }, output_tokens: 3,
+      output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 8 };
+    rec1.behave = null;
+    rec1.queue({ sse: ev('response.created', { sequence_number: 0, response: { ...base, status: 'in_progress', output: [], usage: null } }) +
+      ev('response.output_item.added', { sequence_number: 1, output_index: 0, item: { ...item, status: 'in_progress', content: [] } }) +
+      ev('response.content_part.added', { sequence_number: 2, item_id: 'msg_s1', output_index: 0, content_index: 0,
+        part: { type: 'output_text', text: '', annotations: [] } }) +
+      ev('response.output_text.delta', { sequence_number: 3, item_id: 'msg_s1', output_index: 0, content_index: 0, delta: 'Streamed answer.' }) +
+      ev('response.output_item.done', { sequence_number: 4, output_index: 0, item }) +
+      ev('response.completed', { sequence_number: 5, response: { ...base, status: 'completed', output: [item], usage } }) });
+    const c = client();
+    const s = c.responses.stream({ model: 'one', input: 'stream me' });
+    const seen = [];
+    for await (const e of s) if (e.response) seen.push(e.response.id);
+    const t1 = await s.finalResponse();
+    assert.match(t1.id, FRUGAL_ID);
+    assert.deepEqual(seen, [t1.id, t1.id]);
+    answering(rec2, 's2');
+    await c.responses.create({ model: 'two', input: 'next', previous_response_id: t1.id });
+    assert.deepEqual(lastPost(rec2).json.input, [
+      { role: 'user', content: 'stream me' },
+      { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Streamed answer.', annotations: [] }] },
+      { role: 'user', content: 'next' },
+    ]);
+    const got = await c.responses.retrieve(t1.id);
+    assert.equal(got.output_text, 'Streamed answer.');
+  });
+
   test('a fallback to another account during the turn replays the history for that attempt', async () => {
     answering(rec1, 'f1');
     answering(rec2, 'f2');
