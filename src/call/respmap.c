@@ -130,12 +130,14 @@ bool fg_respmap_put(const struct fg_respmap_entry *e)
     return true;
 }
 
-bool fg_respmap_get(const char *id, struct fg_respmap_entry *out)
+bool fg_respmap_get(const char *id, struct fg_respmap_entry *out, bool want_data)
 {
     pthread_mutex_lock(&g_respmap.mu);
     int k = g_respmap.s ? find(id, strlen(id)) : -1;
     if (k >= 0) {
         *out = g_respmap.s[k].e;
+        if (!want_data)
+            out->data = NULL; /* the hot path's lookups need the ids only */
         if (out->data) {
             out->data = fg_xmalloc(out->data_len + 1);
             memcpy(out->data, g_respmap.s[k].e.data, out->data_len + 1);

@@ -38,9 +38,10 @@ struct fg_respmap_entry {
 bool fg_respmap_id_ok(const char *id, size_t n);
 /* Remember e (its data is copied); false when its id is not well-formed. */
 bool fg_respmap_put(const struct fg_respmap_entry *e);
-/* Copy the entry of `id` into out (out->data: a malloc'd copy for the
- * caller to free, or NULL when not kept); false when unknown. */
-bool fg_respmap_get(const char *id, struct fg_respmap_entry *out);
+/* Copy the entry of `id` into out; with want_data, out->data is a malloc'd
+ * copy for the caller to free (NULL when not kept), else NULL (data_len
+ * still says how much is kept).  False when unknown. */
+bool fg_respmap_get(const char *id, struct fg_respmap_entry *out, bool want_data);
 /* `id` was deleted: a tombstone stays (get answers it with .deleted), so
  * that a store row whose delete is still queued is not read back. */
 void fg_respmap_forget(const char *id);

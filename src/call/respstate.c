@@ -95,11 +95,12 @@ static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_en
     return true;
 }
 
-bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_entry *out)
+bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_entry *out,
+                       bool want_data)
 {
     if (!fg_respmap_id_ok(id, strlen(id)))
         return false;
-    if (fg_respmap_get(id, out)) {
+    if (fg_respmap_get(id, out, want_data)) {
         if (!out->deleted && (!out->expires_ms || out->expires_ms > now_ms()))
             return true;
         free(out->data);
@@ -108,7 +109,13 @@ bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_en
             fg_respmap_forget(id); /* expired: the store's prune deletes its row */
         return false;
     }
-    return from_store(w, id, out);
+    if (!from_store(w, id, out))
+        return false;
+    if (!want_data) {
+        free(out->data);
+        out->data = NULL;
+    }
+    return true;
 }
 
 static const char *quoted(struct fg_call *c, const char *s)
@@ -208,7 +215,7 @@ static int history(struct fg_call *c, json_t *items)
             rc = no_history(c, c->rs.prev, "the conversation is longer than 1000 responses.");
             break;
         }
-        if (!fg_respstate_find(c->w, id, &e)) {
+        if (!fg_respstate_find(c->w, id, &e, true)) {
             rc = no_history(c, c->rs.prev, "an earlier response of it is no longer stored.");
             break;
         }
@@ -308,9 +315,8 @@ int fg_respstate_request(struct fg_call *c)
                           "Invalid 'previous_response_id': expected a response id of up to 96 "
                           "letters, digits, '_' or '-'.");
     struct fg_respmap_entry e;
-    if (!fg_respstate_find(c->w, id, &e))
+    if (!fg_respstate_find(c->w, id, &e, false))
         return not_found(c, id);
-    free(e.data);
     if (!fg_respstate_owns(c->who.key_id, e.owner))
         return not_found(c, id); /* another key's: as if it did not exist */
     s->prev = fg_arena_strdup(&c->arena, id);

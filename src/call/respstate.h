@@ -68,9 +68,11 @@ void fg_respstate_frames(struct fg_call *c, struct evbuffer *b, size_t from);
  * call's arena) with frugal's ids; remembers the final Response. */
 const struct fg_sse_event *fg_respstate_event(struct fg_call *c, const struct fg_sse_event *ev);
 /* Stored response `id`, not expired: from the cache, else the store (via
- * the worker's read handle; then cached).  out->data is malloc'd or NULL.
+ * the worker's read handle; then cached).  out->data is malloc'd or NULL
+ * (always NULL without want_data).
  * provider_index is -1 when its provider is no longer configured. */
-bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_entry *out);
+bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_entry *out,
+                       bool want_data);
 /* Whether key `key_id` may see a response created by `owner` (the master
  * key and an anonymous gateway see all). */
 bool fg_respstate_owns(const char *key_id, const char *owner);

@@ -392,7 +392,7 @@ void fg_responses_api_handle(struct fg_worker *w, struct fg_edge_req *req,
         return;
     }
     struct fg_respmap_entry e;
-    if (!fg_respstate_find(w, px.id, &e)) {
+    if (!fg_respstate_find(w, px.id, &e, px.op == OP_GET || px.op == OP_ITEMS)) {
         e.data = NULL;
         e.owner[0] = '\0';
         e.provider_index = -2;

@@ -31,7 +31,7 @@ static void put_get_forget(void **state)
     (void)state;
     struct fg_respmap_entry e = entry("resp_1", "{\"input\":1}", 11), got;
     assert_true(fg_respmap_put(&e));
-    assert_true(fg_respmap_get("resp_1", &got));
+    assert_true(fg_respmap_get("resp_1", &got, true));
     assert_string_equal(got.owner, "key_a");
     assert_string_equal(got.upstream, "resp_up_resp_1");
     assert_int_equal(got.provider_index, 2);
@@ -41,9 +41,12 @@ static void put_get_forget(void **state)
     assert_ptr_not_equal(got.data, e.data); /* a copy the caller frees */
     assert_string_equal(got.data, "{\"input\":1}");
     free(got.data);
-    assert_false(fg_respmap_get("resp_2", &got));
+    assert_true(fg_respmap_get("resp_1", &got, false)); /* ids only */
+    assert_null(got.data);
+    assert_int_equal(got.data_len, 11);
+    assert_false(fg_respmap_get("resp_2", &got, true));
     fg_respmap_forget("resp_1");
-    assert_true(fg_respmap_get("resp_1", &got)); /* a tombstone */
+    assert_true(fg_respmap_get("resp_1", &got, true)); /* a tombstone */
     assert_true(got.deleted);
     assert_null(got.data);
     struct fg_respmap_entry bad = entry("resp bad", NULL, 0);
@@ -69,7 +72,7 @@ static void data_budget(void **state)
     int kept = 0;
     for (int i = 0; i < 6; i++) {
         snprintf(id, sizeof id, "resp_big_%d", i);
-        assert_true(fg_respmap_get(id, &got)); /* every id stays */
+        assert_true(fg_respmap_get(id, &got, true)); /* every id stays */
         kept += got.data != NULL;
         if (i == 0)
             assert_null(got.data); /* the oldest copy went first */
