@@ -80,7 +80,9 @@ static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_en
     memset(out, 0, sizeof *out);
     copy_id(out->id, id);
     snprintf(out->owner, sizeof out->owner, "%s", r.key_id ? r.key_id : "");
-    copy_id(out->upstream, r.upstream_id);
+    /* a row from before frugal minted ids (no expiry, no provider id): its
+     * id is the provider's */
+    copy_id(out->upstream, !r.upstream_id && !r.expires_ms ? id : r.upstream_id);
     copy_id(out->prev, r.prev_id);
     out->expires_ms = r.expires_ms;
     out->provider_index = -1;

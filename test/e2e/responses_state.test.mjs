@@ -306,6 +306,23 @@ describe('stored responses: GET, input_items, DELETE', () => {
   });
 });
 
+describe('upgrades', () => {
+  test('a response id stored before frugal minted ids still reaches the provider that holds it', async () => {
+    execFileSync('sqlite3', ['-cmd', '.timeout 10000', join(dir, 'frugal.db'),
+      "INSERT INTO responses (id, key_id, provider, ts_ms) VALUES ('resp_legacy_1', 'master', 'acct-1', 1)"]);
+    rec1.queue({ body: { id: 'resp_legacy_1', object: 'response', created_at: 1, status: 'completed', model: 'gpt-4o-mini',
+      output: [], error: null, incomplete_details: null, instructions: null, metadata: {}, parallel_tool_calls: true,
+      temperature: 1, top_p: 1, tool_choice: 'auto', tools: [], access_programs: null } });
+    const got = await client().responses.retrieve('resp_legacy_1');
+    assert.equal(got.id, 'resp_legacy_1');
+    assert.equal(lastReq(rec1).path, '/v1/responses/resp_legacy_1');
+    answering(rec1, 'l1');
+    const next = await client().responses.create({ model: 'one', input: 'go on', previous_response_id: 'resp_legacy_1' });
+    assert.equal(lastPost(rec1).json.previous_response_id, 'resp_legacy_1', 'passed on as it is');
+    assert.equal(next.previous_response_id, 'resp_legacy_1');
+  });
+});
+
 const lastReq = (rec) => rec.requests.at(-1);
 function sql(q, db = join(dir, 'frugal.db')) {
   return JSON.parse(execFileSync('sqlite3', ['-json', db, q]).toString() || '[]');
