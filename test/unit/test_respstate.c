@@ -1,7 +1,8 @@
-/* test_respmap.c — the in-memory cache of stored Responses (respmap.c):
+/* test_respstate.c — the in-memory cache of stored Responses (respmap.c):
  * entries copied in and out, tombstones that hide a deleted id, the data
- * budget that drops the oldest copies first (ids kept), ids refused, and
- * frugal's minted ids (respstate.c). */
+ * budget that drops the oldest copies first (ids kept), ids refused; and
+ * from respstate.c: frugal's minted ids, and frugal's id spliced over the
+ * provider's (or a translator's) in stream frames. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
+#include "call.h"
+#include "provider.h"
 #include "respmap.h"
 #include "respstate.h"
 
@@ -98,12 +103,63 @@ static void minted_ids(void **state)
     assert_true(fg_respmap_id_ok(a, strlen(a)));
 }
 
+/* Translated frames (as a translator appends them): every Response object
+ * gets frugal's id, the echo of previous_response_id the client's, other
+ * frames and the bytes before `from` are untouched. */
+static void frames_get_frugal_ids(void **state)
+{
+    (void)state;
+    struct fg_call c;
+    memset(&c, 0, sizeof c);
+    fg_arena_init(&c.arena);
+    c.endpoint = FG_EP_RESPONSES;
+    c.out = &fg_provider_openai; /* a translated call */
+    c.rs.stored = false;         /* nothing to remember: no app needed */
+    snprintf(c.rs.id, sizeof c.rs.id, "resp_0123456789abcdef0123456789abcdef");
+    c.rs.prev = "resp_prevprevprevprevprevprevprevprev";
+    struct evbuffer *b = evbuffer_new();
+    const char *head = "event: keep\ndata: {\"id\":\"resp_tr_1\"}\n\n";
+    evbuffer_add(b, head, strlen(head));
+    size_t from = evbuffer_get_length(b);
+    const char *tail =
+        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,"
+        "\"response\":{\"id\":\"resp_tr_1\",\"previous_response_id\":null,\"status\":"
+        "\"in_progress\"}}\n\n"
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+        "\"delta\":\"the \\\"response\\\" word\"}\n\n"
+        ": a comment\n\n"
+        "data: {\"type\":\"response.completed\",\"response\":{\"id\":\"resp_tr_1\","
+        "\"status\":\"completed\"}}\n\n";
+    evbuffer_add(b, tail, strlen(tail));
+    fg_respstate_frames(&c, b, from);
+    size_t n = evbuffer_get_length(b);
+    char *out = calloc(1, n + 1);
+    evbuffer_remove(b, out, n);
+    const char *want =
+        "event: keep\ndata: {\"id\":\"resp_tr_1\"}\n\n"
+        "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,"
+        "\"response\":{\"id\":\"resp_0123456789abcdef0123456789abcdef\",\"previous_response_id\":"
+        "\"resp_prevprevprevprevprevprevprevprev\",\"status\":\"in_progress\"}}\n\n"
+        "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\","
+        "\"delta\":\"the \\\"response\\\" word\"}\n\n"
+        ": a comment\n\n"
+        "data: {\"type\":\"response.completed\",\"response\":{\"id\":"
+        "\"resp_0123456789abcdef0123456789abcdef\",\"status\":\"completed\"}}\n\n";
+    assert_string_equal(out, want);
+    assert_string_equal(c.rs.upstream, "resp_tr_1"); /* noted, not shown */
+    free(out);
+    evbuffer_free(b);
+    fg_json_free(&c.up.resp);
+    fg_arena_free(&c.arena);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(put_get_forget),
         cmocka_unit_test(data_budget),
         cmocka_unit_test(minted_ids),
+        cmocka_unit_test(frames_get_frugal_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
