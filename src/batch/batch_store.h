@@ -58,6 +58,20 @@ int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id);
  * their content (the executor calls it now and then).  Count, or -1. */
 int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now);
 typedef int (*fg_bfile_cb)(void *arg, const struct fg_bfile *f);
+
+/* An upload streamed in (batch_upload.h), never held whole: begin inserts
+ * the file's row, invisible to every reader until commit (f->expires_at
+ * then is when a row its process never ended may be swept by
+ * files_expire); each chunk is one row in its own short statement (the
+ * write lock is never held across the upload; seq from 0); commit sets
+ * filename, bytes and expires_at and shows the file; abort deletes the row
+ * and its chunks.  fg_batch_store_file_get reads either form (content or
+ * chunks) the same way; file_delete and files_expire drop chunks too. */
+int fg_batch_store_upload_begin(struct fg_batch_store *s, const struct fg_bfile *f);
+int fg_batch_store_upload_chunk(struct fg_batch_store *s, const char *id, int64_t seq,
+                                const void *data, size_t len);
+int fg_batch_store_upload_commit(struct fg_batch_store *s, const struct fg_bfile *f);
+int fg_batch_store_upload_abort(struct fg_batch_store *s, const char *id);
 /* Files of owner (NULL: all), id order (desc when desc), ids after `after`
  * in that order, purpose filter optional; up to limit. */
 int fg_batch_store_file_list(struct fg_batch_store *s, const char *owner, const char *purpose,
