@@ -1147,6 +1147,16 @@ void fg_edge_req_on_end(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *, 
     r->end_arg = arg;
 }
 
+void fg_edge_req_set_app(struct fg_edge_req *r, void *p)
+{
+    r->app = p;
+}
+
+void *fg_edge_req_app(const struct fg_edge_req *r)
+{
+    return r->app;
+}
+
 bool fg_edge_req_gone(const struct fg_edge_req *r)
 {
     return r->gone;

@@ -206,6 +206,10 @@ void fg_edge_req_on_gone(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *,
  * booked at the head.  It must not reply. */
 void fg_edge_req_on_end(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *, void *), void *arg);
 bool fg_edge_req_gone(const struct fg_edge_req *r);
+/* The app's pointer for this request, NULL at its start: e.g. state its
+ * head hook set up (a streamed upload) for its request hook to find. */
+void fg_edge_req_set_app(struct fg_edge_req *r, void *p);
+void *fg_edge_req_app(const struct fg_edge_req *r);
 
 /* --- its reply (each returns 0, or -1 when the peer is gone: dropped) */
 void fg_edge_resp_header(struct fg_edge_req *r, const char *name, const char *value);

@@ -127,6 +127,9 @@ static int on_head(struct fg_edge_req *r, void *arg)
         return 1;
     }
     fg_edge_req_set_body_cap(r, v.body_cap);
+    int taken = fg_api_head(r, w); /* e.g. an upload streamed to the batch store */
+    if (taken)
+        return taken == 1;
     struct booking *b = fg_arena_alloc(fg_edge_req_arena(r), sizeof *b);
     *b = (struct booking){.w = w, .d = v.d};
     fg_edge_req_on_end(r, on_end, b);
