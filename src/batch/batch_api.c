@@ -243,6 +243,7 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
             storage_failed(x);
             return;
         }
+        fg_batch_exec_wake(); /* its chunks: the executor's sweep (batch_store.h) */
         reply(x, 200, json_pack("{s:s, s:s, s:b}", "id", f.id, "object", "file", "deleted", 1));
         return;
     }
@@ -396,8 +397,8 @@ static void openai_create(struct ctx *x)
         struct oa_lines o = {calloc((size_t)x->w->app->cfg->batches.max_lines + 1, sizeof *o.v), 0,
                              json_array()};
         struct fg_batch_jsonl lc;
-        fg_batch_jsonl_init(&lc, (size_t)x->w->app->cfg->batches.max_lines, endpoint,
-                            collect_line, &o);
+        fg_batch_jsonl_init(&lc, (size_t)x->w->app->cfg->batches.max_lines, endpoint, collect_line,
+                            &o);
         fg_batch_jsonl_feed(&lc, data, dlen);
         fg_batch_jsonl_end(&lc);
         struct fg_batch b;

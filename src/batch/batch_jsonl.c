@@ -1,7 +1,7 @@
 /* batch_jsonl.c — see batch_jsonl.h. */
 #include "batch_jsonl.h"
 
-#include "assert.h"
+#include "arena.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -154,9 +154,7 @@ static void carry_add(struct fg_batch_jsonl *j, const char *p, size_t n)
         size_t cap = j->capcarry ? j->capcarry : 4096;
         while (cap < j->ncarry + n)
             cap *= 2;
-        char *c = realloc(j->carry, cap);
-        FG_ASSERT(c);
-        j->carry = c;
+        j->carry = fg_xrealloc(j->carry, cap);
         j->capcarry = cap;
     }
     memcpy(j->carry + j->ncarry, p, n);

@@ -105,7 +105,7 @@ int fg_batch_store_open(const char *dsn, struct fg_batch_store **out, char *err,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (fg_sqlitedb_open(dsn + 7, schema, 0, &s->db, err, errlen) < 0) {
+    if (fg_sqlitedb_open(dsn + 7, schema, FG_SQLITEDB_NO_AUTOCHECKPOINT, &s->db, err, errlen) < 0) {
         fg_batch_store_close(s);
         return -1;
     }
@@ -337,27 +337,14 @@ int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_
     return 1;
 }
 
-/* Delete a file's chunks (its row is already gone for readers). */
-static int drop_chunks(struct fg_batch_store *s, const char *id)
-{
-    static const char sql[] = "DELETE FROM file_chunks WHERE file_id = ?";
-    sqlite3_stmt *st = stmt(s, sql);
-    if (!st)
-        return -1;
-    bt(st, 1, id);
-    return done(s, st, "DELETE file_chunks");
-}
-
 int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id)
 {
     static const char sql[] = "UPDATE files SET deleted = 1, content = NULL WHERE id = ?";
     sqlite3_stmt *st = stmt(s, sql);
-    if (!st || begin(s) < 0)
+    if (!st)
         return -1;
     bt(st, 1, id);
-    if (done(s, st, "DELETE file") < 0 || drop_chunks(s, id) < 0)
-        return rollback(s);
-    return commit(s);
+    return done(s, st, "DELETE file"); /* its chunks: fg_batch_store_chunks_sweep */
 }
 
 int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now)
@@ -365,17 +352,31 @@ int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now)
     /* deleted = 2: an upload whose process died before it ended */
     static const char sql[] = "UPDATE files SET deleted = 1, content = NULL WHERE deleted IN (0, 2)"
                               " AND expires_at IS NOT NULL AND expires_at <= ?";
-    static const char sql_chunks[] =
-        "DELETE FROM file_chunks WHERE file_id IN (SELECT id FROM files WHERE deleted = 1)";
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)
         return -1;
     sqlite3_bind_int64(st, 1, now);
     if (done(s, st, "UPDATE files expired") < 0)
         return -1;
+    return sqlite3_changes(s->db);
+}
+
+int fg_batch_store_chunks_sweep(struct fg_batch_store *s, int max)
+{
+    static const char sql[] =
+        "DELETE FROM file_chunks WHERE rowid IN (SELECT c.rowid FROM files f"
+        " JOIN file_chunks c ON c.file_id = f.id WHERE f.deleted IN (1, 3) LIMIT ?)";
+    static const char sql_rows[] =
+        "DELETE FROM files WHERE deleted = 3"
+        " AND NOT EXISTS (SELECT 1 FROM file_chunks WHERE file_id = files.id)";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    sqlite3_bind_int(st, 1, max);
+    if (done(s, st, "DELETE file_chunks") < 0)
+        return -1;
     int n = sqlite3_changes(s->db);
-    st = stmt(s, sql_chunks);
-    if (!st || done(s, st, "DELETE expired file_chunks") < 0)
+    if (n < max && ((st = stmt(s, sql_rows)) == NULL || done(s, st, "DELETE aborted uploads") < 0))
         return -1;
     return n;
 }
@@ -437,14 +438,13 @@ int fg_batch_store_upload_commit(struct fg_batch_store *s, const struct fg_bfile
 
 int fg_batch_store_upload_abort(struct fg_batch_store *s, const char *id)
 {
-    static const char sql[] = "DELETE FROM files WHERE id = ? AND deleted = 2";
+    /* 3: aborted; the row goes once the sweep has dropped its chunks */
+    static const char sql[] = "UPDATE files SET deleted = 3 WHERE id = ? AND deleted = 2";
     sqlite3_stmt *st = stmt(s, sql);
-    if (!st || begin(s) < 0)
+    if (!st)
         return -1;
     bt(st, 1, id);
-    if (done(s, st, "DELETE upload") < 0 || drop_chunks(s, id) < 0)
-        return rollback(s);
-    return commit(s);
+    return done(s, st, "UPDATE upload aborted");
 }
 
 int fg_batch_store_file_list(struct fg_batch_store *s, const char *owner, const char *purpose,

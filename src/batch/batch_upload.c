@@ -2,6 +2,7 @@
 #include "batch_upload.h"
 
 #include "assert.h"
+#include "batch_exec.h"
 #include "batch_format.h"
 #include "batch_jsonl.h"
 #include "batch_store.h"
@@ -53,7 +54,7 @@ struct upload {
     size_t nchunk;
     int64_t seq;
     struct fg_batch_jsonl lines;
-    struct fg_mp_stream mp;
+    struct fg_multipart_stream mp;
 };
 
 static void answer(struct upload *u, enum fg_err_class cls, const char *param, const char *code,
@@ -82,10 +83,12 @@ static void storage_failed(struct upload *u)
 /* Drop what was stored (the row and its chunks); stop storing. */
 static void drop(struct upload *u)
 {
-    if (u->begun && !u->committed && !u->dropped &&
-        fg_batch_store_upload_abort(u->s, u->f.id) < 0)
-        fg_error("batch store: upload %s not deleted (files_expire will): %s", u->f.id,
-                 fg_batch_store_errmsg(u->s));
+    if (u->begun && !u->committed && !u->dropped) {
+        if (fg_batch_store_upload_abort(u->s, u->f.id) < 0)
+            fg_error("batch store: upload %s not deleted (files_expire will): %s", u->f.id,
+                     fg_batch_store_errmsg(u->s));
+        fg_batch_exec_wake(); /* its chunks: the executor's sweep */
+    }
     u->dropped = true;
 }
 
@@ -108,7 +111,7 @@ static int on_part(void *arg, const struct fg_mp_part *p)
 {
     struct upload *u = arg;
     u->cur = P_SKIP;
-    struct field *fl = !strcmp(p->name, "purpose")                 ? &u->purpose
+    struct field *fl = !strcmp(p->name, "purpose")                  ? &u->purpose
                        : !strcmp(p->name, "expires_after[anchor]")  ? &u->anchor
                        : !strcmp(p->name, "expires_after[seconds]") ? &u->seconds
                                                                     : NULL;
@@ -207,7 +210,7 @@ static void sink(struct fg_edge_req *r, const char *p, size_t n, void *arg)
     u->body_seen += n;
     if (u->mp_rc)
         return; /* failed: the answer waits for the body's end */
-    u->mp_rc = fg_mp_stream_push(&u->mp, p, n);
+    u->mp_rc = fg_multipart_stream_push(&u->mp, p, n);
     if (!u->mp_rc || answer_stop(u))
         return;
     drop(u);
@@ -244,8 +247,8 @@ int fg_batch_upload_head(struct fg_worker *w, struct fg_batch_store *s, struct f
                "POST /v1/files takes multipart/form-data with fields 'file' and 'purpose'.");
         return 1;
     }
-    struct fg_mp_stream_cbs cb = {on_part, on_data, on_part_end, u};
-    if (fg_mp_stream_init(&u->mp, ctype, MAX_PARTS, &cb) < 0) {
+    struct fg_multipart_stream_cbs cb = {on_part, on_data, on_part_end, u};
+    if (fg_multipart_stream_init(&u->mp, ctype, MAX_PARTS, &cb) < 0) {
         answer(u, FG_E_INVALID, "file", NULL, "Invalid multipart body: %s", u->mp.err);
         return 1;
     }
@@ -291,7 +294,7 @@ static int expires_after(struct upload *u, int64_t *ttl)
 static int check_complete(struct upload *u)
 {
     if (!u->mp_rc)
-        u->mp_rc = fg_mp_stream_finish(&u->mp);
+        u->mp_rc = fg_multipart_stream_finish(&u->mp);
     if (u->mp_rc) {
         answer(u, FG_E_INVALID, "file", NULL, "Invalid multipart body: %s", u->mp.err);
         return -1;

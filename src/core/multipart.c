@@ -478,9 +478,10 @@ const struct fg_mp_part *fg_multipart_find(const struct fg_mp_part *p, int n, co
 enum { S_PREAMBLE, S_AFTER, S_HEADERS, S_DATA, S_DONE };
 enum { MORE, NEED }; /* a step's outcome: go on, or wait for bytes */
 
-static int st_fail(struct fg_mp_stream *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int st_fail(struct fg_multipart_stream *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
-static int st_fail(struct fg_mp_stream *s, const char *fmt, ...)
+static int st_fail(struct fg_multipart_stream *s, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -490,10 +491,10 @@ static int st_fail(struct fg_mp_stream *s, const char *fmt, ...)
     return -1;
 }
 
-int fg_mp_stream_init(struct fg_mp_stream *s, const char *content_type, size_t max_parts,
-                      const struct fg_mp_stream_cbs *cb)
+int fg_multipart_stream_init(struct fg_multipart_stream *s, const char *content_type,
+                             size_t max_parts, const struct fg_multipart_stream_cbs *cb)
 {
-    memset(s, 0, offsetof(struct fg_mp_stream, win));
+    memset(s, 0, offsetof(struct fg_multipart_stream, win));
     s->cb = *cb;
     s->max_parts = max_parts;
     s->fresh = true;
@@ -509,7 +510,8 @@ int fg_mp_stream_init(struct fg_mp_stream *s, const char *content_type, size_t m
 
 /* Each step looks at the window (w, n), may consume *used bytes from its
  * front, and returns MORE, NEED or -1 / -2 (s->rc set). */
-static int step_preamble(struct fg_mp_stream *s, const char *w, size_t n, bool final, size_t *used)
+static int step_preamble(struct fg_multipart_stream *s, const char *w, size_t n, bool final,
+                         size_t *used)
 {
     size_t dlen = s->nlen - 1; /* "--" boundary, without the line break */
     if (s->fresh) {
@@ -534,7 +536,8 @@ static int step_preamble(struct fg_mp_stream *s, const char *w, size_t n, bool f
     return NEED;
 }
 
-static int step_after(struct fg_mp_stream *s, const char *w, size_t n, bool final, size_t *used)
+static int step_after(struct fg_multipart_stream *s, const char *w, size_t n, bool final,
+                      size_t *used)
 {
     if (!s->pad) {
         if (n < 2 && !final && (n == 0 || w[0] == '-'))
@@ -567,7 +570,8 @@ static int step_after(struct fg_mp_stream *s, const char *w, size_t n, bool fina
     return MORE;
 }
 
-static int step_headers(struct fg_mp_stream *s, const char *w, size_t n, bool final, size_t *used)
+static int step_headers(struct fg_multipart_stream *s, const char *w, size_t n, bool final,
+                        size_t *used)
 {
     int idx = (int)s->parts + 1;
     for (;;) {
@@ -577,10 +581,10 @@ static int step_headers(struct fg_mp_stream *s, const char *w, size_t n, bool fi
             if (final)
                 return st_fail(s, "The headers of part %d are not terminated by a blank line.",
                                idx);
-            if (n == FG_MP_STREAM_WINDOW) {
+            if (n == FG_MULTIPART_WINDOW) {
                 s->head_overflow = true;
                 return st_fail(s, "The headers of part %d are over %u bytes.", idx,
-                               FG_MP_STREAM_WINDOW);
+                               FG_MULTIPART_WINDOW);
             }
             return NEED;
         }
@@ -601,7 +605,8 @@ static int step_headers(struct fg_mp_stream *s, const char *w, size_t n, bool fi
     return MORE;
 }
 
-static int step_data(struct fg_mp_stream *s, const char *w, size_t n, bool final, size_t *used)
+static int step_data(struct fg_multipart_stream *s, const char *w, size_t n, bool final,
+                     size_t *used)
 {
     const char *hit = n ? memmem(w, n, s->needle, s->nlen) : NULL;
     if (!hit) {
@@ -629,7 +634,7 @@ static int step_data(struct fg_mp_stream *s, const char *w, size_t n, bool final
     return MORE;
 }
 
-static int process(struct fg_mp_stream *s, bool final)
+static int process(struct fg_multipart_stream *s, bool final)
 {
     for (;;) {
         size_t used = 0;
@@ -653,10 +658,10 @@ static int process(struct fg_mp_stream *s, bool final)
     }
 }
 
-int fg_mp_stream_push(struct fg_mp_stream *s, const char *p, size_t n)
+int fg_multipart_stream_push(struct fg_multipart_stream *s, const char *p, size_t n)
 {
     while (!s->rc && n) {
-        size_t k = FG_MP_STREAM_WINDOW - s->have;
+        size_t k = FG_MULTIPART_WINDOW - s->have;
         if (k > n)
             k = n;
         memcpy(s->win + s->have, p, k);
@@ -665,12 +670,12 @@ int fg_mp_stream_push(struct fg_mp_stream *s, const char *p, size_t n)
         n -= k;
         if (process(s, false) < 0)
             break;
-        FG_ASSERT(s->have < FG_MP_STREAM_WINDOW); /* every state makes room */
+        FG_ASSERT(s->have < FG_MULTIPART_WINDOW); /* every state makes room */
     }
     return s->rc;
 }
 
-int fg_mp_stream_finish(struct fg_mp_stream *s)
+int fg_multipart_stream_finish(struct fg_multipart_stream *s)
 {
     if (!s->rc && process(s, true) == 0 && s->state != S_DONE)
         st_fail(s, "The multipart body ends without its close delimiter.");

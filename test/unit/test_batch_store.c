@@ -149,17 +149,28 @@ static void test_file_uploads(void **state)
     free(data);
     assert_int_equal(fg_batch_store_file_list(s, NULL, NULL, NULL, true, 100, count_cb, &n), 0);
     assert_int_equal(n, 1);
+    /* deleted: gone for readers at once, its chunks swept a few at a time */
     assert_int_equal(fg_batch_store_file_delete(s, f.id), 0);
+    assert_int_equal(fg_batch_store_file_get(s, f.id, &got, NULL, NULL), 0);
+    assert_int_equal(rows("SELECT count(*) FROM file_chunks"), 3);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 2), 2);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 2), 1);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 2), 0);
     assert_int_equal(rows("SELECT count(*) FROM file_chunks"), 0);
 
-    /* aborted: row and chunks gone */
+    /* aborted: hidden at once; chunks then the row gone after the sweep */
     snprintf(f.id, sizeof f.id, "file-ab");
     assert_int_equal(fg_batch_store_upload_begin(s, &f), 0);
     assert_int_equal(fg_batch_store_upload_chunk(s, f.id, 0, "part", 4), 0);
+    assert_int_equal(fg_batch_store_upload_chunk(s, f.id, 1, "more", 4), 0);
     assert_int_equal(fg_batch_store_upload_abort(s, f.id), 0);
+    assert_int_equal(fg_batch_store_upload_commit(s, &f), -1); /* nothing to commit */
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 1), 1);
+    assert_int_equal(rows("SELECT count(*) FROM files WHERE id = 'file-ab'"), 1);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 1), 1);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 1), 0);
     assert_int_equal(rows("SELECT count(*) FROM file_chunks"), 0);
     assert_int_equal(rows("SELECT count(*) FROM files WHERE id = 'file-ab'"), 0);
-    assert_int_equal(fg_batch_store_upload_commit(s, &f), -1); /* nothing to commit */
 
     /* its process died mid-upload: swept once its deadline passed */
     snprintf(f.id, sizeof f.id, "file-dead");
@@ -167,6 +178,7 @@ static void test_file_uploads(void **state)
     assert_int_equal(fg_batch_store_upload_begin(s, &f), 0);
     assert_int_equal(fg_batch_store_upload_chunk(s, f.id, 0, "part", 4), 0);
     assert_int_equal(fg_batch_store_files_expire(s, (int64_t)time(NULL)), 1);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 8), 1);
     assert_int_equal(rows("SELECT count(*) FROM file_chunks"), 0);
     assert_int_equal(fg_batch_store_file_get(s, f.id, &got, NULL, NULL), 0);
 }

@@ -118,13 +118,13 @@ static int got_end(void *arg)
 }
 
 /* Push body cut at the offsets cuts[0..ncuts) (ascending); the outcome. */
-static int stream_run(const char *ct, const char *body, size_t len, size_t max,
-                      const size_t *cuts, size_t ncuts, struct got *g)
+static int stream_run(const char *ct, const char *body, size_t len, size_t max, const size_t *cuts,
+                      size_t ncuts, struct got *g)
 {
-    static struct fg_mp_stream s; /* 32 KiB: not on the stack */
+    static struct fg_multipart_stream s; /* 32 KiB: not on the stack */
     memset(g, 0, sizeof *g);
-    struct fg_mp_stream_cbs cb = {got_part, got_data, got_end, g};
-    if (fg_mp_stream_init(&s, ct, max, &cb) < 0)
+    struct fg_multipart_stream_cbs cb = {got_part, got_data, got_end, g};
+    if (fg_multipart_stream_init(&s, ct, max, &cb) < 0)
         return -1;
     size_t at = 0;
     for (size_t i = 0; i <= ncuts; i++) {
@@ -132,13 +132,13 @@ static int stream_run(const char *ct, const char *body, size_t len, size_t max,
         /* an exact-size copy of each piece, so ASan sees a read past it */
         char *piece = malloc(to - at ? to - at : 1);
         memcpy(piece, body + at, to - at);
-        int rc = fg_mp_stream_push(&s, piece, to - at);
+        int rc = fg_multipart_stream_push(&s, piece, to - at);
         free(piece);
         if (rc)
             return rc;
         at = to;
     }
-    int rc = fg_mp_stream_finish(&s);
+    int rc = fg_multipart_stream_finish(&s);
     if (rc == -1)
         assert_true(strlen(s.err) > 10);
     return rc ? rc : (int)g->n;
@@ -151,8 +151,8 @@ static void stream_agrees(const struct res *r, const char *ct, size_t len, size_
     struct got g;
     int n = stream_run(ct, r->copy, len, max, cuts, ncuts, &g);
     if (n != r->n)
-        fail_msg("stream %d parts, whole body %d (%s), %zu cuts from %zu", n, r->n, r->err,
-                 ncuts, ncuts ? cuts[0] : 0);
+        fail_msg("stream %d parts, whole body %d (%s), %zu cuts from %zu", n, r->n, r->err, ncuts,
+                 ncuts ? cuts[0] : 0);
     for (int i = 0; i < n; i++) {
         assert_string_equal(g.p[i].name, r->p[i].name);
         assert_string_equal(g.p[i].filename, r->p[i].filename);
