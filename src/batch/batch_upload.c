@@ -57,6 +57,8 @@ struct upload {
     struct fg_multipart_stream mp;
 };
 
+/* The request's terminal reply: the request ends inside it, and u (in its
+ * arena) with it, on_end dropping what was stored; u is not touched after. */
 static void answer(struct upload *u, enum fg_err_class cls, const char *param, const char *code,
                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
@@ -338,10 +340,8 @@ void fg_batch_upload_end(struct fg_worker *w, struct fg_edge_req *req, const str
         return;
     }
     int64_t ttl = 0;
-    if (check_complete(u) < 0 || expires_after(u, &ttl) < 0) {
-        drop(u);
-        return;
-    }
+    if (check_complete(u) < 0 || expires_after(u, &ttl) < 0)
+        return; /* answered: the request ended, u with it (on_end dropped the upload) */
     u->f.bytes = (int64_t)u->file_bytes;
     u->f.expires_at =
         u->f.created_at + (ttl ? ttl : (int64_t)w->app->cfg->batches.retention_days * 86400);

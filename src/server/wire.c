@@ -171,8 +171,8 @@ static const char *error_body(struct fg_edge_req *r, int status, const char *cod
     else if (status == 431)
         snprintf(m, sizeof m,
                  "Request headers are over the gateway's limit of %zu bytes "
-                 "(server.max_header_bytes) or %d fields.",
-                 s->max_header_bytes, FG_WIRE_MAX_HEADERS);
+                 "(server.max_header_bytes) or %d fields (server.max_header_fields).",
+                 s->max_header_bytes, s->max_header_fields);
     else if (status == 400)
         snprintf(m, sizeof m, "Malformed HTTP request: %s; the connection is closed.", msg);
     else if (status == 408)
