@@ -20,8 +20,11 @@
  *    address can reuse or close its own connections).  A refused connection is read
  *    up to its head (under the header deadline) and answered then, so the
  *    error_body hook can answer in the caller's dialect; with more than
- *    FG_EDGE_REFUSE_BACKLOG refusals pending, the answer is written at once
- *    (no head: the default body) and the socket closed right after it.
+ *    FG_EDGE_REFUSE_BACKLOG refusals pending, nothing waits: what the
+ *    socket already holds is read once (a head sent right behind the
+ *    connect is refused at its head, in its dialect, as above), else the
+ *    answer is written at once (error_body sees the partial head, maybe
+ *    none: the default body) and the socket closed right after it.
  *  - Requests are served one at a time per connection, in order: bytes of
  *    a pipelined next request wait (unparsed, at most max_header_bytes of
  *    them are read ahead) until the reply before is fully written.
