@@ -148,12 +148,19 @@ void fg_batch_jsonl_init(struct fg_batch_jsonl *j, size_t max_lines, const char 
     j->seen = json_object();
 }
 
+void fg_batch_jsonl_max_line(struct fg_batch_jsonl *j, size_t max_bytes)
+{
+    j->max_line = max_bytes;
+}
+
 static void carry_add(struct fg_batch_jsonl *j, const char *p, size_t n)
 {
     if (j->ncarry + n > j->capcarry) {
         size_t cap = j->capcarry ? j->capcarry : 4096;
         while (cap < j->ncarry + n)
             cap *= 2;
+        if (j->max_line && cap > j->max_line)
+            cap = j->max_line; /* the bound is never passed (feed) */
         j->carry = fg_xrealloc(j->carry, cap);
         j->capcarry = cap;
     }
@@ -165,11 +172,29 @@ void fg_batch_jsonl_feed(struct fg_batch_jsonl *j, const char *p, size_t n)
 {
     while (n && !j->stopped) {
         const char *nl = memchr(p, '\n', n);
+        size_t l = nl ? (size_t)(nl - p) : n;
+        if (!j->skipping && j->max_line && j->ncarry + l > j->max_line) {
+            j->lineno++;
+            j->n_lines++;
+            line_err(j,
+                     "longer than %zu bytes, the most a request body may be "
+                     "(server.max_body_bytes)",
+                     j->max_line);
+            j->ncarry = 0;
+            j->skipping = true;
+        }
+        if (j->skipping) {
+            if (!nl)
+                return;
+            j->skipping = false;
+            p = nl + 1;
+            n -= l + 1;
+            continue;
+        }
         if (!nl) {
             carry_add(j, p, n);
             return;
         }
-        size_t l = (size_t)(nl - p);
         if (j->ncarry) {
             carry_add(j, p, l);
             one_line(j, j->carry, j->ncarry);
@@ -187,6 +212,7 @@ void fg_batch_jsonl_end(struct fg_batch_jsonl *j)
     if (j->ncarry)
         one_line(j, j->carry, j->ncarry);
     j->ncarry = 0;
+    j->skipping = false;
 }
 
 void fg_batch_jsonl_free(struct fg_batch_jsonl *j)

@@ -7,7 +7,9 @@
  *  - Lines end with LF (a CR and other trailing whitespace are ignored);
  *    blank lines are skipped; the last line needs no LF.  A line split
  *    across feeds is carried in a buffer the checker owns (as long as the
- *    longest such line; freed by fg_batch_jsonl_free).
+ *    longest such line; freed by fg_batch_jsonl_free).  With a max_line
+ *    bound (fg_batch_jsonl_max_line), a longer line is an error and is
+ *    not kept: the carry never grows past the bound.
  *  - Each line must be a JSON object with a non-empty custom_id of at most
  *    64 characters, unique in the file; method "POST"; url one of the batch
  *    endpoints frugal runs, the same on every line, and the batch's
@@ -36,9 +38,9 @@ struct fg_batch_jsonl {
     char url[32];   /* the first valid line's url: every line must name the same */
     /* private */
     const char *endpoint;
-    size_t max_lines, lineno;
-    bool stopped;
-    json_t *seen; /* custom_ids */
+    size_t max_lines, lineno, max_line;
+    bool stopped, skipping; /* skipping: the rest of a line over max_line */
+    json_t *seen;           /* custom_ids */
     fg_batch_jsonl_fn fn;
     void *arg;
     char *carry; /* a line's start, waiting for its end */
@@ -49,6 +51,8 @@ struct fg_batch_jsonl {
  * upload, before any batch) = any endpoint frugal runs. */
 void fg_batch_jsonl_init(struct fg_batch_jsonl *j, size_t max_lines, const char *endpoint,
                          fg_batch_jsonl_fn fn, void *arg);
+/* Lines over max_bytes (0: no bound) are errors, not kept. */
+void fg_batch_jsonl_max_line(struct fg_batch_jsonl *j, size_t max_bytes);
 void fg_batch_jsonl_feed(struct fg_batch_jsonl *j, const char *p, size_t n);
 /* The input ended: the last line, if it has no LF. */
 void fg_batch_jsonl_end(struct fg_batch_jsonl *j);

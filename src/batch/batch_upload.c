@@ -9,6 +9,7 @@
 #include "edge.h"
 #include "edgeq.h"
 #include "err.h"
+#include "gate.h"
 #include "log.h"
 #include "multipart.h"
 #include "provider.h"
@@ -18,6 +19,7 @@
 #include <jansson.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,8 +52,9 @@ struct upload {
     int mp_rc; /* the parser's sticky result */
     struct fg_bfile f;
     uint64_t file_bytes;
-    char *chunk; /* FG_BATCH_UPLOAD_CHUNK bytes, malloc'd (owned here) */
-    size_t nchunk;
+    char *chunk; /* chunk_cap bytes, malloc'd (owned here) */
+    size_t nchunk, chunk_cap;
+    uint64_t booked; /* against server.max_body_bytes_in_flight (gate.h) */
     int64_t seq;
     struct fg_batch_jsonl lines;
     struct fg_multipart_stream mp;
@@ -126,7 +129,7 @@ static int on_part(void *arg, const struct fg_mp_part *p)
         u->cur = P_FILE;
         snprintf(u->f.filename, sizeof u->f.filename, "%s",
                  p->filename[0] ? p->filename : "upload.jsonl");
-        u->chunk = fg_xmalloc(FG_BATCH_UPLOAD_CHUNK);
+        u->chunk = fg_xmalloc(u->chunk_cap);
         if (fg_batch_store_upload_begin(u->s, &u->f) < 0) {
             u->store_failed = true;
             return 1;
@@ -159,14 +162,14 @@ static int on_data(void *arg, const char *p, size_t n)
     if (u->lines.n_errors) /* refused at the end: stop writing now */
         drop(u);
     while (n && !u->dropped) {
-        size_t k = FG_BATCH_UPLOAD_CHUNK - u->nchunk;
+        size_t k = u->chunk_cap - u->nchunk;
         if (k > n)
             k = n;
         memcpy(u->chunk + u->nchunk, p, k);
         u->nchunk += k;
         p += k;
         n -= k;
-        if (u->nchunk == FG_BATCH_UPLOAD_CHUNK && flush_chunk(u) < 0)
+        if (u->nchunk == u->chunk_cap && flush_chunk(u) < 0)
             return 1;
     }
     return 0;
@@ -229,6 +232,28 @@ static void on_end(struct fg_edge_req *r, void *arg)
     fg_batch_jsonl_free(&u->lines);
     free(u->chunk);
     u->chunk = NULL;
+    fg_gate_release(u->booked);
+}
+
+/* Book what the upload may hold against server.max_body_bytes_in_flight
+ * (its state, one chunk, the longest line it carries; never more than its
+ * declared length): false after a 503, as the gateway answers a body over
+ * that bound (wire.h). */
+static bool book(struct upload *u)
+{
+    const struct fg_server_cfg *sc = &u->w->app->cfg->server;
+    uint64_t line = sc->max_body_bytes, most = u->body_len ? u->body_len : UINT64_MAX;
+    u->chunk_cap = most < FG_BATCH_UPLOAD_CHUNK ? (size_t)most : FG_BATCH_UPLOAD_CHUNK;
+    uint64_t n = sizeof *u + u->chunk_cap + (line < most ? line : most);
+    if (fg_gate_reserve(n, sc->max_body_bytes_in_flight)) {
+        u->booked = n;
+        return true;
+    }
+    answer(u, FG_E_UNAVAILABLE, NULL, "server_busy",
+           "frugal is receiving as many request bodies as it takes at once "
+           "(server.max_body_bytes_in_flight = %zu bytes); retry shortly.",
+           sc->max_body_bytes_in_flight);
+    return false;
 }
 
 int fg_batch_upload_head(struct fg_worker *w, struct fg_batch_store *s, struct fg_edge_req *req)
@@ -243,6 +268,9 @@ int fg_batch_upload_head(struct fg_worker *w, struct fg_batch_store *s, struct f
     u->body_len = h->has_length ? h->length : 0;
     if (fg_auth_request(w, req, &fg_provider_openai, &u->p) < 0)
         return 1;
+    if (!book(u))
+        return 1;
+    fg_edge_req_on_end(req, on_end, u); /* gives the booking back, however it ends */
     const char *ctype = fg_edgeq_header(req, "content-type");
     if (!ctype || strncasecmp(ctype, "multipart/form-data", 19)) {
         answer(u, FG_E_INVALID, "file", NULL,
@@ -261,7 +289,7 @@ int fg_batch_upload_head(struct fg_worker *w, struct fg_batch_store *s, struct f
     u->f.created_at = (int64_t)time(NULL);
     /* a row its process never ended is swept after the body's deadline */
     u->f.expires_at = u->f.created_at + w->app->cfg->server.body_timeout_ms / 1000 + 3600;
-    fg_edge_req_on_end(req, on_end, u);
+    fg_batch_jsonl_max_line(&u->lines, w->app->cfg->server.max_body_bytes);
     fg_edge_req_set_sink(req, sink, u);
     fg_edge_req_set_app(req, u);
     return 2;

@@ -25,7 +25,11 @@
  *    worker shutting down) an upload not committed is deleted with its
  *    chunks: no partial file is left behind.
  *  - Memory per upload: the parser's window (multipart.h), one chunk
- *    buffer (FG_BATCH_UPLOAD_CHUNK) and the line being checked. */
+ *    buffer (FG_BATCH_UPLOAD_CHUNK, less for a smaller declared length)
+ *    and the line being checked (a line over server.max_body_bytes is an
+ *    error, not kept); that much (at most the declared length) is booked
+ *    against server.max_body_bytes_in_flight at the head (503
+ *    server_busy over it) and given back when the request ends. */
 #ifndef FRUGAL_BATCH_UPLOAD_H
 #define FRUGAL_BATCH_UPLOAD_H
 

@@ -206,6 +206,59 @@ describe('uploads stream to the store', () => {
     assert.doesNotMatch(r.data, /Connection: close/i);
   });
 
+  test('a line longer than server.max_body_bytes: refused naming it, never held', async (t) => {
+    const fr = await gateway({ server: { master_key: MASTER, body_timeout_ms: 300000, max_body_bytes: MB } },
+      { ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:quarantine_size_mb=8' });
+    const w = await send(fr, bigFile(3).pieces, { length: bigFile(3).length });
+    assert.equal(statusOf(w.data), 200, w.data);
+    const before = mem(fr);
+    const long = Buffer.alloc(60 * MB, 0x61);
+    function* pieces() {
+      yield fileHead();
+      yield line(0);
+      for (let i = 0; i < 60; i++) yield long.subarray(i * MB, (i + 1) * MB);
+      yield '\n' + line(1).trimEnd();
+      yield formTail;
+    }
+    const len = fileHead().length + 3000 + 60 * MB + 1 + 2999 + formTail.length;
+    const r = await send(fr, pieces, { length: len });
+    const grew = mem(fr).hwm - before.hwm;
+    t.diagnostic(`peak RSS grew by ${(grew / MB).toFixed(1)} MB`);
+    assert.equal(statusOf(r.data), 400, r.data.slice(0, 400));
+    assert.match(bodyOf(r.data).error.message, /has 1 invalid line: line 2: longer than 1048576 bytes.*server\.max_body_bytes/);
+    assert.ok(grew < 40 * MB, `peak RSS grew by ${(grew / MB).toFixed(1)} MB for a 60 MB line`);
+    // only the warm-up's file is stored
+    await waitFor(() => sql(fr, 'SELECT count(*) FROM files') === '1' &&
+        sql(fr, 'SELECT count(*) FROM file_chunks WHERE file_id NOT IN (SELECT id FROM files WHERE deleted = 0)') === '0',
+      { timeoutMs: 20000, what: 'nothing left in the store' });
+  });
+
+  test('what an upload may hold is booked against server.max_body_bytes_in_flight', async () => {
+    // each chunked upload books ~1 MiB + 4 MiB (its chunk and longest line)
+    const fr = await gateway({
+      server: { master_key: MASTER, body_timeout_ms: 300000, max_body_bytes: 4 * MB, max_body_bytes_in_flight: 9 * MB },
+      batches: { max_file_bytes: 8 * MB },
+    });
+    const first = await rawClient(fr.port);
+    first.sock.write(reqHead());
+    const h = Buffer.from(fileHead() + line(0));
+    first.sock.write(`${h.length.toString(16)}\r\n`);
+    first.sock.write(h);
+    first.sock.write('\r\n');
+    await waitFor(() => Number(sql(fr, 'SELECT count(*) FROM files WHERE deleted = 2')) === 1,
+      { what: 'the first upload under way' });
+    const second = await send(fr, bigFile(2).pieces, { chunked: true });
+    assert.equal(statusOf(second.data), 503, second.data);
+    assert.equal(bodyOf(second.data).error.code, 'server_busy');
+    assert.match(bodyOf(second.data).error.message, /server\.max_body_bytes_in_flight/);
+    first.sock.destroy();
+    // its booking comes back when it ends: the next one passes
+    await waitFor(async () => {
+      const again = await send(fr, bigFile(2).pieces, { chunked: true });
+      return statusOf(again.data) === 200;
+    }, { timeoutMs: 10000, what: 'an upload admitted again' });
+  });
+
   test('the SDK upload still works and a batch runs from a chunked file', async () => {
     const fr = await gateway();
     const c = openai(fr, { apiKey: MASTER });
