@@ -133,7 +133,10 @@ const leftovers = (fr) => ({
 describe('uploads stream to the store', () => {
   test('a 150 MB upload: daemon RSS stays flat, the file reads back byte for byte', async (t) => {
     // ASan's quarantine (freed memory it keeps back) is not the daemon's
-    // own: bound it so RSS shows what frugal holds
+    // own: bound it so RSS shows what frugal holds.  The bound below (as in
+    // edge.test.mjs) leaves room for a sanitizer's shadow memory (ASan
+    // 25-36 MB, TSan 48 MB here; the release build 9 MB); the whole-body
+    // upload grew 304-562 MB
     const fr = await gateway({ batches: { max_lines: 1000000 } },
       { ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0:quarantine_size_mb=8' });
     const c = openai(fr, { apiKey: MASTER });
@@ -152,7 +155,7 @@ describe('uploads stream to the store', () => {
     const grew = afterM.hwm - before.hwm;
     t.diagnostic(`peak RSS grew by ${(grew / MB).toFixed(1)} MB (RSS ${(afterM.rss / MB).toFixed(1)} MB after); ` +
       `answered ${r.answerMs} ms after the last byte`);
-    assert.ok(grew < 48 * MB, `peak RSS grew by ${(grew / MB).toFixed(1)} MB for a ${(f.fileLen / MB).toFixed(0)} MB upload`);
+    assert.ok(grew < 64 * MB, `peak RSS grew by ${(grew / MB).toFixed(1)} MB for a ${(f.fileLen / MB).toFixed(0)} MB upload`);
     // the store has it in chunks; every reader gets the whole file back
     assert.ok(Number(sql(fr, `SELECT count(*) FROM file_chunks WHERE file_id = '${obj.id}'`)) >= 150);
     assert.equal((await c.files.retrieve(obj.id)).bytes, f.fileLen);
