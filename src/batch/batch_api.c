@@ -4,12 +4,13 @@
 #include "auth.h"
 #include "batch_exec.h"
 #include "batch_format.h"
+#include "batch_jsonl.h"
 #include "batch_store.h"
+#include "batch_upload.h"
 #include "arena.h"
 #include "err.h"
 #include "keyreg.h"
 #include "log.h"
-#include "multipart.h"
 #include "provider.h"
 #include "reply.h"
 #include "runtime.h"
@@ -23,8 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define MAX_REPORTED_LINE_ERRORS 5
 
 struct ctx {
     struct fg_worker *w;
@@ -113,163 +112,10 @@ static const char *owner_filter(const struct ctx *x)
     return x->p->admin ? NULL : x->p->key_id;
 }
 
-/* ---- line validation (OpenAI JSONL input) ---------------------------- */
-
-struct line_check {
-    char msg[MAX_REPORTED_LINE_ERRORS][200];
-    int n_errors;
-    int first_bad_line;
-    size_t n_lines;
-    char url[32]; /* the first valid line's url: every line must name the same */
-};
-
-static void line_err(struct line_check *lc, size_t line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void line_err(struct line_check *lc, size_t line, const char *fmt, ...)
-{
-    if (lc->n_errors < MAX_REPORTED_LINE_ERRORS) {
-        char m[160];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(m, sizeof m, fmt, ap);
-        va_end(ap);
-        snprintf(lc->msg[lc->n_errors], sizeof lc->msg[0], "line %zu: %s", line, m);
-    }
-    if (!lc->n_errors)
-        lc->first_bad_line = (int)line;
-    lc->n_errors++;
-}
-
-/* Check one request body the way the endpoint would, shallowly. */
-static const char *check_chat_body(json_t *body, bool responses)
-{
-    if (!json_is_object(body))
-        return responses ? "\"body\" must be a JSON object (the /v1/responses request)"
-                         : "\"body\" must be a JSON object (the /v1/chat/completions request)";
-    if (!json_is_string(json_object_get(body, "model")))
-        return "\"body.model\" must be a string";
-    if (responses) {
-        json_t *in = json_object_get(body, "input");
-        if (!json_is_string(in) && !json_is_array(in))
-            return "\"body.input\" must be a string or an array of input items";
-        if (json_is_true(json_object_get(body, "stream")))
-            return "\"body.stream\" must not be true in a batch";
-        return NULL;
-    }
-    json_t *m = json_object_get(body, "messages");
-    if (!json_is_array(m) || json_array_size(m) == 0)
-        return "\"body.messages\" must be a non-empty array";
-    if (json_is_true(json_object_get(body, "stream")))
-        return "\"body.stream\" must not be true in a batch";
-    return NULL;
-}
-
-/* Check one embeddings request body the same way. */
-static const char *check_embeddings_body(json_t *body)
-{
-    if (!json_is_object(body))
-        return "\"body\" must be a JSON object (the /v1/embeddings request)";
-    if (!json_is_string(json_object_get(body, "model")))
-        return "\"body.model\" must be a string";
-    json_t *in = json_object_get(body, "input");
-    if (!json_is_string(in) && !(json_is_array(in) && json_array_size(in) > 0))
-        return "\"body.input\" must be a string or a non-empty array";
-    return NULL;
-}
-
-static bool batch_endpoint(const char *url)
-{
-    return url && (!strcmp(url, "/v1/chat/completions") || !strcmp(url, "/v1/embeddings") ||
-                   !strcmp(url, "/v1/responses"));
-}
-
-typedef void (*line_fn)(void *arg, size_t lineno, json_t *line);
-
-/* Walk JSONL, validating every line; fn (may be NULL) gets valid lines.
- * endpoint: the batch's, which every line's url must name; NULL (a file
- * upload, before any batch) = either endpoint frugal runs. */
-static void walk_jsonl(const char *data, size_t len, size_t max_lines, const char *endpoint,
-                       struct line_check *lc, line_fn fn, void *arg)
-{
-    json_t *seen = json_object();
-    size_t lineno = 0;
-    for (size_t off = 0; off < len;) {
-        const char *nl = memchr(data + off, '\n', len - off);
-        size_t end = nl ? (size_t)(nl - data) : len;
-        size_t l = end - off;
-        const char *s = data + off;
-        off = end + 1;
-        lineno++;
-        while (l && (s[l - 1] == '\r' || isspace((unsigned char)s[l - 1])))
-            l--;
-        if (l == 0)
-            continue;
-        if (++lc->n_lines > max_lines) {
-            line_err(lc, lineno, "more than %zu requests in one file", max_lines);
-            break;
-        }
-        json_error_t je;
-        json_t *v = json_loadb(s, l, JSON_REJECT_DUPLICATES, &je);
-        const char *bad = NULL;
-        char why[200];
-        if (!v) {
-            snprintf(why, sizeof why, "not valid JSON (%s)", je.text);
-            bad = why;
-        } else if (!json_is_object(v)) {
-            bad = "must be a JSON object";
-        } else {
-            json_t *cid = json_object_get(v, "custom_id");
-            const char *method = json_string_value(json_object_get(v, "method"));
-            const char *url = json_string_value(json_object_get(v, "url"));
-            if (!json_is_string(cid) || !*json_string_value(cid))
-                bad = "\"custom_id\" must be a non-empty string";
-            else if (strlen(json_string_value(cid)) > 64)
-                bad = "\"custom_id\" is longer than 64 characters";
-            else if (json_object_get(seen, json_string_value(cid))) {
-                snprintf(why, sizeof why, "duplicate custom_id \"%.60s\"", json_string_value(cid));
-                bad = why;
-            } else if (!method || strcmp(method, "POST"))
-                bad = "\"method\" must be \"POST\"";
-            else if (!batch_endpoint(url))
-                bad = "\"url\" must be \"/v1/chat/completions\", \"/v1/responses\" or "
-                      "\"/v1/embeddings\" (the batch endpoints frugal runs)";
-            else if (endpoint && strcmp(url, endpoint)) {
-                snprintf(why, sizeof why, "\"url\" must be the batch's endpoint (\"%s\")",
-                         endpoint);
-                bad = why;
-            } else if (lc->url[0] && strcmp(url, lc->url)) {
-                snprintf(why, sizeof why, "\"url\" must be \"%s\" like the lines before it",
-                         lc->url);
-                bad = why;
-            } else {
-                snprintf(lc->url, sizeof lc->url, "%s", url);
-                json_t *body = json_object_get(v, "body");
-                bad = !strcmp(url, "/v1/embeddings")
-                          ? check_embeddings_body(body)
-                          : check_chat_body(body, !strcmp(url, "/v1/responses"));
-            }
-            if (!bad)
-                json_object_set_new(seen, json_string_value(cid), json_true());
-        }
-        if (bad)
-            line_err(lc, lineno, "%s", bad);
-        else if (fn)
-            fn(arg, lineno, v);
-        json_decref(v);
-    }
-    json_decref(seen);
-}
-
-static void report_lines(struct ctx *x, const struct line_check *lc, const char *param)
+static void report_lines(struct ctx *x, const struct fg_batch_jsonl *lc, const char *param)
 {
     char msg[400];
-    int n = snprintf(msg, sizeof msg, "The batch file has %d invalid line%s: ", lc->n_errors,
-                     lc->n_errors == 1 ? "" : "s");
-    for (int i = 0; i < lc->n_errors && i < MAX_REPORTED_LINE_ERRORS && n < (int)sizeof msg; i++)
-        n += snprintf(msg + n, sizeof msg - (size_t)n, "%s%s", i ? "; " : "", lc->msg[i]);
-    if (lc->n_errors > MAX_REPORTED_LINE_ERRORS && n < (int)sizeof msg)
-        snprintf(msg + n, sizeof msg - (size_t)n, "; ...");
+    fg_batch_jsonl_report(lc, msg, sizeof msg);
     fail(x, FG_E_INVALID, 0, param, "invalid_batch_file", "%s", msg);
 }
 
@@ -289,110 +135,6 @@ static void parse_query(const struct ctx *x, struct query *q)
 }
 
 /* ---- files ------------------------------------------------------------ */
-
-/* OpenAI's optional expires_after[anchor]=created_at, expires_after[seconds]
- * (3600 to 2592000): 0 with *ttl set (0 = the default), or -1 after a 400. */
-static int expires_after(struct ctx *x, const struct fg_mp_part *parts, int n, int64_t *ttl)
-{
-    const struct fg_mp_part *anchor = fg_multipart_find(parts, n, "expires_after[anchor]");
-    const struct fg_mp_part *secs = fg_multipart_find(parts, n, "expires_after[seconds]");
-    *ttl = 0;
-    if (!anchor && !secs)
-        return 0;
-    char buf[24] = "";
-    if (secs && secs->len < sizeof buf)
-        memcpy(buf, secs->data, secs->len), buf[secs->len] = '\0';
-    char *end = NULL;
-    long long v = strtoll(buf, &end, 10);
-    bool anchor_ok = !anchor || (anchor->len == 10 && !memcmp(anchor->data, "created_at", 10));
-    if (!secs || !*buf || *end || v < 3600 || v > 2592000 || !anchor_ok) {
-        fail(x, FG_E_INVALID, 0, "expires_after", NULL,
-             "Invalid 'expires_after': anchor must be 'created_at' and seconds 3600 to "
-             "2592000.");
-        return -1;
-    }
-    *ttl = v;
-    return 0;
-}
-
-static void file_upload(struct ctx *x)
-{
-    struct fg_edge_req *h = x->req;
-    const char *ctype = fg_edgeq_header(h, "content-type");
-    struct evbuffer *in = fg_edge_req_body(x->req);
-    size_t len = evbuffer_get_length(in);
-    size_t limit = x->w->app->cfg->batches.max_file_bytes;
-    if (len > limit + 64 * 1024) {
-        fail(x, FG_E_TOO_LARGE, 0, "file", "file_too_large",
-             "The upload is %zu bytes, over the limit of %zu bytes (batches.max_file_bytes).", len,
-             limit);
-        return;
-    }
-    if (!ctype || strncasecmp(ctype, "multipart/form-data", 19)) {
-        fail(x, FG_E_INVALID, 0, "file", NULL,
-             "POST /v1/files takes multipart/form-data with fields 'file' and 'purpose'.");
-        return;
-    }
-    const char *body = (const char *)evbuffer_pullup(in, -1);
-    struct fg_mp_part parts[8];
-    char err[200];
-    int n = fg_multipart_parse(ctype, body ? body : "", len, parts, 8, err, sizeof err);
-    if (n < 0) {
-        fail(x, FG_E_INVALID, 0, "file", NULL, "Invalid multipart body: %s", err);
-        return;
-    }
-    const struct fg_mp_part *file = fg_multipart_find(parts, n, "file");
-    const struct fg_mp_part *purpose = fg_multipart_find(parts, n, "purpose");
-    if (!file) {
-        fail(x, FG_E_INVALID, 0, "file", NULL, "Missing the 'file' field.");
-        return;
-    }
-    if (!purpose) {
-        fail(x, FG_E_INVALID, 0, "purpose", NULL, "Missing the 'purpose' field.");
-        return;
-    }
-    if (purpose->len != 5 || memcmp(purpose->data, "batch", 5)) {
-        fail(x, FG_E_INVALID, 0, "purpose", NULL,
-             "Invalid 'purpose': frugal stores files for batches only (purpose 'batch').");
-        return;
-    }
-    if (file->len > limit) {
-        fail(x, FG_E_TOO_LARGE, 0, "file", "file_too_large",
-             "The file is %zu bytes, over the limit of %zu bytes (batches.max_file_bytes).",
-             file->len, limit);
-        return;
-    }
-    struct line_check lc = {0};
-    walk_jsonl(file->data, file->len, (size_t)x->w->app->cfg->batches.max_lines, NULL, &lc, NULL,
-               NULL);
-    if (lc.n_errors) {
-        report_lines(x, &lc, "file");
-        return;
-    }
-    if (lc.n_lines == 0) {
-        fail(x, FG_E_INVALID, 0, "file", "invalid_batch_file",
-             "The batch file has no requests (one JSON request per line).");
-        return;
-    }
-    int64_t ttl = 0;
-    if (expires_after(x, parts, n, &ttl) < 0)
-        return;
-    struct fg_bfile f = {0};
-    fg_batch_store_new_id("file-", f.id, sizeof f.id);
-    snprintf(f.owner, sizeof f.owner, "%s", x->p->key_id);
-    snprintf(f.filename, sizeof f.filename, "%s",
-             file->filename[0] ? file->filename : "upload.jsonl");
-    snprintf(f.purpose, sizeof f.purpose, "batch");
-    f.bytes = (int64_t)file->len;
-    f.created_at = now_s();
-    f.expires_at =
-        f.created_at + (ttl ? ttl : (int64_t)x->w->app->cfg->batches.retention_days * 86400);
-    if (fg_batch_store_file_put(x->s, &f, file->data, file->len) < 0) {
-        storage_failed(x);
-        return;
-    }
-    reply(x, 200, fg_batch_format_file(&f));
-}
 
 /* 1 with f (and data) filled, 0 after replying 404/500. */
 static int load_file(struct ctx *x, const char *id, struct fg_bfile *f, char **data, size_t *len)
@@ -501,6 +243,7 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
             storage_failed(x);
             return;
         }
+        fg_batch_exec_wake(); /* its chunks: the executor's sweep (batch_store.h) */
         reply(x, 200, json_pack("{s:s, s:s, s:b}", "id", f.id, "object", "file", "deleted", 1));
         return;
     }
@@ -641,7 +384,7 @@ static void openai_create(struct ctx *x)
     size_t dlen = 0;
     if (!file_id) {
         fail(x, FG_E_INVALID, 0, "input_file_id", NULL, "Missing 'input_file_id' (a string).");
-    } else if (!batch_endpoint(endpoint)) {
+    } else if (!fg_batch_jsonl_endpoint_ok(endpoint)) {
         fail(x, FG_E_INVALID, 0, "endpoint", NULL,
              "Invalid 'endpoint': frugal runs batches of /v1/chat/completions, /v1/responses "
              "and /v1/embeddings.");
@@ -653,9 +396,11 @@ static void openai_create(struct ctx *x)
     } else if (load_file(x, file_id, &f, &data, &dlen)) {
         struct oa_lines o = {calloc((size_t)x->w->app->cfg->batches.max_lines + 1, sizeof *o.v), 0,
                              json_array()};
-        struct line_check lc = {0};
-        walk_jsonl(data, dlen, (size_t)x->w->app->cfg->batches.max_lines, endpoint, &lc,
-                   collect_line, &o);
+        struct fg_batch_jsonl lc;
+        fg_batch_jsonl_init(&lc, (size_t)x->w->app->cfg->batches.max_lines, endpoint, collect_line,
+                            &o);
+        fg_batch_jsonl_feed(&lc, data, dlen);
+        fg_batch_jsonl_end(&lc);
         struct fg_batch b;
         new_batch(x, &b, "batch_", "openai");
         snprintf(b.endpoint, sizeof b.endpoint, "%s", endpoint);
@@ -674,6 +419,7 @@ static void openai_create(struct ctx *x)
             reply(x, 200, fg_batch_format_openai_batch(&b));
         }
         fg_batch_store_batch_clear(&b);
+        fg_batch_jsonl_free(&lc);
         free(o.v);
         json_decref(o.keep);
         free(data);
@@ -985,7 +731,7 @@ static void files(struct ctx *x, const char *rest)
 {
     if (!*rest || !strcmp(rest, "/")) {
         if (x->method == FG_EDGE_POST) {
-            file_upload(x);
+            fg_batch_upload_end(x->w, x->req, x->p); /* streamed since its head */
         } else if (x->method == FG_EDGE_GET) {
             struct query q;
             parse_query(x, &q);
@@ -1000,6 +746,31 @@ static void files(struct ctx *x, const char *rest)
     file_one(x, id, tail);
 }
 
+/* w's batch store, opened at its first request; NULL after a 500. */
+static struct fg_batch_store *open_store(struct ctx *x, struct fg_batch_store **bstore)
+{
+    char err[256];
+    if (!*bstore && fg_batch_store_open(x->w->app->cfg->storage, bstore, err, sizeof err) < 0) {
+        fg_error("batch store: %s", err);
+        fail(x, FG_E_INTERNAL, 0, NULL, "storage_unavailable",
+             "frugal's batch storage is unavailable; see the gateway log.");
+        return NULL;
+    }
+    return *bstore;
+}
+
+/* At the head: an upload (POST /v1/files) is streamed to the store as it
+ * arrives (batch_upload.h); every other request is read whole. */
+static int head(struct fg_worker *w, void **state, struct fg_edge_req *req, const char *path)
+{
+    if (fg_edge_req_method(req) != FG_EDGE_POST ||
+        (strcmp(path, "/v1/files") && strcmp(path, "/v1/files/")))
+        return 0;
+    struct ctx x = {w, req, NULL, &fg_provider_openai, NULL, FG_EDGE_POST};
+    struct fg_batch_store *s = open_store(&x, (struct fg_batch_store **)state);
+    return s ? fg_batch_upload_head(w, s, req) : 1;
+}
+
 /* Handle one request (auth already done); *state is w's batch store. */
 static void handle(struct fg_worker *w, void **state, struct fg_edge_req *req, const char *path,
                    const struct fg_principal *p)
@@ -1009,14 +780,8 @@ static void handle(struct fg_worker *w, void **state, struct fg_edge_req *req, c
     struct ctx x = {w,    req,
                     p,    an ? &fg_provider_anthropic : &fg_provider_openai,
                     NULL, fg_edge_req_method(req)};
-    char err[256];
-    if (!*bstore && fg_batch_store_open(w->app->cfg->storage, bstore, err, sizeof err) < 0) {
-        fg_error("batch store: %s", err);
-        fail(&x, FG_E_INTERNAL, 0, NULL, "storage_unavailable",
-             "frugal's batch storage is unavailable; see the gateway log.");
+    if (!(x.s = open_store(&x, bstore)))
         return;
-    }
-    x.s = *bstore;
     if (an)
         anthropic_batches(&x, path + 20);
     else if (!strncmp(path, "/v1/files", 9) && (!path[9] || path[9] == '/'))
@@ -1036,4 +801,5 @@ const struct fg_api_routes fg_batch_api_routes = {
     .match = is_batch_path,
     .handle = handle,
     .state_free = store_free,
+    .head = head,
 };

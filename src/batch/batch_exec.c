@@ -1276,6 +1276,7 @@ static int step_batch(void *arg, const struct fg_batch *b)
 }
 
 #define EXPIRE_EVERY_S 60
+#define SWEEP_CHUNKS 4 /* file chunks deleted per statement: ~4 MiB, 10-40 ms */
 
 static void *exec_main(void *arg)
 {
@@ -1287,6 +1288,15 @@ static void *exec_main(void *arg)
             if (n > 0)
                 fg_info("batches: %d expired file(s) deleted", n);
         }
+        /* deleted files' chunks, a few per statement (batch_store.h): the
+         * write lock is never held long, and never on a worker's loop */
+        int swept;
+        while ((swept = fg_batch_store_chunks_sweep(g_batch_exec.s, SWEEP_CHUNKS)) ==
+                   SWEEP_CHUNKS &&
+               !atomic_load(&g_batch_exec.stop))
+            ;
+        if (swept < 0)
+            fg_error("batch executor: %s", fg_batch_store_errmsg(g_batch_exec.s));
         unsigned long long active = 0;
         if (fg_batch_store_batch_active(g_batch_exec.s, step_batch, &active) < 0)
             fg_error("batch executor: %s", fg_batch_store_errmsg(g_batch_exec.s));

@@ -8,6 +8,7 @@
 #include "vec.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,10 @@ static const char *schema =
     " id TEXT PRIMARY KEY, owner TEXT NOT NULL, filename TEXT, purpose TEXT,"
     " bytes INTEGER, created_at INTEGER, expires_at INTEGER, content BLOB,"
     " deleted INTEGER NOT NULL DEFAULT 0);"
+    /* an upload's content, streamed in (files.content is NULL then) */
+    "CREATE TABLE IF NOT EXISTS file_chunks ("
+    " file_id TEXT NOT NULL, seq INTEGER NOT NULL, data BLOB NOT NULL,"
+    " PRIMARY KEY (file_id, seq));"
     "CREATE TABLE IF NOT EXISTS batches ("
     " id TEXT PRIMARY KEY, owner TEXT NOT NULL, dialect TEXT NOT NULL, endpoint TEXT,"
     " input_file_id TEXT, status TEXT NOT NULL, created_at INTEGER, in_progress_at INTEGER,"
@@ -100,7 +105,7 @@ int fg_batch_store_open(const char *dsn, struct fg_batch_store **out, char *err,
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    if (fg_sqlitedb_open(dsn + 7, schema, 0, &s->db, err, errlen) < 0) {
+    if (fg_sqlitedb_open(dsn + 7, schema, FG_SQLITEDB_NO_AUTOCHECKPOINT, &s->db, err, errlen) < 0) {
         fg_batch_store_close(s);
         return -1;
     }
@@ -257,6 +262,42 @@ static void read_file_row(sqlite3_stmt *st, struct fg_bfile *f)
     f->expires_at = sqlite3_column_int64(st, 6);
 }
 
+/* The content of a file stored in chunks (bytes in all), malloc'd and
+ * NUL-terminated; NULL after fail(). */
+static char *read_chunks(struct fg_batch_store *s, const char *id, int64_t bytes)
+{
+    static const char sql[] = "SELECT data FROM file_chunks WHERE file_id = ? ORDER BY seq";
+    sqlite3_stmt *st = stmt(s, sql);
+    char *p = st && bytes >= 0 ? malloc((size_t)bytes + 1) : NULL;
+    if (!p) {
+        if (st)
+            snprintf(s->err, sizeof s->err, "out of memory reading file %s", id);
+        return NULL;
+    }
+    bt(st, 1, id);
+    size_t at = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        if (n > (size_t)bytes - at)
+            break;
+        memcpy(p + at, sqlite3_column_blob(st, 0), n);
+        at += n;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE || at != (size_t)bytes) {
+        if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+            snprintf(s->err, sizeof s->err, "file %s: its chunks are not its %lld bytes", id,
+                     (long long)bytes);
+        else
+            fail(s, "SELECT file_chunks");
+        free(p);
+        return NULL;
+    }
+    p[at] = '\0';
+    return p;
+}
+
 int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_bfile *f,
                             char **data, size_t *len)
 {
@@ -273,21 +314,27 @@ int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_
         return -1;
     bt(st, 1, id);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        read_file_row(st, f);
-        if (data)
-            *data = dup_col(st, 7, len);
-        if (data && !*data) {
-            *data = malloc(1);
-            if (*data)
-                **data = '\0';
-            *len = 0;
-        }
+    if (rc != SQLITE_ROW) {
         sqlite3_reset(st);
-        return 1;
+        return rc == SQLITE_DONE ? 0 : fail(s, "SELECT file");
     }
+    read_file_row(st, f);
+    bool chunked = data && sqlite3_column_type(st, 7) == SQLITE_NULL && f->bytes > 0;
+    if (data && !chunked)
+        *data = dup_col(st, 7, len);
     sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : fail(s, "SELECT file");
+    if (chunked) { /* streamed in (fg_batch_store_upload_*) */
+        if (!(*data = read_chunks(s, id, f->bytes)))
+            return -1;
+        *len = (size_t)f->bytes;
+    }
+    if (data && !*data) {
+        *data = malloc(1);
+        if (*data)
+            **data = '\0';
+        *len = 0;
+    }
+    return 1;
 }
 
 int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id)
@@ -297,12 +344,13 @@ int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id)
     if (!st)
         return -1;
     bt(st, 1, id);
-    return done(s, st, "DELETE file");
+    return done(s, st, "DELETE file"); /* its chunks: fg_batch_store_chunks_sweep */
 }
 
 int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now)
 {
-    static const char sql[] = "UPDATE files SET deleted = 1, content = NULL WHERE deleted = 0"
+    /* deleted = 2: an upload whose process died before it ended */
+    static const char sql[] = "UPDATE files SET deleted = 1, content = NULL WHERE deleted IN (0, 2)"
                               " AND expires_at IS NOT NULL AND expires_at <= ?";
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)
@@ -311,6 +359,92 @@ int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now)
     if (done(s, st, "UPDATE files expired") < 0)
         return -1;
     return sqlite3_changes(s->db);
+}
+
+int fg_batch_store_chunks_sweep(struct fg_batch_store *s, int max)
+{
+    static const char sql[] =
+        "DELETE FROM file_chunks WHERE rowid IN (SELECT c.rowid FROM files f"
+        " JOIN file_chunks c ON c.file_id = f.id WHERE f.deleted IN (1, 3) LIMIT ?)";
+    static const char sql_rows[] =
+        "DELETE FROM files WHERE deleted = 3"
+        " AND NOT EXISTS (SELECT 1 FROM file_chunks WHERE file_id = files.id)";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    sqlite3_bind_int(st, 1, max);
+    if (done(s, st, "DELETE file_chunks") < 0)
+        return -1;
+    int n = sqlite3_changes(s->db);
+    if (n < max && ((st = stmt(s, sql_rows)) == NULL || done(s, st, "DELETE aborted uploads") < 0))
+        return -1;
+    return n;
+}
+
+/* ---- uploads ---------------------------------------------------------- */
+
+int fg_batch_store_upload_begin(struct fg_batch_store *s, const struct fg_bfile *f)
+{
+    static const char sql[] =
+        "INSERT INTO files (id, owner, filename, purpose, bytes, created_at, expires_at, content,"
+        " deleted) VALUES (?,?,?,?,0,?,?,NULL,2)";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, f->id);
+    bt(st, 2, f->owner);
+    bt(st, 3, f->filename);
+    bt(st, 4, f->purpose);
+    sqlite3_bind_int64(st, 5, f->created_at);
+    sqlite3_bind_int64(st, 6, f->expires_at);
+    return done(s, st, "INSERT upload");
+}
+
+int fg_batch_store_upload_chunk(struct fg_batch_store *s, const char *id, int64_t seq,
+                                const void *data, size_t len)
+{
+    static const char sql[] = "INSERT INTO file_chunks (file_id, seq, data) VALUES (?,?,?)";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, id);
+    sqlite3_bind_int64(st, 2, seq);
+    sqlite3_bind_blob64(st, 3, len ? data : "", len, SQLITE_STATIC);
+    return done(s, st, "INSERT file_chunks");
+}
+
+int fg_batch_store_upload_commit(struct fg_batch_store *s, const struct fg_bfile *f)
+{
+    static const char sql[] = "UPDATE files SET filename = ?, bytes = ?, expires_at = ?,"
+                              " deleted = 0 WHERE id = ? AND deleted = 2";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, f->filename);
+    sqlite3_bind_int64(st, 2, f->bytes);
+    if (f->expires_at)
+        sqlite3_bind_int64(st, 3, f->expires_at);
+    else
+        sqlite3_bind_null(st, 3);
+    bt(st, 4, f->id);
+    if (done(s, st, "UPDATE upload") < 0)
+        return -1;
+    if (sqlite3_changes(s->db) != 1) {
+        snprintf(s->err, sizeof s->err, "upload %s: its row is gone", f->id);
+        return -1;
+    }
+    return 0;
+}
+
+int fg_batch_store_upload_abort(struct fg_batch_store *s, const char *id)
+{
+    /* 3: aborted; the row goes once the sweep has dropped its chunks */
+    static const char sql[] = "UPDATE files SET deleted = 3 WHERE id = ? AND deleted = 2";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, id);
+    return done(s, st, "UPDATE upload aborted");
 }
 
 int fg_batch_store_file_list(struct fg_batch_store *s, const char *owner, const char *purpose,

@@ -8,7 +8,10 @@
  *    (WAL); a restart reads the same state back and the executor resumes.
  *  - A handle is used by one thread at a time: each worker thread and the
  *    executor open their own (fg_batch_store_open).  SQLite serialises writers
- *    (busy timeout 5 s).
+ *    (busy timeout 5 s).  No handle checkpoints the WAL inside its own
+ *    commits (an upload's chunk writes would stall 30-140 ms every 4 MB):
+ *    the ledger's checkpointer thread (ledger.c, the same database) copies
+ *    it back every 500 ms; the last handle closed checkpoints too.
  *  - Lines are immutable input (custom_id, body in the client's dialect)
  *    plus a state machine: pending → planned (provider and upstream body
  *    chosen) → submitted (in a provider job) → done, with an outcome
@@ -58,6 +61,27 @@ int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id);
  * their content (the executor calls it now and then).  Count, or -1. */
 int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now);
 typedef int (*fg_bfile_cb)(void *arg, const struct fg_bfile *f);
+
+/* An upload streamed in (batch_upload.h), never held whole: begin inserts
+ * the file's row, invisible to every reader until commit (f->expires_at
+ * then is when a row its process never ended may be swept by
+ * files_expire); each chunk is one row in its own short statement (the
+ * write lock is never held across the upload; seq from 0); commit sets
+ * filename, bytes and expires_at and shows the file; abort hides the row
+ * at once (one small UPDATE) and leaves its chunks and then the row to
+ * fg_batch_store_chunks_sweep.  fg_batch_store_file_get reads either form
+ * (content or chunks) the same way. */
+int fg_batch_store_upload_begin(struct fg_batch_store *s, const struct fg_bfile *f);
+int fg_batch_store_upload_chunk(struct fg_batch_store *s, const char *id, int64_t seq,
+                                const void *data, size_t len);
+int fg_batch_store_upload_commit(struct fg_batch_store *s, const struct fg_bfile *f);
+int fg_batch_store_upload_abort(struct fg_batch_store *s, const char *id);
+/* Deleting 150 MB of chunks takes a SQLite handle most of a second, the
+ * write lock held all along: deleted, expired and aborted files' chunks go
+ * instead at most `max` per call, each call its own short transaction (the
+ * batch executor sweeps every tick, off the workers' loops); an aborted
+ * upload's row goes with its last chunk.  Chunks deleted, or -1. */
+int fg_batch_store_chunks_sweep(struct fg_batch_store *s, int max);
 /* Files of owner (NULL: all), id order (desc when desc), ids after `after`
  * in that order, purpose filter optional; up to limit. */
 int fg_batch_store_file_list(struct fg_batch_store *s, const char *owner, const char *purpose,

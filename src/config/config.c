@@ -840,6 +840,7 @@ static const struct field server_fields[] = {
     STR("log_level", SRV, log_level, check_log_level),
     INT("upstream_retries", SRV, upstream_retries, 0, 10),
     FLD("max_header_bytes", F_SIZE, SRV, max_header_bytes),
+    INT("max_header_fields", SRV, max_header_fields, 1, 10000),
     INT("max_json_depth", SRV, max_json_depth, 1, 512),
     INT("max_messages", SRV, max_messages, 1, INT_MAX),
     INT("max_connections", SRV, max_connections, 1, 1000000),
@@ -949,6 +950,7 @@ static struct fg_config *config_new(const char *path)
     c->server.upstream_retries = 2;
     c->server.log_level = fg_xstrdup("info");
     c->server.max_header_bytes = 64u << 10;
+    c->server.max_header_fields = 100;
     c->server.max_json_depth = 64;
     c->server.max_messages = 10000;
     c->server.max_connections = 8192;

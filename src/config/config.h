@@ -139,6 +139,7 @@ struct fg_server_cfg {
     char *log_level;            /* debug|info|warn|error, default info */
     /* limits (see conn.h and api.c) */
     size_t max_header_bytes;    /* request line + headers, default 65536 (431 above) */
+    int max_header_fields;      /* header fields of a request, default 100 (431 above) */
     int max_json_depth;         /* body nesting, default 64 (<= 512) */
     int max_messages;           /* messages per request, default 10000 */
     int max_connections;        /* open client connections, all workers, default 8192 */

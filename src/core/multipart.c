@@ -6,7 +6,10 @@
  * then copied into the part's fixed fields with a length check. */
 #include "multipart.h"
 
+#include "assert.h"
+
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -468,4 +471,213 @@ const struct fg_mp_part *fg_multipart_find(const struct fg_mp_part *p, int n, co
         if (strcmp(p[i].name, name) == 0)
             return &p[i];
     return NULL;
+}
+
+/* ---- push API ------------------------------------------------------------------ */
+
+enum { S_PREAMBLE, S_AFTER, S_HEADERS, S_DATA, S_DONE };
+enum { MORE, NEED }; /* a step's outcome: go on, or wait for bytes */
+
+static int st_fail(struct fg_multipart_stream *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int st_fail(struct fg_multipart_stream *s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(s->err, sizeof s->err, fmt, ap);
+    va_end(ap);
+    s->rc = -1;
+    return -1;
+}
+
+int fg_multipart_stream_init(struct fg_multipart_stream *s, const char *content_type,
+                             size_t max_parts, const struct fg_multipart_stream_cbs *cb)
+{
+    memset(s, 0, offsetof(struct fg_multipart_stream, win));
+    s->cb = *cb;
+    s->max_parts = max_parts;
+    s->fresh = true;
+    size_t blen = 0;
+    if (get_boundary(content_type, s->needle + 3, &blen, s->err, sizeof s->err)) {
+        s->rc = -1;
+        return -1;
+    }
+    memcpy(s->needle, "\n--", 3);
+    s->nlen = blen + 3;
+    return 0;
+}
+
+/* Each step looks at the window (w, n), may consume *used bytes from its
+ * front, and returns MORE, NEED or -1 / -2 (s->rc set). */
+static int step_preamble(struct fg_multipart_stream *s, const char *w, size_t n, bool final,
+                         size_t *used)
+{
+    size_t dlen = s->nlen - 1; /* "--" boundary, without the line break */
+    if (s->fresh) {
+        if (n < dlen && !final && !memcmp(w, s->needle + 1, n))
+            return NEED;
+        s->fresh = false;
+        if (n >= dlen && !memcmp(w, s->needle + 1, dlen)) {
+            *used = dlen;
+            s->state = S_AFTER;
+            return MORE;
+        }
+    }
+    const char *hit = n ? memmem(w, n, s->needle, s->nlen) : NULL;
+    if (hit) {
+        *used = (size_t)(hit - w) + s->nlen;
+        s->state = S_AFTER;
+        return MORE;
+    }
+    if (final)
+        return st_fail(s, "The body contains no multipart boundary delimiter.");
+    *used = n > s->nlen - 1 ? n - (s->nlen - 1) : 0; /* a delimiter's start may be at the end */
+    return NEED;
+}
+
+static int step_after(struct fg_multipart_stream *s, const char *w, size_t n, bool final,
+                      size_t *used)
+{
+    if (!s->pad) {
+        if (n < 2 && !final && (n == 0 || w[0] == '-'))
+            return NEED;
+        if (n >= 2 && w[0] == '-' && w[1] == '-') {
+            s->state = S_DONE; /* the epilogue is ignored */
+            return MORE;
+        }
+    }
+    size_t i = 0;
+    while (i < n && (w[i] == ' ' || w[i] == '\t'))
+        i++;
+    size_t j = i < n && w[i] == '\r' ? i + 1 : i;
+    if (j == n) {
+        if (final)
+            return st_fail(s, "The multipart body ends without its close delimiter.");
+        *used = i; /* the padding; a CR waits for what follows it */
+        s->pad = s->pad || i > 0;
+        return NEED;
+    }
+    if (w[j] != '\n')
+        return st_fail(s, "A multipart boundary delimiter is followed by unexpected bytes.");
+    *used = j + 1;
+    s->pad = false;
+    if (s->parts >= s->max_parts)
+        return st_fail(s, "The form has too many parts (at most %zu are accepted).", s->max_parts);
+    memset(&s->part, 0, sizeof s->part);
+    s->hscan = 0;
+    s->state = S_HEADERS;
+    return MORE;
+}
+
+static int step_headers(struct fg_multipart_stream *s, const char *w, size_t n, bool final,
+                        size_t *used)
+{
+    int idx = (int)s->parts + 1;
+    for (;;) {
+        const char *ls = w + s->hscan;
+        const char *nl = memchr(ls, '\n', n - s->hscan);
+        if (!nl) {
+            if (final)
+                return st_fail(s, "The headers of part %d are not terminated by a blank line.",
+                               idx);
+            if (n == FG_MULTIPART_WINDOW) {
+                s->head_overflow = true;
+                return st_fail(s, "The headers of part %d are over %u bytes.", idx,
+                               FG_MULTIPART_WINDOW);
+            }
+            return NEED;
+        }
+        s->hscan = (size_t)(nl + 1 - w);
+        if (nl == ls || (nl == ls + 1 && *ls == '\r'))
+            break; /* the blank line */
+    }
+    size_t p = 0;
+    if (part_headers(w, s->hscan, &p, &s->part, idx, s->err, sizeof s->err)) {
+        s->rc = -1;
+        return -1;
+    }
+    FG_ASSERT(p == s->hscan);
+    *used = p;
+    s->state = S_DATA;
+    if (s->cb.part && s->cb.part(s->cb.arg, &s->part))
+        return s->rc = -2;
+    return MORE;
+}
+
+static int step_data(struct fg_multipart_stream *s, const char *w, size_t n, bool final,
+                     size_t *used)
+{
+    const char *hit = n ? memmem(w, n, s->needle, s->nlen) : NULL;
+    if (!hit) {
+        if (final)
+            return st_fail(s, "Part %zu is not terminated by a boundary delimiter.", s->parts + 1);
+        /* hold back what may start a delimiter, and the CR before it */
+        if (n <= s->nlen)
+            return NEED;
+        *used = n - s->nlen;
+        if (s->cb.data && s->cb.data(s->cb.arg, w, *used))
+            return s->rc = -2;
+        return NEED;
+    }
+    /* the window starts at the part's data or at held-back data bytes, so a
+     * CR before the delimiter's LF is the part's (never the header's) */
+    size_t lf = (size_t)(hit - w);
+    size_t end = lf > 0 && w[lf - 1] == '\r' ? lf - 1 : lf;
+    *used = lf + s->nlen;
+    if (end && s->cb.data && s->cb.data(s->cb.arg, w, end))
+        return s->rc = -2;
+    s->parts++;
+    s->state = S_AFTER;
+    if (s->cb.part_end && s->cb.part_end(s->cb.arg))
+        return s->rc = -2;
+    return MORE;
+}
+
+static int process(struct fg_multipart_stream *s, bool final)
+{
+    for (;;) {
+        size_t used = 0;
+        int r;
+        switch (s->state) {
+        case S_PREAMBLE: r = step_preamble(s, s->win, s->have, final, &used); break;
+        case S_AFTER: r = step_after(s, s->win, s->have, final, &used); break;
+        case S_HEADERS: r = step_headers(s, s->win, s->have, final, &used); break;
+        case S_DATA: r = step_data(s, s->win, s->have, final, &used); break;
+        default: used = s->have, r = NEED; break; /* S_DONE: the epilogue */
+        }
+        if (r < 0)
+            return r;
+        FG_ASSERT(used <= s->have);
+        if (used) {
+            memmove(s->win, s->win + used, s->have - used);
+            s->have -= used;
+        }
+        if (r == NEED)
+            return 0;
+    }
+}
+
+int fg_multipart_stream_push(struct fg_multipart_stream *s, const char *p, size_t n)
+{
+    while (!s->rc && n) {
+        size_t k = FG_MULTIPART_WINDOW - s->have;
+        if (k > n)
+            k = n;
+        memcpy(s->win + s->have, p, k);
+        s->have += k;
+        p += k;
+        n -= k;
+        if (process(s, false) < 0)
+            break;
+        FG_ASSERT(s->have < FG_MULTIPART_WINDOW); /* every state makes room */
+    }
+    return s->rc;
+}
+
+int fg_multipart_stream_finish(struct fg_multipart_stream *s)
+{
+    if (!s->rc && process(s, true) == 0 && s->state != S_DONE)
+        st_fail(s, "The multipart body ends without its close delimiter.");
+    return s->rc;
 }

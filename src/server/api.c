@@ -66,6 +66,15 @@ static int added_set(const char *path)
     return -1;
 }
 
+int fg_api_head(struct fg_edge_req *req, struct fg_worker *w)
+{
+    const char *path = fg_edgeq_path(req);
+    int set = path ? added_set(path) : -1;
+    if (set < 0 || !g_added.sets[set]->head)
+        return 0;
+    return g_added.sets[set]->head(w, &w->route_state[set], req, path);
+}
+
 typedef void (*handler_fn)(struct fg_worker *w, struct fg_edge_req *req,
                            const struct fg_dialect_ops *d, const struct fg_principal *p);
 

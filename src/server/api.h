@@ -41,7 +41,18 @@ struct fg_api_routes {
     void (*handle)(struct fg_worker *w, void **state, struct fg_edge_req *req, const char *path,
                    const struct fg_principal *p);
     void (*state_free)(void *state);
+    /* Optional: runs at the request's head, once the gate let it through
+     * (wire.h), before any body byte, with the worker's slot as handle()
+     * gets it.  0: the body is read and booked as usual; 1: answered (any
+     * fg_edge_reply*); 2: the set takes the body itself (its own sink and
+     * fg_edge_req_on_end; nothing is booked against
+     * server.max_body_bytes_in_flight, the set bounds what it holds). */
+    int (*head)(struct fg_worker *w, void **state, struct fg_edge_req *req, const char *path);
 };
+
+/* The head hook of the added set that takes req's path (0 when none has
+ * one); wire.c calls it from the edge's head hook. */
+int fg_api_head(struct fg_edge_req *req, struct fg_worker *w);
 
 /* Add a set (at most FG_WORKER_ROUTES, runtime.h); the set is borrowed. */
 void fg_api_add_routes(const struct fg_api_routes *r);

@@ -929,12 +929,24 @@ int fg_edge_accept(struct fg_edge *e, int fd, const struct sockaddr *peer, sockl
             edge_conn_leave(c);
             return 1;
         }
-        c->st = C_APP;
-        c->close_after = true;
-        edge_send_error(&c->req, per_ip ? 429 : 503, "too_many_connections",
-                        per_ip ? "too many connections from this address"
-                               : "the server is at its connection limit");
-        conn_close(c);
+        /* Over the backlog nothing waits for a head; one already in the
+         * socket (sent right behind the connect while this loop was busy,
+         * as in a flood) is read now, once, and refused in its dialect at
+         * its head like the others; with none, or part of one, the answer
+         * goes at once with what that part tells (error_body). */
+        c->refuse_status = per_ip ? 429 : 503;
+        c->fresh = true;
+        c->st = C_IDLE;
+        if (conn_read(c, c->in))
+            conn_process(c);
+        if (c->fd >= 0 && !c->closing && c->req.rs == R_NONE) {
+            c->st = C_APP;
+            c->close_after = true;
+            edge_send_error(&c->req, c->refuse_status, "too_many_connections",
+                            per_ip ? "too many connections from this address"
+                                   : "the server is at its connection limit");
+            conn_close(c);
+        }
         edge_conn_leave(c);
         return 1;
     }
@@ -1145,6 +1157,16 @@ void fg_edge_req_on_end(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *, 
 {
     r->end_cb = cb;
     r->end_arg = arg;
+}
+
+void fg_edge_req_set_app(struct fg_edge_req *r, void *p)
+{
+    r->app = p;
+}
+
+void *fg_edge_req_app(const struct fg_edge_req *r)
+{
+    return r->app;
 }
 
 bool fg_edge_req_gone(const struct fg_edge_req *r)

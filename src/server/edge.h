@@ -20,8 +20,11 @@
  *    address can reuse or close its own connections).  A refused connection is read
  *    up to its head (under the header deadline) and answered then, so the
  *    error_body hook can answer in the caller's dialect; with more than
- *    FG_EDGE_REFUSE_BACKLOG refusals pending, the answer is written at once
- *    (no head: the default body) and the socket closed right after it.
+ *    FG_EDGE_REFUSE_BACKLOG refusals pending, nothing waits: what the
+ *    socket already holds is read once (a head sent right behind the
+ *    connect is refused at its head, in its dialect, as above), else the
+ *    answer is written at once (error_body sees the partial head, maybe
+ *    none: the default body) and the socket closed right after it.
  *  - Requests are served one at a time per connection, in order: bytes of
  *    a pipelined next request wait (unparsed, at most max_header_bytes of
  *    them are read ahead) until the reply before is fully written.
@@ -206,6 +209,10 @@ void fg_edge_req_on_gone(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *,
  * booked at the head.  It must not reply. */
 void fg_edge_req_on_end(struct fg_edge_req *r, void (*cb)(struct fg_edge_req *, void *), void *arg);
 bool fg_edge_req_gone(const struct fg_edge_req *r);
+/* The app's pointer for this request, NULL at its start: e.g. state its
+ * head hook set up (a streamed upload) for its request hook to find. */
+void fg_edge_req_set_app(struct fg_edge_req *r, void *p);
+void *fg_edge_req_app(const struct fg_edge_req *r);
 
 /* --- its reply (each returns 0, or -1 when the peer is gone: dropped) */
 void fg_edge_resp_header(struct fg_edge_req *r, const char *name, const char *value);

@@ -55,6 +55,7 @@ struct fg_edge_req {
     void *gone_arg;
     void (*end_cb)(struct fg_edge_req *, void *);
     void *end_arg;
+    void *app; /* fg_edge_req_set_app */
     void (*drained_cb)(struct fg_edge_req *, void *);
     void *drained_arg;
     size_t drained_below;

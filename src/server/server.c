@@ -170,7 +170,7 @@ static struct fg_edge_cfg edge_cfg(const struct fg_server_cfg *s)
 {
     return (struct fg_edge_cfg){
         .max_header_bytes = s->max_header_bytes,
-        .max_headers = FG_WIRE_MAX_HEADERS,
+        .max_headers = s->max_header_fields,
         .max_body_bytes = s->max_body_bytes,
         .header_timeout_ms = s->header_timeout_ms,
         .header_timeout_busy_ms = s->header_timeout_busy_ms,

@@ -127,6 +127,9 @@ static int on_head(struct fg_edge_req *r, void *arg)
         return 1;
     }
     fg_edge_req_set_body_cap(r, v.body_cap);
+    int taken = fg_api_head(r, w); /* e.g. an upload streamed to the batch store */
+    if (taken)
+        return taken == 1;
     struct booking *b = fg_arena_alloc(fg_edge_req_arena(r), sizeof *b);
     *b = (struct booking){.w = w, .d = v.d};
     fg_edge_req_on_end(r, on_end, b);
@@ -168,8 +171,8 @@ static const char *error_body(struct fg_edge_req *r, int status, const char *cod
     else if (status == 431)
         snprintf(m, sizeof m,
                  "Request headers are over the gateway's limit of %zu bytes "
-                 "(server.max_header_bytes) or %d fields.",
-                 s->max_header_bytes, FG_WIRE_MAX_HEADERS);
+                 "(server.max_header_bytes) or %d fields (server.max_header_fields).",
+                 s->max_header_bytes, s->max_header_fields);
     else if (status == 400)
         snprintf(m, sizeof m, "Malformed HTTP request: %s; the connection is closed.", msg);
     else if (status == 408)

@@ -27,7 +27,6 @@
 #include "edge.h"
 
 #define FG_WIRE_WARN_EVERY_MS 1000
-#define FG_WIRE_MAX_HEADERS 100 /* header fields of a request (431 above) */
 
 struct fg_worker;
 

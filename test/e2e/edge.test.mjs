@@ -132,7 +132,8 @@ describe('request bodies are judged before they are read', () => {
       },
     });
     try {
-      const head = post('/v1/files', 4 * MB, `Authorization: Bearer ${MASTER}\r\n`);
+      // a body read whole (an upload to /v1/files streams and books less)
+      const head = post('/v1/messages/batches', 4 * MB, `x-api-key: ${MASTER}\r\nanthropic-version: 2023-06-01\r\n`);
       const a = await rawClient(fr.port);
       a.sock.write(head + 'x'.repeat(1000));   // 4 MB booked, body still coming
       await sleep(200);
@@ -140,7 +141,7 @@ describe('request bodies are judged before they are read', () => {
       b.sock.write(head);
       await waitFor(() => /\r\n\r\n/.test(b.data), { what: 'the second upload refused' });
       assert.equal(status(b), 503);
-      assert.equal(bodyOf(b).error.code, 'server_busy');
+      assert.equal(bodyOf(b).type, 'error');   // Anthropic shape
       assert.match(bodyOf(b).error.message, /server\.max_body_bytes_in_flight = 6291456/);
       assert.equal(a.data, '');
       a.sock.destroy();

@@ -6,7 +6,9 @@
 // the well-behaved ones.
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 
 import {
   Anthropic,
@@ -15,8 +17,10 @@ import {
   call,
   openai,
   rejectsWith,
+  runFrugal,
   sleep,
   startFrugal,
+  tempDir,
   test,
   waitFor,
 } from './lib/frugal.mjs';
@@ -216,6 +220,60 @@ describe('slow clients (header_timeout_ms 1000, body_timeout_ms 1500)', () => {
   test('well-behaved SDK calls are unaffected', async () => {
     const r = await openai(fr).chat.completions.create({ model: 'gpt-4o-mini', messages: user('hi') });
     assert.ok(r.choices[0].message.content);
+  });
+});
+
+describe('server.max_header_fields', () => {
+  const fields = (n) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-f${i}`, 'v']));
+
+  test('over the configured count (20) → 431 naming the key, in the caller\'s dialect; under it passes', async () => {
+    const fr = await startFrugal({
+      name: 'frugal-header-fields',
+      config: { server: { max_header_fields: 20 }, providers: PROVIDERS, models: MODELS },
+    });
+    try {
+      const r = await call(fr, '/v1/chat/completions', {
+        body: { model: 'gpt-4o-mini', messages: user('hi') }, headers: fields(25),
+      });
+      assert.equal(r.status, 431);
+      assert.equal(r.headers.get('connection'), 'close');
+      assert.equal(r.json.error.code, 'request_headers_too_large');
+      assert.match(r.json.error.message, /20 fields \(server\.max_header_fields\)/);
+      const ra = await call(fr, '/v1/messages', {
+        body: { model: 'claude-haiku-4-5', max_tokens: 5, messages: user('hi') },
+        headers: { 'anthropic-version': '2023-06-01', ...fields(25) },
+      });
+      assert.equal(ra.status, 431);
+      assert.equal(ra.json.type, 'error');
+      assert.match(ra.json.error.message, /server\.max_header_fields/);
+      // fetch adds a handful of its own: 10 of ours stay under 20
+      const fine = await call(fr, '/v1/chat/completions', {
+        body: { model: 'gpt-4o-mini', messages: user('hi') }, headers: fields(10),
+      });
+      assert.equal(fine.status, 200);
+    } finally {
+      await fr.stop();
+    }
+  });
+
+  test('frugal check refuses a count out of range', async () => {
+    const dir = tempDir();
+    try {
+      const file = join(dir, 'f.yaml');
+      const cfg = (n) => `server:\n  max_header_fields: ${n}\nproviders:\n  - name: sim\n    type: sim\n` +
+        'models:\n  - name: gpt-4o-mini\n    provider: sim\n';
+      for (const bad of ['0', '10001', 'many']) {
+        writeFileSync(file, cfg(bad));
+        const r = await runFrugal(['check', '-c', file], { cwd: dir });
+        assert.equal(r.code, 2, r.stdout + r.stderr);
+        assert.match(r.stdout + r.stderr, /f\.yaml:2\b[^\n]*server\.max_header_fields/);
+      }
+      writeFileSync(file, cfg('300'));
+      const ok = await runFrugal(['check', '-c', file], { cwd: dir });
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

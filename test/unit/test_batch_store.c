@@ -104,6 +104,85 @@ static void test_files(void **state)
     assert_int_equal(fg_batch_store_file_get(s, "file-b", &got, NULL, NULL), 1); /* 2096 */
 }
 
+/* Rows of a table in the test database (its own connection). */
+static int rows(const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* An upload streamed in chunks: invisible until its commit, read back whole
+ * by every reader; aborted or crashed ones leave nothing behind. */
+static void test_file_uploads(void **state)
+{
+    struct fg_batch_store *s = *state;
+    struct fg_bfile f = {.created_at = 100, .expires_at = 4000000000LL};
+    snprintf(f.id, sizeof f.id, "file-up");
+    snprintf(f.owner, sizeof f.owner, "key_a");
+    snprintf(f.purpose, sizeof f.purpose, "batch");
+    assert_int_equal(fg_batch_store_upload_begin(s, &f), 0);
+    assert_int_equal(fg_batch_store_upload_chunk(s, f.id, 0, "hello ", 6), 0);
+    assert_int_equal(fg_batch_store_upload_chunk(s, f.id, 1, "streamed ", 9), 0);
+    assert_int_equal(fg_batch_store_upload_chunk(s, f.id, 2, "world", 5), 0);
+    struct fg_bfile got;
+    int n = 0;
+    assert_int_equal(fg_batch_store_file_get(s, f.id, &got, NULL, NULL), 0);
+    assert_int_equal(fg_batch_store_file_list(s, NULL, NULL, NULL, true, 100, count_cb, &n), 0);
+    assert_int_equal(n, 0);
+    f.bytes = 20;
+    snprintf(f.filename, sizeof f.filename, "in.jsonl");
+    assert_int_equal(fg_batch_store_upload_commit(s, &f), 0);
+    char *data = NULL;
+    size_t len = 0;
+    assert_int_equal(fg_batch_store_file_get(s, f.id, &got, &data, &len), 1);
+    assert_int_equal(len, 20);
+    assert_string_equal(data, "hello streamed world");
+    assert_string_equal(got.filename, "in.jsonl");
+    assert_int_equal(got.bytes, 20);
+    free(data);
+    assert_int_equal(fg_batch_store_file_list(s, NULL, NULL, NULL, true, 100, count_cb, &n), 0);
+    assert_int_equal(n, 1);
+    /* deleted: gone for readers at once, its chunks swept a few at a time */
+    assert_int_equal(fg_batch_store_file_delete(s, f.id), 0);
+    assert_int_equal(fg_batch_store_file_get(s, f.id, &got, NULL, NULL), 0);
+    assert_int_equal(rows("SELECT count(*) FROM file_chunks"), 3);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 2), 2);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 2), 1);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 2), 0);
+    assert_int_equal(rows("SELECT count(*) FROM file_chunks"), 0);
+
+    /* aborted: hidden at once; chunks then the row gone after the sweep */
+    snprintf(f.id, sizeof f.id, "file-ab");
+    assert_int_equal(fg_batch_store_upload_begin(s, &f), 0);
+    assert_int_equal(fg_batch_store_upload_chunk(s, f.id, 0, "part", 4), 0);
+    assert_int_equal(fg_batch_store_upload_chunk(s, f.id, 1, "more", 4), 0);
+    assert_int_equal(fg_batch_store_upload_abort(s, f.id), 0);
+    assert_int_equal(fg_batch_store_upload_commit(s, &f), -1); /* nothing to commit */
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 1), 1);
+    assert_int_equal(rows("SELECT count(*) FROM files WHERE id = 'file-ab'"), 1);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 1), 1);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 1), 0);
+    assert_int_equal(rows("SELECT count(*) FROM file_chunks"), 0);
+    assert_int_equal(rows("SELECT count(*) FROM files WHERE id = 'file-ab'"), 0);
+
+    /* its process died mid-upload: swept once its deadline passed */
+    snprintf(f.id, sizeof f.id, "file-dead");
+    f.expires_at = 1000;
+    assert_int_equal(fg_batch_store_upload_begin(s, &f), 0);
+    assert_int_equal(fg_batch_store_upload_chunk(s, f.id, 0, "part", 4), 0);
+    assert_int_equal(fg_batch_store_files_expire(s, (int64_t)time(NULL)), 1);
+    assert_int_equal(fg_batch_store_chunks_sweep(s, 8), 1);
+    assert_int_equal(rows("SELECT count(*) FROM file_chunks"), 0);
+    assert_int_equal(fg_batch_store_file_get(s, f.id, &got, NULL, NULL), 0);
+}
+
 static void new_batch(struct fg_batch *b, const char *id, const char *dialect)
 {
     memset(b, 0, sizeof *b);
@@ -469,6 +548,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_file_uploads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lines_state_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_listing_and_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_line_holds, setup, teardown),

@@ -989,6 +989,7 @@ static void test_limits(void **state)
 {
     struct fg_config *c = load_ok("providers: [{name: s, type: sim}]\n");
     assert_int_equal(c->server.max_header_bytes, 64u << 10);
+    assert_int_equal(c->server.max_header_fields, 100);
     assert_int_equal(c->server.max_json_depth, 64);
     assert_int_equal(c->server.max_messages, 10000);
     assert_int_equal(c->server.max_connections, 8192);
@@ -999,6 +1000,7 @@ static void test_limits(void **state)
 
     c = load_ok("server:\n"
                 "  max_header_bytes: 8KB\n"
+                "  max_header_fields: 20\n"
                 "  max_json_depth: 10\n"
                 "  max_messages: 3\n"
                 "  max_connections: 100\n"
@@ -1007,6 +1009,7 @@ static void test_limits(void **state)
                 "  body_timeout_ms: 700\n"
                 "providers: [{name: s, type: sim}]\n");
     assert_int_equal(c->server.max_header_bytes, 8u << 10);
+    assert_int_equal(c->server.max_header_fields, 20);
     assert_int_equal(c->server.max_json_depth, 10);
     assert_int_equal(c->server.max_messages, 3);
     assert_int_equal(c->server.max_connections, 100);
@@ -1022,14 +1025,16 @@ static void test_limits(void **state)
                        "  max_connections_per_ip: -1\n"
                        "  header_timeout_ms: 0\n"
                        "  body_timeout_ms: soon\n"
-                       "  max_header_bytes: 0\n",
+                       "  max_header_bytes: 0\n"
+                       "  max_header_fields: 0\n",
                        "2: server.max_json_depth: must be between 1 and 512",
                        "3: server.max_messages: must be >= 1",
                        "4: server.max_connections: must be between 1 and 1000000",
                        "5: server.max_connections_per_ip: must be between 0 and 1000000",
                        "6: server.header_timeout_ms: must be >= 1",
                        "7: server.body_timeout_ms: expected an integer, got \"soon\"",
-                       "8: server.max_header_bytes: must be positive (got \"0\")");
+                       "8: server.max_header_bytes: must be positive (got \"0\")",
+                       "9: server.max_header_fields: must be between 1 and 10000");
 
     /* the same loader from memory, errors named after the given file */
     struct fg_config_errlist errs = {0};

@@ -131,7 +131,26 @@ static void request_hook(struct fg_edge_req *r, void *arg)
     evbuffer_free(out);
 }
 
-static const struct fg_edge_hooks hooks = {.head = head_hook, .request = request_hook};
+/* The gateway answers the edge's own errors in the caller's dialect
+ * (wire.c): here the dialect a path tells, or a partial head's
+ * anthropic-version, else the default. */
+static const char *error_body(struct fg_edge_req *r, int status, const char *code, const char *msg,
+                              struct evbuffer *body, void *arg)
+{
+    if (!arg)
+        return NULL; /* off: the edge's default body */
+    bool an = fg_edge_req_head_done(r)
+                  ? path_is(r, "/v1/messages")
+                  : fg_edge_req_header_partial(r, "anthropic-version").p != NULL;
+    evbuffer_add_printf(body, "{\"dialect\":\"%s\",\"code\":\"%s\"}", an ? "anthropic" : "openai",
+                        code);
+    return "application/json";
+}
+
+static const struct fg_edge_hooks hooks = {
+    .head = head_hook, .request = request_hook, .error_body = error_body};
+static const struct fg_edge_hooks dialect_hooks = {
+    .head = head_hook, .request = request_hook, .error_body = error_body, .arg = &T};
 
 static struct fg_edge_cfg base_cfg(void)
 {
@@ -144,13 +163,19 @@ static struct fg_edge_cfg base_cfg(void)
                                 .linger_ms = 50};
 }
 
-static void start(struct fg_edge_cfg cfg, int max_conns, int per_ip)
+static void start_with(struct fg_edge_cfg cfg, int max_conns, int per_ip,
+                       const struct fg_edge_hooks *h)
 {
     memset(&T, 0, sizeof T);
     T.base = event_base_new();
     T.lim = fg_edge_limits_new(max_conns, per_ip);
-    T.e = fg_edge_new(T.base, &cfg, T.lim, &hooks);
+    T.e = fg_edge_new(T.base, &cfg, T.lim, h);
     T.sunk = evbuffer_new();
+}
+
+static void start(struct fg_edge_cfg cfg, int max_conns, int per_ip)
+{
+    start_with(cfg, max_conns, per_ip, &hooks);
 }
 
 static int teardown(void **st)
@@ -177,6 +202,20 @@ static int client_from(const char *ip)
 {
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    inet_pton(AF_INET, ip, &sa.sin_addr);
+    fg_edge_accept(T.e, sv[0], (struct sockaddr *)&sa, sizeof sa);
+    fcntl(sv[1], F_SETFL, O_NONBLOCK);
+    return sv[1];
+}
+
+/* A client whose request is in the socket before the edge accepts it (a
+ * client that sends with its connect, the edge's loop busy meanwhile). */
+static int client_sent(const char *ip, const char *req)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(write(sv[1], req, strlen(req)), (ssize_t)strlen(req));
     struct sockaddr_in sa = {.sin_family = AF_INET};
     inet_pton(AF_INET, ip, &sa.sin_addr);
     fg_edge_accept(T.e, sv[0], (struct sockaddr *)&sa, sizeof sa);
@@ -898,6 +937,52 @@ static void test_per_ip_cap(void **st)
     close(a), close(b), close(c), close(d);
 }
 
+/* More than FG_EDGE_REFUSE_BACKLOG refusals waiting for their heads: a
+ * new one is not kept waiting, but a head already in its socket is read
+ * at once and answered in its dialect; with nothing there, or only part
+ * of a head, it gets what that part tells (anthropic-version) or the
+ * default at once. */
+static void test_refusal_backlog_dialect(void **st)
+{
+    teardown(st);
+    start_with(base_cfg(), 100, 1, &dialect_hooks);
+    int a = client_from("10.0.0.7");
+    send_str(a, "GET /hold HTTP/1.1\r\nHost: a\r\n\r\n");
+    int waiting[FG_EDGE_REFUSE_BACKLOG];
+    for (int i = 0; i < FG_EDGE_REFUSE_BACKLOG; i++)
+        waiting[i] = client_from("10.0.0.7"); /* refused, waiting for a head */
+    static struct got g;
+    int an = client_sent("10.0.0.7", "POST /v1/messages HTTP/1.1\r\nHost: a\r\n"
+                                     "Content-Length: 2\r\n\r\n{}");
+    memset(&g, 0, sizeof g);
+    collect(an, 0, &g);
+    assert_int_equal(g.rd.r[0].status, 429);
+    assert_string_equal(g.rd.r[0].body,
+                        "{\"dialect\":\"anthropic\",\"code\":\"too_many_connections\"}");
+    int oa = client_sent("10.0.0.7", "POST /v1/chat/completions HTTP/1.1\r\nHost: a\r\n\r\n");
+    memset(&g, 0, sizeof g);
+    collect(oa, 0, &g);
+    assert_int_equal(g.rd.r[0].status, 429);
+    assert_non_null(strstr(g.rd.r[0].body, "\"dialect\":\"openai\""));
+    int part = client_sent("10.0.0.7", "POST /x HTTP/1.1\r\nanthropic-version: 2023-06-01\r\n");
+    memset(&g, 0, sizeof g);
+    collect(part, 0, &g);
+    assert_int_equal(g.rd.r[0].status, 429);
+    assert_non_null(strstr(g.rd.r[0].body, "\"dialect\":\"anthropic\""));
+    int none = client_from("10.0.0.7"); /* nothing sent: answered at once */
+    memset(&g, 0, sizeof g);
+    collect(none, 0, &g);
+    assert_int_equal(g.rd.r[0].status, 429);
+    assert_non_null(strstr(g.rd.r[0].body, "\"dialect\":\"openai\""));
+    assert_int_equal(T.heads, 1); /* the app's hook saw none of them */
+    for (int i = 0; i < FG_EDGE_REFUSE_BACKLOG; i++)
+        close(waiting[i]);
+    fg_edge_reply(T.held, 200, "", 0);
+    close(a), close(an), close(oa), close(part), close(none);
+    for (int i = 0; i < 200 && fg_edge_open(T.e); i++)
+        pump();
+}
+
 /* Graceful drain: idle connections close at once (no answer), a busy one
  * gets its reply with Connection: close, then closes. */
 static void test_drain(void **st)
@@ -1171,6 +1256,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_keepalive_closes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_global_cap_sheds_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_ip_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_backlog_dialect, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_and_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_connection_close_and_http10, setup, teardown),

@@ -6,6 +6,7 @@
  * runs on an exact-size heap copy so ASan sees any read past the end. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -68,6 +69,125 @@ struct res {
     char *copy; /* the exact-size body the parts point into */
 };
 
+/* ---- the push API, checked against the whole-body parse ------------------------ */
+
+/* What a stream delivered: parts, their data concatenated. */
+struct got {
+    struct fg_mp_part p[MAXP];
+    size_t off[MAXP];
+    size_t n;
+    char *data;
+    size_t len, cap;
+    bool in_part;
+};
+
+static int got_part(void *arg, const struct fg_mp_part *p)
+{
+    struct got *g = arg;
+    assert_false(g->in_part);
+    assert_true(g->n < MAXP);
+    assert_null(p->data);
+    g->p[g->n] = *p;
+    g->off[g->n] = g->len;
+    g->in_part = true;
+    return 0;
+}
+
+static int got_data(void *arg, const char *p, size_t n)
+{
+    struct got *g = arg;
+    assert_true(g->in_part);
+    assert_true(n > 0);
+    if (g->len + n > g->cap) {
+        g->cap = (g->len + n) * 2;
+        g->data = realloc(g->data, g->cap);
+    }
+    memcpy(g->data + g->len, p, n);
+    g->len += n;
+    return 0;
+}
+
+static int got_end(void *arg)
+{
+    struct got *g = arg;
+    assert_true(g->in_part);
+    g->p[g->n].len = g->len - g->off[g->n];
+    g->n++;
+    g->in_part = false;
+    return 0;
+}
+
+/* Push body cut at the offsets cuts[0..ncuts) (ascending); the outcome. */
+static int stream_run(const char *ct, const char *body, size_t len, size_t max, const size_t *cuts,
+                      size_t ncuts, struct got *g)
+{
+    static struct fg_multipart_stream s; /* 32 KiB: not on the stack */
+    memset(g, 0, sizeof *g);
+    struct fg_multipart_stream_cbs cb = {got_part, got_data, got_end, g};
+    if (fg_multipart_stream_init(&s, ct, max, &cb) < 0)
+        return -1;
+    size_t at = 0;
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t to = i < ncuts ? cuts[i] : len;
+        /* an exact-size copy of each piece, so ASan sees a read past it */
+        char *piece = malloc(to - at ? to - at : 1);
+        memcpy(piece, body + at, to - at);
+        int rc = fg_multipart_stream_push(&s, piece, to - at);
+        free(piece);
+        if (rc)
+            return rc;
+        at = to;
+    }
+    int rc = fg_multipart_stream_finish(&s);
+    if (rc == -1)
+        assert_true(strlen(s.err) > 10);
+    return rc ? rc : (int)g->n;
+}
+
+/* The stream agrees with the whole-body parse r (n parts or -1). */
+static void stream_agrees(const struct res *r, const char *ct, size_t len, size_t max,
+                          const size_t *cuts, size_t ncuts)
+{
+    struct got g;
+    int n = stream_run(ct, r->copy, len, max, cuts, ncuts, &g);
+    if (n != r->n)
+        fail_msg("stream %d parts, whole body %d (%s), %zu cuts from %zu", n, r->n, r->err, ncuts,
+                 ncuts ? cuts[0] : 0);
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(g.p[i].name, r->p[i].name);
+        assert_string_equal(g.p[i].filename, r->p[i].filename);
+        assert_string_equal(g.p[i].ctype, r->p[i].ctype);
+        assert_int_equal(g.p[i].has_filename, r->p[i].has_filename);
+        assert_int_equal(g.p[i].len, r->p[i].len);
+        if (r->p[i].len)
+            assert_memory_equal(g.data + g.off[i], r->p[i].data, r->p[i].len);
+    }
+    free(g.data);
+}
+
+static bool every_split = true; /* off for the mass mutation test */
+
+/* Whole, byte by byte, and (every_split) cut once at every offset and
+ * twice at every pair of offsets of a short body. */
+static void stream_check(const struct res *r, const char *ct, size_t len, size_t max)
+{
+    stream_agrees(r, ct, len, max, NULL, 0);
+    size_t *cuts = malloc((len ? len : 1) * sizeof *cuts);
+    for (size_t i = 0; i + 1 < len; i++)
+        cuts[i] = i + 1;
+    stream_agrees(r, ct, len, max, cuts, len ? len - 1 : 0);
+    free(cuts);
+    if (!every_split)
+        return;
+    for (size_t i = 0; i <= len; i++) {
+        stream_agrees(r, ct, len, max, &i, 1);
+        for (size_t j = i; len <= 200 && j <= len; j++) {
+            size_t two[2] = {i, j};
+            stream_agrees(r, ct, len, max, two, 2);
+        }
+    }
+}
+
 static int run(struct res *r, const char *ct, const char *body, size_t len, size_t max)
 {
     free(r->copy);
@@ -77,6 +197,7 @@ static int run(struct res *r, const char *ct, const char *body, size_t len, size
     r->n = fg_multipart_parse(ct, r->copy, len, r->p, max, r->err, sizeof r->err);
     if (r->n < 0)
         assert_true(strlen(r->err) > 10);
+    stream_check(r, ct, len, max);
     return r->n;
 }
 
@@ -328,6 +449,7 @@ static void test_truncations_and_corruptions(void **state)
     const char *bodies[] = {sdk_tofile, sdk_stream};
     const char *cts[] = {sdk_tofile_ct, sdk_stream_ct};
     struct res r = {0};
+    every_split = false; /* whole and byte by byte for each of ~5000 bodies */
     for (int k = 0; k < 2; k++) {
         size_t len = strlen(bodies[k]);
         size_t close_end = len - 2; /* before the final CRLF (epilogue) */
@@ -354,6 +476,7 @@ static void test_truncations_and_corruptions(void **state)
         }
         free(mut);
     }
+    every_split = true;
     free(r.copy);
 }
 
