@@ -363,6 +363,13 @@ static int oa_to_an_response(const struct fg_json *resp, const char *client_mode
     return fg_translate_response_oa_to_an(resp, client_model, out, e);
 }
 
+static int oa_to_rs_response(const struct fg_json *resp, const char *client_model,
+                             const char *forced_tool, struct evbuffer *out, struct fg_err *e)
+{
+    (void)forced_tool; /* forced tools exist only on the way to Anthropic */
+    return fg_translate_response_oa_to_rs(resp, client_model, out, e);
+}
+
 /* The translated pairs, by the request's direction (client → provider);
  * a row's response function goes back (provider → client). */
 static const struct tr_pair {
@@ -375,6 +382,10 @@ static const struct tr_pair {
     {FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, fg_translate_request_oa_to_an,
      fg_translate_response_an_to_oa_forced},
     {FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, fg_translate_request_an_to_oa, oa_to_an_response},
+    /* Responses (a body shape on OpenAI's wire) to providers without it */
+    {FG_DIALECT_RESPONSES, FG_DIALECT_ANTHROPIC, fg_translate_request_rs_to_an,
+     fg_translate_response_an_to_rs},
+    {FG_DIALECT_RESPONSES, FG_DIALECT_OPENAI, fg_translate_request_rs_to_oa, oa_to_rs_response},
 };
 
 static const struct tr_pair *pair_of(enum fg_dialect from, enum fg_dialect to)
