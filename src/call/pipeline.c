@@ -49,8 +49,7 @@ static int responses_refused(struct fg_call *c, const char *asked, const char *m
 }
 
 /* The model, and for a route both its tiers (either may answer), must
- * speak the caller's dialect or one it is translated to (translate.h):
- * Responses are not translated (yet). */
+ * speak the caller's dialect or one it is translated to (translate.h). */
 static bool reaches(const struct fg_call *c, enum fg_dialect wire)
 {
     return wire == c->in->dialect || fg_translate_has(c->in->shape, wire);
@@ -94,6 +93,11 @@ static int stage_resolve(struct fg_call *c)
         return -1;
     if (untranslated_tier(c, name) < 0)
         return -1;
+    if (c->endpoint == FG_EP_RESP_INPUT_TOKENS && c->out != c->in)
+        return fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported",
+                          "input_tokens counting is OpenAI's Responses API's; the model '%s' is "
+                          "served without it (an Anthropic or Chat-Completions-only provider).",
+                          m->name);
     /* token counting is not translated: the model must speak the caller's dialect */
     if (c->endpoint == FG_EP_COUNT_TOKENS && m->dialect != c->in->dialect)
         return fg_err_set(&c->err, FG_E_INVALID, "model", NULL,
@@ -276,13 +280,15 @@ static int encode_translated(struct fg_call *c)
         unstream_upstream(c);
     schema_for_anthropic(c); /* a no-op unless the body has Anthropic's output_config */
     char tool[80];
-    if (fg_translate_forced_tool(&c->body, &o, tool, sizeof tool))
+    /* a schema sent as a forced tool: only Anthropic models lack a native form */
+    if (c->out->dialect == FG_DIALECT_ANTHROPIC &&
+        fg_translate_forced_tool(&c->body, &o, tool, sizeof tool))
         c->so.forced_tool = fg_arena_strdup(&c->arena, tool);
     if (c->stream) {
         int so = fg_json_get(&c->body, 0, "stream_options");
         bool usage =
             fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
-        c->enc.tr = fg_translate_stream_new(c->out->dialect, c->in->dialect, c->model_name, usage);
+        c->enc.tr = fg_translate_stream_new(c->out->shape, c->in->shape, c->model_name, usage);
         if (c->so.forced_tool)
             fg_translate_stream_forced_tool(c->enc.tr, c->so.forced_tool);
     }

@@ -859,6 +859,7 @@ static const struct field provider_fields[] = {
     STR("anthropic_version", PRV, anthropic_version, NULL),
     INT("timeout_ms", PRV, timeout_ms, 1, INT_MAX),
     INT("connect_timeout_ms", PRV, connect_timeout_ms, 1, INT_MAX),
+    FLD("responses", F_BOOL, PRV, responses),
 };
 
 static const struct field model_fields[] = {
@@ -976,6 +977,7 @@ static void provider_init(struct fg_provider_cfg *p, int line)
     p->anthropic_version = fg_xstrdup("2026-10-21");
     p->timeout_ms = 600000;
     p->connect_timeout_ms = 5000;
+    p->responses = true;
     p->line = line;
 }
 
