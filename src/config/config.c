@@ -1114,6 +1114,13 @@ static void load_provider(struct ld *ld, const struct node *n, const char *path,
         p->base_url = fg_xstrdup(default_url(p->type));
     if (p->base_url)
         strip_slashes(p->base_url);
+    if (!p->responses && typed && p->type == FG_PROV_ANTHROPIC) {
+        char sub[PATHLEN];
+        path_key(sub, path, "responses");
+        err_at(ld, map_get(n, "responses")->line, sub,
+               "applies to OpenAI-dialect providers; an anthropic provider has no Responses API "
+               "(Responses calls to its models are always translated)");
+    }
 }
 
 static void load_providers(struct ld *ld, const struct node *n)
