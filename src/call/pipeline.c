@@ -37,12 +37,12 @@ static int not_found(struct fg_call *c, const char *name)
     return -1;
 }
 
-static int responses_refused(struct fg_call *c, const char *asked, const char *model)
+/* (Every dialect pair is translated today: a safety net for a new one.) */
+static int untranslatable(struct fg_call *c, const char *asked, const char *model)
 {
     fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported",
-               "The Responses API (/v1/responses) is served for OpenAI-dialect models only; "
-               "'%s'%s%s%s is on an Anthropic provider. Call it with /v1/chat/completions or "
-               "/v1/messages instead.",
+               "This API cannot be translated to the dialect of '%s'%s%s%s's provider; call it "
+               "with /v1/chat/completions or /v1/messages instead.",
                asked, strcmp(asked, model) ? " (its tier '" : "", strcmp(asked, model) ? model : "",
                strcmp(asked, model) ? "')" : "");
     return -1;
@@ -63,7 +63,7 @@ static int untranslated_tier(struct fg_call *c, const char *asked)
     for (int i = 0; i < 3; i++) {
         const struct fg_model_cfg *m = tiers[i] ? fg_config_model(cfg, tiers[i]) : NULL;
         if (m && !reaches(c, m->dialect))
-            return responses_refused(c, asked, m->name);
+            return untranslatable(c, asked, m->name);
     }
     return 0;
 }
@@ -354,7 +354,7 @@ done:
 static int stage_encode(struct fg_call *c)
 {
     if (c->out != c->in && !reaches(c, c->out->dialect))
-        return responses_refused(c, c->model_name, c->serve.model->name); /* a fallback */
+        return untranslatable(c, c->model_name, c->serve.model->name); /* a fallback */
     if (c->endpoint == FG_EP_EMBEDDINGS)
         fg_embed_encode(c); /* only the cache misses go */
     if (c->in != c->out) {

@@ -267,9 +267,25 @@ int tr_status_of_type(enum fg_dialect d, const char *type)
     return 500;
 }
 
+void tr_utf8_trim(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--; /* continuation bytes */
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (n - (i - 1) < want)
+        s[i - 1] = '\0';
+}
+
+/* A provider's string into a fixed buffer: cut at a whole character, so
+ * the error document built from it is valid JSON. */
 static void copy_str(char *dst, size_t n, const char *s)
 {
     snprintf(dst, n, "%s", s ? s : "");
+    tr_utf8_trim(dst);
 }
 
 void tr_error_read(enum fg_dialect from, const json_t *root, struct tr_error *x)

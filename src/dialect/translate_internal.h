@@ -71,6 +71,11 @@ json_t *tr_usage_an_delta(const struct tr_usage *x);
 
 /* --- error shapes --------------------------------------------------------- */
 
+/* Cut s (NUL-terminated) at its last complete UTF-8 character: a string
+ * truncated into a fixed buffer may end inside one, and JSON strings must
+ * be valid UTF-8. */
+void tr_utf8_trim(char *s);
+
 struct tr_error {
     int status;
     char type[64], code[64], param[64], msg[400];

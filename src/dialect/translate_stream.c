@@ -121,6 +121,8 @@ void fg_translate_stream_fail(struct fg_translate_stream *s, const struct fg_err
     struct tr_error x = {.status = e->status ? e->status : 502};
     snprintf(x.msg, sizeof x.msg, "%s", e->msg);
     snprintf(x.param, sizeof x.param, "%s", e->param);
+    tr_utf8_trim(x.msg); /* e's own text may have been cut inside a character */
+    tr_utf8_trim(x.param);
     if (s->to == FG_DIALECT_OPENAI) /* Anthropic's error_code is the provider's own */
         snprintf(x.code, sizeof x.code, "%s", e->code);
     error_frame(s, &x, s->to, out);

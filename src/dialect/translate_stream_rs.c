@@ -84,9 +84,12 @@ struct tr_rs_stream {
 
 /* ------------------------------------------------------------- framing */
 
-/* Takes ownership of data; adds type and sequence_number. */
+/* Takes ownership of data; adds type and sequence_number.  A NULL data (a
+ * pack that failed) still makes a well-formed event: the sequence stays whole. */
 static void emit(struct tr_rs_stream *s, struct evbuffer *out, const char *type, json_t *data)
 {
+    if (!data)
+        data = json_object();
     json_object_set_new(data, "type", json_string(type));
     json_object_set_new(data, "sequence_number", json_integer(s->seq++));
     evbuffer_add_printf(out, "event: %s\ndata: ", type);
@@ -317,8 +320,11 @@ static void finish(struct tr_rs_stream *s, struct evbuffer *out)
     s->closed = true;
 }
 
-static void fail(struct tr_rs_stream *s, const struct tr_error *x, struct evbuffer *out)
+static void fail(struct tr_rs_stream *s, struct tr_error *x, struct evbuffer *out)
 {
+    tr_utf8_trim(x->msg);
+    tr_utf8_trim(x->code);
+    tr_utf8_trim(x->param);
     start(s, NULL, out);
     const char *code = x->code[0]         ? x->code
                        : x->status == 429 ? "rate_limit_exceeded"

@@ -828,6 +828,26 @@ static void stream_from_anthropic(void **state)
     view_free(&v);
 }
 
+/* An upstream error message longer than frugal keeps is cut at a whole
+ * UTF-8 character: the error event stays JSON with its message. */
+static void stream_error_message_cut_in_a_character(void **state)
+{
+    char msg[1024] = "", sse[1200];
+    for (int i = 0; i < 300; i++)
+        strcat(msg, "\xc3\xa9"); /* é: 600 bytes, more than an error keeps */
+    snprintf(sse, sizeof sse, OA("{\"error\":{\"message\":\"%s\",\"type\":\"server_error\"}}"),
+             msg);
+    struct rs_view v;
+    assert_int_equal(run_stream(FG_DIALECT_OPENAI, sse, 1, &v), 0);
+    view_check(&v);
+    assert_string_equal(v.type[2], "error");
+    const char *m = js(v.ev[2], "message");
+    assert_non_null(m);
+    assert_true(strlen(m) > 300 && strlen(m) % 2 == 0);
+    assert_string_equal(js(v.final, "error.message"), m);
+    view_free(&v);
+}
+
 static void stream_forced_tool(void **state)
 {
     struct fg_translate_stream *s =
@@ -897,6 +917,7 @@ int main(void)
         cmocka_unit_test(stream_from_chat),
         cmocka_unit_test(stream_from_chat_ends),
         cmocka_unit_test(stream_from_anthropic),
+        cmocka_unit_test(stream_error_message_cut_in_a_character),
         cmocka_unit_test(stream_forced_tool),
         cmocka_unit_test(pairs_registered),
     };
