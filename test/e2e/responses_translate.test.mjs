@@ -13,7 +13,8 @@ import { z } from 'zod';
 import { zodTextFormat } from 'openai/helpers/zod';
 import { generateObject, generateText, streamText } from 'ai';
 import { createOpenAI } from '@ai-sdk/openai';
-import { Agent, run, setDefaultOpenAIClient, setOpenAIAPI, setTracingDisabled } from '@openai/agents';
+import { Agent, run, setDefaultOpenAIClient, setOpenAIAPI, setTracingDisabled, tool } from '@openai/agents';
+import { ChatOpenAI } from '@langchain/openai';
 
 import {
   OpenAI,
@@ -266,5 +267,37 @@ describe('routes and clients across dialects', () => {
     const agent = new Agent({ name: 'Helper', instructions: 'Answer briefly.', model: 'claude-haiku-4-5' });
     const result = await run(agent, 'What is an agent?');
     assert.match(result.finalOutput, /^Simulated reply from claude-haiku-4-5/);
+  });
+
+  test('@openai/agents with a function tool against a Claude model: the agent loop sends the call and its output back', async () => {
+    setTracingDisabled(true);
+    setOpenAIAPI('responses');
+    setDefaultOpenAIClient(new OpenAI({ apiKey: MASTER, baseURL: `${fr.url}/v1`, maxRetries: 0 }));
+    const seen = [];
+    const getWeather = tool({
+      name: 'get_weather', description: 'Weather in a city',
+      parameters: z.object({ city: z.string() }),
+      execute: async ({ city }) => { seen.push(city); return `4 C in ${city}`; },
+    });
+    const agent = new Agent({ name: 'Weather', instructions: 'Use tools.', model: 'claude-haiku-4-5', tools: [getWeather] });
+    const result = await run(agent, 'Use get_weather for Oslo.');
+    assert.equal(seen.length, 1, 'the tool ran once');
+    assert.ok(result.rawResponses.length >= 2, 'a second turn carried the tool output');
+    assert.match(result.finalOutput, /^Simulated reply from claude-haiku-4-5/);
+  });
+
+  test('LangChain ChatOpenAI with useResponsesApi against a Claude model: invoke and stream', async () => {
+    const llm = new ChatOpenAI({
+      model: 'claude-haiku-4-5', useResponsesApi: true, apiKey: MASTER, maxRetries: 0,
+      configuration: { baseURL: `${fr.url}/v1` },
+    });
+    const m = await llm.invoke('What is LangChain?');
+    assert.match(String(m.content?.[0]?.text ?? m.content), /Simulated reply from claude-haiku-4-5/);
+    assert.ok(m.usage_metadata?.input_tokens > 0);
+    let streamed = '';
+    for await (const chunk of await llm.stream('Stream it.')) {
+      streamed += typeof chunk.content === 'string' ? chunk.content : chunk.content.map((c) => c.text ?? '').join('');
+    }
+    assert.match(streamed, /Simulated reply from claude-haiku-4-5/);
   });
 });
