@@ -859,6 +859,8 @@ static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_b
         if (rc == 0)
             rc = fg_translate_response(from, is_responses(b) ? FG_DIALECT_RESPONSES : to, &j,
                                        json_str(body, "model"), forced, out, &e);
+        if (rc == 0 && is_responses(b))
+            fg_translate_rs_echo(l->body, l->body_len, out);
         if (rc < 0) {
             evbuffer_drain(out, evbuffer_get_length(out));
             *status = 502;

@@ -291,6 +291,8 @@ static int encode_translated(struct fg_call *c)
         c->enc.tr = fg_translate_stream_new(c->out->shape, c->in->shape, c->model_name, usage);
         if (c->so.forced_tool)
             fg_translate_stream_forced_tool(c->enc.tr, c->so.forced_tool);
+        if (c->in->shape == FG_DIALECT_RESPONSES)
+            fg_translate_stream_request(c->enc.tr, c->raw, c->raw_len);
     }
     return 0;
 }

@@ -476,6 +476,8 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
     /* answers are the body shapes' (a Responses client gets a Response) */
     int rc = fg_translate_response(c->out->shape, c->in->shape, &c->up.resp, c->model_name,
                                    c->so.forced_tool, out, &c->err);
+    if (rc == 0 && c->in->shape == FG_DIALECT_RESPONSES)
+        fg_translate_rs_echo(c->raw, c->raw_len, out);
     bool retrying = false;
     if (rc < 0) {
         c->status = c->err.status;

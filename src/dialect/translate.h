@@ -124,6 +124,12 @@ int fg_translate_response_oa_to_rs(const struct fg_json *resp, const char *clien
 int fg_translate_response_an_to_rs(const struct fg_json *resp, const char *client_model,
                                    const char *forced_tool, struct evbuffer *out, struct fg_err *e);
 
+/* A translated Response (a JSON object in body) gets the fields of the
+ * client's Responses request `req` it repeats (instructions, tools,
+ * tool_choice, metadata, sampling, text, reasoning, ...), as OpenAI's do;
+ * the pair functions above only know the answer. */
+void fg_translate_rs_echo(const char *req, size_t req_len, struct evbuffer *body);
+
 /* Error bodies: an upstream error (status + body bytes, maybe not JSON) →
  * client-dialect error body appended to out; returns the status to send
  * (the upstream's, or 502 when it was not an error status). */
@@ -145,6 +151,9 @@ struct fg_translate_stream *fg_translate_stream_new(enum fg_dialect from, enum f
                                                     const char *client_model, bool include_usage);
 /* From Anthropic only: name from fg_translate_forced_tool (see there). */
 void fg_translate_stream_forced_tool(struct fg_translate_stream *s, const char *name);
+/* To a Responses client only: the client's request (raw JSON), whose
+ * fields the response objects in the events repeat (fg_translate_rs_echo). */
+void fg_translate_stream_request(struct fg_translate_stream *s, const char *req, size_t len);
 /* Returns 0, or -1 if the event is malformed (then the caller ends the
  * stream with an error event, e.g. fg_translate_stream_fail).  Events after the
  * stream closed (terminator or error relayed) are ignored. */

@@ -108,6 +108,8 @@ char *tr_rs_id(const char *prefix, const char *upstream_id);
  * usage NULL: null; incomplete: the reason, or NULL). */
 json_t *tr_rs_response(const char *id, const char *model, json_int_t created, const char *status,
                        const char *incomplete, json_t *output, json_t *usage);
+/* The fields of a Responses request (raw JSON) a Response repeats (new object). */
+json_t *tr_rs_echo_fields(const char *req, size_t len);
 /* Chat finish_reason → incomplete_details.reason, or NULL (completed). */
 const char *tr_rs_incomplete(const char *finish);
 
@@ -117,6 +119,7 @@ const char *tr_rs_incomplete(const char *finish);
 struct tr_rs_stream;
 struct tr_rs_stream *tr_rs_stream_new(enum fg_dialect from, const char *client_model);
 void tr_rs_stream_forced_tool(struct tr_rs_stream *s, const char *name);
+void tr_rs_stream_echo(struct tr_rs_stream *s, json_t *echo); /* takes echo */
 int tr_rs_stream_event(struct tr_rs_stream *s, const struct fg_sse_event *ev, struct evbuffer *out);
 void tr_rs_stream_end(struct tr_rs_stream *s, bool done, struct evbuffer *out);
 void tr_rs_stream_fail(struct tr_rs_stream *s, const struct fg_err *e, struct evbuffer *out);

@@ -9,9 +9,10 @@
  *
  * The Response's id is "resp_" + the upstream's id (its "chatcmpl-" prefix
  * taken off): the one place frugal's conversation state rewrites to the id
- * it mints.  Fields that echo the request (instructions, tools, metadata,
- * sampling) are sent with their defaults: the SDK types require the keys,
- * and the request is the client's own to remember. */
+ * it mints.  Fields that echo the request are sent with their defaults
+ * (the SDK types require the keys), then filled from the request by
+ * fg_translate_rs_echo, which the caller applies (the pair functions
+ * only see the answer). */
 #include "translate_internal.h"
 
 #include "arena.h"
@@ -67,6 +68,57 @@ json_t *tr_rs_response(const char *id, const char *model, json_int_t created, co
     json_object_set_new(r, "completed_at",
                         strcmp(status, "completed") ? json_null() : json_integer(created));
     return r;
+}
+
+/* The request fields a Response repeats (SDK Response type), when sent. */
+json_t *tr_rs_echo_fields(const char *req, size_t len)
+{
+    static const char *const keys[] = {"instructions",
+                                       "tools",
+                                       "tool_choice",
+                                       "metadata",
+                                       "temperature",
+                                       "top_p",
+                                       "parallel_tool_calls",
+                                       "max_output_tokens",
+                                       "max_tool_calls",
+                                       "text",
+                                       "reasoning",
+                                       "store",
+                                       "user",
+                                       "safety_identifier",
+                                       "prompt_cache_key",
+                                       "truncation",
+                                       "background",
+                                       NULL};
+    json_t *in = req && len ? json_loadb(req, len, 0, NULL) : NULL, *echo = json_object();
+    for (int i = 0; json_is_object(in) && keys[i]; i++) {
+        json_t *v = json_object_get(in, keys[i]);
+        if (v && !json_is_null(v))
+            json_object_set(echo, keys[i], v);
+    }
+    json_decref(in);
+    return echo;
+}
+
+void fg_translate_rs_echo(const char *req, size_t req_len, struct evbuffer *body)
+{
+    size_t n = evbuffer_get_length(body);
+    json_t *r = json_loadb((const char *)evbuffer_pullup(body, -1), n, 0, NULL);
+    if (!json_is_object(r)) {
+        json_decref(r);
+        return;
+    }
+    json_t *echo = tr_rs_echo_fields(req, req_len);
+    json_object_update(r, echo);
+    json_decref(echo);
+    char *s = json_dumps(r, TR_DUMP_FLAGS);
+    json_decref(r);
+    if (!s)
+        return;
+    evbuffer_drain(body, n);
+    evbuffer_add(body, s, strlen(s));
+    free(s);
 }
 
 const char *tr_rs_incomplete(const char *finish)

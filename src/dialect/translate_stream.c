@@ -90,6 +90,12 @@ void fg_translate_stream_free(struct fg_translate_stream *s)
     free(s);
 }
 
+void fg_translate_stream_request(struct fg_translate_stream *s, const char *req, size_t len)
+{
+    if (s->rs)
+        tr_rs_stream_echo(s->rs, tr_rs_echo_fields(req, len));
+}
+
 bool fg_translate_stream_closed(const struct fg_translate_stream *s)
 {
     if (s->rs)

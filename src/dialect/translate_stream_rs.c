@@ -68,6 +68,7 @@ struct tr_rs_stream {
     int seq;
     bool started, closed;
     json_t *output; /* finished items, in output_index order */
+    json_t *echo;   /* request fields every response object repeats, or NULL */
     int n_items;
     /* the open message item (-1: none), its open part */
     int msg_index, part_index;
@@ -101,9 +102,12 @@ static void emit(struct tr_rs_stream *s, struct evbuffer *out, const char *type,
 static json_t *response_obj(struct tr_rs_stream *s, const char *status, const char *incomplete,
                             bool with_usage)
 {
-    return tr_rs_response(s->id ? s->id : "resp_0", s->model, s->created, status, incomplete,
-                          json_deep_copy(s->output),
-                          with_usage && s->usage_seen ? tr_usage_rs(&s->u) : NULL);
+    json_t *r = tr_rs_response(s->id ? s->id : "resp_0", s->model, s->created, status, incomplete,
+                               json_deep_copy(s->output),
+                               with_usage && s->usage_seen ? tr_usage_rs(&s->u) : NULL);
+    if (s->echo)
+        json_object_update(r, s->echo);
+    return r;
 }
 
 static void start(struct tr_rs_stream *s, const char *upstream_id, struct evbuffer *out)
@@ -431,6 +435,12 @@ void tr_rs_stream_forced_tool(struct tr_rs_stream *s, const char *name)
         fg_translate_stream_forced_tool(s->inner, name);
 }
 
+void tr_rs_stream_echo(struct tr_rs_stream *s, json_t *echo)
+{
+    json_decref(s->echo);
+    s->echo = echo;
+}
+
 int tr_rs_stream_event(struct tr_rs_stream *s, const struct fg_sse_event *ev, struct evbuffer *out)
 {
     if (s->closed)
@@ -501,6 +511,7 @@ void tr_rs_stream_free(struct tr_rs_stream *s)
     free(s->id);
     free(s->msg_id);
     json_decref(s->output);
+    json_decref(s->echo);
     json_decref(s->parts);
     free(s->acc.s);
     free(s);

@@ -94,6 +94,8 @@ for (const [model, upstream] of [['claude-haiku-4-5', 'claude-haiku-4-5'], ['cha
       assert.equal(r.status, 'completed');
       assert.equal(r.incomplete_details, null);
       assert.equal(r.error, null);
+      assert.equal(r.instructions, 'Be brief.', 'the request fields are repeated');
+      assert.equal(r.max_output_tokens, 200);
       assert.match(r.output_text, new RegExp(`^Simulated reply from ${upstream} to: `));
       assert.equal(r.output[0].type, 'message');
       assert.ok(r.output[0].id);
@@ -162,6 +164,7 @@ for (const [model, upstream] of [['claude-haiku-4-5', 'claude-haiku-4-5'], ['cha
       const types = [];
       for await (const ev of stream) types.push(ev.type);
       const final = await stream.finalResponse();
+      assert.equal(final.tools[0].name, 'get_weather', 'the request fields are repeated');
       assert.ok(types.includes('response.function_call_arguments.delta'), types.join());
       assert.ok(types.includes('response.function_call_arguments.done'), types.join());
       const fc = final.output.find((o) => o.type === 'function_call');

@@ -885,6 +885,54 @@ static void stream_forced_tool(void **state)
     fg_translate_stream_free(s);
 }
 
+/* The Response repeats the request's fields, as OpenAI's do. */
+static void response_echoes_request(void **state)
+{
+    const char *req = Q("{'model':'m','input':'x','instructions':'Be brief.','temperature':0.5,"
+                        "'tools':[{'type':'function','name':'f'}],'tool_choice':'required',"
+                        "'metadata':{'k':'v'},'max_output_tokens':9,'stream':true,'top_p':null}");
+    struct evbuffer *b = evbuffer_new();
+    evbuffer_add_printf(b, "%s",
+                        Q("{'id':'resp_1','object':'response','instructions':null,"
+                          "'temperature':null,'top_p':null,'metadata':{}}"));
+    fg_translate_rs_echo(req, strlen(req), b);
+    json_t *d = json_loadb((const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b), 0, NULL);
+    assert_string_equal(js(d, "instructions"), "Be brief.");
+    assert_true(json_real_value(jp(d, "temperature")) == 0.5);
+    assert_true(json_is_null(jp(d, "top_p")));
+    assert_string_equal(js(d, "tools.0.name"), "f");
+    assert_string_equal(js(d, "tool_choice"), "required");
+    assert_string_equal(js(d, "metadata.k"), "v");
+    assert_int_equal(ji(d, "max_output_tokens"), 9);
+    assert_null(jp(d, "stream"));
+    assert_null(jp(d, "input"));
+    assert_string_equal(js(d, "id"), "resp_1");
+    json_decref(d);
+    evbuffer_free(b);
+    /* and so does every response object of a stream */
+    struct fg_translate_stream *s =
+        fg_translate_stream_new(FG_DIALECT_OPENAI, FG_DIALECT_RESPONSES, "m", false);
+    fg_translate_stream_request(s, req, strlen(req));
+    struct feed f = {s, evbuffer_new(), 0};
+    struct fg_sse p;
+    fg_sse_init(&p, 1 << 20);
+    assert_int_equal(fg_sse_feed(&p, chat_fixture, strlen(chat_fixture), feed_cb, &f), 0);
+    fg_sse_free(&p);
+    fg_translate_stream_end(s, true, f.out);
+    struct rs_view v = {0};
+    fg_sse_init(&p, 1 << 20);
+    fg_sse_feed(&p, (const char *)evbuffer_pullup(f.out, -1), evbuffer_get_length(f.out), view_cb,
+                &v);
+    fg_sse_free(&p);
+    view_check(&v);
+    assert_string_equal(js(v.ev[0], "response.instructions"), "Be brief.");
+    assert_string_equal(js(v.final, "instructions"), "Be brief.");
+    assert_string_equal(js(v.final, "tool_choice"), "required");
+    view_free(&v);
+    evbuffer_free(f.out);
+    fg_translate_stream_free(s);
+}
+
 static void pairs_registered(void **state)
 {
     assert_true(fg_translate_has(FG_DIALECT_RESPONSES, FG_DIALECT_ANTHROPIC));
@@ -919,6 +967,7 @@ int main(void)
         cmocka_unit_test(stream_from_anthropic),
         cmocka_unit_test(stream_error_message_cut_in_a_character),
         cmocka_unit_test(stream_forced_tool),
+        cmocka_unit_test(response_echoes_request),
         cmocka_unit_test(pairs_registered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
