@@ -141,6 +141,21 @@ for (const [model, upstream] of [['claude-haiku-4-5', 'claude-haiku-4-5'], ['cha
       assert.ok(Number.isInteger(r.output_parsed.age));
     });
 
+    test('a translated answer that does not match its schema is retried, then refused; streamed, ends in an error', async () => {
+      const format = { type: 'json_schema', name: 'p', strict: true, schema: {
+        type: 'object', properties: { name: { type: 'string' } }, required: ['name'], additionalProperties: false } };
+      const err = await rejectsWith(client().responses.create({ model, input: 'Extract the person #sim:bad_schema', text: { format } }),
+        OpenAI.APIError);
+      assert.equal(err.code, 'invalid_structured_output', err.message);
+      const stream = await client().responses.create({ model, stream: true, input: 'Extract the person #sim:bad_schema', text: { format } });
+      const types = [];
+      const e2 = await rejectsWith((async () => {
+        for await (const ev of stream) types.push(ev.type);
+      })(), OpenAI.APIError);
+      assert.match(e2.message, /does not match the requested schema/);
+      assert.ok(!types.includes('response.completed'), types.join());
+    });
+
     test('a function tool round trip: function_call out, function_call_output back in input', async () => {
       const c = client();
       const input = [{ role: 'user', content: 'Use get_weather for Oslo.' }];
