@@ -53,6 +53,7 @@ before(async () => {
         { name: 'cross', cheap: 'claude-haiku-4-5', frontier: 'chat-mini' },
       ],
       structured_output: { validate: true, retries: 1 },
+      response_cache: { enabled: true, ttl: '1h' },
     },
   });
 });
@@ -63,8 +64,8 @@ after(async () => {
 
 const client = (o = {}) => openai(fr, o);
 
-async function freshKey(name) {
-  const r = await call(fr, '/frugal/keys', { body: { name } });
+async function freshKey(name, extra = {}) {
+  const r = await call(fr, '/frugal/keys', { body: { name, ...extra } });
   assert.equal(r.status, 201, r.text);
   return r.json;
 }
@@ -154,6 +155,20 @@ for (const [model, upstream] of [['claude-haiku-4-5', 'claude-haiku-4-5'], ['cha
       })(), OpenAI.APIError);
       assert.match(e2.message, /does not match the requested schema/);
       assert.ok(!types.includes('response.completed'), types.join());
+    });
+
+    test('budgets hold the translated call to its worst case; the response cache answers stateless repeats', async () => {
+      const k = await freshKey(`tight-${model}`, { budget: '0.001/day' });
+      const e = await rejectsWith(client({ apiKey: k.key }).responses.create({ model, input: 'hi', max_output_tokens: 100000 }),
+        OpenAI.RateLimitError);
+      assert.equal(e.code, 'budget_exceeded');
+      const body = { model, input: `cache me please (${model})`, store: false };
+      const a = await client().responses.create(body).withResponse();
+      const b = await client().responses.create(body).withResponse();
+      assert.equal(a.response.headers.get('x-frugal-cache'), 'miss');
+      assert.equal(b.response.headers.get('x-frugal-cache'), 'hit');
+      assert.equal(b.data.object, 'response');
+      assert.equal(b.data.output_text, a.data.output_text);
     });
 
     test('a function tool round trip: function_call out, function_call_output back in input', async () => {
