@@ -277,8 +277,8 @@ static int open_call(struct tr_rs_stream *s, int64_t idx, const json_t *tc, stru
     const char *id = tr_str(tc, "id"), *name = tr_str(json_object_get(tc, "function"), "name");
     if (!id || !*id || !name)
         return -1; /* a call's first delta names it */
+    /* other calls stay open: a provider may interleave their arguments */
     close_message(s, "completed", out);
-    close_calls(s, "completed", out); /* Chat streams calls one after another */
     FG_VEC_RESERVE(s->calls, s->ncalls + 1, s->calls_cap);
     struct rs_call *c = &s->calls[s->ncalls++];
     *c = (struct rs_call){.chat_index = idx,

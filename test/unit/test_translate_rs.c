@@ -701,6 +701,28 @@ static void stream_from_chat(void **state)
     view_free(&v);
 }
 
+/* Two calls whose arguments arrive interleaved: both stay open, each gets
+ * its own deltas, and both are in the final response in order. */
+static void stream_from_chat_interleaved_calls(void **state)
+{
+    struct rs_view v;
+    /* clang-format off */
+    const char *sse =
+        OA("{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"x\\\":\"}}]}}]}")
+        OA("{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"function\":{\"name\":\"g\",\"arguments\":\"{\\\"y\\\":\"}}]}}]}")
+        OA("{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"1}\"}}]}}]}")
+        OA("{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":{\"arguments\":\"2}\"}}]},\"finish_reason\":\"tool_calls\"}]}");
+    /* clang-format on */
+    assert_int_equal(run_stream(FG_DIALECT_OPENAI, sse, 1, &v), 0);
+    view_check(&v);
+    assert_string_equal(v.final_type, "response.completed");
+    assert_string_equal(js(v.final, "output.0.call_id"), "call_a");
+    assert_string_equal(js(v.final, "output.0.arguments"), "{\"x\":1}");
+    assert_string_equal(js(v.final, "output.1.call_id"), "call_b");
+    assert_string_equal(js(v.final, "output.1.arguments"), "{\"y\":2}");
+    view_free(&v);
+}
+
 static void stream_from_chat_ends(void **state)
 {
     struct rs_view v;
@@ -963,6 +985,7 @@ int main(void)
         cmocka_unit_test(resp_from_chat),
         cmocka_unit_test(resp_from_anthropic),
         cmocka_unit_test(stream_from_chat),
+        cmocka_unit_test(stream_from_chat_interleaved_calls),
         cmocka_unit_test(stream_from_chat_ends),
         cmocka_unit_test(stream_from_anthropic),
         cmocka_unit_test(stream_error_message_cut_in_a_character),
