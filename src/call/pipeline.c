@@ -425,6 +425,17 @@ int fg_pipeline_run(struct fg_call *c)
         if (rc > 0)
             return 1; /* answered without the provider */
     }
+    /* a provider batch of /v1/responses lines goes to that provider's
+     * Responses batch endpoint, which a Chat-only provider lacks (local
+     * batches run each line as a call: translated like any) */
+    const char *mode = c->serve.provider->batch;
+    if (c->batch.plan && c->in->shape == FG_DIALECT_RESPONSES && c->out->shape != c->in->shape &&
+        c->out->dialect == c->in->dialect && !(mode && !strcmp(mode, "local")))
+        return fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported",
+                          "The model '%s' is on provider '%s' (responses: false), whose batch API "
+                          "takes no /v1/responses lines; set batch: local on that provider, or "
+                          "send these lines in a /v1/chat/completions batch.",
+                          c->serve.model->name, c->serve.provider->name);
     if (c->batch.plan)
         return c->client.ops->plan(c->client.ctx, c); /* client.h */
     return fg_relay_start(c);
