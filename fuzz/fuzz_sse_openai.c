@@ -4,5 +4,5 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    return fuzz_sse_one(FG_DIALECT_OPENAI, data, size);
+    return fuzz_sse_one(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, data, size);
 }

@@ -15,12 +15,12 @@ for t in "$@"; do
     log=build/fuzz/$t.log
     # bigger inputs where the interesting structure needs room
     case $t in
-        fuzz_json_rewrite|fuzz_translate) maxlen=16384 ;;
+        fuzz_json_rewrite|fuzz_translate|fuzz_translate_rs) maxlen=16384 ;;
         *) maxlen=8192 ;;
     esac
     dict=
     case $t in
-        fuzz_sse_*|fuzz_translate|fuzz_json_rewrite) dict=-dict=fuzz/sse.dict ;;
+        fuzz_sse_*|fuzz_translate|fuzz_translate_rs|fuzz_json_rewrite) dict=-dict=fuzz/sse.dict ;;
     esac
     start=$(date +%s)
     if ! ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \

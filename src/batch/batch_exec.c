@@ -122,7 +122,7 @@ static bool is_responses(const struct fg_batch *b)
 static const struct fg_dialect_ops *line_ops(const struct fg_batch *b, const char *dialect)
 {
     const struct fg_dialect_ops *in = is_responses(b) ? &fg_provider_responses : NULL;
-    return fg_provider_for(in, fg_provider_named(dialect)->dialect);
+    return fg_provider_for(in, fg_provider_named(dialect)->dialect, true);
 }
 
 static void lb_free(struct lb *v, size_t n)
@@ -857,7 +857,10 @@ static char *to_client(const struct fg_batch *b, json_t *plan, const struct fg_b
         const char *forced = json_string_value(json_object_get(plan, "forced_tool"));
         int rc = fg_json_parse(&j, res->body, res->len);
         if (rc == 0)
-            rc = fg_translate_response(from, to, &j, json_str(body, "model"), forced, out, &e);
+            rc = fg_translate_response(from, is_responses(b) ? FG_DIALECT_RESPONSES : to, &j,
+                                       json_str(body, "model"), forced, out, &e);
+        if (rc == 0 && is_responses(b))
+            fg_translate_rs_echo(l->body, l->body_len, out);
         if (rc < 0) {
             evbuffer_drain(out, evbuffer_get_length(out));
             *status = 502;

@@ -219,7 +219,7 @@ void fg_call_use_model(struct fg_call *c, const struct fg_model_cfg *m)
     c->serve.provider_index = m->provider_index;
     c->serve.provider = &c->w->app->cfg->providers[m->provider_index];
     c->serve.upstream_model = m->model;
-    c->out = fg_provider_for(c->in, m->dialect);
+    c->out = fg_provider_for(c->in, m->dialect, c->serve.provider->responses);
 }
 
 void fg_call_use_deployment(struct fg_call *c, int k)
@@ -235,6 +235,8 @@ void fg_call_use_deployment(struct fg_call *c, int k)
     c->serve.provider_index = d->provider_index;
     c->serve.provider = &c->w->app->cfg->providers[d->provider_index];
     c->serve.upstream_model = d->model;
+    /* deployments may differ in whether they serve the Responses API */
+    c->out = fg_provider_for(c->in, m->dialect, c->serve.provider->responses);
 }
 
 void fg_call_use_provider(struct fg_call *c, int p)

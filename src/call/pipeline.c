@@ -38,20 +38,19 @@ static int not_found(struct fg_call *c, const char *name)
     return -1;
 }
 
-static int responses_refused(struct fg_call *c, const char *asked, const char *model)
+/* (Every dialect pair is translated today: a safety net for a new one.) */
+static int untranslatable(struct fg_call *c, const char *asked, const char *model)
 {
     fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported",
-               "The Responses API (/v1/responses) is served for OpenAI-dialect models only; "
-               "'%s'%s%s%s is on an Anthropic provider. Call it with /v1/chat/completions or "
-               "/v1/messages instead.",
+               "This API cannot be translated to the dialect of '%s'%s%s%s's provider; call it "
+               "with /v1/chat/completions or /v1/messages instead.",
                asked, strcmp(asked, model) ? " (its tier '" : "", strcmp(asked, model) ? model : "",
                strcmp(asked, model) ? "')" : "");
     return -1;
 }
 
 /* The model, and for a route both its tiers (either may answer), must
- * speak the caller's dialect or one it is translated to (translate.h):
- * Responses are not translated (yet). */
+ * speak the caller's dialect or one it is translated to (translate.h). */
 static bool reaches(const struct fg_call *c, enum fg_dialect wire)
 {
     return wire == c->in->dialect || fg_translate_has(c->in->shape, wire);
@@ -65,7 +64,7 @@ static int untranslated_tier(struct fg_call *c, const char *asked)
     for (int i = 0; i < 3; i++) {
         const struct fg_model_cfg *m = tiers[i] ? fg_config_model(cfg, tiers[i]) : NULL;
         if (m && !reaches(c, m->dialect))
-            return responses_refused(c, asked, m->name);
+            return untranslatable(c, asked, m->name);
     }
     return 0;
 }
@@ -95,6 +94,11 @@ static int stage_resolve(struct fg_call *c)
         return -1;
     if (untranslated_tier(c, name) < 0)
         return -1;
+    if (c->endpoint == FG_EP_RESP_INPUT_TOKENS && c->out != c->in)
+        return fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported",
+                          "input_tokens counting is OpenAI's Responses API's; the model '%s' is "
+                          "served without it (an Anthropic or Chat-Completions-only provider).",
+                          m->name);
     /* token counting is not translated: the model must speak the caller's dialect */
     if (c->endpoint == FG_EP_COUNT_TOKENS && m->dialect != c->in->dialect)
         return fg_err_set(&c->err, FG_E_INVALID, "model", NULL,
@@ -282,15 +286,19 @@ static int encode_translated(struct fg_call *c)
         unstream_upstream(c);
     schema_for_anthropic(c); /* a no-op unless the body has Anthropic's output_config */
     char tool[80];
-    if (fg_translate_forced_tool(&c->body, &o, tool, sizeof tool))
+    /* a schema sent as a forced tool: only Anthropic models lack a native form */
+    if (c->out->dialect == FG_DIALECT_ANTHROPIC &&
+        fg_translate_forced_tool(&c->body, &o, tool, sizeof tool))
         c->so.forced_tool = fg_arena_strdup(&c->arena, tool);
     if (c->stream) {
         int so = fg_json_get(&c->body, 0, "stream_options");
         bool usage =
             fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
-        c->enc.tr = fg_translate_stream_new(c->out->dialect, c->in->dialect, c->model_name, usage);
+        c->enc.tr = fg_translate_stream_new(c->out->shape, c->in->shape, c->model_name, usage);
         if (c->so.forced_tool)
             fg_translate_stream_forced_tool(c->enc.tr, c->so.forced_tool);
+        if (c->in->shape == FG_DIALECT_RESPONSES)
+            fg_translate_stream_request(c->enc.tr, c->raw, c->raw_len);
     }
     return 0;
 }
@@ -354,7 +362,7 @@ done:
 static int stage_encode(struct fg_call *c)
 {
     if (c->out != c->in && !reaches(c, c->out->dialect))
-        return responses_refused(c, c->model_name, c->serve.model->name); /* a fallback */
+        return untranslatable(c, c->model_name, c->serve.model->name); /* a fallback */
     if (fg_respstate_encode(c) < 0)
         return -1;
     if (c->endpoint == FG_EP_EMBEDDINGS)
@@ -426,6 +434,17 @@ int fg_pipeline_run(struct fg_call *c)
         if (rc > 0)
             return 1; /* answered without the provider */
     }
+    /* a provider batch of /v1/responses lines goes to that provider's
+     * Responses batch endpoint, which a Chat-only provider lacks (local
+     * batches run each line as a call: translated like any) */
+    const char *mode = c->serve.provider->batch;
+    if (c->batch.plan && c->in->shape == FG_DIALECT_RESPONSES && c->out->shape != c->in->shape &&
+        c->out->dialect == c->in->dialect && !(mode && !strcmp(mode, "local")))
+        return fg_err_set(&c->err, FG_E_INVALID, "model", "model_not_supported",
+                          "The model '%s' is on provider '%s' (responses: false), whose batch API "
+                          "takes no /v1/responses lines; set batch: local on that provider, or "
+                          "send these lines in a /v1/chat/completions batch.",
+                          c->serve.model->name, c->serve.provider->name);
     if (c->batch.plan)
         return c->client.ops->plan(c->client.ctx, c); /* client.h */
     return fg_relay_start(c);

@@ -431,6 +431,7 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
     enum fg_dialect from = c->out->dialect, to = c->in->dialect;
     c->status = (int)c->up.status;
     if (c->up.status >= 300) {
+        /* error bodies are the wire dialect's (Responses errors are OpenAI's) */
         c->status = fg_translate_error(from, to, (int)c->up.status, body, n, out);
         fg_err_set(&c->err, c->status >= 500 ? FG_E_UPSTREAM : FG_E_INVALID, NULL, NULL,
                    "upstream provider '%s' answered HTTP %ld", c->serve.provider->name,
@@ -447,8 +448,11 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         evbuffer_free(out);
         return running;
     }
-    int rc = fg_translate_response(from, to, &c->up.resp, c->model_name, c->so.forced_tool, out,
-                                   &c->err);
+    /* answers are the body shapes' (a Responses client gets a Response) */
+    int rc = fg_translate_response(c->out->shape, c->in->shape, &c->up.resp, c->model_name,
+                                   c->so.forced_tool, out, &c->err);
+    if (rc == 0 && c->in->shape == FG_DIALECT_RESPONSES)
+        fg_translate_rs_echo(c->raw, c->raw_len, out);
     bool retrying = false;
     if (rc == 0)
         fg_respstate_buffer(c, out); /* frugal's response id, remembered */
@@ -969,6 +973,15 @@ static struct curl_slist *add_headers(struct fg_call *c)
     return h;
 }
 
+/* The provider's endpoint for the call: a Responses call translated for a
+ * provider without the Responses API goes to its Chat (or Messages) one. */
+static enum fg_endpoint upstream_endpoint(const struct fg_call *c)
+{
+    if (c->endpoint == FG_EP_RESPONSES && c->out->shape != FG_DIALECT_RESPONSES)
+        return FG_EP_CHAT;
+    return c->endpoint;
+}
+
 int fg_relay_start(struct fg_call *c)
 {
     struct fg_worker *w = c->w;
@@ -976,7 +989,7 @@ int fg_relay_start(struct fg_call *c)
     const char *url =
         c->endpoint == FG_EP_EMBEDDINGS
             ? fg_embed_url(c)
-            : c->w->app->prov[c->serve.provider_index].url[c->out->dialect][c->endpoint];
+            : c->w->app->prov[c->serve.provider_index].url[c->out->dialect][upstream_endpoint(c)];
     struct curl_slist *headers = add_headers(c);
     fg_sse_init(&c->up.sse, MAX_SSE_EVENT);
     curl_easy_setopt(e, CURLOPT_URL, url);

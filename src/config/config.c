@@ -861,6 +861,7 @@ static const struct field provider_fields[] = {
     STR("anthropic_version", PRV, anthropic_version, NULL),
     INT("timeout_ms", PRV, timeout_ms, 1, INT_MAX),
     INT("connect_timeout_ms", PRV, connect_timeout_ms, 1, INT_MAX),
+    FLD("responses", F_BOOL, PRV, responses),
 };
 
 static const struct field model_fields[] = {
@@ -988,6 +989,7 @@ static void provider_init(struct fg_provider_cfg *p, int line)
     p->anthropic_version = fg_xstrdup("2026-10-21");
     p->timeout_ms = 600000;
     p->connect_timeout_ms = 5000;
+    p->responses = true;
     p->line = line;
 }
 
@@ -1124,6 +1126,13 @@ static void load_provider(struct ld *ld, const struct node *n, const char *path,
         p->base_url = fg_xstrdup(default_url(p->type));
     if (p->base_url)
         strip_slashes(p->base_url);
+    if (!p->responses && typed && p->type == FG_PROV_ANTHROPIC) {
+        char sub[PATHLEN];
+        path_key(sub, path, "responses");
+        err_at(ld, map_get(n, "responses")->line, sub,
+               "applies to OpenAI-dialect providers; an anthropic provider has no Responses API "
+               "(Responses calls to its models are always translated)");
+    }
 }
 
 static void load_providers(struct ld *ld, const struct node *n)

@@ -51,7 +51,10 @@ struct fg_provider_cfg {
                                 (default "2026-10-21") */
     int timeout_ms;          /* whole upstream call, non-streaming (default 600000) */
     int connect_timeout_ms;  /* default 5000 */
-    int line;                /* line in the config file, 0 for defaults */
+    /* serves OpenAI's Responses API (/v1/responses); false: Chat Completions
+     * only, and Responses calls to its models are translated (default true) */
+    bool responses;
+    int line; /* line in the config file, 0 for defaults */
 };
 
 /* Another place serving the same model (a second key, region or account):

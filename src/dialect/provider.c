@@ -35,10 +35,12 @@ const struct fg_dialect_ops *fg_provider_named(const char *name)
     return &fg_provider_openai;
 }
 
-const struct fg_dialect_ops *fg_provider_for(const struct fg_dialect_ops *in, enum fg_dialect wire)
+const struct fg_dialect_ops *fg_provider_for(const struct fg_dialect_ops *in, enum fg_dialect wire,
+                                             bool responses_api)
 {
-    /* a client's own shape stays when the provider speaks its wire dialect */
-    if (in && in->dialect == wire)
+    /* a client's own shape stays when the provider speaks its wire dialect
+     * (and, for Responses, serves that API) */
+    if (in && in->dialect == wire && (in->shape != FG_DIALECT_RESPONSES || responses_api))
         return in;
     return fg_provider_ops(wire);
 }

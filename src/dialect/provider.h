@@ -180,8 +180,10 @@ const struct fg_dialect_ops *fg_provider_at(size_t i);
 const struct fg_dialect_ops *fg_provider_named(const char *name);
 /* The adapter that talks to a provider of wire dialect `wire` for a call
  * whose client speaks `in`: a Responses call stays a Responses call on an
- * OpenAI provider. */
-const struct fg_dialect_ops *fg_provider_for(const struct fg_dialect_ops *in, enum fg_dialect wire);
+ * OpenAI provider that serves the Responses API (responses_api); on one
+ * that does not (Chat Completions only) it is translated to Chat. */
+const struct fg_dialect_ops *fg_provider_for(const struct fg_dialect_ops *in, enum fg_dialect wire,
+                                             bool responses_api);
 /* OpenAI's error "type" for a class, and its error body (shared by the
  * Chat Completions and Responses adapters). */
 const char *fg_provider_openai_error_type(enum fg_err_class cls);

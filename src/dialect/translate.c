@@ -267,9 +267,25 @@ int tr_status_of_type(enum fg_dialect d, const char *type)
     return 500;
 }
 
+void tr_utf8_trim(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80)
+        i--; /* continuation bytes */
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (n - (i - 1) < want)
+        s[i - 1] = '\0';
+}
+
+/* A provider's string into a fixed buffer: cut at a whole character, so
+ * the error document built from it is valid JSON. */
 static void copy_str(char *dst, size_t n, const char *s)
 {
     snprintf(dst, n, "%s", s ? s : "");
+    tr_utf8_trim(dst);
 }
 
 void tr_error_read(enum fg_dialect from, const json_t *root, struct tr_error *x)
@@ -363,6 +379,13 @@ static int oa_to_an_response(const struct fg_json *resp, const char *client_mode
     return fg_translate_response_oa_to_an(resp, client_model, out, e);
 }
 
+static int oa_to_rs_response(const struct fg_json *resp, const char *client_model,
+                             const char *forced_tool, struct evbuffer *out, struct fg_err *e)
+{
+    (void)forced_tool; /* forced tools exist only on the way to Anthropic */
+    return fg_translate_response_oa_to_rs(resp, client_model, out, e);
+}
+
 /* The translated pairs, by the request's direction (client → provider);
  * a row's response function goes back (provider → client). */
 static const struct tr_pair {
@@ -375,6 +398,10 @@ static const struct tr_pair {
     {FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC, fg_translate_request_oa_to_an,
      fg_translate_response_an_to_oa_forced},
     {FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI, fg_translate_request_an_to_oa, oa_to_an_response},
+    /* Responses (a body shape on OpenAI's wire) to providers without it */
+    {FG_DIALECT_RESPONSES, FG_DIALECT_ANTHROPIC, fg_translate_request_rs_to_an,
+     fg_translate_response_an_to_rs},
+    {FG_DIALECT_RESPONSES, FG_DIALECT_OPENAI, fg_translate_request_rs_to_oa, oa_to_rs_response},
 };
 
 static const struct tr_pair *pair_of(enum fg_dialect from, enum fg_dialect to)

@@ -1,4 +1,5 @@
-/* translate.h — OpenAI Chat Completions ⇄ Anthropic Messages translation.
+/* translate.h — translation between the dialects: OpenAI Chat Completions ⇄
+ * Anthropic Messages, and OpenAI Responses → either of them (and back).
  *
  * Used only when the chosen model's provider speaks the other dialect (the
  * same-dialect path forwards bytes and never comes here).  This is the slow
@@ -65,6 +66,18 @@ int fg_translate_request_an_to_oa(const struct fg_json *body, const struct fg_tr
                                   char **out, size_t *out_len, struct fg_translate_warnings *w,
                                   struct fg_err *e);
 
+/* A Responses request (shape FG_DIALECT_RESPONSES) → Chat Completions or
+ * Anthropic Messages (translate_req_rs.c).  Server state
+ * (previous_response_id, conversation, background, prompt, item_reference),
+ * built-in tools and file ids fail with 400 naming the field; reasoning
+ * items are dropped (they do not cross providers). */
+int fg_translate_request_rs_to_oa(const struct fg_json *body, const struct fg_translate_opts *o,
+                                  char **out, size_t *out_len, struct fg_translate_warnings *w,
+                                  struct fg_err *e);
+int fg_translate_request_rs_to_an(const struct fg_json *body, const struct fg_translate_opts *o,
+                                  char **out, size_t *out_len, struct fg_translate_warnings *w,
+                                  struct fg_err *e);
+
 /* When an OpenAI request asks for response_format json_schema/json_object
  * and the Anthropic target has no native structured output
  * (!o->native_structured), the request is sent with a forced tool.  This
@@ -104,6 +117,19 @@ int fg_translate_response_an_to_oa_forced(const struct fg_json *resp, const char
                                           const char *forced_tool, struct evbuffer *out,
                                           struct fg_err *e);
 
+/* A Chat completion / an Anthropic message → a Responses `Response` object
+ * (translate_resp_rs.c); its id is "resp_" + the upstream's id. */
+int fg_translate_response_oa_to_rs(const struct fg_json *resp, const char *client_model,
+                                   struct evbuffer *out, struct fg_err *e);
+int fg_translate_response_an_to_rs(const struct fg_json *resp, const char *client_model,
+                                   const char *forced_tool, struct evbuffer *out, struct fg_err *e);
+
+/* A translated Response (a JSON object in body) gets the fields of the
+ * client's Responses request `req` it repeats (instructions, tools,
+ * tool_choice, metadata, sampling, text, reasoning, ...), as OpenAI's do;
+ * the pair functions above only know the answer. */
+void fg_translate_rs_echo(const char *req, size_t req_len, struct evbuffer *body);
+
 /* Error bodies: an upstream error (status + body bytes, maybe not JSON) →
  * client-dialect error body appended to out; returns the status to send
  * (the upstream's, or 502 when it was not an error status). */
@@ -116,12 +142,18 @@ int fg_translate_error(enum fg_dialect from, enum fg_dialect to, int status, con
  * OpenAI "data: JSON\n\n" and a final "data: [DONE]\n\n".
  * include_usage: the OpenAI client asked for stream_options.include_usage
  * (only then is the final usage chunk sent to it).  from == to is not
- * supported (returns NULL). */
+ * supported (returns NULL).  from and to are body shapes: to ==
+ * FG_DIALECT_RESPONSES gives Responses events ("event: TYPE\ndata: JSON",
+ * sequence_number on each, no terminator line; a failure is an `error`
+ * event then response.failed). */
 struct fg_translate_stream;
 struct fg_translate_stream *fg_translate_stream_new(enum fg_dialect from, enum fg_dialect to,
                                                     const char *client_model, bool include_usage);
-/* Anthropic → OpenAI only: name from fg_translate_forced_tool (see there). */
+/* From Anthropic only: name from fg_translate_forced_tool (see there). */
 void fg_translate_stream_forced_tool(struct fg_translate_stream *s, const char *name);
+/* To a Responses client only: the client's request (raw JSON), whose
+ * fields the response objects in the events repeat (fg_translate_rs_echo). */
+void fg_translate_stream_request(struct fg_translate_stream *s, const char *req, size_t len);
 /* Returns 0, or -1 if the event is malformed (then the caller ends the
  * stream with an error event, e.g. fg_translate_stream_fail).  Events after the
  * stream closed (terminator or error relayed) are ignored. */

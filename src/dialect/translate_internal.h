@@ -71,6 +71,11 @@ json_t *tr_usage_an_delta(const struct tr_usage *x);
 
 /* --- error shapes --------------------------------------------------------- */
 
+/* Cut s (NUL-terminated) at its last complete UTF-8 character: a string
+ * truncated into a fixed buffer may end inside one, and JSON strings must
+ * be valid UTF-8. */
+void tr_utf8_trim(char *s);
+
 struct tr_error {
     int status;
     char type[64], code[64], param[64], msg[400];
@@ -88,6 +93,38 @@ int tr_status_of_type(enum fg_dialect d, const char *type);
 
 void tr_sse_an(struct evbuffer *out, const char *name, json_t *data);
 void tr_sse_oa(struct evbuffer *out, json_t *data);
+
+/* --- Responses ------------------------------------------------------------ */
+
+/* A Responses text.format (flat) as a Chat response_format (new), or NULL
+ * when it asks for plain text. */
+json_t *tr_rs_response_format(const json_t *fmt);
+
+/* Responses usage object (input includes cache traffic, output reasoning). */
+json_t *tr_usage_rs(const struct tr_usage *x);
+/* prefix + the upstream id without its "chatcmpl-" (malloc'd). */
+char *tr_rs_id(const char *prefix, const char *upstream_id);
+/* A Response object with every key the SDK declares (takes output and usage;
+ * usage NULL: null; incomplete: the reason, or NULL). */
+json_t *tr_rs_response(const char *id, const char *model, json_int_t created, const char *status,
+                       const char *incomplete, json_t *output, json_t *usage);
+/* The fields of a Responses request (raw JSON) a Response repeats (new object). */
+json_t *tr_rs_echo_fields(const char *req, size_t len);
+/* Chat finish_reason → incomplete_details.reason, or NULL (completed). */
+const char *tr_rs_incomplete(const char *finish);
+
+/* The Responses side of a stream (translate_stream_rs.c): fed Chat events
+ * (from == FG_DIALECT_OPENAI) or Anthropic events (through an inner
+ * Anthropic → Chat translator); the functions mirror fg_translate_stream_*. */
+struct tr_rs_stream;
+struct tr_rs_stream *tr_rs_stream_new(enum fg_dialect from, const char *client_model);
+void tr_rs_stream_forced_tool(struct tr_rs_stream *s, const char *name);
+void tr_rs_stream_echo(struct tr_rs_stream *s, json_t *echo); /* takes echo */
+int tr_rs_stream_event(struct tr_rs_stream *s, const struct fg_sse_event *ev, struct evbuffer *out);
+void tr_rs_stream_end(struct tr_rs_stream *s, bool done, struct evbuffer *out);
+void tr_rs_stream_fail(struct tr_rs_stream *s, const struct fg_err *e, struct evbuffer *out);
+bool tr_rs_stream_closed(const struct tr_rs_stream *s);
+void tr_rs_stream_free(struct tr_rs_stream *s);
 
 /* The refusal text shown to an OpenAI client when Anthropic refused
  * without saying anything. */

@@ -520,6 +520,12 @@ bool fg_translate_forced_tool(const struct fg_json *body, const struct fg_transl
                               char *name, size_t n)
 {
     json_t *in = tr_load(body, 0);
+    /* a Responses body asks in text.format (flat): the same question */
+    json_t *rf = json_is_object(in) && !json_object_get(in, "response_format")
+                     ? tr_rs_response_format(json_object_get(json_object_get(in, "text"), "format"))
+                     : NULL;
+    if (rf)
+        json_object_set_new(in, "response_format", rf);
     bool r = forced_name(in, o, name, n);
     json_decref(in);
     return r;

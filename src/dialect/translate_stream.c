@@ -19,6 +19,7 @@ enum blk_kind { K_SKIP, K_TEXT, K_TOOL, K_FORCED };
 
 struct fg_translate_stream {
     enum fg_dialect from, to;
+    struct tr_rs_stream *rs; /* to == FG_DIALECT_RESPONSES: all the work is there */
     char *model, *forced, *id;
     bool include_usage;
     bool started, closed, finish_sent;
@@ -58,6 +59,8 @@ struct fg_translate_stream *fg_translate_stream_new(enum fg_dialect from, enum f
         return NULL;
     s->from = from;
     s->to = to;
+    if (to == FG_DIALECT_RESPONSES)
+        s->rs = tr_rs_stream_new(from, client_model);
     s->model = dupcat(client_model ? client_model : "", "");
     s->include_usage = include_usage;
     s->created = (json_int_t)time(NULL);
@@ -69,12 +72,15 @@ void fg_translate_stream_forced_tool(struct fg_translate_stream *s, const char *
 {
     free(s->forced);
     s->forced = name ? dupcat(name, "") : NULL;
+    if (s->rs)
+        tr_rs_stream_forced_tool(s->rs, name);
 }
 
 void fg_translate_stream_free(struct fg_translate_stream *s)
 {
     if (!s)
         return;
+    tr_rs_stream_free(s->rs);
     free(s->model);
     free(s->forced);
     free(s->id);
@@ -84,8 +90,16 @@ void fg_translate_stream_free(struct fg_translate_stream *s)
     free(s);
 }
 
+void fg_translate_stream_request(struct fg_translate_stream *s, const char *req, size_t len)
+{
+    if (s->rs)
+        tr_rs_stream_echo(s->rs, tr_rs_echo_fields(req, len));
+}
+
 bool fg_translate_stream_closed(const struct fg_translate_stream *s)
 {
+    if (s->rs)
+        return tr_rs_stream_closed(s->rs);
     return s->closed;
 }
 
@@ -104,11 +118,17 @@ static void error_frame(struct fg_translate_stream *s, const struct tr_error *x,
 void fg_translate_stream_fail(struct fg_translate_stream *s, const struct fg_err *e,
                               struct evbuffer *out)
 {
+    if (s->rs) {
+        tr_rs_stream_fail(s->rs, e, out);
+        return;
+    }
     if (s->closed)
         return;
     struct tr_error x = {.status = e->status ? e->status : 502};
     snprintf(x.msg, sizeof x.msg, "%s", e->msg);
     snprintf(x.param, sizeof x.param, "%s", e->param);
+    tr_utf8_trim(x.msg); /* e's own text may have been cut inside a character */
+    tr_utf8_trim(x.param);
     if (s->to == FG_DIALECT_OPENAI) /* Anthropic's error_code is the provider's own */
         snprintf(x.code, sizeof x.code, "%s", e->code);
     error_frame(s, &x, s->to, out);
@@ -488,6 +508,8 @@ static int from_openai(struct fg_translate_stream *s, const struct fg_sse_event 
 int fg_translate_stream_event(struct fg_translate_stream *s, const struct fg_sse_event *ev,
                               struct evbuffer *out)
 {
+    if (s->rs)
+        return tr_rs_stream_event(s->rs, ev, out);
     if (s->closed)
         return 0;
     return s->from == FG_DIALECT_ANTHROPIC ? from_anthropic(s, ev, out) : from_openai(s, ev, out);
@@ -495,6 +517,10 @@ int fg_translate_stream_event(struct fg_translate_stream *s, const struct fg_sse
 
 void fg_translate_stream_end(struct fg_translate_stream *s, bool done, struct evbuffer *out)
 {
+    if (s->rs) {
+        tr_rs_stream_end(s->rs, done, out);
+        return;
+    }
     if (s->closed)
         return;
     if (!done) {

@@ -359,6 +359,21 @@ describe('prompt-cache placement: what frugal sends upstream', () => {
     assert.deepEqual(m[0].value, { type: 'ephemeral' });
   });
 
+  test('Responses clients calling an Anthropic model: the translated request is marked too', async () => {
+    const P = prompt('rs-to-an');
+    const oa = openai(fr);
+    const ask = (q) => oa.responses.create({ model: 'claude-sonnet-4-5', instructions: P, input: q, store: false });
+    await ask('translated 1');
+    const c1 = rec.last();
+    assert.equal(c1.path, '/v1/messages', 'translated to the Anthropic dialect');
+    assert.deepEqual(markers(c1.json), [], 'first sighting: no marker');
+    const r = await ask('translated 2');
+    assert.equal(r.object, 'response');
+    const m = markers(rec.last().json);
+    assert.equal(m.length, 1, `second sighting: one marker, got ${JSON.stringify(m)}`);
+    assert.match(m[0].path, /^\$\.system/, 'on the instructions (the system prompt)');
+  });
+
   test('a tool parameter named "cache_control" is data, not a client marker', async () => {
     // an HTTP-caching tool whose schema has a property called cache_control
     const tools = [{

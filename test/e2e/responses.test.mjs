@@ -5,7 +5,7 @@
 // provider that created the response and only for the key that did, the
 // levers that apply without translation (exact metering of cached and
 // reasoning tokens, budgets, the response cache, routes, structured-output
-// checks), the 400 for Anthropic models, and GET /v1/models/{id} in both
+// checks), Anthropic models and fallbacks (translated), and GET /v1/models/{id} in both
 // dialects.  Upstream is the built-in simulated provider.
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
@@ -290,19 +290,22 @@ describe('Responses API', () => {
     assert.equal(frontier.response.headers.get('x-frugal-model'), 'gpt-4o');
   });
 
-  test('a Responses call for an Anthropic model, or a route with an Anthropic tier, is a 400 naming it', async () => {
-    const e = await rejectsWith(client().responses.create({ model: 'claude-haiku-4-5', input: 'hi' }), OpenAI.BadRequestError);
-    assert.equal(e.param, 'model');
-    assert.match(e.message, /'claude-haiku-4-5' is on an Anthropic provider/);
-    const r = await rejectsWith(client().responses.create({ model: 'mixed-route', input: 'hi', stream: true }), OpenAI.BadRequestError);
-    assert.match(r.message, /'mixed-route' \(its tier 'claude-haiku-4-5'\)/);
+  test('a Responses call for an Anthropic model, or a route with an Anthropic tier, is translated (responses_translate.test.mjs has the rest)', async () => {
+    const r = await client().responses.create({ model: 'claude-haiku-4-5', input: 'hi' });
+    assert.equal(r.object, 'response');
+    assert.match(r.output_text, /Simulated reply from claude-haiku-4-5/);
+    const s = await client().responses.create({ model: 'mixed-route', input: 'hi', stream: true });
+    let done;
+    for await (const ev of s) if (ev.type === 'response.completed') done = ev.response;
+    assert.ok(done?.output?.length, 'the routed stream completes');
   });
 
-  test('a failing model falls back past Anthropic fallbacks to an OpenAI-dialect one', async () => {
+  test('a failing model falls back across dialects: its Anthropic fallback answers in the Responses shape', async () => {
     const { data, response } = await client().responses.create({ model: 'dead-gpt', input: 'hi' }).withResponse();
     assert.equal(response.headers.get('x-frugal-route'), 'fallback');
-    assert.equal(response.headers.get('x-frugal-model'), 'gpt-4o-mini');
-    assert.match(data.output_text, /Simulated reply from gpt-4o-mini/);
+    assert.equal(response.headers.get('x-frugal-model'), 'claude-haiku-4-5');
+    assert.equal(data.object, 'response');
+    assert.match(data.output_text, /Simulated reply from claude-haiku-4-5/);
   });
 
   test('bad Responses bodies get a 400 naming the field', async () => {
@@ -437,8 +440,9 @@ describe('batches of /v1/responses lines', () => {
         name: `frugal-rs-batch-${mode}`, cwd: dir,
         config: {
           storage: `sqlite:${db}`,
-          providers: [{ name: 'sim', type: 'sim', batch: mode }],
-          models: [{ name: 'gpt-4o-mini', provider: 'sim' }, { name: 'claude-haiku-4-5', provider: 'sim' }],
+          providers: [{ name: 'sim', type: 'sim', batch: mode }, { name: 'sim-chat', type: 'sim', batch: mode, responses: false }],
+          models: [{ name: 'gpt-4o-mini', provider: 'sim' }, { name: 'claude-haiku-4-5', provider: 'sim' },
+            { name: 'chat-mini', provider: 'sim-chat', model: 'gpt-4o-mini' }],
           batches: { poll_ms: 50, poll_max_ms: 200 },
         },
       });
@@ -451,10 +455,11 @@ describe('batches of /v1/responses lines', () => {
         const f = await c.files.create({ purpose: 'batch', file: await toFile(Buffer.from(jsonl([
           line('r1', 'gpt-4o-mini', 'Summarise batching.'),
           line('r2', 'gpt-4o-mini', [{ role: 'user', content: 'A second line.' }], { instructions: 'Be brief.' }),
-          line('r3', 'claude-haiku-4-5', 'Not on an OpenAI provider.'),
+          line('r3', 'claude-haiku-4-5', 'Translated to a Claude model.'),
           line('r4', 'gpt-4o-mini', 'Extract the person #sim:bad_schema', { text: { format: {
             type: 'json_schema', name: 'p', strict: true, schema: { type: 'object',
               properties: { name: { type: 'string' } }, required: ['name'], additionalProperties: false } } } }),
+          line('r5', 'chat-mini', 'A Chat-Completions-only provider.'),
         ])), 'in.jsonl') });
         await rejectsWith(c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' }),
           OpenAI.BadRequestError, 'a file of /v1/responses lines for a chat batch');
@@ -465,19 +470,33 @@ describe('batches of /v1/responses lines', () => {
           return ['completed', 'failed', 'expired', 'cancelled'].includes(x.status) ? x : null;
         }, { timeoutMs: 20000, stepMs: 50, what: 'the batch to finish' });
         assert.equal(b.status, 'completed');
-        assert.deepEqual(b.request_counts, { total: 4, completed: 2, failed: 2 });
+        // a chat-only provider's batch API takes no /v1/responses lines: run locally only
+        const local = mode === 'local';
+        assert.deepEqual(b.request_counts, { total: 5, completed: local ? 4 : 3, failed: local ? 1 : 2 });
         const out = (await (await c.files.content(b.output_file_id)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
         const errs = (await (await c.files.content(b.error_file_id)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
-        assert.deepEqual(out.map((l) => l.custom_id).sort(), ['r1', 'r2']);
-        assert.deepEqual(errs.map((l) => l.custom_id).sort(), ['r3', 'r4']);
-        const r3 = errs.find((l) => l.custom_id === 'r3');
-        assert.equal(r3.response.status_code, 400);
-        assert.match(r3.response.body.error.message, /'claude-haiku-4-5' is on an Anthropic provider/);
+        assert.deepEqual(out.map((l) => l.custom_id).sort(), local ? ['r1', 'r2', 'r3', 'r5'] : ['r1', 'r2', 'r3']);
+        assert.deepEqual(errs.map((l) => l.custom_id).sort(), local ? ['r4'] : ['r4', 'r5']);
+        const r5 = [...out, ...errs].find((l) => l.custom_id === 'r5');
+        if (local) {
+          assert.equal(r5.response.body.object, 'response', JSON.stringify(r5));
+          assert.match(r5.response.body.output[0].content[0].text, /Simulated reply from gpt-4o-mini/);
+        } else {
+          assert.equal(r5.response.status_code, 400, JSON.stringify(r5));
+          assert.match(r5.response.body.error.message, /responses: false/);
+        }
+        // the Claude line ran as an Anthropic call (a Message Batch in provider mode)
+        // and its result is a Response
+        const r3 = out.find((l) => l.custom_id === 'r3');
+        assert.equal(r3.response.status_code, 200);
+        assert.equal(r3.response.body.object, 'response', JSON.stringify(r3));
+        assert.match(r3.response.body.output[0].content[0].text, /Simulated reply from claude-haiku-4-5/);
+        assert.ok(r3.response.body.usage.input_tokens > 0);
         // an answer that does not match its text.format schema is not a result, in either mode
         const r4 = errs.find((l) => l.custom_id === 'r4');
         assert.equal(r4.response.body.error.code, 'invalid_structured_output', JSON.stringify(r4));
         let want = 0n;
-        for (const l of out) {
+        for (const l of out.filter((x) => x.custom_id !== 'r3' && x.custom_id !== 'r5')) {
           const r = l.response.body;
           assert.equal(r.object, 'response');
           assert.match(r.output[0].content[0].text, /Simulated reply from gpt-4o-mini/);
@@ -485,7 +504,7 @@ describe('batches of /v1/responses lines', () => {
           want += BigInt(r.usage.input_tokens) * p.input + BigInt(r.usage.output_tokens) * p.output;
         }
         const rows = JSON.parse(execFileSync('sqlite3', ['-json', db,
-          `SELECT endpoint, status, batch, cost_pico FROM calls WHERE batch_id = '${b.id}' AND status = 200 AND error IS NULL`]).toString() || '[]');
+          `SELECT endpoint, status, batch, cost_pico FROM calls WHERE batch_id = '${b.id}' AND status = 200 AND error IS NULL AND model = 'gpt-4o-mini'`]).toString() || '[]');
         assert.equal(rows.length, 2, JSON.stringify(rows));
         assert.ok(rows.every((r) => r.endpoint === (mode === 'provider' ? 'batch' : 'responses')), JSON.stringify(rows));
         assert.equal(rows.reduce((s, r) => s + BigInt(r.cost_pico), 0n), want);

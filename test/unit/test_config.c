@@ -315,6 +315,29 @@ static void test_many_errors_all_reported(void **state)
         "seconds (got \"5 minutes\")");
 }
 
+/* responses: false marks a Chat-Completions-only provider (default true). */
+static void test_provider_responses(void **state)
+{
+    struct fg_config *c = load_ok("providers:\n"
+                                  "  - {name: o, type: openai}\n"
+                                  "  - {name: chat, type: openai, responses: false}\n"
+                                  "  - {name: s, type: sim, responses: false}\n");
+    assert_true(c->providers[0].responses);
+    assert_false(c->providers[1].responses);
+    assert_false(c->providers[2].responses);
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS(
+        "providers:\n"
+        "  - {name: o, type: openai, responses: sometimes}\n"
+        "  - name: a\n"
+        "    type: anthropic\n"
+        "    responses: false\n",
+        "2: providers[0].responses: expected true or false, got \"sometimes\"",
+        "5: providers[1].responses: applies to OpenAI-dialect providers; an anthropic "
+        "provider has no Responses API (Responses calls to its models are always "
+        "translated)");
+}
+
 static void test_env_values(void **state)
 {
     setenv("FRUGAL_TEST_KEY", "sk-from-env", 1);
@@ -1070,6 +1093,7 @@ int main(void)
         T(test_design_example_verbatim_references),
         T(test_unknown_nested_key),
         T(test_many_errors_all_reported),
+        T(test_provider_responses),
         T(test_env_values),
         T(test_public_url),
         T(test_wrong_types),

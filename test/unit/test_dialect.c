@@ -65,11 +65,14 @@ static void table_lookups(void **state)
     assert_ptr_equal(fg_provider_named("something-else"), OA);
     assert_ptr_equal(fg_provider_named(NULL), OA);
     /* a Responses client stays a Responses call on an OpenAI provider */
-    assert_ptr_equal(fg_provider_for(RS, FG_DIALECT_OPENAI), RS);
-    assert_ptr_equal(fg_provider_for(RS, FG_DIALECT_ANTHROPIC), AN);
-    assert_ptr_equal(fg_provider_for(OA, FG_DIALECT_ANTHROPIC), AN);
-    assert_ptr_equal(fg_provider_for(AN, FG_DIALECT_OPENAI), OA);
-    assert_ptr_equal(fg_provider_for(NULL, FG_DIALECT_OPENAI), OA);
+    assert_ptr_equal(fg_provider_for(RS, FG_DIALECT_OPENAI, true), RS);
+    assert_ptr_equal(fg_provider_for(RS, FG_DIALECT_ANTHROPIC, true), AN);
+    assert_ptr_equal(fg_provider_for(OA, FG_DIALECT_ANTHROPIC, true), AN);
+    assert_ptr_equal(fg_provider_for(AN, FG_DIALECT_OPENAI, true), OA);
+    assert_ptr_equal(fg_provider_for(NULL, FG_DIALECT_OPENAI, true), OA);
+    /* a Chat-Completions-only provider: a Responses call is translated */
+    assert_ptr_equal(fg_provider_for(RS, FG_DIALECT_OPENAI, false), OA);
+    assert_ptr_equal(fg_provider_for(OA, FG_DIALECT_OPENAI, false), OA);
     assert_int_equal(RS->dialect, FG_DIALECT_OPENAI);
     assert_int_equal(RS->shape, FG_DIALECT_RESPONSES);
 }
@@ -604,7 +607,9 @@ static void translate_pairs(void **state)
     (void)state;
     assert_true(fg_translate_has(FG_DIALECT_OPENAI, FG_DIALECT_ANTHROPIC));
     assert_true(fg_translate_has(FG_DIALECT_ANTHROPIC, FG_DIALECT_OPENAI));
-    assert_false(fg_translate_has(FG_DIALECT_RESPONSES, FG_DIALECT_ANTHROPIC));
+    assert_true(fg_translate_has(FG_DIALECT_RESPONSES, FG_DIALECT_ANTHROPIC));
+    assert_true(fg_translate_has(FG_DIALECT_RESPONSES, FG_DIALECT_OPENAI));
+    assert_false(fg_translate_has(FG_DIALECT_OPENAI, FG_DIALECT_RESPONSES));
     assert_false(fg_translate_has(FG_DIALECT_OPENAI, FG_DIALECT_OPENAI));
 
     struct fg_translate_opts o = {.upstream_model = "up", .default_max_tokens = 100};
@@ -619,7 +624,7 @@ static void translate_pairs(void **state)
     assert_non_null(strstr(out, "\"max_tokens\":100")); /* Anthropic's required field */
     free(out);
     out = NULL;
-    assert_int_equal(fg_translate_request(FG_DIALECT_RESPONSES, FG_DIALECT_ANTHROPIC, &j, &o, &out,
+    assert_int_equal(fg_translate_request(FG_DIALECT_ANTHROPIC, FG_DIALECT_RESPONSES, &j, &o, &out,
                                           &n, NULL, &e),
                      -1);
     assert_null(out);

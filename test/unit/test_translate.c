@@ -1330,6 +1330,33 @@ static json_t *run_err(enum fg_dialect from, enum fg_dialect to, int status, con
     return doc;
 }
 
+/* A provider's error message longer than frugal keeps, cut inside a UTF-8
+ * character, still makes a JSON error body (was an empty body). */
+static void error_body_cut_in_a_character(void **state)
+{
+    char msg[700] = "", body[800];
+    for (int i = 0; i < 300; i++)
+        strcat(msg, "\xc3\xa9");
+    for (int d = 0; d < 2; d++) {
+        if (d == 0)
+            snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\",\"type\":\"x\"}}", msg);
+        else
+            snprintf(body, sizeof body,
+                     "{\"type\":\"error\",\"error\":{\"type\":\"api_error\",\"message\":\"%s\"}}",
+                     msg);
+        struct evbuffer *out = evbuffer_new();
+        enum fg_dialect from = d ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
+        enum fg_dialect to = d ? FG_DIALECT_OPENAI : FG_DIALECT_ANTHROPIC;
+        assert_int_equal(fg_translate_error(from, to, 500, body, strlen(body), out), 500);
+        json_t *doc =
+            json_loadb((const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out), 0, NULL);
+        assert_non_null(doc);
+        assert_true(strlen(js(doc, "error.message")) > 300);
+        json_decref(doc);
+        evbuffer_free(out);
+    }
+}
+
 static void error_bodies(void **state)
 {
     int st;
@@ -1414,6 +1441,7 @@ int main(void)
         cmocka_unit_test(stream_oa_to_an),
         cmocka_unit_test(stream_oa_to_an_errors_and_cuts),
         cmocka_unit_test(error_bodies),
+        cmocka_unit_test(error_body_cut_in_a_character),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
