@@ -56,8 +56,18 @@ UBIN    := $(UNIT:test/unit/%.c=$(SANDIR)/%)
 .PHONY: all bench-build test unit e2e tsan bench install clean fmt fmt-check check-src deps fuzz fuzz-run fuzz-short
 all: build/frugal
 
+# The release daemon's allocator: mimalloc (Debian's libmimalloc-dev) when it
+# is installed, else the C library's.  It replaces malloc for libcurl,
+# libevent and SQLite too: measured with `make bench` and callgrind
+# (README, Performance).  ALLOC=system (or jemalloc) chooses another; the
+# sanitizer builds always keep the system allocator, which ASan/TSan replace.
+ALLOC ?= $(if $(filter /%,$(shell $(CC) -print-file-name=libmimalloc.so)),mimalloc,system)
+ALLOC_LIBS_mimalloc := -Wl,--push-state,--no-as-needed -lmimalloc -Wl,--pop-state
+ALLOC_LIBS_jemalloc := -Wl,--push-state,--no-as-needed -ljemalloc -Wl,--pop-state
+ALLOC_LIBS := $(ALLOC_LIBS_$(ALLOC))
+
 build/frugal: $(OBJ)
-	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(ALLOC_LIBS) $(LDLIBS)
 
 # In-process benchmark of one routing decision (bench/route_bench.c)
 build/route_bench: bench/route_bench.c $(LIB_OBJ)

@@ -16,23 +16,35 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 static void make_id(struct fg_worker *w, char *out)
 {
-    /* unique per process: worker index, counter, start time; no printf on
-     * the hot path */
+    /* Unique per process (worker index, counter, monotonic clock, mixed)
+     * and ordered by time: unix milliseconds come first, so the ledger's
+     * primary-key index grows at its right edge (an id starting with the
+     * mix put every row on a random index page: about one 4 KB page written
+     * to the WAL per call, README Performance).  No printf on the hot path. */
     static const char hex[] = "0123456789abcdef";
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
     uint64_t x =
         fg_clock_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ULL;
     x ^= x >> 29;
-    memcpy(out, "frg_", 4);
+    char *o = out;
+    memcpy(o, "frg_", 4);
+    o += 4;
+    for (int i = 0; i < 11; i++) /* 44 bits of milliseconds: until the year 2527 */
+        *o++ = hex[(ms >> (40 - 4 * i)) & 15];
     for (int i = 0; i < 16; i++)
-        out[4 + i] = hex[(x >> (60 - 4 * i)) & 15];
+        *o++ = hex[(x >> (60 - 4 * i)) & 15];
     for (int i = 0; i < 4; i++)
-        out[20 + i] = hex[(w->next_id >> (12 - 4 * i)) & 15];
-    out[24] = '\0';
+        *o++ = hex[(w->next_id >> (12 - 4 * i)) & 15];
+    *o = '\0';
+    FG_DASSERT(o - out == FG_CALL_ID_LEN);
 }
 
 /* A batch line's records have ids derived from the line and the attempt, so

@@ -10,6 +10,10 @@
 #ifndef FRUGAL_CALL_H
 #define FRUGAL_CALL_H
 
+/* A call id: "frg_", 11 hex digits of unix milliseconds, 16 of a per-process
+ * mix, 4 of a counter (call.c make_id); time-ordered for the ledger index. */
+#define FG_CALL_ID_LEN 35 /* < sizeof (struct fg_call){0}.id */
+
 #include "arena.h"
 #include "client.h"
 #include "config.h"
@@ -225,7 +229,7 @@ struct fg_call {
     enum fg_endpoint endpoint;
     const struct fg_dialect_ops *in;  /* caller's dialect */
     const struct fg_dialect_ops *out; /* upstream dialect (fg_call_use_model) */
-    char id[40];                      /* x-frugal-request-id */
+    char id[40]; /* x-frugal-request-id (make_id: FG_CALL_ID_LEN), or a batch line's */
     uint64_t t_start_ns, t_first_byte_ns;
 
     /* the request (the edge and api.c) */

@@ -333,8 +333,15 @@ static const char *scrub(struct fg_call *c, const char *s)
 {
     if (!s)
         return NULL;
-    size_t n = strlen(s), need = fg_redact(s, n, NULL, 0);
-    char *o = fg_arena_alloc(&c->arena, need + 1);
+    /* one pass in the common case: room for the text and a few marks in
+     * the arena (per call, so the slack is free); a second pass only when
+     * the marks made it longer than that */
+    size_t n = strlen(s), cap = 2 * n + 64;
+    char *o = fg_arena_alloc(&c->arena, cap);
+    size_t need = fg_redact(s, n, o, cap);
+    if (need < cap)
+        return o;
+    o = fg_arena_alloc(&c->arena, need + 1);
     fg_redact(s, n, o, need + 1);
     return o;
 }

@@ -1,6 +1,9 @@
 /* price.c — see price.h. */
 #include "price.h"
 
+#include "assert.h"
+#include "decimal.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,12 +117,25 @@ int64_t fg_price_cost(const struct fg_price *p, const struct fg_tokens *t, bool 
 
 const char *fg_price_usd(int64_t pico, char *buf, size_t n)
 {
-    /* 6 decimals of USD = micro-USD = pico / 1e6, rounded half away from 0 */
+    /* 6 decimals of USD = micro-USD = pico / 1e6, rounded half away from 0;
+     * written by hand: this runs twice per call and snprintf cost 1.4k
+     * instructions each (README, Performance) */
     int neg = pico < 0;
     uint64_t a = neg ? (uint64_t)(-(pico + 1)) + 1 : (uint64_t)pico;
     uint64_t micro = (a + 500000) / 1000000;
-    snprintf(buf, n, "%s%llu.%06llu", neg && micro ? "-" : "",
-             (unsigned long long)(micro / 1000000), (unsigned long long)(micro % 1000000));
+    char tmp[2 + 2 * FG_DECIMAL_MAX];
+    size_t k = 0;
+    if (neg && micro)
+        tmp[k++] = '-';
+    k += fg_decimal_u64(tmp + k, micro / 1000000);
+    tmp[k++] = '.';
+    k += fg_decimal_u64_pad(tmp + k, micro % 1000000, 6);
+    FG_DASSERT(k <= sizeof tmp);
+    if (n) { /* snprintf's truncation, as before */
+        size_t c = k < n - 1 ? k : n - 1;
+        memcpy(buf, tmp, c);
+        buf[c] = '\0';
+    }
     return buf;
 }
 

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define MAX_DEPTH 512
 
@@ -75,11 +78,27 @@ static inline int is_hex(char c)
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* Index of the first byte at or after i that is '"', '\\' or a control
- * character: eight bytes at a time (SWAR), since prompt text is most of
- * every request. */
+/* Index of the first byte at or after i that is '"', '\\', a control
+ * character or a byte >= 0x80 (or one of the last few bytes), found
+ * sixteen bytes at a time with SSE2, else eight at a time (SWAR): prompt
+ * text is most of every request. */
 static inline size_t skip_plain(const char *s, size_t i, size_t n)
 {
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    const __m128i space = _mm_set1_epi8(0x20);
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        /* signed: bytes >= 0x80 are negative, so below 0x20 too */
+        __m128i stop =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                         _mm_cmplt_epi8(v, space));
+        unsigned m = (unsigned)_mm_movemask_epi8(stop);
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+        i += 16;
+    }
+#endif
     const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
     while (i + 8 <= n) {
         uint64_t w;

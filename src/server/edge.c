@@ -1087,11 +1087,19 @@ void fg_edge_req_header_at(const struct fg_edge_req *r, size_t i, struct fg_span
     *value = span_trim(r->hbuf + x->vo, x->vl);
 }
 
+/* The lookups below run ~18 times per call (auth, dialect, forwarded
+ * headers): the name's length is taken once, not once per header. */
+static bool name_is_n(const char *p, size_t n, const char *lit, size_t litn)
+{
+    return n == litn && !strncasecmp(p, lit, n);
+}
+
 struct fg_span fg_edge_req_header(const struct fg_edge_req *r, const char *name)
 {
+    size_t nl = strlen(name);
     for (size_t i = 0; i < fg_edge_req_nheaders(r); i++) {
         const struct edge_hdr *x = &r->hdrs[i];
-        if (name_is(r->hbuf + x->no, x->nl, name))
+        if (name_is_n(r->hbuf + x->no, x->nl, name, nl))
             return span_trim(r->hbuf + x->vo, x->vl);
     }
     return (struct fg_span){NULL, 0};
@@ -1099,9 +1107,10 @@ struct fg_span fg_edge_req_header(const struct fg_edge_req *r, const char *name)
 
 struct fg_span fg_edge_req_header_partial(const struct fg_edge_req *r, const char *name)
 {
+    size_t nl = strlen(name);
     for (int i = 0; r->hbuf && i < r->nh; i++) {
         const struct edge_hdr *x = &r->hdrs[i];
-        if (name_is(r->hbuf + x->no, x->nl, name))
+        if (name_is_n(r->hbuf + x->no, x->nl, name, nl))
             return span_trim(r->hbuf + x->vo, x->vl);
     }
     return (struct fg_span){NULL, 0};

@@ -7,6 +7,7 @@
 #include "edge.h"
 
 #include "assert.h"
+#include "decimal.h"
 #include "edge_internal.h"
 
 #include <errno.h>
@@ -140,7 +141,9 @@ static size_t build_head(struct fg_edge_req *r, int status, int64_t len, char **
     for (int i = 0; i < r->nrh; i++)
         need += strlen(r->rh[i].name) + strlen(r->rh[i].value) + 4;
     char *buf = fg_arena_alloc(&r->arena, need), *w = buf;
-    w += snprintf(w, 32, "HTTP/1.1 %03d ", status % 1000);
+    PUT(&w, "HTTP/1.1 ");
+    w += fg_decimal_u64_pad(w, (uint64_t)(status % 1000), 3);
+    *w++ = ' ';
     put(&w, reason, strlen(reason));
     PUT(&w, "\r\nDate: ");
     put(&w, date, strlen(date));
@@ -153,8 +156,12 @@ static size_t build_head(struct fg_edge_req *r, int status, int64_t len, char **
     }
     if (stream && r->minor == 1)
         PUT(&w, "Transfer-Encoding: chunked\r\n");
-    else if (!stream && !no_body_status(status))
-        w += snprintf(w, 48, "Content-Length: %lld\r\n", (long long)len);
+    else if (!stream && !no_body_status(status)) {
+        FG_ASSERT(len >= 0);
+        PUT(&w, "Content-Length: ");
+        w += fg_decimal_u64(w, (uint64_t)len);
+        PUT(&w, "\r\n");
+    }
     if (c->close_after)
         PUT(&w, "Connection: close\r\n");
     else if (r->minor == 0)

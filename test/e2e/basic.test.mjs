@@ -77,6 +77,25 @@ describe('OpenAI SDK', () => {
     assert.notEqual(again.response.headers.get('x-frugal-request-id'), id1);
   });
 
+  test('request ids start with the unix milliseconds, so ledger ids are time-ordered', async () => {
+    // The ledger's primary key is the id: ids in time order append to its
+    // index instead of writing a random index page per call (issue 17).
+    const c = openai(fr);
+    const ids = [];
+    for (let i = 0; i < 6; i++) {
+      const before = Date.now();
+      const { response } = await c.chat.completions.create(req).withResponse();
+      const id = response.headers.get('x-frugal-request-id');
+      assert.match(id, /^frg_[0-9a-f]{31}$/, `x-frugal-request-id: ${id}`);
+      const ms = parseInt(id.slice(4, 15), 16);
+      assert.ok(ms >= before - 5000 && ms <= Date.now() + 5000, `${id}: ${ms} is not about ${before}`);
+      ids.push(id);
+    }
+    assert.equal(new Set(ids).size, ids.length, 'ids are unique');
+    const stamps = ids.map((id) => id.slice(4, 15));
+    assert.deepEqual([...stamps].sort(), stamps, 'time prefixes in call order');
+  });
+
   test('streaming chat completion: deltas add up to the non-streamed answer', async () => {
     const c = openai(fr);
     const expected = (await c.chat.completions.create(req)).choices[0].message.content;

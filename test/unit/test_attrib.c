@@ -81,11 +81,81 @@ static void many_parts(void **state)
     free(doc);
 }
 
+/* Every keyword is found at every offset of a short text, whatever its
+ * case, including at the very start and end; one changed byte is not a
+ * match.  (Guards the one-pass matcher that replaced a memmem per word.) */
+static void every_keyword_at_every_offset(void **state)
+{
+    static const char *const hard[] = {"def ",
+                                       "function ",
+                                       "class ",
+                                       "#include",
+                                       "prove",
+                                       "derive",
+                                       "analy",
+                                       "design",
+                                       "implement",
+                                       "refactor",
+                                       "debug",
+                                       "optimi",
+                                       "theorem",
+                                       "integral",
+                                       "equation",
+                                       "algorithm",
+                                       "step by step",
+                                       "explain why",
+                                       "compare and contrast"};
+    static const char *const asks[] = {"only json",      "json only",       "respond with json",
+                                       "one word",       "single word",     "only the label",
+                                       "just the label", "answer with only"};
+    char doc[1024], text[256];
+    bool simple, structured;
+    for (size_t w = 0; w < sizeof hard / sizeof hard[0]; w++)
+        for (int off = 0; off <= 40; off += 1) {
+            size_t n = strlen(hard[w]);
+            memset(text, 'q', (size_t)off);
+            for (size_t i = 0; i < n; i++) /* upper-case every other letter */
+                text[off + (int)i] = i % 2 && hard[w][i] >= 'a' && hard[w][i] <= 'z'
+                                         ? (char)(hard[w][i] - 32)
+                                         : hard[w][i];
+            text[off + (int)n] = '\0';
+            snprintf(doc, sizeof doc, "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                     text);
+            features(doc, FG_DIALECT_OPENAI, &simple, &structured);
+            assert_false(simple);
+            text[off + (int)n - 2] ^= 0x01; /* near miss: not the keyword */
+            snprintf(doc, sizeof doc, "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                     text);
+            features(doc, FG_DIALECT_OPENAI, &simple, &structured);
+            assert_true(simple);
+        }
+    for (size_t w = 0; w < sizeof asks / sizeof asks[0]; w++)
+        for (int off = 0; off <= 40; off++) {
+            size_t n = strlen(asks[w]);
+            memset(text, 'q', (size_t)off);
+            for (size_t i = 0; i < n; i++)
+                text[off + (int)i] = i % 3 == 0 && asks[w][i] >= 'a' && asks[w][i] <= 'z'
+                                         ? (char)(asks[w][i] - 32)
+                                         : asks[w][i];
+            text[off + (int)n] = '\0';
+            snprintf(doc, sizeof doc, "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                     text);
+            features(doc, FG_DIALECT_OPENAI, &simple, &structured);
+            assert_true(structured);
+            text[off] ^= 0x01;
+            snprintf(doc, sizeof doc, "{\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}",
+                     text);
+            features(doc, FG_DIALECT_OPENAI, &simple, &structured);
+            assert_false(structured);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(long_first_part_then_another),
         cmocka_unit_test(many_parts),
+        cmocka_unit_test(every_keyword_at_every_offset),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,6 +103,40 @@ static void agrees_with_jansson(void **state)
     fg_json_free(&j);
 }
 
+/* A special byte at every offset of a long string, across the 8- and
+ * 16-byte blocks the string scan reads at once: validity agrees with
+ * jansson's, and the string token ends where it should. */
+static void string_scan_block_edges(void **state)
+{
+    static const char *const subst[] = {"\\n",  "\\u00e9", "\xc3\xa9", "\xe2\x82\xac",
+                                        "\x01", "\x1f",    "\xff",     "\xc3",
+                                        "\"",   "\x7f",    "\\"};
+    char text[128], buf[256];
+    struct fg_json j = {0};
+    for (size_t k = 0; k < sizeof subst / sizeof subst[0]; k++)
+        for (int pos = 0; pos < 70; pos++) {
+            memset(text, 'a', sizeof text);
+            size_t sl = strlen(subst[k]);
+            memcpy(text + pos, subst[k], sl);
+            text[75] = '\0';
+            int n = snprintf(buf, sizeof buf, "{\"k\":\"%s\",\"z\":1}", text);
+            json_t *jj = json_loadb(buf, (size_t)n, 0, NULL);
+            int ours = fg_json_parse(&j, buf, (size_t)n) == 0;
+            if (ours != (jj != NULL))
+                fail_msg("disagree on %s at %d (ours %d)", subst[k], pos, ours);
+            if (ours) {
+                int v = fg_json_get(&j, 0, "k");
+                assert_true(v > 0);
+                char dec[128];
+                assert_true(fg_json_str(&j, v, dec, sizeof dec) >= 0);
+                assert_string_equal(dec, json_string_value(json_object_get(jj, "k")));
+                assert_true(fg_json_get(&j, 0, "z") > 0);
+            }
+            json_decref(jj);
+        }
+    fg_json_free(&j);
+}
+
 static void navigation(void **state)
 {
     struct fg_json j = {0};
@@ -348,6 +382,7 @@ int main(void)
         cmocka_unit_test(valid_documents),
         cmocka_unit_test(invalid_documents),
         cmocka_unit_test(agrees_with_jansson),
+        cmocka_unit_test(string_scan_block_edges),
         cmocka_unit_test(navigation),
         cmocka_unit_test(string_decoding),
         cmocka_unit_test(splice_rewrites_only_spans),
