@@ -14,16 +14,32 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/time.h>
+#include <unistd.h>
+
+/* Random per process: replicas writing to one ledger (a Postgres `calls`
+ * table whose key is (id, ts_ms), store_pg.c) must not mint the same id
+ * for two calls started in the same nanosecond on the same worker index. */
+static uint64_t g_id_salt;
+static pthread_once_t g_id_once = PTHREAD_ONCE_INIT;
+
+static void id_salt_init(void)
+{
+    if (getrandom(&g_id_salt, sizeof g_id_salt, 0) != (ssize_t)sizeof g_id_salt)
+        g_id_salt = fg_clock_now_ns() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+}
 
 static void make_id(struct fg_worker *w, char *out)
 {
-    /* unique per process: worker index, counter, start time; no printf on
-     * the hot path */
+    /* unique per process: worker index, counter, start time; unique across
+     * processes: the salt; no printf on the hot path */
     static const char hex[] = "0123456789abcdef";
-    uint64_t x =
-        fg_clock_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
+    pthread_once(&g_id_once, id_salt_init);
+    uint64_t x = fg_clock_now_ns() ^ ((uint64_t)w->index << 56) ^
+                 (++w->next_id * 0x9e3779b97f4a7c15ULL) ^ g_id_salt;
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ULL;
     x ^= x >> 29;

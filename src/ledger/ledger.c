@@ -23,6 +23,7 @@
 /* A group this large is committed without waiting for the timer. */
 #define FLUSH_COUNT 1024
 #define BUSY_RETRY_MS 20   /* the database is locked by another writer: try again */
+#define DOWN_RETRY_MS 200  /* the database's server is unreachable: try again */
 #define CHECKPOINT_MS 500  /* the checkpointer's period (store.h) */
 #define STOP_BUSY_MS 10000 /* at shutdown, how long a locked store is waited for */
 
@@ -130,7 +131,8 @@ static void write_batch(struct fg_record *list, size_t n)
     bool warned = false;
     int64_t stop_seen = 0;
     while ((rc = g_ledger.store->ops->write(g_ledger.store, v, n, err, sizeof err)) ==
-           FG_STORE_BUSY) {
+               FG_STORE_BUSY ||
+           rc == FG_STORE_DOWN) {
         if (!warned)
             fg_warn("ledger: %s; %zu record(s) wait for the lock", err, n);
         warned = true;
@@ -143,7 +145,7 @@ static void write_batch(struct fg_record *list, size_t n)
             rc = -1; /* shutting down: a lock held this long is not let go */
             break;
         }
-        sleep_ms(BUSY_RETRY_MS);
+        sleep_ms(rc == FG_STORE_DOWN ? DOWN_RETRY_MS : BUSY_RETRY_MS);
     }
     if (rc < 0)
         fg_error("ledger: %zu record(s) not written: %s", n, err);
