@@ -1010,7 +1010,8 @@ static void handle(struct fg_worker *w, void **state, struct fg_edge_req *req, c
                     p,    an ? &fg_provider_anthropic : &fg_provider_openai,
                     NULL, fg_edge_req_method(req)};
     char err[256];
-    if (!*bstore && fg_batch_store_open(w->app->cfg->storage, bstore, err, sizeof err) < 0) {
+    if (!*bstore &&
+        fg_batch_store_open(fg_config_batch_storage(w->app->cfg), bstore, err, sizeof err) < 0) {
         fg_error("batch store: %s", err);
         fail(&x, FG_E_INTERNAL, 0, NULL, "storage_unavailable",
              "frugal's batch storage is unavailable; see the gateway log.");

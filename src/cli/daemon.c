@@ -97,7 +97,7 @@ int fg_daemon_run(const struct fg_config *cfg)
         goto out;
     }
     /* before any call is admitted: budgets held by batch lines in flight */
-    if (fg_batch_budget_restore(cfg->storage, lerr, sizeof lerr) < 0) {
+    if (fg_batch_budget_restore(fg_config_batch_storage(cfg), lerr, sizeof lerr) < 0) {
         fg_error("batches: %s", lerr);
         goto out;
     }

@@ -655,6 +655,11 @@ static const char *check_storage(const char *s)
     return "must be sqlite:PATH or postgres://…";
 }
 
+static const char *check_batch_storage(const char *s)
+{
+    return !strncmp(s, "sqlite:", 7) && s[7] ? NULL : "must be sqlite:PATH";
+}
+
 /* ======================== field tables ======================== */
 
 enum fkind { F_OTHER, F_STR, F_INT, F_BOOL, F_PRICE, F_TTL, F_SIZE, F_RATIO };
@@ -926,6 +931,7 @@ static const struct field batches_fields[] = {
     FLD("max_file_bytes", F_SIZE, CFG, batches.max_file_bytes),
     INT("max_lines", CFG, batches.max_lines, 1, 1000000),
     INT("retention_days", CFG, batches.retention_days, 1, 3650),
+    STR("storage", CFG, batches.storage, check_batch_storage),
 };
 
 /* ======================== defaults ======================== */
@@ -1536,11 +1542,10 @@ static int load_text(struct ld *ld, const char *name, const char *buf, size_t le
 /* A relative sqlite:PATH names a file next to the config file, whatever
  * the current directory: serve, report and keys then find the same
  * database from anywhere.  (":memory:" and "file:" URIs are left alone.) */
-static void anchor_storage(struct fg_config *c, const char *path)
+static void anchor_dsn(char **dsn, const char *path)
 {
-    const char *db = c->storage + strlen("sqlite:");
-    if (strncmp(c->storage, "sqlite:", 7) || db[0] == '/' || db[0] == ':' ||
-        !strncmp(db, "file:", 5))
+    const char *db = *dsn + strlen("sqlite:");
+    if (strncmp(*dsn, "sqlite:", 7) || db[0] == '/' || db[0] == ':' || !strncmp(db, "file:", 5))
         return;
     char *copy = fg_xstrdup(path), *slash = strrchr(copy, '/');
     const char *dir = slash ? (slash == copy ? "/" : (*slash = '\0', copy)) : ".";
@@ -1551,8 +1556,27 @@ static void anchor_storage(struct fg_config *c, const char *path)
     snprintf(s, n, "sqlite:%s/%s", base, db);
     free(abs);
     free(copy);
-    free(c->storage);
-    c->storage = s;
+    free(*dsn);
+    *dsn = s;
+}
+
+/* Batches live in SQLite (batch_store.h): in the ledger's database, or
+ * with a server `storage:` in batches.storage (default frugal-batches.db
+ * next to the config file). */
+static void anchor_storage(struct fg_config *c, const char *path)
+{
+    if (!c->batches.storage && strncmp(c->storage, "sqlite:", 7))
+        c->batches.storage = fg_xstrdup("sqlite:frugal-batches.db");
+    anchor_dsn(&c->storage, path);
+    if (c->batches.storage)
+        anchor_dsn(&c->batches.storage, path);
+}
+
+const char *fg_config_batch_storage(const struct fg_config *c)
+{
+    if (c->batches.storage)
+        return c->batches.storage;
+    return strncmp(c->storage, "sqlite:", 7) ? "sqlite:frugal-batches.db" : c->storage;
 }
 
 int fg_config_load(const char *path, struct fg_config **out, struct fg_config_errlist *errs)
@@ -1781,6 +1805,7 @@ void fg_config_free(struct fg_config *c)
     free(c->server.log_level);
     free(c->server.public_url);
     free(c->storage);
+    free(c->batches.storage);
     free(c->structured_output.stream);
     free(c->path);
     free(c);

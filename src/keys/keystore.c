@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct fg_keystore_ops *const backends[] = {&fg_keystore_sqlite};
+static const struct fg_keystore_ops *const backends[] = {&fg_keystore_sqlite, &fg_keystore_pg};
 
 int fg_keystore_open(const char *dsn, struct fg_keystore **out, char *err, size_t errlen)
 {
@@ -13,7 +13,9 @@ int fg_keystore_open(const char *dsn, struct fg_keystore **out, char *err, size_
         if (!strncmp(dsn, sch, strlen(sch)))
             return backends[i]->open(dsn, out, err, errlen);
     }
-    snprintf(err, errlen, "storage '%s': no backend for this scheme (this build has sqlite:)", dsn);
+    snprintf(err, errlen,
+             "storage '%s': no backend for this scheme (this build has sqlite: and postgres://)",
+             dsn);
     return -1;
 }
 

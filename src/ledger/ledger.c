@@ -76,6 +76,38 @@ void fg_ledger_record_free(struct fg_record *r)
     free(r);
 }
 
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+struct fg_record *fg_ledger_record_copy(const struct fg_record *r)
+{
+    const char *const *strs[] = {&r->key_id,          &r->tags,          &r->endpoint,
+                                 &r->model_requested, &r->model,         &r->upstream_model,
+                                 &r->provider,        &r->route,         &r->route_reason,
+                                 &r->cache,           &r->error,         &r->linked_id,
+                                 &r->buster_where,    &r->buster_sample, &r->cache_miss_reason,
+                                 &r->batch_id,        &r->response_id};
+    size_t need = 0;
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        need += slen(*strs[i]);
+    struct fg_record *c = fg_ledger_record_new(need);
+    *c = *r;
+    c->next = NULL;
+    /* the same fields of the copy, pointed at its own text */
+    const char **dst[] = {&c->key_id,          &c->tags,          &c->endpoint,
+                          &c->model_requested, &c->model,         &c->upstream_model,
+                          &c->provider,        &c->route,         &c->route_reason,
+                          &c->cache,           &c->error,         &c->linked_id,
+                          &c->buster_where,    &c->buster_sample, &c->cache_miss_reason,
+                          &c->batch_id,        &c->response_id};
+    _Static_assert(sizeof dst == sizeof strs, "every string field, in both lists");
+    for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++)
+        *dst[i] = fg_ledger_record_str(c, *strs[i]);
+    return c;
+}
+
 void fg_ledger_submit(struct fg_record *r)
 {
     r->next = NULL;

@@ -80,6 +80,9 @@ struct fg_record {
 struct fg_record *fg_ledger_record_new(size_t strings);
 const char *fg_ledger_record_str(struct fg_record *r, const char *s);
 void fg_ledger_record_free(struct fg_record *r);
+/* A record of its own (one allocation) with r's fields and strings: for
+ * records read from a store, whose strings live only as long as the row. */
+struct fg_record *fg_ledger_record_copy(const struct fg_record *r);
 
 struct fg_ledger_stats {
     uint64_t queued, written, dropped, write_errors;
