@@ -7,6 +7,8 @@
 #   test/pg-run.sh stop DIR        stop it and remove DIR
 #   test/pg-run.sh pause DIR       stop the server, keep its data
 #   test/pg-run.sh resume DIR      start it again on the same socket
+#   test/pg-run.sh createdb DIR DB a database of its own for one test
+#   test/pg-run.sh sql DIR DB SQL  run SQL, print the rows (unaligned, |)
 #
 # The server runs from a temporary directory (initdb there), listens on a
 # unix socket in that directory only (no TCP port to collide with), trusts
@@ -76,6 +78,8 @@ start) start ;;
 stop) stop "$2" ;;
 pause) as_pg "$bin/pg_ctl" -D "$2/data" -m fast -w stop >/dev/null ;;
 resume) ctl_start "$2" ;;
+createdb) "$bin/createdb" -h "$2" -U frugal "$3" ;;
+sql) "$bin/psql" -X -q -h "$2" -U frugal -d "$3" -v ON_ERROR_STOP=1 -At -c "$4" ;;
 run)
     shift
     read -r dir dsn < <(start)

@@ -1,0 +1,183 @@
+// pg.test.mjs — `storage: postgres://…` end to end: several frugal processes
+// on one Postgres (started by test/pg-run.sh, run as `nobody`), one ledger,
+// one key registry.
+//
+//  - calls through two replicas land in one ledger: `frugal report` and
+//    GET /frugal/spend on either replica agree, to the pico-dollar;
+//  - a key created through one replica's admin API works on the other on
+//    its very next call; revoked through one, the other refuses it;
+//  - Postgres stopped for a few seconds under load and started again:
+//    calls keep being answered meanwhile and every answered call has
+//    exactly one ledger row afterwards;
+//  - `frugal migrate --copy-from sqlite:…` gives the same `frugal report`
+//    totals, and copying twice changes nothing.
+import { after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { call, openai, runFrugal, sleep, startFrugal, tempDir, test, waitFor, writeConfig } from './lib/frugal.mjs';
+import { startPg } from './lib/pg.mjs';
+
+const MASTER = 'fg-pg-master-4b1d9e';
+const user = (text) => [{ role: 'user', content: text }];
+const pg = startPg();
+
+const config = (storage) => ({
+  server: { workers: 2, master_key: MASTER },
+  storage,
+  providers: [{ name: 'sim', type: 'sim' }],
+  models: [
+    { name: 'gpt-4o-mini', provider: 'sim', dialect: 'openai' },
+    { name: 'gpt-4o', provider: 'sim', dialect: 'openai' },
+  ],
+});
+
+after(() => pg?.stop());
+
+/* Ledger rows written so far, as the replica's own metrics count them. */
+async function written(fr) {
+  const r = await call(fr, '/metrics', { method: 'GET' });
+  const m = /^frugal_ledger_written_total (\d+)$/m.exec(r.text);
+  return m ? Number(m[1]) : 0;
+}
+
+async function spend(fr, q = 'since=1h') {
+  const r = await call(fr, `/frugal/spend?${q}`, { method: 'GET' });
+  assert.equal(r.status, 200, r.text);
+  return r.json;
+}
+
+async function report(configFile, ...args) {
+  const r = await runFrugal(['report', '-c', configFile, '--json', ...args]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+/* One chat call; its x-frugal-request-id (the ledger row's id) when answered. */
+async function chatId(fr, key, text) {
+  const { response } = await openai(fr, { apiKey: key })
+    .chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 16, messages: user(text) })
+    .withResponse();
+  return response.headers.get('x-frugal-request-id');
+}
+
+describe('postgres storage, two replicas', { skip: !pg && 'Postgres is not installed' }, () => {
+  const dir = tempDir('frugal-pg-');
+  let dsn, a, b, file;
+
+  before(async () => {
+    dsn = pg.createDb('replicas');
+    file = writeConfig(config(dsn), dir);
+    // one config for both, as in production; each its own port
+    [a, b] = await Promise.all([
+      startFrugal({ name: 'frugal-pg-a', config: config(dsn) }),
+      startFrugal({ name: 'frugal-pg-b', config: config(dsn) }),
+    ]);
+  });
+
+  after(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('calls through both replicas land in one ledger; report and /frugal/spend agree', async () => {
+    const before_ = Number(pg.sql('replicas', 'SELECT count(*) FROM calls'));
+    const ids = [];
+    for (let i = 0; i < 12; i++) ids.push(await chatId(i % 2 ? b : a, MASTER, `question ${i} about ledgers`));
+    await waitFor(async () => (await written(a)) + (await written(b)) >= before_ + 12, { what: 'both writers' });
+    const rows = pg.sql('replicas', `SELECT id FROM calls WHERE id IN (${ids.map((x) => `'${x}'`).join(',')})`);
+    assert.equal(rows.split('\n').length, 12, 'every call has its row');
+    const [sa, sb, rep] = await Promise.all([spend(a), spend(b), report(file, '--since', '1h')]);
+    assert.equal(sa.requests, before_ + 12);
+    assert.deepEqual(sb, { ...sa, until: sb.until, since: sb.since });
+    assert.equal(rep.requests, sa.requests);
+    assert.equal(rep.cost_usd, sa.cost_usd);
+    assert.ok(sa.cost_usd > 0);
+  });
+
+  test('a key created through one replica works on the other at once; revoked, refused', async () => {
+    const r = await call(a, '/frugal/keys', { body: { name: 'shared-team', budget: '5/day' } });
+    assert.equal(r.status, 201, r.text);
+    const key = r.json.key;
+    assert.ok(await chatId(b, key, 'first call through the other replica'));
+    const rv = await call(a, `/frugal/keys/${r.json.id}`, { method: 'DELETE' });
+    assert.ok(rv.status === 200 || rv.status === 204, rv.text);
+    // replica b learns of the revocation from the keys table (its reloader)
+    await waitFor(
+      async () => (await call(b, '/v1/chat/completions', { key, body: { model: 'gpt-4o-mini', messages: user('x') } })).status === 401,
+      { timeoutMs: 10000, stepMs: 200, what: 'the revocation on replica b' },
+    );
+  });
+
+  test('Postgres stopped under load: calls keep flowing, every answered call has exactly one row', async () => {
+    const answered = [];
+    let stop = false, failed = 0;
+    const worker = async (fr, n) => {
+      for (let i = 0; !stop; i++) {
+        try {
+          answered.push(await chatId(fr, MASTER, `load ${n} ${i}`));
+        } catch {
+          failed++;
+        }
+      }
+    };
+    const load = [a, b, a, b].map((fr, n) => worker(fr, n));
+    await sleep(500);
+    pg.pause();
+    const duringFrom = answered.length;
+    await sleep(3000);
+    const during = answered.length - duringFrom;
+    pg.resume();
+    await sleep(500);
+    stop = true;
+    await Promise.all(load);
+    assert.equal(failed, 0, 'no call failed while Postgres was down');
+    assert.ok(during > 0, 'calls were answered while Postgres was down');
+    const want = new Set(answered);
+    assert.equal(want.size, answered.length);
+    // the spooled records reach Postgres once it is back
+    const q = `SELECT count(*), count(DISTINCT id) FROM calls WHERE id IN (${[...want].map((x) => `'${x}'`).join(',')})`;
+    await waitFor(() => pg.sql('replicas', q) === `${want.size}|${want.size}`, {
+      timeoutMs: 20000,
+      stepMs: 200,
+      what: `all ${want.size} answered calls in the ledger once (have ${pg.sql('replicas', q)})`,
+    });
+    const dup = pg.sql('replicas', 'SELECT count(*) FROM (SELECT id FROM calls GROUP BY id HAVING count(*) > 1) d');
+    assert.equal(dup, '0');
+  });
+});
+
+describe('frugal migrate', { skip: !pg && 'Postgres is not installed' }, () => {
+  test('--copy-from a SQLite ledger: the same report totals, and copying twice changes nothing', async () => {
+    const dir = tempDir('frugal-pg-copy-');
+    const sqlite = `sqlite:${join(dir, 'old.db')}`;
+    const fr = await startFrugal({ name: 'frugal-sqlite', config: config(sqlite), cwd: dir });
+    const mk = await call(fr, '/frugal/keys', { body: { name: 'copied-key' } });
+    assert.equal(mk.status, 201, mk.text);
+    for (let i = 0; i < 7; i++) await chatId(fr, i % 2 ? MASTER : mk.json.key, `old call ${i}`);
+    await fr.stop();
+    const sqliteFile = writeConfig(config(sqlite), dir);
+    const want = await report(sqliteFile, '--since', '1h', '--by', 'key');
+
+    const dsn = pg.createDb('copied');
+    const pgDir = tempDir('frugal-pg-copy2-');
+    const pgFile = writeConfig(config(dsn), pgDir);
+    const check = await runFrugal(['migrate', '-c', pgFile, '--check']);
+    assert.equal(check.code, 1, 'a new database has pending migrations');
+    assert.match(check.stdout, /ledger: 1 migration\(s\) pending/);
+    assert.doesNotMatch(check.stdout + check.stderr, /frugal@|host=/, 'the DSN is not printed');
+    for (let round = 0; round < 2; round++) {
+      const r = await runFrugal(['migrate', '-c', pgFile, '--copy-from', sqlite]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /calls: 7 row\(s\) copied/);
+      assert.match(r.stdout, round ? /keys: 0 copied, 1 already there/ : /keys: 1 copied/);
+    }
+    const got = await report(pgFile, '--since', '1h', '--by', 'key');
+    assert.equal(got.requests, 7);
+    assert.deepEqual({ ...got, since: 0, until: 0 }, { ...want, since: 0, until: 0 });
+    assert.equal((await runFrugal(['migrate', '-c', pgFile, '--check'])).code, 0);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(pgDir, { recursive: true, force: true });
+  });
+});
