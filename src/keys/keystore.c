@@ -13,9 +13,11 @@ int fg_keystore_open(const char *dsn, struct fg_keystore **out, char *err, size_
         if (!strncmp(dsn, sch, strlen(sch)))
             return backends[i]->open(dsn, out, err, errlen);
     }
+    /* never the whole DSN: it may carry a password */
     snprintf(err, errlen,
-             "storage '%s': no backend for this scheme (this build has sqlite: and postgres://)",
-             dsn);
+             "storage '%.*s:…': no backend for this scheme (this build has sqlite: and "
+             "postgres://)",
+             (int)strcspn(dsn, ":"), dsn);
     return -1;
 }
 

@@ -16,9 +16,11 @@ int fg_store_open(const char *dsn, struct fg_store **out, char *err, size_t errl
         if (!strncmp(dsn, sch, strlen(sch)))
             return backends[i]->open(dsn, out, err, errlen);
     }
+    /* never the whole DSN: it may carry a password */
     snprintf(err, errlen,
-             "storage '%s': no backend for this scheme (this build has sqlite: and postgres://)",
-             dsn);
+             "storage '%.*s:…': no backend for this scheme (this build has sqlite: and "
+             "postgres://)",
+             (int)strcspn(dsn, ":"), dsn);
     return -1;
 }
 
