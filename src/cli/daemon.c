@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 /* A fresh secret for the in-process sim: 32 random bytes, hex. */
@@ -80,6 +81,9 @@ int fg_daemon_run(const struct fg_config *cfg)
     for (size_t i = 0; i < cfg->n_providers; i++)
         fg_redact_add_secret(cfg->providers[i].api_key);
     char lerr[300];
+    /* a server store can be unreachable for a while: the ledger spools */
+    if (strncmp(cfg->storage, "sqlite:", 7))
+        fg_ledger_spool_at(cfg->spool ? cfg->spool : "frugal-ledger.spool");
     if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
         fg_error("storage: %s", lerr);
         goto out;
@@ -147,6 +151,7 @@ out:
     fg_batch_mailbox_flush();
     fg_keyreg_stop();
     fg_ledger_stop();
+    fg_ledger_spool_at(NULL);
     fg_respcache_shutdown();
     fg_busters_shutdown();
     fg_respmap_reset(); /* the stored-response id map */

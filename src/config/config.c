@@ -822,6 +822,7 @@ typedef struct fg_config CFG;
 static const struct field top_fields[] = {
     OTHER("server"),
     STR("storage", CFG, storage, check_storage),
+    STR("spool", CFG, spool, NULL),
     OTHER("providers"),
     OTHER("models"),
     OTHER("routes"),
@@ -1570,6 +1571,16 @@ static void anchor_storage(struct fg_config *c, const char *path)
     anchor_dsn(&c->storage, path);
     if (c->batches.storage)
         anchor_dsn(&c->batches.storage, path);
+    if (!c->spool)
+        c->spool = fg_xstrdup("frugal-ledger.spool");
+    /* the same rule as a relative sqlite: path */
+    size_t n = strlen("sqlite:") + strlen(c->spool) + 1;
+    char *as = fg_xcalloc(1, n);
+    snprintf(as, n, "sqlite:%s", c->spool);
+    anchor_dsn(&as, path);
+    free(c->spool);
+    c->spool = fg_xstrdup(as + strlen("sqlite:"));
+    free(as);
 }
 
 const char *fg_config_batch_storage(const struct fg_config *c)
@@ -1806,6 +1817,7 @@ void fg_config_free(struct fg_config *c)
     free(c->server.public_url);
     free(c->storage);
     free(c->batches.storage);
+    free(c->spool);
     free(c->structured_output.stream);
     free(c->path);
     free(c);

@@ -161,6 +161,9 @@ struct fg_config {
     bool builtin; /* true when from fg_config_defaults() */
     struct fg_server_cfg server;
     char *storage; /* default "sqlite:frugal.db"; absolute when from a file */
+    char *spool;   /* with a server storage: the ledger's spool file while it
+                      is unreachable (default frugal-ledger.spool next to the
+                      config file; spool.h) */
     struct fg_provider_cfg *providers;
     size_t n_providers;
     struct fg_model_cfg *models;

@@ -9,6 +9,7 @@
 #include "keyreg.h"
 #include "keys_api.h"
 #include "keystore.h"
+#include "ledger.h"
 #include "passthru.h"
 #include "log.h"
 #include "report.h"
@@ -377,8 +378,16 @@ static void h_models(struct fg_worker *w, struct fg_edge_req *req, const struct 
 static void h_healthz(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
                       const struct fg_principal *p)
 {
+    /* the store's state does not make frugal unhealthy: calls flow while
+     * an unreachable store's records are spooled (ledger.h) */
+    struct fg_ledger_stats st;
+    fg_ledger_get_stats(&st);
     struct evbuffer *b = evbuffer_new();
-    evbuffer_add_printf(b, "{\"status\":\"%s\"}", w->draining ? "draining" : "ok");
+    evbuffer_add_printf(b,
+                        "{\"status\":\"%s\",\"store\":{\"state\":\"%s\",\"spool\":%llu,"
+                        "\"queue\":%llu}}",
+                        w->draining ? "draining" : "ok", st.store_down ? "unreachable" : "ok",
+                        (unsigned long long)st.spool_depth, (unsigned long long)st.depth);
     fg_reply_json(req, w->draining ? 503 : 200, b);
     evbuffer_free(b);
 }

@@ -126,12 +126,26 @@ describe('postgres storage, two replicas', { skip: !pg && 'Postgres is not insta
     await sleep(500);
     pg.pause();
     const duringFrom = answered.length;
-    await sleep(3000);
+    // /healthz says where the records are: the store unreachable, the spool growing
+    const health = async (fr) => (await call(fr, '/healthz', { method: 'GET' })).json;
+    await waitFor(async () => {
+      const h = await health(a);
+      return h.status === 'ok' && h.store.state === 'unreachable' && h.store.spool > 0;
+    }, { timeoutMs: 10000, stepMs: 100, what: 'replica a to report the store unreachable and its spool' });
+    await sleep(2500);
     const during = answered.length - duringFrom;
+    const metrics = (await call(a, '/metrics', { method: 'GET' })).text;
+    assert.match(metrics, /^frugal_ledger_spool_depth [1-9]\d*$/m);
+    assert.match(metrics, /^frugal_store_up 0$/m);
     pg.resume();
     await sleep(500);
     stop = true;
     await Promise.all(load);
+    for (const fr of [a, b])
+      await waitFor(async () => {
+        const h = await health(fr);
+        return h.store.state === 'ok' && h.store.spool === 0;
+      }, { timeoutMs: 15000, stepMs: 100, what: `${fr.name}: the spool written back` });
     assert.equal(failed, 0, 'no call failed while Postgres was down');
     assert.ok(during > 0, 'calls were answered while Postgres was down');
     const want = new Set(answered);
@@ -145,6 +159,32 @@ describe('postgres storage, two replicas', { skip: !pg && 'Postgres is not insta
     });
     const dup = pg.sql('replicas', 'SELECT count(*) FROM (SELECT id FROM calls GROUP BY id HAVING count(*) > 1) d');
     assert.equal(dup, '0');
+  });
+});
+
+describe('the spool across a restart', { skip: !pg && 'Postgres is not installed' }, () => {
+  test('stopped while Postgres is down, frugal keeps the records in its spool; the next start writes them', async () => {
+    const dsn = pg.createDb('spool_restart');
+    const dir = tempDir('frugal-pg-spool-');
+    const cfg = { ...config(dsn), spool: join(dir, 'ledger.spool') };
+    let fr = await startFrugal({ name: 'frugal-pg-spool', config: cfg, cwd: dir });
+    const ids = [await chatId(fr, MASTER, 'before the outage')];
+    await waitFor(async () => (await written(fr)) >= 1, { what: 'the first row' });
+    pg.pause();
+    try {
+      for (let i = 0; i < 6; i++) ids.push(await chatId(fr, MASTER, `during the outage ${i}`));
+      await fr.stop(); // SIGTERM: the queue drains into the spool, not into a lost write
+    } finally {
+      pg.resume();
+    }
+    assert.match(fr.stderr(), /record\(s\) stay in the spool .*ledger\.spool for the next start/);
+    assert.equal(pg.sql('spool_restart', 'SELECT count(*) FROM calls'), '1');
+    fr = await startFrugal({ name: 'frugal-pg-spool-2', config: cfg, cwd: dir });
+    const q = `SELECT count(*) FROM calls WHERE id IN (${ids.map((x) => `'${x}'`).join(',')})`;
+    await waitFor(() => pg.sql('spool_restart', q) === '7', { timeoutMs: 10000, stepMs: 100, what: 'the spooled rows' });
+    await fr.stop();
+    assert.match(fr.stderr(), /record\(s\) in the spool from a previous run are written first/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 
