@@ -322,7 +322,7 @@ static void *writer_main(void *arg)
             pthread_cond_timedwait(&g_ledger.cv, &g_ledger.mu, &ts);
             if (!g_ledger.head)
                 due = mono_ms() + g_ledger.group_ms; /* idle: the next record starts a period */
-            if (g_ledger.st.spool_depth) { /* idle: time to write the spool back */
+            if (g_ledger.st.spool_depth) {           /* idle: time to write the spool back */
                 pthread_mutex_unlock(&g_ledger.mu);
                 replay_some(false);
                 pthread_mutex_lock(&g_ledger.mu);
