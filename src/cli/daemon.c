@@ -12,6 +12,7 @@
 #include "redact.h"
 #include "respcache.h"
 #include "respmap.h"
+#include "readq.h"
 #include "route.h"
 #include "server.h"
 #include "sim.h"
@@ -115,6 +116,10 @@ int fg_daemon_run(const struct fg_config *cfg)
     /* what higher layers add to the edge, before any worker runs */
     fg_api_add_routes(&fg_batch_api_routes); /* /v1/files, /v1/batches, /v1/messages/batches */
     fg_batch_exec_add_metrics();
+    if (fg_readq_start(cfg, lerr, sizeof lerr) < 0) { /* before any request */
+        fg_error("%s", lerr);
+        goto out;
+    }
     if (fg_server_start(&app) < 0)
         goto out;
     if (fg_batch_exec_start(&app, lerr, sizeof lerr) < 0) {

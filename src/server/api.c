@@ -16,6 +16,7 @@
 #include "store.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "readq.h"
 #include "provider.h"
 #include "relay.h"
 #include "responses_api.h"
@@ -404,8 +405,9 @@ static void h_metrics(struct fg_worker *w, struct fg_edge_req *req, const struct
 }
 
 /* GET /frugal/spend?since=24h&by=model&top=10[&key=ID]: the spend map.
- * Each worker reads through its own store handle (SQLite WAL readers don't
- * wait for the ledger writer).  A virtual key sees only its own calls; an
+ * With SQLite each worker reads through its own store handle (WAL readers
+ * don't wait for the ledger writer); a server store is read on the reader
+ * thread (readq.h).  A virtual key sees only its own calls; an
  * admin sees everyone's, or one key's with ?key=ID (copied to key, n >= 48). */
 static int spend_opts(struct fg_edge_req *req, struct fg_report_opts *o, char *key, char *err,
                       size_t n)
@@ -465,6 +467,11 @@ static void h_spend(struct fg_worker *w, struct fg_edge_req *req, const struct f
             return;
         }
         o.key_id = p->key_id;
+    }
+    /* a server store is read on the reader thread, never on this loop */
+    if (fg_readq_active()) {
+        fg_readq_spend(w, req, d, &o);
+        return;
     }
     if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
         reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);

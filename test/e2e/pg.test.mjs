@@ -162,6 +162,35 @@ describe('postgres storage, two replicas', { skip: !pg && 'Postgres is not insta
   });
 });
 
+describe('reads off the worker loop', { skip: !pg && 'Postgres is not installed' }, () => {
+  test('a spend query waiting on Postgres does not hold the worker loop', async () => {
+    const dsn = pg.createDb('reader');
+    const fr = await startFrugal({ name: 'frugal-pg-reader', config: { ...config(dsn), server: { workers: 1, master_key: MASTER } } });
+    try {
+      await chatId(fr, MASTER, 'one row');
+      await waitFor(async () => (await written(fr)) >= 1, { what: 'the row' });
+      // another session holds the calls table for 3 s: a spend query waits for it
+      const lock = pg.sqlAsync('reader', 'BEGIN; LOCK TABLE calls IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(3); COMMIT;');
+      await sleep(300);
+      const t0 = Date.now();
+      const spendP = spend(fr);
+      await sleep(100);
+      // the one worker still answers while the query waits
+      const h = await call(fr, '/healthz', { method: 'GET' });
+      const healthMs = Date.now() - t0;
+      assert.equal(h.status, 200);
+      const s = await spendP;
+      const spendMs = Date.now() - t0;
+      await lock;
+      assert.equal(s.requests, 1);
+      assert.ok(spendMs >= 2000, `the spend query waited for the lock (${spendMs} ms)`);
+      assert.ok(healthMs < spendMs - 1000, `/healthz answered in ${healthMs} ms, the spend map in ${spendMs} ms`);
+    } finally {
+      await fr.stop();
+    }
+  });
+});
+
 describe('the spool across a restart', { skip: !pg && 'Postgres is not installed' }, () => {
   test('stopped while Postgres is down, frugal keeps the records in its spool; the next start writes them', async () => {
     const dsn = pg.createDb('spool_restart');

@@ -3,6 +3,7 @@
 //   const pg = await startPg();      // null: Postgres is not installed (skip)
 //   const dsn = pg.createDb('t1');   // a database of its own: its DSN
 //   pg.sql('t1', 'SELECT 1')          // rows as text ("a|b" lines)
+//   await pg.sqlAsync('t1', '…')      // the same, not blocking the test
 //   pg.pause(); pg.resume();          // stop the server, start it again
 //   pg.stop();
 //
@@ -10,7 +11,7 @@
 // message, unless FRUGAL_REQUIRE_PG=1 (.ci/run): then it throws, so CI can
 // never skip these tests silently.
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -41,6 +42,11 @@ export function startPg() {
       return pg.dsnFor(db);
     },
     sql: (db, q) => run('sql', dir, db, q).trim(),
+    // the same without blocking this process (a statement that waits)
+    sqlAsync: (db, q) =>
+      new Promise((res, rej) =>
+        execFile(SCRIPT, ['sql', dir, db, q], { encoding: 'utf8' }, (e, out, err) =>
+          e ? rej(new Error(`${e.message}: ${err}`)) : res(out.trim()))),
     pause() {
       run('pause', dir);
       live.up = false;
