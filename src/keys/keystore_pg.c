@@ -176,9 +176,17 @@ static int ks_scan(struct fg_keystore *s, fg_keystore_key_cb cb, void *arg, char
     return 0;
 }
 
+/* Called on a worker loop for a key the registry has not seen (keyreg.c
+ * lookup_miss): one indexed query.  A lost connection is not reconnected
+ * here (a connect can take connect_timeout): the key reloader's next scan
+ * does that, and the key works from then on. */
 static int ks_by_hash(struct fg_keystore *s, const char *hash, struct fg_key *out, char *err,
                       size_t errlen)
 {
+    if (fg_pgdb_lost(((struct pg_keystore *)s)->c)) {
+        snprintf(err, errlen, "postgres: the key store is unreachable (reconnecting)");
+        return -1;
+    }
     const char *p[1] = {hash};
     PGresult *r = run((struct pg_keystore *)s, "SELECT " KEY_COLUMNS " FROM keys WHERE hash = $1",
                       1, p, "SELECT key", err, errlen);
