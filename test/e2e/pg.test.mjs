@@ -16,10 +16,11 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { call, openai, runFrugal, sleep, startFrugal, tempDir, test, waitFor, writeConfig } from './lib/frugal.mjs';
+import { call, noteSecrets, openai, runFrugal, sleep, startFrugal, tempDir, test, waitFor, writeConfig } from './lib/frugal.mjs';
 import { startPg } from './lib/pg.mjs';
 
 const MASTER = 'fg-pg-master-4b1d9e';
+const DSN_PASSWORD = 'pg-Pw-7f3a91c2e5';
 const user = (text) => [{ role: 'user', content: text }];
 const pg = startPg();
 
@@ -67,7 +68,11 @@ describe('postgres storage, two replicas', { skip: !pg && 'Postgres is not insta
   let dsn, a, b, file;
 
   before(async () => {
-    dsn = pg.createDb('replicas');
+    // a password in the URL (the test server trusts local connections and
+    // ignores it): it must never reach a log line (checked below and by
+    // zz_redaction.test.mjs through noteSecrets)
+    dsn = pg.createDb('replicas').replace('frugal@', `frugal:${DSN_PASSWORD}@`);
+    noteSecrets(DSN_PASSWORD);
     file = writeConfig(config(dsn), dir);
     // one config for both, as in production; each its own port
     [a, b] = await Promise.all([
@@ -79,6 +84,16 @@ describe('postgres storage, two replicas', { skip: !pg && 'Postgres is not insta
   after(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
     rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the connection string never reaches a log line or an output', async () => {
+    const chk = await runFrugal(['check', '-c', file]);
+    assert.equal(chk.code, 0, chk.stderr);
+    assert.match(chk.stdout, /storage postgresql:\/\/\/replicas\)/);
+    const rep = await runFrugal(['report', '-c', file]);
+    const mig = await runFrugal(['migrate', '-c', file, '--check']);
+    for (const out of [chk.stdout, chk.stderr, rep.stdout, rep.stderr, mig.stdout, mig.stderr, a.stderr(), b.stderr()])
+      assert.ok(!out.includes(DSN_PASSWORD) && !out.includes(pg.dir), out);
   });
 
   test('calls through both replicas land in one ledger; report and /frugal/spend agree', async () => {
