@@ -13,6 +13,8 @@
  * keys ("<<").  They are reported as errors rather than half-handled. */
 #include "config.h"
 
+#include "pgdb.h"
+
 #include "arena.h"
 #include "spec.h"
 #include "log.h"
@@ -649,9 +651,10 @@ static const char *check_stream_mode(const char *s)
 
 static const char *check_storage(const char *s)
 {
-    if ((!strncmp(s, "sqlite:", 7) && s[7]) || !strncmp(s, "postgres://", 11) ||
-        !strncmp(s, "postgresql://", 13))
+    if (!strncmp(s, "sqlite:", 7) && s[7])
         return NULL;
+    if (fg_pgdb_is_dsn(s))
+        return fg_pgdb_dsn_check(s);
     return "must be sqlite:PATH or postgres://…";
 }
 

@@ -28,6 +28,17 @@ int fg_pgdb_fail(PGconn *c, const PGresult *r, const char *what, char *err, size
     return -1;
 }
 
+const char *fg_pgdb_dsn_check(const char *dsn)
+{
+    char *why = NULL;
+    PQconninfoOption *o = PQconninfoParse(dsn, &why);
+    PQconninfoFree(o);
+    PQfreemem(why);
+    return o ? NULL
+             : "is not a URL libpq accepts (a malformed host or port, or an unknown query "
+               "parameter)";
+}
+
 /* NOTICEs ("relation … already exists, skipping") are not for people */
 static void quiet(void *arg, const char *message)
 {

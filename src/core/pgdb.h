@@ -35,6 +35,10 @@ struct fg_pgdb_migration {
 
 /* Is this DSN one of ours (postgres:// or postgresql://)? */
 bool fg_pgdb_is_dsn(const char *dsn);
+/* Does libpq accept the DSN's syntax (without connecting)?  NULL, or why
+ * not, in words that never echo it (libpq's own message can quote the
+ * whole URL, password included). */
+const char *fg_pgdb_dsn_check(const char *dsn);
 /* 0 with *out connected, or -1 with err (and *out NULL). */
 int fg_pgdb_connect(const char *dsn, PGconn **out, char *err, size_t errlen);
 /* The DSN without credentials or options, for people: "postgres://HOST/DB". */

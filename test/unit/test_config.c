@@ -966,6 +966,10 @@ static void test_postgres_storage_batches_and_spool(void **state)
     fg_config_free(c);
     EXPECT_LOAD_ERRORS("batches: {storage: postgres://db/x}\n",
                        "1: batches.storage: must be sqlite:PATH");
+    /* a URL libpq cannot read is refused at load, without echoing it */
+    EXPECT_LOAD_ERRORS("storage: postgres://u:Secret-Pw-1@db/x?bogus=1\n",
+                       "1: storage: is not a URL libpq accepts (a malformed host or port, or an "
+                       "unknown query parameter)");
     free(tmp);
 }
 
