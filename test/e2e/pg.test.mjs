@@ -18,6 +18,7 @@ import { join } from 'node:path';
 
 import { call, noteSecrets, openai, runFrugal, sleep, startFrugal, tempDir, test, waitFor, writeConfig } from './lib/frugal.mjs';
 import { startPg } from './lib/pg.mjs';
+import { toFile } from 'openai';
 
 const MASTER = 'fg-pg-master-4b1d9e';
 const DSN_PASSWORD = 'pg-Pw-7f3a91c2e5';
@@ -204,6 +205,43 @@ describe('reads off the worker loop', { skip: !pg && 'Postgres is not installed'
       await fr.stop();
     }
   });
+});
+
+describe('batches next to a Postgres ledger', { skip: !pg && 'Postgres is not installed' }, () => {
+  for (const mode of ['provider', 'local']) {
+    test(`${mode} mode: files and batches in batches.storage, each line's record in Postgres once`, async () => {
+      const dsn = pg.createDb(`batch_${mode}`);
+      const dir = tempDir('frugal-pg-batch-');
+      const cfg = {
+        ...config(dsn),
+        providers: [{ name: 'sim', type: 'sim', batch: mode }],
+        batches: { poll_ms: 50, poll_max_ms: 200, storage: `sqlite:${join(dir, 'batches.db')}` },
+      };
+      const fr = await startFrugal({ name: `frugal-pg-batch-${mode}`, config: cfg, cwd: dir });
+      try {
+        const c = openai(fr);
+        const lines = [1, 2, 3].map((i) => JSON.stringify({
+          custom_id: `l-${i}`, method: 'POST', url: '/v1/chat/completions',
+          body: { model: 'gpt-4o-mini', max_tokens: 20, messages: user(`batch line ${i}`) },
+        }));
+        const f = await c.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'in.jsonl'), purpose: 'batch' });
+        const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+        const b = await waitFor(async () => {
+          const x = await c.batches.retrieve(b0.id);
+          return ['completed', 'failed', 'expired', 'cancelled'].includes(x.status) ? x : null;
+        }, { timeoutMs: 20000, stepMs: 50, what: 'the batch' });
+        assert.equal(b.status, 'completed');
+        assert.equal(b.request_counts.completed, 3);
+        const q = `SELECT count(*), count(DISTINCT id) FROM calls WHERE batch_id = '${b0.id}'`;
+        await waitFor(() => pg.sql(`batch_${mode}`, q) === '3|3', {
+          timeoutMs: 10000, stepMs: 100, what: `3 line records in Postgres (have ${pg.sql(`batch_${mode}`, q)})`,
+        });
+      } finally {
+        await fr.stop();
+      }
+      rmSync(dir, { recursive: true, force: true });
+    });
+  }
 });
 
 describe('the spool across a restart', { skip: !pg && 'Postgres is not installed' }, () => {
