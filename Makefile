@@ -16,7 +16,7 @@
 #   make install    copy build/frugal to $(PREFIX)/bin
 CC      ?= cc
 PREFIX  ?= /usr/local
-PKGS    := libevent libevent_pthreads libcurl jansson yaml-0.1 sqlite3 libpcre2-8 libcrypto
+PKGS    := libevent libevent_pthreads libcurl jansson yaml-0.1 sqlite3 libpcre2-8 libcrypto libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
@@ -104,8 +104,11 @@ $(SANDIR)/test_%: test/unit/test_%.c $(SLIB)
 
 # make unit [T=name]: every unit suite, or test/unit/test_NAME.c alone
 UNIT_RUN := $(if $(T),$(SANDIR)/test_$(T),$(UBIN))
+# Suites named *_pg need a Postgres server: test/pg-run.sh starts a
+# throwaway one for them (and skips loudly when Postgres is not installed).
 unit: $(UNIT_RUN)
-	@set -e; for t in $(UNIT_RUN); do echo "== $$t"; $(SAN_RUN) $$t; done
+	@set -e; for t in $(UNIT_RUN); do echo "== $$t"; case $$t in \
+	    *_pg) $(SAN_RUN) test/pg-run.sh run $$t ;; *) $(SAN_RUN) $$t ;; esac; done
 
 test/e2e/node_modules: test/e2e/package-lock.json
 	cd test/e2e && npm ci --no-audit --no-fund --loglevel=error
@@ -122,8 +125,9 @@ e2e: $(SANDIR)/frugal test/e2e/node_modules
 	    $(if $(P),--test-name-pattern='$(P)') $(E2E_FILES)
 
 # ThreadSanitizer: the unit suites and the end-to-end files whose daemons are
-# busiest across threads (keys and budgets, batches, the ledger).
-TSAN_E2E ?= keys batch ledger
+# busiest across threads (keys and budgets, batches, the ledger, and the
+# Postgres ledger with its spool and store reader thread).
+TSAN_E2E ?= keys batch ledger pg
 tsan:
 	$(MAKE) SANITIZER=thread unit
 	$(MAKE) SANITIZER=thread e2e T="$(TSAN_E2E)"

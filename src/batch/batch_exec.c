@@ -61,6 +61,7 @@ static struct {
     pthread_cond_t cv;
     bool woken;
     struct fg_batch_store *s;
+    bool calls_elsewhere; /* the ledger is not the batch store's database */
 } g_batch_exec = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static struct {
@@ -202,7 +203,7 @@ static int commit_flush(struct commit *c, const char *batch_id)
     for (size_t i = 0; i < c->n; i++)
         free(c->texts[i]);
     for (size_t i = 0; i < c->nrecs; i++) {
-        if (rc < 0)
+        if (rc < 0 || g_batch_exec.calls_elsewhere)
             fg_ledger_submit(c->recs[i]); /* the money is recorded anyway */
         else
             fg_ledger_record_free(c->recs[i]);
@@ -963,7 +964,10 @@ static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *p
         struct settles one = {0};
         settles_add(&one, l, r->cost_pico);
         settles_apply(x->b, &one);
-        fg_ledger_record_free(r);
+        if (g_batch_exec.calls_elsewhere)
+            fg_ledger_submit(r);
+        else
+            fg_ledger_record_free(r);
     }
     free(p);
     free(*text);
@@ -1357,8 +1361,12 @@ int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
 {
     g_batch_exec.app = app;
     atomic_store(&g_batch_exec.stop, false);
-    if (fg_batch_store_open(app->cfg->storage, &g_batch_exec.s, err, errlen) < 0)
+    const char *dsn = fg_config_batch_storage(app->cfg);
+    if (fg_batch_store_open(dsn, &g_batch_exec.s, err, errlen) < 0)
         return -1;
+    g_batch_exec.calls_elsewhere = strcmp(dsn, app->cfg->storage) != 0;
+    if (g_batch_exec.calls_elsewhere)
+        fg_batch_store_calls_elsewhere(g_batch_exec.s);
     if (pthread_create(&g_batch_exec.thread, NULL, exec_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the batch executor thread");
         fg_batch_store_close(g_batch_exec.s);

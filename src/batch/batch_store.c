@@ -24,6 +24,7 @@ struct fg_batch_store {
         sqlite3_stmt *st;
     } stmt[NSTMT];
     char err[256];
+    bool calls_elsewhere; /* fg_batch_store_calls_elsewhere */
 };
 
 static const char *schema =
@@ -117,6 +118,11 @@ int fg_batch_store_open(const char *dsn, struct fg_batch_store **out, char *err,
     }
     *out = s;
     return 0;
+}
+
+void fg_batch_store_calls_elsewhere(struct fg_batch_store *s)
+{
+    s->calls_elsewhere = true;
 }
 
 void fg_batch_store_close(struct fg_batch_store *s)
@@ -890,7 +896,8 @@ int fg_batch_store_lines_done(struct fg_batch_store *s, const char *batch_id,
             return rollback(s);
     }
     char err[256];
-    if (nrecs && fg_store_sqlite_calls_insert(s->db, recs, nrecs, err, sizeof err) < 0) {
+    if (nrecs && !s->calls_elsewhere &&
+        fg_store_sqlite_calls_insert(s->db, recs, nrecs, err, sizeof err) < 0) {
         snprintf(s->err, sizeof s->err, "%s", err);
         return rollback(s);
     }
@@ -914,7 +921,8 @@ int fg_batch_store_line_replan(struct fg_batch_store *s, const char *batch_id, i
     if (done(s, st, "UPDATE line replan") < 0)
         return rollback(s);
     char err[256];
-    if (nrecs && fg_store_sqlite_calls_insert(s->db, recs, nrecs, err, sizeof err) < 0) {
+    if (nrecs && !s->calls_elsewhere &&
+        fg_store_sqlite_calls_insert(s->db, recs, nrecs, err, sizeof err) < 0) {
         snprintf(s->err, sizeof s->err, "%s", err);
         return rollback(s);
     }

@@ -14,23 +14,40 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
+
+/* Random per process: replicas writing to one ledger (a Postgres `calls`
+ * table whose key is (id, ts_ms), store_pg.c) must not mint the same id
+ * for two calls started in the same nanosecond on the same worker index. */
+static uint64_t g_id_salt;
+static pthread_once_t g_id_once = PTHREAD_ONCE_INIT;
+
+static void id_salt_init(void)
+{
+    if (getrandom(&g_id_salt, sizeof g_id_salt, 0) != (ssize_t)sizeof g_id_salt)
+        g_id_salt = fg_clock_now_ns() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+}
 
 static void make_id(struct fg_worker *w, char *out)
 {
-    /* Unique per process (worker index, counter, monotonic clock, mixed)
-     * and ordered by time: unix milliseconds come first, so the ledger's
-     * primary-key index grows at its right edge (an id starting with the
-     * mix put every row on a random index page: about one 4 KB page written
-     * to the WAL per call, README Performance).  No printf on the hot path. */
+    /* Unique per process (worker index, counter, monotonic clock, mixed),
+     * across processes (the salt), and ordered by time: unix milliseconds
+     * come first, so the ledger's primary-key index grows at its right edge
+     * (an id starting with the mix put every row on a random index page:
+     * about one 4 KB page written to the WAL per call, README Performance).
+     * No printf on the hot path. */
     static const char hex[] = "0123456789abcdef";
+    pthread_once(&g_id_once, id_salt_init);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     uint64_t ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-    uint64_t x =
-        fg_clock_now_ns() ^ ((uint64_t)w->index << 56) ^ (++w->next_id * 0x9e3779b97f4a7c15ULL);
+    uint64_t x = fg_clock_now_ns() ^ ((uint64_t)w->index << 56) ^
+                 (++w->next_id * 0x9e3779b97f4a7c15ULL) ^ g_id_salt;
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ULL;
     x ^= x >> 29;

@@ -12,6 +12,7 @@
 #include "redact.h"
 #include "respcache.h"
 #include "respmap.h"
+#include "readq.h"
 #include "route.h"
 #include "server.h"
 #include "sim.h"
@@ -21,6 +22,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 /* A fresh secret for the in-process sim: 32 random bytes, hex. */
@@ -42,23 +44,27 @@ static int sim_secret(char out[65])
 /* The in-process sim listens on loopback, where any local user can reach
  * it: it takes calls only with a per-process secret, which becomes the API
  * key of every provider that uses it (so every request frugal sends it,
- * in either dialect, real-time and batch, carries the secret).  Started
+ * in either dialect, real-time and batch, carries the secret).  Needed
  * only when a simulated provider has no base_url. */
-static int start_sim(struct fg_app *app)
+static bool sim_needed(const struct fg_config *cfg)
 {
-    const struct fg_config *cfg = app->cfg;
     bool needed = false;
     for (size_t i = 0; i < cfg->n_providers; i++)
         needed |= cfg->providers[i].type == FG_PROV_SIM && !cfg->providers[i].base_url;
-    if (!needed)
+    return needed;
+}
+
+/* Start it with the secret made (and registered for redaction) before any
+ * thread that logs was started (redact.h). */
+static int start_sim(struct fg_app *app, const char *secret)
+{
+    const struct fg_config *cfg = app->cfg;
+    if (!sim_needed(cfg))
         return 0;
-    char secret[65];
-    if (sim_secret(secret) < 0 ||
-        fg_sim_start("127.0.0.1:0", secret, &app->sim, app->sim_base, sizeof app->sim_base) < 0) {
+    if (fg_sim_start("127.0.0.1:0", secret, &app->sim, app->sim_base, sizeof app->sim_base) < 0) {
         fg_error("cannot start the built-in simulated provider");
         return -1;
     }
-    fg_redact_add_secret(secret);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         /* the config allocated its providers; it frees api_key (config.c) */
         struct fg_provider_cfg *p = (struct fg_provider_cfg *)&cfg->providers[i];
@@ -79,7 +85,18 @@ int fg_daemon_run(const struct fg_config *cfg)
     fg_redact_add_secret(cfg->server.master_key);
     for (size_t i = 0; i < cfg->n_providers; i++)
         fg_redact_add_secret(cfg->providers[i].api_key);
+    char sim_key[65] = "";
+    if (sim_needed(cfg)) {
+        if (sim_secret(sim_key) < 0) {
+            fg_error("cannot make the built-in simulated provider's secret");
+            goto out;
+        }
+        fg_redact_add_secret(sim_key);
+    }
     char lerr[300];
+    /* a server store can be unreachable for a while: the ledger spools */
+    if (strncmp(cfg->storage, "sqlite:", 7))
+        fg_ledger_spool_at(cfg->spool ? cfg->spool : "frugal-ledger.spool");
     if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
         fg_error("storage: %s", lerr);
         goto out;
@@ -97,7 +114,7 @@ int fg_daemon_run(const struct fg_config *cfg)
         goto out;
     }
     /* before any call is admitted: budgets held by batch lines in flight */
-    if (fg_batch_budget_restore(cfg->storage, lerr, sizeof lerr) < 0) {
+    if (fg_batch_budget_restore(fg_config_batch_storage(cfg), lerr, sizeof lerr) < 0) {
         fg_error("batches: %s", lerr);
         goto out;
     }
@@ -106,11 +123,15 @@ int fg_daemon_run(const struct fg_config *cfg)
         fg_error("%s", lerr);
         goto out;
     }
-    if (start_sim(&app) < 0 || fg_server_providers_init(&app) < 0)
+    if (start_sim(&app, sim_key) < 0 || fg_server_providers_init(&app) < 0)
         goto out;
     /* what higher layers add to the edge, before any worker runs */
     fg_api_add_routes(&fg_batch_api_routes); /* /v1/files, /v1/batches, /v1/messages/batches */
     fg_batch_exec_add_metrics();
+    if (fg_readq_start(cfg, lerr, sizeof lerr) < 0) { /* before any request */
+        fg_error("%s", lerr);
+        goto out;
+    }
     if (fg_server_start(&app) < 0)
         goto out;
     if (fg_batch_exec_start(&app, lerr, sizeof lerr) < 0) {
@@ -147,6 +168,7 @@ out:
     fg_batch_mailbox_flush();
     fg_keyreg_stop();
     fg_ledger_stop();
+    fg_ledger_spool_at(NULL);
     fg_respcache_shutdown();
     fg_busters_shutdown();
     fg_respmap_reset(); /* the stored-response id map */

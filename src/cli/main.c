@@ -5,6 +5,7 @@
 #include "json.h"
 #include "batch_cli.h"
 #include "keys_cli.h"
+#include "migrate_cli.h"
 #include "analyze.h"
 #include "log.h"
 #include "report.h"
@@ -40,6 +41,9 @@ static void usage(FILE *f)
         "       [--models a,b,route] [--tags k=v] [--expires DATE] [-c FILE]\n"
         "  keys list [--json] [-c FILE], keys revoke ID|NAME|KEY [-c FILE]\n"
         "                         virtual keys with budgets, limits and allow-lists\n"
+        "  migrate [-c FILE] [--check] [--copy-from sqlite:PATH]\n"
+        "                         apply or check a postgres:// storage's schema; copy an\n"
+        "                         SQLite ledger and its keys into it\n"
         "  batch submit FILE [--model M] [--wait], batch status ID, batch results ID [-o FILE]\n"
         "                         batch conveniences over the gateway's batch API\n"
         "  analyze LOG.jsonl [--json] [--batch-output FILE] [--cheap-model M]\n"
@@ -187,6 +191,16 @@ static int cmd_keys(int argc, char **argv)
     return rc;
 }
 
+static int cmd_migrate(int argc, char **argv)
+{
+    struct fg_config *cfg = load_among(argc, argv, FG_CONFIG_NO_SECRETS);
+    if (!cfg)
+        return 2;
+    int rc = fg_migrate_cli_main(cfg, argc - 1, argv + 1);
+    fg_config_free(cfg);
+    return rc;
+}
+
 static int cmd_batch(int argc, char **argv)
 {
     struct fg_config *cfg = load_among(argc, argv, 0);
@@ -222,6 +236,8 @@ int main(int argc, char **argv)
         rc = cmd_report(argc, argv);
     else if (!strcmp(cmd, "keys"))
         rc = cmd_keys(argc, argv);
+    else if (!strcmp(cmd, "migrate"))
+        rc = cmd_migrate(argc, argv);
     else if (!strcmp(cmd, "batch"))
         rc = cmd_batch(argc, argv);
     else if (!strcmp(cmd, "route"))

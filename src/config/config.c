@@ -13,6 +13,8 @@
  * keys ("<<").  They are reported as errors rather than half-handled. */
 #include "config.h"
 
+#include "pgdb.h"
+
 #include "arena.h"
 #include "spec.h"
 #include "log.h"
@@ -649,10 +651,16 @@ static const char *check_stream_mode(const char *s)
 
 static const char *check_storage(const char *s)
 {
-    if ((!strncmp(s, "sqlite:", 7) && s[7]) || !strncmp(s, "postgres://", 11) ||
-        !strncmp(s, "postgresql://", 13))
+    if (!strncmp(s, "sqlite:", 7) && s[7])
         return NULL;
+    if (fg_pgdb_is_dsn(s))
+        return fg_pgdb_dsn_check(s);
     return "must be sqlite:PATH or postgres://…";
+}
+
+static const char *check_batch_storage(const char *s)
+{
+    return !strncmp(s, "sqlite:", 7) && s[7] ? NULL : "must be sqlite:PATH";
 }
 
 /* ======================== field tables ======================== */
@@ -817,6 +825,7 @@ typedef struct fg_config CFG;
 static const struct field top_fields[] = {
     OTHER("server"),
     STR("storage", CFG, storage, check_storage),
+    STR("spool", CFG, spool, NULL),
     OTHER("providers"),
     OTHER("models"),
     OTHER("routes"),
@@ -935,6 +944,7 @@ static const struct field batches_fields[] = {
     FLD("max_file_bytes", F_SIZE, CFG, batches.max_file_bytes),
     INT("max_lines", CFG, batches.max_lines, 1, 1000000),
     INT("retention_days", CFG, batches.retention_days, 1, 3650),
+    STR("storage", CFG, batches.storage, check_batch_storage),
 };
 
 /* ======================== defaults ======================== */
@@ -1559,11 +1569,10 @@ static int load_text(struct ld *ld, const char *name, const char *buf, size_t le
 /* A relative sqlite:PATH names a file next to the config file, whatever
  * the current directory: serve, report and keys then find the same
  * database from anywhere.  (":memory:" and "file:" URIs are left alone.) */
-static void anchor_storage(struct fg_config *c, const char *path)
+static void anchor_dsn(char **dsn, const char *path)
 {
-    const char *db = c->storage + strlen("sqlite:");
-    if (strncmp(c->storage, "sqlite:", 7) || db[0] == '/' || db[0] == ':' ||
-        !strncmp(db, "file:", 5))
+    const char *db = *dsn + strlen("sqlite:");
+    if (strncmp(*dsn, "sqlite:", 7) || db[0] == '/' || db[0] == ':' || !strncmp(db, "file:", 5))
         return;
     char *copy = fg_xstrdup(path), *slash = strrchr(copy, '/');
     const char *dir = slash ? (slash == copy ? "/" : (*slash = '\0', copy)) : ".";
@@ -1574,8 +1583,37 @@ static void anchor_storage(struct fg_config *c, const char *path)
     snprintf(s, n, "sqlite:%s/%s", base, db);
     free(abs);
     free(copy);
-    free(c->storage);
-    c->storage = s;
+    free(*dsn);
+    *dsn = s;
+}
+
+/* Batches live in SQLite (batch_store.h): in the ledger's database, or
+ * with a server `storage:` in batches.storage (default frugal-batches.db
+ * next to the config file). */
+static void anchor_storage(struct fg_config *c, const char *path)
+{
+    if (!c->batches.storage && strncmp(c->storage, "sqlite:", 7))
+        c->batches.storage = fg_xstrdup("sqlite:frugal-batches.db");
+    anchor_dsn(&c->storage, path);
+    if (c->batches.storage)
+        anchor_dsn(&c->batches.storage, path);
+    if (!c->spool)
+        c->spool = fg_xstrdup("frugal-ledger.spool");
+    /* the same rule as a relative sqlite: path */
+    size_t n = strlen("sqlite:") + strlen(c->spool) + 1;
+    char *as = fg_xcalloc(1, n);
+    snprintf(as, n, "sqlite:%s", c->spool);
+    anchor_dsn(&as, path);
+    free(c->spool);
+    c->spool = fg_xstrdup(as + strlen("sqlite:"));
+    free(as);
+}
+
+const char *fg_config_batch_storage(const struct fg_config *c)
+{
+    if (c->batches.storage)
+        return c->batches.storage;
+    return strncmp(c->storage, "sqlite:", 7) ? "sqlite:frugal-batches.db" : c->storage;
 }
 
 int fg_config_load(const char *path, struct fg_config **out, struct fg_config_errlist *errs)
@@ -1804,6 +1842,8 @@ void fg_config_free(struct fg_config *c)
     free(c->server.log_level);
     free(c->server.public_url);
     free(c->storage);
+    free(c->batches.storage);
+    free(c->spool);
     free(c->structured_output.stream);
     free(c->path);
     free(c);

@@ -165,6 +165,9 @@ struct fg_config {
     bool builtin; /* true when from fg_config_defaults() */
     struct fg_server_cfg server;
     char *storage; /* default "sqlite:frugal.db"; absolute when from a file */
+    char *spool;   /* with a server storage: the ledger's spool file while it
+                      is unreachable (default frugal-ledger.spool next to the
+                      config file; spool.h) */
     struct fg_provider_cfg *providers;
     size_t n_providers;
     struct fg_model_cfg *models;
@@ -214,6 +217,8 @@ struct fg_config {
         size_t max_file_bytes; /* upload limit (default 200 MiB, OpenAI's) */
         int max_lines;         /* lines per batch (default 50,000) */
         int retention_days;    /* files expire after (default 30) */
+        char *storage;         /* sqlite:PATH of files and batches when `storage`
+                                 is a server (postgres://); NULL: `storage` */
     } batches;
 };
 
@@ -239,6 +244,9 @@ int fg_config_load_buffer(const char *name, const char *buf, size_t len, struct 
                           struct fg_config_errlist *errs);
 int fg_config_defaults(struct fg_config **out, struct fg_config_errlist *errs);
 void fg_config_free(struct fg_config *cfg);
+/* Where files and batches are kept: batches.storage, else `storage` when
+ * it is SQLite, else sqlite:frugal-batches.db (batch_store.h needs SQLite). */
+const char *fg_config_batch_storage(const struct fg_config *c);
 
 /* Lookups; NULL when absent.  Linear scans are fine: called once per
  * request on a handful of entries (a hash would pay off past ~50 models). */

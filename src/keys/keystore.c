@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static const struct fg_keystore_ops *const backends[] = {&fg_keystore_sqlite};
+static const struct fg_keystore_ops *const backends[] = {&fg_keystore_sqlite, &fg_keystore_pg};
 
 int fg_keystore_open(const char *dsn, struct fg_keystore **out, char *err, size_t errlen)
 {
@@ -13,7 +13,11 @@ int fg_keystore_open(const char *dsn, struct fg_keystore **out, char *err, size_
         if (!strncmp(dsn, sch, strlen(sch)))
             return backends[i]->open(dsn, out, err, errlen);
     }
-    snprintf(err, errlen, "storage '%s': no backend for this scheme (this build has sqlite:)", dsn);
+    /* never the whole DSN: it may carry a password */
+    snprintf(err, errlen,
+             "storage '%.*s:…': no backend for this scheme (this build has sqlite: and "
+             "postgres://)",
+             (int)strcspn(dsn, ":"), dsn);
     return -1;
 }
 

@@ -1,7 +1,7 @@
 /* keystore.h — where virtual keys are kept: the `keys` table.
  *
  * Contract:
- *  - A backend is a file (keystore_sqlite.c today) exporting a struct
+ *  - A backend is a file (keystore_sqlite.c, keystore_pg.c) exporting a struct
  *    fg_keystore_ops; fg_keystore_open() picks it from the storage DSN's
  *    scheme, like the ledger's store (ledger/store.h).  The table lives in
  *    the same database as the ledger's `calls`, through a connection of
@@ -11,7 +11,7 @@
  *    revoked_ms, budget_pico, budget_period, rpm, tpm, models, tags,
  *    allow_unpriced (README documents them).  Only hashes of secrets are
  *    stored.  Writers: `frugal keys`, the admin API (through the registry);
- *    SQLite serialises them.
+ *    the database serialises them (with Postgres, every replica's).
  *  - Why here and not in the ledger's store: keys/ and ledger/ are peers.
  *    The table's rows are struct fg_key, so the code that reads and writes
  *    them belongs with the keys; the ledger records calls and needs no key
@@ -54,6 +54,7 @@ struct fg_keystore {
 };
 
 extern const struct fg_keystore_ops fg_keystore_sqlite;
+extern const struct fg_keystore_ops fg_keystore_pg;
 
 int fg_keystore_open(const char *dsn, struct fg_keystore **out, char *err, size_t errlen);
 void fg_keystore_close(struct fg_keystore *s);

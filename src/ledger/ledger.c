@@ -5,6 +5,7 @@
 #include "arena.h"
 #include "assert.h"
 #include "log.h"
+#include "spool.h"
 #include "store.h"
 
 #include <errno.h>
@@ -23,6 +24,9 @@
 /* A group this large is committed without waiting for the timer. */
 #define FLUSH_COUNT 1024
 #define BUSY_RETRY_MS 20   /* the database is locked by another writer: try again */
+#define DOWN_RETRY_MS 200  /* the database's server is unreachable: try again */
+#define REPLAY_MS 500      /* with a spool: how often an unreachable store is tried */
+#define REPLAY_GROUP 1000  /* spooled records written back per transaction */
 #define CHECKPOINT_MS 500  /* the checkpointer's period (store.h) */
 #define STOP_BUSY_MS 10000 /* at shutdown, how long a locked store is waited for */
 #define PRUNE_MS 60000     /* expired stored Responses are deleted this often */
@@ -41,6 +45,9 @@ static struct {
     struct fg_record *head, *tail;
     struct fg_ledger_stats st;
     struct fg_store *store;
+    struct fg_spool *spool; /* the writer's; NULL without one */
+    char *spool_path;       /* fg_ledger_spool_at */
+    int64_t replay_due;     /* mono ms of the next replay attempt */
     int group_ms;
     size_t queue_max;
     int prune_ms;         /* the writer's prune period (store.h response_prune) */
@@ -78,6 +85,38 @@ void fg_ledger_record_free(struct fg_record *r)
     free(r);
 }
 
+static size_t slen(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+struct fg_record *fg_ledger_record_copy(const struct fg_record *r)
+{
+    const char *const *strs[] = {&r->key_id,          &r->tags,          &r->endpoint,
+                                 &r->model_requested, &r->model,         &r->upstream_model,
+                                 &r->provider,        &r->route,         &r->route_reason,
+                                 &r->cache,           &r->error,         &r->linked_id,
+                                 &r->buster_where,    &r->buster_sample, &r->cache_miss_reason,
+                                 &r->batch_id,        &r->response_id};
+    size_t need = 0;
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        need += slen(*strs[i]);
+    struct fg_record *c = fg_ledger_record_new(need);
+    *c = *r;
+    c->next = NULL;
+    /* the same fields of the copy, pointed at its own text */
+    const char **dst[] = {&c->key_id,          &c->tags,          &c->endpoint,
+                          &c->model_requested, &c->model,         &c->upstream_model,
+                          &c->provider,        &c->route,         &c->route_reason,
+                          &c->cache,           &c->error,         &c->linked_id,
+                          &c->buster_where,    &c->buster_sample, &c->cache_miss_reason,
+                          &c->batch_id,        &c->response_id};
+    _Static_assert(sizeof dst == sizeof strs, "every string field, in both lists");
+    for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++)
+        *dst[i] = fg_ledger_record_str(c, *strs[i]);
+    return c;
+}
+
 void fg_ledger_submit(struct fg_record *r)
 {
     r->next = NULL;
@@ -109,16 +148,57 @@ bool fg_ledger_full(void)
 
 static int64_t mono_ms(void);
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void sleep_ms(int ms)
 {
     struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&d, NULL);
 }
 
+/* The store's write, timed for the metrics; a write that worked means the
+ * store is up. */
+static int store_write(struct fg_record **v, size_t n, char *err, size_t errlen)
+{
+    int64_t t0 = mono_us();
+    int rc = g_ledger.store->ops->write(g_ledger.store, v, n, err, errlen);
+    pthread_mutex_lock(&g_ledger.mu);
+    g_ledger.st.store_writes++;
+    g_ledger.st.store_write_us += (uint64_t)(mono_us() - t0);
+    if (rc == 0 || rc == FG_STORE_DOWN)
+        g_ledger.st.store_down = rc == FG_STORE_DOWN;
+    pthread_mutex_unlock(&g_ledger.mu);
+    return rc;
+}
+
+/* The store is unreachable: the records go to the spool, in order. */
+static int spool_append(struct fg_record **v, size_t n, char *err, size_t errlen)
+{
+    if (!fg_spool_depth(g_ledger.spool))
+        fg_warn("ledger: the store is unreachable (%s); records go to the spool until it is back",
+                err);
+    if (fg_spool_append(g_ledger.spool, v, n, err, errlen) < 0)
+        return -1;
+    pthread_mutex_lock(&g_ledger.mu);
+    g_ledger.st.spooled += n;
+    g_ledger.st.spool_depth = fg_spool_depth(g_ledger.spool);
+    pthread_mutex_unlock(&g_ledger.mu);
+    if (!g_ledger.replay_due)
+        g_ledger.replay_due = mono_ms() + REPLAY_MS;
+    return 0;
+}
+
 /* Write one batch; records are freed whatever happens.  A store locked by
  * another writer (`frugal keys`, a report's migration) is waited for: the
  * records stay queued meanwhile and admission refuses calls once the queue
- * is full, so nothing is lost to a lock. */
+ * is full, so nothing is lost to a lock.  An unreachable store's records
+ * go to the spool when there is one (behind what already waits there, so
+ * the store receives them in order), else are waited for like a lock. */
 static void write_batch(struct fg_record *list, size_t n)
 {
     struct fg_record **v = fg_xmalloc(n * sizeof *v);
@@ -130,12 +210,22 @@ static void write_batch(struct fg_record *list, size_t n)
     FG_ASSERT(k == n);
     char err[256];
     int rc;
-    bool warned = false;
+    bool warned = false, spooled = false;
     int64_t stop_seen = 0;
-    while ((rc = g_ledger.store->ops->write(g_ledger.store, v, n, err, sizeof err)) ==
-           FG_STORE_BUSY) {
+    if (g_ledger.spool && fg_spool_depth(g_ledger.spool)) {
+        snprintf(err, sizeof err, "records wait in the spool");
+        rc = FG_STORE_DOWN;
+    } else {
+        rc = store_write(v, n, err, sizeof err);
+    }
+    while (rc == FG_STORE_BUSY || rc == FG_STORE_DOWN) {
+        if (rc == FG_STORE_DOWN && g_ledger.spool) {
+            rc = spool_append(v, n, err, sizeof err);
+            spooled = rc == 0;
+            break;
+        }
         if (!warned)
-            fg_warn("ledger: %s; %zu record(s) wait for the lock", err, n);
+            fg_warn("ledger: %s; %zu record(s) wait for the store", err, n);
         warned = true;
         pthread_mutex_lock(&g_ledger.mu);
         bool stopping = g_ledger.stopping;
@@ -146,19 +236,59 @@ static void write_batch(struct fg_record *list, size_t n)
             rc = -1; /* shutting down: a lock held this long is not let go */
             break;
         }
-        sleep_ms(BUSY_RETRY_MS);
+        sleep_ms(rc == FG_STORE_DOWN ? DOWN_RETRY_MS : BUSY_RETRY_MS);
+        rc = store_write(v, n, err, sizeof err);
     }
     if (rc < 0)
         fg_error("ledger: %zu record(s) not written: %s", n, err);
     pthread_mutex_lock(&g_ledger.mu);
     if (rc < 0)
         g_ledger.st.write_errors += n;
-    else
+    else if (!spooled)
         g_ledger.st.written += n;
     pthread_mutex_unlock(&g_ledger.mu);
     for (size_t i = 0; i < n; i++)
         fg_ledger_record_free(v[i]);
     free(v);
+}
+
+/* Write one group of spooled records back, oldest first, when a replay is
+ * due (now: whatever the time).  1: the spool is empty now (or there is
+ * none); 0: more to do later. */
+static int replay_some(bool now)
+{
+    if (!g_ledger.spool || !fg_spool_depth(g_ledger.spool))
+        return 1;
+    if (!now && mono_ms() < g_ledger.replay_due)
+        return 0;
+    struct fg_record *v[REPLAY_GROUP];
+    char err[256];
+    long n = fg_spool_read(g_ledger.spool, v, REPLAY_GROUP, err, sizeof err);
+    if (err[0])
+        fg_error("ledger: %s", err);
+    if (n <= 0)
+        return !fg_spool_depth(g_ledger.spool);
+    int rc = store_write(v, (size_t)n, err, sizeof err);
+    for (long i = 0; i < n; i++)
+        fg_ledger_record_free(v[i]);
+    if (rc == 0) {
+        fg_spool_consume(g_ledger.spool);
+        g_ledger.replay_due = 0;
+    } else {
+        /* unreachable, locked, or refused: the records stay in the spool */
+        if (rc == -1)
+            fg_error("ledger: replaying the spool: %s (tried again later)", err);
+        g_ledger.replay_due = mono_ms() + REPLAY_MS;
+    }
+    uint64_t depth = fg_spool_depth(g_ledger.spool);
+    pthread_mutex_lock(&g_ledger.mu);
+    if (rc == 0)
+        g_ledger.st.written += (uint64_t)n;
+    g_ledger.st.spool_depth = depth;
+    pthread_mutex_unlock(&g_ledger.mu);
+    if (rc == 0 && !depth)
+        fg_info("ledger: the store is back; every spooled record is written");
+    return !depth;
 }
 
 static int64_t mono_ms(void)
@@ -227,6 +357,11 @@ static void *writer_main(void *arg)
             pthread_cond_timedwait(&g_ledger.cv, &g_ledger.mu, &ts);
             if (!g_ledger.head)
                 due = mono_ms() + g_ledger.group_ms; /* idle: the next record starts a period */
+            if (g_ledger.st.spool_depth) {           /* idle: time to write the spool back */
+                pthread_mutex_unlock(&g_ledger.mu);
+                replay_some(false);
+                pthread_mutex_lock(&g_ledger.mu);
+            }
             continue;
         }
         struct fg_record *list = g_ledger.head;
@@ -240,6 +375,9 @@ static void *writer_main(void *arg)
         due = mono_ms() + g_ledger.group_ms;
         if (list)
             write_batch(list, n);
+        /* at stop, what the store does not take now stays in the spool
+         * for the next start */
+        replay_some(stop && !list);
         if (stop && !list)
             return NULL;
         pthread_mutex_lock(&g_ledger.mu);
@@ -280,6 +418,19 @@ int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen)
     long long p = pm ? strtoll(pm, NULL, 10) : 0;
     g_ledger.prune_ms = p > 0 && p <= 86400000 ? (int)p : PRUNE_MS;
     g_ledger.prune_next = 0;
+
+    if (g_ledger.spool_path) {
+        if (fg_spool_open(g_ledger.spool_path, &g_ledger.spool, err, errlen) < 0) {
+            fg_store_close(g_ledger.store);
+            g_ledger.store = NULL;
+            return -1;
+        }
+        g_ledger.st.spool_depth = fg_spool_depth(g_ledger.spool);
+        g_ledger.replay_due = 0; /* what a previous run left: written first */
+        if (g_ledger.st.spool_depth)
+            fg_info("ledger: %llu record(s) in the spool from a previous run are written first",
+                    (unsigned long long)g_ledger.st.spool_depth);
+    }
     g_ledger.stopping = false;
     g_ledger.running = true;
     if (pthread_create(&g_ledger.thread, NULL, writer_main, NULL) != 0) {
@@ -314,6 +465,18 @@ void fg_ledger_stop(void)
     pthread_mutex_unlock(&g_ledger.mu);
     fg_store_close(g_ledger.store);
     g_ledger.store = NULL;
+    if (g_ledger.spool && fg_spool_depth(g_ledger.spool))
+        fg_warn("ledger: %llu record(s) stay in the spool %s for the next start",
+                (unsigned long long)fg_spool_depth(g_ledger.spool), g_ledger.spool_path);
+    fg_spool_close(g_ledger.spool);
+    g_ledger.spool = NULL;
+}
+
+void fg_ledger_spool_at(const char *path)
+{
+    FG_ASSERT(!g_ledger.running);
+    free(g_ledger.spool_path);
+    g_ledger.spool_path = path ? fg_xstrdup(path) : NULL;
 }
 
 void fg_ledger_get_stats(struct fg_ledger_stats *s)

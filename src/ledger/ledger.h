@@ -15,7 +15,8 @@
  *    of calls already admitted still fit (a reserve past the limit); only
  *    past that reserve is a record dropped and counted (fg_ledger_stats).
  *    A store locked by another writer is waited for, not given up on (at
- *    shutdown for 10 s at most).
+ *    shutdown for 10 s at most); an unreachable one (FG_STORE_DOWN) too,
+ *    unless there is a spool (fg_ledger_spool_at).
  *  - fg_ledger_stop() drains the queue (SIGTERM) and closes the store.
  *  - Ownership: a submitted record belongs to the ledger, which frees it
  *    after the write.  A record is one allocation (strings inline).
@@ -87,15 +88,27 @@ struct fg_record {
 struct fg_record *fg_ledger_record_new(size_t strings);
 const char *fg_ledger_record_str(struct fg_record *r, const char *s);
 void fg_ledger_record_free(struct fg_record *r);
+/* A record of its own (one allocation) with r's fields and strings: for
+ * records read from a store, whose strings live only as long as the row. */
+struct fg_record *fg_ledger_record_copy(const struct fg_record *r);
 
 struct fg_ledger_stats {
     uint64_t queued, written, dropped, write_errors;
-    uint64_t depth; /* records waiting now */
+    uint64_t depth;                        /* records waiting now */
+    uint64_t spooled;                      /* records that went to the spool (written later) */
+    uint64_t spool_depth;                  /* records in the spool now */
+    uint64_t store_writes, store_write_us; /* the store's write calls and their time */
+    bool store_down;                       /* the last write found the store unreachable */
 };
 
 #define FG_LEDGER_GROUP_MS 20
 
 struct fg_store;
+/* Before fg_ledger_start: records a server store cannot take while it is
+ * unreachable go to this append-only file (spool.h) and are written back,
+ * in order, when it returns (a spool left by a previous run first); the
+ * calls keep flowing meanwhile.  NULL: none (records wait in the queue). */
+void fg_ledger_spool_at(const char *path);
 int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen);
 void fg_ledger_submit(struct fg_record *r);
 /* Delete stored Response `id` from the store, in order with the records

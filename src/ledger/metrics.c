@@ -167,6 +167,25 @@ void fg_metrics_render(struct evbuffer *o)
     fg_metrics_counter(o, "frugal_ledger_write_errors_total", "Records lost to storage errors.");
     evbuffer_add_printf(o, "frugal_ledger_write_errors_total %llu\n",
                         (unsigned long long)st.write_errors);
+    evbuffer_add_printf(o,
+                        "# HELP frugal_ledger_spool_depth Records in the spool, waiting for an "
+                        "unreachable store.\n"
+                        "# TYPE frugal_ledger_spool_depth gauge\nfrugal_ledger_spool_depth %llu\n",
+                        (unsigned long long)st.spool_depth);
+    fg_metrics_counter(o, "frugal_ledger_spooled_total",
+                       "Records that went to the spool (the store was unreachable).");
+    evbuffer_add_printf(o, "frugal_ledger_spooled_total %llu\n", (unsigned long long)st.spooled);
+    evbuffer_add_printf(o,
+                        "# HELP frugal_store_up 1 when the last ledger write reached the store.\n"
+                        "# TYPE frugal_store_up gauge\nfrugal_store_up %d\n",
+                        st.store_down ? 0 : 1);
+    evbuffer_add_printf(o,
+                        "# HELP frugal_store_write_seconds The ledger's writes to the store (one "
+                        "transaction each).\n"
+                        "# TYPE frugal_store_write_seconds summary\n"
+                        "frugal_store_write_seconds_sum %.6f\nfrugal_store_write_seconds_count "
+                        "%llu\n",
+                        (double)st.store_write_us / 1e6, (unsigned long long)st.store_writes);
     int n = atomic_load_explicit(&g_metrics_n_sources, memory_order_acquire);
     for (int s = 0; s < n; s++)
         g_metrics_sources[s](o);

@@ -1,12 +1,14 @@
 /* store.c — picks the storage backend from the DSN (see store.h). */
 #include "store.h"
 
+#include "pgdb.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static const struct fg_store_ops *const backends[] = {&fg_store_sqlite};
+static const struct fg_store_ops *const backends[] = {&fg_store_sqlite, &fg_store_pg};
 
 int fg_store_open(const char *dsn, struct fg_store **out, char *err, size_t errlen)
 {
@@ -15,7 +17,11 @@ int fg_store_open(const char *dsn, struct fg_store **out, char *err, size_t errl
         if (!strncmp(dsn, sch, strlen(sch)))
             return backends[i]->open(dsn, out, err, errlen);
     }
-    snprintf(err, errlen, "storage '%s': no backend for this scheme (this build has sqlite:)", dsn);
+    /* never the whole DSN: it may carry a password */
+    snprintf(err, errlen,
+             "storage '%.*s:…': no backend for this scheme (this build has sqlite: and "
+             "postgres://)",
+             (int)strcspn(dsn, ":"), dsn);
     return -1;
 }
 
@@ -49,6 +55,8 @@ const char *fg_store_label(const char *dsn, char *buf, size_t n)
 {
     if (!strncmp(dsn, "sqlite:", 7))
         snprintf(buf, n, "%s", dsn);
+    else if (fg_pgdb_is_dsn(dsn))
+        fg_pgdb_label(dsn, buf, n);
     else
         snprintf(buf, n, "%.*s…", (int)strcspn(dsn, ":"), dsn);
     return buf;

@@ -1,8 +1,8 @@
 /* store.h — the storage interface: a table of functions per backend.
  *
- * A backend is a file (store_sqlite.c today, store_pg.c later) exporting a
- * struct fg_store_ops.  fg_store_open() picks it from the DSN scheme
- * ("sqlite:PATH", "postgres://…").  The ledger writer thread is the only
+ * A backend is a file (store_sqlite.c, store_pg.c) exporting a struct
+ * fg_store_ops.  fg_store_open() picks it from the DSN scheme
+ * ("sqlite:PATH", "postgres://…" or "postgresql://…").  The ledger writer thread is the only
  * writer; readers (report, GET /frugal/spend) open their own handle, so a
  * backend handle is used by one thread at a time.
  *
@@ -29,6 +29,9 @@ struct fg_store;
 struct fg_store_response;
 
 #define FG_STORE_BUSY (-2)
+/* The store's server cannot be reached (nothing written): the ledger keeps
+ * the records in its spool and writes them again later (ledger.h). */
+#define FG_STORE_DOWN (-3)
 
 /* Called for each record of a scan; return non-zero to stop. */
 typedef int (*fg_store_row_cb)(void *arg, const struct fg_record *r);
@@ -41,7 +44,8 @@ struct fg_store_ops {
     int (*open)(const char *dsn, struct fg_store **out, char *err, size_t errlen);
     /* Write n records in one transaction; 0, or -1 with err, or
      * FG_STORE_BUSY with err when another writer holds the database's
-     * lock (nothing written: try again later). */
+     * lock (nothing written: try again later), or FG_STORE_DOWN with err.
+     * Writing a record again (same id and ts_ms) keeps one row. */
     int (*write)(struct fg_store *s, struct fg_record *const *recs, size_t n, char *err,
                  size_t errlen);
     /* Records with since_ms <= ts_ms < until_ms, oldest first. */
@@ -86,6 +90,7 @@ struct fg_store {
 };
 
 extern const struct fg_store_ops fg_store_sqlite;
+extern const struct fg_store_ops fg_store_pg;
 
 int fg_store_open(const char *dsn, struct fg_store **out, char *err, size_t errlen);
 /* For commands that only read: does the DSN name an embedded database file

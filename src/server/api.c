@@ -9,12 +9,14 @@
 #include "keyreg.h"
 #include "keys_api.h"
 #include "keystore.h"
+#include "ledger.h"
 #include "passthru.h"
 #include "log.h"
 #include "report.h"
 #include "store.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "readq.h"
 #include "provider.h"
 #include "relay.h"
 #include "responses_api.h"
@@ -386,8 +388,16 @@ static void h_models(struct fg_worker *w, struct fg_edge_req *req, const struct 
 static void h_healthz(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
                       const struct fg_principal *p)
 {
+    /* the store's state does not make frugal unhealthy: calls flow while
+     * an unreachable store's records are spooled (ledger.h) */
+    struct fg_ledger_stats st;
+    fg_ledger_get_stats(&st);
     struct evbuffer *b = evbuffer_new();
-    evbuffer_add_printf(b, "{\"status\":\"%s\"}", w->draining ? "draining" : "ok");
+    evbuffer_add_printf(b,
+                        "{\"status\":\"%s\",\"store\":{\"state\":\"%s\",\"spool\":%llu,"
+                        "\"queue\":%llu}}",
+                        w->draining ? "draining" : "ok", st.store_down ? "unreachable" : "ok",
+                        (unsigned long long)st.spool_depth, (unsigned long long)st.depth);
     fg_reply_json(req, w->draining ? 503 : 200, b);
     evbuffer_free(b);
 }
@@ -404,8 +414,9 @@ static void h_metrics(struct fg_worker *w, struct fg_edge_req *req, const struct
 }
 
 /* GET /frugal/spend?since=24h&by=model&top=10[&key=ID]: the spend map.
- * Each worker reads through its own store handle (SQLite WAL readers don't
- * wait for the ledger writer).  A virtual key sees only its own calls; an
+ * With SQLite each worker reads through its own store handle (WAL readers
+ * don't wait for the ledger writer); a server store is read on the reader
+ * thread (readq.h).  A virtual key sees only its own calls; an
  * admin sees everyone's, or one key's with ?key=ID (copied to key, n >= 48). */
 static int spend_opts(struct fg_edge_req *req, struct fg_report_opts *o, char *key, char *err,
                       size_t n)
@@ -465,6 +476,11 @@ static void h_spend(struct fg_worker *w, struct fg_edge_req *req, const struct f
             return;
         }
         o.key_id = p->key_id;
+    }
+    /* a server store is read on the reader thread, never on this loop */
+    if (fg_readq_active()) {
+        fg_readq_spend(w, req, d, &o);
+        return;
     }
     if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
         reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);

@@ -1,5 +1,6 @@
 /* server.c — see server.h. */
 #include "server.h"
+#include "readq.h"
 
 #include "affinity.h"
 #include "assert.h"
@@ -418,6 +419,7 @@ void fg_server_join(struct fg_app *app, bool cut)
     for (int i = 0; i < app->nstarted; i++)
         pthread_join(app->workers[i].thread, NULL);
     app->nstarted = 0;
+    fg_readq_stop(); /* it posts to the workers' bases: before they are freed */
     for (int i = 0; app->workers && i < app->nworkers; i++)
         worker_free(&app->workers[i]);
     free(app->workers);

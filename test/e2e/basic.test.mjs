@@ -346,7 +346,9 @@ describe('plain HTTP', () => {
   test('GET /healthz', async () => {
     const r = await call(fr, '/healthz', { method: 'GET' });
     assert.equal(r.status, 200);
-    assert.deepEqual(r.json, { status: 'ok' });
+    assert.equal(r.json.status, 'ok');
+    // the ledger's store (reachable; nothing spooled) and its queue
+    assert.deepEqual({ ...r.json.store, queue: 0 }, { state: 'ok', spool: 0, queue: 0 });
   });
 
   test('GET /v1/models in the OpenAI list shape', async () => {

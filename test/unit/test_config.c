@@ -984,6 +984,36 @@ static void test_storage_anchored_to_config_dir(void **state)
     free(tmp);
 }
 
+/* A server storage: batches stay in SQLite (batches.storage, default next
+ * to the config file), the ledger's spool likewise; both anchored like a
+ * relative sqlite: path. */
+static void test_postgres_storage_batches_and_spool(void **state)
+{
+    char *tmp = realpath("/tmp", NULL), want[160];
+    struct fg_config *c = load_ok("storage: postgres://u:pw@db/frugal\n");
+    snprintf(want, sizeof want, "sqlite:%s/frugal-batches.db", tmp);
+    assert_string_equal(fg_config_batch_storage(c), want);
+    snprintf(want, sizeof want, "%s/frugal-ledger.spool", tmp);
+    assert_string_equal(c->spool, want);
+    fg_config_free(c);
+    c = load_ok("storage: postgresql:///frugal?host=/run/pg\nspool: /var/spool/f.spool\n"
+                "batches: {storage: sqlite:b/batches.db}\n");
+    snprintf(want, sizeof want, "sqlite:%s/b/batches.db", tmp);
+    assert_string_equal(fg_config_batch_storage(c), want);
+    assert_string_equal(c->spool, "/var/spool/f.spool");
+    fg_config_free(c);
+    c = load_ok("storage: sqlite:x.db\n"); /* SQLite: batches in the ledger's file */
+    assert_string_equal(fg_config_batch_storage(c), c->storage);
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("batches: {storage: postgres://db/x}\n",
+                       "1: batches.storage: must be sqlite:PATH");
+    /* a URL libpq cannot read is refused at load, without echoing it */
+    EXPECT_LOAD_ERRORS("storage: postgres://u:Secret-Pw-1@db/x?bogus=1\n",
+                       "1: storage: is not a URL libpq accepts (a malformed host or port, or an "
+                       "unknown query parameter)");
+    free(tmp);
+}
+
 /* env: secrets are needed only by commands that use them */
 static void test_no_secrets_flag(void **state)
 {
@@ -1117,6 +1147,7 @@ int main(void)
         T(test_defaults_bad_env),
         T(test_errlist),
         T(test_storage_anchored_to_config_dir),
+        T(test_postgres_storage_batches_and_spool),
         T(test_no_secrets_flag),
         T(test_limits),
         T(test_errors_redact_keys),

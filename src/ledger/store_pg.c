@@ -1,0 +1,512 @@
+/* store_pg.c — the Postgres backend of the storage interface (store.h).
+ *
+ * Schema: versioned migrations (pgdb.h; component "ledger") below.  The
+ * `calls` table has the SQLite table's columns and is partitioned by month
+ * on ts_ms (UTC months, [first ms, first ms of the next month)), so a year
+ * of traffic stays fast to query (reports name a time range: the planner
+ * skips other months) and cheap to prune (DROP a month's partition).  Its
+ * key is (id, ts_ms): Postgres needs the partition column in a unique key,
+ * and a record's id and ts_ms never change, so a record written twice (a
+ * spool replayed after a write whose COMMIT answer was lost) is kept once
+ * by ON CONFLICT DO NOTHING.  Partitions are created when a record needs
+ * one, and this month's and the next at open, under an advisory lock (two
+ * replicas creating the same month wait for each other).
+ *
+ * Writes: one transaction per group, multi-row INSERTs of up to ROWS_PER_
+ * INSERT rows with every value a parameter (SQL text holds placeholders
+ * only).  A lost connection is reconnected once per write; when the server
+ * still cannot be reached, write returns FG_STORE_DOWN and the ledger
+ * spools (ledger.h).  Scans stream rows one at a time (single-row mode), so
+ * a report over a big ledger never holds it in memory. */
+#include "store.h"
+#include "store_pg.h"
+
+#include "arena.h"
+#include "assert.h"
+#include "pgdb.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define COLUMNS                                                                                    \
+    "id, ts_ms, key_id, tags, endpoint, model_requested, model, upstream_model, provider, "        \
+    "route, route_reason, cache, stream, batch, status, input_tokens, cache_read_tokens, "         \
+    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, priced, "      \
+    "cost_pico, baseline_pico, saved_prompt_cache_pico, saved_response_cache_pico, "               \
+    "saved_routing_pico, saved_batch_pico, bucket_repeated_pico, "                                 \
+    "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "         \
+    "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id, buster_where, "         \
+    "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason, batch_id, "      \
+    "request_bytes, response_bytes"
+#define NCOLS 48
+#define ROWS_PER_INSERT 500 /* 24,000 parameters: under the protocol's 65,535 */
+#define KNOWN_MONTHS 64     /* partitions this handle knows exist */
+
+static const struct fg_pgdb_migration migrations[] = {
+    {1, "ledger 1: calls partitioned by month, responses",
+     "CREATE TABLE calls ("
+     " id text NOT NULL, ts_ms bigint NOT NULL, key_id text, tags text, endpoint text,"
+     " model_requested text, model text, upstream_model text, provider text, route text,"
+     " route_reason text, cache text, stream bigint, batch bigint, status bigint,"
+     " input_tokens bigint, cache_read_tokens bigint, cache_write_5m_tokens bigint,"
+     " cache_write_1h_tokens bigint, output_tokens bigint, reasoning_tokens bigint,"
+     " priced bigint, cost_pico bigint, baseline_pico bigint,"
+     " saved_prompt_cache_pico bigint, saved_response_cache_pico bigint,"
+     " saved_routing_pico bigint, saved_batch_pico bigint, bucket_repeated_pico bigint,"
+     " bucket_repeated_cached_pico bigint, bucket_frontier_pico bigint,"
+     " bucket_bloated_pico bigint, latency_us bigint, ttfb_us bigint, prefix_fp text,"
+     " prefix_tokens bigint, repeated_tokens bigint, error text, linked_id text,"
+     " buster_where text, buster_offset bigint, buster_sample text, buster_tokens bigint,"
+     " buster_pico bigint, cache_miss_reason text, batch_id text, request_bytes bigint,"
+     " response_bytes bigint, PRIMARY KEY (id, ts_ms)) PARTITION BY RANGE (ts_ms);"
+     "CREATE INDEX calls_ts ON calls (ts_ms);"
+     "CREATE TABLE responses (id text PRIMARY KEY, key_id text, provider text, ts_ms bigint);"},
+};
+
+struct pg_store {
+    struct fg_store base;
+    PGconn *c;
+    char *dsn;
+    int known[KNOWN_MONTHS]; /* year * 12 + month - 1 of partitions made or seen */
+    size_t nknown;
+};
+
+/* ---- months and partitions ---- */
+
+static int month_of(int64_t ts_ms)
+{
+    time_t t = (time_t)(ts_ms / 1000 - (ts_ms % 1000 < 0));
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    return (tm.tm_year + 1900) * 12 + tm.tm_mon;
+}
+
+static int64_t month_start_ms(int month)
+{
+    struct tm tm = {.tm_year = month / 12 - 1900, .tm_mon = month % 12, .tm_mday = 1};
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+static bool known(struct pg_store *q, int month)
+{
+    for (size_t i = 0; i < q->nknown; i++)
+        if (q->known[i] == month)
+            return true;
+    return false;
+}
+
+/* CREATE the month's partition if missing.  Its name and bounds are
+ * computed integers (no text from a record reaches the SQL). */
+static int ensure_month(struct pg_store *q, int month, char *err, size_t errlen)
+{
+    if (known(q, month))
+        return 0;
+    FG_ASSERT(month > 0);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "BEGIN; SELECT pg_advisory_xact_lock(1718777192);"
+             " CREATE TABLE IF NOT EXISTS calls_p%04d%02d PARTITION OF calls"
+             " FOR VALUES FROM (%" PRId64 ") TO (%" PRId64 "); COMMIT",
+             month / 12, month % 12 + 1, month_start_ms(month), month_start_ms(month + 1));
+    if (fg_pgdb_exec(q->c, sql, err, errlen) < 0) {
+        PQclear(PQexec(q->c, "ROLLBACK"));
+        return -1;
+    }
+    if (q->nknown == KNOWN_MONTHS)
+        q->nknown = 0; /* forget (a re-check is one cheap statement) */
+    q->known[q->nknown++] = month;
+    return 0;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* ---- open / close ---- */
+
+static void pg_close(struct fg_store *s)
+{
+    struct pg_store *q = (struct pg_store *)s;
+    if (!q)
+        return;
+    PQfinish(q->c);
+    free(q->dsn);
+    free(q);
+}
+
+int fg_store_pg_migrate(const char *dsn, bool apply, int *pending, char *err, size_t errlen)
+{
+    PGconn *c;
+    if (fg_pgdb_connect(dsn, &c, err, errlen) < 0)
+        return -1;
+    int rc = fg_pgdb_migrate(c, "ledger", migrations, sizeof migrations / sizeof migrations[0],
+                             apply, pending, err, errlen);
+    PQfinish(c);
+    return rc;
+}
+
+static int pg_open(const char *dsn, struct fg_store **out, char *err, size_t errlen)
+{
+    struct pg_store *q = fg_xcalloc(1, sizeof *q);
+    q->base.ops = &fg_store_pg;
+    q->dsn = fg_xstrdup(dsn);
+    int pending;
+    int64_t now = wall_ms();
+    if (fg_pgdb_connect(dsn, &q->c, err, errlen) < 0 ||
+        fg_pgdb_migrate(q->c, "ledger", migrations, sizeof migrations / sizeof migrations[0], true,
+                        &pending, err, errlen) < 0 ||
+        ensure_month(q, month_of(now), err, errlen) < 0 ||
+        ensure_month(q, month_of(now) + 1, err, errlen) < 0) {
+        pg_close(&q->base);
+        return -1;
+    }
+    *out = &q->base;
+    return 0;
+}
+
+/* The connection is gone (server restarted, network): one reconnect. */
+static bool reconnect(struct pg_store *q)
+{
+    if (!fg_pgdb_lost(q->c))
+        return true;
+    PQreset(q->c);
+    q->nknown = 0; /* the server may have lost what we knew */
+    return PQstatus(q->c) == CONNECTION_OK;
+}
+
+/* ---- write ---- */
+
+/* Text parameters of one record, in COLUMNS order; numbers are printed
+ * into num (NCOLS * 24 bytes). */
+static void row_params(const struct fg_record *r, const char **p, char *num)
+{
+    int i = 0;
+#define TXT(v) (p[i++] = (v))
+#define INT(v) (snprintf(num, 24, "%" PRId64, (int64_t)(v)), p[i++] = num, num += 24)
+    TXT(r->id);
+    INT(r->ts_ms);
+    const char *texts[] = {r->key_id,       r->tags,           r->endpoint, r->model_requested,
+                           r->model,        r->upstream_model, r->provider, r->route,
+                           r->route_reason, r->cache};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
+        TXT(texts[k]);
+    const int64_t ints[] = {r->stream,
+                            r->batch,
+                            r->status,
+                            r->tok.input,
+                            r->tok.cache_read,
+                            r->tok.cache_write_5m,
+                            r->tok.cache_write_1h,
+                            r->tok.output,
+                            r->reasoning_tokens,
+                            r->priced,
+                            r->cost_pico,
+                            r->baseline_pico,
+                            r->saved_prompt_cache_pico,
+                            r->saved_response_cache_pico,
+                            r->saved_routing_pico,
+                            r->saved_batch_pico,
+                            r->bucket_repeated_pico,
+                            r->bucket_repeated_cached_pico,
+                            r->bucket_frontier_pico,
+                            r->bucket_bloated_pico,
+                            r->latency_us,
+                            r->ttfb_us};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
+        INT(ints[k]);
+    TXT(r->prefix_fp[0] ? r->prefix_fp : NULL);
+    INT(r->prefix_tokens);
+    INT(r->repeated_tokens);
+    TXT(r->error);
+    TXT(r->linked_id);
+    TXT(r->buster_where);
+    INT(r->buster_offset);
+    TXT(r->buster_sample);
+    INT(r->buster_tokens);
+    INT(r->buster_pico);
+    TXT(r->cache_miss_reason);
+    TXT(r->batch_id);
+    INT(r->request_bytes);
+    INT(r->response_bytes);
+#undef TXT
+#undef INT
+    FG_ASSERT(i == NCOLS);
+}
+
+/* "INSERT … VALUES ($1,…,$48),(…) ON CONFLICT DO NOTHING" for n rows:
+ * placeholders only. */
+static char *insert_sql(size_t n)
+{
+    /* each placeholder "$NNNNN," is at most 7 bytes (n <= ROWS_PER_INSERT) */
+    FG_ASSERT(n <= ROWS_PER_INSERT);
+    size_t cap = sizeof COLUMNS + 128 + n * (NCOLS * 8 + 4);
+    char *sql = fg_xmalloc(cap);
+    size_t len = (size_t)snprintf(sql, cap, "INSERT INTO calls (" COLUMNS ") VALUES ");
+    for (size_t row = 0; row < n; row++)
+        for (int k = 0; k < NCOLS; k++)
+            len += (size_t)snprintf(sql + len, cap - len, "%s$%zu%s",
+                                    k     ? ""
+                                    : row ? ",("
+                                          : "(",
+                                    row * NCOLS + (size_t)k + 1, k == NCOLS - 1 ? ")" : ",");
+    snprintf(sql + len, cap - len, " ON CONFLICT (id, ts_ms) DO NOTHING");
+    FG_ASSERT(len < cap);
+    return sql;
+}
+
+static int insert_rows(struct pg_store *q, struct fg_record *const *recs, size_t n, char *err,
+                       size_t errlen)
+{
+    const char **p = fg_xmalloc(n * NCOLS * sizeof *p);
+    char *num = fg_xmalloc(n * NCOLS * 24);
+    for (size_t k = 0; k < n; k++)
+        row_params(recs[k], p + k * NCOLS, num + k * NCOLS * 24);
+    char *sql = insert_sql(n);
+    PGresult *r = PQexecParams(q->c, sql, (int)(n * NCOLS), NULL, p, NULL, NULL, 0);
+    int rc =
+        PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : fg_pgdb_fail(q->c, r, "INSERT", err, errlen);
+    PQclear(r);
+    free(sql);
+    free(num);
+    free(p);
+    return rc;
+}
+
+/* The stored Response a call created: its owner, replaced when written again. */
+static int insert_response(struct pg_store *q, const struct fg_record *rec, char *err,
+                           size_t errlen)
+{
+    char ts[24];
+    snprintf(ts, sizeof ts, "%" PRId64, rec->ts_ms);
+    const char *p[4] = {rec->response_id, rec->key_id, rec->provider, ts};
+    PGresult *r = PQexecParams(q->c,
+                               "INSERT INTO responses (id, key_id, provider, ts_ms) VALUES "
+                               "($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET key_id = "
+                               "EXCLUDED.key_id, provider = EXCLUDED.provider, ts_ms = "
+                               "EXCLUDED.ts_ms",
+                               4, NULL, p, NULL, NULL, 0);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK
+                 ? 0
+                 : fg_pgdb_fail(q->c, r, "INSERT responses", err, errlen);
+    PQclear(r);
+    return rc;
+}
+
+static int write_all(struct pg_store *q, struct fg_record *const *recs, size_t n, char *err,
+                     size_t errlen)
+{
+    for (size_t k = 0; k < n; k++)
+        if (ensure_month(q, month_of(recs[k]->ts_ms), err, errlen) < 0)
+            return -1;
+    if (fg_pgdb_exec(q->c, "BEGIN", err, errlen) < 0)
+        return -1;
+    for (size_t k = 0; k < n; k += ROWS_PER_INSERT) {
+        size_t m = n - k < ROWS_PER_INSERT ? n - k : ROWS_PER_INSERT;
+        if (insert_rows(q, recs + k, m, err, errlen) < 0)
+            goto bad;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (recs[k]->response_id && insert_response(q, recs[k], err, errlen) < 0)
+            goto bad;
+    if (fg_pgdb_exec(q->c, "COMMIT", err, errlen) == 0)
+        return 0;
+bad:
+    PQclear(PQexec(q->c, "ROLLBACK"));
+    return -1;
+}
+
+static int pg_write(struct fg_store *s, struct fg_record *const *recs, size_t n, char *err,
+                    size_t errlen)
+{
+    struct pg_store *q = (struct pg_store *)s;
+    if (!reconnect(q)) {
+        fg_pgdb_fail(q->c, NULL, "reconnecting", err, errlen);
+        return FG_STORE_DOWN;
+    }
+    if (write_all(q, recs, n, err, errlen) == 0)
+        return 0;
+    /* lost mid-write: the transaction is rolled back by the server (or was
+     * committed, its answer lost: a replay is then kept once, ON CONFLICT) */
+    if (fg_pgdb_lost(q->c))
+        return reconnect(q) && write_all(q, recs, n, err, errlen) == 0 ? 0 : FG_STORE_DOWN;
+    return -1;
+}
+
+/* ---- reads ---- */
+
+static const char *val(const PGresult *r, int i)
+{
+    return PQgetisnull(r, 0, i) ? NULL : PQgetvalue(r, 0, i);
+}
+
+static int64_t num(const PGresult *r, int i)
+{
+    return PQgetisnull(r, 0, i) ? 0 : strtoll(PQgetvalue(r, 0, i), NULL, 10);
+}
+
+/* One row of a single-row-mode result; strings point into r. */
+static void read_row(const PGresult *res, struct fg_record *r)
+{
+    int i = 0;
+    memset(r, 0, sizeof *r);
+    snprintf(r->id, sizeof r->id, "%s", val(res, i) ? val(res, i) : "");
+    i++;
+    r->ts_ms = num(res, i++);
+    const char **texts[] = {&r->key_id,       &r->tags,           &r->endpoint, &r->model_requested,
+                            &r->model,        &r->upstream_model, &r->provider, &r->route,
+                            &r->route_reason, &r->cache};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
+        *texts[k] = val(res, i++);
+    r->stream = num(res, i++) != 0;
+    r->batch = num(res, i++) != 0;
+    r->status = (int)num(res, i++);
+    int64_t *ints[] = {&r->tok.input,          &r->tok.cache_read, &r->tok.cache_write_5m,
+                       &r->tok.cache_write_1h, &r->tok.output,     &r->reasoning_tokens};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
+        *ints[k] = num(res, i++);
+    r->priced = num(res, i++) != 0;
+    int64_t *money[] = {&r->cost_pico,
+                        &r->baseline_pico,
+                        &r->saved_prompt_cache_pico,
+                        &r->saved_response_cache_pico,
+                        &r->saved_routing_pico,
+                        &r->saved_batch_pico,
+                        &r->bucket_repeated_pico,
+                        &r->bucket_repeated_cached_pico,
+                        &r->bucket_frontier_pico,
+                        &r->bucket_bloated_pico,
+                        &r->latency_us,
+                        &r->ttfb_us};
+    for (size_t k = 0; k < sizeof money / sizeof money[0]; k++)
+        *money[k] = num(res, i++);
+    snprintf(r->prefix_fp, sizeof r->prefix_fp, "%s", val(res, i) ? val(res, i) : "");
+    i++;
+    r->prefix_tokens = num(res, i++);
+    r->repeated_tokens = num(res, i++);
+    r->error = val(res, i++);
+    r->linked_id = val(res, i++);
+    r->buster_where = val(res, i++);
+    r->buster_offset = num(res, i++);
+    r->buster_sample = val(res, i++);
+    r->buster_tokens = num(res, i++);
+    r->buster_pico = num(res, i++);
+    r->cache_miss_reason = val(res, i++);
+    r->batch_id = val(res, i++);
+    r->request_bytes = num(res, i++);
+    r->response_bytes = num(res, i++);
+    FG_DASSERT(i == NCOLS);
+}
+
+typedef int (*row_fn)(void *arg, const PGresult *r);
+
+/* Run a query in single-row mode, handing each row to fn (non-zero stops:
+ * the rest is read and dropped). */
+static int stream_rows(struct pg_store *q, const char *sql, int np, const char *const *p, row_fn fn,
+                       void *arg, char *err, size_t errlen)
+{
+    if (!reconnect(q))
+        return fg_pgdb_fail(q->c, NULL, "reconnecting", err, errlen);
+    if (!PQsendQueryParams(q->c, sql, np, NULL, p, NULL, NULL, 0) || !PQsetSingleRowMode(q->c))
+        return fg_pgdb_fail(q->c, NULL, "SELECT", err, errlen);
+    int rc = 0;
+    bool stop = false;
+    PGresult *r;
+    while ((r = PQgetResult(q->c))) {
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_SINGLE_TUPLE && !stop)
+            stop = fn(arg, r) != 0;
+        else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == 0)
+            rc = fg_pgdb_fail(q->c, r, "SELECT", err, errlen);
+        PQclear(r);
+    }
+    return rc;
+}
+
+struct scan_ctx {
+    fg_store_row_cb cb;
+    void *arg;
+};
+
+static int scan_row(void *arg, const PGresult *r)
+{
+    struct scan_ctx *x = arg;
+    struct fg_record rec;
+    read_row(r, &rec);
+    return x->cb(x->arg, &rec);
+}
+
+static int pg_scan(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,
+                   void *arg, char *err, size_t errlen)
+{
+    char a[24], b[24];
+    snprintf(a, sizeof a, "%" PRId64, since_ms);
+    snprintf(b, sizeof b, "%" PRId64, until_ms);
+    const char *p[2] = {a, b};
+    struct scan_ctx x = {cb, arg};
+    return stream_rows((struct pg_store *)s,
+                       "SELECT " COLUMNS " FROM calls WHERE ts_ms >= $1 AND ts_ms < $2"
+                       " ORDER BY ts_ms",
+                       2, p, scan_row, &x, err, errlen);
+}
+
+struct spend_ctx {
+    fg_store_spend_cb cb;
+    void *arg;
+};
+
+static int spend_row(void *arg, const PGresult *r)
+{
+    struct spend_ctx *x = arg;
+    return x->cb(x->arg, val(r, 0), val(r, 1), num(r, 2));
+}
+
+static int pg_spend_since(struct fg_store *s, int64_t since_ms, fg_store_spend_cb cb, void *arg,
+                          char *err, size_t errlen)
+{
+    char a[24];
+    snprintf(a, sizeof a, "%" PRId64, since_ms);
+    const char *p[1] = {a};
+    struct spend_ctx x = {cb, arg};
+    return stream_rows((struct pg_store *)s,
+                       "SELECT key_id, tags, SUM(cost_pico)::bigint FROM calls WHERE ts_ms >= $1"
+                       " GROUP BY key_id, tags",
+                       1, p, spend_row, &x, err, errlen);
+}
+
+static int pg_response_owner(struct fg_store *s, const char *id, char *key_id, size_t kn,
+                             char *provider, size_t pn, char *err, size_t errlen)
+{
+    struct pg_store *q = (struct pg_store *)s;
+    if (!reconnect(q))
+        return fg_pgdb_fail(q->c, NULL, "reconnecting", err, errlen);
+    const char *p[1] = {id};
+    PGresult *r = PQexecParams(q->c, "SELECT key_id, provider FROM responses WHERE id = $1", 1,
+                               NULL, p, NULL, NULL, 0);
+    int found;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        found = fg_pgdb_fail(q->c, r, "reading responses", err, errlen);
+    } else if ((found = PQntuples(r) > 0)) {
+        snprintf(key_id, kn, "%s", val(r, 0) ? val(r, 0) : "");
+        snprintf(provider, pn, "%s", val(r, 1) ? val(r, 1) : "");
+    }
+    PQclear(r);
+    return found;
+}
+
+const struct fg_store_ops fg_store_pg = {
+    .scheme = "postgres",
+    .open = pg_open,
+    .write = pg_write,
+    .scan = pg_scan,
+    .close = pg_close,
+    .spend_since = pg_spend_since,
+    .checkpoint = NULL,
+    .response_owner = pg_response_owner,
+};

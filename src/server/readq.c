@@ -1,0 +1,186 @@
+/* readq.c — see readq.h.  A mutex-protected FIFO of jobs, one reader
+ * thread, replies posted back to the job's worker loop. */
+#include "readq.h"
+
+#include "arena.h"
+#include "assert.h"
+#include "json.h"
+#include "keystore.h"
+#include "log.h"
+#include "reply.h"
+#include "store.h"
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct job {
+    struct job *next, *prev; /* the queue, then the posted list */
+    struct fg_worker *w;
+    struct fg_edge_req *req;
+    const struct fg_dialect_ops *d;
+    struct fg_report_opts o;
+    char key[48];
+    json_t *out; /* the map, or NULL with err */
+    char err[300];
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    bool running, stop;
+    struct job *head, *tail; /* waiting for the reader */
+    struct job *posted;      /* answered, reply not run yet */
+    char *dsn;
+    struct fg_store *store;
+    struct fg_keystore *keystore;
+} g_readq = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+bool fg_readq_active(void)
+{
+    return g_readq.running;
+}
+
+/* On the job's worker loop: the answer, then the job is over. */
+static void reply(evutil_socket_t fd, short what, void *arg)
+{
+    struct job *j = arg;
+    pthread_mutex_lock(&g_readq.mu);
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        g_readq.posted = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    pthread_mutex_unlock(&g_readq.mu);
+    if (j->out) {
+        fg_reply_json_value(j->req, 200, j->out, FG_REPORT_JSON_FLAGS);
+    } else {
+        struct fg_err e;
+        fg_err_set(&e, FG_E_INTERNAL, NULL, "storage_error", "%s", j->err);
+        fg_reply_error(j->req, j->d, &e);
+    }
+    struct fg_worker *w = j->w;
+    json_decref(j->out);
+    free(j);
+    FG_ASSERT(w->inflight > 0);
+    w->inflight--;
+    if (w->on_call_ended)
+        w->on_call_ended(w);
+}
+
+/* Handles are opened on first use and again after a failure. */
+static void run(struct job *j)
+{
+    if (!g_readq.store && fg_store_open(g_readq.dsn, &g_readq.store, j->err, sizeof j->err) < 0)
+        return;
+    if (j->o.by && !strcmp(j->o.by, "key")) {
+        if (!g_readq.keystore &&
+            fg_keystore_open(g_readq.dsn, &g_readq.keystore, j->err, sizeof j->err) < 0)
+            return;
+        j->o.key_names = fg_keystore_names;
+        j->o.key_names_src = g_readq.keystore;
+    }
+    if (fg_report_spend(g_readq.store, &j->o, &j->out, j->err, sizeof j->err) < 0)
+        j->out = NULL;
+}
+
+static void *reader_main(void *arg)
+{
+    pthread_mutex_lock(&g_readq.mu);
+    for (;;) {
+        while (!g_readq.head && !g_readq.stop)
+            pthread_cond_wait(&g_readq.cv, &g_readq.mu);
+        if (!g_readq.head)
+            break; /* stopping, nothing left */
+        struct job *j = g_readq.head;
+        g_readq.head = j->next;
+        if (!g_readq.head)
+            g_readq.tail = NULL;
+        pthread_mutex_unlock(&g_readq.mu);
+        run(j);
+        pthread_mutex_lock(&g_readq.mu);
+        /* on the posted list before the post: the reply may run at once */
+        j->prev = NULL;
+        j->next = g_readq.posted;
+        if (j->next)
+            j->next->prev = j;
+        g_readq.posted = j;
+        if (event_base_once(j->w->base, -1, EV_TIMEOUT, reply, j, NULL) < 0)
+            fg_error("readq: cannot post a reply to worker %d", j->w->index); /* freed at stop */
+    }
+    pthread_mutex_unlock(&g_readq.mu);
+    fg_store_close(g_readq.store);
+    fg_keystore_close(g_readq.keystore);
+    g_readq.store = NULL;
+    g_readq.keystore = NULL;
+    fg_json_thread_cleanup();
+    fg_arena_thread_cleanup();
+    return NULL;
+}
+
+int fg_readq_start(const struct fg_config *cfg, char *err, size_t errlen)
+{
+    if (!strncmp(cfg->storage, "sqlite:", 7))
+        return 0;
+    g_readq.dsn = fg_xstrdup(cfg->storage);
+    g_readq.stop = false;
+    if (pthread_create(&g_readq.thread, NULL, reader_main, NULL) != 0) {
+        snprintf(err, errlen, "cannot start the store reader thread");
+        free(g_readq.dsn);
+        g_readq.dsn = NULL;
+        return -1;
+    }
+    g_readq.running = true;
+    return 0;
+}
+
+void fg_readq_spend(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                    const struct fg_report_opts *o)
+{
+    FG_ASSERT(g_readq.running);
+    struct job *j = fg_xcalloc(1, sizeof *j);
+    j->w = w;
+    j->req = req;
+    j->d = d;
+    j->o = *o;
+    if (o->key_id) {
+        snprintf(j->key, sizeof j->key, "%s", o->key_id);
+        j->o.key_id = j->key;
+    }
+    w->inflight++; /* a drain waits for the answer */
+    pthread_mutex_lock(&g_readq.mu);
+    if (g_readq.tail)
+        g_readq.tail->next = j;
+    else
+        g_readq.head = j;
+    g_readq.tail = j;
+    pthread_cond_signal(&g_readq.cv);
+    pthread_mutex_unlock(&g_readq.mu);
+}
+
+void fg_readq_stop(void)
+{
+    if (!g_readq.running)
+        return;
+    pthread_mutex_lock(&g_readq.mu);
+    g_readq.stop = true;
+    pthread_cond_signal(&g_readq.cv);
+    pthread_mutex_unlock(&g_readq.mu);
+    pthread_join(g_readq.thread, NULL);
+    g_readq.running = false;
+    /* the loops are gone: replies that never ran (their events die with
+     * the bases, their requests with the edges) */
+    for (struct job *j = g_readq.posted, *next; j; j = next) {
+        next = j->next;
+        json_decref(j->out);
+        free(j);
+    }
+    g_readq.posted = NULL;
+    free(g_readq.dsn);
+    g_readq.dsn = NULL;
+}
