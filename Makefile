@@ -16,7 +16,7 @@
 #   make install    copy build/frugal to $(PREFIX)/bin
 CC      ?= cc
 PREFIX  ?= /usr/local
-PKGS    := libevent libevent_pthreads libcurl jansson yaml-0.1 sqlite3 libpcre2-8 libcrypto
+PKGS    := libevent libevent_pthreads libcurl jansson yaml-0.1 sqlite3 libpcre2-8 libcrypto hiredis
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter

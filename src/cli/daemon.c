@@ -1,6 +1,8 @@
 /* daemon.c — see daemon.h. */
 #include "daemon.h"
 
+#include "shared_redis.h"
+
 #include "batch_api.h"
 #include "batch_budget.h"
 #include "batch_exec.h"
@@ -21,6 +23,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 /* A fresh secret for the in-process sim: 32 random bytes, hex. */
@@ -80,6 +83,19 @@ int fg_daemon_run(const struct fg_config *cfg)
     for (size_t i = 0; i < cfg->n_providers; i++)
         fg_redact_add_secret(cfg->providers[i].api_key);
     char lerr[300];
+    struct fg_shared *redis = NULL;
+    if (cfg->redis) {
+        fg_redact_add_secret(cfg->redis); /* the URL may carry a password */
+        struct fg_shared_redis_opts ro = {
+            .fail_local = !strcmp(cfg->budgets.on_store_down, "local"),
+            .lease_ms = (int64_t)cfg->budgets.lease_seconds * 1000,
+        };
+        if (fg_shared_redis_open(cfg->redis, &ro, &redis, lerr, sizeof lerr) < 0) {
+            fg_error("%s", lerr);
+            goto out;
+        }
+        fg_shared_process_set(redis); /* before any budget or worker exists */
+    }
     if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
         fg_error("storage: %s", lerr);
         goto out;
@@ -149,6 +165,8 @@ out:
     fg_ledger_stop();
     fg_respcache_shutdown();
     fg_busters_shutdown();
+    fg_shared_process_set(NULL); /* every user of the shared store has stopped */
+    fg_shared_redis_close(redis);
     fg_respmap_reset(); /* the stored-response id map */
     fg_redact_clear();
     if (!rc)

@@ -161,6 +161,11 @@ struct fg_config {
     bool builtin; /* true when from fg_config_defaults() */
     struct fg_server_cfg server;
     char *storage; /* default "sqlite:frugal.db"; absolute when from a file */
+    char *redis;   /* redis://[:password@]host[:port][/db] shared by replicas, or NULL */
+    struct {
+        char *on_store_down; /* "fail_closed" (default) | "local": Redis unreachable */
+        int lease_seconds;   /* a call's budget hold expires after this (default 1h) */
+    } budgets;
     struct fg_provider_cfg *providers;
     size_t n_providers;
     struct fg_model_cfg *models;
