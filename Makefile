@@ -112,8 +112,8 @@ e2e: $(SANDIR)/frugal test/e2e/node_modules
 	    $(if $(P),--test-name-pattern='$(P)') $(E2E_FILES)
 
 # ThreadSanitizer: the unit suites and the end-to-end files whose daemons are
-# busiest across threads (keys and budgets, batches, the ledger).
-TSAN_E2E ?= keys batch ledger
+# busiest across threads (keys and budgets, batches, the ledger, replicas on Redis).
+TSAN_E2E ?= keys batch ledger redis
 tsan:
 	$(MAKE) SANITIZER=thread unit
 	$(MAKE) SANITIZER=thread e2e T="$(TSAN_E2E)"

@@ -37,7 +37,7 @@ static const char APPLY_LUA[] =
     "if ARGV[3]=='1' then nk=nk+1 local v=redis.call('GET',KEYS[nk])\n"
     "  if v and v~='0' then return {-4} end end\n"
     "if ARGV[4]=='1' then nk=nk+1\n"
-    "  if not redis.call('SET',KEYS[nk],'1','NX','PX',86400000) then return {-1} end end\n"
+    "  if not redis.call('SET',KEYS[nk],'1','NX','PX',2*tonumber(ARGV[5])) then return {-1} end end\n"
     "local lease_ms=tonumber(ARGV[5]) local P=13\n"
     "local function fld(w,f) return string.format('%d:%d',w,f) end\n"
     "local function give(k,w,a,h,span)\n"
@@ -131,7 +131,9 @@ struct rloop {
     struct event_base *base;
     redisAsyncContext *ac; /* NULL: not connected (reconnect_ev pending) */
     bool connected;
-    int pending;          /* commands sent, reply not yet seen */
+    int pending;                           /* commands sent, reply not yet seen */
+    struct fg_shared_op *redo, *redo_tail; /* settlements to send again */
+    int nredo;
     uint64_t progress_ns; /* last reply (or send when none was pending) */
     int backoff_ms;
     struct event *reconnect_ev, *watch_ev;
@@ -140,7 +142,9 @@ struct rloop {
 struct fg_shared_op {
     struct rloop *l;
     bool cancelled;
-    bool ack_only; /* an unchecked apply sent without waiting */
+    bool ack_only;             /* an unchecked apply sent without waiting */
+    bool once;                 /* ack_only: marked once, so it may be sent again */
+    struct fg_shared_op *next; /* in the loop's redo list */
     fg_shared_done_fn done;
     void *arg;
     int n;
@@ -201,7 +205,11 @@ struct cmd {
     size_t len[MAX_ARGS];
     char buf[MAX_ARGS * 48 + 4 * FG_SHARED_MAX_STEPS * 128];
     size_t used;
+    bool once; /* marked once: safe to send again */
 };
+
+/* One per thread: hiredis copies a command out when it is queued. */
+static _Thread_local struct cmd t_cmd;
 
 static void arg_fmt(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -226,7 +234,16 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
 {
     c->argc = 0;
     c->used = 0;
-    bool guard = o && o->guard, once = o && o->once;
+    /* a hold is released once: an apply that closes a lease is marked by
+     * it, so sending the same settlement again (after a lost connection)
+     * changes nothing */
+    char lease_once[20] = "";
+    for (int i = 0; i < n && !(o && o->once) && !lease_once[0]; i++)
+        if (st[i].lease && st[i].add[0] <= 0 && st[i].add[1] <= 0)
+            snprintf(lease_once, sizeof lease_once, "%016llx", (unsigned long long)st[i].lease);
+    const char *once_id = o && o->once ? o->once : lease_once[0] ? lease_once : NULL;
+    bool guard = o && o->guard, once = once_id != NULL;
+    c->once = once;
     arg_fmt(c, "EVALSHA");
     arg_fmt(c, "%s", s->sha[S_APPLY]);
     arg_fmt(c, "%d", 3 * n + guard + once);
@@ -238,7 +255,7 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
     if (guard)
         arg_fmt(c, "frugal:v:%.120s", o->guard);
     if (once)
-        arg_fmt(c, "frugal:once:%.64s", o->once);
+        arg_fmt(c, "frugal:once:%.64s", once_id);
     arg_fmt(c, "%lld", (long long)wall_ms());
     arg_fmt(c, "%d", n);
     arg_fmt(c, "%d", guard);
@@ -423,6 +440,8 @@ static bool split_local(struct rstate *s, struct fg_shared_step *st, int *n)
 /* ------------------------------------------------------- the loop's link */
 
 static void loop_connect(struct rloop *l);
+static void redo_flush(struct rstate *s, struct rloop *l);
+static void redo_later(struct rstate *s, struct rloop *l, struct fg_shared_op *op);
 
 static void schedule_reconnect(struct rloop *l)
 {
@@ -453,6 +472,7 @@ static void on_connect(const redisAsyncContext *ac, int status)
     }
     l->connected = true;
     l->backoff_ms = 100;
+    redo_flush(l->s, l);
 }
 
 static void on_disconnect(const redisAsyncContext *ac, int status)
@@ -558,9 +578,14 @@ static void on_apply_reply(redisAsyncContext *ac, void *reply, void *priv)
     l->progress_ns = now_ns();
     redisReply *r = reply;
     if (op->ack_only) {
-        if (!r || r->type == REDIS_REPLY_ERROR) {
+        if (!r) { /* maybe applied, maybe not: once-marked ones go again */
+            went_down(s, "connection lost");
+            redo_later(s, l, op);
+            return;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            fg_error("redis %s:%d: a settlement failed: %.200s", s->host, s->port, r->str);
             atomic_fetch_add(&s->lost, 1);
-            went_down(s, r ? "error reply" : "connection lost");
         } else {
             came_back(s);
         }
@@ -587,20 +612,55 @@ static void on_apply_reply(redisAsyncContext *ac, void *reply, void *priv)
     free(op);
 }
 
-/* Unchecked steps sent without waiting; false when there is no link. */
-static bool post(struct rstate *s, struct rloop *l, const struct fg_shared_step *st, int n,
-                 const struct fg_shared_apply_opts *o)
+#define MAX_REDO 100000 /* settlements kept for a reconnect, per loop */
+
+/* A settlement that did not reach Redis and is safe to send again (marked
+ * once): kept for the next connection, else lost. */
+static void redo_later(struct rstate *s, struct rloop *l, struct fg_shared_op *op)
 {
+    if (!op->once || l->nredo >= MAX_REDO) {
+        atomic_fetch_add(&s->lost, 1); /* its lease gives the hold back; its cost is lost */
+        free(op);
+        return;
+    }
+    op->next = NULL;
+    *(l->redo_tail ? &l->redo_tail->next : &l->redo) = op;
+    l->redo_tail = op;
+    l->nredo++;
+}
+
+static bool send_op(struct rstate *s, struct rloop *l, struct fg_shared_op *op)
+{
+    build_apply(s, op->st, op->n, NULL, &t_cmd);
+    op->once = t_cmd.once;
+    return send_argv(l, on_apply_reply, op, t_cmd.argc, t_cmd.argv, t_cmd.len);
+}
+
+/* Unchecked steps sent without waiting (or kept to send again). */
+static void post(struct rstate *s, struct rloop *l, const struct fg_shared_step *st, int n)
+{
+    FG_ASSERT(n > 0 && n <= FG_SHARED_MAX_STEPS);
     struct fg_shared_op *op = fg_xcalloc(1, sizeof *op);
     op->l = l;
     op->ack_only = true;
-    struct cmd *c = fg_xmalloc(sizeof *c);
-    build_apply(s, st, n, o, c);
-    bool ok = send_argv(l, on_apply_reply, op, c->argc, c->argv, c->len);
-    free(c);
-    if (!ok)
-        free(op);
-    return ok;
+    op->n = n;
+    memcpy(op->st, st, (size_t)n * sizeof *st);
+    if (!send_op(s, l, op))
+        redo_later(s, l, op);
+}
+
+/* A new connection: what waited goes first. */
+static void redo_flush(struct rstate *s, struct rloop *l)
+{
+    while (l->redo) {
+        struct fg_shared_op *op = l->redo;
+        if (!send_op(s, l, op))
+            return;
+        l->redo = op->next;
+        if (!l->redo)
+            l->redo_tail = NULL;
+        l->nredo--;
+    }
 }
 
 static void undo(struct rstate *s, struct fg_shared_op *op)
@@ -613,10 +673,8 @@ static void undo(struct rstate *s, struct fg_shared_op *op)
         st[i].add[1] = -st[i].add[1];
         st[i].check[0].limit = st[i].check[1].limit = 0;
     }
-    if (!split_local(s, st, &n))
-        return;
-    if (!post(s, op->l, st, n, NULL))
-        atomic_fetch_add(&s->lost, 1); /* the lease gives budgets back; a rate cell expires */
+    if (split_local(s, st, &n))
+        post(s, op->l, st, n); /* lost with no link: the lease gives budgets back */
 }
 
 static int r_apply_async(struct fg_shared *sh, struct fg_shared_step *st, int n,
@@ -642,11 +700,8 @@ static int r_apply_async(struct fg_shared *sh, struct fg_shared_step *st, int n,
     op->arg = arg;
     op->n = n;
     memcpy(op->st, st, (size_t)n * sizeof *st);
-    struct cmd *c = fg_xmalloc(sizeof *c);
-    build_apply(s, st, n, o, c);
-    bool ok = send_argv(l, on_apply_reply, op, c->argc, c->argv, c->len);
-    free(c);
-    if (!ok) {
+    build_apply(s, st, n, o, &t_cmd);
+    if (!send_argv(l, on_apply_reply, op, t_cmd.argc, t_cmd.argv, t_cmd.len)) {
         free(op);
         went_down(s, "cannot send");
         return on_down(s, st, n, d);
@@ -687,21 +742,16 @@ static int r_apply(struct fg_shared *sh, struct fg_shared_step *st, int n,
             if (st[i].win == FG_SHARED_NOW)
                 st[i].win = st[i].now_win; /* (a settle names its window) */
         if (t_loop && t_loop->s == s) {    /* a worker: never wait */
-            if (!post(s, t_loop, st, n, NULL)) {
-                atomic_fetch_add(&s->lost, 1);
-                went_down(s, "not connected");
-            }
+            post(s, t_loop, st, n);
             return -1;
         }
     } else if (any_local(st, n)) {
         return apply_local(s, st, n, d);
     }
-    struct cmd *c = fg_xmalloc(sizeof *c);
-    build_apply(s, st, n, NULL, c);
+    build_apply(s, st, n, NULL, &t_cmd);
     pthread_mutex_lock(&s->mu);
-    redisReply *r = sync_cmd(s, c->argc, c->argv, c->len);
+    redisReply *r = sync_cmd(s, t_cmd.argc, t_cmd.argv, t_cmd.len);
     pthread_mutex_unlock(&s->mu);
-    free(c);
     int res = parse_apply(r, st, n, d);
     if (res == FG_SHARED_DOWN) {
         went_down(s, r ? "error reply" : "not reachable");
@@ -823,7 +873,17 @@ static void r_loop_close(struct fg_shared_loop *fl)
     if (l->ac) {
         redisAsyncContext *ac = l->ac;
         l->ac = NULL;
-        redisAsyncFree(ac);
+        redisAsyncFree(ac); /* callbacks without a reply may queue more below */
+    }
+    if (l->nredo)
+        fg_warn("redis %s:%d: %d settlement(s) could not be sent before shutdown; their holds "
+                "expire with their leases",
+                l->s->host, l->s->port, l->nredo);
+    while (l->redo) {
+        struct fg_shared_op *op = l->redo;
+        l->redo = op->next;
+        atomic_fetch_add(&l->s->lost, 1);
+        free(op);
     }
     t_loop = NULL;
     free(l);
