@@ -313,6 +313,7 @@ struct fg_admit_wait {
     struct worst w;
     int64_t now;
     struct fg_shared_op *op; /* pending in the store, or NULL */
+    fg_admit_then_fn then;   /* what goes on when the store answers */
 };
 
 /* The answer of the one atomic apply (budgets, rate limit, revocation). */
@@ -323,8 +324,10 @@ static int admit_finish(struct fg_admit_wait *x, int r, const struct fg_shared_s
     struct fg_vkey *v = c->who.vkey;
     if (r == FG_SHARED_GUARDED)
         return revoked_elsewhere(c, v);
-    if (r == FG_SHARED_DOWN)
+    if (r == FG_SHARED_DOWN && (x->nb || x->rated))
         return store_down(c);
+    if (r == FG_SHARED_DOWN) /* only the revocation check: the local copy stands */
+        r = -1;
     if (r >= 0 && r < x->nb) {
         struct fg_budget_view view;
         fg_budget_denied(x->bs[r], d, &view);
@@ -354,10 +357,15 @@ static void admit_done(void *arg, int r, const struct fg_shared_step *st, int n,
     FG_ASSERT(c->who.wait == x); /* a call that left cancelled its op */
     c->who.wait = NULL;
     x->op = NULL;
-    fg_pipeline_resume(c, admit_finish(x, r, st, d));
+    x->then(c, admit_finish(x, r, st, d));
 }
 
 int fg_admit_request(struct fg_call *c)
+{
+    return fg_admit_request_then(c, fg_pipeline_resume);
+}
+
+int fg_admit_request_then(struct fg_call *c, fg_admit_then_fn then)
 {
     if (!c->batch.line && fg_ledger_full())
         return ledger_full(c);
@@ -368,6 +376,7 @@ int fg_admit_request(struct fg_call *c)
     struct fg_admit_wait *x = fg_arena_alloc(&c->arena, sizeof *x);
     memset(x, 0, sizeof *x);
     x->c = c;
+    x->then = then;
     bool free_call = c->endpoint == FG_EP_COUNT_TOKENS || c->endpoint == FG_EP_RESP_INPUT_TOKENS;
     if (v && v->k.budget > 0 && !free_call) {
         x->whose[x->nb] = fg_arena_printf(&c->arena, "key '%s' (%s)", v->k.name, v->k.id);

@@ -11,7 +11,7 @@
  *    counter_apply_async are one EVALSHA of one Lua script each (advance
  *    the head, drop cells that left the span, give back expired leases,
  *    check, add, record or close leases, the guard and the once marker;
- *    see shared_redis_lua.h); counter_read is one more script (admin
+ *    the script is APPLY_LUA in shared_redis.c); counter_read is one more script (admin
  *    reads).  Keys: "frugal:c:<counter>" (a hash: "h" the head, "<win>:<f>"
  *    the cells), "frugal:lz:<counter>" / "frugal:la:<counter>" (the leases:
  *    expiry and what each holds), "frugal:v:<version>", "frugal:once:<id>".
@@ -24,12 +24,17 @@
  *    with no reply within FG_REDIS_TIMEOUT_MS drops the connection (its
  *    calls meet the store-down policy).  Every other thread shares one
  *    blocking connection (mutex, FG_REDIS_TIMEOUT_MS timeouts).
+ *  - A settlement that closes a lease is marked once by that lease id
+ *    ("frugal:once:<lease>", kept 2 × lease): sent again (its reply was
+ *    lost with the connection, or there was no connection), it counts once;
+ *    such settlements wait in a per-loop list for the next connection
+ *    (at most 100,000 per loop), the rest are lost.
  *  - Store down (no connection, an error reply): `fail_local` false (the
  *    default, budgets.on_store_down: fail_closed) answers FG_SHARED_DOWN to
  *    a checked apply; true applies it to the counters' in-process cells and
  *    marks the steps `local` (a warning when it starts and when Redis is
- *    back).  An unchecked apply (settlement) that cannot be sent is lost
- *    from Redis (counted in fg_shared_redis_stats; its lease expires).
+ *    back).  An unchecked apply that cannot be sent and is not marked once
+ *    is lost from Redis (counted in fg_shared_redis_stats).
  *  - The response cache and prompt-cache sightings stay in process (the
  *    in-process backend's), per replica.
  *  - fg_shared_redis_close() after every loop closed. */

@@ -49,6 +49,7 @@ const configOf = (name) => ({
   models: [
     { name: 'gpt-4o-mini', provider: 'sim', dialect: 'openai' },
     { name: 'claude-haiku-4-5', provider: 'sim' },
+    { name: 'omni-moderation-latest', provider: 'sim' },
   ],
 });
 
@@ -150,9 +151,15 @@ describe('key revocation across replicas', () => {
       const r = await oa(n, keys.victim.key).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 5, messages: user('hi') });
       assert.equal(r.choices[0].message.role, 'assistant');
     }
+    // a call passed through (its admission waits for Redis the same way)
+    const mod = () => openai(fr.c, { apiKey: keys.victim.key, maxRetries: 0 }).moderations
+      .create({ model: 'omni-moderation-latest', input: 'fine text' });
+    assert.equal((await mod()).results.length, 1);
     const rev = await call(fr.a, `/frugal/keys/${keys.victim.id}/revoke`, { body: {} });
     assert.equal(rev.status, 200, rev.text);
     // no waiting: b's and c's own stores still say active; Redis says revoked
+    const pe = await rejectsWith(mod(), OpenAI.AuthenticationError, 'revoked key passed through on c');
+    assert.equal(pe.code, 'key_revoked');
     for (const n of ['b', 'c']) {
       const e = await rejectsWith(
         oa(n, keys.victim.key).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 5, messages: user('hi') }),
