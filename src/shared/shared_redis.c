@@ -1005,4 +1005,5 @@ void fg_shared_redis_stats(struct fg_shared *sh, struct fg_shared_redis_stats *s
     st->errors = atomic_load(&s->errors);
     st->lost_settles = atomic_load(&s->lost);
     st->local_applies = atomic_load(&s->local_applies);
+    st->up = !atomic_load(&s->down_logged);
 }

@@ -65,6 +65,7 @@ struct fg_shared_redis_stats {
     uint64_t errors;       /* failed round trips (no connection, error reply, timeout) */
     uint64_t lost_settles; /* unchecked applies that could not be sent */
     uint64_t local_applies;
+    bool up; /* no failure since the last success */
 };
 void fg_shared_redis_stats(struct fg_shared *s, struct fg_shared_redis_stats *st);
 

@@ -235,5 +235,9 @@ describe('Redis stopped under load', () => {
       assert.match(x.message, /cannot reach its budget store \(Redis\).*fail_closed/);
     }
     assert.ok(load.some((x) => x !== 200), 'some calls were refused while Redis was down');
+    // /metrics says what happened, and that Redis answers again
+    const m = await fetch(`${fr.a.url}/metrics`).then((r) => r.text());
+    assert.match(m, /^frugal_redis_up 1$/m);
+    assert.ok(Number(/^frugal_redis_errors_total (\d+)$/m.exec(m)?.[1]) > 0, m);
   });
 });
