@@ -122,6 +122,7 @@ struct rstate {
     char sha[NSCRIPT][41];
     pthread_mutex_t mu; /* sync and its (re)connection */
     redisContext *sync;
+    uint64_t sync_retry_ns; /* after a failure, no new connection before this */
     atomic_uint_fast64_t errors, lost, local_applies;
     atomic_bool down_logged; /* one warning per outage, all threads */
 };
@@ -377,14 +378,22 @@ static bool sync_connect(struct rstate *s)
  * store cannot answer (the connection is dropped, the next call retries). */
 static redisReply *sync_cmd(struct rstate *s, int argc, const char **argv, const size_t *len)
 {
-    if (!s->sync && !sync_connect(s))
+    /* a store that just failed fails the next callers at once: a hung
+     * Redis must not cost every caller (an admin listing of many keys)
+     * its own timeout */
+    if (!s->sync && now_ns() < s->sync_retry_ns)
         return NULL;
+    if (!s->sync && !sync_connect(s)) {
+        s->sync_retry_ns = now_ns() + 1000000000ull;
+        return NULL;
+    }
     redisReply *r = redisCommandArgv(s->sync, argc, argv, len);
     if (!r || s->sync->err) {
         if (r)
             freeReplyObject(r);
         redisFree(s->sync);
         s->sync = NULL;
+        s->sync_retry_ns = now_ns() + 1000000000ull;
         return NULL;
     }
     return r;

@@ -35,6 +35,7 @@ const MASTER = 'fg-redis-master-5d1a';
 const user = (text) => [{ role: 'user', content: text }];
 const dir = tempDir('frugal-redis-e2e-');
 const NAMES = ['a', 'b', 'c'];
+const LOCAL = 'd'; // a fourth replica, started only while Redis is down
 
 let redis;
 const fr = {};
@@ -66,14 +67,14 @@ async function makeKey(cfgFile, ...args) {
 
 before(async () => {
   redis = await startRedis();
-  for (const n of NAMES) mkdirSync(join(dir, n));
+  for (const n of [...NAMES, LOCAL]) mkdirSync(join(dir, n));
   // the keys, made once in a's store, then the same store copied to b and c
   const cfgA = writeConfig({ ...configOf('a'), server: { master_key: MASTER } }, join(dir, 'a'));
   keys.tight = await makeKey(cfgA, '--name', 'tight', '--budget', '0.0003/day');
   keys.victim = await makeKey(cfgA, '--name', 'victim');
   keys.lease = await makeKey(cfgA, '--name', 'lease', '--budget', '0.001/day');
   keys.big = await makeKey(cfgA, '--name', 'big', '--budget', '100/day');
-  for (const n of ['b', 'c'])
+  for (const n of ['b', 'c', LOCAL])
     for (const ext of ['', '-wal', '-shm'])
       if (existsSync(join(dir, 'a', `frugal.db${ext}`)))
         copyFileSync(join(dir, 'a', `frugal.db${ext}`), join(dir, n, `frugal.db${ext}`));
@@ -142,6 +143,16 @@ describe('one budget across three replicas', () => {
       const diff = Math.abs(Number(v.json.usage.budget.spent_usd) - s.cost);
       assert.ok(diff <= 3.5e-6, `${n}: counter ${v.json.usage.budget.spent_usd}, ledgers ${s.cost}`);
     }
+    // the same after restarting all three: the counter is Redis's, not a
+    // replica's (none adds its own ledger to it again)
+    for (const n of NAMES) await fr[n].stop();
+    for (const n of NAMES) await start(n);
+    for (const n of NAMES) {
+      const e = await rejectsWith(req(0 + NAMES.indexOf(n)), OpenAI.RateLimitError, `after restart on ${n}`);
+      assert.equal(e.code, 'budget_exceeded');
+      const v = await call(fr[n], `/frugal/keys/${keys.tight.id}`, { method: 'GET' });
+      assert.ok(Math.abs(Number(v.json.usage.budget.spent_usd) - s.cost) <= 3.5e-6, n);
+    }
   });
 });
 
@@ -203,6 +214,12 @@ describe('holds are leases', () => {
 
 describe('Redis stopped under load', () => {
   test('fail_closed: 503 naming the store in the caller\'s dialect, then recovery when it is back', async () => {
+    // a fourth replica that counts in process while Redis is down
+    const local = await startFrugal({
+      name: 'frugal-redis-local',
+      config: { ...configOf(LOCAL), budgets: { on_store_down: 'local' } },
+      cwd: join(dir, LOCAL),
+    });
     const req = (n) => oa(n, keys.big.key).chat.completions.create({
       model: 'gpt-4o-mini', max_tokens: 20, messages: user('hi #sim:delay_ms=100'),
     });
@@ -212,21 +229,32 @@ describe('Redis stopped under load', () => {
       while (!stopping) load.push(await req(n).then(() => 200, (e) => e));
     };
     const loops = NAMES.map(loop);
-    await waitFor(() => load.length >= 10, { what: 'load running' });
-    await redis.stop();
-    const atStop = load.length;
-    await waitFor(() => load.slice(atStop).some((x) => x !== 200), { timeoutMs: 10000, what: 'a refusal' });
-    // the Anthropic dialect names it too
-    const ae = await rejectsWith(
-      anthropic(fr.a, { apiKey: keys.big.key, maxRetries: 0 }).messages.create({ model: 'claude-haiku-4-5', max_tokens: 5, messages: user('hi') }),
-      Anthropic.InternalServerError, 'store down, Anthropic dialect');
-    assert.equal(ae.status, 503);
-    assert.match(ae.message, /budget store \(Redis\)/);
-    await redis.start();
-    await waitFor(() => load.slice(-6).length === 6 && load.slice(-6).every((x) => x === 200),
-      { timeoutMs: 15000, what: 'calls succeed again on every replica' });
-    stopping = true;
-    await Promise.all(loops);
+    try {
+      await waitFor(() => load.length >= 10, { what: 'load running' });
+      await redis.stop();
+      const atStop = load.length;
+      await waitFor(() => load.slice(atStop).some((x) => x !== 200), { timeoutMs: 10000, what: 'a refusal' });
+      // the Anthropic dialect names it too
+      const ae = await rejectsWith(
+        anthropic(fr.a, { apiKey: keys.big.key, maxRetries: 0 }).messages.create({ model: 'claude-haiku-4-5', max_tokens: 5, messages: user('hi') }),
+        Anthropic.InternalServerError, 'store down, Anthropic dialect');
+      assert.equal(ae.status, 503);
+      assert.match(ae.message, /budget store \(Redis\)/);
+      // on_store_down: local answers, and says so loudly
+      const lr = await openai(local, { apiKey: keys.big.key, maxRetries: 0 }).chat.completions.create({
+        model: 'gpt-4o-mini', max_tokens: 5, messages: user('hi'),
+      });
+      assert.equal(lr.choices[0].message.role, 'assistant');
+      assert.match(local.stderr(), /budgets and rate limits are now counted PER PROCESS \(budgets.on_store_down: local\)/);
+      await redis.start();
+      await waitFor(() => load.slice(-6).length === 6 && load.slice(-6).every((x) => x === 200),
+        { timeoutMs: 15000, what: 'calls succeed again on every replica' });
+    } finally {
+      stopping = true; // a failed check must not leave the load running
+      await Promise.all(loops);
+      await local.stop();
+      if (redis.proc.exitCode !== null || redis.proc.signalCode !== null) await redis.start();
+    }
     for (const x of load) {
       if (x === 200) continue;
       assert.ok(x instanceof OpenAI.APIError, `${x}`);
