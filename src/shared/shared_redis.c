@@ -37,7 +37,7 @@ static const char APPLY_LUA[] =
     "if ARGV[3]=='1' then nk=nk+1 local v=redis.call('GET',KEYS[nk])\n"
     "  if v and v~='0' then return {-4} end end\n"
     "if ARGV[4]=='1' then nk=nk+1\n"
-    "  if not redis.call('SET',KEYS[nk],'1','NX','PX',2*tonumber(ARGV[5])) then return {-1} end end\n"
+    "  if not redis.call('SET',KEYS[nk],'1','NX','PX',600000) then return {-1} end end\n"
     "local lease_ms=tonumber(ARGV[5]) local P=13\n"
     "local function fld(w,f) return string.format('%d:%d',w,f) end\n"
     "local function give(k,w,a,h,span)\n"
@@ -145,6 +145,7 @@ struct fg_shared_op {
     bool cancelled;
     bool ack_only;             /* an unchecked apply sent without waiting */
     bool once;                 /* ack_only: marked once, so it may be sent again */
+    uint64_t sent_ns;          /* first sent (0: never): its once marker lives ONCE_MS */
     struct fg_shared_op *next; /* in the loop's redo list */
     fg_shared_done_fn done;
     void *arg;
@@ -388,7 +389,7 @@ static redisReply *sync_cmd(struct rstate *s, int argc, const char **argv, const
         return NULL;
     }
     redisReply *r = redisCommandArgv(s->sync, argc, argv, len);
-    if (!r || s->sync->err) {
+    if (!r || s->sync->err || (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8))) {
         if (r)
             freeReplyObject(r);
         redisFree(s->sync);
@@ -501,7 +502,8 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     struct rloop *l = ac->data;
     redisReply *r = reply;
-    l->pending--;
+    if (l->pending > 0)
+        l->pending--;
     l->progress_ns = now_ns();
     if (r && r->type == REDIS_REPLY_ERROR) {
         fg_error("redis %s:%d: %s", l->s->host, l->s->port,
@@ -594,6 +596,8 @@ static void on_apply_reply(redisAsyncContext *ac, void *reply, void *priv)
         }
         if (r->type == REDIS_REPLY_ERROR) {
             fg_error("redis %s:%d: a settlement failed: %.200s", s->host, s->port, r->str);
+            if (!strncmp(r->str, "NOSCRIPT", 8) && l->ac)
+                redisAsyncDisconnect(l->ac); /* scripts flushed: reconnect, load them again */
             atomic_fetch_add(&s->lost, 1);
         } else {
             came_back(s);
@@ -603,6 +607,8 @@ static void on_apply_reply(redisAsyncContext *ac, void *reply, void *priv)
     }
     struct fg_shared_denial d;
     int res = parse_apply(r, op->st, op->n, &d);
+    if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8) && l->ac)
+        redisAsyncDisconnect(l->ac); /* scripts flushed: reconnect, load them again */
     if (res == FG_SHARED_DOWN) {
         if (r && r->type == REDIS_REPLY_ERROR)
             fg_error("redis %s:%d: the budget script failed: %.200s", s->host, s->port, r->str);
@@ -622,6 +628,7 @@ static void on_apply_reply(redisAsyncContext *ac, void *reply, void *priv)
 }
 
 #define MAX_REDO 100000 /* settlements kept for a reconnect, per loop */
+#define ONCE_MS 600000  /* the script's once marker lives this long */
 
 /* A settlement that did not reach Redis and is safe to send again (marked
  * once): kept for the next connection, else lost. */
@@ -642,7 +649,11 @@ static bool send_op(struct rstate *s, struct rloop *l, struct fg_shared_op *op)
 {
     build_apply(s, op->st, op->n, NULL, &t_cmd);
     op->once = t_cmd.once;
-    return send_argv(l, on_apply_reply, op, t_cmd.argc, t_cmd.argv, t_cmd.len);
+    if (!send_argv(l, on_apply_reply, op, t_cmd.argc, t_cmd.argv, t_cmd.len))
+        return false;
+    if (!op->sent_ns)
+        op->sent_ns = now_ns();
+    return true;
 }
 
 /* Unchecked steps sent without waiting (or kept to send again). */
@@ -663,12 +674,19 @@ static void redo_flush(struct rstate *s, struct rloop *l)
 {
     while (l->redo) {
         struct fg_shared_op *op = l->redo;
-        if (!send_op(s, l, op))
+        /* sent before, its reply lost, and its once marker maybe gone by
+         * now: sending it again could count it twice */
+        bool stale = op->sent_ns && now_ns() - op->sent_ns > ONCE_MS / 2 * 1000000ull;
+        if (!stale && !send_op(s, l, op))
             return;
         l->redo = op->next;
         if (!l->redo)
             l->redo_tail = NULL;
         l->nredo--;
+        if (stale) {
+            atomic_fetch_add(&s->lost, 1);
+            free(op);
+        }
     }
 }
 

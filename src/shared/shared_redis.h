@@ -25,10 +25,11 @@
  *    calls meet the store-down policy).  Every other thread shares one
  *    blocking connection (mutex, FG_REDIS_TIMEOUT_MS timeouts).
  *  - A settlement that closes a lease is marked once by that lease id
- *    ("frugal:once:<lease>", kept 2 × lease): sent again (its reply was
+ *    ("frugal:once:<lease>", kept 10 minutes): sent again (its reply was
  *    lost with the connection, or there was no connection), it counts once;
  *    such settlements wait in a per-loop list for the next connection
- *    (at most 100,000 per loop), the rest are lost.
+ *    (at most 100,000 per loop; one sent 5 minutes ago whose reply was
+ *    lost is not sent again), the rest are lost.
  *  - Store down (no connection, an error reply): `fail_local` false (the
  *    default, budgets.on_store_down: fail_closed) answers FG_SHARED_DOWN to
  *    a checked apply; true applies it to the counters' in-process cells and
