@@ -215,6 +215,27 @@ static _Thread_local struct cmd t_cmd;
 
 static void arg_fmt(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* An integer argument: the admission sends about 30 of them per call, and
+ * vsnprintf is most of the cost of building the command. */
+static void arg_int(struct cmd *c, int64_t v)
+{
+    FG_ASSERT(c->argc < MAX_ARGS && sizeof c->buf - c->used >= 24);
+    char tmp[24], *e = tmp + sizeof tmp, *q = e;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--q = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--q = '-';
+    char *p = c->buf + c->used;
+    size_t k = (size_t)(e - q);
+    memcpy(p, q, k);
+    p[k] = 0;
+    c->argv[c->argc] = p;
+    c->len[c->argc++] = k;
+    c->used += k + 1;
+}
+
 static void arg_fmt(struct cmd *c, const char *fmt, ...)
 {
     FG_ASSERT(c->argc < MAX_ARGS);
@@ -248,7 +269,7 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
     c->once = once;
     arg_fmt(c, "EVALSHA");
     arg_fmt(c, "%s", s->sha[S_APPLY]);
-    arg_fmt(c, "%d", 3 * n + guard + once);
+    arg_int(c, 3 * n + guard + once);
     for (int i = 0; i < n; i++) {
         arg_fmt(c, "frugal:c:%s", st[i].c->name);
         arg_fmt(c, "frugal:lz:%s", st[i].c->name);
@@ -258,26 +279,26 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
         arg_fmt(c, "frugal:v:%.120s", o->guard);
     if (once)
         arg_fmt(c, "frugal:once:%.64s", once_id);
-    arg_fmt(c, "%lld", (long long)wall_ms());
-    arg_fmt(c, "%d", n);
-    arg_fmt(c, "%d", guard);
-    arg_fmt(c, "%d", once);
-    arg_fmt(c, "%lld", (long long)s->o.lease_ms);
+    arg_int(c, wall_ms());
+    arg_int(c, n);
+    arg_int(c, guard);
+    arg_int(c, once);
+    arg_int(c, s->o.lease_ms);
     for (int i = 0; i < n; i++) {
         const struct fg_shared_step *t = &st[i];
-        arg_fmt(c, "%lld", (long long)t->c->span);
-        arg_fmt(c, "%lld", (long long)t->c->keep_ms);
-        arg_fmt(c, "%lld", (long long)t->now_win);
+        arg_int(c, t->c->span);
+        arg_int(c, t->c->keep_ms);
+        arg_int(c, t->now_win);
         if (t->win == FG_SHARED_NOW)
             arg_fmt(c, "%s", "");
         else
-            arg_fmt(c, "%lld", (long long)t->win);
-        arg_fmt(c, "%lld", (long long)t->add[0]);
-        arg_fmt(c, "%lld", (long long)t->add[1]);
+            arg_int(c, t->win);
+        arg_int(c, t->add[0]);
+        arg_int(c, t->add[1]);
         for (int k = 0; k < 2; k++) {
-            arg_fmt(c, "%u", t->check[k].fields);
-            arg_fmt(c, "%lld", (long long)t->check[k].need);
-            arg_fmt(c, "%lld", (long long)t->check[k].limit);
+            arg_int(c, (int64_t)t->check[k].fields);
+            arg_int(c, t->check[k].need);
+            arg_int(c, t->check[k].limit);
         }
         if (t->lease)
             arg_fmt(c, "%016llx", (unsigned long long)t->lease);
@@ -335,8 +356,15 @@ static int parse_apply(const redisReply *r, struct fg_shared_step *st, int n,
 
 static redisReply *sync_cmd(struct rstate *s, int argc, const char **argv, const size_t *len);
 
-static bool sync_connect(struct rstate *s)
+#define SETUP_REFUSED                                                                              \
+    "the connection's setup was refused: AUTH with the URL's password, SELECT of its "             \
+    "database or SCRIPT LOAD"
+
+/* *why (when given) says what failed. */
+static bool sync_connect(struct rstate *s, const char **why)
 {
+    if (why)
+        *why = "not reachable";
     struct timeval tv = {FG_REDIS_TIMEOUT_MS / 1000, (FG_REDIS_TIMEOUT_MS % 1000) * 1000};
     redisContext *c = redisConnectWithTimeout(s->host, s->port, tv);
     if (!c || c->err) {
@@ -371,6 +399,8 @@ static bool sync_connect(struct rstate *s)
     if (!ok) {
         redisFree(c);
         s->sync = NULL;
+        if (why)
+            *why = SETUP_REFUSED;
     }
     return ok;
 }
@@ -384,7 +414,7 @@ static redisReply *sync_cmd(struct rstate *s, int argc, const char **argv, const
      * its own timeout */
     if (!s->sync && now_ns() < s->sync_retry_ns)
         return NULL;
-    if (!s->sync && !sync_connect(s)) {
+    if (!s->sync && !sync_connect(s, NULL)) {
         s->sync_retry_ns = now_ns() + 1000000000ull;
         return NULL;
     }
@@ -506,9 +536,12 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *priv)
         l->pending--;
     l->progress_ns = now_ns();
     if (r && r->type == REDIS_REPLY_ERROR) {
-        fg_error("redis %s:%d: %s", l->s->host, l->s->port,
-                 strncmp(r->str, "ERR", 3) ? "authentication or setup refused" : r->str);
-        atomic_fetch_add(&l->s->errors, 1);
+        /* a wrong password or database is a store we cannot use: fail as
+         * when it is down, and say why (not Redis's text: an AUTH error
+         * may quote what it was sent) */
+        went_down(l->s, SETUP_REFUSED);
+        if (l->ac == ac)
+            redisAsyncDisconnect(ac);
     }
 }
 
@@ -1003,13 +1036,14 @@ int fg_shared_redis_open(const char *url, const struct fg_shared_redis_opts *o,
     s->ops.version_get = r_version_get;
     s->base.ops = &s->ops;
     pthread_mutex_lock(&s->mu);
-    bool up = sync_connect(s);
+    const char *why;
+    bool up = sync_connect(s, &why);
     pthread_mutex_unlock(&s->mu);
     if (up)
         fg_info("redis %s:%d: budgets, rate limits and key revocations are shared", s->host,
                 s->port);
     else
-        went_down(s, "not reachable at startup");
+        went_down(s, why);
     *out = &s->base;
     return 0;
 }

@@ -16,6 +16,7 @@ import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import {
+  noteSecrets,
   Anthropic,
   OpenAI,
   anthropic,
@@ -267,5 +268,34 @@ describe('Redis stopped under load', () => {
     const m = await fetch(`${fr.a.url}/metrics`).then((r) => r.text());
     assert.match(m, /^frugal_redis_up 1$/m);
     assert.ok(Number(/^frugal_redis_errors_total (\d+)$/m.exec(m)?.[1]) > 0, m);
+  });
+});
+
+describe('the redis: setting', () => {
+  test('frugal check refuses a bad URL without echoing it; a password never reaches a log line', async () => {
+    const pw = 'redis-pw-5e1f0c9a77';
+    noteSecrets(pw); // zz_redaction.test.mjs greps every log for it too
+    const bad = writeConfig({ ...configOf(LOCAL), redis: `redis://:${pw}@127.0.0.1:99999` }, tempDir());
+    const c = await runFrugal(['check', '-c', bad]);
+    assert.equal(c.code, 2, c.stderr);
+    assert.match(c.stderr, /redis: the URL has a bad port/);
+    assert.ok(!c.stderr.includes(pw) && !c.stdout.includes(pw));
+    // this Redis has no password: AUTH is refused, and said so without it
+    const fp = await startFrugal({
+      name: 'frugal-redis-pw',
+      config: { ...configOf(LOCAL), redis: `redis://:${pw}@127.0.0.1:${redis.port}` },
+      cwd: join(dir, LOCAL),
+    });
+    try {
+      const e = await rejectsWith(
+        oa('a', keys.big.key).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 5, messages: user('hi') })
+          .then(() => openai(fp, { apiKey: keys.big.key, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 5, messages: user('hi') })),
+        OpenAI.APIError, 'a replica whose Redis refuses it');
+      assert.equal(e.status, 503);
+      assert.match(fp.stderr(), /redis 127\.0\.0\.1:\d+ unreachable \(.*setup was refused/);
+    } finally {
+      await fp.stop();
+    }
+    assert.ok(!fp.stderr().includes(pw), 'the password is not logged');
   });
 });
