@@ -659,7 +659,7 @@ static const char *check_storage(const char *s)
 static const char *check_redis(const char *s)
 {
     if (strncmp(s, "redis://", 8) != 0)
-        return "must be redis://[:password@]host[:port][/db]";
+        return "must be redis://host[:port][/db] (a password goes before the host: :PASSWORD@)";
     const char *host = strrchr(s + 8, '@');
     host = host ? host + 1 : s + 8;
     if (!*host || *host == ':' || *host == '/')

@@ -954,7 +954,7 @@ static void r_loop_close(struct fg_shared_loop *fl)
 const char *fg_shared_redis_check_url(const char *url)
 {
     if (strncmp(url, "redis://", 8) != 0)
-        return "must be redis://[:password@]host[:port][/db]";
+        return "must be redis://host[:port][/db] (a password goes before the host: :PASSWORD@)";
     const char *p = url + 8, *at = strrchr(p, '@');
     const char *host = at ? at + 1 : p;
     size_t hl = strcspn(host, ":/");
