@@ -16,7 +16,7 @@
 #   make install    copy build/frugal to $(PREFIX)/bin
 CC      ?= cc
 PREFIX  ?= /usr/local
-PKGS    := libevent libevent_pthreads libcurl jansson yaml-0.1 sqlite3 libpcre2-8 libcrypto libpq
+PKGS    := libevent libevent_pthreads libcurl jansson yaml-0.1 sqlite3 libpcre2-8 libcrypto libpq hiredis
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS))
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
@@ -125,9 +125,9 @@ e2e: $(SANDIR)/frugal test/e2e/node_modules
 	    $(if $(P),--test-name-pattern='$(P)') $(E2E_FILES)
 
 # ThreadSanitizer: the unit suites and the end-to-end files whose daemons are
-# busiest across threads (keys and budgets, batches, the ledger, and the
-# Postgres ledger with its spool and store reader thread).
-TSAN_E2E ?= keys batch ledger pg
+# busiest across threads (keys and budgets, batches, the ledger, the
+# Postgres ledger with its spool and store reader thread, replicas on Redis).
+TSAN_E2E ?= keys batch ledger pg redis
 tsan:
 	$(MAKE) SANITIZER=thread unit
 	$(MAKE) SANITIZER=thread e2e T="$(TSAN_E2E)"

@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential pkg-config clang clang-format libclang-rt-14-dev
       libevent-dev libcurl4-openssl-dev libjansson-dev libyaml-dev libsqlite3-dev
       libssl-dev libcmocka-dev libpcre2-dev libhttp-parser-dev libmimalloc-dev sqlite3 nodejs npm wrk nginx-light curl
-      postgresql libpq-dev)
+      postgresql libpq-dev redis-server libhiredis-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,8 @@
 /* batch_budget.c — see batch_budget.h. */
 #include "batch_budget.h"
 
+#include "shared.h"
+
 #include "admit.h"
 #include "batch_store.h"
 #include "keyreg.h"
@@ -38,6 +40,12 @@ int fg_batch_budget_reserve(const struct fg_batch_budget *bb, int64_t amount, in
     struct fg_budget_view v;
     *hopeless = false;
     int bad = fg_budget_reserve(bb->b, bb->n, amount, now_ms, &h, &v);
+    if (bad == FG_BUDGET_DOWN) {
+        fg_err_set(e, FG_E_UNAVAILABLE, NULL, "budget_store_unavailable",
+                   "frugal cannot reach its budget store (Redis), so it cannot hold this batch "
+                   "to its budgets (budgets.on_store_down: fail_closed). Retry in a moment.");
+        return -1;
+    }
     if (bad < 0)
         return 0; /* h is rebuilt from the line's stored hold when it settles */
     fg_admit_budget_message(e, bb->whose[bad], &v, amount, "request (at the batch price)", NULL);
@@ -75,6 +83,10 @@ int fg_batch_budget_restore(const char *storage, char *err, size_t errlen)
     /* batches need SQLite: without it there is nothing to restore (and the
      * executor refuses to start, saying why) */
     if (!storage || strncmp(storage, "sqlite:", 7) != 0)
+        return 0;
+    /* a cross-process store (Redis) kept them: holding them again would
+     * count them once per restart */
+    if (fg_shared_process()->ops->cross_process)
         return 0;
     struct fg_batch_store *s;
     if (fg_batch_store_open(storage, &s, err, errlen) < 0)

@@ -4,11 +4,13 @@
 #include "assert.h"
 #include "keyreg.h"
 #include "media.h"
+#include "pipeline.h"
 #include "ledger.h"
 #include "price.h"
 #include "provider.h"
 #include "runtime.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -279,64 +281,158 @@ static int ledger_full(struct fg_call *c)
     return -1;
 }
 
+/* The store is unreachable and budgets fail closed (shared.h). */
+static int store_down(struct fg_call *c)
+{
+    fg_err_set(&c->err, FG_E_UNAVAILABLE, NULL, "budget_store_unavailable",
+               "frugal cannot reach its budget store (Redis), so it cannot hold this call to "
+               "its key's budgets and rate limits (budgets.on_store_down: fail_closed). Retry "
+               "in a moment.");
+    header(c, "retry-after", "1");
+    return -1;
+}
+
+/* The key was revoked through another replica (its version in the shared
+ * store moved; this process's copy did not know yet). */
+static int revoked_elsewhere(struct fg_call *c, struct fg_vkey *v)
+{
+    int64_t zero = 0, now = wall_ms();
+    atomic_compare_exchange_strong(&v->revoked_ms, &zero, now); /* local copy, at once */
+    return fg_err_set(&c->err, FG_E_AUTH, NULL, "key_revoked",
+                      "This API key (%s, '%.100s') was revoked.", v->k.id, v->k.name);
+}
+
+/* An admission in flight: what its answer is read against.  Arena. */
+struct fg_admit_wait {
+    struct fg_call *c;
+    struct fg_admit *a;
+    struct fg_budget *bs[FG_BUDGET_MAX_HOLD];
+    const char *whose[FG_BUDGET_MAX_HOLD];
+    int nb;     /* budget steps first, then the rate limit's when rated */
+    bool rated; /* the key's RPM/TPM step follows the budgets' */
+    struct worst w;
+    int64_t now;
+    struct fg_shared_op *op; /* pending in the store, or NULL */
+    fg_admit_then_fn then;   /* what goes on when the store answers */
+};
+
+/* The answer of the one atomic apply (budgets, rate limit, revocation). */
+static int admit_finish(struct fg_admit_wait *x, int r, const struct fg_shared_step *st,
+                        const struct fg_shared_denial *d)
+{
+    struct fg_call *c = x->c;
+    struct fg_vkey *v = c->who.vkey;
+    if (r == FG_SHARED_GUARDED)
+        return revoked_elsewhere(c, v);
+    if (r == FG_SHARED_DOWN && (x->nb || x->rated))
+        return store_down(c);
+    if (r == FG_SHARED_DOWN) /* only the revocation check: the local copy stands */
+        r = -1;
+    if (r >= 0 && r < x->nb) {
+        struct fg_budget_view view;
+        fg_budget_denied(x->bs[r], d, &view);
+        return over_budget(c, x->whose[r], &view, &x->w, x->now);
+    }
+    if (r >= 0) {
+        FG_ASSERT(x->rated && r == x->nb);
+        struct fg_ratelimit_denial rd;
+        fg_ratelimit_denied(&v->rate, x->w.tokens, x->now, d, &rd);
+        return rate_limited(c, v, &rd);
+    }
+    FG_ASSERT(r == -1 && x->a->worst_pico >= 0);
+    if (x->nb)
+        fg_budget_reserved(x->bs, x->nb, st, &x->a->budget);
+    if (x->rated)
+        fg_ratelimit_admitted(&v->rate, &st[x->nb], &x->a->rate);
+    c->who.admit = x->a;
+    return 0;
+}
+
+/* The store answered a pending admission (on the call's loop). */
+static void admit_done(void *arg, int r, const struct fg_shared_step *st, int n,
+                       const struct fg_shared_denial *d)
+{
+    struct fg_admit_wait *x = arg;
+    struct fg_call *c = x->c;
+    FG_ASSERT(c->who.wait == x); /* a call that left cancelled its op */
+    c->who.wait = NULL;
+    x->op = NULL;
+    x->then(c, admit_finish(x, r, st, d));
+}
+
 int fg_admit_request(struct fg_call *c)
+{
+    return fg_admit_request_then(c, fg_pipeline_resume);
+}
+
+int fg_admit_request_then(struct fg_call *c, fg_admit_then_fn then)
 {
     if (!c->batch.line && fg_ledger_full())
         return ledger_full(c);
     struct fg_vkey *v = c->who.vkey;
     if (v && !fg_keys_allows(&v->k, c->model_name))
         return not_allowed(c, v);
-    struct fg_budget *bs[FG_BUDGET_MAX_HOLD];
-    const char *whose[FG_BUDGET_MAX_HOLD];
-    int n = 0;
+    struct fg_shared *s = fg_shared_process();
+    struct fg_admit_wait *x = fg_arena_alloc(&c->arena, sizeof *x);
+    memset(x, 0, sizeof *x);
+    x->c = c;
+    x->then = then;
     bool free_call = c->endpoint == FG_EP_COUNT_TOKENS || c->endpoint == FG_EP_RESP_INPUT_TOKENS;
     if (v && v->k.budget > 0 && !free_call) {
-        whose[n] = fg_arena_printf(&c->arena, "key '%s' (%s)", v->k.name, v->k.id);
-        bs[n++] = &v->budget;
+        x->whose[x->nb] = fg_arena_printf(&c->arena, "key '%s' (%s)", v->k.name, v->k.id);
+        x->bs[x->nb++] = &v->budget;
     }
     struct fg_tag_budget *tb[FG_BUDGET_MAX_HOLD];
-    int nt = free_call ? 0 : fg_keyreg_tag_budgets(c->who.tags.charged, tb, FG_BUDGET_MAX_HOLD - n);
+    int nt =
+        free_call ? 0 : fg_keyreg_tag_budgets(c->who.tags.charged, tb, FG_BUDGET_MAX_HOLD - x->nb);
     for (int i = 0; i < nt; i++) {
-        whose[n] = fg_arena_printf(&c->arena, "tag '%s'", tb[i]->tag);
-        bs[n++] = &tb[i]->budget;
+        x->whose[x->nb] = fg_arena_printf(&c->arena, "tag '%s'", tb[i]->tag);
+        x->bs[x->nb++] = &tb[i]->budget;
     }
     /* a batch line's plan is not a call: it spends neither the key's RPM/TPM
      * nor its budgets (provider-mode lines are reserved when they are
      * submitted, batch_exec.c; local-mode lines when they run) */
-    bool rated = v && (v->k.rpm > 0 || v->k.tpm > 0) && !c->batch.plan;
-    if (n == 0 && !rated)
+    x->rated = v && (v->k.rpm > 0 || v->k.tpm > 0) && !c->batch.plan;
+    /* with a shared store a key's revocation is checked in the same round
+     * trip, so a key revoked through any replica stops on all of them */
+    const char *guard = v && s->ops->cross_process && !c->batch.plan
+                            ? fg_arena_printf(&c->arena, "key:%s", v->k.id)
+                            : NULL;
+    if (x->nb == 0 && !x->rated && !guard)
         return 0;
-    struct worst w;
-    worst_case(c, &w);
-    if (free_call)
-        w.pico = w.tokens = 0;
-    if (n && w.unpriced && !(v && v->k.allow_unpriced)) {
+    if (x->nb || x->rated) {
+        worst_case(c, &x->w);
+        if (free_call)
+            x->w.pico = x->w.tokens = 0;
+    }
+    if (x->nb && x->w.unpriced && !(v && v->k.allow_unpriced)) {
         fg_err_set(&c->err, FG_E_PERMISSION, "model", "model_unpriced",
                    "The model '%.100s' has no known price, so frugal cannot hold this call to "
                    "the budget of %.200s; give the model a price: in the config, or create "
                    "the key with --allow-unpriced (\"allow_unpriced\": true) to let it make "
                    "calls no budget can count.",
-                   w.unpriced->name, whose[0]);
+                   x->w.unpriced->name, x->whose[0]);
         return -1;
     }
-    struct fg_admit *a = fg_arena_alloc(&c->arena, sizeof *a);
-    memset(a, 0, sizeof *a);
-    a->worst_pico = w.pico;
-    a->worst_tokens = w.tokens;
-    int64_t now = c->meter.acct.ts_ms;
-    struct fg_budget_view view;
-    int bad = n && !c->batch.plan ? fg_budget_reserve(bs, n, w.pico, now, &a->budget, &view) : -1;
-    if (bad >= 0)
-        return over_budget(c, whose[bad], &view, &w, now);
-    struct fg_ratelimit_denial d;
-    FG_ASSERT(bad < 0 && a->worst_pico >= 0);
-    if (rated && fg_ratelimit_admit(&v->rate, w.tokens, now, &a->rate, &d) < 0) {
-
-        fg_budget_settle(&a->budget, 0, now, now);
-        return rate_limited(c, v, &d);
-    }
-    c->who.admit = a;
-    return 0;
+    if (c->batch.plan)
+        x->nb = 0; /* checked above, held when submitted or run */
+    x->a = fg_arena_alloc(&c->arena, sizeof *x->a);
+    memset(x->a, 0, sizeof *x->a);
+    x->a->worst_pico = x->w.pico;
+    x->a->worst_tokens = x->w.tokens;
+    x->now = c->meter.acct.ts_ms;
+    /* budgets and rate limit in one atomic apply: all or none */
+    struct fg_shared_step st[FG_BUDGET_MAX_HOLD + 1];
+    fg_budget_reserve_steps(x->bs, x->nb, x->w.pico, x->now, st);
+    if (x->rated)
+        fg_ratelimit_admit_step(&v->rate, x->w.tokens, x->now, &st[x->nb]);
+    struct fg_shared_apply_opts o = {.guard = guard};
+    struct fg_shared_denial d;
+    int r = s->ops->counter_apply_async(s, st, x->nb + x->rated, &o, &d, admit_done, x, &x->op);
+    if (r != FG_SHARED_PENDING)
+        return admit_finish(x, r, st, &d);
+    c->who.wait = x; /* admit_done resumes the pipeline */
+    return FG_PIPELINE_WAIT;
 }
 
 void fg_admit_settle(struct fg_call *c, const struct fg_record *r)
@@ -367,6 +463,12 @@ void fg_admit_next_attempt(struct fg_call *c)
 
 void fg_admit_release(struct fg_call *c)
 {
+    struct fg_admit_wait *x = c->who.wait;
+    if (x) { /* left while the store was answering: it undoes what it held */
+        struct fg_shared *s = fg_shared_process();
+        s->ops->op_cancel(x->op);
+        c->who.wait = NULL;
+    }
     struct fg_admit *a = c->who.admit;
     if (!a)
         return;

@@ -1,7 +1,8 @@
 /* admit.h — admission of an inference call: what its key may call, and
  * whether its budgets and rate limits have room for it.
  *
- * Contract (worker thread; no I/O: counters live in memory, keyreg.h):
+ * Contract (worker thread; counters in memory (keyreg.h) or, with Redis,
+ * one asynchronous round trip that never blocks the loop, shared.h):
  *  - fg_admit_request() is a pipeline stage, run once the model or route
  *    is resolved and the prompt measured (meter.h) and before anything is
  *    answered or sent upstream.  In order: the key's allow-list (403
@@ -26,6 +27,13 @@
  *    × n, else a schema-derived cap, else the model's output limit) at its
  *    output price; for a route the dearest of its cheap and frontier
  *    models.  TPM holds prompt estimate + max output tokens.
+ *  - Budgets, the rate limit and (with a cross-process store) the key's
+ *    revocation version are one atomic apply, all or none.  When the store
+ *    answers later fg_admit_request returns FG_PIPELINE_WAIT and resumes
+ *    the pipeline itself (pipeline.h); a call that ends first cancels it
+ *    (fg_admit_release).  Store unreachable and failing closed: 503
+ *    `budget_store_unavailable` for a call held to a budget or rate limit;
+ *    a key revoked elsewhere: 401 `key_revoked`.
  *  - The hold lives in c->admit (arena).  Every attempt's ledger record
  *    settles it with that attempt's real cost and tokens
  *    (fg_admit_settle, from meter.c); fg_admit_next_attempt holds the
@@ -46,7 +54,13 @@ struct fg_admit {
     int64_t worst_tokens;
 };
 
+/* The pipeline stage: FG_PIPELINE_WAIT resumes with fg_pipeline_resume. */
 int fg_admit_request(struct fg_call *c);
+/* The same outside the pipeline (passthrough): when it returns
+ * FG_PIPELINE_WAIT, then(c, rc) is called later on the call's loop with
+ * what it would have returned (0 or -1), unless the call ended first. */
+typedef void (*fg_admit_then_fn)(struct fg_call *c, int rc);
+int fg_admit_request_then(struct fg_call *c, fg_admit_then_fn then);
 void fg_admit_settle(struct fg_call *c, const struct fg_record *r);
 void fg_admit_next_attempt(struct fg_call *c);
 void fg_admit_release(struct fg_call *c);

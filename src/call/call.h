@@ -39,6 +39,7 @@ struct fg_prefix;
 struct fg_schema;
 struct fg_vkey;
 struct fg_admit;
+struct fg_admit_wait;
 struct fg_embed;
 
 /* x-frugal-route: the tier a client forces (route.h, precedence 1). */
@@ -163,10 +164,12 @@ struct fg_call_meter {
 
 /* Who is calling (server/auth.c, keys; admission holds from admit.c). */
 struct fg_call_who {
-    const char *key_id;       /* "master" | "anonymous" | key id */
-    struct fg_vkey *vkey;     /* the caller's virtual key (keyreg.h), or NULL */
-    struct fg_admit *admit;   /* budget / rate holds (admit.h, arena), or NULL */
-    struct fg_call_tags tags; /* resolved once at the edge, after auth
+    const char *key_id;         /* "master" | "anonymous" | key id */
+    struct fg_vkey *vkey;       /* the caller's virtual key (keyreg.h), or NULL */
+    struct fg_admit *admit;     /* budget / rate holds (admit.h, arena), or NULL */
+    struct fg_admit_wait *wait; /* an admission the shared store is answering
+                                   (admit.c, arena), or NULL */
+    struct fg_call_tags tags;   /* resolved once at the edge, after auth
                                  (keyreg.h fg_keyreg_call_tags): the ledger shows
                                  .recorded; budgets and routing rules read .charged */
 };
@@ -264,6 +267,7 @@ struct fg_call {
     const char *pass_ctype;  /* FG_EP_PASSTHRU: the provider's content type */
     const char *response_id; /* the stored Response this attempt created (arena) */
     void *aux;               /* a non-inference call's own state (responses_api.c), arena */
+    int stage;               /* the pipeline stage running or waiting (pipeline.c) */
     struct fg_err err;
 };
 

@@ -1,6 +1,7 @@
 /* pipeline.c — see pipeline.h. */
 #include "pipeline.h"
 
+#include "assert.h"
 #include "embed.h"
 #include "admit.h"
 #include "log.h"
@@ -425,12 +426,16 @@ int fg_pipeline_reencode(struct fg_call *c)
     return 0;
 }
 
-int fg_pipeline_run(struct fg_call *c)
+/* The stages from `from` on, then the transfer. */
+static int run_from(struct fg_call *c, size_t from)
 {
-    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) {
+    for (size_t i = from; i < sizeof stages / sizeof stages[0]; i++) {
+        c->stage = (int)i;
         int rc = stages[i].fn(c);
         if (rc < 0)
             return -1;
+        if (rc == FG_PIPELINE_WAIT)
+            return rc; /* the stage resumes the call (fg_pipeline_resume) */
         if (rc > 0)
             return 1; /* answered without the provider */
     }
@@ -448,4 +453,25 @@ int fg_pipeline_run(struct fg_call *c)
     if (c->batch.plan)
         return c->client.ops->plan(c->client.ctx, c); /* client.h */
     return fg_relay_start(c);
+}
+
+int fg_pipeline_run(struct fg_call *c)
+{
+    return run_from(c, 0);
+}
+
+void fg_pipeline_resume(struct fg_call *c, int rc)
+{
+    FG_ASSERT(c->stage >= 0 && (size_t)c->stage < sizeof stages / sizeof stages[0]);
+    if (rc == 0)
+        rc = run_from(c, (size_t)c->stage + 1);
+    if (rc == FG_PIPELINE_WAIT)
+        return;
+    /* as the caller of fg_pipeline_run does (server/api.c fg_api_run_call) */
+    if (rc < 0) {
+        c->status = c->err.status;
+        fg_client_send_error(c, true);
+    }
+    if (rc != 0)
+        fg_call_finish(c);
 }

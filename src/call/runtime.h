@@ -29,6 +29,7 @@ struct event_base;
 struct event;
 struct fg_edge;
 struct fg_edge_limits;
+struct fg_shared_loop;
 
 /* Endpoint sets a worker keeps state for (server/api.h fg_api_add_routes). */
 #define FG_WORKER_ROUTES 4
@@ -69,6 +70,8 @@ struct fg_worker {
     struct fg_edge *edge; /* the HTTP edge (server/edge.h) on this worker's loop */
     int fd;               /* listening socket (the edge owns it once listening) */
     struct fg_upstream *up;
+    struct fg_shared_loop *shared;       /* the shared store's link on this loop (shared.h),
+                                      opened and closed on the worker's thread */
     struct fg_store *store;              /* read handle for /frugal/spend, lazily opened */
     struct fg_keystore *keystore;        /* key names for /frugal/spend?by=key, likewise */
     void *route_state[FG_WORKER_ROUTES]; /* per added endpoint set (api.h),

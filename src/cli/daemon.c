@@ -1,6 +1,8 @@
 /* daemon.c — see daemon.h. */
 #include "daemon.h"
 
+#include "shared_redis.h"
+
 #include "batch_api.h"
 #include "batch_budget.h"
 #include "batch_exec.h"
@@ -9,6 +11,7 @@
 #include "keyreg.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "redact.h"
 #include "respcache.h"
 #include "respmap.h"
@@ -19,6 +22,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +80,34 @@ static int start_sim(struct fg_app *app, const char *secret)
     return 0;
 }
 
+static struct fg_shared *g_redis; /* for /metrics, while the daemon runs */
+
+static void redis_metrics(struct evbuffer *o)
+{
+    if (!g_redis)
+        return;
+    struct fg_shared_redis_stats st;
+    fg_shared_redis_stats(g_redis, &st);
+    evbuffer_add_printf(o,
+                        "# HELP frugal_redis_up Whether the shared store answered last time.\n"
+                        "# TYPE frugal_redis_up gauge\nfrugal_redis_up %d\n",
+                        st.up ? 1 : 0);
+    fg_metrics_counter(
+        o, "frugal_redis_errors_total",
+        "Round trips to Redis that failed (no connection, error, no reply in time).");
+    evbuffer_add_printf(o, "frugal_redis_errors_total %llu\n", (unsigned long long)st.errors);
+    fg_metrics_counter(
+        o, "frugal_redis_lost_settlements_total",
+        "Settlements that never reached Redis (their holds expire with their lease).");
+    evbuffer_add_printf(o, "frugal_redis_lost_settlements_total %llu\n",
+                        (unsigned long long)st.lost_settles);
+    fg_metrics_counter(o, "frugal_redis_local_applies_total",
+                       "Budget operations counted in this process while Redis was down "
+                       "(budgets.on_store_down: local).");
+    evbuffer_add_printf(o, "frugal_redis_local_applies_total %llu\n",
+                        (unsigned long long)st.local_applies);
+}
+
 int fg_daemon_run(const struct fg_config *cfg)
 {
     struct fg_app app;
@@ -97,6 +129,22 @@ int fg_daemon_run(const struct fg_config *cfg)
     /* a server store can be unreachable for a while: the ledger spools */
     if (strncmp(cfg->storage, "sqlite:", 7))
         fg_ledger_spool_at(cfg->spool ? cfg->spool : "frugal-ledger.spool");
+
+    struct fg_shared *redis = NULL;
+    if (cfg->redis) {
+        fg_redact_add_secret(cfg->redis); /* the URL may carry a password */
+        struct fg_shared_redis_opts ro = {
+            .fail_local = !strcmp(cfg->budgets.on_store_down, "local"),
+            .lease_ms = (int64_t)cfg->budgets.lease_seconds * 1000,
+        };
+        if (fg_shared_redis_open(cfg->redis, &ro, &redis, lerr, sizeof lerr) < 0) {
+            fg_error("%s", lerr);
+            goto out;
+        }
+        fg_shared_process_set(redis); /* before any budget or worker exists */
+        g_redis = redis;
+        fg_metrics_add_source(redis_metrics);
+    }
     if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
         fg_error("storage: %s", lerr);
         goto out;
@@ -171,6 +219,9 @@ out:
     fg_ledger_spool_at(NULL);
     fg_respcache_shutdown();
     fg_busters_shutdown();
+    fg_shared_process_set(NULL); /* every user of the shared store has stopped */
+    fg_shared_redis_close(redis);
+    g_redis = NULL;
     fg_respmap_reset(); /* the stored-response id map */
     fg_redact_clear();
     if (!rc)

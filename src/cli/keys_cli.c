@@ -4,6 +4,7 @@
 #include "config.h"
 #include "keys.h"
 #include "keystore.h"
+#include "shared_redis.h"
 #include "store.h"
 
 #include <errno.h>
@@ -349,6 +350,34 @@ static int list(const struct fg_config *cfg, int argc, char **argv)
 
 /* ---- revoke ---- */
 
+/* Gateways sharing a Redis check a key's version there at admission
+ * (shared_redis.h): bump it, so every replica refuses the key on its next
+ * call, and the registry's version, so each re-reads its table. */
+static void tell_replicas(const struct fg_config *cfg, const char *id)
+{
+    if (!cfg->redis)
+        return;
+    if (!strncmp(cfg->redis, "env:", 4)) {
+        fprintf(stderr,
+                "frugal keys: redis is %s, which is not set: running gateways learn of "
+                "the revocation from the database only\n",
+                cfg->redis);
+        return;
+    }
+    struct fg_shared *r;
+    char err[200], name[80];
+    struct fg_shared_redis_opts o = {0};
+    if (fg_shared_redis_open(cfg->redis, &o, &r, err, sizeof err) < 0) {
+        fprintf(stderr, "frugal keys: %s\n", err);
+        return;
+    }
+    snprintf(name, sizeof name, "key:%s", id);
+    if (!r->ops->version_bump(r, name) || !r->ops->version_bump(r, "keys"))
+        fprintf(stderr, "frugal keys: could not tell the gateways through Redis; they learn of "
+                        "the revocation from the database only\n");
+    fg_shared_redis_close(r);
+}
+
 struct find {
     const char *want;
     char hash[65]; /* when `want` is a secret: its hash, else "" */
@@ -412,6 +441,8 @@ static int revoke(const struct fg_config *cfg, int argc, char **argv)
     } else if (rc == 0) {
         int64_t now = now_ms();
         rc = s->ops->revoke(s, f.hit.id, now, err, sizeof err);
+        if (rc >= 0)
+            tell_replicas(cfg, f.hit.id);
         if (rc >= 0) {
             printf("revoked %s ('%s') at %s; a running gateway refuses it within seconds\n",
                    f.hit.id, f.hit.name, fg_period_rfc3339(now, t, sizeof t));

@@ -2,6 +2,7 @@
  * analyze, route, version. */
 #include "arena.h"
 #include "config.h"
+#include "shared_redis.h"
 #include "json.h"
 #include "batch_cli.h"
 #include "keys_cli.h"
@@ -126,6 +127,12 @@ static int cmd_check(int argc, char **argv)
                 "model_not_found.  A config file replaces the built-in defaults "
                 "entirely; add providers: and models: (README, Configuration)\n",
                 path ? path : "built-in defaults");
+        fg_config_free(cfg);
+        return 2;
+    }
+    const char *bad = cfg->redis ? fg_shared_redis_check_url(cfg->redis) : NULL;
+    if (bad) { /* config.c checks the scheme; the backend the rest (never echoing it) */
+        fprintf(stderr, "%s: redis: the URL %s\n", path ? path : "built-in defaults", bad);
         fg_config_free(cfg);
         return 2;
     }

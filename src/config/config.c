@@ -661,6 +661,24 @@ static const char *check_storage(const char *s)
 static const char *check_batch_storage(const char *s)
 {
     return !strncmp(s, "sqlite:", 7) && s[7] ? NULL : "must be sqlite:PATH";
+
+/* The full check is the backend's (shared_redis.h), at startup. */
+static const char *check_redis(const char *s)
+{
+    if (strncmp(s, "redis://", 8) != 0)
+        return "must be redis://host[:port][/db] (a password goes before the host: :PASSWORD@)";
+    const char *host = strrchr(s + 8, '@');
+    host = host ? host + 1 : s + 8;
+    if (!*host || *host == ':' || *host == '/')
+        return "has no host (redis://host:port)";
+    return NULL;
+}
+
+static const char *check_store_down(const char *s)
+{
+    if (!strcmp(s, "fail_closed") || !strcmp(s, "local"))
+        return NULL;
+    return "must be fail_closed or local";
 }
 
 /* ======================== field tables ======================== */
@@ -826,6 +844,9 @@ static const struct field top_fields[] = {
     OTHER("server"),
     STR("storage", CFG, storage, check_storage),
     STR("spool", CFG, spool, NULL),
+
+    STR("redis", CFG, redis, check_redis),
+    OTHER("budgets"),
     OTHER("providers"),
     OTHER("models"),
     OTHER("routes"),
@@ -935,6 +956,11 @@ static const struct field structured_output_fields[] = {
     STR("stream", CFG, structured_output.stream, check_stream_mode),
 };
 
+static const struct field budgets_fields[] = {
+    STR("on_store_down", CFG, budgets.on_store_down, check_store_down),
+    FLD("lease", F_TTL, CFG, budgets.lease_seconds),
+};
+
 static const struct field batches_fields[] = {
     FLD("window", F_TTL, CFG, batches.window_seconds),
     INT("poll_ms", CFG, batches.poll_ms, 10, 3600000),
@@ -971,6 +997,8 @@ static struct fg_config *config_new(const char *path)
     c->server.header_timeout_busy_ms = 1000;
     c->server.max_body_bytes_in_flight = 256u << 20;
     c->storage = fg_xstrdup("sqlite:frugal.db");
+    c->budgets.on_store_down = fg_xstrdup("fail_closed");
+    c->budgets.lease_seconds = 3600;
     c->prompt_caching.auto_breakpoints = true;
     c->prompt_caching.ttl_seconds = 300;
     c->prompt_caching.openai_cache_key = true;
@@ -1529,6 +1557,7 @@ static void load_root(struct ld *ld, const struct node *root)
     walk_map(ld, map_get(root, "structured_output"), "structured_output", structured_output_fields,
              NF(structured_output_fields), c);
     walk_map(ld, map_get(root, "batches"), "batches", batches_fields, NF(batches_fields), c);
+    walk_map(ld, map_get(root, "budgets"), "budgets", budgets_fields, NF(budgets_fields), c);
     check_body_limits(ld, map_get(root, "server"));
 }
 
@@ -1844,6 +1873,9 @@ void fg_config_free(struct fg_config *c)
     free(c->storage);
     free(c->batches.storage);
     free(c->spool);
+
+    free(c->redis);
+    free(c->budgets.on_store_down);
     free(c->structured_output.stream);
     free(c->path);
     free(c);

@@ -168,6 +168,12 @@ struct fg_config {
     char *spool;   /* with a server storage: the ledger's spool file while it
                       is unreachable (default frugal-ledger.spool next to the
                       config file; spool.h) */
+
+    char *redis;   /* redis://[:password@]host[:port][/db] shared by replicas, or NULL */
+    struct {
+        char *on_store_down; /* "fail_closed" (default) | "local": Redis unreachable */
+        int lease_seconds;   /* a call's budget hold expires after this (default 1h) */
+    } budgets;
     struct fg_provider_cfg *providers;
     size_t n_providers;
     struct fg_model_cfg *models;

@@ -31,6 +31,8 @@ static void step(struct fg_shared_step *st, struct fg_budget *b, int64_t now_win
     st->add[SPENT] = spent;
     st->add[RESERVED] = reserved;
     st->check[0].limit = st->check[1].limit = 0;
+    st->lease = 0;
+    st->local = false;
 }
 
 static void apply(struct fg_shared_step *st, int n)
@@ -62,10 +64,53 @@ void fg_budget_init(struct fg_budget *b, int64_t limit, enum fg_period p, int64_
     b->period = p;
     /* a cell lives one period: at most 31 days */
     fg_shared_counter_init(&b->ctr, NULL, 1, 32 * 86400000LL, b->cell, 1);
-    /* opens the current period, with what the ledger says was spent in it */
+    /* opens the current period, with what the ledger says was spent in it
+     * (nothing to add: the first operation opens it; no round trip for a
+     * key created or first seen on a worker thread) */
+    if (spent <= 0)
+        return;
     struct fg_shared_step st;
-    step(&st, b, win_of(b, now_ms), FG_SHARED_NOW, spent > 0 ? spent : 0, 0);
+    step(&st, b, win_of(b, now_ms), FG_SHARED_NOW, spent, 0);
     apply(&st, 1);
+}
+
+void fg_budget_reserve_steps(struct fg_budget *const *bs, int n, int64_t amount, int64_t now_ms,
+                             struct fg_shared_step *st)
+{
+    FG_ASSERT(n >= 0 && n <= FG_BUDGET_MAX_HOLD);
+    if (amount < 0)
+        amount = 0;
+    uint64_t lease = n ? fg_shared_lease_new() : 0;
+    for (int i = 0; i < n; i++) {
+        step(&st[i], bs[i], win_of(bs[i], now_ms), FG_SHARED_NOW, 0, amount);
+        st[i].lease = lease; /* one hold, one lease on each budget */
+        /* a used-up budget admits nothing, not even a free call */
+        st[i].check[0] = (struct fg_shared_check){1u << SPENT, 1, bs[i]->limit};
+        st[i].check[1] =
+            (struct fg_shared_check){1u << SPENT | 1u << RESERVED, amount, bs[i]->limit};
+    }
+}
+
+void fg_budget_reserved(struct fg_budget *const *bs, int n, const struct fg_shared_step *st,
+                        struct fg_budget_hold *h)
+{
+    FG_ASSERT(n >= 0 && n <= FG_BUDGET_MAX_HOLD && h);
+    h->n = n;
+    h->amount = n ? st[0].add[RESERVED] : 0;
+    h->held = true;
+    h->lease = n ? st[0].lease : 0;
+    h->local = n ? st[0].local : false;
+    for (int i = 0; i < n; i++) {
+        FG_DASSERT(st[i].c == &bs[i]->ctr);
+        h->b[i] = bs[i];
+        h->period_start[i] = st[i].win;
+    }
+}
+
+void fg_budget_denied(const struct fg_budget *b, const struct fg_shared_denial *d,
+                      struct fg_budget_view *v)
+{
+    view(b, &d->w, v);
 }
 
 int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_t now_ms,
@@ -73,17 +118,11 @@ int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_
 {
     if (n > FG_BUDGET_MAX_HOLD)
         n = FG_BUDGET_MAX_HOLD;
-    if (amount < 0)
-        amount = 0;
     FG_ASSERT(n >= 0 && h);
     struct fg_shared_step st[FG_BUDGET_MAX_HOLD];
-    for (int i = 0; i < n; i++) {
-        step(&st[i], bs[i], win_of(bs[i], now_ms), FG_SHARED_NOW, 0, amount);
-        /* a used-up budget admits nothing, not even a free call */
-        st[i].check[0] = (struct fg_shared_check){1u << SPENT, 1, bs[i]->limit};
-        st[i].check[1] =
-            (struct fg_shared_check){1u << SPENT | 1u << RESERVED, amount, bs[i]->limit};
-    }
+    fg_budget_reserve_steps(bs, n, amount, now_ms, st);
+    for (int i = 0; i < n; i++)
+        st[i].lease = 0; /* kept in the batch store for up to a day: no lease */
     struct fg_shared *s = fg_shared_process();
     struct fg_shared_denial d;
     int bad = s->ops->counter_apply(s, st, n, &d);
@@ -92,13 +131,9 @@ int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_
             view(bs[bad], &d.w, deny);
         return bad;
     }
-    h->n = n;
-    h->amount = amount;
-    h->held = true;
-    for (int i = 0; i < n; i++) {
-        h->b[i] = bs[i];
-        h->period_start[i] = st[i].win;
-    }
+    if (bad == FG_SHARED_DOWN)
+        return FG_BUDGET_DOWN;
+    fg_budget_reserved(bs, n, st, h);
     return -1;
 }
 
@@ -108,8 +143,12 @@ void fg_budget_force(struct fg_budget_hold *h, int64_t now_ms)
         return;
     FG_ASSERT(h->n <= FG_BUDGET_MAX_HOLD && h->amount >= 0);
     struct fg_shared_step st[FG_BUDGET_MAX_HOLD];
-    for (int i = 0; i < h->n; i++)
+    h->lease = fg_shared_lease_new(); /* a new hold: a new lease */
+    for (int i = 0; i < h->n; i++) {
         step(&st[i], h->b[i], win_of(h->b[i], now_ms), FG_SHARED_NOW, 0, h->amount);
+        st[i].lease = h->lease;
+        st[i].local = h->local;
+    }
     apply(st, h->n);
     for (int i = 0; i < h->n; i++)
         h->period_start[i] = st[i].win;
@@ -126,10 +165,15 @@ void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms
     for (int i = 0; i < h->n; i++) {
         struct fg_budget *b = h->b[i];
         int64_t now_win = win_of(b, now_ms);
-        if (h->held) /* the hold's period only: a new period held nothing */
-            step(&st[n++], b, now_win, h->period_start[i], 0, -h->amount);
-        if (cost > 0) /* the call's period only: costs count where calls start */
-            step(&st[n++], b, now_win, win_of(b, call_ts_ms), cost, 0);
+        if (h->held) { /* the hold's period only: a new period held nothing */
+            step(&st[n], b, now_win, h->period_start[i], 0, -h->amount);
+            st[n].lease = h->lease; /* given back once, unless it expired */
+            st[n++].local = h->local;
+        }
+        if (cost > 0) { /* the call's period only: costs count where calls start */
+            step(&st[n], b, now_win, win_of(b, call_ts_ms), cost, 0);
+            st[n++].local = h->local;
+        }
     }
     apply(st, n);
     h->held = false;
@@ -157,8 +201,10 @@ void fg_budget_rehold(const struct fg_budget_hold *h, int64_t now_ms)
         return;
     FG_ASSERT(h->n <= FG_BUDGET_MAX_HOLD && h->amount >= 0);
     struct fg_shared_step st[FG_BUDGET_MAX_HOLD];
-    for (int i = 0; i < h->n; i++)
+    for (int i = 0; i < h->n; i++) {
         step(&st[i], h->b[i], win_of(h->b[i], now_ms), h->period_start[i], 0, h->amount);
+        st[i].lease = h->lease;
+    }
     apply(st, h->n);
 }
 

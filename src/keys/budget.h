@@ -20,6 +20,8 @@
  *    a second settle of the same hold only adds cost (a later attempt).
  *    fg_budget_force() holds the same amount again without a check (the
  *    next attempt of a call already admitted: retries, escalation).
+ *    Each hold is a lease in a cross-process store (shared.h): a process
+ *    that dies holding it gives it back when the lease expires.
  *  - A hold may also be kept outside memory (a batch line's reservation
  *    lives in the batch store): fg_budget_hold_of() rebuilds the hold a
  *    reservation of `amount` taken at `at_ms` left, without touching any
@@ -57,6 +59,8 @@ struct fg_budget_hold {
     int64_t period_start[FG_BUDGET_MAX_HOLD];
     int64_t amount; /* held on each budget */
     bool held;
+    uint64_t lease; /* the hold's lease in a cross-process store (shared.h) */
+    bool local;     /* held in process memory (the store was down: `local`) */
 };
 
 /* A consistent snapshot of one budget. */
@@ -71,11 +75,26 @@ struct fg_budget_view {
 void fg_budget_init(struct fg_budget *b, int64_t limit, enum fg_period p, int64_t spent,
                     int64_t now_ms);
 
+#define FG_BUDGET_DOWN (-2) /* the shared store is unreachable and fails closed */
+
 /* Hold `amount` on each of bs[0..n) (n <= FG_BUDGET_MAX_HOLD).  Returns -1
  * when held (h filled), else the index of the first budget it does not fit,
- * with *deny a snapshot of that budget; nothing is held then. */
+ * with *deny a snapshot of that budget, or FG_BUDGET_DOWN; nothing is held
+ * then.  A blocking round trip with a network store: for batch lines (whose
+ * reservations live in the batch store, so they are no lease); calls
+ * reserve through the asynchronous halves below. */
 int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_t now_ms,
                       struct fg_budget_hold *h, struct fg_budget_view *deny);
+/* The same reservation in two halves, for an asynchronous apply
+ * (shared.h counter_apply_async): the n steps to apply, all or none, then
+ * the hold they made (st as applied), or the view of the budget a step
+ * refused from its denial. */
+void fg_budget_reserve_steps(struct fg_budget *const *bs, int n, int64_t amount, int64_t now_ms,
+                             struct fg_shared_step *st);
+void fg_budget_reserved(struct fg_budget *const *bs, int n, const struct fg_shared_step *st,
+                        struct fg_budget_hold *h);
+void fg_budget_denied(const struct fg_budget *b, const struct fg_shared_denial *d,
+                      struct fg_budget_view *v);
 /* Hold h->amount again on h's budgets, unchecked (h must be settled). */
 void fg_budget_force(struct fg_budget_hold *h, int64_t now_ms);
 /* Release h if held and add `cost` for a call that started at call_ts_ms. */

@@ -79,11 +79,12 @@ static struct fg_vkey *add(const struct fg_key *k, int64_t now_ms)
     v->k = *k;
     atomic_store(&v->revoked_ms, k->revoked_ms);
     v->k.revoked_ms = 0;
+    /* the counters' names in a cross-process backend (shared.h), before
+     * their first operation (init opens the current period there) */
+    snprintf(v->budget.ctr.name, sizeof v->budget.ctr.name, "budget:key:%s", k->id);
     if (k->budget > 0)
         fg_budget_init(&v->budget, k->budget, k->budget_period, 0, now_ms);
     fg_ratelimit_init(&v->rate, k->rpm, k->tpm);
-    /* the counters' names in a cross-process backend (shared.h) */
-    snprintf(v->budget.ctr.name, sizeof v->budget.ctr.name, "budget:key:%s", k->id);
     snprintf(v->rate.ctr.name, sizeof v->rate.ctr.name, "rate:%s", k->id);
     unsigned hb = bucket(k->hash), ib = bucket(k->id);
     FG_DASSERT(hb < NBUCKETS && ib < NBUCKETS);
@@ -163,6 +164,12 @@ static int on_spend(void *arg, const char *key_id, const char *tags, int64_t cos
 /* Startup, single-threaded: spend since each period's start. */
 static int init_spend(const struct fg_keyreg_spend *spend, int64_t now_ms, char *err, size_t errlen)
 {
+    /* a cross-process store keeps the counters itself: adding this
+     * process's ledger again would count it once per restart (rebuilding
+     * counters from a shared ledger when the store comes back empty is not
+     * done yet: issue #19) */
+    if (fg_shared_process()->ops->cross_process)
+        return 0;
     enum fg_period ps[] = {FG_PERIOD_DAY, FG_PERIOD_MONTH};
     for (int i = 0; i < 2; i++) {
         struct init_ctx c = {ps[i], fg_period_start(ps[i], now_ms), now_ms};
@@ -239,10 +246,10 @@ int fg_keyreg_start(const struct fg_config *cfg, const struct fg_keyreg_spend *s
     g_keyreg.tags = fg_xcalloc(g_keyreg.n_tags ? g_keyreg.n_tags : 1, sizeof *g_keyreg.tags);
     for (size_t i = 0; i < g_keyreg.n_tags; i++) {
         g_keyreg.tags[i].tag = cfg->tag_budgets[i].tag;
-        fg_budget_init(&g_keyreg.tags[i].budget, cfg->tag_budgets[i].limit_pico,
-                       (enum fg_period)cfg->tag_budgets[i].period, 0, now);
         snprintf(g_keyreg.tags[i].budget.ctr.name, sizeof g_keyreg.tags[i].budget.ctr.name,
                  "budget:tag:%s", g_keyreg.tags[i].tag);
+        fg_budget_init(&g_keyreg.tags[i].budget, cfg->tag_budgets[i].limit_pico,
+                       (enum fg_period)cfg->tag_budgets[i].period, 0, now);
     }
     struct fg_shared *sh = fg_shared_process();
     g_keyreg.loaded_version = sh->ops->version_get(sh, FG_KEYREG_VERSION);
@@ -404,8 +411,15 @@ int fg_keyreg_revoke(const char *id, int64_t now_ms, char *err, size_t errlen)
     pthread_mutex_lock(&g_keyreg.store_mu);
     int rc = g_keyreg.store->ops->revoke(g_keyreg.store, id, now_ms, err, errlen);
     pthread_mutex_unlock(&g_keyreg.store_mu);
-    if (rc > 0)
+    if (rc > 0) {
+        /* the key's own version: admission checks it in the shared store
+         * (admit.c), so every replica refuses the key on its next call */
+        char name[80];
+        snprintf(name, sizeof name, "key:%s", id);
+        struct fg_shared *s = fg_shared_process();
+        s->ops->version_bump(s, name);
         keys_bump();
+    }
     struct fg_vkey *v;
     if (rc > 0 && fg_keyreg_by_id(id, now_ms, &v) != FG_KEY_UNKNOWN) {
         int64_t zero = 0;

@@ -26,6 +26,8 @@ static void step(struct fg_shared_step *st, struct fg_ratelimit *r, int64_t win,
     st->add[REQ] = req;
     st->add[TOK] = tok;
     st->check[0].limit = st->check[1].limit = 0;
+    st->lease = 0; /* a second's cell leaves the window by itself */
+    st->local = false;
 }
 
 static void apply(struct fg_shared_step *st)
@@ -68,6 +70,24 @@ static int wait_s(const struct fg_shared_window *w, int field, int64_t used, int
     return FG_RATE_WINDOW_S;
 }
 
+void fg_ratelimit_admit_step(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms,
+                             struct fg_shared_step *st)
+{
+    if (tokens < 0)
+        tokens = 0;
+    step(st, r, FG_SHARED_NOW, 1, tokens, now_ms);
+    st->check[0] = (struct fg_shared_check){1u << REQ, 1, r->rpm};
+    st->check[1] = (struct fg_shared_check){1u << TOK, tokens, r->tpm};
+}
+
+void fg_ratelimit_admitted(struct fg_ratelimit *r, const struct fg_shared_step *st,
+                           struct fg_ratelimit_hold *h)
+{
+    FG_DASSERT(st->c == &r->ctr);
+    *h = (struct fg_ratelimit_hold){
+        .r = r, .sec = st->win, .tokens = st->add[TOK], .held = true, .local = st->local};
+}
+
 int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms,
                        struct fg_ratelimit_hold *h, struct fg_ratelimit_denial *d)
 {
@@ -75,27 +95,35 @@ int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms,
         tokens = 0;
     memset(d, 0, sizeof *d);
     struct fg_shared_step st;
-    step(&st, r, FG_SHARED_NOW, 1, tokens, now_ms);
-    st.check[0] = (struct fg_shared_check){1u << REQ, 1, r->rpm};
-    st.check[1] = (struct fg_shared_check){1u << TOK, tokens, r->tpm};
+    fg_ratelimit_admit_step(r, tokens, now_ms, &st);
     struct fg_shared *s = fg_shared_process();
     struct fg_shared_denial den;
-    if (s->ops->counter_apply(s, &st, 1, &den) < 0) {
-        *h = (struct fg_ratelimit_hold){.r = r, .sec = st.win, .tokens = tokens, .held = true};
+    int rc = s->ops->counter_apply(s, &st, 1, &den);
+    if (rc < 0) { /* (a store that is down admits: rate limits fail open) */
+        fg_ratelimit_admitted(r, &st, h);
         return 0;
     }
-    if (den.check == 0) {
-        int64_t req = total(&den.w, REQ);
+    fg_ratelimit_denied(r, tokens, now_ms, &den, d);
+    return -1;
+}
+
+void fg_ratelimit_denied(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms,
+                         const struct fg_shared_denial *den, struct fg_ratelimit_denial *d)
+{
+    if (tokens < 0)
+        tokens = 0;
+    memset(d, 0, sizeof *d);
+    if (den->check == 0) {
+        int64_t req = total(&den->w, REQ);
         *d = (struct fg_ratelimit_denial){.limit = r->rpm, .used = req, .need = 1};
-        d->retry_after_s = wait_s(&den.w, REQ, req, 1, r->rpm, now_ms);
-        return -1;
+        d->retry_after_s = wait_s(&den->w, REQ, req, 1, r->rpm, now_ms);
+        return;
     }
-    int64_t tok = total(&den.w, TOK);
+    int64_t tok = total(&den->w, TOK);
     *d = (struct fg_ratelimit_denial){
         .tokens = true, .limit = r->tpm, .used = tok, .need = tokens, .never = tokens > r->tpm};
     d->retry_after_s =
-        d->never ? FG_RATE_WINDOW_S : wait_s(&den.w, TOK, tok, tokens, r->tpm, now_ms);
-    return -1;
+        d->never ? FG_RATE_WINDOW_S : wait_s(&den->w, TOK, tok, tokens, r->tpm, now_ms);
 }
 
 void fg_ratelimit_settle(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now_ms)
@@ -107,6 +135,7 @@ void fg_ratelimit_settle(struct fg_ratelimit_hold *h, int64_t tokens, int64_t no
      * (nothing once that second left the window) */
     struct fg_shared_step st;
     step(&st, h->r, h->sec, 0, tokens - h->tokens, now_ms);
+    st.local = h->local;
     apply(&st);
     h->held = false;
 }
@@ -118,6 +147,7 @@ void fg_ratelimit_force(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now
     FG_ASSERT(tokens >= 0);
     struct fg_shared_step st;
     step(&st, h->r, FG_SHARED_NOW, 0, tokens, now_ms);
+    st.local = h->local;
     apply(&st);
     h->sec = st.win;
     h->tokens = tokens;

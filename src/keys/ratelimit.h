@@ -40,6 +40,7 @@ struct fg_ratelimit_hold {
     struct fg_ratelimit *r;
     int64_t sec, tokens;
     bool held;
+    bool local; /* counted in process memory (the store was down: `local`) */
 };
 
 struct fg_ratelimit_denial {
@@ -53,6 +54,14 @@ void fg_ratelimit_init(struct fg_ratelimit *r, int64_t rpm, int64_t tpm);
 /* 0 when admitted (h filled), -1 with *d filled. */
 int fg_ratelimit_admit(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms,
                        struct fg_ratelimit_hold *h, struct fg_ratelimit_denial *d);
+/* The same admission in two halves, for an asynchronous apply (shared.h):
+ * its one step, then the hold it made (st as applied) or the denial. */
+void fg_ratelimit_admit_step(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms,
+                             struct fg_shared_step *st);
+void fg_ratelimit_admitted(struct fg_ratelimit *r, const struct fg_shared_step *st,
+                           struct fg_ratelimit_hold *h);
+void fg_ratelimit_denied(struct fg_ratelimit *r, int64_t tokens, int64_t now_ms,
+                         const struct fg_shared_denial *den, struct fg_ratelimit_denial *d);
 void fg_ratelimit_settle(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now_ms);
 void fg_ratelimit_force(struct fg_ratelimit_hold *h, int64_t tokens, int64_t now_ms);
 /* Requests and tokens in the window now. */

@@ -319,6 +319,8 @@ static void inference(struct fg_worker *w, struct fg_edge_req *req, const struct
 void fg_api_run_call(struct fg_call *c)
 {
     int rc = parse_body(c) < 0 ? -1 : fg_pipeline_run(c);
+    if (rc == FG_PIPELINE_WAIT)
+        return; /* a stage resumes it and answers (pipeline.h) */
     if (rc < 0) {
         c->status = c->err.status;
         fg_client_send_error(c, true);

@@ -1,6 +1,8 @@
 /* passthru.c — see passthru.h. */
 #include "passthru.h"
 
+#include "pipeline.h"
+
 #include "admit.h"
 #include "auth.h"
 #include "callreq.h"
@@ -367,6 +369,39 @@ static int start(struct fg_call *c, enum fg_edge_method method, const char *quer
 
 /* ---- the request ---------------------------------------------------------- */
 
+/* What the call needs after admission, which may wait for the shared
+ * store (admit.h): the rest of its preparation and its start. */
+struct pass_wait {
+    bool json;
+    const char *model;
+    enum fg_edge_method method;
+    const char *query;
+};
+
+static int start(struct fg_call *c, enum fg_edge_method method, const char *query);
+
+/* After admission: the upstream model id, then the transfer. */
+static int finish_prepare(struct fg_call *c)
+{
+    const struct pass_wait *pw = c->aux;
+    if (pw->json && pw->model && strcmp(c->serve.upstream_model, pw->model)) {
+        fg_call_edit_model(c);
+        c->enc.body =
+            fg_json_splice(c->raw, c->raw_len, c->enc.edits, c->enc.n_edits, &c->enc.body_len);
+    }
+    return start(c, pw->method, pw->query);
+}
+
+/* Admission answered (at once or later): go on or answer the error. */
+static void admitted(struct fg_call *c, int rc)
+{
+    if (rc == 0 && finish_prepare(c) == 0)
+        return;
+    c->status = c->err.status;
+    fg_client_send_error(c, false);
+    fg_call_finish(c);
+}
+
 static int prepare(struct fg_call *c, const char *ctype)
 {
     const struct fg_server_cfg *sc = &c->w->app->cfg->server;
@@ -397,14 +432,10 @@ static int prepare(struct fg_call *c, const char *ctype)
      * token count (the model's output limit still bounds the worst case) */
     c->meter.prompt_tokens_est = json ? (int64_t)(c->raw_len / 4) : 0;
     c->meter.acct.request_bytes = (int64_t)c->raw_len;
-    if (fg_admit_request(c) < 0)
-        return -1;
-    if (json && model && strcmp(c->serve.upstream_model, model)) {
-        fg_call_edit_model(c);
-        c->enc.body =
-            fg_json_splice(c->raw, c->raw_len, c->enc.edits, c->enc.n_edits, &c->enc.body_len);
-    }
-    return 0;
+    struct pass_wait *pw = c->aux;
+    pw->json = json;
+    pw->model = model;
+    return fg_admit_request_then(c, admitted);
 }
 
 static void reply_plain(struct fg_edge_req *req, enum fg_err_class cls, const char *code,
@@ -450,9 +481,13 @@ void fg_passthru_handle(struct fg_worker *w, struct fg_edge_req *req, const char
     c->raw_len = evbuffer_get_length(in);
     c->raw = c->raw_len ? (const char *)evbuffer_pullup(in, -1) : "";
     const char *ctype = fg_edgeq_header(req, "content-type");
-    if (prepare(c, ctype) < 0 || start(c, method, query) < 0) {
-        c->status = c->err.status;
-        fg_client_send_error(c, false);
-        fg_call_finish(c);
-    }
+    struct pass_wait *pw = fg_arena_alloc(&c->arena, sizeof *pw);
+    memset(pw, 0, sizeof *pw);
+    pw->method = method;
+    pw->query = query ? fg_arena_strdup(&c->arena, query) : NULL; /* may outlive a wait */
+    c->aux = pw;
+    int rc = prepare(c, ctype);
+    if (rc == FG_PIPELINE_WAIT)
+        return; /* admitted() goes on */
+    admitted(c, rc);
 }

@@ -2,6 +2,8 @@
 #include "server.h"
 #include "readq.h"
 
+#include "shared.h"
+
 #include "affinity.h"
 #include "assert.h"
 
@@ -232,9 +234,12 @@ static void worker_free(struct fg_worker *w)
 static void *worker_main(void *arg)
 {
     struct fg_worker *w = arg;
+    w->shared = fg_shared_loop_open(w->base); /* its connection lives on this loop */
     event_base_dispatch(w->base);
     /* calls cut at shutdown are freed on this thread, into its caches */
     fg_call_abort_all(w);
+    fg_shared_loop_close(w->shared); /* settlements on the wire land first */
+    w->shared = NULL;
     fg_arena_thread_cleanup();
     fg_json_thread_cleanup();
     fg_router_thread_cleanup();

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 static struct fg_shared mem = {.ops = &fg_shared_mem_ops};
 static struct fg_shared *_Atomic g_shared_process = &mem;
@@ -34,6 +35,29 @@ void fg_shared_counter_init(struct fg_shared_counter *c, const char *name, int64
     c->ncell = ncell;
     struct fg_shared *s = fg_shared_process();
     s->ops->counter_reset(s, c);
+}
+
+struct fg_shared_loop *fg_shared_loop_open(struct event_base *base)
+{
+    struct fg_shared *s = fg_shared_process();
+    return s->ops->loop_open ? s->ops->loop_open(s, base) : NULL;
+}
+
+void fg_shared_loop_close(struct fg_shared_loop *l)
+{
+    struct fg_shared *s = fg_shared_process();
+    if (l && s->ops->loop_close)
+        s->ops->loop_close(l);
+}
+
+uint64_t fg_shared_lease_new(void)
+{
+    /* unique across replicas without coordination: 64 random bits */
+    uint64_t x = 0;
+    while (x == 0)
+        if (getrandom(&x, sizeof x, 0) != sizeof x)
+            x = 0;
+    return x;
 }
 
 /* ---------------------------------------------------------------- values */

@@ -25,8 +25,8 @@
  *      EVALSHA of a Lua script over the steps' hashes (HMGET the live
  *      fields, compare, HINCRBY, clamp, HDEL cells that left the span,
  *      PEXPIRE keep_ms; on a refusal it returns the step, the check and
- *      that counter's live cells); counter_read is HGETALL; counter_reset
- *      is DEL (then an apply re-creates the current cell).
+ *      that counter's live cells); counter_read is HMGET; counter_reset
+ *      touches only the in-process ring (the fallback of `local`).
  *    The in-process backend keeps a counter's cells in its owner's memory
  *    (struct fg_shared_counter below: no allocation, as long-lived as the
  *    budget or rate limit it belongs to), a ring indexed by window mod
@@ -64,9 +64,39 @@
  * Process-wide: fg_shared_process() is the instance the gateway uses (the
  * in-process one unless fg_shared_process_set() chose another at startup,
  * before any thread uses it).  Every function here is thread-safe.  No
- * backend does I/O on the in-process path; a network backend would (its
- * callers run on worker threads, so a round trip there blocks that loop:
- * issue #19 decides whether those calls become asynchronous). */
+ * backend does I/O on the in-process path.
+ *
+ * A network backend (shared_redis.c, issue #19) never blocks a worker loop:
+ *  - each worker thread opens its loop (fg_shared_loop_open, on that
+ *    thread, before its loop runs; fg_shared_loop_close after it stopped):
+ *    the backend's own connection on that event loop;
+ *  - counter_apply_async() is the admission round trip: it answers now
+ *    (returns as counter_apply: the in-process backend always does) or
+ *    returns FG_SHARED_PENDING and calls `done` on the same loop later, with
+ *    a copy of the steps (their win filled); the caller's memory is not
+ *    touched after it returns, and fg_shared_op_cancel() (the caller went
+ *    away) makes the backend undo an admission that then succeeds;
+ *  - counter_apply() with no check in any step (settlement) is sent
+ *    without waiting on a worker thread (it always applies: -1); on any
+ *    other thread (startup, the key reload thread, batch executor) it is
+ *    a blocking round trip;
+ *  - options (struct fg_shared_apply_opts): `guard`, a version that must
+ *    still be 0 (a key's revocation: FG_SHARED_GUARDED otherwise, checked
+ *    in the same atomic step), and `once`, an id after which the same
+ *    apply is a no-op (settling twice is harmless);
+ *  - a step's `lease` (non-zero) makes its positive adds a lease that
+ *    expires after FG_SHARED_LEASE_MS (the backend's lease time, longer
+ *    than the longest call): a negative add with the same lease applies
+ *    only while the lease is open, and an expired lease is given back by
+ *    the next apply on that counter (a replica killed with SIGKILL does not
+ *    hold a budget until its period ends);
+ *  - the store unreachable: by the backend's policy (budgets.on_store_down)
+ *    either FG_SHARED_DOWN (fail closed) or the steps applied to the
+ *    counters' in-process cells with `local` set on them; a caller copies
+ *    `local` into the steps that later release or settle that hold, which
+ *    then stay in process too.
+ * In-process, lease, guard, once and local are ignored (one process: its
+ * holds die with it; the call's own hold flags make settlement once). */
 #ifndef FRUGAL_SHARED_H
 #define FRUGAL_SHARED_H
 
@@ -112,7 +142,30 @@ struct fg_shared_step {
     int64_t win;     /* the cell to add to, or FG_SHARED_NOW (then set to the head) */
     int64_t add[2];
     struct fg_shared_check check[2];
+    uint64_t lease; /* 0, or this hold's lease (see above) */
+    bool local;     /* applied (to be applied) in process memory only */
 };
+
+/* counter_apply results besides -1 (applied) and a step index (refused) */
+#define FG_SHARED_PENDING (-2) /* counter_apply_async: `done` will say */
+#define FG_SHARED_DOWN (-3)    /* the store is unreachable and fails closed */
+#define FG_SHARED_GUARDED (-4) /* opts.guard is no longer 0 */
+
+struct fg_shared_apply_opts {
+    const char *guard; /* a version name that must still be 0, or NULL */
+    const char *once;  /* apply once per id (at most 64 bytes), or NULL */
+};
+
+struct fg_shared_op; /* a pending counter_apply_async */
+struct fg_shared_denial;
+struct fg_shared_loop;
+struct event_base;
+
+/* A pending apply's outcome, on the loop it was started on: r as
+ * counter_apply returns it (never PENDING), st the steps as applied (wins
+ * filled, `local` set when applied in process), d the denial when r >= 0. */
+typedef void (*fg_shared_done_fn)(void *arg, int r, const struct fg_shared_step *st, int n,
+                                  const struct fg_shared_denial *d);
 
 /* A counter's live cells, oldest window first. */
 struct fg_shared_window {
@@ -151,6 +204,17 @@ struct fg_shared_ops {
      * (nothing applied; *d filled when d != NULL) */
     int (*counter_apply)(struct fg_shared *s, struct fg_shared_step *st, int n,
                          struct fg_shared_denial *d);
+    /* counter_apply with options (NULL: none); the caller's memory is not
+     * touched after it returns when it returns FG_SHARED_PENDING */
+    int (*counter_apply_async)(struct fg_shared *s, struct fg_shared_step *st, int n,
+                               const struct fg_shared_apply_opts *o, struct fg_shared_denial *d,
+                               fg_shared_done_fn done, void *arg, struct fg_shared_op **op);
+    /* the caller of a pending apply went away: `done` is not called, an
+     * apply that succeeds is undone */
+    void (*op_cancel)(struct fg_shared_op *op);
+    /* a worker thread's loop (NULL ops: nothing to do); see above */
+    struct fg_shared_loop *(*loop_open)(struct fg_shared *s, struct event_base *base);
+    void (*loop_close)(struct fg_shared_loop *l);
     /* the live cells as of now_win (moves the head forward) */
     void (*counter_read)(struct fg_shared *s, struct fg_shared_counter *c, int64_t now_win,
                          struct fg_shared_window *w);
@@ -186,8 +250,15 @@ extern const struct fg_shared_ops fg_shared_mem_ops;
 struct fg_shared *fg_shared_process(void);
 void fg_shared_process_set(struct fg_shared *s);
 
+/* A worker thread's loop on the process's instance (on that thread). */
+struct fg_shared_loop *fg_shared_loop_open(struct event_base *base);
+void fg_shared_loop_close(struct fg_shared_loop *l);
+/* A lease id unique across processes (random 64 bits, never 0). */
+uint64_t fg_shared_lease_new(void);
+
 /* Set up c (name: NULL keeps c->name; span, keep_ms, ring) and reset it on
- * the process's instance. */
+ * the process's instance (a cross-process backend resets only the
+ * in-process cells: what other processes counted stays). */
 void fg_shared_counter_init(struct fg_shared_counter *c, const char *name, int64_t span,
                             int64_t keep_ms, struct fg_shared_cell *cells, int ncell);
 

@@ -137,6 +137,20 @@ static int ctr_apply(struct fg_shared *s, struct fg_shared_step *st, int n,
     return -1;
 }
 
+/* In process every answer is immediate: never pending, options moot. */
+static int ctr_apply_async(struct fg_shared *s, struct fg_shared_step *st, int n,
+                           const struct fg_shared_apply_opts *o, struct fg_shared_denial *d,
+                           fg_shared_done_fn done, void *arg, struct fg_shared_op **op)
+{
+    *op = NULL;
+    return ctr_apply(s, st, n, d);
+}
+
+static void op_cancel(struct fg_shared_op *op)
+{
+    FG_ASSERT(!op); /* nothing is ever pending here */
+}
+
 static void ctr_read(struct fg_shared *s, struct fg_shared_counter *c, int64_t now_win,
                      struct fg_shared_window *w)
 {
@@ -435,6 +449,8 @@ const struct fg_shared_ops fg_shared_mem_ops = {
     .counter_reset = ctr_reset,
     .counter_apply = ctr_apply,
     .counter_read = ctr_read,
+    .counter_apply_async = ctr_apply_async,
+    .op_cancel = op_cancel,
     .cache_open = cache_open,
     .cache_close = cache_close,
     .cache_get = cache_get,

@@ -416,6 +416,32 @@ static void test_public_url(void **state)
                        "2: server.public_url: must not carry credentials (user:password@)");
 }
 
+/* redis: and budgets: (shared budgets across replicas, issue #19). */
+static void test_redis(void **state)
+{
+    struct fg_config *c = load_ok("server:\n"
+                                  "  listen: 127.0.0.1:4000\n");
+    assert_null(c->redis);
+    assert_string_equal(c->budgets.on_store_down, "fail_closed");
+    assert_int_equal(c->budgets.lease_seconds, 3600);
+    fg_config_free(c);
+    setenv("FRUGAL_TEST_REDIS", "redis://:pw-7f3a@10.0.0.5:6380/1", 1);
+    c = load_ok("redis: env:FRUGAL_TEST_REDIS\n"
+                "budgets: {on_store_down: local, lease: 20m}\n");
+    assert_string_equal(c->redis, "redis://:pw-7f3a@10.0.0.5:6380/1");
+    assert_string_equal(c->budgets.on_store_down, "local");
+    assert_int_equal(c->budgets.lease_seconds, 1200);
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("redis: http://10.0.0.5\n"
+                       "budgets: {on_store_down: maybe, lease: 0, other: 1}\n",
+                       "1: redis: must be redis://host[:port][/db] (a password goes before the "
+                       "host: :PASSWORD@)",
+                       "2: budgets.on_store_down: must be fail_closed or local",
+                       "2: budgets.lease: must be positive (got \"0\")",
+                       "2: budgets.other: unknown key");
+    EXPECT_LOAD_ERRORS("redis: \"redis://:pw@\"\n", "1: redis: has no host (redis://host:port)");
+}
+
 static void test_wrong_types(void **state)
 {
     EXPECT_LOAD_ERRORS("server: [127.0.0.1]\n"
@@ -1126,6 +1152,7 @@ int main(void)
         T(test_provider_responses),
         T(test_env_values),
         T(test_public_url),
+        T(test_redis),
         T(test_wrong_types),
         T(test_bad_references_and_duplicates),
         T(test_missing_required_keys),
