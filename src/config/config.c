@@ -661,6 +661,7 @@ static const char *check_storage(const char *s)
 static const char *check_batch_storage(const char *s)
 {
     return !strncmp(s, "sqlite:", 7) && s[7] ? NULL : "must be sqlite:PATH";
+}
 
 /* The full check is the backend's (shared_redis.h), at startup. */
 static const char *check_redis(const char *s)
