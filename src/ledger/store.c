@@ -52,3 +52,7 @@ const char *fg_store_label(const char *dsn, char *buf, size_t n)
         snprintf(buf, n, "%.*s…", (int)strcspn(dsn, ":"), dsn);
     return buf;
 }
+
+/* Upper bounds of the latency histogram's buckets, ms (store.h). */
+const int64_t fg_rollup_lat_le_ms[FG_ROLLUP_LAT_BUCKETS] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, FG_ROLLUP_LAT_INF};

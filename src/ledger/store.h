@@ -32,6 +32,47 @@ typedef int (*fg_store_row_cb)(void *arg, const struct fg_record *r);
 typedef int (*fg_store_spend_cb)(void *arg, const char *key_id, const char *tags,
                                  int64_t cost_pico);
 
+/* Per-minute rollups of the calls table (what the dashboard's time series
+ * read instead of raw rows).  One rollup row per (minute, key_id, model,
+ * route): minute = ts_ms - ts_ms % 60000; key_id and route '' when NULL;
+ * model = model, else model_requested, else "(none)" (report.h's rule).
+ * Header tags are not a dimension: they are client-supplied and unbounded.
+ * Latency is kept as a histogram: lat[i] counts calls with latency_us <=
+ * fg_rollup_lat_le_ms[i] * 1000 (and above the previous bound); the last
+ * bucket is unbounded (FG_ROLLUP_LAT_INF).
+ * A backend keeps them exact and idempotent: a calls row is counted in the
+ * same transaction that inserts it, and only when it is inserted (a row
+ * whose id is already stored is skipped, not replaced), so replicas
+ * writing the same ledger and spooled rows replayed late add up once. */
+#define FG_ROLLUP_LAT_BUCKETS 14
+#define FG_ROLLUP_LAT_INF INT64_MAX
+extern const int64_t fg_rollup_lat_le_ms[FG_ROLLUP_LAT_BUCKETS];
+
+enum fg_rollup_group { FG_ROLLUP_NONE, FG_ROLLUP_MODEL, FG_ROLLUP_KEY, FG_ROLLUP_ROUTE };
+
+struct fg_rollup_query {
+    int64_t since_ms, until_ms; /* minute-aligned by the caller; since <= minute < until */
+    int64_t step_ms;            /* a multiple of 60000; points start at since + k * step */
+    const char *key_id;         /* NULL: every key */
+    const char *model;          /* NULL: every model */
+    const char *route;          /* NULL: every route */
+    enum fg_rollup_group group; /* which dimension each row carries */
+};
+
+struct fg_rollup_row {
+    int64_t t_ms;      /* the point: since + k * step */
+    const char *group; /* the group's value (NULL when group is NONE) */
+    int64_t requests, errors, unpriced, cache_hits;
+    int64_t cost_pico, baseline_pico;
+    int64_t saved_pico[4];  /* prompt_cache, response_cache, routing, batch */
+    int64_t bucket_pico[4]; /* repeated, repeated_cached, frontier, bloated */
+    int64_t tokens[5];      /* input, cache_read, cache_write_5m, cache_write_1h, output */
+    int64_t latency_sum_us;
+    int64_t lat[FG_ROLLUP_LAT_BUCKETS];
+};
+/* Called for each (point, group) row, ordered by t_ms; non-zero stops. */
+typedef int (*fg_store_rollup_cb)(void *arg, const struct fg_rollup_row *r);
+
 struct fg_store_ops {
     const char *scheme;
     int (*open)(const char *dsn, struct fg_store **out, char *err, size_t errlen);
@@ -57,6 +98,10 @@ struct fg_store_ops {
      * table): 1 found, 0 unknown, -1 error.  NULL: the backend keeps none. */
     int (*response_owner)(struct fg_store *s, const char *id, char *key_id, size_t kn,
                           char *provider, size_t pn, char *err, size_t errlen);
+    /* The rollups (above) summed per point and group, matching q.  0, or
+     * -1 with err.  NULL: the backend keeps none (the API says so). */
+    int (*rollup)(struct fg_store *s, const struct fg_rollup_query *q, fg_store_rollup_cb cb,
+                  void *arg, char *err, size_t errlen);
 };
 
 struct fg_store {

@@ -3,7 +3,10 @@
  * WAL journal with synchronous=NORMAL: a committed transaction survives a
  * killed process (the WAL is in the OS before COMMIT returns); only an OS
  * crash can lose the last commits (FULL would fsync every commit and add
- * nothing against kill -9).  One prepared INSERT, bound per row.
+ * nothing against kill -9).  One prepared INSERT, bound per row; a row
+ * whose id is stored already is skipped (ON CONFLICT DO NOTHING), and the
+ * rollup trigger (store_sqlite_rollup.h) counts each inserted row in its
+ * minute inside the same transaction.
  *
  * No automatic checkpoints on this handle: SQLite runs them inside the
  * COMMIT that crosses 1,000 WAL pages, with two fsyncs, and on this
@@ -13,6 +16,7 @@
  * its own, PASSIVE: it never waits for or blocks the writer. */
 #include "store.h"
 #include "store_sqlite.h"
+#include "store_sqlite_rollup.h"
 
 #include "arena.h"
 
@@ -136,6 +140,8 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
     if (fg_sqlitedb_open(path, schema, FG_SQLITEDB_NO_AUTOCHECKPOINT, &q->db, err, errlen) < 0)
         goto bad;
     migrate(q->db);
+    if (fg_store_sqlite_rollup_schema(q->db, err, errlen) < 0)
+        goto bad;
     if (prepare_responses(q) < 0 || prepare_insert(q->db, &q->ins) < 0 ||
         sqlite3_prepare_v2(q->db,
                            "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
@@ -216,10 +222,12 @@ static void bind_row(sqlite3_stmt *st, const struct fg_record *r)
 static int prepare_insert(sqlite3 *db, sqlite3_stmt **st)
 {
     char sql[2048];
-    int n = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO calls (" COLUMNS ") VALUES (?");
+    int n = snprintf(sql, sizeof sql, "INSERT INTO calls (" COLUMNS ") VALUES (?");
     for (int k = 1; k < NCOLS; k++)
         n += snprintf(sql + n, sizeof sql - (size_t)n, ",?");
-    snprintf(sql + n, sizeof sql - (size_t)n, ")");
+    /* a row already stored (a replica wrote it too, a spool replayed it) is
+     * kept, not replaced: the rollup trigger counts each id once */
+    snprintf(sql + n, sizeof sql - (size_t)n, ") ON CONFLICT(id) DO NOTHING");
     return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? 0 : -1;
 }
 
@@ -247,7 +255,7 @@ int fg_store_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen)
     if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
         return fail(db, "creating the schema", err, errlen);
     migrate(db);
-    return 0;
+    return fg_store_sqlite_rollup_schema(db, err, errlen);
 }
 
 static int write_response(struct sqlite_store *q, const struct fg_record *r)
@@ -415,6 +423,12 @@ static int sq_response_owner(struct fg_store *s, const char *id, char *key_id, s
     return found;
 }
 
+static int sq_rollup(struct fg_store *s, const struct fg_rollup_query *q, fg_store_rollup_cb cb,
+                     void *arg, char *err, size_t errlen)
+{
+    return fg_store_sqlite_rollup_query(((struct sqlite_store *)s)->db, q, cb, arg, err, errlen);
+}
+
 const struct fg_store_ops fg_store_sqlite = {
     .scheme = "sqlite:",
     .open = sq_open,
@@ -424,4 +438,5 @@ const struct fg_store_ops fg_store_sqlite = {
     .spend_since = sq_spend_since,
     .checkpoint = sq_checkpoint,
     .response_owner = sq_response_owner,
+    .rollup = sq_rollup,
 };

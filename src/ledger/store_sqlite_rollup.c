@@ -1,0 +1,245 @@
+/* store_sqlite_rollup.c — see store_sqlite_rollup.h.
+ *
+ * The measures are listed once (name, per-row expression over a calls
+ * row); the table, the trigger's upsert, the first-time fold and the query
+ * are all generated from that list at open, from constant text only. */
+#include "store_sqlite_rollup.h"
+
+#include "assert.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const struct measure {
+    const char *name, *expr;
+} measures[] = {
+    {"requests", "1"},
+    {"errors", "COALESCE(status, 0) >= 400"},
+    {"unpriced", "COALESCE(priced, 0) = 0 AND COALESCE(status, 0) < 400"},
+    {"cache_hits", "COALESCE(cache, '') = 'hit'"},
+    {"cost_pico", "COALESCE(cost_pico, 0)"},
+    {"baseline_pico", "COALESCE(baseline_pico, 0)"},
+    {"saved_prompt_cache_pico", "COALESCE(saved_prompt_cache_pico, 0)"},
+    {"saved_response_cache_pico", "COALESCE(saved_response_cache_pico, 0)"},
+    {"saved_routing_pico", "COALESCE(saved_routing_pico, 0)"},
+    {"saved_batch_pico", "COALESCE(saved_batch_pico, 0)"},
+    {"bucket_repeated_pico", "COALESCE(bucket_repeated_pico, 0)"},
+    {"bucket_repeated_cached_pico", "COALESCE(bucket_repeated_cached_pico, 0)"},
+    {"bucket_frontier_pico", "COALESCE(bucket_frontier_pico, 0)"},
+    {"bucket_bloated_pico", "COALESCE(bucket_bloated_pico, 0)"},
+    {"input_tokens", "COALESCE(input_tokens, 0)"},
+    {"cache_read_tokens", "COALESCE(cache_read_tokens, 0)"},
+    {"cache_write_5m_tokens", "COALESCE(cache_write_5m_tokens, 0)"},
+    {"cache_write_1h_tokens", "COALESCE(cache_write_1h_tokens, 0)"},
+    {"output_tokens", "COALESCE(output_tokens, 0)"},
+    {"latency_sum_us", "COALESCE(latency_us, 0)"},
+};
+#define NMEASURES (sizeof measures / sizeof measures[0])
+#define NVALUES (NMEASURES + FG_ROLLUP_LAT_BUCKETS)
+
+/* The dimensions, as expressions over a calls row (store.h). */
+#define DIM_EXPRS                                                                                  \
+    "ts_ms - ts_ms % 60000, COALESCE(key_id, ''), "                                                \
+    "COALESCE(NULLIF(model, ''), NULLIF(model_requested, ''), '(none)'), COALESCE(route, '')"
+#define DIMS "minute, key_id, model, route"
+
+struct sqlbuf {
+    char s[12288];
+    size_t n;
+};
+
+static void put(struct sqlbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(struct sqlbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(b->s + b->n, sizeof b->s - b->n, fmt, ap);
+    va_end(ap);
+    FG_ASSERT(k >= 0 && (size_t)k < sizeof b->s - b->n); /* constant text: sized once */
+    b->n += (size_t)k;
+}
+
+/* Histogram bucket i as a 0/1 expression over latency_us. */
+static void put_lat_expr(struct sqlbuf *b, size_t i)
+{
+    const char *v = "COALESCE(latency_us, 0)";
+    if (i == 0)
+        put(b, "%s <= %lld", v, (long long)fg_rollup_lat_le_ms[0] * 1000);
+    else if (i + 1 == FG_ROLLUP_LAT_BUCKETS)
+        put(b, "%s > %lld", v, (long long)fg_rollup_lat_le_ms[i - 1] * 1000);
+    else
+        put(b, "(%s > %lld AND %s <= %lld)", v, (long long)fg_rollup_lat_le_ms[i - 1] * 1000, v,
+            (long long)fg_rollup_lat_le_ms[i] * 1000);
+}
+
+static void put_value_names(struct sqlbuf *b, const char *prefix, const char *suffix)
+{
+    for (size_t i = 0; i < NMEASURES; i++)
+        put(b, ", %s%s%s", prefix, measures[i].name, suffix);
+    for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
+        put(b, ", %slat%zu%s", prefix, i, suffix);
+}
+
+/* INSERT INTO rollup_minute … SELECT <one row per calls row> FROM calls
+ * WHERE <where> ON CONFLICT … DO UPDATE SET v = v + excluded.v. */
+static void put_upsert(struct sqlbuf *b, const char *where)
+{
+    put(b, "INSERT INTO rollup_minute (" DIMS);
+    put_value_names(b, "", "");
+    put(b, ") SELECT %s", DIM_EXPRS);
+    for (size_t i = 0; i < NMEASURES; i++)
+        put(b, ", %s", measures[i].expr);
+    for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++) {
+        put(b, ", ");
+        put_lat_expr(b, i);
+    }
+    put(b,
+        " FROM calls WHERE %s ON CONFLICT(" DIMS ") DO UPDATE SET requests = requests + "
+        "excluded.requests",
+        where);
+    for (size_t i = 1; i < NMEASURES; i++)
+        put(b, ", %s = %s + excluded.%s", measures[i].name, measures[i].name, measures[i].name);
+    for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
+        put(b, ", lat%zu = lat%zu + excluded.lat%zu", i, i, i);
+}
+
+static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "sqlite: %s: %s", what, sqlite3_errmsg(db));
+    return -1;
+}
+
+static int exec(sqlite3 *db, const char *sql, const char *what, char *err, size_t errlen)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail(db, what, err, errlen);
+}
+
+/* 1 if the rollup table exists, 0 if not, -1 on error. */
+static int have_table(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                           "name = 'rollup_minute'",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int create(sqlite3 *db, char *err, size_t errlen)
+{
+    struct sqlbuf b = {.n = 0};
+    put(&b, "CREATE TABLE rollup_minute (minute INTEGER NOT NULL, key_id TEXT NOT NULL,"
+            " model TEXT NOT NULL, route TEXT NOT NULL");
+    put_value_names(&b, "", " INTEGER NOT NULL DEFAULT 0");
+    put(&b, ", PRIMARY KEY (" DIMS ")) WITHOUT ROWID");
+    if (exec(db, b.s, "creating rollup_minute", err, errlen) < 0)
+        return -1;
+    b.n = 0;
+    put(&b, "CREATE TRIGGER calls_rollup AFTER INSERT ON calls BEGIN ");
+    put_upsert(&b, "id = NEW.id");
+    put(&b, "; END");
+    if (exec(db, b.s, "creating calls_rollup", err, errlen) < 0)
+        return -1;
+    /* a database from before rollups: fold its rows in once */
+    b.n = 0;
+    put_upsert(&b, "true");
+    return exec(db, b.s, "folding calls into rollup_minute", err, errlen);
+}
+
+int fg_store_sqlite_rollup_schema(sqlite3 *db, char *err, size_t errlen)
+{
+    int have = have_table(db);
+    if (have == 1)
+        return 0;
+    if (exec(db, "BEGIN IMMEDIATE", "BEGIN", err, errlen) < 0)
+        return -1;
+    have = have_table(db); /* another connection may have won the race */
+    int rc = have < 0 ? fail(db, "reading the schema", err, errlen)
+             : have   ? 0
+                      : create(db, err, errlen);
+    if (rc < 0) {
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    return exec(db, "COMMIT", "COMMIT", err, errlen);
+}
+
+static const char *const group_cols[] = {
+    [FG_ROLLUP_NONE] = "NULL",
+    [FG_ROLLUP_MODEL] = "model",
+    [FG_ROLLUP_KEY] = "key_id",
+    [FG_ROLLUP_ROUTE] = "route",
+};
+
+static void read_row(sqlite3_stmt *st, struct fg_rollup_row *r)
+{
+    memset(r, 0, sizeof *r);
+    r->t_ms = sqlite3_column_int64(st, 0);
+    r->group = (const char *)sqlite3_column_text(st, 1);
+    int64_t v[NVALUES];
+    for (size_t i = 0; i < NVALUES; i++)
+        v[i] = sqlite3_column_int64(st, (int)i + 2);
+    /* the order of `measures` */
+    size_t i = 0;
+    r->requests = v[i++];
+    r->errors = v[i++];
+    r->unpriced = v[i++];
+    r->cache_hits = v[i++];
+    r->cost_pico = v[i++];
+    r->baseline_pico = v[i++];
+    for (int k = 0; k < 4; k++)
+        r->saved_pico[k] = v[i++];
+    for (int k = 0; k < 4; k++)
+        r->bucket_pico[k] = v[i++];
+    for (int k = 0; k < 5; k++)
+        r->tokens[k] = v[i++];
+    r->latency_sum_us = v[i++];
+    FG_DASSERT(i == NMEASURES);
+    for (int k = 0; k < FG_ROLLUP_LAT_BUCKETS; k++)
+        r->lat[k] = v[i++];
+}
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int fg_store_sqlite_rollup_query(sqlite3 *db, const struct fg_rollup_query *q,
+                                 fg_store_rollup_cb cb, void *arg, char *err, size_t errlen)
+{
+    FG_ASSERT(q->step_ms >= 60000 && q->step_ms % 60000 == 0);
+    FG_ASSERT((unsigned)q->group < sizeof group_cols / sizeof group_cols[0]);
+    struct sqlbuf b = {.n = 0};
+    const char *g = group_cols[q->group];
+    put(&b, "SELECT (minute - ?1) / ?3 * ?3 + ?1 AS t, %s AS g", g);
+    put_value_names(&b, "SUM(", ")");
+    put(&b, " FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 AND (?4 IS NULL OR "
+            "key_id = ?4) AND (?5 IS NULL OR model = ?5) AND (?6 IS NULL OR route = ?6) "
+            "GROUP BY t, g ORDER BY t, g");
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, b.s, -1, &st, NULL) != SQLITE_OK)
+        return fail(db, "preparing the rollup query", err, errlen);
+    sqlite3_bind_int64(st, 1, q->since_ms);
+    sqlite3_bind_int64(st, 2, q->until_ms);
+    sqlite3_bind_int64(st, 3, q->step_ms);
+    bind_opt(st, 4, q->key_id);
+    bind_opt(st, 5, q->model);
+    bind_opt(st, 6, q->route);
+    int rc;
+    struct fg_rollup_row r;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_row(st, &r);
+        if (cb(arg, &r))
+            break;
+    }
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(db, "SELECT rollup", err, errlen);
+    sqlite3_finalize(st);
+    return ret;
+}
