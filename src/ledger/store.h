@@ -102,6 +102,11 @@ struct fg_store_ops {
      * -1 with err.  NULL: the backend keeps none (the API says so). */
     int (*rollup)(struct fg_store *s, const struct fg_rollup_query *q, fg_store_rollup_cb cb,
                   void *arg, char *err, size_t errlen);
+    /* The latest `limit` records (of key_id, or of every key when NULL),
+     * newest first (ts_ms, then id, descending).  0, or -1 with err.  NULL:
+     * the backend cannot (the dashboard's live view says so). */
+    int (*recent)(struct fg_store *s, const char *key_id, int limit, fg_store_row_cb cb, void *arg,
+                  char *err, size_t errlen);
 };
 
 struct fg_store {

@@ -423,6 +423,31 @@ static int sq_response_owner(struct fg_store *s, const char *id, char *key_id, s
     return found;
 }
 
+static int sq_recent(struct fg_store *s, const char *key_id, int limit, fg_store_row_cb cb,
+                     void *arg, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT " COLUMNS " FROM calls WHERE (?1 IS NULL OR key_id = ?1)"
+                           " ORDER BY ts_ms DESC, id DESC LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(q->db, "preparing the recent calls query", err, errlen);
+    if (key_id)
+        sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, limit);
+    int rc;
+    struct fg_record r;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_row(st, &r);
+        if (cb(arg, &r))
+            break;
+    }
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(q->db, "SELECT recent", err, errlen);
+    sqlite3_finalize(st);
+    return ret;
+}
+
 static int sq_rollup(struct fg_store *s, const struct fg_rollup_query *q, fg_store_rollup_cb cb,
                      void *arg, char *err, size_t errlen)
 {
@@ -439,4 +464,5 @@ const struct fg_store_ops fg_store_sqlite = {
     .checkpoint = sq_checkpoint,
     .response_owner = sq_response_owner,
     .rollup = sq_rollup,
+    .recent = sq_recent,
 };

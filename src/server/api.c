@@ -109,6 +109,7 @@ static const struct route {
     {"/metrics", FG_EDGE_GET, 0, h_metrics},
     {"/frugal/spend", FG_EDGE_GET, 1, h_spend},
     {"/frugal/spend/timeseries", FG_EDGE_GET, 1, fg_dash_api_timeseries},
+    {"/frugal/calls", FG_EDGE_GET, 1, fg_dash_api_calls},
 };
 
 /* Which dialect to answer in before we know the endpoint: Anthropic clients

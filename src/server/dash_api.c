@@ -8,6 +8,8 @@
 #include "edge.h"
 #include "edgeq.h"
 #include "err.h"
+#include "ledger.h"
+#include "period.h"
 #include "reply.h"
 #include "report.h"
 #include "runtime.h"
@@ -157,6 +159,60 @@ void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
     }
     if (q.key_id)
         json_object_set_new(out, "key", json_string(q.key_id));
+    fg_reply_json_value(req, 200, out, FG_REPORT_JSON_FLAGS);
+    json_decref(out);
+}
+
+static int add_call(void *arg, const struct fg_record *r)
+{
+    char ts[40];
+    const char *model = r->model && r->model[0] ? r->model : r->model_requested;
+    json_t *o = json_pack("{ss,ss,ss?,ss?,ss?,ss?,si,sb,so,so,sI,sI,sI}", "id", r->id, "ts",
+                          fg_period_rfc3339(r->ts_ms, ts, sizeof ts), "key_id", r->key_id, "model",
+                          model, "route", r->route, "cache", r->cache, "status", r->status,
+                          "stream", r->stream, "cost_usd", fg_report_usd(r->cost_pico), "saved_usd",
+                          fg_report_usd(r->baseline_pico - r->cost_pico), "latency_ms",
+                          (json_int_t)(r->latency_us / 1000), "input_tokens",
+                          (json_int_t)r->tok.input, "output_tokens", (json_int_t)r->tok.output);
+    if (o)
+        json_array_append_new(arg, o);
+    return 0;
+}
+
+void fg_dash_api_calls(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                       const struct fg_principal *p)
+{
+    char err[300];
+    const char *query = fg_edgeq_query(req);
+    const char *lim = query ? fg_edgeq_param(fg_edge_req_arena(req), query, "limit") : NULL;
+    int limit = 50;
+    if (lim) {
+        char *end;
+        long v = strtol(lim, &end, 10);
+        if (!*lim || *end || v < 1 || v > 200) {
+            snprintf(err, sizeof err, "Invalid 'limit': '%.40s' (1 to 200).", lim);
+            reply_err(req, d, FG_E_INVALID, "limit", NULL, err);
+            return;
+        }
+        limit = (int)v;
+    }
+    if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
+        return;
+    }
+    if (!w->store->ops->recent) {
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error",
+                  "This storage backend cannot list recent calls.");
+        return;
+    }
+    json_t *list = json_array();
+    if (w->store->ops->recent(w->store, p->admin ? NULL : p->key_id, limit, add_call, list, err,
+                              sizeof err) < 0) {
+        json_decref(list);
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error", err);
+        return;
+    }
+    json_t *out = json_pack("{ss,so}", "object", "list", "data", list);
     fg_reply_json_value(req, 200, out, FG_REPORT_JSON_FLAGS);
     json_decref(out);
 }

@@ -29,6 +29,12 @@ struct fg_dialect_ops;
 
 void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
                             const struct fg_dialect_ops *d, const struct fg_principal *p);
+/* GET /frugal/calls?limit=N (1..200, default 50): the latest calls (the
+ * live view), newest first, {object: "list", data: [{id, ts, key_id,
+ * model, route, cache, status, stream, cost_usd, saved_usd, latency_ms,
+ * input_tokens, output_tokens}]}; a virtual key gets its own only. */
+void fg_dash_api_calls(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                       const struct fg_principal *p);
 /* path is "/", "/frugal/ui" or under "/frugal/ui/". */
 bool fg_dash_api_ui_path(const char *path);
 void fg_dash_api_ui(struct fg_worker *w, struct fg_edge_req *req, const char *path);

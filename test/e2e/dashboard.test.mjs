@@ -11,7 +11,9 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { call, ledgerFlushed, metrics, openai, startFrugal, tempDir, test, waitFor } from './lib/frugal.mjs';
+import puppeteer from 'puppeteer-core';
+
+import { call, ledgerFlushed, openai, startFrugal, tempDir, test, waitFor } from './lib/frugal.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SHOTS = resolve(here, '..', '..', 'build', 'ui-shots');
@@ -42,6 +44,12 @@ async function chat(key, model, text) {
   written++;
 }
 
+/* A long stable system prompt (cacheable) with text that changes on every
+ * call at its top: frugal's cache-buster detector reports it, with a
+ * sample of the changing bytes (here markup, which the page must show as text). */
+const RULES = Array.from({ length: 160 }, (_, i) => `Rule ${i}: answer politely, cite the section.`).join(' ');
+const EVIL = (i) => `<img src=x data-i=${i} onerror="window.__pwned=1"><b>${i}</b>`;
+
 before(async () => {
   fr = await startFrugal({ name: 'frugal-dash', config, cwd: dir });
   keyA = await createKey('team-a');
@@ -49,6 +57,13 @@ before(async () => {
   for (let i = 0; i < 3; i++) await chat(MASTER, 'gpt-4o', `master question ${i}`);
   for (let i = 0; i < 4; i++) await chat(keyA.key, 'gpt-4o-mini', `a question ${i}`);
   for (let i = 0; i < 2; i++) await chat(keyB.key, 'gpt-4o', `b question ${i}`);
+  for (let i = 0; i < 5; i++) {
+    await openai(fr, { apiKey: MASTER }).chat.completions.create({
+      model: 'gpt-4o', max_tokens: 8,
+      messages: [{ role: 'system', content: `Request ${EVIL(i)}. ${RULES}` }, { role: 'user', content: `q ${i}` }],
+    });
+    written++;
+  }
   await ledgerFlushed(fr, written);
 });
 
@@ -78,7 +93,7 @@ describe('GET /frugal/spend/timeseries', () => {
     const sum = ts.json.points.reduce((n, p) => n + p.requests, 0);
     assert.equal(sum, written);
     const models = Object.fromEntries(ts.json.groups.map((g) => [g.key, g.requests]));
-    assert.deepEqual(models, { 'gpt-4o': 5, 'gpt-4o-mini': 4 });
+    assert.deepEqual(models, { 'gpt-4o': 10, 'gpt-4o-mini': 4 });
     // latency comes from histogram buckets
     assert.equal(totals.latency.counts.reduce((a, b) => a + b, 0), written);
     assert.ok(totals.latency.p50_ms > 0);
@@ -138,5 +153,189 @@ describe('the page', () => {
     }
     assert.equal((await fetch(`${fr.url}/frugal/ui/nope.js`)).status, 404);
     assert.equal((await fetch(`${fr.url}/frugal/ui/`, { method: 'POST', body: 'x' })).status, 405);
+  });
+});
+
+// ------------------------------------------------------------ browser ----
+
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+describe('the dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM} (scripts/install-deps.sh installs it)` }, () => {
+  let browser, profile;
+  const problems = []; // console errors, page errors, failed requests, CSP reports
+
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    profile = tempDir('frugal-dash-chromium-');
+    browser = await puppeteer.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync',
+        `--user-data-dir=${profile}`],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    rmSync(profile, { recursive: true, force: true });
+  });
+
+  async function page() {
+    const p = await browser.newPage();
+    await p.setViewport({ width: 1280, height: 900 });
+    problems.length = 0;
+    p.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()} (${m.location()?.url})`); });
+    p.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
+    return p;
+  }
+
+  async function signIn(p, key) {
+    await p.goto(`${fr.url}/`, { waitUntil: 'load' });
+    await p.type('#key', key);
+    await p.click('#signin-form button');
+  }
+
+  /* Go to a view (hash) and wait until it has rendered. */
+  async function view(p, hash) {
+    await p.evaluate((h) => { location.hash = h; }, hash);
+    const name = hash.split('?')[0];
+    await p.waitForFunction((v) => {
+      const m = document.getElementById('main');
+      return m && m.dataset.view === v && m.dataset.ready === '1';
+    }, { timeout: 15000 }, name);
+    const err = await p.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
+    assert.equal(err, '', `${hash}: the page shows an error`);
+  }
+
+  const value = (p, testid) => p.$eval(`[data-testid="${testid}"]`, (e) => Number(e.dataset.value));
+  const cells = (p, table, col) =>
+    p.$$eval(`table[data-testid="${table}"] td[data-col="${col}"]`, (tds) => tds.map((td) => td.textContent));
+
+  test('the master key: every view renders numbers from real calls, equal to /frugal/spend', { timeout: 90000 }, async () => {
+    const p = await page();
+    await signIn(p, MASTER);
+    await view(p, 'overview?range=24h');
+    assert.match(await p.$eval('#who', (e) => e.textContent), /master/);
+    const ts = await get('/frugal/spend/timeseries?since=24h');
+    const sp = (await get(`/frugal/spend?since=${ts.json.since}&until=${ts.json.until}`)).json;
+    assert.equal(await value(p, 'requests'), sp.requests);
+    assert.equal(await value(p, 'cost_usd'), sp.cost_usd);
+    assert.equal(await value(p, 'baseline_usd'), sp.baseline_usd);
+    assert.equal(await value(p, 'saved_usd'), sp.saved_usd);
+    assert.ok(sp.cost_usd > 0 && sp.requests === written);
+    assert.equal(await p.$$eval('#main .panel .uplot canvas', (c) => c.length), 3, 'three charts on the overview');
+    await p.screenshot({ path: join(SHOTS, 'overview.png'), fullPage: true });
+
+    await view(p, 'breakdowns?range=24h&dim=model');
+    assert.deepEqual((await cells(p, 'breakdown', 'key')).sort(), ['gpt-4o', 'gpt-4o-mini']);
+    await p.screenshot({ path: join(SHOTS, 'breakdowns.png'), fullPage: true });
+    await view(p, 'caching?range=24h');
+    await p.screenshot({ path: join(SHOTS, 'caching.png'), fullPage: true });
+    await view(p, 'routing?range=24h');
+    await p.screenshot({ path: join(SHOTS, 'routing.png'), fullPage: true });
+    await view(p, 'keys?range=24h');
+    const names = await cells(p, 'keys', 'name');
+    assert.ok(names.includes('team-a') && names.includes('team-b'), names.join());
+    await p.screenshot({ path: join(SHOTS, 'keys.png'), fullPage: true });
+    await view(p, 'batches?range=24h');
+    assert.ok(await p.$('table[data-testid="batches"]'));
+    await p.screenshot({ path: join(SHOTS, 'batches.png'), fullPage: true });
+    await view(p, 'live?range=24h');
+    assert.equal(await p.$eval('table[data-testid="live"]', (t) => Number(t.dataset.count)), Math.min(written, 50));
+    await p.screenshot({ path: join(SHOTS, 'live.png'), fullPage: true });
+    await p.close();
+    assert.deepEqual(problems, []);
+  });
+
+  test('filters change the numbers; a view is linkable by URL; sorting by a column', { timeout: 60000 }, async () => {
+    const p = await page();
+    await signIn(p, MASTER);
+    await view(p, `overview?range=24h&key=${keyA.id}`);
+    assert.equal(await value(p, 'requests'), 4, 'the key filter');
+    await view(p, `overview?range=24h&key=${keyB.id}`);
+    assert.equal(await value(p, 'requests'), 2);
+    // the range: a 1-hour and a 30-day window are different windows (all calls are recent)
+    await view(p, 'overview?range=30d');
+    const wide = await p.$eval('#main h2', (e) => e.textContent);
+    await view(p, 'overview?range=1h');
+    assert.notEqual(await p.$eval('#main h2', (e) => e.textContent), wide);
+    assert.equal(await p.$eval('#range', (e) => e.value), '1h');
+    // a breakdown opened from its URL in a fresh tab (signed in through sessionStorage)
+    await view(p, 'breakdowns?range=24h&dim=key&sort=requests');
+    const keys = await cells(p, 'breakdown', 'key');
+    assert.deepEqual(keys, ['master', keyA.id, keyB.id], 'by requests: 8, 4, 2');
+    await p.click('th[data-col="key"]');
+    await p.waitForFunction(() => location.hash.includes('sort=key'));
+    await view(p, p.url().split('#')[1]);
+    assert.deepEqual(await cells(p, 'breakdown', 'key'), [keyA.id, keyB.id, 'master'].sort());
+    await p.close();
+    assert.deepEqual(problems, []);
+  });
+
+  test('the live view updates after a new call, without a reload', { timeout: 60000 }, async () => {
+    const p = await page();
+    await signIn(p, MASTER);
+    await view(p, 'live');
+    const first = await p.$eval('table[data-testid="live"] td[data-col="model"]', (e) => e.textContent);
+    await chat(MASTER, 'gpt-4o-mini', 'a new call for the live view');
+    await ledgerFlushed(fr, written);
+    await p.waitForFunction(() => {
+      const rows = document.querySelectorAll('table[data-testid="live"] tbody tr');
+      return rows.length && rows[0].querySelector('td[data-col="model"]').textContent === 'gpt-4o-mini';
+    }, { timeout: 15000 });
+    assert.equal(first, 'gpt-4o', 'the newest call before was a gpt-4o one');
+    await p.close();
+    assert.deepEqual(problems, []);
+  });
+
+  test('a virtual key sees only its own calls, whatever the URL asks', { timeout: 60000 }, async () => {
+    const p = await page();
+    await signIn(p, keyA.key);
+    await view(p, 'overview?range=24h');
+    assert.match(await p.$eval('#who', (e) => e.textContent), new RegExp(keyA.id));
+    assert.equal(await value(p, 'requests'), 4);
+    assert.equal(await p.$eval('#key-filter-label', (e) => e.hidden), true);
+    await view(p, `overview?range=24h&key=${keyB.id}`);
+    assert.equal(await value(p, 'requests'), 4, "another key's id in the URL is ignored");
+    await view(p, 'breakdowns?dim=key');
+    assert.deepEqual(await cells(p, 'breakdown', 'key'), [keyA.id]);
+    await view(p, 'live');
+    const keys = new Set(await cells(p, 'live', 'key_id'));
+    assert.deepEqual([...keys], [keyA.id]);
+    await p.screenshot({ path: join(SHOTS, 'virtual-key.png'), fullPage: true });
+    await p.close();
+    assert.deepEqual(problems, []);
+  });
+
+  test('a wrong key gets a clear message and no data', { timeout: 30000 }, async () => {
+    const p = await page();
+    await signIn(p, 'fg-not-a-key');
+    await p.waitForFunction(() => document.getElementById('signin-error').textContent.length > 0);
+    const msg = await p.$eval('#signin-error', (e) => e.textContent);
+    assert.match(msg, /not accepted/);
+    assert.match(msg, /Invalid API key/);
+    assert.equal(await p.$eval('#app', (e) => e.hidden), true);
+    await p.screenshot({ path: join(SHOTS, 'wrong-key.png') });
+    // the 401 is the page's expected answer: drop the browser's own log line about it
+    for (let i = problems.length - 1; i >= 0; i--) if (/401/.test(problems[i])) problems.splice(i, 1);
+    await p.close();
+    assert.deepEqual(problems, []);
+  });
+
+  test('prompt bytes in the cache-buster view are shown as text, never run', { timeout: 30000 }, async () => {
+    const sp = (await get('/frugal/spend?since=24h')).json;
+    assert.ok(sp.cache_busters.length >= 1, JSON.stringify(sp.cache_busters));
+    assert.match(sp.cache_busters[0].sample, /<img|<b>|onerror/);
+    const p = await page();
+    await signIn(p, MASTER);
+    await view(p, 'caching?range=24h');
+    const samples = await cells(p, 'busters', 'sample');
+    assert.ok(samples.some((t) => t === sp.cache_busters[0].sample), samples.join(' | '));
+    assert.equal(await p.$$eval('#main img', (x) => x.length), 0, 'no element made from the bytes');
+    assert.equal(await p.$$eval('table[data-testid="busters"] b', (x) => x.length), 0);
+    assert.equal(await p.evaluate(() => window.__pwned), undefined);
+    await p.close();
+    assert.deepEqual(problems, []);
   });
 });
