@@ -9,6 +9,7 @@
 #   make bench      overhead benchmark against direct and nginx, and the
 #                   routing-decision benchmark (not tests)
 #   make build/edge_bench   the HTTP edge against evhttp: server CPU per request
+#   make bench-dash the spend dashboard's reads on a 1,000,000-row ledger
 #   make build/json_bench   the JSON indexer's microbenchmark (parse with and
 #                   without the duplicate-name check, lookups)
 #   make build/shared_bench the shared state's per-call operations (budgets,
@@ -70,6 +71,7 @@ SOBJ    := $(SRC:src/%.c=$(SANDIR)/%.o) $(SANDIR)/gen/dash_assets.o
 SLIB    := $(LIB_SRC:src/%.c=$(SANDIR)/%.o) $(SANDIR)/gen/dash_assets.o
 UBIN    := $(UNIT:test/unit/%.c=$(SANDIR)/%)
 
+.PHONY: bench-dash
 .PHONY: all bench-build test unit e2e tsan bench install clean fmt fmt-check check-src deps fuzz fuzz-run fuzz-short
 all: build/frugal
 
@@ -87,6 +89,13 @@ build/shared_bench: bench/shared_bench.c $(LIB_OBJ)
 # The HTTP edge against evhttp, server CPU per request (bench/edge_bench.c)
 build/edge_bench: bench/edge_bench.c $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+# The spend dashboard's reads on a 1,000,000-row ledger (bench/dash_bench.c)
+build/dash_bench: bench/dash_bench.c $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+bench-dash: build/dash_bench
+	build/dash_bench
 
 # In-process benchmark of the JSON indexer (bench/json_bench.c)
 build/json_bench: bench/json_bench.c $(LIB_OBJ)
@@ -152,7 +161,7 @@ check-src:
 
 # a short fuzz pass (FUZZ_SHORT_SECONDS per target) so every test run exercises them
 # the benchmark programs are built (not run) so they cannot rot unseen
-BENCH_BINS = build/route_bench build/json_bench build/shared_bench build/edge_bench
+BENCH_BINS = build/route_bench build/json_bench build/shared_bench build/edge_bench build/dash_bench
 bench-build: $(BENCH_BINS)
 
 test: check-src fmt-check bench-build unit e2e fuzz-short tsan
@@ -186,8 +195,9 @@ fuzz-run: fuzz
 fuzz-short: fuzz
 	scripts/fuzz-run.sh $(FUZZ_SHORT_SECONDS) $(FUZZ_TARGETS)
 
-bench: build/frugal build/route_bench
+bench: build/frugal build/route_bench build/dash_bench
 	bench/run.sh
+	build/dash_bench
 
 install: build/frugal
 	install -D -m 0755 build/frugal $(PREFIX)/bin/frugal

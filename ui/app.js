@@ -146,15 +146,24 @@ async function both(f, extra = {}) {
 
 const xsOf = (ts) => ts.points.map((p) => p.t_ms / 1000);
 
+/* Raw-row reads (the spend map's prefixes, busters, tags) cost a scan of the
+ * window's calls: they are capped at 24 hours, whatever the range. */
+const RAW_MAX = '24h';
+const rawRange = (f) => (f.range === '1h' ? '1h' : RAW_MAX);
+
 async function viewOverview(main, f) {
-  const { ts, sp } = await both(f);
+  // every number here comes from the rollups; /frugal/spend over the same
+  // window (ts.since … ts.until) gives the same totals
+  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key })}`);
+  const t = ts.totals;
+  const savedPct = t.baseline_usd ? Math.round((1000 * t.saved_usd) / t.baseline_usd) / 10 : 0;
   main.append(el('h2', {}, `${ts.since} → ${ts.until}`),
     el('div', { class: 'cards' },
-      card('Spend', usd(sp.cost_usd), 'cost_usd', sp.cost_usd),
-      card('Without frugal', usd(sp.baseline_usd), 'baseline_usd', sp.baseline_usd),
-      card('Saved', `${usd(sp.saved_usd)} (${sp.saved_pct}%)`, 'saved_usd', sp.saved_usd),
-      card('Requests', int(sp.requests), 'requests', sp.requests),
-      card('Errors', int(sp.errors), 'errors', sp.errors)));
+      card('Spend', usd(t.cost_usd), 'cost_usd', t.cost_usd),
+      card('Without frugal', usd(t.baseline_usd), 'baseline_usd', t.baseline_usd),
+      card('Saved', `${usd(t.saved_usd)} (${savedPct}%)`, 'saved_usd', t.saved_usd),
+      card('Requests', int(t.requests), 'requests', t.requests),
+      card('Errors', int(t.errors), 'errors', t.errors)));
   const xs = xsOf(ts);
   chart(main, 'Spend and baseline', xs, [
     { label: 'spend', data: ts.points.map((p) => p.cost_usd) },
@@ -162,12 +171,12 @@ async function viewOverview(main, f) {
   ]);
   main.append(el('div', { class: 'panel' }, el('h2', {}, 'Saved by technique'),
     table([{ key: 'name', label: 'Technique' }, { key: 'usd', label: 'Saved', num: true, fmt: usd }],
-      TECH.map((t) => ({ name: t.replace('_', ' '), usd: sp.saved_by[t] })), { testid: 'saved-by' })));
-  chart(main, 'Saved by technique over time', xs, TECH.map((t) => ({ label: t, data: ts.points.map((p) => p.saved_by[t]) })));
+      TECH.map((k) => ({ name: k.replace('_', ' '), usd: t.saved_by[k] })), { testid: 'saved-by' })));
+  chart(main, 'Saved by technique over time', xs, TECH.map((k) => ({ label: k, data: ts.points.map((p) => p.saved_by[k]) })));
   main.append(el('div', { class: 'panel' }, el('h2', {}, 'Waste buckets'),
     table([{ key: 'name', label: 'Bucket' }, { key: 'usd', label: 'Cost', num: true, fmt: usd },
       { key: 'share', label: 'Share of spend', num: true, fmt: pct }],
-    BUCKETS.map((b) => ({ name: b.replace('_', ' '), usd: sp.buckets[b].cost_usd, share: sp.buckets[b].share })),
+    BUCKETS.map((b) => ({ name: b.replace('_', ' '), usd: t.buckets[b], share: t.cost_usd ? t.buckets[b] / t.cost_usd : 0 })),
     { testid: 'buckets' })));
   chart(main, 'Waste buckets over time', xs, BUCKETS.map((b) => ({ label: b, data: ts.points.map((p) => p.buckets[b]) })));
 }
@@ -186,14 +195,15 @@ async function viewBreakdowns(main, f, p) {
   let cols;
   if (dim === 'tag') {
     // tags are client-supplied (unbounded): read from raw rows, as the spend map does
-    const sp = await api(`/frugal/spend?${qs({ since: f.range, key: f.key, by: 'tag' })}`);
+    const sp = await api(`/frugal/spend?${qs({ since: rawRange(f), key: f.key, by: 'tag' })}`);
     rows = sp.by.rows.filter((r) => !tag || r.key.includes(tag));
     cols = [{ key: 'key', label: 'tag' }, { key: 'requests', label: 'Requests', num: true, fmt: int },
       { key: 'cost_usd', label: 'Cost', num: true, fmt: usd }, { key: 'baseline_usd', label: 'Without frugal', num: true, fmt: usd },
       { key: 'saved_usd', label: 'Saved', num: true, fmt: usd }];
     const input = el('input', { id: 'tag-filter', placeholder: 'filter tags (k=v)', value: tag });
     input.addEventListener('change', () => go('breakdowns', { tag: input.value }));
-    main.append(el('div', { class: 'row' }, input, el('span', { class: 'note' }, 'Tags come from the raw ledger rows of the window.')));
+    main.append(el('div', { class: 'row' }, input, el('span', { class: 'note' },
+      `Tags are client-supplied, so they come from the raw ledger rows: the last ${rawRange(f)} at most.`)));
   } else {
     const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, group: dim })}`);
     rows = ts.groups.map((g) => ({ ...g, error_rate: g.requests ? g.errors / g.requests : 0 }));
@@ -222,7 +232,8 @@ async function viewBreakdowns(main, f, p) {
 }
 
 async function viewCaching(main, f) {
-  const { ts, sp } = await both(f);
+  const { ts, sp } = await both({ ...f, range: rawRange(f) });
+  main.append(el('p', { class: 'note' }, `Prefixes and cache busters come from the raw ledger rows: ${ts.since} → ${ts.until} (${rawRange(f)} at most).`));
   const pc = sp.prompt_cache;
   main.append(el('div', { class: 'cards' },
     card('Prompt cache hit rate', pct(pc.hit_rate), 'hit_rate', pc.hit_rate),

@@ -50,6 +50,8 @@ extern const int64_t fg_rollup_lat_le_ms[FG_ROLLUP_LAT_BUCKETS];
 
 enum fg_rollup_group { FG_ROLLUP_NONE, FG_ROLLUP_MODEL, FG_ROLLUP_KEY, FG_ROLLUP_ROUTE };
 
+/* A backend may keep coarser rollups too (SQLite: hours and days) and read
+ * them when since, until and step are all cut at that grain. */
 struct fg_rollup_query {
     int64_t since_ms, until_ms; /* minute-aligned by the caller; since <= minute < until */
     int64_t step_ms;            /* a multiple of 60000; points start at since + k * step */

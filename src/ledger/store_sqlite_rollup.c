@@ -38,11 +38,20 @@ static const struct measure {
 #define NMEASURES (sizeof measures / sizeof measures[0])
 #define NVALUES (NMEASURES + FG_ROLLUP_LAT_BUCKETS)
 
-/* The dimensions, as expressions over a calls row (store.h). */
+/* The dimensions but time, as expressions over a calls row (store.h). */
 #define DIM_EXPRS                                                                                  \
-    "ts_ms - ts_ms % 60000, COALESCE(key_id, ''), "                                                \
-    "COALESCE(NULLIF(model, ''), NULLIF(model_requested, ''), '(none)'), COALESCE(route, '')"
+    "COALESCE(key_id, ''), COALESCE(NULLIF(model, ''), NULLIF(model_requested, ''), '(none)'), "   \
+    "COALESCE(route, '')"
 #define DIMS "minute, key_id, model, route"
+
+/* Three grains of the same sums: the minute is what a window is cut at;
+ * hours and days keep long windows cheap (30 days of minutes can be a
+ * million rows; of days, a few thousand).  `minute` is the bucket's start. */
+static const struct grain {
+    const char *table;
+    int64_t ms;
+} grains[] = {{"rollup_minute", 60000}, {"rollup_hour", 3600000}, {"rollup_day", 86400000}};
+#define NGRAINS (sizeof grains / sizeof grains[0])
 
 struct sqlbuf {
     char s[12288];
@@ -81,13 +90,13 @@ static void put_value_names(struct sqlbuf *b, const char *prefix, const char *su
         put(b, ", %slat%zu%s", prefix, i, suffix);
 }
 
-/* INSERT INTO rollup_minute … SELECT <one row per calls row> FROM calls
+/* INSERT INTO <grain> … SELECT <one row per calls row> FROM calls
  * WHERE <where> ON CONFLICT … DO UPDATE SET v = v + excluded.v. */
-static void put_upsert(struct sqlbuf *b, const char *where)
+static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *where)
 {
-    put(b, "INSERT INTO rollup_minute (" DIMS);
+    put(b, "INSERT INTO %s (" DIMS, g->table);
     put_value_names(b, "", "");
-    put(b, ") SELECT %s", DIM_EXPRS);
+    put(b, ") SELECT ts_ms - ts_ms %% %lld, %s", (long long)g->ms, DIM_EXPRS);
     for (size_t i = 0; i < NMEASURES; i++)
         put(b, ", %s", measures[i].expr);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++) {
@@ -115,13 +124,13 @@ static int exec(sqlite3 *db, const char *sql, const char *what, char *err, size_
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail(db, what, err, errlen);
 }
 
-/* 1 if the rollup table exists, 0 if not, -1 on error. */
+/* 1 if the rollups exist (the last table created), 0 if not, -1 on error. */
 static int have_table(sqlite3 *db)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db,
-                           "SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
-                           "name = 'rollup_minute'",
+                           "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND "
+                           "name = 'calls_rollup_v2'",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
     int rc = sqlite3_step(st);
@@ -129,25 +138,45 @@ static int have_table(sqlite3 *db)
     return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
+/* The tables and the trigger, from scratch, then every stored calls row
+ * folded in: the calls table is the truth the rollups are rebuilt from. */
 static int create(sqlite3 *db, char *err, size_t errlen)
 {
     struct sqlbuf b = {.n = 0};
-    put(&b, "CREATE TABLE rollup_minute (minute INTEGER NOT NULL, key_id TEXT NOT NULL,"
-            " model TEXT NOT NULL, route TEXT NOT NULL");
-    put_value_names(&b, "", " INTEGER NOT NULL DEFAULT 0");
-    put(&b, ", PRIMARY KEY (" DIMS ")) WITHOUT ROWID");
-    if (exec(db, b.s, "creating rollup_minute", err, errlen) < 0)
+    put(&b, "DROP TRIGGER IF EXISTS calls_rollup");
+    if (exec(db, b.s, "dropping an older rollup trigger", err, errlen) < 0)
         return -1;
+    for (size_t i = 0; i < NGRAINS; i++) {
+        b.n = 0;
+        put(&b, "DROP TABLE IF EXISTS %s", grains[i].table);
+        if (exec(db, b.s, "dropping an older rollup table", err, errlen) < 0)
+            return -1;
+        b.n = 0;
+        put(&b,
+            "CREATE TABLE %s (minute INTEGER NOT NULL, key_id TEXT NOT NULL,"
+            " model TEXT NOT NULL, route TEXT NOT NULL",
+            grains[i].table);
+        put_value_names(&b, "", " INTEGER NOT NULL DEFAULT 0");
+        put(&b, ", PRIMARY KEY (" DIMS ")) WITHOUT ROWID");
+        if (exec(db, b.s, "creating a rollup table", err, errlen) < 0)
+            return -1;
+    }
     b.n = 0;
-    put(&b, "CREATE TRIGGER calls_rollup AFTER INSERT ON calls BEGIN ");
-    put_upsert(&b, "id = NEW.id");
-    put(&b, "; END");
-    if (exec(db, b.s, "creating calls_rollup", err, errlen) < 0)
+    put(&b, "CREATE TRIGGER calls_rollup_v2 AFTER INSERT ON calls BEGIN ");
+    for (size_t i = 0; i < NGRAINS; i++) {
+        put_upsert(&b, &grains[i], "id = NEW.id");
+        put(&b, "; ");
+    }
+    put(&b, "END");
+    if (exec(db, b.s, "creating the rollup trigger", err, errlen) < 0)
         return -1;
-    /* a database from before rollups: fold its rows in once */
-    b.n = 0;
-    put_upsert(&b, "true");
-    return exec(db, b.s, "folding calls into rollup_minute", err, errlen);
+    for (size_t i = 0; i < NGRAINS; i++) {
+        b.n = 0;
+        put_upsert(&b, &grains[i], "true");
+        if (exec(db, b.s, "folding calls into the rollups", err, errlen) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 int fg_store_sqlite_rollup_schema(sqlite3 *db, char *err, size_t errlen)
@@ -216,11 +245,18 @@ int fg_store_sqlite_rollup_query(sqlite3 *db, const struct fg_rollup_query *q,
 {
     FG_ASSERT(q->step_ms >= 60000 && q->step_ms % 60000 == 0);
     FG_ASSERT((unsigned)q->group < sizeof group_cols / sizeof group_cols[0]);
+    /* the coarsest grain the window and the step are cut at */
+    const struct grain *gr = &grains[0];
+    for (size_t i = 1; i < NGRAINS; i++)
+        if (q->step_ms % grains[i].ms == 0 && q->since_ms % grains[i].ms == 0 &&
+            q->until_ms % grains[i].ms == 0)
+            gr = &grains[i];
     struct sqlbuf b = {.n = 0};
     const char *g = group_cols[q->group];
     put(&b, "SELECT (minute - ?1) / ?3 * ?3 + ?1 AS t, %s AS g", g);
     put_value_names(&b, "SUM(", ")");
-    put(&b, " FROM rollup_minute WHERE minute >= ?1 AND minute < ?2 AND (?4 IS NULL OR "
+    put(&b, " FROM %s WHERE", gr->table);
+    put(&b, " minute >= ?1 AND minute < ?2 AND (?4 IS NULL OR "
             "key_id = ?4) AND (?5 IS NULL OR model = ?5) AND (?6 IS NULL OR route = ?6) "
             "GROUP BY t, g ORDER BY t, g");
     sqlite3_stmt *st;

@@ -1,10 +1,13 @@
 /* store_sqlite_rollup.h — the SQLite backend's per-minute rollups (store.h).
  *
- * Contract: fg_store_sqlite_rollup_schema() creates the rollup_minute table
- * and the calls_rollup trigger (AFTER INSERT ON calls: the row is added to
- * its minute's rollup in the inserting transaction, by an upsert), and, the
- * first time, folds in the calls rows already stored (a database from
- * before rollups).  It runs in a BEGIN IMMEDIATE transaction so two
+ * Contract: fg_store_sqlite_rollup_schema() creates the rollup_minute,
+ * rollup_hour and rollup_day tables (one schema; `minute` is the bucket's
+ * start) and the calls_rollup_v2 trigger (AFTER INSERT ON calls: the row is
+ * added to its minute, hour and day in the inserting transaction, by three
+ * upserts), and, the first time, folds in the calls rows already stored (a
+ * database from before rollups; older rollup tables are dropped and
+ * rebuilt from calls, the source of truth).  Queries read the coarsest
+ * grain that since, until and step are all cut at.  It runs in a BEGIN IMMEDIATE transaction so two
  * connections opening at once cannot both fold.  Every writer of calls
  * must insert with ON CONFLICT(id) DO NOTHING: the trigger fires only for
  * rows really inserted, so a row written twice counts once.

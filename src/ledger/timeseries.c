@@ -201,6 +201,39 @@ static json_t *to_json(struct build *b)
     return out;
 }
 
+#define MINUTE_MS 60000LL
+#define HOUR_MS (60 * MINUTE_MS)
+#define DAY_MS (24 * HOUR_MS)
+
+static int64_t auto_step(int64_t span_ms)
+{
+    static const int64_t steps[] = {MINUTE_MS,   5 * MINUTE_MS, 15 * MINUTE_MS, HOUR_MS,
+                                    6 * HOUR_MS, DAY_MS,        7 * DAY_MS};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (span_ms / steps[i] <= 60)
+            return steps[i];
+    return 30 * DAY_MS;
+}
+
+/* t floored (up = 0) or rounded up (up = 1) to a multiple of unit. */
+static int64_t align(int64_t t, int64_t unit, int up)
+{
+    int64_t r = ((t % unit) + unit) % unit;
+    return r == 0 ? t : up ? t + unit - r : t - r;
+}
+
+void fg_timeseries_window(int64_t since_ms, int64_t until_ms, int64_t step_ms,
+                          struct fg_rollup_query *q)
+{
+    FG_ASSERT(until_ms > since_ms && step_ms >= 0 && step_ms % MINUTE_MS == 0);
+    q->step_ms = step_ms ? step_ms : auto_step(until_ms - since_ms);
+    int64_t unit = q->step_ms % DAY_MS == 0    ? DAY_MS
+                   : q->step_ms % HOUR_MS == 0 ? HOUR_MS
+                                               : MINUTE_MS;
+    q->since_ms = align(since_ms, unit, 0);
+    q->until_ms = align(until_ms, unit, 1);
+}
+
 int fg_timeseries_build(struct fg_store *st, const struct fg_rollup_query *q, json_t **out,
                         char *err, size_t errlen)
 {

@@ -38,6 +38,17 @@
 /* More distinct group values than this fold into "(other)". */
 #define FG_TIMESERIES_MAX_GROUPS 200
 
+/* The window and step of a query for since_ms <= ts < until_ms (until >
+ * since): step_ms, or when 0 the smallest of 1m, 5m, 15m, 1h, 6h, 1d, 7d
+ * giving at most 60 points (1h in minutes, 24h in hours, 7d in 6 hours, 30d
+ * in days); the window is then cut at the step's grain (a day for steps of
+ * whole days, an hour for hours, else a minute: since floored, until
+ * rounded up), so the points are whole rollup buckets (store.h) and GET
+ * /frugal/spend over the same window reads the very same calls.  Sets
+ * q->since_ms, until_ms and step_ms only. */
+void fg_timeseries_window(int64_t since_ms, int64_t until_ms, int64_t step_ms,
+                          struct fg_rollup_query *q);
+
 int fg_timeseries_build(struct fg_store *s, const struct fg_rollup_query *q, json_t **out,
                         char *err, size_t errlen);
 

@@ -57,18 +57,6 @@ static int64_t parse_step(const char *s)
     return ms % MINUTE_MS || ms > 30 * 86400000LL ? -1 : ms;
 }
 
-/* The smallest usual step giving at most 240 points. */
-static int64_t auto_step(int64_t span_ms)
-{
-    static const int64_t steps[] = {MINUTE_MS,           5 * MINUTE_MS,   15 * MINUTE_MS,
-                                    60 * MINUTE_MS,      360 * MINUTE_MS, 1440 * MINUTE_MS,
-                                    7 * 1440 * MINUTE_MS};
-    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
-        if (span_ms / steps[i] <= 240)
-            return steps[i];
-    return 30 * 1440 * MINUTE_MS;
-}
-
 static int parse_group(const char *g, enum fg_rollup_group *out)
 {
     static const struct {
@@ -100,18 +88,16 @@ static int ts_opts(struct fg_edge_req *req, struct fg_rollup_query *q, char *err
         snprintf(err, n, "Invalid 'until': '%.60s' (an RFC 3339 time, or 1h for an hour ago).", v);
         return -1;
     }
-    /* the window in whole minutes: since floored, until rounded up */
-    q->since_ms = since - ((since % MINUTE_MS) + MINUTE_MS) % MINUTE_MS;
-    q->until_ms = until + (MINUTE_MS - ((until % MINUTE_MS) + MINUTE_MS) % MINUTE_MS) % MINUTE_MS;
-    if (q->until_ms <= q->since_ms) {
+    if (until <= since) {
         snprintf(err, n, "Invalid window: 'until' must be after 'since'.");
         return -1;
     }
-    q->step_ms = auto_step(q->until_ms - q->since_ms);
-    if (query && (v = fg_edgeq_param(a, query, "step")) && (q->step_ms = parse_step(v)) < 0) {
+    int64_t step = 0; /* auto */
+    if (query && (v = fg_edgeq_param(a, query, "step")) && (step = parse_step(v)) < 0) {
         snprintf(err, n, "Invalid 'step': '%.40s' (a whole number of minutes: 60, 5m, 1h, 1d).", v);
         return -1;
     }
+    fg_timeseries_window(since, until, step, q);
     if ((q->until_ms - q->since_ms + q->step_ms - 1) / q->step_ms > FG_TIMESERIES_MAX_POINTS) {
         snprintf(err, n,
                  "Too many points: the window over 'step' is more than %d; use a larger "

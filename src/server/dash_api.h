@@ -6,9 +6,10 @@
  * Contract:
  *  - The time series takes since (default 24h), until (default now), step
  *    (60, 5m, 1h…, a multiple of a minute; default: the smallest of 1m, 5m,
- *    15m, 1h, 6h, 1d giving at most 240 points), group (model | key |
+ *    15m, 1h, 6h, 1d, 7d giving at most 60 points), group (model | key |
  *    route), key, model, route.  since is floored and until rounded up to
- *    a whole minute; the answer's since/until are that window, which GET
+ *    the step's grain (a whole day for steps of days, an hour for hours,
+ *    else a minute); the answer's since/until are that window, which GET
  *    /frugal/spend?since=…&until=… reads to the same totals.  A virtual key
  *    sees only its own calls (key = another id → 403), like /frugal/spend.
  *  - The page needs no key (it holds no data); every asset carries a strict

@@ -232,9 +232,11 @@ static void old_database_folded_once(void **state)
     fg_store_close(f->s);
     sqlite3 *db;
     assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db, "DROP TRIGGER calls_rollup; DROP TABLE rollup_minute", NULL, NULL, NULL),
-        SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TRIGGER calls_rollup_v2; DROP TABLE rollup_minute; "
+                                  "DROP TABLE rollup_hour; DROP TABLE rollup_day",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
     sqlite3_close(db);
     char err[256];
     assert_int_equal(fg_store_open(f->dsn, &f->s, err, sizeof err), 0);
@@ -285,6 +287,37 @@ static void totals_equal_spend_map(void **state)
     json_decref(sp);
 }
 
+/* Long windows read the hour and day rollups: the same sums as minutes. */
+static void hour_and_day_grains_agree(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[60];
+    char id[16];
+    for (int i = 0; i < 60; i++) {
+        snprintf(id, sizeof id, "h%d", i);
+        /* spread over three days, some on the last minute of an hour or day */
+        int64_t ts = T0 + (int64_t)i * 3600000LL + (!i ? 0 : i % 5 == 0 ? 3599999 : i * 1000);
+        v[i] = rec(id, ts, i % 2 ? "k1" : "k2", "m1", "cheap", 1000 + i, 10 * i);
+    }
+    write_free(f->s, v, 60);
+    const int64_t H = 3600000LL, D = 24 * H;
+    json_t *m = series(f->s, T0, T0 + 3 * D, 60 * MIN, FG_ROLLUP_KEY, NULL); /* hour grain */
+    json_t *d = series(f->s, T0, T0 + 3 * D, D, FG_ROLLUP_KEY, NULL);        /* day grain */
+    json_t *mm = series(f->s, T0 + MIN, T0 + 3 * D - MIN, 60 * MIN, FG_ROLLUP_KEY, NULL);
+    json_t *tm = json_object_get(m, "totals"), *td = json_object_get(d, "totals");
+    assert_int_equal(geti(tm, "requests"), 60);
+    assert_int_equal(geti(td, "requests"), 60);
+    assert_true(getr(tm, "cost_usd", NULL) == getr(td, "cost_usd", NULL));
+    assert_true(json_equal(json_object_get(tm, "latency"), json_object_get(td, "latency")));
+    assert_int_equal(json_array_size(json_object_get(d, "points")), 3);
+    assert_int_equal(geti(json_array_get(json_object_get(d, "points"), 0), "requests"), 24);
+    /* a window not cut at hours reads minutes: the first row's minute is out */
+    assert_int_equal(geti(json_object_get(mm, "totals"), "requests"), 59);
+    json_decref(m);
+    json_decref(d);
+    json_decref(mm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -294,6 +327,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(grouped_by_route, setup, teardown),
         cmocka_unit_test_setup_teardown(old_database_folded_once, setup, teardown),
         cmocka_unit_test_setup_teardown(totals_equal_spend_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(hour_and_day_grains_agree, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
