@@ -31,8 +31,8 @@ const config = {
 
 let fr, keyA, keyB, written = 0;
 
-async function createKey(name) {
-  const r = await call(fr, '/frugal/keys', { body: { name } });
+async function createKey(name, extra = {}) {
+  const r = await call(fr, '/frugal/keys', { body: { name, ...extra } });
   assert.equal(r.status, 201, r.text);
   return r.json;
 }
@@ -52,7 +52,7 @@ const EVIL = (i) => `<img src=x data-i=${i} onerror="window.__pwned=1"><b>${i}</
 
 before(async () => {
   fr = await startFrugal({ name: 'frugal-dash', config, cwd: dir });
-  keyA = await createKey('team-a');
+  keyA = await createKey('team-a', { budget: '5/day' });
   keyB = await createKey('team-b');
   for (let i = 0; i < 3; i++) await chat(MASTER, 'gpt-4o', `master question ${i}`);
   for (let i = 0; i < 4; i++) await chat(keyA.key, 'gpt-4o-mini', `a question ${i}`);
@@ -237,6 +237,16 @@ describe('the dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no
     await view(p, 'keys?range=24h');
     const names = await cells(p, 'keys', 'name');
     assert.ok(names.includes('team-a') && names.includes('team-b'), names.join());
+    // team-a's budget: its day's spend (= its spend: all calls are from today,
+    // unless the test straddles midnight UTC) against the $5 limit
+    const row = await p.$$eval('table[data-testid="keys"] tbody tr', (trs) => trs.map((tr) =>
+      Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.col, td.dataset.value ?? td.textContent]))));
+    const a = row.find((r) => r.name === 'team-a');
+    assert.equal(Number(a.limit), 5);
+    const aSpent = (await get(`/frugal/spend/timeseries?since=${new Date().toISOString().slice(0, 10)}&key=${keyA.id}`)).json.totals.cost_usd;
+    assert.equal(Number(a.spent), aSpent);
+    assert.ok(aSpent > 0);
+    assert.equal(row.find((r) => r.name === 'team-b').limit, 'none');
     await p.screenshot({ path: join(SHOTS, 'keys.png'), fullPage: true });
     await view(p, 'batches?range=24h');
     assert.ok(await p.$('table[data-testid="batches"]'));
