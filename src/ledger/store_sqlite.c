@@ -5,8 +5,8 @@
  * crash can lose the last commits (FULL would fsync every commit and add
  * nothing against kill -9).  One prepared INSERT, bound per row; a row
  * whose id is stored already is skipped (ON CONFLICT DO NOTHING), and the
- * rollup trigger (store_sqlite_rollup.h) counts each inserted row in its
- * minute inside the same transaction.
+ * rollups (store_sqlite_rollup.h) count each inserted row in its
+ * minute, hour and day inside the same transaction.
  *
  * No automatic checkpoints on this handle: SQLite runs them inside the
  * COMMIT that crosses 1,000 WAL pages, with two fsyncs, and on this
@@ -23,6 +23,7 @@
 #include "sqlitedb.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,7 +227,7 @@ static int prepare_insert(sqlite3 *db, sqlite3_stmt **st)
     for (int k = 1; k < NCOLS; k++)
         n += snprintf(sql + n, sizeof sql - (size_t)n, ",?");
     /* a row already stored (a replica wrote it too, a spool replayed it) is
-     * kept, not replaced: the rollup trigger counts each id once */
+     * kept, not replaced: the rollups count each id once */
     snprintf(sql + n, sizeof sql - (size_t)n, ") ON CONFLICT(id) DO NOTHING");
     return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? 0 : -1;
 }
@@ -237,17 +238,21 @@ int fg_store_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, siz
     sqlite3_stmt *st = NULL;
     if (prepare_insert(db, &st) < 0)
         return fail(db, "preparing the calls INSERT", err, errlen);
-    for (size_t k = 0; k < n; k++) {
+    bool *inserted = fg_xcalloc(n ? n : 1, sizeof *inserted);
+    int ret = 0;
+    for (size_t k = 0; k < n && ret == 0; k++) {
         bind_row(st, recs[k]);
         int rc = sqlite3_step(st);
+        inserted[k] = rc == SQLITE_DONE && sqlite3_changes(db) == 1;
         sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            sqlite3_finalize(st);
-            return fail(db, "INSERT", err, errlen);
-        }
+        if (rc != SQLITE_DONE)
+            ret = fail(db, "INSERT", err, errlen);
     }
     sqlite3_finalize(st);
-    return 0;
+    if (ret == 0)
+        ret = fg_store_sqlite_rollup_add(db, recs, inserted, n, err, errlen);
+    free(inserted);
+    return ret;
 }
 
 int fg_store_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen)
@@ -282,17 +287,23 @@ static int sq_write(struct fg_store *s, struct fg_record *const *recs, size_t n,
     }
     if (brc != SQLITE_OK)
         return fail(q->db, "BEGIN", err, errlen);
-    for (size_t k = 0; k < n; k++) {
+    bool *inserted = fg_xcalloc(n ? n : 1, sizeof *inserted);
+    int rc = SQLITE_DONE;
+    for (size_t k = 0; k < n && rc == SQLITE_DONE; k++) {
         bind_row(q->ins, recs[k]);
-        int rc = sqlite3_step(q->ins);
+        rc = sqlite3_step(q->ins);
+        inserted[k] = rc == SQLITE_DONE && sqlite3_changes(q->db) == 1;
         sqlite3_reset(q->ins);
         if (rc == SQLITE_DONE && recs[k]->response_id)
             rc = write_response(q, recs[k]);
-        if (rc != SQLITE_DONE) {
-            fail(q->db, "INSERT", err, errlen);
-            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-            return -1;
-        }
+    }
+    /* the rows' rollups in the same transaction (store_sqlite_rollup.h) */
+    int ret = rc == SQLITE_DONE ? fg_store_sqlite_rollup_add(q->db, recs, inserted, n, err, errlen)
+                                : fail(q->db, "INSERT", err, errlen);
+    free(inserted);
+    if (ret < 0) {
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
     }
     if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         return fail(q->db, "COMMIT", err, errlen);

@@ -5,10 +5,13 @@
  * are all generated from that list at open, from constant text only. */
 #include "store_sqlite_rollup.h"
 
+#include "arena.h"
 #include "assert.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct measure {
@@ -124,28 +127,33 @@ static int exec(sqlite3 *db, const char *sql, const char *what, char *err, size_
     return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : fail(db, what, err, errlen);
 }
 
-/* 1 if the rollups exist (the last table created), 0 if not, -1 on error. */
+/* 1 if the rollups are in place (the last table created, and no trigger of
+ * an earlier design, which would count rows a second time), 0 if not, -1 on
+ * error. */
 static int have_table(sqlite3 *db)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db,
-                           "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND "
-                           "name = 'calls_rollup_v2'",
+                           "SELECT (SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                           "name = 'rollup_day') AND NOT (SELECT count(*) FROM sqlite_master "
+                           "WHERE type = 'trigger' AND name LIKE 'calls_rollup%')",
                            -1, &st, NULL) != SQLITE_OK)
         return -1;
-    int rc = sqlite3_step(st);
+    int rc = sqlite3_step(st), have = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+    return have;
 }
 
-/* The tables and the trigger, from scratch, then every stored calls row
- * folded in: the calls table is the truth the rollups are rebuilt from. */
+/* The tables from scratch, then every stored calls row folded in: the
+ * calls table is the truth the rollups are rebuilt from. */
 static int create(sqlite3 *db, char *err, size_t errlen)
 {
     struct sqlbuf b = {.n = 0};
-    put(&b, "DROP TRIGGER IF EXISTS calls_rollup");
-    if (exec(db, b.s, "dropping an older rollup trigger", err, errlen) < 0)
-        return -1;
+    static const char *const old_triggers[] = {"DROP TRIGGER IF EXISTS calls_rollup",
+                                               "DROP TRIGGER IF EXISTS calls_rollup_v2"};
+    for (size_t i = 0; i < sizeof old_triggers / sizeof old_triggers[0]; i++)
+        if (exec(db, old_triggers[i], "dropping an older rollup trigger", err, errlen) < 0)
+            return -1;
     for (size_t i = 0; i < NGRAINS; i++) {
         b.n = 0;
         put(&b, "DROP TABLE IF EXISTS %s", grains[i].table);
@@ -161,15 +169,6 @@ static int create(sqlite3 *db, char *err, size_t errlen)
         if (exec(db, b.s, "creating a rollup table", err, errlen) < 0)
             return -1;
     }
-    b.n = 0;
-    put(&b, "CREATE TRIGGER calls_rollup_v2 AFTER INSERT ON calls BEGIN ");
-    for (size_t i = 0; i < NGRAINS; i++) {
-        put_upsert(&b, &grains[i], "id = NEW.id");
-        put(&b, "; ");
-    }
-    put(&b, "END");
-    if (exec(db, b.s, "creating the rollup trigger", err, errlen) < 0)
-        return -1;
     for (size_t i = 0; i < NGRAINS; i++) {
         b.n = 0;
         put_upsert(&b, &grains[i], "true");
@@ -195,6 +194,140 @@ int fg_store_sqlite_rollup_schema(sqlite3 *db, char *err, size_t errlen)
         return -1;
     }
     return exec(db, "COMMIT", "COMMIT", err, errlen);
+}
+
+/* ---- rows inserted by a write, added in C (store_sqlite_rollup.h) ---- */
+
+/* One calls row's contribution, in the order of the rollup's value columns
+ * (measures, then the latency buckets): the same rules as the measures'
+ * SQL expressions, which fold old rows in. */
+static void row_values(const struct fg_record *r, int64_t v[NVALUES])
+{
+    size_t i = 0;
+    v[i++] = 1;
+    v[i++] = r->status >= 400;
+    v[i++] = !r->priced && r->status < 400;
+    v[i++] = r->cache && !strcmp(r->cache, "hit");
+    v[i++] = r->cost_pico;
+    v[i++] = r->baseline_pico;
+    v[i++] = r->saved_prompt_cache_pico;
+    v[i++] = r->saved_response_cache_pico;
+    v[i++] = r->saved_routing_pico;
+    v[i++] = r->saved_batch_pico;
+    v[i++] = r->bucket_repeated_pico;
+    v[i++] = r->bucket_repeated_cached_pico;
+    v[i++] = r->bucket_frontier_pico;
+    v[i++] = r->bucket_bloated_pico;
+    v[i++] = r->tok.input;
+    v[i++] = r->tok.cache_read;
+    v[i++] = r->tok.cache_write_5m;
+    v[i++] = r->tok.cache_write_1h;
+    v[i++] = r->tok.output;
+    v[i++] = r->latency_us;
+    FG_DASSERT(i == NMEASURES);
+    size_t b = 0;
+    while (b + 1 < FG_ROLLUP_LAT_BUCKETS && r->latency_us > fg_rollup_lat_le_ms[b] * 1000)
+        b++;
+    for (size_t k = 0; k < FG_ROLLUP_LAT_BUCKETS; k++)
+        v[i + k] = k == b;
+}
+
+struct item {
+    int64_t bucket;
+    const char *key, *model, *route;
+    const struct fg_record *r;
+};
+
+static int item_cmp(const void *x, const void *y)
+{
+    const struct item *a = x, *b = y;
+    if (a->bucket != b->bucket)
+        return a->bucket < b->bucket ? -1 : 1;
+    int c = strcmp(a->key, b->key);
+    if (!c)
+        c = strcmp(a->model, b->model);
+    return c ? c : strcmp(a->route, b->route);
+}
+
+static bool same_group(const struct item *a, const struct item *b)
+{
+    return a->bucket == b->bucket && !strcmp(a->key, b->key) && !strcmp(a->model, b->model) &&
+           !strcmp(a->route, b->route);
+}
+
+/* INSERT INTO <grain> (dims, values) VALUES (?…) ON CONFLICT … += excluded. */
+static void put_values_upsert(struct sqlbuf *b, const struct grain *g)
+{
+    put(b, "INSERT INTO %s (" DIMS, g->table);
+    put_value_names(b, "", "");
+    put(b, ") VALUES (?, ?, ?, ?");
+    for (size_t i = 0; i < NVALUES; i++)
+        put(b, ", ?");
+    put(b, ") ON CONFLICT(" DIMS ") DO UPDATE SET requests = requests + excluded.requests");
+    for (size_t i = 1; i < NMEASURES; i++)
+        put(b, ", %s = %s + excluded.%s", measures[i].name, measures[i].name, measures[i].name);
+    for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
+        put(b, ", lat%zu = lat%zu + excluded.lat%zu", i, i, i);
+}
+
+/* Sort one grain's items and upsert each group's sums once. */
+static int add_grain(sqlite3 *db, const struct grain *g, struct item *it, size_t n, char *err,
+                     size_t errlen)
+{
+    qsort(it, n, sizeof *it, item_cmp);
+    struct sqlbuf b = {.n = 0};
+    put_values_upsert(&b, g);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, b.s, -1, &st, NULL) != SQLITE_OK)
+        return fail(db, "preparing the rollup upsert", err, errlen);
+    int rc = SQLITE_DONE;
+    for (size_t i = 0; i < n && rc == SQLITE_DONE;) {
+        int64_t sum[NVALUES] = {0}, one[NVALUES];
+        size_t j = i;
+        for (; j < n && same_group(&it[i], &it[j]); j++) {
+            row_values(it[j].r, one);
+            for (size_t k = 0; k < NVALUES; k++)
+                sum[k] += one[k];
+        }
+        sqlite3_bind_int64(st, 1, it[i].bucket);
+        sqlite3_bind_text(st, 2, it[i].key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, it[i].model, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, it[i].route, -1, SQLITE_STATIC);
+        for (size_t k = 0; k < NVALUES; k++)
+            sqlite3_bind_int64(st, (int)k + 5, sum[k]);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        i = j;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : fail(db, "upserting a rollup", err, errlen);
+}
+
+int fg_store_sqlite_rollup_add(sqlite3 *db, struct fg_record *const *recs, const bool *inserted,
+                               size_t n, char *err, size_t errlen)
+{
+    struct item *it = fg_xcalloc(n ? n : 1, sizeof *it);
+    int rc = 0;
+    for (size_t g = 0; g < NGRAINS && rc == 0; g++) {
+        size_t m = 0;
+        for (size_t k = 0; k < n; k++) {
+            const struct fg_record *r = recs[k];
+            if (!inserted[k])
+                continue; /* already stored: counted when it was */
+            const char *model = r->model && r->model[0]                       ? r->model
+                                : r->model_requested && r->model_requested[0] ? r->model_requested
+                                                                              : "(none)";
+            it[m++] = (struct item){.bucket = r->ts_ms - r->ts_ms % grains[g].ms,
+                                    .key = r->key_id ? r->key_id : "",
+                                    .model = model,
+                                    .route = r->route ? r->route : "",
+                                    .r = r};
+        }
+        if (m)
+            rc = add_grain(db, &grains[g], it, m, err, errlen);
+    }
+    free(it);
+    return rc;
 }
 
 static const char *const group_cols[] = {
