@@ -111,6 +111,20 @@ describe('GET /frugal/spend/timeseries', () => {
     assert.equal(admin.json.totals.requests, 2);
   });
 
+  test('GET /frugal/calls: the latest calls; a virtual key gets only its own; no key is refused', async () => {
+    const all = await get('/frugal/calls?limit=200');
+    assert.equal(all.status, 200, all.text);
+    assert.equal(all.json.data.length, written);
+    assert.ok(all.json.data.every((c, i, a) => i === 0 || a[i - 1].ts >= c.ts), 'newest first');
+    const mine = await get('/frugal/calls', keyB.key);
+    assert.equal(mine.status, 200, mine.text);
+    assert.deepEqual([...new Set(mine.json.data.map((c) => c.key_id))], [keyB.id]);
+    assert.equal(mine.json.data.length, 2);
+    assert.equal((await get('/frugal/calls', null)).status, 401);
+    assert.equal((await get('/frugal/calls?limit=0')).status, 400);
+    assert.equal((await get('/frugal/calls?limit=201')).status, 400);
+  });
+
   test('no key or a wrong key is refused; bad parameters name themselves', async () => {
     assert.equal((await get('/frugal/spend/timeseries', null)).status, 401);
     assert.equal((await get('/frugal/spend/timeseries', 'fg-wrong-key')).status, 401);
