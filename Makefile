@@ -9,6 +9,7 @@
 #   make bench      overhead benchmark against direct and nginx, and the
 #                   routing-decision benchmark (not tests)
 #   make build/edge_bench   the HTTP edge against evhttp: server CPU per request
+#   make bench-dash the spend dashboard's reads on a 1,000,000-row ledger
 #   make build/json_bench   the JSON indexer's microbenchmark (parse with and
 #                   without the duplicate-name check, lookups)
 #   make build/shared_bench the shared state's per-call operations (budgets,
@@ -33,9 +34,26 @@ SRC     := $(wildcard src/*/*.c)
 LIB_SRC := $(filter-out src/cli/main.c,$(SRC))
 UNIT    := $(wildcard test/unit/test_*.c)
 
+# The spend dashboard's files, embedded into a generated C source
+# (src/server/dash_assets.h): the page from ui/, and the charting library
+# (uPlot) that scripts/install-deps.sh installs from npm into ui/node_modules,
+# pinned in ui/package-lock.json and never committed.
+UI_LIB  := ui/node_modules/uplot/dist
+UI_EMBED := index.html=ui/index.html app.js=ui/app.js app.css=ui/app.css \
+            uPlot.min.js=$(UI_LIB)/uPlot.iife.min.js uPlot.min.css=$(UI_LIB)/uPlot.min.css
+GEN_C   := build/gen/dash_assets.c
+
+$(GEN_C): scripts/embed-ui.sh $(foreach p,$(UI_EMBED),$(lastword $(subst =, ,$(p))))
+	@mkdir -p $(@D)
+	scripts/embed-ui.sh $@ $(UI_EMBED)
+
+$(UI_LIB)/uPlot.iife.min.js $(UI_LIB)/uPlot.min.css: ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	touch $(UI_LIB)/uPlot.iife.min.js $(UI_LIB)/uPlot.min.css
+
 # Release build
-OBJ     := $(SRC:src/%.c=build/obj/%.o)
-LIB_OBJ := $(LIB_SRC:src/%.c=build/obj/%.o)
+OBJ     := $(SRC:src/%.c=build/obj/%.o) build/obj/gen/dash_assets.o
+LIB_OBJ := $(LIB_SRC:src/%.c=build/obj/%.o) build/obj/gen/dash_assets.o
 # Sanitizer builds.  SANITIZER=address (ASan+UBSan, the default for tests,
 # in build/san/) or SANITIZER=thread (ThreadSanitizer, in build/tsan/), as
 # in redis's Makefile; `make test` runs both.
@@ -49,10 +67,11 @@ SANDIR  := build/san
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-format-truncation -DFG_DEBUG
 SAN_RUN := ASAN_OPTIONS=detect_leaks=1
 endif
-SOBJ    := $(SRC:src/%.c=$(SANDIR)/%.o)
-SLIB    := $(LIB_SRC:src/%.c=$(SANDIR)/%.o)
+SOBJ    := $(SRC:src/%.c=$(SANDIR)/%.o) $(SANDIR)/gen/dash_assets.o
+SLIB    := $(LIB_SRC:src/%.c=$(SANDIR)/%.o) $(SANDIR)/gen/dash_assets.o
 UBIN    := $(UNIT:test/unit/%.c=$(SANDIR)/%)
 
+.PHONY: bench-dash
 .PHONY: all bench-build test unit e2e tsan bench install clean fmt fmt-check check-src deps fuzz fuzz-run fuzz-short
 all: build/frugal
 
@@ -81,6 +100,13 @@ build/shared_bench: bench/shared_bench.c $(LIB_OBJ)
 build/edge_bench: bench/edge_bench.c $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
 
+# The spend dashboard's reads on a 1,000,000-row ledger (bench/dash_bench.c)
+build/dash_bench: bench/dash_bench.c $(LIB_OBJ)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
+
+bench-dash: build/dash_bench
+	build/dash_bench
+
 # In-process benchmark of the JSON indexer (bench/json_bench.c)
 build/json_bench: bench/json_bench.c $(LIB_OBJ)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_OBJ) $(LDLIBS)
@@ -92,6 +118,17 @@ build/obj/%.o: src/%.c
 $(SANDIR)/%.o: src/%.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+# the generated sources (no sanitizer needed on byte tables)
+build/obj/gen/%.o: build/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(SANDIR)/gen/%.o: build/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+build/fuzz/obj/gen/%.o: build/gen/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 $(SANDIR)/frugal: $(SOBJ)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
@@ -138,7 +175,7 @@ check-src:
 
 # a short fuzz pass (FUZZ_SHORT_SECONDS per target) so every test run exercises them
 # the benchmark programs are built (not run) so they cannot rot unseen
-BENCH_BINS = build/route_bench build/json_bench build/shared_bench build/edge_bench
+BENCH_BINS = build/route_bench build/json_bench build/shared_bench build/edge_bench build/dash_bench
 bench-build: $(BENCH_BINS)
 
 test: check-src fmt-check bench-build unit e2e fuzz-short tsan
@@ -150,7 +187,7 @@ test: check-src fmt-check bench-build unit e2e fuzz-short tsan
 CLANG   ?= clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE $(INCS) -Ifuzz $(WARN) $(PKG_CFLAGS) -O1 -g $(FUZZ_SAN) -MMD -MP
-FUZZ_OBJ := $(LIB_SRC:src/%.c=build/fuzz/obj/%.o)
+FUZZ_OBJ := $(LIB_SRC:src/%.c=build/fuzz/obj/%.o) build/fuzz/obj/gen/dash_assets.o
 .SECONDARY: $(FUZZ_OBJ)   # objects shared by every target: keep them
 FUZZ_TARGETS := $(patsubst fuzz/%.c,%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN := $(FUZZ_TARGETS:%=build/fuzz/%)
@@ -172,8 +209,9 @@ fuzz-run: fuzz
 fuzz-short: fuzz
 	scripts/fuzz-run.sh $(FUZZ_SHORT_SECONDS) $(FUZZ_TARGETS)
 
-bench: build/frugal build/route_bench
+bench: build/frugal build/route_bench build/dash_bench
 	bench/run.sh
+	build/dash_bench
 
 install: build/frugal
 	install -D -m 0755 build/frugal $(PREFIX)/bin/frugal

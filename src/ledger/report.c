@@ -29,7 +29,7 @@ static int64_t div_round(i128 num, i128 den)
 }
 
 /* pico-USD → USD with 6 decimals (micro-USD rounded, then one division). */
-static json_t *usd(int64_t pico)
+json_t *fg_report_usd(int64_t pico)
 {
     return json_real((double)div_round(pico, 1000000) / 1e6);
 }
@@ -517,7 +517,7 @@ static json_t *saved_by_json(const struct agg *a)
 {
     json_t *o = json_object();
     for (int i = 0; i < NTECH; i++)
-        json_object_set_new(o, tech_names[i], usd(a->saved[i]));
+        json_object_set_new(o, tech_names[i], fg_report_usd(a->saved[i]));
     return o;
 }
 
@@ -525,11 +525,12 @@ static json_t *buckets_json(const struct agg *a)
 {
     json_t *o = json_object();
     for (int i = 0; i < NBUCKETS; i++) {
-        json_t *b = json_pack("{so,so}", "cost_usd", usd(a->bucket[i]), "share",
+        json_t *b = json_pack("{so,so}", "cost_usd", fg_report_usd(a->bucket[i]), "share",
                               ratio(a->bucket[i], a->total.cost, 10000, 10000));
         if (i == B_REPEATED) {
-            json_object_set_new(b, "cached_usd", usd(a->repeated_cached));
-            json_object_set_new(b, "uncached_usd", usd(a->bucket[i] - a->repeated_cached));
+            json_object_set_new(b, "cached_usd", fg_report_usd(a->repeated_cached));
+            json_object_set_new(b, "uncached_usd",
+                                fg_report_usd(a->bucket[i] - a->repeated_cached));
         }
         json_object_set_new(o, bucket_names[i], b);
     }
@@ -542,11 +543,11 @@ static json_t *models_json(struct agg *a)
     json_t *arr = json_array();
     for (size_t i = 0; i < a->models.n; i++) {
         const struct group *g = &a->models.v[i];
-        json_array_append_new(arr, json_pack("{ss,sI,so,so,so,so}", "model", g->key, "requests",
-                                             (json_int_t)g->requests, "cost_usd", usd(g->cost),
-                                             "baseline_usd", usd(g->baseline), "saved_usd",
-                                             usd(g->baseline - g->cost), "tokens",
-                                             tokens_json(&g->tok)));
+        json_array_append_new(
+            arr, json_pack("{ss,sI,so,so,so,so}", "model", g->key, "requests",
+                           (json_int_t)g->requests, "cost_usd", fg_report_usd(g->cost),
+                           "baseline_usd", fg_report_usd(g->baseline), "saved_usd",
+                           fg_report_usd(g->baseline - g->cost), "tokens", tokens_json(&g->tok)));
     }
     return arr;
 }
@@ -561,7 +562,7 @@ static json_t *prefixes_json(struct agg *a, int top)
                                              (json_int_t)g->max_tokens, "requests",
                                              (json_int_t)g->requests, "cache_hit_rate",
                                              ratio(g->hits, g->requests, 1000, 1000), "cost_usd",
-                                             usd(g->cost)));
+                                             fg_report_usd(g->cost)));
     }
     return arr;
 }
@@ -585,11 +586,11 @@ static void buster_per_day(json_t *row, const struct group *g, int64_t window_ms
         window_ms = 1;
     int64_t span = g->last_ms - g->first_ms;
     if (window_ms >= DAY_MS) {
-        v = usd(div_round((i128)g->bpico * DAY_MS, window_ms));
+        v = fg_report_usd(div_round((i128)g->bpico * DAY_MS, window_ms));
         snprintf(basis, sizeof basis, "average day of the %lld h window",
                  (long long)(window_ms / 3600000));
     } else if (g->requests > 1 && span * 2 >= window_ms) {
-        v = usd(div_round((i128)g->bpico * DAY_MS, window_ms));
+        v = fg_report_usd(div_round((i128)g->bpico * DAY_MS, window_ms));
         snprintf(basis, sizeof basis, "extrapolated to 24 h from %lld min of steady calls",
                  (long long)(span / 60000));
     } else {
@@ -611,7 +612,7 @@ static json_t *busters_json(struct agg *a, int64_t period_ms)
             json_pack("{ss,sI,ss,ss,sI,sI,so,ss}", "where", g->where, "offset",
                       (json_int_t)g->offset, "sample", g->sample ? g->sample : "", "model",
                       g->model, "calls", (json_int_t)g->requests, "tokens", (json_int_t)g->btokens,
-                      "cost_usd", usd(g->bpico), "advice", buster_advice);
+                      "cost_usd", fg_report_usd(g->bpico), "advice", buster_advice);
         buster_per_day(row, g, period_ms);
         json_array_append_new(arr, row);
     }
@@ -638,12 +639,13 @@ static json_t *prompt_cache_json(const struct agg *a)
         never += g->tok.cache_write_5m + g->tok.cache_write_1h;
         never_pico += g->write_pico;
     }
-    return json_pack(
-        "{so,sI,sI,sI,sI,sI,so}", "hit_rate", ratio(a->prefixed_hits, a->prefixed, 1000, 1000),
-        "eligible_calls", (json_int_t)a->prefixed, "too_short_calls", (json_int_t)a->prefixed_short,
-        "read_tokens", (json_int_t)a->total.tok.cache_read, "written_tokens",
-        (json_int_t)(a->total.tok.cache_write_5m + a->total.tok.cache_write_1h),
-        "written_never_read_tokens", (json_int_t)never, "written_never_read_usd", usd(never_pico));
+    return json_pack("{so,sI,sI,sI,sI,sI,so}", "hit_rate",
+                     ratio(a->prefixed_hits, a->prefixed, 1000, 1000), "eligible_calls",
+                     (json_int_t)a->prefixed, "too_short_calls", (json_int_t)a->prefixed_short,
+                     "read_tokens", (json_int_t)a->total.tok.cache_read, "written_tokens",
+                     (json_int_t)(a->total.tok.cache_write_5m + a->total.tok.cache_write_1h),
+                     "written_never_read_tokens", (json_int_t)never, "written_never_read_usd",
+                     fg_report_usd(never_pico));
 }
 
 static json_t *unpriced_json(struct agg *a)
@@ -664,10 +666,10 @@ static json_t *row_json(const struct agg *a, const struct group *g)
         saved = g->amount;
     /* a bucket is a share of calls' cost: it has no baseline of its own */
     bool bucket = a->dim == DIM_BUCKET;
-    json_t *row =
-        json_pack("{ss,sI,so,so,so}", "key", g->key, "requests", (json_int_t)g->requests,
-                  "cost_usd", usd(cost), "baseline_usd", bucket ? json_null() : usd(g->baseline),
-                  "saved_usd", bucket ? json_null() : usd(saved));
+    json_t *row = json_pack("{ss,sI,so,so,so}", "key", g->key, "requests", (json_int_t)g->requests,
+                            "cost_usd", fg_report_usd(cost), "baseline_usd",
+                            bucket ? json_null() : fg_report_usd(g->baseline), "saved_usd",
+                            bucket ? json_null() : fg_report_usd(saved));
     if (bucket)
         json_object_set_new(row, "share", ratio(g->amount, a->total.cost, 10000, 10000));
     if (g->name)
@@ -708,8 +710,9 @@ static json_t *totals_json(const struct agg *a, int64_t since, int64_t until)
     int64_t saved = a->total.baseline - a->total.cost;
     return json_pack("{ss,ss,sI,sI,sI,so,so,so,so}", "since", s, "until", u, "requests",
                      (json_int_t)a->total.requests, "errors", (json_int_t)a->errors,
-                     "unpriced_requests", (json_int_t)a->unpriced, "cost_usd", usd(a->total.cost),
-                     "baseline_usd", usd(a->total.baseline), "saved_usd", usd(saved), "saved_pct",
+                     "unpriced_requests", (json_int_t)a->unpriced, "cost_usd",
+                     fg_report_usd(a->total.cost), "baseline_usd", fg_report_usd(a->total.baseline),
+                     "saved_usd", fg_report_usd(saved), "saved_pct",
                      ratio(saved, a->total.baseline, 1000, 10));
 }
 
@@ -727,8 +730,8 @@ static json_t *spend_json(struct agg *a, const struct fg_report_opts *o, int64_t
     json_object_set_new(j, "cache_miss_reasons", miss_reasons_json(a));
     json_object_set_new(j, "escalations",
                         json_pack("{sI,so,so}", "count", (json_int_t)a->escalations, "cost_usd",
-                                  usd(a->escalated_pico), "cheap_attempts_usd",
-                                  usd(a->escalated_cheap_pico)));
+                                  fg_report_usd(a->escalated_pico), "cheap_attempts_usd",
+                                  fg_report_usd(a->escalated_cheap_pico)));
     json_object_set_new(j, "unpriced_models", unpriced_json(a));
     if (a->dim != DIM_NONE)
         json_object_set_new(j, "by", by_json(a));

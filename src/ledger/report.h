@@ -110,6 +110,9 @@ struct fg_report_opts {
     void *key_names_src;
 };
 
+/* pico-USD as the spend map's USD value (rounding above); a new reference. */
+json_t *fg_report_usd(int64_t pico);
+
 /* True if by is NULL or a dimension fg_report_spend accepts. */
 int fg_report_by_valid(const char *by);
 

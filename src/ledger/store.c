@@ -73,3 +73,7 @@ void fg_store_response_free(struct fg_store_response *r)
     free(r->data);
     memset(r, 0, sizeof *r);
 }
+
+/* Upper bounds of the latency histogram's buckets, ms (store.h). */
+const int64_t fg_rollup_lat_le_ms[FG_ROLLUP_LAT_BUCKETS] = {
+    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, FG_ROLLUP_LAT_INF};

@@ -39,6 +39,49 @@ typedef int (*fg_store_row_cb)(void *arg, const struct fg_record *r);
 typedef int (*fg_store_spend_cb)(void *arg, const char *key_id, const char *tags,
                                  int64_t cost_pico);
 
+/* Per-minute rollups of the calls table (what the dashboard's time series
+ * read instead of raw rows).  One rollup row per (minute, key_id, model,
+ * route): minute = ts_ms - ts_ms % 60000; key_id and route '' when NULL;
+ * model = model, else model_requested, else "(none)" (report.h's rule).
+ * Header tags are not a dimension: they are client-supplied and unbounded.
+ * Latency is kept as a histogram: lat[i] counts calls with latency_us <=
+ * fg_rollup_lat_le_ms[i] * 1000 (and above the previous bound); the last
+ * bucket is unbounded (FG_ROLLUP_LAT_INF).
+ * A backend keeps them exact and idempotent: a calls row is counted in the
+ * same transaction that inserts it, and only when it is inserted (a row
+ * whose id is already stored is skipped, not replaced), so replicas
+ * writing the same ledger and spooled rows replayed late add up once. */
+#define FG_ROLLUP_LAT_BUCKETS 14
+#define FG_ROLLUP_LAT_INF INT64_MAX
+extern const int64_t fg_rollup_lat_le_ms[FG_ROLLUP_LAT_BUCKETS];
+
+enum fg_rollup_group { FG_ROLLUP_NONE, FG_ROLLUP_MODEL, FG_ROLLUP_KEY, FG_ROLLUP_ROUTE };
+
+/* A backend may keep coarser rollups too (SQLite: hours and days) and read
+ * them when since, until and step are all cut at that grain. */
+struct fg_rollup_query {
+    int64_t since_ms, until_ms; /* minute-aligned by the caller; since <= minute < until */
+    int64_t step_ms;            /* a multiple of 60000; points start at since + k * step */
+    const char *key_id;         /* NULL: every key */
+    const char *model;          /* NULL: every model */
+    const char *route;          /* NULL: every route */
+    enum fg_rollup_group group; /* which dimension each row carries */
+};
+
+struct fg_rollup_row {
+    int64_t t_ms;      /* the point: since + k * step */
+    const char *group; /* the group's value (NULL when group is NONE) */
+    int64_t requests, errors, unpriced, cache_hits;
+    int64_t cost_pico, baseline_pico;
+    int64_t saved_pico[4];  /* prompt_cache, response_cache, routing, batch */
+    int64_t bucket_pico[4]; /* repeated, repeated_cached, frontier, bloated */
+    int64_t tokens[5];      /* input, cache_read, cache_write_5m, cache_write_1h, output */
+    int64_t latency_sum_us;
+    int64_t lat[FG_ROLLUP_LAT_BUCKETS];
+};
+/* Called for each (point, group) row, ordered by t_ms; non-zero stops. */
+typedef int (*fg_store_rollup_cb)(void *arg, const struct fg_rollup_row *r);
+
 struct fg_store_ops {
     const char *scheme;
     int (*open)(const char *dsn, struct fg_store **out, char *err, size_t errlen);
@@ -75,6 +118,16 @@ struct fg_store_ops {
      * connection, called by the ledger writer between groups); the number
      * deleted, or -1. */
     int (*response_prune)(struct fg_store *s, int64_t now_ms, char *err, size_t errlen);
+
+    /* The rollups (above) summed per point and group, matching q.  0, or
+     * -1 with err.  NULL: the backend keeps none (the API says so). */
+    int (*rollup)(struct fg_store *s, const struct fg_rollup_query *q, fg_store_rollup_cb cb,
+                  void *arg, char *err, size_t errlen);
+    /* The latest `limit` records (of key_id, or of every key when NULL),
+     * newest first (ts_ms, then id, descending).  0, or -1 with err.  NULL:
+     * the backend cannot (the dashboard's live view says so). */
+    int (*recent)(struct fg_store *s, const char *key_id, int limit, fg_store_row_cb cb, void *arg,
+                  char *err, size_t errlen);
 };
 
 /* A row of the `responses` table: who created a stored Response, where it

@@ -3,7 +3,10 @@
  * WAL journal with synchronous=NORMAL: a committed transaction survives a
  * killed process (the WAL is in the OS before COMMIT returns); only an OS
  * crash can lose the last commits (FULL would fsync every commit and add
- * nothing against kill -9).  One prepared INSERT, bound per row.
+ * nothing against kill -9).  One prepared INSERT, bound per row; a row
+ * whose id is stored already is skipped (ON CONFLICT DO NOTHING), and the
+ * rollups (store_sqlite_rollup.h) count each inserted row in its
+ * minute, hour and day inside the same transaction.
  *
  * No automatic checkpoints on this handle: SQLite runs them inside the
  * COMMIT that crosses 1,000 WAL pages, with two fsyncs, and on this
@@ -13,12 +16,14 @@
  * its own, PASSIVE: it never waits for or blocks the writer. */
 #include "store.h"
 #include "store_sqlite.h"
+#include "store_sqlite_rollup.h"
 
 #include "arena.h"
 
 #include "sqlitedb.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,6 +170,8 @@ static int sq_open(const char *dsn, struct fg_store **out, char *err, size_t err
     if (fg_sqlitedb_open(path, schema, FG_SQLITEDB_NO_AUTOCHECKPOINT, &q->db, err, errlen) < 0)
         goto bad;
     migrate(q->db);
+    if (fg_store_sqlite_rollup_schema(q->db, err, errlen) < 0)
+        goto bad;
     if (prepare_responses(q) < 0 || prepare_insert(q->db, &q->ins) < 0 ||
         sqlite3_prepare_v2(q->db,
                            "SELECT " COLUMNS " FROM calls WHERE ts_ms >= ? AND ts_ms < ?"
@@ -245,10 +252,12 @@ static void bind_row(sqlite3_stmt *st, const struct fg_record *r)
 static int prepare_insert(sqlite3 *db, sqlite3_stmt **st)
 {
     char sql[2048];
-    int n = snprintf(sql, sizeof sql, "INSERT OR REPLACE INTO calls (" COLUMNS ") VALUES (?");
+    int n = snprintf(sql, sizeof sql, "INSERT INTO calls (" COLUMNS ") VALUES (?");
     for (int k = 1; k < NCOLS; k++)
         n += snprintf(sql + n, sizeof sql - (size_t)n, ",?");
-    snprintf(sql + n, sizeof sql - (size_t)n, ")");
+    /* a row already stored (a replica wrote it too, a spool replayed it) is
+     * kept, not replaced: the rollups count each id once */
+    snprintf(sql + n, sizeof sql - (size_t)n, ") ON CONFLICT(id) DO NOTHING");
     return sqlite3_prepare_v2(db, sql, -1, st, NULL) == SQLITE_OK ? 0 : -1;
 }
 
@@ -258,17 +267,21 @@ int fg_store_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, siz
     sqlite3_stmt *st = NULL;
     if (prepare_insert(db, &st) < 0)
         return fail(db, "preparing the calls INSERT", err, errlen);
-    for (size_t k = 0; k < n; k++) {
+    bool *inserted = fg_xcalloc(n ? n : 1, sizeof *inserted);
+    int ret = 0;
+    for (size_t k = 0; k < n && ret == 0; k++) {
         bind_row(st, recs[k]);
         int rc = sqlite3_step(st);
+        inserted[k] = rc == SQLITE_DONE && sqlite3_changes(db) == 1;
         sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            sqlite3_finalize(st);
-            return fail(db, "INSERT", err, errlen);
-        }
+        if (rc != SQLITE_DONE)
+            ret = fail(db, "INSERT", err, errlen);
     }
     sqlite3_finalize(st);
-    return 0;
+    if (ret == 0)
+        ret = fg_store_sqlite_rollup_add(db, recs, inserted, n, err, errlen);
+    free(inserted);
+    return ret;
 }
 
 int fg_store_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen)
@@ -276,7 +289,7 @@ int fg_store_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen)
     if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
         return fail(db, "creating the schema", err, errlen);
     migrate(db);
-    return 0;
+    return fg_store_sqlite_rollup_schema(db, err, errlen);
 }
 
 static int write_response(struct sqlite_store *q, const struct fg_record *r)
@@ -309,20 +322,25 @@ static int sq_write(struct fg_store *s, struct fg_record *const *recs, size_t n,
     }
     if (brc != SQLITE_OK)
         return fail(q->db, "BEGIN", err, errlen);
-    for (size_t k = 0; k < n; k++) {
-        int rc = SQLITE_DONE;
+    bool *inserted = fg_xcalloc(n ? n : 1, sizeof *inserted);
+    int rc = SQLITE_DONE;
+    for (size_t k = 0; k < n && rc == SQLITE_DONE; k++) {
         if (!recs[k]->response_forget) { /* a forget is no call */
             bind_row(q->ins, recs[k]);
             rc = sqlite3_step(q->ins);
+            inserted[k] = rc == SQLITE_DONE && sqlite3_changes(q->db) == 1;
             sqlite3_reset(q->ins);
         }
         if (rc == SQLITE_DONE && recs[k]->response_id)
             rc = write_response(q, recs[k]);
-        if (rc != SQLITE_DONE) {
-            fail(q->db, "INSERT", err, errlen);
-            sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-            return -1;
-        }
+    }
+    /* the rows' rollups in the same transaction (store_sqlite_rollup.h) */
+    int ret = rc == SQLITE_DONE ? fg_store_sqlite_rollup_add(q->db, recs, inserted, n, err, errlen)
+                                : fail(q->db, "INSERT", err, errlen);
+    free(inserted);
+    if (ret < 0) {
+        sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
     }
     if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
         return fail(q->db, "COMMIT", err, errlen);
@@ -497,6 +515,37 @@ static int sq_response_prune(struct fg_store *s, int64_t now_ms, char *err, size
     return sqlite3_changes(q->db);
 }
 
+static int sq_recent(struct fg_store *s, const char *key_id, int limit, fg_store_row_cb cb,
+                     void *arg, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT " COLUMNS " FROM calls WHERE (?1 IS NULL OR key_id = ?1)"
+                           " ORDER BY ts_ms DESC, id DESC LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(q->db, "preparing the recent calls query", err, errlen);
+    if (key_id)
+        sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, limit);
+    int rc;
+    struct fg_record r;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_row(st, &r);
+        if (cb(arg, &r))
+            break;
+    }
+    int ret = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(q->db, "SELECT recent", err, errlen);
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int sq_rollup(struct fg_store *s, const struct fg_rollup_query *q, fg_store_rollup_cb cb,
+                     void *arg, char *err, size_t errlen)
+{
+    return fg_store_sqlite_rollup_query(((struct sqlite_store *)s)->db, q, cb, arg, err, errlen);
+}
+
 const struct fg_store_ops fg_store_sqlite = {
     .scheme = "sqlite:",
     .open = sq_open,
@@ -508,4 +557,7 @@ const struct fg_store_ops fg_store_sqlite = {
     .response_owner = sq_response_owner,
     .response_get = sq_response_get,
     .response_prune = sq_response_prune,
+
+    .rollup = sq_rollup,
+    .recent = sq_recent,
 };

@@ -14,7 +14,9 @@
 
 /* Create/migrate the calls table (idempotent). */
 int fg_store_sqlite_calls_schema(sqlite3 *db, char *err, size_t errlen);
-/* INSERT OR REPLACE the records (no BEGIN/COMMIT: the caller's transaction). */
+/* Insert the records, a row whose id is stored already kept as it is, and
+ * add the inserted ones to the rollups (no BEGIN/COMMIT: the caller's
+ * transaction; store_sqlite_rollup.h). */
 int fg_store_sqlite_calls_insert(sqlite3 *db, struct fg_record *const *recs, size_t n, char *err,
                                  size_t errlen);
 

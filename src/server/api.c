@@ -4,6 +4,8 @@
 #include "auth.h"
 #include "assert.h"
 #include "callreq.h"
+#include "clock.h"
+#include "dash_api.h"
 #include "embed.h"
 #include "httpclient.h"
 #include "keyreg.h"
@@ -117,6 +119,8 @@ static const struct route {
     {"/healthz", FG_EDGE_GET, 0, h_healthz},
     {"/metrics", FG_EDGE_GET, 0, h_metrics},
     {"/frugal/spend", FG_EDGE_GET, 1, h_spend},
+    {"/frugal/spend/timeseries", FG_EDGE_GET, 1, fg_dash_api_timeseries},
+    {"/frugal/calls", FG_EDGE_GET, 1, fg_dash_api_calls},
 };
 
 /* Which dialect to answer in before we know the endpoint: Anthropic clients
@@ -185,6 +189,10 @@ void fg_api_handle(struct fg_edge_req *req, void *arg)
             fg_responses_api_handle(w, req, &p, path);
         return;
     }
+    if (path && fg_dash_api_ui_path(path)) {
+        fg_dash_api_ui(w, req, path); /* the page holds no data: no key */
+        return;
+    }
     int set = path ? added_set(path) : -1;
     if (set >= 0) {
         struct fg_principal p;
@@ -209,7 +217,7 @@ void fg_api_handle(struct fg_edge_req *req, void *arg)
 bool fg_api_known_path(const char *path)
 {
     if (!strcmp(path, "/frugal/keys") || !strncmp(path, "/frugal/keys/", 13) ||
-        added_set(path) >= 0 || fg_passthru_path(path))
+        added_set(path) >= 0 || fg_passthru_path(path) || fg_dash_api_ui_path(path))
         return true;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (!strcmp(path, routes[i].path))
@@ -415,7 +423,8 @@ static void h_metrics(struct fg_worker *w, struct fg_edge_req *req, const struct
     evbuffer_free(b);
 }
 
-/* GET /frugal/spend?since=24h&by=model&top=10[&key=ID]: the spend map.
+/* GET /frugal/spend?since=24h[&until=T]&by=model&top=10[&key=ID]: the spend map
+ * for since <= ts < until (until defaults to now, this ms included).
  * With SQLite each worker reads through its own store handle (WAL readers
  * don't wait for the ledger writer); a server store is read on the reader
  * thread (readq.h).  A virtual key sees only its own calls; an
@@ -434,7 +443,7 @@ static int spend_opts(struct fg_edge_req *req, struct fg_report_opts *o, char *k
     if (!query)
         return 0;
     const char *since = fg_edgeq_param(a, query, "since"), *by = fg_edgeq_param(a, query, "by");
-    const char *top = fg_edgeq_param(a, query, "top");
+    const char *top = fg_edgeq_param(a, query, "top"), *until = fg_edgeq_param(a, query, "until");
     const char *k = fg_edgeq_param(a, query, "key");
     int rc = 0;
     if (k) {
@@ -444,6 +453,10 @@ static int spend_opts(struct fg_edge_req *req, struct fg_report_opts *o, char *k
     static const char *const dims[] = {"model", "bucket", "technique", "key", "tag", NULL};
     if (since && fg_clock_parse_since(since, now, &o->since_ms) < 0) {
         snprintf(err, n, "Invalid 'since': '%.60s' (use 24h, 30m, 7d or an RFC 3339 time).", since);
+        rc = -1;
+    } else if (until && fg_clock_parse_since(until, now, &o->until_ms) < 0) {
+        snprintf(err, n, "Invalid 'until': '%.60s' (an RFC 3339 time, or 1h for an hour ago).",
+                 until);
         rc = -1;
     } else if (by && !fg_report_by_valid(by)) {
         snprintf(err, n, "Invalid 'by': '%.40s' (model, bucket, technique, key or tag).", by);

@@ -1,0 +1,253 @@
+/* dash_api.c — see dash_api.h. */
+#include "dash_api.h"
+
+#include "assert.h"
+#include "auth.h"
+#include "clock.h"
+#include "dash_assets.h"
+#include "edge.h"
+#include "edgeq.h"
+#include "err.h"
+#include "ledger.h"
+#include "period.h"
+#include "reply.h"
+#include "report.h"
+#include "runtime.h"
+#include "store.h"
+#include "timeseries.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define MINUTE_MS 60000LL
+
+static void reply_err(struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                      enum fg_err_class cls, const char *param, const char *code, const char *msg)
+{
+    struct fg_err e;
+    fg_err_set(&e, cls, param, code, "%s", msg);
+    fg_reply_error(req, d, &e);
+}
+
+static int64_t now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* "90" (seconds), "5m", "1h", "1d" → ms; -1 if not a whole number of
+ * minutes between 1 minute and 30 days. */
+static int64_t parse_step(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || v <= 0 || v > 30LL * 86400)
+        return -1;
+    int64_t unit = !*end               ? 1000
+                   : !strcmp(end, "m") ? MINUTE_MS
+                   : !strcmp(end, "h") ? 3600000
+                   : !strcmp(end, "d") ? 86400000
+                                       : -1;
+    if (unit < 0)
+        return -1;
+    int64_t ms = v * unit;
+    return ms % MINUTE_MS || ms > 30 * 86400000LL ? -1 : ms;
+}
+
+static int parse_group(const char *g, enum fg_rollup_group *out)
+{
+    static const struct {
+        const char *name;
+        enum fg_rollup_group g;
+    } groups[] = {{"model", FG_ROLLUP_MODEL}, {"key", FG_ROLLUP_KEY}, {"route", FG_ROLLUP_ROUTE}};
+    for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
+        if (!strcmp(g, groups[i].name)) {
+            *out = groups[i].g;
+            return 0;
+        }
+    return -1;
+}
+
+/* The query from the URL; 0, or -1 with a message for the caller. */
+static int ts_opts(struct fg_edge_req *req, struct fg_rollup_query *q, char *err, size_t n)
+{
+    struct fg_arena *a = fg_edge_req_arena(req);
+    const char *query = fg_edgeq_query(req);
+    int64_t now = now_ms();
+    memset(q, 0, sizeof *q);
+    int64_t since = now - 24 * 3600 * 1000LL, until = now + 1;
+    const char *v;
+    if (query && (v = fg_edgeq_param(a, query, "since")) && fg_clock_parse_since(v, now, &since)) {
+        snprintf(err, n, "Invalid 'since': '%.60s' (use 24h, 30m, 7d or an RFC 3339 time).", v);
+        return -1;
+    }
+    if (query && (v = fg_edgeq_param(a, query, "until")) && fg_clock_parse_since(v, now, &until)) {
+        snprintf(err, n, "Invalid 'until': '%.60s' (an RFC 3339 time, or 1h for an hour ago).", v);
+        return -1;
+    }
+    if (until <= since) {
+        snprintf(err, n, "Invalid window: 'until' must be after 'since'.");
+        return -1;
+    }
+    int64_t step = 0; /* auto */
+    if (query && (v = fg_edgeq_param(a, query, "step")) && (step = parse_step(v)) < 0) {
+        snprintf(err, n, "Invalid 'step': '%.40s' (a whole number of minutes: 60, 5m, 1h, 1d).", v);
+        return -1;
+    }
+    fg_timeseries_window(since, until, step, q);
+    if ((q->until_ms - q->since_ms + q->step_ms - 1) / q->step_ms > FG_TIMESERIES_MAX_POINTS) {
+        snprintf(err, n,
+                 "Too many points: the window over 'step' is more than %d; use a larger "
+                 "step.",
+                 FG_TIMESERIES_MAX_POINTS);
+        return -1;
+    }
+    if (query && (v = fg_edgeq_param(a, query, "group")) && parse_group(v, &q->group) < 0) {
+        snprintf(err, n, "Invalid 'group': '%.40s' (model, key or route).", v);
+        return -1;
+    }
+    if (query) {
+        q->key_id = fg_edgeq_param(a, query, "key");
+        q->model = fg_edgeq_param(a, query, "model");
+        q->route = fg_edgeq_param(a, query, "route");
+    }
+    return 0;
+}
+
+void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
+                            const struct fg_dialect_ops *d, const struct fg_principal *p)
+{
+    char err[300];
+    struct fg_rollup_query q;
+    if (ts_opts(req, &q, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INVALID, NULL, NULL, err);
+        return;
+    }
+    if (!p->admin) {
+        if (q.key_id && strcmp(q.key_id, p->key_id)) {
+            reply_err(req, d, FG_E_PERMISSION, "key", "permission_denied",
+                      "A virtual key sees only its own spend: leave out 'key' or pass its own id.");
+            return;
+        }
+        q.key_id = p->key_id; /* the principal outlives the request's reply */
+    }
+    if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
+        return;
+    }
+    json_t *out = NULL;
+    if (fg_timeseries_build(w->store, &q, &out, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error", err);
+        return;
+    }
+    if (q.key_id)
+        json_object_set_new(out, "key", json_string(q.key_id));
+    fg_reply_json_value(req, 200, out, FG_REPORT_JSON_FLAGS);
+    json_decref(out);
+}
+
+static int add_call(void *arg, const struct fg_record *r)
+{
+    char ts[40];
+    const char *model = r->model && r->model[0] ? r->model : r->model_requested;
+    json_t *o = json_pack("{ss,ss,ss?,ss?,ss?,ss?,si,sb,so,so,sI,sI,sI}", "id", r->id, "ts",
+                          fg_period_rfc3339(r->ts_ms, ts, sizeof ts), "key_id", r->key_id, "model",
+                          model, "route", r->route, "cache", r->cache, "status", r->status,
+                          "stream", r->stream, "cost_usd", fg_report_usd(r->cost_pico), "saved_usd",
+                          fg_report_usd(r->baseline_pico - r->cost_pico), "latency_ms",
+                          (json_int_t)(r->latency_us / 1000), "input_tokens",
+                          (json_int_t)r->tok.input, "output_tokens", (json_int_t)r->tok.output);
+    if (o)
+        json_array_append_new(arg, o);
+    return 0;
+}
+
+void fg_dash_api_calls(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                       const struct fg_principal *p)
+{
+    char err[300];
+    const char *query = fg_edgeq_query(req);
+    const char *lim = query ? fg_edgeq_param(fg_edge_req_arena(req), query, "limit") : NULL;
+    int limit = 50;
+    if (lim) {
+        char *end;
+        long v = strtol(lim, &end, 10);
+        if (!*lim || *end || v < 1 || v > 200) {
+            snprintf(err, sizeof err, "Invalid 'limit': '%.40s' (1 to 200).", lim);
+            reply_err(req, d, FG_E_INVALID, "limit", NULL, err);
+            return;
+        }
+        limit = (int)v;
+    }
+    if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
+        return;
+    }
+    if (!w->store->ops->recent) {
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error",
+                  "This storage backend cannot list recent calls.");
+        return;
+    }
+    json_t *list = json_array();
+    if (w->store->ops->recent(w->store, p->admin ? NULL : p->key_id, limit, add_call, list, err,
+                              sizeof err) < 0) {
+        json_decref(list);
+        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error", err);
+        return;
+    }
+    json_t *out = json_pack("{ss,so}", "object", "list", "data", list);
+    fg_reply_json_value(req, 200, out, FG_REPORT_JSON_FLAGS);
+    json_decref(out);
+}
+
+bool fg_dash_api_ui_path(const char *path)
+{
+    return !strcmp(path, "/") || !strcmp(path, "/frugal/ui") || !strncmp(path, "/frugal/ui/", 11);
+}
+
+/* Every page answer: the page runs only its own files and talks only to
+ * this gateway; nothing inline, no framing, no referrer. */
+static void security_headers(struct fg_edge_req *req)
+{
+    fg_edge_resp_header(req, "Content-Security-Policy",
+                        "default-src 'none'; script-src 'self'; style-src 'self'; "
+                        "img-src 'self' data:; connect-src 'self'; base-uri 'none'; "
+                        "form-action 'none'; frame-ancestors 'none'");
+    fg_edge_resp_header(req, "X-Content-Type-Options", "nosniff");
+    fg_edge_resp_header(req, "Referrer-Policy", "no-referrer");
+    fg_edge_resp_header(req, "X-Frame-Options", "DENY");
+    fg_edge_resp_header(req, "Cache-Control", "no-cache");
+}
+
+void fg_dash_api_ui(struct fg_worker *w, struct fg_edge_req *req, const char *path)
+{
+    enum fg_edge_method m = fg_edge_req_method(req);
+    security_headers(req);
+    if (m != FG_EDGE_GET && m != FG_EDGE_HEAD) {
+        fg_edge_resp_header(req, "Allow", "GET");
+        fg_edge_reply(req, 405, NULL, 0);
+        return;
+    }
+    if (!strcmp(path, "/") || !strcmp(path, "/frugal/ui")) {
+        fg_edge_resp_header(req, "Location", "/frugal/ui/");
+        fg_edge_reply(req, 302, NULL, 0);
+        return;
+    }
+    const char *name = path + strlen("/frugal/ui/");
+    if (!*name)
+        name = "index.html";
+    for (size_t i = 0; i < fg_dash_assets_count; i++) {
+        const struct fg_dash_asset *a = &fg_dash_assets[i];
+        if (strcmp(a->name, name))
+            continue;
+        fg_edge_resp_header(req, "Content-Type", a->type);
+        fg_edge_reply(req, 200, a->data, a->len); /* HEAD: the edge sends no body */
+        return;
+    }
+    fg_edge_resp_header(req, "Content-Type", "text/plain; charset=utf-8");
+    static const char nf[] = "Not found: the dashboard has no such file.\n";
+    fg_edge_reply(req, 404, nf, sizeof nf - 1);
+}

@@ -1,0 +1,43 @@
+/* dash_api.h — the spend dashboard's endpoints: GET /frugal/spend/timeseries
+ * (the time series, from the store's per-minute rollups: ledger/
+ * timeseries.h) and the page itself (GET /frugal/ui and its assets, GET /
+ * redirecting to it: dash_assets.h, embedded at build time).
+ *
+ * Contract:
+ *  - The time series takes since (default 24h), until (default now), step
+ *    (60, 5m, 1h…, a multiple of a minute; default: the smallest of 1m, 5m,
+ *    15m, 1h, 6h, 1d, 7d giving at most 60 points), group (model | key |
+ *    route), key, model, route.  since is floored and until rounded up to
+ *    the step's grain (a whole day for steps of days, an hour for hours,
+ *    else a minute); the answer's since/until are that window, which GET
+ *    /frugal/spend?since=…&until=… reads to the same totals.  A virtual key
+ *    sees only its own calls (key = another id → 403), like /frugal/spend.
+ *  - The page needs no key (it holds no data); every asset carries a strict
+ *    Content-Security-Policy (no inline script or style, connect-src
+ *    'self'), nosniff, no-referrer and DENY framing.
+ *  - Runs on the worker's loop and reads through the worker's own store
+ *    handle (as /frugal/spend does): see README "Spend dashboard" for what
+ *    that costs. */
+#ifndef FRUGAL_DASH_API_H
+#define FRUGAL_DASH_API_H
+
+#include <stdbool.h>
+
+struct fg_edge_req;
+struct fg_worker;
+struct fg_principal;
+struct fg_dialect_ops;
+
+void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
+                            const struct fg_dialect_ops *d, const struct fg_principal *p);
+/* GET /frugal/calls?limit=N (1..200, default 50): the latest calls (the
+ * live view), newest first, {object: "list", data: [{id, ts, key_id,
+ * model, route, cache, status, stream, cost_usd, saved_usd, latency_ms,
+ * input_tokens, output_tokens}]}; a virtual key gets its own only. */
+void fg_dash_api_calls(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                       const struct fg_principal *p);
+/* path is "/", "/frugal/ui" or under "/frugal/ui/". */
+bool fg_dash_api_ui_path(const char *path);
+void fg_dash_api_ui(struct fg_worker *w, struct fg_edge_req *req, const char *path);
+
+#endif

@@ -1,0 +1,341 @@
+/* test_rollup.c — the per-minute rollups behind the dashboard (store.h,
+ * store_sqlite_rollup.c) and the time series built from them
+ * (timeseries.c): counted once per ledger id (a row written twice, by the
+ * same writer or by a second replica on the same database, adds once), late
+ * rows land in their own minute, databases from before rollups are folded
+ * in at open, latency histogram buckets and percentiles from them, and the
+ * totals equal the spend map's over the same window. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "report.h"
+#include "timeseries.h"
+
+#define MIN 60000LL
+#define T0 (1764115200000LL) /* 2025-11-26T00:00:00Z, minute-aligned */
+
+struct fix {
+    char path[64], dsn[80];
+    struct fg_store *s;
+};
+
+static int setup(void **state)
+{
+    struct fix *f = calloc(1, sizeof *f);
+    snprintf(f->path, sizeof f->path, "/tmp/frugal_test_rollup_XXXXXX");
+    int fd = mkstemp(f->path);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    snprintf(f->dsn, sizeof f->dsn, "sqlite:%s", f->path);
+    char err[256];
+    if (fg_store_open(f->dsn, &f->s, err, sizeof err) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fix *f = *state;
+    char p[80];
+    if (f->s)
+        fg_store_close(f->s);
+    unlink(f->path);
+    snprintf(p, sizeof p, "%s-wal", f->path);
+    unlink(p);
+    snprintf(p, sizeof p, "%s-shm", f->path);
+    unlink(p);
+    free(f);
+    return 0;
+}
+
+static struct fg_record *rec(const char *id, int64_t ts, const char *key, const char *model,
+                             const char *route, int64_t cost, int64_t latency_ms)
+{
+    struct fg_record *r = fg_ledger_record_new(512);
+    snprintf(r->id, sizeof r->id, "%s", id);
+    r->ts_ms = ts;
+    r->key_id = fg_ledger_record_str(r, key);
+    r->model = fg_ledger_record_str(r, model);
+    r->route = fg_ledger_record_str(r, route);
+    r->tags = fg_ledger_record_str(r, "");
+    r->status = 200;
+    r->priced = true;
+    r->cost_pico = cost;
+    r->baseline_pico = cost * 3;
+    r->saved_routing_pico = cost * 2;
+    r->tok.input = 100;
+    r->tok.output = 10;
+    r->latency_us = latency_ms * 1000;
+    return r;
+}
+
+static void write_free(struct fg_store *s, struct fg_record **v, size_t n)
+{
+    char err[256] = "";
+    int rc = s->ops->write(s, v, n, err, sizeof err);
+    if (rc)
+        print_message("write: %s\n", err);
+    assert_int_equal(rc, 0);
+    for (size_t i = 0; i < n; i++)
+        fg_ledger_record_free(v[i]);
+}
+
+static json_t *series(struct fg_store *s, int64_t since, int64_t until, int64_t step,
+                      enum fg_rollup_group g, const char *key)
+{
+    struct fg_rollup_query q = {
+        .since_ms = since, .until_ms = until, .step_ms = step, .group = g, .key_id = key};
+    json_t *out = NULL;
+    char err[256] = "";
+    int rc = fg_timeseries_build(s, &q, &out, err, sizeof err);
+    if (rc)
+        print_message("timeseries: %s\n", err);
+    assert_int_equal(rc, 0);
+    return out;
+}
+
+static json_int_t geti(json_t *o, const char *path)
+{
+    json_t *v = json_object_get(o, path);
+    assert_non_null(v);
+    return json_integer_value(v);
+}
+
+static double getr(json_t *o, const char *a, const char *b)
+{
+    json_t *v = json_object_get(o, a);
+    if (b)
+        v = json_object_get(v, b);
+    assert_non_null(v);
+    return json_number_value(v);
+}
+
+/* The same ids written again — in the next transaction, and by a second
+ * handle on the same database (another replica) — count once. */
+static void written_twice_counts_once(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *a[] = {rec("c1", T0 + 1000, "master", "m1", "cheap", 1000000, 20),
+                             rec("c2", T0 + 2000, "k1", "m2", "frontier", 2000000, 20)};
+    write_free(f->s, a, 2);
+    struct fg_record *b[] = {rec("c1", T0 + 1000, "master", "m1", "cheap", 1000000, 20),
+                             rec("c3", T0 + MIN + 5, "k1", "m2", "frontier", 4000000, 20)};
+    write_free(f->s, b, 2);
+    struct fg_store *replica;
+    char err[256];
+    assert_int_equal(fg_store_open(f->dsn, &replica, err, sizeof err), 0);
+    struct fg_record *c[] = {rec("c2", T0 + 2000, "k1", "m2", "frontier", 2000000, 20),
+                             rec("c3", T0 + MIN + 5, "k1", "m2", "frontier", 4000000, 20)};
+    write_free(replica, c, 2);
+    fg_store_close(replica);
+
+    json_t *ts = series(f->s, T0, T0 + 2 * MIN, MIN, FG_ROLLUP_NONE, NULL);
+    json_t *tot = json_object_get(ts, "totals");
+    assert_int_equal(geti(tot, "requests"), 3);
+    assert_true(getr(tot, "cost_usd", NULL) == 0.000007);
+    json_t *pts = json_object_get(ts, "points");
+    assert_int_equal(json_array_size(pts), 2);
+    assert_int_equal(geti(json_array_get(pts, 0), "requests"), 2);
+    assert_int_equal(geti(json_array_get(pts, 1), "requests"), 1);
+    json_decref(ts);
+}
+
+/* A row replayed late (an old ts written after newer ones) lands in its own
+ * minute; a key filter keeps only that key's calls. */
+static void late_rows_and_key_filter(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *a[] = {rec("n1", T0 + 10 * MIN, "k1", "m1", "cheap", 5, 20)};
+    write_free(f->s, a, 1);
+    struct fg_record *b[] = {rec("old", T0 + 2 * MIN + 59999, "k2", "m1", "cheap", 7, 20)};
+    write_free(f->s, b, 1);
+    json_t *ts = series(f->s, T0, T0 + 15 * MIN, 5 * MIN, FG_ROLLUP_NONE, NULL);
+    json_t *pts = json_object_get(ts, "points");
+    assert_int_equal(json_array_size(pts), 3);
+    assert_int_equal(geti(json_array_get(pts, 0), "requests"), 1); /* the late row */
+    assert_int_equal(geti(json_array_get(pts, 1), "requests"), 0);
+    assert_int_equal(geti(json_array_get(pts, 2), "requests"), 1);
+    json_decref(ts);
+    ts = series(f->s, T0, T0 + 15 * MIN, 5 * MIN, FG_ROLLUP_NONE, "k2");
+    assert_int_equal(geti(json_object_get(ts, "totals"), "requests"), 1);
+    json_decref(ts);
+}
+
+/* Latency histogram: each call in one bucket; percentiles are bucket
+ * bounds (never averages); p99 in the unbounded bucket is null. */
+static void latency_buckets_and_percentiles(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[100];
+    char id[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(id, sizeof id, "l%d", i);
+        /* 60 at 3 ms, 30 at 7 ms, 9 at 120 ms, 1 at 70 s */
+        int64_t ms = i < 60 ? 3 : i < 90 ? 7 : i < 99 ? 120 : 70000;
+        v[i] = rec(id, T0 + i, "master", "m1", "cheap", 1, ms);
+    }
+    write_free(f->s, v, 100);
+    json_t *ts = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_NONE, NULL);
+    json_t *lat = json_object_get(json_object_get(ts, "totals"), "latency");
+    json_t *counts = json_object_get(lat, "counts");
+    assert_int_equal(json_array_size(counts), FG_ROLLUP_LAT_BUCKETS);
+    assert_int_equal(json_integer_value(json_array_get(counts, 0)), 60); /* <= 5 ms */
+    assert_int_equal(json_integer_value(json_array_get(counts, 1)), 30); /* <= 10 ms */
+    assert_int_equal(json_integer_value(json_array_get(counts, 5)), 9);  /* <= 250 ms */
+    assert_int_equal(json_integer_value(json_array_get(counts, FG_ROLLUP_LAT_BUCKETS - 1)), 1);
+    assert_int_equal(geti(lat, "p50_ms"), 5);
+    assert_int_equal(geti(lat, "p90_ms"), 10);
+    assert_int_equal(geti(lat, "p99_ms"), 250);
+    json_decref(ts);
+}
+
+/* Grouped by route: per-group totals and per-point splits add up. */
+static void grouped_by_route(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("g1", T0, "master", "m1", "cheap", 10, 1),
+                             rec("g2", T0 + MIN, "master", "m2", "frontier", 30, 1),
+                             rec("g3", T0 + MIN + 1, "master", "m2", "frontier", 30, 1)};
+    write_free(f->s, v, 3);
+    json_t *ts = series(f->s, T0, T0 + 2 * MIN, MIN, FG_ROLLUP_ROUTE, NULL);
+    json_t *gs = json_object_get(ts, "groups");
+    assert_int_equal(json_array_size(gs), 2);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(gs, 0), "key")),
+                        "frontier");
+    assert_int_equal(geti(json_array_get(gs, 0), "requests"), 2);
+    json_t *by1 = json_object_get(json_array_get(json_object_get(ts, "points"), 1), "by");
+    assert_int_equal(geti(json_object_get(by1, "frontier"), "requests"), 2);
+    assert_null(json_object_get(by1, "cheap"));
+    json_decref(ts);
+}
+
+/* A database from before rollups: reopened, its rows are folded in once
+ * (and a second open does not fold them again). */
+static void old_database_folded_once(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("o1", T0, "master", "m1", "cheap", 10, 1),
+                             rec("o2", T0 + 1, "master", "m1", "cheap", 10, 3000)};
+    write_free(f->s, v, 2);
+    /* what the writes counted, to compare with what a fold rebuilds */
+    json_t *before = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_MODEL, NULL);
+    fg_store_close(f->s);
+    f->s = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE rollup_minute; DROP TABLE rollup_hour; "
+                                  "DROP TABLE rollup_day",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    char err[256];
+    assert_int_equal(fg_store_open(f->dsn, &f->s, err, sizeof err), 0);
+    struct fg_store *again;
+    assert_int_equal(fg_store_open(f->dsn, &again, err, sizeof err), 0);
+    fg_store_close(again);
+    json_t *after = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_MODEL, NULL);
+    assert_true(json_equal(before, after)); /* the SQL fold = the writer's sums */
+    json_decref(before);
+    json_decref(after);
+    struct fg_record *w[] = {rec("o3", T0 + 2, "master", "m1", "cheap", 10, 1)};
+    write_free(f->s, w, 1);
+    json_t *ts = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_NONE, NULL);
+    assert_int_equal(geti(json_object_get(ts, "totals"), "requests"), 3);
+    json_decref(ts);
+}
+
+/* The totals equal the spend map's over the same minute-aligned window. */
+static void totals_equal_spend_map(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[40];
+    char id[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(id, sizeof id, "s%d", i);
+        v[i] = rec(id, T0 + i * 7919, i % 3 ? "k1" : "k2", i % 2 ? "m1" : "m2",
+                   i % 4 ? "cheap" : "frontier", 1234567 + i * 1000003, 5 + i);
+        v[i]->saved_prompt_cache_pico = i * 17;
+        v[i]->bucket_frontier_pico = i * 5;
+        if (i % 9 == 0)
+            v[i]->status = 500;
+    }
+    write_free(f->s, v, 40);
+    int64_t since = T0, until = T0 + 6 * MIN;
+    json_t *ts = series(f->s, since, until, MIN, FG_ROLLUP_NONE, NULL);
+    struct fg_report_opts o = {.since_ms = since, .until_ms = until};
+    json_t *sp = NULL;
+    char err[256];
+    assert_int_equal(fg_report_spend(f->s, &o, &sp, err, sizeof err), 0);
+    json_t *tot = json_object_get(ts, "totals");
+    assert_int_equal(geti(tot, "requests"), geti(sp, "requests"));
+    assert_int_equal(geti(tot, "errors"), geti(sp, "errors"));
+    assert_true(getr(tot, "cost_usd", NULL) == getr(sp, "cost_usd", NULL));
+    assert_true(getr(tot, "baseline_usd", NULL) == getr(sp, "baseline_usd", NULL));
+    assert_true(getr(tot, "saved_usd", NULL) == getr(sp, "saved_usd", NULL));
+    assert_true(getr(tot, "saved_by", "routing") == getr(sp, "saved_by", "routing"));
+    assert_true(getr(tot, "saved_by", "prompt_cache") == getr(sp, "saved_by", "prompt_cache"));
+    json_t *tk = json_object_get(tot, "tokens"), *sk = json_object_get(sp, "tokens");
+    assert_int_equal(geti(tk, "input"), geti(sk, "input"));
+    assert_int_equal(geti(tk, "output"), geti(sk, "output"));
+    json_decref(ts);
+    json_decref(sp);
+}
+
+/* Long windows read the hour and day rollups: the same sums as minutes. */
+static void hour_and_day_grains_agree(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[60];
+    char id[16];
+    for (int i = 0; i < 60; i++) {
+        snprintf(id, sizeof id, "h%d", i);
+        /* spread over three days, some on the last minute of an hour or day */
+        int64_t ts = T0 + (int64_t)i * 3600000LL + (!i ? 0 : i % 5 == 0 ? 3599999 : i * 1000);
+        v[i] = rec(id, ts, i % 2 ? "k1" : "k2", "m1", "cheap", 1000 + i, 10 * i);
+    }
+    write_free(f->s, v, 60);
+    const int64_t H = 3600000LL, D = 24 * H;
+    json_t *m = series(f->s, T0, T0 + 3 * D, 60 * MIN, FG_ROLLUP_KEY, NULL); /* hour grain */
+    json_t *d = series(f->s, T0, T0 + 3 * D, D, FG_ROLLUP_KEY, NULL);        /* day grain */
+    json_t *mm = series(f->s, T0 + MIN, T0 + 3 * D - MIN, 60 * MIN, FG_ROLLUP_KEY, NULL);
+    json_t *tm = json_object_get(m, "totals"), *td = json_object_get(d, "totals");
+    assert_int_equal(geti(tm, "requests"), 60);
+    assert_int_equal(geti(td, "requests"), 60);
+    assert_true(getr(tm, "cost_usd", NULL) == getr(td, "cost_usd", NULL));
+    assert_true(json_equal(json_object_get(tm, "latency"), json_object_get(td, "latency")));
+    assert_int_equal(json_array_size(json_object_get(d, "points")), 3);
+    assert_int_equal(geti(json_array_get(json_object_get(d, "points"), 0), "requests"), 24);
+    /* a window not cut at hours reads minutes: the first row's minute is out */
+    assert_int_equal(geti(json_object_get(mm, "totals"), "requests"), 59);
+    json_decref(m);
+    json_decref(d);
+    json_decref(mm);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(written_twice_counts_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(late_rows_and_key_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(latency_buckets_and_percentiles, setup, teardown),
+        cmocka_unit_test_setup_teardown(grouped_by_route, setup, teardown),
+        cmocka_unit_test_setup_teardown(old_database_folded_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(totals_equal_spend_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(hour_and_day_grains_agree, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
