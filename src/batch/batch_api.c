@@ -5,6 +5,7 @@
 #include "batch_exec.h"
 #include "batch_format.h"
 #include "batch_jsonl.h"
+#include "batch_mcreate.h"
 #include "batch_store.h"
 #include "batch_upload.h"
 #include "arena.h"
@@ -15,7 +16,6 @@
 #include "reply.h"
 #include "runtime.h"
 
-#include <ctype.h>
 #include <event2/buffer.h>
 #include "edge.h"
 #include "edgeq.h"
@@ -502,118 +502,6 @@ static const char *base_url(const struct ctx *x)
     return pub ? pub : "";
 }
 
-static bool valid_custom_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > 64)
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
-            return false;
-    return true;
-}
-
-static const char *check_params(json_t *p)
-{
-    if (!json_is_object(p))
-        return "must be an object (the Messages request)";
-    if (!json_is_string(json_object_get(p, "model")))
-        return "needs 'model' (a string)";
-    json_t *m = json_object_get(p, "messages");
-    if (!json_is_array(m) || json_array_size(m) == 0)
-        return "needs 'messages' (a non-empty array)";
-    if (json_is_true(json_object_get(p, "stream")))
-        return "must not set 'stream' in a batch";
-    return NULL;
-}
-
-static void anthropic_create(struct ctx *x)
-{
-    struct evbuffer *in = fg_edge_req_body(x->req);
-    size_t len = evbuffer_get_length(in);
-    if (len > x->w->app->cfg->batches.max_file_bytes) {
-        fail(x, FG_E_TOO_LARGE, 0, NULL, "request_too_large",
-             "The batch is %zu bytes, over the limit of %zu bytes (batches.max_file_bytes).", len,
-             x->w->app->cfg->batches.max_file_bytes);
-        return;
-    }
-    json_error_t je;
-    json_t *req =
-        json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &je);
-    json_t *reqs = json_object_get(req, "requests");
-    size_t n = json_array_size(reqs);
-    if (!json_is_object(req)) {
-        fail(x, FG_E_INVALID, 0, NULL, NULL, "Request body must be a JSON object: %s", je.text);
-        json_decref(req);
-        return;
-    }
-    if (!json_is_array(reqs) || n == 0) {
-        fail(x, FG_E_INVALID, 0, "requests", NULL, "requests: must be a non-empty array.");
-        json_decref(req);
-        return;
-    }
-    if (n > (size_t)x->w->app->cfg->batches.max_lines) {
-        fail(x, FG_E_INVALID, 0, "requests", NULL,
-             "requests: %zu requests, over the limit of %d (batches.max_lines).", n,
-             x->w->app->cfg->batches.max_lines);
-        json_decref(req);
-        return;
-    }
-    struct fg_bline_in *v = calloc(n, sizeof *v);
-    char **bodies = calloc(n, sizeof *bodies);
-    json_t *seen = json_object();
-    char param[64], why[160];
-    bool bad = false;
-    for (size_t i = 0; i < n && !bad; i++) {
-        json_t *r = json_array_get(reqs, i);
-        const char *cid = json_string_value(json_object_get(r, "custom_id"));
-        const char *perr = check_params(json_object_get(r, "params"));
-        bad = true;
-        if (!json_is_object(r)) {
-            snprintf(param, sizeof param, "requests.%zu", i);
-            snprintf(why, sizeof why, "must be an object with custom_id and params");
-        } else if (!cid || !valid_custom_id(cid)) {
-            snprintf(param, sizeof param, "requests.%zu.custom_id", i);
-            snprintf(why, sizeof why, "must be 1-64 characters of letters, digits, '_' or '-'");
-        } else if (json_object_get(seen, cid)) {
-            snprintf(param, sizeof param, "requests.%zu.custom_id", i);
-            snprintf(why, sizeof why, "duplicate custom_id '%s'", cid);
-        } else if (perr) {
-            snprintf(param, sizeof param, "requests.%zu.params", i);
-            snprintf(why, sizeof why, "%s", perr);
-        } else {
-            bad = false;
-            json_object_set_new(seen, cid, json_true());
-            bodies[i] = json_dumps(json_object_get(r, "params"), JSON_COMPACT);
-            v[i].custom_id = cid;
-            v[i].body = bodies[i] ? bodies[i] : "{}";
-            v[i].body_len = strlen(v[i].body);
-        }
-    }
-    if (bad) {
-        fail(x, FG_E_INVALID, 0, param, NULL, "%s: %s.", param, why);
-    } else {
-        struct fg_batch b;
-        new_batch(x, &b, "msgbatch_", "anthropic");
-        b.tags = call_tags(x);
-        if (fg_batch_store_batch_create(x->s, &b, v, n) < 0) {
-            storage_failed(x);
-        } else {
-            fg_batch_exec_wake();
-            fg_info("batch %s created by %s: %zu requests", b.id, b.owner, n);
-            b.total = (int64_t)n;
-            reply(x, 200, fg_batch_format_anthropic_batch(&b, base_url(x)));
-        }
-        fg_batch_store_batch_clear(&b);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(bodies[i]);
-    free(bodies);
-    free(v);
-    json_decref(seen);
-    json_decref(req);
-}
-
 struct an_acc {
     json_t *data;
     const char *base;
@@ -680,7 +568,7 @@ static void anthropic_batches(struct ctx *x, const char *rest)
 {
     if (!*rest || !strcmp(rest, "/")) {
         if (x->method == FG_EDGE_POST)
-            anthropic_create(x);
+            fg_batch_mcreate_end(x->w, x->req, x->p); /* streamed since its head */
         else if (x->method == FG_EDGE_GET)
             anthropic_list(x);
         else
@@ -759,16 +647,23 @@ static struct fg_batch_store *open_store(struct ctx *x, struct fg_batch_store **
     return *bstore;
 }
 
-/* At the head: an upload (POST /v1/files) is streamed to the store as it
- * arrives (batch_upload.h); every other request is read whole. */
+/* At the head: an upload (POST /v1/files, batch_upload.h) and a Message
+ * Batches create (POST /v1/messages/batches, batch_mcreate.h) are streamed
+ * to the store as they arrive; every other request is read whole. */
 static int head(struct fg_worker *w, void **state, struct fg_edge_req *req, const char *path)
 {
-    if (fg_edge_req_method(req) != FG_EDGE_POST ||
-        (strcmp(path, "/v1/files") && strcmp(path, "/v1/files/")))
+    if (fg_edge_req_method(req) != FG_EDGE_POST)
         return 0;
-    struct ctx x = {w, req, NULL, &fg_provider_openai, NULL, FG_EDGE_POST};
+    bool upload = !strcmp(path, "/v1/files") || !strcmp(path, "/v1/files/");
+    bool mcreate = !strcmp(path, "/v1/messages/batches") || !strcmp(path, "/v1/messages/batches/");
+    if (!upload && !mcreate)
+        return 0;
+    struct ctx x = {w,    req,         NULL, upload ? &fg_provider_openai : &fg_provider_anthropic,
+                    NULL, FG_EDGE_POST};
     struct fg_batch_store *s = open_store(&x, (struct fg_batch_store **)state);
-    return s ? fg_batch_upload_head(w, s, req) : 1;
+    if (!s)
+        return 1;
+    return upload ? fg_batch_upload_head(w, s, req) : fg_batch_mcreate_head(w, s, req);
 }
 
 /* Handle one request (auth already done); *state is w's batch store. */

@@ -560,6 +560,107 @@ int fg_batch_store_batch_create(struct fg_batch_store *s, const struct fg_batch 
     return commit(s);
 }
 
+/* ---- a batch created in pieces (deleted = 2 while hidden, 3 aborted) -- */
+
+int fg_batch_store_batch_begin(struct fg_batch_store *s, const struct fg_batch *b)
+{
+    static const char sql[] =
+        "INSERT INTO batches (id, owner, dialect, status, created_at, expires_at, tags, total,"
+        " deleted) VALUES (?,?,?,'creating',?,?,?,0,2)";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, b->id);
+    bt(st, 2, b->owner);
+    bt(st, 3, b->dialect);
+    sqlite3_bind_int64(st, 4, b->created_at);
+    sqlite3_bind_int64(st, 5, b->expires_at);
+    bt(st, 6, b->tags);
+    return done(s, st, "INSERT batch (hidden)");
+}
+
+int fg_batch_store_batch_add(struct fg_batch_store *s, const char *id, int64_t first,
+                             const struct fg_bline_in *lines, size_t n)
+{
+    static const char sql[] =
+        "INSERT INTO batch_lines (batch_id, idx, custom_id, body) VALUES (?,?,?,?)";
+    if (!n)
+        return 0;
+    if (begin(s) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = stmt(s, sql);
+        if (!st)
+            return rollback(s);
+        bt(st, 1, id);
+        sqlite3_bind_int64(st, 2, first + (int64_t)i);
+        bt(st, 3, lines[i].custom_id);
+        sqlite3_bind_blob64(st, 4, lines[i].body, lines[i].body_len, SQLITE_STATIC);
+        if (done(s, st, "INSERT line") < 0)
+            return rollback(s);
+    }
+    return commit(s);
+}
+
+int fg_batch_store_batch_commit(struct fg_batch_store *s, const struct fg_batch *b)
+{
+    static const char sql[] =
+        "UPDATE batches SET status = ?, in_progress_at = ?, expires_at = ?, total = ?,"
+        " deleted = 0 WHERE id = ? AND deleted = 2";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, b->status);
+    sqlite3_bind_int64(st, 2, b->in_progress_at);
+    sqlite3_bind_int64(st, 3, b->expires_at);
+    sqlite3_bind_int64(st, 4, b->total);
+    bt(st, 5, b->id);
+    if (done(s, st, "UPDATE batch (shown)") < 0)
+        return -1;
+    if (sqlite3_changes(s->db) != 1) {
+        snprintf(s->err, sizeof s->err, "batch %s: its row is gone", b->id);
+        return -1;
+    }
+    return 0;
+}
+
+int fg_batch_store_batch_abort(struct fg_batch_store *s, const char *id)
+{
+    static const char sql[] = "UPDATE batches SET deleted = 3 WHERE id = ? AND deleted = 2";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, id);
+    return done(s, st, "UPDATE batch aborted");
+}
+
+int fg_batch_store_batches_sweep(struct fg_batch_store *s, int max, int64_t now)
+{
+    /* hidden rows whose process never ended them: expires_at is then the
+     * request's deadline (batch_begin) */
+    static const char sql_stale[] =
+        "UPDATE batches SET deleted = 3 WHERE deleted = 2 AND expires_at <= ?";
+    static const char sql[] =
+        "DELETE FROM batch_lines WHERE rowid IN (SELECT l.rowid FROM batches b"
+        " JOIN batch_lines l ON l.batch_id = b.id WHERE b.deleted = 3 LIMIT ?)";
+    static const char sql_rows[] =
+        "DELETE FROM batches WHERE deleted = 3"
+        " AND NOT EXISTS (SELECT 1 FROM batch_lines WHERE batch_id = batches.id)";
+    sqlite3_stmt *st = stmt(s, sql_stale);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now);
+    if (done(s, st, "UPDATE stale hidden batches") < 0 || !(st = stmt(s, sql)))
+        return -1;
+    sqlite3_bind_int(st, 1, max);
+    if (done(s, st, "DELETE aborted batch lines") < 0)
+        return -1;
+    int n = sqlite3_changes(s->db);
+    if (n < max && ((st = stmt(s, sql_rows)) == NULL || done(s, st, "DELETE aborted batches") < 0))
+        return -1;
+    return n;
+}
+
 #define BATCH_COLS                                                                                 \
     "id, owner, dialect, endpoint, input_file_id, status, created_at, in_progress_at,"             \
     " finalizing_at, completed_at, failed_at, expired_at, cancelling_at, cancelled_at,"            \
@@ -684,7 +785,7 @@ int fg_batch_store_batch_list(struct fg_batch_store *s, const char *owner, const
 int fg_batch_store_batch_active(struct fg_batch_store *s, fg_batch_cb cb, void *arg)
 {
     static const char sql[] =
-        "SELECT " BATCH_COLS " FROM batches WHERE status IN"
+        "SELECT " BATCH_COLS " FROM batches WHERE deleted = 0 AND status IN"
         "('validating','in_progress','finalizing','cancelling','expiring') ORDER BY rowid";
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)
