@@ -2,6 +2,7 @@
 #include "batch_api.h"
 
 #include "auth.h"
+#include "batch_download.h"
 #include "batch_exec.h"
 #include "batch_format.h"
 #include "batch_jsonl.h"
@@ -207,11 +208,6 @@ static void file_list(struct ctx *x, struct query *q)
     reply(x, 200, openai_page(a.data, limit));
 }
 
-static void free_content(const void *data, size_t len, void *arg)
-{
-    free((void *)data);
-}
-
 static void file_one(struct ctx *x, const char *id, const char *rest)
 {
     struct fg_bfile f;
@@ -220,16 +216,8 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
             fail(x, FG_E_METHOD, 0, NULL, NULL, "GET only.");
             return;
         }
-        char *data = NULL;
-        size_t len = 0;
-        if (!load_file(x, id, &f, &data, &len))
-            return;
-        struct evbuffer *b = evbuffer_new();
-        evbuffer_add_reference(b, data, len, free_content, NULL);
-        struct fg_edge_req *oh = x->req;
-        fg_edge_resp_header(oh, "Content-Type", "application/octet-stream");
-        fg_edge_reply_buf(x->req, 200, b);
-        evbuffer_free(b);
+        if (load_file(x, id, &f, NULL, NULL)) /* streamed in pieces (batch_download.h) */
+            fg_batch_download_start(x->req, x->s, f.id, f.bytes);
         return;
     }
     if (*rest) {

@@ -3,6 +3,7 @@
  * string literal of this file). */
 #include "batch_store.h"
 
+#include "arena.h"
 #include "sqlitedb.h"
 #include "store_sqlite.h"
 #include "vec.h"
@@ -335,6 +336,70 @@ int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_
         *len = 0;
     }
     return 1;
+}
+
+/* Bytes [off, off+n) of a file stored whole (files.content), read through
+ * SQLite's incremental blob I/O: the value is never loaded whole. */
+static int read_content(struct fg_batch_store *s, int64_t rowid, int64_t off, char **data,
+                        size_t *len)
+{
+    sqlite3_blob *b = NULL;
+    if (sqlite3_blob_open(s->db, "main", "files", "content", rowid, 0, &b) != SQLITE_OK) {
+        sqlite3_blob_close(b);
+        return fail(s, "open file content");
+    }
+    int size = sqlite3_blob_bytes(b);
+    if (off >= size) {
+        sqlite3_blob_close(b);
+        return 0;
+    }
+    int n =
+        size - (int)off < (int)FG_BATCH_STORE_PIECE ? size - (int)off : (int)FG_BATCH_STORE_PIECE;
+    char *p = fg_xmalloc((size_t)n);
+    if (sqlite3_blob_read(b, p, n, (int)off) != SQLITE_OK) {
+        free(p);
+        sqlite3_blob_close(b);
+        return fail(s, "read file content");
+    }
+    sqlite3_blob_close(b);
+    *data = p;
+    *len = (size_t)n;
+    return 1;
+}
+
+int fg_batch_store_file_piece(struct fg_batch_store *s, const char *id, int64_t seq, char **data,
+                              size_t *len)
+{
+    static const char sql_meta[] = "SELECT rowid, content IS NULL FROM files"
+                                   " WHERE id = ? AND deleted = 0";
+    static const char sql_chunk[] = "SELECT data FROM file_chunks WHERE file_id = ? AND seq = ?";
+    sqlite3_stmt *st = stmt(s, sql_meta);
+    if (!st)
+        return -1;
+    bt(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : fail(s, "SELECT file");
+    }
+    int64_t rowid = sqlite3_column_int64(st, 0);
+    bool chunked = sqlite3_column_int(st, 1) != 0;
+    sqlite3_reset(st);
+    if (!chunked)
+        return read_content(s, rowid, seq * (int64_t)FG_BATCH_STORE_PIECE, data, len);
+    if (!(st = stmt(s, sql_chunk)))
+        return -1;
+    bt(st, 1, id);
+    sqlite3_bind_int64(st, 2, seq);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *data = dup_col(st, 0, len);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW && *data && *len)
+        return 1;
+    if (rc == SQLITE_ROW)
+        free(*data);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(s, "SELECT file_chunks");
 }
 
 int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id)

@@ -57,6 +57,15 @@ int fg_batch_store_file_put(struct fg_batch_store *s, const struct fg_bfile *f, 
 int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_bfile *f,
                             char **data, size_t *len);
 int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id);
+/* A file's content in pieces, for readers that never hold it whole (GET
+ * /v1/files/{id}/content, POST /v1/batches): piece seq (from 0, in order)
+ * malloc'd into *data (never empty): a stored chunk of a streamed upload,
+ * or FG_BATCH_STORE_PIECE bytes of a file stored whole.  1, 0 past the
+ * end (or the file gone), -1 error. */
+#define FG_BATCH_STORE_PIECE (1u << 20)
+int fg_batch_store_file_piece(struct fg_batch_store *s, const char *id, int64_t seq, char **data,
+                              size_t *len);
+
 /* Files past their expires_at are gone for every reader at once; this frees
  * their content (the executor calls it now and then).  Count, or -1. */
 int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now);
