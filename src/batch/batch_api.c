@@ -312,25 +312,78 @@ static int cancel_batch(struct ctx *x, struct fg_batch *b)
 
 /* ---- OpenAI batches ------------------------------------------------------ */
 
+/* POST /v1/batches: the valid lines of the input file, written in groups
+ * under the batch's hidden row as the file's pieces pass the checker
+ * (batch_store.h fg_batch_store_batch_begin): the file is never held whole. */
+#define OA_GROUP_BYTES (1u << 20)
+#define OA_GROUP_SLOTS 4096
+
 struct oa_lines {
-    struct fg_bline_in *v;
-    size_t n;
-    json_t *keep; /* owns the dumped bodies' json */
+    struct ctx *x;
+    struct fg_batch *b;
+    const struct fg_batch_jsonl *lc;
+    struct fg_bline_in v[OA_GROUP_SLOTS];
+    size_t n, bytes;
+    int64_t first;
+    bool begun, failed;
 };
+
+static void oa_clear(struct oa_lines *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        free((char *)o->v[i].custom_id);
+        free((char *)o->v[i].body);
+    }
+    o->n = o->bytes = 0;
+}
+
+static int oa_flush(struct oa_lines *o)
+{
+    if (!o->n || o->failed)
+        return o->failed ? -1 : 0;
+    if ((!o->begun && fg_batch_store_batch_begin(o->x->s, o->b) < 0) ||
+        (o->begun = true, fg_batch_store_batch_add(o->x->s, o->b->id, o->first, o->v, o->n) < 0)) {
+        o->failed = true;
+        oa_clear(o);
+        return -1;
+    }
+    o->first += (int64_t)o->n;
+    oa_clear(o);
+    return 0;
+}
 
 static void collect_line(void *arg, size_t lineno, json_t *line)
 {
     struct oa_lines *o = arg;
+    if (o->lc->n_errors || o->failed) /* refused at the end: nothing more to store */
+        return;
     char *body = json_dumps(json_object_get(line, "body"), JSON_COMPACT);
-    json_t *cid = json_string(json_string_value(json_object_get(line, "custom_id")));
-    json_array_append_new(o->keep, cid);
-    json_array_append_new(o->keep, json_string(body ? body : "{}"));
-    o->v[o->n].custom_id = json_string_value(cid);
-    const char *kept = json_string_value(json_array_get(o->keep, json_array_size(o->keep) - 1));
-    o->v[o->n].body = kept;
-    o->v[o->n].body_len = strlen(kept);
-    o->n++;
-    free(body);
+    struct fg_bline_in *l = &o->v[o->n++];
+    l->custom_id = strdup(json_string_value(json_object_get(line, "custom_id")));
+    l->body = body ? body : strdup("{}");
+    l->body_len = strlen(l->body);
+    o->bytes += l->body_len + 64;
+    if (o->bytes >= OA_GROUP_BYTES || o->n == OA_GROUP_SLOTS)
+        oa_flush(o);
+}
+
+/* Feed the file's pieces to the checker; -1 on a storage error. */
+static int oa_read(struct ctx *x, const char *file_id, struct fg_batch_jsonl *lc,
+                   struct oa_lines *o)
+{
+    for (int64_t seq = 0;; seq++) {
+        char *p = NULL;
+        size_t n = 0;
+        int rc = fg_batch_store_file_piece(x->s, file_id, seq, &p, &n);
+        if (rc <= 0) {
+            fg_batch_jsonl_end(lc);
+            return rc;
+        }
+        fg_batch_jsonl_feed(lc, p, n);
+        free(p);
+        if (o->failed)
+            return -1;
+    }
 }
 
 static const char *check_metadata(json_t *md)
@@ -368,8 +421,6 @@ static void openai_create(struct ctx *x)
     json_t *md = json_object_get(req, "metadata");
     const char *bad_md = check_metadata(md);
     struct fg_bfile f;
-    char *data = NULL;
-    size_t dlen = 0;
     if (!file_id) {
         fail(x, FG_E_INVALID, 0, "input_file_id", NULL, "Missing 'input_file_id' (a string).");
     } else if (!fg_batch_jsonl_endpoint_ok(endpoint)) {
@@ -381,14 +432,7 @@ static void openai_create(struct ctx *x)
              "Invalid 'completion_window': only \"24h\" is supported.");
     } else if (bad_md) {
         fail(x, FG_E_INVALID, 0, "metadata", NULL, "Invalid %s.", bad_md);
-    } else if (load_file(x, file_id, &f, &data, &dlen)) {
-        struct oa_lines o = {calloc((size_t)x->w->app->cfg->batches.max_lines + 1, sizeof *o.v), 0,
-                             json_array()};
-        struct fg_batch_jsonl lc;
-        fg_batch_jsonl_init(&lc, (size_t)x->w->app->cfg->batches.max_lines, endpoint, collect_line,
-                            &o);
-        fg_batch_jsonl_feed(&lc, data, dlen);
-        fg_batch_jsonl_end(&lc);
+    } else if (load_file(x, file_id, &f, NULL, NULL)) {
         struct fg_batch b;
         new_batch(x, &b, "batch_", "openai");
         snprintf(b.endpoint, sizeof b.endpoint, "%s", endpoint);
@@ -396,21 +440,39 @@ static void openai_create(struct ctx *x)
         if (md && json_is_object(md))
             b.metadata = json_dumps(md, JSON_COMPACT);
         b.tags = call_tags(x);
-        if (lc.n_errors) {
-            report_lines(x, &lc, "input_file_id");
-        } else if (!o.v || fg_batch_store_batch_create(x->s, &b, o.v, o.n) < 0) {
-            storage_failed(x);
+        int64_t window_end = b.expires_at;
+        b.expires_at = b.created_at + 3600; /* a hidden row its process never ended: swept */
+        struct fg_batch_jsonl lc;
+        struct oa_lines *o = calloc(1, sizeof *o);
+        *o = (struct oa_lines){.x = x, .b = &b, .lc = &lc};
+        fg_batch_jsonl_init(&lc, (size_t)x->w->app->cfg->batches.max_lines, endpoint, collect_line,
+                            o);
+        int rc = oa_read(x, f.id, &lc, o);
+        if (rc == 0 && !lc.n_errors)
+            rc = oa_flush(o);
+        if (rc == 0 && !lc.n_errors && !o->begun) /* a file without lines */
+            rc = fg_batch_store_batch_begin(x->s, &b), o->begun = rc == 0;
+        b.expires_at = window_end;
+        b.total = o->first;
+        snprintf(b.status, sizeof b.status, "in_progress");
+        if (rc < 0 || lc.n_errors || fg_batch_store_batch_commit(x->s, &b) < 0) {
+            if (o->begun && fg_batch_store_batch_abort(x->s, b.id) < 0)
+                fg_error("batch store: batch %s not aborted (its sweep will): %s", b.id,
+                         fg_batch_store_errmsg(x->s));
+            fg_batch_exec_wake(); /* its lines: the executor's sweep */
+            if (lc.n_errors)
+                report_lines(x, &lc, "input_file_id");
+            else
+                storage_failed(x);
         } else {
             fg_batch_exec_wake();
-            fg_info("batch %s created by %s: %zu requests", b.id, b.owner, o.n);
-            b.total = (int64_t)o.n;
+            fg_info("batch %s created by %s: %lld requests", b.id, b.owner, (long long)b.total);
             reply(x, 200, fg_batch_format_openai_batch(&b));
         }
+        oa_clear(o);
+        free(o);
         fg_batch_store_batch_clear(&b);
         fg_batch_jsonl_free(&lc);
-        free(o.v);
-        json_decref(o.keep);
-        free(data);
     }
     json_decref(req);
 }

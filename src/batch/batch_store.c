@@ -631,7 +631,7 @@ int fg_batch_store_batch_begin(struct fg_batch_store *s, const struct fg_batch *
 {
     static const char sql[] =
         "INSERT INTO batches (id, owner, dialect, status, created_at, expires_at, tags, total,"
-        " deleted) VALUES (?,?,?,'creating',?,?,?,0,2)";
+        " endpoint, input_file_id, metadata, deleted) VALUES (?,?,?,'creating',?,?,?,0,?,?,?,2)";
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)
         return -1;
@@ -641,6 +641,9 @@ int fg_batch_store_batch_begin(struct fg_batch_store *s, const struct fg_batch *
     sqlite3_bind_int64(st, 4, b->created_at);
     sqlite3_bind_int64(st, 5, b->expires_at);
     bt(st, 6, b->tags);
+    bt_empty_null(st, 7, b->endpoint);
+    bt_empty_null(st, 8, b->input_file_id);
+    bt(st, 9, b->metadata);
     return done(s, st, "INSERT batch (hidden)");
 }
 

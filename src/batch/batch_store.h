@@ -133,7 +133,9 @@ struct fg_bline_in {
 int fg_batch_store_batch_create(struct fg_batch_store *s, const struct fg_batch *b,
                                 const struct fg_bline_in *lines, size_t n);
 /* A batch created as its request streams in (batch_mcreate.h), never held
- * whole: begin inserts the row hidden from every reader and from the
+ * whole, and POST /v1/batches reading its file in pieces): begin inserts
+ * the row (id, owner, dialect, endpoint, input_file_id, metadata, tags)
+ * hidden from every reader and from the
  * executor (b->expires_at then is when a row its process never ended is
  * swept); add inserts a group of lines (indexes first..first+n-1) in one
  * short transaction; commit sets status, in_progress_at, expires_at and

@@ -177,6 +177,17 @@ describe('uploads stream to the store', () => {
     assert.ok(read.hwm - afterM.hwm < 32 * MB, `the download grew peak RSS by ${((read.hwm - afterM.hwm) / MB).toFixed(1)} MB`);
     assert.equal(got.length, f.fileLen);
     assert.equal(createHash('sha256').update(got).digest('hex'), f.sha());
+    // a batch of it: the file is checked piece by piece and its lines
+    // written in groups, never held whole (it held the file and a copy of
+    // every line's body)
+    const pre = mem(fr);
+    const batch = await c.batches.create({ input_file_id: obj.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const made = mem(fr);
+    t.diagnostic(`a batch of the 150 MB file: peak RSS ${((made.hwm - pre.hwm) / MB).toFixed(1)} MB over the download's`);
+    assert.ok(made.hwm - pre.hwm < 48 * MB, `creating the batch grew peak RSS by ${((made.hwm - pre.hwm) / MB).toFixed(1)} MB`);
+    assert.equal(batch.request_counts.total, 52429);
+    assert.equal(Number(sql(fr, `SELECT count(*) FROM batch_lines WHERE batch_id = '${batch.id}'`)), 52429);
+    await c.batches.cancel(batch.id);
     // deleting it drops its chunks
     await c.files.delete(obj.id);
     await rejectsWith(c.files.retrieve(obj.id), OpenAI.NotFoundError);
