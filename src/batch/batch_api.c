@@ -2,9 +2,11 @@
 #include "batch_api.h"
 
 #include "auth.h"
+#include "batch_download.h"
 #include "batch_exec.h"
 #include "batch_format.h"
 #include "batch_jsonl.h"
+#include "batch_mcreate.h"
 #include "batch_store.h"
 #include "batch_upload.h"
 #include "arena.h"
@@ -15,7 +17,6 @@
 #include "reply.h"
 #include "runtime.h"
 
-#include <ctype.h>
 #include <event2/buffer.h>
 #include "edge.h"
 #include "edgeq.h"
@@ -207,11 +208,6 @@ static void file_list(struct ctx *x, struct query *q)
     reply(x, 200, openai_page(a.data, limit));
 }
 
-static void free_content(const void *data, size_t len, void *arg)
-{
-    free((void *)data);
-}
-
 static void file_one(struct ctx *x, const char *id, const char *rest)
 {
     struct fg_bfile f;
@@ -220,16 +216,8 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
             fail(x, FG_E_METHOD, 0, NULL, NULL, "GET only.");
             return;
         }
-        char *data = NULL;
-        size_t len = 0;
-        if (!load_file(x, id, &f, &data, &len))
-            return;
-        struct evbuffer *b = evbuffer_new();
-        evbuffer_add_reference(b, data, len, free_content, NULL);
-        struct fg_edge_req *oh = x->req;
-        fg_edge_resp_header(oh, "Content-Type", "application/octet-stream");
-        fg_edge_reply_buf(x->req, 200, b);
-        evbuffer_free(b);
+        if (load_file(x, id, &f, NULL, NULL)) /* streamed in pieces (batch_download.h) */
+            fg_batch_download_start(x->req, x->s, f.id, f.bytes);
         return;
     }
     if (*rest) {
@@ -324,25 +312,78 @@ static int cancel_batch(struct ctx *x, struct fg_batch *b)
 
 /* ---- OpenAI batches ------------------------------------------------------ */
 
+/* POST /v1/batches: the valid lines of the input file, written in groups
+ * under the batch's hidden row as the file's pieces pass the checker
+ * (batch_store.h fg_batch_store_batch_begin): the file is never held whole. */
+#define OA_GROUP_BYTES (1u << 20)
+#define OA_GROUP_SLOTS 4096
+
 struct oa_lines {
-    struct fg_bline_in *v;
-    size_t n;
-    json_t *keep; /* owns the dumped bodies' json */
+    struct ctx *x;
+    struct fg_batch *b;
+    const struct fg_batch_jsonl *lc;
+    struct fg_bline_in v[OA_GROUP_SLOTS];
+    size_t n, bytes;
+    int64_t first;
+    bool begun, failed;
 };
+
+static void oa_clear(struct oa_lines *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        free((char *)o->v[i].custom_id);
+        free((char *)o->v[i].body);
+    }
+    o->n = o->bytes = 0;
+}
+
+static int oa_flush(struct oa_lines *o)
+{
+    if (!o->n || o->failed)
+        return o->failed ? -1 : 0;
+    if ((!o->begun && fg_batch_store_batch_begin(o->x->s, o->b) < 0) ||
+        (o->begun = true, fg_batch_store_batch_add(o->x->s, o->b->id, o->first, o->v, o->n) < 0)) {
+        o->failed = true;
+        oa_clear(o);
+        return -1;
+    }
+    o->first += (int64_t)o->n;
+    oa_clear(o);
+    return 0;
+}
 
 static void collect_line(void *arg, size_t lineno, json_t *line)
 {
     struct oa_lines *o = arg;
+    if (o->lc->n_errors || o->failed) /* refused at the end: nothing more to store */
+        return;
     char *body = json_dumps(json_object_get(line, "body"), JSON_COMPACT);
-    json_t *cid = json_string(json_string_value(json_object_get(line, "custom_id")));
-    json_array_append_new(o->keep, cid);
-    json_array_append_new(o->keep, json_string(body ? body : "{}"));
-    o->v[o->n].custom_id = json_string_value(cid);
-    const char *kept = json_string_value(json_array_get(o->keep, json_array_size(o->keep) - 1));
-    o->v[o->n].body = kept;
-    o->v[o->n].body_len = strlen(kept);
-    o->n++;
-    free(body);
+    struct fg_bline_in *l = &o->v[o->n++];
+    l->custom_id = strdup(json_string_value(json_object_get(line, "custom_id")));
+    l->body = body ? body : strdup("{}");
+    l->body_len = strlen(l->body);
+    o->bytes += l->body_len + 64;
+    if (o->bytes >= OA_GROUP_BYTES || o->n == OA_GROUP_SLOTS)
+        oa_flush(o);
+}
+
+/* Feed the file's pieces to the checker; -1 on a storage error. */
+static int oa_read(struct ctx *x, const char *file_id, struct fg_batch_jsonl *lc,
+                   struct oa_lines *o)
+{
+    for (int64_t seq = 0;; seq++) {
+        char *p = NULL;
+        size_t n = 0;
+        int rc = fg_batch_store_file_piece(x->s, file_id, seq, &p, &n);
+        if (rc <= 0) {
+            fg_batch_jsonl_end(lc);
+            return rc;
+        }
+        fg_batch_jsonl_feed(lc, p, n);
+        free(p);
+        if (o->failed)
+            return -1;
+    }
 }
 
 static const char *check_metadata(json_t *md)
@@ -380,8 +421,6 @@ static void openai_create(struct ctx *x)
     json_t *md = json_object_get(req, "metadata");
     const char *bad_md = check_metadata(md);
     struct fg_bfile f;
-    char *data = NULL;
-    size_t dlen = 0;
     if (!file_id) {
         fail(x, FG_E_INVALID, 0, "input_file_id", NULL, "Missing 'input_file_id' (a string).");
     } else if (!fg_batch_jsonl_endpoint_ok(endpoint)) {
@@ -393,14 +432,7 @@ static void openai_create(struct ctx *x)
              "Invalid 'completion_window': only \"24h\" is supported.");
     } else if (bad_md) {
         fail(x, FG_E_INVALID, 0, "metadata", NULL, "Invalid %s.", bad_md);
-    } else if (load_file(x, file_id, &f, &data, &dlen)) {
-        struct oa_lines o = {calloc((size_t)x->w->app->cfg->batches.max_lines + 1, sizeof *o.v), 0,
-                             json_array()};
-        struct fg_batch_jsonl lc;
-        fg_batch_jsonl_init(&lc, (size_t)x->w->app->cfg->batches.max_lines, endpoint, collect_line,
-                            &o);
-        fg_batch_jsonl_feed(&lc, data, dlen);
-        fg_batch_jsonl_end(&lc);
+    } else if (load_file(x, file_id, &f, NULL, NULL)) {
         struct fg_batch b;
         new_batch(x, &b, "batch_", "openai");
         snprintf(b.endpoint, sizeof b.endpoint, "%s", endpoint);
@@ -408,21 +440,39 @@ static void openai_create(struct ctx *x)
         if (md && json_is_object(md))
             b.metadata = json_dumps(md, JSON_COMPACT);
         b.tags = call_tags(x);
-        if (lc.n_errors) {
-            report_lines(x, &lc, "input_file_id");
-        } else if (!o.v || fg_batch_store_batch_create(x->s, &b, o.v, o.n) < 0) {
-            storage_failed(x);
+        int64_t window_end = b.expires_at;
+        b.expires_at = b.created_at + 3600; /* a hidden row its process never ended: swept */
+        struct fg_batch_jsonl lc;
+        struct oa_lines *o = calloc(1, sizeof *o);
+        *o = (struct oa_lines){.x = x, .b = &b, .lc = &lc};
+        fg_batch_jsonl_init(&lc, (size_t)x->w->app->cfg->batches.max_lines, endpoint, collect_line,
+                            o);
+        int rc = oa_read(x, f.id, &lc, o);
+        if (rc == 0 && !lc.n_errors)
+            rc = oa_flush(o);
+        if (rc == 0 && !lc.n_errors && !o->begun) /* a file without lines */
+            rc = fg_batch_store_batch_begin(x->s, &b), o->begun = rc == 0;
+        b.expires_at = window_end;
+        b.total = o->first;
+        snprintf(b.status, sizeof b.status, "in_progress");
+        if (rc < 0 || lc.n_errors || fg_batch_store_batch_commit(x->s, &b) < 0) {
+            if (o->begun && fg_batch_store_batch_abort(x->s, b.id) < 0)
+                fg_error("batch store: batch %s not aborted (its sweep will): %s", b.id,
+                         fg_batch_store_errmsg(x->s));
+            fg_batch_exec_wake(); /* its lines: the executor's sweep */
+            if (lc.n_errors)
+                report_lines(x, &lc, "input_file_id");
+            else
+                storage_failed(x);
         } else {
             fg_batch_exec_wake();
-            fg_info("batch %s created by %s: %zu requests", b.id, b.owner, o.n);
-            b.total = (int64_t)o.n;
+            fg_info("batch %s created by %s: %lld requests", b.id, b.owner, (long long)b.total);
             reply(x, 200, fg_batch_format_openai_batch(&b));
         }
+        oa_clear(o);
+        free(o);
         fg_batch_store_batch_clear(&b);
         fg_batch_jsonl_free(&lc);
-        free(o.v);
-        json_decref(o.keep);
-        free(data);
     }
     json_decref(req);
 }
@@ -502,118 +552,6 @@ static const char *base_url(const struct ctx *x)
     return pub ? pub : "";
 }
 
-static bool valid_custom_id(const char *s)
-{
-    size_t n = strlen(s);
-    if (n < 1 || n > 64)
-        return false;
-    for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-')
-            return false;
-    return true;
-}
-
-static const char *check_params(json_t *p)
-{
-    if (!json_is_object(p))
-        return "must be an object (the Messages request)";
-    if (!json_is_string(json_object_get(p, "model")))
-        return "needs 'model' (a string)";
-    json_t *m = json_object_get(p, "messages");
-    if (!json_is_array(m) || json_array_size(m) == 0)
-        return "needs 'messages' (a non-empty array)";
-    if (json_is_true(json_object_get(p, "stream")))
-        return "must not set 'stream' in a batch";
-    return NULL;
-}
-
-static void anthropic_create(struct ctx *x)
-{
-    struct evbuffer *in = fg_edge_req_body(x->req);
-    size_t len = evbuffer_get_length(in);
-    if (len > x->w->app->cfg->batches.max_file_bytes) {
-        fail(x, FG_E_TOO_LARGE, 0, NULL, "request_too_large",
-             "The batch is %zu bytes, over the limit of %zu bytes (batches.max_file_bytes).", len,
-             x->w->app->cfg->batches.max_file_bytes);
-        return;
-    }
-    json_error_t je;
-    json_t *req =
-        json_loadb((const char *)evbuffer_pullup(in, -1), len, JSON_REJECT_DUPLICATES, &je);
-    json_t *reqs = json_object_get(req, "requests");
-    size_t n = json_array_size(reqs);
-    if (!json_is_object(req)) {
-        fail(x, FG_E_INVALID, 0, NULL, NULL, "Request body must be a JSON object: %s", je.text);
-        json_decref(req);
-        return;
-    }
-    if (!json_is_array(reqs) || n == 0) {
-        fail(x, FG_E_INVALID, 0, "requests", NULL, "requests: must be a non-empty array.");
-        json_decref(req);
-        return;
-    }
-    if (n > (size_t)x->w->app->cfg->batches.max_lines) {
-        fail(x, FG_E_INVALID, 0, "requests", NULL,
-             "requests: %zu requests, over the limit of %d (batches.max_lines).", n,
-             x->w->app->cfg->batches.max_lines);
-        json_decref(req);
-        return;
-    }
-    struct fg_bline_in *v = calloc(n, sizeof *v);
-    char **bodies = calloc(n, sizeof *bodies);
-    json_t *seen = json_object();
-    char param[64], why[160];
-    bool bad = false;
-    for (size_t i = 0; i < n && !bad; i++) {
-        json_t *r = json_array_get(reqs, i);
-        const char *cid = json_string_value(json_object_get(r, "custom_id"));
-        const char *perr = check_params(json_object_get(r, "params"));
-        bad = true;
-        if (!json_is_object(r)) {
-            snprintf(param, sizeof param, "requests.%zu", i);
-            snprintf(why, sizeof why, "must be an object with custom_id and params");
-        } else if (!cid || !valid_custom_id(cid)) {
-            snprintf(param, sizeof param, "requests.%zu.custom_id", i);
-            snprintf(why, sizeof why, "must be 1-64 characters of letters, digits, '_' or '-'");
-        } else if (json_object_get(seen, cid)) {
-            snprintf(param, sizeof param, "requests.%zu.custom_id", i);
-            snprintf(why, sizeof why, "duplicate custom_id '%s'", cid);
-        } else if (perr) {
-            snprintf(param, sizeof param, "requests.%zu.params", i);
-            snprintf(why, sizeof why, "%s", perr);
-        } else {
-            bad = false;
-            json_object_set_new(seen, cid, json_true());
-            bodies[i] = json_dumps(json_object_get(r, "params"), JSON_COMPACT);
-            v[i].custom_id = cid;
-            v[i].body = bodies[i] ? bodies[i] : "{}";
-            v[i].body_len = strlen(v[i].body);
-        }
-    }
-    if (bad) {
-        fail(x, FG_E_INVALID, 0, param, NULL, "%s: %s.", param, why);
-    } else {
-        struct fg_batch b;
-        new_batch(x, &b, "msgbatch_", "anthropic");
-        b.tags = call_tags(x);
-        if (fg_batch_store_batch_create(x->s, &b, v, n) < 0) {
-            storage_failed(x);
-        } else {
-            fg_batch_exec_wake();
-            fg_info("batch %s created by %s: %zu requests", b.id, b.owner, n);
-            b.total = (int64_t)n;
-            reply(x, 200, fg_batch_format_anthropic_batch(&b, base_url(x)));
-        }
-        fg_batch_store_batch_clear(&b);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(bodies[i]);
-    free(bodies);
-    free(v);
-    json_decref(seen);
-    json_decref(req);
-}
-
 struct an_acc {
     json_t *data;
     const char *base;
@@ -680,7 +618,7 @@ static void anthropic_batches(struct ctx *x, const char *rest)
 {
     if (!*rest || !strcmp(rest, "/")) {
         if (x->method == FG_EDGE_POST)
-            anthropic_create(x);
+            fg_batch_mcreate_end(x->w, x->req, x->p); /* streamed since its head */
         else if (x->method == FG_EDGE_GET)
             anthropic_list(x);
         else
@@ -760,16 +698,23 @@ static struct fg_batch_store *open_store(struct ctx *x, struct fg_batch_store **
     return *bstore;
 }
 
-/* At the head: an upload (POST /v1/files) is streamed to the store as it
- * arrives (batch_upload.h); every other request is read whole. */
+/* At the head: an upload (POST /v1/files, batch_upload.h) and a Message
+ * Batches create (POST /v1/messages/batches, batch_mcreate.h) are streamed
+ * to the store as they arrive; every other request is read whole. */
 static int head(struct fg_worker *w, void **state, struct fg_edge_req *req, const char *path)
 {
-    if (fg_edge_req_method(req) != FG_EDGE_POST ||
-        (strcmp(path, "/v1/files") && strcmp(path, "/v1/files/")))
+    if (fg_edge_req_method(req) != FG_EDGE_POST)
         return 0;
-    struct ctx x = {w, req, NULL, &fg_provider_openai, NULL, FG_EDGE_POST};
+    bool upload = !strcmp(path, "/v1/files") || !strcmp(path, "/v1/files/");
+    bool mcreate = !strcmp(path, "/v1/messages/batches") || !strcmp(path, "/v1/messages/batches/");
+    if (!upload && !mcreate)
+        return 0;
+    struct ctx x = {w,    req,         NULL, upload ? &fg_provider_openai : &fg_provider_anthropic,
+                    NULL, FG_EDGE_POST};
     struct fg_batch_store *s = open_store(&x, (struct fg_batch_store **)state);
-    return s ? fg_batch_upload_head(w, s, req) : 1;
+    if (!s)
+        return 1;
+    return upload ? fg_batch_upload_head(w, s, req) : fg_batch_mcreate_head(w, s, req);
 }
 
 /* Handle one request (auth already done); *state is w's batch store. */

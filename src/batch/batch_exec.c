@@ -1283,7 +1283,8 @@ static int step_batch(void *arg, const struct fg_batch *b)
 }
 
 #define EXPIRE_EVERY_S 60
-#define SWEEP_CHUNKS 4 /* file chunks deleted per statement: ~4 MiB, 10-40 ms */
+#define SWEEP_CHUNKS 4   /* file chunks deleted per statement: ~4 MiB, 10-40 ms */
+#define SWEEP_LINES 2000 /* batch lines deleted per statement: a few MiB */
 
 static void *exec_main(void *arg)
 {
@@ -1300,6 +1301,13 @@ static void *exec_main(void *arg)
         int swept;
         while ((swept = fg_batch_store_chunks_sweep(g_batch_exec.s, SWEEP_CHUNKS)) ==
                    SWEEP_CHUNKS &&
+               !atomic_load(&g_batch_exec.stop))
+            ;
+        if (swept < 0)
+            fg_error("batch executor: %s", fg_batch_store_errmsg(g_batch_exec.s));
+        /* lines of batches whose streamed create never committed, likewise */
+        while ((swept = fg_batch_store_batches_sweep(g_batch_exec.s, SWEEP_LINES, now_s())) ==
+                   SWEEP_LINES &&
                !atomic_load(&g_batch_exec.stop))
             ;
         if (swept < 0)

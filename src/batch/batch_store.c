@@ -3,6 +3,7 @@
  * string literal of this file). */
 #include "batch_store.h"
 
+#include "arena.h"
 #include "sqlitedb.h"
 #include "store_sqlite.h"
 #include "vec.h"
@@ -343,6 +344,70 @@ int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_
     return 1;
 }
 
+/* Bytes [off, off+n) of a file stored whole (files.content), read through
+ * SQLite's incremental blob I/O: the value is never loaded whole. */
+static int read_content(struct fg_batch_store *s, int64_t rowid, int64_t off, char **data,
+                        size_t *len)
+{
+    sqlite3_blob *b = NULL;
+    if (sqlite3_blob_open(s->db, "main", "files", "content", rowid, 0, &b) != SQLITE_OK) {
+        sqlite3_blob_close(b);
+        return fail(s, "open file content");
+    }
+    int size = sqlite3_blob_bytes(b);
+    if (off >= size) {
+        sqlite3_blob_close(b);
+        return 0;
+    }
+    int n =
+        size - (int)off < (int)FG_BATCH_STORE_PIECE ? size - (int)off : (int)FG_BATCH_STORE_PIECE;
+    char *p = fg_xmalloc((size_t)n);
+    if (sqlite3_blob_read(b, p, n, (int)off) != SQLITE_OK) {
+        free(p);
+        sqlite3_blob_close(b);
+        return fail(s, "read file content");
+    }
+    sqlite3_blob_close(b);
+    *data = p;
+    *len = (size_t)n;
+    return 1;
+}
+
+int fg_batch_store_file_piece(struct fg_batch_store *s, const char *id, int64_t seq, char **data,
+                              size_t *len)
+{
+    static const char sql_meta[] = "SELECT rowid, content IS NULL FROM files"
+                                   " WHERE id = ? AND deleted = 0";
+    static const char sql_chunk[] = "SELECT data FROM file_chunks WHERE file_id = ? AND seq = ?";
+    sqlite3_stmt *st = stmt(s, sql_meta);
+    if (!st)
+        return -1;
+    bt(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(st);
+        return rc == SQLITE_DONE ? 0 : fail(s, "SELECT file");
+    }
+    int64_t rowid = sqlite3_column_int64(st, 0);
+    bool chunked = sqlite3_column_int(st, 1) != 0;
+    sqlite3_reset(st);
+    if (!chunked)
+        return read_content(s, rowid, seq * (int64_t)FG_BATCH_STORE_PIECE, data, len);
+    if (!(st = stmt(s, sql_chunk)))
+        return -1;
+    bt(st, 1, id);
+    sqlite3_bind_int64(st, 2, seq);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *data = dup_col(st, 0, len);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW && *data && *len)
+        return 1;
+    if (rc == SQLITE_ROW)
+        free(*data);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(s, "SELECT file_chunks");
+}
+
 int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id)
 {
     static const char sql[] = "UPDATE files SET deleted = 1, content = NULL WHERE id = ?";
@@ -566,6 +631,110 @@ int fg_batch_store_batch_create(struct fg_batch_store *s, const struct fg_batch 
     return commit(s);
 }
 
+/* ---- a batch created in pieces (deleted = 2 while hidden, 3 aborted) -- */
+
+int fg_batch_store_batch_begin(struct fg_batch_store *s, const struct fg_batch *b)
+{
+    static const char sql[] =
+        "INSERT INTO batches (id, owner, dialect, status, created_at, expires_at, tags, total,"
+        " endpoint, input_file_id, metadata, deleted) VALUES (?,?,?,'creating',?,?,?,0,?,?,?,2)";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, b->id);
+    bt(st, 2, b->owner);
+    bt(st, 3, b->dialect);
+    sqlite3_bind_int64(st, 4, b->created_at);
+    sqlite3_bind_int64(st, 5, b->expires_at);
+    bt(st, 6, b->tags);
+    bt_empty_null(st, 7, b->endpoint);
+    bt_empty_null(st, 8, b->input_file_id);
+    bt(st, 9, b->metadata);
+    return done(s, st, "INSERT batch (hidden)");
+}
+
+int fg_batch_store_batch_add(struct fg_batch_store *s, const char *id, int64_t first,
+                             const struct fg_bline_in *lines, size_t n)
+{
+    static const char sql[] =
+        "INSERT INTO batch_lines (batch_id, idx, custom_id, body) VALUES (?,?,?,?)";
+    if (!n)
+        return 0;
+    if (begin(s) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *st = stmt(s, sql);
+        if (!st)
+            return rollback(s);
+        bt(st, 1, id);
+        sqlite3_bind_int64(st, 2, first + (int64_t)i);
+        bt(st, 3, lines[i].custom_id);
+        sqlite3_bind_blob64(st, 4, lines[i].body, lines[i].body_len, SQLITE_STATIC);
+        if (done(s, st, "INSERT line") < 0)
+            return rollback(s);
+    }
+    return commit(s);
+}
+
+int fg_batch_store_batch_commit(struct fg_batch_store *s, const struct fg_batch *b)
+{
+    static const char sql[] =
+        "UPDATE batches SET status = ?, in_progress_at = ?, expires_at = ?, total = ?,"
+        " deleted = 0 WHERE id = ? AND deleted = 2";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, b->status);
+    sqlite3_bind_int64(st, 2, b->in_progress_at);
+    sqlite3_bind_int64(st, 3, b->expires_at);
+    sqlite3_bind_int64(st, 4, b->total);
+    bt(st, 5, b->id);
+    if (done(s, st, "UPDATE batch (shown)") < 0)
+        return -1;
+    if (sqlite3_changes(s->db) != 1) {
+        snprintf(s->err, sizeof s->err, "batch %s: its row is gone", b->id);
+        return -1;
+    }
+    return 0;
+}
+
+int fg_batch_store_batch_abort(struct fg_batch_store *s, const char *id)
+{
+    static const char sql[] = "UPDATE batches SET deleted = 3 WHERE id = ? AND deleted = 2";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, id);
+    return done(s, st, "UPDATE batch aborted");
+}
+
+int fg_batch_store_batches_sweep(struct fg_batch_store *s, int max, int64_t now)
+{
+    /* hidden rows whose process never ended them: expires_at is then the
+     * request's deadline (batch_begin) */
+    static const char sql_stale[] =
+        "UPDATE batches SET deleted = 3 WHERE deleted = 2 AND expires_at <= ?";
+    static const char sql[] =
+        "DELETE FROM batch_lines WHERE rowid IN (SELECT l.rowid FROM batches b"
+        " JOIN batch_lines l ON l.batch_id = b.id WHERE b.deleted = 3 LIMIT ?)";
+    static const char sql_rows[] =
+        "DELETE FROM batches WHERE deleted = 3"
+        " AND NOT EXISTS (SELECT 1 FROM batch_lines WHERE batch_id = batches.id)";
+    sqlite3_stmt *st = stmt(s, sql_stale);
+    if (!st)
+        return -1;
+    sqlite3_bind_int64(st, 1, now);
+    if (done(s, st, "UPDATE stale hidden batches") < 0 || !(st = stmt(s, sql)))
+        return -1;
+    sqlite3_bind_int(st, 1, max);
+    if (done(s, st, "DELETE aborted batch lines") < 0)
+        return -1;
+    int n = sqlite3_changes(s->db);
+    if (n < max && ((st = stmt(s, sql_rows)) == NULL || done(s, st, "DELETE aborted batches") < 0))
+        return -1;
+    return n;
+}
+
 #define BATCH_COLS                                                                                 \
     "id, owner, dialect, endpoint, input_file_id, status, created_at, in_progress_at,"             \
     " finalizing_at, completed_at, failed_at, expired_at, cancelling_at, cancelled_at,"            \
@@ -690,7 +859,7 @@ int fg_batch_store_batch_list(struct fg_batch_store *s, const char *owner, const
 int fg_batch_store_batch_active(struct fg_batch_store *s, fg_batch_cb cb, void *arg)
 {
     static const char sql[] =
-        "SELECT " BATCH_COLS " FROM batches WHERE status IN"
+        "SELECT " BATCH_COLS " FROM batches WHERE deleted = 0 AND status IN"
         "('validating','in_progress','finalizing','cancelling','expiring') ORDER BY rowid";
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)

@@ -64,6 +64,15 @@ int fg_batch_store_file_put(struct fg_batch_store *s, const struct fg_bfile *f, 
 int fg_batch_store_file_get(struct fg_batch_store *s, const char *id, struct fg_bfile *f,
                             char **data, size_t *len);
 int fg_batch_store_file_delete(struct fg_batch_store *s, const char *id);
+/* A file's content in pieces, for readers that never hold it whole (GET
+ * /v1/files/{id}/content, POST /v1/batches): piece seq (from 0, in order)
+ * malloc'd into *data (never empty): a stored chunk of a streamed upload,
+ * or FG_BATCH_STORE_PIECE bytes of a file stored whole.  1, 0 past the
+ * end (or the file gone), -1 error. */
+#define FG_BATCH_STORE_PIECE (1u << 20)
+int fg_batch_store_file_piece(struct fg_batch_store *s, const char *id, int64_t seq, char **data,
+                              size_t *len);
+
 /* Files past their expires_at are gone for every reader at once; this frees
  * their content (the executor calls it now and then).  Count, or -1. */
 int fg_batch_store_files_expire(struct fg_batch_store *s, int64_t now);
@@ -130,6 +139,23 @@ struct fg_bline_in {
 /* Insert the batch and its lines in one transaction. */
 int fg_batch_store_batch_create(struct fg_batch_store *s, const struct fg_batch *b,
                                 const struct fg_bline_in *lines, size_t n);
+/* A batch created as its request streams in (batch_mcreate.h), never held
+ * whole, and POST /v1/batches reading its file in pieces): begin inserts
+ * the row (id, owner, dialect, endpoint, input_file_id, metadata, tags)
+ * hidden from every reader and from the
+ * executor (b->expires_at then is when a row its process never ended is
+ * swept); add inserts a group of lines (indexes first..first+n-1) in one
+ * short transaction; commit sets status, in_progress_at, expires_at and
+ * total from b and shows the batch; abort hides it for good at once (one
+ * small UPDATE) and leaves its lines and then the row to
+ * fg_batch_store_batches_sweep: at most max lines per call, one short
+ * statement each, never on a worker's loop.  Lines deleted, or -1. */
+int fg_batch_store_batch_begin(struct fg_batch_store *s, const struct fg_batch *b);
+int fg_batch_store_batch_add(struct fg_batch_store *s, const char *id, int64_t first,
+                             const struct fg_bline_in *lines, size_t n);
+int fg_batch_store_batch_commit(struct fg_batch_store *s, const struct fg_batch *b);
+int fg_batch_store_batch_abort(struct fg_batch_store *s, const char *id);
+int fg_batch_store_batches_sweep(struct fg_batch_store *s, int max, int64_t now);
 /* 1 found, 0 not, -1 error; counts filled. */
 int fg_batch_store_batch_get(struct fg_batch_store *s, const char *id, struct fg_batch *b);
 typedef int (*fg_batch_cb)(void *arg, const struct fg_batch *b);

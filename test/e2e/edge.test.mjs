@@ -132,10 +132,12 @@ describe('request bodies are judged before they are read', () => {
       },
     });
     try {
-      // a body read whole (an upload to /v1/files streams and books less)
+      // a Message Batches create streams and books what it may hold: one
+      // request split across reads and its parse (max_body_bytes each) and
+      // a 1 MiB group: 3 MB and a bit, so a second one is over 6 MB
       const head = post('/v1/messages/batches', 4 * MB, `x-api-key: ${MASTER}\r\nanthropic-version: 2023-06-01\r\n`);
       const a = await rawClient(fr.port);
-      a.sock.write(head + 'x'.repeat(1000));   // 4 MB booked, body still coming
+      a.sock.write(head + '{"requests":[' + 'x'.repeat(1000));   // booked, body still coming
       await sleep(200);
       const b = await rawClient(fr.port);
       b.sock.write(head);

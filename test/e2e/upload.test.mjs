@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 import { toFile } from 'openai';
 
-import { OpenAI, openai, rejectsWith, startFrugal, tempDir, test, waitFor } from './lib/frugal.mjs';
+import { OpenAI, openai, rejectsWith, sleep, startFrugal, tempDir, test, waitFor } from './lib/frugal.mjs';
 import { MB, bodyOf, mem, rawClient, statusOf } from './lib/raw.mjs';
 
 const MODELS = [{ name: 'gpt-4o-mini', provider: 'sim' }];
@@ -159,9 +159,35 @@ describe('uploads stream to the store', () => {
     // the store has it in chunks; every reader gets the whole file back
     assert.ok(Number(sql(fr, `SELECT count(*) FROM file_chunks WHERE file_id = '${obj.id}'`)) >= 150);
     assert.equal((await c.files.retrieve(obj.id)).bytes, f.fileLen);
+    // a client that stops reading: the daemon reads the file only as fast as
+    // it drains (batch_download.h), so it holds a few pieces, not the file
+    const slow = await rawClient(fr.port);
+    slow.sock.write(`GET /v1/files/${obj.id}/content HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${MASTER}\r\n\r\n`);
+    await waitFor(() => slow.data.length > 0, { what: 'the download to start' });
+    slow.sock.pause();
+    await sleep(1500);
+    const paused = mem(fr);
+    slow.sock.destroy();
+    t.diagnostic(`a paused download: peak RSS ${((paused.hwm - afterM.hwm) / MB).toFixed(1)} MB over the upload's`);
+    assert.ok(paused.hwm - afterM.hwm < 32 * MB, `a paused download grew peak RSS by ${((paused.hwm - afterM.hwm) / MB).toFixed(1)} MB`);
+    // every reader gets the whole file back, streamed
     const got = Buffer.from(await (await c.files.content(obj.id)).arrayBuffer());
+    const read = mem(fr);
+    t.diagnostic(`the 150 MB download: peak RSS ${((read.hwm - afterM.hwm) / MB).toFixed(1)} MB over the upload's`);
+    assert.ok(read.hwm - afterM.hwm < 32 * MB, `the download grew peak RSS by ${((read.hwm - afterM.hwm) / MB).toFixed(1)} MB`);
     assert.equal(got.length, f.fileLen);
     assert.equal(createHash('sha256').update(got).digest('hex'), f.sha());
+    // a batch of it: the file is checked piece by piece and its lines
+    // written in groups, never held whole (it held the file and a copy of
+    // every line's body)
+    const pre = mem(fr);
+    const batch = await c.batches.create({ input_file_id: obj.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+    const made = mem(fr);
+    t.diagnostic(`a batch of the 150 MB file: peak RSS ${((made.hwm - pre.hwm) / MB).toFixed(1)} MB over the download's`);
+    assert.ok(made.hwm - pre.hwm < 48 * MB, `creating the batch grew peak RSS by ${((made.hwm - pre.hwm) / MB).toFixed(1)} MB`);
+    assert.equal(batch.request_counts.total, 52429);
+    assert.equal(Number(sql(fr, `SELECT count(*) FROM batch_lines WHERE batch_id = '${batch.id}'`)), 52429);
+    await c.batches.cancel(batch.id);
     // deleting it drops its chunks
     await c.files.delete(obj.id);
     await rejectsWith(c.files.retrieve(obj.id), OpenAI.NotFoundError);
