@@ -598,6 +598,29 @@ static int pg_response_prune(struct fg_store *s, int64_t now_ms, char *err, size
     }
 }
 
+static int pg_response_put(struct fg_store *s, const char *id, const struct fg_store_response *row,
+                           char *err, size_t errlen)
+{
+    struct pg_store *q = (struct pg_store *)s;
+    if (!reconnect(q))
+        return fg_pgdb_fail(q->c, NULL, "reconnecting", err, errlen);
+    char ts[24], exp[24];
+    snprintf(ts, sizeof ts, "%" PRId64, row->ts_ms);
+    snprintf(exp, sizeof exp, "%" PRId64, row->expires_ms);
+    const char *p[8] = {id,           row->key_id, row->provider, ts, row->upstream_id,
+                        row->prev_id, exp,         row->data};
+    PGresult *r = PQexecParams(q->c,
+                               "INSERT INTO responses (id, key_id, provider, ts_ms, upstream_id,"
+                               " prev_id, expires_ms, data) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+                               " $8) ON CONFLICT (id) DO NOTHING",
+                               8, NULL, p, NULL, NULL, 0);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK
+                 ? atoi(PQcmdTuples(r)) > 0
+                 : fg_pgdb_fail(q->c, r, "copying responses", err, errlen);
+    PQclear(r);
+    return rc;
+}
+
 const struct fg_store_ops fg_store_pg = {
     .scheme = "postgres",
     .open = pg_open,
@@ -609,4 +632,5 @@ const struct fg_store_ops fg_store_pg = {
     .response_owner = pg_response_owner,
     .response_get = pg_response_get,
     .response_prune = pg_response_prune,
+    .response_put = pg_response_put,
 };

@@ -497,6 +497,40 @@ static int sq_response_prune(struct fg_store *s, int64_t now_ms, char *err, size
     return sqlite3_changes(q->db);
 }
 
+static int sq_response_scan(struct fg_store *s, int64_t now_ms, fg_store_response_cb cb, void *arg,
+                            char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT id, key_id, provider, upstream_id, prev_id, data, ts_ms,"
+                           " expires_ms FROM responses WHERE expires_ms IS NULL OR expires_ms = 0"
+                           " OR expires_ms > ? ORDER BY ts_ms",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(q->db, "reading responses", err, errlen);
+    sqlite3_bind_int64(st, 1, now_ms);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* the strings are sqlite's, valid until the next step */
+        struct fg_store_response r = {
+            .key_id = (char *)col_text(st, 1),
+            .provider = (char *)col_text(st, 2),
+            .upstream_id = (char *)col_text(st, 3),
+            .prev_id = (char *)col_text(st, 4),
+            .data = (char *)col_text(st, 5),
+            .ts_ms = sqlite3_column_int64(st, 6),
+            .expires_ms = sqlite3_column_int64(st, 7),
+        };
+        if (col_text(st, 0) && cb(arg, col_text(st, 0), &r) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    int out = rc == SQLITE_DONE ? 0 : fail(q->db, "reading responses", err, errlen);
+    sqlite3_finalize(st);
+    return out;
+}
+
 const struct fg_store_ops fg_store_sqlite = {
     .scheme = "sqlite:",
     .open = sq_open,
@@ -508,4 +542,5 @@ const struct fg_store_ops fg_store_sqlite = {
     .response_owner = sq_response_owner,
     .response_get = sq_response_get,
     .response_prune = sq_response_prune,
+    .response_scan = sq_response_scan,
 };
