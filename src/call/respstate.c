@@ -22,6 +22,11 @@
  * order). */
 #define CHAIN_MAX 1000
 #define CHAIN_BYTES (64u << 20)
+/* A cached response older than this is confirmed by the store before it is
+ * used: another replica on the same store may have deleted it (DELETE
+ * /v1/responses/{id} through it).  Well above the ledger's write delay, so
+ * this process's own fresh responses never need the store. */
+#define RECHECK_MS 1000
 
 void fg_respstate_mint(char *out)
 {
@@ -45,6 +50,13 @@ static int64_t now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -89,6 +101,7 @@ static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_en
     for (size_t i = 0; r.provider && i < cfg->n_providers; i++)
         if (!strcmp(cfg->providers[i].name, r.provider))
             out->provider_index = (int)i;
+    out->vouched_ms = mono_ms();
     out->data = r.data; /* taken */
     out->data_len = r.data ? strlen(r.data) : 0;
     r.data = NULL;
@@ -97,18 +110,42 @@ static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_en
     return true;
 }
 
+/* A cached entry older than RECHECK_MS: does the store still hold it?  Only
+ * a definite "no" (another replica deleted it) drops it: when the store
+ * cannot be read (down, its records spooled) the cache answers. */
+static bool still_stored(struct fg_worker *w, const struct fg_respmap_entry *e)
+{
+    int64_t now = mono_ms();
+    if (now - e->vouched_ms < RECHECK_MS)
+        return true;
+    char err[256];
+    if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0)
+        return true;
+    if (!w->store->ops->response_owner)
+        return true;
+    char owner[48], provider[64];
+    int rc = w->store->ops->response_owner(w->store, e->id, owner, sizeof owner, provider,
+                                           sizeof provider, err, sizeof err);
+    if (rc < 0)
+        fg_warn("responses: %s", err);
+    if (rc != 0)
+        fg_respmap_vouch(e->id, now);
+    return rc != 0;
+}
+
 bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_entry *out,
                        bool want_data)
 {
     if (!fg_respmap_id_ok(id, strlen(id)))
         return false;
     if (fg_respmap_get(id, out, want_data)) {
-        if (!out->deleted && (!out->expires_ms || out->expires_ms > now_ms()))
+        if (!out->deleted && (!out->expires_ms || out->expires_ms > now_ms()) &&
+            still_stored(w, out))
             return true;
         free(out->data);
         out->data = NULL;
         if (!out->deleted)
-            fg_respmap_forget(id); /* expired: the store's prune deletes its row */
+            fg_respmap_forget(id); /* expired (the store's prune deletes its row) or deleted */
         return false;
     }
     if (!from_store(w, id, out))
@@ -399,6 +436,7 @@ static void remember(struct fg_call *c, const char *resp, size_t n, bool final)
     }
     struct fg_respmap_entry e = {.provider_index = c->serve.provider_index,
                                  .expires_ms = s->expires_ms,
+                                 .vouched_ms = mono_ms(),
                                  .data = (char *)s->data,
                                  .data_len = s->data ? strlen(s->data) : 0};
     copy_id(e.id, s->id);
