@@ -73,6 +73,57 @@ static void copy_id(char *dst, const char *src)
 
 /* ---- lookup: the cache, then the store --------------------------------- */
 
+/* A store row as the cache keeps it (out->data NULL: the caller's). */
+static void entry_of(const struct fg_config *cfg, const char *id, const struct fg_store_response *r,
+                     struct fg_respmap_entry *out)
+{
+    memset(out, 0, sizeof *out);
+    copy_id(out->id, id);
+    snprintf(out->owner, sizeof out->owner, "%s", r->key_id ? r->key_id : "");
+    /* a row from before frugal minted ids (no expiry, no provider id): its
+     * id is the provider's */
+    copy_id(out->upstream, !r->upstream_id && !r->expires_ms ? id : r->upstream_id);
+    copy_id(out->prev, r->prev_id);
+    out->expires_ms = r->expires_ms;
+    out->provider_index = -1;
+    for (size_t i = 0; r->provider && i < cfg->n_providers; i++)
+        if (!strcmp(cfg->providers[i].name, r->provider))
+            out->provider_index = (int)i;
+    out->vouched_ms = mono_ms();
+}
+
+struct chain_fill {
+    const struct fg_config *cfg;
+    const char *head;
+    struct fg_respmap_entry *out;
+    bool found;
+};
+
+/* One row of the conversation read in one query: into the cache (the turns
+ * after this one find their ancestors there), the head also into out.  An
+ * id the cache already knows keeps its entry (a tombstone for a delete
+ * still queued, or this process's own fresher copy). */
+static int chain_row(void *arg, const char *id, const struct fg_store_response *r)
+{
+    struct chain_fill *x = arg;
+    struct fg_respmap_entry e;
+    bool head = !strcmp(id, x->head);
+    if (!head && fg_respmap_get(id, &e, false))
+        return 0;
+    entry_of(x->cfg, id, r, &e);
+    e.data = r->data;
+    e.data_len = r->data ? strlen(r->data) : 0;
+    fg_respmap_put(&e); /* copies the data */
+    if (head) {
+        *x->out = e;
+        x->out->data = r->data ? fg_xstrdup(r->data) : NULL;
+        x->found = true;
+    }
+    return 0;
+}
+
+/* Not in the cache: the store's row, and with it (response_chain) the rows
+ * of the whole conversation before it, in one round trip. */
 static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_entry *out)
 {
     const struct fg_config *cfg = w->app->cfg;
@@ -80,6 +131,13 @@ static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_en
     if (!w->store && fg_store_open(cfg->storage, &w->store, err, sizeof err) < 0) {
         fg_warn("responses: cannot open the store: %s", err);
         return false;
+    }
+    if (w->store->ops->response_chain) {
+        struct chain_fill x = {cfg, id, out, false};
+        if (w->store->ops->response_chain(w->store, id, now_ms(), CHAIN_MAX, chain_row, &x, err,
+                                          sizeof err) < 0)
+            fg_warn("responses: %s", err);
+        return x.found;
     }
     struct fg_store_response r;
     if (!w->store->ops->response_get)
@@ -89,19 +147,7 @@ static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_en
         fg_warn("responses: %s", err);
     if (rc != 1)
         return false;
-    memset(out, 0, sizeof *out);
-    copy_id(out->id, id);
-    snprintf(out->owner, sizeof out->owner, "%s", r.key_id ? r.key_id : "");
-    /* a row from before frugal minted ids (no expiry, no provider id): its
-     * id is the provider's */
-    copy_id(out->upstream, !r.upstream_id && !r.expires_ms ? id : r.upstream_id);
-    copy_id(out->prev, r.prev_id);
-    out->expires_ms = r.expires_ms;
-    out->provider_index = -1;
-    for (size_t i = 0; r.provider && i < cfg->n_providers; i++)
-        if (!strcmp(cfg->providers[i].name, r.provider))
-            out->provider_index = (int)i;
-    out->vouched_ms = mono_ms();
+    entry_of(cfg, id, &r, out);
     out->data = r.data; /* taken */
     out->data_len = r.data ? strlen(r.data) : 0;
     r.data = NULL;
@@ -133,14 +179,14 @@ static bool still_stored(struct fg_worker *w, const struct fg_respmap_entry *e)
     return rc != 0;
 }
 
-bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_entry *out,
-                       bool want_data)
+static bool find(struct fg_worker *w, const char *id, struct fg_respmap_entry *out, bool want_data,
+                 bool recheck)
 {
     if (!fg_respmap_id_ok(id, strlen(id)))
         return false;
     if (fg_respmap_get(id, out, want_data)) {
         if (!out->deleted && (!out->expires_ms || out->expires_ms > now_ms()) &&
-            still_stored(w, out))
+            (!recheck || still_stored(w, out)))
             return true;
         free(out->data);
         out->data = NULL;
@@ -155,6 +201,12 @@ bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_en
         out->data = NULL;
     }
     return true;
+}
+
+bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_entry *out,
+                       bool want_data)
+{
+    return find(w, id, out, want_data, true);
 }
 
 static const char *quoted(struct fg_call *c, const char *s)
@@ -254,7 +306,9 @@ static int history(struct fg_call *c, json_t *items)
             rc = no_history(c, c->rs.prev, "the conversation is longer than 1000 responses.");
             break;
         }
-        if (!fg_respstate_find(c->w, id, &e, true)) {
+        /* the head was confirmed by fg_respstate_request: its ancestors
+         * come from the cache as they are (no store round trip per turn) */
+        if (!find(c->w, id, &e, true, depth == 0)) {
             rc = no_history(c, c->rs.prev, "an earlier response of it is no longer stored.");
             break;
         }

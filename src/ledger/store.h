@@ -73,6 +73,14 @@ struct fg_store_ops {
      * backend keeps none. */
     int (*response_get)(struct fg_store *s, const char *id, int64_t now_ms,
                         struct fg_store_response *out, char *err, size_t errlen);
+    /* The conversation ending at stored Response `id`: its row, then the
+     * row of the response it continues, and so on (at most max rows, each
+     * not expired at now_ms; the chain stops at a missing or expired one),
+     * to cb newest first, in ONE query (a recursive CTE): a cold
+     * conversation costs one round trip, not one per turn.  The number of
+     * rows, or -1 with err.  NULL: use response_get. */
+    int (*response_chain)(struct fg_store *s, const char *id, int64_t now_ms, int max,
+                          fg_store_response_cb cb, void *arg, char *err, size_t errlen);
     /* Delete the responses that expired before now_ms (the writer's
      * connection, called by the ledger writer between groups); the number
      * deleted, or -1. */

@@ -598,6 +598,52 @@ static int pg_response_prune(struct fg_store *s, int64_t now_ms, char *err, size
     }
 }
 
+/* One query for the whole conversation (store.h response_chain); the
+ * depth bound also guards against a cycle no writer makes. */
+#define CHAIN_SQL                                                                                  \
+    "WITH RECURSIVE chain AS (SELECT id, key_id, provider, upstream_id, prev_id, data,"            \
+    " ts_ms, expires_ms, 1 AS depth FROM responses WHERE id = $1 AND (expires_ms IS NULL OR"       \
+    " expires_ms = 0 OR expires_ms > $2) UNION ALL SELECT r.id, r.key_id, r.provider,"             \
+    " r.upstream_id, r.prev_id, r.data, r.ts_ms, r.expires_ms, c.depth + 1 FROM responses r"       \
+    " JOIN chain c ON r.id = c.prev_id WHERE c.depth < $3 AND (r.expires_ms IS NULL OR"            \
+    " r.expires_ms = 0 OR r.expires_ms > $2)) SELECT id, key_id, provider, upstream_id,"           \
+    " prev_id, data, ts_ms, expires_ms FROM chain ORDER BY depth"
+
+struct chain_ctx {
+    fg_store_response_cb cb;
+    void *arg;
+    int n;
+};
+
+static int chain_row(void *arg, const PGresult *r)
+{
+    struct chain_ctx *x = arg;
+    /* the strings are libpq's, valid during the call */
+    struct fg_store_response row = {
+        .key_id = (char *)val(r, 1),
+        .provider = (char *)val(r, 2),
+        .upstream_id = (char *)val(r, 3),
+        .prev_id = (char *)val(r, 4),
+        .data = (char *)val(r, 5),
+        .ts_ms = num(r, 6),
+        .expires_ms = num(r, 7),
+    };
+    x->n++;
+    return val(r, 0) ? x->cb(x->arg, val(r, 0), &row) : 0;
+}
+
+static int pg_response_chain(struct fg_store *s, const char *id, int64_t now_ms, int max,
+                             fg_store_response_cb cb, void *arg, char *err, size_t errlen)
+{
+    char now[24], lim[16];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(lim, sizeof lim, "%d", max);
+    const char *p[3] = {id, now, lim};
+    struct chain_ctx x = {cb, arg, 0};
+    int rc = stream_rows((struct pg_store *)s, CHAIN_SQL, 3, p, chain_row, &x, err, errlen);
+    return rc < 0 ? -1 : x.n;
+}
+
 static int pg_response_put(struct fg_store *s, const char *id, const struct fg_store_response *row,
                            char *err, size_t errlen)
 {
@@ -633,4 +679,5 @@ const struct fg_store_ops fg_store_pg = {
     .response_get = pg_response_get,
     .response_prune = pg_response_prune,
     .response_put = pg_response_put,
+    .response_chain = pg_response_chain,
 };

@@ -419,10 +419,26 @@ static int count_row(void *arg, const struct fg_record *r)
     return 0;
 }
 
+struct chain_got {
+    int n;
+    char ids[4][16];
+};
+
+static int chain_cb(void *arg, const char *id, const struct fg_store_response *r)
+{
+    struct chain_got *g = arg;
+    assert_string_equal(r->key_id, "key_owner");
+    if (g->n < 4)
+        snprintf(g->ids[g->n], sizeof g->ids[0], "%s", id);
+    g->n++;
+    return 0;
+}
+
 /* The same as test_ledger.c's store_response_ops on SQLite: the whole row
  * round-trips, an expired row is invisible before it is pruned, prune
  * deletes what expired at now (not what has no expiry), a forget record
- * deletes the row and is no call. */
+ * deletes the row and is no call; the conversation
+ * in one query (response_chain). */
 static void response_ops_as_sqlite(void **state)
 {
     struct fix *f = *state;
@@ -452,6 +468,22 @@ static void response_ops_as_sqlite(void **state)
     assert_null(r.data);
     fg_store_response_free(&r);
     assert_int_equal(st->ops->response_get(st, "resp_zzz", 0, &r, err, sizeof err), 0);
+    /* the whole conversation in one query, newest first, stopping at an
+     * expired or missing response, and at max rows */
+    struct chain_got g = {0};
+    assert_int_equal(st->ops->response_chain(st, "resp_b", 0, 1000, chain_cb, &g, err, sizeof err),
+                     2);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.ids[0], "resp_b");
+    assert_string_equal(g.ids[1], "resp_a");
+    memset(&g, 0, sizeof g);
+    assert_int_equal(
+        st->ops->response_chain(st, "resp_b", 5000, 1000, chain_cb, &g, err, sizeof err), 1);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(st->ops->response_chain(st, "resp_b", 0, 1, chain_cb, &g, err, sizeof err), 1);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(
+        st->ops->response_chain(st, "resp_zzz", 0, 1000, chain_cb, &g, err, sizeof err), 0);
     assert_int_equal(st->ops->response_prune(st, 2000, err, sizeof err), 1);
     assert_int_equal(st->ops->response_get(st, "resp_c", 0, &r, err, sizeof err), 0);
     assert_int_equal(st->ops->response_get(st, "resp_a", 0, &r, err, sizeof err), 1);
