@@ -17,7 +17,13 @@
  * only).  A lost connection is reconnected once per write; when the server
  * still cannot be reached, write returns FG_STORE_DOWN and the ledger
  * spools (ledger.h).  Scans stream rows one at a time (single-row mode), so
- * a report over a big ledger never holds it in memory. */
+ * a report over a big ledger never holds it in memory.
+ *
+ * Stored Responses (`responses`, migration 2): the same columns and
+ * behaviour as store_sqlite.c (a forget record deletes its row and is no
+ * call; an expired row is invisible; prune deletes PRUNE_BATCH rows per
+ * statement until none is left, so a backlog never holds one long
+ * transaction); response_chain reads a conversation in one recursive CTE. */
 #include "store.h"
 #include "store_pg.h"
 
@@ -589,7 +595,7 @@ static int pg_response_prune(struct fg_store *s, int64_t now_ms, char *err, size
             PQclear(r);
             return -1;
         }
-        int n = atoi(PQcmdTuples(r));
+        int n = (int)strtol(PQcmdTuples(r), NULL, 10); /* libpq's digits */
         PQclear(r);
         FG_ASSERT(n >= 0 && n <= PRUNE_BATCH);
         total += n;
@@ -661,7 +667,7 @@ static int pg_response_put(struct fg_store *s, const char *id, const struct fg_s
                                " $8) ON CONFLICT (id) DO NOTHING",
                                8, NULL, p, NULL, NULL, 0);
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK
-                 ? atoi(PQcmdTuples(r)) > 0
+                 ? strtol(PQcmdTuples(r), NULL, 10) > 0
                  : fg_pgdb_fail(q->c, r, "copying responses", err, errlen);
     PQclear(r);
     return rc;
