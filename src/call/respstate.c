@@ -3,6 +3,7 @@
 
 #include "call.h"
 #include "assert.h"
+#include "ledger.h"
 #include "log.h"
 #include "provider.h"
 #include "runtime.h"
@@ -157,12 +158,19 @@ static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_en
 }
 
 /* A cached entry older than RECHECK_MS: does the store still hold it?  Only
- * a definite "no" (another replica deleted it) drops it: when the store
- * cannot be read (down, its records spooled) the cache answers. */
+ * a definite "no" (another replica deleted it) refuses it, and only while
+ * this process's own records are reaching the store: when the store cannot
+ * be read, or this ledger's records wait in its spool (the row may be one
+ * of them), the cache answers.  A "no" leaves the cache as it is, so a row
+ * that arrives later is found again. */
 static bool still_stored(struct fg_worker *w, const struct fg_respmap_entry *e)
 {
     int64_t now = mono_ms();
     if (now - e->vouched_ms < RECHECK_MS)
+        return true;
+    struct fg_ledger_stats ls;
+    fg_ledger_get_stats(&ls);
+    if (ls.store_down || ls.spool_depth > 0)
         return true;
     char err[256];
     if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0)
@@ -185,13 +193,13 @@ static bool find(struct fg_worker *w, const char *id, struct fg_respmap_entry *o
     if (!fg_respmap_id_ok(id, strlen(id)))
         return false;
     if (fg_respmap_get(id, out, want_data)) {
-        if (!out->deleted && (!out->expires_ms || out->expires_ms > now_ms()) &&
-            (!recheck || still_stored(w, out)))
+        bool live = !out->deleted && (!out->expires_ms || out->expires_ms > now_ms());
+        if (live && (!recheck || still_stored(w, out)))
             return true;
         free(out->data);
         out->data = NULL;
-        if (!out->deleted)
-            fg_respmap_forget(id); /* expired (the store's prune deletes its row) or deleted */
+        if (!live && !out->deleted)
+            fg_respmap_forget(id); /* expired: the store's prune deletes its row */
         return false;
     }
     if (!from_store(w, id, out))

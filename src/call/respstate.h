@@ -34,7 +34,8 @@
  *    put into the cache.  A cached response older than 1 s is confirmed by
  *    the store (response_owner) before the id a request names is used, so
  *    a DELETE through another replica on the same store is honoured; a
- *    store that cannot be read leaves the cache in charge.  These reads
+ *    store that cannot be read, or records of this process still in the
+ *    ledger's spool, leave the cache in charge.  These reads
  *    run on the worker loop (Postgres too: a round trip). */
 #ifndef FRUGAL_RESPSTATE_H
 #define FRUGAL_RESPSTATE_H
