@@ -147,6 +147,15 @@ bool fg_respmap_get(const char *id, struct fg_respmap_entry *out, bool want_data
     return k >= 0;
 }
 
+void fg_respmap_vouch(const char *id, int64_t now)
+{
+    pthread_mutex_lock(&g_respmap.mu);
+    int k = g_respmap.s ? find(id, strlen(id)) : -1;
+    if (k >= 0)
+        g_respmap.s[k].e.vouched_ms = now;
+    pthread_mutex_unlock(&g_respmap.mu);
+}
+
 void fg_respmap_forget(const char *id)
 {
     struct fg_respmap_entry e = {.deleted = true, .provider_index = -1};

@@ -30,7 +30,8 @@ struct fg_respmap_entry {
     int provider_index;                   /* the provider account holding `upstream` */
     int64_t expires_ms;                   /* unix ms, 0 = never */
     bool deleted;                         /* a tombstone (fg_respmap_forget) */
-    char *data;                           /* replay JSON (respstate.h), or NULL */
+    int64_t vouched_ms; /* monotonic ms this process made it or last read it from the store */
+    char *data;         /* replay JSON (respstate.h), or NULL */
     size_t data_len;
 };
 
@@ -45,6 +46,8 @@ bool fg_respmap_get(const char *id, struct fg_respmap_entry *out, bool want_data
 /* `id` was deleted: a tombstone stays (get answers it with .deleted), so
  * that a store row whose delete is still queued is not read back. */
 void fg_respmap_forget(const char *id);
+/* The store confirmed `id` at monotonic ms `now` (its vouched_ms). */
+void fg_respmap_vouch(const char *id, int64_t now);
 /* Forget everything and free the map (shutdown, tests). */
 void fg_respmap_reset(void);
 

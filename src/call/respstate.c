@@ -3,6 +3,7 @@
 
 #include "call.h"
 #include "assert.h"
+#include "ledger.h"
 #include "log.h"
 #include "provider.h"
 #include "runtime.h"
@@ -22,6 +23,11 @@
  * order). */
 #define CHAIN_MAX 1000
 #define CHAIN_BYTES (64u << 20)
+/* A cached response older than this is confirmed by the store before it is
+ * used: another replica on the same store may have deleted it (DELETE
+ * /v1/responses/{id} through it).  Well above the ledger's write delay, so
+ * this process's own fresh responses never need the store. */
+#define RECHECK_MS 1000
 
 void fg_respstate_mint(char *out)
 {
@@ -48,6 +54,13 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 bool fg_respstate_owns(const char *key_id, const char *owner)
 {
     return !strcmp(key_id, "master") || !strcmp(key_id, "anonymous") ||
@@ -61,6 +74,57 @@ static void copy_id(char *dst, const char *src)
 
 /* ---- lookup: the cache, then the store --------------------------------- */
 
+/* A store row as the cache keeps it (out->data NULL: the caller's). */
+static void entry_of(const struct fg_config *cfg, const char *id, const struct fg_store_response *r,
+                     struct fg_respmap_entry *out)
+{
+    memset(out, 0, sizeof *out);
+    copy_id(out->id, id);
+    snprintf(out->owner, sizeof out->owner, "%s", r->key_id ? r->key_id : "");
+    /* a row from before frugal minted ids (no expiry, no provider id): its
+     * id is the provider's */
+    copy_id(out->upstream, !r->upstream_id && !r->expires_ms ? id : r->upstream_id);
+    copy_id(out->prev, r->prev_id);
+    out->expires_ms = r->expires_ms;
+    out->provider_index = -1;
+    for (size_t i = 0; r->provider && i < cfg->n_providers; i++)
+        if (!strcmp(cfg->providers[i].name, r->provider))
+            out->provider_index = (int)i;
+    out->vouched_ms = mono_ms();
+}
+
+struct chain_fill {
+    const struct fg_config *cfg;
+    const char *head;
+    struct fg_respmap_entry *out;
+    bool found;
+};
+
+/* One row of the conversation read in one query: into the cache (the turns
+ * after this one find their ancestors there), the head also into out.  An
+ * id the cache already knows keeps its entry (a tombstone for a delete
+ * still queued, or this process's own fresher copy). */
+static int chain_row(void *arg, const char *id, const struct fg_store_response *r)
+{
+    struct chain_fill *x = arg;
+    struct fg_respmap_entry e;
+    bool head = !strcmp(id, x->head);
+    if (!head && fg_respmap_get(id, &e, false))
+        return 0;
+    entry_of(x->cfg, id, r, &e);
+    e.data = r->data;
+    e.data_len = r->data ? strlen(r->data) : 0;
+    fg_respmap_put(&e); /* copies the data */
+    if (head) {
+        *x->out = e;
+        x->out->data = r->data ? fg_xstrdup(r->data) : NULL;
+        x->found = true;
+    }
+    return 0;
+}
+
+/* Not in the cache: the store's row, and with it (response_chain) the rows
+ * of the whole conversation before it, in one round trip. */
 static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_entry *out)
 {
     const struct fg_config *cfg = w->app->cfg;
@@ -68,6 +132,13 @@ static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_en
     if (!w->store && fg_store_open(cfg->storage, &w->store, err, sizeof err) < 0) {
         fg_warn("responses: cannot open the store: %s", err);
         return false;
+    }
+    if (w->store->ops->response_chain) {
+        struct chain_fill x = {cfg, id, out, false};
+        if (w->store->ops->response_chain(w->store, id, now_ms(), CHAIN_MAX, chain_row, &x, err,
+                                          sizeof err) < 0)
+            fg_warn("responses: %s", err);
+        return x.found;
     }
     struct fg_store_response r;
     if (!w->store->ops->response_get)
@@ -77,18 +148,7 @@ static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_en
         fg_warn("responses: %s", err);
     if (rc != 1)
         return false;
-    memset(out, 0, sizeof *out);
-    copy_id(out->id, id);
-    snprintf(out->owner, sizeof out->owner, "%s", r.key_id ? r.key_id : "");
-    /* a row from before frugal minted ids (no expiry, no provider id): its
-     * id is the provider's */
-    copy_id(out->upstream, !r.upstream_id && !r.expires_ms ? id : r.upstream_id);
-    copy_id(out->prev, r.prev_id);
-    out->expires_ms = r.expires_ms;
-    out->provider_index = -1;
-    for (size_t i = 0; r.provider && i < cfg->n_providers; i++)
-        if (!strcmp(cfg->providers[i].name, r.provider))
-            out->provider_index = (int)i;
+    entry_of(cfg, id, &r, out);
     out->data = r.data; /* taken */
     out->data_len = r.data ? strlen(r.data) : 0;
     r.data = NULL;
@@ -97,17 +157,48 @@ static bool from_store(struct fg_worker *w, const char *id, struct fg_respmap_en
     return true;
 }
 
-bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_entry *out,
-                       bool want_data)
+/* A cached entry older than RECHECK_MS: does the store still hold it?  Only
+ * a definite "no" (another replica deleted it) refuses it, and only while
+ * this process's own records are reaching the store: when the store cannot
+ * be read, or this ledger's records wait in its spool (the row may be one
+ * of them), the cache answers.  A "no" leaves the cache as it is, so a row
+ * that arrives later is found again. */
+static bool still_stored(struct fg_worker *w, const struct fg_respmap_entry *e)
+{
+    int64_t now = mono_ms();
+    if (now - e->vouched_ms < RECHECK_MS)
+        return true;
+    struct fg_ledger_stats ls;
+    fg_ledger_get_stats(&ls);
+    if (ls.store_down || ls.spool_depth > 0)
+        return true;
+    char err[256];
+    if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0)
+        return true;
+    if (!w->store->ops->response_owner)
+        return true;
+    char owner[48], provider[64];
+    int rc = w->store->ops->response_owner(w->store, e->id, owner, sizeof owner, provider,
+                                           sizeof provider, err, sizeof err);
+    if (rc < 0)
+        fg_warn("responses: %s", err);
+    if (rc != 0)
+        fg_respmap_vouch(e->id, now);
+    return rc != 0;
+}
+
+static bool find(struct fg_worker *w, const char *id, struct fg_respmap_entry *out, bool want_data,
+                 bool recheck)
 {
     if (!fg_respmap_id_ok(id, strlen(id)))
         return false;
     if (fg_respmap_get(id, out, want_data)) {
-        if (!out->deleted && (!out->expires_ms || out->expires_ms > now_ms()))
+        bool live = !out->deleted && (!out->expires_ms || out->expires_ms > now_ms());
+        if (live && (!recheck || still_stored(w, out)))
             return true;
         free(out->data);
         out->data = NULL;
-        if (!out->deleted)
+        if (!live && !out->deleted)
             fg_respmap_forget(id); /* expired: the store's prune deletes its row */
         return false;
     }
@@ -118,6 +209,12 @@ bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_en
         out->data = NULL;
     }
     return true;
+}
+
+bool fg_respstate_find(struct fg_worker *w, const char *id, struct fg_respmap_entry *out,
+                       bool want_data)
+{
+    return find(w, id, out, want_data, true);
 }
 
 static const char *quoted(struct fg_call *c, const char *s)
@@ -217,7 +314,9 @@ static int history(struct fg_call *c, json_t *items)
             rc = no_history(c, c->rs.prev, "the conversation is longer than 1000 responses.");
             break;
         }
-        if (!fg_respstate_find(c->w, id, &e, true)) {
+        /* the head was confirmed by fg_respstate_request: its ancestors
+         * come from the cache as they are (no store round trip per turn) */
+        if (!find(c->w, id, &e, true, depth == 0)) {
             rc = no_history(c, c->rs.prev, "an earlier response of it is no longer stored.");
             break;
         }
@@ -399,6 +498,7 @@ static void remember(struct fg_call *c, const char *resp, size_t n, bool final)
     }
     struct fg_respmap_entry e = {.provider_index = c->serve.provider_index,
                                  .expires_ms = s->expires_ms,
+                                 .vouched_ms = mono_ms(),
                                  .data = (char *)s->data,
                                  .data_len = s->data ? strlen(s->data) : 0};
     copy_id(e.id, s->id);

@@ -29,8 +29,14 @@
  *    another account later (fallback, escalation) expands then
  *    (fg_respstate_encode).  Expansion without stored data (responses.store
  *    false, a response over the cap) is a 400 that says why.
- *  - Reads: the cache first, then one primary-key read per response on the
- *    worker's own store handle (as GET /frugal/spend reads). */
+ *  - Reads: the cache first, else the response and all its ancestors in
+ *    one query (store.h response_chain) on the worker's own store handle,
+ *    put into the cache.  A cached response older than 1 s is confirmed by
+ *    the store (response_owner) before the id a request names is used, so
+ *    a DELETE through another replica on the same store is honoured; a
+ *    store that cannot be read, or records of this process still in the
+ *    ledger's spool, leave the cache in charge.  These reads
+ *    run on the worker loop (Postgres too: a round trip). */
 #ifndef FRUGAL_RESPSTATE_H
 #define FRUGAL_RESPSTATE_H
 

@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define COPY_GROUP 1000 /* rows per transaction when copying a ledger */
 
@@ -98,6 +99,53 @@ static int copy_calls(const char *from, struct fg_store *to)
     return 0;
 }
 
+struct resp_ctx {
+    struct fg_store *to;
+    int copied, kept, failed;
+    char err[600];
+};
+
+static int copy_response(void *arg, const char *id, const struct fg_store_response *r)
+{
+    struct resp_ctx *x = arg;
+    int rc = x->to->ops->response_put(x->to, id, r, x->err, sizeof x->err);
+    if (rc < 0)
+        x->failed = 1;
+    else if (rc)
+        x->copied++;
+    else
+        x->kept++;
+    return x->failed;
+}
+
+/* The stored Responses (conversation state) not yet expired: without them
+ * a conversation started before the move could not be continued. */
+static int copy_responses(const char *from, struct fg_store *to)
+{
+    struct fg_store *src = NULL;
+    struct resp_ctx x = {.to = to};
+    char err[600];
+    if (!to->ops->response_put)
+        return 0; /* the destination keeps no conversation state */
+    if (fg_store_open(from, &src, err, sizeof err) < 0) {
+        fprintf(stderr, "frugal migrate: %s\n", err);
+        return -1;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int rc = src->ops->response_scan
+                 ? src->ops->response_scan(src, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+                                           copy_response, &x, err, sizeof err)
+                 : 0;
+    fg_store_close(src);
+    if (rc < 0 || x.failed) {
+        fprintf(stderr, "frugal migrate: copying responses: %s\n", x.failed ? x.err : err);
+        return -1;
+    }
+    printf("responses: %d copied, %d already there\n", x.copied, x.kept);
+    return 0;
+}
+
 struct keys_ctx {
     struct fg_keystore *to;
     int copied, skipped, failed;
@@ -155,6 +203,8 @@ static int copy_from(const struct fg_config *cfg, const char *from)
         return 1;
     }
     int rc = copy_calls(from, to);
+    if (rc == 0)
+        rc = copy_responses(from, to);
     fg_store_close(to);
     if (rc == 0)
         rc = copy_keys(from, cfg->storage);

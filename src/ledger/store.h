@@ -35,6 +35,8 @@ struct fg_store_response;
 
 /* Called for each record of a scan; return non-zero to stop. */
 typedef int (*fg_store_row_cb)(void *arg, const struct fg_record *r);
+/* Called for each stored Response of a response_scan; non-zero stops. */
+typedef int (*fg_store_response_cb)(void *arg, const char *id, const struct fg_store_response *r);
 /* Called for each (key_id, tags) group of a spend sum; non-zero stops. */
 typedef int (*fg_store_spend_cb)(void *arg, const char *key_id, const char *tags,
                                  int64_t cost_pico);
@@ -114,6 +116,14 @@ struct fg_store_ops {
      * backend keeps none. */
     int (*response_get)(struct fg_store *s, const char *id, int64_t now_ms,
                         struct fg_store_response *out, char *err, size_t errlen);
+    /* The conversation ending at stored Response `id`: its row, then the
+     * row of the response it continues, and so on (at most max rows, each
+     * not expired at now_ms; the chain stops at a missing or expired one),
+     * to cb newest first, in ONE query (a recursive CTE): a cold
+     * conversation costs one round trip, not one per turn.  The number of
+     * rows, or -1 with err.  NULL: use response_get. */
+    int (*response_chain)(struct fg_store *s, const char *id, int64_t now_ms, int max,
+                          fg_store_response_cb cb, void *arg, char *err, size_t errlen);
     /* Delete the responses that expired before now_ms (the writer's
      * connection, called by the ledger writer between groups); the number
      * deleted, or -1. */
@@ -128,6 +138,17 @@ struct fg_store_ops {
      * the backend cannot (the dashboard's live view says so). */
     int (*recent)(struct fg_store *s, const char *key_id, int limit, fg_store_row_cb cb, void *arg,
                   char *err, size_t errlen);
+
+    /* Every stored Response not expired at now_ms, to cb (strings valid
+     * during the call): `frugal migrate --copy-from` reads a SQLite store
+     * so.  0, or -1 with err.  NULL: the backend cannot be copied from. */
+    int (*response_scan)(struct fg_store *s, int64_t now_ms, fg_store_response_cb cb, void *arg,
+                         char *err, size_t errlen);
+    /* Add stored Response `id` as copied from another store; a row already
+     * there is kept (copying twice changes nothing).  1 added, 0 kept, -1
+     * error.  NULL: the backend cannot be copied into. */
+    int (*response_put)(struct fg_store *s, const char *id, const struct fg_store_response *r,
+                        char *err, size_t errlen);
 };
 
 /* A row of the `responses` table: who created a stored Response, where it

@@ -17,7 +17,13 @@
  * only).  A lost connection is reconnected once per write; when the server
  * still cannot be reached, write returns FG_STORE_DOWN and the ledger
  * spools (ledger.h).  Scans stream rows one at a time (single-row mode), so
- * a report over a big ledger never holds it in memory. */
+ * a report over a big ledger never holds it in memory.
+ *
+ * Stored Responses (`responses`, migration 2): the same columns and
+ * behaviour as store_sqlite.c (a forget record deletes its row and is no
+ * call; an expired row is invisible; prune deletes PRUNE_BATCH rows per
+ * statement until none is left, so a backlog never holds one long
+ * transaction); response_chain reads a conversation in one recursive CTE. */
 #include "store.h"
 #include "store_pg.h"
 
@@ -45,6 +51,7 @@
 #define NCOLS 48
 #define ROWS_PER_INSERT 500 /* 24,000 parameters: under the protocol's 65,535 */
 #define KNOWN_MONTHS 64     /* partitions this handle knows exist */
+#define PRUNE_BATCH 1000    /* expired responses deleted per statement (short locks) */
 
 static const struct fg_pgdb_migration migrations[] = {
     {1, "ledger 1: calls partitioned by month, responses",
@@ -65,6 +72,13 @@ static const struct fg_pgdb_migration migrations[] = {
      " response_bytes bigint, PRIMARY KEY (id, ts_ms)) PARTITION BY RANGE (ts_ms);"
      "CREATE INDEX calls_ts ON calls (ts_ms);"
      "CREATE TABLE responses (id text PRIMARY KEY, key_id text, provider text, ts_ms bigint);"},
+    /* stored Responses as SQLite keeps them (store_sqlite.c): the provider's
+     * id, the response continued, the expiry (0: never) and the replay data;
+     * the partial index serves the prune (rows that never expire stay out) */
+    {2, "ledger 2: stored Responses data",
+     "ALTER TABLE responses ADD COLUMN upstream_id text, ADD COLUMN prev_id text,"
+     " ADD COLUMN expires_ms bigint, ADD COLUMN data text;"
+     "CREATE INDEX responses_expires ON responses (expires_ms) WHERE expires_ms > 0;"},
 };
 
 struct pg_store {
@@ -279,22 +293,33 @@ static int insert_rows(struct pg_store *q, struct fg_record *const *recs, size_t
     return rc;
 }
 
-/* The stored Response a call created: its owner, replaced when written again. */
-static int insert_response(struct pg_store *q, const struct fg_record *rec, char *err,
-                           size_t errlen)
+/* The stored Response a call created, replaced when written again; or,
+ * for a forget record, its deletion. */
+static int write_response(struct pg_store *q, const struct fg_record *rec, char *err, size_t errlen)
 {
-    char ts[24];
-    snprintf(ts, sizeof ts, "%" PRId64, rec->ts_ms);
-    const char *p[4] = {rec->response_id, rec->key_id, rec->provider, ts};
-    PGresult *r = PQexecParams(q->c,
-                               "INSERT INTO responses (id, key_id, provider, ts_ms) VALUES "
-                               "($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET key_id = "
-                               "EXCLUDED.key_id, provider = EXCLUDED.provider, ts_ms = "
-                               "EXCLUDED.ts_ms",
-                               4, NULL, p, NULL, NULL, 0);
+    PGresult *r;
+    if (rec->response_forget) {
+        const char *p[1] = {rec->response_id};
+        r = PQexecParams(q->c, "DELETE FROM responses WHERE id = $1", 1, NULL, p, NULL, NULL, 0);
+    } else {
+        char ts[24], exp[24];
+        snprintf(ts, sizeof ts, "%" PRId64, rec->ts_ms);
+        snprintf(exp, sizeof exp, "%" PRId64, rec->response_expires_ms);
+        const char *p[8] = {
+            rec->response_id,          rec->key_id,           rec->provider, ts,
+            rec->upstream_response_id, rec->prev_response_id, exp,           rec->response_data};
+        r = PQexecParams(q->c,
+                         "INSERT INTO responses (id, key_id, provider, ts_ms, upstream_id, prev_id,"
+                         " expires_ms, data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+                         " ON CONFLICT (id) DO UPDATE SET key_id = EXCLUDED.key_id,"
+                         " provider = EXCLUDED.provider, ts_ms = EXCLUDED.ts_ms,"
+                         " upstream_id = EXCLUDED.upstream_id, prev_id = EXCLUDED.prev_id,"
+                         " expires_ms = EXCLUDED.expires_ms, data = EXCLUDED.data",
+                         8, NULL, p, NULL, NULL, 0);
+    }
     int rc = PQresultStatus(r) == PGRES_COMMAND_OK
                  ? 0
-                 : fg_pgdb_fail(q->c, r, "INSERT responses", err, errlen);
+                 : fg_pgdb_fail(q->c, r, "writing responses", err, errlen);
     PQclear(r);
     return rc;
 }
@@ -302,23 +327,34 @@ static int insert_response(struct pg_store *q, const struct fg_record *rec, char
 static int write_all(struct pg_store *q, struct fg_record *const *recs, size_t n, char *err,
                      size_t errlen)
 {
+    /* the calls of the group (a forget record is no call) */
+    struct fg_record **calls = fg_xmalloc((n ? n : 1) * sizeof *calls);
+    size_t nc = 0;
     for (size_t k = 0; k < n; k++)
-        if (ensure_month(q, month_of(recs[k]->ts_ms), err, errlen) < 0)
-            return -1;
+        if (!recs[k]->response_forget)
+            calls[nc++] = recs[k];
+    for (size_t k = 0; k < nc; k++)
+        if (ensure_month(q, month_of(calls[k]->ts_ms), err, errlen) < 0)
+            goto out;
     if (fg_pgdb_exec(q->c, "BEGIN", err, errlen) < 0)
-        return -1;
-    for (size_t k = 0; k < n; k += ROWS_PER_INSERT) {
-        size_t m = n - k < ROWS_PER_INSERT ? n - k : ROWS_PER_INSERT;
-        if (insert_rows(q, recs + k, m, err, errlen) < 0)
+        goto out;
+    for (size_t k = 0; k < nc; k += ROWS_PER_INSERT) {
+        size_t m = nc - k < ROWS_PER_INSERT ? nc - k : ROWS_PER_INSERT;
+        if (insert_rows(q, calls + k, m, err, errlen) < 0)
             goto bad;
     }
+    /* in record order: a forget after the call that stored it wins */
     for (size_t k = 0; k < n; k++)
-        if (recs[k]->response_id && insert_response(q, recs[k], err, errlen) < 0)
+        if (recs[k]->response_id && write_response(q, recs[k], err, errlen) < 0)
             goto bad;
-    if (fg_pgdb_exec(q->c, "COMMIT", err, errlen) == 0)
+    if (fg_pgdb_exec(q->c, "COMMIT", err, errlen) == 0) {
+        free(calls);
         return 0;
+    }
 bad:
     PQclear(PQexec(q->c, "ROLLBACK"));
+out:
+    free(calls);
     return -1;
 }
 
@@ -500,6 +536,143 @@ static int pg_response_owner(struct fg_store *s, const char *id, char *key_id, s
     return found;
 }
 
+static char *dup_val(const PGresult *r, int i)
+{
+    return val(r, i) ? fg_xstrdup(val(r, i)) : NULL;
+}
+
+static int pg_response_get(struct fg_store *s, const char *id, int64_t now_ms,
+                           struct fg_store_response *out, char *err, size_t errlen)
+{
+    struct pg_store *q = (struct pg_store *)s;
+    memset(out, 0, sizeof *out);
+    if (!reconnect(q))
+        return fg_pgdb_fail(q->c, NULL, "reconnecting", err, errlen);
+    char now[24];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    const char *p[2] = {id, now};
+    PGresult *r = PQexecParams(q->c,
+                               "SELECT key_id, provider, upstream_id, prev_id, data, ts_ms,"
+                               " expires_ms FROM responses WHERE id = $1 AND (expires_ms IS NULL"
+                               " OR expires_ms = 0 OR expires_ms > $2)",
+                               2, NULL, p, NULL, NULL, 0);
+    int found;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        found = fg_pgdb_fail(q->c, r, "reading responses", err, errlen);
+    } else if ((found = PQntuples(r) > 0)) {
+        out->key_id = dup_val(r, 0);
+        out->provider = dup_val(r, 1);
+        out->upstream_id = dup_val(r, 2);
+        out->prev_id = dup_val(r, 3);
+        out->data = dup_val(r, 4);
+        out->ts_ms = num(r, 5);
+        out->expires_ms = num(r, 6);
+    }
+    PQclear(r);
+    return found;
+}
+
+/* Expired rows go PRUNE_BATCH at a time, each batch its own statement (and
+ * transaction), so a big backlog never holds long locks or one huge
+ * transaction; rows that never expire (0) stay. */
+static int pg_response_prune(struct fg_store *s, int64_t now_ms, char *err, size_t errlen)
+{
+    struct pg_store *q = (struct pg_store *)s;
+    if (!reconnect(q))
+        return fg_pgdb_fail(q->c, NULL, "reconnecting", err, errlen);
+    char now[24], lim[16];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(lim, sizeof lim, "%d", PRUNE_BATCH);
+    const char *p[2] = {now, lim};
+    int total = 0;
+    for (;;) {
+        PGresult *r = PQexecParams(q->c,
+                                   "DELETE FROM responses WHERE id IN (SELECT id FROM responses"
+                                   " WHERE expires_ms > 0 AND expires_ms <= $1 LIMIT $2)",
+                                   2, NULL, p, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            fg_pgdb_fail(q->c, r, "pruning responses", err, errlen);
+            PQclear(r);
+            return -1;
+        }
+        int n = (int)strtol(PQcmdTuples(r), NULL, 10); /* libpq's digits */
+        PQclear(r);
+        FG_ASSERT(n >= 0 && n <= PRUNE_BATCH);
+        total += n;
+        if (n < PRUNE_BATCH)
+            return total;
+    }
+}
+
+/* One query for the whole conversation (store.h response_chain); the
+ * depth bound also guards against a cycle no writer makes. */
+#define CHAIN_SQL                                                                                  \
+    "WITH RECURSIVE chain AS (SELECT id, key_id, provider, upstream_id, prev_id, data,"            \
+    " ts_ms, expires_ms, 1 AS depth FROM responses WHERE id = $1 AND (expires_ms IS NULL OR"       \
+    " expires_ms = 0 OR expires_ms > $2) UNION ALL SELECT r.id, r.key_id, r.provider,"             \
+    " r.upstream_id, r.prev_id, r.data, r.ts_ms, r.expires_ms, c.depth + 1 FROM responses r"       \
+    " JOIN chain c ON r.id = c.prev_id WHERE c.depth < $3 AND (r.expires_ms IS NULL OR"            \
+    " r.expires_ms = 0 OR r.expires_ms > $2)) SELECT id, key_id, provider, upstream_id,"           \
+    " prev_id, data, ts_ms, expires_ms FROM chain ORDER BY depth"
+
+struct chain_ctx {
+    fg_store_response_cb cb;
+    void *arg;
+    int n;
+};
+
+static int chain_row(void *arg, const PGresult *r)
+{
+    struct chain_ctx *x = arg;
+    /* the strings are libpq's, valid during the call */
+    struct fg_store_response row = {
+        .key_id = (char *)val(r, 1),
+        .provider = (char *)val(r, 2),
+        .upstream_id = (char *)val(r, 3),
+        .prev_id = (char *)val(r, 4),
+        .data = (char *)val(r, 5),
+        .ts_ms = num(r, 6),
+        .expires_ms = num(r, 7),
+    };
+    x->n++;
+    return val(r, 0) ? x->cb(x->arg, val(r, 0), &row) : 0;
+}
+
+static int pg_response_chain(struct fg_store *s, const char *id, int64_t now_ms, int max,
+                             fg_store_response_cb cb, void *arg, char *err, size_t errlen)
+{
+    char now[24], lim[16];
+    snprintf(now, sizeof now, "%" PRId64, now_ms);
+    snprintf(lim, sizeof lim, "%d", max);
+    const char *p[3] = {id, now, lim};
+    struct chain_ctx x = {cb, arg, 0};
+    int rc = stream_rows((struct pg_store *)s, CHAIN_SQL, 3, p, chain_row, &x, err, errlen);
+    return rc < 0 ? -1 : x.n;
+}
+
+static int pg_response_put(struct fg_store *s, const char *id, const struct fg_store_response *row,
+                           char *err, size_t errlen)
+{
+    struct pg_store *q = (struct pg_store *)s;
+    if (!reconnect(q))
+        return fg_pgdb_fail(q->c, NULL, "reconnecting", err, errlen);
+    char ts[24], exp[24];
+    snprintf(ts, sizeof ts, "%" PRId64, row->ts_ms);
+    snprintf(exp, sizeof exp, "%" PRId64, row->expires_ms);
+    const char *p[8] = {id,           row->key_id, row->provider, ts, row->upstream_id,
+                        row->prev_id, exp,         row->data};
+    PGresult *r = PQexecParams(q->c,
+                               "INSERT INTO responses (id, key_id, provider, ts_ms, upstream_id,"
+                               " prev_id, expires_ms, data) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+                               " $8) ON CONFLICT (id) DO NOTHING",
+                               8, NULL, p, NULL, NULL, 0);
+    int rc = PQresultStatus(r) == PGRES_COMMAND_OK
+                 ? strtol(PQcmdTuples(r), NULL, 10) > 0
+                 : fg_pgdb_fail(q->c, r, "copying responses", err, errlen);
+    PQclear(r);
+    return rc;
+}
+
 const struct fg_store_ops fg_store_pg = {
     .scheme = "postgres",
     .open = pg_open,
@@ -509,4 +682,8 @@ const struct fg_store_ops fg_store_pg = {
     .spend_since = pg_spend_since,
     .checkpoint = NULL,
     .response_owner = pg_response_owner,
+    .response_get = pg_response_get,
+    .response_prune = pg_response_prune,
+    .response_put = pg_response_put,
+    .response_chain = pg_response_chain,
 };

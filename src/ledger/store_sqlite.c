@@ -546,6 +546,83 @@ static int sq_rollup(struct fg_store *s, const struct fg_rollup_query *q, fg_sto
     return fg_store_sqlite_rollup_query(((struct sqlite_store *)s)->db, q, cb, arg, err, errlen);
 }
 
+static int sq_response_scan(struct fg_store *s, int64_t now_ms, fg_store_response_cb cb, void *arg,
+                            char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(q->db,
+                           "SELECT id, key_id, provider, upstream_id, prev_id, data, ts_ms,"
+                           " expires_ms FROM responses WHERE expires_ms IS NULL OR expires_ms = 0"
+                           " OR expires_ms > ? ORDER BY ts_ms",
+                           -1, &st, NULL) != SQLITE_OK)
+        return fail(q->db, "reading responses", err, errlen);
+    sqlite3_bind_int64(st, 1, now_ms);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* the strings are sqlite's, valid until the next step */
+        struct fg_store_response r = {
+            .key_id = (char *)col_text(st, 1),
+            .provider = (char *)col_text(st, 2),
+            .upstream_id = (char *)col_text(st, 3),
+            .prev_id = (char *)col_text(st, 4),
+            .data = (char *)col_text(st, 5),
+            .ts_ms = sqlite3_column_int64(st, 6),
+            .expires_ms = sqlite3_column_int64(st, 7),
+        };
+        if (col_text(st, 0) && cb(arg, col_text(st, 0), &r) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    int out = rc == SQLITE_DONE ? 0 : fail(q->db, "reading responses", err, errlen);
+    sqlite3_finalize(st);
+    return out;
+}
+
+/* store.h response_chain: one recursive query (prepared per call: a cold
+ * conversation is rare next to the cache's hits). */
+static int sq_response_chain(struct fg_store *s, const char *id, int64_t now_ms, int max,
+                             fg_store_response_cb cb, void *arg, char *err, size_t errlen)
+{
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(
+            q->db,
+            "WITH RECURSIVE chain AS (SELECT id, key_id, provider, upstream_id, prev_id, data,"
+            " ts_ms, expires_ms, 1 AS depth FROM responses WHERE id = ?1 AND (expires_ms IS NULL OR"
+            " expires_ms = 0 OR expires_ms > ?2) UNION ALL SELECT r.id, r.key_id, r.provider,"
+            " r.upstream_id, r.prev_id, r.data, r.ts_ms, r.expires_ms, c.depth + 1 FROM responses r"
+            " JOIN chain c ON r.id = c.prev_id WHERE c.depth < ?3 AND (r.expires_ms IS NULL OR"
+            " r.expires_ms = 0 OR r.expires_ms > ?2)) SELECT id, key_id, provider, upstream_id,"
+            " prev_id, data, ts_ms, expires_ms FROM chain ORDER BY depth",
+            -1, &st, NULL) != SQLITE_OK)
+        return fail(q->db, "reading responses", err, errlen);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now_ms);
+    sqlite3_bind_int(st, 3, max);
+    int rc, n = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct fg_store_response r = {
+            .key_id = (char *)col_text(st, 1),
+            .provider = (char *)col_text(st, 2),
+            .upstream_id = (char *)col_text(st, 3),
+            .prev_id = (char *)col_text(st, 4),
+            .data = (char *)col_text(st, 5),
+            .ts_ms = sqlite3_column_int64(st, 6),
+            .expires_ms = sqlite3_column_int64(st, 7),
+        };
+        n++;
+        if (col_text(st, 0) && cb(arg, col_text(st, 0), &r) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    int out = rc == SQLITE_DONE ? n : fail(q->db, "reading responses", err, errlen);
+    sqlite3_finalize(st);
+    return out;
+}
+
 const struct fg_store_ops fg_store_sqlite = {
     .scheme = "sqlite:",
     .open = sq_open,
@@ -557,7 +634,8 @@ const struct fg_store_ops fg_store_sqlite = {
     .response_owner = sq_response_owner,
     .response_get = sq_response_get,
     .response_prune = sq_response_prune,
-
     .rollup = sq_rollup,
     .recent = sq_recent,
+    .response_scan = sq_response_scan,
+    .response_chain = sq_response_chain,
 };

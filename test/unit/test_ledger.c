@@ -970,6 +970,21 @@ static struct fg_record *response_record(const char *id, const char *prev, const
     return r;
 }
 
+struct chain_got {
+    int n;
+    char ids[4][16];
+};
+
+static int chain_cb(void *arg, const char *id, const struct fg_store_response *r)
+{
+    struct chain_got *g = arg;
+    assert_string_equal(r->key_id, "key_owner");
+    if (g->n < 4)
+        snprintf(g->ids[g->n], sizeof g->ids[0], "%s", id);
+    g->n++;
+    return 0;
+}
+
 static void store_response_ops(void **state)
 {
     struct fix *f = *state;
@@ -1000,6 +1015,22 @@ static void store_response_ops(void **state)
     assert_null(r.data);
     fg_store_response_free(&r);
     assert_int_equal(st->ops->response_get(st, "resp_zzz", 0, &r, err, sizeof err), 0);
+    /* the whole conversation in one query, newest first, stopping at an
+     * expired or missing response, and at max rows */
+    struct chain_got g = {0};
+    assert_int_equal(st->ops->response_chain(st, "resp_b", 0, 1000, chain_cb, &g, err, sizeof err),
+                     2);
+    assert_int_equal(g.n, 2);
+    assert_string_equal(g.ids[0], "resp_b");
+    assert_string_equal(g.ids[1], "resp_a");
+    memset(&g, 0, sizeof g);
+    assert_int_equal(
+        st->ops->response_chain(st, "resp_b", 5000, 1000, chain_cb, &g, err, sizeof err), 1);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(st->ops->response_chain(st, "resp_b", 0, 1, chain_cb, &g, err, sizeof err), 1);
+    memset(&g, 0, sizeof g);
+    assert_int_equal(
+        st->ops->response_chain(st, "resp_zzz", 0, 1000, chain_cb, &g, err, sizeof err), 0);
     /* prune deletes what expired at now, not what has no expiry */
     assert_int_equal(st->ops->response_prune(st, 2000, err, sizeof err), 1);
     assert_int_equal(st->ops->response_get(st, "resp_c", 0, &r, err, sizeof err), 0);
