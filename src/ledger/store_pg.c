@@ -20,6 +20,7 @@
  * a report over a big ledger never holds it in memory. */
 #include "store.h"
 #include "store_pg.h"
+#include "store_pg_rollup.h"
 
 #include "arena.h"
 #include "assert.h"
@@ -46,7 +47,7 @@
 #define ROWS_PER_INSERT 500 /* 24,000 parameters: under the protocol's 65,535 */
 #define KNOWN_MONTHS 64     /* partitions this handle knows exist */
 
-static const struct fg_pgdb_migration migrations[] = {
+static struct fg_pgdb_migration migrations[] = {
     {1, "ledger 1: calls partitioned by month, responses",
      "CREATE TABLE calls ("
      " id text NOT NULL, ts_ms bigint NOT NULL, key_id text, tags text, endpoint text,"
@@ -65,7 +66,17 @@ static const struct fg_pgdb_migration migrations[] = {
      " response_bytes bigint, PRIMARY KEY (id, ts_ms)) PARTITION BY RANGE (ts_ms);"
      "CREATE INDEX calls_ts ON calls (ts_ms);"
      "CREATE TABLE responses (id text PRIMARY KEY, key_id text, provider text, ts_ms bigint);"},
+    /* the dashboard's rollups (store_pg_rollup.h): text built at open */
+    {2, "ledger 2: rollup_minute, rollup_hour, rollup_day", NULL},
 };
+#define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+/* The migrations with every text in place (idempotent: the same pointer). */
+static const struct fg_pgdb_migration *ledger_migrations(void)
+{
+    migrations[1].sql = fg_store_pg_rollup_migration();
+    return migrations;
+}
 
 struct pg_store {
     struct fg_store base;
@@ -146,8 +157,8 @@ int fg_store_pg_migrate(const char *dsn, bool apply, int *pending, char *err, si
     PGconn *c;
     if (fg_pgdb_connect(dsn, &c, err, errlen) < 0)
         return -1;
-    int rc = fg_pgdb_migrate(c, "ledger", migrations, sizeof migrations / sizeof migrations[0],
-                             apply, pending, err, errlen);
+    int rc =
+        fg_pgdb_migrate(c, "ledger", ledger_migrations(), NMIGRATIONS, apply, pending, err, errlen);
     PQfinish(c);
     return rc;
 }
@@ -160,8 +171,8 @@ static int pg_open(const char *dsn, struct fg_store **out, char *err, size_t err
     int pending;
     int64_t now = wall_ms();
     if (fg_pgdb_connect(dsn, &q->c, err, errlen) < 0 ||
-        fg_pgdb_migrate(q->c, "ledger", migrations, sizeof migrations / sizeof migrations[0], true,
-                        &pending, err, errlen) < 0 ||
+        fg_pgdb_migrate(q->c, "ledger", ledger_migrations(), NMIGRATIONS, true, &pending, err,
+                        errlen) < 0 ||
         ensure_month(q, month_of(now), err, errlen) < 0 ||
         ensure_month(q, month_of(now) + 1, err, errlen) < 0) {
         pg_close(&q->base);
@@ -268,7 +279,8 @@ static int insert_rows(struct pg_store *q, struct fg_record *const *recs, size_t
     char *num = fg_xmalloc(n * NCOLS * 24);
     for (size_t k = 0; k < n; k++)
         row_params(recs[k], p + k * NCOLS, num + k * NCOLS * 24);
-    char *sql = insert_sql(n);
+    char *ins = insert_sql(n), *sql = fg_store_pg_rollup_insert_sql(ins);
+    free(ins);
     PGresult *r = PQexecParams(q->c, sql, (int)(n * NCOLS), NULL, p, NULL, NULL, 0);
     int rc =
         PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : fg_pgdb_fail(q->c, r, "INSERT", err, errlen);
@@ -500,6 +512,45 @@ static int pg_response_owner(struct fg_store *s, const char *id, char *key_id, s
     return found;
 }
 
+struct rollup_ctx {
+    fg_store_rollup_cb cb;
+    void *arg;
+};
+
+static int rollup_row(void *arg, const PGresult *r)
+{
+    struct rollup_ctx *x = arg;
+    struct fg_rollup_row row;
+    fg_store_pg_rollup_read(r, &row);
+    return x->cb(x->arg, &row);
+}
+
+static int pg_rollup(struct fg_store *s, const struct fg_rollup_query *q, fg_store_rollup_cb cb,
+                     void *arg, char *err, size_t errlen)
+{
+    char a[24], b[24], st[24];
+    snprintf(a, sizeof a, "%" PRId64, q->since_ms);
+    snprintf(b, sizeof b, "%" PRId64, q->until_ms);
+    snprintf(st, sizeof st, "%" PRId64, q->step_ms);
+    const char *p[6] = {a, b, st, q->key_id, q->model, q->route};
+    struct rollup_ctx x = {cb, arg};
+    return stream_rows((struct pg_store *)s, fg_store_pg_rollup_query_sql(q), 6, p, rollup_row, &x,
+                       err, errlen);
+}
+
+static int pg_recent(struct fg_store *s, const char *key_id, int limit, fg_store_row_cb cb,
+                     void *arg, char *err, size_t errlen)
+{
+    char n[24];
+    snprintf(n, sizeof n, "%d", limit);
+    const char *p[2] = {key_id, n};
+    struct scan_ctx x = {cb, arg};
+    return stream_rows((struct pg_store *)s,
+                       "SELECT " COLUMNS " FROM calls WHERE ($1::text IS NULL OR key_id = $1::text)"
+                       " ORDER BY ts_ms DESC, id DESC LIMIT $2::bigint",
+                       2, p, scan_row, &x, err, errlen);
+}
+
 const struct fg_store_ops fg_store_pg = {
     .scheme = "postgres",
     .open = pg_open,
@@ -509,4 +560,6 @@ const struct fg_store_ops fg_store_pg = {
     .spend_since = pg_spend_since,
     .checkpoint = NULL,
     .response_owner = pg_response_owner,
+    .rollup = pg_rollup,
+    .recent = pg_recent,
 };
