@@ -419,9 +419,9 @@ static void read_row(const PGresult *res, struct fg_record *r)
 typedef int (*row_fn)(void *arg, const PGresult *r);
 
 /* Run a query in single-row mode, handing each row to fn (non-zero stops:
- * the rest is read and dropped). */
-static int stream_rows(struct pg_store *q, const char *sql, int np, const char *const *p, row_fn fn,
-                       void *arg, char *err, size_t errlen)
+ * the rest is read and dropped).  *rows counts the rows handed over. */
+static int stream_once(struct pg_store *q, const char *sql, int np, const char *const *p, row_fn fn,
+                       void *arg, long *rows, char *err, size_t errlen)
 {
     if (!reconnect(q))
         return fg_pgdb_fail(q->c, NULL, "reconnecting", err, errlen);
@@ -432,12 +432,27 @@ static int stream_rows(struct pg_store *q, const char *sql, int np, const char *
     PGresult *r;
     while ((r = PQgetResult(q->c))) {
         ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_SINGLE_TUPLE && !stop)
+        if (st == PGRES_SINGLE_TUPLE && !stop) {
+            ++*rows;
             stop = fn(arg, r) != 0;
-        else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == 0)
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == 0) {
             rc = fg_pgdb_fail(q->c, r, "SELECT", err, errlen);
+        }
         PQclear(r);
     }
+    return rc;
+}
+
+/* A connection the server dropped since the last query (a restart) only
+ * shows when the next one fails: then reconnect and run it again, unless
+ * rows were already handed over (a read has no side effect). */
+static int stream_rows(struct pg_store *q, const char *sql, int np, const char *const *p, row_fn fn,
+                       void *arg, char *err, size_t errlen)
+{
+    long rows = 0;
+    int rc = stream_once(q, sql, np, p, fn, arg, &rows, err, errlen);
+    if (rc < 0 && rows == 0 && fg_pgdb_lost(q->c))
+        rc = stream_once(q, sql, np, p, fn, arg, &rows, err, errlen);
     return rc;
 }
 
