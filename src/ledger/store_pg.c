@@ -14,10 +14,13 @@
  *
  * Writes: one transaction per group, multi-row INSERTs of up to ROWS_PER_
  * INSERT rows with every value a parameter (SQL text holds placeholders
- * only).  A lost connection is reconnected once per write; when the server
- * still cannot be reached, write returns FG_STORE_DOWN and the ledger
- * spools (ledger.h).  Scans stream rows one at a time (single-row mode), so
- * a report over a big ledger never holds it in memory. */
+ * only); each INSERT also adds the rows it really inserted to the rollups,
+ * in the same statement (store_pg_rollup.h, tables of migration 2).  A
+ * lost connection is reconnected once per write; when the server still
+ * cannot be reached, write returns FG_STORE_DOWN and the ledger spools
+ * (ledger.h).  Scans stream rows one at a time (single-row mode), so a
+ * report over a big ledger never holds it in memory; a read that finds its
+ * connection dropped by the server (a restart) reconnects and runs again. */
 #include "store.h"
 #include "store_pg.h"
 #include "store_pg_rollup.h"
