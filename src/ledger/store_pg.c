@@ -87,6 +87,7 @@ struct pg_store {
     char *dsn;
     int known[KNOWN_MONTHS]; /* year * 12 + month - 1 of partitions made or seen */
     size_t nknown;
+    char sqlstate[6]; /* of the last failed INSERT ("" if none) */
 };
 
 /* ---- months and partitions ---- */
@@ -285,8 +286,12 @@ static int insert_rows(struct pg_store *q, struct fg_record *const *recs, size_t
     char *ins = insert_sql(n), *sql = fg_store_pg_rollup_insert_sql(ins);
     free(ins);
     PGresult *r = PQexecParams(q->c, sql, (int)(n * NCOLS), NULL, p, NULL, NULL, 0);
-    int rc =
-        PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : fg_pgdb_fail(q->c, r, "INSERT", err, errlen);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        snprintf(q->sqlstate, sizeof q->sqlstate, "%s", st ? st : "");
+        rc = fg_pgdb_fail(q->c, r, "INSERT", err, errlen);
+    }
     PQclear(r);
     free(sql);
     free(num);
@@ -345,8 +350,13 @@ static int pg_write(struct fg_store *s, struct fg_record *const *recs, size_t n,
         fg_pgdb_fail(q->c, NULL, "reconnecting", err, errlen);
         return FG_STORE_DOWN;
     }
+    q->sqlstate[0] = 0;
     if (write_all(q, recs, n, err, errlen) == 0)
         return 0;
+    /* two writers' rollup upserts deadlocked (or a serialization failure):
+     * this transaction was rolled back whole; the ledger tries again */
+    if (!strcmp(q->sqlstate, "40P01") || !strcmp(q->sqlstate, "40001"))
+        return FG_STORE_BUSY;
     /* lost mid-write: the transaction is rolled back by the server (or was
      * committed, its answer lost: a replay is then kept once, ON CONFLICT) */
     if (fg_pgdb_lost(q->c))
