@@ -14,10 +14,13 @@
  *
  * Writes: one transaction per group, multi-row INSERTs of up to ROWS_PER_
  * INSERT rows with every value a parameter (SQL text holds placeholders
- * only).  A lost connection is reconnected once per write; when the server
- * still cannot be reached, write returns FG_STORE_DOWN and the ledger
- * spools (ledger.h).  Scans stream rows one at a time (single-row mode), so
- * a report over a big ledger never holds it in memory.
+ * only); each INSERT also adds the rows it really inserted to the rollups,
+ * in the same statement (store_pg_rollup.h, tables of migration 3).  A
+ * lost connection is reconnected once per write; when the server still
+ * cannot be reached, write returns FG_STORE_DOWN and the ledger spools
+ * (ledger.h).  Scans stream rows one at a time (single-row mode), so a
+ * report over a big ledger never holds it in memory; a read that finds its
+ * connection dropped by the server (a restart) reconnects and runs again.
  *
  * Stored Responses (`responses`, migration 2): the same columns and
  * behaviour as store_sqlite.c (a forget record deletes its row and is no
@@ -26,6 +29,7 @@
  * transaction); response_chain reads a conversation in one recursive CTE. */
 #include "store.h"
 #include "store_pg.h"
+#include "store_pg_rollup.h"
 
 #include "arena.h"
 #include "assert.h"
@@ -53,7 +57,7 @@
 #define KNOWN_MONTHS 64     /* partitions this handle knows exist */
 #define PRUNE_BATCH 1000    /* expired responses deleted per statement (short locks) */
 
-static const struct fg_pgdb_migration migrations[] = {
+static struct fg_pgdb_migration migrations[] = {
     {1, "ledger 1: calls partitioned by month, responses",
      "CREATE TABLE calls ("
      " id text NOT NULL, ts_ms bigint NOT NULL, key_id text, tags text, endpoint text,"
@@ -79,7 +83,17 @@ static const struct fg_pgdb_migration migrations[] = {
      "ALTER TABLE responses ADD COLUMN upstream_id text, ADD COLUMN prev_id text,"
      " ADD COLUMN expires_ms bigint, ADD COLUMN data text;"
      "CREATE INDEX responses_expires ON responses (expires_ms) WHERE expires_ms > 0;"},
+    /* the dashboard's rollups (store_pg_rollup.h): text built at open */
+    {3, "ledger 3: rollup_minute, rollup_hour, rollup_day", NULL},
 };
+#define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
+
+/* The migrations with every text in place (idempotent: the same pointer). */
+static const struct fg_pgdb_migration *ledger_migrations(void)
+{
+    migrations[2].sql = fg_store_pg_rollup_migration();
+    return migrations;
+}
 
 struct pg_store {
     struct fg_store base;
@@ -87,6 +101,7 @@ struct pg_store {
     char *dsn;
     int known[KNOWN_MONTHS]; /* year * 12 + month - 1 of partitions made or seen */
     size_t nknown;
+    char sqlstate[6]; /* of the last failed INSERT ("" if none) */
 };
 
 /* ---- months and partitions ---- */
@@ -160,8 +175,8 @@ int fg_store_pg_migrate(const char *dsn, bool apply, int *pending, char *err, si
     PGconn *c;
     if (fg_pgdb_connect(dsn, &c, err, errlen) < 0)
         return -1;
-    int rc = fg_pgdb_migrate(c, "ledger", migrations, sizeof migrations / sizeof migrations[0],
-                             apply, pending, err, errlen);
+    int rc =
+        fg_pgdb_migrate(c, "ledger", ledger_migrations(), NMIGRATIONS, apply, pending, err, errlen);
     PQfinish(c);
     return rc;
 }
@@ -174,8 +189,8 @@ static int pg_open(const char *dsn, struct fg_store **out, char *err, size_t err
     int pending;
     int64_t now = wall_ms();
     if (fg_pgdb_connect(dsn, &q->c, err, errlen) < 0 ||
-        fg_pgdb_migrate(q->c, "ledger", migrations, sizeof migrations / sizeof migrations[0], true,
-                        &pending, err, errlen) < 0 ||
+        fg_pgdb_migrate(q->c, "ledger", ledger_migrations(), NMIGRATIONS, true, &pending, err,
+                        errlen) < 0 ||
         ensure_month(q, month_of(now), err, errlen) < 0 ||
         ensure_month(q, month_of(now) + 1, err, errlen) < 0) {
         pg_close(&q->base);
@@ -282,10 +297,15 @@ static int insert_rows(struct pg_store *q, struct fg_record *const *recs, size_t
     char *num = fg_xmalloc(n * NCOLS * 24);
     for (size_t k = 0; k < n; k++)
         row_params(recs[k], p + k * NCOLS, num + k * NCOLS * 24);
-    char *sql = insert_sql(n);
+    char *ins = insert_sql(n), *sql = fg_store_pg_rollup_insert_sql(ins);
+    free(ins);
     PGresult *r = PQexecParams(q->c, sql, (int)(n * NCOLS), NULL, p, NULL, NULL, 0);
-    int rc =
-        PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : fg_pgdb_fail(q->c, r, "INSERT", err, errlen);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        snprintf(q->sqlstate, sizeof q->sqlstate, "%s", st ? st : "");
+        rc = fg_pgdb_fail(q->c, r, "INSERT", err, errlen);
+    }
     PQclear(r);
     free(sql);
     free(num);
@@ -366,8 +386,13 @@ static int pg_write(struct fg_store *s, struct fg_record *const *recs, size_t n,
         fg_pgdb_fail(q->c, NULL, "reconnecting", err, errlen);
         return FG_STORE_DOWN;
     }
+    q->sqlstate[0] = 0;
     if (write_all(q, recs, n, err, errlen) == 0)
         return 0;
+    /* two writers' rollup upserts deadlocked (or a serialization failure):
+     * this transaction was rolled back whole; the ledger tries again */
+    if (!strcmp(q->sqlstate, "40P01") || !strcmp(q->sqlstate, "40001"))
+        return FG_STORE_BUSY;
     /* lost mid-write: the transaction is rolled back by the server (or was
      * committed, its answer lost: a replay is then kept once, ON CONFLICT) */
     if (fg_pgdb_lost(q->c))
@@ -443,9 +468,9 @@ static void read_row(const PGresult *res, struct fg_record *r)
 typedef int (*row_fn)(void *arg, const PGresult *r);
 
 /* Run a query in single-row mode, handing each row to fn (non-zero stops:
- * the rest is read and dropped). */
-static int stream_rows(struct pg_store *q, const char *sql, int np, const char *const *p, row_fn fn,
-                       void *arg, char *err, size_t errlen)
+ * the rest is read and dropped).  *rows counts the rows handed over. */
+static int stream_once(struct pg_store *q, const char *sql, int np, const char *const *p, row_fn fn,
+                       void *arg, long *rows, char *err, size_t errlen)
 {
     if (!reconnect(q))
         return fg_pgdb_fail(q->c, NULL, "reconnecting", err, errlen);
@@ -456,12 +481,27 @@ static int stream_rows(struct pg_store *q, const char *sql, int np, const char *
     PGresult *r;
     while ((r = PQgetResult(q->c))) {
         ExecStatusType st = PQresultStatus(r);
-        if (st == PGRES_SINGLE_TUPLE && !stop)
+        if (st == PGRES_SINGLE_TUPLE && !stop) {
+            ++*rows;
             stop = fn(arg, r) != 0;
-        else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == 0)
+        } else if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && rc == 0) {
             rc = fg_pgdb_fail(q->c, r, "SELECT", err, errlen);
+        }
         PQclear(r);
     }
+    return rc;
+}
+
+/* A connection the server dropped since the last query (a restart) only
+ * shows when the next one fails: then reconnect and run it again, unless
+ * rows were already handed over (a read has no side effect). */
+static int stream_rows(struct pg_store *q, const char *sql, int np, const char *const *p, row_fn fn,
+                       void *arg, char *err, size_t errlen)
+{
+    long rows = 0;
+    int rc = stream_once(q, sql, np, p, fn, arg, &rows, err, errlen);
+    if (rc < 0 && rows == 0 && fg_pgdb_lost(q->c))
+        rc = stream_once(q, sql, np, p, fn, arg, &rows, err, errlen);
     return rc;
 }
 
@@ -673,6 +713,45 @@ static int pg_response_put(struct fg_store *s, const char *id, const struct fg_s
     return rc;
 }
 
+struct rollup_ctx {
+    fg_store_rollup_cb cb;
+    void *arg;
+};
+
+static int rollup_row(void *arg, const PGresult *r)
+{
+    struct rollup_ctx *x = arg;
+    struct fg_rollup_row row;
+    fg_store_pg_rollup_read(r, &row);
+    return x->cb(x->arg, &row);
+}
+
+static int pg_rollup(struct fg_store *s, const struct fg_rollup_query *q, fg_store_rollup_cb cb,
+                     void *arg, char *err, size_t errlen)
+{
+    char a[24], b[24], st[24];
+    snprintf(a, sizeof a, "%" PRId64, q->since_ms);
+    snprintf(b, sizeof b, "%" PRId64, q->until_ms);
+    snprintf(st, sizeof st, "%" PRId64, q->step_ms);
+    const char *p[6] = {a, b, st, q->key_id, q->model, q->route};
+    struct rollup_ctx x = {cb, arg};
+    return stream_rows((struct pg_store *)s, fg_store_pg_rollup_query_sql(q), 6, p, rollup_row, &x,
+                       err, errlen);
+}
+
+static int pg_recent(struct fg_store *s, const char *key_id, int limit, fg_store_row_cb cb,
+                     void *arg, char *err, size_t errlen)
+{
+    char n[24];
+    snprintf(n, sizeof n, "%d", limit);
+    const char *p[2] = {key_id, n};
+    struct scan_ctx x = {cb, arg};
+    return stream_rows((struct pg_store *)s,
+                       "SELECT " COLUMNS " FROM calls WHERE ($1::text IS NULL OR key_id = $1::text)"
+                       " ORDER BY ts_ms DESC, id DESC LIMIT $2::bigint",
+                       2, p, scan_row, &x, err, errlen);
+}
+
 const struct fg_store_ops fg_store_pg = {
     .scheme = "postgres",
     .open = pg_open,
@@ -686,4 +765,7 @@ const struct fg_store_ops fg_store_pg = {
     .response_prune = pg_response_prune,
     .response_put = pg_response_put,
     .response_chain = pg_response_chain,
+
+    .rollup = pg_rollup,
+    .recent = pg_recent,
 };

@@ -425,9 +425,8 @@ static void h_metrics(struct fg_worker *w, struct fg_edge_req *req, const struct
 
 /* GET /frugal/spend?since=24h[&until=T]&by=model&top=10[&key=ID]: the spend map
  * for since <= ts < until (until defaults to now, this ms included).
- * With SQLite each worker reads through its own store handle (WAL readers
- * don't wait for the ledger writer); a server store is read on the reader
- * thread (readq.h).  A virtual key sees only its own calls; an
+ * Read on the reader thread (readq.h), never on this loop, whatever the
+ * storage.  A virtual key sees only its own calls; an
  * admin sees everyone's, or one key's with ?key=ID (copied to key, n >= 48). */
 static int spend_opts(struct fg_edge_req *req, struct fg_report_opts *o, char *key, char *err,
                       size_t n)
@@ -492,32 +491,7 @@ static void h_spend(struct fg_worker *w, struct fg_edge_req *req, const struct f
         }
         o.key_id = p->key_id;
     }
-    /* a server store is read on the reader thread, never on this loop */
-    if (fg_readq_active()) {
-        fg_readq_spend(w, req, d, &o);
-        return;
-    }
-    if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
-        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
-        return;
-    }
-    /* by key: the rows are named from the keys table (keystore.h) */
-    if (o.by && !strcmp(o.by, "key")) {
-        if (!w->keystore &&
-            fg_keystore_open(w->app->cfg->storage, &w->keystore, err, sizeof err) < 0) {
-            reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
-            return;
-        }
-        o.key_names = fg_keystore_names;
-        o.key_names_src = w->keystore;
-    }
-    json_t *out = NULL;
-    if (fg_report_spend(w->store, &o, &out, err, sizeof err) < 0) {
-        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error", err);
-        return;
-    }
-    fg_reply_json_value(req, 200, out, FG_REPORT_JSON_FLAGS);
-    json_decref(out);
+    fg_readq_spend(w, req, d, &o); /* never read on this loop (readq.h) */
 }
 
 /* GET /v1/models/{id}: one configured model or route, in the Anthropic

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "ledger.h"
 #include "period.h"
+#include "readq.h"
 #include "reply.h"
 #include "report.h"
 #include "runtime.h"
@@ -117,6 +118,49 @@ static int ts_opts(struct fg_edge_req *req, struct fg_rollup_query *q, char *err
     return 0;
 }
 
+/* The query with its strings copied behind it, in one block (readq frees
+ * it with free()): the reader must not touch the request's arena. */
+struct ts_arg {
+    struct fg_rollup_query q;
+    char buf[];
+};
+
+static const char *copy_opt(const char *s, char **at)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *dst = memcpy(*at, s, n);
+    *at += n;
+    return dst;
+}
+
+static struct ts_arg *ts_arg_new(const struct fg_rollup_query *q)
+{
+    size_t n = (q->key_id ? strlen(q->key_id) + 1 : 0) + (q->model ? strlen(q->model) + 1 : 0) +
+               (q->route ? strlen(q->route) + 1 : 0);
+    struct ts_arg *a = fg_xcalloc(1, sizeof *a + n + 1);
+    char *at = a->buf;
+    a->q = *q;
+    a->q.key_id = copy_opt(q->key_id, &at);
+    a->q.model = copy_opt(q->model, &at);
+    a->q.route = copy_opt(q->route, &at);
+    FG_ASSERT((size_t)(at - a->buf) == n);
+    return a;
+}
+
+/* On the reader thread (readq.h). */
+static int timeseries_fn(struct fg_readq_handles *h, void *arg, json_t **out, char *err,
+                         size_t errlen)
+{
+    struct ts_arg *a = arg;
+    if (fg_timeseries_build(h->store, &a->q, out, err, errlen) < 0)
+        return -1;
+    if (a->q.key_id)
+        json_object_set_new(*out, "key", json_string(a->q.key_id));
+    return 0;
+}
+
 void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
                             const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
@@ -134,19 +178,7 @@ void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
         }
         q.key_id = p->key_id; /* the principal outlives the request's reply */
     }
-    if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
-        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
-        return;
-    }
-    json_t *out = NULL;
-    if (fg_timeseries_build(w->store, &q, &out, err, sizeof err) < 0) {
-        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error", err);
-        return;
-    }
-    if (q.key_id)
-        json_object_set_new(out, "key", json_string(q.key_id));
-    fg_reply_json_value(req, 200, out, FG_REPORT_JSON_FLAGS);
-    json_decref(out);
+    fg_readq_submit(w, req, d, timeseries_fn, ts_arg_new(&q));
 }
 
 static int add_call(void *arg, const struct fg_record *r)
@@ -162,6 +194,30 @@ static int add_call(void *arg, const struct fg_record *r)
                           (json_int_t)r->tok.input, "output_tokens", (json_int_t)r->tok.output);
     if (o)
         json_array_append_new(arg, o);
+    return 0;
+}
+
+struct calls_arg {
+    int limit;
+    bool all; /* the master key: every key's calls */
+    char key[sizeof((struct fg_principal *)0)->key_id];
+};
+
+/* On the reader thread (readq.h). */
+static int calls_fn(struct fg_readq_handles *h, void *arg, json_t **out, char *err, size_t errlen)
+{
+    struct calls_arg *a = arg;
+    if (!h->store->ops->recent) {
+        snprintf(err, errlen, "This storage backend cannot list recent calls.");
+        return -1;
+    }
+    json_t *list = json_array();
+    if (h->store->ops->recent(h->store, a->all ? NULL : a->key, a->limit, add_call, list, err,
+                              errlen) < 0) {
+        json_decref(list);
+        return -1;
+    }
+    *out = json_pack("{ss,so}", "object", "list", "data", list);
     return 0;
 }
 
@@ -182,25 +238,11 @@ void fg_dash_api_calls(struct fg_worker *w, struct fg_edge_req *req, const struc
         }
         limit = (int)v;
     }
-    if (!w->store && fg_store_open(w->app->cfg->storage, &w->store, err, sizeof err) < 0) {
-        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_unavailable", err);
-        return;
-    }
-    if (!w->store->ops->recent) {
-        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error",
-                  "This storage backend cannot list recent calls.");
-        return;
-    }
-    json_t *list = json_array();
-    if (w->store->ops->recent(w->store, p->admin ? NULL : p->key_id, limit, add_call, list, err,
-                              sizeof err) < 0) {
-        json_decref(list);
-        reply_err(req, d, FG_E_INTERNAL, NULL, "storage_error", err);
-        return;
-    }
-    json_t *out = json_pack("{ss,so}", "object", "list", "data", list);
-    fg_reply_json_value(req, 200, out, FG_REPORT_JSON_FLAGS);
-    json_decref(out);
+    struct calls_arg *a = fg_xcalloc(1, sizeof *a);
+    a->limit = limit;
+    a->all = p->admin;
+    snprintf(a->key, sizeof a->key, "%s", p->admin ? "" : p->key_id);
+    fg_readq_submit(w, req, d, calls_fn, a);
 }
 
 bool fg_dash_api_ui_path(const char *path)

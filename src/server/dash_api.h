@@ -15,9 +15,9 @@
  *  - The page needs no key (it holds no data); every asset carries a strict
  *    Content-Security-Policy (no inline script or style, connect-src
  *    'self'), nosniff, no-referrer and DENY framing.
- *  - Runs on the worker's loop and reads through the worker's own store
- *    handle (as /frugal/spend does): see README "Spend dashboard" for what
- *    that costs. */
+ *  - The handlers check the request on the worker's loop; the ledger read
+ *    runs on the reader thread (readq.h), as /frugal/spend's does, with
+ *    the query's strings copied into the job. */
 #ifndef FRUGAL_DASH_API_H
 #define FRUGAL_DASH_API_H
 

@@ -22,9 +22,10 @@ struct job {
     struct fg_worker *w;
     struct fg_edge_req *req;
     const struct fg_dialect_ops *d;
-    struct fg_report_opts o;
-    char key[48];
-    json_t *out; /* the map, or NULL with err */
+    fg_readq_fn fn;
+    void *arg;        /* fn's, freed with the job */
+    json_t *out;      /* the answer, or NULL with code and err */
+    const char *code; /* storage_unavailable | storage_error */
     char err[300];
 };
 
@@ -61,11 +62,12 @@ static void reply(evutil_socket_t fd, short what, void *arg)
         fg_reply_json_value(j->req, 200, j->out, FG_REPORT_JSON_FLAGS);
     } else {
         struct fg_err e;
-        fg_err_set(&e, FG_E_INTERNAL, NULL, "storage_error", "%s", j->err);
+        fg_err_set(&e, FG_E_INTERNAL, NULL, j->code, "%s", j->err);
         fg_reply_error(j->req, j->d, &e);
     }
     struct fg_worker *w = j->w;
     json_decref(j->out);
+    free(j->arg);
     free(j);
     FG_ASSERT(w->inflight > 0);
     w->inflight--;
@@ -73,20 +75,25 @@ static void reply(evutil_socket_t fd, short what, void *arg)
         w->on_call_ended(w);
 }
 
+struct fg_keystore *fg_readq_keystore(char *err, size_t errlen)
+{
+    if (!g_readq.keystore && fg_keystore_open(g_readq.dsn, &g_readq.keystore, err, errlen) < 0)
+        return NULL;
+    return g_readq.keystore;
+}
+
 /* Handles are opened on first use and again after a failure. */
 static void run(struct job *j)
 {
+    j->code = "storage_unavailable";
     if (!g_readq.store && fg_store_open(g_readq.dsn, &g_readq.store, j->err, sizeof j->err) < 0)
         return;
-    if (j->o.by && !strcmp(j->o.by, "key")) {
-        if (!g_readq.keystore &&
-            fg_keystore_open(g_readq.dsn, &g_readq.keystore, j->err, sizeof j->err) < 0)
-            return;
-        j->o.key_names = fg_keystore_names;
-        j->o.key_names_src = g_readq.keystore;
-    }
-    if (fg_report_spend(g_readq.store, &j->o, &j->out, j->err, sizeof j->err) < 0)
+    j->code = "storage_error";
+    struct fg_readq_handles h = {.store = g_readq.store};
+    if (j->fn(&h, j->arg, &j->out, j->err, sizeof j->err) < 0) {
+        json_decref(j->out);
         j->out = NULL;
+    }
 }
 
 static void *reader_main(void *arg)
@@ -125,8 +132,6 @@ static void *reader_main(void *arg)
 
 int fg_readq_start(const struct fg_config *cfg, char *err, size_t errlen)
 {
-    if (!strncmp(cfg->storage, "sqlite:", 7))
-        return 0;
     g_readq.dsn = fg_xstrdup(cfg->storage);
     g_readq.stop = false;
     if (pthread_create(&g_readq.thread, NULL, reader_main, NULL) != 0) {
@@ -139,19 +144,16 @@ int fg_readq_start(const struct fg_config *cfg, char *err, size_t errlen)
     return 0;
 }
 
-void fg_readq_spend(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
-                    const struct fg_report_opts *o)
+void fg_readq_submit(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                     fg_readq_fn fn, void *arg)
 {
     FG_ASSERT(g_readq.running);
     struct job *j = fg_xcalloc(1, sizeof *j);
     j->w = w;
     j->req = req;
     j->d = d;
-    j->o = *o;
-    if (o->key_id) {
-        snprintf(j->key, sizeof j->key, "%s", o->key_id);
-        j->o.key_id = j->key;
-    }
+    j->fn = fn;
+    j->arg = arg;
     w->inflight++; /* a drain waits for the answer */
     pthread_mutex_lock(&g_readq.mu);
     if (g_readq.tail)
@@ -161,6 +163,36 @@ void fg_readq_spend(struct fg_worker *w, struct fg_edge_req *req, const struct f
     g_readq.tail = j;
     pthread_cond_signal(&g_readq.cv);
     pthread_mutex_unlock(&g_readq.mu);
+}
+
+struct spend_arg {
+    struct fg_report_opts o;
+    char key[48];
+};
+
+/* On the reader: the spend map; by key, its rows named from the keys
+ * table (keystore.h). */
+static int spend_fn(struct fg_readq_handles *h, void *arg, json_t **out, char *err, size_t errlen)
+{
+    struct spend_arg *a = arg;
+    if (a->o.by && !strcmp(a->o.by, "key")) {
+        if (!(a->o.key_names_src = fg_readq_keystore(err, errlen)))
+            return -1;
+        a->o.key_names = fg_keystore_names;
+    }
+    return fg_report_spend(h->store, &a->o, out, err, errlen);
+}
+
+void fg_readq_spend(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                    const struct fg_report_opts *o)
+{
+    struct spend_arg *a = fg_xcalloc(1, sizeof *a);
+    a->o = *o;
+    if (o->key_id) {
+        snprintf(a->key, sizeof a->key, "%s", o->key_id);
+        a->o.key_id = a->key;
+    }
+    fg_readq_submit(w, req, d, spend_fn, a);
 }
 
 void fg_readq_stop(void)
@@ -178,6 +210,7 @@ void fg_readq_stop(void)
     for (struct job *j = g_readq.posted, *next; j; j = next) {
         next = j->next;
         json_decref(j->out);
+        free(j->arg);
         free(j);
     }
     g_readq.posted = NULL;

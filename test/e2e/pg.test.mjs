@@ -10,7 +10,12 @@
 //    calls keep being answered meanwhile and every answered call has
 //    exactly one ledger row afterwards;
 //  - `frugal migrate --copy-from sqlite:…` gives the same `frugal report`
-//    totals, and copying twice changes nothing.
+//    totals, and copying twice changes nothing;
+//  - the dashboard on both replicas: GET /frugal/spend/timeseries (from the
+//    Postgres rollups) has the totals of /frugal/spend over its window and
+//    counts every replica's calls once, also after a spool replay;
+//  - ledger reads (the spend map, the time series, the live calls) waiting
+//    on Postgres do not hold the worker loop.
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -175,10 +180,78 @@ describe('postgres storage, two replicas', { skip: !pg && 'Postgres is not insta
     });
     const dup = pg.sql('replicas', 'SELECT count(*) FROM (SELECT id FROM calls GROUP BY id HAVING count(*) > 1) d');
     assert.equal(dup, '0');
+    // the rollups counted every row once: the replayed spool too
+    const rows = pg.sql('replicas', 'SELECT count(*), sum(cost_pico) FROM calls');
+    for (const t of ['rollup_minute', 'rollup_hour', 'rollup_day'])
+      assert.equal(pg.sql('replicas', `SELECT sum(requests), sum(cost_pico) FROM ${t}`), rows, t);
+  });
+
+  test('the dashboard on both replicas: time series totals equal /frugal/spend, each call counted once', async () => {
+    const ids = [];
+    for (let i = 0; i < 8; i++) ids.push(await chatId(i % 2 ? b : a, MASTER, `dashboard question ${i}`));
+    const mine = `SELECT count(*) FROM calls WHERE id IN (${ids.map((x) => `'${x}'`).join(',')})`;
+    await waitFor(() => pg.sql('replicas', mine) === '8', { timeoutMs: 10000, what: 'both replicas written' });
+    const series = async (fr, q) => {
+      const r = await call(fr, `/frugal/spend/timeseries?${q}`, { method: 'GET' });
+      assert.equal(r.status, 200, r.text);
+      return r.json;
+    };
+    const [ta, tb] = await Promise.all([series(a, 'since=1h'), series(b, 'since=1h')]);
+    assert.deepEqual(tb.totals, ta.totals, 'both replicas read the same rollups');
+    const n = Number(pg.sql('replicas', `SELECT count(*) FROM calls WHERE ts_ms >= ${Date.parse(ta.since)} AND ts_ms < ${Date.parse(ta.until)}`));
+    assert.ok(n >= 8);
+    assert.equal(ta.totals.requests, n, 'every row counted once');
+    // the spend map over the same minute-aligned window: the same totals
+    const sp = await spend(b, `since=${encodeURIComponent(ta.since)}&until=${encodeURIComponent(ta.until)}`);
+    assert.equal(sp.requests, ta.totals.requests);
+    assert.equal(sp.errors, ta.totals.errors);
+    assert.equal(sp.cost_usd, ta.totals.cost_usd);
+    assert.equal(sp.baseline_usd, ta.totals.baseline_usd);
+    assert.ok(ta.totals.cost_usd > 0);
+    // grouped by key: the groups add up to the totals
+    const byKey = await series(a, 'since=1h&group=key');
+    assert.equal(byKey.groups.reduce((t, g) => t + g.requests, 0), ta.totals.requests);
+    // the live view reads the same ledger, newest first
+    const live = await call(b, '/frugal/calls?limit=200', { method: 'GET' });
+    assert.equal(live.status, 200, live.text);
+    const liveIds = live.json.data.map((c) => c.id);
+    for (const id of ids) assert.ok(liveIds.includes(id), `${id} in the live view`);
   });
 });
 
 describe('reads off the worker loop', { skip: !pg && 'Postgres is not installed' }, () => {
+  test('dashboard reads waiting on Postgres do not hold the worker loop', async () => {
+    const dsn = pg.createDb('dashreader');
+    const fr = await startFrugal({ name: 'frugal-pg-dashreader', config: { ...config(dsn), server: { workers: 1, master_key: MASTER } } });
+    try {
+      await chatId(fr, MASTER, 'one row');
+      await waitFor(async () => (await written(fr)) >= 1, { what: 'the row' });
+      // another session holds the ledger's tables for 4 s: every read waits for it
+      const lock = pg.sqlAsync('dashreader',
+        'BEGIN; LOCK TABLE calls, rollup_minute, rollup_hour, rollup_day IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(4); COMMIT;');
+      const waiting = () => Number(pg.sql('dashreader', "SELECT count(*) FROM pg_stat_activity WHERE datname = 'dashreader' AND wait_event_type = 'Lock'"));
+      await waitFor(async () => (await call(fr, '/healthz', { method: 'GET' })).status === 200 &&
+        Number(pg.sql('dashreader', "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted")) >= 4, { what: 'the lock' });
+      let settled = 0;
+      const get = (path) => call(fr, path, { method: 'GET' }).finally(() => settled++);
+      const reads = [get('/frugal/spend/timeseries?since=1h'), get('/frugal/calls?limit=5')];
+      // the reader thread waits on the lock...
+      await waitFor(() => waiting() >= 1, { timeoutMs: 10000, what: 'a dashboard read waiting on the lock' });
+      // ...while the one worker still answers
+      const h = await call(fr, '/healthz', { method: 'GET' });
+      assert.equal(h.status, 200);
+      assert.equal(settled, 0, 'no dashboard read had its answer before /healthz did');
+      const [ts, calls] = await Promise.all(reads);
+      await lock;
+      assert.equal(ts.status, 200, ts.text);
+      assert.equal(ts.json.totals.requests, 1);
+      assert.equal(calls.status, 200, calls.text);
+      assert.equal(calls.json.data.length, 1);
+    } finally {
+      await fr.stop();
+    }
+  });
+
   test('a spend query waiting on Postgres does not hold the worker loop', async () => {
     const dsn = pg.createDb('reader');
     const fr = await startFrugal({ name: 'frugal-pg-reader', config: { ...config(dsn), server: { workers: 1, master_key: MASTER } } });
@@ -287,7 +360,7 @@ describe('frugal migrate', { skip: !pg && 'Postgres is not installed' }, () => {
     const pgFile = writeConfig(config(dsn), pgDir);
     const check = await runFrugal(['migrate', '-c', pgFile, '--check']);
     assert.equal(check.code, 1, 'a new database has pending migrations');
-    assert.match(check.stdout, /ledger: 2 migration\(s\) pending/);
+    assert.match(check.stdout, /ledger: 3 migration\(s\) pending/);
     assert.doesNotMatch(check.stdout + check.stderr, /frugal@|host=/, 'the DSN is not printed');
     for (let round = 0; round < 2; round++) {
       const r = await runFrugal(['migrate', '-c', pgFile, '--copy-from', sqlite]);
