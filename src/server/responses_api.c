@@ -322,9 +322,11 @@ static void reply_items(struct fg_edge_req *req, const char *id, json_t *data, c
         return;
     }
     json_t *in = json_object_get(data, "input"), *all = json_array();
-    if (json_is_string(in))
-        json_array_append_new(
-            all, input_item(json_pack("{s:s,s:O}", "role", "user", "content", in), id, 0));
+    if (json_is_string(in)) { /* input_item copies: the packed message is ours to drop */
+        json_t *msg = json_pack("{s:s,s:O}", "role", "user", "content", in);
+        json_array_append_new(all, input_item(msg, id, 0));
+        json_decref(msg);
+    }
     size_t i;
     json_t *it;
     json_array_foreach(json_is_array(in) ? in : NULL, i, it)

@@ -125,6 +125,7 @@ function answerResponses(rec, prefix) {
 function answerMessages(rec, prefix) {
   let n = 0;
   rec.behave = (e) => {
+    if (e.json?.stream) return {}; // the recorder's own SSE stream ("Recorded reply.")
     n += 1;
     return {
       body: {
@@ -211,4 +212,127 @@ describe('tool round trips with previous_response_id across dialects', () => {
     assert.equal(res.tool_use_id, 'toolu_oslo');
     assert.match(JSON.stringify(res.content), /temp_c/);
   });
+});
+
+describe('a conversation alternating between providers and dialects', () => {
+  let turns; // [{ id, upstream provider }]
+  test('route tiers and plain model switches: every later turn carries only previous_response_id', async () => {
+    answerResponses(recO, 'o');
+    answerMessages(recA, 'a');
+    recC.behave = null;
+    const k = await freshKey('alternating');
+    const c = client({ apiKey: k.key });
+    const tier = (t) => ({ headers: { 'x-frugal-route': t } });
+
+    // 1: the cheap tier, an OpenAI account answering Responses natively
+    const t1 = await c.responses.create({ model: 'mix', instructions: 'Be brief.', input: 'Plan a trip to Oslo.' }, tier('cheap')).withResponse();
+    assert.equal(t1.response.headers.get('x-frugal-model'), 'cheap-oai');
+    assert.match(t1.data.id, FRUGAL_ID);
+    assert.equal(t1.data.output_text, 'o answer 1');
+    assert.ok(!JSON.stringify(t1.data).includes('resp_o_1'), 'the client never sees the provider\'s id');
+
+    // 2: the frontier tier, a Claude model: the history is expanded and translated
+    const t2 = await c.responses.create({ model: 'mix', previous_response_id: t1.data.id, input: 'Make it cheaper.' }, tier('frontier')).withResponse();
+    assert.equal(t2.response.headers.get('x-frugal-model'), 'claude-sonnet-4-5');
+    assert.equal(t2.data.previous_response_id, t1.data.id);
+    assert.equal(t2.data.output_text, 'a answer 1');
+    let up = lastPost(recA);
+    assert.equal(up.path, '/v1/messages');
+    assert.ok(!JSON.stringify(up.json).includes('gAAAA'), 'encrypted reasoning stays on the OpenAI account');
+    assert.ok(!('previous_response_id' in up.json));
+    assert.deepEqual(up.json.messages.map((m) => [m.role, textOf(m)]),
+      [['user', 'Plan a trip to Oslo.'], ['assistant', 'o answer 1'], ['user', 'Make it cheaper.']]);
+
+    // 3: back to the cheap tier: the account holds turn 1 but not turn 2, so it gets the whole history
+    const t3 = await c.responses.create({ model: 'mix', previous_response_id: t2.data.id, input: 'And by train?' }, tier('cheap'));
+    up = lastPost(recO).json;
+    assert.ok(!('previous_response_id' in up), JSON.stringify(up));
+    assert.ok(!JSON.stringify(up).includes('gAAAA'), 'its own reasoning is dropped too once the chain left the account');
+    assert.deepEqual(up.input.map((i) => typeof i.content === 'string' ? i.content : i.content.map((p) => p.text).join('')),
+      ['Plan a trip to Oslo.', 'o answer 1', 'Make it cheaper.', 'a answer 1', 'And by train?']);
+
+    // 4: a plain model switch to a Chat-only provider
+    const t4 = await c.responses.create({ model: 'chat-4o', previous_response_id: t3.id, input: 'Summarise.' });
+    assert.equal(t4.output_text, 'Recorded reply.');
+    up = lastPost(recC);
+    assert.equal(up.path, '/v1/chat/completions');
+    assert.deepEqual(up.json.messages.map((m) => [m.role, m.content]), [
+      ['user', 'Plan a trip to Oslo.'], ['assistant', 'o answer 1'], ['user', 'Make it cheaper.'], ['assistant', 'a answer 1'],
+      ['user', 'And by train?'], ['assistant', 'o answer 2'], ['user', 'Summarise.']]);
+
+    // 5: continuing turn 3 on the account that holds it: its own id, nothing expanded
+    const t5 = await c.responses.create({ model: 'cheap-oai', previous_response_id: t3.id, input: 'One more.' });
+    up = lastPost(recO).json;
+    assert.equal(up.previous_response_id, 'resp_o_2');
+    assert.equal(up.input, 'One more.');
+    assert.equal(t5.previous_response_id, t3.id);
+
+    // 6: and the Claude model streamed, continuing the Chat-only turn
+    const s6 = c.responses.stream({ model: 'claude-sonnet-4-5', previous_response_id: t4.id, input: 'Last one.' });
+    const t6 = await s6.finalResponse();
+    assert.equal(t6.previous_response_id, t4.id);
+    assert.equal(t6.output_text, 'Recorded reply.');
+    up = lastPost(recA).json;
+    assert.equal(up.stream, true);
+    assert.equal(up.messages.length, 9, JSON.stringify(up.messages));
+    assert.equal(textOf(up.messages[7]), 'Recorded reply.');
+    turns = { k, ids: [t1.data.id, t2.data.id, t3.id, t4.id, t5.id, t6.id] };
+  });
+
+  test('the ledger: one row per turn with its model, provider, tokens and cost; the spend map agrees', async () => {
+    assert.ok(turns, 'needs the conversation above');
+    await ledgerFlushed(fr, 0);
+    const rows = await waitFor(() => {
+      const r = sql(`SELECT model_requested, model, provider, route, endpoint, stream, status, input_tokens, output_tokens, reasoning_tokens, cost_pico
+        FROM calls WHERE key_id = '${turns.k.id}' ORDER BY ts_ms, rowid`);
+      return r.length >= 6 ? r : null;
+    }, { timeoutMs: 10000, what: 'six ledger rows' });
+    assert.equal(rows.length, 6, JSON.stringify(rows));
+    assert.deepEqual(rows.map((r) => [r.model, r.provider, r.endpoint, r.status]), [
+      ['cheap-oai', 'oai', 'responses', 200], ['claude-sonnet-4-5', 'ant', 'responses', 200], ['cheap-oai', 'oai', 'responses', 200],
+      ['chat-4o', 'chat', 'responses', 200], ['cheap-oai', 'oai', 'responses', 200], ['claude-sonnet-4-5', 'ant', 'responses', 200]]);
+    assert.deepEqual(rows.map((r) => [r.model_requested, r.route]), [['mix', 'cheap'], ['mix', 'frontier'], ['mix', 'cheap'],
+      ['chat-4o', 'fixed'], ['cheap-oai', 'fixed'], ['claude-sonnet-4-5', 'fixed']]);
+    // tokens as each upstream reported them
+    assert.deepEqual(rows.map((r) => [r.input_tokens, r.output_tokens]), [[100, 7], [200, 9], [200, 7], [11, 3], [300, 7], [11, 3]]);
+    assert.equal(rows[0].reasoning_tokens, 3);
+    assert.deepEqual(rows.map((r) => r.stream), [0, 0, 0, 0, 0, 1]);
+    // cost from the price table (pico-USD per token: gpt-4o-mini 0.15/0.6 per M, claude-sonnet-4-5 3/15, gpt-4o 2.5/10)
+    assert.deepEqual(rows.map((r) => r.cost_pico), [19200000, 735000000, 34200000, 57500000, 49200000, 78000000]);
+    const r = await call(fr, `/frugal/spend?since=1h&by=model&key=${turns.k.id}`, { method: 'GET' });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.requests, 6);
+    const total = rows.reduce((s, x) => s + BigInt(x.cost_pico), 0n);
+    assert.equal(Math.round(Number(r.json.cost_usd) * 1e6), Math.round(Number(total) / 1e6), JSON.stringify(r.json));
+  });
+});
+
+describe('stored translated responses', () => {
+  for (const model of ['claude-haiku-4-5', 'chat-mini']) {
+    test(`${model}: GET and input_items answer from frugal's store (created and streamed)`, async () => {
+      const c = client();
+      const input = [{ role: 'user', content: 'first' }, { role: 'user', content: 'second' }];
+      const r = await c.responses.create({ model, instructions: 'Be brief.', input });
+      const got = await c.responses.retrieve(r.id);
+      assert.equal(got.id, r.id);
+      assert.equal(got.model, model);
+      assert.equal(got.output_text, r.output_text);
+      assert.deepEqual(got.output, r.output);
+      assert.deepEqual(got.usage, r.usage);
+      const items = await c.responses.inputItems.list(r.id, { order: 'asc' });
+      assert.deepEqual(items.data.map((i) => i.content[0].text), ['first', 'second']);
+
+      const s = c.responses.stream({ model, input: 'streamed', previous_response_id: r.id });
+      const f = await s.finalResponse();
+      const g2 = await c.responses.retrieve(f.id);
+      assert.equal(g2.output_text, f.output_text);
+      assert.equal(g2.previous_response_id, r.id);
+      const i2 = await c.responses.inputItems.list(f.id, { order: 'asc' });
+      assert.deepEqual(i2.data.map((i) => i.content[0].text), ['streamed'], 'a turn\'s own input, as OpenAI lists it');
+
+      await c.responses.delete(f.id);
+      const e = await c.responses.retrieve(f.id).catch((x) => x);
+      assert.ok(e instanceof OpenAI.NotFoundError, String(e));
+    });
+  }
 });
