@@ -336,3 +336,70 @@ describe('stored translated responses', () => {
     });
   }
 });
+
+/* An OpenAI client that records every request body it sends (to check what
+ * the SDKs put on the wire: previous_response_id and only the new items). */
+function recordingClient(sent) {
+  return new OpenAI({
+    apiKey: MASTER, baseURL: `${fr.url}/v1`, maxRetries: 0,
+    fetch: async (url, init) => {
+      if (init?.body && typeof init.body === 'string') sent.push(JSON.parse(init.body));
+      return fetch(url, init);
+    },
+  });
+}
+
+describe('SDKs continuing with previous_response_id against Claude', () => {
+  test('@openai/agents with previousResponseId: a tool loop and a second run, each turn sends only new items', async () => {
+    setTracingDisabled(true);
+    setOpenAIAPI('responses');
+    const sent = [];
+    setDefaultOpenAIClient(recordingClient(sent));
+    const seen = [];
+    const getWeather = tool({
+      name: 'get_weather', description: 'Weather in a city',
+      parameters: z.object({ city: z.string() }),
+      execute: async ({ city }) => { seen.push(city); return `4 C in ${city}`; },
+    });
+    const agent = new Agent({ name: 'Weather', instructions: 'Use tools.', model: 'claude-haiku-4-5', tools: [getWeather] });
+    const first = await run(agent, 'Say hello.');
+    assert.match(first.finalOutput, /^Simulated reply from claude-haiku-4-5/);
+    assert.match(first.lastResponseId, FRUGAL_ID);
+    const second = await run(agent, 'Use get_weather for Oslo.', { previousResponseId: first.lastResponseId });
+    assert.equal(seen.length, 1, 'the tool ran once');
+    assert.match(second.finalOutput, /^Simulated reply from claude-haiku-4-5/);
+    const turns = sent.filter((b) => b.model === 'claude-haiku-4-5');
+    assert.ok(turns.length >= 3, JSON.stringify(turns));
+    // the second run's turns are chained by previous_response_id, each with only its new items
+    const chained = turns.slice(1);
+    assert.ok(chained.every((b) => FRUGAL_ID.test(b.previous_response_id)), JSON.stringify(chained));
+    assert.equal(chained[0].previous_response_id, first.lastResponseId);
+    const out = chained.find((b) => Array.isArray(b.input) && b.input.some((i) => i.type === 'function_call_output'));
+    assert.ok(out, JSON.stringify(chained));
+    assert.ok(!out.input.some((i) => i.type === 'function_call' || i.role === 'user'), 'only the tool output is sent');
+  });
+
+  test('Vercel AI SDK default provider with providerOptions.openai.previousResponseId', async () => {
+    const sent = [];
+    const provider = createOpenAI({
+      baseURL: `${fr.url}/v1`, apiKey: MASTER,
+      fetch: async (url, init) => {
+        if (typeof init?.body === 'string') sent.push(JSON.parse(init.body));
+        return fetch(url, init);
+      },
+    });
+    const model = provider('claude-sonnet-4-5');
+    answerMessages(recA, 'v');
+    const g1 = await generateText({ model, prompt: 'Remember heron.', maxRetries: 0 });
+    assert.equal(g1.text, 'v answer 1');
+    const id = g1.providerMetadata?.openai?.responseId;
+    assert.match(id, FRUGAL_ID);
+    const g2 = await generateText({ model, prompt: 'Which bird?', maxRetries: 0,
+      providerOptions: { openai: { previousResponseId: id } } });
+    assert.equal(g2.text, 'v answer 2');
+    assert.equal(sent.at(-1).previous_response_id, id);
+    const up = lastPost(recA).json;
+    assert.deepEqual(up.messages.map((m) => [m.role, textOf(m)]),
+      [['user', 'Remember heron.'], ['assistant', 'v answer 1'], ['user', 'Which bird?']]);
+  });
+});
