@@ -27,6 +27,7 @@ import {
   ledgerFlushed,
   openai,
   startFrugal,
+  startSim,
   tempDir,
   test as libTest,
   waitFor,
@@ -401,5 +402,71 @@ describe('SDKs continuing with previous_response_id against Claude', () => {
     const up = lastPost(recA).json;
     assert.deepEqual(up.messages.map((m) => [m.role, textOf(m)]),
       [['user', 'Remember heron.'], ['assistant', 'v answer 1'], ['user', 'Which bird?']]);
+  });
+});
+
+describe('a batch of /v1/responses lines to a Claude model', () => {
+  test('runs as an Anthropic Message Batch (batch: provider), answers are Responses, priced at the batch rate', async () => {
+    const sim = await startSim({ name: 'sim-rcross-batch' });
+    const bdir = tempDir();
+    const bdb = join(bdir, 'frugal.db');
+    const g = await startFrugal({
+      name: 'frugal-rcross-batch', cwd: bdir,
+      config: {
+        storage: `sqlite:${bdb}`,
+        providers: [{ name: 'ant', type: 'anthropic', base_url: sim.url, api_key: 'sk-ant-rcross-batch', batch: 'provider' }],
+        models: [{ name: 'claude-haiku-4-5', provider: 'ant' }],
+        batches: { poll_ms: 50, poll_max_ms: 200 },
+      },
+    });
+    try {
+      const c = openai(g);
+      const line = (id, body) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/responses',
+        body: { model: 'claude-haiku-4-5', max_output_tokens: 80, ...body } });
+      const f = await c.files.create({ purpose: 'batch', file: await toFile(Buffer.from([
+        line('b1', { input: 'Summarise batching.' }),
+        line('b2', { instructions: 'Be brief.', input: [{ role: 'user', content: 'A second line.' }] }),
+        line('b3', { input: 'Use get_weather for Oslo.', tools: [weatherTool] }),
+      ].join('\n') + '\n'), 'in.jsonl') });
+      const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/responses', completion_window: '24h' });
+      const b = await waitFor(async () => {
+        const x = await c.batches.retrieve(b0.id);
+        return ['completed', 'failed', 'expired', 'cancelled'].includes(x.status) ? x : null;
+      }, { timeoutMs: 30000, stepMs: 100, what: 'the batch to finish' });
+      assert.equal(b.status, 'completed', JSON.stringify(b));
+      assert.deepEqual(b.request_counts, { total: 3, completed: 3, failed: 0 });
+      const out = (await (await c.files.content(b.output_file_id)).text()).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      assert.deepEqual(out.map((l) => l.custom_id).sort(), ['b1', 'b2', 'b3']);
+      for (const l of out) {
+        assert.equal(l.response.status_code, 200, JSON.stringify(l));
+        assert.equal(l.response.body.object, 'response', JSON.stringify(l));
+        assert.ok(l.response.body.usage.input_tokens > 0);
+      }
+      const b3 = out.find((l) => l.custom_id === 'b3').response.body;
+      assert.ok(b3.output.some((o) => o.type === 'function_call' && o.name === 'get_weather'), JSON.stringify(b3.output));
+      // the provider saw one Message Batch with the three lines (not three real-time calls)
+      const r = await fetch(`${sim.url}/v1/messages/batches`, { headers: { 'x-api-key': 'sk-ant-rcross-batch', 'anthropic-version': '2023-06-01' } });
+      const list = await r.json();
+      assert.equal(list.data.length, 1, JSON.stringify(list));
+      assert.equal(list.data[0].request_counts.succeeded, 3);
+      // the ledger: one row per line at the batch price (half of 1/5 USD per M tokens)
+      await ledgerFlushed(g, 0);
+      const rows = await waitFor(() => {
+        const x = JSON.parse(execFileSync('sqlite3', ['-json', bdb,
+          `SELECT endpoint, model, provider, batch, input_tokens, output_tokens, cache_read_tokens, cache_write_5m_tokens, cost_pico
+           FROM calls WHERE batch_id = '${b.id}' AND status = 200`]).toString() || '[]');
+        return x.length >= 3 ? x : null;
+      }, { timeoutMs: 10000, what: 'three ledger rows' });
+      assert.equal(rows.length, 3, JSON.stringify(rows));
+      for (const x of rows) {
+        assert.deepEqual([x.endpoint, x.model, x.provider, x.batch], ['batch', 'claude-haiku-4-5', 'ant', 1], JSON.stringify(x));
+        assert.equal(x.cache_read_tokens + x.cache_write_5m_tokens, 0, JSON.stringify(x));
+        assert.equal(x.cost_pico, x.input_tokens * 500000 + x.output_tokens * 2500000, JSON.stringify(x));
+      }
+    } finally {
+      await g.stop();
+      await sim.stop();
+      rmSync(bdir, { recursive: true, force: true });
+    }
   });
 });
