@@ -470,3 +470,27 @@ describe('a batch of /v1/responses lines to a Claude model', () => {
     }
   });
 });
+
+describe('a stream the provider answered with one JSON body', () => {
+  test('the client that asked for a stream still gets one (Claude and a Chat-only provider)', async () => {
+    for (const [rec, model, body] of [
+      [recA, 'claude-sonnet-4-5', { id: 'msg_j', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5',
+        content: [{ type: 'text', text: 'json not sse' }], stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 5, output_tokens: 3 } }],
+      [recC, 'chat-4o', { id: 'c1', object: 'chat.completion', created: 1, model: 'gpt-4o', choices: [{ index: 0,
+        message: { role: 'assistant', content: 'json not sse' }, finish_reason: 'stop' }], usage: { prompt_tokens: 5, completion_tokens: 3, total_tokens: 8 } }],
+    ]) {
+      rec.behave = null;
+      rec.queue({ body });
+      const s = client({ maxRetries: 0 }).responses.stream({ model, input: 'Stream, please.' });
+      const types = [];
+      for await (const ev of s) types.push(ev.type);
+      const final = await s.finalResponse();
+      assert.equal(final.output_text, 'json not sse', model);
+      assert.match(final.id, FRUGAL_ID);
+      assert.equal(types[0], 'response.created', types.join());
+      assert.equal(types.at(-1), 'response.completed', types.join());
+      const got = await client().responses.retrieve(final.id);
+      assert.equal(got.output_text, 'json not sse');
+    }
+  });
+});
