@@ -9,7 +9,8 @@
 // input_items of translated calls from frugal's store; @openai/agents and
 // the Vercel AI SDK continuing with previous_response_id against Claude; a
 // batch of /v1/responses lines to Claude as an Anthropic Message Batch; the
-// ledger rows of the translated turns and the spend map.
+// ledger rows of the translated turns and the spend map; a streamed call
+// the provider answered with one JSON body still streams to the client.
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -492,5 +493,17 @@ describe('a stream the provider answered with one JSON body', () => {
       const got = await client().responses.retrieve(final.id);
       assert.equal(got.output_text, 'json not sse');
     }
+    // a tool call answered whole: the arguments events and the item
+    recA.behave = null;
+    recA.queue({ body: { id: 'msg_jt', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5',
+      content: [{ type: 'tool_use', id: 'toolu_j', name: 'get_weather', input: { city: 'Oslo' } }],
+      stop_reason: 'tool_use', stop_sequence: null, usage: { input_tokens: 5, output_tokens: 3 } } });
+    const s = client({ maxRetries: 0 }).responses.stream({ model: 'claude-sonnet-4-5', input: 'Oslo?', tools: [weatherTool] });
+    const types = [];
+    for await (const ev of s) types.push(ev.type);
+    const final = await s.finalResponse();
+    assert.ok(types.includes('response.function_call_arguments.delta') && types.includes('response.function_call_arguments.done'), types.join());
+    const fc = final.output.find((o) => o.type === 'function_call');
+    assert.deepEqual([fc.call_id, JSON.parse(fc.arguments)], ['toolu_j', { city: 'Oslo' }]);
   });
 });
