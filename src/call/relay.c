@@ -17,6 +17,7 @@
 #include "translate.h"
 #include "provider.h"
 #include "redact.h"
+#include "replay_rs.h"
 #include "respstate.h"
 #include "runtime.h"
 
@@ -461,7 +462,7 @@ static bool reply_translated(struct fg_call *c, const char *body, size_t n)
         fg_client_send_error(c, true);
     } else if (structured_ok(c, out, why, &retrying)) {
         cache_store(c, false, (const char *)evbuffer_pullup(out, -1), evbuffer_get_length(out));
-        if (c->so.client_stream) {
+        if (c->so.client_stream || c->stream) { /* a provider may answer JSON to stream: true */
             reply_as_stream(c, out);
         } else {
             fg_client_frugal_headers(c);
@@ -492,15 +493,28 @@ static void send_sse_whole(struct fg_call *c, struct evbuffer *out)
     evbuffer_free(body);
 }
 
+/* A whole answer in the client's dialect as that dialect's stream.  A
+ * Response is replayed here, not by the response cache's replay (which must
+ * never replay one: it carries its own response id). */
+static int stream_of_json(const struct fg_call *c, const char *s, size_t n, struct evbuffer *sse)
+{
+    if (c->in->shape != FG_DIALECT_RESPONSES)
+        return fg_respcache_sse_from_json(c->in->dialect, s, n, c->include_usage, sse);
+    json_t *r = json_loadb(s, n, 0, NULL);
+    int rc = r ? fg_replay_rs(r, sse) : -1;
+    json_decref(r);
+    return rc;
+}
+
 /* The checked answer (JSON, the client's dialect) as the stream the client
- * asked for (structured_output.stream: buffer). */
+ * asked for (structured_output.stream: buffer, or a provider that answered
+ * JSON to stream: true). */
 static void reply_as_stream(struct fg_call *c, struct evbuffer *json)
 {
     struct evbuffer *sse = evbuffer_new();
     size_t n = evbuffer_get_length(json);
     fg_client_frugal_headers(c);
-    if (fg_respcache_sse_from_json(c->in->dialect, (const char *)evbuffer_pullup(json, -1), n,
-                                   c->include_usage, sse) < 0) {
+    if (stream_of_json(c, (const char *)evbuffer_pullup(json, -1), n, sse) < 0) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, NULL, "could not stream the checked answer");
         c->status = c->err.status;
         fg_client_send_error(c, true);
@@ -730,7 +744,7 @@ static bool finish_buffered(struct fg_call *c)
         if (!structured_ok(c, b, why, &retrying))
             return retrying;
         cache_store(c, false, (const char *)evbuffer_pullup(b, -1), evbuffer_get_length(b));
-        if (c->so.client_stream) {
+        if (c->so.client_stream || c->stream) { /* a provider may answer JSON to stream: true */
             reply_as_stream(c, b);
             return false;
         }
