@@ -106,6 +106,21 @@ static void redis_metrics(struct evbuffer *o)
                        "(budgets.on_store_down: local).");
     evbuffer_add_printf(o, "frugal_redis_local_applies_total %llu\n",
                         (unsigned long long)st.local_applies);
+    evbuffer_add_printf(o, "# HELP frugal_redis_roundtrip_seconds Time from sending a command "
+                           "to Redis to its reply (admissions, settlements, admin reads).\n"
+                           "# TYPE frugal_redis_roundtrip_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b < FG_REDIS_RT_BUCKETS; b++) {
+        cum += st.rt_bucket[b];
+        evbuffer_add_printf(o, "frugal_redis_roundtrip_seconds_bucket{le=\"%g\"} %llu\n",
+                            fg_redis_rt_bounds[b], (unsigned long long)cum);
+    }
+    evbuffer_add_printf(o,
+                        "frugal_redis_roundtrip_seconds_bucket{le=\"+Inf\"} %llu\n"
+                        "frugal_redis_roundtrip_seconds_sum %.6f\n"
+                        "frugal_redis_roundtrip_seconds_count %llu\n",
+                        (unsigned long long)st.rt_count, st.rt_sum_s,
+                        (unsigned long long)st.rt_count);
 }
 
 int fg_daemon_run(const struct fg_config *cfg)

@@ -169,7 +169,7 @@ struct fg_config {
                       is unreachable (default frugal-ledger.spool next to the
                       config file; spool.h) */
 
-    char *redis;   /* redis://[:password@]host[:port][/db] shared by replicas, or NULL */
+    char *redis; /* redis://[:password@]host[:port][/db] shared by replicas, or NULL */
     struct {
         char *on_store_down; /* "fail_closed" (default) | "local": Redis unreachable */
         int lease_seconds;   /* a call's budget hold expires after this (default 1h) */

@@ -124,6 +124,8 @@ struct rstate {
     redisContext *sync;
     uint64_t sync_retry_ns; /* after a failure, no new connection before this */
     atomic_uint_fast64_t errors, lost, local_applies;
+    /* round-trip latency (send to reply, every command that got one) */
+    atomic_uint_fast64_t rt_sum_ns, rt_bucket[FG_REDIS_RT_BUCKETS + 1]; /* last: +Inf */
     atomic_bool down_logged; /* one warning per outage, all threads */
 };
 
@@ -146,6 +148,7 @@ struct fg_shared_op {
     bool ack_only;             /* an unchecked apply sent without waiting */
     bool once;                 /* ack_only: marked once, so it may be sent again */
     uint64_t sent_ns;          /* first sent (0: never): its once marker lives ONCE_MS */
+    uint64_t last_send_ns;     /* this send (its reply's latency) */
     struct fg_shared_op *next; /* in the loop's redo list */
     fg_shared_done_fn done;
     void *arg;
@@ -195,6 +198,22 @@ static void came_back(struct rstate *s)
     if (atomic_exchange(&s->down_logged, false))
         fg_warn("redis %s:%d reachable again: budgets and rate limits are shared again", s->host,
                 s->port);
+}
+
+const double fg_redis_rt_bounds[FG_REDIS_RT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005,
+                                                        0.01,   0.025, 0.1,    0.5};
+
+/* One reply's wait, sent at t0 (0: unknown, not counted). */
+static void rt_note(struct rstate *s, uint64_t t0)
+{
+    if (!t0)
+        return;
+    uint64_t d = now_ns() - t0;
+    int b = 0;
+    while (b < FG_REDIS_RT_BUCKETS && (double)d > fg_redis_rt_bounds[b] * 1e9)
+        b++;
+    atomic_fetch_add(&s->rt_bucket[b], 1); /* cumulated when rendered */
+    atomic_fetch_add(&s->rt_sum_ns, d);
 }
 
 /* ------------------------------------------------------------ arguments */
@@ -418,7 +437,10 @@ static redisReply *sync_cmd(struct rstate *s, int argc, const char **argv, const
         s->sync_retry_ns = now_ns() + 1000000000ull;
         return NULL;
     }
+    uint64_t t0 = now_ns();
     redisReply *r = redisCommandArgv(s->sync, argc, argv, len);
+    if (r && !s->sync->err)
+        rt_note(s, t0);
     if (!r || s->sync->err || (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8))) {
         if (r)
             freeReplyObject(r);
@@ -621,6 +643,8 @@ static void on_apply_reply(redisAsyncContext *ac, void *reply, void *priv)
         l->pending--;
     l->progress_ns = now_ns();
     redisReply *r = reply;
+    if (r)
+        rt_note(s, op->last_send_ns);
     if (op->ack_only) {
         if (!r) { /* maybe applied, maybe not: once-marked ones go again */
             went_down(s, "connection lost");
@@ -684,8 +708,9 @@ static bool send_op(struct rstate *s, struct rloop *l, struct fg_shared_op *op)
     op->once = t_cmd.once;
     if (!send_argv(l, on_apply_reply, op, t_cmd.argc, t_cmd.argv, t_cmd.len))
         return false;
+    op->last_send_ns = now_ns();
     if (!op->sent_ns)
-        op->sent_ns = now_ns();
+        op->sent_ns = op->last_send_ns;
     return true;
 }
 
@@ -766,6 +791,7 @@ static int r_apply_async(struct fg_shared *sh, struct fg_shared_step *st, int n,
         went_down(s, "cannot send");
         return on_down(s, st, n, d);
     }
+    op->last_send_ns = now_ns();
     *out = op;
     return FG_SHARED_PENDING;
 }
@@ -1067,4 +1093,18 @@ void fg_shared_redis_stats(struct fg_shared *sh, struct fg_shared_redis_stats *s
     st->lost_settles = atomic_load(&s->lost);
     st->local_applies = atomic_load(&s->local_applies);
     st->up = !atomic_load(&s->down_logged);
+    st->rt_sum_s = (double)atomic_load(&s->rt_sum_ns) / 1e9;
+    /* the count is the buckets' sum, so +Inf and the buckets always agree */
+    st->rt_count = 0;
+    for (int b = 0; b <= FG_REDIS_RT_BUCKETS; b++) {
+        uint64_t k = atomic_load(&s->rt_bucket[b]);
+        if (b < FG_REDIS_RT_BUCKETS)
+            st->rt_bucket[b] = k;
+        st->rt_count += k;
+    }
+}
+
+struct fg_shared *fg_shared_redis_of(struct fg_shared *s)
+{
+    return s && s->ops->scheme && !strcmp(s->ops->scheme, "redis") ? s : NULL;
 }
