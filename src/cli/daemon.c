@@ -127,6 +127,7 @@ int fg_daemon_run(const struct fg_config *cfg)
 {
     struct fg_app app;
     int rc = 1;
+    struct fg_store *spend_src = NULL; /* the registry's until fg_keyreg_stop */
     fg_server_init(&app, cfg);
     /* keys are redacted from every log line and error message (redact.h) */
     fg_redact_add_secret(cfg->server.master_key);
@@ -165,13 +166,13 @@ int fg_daemon_run(const struct fg_config *cfg)
         goto out;
     }
     /* the registry's budgets start from the ledger's spend (keyreg.h) */
-    struct fg_store *spend_src = NULL;
     int krc = fg_store_open(cfg->storage, &spend_src, lerr, sizeof lerr);
     if (krc == 0) {
-        struct fg_keyreg_spend spend = {fg_store_spend_since, spend_src};
+        /* a server store's ledger holds every replica's calls */
+        struct fg_keyreg_spend spend = {fg_store_spend_since, spend_src,
+                                        strncmp(cfg->storage, "sqlite:", 7) != 0};
         krc = fg_keyreg_start(cfg, &spend, lerr, sizeof lerr);
     }
-    fg_store_close(spend_src);
     if (krc < 0) {
         fg_error("keys: %s", lerr);
         goto out;
@@ -230,6 +231,7 @@ out:
     fg_route_free(&app);
     fg_batch_mailbox_flush();
     fg_keyreg_stop();
+    fg_store_close(spend_src);
     fg_ledger_stop();
     fg_ledger_spool_at(NULL);
     fg_respcache_shutdown();

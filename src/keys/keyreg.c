@@ -34,6 +34,7 @@ static struct {
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     bool stop;
+    struct fg_keyreg_spend spend; /* the ledger's spend (the reload thread after start) */
 } g_keyreg = {.rw = PTHREAD_RWLOCK_INITIALIZER,
               .store_mu = PTHREAD_MUTEX_INITIALIZER,
               .stop_mu = PTHREAD_MUTEX_INITIALIZER};
@@ -151,7 +152,9 @@ static int on_spend(void *arg, const char *key_id, const char *tags, int64_t cos
     const struct init_ctx *c = arg;
     if (cost <= 0)
         return 0;
+    pthread_rwlock_rdlock(&g_keyreg.rw); /* (keys are never freed while running) */
     struct fg_vkey *v = key_id ? find_id(key_id) : NULL;
+    pthread_rwlock_unlock(&g_keyreg.rw);
     if (v && v->k.budget > 0 && v->budget.period == c->period)
         fg_budget_charge(&v->budget, cost, c->since, c->now);
     tags = fg_keyreg_charged_tags(v, key_id, tags); /* as admission charged them */
@@ -161,15 +164,9 @@ static int on_spend(void *arg, const char *key_id, const char *tags, int64_t cos
     return 0;
 }
 
-/* Startup, single-threaded: spend since each period's start. */
-static int init_spend(const struct fg_keyreg_spend *spend, int64_t now_ms, char *err, size_t errlen)
+static int charge_spend(const struct fg_keyreg_spend *spend, int64_t now_ms, char *err,
+                        size_t errlen)
 {
-    /* a cross-process store keeps the counters itself: adding this
-     * process's ledger again would count it once per restart (rebuilding
-     * counters from a shared ledger when the store comes back empty is not
-     * done yet: issue #19) */
-    if (fg_shared_process()->ops->cross_process)
-        return 0;
     enum fg_period ps[] = {FG_PERIOD_DAY, FG_PERIOD_MONTH};
     for (int i = 0; i < 2; i++) {
         struct init_ctx c = {ps[i], fg_period_start(ps[i], now_ms), now_ms};
@@ -177,6 +174,40 @@ static int init_spend(const struct fg_keyreg_spend *spend, int64_t now_ms, char 
             return -1;
     }
     return 0;
+}
+
+/* A cross-process store keeps the counters itself: adding this process's
+ * ledger again would count it once per restart.  Only when the store lost
+ * them (Redis restarted without persistence: seed_claim) are they rebuilt,
+ * by one replica, from a ledger every replica writes; meanwhile checked
+ * admissions meet the store-down policy.  A per-replica ledger (SQLite)
+ * holds one replica's share only: the store is marked seeded as it is. */
+static void seed_if_lost(const struct fg_keyreg_spend *spend, int64_t now_ms)
+{
+    struct fg_shared *s = fg_shared_process();
+    if (!s->ops->seed_claim || s->ops->seed_claim(s) != 1)
+        return;
+    char err[300];
+    if (spend->shared) {
+        fg_info("keys: rebuilding the shared budget counters from the ledger");
+        if (charge_spend(spend, now_ms, err, sizeof err) < 0) {
+            /* the claim expires and a replica tries again (what was
+             * charged stays: counted twice at worst, never lost) */
+            fg_error("keys: rebuilding the budget counters from the ledger: %s", err);
+            return;
+        }
+    }
+    s->ops->seed_done(s);
+}
+
+/* Startup, single-threaded: spend since each period's start. */
+static int init_spend(const struct fg_keyreg_spend *spend, int64_t now_ms, char *err, size_t errlen)
+{
+    if (fg_shared_process()->ops->cross_process) {
+        seed_if_lost(spend, now_ms);
+        return 0;
+    }
+    return charge_spend(spend, now_ms, err, errlen);
 }
 
 /* ---- the reload thread ---- */
@@ -229,6 +260,8 @@ static void *reloader(void *arg)
         if (keys_changed() && load_keys(wall_ms(), err, sizeof err) < 0)
             fg_warn("keys: re-reading the keys table: %s", err);
         pthread_mutex_unlock(&g_keyreg.store_mu);
+        if (g_keyreg.spend.since)
+            seed_if_lost(&g_keyreg.spend, wall_ms());
         pthread_mutex_lock(&g_keyreg.stop_mu);
     }
     pthread_mutex_unlock(&g_keyreg.stop_mu);
@@ -253,6 +286,7 @@ int fg_keyreg_start(const struct fg_config *cfg, const struct fg_keyreg_spend *s
     }
     struct fg_shared *sh = fg_shared_process();
     g_keyreg.loaded_version = sh->ops->version_get(sh, FG_KEYREG_VERSION);
+    g_keyreg.spend = *spend;
     if (load_keys(now, err, errlen) < 0 || init_spend(spend, now, err, errlen) < 0) {
         fg_keyreg_stop();
         return -1;
@@ -288,6 +322,7 @@ void fg_keyreg_stop(void)
     }
     fg_keystore_close(g_keyreg.store);
     g_keyreg.store = NULL;
+    memset(&g_keyreg.spend, 0, sizeof g_keyreg.spend);
     for (size_t i = 0; i < g_keyreg.n; i++)
         free(g_keyreg.all[i]);
     free(g_keyreg.all);

@@ -25,15 +25,31 @@
 
 /* ------------------------------------------------------------ the script */
 
+/* Written once the counters hold the ledger's spend (seed_done); a Redis
+ * that lost its data has none.  SEEDING is the rebuild's claim (a lease: a
+ * replica that dies rebuilding lets another take over). */
+#define SEED_KEY "frugal:seeded"
+#define SEEDING_KEY "frugal:seeding"
+#define SEEDING_MS "60000"
+#define UNSEEDED (-5) /* the script's answer then (never leaves this file) */
+
 /* KEYS: per step i (1-based) the counter's hash, lease zset, lease hash;
- * then the guard's version key and the once key when used.
+ * then the guard's version key and the once key when used; last the seed
+ * marker (SEED_KEY).
  * ARGV: now_ms, n, has_guard, has_once, lease_ms, then per step 13:
  * span keep_ms now_win win("" = the head) add0 add1 c0fields c0need c0limit
  * c1fields c1need c1limit lease(""= none).
- * Reply: {-1, win_1, …, win_n} applied; {-4} guarded; {step, check, head,
- * w, v0, v1, …} refused (step 0-based, the live cells oldest first). */
+ * Reply: {-1, win_1, …, win_n} applied; {-4} guarded; {-5} a checked
+ * apply while the counters are not seeded (Redis lost them: they are
+ * rebuilt from the ledger first); {step, check, head, w, v0, v1, …}
+ * refused (step 0-based, the live cells oldest first).  Unchecked applies
+ * (settlements, the rebuild's own adds) always go through: a call ending
+ * during a rebuild may count twice, never not at all. */
 static const char APPLY_LUA[] =
     "local now=tonumber(ARGV[1]) local n=tonumber(ARGV[2]) local nk=3*n\n"
+    "for i=1,n do local o=5+(i-1)*13\n"
+    "  if (tonumber(ARGV[o+9])>0 or tonumber(ARGV[o+12])>0)\n"
+    "    and redis.call('EXISTS',KEYS[#KEYS])==0 then return {-5} end end\n"
     "if ARGV[3]=='1' then nk=nk+1 local v=redis.call('GET',KEYS[nk])\n"
     "  if v and v~='0' then return {-4} end end\n"
     "if ARGV[4]=='1' then nk=nk+1\n"
@@ -127,6 +143,7 @@ struct rstate {
     /* round-trip latency (send to reply, every command that got one) */
     atomic_uint_fast64_t rt_sum_ns, rt_bucket[FG_REDIS_RT_BUCKETS + 1]; /* last: +Inf */
     atomic_bool down_logged; /* one warning per outage, all threads */
+    atomic_bool unseeded_logged;
 };
 
 struct rloop {
@@ -216,6 +233,17 @@ static void rt_note(struct rstate *s, uint64_t t0)
     atomic_fetch_add(&s->rt_sum_ns, d);
 }
 
+/* A checked apply found the counters lost: the caller meets the store-down
+ * policy until a rebuild (keys/keyreg.c, seed_claim) is done. */
+static void note_unseeded(struct rstate *s)
+{
+    if (!atomic_exchange(&s->unseeded_logged, true))
+        fg_error("redis %s:%d has no counters (restarted without persistence?): calls held to a "
+                 "budget or rate limit meet budgets.on_store_down until they are rebuilt from "
+                 "the ledger",
+                 s->host, s->port);
+}
+
 /* ------------------------------------------------------------ arguments */
 
 #define MAX_ARGS (8 + 3 * FG_SHARED_MAX_STEPS + 2 + 13 * FG_SHARED_MAX_STEPS)
@@ -288,7 +316,7 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
     c->once = once;
     arg_fmt(c, "EVALSHA");
     arg_fmt(c, "%s", s->sha[S_APPLY]);
-    arg_int(c, 3 * n + guard + once);
+    arg_int(c, 3 * n + guard + once + 1);
     for (int i = 0; i < n; i++) {
         arg_fmt(c, "frugal:c:%s", st[i].c->name);
         arg_fmt(c, "frugal:lz:%s", st[i].c->name);
@@ -298,6 +326,7 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
         arg_fmt(c, "frugal:v:%.120s", o->guard);
     if (once)
         arg_fmt(c, "frugal:once:%.64s", once_id);
+    arg_fmt(c, "%s", SEED_KEY);
     arg_int(c, wall_ms());
     arg_int(c, n);
     arg_int(c, guard);
@@ -345,6 +374,8 @@ static int parse_apply(const redisReply *r, struct fg_shared_step *st, int n,
     int64_t k = int_of(r->element[0]);
     if (k == FG_SHARED_GUARDED)
         return FG_SHARED_GUARDED;
+    if (k == UNSEEDED)
+        return UNSEEDED;
     if (k == -1) {
         /* a once-marked apply seen before answers {-1} alone: nothing to fill */
         for (int i = 0; i < n && (size_t)i + 1 < r->elements; i++)
@@ -439,6 +470,20 @@ static redisReply *sync_cmd(struct rstate *s, int argc, const char **argv, const
     }
     uint64_t t0 = now_ns();
     redisReply *r = redisCommandArgv(s->sync, argc, argv, len);
+    if (!r && s->sync->err == REDIS_ERR_EOF) {
+        /* the server closed an idle connection (Redis restarted): the
+         * command never ran there, so the first caller after a restart (a
+         * revocation's version bump) goes through a new one at once rather
+         * than failing */
+        redisFree(s->sync);
+        s->sync = NULL;
+        if (!sync_connect(s, NULL)) {
+            s->sync_retry_ns = now_ns() + 1000000000ull;
+            return NULL;
+        }
+        t0 = now_ns();
+        r = redisCommandArgv(s->sync, argc, argv, len);
+    }
     if (r && !s->sync->err)
         rt_note(s, t0);
     if (!r || s->sync->err || (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8))) {
@@ -666,7 +711,10 @@ static void on_apply_reply(redisAsyncContext *ac, void *reply, void *priv)
     int res = parse_apply(r, op->st, op->n, &d);
     if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8) && l->ac)
         redisAsyncDisconnect(l->ac); /* scripts flushed: reconnect, load them again */
-    if (res == FG_SHARED_DOWN) {
+    if (res == UNSEEDED) {
+        note_unseeded(s);
+        res = op->cancelled ? FG_SHARED_DOWN : on_down(s, op->st, op->n, &d);
+    } else if (res == FG_SHARED_DOWN) {
         if (r && r->type == REDIS_REPLY_ERROR)
             fg_error("redis %s:%d: the budget script failed: %.200s", s->host, s->port, r->str);
         went_down(s, r ? "error reply" : "connection lost");
@@ -839,7 +887,10 @@ static int r_apply(struct fg_shared *sh, struct fg_shared_step *st, int n,
     redisReply *r = sync_cmd(s, t_cmd.argc, t_cmd.argv, t_cmd.len);
     pthread_mutex_unlock(&s->mu);
     int res = parse_apply(r, st, n, d);
-    if (res == FG_SHARED_DOWN) {
+    if (res == UNSEEDED) {
+        note_unseeded(s);
+        res = on_down(s, st, n, d);
+    } else if (res == FG_SHARED_DOWN) {
         went_down(s, r ? "error reply" : "not reachable");
         if (free_run)
             atomic_fetch_add(&s->lost, 1);
@@ -924,6 +975,54 @@ static uint64_t r_version_bump(struct fg_shared *sh, const char *name)
 static uint64_t r_version_get(struct fg_shared *sh, const char *name)
 {
     return version_cmd(sh, "GET", name);
+}
+
+/* ------------------------------------------------------------- the seed */
+
+/* KEYS seeded, seeding; ARGV the claim's lease.  0 seeded, 1 claimed, -1
+ * another process holds the claim. */
+static const char CLAIM_LUA[] =
+    "if redis.call('EXISTS',KEYS[1])==1 then return 0 end\n"
+    "if redis.call('SET',KEYS[2],'1','NX','PX',ARGV[1]) then return 1 end\n"
+    "return -1\n";
+
+static int r_seed_claim(struct fg_shared *sh)
+{
+    struct rstate *s = rs(sh);
+    const char *a[] = {"EVAL", CLAIM_LUA, "2", SEED_KEY, SEEDING_KEY, SEEDING_MS};
+    size_t l[6];
+    for (int i = 0; i < 6; i++)
+        l[i] = strlen(a[i]);
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = sync_cmd(s, 6, a, l);
+    pthread_mutex_unlock(&s->mu);
+    int res = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    if (res == 0 && atomic_exchange(&s->unseeded_logged, false))
+        fg_warn("redis %s:%d: counters rebuilt (by another replica): budgets are checked again",
+                s->host, s->port);
+    return res;
+}
+
+static void r_seed_done(struct fg_shared *sh)
+{
+    struct rstate *s = rs(sh);
+    const char *a[] = {"SET", SEED_KEY, "1"};
+    const char *d[] = {"DEL", SEEDING_KEY};
+    size_t l[] = {3, strlen(SEED_KEY), 1};
+    size_t dl[] = {3, strlen(SEEDING_KEY)};
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = sync_cmd(s, 3, a, l);
+    if (r)
+        freeReplyObject(r);
+    r = sync_cmd(s, 2, d, dl);
+    if (r)
+        freeReplyObject(r);
+    pthread_mutex_unlock(&s->mu);
+    atomic_store(&s->unseeded_logged, false);
+    fg_warn("redis %s:%d: counters rebuilt from the ledger: budgets are checked again", s->host,
+            s->port);
 }
 
 /* ----------------------------------------------------------------- loops */
@@ -1060,6 +1159,8 @@ int fg_shared_redis_open(const char *url, const struct fg_shared_redis_opts *o,
     s->ops.loop_close = r_loop_close;
     s->ops.version_bump = r_version_bump;
     s->ops.version_get = r_version_get;
+    s->ops.seed_claim = r_seed_claim;
+    s->ops.seed_done = r_seed_done;
     s->base.ops = &s->ops;
     pthread_mutex_lock(&s->mu);
     const char *why;
