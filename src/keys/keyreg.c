@@ -126,10 +126,24 @@ static int load_keys(int64_t now_ms, char *err, size_t errlen)
 
 /* ---- budgets from the ledger ---- */
 
+/* One charge found in the ledger, held until the whole read succeeded. */
+struct charge {
+    struct fg_budget *b;
+    int64_t cost;
+};
+
 struct init_ctx {
     enum fg_period period;
     int64_t since, now;
+    struct charge *ch; /* owned by charge_spend */
+    size_t n, cap;
 };
+
+static void charge_add(struct init_ctx *c, struct fg_budget *b, int64_t cost)
+{
+    struct charge x = {b, cost};
+    FG_VEC_PUSH(c->ch, c->n, c->cap, x);
+}
 
 static bool tag_in(const char *tags, const char *tag)
 {
@@ -149,31 +163,41 @@ static bool tag_in(const char *tags, const char *tag)
 
 static int on_spend(void *arg, const char *key_id, const char *tags, int64_t cost)
 {
-    const struct init_ctx *c = arg;
+    struct init_ctx *c = arg;
     if (cost <= 0)
         return 0;
     pthread_rwlock_rdlock(&g_keyreg.rw); /* (keys are never freed while running) */
     struct fg_vkey *v = key_id ? find_id(key_id) : NULL;
     pthread_rwlock_unlock(&g_keyreg.rw);
     if (v && v->k.budget > 0 && v->budget.period == c->period)
-        fg_budget_charge(&v->budget, cost, c->since, c->now);
+        charge_add(c, &v->budget, cost);
     tags = fg_keyreg_charged_tags(v, key_id, tags); /* as admission charged them */
     for (size_t i = 0; i < g_keyreg.n_tags; i++)
         if (g_keyreg.tags[i].budget.period == c->period && tag_in(tags, g_keyreg.tags[i].tag))
-            fg_budget_charge(&g_keyreg.tags[i].budget, cost, c->since, c->now);
+            charge_add(c, &g_keyreg.tags[i].budget, cost);
     return 0;
 }
 
 static int charge_spend(const struct fg_keyreg_spend *spend, int64_t now_ms, char *err,
                         size_t errlen)
 {
+    /* read everything first: a read that fails half-way charges nothing,
+     * so a rebuild can be tried again without counting twice */
     enum fg_period ps[] = {FG_PERIOD_DAY, FG_PERIOD_MONTH};
-    for (int i = 0; i < 2; i++) {
-        struct init_ctx c = {ps[i], fg_period_start(ps[i], now_ms), now_ms};
-        if (spend->since(spend->src, c.since, on_spend, &c, err, errlen) < 0)
-            return -1;
+    struct init_ctx c[2] = {{0}};
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        c[i].period = ps[i];
+        c[i].since = fg_period_start(ps[i], now_ms);
+        c[i].now = now_ms;
+        rc = spend->since(spend->src, c[i].since, on_spend, &c[i], err, errlen);
     }
-    return 0;
+    for (int i = 0; i < 2; i++) {
+        for (size_t k = 0; rc == 0 && k < c[i].n; k++)
+            fg_budget_charge(c[i].ch[k].b, c[i].ch[k].cost, c[i].since, c[i].now);
+        free(c[i].ch);
+    }
+    return rc < 0 ? -1 : 0;
 }
 
 /* A cross-process store keeps the counters itself: adding this process's
@@ -191,13 +215,15 @@ static void seed_if_lost(const struct fg_keyreg_spend *spend, int64_t now_ms)
     if (spend->shared) {
         fg_info("keys: rebuilding the shared budget counters from the ledger");
         if (charge_spend(spend, now_ms, err, sizeof err) < 0) {
-            /* the claim expires and a replica tries again (what was
-             * charged stays: counted twice at worst, never lost) */
+            /* nothing was charged: the claim is given back and the next
+             * tick (any replica's) tries again (a stale connection to a
+             * restarted Postgres fails once, then reconnects) */
             fg_error("keys: rebuilding the budget counters from the ledger: %s", err);
+            s->ops->seed_done(s, false);
             return;
         }
     }
-    s->ops->seed_done(s);
+    s->ops->seed_done(s, true);
 }
 
 /* Startup, single-threaded: spend since each period's start. */

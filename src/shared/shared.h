@@ -248,7 +248,7 @@ struct fg_shared_ops {
      * rebuilding or the store is unreachable (ask again later).  NULL in
      * process (its counters start from the ledger with the process). */
     int (*seed_claim)(struct fg_shared *s);
-    void (*seed_done)(struct fg_shared *s);
+    void (*seed_done)(struct fg_shared *s, bool ok); /* false: give the claim back */
 };
 
 struct fg_shared {

@@ -1005,7 +1005,7 @@ static int r_seed_claim(struct fg_shared *sh)
     return res;
 }
 
-static void r_seed_done(struct fg_shared *sh)
+static void r_seed_done(struct fg_shared *sh, bool ok)
 {
     struct rstate *s = rs(sh);
     const char *a[] = {"SET", SEED_KEY, "1"};
@@ -1013,13 +1013,15 @@ static void r_seed_done(struct fg_shared *sh)
     size_t l[] = {3, strlen(SEED_KEY), 1};
     size_t dl[] = {3, strlen(SEEDING_KEY)};
     pthread_mutex_lock(&s->mu);
-    redisReply *r = sync_cmd(s, 3, a, l);
+    redisReply *r = ok ? sync_cmd(s, 3, a, l) : NULL;
     if (r)
         freeReplyObject(r);
     r = sync_cmd(s, 2, d, dl);
     if (r)
         freeReplyObject(r);
     pthread_mutex_unlock(&s->mu);
+    if (!ok)
+        return;
     atomic_store(&s->unseeded_logged, false);
     fg_warn("redis %s:%d: counters rebuilt from the ledger: budgets are checked again", s->host,
             s->port);
