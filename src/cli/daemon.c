@@ -128,6 +128,7 @@ int fg_daemon_run(const struct fg_config *cfg)
     struct fg_app app;
     int rc = 1;
     struct fg_store *spend_src = NULL; /* the registry's until fg_keyreg_stop */
+    struct fg_shared *redis = NULL;    /* (before any goto out: closed there) */
     fg_server_init(&app, cfg);
     /* keys are redacted from every log line and error message (redact.h) */
     fg_redact_add_secret(cfg->server.master_key);
@@ -146,7 +147,6 @@ int fg_daemon_run(const struct fg_config *cfg)
     if (strncmp(cfg->storage, "sqlite:", 7))
         fg_ledger_spool_at(cfg->spool ? cfg->spool : "frugal-ledger.spool");
 
-    struct fg_shared *redis = NULL;
     if (cfg->redis) {
         fg_redact_add_secret(cfg->redis); /* the URL may carry a password */
         struct fg_shared_redis_opts ro = {
