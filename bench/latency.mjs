@@ -23,7 +23,7 @@ const opts = {
   host: u.hostname, port: u.port, path: u.pathname + u.search, method: 'POST', agent,
   headers: {
     'content-type': 'application/json',
-    'authorization': 'Bearer sk-bench',
+    'authorization': `Bearer ${process.env.BENCH_AUTH ?? 'sk-bench'}`,
     'content-length': body.length,
   },
 };

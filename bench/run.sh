@@ -173,7 +173,7 @@ rss_kb() {      # VmRSS summed over the given PIDs
 # post URL BODYFILE OUTFILE: one request; prints the HTTP status
 post() {
   curl -s -o "$3" -w '%{http_code}' --max-time 5 -X POST \
-    -H 'Content-Type: application/json' -H 'Authorization: Bearer sk-bench' \
+    -H 'Content-Type: application/json' -H "Authorization: Bearer ${BENCH_AUTH:-sk-bench}" \
     --data-binary "@$2" "$1" 2>/dev/null
 }
 
@@ -307,15 +307,24 @@ else
 fi
 stop_pid "$PROXY_PID"; untrack "$PROXY_PID"
 
-if [ ! -x "$FRUGAL_BIN" ]; then
-  R_STATUS[frugal]="failed: $FRUGAL_BIN not found (run make)"
-else
-  log "frugal on 127.0.0.1:$FRUGAL_PORT"
-  cat >"$TMP/frugal.yaml" <<EOF
+# run_frugal NAME STORAGE [EXTRA_YAML]: one frugal row.  With EXTRA_YAML
+# (a master key and maybe redis:) the load uses a virtual key with a large
+# daily budget, made with `frugal keys create` on that config, so every
+# call goes through budget admission and settlement.
+run_frugal() {
+  local name=$1 storage=$2 extra=${3:-} cfg="$TMP/$1.yaml" key=sk-bench
+  R_STATUS[$name]="not run"
+  if [ ! -x "$FRUGAL_BIN" ]; then
+    R_STATUS[$name]="failed: $FRUGAL_BIN not found (run make)"
+    return
+  fi
+  log "$name on 127.0.0.1:$FRUGAL_PORT"
+  cat >"$cfg" <<EOF
 server:
   listen: 127.0.0.1:$FRUGAL_PORT
   workers: 1
-storage: sqlite:$TMP/bench.db
+$extra
+storage: $storage
 providers:
   - name: fake
     type: openai
@@ -332,20 +341,52 @@ models:
     provider: fakestream
     model: gpt-4o-mini
 EOF
-  start frugal "${PIN_TARGET[@]}" "$FRUGAL_BIN" serve -c "$TMP/frugal.yaml"
+  if [ -n "$extra" ]; then
+    key=$("$FRUGAL_BIN" keys create --name bench --budget 100000/day --json -c "$cfg" 2>"$TMP/$name-key.err" |
+      sed -n 's/.*"key": *"\([^"]*\)".*/\1/p')
+    if [ -z "$key" ]; then
+      R_STATUS[$name]="failed: keys create: $(head -c 300 "$TMP/$name-key.err")"
+      return
+    fi
+  fi
+  export BENCH_AUTH=$key
+  start "$name" "${PIN_TARGET[@]}" "$FRUGAL_BIN" serve -c "$cfg"
   FRUGAL_PID=$PID
   if wait_for "$FRUGAL_PID" 10 health_ok "http://127.0.0.1:$FRUGAL_PORT/healthz"; then
-    measure frugal "$FRUGAL_PID" "http://127.0.0.1:$FRUGAL_PORT/v1/chat/completions" \
-      "http://127.0.0.1:$FRUGAL_PORT/v1/chat/completions" || log "frugal: ${R_STATUS[frugal]}"
+    measure "$name" "$FRUGAL_PID" "http://127.0.0.1:$FRUGAL_PORT/v1/chat/completions" \
+      "http://127.0.0.1:$FRUGAL_PORT/v1/chat/completions" || log "$name: ${R_STATUS[$name]}"
   else
     if [ -d "/proc/$FRUGAL_PID" ]; then why="no 200 from /healthz within 10 s"
     else wait "$FRUGAL_PID"; why="exited with status $? at startup"; fi
-    R_STATUS[frugal]="failed: $why ($(tail -n 3 "$TMP/frugal.log" 2>/dev/null | tr '\n' ' ' | head -c 300))"
+    R_STATUS[$name]="failed: $why ($(tail -n 3 "$TMP/$name.log" 2>/dev/null | tr '\n' ' ' | head -c 300))"
   fi
-  if [ "${R_STATUS[frugal]}" != ok ] && [ -s "$TMP/frugal.log" ]; then
-    log "frugal log tail:"; tail -n 20 "$TMP/frugal.log" >&2
+  if [ "${R_STATUS[$name]}" != ok ] && [ -s "$TMP/$name.log" ]; then
+    log "$name log tail:"; tail -n 20 "$TMP/$name.log" >&2
   fi
   stop_pid "$FRUGAL_PID"; untrack "$FRUGAL_PID"
+  export BENCH_AUTH=sk-bench
+}
+
+BENCH_MASTER="  master_key: fg-bench-master-0c1e"
+run_frugal frugal "sqlite:$TMP/bench.db"
+# the same with a budgeted virtual key (in-process counters, SQLite ledger)
+run_frugal frugal-key "sqlite:$TMP/bench-key.db" "$BENCH_MASTER"
+# ... and with the replicas' stores: Postgres (test/pg-run.sh) + Redis, both
+# pinned on the load core (their CPU is not in the row's CPU us/req)
+TARGETS="direct nginx frugal frugal-key frugal-pg-redis"
+if command -v redis-server >/dev/null 2>&1 && PG_OUT=$("${PIN_LOAD[@]}" "$ROOT/test/pg-run.sh" start 2>"$TMP/pg.err"); then
+  PG_DIR=${PG_OUT%% *}
+  PG_DSN=${PG_OUT#* }
+  REDIS_PORT=$((PORT_BASE + 3))
+  start redis "${PIN_LOAD[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP"
+  REDIS_PID=$PID
+  sleep 0.5
+  run_frugal frugal-pg-redis "$PG_DSN" "$BENCH_MASTER
+redis: redis://127.0.0.1:$REDIS_PORT"
+  stop_pid "$REDIS_PID"; untrack "$REDIS_PID"
+  "$ROOT/test/pg-run.sh" stop "$PG_DIR" >/dev/null 2>&1
+else
+  R_STATUS[frugal-pg-redis]="failed: needs redis-server and Postgres (scripts/install-deps.sh): $(head -c 200 "$TMP/pg.err" 2>/dev/null)"
 fi
 
 # ---------------------------------------------------------------- routing decision
@@ -378,7 +419,7 @@ report() {
   echo
   echo "| target | req/s @${CONNS}c | CPU µs/req | core % | added p50 ms | added p99 ms | stream TTFB added p50 ms | RSS idle MB | RSS load MB |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-  for t in direct nginx frugal; do
+  for t in $TARGETS; do
     if [ "${R_STATUS[$t]:-failed}" != ok ]; then
       echo "| $t | failed | | | | | | | |"
       continue
@@ -390,7 +431,7 @@ report() {
   echo
   echo "direct absolute: p50 ${R_P50[direct]:--} ms, p99 ${R_P99[direct]:--} ms over ${R_LATN[direct]:-?} paced requests (wrk); stream TTFB p50 ${R_TTFB[direct]:--} ms, p99 ${R_TTFB99[direct]:--} ms (node client). Added p99 is noisy on shared/virtual machines."
   echo "direct row: the fake provider shares the load core with wrk, so its req/s is the load core's ceiling."
-  for t in direct nginx frugal; do
+  for t in $TARGETS; do
     [ "${R_STATUS[$t]:-failed}" = ok ] || echo "$t: ${R_STATUS[$t]:-not run}"
     [ -n "${R_NOTE[$t]:-}" ] && echo "$t note:${R_NOTE[$t]}"
   done
@@ -408,6 +449,21 @@ report() {
   else
     echo "frugal/nginx: n/a (frugal: ${R_STATUS[frugal]:-not run}; nginx: ${R_STATUS[nginx]:-not run})"
   fi
+  local pair
+  for pair in "frugal-pg-redis frugal-key" "frugal-key frugal"; do
+    set -- $pair
+    if [ "${R_STATUS[$1]:-}" = ok ] && [ "${R_STATUS[$2]:-}" = ok ]; then
+      awk -v a="$1" -v b="$2" -v ac="${R_CPU[$1]}" -v bc="${R_CPU[$2]}" -v ar="${R_RPS[$1]}" -v br="${R_RPS[$2]}" \
+          -v ap="${R_P50[$1]:-}" -v bp="${R_P50[$2]:-}" 'BEGIN {
+        line = sprintf("%s/%s: CPU per request %.2fx, req/s %.2fx", a, b, ac / bc, ar / br)
+        if (ap != "" && bp != "") line = line sprintf(", added p50 %+.3f ms", ap - bp)
+        print line
+      }'
+    else
+      echo "$1/$2: n/a (${R_STATUS[$1]:-not run}; ${R_STATUS[$2]:-not run})"
+    fi
+  done
+  echo "frugal-key: a virtual key with a daily budget (admission + settlement on in-process counters); frugal-pg-redis: the same with storage: postgres:// and redis: (one EVALSHA at admission, one at settlement). Postgres and Redis run on the load core: their CPU is not in the row."
   echo
   echo "## Routing decision (in-process, one thread, pinned like a target)"
   echo

@@ -106,13 +106,29 @@ static void redis_metrics(struct evbuffer *o)
                        "(budgets.on_store_down: local).");
     evbuffer_add_printf(o, "frugal_redis_local_applies_total %llu\n",
                         (unsigned long long)st.local_applies);
+    evbuffer_add_printf(o, "# HELP frugal_redis_roundtrip_seconds Time from sending a command "
+                           "to Redis to its reply (admissions, settlements, admin reads).\n"
+                           "# TYPE frugal_redis_roundtrip_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int b = 0; b < FG_REDIS_RT_BUCKETS; b++) {
+        cum += st.rt_bucket[b];
+        evbuffer_add_printf(o, "frugal_redis_roundtrip_seconds_bucket{le=\"%g\"} %llu\n",
+                            fg_redis_rt_bounds[b], (unsigned long long)cum);
+    }
+    evbuffer_add_printf(o,
+                        "frugal_redis_roundtrip_seconds_bucket{le=\"+Inf\"} %llu\n"
+                        "frugal_redis_roundtrip_seconds_sum %.6f\n"
+                        "frugal_redis_roundtrip_seconds_count %llu\n",
+                        (unsigned long long)st.rt_count, st.rt_sum_s,
+                        (unsigned long long)st.rt_count);
 }
 
 int fg_daemon_run(const struct fg_config *cfg)
 {
     struct fg_app app;
     int rc = 1;
-    struct fg_shared *redis = NULL; /* closed at out: */
+    struct fg_store *spend_src = NULL; /* the registry's until fg_keyreg_stop */
+    struct fg_shared *redis = NULL;    /* (before any goto out: closed there) */
     fg_server_init(&app, cfg);
     /* keys are redacted from every log line and error message (redact.h) */
     fg_redact_add_secret(cfg->server.master_key);
@@ -149,13 +165,13 @@ int fg_daemon_run(const struct fg_config *cfg)
         goto out;
     }
     /* the registry's budgets start from the ledger's spend (keyreg.h) */
-    struct fg_store *spend_src = NULL;
     int krc = fg_store_open(cfg->storage, &spend_src, lerr, sizeof lerr);
     if (krc == 0) {
-        struct fg_keyreg_spend spend = {fg_store_spend_since, spend_src};
+        /* a server store's ledger holds every replica's calls */
+        struct fg_keyreg_spend spend = {fg_store_spend_since, spend_src,
+                                        strncmp(cfg->storage, "sqlite:", 7) != 0};
         krc = fg_keyreg_start(cfg, &spend, lerr, sizeof lerr);
     }
-    fg_store_close(spend_src);
     if (krc < 0) {
         fg_error("keys: %s", lerr);
         goto out;
@@ -214,6 +230,7 @@ out:
     fg_route_free(&app);
     fg_batch_mailbox_flush();
     fg_keyreg_stop();
+    fg_store_close(spend_src);
     fg_ledger_stop();
     fg_ledger_spool_at(NULL);
     fg_respcache_shutdown();

@@ -34,6 +34,7 @@ static struct {
     pthread_mutex_t stop_mu;
     pthread_cond_t stop_cv;
     bool stop;
+    struct fg_keyreg_spend spend; /* the ledger's spend (the reload thread after start) */
 } g_keyreg = {.rw = PTHREAD_RWLOCK_INITIALIZER,
               .store_mu = PTHREAD_MUTEX_INITIALIZER,
               .stop_mu = PTHREAD_MUTEX_INITIALIZER};
@@ -125,10 +126,24 @@ static int load_keys(int64_t now_ms, char *err, size_t errlen)
 
 /* ---- budgets from the ledger ---- */
 
+/* One charge found in the ledger, held until the whole read succeeded. */
+struct charge {
+    struct fg_budget *b;
+    int64_t cost;
+};
+
 struct init_ctx {
     enum fg_period period;
     int64_t since, now;
+    struct charge *ch; /* owned by charge_spend */
+    size_t n, cap;
 };
+
+static void charge_add(struct init_ctx *c, struct fg_budget *b, int64_t cost)
+{
+    struct charge x = {b, cost};
+    FG_VEC_PUSH(c->ch, c->n, c->cap, x);
+}
 
 static bool tag_in(const char *tags, const char *tag)
 {
@@ -148,35 +163,77 @@ static bool tag_in(const char *tags, const char *tag)
 
 static int on_spend(void *arg, const char *key_id, const char *tags, int64_t cost)
 {
-    const struct init_ctx *c = arg;
+    struct init_ctx *c = arg;
     if (cost <= 0)
         return 0;
+    pthread_rwlock_rdlock(&g_keyreg.rw); /* (keys are never freed while running) */
     struct fg_vkey *v = key_id ? find_id(key_id) : NULL;
+    pthread_rwlock_unlock(&g_keyreg.rw);
     if (v && v->k.budget > 0 && v->budget.period == c->period)
-        fg_budget_charge(&v->budget, cost, c->since, c->now);
+        charge_add(c, &v->budget, cost);
     tags = fg_keyreg_charged_tags(v, key_id, tags); /* as admission charged them */
     for (size_t i = 0; i < g_keyreg.n_tags; i++)
         if (g_keyreg.tags[i].budget.period == c->period && tag_in(tags, g_keyreg.tags[i].tag))
-            fg_budget_charge(&g_keyreg.tags[i].budget, cost, c->since, c->now);
+            charge_add(c, &g_keyreg.tags[i].budget, cost);
     return 0;
+}
+
+static int charge_spend(const struct fg_keyreg_spend *spend, int64_t now_ms, char *err,
+                        size_t errlen)
+{
+    /* read everything first: a read that fails half-way charges nothing,
+     * so a rebuild can be tried again without counting twice */
+    enum fg_period ps[] = {FG_PERIOD_DAY, FG_PERIOD_MONTH};
+    struct init_ctx c[2] = {{0}};
+    int rc = 0;
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        c[i].period = ps[i];
+        c[i].since = fg_period_start(ps[i], now_ms);
+        c[i].now = now_ms;
+        rc = spend->since(spend->src, c[i].since, on_spend, &c[i], err, errlen);
+    }
+    for (int i = 0; i < 2; i++) {
+        for (size_t k = 0; rc == 0 && k < c[i].n; k++)
+            fg_budget_charge(c[i].ch[k].b, c[i].ch[k].cost, c[i].since, c[i].now);
+        free(c[i].ch);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+/* A cross-process store keeps the counters itself: adding this process's
+ * ledger again would count it once per restart.  Only when the store lost
+ * them (Redis restarted without persistence: seed_claim) are they rebuilt,
+ * by one replica, from a ledger every replica writes; meanwhile checked
+ * admissions meet the store-down policy.  A per-replica ledger (SQLite)
+ * holds one replica's share only: the store is marked seeded as it is. */
+static void seed_if_lost(const struct fg_keyreg_spend *spend, int64_t now_ms)
+{
+    struct fg_shared *s = fg_shared_process();
+    if (!s->ops->seed_claim || s->ops->seed_claim(s) != 1)
+        return;
+    char err[300];
+    if (spend->shared) {
+        fg_info("keys: rebuilding the shared budget counters from the ledger");
+        if (charge_spend(spend, now_ms, err, sizeof err) < 0) {
+            /* nothing was charged: the claim is given back and the next
+             * tick (any replica's) tries again (a stale connection to a
+             * restarted Postgres fails once, then reconnects) */
+            fg_error("keys: rebuilding the budget counters from the ledger: %s", err);
+            s->ops->seed_done(s, false);
+            return;
+        }
+    }
+    s->ops->seed_done(s, true);
 }
 
 /* Startup, single-threaded: spend since each period's start. */
 static int init_spend(const struct fg_keyreg_spend *spend, int64_t now_ms, char *err, size_t errlen)
 {
-    /* a cross-process store keeps the counters itself: adding this
-     * process's ledger again would count it once per restart (rebuilding
-     * counters from a shared ledger when the store comes back empty is not
-     * done yet: issue #19) */
-    if (fg_shared_process()->ops->cross_process)
+    if (fg_shared_process()->ops->cross_process) {
+        seed_if_lost(spend, now_ms);
         return 0;
-    enum fg_period ps[] = {FG_PERIOD_DAY, FG_PERIOD_MONTH};
-    for (int i = 0; i < 2; i++) {
-        struct init_ctx c = {ps[i], fg_period_start(ps[i], now_ms), now_ms};
-        if (spend->since(spend->src, c.since, on_spend, &c, err, errlen) < 0)
-            return -1;
     }
-    return 0;
+    return charge_spend(spend, now_ms, err, errlen);
 }
 
 /* ---- the reload thread ---- */
@@ -229,6 +286,8 @@ static void *reloader(void *arg)
         if (keys_changed() && load_keys(wall_ms(), err, sizeof err) < 0)
             fg_warn("keys: re-reading the keys table: %s", err);
         pthread_mutex_unlock(&g_keyreg.store_mu);
+        if (g_keyreg.spend.since)
+            seed_if_lost(&g_keyreg.spend, wall_ms());
         pthread_mutex_lock(&g_keyreg.stop_mu);
     }
     pthread_mutex_unlock(&g_keyreg.stop_mu);
@@ -253,6 +312,7 @@ int fg_keyreg_start(const struct fg_config *cfg, const struct fg_keyreg_spend *s
     }
     struct fg_shared *sh = fg_shared_process();
     g_keyreg.loaded_version = sh->ops->version_get(sh, FG_KEYREG_VERSION);
+    g_keyreg.spend = *spend;
     if (load_keys(now, err, errlen) < 0 || init_spend(spend, now, err, errlen) < 0) {
         fg_keyreg_stop();
         return -1;
@@ -288,6 +348,7 @@ void fg_keyreg_stop(void)
     }
     fg_keystore_close(g_keyreg.store);
     g_keyreg.store = NULL;
+    memset(&g_keyreg.spend, 0, sizeof g_keyreg.spend);
     for (size_t i = 0; i < g_keyreg.n; i++)
         free(g_keyreg.all[i]);
     free(g_keyreg.all);

@@ -68,7 +68,10 @@ struct fg_keyreg_spend {
     int (*since)(void *src, int64_t since_ms,
                  int (*cb)(void *arg, const char *key_id, const char *tags, int64_t cost_pico),
                  void *arg, char *err, size_t errlen);
-    void *src; /* used only inside fg_keyreg_start */
+    void *src; /* used by fg_keyreg_start and then the reload thread, until fg_keyreg_stop */
+    /* the ledger holds every replica's calls (a server store): a
+     * cross-process backend that lost its counters is rebuilt from it */
+    bool shared;
 };
 
 int fg_keyreg_start(const struct fg_config *cfg, const struct fg_keyreg_spend *spend, char *err,

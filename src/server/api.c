@@ -24,6 +24,7 @@
 #include "responses_api.h"
 #include "reply.h"
 #include "server.h"
+#include "shared_redis.h"
 
 #include <event2/buffer.h>
 #include "edge.h"
@@ -405,9 +406,18 @@ static void h_healthz(struct fg_worker *w, struct fg_edge_req *req, const struct
     struct evbuffer *b = evbuffer_new();
     evbuffer_add_printf(b,
                         "{\"status\":\"%s\",\"store\":{\"state\":\"%s\",\"spool\":%llu,"
-                        "\"queue\":%llu}}",
+                        "\"queue\":%llu}",
                         w->draining ? "draining" : "ok", st.store_down ? "unreachable" : "ok",
                         (unsigned long long)st.spool_depth, (unsigned long long)st.depth);
+    /* nor does Redis's: budgets.on_store_down says what calls meet then */
+    struct fg_shared *redis = fg_shared_redis_of(fg_shared_process());
+    if (redis) {
+        struct fg_shared_redis_stats rs;
+        fg_shared_redis_stats(redis, &rs);
+        evbuffer_add_printf(b, ",\"redis\":{\"state\":\"%s\",\"errors\":%llu}",
+                            rs.up ? "ok" : "unreachable", (unsigned long long)rs.errors);
+    }
+    evbuffer_add(b, "}", 1);
     fg_reply_json(req, w->draining ? 503 : 200, b);
     evbuffer_free(b);
 }

@@ -95,6 +95,7 @@
  *    counters' in-process cells with `local` set on them; a caller copies
  *    `local` into the steps that later release or settle that hold, which
  *    then stay in process too.
+ * Rebuilt counters: seed_claim / seed_done below (keys/keyreg.c).
  * In-process, lease, guard, once and local are ignored (one process: its
  * holds die with it; the call's own hold flags make settlement once). */
 #ifndef FRUGAL_SHARED_H
@@ -238,6 +239,16 @@ struct fg_shared_ops {
     void (*seen)(struct fg_shared *s, const uint64_t *h, int n, int64_t now_ms, int64_t *prev_ms,
                  int64_t *gap_ms);
     void (*seen_reset)(struct fg_shared *s);
+
+    /* A cross-process store that can lose its counters (Redis restarted
+     * without persistence) refuses checked applies (FG_SHARED_DOWN) until
+     * they are rebuilt from the ledger.  seed_claim: 1 = they need
+     * rebuilding and this caller has the job (rebuild with unchecked
+     * applies, then seed_done), 0 = nothing to do, -1 = another process is
+     * rebuilding or the store is unreachable (ask again later).  NULL in
+     * process (its counters start from the ledger with the process). */
+    int (*seed_claim)(struct fg_shared *s);
+    void (*seed_done)(struct fg_shared *s, bool ok); /* false: give the claim back */
 };
 
 struct fg_shared {

@@ -25,15 +25,31 @@
 
 /* ------------------------------------------------------------ the script */
 
+/* Written once the counters hold the ledger's spend (seed_done); a Redis
+ * that lost its data has none.  SEEDING is the rebuild's claim (a lease: a
+ * replica that dies rebuilding lets another take over). */
+#define SEED_KEY "frugal:seeded"
+#define SEEDING_KEY "frugal:seeding"
+#define SEEDING_MS "60000"
+#define UNSEEDED (-5) /* the script's answer then (never leaves this file) */
+
 /* KEYS: per step i (1-based) the counter's hash, lease zset, lease hash;
- * then the guard's version key and the once key when used.
+ * then the guard's version key and the once key when used; last the seed
+ * marker (SEED_KEY).
  * ARGV: now_ms, n, has_guard, has_once, lease_ms, then per step 13:
  * span keep_ms now_win win("" = the head) add0 add1 c0fields c0need c0limit
  * c1fields c1need c1limit lease(""= none).
- * Reply: {-1, win_1, …, win_n} applied; {-4} guarded; {step, check, head,
- * w, v0, v1, …} refused (step 0-based, the live cells oldest first). */
+ * Reply: {-1, win_1, …, win_n} applied; {-4} guarded; {-5} a checked
+ * apply while the counters are not seeded (Redis lost them: they are
+ * rebuilt from the ledger first); {step, check, head, w, v0, v1, …}
+ * refused (step 0-based, the live cells oldest first).  Unchecked applies
+ * (settlements, the rebuild's own adds) always go through: a call ending
+ * during a rebuild may count twice, never not at all. */
 static const char APPLY_LUA[] =
     "local now=tonumber(ARGV[1]) local n=tonumber(ARGV[2]) local nk=3*n\n"
+    "for i=1,n do local o=5+(i-1)*13\n"
+    "  if (tonumber(ARGV[o+9])>0 or tonumber(ARGV[o+12])>0)\n"
+    "    and redis.call('EXISTS',KEYS[#KEYS])==0 then return {-5} end end\n"
     "if ARGV[3]=='1' then nk=nk+1 local v=redis.call('GET',KEYS[nk])\n"
     "  if v and v~='0' then return {-4} end end\n"
     "if ARGV[4]=='1' then nk=nk+1\n"
@@ -124,7 +140,10 @@ struct rstate {
     redisContext *sync;
     uint64_t sync_retry_ns; /* after a failure, no new connection before this */
     atomic_uint_fast64_t errors, lost, local_applies;
+    /* round-trip latency (send to reply, every command that got one) */
+    atomic_uint_fast64_t rt_sum_ns, rt_bucket[FG_REDIS_RT_BUCKETS + 1]; /* last: +Inf */
     atomic_bool down_logged; /* one warning per outage, all threads */
+    atomic_bool unseeded_logged;
 };
 
 struct rloop {
@@ -146,6 +165,7 @@ struct fg_shared_op {
     bool ack_only;             /* an unchecked apply sent without waiting */
     bool once;                 /* ack_only: marked once, so it may be sent again */
     uint64_t sent_ns;          /* first sent (0: never): its once marker lives ONCE_MS */
+    uint64_t last_send_ns;     /* this send (its reply's latency) */
     struct fg_shared_op *next; /* in the loop's redo list */
     fg_shared_done_fn done;
     void *arg;
@@ -195,6 +215,33 @@ static void came_back(struct rstate *s)
     if (atomic_exchange(&s->down_logged, false))
         fg_warn("redis %s:%d reachable again: budgets and rate limits are shared again", s->host,
                 s->port);
+}
+
+const double fg_redis_rt_bounds[FG_REDIS_RT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005,
+                                                        0.01,   0.025, 0.1,    0.5};
+
+/* One reply's wait, sent at t0 (0: unknown, not counted). */
+static void rt_note(struct rstate *s, uint64_t t0)
+{
+    if (!t0)
+        return;
+    uint64_t d = now_ns() - t0;
+    int b = 0;
+    while (b < FG_REDIS_RT_BUCKETS && (double)d > fg_redis_rt_bounds[b] * 1e9)
+        b++;
+    atomic_fetch_add(&s->rt_bucket[b], 1); /* cumulated when rendered */
+    atomic_fetch_add(&s->rt_sum_ns, d);
+}
+
+/* A checked apply found the counters lost: the caller meets the store-down
+ * policy until a rebuild (keys/keyreg.c, seed_claim) is done. */
+static void note_unseeded(struct rstate *s)
+{
+    if (!atomic_exchange(&s->unseeded_logged, true))
+        fg_error("redis %s:%d has no counters (restarted without persistence?): calls held to a "
+                 "budget or rate limit meet budgets.on_store_down until they are rebuilt from "
+                 "the ledger",
+                 s->host, s->port);
 }
 
 /* ------------------------------------------------------------ arguments */
@@ -269,7 +316,7 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
     c->once = once;
     arg_fmt(c, "EVALSHA");
     arg_fmt(c, "%s", s->sha[S_APPLY]);
-    arg_int(c, 3 * n + guard + once);
+    arg_int(c, 3 * n + guard + once + 1);
     for (int i = 0; i < n; i++) {
         arg_fmt(c, "frugal:c:%s", st[i].c->name);
         arg_fmt(c, "frugal:lz:%s", st[i].c->name);
@@ -279,6 +326,7 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
         arg_fmt(c, "frugal:v:%.120s", o->guard);
     if (once)
         arg_fmt(c, "frugal:once:%.64s", once_id);
+    arg_fmt(c, "%s", SEED_KEY);
     arg_int(c, wall_ms());
     arg_int(c, n);
     arg_int(c, guard);
@@ -326,6 +374,8 @@ static int parse_apply(const redisReply *r, struct fg_shared_step *st, int n,
     int64_t k = int_of(r->element[0]);
     if (k == FG_SHARED_GUARDED)
         return FG_SHARED_GUARDED;
+    if (k == UNSEEDED)
+        return UNSEEDED;
     if (k == -1) {
         /* a once-marked apply seen before answers {-1} alone: nothing to fill */
         for (int i = 0; i < n && (size_t)i + 1 < r->elements; i++)
@@ -418,7 +468,24 @@ static redisReply *sync_cmd(struct rstate *s, int argc, const char **argv, const
         s->sync_retry_ns = now_ns() + 1000000000ull;
         return NULL;
     }
+    uint64_t t0 = now_ns();
     redisReply *r = redisCommandArgv(s->sync, argc, argv, len);
+    if (!r && s->sync->err == REDIS_ERR_EOF) {
+        /* the server closed an idle connection (Redis restarted): the
+         * command never ran there, so the first caller after a restart (a
+         * revocation's version bump) goes through a new one at once rather
+         * than failing */
+        redisFree(s->sync);
+        s->sync = NULL;
+        if (!sync_connect(s, NULL)) {
+            s->sync_retry_ns = now_ns() + 1000000000ull;
+            return NULL;
+        }
+        t0 = now_ns();
+        r = redisCommandArgv(s->sync, argc, argv, len);
+    }
+    if (r && !s->sync->err)
+        rt_note(s, t0);
     if (!r || s->sync->err || (r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8))) {
         if (r)
             freeReplyObject(r);
@@ -621,6 +688,8 @@ static void on_apply_reply(redisAsyncContext *ac, void *reply, void *priv)
         l->pending--;
     l->progress_ns = now_ns();
     redisReply *r = reply;
+    if (r)
+        rt_note(s, op->last_send_ns);
     if (op->ack_only) {
         if (!r) { /* maybe applied, maybe not: once-marked ones go again */
             went_down(s, "connection lost");
@@ -642,7 +711,10 @@ static void on_apply_reply(redisAsyncContext *ac, void *reply, void *priv)
     int res = parse_apply(r, op->st, op->n, &d);
     if (r && r->type == REDIS_REPLY_ERROR && !strncmp(r->str, "NOSCRIPT", 8) && l->ac)
         redisAsyncDisconnect(l->ac); /* scripts flushed: reconnect, load them again */
-    if (res == FG_SHARED_DOWN) {
+    if (res == UNSEEDED) {
+        note_unseeded(s);
+        res = op->cancelled ? FG_SHARED_DOWN : on_down(s, op->st, op->n, &d);
+    } else if (res == FG_SHARED_DOWN) {
         if (r && r->type == REDIS_REPLY_ERROR)
             fg_error("redis %s:%d: the budget script failed: %.200s", s->host, s->port, r->str);
         went_down(s, r ? "error reply" : "connection lost");
@@ -684,8 +756,9 @@ static bool send_op(struct rstate *s, struct rloop *l, struct fg_shared_op *op)
     op->once = t_cmd.once;
     if (!send_argv(l, on_apply_reply, op, t_cmd.argc, t_cmd.argv, t_cmd.len))
         return false;
+    op->last_send_ns = now_ns();
     if (!op->sent_ns)
-        op->sent_ns = now_ns();
+        op->sent_ns = op->last_send_ns;
     return true;
 }
 
@@ -766,6 +839,7 @@ static int r_apply_async(struct fg_shared *sh, struct fg_shared_step *st, int n,
         went_down(s, "cannot send");
         return on_down(s, st, n, d);
     }
+    op->last_send_ns = now_ns();
     *out = op;
     return FG_SHARED_PENDING;
 }
@@ -813,7 +887,10 @@ static int r_apply(struct fg_shared *sh, struct fg_shared_step *st, int n,
     redisReply *r = sync_cmd(s, t_cmd.argc, t_cmd.argv, t_cmd.len);
     pthread_mutex_unlock(&s->mu);
     int res = parse_apply(r, st, n, d);
-    if (res == FG_SHARED_DOWN) {
+    if (res == UNSEEDED) {
+        note_unseeded(s);
+        res = on_down(s, st, n, d);
+    } else if (res == FG_SHARED_DOWN) {
         went_down(s, r ? "error reply" : "not reachable");
         if (free_run)
             atomic_fetch_add(&s->lost, 1);
@@ -898,6 +975,56 @@ static uint64_t r_version_bump(struct fg_shared *sh, const char *name)
 static uint64_t r_version_get(struct fg_shared *sh, const char *name)
 {
     return version_cmd(sh, "GET", name);
+}
+
+/* ------------------------------------------------------------- the seed */
+
+/* KEYS seeded, seeding; ARGV the claim's lease.  0 seeded, 1 claimed, -1
+ * another process holds the claim. */
+static const char CLAIM_LUA[] =
+    "if redis.call('EXISTS',KEYS[1])==1 then return 0 end\n"
+    "if redis.call('SET',KEYS[2],'1','NX','PX',ARGV[1]) then return 1 end\n"
+    "return -1\n";
+
+static int r_seed_claim(struct fg_shared *sh)
+{
+    struct rstate *s = rs(sh);
+    const char *a[] = {"EVAL", CLAIM_LUA, "2", SEED_KEY, SEEDING_KEY, SEEDING_MS};
+    size_t l[6];
+    for (int i = 0; i < 6; i++)
+        l[i] = strlen(a[i]);
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = sync_cmd(s, 6, a, l);
+    pthread_mutex_unlock(&s->mu);
+    int res = r && r->type == REDIS_REPLY_INTEGER ? (int)r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    if (res == 0 && atomic_exchange(&s->unseeded_logged, false))
+        fg_warn("redis %s:%d: counters rebuilt (by another replica): budgets are checked again",
+                s->host, s->port);
+    return res;
+}
+
+static void r_seed_done(struct fg_shared *sh, bool ok)
+{
+    struct rstate *s = rs(sh);
+    const char *a[] = {"SET", SEED_KEY, "1"};
+    const char *d[] = {"DEL", SEEDING_KEY};
+    size_t l[] = {3, strlen(SEED_KEY), 1};
+    size_t dl[] = {3, strlen(SEEDING_KEY)};
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = ok ? sync_cmd(s, 3, a, l) : NULL;
+    if (r)
+        freeReplyObject(r);
+    r = sync_cmd(s, 2, d, dl);
+    if (r)
+        freeReplyObject(r);
+    pthread_mutex_unlock(&s->mu);
+    if (!ok)
+        return;
+    atomic_store(&s->unseeded_logged, false);
+    fg_warn("redis %s:%d: counters rebuilt from the ledger: budgets are checked again", s->host,
+            s->port);
 }
 
 /* ----------------------------------------------------------------- loops */
@@ -1034,6 +1161,8 @@ int fg_shared_redis_open(const char *url, const struct fg_shared_redis_opts *o,
     s->ops.loop_close = r_loop_close;
     s->ops.version_bump = r_version_bump;
     s->ops.version_get = r_version_get;
+    s->ops.seed_claim = r_seed_claim;
+    s->ops.seed_done = r_seed_done;
     s->base.ops = &s->ops;
     pthread_mutex_lock(&s->mu);
     const char *why;
@@ -1067,4 +1196,18 @@ void fg_shared_redis_stats(struct fg_shared *sh, struct fg_shared_redis_stats *s
     st->lost_settles = atomic_load(&s->lost);
     st->local_applies = atomic_load(&s->local_applies);
     st->up = !atomic_load(&s->down_logged);
+    st->rt_sum_s = (double)atomic_load(&s->rt_sum_ns) / 1e9;
+    /* the count is the buckets' sum, so +Inf and the buckets always agree */
+    st->rt_count = 0;
+    for (int b = 0; b <= FG_REDIS_RT_BUCKETS; b++) {
+        uint64_t k = atomic_load(&s->rt_bucket[b]);
+        if (b < FG_REDIS_RT_BUCKETS)
+            st->rt_bucket[b] = k;
+        st->rt_count += k;
+    }
+}
+
+struct fg_shared *fg_shared_redis_of(struct fg_shared *s)
+{
+    return s && s->ops->scheme && !strcmp(s->ops->scheme, "redis") ? s : NULL;
 }

@@ -62,12 +62,25 @@ void fg_shared_redis_close(struct fg_shared *s);
 /* Is url a redis:// URL this backend can parse?  NULL, or what is wrong. */
 const char *fg_shared_redis_check_url(const char *url);
 
+/* Round-trip latency buckets (seconds, upper bounds; +Inf is rt_count). */
+#define FG_REDIS_RT_BUCKETS 8
+extern const double fg_redis_rt_bounds[FG_REDIS_RT_BUCKETS];
+
 struct fg_shared_redis_stats {
     uint64_t errors;       /* failed round trips (no connection, error reply, timeout) */
     uint64_t lost_settles; /* unchecked applies that could not be sent */
     uint64_t local_applies;
     bool up; /* no failure since the last success */
+    /* every reply's wait from its send, admission scripts, settlements and
+     * the blocking connection's commands alike: count, sum, and per bucket
+     * (NOT cumulative: rt_bucket[b] counts waits in (bound[b-1], bound[b]]) */
+    uint64_t rt_count;
+    double rt_sum_s;
+    uint64_t rt_bucket[FG_REDIS_RT_BUCKETS];
 };
 void fg_shared_redis_stats(struct fg_shared *s, struct fg_shared_redis_stats *st);
+/* s when it is a Redis instance (fg_shared_redis_open), else NULL: lets
+ * /healthz and /metrics ask the process's instance. */
+struct fg_shared *fg_shared_redis_of(struct fg_shared *s);
 
 #endif

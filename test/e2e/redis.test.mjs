@@ -235,6 +235,10 @@ describe('Redis stopped under load', () => {
       await redis.stop();
       const atStop = load.length;
       await waitFor(() => load.slice(atStop).some((x) => x !== 200), { timeoutMs: 10000, what: 'a refusal' });
+      // /healthz names Redis as unreachable; frugal itself stays healthy (200)
+      const hd = await call(fr.a, '/healthz', { method: 'GET' });
+      assert.equal(hd.status, 200, hd.text);
+      assert.equal(hd.json.redis?.state, 'unreachable', hd.text);
       // the Anthropic dialect names it too
       const ae = await rejectsWith(
         anthropic(fr.a, { apiKey: keys.big.key, maxRetries: 0 }).messages.create({ model: 'claude-haiku-4-5', max_tokens: 5, messages: user('hi') }),
@@ -268,6 +272,13 @@ describe('Redis stopped under load', () => {
     const m = await fetch(`${fr.a.url}/metrics`).then((r) => r.text());
     assert.match(m, /^frugal_redis_up 1$/m);
     assert.ok(Number(/^frugal_redis_errors_total (\d+)$/m.exec(m)?.[1]) > 0, m);
+    // the round trips' latency: a histogram of every reply's wait
+    const count = Number(/^frugal_redis_roundtrip_seconds_count (\d+)$/m.exec(m)?.[1]);
+    assert.ok(count > 0, m);
+    assert.equal(Number(/^frugal_redis_roundtrip_seconds_bucket\{le="\+Inf"\} (\d+)$/m.exec(m)?.[1]), count, m);
+    assert.ok(Number(/^frugal_redis_roundtrip_seconds_sum ([0-9.e-]+)$/m.exec(m)?.[1]) > 0, m);
+    const hu = await call(fr.a, '/healthz', { method: 'GET' });
+    assert.equal(hu.json.redis?.state, 'ok', hu.text);
   });
 });
 

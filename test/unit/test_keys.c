@@ -426,9 +426,8 @@ static void registry_finds_new_keys_at_once(void **state)
     assert_int_equal(fg_config_load_buffer("k.yaml", yaml, strlen(yaml), &cfg, &errs), 0);
     struct fg_store *ledger; /* budgets start from the ledger's spend (keyreg.h) */
     assert_int_equal(fg_store_open(cfg->storage, &ledger, err, sizeof err), 0);
-    struct fg_keyreg_spend spend = {fg_store_spend_since, ledger};
+    struct fg_keyreg_spend spend = {fg_store_spend_since, ledger, false};
     assert_int_equal(fg_keyreg_start(cfg, &spend, err, sizeof err), 0);
-    fg_store_close(ledger);
 
     struct fg_keystore *cli;
     assert_int_equal(fg_keystore_open(cfg->storage, &cli, err, sizeof err), 0);
@@ -451,6 +450,7 @@ static void registry_finds_new_keys_at_once(void **state)
     assert_int_equal(cli->ops->by_hash(cli, h, &got, err, sizeof err), 0);
     fg_keystore_close(cli);
     fg_keyreg_stop();
+    fg_store_close(ledger); /* the registry's until it stops */
     fg_config_free(cfg);
     char path[128];
     snprintf(path, sizeof path, "%s/k.db", dir);

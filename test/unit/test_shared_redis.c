@@ -147,6 +147,34 @@ static void sums(struct fg_shared *s, struct ctr *c, int64_t now_win, int64_t v[
     }
 }
 
+/* A Redis without the seed marker (a fresh one, or one restarted without
+ * persistence) refuses checked applies until the counters were rebuilt;
+ * unchecked ones (settlements, the rebuild's adds) go through; one process
+ * at a time holds the rebuild.  Runs first: it seeds the test's Redis. */
+static void lost_counters_refuse_until_seeded(void **state)
+{
+    struct fg_shared *s = open_r(60000, false, NULL), *t = open_r(60000, false, NULL);
+    struct ctr a;
+    ctr_init(&a, 1);
+    struct fg_shared_step st = reserve(&a, 1000, 10, 100, 0);
+    assert_int_equal(s->ops->counter_apply(s, &st, 1, NULL), FG_SHARED_DOWN);
+    struct fg_shared_step add = step(&a, 1000, 1000, 0, 25);
+    assert_int_equal(s->ops->counter_apply(s, &add, 1, NULL), -1);
+    assert_int_equal(s->ops->seed_claim(s), 1);
+    assert_int_equal(t->ops->seed_claim(t), -1); /* the other process waits */
+    s->ops->seed_done(s, false);                 /* a failed rebuild gives the claim back */
+    assert_int_equal(t->ops->seed_claim(t), 1);
+    t->ops->seed_done(t, true);
+    assert_int_equal(s->ops->seed_claim(s), 0);
+    st = reserve(&a, 1000, 10, 100, 0);
+    assert_int_equal(s->ops->counter_apply(s, &st, 1, NULL), -1);
+    int64_t v[2];
+    sums(s, &a, 1000, v);
+    assert_int_equal(v[1], 35); /* the unchecked add counted, then the hold */
+    fg_shared_redis_close(t);
+    fg_shared_redis_close(s);
+}
+
 static void checks_all_or_none_with_denial(void **state)
 {
     struct fg_shared *s = open_r(60000, false, NULL);
@@ -384,6 +412,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(url_checks),
+        cmocka_unit_test(lost_counters_refuse_until_seeded),
         cmocka_unit_test(checks_all_or_none_with_denial),
         cmocka_unit_test(rate_windows_slide),
         cmocka_unit_test(settle_twice_counts_once),
