@@ -87,6 +87,11 @@ async function send(fr, pieces, { length, chunked = false, stopAfter = Infinity 
     const ok = c.sock.write(chunked ? Buffer.concat([Buffer.from(`${b.length.toString(16)}\r\n`), b, Buffer.from('\r\n')]) : b);
     sent += b.length;
     if (!ok) await Promise.race([new Promise((r) => c.sock.once('drain', r)), c.closed]);
+    /* let the loop read between pieces, as a real client does: while the
+     * kernel takes every write at once this loop never yielded, so an
+     * early answer sat unread until the server's linger ended in a reset
+     * and the failed write destroyed the socket with it (status 0) */
+    else await new Promise((r) => setImmediate(r));
     if (sent >= stopAfter) {
       c.sock.destroy();
       c.sent = sent;
