@@ -16,6 +16,7 @@
 #include <event2/buffer.h>
 #include <jansson.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -548,7 +549,12 @@ bool fg_respcache_key(const struct fg_json *body, enum fg_dialect d, const char 
  * NUL-terminated (a form that is absent has has_* false and length 0).  A
  * struct fg_respcache_entry is that value: immutable, refcounted by the
  * cache. */
+#define HDR_MAGIC                                                                                  \
+    0x31435246u /* "FRC1": a value's format (a shared store's values
+                                * come from other processes: same build expected) */
+
 struct hdr {
+    uint32_t magic, size; /* HDR_MAGIC, sizeof(struct hdr) */
     struct fg_tokens tok;
     int64_t expires_ms; /* the TTL runs from the first store */
     uint64_t model_len, json_len, sse_len;
@@ -784,8 +790,12 @@ static struct fg_shared_val *entry_new(bool stream, const char *bytes, size_t le
                                        const struct fg_tokens *tok, const char *model,
                                        const struct hdr *old, int64_t now_ms)
 {
-    struct hdr h = {.expires_ms = now_ms + g_respcache.ttl_ms,
-                    .model_len = model ? strnlen(model, 255) : 0};
+    struct hdr h;
+    memset(&h, 0, sizeof h); /* padding too: the bytes may leave the process */
+    h.magic = HDR_MAGIC;
+    h.size = sizeof h;
+    h.expires_ms = now_ms + g_respcache.ttl_ms;
+    h.model_len = model ? strnlen(model, 255) : 0;
     if (tok)
         h.tok = *tok;
     const char *json = NULL, *sse = NULL;
@@ -832,6 +842,63 @@ void fg_respcache_put_model(const uint8_t key[32], bool stream, const char *byte
                       now_ms);
     fg_shared_val_release(v);
     fg_shared_val_release(old);
+}
+
+struct fg_shared_val *fg_respcache_value(bool stream, const char *bytes, size_t len,
+                                         const struct fg_tokens *tok, const char *model,
+                                         const struct fg_respcache_entry *old, int64_t now_ms,
+                                         int64_t *expires_ms)
+{
+    if (!atomic_load_explicit(&g_respcache.on, memory_order_acquire) || !bytes)
+        return NULL;
+    struct fg_shared_val *v =
+        entry_new(stream, bytes, len, tok, model, old ? hdr_of(old) : NULL, now_ms);
+    size_t n;
+    fg_shared_val_data(v, &n);
+    if (FG_SHARED_VAL_OVERHEAD + n > g_respcache.max_bytes / 8) {
+        fg_shared_val_release(v); /* the per-value cap, as in process */
+        return NULL;
+    }
+    *expires_ms = hdr_of((struct fg_respcache_entry *)v)->expires_ms;
+    return v;
+}
+
+/* A value that came from another process: its header must describe it. */
+static bool well_formed(const struct fg_shared_val *v)
+{
+    size_t n;
+    const unsigned char *p = fg_shared_val_data(v, &n);
+    struct hdr h;
+    if (n < sizeof h)
+        return false;
+    memcpy(&h, p, sizeof h);
+    unsigned char hj, hs, hu; /* the bools' bytes, checked before they are read as bools */
+    memcpy(&hj, p + offsetof(struct hdr, has_json), 1);
+    memcpy(&hs, p + offsetof(struct hdr, has_sse), 1);
+    memcpy(&hu, p + offsetof(struct hdr, sse_usage), 1);
+    if (h.magic != HDR_MAGIC || h.size != sizeof h || hj > 1 || hs > 1 || hu > 1 ||
+        h.model_len > 255 || h.json_len > n || h.sse_len > n ||
+        val_size(h.model_len, h.json_len, h.sse_len) != n || (!hj && h.json_len) ||
+        (!hs && h.sse_len))
+        return false;
+    const char *m = (const char *)(p + sizeof h);
+    return m[h.model_len] == 0 && m[h.model_len + 1 + h.json_len] == 0 &&
+           m[h.model_len + 1 + h.json_len + 1 + h.sse_len] == 0;
+}
+
+struct fg_respcache_entry *fg_respcache_entry_of(struct fg_shared_val *v, int64_t now_ms)
+{
+    if (v && (!well_formed(v) || hdr_of((struct fg_respcache_entry *)v)->expires_ms <= now_ms)) {
+        fg_shared_val_release(v);
+        v = NULL;
+    }
+    return (struct fg_respcache_entry *)v;
+}
+
+void fg_respcache_count(bool hit)
+{
+    atomic_fetch_add_explicit(hit ? &g_respcache.hits : &g_respcache.misses, 1,
+                              memory_order_relaxed);
 }
 
 void fg_respcache_put(const uint8_t key[32], bool stream, const char *bytes, size_t len,

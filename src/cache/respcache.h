@@ -101,6 +101,20 @@ void fg_respcache_put(const uint8_t key[32], bool stream, const char *bytes, siz
 void fg_respcache_put_model(const uint8_t key[32], bool stream, const char *bytes, size_t len,
                             const struct fg_tokens *tok, const char *model, int64_t now_ms);
 
+/* A shared store's values (shared.h riders and tell, call/share.h): the
+ * value an answer makes (this form, the other form of `old` which also
+ * keeps its expiry; *expires_ms set), NULL when the cache is off or the
+ * value is over max_bytes/8; an entry from a value got from the store
+ * (takes v; NULL when it is not a well-formed value of this build or has
+ * expired); and the hit/miss count of a lookup made that way. */
+struct fg_shared_val;
+struct fg_shared_val *fg_respcache_value(bool stream, const char *bytes, size_t len,
+                                         const struct fg_tokens *tok, const char *model,
+                                         const struct fg_respcache_entry *old, int64_t now_ms,
+                                         int64_t *expires_ms);
+struct fg_respcache_entry *fg_respcache_entry_of(struct fg_shared_val *v, int64_t now_ms);
+void fg_respcache_count(bool hit);
+
 /* Whether e can answer a client of dialect d (the key's dialect): a
  * non-streaming client needs the JSON form; a streaming one the SSE form
  * (an OpenAI one asking include_usage: an SSE form with a usage chunk) or

@@ -9,6 +9,7 @@
 #include "price.h"
 #include "provider.h"
 #include "runtime.h"
+#include "share.h"
 
 #include <stdatomic.h>
 #include <stdint.h>
@@ -398,7 +399,10 @@ int fg_admit_request_then(struct fg_call *c, fg_admit_then_fn then)
     const char *guard = v && s->ops->cross_process && !c->batch.plan
                             ? fg_arena_printf(&c->arena, "key:%s", v->k.id)
                             : NULL;
-    if (x->nb == 0 && !x->rated && !guard)
+    /* with a shared store the response cache, sightings and affinity ride
+     * in the same round trip (share.h) */
+    const struct fg_shared_riders *rd = fg_share_riders(c);
+    if (x->nb == 0 && !x->rated && !guard && !rd)
         return 0;
     if (x->nb || x->rated) {
         worst_case(c, &x->w);
@@ -426,7 +430,7 @@ int fg_admit_request_then(struct fg_call *c, fg_admit_then_fn then)
     fg_budget_reserve_steps(x->bs, x->nb, x->w.pico, x->now, st);
     if (x->rated)
         fg_ratelimit_admit_step(&v->rate, x->w.tokens, x->now, &st[x->nb]);
-    struct fg_shared_apply_opts o = {.guard = guard};
+    struct fg_shared_apply_opts o = {.guard = guard, .riders = rd};
     struct fg_shared_denial d;
     int r = s->ops->counter_apply_async(s, st, x->nb + x->rated, &o, &d, admit_done, x, &x->op);
     if (r != FG_SHARED_PENDING)

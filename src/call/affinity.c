@@ -72,32 +72,62 @@ static int least_loaded(const struct fg_affinity_opts *o, int n, uint32_t avail)
     return best;
 }
 
+struct avail {
+    int n;
+    uint32_t avail;
+    int least, margin;
+};
+
+static void available(int n_deployments, const struct fg_affinity_opts *o, struct avail *a)
+{
+    int n =
+        n_deployments < FG_AFFINITY_MAX_DEPLOYMENTS ? n_deployments : FG_AFFINITY_MAX_DEPLOYMENTS;
+    uint32_t all = n == 32 ? UINT32_MAX : (1u << n) - 1;
+    a->n = n;
+    a->avail = all & ~(o ? o->open : 0u);
+    if (!a->avail)
+        a->avail = all; /* every breaker open: none is better than another */
+    a->least = INT_MAX;
+    for (int k = 0; k < n; k++)
+        if ((a->avail >> k & 1u) && load_of(o, k) < a->least)
+            a->least = load_of(o, k);
+    a->margin = o && o->margin > 0 ? o->margin : 0;
+}
+
+/* The deployment holding the prefix (-1: none) if it may serve, else the
+ * least loaded. */
+static int choose(const struct avail *a, const struct fg_affinity_opts *o, int dep)
+{
+    if (dep < 0 || dep >= a->n || !(a->avail >> dep & 1u) || load_of(o, dep) - a->least > a->margin)
+        dep = least_loaded(o, a->n, a->avail);
+    return dep;
+}
+
 int fg_affinity_pick(const void *model, int n_deployments, const struct fg_prefix *p,
                      const struct fg_affinity_opts *o, int64_t now_ms)
 {
     if (n_deployments <= 1)
         return 0;
-    int n =
-        n_deployments < FG_AFFINITY_MAX_DEPLOYMENTS ? n_deployments : FG_AFFINITY_MAX_DEPLOYMENTS;
-    uint32_t all = n == 32 ? UINT32_MAX : (1u << n) - 1;
-    uint32_t avail = all & ~(o ? o->open : 0u);
-    if (!avail)
-        avail = all; /* every breaker open: none is better than another */
-    int least = INT_MAX;
-    for (int k = 0; k < n; k++)
-        if ((avail >> k & 1u) && load_of(o, k) < least)
-            least = load_of(o, k);
-    int margin = o && o->margin > 0 ? o->margin : 0;
+    struct avail a;
+    available(n_deployments, o, &a);
     int dep = -1;
     pthread_mutex_lock(&g_affinity.mu);
     for (int b = p ? p->n - 1 : -1; b >= 0 && dep < 0; b--)
         dep = find(key_of(model, p->hash[b]), now_ms);
-    if (dep < 0 || dep >= n || !(avail >> dep & 1u) || load_of(o, dep) - least > margin)
-        dep = least_loaded(o, n, avail);
+    dep = choose(&a, o, dep);
     for (int b = 0; p && b < p->n; b++)
         store(key_of(model, p->hash[b]), dep, now_ms);
     pthread_mutex_unlock(&g_affinity.mu);
     return dep;
+}
+
+int fg_affinity_pick_held(int n_deployments, int held, const struct fg_affinity_opts *o)
+{
+    if (n_deployments <= 1)
+        return 0;
+    struct avail a;
+    available(n_deployments, o, &a);
+    return choose(&a, o, held);
 }
 
 void fg_affinity_begin(struct fg_affinity_load *l, int dep, atomic_int **held)

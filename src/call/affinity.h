@@ -48,6 +48,11 @@ struct fg_affinity_opts {
 int fg_affinity_pick(const void *model, int n_deployments, const struct fg_prefix *p,
                      const struct fg_affinity_opts *o, int64_t now_ms);
 
+/* The same choice when a shared store says which deployment holds the
+ * prefix (held, -1: none; call/share.h), without the in-process table: the
+ * deployment that answers is recorded in the store at the end of the call. */
+int fg_affinity_pick_held(int n_deployments, int held, const struct fg_affinity_opts *o);
+
 void fg_affinity_begin(struct fg_affinity_load *l, int dep, atomic_int **held);
 void fg_affinity_end(atomic_int **held);
 int fg_affinity_inflight(const struct fg_affinity_load *l, int dep);

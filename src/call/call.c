@@ -1,5 +1,7 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
 #include "affinity.h"
+#include "share.h"
+#include "respcache.h"
 #include "assert.h"
 #include "admit.h"
 #include "meter.h"
@@ -115,6 +117,10 @@ void fg_call_finish(struct fg_call *c)
             fg_meter_submit(c, true);
     }
     fg_admit_release(c);
+    fg_share_tell(c); /* the cache's value, the affinity: sent, not waited for */
+    fg_share_release(c);
+    fg_respcache_release(c->cache.old);
+    c->cache.old = NULL;
     if (c->up.idle_ev)
         event_free(c->up.idle_ev);
     if (c->fo.retry_ev)

@@ -41,6 +41,8 @@ struct fg_vkey;
 struct fg_admit;
 struct fg_admit_wait;
 struct fg_embed;
+struct fg_share;
+struct fg_respcache_entry;
 
 /* x-frugal-route: the tier a client forces (route.h, precedence 1). */
 enum fg_route_force { FG_FORCE_NONE, FG_FORCE_CHEAP, FG_FORCE_FRONTIER };
@@ -188,8 +190,10 @@ struct fg_call_cache {
     const char *status; /* hit | miss | bypass */
     bool keyed;         /* key is set: store the answer */
     uint8_t key[32];
-    struct evbuffer *sse; /* the stream as sent, to store */
-    int64_t hit_tokens;   /* embeddings: input tokens answered from the
+    struct evbuffer *sse;           /* the stream as sent, to store */
+    struct fg_respcache_entry *old; /* a shared store's entry that could not answer
+                                       this client: its other form is kept */
+    int64_t hit_tokens;             /* embeddings: input tokens answered from the
                              cache beside an upstream call */
 };
 
@@ -248,6 +252,7 @@ struct fg_call {
     const char *client_version; /* anthropic-version from an Anthropic-dialect client */
     bool client_gone;           /* the client left before the end */
     struct fg_prefix *prefix;   /* the client body's prefix scan (arena) */
+    struct fg_share *share;     /* riders of a cross-process store (share.h, arena) */
 
     struct fg_call_serve serve;
     struct fg_call_route rt;

@@ -10,6 +10,7 @@
 #include "meter.h"
 #include "respcache.h"
 #include "respstate.h"
+#include "share.h"
 #include "route.h"
 #include "schema.h"
 #include "structured.h"
@@ -119,33 +120,57 @@ static const char *cache_partition(struct fg_call *c)
                            ver ? ver : "", beta ? beta : "");
 }
 
-/* Answer an exact repeat from the response cache (returns 1), or key the
- * call so its answer is stored (returns 0). */
-static int stage_respcache(struct fg_call *c)
+/* Key the call for the response cache (before admission: with a shared
+ * store the lookup rides in the admission's round trip, share.h). */
+static int stage_cachekey(struct fg_call *c)
 {
     const struct fg_config *cfg = c->w->app->cfg;
+    if (c->endpoint == FG_EP_EMBEDDINGS || c->batch.plan || !fg_respcache_enabled() ||
+        c->endpoint == FG_EP_COUNT_TOKENS || c->endpoint == FG_EP_RESP_INPUT_TOKENS ||
+        c->rq.cache_bypass || (c->in->cacheable && !c->in->cacheable(&c->body, c->stream)))
+        return 0;
+    c->cache.keyed = fg_respcache_key(&c->body, c->in->shape, c->model_name, cache_partition(c),
+                                      cfg->response_cache.allow_sampling, c->cache.key);
+    return 0;
+}
+
+/* The entry that answers this client: the admission's answer when the
+ * cache was asked there, else the cache itself. */
+static struct fg_respcache_entry *cache_lookup(struct fg_call *c)
+{
+    struct fg_shared_val *v;
+    if (!fg_share_cached(c, &v))
+        return fg_respcache_get_for(c->cache.key, c->in->dialect, c->stream, c->include_usage,
+                                    c->meter.acct.ts_ms);
+    struct fg_respcache_entry *e = fg_respcache_entry_of(v, c->meter.acct.ts_ms);
+    if (e && !fg_respcache_can_answer(e, c->in->dialect, c->stream, c->include_usage)) {
+        c->cache.old = e; /* completed with this answer's form when it is stored */
+        e = NULL;
+    }
+    fg_respcache_count(e != NULL);
+    return e;
+}
+
+/* Answer an exact repeat from the response cache (returns 1), or leave the
+ * call keyed so its answer is stored (returns 0). */
+static int stage_respcache(struct fg_call *c)
+{
     if (c->endpoint == FG_EP_EMBEDDINGS)
         return fg_embed_cache(c); /* per input, not per request */
     c->cache.status = "bypass";
-    if (c->batch.plan || !fg_respcache_enabled() || c->endpoint == FG_EP_COUNT_TOKENS ||
-        c->endpoint == FG_EP_RESP_INPUT_TOKENS || c->rq.cache_bypass ||
-        (c->in->cacheable && !c->in->cacheable(&c->body, c->stream)))
-        return 0;
-    if (!fg_respcache_key(&c->body, c->in->shape, c->model_name, cache_partition(c),
-                          cfg->response_cache.allow_sampling, c->cache.key))
+    if (!c->cache.keyed)
         return 0;
     int so = fg_json_get(&c->body, 0, "stream_options");
     c->include_usage =
         fg_json_type(&c->body, fg_json_get(&c->body, so, "include_usage")) == FG_J_TRUE;
-    struct fg_respcache_entry *e = fg_respcache_get_for(c->cache.key, c->in->dialect, c->stream,
-                                                        c->include_usage, c->meter.acct.ts_ms);
+    struct fg_respcache_entry *e = cache_lookup(c);
     if (!e) {
         c->cache.status = "miss";
-        c->cache.keyed = true;
         if (c->stream)
             c->cache.sse = evbuffer_new();
         return 0;
     }
+    c->cache.keyed = false; /* answered: nothing to store */
     c->cache.status = "hit";
     c->meter.usage.tok = *fg_respcache_tokens(e);
     c->meter.usage.seen = true;
@@ -203,7 +228,12 @@ static int stage_deploy(struct fg_call *c)
         if (fg_failover_breaker_state(idx, now) == FG_BREAKER_OPEN)
             o.open |= 1u << k;
     }
-    int k = fg_affinity_pick(m, 1 + (int)m->n_deployments, c->prefix, &o, c->meter.acct.ts_ms);
+    /* with a shared store the deployment holding the prefix came with the
+     * admission, and the one that answers is recorded at the end (share.h) */
+    int held = fg_share_affinity(c, m);
+    int k = held == -2
+                ? fg_affinity_pick(m, 1 + (int)m->n_deployments, c->prefix, &o, c->meter.acct.ts_ms)
+                : fg_affinity_pick_held(1 + (int)m->n_deployments, held, &o);
     fg_call_use_deployment(c, k);
     return 0;
 }
@@ -308,12 +338,12 @@ static int encode_translated(struct fg_call *c)
  * ledger's repeated-context evidence is about content and is not). */
 static void placement_evidence(const struct fg_call *c, struct fg_prefix *p)
 {
-    uint64_t salt = 0x84222325cbf29ce4ull;
-    for (const char *s = c->serve.upstream_model; *s; s++)
-        salt = (salt ^ (unsigned char)*s) * 0x100000001b3ull;
+    uint64_t salt = fg_share_salt(c->serve.upstream_model);
     for (int b = 0; b < p->n; b++)
         p->hash[b] ^= salt;
-    fg_prefix_seen(p, c->meter.acct.ts_ms, 3600 * 1000LL);
+    /* the shared store's sightings came with the admission (share.h) */
+    if (!fg_share_evidence(c, p))
+        fg_prefix_seen(p, c->meter.acct.ts_ms, 3600 * 1000LL);
     for (int b = 0; b < p->n; b++)
         p->hash[b] ^= salt; /* the cache key and markers use the plain hashes */
 }
@@ -406,6 +436,7 @@ static const struct {
     {"respstate", fg_respstate_request}, /* before the prompt is measured */
     {"meter", fg_meter_request},
     {"structured", fg_structured_request},
+    {"cachekey", stage_cachekey},
     {"admit", fg_admit_request},
     {"respcache", stage_respcache},
     {"deploy", stage_deploy},

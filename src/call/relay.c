@@ -1,5 +1,6 @@
 /* relay.c — see relay.h. */
 #include "relay.h"
+#include "share.h"
 
 #include "assert.h"
 #include "embed.h"
@@ -390,9 +391,17 @@ static void transfer_error(struct fg_call *c, CURLcode res)
 
 static void cache_store(struct fg_call *c, bool stream, const char *bytes, size_t len)
 {
-    if (c->cache.keyed && len)
-        fg_respcache_put(c->cache.key, stream, bytes, len, &c->meter.usage.tok,
-                         c->meter.acct.ts_ms);
+    if (!c->cache.keyed || !len)
+        return;
+    if (c->share && c->share->rd.cache_key) { /* a shared store: told at the end (share.h) */
+        int64_t expires;
+        struct fg_shared_val *v = fg_respcache_value(stream, bytes, len, &c->meter.usage.tok, NULL,
+                                                     c->cache.old, c->meter.acct.ts_ms, &expires);
+        if (v)
+            fg_share_store(c, v, expires);
+        return;
+    }
+    fg_respcache_put(c->cache.key, stream, bytes, len, &c->meter.usage.tok, c->meter.acct.ts_ms);
 }
 
 static void finish_stream(struct fg_call *c, CURLcode res)

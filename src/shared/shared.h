@@ -152,9 +152,13 @@ struct fg_shared_step {
 #define FG_SHARED_DOWN (-3)    /* the store is unreachable and fails closed */
 #define FG_SHARED_GUARDED (-4) /* opts.guard is no longer 0 */
 
+struct fg_shared_riders;
+
 struct fg_shared_apply_opts {
     const char *guard; /* a version name that must still be 0, or NULL */
     const char *once;  /* apply once per id (at most 64 bytes), or NULL */
+    /* counter_apply_async only: what else this admission asks (below) */
+    const struct fg_shared_riders *riders;
 };
 
 struct fg_shared_op; /* a pending counter_apply_async */
@@ -191,6 +195,59 @@ struct fg_shared_cache;
 
 struct fg_shared_cache_stats {
     uint64_t stores, evictions, entries, bytes;
+};
+
+/* --------------------------------------------------------------- riders */
+
+/* What an admission asks a cross-process store besides its counters, in the
+ * same round trip (issue #19: at most two round trips per call), answered
+ * only when the apply succeeds (a refused, guarded or unseeded admission
+ * records no sighting and reads nothing):
+ *  - cache_key: the response cache's value under this key (cache 2 above);
+ *  - seen[0..nseen): sightings (4 above) of these hashes, recorded at
+ *    seen_now_ms unless the cache has a value (a call answered from the
+ *    cache sends nothing upstream: no provider cache is warmed);
+ *  - aff[0..naff) in namespace aff_ns: the deployment index recorded for
+ *    the longest of these prefixes (fg_shared_tell), or -1.
+ * The in-process backend ignores riders (its primitives are asked
+ * directly); `answer` (caller memory, valid until `done` runs or the op is
+ * cancelled) is written just before `done` is called, answered = false
+ * when the store could not answer (the caller then asks its in-process
+ * fallbacks: the cache misses). */
+#define FG_SHARED_MAX_SEEN 64
+
+struct fg_shared_rider_answer {
+    bool answered;
+    struct fg_shared_val *cached; /* a reference the caller releases, or NULL */
+    int64_t prev_ms[FG_SHARED_MAX_SEEN], gap_ms[FG_SHARED_MAX_SEEN];
+    int aff_dep; /* -1: no deployment holds any of the prefixes */
+};
+
+struct fg_shared_riders {
+    const uint8_t *cache_key; /* 32 bytes, or NULL */
+    const char *cache_ns;     /* the cache's name (cache_open) */
+    const uint64_t *seen;
+    int nseen; /* <= FG_SHARED_MAX_SEEN */
+    int64_t seen_now_ms;
+    const char *aff_ns; /* <= 96 bytes */
+    const uint64_t *aff;
+    int naff; /* <= FG_SHARED_MAX_SEEN */
+    struct fg_shared_rider_answer *answer;
+};
+
+/* What a call tells a cross-process store when it ends, sent without
+ * waiting (never a round trip a call waits for): a response cache value
+ * to store until expires_ms (wall clock; PXAT), and the deployment that
+ * now holds a call's prefixes (for aff_ttl_ms). */
+struct fg_shared_tell {
+    const char *cache_ns;
+    const uint8_t *cache_key; /* NULL: no value */
+    struct fg_shared_val *val;
+    int64_t expires_ms;
+    const char *aff_ns;
+    const uint64_t *aff;
+    int naff, aff_dep;
+    int64_t aff_ttl_ms;
 };
 
 /* ------------------------------------------------------------- the table */
@@ -239,6 +296,10 @@ struct fg_shared_ops {
     void (*seen)(struct fg_shared *s, const uint64_t *h, int n, int64_t now_ms, int64_t *prev_ms,
                  int64_t *gap_ms);
     void (*seen_reset)(struct fg_shared *s);
+    /* A cross-process backend's end-of-call writes (fg_shared_tell); NULL
+     * in process (its cache_put and the affinity table are written
+     * directly).  On a worker thread never waits; elsewhere dropped. */
+    void (*tell)(struct fg_shared *s, const struct fg_shared_tell *t);
 
     /* A cross-process store that can lose its counters (Redis restarted
      * without persistence) refuses checked applies (FG_SHARED_DOWN) until

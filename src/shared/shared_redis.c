@@ -49,7 +49,8 @@ static const char APPLY_LUA[] =
     "local now=tonumber(ARGV[1]) local n=tonumber(ARGV[2]) local nk=3*n\n"
     "for i=1,n do local o=5+(i-1)*13\n"
     "  if (tonumber(ARGV[o+9])>0 or tonumber(ARGV[o+12])>0)\n"
-    "    and redis.call('EXISTS',KEYS[#KEYS])==0 then return {-5} end end\n"
+    "    and redis.call('EXISTS',KEYS[nk+tonumber(ARGV[3])+tonumber(ARGV[4])+1])==0 then\n"
+    "    return {-5} end end\n"
     "if ARGV[3]=='1' then nk=nk+1 local v=redis.call('GET',KEYS[nk])\n"
     "  if v and v~='0' then return {-4} end end\n"
     "if ARGV[4]=='1' then nk=nk+1\n"
@@ -109,7 +110,37 @@ static const char APPLY_LUA[] =
     "    if a~='0' then local r=redis.call('HINCRBY',k,fld(w,f),a)\n"
     "      if r<0 then redis.call('HSET',k,fld(w,f),0) end end end end\n"
     "  redis.call('PEXPIRE',k,keep) end\n"
+    /* riders (admissions only): the cache's value, sightings, affinity */
+    "local a=6+n*P if not ARGV[a] then return wins end\n"
+    "local k=3*n+tonumber(ARGV[3])+tonumber(ARGV[4])+2 local hit=false\n"
+    "if ARGV[a]=='1' then local v=redis.call('GET',KEYS[k]) k=k+1\n"
+    "  if v then hit=true wins[#wins+1]=v else wins[#wins+1]='' end\n"
+    "else wins[#wins+1]='' end\n"
+    "local t=tonumber(ARGV[a+2]) local skeep=ARGV[a+4]\n"
+    "for i=1,tonumber(ARGV[a+1]) do local sk=KEYS[k] k=k+1\n"
+    "  local v=redis.call('HMGET',sk,'t','g') local cur=tonumber(v[1]) local g=tonumber(v[2]) or 0\n"
+    "  local prev=0 if cur then prev=math.min(cur,t)\n"
+    "    if not hit then local gap=t-prev\n"
+    "      if g>0 then g=math.floor((3*g+gap)/4) else g=gap end end\n"
+    "  else g=0 end\n"
+    "  if not hit then\n"
+    "    if not cur or t>cur then redis.call('HSET',sk,'t',string.format('%d',t)) end\n"
+    "    redis.call('HSET',sk,'g',string.format('%d',g)) redis.call('PEXPIRE',sk,skeep) end\n"
+    "  wins[#wins+1]=prev wins[#wins+1]=g end\n"
+    "local na=tonumber(ARGV[a+3]) local dep=-1\n"
+    "for i=na-1,0,-1 do local v=redis.call('GET',KEYS[k+i])\n"
+    "  if v then dep=tonumber(v) break end end\n"
+    "wins[#wins+1]=dep\n"
     "return wins\n";
+
+/* The end of a call (fg_shared_tell), sent without waiting.  KEYS: the
+ * cache's key when ARGV[1] is 1, then the affinity keys.  ARGV: has_cache,
+ * value, expires (PXAT), naff, deployment, affinity TTL (PX). */
+static const char TELL_LUA[] =
+    "local k=1\n"
+    "if ARGV[1]=='1' then redis.call('SET',KEYS[1],ARGV[2],'PXAT',ARGV[3]) k=2 end\n"
+    "for i=0,tonumber(ARGV[4])-1 do redis.call('SET',KEYS[k+i],ARGV[5],'PX',ARGV[6]) end\n"
+    "return 1\n";
 
 /* KEYS[1] the counter; ARGV span, now_win.  Reply {head, w, v0, v1, …}. */
 static const char READ_LUA[] =
@@ -121,8 +152,8 @@ static const char READ_LUA[] =
     "'0') end end\n"
     "return r\n";
 
-enum { S_APPLY, S_READ, NSCRIPT };
-static const char *const SCRIPTS[NSCRIPT] = {APPLY_LUA, READ_LUA};
+enum { S_APPLY, S_READ, S_TELL, NSCRIPT };
+static const char *const SCRIPTS[NSCRIPT] = {APPLY_LUA, READ_LUA, TELL_LUA};
 
 /* ------------------------------------------------------------- instance */
 
@@ -171,6 +202,9 @@ struct fg_shared_op {
     void *arg;
     int n;
     struct fg_shared_step st[FG_SHARED_MAX_STEPS];
+    /* riders asked (shared.h): their answers follow the wins in the reply */
+    struct fg_shared_rider_answer *answer; /* NULL: none asked */
+    int nseen;
 };
 
 static _Thread_local struct rloop *t_loop;
@@ -246,13 +280,14 @@ static void note_unseeded(struct rstate *s)
 
 /* ------------------------------------------------------------ arguments */
 
-#define MAX_ARGS (8 + 3 * FG_SHARED_MAX_STEPS + 2 + 13 * FG_SHARED_MAX_STEPS)
+#define MAX_RIDER_ARGS (1 + 2 * FG_SHARED_MAX_SEEN + 5)
+#define MAX_ARGS (8 + 3 * FG_SHARED_MAX_STEPS + 2 + 13 * FG_SHARED_MAX_STEPS + MAX_RIDER_ARGS)
 
 struct cmd {
     int argc;
     const char *argv[MAX_ARGS];
     size_t len[MAX_ARGS];
-    char buf[MAX_ARGS * 48 + 4 * FG_SHARED_MAX_STEPS * 128];
+    char buf[MAX_ARGS * 48 + 4 * FG_SHARED_MAX_STEPS * 128 + MAX_RIDER_ARGS * 200];
     size_t used;
     bool once; /* marked once: safe to send again */
 };
@@ -298,6 +333,49 @@ static void arg_fmt(struct cmd *c, const char *fmt, ...)
     c->used += (size_t)k + 1;
 }
 
+/* Sightings live this long after the last one: callers use those of the
+ * last hour, and the smoothed gap survives a pause of that order. */
+#define SEEN_KEEP_MS (4 * 3600 * 1000LL)
+
+static void hex_arg(struct cmd *c, const char *prefix, const char *ns, const uint8_t *p, size_t n)
+{
+    char hex[65];
+    for (size_t i = 0; i < n && i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", p[i]);
+    hex[2 * (n < 32 ? n : 32)] = 0;
+    if (ns)
+        arg_fmt(c, "%s%.96s:%s", prefix, ns, hex);
+    else
+        arg_fmt(c, "%s%s", prefix, hex);
+}
+
+static void cache_key_arg(struct cmd *c, const char *ns, const uint8_t key[32])
+{
+    hex_arg(c, "frugal:rc:", ns ? ns : "", key, 32);
+}
+
+static void hash_key_arg(struct cmd *c, const char *prefix, const char *ns, uint64_t h)
+{
+    if (ns)
+        arg_fmt(c, "%s%.96s:%016llx", prefix, ns, (unsigned long long)h);
+    else
+        arg_fmt(c, "%s%016llx", prefix, (unsigned long long)h);
+}
+
+/* The riders' keys, after the seed marker: the cache's, the sightings',
+ * the affinity's (shortest prefix first). */
+static void rider_keys(const struct fg_shared_riders *rd, struct cmd *c)
+{
+    FG_ASSERT(rd->nseen >= 0 && rd->nseen <= FG_SHARED_MAX_SEEN);
+    FG_ASSERT(rd->naff >= 0 && rd->naff <= FG_SHARED_MAX_SEEN);
+    if (rd->cache_key)
+        cache_key_arg(c, rd->cache_ns, rd->cache_key);
+    for (int i = 0; i < rd->nseen; i++)
+        hash_key_arg(c, "frugal:s:", NULL, rd->seen[i]);
+    for (int i = 0; i < rd->naff; i++)
+        hash_key_arg(c, "frugal:af:", rd->aff_ns ? rd->aff_ns : "", rd->aff[i]);
+}
+
 /* EVALSHA APPLY over steps st[0..n) (none local). */
 static void build_apply(const struct rstate *s, const struct fg_shared_step *st, int n,
                         const struct fg_shared_apply_opts *o, struct cmd *c)
@@ -313,10 +391,12 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
             snprintf(lease_once, sizeof lease_once, "%016llx", (unsigned long long)st[i].lease);
     const char *once_id = o && o->once ? o->once : lease_once[0] ? lease_once : NULL;
     bool guard = o && o->guard, once = once_id != NULL;
+    const struct fg_shared_riders *rd = o ? o->riders : NULL;
+    int nrk = rd ? (rd->cache_key != NULL) + rd->nseen + rd->naff : 0;
     c->once = once;
     arg_fmt(c, "EVALSHA");
     arg_fmt(c, "%s", s->sha[S_APPLY]);
-    arg_int(c, 3 * n + guard + once + 1);
+    arg_int(c, 3 * n + guard + once + 1 + nrk);
     for (int i = 0; i < n; i++) {
         arg_fmt(c, "frugal:c:%s", st[i].c->name);
         arg_fmt(c, "frugal:lz:%s", st[i].c->name);
@@ -327,6 +407,8 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
     if (once)
         arg_fmt(c, "frugal:once:%.64s", once_id);
     arg_fmt(c, "%s", SEED_KEY);
+    if (rd)
+        rider_keys(rd, c);
     arg_int(c, wall_ms());
     arg_int(c, n);
     arg_int(c, guard);
@@ -352,6 +434,13 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
             arg_fmt(c, "%016llx", (unsigned long long)t->lease);
         else
             arg_fmt(c, "%s", "");
+    }
+    if (rd) {
+        arg_int(c, rd->cache_key != NULL);
+        arg_int(c, rd->nseen);
+        arg_int(c, rd->seen_now_ms);
+        arg_int(c, rd->naff);
+        arg_int(c, SEEN_KEEP_MS);
     }
 }
 
@@ -678,6 +767,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------ async apply */
 
 static void undo(struct rstate *s, struct fg_shared_op *op);
+static void parse_riders(const redisReply *r, struct fg_shared_op *op);
 
 static void on_apply_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
@@ -728,8 +818,32 @@ static void on_apply_reply(redisAsyncContext *ac, void *reply, void *priv)
         free(op);
         return;
     }
+    if (op->answer && res == -1 && !any_local(op->st, op->n))
+        parse_riders(r, op);
     op->done(op->arg, res, op->st, op->n, &d);
     free(op);
+}
+
+/* The riders' answers after {-1, win_1..win_n}: the cache's value ("" for
+ * none), prev and gap per sighting, the affinity's deployment. */
+static void parse_riders(const redisReply *r, struct fg_shared_op *op)
+{
+    struct fg_shared_rider_answer *a = op->answer;
+    size_t at = 1 + (size_t)op->n;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != at + 2 + 2 * (size_t)op->nseen)
+        return; /* answered stays false: the caller falls back */
+    const redisReply *v = r->element[at++];
+    if (v->type == REDIS_REPLY_STRING && v->len > 0) {
+        void *data;
+        a->cached = fg_shared_val_new(v->len, &data);
+        memcpy(data, v->str, v->len);
+    }
+    for (int i = 0; i < op->nseen; i++) {
+        a->prev_ms[i] = int_of(r->element[at++]);
+        a->gap_ms[i] = int_of(r->element[at++]);
+    }
+    a->aff_dep = (int)int_of(r->element[at]);
+    a->answered = true;
 }
 
 #define MAX_REDO 100000 /* settlements kept for a reconnect, per loop */
@@ -818,7 +932,7 @@ static int r_apply_async(struct fg_shared *sh, struct fg_shared_step *st, int n,
     struct rloop *l = t_loop;
     *out = NULL;
     FG_ASSERT(n >= 0 && n <= FG_SHARED_MAX_STEPS);
-    if (n == 0 && !(o && o->guard))
+    if (n == 0 && !(o && (o->guard || o->riders)))
         return -1;
     if (any_local(st, n))
         return apply_local(s, st, n, d);
@@ -833,6 +947,13 @@ static int r_apply_async(struct fg_shared *sh, struct fg_shared_step *st, int n,
     op->arg = arg;
     op->n = n;
     memcpy(op->st, st, (size_t)n * sizeof *st);
+    if (o && o->riders) {
+        op->answer = o->riders->answer;
+        op->nseen = o->riders->nseen;
+        op->answer->answered = false;
+        op->answer->cached = NULL;
+        op->answer->aff_dep = -1;
+    }
     build_apply(s, st, n, o, &t_cmd);
     if (!send_argv(l, on_apply_reply, op, t_cmd.argc, t_cmd.argv, t_cmd.len)) {
         free(op);
@@ -848,6 +969,57 @@ static void r_op_cancel(struct fg_shared_op *op)
 {
     if (op)
         op->cancelled = true; /* freed when its reply (or the disconnect) comes */
+}
+
+/* ------------------------------------------------------------------ tell */
+
+/* A tell's reply: nothing waits for it; a failure only counts. */
+static void on_tell_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct rloop *l = ac->data;
+    redisReply *r = reply;
+    if (l->pending > 0)
+        l->pending--;
+    l->progress_ns = now_ns();
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        atomic_fetch_add(&l->s->errors, 1);
+        if (r && !strncmp(r->str, "NOSCRIPT", 8) && l->ac == ac)
+            redisAsyncDisconnect(ac); /* scripts flushed: reconnect, load them again */
+    }
+}
+
+static void r_tell(struct fg_shared *sh, const struct fg_shared_tell *t)
+{
+    struct rstate *s = rs(sh);
+    struct rloop *l = t_loop;
+    bool has_cache = t->cache_key && t->val && t->expires_ms > wall_ms();
+    int naff = t->aff_dep >= 0 && t->aff_ttl_ms > 0 ? t->naff : 0;
+    FG_ASSERT(naff >= 0 && naff <= FG_SHARED_MAX_SEEN);
+    /* only a worker tells (its loop's link): nothing else may wait on it,
+     * and with no link what it says is simply not kept (a cache miss) */
+    if (!l || l->s != s || !l->ac || (!has_cache && naff == 0))
+        return;
+    struct cmd *c = &t_cmd;
+    c->argc = 0;
+    c->used = 0;
+    arg_fmt(c, "EVALSHA");
+    arg_fmt(c, "%s", s->sha[S_TELL]);
+    arg_int(c, has_cache + naff);
+    if (has_cache)
+        cache_key_arg(c, t->cache_ns, t->cache_key);
+    for (int i = 0; i < naff; i++)
+        hash_key_arg(c, "frugal:af:", t->aff_ns ? t->aff_ns : "", t->aff[i]);
+    arg_int(c, has_cache);
+    size_t vlen = 0;
+    const void *v = has_cache ? fg_shared_val_data(t->val, &vlen) : "";
+    c->argv[c->argc] = v; /* the value's own bytes: hiredis copies them */
+    c->len[c->argc++] = vlen;
+    arg_int(c, has_cache ? t->expires_ms : 0);
+    arg_int(c, naff);
+    arg_int(c, t->aff_dep);
+    arg_int(c, t->aff_ttl_ms);
+    if (!send_argv(l, on_tell_reply, NULL, c->argc, c->argv, c->len))
+        atomic_fetch_add(&s->errors, 1);
 }
 
 /* ------------------------------------------------------------ sync apply */
@@ -1163,6 +1335,7 @@ int fg_shared_redis_open(const char *url, const struct fg_shared_redis_opts *o,
     s->ops.version_get = r_version_get;
     s->ops.seed_claim = r_seed_claim;
     s->ops.seed_done = r_seed_done;
+    s->ops.tell = r_tell;
     s->base.ops = &s->ops;
     pthread_mutex_lock(&s->mu);
     const char *why;
