@@ -168,7 +168,7 @@ int fg_daemon_run(const struct fg_config *cfg)
     int krc = fg_store_open(cfg->storage, &spend_src, lerr, sizeof lerr);
     if (krc == 0) {
         /* a server store's ledger holds every replica's calls */
-        struct fg_keyreg_spend spend = {fg_store_spend_since, spend_src,
+        struct fg_keyreg_spend spend = {fg_ledger_spend_since, spend_src,
                                         strncmp(cfg->storage, "sqlite:", 7) != 0};
         krc = fg_keyreg_start(cfg, &spend, lerr, sizeof lerr);
     }

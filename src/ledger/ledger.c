@@ -6,6 +6,7 @@
 #include "assert.h"
 #include "log.h"
 #include "spool.h"
+#include "spoolspend.h"
 #include "store.h"
 
 #include <errno.h>
@@ -176,6 +177,12 @@ static int store_write(struct fg_record **v, size_t n, char *err, size_t errlen)
     return rc;
 }
 
+static int spool_spend_add(void *arg, const struct fg_record *r)
+{
+    fg_spoolspend_add(r);
+    return 0;
+}
+
 /* The store is unreachable: the records go to the spool, in order. */
 static int spool_append(struct fg_record **v, size_t n, char *err, size_t errlen)
 {
@@ -184,6 +191,10 @@ static int spool_append(struct fg_record **v, size_t n, char *err, size_t errlen
                 err);
     if (fg_spool_append(g_ledger.spool, v, n, err, errlen) < 0)
         return -1;
+    fg_spoolspend_lock(); /* their spend: a rebuild of shared counters adds it */
+    for (size_t i = 0; i < n; i++)
+        fg_spoolspend_add(v[i]);
+    fg_spoolspend_unlock();
     pthread_mutex_lock(&g_ledger.mu);
     g_ledger.st.spooled += n;
     g_ledger.st.spool_depth = fg_spool_depth(g_ledger.spool);
@@ -268,7 +279,13 @@ static int replay_some(bool now)
         fg_error("ledger: %s", err);
     if (n <= 0)
         return !fg_spool_depth(g_ledger.spool);
+    /* written and out of the spool's spend in one step for a reader of
+     * both (fg_ledger_spend_since) */
+    fg_spoolspend_lock();
     int rc = store_write(v, (size_t)n, err, sizeof err);
+    for (long i = 0; rc == 0 && i < n; i++)
+        fg_spoolspend_sub(v[i]);
+    fg_spoolspend_unlock();
     for (long i = 0; i < n; i++)
         fg_ledger_record_free(v[i]);
     if (rc == 0) {
@@ -427,6 +444,11 @@ int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen)
         }
         g_ledger.st.spool_depth = fg_spool_depth(g_ledger.spool);
         g_ledger.replay_due = 0; /* what a previous run left: written first */
+        fg_spoolspend_lock();
+        if (fg_spool_scan(g_ledger.spool, spool_spend_add, NULL) < 0)
+            fg_warn("ledger: the spool has a damaged record: what follows it is not counted "
+                    "in a rebuild of shared budgets (it is cut at the replay)");
+        fg_spoolspend_unlock();
         if (g_ledger.st.spool_depth)
             fg_info("ledger: %llu record(s) in the spool from a previous run are written first",
                     (unsigned long long)g_ledger.st.spool_depth);
@@ -470,6 +492,20 @@ void fg_ledger_stop(void)
                 (unsigned long long)fg_spool_depth(g_ledger.spool), g_ledger.spool_path);
     fg_spool_close(g_ledger.spool);
     g_ledger.spool = NULL;
+    fg_spoolspend_reset();
+}
+
+int fg_ledger_spend_since(void *store, int64_t since_ms, fg_store_spend_cb cb, void *arg, char *err,
+                          size_t errlen)
+{
+    /* the spool cannot be written back meanwhile (replay_some): each of
+     * its records is in the store's answer or in its own, once */
+    fg_spoolspend_lock();
+    int rc = fg_store_spend_since(store, since_ms, cb, arg, err, errlen);
+    if (rc == 0)
+        rc = fg_spoolspend_since(since_ms, cb, arg) ? -1 : 0;
+    fg_spoolspend_unlock();
+    return rc;
 }
 
 void fg_ledger_spool_at(const char *path)

@@ -27,6 +27,7 @@
 #include "price.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct fg_record {
@@ -109,6 +110,14 @@ struct fg_store;
  * in order, when it returns (a spool left by a previous run first); the
  * calls keep flowing meanwhile.  NULL: none (records wait in the queue). */
 void fg_ledger_spool_at(const char *path);
+/* The spend since since_ms of the store (a struct fg_store *, opened by
+ * the caller; store.h fg_store_spend_since) plus the calls still in this
+ * process's spool (spoolspend.h), each counted once: what shared budget
+ * counters are rebuilt from (keys/keyreg.c, wired by the daemon). */
+int fg_ledger_spend_since(void *store, int64_t since_ms,
+                          int (*cb)(void *arg, const char *key_id, const char *tags,
+                                    int64_t cost_pico),
+                          void *arg, char *err, size_t errlen);
 int fg_ledger_start(const char *storage, int group_ms, char *err, size_t errlen);
 void fg_ledger_submit(struct fg_record *r);
 /* Delete stored Response `id` from the store, in order with the records

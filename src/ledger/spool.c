@@ -354,6 +354,28 @@ long fg_spool_read(struct fg_spool *s, struct fg_record **out, size_t max, char 
     return n;
 }
 
+int fg_spool_scan(struct fg_spool *s, int (*cb)(void *arg, const struct fg_record *r), void *arg)
+{
+    off_t at = s->rd, next;
+    char *body;
+    uint32_t len;
+    while (at < s->end) {
+        struct fg_record *r = NULL;
+        if (frame_at(s, at, s->end, &body, &len, &next) == 0) {
+            r = decode(body, len);
+            free(body);
+        }
+        if (!r)
+            return -1; /* damage: fg_spool_read reports and cuts it */
+        int rc = cb(arg, r);
+        fg_ledger_record_free(r);
+        if (rc)
+            return rc;
+        at = next;
+    }
+    return 0;
+}
+
 void fg_spool_consume(struct fg_spool *s)
 {
     FG_ASSERT(s->next_rd >= s->rd && s->next_rd <= s->end);

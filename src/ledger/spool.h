@@ -39,6 +39,9 @@ long fg_spool_read(struct fg_spool *s, struct fg_record **out, size_t max, char 
                    size_t errlen);
 /* The records of the last fg_spool_read are in the store: move past them. */
 void fg_spool_consume(struct fg_spool *s);
+/* Every record not yet replayed, oldest first, to cb (a copy, freed after
+ * it returns; nothing moves): 0, cb's non-zero answer, or -1 at damage. */
+int fg_spool_scan(struct fg_spool *s, int (*cb)(void *arg, const struct fg_record *r), void *arg);
 /* Records in the file not yet replayed. */
 uint64_t fg_spool_depth(const struct fg_spool *s);
 
