@@ -7,7 +7,10 @@
  *              (embeddings vs chat, Responses on Anthropic) refused here
  *   meter      the prompt measured (token estimate, prefix fingerprints)
  *   structured a response schema: validation set up, output cap derived
- *   admit      allow-list, budgets reserved at the worst case, RPM/TPM
+ *   cachekey   the response cache's key of a cacheable request
+ *   admit      allow-list, budgets reserved at the worst case, RPM/TPM (with
+ *              a shared store, the cache's lookup, sightings and affinity in
+ *              the same round trip: share.h)
  *   respcache  an exact repeat answered from the response cache
  *   deploy     which deployment of the model (affinity, load, breakers)
  *   encode     the upstream body: byte splices of the client's body (prompt

@@ -40,8 +40,11 @@
  *    evicts expired then least recently used values until the bytes
  *    (values + FG_SHARED_VAL_OVERHEAD each) fit max_bytes; a value above
  *    max_bytes / 8 is refused (put returns false, what was there stays).
- *      Redis: GET / SET key value PXAT expires_ms; the size bound is the
- *      server's maxmemory with allkeys-lru; stats from INFO.
+ *      Redis: the lookup rides in the admission (riders below: GET in the
+ *      admission script), the store is told at the end of the call (tell:
+ *      SET key value PXAT expires_ms); the size bound is the server's
+ *      maxmemory with allkeys-lru.  The direct ops (cache_get, cache_put)
+ *      stay in process.
  *
  * 3. Versions: a named counter that only grows, bumped by whoever changes
  *    what it names (the key registry after a key is created or revoked:
@@ -57,9 +60,10 @@
  *    quarter); then records now (never moving backwards).  One call for
  *    all of a request's hashes.  In-process: a fixed table (65,536 slots,
  *    8-way probing, the stalest slot of the probe window replaced).
- *      Redis: one Lua script over the hashes' keys (HMGET seen gap, HSET,
+ *      Redis: in the admission script (riders below: HMGET t g, HSET,
  *      PEXPIRE a few hours: callers use sightings of the last hour, and
- *      the smoothed gap survives a pause of that order).
+ *      the smoothed gap survives a pause of that order); seen() itself
+ *      stays in process (the fallback).
  *
  * Process-wide: fg_shared_process() is the instance the gateway uses (the
  * in-process one unless fg_shared_process_set() chose another at startup,

@@ -34,11 +34,16 @@
 #define UNSEEDED (-5) /* the script's answer then (never leaves this file) */
 
 /* KEYS: per step i (1-based) the counter's hash, lease zset, lease hash;
- * then the guard's version key and the once key when used; last the seed
- * marker (SEED_KEY).
+ * then the guard's version key and the once key when used; then the seed
+ * marker (SEED_KEY); then the riders' keys (an admission's, shared.h): the
+ * cache's key when asked, the sightings', the affinity's (shortest prefix
+ * first).
  * ARGV: now_ms, n, has_guard, has_once, lease_ms, then per step 13:
  * span keep_ms now_win win("" = the head) add0 add1 c0fields c0need c0limit
- * c1fields c1need c1limit lease(""= none).
+ * c1fields c1need c1limit lease(""= none); then, with riders: has_cache,
+ * nseen, seen_now_ms, naff, sightings' keep_ms.  An applied admission's
+ * reply goes on after its wins: the cache's value ("" none), prev and gap
+ * per sighting, the affinity's deployment (-1 none).
  * Reply: {-1, win_1, …, win_n} applied; {-4} guarded; {-5} a checked
  * apply while the counters are not seeded (Redis lost them: they are
  * rebuilt from the ledger first); {step, check, head, w, v0, v1, …}
@@ -946,7 +951,8 @@ static int r_apply_async(struct fg_shared *sh, struct fg_shared_step *st, int n,
     op->done = done;
     op->arg = arg;
     op->n = n;
-    memcpy(op->st, st, (size_t)n * sizeof *st);
+    if (n)
+        memcpy(op->st, st, (size_t)n * sizeof *st);
     if (o && o->riders) {
         op->answer = o->riders->answer;
         op->nseen = o->riders->nseen;
@@ -1321,7 +1327,7 @@ int fg_shared_redis_open(const char *url, const struct fg_shared_redis_opts *o,
         for (int k = 0; k < SHA_DIGEST_LENGTH; k++)
             snprintf(&s->sha[i][2 * k], 3, "%02x", md[k]);
     }
-    s->ops = fg_shared_mem_ops; /* the response cache and sightings stay in process */
+    s->ops = fg_shared_mem_ops; /* direct cache ops and seen(): the riders' fallbacks */
     s->ops.scheme = "redis";
     s->ops.cross_process = true;
     s->ops.counter_reset = r_reset;
@@ -1342,8 +1348,8 @@ int fg_shared_redis_open(const char *url, const struct fg_shared_redis_opts *o,
     bool up = sync_connect(s, &why);
     pthread_mutex_unlock(&s->mu);
     if (up)
-        fg_info("redis %s:%d: budgets, rate limits and key revocations are shared", s->host,
-                s->port);
+        fg_info("redis %s:%d: budgets, rate limits, key revocations and the caches are shared",
+                s->host, s->port);
     else
         went_down(s, why);
     *out = &s->base;

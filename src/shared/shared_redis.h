@@ -1,5 +1,6 @@
-/* shared_redis.h — the Redis backend of shared.h (issue #19): budgets and
- * rate limits shared by every gateway process that names the same Redis.
+/* shared_redis.h — the Redis backend of shared.h (issue #19): budgets, rate
+ * limits, revocations, the response cache, prompt-cache sightings and cache
+ * affinity shared by every gateway process that names the same Redis.
  *
  * Contract:
  *  - fg_shared_redis_open() parses `redis://[:password@]host[:port][/db]`
@@ -36,8 +37,18 @@
  *    marks the steps `local` (a warning when it starts and when Redis is
  *    back).  An unchecked apply that cannot be sent and is not marked once
  *    is lost from Redis (counted in fg_shared_redis_stats).
- *  - The response cache and prompt-cache sightings stay in process (the
- *    in-process backend's), per replica.
+ *  - Riders (shared.h): an admission's script also answers the response
+ *    cache's GET ("frugal:rc:<cache>:<sha256 hex>"), the sightings of its
+ *    hashes ("frugal:s:<hash>": a hash of t, the last sighting, and g, the
+ *    smoothed gap; recorded unless the cache had a value; PEXPIRE 4 h)
+ *    and the affinity of its prefixes ("frugal:af:<model>:<hash>": the
+ *    deployment of the longest one held), only when its apply succeeds.
+ *    tell() is one more script (TELL_LUA) sent on the worker's connection
+ *    without waiting: SET of the cache's value with PXAT its expiry, SET PX
+ *    of the affinity keys; off a worker loop, or with no connection, it is
+ *    dropped (the cache then misses).  The direct cache ops (cache_get,
+ *    cache_put: embeddings' per-input cache) and seen() stay the
+ *    in-process backend's: the fallbacks when a rider is not answered.
  *  - fg_shared_redis_close() after every loop closed. */
 #ifndef FRUGAL_SHARED_REDIS_H
 #define FRUGAL_SHARED_REDIS_H

@@ -18,6 +18,7 @@
 
 #include "arena.h"
 #include "respcache.h"
+#include "shared.h"
 #include "sse.h"
 
 /* ------------------------------------------------------------ helpers */
@@ -458,6 +459,84 @@ static void both_forms_merge(void **state)
     fg_respcache_shutdown();
 }
 
+/* A shared store's values: built like an entry (the other form of the
+ * entry it completes kept, with that entry's expiry; none above the cap),
+ * read back only when well formed and live. */
+static void shared_values(void **state)
+{
+    init_cache(100, 64 * 1024);
+    const char *json = Q("{'id':'chatcmpl-1','object':'chat.completion','created':1,'model':'m',"
+                         "'choices':[{'index':0,'message':{'role':'assistant','content':'Hi'},"
+                         "'finish_reason':'stop'}],'usage':{'prompt_tokens':3,"
+                         "'completion_tokens':1,'total_tokens':4}}");
+    const char *sse = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}\n\n"
+                      "data: [DONE]\n\n";
+    struct fg_tokens tok = {.input = 3, .output = 1};
+    int64_t exp = 0;
+    struct fg_shared_val *v =
+        fg_respcache_value(true, sse, strlen(sse), &tok, NULL, NULL, 1000, &exp);
+    assert_non_null(v);
+    assert_int_equal(exp, 101000);
+    /* as if from another process: a copy of its bytes */
+    size_t n;
+    const void *bytes = fg_shared_val_data(v, &n);
+    void *data;
+    struct fg_shared_val *copy = fg_shared_val_new(n, &data);
+    memcpy(data, bytes, n);
+    fg_shared_val_release(v);
+    struct fg_respcache_entry *old = fg_respcache_entry_of(copy, 2000);
+    assert_non_null(old);
+    assert_string_equal(fg_respcache_sse(old, NULL), sse);
+    assert_false(fg_respcache_can_answer(old, FG_DIALECT_OPENAI, false, false));
+    /* completed with the JSON form: both, and the first store's expiry */
+    v = fg_respcache_value(false, json, strlen(json), &tok, NULL, old, 50000, &exp);
+    fg_respcache_release(old);
+    assert_int_equal(exp, 101000);
+    struct fg_respcache_entry *e = fg_respcache_entry_of(fg_shared_val_ref(v), 60000);
+    assert_string_equal(fg_respcache_json(e, NULL), json);
+    assert_string_equal(fg_respcache_sse(e, NULL), sse);
+    assert_int_equal(fg_respcache_tokens(e)->output, 1);
+    fg_respcache_release(e);
+    /* expired: no entry */
+    assert_null(fg_respcache_entry_of(fg_shared_val_ref(v), 101000));
+    /* damaged or foreign: every cut and every flipped header byte */
+    bytes = fg_shared_val_data(v, &n);
+    for (size_t cut = 0; cut < n; cut++) {
+        struct fg_shared_val *c = fg_shared_val_new(cut, &data);
+        memcpy(data, bytes, cut);
+        assert_null(fg_respcache_entry_of(c, 2000));
+    }
+    for (size_t i = 0; i < 8; i++) { /* the magic and the header's size */
+        struct fg_shared_val *c = fg_shared_val_new(n, &data);
+        memcpy(data, bytes, n);
+        ((unsigned char *)data)[i] ^= 0x40;
+        assert_null(fg_respcache_entry_of(c, 2000));
+    }
+    for (size_t i = 8; i < 96 && i < n; i++) { /* a flip elsewhere: rejected or still sound */
+        struct fg_shared_val *c = fg_shared_val_new(n, &data);
+        memcpy(data, bytes, n);
+        ((unsigned char *)data)[i] ^= 0x81;
+        struct fg_respcache_entry *x = fg_respcache_entry_of(c, 2000);
+        if (x) {
+            size_t jl, sl;
+            const char *j = fg_respcache_json(x, &jl), *ss = fg_respcache_sse(x, &sl);
+            assert_true(!j || strlen(j) == jl);
+            assert_true(!ss || strlen(ss) == sl);
+        }
+        fg_respcache_release(x);
+    }
+    assert_null(fg_respcache_entry_of(NULL, 2000));
+    fg_shared_val_release(v);
+    /* above max_bytes / 8: no value */
+    char *big = malloc(9000);
+    memset(big, 'x', 8999);
+    big[8999] = 0;
+    assert_null(fg_respcache_value(false, big, 8999, &tok, NULL, NULL, 1000, &exp));
+    free(big);
+    fg_respcache_shutdown();
+    assert_null(fg_respcache_value(false, json, strlen(json), &tok, NULL, NULL, 1000, &exp));
+}
+
 static void refcount_outlives_eviction(void **state)
 {
     init_cache(3600, 1 << 20);
@@ -878,6 +957,7 @@ int main(void)
         cmocka_unit_test(lru_eviction),
         cmocka_unit_test(oversized_not_stored),
         cmocka_unit_test(both_forms_merge),
+        cmocka_unit_test(shared_values),
         cmocka_unit_test(refcount_outlives_eviction),
         cmocka_unit_test(sse_from_json_openai),
         cmocka_unit_test(sse_from_json_anthropic),

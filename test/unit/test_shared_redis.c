@@ -362,6 +362,136 @@ static void async_apply_guard_and_cancel(void **state)
     fg_shared_redis_close(s);
 }
 
+/* One admission with riders on a worker loop: r, and the answer. */
+static int admit_riders(struct fg_shared *s, struct event_base *base, struct fg_shared_step *st,
+                        int n, const struct fg_shared_riders *rd)
+{
+    struct got g = {0};
+    struct fg_shared_op *op;
+    struct fg_shared_apply_opts o = {.riders = rd};
+    assert_int_equal(s->ops->counter_apply_async(s, st, n, &o, NULL, done, &g, &op),
+                     FG_SHARED_PENDING);
+    run_until(base, &g.calls);
+    assert_int_equal(g.calls, 1);
+    return g.r;
+}
+
+/* Tells land without anyone waiting: run the loop until the key is there. */
+static void settle_loop(struct event_base *base)
+{
+    for (int i = 0; i < 200; i++) {
+        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        sleep_ms(1);
+    }
+}
+
+/* The response cache, sightings and affinity ride in the admission script:
+ * answered only when the apply succeeds (a refused admission reads and
+ * records nothing); a cache value makes no sighting; what a call tells at
+ * its end (the cache's value with PXAT, the deployment holding its
+ * prefixes) is what the next admission, on any connection, reads. */
+static void riders_ride_the_admission(void **state)
+{
+    struct fg_shared *s = open_r(60000, false, NULL);
+    struct event_base *base = event_base_new();
+    struct fg_shared_loop *l = s->ops->loop_open(s, base);
+    uint8_t key[32];
+    memset(key, 0, sizeof key);
+    snprintf((char *)key, sizeof key, "unit-%d", (int)getpid());
+    uint64_t h[3] = {0x1111000000000000ull + (uint64_t)getpid(), 0x2222, 0x3333};
+    h[1] ^= h[0];
+    h[2] ^= h[0];
+    char ns[64];
+    snprintf(ns, sizeof ns, "model-%d", (int)getpid());
+    struct fg_shared_rider_answer a;
+    struct fg_shared_riders rd = {.cache_key = key,
+                                  .cache_ns = "unitcache",
+                                  .seen = h,
+                                  .nseen = 3,
+                                  .seen_now_ms = 1000000,
+                                  .aff_ns = ns,
+                                  .aff = h,
+                                  .naff = 3,
+                                  .answer = &a};
+    /* first sighting: nothing known, no value, no deployment */
+    assert_int_equal(admit_riders(s, base, NULL, 0, &rd), -1);
+    assert_true(a.answered);
+    assert_null(a.cached);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(a.prev_ms[i], 0);
+    assert_int_equal(a.aff_dep, -1);
+    /* a refused admission answers nothing and records no sighting */
+    struct ctr c;
+    ctr_init(&c, 1);
+    struct fg_shared_step st = reserve(&c, 5000, 200, 100, 0);
+    rd.seen_now_ms = 1500000;
+    assert_int_equal(admit_riders(s, base, &st, 1, &rd), 0);
+    assert_false(a.answered);
+    /* second sighting 60 s later: the first one, its gap */
+    rd.seen_now_ms = 1060000;
+    assert_int_equal(admit_riders(s, base, NULL, 0, &rd), -1);
+    assert_true(a.answered);
+    assert_int_equal(a.prev_ms[2], 1000000);
+    assert_int_equal(a.gap_ms[2], 60000);
+    /* third, 20 s later: a new gap weighs a quarter */
+    rd.seen_now_ms = 1080000;
+    assert_int_equal(admit_riders(s, base, NULL, 0, &rd), -1);
+    assert_int_equal(a.prev_ms[0], 1060000);
+    assert_int_equal(a.gap_ms[0], (3 * 60000 + 20000) / 4);
+    /* the end of a call: its value and the deployment that answered (2)
+     * for the two shorter prefixes */
+    void *data;
+    struct fg_shared_val *v = fg_shared_val_new(5, &data);
+    memcpy(data, "v\0lue", 5);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    int64_t wall = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    struct fg_shared_tell t = {.cache_ns = "unitcache",
+                               .cache_key = key,
+                               .val = v,
+                               .expires_ms = wall + 60000,
+                               .aff_ns = ns,
+                               .aff = h,
+                               .naff = 2,
+                               .aff_dep = 2,
+                               .aff_ttl_ms = 60000};
+    s->ops->tell(s, &t);
+    fg_shared_val_release(v);
+    settle_loop(base);
+    rd.seen_now_ms = 1090000;
+    assert_int_equal(admit_riders(s, base, NULL, 0, &rd), -1);
+    assert_non_null(a.cached);
+    size_t n;
+    const char *got = fg_shared_val_data(a.cached, &n);
+    assert_int_equal(n, 5);
+    assert_memory_equal(got, "v\0lue", 5);
+    fg_shared_val_release(a.cached);
+    assert_int_equal(a.aff_dep, 2); /* the longest prefix held: the second */
+    /* a value in the cache: that call records no sighting */
+    assert_int_equal(a.prev_ms[0], 1080000);
+    rd.cache_key = NULL;
+    rd.seen_now_ms = 1095000;
+    assert_int_equal(admit_riders(s, base, NULL, 0, &rd), -1);
+    assert_int_equal(a.prev_ms[0], 1080000);
+    /* a value whose time is up is gone (PXAT) */
+    t.naff = 0;
+    clock_gettime(CLOCK_REALTIME, &now);
+    t.expires_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 + 200;
+    v = fg_shared_val_new(3, &data);
+    memcpy(data, "old", 3);
+    t.val = v;
+    s->ops->tell(s, &t);
+    fg_shared_val_release(v);
+    settle_loop(base);
+    sleep_ms(300);
+    rd.cache_key = key;
+    assert_int_equal(admit_riders(s, base, NULL, 0, &rd), -1);
+    assert_null(a.cached);
+    s->ops->loop_close(l);
+    event_base_free(base);
+    fg_shared_redis_close(s);
+}
+
 static void store_down_policies(void **state)
 {
     char url[64];
@@ -418,6 +548,7 @@ int main(void)
         cmocka_unit_test(settle_twice_counts_once),
         cmocka_unit_test(expired_lease_is_given_back),
         cmocka_unit_test(async_apply_guard_and_cancel),
+        cmocka_unit_test(riders_ride_the_admission),
         cmocka_unit_test(store_down_policies),
     };
     return cmocka_run_group_tests(tests, start_redis, stop_redis);
