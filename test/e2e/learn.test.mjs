@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startFrugal, call, test, waitFor, metrics, ledgerFlushed, tempDir } from './lib/frugal.mjs';
+import { startFrugal, call, test, waitFor, metrics, ledgerFlushed, tempDir, runFrugal } from './lib/frugal.mjs';
 
 const WEIGHTS = fileURLToPath(new URL('../../data/router-weights.frw', import.meta.url));
 
@@ -36,6 +36,18 @@ async function ask(fr, content, tier = 'cheap') {
   });
   assert.equal(r.status, 200, r.text);
   return r;
+}
+
+const HARD = 'Prove that there are infinitely many primes p such that p + 2 is also prime, or explain ' +
+  'step by step why this is an open problem, and derive the best known bounds. Then implement a ' +
+  'segmented sieve in C that counts twin primes below 10^12 and analyze its complexity.';
+
+async function routedByClassifier(fr, content) {
+  const r = await call(fr, '/v1/chat/completions', {
+    body: JSON.stringify({ model: 'auto', messages: [{ role: 'user', content }] }),
+  });
+  assert.equal(r.status, 200, r.text);
+  return r.headers.get('x-frugal-request-id');
 }
 
 async function evalRows(fr, id, n) {
@@ -109,6 +121,35 @@ describe('shadow evaluation of a route', () => {
     const all = rows(fr, '1').reduce((a, e) => a + e.cost_pico, 0);
     assert.ok(evalCost > 0);
     assert.ok(Math.abs(s.cost_usd - all / 1e12) < 1e-5, `${s.cost_usd} vs ${all / 1e12}`);
+  });
+
+  test('frugal route report shows labels, APGR, tier shares and what learning cost', async () => {
+    // two calls the classifier routes, one judged cheap-no-worse, one not
+    const easy = await routedByClassifier(fr, 'What is the capital of France? #sim:say=tie');
+    const hard = await routedByClassifier(fr, HARD + ' #sim:say=A');
+    await evalRows(fr, easy, 3);
+    await evalRows(fr, hard, 3);
+    const m = await metrics(fr);
+    await ledgerFlushed(fr, m.get('frugal_ledger_written_total'));
+    const out = await runFrugal(['route', 'report', 'auto', '--json', '-c', fr.configFile]);
+    assert.equal(out.code, 0, out.stderr);
+    const rep = JSON.parse(out.stdout);
+    const ev = rows(fr, `route = 'routing_eval'`);
+    assert.equal(rep.learning.calls, ev.length);
+    assert.ok(Math.abs(rep.learning.cost_usd - ev.reduce((a, e) => a + e.cost_pico, 0) / 1e12) < 1e-9);
+    assert.equal(rep.labels.cheap_no_worse, 2);
+    assert.equal(rep.labels.frontier_better, 2);
+    assert.equal(rep.labels.none, 1);
+    assert.equal(rep.labels.rate, 0.5);
+    const calls = rows(fr, `model_requested = 'auto'`);
+    assert.equal(rep.calls, calls.length);
+    assert.equal(rep.share.cheap, Number((calls.filter((c) => c.route === 'cheap').length / calls.length).toFixed(4)));
+    // the two classifier-routed labels: the easy one scored lower and was fine cheap
+    assert.equal(rep.apgr.scored_labels, 2);
+    assert.ok(rep.apgr.value !== null);
+    const text = await runFrugal(['route', 'report', 'auto', '-c', fr.configFile]);
+    assert.match(text.stdout, /labels: 2 cheap no worse, 2 frontier better, 1 without a verdict/);
+    assert.match(text.stdout, /learning: \d+ calls, \$/);
   });
 });
 
