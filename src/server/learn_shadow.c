@@ -10,6 +10,7 @@
 #include "metrics.h"
 #include "provider.h"
 #include "runtime.h"
+#include "schema.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -49,8 +50,11 @@ struct job {
     size_t alen[2];
     enum fg_learn_verdict v[2];
     enum step step;
-    bool failed; /* the running step got no usable answer */
-    char *body;  /* the running step's request body */
+    bool failed;   /* the running step got no usable answer */
+    bool schema;   /* the request has a JSON schema: checked, not judged */
+    bool valid[2]; /* [0] cheap, [1] frontier answer satisfies it */
+    bool decided;  /* labelled without the judge */
+    char *body;    /* the running step's request body */
     size_t len;
 };
 
@@ -266,6 +270,26 @@ static void schedule(struct job *j)
     }
 }
 
+static bool satisfies(const struct fg_call *c, const char *text, size_t len)
+{
+    struct fg_schema_error e;
+    return c->so.schema && fg_schema_validate(c->so.schema, text, len, &e) == 0;
+}
+
+/* The request asked for a JSON schema: the check decides instead of a
+ * judge.  Cheap no worse = the cheap answer satisfies it, or neither does. */
+static void schema_label(struct fg_call *c, struct job *j, struct route_learn *rl, int k)
+{
+    j->valid[k] = satisfies(c, j->ans[k], j->alen[k]);
+    int label = j->valid[0] || !j->valid[1] ? 1 : 0;
+    atomic_fetch_add(label ? &rl->ok : &rl->worse, 1);
+    j->decided = true;
+    c->rt.eval =
+        fg_arena_printf(&c->arena, "%s; schema: cheap %s, frontier %s; label %s", c->rt.eval,
+                        j->valid[0] ? "valid" : "invalid", j->valid[1] ? "valid" : "invalid",
+                        label ? "1 (cheap no worse)" : "0 (frontier better)");
+}
+
 /* A learning call ended (before its record is written): take its answer,
  * its cost, and at the last step write the label into its record. */
 static void harvest(struct fg_call *c, struct job *j)
@@ -283,6 +307,8 @@ static void harvest(struct fg_call *c, struct job *j)
         int k = j->used_cheap ? 1 : 0;
         j->ans[k] = text;
         j->alen[k] = len;
+        if (j->schema && text)
+            schema_label(c, j, rl, k);
         return;
     }
     int o = j->step == STEP_JUDGE_1 ? 0 : 1;
@@ -311,7 +337,7 @@ static void cl_release(void *ctx)
         job_free(j);
         return;
     }
-    if (++j->step == STEP_DONE) {
+    if (j->decided || ++j->step == STEP_DONE) {
         job_free(j);
         return;
     }
@@ -353,6 +379,9 @@ static void maybe_sample(struct fg_call *c)
     j->ep = c->endpoint;
     snprintf(j->id, sizeof j->id, "%s", c->id);
     j->used_cheap = !strcmp(c->rt.route, "cheap");
+    j->schema = c->so.schema != NULL;
+    if (j->schema)
+        j->valid[j->used_cheap ? 0 : 1] = satisfies(c, text, len);
     j->ans[j->used_cheap ? 0 : 1] = text;
     j->alen[j->used_cheap ? 0 : 1] = len;
     j->raw = fg_xmalloc(c->raw_len + 1);

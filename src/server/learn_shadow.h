@@ -20,12 +20,16 @@
  *      3. judge, the cheap answer as "B" (order 2);
  *    and the label is learn_label.h's (cheap no worse in both orders).  A
  *    failed step ends the evaluation without a label (its spend counts).
+ *    A request with a JSON schema (the structured stage compiled one) is
+ *    checked instead of judged: after step 1, label 1 when the cheap
+ *    answer satisfies the schema or neither does, else 0 (no judge calls).
  *  - Ledger: each of those calls has its own record with route
  *    "routing_eval", key_id "routing_eval" (never the caller's key, so no
  *    caller's budget pays for learning), tags "route=NAME", linked_id the
  *    sampled call's id, and route_reason saying what it was ("shadow
  *    frontier for <id>", "judge, cheap as A: tie", "judge, cheap as B: B;
- *    label 0 (frontier better)").  Their cost is in cost_usd and the spend
+ *    label 0 (frontier better)", "shadow frontier for <id>; schema: cheap
+ *    valid, frontier valid; label 1 (cheap no worse)").  Their cost is in cost_usd and the spend
  *    map like any call's, and counts against the route's learning budget.
  *    A budget can be overrun by at most the evaluations already started
  *    when it was reached.  The budget is per process (not yet shared by

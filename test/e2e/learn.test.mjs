@@ -113,6 +113,28 @@ describe('shadow evaluation of a route', () => {
     assert.equal(rows(fr, `linked_id = '${id}' AND route = 'routing_eval'`).length, 2);
   });
 
+  test('a request with a JSON schema is checked against it instead of judged', async () => {
+    const r = await call(fr, '/v1/chat/completions', {
+      body: JSON.stringify({
+        model: 'auto', messages: [{ role: 'user', content: 'Give a city and its country.' }],
+        response_format: { type: 'json_schema', json_schema: { name: 'city', strict: true, schema: {
+          type: 'object', additionalProperties: false, required: ['city', 'country'],
+          properties: { city: { type: 'string' }, country: { type: 'string' } } } } },
+      }),
+      headers: { 'x-frugal-route': 'cheap' },
+    });
+    assert.equal(r.status, 200, r.text);
+    const id = r.headers.get('x-frugal-request-id');
+    const [ev] = await evalRows(fr, id, 1);
+    assert.equal(ev.route_reason,
+      `shadow frontier for ${id}; schema: cheap valid, frontier valid; label 1 (cheap no worse)`);
+    // no judge: the evaluation ended with the shadow call
+    await waitFor(async () => (await metrics(fr))
+      .get('frugal_routing_eval_total{route="auto",outcome="label_ok"}') >= 2,
+      { what: 'the schema label counted' });
+    assert.equal(rows(fr, `linked_id = '${id}' AND route = 'routing_eval'`).length, 1);
+  });
+
   test('learning spend is in the spend map, on its own tier', async () => {
     const m = await metrics(fr);
     await ledgerFlushed(fr, m.get('frugal_ledger_written_total'));
@@ -137,10 +159,10 @@ describe('shadow evaluation of a route', () => {
     const ev = rows(fr, `route = 'routing_eval'`);
     assert.equal(rep.learning.calls, ev.length);
     assert.ok(Math.abs(rep.learning.cost_usd - ev.reduce((a, e) => a + e.cost_pico, 0) / 1e12) < 1e-9);
-    assert.equal(rep.labels.cheap_no_worse, 2);
+    assert.equal(rep.labels.cheap_no_worse, 3);
     assert.equal(rep.labels.frontier_better, 2);
     assert.equal(rep.labels.none, 1);
-    assert.equal(rep.labels.rate, 0.5);
+    assert.equal(rep.labels.rate, 0.6);
     const calls = rows(fr, `model_requested = 'auto'`);
     assert.equal(rep.calls, calls.length);
     assert.equal(rep.share.cheap, Number((calls.filter((c) => c.route === 'cheap').length / calls.length).toFixed(4)));
@@ -148,7 +170,7 @@ describe('shadow evaluation of a route', () => {
     assert.equal(rep.apgr.scored_labels, 2);
     assert.ok(rep.apgr.value !== null);
     const text = await runFrugal(['route', 'report', 'auto', '-c', fr.configFile]);
-    assert.match(text.stdout, /labels: 2 cheap no worse, 2 frontier better, 1 without a verdict/);
+    assert.match(text.stdout, /labels: 3 cheap no worse, 2 frontier better, 1 without a verdict/);
     assert.match(text.stdout, /learning: \d+ calls, \$/);
   });
 });
