@@ -934,7 +934,6 @@ static const struct field learn_fields[] = {
     FLD("sample", F_RATIO, RTE, learn.sample),
     STR("judge", RTE, learn.judge, NULL),
     FLD("budget_usd_per_day", F_PRICE, RTE, learn.budget_micro),
-    FLD("store_prompts", F_BOOL, RTE, learn.store_prompts),
 };
 
 static const struct field prompt_caching_fields[] = {
@@ -1398,7 +1397,7 @@ static void resolve_route(struct ld *ld, const struct node *n, const char *path,
     ref_model(ld, map_get(n, "frontier"), sub, r->frontier);
 }
 
-/* `learn: {sample, judge, budget_usd_per_day, store_prompts}`: shadow
+/* `learn: {sample, judge, budget_usd_per_day}`: shadow
  * evaluation (learn.h).  A judge and a budget are required: learning
  * spends money, so it never runs unbounded. */
 static void load_learn(struct ld *ld, const struct node *n, const char *path,

@@ -2,8 +2,8 @@
  * the labels a route learns from, gathered from its own traffic.
  *
  * Contract:
- *  - Opt-in per route (`routes[].learn: {sample, judge, budget_usd_per_day,
- *    store_prompts}`, config.h).  fg_learn_shadow_init() installs a hook
+ *  - Opt-in per route (`routes[].learn: {sample, judge, budget_usd_per_day}`,
+ *    config.h).  fg_learn_shadow_init() installs a hook
  *    (runtime.h app->call_done) that sees every call as it ends, after the
  *    client has its whole answer: a routed call that succeeded (status 200,
  *    not streamed, chat / messages / responses, tier cheap or frontier as
@@ -35,7 +35,7 @@
  *    when it was reached.  The budget is per process (not yet shared by
  *    replicas).
  *  - Prompts: nothing of the request is kept by this module beyond the
- *    evaluation (store_prompts is accepted for the label store to come).
+ *    evaluation.
  *  - Threads: the hook and the evaluation run on worker threads; the
  *    per-route counters are atomics.  fg_learn_shadow_free() after the
  *    workers are joined frees evaluations that never got to run. */
