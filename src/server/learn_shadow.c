@@ -176,6 +176,8 @@ static char *shadow_body(const struct job *j, size_t *len)
     }
     json_object_set_new(b, "model", json_string(j->used_cheap ? j->r->frontier : j->r->cheap));
     json_object_del(b, "stream");
+    if (j->ep == FG_EP_RESPONSES) /* the shadow answer is no Response to keep */
+        json_object_set_new(b, "store", json_false());
     char *s = json_dumps(b, JSON_COMPACT);
     json_decref(b);
     *len = s ? strlen(s) : 0;
@@ -369,8 +371,10 @@ static void maybe_sample(struct fg_call *c)
     }
     size_t len = 0;
     char *text = answer_of(c, &len);
-    if (!text || !c->raw)
-        return free(text);
+    if (!text || !c->raw) {
+        free(text);
+        return;
+    }
     struct job *j = fg_xcalloc(1, sizeof *j);
     j->w = c->w;
     j->route = route;
