@@ -113,6 +113,8 @@ void fg_call_finish(struct fg_call *c)
     if (c->in) {
         if (!c->status)
             c->status = 499; /* the client left before any answer */
+        if (w->app && w->app->call_done && !c->batch.plan)
+            w->app->call_done(c);
         if (!c->batch.plan)
             fg_meter_submit(c, true);
     }

@@ -103,7 +103,17 @@ struct fg_call_route {
     bool simple;                         /* complexity scorer's verdict */
     const struct fg_model_cfg *baseline; /* a route's frontier model: the
                                             counterfactual savings count against */
+    /* a learning call (server/learn_shadow.h), or NULL: its record says
+     * route "routing_eval", this reason and eval_link as linked_id */
+    const char *eval, *eval_link;
+    /* the answer's text is kept for shadow evaluation (a sampled call of a
+     * route with `learn:`, or a learning call): meter.c fills text */
+    bool keep_text;
+    char *text; /* arena, at most FG_CALL_KEPT_TEXT bytes, or NULL */
+    size_t text_len;
 };
+
+#define FG_CALL_KEPT_TEXT (64 * 1024)
 
 /* The upstream request as encoded (pipeline.c encode stage). */
 struct fg_call_encode {

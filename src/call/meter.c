@@ -134,6 +134,21 @@ static void keep_answer_text(void *arg, int str)
     keep_text(c, &c->up.resp, str);
 }
 
+/* A complete answer's text for shadow evaluation (call.h rt.keep_text). */
+static void keep_eval_text(void *arg, int str)
+{
+    struct fg_call *c = arg;
+    const struct fg_json *j = &c->up.resp;
+    if (fg_json_type(j, str) != FG_J_STR || c->rt.text_len >= FG_CALL_KEPT_TEXT)
+        return;
+    if (!c->rt.text)
+        c->rt.text = fg_arena_alloc(&c->arena, FG_CALL_KEPT_TEXT + 1);
+    long n =
+        fg_json_str(j, str, c->rt.text + c->rt.text_len, FG_CALL_KEPT_TEXT + 1 - c->rt.text_len);
+    if (n > 0)
+        c->rt.text_len += (size_t)n;
+}
+
 void fg_meter_response(struct fg_call *c)
 {
     const struct fg_json *j = &c->up.resp;
@@ -143,6 +158,10 @@ void fg_meter_response(struct fg_call *c)
     miss_reason(c, j, fg_json_get(j, 0, "diagnostics"));
     if (c->so.wanted)
         c->out->answer_text(j, 0, keep_answer_text, c);
+    if (c->rt.keep_text) {
+        c->rt.text_len = 0; /* a retried attempt's answer replaces the last */
+        c->out->answer_text(j, 0, keep_eval_text, c);
+    }
     check_usage(c); /* before the response cache keeps these tokens */
 }
 
@@ -368,7 +387,8 @@ void fg_meter_submit(struct fg_call *c, bool final)
     size_t need = slen(key_id) + slen(tags) + slen(model_req) + slen(model) + slen(up) +
                   slen(prov) + slen(err) + slen(c->meter.acct.buster_where) + slen(sample) +
                   slen(c->meter.acct.cache_miss_reason) + slen(ep) + slen(c->rt.reason) +
-                  slen(c->meter.acct.linked_id) + slen(c->batch.id) + slen(c->response_id) + 40;
+                  slen(c->rt.eval) + slen(c->rt.eval_link) + slen(c->meter.acct.linked_id) +
+                  slen(c->batch.id) + slen(c->response_id) + 40;
     if (c->response_id)
         need += slen(c->rs.upstream) + slen(c->rs.prev) + slen(c->rs.data);
     struct fg_record *r = fg_ledger_record_new(need);
@@ -382,8 +402,8 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->model = fg_ledger_record_str(r, model);
     r->upstream_model = fg_ledger_record_str(r, up);
     r->provider = fg_ledger_record_str(r, prov);
-    r->route = c->rt.route ? c->rt.route : "fixed";
-    r->route_reason = fg_ledger_record_str(r, c->rt.reason);
+    r->route = c->rt.eval ? "routing_eval" : c->rt.route ? c->rt.route : "fixed";
+    r->route_reason = fg_ledger_record_str(r, c->rt.eval ? c->rt.eval : c->rt.reason);
     r->cache = c->cache.status ? c->cache.status : "bypass";
     r->stream = c->stream;
     r->status = c->status;
@@ -393,8 +413,8 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->buster_where = fg_ledger_record_str(r, c->meter.acct.buster_where);
     r->buster_sample = fg_ledger_record_str(r, sample);
     r->cache_miss_reason = fg_ledger_record_str(r, c->meter.acct.cache_miss_reason);
-    r->linked_id =
-        fg_ledger_record_str(r, c->meter.acct.linked_id); /* the record outlives the call */
+    r->linked_id = fg_ledger_record_str(r, c->meter.acct.linked_id ? c->meter.acct.linked_id
+                                                                   : c->rt.eval_link);
     r->response_id = fg_ledger_record_str(r, c->response_id);
     if (c->response_id) { /* its conversation state (respstate.h) */
         r->upstream_response_id = fg_ledger_record_str(r, c->rs.upstream);

@@ -169,8 +169,20 @@ static double threshold_for(const struct fg_router *rt, const struct fg_route_cf
     return fg_router_threshold(rt, share);
 }
 
+bool fg_route_sampled(const char *id, double rate)
+{
+    if (rate <= 0)
+        return false;
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a: the id's random part spreads it */
+    for (const char *p = id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return (double)(h % 1000000) < rate * 1000000.0;
+}
+
 const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index)
 {
+    /* shadow evaluation (learn_shadow.h) reads the sampled calls' answers */
+    c->rt.keep_text = r->learn.judge && fg_route_sampled(c->id, r->learn.sample);
     const char *why = rule(c, r);
     if (why) {
         c->rt.reason = why;

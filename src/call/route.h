@@ -34,6 +34,7 @@
 
 #include "call.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct fg_app;
@@ -46,5 +47,9 @@ void fg_route_free(struct fg_app *app);
 /* x-frugal-route's value (or NULL) as precedence 1 reads it. */
 enum fg_route_force fg_route_force_of(const char *header);
 const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index);
+/* Is call `id` in a sample of `rate` (0..1) of a route's calls?  A hash of
+ * the id, so the decision is made once, when the call is routed (the
+ * answer text of a sampled call is kept for shadow evaluation). */
+bool fg_route_sampled(const char *id, double rate);
 
 #endif

@@ -60,6 +60,10 @@ struct fg_app {
     atomic_bool stopping;
     int listen_port;                    /* actual port after bind */
     struct fg_edge_limits *edge_limits; /* connection caps, all workers (server.c) */
+    /* set by a higher layer before the workers start, or NULL: sees every
+     * call as it ends, answered and before its record is written
+     * (server/learn_shadow.h: shadow evaluation of routed calls) */
+    void (*call_done)(struct fg_call *c);
 };
 
 struct fg_worker {

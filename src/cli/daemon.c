@@ -9,6 +9,7 @@
 #include "batch_mailbox.h"
 #include "busters.h"
 #include "keyreg.h"
+#include "learn_shadow.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -186,6 +187,7 @@ int fg_daemon_run(const struct fg_config *cfg)
         fg_error("%s", lerr);
         goto out;
     }
+    fg_learn_shadow_init(&app); /* shadow evaluation of routes with `learn:` */
     if (start_sim(&app, sim_key) < 0 || fg_server_providers_init(&app) < 0)
         goto out;
     /* what higher layers add to the edge, before any worker runs */
@@ -223,6 +225,7 @@ out:
     if (!rc)
         fg_server_drain(&app);
     fg_server_join(&app, rc != 0);
+    fg_learn_shadow_free(); /* evaluations no worker got to run */
     fg_api_clear_routes();
     fg_server_free(&app);
     if (app.sim)

@@ -10,6 +10,7 @@
 #include "analyze.h"
 #include "log.h"
 #include "report.h"
+#include "route_report.h"
 #include "route_tool.h"
 #include "daemon.h"
 #include "sim.h"
@@ -50,6 +51,7 @@ static void usage(FILE *f)
         "  analyze LOG.jsonl [--json] [--batch-output FILE] [--cheap-model M]\n"
         "                         offline spend map and savings projection for a log\n"
         "  route train|eval ...   fit / evaluate the routing classifier's weights\n"
+        "  route report ROUTE     what a route's shadow evaluation learned and cost\n"
         "  version                version and build facts\n");
 }
 
@@ -188,6 +190,17 @@ static int cmd_report(int argc, char **argv)
     return rc;
 }
 
+/* route report: the ledger only (route_report.h) */
+static int cmd_route_report(int argc, char **argv)
+{
+    struct fg_config *cfg = load_among(argc, argv, FG_CONFIG_NO_SECRETS);
+    if (!cfg)
+        return 2;
+    int rc = fg_route_report_main(cfg, argc - 2, argv + 2);
+    fg_config_free(cfg);
+    return rc;
+}
+
 static int cmd_keys(int argc, char **argv)
 {
     struct fg_config *cfg = load_among(argc, argv, FG_CONFIG_NO_SECRETS);
@@ -247,6 +260,8 @@ int main(int argc, char **argv)
         rc = cmd_migrate(argc, argv);
     else if (!strcmp(cmd, "batch"))
         rc = cmd_batch(argc, argv);
+    else if (!strcmp(cmd, "route") && argc > 2 && !strcmp(argv[2], "report"))
+        rc = cmd_route_report(argc, argv);
     else if (!strcmp(cmd, "route"))
         rc = fg_route_tool_main(argc - 1, argv + 1);
     else if (!strcmp(cmd, "analyze"))

@@ -927,6 +927,13 @@ static const struct field route_fields[] = {
     FLD("frontier_on_images", F_BOOL, RTE, frontier_on_images),
     OTHER("frontier_for"),
     OTHER("cheap_for"),
+    OTHER("learn"),
+};
+
+static const struct field learn_fields[] = {
+    FLD("sample", F_RATIO, RTE, learn.sample),
+    STR("judge", RTE, learn.judge, NULL),
+    FLD("budget_usd_per_day", F_PRICE, RTE, learn.budget_micro),
 };
 
 static const struct field prompt_caching_fields[] = {
@@ -1390,6 +1397,25 @@ static void resolve_route(struct ld *ld, const struct node *n, const char *path,
     ref_model(ld, map_get(n, "frontier"), sub, r->frontier);
 }
 
+/* `learn: {sample, judge, budget_usd_per_day}`: shadow
+ * evaluation (learn.h).  A judge and a budget are required: learning
+ * spends money, so it never runs unbounded. */
+static void load_learn(struct ld *ld, const struct node *n, const char *path,
+                       struct fg_route_cfg *r)
+{
+    if (is_null(n) || !expect(ld, n, N_MAP, path))
+        return;
+    r->learn.line = n->line;
+    r->learn.budget_micro = -1;
+    walk_map(ld, n, path, learn_fields, NF(learn_fields), r);
+    require(ld, n, path, "judge");
+    require(ld, n, path, "budget_usd_per_day");
+    char sub[PATHLEN];
+    path_key(sub, path, "judge");
+    if (r->learn.judge)
+        ref_model(ld, map_get(n, "judge"), sub, r->learn.judge);
+}
+
 static void load_route(struct ld *ld, const struct node *n, const char *path,
                        struct fg_route_cfg *r)
 {
@@ -1410,6 +1436,8 @@ static void load_route(struct ld *ld, const struct node *n, const char *path,
     require(ld, n, path, "cheap");
     require(ld, n, path, "frontier");
     resolve_route(ld, n, path, r);
+    path_key(sub, path, "learn");
+    load_learn(ld, map_get(n, "learn"), sub, r);
 }
 
 static void load_routes(struct ld *ld, const struct node *n)
@@ -1852,6 +1880,7 @@ void fg_config_free(struct fg_config *c)
         free(c->routes[i].cheap);
         free(c->routes[i].frontier);
         free(c->routes[i].weights);
+        free(c->routes[i].learn.judge);
         free_strv(c->routes[i].escalate_on, c->routes[i].n_escalate_on);
         free_strv(c->routes[i].frontier_for, c->routes[i].n_frontier_for);
         free_strv(c->routes[i].cheap_for, c->routes[i].n_cheap_for);

@@ -111,6 +111,13 @@ struct fg_route_cfg {
     size_t n_frontier_for;
     char **cheap_for;
     size_t n_cheap_for;
+    /* shadow evaluation (`learn:`, server/learn_shadow.h); on when judge is set */
+    struct {
+        double sample;        /* share of the route's calls evaluated (0..1) */
+        char *judge;          /* configured model that compares the answers */
+        int64_t budget_micro; /* learning spend per UTC day, micro-USD */
+        int line;
+    } learn;
     int line;
 };
 

@@ -47,6 +47,8 @@
  *                            line that is not JSON)
  *   "#sim:reset"             close the connection without any response
  *   "#sim:tokens=N"          produce N output tokens (default: short answer)
+ *   "#sim:say=WORD"          answer exactly WORD (letters, digits, '_'), e.g.
+ *                            a judge's verdict "A", "B" or "tie"
  *   "#sim:event_delay_ms=N"  streaming: sleep N ms between events
  *   "#sim:bad_schema"        answer a requested JSON schema with prose (an
  *                            answer that fails its schema, for tests)

@@ -264,6 +264,16 @@ static const char *const vocab[] = {
 
 char *sim_answer_text(struct fg_arena *a, const char *model, const char *user_text, long tokens)
 {
+    /* "#sim:say=WORD": the answer is exactly WORD (letters, digits, '_'),
+     * e.g. a judge's verdict in tests of shadow evaluation */
+    const char *say = user_text ? strstr(user_text, "#sim:say=") : NULL;
+    if (say) {
+        say += 9;
+        size_t n = 0;
+        while (say[n] && (isalnum((unsigned char)say[n]) || say[n] == '_'))
+            n++;
+        return fg_arena_strndup(a, say, n);
+    }
     struct sim_buf b = {0};
     sim_buf_adds(&b, "Simulated reply from ");
     sim_buf_adds(&b, model ? model : "model");

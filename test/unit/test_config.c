@@ -477,6 +477,42 @@ static void test_wrong_types(void **state)
                        "6: server.log_level: must be debug, info, warn or error");
 }
 
+/* routes[].learn: judge and budget required, the judge a configured model,
+ * sample a ratio (shadow evaluation, learn_shadow.h). */
+static void test_route_learn(void **state)
+{
+    struct fg_config *c = load_ok("providers:\n"
+                                  "  - {name: sim, type: sim}\n"
+                                  "models:\n"
+                                  "  - {name: a, provider: sim}\n"
+                                  "  - {name: b, provider: sim}\n"
+                                  "routes:\n"
+                                  "  - name: auto\n"
+                                  "    cheap: a\n"
+                                  "    frontier: b\n"
+                                  "    learn: {sample: 0.25, judge: b, budget_usd_per_day: 2.5}\n"
+                                  "  - {name: plain, cheap: a, frontier: b}\n");
+    assert_float_equal(c->routes[0].learn.sample, 0.25, 1e-12);
+    assert_string_equal(c->routes[0].learn.judge, "b");
+    assert_int_equal(c->routes[0].learn.budget_micro, 2500000);
+    assert_null(c->routes[1].learn.judge); /* off unless configured */
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("providers:\n"
+                       "  - {name: sim, type: sim}\n"
+                       "models:\n"
+                       "  - {name: a, provider: sim}\n"
+                       "routes:\n"
+                       "  - {name: r1, cheap: a, frontier: a, learn: {sample: 2, judge: z, "
+                       "budget_usd_per_day: -1}}\n"
+                       "  - {name: r2, cheap: a, frontier: a, learn: {sample: 0.1, store: 1}}\n",
+                       "6: routes[0].learn.sample: expected a number between 0 and 1, got \"2\"",
+                       "6: routes[0].learn.budget_usd_per_day: must not be negative (got \"-1\")",
+                       "6: routes[0].learn.judge: unknown model \"z\"",
+                       "7: routes[1].learn.store: unknown key",
+                       "7: routes[1].learn.judge: missing required key",
+                       "7: routes[1].learn.budget_usd_per_day: missing required key");
+}
+
 static void test_bad_references_and_duplicates(void **state)
 {
     EXPECT_LOAD_ERRORS(
@@ -1145,6 +1181,7 @@ static void test_errors_redact_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        T(test_route_learn),
         T(test_design_example_loads),
         T(test_design_example_verbatim_references),
         T(test_unknown_nested_key),
