@@ -138,7 +138,7 @@ void fg_meter_response(struct fg_call *c)
 {
     const struct fg_json *j = &c->up.resp;
     c->meter.answer_tokens_est = fg_usage_answer_tokens(j, c->out->shape);
-    c->out->usage(j, fg_json_get(j, 0, "usage"), &c->meter.usage);
+    c->out->usage(j, fg_provider_usage_at(c->out, j, 0), &c->meter.usage);
     /* Anthropic's cache diagnostics, when the client asked for them */
     miss_reason(c, j, fg_json_get(j, 0, "diagnostics"));
     if (c->so.wanted)
@@ -253,9 +253,11 @@ void fg_meter_price(struct fg_call *c)
     c->meter.acct.tok = c->meter.usage.tok;
     c->meter.acct.reasoning_tokens = c->meter.usage.reasoning;
     struct fg_price p, bp;
-    bool priced = fg_price_of(c->serve.model, &p);
+    /* the call's start time decides a scheduled price (price.h) */
+    int64_t t0 = c->meter.acct.ts_ms;
+    bool priced = fg_price_at(c->serve.model, t0, &p);
     bool base =
-        c->rt.baseline && c->rt.baseline != c->serve.model && fg_price_of(c->rt.baseline, &bp);
+        c->rt.baseline && c->rt.baseline != c->serve.model && fg_price_at(c->rt.baseline, t0, &bp);
     struct fg_attrib_in in = {
         .price = priced ? &p : NULL,
         .baseline_price = base ? &bp : NULL,

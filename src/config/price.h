@@ -40,6 +40,12 @@ const struct fg_builtin_price *fg_price_lookup(const char *model);
  * fields (Anthropic writes 1.25x/2x input, batch 50%, cache read = input
  * when no discount is listed).  false when unpriced. */
 bool fg_price_of(const struct fg_model_cfg *m, struct fg_price *out);
+/* fg_price_of at a moment (unix ms, the call's start): the first window
+ * of the model's price_schedule that covers it replaces the fields it
+ * sets.  false when unpriced. */
+bool fg_price_at(const struct fg_model_cfg *m, int64_t unix_ms, struct fg_price *out);
+/* Does window w cover unix_ms (UTC)? */
+bool fg_price_window_covers(const struct fg_price_window *w, int64_t unix_ms);
 /* The same for a bare model id with the given provider dialect. */
 bool fg_price_of_id(const char *model, enum fg_dialect d, struct fg_price *out);
 

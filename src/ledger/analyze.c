@@ -360,7 +360,7 @@ static int fill_response(struct loader *L, struct fg_analyze_call *c, int r)
         c->error = true;
         return 0;
     }
-    int u = fg_json_get(j, r, "usage");
+    int u = fg_provider_usage_at(fg_provider_ops(c->d), j, r);
     if (fg_json_type(j, u) != FG_J_OBJ)
         return fail(L, "response has no \"usage\" object");
     struct fg_usage us = {0};
