@@ -1,5 +1,7 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
 #include "affinity.h"
+
+#include "clock.h"
 #include "assert.h"
 #include "admit.h"
 #include "meter.h"
@@ -115,6 +117,8 @@ void fg_call_finish(struct fg_call *c)
             fg_meter_submit(c, true);
     }
     fg_admit_release(c);
+    if (c->meter.hours.on) /* (every record prices its share: none is left) */
+        fg_selfhost_end(c->meter.hours_of, &c->meter.hours, 0, fg_clock_wall_ms());
     if (c->up.idle_ev)
         event_free(c->up.idle_ev);
     if (c->fo.retry_ev)
@@ -198,6 +202,7 @@ void fg_call_next_attempt(struct fg_call *c)
     c->meter.checked = c->meter.estimated = c->meter.upstream_cut = false;
     c->meter.note = NULL;
     c->meter.data_events = c->meter.answer_tokens_est = 0;
+    c->meter.hours_of = NULL; /* (its share is in that record) */
     c->status = 0;
     c->so.text_len = 0;
     c->up.status = 0;

@@ -4,6 +4,7 @@
 #include "admit.h"
 #include "attrib.h"
 #include "busters.h"
+#include "clock.h"
 #include "embed.h"
 #include "keyreg.h"
 #include "log.h"
@@ -244,6 +245,22 @@ static void check_usage(struct fg_call *c)
     c->meter.note = fg_arena_printf(&c->arena, "%s; tokens estimated", why);
 }
 
+/* The call's share of a self-hosted server's hours (selfhost.h) is its
+ * cost; against an API baseline the difference is routing's saving (or
+ * loss), else the baseline is the cost itself. */
+static void add_hours(struct fg_call *c)
+{
+    struct fg_record *a = &c->meter.acct;
+    const struct fg_tokens *t = &a->tok;
+    int64_t tokens = t->input + t->cache_read + t->cache_write_5m + t->cache_write_1h + t->output;
+    int64_t share = fg_selfhost_end(c->meter.hours_of, &c->meter.hours, tokens, fg_clock_wall_ms());
+    a->cost_pico += share;
+    if (a->baseline_pico == 0)
+        a->baseline_pico = a->cost_pico;
+    else
+        a->saved_routing_pico -= share;
+}
+
 void fg_meter_price(struct fg_call *c)
 {
     if (c->meter.priced || !c->serve.model)
@@ -255,7 +272,10 @@ void fg_meter_price(struct fg_call *c)
     struct fg_price p, bp;
     /* the call's start time decides a scheduled price (price.h) */
     int64_t t0 = c->meter.acct.ts_ms;
-    bool priced = fg_price_at(c->serve.model, t0, &p);
+    /* a server priced by the hour: no token price, its share of the hours
+     * (added below); the baseline model's tokens still price the baseline */
+    static const struct fg_price by_hour = {0, 0, 0, 0, 0, 0, 0};
+    bool priced = c->meter.hours_of ? (p = by_hour, true) : fg_price_at(c->serve.model, t0, &p);
     bool base =
         c->rt.baseline && c->rt.baseline != c->serve.model && fg_price_at(c->rt.baseline, t0, &bp);
     struct fg_attrib_in in = {
@@ -282,6 +302,8 @@ void fg_meter_price(struct fg_call *c)
     }
     if (priced && c->meter.acct.buster_tokens > 0 && p.input > p.cache_read)
         c->meter.acct.buster_pico = c->meter.acct.buster_tokens * (p.input - p.cache_read);
+    if (c->meter.hours_of)
+        add_hours(c);
 }
 
 static void money(const struct fg_call *c, char *cost, char *saved, size_t n)

@@ -893,6 +893,12 @@ static const struct field provider_fields[] = {
     INT("timeout_ms", PRV, timeout_ms, 1, INT_MAX),
     INT("connect_timeout_ms", PRV, connect_timeout_ms, 1, INT_MAX),
     FLD("responses", F_BOOL, PRV, responses),
+    OTHER("cost"),
+};
+
+static const struct field cost_fields[] = {
+    FLD("per_hour_usd", F_PRICE, PRV, cost.per_hour_micro),
+    INT("max_concurrency", PRV, cost.max_concurrency, 1, 100000),
 };
 
 static const struct field model_fields[] = {
@@ -1037,6 +1043,7 @@ static void provider_init(struct fg_provider_cfg *p, int line)
     p->timeout_ms = 600000;
     p->connect_timeout_ms = 5000;
     p->responses = true;
+    p->cost.per_hour_micro = -1;
     p->line = line;
 }
 
@@ -1173,6 +1180,16 @@ static void load_provider(struct ld *ld, const struct node *n, const char *path,
         p->base_url = fg_xstrdup(default_url(p->type));
     if (p->base_url)
         strip_slashes(p->base_url);
+    const struct node *cost = map_get(n, "cost");
+    if (!is_null(cost)) {
+        char sub[PATHLEN];
+        path_key(sub, path, "cost");
+        walk_map(ld, cost, sub, cost_fields, NF(cost_fields), p);
+        if (cost->t == N_MAP) {
+            require(ld, cost, sub, "per_hour_usd");
+            require(ld, cost, sub, "max_concurrency");
+        }
+    }
     if (!p->responses && typed && p->type == FG_PROV_ANTHROPIC) {
         char sub[PATHLEN];
         path_key(sub, path, "responses");

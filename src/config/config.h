@@ -65,6 +65,13 @@ struct fg_provider_cfg {
     /* serves OpenAI's Responses API (/v1/responses); false: Chat Completions
      * only, and Responses calls to its models are translated (default true) */
     bool responses;
+    /* cost: {per_hour_usd, max_concurrency}: a server of one's own, priced
+     * by the hour, its calls paying shares of it (call/selfhost.h);
+     * per_hour_micro -1 = priced by the token as usual */
+    struct {
+        int64_t per_hour_micro; /* micro-USD per hour */
+        int max_concurrency;    /* calls it serves at once (utilisation) */
+    } cost;
     int line; /* line in the config file, 0 for defaults */
 };
 
