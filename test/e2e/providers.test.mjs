@@ -232,3 +232,68 @@ describe('OpenAI-compatible providers: usage flavours and prices', () => {
     assert.ok(r.output_tokens >= pieces, 'output counted from the stream events');
   });
 });
+
+// A self-hosted server priced by the hour: every call's record carries its
+// share, idle stretches have records of their own, and the records of the
+// run add up to the hours frugal ran (logged at stop, in pico-USD).
+describe('self-hosted provider priced by the hour', () => {
+  test('shares of calls (sequential, concurrent, streamed, translated) and idle add up to the hours', async () => {
+    const sim = await startSim({ name: 'sim-gpu' });
+    const dir = tempDir();
+    const t0 = Date.now();
+    const fr = await startFrugal({
+      name: 'frugal-gpu',
+      cwd: dir,
+      config: {
+        storage: `sqlite:${join(dir, 'ledger.db')}`,
+        providers: [{ name: 'gpu', type: 'openai', base_url: `${sim.url}/v1`, api_key: 'sk-gpu', cost: { per_hour_usd: '2.49', max_concurrency: 8 } }],
+        models: [{ name: 'qwen', provider: 'gpu', model: 'qwen-3-32b' }],
+        response_cache: { enabled: false },
+      },
+    });
+    let stopped = false;
+    try {
+      const oa = openai(fr);
+      const ids = [];
+      const tFirst = Date.now();
+      for (let i = 0; i < 3; i++) {
+        const { response } = await oa.chat.completions.create({ model: 'qwen', max_tokens: 16, messages: [{ role: 'user', content: `seq ${i}` }] }).withResponse();
+        ids.push(response.headers.get('x-frugal-request-id'));
+      }
+      const conc = await Promise.all(Array.from({ length: 4 }, (_, i) =>
+        oa.chat.completions.create({ model: 'qwen', max_tokens: 16, messages: [{ role: 'user', content: `conc ${i}` }] }).withResponse()));
+      for (const { response } of conc) ids.push(response.headers.get('x-frugal-request-id'));
+      const { data: stream, response: sr } = await oa.chat.completions.create({ model: 'qwen', max_tokens: 16, stream: true, messages: [{ role: 'user', content: 'stream' }] }).withResponse();
+      for await (const _ of stream);
+      ids.push(sr.headers.get('x-frugal-request-id'));
+      const { response: ar } = await anthropic(fr).messages.create({ model: 'qwen', max_tokens: 16, messages: [{ role: 'user', content: 'via anthropic' }] }).withResponse();
+      ids.push(ar.headers.get('x-frugal-request-id'));
+      const tLast = Date.now();
+      await ledgerFlushed(fr, ids.length);
+      const { stderr } = await fr.stop();
+      stopped = true;
+      const t1 = Date.now();
+      const m = /self-hosted provider gpu: (\d+) ms run, ([0-9.]+) USD \((\d+) pico-USD/.exec(stderr);
+      assert.ok(m, 'the stop line states the run');
+      const ms = BigInt(m[1]), total = BigInt(m[3]);
+      assert.equal(total, 2490000n * ms * 10n / 36n, 'the hours at $2.49/h');
+      assert.ok(Number(ms) >= tLast - tFirst && Number(ms) <= t1 - t0 + 1000, `${ms} ms within the run`);
+      const rows = JSON.parse(execFileSync('sqlite3', ['-json', join(dir, 'ledger.db'),
+        `SELECT id, key_id, endpoint, model, priced, cost_pico, baseline_pico, saved_routing_pico FROM calls WHERE provider = 'gpu'`],
+      { encoding: 'utf8' }) || '[]');
+      const calls = rows.filter((r) => r.endpoint !== 'idle'), idle = rows.filter((r) => r.endpoint === 'idle');
+      assert.deepEqual(calls.map((r) => r.id).sort(), [...ids].sort(), 'one record per call');
+      for (const r of calls) {
+        assert.equal(r.priced, 1);
+        assert.ok(r.cost_pico > 0, 'each call pays a share');
+        assert.equal(r.baseline_pico, r.cost_pico);
+      }
+      assert.ok(idle.length >= 1 && idle.every((r) => r.key_id === 'idle' && r.model === '(idle)' && r.cost_pico > 0));
+      const sum = rows.reduce((a, r) => a + BigInt(r.cost_pico), 0n);
+      assert.equal(sum, total, 'calls + idle = the hours');
+    } finally {
+      if (!stopped) await fr.stop();
+      await sim.stop();
+    }
+  });
+});
