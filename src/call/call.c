@@ -118,7 +118,7 @@ void fg_call_finish(struct fg_call *c)
     }
     fg_admit_release(c);
     if (c->meter.hours.on) /* (every record prices its share: none is left) */
-        fg_selfhost_end(c->meter.hours_of, &c->meter.hours, 0, fg_clock_wall_ms());
+        fg_selfhost_end(c->meter.hours_of, &c->meter.hours, 0, fg_clock_wall_us());
     if (c->up.idle_ev)
         event_free(c->up.idle_ev);
     if (c->fo.retry_ev)

@@ -253,7 +253,7 @@ static void add_hours(struct fg_call *c)
     struct fg_record *a = &c->meter.acct;
     const struct fg_tokens *t = &a->tok;
     int64_t tokens = t->input + t->cache_read + t->cache_write_5m + t->cache_write_1h + t->output;
-    int64_t share = fg_selfhost_end(c->meter.hours_of, &c->meter.hours, tokens, fg_clock_wall_ms());
+    int64_t share = fg_selfhost_end(c->meter.hours_of, &c->meter.hours, tokens, fg_clock_wall_us());
     a->cost_pico += share;
     if (a->baseline_pico == 0)
         a->baseline_pico = a->cost_pico;

@@ -1044,7 +1044,7 @@ int fg_relay_start(struct fg_call *c)
     struct fg_selfhost *sh = w->app->prov[c->serve.provider_index].selfhost;
     if (sh && !c->meter.hours.on) {
         c->meter.hours_of = sh;
-        fg_selfhost_begin(sh, &c->meter.hours, fg_clock_wall_ms());
+        fg_selfhost_begin(sh, &c->meter.hours, fg_clock_wall_us());
     }
     if (fg_upstream_add(w->up, &c->up.xfer) < 0) {
         fg_upstream_release(w->up, &c->up.xfer);

@@ -3,8 +3,9 @@
  * server), its hours shared out over the calls it served.
  *
  * Contract: the provider's hours run from fg_selfhost_new to
- * fg_selfhost_free.  Money is cumulative, C(t) = per_hour × (t − start) in
- * pico-USD rounded down, and every piece below is a difference of C, so
+ * fg_selfhost_free (times: unix microseconds, so that calls a few
+ * microseconds long still get their share).  Money is cumulative,
+ * C(t) = per_hour × (t − start) in pico-USD rounded down, and every piece below is a difference of C, so
  * the pieces add up to C exactly:
  *  - between two events (a call starting or ending on the provider) the
  *    interval's money is split equally among the calls in flight (the
@@ -40,16 +41,16 @@ struct fg_selfhost_slot {
     bool on;      /* linked: in flight */
 };
 
-/* per_hour_micro: micro-USD per hour (> 0 or 0); now_ms: unix ms. */
+/* per_hour_micro: micro-USD per hour (> 0 or 0); now_us: unix µs. */
 struct fg_selfhost *fg_selfhost_new(const char *provider, int64_t per_hour_micro,
-                                    int max_concurrency, int64_t now_ms);
+                                    int max_concurrency, int64_t now_us);
 /* Writes the idle tail to the ledger, logs the run's total, frees s. */
-void fg_selfhost_free(struct fg_selfhost *s, int64_t now_ms);
-void fg_selfhost_begin(struct fg_selfhost *s, struct fg_selfhost_slot *slot, int64_t now_ms);
+void fg_selfhost_free(struct fg_selfhost *s, int64_t now_us);
+void fg_selfhost_begin(struct fg_selfhost *s, struct fg_selfhost_slot *slot, int64_t now_us);
 /* The call's share in pico-USD (0 when the slot is not in flight); tokens
  * it pushed go into the rolling window. */
 int64_t fg_selfhost_end(struct fg_selfhost *s, struct fg_selfhost_slot *slot, int64_t tokens,
-                        int64_t now_ms);
+                        int64_t now_us);
 /* Most pico-USD a call lasting ms can be charged. */
 int64_t fg_selfhost_worst(int64_t per_hour_micro, int64_t ms);
 
@@ -58,6 +59,6 @@ struct fg_selfhost_totals {
     int64_t window_tokens;                     /* tokens of calls ended in the window */
     int in_flight;
 };
-void fg_selfhost_totals(struct fg_selfhost *s, int64_t now_ms, struct fg_selfhost_totals *t);
+void fg_selfhost_totals(struct fg_selfhost *s, int64_t now_us, struct fg_selfhost_totals *t);
 
 #endif

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import {
   anthropic,
   ledgerFlushed,
+  runFrugal,
   openai,
   startFrugal,
   startSim,
@@ -246,8 +247,13 @@ describe('self-hosted provider priced by the hour', () => {
       cwd: dir,
       config: {
         storage: `sqlite:${join(dir, 'ledger.db')}`,
-        providers: [{ name: 'gpu', type: 'openai', base_url: `${sim.url}/v1`, api_key: 'sk-gpu', cost: { per_hour_usd: '2.49', max_concurrency: 8 } }],
-        models: [{ name: 'qwen', provider: 'gpu', model: 'qwen-3-32b' }],
+        providers: [
+          { name: 'gpu', type: 'openai', base_url: `${sim.url}/v1`, api_key: 'sk-gpu', cost: { per_hour_usd: '2.49', max_concurrency: 8 } },
+          { name: 'api', type: 'openai', base_url: `${sim.url}/v1`, api_key: 'sk-api' },
+        ],
+        models: [{ name: 'qwen', provider: 'gpu', model: 'qwen-3-32b' }, { name: 'mini', provider: 'api', model: 'gpt-4o-mini' },
+          { name: 'big', provider: 'api', model: 'gpt-4o' }],
+        routes: [{ name: 'auto', cheap: 'qwen', frontier: 'big' }, { name: 'alt', cheap: 'mini', frontier: 'qwen' }],
         response_cache: { enabled: false },
       },
     });
@@ -273,11 +279,12 @@ describe('self-hosted provider priced by the hour', () => {
       const { stderr } = await fr.stop();
       stopped = true;
       const t1 = Date.now();
-      const m = /self-hosted provider gpu: (\d+) ms run, ([0-9.]+) USD \((\d+) pico-USD/.exec(stderr);
+      const m = /self-hosted provider gpu: (\d+) us run, ([0-9.]+) USD \((\d+) pico-USD/.exec(stderr);
       assert.ok(m, 'the stop line states the run');
-      const ms = BigInt(m[1]), total = BigInt(m[3]);
-      assert.equal(total, 2490000n * ms * 10n / 36n, 'the hours at $2.49/h');
-      assert.ok(Number(ms) >= tLast - tFirst && Number(ms) <= t1 - t0 + 1000, `${ms} ms within the run`);
+      const us = BigInt(m[1]), total = BigInt(m[3]);
+      assert.equal(total, 2490000n * us / 3600n, 'the hours at $2.49/h');
+      const ms = Number(us) / 1000;
+      assert.ok(ms >= tLast - tFirst && ms <= t1 - t0 + 1000, `${ms} ms within the run`);
       const rows = JSON.parse(execFileSync('sqlite3', ['-json', join(dir, 'ledger.db'),
         `SELECT id, key_id, endpoint, model, priced, cost_pico, baseline_pico, saved_routing_pico FROM calls WHERE provider = 'gpu'`],
       { encoding: 'utf8' }) || '[]');
@@ -291,6 +298,35 @@ describe('self-hosted provider priced by the hour', () => {
       assert.ok(idle.length >= 1 && idle.every((r) => r.key_id === 'idle' && r.model === '(idle)' && r.cost_pico > 0));
       const sum = rows.reduce((a, r) => a + BigInt(r.cost_pico), 0n);
       assert.equal(sum, total, 'calls + idle = the hours');
+
+      // frugal report: utilisation and the break-even against the cheapest
+      // API model of a route the server is on (gpt-4o-mini: 0.15 / 0.075 / 0.60)
+      const rep = await runFrugal(['report', '-c', fr.configFile, '--since', '1h', '--json'], { cwd: dir });
+      assert.equal(rep.code, 0, rep.stderr);
+      const sh = JSON.parse(rep.stdout).self_hosted;
+      assert.equal(sh.length, 1);
+      const g = sh[0];
+      const tok = JSON.parse(execFileSync('sqlite3', ['-json', join(dir, 'ledger.db'),
+        `SELECT sum(input_tokens) i, sum(cache_read_tokens) cr, sum(output_tokens) o, sum(latency_us) l FROM calls WHERE provider = 'gpu' AND endpoint != 'idle'`],
+      { encoding: 'utf8' }))[0];
+      const usd = (pico) => Number((pico + 500000n) / 1000000n) / 1e6;
+      const idleP = idle.reduce((a, r) => a + BigInt(r.cost_pico), 0n);
+      assert.deepEqual([g.provider, g.requests, g.cost_usd, g.idle_usd, g.calls_usd, g.max_concurrency],
+        ['gpu', ids.length, usd(total), usd(idleP), usd(total - idleP), 8]);
+      assert.equal(g.per_hour_usd, 2.49);
+      assert.ok(Math.abs(g.hours - ms / 3.6e6) < 2e-6, `hours ${g.hours} vs ${ms} ms`);
+      assert.ok(g.busy_share > 0 && g.busy_share < 1);
+      assert.ok(g.utilisation > 0 && g.utilisation <= 1);
+      const tokens = tok.i + tok.cr + tok.o;
+      assert.equal(g.tokens, tokens);
+      const apiPico = BigInt(tok.i) * 150000n + BigInt(tok.cr) * 75000n + BigInt(tok.o) * 600000n;
+      assert.equal(g.api.model, 'mini');
+      assert.equal(g.api.cost_usd, usd(apiPico));
+      const be = Number(2490000n * 1000000n * BigInt(tokens)) / Number(apiPico);
+      assert.ok(Math.abs(g.api.break_even_tokens_per_hour - be) <= 1, `${g.api.break_even_tokens_per_hour} vs ${be}`);
+      const txt = await runFrugal(['report', '-c', fr.configFile, '--since', '1h'], { cwd: dir });
+      assert.match(txt.stdout, /Self-hosted: gpu \(\$2\.490000\/h, 8 calls at once\)/);
+      assert.match(txt.stdout, /break-even at \d+ tokens\/h/);
     } finally {
       if (!stopped) await fr.stop();
       await sim.stop();
