@@ -70,9 +70,8 @@ static void flavoured(const struct fg_json *j, int usage, const struct fg_usage_
         return;
     int64_t prompt = -1, cached = 0, uncached = -1, written = 0, out = 0, reasoning = 0, total = -1;
     int d = fg_json_get(j, usage, "prompt_tokens_details");
-    if (f->prompt)
-        get_int(j, usage, f->prompt, &prompt, u);
-    get_int(j, usage, f->output, &out, u);
+    bool both = f->prompt && get_int(j, usage, f->prompt, &prompt, u);
+    both &= get_int(j, usage, f->output, &out, u);
     get_int(j, usage, f->cached ? f->cached : "cached_tokens", &cached, u);
     if (!f->cached)
         get_int(j, d, "cached_tokens", &cached, u);
@@ -82,7 +81,8 @@ static void flavoured(const struct fg_json *j, int usage, const struct fg_usage_
         get_int(j, usage, f->uncached, &uncached, u);
     get_int(j, fg_json_get(j, usage, "completion_tokens_details"), "reasoning_tokens", &reasoning,
             u);
-    if (f->output_from_total)
+    /* (a total beside counts of other names says nothing of output) */
+    if (f->output_from_total && both)
         get_int(j, usage, "total_tokens", &total, u);
     if (prompt < 0)
         prompt = uncached >= 0 ? uncached + cached : 0;
@@ -95,8 +95,11 @@ static void flavoured(const struct fg_json *j, int usage, const struct fg_usage_
         reasoning += total - prompt - out;
         out = total - prompt;
     }
-    if (reasoning > out && !u->bad)
-        u->bad = "reasoning_tokens";
+    if (reasoning > out) { /* (and never stored past the output) */
+        if (!u->bad)
+            u->bad = "reasoning_tokens";
+        reasoning = out;
+    }
     u->tok.input = uncached > 0 ? uncached : 0;
     u->tok.cache_read = cached;
     u->tok.cache_write_5m = written;
