@@ -275,7 +275,8 @@ void fg_meter_price(struct fg_call *c)
     /* a server priced by the hour: no token price, its share of the hours
      * (added below); the baseline model's tokens still price the baseline */
     static const struct fg_price by_hour = {0, 0, 0, 0, 0, 0, 0};
-    bool priced = c->meter.hours_of ? (p = by_hour, true) : fg_price_at(c->serve.model, t0, &p);
+    bool hourly = c->serve.provider && c->serve.provider->cost.per_hour_micro >= 0;
+    bool priced = hourly ? (p = by_hour, true) : fg_price_at(c->serve.model, t0, &p);
     bool base =
         c->rt.baseline && c->rt.baseline != c->serve.model && fg_price_at(c->rt.baseline, t0, &bp);
     struct fg_attrib_in in = {
@@ -302,7 +303,7 @@ void fg_meter_price(struct fg_call *c)
     }
     if (priced && c->meter.acct.buster_tokens > 0 && p.input > p.cache_read)
         c->meter.acct.buster_pico = c->meter.acct.buster_tokens * (p.input - p.cache_read);
-    if (c->meter.hours_of)
+    if (c->meter.hours_of) /* (an answer from the response cache has no share) */
         add_hours(c);
 }
 

@@ -778,7 +778,8 @@ int fg_report_spend(struct fg_store *s, const struct fg_report_opts *o, json_t *
     struct agg a;
     agg_init(&a, d);
     a.key_id = o->key_id;
-    a.selfhost = fg_report_selfhost_new(o->cfg);
+    /* a server's hours are not one caller's: whole-gateway maps only */
+    a.selfhost = o->key_id ? NULL : fg_report_selfhost_new(o->cfg);
     int rc = s->ops->scan(s, o->since_ms, until, on_record, &a, err, errlen);
     if (rc == 0 && d == DIM_KEY && o->key_names &&
         o->key_names(o->key_names_src, name_key, &a, err, errlen) < 0)

@@ -58,7 +58,7 @@
  *      cache_miss_reasons      {reason: calls} of records with a cache_miss_reason
  *                              (Anthropic diagnostics), by calls desc then name
  *      self_hosted             only with o->cfg naming providers priced by the
- *                              hour: report_selfhost.h
+ *                              hour, and no o->key_id: report_selfhost.h
  *      unpriced_models         distinct models of the unpriced requests, sorted
  *      by (only when o->by)    {dimension, calls (all the calls), note (bucket,
  *                               technique, tag: why rows' requests can add up to

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 
 import {
   anthropic,
+  call,
   ledgerFlushed,
   runFrugal,
   openai,
@@ -276,6 +277,10 @@ describe('self-hosted provider priced by the hour', () => {
       ids.push(ar.headers.get('x-frugal-request-id'));
       const tLast = Date.now();
       await ledgerFlushed(fr, ids.length);
+      // the live spend map has the section too (idle so far: before the stop)
+      const live = await call(fr, '/frugal/spend?since=1h', { method: 'GET' });
+      assert.equal(live.status, 200, live.text);
+      assert.deepEqual(live.json.self_hosted.map((g) => [g.provider, g.requests]), [['gpu', ids.length]]);
       const { stderr } = await fr.stop();
       stopped = true;
       const t1 = Date.now();

@@ -670,6 +670,42 @@ static void test_price_schedule_rejected(void **state)
         "every day)");
 }
 
+/* providers[].cost: a server priced by the hour. */
+static void test_provider_cost(void **state)
+{
+    (void)state;
+    struct fg_config *c = load_ok("providers:\n"
+                                  "  - name: gpu\n"
+                                  "    type: openai\n"
+                                  "    base_url: http://127.0.0.1:9/v1\n"
+                                  "    cost: {per_hour_usd: 2.49, max_concurrency: 64}\n"
+                                  "  - {name: api, type: openai, base_url: http://127.0.0.1:9/v1}\n"
+                                  "models:\n"
+                                  "  - {name: q, provider: gpu}\n");
+    assert_int_equal(c->providers[0].cost.per_hour_micro, 2490000);
+    assert_int_equal(c->providers[0].cost.max_concurrency, 64);
+    assert_int_equal(c->providers[1].cost.per_hour_micro, -1); /* priced by the token */
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("providers:\n"
+                       "  - name: gpu\n"
+                       "    type: openai\n"
+                       "    base_url: http://127.0.0.1:9/v1\n"
+                       "    cost:\n"
+                       "      per_hour_usd: -1\n"
+                       "      max_concurrency: 0\n"
+                       "      gpus: 8\n"
+                       "  - name: gpu2\n"
+                       "    type: openai\n"
+                       "    base_url: http://127.0.0.1:9/v1\n"
+                       "    cost: {max_concurrency: 4}\n"
+                       "models:\n"
+                       "  - {name: q, provider: gpu}\n",
+                       "6: providers[0].cost.per_hour_usd: must not be negative (got \"-1\")",
+                       "7: providers[0].cost.max_concurrency: must be between 1 and 100000",
+                       "8: providers[0].cost.gpus: unknown key",
+                       "12: providers[1].cost.per_hour_usd: missing required key");
+}
+
 /* Tag budgets: "k=v": USD/period, exact pico-USD. */
 static void test_tag_budgets(void **state)
 {
@@ -1255,6 +1291,7 @@ int main(void)
         T(test_prices_rejected),
         T(test_price_schedule),
         T(test_price_schedule_rejected),
+        T(test_provider_cost),
         T(test_tag_budgets),
         T(test_values_and_defaults),
         T(test_sizes_and_durations),
