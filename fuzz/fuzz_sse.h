@@ -42,7 +42,8 @@ static inline void read_usage(struct sse_run *s, const struct fg_sse_event *ev)
     struct fg_json j = {0};
     if (ev->data_len && fg_json_parse(&j, ev->data, ev->data_len) == 0) {
         if (s->from == FG_DIALECT_OPENAI) {
-            fg_usage_openai(&j, fg_json_get(&j, 0, "usage"), &s->usage);
+            /* wherever the provider's flavour keeps it (usage_flavour.h) */
+            fg_usage_openai(&j, fg_usage_openai_at(&j, 0), &s->usage);
         } else {
             int m = fg_json_get(&j, 0, "message");
             fg_usage_anthropic(

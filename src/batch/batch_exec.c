@@ -335,7 +335,7 @@ static void usage_of(const char *body, size_t len, const struct fg_dialect_ops *
     struct fg_json j = {0};
     memset(u, 0, sizeof *u);
     if (body && fg_json_parse(&j, body, len) == 0)
-        d->usage(&j, fg_json_get(&j, 0, "usage"), u);
+        d->usage(&j, fg_provider_usage_at(d, &j, 0), u);
     fg_json_free(&j);
 }
 

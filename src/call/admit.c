@@ -118,7 +118,18 @@ static void consider(const struct fg_call *c, const struct fg_model_cfg *m, int6
                   : c->so.cap > 0                 ? c->so.cap
                                                   : default_max_out(m);
     struct fg_price p;
-    if (!fg_price_of(m, &p))
+    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_provider_cfg *pv =
+        m->provider_index >= 0 ? &cfg->providers[m->provider_index] : NULL;
+    if (pv && pv->cost.per_hour_micro >= 0) {
+        /* priced by the hour: a call's share is at most its own duration
+         * (selfhost.h), bounded by the provider's timeout */
+        int64_t worst = fg_selfhost_worst(pv->cost.per_hour_micro, pv->timeout_ms);
+        if (worst > w->pico)
+            w->pico = worst;
+    }
+    /* at the call's start: the time that prices it (meter.c) */
+    else if (!fg_price_at(m, c->meter.acct.ts_ms, &p))
         w->unpriced = m;
     else if (fg_admit_worst_cost(&p, prompt, out) > w->pico)
         w->pico = fg_admit_worst_cost(&p, prompt, out);
@@ -147,7 +158,7 @@ static void worst_case(const struct fg_call *c, struct worst *w)
 int64_t fg_admit_worst_batch(const struct fg_call *c)
 {
     struct fg_price p;
-    if (!c->serve.model || !fg_price_of(c->serve.model, &p))
+    if (!c->serve.model || !fg_price_at(c->serve.model, c->meter.acct.ts_ms, &p))
         return -1;
     struct fg_price bp;
     fg_admit_batch_price(&p, &bp);

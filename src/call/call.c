@@ -2,6 +2,7 @@
 #include "affinity.h"
 #include "share.h"
 #include "respcache.h"
+#include "clock.h"
 #include "assert.h"
 #include "admit.h"
 #include "meter.h"
@@ -123,6 +124,8 @@ void fg_call_finish(struct fg_call *c)
     fg_share_release(c);
     fg_respcache_release(c->cache.old);
     c->cache.old = NULL;
+    if (c->meter.hours.on) /* (every record prices its share: none is left) */
+        fg_selfhost_end(c->meter.hours_of, &c->meter.hours, 0, fg_clock_wall_us());
     if (c->up.idle_ev)
         event_free(c->up.idle_ev);
     if (c->fo.retry_ev)
@@ -206,6 +209,7 @@ void fg_call_next_attempt(struct fg_call *c)
     c->meter.checked = c->meter.estimated = c->meter.upstream_cut = false;
     c->meter.note = NULL;
     c->meter.data_events = c->meter.answer_tokens_est = 0;
+    c->meter.hours_of = NULL; /* (its share is in that record) */
     c->status = 0;
     c->so.text_len = 0;
     c->up.status = 0;

@@ -22,6 +22,7 @@
 #include "json.h"
 #include "keys.h"
 #include "ledger.h"
+#include "selfhost.h"
 #include "usage.h"
 #include "sse.h"
 #include "upstream.h"
@@ -172,6 +173,9 @@ struct fg_call_meter {
     const char *note;          /* why tokens were estimated (the record's error) */
     int64_t out_asked, out_n;  /* the request's output cap and choices (usage bounds) */
     int64_t answer_tokens_est; /* a complete answer's size / 4 */
+    /* a provider priced by the hour: this attempt's share (selfhost.h) */
+    struct fg_selfhost *hours_of; /* the provider's hours, or NULL */
+    struct fg_selfhost_slot hours;
 };
 
 /* Who is calling (server/auth.c, keys; admission holds from admit.c). */

@@ -4,6 +4,7 @@
 #include "admit.h"
 #include "attrib.h"
 #include "busters.h"
+#include "clock.h"
 #include "embed.h"
 #include "keyreg.h"
 #include "log.h"
@@ -153,7 +154,7 @@ void fg_meter_response(struct fg_call *c)
 {
     const struct fg_json *j = &c->up.resp;
     c->meter.answer_tokens_est = fg_usage_answer_tokens(j, c->out->shape);
-    c->out->usage(j, fg_json_get(j, 0, "usage"), &c->meter.usage);
+    c->out->usage(j, fg_provider_usage_at(c->out, j, 0), &c->meter.usage);
     /* Anthropic's cache diagnostics, when the client asked for them */
     miss_reason(c, j, fg_json_get(j, 0, "diagnostics"));
     if (c->so.wanted)
@@ -263,6 +264,22 @@ static void check_usage(struct fg_call *c)
     c->meter.note = fg_arena_printf(&c->arena, "%s; tokens estimated", why);
 }
 
+/* The call's share of a self-hosted server's hours (selfhost.h) is its
+ * cost; against an API baseline the difference is routing's saving (or
+ * loss), else the baseline is the cost itself. */
+static void add_hours(struct fg_call *c)
+{
+    struct fg_record *a = &c->meter.acct;
+    const struct fg_tokens *t = &a->tok;
+    int64_t tokens = t->input + t->cache_read + t->cache_write_5m + t->cache_write_1h + t->output;
+    int64_t share = fg_selfhost_end(c->meter.hours_of, &c->meter.hours, tokens, fg_clock_wall_us());
+    a->cost_pico += share;
+    if (a->baseline_pico == 0)
+        a->baseline_pico = a->cost_pico;
+    else
+        a->saved_routing_pico -= share;
+}
+
 void fg_meter_price(struct fg_call *c)
 {
     if (c->meter.priced || !c->serve.model)
@@ -272,9 +289,15 @@ void fg_meter_price(struct fg_call *c)
     c->meter.acct.tok = c->meter.usage.tok;
     c->meter.acct.reasoning_tokens = c->meter.usage.reasoning;
     struct fg_price p, bp;
-    bool priced = fg_price_of(c->serve.model, &p);
+    /* the call's start time decides a scheduled price (price.h) */
+    int64_t t0 = c->meter.acct.ts_ms;
+    /* a server priced by the hour: no token price, its share of the hours
+     * (added below); the baseline model's tokens still price the baseline */
+    static const struct fg_price by_hour = {0, 0, 0, 0, 0, 0, 0};
+    bool hourly = c->serve.provider && c->serve.provider->cost.per_hour_micro >= 0;
+    bool priced = hourly ? (p = by_hour, true) : fg_price_at(c->serve.model, t0, &p);
     bool base =
-        c->rt.baseline && c->rt.baseline != c->serve.model && fg_price_of(c->rt.baseline, &bp);
+        c->rt.baseline && c->rt.baseline != c->serve.model && fg_price_at(c->rt.baseline, t0, &bp);
     struct fg_attrib_in in = {
         .price = priced ? &p : NULL,
         .baseline_price = base ? &bp : NULL,
@@ -299,6 +322,8 @@ void fg_meter_price(struct fg_call *c)
     }
     if (priced && c->meter.acct.buster_tokens > 0 && p.input > p.cache_read)
         c->meter.acct.buster_pico = c->meter.acct.buster_tokens * (p.input - p.cache_read);
+    if (c->meter.hours_of) /* (an answer from the response cache has no share) */
+        add_hours(c);
 }
 
 static void money(const struct fg_call *c, char *cost, char *saved, size_t n)

@@ -2,6 +2,8 @@
 #include "relay.h"
 #include "share.h"
 
+#include "clock.h"
+
 #include "assert.h"
 #include "embed.h"
 #include "log.h"
@@ -1047,6 +1049,12 @@ int fg_relay_start(struct fg_call *c)
     if (c->serve.model->n_deployments)
         fg_affinity_begin(&w->app->loads[c->serve.model - w->app->cfg->models], c->serve.deployment,
                           &c->serve.inflight);
+    /* a server priced by the hour: this attempt's share starts now */
+    struct fg_selfhost *sh = w->app->prov[c->serve.provider_index].selfhost;
+    if (sh && !c->meter.hours.on) {
+        c->meter.hours_of = sh;
+        fg_selfhost_begin(sh, &c->meter.hours, fg_clock_wall_us());
+    }
     if (fg_upstream_add(w->up, &c->up.xfer) < 0) {
         fg_upstream_release(w->up, &c->up.xfer);
         fg_affinity_end(&c->serve.inflight);

@@ -43,7 +43,8 @@ struct fg_provider_rt {
      * Anthropic, its version); calls that forward client headers or send
      * their own API version build their own list. */
     struct curl_slist *headers[2][2];
-    char *url[2][8]; /* full URL per wire dialect and endpoint (fg_endpoint) */
+    char *url[2][8];              /* full URL per wire dialect and endpoint (fg_endpoint) */
+    struct fg_selfhost *selfhost; /* priced by the hour (selfhost.h), or NULL */
 };
 
 struct fg_app {

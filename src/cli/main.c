@@ -184,7 +184,7 @@ static int cmd_report(int argc, char **argv)
         fg_config_free(cfg);
         return 1;
     }
-    int rc = fg_report_main(cfg->storage, argc - 1, argv + 1, fg_keystore_names, ks);
+    int rc = fg_report_main(cfg->storage, cfg, argc - 1, argv + 1, fg_keystore_names, ks);
     fg_keystore_close(ks);
     fg_config_free(cfg);
     return rc;

@@ -893,6 +893,12 @@ static const struct field provider_fields[] = {
     INT("timeout_ms", PRV, timeout_ms, 1, INT_MAX),
     INT("connect_timeout_ms", PRV, connect_timeout_ms, 1, INT_MAX),
     FLD("responses", F_BOOL, PRV, responses),
+    OTHER("cost"),
+};
+
+static const struct field cost_fields[] = {
+    FLD("per_hour_usd", F_PRICE, PRV, cost.per_hour_micro),
+    INT("max_concurrency", PRV, cost.max_concurrency, 1, 100000),
 };
 
 static const struct field model_fields[] = {
@@ -902,7 +908,15 @@ static const struct field model_fields[] = {
     OTHER("dialect"),
     OTHER("price"),
     OTHER("deployments"),
+    OTHER("price_schedule"),
     INT("max_output_tokens", MDL, max_output_tokens, 1, INT_MAX),
+};
+
+static const struct field window_fields[] = {
+    OTHER("from"),
+    OTHER("to"),
+    OTHER("days"),
+    OTHER("price"),
 };
 
 static const struct field price_fields[] = {
@@ -1036,6 +1050,7 @@ static void provider_init(struct fg_provider_cfg *p, int line)
     p->timeout_ms = 600000;
     p->connect_timeout_ms = 5000;
     p->responses = true;
+    p->cost.per_hour_micro = -1;
     p->line = line;
 }
 
@@ -1172,6 +1187,16 @@ static void load_provider(struct ld *ld, const struct node *n, const char *path,
         p->base_url = fg_xstrdup(default_url(p->type));
     if (p->base_url)
         strip_slashes(p->base_url);
+    const struct node *cost = map_get(n, "cost");
+    if (!is_null(cost)) {
+        char sub[PATHLEN];
+        path_key(sub, path, "cost");
+        walk_map(ld, cost, sub, cost_fields, NF(cost_fields), p);
+        if (cost->t == N_MAP) {
+            require(ld, cost, sub, "per_hour_usd");
+            require(ld, cost, sub, "max_concurrency");
+        }
+    }
     if (!p->responses && typed && p->type == FG_PROV_ANTHROPIC) {
         char sub[PATHLEN];
         path_key(sub, path, "responses");
@@ -1292,6 +1317,106 @@ static void load_deployments(struct ld *ld, const struct node *v, const char *pa
     }
 }
 
+/* "HH:MM" (UTC) → minutes of the day; "24:00" only as an end. */
+static const char *parse_clock(const char *s, bool end, int *out)
+{
+    static const char *const bad = "expected a UTC time of day like 16:30";
+    if (strlen(s) != 5 || !isdigit((unsigned char)s[0]) || !isdigit((unsigned char)s[1]) ||
+        s[2] != ':' || !isdigit((unsigned char)s[3]) || !isdigit((unsigned char)s[4]))
+        return bad;
+    int h = (s[0] - '0') * 10 + (s[1] - '0'), mi = (s[3] - '0') * 10 + (s[4] - '0');
+    if (mi > 59 || h > 24 || (h == 24 && (mi || !end)))
+        return end ? "must be between 00:00 and 24:00" : "must be between 00:00 and 23:59";
+    *out = h * 60 + mi;
+    return NULL;
+}
+
+static void load_window_clock(struct ld *ld, const struct node *w, const char *path,
+                              const char *key, bool end, int *out)
+{
+    char sub[PATHLEN];
+    path_key(sub, path, key);
+    const struct node *v = map_get(w, key);
+    const char *s = v ? scalar_text(ld, v, sub, "a time of day like 16:30") : NULL;
+    const char *bad = s ? parse_clock(s, end, out) : NULL;
+    if (bad)
+        err_at(ld, v->line, sub, "%s", bad);
+}
+
+static void load_window_days(struct ld *ld, const struct node *v, const char *path, unsigned *days)
+{
+    static const char *const names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    char sub[PATHLEN];
+    path_key(sub, path, "days");
+    *days = 0x7f;
+    if (is_null(v) || !expect(ld, v, N_SEQ, sub))
+        return;
+    *days = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        char item[PATHLEN];
+        path_idx(item, sub, i);
+        const char *s = scalar_text(ld, v->kids[i], item, "a weekday like mon");
+        size_t d = 0;
+        while (s && d < NF(names) && strcasecmp(s, names[d]))
+            d++;
+        if (s && d == NF(names))
+            err_at(ld, v->kids[i]->line, item, "expected one of sun, mon, tue, wed, thu, fri, sat");
+        else if (s)
+            *days |= 1u << d;
+    }
+    if (v->n == 0)
+        err_at(ld, v->line, sub, "must name at least one weekday (omit it for every day)");
+}
+
+static void load_window(struct ld *ld, const struct node *w, const char *path,
+                        struct fg_price_window *pw)
+{
+    static const struct fg_price unset = {-1, -1, -1, -1, -1, -1, -1};
+    char sub[PATHLEN];
+    pw->price = unset;
+    pw->line = w->line;
+    pw->days = 0x7f;
+    pw->from_min = pw->to_min = -1;
+    if (!expect(ld, w, N_MAP, path))
+        return;
+    walk_map(ld, w, path, window_fields, NF(window_fields), pw);
+    require(ld, w, path, "from");
+    require(ld, w, path, "to");
+    require(ld, w, path, "price");
+    load_window_clock(ld, w, path, "from", false, &pw->from_min);
+    load_window_clock(ld, w, path, "to", true, &pw->to_min);
+    load_window_days(ld, map_get(w, "days"), path, &pw->days);
+    if (pw->from_min >= 0 && pw->from_min == pw->to_min % 1440)
+        err_at(ld, w->line, path,
+               "from and to are the same time: the window would be empty "
+               "(a whole day is from 00:00 to 24:00)");
+    path_key(sub, path, "price");
+    const struct node *p = map_get(w, "price");
+    walk_map(ld, p, sub, price_fields, NF(price_fields), &pw->price);
+    /* (a field given but refused has been reported already) */
+    if (p && p->t == N_MAP && p->n == 0)
+        err_at(ld, p->line, sub, "must set at least one price field");
+}
+
+static void load_schedule(struct ld *ld, const struct node *v, const char *path,
+                          struct fg_model_cfg *m)
+{
+    char sub[PATHLEN];
+    path_key(sub, path, "price_schedule");
+    if (is_null(v) || !expect(ld, v, N_SEQ, sub))
+        return;
+    if (v->n > 64) {
+        err_at(ld, v->line, sub, "at most 64 windows (got %zu)", v->n);
+        return;
+    }
+    m->schedule = fg_xcalloc(v->n ? v->n : 1, sizeof *m->schedule);
+    for (size_t i = 0; i < v->n; i++) {
+        char item[PATHLEN];
+        path_idx(item, sub, i);
+        load_window(ld, v->kids[i], item, &m->schedule[m->n_schedule++]);
+    }
+}
+
 static void load_model(struct ld *ld, const struct node *n, const char *path,
                        struct fg_model_cfg *m)
 {
@@ -1308,6 +1433,7 @@ static void load_model(struct ld *ld, const struct node *n, const char *path,
         m->model = fg_xstrdup(m->name);
     resolve_model(ld, n, path, m);
     load_deployments(ld, map_get(n, "deployments"), path, m);
+    load_schedule(ld, map_get(n, "price_schedule"), path, m);
 }
 
 static void load_models(struct ld *ld, const struct node *n)
@@ -1874,6 +2000,7 @@ void fg_config_free(struct fg_config *c)
             free(c->models[i].deployments[k].model);
         }
         free(c->models[i].deployments);
+        free(c->models[i].schedule);
     }
     for (size_t i = 0; i < c->n_routes; i++) {
         free(c->routes[i].name);

@@ -41,6 +41,17 @@ struct fg_price {
         batch_output; /* micro-USD per 1M tokens, -1 unset */
 };
 
+/* One window of a model's price_schedule: from its start (UTC) the
+ * window's price fields replace the model's own.  The call's start time
+ * decides; a window whose `to` is not after its `from` runs past midnight
+ * and belongs to the weekday it starts on. */
+struct fg_price_window {
+    int from_min, to_min;  /* minutes of the UTC day: from 0..1439, to 1..1440 */
+    unsigned days;         /* bit d set (0 = Sunday): starts on that weekday */
+    struct fg_price price; /* -1 fields: the model's own */
+    int line;
+};
+
 struct fg_provider_cfg {
     char *name;
     enum fg_provider_type type;
@@ -54,6 +65,13 @@ struct fg_provider_cfg {
     /* serves OpenAI's Responses API (/v1/responses); false: Chat Completions
      * only, and Responses calls to its models are translated (default true) */
     bool responses;
+    /* cost: {per_hour_usd, max_concurrency}: a server of one's own, priced
+     * by the hour, its calls paying shares of it (call/selfhost.h);
+     * per_hour_micro -1 = priced by the token as usual */
+    struct {
+        int64_t per_hour_micro; /* micro-USD per hour */
+        int max_concurrency;    /* calls it serves at once (utilisation) */
+    } cost;
     int line; /* line in the config file, 0 for defaults */
 };
 
@@ -76,14 +94,16 @@ struct fg_deployment {
 };
 
 struct fg_model_cfg {
-    char *name;                        /* what clients send */
-    char *provider;                    /* provider name */
-    char *model;                       /* upstream id (defaults to name) */
-    enum fg_dialect dialect;           /* wire dialect upstream: from the provider's
+    char *name;                       /* what clients send */
+    char *provider;                   /* provider name */
+    char *model;                      /* upstream id (defaults to name) */
+    enum fg_dialect dialect;          /* wire dialect upstream: from the provider's
                                 type; for sim: `dialect:` key or claude-* */
-    struct fg_price price;             /* config override; -1 fields fall back to the
+    struct fg_price price;            /* config override; -1 fields fall back to the
                                 built-in table */
-    int max_output_tokens;             /* 0 = unknown */
+    int max_output_tokens;            /* 0 = unknown */
+    struct fg_price_window *schedule; /* price_schedule: first matching window wins */
+    size_t n_schedule;
     int provider_index;                /* resolved index into cfg->providers */
     struct fg_deployment *deployments; /* extra deployments (the model's own
                                            provider/model is the first one) */

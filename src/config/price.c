@@ -84,10 +84,38 @@ static bool complete(struct fg_price *p, enum fg_dialect d)
 
 static const struct fg_price unset = {-1, -1, -1, -1, -1, -1, -1};
 
+bool fg_price_window_covers(const struct fg_price_window *w, int64_t unix_ms)
+{
+    FG_DASSERT(w->from_min >= 0 && w->from_min < 1440 && w->to_min > 0 && w->to_min <= 1440);
+    int64_t min = unix_ms / 60000; /* minutes since the epoch (a Thursday) */
+    if (unix_ms < 0)
+        return false;
+    int m = (int)(min % 1440);
+    int day = (int)((min / 1440 + 4) % 7); /* 0 = Sunday */
+    int yesterday = (day + 6) % 7;
+    if (w->from_min < w->to_min)
+        return m >= w->from_min && m < w->to_min && (w->days >> day & 1u);
+    /* past midnight: the part after it belongs to the day the window began */
+    return (m >= w->from_min && (w->days >> day & 1u)) ||
+           (m < w->to_min && (w->days >> yesterday & 1u));
+}
+
 bool fg_price_of_id(const char *model, enum fg_dialect d, struct fg_price *out)
 {
     const struct fg_builtin_price *b = fg_price_lookup(model);
     *out = b ? b->price : unset;
+    return complete(out, d);
+}
+
+bool fg_price_of_id_at(const char *model, enum fg_dialect d, int64_t unix_ms, struct fg_price *out)
+{
+    const struct fg_builtin_price *b = fg_price_lookup(model);
+    *out = b ? b->price : unset;
+    for (size_t i = 0; b && i < b->n_schedule; i++)
+        if (fg_price_window_covers(&b->schedule[i], unix_ms)) {
+            merge(out, &b->schedule[i].price);
+            break;
+        }
     return complete(out, d);
 }
 
@@ -98,6 +126,25 @@ bool fg_price_of(const struct fg_model_cfg *m, struct fg_price *out)
         b = fg_price_lookup(m->name);
     *out = b ? b->price : unset;
     merge(out, &m->price);
+    return complete(out, m->dialect);
+}
+
+bool fg_price_at(const struct fg_model_cfg *m, int64_t unix_ms, struct fg_price *out)
+{
+    const struct fg_builtin_price *b = fg_price_lookup(m->model);
+    if (!b)
+        b = fg_price_lookup(m->name);
+    *out = b ? b->price : unset;
+    merge(out, &m->price);
+    /* a configured schedule replaces the built-in one: a config that sets
+     * its own prices knows its own hours */
+    const struct fg_price_window *w = m->n_schedule ? m->schedule : b ? b->schedule : NULL;
+    size_t n = m->n_schedule ? m->n_schedule : b ? b->n_schedule : 0;
+    for (size_t i = 0; i < n; i++)
+        if (fg_price_window_covers(&w[i], unix_ms)) {
+            merge(out, &w[i].price);
+            break;
+        }
     return complete(out, m->dialect);
 }
 

@@ -21,6 +21,8 @@ struct fg_builtin_price {
     struct fg_price price;
     int max_input_tokens, max_output_tokens;
     bool supports_prompt_caching, supports_response_schema;
+    const struct fg_price_window *schedule; /* time-of-day prices (price_schedule), or NULL */
+    size_t n_schedule;
 };
 
 extern const struct fg_builtin_price fg_price_table[];
@@ -40,8 +42,17 @@ const struct fg_builtin_price *fg_price_lookup(const char *model);
  * fields (Anthropic writes 1.25x/2x input, batch 50%, cache read = input
  * when no discount is listed).  false when unpriced. */
 bool fg_price_of(const struct fg_model_cfg *m, struct fg_price *out);
+/* fg_price_of at a moment (unix ms, the call's start): the first window
+ * of the model's price_schedule (its own, else the built-in row's) that
+ * covers it replaces the fields it sets.  false when unpriced. */
+bool fg_price_at(const struct fg_model_cfg *m, int64_t unix_ms, struct fg_price *out);
+/* Does window w cover unix_ms (UTC)? */
+bool fg_price_window_covers(const struct fg_price_window *w, int64_t unix_ms);
 /* The same for a bare model id with the given provider dialect. */
 bool fg_price_of_id(const char *model, enum fg_dialect d, struct fg_price *out);
+/* fg_price_of_id at a moment (unix ms): the built-in row's price_schedule
+ * applies (DeepSeek's peak hours). */
+bool fg_price_of_id_at(const char *model, enum fg_dialect d, int64_t unix_ms, struct fg_price *out);
 
 /* Cost in pico-USD of t at price p (complete, from fg_price_of*). */
 int64_t fg_price_cost(const struct fg_price *p, const struct fg_tokens *t, bool batch);

@@ -146,3 +146,10 @@ int fg_clock_parse_since(const char *s, int64_t now, int64_t *since_ms)
     *since_ms = v;
     return 0;
 }
+
+int64_t fg_clock_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

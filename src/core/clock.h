@@ -9,6 +9,8 @@
 
 /* CLOCK_MONOTONIC in nanoseconds: durations, timers, request ids. */
 uint64_t fg_clock_now_ns(void);
+/* CLOCK_REALTIME in unix microseconds: times recorded and shared. */
+int64_t fg_clock_wall_us(void);
 
 /* Parse "24h", "30m", "7d", "90s" (also "2w") as now_ms minus that span,
  * or an absolute RFC3339 time ("2026-11-26T00:00:00Z", fractional

@@ -88,3 +88,8 @@ bool fg_provider_nonempty_str(const struct fg_sse_event *ev, const char *key)
     }
     return false;
 }
+
+int fg_provider_usage_at(const struct fg_dialect_ops *d, const struct fg_json *j, int root)
+{
+    return d->usage_at ? d->usage_at(j, root) : fg_json_get(j, root, "usage");
+}

@@ -146,6 +146,9 @@ struct fg_dialect_ops {
     /* --- reading answers and events (called on the provider's adapter) --- */
     /* Parse the usage object at index `usage` of j into u (usage.h). */
     void (*usage)(const struct fg_json *j, int usage, struct fg_usage *u);
+    /* The usage object of the answer or chunk at index root of j, or -1;
+     * NULL: its "usage" member (fg_provider_usage_at). */
+    int (*usage_at)(const struct fg_json *j, int root);
     /* Call fn with each text string (an index in j) of the complete answer
      * at index resp of j (0: j is the answer), in order. */
     void (*answer_text)(const struct fg_json *j, int resp, void (*fn)(void *arg, int str),
@@ -172,6 +175,8 @@ extern const struct fg_dialect_ops fg_provider_responses;
 
 /* The adapter of a body shape (FG_DIALECT_RESPONSES: the Responses one). */
 const struct fg_dialect_ops *fg_provider_ops(enum fg_dialect shape);
+/* d's usage object of the answer at index root of j (ops.usage_at), or -1. */
+int fg_provider_usage_at(const struct fg_dialect_ops *d, const struct fg_json *j, int root);
 /* The i-th adapter of the table (from 0), NULL past the last: for what
  * applies to every dialect. */
 const struct fg_dialect_ops *fg_provider_at(size_t i);

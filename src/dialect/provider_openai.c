@@ -237,7 +237,9 @@ static const char *oa_shortfall(const struct fg_json *j)
 static bool oa_stream_read(const struct fg_sse_event *ev, bool want_text, struct fg_json *j,
                            struct fg_stream_read *r)
 {
-    bool maybe_usage = memmem(ev->data, ev->data_len, "\"usage\"", 7) != NULL;
+    /* (usage, Groq's x_groq.usage, llama-server's timings) */
+    bool maybe_usage = memmem(ev->data, ev->data_len, "\"usage\"", 7) != NULL ||
+                       memmem(ev->data, ev->data_len, "\"timings\"", 9) != NULL;
     if (!maybe_usage && !want_text)
         return false;
     if (fg_json_parse(j, ev->data, ev->data_len) < 0)
@@ -247,8 +249,8 @@ static bool oa_stream_read(const struct fg_sse_event *ev, bool want_text, struct
         int delta = fg_json_get(j, fg_json_at(j, choices, 0), "delta");
         r->text[0] = fg_json_get(j, delta, "content");
     }
-    int usage = fg_json_get(j, 0, "usage");
-    if (fg_json_type(j, usage) == FG_J_OBJ) {
+    int usage = fg_usage_openai_at(j, 0);
+    if (usage >= 0) {
         r->usage = usage;
         r->usage_only = fg_json_child(j, choices) < 0;
     }
@@ -310,6 +312,7 @@ const struct fg_dialect_ops fg_provider_openai = {
     .model_list = fg_provider_openai_model_list,
     .stream_terminator = "data: [DONE]",
     .usage = fg_usage_openai,
+    .usage_at = fg_usage_openai_at,
     .answer_text = oa_answer_text,
     .shortfall = oa_shortfall,
     .stream_read = oa_stream_read,

@@ -4,6 +4,7 @@
 #include "translate_internal.h"
 
 #include "usage.h"
+#include "usage_flavour.h"
 
 #include <event2/buffer.h>
 #include <stdarg.h>
@@ -173,20 +174,35 @@ void tr_usage_from_oa(const json_t *u, struct tr_usage *x)
 {
     if (!json_is_object(u))
         return;
-    int64_t prompt = 0, cached = 0, written = 0;
-    take(u, "prompt_tokens", &prompt);
-    const json_t *pd = json_object_get(u, "prompt_tokens_details");
-    take(pd, "cached_tokens", &cached);
-    take(pd, "cache_write_tokens", &written);
-    /* OpenAI's prompt_tokens includes cache reads and writes */
-    x->input = prompt - cached - written;
-    if (x->input < 0)
-        x->input = 0;
-    x->cache_read = cached;
-    x->cache_write = written;
-    x->cache_write_1h = 0;
-    take(u, "completion_tokens", &x->output);
-    take(json_object_get(u, "completion_tokens_details"), "reasoning_tokens", &x->reasoning);
+    /* one mapping for every flavour: the meter's (a small object, once
+     * per call) */
+    char *text = json_dumps(u, JSON_COMPACT);
+    struct fg_json j = {0};
+    struct fg_usage us;
+    memset(&us, 0, sizeof us);
+    if (text && fg_json_parse(&j, text, strlen(text)) == 0)
+        fg_usage_openai(&j, 0, &us);
+    fg_json_free(&j);
+    free(text);
+    x->input = us.tok.input;
+    x->cache_read = us.tok.cache_read;
+    x->cache_write = us.tok.cache_write_5m + us.tok.cache_write_1h;
+    x->cache_write_1h = us.tok.cache_write_1h;
+    x->output = us.tok.output;
+    x->reasoning = us.reasoning;
+}
+
+const json_t *tr_usage_oa_find(const json_t *root)
+{
+    for (size_t i = 0; i < fg_usage_flavours_len; i++) {
+        const struct fg_usage_flavour *f = &fg_usage_flavours[i];
+        const json_t *o = json_object_get(root, f->container);
+        if (f->sub)
+            o = json_object_get(o, f->sub);
+        if (json_is_object(o) && (!f->marker || json_object_get(o, f->marker)))
+            return o;
+    }
+    return NULL;
 }
 
 json_t *tr_usage_oa(const struct tr_usage *x)

@@ -61,7 +61,12 @@ struct tr_usage {
 };
 /* Fields present overwrite (Anthropic streams merge usage this way). */
 void tr_usage_from_an(const json_t *u, struct tr_usage *x);
+/* u: an OpenAI-compatible usage object in any provider's flavour, read by
+ * the one mapping (usage.c, usage_flavour.h). */
 void tr_usage_from_oa(const json_t *u, struct tr_usage *x);
+/* The usage object of an OpenAI-compatible answer or chunk (usage,
+ * x_groq.usage, timings: usage_flavour.h), or NULL. */
+const json_t *tr_usage_oa_find(const json_t *root);
 /* OpenAI usage object: prompt_tokens = input + cache_read + cache_write. */
 json_t *tr_usage_oa(const struct tr_usage *x);
 /* Anthropic Message usage with every key SDK 1.x declares. */

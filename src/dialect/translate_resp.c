@@ -226,7 +226,7 @@ int fg_translate_response_oa_to_an(const struct fg_json *resp, const char *clien
     const char *stop =
         refusal && *refusal ? "refusal" : tr_stop_of_finish(tr_str(choice, "finish_reason"));
     struct tr_usage u = {0};
-    tr_usage_from_oa(json_object_get(r, "usage"), &u);
+    tr_usage_from_oa(tr_usage_oa_find(r), &u);
     json_t *doc = an_message_doc(r, client_model ? client_model : "", blocks, stop, &u);
     tr_dump_to(doc, out);
     json_decref(doc);

@@ -189,13 +189,13 @@ int fg_translate_response_oa_to_rs(const struct fg_json *resp, const char *clien
         return -1;
     }
     struct tr_usage u = {0};
-    tr_usage_from_oa(json_object_get(r, "usage"), &u);
+    tr_usage_from_oa(tr_usage_oa_find(r), &u);
     int64_t created = 0;
     if (!tr_int(r, "created", &created) || created <= 0)
         created = (int64_t)time(NULL);
     char *id = tr_rs_id("resp_", tr_str(r, "id"));
     json_t *doc = tr_rs_response(id, client_model, (json_int_t)created, status, incomplete, output,
-                                 json_object_get(r, "usage") ? tr_usage_rs(&u) : NULL);
+                                 tr_usage_oa_find(r) ? tr_usage_rs(&u) : NULL);
     tr_dump_to(doc, out);
     json_decref(doc);
     free(id);

@@ -493,9 +493,9 @@ static int from_openai(struct fg_translate_stream *s, const struct fg_sse_event 
         json_array_foreach(json_object_get(d, "choices"), k,
                            ch) if (r == 0 && !json_integer_value(json_object_get(ch, "index"))) r =
             oa_choice(s, ch, out); /* frugal asks for one choice */
-        if (r == 0 && json_is_object(json_object_get(d, "usage"))) {
+        if (r == 0 && tr_usage_oa_find(d)) {
             /* the usage chunk is the last before [DONE]: close the message */
-            tr_usage_from_oa(json_object_get(d, "usage"), &s->u);
+            tr_usage_from_oa(tr_usage_oa_find(d), &s->u);
             an_finish(s, out);
         }
     }

@@ -385,8 +385,8 @@ static int chat_event(struct tr_rs_stream *s, const struct fg_sse_event *ev, str
         json_array_foreach(json_object_get(d, "choices"), k,
                            ch) if (r == 0 && !json_integer_value(json_object_get(ch, "index"))) r =
             choice(s, ch, out);
-        if (json_is_object(json_object_get(d, "usage"))) {
-            tr_usage_from_oa(json_object_get(d, "usage"), &s->u);
+        if (tr_usage_oa_find(d)) {
+            tr_usage_from_oa(tr_usage_oa_find(d), &s->u);
             s->usage_seen = true;
         }
     }

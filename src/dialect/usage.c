@@ -2,6 +2,7 @@
 #include "usage.h"
 
 #include "assert.h"
+#include "usage_flavour.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -60,11 +61,63 @@ static void openai_shaped(const struct fg_json *j, int usage, const struct oa_na
     u->seen = true;
 }
 
+/* Chat Completions usage in any of the providers' flavours (the table in
+ * usage_flavour.c says which members carry what). */
+static void flavoured(const struct fg_json *j, int usage, const struct fg_usage_flavour *f,
+                      struct fg_usage *u)
+{
+    if (fg_json_type(j, usage) != FG_J_OBJ)
+        return;
+    int64_t prompt = -1, cached = 0, uncached = -1, written = 0, out = 0, reasoning = 0, total = -1;
+    int d = fg_json_get(j, usage, "prompt_tokens_details");
+    bool both = f->prompt && get_int(j, usage, f->prompt, &prompt, u);
+    both &= get_int(j, usage, f->output, &out, u);
+    get_int(j, usage, f->cached ? f->cached : "cached_tokens", &cached, u);
+    if (!f->cached)
+        get_int(j, d, "cached_tokens", &cached, u);
+    if (f->writes)
+        get_int(j, d, "cache_write_tokens", &written, u);
+    if (f->uncached)
+        get_int(j, usage, f->uncached, &uncached, u);
+    get_int(j, fg_json_get(j, usage, "completion_tokens_details"), "reasoning_tokens", &reasoning,
+            u);
+    /* (a total beside counts of other names says nothing of output) */
+    if (f->output_from_total && both)
+        get_int(j, usage, "total_tokens", &total, u);
+    if (prompt < 0)
+        prompt = uncached >= 0 ? uncached + cached : 0;
+    if (uncached < 0)
+        uncached = prompt - cached - written;
+    /* the parts must make the whole: more cached than input is not a count */
+    if ((cached + written > prompt || cached + uncached + written != prompt) && !u->bad)
+        u->bad = f->cached ? f->cached : "prompt_tokens_details";
+    if (total > prompt + out) { /* output left out of completion_tokens (thoughts) */
+        reasoning += total - prompt - out;
+        out = total - prompt;
+    }
+    if (reasoning > out) { /* (and never stored past the output) */
+        if (!u->bad)
+            u->bad = "reasoning_tokens";
+        reasoning = out;
+    }
+    u->tok.input = uncached > 0 ? uncached : 0;
+    u->tok.cache_read = cached;
+    u->tok.cache_write_5m = written;
+    u->tok.cache_write_1h = 0;
+    u->tok.output = out;
+    u->reasoning = reasoning;
+    u->seen = true;
+}
+
 void fg_usage_openai(const struct fg_json *j, int usage, struct fg_usage *u)
 {
-    static const struct oa_names chat = {"prompt_tokens", "completion_tokens",
-                                         "prompt_tokens_details", "completion_tokens_details"};
-    openai_shaped(j, usage, &chat, u);
+    flavoured(j, usage, fg_usage_flavour_of(j, usage), u);
+}
+
+int fg_usage_openai_at(const struct fg_json *j, int root)
+{
+    const struct fg_usage_flavour *f;
+    return fg_usage_flavour_locate(j, root, &f);
 }
 
 void fg_usage_anthropic(const struct fg_json *j, int usage, struct fg_usage *u)

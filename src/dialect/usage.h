@@ -42,6 +42,9 @@ struct fg_usage {
 
 /* `usage` is the index of a usage object in j.  Fields present overwrite. */
 void fg_usage_openai(const struct fg_json *j, int usage, struct fg_usage *u);
+/* Where an OpenAI-compatible answer or chunk at index root keeps its
+ * counts, in whichever provider's flavour (usage_flavour.h), or -1. */
+int fg_usage_openai_at(const struct fg_json *j, int root);
 void fg_usage_anthropic(const struct fg_json *j, int usage, struct fg_usage *u);
 void fg_usage_responses(const struct fg_json *j, int usage, struct fg_usage *u);
 

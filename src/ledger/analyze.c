@@ -360,7 +360,7 @@ static int fill_response(struct loader *L, struct fg_analyze_call *c, int r)
         c->error = true;
         return 0;
     }
-    int u = fg_json_get(j, r, "usage");
+    int u = fg_provider_usage_at(fg_provider_ops(c->d), j, r);
     if (fg_json_type(j, u) != FG_J_OBJ)
         return fail(L, "response has no \"usage\" object");
     struct fg_usage us = {0};
@@ -866,9 +866,10 @@ static void project_structured(struct run *R, const struct fg_analyze_call *c)
 static void price_call(struct fg_analyze_call *c)
 {
     c->name = c->model ? c->model : c->resp_model ? c->resp_model : "(none)";
-    if (c->model && fg_price_of_id(c->model, c->d, &c->price)) {
+    /* the call's time decides a time-of-day price (DeepSeek's peak hours) */
+    if (c->model && fg_price_of_id_at(c->model, c->d, c->ts_ms, &c->price)) {
         c->priced = true;
-    } else if (c->resp_model && fg_price_of_id(c->resp_model, c->d, &c->price)) {
+    } else if (c->resp_model && fg_price_of_id_at(c->resp_model, c->d, c->ts_ms, &c->price)) {
         c->priced = true;
         c->name = c->resp_model;
     }

@@ -157,6 +157,7 @@ struct agg {
     int64_t prefixed_short;          /* calls with a prefix too short to ever be cached */
     int64_t escalations, escalated_pico, escalated_cheap_pico; /* routing escalations */
     struct gtab models, prefixes, rows, unpriced_models, busters, miss_reasons;
+    struct fg_report_selfhost *selfhost; /* providers priced by the hour, or NULL */
 };
 
 static enum dim dim_of(const char *by)
@@ -415,6 +416,7 @@ static int on_record(void *arg, const struct fg_record *r)
     add_prefix(a, r);
     add_buster(a, r);
     add_dim(a, r);
+    fg_report_selfhost_add(a->selfhost, r);
     return 0;
 }
 
@@ -438,6 +440,7 @@ static void agg_free(struct agg *a)
     gtab_free(&a->unpriced_models);
     gtab_free(&a->busters);
     gtab_free(&a->miss_reasons);
+    fg_report_selfhost_free(a->selfhost);
 }
 
 /* ---- ordering ---------------------------------------------------------- */
@@ -733,6 +736,8 @@ static json_t *spend_json(struct agg *a, const struct fg_report_opts *o, int64_t
                                   fg_report_usd(a->escalated_pico), "cheap_attempts_usd",
                                   fg_report_usd(a->escalated_cheap_pico)));
     json_object_set_new(j, "unpriced_models", unpriced_json(a));
+    if (a->selfhost)
+        json_object_set_new(j, "self_hosted", fg_report_selfhost_json(a->selfhost));
     if (a->dim != DIM_NONE)
         json_object_set_new(j, "by", by_json(a));
     if (o->key_id)
@@ -773,6 +778,8 @@ int fg_report_spend(struct fg_store *s, const struct fg_report_opts *o, json_t *
     struct agg a;
     agg_init(&a, d);
     a.key_id = o->key_id;
+    /* a server's hours are not one caller's: whole-gateway maps only */
+    a.selfhost = o->key_id ? NULL : fg_report_selfhost_new(o->cfg);
     int rc = s->ops->scan(s, o->since_ms, until, on_record, &a, err, errlen);
     if (rc == 0 && d == DIM_KEY && o->key_names &&
         o->key_names(o->key_names_src, name_key, &a, err, errlen) < 0)
@@ -959,6 +966,29 @@ static void print_miss_reasons(FILE *f, const json_t *j)
         fprintf(f, "  %-40s %9lld\n", k, (long long)json_integer_value(v));
 }
 
+static void print_selfhosted(FILE *f, const json_t *j)
+{
+    const json_t *arr = json_object_get(j, "self_hosted");
+    char a[32], b[32], c[32];
+    for (size_t i = 0; i < json_array_size(arr); i++) {
+        const json_t *o = json_array_get(arr, i), *api = json_object_get(o, "api");
+        fprintf(f, "\nSelf-hosted: %s (%s/h, %lld calls at once)\n", str(o, "provider"),
+                money(num(o, "per_hour_usd"), a, sizeof a), inum(o, "max_concurrency"));
+        fprintf(f, "  %.6f h  %s  (calls %s, idle %s)\n", num(o, "hours"),
+                money(num(o, "cost_usd"), a, sizeof a), money(num(o, "calls_usd"), b, sizeof b),
+                money(num(o, "idle_usd"), c, sizeof c));
+        fprintf(f,
+                "  busy %.1f%% of the time, utilisation %.1f%% of its concurrency, %.0f tokens/h\n",
+                100 * num(o, "busy_share"), 100 * num(o, "utilisation"), num(o, "tokens_per_hour"));
+        if (json_is_object(api))
+            fprintf(f, "  the same tokens at %s: %s; break-even at %.0f tokens/h\n",
+                    str(api, "model"), money(num(api, "cost_usd"), a, sizeof a),
+                    num(api, "break_even_tokens_per_hour"));
+        else
+            fprintf(f, "  (no API-priced model serves a route with it: no break-even)\n");
+    }
+}
+
 static void print_unpriced(FILE *f, const json_t *j)
 {
     const json_t *arr = json_object_get(j, "unpriced_models");
@@ -1014,6 +1044,7 @@ void fg_report_print(FILE *f, const json_t *spend, const char *by)
     print_prompt_cache(f, spend);
     print_busters(f, spend);
     print_miss_reasons(f, spend);
+    print_selfhosted(f, spend);
     print_unpriced(f, spend);
     print_by(f, spend, by);
 }
@@ -1126,7 +1157,7 @@ static int report_store(const char *dsn, const struct cli *c, const struct fg_re
     return fflush(stdout) ? 1 : 0;
 }
 
-int fg_report_main(const char *storage_dsn, int argc, char **argv,
+int fg_report_main(const char *storage_dsn, const struct fg_config *cfg, int argc, char **argv,
                    int (*names)(void *src, int (*cb)(void *arg, const char *id, const char *name),
                                 void *arg, char *err, size_t errlen),
                    void *names_src)
@@ -1136,6 +1167,7 @@ int fg_report_main(const char *storage_dsn, int argc, char **argv,
     if (rc >= 0)
         return rc;
     struct fg_report_opts o = {.until_ms = now_ms(),
+                               .cfg = cfg,
                                .by = c.by,
                                .top_prefixes = c.top,
                                .key_id = c.key,

@@ -57,6 +57,8 @@
  *                              tokens, key), at most FG_REPORT_TOP_BUSTERS
  *      cache_miss_reasons      {reason: calls} of records with a cache_miss_reason
  *                              (Anthropic diagnostics), by calls desc then name
+ *      self_hosted             only with o->cfg naming providers priced by the
+ *                              hour, and no o->key_id: report_selfhost.h
  *      unpriced_models         distinct models of the unpriced requests, sorted
  *      by (only when o->by)    {dimension, calls (all the calls), note (bucket,
  *                               technique, tag: why rows' requests can add up to
@@ -81,6 +83,7 @@
 #ifndef FRUGAL_REPORT_H
 #define FRUGAL_REPORT_H
 
+#include "report_selfhost.h"
 #include "store.h"
 
 #include <jansson.h>
@@ -108,6 +111,9 @@ struct fg_report_opts {
     int (*key_names)(void *src, int (*cb)(void *arg, const char *id, const char *name), void *arg,
                      char *err, size_t errlen);
     void *key_names_src;
+    /* the config (may be NULL): its providers priced by the hour get a
+     * "self_hosted" section (report_selfhost.h) */
+    const struct fg_config *cfg;
 };
 
 /* pico-USD as the spend map's USD value (rounding above); a new reference. */
@@ -125,6 +131,7 @@ int fg_report_spend(struct fg_store *s, const struct fg_report_opts *o, json_t *
  * by default): a header with the period and totals, then "Where the money
  * goes", "Saved by technique", "By model", "Top repeated prefixes",
  * "Prompt cache", "Cache busters", "Cache miss reasons" (if any),
+ * "Self-hosted: PROVIDER" (providers priced by the hour),
  * "Unpriced models" (if any) and the `by` table when `spend` has one. */
 void fg_report_print(FILE *f, const json_t *spend, const char *by);
 
@@ -135,7 +142,7 @@ void fg_report_print(FILE *f, const json_t *spend, const char *by);
  * table, or with --json the spend map (indent 2, trailing newline), to
  * stdout.  Returns the exit status: 0 ok, 1 store failure, 2 bad usage.
  * names/names_src: as key_names above (may be NULL). */
-int fg_report_main(const char *storage_dsn, int argc, char **argv,
+int fg_report_main(const char *storage_dsn, const struct fg_config *cfg, int argc, char **argv,
                    int (*names)(void *src, int (*cb)(void *arg, const char *id, const char *name),
                                 void *arg, char *err, size_t errlen),
                    void *names_src);

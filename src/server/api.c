@@ -501,6 +501,7 @@ static void h_spend(struct fg_worker *w, struct fg_edge_req *req, const struct f
         }
         o.key_id = p->key_id;
     }
+    o.cfg = w->app->cfg;           /* (lives as long as the workers) */
     fg_readq_spend(w, req, d, &o); /* never read on this loop (readq.h) */
 }
 

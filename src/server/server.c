@@ -5,6 +5,7 @@
 #include "shared.h"
 
 #include "affinity.h"
+#include "clock.h"
 #include "assert.h"
 
 #include "api.h"
@@ -273,6 +274,9 @@ int fg_server_providers_init(struct fg_app *app)
                 app->prov[i].headers[d][st] = h;
             }
         struct fg_provider_rt *rt = &app->prov[i];
+        if (p->cost.per_hour_micro >= 0)
+            rt->selfhost = fg_selfhost_new(p->name, p->cost.per_hour_micro, p->cost.max_concurrency,
+                                           fg_clock_wall_us());
         if (p->type == FG_PROV_OPENAI) {
             rt->openai_base = fg_xstrdup(base);
             rt->anthropic_base = fg_xstrdup(base);
@@ -294,6 +298,7 @@ int fg_server_providers_init(struct fg_app *app)
 static void providers_free(struct fg_app *app)
 {
     for (size_t i = 0; app->prov && i < app->cfg->n_providers; i++) {
+        fg_selfhost_free(app->prov[i].selfhost, fg_clock_wall_us());
         free(app->prov[i].openai_base);
         free(app->prov[i].anthropic_base);
         for (int d = 0; d < 2; d++)

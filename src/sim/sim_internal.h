@@ -199,6 +199,23 @@ struct sim_ctx {
     struct sim_responses *responses; /* stored Responses (sim_responses.c), or NULL */
 };
 
+/* Usage shapes of OpenAI-compatible providers (sim_flavour.c), chosen by
+ * the upstream model id's prefix. */
+enum sim_flavour {
+    SIM_FLAVOUR_OPENAI,
+    SIM_FLAVOUR_DEEPSEEK,
+    SIM_FLAVOUR_GEMINI,
+    SIM_FLAVOUR_GROQ,
+    SIM_FLAVOUR_LLAMACPP,
+    SIM_FLAVOUR_NONE,
+};
+#define SIM_FLAVOUR_THOUGHTS 16 /* gemini-*: tokens counted only in total_tokens */
+enum sim_flavour sim_flavour_of(const char *model);
+/* Put usage (stolen: OpenAI's shape) into the answer or last chunk obj in
+ * flavour f's shape: as is, changed, moved (x_groq, timings) or dropped. */
+void sim_flavour_usage(enum sim_flavour f, json_t *obj, json_t *usage, size_t prompt, size_t cached,
+                       size_t completion);
+
 /* Error bodies in each dialect.  OpenAI: <param>, <code> may be NULL. */
 void sim_openai_error(struct sim_ctx *c, struct sim_reply *r, int status, const char *type,
                       const char *param, const char *code, const char *msg);

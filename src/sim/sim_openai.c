@@ -477,12 +477,13 @@ static void body_reply(struct sim_ctx *c, const struct oa_req *q, const struct o
         json_object_set_new(msg, "tool_calls", json_pack("[o]", call));
     }
     json_t *resp =
-        json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:o,s:s,s:s}", "id",
+        json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:n,s:s}],s:s,s:s}", "id",
                   fg_arena_printf(c->arena, "chatcmpl-sim-%s", c->id), "object", "chat.completion",
                   "created", (json_int_t)c->created, "model", q->model, "choices", "index", 0,
-                  "message", msg, "logprobs", "finish_reason", finish_reason(ans->end), "usage",
-                  usage_for(c, prompt, cached, ans->out_tokens), "service_tier", q->service_tier,
-                  "system_fingerprint", "fp_sim");
+                  "message", msg, "logprobs", "finish_reason", finish_reason(ans->end),
+                  "service_tier", q->service_tier, "system_fingerprint", "fp_sim");
+    sim_flavour_usage(sim_flavour_of(q->model), resp, usage_for(c, prompt, cached, ans->out_tokens),
+                      prompt, cached, ans->out_tokens);
     sim_reply_json(c->arena, r, 200, resp);
     json_decref(resp);
 }
@@ -534,18 +535,24 @@ static void stream_reply(struct sim_ctx *c, const struct oa_req *q, const struct
     r->status = 200;
     r->stream = 1;
     r->content_type = "text/event-stream";
+    if (sim_flavour_of(q->model) == SIM_FLAVOUR_DEEPSEEK) /* as DeepSeek under load */
+        sim_events_push(c->arena, &r->events, ": keep-alive\n\n");
     json_t *role = json_pack("{s:s,s:o,s:n}", "role", "assistant", "content",
                              ans->tool_name ? json_null() : json_string(""), "refusal");
     push_chunk(c, q, r, role, NULL);
     stream_pieces(c, q, ans, r);
     push_chunk(c, q, r, json_object(), finish_reason(ans->end));
-    if (q->include_usage) {
+    enum sim_flavour f = sim_flavour_of(q->model);
+    /* Groq and llama-server send their counts whether asked or not */
+    if ((q->include_usage && f != SIM_FLAVOUR_NONE) || f == SIM_FLAVOUR_GROQ ||
+        f == SIM_FLAVOUR_LLAMACPP) {
         json_t *u =
-            json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:[],s:o}", "id",
+            json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:[]}", "id",
                       fg_arena_printf(c->arena, "chatcmpl-sim-%s", c->id), "object",
                       "chat.completion.chunk", "created", (json_int_t)c->created, "model", q->model,
-                      "service_tier", q->service_tier, "system_fingerprint", "fp_sim", "choices",
-                      "usage", usage_for(c, prompt, cached, ans->out_tokens));
+                      "service_tier", q->service_tier, "system_fingerprint", "fp_sim", "choices");
+        sim_flavour_usage(f, u, usage_for(c, prompt, cached, ans->out_tokens), prompt, cached,
+                          ans->out_tokens);
         sim_events_push(c->arena, &r->events, sim_sse(c->arena, NULL, sim_json_dump(c->arena, u)));
         json_decref(u);
     }

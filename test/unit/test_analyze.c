@@ -111,6 +111,37 @@ static void openai_hand_priced(void **state)
     unlink(t.path);
 }
 
+/* DeepSeek's usage (cache hit/miss) priced from the built-in row, its
+ * peak hours (Mon-Fri 01:00-04:00, 06:00-10:00 UTC) at the peak price:
+ * deepseek-flash off-peak 0.15 miss / 0.003 hit / 0.60 out, peak twice. */
+#define DS_LINE(time)                                                                              \
+    "{\"time\":\"" time "\",\"provider\":\"openai\",\"request\":{\"model\":\"deepseek-flash\","    \
+    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]},\"response\":{\"model\":"              \
+    "\"deepseek-flash\",\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"ok\"}}],"  \
+    "\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":100,\"prompt_cache_hit_tokens\":800," \
+    "\"prompt_cache_miss_tokens\":200}}}\n"
+
+static void deepseek_peak_and_off_peak(void **state)
+{
+    (void)state;
+    struct tmpfile t;
+    /* 2026-12-07 is a Monday: 02:00 is peak, 12:00 off-peak; Saturday 02:00 off-peak */
+    write_tmp(&t, DS_LINE("2026-12-07T02:00:00Z") DS_LINE("2026-12-07T12:00:00Z")
+                      DS_LINE("2026-12-12T02:00:00Z"));
+    const char *files[] = {t.path};
+    struct fg_analysis a;
+    assert_int_equal(run(&a, files, 1, NULL, false, NULL), 0);
+    assert_int_equal(a.requests, 3);
+    assert_int_equal(a.tok.input, 600);
+    assert_int_equal(a.tok.cache_read, 2400);
+    assert_int_equal(a.tok.cache_write_5m, 0);
+    int64_t off = 200LL * 150000 + 800LL * 3000 + 100LL * 600000;
+    int64_t peak = 200LL * 300000 + 800LL * 6000 + 100LL * 1200000;
+    assert_int_equal(a.cost_pico, 2 * off + peak);
+    fg_analyze_free(&a);
+    unlink(t.path);
+}
+
 /* claude-sonnet-4-5: input 3, read 0.30, write 5m 3.75, write 1h 6, output 15 USD/1M. */
 static void anthropic_cache_split(void **state)
 {
@@ -502,6 +533,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(openai_hand_priced),
+        cmocka_unit_test(deepseek_peak_and_off_peak),
         cmocka_unit_test(anthropic_cache_split),
         cmocka_unit_test(batch_pairs),
         cmocka_unit_test(projection_repeated_prefix),

@@ -15,6 +15,7 @@
 #include "affinity.h"
 #include "config.h"
 #include "period.h"
+#include "price.h"
 
 /* ---------- helpers ---------- */
 
@@ -611,6 +612,136 @@ static void test_prices_rejected(void **state)
         "11: models[0].price.batch_input: expected a number, got a sequence");
 }
 
+/* models[].price_schedule: UTC windows, the call's start deciding; a
+ * window past midnight belongs to the weekday it starts on. */
+static void test_price_schedule(void **state)
+{
+    (void)state;
+    struct fg_config *c =
+        load_ok("providers: [{name: s, type: sim}]\n"
+                "models:\n"
+                "  - name: m\n"
+                "    provider: s\n"
+                "    price: {input: 0.30, cache_read: 0.006, output: 1.20}\n"
+                "    price_schedule:\n"
+                "      - {from: \"16:30\", to: \"00:30\", price: {input: 0.15, output: 0.60}}\n"
+                "      - {from: \"06:00\", to: \"10:00\", days: [mon, tue], price: {output: 2}}\n");
+    const struct fg_model_cfg *m = &c->models[0];
+    assert_int_equal(m->n_schedule, 2);
+    assert_int_equal(m->schedule[0].from_min, 16 * 60 + 30);
+    assert_int_equal(m->schedule[0].to_min, 30);
+    assert_int_equal(m->schedule[0].days, 0x7f);
+    assert_int_equal(m->schedule[1].days, (1u << 1) | (1u << 2));
+    /* 2026-12-07 is a Monday; 1796601600000 = 2026-12-07T00:00:00Z */
+    const int64_t mon = INT64_C(1796601600000), H = 3600000, M = 60000;
+    static const struct {
+        int64_t at;
+        int64_t input, output;
+    } cases[] = {
+        {0, 150000, 600000},       /* 00:00 Monday: Sunday's window runs on */
+        {29 * M, 150000, 600000},  /* 00:29 */
+        {30 * M, 300000, 1200000}, /* 00:30: back to the model's price */
+        {7 * H, 300000, 2000000},  /* 07:00 Monday: the weekday window */
+        {10 * H, 300000, 1200000}, /* 10:00: its end is not in it */
+        {16 * H + 29 * M, 300000, 1200000},
+        {16 * H + 30 * M, 150000, 600000},
+        {23 * H + 59 * M, 150000, 600000},
+        {3 * 24 * H + 7 * H, 300000, 1200000}, /* Thursday 07:00: not its day */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fg_price p;
+        assert_true(fg_price_at(m, mon + cases[i].at, &p));
+        assert_int_equal(p.input, cases[i].input);
+        assert_int_equal(p.output, cases[i].output);
+        assert_int_equal(p.cache_read, 6000); /* fields no window sets stay */
+    }
+    assert_string_equal(c->models[0].name, "m");
+    fg_config_free(c);
+    /* a window after midnight on a day the window does not start */
+    c = load_ok("providers: [{name: s, type: sim}]\n"
+                "models:\n"
+                "  - name: m\n"
+                "    provider: s\n"
+                "    price: {input: 1, output: 1}\n"
+                "    price_schedule:\n"
+                "      - {from: \"22:00\", to: \"02:00\", days: [sun], price: {input: 0.5}}\n");
+    struct fg_price p;
+    assert_true(fg_price_at(&c->models[0], mon + 1 * H, &p)); /* Monday 01:00: Sunday's */
+    assert_int_equal(p.input, 500000);
+    assert_true(fg_price_at(&c->models[0], mon + 23 * H, &p)); /* Monday 23:00: no */
+    assert_int_equal(p.input, 1000000);
+    assert_true(fg_price_at(&c->models[0], mon - 1 * H, &p)); /* Sunday 23:00 */
+    assert_int_equal(p.input, 500000);
+    fg_config_free(c);
+}
+
+static void test_price_schedule_rejected(void **state)
+{
+    (void)state;
+    EXPECT_LOAD_ERRORS(
+        "providers: [{name: s, type: sim}]\n"
+        "models:\n"
+        "  - name: m\n"
+        "    provider: s\n"
+        "    price_schedule:\n"
+        "      - {from: \"25:00\", to: \"4pm\", price: {input: 1}}\n"
+        "      - {from: \"10:00\", to: \"10:00\", price: {input: 1}}\n"
+        "      - {from: \"01:00\", to: \"24:00\", days: [monday], price: {}}\n"
+        "      - {to: \"02:00\", price: {input: 1}, when: now}\n"
+        "      - {from: \"24:00\", to: \"01:00\", price: {input: -1}}\n"
+        "      - {from: \"01:00\", to: \"02:00\", days: []}\n",
+        "6: models[0].price_schedule[0].from: must be between 00:00 and 23:59",
+        "6: models[0].price_schedule[0].to: expected a UTC time of day like 16:30",
+        "7: models[0].price_schedule[1]: from and to are the same time: the window would be "
+        "empty (a whole day is from 00:00 to 24:00)",
+        "8: models[0].price_schedule[2].days[0]: expected one of sun, mon, tue, wed, thu, fri, "
+        "sat",
+        "8: models[0].price_schedule[2].price: must set at least one price field",
+        "9: models[0].price_schedule[3].when: unknown key",
+        "9: models[0].price_schedule[3].from: missing required key",
+        "10: models[0].price_schedule[4].from: must be between 00:00 and 23:59",
+        "10: models[0].price_schedule[4].price.input: must not be negative (got \"-1\")",
+        "11: models[0].price_schedule[5].price: missing required key",
+        "11: models[0].price_schedule[5].days: must name at least one weekday (omit it for "
+        "every day)");
+}
+
+/* providers[].cost: a server priced by the hour. */
+static void test_provider_cost(void **state)
+{
+    (void)state;
+    struct fg_config *c = load_ok("providers:\n"
+                                  "  - name: gpu\n"
+                                  "    type: openai\n"
+                                  "    base_url: http://127.0.0.1:9/v1\n"
+                                  "    cost: {per_hour_usd: 2.49, max_concurrency: 64}\n"
+                                  "  - {name: api, type: openai, base_url: http://127.0.0.1:9/v1}\n"
+                                  "models:\n"
+                                  "  - {name: q, provider: gpu}\n");
+    assert_int_equal(c->providers[0].cost.per_hour_micro, 2490000);
+    assert_int_equal(c->providers[0].cost.max_concurrency, 64);
+    assert_int_equal(c->providers[1].cost.per_hour_micro, -1); /* priced by the token */
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("providers:\n"
+                       "  - name: gpu\n"
+                       "    type: openai\n"
+                       "    base_url: http://127.0.0.1:9/v1\n"
+                       "    cost:\n"
+                       "      per_hour_usd: -1\n"
+                       "      max_concurrency: 0\n"
+                       "      gpus: 8\n"
+                       "  - name: gpu2\n"
+                       "    type: openai\n"
+                       "    base_url: http://127.0.0.1:9/v1\n"
+                       "    cost: {max_concurrency: 4}\n"
+                       "models:\n"
+                       "  - {name: q, provider: gpu}\n",
+                       "6: providers[0].cost.per_hour_usd: must not be negative (got \"-1\")",
+                       "7: providers[0].cost.max_concurrency: must be between 1 and 100000",
+                       "8: providers[0].cost.gpus: unknown key",
+                       "12: providers[1].cost.per_hour_usd: missing required key");
+}
+
 /* Tag budgets: "k=v": USD/period, exact pico-USD. */
 static void test_tag_budgets(void **state)
 {
@@ -1195,6 +1326,9 @@ int main(void)
         T(test_missing_required_keys),
         T(test_prices_exact),
         T(test_prices_rejected),
+        T(test_price_schedule),
+        T(test_price_schedule_rejected),
+        T(test_provider_cost),
         T(test_tag_budgets),
         T(test_values_and_defaults),
         T(test_sizes_and_durations),

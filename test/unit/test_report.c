@@ -879,7 +879,7 @@ static int run_main(const char *dsn, char **out, const char *const *args)
     int o = dup(1), e = dup(2);
     dup2(fileno(tmp), 1);
     dup2(fileno(tmp), 2);
-    int rc = fg_report_main(dsn, argc, argv, NULL, NULL);
+    int rc = fg_report_main(dsn, NULL, argc, argv, NULL, NULL);
     fflush(stdout);
     fflush(stderr);
     dup2(o, 1);
