@@ -2,6 +2,7 @@
 #include "pipeline.h"
 
 #include "assert.h"
+#include "defer.h"
 #include "embed.h"
 #include "admit.h"
 #include "log.h"
@@ -372,6 +373,7 @@ static int stage_encode(struct fg_call *c)
         if (encode_translated(c) < 0)
             return -1;
         cache_translated(c);
+        fg_defer_encode(c);
         return 0;
     }
     if (c->prefix && c->endpoint != FG_EP_COUNT_TOKENS) {
@@ -390,6 +392,7 @@ static int stage_encode(struct fg_call *c)
     if (strcmp(c->serve.upstream_model, c->model_name) != 0) {
         fg_call_edit_model(c);
     }
+    fg_defer_encode(c);
     if (c->enc.n_edits > 1)
         qsort(c->enc.edits, c->enc.n_edits, sizeof c->enc.edits[0], cmp_edit);
     if (c->enc.n_edits)
@@ -403,6 +406,7 @@ static const struct {
     fg_stage_fn fn;
 } stages[] = {
     {"resolve", stage_resolve},
+    {"defer", fg_defer_request},
     {"respstate", fg_respstate_request}, /* before the prompt is measured */
     {"meter", fg_meter_request},
     {"structured", fg_structured_request},

@@ -295,7 +295,7 @@ static void migrations_apply_once(void **state)
     char err[300];
     int pending = -1;
     assert_int_equal(fg_store_pg_migrate(f->dsn, false, &pending, err, sizeof err), 0);
-    assert_int_equal(pending, 3);
+    assert_int_equal(pending, 4);
     /* --check changed nothing */
     assert_int_equal(one_number(f->dsn, "SELECT count(*) FROM pg_tables WHERE tablename = "
                                         "'frugal_migrations'"),
