@@ -26,11 +26,11 @@ int fg_defer_parse(const char *s, int64_t *ms)
         if (v > MAX_DEFER_MS)
             return -1; /* before it can overflow */
     }
-    int64_t mul = !strcmp(s, "ms")                 ? 1
+    int64_t mul = !strcmp(s, "ms")                    ? 1
                   : !strcmp(s, "s") || !strcmp(s, "") ? 1000
-                  : !strcmp(s, "m")                  ? 60 * 1000
-                  : !strcmp(s, "h")                  ? 3600 * 1000
-                                                     : 0;
+                  : !strcmp(s, "m")                   ? 60 * 1000
+                  : !strcmp(s, "h")                   ? 3600 * 1000
+                                                      : 0;
     if (!mul || v == 0 || v > MAX_DEFER_MS / mul)
         return -1;
     *ms = v * mul;

@@ -1298,8 +1298,7 @@ static void load_deployments(struct ld *ld, const struct node *v, const char *pa
 }
 
 /* models[i].flex: true | false, overriding the built-in list (flex.h). */
-static void load_flex(struct ld *ld, const struct node *v, const char *path,
-                      struct fg_model_cfg *m)
+static void load_flex(struct ld *ld, const struct node *v, const char *path, struct fg_model_cfg *m)
 {
     char sub[PATHLEN];
     const char *s;

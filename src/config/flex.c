@@ -9,8 +9,8 @@
 static const char *const families[] = {"o3", "o4-mini", "gpt-5", "gpt-6"};
 
 /* Variants OpenAI does not serve on flex, whatever their family. */
-static const char *const excluded[] = {"-chat", "-pro", "-search", "-audio", "-realtime",
-                                       "-deep-research", "-codex", "ft:", "o3-mini"};
+static const char *const excluded[] = {"-chat",          "-pro",   "-search", "-audio", "-realtime",
+                                       "-deep-research", "-codex", "ft:",     "o3-mini"};
 
 bool fg_flex_builtin(const char *model)
 {

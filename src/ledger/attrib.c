@@ -48,7 +48,7 @@ void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
     const struct fg_price *p = in->price;
     r->priced = p != NULL;
     if (!p)
-        return; /* unpriced: reported as such, never as $0 savings */
+        return;                        /* unpriced: reported as such, never as $0 savings */
     bool half = in->batch || in->flex; /* flex is billed at batch rates */
     r->cost_pico = in->response_cache_hit ? 0 : fg_price_cost(p, &r->tok, half);
     int64_t realtime = fg_price_cost(p, &r->tok, false);

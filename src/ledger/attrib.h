@@ -51,7 +51,7 @@ struct fg_attrib_in {
     const char *output_text;               /* the answer text, or NULL */
     size_t output_len;
     bool batch, response_cache_hit;
-    bool flex; /* served on OpenAI's flex tier: batch rates (config/flex.h) */
+    bool flex;         /* served on OpenAI's flex tier: batch rates (config/flex.h) */
     bool native_cache; /* caching the call gets without frugal */
 };
 

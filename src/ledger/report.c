@@ -264,7 +264,7 @@ static void add_fixed_rows(struct agg *a, const struct fg_record *r, const int64
 
 static void add_dim(struct agg *a, const struct fg_record *r)
 {
-    int64_t v[NBUCKETS];
+    int64_t v[(int)NBUCKETS > (int)NTECH ? (int)NBUCKETS : (int)NTECH];
     switch (a->dim) {
     case DIM_MODEL: group_add(gtab_str(&a->rows, model_of(r)), r); break;
     case DIM_KEY:
