@@ -87,6 +87,16 @@ describe('flex tier', () => {
     near(s1.saved_by.batch - s0.saved_by.batch, 0, 'not a batch saving');
   });
 
+  test('a key budget is charged the flex price (reserved at standard: flex may fall back)', async () => {
+    const k = await call(fr, '/frugal/keys', { body: { name: 'flexbudget', budget: '1/day' } });
+    assert.equal(k.status, 201, k.text);
+    const { data } = await ask('gpt-5-mini', { 'x-frugal-defer': '5m' }, {}, k.json.key);
+    assert.equal(data.service_tier, 'flex');
+    await flushed(1);
+    const view = await call(fr, `/frugal/keys/${k.json.id}`, { method: 'GET' });
+    assert.equal(view.json.usage.budget.spent_usd, billed('gpt-5-mini', data.usage, true).toFixed(6));
+  });
+
   test('without the header nothing changes: standard tier, no x-frugal-defer', async () => {
     const s0 = await spend();
     const { data, response } = await ask('gpt-5-mini');
