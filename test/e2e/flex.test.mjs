@@ -166,6 +166,33 @@ describe('flex tier', () => {
     throw new Error('the answer was never recorded');
   }
 
+  test('a client that leaves while flex refuses: each attempt recorded once, no more retries', async () => {
+    const m0 = await metrics(fr);
+    const before = m0.get('frugal_ledger_written_total');
+    const ac = new AbortController();
+    const p = fetch(`${fr.url}/v1/chat/completions`, {
+      method: 'POST',
+      signal: ac.signal,
+      headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json',
+        'x-frugal-defer': '2m', 'x-sim-fault': 'flex_busy' },
+      body: JSON.stringify({ model: 'gpt-5-mini', messages: user(`leaving ${Math.random()}`) }),
+    }).catch((e) => e);
+    await ledgerFlushed(fr, before + 1); // flex refused at least once: frugal is waiting to retry
+    ac.abort();
+    assert.equal((await p).name, 'AbortError');
+    // the call ends with the client: its last attempt is recorded, once,
+    // and no flex retry follows (the next would be due within 2 s)
+    await new Promise((r) => setTimeout(r, 1000));
+    const settled = (await spend()).requests;
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal((await spend()).requests, settled, 'no attempt after the client left');
+    assert.ok(settled - before <= 3, `${settled - before} records for one abandoned call`);
+    const calls = (await call(fr, '/frugal/calls?limit=200', { method: 'GET' })).json.data ?? [];
+    const ids = calls.map((c) => c.id);
+    assert.equal(new Set(ids).size, ids.length, 'no record twice');
+    written = settled;
+  });
+
   test('streams go flex too (OpenAI SDK), priced at flex rates', async () => {
     const s0 = await spend();
     const { data: stream, response } = await openai(fr, { apiKey: MASTER }).chat.completions
