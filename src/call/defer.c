@@ -76,6 +76,8 @@ int fg_defer_request(struct fg_call *c)
 {
     const struct fg_config *cfg = c->w->app->cfg;
     int64_t max_ms = (int64_t)cfg->deferral.max_deadline_s * 1000, ms = 0;
+    if (c->batch.line)
+        return 0; /* a batch line is deferred already, at the batch price */
     if (c->rq.defer) {
         if (fg_defer_parse(c->rq.defer, &ms) < 0)
             return fg_err_set(&c->err, FG_E_INVALID, "x-frugal-defer", "invalid_defer",
