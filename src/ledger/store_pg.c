@@ -86,7 +86,8 @@ static struct fg_pgdb_migration migrations[] = {
     /* the dashboard's rollups (store_pg_rollup.h): text built at open */
     {3, "ledger 3: rollup_minute, rollup_hour, rollup_day", NULL},
     /* the flex tier's discount (call/defer.h), apart from batches' */
-    {4, "ledger 4: saved_flex_pico", "ALTER TABLE calls ADD COLUMN saved_flex_pico bigint;"},
+    {4, "ledger 4: saved_flex_pico",
+     "ALTER TABLE calls ADD COLUMN IF NOT EXISTS saved_flex_pico bigint;"},
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
