@@ -85,9 +85,13 @@ static struct fg_pgdb_migration migrations[] = {
      "CREATE INDEX responses_expires ON responses (expires_ms) WHERE expires_ms > 0;"},
     /* the dashboard's rollups (store_pg_rollup.h): text built at open */
     {3, "ledger 3: rollup_minute, rollup_hour, rollup_day", NULL},
-    /* the flex tier's discount (call/defer.h), apart from batches' */
+    /* the flex tier's discount (call/defer.h), apart from batches', in the
+     * calls and the rollups (rows before it had none: 0) */
     {4, "ledger 4: saved_flex_pico",
-     "ALTER TABLE calls ADD COLUMN IF NOT EXISTS saved_flex_pico bigint;"},
+     "ALTER TABLE calls ADD COLUMN IF NOT EXISTS saved_flex_pico bigint;"
+     "ALTER TABLE rollup_minute ADD COLUMN IF NOT EXISTS saved_flex_pico bigint NOT NULL DEFAULT 0;"
+     "ALTER TABLE rollup_hour ADD COLUMN IF NOT EXISTS saved_flex_pico bigint NOT NULL DEFAULT 0;"
+     "ALTER TABLE rollup_day ADD COLUMN IF NOT EXISTS saved_flex_pico bigint NOT NULL DEFAULT 0;"},
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
