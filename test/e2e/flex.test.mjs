@@ -239,6 +239,15 @@ describe('flex tier', () => {
     await flushed(1);
   });
 
+  test('the dashboard time series splits out flex like the spend map', async () => {
+    const ts = await call(fr, '/frugal/spend/timeseries?since=1h', { method: 'GET' });
+    assert.equal(ts.status, 200, ts.text);
+    const { since, until, totals } = ts.json;
+    const sp = await call(fr, `/frugal/spend?since=${since}&until=${until}`, { method: 'GET' });
+    assert.ok('flex' in totals.saved_by, JSON.stringify(totals.saved_by));
+    assert.deepEqual(totals.saved_by, sp.json.saved_by);
+  });
+
   test('a bad DURATION is a 400 in the caller\'s dialect naming the header', async () => {
     for (const bad of ['soon', '0', '5 m', '-3s', '99999999999999h', '']) {
       const oa = await call(fr, '/v1/chat/completions', {
