@@ -208,6 +208,7 @@ void fg_call_next_attempt(struct fg_call *c)
     c->meter.priced = false;
     c->meter.checked = c->meter.estimated = c->meter.upstream_cut = false;
     c->meter.note = NULL;
+    c->defer.flex_billed = c->defer.tier_seen = false; /* the new attempt's tier is its own */
     c->meter.data_events = c->meter.answer_tokens_est = 0;
     c->meter.hours_of = NULL; /* (its share is in that record) */
     c->status = 0;

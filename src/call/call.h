@@ -64,6 +64,7 @@ struct fg_call_req {
     const char *tags_header;         /* x-frugal-tags as sent: read only by the
                                          edge, which resolves it into fg_call.tags */
     const char *sim_fault;           /* x-sim-fault: honoured by sim providers only */
+    const char *defer;               /* x-frugal-defer as sent (defer.h judges it) */
     struct {
         const char *name, *value;
     } fwd[FG_CALL_FWD_MAX];
@@ -199,6 +200,18 @@ struct fg_call_batch {
     int attempt; /* attempts made, for their record ids */
 };
 
+/* Deferral: a call that may wait for a cheaper tier (defer.c). */
+struct fg_call_defer {
+    uint64_t deadline_ns; /* monotonic time (clock.h) by which it must be
+                             answered; 0 = not deferrable */
+    const char *why;      /* "header" | the defer_for selector that matched */
+    bool flex;            /* this attempt asked for service_tier "flex" */
+    bool flex_billed;     /* ... and the provider served it there */
+    bool tier_seen;       /* the answer named its service_tier */
+    bool standard;        /* flex refused until the deadline: standard from now on */
+    int refusals;         /* flex capacity refusals so far */
+};
+
 /* Response cache (pipeline.c respcache stage, embed.c). */
 struct fg_call_cache {
     const char *status; /* hit | miss | bypass */
@@ -277,6 +290,7 @@ struct fg_call {
     struct fg_call_meter meter;
     struct fg_call_who who;
     struct fg_call_batch batch;
+    struct fg_call_defer defer;
     struct fg_call_cache cache;
     struct fg_call_structured so;
     struct fg_call_rstate rs;

@@ -2,6 +2,7 @@
 #include "client.h"
 
 #include "call.h"
+#include "defer.h"
 #include "provider.h"
 
 #include <event2/buffer.h>
@@ -22,6 +23,9 @@ void fg_client_frugal_headers(struct fg_call *c)
         cl->ops->add_header(cl->ctx, "x-frugal-model", c->serve.model->name);
     cl->ops->add_header(cl->ctx, "x-frugal-route", c->rt.route ? c->rt.route : "fixed");
     cl->ops->add_header(cl->ctx, "x-frugal-cache", c->cache.status ? c->cache.status : "bypass");
+    const char *defer = fg_defer_header(c);
+    if (defer)
+        cl->ops->add_header(cl->ctx, "x-frugal-defer", defer);
 }
 
 void fg_client_send_json(struct fg_call *c, int status, struct evbuffer *body)

@@ -2,6 +2,7 @@
 #include "pipeline.h"
 
 #include "assert.h"
+#include "defer.h"
 #include "embed.h"
 #include "admit.h"
 #include "log.h"
@@ -402,6 +403,7 @@ static int stage_encode(struct fg_call *c)
         if (encode_translated(c) < 0)
             return -1;
         cache_translated(c);
+        fg_defer_encode(c);
         return 0;
     }
     if (c->prefix && c->endpoint != FG_EP_COUNT_TOKENS) {
@@ -420,6 +422,7 @@ static int stage_encode(struct fg_call *c)
     if (strcmp(c->serve.upstream_model, c->model_name) != 0) {
         fg_call_edit_model(c);
     }
+    fg_defer_encode(c);
     if (c->enc.n_edits > 1)
         qsort(c->enc.edits, c->enc.n_edits, sizeof c->enc.edits[0], cmp_edit);
     if (c->enc.n_edits)
@@ -433,6 +436,7 @@ static const struct {
     fg_stage_fn fn;
 } stages[] = {
     {"resolve", stage_resolve},
+    {"defer", fg_defer_request},
     {"respstate", fg_respstate_request}, /* before the prompt is measured */
     {"meter", fg_meter_request},
     {"structured", fg_structured_request},

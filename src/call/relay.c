@@ -1,8 +1,8 @@
 /* relay.c — see relay.h. */
 #include "relay.h"
 #include "share.h"
-
 #include "clock.h"
+#include "defer.h"
 
 #include "assert.h"
 #include "embed.h"
@@ -114,6 +114,7 @@ static void on_headers_done(struct fg_call *c)
 {
     c->up.headers_done = true;
     if (c->stream && c->up.status == 200 && c->up.is_sse && fg_client_live(&c->client)) {
+        fg_defer_stream_began(c);
         if (should_hold(c)) {
             c->hold.on = true;
             if (!c->up.relay)
@@ -236,6 +237,7 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     struct fg_call *c = arg;
     if (c->up.stream_ended)
         return 0; /* nothing after the terminator reaches the client */
+    fg_defer_answer_seen(c, ev->data, ev->data_len);
     if (c->hold.on && ev->data_len)
         held_look(c, ev);
     if (c->enc.tr)
@@ -746,6 +748,7 @@ static bool finish_buffered(struct fg_call *c)
         return false;
     }
     if (c->status < 300) {
+        fg_defer_answer_seen(c, s, n);
         fg_meter_response(c);
         fg_respstate_answer(c); /* frugal's response id, remembered */
         const char *why = answer_shortfall(c);
@@ -769,6 +772,36 @@ static bool finish_buffered(struct fg_call *c)
 }
 
 static void on_done(struct fg_xfer *x, CURLcode res);
+static void on_retry_timer(evutil_socket_t fd, short what, void *arg);
+static void next_attempt(struct fg_call *c, const char *what);
+
+/* Flex refused this attempt for capacity (defer.h): flex again after a
+ * backoff while the deadline allows, else the standard tier now.  The
+ * provider's breaker is not told: a full flex pool is no failure. */
+static void flex_refused(struct fg_call *c)
+{
+    fg_err_set(&c->err, FG_E_RATE_LIMIT, NULL, "resource_unavailable",
+               "upstream provider '%s' refused the flex tier for capacity",
+               c->serve.provider->name);
+    c->status = 429;
+    long delay = fg_defer_retry_ms(c);
+    c->defer.refusals++;
+    if (delay >= 0) {
+        next_attempt(c, fg_arena_printf(&c->arena, "flex again in %ld ms", delay));
+        if (!c->fo.retry_ev)
+            c->fo.retry_ev = evtimer_new(c->w->base, on_retry_timer, c);
+        struct timeval tv = {delay / 1000, (delay % 1000) * 1000};
+        event_add(c->fo.retry_ev, &tv);
+        return;
+    }
+    next_attempt(c, "the deadline is near: standard tier");
+    c->defer.standard = true;
+    if (fg_pipeline_reencode(c) == 0 && fg_relay_start(c) == 0)
+        return;
+    start_failed(c);
+    c->state = FG_CALL_DONE;
+    fg_call_finish(c);
+}
 
 /* A stream's upstream was silent for stream_idle_timeout_ms. */
 static void on_idle(evutil_socket_t fd, short what, void *arg)
@@ -928,6 +961,10 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         finish_stream(c, res); /* already with the client: it ends as it ends */
         c->state = FG_CALL_DONE;
         fg_call_finish(c);
+        return;
+    }
+    if (res == CURLE_OK && fg_defer_refused(c)) {
+        flex_refused(c);
         return;
     }
     struct fg_outcome d = transfer_outcome(c, res);

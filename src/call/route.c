@@ -101,7 +101,7 @@ static bool tag_in_list(const char *list, const char *kv)
 }
 
 /* Does a "key:…" / "tag:…" selector match this call? */
-static bool selected(struct fg_call *c, const char *sel)
+bool fg_route_selected(const struct fg_call *c, const char *sel)
 {
     if (!strncmp(sel, "key:", 4))
         return (c->who.key_id && !strcmp(c->who.key_id, sel + 4)) ||
@@ -114,7 +114,7 @@ static bool selected(struct fg_call *c, const char *sel)
 static const char *operator_rule(struct fg_call *c, char **sels, size_t n, const char *tier)
 {
     for (size_t i = 0; i < n; i++)
-        if (selected(c, sels[i])) {
+        if (fg_route_selected(c, sels[i])) {
             c->rt.route = tier;
             return fg_arena_printf(&c->arena, "%s tier for %s", tier, sels[i]);
         }

@@ -46,6 +46,9 @@ int fg_route_init(struct fg_app *app, char *err, size_t errlen);
 void fg_route_free(struct fg_app *app);
 /* x-frugal-route's value (or NULL) as precedence 1 reads it. */
 enum fg_route_force fg_route_force_of(const char *header);
+/* Does an operator selector ("key:ID_OR_NAME" | "tag:k=v", config.c
+ * load_selectors) name this call?  Tags: the charged ones only. */
+bool fg_route_selected(const struct fg_call *c, const char *sel);
 const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index);
 /* Is call `id` in a sample of `rate` (0..1) of a route's calls?  A hash of
  * the id, so the decision is made once, when the call is routed (the

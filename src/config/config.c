@@ -858,6 +858,7 @@ static const struct field top_fields[] = {
     OTHER("structured_output"),
     OTHER("batches"),
     OTHER("tag_budgets"),
+    OTHER("deferral"),
 };
 
 static const struct field server_fields[] = {
@@ -910,6 +911,7 @@ static const struct field model_fields[] = {
     OTHER("deployments"),
     OTHER("price_schedule"),
     INT("max_output_tokens", MDL, max_output_tokens, 1, INT_MAX),
+    OTHER("flex"),
 };
 
 static const struct field window_fields[] = {
@@ -995,6 +997,13 @@ static const struct field batches_fields[] = {
     STR("storage", CFG, batches.storage, check_batch_storage),
 };
 
+static const struct field deferral_fields[] = {
+    INT("window_ms", CFG, deferral.window_ms, 1, 600000),
+    FLD("min_deadline", F_TTL, CFG, deferral.min_deadline_s),
+    FLD("max_deadline", F_TTL, CFG, deferral.max_deadline_s),
+    OTHER("defer_for"),
+};
+
 /* ======================== defaults ======================== */
 
 static struct fg_config *config_new(const char *path)
@@ -1027,6 +1036,9 @@ static struct fg_config *config_new(const char *path)
     c->prompt_caching.affinity_margin = FG_CONFIG_AFFINITY_MARGIN;
     c->response_cache.ttl_seconds = 3600;
     c->response_cache.max_bytes = 64u << 20;
+    c->deferral.window_ms = 2000;
+    c->deferral.min_deadline_s = 60;
+    c->deferral.max_deadline_s = 540;
     c->responses.store = true;
     c->responses.retention_seconds = 30 * 24 * 3600;
     c->responses.max_bytes = 4u << 20;
@@ -1417,6 +1429,22 @@ static void load_schedule(struct ld *ld, const struct node *v, const char *path,
     }
 }
 
+/* models[i].flex: true | false, overriding the built-in list (flex.h). */
+static void load_flex(struct ld *ld, const struct node *v, const char *path, struct fg_model_cfg *m)
+{
+    char sub[PATHLEN];
+    const char *s;
+    path_key(sub, path, "flex");
+    if (is_null(v) || !(s = scalar_text(ld, v, sub, "true or false")))
+        return;
+    if (!strcmp(s, "true"))
+        m->flex = 1;
+    else if (!strcmp(s, "false"))
+        m->flex = -1;
+    else
+        err_at(ld, v->line, sub, "must be true or false (got \"%.40s\")", s);
+}
+
 static void load_model(struct ld *ld, const struct node *n, const char *path,
                        struct fg_model_cfg *m)
 {
@@ -1434,6 +1462,8 @@ static void load_model(struct ld *ld, const struct node *n, const char *path,
     resolve_model(ld, n, path, m);
     load_deployments(ld, map_get(n, "deployments"), path, m);
     load_schedule(ld, map_get(n, "price_schedule"), path, m);
+
+    load_flex(ld, map_get(n, "flex"), path, m);
 }
 
 static void load_models(struct ld *ld, const struct node *n)
@@ -1689,6 +1719,26 @@ static void check_body_limits(struct ld *ld, const struct node *server)
                c->server.max_body_bytes_in_flight, by, need);
 }
 
+/* deferral: {window_ms, min_deadline, max_deadline, defer_for} (call/defer.h). */
+static void load_deferral(struct ld *ld, const struct node *n)
+{
+    struct fg_config *c = ld->cfg;
+    if (is_null(n))
+        return;
+    walk_map(ld, n, "deferral", deferral_fields, NF(deferral_fields), c);
+    if (n->t == N_MAP)
+        load_selectors(ld, map_get(n, "defer_for"), "deferral.defer_for", &c->deferral.defer_for,
+                       &c->deferral.n_defer_for);
+    if (c->deferral.max_deadline_s > 3600)
+        err_at(ld, n->line, "deferral.max_deadline",
+               "at most 1h: a client holding its request open longer is not waiting (got %ds)",
+               c->deferral.max_deadline_s);
+    if (c->deferral.min_deadline_s > c->deferral.max_deadline_s)
+        err_at(ld, n->line, "deferral.min_deadline",
+               "%ds is longer than deferral.max_deadline (%ds): no call could go into a batch",
+               c->deferral.min_deadline_s, c->deferral.max_deadline_s);
+}
+
 static void load_root(struct ld *ld, const struct node *root)
 {
     struct fg_config *c = ld->cfg;
@@ -1713,6 +1763,7 @@ static void load_root(struct ld *ld, const struct node *root)
              NF(structured_output_fields), c);
     walk_map(ld, map_get(root, "batches"), "batches", batches_fields, NF(batches_fields), c);
     walk_map(ld, map_get(root, "budgets"), "budgets", budgets_fields, NF(budgets_fields), c);
+    load_deferral(ld, map_get(root, "deferral"));
     check_body_limits(ld, map_get(root, "server"));
 }
 
@@ -2029,6 +2080,7 @@ void fg_config_free(struct fg_config *c)
     free(c->server.public_url);
     free(c->storage);
     free(c->batches.storage);
+    free_strv(c->deferral.defer_for, c->deferral.n_defer_for);
     free(c->spool);
 
     free(c->redis);

@@ -104,6 +104,8 @@ struct fg_model_cfg {
     int max_output_tokens;            /* 0 = unknown */
     struct fg_price_window *schedule; /* price_schedule: first matching window wins */
     size_t n_schedule;
+    int flex;                          /* flex tier (flex.h): 1 yes, -1 no, 0 = the
+                                          built-in list decides */
     int provider_index;                /* resolved index into cfg->providers */
     struct fg_deployment *deployments; /* extra deployments (the model's own
                                            provider/model is the first one) */
@@ -253,6 +255,14 @@ struct fg_config {
         char *storage;         /* sqlite:PATH of files and batches when `storage`
                                  is a server (postgres://); NULL: `storage` */
     } batches;
+    struct {
+        int window_ms;      /* deferred calls collected into one provider batch (2000) */
+        int min_deadline_s; /* shortest deadline worth a provider batch (60) */
+        int max_deadline_s; /* cap of any deadline (540: the SDKs give up at 600) */
+        char **defer_for;   /* "key:ID_OR_NAME" | "tag:k=v": calls deferred without
+                               the header, with the deadline max_deadline */
+        size_t n_defer_for;
+    } deferral;
 };
 
 /* Growable list of error lines; owned by the caller. */

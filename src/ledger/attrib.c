@@ -48,8 +48,9 @@ void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
     const struct fg_price *p = in->price;
     r->priced = p != NULL;
     if (!p)
-        return; /* unpriced: reported as such, never as $0 savings */
-    r->cost_pico = in->response_cache_hit ? 0 : fg_price_cost(p, &r->tok, in->batch);
+        return;                        /* unpriced: reported as such, never as $0 savings */
+    bool half = in->batch || in->flex; /* flex is billed at batch rates */
+    r->cost_pico = in->response_cache_hit ? 0 : fg_price_cost(p, &r->tok, half);
     int64_t realtime = fg_price_cost(p, &r->tok, false);
     /* native caching: the provider's own cache is in the baseline too */
     int64_t full = in->native_cache ? realtime : full_input_cost(p, &r->tok, false);
@@ -59,14 +60,16 @@ void fg_attrib(const struct fg_attrib_in *in, struct fg_record *r)
     r->saved_prompt_cache_pico = full - realtime;
     r->saved_routing_pico = r->baseline_pico - full;
     r->saved_batch_pico = in->batch && !in->response_cache_hit ? realtime - r->cost_pico : 0;
+    r->saved_flex_pico =
+        in->flex && !in->batch && !in->response_cache_hit ? realtime - r->cost_pico : 0;
     r->saved_response_cache_pico = in->response_cache_hit ? realtime : 0;
     if (in->response_cache_hit)
         return;
-    repeated_bucket(p, r, in->batch);
+    repeated_bucket(p, r, half);
     if (in->wants_structured && in->output_text && in->output_len) {
         /* the visible answer only: reasoning tokens are not in the text */
         int64_t visible = max64(0, r->tok.output - r->reasoning_tokens);
-        int64_t out_cost = visible * (in->batch ? p->batch_output : p->output);
+        int64_t out_cost = visible * (half ? p->batch_output : p->output);
         size_t bloat = fg_attrib_bloat(in->output_text, in->output_len);
         FG_ASSERT(bloat <= in->output_len); /* the bloated bytes are part of the answer */
 

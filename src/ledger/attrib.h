@@ -18,7 +18,8 @@
  *              native_cache;
  *   saved_routing = baseline − cost of the model used at the baseline's
  *              input pricing;
- *   saved_response_cache / saved_batch: the whole call / the batch discount.
+ *   saved_response_cache / saved_batch: the whole call / the batch discount;
+ *   saved_flex: the flex tier's discount (batch rates, answered at once).
  * Buckets (disjoint, other = cost − the three):
  *   repeated_context: input spend on tokens repeating a recent prefix
  *              (cache reads first, the rest at input price);
@@ -50,6 +51,7 @@ struct fg_attrib_in {
     const char *output_text;               /* the answer text, or NULL */
     size_t output_len;
     bool batch, response_cache_hit;
+    bool flex;         /* served on OpenAI's flex tier: batch rates (config/flex.h) */
     bool native_cache; /* caching the call gets without frugal */
 };
 

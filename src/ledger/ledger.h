@@ -53,7 +53,7 @@ struct fg_record {
     int64_t cost_pico, baseline_pico;
     /* savings by technique; they add up to baseline - cost */
     int64_t saved_prompt_cache_pico, saved_response_cache_pico, saved_routing_pico,
-        saved_batch_pico;
+        saved_batch_pico, saved_flex_pico;
     /* spend buckets (other = cost - these) */
     int64_t bucket_repeated_pico, bucket_repeated_cached_pico, bucket_frontier_pico,
         bucket_bloated_pico;

@@ -15,7 +15,7 @@ static struct {
     atomic_uint_fast64_t requests[6]; /* by status class 0xx..5xx */
     atomic_uint_fast64_t streams;
     atomic_int_fast64_t tokens[5];
-    atomic_int_fast64_t cost, baseline, saved[4];
+    atomic_int_fast64_t cost, baseline, saved[5];
     atomic_int_fast64_t buckets[3];
     atomic_uint_fast64_t unpriced, upstream_errors;
     atomic_uint_fast64_t lat[NLAT + 1];
@@ -35,6 +35,7 @@ void fg_metrics_observe_money(const struct fg_record *r)
         atomic_fetch_add(&g_metrics.saved[1], r->saved_response_cache_pico);
         atomic_fetch_add(&g_metrics.saved[2], r->saved_routing_pico);
         atomic_fetch_add(&g_metrics.saved[3], r->saved_batch_pico);
+        atomic_fetch_add(&g_metrics.saved[4], r->saved_flex_pico);
         atomic_fetch_add(&g_metrics.buckets[0], r->bucket_repeated_pico);
         atomic_fetch_add(&g_metrics.buckets[1], r->bucket_frontier_pico);
         atomic_fetch_add(&g_metrics.buckets[2], r->bucket_bloated_pico);
@@ -73,7 +74,7 @@ void fg_metrics_counter(struct evbuffer *o, const char *name, const char *help)
 
 static void render_money(struct evbuffer *o)
 {
-    static const char *tech[] = {"prompt_cache", "response_cache", "routing", "batch"};
+    static const char *tech[] = {"prompt_cache", "response_cache", "routing", "batch", "flex"};
     static const char *bucket[] = {"repeated_context", "frontier_overuse", "bloated_output"};
     fg_metrics_counter(o, "frugal_cost_usd_total",
                        "Spend at provider prices (exact sum, shown in USD).");
@@ -82,7 +83,7 @@ static void render_money(struct evbuffer *o)
     evbuffer_add_printf(o, "frugal_baseline_usd_total %.12f\n",
                         usd(atomic_load(&g_metrics.baseline)));
     fg_metrics_counter(o, "frugal_saved_usd_total", "Savings by technique.");
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         evbuffer_add_printf(o, "frugal_saved_usd_total{technique=\"%s\"} %.12f\n", tech[i],
                             usd(atomic_load(&g_metrics.saved[i])));
     fg_metrics_counter(o, "frugal_bucket_usd_total", "Spend in the buckets that drive bills.");

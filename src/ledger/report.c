@@ -143,8 +143,9 @@ static const char *const dim_names[] = {"", "model", "bucket", "technique", "key
 enum { B_REPEATED, B_FRONTIER, B_BLOATED, B_OTHER, NBUCKETS };
 static const char *const bucket_names[] = {"repeated_context", "frontier_overuse", "bloated_output",
                                            "other"};
-enum { T_PROMPT, T_RESPONSE, T_ROUTING, T_BATCH, NTECH };
-static const char *const tech_names[] = {"prompt_cache", "response_cache", "routing", "batch"};
+enum { T_PROMPT, T_RESPONSE, T_ROUTING, T_BATCH, T_FLEX, NTECH };
+static const char *const tech_names[] = {"prompt_cache", "response_cache", "routing", "batch",
+                                         "flex"};
 
 struct agg {
     enum dim dim;
@@ -217,6 +218,7 @@ static void record_savings(const struct fg_record *r, int64_t t[NTECH])
     t[T_RESPONSE] = r->priced ? r->saved_response_cache_pico : 0;
     t[T_ROUTING] = r->priced ? r->saved_routing_pico : 0;
     t[T_BATCH] = r->priced ? r->saved_batch_pico : 0;
+    t[T_FLEX] = r->priced ? r->saved_flex_pico : 0;
 }
 
 static void group_add(struct group *g, const struct fg_record *r)
@@ -263,7 +265,7 @@ static void add_fixed_rows(struct agg *a, const struct fg_record *r, const int64
 
 static void add_dim(struct agg *a, const struct fg_record *r)
 {
-    int64_t v[NBUCKETS];
+    int64_t v[(int)NBUCKETS > (int)NTECH ? (int)NBUCKETS : (int)NTECH];
     switch (a->dim) {
     case DIM_MODEL: group_add(gtab_str(&a->rows, model_of(r)), r); break;
     case DIM_KEY:

@@ -15,7 +15,7 @@
  *                              they add 0 to every sum, never "$0 spend"
  *      cost_usd, baseline_usd, saved_usd (= baseline - cost),
  *      saved_pct               100 * saved / baseline, 1 decimal, 0 if no baseline
- *      saved_by                {prompt_cache, response_cache, routing, batch} USD
+ *      saved_by                {prompt_cache, response_cache, routing, batch, flex} USD
  *      tokens                  {input, cache_read, cache_write_5m, cache_write_1h, output}
  *      buckets                 {repeated_context (+ cached_usd, uncached_usd),
  *                               frontier_overuse, bloated_output, other}, each

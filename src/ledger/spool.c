@@ -1,7 +1,9 @@
 /* spool.c — see spool.h.  Frame: "FGS1", u32 body length, body, u32
  * FNV-1a of the body (native byte order: the file is read back by the
  * same machine).  Body: the record's integers (int64 each, in the order of
- * ints_of), then its strings, each a u32 length (NONE for NULL) and bytes. */
+ * ints_of), then its strings, each a u32 length (NONE for NULL) and bytes,
+ * then the integers added later (int64 each: saved_flex_pico); a frame
+ * written before them ends after its strings and they read as 0. */
 #include "spool.h"
 
 #include "arena.h"
@@ -20,6 +22,7 @@
 #define MAX_BODY (16u << 20)
 #define NINTS 30
 #define NSTRS 19
+#define NEXTRA 1 /* integers after the strings: saved_flex_pico */
 
 struct fg_spool {
     int fd;
@@ -166,6 +169,8 @@ static void encode(struct buf *b, const struct fg_record *r)
         if (s[i])
             put(b, s[i], n);
     }
+    const int64_t extra[NEXTRA] = {r->saved_flex_pico};
+    put(b, extra, sizeof extra);
     len = (uint32_t)(b->n - head - 8);
     memcpy(b->p + head + 4, &len, 4);
     uint32_t h = fnv1a(b->p + head + 8, len);
@@ -196,10 +201,16 @@ static struct fg_record *decode(const char *p, uint32_t len)
         off += sl[i];
         text += sl[i] + 1;
     }
+    int64_t extra[NEXTRA] = {0};
+    if (off + sizeof extra == len) { /* else a frame from before them */
+        memcpy(extra, p + off, sizeof extra);
+        off = len;
+    }
     if (off != len || sl[0] == NONE || sl[0] >= sizeof((struct fg_record *)0)->id)
         return NULL;
     struct fg_record *r = fg_ledger_record_new(text);
     set_ints(r, v);
+    r->saved_flex_pico = extra[0];
     memcpy(r->id, s[0], sl[0]);
     if (sl[1] != NONE && sl[1] < sizeof r->prefix_fp)
         memcpy(r->prefix_fp, s[1], sl[1]);

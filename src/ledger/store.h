@@ -75,7 +75,7 @@ struct fg_rollup_row {
     const char *group; /* the group's value (NULL when group is NONE) */
     int64_t requests, errors, unpriced, cache_hits;
     int64_t cost_pico, baseline_pico;
-    int64_t saved_pico[4];  /* prompt_cache, response_cache, routing, batch */
+    int64_t saved_pico[5];  /* prompt_cache, response_cache, routing, batch, flex */
     int64_t bucket_pico[4]; /* repeated, repeated_cached, frontier, bloated */
     int64_t tokens[5];      /* input, cache_read, cache_write_5m, cache_write_1h, output */
     int64_t latency_sum_us;

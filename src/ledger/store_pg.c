@@ -51,8 +51,8 @@
     "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "         \
     "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id, buster_where, "         \
     "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason, batch_id, "      \
-    "request_bytes, response_bytes"
-#define NCOLS 48
+    "request_bytes, response_bytes, saved_flex_pico"
+#define NCOLS 49
 #define ROWS_PER_INSERT 500 /* 24,000 parameters: under the protocol's 65,535 */
 #define KNOWN_MONTHS 64     /* partitions this handle knows exist */
 #define PRUNE_BATCH 1000    /* expired responses deleted per statement (short locks) */
@@ -85,6 +85,13 @@ static struct fg_pgdb_migration migrations[] = {
      "CREATE INDEX responses_expires ON responses (expires_ms) WHERE expires_ms > 0;"},
     /* the dashboard's rollups (store_pg_rollup.h): text built at open */
     {3, "ledger 3: rollup_minute, rollup_hour, rollup_day", NULL},
+    /* the flex tier's discount (call/defer.h), apart from batches', in the
+     * calls and the rollups (rows before it had none: 0) */
+    {4, "ledger 4: saved_flex_pico",
+     "ALTER TABLE calls ADD COLUMN IF NOT EXISTS saved_flex_pico bigint;"
+     "ALTER TABLE rollup_minute ADD COLUMN IF NOT EXISTS saved_flex_pico bigint NOT NULL DEFAULT 0;"
+     "ALTER TABLE rollup_hour ADD COLUMN IF NOT EXISTS saved_flex_pico bigint NOT NULL DEFAULT 0;"
+     "ALTER TABLE rollup_day ADD COLUMN IF NOT EXISTS saved_flex_pico bigint NOT NULL DEFAULT 0;"},
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -264,6 +271,7 @@ static void row_params(const struct fg_record *r, const char **p, char *num)
     TXT(r->batch_id);
     INT(r->request_bytes);
     INT(r->response_bytes);
+    INT(r->saved_flex_pico);
 #undef TXT
 #undef INT
     FG_ASSERT(i == NCOLS);
@@ -462,6 +470,7 @@ static void read_row(const PGresult *res, struct fg_record *r)
     r->batch_id = val(res, i++);
     r->request_bytes = num(res, i++);
     r->response_bytes = num(res, i++);
+    r->saved_flex_pico = num(res, i++);
     FG_DASSERT(i == NCOLS);
 }
 

@@ -16,27 +16,29 @@
 
 static const struct measure {
     const char *name, *expr;
+    int since; /* the ledger migration adding it (0: migration 3, the tables) */
 } measures[] = {
-    {"requests", "1"},
-    {"errors", "(COALESCE(status, 0) >= 400)::int"},
-    {"unpriced", "(COALESCE(priced, 0) = 0 AND COALESCE(status, 0) < 400)::int"},
-    {"cache_hits", "(COALESCE(cache, '') = 'hit')::int"},
-    {"cost_pico", "COALESCE(cost_pico, 0)"},
-    {"baseline_pico", "COALESCE(baseline_pico, 0)"},
-    {"saved_prompt_cache_pico", "COALESCE(saved_prompt_cache_pico, 0)"},
-    {"saved_response_cache_pico", "COALESCE(saved_response_cache_pico, 0)"},
-    {"saved_routing_pico", "COALESCE(saved_routing_pico, 0)"},
-    {"saved_batch_pico", "COALESCE(saved_batch_pico, 0)"},
-    {"bucket_repeated_pico", "COALESCE(bucket_repeated_pico, 0)"},
-    {"bucket_repeated_cached_pico", "COALESCE(bucket_repeated_cached_pico, 0)"},
-    {"bucket_frontier_pico", "COALESCE(bucket_frontier_pico, 0)"},
-    {"bucket_bloated_pico", "COALESCE(bucket_bloated_pico, 0)"},
-    {"input_tokens", "COALESCE(input_tokens, 0)"},
-    {"cache_read_tokens", "COALESCE(cache_read_tokens, 0)"},
-    {"cache_write_5m_tokens", "COALESCE(cache_write_5m_tokens, 0)"},
-    {"cache_write_1h_tokens", "COALESCE(cache_write_1h_tokens, 0)"},
-    {"output_tokens", "COALESCE(output_tokens, 0)"},
-    {"latency_sum_us", "COALESCE(latency_us, 0)"},
+    {"requests", "1", 0},
+    {"errors", "(COALESCE(status, 0) >= 400)::int", 0},
+    {"unpriced", "(COALESCE(priced, 0) = 0 AND COALESCE(status, 0) < 400)::int", 0},
+    {"cache_hits", "(COALESCE(cache, '') = 'hit')::int", 0},
+    {"cost_pico", "COALESCE(cost_pico, 0)", 0},
+    {"baseline_pico", "COALESCE(baseline_pico, 0)", 0},
+    {"saved_prompt_cache_pico", "COALESCE(saved_prompt_cache_pico, 0)", 0},
+    {"saved_response_cache_pico", "COALESCE(saved_response_cache_pico, 0)", 0},
+    {"saved_routing_pico", "COALESCE(saved_routing_pico, 0)", 0},
+    {"saved_batch_pico", "COALESCE(saved_batch_pico, 0)", 0},
+    {"bucket_repeated_pico", "COALESCE(bucket_repeated_pico, 0)", 0},
+    {"bucket_repeated_cached_pico", "COALESCE(bucket_repeated_cached_pico, 0)", 0},
+    {"bucket_frontier_pico", "COALESCE(bucket_frontier_pico, 0)", 0},
+    {"bucket_bloated_pico", "COALESCE(bucket_bloated_pico, 0)", 0},
+    {"input_tokens", "COALESCE(input_tokens, 0)", 0},
+    {"cache_read_tokens", "COALESCE(cache_read_tokens, 0)", 0},
+    {"cache_write_5m_tokens", "COALESCE(cache_write_5m_tokens, 0)", 0},
+    {"cache_write_1h_tokens", "COALESCE(cache_write_1h_tokens, 0)", 0},
+    {"output_tokens", "COALESCE(output_tokens, 0)", 0},
+    {"latency_sum_us", "COALESCE(latency_us, 0)", 0},
+    {"saved_flex_pico", "COALESCE(saved_flex_pico, 0)", 4},
 };
 #define NMEASURES (sizeof measures / sizeof measures[0])
 #define NVALUES (NMEASURES + FG_ROLLUP_LAT_BUCKETS)
@@ -47,7 +49,7 @@ static const struct measure {
     "baseline_pico, saved_prompt_cache_pico, saved_response_cache_pico, saved_routing_pico, "      \
     "saved_batch_pico, bucket_repeated_pico, bucket_repeated_cached_pico, "                        \
     "bucket_frontier_pico, bucket_bloated_pico, input_tokens, cache_read_tokens, "                 \
-    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, latency_us"
+    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, latency_us, saved_flex_pico"
 #define DIM_EXPRS                                                                                  \
     "COALESCE(key_id, ''), COALESCE(NULLIF(model, ''), NULLIF(model_requested, ''), '(none)'), "   \
     "COALESCE(route, '')"
@@ -87,23 +89,27 @@ static void put_lat_expr(struct sqlbuf *b, size_t i)
             v, (long long)fg_rollup_lat_le_ms[i] * 1000);
 }
 
-static void put_value_names(struct sqlbuf *b, const char *prefix, const char *suffix)
+/* The measures as of ledger migration `upto` (ALL: every one). */
+#define ALL 1000
+static void put_value_names(struct sqlbuf *b, const char *prefix, const char *suffix, int upto)
 {
     for (size_t i = 0; i < NMEASURES; i++)
-        put(b, ", %s%s%s", prefix, measures[i].name, suffix);
+        if (measures[i].since <= upto)
+            put(b, ", %s%s%s", prefix, measures[i].name, suffix);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         put(b, ", %slat%zu%s", prefix, i, suffix);
 }
 
 /* INSERT INTO <grain> … SELECT sums FROM <from> GROUP BY dims ORDER BY
  * dims ON CONFLICT … DO UPDATE SET v = <grain>.v + excluded.v. */
-static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *from)
+static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *from, int upto)
 {
     put(b, "INSERT INTO %s (" DIMS, g->table);
-    put_value_names(b, "", "");
+    put_value_names(b, "", "", upto);
     put(b, ") SELECT ts_ms - ts_ms %% %lld, %s", g->ms, DIM_EXPRS);
     for (size_t i = 0; i < NMEASURES; i++)
-        put(b, ", SUM(%s)::bigint", measures[i].expr);
+        if (measures[i].since <= upto)
+            put(b, ", SUM(%s)::bigint", measures[i].expr);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++) {
         put(b, ", SUM(");
         put_lat_expr(b, i);
@@ -112,8 +118,9 @@ static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *from
     put(b, " FROM %s GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 ON CONFLICT (" DIMS ") DO UPDATE SET ",
         from);
     for (size_t i = 0; i < NMEASURES; i++)
-        put(b, "%s%s = %s.%s + excluded.%s", i ? ", " : "", measures[i].name, g->table,
-            measures[i].name, measures[i].name);
+        if (measures[i].since <= upto)
+            put(b, "%s%s = %s.%s + excluded.%s", i ? ", " : "", measures[i].name, g->table,
+                measures[i].name, measures[i].name);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         put(b, ", lat%zu = %s.lat%zu + excluded.lat%zu", i, g->table, i, i);
 }
@@ -129,13 +136,13 @@ static void build(void)
             "CREATE TABLE %s (minute bigint NOT NULL, key_id text NOT NULL,"
             " model text NOT NULL, route text NOT NULL",
             grains[i].table);
-        put_value_names(b, "", " bigint NOT NULL DEFAULT 0");
+        put_value_names(b, "", " bigint NOT NULL DEFAULT 0", 0); /* later: their migration */
         put(b, ", PRIMARY KEY (" DIMS "));");
     }
     /* no calls row may commit between the fold and this transaction's end */
     put(b, "LOCK TABLE calls IN SHARE MODE;");
     for (size_t i = 0; i < NGRAINS; i++) {
-        put_upsert(b, &grains[i], "calls");
+        put_upsert(b, &grains[i], "calls", 0);
         put(b, ";");
     }
     /* ") RETURNING …), r0 AS (upsert), r1 AS (upsert) upsert" */
@@ -143,7 +150,7 @@ static void build(void)
     put(b, " RETURNING " USED ")");
     for (size_t i = 0; i < NGRAINS; i++) {
         put(b, i + 1 < NGRAINS ? ", r%zu AS (" : " ", i);
-        put_upsert(b, &grains[i], "ins");
+        put_upsert(b, &grains[i], "ins", ALL);
         if (i + 1 < NGRAINS)
             put(b, ")");
     }
@@ -185,7 +192,7 @@ static void build_queries(void)
                 "SELECT (minute - $1::bigint) / $3::bigint * $3::bigint + $1::bigint AS t, "
                 "%s AS g",
                 group_cols[k]);
-            put_value_names(b, "SUM(", ")::bigint");
+            put_value_names(b, "SUM(", ")::bigint", ALL);
             put(b,
                 " FROM %s WHERE minute >= $1::bigint AND minute < $2::bigint AND ($4::text IS "
                 "NULL OR key_id = $4::text) AND ($5::text IS NULL OR model = $5::text) AND "
@@ -231,6 +238,7 @@ void fg_store_pg_rollup_read(const PGresult *res, struct fg_rollup_row *r)
     for (int k = 0; k < 5; k++)
         r->tokens[k] = num(res, c++);
     r->latency_sum_us = num(res, c++);
+    r->saved_pico[4] = num(res, c++); /* flex */
     FG_DASSERT(c == 2 + (int)NMEASURES);
     for (int k = 0; k < FG_ROLLUP_LAT_BUCKETS; k++)
         r->lat[k] = num(res, c++);

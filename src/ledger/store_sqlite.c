@@ -50,8 +50,8 @@ struct sqlite_store {
     "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "         \
     "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id, buster_where, "         \
     "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason, batch_id, "      \
-    "request_bytes, response_bytes"
-#define NCOLS 48
+    "request_bytes, response_bytes, saved_flex_pico"
+#define NCOLS 49
 
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS calls ("
@@ -68,7 +68,7 @@ static const char *schema =
     " prefix_tokens INTEGER, repeated_tokens INTEGER, error TEXT, linked_id TEXT,"
     " buster_where TEXT, buster_offset INTEGER, buster_sample TEXT, buster_tokens INTEGER,"
     " buster_pico INTEGER, cache_miss_reason TEXT, batch_id TEXT, request_bytes INTEGER,"
-    " response_bytes INTEGER);"
+    " response_bytes INTEGER, saved_flex_pico INTEGER);"
     "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts_ms);";
 
 /* Columns added after the first release: ALTER older databases in place.
@@ -84,6 +84,7 @@ static const char *const migrations[] = {
     "ALTER TABLE calls ADD COLUMN batch_id TEXT",
     "ALTER TABLE calls ADD COLUMN request_bytes INTEGER",
     "ALTER TABLE calls ADD COLUMN response_bytes INTEGER",
+    "ALTER TABLE calls ADD COLUMN saved_flex_pico INTEGER",
     "ALTER TABLE responses ADD COLUMN upstream_id TEXT",
     "ALTER TABLE responses ADD COLUMN prev_id TEXT",
     "ALTER TABLE responses ADD COLUMN expires_ms INTEGER",
@@ -247,6 +248,7 @@ static void bind_row(sqlite3_stmt *st, const struct fg_record *r)
     bind_text(st, i++, r->batch_id);
     sqlite3_bind_int64(st, i++, r->request_bytes);
     sqlite3_bind_int64(st, i++, r->response_bytes);
+    sqlite3_bind_int64(st, i++, r->saved_flex_pico);
 }
 
 static int prepare_insert(sqlite3 *db, sqlite3_stmt **st)
@@ -400,6 +402,7 @@ static void read_row(sqlite3_stmt *st, struct fg_record *r)
     r->batch_id = col_text(st, i++);
     r->request_bytes = sqlite3_column_int64(st, i++);
     r->response_bytes = sqlite3_column_int64(st, i++);
+    r->saved_flex_pico = sqlite3_column_int64(st, i++);
 }
 
 static int sq_scan(struct fg_store *s, int64_t since_ms, int64_t until_ms, fg_store_row_cb cb,

@@ -37,6 +37,7 @@ static const struct measure {
     {"cache_write_1h_tokens", "COALESCE(cache_write_1h_tokens, 0)"},
     {"output_tokens", "COALESCE(output_tokens, 0)"},
     {"latency_sum_us", "COALESCE(latency_us, 0)"},
+    {"saved_flex_pico", "COALESCE(saved_flex_pico, 0)"}, /* added later: added_columns */
 };
 #define NMEASURES (sizeof measures / sizeof measures[0])
 #define NVALUES (NMEASURES + FG_ROLLUP_LAT_BUCKETS)
@@ -178,11 +179,26 @@ static int create(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
+/* Measures added after the rollups were first made: a column of 0s on
+ * tables made before (their rows predate what the measure counts), added
+ * by whichever connection comes first ("duplicate column" for the others). */
+static void added_columns(sqlite3 *db)
+{
+    for (size_t i = 0; i < NGRAINS; i++) {
+        struct sqlbuf b = {.n = 0};
+        put(&b, "ALTER TABLE %s ADD COLUMN saved_flex_pico INTEGER NOT NULL DEFAULT 0",
+            grains[i].table);
+        sqlite3_exec(db, b.s, NULL, NULL, NULL);
+    }
+}
+
 int fg_store_sqlite_rollup_schema(sqlite3 *db, char *err, size_t errlen)
 {
     int have = have_table(db);
-    if (have == 1)
+    if (have == 1) {
+        added_columns(db);
         return 0;
+    }
     if (exec(db, "BEGIN IMMEDIATE", "BEGIN", err, errlen) < 0)
         return -1;
     have = have_table(db); /* another connection may have won the race */
@@ -224,6 +240,7 @@ static void row_values(const struct fg_record *r, int64_t v[NVALUES])
     v[i++] = r->tok.cache_write_1h;
     v[i++] = r->tok.output;
     v[i++] = r->latency_us;
+    v[i++] = r->saved_flex_pico;
     FG_DASSERT(i == NMEASURES);
     size_t b = 0;
     while (b + 1 < FG_ROLLUP_LAT_BUCKETS && r->latency_us > fg_rollup_lat_le_ms[b] * 1000)
@@ -360,6 +377,7 @@ static void read_row(sqlite3_stmt *st, struct fg_rollup_row *r)
     for (int k = 0; k < 5; k++)
         r->tokens[k] = v[i++];
     r->latency_sum_us = v[i++];
+    r->saved_pico[4] = v[i++]; /* flex */
     FG_DASSERT(i == NMEASURES);
     for (int k = 0; k < FG_ROLLUP_LAT_BUCKETS; k++)
         r->lat[k] = v[i++];

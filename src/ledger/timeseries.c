@@ -13,7 +13,7 @@
 /* The sums of one point, one group or the whole window. */
 struct sums {
     int64_t requests, errors, unpriced, cache_hits, cost, baseline;
-    int64_t saved[4], bucket[4], tokens[5], latency_sum_us;
+    int64_t saved[5], bucket[4], tokens[5], latency_sum_us;
     int64_t lat[FG_ROLLUP_LAT_BUCKETS];
 };
 
@@ -40,10 +40,10 @@ static void sums_add(struct sums *a, const struct fg_rollup_row *r)
     a->cache_hits += r->cache_hits;
     a->cost += r->cost_pico;
     a->baseline += r->baseline_pico;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++)
         a->saved[i] += r->saved_pico[i];
+    for (int i = 0; i < 4; i++)
         a->bucket[i] += r->bucket_pico[i];
-    }
     for (int i = 0; i < 5; i++)
         a->tokens[i] += r->tokens[i];
     a->latency_sum_us += r->latency_sum_us;
@@ -129,14 +129,15 @@ static json_t *latency_json(const struct sums *s)
 static json_t *money_json(const struct sums *s)
 {
     json_t *o = small_json(s);
-    static const char *const tech[4] = {"prompt_cache", "response_cache", "routing", "batch"};
+    static const char *const tech[5] = {"prompt_cache", "response_cache", "routing", "batch",
+                                        "flex"};
     static const char *const bucket[4] = {"repeated_context", "repeated_cached", "frontier_overuse",
                                           "bloated_output"};
     json_t *sb = json_object(), *bk = json_object();
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++)
         json_object_set_new(sb, tech[i], fg_report_usd(s->saved[i]));
+    for (int i = 0; i < 4; i++)
         json_object_set_new(bk, bucket[i], fg_report_usd(s->bucket[i]));
-    }
     json_object_set_new(o, "saved_by", sb);
     json_object_set_new(o, "buckets", bk);
     return o;

@@ -9,7 +9,7 @@
  *      since, until (RFC3339), step_s, group (null | model | key | route),
  *      totals  {requests, errors, unpriced_requests, cache_hits, cost_usd,
  *               baseline_usd, saved_usd, saved_by {prompt_cache,
- *               response_cache, routing, batch}, buckets {repeated_context,
+ *               response_cache, routing, batch, flex}, buckets {repeated_context,
  *               repeated_cached, frontier_overuse, bloated_output} (USD),
  *               tokens {input, cache_read, cache_write_5m, cache_write_1h,
  *               output}, latency {le_ms: bucket upper bounds (null = no

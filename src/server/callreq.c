@@ -55,6 +55,7 @@ void fg_callreq_read(struct fg_call *c, struct fg_edge_req *req)
     r->cache_bypass = cache && !strcasecmp(cache, "bypass");
     r->tags_header = copy(c, fg_edgeq_header(h, "x-frugal-tags"));
     r->sim_fault = copy(c, fg_edgeq_header(h, "x-sim-fault"));
+    r->defer = copy(c, fg_edgeq_header(h, "x-frugal-defer"));
     read_forwarded(c, h);
     fg_keyreg_call_tags(&c->arena, c->who.vkey, c->who.key_id, r->tags_header, &c->who.tags);
 }

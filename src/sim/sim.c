@@ -41,6 +41,8 @@
 
 #include "log.h"
 #include "sim_batch_internal.h"
+
+#include <stdbool.h>
 #include "sim_internal.h"
 
 #define SIM_DEFAULT_LISTEN "127.0.0.1:4100"
@@ -63,6 +65,10 @@ struct fg_sim {
     struct sim_responses *responses; /* stored Responses, in memory */
     struct sim_req *live;            /* attached requests */
     uint64_t counter;
+    struct {
+        uint64_t body; /* hash of a flex request refused (#sim:flex_busy) */
+        long n;        /* times refused */
+    } flex_refused[64];
     char url[128];
     char secret[128]; /* callers must present it (key header); "" = open */
 };
@@ -376,12 +382,36 @@ struct route {
     void (*get)(struct evhttp_request *);
 };
 
-static void build(struct sim_req *r, struct sim_ctx *c, const struct route *rt, const json_t *j)
+/* #sim:flex_busy=N: the first N flex requests with this body are refused
+ * for capacity, as OpenAI does when its flex pool is full (not billed). */
+static bool flex_busy(struct sim_req *r, const json_t *j, const char *body, size_t len)
+{
+    const char *tier = json_string_value(json_object_get(j, "service_tier"));
+    if (r->fault.flex_busy <= 0 || !tier || strcmp(tier, "flex"))
+        return false;
+    uint64_t h = sim_hash(SIM_HASH_INIT, body, len);
+    size_t n = sizeof r->sim->flex_refused / sizeof r->sim->flex_refused[0], i = h % n;
+    if (r->sim->flex_refused[i].body != h)
+        r->sim->flex_refused[i].body = h, r->sim->flex_refused[i].n = 0;
+    return r->sim->flex_refused[i].n++ < r->fault.flex_busy;
+}
+
+static void flex_refusal(struct sim_ctx *c, struct sim_reply *rep)
+{
+    sim_openai_error(c, rep, 429, "invalid_request_error", NULL, "resource_unavailable",
+                     "Resource Unavailable: flex processing capacity is exhausted (simulated); "
+                     "retry later or use service_tier auto.");
+}
+
+static void build(struct sim_req *r, struct sim_ctx *c, const struct route *rt, const json_t *j,
+                  const char *body, size_t len)
 {
     const struct sim_fault *f = &r->fault;
     if (f->reset)
         return;
-    if (f->status >= 400)
+    if (rt->dialect == SIM_OPENAI && flex_busy(r, j, body, len))
+        flex_refusal(c, &r->reply);
+    else if (f->status >= 400)
         sim_fault_error(c, rt->dialect, &r->reply, f->status);
     else if (f->echo_auth)
         sim_echo_auth_error(c, rt->dialect, &r->reply);
@@ -449,7 +479,7 @@ static void handle_post(struct fg_sim *sim, struct evhttp_request *req, const st
                                                   : sim_anthropic_last_user_text(&r->arena, j),
                         0);
     struct sim_ctx ctx = req_ctx(r, body, len);
-    build(r, &ctx, rt, j);
+    build(r, &ctx, rt, j, body, len);
     json_decref(j);
     begin(r);
 }
@@ -532,6 +562,8 @@ static void handle_responses(struct fg_sim *sim, struct evhttp_request *req, con
     };
     if (r->fault.reset) {
         /* nothing to build: the connection is dropped */
+    } else if (m == EVHTTP_REQ_POST && flex_busy(r, j, body, len)) {
+        flex_refusal(&ctx, &r->reply);
     } else if (r->fault.status >= 400) {
         sim_fault_error(&ctx, SIM_OPENAI, &r->reply, r->fault.status);
     } else if (r->fault.invalid_json) {

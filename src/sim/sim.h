@@ -62,6 +62,10 @@
  *   "#sim:batch_delay_ms=N"  batches: the last line is done N ms after creation
  *                            (default 300; the max over the batch's lines
  *                            and the create request's x-sim-fault header)
+ *   "#sim:flex_busy[=N]"     OpenAI requests with service_tier "flex": the first
+ *                            N with the same body (every one without =N) are
+ *                            refused 429 code resource_unavailable, as OpenAI
+ *                            does when flex capacity is short (not billed)
  *   "#sim:batch_expire"      batches: the batch expires at created + delay;
  *                            lines not done strictly before (at least the
  *                            last one) expire

@@ -37,6 +37,9 @@ struct sim_fault {
     int bad_schema;      /* answer a requested schema with prose instead */
     int bad_usage;       /* report an absurd usage (output -99999999999) */
     int echo_auth;       /* answer 401 quoting the credential the request sent */
+    long flex_busy;      /* service_tier "flex": refuse the first N such requests
+                            with the same body (429 resource_unavailable); 0 =
+                            none; without "=N" every one */
 };
 
 void sim_fault_init(struct sim_fault *f);

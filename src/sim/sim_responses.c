@@ -320,6 +320,8 @@ static json_t *echo(const json_t *b, const char *k, json_t *dflt)
  * caller. */
 static json_t *response_shell(struct sim_ctx *c, const json_t *b, const char *id)
 {
+    const char *tier = json_string_value(json_object_get(b, "service_tier"));
+    int flex = tier && !strcmp(tier, "flex"); /* the tier served, as OpenAI reports it */
     json_t *r = json_pack(
         "{s:s,s:s,s:I,s:s,s:n,s:n,s:n,s:o,s:o,s:s,s:[],s:b,s:o,s:o,s:o,s:s,s:b,s:f,s:o,s:o,"
         "s:f,s:s,s:n,s:n,s:o,s:b,s:n}",
@@ -333,10 +335,11 @@ static json_t *response_shell(struct sim_ctx *c, const json_t *b, const char *id
         echo(b, "reasoning", json_pack("{s:n,s:n}", "effort", "summary")), "text",
         echo(b, "text",
              json_pack("{s:{s:s},s:s}", "format", "type", "text", "verbosity", "medium")),
-        "service_tier", "default", "store", !json_is_false(json_object_get(b, "store")),
-        "temperature", 1.0, "tool_choice", echo(b, "tool_choice", json_string("auto")), "tools",
-        echo(b, "tools", json_array()), "top_p", 1.0, "truncation", "disabled", "usage", "user",
-        "metadata", echo(b, "metadata", json_object()), "background",
+        "service_tier", flex ? "flex" : "default", "store",
+        !json_is_false(json_object_get(b, "store")), "temperature", 1.0, "tool_choice",
+        echo(b, "tool_choice", json_string("auto")), "tools", echo(b, "tools", json_array()),
+        "top_p", 1.0, "truncation", "disabled", "usage", "user", "metadata",
+        echo(b, "metadata", json_object()), "background",
         json_is_true(json_object_get(b, "background")), "access_programs");
     return r;
 }

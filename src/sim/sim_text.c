@@ -58,6 +58,8 @@ static void apply_directive(struct sim_fault *f, const char *k, size_t n, const 
         f->bad_usage = 1;
     } else if (key_is(k, n, "echo_auth")) {
         f->echo_auth = 1;
+    } else if (key_is(k, n, "flex_busy")) {
+        f->flex_busy = v ? (num > 0 ? num : 0) : max_tokens; /* bare: always */
     } else if (num < 0) {
         return;
     } else if (key_is(k, n, "status")) {

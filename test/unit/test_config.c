@@ -902,6 +902,47 @@ static void test_responses_section(void **state)
                        "1: responses.keep: unknown key");
 }
 
+/* deferral: its defaults, durations, selectors and bounds; models[].flex. */
+static void test_deferral_section(void **state)
+{
+    struct fg_config *c = load_ok("server: {workers: 1}\n");
+    assert_int_equal(c->deferral.window_ms, 2000);
+    assert_int_equal(c->deferral.min_deadline_s, 60);
+    assert_int_equal(c->deferral.max_deadline_s, 540);
+    assert_int_equal(c->deferral.n_defer_for, 0);
+    fg_config_free(c);
+    c = load_ok(
+        "deferral: {window_ms: 500, min_deadline: 2m, max_deadline: 5m,\n"
+        "  defer_for: ['key:nightly', 'tag:team=etl']}\n"
+        "providers: [{name: sim, type: sim}]\n"
+        "models: [{name: a, provider: sim, model: gpt-4o, flex: true},\n"
+        "  {name: b, provider: sim, model: gpt-5, flex: false}, {name: c, provider: sim}]\n");
+    assert_int_equal(c->deferral.window_ms, 500);
+    assert_int_equal(c->deferral.min_deadline_s, 120);
+    assert_int_equal(c->deferral.max_deadline_s, 300);
+    assert_int_equal(c->deferral.n_defer_for, 2);
+    assert_string_equal(c->deferral.defer_for[1], "tag:team=etl");
+    assert_int_equal(c->models[0].flex, 1);
+    assert_int_equal(c->models[1].flex, -1);
+    assert_int_equal(c->models[2].flex, 0);
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS(
+        "deferral: {min_deadline: 10m, max_deadline: 5m}\n",
+        "1: deferral.min_deadline: 600s is longer than deferral.max_deadline (300s): "
+        "no call could go into a batch");
+    EXPECT_LOAD_ERRORS("deferral: {max_deadline: 2h}\n",
+                       "1: deferral.max_deadline: at most 1h: a client holding its request open "
+                       "longer is not waiting (got 7200s)");
+    EXPECT_LOAD_ERRORS("deferral: {window_ms: 0, defer_for: [bob], later: 1}\n",
+                       "1: deferral.window_ms: must be between 1 and 600000",
+                       "1: deferral.later: unknown key",
+                       "1: deferral.defer_for[0]: must be \"key:ID_OR_NAME\" or \"tag:k=v\" "
+                       "(got \"bob\")");
+    EXPECT_LOAD_ERRORS("providers: [{name: sim, type: sim}]\n"
+                       "models: [{name: a, provider: sim, flex: sometimes}]\n",
+                       "2: models[0].flex: must be true or false (got \"sometimes\")");
+}
+
 static void test_listen_validation(void **state)
 {
     static const struct {
@@ -1333,6 +1374,7 @@ int main(void)
         T(test_values_and_defaults),
         T(test_sizes_and_durations),
         T(test_responses_section),
+        T(test_deferral_section),
         T(test_listen_validation),
         T(test_dialect_on_real_provider),
         T(test_deployments_and_affinity_margin),

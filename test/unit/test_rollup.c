@@ -258,6 +258,41 @@ static void old_database_folded_once(void **state)
     json_decref(ts);
 }
 
+/* Rollup tables made before the flex measure (no saved_flex_pico column)
+ * gain it at the next open, with 0 for the rows already there; flex calls
+ * written after count in the time series' saved_by.flex. */
+static void older_tables_gain_the_flex_measure(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("f1", T0, "master", "m1", "fixed", 10, 1)};
+    write_free(f->s, v, 1);
+    fg_store_close(f->s);
+    f->s = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "ALTER TABLE rollup_minute DROP COLUMN saved_flex_pico;"
+                                  "ALTER TABLE rollup_hour DROP COLUMN saved_flex_pico;"
+                                  "ALTER TABLE rollup_day DROP COLUMN saved_flex_pico",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    char err[256];
+    assert_int_equal(fg_store_open(f->dsn, &f->s, err, sizeof err), 0);
+    struct fg_record *w = rec("f2", T0 + 1, "master", "m1", "fixed", 10, 1);
+    w->cost_pico = 10000000; /* 10 micro-USD at flex rates */
+    w->baseline_pico = 20000000;
+    w->saved_routing_pico = 0;
+    w->saved_flex_pico = 10000000; /* the standard tier's 20 less flex's 10 */
+    write_free(f->s, &w, 1);
+    json_t *ts = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_NONE, NULL);
+    json_t *tot = json_object_get(ts, "totals");
+    assert_int_equal(geti(tot, "requests"), 2);
+    double flex = getr(tot, "saved_by", "flex");
+    json_decref(ts);
+    assert_true(flex == 10 / 1e6);
+}
+
 /* The totals equal the spend map's over the same minute-aligned window. */
 static void totals_equal_spend_map(void **state)
 {
@@ -335,6 +370,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(grouped_by_route, setup, teardown),
         cmocka_unit_test_setup_teardown(old_database_folded_once, setup, teardown),
         cmocka_unit_test_setup_teardown(totals_equal_spend_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(older_tables_gain_the_flex_measure, setup, teardown),
         cmocka_unit_test_setup_teardown(hour_and_day_grains_agree, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

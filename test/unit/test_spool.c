@@ -31,7 +31,8 @@ static struct fg_record *rec(int i)
     r->stream = i % 2;
     r->status = 200 + i % 3;
     r->cost_pico = 1000000LL * i;
-    r->buster_pico = -5; /* negative survives */
+    r->buster_pico = -5;          /* negative survives */
+    r->saved_flex_pico = 7LL * i; /* an integer after the strings */
     r->tok.output = i;
     snprintf(r->prefix_fp, sizeof r->prefix_fp, "%016x", i);
     return r;
@@ -99,6 +100,7 @@ static int read_all(struct fg_spool *s, int from, bool consume)
             assert_int_equal(v[i]->status, want->status);
             assert_int_equal(v[i]->cost_pico, want->cost_pico);
             assert_int_equal(v[i]->buster_pico, -5);
+            assert_int_equal(v[i]->saved_flex_pico, want->saved_flex_pico);
             assert_int_equal(v[i]->tok.output, want->tok.output);
             assert_string_equal(v[i]->prefix_fp, want->prefix_fp);
             fg_ledger_record_free(want);
@@ -166,6 +168,50 @@ static void a_torn_tail_is_cut(void **state)
     fg_spool_close(s);
 }
 
+static uint32_t fnv(const unsigned char *p, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    return h;
+}
+
+/* A frame an older frugal wrote ends after its strings (30 integers, 19
+ * strings, no saved_flex_pico): it reads back, with 0 there. */
+static void a_frame_from_before_the_extra_integers_reads(void **state)
+{
+    unsigned char body[30 * 8 + 19 * 4 + 16];
+    size_t n = 0;
+    int64_t ints[30] = {1796601600000LL, 0, 0, 200};
+    memcpy(body, ints, sizeof ints);
+    n += sizeof ints;
+    for (int i = 0; i < 19; i++) {
+        uint32_t len = i == 0 ? 12 : 0xffffffffu;
+        memcpy(body + n, &len, 4);
+        n += 4;
+        if (i == 0) {
+            memcpy(body + n, "frg_oldframe", 12);
+            n += 12;
+        }
+    }
+    uint32_t head[2] = {0x31534746u, (uint32_t)n}, sum = fnv(body, n);
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, head, 8), 8);
+    assert_int_equal(write(fd, body, n), (ssize_t)n);
+    assert_int_equal(write(fd, &sum, 4), 4);
+    close(fd);
+    struct fg_spool *s = open_spool();
+    struct fg_record *v[2];
+    char err[256];
+    assert_int_equal(fg_spool_read(s, v, 2, err, sizeof err), 1);
+    assert_string_equal(v[0]->id, "frg_oldframe");
+    assert_int_equal(v[0]->status, 200);
+    assert_int_equal(v[0]->saved_flex_pico, 0);
+    fg_ledger_record_free(v[0]);
+    fg_spool_close(s);
+}
+
 static void a_damaged_record_stops_the_replay(void **state)
 {
     struct fg_spool *s = open_spool();
@@ -195,6 +241,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_reopened_spool_finds_what_was_left, setup, teardown),
         cmocka_unit_test_setup_teardown(a_torn_tail_is_cut, setup, teardown),
         cmocka_unit_test_setup_teardown(a_damaged_record_stops_the_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_frame_from_before_the_extra_integers_reads, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
