@@ -25,3 +25,11 @@ size_t fg_decimal_u64(char *out, uint64_t v)
 {
     return fg_decimal_u64_pad(out, v, 1);
 }
+
+size_t fg_decimal_i64(char *out, int64_t v)
+{
+    if (v >= 0)
+        return fg_decimal_u64(out, (uint64_t)v);
+    out[0] = '-'; /* 0 - (uint64_t)v: INT64_MIN has no positive int64_t */
+    return 1 + fg_decimal_u64(out + 1, 0 - (uint64_t)v);
+}
