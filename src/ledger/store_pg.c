@@ -103,6 +103,11 @@ struct pg_store {
     int known[KNOWN_MONTHS]; /* year * 12 + month - 1 of partitions made or seen */
     size_t nknown;
     char sqlstate[6]; /* of the last failed INSERT ("" if none) */
+    /* "INSERT … VALUES (…),…" for ROWS_PER_INSERT rows, made at the first
+     * write (owned; ~150 KB); the text for n rows is its first
+     * values_end[n] bytes */
+    char *values;
+    size_t values_end[ROWS_PER_INSERT + 1];
 };
 
 /* ---- months and partitions ---- */
@@ -168,6 +173,7 @@ static void pg_close(struct fg_store *s)
         return;
     PQfinish(q->c);
     free(q->dsn);
+    free(q->values);
     free(q);
 }
 
@@ -270,21 +276,20 @@ static void row_params(const struct fg_record *r, const char **p, char *num)
     FG_ASSERT(i == NCOLS);
 }
 
-/* "INSERT … VALUES ($1,…,$48),(…) ON CONFLICT DO NOTHING" for n rows:
- * placeholders only.  Written without snprintf: with one call per
- * placeholder it was most of the writer's CPU per record (bench row
- * frugal-pg-redis). */
-static char *insert_sql(size_t n)
+#define INSERT_TAIL " ON CONFLICT (id, ts_ms) DO NOTHING"
+
+/* Placeholders only, numbered without snprintf: one call per placeholder
+ * was most of the writer's CPU per record (bench row frugal-pg-redis). */
+static void make_values(struct pg_store *q)
 {
     static const char head[] = "INSERT INTO calls (" COLUMNS ") VALUES ";
-    static const char tail[] = " ON CONFLICT (id, ts_ms) DO NOTHING";
-    /* each placeholder "$NNNNN," is at most 7 bytes (n <= ROWS_PER_INSERT) */
-    FG_ASSERT(n <= ROWS_PER_INSERT);
-    size_t cap = sizeof head + sizeof tail + n * (NCOLS * 8 + 4);
+    /* each placeholder "$NNNNN," is at most 7 bytes */
+    size_t cap = sizeof head + (size_t)ROWS_PER_INSERT * (NCOLS * 8 + 4);
     char *sql = fg_xmalloc(cap), *w = sql;
     memcpy(w, head, sizeof head - 1);
     w += sizeof head - 1;
-    for (size_t row = 0; row < n; row++) {
+    q->values_end[0] = (size_t)(w - sql);
+    for (size_t row = 0; row < ROWS_PER_INSERT; row++) {
         if (row)
             *w++ = ',';
         *w++ = '(';
@@ -295,9 +300,22 @@ static char *insert_sql(size_t n)
             w += fg_decimal_u64(w, row * NCOLS + (size_t)k + 1);
         }
         *w++ = ')';
+        q->values_end[row + 1] = (size_t)(w - sql);
     }
-    memcpy(w, tail, sizeof tail); /* with its NUL */
-    FG_ASSERT((size_t)(w - sql) + sizeof tail <= cap);
+    FG_ASSERT((size_t)(w - sql) <= cap);
+    q->values = sql;
+}
+
+/* "INSERT … VALUES ($1,…,$48),(…) ON CONFLICT DO NOTHING" for n rows. */
+static char *insert_sql(struct pg_store *q, size_t n)
+{
+    FG_ASSERT(n >= 1 && n <= ROWS_PER_INSERT);
+    if (!q->values)
+        make_values(q);
+    size_t len = q->values_end[n];
+    char *sql = fg_xmalloc(len + sizeof INSERT_TAIL);
+    memcpy(sql, q->values, len);
+    memcpy(sql + len, INSERT_TAIL, sizeof INSERT_TAIL); /* with its NUL */
     return sql;
 }
 
@@ -308,7 +326,7 @@ static int insert_rows(struct pg_store *q, struct fg_record *const *recs, size_t
     char *num = fg_xmalloc(n * NCOLS * 24);
     for (size_t k = 0; k < n; k++)
         row_params(recs[k], p + k * NCOLS, num + k * NCOLS * 24);
-    char *ins = insert_sql(n), *sql = fg_store_pg_rollup_insert_sql(ins);
+    char *ins = insert_sql(q, n), *sql = fg_store_pg_rollup_insert_sql(ins);
     free(ins);
     PGresult *r = PQexecParams(q->c, sql, (int)(n * NCOLS), NULL, p, NULL, NULL, 0);
     int rc = 0;
