@@ -21,4 +21,11 @@ size_t fg_decimal_u64(char *out, uint64_t v);
  * digits (width <= FG_DECIMAL_MAX); returns the digits written. */
 size_t fg_decimal_u64_pad(char *out, uint64_t v, size_t width);
 
+/* Room for any int64_t in decimal (a sign and 19 digits). */
+#define FG_DECIMAL_I64_MAX 20
+
+/* Write v in decimal at out (FG_DECIMAL_I64_MAX bytes of room), with a
+ * leading '-' when negative; returns the bytes written. */
+size_t fg_decimal_i64(char *out, int64_t v);
+
 #endif

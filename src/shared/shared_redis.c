@@ -9,6 +9,7 @@
 
 #include "arena.h"
 #include "assert.h"
+#include "decimal.h"
 #include "log.h"
 
 #include <event2/event.h>
@@ -300,58 +301,67 @@ struct cmd {
 /* One per thread: hiredis copies a command out when it is queued. */
 static _Thread_local struct cmd t_cmd;
 
-static void arg_fmt(struct cmd *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* An integer argument: the admission sends about 30 of them per call, and
- * vsnprintf is most of the cost of building the command. */
+/* An integer argument: the admission sends about 30 of them per call. */
 static void arg_int(struct cmd *c, int64_t v)
 {
-    FG_ASSERT(c->argc < MAX_ARGS && sizeof c->buf - c->used >= 24);
-    char tmp[24], *e = tmp + sizeof tmp, *q = e;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do
-        *--q = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0)
-        *--q = '-';
+    FG_ASSERT(c->argc < MAX_ARGS && sizeof c->buf - c->used > FG_DECIMAL_I64_MAX);
     char *p = c->buf + c->used;
-    size_t k = (size_t)(e - q);
-    memcpy(p, q, k);
+    size_t k = fg_decimal_i64(p, v);
     p[k] = 0;
     c->argv[c->argc] = p;
     c->len[c->argc++] = k;
     c->used += k + 1;
 }
 
-static void arg_fmt(struct cmd *c, const char *fmt, ...)
+/* A string argument: prefix then at most max bytes of name.  No printf on
+ * this path: formatting was a measurable part of a keyed call's CPU. */
+static void arg_str(struct cmd *c, const char *prefix, const char *name, size_t max)
 {
     FG_ASSERT(c->argc < MAX_ARGS);
+    size_t a = strlen(prefix), b = strnlen(name, max);
+    FG_ASSERT(a + b < sizeof c->buf - c->used); /* names are bounded (counter name[96]) */
     char *p = c->buf + c->used;
-    size_t room = sizeof c->buf - c->used;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(p, room, fmt, ap);
-    va_end(ap);
-    FG_ASSERT(k >= 0 && (size_t)k < room); /* names are bounded (counter name[96]) */
+    memcpy(p, prefix, a);
+    memcpy(p + a, name, b);
+    p[a + b] = 0;
     c->argv[c->argc] = p;
-    c->len[c->argc++] = (size_t)k;
-    c->used += (size_t)k + 1;
+    c->len[c->argc++] = a + b;
+    c->used += a + b + 1;
+}
+
+/* prefix and a lease id in 16 lower-case hex digits ("%016llx"). */
+static void arg_hex16(struct cmd *c, const char *prefix, uint64_t v)
+{
+    char h[17];
+    for (int i = 15; i >= 0; i--, v >>= 4)
+        h[i] = "0123456789abcdef"[v & 15];
+    h[16] = 0;
+    arg_str(c, prefix, h, 16);
 }
 
 /* Sightings live this long after the last one: callers use those of the
  * last hour, and the smoothed gap survives a pause of that order. */
 #define SEEN_KEEP_MS (4 * 3600 * 1000LL)
 
+/* prefix, then "ns:" when ns is given, then the bytes p[0..n) in hex. */
 static void hex_arg(struct cmd *c, const char *prefix, const char *ns, const uint8_t *p, size_t n)
 {
-    char hex[65];
-    for (size_t i = 0; i < n && i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", p[i]);
-    hex[2 * (n < 32 ? n : 32)] = 0;
-    if (ns)
-        arg_fmt(c, "%s%.96s:%s", prefix, ns, hex);
-    else
-        arg_fmt(c, "%s%s", prefix, hex);
+    char key[160 + 65];
+    size_t k = 0, a = strnlen(prefix, 60);
+    memcpy(key, prefix, a);
+    k = a;
+    if (ns) {
+        size_t b = strnlen(ns, 96);
+        memcpy(key + k, ns, b);
+        k += b;
+        key[k++] = ':';
+    }
+    for (size_t i = 0; i < n && i < 32; i++) {
+        key[k++] = "0123456789abcdef"[p[i] >> 4];
+        key[k++] = "0123456789abcdef"[p[i] & 15];
+    }
+    key[k] = 0;
+    arg_str(c, key, "", 0);
 }
 
 static void cache_key_arg(struct cmd *c, const char *ns, const uint8_t key[32])
@@ -361,10 +371,10 @@ static void cache_key_arg(struct cmd *c, const char *ns, const uint8_t key[32])
 
 static void hash_key_arg(struct cmd *c, const char *prefix, const char *ns, uint64_t h)
 {
-    if (ns)
-        arg_fmt(c, "%s%.96s:%016llx", prefix, ns, (unsigned long long)h);
-    else
-        arg_fmt(c, "%s%016llx", prefix, (unsigned long long)h);
+    uint8_t be[8];
+    for (int i = 7; i >= 0; i--, h >>= 8)
+        be[i] = (uint8_t)(h & 0xff);
+    hex_arg(c, prefix, ns, be, 8); /* "%016llx" */
 }
 
 /* The riders' keys, after the seed marker: the cache's, the sightings',
@@ -390,28 +400,29 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
     /* a hold is released once: an apply that closes a lease is marked by
      * it, so sending the same settlement again (after a lost connection)
      * changes nothing */
-    char lease_once[20] = "";
-    for (int i = 0; i < n && !(o && o->once) && !lease_once[0]; i++)
+    uint64_t lease_once = 0;
+    for (int i = 0; i < n && !(o && o->once) && !lease_once; i++)
         if (st[i].lease && st[i].add[0] <= 0 && st[i].add[1] <= 0)
-            snprintf(lease_once, sizeof lease_once, "%016llx", (unsigned long long)st[i].lease);
-    const char *once_id = o && o->once ? o->once : lease_once[0] ? lease_once : NULL;
-    bool guard = o && o->guard, once = once_id != NULL;
+            lease_once = st[i].lease;
+    bool guard = o && o->guard, once = (o && o->once) || lease_once;
     const struct fg_shared_riders *rd = o ? o->riders : NULL;
     int nrk = rd ? (rd->cache_key != NULL) + rd->nseen + rd->naff : 0;
     c->once = once;
-    arg_fmt(c, "EVALSHA");
-    arg_fmt(c, "%s", s->sha[S_APPLY]);
+    arg_str(c, "EVALSHA", "", 0);
+    arg_str(c, "", s->sha[S_APPLY], 40);
     arg_int(c, 3 * n + guard + once + 1 + nrk);
     for (int i = 0; i < n; i++) {
-        arg_fmt(c, "frugal:c:%s", st[i].c->name);
-        arg_fmt(c, "frugal:lz:%s", st[i].c->name);
-        arg_fmt(c, "frugal:la:%s", st[i].c->name);
+        arg_str(c, "frugal:c:", st[i].c->name, sizeof st[i].c->name);
+        arg_str(c, "frugal:lz:", st[i].c->name, sizeof st[i].c->name);
+        arg_str(c, "frugal:la:", st[i].c->name, sizeof st[i].c->name);
     }
     if (guard)
-        arg_fmt(c, "frugal:v:%.120s", o->guard);
-    if (once)
-        arg_fmt(c, "frugal:once:%.64s", once_id);
-    arg_fmt(c, "%s", SEED_KEY);
+        arg_str(c, "frugal:v:", o->guard, 120);
+    if (o && o->once)
+        arg_str(c, "frugal:once:", o->once, 64);
+    else if (lease_once)
+        arg_hex16(c, "frugal:once:", lease_once);
+    arg_str(c, SEED_KEY, "", 0);
     if (rd)
         rider_keys(rd, c);
     arg_int(c, wall_ms());
@@ -425,7 +436,7 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
         arg_int(c, t->c->keep_ms);
         arg_int(c, t->now_win);
         if (t->win == FG_SHARED_NOW)
-            arg_fmt(c, "%s", "");
+            arg_str(c, "", "", 0);
         else
             arg_int(c, t->win);
         arg_int(c, t->add[0]);
@@ -436,9 +447,9 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
             arg_int(c, t->check[k].limit);
         }
         if (t->lease)
-            arg_fmt(c, "%016llx", (unsigned long long)t->lease);
+            arg_hex16(c, "", t->lease);
         else
-            arg_fmt(c, "%s", "");
+            arg_str(c, "", "", 0);
     }
     if (rd) {
         arg_int(c, rd->cache_key != NULL);
@@ -447,6 +458,32 @@ static void build_apply(const struct rstate *s, const struct fg_shared_step *st,
         arg_int(c, rd->naff);
         arg_int(c, SEEN_KEEP_MS);
     }
+}
+
+/* c in Redis's protocol (RESP), in the thread's buffer: hiredis's own
+ * formatting (sdscatfmt per argument, then a copy) cost more than the
+ * rest of the admission's send.  Returns its length. */
+static _Thread_local char t_resp[sizeof t_cmd.buf + MAX_ARGS * (FG_DECIMAL_MAX + 6) + 32];
+
+static size_t resp_of(const struct cmd *c)
+{
+    char *w = t_resp;
+    *w++ = '*';
+    w += fg_decimal_u64(w, (uint64_t)c->argc);
+    *w++ = '\r';
+    *w++ = '\n';
+    for (int i = 0; i < c->argc; i++) {
+        *w++ = '$';
+        w += fg_decimal_u64(w, c->len[i]);
+        *w++ = '\r';
+        *w++ = '\n';
+        memcpy(w, c->argv[i], c->len[i]);
+        w += c->len[i];
+        *w++ = '\r';
+        *w++ = '\n';
+    }
+    FG_ASSERT((size_t)(w - t_resp) <= sizeof t_resp);
+    return (size_t)(w - t_resp);
 }
 
 static int64_t int_of(const redisReply *r)
@@ -706,16 +743,25 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
-static bool send_argv(struct rloop *l, redisCallbackFn *fn, void *priv, int argc, const char **argv,
-                      const size_t *len)
+static bool sent(struct rloop *l, int rc)
 {
-    if (!l->ac)
-        return false;
-    if (redisAsyncCommandArgv(l->ac, fn, priv, argc, argv, len) != REDIS_OK)
+    if (rc != REDIS_OK)
         return false;
     if (l->pending++ == 0)
         l->progress_ns = now_ns();
     return true;
+}
+
+static bool send_argv(struct rloop *l, redisCallbackFn *fn, void *priv, int argc, const char **argv,
+                      const size_t *len)
+{
+    return l->ac && sent(l, redisAsyncCommandArgv(l->ac, fn, priv, argc, argv, len));
+}
+
+/* The calls' commands, formatted here (resp_of). */
+static bool send_cmd(struct rloop *l, redisCallbackFn *fn, void *priv, const struct cmd *c)
+{
+    return l->ac && sent(l, redisAsyncFormattedCommand(l->ac, fn, priv, t_resp, resp_of(c)));
 }
 
 static void loop_connect(struct rloop *l)
@@ -873,7 +919,7 @@ static bool send_op(struct rstate *s, struct rloop *l, struct fg_shared_op *op)
 {
     build_apply(s, op->st, op->n, NULL, &t_cmd);
     op->once = t_cmd.once;
-    if (!send_argv(l, on_apply_reply, op, t_cmd.argc, t_cmd.argv, t_cmd.len))
+    if (!send_cmd(l, on_apply_reply, op, &t_cmd))
         return false;
     op->last_send_ns = now_ns();
     if (!op->sent_ns)
@@ -961,7 +1007,7 @@ static int r_apply_async(struct fg_shared *sh, struct fg_shared_step *st, int n,
         op->answer->aff_dep = -1;
     }
     build_apply(s, st, n, o, &t_cmd);
-    if (!send_argv(l, on_apply_reply, op, t_cmd.argc, t_cmd.argv, t_cmd.len)) {
+    if (!send_cmd(l, on_apply_reply, op, &t_cmd)) {
         free(op);
         went_down(s, "cannot send");
         return on_down(s, st, n, d);
@@ -1008,8 +1054,8 @@ static void r_tell(struct fg_shared *sh, const struct fg_shared_tell *t)
     struct cmd *c = &t_cmd;
     c->argc = 0;
     c->used = 0;
-    arg_fmt(c, "EVALSHA");
-    arg_fmt(c, "%s", s->sha[S_TELL]);
+    arg_str(c, "EVALSHA", "", 0);
+    arg_str(c, "", s->sha[S_TELL], 40);
     arg_int(c, has_cache + naff);
     if (has_cache)
         cache_key_arg(c, t->cache_ns, t->cache_key);

@@ -47,6 +47,23 @@ static void matches_snprintf(void **state)
     }
 }
 
+/* Signed: both signs, 0 and the extremes (INT64_MIN has no positive). */
+static void i64_matches_snprintf(void **state)
+{
+    char want[64], got[FG_DECIMAL_I64_MAX + 1];
+    for (int k = 0; k < 5000; k++) {
+        uint64_t u = value(k);
+        int64_t vs[] = {(int64_t)(u >> 1), -(int64_t)(u >> 1), 0, INT64_MAX, INT64_MIN, -1};
+        for (size_t i = 0; i < sizeof vs / sizeof vs[0]; i++) {
+            snprintf(want, sizeof want, "%lld", (long long)vs[i]);
+            size_t n = fg_decimal_i64(got, vs[i]);
+            assert_true(n <= FG_DECIMAL_I64_MAX);
+            got[n] = '\0';
+            assert_string_equal(got, want);
+        }
+    }
+}
+
 /* The former fg_price_usd, kept here as the oracle. */
 static void old_usd(int64_t pico, char *buf, size_t n)
 {
@@ -78,6 +95,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_snprintf),
+        cmocka_unit_test(i64_matches_snprintf),
         cmocka_unit_test(price_usd_as_before),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
