@@ -7,6 +7,8 @@
 #include "log.h"
 #include "price.h"
 #include "provider.h"
+#include "optpoint.h"
+#include "route_labels.h"
 #include "router.h"
 #include "runtime.h"
 
@@ -43,10 +45,34 @@ static bool builtin_weights(char *out, size_t n)
     return false;
 }
 
+/* quality_target: score the route's labels with its weights and pick the
+ * cheapest operating point that meets the target (optpoint.h).  Without
+ * weights the labels cannot be scored: the route serves its frontier model
+ * as any route without weights does. */
+static int pick_optpoint(struct fg_app *app, size_t i, char *err, size_t errlen)
+{
+    const struct fg_route_cfg *r = &app->cfg->routes[i];
+    if (r->quality_target <= 0 || !r->labels || !app->routers[i])
+        return 0;
+    char why[512], line[1024];
+    struct fg_optpoint_label *l;
+    size_t n;
+    if (fg_route_labels_load(r->labels, app->routers[i], &l, &n, why, sizeof why) < 0) {
+        snprintf(err, errlen, "routes[%zu].labels: %s", i, why);
+        return -1;
+    }
+    fg_optpoint_pick(l, n, r->quality_target, &app->optpoints[i]);
+    free(l);
+    fg_info("route %s: quality_target %.3f: %s", r->name, r->quality_target,
+            fg_optpoint_describe(&app->optpoints[i], line, sizeof line));
+    return 0;
+}
+
 int fg_route_init(struct fg_app *app, char *err, size_t errlen)
 {
     const struct fg_config *cfg = app->cfg;
     app->routers = fg_xcalloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *app->routers);
+    app->optpoints = fg_xcalloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *app->optpoints);
     char path[PATH_MAX], why[256];
     bool have_builtin = builtin_weights(path, sizeof path);
     for (size_t i = 0; i < cfg->n_routes; i++) {
@@ -65,6 +91,8 @@ int fg_route_init(struct fg_app *app, char *err, size_t errlen)
         if (!app->routers[i])
             fg_warn("route %s: built-in weights unusable (%s); it serves its frontier model",
                     r->name, why);
+        if (pick_optpoint(app, i, err, errlen) < 0)
+            return -1;
     }
     return 0;
 }
@@ -75,6 +103,8 @@ void fg_route_free(struct fg_app *app)
         fg_router_free(app->routers[i]);
     free(app->routers);
     app->routers = NULL;
+    free(app->optpoints);
+    app->optpoints = NULL;
 }
 
 static bool has_key(const struct fg_json *j, const char *needle)
@@ -154,10 +184,15 @@ static const char *rule(struct fg_call *c, const struct fg_route_cfg *r)
     return NULL;
 }
 
-/* frontier_share wins, then an explicit threshold, then the operating
- * share recorded in the weights (quality retained >= 96% when trained). */
-static double threshold_for(const struct fg_router *rt, const struct fg_route_cfg *r)
+/* frontier_share wins, then an explicit threshold (config forbids either
+ * with quality_target), then quality_target's point on the route's labels,
+ * then the operating share recorded in the weights (quality retained >= 96%
+ * when trained). */
+static double threshold_for(const struct fg_router *rt, const struct fg_route_cfg *r,
+                            const struct fg_optpoint *op)
 {
+    if (op && op->target > 0)
+        return op->threshold;
     if (r->frontier_share >= 0)
         return fg_router_threshold(rt, r->frontier_share);
     if (r->threshold >= 0)
@@ -182,11 +217,21 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
         c->rt.reason = "no classifier weights";
         return r->frontier;
     }
-    double thr = threshold_for(rt, r);
+    const struct fg_optpoint *op = c->w->app->optpoints ? &c->w->app->optpoints[index] : NULL;
+    double thr = threshold_for(rt, r, op);
     double score = fg_router_score_request(rt, &c->body, c->in->shape);
     bool frontier = score >= thr;
     c->rt.route = frontier ? "frontier" : "cheap";
-    c->rt.reason = fg_arena_printf(&c->arena, "classifier score %.3f %s threshold %.3f", score,
-                                   frontier ? ">=" : "<", thr);
+    if (op && op->target > 0 && op->verdict != FG_OPTPOINT_THRESHOLD)
+        /* the labels decided for the whole route: say so, not a score */
+        c->rt.reason =
+            fg_arena_printf(&c->arena, "quality_target %.3f: %s on %zu labels", op->target,
+                            op->verdict == FG_OPTPOINT_ALL_CHEAP ? "the cheap model alone meets it"
+                                                                 : "no cheaper point proves it",
+                            op->n);
+    else
+        c->rt.reason = fg_arena_printf(&c->arena, "classifier score %.3f %s threshold %.3f%s",
+                                       score, frontier ? ">=" : "<", thr,
+                                       op && op->target > 0 ? " (quality_target)" : "");
     return frontier ? r->frontier : r->cheap;
 }

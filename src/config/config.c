@@ -923,6 +923,8 @@ static const struct field route_fields[] = {
     OTHER("escalate_on"),
     FLD("frontier_share", F_RATIO, RTE, frontier_share),
     STR("weights", RTE, weights, NULL),
+    FLD("quality_target", F_RATIO, RTE, quality_target),
+    STR("labels", RTE, labels, NULL),
     FLD("frontier_on_tools", F_BOOL, RTE, frontier_on_tools),
     FLD("frontier_on_images", F_BOOL, RTE, frontier_on_images),
     OTHER("frontier_for"),
@@ -1390,12 +1392,37 @@ static void resolve_route(struct ld *ld, const struct node *n, const char *path,
     ref_model(ld, map_get(n, "frontier"), sub, r->frontier);
 }
 
+/* quality_target picks the threshold from labels: it needs a label file
+ * (until the route gathers its own) and excludes the other two ways of
+ * setting the threshold, which would silently win over it. */
+static void check_quality_target(struct ld *ld, const struct node *n, const char *path,
+                                 const struct fg_route_cfg *r)
+{
+    char sub[PATHLEN];
+    const struct node *q = map_get(n, "quality_target");
+    if (r->quality_target < 0 || !q)
+        return;
+    path_key(sub, path, "quality_target");
+    if (r->quality_target == 0)
+        err_at(ld, q->line, sub,
+               "must be above 0 (the share of calls whose answer is no worse "
+               "than the frontier model's)");
+    else if (!r->labels)
+        err_at(ld, q->line, sub,
+               "needs the route's held-out labels: set labels: FILE (JSON lines "
+               "with prompt and cheap_ok)");
+    else if (r->threshold >= 0 || r->frontier_share >= 0)
+        err_at(ld, q->line, sub, "sets the threshold from labels: remove %s",
+               r->threshold >= 0 ? "threshold" : "frontier_share");
+}
+
 static void load_route(struct ld *ld, const struct node *n, const char *path,
                        struct fg_route_cfg *r)
 {
     char sub[PATHLEN];
     r->threshold = -1; /* unset: the weights' recommended operating point */
     r->frontier_share = -1;
+    r->quality_target = -1;
     r->line = n->line;
     if (!expect(ld, n, N_MAP, path))
         return;
@@ -1410,6 +1437,7 @@ static void load_route(struct ld *ld, const struct node *n, const char *path,
     require(ld, n, path, "cheap");
     require(ld, n, path, "frontier");
     resolve_route(ld, n, path, r);
+    check_quality_target(ld, n, path, r);
 }
 
 static void load_routes(struct ld *ld, const struct node *n)
@@ -1771,6 +1799,7 @@ static void add_auto_route(struct fg_config *c)
     r->frontier = fg_xstrdup("gpt-4o");
     r->threshold = -1;
     r->frontier_share = -1;
+    r->quality_target = -1;
     r->escalate_on = fg_xcalloc(NF(esc), sizeof *r->escalate_on);
     for (size_t i = 0; i < NF(esc); i++)
         r->escalate_on[r->n_escalate_on++] = fg_xstrdup(esc[i]);
@@ -1852,6 +1881,7 @@ void fg_config_free(struct fg_config *c)
         free(c->routes[i].cheap);
         free(c->routes[i].frontier);
         free(c->routes[i].weights);
+        free(c->routes[i].labels);
         free_strv(c->routes[i].escalate_on, c->routes[i].n_escalate_on);
         free_strv(c->routes[i].frontier_for, c->routes[i].n_frontier_for);
         free_strv(c->routes[i].cheap_for, c->routes[i].n_cheap_for);

@@ -101,6 +101,12 @@ struct fg_route_cfg {
                                 threshold table); -1 = use threshold */
     char *weights;           /* classifier weights file; NULL = the built-in
                                 data/router-weights.frw */
+    double quality_target;   /* if set (> 0): the threshold is the cheapest
+                                operating point whose one-sided 90% Wilson
+                                lower bound on the route's held-out labels
+                                meets it (route/optpoint.h); -1 = unset */
+    char *labels;            /* the route's held-out label file (JSON lines,
+                                route/route_labels.h) for quality_target */
     bool frontier_on_tools;  /* calls with tools go to frontier */
     bool frontier_on_images; /* calls with images go to frontier */
     char **escalate_on;      /* invalid_schema|truncated|refusal|empty|retry */

@@ -7,6 +7,9 @@
  * stored weights, so the scorer reads raw feature values. */
 #include "route_tool.h"
 
+#include "optpoint.h"
+#include "route_labels.h"
+
 #include "arena.h"
 #include "vec.h"
 
@@ -1258,7 +1261,8 @@ static void print_group(const struct group *g)
 }
 
 struct eval_cli {
-    const char *weights, *data;
+    const char *weights, *data, *labels;
+    double quality_target;
     bool json, help;
 };
 
@@ -1270,16 +1274,27 @@ static int eval_args(struct eval_cli *e, int argc, char **argv)
             e->help = true;
         else if (!strcmp(a, "--json"))
             e->json = true;
-        else if (!strcmp(a, "--weights") || !strcmp(a, "--data")) {
+        else if (!strcmp(a, "--weights") || !strcmp(a, "--data") || !strcmp(a, "--labels")) {
             if (!v)
                 return usage_error("%s needs a value", a);
-            *(!strcmp(a, "--data") ? &e->data : &e->weights) = v;
+            *(!strcmp(a, "--data")     ? &e->data
+              : !strcmp(a, "--labels") ? &e->labels
+                                       : &e->weights) = v;
+            i++;
+        } else if (!strcmp(a, "--quality-target")) {
+            if (!v || parse_double(v, &e->quality_target) || !(e->quality_target > 0) ||
+                e->quality_target > 1)
+                return usage_error("--quality-target needs a number in (0, 1]");
             i++;
         } else
             return usage_error("unknown option '%s'", a);
     }
-    if (!e->help && (!e->weights || !e->data))
-        return usage_error("eval needs --weights and --data");
+    if (e->help)
+        return 0;
+    if (e->labels && e->data)
+        return usage_error("eval takes --data or --labels, not both");
+    if (!e->labels && (!e->weights || !e->data))
+        return usage_error("eval needs --weights and --data (or --labels)");
     return 0;
 }
 
@@ -1411,17 +1426,67 @@ static void report_text(const struct report *rep)
     }
 }
 
+/* eval --labels: the operating point a quality target gives on a route's
+ * own held-out labels (optpoint.h). */
+static int eval_labels(const struct eval_cli *e)
+{
+    char err[512], line[1024];
+    struct fg_router *r = NULL;
+    if (e->weights && !(r = fg_router_load(e->weights, err, sizeof err))) {
+        fprintf(stderr, "frugal route: %s\n", err);
+        return 1;
+    }
+    struct fg_optpoint_label *l;
+    size_t n;
+    int rc = fg_route_labels_load(e->labels, r, &l, &n, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "frugal route: %s\n", err);
+        fg_router_free(r);
+        return 1;
+    }
+    struct fg_optpoint p;
+    fg_optpoint_pick(l, n, e->quality_target, &p);
+    fg_optpoint_describe(&p, line, sizeof line);
+    if (e->json) {
+        static const char *const verdict[] = {"no_labels", "all_cheap", "threshold",
+                                              "all_frontier"};
+        json_t *o =
+            json_pack("{s:s,s:f,s:I,s:I,s:o,s:f,s:f,s:f,s:f,s:f,s:o,s:o,s:b,s:s,s:s}", "verdict",
+                      verdict[p.verdict], "quality_target", p.target, "labels", (json_int_t)p.n,
+                      "frontier_calls", (json_int_t)p.n_frontier, "threshold",
+                      isfinite(p.threshold) ? json_real(p.threshold) : json_null(),
+                      "frontier_share", p.frontier_share, "quality", p.kept, "quality_lower",
+                      p.kept_lower, "cheap_alone", p.cheap_ok_rate, "random_at_share",
+                      p.random_kept, "auc", jnum(p.auc), "auc_lower", jnum(p.auc_lower),
+                      "beats_coin", p.beats_coin, "bound", "wilson one-sided 90%", "summary", line);
+        char *txt = json_dumps(o, JSON_INDENT(2));
+        puts(txt);
+        free(txt);
+        json_decref(o);
+    } else {
+        printf("labels      %s (%zu)\nweights     %s\n%s\n", e->labels, n,
+               e->weights ? e->weights : "(scores from the file)", line);
+    }
+    free(l);
+    fg_router_free(r);
+    return 0;
+}
+
 static int cmd_eval(int argc, char **argv)
 {
-    struct eval_cli e = {0};
+    struct eval_cli e = {.quality_target = 0.95};
     int rc = eval_args(&e, argc, argv);
     if (rc || e.help) {
         if (e.help)
             fputs("usage: frugal route eval --weights W.frw --data routing_heldout.jsonl "
-                  "[--json]\n",
+                  "[--json]\n"
+                  "       frugal route eval [--weights W.frw] --labels LABELS.jsonl "
+                  "[--quality-target 0.95] [--json]\n",
                   stdout);
         return rc;
     }
+    if (e.labels)
+        return eval_labels(&e);
     char err[512], trained[2048] = "", opbuf[32];
     struct fg_router *r = fg_router_load(e.weights, err, sizeof err);
     if (!r) {
@@ -1466,6 +1531,8 @@ static const char usage_text[] =
     "                          [--sources a,b] [--exclude-nc] [--buckets N]\n"
     "                          [--lambda L] [--target gain|binary] [--balance A]\n"
     "       frugal route eval --weights router-weights.frw --data routing_heldout.jsonl "
+    "[--json]\n"
+    "       frugal route eval [--weights W.frw] --labels LABELS.jsonl [--quality-target 0.95] "
     "[--json]\n";
 
 int fg_route_tool_main(int argc, char **argv)

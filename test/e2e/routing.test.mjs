@@ -4,9 +4,10 @@
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startFrugal, openai, anthropic, call, test, ledgerFlushed } from './lib/frugal.mjs';
+import { startFrugal, openai, anthropic, call, test, ledgerFlushed, tempDir } from './lib/frugal.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
 const WEIGHTS = fileURLToPath(new URL('../../data/router-weights.frw', import.meta.url));
@@ -173,6 +174,77 @@ describe('route options', () => {
     await assert.rejects(
       startFrugal({ config: config({ weights: '/nonexistent/weights.frw' }), name: 'frugal-badweights' }),
       /routes\[0\]\.weights/);
+  });
+});
+
+// quality_target: the threshold is the cheapest operating point whose
+// one-sided 90% Wilson lower bound on the route's labels meets the target.
+describe('quality_target sets the threshold from the route\'s labels', () => {
+  const labelFile = (rows) => {
+    const f = join(tempDir('frugal-labels-'), 'labels.jsonl');
+    writeFileSync(f, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    return f;
+  };
+  const reasons = (fr) => JSON.parse(execFileSync('sqlite3', ['-json', join(fr.dir, 'frugal.db'),
+    'select model, route, route_reason from calls order by rowid'], { encoding: 'utf8' }) || '[]');
+
+  test('labels on which the cheap model alone meets the target send everything cheap, and say so (both SDKs)', async () => {
+    // 1,000 labels, 99% cheap answers fine: lower bound 0.984 >= 0.95
+    const rows = Array.from({ length: 1000 }, (_, i) => ({ score: (i * 7919 % 1000) / 1000, cheap_ok: i % 100 !== 0 }));
+    const fr = await startFrugal({ config: config({ quality_target: 0.95, labels: labelFile(rows) }), name: 'frugal-qt-cheap' });
+    try {
+      for (const q of [EASY, HARD]) assert.equal((await routed(fr, q)).route, 'cheap', q.slice(0, 20));
+      const o = await openai(fr).chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: HARD }] });
+      assert.match(o.choices[0].message.content, /gpt-4o-mini/);
+      const a = await anthropic(fr).messages.create({ model: 'auto', max_tokens: 50, messages: [{ role: 'user', content: HARD }] });
+      assert.match(a.content[0].text, /gpt-4o-mini/);
+      await ledgerFlushed(fr, 4);
+      const rs = reasons(fr);
+      assert.equal(rs.length, 4, JSON.stringify(rs));
+      for (const r of rs) assert.match(r.route_reason, /quality_target 0\.950: the cheap model alone meets it on 1000 labels/);
+    } finally {
+      await fr.stop();
+    }
+  });
+
+  test('labels that separate the prompts put the threshold between them', async () => {
+    // the easy prompt's cheap answers are fine, the hard one's never are:
+    // cheap alone keeps 300/330 = 0.91 < 0.95; sending the hard prompt
+    // frontier keeps 1.0 (bound 0.995), so the threshold splits them
+    const rows = [...Array.from({ length: 300 }, () => ({ prompt: EASY, cheap_ok: true })),
+      ...Array.from({ length: 30 }, () => ({ prompt: HARD, cheap_ok: false }))];
+    const fr = await startFrugal({ config: config({ quality_target: 0.95, labels: labelFile(rows) }), name: 'frugal-qt-split' });
+    try {
+      assert.equal((await routed(fr, EASY)).route, 'cheap');
+      assert.equal((await routed(fr, HARD)).route, 'frontier');
+      await ledgerFlushed(fr, 2);
+      for (const r of reasons(fr)) assert.match(r.route_reason, /classifier score .* threshold .* \(quality_target\)/);
+    } finally {
+      await fr.stop();
+    }
+  });
+
+  test('too few labels to prove the target: every call goes frontier, with the reason', async () => {
+    const rows = Array.from({ length: 10 }, (_, i) => ({ score: i / 10, cheap_ok: true }));
+    const fr = await startFrugal({ config: config({ quality_target: 0.95, labels: labelFile(rows) }), name: 'frugal-qt-few' });
+    try {
+      assert.equal((await routed(fr, EASY)).route, 'frontier');
+      await ledgerFlushed(fr, 1);
+      assert.match(reasons(fr)[0].route_reason, /no cheaper point proves it on 10 labels/);
+    } finally {
+      await fr.stop();
+    }
+  });
+
+  test('configuration mistakes are startup errors naming the key or the file line', async () => {
+    await assert.rejects(startFrugal({ config: config({ quality_target: 0.95 }), name: 'frugal-qt-nolabels' }),
+      /routes\[0\]\.quality_target: needs the route's held-out labels/);
+    const ok = labelFile([{ score: 0.5, cheap_ok: true }]);
+    await assert.rejects(startFrugal({ config: config({ quality_target: 0.95, labels: ok, frontier_share: 0.3 }), name: 'frugal-qt-both' }),
+      /routes\[0\]\.quality_target: sets the threshold from labels: remove frontier_share/);
+    const bad = labelFile([{ score: 0.5, cheap_ok: true }, { prompt: 'x', cheap_ok: 'yes' }]);
+    await assert.rejects(startFrugal({ config: config({ quality_target: 0.95, labels: bad }), name: 'frugal-qt-badline' }),
+      /routes\[0\]\.labels: .*labels\.jsonl:2: needs "cheap_ok"/);
   });
 });
 
