@@ -1,6 +1,7 @@
 /* route.c — see route.h. */
 #include "route.h"
 
+#include "fmtcheck.h"
 #include "keyreg.h"
 
 #include "arena.h"
@@ -68,11 +69,35 @@ static int pick_optpoint(struct fg_app *app, size_t i, char *err, size_t errlen)
     return 0;
 }
 
+int fg_route_format_compile(const struct fg_route_cfg *r, struct fg_fmtcheck **out, char *err,
+                            size_t errlen)
+{
+    *out = NULL;
+    if (!r->format_pattern && !r->format_schema)
+        return 0;
+    char why[512];
+    *out = fg_fmtcheck_new(r->format_pattern, r->format_schema, why, sizeof why);
+    if (!*out) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    return 0;
+}
+
 int fg_route_init(struct fg_app *app, char *err, size_t errlen)
 {
     const struct fg_config *cfg = app->cfg;
     app->routers = fg_xcalloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *app->routers);
     app->optpoints = fg_xcalloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *app->optpoints);
+    app->fmtchecks = fg_xcalloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *app->fmtchecks);
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        char why[600];
+        if (fg_route_format_compile(&cfg->routes[i], &app->fmtchecks[i], why, sizeof why) < 0) {
+            snprintf(err, errlen, "routes[%zu].format (line %d): %s", i, cfg->routes[i].format_line,
+                     why);
+            return -1;
+        }
+    }
     char path[PATH_MAX], why[256];
     bool have_builtin = builtin_weights(path, sizeof path);
     for (size_t i = 0; i < cfg->n_routes; i++) {
@@ -105,6 +130,10 @@ void fg_route_free(struct fg_app *app)
     app->routers = NULL;
     free(app->optpoints);
     app->optpoints = NULL;
+    for (size_t i = 0; app->fmtchecks && i < app->cfg->n_routes; i++)
+        fg_fmtcheck_free(app->fmtchecks[i]);
+    free(app->fmtchecks);
+    app->fmtchecks = NULL;
 }
 
 static bool has_key(const struct fg_json *j, const char *needle)

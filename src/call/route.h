@@ -41,7 +41,13 @@ struct fg_app;
 /* route_reason of a tier forced by the client; such calls never escalate. */
 #define FG_ROUTE_FORCED "forced by x-frugal-route"
 
+struct fg_fmtcheck;
+
 int fg_route_init(struct fg_app *app, char *err, size_t errlen);
+/* Compile a route's format check (NULL when it has none); -1 with err
+ * saying why (for `frugal check` and startup, which add the file line). */
+int fg_route_format_compile(const struct fg_route_cfg *r, struct fg_fmtcheck **out, char *err,
+                            size_t errlen);
 void fg_route_free(struct fg_app *app);
 /* x-frugal-route's value (or NULL) as precedence 1 reads it. */
 enum fg_route_force fg_route_force_of(const char *header);

@@ -109,7 +109,12 @@ struct fg_route_cfg {
                                 route/route_labels.h) for quality_target */
     bool frontier_on_tools;  /* calls with tools go to frontier */
     bool frontier_on_images; /* calls with images go to frontier */
-    char **escalate_on;      /* invalid_schema|truncated|refusal|empty|retry */
+    char **escalate_on;      /* invalid_schema|truncated|refusal|empty|format|retry */
+    char *format_pattern;    /* format: a PCRE2 pattern (multiline) the answer
+                                text must contain, or NULL */
+    char *format_schema;     /* format: a JSON Schema (JSON text) the answer
+                                must satisfy, or NULL */
+    int format_line;         /* line of format: in the config file */
     size_t n_escalate_on;
     /* operator rules: calls of these keys or carrying these tags go to a
      * tier ("key:ID_OR_NAME" | "tag:k=v"); frontier_for is checked first */

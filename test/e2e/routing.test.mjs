@@ -4,10 +4,10 @@
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startFrugal, openai, anthropic, call, test, ledgerFlushed, tempDir } from './lib/frugal.mjs';
+import { startFrugal, openai, anthropic, call, test, ledgerFlushed, tempDir, runFrugal, writeConfig } from './lib/frugal.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
 const WEIGHTS = fileURLToPath(new URL('../../data/router-weights.frw', import.meta.url));
@@ -245,6 +245,85 @@ describe('quality_target sets the threshold from the route\'s labels', () => {
     const bad = labelFile([{ score: 0.5, cheap_ok: true }, { prompt: 'x', cheap_ok: 'yes' }]);
     await assert.rejects(startFrugal({ config: config({ quality_target: 0.95, labels: bad }), name: 'frugal-qt-badline' }),
       /routes\[0\]\.labels: .*labels\.jsonl:2: needs "cheap_ok"/);
+  });
+});
+
+// escalate_on: [format]: a cheap answer that misses the route's format
+// (a pattern searched with multiline matching, or a JSON Schema) is asked
+// again of the frontier model.  The sim echoes the prompt's start, so a
+// prompt that ends in "ANSWER: 42" gives an answer with that final line.
+describe('format checks escalate cheap answers that miss them', () => {
+  const PATTERN = '^.*ANSWER: [0-9]+$';
+  let fr;
+  before(async () => {
+    const cfg = config({ frontier_share: 0, escalate_on: ['format'], format: PATTERN });
+    cfg.routes.push({ ...cfg.routes[0], name: 'auto-json', format: {
+      type: 'object', required: ['answer'], properties: { answer: { type: 'integer' } } } });
+    fr = await startFrugal({ config: cfg, name: 'frugal-format' });
+  });
+  after(async () => { await fr?.stop(); });
+  const rows = () => JSON.parse(execFileSync('sqlite3', ['-json', join(fr.dir, 'frugal.db'),
+    'select id, model, route, route_reason, linked_id from calls order by rowid'], { encoding: 'utf8' }) || '[]');
+
+  test('an answer with the final-answer line stays cheap; one without is escalated, both records linked', async () => {
+    const ok = await routed(fr, 'What is 6*7? ANSWER: 42');
+    assert.deepEqual([ok.model, ok.route], ['gpt-4o-mini', 'cheap']);
+    const miss = await routed(fr, 'What is 6*7? Think it over.');
+    assert.deepEqual([miss.model, miss.route], ['gpt-4o', 'escalated']);
+    assert.match(miss.r.json.choices[0].message.content, /gpt-4o\b/);
+    await ledgerFlushed(fr, 3);
+    const [, cheap, esc] = rows();
+    assert.equal(cheap.model, 'gpt-4o-mini');
+    assert.equal(esc.linked_id, cheap.id);
+    assert.match(esc.route_reason, /cheap answer missed the route's format: escalated/);
+    const spend = (await call(fr, '/frugal/spend?since=1h', { method: 'GET' })).json;
+    assert.equal(spend.escalations.count, 1, JSON.stringify(spend.escalations));
+    assert.ok(spend.escalations.cheap_attempts_usd > 0, JSON.stringify(spend.escalations));
+  });
+
+  test('both SDKs: the missed format is answered by the frontier model', async () => {
+    const o = await openai(fr).chat.completions.create({ model: 'auto', messages: [{ role: 'user', content: 'Count the sheep.' }] });
+    assert.match(o.choices[0].message.content, /gpt-4o\b/);
+    const a = await anthropic(fr).messages.create({ model: 'auto', max_tokens: 200, messages: [{ role: 'user', content: 'Count the sheep.' }] });
+    assert.match(a.content[0].text, /gpt-4o\b/);
+    const a2 = await anthropic(fr).messages.create({ model: 'auto', max_tokens: 200, messages: [{ role: 'user', content: 'Count. ANSWER: 7' }] });
+    assert.match(a2.content[0].text, /gpt-4o-mini/);
+  });
+
+  test('a JSON Schema format: prose escalates, a conforming JSON answer stays cheap', async () => {
+    const prose = await routed(fr, 'Give me the answer. ANSWER: 1');
+    assert.equal(prose.route, 'cheap', 'the first route checks the pattern, not the schema');
+    const r = await call(fr, '/v1/chat/completions', { body: JSON.stringify({
+      model: 'auto-json', messages: [{ role: 'user', content: 'Give me the answer. ANSWER: 1' }] }) });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers.get('x-frugal-route'), 'escalated', 'prose is not JSON');
+    const schema = { type: 'object', required: ['answer'], additionalProperties: false, properties: { answer: { type: 'integer' } } };
+    const j = await call(fr, '/v1/chat/completions', { body: JSON.stringify({
+      model: 'auto-json', messages: [{ role: 'user', content: 'Give me the answer.' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'a', strict: true, schema } } }) });
+    assert.equal(j.status, 200, j.text);
+    assert.equal(j.headers.get('x-frugal-route'), 'cheap', j.json.choices[0].message.content);
+  });
+
+  test('frugal check names the line of a bad pattern or schema, and format in escalate_on without one', async () => {
+    const dir = tempDir();
+    try {
+      const base = config({ escalate_on: ['format'] });
+      for (const [fmt, want] of [['(unclosed', /:\d+: routes\[0\]\.format: invalid pattern: missing closing parenthesis/],
+        [{ type: 'object', properties: { a: { $ref: 'http://x/y' } } }, /:\d+: routes\[0\]\.format: .*ref/i],
+        [undefined, /routes\[0\]\.escalate_on: format needs the route's format/]]) {
+        const route = { ...base.routes[0], ...(fmt === undefined ? {} : { format: fmt }) };
+        const file = writeConfig({ ...base, routes: [route] }, dir);
+        const r = await runFrugal(['check', '-c', file], { cwd: dir });
+        assert.equal(r.code, 2, r.stdout + r.stderr);
+        assert.match(r.stderr, want);
+      }
+      const file = writeConfig({ ...base, routes: [{ ...base.routes[0], format: PATTERN }] }, dir);
+      const ok = await runFrugal(['check', '-c', file], { cwd: dir });
+      assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
