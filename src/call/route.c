@@ -8,12 +8,14 @@
 #include "log.h"
 #include "price.h"
 #include "provider.h"
+#include "coldstart.h"
 #include "optpoint.h"
 #include "route_labels.h"
 #include "router.h"
 #include "runtime.h"
 
 #include <libgen.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,6 +235,45 @@ static double threshold_for(const struct fg_router *rt, const struct fg_route_cf
     return fg_router_threshold(rt, share);
 }
 
+/* The weights' cold-start bands (coldstart.h, recorded by `frugal route
+ * train`); weights without them are confident nowhere. */
+static struct fg_coldstart_bands cold_bands(const struct fg_router *rt)
+{
+    struct fg_coldstart_bands b = {-INFINITY, INFINITY};
+    char buf[48];
+    if (fg_router_meta(rt, "cold_cheap_below", buf, sizeof buf))
+        b.cheap_below = strtod(buf, NULL);
+    if (fg_router_meta(rt, "cold_frontier_at", buf, sizeof buf))
+        b.frontier_at = strtod(buf, NULL);
+    return b;
+}
+
+/* cold_start frontier|cheap on a route without labels of its own: the
+ * generic weights decide only inside their confidence bands, the rest goes
+ * to the route's cold-start tier.  Reasons start "cold start:" (the spend
+ * map counts them). */
+static const char *cold_decide(struct fg_call *c, const struct fg_route_cfg *r,
+                               const struct fg_router *rt, double score)
+{
+    struct fg_coldstart_bands b = cold_bands(rt);
+    enum fg_coldstart_tier t = fg_coldstart_decide(&b, score);
+    if (t == FG_COLDSTART_UNSURE) {
+        bool front = r->cold_start == FG_COLD_FRONTIER;
+        c->rt.route = front ? "frontier" : "cheap";
+        c->rt.reason = fg_arena_printf(&c->arena,
+                                       "cold start: classifier score %.3f not confident (cheap "
+                                       "below %.3f, frontier from %.3f): %s tier",
+                                       score, b.cheap_below, b.frontier_at, c->rt.route);
+        return front ? r->frontier : r->cheap;
+    }
+    bool front = t == FG_COLDSTART_FRONTIER;
+    c->rt.route = front ? "frontier" : "cheap";
+    c->rt.reason =
+        fg_arena_printf(&c->arena, "cold start: classifier confident, score %.3f %s %.3f", score,
+                        front ? ">=" : "<", front ? b.frontier_at : b.cheap_below);
+    return front ? r->frontier : r->cheap;
+}
+
 const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index)
 {
     const char *why = rule(c, r);
@@ -247,8 +288,10 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
         return r->frontier;
     }
     const struct fg_optpoint *op = c->w->app->optpoints ? &c->w->app->optpoints[index] : NULL;
-    double thr = threshold_for(rt, r, op);
     double score = fg_router_score_request(rt, &c->body, c->in->shape);
+    if (r->cold_start != FG_COLD_CLASSIFIER && !(op && op->target > 0 && op->n > 0))
+        return cold_decide(c, r, rt, score);
+    double thr = threshold_for(rt, r, op);
     bool frontier = score >= thr;
     c->rt.route = frontier ? "frontier" : "cheap";
     if (op && op->target > 0 && op->verdict != FG_OPTPOINT_THRESHOLD)

@@ -929,6 +929,7 @@ static const struct field route_fields[] = {
     FLD("quality_target", F_RATIO, RTE, quality_target),
     STR("labels", RTE, labels, NULL),
     OTHER("format"),
+    OTHER("cold_start"),
     FLD("frontier_on_tools", F_BOOL, RTE, frontier_on_tools),
     FLD("frontier_on_images", F_BOOL, RTE, frontier_on_images),
     OTHER("frontier_for"),
@@ -1500,6 +1501,19 @@ static void load_route(struct ld *ld, const struct node *n, const char *path,
     load_escalate(ld, map_get(n, "escalate_on"), sub, r);
     path_key(sub, path, "format");
     load_format(ld, map_get(n, "format"), sub, r);
+    const struct node *cs = map_get(n, "cold_start");
+    const char *cst;
+    path_key(sub, path, "cold_start");
+    if (!is_null(cs) && (cst = scalar_text(ld, cs, sub, "a string"))) {
+        if (!strcmp(cst, "classifier"))
+            r->cold_start = FG_COLD_CLASSIFIER;
+        else if (!strcmp(cst, "frontier"))
+            r->cold_start = FG_COLD_FRONTIER;
+        else if (!strcmp(cst, "cheap"))
+            r->cold_start = FG_COLD_CHEAP;
+        else
+            err_at(ld, cs->line, sub, "must be classifier, frontier or cheap (got \"%.40s\")", cst);
+    }
     path_key(sub, path, "frontier_for");
     load_selectors(ld, map_get(n, "frontier_for"), sub, &r->frontier_for, &r->n_frontier_for);
     path_key(sub, path, "cheap_for");

@@ -91,6 +91,12 @@ struct fg_model_cfg {
     int line;
 };
 
+enum fg_cold_start {
+    FG_COLD_CLASSIFIER, /* the generic weights decide everywhere (default) */
+    FG_COLD_FRONTIER,   /* unsure calls go to the frontier model */
+    FG_COLD_CHEAP,      /* unsure calls go to the cheap model */
+};
+
 struct fg_route_cfg {
     char *name, *cheap, *frontier;
     double threshold;        /* classifier score at or above which a call goes
@@ -105,6 +111,9 @@ struct fg_route_cfg {
                                 operating point whose one-sided 90% Wilson
                                 lower bound on the route's held-out labels
                                 meets it (route/optpoint.h); -1 = unset */
+    int cold_start;          /* enum fg_cold_start: who decides where the
+                                generic weights are not confident, until
+                                the route has labels of its own */
     char *labels;            /* the route's held-out label file (JSON lines,
                                 route/route_labels.h) for quality_target */
     bool frontier_on_tools;  /* calls with tools go to frontier */

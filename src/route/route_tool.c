@@ -7,6 +7,7 @@
  * stored weights, so the scorer reads raw feature values. */
 #include "route_tool.h"
 
+#include "coldstart.h"
 #include "optpoint.h"
 #include "route_labels.h"
 
@@ -947,8 +948,32 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* Cold-start bands (coldstart.h) from the out-of-fold scores, one domain
+ * per source; cheap_ok = the weak answer was no worse (qw >= qs). */
+static void cold_bands(const struct dataset *d, const struct cols *c, const double *oof,
+                       struct fg_coldstart_bands *b)
+{
+    struct fg_optpoint_label *l = fg_xmalloc((d->n ? d->n : 1) * sizeof *l);
+    struct fg_coldstart_domain *dom = fg_xcalloc((size_t)(d->n_src ? d->n_src : 1), sizeof *dom);
+    size_t at = 0;
+    for (int s = 0; s < d->n_src; s++) {
+        dom[s].l = l + at;
+        for (size_t i = 0; i < d->n; i++)
+            if (d->r[i].src == s)
+                l[at++] = (struct fg_optpoint_label){oof[i], c->qw[i] >= c->qs[i]};
+        dom[s].n = (size_t)(l + at - dom[s].l);
+    }
+    fg_coldstart_bands(dom, (size_t)d->n_src, b);
+    printf("  cold start: confident cheap below %.4f, confident frontier from %.4f "
+           "(out-of-fold, every source)\n",
+           b->cheap_below, b->frontier_at);
+    free(dom);
+    free(l);
+}
+
 static char *train_meta(const struct train_cli *t, const struct dataset *d,
-                        const struct fg_route_fit_opts *o, int n_folds, double cv_apgr, int op)
+                        const struct fg_route_fit_opts *o, int n_folds, double cv_apgr, int op,
+                        const struct fg_coldstart_bands *cb)
 {
     size_t cap = 4096;
     char *m = fg_xmalloc(cap);
@@ -962,6 +987,7 @@ static char *train_meta(const struct train_cli *t, const struct dataset *d,
          d->n, o->n_buckets, target_name(o->target), o->lambda, o->balance);
     META("cv=%d folds of the training file's fold field\ncv_apgr=%.4f\n", n_folds, cv_apgr);
     META("thresholds=out-of-fold scores of the training rows\noperating_share=%.2f\n", op / 100.0);
+    META("cold_cheap_below=%.6f\ncold_frontier_at=%.6f\n", cb->cheap_below, cb->frontier_at);
 #undef META
     if (n >= cap)
         m[cap - 1] = '\0';
@@ -1078,11 +1104,13 @@ static int cmd_train(int argc, char **argv)
            target_name(best.target), best.lambda, best.balance);
     cv_report(stdout, &d, &c, oof, true, &pooled);
     int op = operating_share(&d, &c, oof);
+    struct fg_coldstart_bands cb;
+    cold_bands(&d, &c, oof, &cb);
     /* the shipped fit: every row; thresholds from the out-of-fold scores */
     size_t *all = iota(d.n);
     struct fg_router *r = fit_rows(&fs, all, d.n, c.qw, c.qs, c.src, d.n_src, &best);
     fg_route_tool_thresholds(r, oof, d.n);
-    char *meta = train_meta(&t, &d, &best, n_folds, cv_apgr, op), err[512];
+    char *meta = train_meta(&t, &d, &best, n_folds, cv_apgr, op, &cb), err[512];
     fg_router_set_meta(r, meta);
     if (fg_router_save(r, t.out, err, sizeof err) < 0) {
         fprintf(stderr, "frugal route: %s\n", err);

@@ -4,7 +4,7 @@
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startFrugal, openai, anthropic, call, test, ledgerFlushed, tempDir, runFrugal, writeConfig } from './lib/frugal.mjs';
@@ -278,6 +278,7 @@ describe('format checks escalate cheap answers that miss them', () => {
     assert.match(esc.route_reason, /cheap answer missed the route's format: escalated/);
     const spend = (await call(fr, '/frugal/spend?since=1h', { method: 'GET' })).json;
     assert.equal(spend.escalations.count, 1, JSON.stringify(spend.escalations));
+    assert.equal(spend.escalations.by_reason.format, 1, JSON.stringify(spend.escalations));
     assert.ok(spend.escalations.cheap_attempts_usd > 0, JSON.stringify(spend.escalations));
   });
 
@@ -324,6 +325,74 @@ describe('format checks escalate cheap answers that miss them', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// cold_start: the issue's triage mix (60 one-word labelling tickets, 40 long
+// incident investigations; test/e2e/fixtures/triage.jsonl).  The generic
+// weights rank it no better than a coin; under cold_start: frontier they
+// decide only inside their confidence band (measured out of fold on the
+// training file), so no investigation is sent cheap.
+describe('cold start on a route without its own labels', () => {
+  const TRIAGE = readFileSync(new URL('./fixtures/triage.jsonl', import.meta.url), 'utf8')
+    .trim().split('\n').map((l) => JSON.parse(l));
+  const run = async (route, name) => {
+    const fr = await startFrugal({ config: config(route), name });
+    try {
+      const n = { ticket: { cheap: 0, frontier: 0 }, investigation: { cheap: 0, frontier: 0 } };
+      for (const r of TRIAGE) n[r.kind][(await routed(fr, r.prompt)).route]++;
+      await ledgerFlushed(fr, TRIAGE.length);
+      const spend = (await call(fr, '/frugal/spend?since=1h', { method: 'GET' })).json;
+      console.log(`# triage ${name}: ${JSON.stringify(n)} cold_start ${JSON.stringify(spend.routing_cold_start)}`);
+      return { n, spend };
+    } finally {
+      await fr.stop();
+    }
+  };
+
+  test('the triage fixture is the issue\'s mix', () => {
+    assert.equal(TRIAGE.filter((r) => r.kind === 'ticket').length, 60);
+    assert.equal(TRIAGE.filter((r) => r.kind === 'investigation').length, 40);
+  });
+
+  test('cold_start: frontier sends no investigation cheap, and the spend map reports the cold-start share', async () => {
+    const { n, spend } = await run({ cold_start: 'frontier' }, 'frugal-cold-frontier');
+    assert.equal(n.investigation.cheap, 0, JSON.stringify(n));
+    assert.equal(n.investigation.frontier, 40);
+    const cs = spend.routing_cold_start;
+    assert.equal(cs.calls, 100, JSON.stringify(cs));
+    assert.equal(cs.to_cold_tier + cs.confident, 100, JSON.stringify(cs));
+    assert.equal(cs.to_cold_tier, n.ticket.frontier + n.investigation.frontier - cs.confident_frontier, JSON.stringify({ cs, n }));
+  });
+
+  test('cold_start: classifier (the default) is today\'s classifier and reports no cold-start calls', async () => {
+    const { n, spend } = await run({}, 'frugal-cold-default');
+    assert.equal(n.ticket.cheap + n.ticket.frontier + n.investigation.cheap + n.investigation.frontier, 100);
+    assert.equal(spend.routing_cold_start.calls, 0);
+  });
+
+  test('cold_start: cheap sends what the weights are not confident of to the cheap model', async () => {
+    const { n, spend } = await run({ cold_start: 'cheap' }, 'frugal-cold-cheap');
+    // the shipped weights are never confident of "frontier" across every
+    // training source (frontier_at = inf): everything goes cheap
+    assert.equal(n.ticket.frontier + n.investigation.frontier, spend.routing_cold_start.confident_frontier);
+    assert.equal(spend.routing_cold_start.calls, 100);
+  });
+
+  test('labels of its own end the cold start: quality_target decides', async () => {
+    const f = join(tempDir('frugal-labels-'), 'labels.jsonl');
+    writeFileSync(f, Array.from({ length: 1000 }, (_, i) => JSON.stringify({ score: i / 1000, cheap_ok: i % 100 !== 0 })).join('\n'));
+    const fr = await startFrugal({ config: config({ cold_start: 'frontier', quality_target: 0.95, labels: f }), name: 'frugal-cold-labels' });
+    try {
+      assert.equal((await routed(fr, TRIAGE[70].prompt)).route, 'cheap');
+    } finally {
+      await fr.stop();
+    }
+  });
+
+  test('a bad cold_start value names the key', async () => {
+    await assert.rejects(startFrugal({ config: config({ cold_start: 'maybe' }), name: 'frugal-cold-bad' }),
+      /routes\[0\]\.cold_start: must be classifier, frontier or cheap/);
   });
 });
 
