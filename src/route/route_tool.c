@@ -1290,7 +1290,7 @@ static void print_group(const struct group *g)
 
 struct eval_cli {
     const char *weights, *data, *labels;
-    double quality_target;
+    double quality_target, threshold; /* threshold: NAN = not given */
     bool json, help;
 };
 
@@ -1308,6 +1308,10 @@ static int eval_args(struct eval_cli *e, int argc, char **argv)
             *(!strcmp(a, "--data")     ? &e->data
               : !strcmp(a, "--labels") ? &e->labels
                                        : &e->weights) = v;
+            i++;
+        } else if (!strcmp(a, "--threshold")) {
+            if (!v || parse_double(v, &e->threshold))
+                return usage_error("--threshold needs a number");
             i++;
         } else if (!strcmp(a, "--quality-target")) {
             if (!v || parse_double(v, &e->quality_target) || !(e->quality_target > 0) ||
@@ -1475,6 +1479,19 @@ static int eval_labels(const struct eval_cli *e)
     struct fg_optpoint p;
     fg_optpoint_pick(l, n, e->quality_target, &p);
     fg_optpoint_describe(&p, line, sizeof line);
+    /* --threshold: what a threshold picked elsewhere keeps on these labels
+     * (calibration: pick on one set, measure on held-out rows) */
+    double at_kept = NAN, at_share = NAN;
+    if (!isnan(e->threshold) && n) {
+        size_t kept = 0, front = 0;
+        for (size_t i = 0; i < n; i++) {
+            bool f = l[i].score >= e->threshold;
+            front += f;
+            kept += f || l[i].cheap_ok;
+        }
+        at_kept = (double)kept / (double)n;
+        at_share = (double)front / (double)n;
+    }
     if (e->json) {
         static const char *const verdict[] = {"no_labels", "all_cheap", "threshold",
                                               "all_frontier"};
@@ -1494,6 +1511,9 @@ static int eval_labels(const struct eval_cli *e)
     } else {
         printf("labels      %s (%zu)\nweights     %s\n%s\n", e->labels, n,
                e->weights ? e->weights : "(scores from the file)", line);
+        if (!isnan(at_kept))
+            printf("at threshold %.4f: %.1f%% frontier, quality %.3f\n", e->threshold,
+                   100 * at_share, at_kept);
     }
     free(l);
     fg_router_free(r);
@@ -1502,14 +1522,14 @@ static int eval_labels(const struct eval_cli *e)
 
 static int cmd_eval(int argc, char **argv)
 {
-    struct eval_cli e = {.quality_target = 0.95};
+    struct eval_cli e = {.quality_target = 0.95, .threshold = NAN};
     int rc = eval_args(&e, argc, argv);
     if (rc || e.help) {
         if (e.help)
             fputs("usage: frugal route eval --weights W.frw --data routing_heldout.jsonl "
                   "[--json]\n"
                   "       frugal route eval [--weights W.frw] --labels LABELS.jsonl "
-                  "[--quality-target 0.95] [--json]\n",
+                  "[--quality-target 0.95] [--threshold T] [--json]\n",
                   stdout);
         return rc;
     }
