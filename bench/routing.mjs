@@ -38,7 +38,7 @@ const write = (rows) => {
   writeFileSync(f, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   return f;
 };
-const frugal = (args) => execFileSync(BIN, args, { encoding: 'utf8', maxBuffer: 64 << 20 });
+const frugal = (args) => execFileSync(BIN, args, { encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'pipe', 'pipe'] });
 const evalJson = (w, rows) => JSON.parse(frugal(['route', 'eval', '--weights', w, '--data', write(rows), '--json']));
 const group = (ev, name) => ev.groups.find((g) => g.group === name || g.group === `${name} *`);
 const f3 = (v) => (v == null || Number.isNaN(v) ? 'n/a' : v.toFixed(3));
