@@ -1504,6 +1504,10 @@ static int eval_labels(const struct eval_cli *e)
                       p.kept_lower, "cheap_alone", p.cheap_ok_rate, "random_at_share",
                       p.random_kept, "auc", jnum(p.auc), "auc_lower", jnum(p.auc_lower),
                       "beats_coin", p.beats_coin, "bound", "wilson one-sided 90%", "summary", line);
+        if (!isnan(at_kept))
+            json_object_set_new(o, "at_threshold",
+                                json_pack("{s:f,s:f,s:f}", "threshold", e->threshold, "quality",
+                                          at_kept, "frontier_share", at_share));
         char *txt = json_dumps(o, JSON_INDENT(2));
         puts(txt);
         free(txt);
