@@ -72,7 +72,7 @@ SLIB    := $(LIB_SRC:src/%.c=$(SANDIR)/%.o) $(SANDIR)/gen/dash_assets.o
 UBIN    := $(UNIT:test/unit/%.c=$(SANDIR)/%)
 
 .PHONY: bench-dash
-.PHONY: all bench-build test unit e2e tsan bench install clean fmt fmt-check check-src deps fuzz fuzz-run fuzz-short
+.PHONY: all bench-build test unit e2e tsan bench bench-routing install clean fmt fmt-check check-src deps fuzz fuzz-run fuzz-short
 all: build/frugal
 
 # The release daemon's allocator: mimalloc (Debian's libmimalloc-dev) when it
@@ -209,6 +209,11 @@ fuzz-run: fuzz
 
 fuzz-short: fuzz
 	scripts/fuzz-run.sh $(FUZZ_SHORT_SECONDS) $(FUZZ_TARGETS)
+
+# Routing quality on ../shared/data/routing: per-source / per-pair eval,
+# learning curves, calibration (bench/routing.mjs; minutes, not in CI).
+bench-routing: build/frugal
+	node bench/routing.mjs
 
 bench: build/frugal build/route_bench build/dash_bench
 	bench/run.sh

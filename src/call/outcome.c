@@ -13,7 +13,8 @@ unsigned fg_outcome_trigger(const char *name)
     } t[] = {{"invalid_schema", FG_OUTCOME_ON_INVALID_SCHEMA},
              {"truncated", FG_OUTCOME_ON_TRUNCATED},
              {"refusal", FG_OUTCOME_ON_REFUSAL},
-             {"empty", FG_OUTCOME_ON_EMPTY}};
+             {"empty", FG_OUTCOME_ON_EMPTY},
+             {"format", FG_OUTCOME_ON_FORMAT}};
     for (size_t i = 0; name && i < sizeof t / sizeof t[0]; i++)
         if (!strcmp(name, t[i].name))
             return t[i].bit;
@@ -61,7 +62,7 @@ static struct fg_outcome transfer_ended(const struct fg_outcome_facts *f)
 /* The trigger as the static string the decision carries. */
 static const char *trigger_name(const char *t)
 {
-    static const char *names[] = {"invalid_schema", "truncated", "refusal", "empty"};
+    static const char *names[] = {"invalid_schema", "truncated", "refusal", "empty", "format"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(t, names[i]))
             return names[i];

@@ -71,6 +71,7 @@ enum {
     FG_OUTCOME_ON_TRUNCATED = 1 << 1,
     FG_OUTCOME_ON_REFUSAL = 1 << 2,
     FG_OUTCOME_ON_EMPTY = 1 << 3,
+    FG_OUTCOME_ON_FORMAT = 1 << 4, /* the route's format check missed (fmtcheck.h) */
 };
 
 /* What the route allows (all false / NULL: no route, no escalation). */
@@ -99,7 +100,7 @@ struct fg_outcome_facts {
     const char *held_why; /* "refusal" / "truncated" seen before content, or NULL */
     bool stream_ended, stream_error_seen;
     /* ANSWER_CHECKED */
-    const char *shortfall; /* "truncated" / "refusal" / "empty" / NULL */
+    const char *shortfall; /* "truncated" / "refusal" / "empty" / "format" / NULL */
     bool schema_failed;
     int so_attempts, so_retries;
 };
@@ -115,7 +116,8 @@ struct fg_outcome fg_outcome_decide(const struct fg_outcome_facts *f);
 
 /* Rule T1 before the breaker is asked. */
 bool fg_outcome_retry_due(const struct fg_outcome_facts *f);
-/* See the contract; trigger is "invalid_schema", "truncated", "refusal" or "empty". */
+/* See the contract; trigger is "invalid_schema", "truncated", "refusal", "empty" or
+ * "format". */
 bool fg_outcome_may_escalate(const struct fg_outcome_route *r, const char *trigger);
 /* May a stream be held back: could an empty, refused or cut answer escalate? */
 bool fg_outcome_may_hold(const struct fg_outcome_route *r);

@@ -4,6 +4,8 @@
 #include "clock.h"
 #include "defer.h"
 
+#include "fmtcheck.h"
+
 #include "assert.h"
 #include "embed.h"
 #include "log.h"
@@ -599,7 +601,8 @@ static bool escalate(struct fg_call *c, const struct fg_outcome *d)
     FG_ASSERT(m && d->trigger);
     fg_info("%s: cheap answer %s; escalating to %s", c->id, d->trigger, m->name);
     c->rt.reason =
-        fg_arena_printf(&c->arena, "cheap answer %s: escalated to the frontier model", d->trigger);
+        fg_arena_printf(&c->arena, "cheap answer %s: escalated to the frontier model",
+                        strcmp(d->trigger, "format") ? d->trigger : "missed the route's format");
     if (c->err.cls != FG_E_NONE)
         c->status = c->err.status; /* a failed check: recorded as a retried one is */
     else if (c->status == 0)
@@ -611,11 +614,31 @@ static bool escalate(struct fg_call *c, const struct fg_outcome *d)
     return fg_pipeline_reencode(c) == 0 && fg_relay_start(c) == 0;
 }
 
+/* The route's format check, run only where its miss could escalate (a
+ * cheap answer on a route with `format` in escalate_on): false on a miss. */
+static bool format_ok(struct fg_call *c)
+{
+    size_t i = (size_t)(c->rt.cfg - c->w->app->cfg->routes);
+    const struct fg_fmtcheck *f = c->w->app->fmtchecks ? c->w->app->fmtchecks[i] : NULL;
+    if (!f)
+        return true;
+    struct fg_outcome_route r = route_facts(c);
+    if (!fg_outcome_may_escalate(&r, "format"))
+        return true;
+    char why[300];
+    if (fg_fmtcheck_answer(f, c->out, &c->up.resp, 0, why, sizeof why))
+        return true;
+    fg_info("%s: cheap answer misses the route's format: %s", c->id, why);
+    return false;
+}
+
 /* What the route could escalate a complete answer on (NULL: nothing). */
 static const char *answer_shortfall(struct fg_call *c)
 {
-    return c->rt.cfg && c->endpoint != FG_EP_RESP_INPUT_TOKENS ? c->out->shortfall(&c->up.resp)
-                                                               : NULL;
+    if (!c->rt.cfg || c->endpoint == FG_EP_RESP_INPUT_TOKENS)
+        return NULL;
+    const char *why = c->out->shortfall(&c->up.resp);
+    return why ? why : format_ok(c) ? NULL : "format";
 }
 
 /* outcome.h's ANSWER_CHECKED point: `why` from answer_shortfall(). */

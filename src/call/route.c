@@ -1,16 +1,21 @@
 /* route.c — see route.h. */
 #include "route.h"
 
+#include "fmtcheck.h"
 #include "keyreg.h"
 
 #include "arena.h"
 #include "log.h"
 #include "price.h"
 #include "provider.h"
+#include "coldstart.h"
+#include "optpoint.h"
+#include "route_labels.h"
 #include "router.h"
 #include "runtime.h"
 
 #include <libgen.h>
+#include <math.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +48,58 @@ static bool builtin_weights(char *out, size_t n)
     return false;
 }
 
+/* quality_target: score the route's labels with its weights and pick the
+ * cheapest operating point that meets the target (optpoint.h).  Without
+ * weights the labels cannot be scored: the route serves its frontier model
+ * as any route without weights does. */
+static int pick_optpoint(struct fg_app *app, size_t i, char *err, size_t errlen)
+{
+    const struct fg_route_cfg *r = &app->cfg->routes[i];
+    if (r->quality_target <= 0 || !r->labels || !app->routers[i])
+        return 0;
+    char why[512], line[1024];
+    struct fg_optpoint_label *l;
+    size_t n;
+    if (fg_route_labels_load(r->labels, app->routers[i], &l, &n, why, sizeof why) < 0) {
+        snprintf(err, errlen, "routes[%zu].labels: %s", i, why);
+        return -1;
+    }
+    fg_optpoint_pick(l, n, r->quality_target, &app->optpoints[i]);
+    free(l);
+    fg_info("route %s: quality_target %.3f: %s", r->name, r->quality_target,
+            fg_optpoint_describe(&app->optpoints[i], line, sizeof line));
+    return 0;
+}
+
+int fg_route_format_compile(const struct fg_route_cfg *r, struct fg_fmtcheck **out, char *err,
+                            size_t errlen)
+{
+    *out = NULL;
+    if (!r->format_pattern && !r->format_schema)
+        return 0;
+    char why[512];
+    *out = fg_fmtcheck_new(r->format_pattern, r->format_schema, why, sizeof why);
+    if (!*out) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    return 0;
+}
+
 int fg_route_init(struct fg_app *app, char *err, size_t errlen)
 {
     const struct fg_config *cfg = app->cfg;
     app->routers = fg_xcalloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *app->routers);
+    app->optpoints = fg_xcalloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *app->optpoints);
+    app->fmtchecks = fg_xcalloc(cfg->n_routes ? cfg->n_routes : 1, sizeof *app->fmtchecks);
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        char why[600];
+        if (fg_route_format_compile(&cfg->routes[i], &app->fmtchecks[i], why, sizeof why) < 0) {
+            snprintf(err, errlen, "routes[%zu].format (line %d): %s", i, cfg->routes[i].format_line,
+                     why);
+            return -1;
+        }
+    }
     char path[PATH_MAX], why[256];
     bool have_builtin = builtin_weights(path, sizeof path);
     for (size_t i = 0; i < cfg->n_routes; i++) {
@@ -65,6 +118,8 @@ int fg_route_init(struct fg_app *app, char *err, size_t errlen)
         if (!app->routers[i])
             fg_warn("route %s: built-in weights unusable (%s); it serves its frontier model",
                     r->name, why);
+        if (pick_optpoint(app, i, err, errlen) < 0)
+            return -1;
     }
     return 0;
 }
@@ -75,6 +130,12 @@ void fg_route_free(struct fg_app *app)
         fg_router_free(app->routers[i]);
     free(app->routers);
     app->routers = NULL;
+    free(app->optpoints);
+    app->optpoints = NULL;
+    for (size_t i = 0; app->fmtchecks && i < app->cfg->n_routes; i++)
+        fg_fmtcheck_free(app->fmtchecks[i]);
+    free(app->fmtchecks);
+    app->fmtchecks = NULL;
 }
 
 static bool has_key(const struct fg_json *j, const char *needle)
@@ -154,10 +215,15 @@ static const char *rule(struct fg_call *c, const struct fg_route_cfg *r)
     return NULL;
 }
 
-/* frontier_share wins, then an explicit threshold, then the operating
- * share recorded in the weights (quality retained >= 96% when trained). */
-static double threshold_for(const struct fg_router *rt, const struct fg_route_cfg *r)
+/* frontier_share wins, then an explicit threshold (config forbids either
+ * with quality_target), then quality_target's point on the route's labels,
+ * then the operating share recorded in the weights (quality retained >= 96%
+ * when trained). */
+static double threshold_for(const struct fg_router *rt, const struct fg_route_cfg *r,
+                            const struct fg_optpoint *op)
 {
+    if (op && op->target > 0)
+        return op->threshold;
     if (r->frontier_share >= 0)
         return fg_router_threshold(rt, r->frontier_share);
     if (r->threshold >= 0)
@@ -179,6 +245,45 @@ bool fg_route_sampled(const char *id, double rate)
     return (double)(h % 1000000) < rate * 1000000.0;
 }
 
+/* The weights' cold-start bands (coldstart.h, recorded by `frugal route
+ * train`); weights without them are confident nowhere. */
+static struct fg_coldstart_bands cold_bands(const struct fg_router *rt)
+{
+    struct fg_coldstart_bands b = {-INFINITY, INFINITY};
+    char buf[48];
+    if (fg_router_meta(rt, "cold_cheap_below", buf, sizeof buf))
+        b.cheap_below = strtod(buf, NULL);
+    if (fg_router_meta(rt, "cold_frontier_at", buf, sizeof buf))
+        b.frontier_at = strtod(buf, NULL);
+    return b;
+}
+
+/* cold_start frontier|cheap on a route without labels of its own: the
+ * generic weights decide only inside their confidence bands, the rest goes
+ * to the route's cold-start tier.  Reasons start "cold start:" (the spend
+ * map counts them). */
+static const char *cold_decide(struct fg_call *c, const struct fg_route_cfg *r,
+                               const struct fg_router *rt, double score)
+{
+    struct fg_coldstart_bands b = cold_bands(rt);
+    enum fg_coldstart_tier t = fg_coldstart_decide(&b, score);
+    if (t == FG_COLDSTART_UNSURE) {
+        bool front = r->cold_start == FG_COLD_FRONTIER;
+        c->rt.route = front ? "frontier" : "cheap";
+        c->rt.reason = fg_arena_printf(&c->arena,
+                                       "cold start: classifier score %.3f not confident (cheap "
+                                       "below %.3f, frontier from %.3f): %s tier",
+                                       score, b.cheap_below, b.frontier_at, c->rt.route);
+        return front ? r->frontier : r->cheap;
+    }
+    bool front = t == FG_COLDSTART_FRONTIER;
+    c->rt.route = front ? "frontier" : "cheap";
+    c->rt.reason =
+        fg_arena_printf(&c->arena, "cold start: classifier confident, score %.3f %s %.3f", score,
+                        front ? ">=" : "<", front ? b.frontier_at : b.cheap_below);
+    return front ? r->frontier : r->cheap;
+}
+
 const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index)
 {
     /* shadow evaluation (learn_shadow.h) reads the sampled calls' answers */
@@ -194,11 +299,23 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
         c->rt.reason = "no classifier weights";
         return r->frontier;
     }
-    double thr = threshold_for(rt, r);
+    const struct fg_optpoint *op = c->w->app->optpoints ? &c->w->app->optpoints[index] : NULL;
     double score = fg_router_score_request(rt, &c->body, c->in->shape);
+    if (r->cold_start != FG_COLD_CLASSIFIER && !(op && op->target > 0 && op->n > 0))
+        return cold_decide(c, r, rt, score);
+    double thr = threshold_for(rt, r, op);
     bool frontier = score >= thr;
     c->rt.route = frontier ? "frontier" : "cheap";
-    c->rt.reason = fg_arena_printf(&c->arena, "classifier score %.3f %s threshold %.3f", score,
-                                   frontier ? ">=" : "<", thr);
+    if (op && op->target > 0 && op->verdict != FG_OPTPOINT_THRESHOLD)
+        /* the labels decided for the whole route: say so, not a score */
+        c->rt.reason =
+            fg_arena_printf(&c->arena, "quality_target %.3f: %s on %zu labels", op->target,
+                            op->verdict == FG_OPTPOINT_ALL_CHEAP ? "the cheap model alone meets it"
+                                                                 : "no cheaper point proves it",
+                            op->n);
+    else
+        c->rt.reason = fg_arena_printf(&c->arena, "classifier score %.3f %s threshold %.3f%s",
+                                       score, frontier ? ">=" : "<", thr,
+                                       op && op->target > 0 ? " (quality_target)" : "");
     return frontier ? r->frontier : r->cheap;
 }

@@ -26,9 +26,22 @@
  *   5. the body (bytes / 4) is longer than the cheap model's context →
  *      frontier.  Rules 3-5 only ever pick the frontier tier, so among them
  *      the order decides only the reason recorded.
- *   6. the classifier's score against the route's threshold (or the
- *      threshold for its frontier_share): >= goes frontier;
- *   7. a route without usable weights serves its frontier model. */
+ *   6. cold_start frontier|cheap on a route without labels of its own
+ *      (no quality_target with a non-empty label file): the classifier
+ *      decides only inside the weights' confidence bands (coldstart.h,
+ *      metadata cold_cheap_below / cold_frontier_at), everything else goes
+ *      to the cold-start tier; reasons start "cold start:";
+ *   7. the classifier's score against the route's threshold: quality_target's
+ *      operating point on the route's labels (optpoint.h, computed once at
+ *      startup from `labels:`; when the labels say all cheap or all
+ *      frontier the reason says so), else frontier_share's, else
+ *      `threshold`, else the weights' recorded share: >= goes frontier;
+ *   8. a route without usable weights serves its frontier model.
+ *
+ * fg_route_init() also compiles each route's format check (fmtcheck.h; a
+ * bad pattern or schema is a startup error naming its line) and loads and
+ * scores the label file of a route with quality_target (a bad line is a
+ * startup error naming FILE:LINE). */
 #ifndef FRUGAL_ROUTE_H
 #define FRUGAL_ROUTE_H
 
@@ -42,7 +55,13 @@ struct fg_app;
 /* route_reason of a tier forced by the client; such calls never escalate. */
 #define FG_ROUTE_FORCED "forced by x-frugal-route"
 
+struct fg_fmtcheck;
+
 int fg_route_init(struct fg_app *app, char *err, size_t errlen);
+/* Compile a route's format check (NULL when it has none); -1 with err
+ * saying why (for `frugal check` and startup, which add the file line). */
+int fg_route_format_compile(const struct fg_route_cfg *r, struct fg_fmtcheck **out, char *err,
+                            size_t errlen);
 void fg_route_free(struct fg_app *app);
 /* x-frugal-route's value (or NULL) as precedence 1 reads it. */
 enum fg_route_force fg_route_force_of(const char *header);

@@ -52,6 +52,9 @@ struct fg_app {
     struct fg_provider_rt *prov;    /* parallel to cfg->providers */
     struct fg_sim *sim;             /* in-process sim, if any provider needs it */
     struct fg_router **routers;     /* per route: classifier weights, or NULL */
+    struct fg_optpoint *optpoints;  /* per route: quality_target's operating
+                                       point (route/optpoint.h); target 0 = none */
+    struct fg_fmtcheck **fmtchecks; /* per route: its format check, or NULL */
     struct fg_affinity_load *loads; /* parallel to cfg->models: calls in flight
                                          per deployment (affinity.h) */
     char sim_base[64];

@@ -12,6 +12,8 @@
 #include "report.h"
 #include "route_report.h"
 #include "route_tool.h"
+#include "route.h"
+#include "fmtcheck.h"
 #include "daemon.h"
 #include "sim.h"
 #include "keystore.h"
@@ -137,6 +139,17 @@ static int cmd_check(int argc, char **argv)
         fprintf(stderr, "%s: redis: the URL %s\n", path ? path : "built-in defaults", bad);
         fg_config_free(cfg);
         return 2;
+    }
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        struct fg_fmtcheck *f;
+        char why[600];
+        if (fg_route_format_compile(&cfg->routes[i], &f, why, sizeof why) < 0) {
+            fprintf(stderr, "%s:%d: routes[%zu].format: %s\n", path ? path : "built-in defaults",
+                    cfg->routes[i].format_line, i, why);
+            fg_config_free(cfg);
+            return 2;
+        }
+        fg_fmtcheck_free(f);
     }
     char st[4200];
     printf("%s: ok (%zu providers, %zu models, %zu routes; storage %s)\n",

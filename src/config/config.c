@@ -20,7 +20,10 @@
 #include "log.h"
 #include "redact.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
 #include <ctype.h>
+#include <jansson.h>
+#include <pcre2.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -939,6 +942,10 @@ static const struct field route_fields[] = {
     OTHER("escalate_on"),
     FLD("frontier_share", F_RATIO, RTE, frontier_share),
     STR("weights", RTE, weights, NULL),
+    FLD("quality_target", F_RATIO, RTE, quality_target),
+    STR("labels", RTE, labels, NULL),
+    OTHER("format"),
+    OTHER("cold_start"),
     FLD("frontier_on_tools", F_BOOL, RTE, frontier_on_tools),
     FLD("frontier_on_images", F_BOOL, RTE, frontier_on_images),
     OTHER("frontier_for"),
@@ -1484,7 +1491,8 @@ static void load_models(struct ld *ld, const struct node *n)
 
 static bool escalation_known(const char *s)
 {
-    static const char *const known[] = {"invalid_schema", "truncated", "refusal", "empty", "retry"};
+    static const char *const known[] = {"invalid_schema", "truncated", "refusal",
+                                        "empty",          "format",    "retry"};
     for (size_t i = 0; i < NF(known); i++)
         if (!strcmp(s, known[i]))
             return true;
@@ -1507,7 +1515,7 @@ static void load_escalate(struct ld *ld, const struct node *v, const char *path,
             r->escalate_on[r->n_escalate_on++] = fg_xstrdup(s);
         else
             err_at(ld, v->kids[i]->line, sub,
-                   "must be invalid_schema, truncated, refusal, empty or retry "
+                   "must be invalid_schema, truncated, refusal, empty, format or retry "
                    "(got \"%.40s\")",
                    s);
     }
@@ -1572,18 +1580,122 @@ static void load_learn(struct ld *ld, const struct node *n, const char *path,
         ref_model(ld, map_get(n, "judge"), sub, r->learn.judge);
 }
 
+/* A YAML subtree as JSON: plain scalars that read as numbers, booleans or
+ * null become those (a schema's `minimum: 0`, `additionalProperties:
+ * false`), everything else a string.  The caller owns the result. */
+static json_t *node_json(const struct node *n)
+{
+    if (n->t == N_SCALAR) {
+        char *end;
+        if (n->null)
+            return json_null();
+        if (!strcmp(n->text, "true") || !strcmp(n->text, "false"))
+            return json_boolean(!strcmp(n->text, "true"));
+        long long i = strtoll(n->text, &end, 10);
+        if (*n->text && !*end)
+            return json_integer(i);
+        double d = strtod(n->text, &end);
+        if (*n->text && !*end)
+            return json_real(d);
+        return json_stringn(n->text, n->len);
+    }
+    json_t *out = n->t == N_MAP ? json_object() : json_array();
+    for (size_t i = 0; i < n->n; i += n->t == N_MAP ? 2 : 1) {
+        if (n->t == N_SEQ)
+            json_array_append_new(out, node_json(n->kids[i]));
+        else if (n->kids[i]->t == N_SCALAR)
+            json_object_set_new(out, n->kids[i]->text, node_json(n->kids[i + 1]));
+    }
+    return out;
+}
+
+/* format: a PCRE2 pattern (compiled here for a file:line error; the
+ * daemon compiles it again in call/fmtcheck.c) or a JSON Schema mapping,
+ * kept as JSON text (compiled by `frugal check` and at startup, which name
+ * the line: the schema compiler lives above this layer). */
+static void load_format(struct ld *ld, const struct node *v, const char *path,
+                        struct fg_route_cfg *r)
+{
+    if (is_null(v))
+        return;
+    r->format_line = v->line;
+    if (v->t == N_MAP) {
+        json_t *j = node_json(v);
+        r->format_schema = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(j);
+        return;
+    }
+    if (v->t != N_SCALAR || !*v->text) {
+        err_at(ld, v->line, path, "must be a pattern (a string) or a JSON Schema (a mapping)");
+        return;
+    }
+    int ec;
+    PCRE2_SIZE off;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)v->text, PCRE2_ZERO_TERMINATED,
+                                   PCRE2_UTF | PCRE2_MULTILINE, &ec, &off, NULL);
+    if (!re) {
+        PCRE2_UCHAR msg[160];
+        pcre2_get_error_message(ec, msg, sizeof msg);
+        err_at(ld, v->line, path, "invalid pattern: %s at offset %zu", (const char *)msg,
+               (size_t)off);
+        return;
+    }
+    pcre2_code_free(re);
+    r->format_pattern = fg_xstrdup(v->text);
+}
+
+/* quality_target picks the threshold from labels: it needs a label file
+ * (until the route gathers its own) and excludes the other two ways of
+ * setting the threshold, which would silently win over it. */
+static void check_quality_target(struct ld *ld, const struct node *n, const char *path,
+                                 const struct fg_route_cfg *r)
+{
+    char sub[PATHLEN];
+    const struct node *q = map_get(n, "quality_target");
+    if (r->quality_target < 0 || !q)
+        return;
+    path_key(sub, path, "quality_target");
+    if (r->quality_target == 0)
+        err_at(ld, q->line, sub,
+               "must be above 0 (the share of calls whose answer is no worse "
+               "than the frontier model's)");
+    else if (!r->labels)
+        err_at(ld, q->line, sub,
+               "needs the route's held-out labels: set labels: FILE (JSON lines "
+               "with prompt and cheap_ok)");
+    else if (r->threshold >= 0 || r->frontier_share >= 0)
+        err_at(ld, q->line, sub, "sets the threshold from labels: remove %s",
+               r->threshold >= 0 ? "threshold" : "frontier_share");
+}
+
 static void load_route(struct ld *ld, const struct node *n, const char *path,
                        struct fg_route_cfg *r)
 {
     char sub[PATHLEN];
     r->threshold = -1; /* unset: the weights' recommended operating point */
     r->frontier_share = -1;
+    r->quality_target = -1;
     r->line = n->line;
     if (!expect(ld, n, N_MAP, path))
         return;
     walk_map(ld, n, path, route_fields, NF(route_fields), r);
     path_key(sub, path, "escalate_on");
     load_escalate(ld, map_get(n, "escalate_on"), sub, r);
+    path_key(sub, path, "format");
+    load_format(ld, map_get(n, "format"), sub, r);
+    const struct node *cs = map_get(n, "cold_start");
+    const char *cst;
+    path_key(sub, path, "cold_start");
+    if (!is_null(cs) && (cst = scalar_text(ld, cs, sub, "a string"))) {
+        if (!strcmp(cst, "classifier"))
+            r->cold_start = FG_COLD_CLASSIFIER;
+        else if (!strcmp(cst, "frontier"))
+            r->cold_start = FG_COLD_FRONTIER;
+        else if (!strcmp(cst, "cheap"))
+            r->cold_start = FG_COLD_CHEAP;
+        else
+            err_at(ld, cs->line, sub, "must be classifier, frontier or cheap (got \"%.40s\")", cst);
+    }
     path_key(sub, path, "frontier_for");
     load_selectors(ld, map_get(n, "frontier_for"), sub, &r->frontier_for, &r->n_frontier_for);
     path_key(sub, path, "cheap_for");
@@ -1594,6 +1706,14 @@ static void load_route(struct ld *ld, const struct node *n, const char *path,
     resolve_route(ld, n, path, r);
     path_key(sub, path, "learn");
     load_learn(ld, map_get(n, "learn"), sub, r);
+
+    check_quality_target(ld, n, path, r);
+    for (size_t i = 0; i < r->n_escalate_on; i++)
+        if (!strcmp(r->escalate_on[i], "format") && !r->format_pattern && !r->format_schema) {
+            path_key(sub, path, "escalate_on");
+            err_at(ld, map_get(n, "escalate_on")->line, sub,
+                   "format needs the route's format: a pattern or a JSON Schema");
+        }
 }
 
 static void load_routes(struct ld *ld, const struct node *n)
@@ -1976,6 +2096,7 @@ static void add_auto_route(struct fg_config *c)
     r->frontier = fg_xstrdup("gpt-4o");
     r->threshold = -1;
     r->frontier_share = -1;
+    r->quality_target = -1;
     r->escalate_on = fg_xcalloc(NF(esc), sizeof *r->escalate_on);
     for (size_t i = 0; i < NF(esc); i++)
         r->escalate_on[r->n_escalate_on++] = fg_xstrdup(esc[i]);
@@ -2059,6 +2180,10 @@ void fg_config_free(struct fg_config *c)
         free(c->routes[i].frontier);
         free(c->routes[i].weights);
         free(c->routes[i].learn.judge);
+
+        free(c->routes[i].labels);
+        free(c->routes[i].format_pattern);
+        free(c->routes[i].format_schema);
         free_strv(c->routes[i].escalate_on, c->routes[i].n_escalate_on);
         free_strv(c->routes[i].frontier_for, c->routes[i].n_frontier_for);
         free_strv(c->routes[i].cheap_for, c->routes[i].n_cheap_for);

@@ -113,6 +113,12 @@ struct fg_model_cfg {
     int line;
 };
 
+enum fg_cold_start {
+    FG_COLD_CLASSIFIER, /* the generic weights decide everywhere (default) */
+    FG_COLD_FRONTIER,   /* unsure calls go to the frontier model */
+    FG_COLD_CHEAP,      /* unsure calls go to the cheap model */
+};
+
 struct fg_route_cfg {
     char *name, *cheap, *frontier;
     double threshold;        /* classifier score at or above which a call goes
@@ -123,9 +129,23 @@ struct fg_route_cfg {
                                 threshold table); -1 = use threshold */
     char *weights;           /* classifier weights file; NULL = the built-in
                                 data/router-weights.frw */
+    double quality_target;   /* if set (> 0): the threshold is the cheapest
+                                operating point whose one-sided 90% Wilson
+                                lower bound on the route's held-out labels
+                                meets it (route/optpoint.h); -1 = unset */
+    int cold_start;          /* enum fg_cold_start: who decides where the
+                                generic weights are not confident, until
+                                the route has labels of its own */
+    char *labels;            /* the route's held-out label file (JSON lines,
+                                route/route_labels.h) for quality_target */
     bool frontier_on_tools;  /* calls with tools go to frontier */
     bool frontier_on_images; /* calls with images go to frontier */
-    char **escalate_on;      /* invalid_schema|truncated|refusal|empty|retry */
+    char **escalate_on;      /* invalid_schema|truncated|refusal|empty|format|retry */
+    char *format_pattern;    /* format: a PCRE2 pattern (multiline) the answer
+                                text must contain, or NULL */
+    char *format_schema;     /* format: a JSON Schema (JSON text) the answer
+                                must satisfy, or NULL */
+    int format_line;         /* line of format: in the config file */
     size_t n_escalate_on;
     /* operator rules: calls of these keys or carrying these tags go to a
      * tier ("key:ID_OR_NAME" | "tag:k=v"); frontier_for is checked first */

@@ -157,6 +157,10 @@ struct agg {
                                           cached; of them with cache reads */
     int64_t prefixed_short;          /* calls with a prefix too short to ever be cached */
     int64_t escalations, escalated_pico, escalated_cheap_pico; /* routing escalations */
+    int64_t escalated_format;                                  /* of them on a missed format */
+    /* routing decided by cold-start rules (call/route.c): all, sent to the
+     * route's cold-start tier, confident of either tier */
+    int64_t cold_calls, cold_tier, cold_conf_cheap, cold_conf_frontier;
     struct gtab models, prefixes, rows, unpriced_models, busters, miss_reasons;
     struct fg_report_selfhost *selfhost; /* providers priced by the hour, or NULL */
 };
@@ -387,10 +391,26 @@ static void count_escalation(struct agg *a, const struct fg_record *r)
     if (r->route && !strcmp(r->route, "escalated")) {
         a->escalations++;
         a->escalated_pico += r->priced ? r->cost_pico : 0;
+        if (r->route_reason && strstr(r->route_reason, "missed the route's format"))
+            a->escalated_format++;
     } else if (r->route && !strcmp(r->route, "cheap") && r->route_reason &&
                strstr(r->route_reason, "escalated")) {
         a->escalated_cheap_pico += r->priced ? r->cost_pico : 0;
     }
+}
+
+/* Calls whose tier the cold-start rules chose (route_reason "cold start:"). */
+static void count_cold_start(struct agg *a, const struct fg_record *r)
+{
+    if (!r->route_reason || strncmp(r->route_reason, "cold start:", 11))
+        return;
+    a->cold_calls++;
+    if (strstr(r->route_reason, "not confident"))
+        a->cold_tier++;
+    else if (r->route && !strcmp(r->route, "frontier"))
+        a->cold_conf_frontier++;
+    else
+        a->cold_conf_cheap++;
 }
 
 static int on_record(void *arg, const struct fg_record *r)
@@ -400,6 +420,7 @@ static int on_record(void *arg, const struct fg_record *r)
         return 0;
     group_add(&a->total, r);
     count_escalation(a, r);
+    count_cold_start(a, r);
     if (r->status >= 400) {
         a->errors++;
     } else if (!r->priced) {
@@ -734,9 +755,16 @@ static json_t *spend_json(struct agg *a, const struct fg_report_opts *o, int64_t
     json_object_set_new(j, "cache_busters", busters_json(a, until - o->since_ms));
     json_object_set_new(j, "cache_miss_reasons", miss_reasons_json(a));
     json_object_set_new(j, "escalations",
-                        json_pack("{sI,so,so}", "count", (json_int_t)a->escalations, "cost_usd",
-                                  fg_report_usd(a->escalated_pico), "cheap_attempts_usd",
-                                  fg_report_usd(a->escalated_cheap_pico)));
+                        json_pack("{sI,so,so,s{sI}}", "count", (json_int_t)a->escalations,
+                                  "cost_usd", fg_report_usd(a->escalated_pico),
+                                  "cheap_attempts_usd", fg_report_usd(a->escalated_cheap_pico),
+                                  "by_reason", "format", (json_int_t)a->escalated_format));
+    json_object_set_new(j, "routing_cold_start",
+                        json_pack("{sI,sI,sI,sI,sI}", "calls", (json_int_t)a->cold_calls,
+                                  "to_cold_tier", (json_int_t)a->cold_tier, "confident",
+                                  (json_int_t)(a->cold_calls - a->cold_tier), "confident_cheap",
+                                  (json_int_t)a->cold_conf_cheap, "confident_frontier",
+                                  (json_int_t)a->cold_conf_frontier));
     json_object_set_new(j, "unpriced_models", unpriced_json(a));
     if (a->selfhost)
         json_object_set_new(j, "self_hosted", fg_report_selfhost_json(a->selfhost));

@@ -7,6 +7,10 @@
  * stored weights, so the scorer reads raw feature values. */
 #include "route_tool.h"
 
+#include "coldstart.h"
+#include "optpoint.h"
+#include "route_labels.h"
+
 #include "arena.h"
 #include "vec.h"
 
@@ -944,8 +948,32 @@ static const char *base_name(const char *p)
     return s ? s + 1 : p;
 }
 
+/* Cold-start bands (coldstart.h) from the out-of-fold scores, one domain
+ * per source; cheap_ok = the weak answer was no worse (qw >= qs). */
+static void cold_bands(const struct dataset *d, const struct cols *c, const double *oof,
+                       struct fg_coldstart_bands *b)
+{
+    struct fg_optpoint_label *l = fg_xmalloc((d->n ? d->n : 1) * sizeof *l);
+    struct fg_coldstart_domain *dom = fg_xcalloc((size_t)(d->n_src ? d->n_src : 1), sizeof *dom);
+    size_t at = 0;
+    for (int s = 0; s < d->n_src; s++) {
+        dom[s].l = l + at;
+        for (size_t i = 0; i < d->n; i++)
+            if (d->r[i].src == s)
+                l[at++] = (struct fg_optpoint_label){oof[i], c->qw[i] >= c->qs[i]};
+        dom[s].n = (size_t)(l + at - dom[s].l);
+    }
+    fg_coldstart_bands(dom, (size_t)d->n_src, b);
+    printf("  cold start: confident cheap below %.4f, confident frontier from %.4f "
+           "(out-of-fold, every source)\n",
+           b->cheap_below, b->frontier_at);
+    free(dom);
+    free(l);
+}
+
 static char *train_meta(const struct train_cli *t, const struct dataset *d,
-                        const struct fg_route_fit_opts *o, int n_folds, double cv_apgr, int op)
+                        const struct fg_route_fit_opts *o, int n_folds, double cv_apgr, int op,
+                        const struct fg_coldstart_bands *cb)
 {
     size_t cap = 4096;
     char *m = fg_xmalloc(cap);
@@ -959,6 +987,7 @@ static char *train_meta(const struct train_cli *t, const struct dataset *d,
          d->n, o->n_buckets, target_name(o->target), o->lambda, o->balance);
     META("cv=%d folds of the training file's fold field\ncv_apgr=%.4f\n", n_folds, cv_apgr);
     META("thresholds=out-of-fold scores of the training rows\noperating_share=%.2f\n", op / 100.0);
+    META("cold_cheap_below=%.6f\ncold_frontier_at=%.6f\n", cb->cheap_below, cb->frontier_at);
 #undef META
     if (n >= cap)
         m[cap - 1] = '\0';
@@ -1075,11 +1104,13 @@ static int cmd_train(int argc, char **argv)
            target_name(best.target), best.lambda, best.balance);
     cv_report(stdout, &d, &c, oof, true, &pooled);
     int op = operating_share(&d, &c, oof);
+    struct fg_coldstart_bands cb;
+    cold_bands(&d, &c, oof, &cb);
     /* the shipped fit: every row; thresholds from the out-of-fold scores */
     size_t *all = iota(d.n);
     struct fg_router *r = fit_rows(&fs, all, d.n, c.qw, c.qs, c.src, d.n_src, &best);
     fg_route_tool_thresholds(r, oof, d.n);
-    char *meta = train_meta(&t, &d, &best, n_folds, cv_apgr, op), err[512];
+    char *meta = train_meta(&t, &d, &best, n_folds, cv_apgr, op, &cb), err[512];
     fg_router_set_meta(r, meta);
     if (fg_router_save(r, t.out, err, sizeof err) < 0) {
         fprintf(stderr, "frugal route: %s\n", err);
@@ -1258,7 +1289,8 @@ static void print_group(const struct group *g)
 }
 
 struct eval_cli {
-    const char *weights, *data;
+    const char *weights, *data, *labels;
+    double quality_target, threshold; /* threshold: NAN = not given */
     bool json, help;
 };
 
@@ -1270,16 +1302,31 @@ static int eval_args(struct eval_cli *e, int argc, char **argv)
             e->help = true;
         else if (!strcmp(a, "--json"))
             e->json = true;
-        else if (!strcmp(a, "--weights") || !strcmp(a, "--data")) {
+        else if (!strcmp(a, "--weights") || !strcmp(a, "--data") || !strcmp(a, "--labels")) {
             if (!v)
                 return usage_error("%s needs a value", a);
-            *(!strcmp(a, "--data") ? &e->data : &e->weights) = v;
+            *(!strcmp(a, "--data")     ? &e->data
+              : !strcmp(a, "--labels") ? &e->labels
+                                       : &e->weights) = v;
+            i++;
+        } else if (!strcmp(a, "--threshold")) {
+            if (!v || parse_double(v, &e->threshold))
+                return usage_error("--threshold needs a number");
+            i++;
+        } else if (!strcmp(a, "--quality-target")) {
+            if (!v || parse_double(v, &e->quality_target) || !(e->quality_target > 0) ||
+                e->quality_target > 1)
+                return usage_error("--quality-target needs a number in (0, 1]");
             i++;
         } else
             return usage_error("unknown option '%s'", a);
     }
-    if (!e->help && (!e->weights || !e->data))
-        return usage_error("eval needs --weights and --data");
+    if (e->help)
+        return 0;
+    if (e->labels && e->data)
+        return usage_error("eval takes --data or --labels, not both");
+    if (!e->labels && (!e->weights || !e->data))
+        return usage_error("eval needs --weights and --data (or --labels)");
     return 0;
 }
 
@@ -1411,17 +1458,87 @@ static void report_text(const struct report *rep)
     }
 }
 
+/* eval --labels: the operating point a quality target gives on a route's
+ * own held-out labels (optpoint.h). */
+static int eval_labels(const struct eval_cli *e)
+{
+    char err[512], line[1024];
+    struct fg_router *r = NULL;
+    if (e->weights && !(r = fg_router_load(e->weights, err, sizeof err))) {
+        fprintf(stderr, "frugal route: %s\n", err);
+        return 1;
+    }
+    struct fg_optpoint_label *l;
+    size_t n;
+    int rc = fg_route_labels_load(e->labels, r, &l, &n, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "frugal route: %s\n", err);
+        fg_router_free(r);
+        return 1;
+    }
+    struct fg_optpoint p;
+    fg_optpoint_pick(l, n, e->quality_target, &p);
+    fg_optpoint_describe(&p, line, sizeof line);
+    /* --threshold: what a threshold picked elsewhere keeps on these labels
+     * (calibration: pick on one set, measure on held-out rows) */
+    double at_kept = NAN, at_share = NAN;
+    if (!isnan(e->threshold) && n) {
+        size_t kept = 0, front = 0;
+        for (size_t i = 0; i < n; i++) {
+            bool f = l[i].score >= e->threshold;
+            front += f;
+            kept += f || l[i].cheap_ok;
+        }
+        at_kept = (double)kept / (double)n;
+        at_share = (double)front / (double)n;
+    }
+    if (e->json) {
+        static const char *const verdict[] = {"no_labels", "all_cheap", "threshold",
+                                              "all_frontier"};
+        json_t *o =
+            json_pack("{s:s,s:f,s:I,s:I,s:o,s:f,s:f,s:f,s:f,s:f,s:o,s:o,s:b,s:s,s:s}", "verdict",
+                      verdict[p.verdict], "quality_target", p.target, "labels", (json_int_t)p.n,
+                      "frontier_calls", (json_int_t)p.n_frontier, "threshold",
+                      isfinite(p.threshold) ? json_real(p.threshold) : json_null(),
+                      "frontier_share", p.frontier_share, "quality", p.kept, "quality_lower",
+                      p.kept_lower, "cheap_alone", p.cheap_ok_rate, "random_at_share",
+                      p.random_kept, "auc", jnum(p.auc), "auc_lower", jnum(p.auc_lower),
+                      "beats_coin", p.beats_coin, "bound", "wilson one-sided 90%", "summary", line);
+        if (!isnan(at_kept))
+            json_object_set_new(o, "at_threshold",
+                                json_pack("{s:f,s:f,s:f}", "threshold", e->threshold, "quality",
+                                          at_kept, "frontier_share", at_share));
+        char *txt = json_dumps(o, JSON_INDENT(2));
+        puts(txt);
+        free(txt);
+        json_decref(o);
+    } else {
+        printf("labels      %s (%zu)\nweights     %s\n%s\n", e->labels, n,
+               e->weights ? e->weights : "(scores from the file)", line);
+        if (!isnan(at_kept))
+            printf("at threshold %.4f: %.1f%% frontier, quality %.3f\n", e->threshold,
+                   100 * at_share, at_kept);
+    }
+    free(l);
+    fg_router_free(r);
+    return 0;
+}
+
 static int cmd_eval(int argc, char **argv)
 {
-    struct eval_cli e = {0};
+    struct eval_cli e = {.quality_target = 0.95, .threshold = NAN};
     int rc = eval_args(&e, argc, argv);
     if (rc || e.help) {
         if (e.help)
             fputs("usage: frugal route eval --weights W.frw --data routing_heldout.jsonl "
-                  "[--json]\n",
+                  "[--json]\n"
+                  "       frugal route eval [--weights W.frw] --labels LABELS.jsonl "
+                  "[--quality-target 0.95] [--threshold T] [--json]\n",
                   stdout);
         return rc;
     }
+    if (e.labels)
+        return eval_labels(&e);
     char err[512], trained[2048] = "", opbuf[32];
     struct fg_router *r = fg_router_load(e.weights, err, sizeof err);
     if (!r) {
@@ -1466,6 +1583,8 @@ static const char usage_text[] =
     "                          [--sources a,b] [--exclude-nc] [--buckets N]\n"
     "                          [--lambda L] [--target gain|binary] [--balance A]\n"
     "       frugal route eval --weights router-weights.frw --data routing_heldout.jsonl "
+    "[--json]\n"
+    "       frugal route eval [--weights W.frw] --labels LABELS.jsonl [--quality-target 0.95] "
     "[--json]\n";
 
 int fg_route_tool_main(int argc, char **argv)

@@ -5,6 +5,8 @@
  *                      [--sources a,b] [--exclude-nc] [--buckets N]
  *                      [--lambda L] [--target gain|binary] [--balance A]
  *   frugal route eval  --weights W.frw --data routing_heldout.jsonl [--json]
+ *   frugal route eval  [--weights W.frw] --labels LABELS.jsonl
+ *                      [--quality-target 0.95] [--json]
  *
  * Data: JSON lines with prompt, source, score_type, weak_score,
  * strong_score and fold (shared/data/routing/README.md).  Quality per row
@@ -28,7 +30,13 @@
  * bootstrap 95% interval (1,000 resamples of the rows), CPT(50%), CPT(80%),
  * AUC for "strong needed" = strong_score > weak_score, and quality retained
  * Q(c)/Q_strong at c = 20/30/40/50%; random and oracle rows for each; then
- * the operating points reached with the file's threshold table. */
+ * the operating points reached with the file's threshold table.
+ *
+ * eval --labels: a route's own held-out labels (route_labels.h) and the
+ * operating point a quality target gives on them (optpoint.h): the
+ * threshold, frontier share, quality with its one-sided 90% Wilson lower
+ * bound, whether cheap alone meets the target, whether the ranking beats
+ * a coin. */
 #ifndef FRUGAL_ROUTE_TOOL_H
 #define FRUGAL_ROUTE_TOOL_H
 

@@ -538,7 +538,7 @@ static void test_bad_references_and_duplicates(void **state)
         "7: models[2].name: duplicate model name \"a\" (first defined on line 5)",
         "9: routes[0].threshold: expected a number between 0 and 1, got \"2\"",
         "9: routes[0].escalate_on[0]: must be invalid_schema, truncated, "
-        "refusal, empty or retry (got \"slow\")",
+        "refusal, empty, format or retry (got \"slow\")",
         "9: routes[0].frontier: unknown model \"c\"",
         "10: routes[1].name: \"a\" is already a model name (line 5)",
         "11: routes[2].frontier: missing required key", "13: fallbacks.a[1]: unknown model \"z\"",
