@@ -750,7 +750,8 @@ static void files(struct ctx *x, const char *rest)
 static struct fg_batch_store *open_store(struct ctx *x, struct fg_batch_store **bstore)
 {
     char err[256];
-    if (!*bstore && fg_batch_store_open(fg_config_batch_storage(x->w->app->cfg), bstore, err, sizeof err) < 0) {
+    if (!*bstore &&
+        fg_batch_store_open(fg_config_batch_storage(x->w->app->cfg), bstore, err, sizeof err) < 0) {
         fg_error("batch store: %s", err);
         fail(x, FG_E_INTERNAL, 0, NULL, "storage_unavailable",
              "frugal's batch storage is unavailable; see the gateway log.");

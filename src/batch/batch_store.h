@@ -254,5 +254,7 @@ int fg_batch_store_job_release(struct fg_batch_store *s, const char *job_id);
 /* Random id with a prefix ("file-", "batch_", "msgbatch_"): 24 hex chars. */
 void fg_batch_store_new_id(const char *prefix, char *out, size_t n);
 const char *fg_batch_store_outcome_name(enum fg_line_outcome o);
+/* The outcome named s (errored for NULL or an unknown name). */
+enum fg_line_outcome fg_batch_store_outcome_parse(const char *s);
 
 #endif
