@@ -1364,7 +1364,10 @@ int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
     const char *dsn = fg_config_batch_storage(app->cfg);
     if (fg_batch_store_open(dsn, &g_batch_exec.s, err, errlen) < 0)
         return -1;
-    g_batch_exec.calls_elsewhere = strcmp(dsn, app->cfg->storage) != 0;
+    /* a Postgres batch store never writes the ledger's partitioned calls
+     * table itself (batch_store_pg.c): its records go through the ledger */
+    g_batch_exec.calls_elsewhere =
+        strcmp(dsn, app->cfg->storage) != 0 || strncmp(dsn, "sqlite:", 7) != 0;
     if (g_batch_exec.calls_elsewhere)
         fg_batch_store_calls_elsewhere(g_batch_exec.s);
     if (pthread_create(&g_batch_exec.thread, NULL, exec_main, NULL) != 0) {

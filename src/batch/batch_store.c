@@ -3,6 +3,8 @@
 #include "batch_store.h"
 #include "batch_store_ops.h"
 
+#include "pgdb.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +12,12 @@
 
 int fg_batch_store_open(const char *dsn, struct fg_batch_store **out, char *err, size_t errlen)
 {
-    static const struct fg_batch_store_ops *const backends[] = {&fg_batch_store_sqlite};
     *out = NULL;
-    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
-        if (!strncmp(dsn, backends[i]->scheme, strlen(backends[i]->scheme)))
-            return backends[i]->open(dsn, out, err, errlen);
-    snprintf(err, errlen, "batches need SQLite storage (storage: sqlite:PATH), not '%s'", dsn);
+    if (!strncmp(dsn, "sqlite:", 7))
+        return fg_batch_store_sqlite.open(dsn, out, err, errlen);
+    if (fg_pgdb_is_dsn(dsn))
+        return fg_batch_store_pg.open(dsn, out, err, errlen);
+    snprintf(err, errlen, "batch storage must be sqlite:PATH or postgres://…");
     return -1;
 }
 

@@ -75,5 +75,6 @@ struct fg_batch_store_ops {
 };
 
 extern const struct fg_batch_store_ops fg_batch_store_sqlite;
+extern const struct fg_batch_store_ops fg_batch_store_pg;
 
 #endif

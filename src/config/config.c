@@ -660,7 +660,11 @@ static const char *check_storage(const char *s)
 
 static const char *check_batch_storage(const char *s)
 {
-    return !strncmp(s, "sqlite:", 7) && s[7] ? NULL : "must be sqlite:PATH";
+    if (!strncmp(s, "sqlite:", 7) && s[7])
+        return NULL;
+    if (fg_pgdb_is_dsn(s))
+        return fg_pgdb_dsn_check(s);
+    return "must be sqlite:PATH or postgres://…";
 }
 
 /* The full check is the backend's (shared_redis.h), at startup. */
@@ -1617,9 +1621,11 @@ static void anchor_dsn(char **dsn, const char *path)
     *dsn = s;
 }
 
-/* Batches live in SQLite (batch_store.h): in the ledger's database, or
- * with a server `storage:` in batches.storage (default frugal-batches.db
- * next to the config file). */
+/* Batches live in the ledger's SQLite database, or in batches.storage
+ * (sqlite:PATH or postgres://…); with a server `storage:` and no
+ * batches.storage, in frugal-batches.db next to the config file: a
+ * Postgres batch store is an explicit choice until the batch API's
+ * queries run off the worker loops (batch_store_pg.c). */
 static void anchor_storage(struct fg_config *c, const char *path)
 {
     if (!c->batches.storage && strncmp(c->storage, "sqlite:", 7))

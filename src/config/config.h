@@ -169,7 +169,7 @@ struct fg_config {
                       is unreachable (default frugal-ledger.spool next to the
                       config file; spool.h) */
 
-    char *redis;   /* redis://[:password@]host[:port][/db] shared by replicas, or NULL */
+    char *redis; /* redis://[:password@]host[:port][/db] shared by replicas, or NULL */
     struct {
         char *on_store_down; /* "fail_closed" (default) | "local": Redis unreachable */
         int lease_seconds;   /* a call's budget hold expires after this (default 1h) */
@@ -250,8 +250,9 @@ int fg_config_load_buffer(const char *name, const char *buf, size_t len, struct 
                           struct fg_config_errlist *errs);
 int fg_config_defaults(struct fg_config **out, struct fg_config_errlist *errs);
 void fg_config_free(struct fg_config *cfg);
-/* Where files and batches are kept: batches.storage, else `storage` when
- * it is SQLite, else sqlite:frugal-batches.db (batch_store.h needs SQLite). */
+/* Where files and batches are kept: batches.storage (sqlite:PATH or
+ * postgres://…), else `storage` when it is SQLite, else
+ * sqlite:frugal-batches.db. */
 const char *fg_config_batch_storage(const struct fg_config *c);
 
 /* Lookups; NULL when absent.  Linear scans are fine: called once per
