@@ -62,6 +62,7 @@ static struct {
     bool woken;
     struct fg_batch_store *s;
     bool calls_elsewhere; /* the ledger is not the batch store's database */
+    char me[40];          /* this replica, in batch leases (fg_batch_store_claim) */
 } g_batch_exec = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static struct {
@@ -1245,6 +1246,16 @@ static int step_batch(void *arg, const struct fg_batch *b)
     (*(unsigned long long *)arg)++;
     if (atomic_load(&g_batch_exec.stop))
         return 1;
+    /* a shared store: one replica works on a batch at a time; this claim,
+     * renewed every tick, is its heartbeat (a dead replica's batches are
+     * taken over once its lease runs out) */
+    int held = fg_batch_store_claim(g_batch_exec.s, b->id, g_batch_exec.me,
+                                    g_batch_exec.app->cfg->batches.lease_ms);
+    if (held <= 0) {
+        if (held < 0)
+            fg_error("batch %s: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
+        return 0;
+    }
     if (!strcmp(b->status, "finalizing")) {
         finalize(b, "completed");
         return 0;
@@ -1364,6 +1375,7 @@ int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
     const char *dsn = fg_config_batch_storage(app->cfg);
     if (fg_batch_store_open(dsn, &g_batch_exec.s, err, errlen) < 0)
         return -1;
+    fg_batch_store_new_id("replica_", g_batch_exec.me, sizeof g_batch_exec.me);
     /* a Postgres batch store never writes the ledger's partitioned calls
      * table itself (batch_store_pg.c): its records go through the ledger */
     g_batch_exec.calls_elsewhere =

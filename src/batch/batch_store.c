@@ -260,6 +260,12 @@ int fg_batch_store_jobs(struct fg_batch_store *s, const char *batch_id, fg_bjob_
     return s->ops->jobs(s, batch_id, cb, arg);
 }
 
+int fg_batch_store_claim(struct fg_batch_store *s, const char *batch_id, const char *me,
+                         int64_t lease_ms)
+{
+    return s->ops->claim ? s->ops->claim(s, batch_id, me, lease_ms) : 1;
+}
+
 int fg_batch_store_job_release(struct fg_batch_store *s, const char *job_id)
 {
     return s->ops->job_release(s, job_id);

@@ -229,6 +229,14 @@ typedef int (*fg_bhold_cb)(void *arg, const struct fg_bhold *h);
  * batch, or of every batch when batch_id is NULL. */
 int fg_batch_store_holds(struct fg_batch_store *s, const char *batch_id, fg_bhold_cb cb, void *arg);
 
+/* ---- claims across replicas ---- */
+/* Take or renew replica `me`'s lease on the batch for lease_ms (measured by
+ * the store's clock): 1 when `me` holds it now, 0 when another replica
+ * holds an unexpired one (leave the batch alone), -1 error.  A store only
+ * one process uses (SQLite) always answers 1. */
+int fg_batch_store_claim(struct fg_batch_store *s, const char *batch_id, const char *me,
+                         int64_t lease_ms);
+
 /* ---- provider jobs ---- */
 struct fg_bjob {
     char id[48];

@@ -72,6 +72,8 @@ struct fg_batch_store_ops {
     int (*job_update)(struct fg_batch_store *s, const struct fg_bjob *j);
     int (*jobs)(struct fg_batch_store *s, const char *batch_id, fg_bjob_cb cb, void *arg);
     int (*job_release)(struct fg_batch_store *s, const char *job_id);
+    /* NULL: one process owns the store (every claim is granted) */
+    int (*claim)(struct fg_batch_store *s, const char *batch_id, const char *me, int64_t lease_ms);
 };
 
 extern const struct fg_batch_store_ops fg_batch_store_sqlite;

@@ -63,6 +63,10 @@ static const struct fg_pgdb_migration migrations[] = {
      " model text, remote_id text, remote_file_id text, state text, created_at bigint,"
      " next_poll_at bigint, polls int);"
      "CREATE INDEX batch_jobs_batch ON batch_jobs (batch_id, seq);"},
+    /* the replica working on a batch, until when (ms, the server's clock) */
+    {2, "batches 2: leases",
+     "ALTER TABLE batches ADD COLUMN lease_owner text,"
+     " ADD COLUMN lease_until bigint NOT NULL DEFAULT 0;"},
 };
 
 #define MAXP 16
@@ -1088,6 +1092,28 @@ static int pg_job_release(struct fg_batch_store *base, const char *job_id)
     return commit(s);
 }
 
+/* ---- claims ---- */
+
+/* One UPDATE: the row lock orders racing replicas, and the second one
+ * re-reads the row the first committed (READ COMMITTED), so at most one of
+ * them finds the lease free.  The server's clock decides expiry, so the
+ * replicas' clocks need not agree. */
+static int pg_claim(struct fg_batch_store *base, const char *batch_id, const char *me,
+                    int64_t lease_ms)
+{
+    struct params p = {0};
+    p_text(&p, batch_id);
+    p_text(&p, me);
+    p_int(&p, lease_ms);
+    int64_t n = cmd((struct bpg *)base,
+                    "UPDATE batches SET lease_owner = $2,"
+                    " lease_until = (extract(epoch from clock_timestamp()) * 1000)::bigint + $3"
+                    " WHERE id = $1 AND (lease_owner = $2 OR lease_owner IS NULL OR lease_until"
+                    " < (extract(epoch from clock_timestamp()) * 1000)::bigint)",
+                    &p, "UPDATE batch lease");
+    return n < 0 ? -1 : n > 0;
+}
+
 const struct fg_batch_store_ops fg_batch_store_pg = {
     .scheme = "postgres",
     .open = pg_open,
@@ -1124,4 +1150,5 @@ const struct fg_batch_store_ops fg_batch_store_pg = {
     .job_update = pg_job_update,
     .jobs = pg_jobs,
     .job_release = pg_job_release,
+    .claim = pg_claim,
 };

@@ -970,6 +970,7 @@ static const struct field batches_fields[] = {
     FLD("window", F_TTL, CFG, batches.window_seconds),
     INT("poll_ms", CFG, batches.poll_ms, 10, 3600000),
     INT("poll_max_ms", CFG, batches.poll_max_ms, 10, 3600000),
+    INT("lease_ms", CFG, batches.lease_ms, 500, 600000),
     INT("local_concurrency", CFG, batches.local_concurrency, 1, 1024),
     INT("local_rps", CFG, batches.local_rps, 0, 100000),
     FLD("max_file_bytes", F_SIZE, CFG, batches.max_file_bytes),
@@ -1019,6 +1020,7 @@ static struct fg_config *config_new(const char *path)
     c->batches.window_seconds = 24 * 3600;
     c->batches.poll_ms = 1000;
     c->batches.poll_max_ms = 60000;
+    c->batches.lease_ms = 20000;
     c->batches.local_concurrency = 8;
     c->batches.max_file_bytes = 200u << 20;
     c->batches.max_lines = 50000;

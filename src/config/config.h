@@ -223,8 +223,11 @@ struct fg_config {
         size_t max_file_bytes; /* upload limit (default 200 MiB, OpenAI's) */
         int max_lines;         /* lines per batch (default 50,000) */
         int retention_days;    /* files expire after (default 30) */
-        char *storage;         /* sqlite:PATH of files and batches when `storage`
-                                 is a server (postgres://); NULL: `storage` */
+        char *storage;         /* sqlite:PATH or postgres://… of files and
+                                 batches; NULL: `storage` when SQLite */
+        int lease_ms;          /* a shared (Postgres) batch store: how long a
+                                 replica's claim on a batch lasts unrenewed
+                                 (default 20000; renewed every tick) */
     } batches;
 };
 

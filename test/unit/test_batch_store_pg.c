@@ -444,6 +444,41 @@ static void test_batch_listing_and_active(void **state)
     assert_int_equal(n, 0);
 }
 
+static void exec_sql(struct fix *f, const char *q)
+{
+    PGconn *c = PQconnectdb(f->dsn);
+    PGresult *r = PQexec(c, q);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        fail_msg("%s: %s", q, PQresultErrorMessage(r));
+    PQclear(r);
+    PQfinish(c);
+}
+
+/* One replica works on a batch at a time: its claim holds the others off
+ * while renewed; once it runs out (a dead replica), another takes over,
+ * and the first, back, is refused. */
+static void test_claims(void **state)
+{
+    struct fix *x = *state;
+    struct fg_batch_store *a = x->s, *b = NULL;
+    char err[256];
+    assert_int_equal(fg_batch_store_open(x->dsn, &b, err, sizeof err), 0);
+    struct fg_batch bt;
+    struct fg_bline_in one = {"x", "{}", 2};
+    new_batch(&bt, "batch_l", "openai");
+    assert_int_equal(fg_batch_store_batch_create(a, &bt, &one, 1), 0);
+    assert_int_equal(fg_batch_store_claim(a, "batch_l", "replica_a", 60000), 1);
+    assert_int_equal(fg_batch_store_claim(b, "batch_l", "replica_b", 60000), 0);
+    assert_int_equal(fg_batch_store_claim(a, "batch_l", "replica_a", 60000), 1); /* renewed */
+    assert_int_equal(fg_batch_store_claim(b, "batch_l", "replica_b", 60000), 0);
+    /* replica_a stops renewing: its lease runs out (set in the past here) */
+    exec_sql(x, "UPDATE batches SET lease_until = lease_until - 120000 WHERE id = 'batch_l'");
+    assert_int_equal(fg_batch_store_claim(b, "batch_l", "replica_b", 60000), 1);
+    assert_int_equal(fg_batch_store_claim(a, "batch_l", "replica_a", 60000), 0);
+    assert_int_equal(fg_batch_store_claim(a, "batch_unknown", "replica_a", 60000), 0);
+    fg_batch_store_close(b);
+}
+
 /* Opening applied the migrations once; counting finds none pending. */
 static void test_migrations(void **state)
 {
@@ -453,12 +488,12 @@ static void test_migrations(void **state)
     assert_int_equal(fg_batch_store_pg_migrate(x->dsn, false, &pending, err, sizeof err), 0);
     assert_int_equal(pending, 0);
     assert_int_equal(
-        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 1);
+        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 2);
     struct fg_batch_store *again = NULL;
     assert_int_equal(fg_batch_store_open(x->dsn, &again, err, sizeof err), 0);
     fg_batch_store_close(again);
     assert_int_equal(
-        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 1);
+        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 2);
 }
 
 int main(void)
@@ -473,6 +508,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lines_state_machine, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_line_holds, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_batch_listing_and_active, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_claims, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_migrations, db_setup, db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
