@@ -19,6 +19,7 @@
 #include "batch_budget.h"
 #include "batch_client.h"
 #include "batch_format.h"
+#include "batch_lease.h"
 #include "batch_mailbox.h"
 #include "batch_remote.h"
 #include "batch_store.h"
@@ -1376,14 +1377,23 @@ int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
     if (fg_batch_store_open(dsn, &g_batch_exec.s, err, errlen) < 0)
         return -1;
     fg_batch_store_new_id("replica_", g_batch_exec.me, sizeof g_batch_exec.me);
+    if (strncmp(dsn, "sqlite:", 7))
+        fg_info("batches: shared store; this replica is %s (lease %d ms)", g_batch_exec.me,
+                app->cfg->batches.lease_ms);
     /* a Postgres batch store never writes the ledger's partitioned calls
      * table itself (batch_store_pg.c): its records go through the ledger */
     g_batch_exec.calls_elsewhere =
         strcmp(dsn, app->cfg->storage) != 0 || strncmp(dsn, "sqlite:", 7) != 0;
     if (g_batch_exec.calls_elsewhere)
         fg_batch_store_calls_elsewhere(g_batch_exec.s);
+    if (fg_batch_lease_start(dsn, g_batch_exec.me, app->cfg->batches.lease_ms, err, errlen) < 0) {
+        fg_batch_store_close(g_batch_exec.s);
+        g_batch_exec.s = NULL;
+        return -1;
+    }
     if (pthread_create(&g_batch_exec.thread, NULL, exec_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the batch executor thread");
+        fg_batch_lease_stop();
         fg_batch_store_close(g_batch_exec.s);
         g_batch_exec.s = NULL;
         return -1;
@@ -1400,6 +1410,7 @@ void fg_batch_exec_stop(void)
     fg_batch_exec_wake();
     pthread_join(g_batch_exec.thread, NULL);
     g_batch_exec.running = false;
+    fg_batch_lease_stop(); /* nothing is worked on now: the others take over */
     fg_batch_store_close(g_batch_exec.s);
     g_batch_exec.s = NULL;
 }

@@ -266,6 +266,11 @@ int fg_batch_store_claim(struct fg_batch_store *s, const char *batch_id, const c
     return s->ops->claim ? s->ops->claim(s, batch_id, me, lease_ms) : 1;
 }
 
+int fg_batch_store_claims_renew(struct fg_batch_store *s, const char *me, int64_t lease_ms)
+{
+    return s->ops->claims_renew ? s->ops->claims_renew(s, me, lease_ms) : 0;
+}
+
 int fg_batch_store_job_release(struct fg_batch_store *s, const char *job_id)
 {
     return s->ops->job_release(s, job_id);

@@ -237,6 +237,10 @@ int fg_batch_store_holds(struct fg_batch_store *s, const char *batch_id, fg_bhol
 int fg_batch_store_claim(struct fg_batch_store *s, const char *batch_id, const char *me,
                          int64_t lease_ms);
 
+/* Renew every lease `me` holds for lease_ms from now (0: give them up, so
+ * another replica takes over at once); leases renewed, or -1. */
+int fg_batch_store_claims_renew(struct fg_batch_store *s, const char *me, int64_t lease_ms);
+
 /* ---- provider jobs ---- */
 struct fg_bjob {
     char id[48];

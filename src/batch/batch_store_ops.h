@@ -74,6 +74,7 @@ struct fg_batch_store_ops {
     int (*job_release)(struct fg_batch_store *s, const char *job_id);
     /* NULL: one process owns the store (every claim is granted) */
     int (*claim)(struct fg_batch_store *s, const char *batch_id, const char *me, int64_t lease_ms);
+    int (*claims_renew)(struct fg_batch_store *s, const char *me, int64_t lease_ms);
 };
 
 extern const struct fg_batch_store_ops fg_batch_store_sqlite;

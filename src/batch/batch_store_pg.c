@@ -1114,6 +1114,18 @@ static int pg_claim(struct fg_batch_store *base, const char *batch_id, const cha
     return n < 0 ? -1 : n > 0;
 }
 
+static int pg_claims_renew(struct fg_batch_store *base, const char *me, int64_t lease_ms)
+{
+    struct params p = {0};
+    p_text(&p, me);
+    p_int(&p, lease_ms);
+    return (int)cmd((struct bpg *)base,
+                    "UPDATE batches SET lease_until ="
+                    " (extract(epoch from clock_timestamp()) * 1000)::bigint + $2"
+                    " WHERE lease_owner = $1 AND lease_until > 0",
+                    &p, "UPDATE batch leases");
+}
+
 const struct fg_batch_store_ops fg_batch_store_pg = {
     .scheme = "postgres",
     .open = pg_open,
@@ -1151,4 +1163,5 @@ const struct fg_batch_store_ops fg_batch_store_pg = {
     .jobs = pg_jobs,
     .job_release = pg_job_release,
     .claim = pg_claim,
+    .claims_renew = pg_claims_renew,
 };
