@@ -300,9 +300,9 @@ static char *read_content(struct bpg *s, const struct fg_bfile *f)
     struct params p = {0};
     p_text(&p, f->id);
     PGresult *r = run(s,
-                      "SELECT content FROM files WHERE id = $1 AND content IS NOT NULL"
-                      " UNION ALL SELECT data FROM (SELECT data FROM file_chunks"
-                      " WHERE file_id = $1 ORDER BY seq) c",
+                      "SELECT data FROM (SELECT -1::bigint AS seq, content AS data FROM files"
+                      " WHERE id = $1 AND content IS NOT NULL UNION ALL"
+                      " SELECT seq, data FROM file_chunks WHERE file_id = $1) c ORDER BY seq",
                       &p, 1, "SELECT file content");
     if (!r)
         return NULL;
