@@ -8,7 +8,9 @@
  * its commit and read back whole through ANOTHER handle (another replica);
  * aborted uploads swept; the line state machine (plan, jobs, release, done
  * once, finish the rest) and its counts; durable line holds; batch listing
- * and the active set; migrations applied once and counted. */
+ * and the active set; a batch created in pieces (hidden until its commit,
+ * aborted and stale ones swept); a file read in pieces (chunks, or 1 MiB
+ * pieces of content stored whole); migrations applied once and counted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -444,6 +446,133 @@ static void test_batch_listing_and_active(void **state)
     assert_int_equal(n, 0);
 }
 
+/* A batch created in pieces (mirrors test_batch_store.c's): hidden from
+ * readers and the executor until commit, and from ANOTHER handle (another
+ * replica) too; an aborted one's lines (and then its row) swept a few at
+ * a time; a hidden row its process never ended retired after its
+ * deadline. */
+static void test_batch_in_pieces(void **state)
+{
+    struct fix *x = *state;
+    struct fg_batch_store *s = x->s, *other = NULL;
+    char err[256];
+    assert_int_equal(fg_batch_store_open(x->dsn, &other, err, sizeof err), 0);
+    struct fg_batch b;
+    new_batch(&b, "msgbatch_p", "anthropic");
+    b.expires_at = 4000000000LL;
+    struct fg_bline_in l[3] = {{"a", "{}", 2}, {"b", "{\"x\":1}", 7}, {"c", "{}", 2}};
+    assert_int_equal(fg_batch_store_batch_begin(s, &b), 0);
+    assert_int_equal(fg_batch_store_batch_add(s, b.id, 0, l, 2), 0);
+    assert_int_equal(fg_batch_store_batch_add(s, b.id, 2, l + 2, 1), 0);
+    struct fg_batch got;
+    assert_int_equal(fg_batch_store_batch_get(other, b.id, &got), 1);
+    assert_true(got.deleted); /* hidden: the API answers 404 */
+    fg_batch_store_batch_clear(&got);
+    int n = 0;
+    assert_int_equal(
+        fg_batch_store_batch_list(other, NULL, "anthropic", NULL, NULL, 10, batch_count, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(fg_batch_store_batch_active(other, batch_count, &n), 0);
+    assert_int_equal(n, 0);
+    b.total = 3;
+    b.expires_at = 1000 + 86400;
+    assert_int_equal(fg_batch_store_batch_commit(s, &b), 0);
+    assert_int_equal(fg_batch_store_batch_get(other, b.id, &got), 1);
+    assert_false(got.deleted);
+    assert_string_equal(got.status, "in_progress");
+    assert_int_equal(got.total, 3);
+    assert_int_equal(got.expires_at, 1000 + 86400);
+    fg_batch_store_batch_clear(&got);
+    assert_int_equal(fg_batch_store_batch_active(other, batch_count, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(fg_batch_store_lines_count(other, b.id, "pending"), 3);
+    assert_int_equal(fg_batch_store_batches_sweep(s, 10, 2000000000LL), 0); /* shown: kept */
+
+    /* aborted: gone at once for every reader; lines then row swept */
+    new_batch(&b, "msgbatch_ab", "anthropic");
+    b.expires_at = 4000000000LL;
+    assert_int_equal(fg_batch_store_batch_begin(s, &b), 0);
+    assert_int_equal(fg_batch_store_batch_add(s, b.id, 0, l, 3), 0);
+    assert_int_equal(fg_batch_store_batch_abort(s, b.id), 0);
+    assert_int_equal(fg_batch_store_batch_commit(s, &b), -1);
+    assert_int_equal(fg_batch_store_batches_sweep(other, 2, 2000000000LL), 2);
+    assert_int_equal(one_number(x, "SELECT count(*) FROM batches WHERE id = 'msgbatch_ab'"), 1);
+    assert_int_equal(fg_batch_store_batches_sweep(other, 2, 2000000000LL), 1);
+    assert_int_equal(one_number(x, "SELECT count(*) FROM batches WHERE id = 'msgbatch_ab'"), 0);
+    assert_int_equal(
+        one_number(x, "SELECT count(*) FROM batch_lines WHERE batch_id = 'msgbatch_ab'"), 0);
+
+    /* its process died: retired once its deadline passed */
+    new_batch(&b, "msgbatch_dead", "anthropic");
+    b.expires_at = 1500;
+    assert_int_equal(fg_batch_store_batch_begin(s, &b), 0);
+    assert_int_equal(fg_batch_store_batch_add(s, b.id, 0, l, 1), 0);
+    assert_int_equal(fg_batch_store_batches_sweep(other, 10, 1000), 0); /* not yet */
+    assert_int_equal(fg_batch_store_batches_sweep(other, 10, 2000), 1);
+    assert_int_equal(one_number(x, "SELECT count(*) FROM batches WHERE id = 'msgbatch_dead'"), 0);
+    assert_int_equal(one_number(x, "SELECT count(*) FROM batches"), 1);
+    fg_batch_store_close(other);
+}
+
+/* A file's content in pieces, either form (mirrors test_batch_store.c's):
+ * a streamed upload's chunks (NUL bytes included), or 1 MiB pieces of a
+ * file stored whole, read through another handle. */
+static void test_file_pieces(void **state)
+{
+    struct fix *x = *state;
+    struct fg_batch_store *s = x->s, *other = NULL;
+    char err[256];
+    assert_int_equal(fg_batch_store_open(x->dsn, &other, err, sizeof err), 0);
+    struct fg_bfile f = {.created_at = 100, .expires_at = 4000000000LL, .bytes = 9};
+    snprintf(f.id, sizeof f.id, "file-ch");
+    snprintf(f.owner, sizeof f.owner, "key_a");
+    snprintf(f.purpose, sizeof f.purpose, "batch");
+    assert_int_equal(fg_batch_store_upload_begin(s, &f), 0);
+    assert_int_equal(fg_batch_store_upload_chunk(s, f.id, 0, "ab\0d", 4), 0);
+    assert_int_equal(fg_batch_store_upload_chunk(s, f.id, 1, "efghi", 5), 0);
+    char *p = NULL;
+    size_t n = 0;
+    assert_int_equal(fg_batch_store_file_piece(other, f.id, 0, &p, &n), 0); /* hidden */
+    assert_int_equal(fg_batch_store_upload_commit(s, &f), 0);
+    assert_int_equal(fg_batch_store_file_piece(other, f.id, 0, &p, &n), 1);
+    assert_int_equal(n, 4);
+    assert_memory_equal(p, "ab\0d", 4);
+    free(p);
+    assert_int_equal(fg_batch_store_file_piece(other, f.id, 1, &p, &n), 1);
+    assert_int_equal(n, 5);
+    assert_memory_equal(p, "efghi", 5);
+    free(p);
+    assert_int_equal(fg_batch_store_file_piece(other, f.id, 2, &p, &n), 0);
+    assert_int_equal(fg_batch_store_file_piece(other, "file-none", 0, &p, &n), 0);
+
+    size_t big = 2 * FG_BATCH_STORE_PIECE + 10;
+    char *content = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        content[i] = (char)(i % 251); /* NULs and high bytes too */
+    snprintf(f.id, sizeof f.id, "file-whole");
+    f.bytes = (int64_t)big;
+    assert_int_equal(fg_batch_store_file_put(s, &f, content, big), 0);
+    size_t at = 0;
+    int pieces = 0;
+    for (int64_t seq = 0;; seq++) {
+        int rc = fg_batch_store_file_piece(other, f.id, seq, &p, &n);
+        assert_true(rc >= 0);
+        if (!rc)
+            break;
+        assert_true(n <= FG_BATCH_STORE_PIECE && at + n <= big);
+        assert_memory_equal(p, content + at, n);
+        at += n;
+        pieces++;
+        free(p);
+    }
+    assert_int_equal(at, big);
+    assert_int_equal(pieces, 3);
+    free(content);
+    assert_int_equal(fg_batch_store_file_delete(s, f.id), 0);
+    assert_int_equal(fg_batch_store_file_piece(other, f.id, 0, &p, &n), 0);
+    fg_batch_store_close(other);
+}
+
 static void exec_sql(struct fix *f, const char *q)
 {
     PGconn *c = PQconnectdb(f->dsn);
@@ -488,12 +617,12 @@ static void test_migrations(void **state)
     assert_int_equal(fg_batch_store_pg_migrate(x->dsn, false, &pending, err, sizeof err), 0);
     assert_int_equal(pending, 0);
     assert_int_equal(
-        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 2);
+        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 3);
     struct fg_batch_store *again = NULL;
     assert_int_equal(fg_batch_store_open(x->dsn, &again, err, sizeof err), 0);
     fg_batch_store_close(again);
     assert_int_equal(
-        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 2);
+        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 3);
 }
 
 int main(void)
@@ -505,6 +634,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_files, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_uploads_across_handles, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_in_pieces, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_file_pieces, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_lines_state_machine, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_line_holds, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_batch_listing_and_active, db_setup, db_teardown),
