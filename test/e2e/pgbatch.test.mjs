@@ -6,11 +6,16 @@
 //  - a 2,000-line batch (local mode, paced) with the replica working on it
 //    killed with SIGKILL mid-way: another replica takes the batch over once
 //    the dead one's lease runs out; every custom_id is answered exactly once
-//    in the output file, and the ledger has exactly one row per line.
+//    in the output file, and the ledger has exactly one row per line;
+//  - a Message Batches create streamed into Postgres through one replica
+//    (several 1 MiB groups under a hidden row) is listed, finished and its
+//    results read through another; one refused mid-way leaves no row and no
+//    line behind; a POST /v1/batches of a file over one chunk row reads it
+//    in pieces through another replica and stores every line.
 import { after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { openai, startFrugal, test, waitFor } from './lib/frugal.mjs';
+import { anthropic, openai, startFrugal, test, waitFor } from './lib/frugal.mjs';
 import { startPg } from './lib/pg.mjs';
 import { toFile } from 'openai';
 
@@ -21,7 +26,7 @@ const config = (dsn, batches = {}) => ({
   server: { workers: 2, master_key: MASTER },
   storage: dsn,
   providers: [{ name: 'sim', type: 'sim', batch: 'local' }],
-  models: [{ name: 'gpt-4o-mini', provider: 'sim', dialect: 'openai' }],
+  models: [{ name: 'gpt-4o-mini', provider: 'sim', dialect: 'openai' }, { name: 'claude-haiku-4-5', provider: 'sim' }],
   batches: { storage: dsn, lease_ms: 2000, ...batches },
 });
 
@@ -110,6 +115,58 @@ describe('files and batches shared by three replicas', { skip: !pg && 'Postgres 
       });
     } finally {
       await Promise.all([...alive].map((r) => r.stop()));
+    }
+  });
+  test('a Message Batches create streamed into Postgres; a refused one leaves nothing; a file batch read in pieces', async () => {
+    const dsn = pg.createDb('pgb_mb');
+    const rs = await Promise.all([0, 1].map((i) => startFrugal({ name: `frugal-pgb-m${i}`, config: config(dsn) })));
+    try {
+      const [a, b] = rs.map((r) => anthropic(r, { apiKey: MASTER, maxRetries: 0 }));
+      const q = (sql) => pg.sql('pgb_mb', sql);
+      const N = 1200; // ~1.8 MB: the lines go to the store in several groups
+      const params = (i) => ({ model: 'claude-haiku-4-5', max_tokens: 8, messages: [{ role: 'user', content: `m ${i} ${'y'.repeat(1400)}` }] });
+      const requests = Array.from({ length: N }, (_, i) => ({ custom_id: `m-${i}`, params: params(i) }));
+      assert.ok(Buffer.byteLength(JSON.stringify({ requests })) > 1.5 * (1 << 20));
+      const mb = await a.messages.batches.create({ requests });
+      assert.equal(mb.request_counts.processing, N);
+      assert.ok((await b.messages.batches.list()).data.some((x) => x.id === mb.id), 'listed through the other replica');
+      const done = await waitFor(async () => {
+        const x = await b.messages.batches.retrieve(mb.id);
+        return x.processing_status === 'ended' ? x : null;
+      }, { timeoutMs: 120000, stepMs: 200, what: 'the message batch ended' });
+      assert.equal(done.request_counts.succeeded, N);
+      const seen = new Set();
+      for await (const r of await b.messages.batches.results(mb.id)) {
+        assert.equal(r.result.type, 'succeeded');
+        seen.add(r.custom_id);
+      }
+      assert.equal(seen.size, N);
+
+      // refused at requests.1000, after groups were written: no row, no line left
+      const bad = requests.map((r, i) => (i === 1000 ? { ...r, custom_id: 'bad id' } : r));
+      const e = await a.messages.batches.create({ requests: bad }).then(() => null, (x) => x);
+      assert.equal(e?.status, 400);
+      assert.match(e.error.error.message, /^requests\.1000\.custom_id: /);
+      await waitFor(() => q(`SELECT count(*) FROM batches WHERE id <> '${mb.id}'`) === '0' &&
+        q(`SELECT count(*) FROM batch_lines WHERE batch_id <> '${mb.id}'`) === '0',
+      { timeoutMs: 30000, stepMs: 200, what: 'the refused create swept' });
+      assert.equal((await b.messages.batches.list()).data.length, 1);
+
+      // POST /v1/batches through the other replica: its file (over one 1 MiB
+      // chunk row) is checked and stored piece by piece
+      const [oa, ob] = rs.map((r) => openai(r, { apiKey: MASTER }));
+      const M = 3000;
+      const text = Array.from({ length: M }, (_, i) => JSON.stringify({
+        custom_id: `p-${i}`, method: 'POST', url: '/v1/chat/completions',
+        body: { model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: `p ${i} ${'z'.repeat(400)}` }] },
+      })).join('\n') + '\n';
+      assert.ok(Buffer.byteLength(text) > (1 << 20));
+      const f = await oa.files.create({ file: await toFile(Buffer.from(text), 'p.jsonl'), purpose: 'batch' });
+      const bt = await ob.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      assert.equal(bt.request_counts.total, M);
+      assert.equal(q(`SELECT count(*), count(DISTINCT custom_id) FROM batch_lines WHERE batch_id = '${bt.id}'`), `${M}|${M}`);
+    } finally {
+      await Promise.all(rs.map((r) => r.stop()));
     }
   });
 });
