@@ -19,6 +19,7 @@
 #include "batch_budget.h"
 #include "batch_client.h"
 #include "batch_format.h"
+#include "batch_lease.h"
 #include "batch_mailbox.h"
 #include "batch_remote.h"
 #include "batch_store.h"
@@ -62,6 +63,7 @@ static struct {
     bool woken;
     struct fg_batch_store *s;
     bool calls_elsewhere; /* the ledger is not the batch store's database */
+    char me[40];          /* this replica, in batch leases (fg_batch_store_claim) */
 } g_batch_exec = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static struct {
@@ -1245,6 +1247,16 @@ static int step_batch(void *arg, const struct fg_batch *b)
     (*(unsigned long long *)arg)++;
     if (atomic_load(&g_batch_exec.stop))
         return 1;
+    /* a shared store: one replica works on a batch at a time; this claim,
+     * renewed every tick, is its heartbeat (a dead replica's batches are
+     * taken over once its lease runs out) */
+    int held = fg_batch_store_claim(g_batch_exec.s, b->id, g_batch_exec.me,
+                                    g_batch_exec.app->cfg->batches.lease_ms);
+    if (held <= 0) {
+        if (held < 0)
+            fg_error("batch %s: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
+        return 0;
+    }
     if (!strcmp(b->status, "finalizing")) {
         finalize(b, "completed");
         return 0;
@@ -1372,11 +1384,24 @@ int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
     const char *dsn = fg_config_batch_storage(app->cfg);
     if (fg_batch_store_open(dsn, &g_batch_exec.s, err, errlen) < 0)
         return -1;
-    g_batch_exec.calls_elsewhere = strcmp(dsn, app->cfg->storage) != 0;
+    fg_batch_store_new_id("replica_", g_batch_exec.me, sizeof g_batch_exec.me);
+    if (strncmp(dsn, "sqlite:", 7))
+        fg_info("batches: shared store; this replica is %s (lease %d ms)", g_batch_exec.me,
+                app->cfg->batches.lease_ms);
+    /* a Postgres batch store never writes the ledger's partitioned calls
+     * table itself (batch_store_pg.c): its records go through the ledger */
+    g_batch_exec.calls_elsewhere =
+        strcmp(dsn, app->cfg->storage) != 0 || strncmp(dsn, "sqlite:", 7) != 0;
     if (g_batch_exec.calls_elsewhere)
         fg_batch_store_calls_elsewhere(g_batch_exec.s);
+    if (fg_batch_lease_start(dsn, g_batch_exec.me, app->cfg->batches.lease_ms, err, errlen) < 0) {
+        fg_batch_store_close(g_batch_exec.s);
+        g_batch_exec.s = NULL;
+        return -1;
+    }
     if (pthread_create(&g_batch_exec.thread, NULL, exec_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the batch executor thread");
+        fg_batch_lease_stop();
         fg_batch_store_close(g_batch_exec.s);
         g_batch_exec.s = NULL;
         return -1;
@@ -1393,6 +1418,7 @@ void fg_batch_exec_stop(void)
     fg_batch_exec_wake();
     pthread_join(g_batch_exec.thread, NULL);
     g_batch_exec.running = false;
+    fg_batch_lease_stop(); /* nothing is worked on now: the others take over */
     fg_batch_store_close(g_batch_exec.s);
     g_batch_exec.s = NULL;
 }

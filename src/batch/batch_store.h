@@ -255,6 +255,18 @@ typedef int (*fg_bhold_cb)(void *arg, const struct fg_bhold *h);
  * batch, or of every batch when batch_id is NULL. */
 int fg_batch_store_holds(struct fg_batch_store *s, const char *batch_id, fg_bhold_cb cb, void *arg);
 
+/* ---- claims across replicas ---- */
+/* Take or renew replica `me`'s lease on the batch for lease_ms (measured by
+ * the store's clock): 1 when `me` holds it now, 0 when another replica
+ * holds an unexpired one (leave the batch alone), -1 error.  A store only
+ * one process uses (SQLite) always answers 1. */
+int fg_batch_store_claim(struct fg_batch_store *s, const char *batch_id, const char *me,
+                         int64_t lease_ms);
+
+/* Renew every lease `me` holds for lease_ms from now (0: give them up, so
+ * another replica takes over at once); leases renewed, or -1. */
+int fg_batch_store_claims_renew(struct fg_batch_store *s, const char *me, int64_t lease_ms);
+
 /* ---- provider jobs ---- */
 struct fg_bjob {
     char id[48];
@@ -280,5 +292,7 @@ int fg_batch_store_job_release(struct fg_batch_store *s, const char *job_id);
 /* Random id with a prefix ("file-", "batch_", "msgbatch_"): 24 hex chars. */
 void fg_batch_store_new_id(const char *prefix, char *out, size_t n);
 const char *fg_batch_store_outcome_name(enum fg_line_outcome o);
+/* The outcome named s (errored for NULL or an unknown name). */
+enum fg_line_outcome fg_batch_store_outcome_parse(const char *s);
 
 #endif

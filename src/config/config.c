@@ -660,7 +660,11 @@ static const char *check_storage(const char *s)
 
 static const char *check_batch_storage(const char *s)
 {
-    return !strncmp(s, "sqlite:", 7) && s[7] ? NULL : "must be sqlite:PATH";
+    if (!strncmp(s, "sqlite:", 7) && s[7])
+        return NULL;
+    if (fg_pgdb_is_dsn(s))
+        return fg_pgdb_dsn_check(s);
+    return "must be sqlite:PATH or postgres://…";
 }
 
 /* The full check is the backend's (shared_redis.h), at startup. */
@@ -966,6 +970,7 @@ static const struct field batches_fields[] = {
     FLD("window", F_TTL, CFG, batches.window_seconds),
     INT("poll_ms", CFG, batches.poll_ms, 10, 3600000),
     INT("poll_max_ms", CFG, batches.poll_max_ms, 10, 3600000),
+    INT("lease_ms", CFG, batches.lease_ms, 500, 600000),
     INT("local_concurrency", CFG, batches.local_concurrency, 1, 1024),
     INT("local_rps", CFG, batches.local_rps, 0, 100000),
     FLD("max_file_bytes", F_SIZE, CFG, batches.max_file_bytes),
@@ -1015,6 +1020,7 @@ static struct fg_config *config_new(const char *path)
     c->batches.window_seconds = 24 * 3600;
     c->batches.poll_ms = 1000;
     c->batches.poll_max_ms = 60000;
+    c->batches.lease_ms = 20000;
     c->batches.local_concurrency = 8;
     c->batches.max_file_bytes = 200u << 20;
     c->batches.max_lines = 50000;
@@ -1617,9 +1623,11 @@ static void anchor_dsn(char **dsn, const char *path)
     *dsn = s;
 }
 
-/* Batches live in SQLite (batch_store.h): in the ledger's database, or
- * with a server `storage:` in batches.storage (default frugal-batches.db
- * next to the config file). */
+/* Batches live in the ledger's SQLite database, or in batches.storage
+ * (sqlite:PATH or postgres://…); with a server `storage:` and no
+ * batches.storage, in frugal-batches.db next to the config file: a
+ * Postgres batch store is an explicit choice until the batch API's
+ * queries run off the worker loops (batch_store_pg.c). */
 static void anchor_storage(struct fg_config *c, const char *path)
 {
     if (!c->batches.storage && strncmp(c->storage, "sqlite:", 7))
