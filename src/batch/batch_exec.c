@@ -1388,10 +1388,9 @@ int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
     if (strncmp(dsn, "sqlite:", 7))
         fg_info("batches: shared store; this replica is %s (lease %d ms)", g_batch_exec.me,
                 app->cfg->batches.lease_ms);
-    /* a Postgres batch store never writes the ledger's partitioned calls
-     * table itself (batch_store_pg.c): its records go through the ledger */
-    g_batch_exec.calls_elsewhere =
-        strcmp(dsn, app->cfg->storage) != 0 || strncmp(dsn, "sqlite:", 7) != 0;
+    /* the ledger in the same database (either backend): a line's records
+     * are written in the transaction of its result (batch_store_*.c) */
+    g_batch_exec.calls_elsewhere = strcmp(dsn, app->cfg->storage) != 0;
     if (g_batch_exec.calls_elsewhere)
         fg_batch_store_calls_elsewhere(g_batch_exec.s);
     if (fg_batch_lease_start(dsn, g_batch_exec.me, app->cfg->batches.lease_ms, err, errlen) < 0) {

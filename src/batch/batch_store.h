@@ -40,12 +40,13 @@ struct fg_batch_store;
 
 int fg_batch_store_open(const char *dsn, struct fg_batch_store **out, char *err, size_t errlen);
 void fg_batch_store_close(struct fg_batch_store *s);
-/* The ledger is not in this database (storage: postgres://, batches in
- * batches.storage): fg_batch_store_lines_done and _line_replan then leave
+/* The ledger is not in this database (storage and batches.storage are
+ * different DSNs): fg_batch_store_lines_done and _line_replan then leave
  * out their records, which the caller hands to the ledger after the
  * commit (a crash between the two loses them, as it loses any call's
  * record in its group window; a line run again writes the same ids, kept
- * once). */
+ * once).  Without it (the same DSN, SQLite or Postgres) they write the
+ * records' calls rows in the transaction of the lines' results. */
 void fg_batch_store_calls_elsewhere(struct fg_batch_store *s);
 const char *fg_batch_store_errmsg(struct fg_batch_store *s);
 

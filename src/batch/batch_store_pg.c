@@ -14,10 +14,15 @@
  * from text.  A lost connection is reconnected once at the next operation
  * (the operation that saw it fails: its transaction was rolled back).
  *
- * Ledger records: the ledger's `calls` table is store_pg.c's (partitioned
- * by month); this backend never writes it, the executor hands a line's
- * records to the ledger after the commit (batch_exec.c: calls elsewhere),
- * as with a SQLite batch store next to a server ledger. */
+ * Ledger records: when the ledger is in this same database (storage and
+ * batches.storage one DSN, the default), a line's records are inserted
+ * into the ledger's `calls` table (store_pg.c's, partitioned by month,
+ * with its rollups: fg_store_pg_calls_insert) in the transaction that
+ * writes the line's result, as the SQLite backend does: a replica killed
+ * after the commit leaves both, before it neither (the line is run again
+ * by whoever takes the batch over).  When the ledger is elsewhere
+ * (fg_batch_store_calls_elsewhere) the executor hands them to the ledger
+ * after the commit (a kill in between loses them). */
 #include "batch_store.h"
 #include "batch_store_ops.h"
 
@@ -25,9 +30,11 @@
 #include "arena.h"
 #include "batch_store_pg.h"
 #include "pgdb.h"
+#include "store_pg.h"
 
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -982,14 +989,41 @@ static int pg_line_plan(struct fg_batch_store *base, const char *batch_id, int64
                : 0;
 }
 
-/* Ledger records (recs) are never written here: see the header comment. */
+/* Before the transaction: the ledger partitions the records need (their
+ * own short transactions), when the records are written here. */
+static int recs_prepare(struct bpg *s, struct fg_record *const *recs, size_t nrecs)
+{
+    if (!nrecs || s->base.calls_elsewhere)
+        return 0;
+    if (ready(s) < 0)
+        return -1;
+    return fg_store_pg_calls_partitions(s->c, recs, nrecs, s->base.err, sizeof s->base.err);
+}
+
+/* Inside the transaction: the records' calls rows (see the header). */
+static int recs_insert(struct bpg *s, struct fg_record *const *recs, size_t nrecs)
+{
+    if (!nrecs || s->base.calls_elsewhere)
+        return 0;
+    return fg_store_pg_calls_insert(s->c, recs, nrecs, s->base.err, sizeof s->base.err);
+}
+
+/* A test-only fault (FRUGAL_TEST_KILL_AFTER_LINES=1): the process is killed
+ * right after a commit of lines that carried ledger records, the window
+ * the e2e test pgbatch.test.mjs needs to hit deterministically. */
+static void test_kill_point(size_t nrecs)
+{
+    const char *e = getenv("FRUGAL_TEST_KILL_AFTER_LINES");
+    if (nrecs && e && !strcmp(e, "1"))
+        raise(SIGKILL);
+}
+
 static int pg_lines_done(struct fg_batch_store *base, const char *batch_id,
                          const struct fg_bline_done *d, size_t n, struct fg_record *const *recs,
                          size_t nrecs)
 {
     struct bpg *s = (struct bpg *)base;
-    FG_ASSERT(!nrecs || s->base.calls_elsewhere);
-    if (begin(s) < 0)
+    if (recs_prepare(s, recs, nrecs) < 0 || begin(s) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         struct params p = {0};
@@ -1015,25 +1049,32 @@ static int pg_lines_done(struct fg_batch_store *base, const char *batch_id,
                 &p, "UPDATE line done") < 0)
             return rollback(s);
     }
-    return commit(s);
+    if (recs_insert(s, recs, nrecs) < 0)
+        return rollback(s);
+    if (commit(s) < 0)
+        return -1;
+    test_kill_point(nrecs);
+    return 0;
 }
 
 static int pg_line_replan(struct fg_batch_store *base, const char *batch_id, int64_t idx,
                           const char *plan, struct fg_record *const *recs, size_t nrecs)
 {
     struct bpg *s = (struct bpg *)base;
-    FG_ASSERT(!nrecs || s->base.calls_elsewhere);
     struct params p = {0};
     p_text(&p, plan);
     p_text(&p, batch_id);
     p_int(&p, idx);
-    return cmd(s,
-               "UPDATE batch_lines SET state = 'planned', job_id = NULL, plan = $1,"
-               " hold_pico = 0, hold_at = 0 WHERE batch_id = $2 AND idx = $3"
-               " AND state = 'submitted'",
-               &p, "UPDATE line replan") < 0
-               ? -1
-               : 0;
+    if (recs_prepare(s, recs, nrecs) < 0 || begin(s) < 0)
+        return -1;
+    if (cmd(s,
+            "UPDATE batch_lines SET state = 'planned', job_id = NULL, plan = $1,"
+            " hold_pico = 0, hold_at = 0 WHERE batch_id = $2 AND idx = $3"
+            " AND state = 'submitted'",
+            &p, "UPDATE line replan") < 0 ||
+        recs_insert(s, recs, nrecs) < 0)
+        return rollback(s);
+    return commit(s);
 }
 
 static int pg_lines_finish_rest(struct fg_batch_store *base, const char *batch_id,

@@ -117,6 +117,47 @@ describe('files and batches shared by three replicas', { skip: !pg && 'Postgres 
       await Promise.all([...alive].map((r) => r.stop()));
     }
   });
+  test('a replica killed right after committing lines, before its ledger writer ran: each line still recorded once', async () => {
+    // FRUGAL_TEST_KILL_AFTER_LINES=1 (batch_store_pg.c): the process kills
+    // itself with SIGKILL right after the first commit of answered lines
+    // that carry ledger records, the window where a record handed to the
+    // ledger writer after the commit would be lost for good
+    const N = 40;
+    const dsn = pg.createDb('pgb_window');
+    const cfg = config(dsn, { local_concurrency: 4 });
+    const q = (sql) => pg.sql('pgb_window', sql);
+    const a = await startFrugal({ name: 'frugal-pgb-w0', config: cfg, env: { FRUGAL_TEST_KILL_AFTER_LINES: '1' } });
+    let b = null;
+    try {
+      const ca = openai(a, { apiKey: MASTER });
+      const lines = Array.from({ length: N }, (_, i) => JSON.stringify({
+        custom_id: `w-${i}`, method: 'POST', url: '/v1/chat/completions',
+        body: { model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: `window ${i}` }] },
+      }));
+      const f = await ca.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'w.jsonl'), purpose: 'batch' });
+      const b0 = await ca.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      const gone = await a.exit;
+      assert.equal(gone.signal, 'SIGKILL', 'the fault hook killed the replica');
+      const doneAtKill = Number(q(`SELECT count(*) FROM batch_lines WHERE batch_id = '${b0.id}' AND state = 'done'`));
+      assert.ok(doneAtKill > 0 && doneAtKill < N, `killed after some lines were committed (${doneAtKill})`);
+      b = await startFrugal({ name: 'frugal-pgb-w1', config: cfg });
+      const cb = openai(b, { apiKey: MASTER });
+      const fin = await waitFor(async () => {
+        const x = await cb.batches.retrieve(b0.id);
+        return ['completed', 'failed', 'expired', 'cancelled'].includes(x.status) ? x : null;
+      }, { timeoutMs: 120000, stepMs: 200, what: 'the batch finished by the other replica' });
+      assert.equal(fin.status, 'completed');
+      assert.equal(fin.request_counts.completed, N);
+      const rows = `SELECT count(*), count(DISTINCT id) FROM calls WHERE batch_id = '${b0.id}'`;
+      await waitFor(() => q(rows) === `${N}|${N}`, {
+        timeoutMs: 20000, stepMs: 200, what: `${N} ledger rows, one per line (have ${q(rows)})`,
+      });
+    } finally {
+      if (!a.exited) await a.stop();
+      await b?.stop();
+    }
+  });
+
   test('a Message Batches create streamed into Postgres; a refused one leaves nothing; a file batch read in pieces', async () => {
     const dsn = pg.createDb('pgb_mb');
     const rs = await Promise.all([0, 1].map((i) => startFrugal({ name: `frugal-pgb-m${i}`, config: config(dsn) })));
