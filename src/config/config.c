@@ -1623,15 +1623,11 @@ static void anchor_dsn(char **dsn, const char *path)
     *dsn = s;
 }
 
-/* Batches live in the ledger's SQLite database, or in batches.storage
- * (sqlite:PATH or postgres://…); with a server `storage:` and no
- * batches.storage, in frugal-batches.db next to the config file: a
- * Postgres batch store is an explicit choice until the batch API's
- * queries run off the worker loops (batch_store_pg.c). */
+/* Batches live in the ledger's database (SQLite or Postgres: the batch
+ * API's Postgres queries run off the worker loops, batch_api.h), or in
+ * batches.storage (sqlite:PATH or postgres://…). */
 static void anchor_storage(struct fg_config *c, const char *path)
 {
-    if (!c->batches.storage && strncmp(c->storage, "sqlite:", 7))
-        c->batches.storage = fg_xstrdup("sqlite:frugal-batches.db");
     anchor_dsn(&c->storage, path);
     if (c->batches.storage)
         anchor_dsn(&c->batches.storage, path);
@@ -1651,7 +1647,7 @@ const char *fg_config_batch_storage(const struct fg_config *c)
 {
     if (c->batches.storage)
         return c->batches.storage;
-    return strncmp(c->storage, "sqlite:", 7) ? "sqlite:frugal-batches.db" : c->storage;
+    return c->storage;
 }
 
 int fg_config_load(const char *path, struct fg_config **out, struct fg_config_errlist *errs)

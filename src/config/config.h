@@ -254,8 +254,7 @@ int fg_config_load_buffer(const char *name, const char *buf, size_t len, struct 
 int fg_config_defaults(struct fg_config **out, struct fg_config_errlist *errs);
 void fg_config_free(struct fg_config *cfg);
 /* Where files and batches are kept: batches.storage (sqlite:PATH or
- * postgres://…), else `storage` when it is SQLite, else
- * sqlite:frugal-batches.db. */
+ * postgres://…), else `storage` (the ledger's database, either kind). */
 const char *fg_config_batch_storage(const struct fg_config *c);
 
 /* Lookups; NULL when absent.  Linear scans are fine: called once per

@@ -158,6 +158,61 @@ describe('files and batches shared by three replicas', { skip: !pg && 'Postgres 
     }
   });
 
+  test('storage: postgres:// alone puts batches there; a batch API query waiting on Postgres never holds the worker loop', async () => {
+    // one worker: a batch API query run on its loop would stall every other
+    // request until Postgres answers; run off the loop (offq.h) it does not
+    const dsn = pg.createDb('pgb_offloop');
+    const q = (sql) => pg.sql('pgb_offloop', sql);
+    const fr = await startFrugal({
+      name: 'frugal-pgb-o',
+      config: {
+        server: { workers: 1, master_key: MASTER },
+        storage: dsn,
+        providers: [{ name: 'sim', type: 'sim', batch: 'local' }],
+        models: [{ name: 'gpt-4o-mini', provider: 'sim', dialect: 'openai' }],
+      },
+    });
+    let locker = null;
+    const unlock = () => q(`SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(600)%' AND pid <> pg_backend_pid()`);
+    try {
+      const c = openai(fr, { apiKey: MASTER });
+      const line = JSON.stringify({
+        custom_id: 'o-0', method: 'POST', url: '/v1/chat/completions',
+        body: { model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'off the loop' }] },
+      });
+      const f = await c.files.create({ file: await toFile(Buffer.from(line + '\n'), 'o.jsonl'), purpose: 'batch' });
+      const b0 = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      assert.equal(q(`SELECT count(*) FROM batches WHERE id = '${b0.id}'`), '1', 'the batch is in Postgres');
+      assert.equal(q(`SELECT count(*) FROM files WHERE id = '${f.id}'`), '1', 'the file is in Postgres');
+      await waitFor(async () => (await c.batches.retrieve(b0.id)).status === 'completed',
+        { timeoutMs: 60000, stepMs: 100, what: 'the batch completed' });
+      // a session holding the batches table until the test ends it
+      locker = pg.sqlAsync('pgb_offloop', 'BEGIN; LOCK TABLE batches IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(600); COMMIT')
+        .catch(() => 'ended');
+      await waitFor(() => q(`SELECT count(*) FROM pg_locks l JOIN pg_class k ON k.oid = l.relation
+        WHERE k.relname = 'batches' AND l.mode = 'AccessExclusiveLock' AND l.granted`) === '1',
+      { timeoutMs: 20000, stepMs: 50, what: 'the lock taken' });
+      const got = c.batches.retrieve(b0.id);
+      await waitFor(() => Number(q(`SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+        AND query LIKE '%FROM batches WHERE id = $1%'`)) >= 1, { timeoutMs: 20000, stepMs: 50, what: 'the retrieve waiting on Postgres' });
+      // while it waits, a call through the same (only) worker is answered
+      const chat = c.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+      const first = await Promise.race([chat.then(() => 'call'), new Promise((r) => setTimeout(r, 20000, 'stalled'))]);
+      assert.equal(unlock(), '1');
+      await locker;
+      locker = null;
+      assert.equal(first, 'call', 'the call was answered while the batch query waited');
+      assert.equal((await got).id, b0.id, 'the retrieve answered once Postgres did');
+      await chat;
+    } finally {
+      if (locker) {
+        unlock();
+        await locker;
+      }
+      await fr.stop();
+    }
+  });
+
   test('a Message Batches create streamed into Postgres; a refused one leaves nothing; a file batch read in pieces', async () => {
     const dsn = pg.createDb('pgb_mb');
     const rs = await Promise.all([0, 1].map((i) => startFrugal({ name: `frugal-pgb-m${i}`, config: config(dsn) })));

@@ -1010,15 +1010,15 @@ static void test_storage_anchored_to_config_dir(void **state)
     free(tmp);
 }
 
-/* A server storage: batches in batches.storage (a SQLite file by default,
- * next to the config file, or a postgres:// database), the ledger's spool
- * in a local file; both anchored like a relative sqlite: path. */
+/* A server storage: batches in the same database by default (one config
+ * for every replica), or in batches.storage (a SQLite file anchored like a
+ * relative sqlite: path, or another postgres:// database); the ledger's
+ * spool in a local file. */
 static void test_postgres_storage_batches_and_spool(void **state)
 {
     char *tmp = realpath("/tmp", NULL), want[160];
     struct fg_config *c = load_ok("storage: postgres://u:pw@db/frugal\n");
-    snprintf(want, sizeof want, "sqlite:%s/frugal-batches.db", tmp);
-    assert_string_equal(fg_config_batch_storage(c), want);
+    assert_string_equal(fg_config_batch_storage(c), "postgres://u:pw@db/frugal");
     snprintf(want, sizeof want, "%s/frugal-ledger.spool", tmp);
     assert_string_equal(c->spool, want);
     fg_config_free(c);
