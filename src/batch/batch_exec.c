@@ -432,6 +432,8 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
             take_records(&c, l->line_key, MAILBOX_WAIT_MS);
             for (size_t k = before; k < c.nrecs; k++)
                 d.cost_pico += c.recs[k]->cost_pico;
+            d.rec_first = before; /* not recorded if another run stored the line first */
+            d.nrec = c.nrecs - before;
             char *t = l->resp ? strdup(l->resp) : NULL;
             d.result = t;
             commit_add(&c, &d, t);

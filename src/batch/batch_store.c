@@ -45,6 +45,21 @@ void fg_batch_store_new_id(const char *prefix, char *out, size_t n)
         w += snprintf(out + w, n - (size_t)w, "%02x", r[i]);
 }
 
+size_t fg_batch_store_recs_fresh(const struct fg_bline_done *d, size_t n, const bool *fresh,
+                                 struct fg_record *const *recs, size_t nrecs,
+                                 struct fg_record **out)
+{
+    size_t k = 0;
+    for (size_t r = 0; r < nrecs; r++) {
+        bool keep = true;
+        for (size_t i = 0; i < n && keep; i++)
+            keep = fresh[i] || !(r >= d[i].rec_first && r < d[i].rec_first + d[i].nrec);
+        if (keep)
+            out[k++] = recs[r];
+    }
+    return k;
+}
+
 const char *fg_batch_store_outcome_name(enum fg_line_outcome o)
 {
     static const char *const names[] = {"succeeded", "errored", "canceled", "expired"};

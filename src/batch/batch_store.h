@@ -215,10 +215,16 @@ struct fg_bline_done {
     const char *result; /* client-dialect JSON text, or NULL */
     const char *request_id;
     int64_t in_tokens, cached_tokens, out_tokens, reasoning_tokens, cost_pico;
+    /* this line's records: recs[rec_first, rec_first + nrec) (nrec 0: none
+     * is tied to it) */
+    size_t rec_first, nrec;
 };
 /* In one transaction: each line not yet done gets its result (and its
- * reservation cleared); `recs` are written to the calls table (INSERT OR
- * REPLACE by id).  Lines already done are left alone. */
+ * reservation cleared); `recs` are written to the calls table (a row
+ * whose id is stored already kept as it is).  Lines already done are left
+ * alone, and so are the records tied to them (d[i].rec_first, nrec): a
+ * line run twice (two replicas, one whose lease ran out mid-run) is
+ * recorded by the run whose result was stored, once. */
 int fg_batch_store_lines_done(struct fg_batch_store *s, const char *batch_id,
                               const struct fg_bline_done *d, size_t n,
                               struct fg_record *const *recs, size_t nrecs);

@@ -85,6 +85,13 @@ struct fg_batch_store_ops {
     int (*claims_renew)(struct fg_batch_store *s, const char *me, int64_t lease_ms);
 };
 
+/* For lines_done: recs without those tied to lines that were done
+ * already (fresh[i] false for d[i]), in order, into out (room for nrecs).
+ * Their count. */
+size_t fg_batch_store_recs_fresh(const struct fg_bline_done *d, size_t n, const bool *fresh,
+                                 struct fg_record *const *recs, size_t nrecs,
+                                 struct fg_record **out);
+
 extern const struct fg_batch_store_ops fg_batch_store_sqlite;
 extern const struct fg_batch_store_ops fg_batch_store_pg;
 

@@ -1025,6 +1025,8 @@ static int pg_lines_done(struct fg_batch_store *base, const char *batch_id,
     struct bpg *s = (struct bpg *)base;
     if (recs_prepare(s, recs, nrecs) < 0 || begin(s) < 0)
         return -1;
+    bool *fresh = fg_xcalloc(n ? n : 1, sizeof *fresh);
+    struct fg_record **kept = fg_xcalloc(nrecs ? nrecs : 1, sizeof *kept);
     for (size_t i = 0; i < n; i++) {
         struct params p = {0};
         p_text(&p, fg_batch_store_outcome_name(d[i].outcome));
@@ -1041,20 +1043,30 @@ static int pg_lines_done(struct fg_batch_store *base, const char *batch_id,
         p_int(&p, d[i].cost_pico);
         p_text(&p, batch_id);
         p_int(&p, d[i].idx);
-        if (cmd(s,
-                "UPDATE batch_lines SET state = 'done', outcome = $1, status_code = $2,"
-                " result = $3, request_id = $4, in_tokens = $5, cached_tokens = $6,"
-                " out_tokens = $7, reasoning_tokens = $8, cost_pico = $9, plan = NULL,"
-                " hold_pico = 0 WHERE batch_id = $10 AND idx = $11 AND state != 'done'",
-                &p, "UPDATE line done") < 0)
-            return rollback(s);
+        int64_t changed = cmd(s,
+                              "UPDATE batch_lines SET state = 'done', outcome = $1,"
+                              " status_code = $2, result = $3, request_id = $4, in_tokens = $5,"
+                              " cached_tokens = $6, out_tokens = $7, reasoning_tokens = $8,"
+                              " cost_pico = $9, plan = NULL, hold_pico = 0"
+                              " WHERE batch_id = $10 AND idx = $11 AND state != 'done'",
+                              &p, "UPDATE line done");
+        if (changed < 0)
+            goto bad;
+        fresh[i] = changed > 0;
     }
-    if (recs_insert(s, recs, nrecs) < 0)
-        return rollback(s);
+    size_t nk = fg_batch_store_recs_fresh(d, n, fresh, recs, nrecs, kept);
+    if (recs_insert(s, kept, nk) < 0)
+        goto bad;
+    free(fresh);
+    free(kept);
     if (commit(s) < 0)
         return -1;
     test_kill_point(nrecs);
     return 0;
+bad:
+    free(fresh);
+    free(kept);
+    return rollback(s);
 }
 
 static int pg_line_replan(struct fg_batch_store *base, const char *batch_id, int64_t idx,

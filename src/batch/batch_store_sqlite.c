@@ -1016,10 +1016,12 @@ static int sq_lines_done(struct fg_batch_store *base, const char *batch_id,
         " WHERE batch_id = ? AND idx = ? AND state != 'done'";
     if (begin(s) < 0)
         return -1;
+    bool *fresh = fg_xcalloc(n ? n : 1, sizeof *fresh);
+    struct fg_record **kept = fg_xcalloc(nrecs ? nrecs : 1, sizeof *kept);
     for (size_t i = 0; i < n; i++) {
         sqlite3_stmt *st = stmt(s, sql);
         if (!st)
-            return rollback(s);
+            goto bad;
         bt(st, 1, fg_batch_store_outcome_name(d[i].outcome));
         if (d[i].status_code)
             sqlite3_bind_int(st, 2, d[i].status_code);
@@ -1033,15 +1035,23 @@ static int sq_lines_done(struct fg_batch_store *base, const char *batch_id,
         bt(st, 10, batch_id);
         sqlite3_bind_int64(st, 11, d[i].idx);
         if (done(s, st, "UPDATE line done") < 0)
-            return rollback(s);
+            goto bad;
+        fresh[i] = sqlite3_changes(s->db) > 0;
     }
     char err[256];
-    if (nrecs && !s->base.calls_elsewhere &&
-        fg_store_sqlite_calls_insert(s->db, recs, nrecs, err, sizeof err) < 0) {
+    size_t nk = fg_batch_store_recs_fresh(d, n, fresh, recs, nrecs, kept);
+    if (nk && !s->base.calls_elsewhere &&
+        fg_store_sqlite_calls_insert(s->db, kept, nk, err, sizeof err) < 0) {
         snprintf(s->base.err, sizeof s->base.err, "%s", err);
-        return rollback(s);
+        goto bad;
     }
+    free(fresh);
+    free(kept);
     return commit(s);
+bad:
+    free(fresh);
+    free(kept);
+    return rollback(s);
 }
 
 static int sq_line_replan(struct fg_batch_store *base, const char *batch_id, int64_t idx,

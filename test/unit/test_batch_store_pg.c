@@ -10,7 +10,9 @@
  * once, finish the rest) and its counts; durable line holds; batch listing
  * and the active set; a batch created in pieces (hidden until its commit,
  * aborted and stale ones swept); a file read in pieces (chunks, or 1 MiB
- * pieces of content stored whole); migrations applied once and counted. */
+ * pieces of content stored whole); a line's ledger rows written in the
+ * transaction of its result, once per line across handles; migrations
+ * applied once and counted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -26,6 +28,8 @@
 
 #include "batch_store.h"
 #include "batch_store_pg.h"
+#include "ledger.h"
+#include "store.h"
 
 static const char *base_dsn(void)
 {
@@ -609,6 +613,74 @@ static void test_claims(void **state)
 }
 
 /* Opening applied the migrations once; counting finds none pending. */
+/* A call record of a batch line, as the executor makes one. */
+static struct fg_record *line_record(const char *id, int64_t ts_ms, const char *batch_id)
+{
+    struct fg_record *r = fg_ledger_record_new(256);
+    snprintf(r->id, sizeof r->id, "%s", id);
+    r->ts_ms = ts_ms;
+    r->key_id = "k1";
+    r->tags = "";
+    r->endpoint = "batch";
+    r->model_requested = r->model = r->upstream_model = "m";
+    r->provider = "sim";
+    r->route = "fixed";
+    r->cache = "bypass";
+    r->batch = true;
+    r->status = 200;
+    r->cost_pico = 1000;
+    r->batch_id = fg_ledger_record_str(r, batch_id);
+    return r;
+}
+
+/* The ledger in the same database: a line's calls rows are written in the
+ * transaction of its result (rollups too), and a second run of a line that
+ * another handle (replica) stored first records nothing: one row per line. */
+static void test_line_records_in_txn(void **state)
+{
+    struct fix *x = *state;
+    char err[256];
+    struct fg_store *ledger = NULL;
+    if (fg_store_open(x->dsn, &ledger, err, sizeof err) < 0) /* the ledger's migrations */
+        fail_msg("ledger open: %s", err);
+    fg_store_close(ledger);
+    struct fg_batch b;
+    new_batch(&b, "batch_r", "openai");
+    struct fg_bline_in in[2] = {{"c0", "{}", 2}, {"c1", "{}", 2}};
+    assert_int_equal(fg_batch_store_batch_create(x->s, &b, in, 2), 0);
+    int64_t now = (int64_t)time(NULL) * 1000;
+    struct fg_record *r0 = line_record("frb_first", now, "batch_r");
+    struct fg_bline_done d = {.idx = 0,
+                              .outcome = FG_LINE_SUCCEEDED,
+                              .status_code = 200,
+                              .result = "{}",
+                              .cost_pico = 1000,
+                              .rec_first = 0,
+                              .nrec = 1};
+    assert_int_equal(fg_batch_store_lines_done(x->s, "batch_r", &d, 1, &r0, 1), 0);
+    assert_int_equal(one_number(x, "SELECT count(*) FROM calls WHERE batch_id = 'batch_r'"), 1);
+    /* another replica ran line 0 too (its lease ran out mid-run) and
+     * commits later: other record ids and times; line 1 is new */
+    struct fg_batch_store *other = NULL;
+    if (fg_batch_store_open(x->dsn, &other, err, sizeof err) < 0)
+        fail_msg("open: %s", err);
+    struct fg_record *r1[2] = {line_record("frb_second", now + 5, "batch_r"),
+                               line_record("frb_line1", now + 6, "batch_r")};
+    struct fg_bline_done d2[2] = {d, d};
+    d2[1].idx = 1;
+    d2[1].rec_first = 1;
+    assert_int_equal(fg_batch_store_lines_done(other, "batch_r", d2, 2, r1, 2), 0);
+    assert_int_equal(one_number(x, "SELECT count(*) FROM calls WHERE batch_id = 'batch_r'"), 2);
+    assert_int_equal(one_number(x, "SELECT count(*) FROM calls WHERE id = 'frb_second'"), 0);
+    assert_int_equal(one_number(x, "SELECT count(*) FROM batch_lines WHERE batch_id = 'batch_r'"
+                                   " AND state = 'done'"),
+                     2);
+    fg_batch_store_close(other);
+    fg_ledger_record_free(r0);
+    fg_ledger_record_free(r1[0]);
+    fg_ledger_record_free(r1[1]);
+}
+
 static void test_migrations(void **state)
 {
     struct fix *x = *state;
@@ -640,6 +712,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_line_holds, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_batch_listing_and_active, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_claims, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_line_records_in_txn, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_migrations, db_setup, db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
