@@ -406,7 +406,9 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
     int64_t from = 0;
     while (!atomic_load(&g_batch_exec.stop) && now_ms() < deadline_ms) {
         struct linevec lv = {0};
-        if (fg_batch_store_planned(g_batch_exec.s, b->id, true, from, conc * 4, collect, &lv) < 0 ||
+        /* several replicas may run this batch's lines: each its claimed ones */
+        if (fg_batch_store_lines_claim(g_batch_exec.s, b->id, g_batch_exec.me, from, conc * 4,
+                                       cfg->batches.lease_ms, collect, &lv) < 0 ||
             !lv.n) {
             linevec_free(&lv);
             return;
@@ -1254,11 +1256,16 @@ static int step_batch(void *arg, const struct fg_batch *b)
      * taken over once its lease runs out) */
     int held = fg_batch_store_claim(g_batch_exec.s, b->id, g_batch_exec.me,
                                     g_batch_exec.app->cfg->batches.lease_ms);
-    if (held <= 0) {
-        if (held < 0)
-            fg_error("batch %s: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
+    if (held < 0)
+        fg_error("batch %s: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
+    if (held == 0 && !strcmp(b->status, "in_progress") && now_s() < b->expires_at) {
+        /* another replica steps the batch (plans, jobs, the end); this one
+         * helps run its planned local lines, those it claims (issue #19) */
+        run_local(b, now_ms() + LOCAL_TICK_BUDGET_MS);
         return 0;
     }
+    if (held <= 0)
+        return 0;
     if (!strcmp(b->status, "finalizing")) {
         finalize(b, "completed");
         return 0;

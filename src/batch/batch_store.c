@@ -318,6 +318,14 @@ int fg_batch_store_claims_renew(struct fg_batch_store *s, const char *me, int64_
     return s->ops->claims_renew ? s->ops->claims_renew(s, me, lease_ms) : 0;
 }
 
+int fg_batch_store_lines_claim(struct fg_batch_store *s, const char *batch_id, const char *me,
+                               int64_t from, int limit, int64_t lease_ms, fg_bline_cb cb, void *arg)
+{
+    if (!s->ops->lines_claim)
+        return s->ops->planned(s, batch_id, true, from, limit, cb, arg);
+    return s->ops->lines_claim(s, batch_id, me, from, limit, lease_ms, cb, arg);
+}
+
 int fg_batch_store_job_release(struct fg_batch_store *s, const char *job_id)
 {
     return s->ops->job_release(s, job_id);

@@ -270,9 +270,20 @@ int fg_batch_store_holds(struct fg_batch_store *s, const char *batch_id, fg_bhol
 int fg_batch_store_claim(struct fg_batch_store *s, const char *batch_id, const char *me,
                          int64_t lease_ms);
 
-/* Renew every lease `me` holds for lease_ms from now (0: give them up, so
- * another replica takes over at once); leases renewed, or -1. */
+/* Renew every lease `me` holds for lease_ms from now, on batches and on
+ * the lines it claimed (0: give them up, so another replica takes over at
+ * once); leases renewed, or -1. */
 int fg_batch_store_claims_renew(struct fg_batch_store *s, const char *me, int64_t lease_ms);
+/* Several replicas run one batch's local-mode lines: up to limit planned
+ * local lines from index `from` on, in idx order, that no other replica
+ * holds an unexpired claim on, claimed for `me` for lease_ms (renewed by
+ * fg_batch_store_claims_renew) and handed to cb.  A claim only keeps the
+ * others off the line while it lasts; a line is still done once
+ * (fg_batch_store_lines_done).  A store one process uses (SQLite): the
+ * same as fg_batch_store_planned(local). */
+int fg_batch_store_lines_claim(struct fg_batch_store *s, const char *batch_id, const char *me,
+                               int64_t from, int limit, int64_t lease_ms, fg_bline_cb cb,
+                               void *arg);
 
 /* ---- provider jobs ---- */
 struct fg_bjob {

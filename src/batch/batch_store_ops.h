@@ -83,6 +83,9 @@ struct fg_batch_store_ops {
     /* NULL: one process owns the store (every claim is granted) */
     int (*claim)(struct fg_batch_store *s, const char *batch_id, const char *me, int64_t lease_ms);
     int (*claims_renew)(struct fg_batch_store *s, const char *me, int64_t lease_ms);
+    /* NULL: planned(local) (one process runs every line) */
+    int (*lines_claim)(struct fg_batch_store *s, const char *batch_id, const char *me, int64_t from,
+                       int limit, int64_t lease_ms, fg_bline_cb cb, void *arg);
 };
 
 /* For lines_done: recs without those tied to lines that were done

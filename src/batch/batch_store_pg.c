@@ -78,6 +78,12 @@ static const struct fg_pgdb_migration migrations[] = {
      * found by fg_batch_store_batches_sweep without a scan of every batch */
     {3, "batches 3: hidden batches",
      "CREATE INDEX batches_hidden ON batches (expires_at) WHERE deleted IN (2, 3);"},
+    /* a local-mode line claimed by the replica running it, until when (ms,
+     * the server's clock); claim_owner stays on a done line (who ran it) */
+    {4, "batches 4: line claims",
+     "ALTER TABLE batch_lines ADD COLUMN claim_owner text,"
+     " ADD COLUMN claim_until bigint NOT NULL DEFAULT 0;"
+     "CREATE INDEX batch_lines_claimed ON batch_lines (claim_owner) WHERE state = 'planned';"},
 };
 
 #define MAXP 16
@@ -963,6 +969,32 @@ static int pg_planned(struct fg_batch_store *base, const char *batch_id, bool lo
 #undef PLANNED
 }
 
+/* Planned local lines from `from` on, not claimed by another replica (or
+ * whose claim ran out), claimed for `me`: FOR UPDATE SKIP LOCKED, so two
+ * replicas claiming at once take different lines, never wait. */
+static int pg_lines_claim(struct fg_batch_store *base, const char *batch_id, const char *me,
+                          int64_t from, int limit, int64_t lease_ms, fg_bline_cb cb, void *arg)
+{
+    struct params p = {0};
+    p_text(&p, batch_id);
+    p_text(&p, me);
+    p_int(&p, from);
+    p_int(&p, limit);
+    p_int(&p, lease_ms);
+    return line_rows(
+        run((struct bpg *)base,
+            "WITH now AS (SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS ms),"
+            " c AS (SELECT idx AS cidx FROM batch_lines, now WHERE batch_id = $1"
+            " AND state = 'planned' AND plan LIKE '%\"batch\":\"local\"%' AND idx >= $3"
+            " AND (claim_owner IS NULL OR claim_owner = $2 OR claim_until < now.ms)"
+            " ORDER BY idx LIMIT $4 FOR UPDATE OF batch_lines SKIP LOCKED),"
+            " u AS (UPDATE batch_lines SET claim_owner = $2, claim_until = now.ms + $5"
+            " FROM c, now WHERE batch_id = $1 AND idx = c.cidx RETURNING " LINE_COLS ")"
+            " SELECT * FROM u ORDER BY idx",
+            &p, 0, "UPDATE line claims"),
+        cb, arg);
+}
+
 static int pg_job_lines(struct fg_batch_store *base, const char *job_id, fg_bline_cb cb, void *arg)
 {
     struct params p = {0};
@@ -1330,11 +1362,20 @@ static int pg_claims_renew(struct fg_batch_store *base, const char *me, int64_t 
     struct params p = {0};
     p_text(&p, me);
     p_int(&p, lease_ms);
-    return (int)cmd((struct bpg *)base,
+    int64_t n = cmd((struct bpg *)base,
                     "UPDATE batches SET lease_until ="
                     " (extract(epoch from clock_timestamp()) * 1000)::bigint + $2"
                     " WHERE lease_owner = $1 AND lease_until > 0",
                     &p, "UPDATE batch leases");
+    if (n < 0)
+        return -1;
+    /* the lines this replica is running (0: given up, taken at once) */
+    int64_t m = cmd((struct bpg *)base,
+                    "UPDATE batch_lines SET claim_until ="
+                    " (extract(epoch from clock_timestamp()) * 1000)::bigint + $2"
+                    " WHERE claim_owner = $1 AND state = 'planned'",
+                    &p, "UPDATE line claims");
+    return m < 0 ? -1 : (int)(n + m);
 }
 
 const struct fg_batch_store_ops fg_batch_store_pg = {
@@ -1380,5 +1421,6 @@ const struct fg_batch_store_ops fg_batch_store_pg = {
     .jobs = pg_jobs,
     .job_release = pg_job_release,
     .claim = pg_claim,
+    .lines_claim = pg_lines_claim,
     .claims_renew = pg_claims_renew,
 };

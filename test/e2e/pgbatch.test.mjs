@@ -117,6 +117,54 @@ describe('files and batches shared by three replicas', { skip: !pg && 'Postgres 
       await Promise.all([...alive].map((r) => r.stop()));
     }
   });
+  test('one batch\'s lines run by several replicas (claims); one killed holding claims: its lines taken over, each answered and recorded once', async () => {
+    const N = 600;
+    const dsn = pg.createDb('pgb_claims');
+    const cfg = config(dsn, { local_concurrency: 4, local_rps: 40 });
+    const q = (sql) => pg.sql('pgb_claims', sql);
+    const rs = await Promise.all([0, 1, 2].map((i) => startFrugal({ name: `frugal-pgb-c${i}`, config: cfg })));
+    const alive = new Set(rs);
+    try {
+      const ids = await Promise.all(rs.map((r) => waitFor(() => /this replica is (replica_[0-9a-f]+)/.exec(r.stderr())?.[1],
+        { what: `${r.name} naming itself` })));
+      const cs = rs.map((r) => openai(r, { apiKey: MASTER }));
+      const lines = Array.from({ length: N }, (_, i) => JSON.stringify({
+        custom_id: `c-${i}`, method: 'POST', url: '/v1/chat/completions',
+        body: { model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: `claim ${i}` }] },
+      }));
+      const f = await cs[0].files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'c.jsonl'), purpose: 'batch' });
+      const b0 = await cs[0].batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+      const runners = `SELECT count(DISTINCT claim_owner) FROM batch_lines WHERE batch_id = '${b0.id}' AND state = 'done'`;
+      await waitFor(() => Number(q(runners)) >= 2, { timeoutMs: 60000, stepMs: 100, what: 'lines run by two replicas' });
+      // a replica that is not the batch's lease owner, holding claims on lines not done yet
+      const victim = await waitFor(() => q(`SELECT l.claim_owner FROM batch_lines l JOIN batches b ON b.id = l.batch_id
+        WHERE l.batch_id = '${b0.id}' AND l.state = 'planned' AND l.claim_owner IS NOT NULL
+        AND l.claim_owner <> b.lease_owner LIMIT 1`), { timeoutMs: 60000, stepMs: 50, what: 'a helper holding claims' });
+      const k = ids.indexOf(victim);
+      assert.ok(k >= 0, `the claim owner ${victim} is one of ours`);
+      rs[k].proc.kill('SIGKILL');
+      await rs[k].exit;
+      alive.delete(rs[k]);
+      const other = cs[(k + 1) % 3];
+      const b = await waitFor(async () => {
+        const x = await other.batches.retrieve(b0.id);
+        return ['completed', 'failed', 'expired', 'cancelled'].includes(x.status) ? x : null;
+      }, { timeoutMs: 120000, stepMs: 200, what: 'the batch finished' });
+      assert.equal(b.status, 'completed');
+      assert.equal(b.request_counts.completed, N);
+      const out = (await fileText(other, b.output_file_id)).trim().split('\n').map((l) => JSON.parse(l));
+      assert.equal(out.length, N, 'one output line per input line');
+      assert.equal(new Set(out.map((l) => l.custom_id)).size, N, 'every custom_id answered once');
+      assert.ok(Number(q(runners)) >= 2, 'lines answered by several replicas');
+      const rows = `SELECT count(*), count(DISTINCT id) FROM calls WHERE batch_id = '${b0.id}'`;
+      await waitFor(() => q(rows) === `${N}|${N}`, {
+        timeoutMs: 20000, stepMs: 200, what: `${N} ledger rows, one per line (have ${q(rows)})`,
+      });
+    } finally {
+      await Promise.all([...alive].map((r) => r.stop()));
+    }
+  });
+
   test('a replica killed right after committing lines, before its ledger writer ran: each line still recorded once', async () => {
     // FRUGAL_TEST_KILL_AFTER_LINES=1 (batch_store_pg.c): the process kills
     // itself with SIGKILL right after the first commit of answered lines

@@ -612,7 +612,61 @@ static void test_claims(void **state)
     fg_batch_store_close(b);
 }
 
-/* Opening applied the migrations once; counting finds none pending. */
+/* Local lines claimed by two replicas at once: disjoint sets, in idx
+ * order; a claim renewed by its owner holds, one run out is taken over;
+ * provider-mode lines are never claimed here. */
+static void test_line_claims(void **state)
+{
+    struct fix *x = *state;
+    struct fg_batch_store *a = x->s, *b = NULL;
+    char err[256];
+    assert_int_equal(fg_batch_store_open(x->dsn, &b, err, sizeof err), 0);
+    struct fg_batch bt;
+    struct fg_bline_in in[6] = {{"c0", "{}", 2}, {"c1", "{}", 2}, {"c2", "{}", 2},
+                                {"c3", "{}", 2}, {"c4", "{}", 2}, {"c5", "{}", 2}};
+    new_batch(&bt, "batch_c", "openai");
+    assert_int_equal(fg_batch_store_batch_create(a, &bt, in, 6), 0);
+    for (int64_t i = 0; i < 5; i++)
+        assert_int_equal(
+            fg_batch_store_line_plan(a, "batch_c", i, "m", "{\"batch\":\"local\",\"model\":\"m\"}"),
+            0);
+    assert_int_equal(fg_batch_store_line_plan(a, "batch_c", 5, "m", "{\"batch\":\"provider\"}"), 0);
+    struct seen sa = {0}, sb = {0}, sa2 = {0}, sb2 = {0};
+    assert_int_equal(
+        fg_batch_store_lines_claim(a, "batch_c", "replica_a", 0, 2, 60000, line_cb, &sa), 0);
+    assert_int_equal(
+        fg_batch_store_lines_claim(b, "batch_c", "replica_b", 0, 10, 60000, line_cb, &sb), 0);
+    assert_int_equal(sa.n, 2);
+    assert_int_equal(sa.idx[0], 0);
+    assert_int_equal(sa.idx[1], 1);
+    assert_int_equal(sb.n, 3); /* 2, 3, 4: not a's, not the provider line */
+    assert_int_equal(sb.idx[0], 2);
+    assert_int_equal(sb.idx[2], 4);
+    /* a renews its claims; b's run out (b died): a takes b's lines over */
+    assert_int_equal(fg_batch_store_claims_renew(a, "replica_a", 60000), 2);
+    exec_sql(x, "UPDATE batch_lines SET claim_until = claim_until - 120000"
+                " WHERE claim_owner = 'replica_b'");
+    assert_int_equal(
+        fg_batch_store_lines_claim(b, "batch_c", "replica_c", 0, 10, 60000, line_cb, &sb2), 0);
+    assert_int_equal(sb2.n, 3);
+    assert_int_equal(sb2.idx[0], 2);
+    assert_int_equal(
+        fg_batch_store_lines_claim(a, "batch_c", "replica_a", 0, 10, 60000, line_cb, &sa2), 0);
+    assert_int_equal(sa2.n, 2); /* its own again (from 0), nothing of replica_c's */
+    /* a done line is claimed by no one, and keeps who ran it */
+    struct fg_bline_done d = {
+        .idx = 0, .outcome = FG_LINE_SUCCEEDED, .status_code = 200, .result = "{}"};
+    assert_int_equal(fg_batch_store_lines_done(a, "batch_c", &d, 1, NULL, 0), 0);
+    struct seen sa3 = {0};
+    assert_int_equal(
+        fg_batch_store_lines_claim(a, "batch_c", "replica_a", 0, 10, 60000, line_cb, &sa3), 0);
+    assert_int_equal(sa3.n, 1);
+    assert_int_equal(one_number(x, "SELECT count(*) FROM batch_lines WHERE batch_id = 'batch_c'"
+                                   " AND state = 'done' AND claim_owner = 'replica_a'"),
+                     1);
+    fg_batch_store_close(b);
+}
+
 /* A call record of a batch line, as the executor makes one. */
 static struct fg_record *line_record(const char *id, int64_t ts_ms, const char *batch_id)
 {
@@ -681,6 +735,7 @@ static void test_line_records_in_txn(void **state)
     fg_ledger_record_free(r1[1]);
 }
 
+/* Opening applied the migrations once; counting finds none pending. */
 static void test_migrations(void **state)
 {
     struct fix *x = *state;
@@ -689,12 +744,12 @@ static void test_migrations(void **state)
     assert_int_equal(fg_batch_store_pg_migrate(x->dsn, false, &pending, err, sizeof err), 0);
     assert_int_equal(pending, 0);
     assert_int_equal(
-        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 3);
+        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 4);
     struct fg_batch_store *again = NULL;
     assert_int_equal(fg_batch_store_open(x->dsn, &again, err, sizeof err), 0);
     fg_batch_store_close(again);
     assert_int_equal(
-        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 3);
+        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 4);
 }
 
 int main(void)
@@ -713,6 +768,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_listing_and_active, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_claims, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_line_records_in_txn, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_line_claims, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_migrations, db_setup, db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
