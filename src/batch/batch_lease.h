@@ -12,6 +12,8 @@
  *  - fg_batch_lease_stop() (after the executor stopped: nothing is being
  *    worked on) gives the leases up, so the other replicas take over at
  *    once, and joins the thread.
+ *  - A store unreachable at start (or later) is opened again at the next
+ *    renewal: the gateway already serves calls when this starts.
  *  - Not started for a store one process owns (SQLite): nothing to renew. */
 #ifndef FRUGAL_BATCH_LEASE_H
 #define FRUGAL_BATCH_LEASE_H
