@@ -45,7 +45,7 @@ struct reqin {
     const char *public_url;
 };
 
-/* A reply made off the loop, sent on it (send_out). */
+/* A reply made off the loop, sent on it (job_done). */
 struct out {
     bool set, is_err, download;
     struct fg_err err;
@@ -257,7 +257,7 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
         }
         if (!load_file(x, id, &f, NULL, NULL))
             return;
-        if (x->out) { /* streamed on the loop (send_out) */
+        if (x->out) { /* streamed on the loop (job_done) */
             x->out->set = x->out->download = true;
             snprintf(x->out->file_id, sizeof x->out->file_id, "%s", f.id);
             x->out->bytes = f.bytes;
