@@ -10,9 +10,12 @@
 #include "batch_store.h"
 #include "batch_upload.h"
 #include "arena.h"
+#include "assert.h"
 #include "err.h"
 #include "keyreg.h"
 #include "log.h"
+#include "pgdb.h"
+#include "offq.h"
 #include "provider.h"
 #include "reply.h"
 #include "runtime.h"
@@ -26,14 +29,45 @@
 #include <string.h>
 #include <time.h>
 
+/* The query parameters the handlers read (decoded on the loop). */
+static const char *const QP_NAMES[] = {"limit", "order",    "purpose",
+                                       "after", "after_id", "before_id"};
+#define NQP (sizeof QP_NAMES / sizeof QP_NAMES[0])
+
+/* What the handlers read of the request and the config, taken on the loop
+ * (off the loop the request, its arena and app->cfg are not ours). */
+struct reqin {
+    const char *q[NQP];
+    const char *body;
+    size_t body_len;
+    char *tags; /* POST /v1/batches: call_tags (malloc'd) */
+    int window_seconds, max_lines;
+    const char *public_url;
+};
+
+/* A reply made off the loop, sent on it (job_done). */
+struct out {
+    bool set, is_err, download;
+    struct fg_err err;
+    int status;
+    json_t *json;
+    struct evbuffer *buf; /* Message Batches results (JSONL) */
+    char file_id[40];     /* download: GET /v1/files/{id}/content */
+    int64_t bytes;
+};
+
 struct ctx {
-    struct fg_worker *w;
-    struct fg_edge_req *req;
+    struct fg_worker *w;     /* NULL off the loop */
+    struct fg_edge_req *req; /* NULL off the loop */
     const struct fg_principal *p;
     const struct fg_dialect_ops *d;
     struct fg_batch_store *s;
     enum fg_edge_method method;
+    const struct reqin *in;
+    struct out *out; /* off the loop: the reply is kept here */
 };
+
+static void store_free(void *state);
 
 /* Whether path belongs to these endpoints. */
 static bool is_batch_path(const char *path)
@@ -61,6 +95,12 @@ static void fail(struct ctx *x, enum fg_err_class cls, int status, const char *p
     va_end(ap);
     if (status)
         e.status = status;
+    if (x->out) {
+        FG_ASSERT(!x->out->set);
+        x->out->set = x->out->is_err = true;
+        x->out->err = e;
+        return;
+    }
     fg_reply_error(x->req, x->d, &e);
 }
 
@@ -78,25 +118,30 @@ static void not_found(struct ctx *x, const char *what, const char *id)
 
 static void reply(struct ctx *x, int status, json_t *v)
 {
+    if (x->out) {
+        FG_ASSERT(!x->out->set);
+        x->out->set = true;
+        x->out->status = status;
+        x->out->json = v;
+        return;
+    }
     fg_reply_json_value(x->req, status, v, JSON_COMPACT);
     json_decref(v);
 }
 
-/* The request's query string (edgeq.h); parameters decoded on demand. */
-struct query {
-    struct fg_edge_req *req;
-    const char *s; /* NULL: no query */
-};
-
-static const char *query_param(const struct query *q, const char *k)
+static const char *query_param(const struct ctx *x, const char *k)
 {
-    return fg_edgeq_param(fg_edge_req_arena(q->req), q->s, k);
+    for (size_t i = 0; i < NQP; i++)
+        if (!strcmp(QP_NAMES[i], k))
+            return x->in->q[i];
+    FG_ASSERT(!"a query parameter not in QP_NAMES");
+    return NULL;
 }
 
 /* Parse ?limit= within [lo, hi]; -1 after replying 400. */
-static int limit_param(struct ctx *x, struct query *q, int def, int lo, int hi)
+static int limit_param(struct ctx *x, int def, int lo, int hi)
 {
-    const char *v = query_param(q, "limit");
+    const char *v = query_param(x, "limit");
     if (!v)
         return def;
     char *end;
@@ -127,12 +172,6 @@ static const char *split_id(const char *rest, char *id, size_t n)
     size_t idl = slash ? (size_t)(slash - rest - 1) : strlen(rest + 1);
     snprintf(id, n, "%.*s", (int)(idl < n ? idl : n - 1), rest + 1);
     return slash ? slash : "";
-}
-
-static void parse_query(const struct ctx *x, struct query *q)
-{
-    q->req = x->req;
-    q->s = fg_edgeq_query(x->req);
 }
 
 /* ---- files ------------------------------------------------------------ */
@@ -187,19 +226,19 @@ static json_t *openai_page(json_t *data, int limit)
                      n ? id_of(data, n - 1) : json_null(), "has_more", more);
 }
 
-static void file_list(struct ctx *x, struct query *q)
+static void file_list(struct ctx *x)
 {
-    int limit = limit_param(x, q, 10000, 1, 10000);
+    int limit = limit_param(x, 10000, 1, 10000);
     if (limit < 0)
         return;
-    const char *order = query_param(q, "order");
+    const char *order = query_param(x, "order");
     if (order && strcmp(order, "asc") && strcmp(order, "desc")) {
         fail(x, FG_E_INVALID, 0, "order", NULL, "Invalid 'order': asc or desc.");
         return;
     }
     struct list_acc a = {json_array(), 0};
-    if (fg_batch_store_file_list(x->s, owner_filter(x), query_param(q, "purpose"),
-                                 query_param(q, "after"), !order || !strcmp(order, "desc"),
+    if (fg_batch_store_file_list(x->s, owner_filter(x), query_param(x, "purpose"),
+                                 query_param(x, "after"), !order || !strcmp(order, "desc"),
                                  limit + 1, acc_file, &a) < 0) {
         json_decref(a.data);
         storage_failed(x);
@@ -216,8 +255,15 @@ static void file_one(struct ctx *x, const char *id, const char *rest)
             fail(x, FG_E_METHOD, 0, NULL, NULL, "GET only.");
             return;
         }
-        if (load_file(x, id, &f, NULL, NULL)) /* streamed in pieces (batch_download.h) */
-            fg_batch_download_start(x->req, x->s, f.id, f.bytes);
+        if (!load_file(x, id, &f, NULL, NULL))
+            return;
+        if (x->out) { /* streamed on the loop (job_done) */
+            x->out->set = x->out->download = true;
+            snprintf(x->out->file_id, sizeof x->out->file_id, "%s", f.id);
+            x->out->bytes = f.bytes;
+            return;
+        }
+        fg_batch_download_start(x->req, x->s, f.id, f.bytes); /* in pieces (batch_download.h) */
         return;
     }
     if (*rest) {
@@ -287,7 +333,7 @@ static void new_batch(struct ctx *x, struct fg_batch *b, const char *prefix, con
     snprintf(b->dialect, sizeof b->dialect, "%s", dialect);
     snprintf(b->status, sizeof b->status, "in_progress");
     b->created_at = b->in_progress_at = now_s();
-    b->expires_at = b->created_at + x->w->app->cfg->batches.window_seconds;
+    b->expires_at = b->created_at + x->in->window_seconds;
 }
 
 /* Cancel: in-progress batches go to cancelling; the executor ends them. */
@@ -406,10 +452,8 @@ static const char *check_metadata(json_t *md)
 
 static void openai_create(struct ctx *x)
 {
-    struct evbuffer *in = fg_edge_req_body(x->req);
-    size_t len = evbuffer_get_length(in);
     json_error_t je;
-    json_t *req = json_loadb((const char *)evbuffer_pullup(in, -1), len, 0, &je);
+    json_t *req = json_loadb(x->in->body ? x->in->body : "", x->in->body_len, 0, &je);
     if (!json_is_object(req)) {
         json_decref(req);
         fail(x, FG_E_INVALID, 0, NULL, NULL, "Request body must be a JSON object: %s", je.text);
@@ -439,14 +483,13 @@ static void openai_create(struct ctx *x)
         snprintf(b.input_file_id, sizeof b.input_file_id, "%s", f.id);
         if (md && json_is_object(md))
             b.metadata = json_dumps(md, JSON_COMPACT);
-        b.tags = call_tags(x);
+        b.tags = x->in->tags ? fg_xstrdup(x->in->tags) : NULL;
         int64_t window_end = b.expires_at;
         b.expires_at = b.created_at + 3600; /* a hidden row its process never ended: swept */
         struct fg_batch_jsonl lc;
         struct oa_lines *o = calloc(1, sizeof *o);
         *o = (struct oa_lines){.x = x, .b = &b, .lc = &lc};
-        fg_batch_jsonl_init(&lc, (size_t)x->w->app->cfg->batches.max_lines, endpoint, collect_line,
-                            o);
+        fg_batch_jsonl_init(&lc, (size_t)x->in->max_lines, endpoint, collect_line, o);
         int rc = oa_read(x, f.id, &lc, o);
         if (rc == 0 && !lc.n_errors)
             rc = oa_flush(o);
@@ -491,12 +534,10 @@ static void openai_batches(struct ctx *x, const char *rest)
             openai_create(x);
             return;
         }
-        struct query q;
-        parse_query(x, &q);
-        int limit = limit_param(x, &q, 20, 1, 100);
+        int limit = limit_param(x, 20, 1, 100);
         if (limit >= 0) {
             struct list_acc a = {json_array(), 0};
-            if (fg_batch_store_batch_list(x->s, owner_filter(x), "openai", query_param(&q, "after"),
+            if (fg_batch_store_batch_list(x->s, owner_filter(x), "openai", query_param(x, "after"),
                                           NULL, limit + 1, acc_oa_batch, &a) < 0) {
                 json_decref(a.data);
                 storage_failed(x);
@@ -548,7 +589,7 @@ static void openai_batches(struct ctx *x, const char *rest)
  * on any host. */
 static const char *base_url(const struct ctx *x)
 {
-    const char *pub = x->w->app->cfg->server.public_url;
+    const char *pub = x->in->public_url;
     return pub ? pub : "";
 }
 
@@ -566,13 +607,11 @@ static int acc_an_batch(void *arg, const struct fg_batch *b)
 
 static void anthropic_list(struct ctx *x)
 {
-    struct query q;
-    parse_query(x, &q);
-    int limit = limit_param(x, &q, 20, 1, 1000);
+    int limit = limit_param(x, 20, 1, 1000);
     if (limit >= 0) {
         struct an_acc a = {json_array(), base_url(x)};
         if (fg_batch_store_batch_list(x->s, owner_filter(x), "anthropic",
-                                      query_param(&q, "after_id"), query_param(&q, "before_id"),
+                                      query_param(x, "after_id"), query_param(x, "before_id"),
                                       limit + 1, acc_an_batch, &a) < 0) {
             json_decref(a.data);
             storage_failed(x);
@@ -607,6 +646,11 @@ static void anthropic_results(struct ctx *x, struct fg_batch *b)
     if (fg_batch_store_lines(x->s, b->id, "done", 0, INT32_MAX, add_an_line, out) < 0) {
         evbuffer_free(out);
         storage_failed(x);
+        return;
+    }
+    if (x->out) {
+        x->out->set = true;
+        x->out->buf = out;
         return;
     }
     fg_edge_resp_header(x->req, "Content-Type", "application/x-jsonl");
@@ -671,9 +715,7 @@ static void files(struct ctx *x, const char *rest)
         if (x->method == FG_EDGE_POST) {
             fg_batch_upload_end(x->w, x->req, x->p); /* streamed since its head */
         } else if (x->method == FG_EDGE_GET) {
-            struct query q;
-            parse_query(x, &q);
-            file_list(x, &q);
+            file_list(x);
         } else {
             fail(x, FG_E_METHOD, 0, NULL, NULL, "GET or POST only.");
         }
@@ -709,12 +751,159 @@ static int head(struct fg_worker *w, void **state, struct fg_edge_req *req, cons
     bool mcreate = !strcmp(path, "/v1/messages/batches") || !strcmp(path, "/v1/messages/batches/");
     if (!upload && !mcreate)
         return 0;
-    struct ctx x = {w,    req,         NULL, upload ? &fg_provider_openai : &fg_provider_anthropic,
-                    NULL, FG_EDGE_POST};
+    struct ctx x = {w,    req,          NULL, upload ? &fg_provider_openai : &fg_provider_anthropic,
+                    NULL, FG_EDGE_POST, NULL, NULL};
     struct fg_batch_store *s = open_store(&x, (struct fg_batch_store **)state);
     if (!s)
         return 1;
     return upload ? fg_batch_upload_head(w, s, req) : fg_batch_mcreate_head(w, s, req);
+}
+
+/* Route one request to its handler (x->s open). */
+static void dispatch(struct ctx *x, const char *path)
+{
+    if (!strncmp(path, "/v1/messages/batches", 20))
+        anthropic_batches(x, path + 20);
+    else if (!strncmp(path, "/v1/files", 9) && (!path[9] || path[9] == '/'))
+        files(x, path + 9);
+    else if (!strncmp(path, "/v1/batches", 11) && (!path[11] || path[11] == '/'))
+        openai_batches(x, path + 11);
+    else
+        fail(x, FG_E_NOT_FOUND, 0, NULL, "unknown_url", "Unknown path: %.200s", path);
+}
+
+/* On the loop: what the handlers will read of req and the config (strings
+ * borrowed from req's arena and body, tags malloc'd: reqin_free). */
+static void reqin_fill(struct ctx *x, struct reqin *in, const char *path)
+{
+    memset(in, 0, sizeof *in);
+    const char *qs = fg_edgeq_query(x->req);
+    for (size_t i = 0; qs && i < NQP; i++)
+        in->q[i] = fg_edgeq_param(fg_edge_req_arena(x->req), qs, QP_NAMES[i]);
+    struct evbuffer *b = fg_edge_req_body(x->req);
+    in->body_len = b ? evbuffer_get_length(b) : 0;
+    in->body = in->body_len ? (const char *)evbuffer_pullup(b, -1) : NULL;
+    if (x->method == FG_EDGE_POST && !strncmp(path, "/v1/batches", 11) &&
+        (!path[11] || !strcmp(path + 11, "/")))
+        in->tags = call_tags(x);
+    const struct fg_config *cfg = x->w->app->cfg;
+    in->window_seconds = cfg->batches.window_seconds;
+    in->max_lines = cfg->batches.max_lines;
+    in->public_url = cfg->server.public_url;
+}
+
+/* ---- off the loop (a Postgres batch store: offq.h) -------------------------- */
+
+/* A request handled on a pool thread: its own copies of what it reads. */
+struct job {
+    struct ctx x;
+    struct reqin in;
+    struct out out;
+    struct fg_principal p;
+    const struct fg_dialect_ops *d;
+    struct fg_batch_store **wstore; /* the worker's handle (a download streams there) */
+    char *path, *dsn, *q[NQP], *body;
+};
+
+static void job_free(struct job *j)
+{
+    json_decref(j->out.json);
+    if (j->out.buf)
+        evbuffer_free(j->out.buf);
+    for (size_t i = 0; i < NQP; i++)
+        free(j->q[i]);
+    free(j->in.tags);
+    free((char *)j->in.public_url);
+    free(j->path);
+    free(j->dsn);
+    free(j->body);
+    free(j);
+}
+
+/* On a pool thread: the handler, its reply kept in j->out. */
+static void job_work(void **tstate, void *arg)
+{
+    struct job *j = arg;
+    struct fg_batch_store **s = (struct fg_batch_store **)tstate;
+    char err[256];
+    if (!*s && fg_batch_store_open(j->dsn, s, err, sizeof err) < 0) {
+        fg_error("batch store: %s", err);
+        fail(&j->x, FG_E_INTERNAL, 0, NULL, "storage_unavailable",
+             "frugal's batch storage is unavailable; see the gateway log.");
+        return;
+    }
+    j->x.s = *s;
+    dispatch(&j->x, j->path);
+    FG_ASSERT(j->out.set); /* every handler path answers */
+}
+
+/* On the loop: send what job_work made. */
+static void job_done(struct fg_worker *w, struct fg_edge_req *req, void *arg)
+{
+    struct job *j = arg;
+    struct out *o = &j->out;
+    if (o->is_err) {
+        fg_reply_error(req, j->d, &o->err);
+    } else if (o->buf) {
+        fg_edge_resp_header(req, "Content-Type", "application/x-jsonl");
+        fg_edge_reply_buf(req, 200, o->buf);
+    } else if (o->download) {
+        /* the file's pieces are read on the loop, through the worker's handle */
+        struct ctx x = {w, req, &j->p, j->d, NULL, FG_EDGE_GET, &j->in, NULL};
+        if (open_store(&x, j->wstore))
+            fg_batch_download_start(req, *j->wstore, o->file_id, o->bytes);
+    } else if (o->json) {
+        fg_reply_json_value(req, o->status, o->json, JSON_COMPACT);
+    } else {
+        struct fg_err e;
+        fg_err_set(&e, FG_E_INTERNAL, NULL, "storage_error", "%s", "no answer");
+        fg_reply_error(req, j->d, &e);
+    }
+    job_free(j);
+}
+
+static void job_abandon(void *arg)
+{
+    job_free(arg);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? fg_xstrdup(s) : NULL;
+}
+
+static void submit(struct ctx *x, struct fg_batch_store **bstore, const char *path)
+{
+    struct reqin in;
+    reqin_fill(x, &in, path);
+    struct job *j = fg_xcalloc(1, sizeof *j);
+    j->p = *x->p;
+    j->p.vkey = NULL; /* the key registry's: read on the loop only (call_tags) */
+    j->d = x->d;
+    j->wstore = bstore;
+    j->path = fg_xstrdup(path);
+    j->dsn = fg_xstrdup(fg_config_batch_storage(x->w->app->cfg));
+    for (size_t i = 0; i < NQP; i++)
+        j->in.q[i] = j->q[i] = dup_or_null(in.q[i]);
+    if (in.body_len) {
+        j->body = fg_xmalloc(in.body_len);
+        memcpy(j->body, in.body, in.body_len);
+    }
+    j->in.body = j->body;
+    j->in.body_len = in.body_len;
+    j->in.tags = in.tags;
+    j->in.window_seconds = in.window_seconds;
+    j->in.max_lines = in.max_lines;
+    j->in.public_url = dup_or_null(in.public_url);
+    j->x = (struct ctx){NULL, NULL, &j->p, j->d, NULL, x->method, &j->in, &j->out};
+    fg_offq_submit(x->w, x->req, job_work, job_done, job_abandon, j);
+}
+
+int fg_batch_api_offloop_start(const struct fg_config *cfg, char *err, size_t errlen)
+{
+    if (fg_pgdb_is_dsn(fg_config_batch_storage(cfg)) == false)
+        return 0;
+    return fg_offq_start(2, store_free, err, errlen);
 }
 
 /* Handle one request (auth already done); *state is w's batch store. */
@@ -725,17 +914,24 @@ static void handle(struct fg_worker *w, void **state, struct fg_edge_req *req, c
     bool an = !strncmp(path, "/v1/messages/batches", 20);
     struct ctx x = {w,    req,
                     p,    an ? &fg_provider_anthropic : &fg_provider_openai,
-                    NULL, fg_edge_req_method(req)};
+                    NULL, fg_edge_req_method(req),
+                    NULL, NULL};
+    /* streamed since their heads, on the loop (batch_upload.h, batch_mcreate.h) */
+    bool streamed =
+        x.method == FG_EDGE_POST &&
+        (!strcmp(path, "/v1/files") || !strcmp(path, "/v1/files/") ||
+         !strcmp(path, "/v1/messages/batches") || !strcmp(path, "/v1/messages/batches/"));
+    if (fg_offq_active() && !streamed) {
+        submit(&x, bstore, path);
+        return;
+    }
     if (!(x.s = open_store(&x, bstore)))
         return;
-    if (an)
-        anthropic_batches(&x, path + 20);
-    else if (!strncmp(path, "/v1/files", 9) && (!path[9] || path[9] == '/'))
-        files(&x, path + 9);
-    else if (!strncmp(path, "/v1/batches", 11) && (!path[11] || path[11] == '/'))
-        openai_batches(&x, path + 11);
-    else
-        fail(&x, FG_E_NOT_FOUND, 0, NULL, "unknown_url", "Unknown path: %.200s", path);
+    struct reqin in;
+    reqin_fill(&x, &in, path);
+    x.in = &in;
+    dispatch(&x, path);
+    free(in.tags);
 }
 
 static void store_free(void *state)

@@ -19,12 +19,15 @@
 #include "batch_budget.h"
 #include "batch_client.h"
 #include "batch_format.h"
+#include "batch_lease.h"
 #include "batch_mailbox.h"
 #include "batch_remote.h"
 #include "batch_store.h"
 #include "json.h"
 #include "keyreg.h"
+#include "arena.h"
 #include "log.h"
+#include "pgdb.h"
 #include "metrics.h"
 #include "prefix.h"
 #include "price.h"
@@ -60,8 +63,11 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     bool woken;
-    struct fg_batch_store *s;
+    struct fg_batch_store *s; /* NULL while a shared store cannot be reached */
+    char *dsn;
+    bool open_failed;     /* logged once per outage */
     bool calls_elsewhere; /* the ledger is not the batch store's database */
+    char me[40];          /* this replica, in batch leases (fg_batch_store_claim) */
 } g_batch_exec = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static struct {
@@ -404,7 +410,9 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
     int64_t from = 0;
     while (!atomic_load(&g_batch_exec.stop) && now_ms() < deadline_ms) {
         struct linevec lv = {0};
-        if (fg_batch_store_planned(g_batch_exec.s, b->id, true, from, conc * 4, collect, &lv) < 0 ||
+        /* several replicas may run this batch's lines: each its claimed ones */
+        if (fg_batch_store_lines_claim(g_batch_exec.s, b->id, g_batch_exec.me, from, conc * 4,
+                                       cfg->batches.lease_ms, collect, &lv) < 0 ||
             !lv.n) {
             linevec_free(&lv);
             return;
@@ -430,6 +438,8 @@ static void run_local(const struct fg_batch *b, int64_t deadline_ms)
             take_records(&c, l->line_key, MAILBOX_WAIT_MS);
             for (size_t k = before; k < c.nrecs; k++)
                 d.cost_pico += c.recs[k]->cost_pico;
+            d.rec_first = before; /* not recorded if another run stored the line first */
+            d.nrec = c.nrecs - before;
             char *t = l->resp ? strdup(l->resp) : NULL;
             d.result = t;
             commit_add(&c, &d, t);
@@ -1245,6 +1255,21 @@ static int step_batch(void *arg, const struct fg_batch *b)
     (*(unsigned long long *)arg)++;
     if (atomic_load(&g_batch_exec.stop))
         return 1;
+    /* a shared store: one replica works on a batch at a time; this claim,
+     * renewed every tick, is its heartbeat (a dead replica's batches are
+     * taken over once its lease runs out) */
+    int held = fg_batch_store_claim(g_batch_exec.s, b->id, g_batch_exec.me,
+                                    g_batch_exec.app->cfg->batches.lease_ms);
+    if (held < 0)
+        fg_error("batch %s: %s", b->id, fg_batch_store_errmsg(g_batch_exec.s));
+    if (held == 0 && !strcmp(b->status, "in_progress") && now_s() < b->expires_at) {
+        /* another replica steps the batch (plans, jobs, the end); this one
+         * helps run its planned local lines, those it claims (issue #19) */
+        run_local(b, now_ms() + LOCAL_TICK_BUDGET_MS);
+        return 0;
+    }
+    if (held <= 0)
+        return 0;
     if (!strcmp(b->status, "finalizing")) {
         finalize(b, "completed");
         return 0;
@@ -1286,10 +1311,52 @@ static int step_batch(void *arg, const struct fg_batch *b)
 #define SWEEP_CHUNKS 4   /* file chunks deleted per statement: ~4 MiB, 10-40 ms */
 #define SWEEP_LINES 2000 /* batch lines deleted per statement: a few MiB */
 
+/* Until the next tick or a wake. */
+static void sleep_tick(void)
+{
+    pthread_mutex_lock(&g_batch_exec.mu);
+    if (!g_batch_exec.woken && !atomic_load(&g_batch_exec.stop)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += TICK_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L)
+            ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&g_batch_exec.cv, &g_batch_exec.mu, &ts);
+    }
+    g_batch_exec.woken = false;
+    pthread_mutex_unlock(&g_batch_exec.mu);
+}
+
+/* The executor's handle, opened again at a tick when missing: a shared
+ * (Postgres) store unreachable at start or later delays batches, never
+ * stops the gateway (it already serves calls when the executor starts). */
+static bool exec_store(void)
+{
+    if (g_batch_exec.s)
+        return true;
+    char err[256];
+    if (fg_batch_store_open(g_batch_exec.dsn, &g_batch_exec.s, err, sizeof err) < 0) {
+        if (!g_batch_exec.open_failed)
+            fg_error("batch executor: %s (trying again every tick)", err);
+        g_batch_exec.open_failed = true;
+        return false;
+    }
+    if (g_batch_exec.open_failed)
+        fg_info("batch executor: the batch store is reachable again");
+    g_batch_exec.open_failed = false;
+    if (g_batch_exec.calls_elsewhere)
+        fg_batch_store_calls_elsewhere(g_batch_exec.s);
+    return true;
+}
+
 static void *exec_main(void *arg)
 {
     int64_t last_expire = 0;
     while (!atomic_load(&g_batch_exec.stop)) {
+        if (!exec_store()) {
+            sleep_tick();
+            continue;
+        }
         if (now_s() - last_expire >= EXPIRE_EVERY_S) {
             last_expire = now_s();
             int n = fg_batch_store_files_expire(g_batch_exec.s, last_expire);
@@ -1316,17 +1383,7 @@ static void *exec_main(void *arg)
         if (fg_batch_store_batch_active(g_batch_exec.s, step_batch, &active) < 0)
             fg_error("batch executor: %s", fg_batch_store_errmsg(g_batch_exec.s));
         atomic_store(&g_batch_exec_stats.active, active);
-        pthread_mutex_lock(&g_batch_exec.mu);
-        if (!g_batch_exec.woken && !atomic_load(&g_batch_exec.stop)) {
-            struct timespec ts;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += TICK_MS * 1000000L;
-            if (ts.tv_nsec >= 1000000000L)
-                ts.tv_sec++, ts.tv_nsec -= 1000000000L;
-            pthread_cond_timedwait(&g_batch_exec.cv, &g_batch_exec.mu, &ts);
-        }
-        g_batch_exec.woken = false;
-        pthread_mutex_unlock(&g_batch_exec.mu);
+        sleep_tick();
     }
     fg_json_thread_cleanup();
     return NULL;
@@ -1370,19 +1427,39 @@ int fg_batch_exec_start(struct fg_app *app, char *err, size_t errlen)
     g_batch_exec.app = app;
     atomic_store(&g_batch_exec.stop, false);
     const char *dsn = fg_config_batch_storage(app->cfg);
-    if (fg_batch_store_open(dsn, &g_batch_exec.s, err, errlen) < 0)
-        return -1;
+    /* SQLite: a file that cannot be opened is a start failure; Postgres:
+     * opened by the executor's first ticks (exec_store) */
+    if (fg_batch_store_open(dsn, &g_batch_exec.s, err, errlen) < 0) {
+        if (!fg_pgdb_is_dsn(dsn))
+            return -1;
+        fg_error("batch executor: %s (trying again every tick)", err);
+        g_batch_exec.open_failed = true;
+    }
+    g_batch_exec.dsn = fg_xstrdup(dsn);
+    fg_batch_store_new_id("replica_", g_batch_exec.me, sizeof g_batch_exec.me);
+    if (strncmp(dsn, "sqlite:", 7))
+        fg_info("batches: shared store; this replica is %s (lease %d ms)", g_batch_exec.me,
+                app->cfg->batches.lease_ms);
+    /* the ledger in the same database (either backend): a line's records
+     * are written in the transaction of its result (batch_store_*.c) */
     g_batch_exec.calls_elsewhere = strcmp(dsn, app->cfg->storage) != 0;
-    if (g_batch_exec.calls_elsewhere)
+    if (g_batch_exec.calls_elsewhere && g_batch_exec.s)
         fg_batch_store_calls_elsewhere(g_batch_exec.s);
+    if (fg_batch_lease_start(dsn, g_batch_exec.me, app->cfg->batches.lease_ms, err, errlen) < 0)
+        goto fail;
     if (pthread_create(&g_batch_exec.thread, NULL, exec_main, NULL) != 0) {
         snprintf(err, errlen, "cannot start the batch executor thread");
-        fg_batch_store_close(g_batch_exec.s);
-        g_batch_exec.s = NULL;
-        return -1;
+        fg_batch_lease_stop();
+        goto fail;
     }
     g_batch_exec.running = true;
     return 0;
+fail:
+    fg_batch_store_close(g_batch_exec.s);
+    g_batch_exec.s = NULL;
+    free(g_batch_exec.dsn);
+    g_batch_exec.dsn = NULL;
+    return -1;
 }
 
 void fg_batch_exec_stop(void)
@@ -1393,6 +1470,9 @@ void fg_batch_exec_stop(void)
     fg_batch_exec_wake();
     pthread_join(g_batch_exec.thread, NULL);
     g_batch_exec.running = false;
+    fg_batch_lease_stop(); /* nothing is worked on now: the others take over */
     fg_batch_store_close(g_batch_exec.s);
     g_batch_exec.s = NULL;
+    free(g_batch_exec.dsn);
+    g_batch_exec.dsn = NULL;
 }

@@ -2,7 +2,8 @@
  *
  * Contract:
  *  - One thread per process (fg_batch_exec_start, after the listeners are
- *    bound).  All its state is in the batch store, so a restart (or kill -9)
+ *    bound: a Postgres batch store it cannot reach then is opened again at
+ *    each tick, never a reason to stop a gateway that serves calls).  All its state is in the batch store, so a restart (or kill -9)
  *    resumes every unfinished batch where the store says it is: lines done
  *    are never run again, provider jobs in flight are polled again by id.
  *  - Each line is first planned through the gateway's own pipeline, run

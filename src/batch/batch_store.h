@@ -40,12 +40,13 @@ struct fg_batch_store;
 
 int fg_batch_store_open(const char *dsn, struct fg_batch_store **out, char *err, size_t errlen);
 void fg_batch_store_close(struct fg_batch_store *s);
-/* The ledger is not in this database (storage: postgres://, batches in
- * batches.storage): fg_batch_store_lines_done and _line_replan then leave
+/* The ledger is not in this database (storage and batches.storage are
+ * different DSNs): fg_batch_store_lines_done and _line_replan then leave
  * out their records, which the caller hands to the ledger after the
  * commit (a crash between the two loses them, as it loses any call's
  * record in its group window; a line run again writes the same ids, kept
- * once). */
+ * once).  Without it (the same DSN, SQLite or Postgres) they write the
+ * records' calls rows in the transaction of the lines' results. */
 void fg_batch_store_calls_elsewhere(struct fg_batch_store *s);
 const char *fg_batch_store_errmsg(struct fg_batch_store *s);
 
@@ -214,10 +215,16 @@ struct fg_bline_done {
     const char *result; /* client-dialect JSON text, or NULL */
     const char *request_id;
     int64_t in_tokens, cached_tokens, out_tokens, reasoning_tokens, cost_pico;
+    /* this line's records: recs[rec_first, rec_first + nrec) (nrec 0: none
+     * is tied to it) */
+    size_t rec_first, nrec;
 };
 /* In one transaction: each line not yet done gets its result (and its
- * reservation cleared); `recs` are written to the calls table (INSERT OR
- * REPLACE by id).  Lines already done are left alone. */
+ * reservation cleared); `recs` are written to the calls table (a row
+ * whose id is stored already kept as it is).  Lines already done are left
+ * alone, and so are the records tied to them (d[i].rec_first, nrec): a
+ * line run twice (two replicas, one whose lease ran out mid-run) is
+ * recorded by the run whose result was stored, once. */
 int fg_batch_store_lines_done(struct fg_batch_store *s, const char *batch_id,
                               const struct fg_bline_done *d, size_t n,
                               struct fg_record *const *recs, size_t nrecs);
@@ -255,6 +262,29 @@ typedef int (*fg_bhold_cb)(void *arg, const struct fg_bhold *h);
  * batch, or of every batch when batch_id is NULL. */
 int fg_batch_store_holds(struct fg_batch_store *s, const char *batch_id, fg_bhold_cb cb, void *arg);
 
+/* ---- claims across replicas ---- */
+/* Take or renew replica `me`'s lease on the batch for lease_ms (measured by
+ * the store's clock): 1 when `me` holds it now, 0 when another replica
+ * holds an unexpired one (leave the batch alone), -1 error.  A store only
+ * one process uses (SQLite) always answers 1. */
+int fg_batch_store_claim(struct fg_batch_store *s, const char *batch_id, const char *me,
+                         int64_t lease_ms);
+
+/* Renew every lease `me` holds for lease_ms from now, on batches and on
+ * the lines it claimed (0: give them up, so another replica takes over at
+ * once); leases renewed, or -1. */
+int fg_batch_store_claims_renew(struct fg_batch_store *s, const char *me, int64_t lease_ms);
+/* Several replicas run one batch's local-mode lines: up to limit planned
+ * local lines from index `from` on, in idx order, that no other replica
+ * holds an unexpired claim on, claimed for `me` for lease_ms (renewed by
+ * fg_batch_store_claims_renew) and handed to cb.  A claim only keeps the
+ * others off the line while it lasts; a line is still done once
+ * (fg_batch_store_lines_done).  A store one process uses (SQLite): the
+ * same as fg_batch_store_planned(local). */
+int fg_batch_store_lines_claim(struct fg_batch_store *s, const char *batch_id, const char *me,
+                               int64_t from, int limit, int64_t lease_ms, fg_bline_cb cb,
+                               void *arg);
+
 /* ---- provider jobs ---- */
 struct fg_bjob {
     char id[48];
@@ -280,5 +310,7 @@ int fg_batch_store_job_release(struct fg_batch_store *s, const char *job_id);
 /* Random id with a prefix ("file-", "batch_", "msgbatch_"): 24 hex chars. */
 void fg_batch_store_new_id(const char *prefix, char *out, size_t n);
 const char *fg_batch_store_outcome_name(enum fg_line_outcome o);
+/* The outcome named s (errored for NULL or an unknown name). */
+enum fg_line_outcome fg_batch_store_outcome_parse(const char *s);
 
 #endif

@@ -197,6 +197,10 @@ int fg_daemon_run(const struct fg_config *cfg)
         fg_error("%s", lerr);
         goto out;
     }
+    if (fg_batch_api_offloop_start(cfg, lerr, sizeof lerr) < 0) { /* the same */
+        fg_error("%s", lerr);
+        goto out;
+    }
     if (fg_server_start(&app) < 0)
         goto out;
     if (fg_batch_exec_start(&app, lerr, sizeof lerr) < 0) {

@@ -1,6 +1,7 @@
 /* migrate_cli.c — `frugal migrate` (migrate_cli.h). */
 #include "migrate_cli.h"
 
+#include "batch_store_pg.h"
 #include "config.h"
 #include "keystore.h"
 #include "keystore_pg.h"
@@ -25,19 +26,23 @@ static int usage_error(const char *msg)
     return 2;
 }
 
-/* Apply or count both components' migrations; prints one line each. */
-static int migrate_all(const char *dsn, bool apply, int *pending_total)
+/* Apply or count the components' migrations (the batch store's when it is
+ * in Postgres: bdsn, else NULL); prints one line each. */
+static int migrate_all(const char *dsn, const char *bdsn, bool apply, int *pending_total)
 {
     char err[600];
-    int pl = 0, pk = 0;
+    int pl = 0, pk = 0, pb = 0;
     if (fg_store_pg_migrate(dsn, apply, &pl, err, sizeof err) < 0 ||
-        fg_keystore_pg_migrate(dsn, apply, &pk, err, sizeof err) < 0) {
+        fg_keystore_pg_migrate(dsn, apply, &pk, err, sizeof err) < 0 ||
+        (bdsn && fg_batch_store_pg_migrate(bdsn, apply, &pb, err, sizeof err) < 0)) {
         fprintf(stderr, "frugal migrate: %s\n", err);
         return -1;
     }
     const char *verb = apply ? "applied" : "pending";
     printf("ledger: %d migration(s) %s\nkeys: %d migration(s) %s\n", pl, verb, pk, verb);
-    *pending_total = pl + pk;
+    if (bdsn)
+        printf("batches: %d migration(s) %s\n", pb, verb);
+    *pending_total = pl + pk + pb;
     return 0;
 }
 
@@ -241,7 +246,8 @@ int fg_migrate_cli_main(const struct fg_config *cfg, int argc, char **argv)
     }
     printf("storage %s\n", label);
     int pending = 0;
-    if (migrate_all(cfg->storage, !check, &pending) < 0)
+    const char *bdsn = fg_config_batch_storage(cfg);
+    if (migrate_all(cfg->storage, fg_pgdb_is_dsn(bdsn) ? bdsn : NULL, !check, &pending) < 0)
         return 1;
     if (check)
         return pending ? 1 : 0;

@@ -663,7 +663,11 @@ static const char *check_storage(const char *s)
 
 static const char *check_batch_storage(const char *s)
 {
-    return !strncmp(s, "sqlite:", 7) && s[7] ? NULL : "must be sqlite:PATH";
+    if (!strncmp(s, "sqlite:", 7) && s[7])
+        return NULL;
+    if (fg_pgdb_is_dsn(s))
+        return fg_pgdb_dsn_check(s);
+    return "must be sqlite:PATH or postgres://…";
 }
 
 /* The full check is the backend's (shared_redis.h), at startup. */
@@ -996,6 +1000,7 @@ static const struct field batches_fields[] = {
     FLD("window", F_TTL, CFG, batches.window_seconds),
     INT("poll_ms", CFG, batches.poll_ms, 10, 3600000),
     INT("poll_max_ms", CFG, batches.poll_max_ms, 10, 3600000),
+    INT("lease_ms", CFG, batches.lease_ms, 500, 600000),
     INT("local_concurrency", CFG, batches.local_concurrency, 1, 1024),
     INT("local_rps", CFG, batches.local_rps, 0, 100000),
     FLD("max_file_bytes", F_SIZE, CFG, batches.max_file_bytes),
@@ -1055,6 +1060,7 @@ static struct fg_config *config_new(const char *path)
     c->batches.window_seconds = 24 * 3600;
     c->batches.poll_ms = 1000;
     c->batches.poll_max_ms = 60000;
+    c->batches.lease_ms = 20000;
     c->batches.local_concurrency = 8;
     c->batches.max_file_bytes = 200u << 20;
     c->batches.max_lines = 50000;
@@ -1942,13 +1948,11 @@ static void anchor_dsn(char **dsn, const char *path)
     *dsn = s;
 }
 
-/* Batches live in SQLite (batch_store.h): in the ledger's database, or
- * with a server `storage:` in batches.storage (default frugal-batches.db
- * next to the config file). */
+/* Batches live in the ledger's database (SQLite or Postgres: the batch
+ * API's Postgres queries run off the worker loops, batch_api.h), or in
+ * batches.storage (sqlite:PATH or postgres://…). */
 static void anchor_storage(struct fg_config *c, const char *path)
 {
-    if (!c->batches.storage && strncmp(c->storage, "sqlite:", 7))
-        c->batches.storage = fg_xstrdup("sqlite:frugal-batches.db");
     anchor_dsn(&c->storage, path);
     if (c->batches.storage)
         anchor_dsn(&c->batches.storage, path);
@@ -1968,7 +1972,7 @@ const char *fg_config_batch_storage(const struct fg_config *c)
 {
     if (c->batches.storage)
         return c->batches.storage;
-    return strncmp(c->storage, "sqlite:", 7) ? "sqlite:frugal-batches.db" : c->storage;
+    return c->storage;
 }
 
 int fg_config_load(const char *path, struct fg_config **out, struct fg_config_errlist *errs)

@@ -272,8 +272,11 @@ struct fg_config {
         size_t max_file_bytes; /* upload limit (default 200 MiB, OpenAI's) */
         int max_lines;         /* lines per batch (default 50,000) */
         int retention_days;    /* files expire after (default 30) */
-        char *storage;         /* sqlite:PATH of files and batches when `storage`
-                                 is a server (postgres://); NULL: `storage` */
+        char *storage;         /* sqlite:PATH or postgres://… of files and
+                                 batches; NULL: `storage` when SQLite */
+        int lease_ms;          /* a shared (Postgres) batch store: how long a
+                                 replica's claim on a batch lasts unrenewed
+                                 (default 20000; renewed every tick) */
     } batches;
     struct {
         int window_ms;      /* deferred calls collected into one provider batch (2000) */
@@ -307,8 +310,8 @@ int fg_config_load_buffer(const char *name, const char *buf, size_t len, struct 
                           struct fg_config_errlist *errs);
 int fg_config_defaults(struct fg_config **out, struct fg_config_errlist *errs);
 void fg_config_free(struct fg_config *cfg);
-/* Where files and batches are kept: batches.storage, else `storage` when
- * it is SQLite, else sqlite:frugal-batches.db (batch_store.h needs SQLite). */
+/* Where files and batches are kept: batches.storage (sqlite:PATH or
+ * postgres://…), else `storage` (the ledger's database, either kind). */
 const char *fg_config_batch_storage(const struct fg_config *c);
 
 /* Lookups; NULL when absent.  Linear scans are fine: called once per

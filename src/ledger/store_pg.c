@@ -141,12 +141,11 @@ static bool known(struct pg_store *q, int month)
     return false;
 }
 
-/* CREATE the month's partition if missing.  Its name and bounds are
- * computed integers (no text from a record reaches the SQL). */
-static int ensure_month(struct pg_store *q, int month, char *err, size_t errlen)
+/* CREATE the month's partition (IF NOT EXISTS, its own transaction).  Its
+ * name and bounds are computed integers (no text from a record reaches
+ * the SQL). */
+static int create_month(PGconn *c, int month, char *err, size_t errlen)
 {
-    if (known(q, month))
-        return 0;
     FG_ASSERT(month > 0);
     char sql[512];
     snprintf(sql, sizeof sql,
@@ -154,10 +153,20 @@ static int ensure_month(struct pg_store *q, int month, char *err, size_t errlen)
              " CREATE TABLE IF NOT EXISTS calls_p%04d%02d PARTITION OF calls"
              " FOR VALUES FROM (%" PRId64 ") TO (%" PRId64 "); COMMIT",
              month / 12, month % 12 + 1, month_start_ms(month), month_start_ms(month + 1));
-    if (fg_pgdb_exec(q->c, sql, err, errlen) < 0) {
-        PQclear(PQexec(q->c, "ROLLBACK"));
+    if (fg_pgdb_exec(c, sql, err, errlen) < 0) {
+        PQclear(PQexec(c, "ROLLBACK"));
         return -1;
     }
+    return 0;
+}
+
+/* The month's partition, if this handle does not know it exists. */
+static int ensure_month(struct pg_store *q, int month, char *err, size_t errlen)
+{
+    if (known(q, month))
+        return 0;
+    if (create_month(q->c, month, err, errlen) < 0)
+        return -1;
     if (q->nknown == KNOWN_MONTHS)
         q->nknown = 0; /* forget (a re-check is one cheap statement) */
     q->known[q->nknown++] = month;
@@ -327,8 +336,10 @@ static char *insert_sql(struct pg_store *q, size_t n)
     return sql;
 }
 
-static int insert_rows(struct pg_store *q, struct fg_record *const *recs, size_t n, char *err,
-                       size_t errlen)
+/* One multi-row INSERT (and its rollups) on connection c; the SQLSTATE of
+ * a failure in sqlstate ("" if none). */
+static int insert_conn(PGconn *c, struct fg_record *const *recs, size_t n, char *sqlstate,
+                       char *err, size_t errlen)
 {
     const char **p = fg_xmalloc(n * NCOLS * sizeof *p);
     char *num = fg_xmalloc(n * NCOLS * 24);
@@ -336,18 +347,59 @@ static int insert_rows(struct pg_store *q, struct fg_record *const *recs, size_t
         row_params(recs[k], p + k * NCOLS, num + k * NCOLS * 24);
     char *ins = insert_sql(q, n), *sql = fg_store_pg_rollup_insert_sql(ins);
     free(ins);
-    PGresult *r = PQexecParams(q->c, sql, (int)(n * NCOLS), NULL, p, NULL, NULL, 0);
+    PGresult *r = PQexecParams(c, sql, (int)(n * NCOLS), NULL, p, NULL, NULL, 0);
     int rc = 0;
+    sqlstate[0] = 0;
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-        snprintf(q->sqlstate, sizeof q->sqlstate, "%s", st ? st : "");
-        rc = fg_pgdb_fail(q->c, r, "INSERT", err, errlen);
+        snprintf(sqlstate, 6, "%s", st ? st : "");
+        rc = fg_pgdb_fail(c, r, "INSERT", err, errlen);
     }
     PQclear(r);
     free(sql);
     free(num);
     free(p);
     return rc;
+}
+
+static int insert_rows(struct pg_store *q, struct fg_record *const *recs, size_t n, char *err,
+                       size_t errlen)
+{
+    return insert_conn(q->c, recs, n, q->sqlstate, err, errlen);
+}
+
+int fg_store_pg_calls_partitions(PGconn *c, struct fg_record *const *recs, size_t n, char *err,
+                                 size_t errlen)
+{
+    int done[8];
+    size_t nd = 0;
+    for (size_t k = 0; k < n; k++) {
+        int m = month_of(recs[k]->ts_ms);
+        bool seen = false;
+        for (size_t i = 0; i < nd && !seen; i++)
+            seen = done[i] == m;
+        if (seen)
+            continue;
+        if (create_month(c, m, err, errlen) < 0)
+            return -1;
+        if (nd < sizeof done / sizeof done[0])
+            done[nd++] = m;
+    }
+    return 0;
+}
+
+int fg_store_pg_calls_insert(PGconn *c, struct fg_record *const *recs, size_t n, char *err,
+                             size_t errlen)
+{
+    char sqlstate[6];
+    for (size_t k = 0; k < n; k++)
+        FG_ASSERT(!recs[k]->response_id && !recs[k]->response_forget); /* calls only */
+    for (size_t k = 0; k < n; k += ROWS_PER_INSERT) {
+        size_t m = n - k < ROWS_PER_INSERT ? n - k : ROWS_PER_INSERT;
+        if (insert_conn(c, recs + k, m, sqlstate, err, errlen) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* The stored Response a call created, replaced when written again; or,

@@ -1,5 +1,6 @@
 /* server.c — see server.h. */
 #include "server.h"
+#include "offq.h"
 #include "readq.h"
 
 #include "shared.h"
@@ -430,6 +431,7 @@ void fg_server_join(struct fg_app *app, bool cut)
         pthread_join(app->workers[i].thread, NULL);
     app->nstarted = 0;
     fg_readq_stop(); /* it posts to the workers' bases: before they are freed */
+    fg_offq_stop();  /* the same */
     for (int i = 0; app->workers && i < app->nworkers; i++)
         worker_free(&app->workers[i]);
     free(app->workers);

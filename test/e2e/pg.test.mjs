@@ -281,14 +281,15 @@ describe('reads off the worker loop', { skip: !pg && 'Postgres is not installed'
 });
 
 describe('batches next to a Postgres ledger', { skip: !pg && 'Postgres is not installed' }, () => {
-  for (const mode of ['provider', 'local']) {
-    test(`${mode} mode: files and batches in batches.storage, each line's record in Postgres once`, async () => {
-      const dsn = pg.createDb(`batch_${mode}`);
+  for (const [mode, store] of [['provider', 'sqlite'], ['local', 'sqlite'], ['provider', 'postgres'], ['local', 'postgres']]) {
+    test(`${mode} mode: files and batches in batches.storage (${store}), each line's record in Postgres once`, async () => {
+      const db = `batch_${mode}_${store}`;
+      const dsn = pg.createDb(db);
       const dir = tempDir('frugal-pg-batch-');
       const cfg = {
         ...config(dsn),
         providers: [{ name: 'sim', type: 'sim', batch: mode }],
-        batches: { poll_ms: 50, poll_max_ms: 200, storage: `sqlite:${join(dir, 'batches.db')}` },
+        batches: { poll_ms: 50, poll_max_ms: 200, storage: store === 'sqlite' ? `sqlite:${join(dir, 'batches.db')}` : dsn },
       };
       const fr = await startFrugal({ name: `frugal-pg-batch-${mode}`, config: cfg, cwd: dir });
       try {
@@ -306,9 +307,12 @@ describe('batches next to a Postgres ledger', { skip: !pg && 'Postgres is not in
         assert.equal(b.status, 'completed');
         assert.equal(b.request_counts.completed, 3);
         const q = `SELECT count(*), count(DISTINCT id) FROM calls WHERE batch_id = '${b0.id}'`;
-        await waitFor(() => pg.sql(`batch_${mode}`, q) === '3|3', {
-          timeoutMs: 10000, stepMs: 100, what: `3 line records in Postgres (have ${pg.sql(`batch_${mode}`, q)})`,
+        await waitFor(() => pg.sql(db, q) === '3|3', {
+          timeoutMs: 10000, stepMs: 100, what: `3 line records in Postgres (have ${pg.sql(db, q)})`,
         });
+        if (store === 'postgres') {
+          assert.equal(pg.sql(db, `SELECT count(*) FROM batch_lines WHERE batch_id = '${b0.id}' AND state = 'done'`), '3');
+        }
       } finally {
         await fr.stop();
       }

@@ -1218,15 +1218,15 @@ static void test_storage_anchored_to_config_dir(void **state)
     free(tmp);
 }
 
-/* A server storage: batches stay in SQLite (batches.storage, default next
- * to the config file), the ledger's spool likewise; both anchored like a
- * relative sqlite: path. */
+/* A server storage: batches in the same database by default (one config
+ * for every replica), or in batches.storage (a SQLite file anchored like a
+ * relative sqlite: path, or another postgres:// database); the ledger's
+ * spool in a local file. */
 static void test_postgres_storage_batches_and_spool(void **state)
 {
     char *tmp = realpath("/tmp", NULL), want[160];
     struct fg_config *c = load_ok("storage: postgres://u:pw@db/frugal\n");
-    snprintf(want, sizeof want, "sqlite:%s/frugal-batches.db", tmp);
-    assert_string_equal(fg_config_batch_storage(c), want);
+    assert_string_equal(fg_config_batch_storage(c), "postgres://u:pw@db/frugal");
     snprintf(want, sizeof want, "%s/frugal-ledger.spool", tmp);
     assert_string_equal(c->spool, want);
     fg_config_free(c);
@@ -1239,8 +1239,11 @@ static void test_postgres_storage_batches_and_spool(void **state)
     c = load_ok("storage: sqlite:x.db\n"); /* SQLite: batches in the ledger's file */
     assert_string_equal(fg_config_batch_storage(c), c->storage);
     fg_config_free(c);
-    EXPECT_LOAD_ERRORS("batches: {storage: postgres://db/x}\n",
-                       "1: batches.storage: must be sqlite:PATH");
+    c = load_ok("storage: postgres://db/x\nbatches: {storage: postgres://db/x}\n");
+    assert_string_equal(fg_config_batch_storage(c), "postgres://db/x");
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("batches: {storage: mysql://db/x}\n",
+                       "1: batches.storage: must be sqlite:PATH or postgres://…");
     /* a URL libpq cannot read is refused at load, without echoing it */
     EXPECT_LOAD_ERRORS("storage: postgres://u:Secret-Pw-1@db/x?bogus=1\n",
                        "1: storage: is not a URL libpq accepts (a malformed host or port, or an "
