@@ -37,6 +37,7 @@
 #include "pgdb.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,9 +98,16 @@ static struct fg_pgdb_migration migrations[] = {
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
 /* The migrations with every text in place (idempotent: the same pointer). */
-static const struct fg_pgdb_migration *ledger_migrations(void)
+static pthread_once_t migrations_once = PTHREAD_ONCE_INIT;
+
+static void fill_migrations(void)
 {
     migrations[2].sql = fg_store_pg_rollup_migration();
+}
+
+static const struct fg_pgdb_migration *ledger_migrations(void)
+{
+    pthread_once(&migrations_once, fill_migrations); /* handles open on several threads */
     return migrations;
 }
 
@@ -110,11 +118,6 @@ struct pg_store {
     int known[KNOWN_MONTHS]; /* year * 12 + month - 1 of partitions made or seen */
     size_t nknown;
     char sqlstate[6]; /* of the last failed INSERT ("" if none) */
-    /* "INSERT … VALUES (…),…" for ROWS_PER_INSERT rows, made at the first
-     * write (owned; ~150 KB); the text for n rows is its first
-     * values_end[n] bytes */
-    char *values;
-    size_t values_end[ROWS_PER_INSERT + 1];
 };
 
 /* ---- months and partitions ---- */
@@ -189,7 +192,6 @@ static void pg_close(struct fg_store *s)
         return;
     PQfinish(q->c);
     free(q->dsn);
-    free(q->values);
     free(q);
 }
 
@@ -295,17 +297,24 @@ static void row_params(const struct fg_record *r, const char **p, char *num)
 
 #define INSERT_TAIL " ON CONFLICT (id, ts_ms) DO NOTHING"
 
+static const char values_head[] = "INSERT INTO calls (" COLUMNS ") VALUES ";
+
+/* "INSERT … VALUES (…),…" for ROWS_PER_INSERT rows, made once per process
+ * (every connection's writes share it: the ledger's writer, a Postgres
+ * batch store's line transactions); the text for n rows is its first
+ * values_end[n] bytes.  Each placeholder "$NNNNN," is at most 7 bytes. */
+static char values[sizeof values_head + (size_t)ROWS_PER_INSERT * (NCOLS * 8 + 4)];
+static size_t values_end[ROWS_PER_INSERT + 1];
+static pthread_once_t values_once = PTHREAD_ONCE_INIT;
+
 /* Placeholders only, numbered without snprintf: one call per placeholder
  * was most of the writer's CPU per record (bench row frugal-pg-redis). */
-static void make_values(struct pg_store *q)
+static void make_values(void)
 {
-    static const char head[] = "INSERT INTO calls (" COLUMNS ") VALUES ";
-    /* each placeholder "$NNNNN," is at most 7 bytes */
-    size_t cap = sizeof head + (size_t)ROWS_PER_INSERT * (NCOLS * 8 + 4);
-    char *sql = fg_xmalloc(cap), *w = sql;
-    memcpy(w, head, sizeof head - 1);
-    w += sizeof head - 1;
-    q->values_end[0] = (size_t)(w - sql);
+    char *w = values;
+    memcpy(w, values_head, sizeof values_head - 1);
+    w += sizeof values_head - 1;
+    values_end[0] = (size_t)(w - values);
     for (size_t row = 0; row < ROWS_PER_INSERT; row++) {
         if (row)
             *w++ = ',';
@@ -317,21 +326,19 @@ static void make_values(struct pg_store *q)
             w += fg_decimal_u64(w, row * NCOLS + (size_t)k + 1);
         }
         *w++ = ')';
-        q->values_end[row + 1] = (size_t)(w - sql);
+        values_end[row + 1] = (size_t)(w - values);
     }
-    FG_ASSERT((size_t)(w - sql) <= cap);
-    q->values = sql;
+    FG_ASSERT((size_t)(w - values) <= sizeof values);
 }
 
-/* "INSERT … VALUES ($1,…,$48),(…) ON CONFLICT DO NOTHING" for n rows. */
-static char *insert_sql(struct pg_store *q, size_t n)
+/* "INSERT … VALUES ($1,…,$49),(…) ON CONFLICT DO NOTHING" for n rows. */
+static char *insert_sql(size_t n)
 {
     FG_ASSERT(n >= 1 && n <= ROWS_PER_INSERT);
-    if (!q->values)
-        make_values(q);
-    size_t len = q->values_end[n];
+    pthread_once(&values_once, make_values);
+    size_t len = values_end[n];
     char *sql = fg_xmalloc(len + sizeof INSERT_TAIL);
-    memcpy(sql, q->values, len);
+    memcpy(sql, values, len);
     memcpy(sql + len, INSERT_TAIL, sizeof INSERT_TAIL); /* with its NUL */
     return sql;
 }
@@ -345,7 +352,7 @@ static int insert_conn(PGconn *c, struct fg_record *const *recs, size_t n, char 
     char *num = fg_xmalloc(n * NCOLS * 24);
     for (size_t k = 0; k < n; k++)
         row_params(recs[k], p + k * NCOLS, num + k * NCOLS * 24);
-    char *ins = insert_sql(q, n), *sql = fg_store_pg_rollup_insert_sql(ins);
+    char *ins = insert_sql(n), *sql = fg_store_pg_rollup_insert_sql(ins);
     free(ins);
     PGresult *r = PQexecParams(c, sql, (int)(n * NCOLS), NULL, p, NULL, NULL, 0);
     int rc = 0;
