@@ -262,13 +262,26 @@ async function viewRouting(main, f) {
     data: ts.points.map((p) => (p.requests ? (p.by[g.key]?.requests ?? 0) / p.requests : null)),
   })), { fmt: pct });
   const frontier = ts.totals.cost_usd + ts.totals.saved_by.routing;
+  const esc = ts.totals.escalations;
   main.append(el('div', { class: 'cards' },
-    card('Escalations', int(ts.groups.find((g) => g.key === 'escalated')?.requests ?? 0), 'escalations'),
+    card('Escalations', int(esc.count), 'escalations', esc.count),
     card('Saved by routing', usd(ts.totals.saved_by.routing), 'saved_routing', ts.totals.saved_by.routing),
     card('All on the frontier model would cost', usd(frontier), 'frontier_counterfactual')));
   main.append(el('div', { class: 'panel' }, table([{ key: 'key', label: 'Tier', get: (r) => r.key || '(none)' },
     { key: 'requests', label: 'Requests', num: true, fmt: int }, { key: 'share', label: 'Share', num: true, fmt: pct, get: (r) => r.requests / (ts.totals.requests || 1) },
     { key: 'cost_usd', label: 'Cost', num: true, fmt: usd }, { key: 'saved_usd', label: 'Saved', num: true, fmt: usd }], ts.groups, { testid: 'tiers' })));
+  // escalations by the reason the router recorded (rollups: exact at any range)
+  const reasons = Object.keys(esc.by_reason).filter((r) => esc.by_reason[r] > 0);
+  chart(main, 'Escalations by reason', xs, reasons.map((r) => ({
+    label: r.replace('_', ' '), data: ts.points.map((p) => p.escalations.by_reason[r]),
+  })), { fmt: int });
+  main.append(el('div', { class: 'panel' }, table([
+    { key: 'reason', label: 'Reason', fmt: (v) => v.replace('_', ' ') },
+    { key: 'count', label: 'Escalations', num: true, fmt: int },
+    { key: 'share', label: 'Share', num: true, fmt: pct }],
+  reasons.map((r) => ({ reason: r, count: esc.by_reason[r], share: esc.by_reason[r] / (esc.count || 1) })),
+  { testid: 'escalation-reasons' })));
+  if (!esc.count) main.append(el('p', { class: 'note' }, 'No escalations in this window.'));
   if (!tiers.length) main.append(el('p', { class: 'note' }, 'No routed calls in this window.'));
 }
 

@@ -57,6 +57,22 @@ typedef int (*fg_store_spend_cb)(void *arg, const char *key_id, const char *tags
 #define FG_ROLLUP_LAT_INF INT64_MAX
 extern const int64_t fg_rollup_lat_le_ms[FG_ROLLUP_LAT_BUCKETS];
 
+/* Escalations by reason: a calls row with route "escalated" counts in
+ * `escalations` and in the reason its route_reason starts with (the texts
+ * the router writes: call/relay.c escalate(), call/pipeline.c
+ * retry_escalation()); a reason none of these starts is only in the total.
+ * The prefixes are matched exactly (substr in SQL, strncmp in C). */
+#define FG_ROLLUP_ESC_REASONS 5
+struct fg_rollup_esc {
+    const char *name;   /* empty | refusal | truncated | invalid_schema | retry */
+    const char *prefix; /* of route_reason */
+    const char *column; /* the rollup column */
+};
+extern const struct fg_rollup_esc fg_rollup_esc[FG_ROLLUP_ESC_REASONS];
+/* -1: not an escalation; FG_ROLLUP_ESC_REASONS: an escalation of no known
+ * reason; else the index into fg_rollup_esc. */
+int fg_rollup_esc_reason(const char *route, const char *route_reason);
+
 enum fg_rollup_group { FG_ROLLUP_NONE, FG_ROLLUP_MODEL, FG_ROLLUP_KEY, FG_ROLLUP_ROUTE };
 
 /* A backend may keep coarser rollups too (SQLite: hours and days) and read
@@ -80,6 +96,7 @@ struct fg_rollup_row {
     int64_t tokens[5];      /* input, cache_read, cache_write_5m, cache_write_1h, output */
     int64_t latency_sum_us;
     int64_t lat[FG_ROLLUP_LAT_BUCKETS];
+    int64_t escalations, esc[FG_ROLLUP_ESC_REASONS]; /* fg_rollup_esc's order */
 };
 /* Called for each (point, group) row, ordered by t_ms; non-zero stops. */
 typedef int (*fg_store_rollup_cb)(void *arg, const struct fg_rollup_row *r);

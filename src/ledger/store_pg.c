@@ -85,6 +85,8 @@ static struct fg_pgdb_migration migrations[] = {
      "CREATE INDEX responses_expires ON responses (expires_ms) WHERE expires_ms > 0;"},
     /* the dashboard's rollups (store_pg_rollup.h): text built at open */
     {3, "ledger 3: rollup_minute, rollup_hour, rollup_day", NULL},
+    /* escalations by reason in the rollups (store.h): built at open */
+    {4, "ledger 4: rollup escalations by reason", NULL},
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -92,6 +94,7 @@ static struct fg_pgdb_migration migrations[] = {
 static const struct fg_pgdb_migration *ledger_migrations(void)
 {
     migrations[2].sql = fg_store_pg_rollup_migration();
+    migrations[3].sql = fg_store_pg_rollup_migration_esc();
     return migrations;
 }
 

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,8 @@ static const struct measure {
     {"latency_sum_us", "COALESCE(latency_us, 0)"},
 };
 #define NMEASURES (sizeof measures / sizeof measures[0])
-#define NVALUES (NMEASURES + FG_ROLLUP_LAT_BUCKETS)
+/* Then the escalations (ledger migration 4): the total, one per reason. */
+#define NESC (1 + FG_ROLLUP_ESC_REASONS)
 
 /* The calls columns the measures and dimensions read (RETURNING list). */
 #define USED                                                                                       \
@@ -47,7 +49,7 @@ static const struct measure {
     "baseline_pico, saved_prompt_cache_pico, saved_response_cache_pico, saved_routing_pico, "      \
     "saved_batch_pico, bucket_repeated_pico, bucket_repeated_cached_pico, "                        \
     "bucket_frontier_pico, bucket_bloated_pico, input_tokens, cache_read_tokens, "                 \
-    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, latency_us"
+    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, latency_us, route_reason"
 #define DIM_EXPRS                                                                                  \
     "COALESCE(key_id, ''), COALESCE(NULLIF(model, ''), NULLIF(model_requested, ''), '(none)'), "   \
     "COALESCE(route, '')"
@@ -87,26 +89,65 @@ static void put_lat_expr(struct sqlbuf *b, size_t i)
             v, (long long)fg_rollup_lat_le_ms[i] * 1000);
 }
 
-static void put_value_names(struct sqlbuf *b, const char *prefix, const char *suffix)
+static const char *esc_name(size_t i)
+{
+    return i == 0 ? "escalations" : fg_rollup_esc[i - 1].column;
+}
+
+/* Escalation column i (0: all, else reason i - 1) as a 0/1 expression
+ * (store.h; the same rule as store_sqlite_rollup.c). */
+static void put_esc_expr(struct sqlbuf *b, size_t i)
+{
+    put(b, "(COALESCE(route, '') = 'escalated'");
+    if (i > 0) {
+        const char *p = fg_rollup_esc[i - 1].prefix;
+        FG_ASSERT(!strchr(p, '\''));
+        put(b, " AND substr(COALESCE(route_reason, ''), 1, %zu) = '%s'", strlen(p), p);
+    }
+    put(b, ")::int");
+}
+
+static void put_esc_names(struct sqlbuf *b, const char *prefix, const char *suffix)
+{
+    for (size_t i = 0; i < NESC; i++)
+        put(b, ", %s%s%s", prefix, esc_name(i), suffix);
+}
+
+/* The value columns of migration 3 (the tables), and with esc the
+ * escalations' of migration 4 too (what a write and a query use). */
+static void put_value_names_v(struct sqlbuf *b, const char *prefix, const char *suffix, bool esc)
 {
     for (size_t i = 0; i < NMEASURES; i++)
         put(b, ", %s%s%s", prefix, measures[i].name, suffix);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         put(b, ", %slat%zu%s", prefix, i, suffix);
+    if (esc)
+        put_esc_names(b, prefix, suffix);
+}
+
+static void put_value_names(struct sqlbuf *b, const char *prefix, const char *suffix)
+{
+    put_value_names_v(b, prefix, suffix, true);
 }
 
 /* INSERT INTO <grain> … SELECT sums FROM <from> GROUP BY dims ORDER BY
- * dims ON CONFLICT … DO UPDATE SET v = <grain>.v + excluded.v. */
-static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *from)
+ * dims ON CONFLICT … DO UPDATE SET v = <grain>.v + excluded.v; with esc
+ * the escalation columns too (migration 3's fold has none). */
+static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *from, bool esc)
 {
     put(b, "INSERT INTO %s (" DIMS, g->table);
-    put_value_names(b, "", "");
+    put_value_names_v(b, "", "", esc);
     put(b, ") SELECT ts_ms - ts_ms %% %lld, %s", g->ms, DIM_EXPRS);
     for (size_t i = 0; i < NMEASURES; i++)
         put(b, ", SUM(%s)::bigint", measures[i].expr);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++) {
         put(b, ", SUM(");
         put_lat_expr(b, i);
+        put(b, ")::bigint");
+    }
+    for (size_t i = 0; esc && i < NESC; i++) {
+        put(b, ", SUM(");
+        put_esc_expr(b, i);
         put(b, ")::bigint");
     }
     put(b, " FROM %s GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 ON CONFLICT (" DIMS ") DO UPDATE SET ",
@@ -116,9 +157,11 @@ static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *from
             measures[i].name, measures[i].name);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         put(b, ", lat%zu = %s.lat%zu + excluded.lat%zu", i, g->table, i, i);
+    for (size_t i = 0; esc && i < NESC; i++)
+        put(b, ", %s = %s.%s + excluded.%s", esc_name(i), g->table, esc_name(i), esc_name(i));
 }
 
-static struct sqlbuf migration, suffix;
+static struct sqlbuf migration, migration_esc, suffix;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void build(void)
@@ -129,13 +172,37 @@ static void build(void)
             "CREATE TABLE %s (minute bigint NOT NULL, key_id text NOT NULL,"
             " model text NOT NULL, route text NOT NULL",
             grains[i].table);
-        put_value_names(b, "", " bigint NOT NULL DEFAULT 0");
+        put_value_names_v(b, "", " bigint NOT NULL DEFAULT 0", false);
         put(b, ", PRIMARY KEY (" DIMS "));");
     }
     /* no calls row may commit between the fold and this transaction's end */
     put(b, "LOCK TABLE calls IN SHARE MODE;");
     for (size_t i = 0; i < NGRAINS; i++) {
-        put_upsert(b, &grains[i], "calls");
+        put_upsert(b, &grains[i], "calls", false);
+        put(b, ";");
+    }
+    /* migration 4: the escalation columns, the escalated rows folded in */
+    b = &migration_esc;
+    for (size_t i = 0; i < NGRAINS; i++) {
+        put(b, "ALTER TABLE %s", grains[i].table);
+        for (size_t k = 0; k < NESC; k++)
+            put(b, "%s ADD COLUMN %s bigint NOT NULL DEFAULT 0", k ? "," : "", esc_name(k));
+        put(b, ";");
+    }
+    put(b, "LOCK TABLE calls IN SHARE MODE;");
+    for (size_t i = 0; i < NGRAINS; i++) {
+        put(b, "INSERT INTO %s (" DIMS, grains[i].table);
+        put_esc_names(b, "", "");
+        put(b, ") SELECT ts_ms - ts_ms %% %lld, %s", grains[i].ms, DIM_EXPRS);
+        for (size_t k = 0; k < NESC; k++) {
+            put(b, ", SUM(");
+            put_esc_expr(b, k);
+            put(b, ")::bigint");
+        }
+        put(b, " FROM calls WHERE COALESCE(route, '') = 'escalated' GROUP BY 1, 2, 3, 4 ORDER BY "
+               "1, 2, 3, 4 ON CONFLICT (" DIMS ") DO UPDATE SET ");
+        for (size_t k = 0; k < NESC; k++)
+            put(b, "%s%s = excluded.%s", k ? ", " : "", esc_name(k), esc_name(k));
         put(b, ";");
     }
     /* ") RETURNING …), r0 AS (upsert), r1 AS (upsert) upsert" */
@@ -143,7 +210,7 @@ static void build(void)
     put(b, " RETURNING " USED ")");
     for (size_t i = 0; i < NGRAINS; i++) {
         put(b, i + 1 < NGRAINS ? ", r%zu AS (" : " ", i);
-        put_upsert(b, &grains[i], "ins");
+        put_upsert(b, &grains[i], "ins", true);
         if (i + 1 < NGRAINS)
             put(b, ")");
     }
@@ -153,6 +220,12 @@ const char *fg_store_pg_rollup_migration(void)
 {
     pthread_once(&once, build);
     return migration.s;
+}
+
+const char *fg_store_pg_rollup_migration_esc(void)
+{
+    pthread_once(&once, build);
+    return migration_esc.s;
 }
 
 char *fg_store_pg_rollup_insert_sql(const char *insert)
@@ -234,4 +307,7 @@ void fg_store_pg_rollup_read(const PGresult *res, struct fg_rollup_row *r)
     FG_DASSERT(c == 2 + (int)NMEASURES);
     for (int k = 0; k < FG_ROLLUP_LAT_BUCKETS; k++)
         r->lat[k] = num(res, c++);
+    r->escalations = num(res, c++);
+    for (int k = 0; k < FG_ROLLUP_ESC_REASONS; k++)
+        r->esc[k] = num(res, c++);
 }

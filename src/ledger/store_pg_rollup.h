@@ -2,7 +2,7 @@
  *
  * Contract: the same three grains as SQLite (rollup_minute, rollup_hour,
  * rollup_day; `minute` is the bucket's start) and the same measures.
- * fg_store_pg_rollup_migration() is the text of the ledger's migration 2:
+ * fg_store_pg_rollup_migration() is the text of the ledger's migration 3:
  * it creates the tables and folds in the calls rows already stored, after
  * LOCK TABLE calls (no row can be written between the fold and the
  * migration's commit); pgdb.c runs it once, under its advisory lock, in
@@ -28,6 +28,9 @@
 #include <libpq-fe.h>
 
 const char *fg_store_pg_rollup_migration(void);
+/* Migration 4: the escalation columns (store.h), the rows already stored
+ * folded in, after LOCK TABLE calls like migration 3. */
+const char *fg_store_pg_rollup_migration_esc(void);
 /* malloc'd: the statement for `insert` ("INSERT INTO calls … DO NOTHING"). */
 char *fg_store_pg_rollup_insert_sql(const char *insert);
 const char *fg_store_pg_rollup_query_sql(const struct fg_rollup_query *q);

@@ -405,7 +405,7 @@ static void old_ledger_folded_once(void **state)
     fg_store_close(f->s);
     f->s = NULL;
     sql_on(f->dsn, "DROP TABLE rollup_minute; DROP TABLE rollup_hour; DROP TABLE rollup_day;"
-                   "DELETE FROM frugal_migrations WHERE component = 'ledger' AND version = 3");
+                   "DELETE FROM frugal_migrations WHERE component = 'ledger' AND version >= 3");
     char err[256];
     struct fg_store *again;
     assert_int_equal(fg_store_open(f->dsn, &f->s, err, sizeof err), 0);
@@ -419,6 +419,61 @@ static void old_ledger_folded_once(void **state)
     write_free(f->s, w, 1);
     json_t *ts = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_NONE, NULL);
     assert_int_equal(geti(json_object_get(ts, "totals"), "requests"), 3);
+    json_decref(ts);
+}
+
+/* A ledger from before migration 4 (rollups without escalation reasons)
+ * gains them at open: the escalated rows already stored are folded in, and
+ * a row written after counts on top. */
+static void escalations_folded_by_migration_4(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("e1", T0, "master", "m1", "escalated", 10, 1),
+                             rec("e2", T0 + 1, "master", "m1", "escalated", 10, 1),
+                             rec("e3", T0 + 2, "master", "m1", "escalated", 10, 1),
+                             rec("c1", T0 + 3, "master", "m1", "cheap", 10, 1)};
+    v[0]->route_reason =
+        fg_ledger_record_str(v[0], "cheap answer empty: escalated to the frontier model");
+    v[1]->route_reason =
+        fg_ledger_record_str(v[1], "cheap answer refusal: escalated to the frontier model");
+    v[2]->route_reason = fg_ledger_record_str(v[2], "client retry of the same conversation");
+    write_free(f->s, v, 4);
+    json_t *before = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_ROUTE, NULL);
+    json_t *esc = json_object_get(json_object_get(before, "totals"), "escalations");
+    assert_int_equal(geti(esc, "count"), 3);
+    json_t *by = json_object_get(esc, "by_reason");
+    assert_int_equal(geti(by, "empty"), 1);
+    assert_int_equal(geti(by, "refusal"), 1);
+    assert_int_equal(geti(by, "retry"), 1);
+    assert_int_equal(geti(by, "truncated"), 0);
+    assert_int_equal(geti(by, "other"), 0);
+    fg_store_close(f->s);
+    f->s = NULL;
+    static const char *const tables[] = {"rollup_minute", "rollup_hour", "rollup_day"};
+    for (size_t i = 0; i < 3; i++) {
+        char q[400];
+        snprintf(q, sizeof q,
+                 "ALTER TABLE %s DROP COLUMN escalations, DROP COLUMN esc_empty, DROP COLUMN "
+                 "esc_refusal, DROP COLUMN esc_truncated, DROP COLUMN esc_invalid_schema, DROP "
+                 "COLUMN esc_retry",
+                 tables[i]);
+        sql_on(f->dsn, q);
+    }
+    sql_on(f->dsn, "DELETE FROM frugal_migrations WHERE component = 'ledger' AND version = 4");
+    char err[256];
+    assert_int_equal(fg_store_open(f->dsn, &f->s, err, sizeof err), 0);
+    json_t *after = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_ROUTE, NULL);
+    assert_true(json_equal(before, after)); /* the migration's fold = the writer's sums */
+    json_decref(before);
+    json_decref(after);
+    struct fg_record *w[] = {rec("e4", T0 + 4, "master", "m1", "escalated", 10, 1)};
+    w[0]->route_reason =
+        fg_ledger_record_str(w[0], "cheap answer truncated: escalated to the frontier model");
+    write_free(f->s, w, 1);
+    json_t *ts = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_NONE, NULL);
+    esc = json_object_get(json_object_get(ts, "totals"), "escalations");
+    assert_int_equal(geti(esc, "count"), 4);
+    assert_int_equal(geti(json_object_get(esc, "by_reason"), "truncated"), 1);
     json_decref(ts);
 }
 
@@ -470,6 +525,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(spool_replay_counts_once, setup, teardown),
         cmocka_unit_test_setup_teardown(two_writers_race_over_the_same_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(old_ledger_folded_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(escalations_folded_by_migration_4, setup, teardown),
         cmocka_unit_test_setup_teardown(recent_newest_first, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
