@@ -87,7 +87,7 @@ const struct fg_rollup_esc fg_rollup_esc[FG_ROLLUP_ESC_REASONS] = {
     {"retry", "client retry", "esc_retry"},
 };
 
-int fg_rollup_esc_reason(const char *route, const char *route_reason)
+int fg_store_esc_reason(const char *route, const char *route_reason)
 {
     if (!route || strcmp(route, "escalated"))
         return -1;

@@ -71,7 +71,7 @@ struct fg_rollup_esc {
 extern const struct fg_rollup_esc fg_rollup_esc[FG_ROLLUP_ESC_REASONS];
 /* -1: not an escalation; FG_ROLLUP_ESC_REASONS: an escalation of no known
  * reason; else the index into fg_rollup_esc. */
-int fg_rollup_esc_reason(const char *route, const char *route_reason);
+int fg_store_esc_reason(const char *route, const char *route_reason);
 
 enum fg_rollup_group { FG_ROLLUP_NONE, FG_ROLLUP_MODEL, FG_ROLLUP_KEY, FG_ROLLUP_ROUTE };
 

@@ -358,7 +358,7 @@ static void row_values(const struct fg_record *r, int64_t v[NVALUES])
     for (size_t k = 0; k < FG_ROLLUP_LAT_BUCKETS; k++)
         v[i + k] = k == b;
     i += FG_ROLLUP_LAT_BUCKETS;
-    int e = fg_rollup_esc_reason(r->route, r->route_reason);
+    int e = fg_store_esc_reason(r->route, r->route_reason);
     v[i++] = e >= 0;
     for (int k = 0; k < FG_ROLLUP_ESC_REASONS; k++)
         v[i++] = e == k;
