@@ -351,13 +351,28 @@ async function viewKeys(main, f) {
 }
 
 async function viewBatches(main) {
-  const list = await api('/v1/batches?limit=50');
+  const list = (await api('/v1/batches?limit=50')).data || [];
+  // what each batch cost: its ledger rows (frugal's own sums, not the provider's bill)
+  const spend = {};
+  if (list.length) {
+    const s = await api(`/frugal/spend/batches?${qs({ ids: list.map((b) => b.id).join(',') })}`);
+    for (const b of s.data) spend[b.batch_id] = b;
+  }
+  const rows = list.map((b) => ({ ...b, ...(spend[b.id] ? {
+    cost_usd: spend[b.id].cost_usd, realtime_usd: spend[b.id].realtime_usd, saved_batch_usd: spend[b.id].saved_batch_usd,
+    run_mode: spend[b.id].mode,
+  } : {}) }));
+  const money = (v) => (v === undefined ? '—' : usd(v));
   main.append(el('div', { class: 'panel' }, el('h2', {}, 'Batches'), table([
     { key: 'id', label: 'Id' }, { key: 'status', label: 'Status' }, { key: 'endpoint', label: 'Endpoint' },
     { key: 'progress', label: 'Progress', get: (b) => b.request_counts, fmt: (c) => (c ? `${c.completed + c.failed}/${c.total}${c.failed ? ` (${c.failed} failed)` : ''}` : '—') },
-    { key: 'mode', label: 'Mode', get: (b) => b.metadata?.frugal_mode ?? b.mode ?? '—' },
+    { key: 'mode', label: 'Mode', get: (b) => b.run_mode ?? b.metadata?.frugal_mode ?? '—' },
+    { key: 'cost_usd', label: 'Cost', num: true, fmt: money },
+    { key: 'realtime_usd', label: 'At real-time prices', num: true, fmt: money },
+    { key: 'saved_batch_usd', label: 'Saved by batching', num: true, fmt: money },
     { key: 'created_at', label: 'Created', fmt: (v) => (v ? new Date(v * 1000).toISOString().slice(0, 16).replace('T', ' ') : '—') },
-  ], list.data || [], { testid: 'batches' })));
+  ], rows, { testid: 'batches' })),
+  el('p', { class: 'note' }, 'Cost is what frugal recorded for the batch\'s lines so far; "at real-time prices" is what the same lines would cost sent one by one.'));
 }
 
 async function viewLive(main, f, p, current) {

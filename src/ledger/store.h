@@ -98,6 +98,16 @@ struct fg_rollup_row {
     int64_t lat[FG_ROLLUP_LAT_BUCKETS];
     int64_t escalations, esc[FG_ROLLUP_ESC_REASONS]; /* fg_rollup_esc's order */
 };
+/* What a client's batch cost (batch_spend): the sums over the calls rows
+ * carrying its id (batch_exec.c writes one per line). */
+#define FG_STORE_BATCH_IDS_MAX 100
+struct fg_batch_spend {
+    const char *batch_id;
+    int64_t requests, errors, cost_pico, baseline_pico, saved_batch_pico;
+    int64_t provider_requests; /* rows sent through a provider's batch API (batch = 1) */
+};
+typedef int (*fg_store_batch_cb)(void *arg, const struct fg_batch_spend *b);
+
 /* Called for each (point, group) row, ordered by t_ms; non-zero stops. */
 typedef int (*fg_store_rollup_cb)(void *arg, const struct fg_rollup_row *r);
 
@@ -155,6 +165,13 @@ struct fg_store_ops {
      * the backend cannot (the dashboard's live view says so). */
     int (*recent)(struct fg_store *s, const char *key_id, int limit, fg_store_row_cb cb, void *arg,
                   char *err, size_t errlen);
+
+    /* Per batch of ids (1 to FG_STORE_BATCH_IDS_MAX ids), the sums of its
+     * calls rows of key_id (NULL: of every key), to cb; a batch without
+     * rows is left out.  Reads an index on batch_id (never a scan of the
+     * calls).  0, or -1 with err.  NULL: the backend cannot. */
+    int (*batch_spend)(struct fg_store *s, const char *key_id, const char *const *ids, size_t n,
+                       fg_store_batch_cb cb, void *arg, char *err, size_t errlen);
 
     /* Every stored Response not expired at now_ms, to cb (strings valid
      * during the call): `frugal migrate --copy-from` reads a SQLite store

@@ -87,6 +87,9 @@ static struct fg_pgdb_migration migrations[] = {
     {3, "ledger 3: rollup_minute, rollup_hour, rollup_day", NULL},
     /* escalations by reason in the rollups (store.h): built at open */
     {4, "ledger 4: rollup escalations by reason", NULL},
+    /* the dashboard's per-batch spend (batch_spend): the rows of batch lines */
+    {5, "ledger 5: calls by batch_id",
+     "CREATE INDEX IF NOT EXISTS calls_batch ON calls (batch_id) WHERE batch_id IS NOT NULL;"},
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -559,6 +562,49 @@ static int pg_spend_since(struct fg_store *s, int64_t since_ms, fg_store_spend_c
                        1, p, spend_row, &x, err, errlen);
 }
 
+struct batch_ctx {
+    fg_store_batch_cb cb;
+    void *arg;
+};
+
+static int batch_row(void *arg, const PGresult *r)
+{
+    struct batch_ctx *x = arg;
+    struct fg_batch_spend b = {.batch_id = val(r, 0),
+                               .requests = num(r, 1),
+                               .errors = num(r, 2),
+                               .cost_pico = num(r, 3),
+                               .baseline_pico = num(r, 4),
+                               .saved_batch_pico = num(r, 5),
+                               .provider_requests = num(r, 6)};
+    return x->cb(x->arg, &b);
+}
+
+static int pg_batch_spend(struct fg_store *s, const char *key_id, const char *const *ids, size_t n,
+                          fg_store_batch_cb cb, void *arg, char *err, size_t errlen)
+{
+    FG_ASSERT(n >= 1 && n <= FG_STORE_BATCH_IDS_MAX);
+    /* constant text: one parameter per id ($2…) */
+    char sql[720 + 12 * FG_STORE_BATCH_IDS_MAX];
+    int k =
+        snprintf(sql, sizeof sql,
+                 "SELECT batch_id, count(*), SUM((COALESCE(status, 0) >= 400)::int)::bigint,"
+                 " SUM(COALESCE(cost_pico, 0))::bigint, SUM(COALESCE(baseline_pico, 0))::bigint,"
+                 " SUM(COALESCE(saved_batch_pico, 0))::bigint,"
+                 " SUM((COALESCE(batch, 0) != 0)::int)::bigint FROM calls WHERE batch_id IS NOT"
+                 " NULL AND ($1::text IS NULL OR key_id = $1::text) AND batch_id IN ($2::text");
+    for (size_t i = 1; i < n; i++)
+        k += snprintf(sql + k, sizeof sql - (size_t)k, ", $%zu::text", i + 2);
+    k += snprintf(sql + k, sizeof sql - (size_t)k, ") GROUP BY batch_id ORDER BY batch_id");
+    FG_ASSERT(k > 0 && (size_t)k < sizeof sql);
+    const char *p[1 + FG_STORE_BATCH_IDS_MAX];
+    p[0] = key_id;
+    for (size_t i = 0; i < n; i++)
+        p[i + 1] = ids[i];
+    struct batch_ctx x = {cb, arg};
+    return stream_rows((struct pg_store *)s, sql, (int)n + 1, p, batch_row, &x, err, errlen);
+}
+
 static int pg_response_owner(struct fg_store *s, const char *id, char *key_id, size_t kn,
                              char *provider, size_t pn, char *err, size_t errlen)
 {
@@ -771,4 +817,5 @@ const struct fg_store_ops fg_store_pg = {
 
     .rollup = pg_rollup,
     .recent = pg_recent,
+    .batch_spend = pg_batch_spend,
 };

@@ -245,6 +245,98 @@ void fg_dash_api_calls(struct fg_worker *w, struct fg_edge_req *req, const struc
     fg_readq_submit(w, req, d, calls_fn, a);
 }
 
+#define BATCH_ID_MAX 64
+
+/* The ids copied behind the struct, one block (readq frees it). */
+struct batches_arg {
+    bool all; /* the master key: every key's batches */
+    char key[sizeof((struct fg_principal *)0)->key_id];
+    size_t n;
+    char ids[FG_STORE_BATCH_IDS_MAX][BATCH_ID_MAX + 1];
+};
+
+static int add_batch(void *arg, const struct fg_batch_spend *b)
+{
+    /* provider: every line went through a provider's batch API (its
+     * price); local: frugal ran them as calls; mixed: some of each */
+    const char *mode = b->provider_requests == b->requests ? "provider"
+                       : b->provider_requests == 0         ? "local"
+                                                           : "mixed";
+    json_t *o = json_pack("{ss,ss,sI,sI,so,so,so,so,so}", "batch_id", b->batch_id, "mode", mode,
+                          "requests", (json_int_t)b->requests, "errors", (json_int_t)b->errors,
+                          "cost_usd", fg_report_usd(b->cost_pico), "realtime_usd",
+                          fg_report_usd(b->cost_pico + b->saved_batch_pico), "saved_batch_usd",
+                          fg_report_usd(b->saved_batch_pico), "baseline_usd",
+                          fg_report_usd(b->baseline_pico), "saved_usd",
+                          fg_report_usd(b->baseline_pico - b->cost_pico));
+    if (o)
+        json_array_append_new(arg, o);
+    return 0;
+}
+
+/* On a reader thread (readq.h). */
+static int batches_fn(struct fg_readq_handles *h, void *arg, json_t **out, char *err, size_t errlen)
+{
+    struct batches_arg *a = arg;
+    if (!h->store->ops->batch_spend) {
+        snprintf(err, errlen, "This storage backend cannot sum a batch's calls.");
+        return -1;
+    }
+    const char *ids[FG_STORE_BATCH_IDS_MAX];
+    for (size_t i = 0; i < a->n; i++)
+        ids[i] = a->ids[i];
+    json_t *list = json_array();
+    if (h->store->ops->batch_spend(h->store, a->all ? NULL : a->key, ids, a->n, add_batch, list,
+                                   err, errlen) < 0) {
+        json_decref(list);
+        return -1;
+    }
+    *out = json_pack("{ss,so}", "object", "list", "data", list);
+    return 0;
+}
+
+/* "id,id,…" into a: 0, or -1 (not 1 to FG_STORE_BATCH_IDS_MAX ids of 1 to
+ * BATCH_ID_MAX letters, digits, '_' or '-'). */
+static int parse_ids(const char *s, struct batches_arg *a)
+{
+    a->n = 0;
+    for (const char *p = s;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len > BATCH_ID_MAX || a->n == FG_STORE_BATCH_IDS_MAX)
+            return -1;
+        for (size_t i = 0; i < len; i++)
+            if (!(p[i] >= 'a' && p[i] <= 'z') && !(p[i] >= 'A' && p[i] <= 'Z') &&
+                !(p[i] >= '0' && p[i] <= '9') && p[i] != '_' && p[i] != '-')
+                return -1;
+        memcpy(a->ids[a->n], p, len);
+        a->ids[a->n++][len] = 0;
+        if (!p[len])
+            return 0;
+        p += len + 1;
+    }
+}
+
+void fg_dash_api_batches(struct fg_worker *w, struct fg_edge_req *req,
+                         const struct fg_dialect_ops *d, const struct fg_principal *p)
+{
+    const char *query = fg_edgeq_query(req);
+    const char *ids = query ? fg_edgeq_param(fg_edge_req_arena(req), query, "ids") : NULL;
+    struct batches_arg *a = fg_xcalloc(1, sizeof *a);
+    if (!ids || parse_ids(ids, a) < 0) {
+        free(a);
+        char err[200];
+        snprintf(err, sizeof err,
+                 "Invalid 'ids': 1 to %d batch ids separated by commas (letters, digits, '_', "
+                 "'-'; at most %d characters each).",
+                 FG_STORE_BATCH_IDS_MAX, BATCH_ID_MAX);
+        reply_err(req, d, FG_E_INVALID, "ids", NULL, err);
+        return;
+    }
+    a->all = p->admin;
+    snprintf(a->key, sizeof a->key, "%s", p->admin ? "" : p->key_id);
+    fg_readq_submit(w, req, d, batches_fn, a);
+}
+
 bool fg_dash_api_ui_path(const char *path)
 {
     return !strcmp(path, "/") || !strcmp(path, "/frugal/ui") || !strncmp(path, "/frugal/ui/", 11);

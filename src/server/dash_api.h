@@ -36,6 +36,18 @@ void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
  * input_tokens, output_tokens}]}; a virtual key gets its own only. */
 void fg_dash_api_calls(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
                        const struct fg_principal *p);
+/* GET /frugal/spend/batches?ids=ID,ID,… (1 to FG_STORE_BATCH_IDS_MAX batch
+ * ids): what each batch's lines cost, from the ledger rows carrying its id
+ * (the store's batch_spend: an index, never a scan), {object: "list",
+ * data: [{batch_id, mode (provider: every line through a provider's batch
+ * API; local: run by frugal as calls; mixed), requests, errors, cost_usd,
+ * realtime_usd (the same
+ * lines at real-time prices: cost + the batch discount), saved_batch_usd,
+ * baseline_usd, saved_usd (every technique)}]}, batches with no rows left
+ * out; a virtual key's answer counts only its own calls (another key's
+ * batch is absent, not refused: ids are not secrets, spend is). */
+void fg_dash_api_batches(struct fg_worker *w, struct fg_edge_req *req,
+                         const struct fg_dialect_ops *d, const struct fg_principal *p);
 /* path is "/", "/frugal/ui" or under "/frugal/ui/". */
 bool fg_dash_api_ui_path(const char *path);
 void fg_dash_api_ui(struct fg_worker *w, struct fg_edge_req *req, const char *path);
