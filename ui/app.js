@@ -300,8 +300,11 @@ function periodBounds(period, now = new Date()) {
 async function viewKeys(main, f) {
   if (!state.admin) {
     const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range })}`);
+    const rf = ts.totals.refusals;
     main.append(el('div', { class: 'cards' }, card('This key spent', usd(ts.totals.cost_usd), 'cost_usd', ts.totals.cost_usd),
-      card('Requests', int(ts.totals.requests), 'requests', ts.totals.requests)),
+      card('Requests', int(ts.totals.requests), 'requests', ts.totals.requests),
+      card('Rate-limit refusals', int(rf.rate_limit), 'refused_rate', rf.rate_limit),
+      card('Budget refusals', int(rf.budget), 'refused_budget', rf.budget)),
     el('p', { class: 'note' }, 'Budgets and limits of keys are shown to the master key.'));
     return;
   }
@@ -336,12 +339,15 @@ async function viewKeys(main, f) {
     }
     rows.push({ id: k.id, name: k.name, status: k.status, spent, limit, period, burn, exhaust,
       range_cost: inRange[k.id]?.cost_usd ?? 0, range_errors: inRange[k.id]?.errors ?? 0,
+      refused_rate: inRange[k.id]?.refusals.rate_limit ?? 0, refused_budget: inRange[k.id]?.refusals.budget ?? 0,
       use: limit ? spent / limit : null, tags: Object.entries(k.tags || {}).map(([a, b]) => `${a}=${b}`).join(', ') });
   }
   main.append(el('div', { class: 'panel' }, el('h2', {}, 'Keys and budgets'), table([
     { key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'status', label: 'Status' }, { key: 'tags', label: 'Tags' },
     { key: 'range_cost', label: 'Spent in range', num: true, fmt: usd },
     { key: 'range_errors', label: 'Errors in range', num: true, fmt: int },
+    { key: 'refused_rate', label: 'Rate-limit refusals', num: true, fmt: int },
+    { key: 'refused_budget', label: 'Budget refusals', num: true, fmt: int },
     { key: 'spent', label: 'Spent this period', num: true, fmt: usd },
     { key: 'limit', label: 'Budget', num: true, fmt: (v, r) => (v === null ? 'none' : `${usd(v)}/${r.period}`) },
     { key: 'use', label: 'Used', fmt: (v) => { if (v === null) return '—'; const b = el('div', { class: `bar ${v >= 1 ? 'over' : ''}` }, el('span')); b.firstChild.style.width = `${Math.min(100, 100 * v)}%`; return el('span', {}, b, pct(v)); } },

@@ -96,3 +96,23 @@ int fg_store_esc_reason(const char *route, const char *route_reason)
             return i;
     return FG_ROLLUP_ESC_REASONS;
 }
+
+/* call/admit.c's refusal texts (store.h). */
+const struct fg_rollup_refusal fg_rollup_refusal[FG_ROLLUP_REFUSALS] = {
+    {"rate_limit",
+     {"Rate limit reached for key '", "Rate limit: this call may use up to "},
+     "refused_rate_limit"},
+    {"budget", {"Budget exceeded: the ", NULL}, "refused_budget"},
+};
+
+int fg_store_refusal_kind(int64_t status, const char *error)
+{
+    if (status != 429 || !error)
+        return -1;
+    for (int i = 0; i < FG_ROLLUP_REFUSALS; i++)
+        for (int k = 0; k < 2 && fg_rollup_refusal[i].prefix[k]; k++)
+            if (!strncmp(error, fg_rollup_refusal[i].prefix[k],
+                         strlen(fg_rollup_refusal[i].prefix[k])))
+                return i;
+    return -1;
+}

@@ -73,6 +73,21 @@ extern const struct fg_rollup_esc fg_rollup_esc[FG_ROLLUP_ESC_REASONS];
  * reason; else the index into fg_rollup_esc. */
 int fg_store_esc_reason(const char *route, const char *route_reason);
 
+/* Refusals frugal made itself at admission (call/admit.c): a calls row with
+ * status 429 whose error starts with one of a kind's prefixes.  Only a
+ * holder of a valid key is refused so (a request without one is refused
+ * at the head: no call, no row).  A provider's own 429 is not one (its
+ * text is the provider's). */
+#define FG_ROLLUP_REFUSALS 2
+struct fg_rollup_refusal {
+    const char *name;      /* rate_limit | budget */
+    const char *prefix[2]; /* of error; NULL when fewer */
+    const char *column;
+};
+extern const struct fg_rollup_refusal fg_rollup_refusal[FG_ROLLUP_REFUSALS];
+/* The index into fg_rollup_refusal, or -1: not a refusal. */
+int fg_store_refusal_kind(int64_t status, const char *error);
+
 enum fg_rollup_group { FG_ROLLUP_NONE, FG_ROLLUP_MODEL, FG_ROLLUP_KEY, FG_ROLLUP_ROUTE };
 
 /* A backend may keep coarser rollups too (SQLite: hours and days) and read
@@ -97,6 +112,7 @@ struct fg_rollup_row {
     int64_t latency_sum_us;
     int64_t lat[FG_ROLLUP_LAT_BUCKETS];
     int64_t escalations, esc[FG_ROLLUP_ESC_REASONS]; /* fg_rollup_esc's order */
+    int64_t refused[FG_ROLLUP_REFUSALS];             /* fg_rollup_refusal's order */
 };
 /* What a client's batch cost (batch_spend): the sums over the calls rows
  * carrying its id (batch_exec.c writes one per line). */

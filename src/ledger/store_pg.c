@@ -90,6 +90,8 @@ static struct fg_pgdb_migration migrations[] = {
     /* the dashboard's per-batch spend (batch_spend): the rows of batch lines */
     {5, "ledger 5: calls by batch_id",
      "CREATE INDEX IF NOT EXISTS calls_batch ON calls (batch_id) WHERE batch_id IS NOT NULL;"},
+    /* refusals by kind in the rollups (store.h): built at open */
+    {6, "ledger 6: rollup refusals by kind", NULL},
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
@@ -98,6 +100,7 @@ static const struct fg_pgdb_migration *ledger_migrations(void)
 {
     migrations[2].sql = fg_store_pg_rollup_migration();
     migrations[3].sql = fg_store_pg_rollup_migration_esc();
+    migrations[5].sql = fg_store_pg_rollup_migration_ref();
     return migrations;
 }
 

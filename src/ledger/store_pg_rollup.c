@@ -42,6 +42,8 @@ static const struct measure {
 #define NMEASURES (sizeof measures / sizeof measures[0])
 /* Then the escalations (ledger migration 4): the total, one per reason. */
 #define NESC (1 + FG_ROLLUP_ESC_REASONS)
+/* Then the refusals by kind (ledger migration 6). */
+#define NREF FG_ROLLUP_REFUSALS
 
 /* The calls columns the measures and dimensions read (RETURNING list). */
 #define USED                                                                                       \
@@ -49,7 +51,7 @@ static const struct measure {
     "baseline_pico, saved_prompt_cache_pico, saved_response_cache_pico, saved_routing_pico, "      \
     "saved_batch_pico, bucket_repeated_pico, bucket_repeated_cached_pico, "                        \
     "bucket_frontier_pico, bucket_bloated_pico, input_tokens, cache_read_tokens, "                 \
-    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, latency_us, route_reason"
+    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, latency_us, route_reason, error"
 #define DIM_EXPRS                                                                                  \
     "COALESCE(key_id, ''), COALESCE(NULLIF(model, ''), NULLIF(model_requested, ''), '(none)'), "   \
     "COALESCE(route, '')"
@@ -113,30 +115,65 @@ static void put_esc_names(struct sqlbuf *b, const char *prefix, const char *suff
         put(b, ", %s%s%s", prefix, esc_name(i), suffix);
 }
 
-/* The value columns of migration 3 (the tables), and with esc the
- * escalations' of migration 4 too (what a write and a query use). */
-static void put_value_names_v(struct sqlbuf *b, const char *prefix, const char *suffix, bool esc)
+/* A code constant as an SQL string literal: quotes doubled (no
+ * backslashes, which a server without standard strings would read). */
+static void put_literal(struct sqlbuf *b, const char *s)
+{
+    FG_ASSERT(!strchr(s, '\\'));
+    put(b, "'");
+    for (const char *q; (q = strchr(s, '\'')); s = q + 1)
+        put(b, "%.*s''", (int)(q - s), s);
+    put(b, "%s'", s);
+}
+
+/* Refusal kind i as a 0/1 expression (store.h; store_sqlite_rollup.c's
+ * rule). */
+static void put_ref_expr(struct sqlbuf *b, size_t i)
+{
+    const struct fg_rollup_refusal *k = &fg_rollup_refusal[i];
+    put(b, "(COALESCE(status, 0) = 429 AND (");
+    for (size_t j = 0; j < 2 && k->prefix[j]; j++) {
+        put(b, "%ssubstr(COALESCE(error, ''), 1, %zu) = ", j ? " OR " : "", strlen(k->prefix[j]));
+        put_literal(b, k->prefix[j]);
+    }
+    put(b, "))::int");
+}
+
+static void put_ref_names(struct sqlbuf *b, const char *prefix, const char *suffix)
+{
+    for (size_t i = 0; i < NREF; i++)
+        put(b, ", %s%s%s", prefix, fg_rollup_refusal[i].column, suffix);
+}
+
+/* Which value columns: as of migration 3 (the tables), of 4 (and the
+ * escalations) or of 6 (and the refusals: what a write and a query use). */
+enum cols { COLS_3, COLS_4, COLS_6 };
+
+static void put_value_names_v(struct sqlbuf *b, const char *prefix, const char *suffix, enum cols c)
 {
     for (size_t i = 0; i < NMEASURES; i++)
         put(b, ", %s%s%s", prefix, measures[i].name, suffix);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         put(b, ", %slat%zu%s", prefix, i, suffix);
-    if (esc)
+    if (c >= COLS_4)
         put_esc_names(b, prefix, suffix);
+    if (c >= COLS_6)
+        put_ref_names(b, prefix, suffix);
 }
 
 static void put_value_names(struct sqlbuf *b, const char *prefix, const char *suffix)
 {
-    put_value_names_v(b, prefix, suffix, true);
+    put_value_names_v(b, prefix, suffix, COLS_6);
 }
 
 /* INSERT INTO <grain> … SELECT sums FROM <from> GROUP BY dims ORDER BY
- * dims ON CONFLICT … DO UPDATE SET v = <grain>.v + excluded.v; with esc
- * the escalation columns too (migration 3's fold has none). */
-static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *from, bool esc)
+ * dims ON CONFLICT … DO UPDATE SET v = <grain>.v + excluded.v, over the
+ * columns of c (migration 3's fold: its own only). */
+static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *from, enum cols c)
 {
+    bool esc = c >= COLS_4, ref = c >= COLS_6;
     put(b, "INSERT INTO %s (" DIMS, g->table);
-    put_value_names_v(b, "", "", esc);
+    put_value_names_v(b, "", "", c);
     put(b, ") SELECT ts_ms - ts_ms %% %lld, %s", g->ms, DIM_EXPRS);
     for (size_t i = 0; i < NMEASURES; i++)
         put(b, ", SUM(%s)::bigint", measures[i].expr);
@@ -150,6 +187,11 @@ static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *from
         put_esc_expr(b, i);
         put(b, ")::bigint");
     }
+    for (size_t i = 0; ref && i < NREF; i++) {
+        put(b, ", SUM(");
+        put_ref_expr(b, i);
+        put(b, ")::bigint");
+    }
     put(b, " FROM %s GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 ON CONFLICT (" DIMS ") DO UPDATE SET ",
         from);
     for (size_t i = 0; i < NMEASURES; i++)
@@ -159,9 +201,12 @@ static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *from
         put(b, ", lat%zu = %s.lat%zu + excluded.lat%zu", i, g->table, i, i);
     for (size_t i = 0; esc && i < NESC; i++)
         put(b, ", %s = %s.%s + excluded.%s", esc_name(i), g->table, esc_name(i), esc_name(i));
+    for (size_t i = 0; ref && i < NREF; i++)
+        put(b, ", %s = %s.%s + excluded.%s", fg_rollup_refusal[i].column, g->table,
+            fg_rollup_refusal[i].column, fg_rollup_refusal[i].column);
 }
 
-static struct sqlbuf migration, migration_esc, suffix;
+static struct sqlbuf migration, migration_esc, migration_ref, suffix;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void build(void)
@@ -172,13 +217,13 @@ static void build(void)
             "CREATE TABLE %s (minute bigint NOT NULL, key_id text NOT NULL,"
             " model text NOT NULL, route text NOT NULL",
             grains[i].table);
-        put_value_names_v(b, "", " bigint NOT NULL DEFAULT 0", false);
+        put_value_names_v(b, "", " bigint NOT NULL DEFAULT 0", COLS_3);
         put(b, ", PRIMARY KEY (" DIMS "));");
     }
     /* no calls row may commit between the fold and this transaction's end */
     put(b, "LOCK TABLE calls IN SHARE MODE;");
     for (size_t i = 0; i < NGRAINS; i++) {
-        put_upsert(b, &grains[i], "calls", false);
+        put_upsert(b, &grains[i], "calls", COLS_3);
         put(b, ";");
     }
     /* migration 4: the escalation columns, the escalated rows folded in */
@@ -205,12 +250,38 @@ static void build(void)
             put(b, "%s%s = excluded.%s", k ? ", " : "", esc_name(k), esc_name(k));
         put(b, ";");
     }
+    /* migration 6: the refusal columns, the refused rows folded in */
+    b = &migration_ref;
+    for (size_t i = 0; i < NGRAINS; i++) {
+        put(b, "ALTER TABLE %s", grains[i].table);
+        for (size_t k = 0; k < NREF; k++)
+            put(b, "%s ADD COLUMN %s bigint NOT NULL DEFAULT 0", k ? "," : "",
+                fg_rollup_refusal[k].column);
+        put(b, ";");
+    }
+    put(b, "LOCK TABLE calls IN SHARE MODE;");
+    for (size_t i = 0; i < NGRAINS; i++) {
+        put(b, "INSERT INTO %s (" DIMS, grains[i].table);
+        put_ref_names(b, "", "");
+        put(b, ") SELECT ts_ms - ts_ms %% %lld, %s", grains[i].ms, DIM_EXPRS);
+        for (size_t k = 0; k < NREF; k++) {
+            put(b, ", SUM(");
+            put_ref_expr(b, k);
+            put(b, ")::bigint");
+        }
+        put(b, " FROM calls WHERE COALESCE(status, 0) = 429 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, "
+               "3, 4 ON CONFLICT (" DIMS ") DO UPDATE SET ");
+        for (size_t k = 0; k < NREF; k++)
+            put(b, "%s%s = excluded.%s", k ? ", " : "", fg_rollup_refusal[k].column,
+                fg_rollup_refusal[k].column);
+        put(b, ";");
+    }
     /* ") RETURNING …), r0 AS (upsert), r1 AS (upsert) upsert" */
     b = &suffix;
     put(b, " RETURNING " USED ")");
     for (size_t i = 0; i < NGRAINS; i++) {
         put(b, i + 1 < NGRAINS ? ", r%zu AS (" : " ", i);
-        put_upsert(b, &grains[i], "ins", true);
+        put_upsert(b, &grains[i], "ins", COLS_6);
         if (i + 1 < NGRAINS)
             put(b, ")");
     }
@@ -226,6 +297,12 @@ const char *fg_store_pg_rollup_migration_esc(void)
 {
     pthread_once(&once, build);
     return migration_esc.s;
+}
+
+const char *fg_store_pg_rollup_migration_ref(void)
+{
+    pthread_once(&once, build);
+    return migration_ref.s;
 }
 
 char *fg_store_pg_rollup_insert_sql(const char *insert)
@@ -310,4 +387,6 @@ void fg_store_pg_rollup_read(const PGresult *res, struct fg_rollup_row *r)
     r->escalations = num(res, c++);
     for (int k = 0; k < FG_ROLLUP_ESC_REASONS; k++)
         r->esc[k] = num(res, c++);
+    for (int k = 0; k < NREF; k++)
+        r->refused[k] = num(res, c++);
 }

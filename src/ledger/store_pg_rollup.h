@@ -31,6 +31,8 @@ const char *fg_store_pg_rollup_migration(void);
 /* Migration 4: the escalation columns (store.h), the rows already stored
  * folded in, after LOCK TABLE calls like migration 3. */
 const char *fg_store_pg_rollup_migration_esc(void);
+/* Migration 6: the refusal columns (store.h), likewise. */
+const char *fg_store_pg_rollup_migration_ref(void);
 /* malloc'd: the statement for `insert` ("INSERT INTO calls … DO NOTHING"). */
 char *fg_store_pg_rollup_insert_sql(const char *insert);
 const char *fg_store_pg_rollup_query_sql(const struct fg_rollup_query *q);

@@ -42,7 +42,9 @@ static const struct measure {
 /* Value columns: the measures, the latency buckets, then the escalations
  * (rollup migration 2): `escalations` and one column per reason. */
 #define NESC (1 + FG_ROLLUP_ESC_REASONS)
-#define NVALUES (NMEASURES + FG_ROLLUP_LAT_BUCKETS + NESC)
+/* then the refusals by kind (rollup migration 3) */
+#define NREF FG_ROLLUP_REFUSALS
+#define NVALUES (NMEASURES + FG_ROLLUP_LAT_BUCKETS + NESC + NREF)
 
 /* The dimensions but time, as expressions over a calls row (store.h). */
 #define DIM_EXPRS                                                                                  \
@@ -111,21 +113,53 @@ static void put_esc_names(struct sqlbuf *b, const char *prefix, const char *suff
         put(b, ", %s%s%s", prefix, esc_name(i), suffix);
 }
 
-/* The value columns of rollup migration 1 (the tables), and with esc the
- * escalations' too (what a write and a query use). */
-static void put_value_names_v(struct sqlbuf *b, const char *prefix, const char *suffix, bool esc)
+/* A code constant as an SQL string literal: quotes doubled (no
+ * backslashes, which a server without standard strings would read). */
+static void put_literal(struct sqlbuf *b, const char *s)
+{
+    FG_ASSERT(!strchr(s, '\\'));
+    put(b, "'");
+    for (const char *q; (q = strchr(s, '\'')); s = q + 1)
+        put(b, "%.*s''", (int)(q - s), s);
+    put(b, "%s'", s);
+}
+
+/* Refusal kind i as a 0/1 expression (store.h). */
+static void put_ref_expr(struct sqlbuf *b, size_t i)
+{
+    const struct fg_rollup_refusal *k = &fg_rollup_refusal[i];
+    put(b, "(COALESCE(status, 0) = 429 AND (");
+    for (size_t j = 0; j < 2 && k->prefix[j]; j++) {
+        put(b, "%ssubstr(COALESCE(error, ''), 1, %zu) = ", j ? " OR " : "", strlen(k->prefix[j]));
+        put_literal(b, k->prefix[j]);
+    }
+    put(b, "))");
+}
+
+static void put_ref_names(struct sqlbuf *b, const char *prefix, const char *suffix)
+{
+    for (size_t i = 0; i < NREF; i++)
+        put(b, ", %s%s%s", prefix, fg_rollup_refusal[i].column, suffix);
+}
+
+/* The value columns as of rollup migration `version` (1: the tables; 2:
+ * and the escalations; 3: and the refusals): what a write and a query use
+ * is the last's. */
+static void put_value_names_v(struct sqlbuf *b, const char *prefix, const char *suffix, int version)
 {
     for (size_t i = 0; i < NMEASURES; i++)
         put(b, ", %s%s%s", prefix, measures[i].name, suffix);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         put(b, ", %slat%zu%s", prefix, i, suffix);
-    if (esc)
+    if (version >= 2)
         put_esc_names(b, prefix, suffix);
+    if (version >= 3)
+        put_ref_names(b, prefix, suffix);
 }
 
 static void put_value_names(struct sqlbuf *b, const char *prefix, const char *suffix)
 {
-    put_value_names_v(b, prefix, suffix, true);
+    put_value_names_v(b, prefix, suffix, 3);
 }
 
 /* INSERT INTO <grain> … SELECT <one row per calls row> FROM calls
@@ -133,7 +167,7 @@ static void put_value_names(struct sqlbuf *b, const char *prefix, const char *su
 static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *where)
 {
     put(b, "INSERT INTO %s (" DIMS, g->table);
-    put_value_names_v(b, "", "", false);
+    put_value_names_v(b, "", "", 1);
     put(b, ") SELECT ts_ms - ts_ms %% %lld, %s", (long long)g->ms, DIM_EXPRS);
     for (size_t i = 0; i < NMEASURES; i++)
         put(b, ", %s", measures[i].expr);
@@ -213,7 +247,7 @@ static int create(sqlite3 *db, char *err, size_t errlen)
             "CREATE TABLE %s (minute INTEGER NOT NULL, key_id TEXT NOT NULL,"
             " model TEXT NOT NULL, route TEXT NOT NULL",
             grains[i].table);
-        put_value_names_v(&b, "", " INTEGER NOT NULL DEFAULT 0", false);
+        put_value_names_v(&b, "", " INTEGER NOT NULL DEFAULT 0", 1);
         put(&b, ", PRIMARY KEY (" DIMS ")) WITHOUT ROWID");
         if (exec(db, b.s, "creating a rollup table", err, errlen) < 0)
             return -1;
@@ -259,6 +293,39 @@ static int add_escalations(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
+/* Rollup migration 3: refusals by kind (store.h) — the columns, then the
+ * refused calls rows already stored folded into them. */
+static int add_refusals(sqlite3 *db, char *err, size_t errlen)
+{
+    struct sqlbuf b;
+    for (size_t g = 0; g < NGRAINS; g++) {
+        for (size_t i = 0; i < NREF; i++) {
+            b.n = 0;
+            put(&b, "ALTER TABLE %s ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", grains[g].table,
+                fg_rollup_refusal[i].column);
+            if (exec(db, b.s, "adding a refusal column", err, errlen) < 0)
+                return -1;
+        }
+        b.n = 0;
+        put(&b, "INSERT INTO %s (" DIMS, grains[g].table);
+        put_ref_names(&b, "", "");
+        put(&b, ") SELECT ts_ms - ts_ms %% %lld, %s", (long long)grains[g].ms, DIM_EXPRS);
+        for (size_t i = 0; i < NREF; i++) {
+            put(&b, ", SUM(");
+            put_ref_expr(&b, i);
+            put(&b, ")");
+        }
+        put(&b, " FROM calls WHERE COALESCE(status, 0) = 429 GROUP BY 1, 2, 3, 4"
+                " ON CONFLICT(" DIMS ") DO UPDATE SET ");
+        for (size_t i = 0; i < NREF; i++)
+            put(&b, "%s%s = excluded.%s", i ? ", " : "", fg_rollup_refusal[i].column,
+                fg_rollup_refusal[i].column);
+        if (exec(db, b.s, "folding refusals into the rollups", err, errlen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 /* The rollup migrations, numbered; never edit an applied one: add the
  * next.  Each runs once, in the transaction that records it. */
 static const struct migration {
@@ -268,6 +335,7 @@ static const struct migration {
 } migrations[] = {
     {1, "rollup 1: rollup_minute, rollup_hour, rollup_day", create},
     {2, "rollup 2: escalations by reason", add_escalations},
+    {3, "rollup 3: refusals by kind", add_refusals},
 };
 #define NMIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -362,6 +430,9 @@ static void row_values(const struct fg_record *r, int64_t v[NVALUES])
     v[i++] = e >= 0;
     for (int k = 0; k < FG_ROLLUP_ESC_REASONS; k++)
         v[i++] = e == k;
+    int ref = fg_store_refusal_kind(r->status, r->error);
+    for (int k = 0; k < NREF; k++)
+        v[i++] = ref == k;
     FG_DASSERT(i == NVALUES);
 }
 
@@ -403,6 +474,9 @@ static void put_values_upsert(struct sqlbuf *b, const struct grain *g)
         put(b, ", lat%zu = lat%zu + excluded.lat%zu", i, i, i);
     for (size_t i = 0; i < NESC; i++)
         put(b, ", %s = %s + excluded.%s", esc_name(i), esc_name(i), esc_name(i));
+    for (size_t i = 0; i < NREF; i++)
+        put(b, ", %s = %s + excluded.%s", fg_rollup_refusal[i].column, fg_rollup_refusal[i].column,
+            fg_rollup_refusal[i].column);
 }
 
 /* Sort one grain's items and upsert each group's sums once. */
@@ -501,6 +575,8 @@ static void read_row(sqlite3_stmt *st, struct fg_rollup_row *r)
     r->escalations = v[i++];
     for (int k = 0; k < FG_ROLLUP_ESC_REASONS; k++)
         r->esc[k] = v[i++];
+    for (int k = 0; k < NREF; k++)
+        r->refused[k] = v[i++];
 }
 
 static void bind_opt(sqlite3_stmt *st, int i, const char *s)

@@ -7,7 +7,7 @@
  * design are dropped and rebuilt from calls, the source of truth), then
  * applies the numbered rollup migrations not applied yet (table
  * rollup_migrations: version, name, applied_ms; 1 the tables, 2 the
- * escalations by reason, store.h), each folding the stored calls rows into
+ * escalations by reason, 3 the refusals by kind, store.h), each folding the stored calls rows into
  * what it adds.  It runs in a BEGIN IMMEDIATE transaction so two
  * connections opening at once cannot both fold.
  * fg_store_sqlite_rollup_add() is called by every writer of calls rows,
@@ -20,8 +20,8 @@
  * commit or roll back together.
  * fg_store_sqlite_rollup_query() is the store op `rollup` for a connection;
  * it reads the coarsest grain that since, until and step are all cut at.
- * All SQL is built from constant text only (the escalation reasons'
- * prefixes are code constants, store.c); values are bound. */
+ * All SQL is built from constant text only (the escalation reasons' and
+ * refusal kinds' prefixes are code constants, store.c); values are bound. */
 #ifndef FRUGAL_STORE_SQLITE_ROLLUP_H
 #define FRUGAL_STORE_SQLITE_ROLLUP_H
 

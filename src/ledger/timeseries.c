@@ -16,6 +16,7 @@ struct sums {
     int64_t saved[4], bucket[4], tokens[5], latency_sum_us;
     int64_t lat[FG_ROLLUP_LAT_BUCKETS];
     int64_t escalations, esc[FG_ROLLUP_ESC_REASONS];
+    int64_t refused[FG_ROLLUP_REFUSALS];
 };
 
 struct group {
@@ -53,6 +54,8 @@ static void sums_add(struct sums *a, const struct fg_rollup_row *r)
     a->escalations += r->escalations;
     for (int i = 0; i < FG_ROLLUP_ESC_REASONS; i++)
         a->esc[i] += r->esc[i];
+    for (int i = 0; i < FG_ROLLUP_REFUSALS; i++)
+        a->refused[i] += r->refused[i];
 }
 
 static struct sums *group_of(struct build *b, const char *key)
@@ -145,6 +148,15 @@ static json_t *esc_json(const struct sums *s)
     return json_pack("{sI,so}", "count", (json_int_t)s->escalations, "by_reason", by);
 }
 
+/* {rate_limit, budget}: calls frugal refused at admission (store.h). */
+static json_t *refusals_json(const struct sums *s)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < FG_ROLLUP_REFUSALS; i++)
+        json_object_set_new(o, fg_rollup_refusal[i].name, json_integer((json_int_t)s->refused[i]));
+    return o;
+}
+
 static json_t *money_json(const struct sums *s)
 {
     json_t *o = small_json(s);
@@ -159,6 +171,7 @@ static json_t *money_json(const struct sums *s)
     json_object_set_new(o, "saved_by", sb);
     json_object_set_new(o, "buckets", bk);
     json_object_set_new(o, "escalations", esc_json(s));
+    json_object_set_new(o, "refusals", refusals_json(s));
     return o;
 }
 

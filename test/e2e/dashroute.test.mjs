@@ -109,15 +109,16 @@ describe('escalations and their reasons in the rollups', () => {
 
   test('a ledger whose rollups predate the reasons gains them at the next start, stored rows folded in', async () => {
     await fr.stop();
-    // back to rollup migration 1: no escalation columns, no migrations table
-    const cols = ['escalations', 'esc_empty', 'esc_refusal', 'esc_truncated', 'esc_invalid_schema', 'esc_retry'];
+    // back to rollup migration 1: no escalation or refusal columns, no migrations table
+    const cols = ['escalations', 'esc_empty', 'esc_refusal', 'esc_truncated', 'esc_invalid_schema', 'esc_retry',
+      'refused_rate_limit', 'refused_budget'];
     const sql = ['DROP TABLE rollup_migrations;'];
     for (const t of ['rollup_minute', 'rollup_hour', 'rollup_day']) for (const c of cols) sql.push(`ALTER TABLE ${t} DROP COLUMN ${c};`);
     execFileSync('sqlite3', [db, sql.join(' ')]);
     fr = await startFrugal({ name: 'frugal-dashroute-2', config: config(), cwd: dir });
     await checkReasons();
     const applied = execFileSync('sqlite3', [db, 'SELECT version FROM rollup_migrations ORDER BY version'], { encoding: 'utf8' });
-    assert.deepEqual(applied.trim().split('\n'), ['1', '2']);
+    assert.deepEqual(applied.trim().split('\n'), ['1', '2', '3']);
   });
 });
 

@@ -455,7 +455,7 @@ static void escalations_folded_by_migration_4(void **state)
         snprintf(q, sizeof q,
                  "ALTER TABLE %s DROP COLUMN escalations, DROP COLUMN esc_empty, DROP COLUMN "
                  "esc_refusal, DROP COLUMN esc_truncated, DROP COLUMN esc_invalid_schema, DROP "
-                 "COLUMN esc_retry",
+                 "COLUMN esc_retry, DROP COLUMN refused_rate_limit, DROP COLUMN refused_budget",
                  tables[i]);
         sql_on(f->dsn, q);
     }
@@ -475,6 +475,47 @@ static void escalations_folded_by_migration_4(void **state)
     assert_int_equal(geti(esc, "count"), 4);
     assert_int_equal(geti(json_object_get(esc, "by_reason"), "truncated"), 1);
     json_decref(ts);
+}
+
+/* Refusals (store.h): frugal's own 429s by kind, not a provider's; a
+ * ledger from before migration 6 gains them at open, stored rows folded. */
+static void refusals_folded_by_migration_6(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("r1", T0, "k1", "m1", "fixed", 10, 1),
+                             rec("r2", T0 + 1, "k1", "m1", "fixed", 10, 1),
+                             rec("r3", T0 + 2, "k2", "m1", "fixed", 10, 1),
+                             rec("r4", T0 + 3, "k2", "m1", "fixed", 10, 1)};
+    const char *errs[] = {"Rate limit reached for key 'a' (k1): 3 requests per minute.",
+                          "Rate limit: this call may use up to 9 tokens",
+                          "Budget exceeded: the daily budget of key 'b' is $1",
+                          "Rate limit reached for gpt-4o in organization org-1"}; /* a provider's */
+    for (size_t i = 0; i < 4; i++) {
+        v[i]->status = 429;
+        v[i]->error = fg_ledger_record_str(v[i], errs[i]);
+    }
+    write_free(f->s, v, 4);
+    json_t *before = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_KEY, NULL);
+    json_t *rf = json_object_get(json_object_get(before, "totals"), "refusals");
+    assert_int_equal(geti(rf, "rate_limit"), 2);
+    assert_int_equal(geti(rf, "budget"), 1);
+    fg_store_close(f->s);
+    f->s = NULL;
+    static const char *const tables[] = {"rollup_minute", "rollup_hour", "rollup_day"};
+    for (size_t i = 0; i < 3; i++) {
+        char q[200];
+        snprintf(q, sizeof q,
+                 "ALTER TABLE %s DROP COLUMN refused_rate_limit, DROP COLUMN refused_budget",
+                 tables[i]);
+        sql_on(f->dsn, q);
+    }
+    sql_on(f->dsn, "DELETE FROM frugal_migrations WHERE component = 'ledger' AND version >= 6");
+    char err[256];
+    assert_int_equal(fg_store_open(f->dsn, &f->s, err, sizeof err), 0);
+    json_t *after = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_KEY, NULL);
+    assert_true(json_equal(before, after));
+    json_decref(before);
+    json_decref(after);
 }
 
 struct seen {
@@ -526,6 +567,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(two_writers_race_over_the_same_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(old_ledger_folded_once, setup, teardown),
         cmocka_unit_test_setup_teardown(escalations_folded_by_migration_4, setup, teardown),
+        cmocka_unit_test_setup_teardown(refusals_folded_by_migration_6, setup, teardown),
         cmocka_unit_test_setup_teardown(recent_newest_first, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
