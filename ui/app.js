@@ -126,7 +126,9 @@ function go(view, changes = {}) {
 function filters(p) {
   const range = ['1h', '24h', '7d', '30d'].includes(p.get('range')) ? p.get('range') : '24h';
   const key = state.admin ? p.get('key') || '' : '';
-  return { range, key };
+  // a key tag (k=v): the calls of the keys carrying it, from the rollups at any range
+  const tag = p.get('tag') || '';
+  return { range, key, tag };
 }
 
 function qs(obj) {
@@ -139,7 +141,7 @@ function qs(obj) {
 
 /* The time series and the spend map over the same minute-aligned window. */
 async function both(f, extra = {}) {
-  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, ...extra })}`);
+  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, tag: f.tag, ...extra })}`);
   const sp = await api(`/frugal/spend?${qs({ since: ts.since, until: ts.until, key: f.key, top: 10 })}`);
   return { ts, sp };
 }
@@ -154,7 +156,7 @@ const rawRange = (f) => (f.range === '1h' ? '1h' : RAW_MAX);
 async function viewOverview(main, f) {
   // every number here comes from the rollups; /frugal/spend over the same
   // window (ts.since … ts.until) gives the same totals
-  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key })}`);
+  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, tag: f.tag })}`);
   const t = ts.totals;
   const savedPct = t.baseline_usd ? Math.round((1000 * t.saved_usd) / t.baseline_usd) / 10 : 0;
   main.append(el('h2', {}, `${ts.since} → ${ts.until}`),
@@ -184,7 +186,7 @@ async function viewOverview(main, f) {
 async function viewBreakdowns(main, f, p) {
   const dim = ['model', 'key', 'route', 'tag'].includes(p.get('dim')) ? p.get('dim') : 'model';
   const sort = p.get('sort') || 'cost_usd';
-  const tag = p.get('tag') || '';
+  const htag = p.get('htag') || '';
   const pick = el('div', { class: 'row' }, 'Break down by',
     ['model', 'key', 'route', 'tag'].map((d) => el('button', {
       type: 'button', 'data-dim': d, class: d === dim ? '' : 'off',
@@ -196,16 +198,16 @@ async function viewBreakdowns(main, f, p) {
   if (dim === 'tag') {
     // tags are client-supplied (unbounded): read from raw rows, as the spend map does
     const sp = await api(`/frugal/spend?${qs({ since: rawRange(f), key: f.key, by: 'tag' })}`);
-    rows = sp.by.rows.filter((r) => !tag || r.key.includes(tag));
+    rows = sp.by.rows.filter((r) => !htag || r.key.includes(htag));
     cols = [{ key: 'key', label: 'tag' }, { key: 'requests', label: 'Requests', num: true, fmt: int },
       { key: 'cost_usd', label: 'Cost', num: true, fmt: usd }, { key: 'baseline_usd', label: 'Without frugal', num: true, fmt: usd },
       { key: 'saved_usd', label: 'Saved', num: true, fmt: usd }];
-    const input = el('input', { id: 'tag-filter', placeholder: 'filter tags (k=v)', value: tag });
-    input.addEventListener('change', () => go('breakdowns', { tag: input.value }));
+    const input = el('input', { id: 'tag-filter', placeholder: 'filter tags (k=v)', value: htag });
+    input.addEventListener('change', () => go('breakdowns', { htag: input.value }));
     main.append(el('div', { class: 'row' }, input, el('span', { class: 'note' },
-      `Tags are client-supplied, so they come from the raw ledger rows: the last ${rawRange(f)} at most.`)));
+      `Every tag of a call (header tags, x-frugal-tags, are client-supplied and unbounded) comes from the raw ledger rows: the last ${rawRange(f)} at most. The tag filter above (key tags) applies to the rollup views at any range.`)));
   } else {
-    const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, group: dim })}`);
+    const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, tag: f.tag, group: dim })}`);
     rows = ts.groups.map((g) => ({ ...g, error_rate: g.requests ? g.errors / g.requests : 0 }));
     cols = [{ key: 'key', label: dim, get: (r) => r.key || '(none)' },
       { key: 'requests', label: 'Requests', num: true, fmt: int },
@@ -233,7 +235,7 @@ async function viewBreakdowns(main, f, p) {
 
 async function viewCaching(main, f) {
   const { ts, sp } = await both({ ...f, range: rawRange(f) });
-  main.append(el('p', { class: 'note' }, `Prefixes and cache busters come from the raw ledger rows: ${ts.since} → ${ts.until} (${rawRange(f)} at most).`));
+  main.append(el('p', { class: 'note' }, `Prefixes and cache busters come from the raw ledger rows: ${ts.since} → ${ts.until} (${rawRange(f)} at most)${f.tag ? '; the key-tag filter applies to the response-cache hits only' : ''}.`));
   const pc = sp.prompt_cache;
   main.append(el('div', { class: 'cards' },
     card('Prompt cache hit rate', pct(pc.hit_rate), 'hit_rate', pc.hit_rate),
@@ -254,7 +256,7 @@ async function viewCaching(main, f) {
 }
 
 async function viewRouting(main, f) {
-  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, group: 'route' })}`);
+  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, tag: f.tag, group: 'route' })}`);
   const tiers = ts.groups.map((g) => g.key || '(none)');
   const xs = xsOf(ts);
   chart(main, 'Share of calls per tier', xs, ts.groups.map((g) => ({
@@ -299,7 +301,7 @@ function periodBounds(period, now = new Date()) {
 
 async function viewKeys(main, f) {
   if (!state.admin) {
-    const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range })}`);
+    const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, tag: f.tag })}`);
     const rf = ts.totals.refusals;
     main.append(el('div', { class: 'cards' }, card('This key spent', usd(ts.totals.cost_usd), 'cost_usd', ts.totals.cost_usd),
       card('Requests', int(ts.totals.requests), 'requests', ts.totals.requests),
@@ -308,7 +310,11 @@ async function viewKeys(main, f) {
     el('p', { class: 'note' }, 'Budgets and limits of keys are shown to the master key.'));
     return;
   }
-  const keys = (await api('/frugal/keys')).data;
+  const keys = (await api('/frugal/keys')).data.filter((k) => {
+    if (!f.tag) return true;
+    const [a, b] = [f.tag.slice(0, f.tag.indexOf('=')), f.tag.slice(f.tag.indexOf('=') + 1)];
+    return k.tags && k.tags[a] === b;
+  });
   const now = new Date();
   // spend per key since each budget period's start (one query per period kind)
   const spentIn = {};
@@ -317,7 +323,7 @@ async function viewKeys(main, f) {
     const ts = await api(`/frugal/spend/timeseries?${qs({ since: start.toISOString().replace(/\.\d+Z$/, 'Z'), group: 'key' })}`);
     spentIn[period] = Object.fromEntries(ts.groups.map((g) => [g.key, g.cost_usd]));
   }
-  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, group: 'key' })}`);
+  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, tag: f.tag, group: 'key' })}`);
   const inRange = Object.fromEntries(ts.groups.map((g) => [g.key, g]));
   const rows = [];
   for (const k of keys) {
@@ -428,10 +434,11 @@ async function render() {
   const f = filters(p);
   for (const a of document.querySelectorAll('#nav a')) {
     a.classList.toggle('active', a.dataset.view === view);
-    a.href = `#${a.dataset.view}?${qs({ range: f.range, key: f.key })}`;
+    a.href = `#${a.dataset.view}?${qs({ range: f.range, key: f.key, tag: f.tag })}`;
   }
   $('range').value = f.range;
   $('key-filter').value = f.key;
+  $('tag-filter-global').value = f.tag;
   $('error').hidden = true;
   const main = $('main');
   const box = el('div');
@@ -486,6 +493,7 @@ function init() {
   $('signout').addEventListener('click', () => signOut('Signed out.'));
   $('range').addEventListener('change', () => go(route().view, { range: $('range').value }));
   $('key-filter').addEventListener('change', () => go(route().view, { key: $('key-filter').value.trim() }));
+  $('tag-filter-global').addEventListener('change', () => go(route().view, { tag: $('tag-filter-global').value.trim() }));
   window.addEventListener('hashchange', () => render());
   const saved = sessionStorage.getItem(KEY_SLOT);
   if (saved) signIn(saved).catch((e) => signOut(`Signed out: ${e.message}`));

@@ -98,6 +98,9 @@ struct fg_rollup_query {
     const char *key_id;         /* NULL: every key */
     const char *model;          /* NULL: every model */
     const char *route;          /* NULL: every route */
+    /* NULL: every key; else a JSON array of key ids (strings), the keys a
+     * key-tag filter resolved to: key_id must be one of them */
+    const char *key_ids_json;
     enum fg_rollup_group group; /* which dimension each row carries */
 };
 

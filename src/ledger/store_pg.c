@@ -785,9 +785,9 @@ static int pg_rollup(struct fg_store *s, const struct fg_rollup_query *q, fg_sto
     snprintf(a, sizeof a, "%" PRId64, q->since_ms);
     snprintf(b, sizeof b, "%" PRId64, q->until_ms);
     snprintf(st, sizeof st, "%" PRId64, q->step_ms);
-    const char *p[6] = {a, b, st, q->key_id, q->model, q->route};
+    const char *p[7] = {a, b, st, q->key_id, q->model, q->route, q->key_ids_json};
     struct rollup_ctx x = {cb, arg};
-    return stream_rows((struct pg_store *)s, fg_store_pg_rollup_query_sql(q), 6, p, rollup_row, &x,
+    return stream_rows((struct pg_store *)s, fg_store_pg_rollup_query_sql(q), 7, p, rollup_row, &x,
                        err, errlen);
 }
 

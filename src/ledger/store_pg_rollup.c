@@ -339,7 +339,8 @@ static void build_queries(void)
             put(b,
                 " FROM %s WHERE minute >= $1::bigint AND minute < $2::bigint AND ($4::text IS "
                 "NULL OR key_id = $4::text) AND ($5::text IS NULL OR model = $5::text) AND "
-                "($6::text IS NULL OR route = $6::text) GROUP BY t, g ORDER BY t, g",
+                "($6::text IS NULL OR route = $6::text) AND ($7::text IS NULL OR key_id IN "
+                "(SELECT json_array_elements_text($7::json))) GROUP BY t, g ORDER BY t, g",
                 grains[gi].table);
         }
 }

@@ -16,7 +16,8 @@
  * rows and their sums commit or roll back together.
  * fg_store_pg_rollup_query_sql() is the store op `rollup`'s SELECT for a
  * query (the coarsest grain since, until and step are cut at; parameters
- * $1 since, $2 until, $3 step, $4 key, $5 model, $6 route, all text);
+ * $1 since, $2 until, $3 step, $4 key, $5 model, $6 route, $7 the key ids
+ * as a JSON array, all text);
  * fg_store_pg_rollup_read() fills a row from one result row of it.
  * Every text is built from constant tables once (pthread_once), never
  * from data. */

@@ -605,6 +605,7 @@ int fg_store_sqlite_rollup_query(sqlite3 *db, const struct fg_rollup_query *q,
     put(&b, " FROM %s WHERE", gr->table);
     put(&b, " minute >= ?1 AND minute < ?2 AND (?4 IS NULL OR "
             "key_id = ?4) AND (?5 IS NULL OR model = ?5) AND (?6 IS NULL OR route = ?6) "
+            "AND (?7 IS NULL OR key_id IN (SELECT value FROM json_each(?7))) "
             "GROUP BY t, g ORDER BY t, g");
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, b.s, -1, &st, NULL) != SQLITE_OK)
@@ -615,6 +616,7 @@ int fg_store_sqlite_rollup_query(sqlite3 *db, const struct fg_rollup_query *q,
     bind_opt(st, 4, q->key_id);
     bind_opt(st, 5, q->model);
     bind_opt(st, 6, q->route);
+    bind_opt(st, 7, q->key_ids_json);
     int rc;
     struct fg_rollup_row r;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

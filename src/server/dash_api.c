@@ -8,12 +8,15 @@
 #include "edge.h"
 #include "edgeq.h"
 #include "err.h"
+#include "keys.h"
+#include "keystore.h"
 #include "ledger.h"
 #include "period.h"
 #include "readq.h"
 #include "reply.h"
 #include "report.h"
 #include "runtime.h"
+#include "spec.h"
 #include "store.h"
 #include "timeseries.h"
 
@@ -72,8 +75,26 @@ static int parse_group(const char *g, enum fg_rollup_group *out)
     return -1;
 }
 
-/* The query from the URL; 0, or -1 with a message for the caller. */
-static int ts_opts(struct fg_edge_req *req, struct fg_rollup_query *q, char *err, size_t n)
+#define TAG_MAX 200
+
+/* One key tag "k=v" (normalised as key tags are: spec.h) into out; -1 if
+ * it is not one item with a key and a value, at most TAG_MAX bytes. */
+static int parse_tag(const char *s, char out[TAG_MAX + 1])
+{
+    char buf[TAG_MAX + 1];
+    if (strlen(s) > TAG_MAX || fg_spec_tags(s, buf, sizeof buf) < 0 || strchr(buf, ','))
+        return -1;
+    const char *eq = strchr(buf, '=');
+    if (!eq || eq == buf || !eq[1])
+        return -1;
+    memcpy(out, buf, strlen(buf) + 1);
+    return 0;
+}
+
+/* The query from the URL; 0, or -1 with a message for the caller (and
+ * *param the offending parameter when there is one). */
+static int ts_opts(struct fg_edge_req *req, struct fg_rollup_query *q, char tag[TAG_MAX + 1],
+                   const char **param, char *err, size_t n)
 {
     struct fg_arena *a = fg_edge_req_arena(req);
     const char *query = fg_edgeq_query(req);
@@ -115,6 +136,13 @@ static int ts_opts(struct fg_edge_req *req, struct fg_rollup_query *q, char *err
         q->model = fg_edgeq_param(a, query, "model");
         q->route = fg_edgeq_param(a, query, "route");
     }
+    tag[0] = 0;
+    if (query && (v = fg_edgeq_param(a, query, "tag")) && parse_tag(v, tag) < 0) {
+        *param = "tag";
+        snprintf(err, n, "Invalid 'tag': '%.60s' (one key tag, key=value, at most %d characters).",
+                 v, TAG_MAX);
+        return -1;
+    }
     return 0;
 }
 
@@ -122,6 +150,7 @@ static int ts_opts(struct fg_edge_req *req, struct fg_rollup_query *q, char *err
  * it with free()): the reader must not touch the request's arena. */
 struct ts_arg {
     struct fg_rollup_query q;
+    char tag[TAG_MAX + 1]; /* a key tag filter, or "" */
     char buf[];
 };
 
@@ -149,25 +178,75 @@ static struct ts_arg *ts_arg_new(const struct fg_rollup_query *q)
     return a;
 }
 
-/* On the reader thread (readq.h). */
+/* Does the key's tag list "k=v,k=v" hold the item tag? */
+static bool has_tag(const char *list, const char *tag)
+{
+    size_t n = strlen(tag);
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && !memcmp(p, tag, n))
+            return true;
+        p += len + (p[len] == ',');
+    }
+    return false;
+}
+
+struct tagged {
+    const char *tag;
+    json_t *ids;
+};
+
+static int add_if_tagged(void *arg, const struct fg_key *k)
+{
+    struct tagged *t = arg;
+    if (has_tag(k->tags, t->tag))
+        json_array_append_new(t->ids, json_string(k->id));
+    return 0;
+}
+
+/* On a reader thread (readq.h).  A key tag filter is the keys carrying the
+ * tag now (the key registry's table), read here, then a key_id filter on
+ * the rollups (their key dimension): exact at any range and grain. */
 static int timeseries_fn(struct fg_readq_handles *h, void *arg, json_t **out, char *err,
                          size_t errlen)
 {
     struct ts_arg *a = arg;
-    if (fg_timeseries_build(h->store, &a->q, out, err, errlen) < 0)
+    char *ids = NULL;
+    if (a->tag[0]) {
+        struct fg_keystore *ks = fg_readq_keystore(err, errlen);
+        if (!ks)
+            return -1;
+        struct tagged t = {.tag = a->tag, .ids = json_array()};
+        int rc = ks->ops->scan(ks, add_if_tagged, &t, err, errlen);
+        ids = rc == 0 ? json_dumps(t.ids, JSON_COMPACT) : NULL;
+        json_decref(t.ids);
+        if (!ids) {
+            if (rc == 0)
+                snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        a->q.key_ids_json = ids;
+    }
+    int rc = fg_timeseries_build(h->store, &a->q, out, err, errlen);
+    a->q.key_ids_json = NULL;
+    free(ids);
+    if (rc < 0)
         return -1;
     if (a->q.key_id)
         json_object_set_new(*out, "key", json_string(a->q.key_id));
+    if (a->tag[0])
+        json_object_set_new(*out, "tag", json_string(a->tag));
     return 0;
 }
 
 void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
                             const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    char err[300];
+    char err[300], tag[TAG_MAX + 1];
+    const char *param = NULL;
     struct fg_rollup_query q;
-    if (ts_opts(req, &q, err, sizeof err) < 0) {
-        reply_err(req, d, FG_E_INVALID, NULL, NULL, err);
+    if (ts_opts(req, &q, tag, &param, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INVALID, param, NULL, err);
         return;
     }
     if (!p->admin) {
@@ -178,7 +257,9 @@ void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
         }
         q.key_id = p->key_id; /* the principal outlives the request's reply */
     }
-    fg_readq_submit(w, req, d, timeseries_fn, ts_arg_new(&q));
+    struct ts_arg *a = ts_arg_new(&q);
+    memcpy(a->tag, tag, sizeof a->tag);
+    fg_readq_submit(w, req, d, timeseries_fn, a);
 }
 
 static int add_call(void *arg, const struct fg_record *r)

@@ -7,7 +7,10 @@
  *  - The time series takes since (default 24h), until (default now), step
  *    (60, 5m, 1h…, a multiple of a minute; default: the smallest of 1m, 5m,
  *    15m, 1h, 6h, 1d, 7d giving at most 60 points), group (model | key |
- *    route), key, model, route.  since is floored and until rounded up to
+ *    route), key, model, route, tag (one key tag k=v: the calls of the
+ *    keys carrying it now, read from the key registry on the reader and
+ *    applied to the rollups' key dimension, so at any range; the answer
+ *    then has "tag"; a bad one is a 400 naming 'tag').  since is floored and until rounded up to
  *    the step's grain (a whole day for steps of days, an hour for hours,
  *    else a minute); the answer's since/until are that window, which GET
  *    /frugal/spend?since=…&until=… reads to the same totals.  A virtual key
