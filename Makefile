@@ -164,7 +164,7 @@ e2e: $(SANDIR)/frugal test/e2e/node_modules
 # ThreadSanitizer: the unit suites and the end-to-end files whose daemons are
 # busiest across threads (keys and budgets, batches, the ledger, the
 # Postgres ledger with its spool and store reader thread, replicas on Redis).
-TSAN_E2E ?= keys batch ledger pg redis
+TSAN_E2E ?= keys batch ledger pg redis dashreads
 tsan:
 	$(MAKE) SANITIZER=thread unit
 	$(MAKE) SANITIZER=thread e2e T="$(TSAN_E2E)"
