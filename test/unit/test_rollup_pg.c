@@ -518,6 +518,93 @@ static void refusals_folded_by_migration_6(void **state)
     json_decref(after);
 }
 
+/* A key-tag filter's key ids (key_ids_json) narrow the rollups to those
+ * keys, with or without one key; an empty list is nothing. */
+static void key_ids_filter(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("k1", T0, "ka", "m1", "cheap", 10, 1),
+                             rec("k2", T0 + 1, "kb", "m1", "cheap", 20, 1),
+                             rec("k3", T0 + 2, "kc", "m1", "cheap", 40, 1)};
+    write_free(f->s, v, 3);
+    static const struct {
+        const char *ids, *key;
+        int n;
+    } cases[] = {{"[\"ka\",\"kc\"]", NULL, 2},
+                 {"[\"ka\",\"kc\"]", "kc", 1},
+                 {"[\"ka\"]", "kb", 0},
+                 {"[]", NULL, 0},
+                 {NULL, NULL, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fg_rollup_query q = {.since_ms = T0,
+                                    .until_ms = T0 + MIN,
+                                    .step_ms = MIN,
+                                    .key_id = cases[i].key,
+                                    .key_ids_json = cases[i].ids};
+        json_t *out = NULL;
+        char err[256] = "";
+        assert_int_equal(fg_timeseries_build(f->s, &q, &out, err, sizeof err), 0);
+        assert_int_equal(geti(json_object_get(out, "totals"), "requests"), cases[i].n);
+        json_decref(out);
+    }
+}
+
+struct bsum {
+    int n;
+    struct fg_batch_spend b[4];
+    char ids[4][32];
+};
+
+static int on_batch(void *arg, const struct fg_batch_spend *b)
+{
+    struct bsum *s = arg;
+    assert_true(s->n < 4);
+    s->b[s->n] = *b;
+    snprintf(s->ids[s->n], sizeof s->ids[0], "%s", b->batch_id);
+    s->b[s->n].batch_id = s->ids[s->n];
+    s->n++;
+    return 0;
+}
+
+/* batch_spend: per batch id asked, its rows' sums (of one key when
+ * given); a batch with no rows is absent. */
+static void batch_spend_sums(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("b1", T0, "ka", "m1", "fixed", 10, 1),
+                             rec("b2", T0 + 1, "ka", "m1", "fixed", 20, 1),
+                             rec("b3", T0 + 2, "kb", "m1", "fixed", 40, 1),
+                             rec("b4", T0 + 3, "kb", "m1", "fixed", 80, 1)};
+    const char *bid[] = {"batch_a", "batch_a", "batch_b", NULL};
+    for (size_t i = 0; i < 4; i++) {
+        v[i]->batch = i < 3;
+        v[i]->saved_batch_pico = i < 3 ? 5 : 0;
+        if (bid[i])
+            v[i]->batch_id = fg_ledger_record_str(v[i], bid[i]);
+    }
+    v[1]->status = 500;
+    write_free(f->s, v, 4);
+    const char *ids[] = {"batch_a", "batch_b", "batch_none"};
+    struct bsum all = {0};
+    char err[256] = "";
+    assert_int_equal(f->s->ops->batch_spend(f->s, NULL, ids, 3, on_batch, &all, err, sizeof err),
+                     0);
+    assert_int_equal(all.n, 2);
+    assert_string_equal(all.b[0].batch_id, "batch_a");
+    assert_int_equal(all.b[0].requests, 2);
+    assert_int_equal(all.b[0].errors, 1);
+    assert_int_equal(all.b[0].cost_pico, 30);
+    assert_int_equal(all.b[0].saved_batch_pico, 10);
+    assert_int_equal(all.b[0].provider_requests, 2);
+    assert_string_equal(all.b[1].batch_id, "batch_b");
+    assert_int_equal(all.b[1].cost_pico, 40);
+    struct bsum mine = {0};
+    assert_int_equal(f->s->ops->batch_spend(f->s, "kb", ids, 3, on_batch, &mine, err, sizeof err),
+                     0);
+    assert_int_equal(mine.n, 1);
+    assert_string_equal(mine.b[0].batch_id, "batch_b");
+}
+
 struct seen {
     int n;
     char ids[8][16];
@@ -568,6 +655,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(old_ledger_folded_once, setup, teardown),
         cmocka_unit_test_setup_teardown(escalations_folded_by_migration_4, setup, teardown),
         cmocka_unit_test_setup_teardown(refusals_folded_by_migration_6, setup, teardown),
+        cmocka_unit_test_setup_teardown(key_ids_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(batch_spend_sums, setup, teardown),
         cmocka_unit_test_setup_teardown(recent_newest_first, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
