@@ -89,14 +89,33 @@ static const char *const migrations[] = {
     "ALTER TABLE responses ADD COLUMN prev_id TEXT",
     "ALTER TABLE responses ADD COLUMN expires_ms INTEGER",
     "ALTER TABLE responses ADD COLUMN data TEXT",
-    /* the dashboard's per-batch spend (batch_spend): the rows of batch lines */
-    "CREATE INDEX IF NOT EXISTS calls_batch ON calls(batch_id) WHERE batch_id IS NOT NULL",
 };
+
+/* Is there a schema object of this name?  (A read: CREATE … IF NOT EXISTS
+ * of one that exists still takes the write lock, and every reader's open
+ * would then wait for the ledger writer, and it for them.) */
+static bool have_object(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    bool have = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return have;
+}
 
 static void migrate(sqlite3 *db)
 {
     for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
         sqlite3_exec(db, migrations[i], NULL, NULL, NULL); /* "duplicate column" when present */
+    /* the dashboard's per-batch spend (batch_spend): the rows of batch lines */
+    if (!have_object(db, "calls_batch"))
+        sqlite3_exec(db,
+                     "CREATE INDEX IF NOT EXISTS calls_batch ON calls(batch_id) WHERE batch_id IS "
+                     "NOT NULL",
+                     NULL, NULL, NULL);
 }
 
 static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)
