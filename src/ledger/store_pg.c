@@ -36,6 +36,7 @@
 #include "pgdb.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,12 +96,20 @@ static struct fg_pgdb_migration migrations[] = {
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
-/* The migrations with every text in place (idempotent: the same pointer). */
-static const struct fg_pgdb_migration *ledger_migrations(void)
+static pthread_once_t migrations_once = PTHREAD_ONCE_INIT;
+
+static void fill_migrations(void)
 {
     migrations[2].sql = fg_store_pg_rollup_migration();
     migrations[3].sql = fg_store_pg_rollup_migration_esc();
     migrations[5].sql = fg_store_pg_rollup_migration_ref();
+}
+
+/* The migrations with every text in place, filled once: handles are
+ * opened on several threads (the writer, the readers). */
+static const struct fg_pgdb_migration *ledger_migrations(void)
+{
+    pthread_once(&migrations_once, fill_migrations);
     return migrations;
 }
 
