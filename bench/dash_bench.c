@@ -5,7 +5,9 @@
  * store's own write op (so the rollup trigger runs as it does in the
  * daemon: the write rate is printed too), spread evenly over the last 30
  * days: 20 keys (skewed: key i gets weight 1/(i+1)), 6 models, 3 routes,
- * latencies 50 ms..30 s, 2% errors.  Then times, in process, the reads each
+ * latencies 50 ms..30 s, 2% errors; escalated rows carry a router reason,
+ * 1 row in 100 is a rate-limit refusal, 1 in 20 a line of one of 500
+ * batches.  Then times, in process, the reads each
  * view makes (the same functions the endpoints call, JSON dump included),
  * best of 3, for the 24-hour and the 30-day range.  Prints a markdown
  * table; not a test.  Usage: build/dash_bench [DB_PATH]
@@ -118,6 +120,19 @@ static void fill(struct fg_store *s, long rows, int64_t t_end)
             r->route = fg_ledger_record_str(r, routes[next() % 3]);
             r->endpoint = fg_ledger_record_str(r, "chat");
             r->status = next() % 50 ? 200 : 500;
+            if (!strcmp(r->route, "escalated"))
+                r->route_reason = fg_ledger_record_str(
+                    r, next() % 2 ? "cheap answer empty: escalated to the frontier model"
+                                  : "cheap answer truncated: escalated to the frontier model");
+            if (next() % 100 == 0) {
+                r->status = 429;
+                r->error = fg_ledger_record_str(r, "Rate limit reached for key 'k' (k): 9 requests "
+                                                   "per minute. Retry after 3 s.");
+            }
+            char bid[32];
+            snprintf(bid, sizeof bid, "batch_%08d", (int)(done / 2000) % 500);
+            if (done % 20 == 0)
+                r->batch_id = fg_ledger_record_str(r, bid);
             r->priced = true;
             r->tok.input = 500 + (int64_t)(next() % 4000);
             r->tok.output = 50 + (int64_t)(next() % 500);
@@ -172,12 +187,20 @@ static int count_row(void *arg, const struct fg_record *r)
     return 0;
 }
 
-enum what { OVERVIEW, BY_MODEL, BY_KEY, ROUTING, ONE_KEY, CACHING, LIVE };
+static int count_batch(void *arg, const struct fg_batch_spend *b)
+{
+    (*(int *)arg)++;
+    return 0;
+}
+
+enum what { OVERVIEW, BY_MODEL, BY_KEY, ROUTING, ONE_KEY, KEY_TAG, BATCHES, CACHING, LIVE };
 static const char *const names[] = {"overview (timeseries)",
                                     "breakdowns by model (timeseries group=model)",
                                     "breakdowns by key / keys view (group=key)",
                                     "routing (group=route)",
                                     "a virtual key's overview (key=…)",
+                                    "a key-tag filter of 5 keys (tag=…, group=key)",
+                                    "batches: 50 batches' spend (/frugal/spend/batches)",
                                     "caching (/frugal/spend: raw rows)",
                                     "live (/frugal/calls?limit=50)"};
 
@@ -189,6 +212,36 @@ static size_t run(struct fg_store *s, enum what w, int64_t since, int64_t until)
     case BY_KEY: return ts_read(s, since, until, FG_ROLLUP_KEY, NULL);
     case ROUTING: return ts_read(s, since, until, FG_ROLLUP_ROUTE, NULL);
     case ONE_KEY: return ts_read(s, since, until, FG_ROLLUP_NONE, "key_000000000003");
+    case KEY_TAG: {
+        struct fg_rollup_query q = {.group = FG_ROLLUP_KEY,
+                                    .key_ids_json = "[\"key_000000000001\",\"key_000000000004\","
+                                                    "\"key_000000000007\",\"key_000000000010\","
+                                                    "\"key_000000000013\"]"};
+        fg_timeseries_window(since, until, 0, &q);
+        json_t *out;
+        char err[256];
+        if (fg_timeseries_build(s, &q, &out, err, sizeof err) < 0) {
+            fprintf(stderr, "timeseries: %s\n", err);
+            exit(1);
+        }
+        return dump_len(out);
+    }
+    case BATCHES: {
+        /* the batches view asks for its 50 listed batches, whatever the range */
+        char ids[50][32];
+        const char *p[50];
+        for (int i = 0; i < 50; i++) {
+            snprintf(ids[i], sizeof ids[i], "batch_%08d", i * 10);
+            p[i] = ids[i];
+        }
+        int n = 0;
+        char err[256];
+        if (s->ops->batch_spend(s, NULL, p, 50, count_batch, &n, err, sizeof err) < 0) {
+            fprintf(stderr, "batch_spend: %s\n", err);
+            exit(1);
+        }
+        return (size_t)n;
+    }
     case CACHING: {
         struct fg_rollup_query q = {0};
         fg_timeseries_window(since, until, 0, &q); /* the page asks for the same window */

@@ -126,7 +126,9 @@ function go(view, changes = {}) {
 function filters(p) {
   const range = ['1h', '24h', '7d', '30d'].includes(p.get('range')) ? p.get('range') : '24h';
   const key = state.admin ? p.get('key') || '' : '';
-  return { range, key };
+  // a key tag (k=v): the calls of the keys carrying it, from the rollups at any range
+  const tag = p.get('tag') || '';
+  return { range, key, tag };
 }
 
 function qs(obj) {
@@ -139,7 +141,7 @@ function qs(obj) {
 
 /* The time series and the spend map over the same minute-aligned window. */
 async function both(f, extra = {}) {
-  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, ...extra })}`);
+  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, tag: f.tag, ...extra })}`);
   const sp = await api(`/frugal/spend?${qs({ since: ts.since, until: ts.until, key: f.key, top: 10 })}`);
   return { ts, sp };
 }
@@ -154,7 +156,7 @@ const rawRange = (f) => (f.range === '1h' ? '1h' : RAW_MAX);
 async function viewOverview(main, f) {
   // every number here comes from the rollups; /frugal/spend over the same
   // window (ts.since … ts.until) gives the same totals
-  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key })}`);
+  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, tag: f.tag })}`);
   const t = ts.totals;
   const savedPct = t.baseline_usd ? Math.round((1000 * t.saved_usd) / t.baseline_usd) / 10 : 0;
   main.append(el('h2', {}, `${ts.since} → ${ts.until}`),
@@ -184,7 +186,7 @@ async function viewOverview(main, f) {
 async function viewBreakdowns(main, f, p) {
   const dim = ['model', 'key', 'route', 'tag'].includes(p.get('dim')) ? p.get('dim') : 'model';
   const sort = p.get('sort') || 'cost_usd';
-  const tag = p.get('tag') || '';
+  const htag = p.get('htag') || '';
   const pick = el('div', { class: 'row' }, 'Break down by',
     ['model', 'key', 'route', 'tag'].map((d) => el('button', {
       type: 'button', 'data-dim': d, class: d === dim ? '' : 'off',
@@ -196,16 +198,16 @@ async function viewBreakdowns(main, f, p) {
   if (dim === 'tag') {
     // tags are client-supplied (unbounded): read from raw rows, as the spend map does
     const sp = await api(`/frugal/spend?${qs({ since: rawRange(f), key: f.key, by: 'tag' })}`);
-    rows = sp.by.rows.filter((r) => !tag || r.key.includes(tag));
+    rows = sp.by.rows.filter((r) => !htag || r.key.includes(htag));
     cols = [{ key: 'key', label: 'tag' }, { key: 'requests', label: 'Requests', num: true, fmt: int },
       { key: 'cost_usd', label: 'Cost', num: true, fmt: usd }, { key: 'baseline_usd', label: 'Without frugal', num: true, fmt: usd },
       { key: 'saved_usd', label: 'Saved', num: true, fmt: usd }];
-    const input = el('input', { id: 'tag-filter', placeholder: 'filter tags (k=v)', value: tag });
-    input.addEventListener('change', () => go('breakdowns', { tag: input.value }));
+    const input = el('input', { id: 'tag-filter', placeholder: 'filter tags (k=v)', value: htag });
+    input.addEventListener('change', () => go('breakdowns', { htag: input.value }));
     main.append(el('div', { class: 'row' }, input, el('span', { class: 'note' },
-      `Tags are client-supplied, so they come from the raw ledger rows: the last ${rawRange(f)} at most.`)));
+      `Every tag of a call (header tags, x-frugal-tags, are client-supplied and unbounded) comes from the raw ledger rows: the last ${rawRange(f)} at most. The tag filter above (key tags) applies to the rollup views at any range.`)));
   } else {
-    const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, group: dim })}`);
+    const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, tag: f.tag, group: dim })}`);
     rows = ts.groups.map((g) => ({ ...g, error_rate: g.requests ? g.errors / g.requests : 0 }));
     cols = [{ key: 'key', label: dim, get: (r) => r.key || '(none)' },
       { key: 'requests', label: 'Requests', num: true, fmt: int },
@@ -233,7 +235,7 @@ async function viewBreakdowns(main, f, p) {
 
 async function viewCaching(main, f) {
   const { ts, sp } = await both({ ...f, range: rawRange(f) });
-  main.append(el('p', { class: 'note' }, `Prefixes and cache busters come from the raw ledger rows: ${ts.since} → ${ts.until} (${rawRange(f)} at most).`));
+  main.append(el('p', { class: 'note' }, `Prefixes and cache busters come from the raw ledger rows: ${ts.since} → ${ts.until} (${rawRange(f)} at most)${f.tag ? '; the key-tag filter applies to the response-cache hits only' : ''}.`));
   const pc = sp.prompt_cache;
   main.append(el('div', { class: 'cards' },
     card('Prompt cache hit rate', pct(pc.hit_rate), 'hit_rate', pc.hit_rate),
@@ -254,7 +256,7 @@ async function viewCaching(main, f) {
 }
 
 async function viewRouting(main, f) {
-  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, group: 'route' })}`);
+  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, key: f.key, tag: f.tag, group: 'route' })}`);
   const tiers = ts.groups.map((g) => g.key || '(none)');
   const xs = xsOf(ts);
   chart(main, 'Share of calls per tier', xs, ts.groups.map((g) => ({
@@ -262,13 +264,26 @@ async function viewRouting(main, f) {
     data: ts.points.map((p) => (p.requests ? (p.by[g.key]?.requests ?? 0) / p.requests : null)),
   })), { fmt: pct });
   const frontier = ts.totals.cost_usd + ts.totals.saved_by.routing;
+  const esc = ts.totals.escalations;
   main.append(el('div', { class: 'cards' },
-    card('Escalations', int(ts.groups.find((g) => g.key === 'escalated')?.requests ?? 0), 'escalations'),
+    card('Escalations', int(esc.count), 'escalations', esc.count),
     card('Saved by routing', usd(ts.totals.saved_by.routing), 'saved_routing', ts.totals.saved_by.routing),
     card('All on the frontier model would cost', usd(frontier), 'frontier_counterfactual')));
   main.append(el('div', { class: 'panel' }, table([{ key: 'key', label: 'Tier', get: (r) => r.key || '(none)' },
     { key: 'requests', label: 'Requests', num: true, fmt: int }, { key: 'share', label: 'Share', num: true, fmt: pct, get: (r) => r.requests / (ts.totals.requests || 1) },
     { key: 'cost_usd', label: 'Cost', num: true, fmt: usd }, { key: 'saved_usd', label: 'Saved', num: true, fmt: usd }], ts.groups, { testid: 'tiers' })));
+  // escalations by the reason the router recorded (rollups: exact at any range)
+  const reasons = Object.keys(esc.by_reason).filter((r) => esc.by_reason[r] > 0);
+  chart(main, 'Escalations by reason', xs, reasons.map((r) => ({
+    label: r.replace('_', ' '), data: ts.points.map((p) => p.escalations.by_reason[r]),
+  })), { fmt: int });
+  main.append(el('div', { class: 'panel' }, table([
+    { key: 'reason', label: 'Reason', fmt: (v) => v.replace('_', ' ') },
+    { key: 'count', label: 'Escalations', num: true, fmt: int },
+    { key: 'share', label: 'Share', num: true, fmt: pct }],
+  reasons.map((r) => ({ reason: r, count: esc.by_reason[r], share: esc.by_reason[r] / (esc.count || 1) })),
+  { testid: 'escalation-reasons' })));
+  if (!esc.count) main.append(el('p', { class: 'note' }, 'No escalations in this window.'));
   if (!tiers.length) main.append(el('p', { class: 'note' }, 'No routed calls in this window.'));
 }
 
@@ -286,13 +301,20 @@ function periodBounds(period, now = new Date()) {
 
 async function viewKeys(main, f) {
   if (!state.admin) {
-    const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range })}`);
+    const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, tag: f.tag })}`);
+    const rf = ts.totals.refusals;
     main.append(el('div', { class: 'cards' }, card('This key spent', usd(ts.totals.cost_usd), 'cost_usd', ts.totals.cost_usd),
-      card('Requests', int(ts.totals.requests), 'requests', ts.totals.requests)),
+      card('Requests', int(ts.totals.requests), 'requests', ts.totals.requests),
+      card('Rate-limit refusals', int(rf.rate_limit), 'refused_rate', rf.rate_limit),
+      card('Budget refusals', int(rf.budget), 'refused_budget', rf.budget)),
     el('p', { class: 'note' }, 'Budgets and limits of keys are shown to the master key.'));
     return;
   }
-  const keys = (await api('/frugal/keys')).data;
+  const keys = (await api('/frugal/keys')).data.filter((k) => {
+    if (!f.tag) return true;
+    const [a, b] = [f.tag.slice(0, f.tag.indexOf('=')), f.tag.slice(f.tag.indexOf('=') + 1)];
+    return k.tags && k.tags[a] === b;
+  });
   const now = new Date();
   // spend per key since each budget period's start (one query per period kind)
   const spentIn = {};
@@ -301,7 +323,7 @@ async function viewKeys(main, f) {
     const ts = await api(`/frugal/spend/timeseries?${qs({ since: start.toISOString().replace(/\.\d+Z$/, 'Z'), group: 'key' })}`);
     spentIn[period] = Object.fromEntries(ts.groups.map((g) => [g.key, g.cost_usd]));
   }
-  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, group: 'key' })}`);
+  const ts = await api(`/frugal/spend/timeseries?${qs({ since: f.range, tag: f.tag, group: 'key' })}`);
   const inRange = Object.fromEntries(ts.groups.map((g) => [g.key, g]));
   const rows = [];
   for (const k of keys) {
@@ -323,12 +345,15 @@ async function viewKeys(main, f) {
     }
     rows.push({ id: k.id, name: k.name, status: k.status, spent, limit, period, burn, exhaust,
       range_cost: inRange[k.id]?.cost_usd ?? 0, range_errors: inRange[k.id]?.errors ?? 0,
+      refused_rate: inRange[k.id]?.refusals.rate_limit ?? 0, refused_budget: inRange[k.id]?.refusals.budget ?? 0,
       use: limit ? spent / limit : null, tags: Object.entries(k.tags || {}).map(([a, b]) => `${a}=${b}`).join(', ') });
   }
   main.append(el('div', { class: 'panel' }, el('h2', {}, 'Keys and budgets'), table([
     { key: 'name', label: 'Name' }, { key: 'id', label: 'Id' }, { key: 'status', label: 'Status' }, { key: 'tags', label: 'Tags' },
     { key: 'range_cost', label: 'Spent in range', num: true, fmt: usd },
     { key: 'range_errors', label: 'Errors in range', num: true, fmt: int },
+    { key: 'refused_rate', label: 'Rate-limit refusals', num: true, fmt: int },
+    { key: 'refused_budget', label: 'Budget refusals', num: true, fmt: int },
     { key: 'spent', label: 'Spent this period', num: true, fmt: usd },
     { key: 'limit', label: 'Budget', num: true, fmt: (v, r) => (v === null ? 'none' : `${usd(v)}/${r.period}`) },
     { key: 'use', label: 'Used', fmt: (v) => { if (v === null) return '—'; const b = el('div', { class: `bar ${v >= 1 ? 'over' : ''}` }, el('span')); b.firstChild.style.width = `${Math.min(100, 100 * v)}%`; return el('span', {}, b, pct(v)); } },
@@ -338,13 +363,28 @@ async function viewKeys(main, f) {
 }
 
 async function viewBatches(main) {
-  const list = await api('/v1/batches?limit=50');
+  const list = (await api('/v1/batches?limit=50')).data || [];
+  // what each batch cost: its ledger rows (frugal's own sums, not the provider's bill)
+  const spend = {};
+  if (list.length) {
+    const s = await api(`/frugal/spend/batches?${qs({ ids: list.map((b) => b.id).join(',') })}`);
+    for (const b of s.data) spend[b.batch_id] = b;
+  }
+  const rows = list.map((b) => ({ ...b, ...(spend[b.id] ? {
+    cost_usd: spend[b.id].cost_usd, realtime_usd: spend[b.id].realtime_usd, saved_batch_usd: spend[b.id].saved_batch_usd,
+    run_mode: spend[b.id].mode,
+  } : {}) }));
+  const money = (v) => (v === undefined ? '—' : usd(v));
   main.append(el('div', { class: 'panel' }, el('h2', {}, 'Batches'), table([
     { key: 'id', label: 'Id' }, { key: 'status', label: 'Status' }, { key: 'endpoint', label: 'Endpoint' },
     { key: 'progress', label: 'Progress', get: (b) => b.request_counts, fmt: (c) => (c ? `${c.completed + c.failed}/${c.total}${c.failed ? ` (${c.failed} failed)` : ''}` : '—') },
-    { key: 'mode', label: 'Mode', get: (b) => b.metadata?.frugal_mode ?? b.mode ?? '—' },
+    { key: 'mode', label: 'Mode', get: (b) => b.run_mode ?? b.metadata?.frugal_mode ?? '—' },
+    { key: 'cost_usd', label: 'Cost', num: true, fmt: money },
+    { key: 'realtime_usd', label: 'At real-time prices', num: true, fmt: money },
+    { key: 'saved_batch_usd', label: 'Saved by batching', num: true, fmt: money },
     { key: 'created_at', label: 'Created', fmt: (v) => (v ? new Date(v * 1000).toISOString().slice(0, 16).replace('T', ' ') : '—') },
-  ], list.data || [], { testid: 'batches' })));
+  ], rows, { testid: 'batches' })),
+  el('p', { class: 'note' }, 'Cost is what frugal recorded for the batch\'s lines so far; "at real-time prices" is what the same lines would cost sent one by one.'));
 }
 
 async function viewLive(main, f, p, current) {
@@ -394,10 +434,11 @@ async function render() {
   const f = filters(p);
   for (const a of document.querySelectorAll('#nav a')) {
     a.classList.toggle('active', a.dataset.view === view);
-    a.href = `#${a.dataset.view}?${qs({ range: f.range, key: f.key })}`;
+    a.href = `#${a.dataset.view}?${qs({ range: f.range, key: f.key, tag: f.tag })}`;
   }
   $('range').value = f.range;
   $('key-filter').value = f.key;
+  $('tag-filter-global').value = f.tag;
   $('error').hidden = true;
   const main = $('main');
   const box = el('div');
@@ -452,6 +493,7 @@ function init() {
   $('signout').addEventListener('click', () => signOut('Signed out.'));
   $('range').addEventListener('change', () => go(route().view, { range: $('range').value }));
   $('key-filter').addEventListener('change', () => go(route().view, { key: $('key-filter').value.trim() }));
+  $('tag-filter-global').addEventListener('change', () => go(route().view, { tag: $('tag-filter-global').value.trim() }));
   window.addEventListener('hashchange', () => render());
   const saved = sessionStorage.getItem(KEY_SLOT);
   if (saved) signIn(saved).catch((e) => signOut(`Signed out: ${e.message}`));

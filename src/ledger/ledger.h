@@ -17,6 +17,10 @@
  *    A store locked by another writer is waited for, not given up on (at
  *    shutdown for 10 s at most); an unreachable one (FG_STORE_DOWN) too,
  *    unless there is a spool (fg_ledger_spool_at).
+ *  - Tests place calls at known times: a debug build (FG_DEBUG, the e2e
+ *    suite's) stamps every submitted record FRUGAL_LEDGER_TS_SHIFT_MS
+ *    (0 to 400 days) in the past; a release build ignores it (a ledger's
+ *    times are not an operator's to rewrite).
  *  - fg_ledger_stop() drains the queue (SIGTERM) and closes the store.
  *  - Ownership: a submitted record belongs to the ledger, which frees it
  *    after the write.  A record is one allocation (strings inline).

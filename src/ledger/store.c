@@ -77,3 +77,42 @@ void fg_store_response_free(struct fg_store_response *r)
 /* Upper bounds of the latency histogram's buckets, ms (store.h). */
 const int64_t fg_rollup_lat_le_ms[FG_ROLLUP_LAT_BUCKETS] = {
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, FG_ROLLUP_LAT_INF};
+
+/* The router's reason texts (call/relay.c, call/pipeline.c), store.h. */
+const struct fg_rollup_esc fg_rollup_esc[FG_ROLLUP_ESC_REASONS] = {
+    {"empty", "cheap answer empty:", "esc_empty"},
+    {"refusal", "cheap answer refusal:", "esc_refusal"},
+    {"truncated", "cheap answer truncated:", "esc_truncated"},
+    {"invalid_schema", "cheap answer invalid_schema:", "esc_invalid_schema"},
+    {"retry", "client retry", "esc_retry"},
+};
+
+int fg_store_esc_reason(const char *route, const char *route_reason)
+{
+    if (!route || strcmp(route, "escalated"))
+        return -1;
+    for (int i = 0; route_reason && i < FG_ROLLUP_ESC_REASONS; i++)
+        if (!strncmp(route_reason, fg_rollup_esc[i].prefix, strlen(fg_rollup_esc[i].prefix)))
+            return i;
+    return FG_ROLLUP_ESC_REASONS;
+}
+
+/* call/admit.c's refusal texts (store.h). */
+const struct fg_rollup_refusal fg_rollup_refusal[FG_ROLLUP_REFUSALS] = {
+    {"rate_limit",
+     {"Rate limit reached for key '", "Rate limit: this call may use up to "},
+     "refused_rate_limit"},
+    {"budget", {"Budget exceeded: the ", NULL}, "refused_budget"},
+};
+
+int fg_store_refusal_kind(int64_t status, const char *error)
+{
+    if (status != 429 || !error)
+        return -1;
+    for (int i = 0; i < FG_ROLLUP_REFUSALS; i++)
+        for (int k = 0; k < 2 && fg_rollup_refusal[i].prefix[k]; k++)
+            if (!strncmp(error, fg_rollup_refusal[i].prefix[k],
+                         strlen(fg_rollup_refusal[i].prefix[k])))
+                return i;
+    return -1;
+}

@@ -57,6 +57,37 @@ typedef int (*fg_store_spend_cb)(void *arg, const char *key_id, const char *tags
 #define FG_ROLLUP_LAT_INF INT64_MAX
 extern const int64_t fg_rollup_lat_le_ms[FG_ROLLUP_LAT_BUCKETS];
 
+/* Escalations by reason: a calls row with route "escalated" counts in
+ * `escalations` and in the reason its route_reason starts with (the texts
+ * the router writes: call/relay.c escalate(), call/pipeline.c
+ * retry_escalation()); a reason none of these starts is only in the total.
+ * The prefixes are matched exactly (substr in SQL, strncmp in C). */
+#define FG_ROLLUP_ESC_REASONS 5
+struct fg_rollup_esc {
+    const char *name;   /* empty | refusal | truncated | invalid_schema | retry */
+    const char *prefix; /* of route_reason */
+    const char *column; /* the rollup column */
+};
+extern const struct fg_rollup_esc fg_rollup_esc[FG_ROLLUP_ESC_REASONS];
+/* -1: not an escalation; FG_ROLLUP_ESC_REASONS: an escalation of no known
+ * reason; else the index into fg_rollup_esc. */
+int fg_store_esc_reason(const char *route, const char *route_reason);
+
+/* Refusals frugal made itself at admission (call/admit.c): a calls row with
+ * status 429 whose error starts with one of a kind's prefixes.  Only a
+ * holder of a valid key is refused so (a request without one is refused
+ * at the head: no call, no row).  A provider's own 429 is not one (its
+ * text is the provider's). */
+#define FG_ROLLUP_REFUSALS 2
+struct fg_rollup_refusal {
+    const char *name;      /* rate_limit | budget */
+    const char *prefix[2]; /* of error; NULL when fewer */
+    const char *column;
+};
+extern const struct fg_rollup_refusal fg_rollup_refusal[FG_ROLLUP_REFUSALS];
+/* The index into fg_rollup_refusal, or -1: not a refusal. */
+int fg_store_refusal_kind(int64_t status, const char *error);
+
 enum fg_rollup_group { FG_ROLLUP_NONE, FG_ROLLUP_MODEL, FG_ROLLUP_KEY, FG_ROLLUP_ROUTE };
 
 /* A backend may keep coarser rollups too (SQLite: hours and days) and read
@@ -67,6 +98,9 @@ struct fg_rollup_query {
     const char *key_id;         /* NULL: every key */
     const char *model;          /* NULL: every model */
     const char *route;          /* NULL: every route */
+    /* NULL: every key; else a JSON array of key ids (strings), the keys a
+     * key-tag filter resolved to: key_id must be one of them */
+    const char *key_ids_json;
     enum fg_rollup_group group; /* which dimension each row carries */
 };
 
@@ -80,7 +114,19 @@ struct fg_rollup_row {
     int64_t tokens[5];      /* input, cache_read, cache_write_5m, cache_write_1h, output */
     int64_t latency_sum_us;
     int64_t lat[FG_ROLLUP_LAT_BUCKETS];
+    int64_t escalations, esc[FG_ROLLUP_ESC_REASONS]; /* fg_rollup_esc's order */
+    int64_t refused[FG_ROLLUP_REFUSALS];             /* fg_rollup_refusal's order */
 };
+/* What a client's batch cost (batch_spend): the sums over the calls rows
+ * carrying its id (batch_exec.c writes one per line). */
+#define FG_STORE_BATCH_IDS_MAX 100
+struct fg_batch_spend {
+    const char *batch_id;
+    int64_t requests, errors, cost_pico, baseline_pico, saved_batch_pico;
+    int64_t provider_requests; /* rows sent through a provider's batch API (batch = 1) */
+};
+typedef int (*fg_store_batch_cb)(void *arg, const struct fg_batch_spend *b);
+
 /* Called for each (point, group) row, ordered by t_ms; non-zero stops. */
 typedef int (*fg_store_rollup_cb)(void *arg, const struct fg_rollup_row *r);
 
@@ -138,6 +184,13 @@ struct fg_store_ops {
      * the backend cannot (the dashboard's live view says so). */
     int (*recent)(struct fg_store *s, const char *key_id, int limit, fg_store_row_cb cb, void *arg,
                   char *err, size_t errlen);
+
+    /* Per batch of ids (1 to FG_STORE_BATCH_IDS_MAX ids), the sums of its
+     * calls rows of key_id (NULL: of every key), to cb; a batch without
+     * rows is left out.  Reads an index on batch_id (never a scan of the
+     * calls).  0, or -1 with err.  NULL: the backend cannot. */
+    int (*batch_spend)(struct fg_store *s, const char *key_id, const char *const *ids, size_t n,
+                       fg_store_batch_cb cb, void *arg, char *err, size_t errlen);
 
     /* Every stored Response not expired at now_ms, to cb (strings valid
      * during the call): `frugal migrate --copy-from` reads a SQLite store

@@ -87,9 +87,16 @@ static struct fg_pgdb_migration migrations[] = {
      "CREATE INDEX responses_expires ON responses (expires_ms) WHERE expires_ms > 0;"},
     /* the dashboard's rollups (store_pg_rollup.h): text built at open */
     {3, "ledger 3: rollup_minute, rollup_hour, rollup_day", NULL},
+    /* escalations by reason in the rollups (store.h): built at open */
+    {4, "ledger 4: rollup escalations by reason", NULL},
+    /* the dashboard's per-batch spend (batch_spend): the rows of batch lines */
+    {5, "ledger 5: calls by batch_id",
+     "CREATE INDEX IF NOT EXISTS calls_batch ON calls (batch_id) WHERE batch_id IS NOT NULL;"},
+    /* refusals by kind in the rollups (store.h): built at open */
+    {6, "ledger 6: rollup refusals by kind", NULL},
     /* the flex tier's discount (call/defer.h), apart from batches', in the
      * calls and the rollups (rows before it had none: 0) */
-    {4, "ledger 4: saved_flex_pico",
+    {7, "ledger 7: saved_flex_pico",
      "ALTER TABLE calls ADD COLUMN IF NOT EXISTS saved_flex_pico bigint;"
      "ALTER TABLE rollup_minute ADD COLUMN IF NOT EXISTS saved_flex_pico bigint NOT NULL DEFAULT 0;"
      "ALTER TABLE rollup_hour ADD COLUMN IF NOT EXISTS saved_flex_pico bigint NOT NULL DEFAULT 0;"
@@ -97,17 +104,20 @@ static struct fg_pgdb_migration migrations[] = {
 };
 #define NMIGRATIONS (sizeof migrations / sizeof migrations[0])
 
-/* The migrations with every text in place (idempotent: the same pointer). */
 static pthread_once_t migrations_once = PTHREAD_ONCE_INIT;
 
 static void fill_migrations(void)
 {
     migrations[2].sql = fg_store_pg_rollup_migration();
+    migrations[3].sql = fg_store_pg_rollup_migration_esc();
+    migrations[5].sql = fg_store_pg_rollup_migration_ref();
 }
 
+/* The migrations with every text in place, filled once: handles are
+ * opened on several threads (the writer, the readers). */
 static const struct fg_pgdb_migration *ledger_migrations(void)
 {
-    pthread_once(&migrations_once, fill_migrations); /* handles open on several threads */
+    pthread_once(&migrations_once, fill_migrations);
     return migrations;
 }
 
@@ -653,6 +663,49 @@ static int pg_spend_since(struct fg_store *s, int64_t since_ms, fg_store_spend_c
                        1, p, spend_row, &x, err, errlen);
 }
 
+struct batch_ctx {
+    fg_store_batch_cb cb;
+    void *arg;
+};
+
+static int batch_row(void *arg, const PGresult *r)
+{
+    struct batch_ctx *x = arg;
+    struct fg_batch_spend b = {.batch_id = val(r, 0),
+                               .requests = num(r, 1),
+                               .errors = num(r, 2),
+                               .cost_pico = num(r, 3),
+                               .baseline_pico = num(r, 4),
+                               .saved_batch_pico = num(r, 5),
+                               .provider_requests = num(r, 6)};
+    return x->cb(x->arg, &b);
+}
+
+static int pg_batch_spend(struct fg_store *s, const char *key_id, const char *const *ids, size_t n,
+                          fg_store_batch_cb cb, void *arg, char *err, size_t errlen)
+{
+    FG_ASSERT(n >= 1 && n <= FG_STORE_BATCH_IDS_MAX);
+    /* constant text: one parameter per id ($2…) */
+    char sql[720 + 12 * FG_STORE_BATCH_IDS_MAX];
+    int k =
+        snprintf(sql, sizeof sql,
+                 "SELECT batch_id, count(*), SUM((COALESCE(status, 0) >= 400)::int)::bigint,"
+                 " SUM(COALESCE(cost_pico, 0))::bigint, SUM(COALESCE(baseline_pico, 0))::bigint,"
+                 " SUM(COALESCE(saved_batch_pico, 0))::bigint,"
+                 " SUM((COALESCE(batch, 0) != 0)::int)::bigint FROM calls WHERE batch_id IS NOT"
+                 " NULL AND ($1::text IS NULL OR key_id = $1::text) AND batch_id IN ($2::text");
+    for (size_t i = 1; i < n; i++)
+        k += snprintf(sql + k, sizeof sql - (size_t)k, ", $%zu::text", i + 2);
+    k += snprintf(sql + k, sizeof sql - (size_t)k, ") GROUP BY batch_id ORDER BY batch_id");
+    FG_ASSERT(k > 0 && (size_t)k < sizeof sql);
+    const char *p[1 + FG_STORE_BATCH_IDS_MAX];
+    p[0] = key_id;
+    for (size_t i = 0; i < n; i++)
+        p[i + 1] = ids[i];
+    struct batch_ctx x = {cb, arg};
+    return stream_rows((struct pg_store *)s, sql, (int)n + 1, p, batch_row, &x, err, errlen);
+}
+
 static int pg_response_owner(struct fg_store *s, const char *id, char *key_id, size_t kn,
                              char *provider, size_t pn, char *err, size_t errlen)
 {
@@ -830,9 +883,9 @@ static int pg_rollup(struct fg_store *s, const struct fg_rollup_query *q, fg_sto
     snprintf(a, sizeof a, "%" PRId64, q->since_ms);
     snprintf(b, sizeof b, "%" PRId64, q->until_ms);
     snprintf(st, sizeof st, "%" PRId64, q->step_ms);
-    const char *p[6] = {a, b, st, q->key_id, q->model, q->route};
+    const char *p[7] = {a, b, st, q->key_id, q->model, q->route, q->key_ids_json};
     struct rollup_ctx x = {cb, arg};
-    return stream_rows((struct pg_store *)s, fg_store_pg_rollup_query_sql(q), 6, p, rollup_row, &x,
+    return stream_rows((struct pg_store *)s, fg_store_pg_rollup_query_sql(q), 7, p, rollup_row, &x,
                        err, errlen);
 }
 
@@ -865,4 +918,5 @@ const struct fg_store_ops fg_store_pg = {
 
     .rollup = pg_rollup,
     .recent = pg_recent,
+    .batch_spend = pg_batch_spend,
 };

@@ -2,7 +2,7 @@
  *
  * Contract: the same three grains as SQLite (rollup_minute, rollup_hour,
  * rollup_day; `minute` is the bucket's start) and the same measures.
- * fg_store_pg_rollup_migration() is the text of the ledger's migration 2:
+ * fg_store_pg_rollup_migration() is the text of the ledger's migration 3:
  * it creates the tables and folds in the calls rows already stored, after
  * LOCK TABLE calls (no row can be written between the fold and the
  * migration's commit); pgdb.c runs it once, under its advisory lock, in
@@ -16,7 +16,8 @@
  * rows and their sums commit or roll back together.
  * fg_store_pg_rollup_query_sql() is the store op `rollup`'s SELECT for a
  * query (the coarsest grain since, until and step are cut at; parameters
- * $1 since, $2 until, $3 step, $4 key, $5 model, $6 route, all text);
+ * $1 since, $2 until, $3 step, $4 key, $5 model, $6 route, $7 the key ids
+ * as a JSON array, all text);
  * fg_store_pg_rollup_read() fills a row from one result row of it.
  * Every text is built from constant tables once (pthread_once), never
  * from data. */
@@ -28,6 +29,11 @@
 #include <libpq-fe.h>
 
 const char *fg_store_pg_rollup_migration(void);
+/* Migration 4: the escalation columns (store.h), the rows already stored
+ * folded in, after LOCK TABLE calls like migration 3. */
+const char *fg_store_pg_rollup_migration_esc(void);
+/* Migration 6: the refusal columns (store.h), likewise. */
+const char *fg_store_pg_rollup_migration_ref(void);
 /* malloc'd: the statement for `insert` ("INSERT INTO calls … DO NOTHING"). */
 char *fg_store_pg_rollup_insert_sql(const char *insert);
 const char *fg_store_pg_rollup_query_sql(const struct fg_rollup_query *q);

@@ -19,6 +19,7 @@
 #include "store_sqlite_rollup.h"
 
 #include "arena.h"
+#include "assert.h"
 
 #include "sqlitedb.h"
 
@@ -91,10 +92,31 @@ static const char *const migrations[] = {
     "ALTER TABLE responses ADD COLUMN data TEXT",
 };
 
+/* Is there a schema object of this name?  (A read: CREATE … IF NOT EXISTS
+ * of one that exists still takes the write lock, and every reader's open
+ * would then wait for the ledger writer, and it for them.) */
+static bool have_object(sqlite3 *db, const char *name)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return false;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    bool have = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return have;
+}
+
 static void migrate(sqlite3 *db)
 {
     for (size_t i = 0; i < sizeof migrations / sizeof migrations[0]; i++)
         sqlite3_exec(db, migrations[i], NULL, NULL, NULL); /* "duplicate column" when present */
+    /* the dashboard's per-batch spend (batch_spend): the rows of batch lines */
+    if (!have_object(db, "calls_batch"))
+        sqlite3_exec(db,
+                     "CREATE INDEX IF NOT EXISTS calls_batch ON calls(batch_id) WHERE batch_id IS "
+                     "NOT NULL",
+                     NULL, NULL, NULL);
 }
 
 static int fail(sqlite3 *db, const char *what, char *err, size_t errlen)
@@ -543,6 +565,48 @@ static int sq_recent(struct fg_store *s, const char *key_id, int limit, fg_store
     return ret;
 }
 
+static int sq_batch_spend(struct fg_store *s, const char *key_id, const char *const *ids, size_t n,
+                          fg_store_batch_cb cb, void *arg, char *err, size_t errlen)
+{
+    FG_ASSERT(n >= 1 && n <= FG_STORE_BATCH_IDS_MAX);
+    struct sqlite_store *q = (struct sqlite_store *)s;
+    /* constant text: one placeholder per id */
+    char sql[640 + 2 * FG_STORE_BATCH_IDS_MAX];
+    int k = snprintf(sql, sizeof sql,
+                     "SELECT batch_id, count(*), SUM(COALESCE(status, 0) >= 400),"
+                     " SUM(COALESCE(cost_pico, 0)), SUM(COALESCE(baseline_pico, 0)),"
+                     " SUM(COALESCE(saved_batch_pico, 0)), SUM(COALESCE(batch, 0) != 0)"
+                     " FROM calls WHERE batch_id IS NOT NULL"
+                     " AND (?1 IS NULL OR key_id = ?1) AND batch_id IN (?");
+    for (size_t i = 1; i < n; i++)
+        k += snprintf(sql + k, sizeof sql - (size_t)k, ",?");
+    k += snprintf(sql + k, sizeof sql - (size_t)k, ") GROUP BY batch_id ORDER BY batch_id");
+    FG_ASSERT(k > 0 && (size_t)k < sizeof sql);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK)
+        return fail(q->db, "preparing the batch spend query", err, errlen);
+    if (key_id)
+        sqlite3_bind_text(st, 1, key_id, -1, SQLITE_STATIC);
+    for (size_t i = 0; i < n; i++)
+        sqlite3_bind_text(st, (int)i + 2, ids[i], -1, SQLITE_STATIC);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct fg_batch_spend b = {.batch_id = (const char *)sqlite3_column_text(st, 0),
+                                   .requests = sqlite3_column_int64(st, 1),
+                                   .errors = sqlite3_column_int64(st, 2),
+                                   .cost_pico = sqlite3_column_int64(st, 3),
+                                   .baseline_pico = sqlite3_column_int64(st, 4),
+                                   .saved_batch_pico = sqlite3_column_int64(st, 5),
+                                   .provider_requests = sqlite3_column_int64(st, 6)};
+        if (cb(arg, &b))
+            break;
+    }
+    int ret =
+        rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : fail(q->db, "SELECT batch spend", err, errlen);
+    sqlite3_finalize(st);
+    return ret;
+}
+
 static int sq_rollup(struct fg_store *s, const struct fg_rollup_query *q, fg_store_rollup_cb cb,
                      void *arg, char *err, size_t errlen)
 {
@@ -638,6 +702,7 @@ const struct fg_store_ops fg_store_sqlite = {
     .response_get = sq_response_get,
     .response_prune = sq_response_prune,
     .rollup = sq_rollup,
+    .batch_spend = sq_batch_spend,
     .recent = sq_recent,
     .response_scan = sq_response_scan,
     .response_chain = sq_response_chain,

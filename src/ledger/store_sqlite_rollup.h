@@ -4,9 +4,12 @@
  * rollup_hour and rollup_day tables (one schema; `minute` is the bucket's
  * start) and, the first time, folds in the calls rows already stored (a
  * database from before rollups; rollup tables or triggers of an earlier
- * design are dropped and rebuilt from calls, the source of truth).  It runs
- * in a BEGIN IMMEDIATE transaction so two connections opening at once
- * cannot both fold.
+ * design are dropped and rebuilt from calls, the source of truth), then
+ * applies the numbered rollup migrations not applied yet (table
+ * rollup_migrations: version, name, applied_ms; 1 the tables, 2 the
+ * escalations by reason, 3 the refusals by kind, store.h), each folding the stored calls rows into
+ * what it adds.  It runs in a BEGIN IMMEDIATE transaction so two
+ * connections opening at once cannot both fold.
  * fg_store_sqlite_rollup_add() is called by every writer of calls rows,
  * inside the transaction that inserted them, with which rows were really
  * inserted (calls are inserted ON CONFLICT(id) DO NOTHING, sqlite3_changes
@@ -17,7 +20,8 @@
  * commit or roll back together.
  * fg_store_sqlite_rollup_query() is the store op `rollup` for a connection;
  * it reads the coarsest grain that since, until and step are all cut at.
- * All SQL is constant text; values are bound. */
+ * All SQL is built from constant text only (the escalation reasons' and
+ * refusal kinds' prefixes are code constants, store.c); values are bound. */
 #ifndef FRUGAL_STORE_SQLITE_ROLLUP_H
 #define FRUGAL_STORE_SQLITE_ROLLUP_H
 

@@ -15,6 +15,8 @@ struct sums {
     int64_t requests, errors, unpriced, cache_hits, cost, baseline;
     int64_t saved[5], bucket[4], tokens[5], latency_sum_us;
     int64_t lat[FG_ROLLUP_LAT_BUCKETS];
+    int64_t escalations, esc[FG_ROLLUP_ESC_REASONS];
+    int64_t refused[FG_ROLLUP_REFUSALS];
 };
 
 struct group {
@@ -49,6 +51,11 @@ static void sums_add(struct sums *a, const struct fg_rollup_row *r)
     a->latency_sum_us += r->latency_sum_us;
     for (int i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         a->lat[i] += r->lat[i];
+    a->escalations += r->escalations;
+    for (int i = 0; i < FG_ROLLUP_ESC_REASONS; i++)
+        a->esc[i] += r->esc[i];
+    for (int i = 0; i < FG_ROLLUP_REFUSALS; i++)
+        a->refused[i] += r->refused[i];
 }
 
 static struct sums *group_of(struct build *b, const char *key)
@@ -126,6 +133,30 @@ static json_t *latency_json(const struct sums *s)
                      percentile(s, 99));
 }
 
+/* {count, by_reason: {empty, …, retry, other}}: other is what no known
+ * reason's text starts (store.h). */
+static json_t *esc_json(const struct sums *s)
+{
+    json_t *by = json_object();
+    int64_t known = 0;
+    for (int i = 0; i < FG_ROLLUP_ESC_REASONS; i++) {
+        json_object_set_new(by, fg_rollup_esc[i].name, json_integer((json_int_t)s->esc[i]));
+        known += s->esc[i];
+    }
+    FG_DASSERT(known <= s->escalations);
+    json_object_set_new(by, "other", json_integer((json_int_t)(s->escalations - known)));
+    return json_pack("{sI,so}", "count", (json_int_t)s->escalations, "by_reason", by);
+}
+
+/* {rate_limit, budget}: calls frugal refused at admission (store.h). */
+static json_t *refusals_json(const struct sums *s)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < FG_ROLLUP_REFUSALS; i++)
+        json_object_set_new(o, fg_rollup_refusal[i].name, json_integer((json_int_t)s->refused[i]));
+    return o;
+}
+
 static json_t *money_json(const struct sums *s)
 {
     json_t *o = small_json(s);
@@ -140,6 +171,8 @@ static json_t *money_json(const struct sums *s)
         json_object_set_new(bk, bucket[i], fg_report_usd(s->bucket[i]));
     json_object_set_new(o, "saved_by", sb);
     json_object_set_new(o, "buckets", bk);
+    json_object_set_new(o, "escalations", esc_json(s));
+    json_object_set_new(o, "refusals", refusals_json(s));
     return o;
 }
 

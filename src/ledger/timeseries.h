@@ -11,6 +11,11 @@
  *               baseline_usd, saved_usd, saved_by {prompt_cache,
  *               response_cache, routing, batch, flex}, buckets {repeated_context,
  *               repeated_cached, frontier_overuse, bloated_output} (USD),
+ *               escalations {count, by_reason {empty, refusal, truncated,
+ *               invalid_schema, retry, other}} (calls the router escalated,
+ *               by the reason it recorded: store.h),
+ *               refusals {rate_limit, budget} (calls frugal refused at
+ *               admission for a key's rate limit or budget: store.h),
  *               tokens {input, cache_read, cache_write_5m, cache_write_1h,
  *               output}, latency {le_ms: bucket upper bounds (null = no
  *               bound), counts, mean_ms, p50_ms, p90_ms, p99_ms}}
@@ -18,7 +23,7 @@
  *              falls in (null: the unbounded bucket, or no calls): never an
  *              average of percentiles.
  *      points  [{t, t_ms, requests, errors, cost_usd, baseline_usd,
- *               saved_usd, saved_by, buckets, by?}] one per step from since,
+ *               saved_usd, saved_by, buckets, escalations, refusals, by?}] one per step from since,
  *              zero-filled; `by` (only with a group): {value: {requests,
  *              errors, cost_usd, baseline_usd, saved_usd}}
  *      groups  (only with a group) [{key, ...totals' fields}] by cost desc,

@@ -122,6 +122,7 @@ static const struct route {
     {"/frugal/spend", FG_EDGE_GET, 1, h_spend},
     {"/frugal/spend/timeseries", FG_EDGE_GET, 1, fg_dash_api_timeseries},
     {"/frugal/calls", FG_EDGE_GET, 1, fg_dash_api_calls},
+    {"/frugal/spend/batches", FG_EDGE_GET, 1, fg_dash_api_batches},
 };
 
 /* Which dialect to answer in before we know the endpoint: Anthropic clients

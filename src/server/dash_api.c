@@ -8,12 +8,15 @@
 #include "edge.h"
 #include "edgeq.h"
 #include "err.h"
+#include "keys.h"
+#include "keystore.h"
 #include "ledger.h"
 #include "period.h"
 #include "readq.h"
 #include "reply.h"
 #include "report.h"
 #include "runtime.h"
+#include "spec.h"
 #include "store.h"
 #include "timeseries.h"
 
@@ -72,8 +75,26 @@ static int parse_group(const char *g, enum fg_rollup_group *out)
     return -1;
 }
 
-/* The query from the URL; 0, or -1 with a message for the caller. */
-static int ts_opts(struct fg_edge_req *req, struct fg_rollup_query *q, char *err, size_t n)
+#define TAG_MAX 200
+
+/* One key tag "k=v" (normalised as key tags are: spec.h) into out; -1 if
+ * it is not one item with a key and a value, at most TAG_MAX bytes. */
+static int parse_tag(const char *s, char out[TAG_MAX + 1])
+{
+    char buf[TAG_MAX + 1];
+    if (strlen(s) > TAG_MAX || fg_spec_tags(s, buf, sizeof buf) < 0 || strchr(buf, ','))
+        return -1;
+    const char *eq = strchr(buf, '=');
+    if (!eq || eq == buf || !eq[1])
+        return -1;
+    memcpy(out, buf, strlen(buf) + 1);
+    return 0;
+}
+
+/* The query from the URL; 0, or -1 with a message for the caller (and
+ * *param the offending parameter when there is one). */
+static int ts_opts(struct fg_edge_req *req, struct fg_rollup_query *q, char tag[TAG_MAX + 1],
+                   const char **param, char *err, size_t n)
 {
     struct fg_arena *a = fg_edge_req_arena(req);
     const char *query = fg_edgeq_query(req);
@@ -115,6 +136,13 @@ static int ts_opts(struct fg_edge_req *req, struct fg_rollup_query *q, char *err
         q->model = fg_edgeq_param(a, query, "model");
         q->route = fg_edgeq_param(a, query, "route");
     }
+    tag[0] = 0;
+    if (query && (v = fg_edgeq_param(a, query, "tag")) && parse_tag(v, tag) < 0) {
+        *param = "tag";
+        snprintf(err, n, "Invalid 'tag': '%.60s' (one key tag, key=value, at most %d characters).",
+                 v, TAG_MAX);
+        return -1;
+    }
     return 0;
 }
 
@@ -122,6 +150,7 @@ static int ts_opts(struct fg_edge_req *req, struct fg_rollup_query *q, char *err
  * it with free()): the reader must not touch the request's arena. */
 struct ts_arg {
     struct fg_rollup_query q;
+    char tag[TAG_MAX + 1]; /* a key tag filter, or "" */
     char buf[];
 };
 
@@ -149,25 +178,75 @@ static struct ts_arg *ts_arg_new(const struct fg_rollup_query *q)
     return a;
 }
 
-/* On the reader thread (readq.h). */
+/* Does the key's tag list "k=v,k=v" hold the item tag? */
+static bool has_tag(const char *list, const char *tag)
+{
+    size_t n = strlen(tag);
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && !memcmp(p, tag, n))
+            return true;
+        p += len + (p[len] == ',');
+    }
+    return false;
+}
+
+struct tagged {
+    const char *tag;
+    json_t *ids;
+};
+
+static int add_if_tagged(void *arg, const struct fg_key *k)
+{
+    struct tagged *t = arg;
+    if (has_tag(k->tags, t->tag))
+        json_array_append_new(t->ids, json_string(k->id));
+    return 0;
+}
+
+/* On a reader thread (readq.h).  A key tag filter is the keys carrying the
+ * tag now (the key registry's table), read here, then a key_id filter on
+ * the rollups (their key dimension): exact at any range and grain. */
 static int timeseries_fn(struct fg_readq_handles *h, void *arg, json_t **out, char *err,
                          size_t errlen)
 {
     struct ts_arg *a = arg;
-    if (fg_timeseries_build(h->store, &a->q, out, err, errlen) < 0)
+    char *ids = NULL;
+    if (a->tag[0]) {
+        struct fg_keystore *ks = fg_readq_keystore(err, errlen);
+        if (!ks)
+            return -1;
+        struct tagged t = {.tag = a->tag, .ids = json_array()};
+        int rc = ks->ops->scan(ks, add_if_tagged, &t, err, errlen);
+        ids = rc == 0 ? json_dumps(t.ids, JSON_COMPACT) : NULL;
+        json_decref(t.ids);
+        if (!ids) {
+            if (rc == 0)
+                snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        a->q.key_ids_json = ids;
+    }
+    int rc = fg_timeseries_build(h->store, &a->q, out, err, errlen);
+    a->q.key_ids_json = NULL;
+    free(ids);
+    if (rc < 0)
         return -1;
     if (a->q.key_id)
         json_object_set_new(*out, "key", json_string(a->q.key_id));
+    if (a->tag[0])
+        json_object_set_new(*out, "tag", json_string(a->tag));
     return 0;
 }
 
 void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
                             const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    char err[300];
+    char err[300], tag[TAG_MAX + 1];
+    const char *param = NULL;
     struct fg_rollup_query q;
-    if (ts_opts(req, &q, err, sizeof err) < 0) {
-        reply_err(req, d, FG_E_INVALID, NULL, NULL, err);
+    if (ts_opts(req, &q, tag, &param, err, sizeof err) < 0) {
+        reply_err(req, d, FG_E_INVALID, param, NULL, err);
         return;
     }
     if (!p->admin) {
@@ -178,7 +257,9 @@ void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
         }
         q.key_id = p->key_id; /* the principal outlives the request's reply */
     }
-    fg_readq_submit(w, req, d, timeseries_fn, ts_arg_new(&q));
+    struct ts_arg *a = ts_arg_new(&q);
+    memcpy(a->tag, tag, sizeof a->tag);
+    fg_readq_submit(w, req, d, timeseries_fn, a);
 }
 
 static int add_call(void *arg, const struct fg_record *r)
@@ -243,6 +324,98 @@ void fg_dash_api_calls(struct fg_worker *w, struct fg_edge_req *req, const struc
     a->all = p->admin;
     snprintf(a->key, sizeof a->key, "%s", p->admin ? "" : p->key_id);
     fg_readq_submit(w, req, d, calls_fn, a);
+}
+
+#define BATCH_ID_MAX 64
+
+/* The ids copied behind the struct, one block (readq frees it). */
+struct batches_arg {
+    bool all; /* the master key: every key's batches */
+    char key[sizeof((struct fg_principal *)0)->key_id];
+    size_t n;
+    char ids[FG_STORE_BATCH_IDS_MAX][BATCH_ID_MAX + 1];
+};
+
+static int add_batch(void *arg, const struct fg_batch_spend *b)
+{
+    /* provider: every line went through a provider's batch API (its
+     * price); local: frugal ran them as calls; mixed: some of each */
+    const char *mode = b->provider_requests == b->requests ? "provider"
+                       : b->provider_requests == 0         ? "local"
+                                                           : "mixed";
+    json_t *o = json_pack("{ss,ss,sI,sI,so,so,so,so,so}", "batch_id", b->batch_id, "mode", mode,
+                          "requests", (json_int_t)b->requests, "errors", (json_int_t)b->errors,
+                          "cost_usd", fg_report_usd(b->cost_pico), "realtime_usd",
+                          fg_report_usd(b->cost_pico + b->saved_batch_pico), "saved_batch_usd",
+                          fg_report_usd(b->saved_batch_pico), "baseline_usd",
+                          fg_report_usd(b->baseline_pico), "saved_usd",
+                          fg_report_usd(b->baseline_pico - b->cost_pico));
+    if (o)
+        json_array_append_new(arg, o);
+    return 0;
+}
+
+/* On a reader thread (readq.h). */
+static int batches_fn(struct fg_readq_handles *h, void *arg, json_t **out, char *err, size_t errlen)
+{
+    struct batches_arg *a = arg;
+    if (!h->store->ops->batch_spend) {
+        snprintf(err, errlen, "This storage backend cannot sum a batch's calls.");
+        return -1;
+    }
+    const char *ids[FG_STORE_BATCH_IDS_MAX];
+    for (size_t i = 0; i < a->n; i++)
+        ids[i] = a->ids[i];
+    json_t *list = json_array();
+    if (h->store->ops->batch_spend(h->store, a->all ? NULL : a->key, ids, a->n, add_batch, list,
+                                   err, errlen) < 0) {
+        json_decref(list);
+        return -1;
+    }
+    *out = json_pack("{ss,so}", "object", "list", "data", list);
+    return 0;
+}
+
+/* "id,id,…" into a: 0, or -1 (not 1 to FG_STORE_BATCH_IDS_MAX ids of 1 to
+ * BATCH_ID_MAX letters, digits, '_' or '-'). */
+static int parse_ids(const char *s, struct batches_arg *a)
+{
+    a->n = 0;
+    for (const char *p = s;;) {
+        size_t len = strcspn(p, ",");
+        if (len == 0 || len > BATCH_ID_MAX || a->n == FG_STORE_BATCH_IDS_MAX)
+            return -1;
+        for (size_t i = 0; i < len; i++)
+            if (!(p[i] >= 'a' && p[i] <= 'z') && !(p[i] >= 'A' && p[i] <= 'Z') &&
+                !(p[i] >= '0' && p[i] <= '9') && p[i] != '_' && p[i] != '-')
+                return -1;
+        memcpy(a->ids[a->n], p, len);
+        a->ids[a->n++][len] = 0;
+        if (!p[len])
+            return 0;
+        p += len + 1;
+    }
+}
+
+void fg_dash_api_batches(struct fg_worker *w, struct fg_edge_req *req,
+                         const struct fg_dialect_ops *d, const struct fg_principal *p)
+{
+    const char *query = fg_edgeq_query(req);
+    const char *ids = query ? fg_edgeq_param(fg_edge_req_arena(req), query, "ids") : NULL;
+    struct batches_arg *a = fg_xcalloc(1, sizeof *a);
+    if (!ids || parse_ids(ids, a) < 0) {
+        free(a);
+        char err[200];
+        snprintf(err, sizeof err,
+                 "Invalid 'ids': 1 to %d batch ids separated by commas (letters, digits, '_', "
+                 "'-'; at most %d characters each).",
+                 FG_STORE_BATCH_IDS_MAX, BATCH_ID_MAX);
+        reply_err(req, d, FG_E_INVALID, "ids", NULL, err);
+        return;
+    }
+    a->all = p->admin;
+    snprintf(a->key, sizeof a->key, "%s", p->admin ? "" : p->key_id);
+    fg_readq_submit(w, req, d, batches_fn, a);
 }
 
 bool fg_dash_api_ui_path(const char *path)

@@ -7,7 +7,10 @@
  *  - The time series takes since (default 24h), until (default now), step
  *    (60, 5m, 1h…, a multiple of a minute; default: the smallest of 1m, 5m,
  *    15m, 1h, 6h, 1d, 7d giving at most 60 points), group (model | key |
- *    route), key, model, route.  since is floored and until rounded up to
+ *    route), key, model, route, tag (one key tag k=v: the calls of the
+ *    keys carrying it now, read from the key registry on the reader and
+ *    applied to the rollups' key dimension, so at any range; the answer
+ *    then has "tag"; a bad one is a 400 naming 'tag').  since is floored and until rounded up to
  *    the step's grain (a whole day for steps of days, an hour for hours,
  *    else a minute); the answer's since/until are that window, which GET
  *    /frugal/spend?since=…&until=… reads to the same totals.  A virtual key
@@ -36,6 +39,18 @@ void fg_dash_api_timeseries(struct fg_worker *w, struct fg_edge_req *req,
  * input_tokens, output_tokens}]}; a virtual key gets its own only. */
 void fg_dash_api_calls(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
                        const struct fg_principal *p);
+/* GET /frugal/spend/batches?ids=ID,ID,… (1 to FG_STORE_BATCH_IDS_MAX batch
+ * ids): what each batch's lines cost, from the ledger rows carrying its id
+ * (the store's batch_spend: an index, never a scan), {object: "list",
+ * data: [{batch_id, mode (provider: every line through a provider's batch
+ * API; local: run by frugal as calls; mixed), requests, errors, cost_usd,
+ * realtime_usd (the same
+ * lines at real-time prices: cost + the batch discount), saved_batch_usd,
+ * baseline_usd, saved_usd (every technique)}]}, batches with no rows left
+ * out; a virtual key's answer counts only its own calls (another key's
+ * batch is absent, not refused: ids are not secrets, spend is). */
+void fg_dash_api_batches(struct fg_worker *w, struct fg_edge_req *req,
+                         const struct fg_dialect_ops *d, const struct fg_principal *p);
 /* path is "/", "/frugal/ui" or under "/frugal/ui/". */
 bool fg_dash_api_ui_path(const char *path);
 void fg_dash_api_ui(struct fg_worker *w, struct fg_edge_req *req, const char *path);

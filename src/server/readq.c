@@ -1,5 +1,6 @@
-/* readq.c — see readq.h.  A mutex-protected FIFO of jobs, one reader
- * thread, replies posted back to the job's worker loop. */
+/* readq.c — see readq.h.  A mutex-protected FIFO of jobs, a small pool
+ * of reader threads taking from it, replies posted back to the job's
+ * worker loop. */
 #include "readq.h"
 
 #include "arena.h"
@@ -29,17 +30,26 @@ struct job {
     char err[300];
 };
 
+/* One reader thread and the handles only it uses. */
+struct reader {
+    pthread_t thread;
+    struct fg_store *store;
+    struct fg_keystore *keystore;
+};
+
 static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    pthread_t thread;
     bool running, stop;
-    struct job *head, *tail; /* waiting for the reader */
+    struct job *head, *tail; /* waiting for a reader */
     struct job *posted;      /* answered, reply not run yet */
     char *dsn;
-    struct fg_store *store;
-    struct fg_keystore *keystore;
+    int nreaders; /* started */
+    struct reader readers[FG_READQ_READERS];
 } g_readq = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* The reader running on this thread (NULL on any other thread). */
+static _Thread_local struct reader *t_reader;
 
 bool fg_readq_active(void)
 {
@@ -77,19 +87,21 @@ static void reply(evutil_socket_t fd, short what, void *arg)
 
 struct fg_keystore *fg_readq_keystore(char *err, size_t errlen)
 {
-    if (!g_readq.keystore && fg_keystore_open(g_readq.dsn, &g_readq.keystore, err, errlen) < 0)
+    struct reader *r = t_reader;
+    FG_ASSERT(r); /* only a job's fn, on its reader, asks */
+    if (!r->keystore && fg_keystore_open(g_readq.dsn, &r->keystore, err, errlen) < 0)
         return NULL;
-    return g_readq.keystore;
+    return r->keystore;
 }
 
 /* Handles are opened on first use and again after a failure. */
-static void run(struct job *j)
+static void run(struct reader *r, struct job *j)
 {
     j->code = "storage_unavailable";
-    if (!g_readq.store && fg_store_open(g_readq.dsn, &g_readq.store, j->err, sizeof j->err) < 0)
+    if (!r->store && fg_store_open(g_readq.dsn, &r->store, j->err, sizeof j->err) < 0)
         return;
     j->code = "storage_error";
-    struct fg_readq_handles h = {.store = g_readq.store};
+    struct fg_readq_handles h = {.store = r->store};
     if (j->fn(&h, j->arg, &j->out, j->err, sizeof j->err) < 0) {
         json_decref(j->out);
         j->out = NULL;
@@ -98,6 +110,8 @@ static void run(struct job *j)
 
 static void *reader_main(void *arg)
 {
+    struct reader *r = arg;
+    t_reader = r;
     pthread_mutex_lock(&g_readq.mu);
     for (;;) {
         while (!g_readq.head && !g_readq.stop)
@@ -109,7 +123,7 @@ static void *reader_main(void *arg)
         if (!g_readq.head)
             g_readq.tail = NULL;
         pthread_mutex_unlock(&g_readq.mu);
-        run(j);
+        run(r, j);
         pthread_mutex_lock(&g_readq.mu);
         /* on the posted list before the post: the reply may run at once */
         j->prev = NULL;
@@ -121,24 +135,43 @@ static void *reader_main(void *arg)
             fg_error("readq: cannot post a reply to worker %d", j->w->index); /* freed at stop */
     }
     pthread_mutex_unlock(&g_readq.mu);
-    fg_store_close(g_readq.store);
-    fg_keystore_close(g_readq.keystore);
-    g_readq.store = NULL;
-    g_readq.keystore = NULL;
+    fg_store_close(r->store);
+    fg_keystore_close(r->keystore);
+    r->store = NULL;
+    r->keystore = NULL;
+    t_reader = NULL;
     fg_json_thread_cleanup();
     fg_arena_thread_cleanup();
     return NULL;
 }
 
+static void join_readers(void)
+{
+    pthread_mutex_lock(&g_readq.mu);
+    g_readq.stop = true;
+    pthread_cond_broadcast(&g_readq.cv);
+    pthread_mutex_unlock(&g_readq.mu);
+    for (int i = 0; i < g_readq.nreaders; i++)
+        pthread_join(g_readq.readers[i].thread, NULL);
+    g_readq.nreaders = 0;
+}
+
 int fg_readq_start(const struct fg_config *cfg, char *err, size_t errlen)
 {
+    FG_ASSERT(!g_readq.running && g_readq.nreaders == 0);
     g_readq.dsn = fg_xstrdup(cfg->storage);
     g_readq.stop = false;
-    if (pthread_create(&g_readq.thread, NULL, reader_main, NULL) != 0) {
-        snprintf(err, errlen, "cannot start the store reader thread");
-        free(g_readq.dsn);
-        g_readq.dsn = NULL;
-        return -1;
+    for (int i = 0; i < FG_READQ_READERS; i++) {
+        struct reader *r = &g_readq.readers[i];
+        memset(r, 0, sizeof *r);
+        if (pthread_create(&r->thread, NULL, reader_main, r) != 0) {
+            snprintf(err, errlen, "cannot start the store reader threads");
+            join_readers();
+            free(g_readq.dsn);
+            g_readq.dsn = NULL;
+            return -1;
+        }
+        g_readq.nreaders++;
     }
     g_readq.running = true;
     return 0;
@@ -170,7 +203,7 @@ struct spend_arg {
     char key[48];
 };
 
-/* On the reader: the spend map; by key, its rows named from the keys
+/* On a reader: the spend map; by key, its rows named from the keys
  * table (keystore.h). */
 static int spend_fn(struct fg_readq_handles *h, void *arg, json_t **out, char *err, size_t errlen)
 {
@@ -199,11 +232,7 @@ void fg_readq_stop(void)
 {
     if (!g_readq.running)
         return;
-    pthread_mutex_lock(&g_readq.mu);
-    g_readq.stop = true;
-    pthread_cond_signal(&g_readq.cv);
-    pthread_mutex_unlock(&g_readq.mu);
-    pthread_join(g_readq.thread, NULL);
+    join_readers();
     g_readq.running = false;
     /* the loops are gone: replies that never ran (their events die with
      * the bases, their requests with the edges) */

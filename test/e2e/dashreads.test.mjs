@@ -3,9 +3,9 @@
 // time series, the live calls) and the spend map wait on the reader thread,
 // never on the loop that answers calls.  A spend map over 30 days of a
 // ledger with 300,000 rows takes a good part of a second; the time series
-// and the live calls asked right after it wait behind it on the one reader.
-// With one worker, /healthz is answered while all three still wait, and
-// each then gets its full answer.  (Postgres: pg.test.mjs, with a lock.)
+// and the live calls asked right after it are answered by another reader of
+// the pool meanwhile, not queued behind it.  With one worker, /healthz is
+// answered while the long read still runs, and each read gets its full answer.  (Postgres: pg.test.mjs, with a lock.)
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -53,14 +53,14 @@ after(async () => {
 });
 
 describe('ledger reads off the worker loop (SQLite)', () => {
-  test('a long spend read and the dashboard reads queued behind it do not hold the worker loop', async () => {
-    let settled = 0;
-    const get = (path) => call(fr, path, { method: 'GET' }).finally(() => settled++);
-    const reads = [get('/frugal/spend?since=30d'), get('/frugal/spend/timeseries?since=1h'), get('/frugal/calls?limit=5')];
+  test('a long spend read and the dashboard reads asked with it do not hold the worker loop', async () => {
+    let settled = false;
+    const get = (path) => call(fr, path, { method: 'GET' });
+    const reads = [get('/frugal/spend?since=30d').finally(() => { settled = true; }), get('/frugal/spend/timeseries?since=1h'), get('/frugal/calls?limit=5')];
     // the one worker answers while the reads are on the reader thread
     const h = await call(fr, '/healthz', { method: 'GET' });
     assert.equal(h.status, 200);
-    assert.equal(settled, 0, 'no ledger read had its answer before /healthz did');
+    assert.equal(settled, false, 'the long spend read had no answer before /healthz did');
     const [spend, ts, calls] = await Promise.all(reads);
     assert.equal(spend.status, 200, spend.text);
     assert.equal(ts.status, 200, ts.text);
@@ -69,6 +69,22 @@ describe('ledger reads off the worker loop (SQLite)', () => {
     assert.equal(ts.json.totals.requests, 1);
     assert.equal(calls.json.data.length, 5);
     assert.equal(calls.json.data[0].model, 'gpt-4o-mini');
+  });
+
+  test('a slow read does not queue the other views behind it: a reader of the pool answers them first', async () => {
+    // the 30-day spend map scans the bulk rows; the time series and the
+    // live calls asked right after it are answered by another reader while
+    // it still runs (one reader in order answered them after it)
+    const order = [];
+    const get = (name, path) => call(fr, path, { method: 'GET' }).then((r) => { order.push(name); return r; });
+    const slow = get('spend', '/frugal/spend?since=30d');
+    const fast = await Promise.all([get('timeseries', '/frugal/spend/timeseries?since=1h'), get('calls', '/frugal/calls?limit=5')]);
+    assert.deepEqual([...order].sort(), ['calls', 'timeseries'], `answered while the slow read still ran: ${order.join(', ')}`);
+    const sp = await slow;
+    assert.equal(sp.status, 200, sp.text);
+    assert.equal(sp.json.requests, BULK + 1);
+    for (const r of fast) assert.equal(r.status, 200, r.text);
+    assert.equal(order.at(-1), 'spend', `the slow spend read answered last: ${order.join(', ')}`);
   });
 
   test('through the reader: the spend map over the time series window has its totals', async () => {

@@ -364,7 +364,7 @@ describe('frugal migrate', { skip: !pg && 'Postgres is not installed' }, () => {
     const pgFile = writeConfig(config(dsn), pgDir);
     const check = await runFrugal(['migrate', '-c', pgFile, '--check']);
     assert.equal(check.code, 1, 'a new database has pending migrations');
-    assert.match(check.stdout, /ledger: 4 migration\(s\) pending/);
+    assert.match(check.stdout, /ledger: 7 migration\(s\) pending/);
     assert.doesNotMatch(check.stdout + check.stderr, /frugal@|host=/, 'the DSN is not printed');
     for (let round = 0; round < 2; round++) {
       const r = await runFrugal(['migrate', '-c', pgFile, '--copy-from', sqlite]);

@@ -273,7 +273,8 @@ static void older_tables_gain_the_flex_measure(void **state)
     assert_int_equal(sqlite3_exec(db,
                                   "ALTER TABLE rollup_minute DROP COLUMN saved_flex_pico;"
                                   "ALTER TABLE rollup_hour DROP COLUMN saved_flex_pico;"
-                                  "ALTER TABLE rollup_day DROP COLUMN saved_flex_pico",
+                                  "ALTER TABLE rollup_day DROP COLUMN saved_flex_pico;"
+                                  "DELETE FROM rollup_migrations WHERE version = 4",
                                   NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(db);
@@ -291,6 +292,147 @@ static void older_tables_gain_the_flex_measure(void **state)
     double flex = getr(tot, "saved_by", "flex");
     json_decref(ts);
     assert_true(flex == 10 / 1e6);
+}
+
+/* Escalations by reason and refusals by kind (store.h): the writer counts
+ * them, and rebuilding the rollups from the calls (migrations 1 to 3)
+ * gives the same sums; a provider's 429 is no refusal. */
+static void reasons_and_refusals_fold_equals_writer(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("e1", T0, "ka", "m1", "escalated", 10, 1),
+                             rec("e2", T0 + 1, "ka", "m1", "escalated", 10, 1),
+                             rec("e3", T0 + 2, "kb", "m1", "escalated", 10, 1),
+                             rec("r1", T0 + 3, "ka", "m1", "fixed", 0, 1),
+                             rec("r2", T0 + 4, "kb", "m1", "fixed", 0, 1),
+                             rec("r3", T0 + 5, "kb", "m1", "fixed", 0, 1)};
+    v[0]->route_reason =
+        fg_ledger_record_str(v[0], "cheap answer empty: escalated to the frontier model");
+    v[1]->route_reason =
+        fg_ledger_record_str(v[1], "cheap answer invalid_schema: escalated to the frontier model");
+    v[2]->route_reason = fg_ledger_record_str(v[2], "something else");
+    const char *errs[] = {
+        "Rate limit reached for key 'a' (ka): 3 requests per minute. Retry after 5 s.",
+        "Budget exceeded: the daily budget of key 'b' (kb) is $1",
+        "Rate limit reached for gpt-4o in organization org-1"};
+    for (size_t i = 0; i < 3; i++) {
+        v[3 + i]->status = 429;
+        v[3 + i]->error = fg_ledger_record_str(v[3 + i], errs[i]);
+    }
+    write_free(f->s, v, 6);
+    json_t *before = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_KEY, NULL);
+    json_t *t = json_object_get(before, "totals");
+    json_t *esc = json_object_get(t, "escalations"), *by = json_object_get(esc, "by_reason");
+    assert_int_equal(geti(esc, "count"), 3);
+    assert_int_equal(geti(by, "empty"), 1);
+    assert_int_equal(geti(by, "invalid_schema"), 1);
+    assert_int_equal(geti(by, "other"), 1);
+    json_t *rf = json_object_get(t, "refusals");
+    assert_int_equal(geti(rf, "rate_limit"), 1);
+    assert_int_equal(geti(rf, "budget"), 1);
+    fg_store_close(f->s);
+    f->s = NULL;
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "DROP TABLE rollup_minute; DROP TABLE rollup_hour; "
+                                  "DROP TABLE rollup_day; DROP TABLE rollup_migrations",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    char err[256];
+    assert_int_equal(fg_store_open(f->dsn, &f->s, err, sizeof err), 0);
+    json_t *after = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_KEY, NULL);
+    assert_true(json_equal(before, after));
+    json_decref(before);
+    json_decref(after);
+}
+
+/* A key-tag filter's key ids (key_ids_json) narrow the rollups to those
+ * keys, with or without one key; an empty list is nothing. */
+static void key_ids_filter(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("k1", T0, "ka", "m1", "cheap", 10, 1),
+                             rec("k2", T0 + 1, "kb", "m1", "cheap", 20, 1),
+                             rec("k3", T0 + 2, "kc", "m1", "cheap", 40, 1)};
+    write_free(f->s, v, 3);
+    static const struct {
+        const char *ids, *key;
+        int n;
+    } cases[] = {{"[\"ka\",\"kc\"]", NULL, 2},
+                 {"[\"ka\",\"kc\"]", "kc", 1},
+                 {"[\"ka\"]", "kb", 0},
+                 {"[]", NULL, 0},
+                 {NULL, NULL, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fg_rollup_query q = {.since_ms = T0,
+                                    .until_ms = T0 + MIN,
+                                    .step_ms = MIN,
+                                    .key_id = cases[i].key,
+                                    .key_ids_json = cases[i].ids};
+        json_t *out = NULL;
+        char err[256] = "";
+        assert_int_equal(fg_timeseries_build(f->s, &q, &out, err, sizeof err), 0);
+        assert_int_equal(geti(json_object_get(out, "totals"), "requests"), cases[i].n);
+        json_decref(out);
+    }
+}
+
+struct bsum {
+    int n;
+    struct fg_batch_spend b[4];
+    char ids[4][32];
+};
+
+static int on_batch(void *arg, const struct fg_batch_spend *b)
+{
+    struct bsum *s = arg;
+    assert_true(s->n < 4);
+    s->b[s->n] = *b;
+    snprintf(s->ids[s->n], sizeof s->ids[0], "%s", b->batch_id);
+    s->b[s->n].batch_id = s->ids[s->n];
+    s->n++;
+    return 0;
+}
+
+/* batch_spend: per batch id asked, its rows' sums (of one key when
+ * given); a batch with no rows is absent. */
+static void batch_spend_sums(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("b1", T0, "ka", "m1", "fixed", 10, 1),
+                             rec("b2", T0 + 1, "ka", "m1", "fixed", 20, 1),
+                             rec("b3", T0 + 2, "kb", "m1", "fixed", 40, 1),
+                             rec("b4", T0 + 3, "kb", "m1", "fixed", 80, 1)};
+    const char *bid[] = {"batch_a", "batch_a", "batch_b", NULL};
+    for (size_t i = 0; i < 4; i++) {
+        v[i]->batch = i < 3;
+        v[i]->saved_batch_pico = i < 3 ? 5 : 0;
+        if (bid[i])
+            v[i]->batch_id = fg_ledger_record_str(v[i], bid[i]);
+    }
+    v[1]->status = 500;
+    write_free(f->s, v, 4);
+    const char *ids[] = {"batch_a", "batch_b", "batch_none"};
+    struct bsum all = {0};
+    char err[256] = "";
+    assert_int_equal(f->s->ops->batch_spend(f->s, NULL, ids, 3, on_batch, &all, err, sizeof err),
+                     0);
+    assert_int_equal(all.n, 2);
+    assert_string_equal(all.b[0].batch_id, "batch_a");
+    assert_int_equal(all.b[0].requests, 2);
+    assert_int_equal(all.b[0].errors, 1);
+    assert_int_equal(all.b[0].cost_pico, 30);
+    assert_int_equal(all.b[0].saved_batch_pico, 10);
+    assert_int_equal(all.b[0].provider_requests, 2);
+    assert_string_equal(all.b[1].batch_id, "batch_b");
+    assert_int_equal(all.b[1].cost_pico, 40);
+    struct bsum mine = {0};
+    assert_int_equal(f->s->ops->batch_spend(f->s, "kb", ids, 3, on_batch, &mine, err, sizeof err),
+                     0);
+    assert_int_equal(mine.n, 1);
+    assert_string_equal(mine.b[0].batch_id, "batch_b");
 }
 
 /* The totals equal the spend map's over the same minute-aligned window. */
@@ -370,8 +512,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(grouped_by_route, setup, teardown),
         cmocka_unit_test_setup_teardown(old_database_folded_once, setup, teardown),
         cmocka_unit_test_setup_teardown(totals_equal_spend_map, setup, teardown),
-        cmocka_unit_test_setup_teardown(older_tables_gain_the_flex_measure, setup, teardown),
         cmocka_unit_test_setup_teardown(hour_and_day_grains_agree, setup, teardown),
+        cmocka_unit_test_setup_teardown(older_tables_gain_the_flex_measure, setup, teardown),
+        cmocka_unit_test_setup_teardown(reasons_and_refusals_fold_equals_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(key_ids_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(batch_spend_sums, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

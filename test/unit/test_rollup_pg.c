@@ -422,6 +422,189 @@ static void old_ledger_folded_once(void **state)
     json_decref(ts);
 }
 
+/* A ledger from before migration 4 (rollups without escalation reasons)
+ * gains them at open: the escalated rows already stored are folded in, and
+ * a row written after counts on top. */
+static void escalations_folded_by_migration_4(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("e1", T0, "master", "m1", "escalated", 10, 1),
+                             rec("e2", T0 + 1, "master", "m1", "escalated", 10, 1),
+                             rec("e3", T0 + 2, "master", "m1", "escalated", 10, 1),
+                             rec("c1", T0 + 3, "master", "m1", "cheap", 10, 1)};
+    v[0]->route_reason =
+        fg_ledger_record_str(v[0], "cheap answer empty: escalated to the frontier model");
+    v[1]->route_reason =
+        fg_ledger_record_str(v[1], "cheap answer refusal: escalated to the frontier model");
+    v[2]->route_reason = fg_ledger_record_str(v[2], "client retry of the same conversation");
+    write_free(f->s, v, 4);
+    json_t *before = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_ROUTE, NULL);
+    json_t *esc = json_object_get(json_object_get(before, "totals"), "escalations");
+    assert_int_equal(geti(esc, "count"), 3);
+    json_t *by = json_object_get(esc, "by_reason");
+    assert_int_equal(geti(by, "empty"), 1);
+    assert_int_equal(geti(by, "refusal"), 1);
+    assert_int_equal(geti(by, "retry"), 1);
+    assert_int_equal(geti(by, "truncated"), 0);
+    assert_int_equal(geti(by, "other"), 0);
+    fg_store_close(f->s);
+    f->s = NULL;
+    static const char *const tables[] = {"rollup_minute", "rollup_hour", "rollup_day"};
+    for (size_t i = 0; i < 3; i++) {
+        char q[400];
+        snprintf(q, sizeof q,
+                 "ALTER TABLE %s DROP COLUMN escalations, DROP COLUMN esc_empty, DROP COLUMN "
+                 "esc_refusal, DROP COLUMN esc_truncated, DROP COLUMN esc_invalid_schema, DROP "
+                 "COLUMN esc_retry, DROP COLUMN refused_rate_limit, DROP COLUMN refused_budget",
+                 tables[i]);
+        sql_on(f->dsn, q);
+    }
+    sql_on(f->dsn, "DELETE FROM frugal_migrations WHERE component = 'ledger' AND version >= 4");
+    char err[256];
+    assert_int_equal(fg_store_open(f->dsn, &f->s, err, sizeof err), 0);
+    json_t *after = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_ROUTE, NULL);
+    assert_true(json_equal(before, after)); /* the migration's fold = the writer's sums */
+    json_decref(before);
+    json_decref(after);
+    struct fg_record *w[] = {rec("e4", T0 + 4, "master", "m1", "escalated", 10, 1)};
+    w[0]->route_reason =
+        fg_ledger_record_str(w[0], "cheap answer truncated: escalated to the frontier model");
+    write_free(f->s, w, 1);
+    json_t *ts = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_NONE, NULL);
+    esc = json_object_get(json_object_get(ts, "totals"), "escalations");
+    assert_int_equal(geti(esc, "count"), 4);
+    assert_int_equal(geti(json_object_get(esc, "by_reason"), "truncated"), 1);
+    json_decref(ts);
+}
+
+/* Refusals (store.h): frugal's own 429s by kind, not a provider's; a
+ * ledger from before migration 6 gains them at open, stored rows folded. */
+static void refusals_folded_by_migration_6(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("r1", T0, "k1", "m1", "fixed", 10, 1),
+                             rec("r2", T0 + 1, "k1", "m1", "fixed", 10, 1),
+                             rec("r3", T0 + 2, "k2", "m1", "fixed", 10, 1),
+                             rec("r4", T0 + 3, "k2", "m1", "fixed", 10, 1)};
+    const char *errs[] = {"Rate limit reached for key 'a' (k1): 3 requests per minute.",
+                          "Rate limit: this call may use up to 9 tokens",
+                          "Budget exceeded: the daily budget of key 'b' is $1",
+                          "Rate limit reached for gpt-4o in organization org-1"}; /* a provider's */
+    for (size_t i = 0; i < 4; i++) {
+        v[i]->status = 429;
+        v[i]->error = fg_ledger_record_str(v[i], errs[i]);
+    }
+    write_free(f->s, v, 4);
+    json_t *before = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_KEY, NULL);
+    json_t *rf = json_object_get(json_object_get(before, "totals"), "refusals");
+    assert_int_equal(geti(rf, "rate_limit"), 2);
+    assert_int_equal(geti(rf, "budget"), 1);
+    fg_store_close(f->s);
+    f->s = NULL;
+    static const char *const tables[] = {"rollup_minute", "rollup_hour", "rollup_day"};
+    for (size_t i = 0; i < 3; i++) {
+        char q[200];
+        snprintf(q, sizeof q,
+                 "ALTER TABLE %s DROP COLUMN refused_rate_limit, DROP COLUMN refused_budget",
+                 tables[i]);
+        sql_on(f->dsn, q);
+    }
+    sql_on(f->dsn, "DELETE FROM frugal_migrations WHERE component = 'ledger' AND version >= 6");
+    char err[256];
+    assert_int_equal(fg_store_open(f->dsn, &f->s, err, sizeof err), 0);
+    json_t *after = series(f->s, T0, T0 + MIN, MIN, FG_ROLLUP_KEY, NULL);
+    assert_true(json_equal(before, after));
+    json_decref(before);
+    json_decref(after);
+}
+
+/* A key-tag filter's key ids (key_ids_json) narrow the rollups to those
+ * keys, with or without one key; an empty list is nothing. */
+static void key_ids_filter(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("k1", T0, "ka", "m1", "cheap", 10, 1),
+                             rec("k2", T0 + 1, "kb", "m1", "cheap", 20, 1),
+                             rec("k3", T0 + 2, "kc", "m1", "cheap", 40, 1)};
+    write_free(f->s, v, 3);
+    static const struct {
+        const char *ids, *key;
+        int n;
+    } cases[] = {{"[\"ka\",\"kc\"]", NULL, 2},
+                 {"[\"ka\",\"kc\"]", "kc", 1},
+                 {"[\"ka\"]", "kb", 0},
+                 {"[]", NULL, 0},
+                 {NULL, NULL, 3}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct fg_rollup_query q = {.since_ms = T0,
+                                    .until_ms = T0 + MIN,
+                                    .step_ms = MIN,
+                                    .key_id = cases[i].key,
+                                    .key_ids_json = cases[i].ids};
+        json_t *out = NULL;
+        char err[256] = "";
+        assert_int_equal(fg_timeseries_build(f->s, &q, &out, err, sizeof err), 0);
+        assert_int_equal(geti(json_object_get(out, "totals"), "requests"), cases[i].n);
+        json_decref(out);
+    }
+}
+
+struct bsum {
+    int n;
+    struct fg_batch_spend b[4];
+    char ids[4][32];
+};
+
+static int on_batch(void *arg, const struct fg_batch_spend *b)
+{
+    struct bsum *s = arg;
+    assert_true(s->n < 4);
+    s->b[s->n] = *b;
+    snprintf(s->ids[s->n], sizeof s->ids[0], "%s", b->batch_id);
+    s->b[s->n].batch_id = s->ids[s->n];
+    s->n++;
+    return 0;
+}
+
+/* batch_spend: per batch id asked, its rows' sums (of one key when
+ * given); a batch with no rows is absent. */
+static void batch_spend_sums(void **state)
+{
+    struct fix *f = *state;
+    struct fg_record *v[] = {rec("b1", T0, "ka", "m1", "fixed", 10, 1),
+                             rec("b2", T0 + 1, "ka", "m1", "fixed", 20, 1),
+                             rec("b3", T0 + 2, "kb", "m1", "fixed", 40, 1),
+                             rec("b4", T0 + 3, "kb", "m1", "fixed", 80, 1)};
+    const char *bid[] = {"batch_a", "batch_a", "batch_b", NULL};
+    for (size_t i = 0; i < 4; i++) {
+        v[i]->batch = i < 3;
+        v[i]->saved_batch_pico = i < 3 ? 5 : 0;
+        if (bid[i])
+            v[i]->batch_id = fg_ledger_record_str(v[i], bid[i]);
+    }
+    v[1]->status = 500;
+    write_free(f->s, v, 4);
+    const char *ids[] = {"batch_a", "batch_b", "batch_none"};
+    struct bsum all = {0};
+    char err[256] = "";
+    assert_int_equal(f->s->ops->batch_spend(f->s, NULL, ids, 3, on_batch, &all, err, sizeof err),
+                     0);
+    assert_int_equal(all.n, 2);
+    assert_string_equal(all.b[0].batch_id, "batch_a");
+    assert_int_equal(all.b[0].requests, 2);
+    assert_int_equal(all.b[0].errors, 1);
+    assert_int_equal(all.b[0].cost_pico, 30);
+    assert_int_equal(all.b[0].saved_batch_pico, 10);
+    assert_int_equal(all.b[0].provider_requests, 2);
+    assert_string_equal(all.b[1].batch_id, "batch_b");
+    assert_int_equal(all.b[1].cost_pico, 40);
+    struct bsum mine = {0};
+    assert_int_equal(f->s->ops->batch_spend(f->s, "kb", ids, 3, on_batch, &mine, err, sizeof err),
+                     0);
+    assert_int_equal(mine.n, 1);
+    assert_string_equal(mine.b[0].batch_id, "batch_b");
+}
+
 struct seen {
     int n;
     char ids[8][16];
@@ -470,6 +653,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(spool_replay_counts_once, setup, teardown),
         cmocka_unit_test_setup_teardown(two_writers_race_over_the_same_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(old_ledger_folded_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(escalations_folded_by_migration_4, setup, teardown),
+        cmocka_unit_test_setup_teardown(refusals_folded_by_migration_6, setup, teardown),
+        cmocka_unit_test_setup_teardown(key_ids_filter, setup, teardown),
+        cmocka_unit_test_setup_teardown(batch_spend_sums, setup, teardown),
         cmocka_unit_test_setup_teardown(recent_newest_first, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
