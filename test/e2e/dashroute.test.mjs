@@ -118,7 +118,7 @@ describe('escalations and their reasons in the rollups', () => {
     fr = await startFrugal({ name: 'frugal-dashroute-2', config: config(), cwd: dir });
     await checkReasons();
     const applied = execFileSync('sqlite3', [db, 'SELECT version FROM rollup_migrations ORDER BY version'], { encoding: 'utf8' });
-    assert.deepEqual(applied.trim().split('\n'), ['1', '2', '3']);
+    assert.deepEqual(applied.trim().split('\n'), ['1', '2', '3', '4']);
   });
 });
 
