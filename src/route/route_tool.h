@@ -94,4 +94,13 @@ struct fg_router *fg_route_tool_fit(const struct fg_route_example *ex, size_t n,
  * score, +inf at 0%, -inf at 100%. */
 void fg_route_tool_thresholds(struct fg_router *r, const double *scores, size_t n);
 
+/* Fit a route on its own labels (label 1 = the cheap answer was no worse,
+ * 0 = the frontier's was better) with `prior` (the weights it runs now) as
+ * the starting point: L2 with strength lambda pulls the result towards the
+ * prior, not towards zero (the fit learns a correction added to the
+ * prior's logit).  x[i] are feature vectors for prior->n_buckets.
+ * Thresholds and metadata are left at fg_router_new's; NULL on bad input. */
+struct fg_router *fg_route_tool_fit_feats(const struct fg_route_feats *x, const int *label,
+                                          size_t n, const struct fg_router *prior, double lambda);
+
 #endif
