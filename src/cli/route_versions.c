@@ -67,7 +67,14 @@ int fg_route_versions_main(const struct fg_config *cfg, int argc, char **argv)
     }
     int rc = 0;
     if (rollback) {
-        int v = version ? atoi(version) : fg_learn_store_previous(s, route);
+        char *end = NULL;
+        long lv = version ? strtol(version, &end, 10) : fg_learn_store_previous(s, route);
+        if (version && (*end || lv < 0 || lv > 1000000000)) {
+            fprintf(stderr, "frugal route rollback: bad version '%s'\n", version);
+            fg_learn_store_close(s);
+            return 2;
+        }
+        int v = (int)lv;
         if (fg_learn_store_set_active(s, route, v, err, sizeof err) < 0) {
             fprintf(stderr, "frugal route rollback: %s\n", err);
             rc = 1;

@@ -116,7 +116,7 @@ int64_t fg_learn_store_new_labels(struct fg_learn_store *s, const char *route)
                    route, 0);
 }
 
-void fg_learn_labels_free(struct fg_learn_labels *l)
+void fg_learn_store_labels_free(struct fg_learn_labels *l)
 {
     free(l->label);
     free(l->x);

@@ -56,7 +56,7 @@ struct fg_learn_labels {
 };
 int fg_learn_store_labels(struct fg_learn_store *s, const char *route, uint32_t n_buckets,
                           struct fg_learn_labels *out);
-void fg_learn_labels_free(struct fg_learn_labels *l);
+void fg_learn_store_labels_free(struct fg_learn_labels *l);
 
 /* One fit and its evaluation on the held-out labels. */
 struct fg_learn_version {

@@ -199,7 +199,7 @@ static void fit_route(struct fg_learn_store *s, size_t i)
         return;
     struct fg_learn_labels L;
     if (fg_learn_store_labels(s, rc->name, cur->n_buckets, &L) < 0 || L.n < MIN_LABELS) {
-        fg_learn_labels_free(&L);
+        fg_learn_store_labels_free(&L);
         return;
     }
     /* train on the rows not held out */
@@ -247,7 +247,7 @@ static void fit_route(struct fg_learn_store *s, size_t i)
     else
         fg_router_free(cand);
     free(blob);
-    fg_learn_labels_free(&L);
+    fg_learn_store_labels_free(&L);
 }
 
 /* ---- the thread ---------------------------------------------------------------- */
