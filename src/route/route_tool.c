@@ -1558,3 +1558,12 @@ struct fg_router *fg_route_tool_fit_feats(const struct fg_route_feats *x, const 
     free(src);
     return r;
 }
+
+bool fg_route_tool_better(double apgr_new, double apgr_old, double loss_new, double loss_old)
+{
+    if (!isnan(apgr_new) && !isnan(apgr_old) && fabs(apgr_new - apgr_old) > 1e-9)
+        return apgr_new > apgr_old;
+    if (isnan(apgr_new) != isnan(apgr_old))
+        return false; /* not comparable: keep what runs */
+    return !isnan(loss_new) && !isnan(loss_old) && loss_new < loss_old - 1e-9;
+}

@@ -182,15 +182,6 @@ static void calibrate(struct fg_router *r, const struct fg_learn_labels *L, cons
     fg_router_set_meta(r, meta);
 }
 
-static bool better(double a_new, double a_old, double l_new, double l_old)
-{
-    if (!isnan(a_new) && !isnan(a_old) && fabs(a_new - a_old) > 1e-9)
-        return a_new > a_old;
-    if (isnan(a_new) != isnan(a_old))
-        return false;
-    return l_new < l_old - 1e-9;
-}
-
 static void fit_route(struct fg_learn_store *s, size_t i)
 {
     const struct fg_route_cfg *rc = &g.app->cfg->routes[i];
@@ -226,7 +217,7 @@ static void fit_route(struct fg_learn_store *s, size_t i)
     if (cand) {
         v.apgr_after = apgr(cand, &L);
         v.loss_after = log_loss(cand, &L, true);
-        v.accepted = better(v.apgr_after, v.apgr_before, v.loss_after, v.loss_before);
+        v.accepted = fg_route_tool_better(v.apgr_after, v.apgr_before, v.loss_after, v.loss_before);
     }
     unsigned char *blob = NULL;
     size_t blen = 0;
