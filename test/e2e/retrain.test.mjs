@@ -15,7 +15,7 @@ import { startFrugal, call, test, waitFor, tempDir, runFrugal } from './lib/frug
 const WEIGHTS = fileURLToPath(new URL('../../data/router-weights.frw', import.meta.url));
 const EVERY = 20;
 
-const config = (dir, route) => ({
+const config = (dir, route, learn = {}) => ({
   storage: `sqlite:${join(dir, 'ledger.db')}`,
   providers: [{ name: 'sim', type: 'sim' }],
   models: [
@@ -23,7 +23,7 @@ const config = (dir, route) => ({
     { name: 'gpt-4o', provider: 'sim' },
   ],
   routes: [{ name: 'auto', cheap: 'gpt-4o-mini', frontier: 'gpt-4o', ...route,
-    learn: { sample: 1, judge: 'gpt-4o', budget_usd_per_day: 5, retrain_every: EVERY } }],
+    learn: { sample: 1, judge: 'gpt-4o', budget_usd_per_day: 5, retrain_every: EVERY, ...learn } }],
 });
 
 function sql(fr, q) {
@@ -140,7 +140,7 @@ describe('a route with a weights file is pinned', () => {
   before(async () => {
     const dir = tempDir();
     fr = await startFrugal({ cwd: dir, name: 'frugal-pinned',
-      config: config(dir, { weights: WEIGHTS }) });
+      config: config(dir, { weights: WEIGHTS }, { store_prompts: true }) });
   });
   after(async () => { await fr?.stop(); });
 
@@ -153,5 +153,11 @@ describe('a route with a weights file is pinned', () => {
     await waitFor(() => labels(fr) >= EVERY + 1, { timeoutMs: 20000, what: 'one more label' });
     assert.deepEqual(await history(fr), []);
     assert.equal(await tier(fr, LEMON), 'frontier');
+  });
+
+  test('store_prompts keeps the request with its label', async () => {
+    // the first label is the first taught call's (a zebra prompt)
+    const [r] = sql(fr, `SELECT prompt FROM route_labels ORDER BY id LIMIT 1`);
+    assert.equal(JSON.parse(r.prompt).messages[0].content, `${ZEBRA} (0) #sim:say=A`);
   });
 });
