@@ -202,7 +202,9 @@ static void fit_route(struct fg_learn_store *s, size_t i)
             tx[nt] = L.x[k];
             tl[nt++] = L.label[k];
         }
+    int64_t t0 = now_ms();
     struct fg_router *cand = fg_route_tool_fit_feats(tx, tl, nt, cur, LAMBDA);
+    int64_t fit_ms = now_ms() - t0;
     free(tx);
     free(tl);
     struct fg_learn_version v = {
@@ -229,10 +231,10 @@ static void fit_route(struct fg_learn_store *s, size_t i)
         fg_warn("route %s: a fitted version could not be stored", rc->name);
         v.accepted = false;
     }
-    fg_info("route %s: fitted version %d on %zu labels: held-out APGR %.3f -> %.3f, log loss "
-            "%.3f -> %.3f, %s",
-            rc->name, v.version, L.n, v.apgr_before, v.apgr_after, v.loss_before, v.loss_after,
-            v.accepted ? "swapped in" : "kept the running weights");
+    fg_info("route %s: fitted version %d on %zu labels in %lld ms: held-out APGR %.3f -> %.3f, "
+            "log loss %.3f -> %.3f, %s",
+            rc->name, v.version, L.n, (long long)fit_ms, v.apgr_before, v.apgr_after, v.loss_before,
+            v.loss_after, v.accepted ? "swapped in" : "kept the running weights");
     if (v.accepted)
         swap_in(i, cand, v.version);
     else
@@ -289,6 +291,18 @@ static void *train_main(void *arg)
         ts.tv_sec += 1;
         pthread_cond_timedwait(&g.cv, &g.mu, &ts);
     }
+    /* labels queued before the stop are still written: they cost money */
+    while (g.head) {
+        struct qlabel *q = g.head;
+        g.head = q->next;
+        g.queued--;
+        pthread_mutex_unlock(&g.mu);
+        write_label(s, q);
+        free(q->body);
+        free(q);
+        pthread_mutex_lock(&g.mu);
+    }
+    g.tail = NULL;
     pthread_mutex_unlock(&g.mu);
     fg_router_thread_cleanup();
     fg_json_thread_cleanup();
@@ -338,8 +352,10 @@ void fg_learn_train_label(size_t route, const char *call_id, int label, const ch
     FG_ASSERT(route < g.app->cfg->n_routes);
     pthread_mutex_lock(&g.mu);
     if (g.queued >= FG_LEARN_TRAIN_QUEUE) {
-        g.dropped++;
+        size_t n = ++g.dropped;
         pthread_mutex_unlock(&g.mu);
+        if (!(n & (n - 1))) /* 1, 2, 4, ...: said, not flooded */
+            fg_warn("routing: the label queue is full; %zu labels dropped so far", n);
         return;
     }
     pthread_mutex_unlock(&g.mu);

@@ -12,7 +12,8 @@
  *    a label from shadow evaluation with the sampled request body; the
  *    thread extracts the classifier's features (router.h) from the body
  *    and writes them, and the prompt text only with `learn.store_prompts`.
- *    At most FG_LEARN_TRAIN_QUEUE labels wait; more are dropped (counted).
+ *    At most FG_LEARN_TRAIN_QUEUE labels wait; more are dropped (with a
+ *    warning).  Labels still queued at fg_learn_train_stop() are written.
  *  - Once a second, per learning route: the active version in the store is
  *    loaded when it differs from the one running (a rollback, or another
  *    replica's fit); when the route has `learn.retrain_every` labels newer
