@@ -3,6 +3,8 @@
 
 #include "arena.h"
 #include "assert.h"
+#include "learn_store_pg.h"
+#include "pgdb.h"
 #include "sqlitedb.h"
 
 #include <stdio.h>
@@ -12,7 +14,8 @@
 #define ND FG_ROUTER_N_DENSE
 
 struct fg_learn_store {
-    sqlite3 *db;
+    sqlite3 *db; /* one of the two */
+    PGconn *pg;
 };
 
 static const char *const schema =
@@ -32,12 +35,20 @@ static const char *const schema =
 int fg_learn_store_open(const char *dsn, struct fg_learn_store **out, char *err, size_t errlen)
 {
     *out = NULL;
+    struct fg_learn_store *s = fg_xcalloc(1, sizeof *s);
+    if (fg_pgdb_is_dsn(dsn)) {
+        if (fg_learn_store_pg_open(dsn, &s->pg, err, errlen) < 0) {
+            free(s);
+            return -1;
+        }
+        *out = s;
+        return 0;
+    }
     if (strncmp(dsn, "sqlite:", 7) != 0) {
-        snprintf(err, errlen,
-                 "route learning stores labels in SQLite storage only (not yet Postgres)");
+        snprintf(err, errlen, "storage: expected sqlite:PATH or postgres://");
+        free(s);
         return -1;
     }
-    struct fg_learn_store *s = fg_xcalloc(1, sizeof *s);
     if (fg_sqlitedb_open(dsn + 7, schema, FG_SQLITEDB_NO_AUTOCHECKPOINT, &s->db, err, errlen) < 0) {
         free(s);
         return -1;
@@ -50,6 +61,8 @@ void fg_learn_store_close(struct fg_learn_store *s)
 {
     if (!s)
         return;
+    if (s->pg)
+        PQfinish(s->pg);
     sqlite3_close(s->db);
     free(s);
 }
@@ -76,6 +89,12 @@ int fg_learn_store_add_label(struct fg_learn_store *s, const char *route, const 
     memcpy(p, x->value, (size_t)x->n * 4);
     p += (size_t)x->n * 4;
     memcpy(p, x->dense, ND * 4);
+    if (s->pg) {
+        int prc = fg_learn_store_pg_add_label(s->pg, route, call_id, ts_ms, label, n_buckets, blob,
+                                              len, prompt);
+        free(blob);
+        return prc;
+    }
     sqlite3_stmt *st = prep(s, "INSERT INTO route_labels (route, call_id, ts_ms, label, n_buckets,"
                                " features, prompt) VALUES (?, ?, ?, ?, ?, ?, ?)");
     int rc = -1;
@@ -110,6 +129,8 @@ static int64_t one_int(struct fg_learn_store *s, const char *sql, const char *ro
 
 int64_t fg_learn_store_new_labels(struct fg_learn_store *s, const char *route)
 {
+    if (s->pg)
+        return fg_learn_store_pg_new_labels(s->pg, route);
     return one_int(s,
                    "SELECT count(*) FROM route_labels WHERE route = ?1 AND id > coalesce("
                    "(SELECT max(last_label_id) FROM route_versions WHERE route = ?1), 0)",
@@ -125,70 +146,92 @@ void fg_learn_store_labels_free(struct fg_learn_labels *l)
     memset(l, 0, sizeof *l);
 }
 
+/* Reading labels: the growing arrays and each row's offset into them. */
+struct reader {
+    struct fg_learn_labels *out;
+    uint32_t n_buckets;
+    size_t cap, nnz, ncap;
+    size_t *off;
+};
+
+/* Append one stored row; a vector not of this build's shape or width is
+ * skipped, never misread. */
+static void read_row(void *arg, int64_t id, int label, const unsigned char *b, size_t len)
+{
+    struct reader *rd = arg;
+    struct fg_learn_labels *out = rd->out;
+    uint32_t n;
+    if (!b || len < 4)
+        return;
+    memcpy(&n, b, 4);
+    if (len != 4 + (size_t)n * 8 + ND * 4)
+        return;
+    const unsigned char *bk = b + 4;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t v;
+        memcpy(&v, bk + (size_t)k * 4, 4);
+        if (v >= rd->n_buckets)
+            return;
+    }
+    if (out->n == rd->ncap) {
+        rd->ncap = rd->ncap ? 2 * rd->ncap : 64;
+        out->label = fg_xrealloc(out->label, rd->ncap * sizeof *out->label);
+        out->x = fg_xrealloc(out->x, rd->ncap * sizeof *out->x);
+        rd->off = fg_xrealloc(rd->off, rd->ncap * sizeof *rd->off);
+    }
+    if (rd->nnz + n > rd->cap) {
+        while (rd->nnz + n > rd->cap)
+            rd->cap = rd->cap ? 2 * rd->cap : 1024;
+        out->buckets = fg_xrealloc(out->buckets, rd->cap * sizeof *out->buckets);
+        out->values = fg_xrealloc(out->values, rd->cap * sizeof *out->values);
+    }
+    memcpy(out->buckets + rd->nnz, bk, (size_t)n * 4);
+    memcpy(out->values + rd->nnz, bk + (size_t)n * 4, (size_t)n * 4);
+    struct fg_route_feats *x = &out->x[out->n];
+    memset(x, 0, sizeof *x);
+    x->n = n;
+    memcpy(x->dense, bk + (size_t)n * 8, ND * 4);
+    rd->off[out->n] = rd->nnz;
+    rd->nnz += n;
+    out->label[out->n] = label ? 1 : 0;
+    out->last_id = id;
+    out->n++;
+}
+
 int fg_learn_store_labels(struct fg_learn_store *s, const char *route, uint32_t n_buckets,
                           struct fg_learn_labels *out)
 {
     memset(out, 0, sizeof *out);
-    sqlite3_stmt *st = prep(s, "SELECT id, label, features FROM route_labels WHERE route = ? AND"
-                               " n_buckets = ? ORDER BY id");
-    if (!st)
-        return -1;
-    sqlite3_bind_text(st, 1, route, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, n_buckets);
-    size_t cap = 0, nnz = 0, ncap = 0;
-    size_t *off = NULL;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const unsigned char *b = sqlite3_column_blob(st, 2);
-        size_t len = (size_t)sqlite3_column_bytes(st, 2);
-        uint32_t n;
-        if (!b || len < 4)
-            continue;
-        memcpy(&n, b, 4);
-        if (len != 4 + (size_t)n * 8 + ND * 4)
-            continue; /* not this build's vector: skipped, never misread */
-        if (out->n == ncap) {
-            ncap = ncap ? 2 * ncap : 64;
-            out->label = fg_xrealloc(out->label, ncap * sizeof *out->label);
-            out->x = fg_xrealloc(out->x, ncap * sizeof *out->x);
-            off = fg_xrealloc(off, ncap * sizeof *off);
-        }
-        if (nnz + n > cap) {
-            while (nnz + n > cap)
-                cap = cap ? 2 * cap : 1024;
-            out->buckets = fg_xrealloc(out->buckets, cap * sizeof *out->buckets);
-            out->values = fg_xrealloc(out->values, cap * sizeof *out->values);
-        }
-        memcpy(out->buckets + nnz, b + 4, (size_t)n * 4);
-        memcpy(out->values + nnz, b + 4 + (size_t)n * 4, (size_t)n * 4);
-        struct fg_route_feats *x = &out->x[out->n];
-        x->n = n;
-        memcpy(x->dense, b + 4 + (size_t)n * 8, ND * 4);
-        off[out->n] = nnz;
-        nnz += n;
-        bool bad = false;
-        for (uint32_t k = 0; k < n; k++)
-            bad = bad || out->buckets[off[out->n] + k] >= n_buckets;
-        if (bad) {
-            nnz -= n;
-            continue;
-        }
-        out->label[out->n] = sqlite3_column_int(st, 1) ? 1 : 0;
-        out->last_id = sqlite3_column_int64(st, 0);
-        out->n++;
+    struct reader rd = {.out = out, .n_buckets = n_buckets};
+    int rc = 0;
+    if (s->pg)
+        rc = fg_learn_store_pg_labels(s->pg, route, n_buckets, read_row, &rd);
+    else {
+        sqlite3_stmt *st = prep(s, "SELECT id, label, features FROM route_labels WHERE route = ?"
+                                   " AND n_buckets = ? ORDER BY id");
+        if (!st)
+            return -1;
+        sqlite3_bind_text(st, 1, route, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, n_buckets);
+        while (sqlite3_step(st) == SQLITE_ROW)
+            read_row(&rd, sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1),
+                     sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+        sqlite3_finalize(st);
     }
-    sqlite3_finalize(st);
     /* the arrays moved while growing: point the vectors at them last */
     for (size_t i = 0; i < out->n; i++) {
-        out->x[i].bucket = out->buckets + off[i];
-        out->x[i].value = out->values + off[i];
+        out->x[i].bucket = out->buckets + rd.off[i];
+        out->x[i].value = out->values + rd.off[i];
     }
-    free(off);
-    return 0;
+    free(rd.off);
+    return rc;
 }
 
 int fg_learn_store_add_version(struct fg_learn_store *s, struct fg_learn_version *v,
                                const unsigned char *weights, size_t wlen)
 {
+    if (s->pg)
+        return fg_learn_store_pg_add_version(s->pg, v, weights, wlen);
     int rc = -1;
     sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     v->version = (int)one_int(
@@ -232,6 +275,8 @@ done:
 int fg_learn_store_active(struct fg_learn_store *s, const char *route, int *version,
                           unsigned char **weights, size_t *wlen)
 {
+    if (s->pg)
+        return fg_learn_store_pg_active(s->pg, route, version, weights, wlen);
     *version = 0;
     *weights = NULL;
     *wlen = 0;
@@ -258,6 +303,8 @@ int fg_learn_store_active(struct fg_learn_store *s, const char *route, int *vers
 int fg_learn_store_set_active(struct fg_learn_store *s, const char *route, int version, char *err,
                               size_t errlen)
 {
+    if (s->pg)
+        return fg_learn_store_pg_set_active(s->pg, route, version, err, errlen);
     sqlite3_stmt *st = NULL;
     if (version > 0) {
         st = prep(s, "SELECT 1 FROM route_versions WHERE route = ? AND version = ? AND accepted = 1"
@@ -283,6 +330,8 @@ int fg_learn_store_set_active(struct fg_learn_store *s, const char *route, int v
 
 int fg_learn_store_previous(struct fg_learn_store *s, const char *route)
 {
+    if (s->pg)
+        return fg_learn_store_pg_previous(s->pg, route);
     return (int)one_int(s,
                         "SELECT max(version) FROM route_versions WHERE route = ?1 AND accepted = 1"
                         " AND version < coalesce((SELECT version FROM route_active WHERE route ="
@@ -293,6 +342,8 @@ int fg_learn_store_previous(struct fg_learn_store *s, const char *route)
 int fg_learn_store_history(struct fg_learn_store *s, const char *route, fg_learn_version_cb cb,
                            void *arg)
 {
+    if (s->pg)
+        return fg_learn_store_pg_history(s->pg, route, cb, arg);
     int active = (int)one_int(s, "SELECT version FROM route_active WHERE route = ?", route, 0);
     sqlite3_stmt *st =
         prep(s, "SELECT version, ts_ms, labels, last_label_id, held_out, apgr_before, apgr_after,"
@@ -324,6 +375,8 @@ int fg_learn_store_history(struct fg_learn_store *s, const char *route, fg_learn
 bool fg_learn_store_lock(struct fg_learn_store *s, const char *route, const char *owner,
                          int64_t now_ms, int64_t ttl_ms)
 {
+    if (s->pg)
+        return fg_learn_store_pg_lock(s->pg, route, owner, now_ms, ttl_ms);
     sqlite3_stmt *st = prep(s, "INSERT INTO route_lock VALUES (?1, ?2, ?3 + ?4) ON CONFLICT(route)"
                                " DO UPDATE SET owner = ?2, until_ms = ?3 + ?4"
                                " WHERE route_lock.until_ms < ?3 OR route_lock.owner = ?2");
@@ -340,6 +393,10 @@ bool fg_learn_store_lock(struct fg_learn_store *s, const char *route, const char
 
 void fg_learn_store_unlock(struct fg_learn_store *s, const char *route, const char *owner)
 {
+    if (s->pg) {
+        fg_learn_store_pg_unlock(s->pg, route, owner);
+        return;
+    }
     sqlite3_stmt *st = prep(s, "DELETE FROM route_lock WHERE route = ? AND owner = ?");
     if (!st)
         return;

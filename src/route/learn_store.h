@@ -3,7 +3,9 @@
  * retraining produced, with its evaluation.
  *
  * Contract:
- *  - Tables, in the same SQLite file as the ledger (created if missing):
+ *  - Tables, in the ledger's storage: the same SQLite file (created if
+ *    missing), or the same Postgres database (component "routing"
+ *    migrations, learn_store_pg.c, applied at open):
  *      route_labels   (id, route, call_id, ts_ms, label, n_buckets,
  *                      features, prompt): one row per label; features is
  *                      the classifier's feature vector (router.h) as a
@@ -19,8 +21,8 @@
  *                      no row or version 0 = the built-in weights.
  *      route_lock     (route, owner, until_ms): one replica fits a route
  *                      at a time (a lease that expires).
- *  - Only SQLite storage for now (a postgres:// DSN is refused with a
- *    message saying so).
+ *  - A lost Postgres connection is not reconnected: calls fail (-1, or
+ *    0 / false / no rows) until the handle is opened again.
  *  - A handle is used by one thread at a time; every call blocks on the
  *    database: never call from a worker's event loop. */
 #ifndef FRUGAL_LEARN_STORE_H

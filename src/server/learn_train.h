@@ -4,7 +4,7 @@
  * Contract:
  *  - fg_learn_train_start() runs one thread (never a worker's loop: every
  *    store access and every fit blocks) when some route has `learn:` and
- *    the storage is SQLite (learn_store.h).  Before it returns, each
+ *    the store opens (SQLite or Postgres, learn_store.h).  Before it returns, each
  *    learning route that does not pin a `weights:` file runs its active
  *    version from the store (a learned version wins over the built-in
  *    weights after a restart).

@@ -16,29 +16,9 @@
 #include "route_tool.h"
 #include "router.h"
 
-#define NB 1024
+#include "learn_store_checks.h"
 
-/* A feature vector that owns its arrays (fg_router_features' are scratch). */
-struct owned {
-    struct fg_route_feats x;
-    uint32_t b[256];
-    float v[256];
-};
-
-static void feats_of(const char *text, struct owned *o)
-{
-    struct fg_route_feats x;
-    fg_router_features(NB, text, strlen(text), NULL, &x);
-    assert_true(x.n <= 256);
-    memcpy(o->b, x.bucket, x.n * sizeof *o->b);
-    memcpy(o->v, x.value, x.n * sizeof *o->v);
-    o->x = x;
-    o->x.bucket = o->b;
-    o->x.value = o->v;
-}
-
-static const char *const TEXTS[2] = {"tell me about the zebra please",
-                                     "tell me about the lemon please"};
+#define NB CHECK_NB
 
 /* 20 rows: zebra needs the frontier (label 0), lemon does not (label 1). */
 static void rows(struct owned *o, struct fg_route_feats *x, int *label, size_t n)
@@ -141,89 +121,18 @@ static void request_features_score_like_the_request(void **state)
 
 static void store_keeps_labels_versions_and_the_active_one(void **state)
 {
-    char path[] = "/tmp/fg-route-fit-XXXXXX", dsn[64], err[256];
+    char path[] = "/tmp/fg-route-fit-XXXXXX", dsn[64], side[300];
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     close(fd);
     snprintf(dsn, sizeof dsn, "sqlite:%s", path);
-    struct fg_learn_store *s;
-    assert_int_equal(fg_learn_store_open(dsn, &s, err, sizeof err), 0);
-    struct owned o[2];
-    feats_of(TEXTS[0], &o[0]);
-    feats_of(TEXTS[1], &o[1]);
-    assert_int_equal(fg_learn_store_add_label(s, "auto", "c1", 1, 0, NB, &o[0].x, NULL), 0);
-    assert_int_equal(fg_learn_store_add_label(s, "auto", "c2", 2, 1, NB, &o[1].x, "the text"), 0);
-    assert_int_equal(fg_learn_store_add_label(s, "other", "c3", 3, 1, NB, &o[1].x, NULL), 0);
-    assert_int_equal(fg_learn_store_new_labels(s, "auto"), 2);
-    struct fg_learn_labels L;
-    assert_int_equal(fg_learn_store_labels(s, "auto", NB, &L), 0);
-    assert_int_equal(L.n, 2);
-    assert_int_equal(L.label[0], 0);
-    assert_int_equal(L.label[1], 1);
-    assert_int_equal(L.x[1].n, o[1].x.n);
-    assert_memory_equal(L.x[1].bucket, o[1].b, o[1].x.n * sizeof *o[1].b);
-    assert_memory_equal(L.x[1].dense, o[1].x.dense, sizeof o[1].x.dense);
-    int64_t last = L.last_id;
-    fg_learn_store_labels_free(&L);
-    /* another bucket width reads nothing (a vector is never misread) */
-    assert_int_equal(fg_learn_store_labels(s, "auto", NB * 2, &L), 0);
-    assert_int_equal(L.n, 0);
-    fg_learn_store_labels_free(&L);
-    /* a rejected fit: recorded, not active, labels counted as used */
-    struct fg_learn_version v = {.route = "auto", .labels = 2, .last_label_id = last};
-    assert_int_equal(fg_learn_store_add_version(s, &v, NULL, 0), 0);
-    assert_int_equal(v.version, 1);
-    assert_int_equal(fg_learn_store_new_labels(s, "auto"), 0);
-    int active;
-    unsigned char *w;
-    size_t wlen;
-    assert_int_equal(fg_learn_store_active(s, "auto", &active, &w, &wlen), 0);
-    assert_int_equal(active, 0);
-    assert_null(w);
-    /* two accepted fits: the last is active; rollback goes to the one before */
-    struct fg_router *r = fg_router_new(NB);
-    size_t blen;
-    unsigned char *blob = fg_router_serialize(r, &blen);
-    for (int k = 0; k < 2; k++) {
-        struct fg_learn_version a = {.route = "auto", .accepted = true, .last_label_id = last};
-        assert_int_equal(fg_learn_store_add_version(s, &a, blob, blen), 0);
-        assert_int_equal(a.version, 2 + k);
-    }
-    assert_int_equal(fg_learn_store_active(s, "auto", &active, &w, &wlen), 0);
-    assert_int_equal(active, 3);
-    assert_int_equal(wlen, blen);
-    free(w);
-    assert_int_equal(fg_learn_store_previous(s, "auto"), 2);
-    assert_int_equal(fg_learn_store_set_active(s, "auto", 1, err, sizeof err), -1); /* rejected */
-    assert_int_equal(fg_learn_store_set_active(s, "auto", 2, err, sizeof err), 0);
-    assert_int_equal(fg_learn_store_previous(s, "auto"), 0);
-    assert_int_equal(fg_learn_store_set_active(s, "auto", 0, err, sizeof err), 0);
-    assert_int_equal(fg_learn_store_active(s, "auto", &active, &w, &wlen), 0);
-    assert_int_equal(active, 0);
-    /* one replica fits at a time; a lease expires */
-    assert_true(fg_learn_store_lock(s, "auto", "a", 1000, 100));
-    assert_false(fg_learn_store_lock(s, "auto", "b", 1050, 100));
-    assert_true(fg_learn_store_lock(s, "auto", "a", 1050, 100));
-    assert_true(fg_learn_store_lock(s, "auto", "b", 1200, 100));
-    fg_learn_store_unlock(s, "auto", "b");
-    assert_true(fg_learn_store_lock(s, "auto", "a", 1201, 100));
-    free(blob);
-    fg_router_free(r);
-    fg_learn_store_close(s);
+    store_checks(dsn);
+    store_checks_again(dsn);
     unlink(path);
-    char side[300];
     snprintf(side, sizeof side, "%s-wal", path);
     unlink(side);
     snprintf(side, sizeof side, "%s-shm", path);
     unlink(side);
-}
-
-static void postgres_is_refused_with_a_reason(void **state)
-{
-    struct fg_learn_store *s;
-    char err[256];
-    assert_int_equal(fg_learn_store_open("postgres://h/db", &s, err, sizeof err), -1);
-    assert_non_null(strstr(err, "SQLite"));
 }
 
 int main(void)
@@ -234,7 +143,6 @@ int main(void)
         cmocka_unit_test(swap_rule_apgr_then_loss),
         cmocka_unit_test(request_features_score_like_the_request),
         cmocka_unit_test(store_keeps_labels_versions_and_the_active_one),
-        cmocka_unit_test(postgres_is_refused_with_a_reason),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     fg_router_thread_cleanup();
