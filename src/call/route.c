@@ -293,7 +293,9 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
         c->rt.reason = why;
         return strcmp(c->rt.route, "cheap") ? r->frontier : r->cheap;
     }
-    const struct fg_router *rt = c->w->app->routers ? c->w->app->routers[index] : NULL;
+    /* retraining swaps a route's weights atomically (learn_train.h) */
+    const struct fg_router *rt =
+        c->w->app->routers ? __atomic_load_n(&c->w->app->routers[index], __ATOMIC_ACQUIRE) : NULL;
     if (!rt) {
         c->rt.route = "frontier";
         c->rt.reason = "no classifier weights";

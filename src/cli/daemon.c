@@ -10,6 +10,7 @@
 #include "busters.h"
 #include "keyreg.h"
 #include "learn_shadow.h"
+#include "learn_train.h"
 #include "ledger.h"
 #include "log.h"
 #include "metrics.h"
@@ -188,6 +189,7 @@ int fg_daemon_run(const struct fg_config *cfg)
         goto out;
     }
     fg_learn_shadow_init(&app); /* shadow evaluation of routes with `learn:` */
+    fg_learn_train_start(&app); /* their labels, versions and retraining */
     if (start_sim(&app, sim_key) < 0 || fg_server_providers_init(&app) < 0)
         goto out;
     /* what higher layers add to the edge, before any worker runs */
@@ -230,6 +232,7 @@ out:
         fg_server_drain(&app);
     fg_server_join(&app, rc != 0);
     fg_learn_shadow_free(); /* evaluations no worker got to run */
+    fg_learn_train_stop();  /* before the routers: it keeps replaced weights */
     fg_api_clear_routes();
     fg_server_free(&app);
     if (app.sim)

@@ -11,6 +11,7 @@
 #include "log.h"
 #include "report.h"
 #include "route_report.h"
+#include "route_versions.h"
 #include "route_tool.h"
 #include "route.h"
 #include "fmtcheck.h"
@@ -54,6 +55,9 @@ static void usage(FILE *f)
         "                         offline spend map and savings projection for a log\n"
         "  route train|eval ...   fit / evaluate the routing classifier's weights\n"
         "  route report ROUTE     what a route's shadow evaluation learned and cost\n"
+        "  route history ROUTE    the weights versions retraining fitted for a route\n"
+        "  route rollback ROUTE [VERSION]\n"
+        "                         run an earlier version (0 = the built-in weights)\n"
         "  version                version and build facts\n");
 }
 
@@ -214,6 +218,17 @@ static int cmd_route_report(int argc, char **argv)
     return rc;
 }
 
+/* route history|rollback: the store only (route_versions.h) */
+static int cmd_route_versions(int argc, char **argv)
+{
+    struct fg_config *cfg = load_among(argc, argv, FG_CONFIG_NO_SECRETS);
+    if (!cfg)
+        return 2;
+    int rc = fg_route_versions_main(cfg, argc - 2, argv + 2);
+    fg_config_free(cfg);
+    return rc;
+}
+
 static int cmd_keys(int argc, char **argv)
 {
     struct fg_config *cfg = load_among(argc, argv, FG_CONFIG_NO_SECRETS);
@@ -275,6 +290,9 @@ int main(int argc, char **argv)
         rc = cmd_batch(argc, argv);
     else if (!strcmp(cmd, "route") && argc > 2 && !strcmp(argv[2], "report"))
         rc = cmd_route_report(argc, argv);
+    else if (!strcmp(cmd, "route") && argc > 2 &&
+             (!strcmp(argv[2], "history") || !strcmp(argv[2], "rollback")))
+        rc = cmd_route_versions(argc, argv);
     else if (!strcmp(cmd, "route"))
         rc = fg_route_tool_main(argc - 1, argv + 1);
     else if (!strcmp(cmd, "analyze"))

@@ -961,6 +961,8 @@ static const struct field learn_fields[] = {
     FLD("sample", F_RATIO, RTE, learn.sample),
     STR("judge", RTE, learn.judge, NULL),
     FLD("budget_usd_per_day", F_PRICE, RTE, learn.budget_micro),
+    INT("retrain_every", RTE, learn.retrain_every, 1, 1000000),
+    FLD("store_prompts", F_BOOL, RTE, learn.store_prompts),
 };
 
 static const struct field prompt_caching_fields[] = {
@@ -1577,6 +1579,7 @@ static void load_learn(struct ld *ld, const struct node *n, const char *path,
         return;
     r->learn.line = n->line;
     r->learn.budget_micro = -1;
+    r->learn.retrain_every = 50;
     walk_map(ld, n, path, learn_fields, NF(learn_fields), r);
     require(ld, n, path, "judge");
     require(ld, n, path, "budget_usd_per_day");

@@ -158,6 +158,8 @@ struct fg_route_cfg {
         double sample;        /* share of the route's calls evaluated (0..1) */
         char *judge;          /* configured model that compares the answers */
         int64_t budget_micro; /* learning spend per UTC day, micro-USD */
+        int retrain_every;    /* fit again after this many new labels (50) */
+        bool store_prompts;   /* keep the prompt text with each label */
         int line;
     } learn;
     int line;

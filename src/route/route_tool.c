@@ -12,6 +12,7 @@
 #include "route_labels.h"
 
 #include "arena.h"
+#include "assert.h"
 #include "vec.h"
 
 #include <errno.h>
@@ -403,6 +404,7 @@ struct fitp {
     uint32_t *idx; /* compact bucket ids */
     const float *val;
     double *t, *sw, *zd; /* target, weight, standardised dense (n × ND) */
+    const double *z0;    /* per fitted row: a fixed logit offset (the prior's), or NULL */
     double mu[ND], sd[ND];
     double lambda;
     uint32_t nb; /* active buckets */
@@ -418,7 +420,7 @@ static double objective(const struct fitp *P, const double *th, double *g)
     for (size_t r = 0; r < P->n; r++) {
         size_t a = P->off[r], e = P->off[r + 1];
         const double *zd = P->zd + r * ND;
-        double z = b;
+        double z = b + (P->z0 ? P->z0[r] : 0);
         for (size_t k = a; k < e; k++)
             z += th[P->idx[k]] * P->val[k];
         for (int j = 0; j < ND; j++)
@@ -542,11 +544,12 @@ static double target_of(enum fg_route_target t, double qw, double qs)
 }
 
 /* Fit on the given rows of the store; src[i] in [0, n_src). */
-static struct fg_router *fit_rows(const struct fstore *fs, const size_t *rows, size_t n,
-                                  const double *qw, const double *qs, const int *src, int n_src,
-                                  const struct fg_route_fit_opts *o)
+static struct fg_router *fit_rows_prior(const struct fstore *fs, const size_t *rows, size_t n,
+                                        const double *qw, const double *qs, const int *src,
+                                        int n_src, const struct fg_route_fit_opts *o,
+                                        const double *z0)
 {
-    struct fitp P = {.n = n, .lambda = o->lambda};
+    struct fitp P = {.n = n, .lambda = o->lambda, .z0 = z0};
     /* gather the rows' features, renumbering the buckets they use */
     uint32_t *map = fg_xmalloc((size_t)fs->nb * sizeof *map), *active;
     memset(map, 0xff, (size_t)fs->nb * sizeof *map);
@@ -610,7 +613,7 @@ static struct fg_router *fit_rows(const struct fstore *fs, const size_t *rows, s
         tm += P.sw[r] * P.t[r];
     tm = n ? tm / n : 0.5;
     tm = tm < 1e-6 ? 1e-6 : tm > 1 - 1e-6 ? 1 - 1e-6 : tm;
-    th[P.D - 1] = log(tm / (1 - tm));
+    th[P.D - 1] = z0 ? 0 : log(tm / (1 - tm)); /* with a prior: start from it */
     lbfgs(&P, th, o->max_iter > 0 ? o->max_iter : 300);
     struct fg_router *R = fg_router_new(fs->nb);
     for (uint32_t k = 0; k < P.nb; k++)
@@ -633,6 +636,13 @@ static struct fg_router *fit_rows(const struct fstore *fs, const size_t *rows, s
     free(P.sw);
     free(P.zd);
     return R;
+}
+
+static struct fg_router *fit_rows(const struct fstore *fs, const size_t *rows, size_t n,
+                                  const double *qw, const double *qs, const int *src, int n_src,
+                                  const struct fg_route_fit_opts *o)
+{
+    return fit_rows_prior(fs, rows, n, qw, qs, src, n_src, o, NULL);
 }
 
 static bool buckets_ok(uint32_t nb)
@@ -1606,4 +1616,73 @@ int fg_route_tool_main(int argc, char **argv)
     }
     fg_router_thread_cleanup();
     return rc;
+}
+
+/* ---- fitting a route on its own labels (learn_train.h) ---------------------- */
+
+struct fg_router *fg_route_tool_fit_feats(const struct fg_route_feats *x, const int *label,
+                                          size_t n, const struct fg_router *prior, double lambda)
+{
+    if (!prior || !buckets_ok(prior->n_buckets) || !(lambda >= 0))
+        return NULL;
+    size_t m = n ? n : 1, nnz = 0;
+    for (size_t i = 0; i < n; i++)
+        nnz += x[i].n;
+    struct fstore fs = {.nb = prior->n_buckets, .n = n};
+    fs.off = fg_xmalloc((n + 1) * sizeof *fs.off);
+    fs.idx = fg_xmalloc((nnz ? nnz : 1) * sizeof *fs.idx);
+    fs.val = fg_xmalloc((nnz ? nnz : 1) * sizeof *fs.val);
+    fs.dense = fg_xmalloc(m * ND * sizeof *fs.dense);
+    size_t *rows = fg_xmalloc(m * sizeof *rows);
+    double *qw = fg_xmalloc(m * sizeof *qw), *qs = fg_xmalloc(m * sizeof *qs);
+    double *z0 = fg_xmalloc(m * sizeof *z0);
+    int *src = fg_xcalloc(m, sizeof *src);
+    nnz = 0;
+    for (size_t i = 0; i < n; i++) {
+        FG_ASSERT(label[i] == 0 || label[i] == 1);
+        fs.off[i] = nnz;
+        for (uint32_t k = 0; k < x[i].n; k++) {
+            FG_ASSERT(x[i].bucket[k] < fs.nb);
+            fs.idx[nnz] = x[i].bucket[k];
+            fs.val[nnz++] = x[i].value[k];
+        }
+        memcpy(fs.dense + i * ND, x[i].dense, sizeof x[i].dense);
+        rows[i] = i;
+        /* label 1 = the cheap answer was no worse: the frontier was not needed */
+        qw[i] = label[i];
+        qs[i] = 1;
+        double p = fg_router_score_feats(prior, &x[i]);
+        p = p < 1e-9 ? 1e-9 : p > 1 - 1e-9 ? 1 - 1e-9 : p;
+        z0[i] = log(p / (1 - p)); /* the prior's logit: the fit learns a correction */
+    }
+    fs.off[n] = nnz;
+    struct fg_route_fit_opts o = {.n_buckets = fs.nb,
+                                  .lambda = lambda,
+                                  .target = FG_TARGET_BINARY,
+                                  .balance = 0,
+                                  .max_iter = 200};
+    struct fg_router *r = fit_rows_prior(&fs, rows, n, qw, qs, src, 1, &o, z0);
+    /* the correction is linear in the same features: add the prior back */
+    for (uint32_t b = 0; r && b < fs.nb; b++)
+        r->w[b] += prior->w[b];
+    for (int j = 0; r && j < ND; j++)
+        r->dense[j] += prior->dense[j];
+    if (r)
+        r->bias += prior->bias;
+    fstore_free(&fs);
+    free(rows);
+    free(qw);
+    free(qs);
+    free(z0);
+    free(src);
+    return r;
+}
+
+bool fg_route_tool_better(double apgr_new, double apgr_old, double loss_new, double loss_old)
+{
+    if (!isnan(apgr_new) && !isnan(apgr_old) && fabs(apgr_new - apgr_old) > 1e-9)
+        return apgr_new > apgr_old;
+    if (isnan(apgr_new) != isnan(apgr_old))
+        return false; /* not comparable: keep what runs */
+    return !isnan(loss_new) && !isnan(loss_old) && loss_new < loss_old - 1e-9;
 }

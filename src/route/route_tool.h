@@ -102,4 +102,20 @@ struct fg_router *fg_route_tool_fit(const struct fg_route_example *ex, size_t n,
  * score, +inf at 0%, -inf at 100%. */
 void fg_route_tool_thresholds(struct fg_router *r, const double *scores, size_t n);
 
+/* Fit a route on its own labels (label 1 = the cheap answer was no worse,
+ * 0 = the frontier's was better) with `prior` (the weights it runs now) as
+ * the starting point: L2 with strength lambda pulls the weights towards
+ * the prior's, not towards zero (the fit learns a correction added to the
+ * prior's logit); the intercept is not pulled (the route's base rate is
+ * its own).  x[i] are feature vectors for prior->n_buckets.
+ * Thresholds and metadata are left at fg_router_new's; NULL on bad input. */
+struct fg_router *fg_route_tool_fit_feats(const struct fg_route_feats *x, const int *label,
+                                          size_t n, const struct fg_router *prior, double lambda);
+
+/* The swap rule for a refitted route: the candidate is better when its
+ * held-out APGR is higher; when the APGRs tie (or both are undefined: the
+ * held-out labels have one class only), when its held-out log loss is
+ * lower.  Anything not comparable (NaN on one side) keeps the running one. */
+bool fg_route_tool_better(double apgr_new, double apgr_old, double loss_new, double loss_old);
+
 #endif

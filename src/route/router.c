@@ -863,8 +863,15 @@ static size_t content_raw_len(const struct fg_json *j, int c)
     return rt.chars + fg_json_count(j, c);
 }
 
-double fg_router_score_request(const struct fg_router *r, const struct fg_json *body,
-                               enum fg_dialect d)
+/* The scored parts of a request body (either dialect) into the per-thread
+ * buffer: the last user message, the system prompt, and the facts. */
+struct req_parts {
+    const char *text, *sys;
+    size_t len, sys_len;
+    struct fg_route_facts f;
+};
+
+static void request_parts(const struct fg_json *body, enum fg_dialect d, struct req_parts *p)
 {
     const struct fg_dialect_ops *ops = fg_provider_ops(d);
     struct req_text rt = {.last_user = -1};
@@ -914,15 +921,43 @@ double fg_router_score_request(const struct fg_router *r, const struct fg_json *
     }
     if (!s->sys)
         s->sys = fg_xmalloc(SYS_TEXT);
-    size_t len = rt.last_user >= 0 ? content_text(body, rt.last_user, s->text, need) : 0;
-    size_t sys_len = sys_tok >= 0 ? content_text(body, sys_tok, s->sys, SYS_TEXT) : 0;
-    double v = score(r, s->text, len, s->sys, sys_len, &f);
-    if (s->text_cap > (1u << 20)) { /* keep no huge buffer per thread */
+    p->len = rt.last_user >= 0 ? content_text(body, rt.last_user, s->text, need) : 0;
+    p->sys_len = sys_tok >= 0 ? content_text(body, sys_tok, s->sys, SYS_TEXT) : 0;
+    p->text = s->text;
+    p->sys = s->sys;
+    p->f = f;
+}
+
+static void request_parts_done(void)
+{
+    struct textbuf *s = tls_text;
+    if (s && s->text_cap > (1u << 20)) { /* keep no huge buffer per thread */
         free(s->text);
         s->text = NULL;
         s->text_cap = 0;
     }
+}
+
+double fg_router_score_request(const struct fg_router *r, const struct fg_json *body,
+                               enum fg_dialect d)
+{
+    struct req_parts p;
+    request_parts(body, d, &p);
+    double v = score(r, p.text, p.len, p.sys, p.sys_len, &p.f);
+    request_parts_done();
     return v;
+}
+
+void fg_router_request_features(uint32_t n_buckets, const struct fg_json *body, enum fg_dialect d,
+                                struct fg_route_feats *out)
+{
+    struct req_parts p;
+    request_parts(body, d, &p);
+    pthread_once(&tables_once, init_tables);
+    struct scratch *s = scratch();
+    extract(s, n_buckets, p.text, p.len, p.sys, p.sys_len, &p.f, out->dense);
+    feats_view(s, out);
+    request_parts_done();
 }
 
 /* ---- thresholds --------------------------------------------------------------- */

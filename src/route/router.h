@@ -176,6 +176,12 @@ double fg_router_score_text(const struct fg_router *r, const char *text, size_t 
 double fg_router_score_request(const struct fg_router *r, const struct fg_json *body,
                                enum fg_dialect d);
 
+/* The feature vector fg_router_score_request scores, for the same body
+ * (what a route's labels store instead of the prompt text; see
+ * fg_router_features for the lifetime of out's arrays). */
+void fg_router_request_features(uint32_t n_buckets, const struct fg_json *body, enum fg_dialect d,
+                                struct fg_route_feats *out);
+
 /* Threshold for a target frontier share in [0,1] (clamped), interpolated
  * in the table; route to the frontier model when score >= threshold. */
 double fg_router_threshold(const struct fg_router *r, double frontier_share);

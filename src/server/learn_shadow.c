@@ -5,6 +5,7 @@
 #include "assert.h"
 #include "call.h"
 #include "learn_label.h"
+#include "learn_train.h"
 #include "log.h"
 #include "meter.h"
 #include "metrics.h"
@@ -285,6 +286,7 @@ static void schema_label(struct fg_call *c, struct job *j, struct route_learn *r
     j->valid[k] = satisfies(c, j->ans[k], j->alen[k]);
     int label = j->valid[0] || !j->valid[1] ? 1 : 0;
     atomic_fetch_add(label ? &rl->ok : &rl->worse, 1);
+    fg_learn_train_label(j->route, j->id, label, j->raw, j->raw_len, j->in->shape);
     j->decided = true;
     c->rt.eval =
         fg_arena_printf(&c->arena, "%s; schema: cheap %s, frontier %s; label %s", c->rt.eval,
@@ -324,6 +326,7 @@ static void harvest(struct fg_call *c, struct job *j)
     }
     int label = fg_learn_label_combine(j->v[0], j->v[1]);
     atomic_fetch_add(label == 1 ? &rl->ok : label == 0 ? &rl->worse : &rl->unlabelled, 1);
+    fg_learn_train_label(j->route, j->id, label, j->raw, j->raw_len, j->in->shape);
     c->rt.eval = fg_arena_printf(&c->arena, "%s: %s; label %s", c->rt.eval, vn,
                                  label == 1   ? "1 (cheap no worse)"
                                  : label == 0 ? "0 (frontier better)"

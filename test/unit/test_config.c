@@ -492,7 +492,16 @@ static void test_route_learn(void **state)
                                   "    cheap: a\n"
                                   "    frontier: b\n"
                                   "    learn: {sample: 0.25, judge: b, budget_usd_per_day: 2.5}\n"
-                                  "  - {name: plain, cheap: a, frontier: b}\n");
+                                  "  - {name: plain, cheap: a, frontier: b}\n"
+                                  "  - name: own\n"
+                                  "    cheap: a\n"
+                                  "    frontier: b\n"
+                                  "    learn: {judge: b, budget_usd_per_day: 1, retrain_every: 7,"
+                                  " store_prompts: true}\n");
+    assert_int_equal(c->routes[0].learn.retrain_every, 50); /* the default */
+    assert_false(c->routes[0].learn.store_prompts);         /* features only by default */
+    assert_int_equal(c->routes[2].learn.retrain_every, 7);
+    assert_true(c->routes[2].learn.store_prompts);
     assert_float_equal(c->routes[0].learn.sample, 0.25, 1e-12);
     assert_string_equal(c->routes[0].learn.judge, "b");
     assert_int_equal(c->routes[0].learn.budget_micro, 2500000);
@@ -505,13 +514,16 @@ static void test_route_learn(void **state)
                        "routes:\n"
                        "  - {name: r1, cheap: a, frontier: a, learn: {sample: 2, judge: z, "
                        "budget_usd_per_day: -1}}\n"
-                       "  - {name: r2, cheap: a, frontier: a, learn: {sample: 0.1, store: 1}}\n",
+                       "  - {name: r2, cheap: a, frontier: a, learn: {sample: 0.1, store: 1}}\n"
+                       "  - {name: r3, cheap: a, frontier: a, learn: {judge: a, "
+                       "budget_usd_per_day: 1, retrain_every: 0}}\n",
                        "6: routes[0].learn.sample: expected a number between 0 and 1, got \"2\"",
                        "6: routes[0].learn.budget_usd_per_day: must not be negative (got \"-1\")",
                        "6: routes[0].learn.judge: unknown model \"z\"",
                        "7: routes[1].learn.store: unknown key",
                        "7: routes[1].learn.judge: missing required key",
-                       "7: routes[1].learn.budget_usd_per_day: missing required key");
+                       "7: routes[1].learn.budget_usd_per_day: missing required key",
+                       "8: routes[2].learn.retrain_every: must be between 1 and 1000000");
 }
 
 static void test_bad_references_and_duplicates(void **state)
