@@ -1,6 +1,7 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
 #include "affinity.h"
 #include "assert.h"
+#include "defer.h"
 #include "admit.h"
 #include "meter.h"
 #include "provider.h"
@@ -115,6 +116,7 @@ void fg_call_finish(struct fg_call *c)
             fg_meter_submit(c, true);
     }
     fg_admit_release(c);
+    fg_defer_end(c); /* a held call lets go of its batch line */
     if (c->up.idle_ev)
         event_free(c->up.idle_ev);
     if (c->fo.retry_ev)
@@ -198,6 +200,7 @@ void fg_call_next_attempt(struct fg_call *c)
     c->meter.checked = c->meter.estimated = c->meter.upstream_cut = false;
     c->meter.note = NULL;
     c->defer.flex_billed = c->defer.tier_seen = false; /* the new attempt's tier is its own */
+    c->defer.batch_billed = false;
     c->meter.data_events = c->meter.answer_tokens_est = 0;
     c->status = 0;
     c->so.text_len = 0;

@@ -6,6 +6,7 @@
 #include "batch_api.h"
 #include "batch_budget.h"
 #include "batch_exec.h"
+#include "batch_defer.h"
 #include "batch_mailbox.h"
 #include "busters.h"
 #include "keyreg.h"
@@ -195,6 +196,10 @@ int fg_daemon_run(const struct fg_config *cfg)
         fg_error("%s", lerr);
         goto out;
     }
+    if (fg_batch_defer_start(&app, lerr, sizeof lerr) < 0) { /* before any call is deferred */
+        fg_error("%s", lerr);
+        goto out;
+    }
     if (fg_server_start(&app) < 0)
         goto out;
     if (fg_batch_exec_start(&app, lerr, sizeof lerr) < 0) {
@@ -220,6 +225,7 @@ out:
      *     pointers), the ledger after it (it drains its queue);
      *  6. caches and maps, redaction last. */
     fg_batch_exec_stop();
+    fg_batch_defer_stop(); /* held calls go real time: within the drain */
     if (!rc)
         fg_server_drain(&app);
     fg_server_join(&app, rc != 0);

@@ -1,0 +1,141 @@
+// defer.test.mjs — deferral into provider batches (issue 21 part B2,
+// call/defer.h, batch/batch_defer.h): a deferrable call whose model has no
+// flex tier, on a provider with a batch API and a deadline of at least
+// deferral.min_deadline, is collected for deferral.window_ms into one
+// provider batch, held, and answered with its line's result at the batch
+// price (x-frugal-defer: batch, saved_by.batch).  A batch slower than the
+// deadline: answered in real time.  The simulated provider plays slow
+// batches (#sim:batch_delay_ms).
+import { after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { anthropic, call, ledgerFlushed, openai, startFrugal, test } from './lib/frugal.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PRICES = JSON.parse(readFileSync(resolve(here, '..', '..', 'data', 'prices.json'), 'utf8'));
+const price = (m) => PRICES[m] ?? PRICES.models?.[m];
+
+const user = (text) => [{ role: 'user', content: text }];
+const MASTER = 'sk-defer-master';
+
+/* USD of an OpenAI chat usage at the model's batch or standard rates. */
+function billed(model, u, batch) {
+  const p = price(model);
+  const bi = p.batch_input ?? p.input / 2, bo = p.batch_output ?? p.output / 2;
+  const cached = u.prompt_tokens_details?.cached_tokens ?? 0;
+  const cr = p.cache_read ?? p.input;
+  return batch
+    ? ((u.prompt_tokens - cached) * bi + (cached * cr) / 2 + u.completion_tokens * bo) / 1e6
+    : ((u.prompt_tokens - cached) * p.input + cached * cr + u.completion_tokens * p.output) / 1e6;
+}
+
+const near = (a, b, what) => assert.ok(Math.abs(a - b) < 2.02e-6, `${what}: ${a} != ${b}`);
+
+describe('deferral into provider batches', () => {
+  let fr;
+  before(async () => {
+    fr = await startFrugal({
+      name: 'frugal-defer',
+      config: {
+        server: { master_key: MASTER },
+        providers: [{ name: 'sim', type: 'sim' }],
+        models: [
+          { name: 'gpt-4o-mini', provider: 'sim' }, // no flex: a provider batch
+          { name: 'gpt-5-mini', provider: 'sim' },  // flex first
+          { name: 'claude-haiku-4-5', provider: 'sim' },
+        ],
+        batches: { poll_ms: 100 },
+        deferral: { window_ms: 300, min_deadline: '1s', max_deadline: '2m' },
+      },
+    });
+  });
+  after(async () => {
+    await fr?.stop();
+  });
+
+  const spend = async () => (await call(fr, '/frugal/spend?since=1h', { method: 'GET' })).json;
+  let written = 0;
+  const flushed = async (n) => {
+    written += n;
+    await ledgerFlushed(fr, written);
+  };
+
+  const ask = (model, headers = {}, text = 'write something') =>
+    openai(fr, { apiKey: MASTER }).chat.completions
+      .create({ model, messages: user(`${text} #sim:tokens=300 ${Math.random()}`) }, { headers })
+      .withResponse();
+
+  test('deferred calls (OpenAI SDK) share one provider batch and are answered at batch price', async () => {
+    const s0 = await spend();
+    const got = await Promise.all([0, 1, 2].map(() => ask('gpt-4o-mini', { 'x-frugal-defer': '2m' })));
+    let cost = 0, saved = 0;
+    for (const { data, response } of got) {
+      assert.equal(response.headers.get('x-frugal-defer'), 'batch');
+      assert.ok(data.choices[0].message.content.length > 0);
+      cost += billed('gpt-4o-mini', data.usage, true);
+      saved += billed('gpt-4o-mini', data.usage, false) - billed('gpt-4o-mini', data.usage, true);
+    }
+    await flushed(3);
+    const s1 = await spend();
+    assert.equal(s1.requests - s0.requests, 3, 'one record per call');
+    near(s1.cost_usd - s0.cost_usd, cost, 'cost at batch rates');
+    near(s1.saved_by.batch - s0.saved_by.batch, saved, 'saved_by.batch = standard - batch');
+  });
+
+  test('a deferred Messages call (Anthropic SDK) is answered from its batch line', async () => {
+    const s0 = await spend();
+    const { data, response } = await anthropic(fr, { apiKey: MASTER }).messages
+      .create({ model: 'claude-haiku-4-5', max_tokens: 100, messages: user(`hello #sim:tokens=50 ${Math.random()}`) },
+        { headers: { 'x-frugal-defer': '90s' } })
+      .withResponse();
+    assert.equal(response.headers.get('x-frugal-defer'), 'batch');
+    assert.equal(data.type, 'message');
+    await flushed(1);
+    const s1 = await spend();
+    assert.ok(s1.saved_by.batch - s0.saved_by.batch > 0, 'a batch saving');
+  });
+
+  test('a batch slower than the deadline: answered in real time, at standard price', async () => {
+    const s0 = await spend();
+    const { data, response } = await ask('gpt-4o-mini', { 'x-frugal-defer': '3s' }, 'slow #sim:batch_delay_ms=60000');
+    assert.equal(response.headers.get('x-frugal-defer'), 'realtime');
+    await flushed(1);
+    const s1 = await spend();
+    near(s1.cost_usd - s0.cost_usd, billed('gpt-4o-mini', data.usage, false), 'standard price');
+    near(s1.saved_by.batch - s0.saved_by.batch, 0, 'no batch saving');
+  });
+
+  test('a deadline under min_deadline, a stream, or a flex model: not a batch', async () => {
+    const a = await ask('gpt-4o-mini', { 'x-frugal-defer': '500ms' });
+    assert.equal(a.response.headers.get('x-frugal-defer'), 'realtime');
+    const b = await ask('gpt-5-mini', { 'x-frugal-defer': '2m' });
+    assert.equal(b.response.headers.get('x-frugal-defer'), 'flex');
+    const { response } = await openai(fr, { apiKey: MASTER }).chat.completions
+      .create({ model: 'gpt-4o-mini', stream: true, messages: user(`s ${Math.random()}`) },
+        { headers: { 'x-frugal-defer': '2m' } })
+      .withResponse();
+    assert.equal(response.headers.get('x-frugal-defer'), 'realtime');
+    await flushed(3);
+  });
+
+  test('a held client that disconnects is recorded once', async () => {
+    const before = (await spend()).requests;
+    const ac = new AbortController();
+    const p = fetch(`${fr.url}/v1/chat/completions`, {
+      method: 'POST',
+      signal: ac.signal,
+      headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json',
+        'x-frugal-defer': '2m' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: user(`leaving #sim:batch_delay_ms=2000 ${Math.random()}`) }),
+    }).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 500)); // held: the batch takes 2 s
+    ac.abort();
+    assert.equal((await p).name, 'AbortError');
+    await flushed(1);
+    await new Promise((r) => setTimeout(r, 3000)); // the line ends meanwhile: nothing more
+    assert.equal((await spend()).requests - before, 1, 'one record for the abandoned call');
+  });
+});
