@@ -2,7 +2,16 @@
 #include "batch_defer.h"
 
 #include "arena.h"
+#include "admit.h"
 #include "assert.h"
+#include "attrib.h"
+#include "batch_budget.h"
+#include "json.h"
+#include "ledger.h"
+#include "metrics.h"
+#include "price.h"
+#include "redact.h"
+#include "usage.h"
 #include "batch_remote.h"
 #include "call.h"
 #include "clock.h"
@@ -19,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 struct dline {
@@ -34,6 +44,15 @@ struct dline {
     char *answer; /* the 2xx result, or NULL */
     size_t alen;
     struct dline *next;
+    /* for the line's own hold and its late record (fg_defer_line_done
+     * did not take it): the call's facts, copied */
+    const struct fg_model_cfg *mc;
+    const struct fg_dialect_ops *ops; /* of the answer */
+    char call_id[40], batch_id[128];
+    char *key_id, *tags, *model_req;
+    int64_t ts_ms;
+    struct fg_batch_budget bb;
+    int64_t hold, hold_at; /* the line's worst case, reserved at hold_at */
 };
 
 struct job {
@@ -57,13 +76,84 @@ static struct {
     struct job *jobs; /* the thread's */
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-static void unref(struct dline *l)
+static int64_t now_ms(void)
 {
-    if (atomic_fetch_sub(&l->refs, 1) != 1)
-        return;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void line_free(struct dline *l)
+{
     free(l->body);
     free(l->answer);
+    free(l->key_id);
+    free(l->tags);
+    free(l->model_req);
     free(l);
+}
+
+static void unref(struct dline *l)
+{
+    if (atomic_fetch_sub(&l->refs, 1) == 1)
+        line_free(l);
+}
+
+/* The line's own hold ends: `cost` is what its late record spent (0 when
+ * its call took the answer, whose record pays, or when it had none). */
+static void settle(struct dline *l, int64_t cost)
+{
+    if (l->hold > 0)
+        fg_batch_budget_settle(&l->bb, l->hold, l->hold_at, cost, now_ms());
+    l->hold = 0;
+}
+
+/* A line whose call went on without it (deadline, client gone) answered:
+ * the provider bills it, so it is recorded, at the batch price, linked
+ * to its call. */
+static void record_late(struct dline *l)
+{
+    struct fg_usage u = {0};
+    struct fg_json j = {0};
+    if (fg_json_parse(&j, l->answer, l->alen) == 0)
+        l->ops->usage(&j, fg_json_get(&j, 0, "usage"), &u);
+    fg_json_free(&j);
+    const char *prov = g.app->cfg->providers[l->pi].name;
+    const char *strs[] = {l->key_id, l->tags, l->model_req, l->mc->name,
+                          l->model,  prov,    l->call_id,   l->batch_id};
+    size_t need = 64;
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        need += strs[i] ? strlen(strs[i]) + 1 : 0;
+    struct fg_record *r = fg_ledger_record_new(need);
+    snprintf(r->id, sizeof r->id, "%.37s-b", l->call_id);
+    r->ts_ms = l->ts_ms; /* the period the line was reserved in */
+    r->key_id = fg_ledger_record_str(r, l->key_id);
+    r->tags = fg_ledger_record_str(r, l->tags);
+    r->endpoint = "batch";
+    r->model_requested = fg_ledger_record_str(r, l->model_req);
+    r->model = fg_ledger_record_str(r, l->mc->name);
+    r->upstream_model = fg_ledger_record_str(r, l->model);
+    r->provider = fg_ledger_record_str(r, prov);
+    r->route = "fixed";
+    r->cache = "bypass";
+    r->batch = true;
+    r->status = 200;
+    r->linked_id = fg_ledger_record_str(r, l->call_id);
+    r->batch_id = fg_ledger_record_str(r, l->batch_id);
+    r->tok = u.tok;
+    r->reasoning_tokens = u.reasoning;
+    struct fg_price p;
+    bool priced = fg_price_of(l->mc, &p);
+    struct fg_attrib_in in = {.price = priced ? &p : NULL,
+                              .frontier = priced && p.input >= FG_FRONTIER_INPUT_PRICE,
+                              .batch = true,
+                              .native_cache = l->ops->cache.automatic};
+    fg_attrib(&in, r);
+    fg_metrics_observe_money(r);
+    fg_info("deferral: %s's batch line answered after its call went on: recorded as %s", l->call_id,
+            r->id);
+    settle(l, r->cost_pico);
+    fg_ledger_submit(r);
 }
 
 /* On the call's worker: the thread's reference comes with it. */
@@ -75,9 +165,13 @@ static void on_posted(evutil_socket_t fd, short what, void *arg)
     struct fg_call *c = l->call;
     if (c) {
         l->call = NULL;
-        unref(l); /* the call's: it is done with the line */
+        settle(l, 0); /* the call's record pays for the answer */
+        unref(l);     /* the call's: it is done with the line */
         fg_defer_line_done(c, l->answer, l->alen);
-    }
+    } else if (l->answer)
+        record_late(l);
+    else
+        settle(l, 0);
     unref(l);
 }
 
@@ -87,8 +181,25 @@ static void post(struct dline *l)
     struct timeval now = {0, 0};
     if (event_base_once(l->base, -1, EV_TIMEOUT, on_posted, l, &now) < 0) {
         fg_error("deferral: a line could not reach its worker");
+        settle(l, 0);
         unref(l); /* its call goes real time at its deadline */
     }
+}
+
+/* s redacted like the call's own record (NULL: ""), malloc'd. */
+static char *redacted(const char *s)
+{
+    if (!s)
+        return fg_xstrdup("");
+    size_t n = strlen(s), cap = 2 * n + 64;
+    char *o = fg_xmalloc(cap);
+    size_t need = fg_redact(s, n, o, cap);
+    if (need >= cap) {
+        free(o);
+        o = fg_xmalloc(need + 1);
+        fg_redact(s, n, o, need + 1);
+    }
+    return o;
 }
 
 static void *queue_line(struct fg_call *c)
@@ -107,6 +218,27 @@ static void *queue_line(struct fg_call *c)
     l->dialect = c->out->dialect;
     l->endpoint = c->endpoint == FG_EP_RESPONSES ? "/v1/responses" : NULL;
     snprintf(l->model, sizeof l->model, "%s", c->serve.upstream_model);
+    l->mc = c->serve.model;
+    l->ops = c->out;
+    snprintf(l->call_id, sizeof l->call_id, "%s", c->id);
+    l->key_id = fg_xstrdup(c->who.key_id ? c->who.key_id : "anonymous");
+    l->tags = redacted(c->who.tags.recorded);
+    l->model_req = redacted(c->model_name);
+    l->ts_ms = c->meter.acct.ts_ms;
+    /* the line holds its own worst case: when the deadline comes first,
+     * the call's real-time answer and the line are both billed */
+    l->hold_at = now_ms();
+    fg_batch_budget_of(l->key_id, l->tags, l->hold_at, &l->bb);
+    int64_t worst = c->who.admit ? c->who.admit->worst_pico : 0;
+    struct fg_err e = {0};
+    bool hopeless;
+    if (l->bb.n && worst > 0) {
+        if (fg_batch_budget_reserve(&l->bb, worst, l->hold_at, &e, &hopeless) < 0) {
+            line_free(l); /* no room for both: real time only */
+            return NULL;
+        }
+        l->hold = worst;
+    }
     pthread_mutex_lock(&g.mu);
     bool ok = g.running && !g.stop;
     if (ok) {
@@ -118,8 +250,8 @@ static void *queue_line(struct fg_call *c)
     }
     pthread_mutex_unlock(&g.mu);
     if (!ok) {
-        free(l->body);
-        free(l);
+        settle(l, 0);
+        line_free(l);
         return NULL;
     }
     return l;
@@ -204,6 +336,8 @@ static void submit_all(struct dline *take)
             continue;
         }
         fg_info("deferral: %zu line(s) in provider batch %s", j->n, j->remote_id);
+        for (size_t i = 0; i < j->n; i++)
+            snprintf(j->lines[i]->batch_id, sizeof j->lines[i]->batch_id, "%s", j->remote_id);
         j->next_poll_ns = fg_clock_now_ns() + poll_ns();
         j->next = g.jobs;
         g.jobs = j;

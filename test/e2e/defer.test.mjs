@@ -98,14 +98,34 @@ describe('deferral into provider batches', () => {
     assert.ok(s1.saved_by.batch - s0.saved_by.batch > 0, 'a batch saving');
   });
 
-  test('a batch slower than the deadline: answered in real time, at standard price', async () => {
+  const calls = async () => (await call(fr, '/frugal/calls?limit=200', { method: 'GET' })).json.data ?? [];
+  /* the late record of call `id`'s batch line, once the ledger has it */
+  async function lateRecord(id) {
+    for (let i = 0; i < 500; i++) {
+      const r = (await calls()).find((c) => c.id === `${id}-b`);
+      if (r) return r;
+      await new Promise((res) => setTimeout(res, 20));
+    }
+    throw new Error(`no late batch record for ${id}`);
+  }
+
+  test('a batch slower than the deadline: real time at standard price, the late line recorded at batch price', async () => {
     const s0 = await spend();
-    const { data, response } = await ask('gpt-4o-mini', { 'x-frugal-defer': '3s' }, 'slow #sim:batch_delay_ms=60000');
+    const { data, response } = await ask('gpt-4o-mini', { 'x-frugal-defer': '2s' }, 'slow #sim:batch_delay_ms=4000');
     assert.equal(response.headers.get('x-frugal-defer'), 'realtime');
+    const id = response.headers.get('x-frugal-request-id');
     await flushed(1);
     const s1 = await spend();
     near(s1.cost_usd - s0.cost_usd, billed('gpt-4o-mini', data.usage, false), 'standard price');
-    near(s1.saved_by.batch - s0.saved_by.batch, 0, 'no batch saving');
+    near(s1.saved_by.batch - s0.saved_by.batch, 0, 'no batch saving yet');
+    // the line still finishes at the provider (4 s), which bills it: recorded
+    const late = await lateRecord(id);
+    assert.equal(late.status, 200);
+    assert.ok(Number(late.cost_usd) > 0, 'the late line is billed');
+    await flushed(1);
+    const s2 = await spend();
+    assert.ok(s2.saved_by.batch - s1.saved_by.batch > 0, 'at the batch price');
+    assert.equal((await calls()).filter((c) => c.id === id).length, 1, 'the call itself once');
   });
 
   test('a deadline under min_deadline, a stream, or a flex model: not a batch', async () => {
@@ -121,7 +141,7 @@ describe('deferral into provider batches', () => {
     await flushed(3);
   });
 
-  test('a held client that disconnects is recorded once', async () => {
+  test('a held client that disconnects: its call recorded once, its line when it ends', async () => {
     const before = (await spend()).requests;
     const ac = new AbortController();
     const p = fetch(`${fr.url}/v1/chat/completions`, {
@@ -135,7 +155,12 @@ describe('deferral into provider batches', () => {
     ac.abort();
     assert.equal((await p).name, 'AbortError');
     await flushed(1);
-    await new Promise((r) => setTimeout(r, 3000)); // the line ends meanwhile: nothing more
-    assert.equal((await spend()).requests - before, 1, 'one record for the abandoned call');
+    const left = (await calls()).find((c) => c.status === 499);
+    assert.ok(left, 'the abandoned call is recorded (499)');
+    const late = await lateRecord(left.id); // the provider still bills the line
+    assert.equal(late.status, 200);
+    await flushed(1);
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await spend()).requests - before, 2, 'the call once, its late line once');
   });
 });
