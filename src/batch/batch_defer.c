@@ -31,10 +31,20 @@
 #include <sys/time.h>
 #include <time.h>
 
-struct dline {
-    atomic_int refs;      /* the thread's and the call's */
-    struct fg_call *call; /* on its worker only; NULL once dropped */
+struct dline;
+
+/* A call waiting for a line, on its own worker. */
+struct waiter {
+    struct dline *l;      /* a reference */
+    struct fg_call *call; /* NULL: the call let go while the answer was on its way */
     struct event_base *base;
+};
+
+struct dline {
+    atomic_int refs;     /* the thread's and its waiter's */
+    struct waiter *w;    /* the call waiting for it, or NULL (under g.mu) */
+    bool ended;          /* handed back (under g.mu) */
+    struct dline *pnext; /* g.pending (under g.mu) */
     int pi;
     enum fg_dialect dialect;
     const char *endpoint; /* OpenAI: the lines' url (NULL: chat) */
@@ -69,9 +79,10 @@ static struct {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct dline *queue; /* newest first, under mu */
-    uint64_t first_ns;   /* when the oldest queued line came */
-    bool stop, running;  /* under mu */
+    struct dline *queue;   /* newest first, under mu */
+    struct dline *pending; /* every line not yet handed back, under mu */
+    uint64_t first_ns;     /* when the oldest queued line came */
+    bool stop, running;    /* under mu */
     _Atomic bool abort;
     struct job *jobs; /* the thread's */
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
@@ -156,34 +167,58 @@ static void record_late(struct dline *l)
     fg_ledger_submit(r);
 }
 
-/* On the call's worker: the thread's reference comes with it. */
+/* On the waiter's worker. */
 static void on_posted(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct dline *l = arg;
-    struct fg_call *c = l->call;
-    if (c) {
-        l->call = NULL;
+    struct waiter *w = arg;
+    struct dline *l = w->l;
+    if (w->call) {
         settle(l, 0); /* the call's record pays for the answer */
-        unref(l);     /* the call's: it is done with the line */
-        fg_defer_line_done(c, l->answer, l->alen);
+        fg_defer_line_done(w->call, l->answer, l->alen);
     } else if (l->answer)
         record_late(l);
     else
         settle(l, 0);
+    free(w);
     unref(l);
 }
 
-/* Hand the line (answered or not) back to its worker. */
+static void pending_remove(struct dline *l)
+{
+    for (struct dline **p = &g.pending; *p; p = &(*p)->pnext)
+        if (*p == l) {
+            *p = l->pnext;
+            return;
+        }
+}
+
+/* The line ended (answered or not): to the call waiting for it, else
+ * recorded when the provider answered it.  Drops the thread's reference. */
 static void post(struct dline *l)
 {
+    pthread_mutex_lock(&g.mu);
+    struct waiter *w = l->w;
+    l->w = NULL;
+    l->ended = true;
+    pending_remove(l);
+    pthread_mutex_unlock(&g.mu);
     struct timeval now = {0, 0};
-    if (event_base_once(l->base, -1, EV_TIMEOUT, on_posted, l, &now) < 0) {
-        fg_error("deferral: a line could not reach its worker");
-        settle(l, 0);
-        unref(l); /* its call goes real time at its deadline */
+    if (w && event_base_once(w->base, -1, EV_TIMEOUT, on_posted, w, &now) < 0) {
+        fg_error("deferral: a line could not reach its worker (real time at the deadline)");
+        pthread_mutex_lock(&g.mu);
+        l->w = w; /* its call drops it (and frees w) */
+        pthread_mutex_unlock(&g.mu);
+        w = NULL;
     }
+    if (!w) {
+        if (l->answer)
+            record_late(l);
+        else
+            settle(l, 0);
+    }
+    unref(l);
 }
 
 /* s redacted like the call's own record (NULL: ""), malloc'd. */
@@ -202,18 +237,53 @@ static char *redacted(const char *s)
     return o;
 }
 
+static struct waiter *waiter_new(struct dline *l, struct fg_call *c)
+{
+    struct waiter *w = fg_xcalloc(1, sizeof *w);
+    w->l = l;
+    w->call = c;
+    w->base = c->w->base;
+    return w;
+}
+
+/* A client's retry of a deferred call whose client left: the same key,
+ * provider and encoded body, its line still pending with nobody waiting
+ * (under g.mu). */
+static struct dline *retry_of(const char *key, int pi, const char *b, size_t n)
+{
+    for (struct dline *l = g.pending; l; l = l->pnext)
+        if (!l->w && !l->ended && l->pi == pi && l->len == n && !strcmp(l->key_id, key) &&
+            !memcmp(l->body, b, n))
+            return l;
+    return NULL;
+}
+
 static void *queue_line(struct fg_call *c)
 {
-    struct dline *l = fg_xcalloc(1, sizeof *l);
     const char *b = c->enc.body ? c->enc.body : c->raw;
     size_t n = c->enc.body ? c->enc.body_len : c->raw_len;
+    const char *key = c->who.key_id ? c->who.key_id : "anonymous";
+    pthread_mutex_lock(&g.mu);
+    if (!g.running || g.stop) {
+        pthread_mutex_unlock(&g.mu);
+        return NULL;
+    }
+    struct dline *was = retry_of(key, c->serve.provider_index, b, n);
+    if (was) {
+        atomic_fetch_add(&was->refs, 1);
+        was->w = waiter_new(was, c);
+        struct waiter *w = was->w;
+        pthread_mutex_unlock(&g.mu);
+        fg_info("deferral: %s is a retry of %s: waits for its batch line", c->id, was->call_id);
+        return w;
+    }
+    pthread_mutex_unlock(&g.mu);
+    struct dline *l = fg_xcalloc(1, sizeof *l);
     l->body = fg_xmalloc(n + 1);
     memcpy(l->body, b, n);
     l->body[n] = 0;
     l->len = n;
     atomic_init(&l->refs, 2);
-    l->call = c;
-    l->base = c->w->base;
     l->pi = c->serve.provider_index;
     l->dialect = c->out->dialect;
     l->endpoint = c->endpoint == FG_EP_RESPONSES ? "/v1/responses" : NULL;
@@ -221,7 +291,7 @@ static void *queue_line(struct fg_call *c)
     l->mc = c->serve.model;
     l->ops = c->out;
     snprintf(l->call_id, sizeof l->call_id, "%s", c->id);
-    l->key_id = fg_xstrdup(c->who.key_id ? c->who.key_id : "anonymous");
+    l->key_id = fg_xstrdup(key);
     l->tags = redacted(c->who.tags.recorded);
     l->model_req = redacted(c->model_name);
     l->ts_ms = c->meter.acct.ts_ms;
@@ -239,6 +309,8 @@ static void *queue_line(struct fg_call *c)
         }
         l->hold = worst;
     }
+    struct waiter *w = waiter_new(l, c);
+    l->w = w;
     pthread_mutex_lock(&g.mu);
     bool ok = g.running && !g.stop;
     if (ok) {
@@ -246,23 +318,36 @@ static void *queue_line(struct fg_call *c)
             g.first_ns = fg_clock_now_ns();
         l->next = g.queue;
         g.queue = l;
+        l->pnext = g.pending;
+        g.pending = l;
         pthread_cond_signal(&g.cv);
     }
     pthread_mutex_unlock(&g.mu);
     if (!ok) {
         settle(l, 0);
+        free(w);
         line_free(l);
         return NULL;
     }
-    return l;
+    return w;
 }
 
-/* On the call's worker. */
+/* On the call's worker: the call goes on without the line. */
 static void drop_line(void *line)
 {
-    struct dline *l = line;
-    FG_ASSERT(l->call);
-    l->call = NULL;
+    struct waiter *w = line;
+    struct dline *l = w->l;
+    FG_ASSERT(w->call);
+    pthread_mutex_lock(&g.mu);
+    bool mine = l->w == w;
+    if (mine)
+        l->w = NULL; /* pending still: a retry may wait for it, else recorded */
+    pthread_mutex_unlock(&g.mu);
+    if (!mine) {
+        w->call = NULL; /* the answer is on its way: on_posted frees w */
+        return;
+    }
+    free(w);
     unref(l);
 }
 
@@ -445,6 +530,7 @@ static void *run(void *arg)
         g.jobs = j->next;
         job_free(j, true);
     }
+    fg_json_thread_cleanup(); /* late records' usage was read here */
     return NULL;
 }
 

@@ -141,6 +141,33 @@ describe('deferral into provider batches', () => {
     await flushed(3);
   });
 
+  test("a client's retry of a call whose client left waits for the same batch line", async () => {
+    const before = (await spend()).requests;
+    const body = JSON.stringify({ model: 'gpt-4o-mini',
+      messages: user(`retry me #sim:batch_delay_ms=2500 ${Math.random()}`) });
+    const post = (signal) => fetch(`${fr.url}/v1/chat/completions`, {
+      method: 'POST',
+      signal,
+      headers: { authorization: `Bearer ${MASTER}`, 'content-type': 'application/json',
+        'x-frugal-defer': '2m' },
+      body,
+    });
+    const ac = new AbortController();
+    const first = post(ac.signal).catch((e) => e);
+    await new Promise((r) => setTimeout(r, 800)); // its line is in a provider batch by now
+    ac.abort(); // as an SDK does on its timeout, before it retries
+    assert.equal((await first).name, 'AbortError');
+    const retry = await post(undefined);
+    assert.equal(retry.status, 200);
+    assert.equal(retry.headers.get('x-frugal-defer'), 'batch');
+    await retry.json();
+    await flushed(2);
+    await new Promise((r) => setTimeout(r, 1000));
+    // the left call (499) and the retry answered from the line: no third,
+    // late record of a line added twice or orphaned
+    assert.equal((await spend()).requests - before, 2, 'one line for both');
+  });
+
   test('a held client that disconnects: its call recorded once, its line when it ends', async () => {
     const before = (await spend()).requests;
     const ac = new AbortController();
