@@ -214,7 +214,8 @@ int fg_daemon_run(const struct fg_config *cfg)
 out:
     /* The shutdown order, written down here only:
      *  1. the batch executor stops first: its lines run on the workers, so
-     *     it must not post more while they drain;
+     *     it must not post more while they drain; then the deferral
+     *     collector, which hands every held call back for real time;
      *  2. the workers drain (or, after a failed start, are cut), then are
      *     joined and freed, with their per-worker state (store handles);
      *  3. the server's own (provider runtime facts, connection limits),

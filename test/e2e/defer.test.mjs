@@ -191,3 +191,35 @@ describe('deferral into provider batches', () => {
     assert.equal((await spend()).requests - before, 2, 'the call once, its late line once');
   });
 });
+
+describe('deferral at shutdown', () => {
+  test('held calls are answered in real time within the grace period', async () => {
+    const fr = await startFrugal({
+      name: 'frugal-defer-stop',
+      config: {
+        server: { master_key: MASTER, shutdown_grace_ms: 20000 },
+        providers: [{ name: 'sim', type: 'sim' }],
+        models: [{ name: 'gpt-4o-mini', provider: 'sim' }],
+        batches: { poll_ms: 100 },
+        deferral: { window_ms: 100, min_deadline: '1s', max_deadline: '5m' },
+      },
+    });
+    try {
+      const held = openai(fr, { apiKey: MASTER, maxRetries: 0 }).chat.completions
+        .create({ model: 'gpt-4o-mini', messages: user(`hold me #sim:batch_delay_ms=600000 ${Math.random()}`) },
+          { headers: { 'x-frugal-defer': '5m' } })
+        .withResponse();
+      let settled = false;
+      held.then(() => { settled = true; }, () => { settled = true; });
+      await new Promise((r) => setTimeout(r, 800)); // in its provider batch by now
+      assert.equal(settled, false, 'the call is held for its batch line');
+      fr.proc.kill('SIGTERM');
+      const { data, response } = await held;
+      assert.equal(response.headers.get('x-frugal-defer'), 'realtime');
+      assert.ok(data.choices[0].message.content.length > 0);
+    } finally {
+      const st = await fr.stop({ send: false });
+      assert.equal(st.code, 0);
+    }
+  });
+});
