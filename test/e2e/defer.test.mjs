@@ -141,6 +141,30 @@ describe('deferral into provider batches', () => {
     await flushed(3);
   });
 
+  test('a held call and its line each hold the worst case on the key budget', async () => {
+    const k = await call(fr, '/frugal/keys', { body: { name: 'deferbudget', budget: '10/day' } });
+    assert.equal(k.status, 201, k.text);
+    const reserved = async () =>
+      Number((await call(fr, `/frugal/keys/${k.json.id}`, { method: 'GET' })).json.usage.budget.reserved_usd);
+    const text = `same size #sim:delay_ms=1500 #sim:batch_delay_ms=1500 ${String(Math.random()).padEnd(20, '0').slice(0, 20)}`;
+    const send = (headers) => openai(fr, { apiKey: k.json.key }).chat.completions
+      .create({ model: 'gpt-4o-mini', max_tokens: 200, messages: user(text) }, { headers })
+      .withResponse();
+    const rt = send({}); // real time, 1.5 s at the provider
+    await new Promise((r) => setTimeout(r, 600));
+    const one = await reserved();
+    await rt;
+    assert.ok(one > 0, 'a call in flight holds its worst case');
+    const deferred = send({ 'x-frugal-defer': '2m' }); // its batch line takes 1.5 s
+    await new Promise((r) => setTimeout(r, 800));
+    const both = await reserved();
+    const { response } = await deferred;
+    assert.equal(response.headers.get('x-frugal-defer'), 'batch');
+    assert.ok(Math.abs(both - 2 * one) <= 0.02 * one, `the call and its line: ${both} vs 2 x ${one}`);
+    await flushed(2);
+    assert.equal(await reserved(), 0, 'both holds released');
+  });
+
   test("a client's retry of a call whose client left waits for the same batch line", async () => {
     const before = (await spend()).requests;
     const body = JSON.stringify({ model: 'gpt-4o-mini',
