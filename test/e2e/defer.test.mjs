@@ -98,6 +98,17 @@ describe('deferral into provider batches', () => {
     assert.ok(s1.saved_by.batch - s0.saved_by.batch > 0, 'a batch saving');
   });
 
+  test('a deferred Responses call (OpenAI SDK) is answered from its batch line', async () => {
+    const { data, response } = await openai(fr, { apiKey: MASTER }).responses
+      .create({ model: 'gpt-4o-mini', input: `hello #sim:tokens=50 ${Math.random()}` },
+        { headers: { 'x-frugal-defer': '90s' } })
+      .withResponse();
+    assert.equal(response.headers.get('x-frugal-defer'), 'batch');
+    assert.equal(data.object, 'response');
+    assert.ok(data.output_text.length > 0);
+    await flushed(1);
+  });
+
   const calls = async () => (await call(fr, '/frugal/calls?limit=200', { method: 'GET' })).json.data ?? [];
   /* the late record of call `id`'s batch line, once the ledger has it */
   async function lateRecord(id) {
