@@ -48,7 +48,7 @@ describe('deferral into provider batches', () => {
           { name: 'claude-haiku-4-5', provider: 'sim' },
         ],
         batches: { poll_ms: 100 },
-        deferral: { window_ms: 300, min_deadline: '1s', max_deadline: '2m' },
+        deferral: { window_ms: 1000, min_deadline: '1s', max_deadline: '2m' }, // a window wide enough for concurrent calls under load
       },
     });
   });
@@ -83,6 +83,7 @@ describe('deferral into provider batches', () => {
     assert.equal(s1.requests - s0.requests, 3, 'one record per call');
     near(s1.cost_usd - s0.cost_usd, cost, 'cost at batch rates');
     near(s1.saved_by.batch - s0.saved_by.batch, saved, 'saved_by.batch = standard - batch');
+    assert.match(fr.err, /deferral: 3 line\(s\) in provider batch/, 'one provider batch for the window');
   });
 
   test('a deferred Messages call (Anthropic SDK) is answered from its batch line', async () => {
@@ -157,17 +158,17 @@ describe('deferral into provider batches', () => {
     assert.equal(k.status, 201, k.text);
     const reserved = async () =>
       Number((await call(fr, `/frugal/keys/${k.json.id}`, { method: 'GET' })).json.usage.budget.reserved_usd);
-    const text = `same size #sim:delay_ms=1500 #sim:batch_delay_ms=1500 ${String(Math.random()).padEnd(20, '0').slice(0, 20)}`;
+    const text = `same size #sim:delay_ms=3000 #sim:batch_delay_ms=3000 ${String(Math.random()).padEnd(20, '0').slice(0, 20)}`;
     const send = (headers) => openai(fr, { apiKey: k.json.key }).chat.completions
       .create({ model: 'gpt-4o-mini', max_tokens: 200, messages: user(text) }, { headers })
       .withResponse();
-    const rt = send({}); // real time, 1.5 s at the provider
-    await new Promise((r) => setTimeout(r, 600));
+    const rt = send({}); // real time, 3 s at the provider
+    await new Promise((r) => setTimeout(r, 1000));
     const one = await reserved();
     await rt;
     assert.ok(one > 0, 'a call in flight holds its worst case');
-    const deferred = send({ 'x-frugal-defer': '2m' }); // its batch line takes 1.5 s
-    await new Promise((r) => setTimeout(r, 800));
+    const deferred = send({ 'x-frugal-defer': '2m' }); // its batch line takes 3 s
+    await new Promise((r) => setTimeout(r, 1000));
     const both = await reserved();
     const { response } = await deferred;
     assert.equal(response.headers.get('x-frugal-defer'), 'batch');
@@ -213,7 +214,7 @@ describe('deferral into provider batches', () => {
         'x-frugal-defer': '2m' },
       body: JSON.stringify({ model: 'gpt-4o-mini', messages: user(`leaving #sim:batch_delay_ms=2000 ${Math.random()}`) }),
     }).catch((e) => e);
-    await new Promise((r) => setTimeout(r, 500)); // held: the batch takes 2 s
+    await new Promise((r) => setTimeout(r, 1000)); // held: the window, then 2 s of batch
     ac.abort();
     assert.equal((await p).name, 'AbortError');
     await flushed(1);
