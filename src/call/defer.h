@@ -28,7 +28,7 @@
  *    (fg_defer_retry_ms < 0).  The client just gets its answer; each
  *    refused attempt is a ledger record (429, no cost) and the provider's
  *    breaker does not count it (capacity is not a failure).
- *  - Response header `x-frugal-defer: flex | realtime` on a deferrable
+ *  - Response header `x-frugal-defer: flex | batch | realtime` on a deferrable
  *    call (fg_defer_header): how it was served. */
 /* Deferral into provider batches (fg_defer_hold, at the end of the
  * pipeline, instead of the transfer): a non-streamed chat, Messages or
