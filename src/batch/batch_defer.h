@@ -13,13 +13,22 @@
  *    batch per (provider, dialect, endpoint, model) with batch_remote.h,
  *    and polls it every `batches.poll_ms` (at most 1 s) until it ends.
  *  - A line's result (its 2xx body, or none: errored, expired, a failed
- *    submit, the batch gone) is posted to the worker of its call with
- *    event_base_once; there, fg_defer_line_done answers the call unless
- *    the call dropped the line first (deadline, client gone, ended).
- *  - A line is shared by the thread and its call (a reference each); the
- *    call's side (`call`) is read and written only on its worker.
- *  - Not built: a line whose call went real time is not recorded when it
- *    finishes (the provider may bill it); results do not cross replicas. */
+ *    submit, the batch gone) is posted to the worker of the call waiting
+ *    for it with event_base_once; there, fg_defer_line_done answers the
+ *    call at the batch price.
+ *  - Each line holds its own worst case (the call's) on the key and tag
+ *    budgets (batch_budget.h) until it ends: a call whose budgets cannot
+ *    hold both is not deferred.  A line that answers after its call went
+ *    on (deadline, client gone) is recorded on its own, at the batch
+ *    price, id CALL_ID-b, linked to the call; its hold settles to that.
+ *  - A retry: a call with the same key, provider and encoded body as a
+ *    pending line nobody waits for (its client left) waits for that line.
+ *  - A line is shared by the thread and one waiter per waiting call (a
+ *    reference each); the waiter's `call` is read and written only on its
+ *    worker; which waiter a line has is under the lock.
+ *  - Not built: results do not cross replicas; pending lines do not
+ *    survive a restart; at shutdown lines are handed back unanswered (not
+ *    recorded when the provider finishes them). */
 #ifndef FRUGAL_BATCH_DEFER_H
 #define FRUGAL_BATCH_DEFER_H
 
