@@ -4,6 +4,7 @@
 #include "respcache.h"
 #include "clock.h"
 #include "assert.h"
+#include "defer.h"
 #include "admit.h"
 #include "meter.h"
 #include "provider.h"
@@ -126,6 +127,7 @@ void fg_call_finish(struct fg_call *c)
     c->cache.old = NULL;
     if (c->meter.hours.on) /* (every record prices its share: none is left) */
         fg_selfhost_end(c->meter.hours_of, &c->meter.hours, 0, fg_clock_wall_us());
+    fg_defer_end(c); /* a held call lets go of its batch line */
     if (c->up.idle_ev)
         event_free(c->up.idle_ev);
     if (c->fo.retry_ev)
@@ -209,6 +211,7 @@ void fg_call_next_attempt(struct fg_call *c)
     c->meter.checked = c->meter.estimated = c->meter.upstream_cut = false;
     c->meter.note = NULL;
     c->defer.flex_billed = c->defer.tier_seen = false; /* the new attempt's tier is its own */
+    c->defer.batch_billed = false;
     c->meter.data_events = c->meter.answer_tokens_est = 0;
     c->meter.hours_of = NULL; /* (its share is in that record) */
     c->status = 0;

@@ -202,14 +202,17 @@ struct fg_call_batch {
 
 /* Deferral: a call that may wait for a cheaper tier (defer.c). */
 struct fg_call_defer {
-    uint64_t deadline_ns; /* monotonic time (clock.h) by which it must be
+    uint64_t deadline_ns;      /* monotonic time (clock.h) by which it must be
                              answered; 0 = not deferrable */
-    const char *why;      /* "header" | the defer_for selector that matched */
-    bool flex;            /* this attempt asked for service_tier "flex" */
-    bool flex_billed;     /* ... and the provider served it there */
-    bool tier_seen;       /* the answer named its service_tier */
-    bool standard;        /* flex refused until the deadline: standard from now on */
-    int refusals;         /* flex capacity refusals so far */
+    const char *why;           /* "header" | the defer_for selector that matched */
+    bool flex;                 /* this attempt asked for service_tier "flex" */
+    bool flex_billed;          /* ... and the provider served it there */
+    bool tier_seen;            /* the answer named its service_tier */
+    bool standard;             /* flex refused until the deadline: standard from now on */
+    int refusals;              /* flex capacity refusals so far */
+    bool batch_billed;         /* answered with its provider batch line (batch price) */
+    void *line;                /* the pending batch line (the collector's), or NULL */
+    struct event *deadline_ev; /* real time at the deadline while the line is pending */
 };
 
 /* Response cache (pipeline.c respcache stage, embed.c). */

@@ -8,8 +8,13 @@
 #include "route.h"
 #include "runtime.h"
 
+#include "pipeline.h"
+#include "relay.h"
+#include "log.h"
+
 #include <ctype.h>
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,5 +198,103 @@ const char *fg_defer_header(const struct fg_call *c)
 {
     if (!c->defer.deadline_ns)
         return NULL;
-    return c->defer.flex_billed ? "flex" : "realtime";
+    return c->defer.flex_billed ? "flex" : c->defer.batch_billed ? "batch" : "realtime";
+}
+
+/* Set before the workers start, read-only after: no lock. */
+static struct fg_defer_collector g_collector;
+
+void fg_defer_set_collector(const struct fg_defer_collector *col)
+{
+    if (col)
+        g_collector = *col;
+    else
+        memset(&g_collector, 0, sizeof g_collector);
+}
+
+static bool batch_wanted(const struct fg_call *c)
+{
+    const struct fg_provider_cfg *p = c->serve.provider;
+    /* a provider's batch API, or a local batch (no discount: real time) */
+    bool batch_api = p && !(p->batch && !strcmp(p->batch, "local"));
+    int64_t left = now_left_ms(c);
+    return g_collector.queue && c->defer.deadline_ns && !c->batch.line && !c->batch.plan &&
+           !c->stream && !c->so.client_stream && left > 0 &&
+           (c->endpoint == FG_EP_CHAT || c->endpoint == FG_EP_MESSAGES ||
+            (c->endpoint == FG_EP_RESPONSES && c->out->shape == FG_DIALECT_RESPONSES)) &&
+           fg_defer_decide(fg_flex_capable(c->serve.model), batch_api, left,
+                           (int64_t)c->w->app->cfg->deferral.min_deadline_s * 1000) ==
+               FG_DEFER_BATCH;
+}
+
+/* Let go of the line; the collector ignores its result from now on. */
+static void drop_line(struct fg_call *c)
+{
+    if (c->defer.deadline_ev) {
+        event_free(c->defer.deadline_ev);
+        c->defer.deadline_ev = NULL;
+    }
+    if (c->defer.line)
+        g_collector.drop(c->defer.line);
+    c->defer.line = NULL;
+}
+
+/* Real time now: the deadline came, or the batch gave no answer. */
+static void go_realtime(struct fg_call *c)
+{
+    drop_line(c);
+    if (fg_relay_start(c) < 0) {
+        c->status = c->err.status;
+        fg_client_send_error(c, true);
+        c->state = FG_CALL_DONE;
+        fg_call_finish(c);
+    }
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct fg_call *c = arg;
+    fg_info("%s deferred: deadline before the batch line; real time", c->id);
+    go_realtime(c);
+}
+
+bool fg_defer_hold(struct fg_call *c)
+{
+    if (!batch_wanted(c))
+        return false;
+    c->defer.deadline_ev = evtimer_new(c->w->base, on_deadline, c);
+    if (!c->defer.deadline_ev)
+        return false;
+    void *line = g_collector.queue(c);
+    if (!line) {
+        event_free(c->defer.deadline_ev);
+        c->defer.deadline_ev = NULL;
+        return false;
+    }
+    c->defer.line = line;
+    int64_t left = now_left_ms(c);
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+    evtimer_add(c->defer.deadline_ev, &tv);
+    c->state = FG_CALL_UPSTREAM; /* waiting for an answer, like a transfer */
+    return true;
+}
+
+void fg_defer_line_done(struct fg_call *c, const char *body, size_t len)
+{
+    FG_ASSERT(c->defer.line);
+    c->defer.line = NULL; /* the collector is done with it */
+    if (!body) {
+        go_realtime(c);
+        return;
+    }
+    drop_line(c);
+    c->defer.batch_billed = true;
+    fg_relay_answer_line(c, body, len);
+}
+
+void fg_defer_end(struct fg_call *c)
+{
+    drop_line(c);
 }

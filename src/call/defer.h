@@ -12,8 +12,7 @@
  *  - The way (fg_defer_decide, pure), in order: a flex-capable model
  *    (config/flex.h) → flex; else a provider with a batch API and a
  *    deadline of at least `deferral.min_deadline` → batch; else real time.
- *    Deferral into provider batches is not built yet: a "batch" call is
- *    served in real time today (and says so: x-frugal-defer: realtime).
+ *    A "batch" call waits for a provider batch line (below).
  *  - Flex (fg_defer_encode, at the end of the encode stage): an OpenAI
  *    chat or Responses call on a flex-capable model, whose client did not
  *    choose a service_tier itself, not a batch line, before its deadline
@@ -29,8 +28,21 @@
  *    (fg_defer_retry_ms < 0).  The client just gets its answer; each
  *    refused attempt is a ledger record (429, no cost) and the provider's
  *    breaker does not count it (capacity is not a failure).
- *  - Response header `x-frugal-defer: flex | realtime` on a deferrable
+ *  - Response header `x-frugal-defer: flex | batch | realtime` on a deferrable
  *    call (fg_defer_header): how it was served. */
+/* Deferral into provider batches (fg_defer_hold, at the end of the
+ * pipeline, instead of the transfer): a non-streamed chat, Messages or
+ * Responses call whose way is "batch" and whose provider has
+ * `batch: provider` is handed, encoded, to the collector the app set
+ * (batch/batch_defer.h, so call/ knows no batch code) and held: no
+ * transfer, its budget hold kept.  Its line's 2xx result, posted back to
+ * the call's worker (fg_defer_line_done), is its answer at the batch
+ * price (saved_by.batch, x-frugal-defer: batch).  A line without a 2xx
+ * result, a collector that could not take it, or the deadline coming
+ * first: the call starts in real time then (never later than the
+ * deadline + one call).  A call that ends (answered, client gone,
+ * shutdown) drops its line (fg_defer_end): the collector ignores that
+ * line's result. */
 #ifndef FRUGAL_DEFER_H
 #define FRUGAL_DEFER_H
 
@@ -68,7 +80,26 @@ bool fg_defer_refused(const struct fg_call *c);
 /* After a refusal: ms to wait before retrying flex, or -1: the deadline
  * is too near, go to the standard tier now. */
 long fg_defer_retry_ms(const struct fg_call *c);
-/* "flex" | "realtime" for a deferrable call, else NULL. */
+/* The app's collector of provider batch lines, set once at startup
+ * before the workers run (NULL: none, batch deferral is real time).
+ * queue(c) runs on c's worker: it copies what it needs and returns the
+ * line's handle, or NULL (real time).  When the line ends the collector
+ * calls fg_defer_line_done on c's worker unless drop(line) ran first
+ * (on the same worker). */
+struct fg_defer_collector {
+    void *(*queue)(struct fg_call *c);
+    void (*drop)(void *line);
+};
+void fg_defer_set_collector(const struct fg_defer_collector *col);
+/* End of the pipeline: true when c is now held for its batch line. */
+bool fg_defer_hold(struct fg_call *c);
+/* On c's worker: its line ended; body/len its 2xx answer, or NULL: no
+ * answer from the batch (real time now). */
+void fg_defer_line_done(struct fg_call *c, const char *body, size_t len);
+/* From fg_call_finish: drop the line and the deadline timer. */
+void fg_defer_end(struct fg_call *c);
+
+/* "flex" | "batch" | "realtime" for a deferrable call, else NULL. */
 const char *fg_defer_header(const struct fg_call *c);
 
 #endif

@@ -308,6 +308,7 @@ void fg_meter_price(struct fg_call *c)
         .output_len = c->so.text_len,
         .response_cache_hit = c->cache.status && !strcmp(c->cache.status, "hit"),
         .flex = c->defer.flex_billed,
+        .batch = c->defer.batch_billed, /* a deferred call answered by its batch line */
         /* what the app gets without frugal: OpenAI-dialect providers cache
          * prefixes by themselves; a client's own cache_control is its own */
         .native_cache =

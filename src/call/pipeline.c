@@ -487,6 +487,8 @@ static int run_from(struct fg_call *c, size_t from)
                           c->serve.model->name, c->serve.provider->name);
     if (c->batch.plan)
         return c->client.ops->plan(c->client.ctx, c); /* client.h */
+    if (fg_defer_hold(c))
+        return FG_PIPELINE_WAIT; /* its provider batch line, or real time at the deadline */
     return fg_relay_start(c);
 }
 

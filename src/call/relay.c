@@ -1014,6 +1014,20 @@ static void on_done(struct fg_xfer *x, CURLcode res)
     fg_call_finish(c);
 }
 
+void fg_relay_answer_line(struct fg_call *c, const char *body, size_t len)
+{
+    FG_ASSERT(c->state == FG_CALL_UPSTREAM && !c->up.xfer.easy);
+    c->up.status = 200;
+    if (!c->up.body)
+        c->up.body = evbuffer_new();
+    evbuffer_drain(c->up.body, evbuffer_get_length(c->up.body));
+    evbuffer_add(c->up.body, body, len);
+    if (finish_buffered(c))
+        return; /* a retry or an escalation is on its way */
+    c->state = FG_CALL_DONE;
+    fg_call_finish(c);
+}
+
 /* The fixed part of every upstream request's headers. */
 struct curl_slist *fg_relay_base_headers(bool stream)
 {

@@ -18,6 +18,11 @@
 #include <stdbool.h>
 
 int fg_relay_start(struct fg_call *c);
+/* A held deferred call's provider batch line answered (defer.h): the
+ * line's 2xx response body, in the provider's dialect, is the upstream
+ * answer, finished as a buffered transfer's (translated, metered,
+ * answered); the call ends unless a retry or escalation starts. */
+void fg_relay_answer_line(struct fg_call *c, const char *body, size_t len);
 /* Content-Type, no Expect, and Accept for streams; caller owns the list. */
 struct curl_slist *fg_relay_base_headers(bool stream);
 

@@ -6,6 +6,7 @@
 #include "batch_api.h"
 #include "batch_budget.h"
 #include "batch_exec.h"
+#include "batch_defer.h"
 #include "batch_mailbox.h"
 #include "busters.h"
 #include "keyreg.h"
@@ -203,6 +204,10 @@ int fg_daemon_run(const struct fg_config *cfg)
         fg_error("%s", lerr);
         goto out;
     }
+    if (fg_batch_defer_start(&app, lerr, sizeof lerr) < 0) { /* before any call is deferred */
+        fg_error("%s", lerr);
+        goto out;
+    }
     if (fg_server_start(&app) < 0)
         goto out;
     if (fg_batch_exec_start(&app, lerr, sizeof lerr) < 0) {
@@ -217,7 +222,8 @@ int fg_daemon_run(const struct fg_config *cfg)
 out:
     /* The shutdown order, written down here only:
      *  1. the batch executor stops first: its lines run on the workers, so
-     *     it must not post more while they drain;
+     *     it must not post more while they drain; then the deferral
+     *     collector, which hands every held call back for real time;
      *  2. the workers drain (or, after a failed start, are cut), then are
      *     joined and freed, with their per-worker state (store handles);
      *  3. the server's own (provider runtime facts, connection limits),
@@ -228,6 +234,7 @@ out:
      *     pointers), the ledger after it (it drains its queue);
      *  6. caches and maps, redaction last. */
     fg_batch_exec_stop();
+    fg_batch_defer_stop(); /* held calls go real time: within the drain */
     if (!rc)
         fg_server_drain(&app);
     fg_server_join(&app, rc != 0);
