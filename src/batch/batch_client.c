@@ -58,7 +58,8 @@ struct fg_batch_client {
     struct job *done, **done_tail; /* ended, not yet taken */
     size_t unstarted;              /* posted, not yet taken up by a worker */
     size_t running;                /* posted and not yet ended */
-    bool abandoned;                /* the executor is gone: ended jobs free themselves */
+    bool abandoned;                /* the executor is leaving: ended jobs free themselves */
+    bool detached;                 /* the executor has left: the last ended job frees bc */
 };
 
 /* ---- the client (worker thread) ------------------------------------------ */
@@ -180,7 +181,10 @@ static void job_end(struct job *j)
     FG_ASSERT(bc->running > 0);
     bc->running--;
     if (bc->abandoned) {
-        bool last = bc->running == 0 && bc->unstarted == 0;
+        /* while the executor still waits in fg_batch_client_free it is the
+         * one to free bc (it sees running reach 0): freeing it here too
+         * was a double free (ASan, pgbatch e2e) */
+        bool last = bc->detached && bc->running == 0 && bc->unstarted == 0;
         pthread_mutex_unlock(&bc->mu);
         job_free(j);
         if (last)
@@ -380,6 +384,7 @@ void fg_batch_client_free(struct fg_batch_client *bc)
     struct job *d = bc->done;
     bc->done = NULL;
     bool last = bc->running == 0 && bc->unstarted == 0;
+    bc->detached = true; /* from here the last job to end frees bc */
     pthread_mutex_unlock(&bc->mu);
     while (d) {
         struct job *next = d->next;
