@@ -55,12 +55,17 @@ export async function newPage(browser, { width = 1280, height = 900 } = {}) {
   return { p, problems };
 }
 
+/* Sign in on page p to the dashboard at url with key (the answer not awaited). */
+export async function signIn(p, url, key) {
+  await p.goto(`${url}/`, { waitUntil: 'load' });
+  await p.type('#key', key);
+  await p.click('#signin-form button');
+}
+
 /* A new page signed in to the dashboard at url with key; waits for the app. */
 export async function signedIn(browser, url, key, size) {
   const page = await newPage(browser, size);
-  await page.p.goto(`${url}/`, { waitUntil: 'load' });
-  await page.p.type('#key', key);
-  await page.p.click('#signin-form button');
+  await signIn(page.p, url, key);
   await page.p.waitForFunction(() => !document.getElementById('app').hidden, { timeout: 15000 });
   return page;
 }
@@ -84,6 +89,10 @@ export async function showView(p, hash) {
 export const tableRows = (p, testid) =>
   p.$$eval(`table[data-testid="${testid}"] tbody tr`, (trs) => trs.map((tr) =>
     Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.col, td.dataset.value ?? td.textContent]))));
+
+/* The texts of column col in table[data-testid=testid], in row order. */
+export const tableCells = (p, testid, col) =>
+  p.$$eval(`table[data-testid="${testid}"] td[data-col="${col}"]`, (tds) => tds.map((td) => td.textContent));
 
 /* The number in [data-testid=testid]'s data-value. */
 export const testidValue = (p, testid) => p.$eval(`[data-testid="${testid}"]`, (e) => Number(e.dataset.value));
