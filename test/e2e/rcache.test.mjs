@@ -36,6 +36,7 @@ import {
   waitFor,
   writeConfig,
 } from './lib/frugal.mjs';
+import { markers, prompt } from './lib/prompts.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 import { startRedis } from './lib/redis.mjs';
 
@@ -51,25 +52,6 @@ let west;
 const fr = {};
 let served = 0; // each upstream answer says a different text
 let budgetKey;
-
-/* A deterministic prompt of `chars` characters (~chars/4 tokens). */
-function prompt(tag, chars = 12000) {
-  let s = `[${tag}] `;
-  for (let i = 1; s.length < chars; i++)
-    s += `Rule ${tag}-${String(i).padStart(4, '0')}: answer politely, cite the section, never invent a price. `;
-  return s.slice(0, chars);
-}
-
-/* Every cache_control marker in a JSON value. */
-function markers(v, path = '$', out = []) {
-  if (Array.isArray(v)) v.forEach((x, i) => markers(x, `${path}[${i}]`, out));
-  else if (v && typeof v === 'object')
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'cache_control') out.push({ path, value: x });
-      else markers(x, `${path}.${k}`, out);
-    }
-  return out;
-}
 
 const configOf = (name) => ({
   server: { workers: 2, master_key: MASTER, upstream_retries: 0 },
