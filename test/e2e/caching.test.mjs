@@ -28,6 +28,7 @@ import {
   waitFor, metrics, ledgerFlushed,
 } from './lib/frugal.mjs';
 import { addTokens, microOf, picoToMicro, tokensAsNumbers, usd6 } from './lib/money.mjs';
+import { markers, prompt } from './lib/prompts.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -114,26 +115,6 @@ const allInput = (t) => t.input + t.cache_read + t.cache_write_5m + t.cache_writ
 const zeroTokens = () => ({ input: 0n, cache_read: 0n, cache_write_5m: 0n, cache_write_1h: 0n, output: 0n });
 
 // ------------------------------------------------------------- helpers ----
-
-/* A deterministic prompt of `chars` characters (~chars/4 tokens), unique per
- * tag from its first byte on. */
-function prompt(tag, chars = 12000) {
-  let s = `[${tag}] `;
-  for (let i = 1; s.length < chars; i++)
-    s += `Rule ${tag}-${String(i).padStart(4, '0')}: answer politely, cite the section, never invent a price. `;
-  return s.slice(0, chars);
-}
-
-/* Every cache_control marker in a JSON value: [{path, value}]. */
-function markers(v, path = '$', out = []) {
-  if (Array.isArray(v)) v.forEach((x, i) => markers(x, `${path}[${i}]`, out));
-  else if (v && typeof v === 'object')
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'cache_control') out.push({ path, value: x });
-      else markers(x, `${path}.${k}`, out);
-    }
-  return out;
-}
 
 const count = (s, sub) => s.split(sub).length - 1;
 

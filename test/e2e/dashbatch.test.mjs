@@ -9,17 +9,14 @@
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { toFile } from 'openai';
-import puppeteer from 'puppeteer-core';
 
 import { call, openai, startFrugal, tempDir, test, waitFor } from './lib/frugal.mjs';
+import { NO_CHROMIUM, screenshot, showView, signedIn, tableRows, useBrowser } from './lib/dashui.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const SHOTS = resolve(here, '..', '..', 'build', 'ui-shots');
 const MASTER = 'fg-dashbatch-master-6e2d';
 const dir = tempDir('frugal-dashbatch-');
 const db = join(dir, 'frugal.db');
@@ -107,43 +104,13 @@ describe('GET /frugal/spend/batches', () => {
   });
 });
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-
-describe('the batches view in a real browser', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
-  let browser, profile;
-  before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    profile = tempDir('frugal-dashbatch-chromium-');
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
-    });
-  });
-  after(async () => {
-    await browser?.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
+describe('the batches view in a real browser', { skip: NO_CHROMIUM }, () => {
+  const ui = useBrowser('dashbatch');
 
   async function batchesView(key) {
-    const problems = [];
-    const p = await browser.newPage();
-    await p.setViewport({ width: 1280, height: 900 });
-    p.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-    p.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    await p.goto(`${fr.url}/`, { waitUntil: 'load' });
-    await p.type('#key', key);
-    await p.click('#signin-form button');
-    await p.waitForFunction(() => !document.getElementById('app').hidden, { timeout: 15000 });
-    await p.evaluate(() => { location.hash = 'batches?range=24h'; });
-    await p.waitForFunction(() => {
-      const m = document.getElementById('main');
-      return m && m.dataset.view === 'batches' && m.dataset.ready === '1';
-    }, { timeout: 15000 });
-    assert.equal(await p.$eval('#error', (e) => (e.hidden ? '' : e.textContent)), '');
-    const rows = await p.$$eval('table[data-testid="batches"] tbody tr', (trs) => trs.map((tr) =>
-      Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.col, td.dataset.value ?? td.textContent]))));
-    return { p, rows, problems };
+    const { p, problems } = await signedIn(ui.browser, fr.url, key);
+    await showView(p, 'batches?range=24h');
+    return { p, rows: await tableRows(p, 'batches'), problems };
   }
 
   test('cost, real-time price and saving per batch next to progress and mode', { timeout: 60000 }, async () => {
@@ -159,7 +126,7 @@ describe('the batches view in a real browser', { skip: !existsSync(CHROMIUM) && 
       assert.match(row.progress, new RegExp(`^${t.requests}/${t.requests}`));
       assert.equal(row.mode, 'provider', 'every line through the provider\'s batch API');
     }
-    await p.screenshot({ path: join(SHOTS, 'batches-spend.png'), fullPage: true });
+    await screenshot(p, 'batches-spend.png');
     await p.close();
     assert.deepEqual(problems, []);
   });

@@ -7,16 +7,12 @@
 // untrusted bytes are shown as text.  Screenshots go to build/ui-shots/.
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-import puppeteer from 'puppeteer-core';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { call, ledgerFlushed, openai, startFrugal, tempDir, test, waitFor } from './lib/frugal.mjs';
+import { NO_CHROMIUM, newPage, screenshot, showView, signedIn, signIn, tableCells, tableRows, testidValue, useBrowser } from './lib/dashui.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const SHOTS = resolve(here, '..', '..', 'build', 'ui-shots');
 const MASTER = 'fg-dash-master-5a1d';
 const dir = tempDir('frugal-dash-');
 const config = {
@@ -172,64 +168,14 @@ describe('the page', () => {
 
 // ------------------------------------------------------------ browser ----
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-
-describe('the dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM} (scripts/install-deps.sh installs it)` }, () => {
-  let browser, profile;
-  const problems = []; // console errors, page errors, failed requests, CSP reports
-
-  before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    profile = tempDir('frugal-dash-chromium-');
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-        '--disable-background-networking', '--disable-component-update', '--disable-sync',
-        `--user-data-dir=${profile}`],
-    });
-  });
-
-  after(async () => {
-    await browser?.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
-
-  async function page() {
-    const p = await browser.newPage();
-    await p.setViewport({ width: 1280, height: 900 });
-    problems.length = 0;
-    p.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()} (${m.location()?.url})`); });
-    p.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    return p;
-  }
-
-  async function signIn(p, key) {
-    await p.goto(`${fr.url}/`, { waitUntil: 'load' });
-    await p.type('#key', key);
-    await p.click('#signin-form button');
-  }
-
-  /* Go to a view (hash) and wait until it has rendered. */
-  async function view(p, hash) {
-    await p.evaluate((h) => { location.hash = h; }, hash);
-    const name = hash.split('?')[0];
-    await p.waitForFunction((v) => {
-      const m = document.getElementById('main');
-      return m && m.dataset.view === v && m.dataset.ready === '1';
-    }, { timeout: 15000 }, name);
-    const err = await p.$eval('#error', (e) => (e.hidden ? '' : e.textContent));
-    assert.equal(err, '', `${hash}: the page shows an error`);
-  }
-
-  const value = (p, testid) => p.$eval(`[data-testid="${testid}"]`, (e) => Number(e.dataset.value));
-  const cells = (p, table, col) =>
-    p.$$eval(`table[data-testid="${table}"] td[data-col="${col}"]`, (tds) => tds.map((td) => td.textContent));
+describe('the dashboard in a real browser', { skip: NO_CHROMIUM }, () => {
+  const ui = useBrowser('dash');
+  const value = testidValue;
+  const cells = tableCells;
 
   test('the master key: every view renders numbers from real calls, equal to /frugal/spend', { timeout: 90000 }, async () => {
-    const p = await page();
-    await signIn(p, MASTER);
-    await view(p, 'overview?range=24h');
+    const { p, problems } = await signedIn(ui.browser, fr.url, MASTER);
+    await showView(p, 'overview?range=24h');
     assert.match(await p.$eval('#who', (e) => e.textContent), /master/);
     const ts = await get('/frugal/spend/timeseries?since=24h');
     const sp = (await get(`/frugal/spend?since=${ts.json.since}&until=${ts.json.until}`)).json;
@@ -239,68 +185,65 @@ describe('the dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no
     assert.equal(await value(p, 'saved_usd'), sp.saved_usd);
     assert.ok(sp.cost_usd > 0 && sp.requests === written);
     assert.equal(await p.$$eval('#main .panel .uplot canvas', (c) => c.length), 3, 'three charts on the overview');
-    await p.screenshot({ path: join(SHOTS, 'overview.png'), fullPage: true });
+    await screenshot(p, 'overview.png');
 
-    await view(p, 'breakdowns?range=24h&dim=model');
+    await showView(p, 'breakdowns?range=24h&dim=model');
     assert.deepEqual((await cells(p, 'breakdown', 'key')).sort(), ['gpt-4o', 'gpt-4o-mini']);
-    await p.screenshot({ path: join(SHOTS, 'breakdowns.png'), fullPage: true });
-    await view(p, 'caching?range=24h');
-    await p.screenshot({ path: join(SHOTS, 'caching.png'), fullPage: true });
-    await view(p, 'routing?range=24h');
-    await p.screenshot({ path: join(SHOTS, 'routing.png'), fullPage: true });
-    await view(p, 'keys?range=24h');
+    await screenshot(p, 'breakdowns.png');
+    await showView(p, 'caching?range=24h');
+    await screenshot(p, 'caching.png');
+    await showView(p, 'routing?range=24h');
+    await screenshot(p, 'routing.png');
+    await showView(p, 'keys?range=24h');
     const names = await cells(p, 'keys', 'name');
     assert.ok(names.includes('team-a') && names.includes('team-b'), names.join());
     // team-a's budget: its day's spend (= its spend: all calls are from today,
     // unless the test straddles midnight UTC) against the $5 limit
-    const row = await p.$$eval('table[data-testid="keys"] tbody tr', (trs) => trs.map((tr) =>
-      Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.col, td.dataset.value ?? td.textContent]))));
+    const row = await tableRows(p, 'keys');
     const a = row.find((r) => r.name === 'team-a');
     assert.equal(Number(a.limit), 5);
     const aSpent = (await get(`/frugal/spend/timeseries?since=${new Date().toISOString().slice(0, 10)}&key=${keyA.id}`)).json.totals.cost_usd;
     assert.equal(Number(a.spent), aSpent);
     assert.ok(aSpent > 0);
     assert.equal(row.find((r) => r.name === 'team-b').limit, 'none');
-    await p.screenshot({ path: join(SHOTS, 'keys.png'), fullPage: true });
-    await view(p, 'batches?range=24h');
+    await screenshot(p, 'keys.png');
+    await showView(p, 'batches?range=24h');
     assert.ok(await p.$('table[data-testid="batches"]'));
-    await p.screenshot({ path: join(SHOTS, 'batches.png'), fullPage: true });
-    await view(p, 'live?range=24h');
+    await screenshot(p, 'batches.png');
+    await showView(p, 'live?range=24h');
     assert.equal(await p.$eval('table[data-testid="live"]', (t) => Number(t.dataset.count)), Math.min(written, 50));
-    await p.screenshot({ path: join(SHOTS, 'live.png'), fullPage: true });
+    await screenshot(p, 'live.png');
     await p.close();
     assert.deepEqual(problems, []);
   });
 
   test('filters change the numbers; a view is linkable by URL; sorting by a column', { timeout: 60000 }, async () => {
-    const p = await page();
-    await signIn(p, MASTER);
-    await view(p, `overview?range=24h&key=${keyA.id}`);
+    const { p, problems } = await signedIn(ui.browser, fr.url, MASTER);
+    await showView(p, `overview?range=24h&key=${keyA.id}`);
     assert.equal(await value(p, 'requests'), 4, 'the key filter');
-    await view(p, `overview?range=24h&key=${keyB.id}`);
+    await showView(p, `overview?range=24h&key=${keyB.id}`);
     assert.equal(await value(p, 'requests'), 2);
     // the range: a 1-hour and a 30-day window are different windows (all calls are recent)
-    await view(p, 'overview?range=30d');
+    await showView(p, 'overview?range=30d');
     const wide = await p.$eval('#main h2', (e) => e.textContent);
-    await view(p, 'overview?range=1h');
+    await showView(p, 'overview?range=1h');
     assert.notEqual(await p.$eval('#main h2', (e) => e.textContent), wide);
     assert.equal(await p.$eval('#range', (e) => e.value), '1h');
     // a breakdown opened from its URL in a fresh tab (signed in through sessionStorage)
-    await view(p, 'breakdowns?range=24h&dim=key&sort=requests');
+    await showView(p, 'breakdowns?range=24h&dim=key&sort=requests');
     const keys = await cells(p, 'breakdown', 'key');
     assert.deepEqual(keys, ['master', keyA.id, keyB.id], 'by requests: 8, 4, 2');
     await p.click('th[data-col="key"]');
     await p.waitForFunction(() => location.hash.includes('sort=key'));
-    await view(p, p.url().split('#')[1]);
+    await showView(p, p.url().split('#')[1]);
     assert.deepEqual(await cells(p, 'breakdown', 'key'), [keyA.id, keyB.id, 'master'].sort());
     await p.close();
     assert.deepEqual(problems, []);
   });
 
   test('the live view updates after a new call, without a reload', { timeout: 60000 }, async () => {
-    const p = await page();
-    await signIn(p, MASTER);
-    await view(p, 'live');
+    const { p, problems } = await signedIn(ui.browser, fr.url, MASTER);
+    await showView(p, 'live');
     const first = await p.$eval('table[data-testid="live"] td[data-col="model"]', (e) => e.textContent);
     await chat(MASTER, 'gpt-4o-mini', 'a new call for the live view');
     await ledgerFlushed(fr, written);
@@ -314,33 +257,32 @@ describe('the dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no
   });
 
   test('a virtual key sees only its own calls, whatever the URL asks', { timeout: 60000 }, async () => {
-    const p = await page();
-    await signIn(p, keyA.key);
-    await view(p, 'overview?range=24h');
+    const { p, problems } = await signedIn(ui.browser, fr.url, keyA.key);
+    await showView(p, 'overview?range=24h');
     assert.match(await p.$eval('#who', (e) => e.textContent), new RegExp(keyA.id));
     assert.equal(await value(p, 'requests'), 4);
     assert.equal(await p.$eval('#key-filter-label', (e) => e.hidden), true);
-    await view(p, `overview?range=24h&key=${keyB.id}`);
+    await showView(p, `overview?range=24h&key=${keyB.id}`);
     assert.equal(await value(p, 'requests'), 4, "another key's id in the URL is ignored");
-    await view(p, 'breakdowns?dim=key');
+    await showView(p, 'breakdowns?dim=key');
     assert.deepEqual(await cells(p, 'breakdown', 'key'), [keyA.id]);
-    await view(p, 'live');
+    await showView(p, 'live');
     const keys = new Set(await cells(p, 'live', 'key_id'));
     assert.deepEqual([...keys], [keyA.id]);
-    await p.screenshot({ path: join(SHOTS, 'virtual-key.png'), fullPage: true });
+    await screenshot(p, 'virtual-key.png');
     await p.close();
     assert.deepEqual(problems, []);
   });
 
   test('a wrong key gets a clear message and no data', { timeout: 30000 }, async () => {
-    const p = await page();
-    await signIn(p, 'fg-not-a-key');
+    const { p, problems } = await newPage(ui.browser);
+    await signIn(p, fr.url, 'fg-not-a-key');
     await p.waitForFunction(() => document.getElementById('signin-error').textContent.length > 0);
     const msg = await p.$eval('#signin-error', (e) => e.textContent);
     assert.match(msg, /not accepted/);
     assert.match(msg, /Invalid API key/);
     assert.equal(await p.$eval('#app', (e) => e.hidden), true);
-    await p.screenshot({ path: join(SHOTS, 'wrong-key.png') });
+    await screenshot(p, 'wrong-key.png', { fullPage: false });
     // the 401 is the page's expected answer: drop the browser's own log line about it
     for (let i = problems.length - 1; i >= 0; i--) if (/401/.test(problems[i])) problems.splice(i, 1);
     await p.close();
@@ -351,9 +293,8 @@ describe('the dashboard in a real browser', { skip: !existsSync(CHROMIUM) && `no
     const sp = (await get('/frugal/spend?since=24h')).json;
     assert.ok(sp.cache_busters.length >= 1, JSON.stringify(sp.cache_busters));
     assert.match(sp.cache_busters[0].sample, /<img|<b>|onerror/);
-    const p = await page();
-    await signIn(p, MASTER);
-    await view(p, 'caching?range=24h');
+    const { p, problems } = await signedIn(ui.browser, fr.url, MASTER);
+    await showView(p, 'caching?range=24h');
     const samples = await cells(p, 'busters', 'sample');
     assert.ok(samples.some((t) => t === sp.cache_busters[0].sample), samples.join(' | '));
     assert.equal(await p.$$eval('#main img', (x) => x.length), 0, 'no element made from the bytes');

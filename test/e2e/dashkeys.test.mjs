@@ -9,16 +9,12 @@
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-import puppeteer from 'puppeteer-core';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { call, ledgerFlushed, startFrugal, tempDir, test } from './lib/frugal.mjs';
+import { NO_CHROMIUM, screenshot, showView, signedIn, tableRows, useBrowser } from './lib/dashui.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const SHOTS = resolve(here, '..', '..', 'build', 'ui-shots');
 const MASTER = 'fg-dashkeys-master-0c4b';
 const dir = tempDir('frugal-dashkeys-');
 const db = join(dir, 'frugal.db');
@@ -104,49 +100,20 @@ describe('refusals per key in the rollups', () => {
   });
 });
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-
-describe('the keys view in a real browser', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
-  let browser, profile;
-  before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    profile = tempDir('frugal-dashkeys-chromium-');
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
-    });
-  });
-  after(async () => {
-    await browser?.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
+describe('the keys view in a real browser', { skip: NO_CHROMIUM }, () => {
+  const ui = useBrowser('dashkeys');
 
   test('rate-limit and budget refusals per key in the range', { timeout: 60000 }, async () => {
-    const problems = [];
-    const p = await browser.newPage();
-    await p.setViewport({ width: 1400, height: 900 });
-    p.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-    p.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    await p.goto(`${fr.url}/`, { waitUntil: 'load' });
-    await p.type('#key', MASTER);
-    await p.click('#signin-form button');
-    await p.waitForFunction(() => !document.getElementById('app').hidden, { timeout: 15000 });
-    await p.evaluate(() => { location.hash = 'keys?range=1h'; });
-    await p.waitForFunction(() => {
-      const m = document.getElementById('main');
-      return m && m.dataset.view === 'keys' && m.dataset.ready === '1';
-    }, { timeout: 15000 });
-    assert.equal(await p.$eval('#error', (e) => (e.hidden ? '' : e.textContent)), '');
-    const rows = await p.$$eval('table[data-testid="keys"] tbody tr', (trs) => trs.map((tr) =>
-      Object.fromEntries([...tr.querySelectorAll('td')].map((td) => [td.dataset.col, td.dataset.value ?? td.textContent]))));
+    const { p, problems } = await signedIn(ui.browser, fr.url, MASTER, { width: 1400 });
+    await showView(p, 'keys?range=1h');
+    const rows = await tableRows(p, 'keys');
     for (const [id, want] of Object.entries(EXPECT())) {
       const row = rows.find((r) => r.id === id);
       assert.ok(row, id);
       assert.equal(Number(row.refused_rate), want.rate_limit, `${row.name}: rate-limit refusals`);
       assert.equal(Number(row.refused_budget), want.budget, `${row.name}: budget refusals`);
     }
-    await p.screenshot({ path: join(SHOTS, 'keys-refusals.png'), fullPage: true });
+    await screenshot(p, 'keys-refusals.png');
     await p.close();
     assert.deepEqual(problems, []);
   });

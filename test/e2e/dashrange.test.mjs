@@ -8,16 +8,12 @@
 // same windows; the page's overview shows the same numbers per range.
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-import puppeteer from 'puppeteer-core';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { call, ledgerFlushed, openai, startFrugal, tempDir, test } from './lib/frugal.mjs';
+import { NO_CHROMIUM, noPageError, screenshot, signedIn, testidValue, useBrowser } from './lib/dashui.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const SHOTS = resolve(here, '..', '..', 'build', 'ui-shots');
 const MASTER = 'fg-dashrange-master-3f0a';
 const dir = tempDir('frugal-dashrange-');
 const HOUR = 3600000;
@@ -81,34 +77,11 @@ describe('time ranges over calls placed at known times', () => {
   });
 });
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-
-describe('the overview per range in a real browser', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
-  let browser, profile;
-  before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    profile = tempDir('frugal-dashrange-chromium-');
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
-    });
-  });
-  after(async () => {
-    await browser?.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
+describe('the overview per range in a real browser', { skip: NO_CHROMIUM }, () => {
+  const ui = useBrowser('dashrange');
 
   test('the range changes the numbers: each equal to /frugal/spend over its window', { timeout: 60000 }, async () => {
-    const problems = [];
-    const p = await browser.newPage();
-    await p.setViewport({ width: 1280, height: 900 });
-    p.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-    p.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    await p.goto(`${fr.url}/`, { waitUntil: 'load' });
-    await p.type('#key', MASTER);
-    await p.click('#signin-form button');
-    await p.waitForFunction(() => !document.getElementById('app').hidden, { timeout: 15000 });
+    const { p, problems } = await signedIn(ui.browser, fr.url, MASTER);
     for (const [range, n] of Object.entries(EXPECT)) {
       // through the range selector, as a person would
       await p.select('#range', range);
@@ -116,14 +89,14 @@ describe('the overview per range in a real browser', { skip: !existsSync(CHROMIU
         const m = document.getElementById('main');
         return location.hash.includes(`range=${r}`) && m.dataset.view === 'overview' && m.dataset.ready === '1';
       }, { timeout: 15000 }, range);
-      assert.equal(await p.$eval('#error', (e) => (e.hidden ? '' : e.textContent)), '');
-      const value = (id) => p.$eval(`[data-testid="${id}"]`, (e) => Number(e.dataset.value));
+      await noPageError(p, range);
+      const value = (id) => testidValue(p, id);
       assert.equal(await value('requests'), n, range);
       const ts = (await get(`/frugal/spend/timeseries?since=${range}`)).json;
       const sp = (await get(`/frugal/spend?since=${ts.since}&until=${ts.until}`)).json;
       assert.equal(await value('cost_usd'), sp.cost_usd, range);
       assert.equal(await value('baseline_usd'), sp.baseline_usd, range);
-      if (range === '7d') await p.screenshot({ path: join(SHOTS, 'overview-7d.png'), fullPage: true });
+      if (range === '7d') await screenshot(p, 'overview-7d.png');
     }
     await p.close();
     assert.deepEqual(problems, []);

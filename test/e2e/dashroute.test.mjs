@@ -10,17 +10,14 @@
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import puppeteer from 'puppeteer-core';
-
 import { call, ledgerFlushed, startFrugal, tempDir, test } from './lib/frugal.mjs';
+import { NO_CHROMIUM, screenshot, showView, signedIn, testidValue, useBrowser } from './lib/dashui.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const SHOTS = resolve(here, '..', '..', 'build', 'ui-shots');
 const WEIGHTS = fileURLToPath(new URL('../../data/router-weights.frw', import.meta.url));
 const MASTER = 'fg-dashroute-master-91bc';
 const dir = tempDir('frugal-dashroute-');
@@ -122,47 +119,19 @@ describe('escalations and their reasons in the rollups', () => {
   });
 });
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-
-describe('the routing view in a real browser', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
-  let browser, profile;
-  before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    profile = tempDir('frugal-dashroute-chromium-');
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
-    });
-  });
-  after(async () => {
-    await browser?.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
+describe('the routing view in a real browser', { skip: NO_CHROMIUM }, () => {
+  const ui = useBrowser('dashroute');
 
   test('escalations by reason: a table equal to the API and a chart over time', { timeout: 60000 }, async () => {
-    const problems = [];
-    const p = await browser.newPage();
-    await p.setViewport({ width: 1280, height: 900 });
-    p.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-    p.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    await p.goto(`${fr.url}/`, { waitUntil: 'load' });
-    await p.type('#key', MASTER);
-    await p.click('#signin-form button');
-    await p.waitForFunction(() => !document.getElementById('app').hidden, { timeout: 15000 });
-    await p.evaluate(() => { location.hash = 'routing?range=1h'; });
-    await p.waitForFunction(() => {
-      const m = document.getElementById('main');
-      return m && m.dataset.view === 'routing' && m.dataset.ready === '1';
-    }, { timeout: 15000 });
-    assert.equal(await p.$eval('#error', (e) => (e.hidden ? '' : e.textContent)), '');
-    assert.equal(await p.$eval('[data-testid="escalations"]', (e) => Number(e.dataset.value)), 3);
+    const { p, problems } = await signedIn(ui.browser, fr.url, MASTER);
+    await showView(p, 'routing?range=1h');
+    assert.equal(await testidValue(p, 'escalations'), 3);
     const rows = await p.$$eval('table[data-testid="escalation-reasons"] tbody tr', (trs) => trs.map((tr) =>
       [tr.querySelector('td[data-col="reason"]').textContent, Number(tr.querySelector('td[data-col="count"]').dataset.value)]));
     assert.deepEqual(Object.fromEntries(rows), Object.fromEntries(Object.entries(REASONS).filter(([, v]) => v > 0)));
     const titles = await p.$$eval('#main .panel h2', (hs) => hs.map((h) => h.textContent));
     assert.ok(titles.includes('Escalations by reason'), titles.join(' | '));
-    await p.screenshot({ path: join(SHOTS, 'routing-escalations.png'), fullPage: true });
+    await screenshot(p, 'routing-escalations.png');
     await p.close();
     assert.deepEqual(problems, []);
   });

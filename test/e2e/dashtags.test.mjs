@@ -8,16 +8,12 @@
 // rollups.
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-import puppeteer from 'puppeteer-core';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 
 import { call, ledgerFlushed, startFrugal, tempDir, test } from './lib/frugal.mjs';
+import { NO_CHROMIUM, noPageError, screenshot, signedIn, testidValue, useBrowser } from './lib/dashui.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const SHOTS = resolve(here, '..', '..', 'build', 'ui-shots');
 const MASTER = 'fg-dashtags-master-8d1e';
 const dir = tempDir('frugal-dashtags-');
 const config = {
@@ -98,43 +94,21 @@ describe('the key-tag filter over the rollups', () => {
   });
 });
 
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-
-describe('the tag filter in a real browser', { skip: !existsSync(CHROMIUM) && `no ${CHROMIUM}` }, () => {
-  let browser, profile;
-  before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    profile = tempDir('frugal-dashtags-chromium-');
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM, headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`],
-    });
-  });
-  after(async () => {
-    await browser?.close();
-    rmSync(profile, { recursive: true, force: true });
-  });
+describe('the tag filter in a real browser', { skip: NO_CHROMIUM }, () => {
+  const ui = useBrowser('dashtags');
 
   test('the tag filter changes every rollup view at any range; header tags are said to be raw rows, 24 h at most', { timeout: 90000 }, async () => {
-    const problems = [];
-    const p = await browser.newPage();
-    await p.setViewport({ width: 1400, height: 900 });
-    p.on('console', (m) => { if (m.type() === 'error') problems.push(`console: ${m.text()}`); });
-    p.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-    await p.goto(`${fr.url}/`, { waitUntil: 'load' });
-    await p.type('#key', MASTER);
-    await p.click('#signin-form button');
-    await p.waitForFunction(() => !document.getElementById('app').hidden, { timeout: 15000 });
+    const { p, problems } = await signedIn(ui.browser, fr.url, MASTER, { width: 1400 });
+    // waits on the whole hash (tag filters included), not only the view name
     const view = async (hash) => {
       await p.evaluate((h) => { location.hash = h; }, hash);
       await p.waitForFunction((v) => {
         const m = document.getElementById('main');
         return m && location.hash === `#${v}` && m.dataset.ready === '1';
       }, { timeout: 15000 }, hash);
-      assert.equal(await p.$eval('#error', (e) => (e.hidden ? '' : e.textContent)), '', hash);
+      await noPageError(p, hash);
     };
-    const value = (id) => p.$eval(`[data-testid="${id}"]`, (e) => Number(e.dataset.value));
+    const value = (id) => testidValue(p, id);
     await view('overview?range=30d');
     assert.equal(await value('requests'), 11);
     // typed into the tag filter, as a person would
@@ -142,7 +116,7 @@ describe('the tag filter in a real browser', { skip: !existsSync(CHROMIUM) && `n
     await p.keyboard.press('Enter');
     await p.waitForFunction(() => location.hash.includes('tag=team') && document.getElementById('main').dataset.ready === '1', { timeout: 15000 });
     assert.equal(await value('requests'), 6);
-    await p.screenshot({ path: join(SHOTS, 'tag-filter.png'), fullPage: true });
+    await screenshot(p, 'tag-filter.png');
     await view('overview?range=1h&tag=team%3Dsearch');
     assert.equal(await value('requests'), 5);
     await view('breakdowns?range=30d&tag=team%3Dsearch&dim=key');

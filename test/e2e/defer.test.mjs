@@ -8,31 +8,14 @@
 // batches (#sim:batch_delay_ms).
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { anthropic, call, ledgerFlushed, openai, startFrugal, test } from './lib/frugal.mjs';
-
-const here = dirname(fileURLToPath(import.meta.url));
-const PRICES = JSON.parse(readFileSync(resolve(here, '..', '..', 'data', 'prices.json'), 'utf8'));
-const price = (m) => PRICES[m] ?? PRICES.models?.[m];
+import { billedChat as billed, nearWithin } from './lib/prices.mjs';
 
 const user = (text) => [{ role: 'user', content: text }];
 const MASTER = 'sk-defer-master';
 
-/* USD of an OpenAI chat usage at the model's batch or standard rates. */
-function billed(model, u, batch) {
-  const p = price(model);
-  const bi = p.batch_input ?? p.input / 2, bo = p.batch_output ?? p.output / 2;
-  const cached = u.prompt_tokens_details?.cached_tokens ?? 0;
-  const cr = p.cache_read ?? p.input;
-  return batch
-    ? ((u.prompt_tokens - cached) * bi + (cached * cr) / 2 + u.completion_tokens * bo) / 1e6
-    : ((u.prompt_tokens - cached) * p.input + cached * cr + u.completion_tokens * p.output) / 1e6;
-}
-
-const near = (a, b, what) => assert.ok(Math.abs(a - b) < 2.02e-6, `${what}: ${a} != ${b}`);
+const near = nearWithin(2.02e-6);
 
 describe('deferral into provider batches', () => {
   let fr;

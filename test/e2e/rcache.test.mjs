@@ -18,7 +18,7 @@
 // Each replica has its own SQLite ledger; Redis from lib/redis.mjs.
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 
@@ -28,7 +28,6 @@ import {
   call,
   openai,
   rejectsWith,
-  runFrugal,
   sleep,
   startFrugal,
   tempDir,
@@ -36,8 +35,10 @@ import {
   waitFor,
   writeConfig,
 } from './lib/frugal.mjs';
+import { markers, prompt } from './lib/prompts.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 import { startRedis } from './lib/redis.mjs';
+import { cliKey, copyStore } from './lib/replicas.mjs';
 
 const MASTER = 'fg-rcache-master-3b9e';
 const user = (text) => [{ role: 'user', content: text }];
@@ -51,25 +52,6 @@ let west;
 const fr = {};
 let served = 0; // each upstream answer says a different text
 let budgetKey;
-
-/* A deterministic prompt of `chars` characters (~chars/4 tokens). */
-function prompt(tag, chars = 12000) {
-  let s = `[${tag}] `;
-  for (let i = 1; s.length < chars; i++)
-    s += `Rule ${tag}-${String(i).padStart(4, '0')}: answer politely, cite the section, never invent a price. `;
-  return s.slice(0, chars);
-}
-
-/* Every cache_control marker in a JSON value. */
-function markers(v, path = '$', out = []) {
-  if (Array.isArray(v)) v.forEach((x, i) => markers(x, `${path}[${i}]`, out));
-  else if (v && typeof v === 'object')
-    for (const [k, x] of Object.entries(v)) {
-      if (k === 'cache_control') out.push({ path, value: x });
-      else markers(x, `${path}.${k}`, out);
-    }
-  return out;
-}
 
 const configOf = (name) => ({
   server: { workers: 2, master_key: MASTER, upstream_retries: 0 },
@@ -104,12 +86,8 @@ before(async () => {
   for (const n of NAMES) mkdirSync(join(dir, n));
   // a key with a budget, made in a's store and copied to b's (same id and secret)
   const cfgA = writeConfig({ ...configOf('a'), server: { master_key: MASTER } }, join(dir, 'a'));
-  const r = await runFrugal(['keys', 'create', '--name', 'budgeted', '--budget', '100/day', '--json', '-c', cfgA], { cwd: join(dir, 'a') });
-  assert.equal(r.code, 0, r.stderr);
-  budgetKey = JSON.parse(r.stdout);
-  for (const ext of ['', '-wal', '-shm'])
-    if (existsSync(join(dir, 'a', `frugal.db${ext}`)))
-      copyFileSync(join(dir, 'a', `frugal.db${ext}`), join(dir, 'b', `frugal.db${ext}`));
+  budgetKey = await cliKey(cfgA, join(dir, 'a'), '--name', 'budgeted', '--budget', '100/day');
+  copyStore(join(dir, 'a'), join(dir, 'b'));
   for (const n of NAMES) await start(n);
 });
 

@@ -12,7 +12,7 @@
 // still say "active"), which is what the revocation test checks.
 import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import {
@@ -31,6 +31,7 @@ import {
   writeConfig,
 } from './lib/frugal.mjs';
 import { startRedis } from './lib/redis.mjs';
+import { cliKey, copyStore } from './lib/replicas.mjs';
 
 const MASTER = 'fg-redis-master-5d1a';
 const user = (text) => [{ role: 'user', content: text }];
@@ -60,11 +61,7 @@ async function start(name) {
   return fr[name];
 }
 
-async function makeKey(cfgFile, ...args) {
-  const r = await runFrugal(['keys', 'create', ...args, '--json', '-c', cfgFile], { cwd: join(dir, 'a') });
-  assert.equal(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout);
-}
+const makeKey = (cfgFile, ...args) => cliKey(cfgFile, join(dir, 'a'), ...args);
 
 before(async () => {
   redis = await startRedis();
@@ -75,10 +72,7 @@ before(async () => {
   keys.victim = await makeKey(cfgA, '--name', 'victim');
   keys.lease = await makeKey(cfgA, '--name', 'lease', '--budget', '0.001/day');
   keys.big = await makeKey(cfgA, '--name', 'big', '--budget', '100/day');
-  for (const n of ['b', 'c', LOCAL])
-    for (const ext of ['', '-wal', '-shm'])
-      if (existsSync(join(dir, 'a', `frugal.db${ext}`)))
-        copyFileSync(join(dir, 'a', `frugal.db${ext}`), join(dir, n, `frugal.db${ext}`));
+  for (const n of ['b', 'c', LOCAL]) copyStore(join(dir, 'a'), join(dir, n));
   for (const n of NAMES) await start(n);
 });
 
