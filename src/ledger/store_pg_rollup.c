@@ -7,6 +7,7 @@
 
 #include "arena.h"
 #include "assert.h"
+#include "rollup_sql.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -15,33 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct measure {
-    const char *name, *expr;
-    int since; /* the ledger migration adding it (0: migration 3, the tables) */
-} measures[] = {
-    {"requests", "1", 0},
-    {"errors", "(COALESCE(status, 0) >= 400)::int", 0},
-    {"unpriced", "(COALESCE(priced, 0) = 0 AND COALESCE(status, 0) < 400)::int", 0},
-    {"cache_hits", "(COALESCE(cache, '') = 'hit')::int", 0},
-    {"cost_pico", "COALESCE(cost_pico, 0)", 0},
-    {"baseline_pico", "COALESCE(baseline_pico, 0)", 0},
-    {"saved_prompt_cache_pico", "COALESCE(saved_prompt_cache_pico, 0)", 0},
-    {"saved_response_cache_pico", "COALESCE(saved_response_cache_pico, 0)", 0},
-    {"saved_routing_pico", "COALESCE(saved_routing_pico, 0)", 0},
-    {"saved_batch_pico", "COALESCE(saved_batch_pico, 0)", 0},
-    {"bucket_repeated_pico", "COALESCE(bucket_repeated_pico, 0)", 0},
-    {"bucket_repeated_cached_pico", "COALESCE(bucket_repeated_cached_pico, 0)", 0},
-    {"bucket_frontier_pico", "COALESCE(bucket_frontier_pico, 0)", 0},
-    {"bucket_bloated_pico", "COALESCE(bucket_bloated_pico, 0)", 0},
-    {"input_tokens", "COALESCE(input_tokens, 0)", 0},
-    {"cache_read_tokens", "COALESCE(cache_read_tokens, 0)", 0},
-    {"cache_write_5m_tokens", "COALESCE(cache_write_5m_tokens, 0)", 0},
-    {"cache_write_1h_tokens", "COALESCE(cache_write_1h_tokens, 0)", 0},
-    {"output_tokens", "COALESCE(output_tokens, 0)", 0},
-    {"latency_sum_us", "COALESCE(latency_us, 0)", 0},
-    {"saved_flex_pico", "COALESCE(saved_flex_pico, 0)", 7},
-};
-#define NMEASURES (sizeof measures / sizeof measures[0])
+#define NMEASURES FG_ROLLUP_NMEASURES
 /* Then the escalations (ledger migration 4): the total, one per reason. */
 #define NESC (1 + FG_ROLLUP_ESC_REASONS)
 /* Then the refusals by kind (ledger migration 6). */
@@ -55,10 +30,8 @@ static const struct measure {
     "bucket_frontier_pico, bucket_bloated_pico, input_tokens, cache_read_tokens, "                   \
     "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, latency_us, route_reason, error, " \
     "saved_flex_pico"
-#define DIM_EXPRS                                                                                  \
-    "COALESCE(key_id, ''), COALESCE(NULLIF(model, ''), NULLIF(model_requested, ''), '(none)'), "   \
-    "COALESCE(route, '')"
-#define DIMS "minute, key_id, model, route"
+#define DIM_EXPRS FG_ROLLUP_DIM_EXPRS
+#define DIMS FG_ROLLUP_DIMS
 
 static const struct grain {
     const char *table;
@@ -66,87 +39,8 @@ static const struct grain {
 } grains[] = {{"rollup_minute", 60000}, {"rollup_hour", 3600000}, {"rollup_day", 86400000}};
 #define NGRAINS (sizeof grains / sizeof grains[0])
 
-struct sqlbuf {
-    char s[32768];
-    size_t n;
-};
-
-static void put(struct sqlbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct sqlbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(b->s + b->n, sizeof b->s - b->n, fmt, ap);
-    va_end(ap);
-    FG_ASSERT(k >= 0 && (size_t)k < sizeof b->s - b->n); /* constant text: sized once */
-    b->n += (size_t)k;
-}
-
-static void put_lat_expr(struct sqlbuf *b, size_t i)
-{
-    const char *v = "COALESCE(latency_us, 0)";
-    if (i == 0)
-        put(b, "(%s <= %lld)::int", v, (long long)fg_rollup_lat_le_ms[0] * 1000);
-    else if (i + 1 == FG_ROLLUP_LAT_BUCKETS)
-        put(b, "(%s > %lld)::int", v, (long long)fg_rollup_lat_le_ms[i - 1] * 1000);
-    else
-        put(b, "(%s > %lld AND %s <= %lld)::int", v, (long long)fg_rollup_lat_le_ms[i - 1] * 1000,
-            v, (long long)fg_rollup_lat_le_ms[i] * 1000);
-}
-
-static const char *esc_name(size_t i)
-{
-    return i == 0 ? "escalations" : fg_rollup_esc[i - 1].column;
-}
-
-/* Escalation column i (0: all, else reason i - 1) as a 0/1 expression
- * (store.h; the same rule as store_sqlite_rollup.c). */
-static void put_esc_expr(struct sqlbuf *b, size_t i)
-{
-    put(b, "(COALESCE(route, '') = 'escalated'");
-    if (i > 0) {
-        const char *p = fg_rollup_esc[i - 1].prefix;
-        FG_ASSERT(!strchr(p, '\''));
-        put(b, " AND substr(COALESCE(route_reason, ''), 1, %zu) = '%s'", strlen(p), p);
-    }
-    put(b, ")::int");
-}
-
-static void put_esc_names(struct sqlbuf *b, const char *prefix, const char *suffix)
-{
-    for (size_t i = 0; i < NESC; i++)
-        put(b, ", %s%s%s", prefix, esc_name(i), suffix);
-}
-
-/* A code constant as an SQL string literal: quotes doubled (no
- * backslashes, which a server without standard strings would read). */
-static void put_literal(struct sqlbuf *b, const char *s)
-{
-    FG_ASSERT(!strchr(s, '\\'));
-    put(b, "'");
-    for (const char *q; (q = strchr(s, '\'')); s = q + 1)
-        put(b, "%.*s''", (int)(q - s), s);
-    put(b, "%s'", s);
-}
-
-/* Refusal kind i as a 0/1 expression (store.h; store_sqlite_rollup.c's
- * rule). */
-static void put_ref_expr(struct sqlbuf *b, size_t i)
-{
-    const struct fg_rollup_refusal *k = &fg_rollup_refusal[i];
-    put(b, "(COALESCE(status, 0) = 429 AND (");
-    for (size_t j = 0; j < 2 && k->prefix[j]; j++) {
-        put(b, "%ssubstr(COALESCE(error, ''), 1, %zu) = ", j ? " OR " : "", strlen(k->prefix[j]));
-        put_literal(b, k->prefix[j]);
-    }
-    put(b, "))::int");
-}
-
-static void put_ref_names(struct sqlbuf *b, const char *prefix, const char *suffix)
-{
-    for (size_t i = 0; i < NREF; i++)
-        put(b, ", %s%s%s", prefix, fg_rollup_refusal[i].column, suffix);
-}
+#define put fg_rollup_sql_put
+#define SQLBUF_SIZE 32768
 
 /* Which value columns: as of migration 3 (the tables), of 4 (and the
  * escalations) or of 6 (and the refusals: what a write and a query use). */
@@ -155,23 +49,25 @@ enum cols { COLS_3, COLS_4, COLS_6, COLS_7 };
 /* Measure i is in the tables as of c (saved_flex_pico: migration 7). */
 static bool has_measure(size_t i, enum cols c)
 {
-    return measures[i].since == 0 || (measures[i].since == 7 && c >= COLS_7);
+    return fg_rollup_measures[i].pg_since == 0 ||
+           (fg_rollup_measures[i].pg_since == 7 && c >= COLS_7);
 }
 
-static void put_value_names_v(struct sqlbuf *b, const char *prefix, const char *suffix, enum cols c)
+static void put_value_names_v(struct fg_rollup_sql *b, const char *prefix, const char *suffix,
+                              enum cols c)
 {
     for (size_t i = 0; i < NMEASURES; i++)
         if (has_measure(i, c))
-            put(b, ", %s%s%s", prefix, measures[i].name, suffix);
+            put(b, ", %s%s%s", prefix, fg_rollup_measures[i].name, suffix);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         put(b, ", %slat%zu%s", prefix, i, suffix);
     if (c >= COLS_4)
-        put_esc_names(b, prefix, suffix);
+        fg_rollup_sql_set_names(b, FG_ROLLUP_SET_ESC, prefix, suffix);
     if (c >= COLS_6)
-        put_ref_names(b, prefix, suffix);
+        fg_rollup_sql_set_names(b, FG_ROLLUP_SET_REF, prefix, suffix);
 }
 
-static void put_value_names(struct sqlbuf *b, const char *prefix, const char *suffix)
+static void put_value_names(struct fg_rollup_sql *b, const char *prefix, const char *suffix)
 {
     put_value_names_v(b, prefix, suffix, COLS_7);
 }
@@ -179,51 +75,70 @@ static void put_value_names(struct sqlbuf *b, const char *prefix, const char *su
 /* INSERT INTO <grain> … SELECT sums FROM <from> GROUP BY dims ORDER BY
  * dims ON CONFLICT … DO UPDATE SET v = <grain>.v + excluded.v, over the
  * columns of c (migration 3's fold: its own only). */
-static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *from, enum cols c)
+static void put_upsert(struct fg_rollup_sql *b, const struct grain *g, const char *from,
+                       enum cols c)
 {
     bool esc = c >= COLS_4, ref = c >= COLS_6;
     put(b, "INSERT INTO %s (" DIMS, g->table);
     put_value_names_v(b, "", "", c);
     put(b, ") SELECT ts_ms - ts_ms %% %lld, %s", g->ms, DIM_EXPRS);
     for (size_t i = 0; i < NMEASURES; i++)
-        if (has_measure(i, c))
-            put(b, ", SUM(%s)::bigint", measures[i].expr);
+        if (has_measure(i, c)) {
+            put(b, ", SUM(");
+            fg_rollup_sql_measure(b, i, FG_ROLLUP_PG);
+            put(b, ")::bigint");
+        }
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++) {
         put(b, ", SUM(");
-        put_lat_expr(b, i);
+        fg_rollup_sql_lat(b, i, FG_ROLLUP_PG);
         put(b, ")::bigint");
     }
     for (size_t i = 0; esc && i < NESC; i++) {
         put(b, ", SUM(");
-        put_esc_expr(b, i);
+        fg_rollup_sql_set_expr(b, FG_ROLLUP_SET_ESC, i, FG_ROLLUP_PG);
         put(b, ")::bigint");
     }
     for (size_t i = 0; ref && i < NREF; i++) {
         put(b, ", SUM(");
-        put_ref_expr(b, i);
+        fg_rollup_sql_set_expr(b, FG_ROLLUP_SET_REF, i, FG_ROLLUP_PG);
         put(b, ")::bigint");
     }
     put(b, " FROM %s GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4 ON CONFLICT (" DIMS ") DO UPDATE SET ",
         from);
     for (size_t i = 0; i < NMEASURES; i++)
         if (has_measure(i, c))
-            put(b, "%s%s = %s.%s + excluded.%s", i ? ", " : "", measures[i].name, g->table,
-                measures[i].name, measures[i].name);
+            put(b, "%s%s = %s.%s + excluded.%s", i ? ", " : "", fg_rollup_measures[i].name,
+                g->table, fg_rollup_measures[i].name, fg_rollup_measures[i].name);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         put(b, ", lat%zu = %s.lat%zu + excluded.lat%zu", i, g->table, i, i);
-    for (size_t i = 0; esc && i < NESC; i++)
-        put(b, ", %s = %s.%s + excluded.%s", esc_name(i), g->table, esc_name(i), esc_name(i));
-    for (size_t i = 0; ref && i < NREF; i++)
-        put(b, ", %s = %s.%s + excluded.%s", fg_rollup_refusal[i].column, g->table,
-            fg_rollup_refusal[i].column, fg_rollup_refusal[i].column);
+    if (esc)
+        fg_rollup_sql_set_sums(b, FG_ROLLUP_SET_ESC, g->table);
+    if (ref)
+        fg_rollup_sql_set_sums(b, FG_ROLLUP_SET_REF, g->table);
 }
 
-static struct sqlbuf migration, migration_esc, migration_ref, suffix;
+static char migration_text[SQLBUF_SIZE], esc_text[SQLBUF_SIZE], ref_text[SQLBUF_SIZE],
+    suffix_text[SQLBUF_SIZE];
+static struct fg_rollup_sql migration = {migration_text, SQLBUF_SIZE, 0},
+                            migration_esc = {esc_text, SQLBUF_SIZE, 0},
+                            migration_ref = {ref_text, SQLBUF_SIZE, 0},
+                            suffix = {suffix_text, SQLBUF_SIZE, 0};
 static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+/* A ledger migration adding a counted set: the columns, then (no calls row
+ * committing meanwhile) the stored rows folded in. */
+static void add_set(struct fg_rollup_sql *b, enum fg_rollup_set set)
+{
+    for (size_t i = 0; i < NGRAINS; i++)
+        fg_rollup_sql_add_set(b, set, grains[i].table, FG_ROLLUP_PG);
+    put(b, "LOCK TABLE calls IN SHARE MODE;");
+    for (size_t i = 0; i < NGRAINS; i++)
+        fg_rollup_sql_fold_set(b, set, grains[i].table, grains[i].ms, FG_ROLLUP_PG);
+}
 
 static void build(void)
 {
-    struct sqlbuf *b = &migration;
+    struct fg_rollup_sql *b = &migration;
     for (size_t i = 0; i < NGRAINS; i++) {
         put(b,
             "CREATE TABLE %s (minute bigint NOT NULL, key_id text NOT NULL,"
@@ -238,56 +153,9 @@ static void build(void)
         put_upsert(b, &grains[i], "calls", COLS_3);
         put(b, ";");
     }
-    /* migration 4: the escalation columns, the escalated rows folded in */
-    b = &migration_esc;
-    for (size_t i = 0; i < NGRAINS; i++) {
-        put(b, "ALTER TABLE %s", grains[i].table);
-        for (size_t k = 0; k < NESC; k++)
-            put(b, "%s ADD COLUMN %s bigint NOT NULL DEFAULT 0", k ? "," : "", esc_name(k));
-        put(b, ";");
-    }
-    put(b, "LOCK TABLE calls IN SHARE MODE;");
-    for (size_t i = 0; i < NGRAINS; i++) {
-        put(b, "INSERT INTO %s (" DIMS, grains[i].table);
-        put_esc_names(b, "", "");
-        put(b, ") SELECT ts_ms - ts_ms %% %lld, %s", grains[i].ms, DIM_EXPRS);
-        for (size_t k = 0; k < NESC; k++) {
-            put(b, ", SUM(");
-            put_esc_expr(b, k);
-            put(b, ")::bigint");
-        }
-        put(b, " FROM calls WHERE COALESCE(route, '') = 'escalated' GROUP BY 1, 2, 3, 4 ORDER BY "
-               "1, 2, 3, 4 ON CONFLICT (" DIMS ") DO UPDATE SET ");
-        for (size_t k = 0; k < NESC; k++)
-            put(b, "%s%s = excluded.%s", k ? ", " : "", esc_name(k), esc_name(k));
-        put(b, ";");
-    }
-    /* migration 6: the refusal columns, the refused rows folded in */
-    b = &migration_ref;
-    for (size_t i = 0; i < NGRAINS; i++) {
-        put(b, "ALTER TABLE %s", grains[i].table);
-        for (size_t k = 0; k < NREF; k++)
-            put(b, "%s ADD COLUMN %s bigint NOT NULL DEFAULT 0", k ? "," : "",
-                fg_rollup_refusal[k].column);
-        put(b, ";");
-    }
-    put(b, "LOCK TABLE calls IN SHARE MODE;");
-    for (size_t i = 0; i < NGRAINS; i++) {
-        put(b, "INSERT INTO %s (" DIMS, grains[i].table);
-        put_ref_names(b, "", "");
-        put(b, ") SELECT ts_ms - ts_ms %% %lld, %s", grains[i].ms, DIM_EXPRS);
-        for (size_t k = 0; k < NREF; k++) {
-            put(b, ", SUM(");
-            put_ref_expr(b, k);
-            put(b, ")::bigint");
-        }
-        put(b, " FROM calls WHERE COALESCE(status, 0) = 429 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, "
-               "3, 4 ON CONFLICT (" DIMS ") DO UPDATE SET ");
-        for (size_t k = 0; k < NREF; k++)
-            put(b, "%s%s = excluded.%s", k ? ", " : "", fg_rollup_refusal[k].column,
-                fg_rollup_refusal[k].column);
-        put(b, ";");
-    }
+    /* migrations 4 and 6: the escalation and refusal columns, rows folded in */
+    add_set(&migration_esc, FG_ROLLUP_SET_ESC);
+    add_set(&migration_ref, FG_ROLLUP_SET_REF);
     /* ") RETURNING …), r0 AS (upsert), r1 AS (upsert) upsert" */
     b = &suffix;
     put(b, " RETURNING " USED ")");
@@ -335,14 +203,17 @@ static const char *const group_cols[] = {
 };
 
 /* One text per (grain, group): built once, read by any thread after. */
-static struct sqlbuf queries[NGRAINS][sizeof group_cols / sizeof group_cols[0]];
+#define NGROUPS (sizeof group_cols / sizeof group_cols[0])
+static char query_text[NGRAINS][NGROUPS][4096];
+static struct fg_rollup_sql queries[NGRAINS][NGROUPS];
 static pthread_once_t qonce = PTHREAD_ONCE_INIT;
 
 static void build_queries(void)
 {
     for (size_t gi = 0; gi < NGRAINS; gi++)
-        for (size_t k = 0; k < sizeof group_cols / sizeof group_cols[0]; k++) {
-            struct sqlbuf *b = &queries[gi][k];
+        for (size_t k = 0; k < NGROUPS; k++) {
+            struct fg_rollup_sql *b = &queries[gi][k];
+            *b = (struct fg_rollup_sql){query_text[gi][k], sizeof query_text[gi][k], 0};
             put(b,
                 "SELECT (minute - $1::bigint) / $3::bigint * $3::bigint + $1::bigint AS t, "
                 "%s AS g",
@@ -360,7 +231,7 @@ static void build_queries(void)
 const char *fg_store_pg_rollup_query_sql(const struct fg_rollup_query *q)
 {
     FG_ASSERT(q->step_ms >= 60000 && q->step_ms % 60000 == 0);
-    FG_ASSERT((unsigned)q->group < sizeof group_cols / sizeof group_cols[0]);
+    FG_ASSERT((unsigned)q->group < NGROUPS);
     pthread_once(&qonce, build_queries);
     size_t gi = 0;
     for (size_t i = 1; i < NGRAINS; i++)

@@ -7,6 +7,7 @@
 
 #include "arena.h"
 #include "assert.h"
+#include "rollup_sql.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -14,32 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const struct measure {
-    const char *name, *expr;
-} measures[] = {
-    {"requests", "1"},
-    {"errors", "COALESCE(status, 0) >= 400"},
-    {"unpriced", "COALESCE(priced, 0) = 0 AND COALESCE(status, 0) < 400"},
-    {"cache_hits", "COALESCE(cache, '') = 'hit'"},
-    {"cost_pico", "COALESCE(cost_pico, 0)"},
-    {"baseline_pico", "COALESCE(baseline_pico, 0)"},
-    {"saved_prompt_cache_pico", "COALESCE(saved_prompt_cache_pico, 0)"},
-    {"saved_response_cache_pico", "COALESCE(saved_response_cache_pico, 0)"},
-    {"saved_routing_pico", "COALESCE(saved_routing_pico, 0)"},
-    {"saved_batch_pico", "COALESCE(saved_batch_pico, 0)"},
-    {"bucket_repeated_pico", "COALESCE(bucket_repeated_pico, 0)"},
-    {"bucket_repeated_cached_pico", "COALESCE(bucket_repeated_cached_pico, 0)"},
-    {"bucket_frontier_pico", "COALESCE(bucket_frontier_pico, 0)"},
-    {"bucket_bloated_pico", "COALESCE(bucket_bloated_pico, 0)"},
-    {"input_tokens", "COALESCE(input_tokens, 0)"},
-    {"cache_read_tokens", "COALESCE(cache_read_tokens, 0)"},
-    {"cache_write_5m_tokens", "COALESCE(cache_write_5m_tokens, 0)"},
-    {"cache_write_1h_tokens", "COALESCE(cache_write_1h_tokens, 0)"},
-    {"output_tokens", "COALESCE(output_tokens, 0)"},
-    {"latency_sum_us", "COALESCE(latency_us, 0)"},
-    {"saved_flex_pico", "COALESCE(saved_flex_pico, 0)"}, /* rollup migration 4 on older tables */
-};
-#define NMEASURES (sizeof measures / sizeof measures[0])
+#define NMEASURES FG_ROLLUP_NMEASURES
 /* Value columns: the measures, the latency buckets, then the escalations
  * (rollup migration 2): `escalations` and one column per reason. */
 #define NESC (1 + FG_ROLLUP_ESC_REASONS)
@@ -47,11 +23,8 @@ static const struct measure {
 #define NREF FG_ROLLUP_REFUSALS
 #define NVALUES (NMEASURES + FG_ROLLUP_LAT_BUCKETS + NESC + NREF)
 
-/* The dimensions but time, as expressions over a calls row (store.h). */
-#define DIM_EXPRS                                                                                  \
-    "COALESCE(key_id, ''), COALESCE(NULLIF(model, ''), NULLIF(model_requested, ''), '(none)'), "   \
-    "COALESCE(route, '')"
-#define DIMS "minute, key_id, model, route"
+#define DIM_EXPRS FG_ROLLUP_DIM_EXPRS
+#define DIMS FG_ROLLUP_DIMS
 
 /* Three grains of the same sums: the minute is what a window is cut at;
  * hours and days keep long windows cheap (30 days of minutes can be a
@@ -62,116 +35,44 @@ static const struct grain {
 } grains[] = {{"rollup_minute", 60000}, {"rollup_hour", 3600000}, {"rollup_day", 86400000}};
 #define NGRAINS (sizeof grains / sizeof grains[0])
 
-struct sqlbuf {
-    char s[12288];
-    size_t n;
-};
+#define put fg_rollup_sql_put
+#define SQLBUF(b) FG_ROLLUP_SQL_BUF(b, 12288)
 
-static void put(struct sqlbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void put(struct sqlbuf *b, const char *fmt, ...)
+static void put_lat_expr(struct fg_rollup_sql *b, size_t i)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(b->s + b->n, sizeof b->s - b->n, fmt, ap);
-    va_end(ap);
-    FG_ASSERT(k >= 0 && (size_t)k < sizeof b->s - b->n); /* constant text: sized once */
-    b->n += (size_t)k;
-}
-
-/* Histogram bucket i as a 0/1 expression over latency_us. */
-static void put_lat_expr(struct sqlbuf *b, size_t i)
-{
-    const char *v = "COALESCE(latency_us, 0)";
-    if (i == 0)
-        put(b, "%s <= %lld", v, (long long)fg_rollup_lat_le_ms[0] * 1000);
-    else if (i + 1 == FG_ROLLUP_LAT_BUCKETS)
-        put(b, "%s > %lld", v, (long long)fg_rollup_lat_le_ms[i - 1] * 1000);
-    else
-        put(b, "(%s > %lld AND %s <= %lld)", v, (long long)fg_rollup_lat_le_ms[i - 1] * 1000, v,
-            (long long)fg_rollup_lat_le_ms[i] * 1000);
-}
-
-static const char *esc_name(size_t i)
-{
-    return i == 0 ? "escalations" : fg_rollup_esc[i - 1].column;
-}
-
-/* Escalation column i (0: all, else reason i - 1) as a 0/1 expression. */
-static void put_esc_expr(struct sqlbuf *b, size_t i)
-{
-    put(b, "(COALESCE(route, '') = 'escalated'");
-    if (i > 0) {
-        const char *p = fg_rollup_esc[i - 1].prefix;
-        FG_ASSERT(!strchr(p, '\''));
-        put(b, " AND substr(COALESCE(route_reason, ''), 1, %zu) = '%s'", strlen(p), p);
-    }
-    put(b, ")");
-}
-
-static void put_esc_names(struct sqlbuf *b, const char *prefix, const char *suffix)
-{
-    for (size_t i = 0; i < NESC; i++)
-        put(b, ", %s%s%s", prefix, esc_name(i), suffix);
-}
-
-/* A code constant as an SQL string literal: quotes doubled (no
- * backslashes, which a server without standard strings would read). */
-static void put_literal(struct sqlbuf *b, const char *s)
-{
-    FG_ASSERT(!strchr(s, '\\'));
-    put(b, "'");
-    for (const char *q; (q = strchr(s, '\'')); s = q + 1)
-        put(b, "%.*s''", (int)(q - s), s);
-    put(b, "%s'", s);
-}
-
-/* Refusal kind i as a 0/1 expression (store.h). */
-static void put_ref_expr(struct sqlbuf *b, size_t i)
-{
-    const struct fg_rollup_refusal *k = &fg_rollup_refusal[i];
-    put(b, "(COALESCE(status, 0) = 429 AND (");
-    for (size_t j = 0; j < 2 && k->prefix[j]; j++) {
-        put(b, "%ssubstr(COALESCE(error, ''), 1, %zu) = ", j ? " OR " : "", strlen(k->prefix[j]));
-        put_literal(b, k->prefix[j]);
-    }
-    put(b, "))");
-}
-
-static void put_ref_names(struct sqlbuf *b, const char *prefix, const char *suffix)
-{
-    for (size_t i = 0; i < NREF; i++)
-        put(b, ", %s%s%s", prefix, fg_rollup_refusal[i].column, suffix);
+    fg_rollup_sql_lat(b, i, FG_ROLLUP_SQLITE);
 }
 
 /* The value columns as of rollup migration `version` (1: the tables; 2:
  * and the escalations; 3: and the refusals): what a write and a query use
  * is the last's. */
-static void put_value_names_v(struct sqlbuf *b, const char *prefix, const char *suffix, int version)
+static void put_value_names_v(struct fg_rollup_sql *b, const char *prefix, const char *suffix,
+                              int version)
 {
     for (size_t i = 0; i < NMEASURES; i++)
-        put(b, ", %s%s%s", prefix, measures[i].name, suffix);
+        put(b, ", %s%s%s", prefix, fg_rollup_measures[i].name, suffix);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         put(b, ", %slat%zu%s", prefix, i, suffix);
     if (version >= 2)
-        put_esc_names(b, prefix, suffix);
+        fg_rollup_sql_set_names(b, FG_ROLLUP_SET_ESC, prefix, suffix);
     if (version >= 3)
-        put_ref_names(b, prefix, suffix);
+        fg_rollup_sql_set_names(b, FG_ROLLUP_SET_REF, prefix, suffix);
 }
 
-static void put_value_names(struct sqlbuf *b, const char *prefix, const char *suffix)
+static void put_value_names(struct fg_rollup_sql *b, const char *prefix, const char *suffix)
 {
     put_value_names_v(b, prefix, suffix, 3);
 }
 
 /* INSERT INTO <grain> … SELECT <one row per calls row> FROM calls
  * WHERE <where> ON CONFLICT … DO UPDATE SET v = v + excluded.v. */
-static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *where)
+static void put_upsert(struct fg_rollup_sql *b, const struct grain *g, const char *where)
 {
     put(b, "INSERT INTO %s (" DIMS, g->table);
     put_value_names_v(b, "", "", 1);
     put(b, ") SELECT ts_ms - ts_ms %% %lld, %s", (long long)g->ms, DIM_EXPRS);
     for (size_t i = 0; i < NMEASURES; i++)
-        put(b, ", %s", measures[i].expr);
+        put(b, ", %s", fg_rollup_measures[i].expr);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++) {
         put(b, ", ");
         put_lat_expr(b, i);
@@ -181,7 +82,8 @@ static void put_upsert(struct sqlbuf *b, const struct grain *g, const char *wher
         "excluded.requests",
         where);
     for (size_t i = 1; i < NMEASURES; i++)
-        put(b, ", %s = %s + excluded.%s", measures[i].name, measures[i].name, measures[i].name);
+        put(b, ", %s = %s + excluded.%s", fg_rollup_measures[i].name, fg_rollup_measures[i].name,
+            fg_rollup_measures[i].name);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         put(b, ", lat%zu = lat%zu + excluded.lat%zu", i, i, i);
 }
@@ -229,7 +131,7 @@ static int version(sqlite3 *db)
  * folded in (the calls table is the truth the rollups are rebuilt from). */
 static int create(sqlite3 *db, char *err, size_t errlen)
 {
-    struct sqlbuf b = {.n = 0};
+    SQLBUF(b);
     static const char *const old_triggers[] = {"DROP TRIGGER IF EXISTS calls_rollup",
                                                "DROP TRIGGER IF EXISTS calls_rollup_v2"};
     for (size_t i = 0; i < sizeof old_triggers / sizeof old_triggers[0]; i++)
@@ -262,69 +164,31 @@ static int create(sqlite3 *db, char *err, size_t errlen)
     return 0;
 }
 
-/* Rollup migration 2: escalations by reason (store.h) — the columns, then
- * the escalated calls rows already stored folded into them. */
-static int add_escalations(sqlite3 *db, char *err, size_t errlen)
+/* A migration adding a counted set (rollup_sql.h) to every grain: the
+ * columns, then the calls rows already stored folded into them. */
+static int add_set(sqlite3 *db, enum fg_rollup_set set, char *err, size_t errlen)
 {
-    struct sqlbuf b;
+    SQLBUF(b);
     for (size_t g = 0; g < NGRAINS; g++) {
-        for (size_t i = 0; i < NESC; i++) {
-            b.n = 0;
-            put(&b, "ALTER TABLE %s ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", grains[g].table,
-                esc_name(i));
-            if (exec(db, b.s, "adding an escalation column", err, errlen) < 0)
-                return -1;
-        }
         b.n = 0;
-        put(&b, "INSERT INTO %s (" DIMS, grains[g].table);
-        put_esc_names(&b, "", "");
-        put(&b, ") SELECT ts_ms - ts_ms %% %lld, %s", (long long)grains[g].ms, DIM_EXPRS);
-        for (size_t i = 0; i < NESC; i++) {
-            put(&b, ", SUM(");
-            put_esc_expr(&b, i);
-            put(&b, ")");
-        }
-        put(&b, " FROM calls WHERE COALESCE(route, '') = 'escalated' GROUP BY 1, 2, 3, 4"
-                " ON CONFLICT(" DIMS ") DO UPDATE SET ");
-        for (size_t i = 0; i < NESC; i++)
-            put(&b, "%s%s = excluded.%s", i ? ", " : "", esc_name(i), esc_name(i));
-        if (exec(db, b.s, "folding escalations into the rollups", err, errlen) < 0)
+        fg_rollup_sql_add_set(&b, set, grains[g].table, FG_ROLLUP_SQLITE);
+        fg_rollup_sql_fold_set(&b, set, grains[g].table, (long long)grains[g].ms, FG_ROLLUP_SQLITE);
+        if (exec(db, b.s, "adding a counted set to the rollups", err, errlen) < 0)
             return -1;
     }
     return 0;
 }
 
-/* Rollup migration 3: refusals by kind (store.h) — the columns, then the
- * refused calls rows already stored folded into them. */
+/* Rollup migration 2: escalations by reason (store.h). */
+static int add_escalations(sqlite3 *db, char *err, size_t errlen)
+{
+    return add_set(db, FG_ROLLUP_SET_ESC, err, errlen);
+}
+
+/* Rollup migration 3: refusals by kind (store.h). */
 static int add_refusals(sqlite3 *db, char *err, size_t errlen)
 {
-    struct sqlbuf b;
-    for (size_t g = 0; g < NGRAINS; g++) {
-        for (size_t i = 0; i < NREF; i++) {
-            b.n = 0;
-            put(&b, "ALTER TABLE %s ADD COLUMN %s INTEGER NOT NULL DEFAULT 0", grains[g].table,
-                fg_rollup_refusal[i].column);
-            if (exec(db, b.s, "adding a refusal column", err, errlen) < 0)
-                return -1;
-        }
-        b.n = 0;
-        put(&b, "INSERT INTO %s (" DIMS, grains[g].table);
-        put_ref_names(&b, "", "");
-        put(&b, ") SELECT ts_ms - ts_ms %% %lld, %s", (long long)grains[g].ms, DIM_EXPRS);
-        for (size_t i = 0; i < NREF; i++) {
-            put(&b, ", SUM(");
-            put_ref_expr(&b, i);
-            put(&b, ")");
-        }
-        put(&b, " FROM calls WHERE COALESCE(status, 0) = 429 GROUP BY 1, 2, 3, 4"
-                " ON CONFLICT(" DIMS ") DO UPDATE SET ");
-        for (size_t i = 0; i < NREF; i++)
-            put(&b, "%s%s = excluded.%s", i ? ", " : "", fg_rollup_refusal[i].column,
-                fg_rollup_refusal[i].column);
-        if (exec(db, b.s, "folding refusals into the rollups", err, errlen) < 0)
-            return -1;
-    }
-    return 0;
+    return add_set(db, FG_ROLLUP_SET_REF, err, errlen);
 }
 
 /* Rollup migration 4: the flex tier's discount, a column of 0s on tables
@@ -332,7 +196,7 @@ static int add_refusals(sqlite3 *db, char *err, size_t errlen)
  * since have it already: "duplicate column" is what they answer. */
 static int add_flex(sqlite3 *db, char *err, size_t errlen)
 {
-    struct sqlbuf b;
+    SQLBUF(b);
     for (size_t g = 0; g < NGRAINS; g++) {
         b.n = 0;
         put(&b, "ALTER TABLE %s ADD COLUMN saved_flex_pico INTEGER NOT NULL DEFAULT 0",
@@ -480,7 +344,7 @@ static bool same_group(const struct item *a, const struct item *b)
 }
 
 /* INSERT INTO <grain> (dims, values) VALUES (?…) ON CONFLICT … += excluded. */
-static void put_values_upsert(struct sqlbuf *b, const struct grain *g)
+static void put_values_upsert(struct fg_rollup_sql *b, const struct grain *g)
 {
     put(b, "INSERT INTO %s (" DIMS, g->table);
     put_value_names(b, "", "");
@@ -489,14 +353,12 @@ static void put_values_upsert(struct sqlbuf *b, const struct grain *g)
         put(b, ", ?");
     put(b, ") ON CONFLICT(" DIMS ") DO UPDATE SET requests = requests + excluded.requests");
     for (size_t i = 1; i < NMEASURES; i++)
-        put(b, ", %s = %s + excluded.%s", measures[i].name, measures[i].name, measures[i].name);
+        put(b, ", %s = %s + excluded.%s", fg_rollup_measures[i].name, fg_rollup_measures[i].name,
+            fg_rollup_measures[i].name);
     for (size_t i = 0; i < FG_ROLLUP_LAT_BUCKETS; i++)
         put(b, ", lat%zu = lat%zu + excluded.lat%zu", i, i, i);
-    for (size_t i = 0; i < NESC; i++)
-        put(b, ", %s = %s + excluded.%s", esc_name(i), esc_name(i), esc_name(i));
-    for (size_t i = 0; i < NREF; i++)
-        put(b, ", %s = %s + excluded.%s", fg_rollup_refusal[i].column, fg_rollup_refusal[i].column,
-            fg_rollup_refusal[i].column);
+    fg_rollup_sql_set_sums(b, FG_ROLLUP_SET_ESC, NULL);
+    fg_rollup_sql_set_sums(b, FG_ROLLUP_SET_REF, NULL);
 }
 
 /* Sort one grain's items and upsert each group's sums once. */
@@ -504,7 +366,7 @@ static int add_grain(sqlite3 *db, const struct grain *g, struct item *it, size_t
                      size_t errlen)
 {
     qsort(it, n, sizeof *it, item_cmp);
-    struct sqlbuf b = {.n = 0};
+    SQLBUF(b);
     put_values_upsert(&b, g);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, b.s, -1, &st, NULL) != SQLITE_OK)
@@ -619,7 +481,7 @@ int fg_store_sqlite_rollup_query(sqlite3 *db, const struct fg_rollup_query *q,
         if (q->step_ms % grains[i].ms == 0 && q->since_ms % grains[i].ms == 0 &&
             q->until_ms % grains[i].ms == 0)
             gr = &grains[i];
-    struct sqlbuf b = {.n = 0};
+    SQLBUF(b);
     const char *g = group_cols[q->group];
     put(&b, "SELECT (minute - ?1) / ?3 * ?3 + ?1 AS t, %s AS g", g);
     put_value_names(&b, "SUM(", ")");
