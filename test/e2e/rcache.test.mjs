@@ -267,27 +267,37 @@ describe('cache affinity across replicas', () => {
 
 /* The commands one call sent, as MONITOR shows them (a raw connection):
  * {COMMAND: count}, leaving out what scripts ran inside Redis ("lua") and
- * the key reloaders' version reads and seed claims (GET, EVAL). */
-async function commandsOf(fn) {
+ * the key reloaders' version reads and seed claims (GET, EVAL).  The
+ * window closes 300 ms after `expected` commands have arrived, so a slow
+ * machine neither cuts a call short nor leaks it into the next window. */
+async function commandsOf(fn, expected) {
   const sock = connect(redis.port, '127.0.0.1');
   let buf = '';
   sock.setEncoding('utf8').on('data', (d) => { buf += d; });
   sock.write('MONITOR\r\n');
   await waitFor(() => buf.startsWith('+OK'), { what: 'MONITOR on' });
+  const count = () => {
+    const d = {};
+    for (const line of buf.split('\r\n').slice(1)) {
+      const m = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] "([A-Za-z]+)"/.exec(line);
+      if (!m || m[1] === 'lua') continue;
+      const cmd = m[2].toUpperCase();
+      if (cmd !== 'GET' && cmd !== 'EVAL') d[cmd] = (d[cmd] ?? 0) + 1;
+    }
+    return d;
+  };
+  const total = (d) => Object.values(d).reduce((a, b) => a + b, 0);
   try {
     await fn();
-    await sleep(300); // what is sent without waiting lands
+    // what is sent without waiting lands: wait for as many commands as
+    // expected however loaded the machine (a late one must not fall into
+    // the next call's window), then a while longer for any extra
+    await waitFor(() => total(count()) >= expected, { what: `${expected} commands` }).catch(() => {});
+    await sleep(300);
   } finally {
     sock.destroy();
   }
-  const d = {};
-  for (const line of buf.split('\r\n').slice(1)) {
-    const m = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] "([A-Za-z]+)"/.exec(line);
-    if (!m || m[1] === 'lua') continue;
-    const cmd = m[2].toUpperCase();
-    if (cmd !== 'GET' && cmd !== 'EVAL') d[cmd] = (d[cmd] ?? 0) + 1;
-  }
-  return d;
+  return count();
 }
 
 describe('round trips', () => {
@@ -295,13 +305,13 @@ describe('round trips', () => {
     const body = { model: 'rc-gpt', messages: user('Count my round trips') };
     // no key: the admission carries the cache lookup and the sightings; the
     // miss's answer is stored at the end
-    assert.deepEqual(await commandsOf(() => post('a', body)), { EVALSHA: 2 }, 'miss: admission + store');
-    assert.deepEqual(await commandsOf(() => post('b', body)), { EVALSHA: 1 }, 'hit: the admission only');
+    assert.deepEqual(await commandsOf(() => post('a', body), 2), { EVALSHA: 2 }, 'miss: admission + store');
+    assert.deepEqual(await commandsOf(() => post('b', body), 1), { EVALSHA: 1 }, 'hit: the admission only');
     // a key with a budget: the same admission also reserves; settlement at the end
     const keyed = { model: 'rc-gpt', messages: user('Count my round trips, with a budget') };
     const k = (name) => call(fr[name], '/v1/chat/completions', { body: keyed, key: budgetKey.key });
-    assert.deepEqual(await commandsOf(() => k('a')), { EVALSHA: 3 }, 'miss: admission, then settlement + store');
-    assert.deepEqual(await commandsOf(() => k('b')), { EVALSHA: 2 }, 'hit: admission, then settlement');
+    assert.deepEqual(await commandsOf(() => k('a'), 3), { EVALSHA: 3 }, 'miss: admission, then settlement + store');
+    assert.deepEqual(await commandsOf(() => k('b'), 2), { EVALSHA: 2 }, 'hit: admission, then settlement');
   });
   const post = (name, body) => call(fr[name], '/v1/chat/completions', { body });
 });
