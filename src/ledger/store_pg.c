@@ -35,6 +35,7 @@
 #include "assert.h"
 #include "decimal.h"
 #include "pgdb.h"
+#include "record_cols.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -44,17 +45,8 @@
 #include <sys/time.h>
 #include <time.h>
 
-#define COLUMNS                                                                                    \
-    "id, ts_ms, key_id, tags, endpoint, model_requested, model, upstream_model, provider, "        \
-    "route, route_reason, cache, stream, batch, status, input_tokens, cache_read_tokens, "         \
-    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, priced, "      \
-    "cost_pico, baseline_pico, saved_prompt_cache_pico, saved_response_cache_pico, "               \
-    "saved_routing_pico, saved_batch_pico, bucket_repeated_pico, "                                 \
-    "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "         \
-    "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id, buster_where, "         \
-    "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason, batch_id, "      \
-    "request_bytes, response_bytes, saved_flex_pico"
-#define NCOLS 49
+#define COLUMNS FG_RECORD_COLUMNS
+#define NCOLS FG_RECORD_NCOLS
 #define ROWS_PER_INSERT 500 /* 24,000 parameters: under the protocol's 65,535 */
 #define KNOWN_MONTHS 64     /* partitions this handle knows exist */
 #define PRUNE_BATCH 1000    /* expired responses deleted per statement (short locks) */
@@ -251,58 +243,17 @@ static bool reconnect(struct pg_store *q)
  * into num (NCOLS * 24 bytes). */
 static void row_params(const struct fg_record *r, const char **p, char *num)
 {
-    int i = 0;
-#define TXT(v) (p[i++] = (v))
-#define INT(v) (num[fg_decimal_i64(num, (int64_t)(v))] = 0, p[i++] = num, num += 24)
-    TXT(r->id);
-    INT(r->ts_ms);
-    const char *texts[] = {r->key_id,       r->tags,           r->endpoint, r->model_requested,
-                           r->model,        r->upstream_model, r->provider, r->route,
-                           r->route_reason, r->cache};
-    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
-        TXT(texts[k]);
-    const int64_t ints[] = {r->stream,
-                            r->batch,
-                            r->status,
-                            r->tok.input,
-                            r->tok.cache_read,
-                            r->tok.cache_write_5m,
-                            r->tok.cache_write_1h,
-                            r->tok.output,
-                            r->reasoning_tokens,
-                            r->priced,
-                            r->cost_pico,
-                            r->baseline_pico,
-                            r->saved_prompt_cache_pico,
-                            r->saved_response_cache_pico,
-                            r->saved_routing_pico,
-                            r->saved_batch_pico,
-                            r->bucket_repeated_pico,
-                            r->bucket_repeated_cached_pico,
-                            r->bucket_frontier_pico,
-                            r->bucket_bloated_pico,
-                            r->latency_us,
-                            r->ttfb_us};
-    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
-        INT(ints[k]);
-    TXT(r->prefix_fp[0] ? r->prefix_fp : NULL);
-    INT(r->prefix_tokens);
-    INT(r->repeated_tokens);
-    TXT(r->error);
-    TXT(r->linked_id);
-    TXT(r->buster_where);
-    INT(r->buster_offset);
-    TXT(r->buster_sample);
-    INT(r->buster_tokens);
-    INT(r->buster_pico);
-    TXT(r->cache_miss_reason);
-    TXT(r->batch_id);
-    INT(r->request_bytes);
-    INT(r->response_bytes);
-    INT(r->saved_flex_pico);
-#undef TXT
-#undef INT
-    FG_ASSERT(i == NCOLS);
+    struct fg_record_col v[NCOLS];
+    fg_record_cols(r, v);
+    for (int i = 0; i < NCOLS; i++) {
+        if (v[i].is_text) {
+            p[i] = v[i].text;
+        } else {
+            num[fg_decimal_i64(num, v[i].num)] = 0;
+            p[i] = num;
+            num += 24;
+        }
+    }
 }
 
 #define INSERT_TAIL " ON CONFLICT (id, ts_ms) DO NOTHING"

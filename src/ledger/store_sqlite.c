@@ -14,6 +14,7 @@
  * up behind it (what a kill -9 then loses).  sq_checkpoint() copies the WAL
  * back from the ledger's checkpointer thread instead, on a connection of
  * its own, PASSIVE: it never waits for or blocks the writer. */
+#include "record_cols.h"
 #include "store.h"
 #include "store_sqlite.h"
 #include "store_sqlite_rollup.h"
@@ -42,17 +43,8 @@ struct sqlite_store {
 
 /* Column order of the INSERT and of SELECT *; keep in step with bind_row
  * and read_row. */
-#define COLUMNS                                                                                    \
-    "id, ts_ms, key_id, tags, endpoint, model_requested, model, upstream_model, provider, "        \
-    "route, route_reason, cache, stream, batch, status, input_tokens, cache_read_tokens, "         \
-    "cache_write_5m_tokens, cache_write_1h_tokens, output_tokens, reasoning_tokens, priced, "      \
-    "cost_pico, baseline_pico, saved_prompt_cache_pico, saved_response_cache_pico, "               \
-    "saved_routing_pico, saved_batch_pico, bucket_repeated_pico, "                                 \
-    "bucket_repeated_cached_pico, bucket_frontier_pico, bucket_bloated_pico, latency_us, "         \
-    "ttfb_us, prefix_fp, prefix_tokens, repeated_tokens, error, linked_id, buster_where, "         \
-    "buster_offset, buster_sample, buster_tokens, buster_pico, cache_miss_reason, batch_id, "      \
-    "request_bytes, response_bytes, saved_flex_pico"
-#define NCOLS 49
+#define COLUMNS FG_RECORD_COLUMNS
+#define NCOLS FG_RECORD_NCOLS
 
 static const char *schema =
     "CREATE TABLE IF NOT EXISTS calls ("
@@ -224,53 +216,14 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 
 static void bind_row(sqlite3_stmt *st, const struct fg_record *r)
 {
-    int i = 1;
-    bind_text(st, i++, r->id);
-    sqlite3_bind_int64(st, i++, r->ts_ms);
-    const char *texts[] = {r->key_id,       r->tags,           r->endpoint, r->model_requested,
-                           r->model,        r->upstream_model, r->provider, r->route,
-                           r->route_reason, r->cache};
-    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++)
-        bind_text(st, i++, texts[k]);
-    const int64_t ints[] = {r->stream,
-                            r->batch,
-                            r->status,
-                            r->tok.input,
-                            r->tok.cache_read,
-                            r->tok.cache_write_5m,
-                            r->tok.cache_write_1h,
-                            r->tok.output,
-                            r->reasoning_tokens,
-                            r->priced,
-                            r->cost_pico,
-                            r->baseline_pico,
-                            r->saved_prompt_cache_pico,
-                            r->saved_response_cache_pico,
-                            r->saved_routing_pico,
-                            r->saved_batch_pico,
-                            r->bucket_repeated_pico,
-                            r->bucket_repeated_cached_pico,
-                            r->bucket_frontier_pico,
-                            r->bucket_bloated_pico,
-                            r->latency_us,
-                            r->ttfb_us};
-    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++)
-        sqlite3_bind_int64(st, i++, ints[k]);
-    bind_text(st, i++, r->prefix_fp[0] ? r->prefix_fp : NULL);
-    sqlite3_bind_int64(st, i++, r->prefix_tokens);
-    sqlite3_bind_int64(st, i++, r->repeated_tokens);
-    bind_text(st, i++, r->error);
-    bind_text(st, i++, r->linked_id);
-    bind_text(st, i++, r->buster_where);
-    sqlite3_bind_int64(st, i++, r->buster_offset);
-    bind_text(st, i++, r->buster_sample);
-    sqlite3_bind_int64(st, i++, r->buster_tokens);
-    sqlite3_bind_int64(st, i++, r->buster_pico);
-    bind_text(st, i++, r->cache_miss_reason);
-    bind_text(st, i++, r->batch_id);
-    sqlite3_bind_int64(st, i++, r->request_bytes);
-    sqlite3_bind_int64(st, i++, r->response_bytes);
-    sqlite3_bind_int64(st, i++, r->saved_flex_pico);
+    struct fg_record_col v[NCOLS];
+    fg_record_cols(r, v);
+    for (int i = 0; i < NCOLS; i++) {
+        if (v[i].is_text)
+            bind_text(st, i + 1, v[i].text);
+        else
+            sqlite3_bind_int64(st, i + 1, v[i].num);
+    }
 }
 
 static int prepare_insert(sqlite3 *db, sqlite3_stmt **st)
