@@ -25,6 +25,7 @@
 #include "ledger.h"
 #include "price.h"
 #include "store.h"
+#include "store_response_cases.h"
 #include "usage.h"
 
 /* ---------- helpers ---------- */
@@ -929,13 +930,6 @@ static int collect(void *arg, const struct fg_record *r)
     return 0;
 }
 
-static int count_rows(void *arg, const struct fg_record *r)
-{
-    (void)r;
-    ++*(int *)arg;
-    return 0;
-}
-
 static void scan_all(const char *dsn, struct seen *s, int max)
 {
     memset(s, 0, sizeof *s);
@@ -947,110 +941,6 @@ static void scan_all(const char *dsn, struct seen *s, int max)
         fail_msg("open reader: %s", err);
     if (st->ops->scan(st, 0, INT64_MAX, collect, s, err, sizeof err) < 0)
         fail_msg("scan: %s", err);
-    fg_store_close(st);
-}
-
-/* The responses store ops: a record with response_id writes its row
- * (response_get reads it whole), an expired row is invisible and pruned,
- * a forget record deletes a row and writes no call. */
-static struct fg_record *response_record(const char *id, const char *prev, const char *data,
-                                         int64_t expires_ms)
-{
-    struct fg_record *r = fg_ledger_record_new(512);
-    snprintf(r->id, sizeof r->id, "frg_%s", id);
-    r->ts_ms = 1000;
-    r->key_id = fg_ledger_record_str(r, "key_owner");
-    r->provider = fg_ledger_record_str(r, "acct-1");
-    r->endpoint = "responses";
-    r->response_id = fg_ledger_record_str(r, id);
-    r->upstream_response_id = fg_ledger_record_str(r, "resp_up_1");
-    r->prev_response_id = fg_ledger_record_str(r, prev);
-    r->response_data = fg_ledger_record_str(r, data);
-    r->response_expires_ms = expires_ms;
-    return r;
-}
-
-struct chain_got {
-    int n;
-    char ids[4][16];
-};
-
-static int chain_cb(void *arg, const char *id, const struct fg_store_response *r)
-{
-    struct chain_got *g = arg;
-    assert_string_equal(r->key_id, "key_owner");
-    if (g->n < 4)
-        snprintf(g->ids[g->n], sizeof g->ids[0], "%s", id);
-    g->n++;
-    return 0;
-}
-
-static void store_response_ops(void **state)
-{
-    struct fix *f = *state;
-    char err[256];
-    struct fg_store *st = NULL;
-    if (fg_store_open(f->dsn, &st, err, sizeof err) < 0)
-        fail_msg("open: %s", err);
-    struct fg_record *recs[3] = {
-        response_record("resp_a", NULL, "{\"input\":\"hi\",\"response\":{}}", 5000),
-        response_record("resp_b", "resp_a", NULL, 0),
-        response_record("resp_c", NULL, "{}", 2000),
-    };
-    assert_int_equal(st->ops->write(st, recs, 3, err, sizeof err), 0);
-    struct fg_store_response r;
-    assert_int_equal(st->ops->response_get(st, "resp_a", 4999, &r, err, sizeof err), 1);
-    assert_string_equal(r.key_id, "key_owner");
-    assert_string_equal(r.provider, "acct-1");
-    assert_string_equal(r.upstream_id, "resp_up_1");
-    assert_null(r.prev_id);
-    assert_string_equal(r.data, "{\"input\":\"hi\",\"response\":{}}");
-    assert_int_equal(r.expires_ms, 5000);
-    fg_store_response_free(&r);
-    /* expired: invisible before it is pruned */
-    assert_int_equal(st->ops->response_get(st, "resp_a", 5000, &r, err, sizeof err), 0);
-    /* no expiry, no data, a previous response */
-    assert_int_equal(st->ops->response_get(st, "resp_b", INT64_MAX, &r, err, sizeof err), 1);
-    assert_string_equal(r.prev_id, "resp_a");
-    assert_null(r.data);
-    fg_store_response_free(&r);
-    assert_int_equal(st->ops->response_get(st, "resp_zzz", 0, &r, err, sizeof err), 0);
-    /* the whole conversation in one query, newest first, stopping at an
-     * expired or missing response, and at max rows */
-    struct chain_got g = {0};
-    assert_int_equal(st->ops->response_chain(st, "resp_b", 0, 1000, chain_cb, &g, err, sizeof err),
-                     2);
-    assert_int_equal(g.n, 2);
-    assert_string_equal(g.ids[0], "resp_b");
-    assert_string_equal(g.ids[1], "resp_a");
-    memset(&g, 0, sizeof g);
-    assert_int_equal(
-        st->ops->response_chain(st, "resp_b", 5000, 1000, chain_cb, &g, err, sizeof err), 1);
-    memset(&g, 0, sizeof g);
-    assert_int_equal(st->ops->response_chain(st, "resp_b", 0, 1, chain_cb, &g, err, sizeof err), 1);
-    memset(&g, 0, sizeof g);
-    assert_int_equal(
-        st->ops->response_chain(st, "resp_zzz", 0, 1000, chain_cb, &g, err, sizeof err), 0);
-    /* prune deletes what expired at now, not what has no expiry */
-    assert_int_equal(st->ops->response_prune(st, 2000, err, sizeof err), 1);
-    assert_int_equal(st->ops->response_get(st, "resp_c", 0, &r, err, sizeof err), 0);
-    assert_int_equal(st->ops->response_get(st, "resp_a", 0, &r, err, sizeof err), 1);
-    fg_store_response_free(&r);
-    assert_int_equal(st->ops->response_prune(st, 10000, err, sizeof err), 1);
-    assert_int_equal(st->ops->response_get(st, "resp_b", 0, &r, err, sizeof err), 1);
-    fg_store_response_free(&r);
-    /* a forget deletes the row and is no call */
-    struct fg_record *forget = fg_ledger_record_new(16);
-    forget->response_forget = true;
-    forget->response_id = fg_ledger_record_str(forget, "resp_b");
-    assert_int_equal(st->ops->write(st, &forget, 1, err, sizeof err), 0);
-    assert_int_equal(st->ops->response_get(st, "resp_b", 0, &r, err, sizeof err), 0);
-    int calls = 0;
-    assert_int_equal(st->ops->scan(st, 0, INT64_MAX, count_rows, &calls, err, sizeof err), 0);
-    assert_int_equal(calls, 3);
-    for (int i = 0; i < 3; i++)
-        fg_ledger_record_free(recs[i]);
-    fg_ledger_record_free(forget);
     fg_store_close(st);
 }
 
@@ -1222,6 +1112,17 @@ static void ledger_full_at_the_limit(void **state)
     scan_all(f->dsn, &s, 10);
     free(s.hit);
     assert_int_equal(s.n, 10);
+}
+
+static void store_response_ops(void **state)
+{
+    struct fix *f = *state;
+    char err[256];
+    struct fg_store *st = NULL;
+    if (fg_store_open(f->dsn, &st, err, sizeof err) < 0)
+        fail_msg("open: %s", err);
+    check_response_ops(st, 1000);
+    fg_store_close(st);
 }
 
 int main(void)

@@ -26,6 +26,7 @@
 #include "pgdb.h"
 #include "store.h"
 #include "store_pg.h"
+#include "store_response_cases.h"
 
 static const char *base_dsn(void)
 {
@@ -395,116 +396,6 @@ static void response_owner_is_kept(void **state)
     fg_store_close(s);
 }
 
-static struct fg_record *response_record(const char *id, const char *prev, const char *data,
-                                         int64_t expires_ms)
-{
-    struct fg_record *r = fg_ledger_record_new(512);
-    snprintf(r->id, sizeof r->id, "frg_%s", id);
-    r->ts_ms = DEC_2026;
-    r->key_id = fg_ledger_record_str(r, "key_owner");
-    r->provider = fg_ledger_record_str(r, "acct-1");
-    r->endpoint = "responses";
-    r->response_id = fg_ledger_record_str(r, id);
-    r->upstream_response_id = fg_ledger_record_str(r, "resp_up_1");
-    r->prev_response_id = fg_ledger_record_str(r, prev);
-    r->response_data = fg_ledger_record_str(r, data);
-    r->response_expires_ms = expires_ms;
-    return r;
-}
-
-static int count_row(void *arg, const struct fg_record *r)
-{
-    (void)r;
-    ++*(int *)arg;
-    return 0;
-}
-
-struct chain_got {
-    int n;
-    char ids[4][16];
-};
-
-static int chain_cb(void *arg, const char *id, const struct fg_store_response *r)
-{
-    struct chain_got *g = arg;
-    assert_string_equal(r->key_id, "key_owner");
-    if (g->n < 4)
-        snprintf(g->ids[g->n], sizeof g->ids[0], "%s", id);
-    g->n++;
-    return 0;
-}
-
-/* The same as test_ledger.c's store_response_ops on SQLite: the whole row
- * round-trips, an expired row is invisible before it is pruned, prune
- * deletes what expired at now (not what has no expiry), a forget record
- * deletes the row and is no call; the conversation
- * in one query (response_chain). */
-static void response_ops_as_sqlite(void **state)
-{
-    struct fix *f = *state;
-    char err[300];
-    struct fg_store *st = open_store(f->dsn);
-    struct fg_record *recs[3] = {
-        response_record("resp_a", NULL, "{\"input\":\"hi\",\"response\":{}}", 5000),
-        response_record("resp_b", "resp_a", NULL, 0),
-        response_record("resp_c", NULL, "{}", 2000),
-    };
-    write_n(st, recs, 3);
-    struct fg_store_response r;
-    assert_non_null(st->ops->response_get);
-    assert_non_null(st->ops->response_prune);
-    assert_int_equal(st->ops->response_get(st, "resp_a", 4999, &r, err, sizeof err), 1);
-    assert_string_equal(r.key_id, "key_owner");
-    assert_string_equal(r.provider, "acct-1");
-    assert_string_equal(r.upstream_id, "resp_up_1");
-    assert_null(r.prev_id);
-    assert_string_equal(r.data, "{\"input\":\"hi\",\"response\":{}}");
-    assert_int_equal(r.expires_ms, 5000);
-    assert_int_equal(r.ts_ms, DEC_2026);
-    fg_store_response_free(&r);
-    assert_int_equal(st->ops->response_get(st, "resp_a", 5000, &r, err, sizeof err), 0);
-    assert_int_equal(st->ops->response_get(st, "resp_b", INT64_MAX, &r, err, sizeof err), 1);
-    assert_string_equal(r.prev_id, "resp_a");
-    assert_null(r.data);
-    fg_store_response_free(&r);
-    assert_int_equal(st->ops->response_get(st, "resp_zzz", 0, &r, err, sizeof err), 0);
-    /* the whole conversation in one query, newest first, stopping at an
-     * expired or missing response, and at max rows */
-    struct chain_got g = {0};
-    assert_int_equal(st->ops->response_chain(st, "resp_b", 0, 1000, chain_cb, &g, err, sizeof err),
-                     2);
-    assert_int_equal(g.n, 2);
-    assert_string_equal(g.ids[0], "resp_b");
-    assert_string_equal(g.ids[1], "resp_a");
-    memset(&g, 0, sizeof g);
-    assert_int_equal(
-        st->ops->response_chain(st, "resp_b", 5000, 1000, chain_cb, &g, err, sizeof err), 1);
-    memset(&g, 0, sizeof g);
-    assert_int_equal(st->ops->response_chain(st, "resp_b", 0, 1, chain_cb, &g, err, sizeof err), 1);
-    memset(&g, 0, sizeof g);
-    assert_int_equal(
-        st->ops->response_chain(st, "resp_zzz", 0, 1000, chain_cb, &g, err, sizeof err), 0);
-    assert_int_equal(st->ops->response_prune(st, 2000, err, sizeof err), 1);
-    assert_int_equal(st->ops->response_get(st, "resp_c", 0, &r, err, sizeof err), 0);
-    assert_int_equal(st->ops->response_get(st, "resp_a", 0, &r, err, sizeof err), 1);
-    fg_store_response_free(&r);
-    assert_int_equal(st->ops->response_prune(st, 10000, err, sizeof err), 1);
-    assert_int_equal(st->ops->response_get(st, "resp_b", 0, &r, err, sizeof err), 1);
-    fg_store_response_free(&r);
-    struct fg_record *forget = fg_ledger_record_new(16);
-    forget->response_forget = true;
-    forget->response_id = fg_ledger_record_str(forget, "resp_b");
-    write_n(st, &forget, 1);
-    assert_int_equal(st->ops->response_get(st, "resp_b", 0, &r, err, sizeof err), 0);
-    int calls = 0;
-    assert_int_equal(st->ops->scan(st, 0, INT64_MAX, count_row, &calls, err, sizeof err), 0);
-    assert_int_equal(calls, 3);
-    for (int i = 0; i < 3; i++)
-        fg_ledger_record_free(recs[i]);
-    fg_ledger_record_free(forget);
-    fg_store_close(st);
-}
-
 /* Prune deletes in bounded batches until none is left: more expired rows
  * than one batch all go, and the count is the total. */
 static void prune_takes_batches(void **state)
@@ -517,7 +408,7 @@ static void prune_takes_batches(void **state)
     for (int i = 0; i < N; i++) {
         char id[32];
         snprintf(id, sizeof id, "resp_%04d", i);
-        v[i] = response_record(id, NULL, "{}", i < N - 1 ? 100 : 0);
+        v[i] = response_record(id, NULL, "{}", i < N - 1 ? 100 : 0, DEC_2026);
     }
     write_n(st, v, N);
     assert_int_equal(st->ops->response_prune(st, 1000, err, sizeof err), N - 1);
@@ -540,6 +431,14 @@ static void password_never_shown(void **state)
     assert_string_equal(fg_store_label("postgres://u:pw@db.example.com:5432/frugal?sslmode=require",
                                        label, sizeof label),
                         "postgres://db.example.com:5432/frugal");
+}
+
+static void response_ops_as_sqlite(void **state)
+{
+    struct fix *f = *state;
+    struct fg_store *st = open_store(f->dsn);
+    check_response_ops(st, DEC_2026);
+    fg_store_close(st);
 }
 
 int main(void)
