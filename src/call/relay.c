@@ -281,11 +281,14 @@ static int on_sse_event(void *arg, const struct fg_sse_event *ev)
     return 0;
 }
 
+static void arm_idle(struct fg_call *c);
+
 static void on_client_drained(void *arg)
 {
     struct fg_call *c = arg;
     if (c->up.paused && c->up.xfer.easy) {
         c->up.paused = false;
+        arm_idle(c); /* silence counts again from here */
         curl_easy_pause(c->up.xfer.easy, CURLPAUSE_CONT);
     }
 }
@@ -299,6 +302,10 @@ static size_t relay_stream(struct fg_call *c, const char *data, size_t len)
 {
     if (client_backlog(c) > CLIENT_HIGH_WATER) {
         c->up.paused = true;
+        /* held back for a slow client, the upstream is not silent: its
+         * idle timer stops until the client has drained */
+        if (c->up.idle_ev)
+            event_del(c->up.idle_ev);
         return CURL_WRITEFUNC_PAUSE; /* curl re-delivers these bytes */
     }
     if (fg_sse_feed(&c->up.sse, data, len, on_sse_event, c) < 0) {

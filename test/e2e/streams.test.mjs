@@ -7,7 +7,8 @@ import { request } from 'node:http';
 import { Anthropic, OpenAI, anthropic, anthropicLegacy, openai, sleep, startFrugal, test, waitFor } from './lib/frugal.mjs';
 import { startRecorder } from './lib/recorder.mjs';
 
-const IDLE_MS = 2000; // server.stream_idle_timeout_ms in this file
+const IDLE_MS = 5000; // server.stream_idle_timeout_ms in this file: also the time a
+// 100,000-token sim stream may take to start on a loaded machine (it is built whole first)
 
 let rec;
 let fr;
@@ -357,6 +358,44 @@ describe('many and slow streams', () => {
     assert.ok(done, 'no [DONE]');
     assert.equal(text.length, expected.length);
     assert.ok(text === expected, 'streamed text differs from the non-streamed answer');
+  });
+
+  test(`a client that does not read for longer than stream_idle_timeout_ms (${IDLE_MS}) still gets the whole stream`, async () => {
+    // the upstream is paused for the client's sake, not silent: its idle
+    // timer must not run while frugal itself holds the upstream back
+    const body = { model: 'gpt-4o-mini', messages: user('paused #sim:tokens=100000') };
+    const raw = await new Promise((resolve, reject) => {
+      const data = JSON.stringify({ ...body, stream: true });
+      const req = request(`${fr.url}/v1/chat/completions`, {
+        method: 'POST', agent: false, headers: { 'content-type': 'application/json' },
+      }, (res) => {
+        res.pause();
+        setTimeout(() => {
+          let t = '';
+          res.setEncoding('utf8');
+          res.on('data', (d) => (t += d));
+          res.on('end', () => resolve(t));
+          res.resume();
+        }, IDLE_MS + 3000);
+      });
+      req.on('error', reject);
+      req.end(data);
+    });
+    let text = '';
+    let done = false;
+    for (const ev of raw.split('\n\n')) {
+      if (!ev.startsWith('data: ')) continue;
+      const d = ev.slice(6);
+      if (d === '[DONE]') {
+        done = true;
+        continue;
+      }
+      const j = JSON.parse(d);
+      assert.equal(j.error, undefined, JSON.stringify(j.error));
+      text += j.choices?.[0]?.delta?.content ?? '';
+    }
+    assert.ok(done, 'no [DONE]');
+    assert.equal(text.length, 400000);
   });
 
   test('request ids are unique across workers', async () => {
