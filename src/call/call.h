@@ -121,6 +121,13 @@ struct fg_call_route {
 struct fg_call_encode {
     struct fg_json_edit edits[8]; /* splices of raw for the upstream body */
     size_t n_edits;
+    /* The request stages' own edits (meter: stream usage; structured:
+     * buffering, the output cap), kept at the first encode: a re-encode
+     * for another model (fallback, escalation, flex's standard tier)
+     * starts again from these, not from nothing. */
+    struct fg_json_edit req_edits[8];
+    size_t n_req_edits;
+    bool encoded;
     char *body; /* malloc'd when edited, else NULL (raw is sent) */
     size_t body_len;
     struct fg_translate_stream *tr; /* stream translator when the dialects differ, owned */

@@ -393,6 +393,12 @@ done:
  * client's body is forwarded as sent. */
 static int stage_encode(struct fg_call *c)
 {
+    if (!c->enc.encoded) {
+        _Static_assert(sizeof c->enc.req_edits == sizeof c->enc.edits, "same capacity");
+        memcpy(c->enc.req_edits, c->enc.edits, c->enc.n_edits * sizeof c->enc.edits[0]);
+        c->enc.n_req_edits = c->enc.n_edits;
+        c->enc.encoded = true;
+    }
     if (c->out != c->in && !reaches(c, c->out->dialect))
         return untranslatable(c, c->model_name, c->serve.model->name); /* a fallback */
     if (fg_respstate_encode(c) < 0)
@@ -449,7 +455,9 @@ static const struct {
 
 int fg_pipeline_reencode(struct fg_call *c)
 {
-    c->enc.n_edits = 0;
+    FG_ASSERT(c->enc.encoded);
+    memcpy(c->enc.edits, c->enc.req_edits, c->enc.n_req_edits * sizeof c->enc.edits[0]);
+    c->enc.n_edits = c->enc.n_req_edits;
     free(c->enc.body);
     c->enc.body = NULL;
     c->enc.body_len = 0;

@@ -24,8 +24,10 @@ describe('retries and fallbacks', () => {
           { name: 'rec-gpt', provider: 'rec', model: 'gpt-4o-mini' },
           { name: 'gone-gpt', provider: 'dead', model: 'gpt-4o-mini' },
           { name: 'backup', provider: 'sim', model: 'gpt-4o' },
+          { name: 'gone-stream', provider: 'dead', model: 'gpt-4o-mini' },
+          { name: 'rec-backup', provider: 'rec', model: 'gpt-4o' },
         ],
-        fallbacks: { 'gone-gpt': ['backup'] },
+        fallbacks: { 'gone-gpt': ['backup'], 'gone-stream': ['rec-backup'] },
       },
     });
   });
@@ -59,6 +61,24 @@ describe('retries and fallbacks', () => {
     rec.queue({ status: 400, body: { error: { message: 'bad', type: 'invalid_request_error', param: null, code: null } } });
     await assert.rejects(ask('rec-gpt'), (e) => e.status === 400);
     assert.equal(rec.requests.length - n0, 1);
+  });
+
+  test('a stream that falls back asks the fallback for its usage too (what frugal added is not lost)', async () => {
+    const n0 = rec.requests.length;
+    const stream = await openai(fr).chat.completions.create({
+      model: 'gone-stream', stream: true, messages: [{ role: 'user', content: 'fall back, streaming' }],
+    });
+    let chunks = 0;
+    for await (const ch of stream) {
+      chunks++;
+      assert.equal(ch.usage ?? undefined, undefined, 'the client did not ask for usage: none reaches it');
+    }
+    assert.ok(chunks > 0);
+    const sent = rec.requests.slice(n0).filter((r) => r.path === '/v1/chat/completions');
+    assert.equal(sent.length, 1, 'the fallback was asked once');
+    assert.deepEqual(sent[0].json.stream_options, { include_usage: true },
+      'frugal asks every stream it sends for its usage, a fallback too');
+    assert.equal(sent[0].json.model, 'gpt-4o');
   });
 
   test('an unreachable provider falls back to the configured model', async () => {

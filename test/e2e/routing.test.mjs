@@ -413,7 +413,7 @@ describe('escalation on an answer that fails its schema', () => {
         ],
         routes: [{ name: 'auto', cheap: 'rec-mini', frontier: 'gpt-4o', weights: WEIGHTS,
           frontier_share: 0, escalate_on: ['invalid_schema'] }],
-        structured_output: { validate: true, repair: true, retries: 1 },
+        structured_output: { validate: true, repair: true, retries: 1, stream: 'buffer' },
       },
     });
   });
@@ -489,6 +489,22 @@ describe('escalation on an answer that fails its schema', () => {
     assert.match(retry.error, /after a retry/);
     assert.equal(final.status, 200);
   });
+
+  test('a buffered stream escalates the same way: the frontier model is asked for the whole answer too', async () => {
+    rec.queue(cheapAnswer(BAD), cheapAnswer(BAD));
+    const n0 = rec.requests.length;
+    const stream = await openai(fr).chat.completions.create({
+      model: 'auto', stream: true, messages: [{ role: 'user', content: 'Invent a person, streamed' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'person', strict: true, schema: PERSON } },
+    });
+    let text = '';
+    for await (const ch of stream) text += ch.choices[0]?.delta?.content ?? '';
+    assert.equal(rec.requests.length - n0, 2, 'the cheap model was asked twice');
+    assert.equal(rec.requests[n0].json.stream, false, 'buffered: the cheap model was asked for the whole answer');
+    const v = JSON.parse(text);
+    assert.deepEqual(Object.keys(v).sort(), ['age', 'name', 'tags'], text);
+  });
+
 });
 
 describe('streamed escalation: held until the first content', () => {
