@@ -121,10 +121,11 @@ struct fg_call_route {
 struct fg_call_encode {
     struct fg_json_edit edits[8]; /* splices of raw for the upstream body */
     size_t n_edits;
-    /* The request stages' own edits (meter: stream usage; structured:
-     * buffering, the output cap), kept at the first encode: a re-encode
-     * for another model (fallback, escalation, flex's standard tier)
-     * starts again from these, not from nothing. */
+    /* The request stages' own edits (structured: buffering, the output
+     * cap), made whatever the first model's dialect (they apply when the
+     * body goes as the client sent it) and kept at the first encode: a
+     * re-encode for another model (fallback, escalation, flex's standard
+     * tier) starts again from these, not from nothing. */
     struct fg_json_edit req_edits[8];
     size_t n_req_edits;
     bool encoded;

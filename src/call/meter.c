@@ -25,10 +25,12 @@
 #define REPEAT_WINDOW_MS (3600 * 1000) /* "recently": within an hour */
 #define MAX_OUT_TEXT (64 * 1024)       /* answer text kept for bloat checks */
 
-/* OpenAI streams carry usage only when asked; ask, and hide the extra
- * chunk from a client that didn't. */
-static void ask_stream_usage(struct fg_call *c)
+void fg_meter_encode(struct fg_call *c)
 {
+    c->meter.strip_usage_chunk = false;
+    /* a translated request asks for usage itself; a buffered one gets it */
+    if (!c->stream || c->in != c->out || !c->in->stream_usage_opt_in)
+        return;
     const struct fg_json *j = &c->body;
     int so = fg_json_get(j, 0, "stream_options");
     int iu = fg_json_get(j, so, "include_usage");
@@ -98,9 +100,6 @@ int fg_meter_request(struct fg_call *c)
     c->client_cache_marks =
         !c->in->cache.automatic && fg_promptcache_client_marked(&c->body, c->in->shape);
     check_busters(c);
-    /* (a translated request asks for usage itself) */
-    if (c->stream && c->out == c->in && c->in->stream_usage_opt_in)
-        ask_stream_usage(c);
     return 0;
 }
 

@@ -1,9 +1,11 @@
 /* meter.h — what each call used and cost, captured on the way through.
  *
  * Contract (all on the worker thread, no I/O):
- *  - fg_meter_request(): at pipeline time, fingerprints the prompt prefix
- *    and asks OpenAI streams for usage (stream_options.include_usage) when
- *    the client didn't, remembering to hide that extra chunk from it.
+ *  - fg_meter_request(): at pipeline time, fingerprints the prompt prefix.
+ *  - fg_meter_encode(): at each encode (a fallback or an escalation encodes
+ *    again, for its own model), asks an OpenAI stream sent as the client
+ *    wrote it for usage (stream_options.include_usage) when the client
+ *    didn't, remembering to hide that extra chunk from it.
  *  - fg_meter_response() / fg_meter_event(): read usage (and, for calls
  *    that asked for JSON, the answer text) from a non-streamed body or from
  *    each stream event.  fg_meter_event() returns false for an event the
@@ -23,6 +25,7 @@
 struct evbuffer;
 
 int fg_meter_request(struct fg_call *c);
+void fg_meter_encode(struct fg_call *c);
 void fg_meter_response(struct fg_call *c);
 bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev);
 void fg_meter_price(struct fg_call *c);

@@ -401,6 +401,7 @@ static int stage_encode(struct fg_call *c)
     }
     if (c->out != c->in && !reaches(c, c->out->dialect))
         return untranslatable(c, c->model_name, c->serve.model->name); /* a fallback */
+    fg_meter_encode(c); /* per model: its dialect decides */
     if (fg_respstate_encode(c) < 0)
         return -1;
     if (c->endpoint == FG_EP_EMBEDDINGS)

@@ -37,9 +37,9 @@ static void cap_output(struct fg_call *c)
     if (max <= 0 || !add || fg_json_get(j, 0, "max_tokens") >= 0 || fg_json_get(j, 0, add) >= 0)
         return;
     c->so.cap = max + max / 4 + 32; /* margin: estimates, whitespace */
-    if (c->in == c->out)
-        fg_call_edit(c, j->t[0].start + 1, j->t[0].start + 1,
-                     fg_arena_printf(&c->arena, "\"%s\":%ld,", add, c->so.cap));
+    /* for a body sent as is (a translated one is capped in encode) */
+    fg_call_edit(c, j->t[0].start + 1, j->t[0].start + 1,
+                 fg_arena_printf(&c->arena, "\"%s\":%ld,", add, c->so.cap));
 }
 
 /* structured_output.stream: buffer — ask the provider for the whole answer,
@@ -52,8 +52,7 @@ static void buffer_stream(struct fg_call *c)
     c->include_usage = fg_json_type(j, fg_json_get(j, so, "include_usage")) == FG_J_TRUE;
     c->so.client_stream = true;
     c->stream = false;
-    if (c->in != c->out)
-        return;
+    /* for a body sent as is (a translated one is fixed in encode) */
     int s = fg_json_get(j, 0, "stream");
     fg_call_edit(c, j->t[s].start, j->t[s].end, "false");
     uint32_t a, b;

@@ -507,6 +507,61 @@ describe('escalation on an answer that fails its schema', () => {
 
 });
 
+/* The cheap model speaks the other dialect (translated), the frontier model
+ * the client's own (passthrough): the frontier's request must carry what
+ * frugal adds to a passthrough body (buffering, the usage opt-in), though
+ * the first attempt's translated body did not. */
+describe('escalation from a translated cheap model to a passthrough frontier', () => {
+  let rec, fr;
+  before(async () => {
+    rec = await startRecorder();
+    fr = await startFrugal({
+      name: 'frugal-escalate-mixed',
+      config: {
+        providers: [
+          { name: 'rec-an', type: 'anthropic', base_url: rec.url, api_key: 'sk-rec' },
+          { name: 'rec-oa', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec' },
+        ],
+        models: [
+          { name: 'haiku', provider: 'rec-an', model: 'claude-haiku-4-5' },
+          { name: 'big', provider: 'rec-oa', model: 'gpt-4o' },
+        ],
+        routes: [{ name: 'auto', cheap: 'haiku', frontier: 'big', weights: WEIGHTS,
+          frontier_share: 0, escalate_on: ['invalid_schema'] }],
+        structured_output: { validate: true, repair: false, retries: 0, stream: 'buffer' },
+      },
+    });
+  });
+  after(async () => {
+    await fr?.stop();
+    await rec?.stop();
+  });
+
+  test('a buffered stream escalated to the client\'s own dialect asks for the whole answer and its usage', async () => {
+    const schema = { type: 'object', properties: { age: { type: 'integer' } }, required: ['age'], additionalProperties: false };
+    rec.queue({ body: {
+      id: 'msg_rec', type: 'message', role: 'assistant', model: 'claude-haiku-4-5',
+      content: [{ type: 'text', text: '{"age": "old"}' }], stop_reason: 'end_turn', stop_sequence: null,
+      usage: { input_tokens: 20, output_tokens: 8 },
+    } }, { body: {
+      id: 'chatcmpl-rec', object: 'chat.completion', created: 1764000000, model: 'gpt-4o',
+      choices: [{ index: 0, message: { role: 'assistant', content: '{"age": 31}', refusal: null }, logprobs: null, finish_reason: 'stop' }],
+      usage: { prompt_tokens: 20, completion_tokens: 6, total_tokens: 26 },
+    } });
+    const stream = await openai(fr).chat.completions.create({
+      model: 'auto', stream: true, messages: [{ role: 'user', content: 'How old?' }],
+      response_format: { type: 'json_schema', json_schema: { name: 'age', strict: true, schema } },
+    });
+    let text = '';
+    for await (const ch of stream) text += ch.choices[0]?.delta?.content ?? '';
+    assert.deepEqual(JSON.parse(text), { age: 31 });
+    assert.equal(rec.requests.length, 2, 'the cheap model, then the frontier');
+    assert.equal(rec.requests[0].path, '/v1/messages');
+    assert.equal(rec.requests[1].path, '/v1/chat/completions');
+    assert.equal(rec.requests[1].json.stream, false, 'buffered: the frontier is asked for the whole answer');
+  });
+});
+
 describe('streamed escalation: held until the first content', () => {
   let rec, fr;
   before(async () => {

@@ -929,6 +929,8 @@ describe('structured_output.stream: buffer', { skip: BUFFER_DOCUMENTED ? false :
       model: 'rec-gpt', stream: true, messages: user('Invent a person'), response_format: oaFormat(PERSON_SCHEMA),
     });
     assert.equal(rec.last().json.stream ?? false, false, `upstream streamed: ${rec.last().raw}`);
+    // OpenAI refuses stream_options on a request that does not stream
+    assert.equal(rec.last().json.stream_options, undefined, `stream_options sent without a stream: ${rec.last().raw}`);
     assert.equal(raw.status, 200);
     assert.match(raw.headers.get('content-type') ?? '', /^text\/event-stream/);
     assert.equal(raw.frames.at(-1).data, '[DONE]');
