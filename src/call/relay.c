@@ -25,6 +25,7 @@
 #include "replay_rs.h"
 #include "respstate.h"
 #include "runtime.h"
+#include "upcaps.h"
 
 #include <ctype.h>
 #include <event2/buffer.h>
@@ -833,6 +834,31 @@ static void flex_refused(struct fg_call *c)
     fg_call_finish(c);
 }
 
+/* The provider refused the stream_options frugal added to this stream
+ * (upcaps.h): it is asked again without them, now and from now on.  false
+ * when this answer is no such refusal. */
+static bool usage_refused(struct fg_call *c, CURLcode res)
+{
+    if (res != CURLE_OK || !c->meter.strip_usage_chunk || !c->up.body)
+        return false;
+    struct evbuffer *b = c->up.body;
+    if (!fg_upcaps_refuses_stream_usage((long)c->up.status, (const char *)evbuffer_pullup(b, -1),
+                                        evbuffer_get_length(b)))
+        return false;
+    fg_upcaps_set_no_stream_usage(c->serve.provider_index);
+    fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
+               "upstream provider '%s' refused stream_options, which frugal added",
+               c->serve.provider->name);
+    c->status = (int)c->up.status;
+    next_attempt(c, "asking again without them (its streams' tokens are estimated)");
+    if (fg_pipeline_reencode(c) == 0 && fg_relay_start(c) == 0)
+        return true;
+    start_failed(c);
+    c->state = FG_CALL_DONE;
+    fg_call_finish(c);
+    return true;
+}
+
 /* A stream's upstream was silent for stream_idle_timeout_ms. */
 static void on_idle(evutil_socket_t fd, short what, void *arg)
 {
@@ -997,6 +1023,8 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         flex_refused(c);
         return;
     }
+    if (usage_refused(c, res))
+        return;
     struct fg_outcome d = transfer_outcome(c, res);
     switch (d.kind) {
     case FG_OUTCOME_RETRY_AFTER: retry_later(c, d.delay_ms); return;

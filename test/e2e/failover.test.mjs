@@ -18,6 +18,7 @@ describe('retries and fallbacks', () => {
         providers: [
           { name: 'rec', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec' },
           { name: 'dead', type: 'openai', base_url: `http://127.0.0.1:${deadPort}/v1`, api_key: 'sk-dead' },
+          { name: 'rec-strict', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec' },
           { name: 'sim', type: 'sim' },
         ],
         models: [
@@ -26,6 +27,7 @@ describe('retries and fallbacks', () => {
           { name: 'backup', provider: 'sim', model: 'gpt-4o' },
           { name: 'gone-stream', provider: 'dead', model: 'gpt-4o-mini' },
           { name: 'rec-backup', provider: 'rec', model: 'gpt-4o' },
+          { name: 'strict-gpt', provider: 'rec-strict', model: 'gpt-4o-mini' },
         ],
         fallbacks: { 'gone-gpt': ['backup'], 'gone-stream': ['rec-backup'] },
       },
@@ -79,6 +81,35 @@ describe('retries and fallbacks', () => {
     assert.deepEqual(sent[0].json.stream_options, { include_usage: true },
       'frugal asks every stream it sends for its usage, a fallback too');
     assert.equal(sent[0].json.model, 'gpt-4o');
+  });
+
+  test('a provider refusing the stream_options frugal adds is asked again without them, and from then on', async () => {
+    const n0 = rec.requests.length;
+    rec.queue({ status: 400, body: { error: {
+      message: 'Unrecognized request argument supplied: stream_options', type: 'invalid_request_error', param: null, code: null,
+    } } });
+    const text = async () => {
+      const stream = await openai(fr).chat.completions.create({
+        model: 'strict-gpt', stream: true, messages: [{ role: 'user', content: 'strict server' }],
+      });
+      let t = '';
+      for await (const ch of stream) t += ch.choices[0]?.delta?.content ?? '';
+      return t;
+    };
+    assert.ok((await text()).length > 0, 'the client got its stream');
+    const sent = rec.requests.slice(n0);
+    assert.equal(sent.length, 2, 'refused once, asked again');
+    assert.deepEqual(sent[0].json.stream_options, { include_usage: true });
+    assert.equal(sent[1].json.stream_options, undefined, 'asked again without them');
+    assert.ok((await text()).length > 0);
+    assert.equal(rec.requests.length - n0, 3, 'the next stream is asked once');
+    assert.equal(rec.requests.at(-1).json.stream_options, undefined, 'and without them');
+    // a stream the client asked usage for keeps the client's own member
+    const s2 = await openai(fr).chat.completions.create({
+      model: 'strict-gpt', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'mine' }],
+    });
+    for await (const _ of s2);
+    assert.deepEqual(rec.requests.at(-1).json.stream_options, { include_usage: true });
   });
 
   test('an unreachable provider falls back to the configured model', async () => {
