@@ -31,7 +31,7 @@ void fg_meter_encode(struct fg_call *c)
     c->meter.strip_usage_chunk = false;
     /* a translated request asks for usage itself; a buffered one gets it */
     if (!c->stream || c->in != c->out || !c->in->stream_usage_opt_in ||
-        fg_upcaps_no_stream_usage(c->serve.provider_index))
+        fg_upcaps_lacks(c->serve.provider_index, FG_UPCAP_STREAM_USAGE))
         return;
     const struct fg_json *j = &c->body;
     int so = fg_json_get(j, 0, "stream_options");

@@ -9,6 +9,7 @@
 #include "affinity.h"
 #include "failover.h"
 #include "meter.h"
+#include "upcaps.h"
 #include "respcache.h"
 #include "respstate.h"
 #include "share.h"
@@ -356,7 +357,8 @@ static struct fg_pc_opts cache_opts(const struct fg_call *c)
         .dialect = c->out->dialect,
         .model = c->serve.upstream_model,
         .auto_breakpoints = cfg->prompt_caching.auto_breakpoints,
-        .openai_cache_key = cfg->prompt_caching.openai_cache_key,
+        .openai_cache_key = cfg->prompt_caching.openai_cache_key &&
+                            !fg_upcaps_lacks(c->serve.provider_index, FG_UPCAP_CACHE_KEY),
         .ttl_seconds = cfg->prompt_caching.ttl_seconds,
         .now_ms = c->meter.acct.ts_ms,
     };

@@ -834,23 +834,35 @@ static void flex_refused(struct fg_call *c)
     fg_call_finish(c);
 }
 
-/* The provider refused the stream_options frugal added to this stream
- * (upcaps.h): it is asked again without them, now and from now on.  false
- * when this answer is no such refusal. */
-static bool usage_refused(struct fg_call *c, CURLcode res)
+/* The members frugal itself added to this attempt's body (upcaps.h). */
+static unsigned members_added(const struct fg_call *c)
 {
-    if (res != CURLE_OK || !c->meter.strip_usage_chunk || !c->up.body)
+    unsigned a = c->meter.strip_usage_chunk ? FG_UPCAP_STREAM_USAGE : 0;
+    if (c->enc.body && fg_json_get(&c->body, 0, "prompt_cache_key") < 0 &&
+        memmem(c->enc.body, c->enc.body_len, "\"prompt_cache_key\"", 18))
+        a |= FG_UPCAP_CACHE_KEY;
+    return a;
+}
+
+/* The provider refused a member frugal added (upcaps.h): it is asked again
+ * without it, now and from now on.  false when this answer is no such
+ * refusal. */
+static bool member_refused(struct fg_call *c, CURLcode res)
+{
+    unsigned added = res == CURLE_OK && c->up.body ? members_added(c) : 0;
+    if (!added)
         return false;
     struct evbuffer *b = c->up.body;
-    if (!fg_upcaps_refuses_stream_usage((long)c->up.status, (const char *)evbuffer_pullup(b, -1),
-                                        evbuffer_get_length(b)))
+    unsigned r = fg_upcaps_refused(added, (long)c->up.status, (const char *)evbuffer_pullup(b, -1),
+                                   evbuffer_get_length(b));
+    if (!r)
         return false;
-    fg_upcaps_set_no_stream_usage(c->serve.provider_index);
+    fg_upcaps_mark(c->serve.provider_index, r);
     fg_err_set(&c->err, FG_E_INVALID, NULL, NULL,
-               "upstream provider '%s' refused stream_options, which frugal added",
-               c->serve.provider->name);
+               "upstream provider '%s' refused %s, which frugal added", c->serve.provider->name,
+               fg_upcaps_names(r));
     c->status = (int)c->up.status;
-    next_attempt(c, "asking again without them (its streams' tokens are estimated)");
+    next_attempt(c, "asking again without");
     if (fg_pipeline_reencode(c) == 0 && fg_relay_start(c) == 0)
         return true;
     start_failed(c);
@@ -1023,7 +1035,7 @@ static void on_done(struct fg_xfer *x, CURLcode res)
         flex_refused(c);
         return;
     }
-    if (usage_refused(c, res))
+    if (member_refused(c, res))
         return;
     struct fg_outcome d = transfer_outcome(c, res);
     switch (d.kind) {

@@ -19,6 +19,7 @@ describe('retries and fallbacks', () => {
           { name: 'rec', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec' },
           { name: 'dead', type: 'openai', base_url: `http://127.0.0.1:${deadPort}/v1`, api_key: 'sk-dead' },
           { name: 'rec-strict', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec' },
+          { name: 'rec-strict2', type: 'openai', base_url: `${rec.url}/v1`, api_key: 'sk-rec' },
           { name: 'sim', type: 'sim' },
         ],
         models: [
@@ -28,6 +29,7 @@ describe('retries and fallbacks', () => {
           { name: 'gone-stream', provider: 'dead', model: 'gpt-4o-mini' },
           { name: 'rec-backup', provider: 'rec', model: 'gpt-4o' },
           { name: 'strict-gpt', provider: 'rec-strict', model: 'gpt-4o-mini' },
+          { name: 'strict2-gpt', provider: 'rec-strict2', model: 'gpt-4o-mini' },
         ],
         fallbacks: { 'gone-gpt': ['backup'], 'gone-stream': ['rec-backup'] },
       },
@@ -110,6 +112,24 @@ describe('retries and fallbacks', () => {
     });
     for await (const _ of s2);
     assert.deepEqual(rec.requests.at(-1).json.stream_options, { include_usage: true });
+  });
+
+  test('a provider refusing the prompt_cache_key frugal adds is asked again without it, and from then on', async () => {
+    const n0 = rec.requests.length;
+    rec.queue({ status: 400, body: { error: {
+      message: "Extra inputs are not permitted: 'prompt_cache_key'", type: 'invalid_request_error', param: null, code: null,
+    } } });
+    const ask2 = () => openai(fr).chat.completions.create({
+      model: 'strict2-gpt', messages: [{ role: 'system', content: 'You are terse.' }, { role: 'user', content: 'strict about keys' }],
+    });
+    assert.ok((await ask2()).choices[0].message.content);
+    const sent = rec.requests.slice(n0);
+    assert.equal(sent.length, 2, 'refused once, asked again');
+    assert.match(sent[0].json.prompt_cache_key ?? '', /^frg_/, 'frugal added its cache key');
+    assert.equal(sent[1].json.prompt_cache_key, undefined, 'asked again without it');
+    await ask2();
+    assert.equal(rec.requests.length - n0, 3, 'the next call is asked once');
+    assert.equal(rec.requests.at(-1).json.prompt_cache_key, undefined, 'and without it');
   });
 
   test('an unreachable provider falls back to the configured model', async () => {
