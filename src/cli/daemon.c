@@ -8,6 +8,7 @@
 #include "batch_exec.h"
 #include "batch_defer.h"
 #include "batch_mailbox.h"
+#include "alog.h"
 #include "busters.h"
 #include "keyreg.h"
 #include "learn_shadow.h"
@@ -126,6 +127,24 @@ static void redis_metrics(struct evbuffer *o)
                         (unsigned long long)st.rt_count);
 }
 
+static void on_hup(int sig)
+{
+    (void)sig;
+    fg_alog_reopen(); /* async-signal-safe: the writer thread reopens */
+}
+
+/* SIGHUP reopens the access log (logrotate).  Its own function so that a
+ * config reload on SIGHUP can join it. */
+static void hup_reopens_access_log(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_hup;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 int fg_daemon_run(const struct fg_config *cfg)
 {
     struct fg_app app;
@@ -163,6 +182,11 @@ int fg_daemon_run(const struct fg_config *cfg)
         g_redis = redis;
         fg_metrics_add_source(redis_metrics);
     }
+    if (fg_alog_open(cfg->log.access, lerr, sizeof lerr) < 0) { /* before any record */
+        fg_error("log.access: %s", lerr);
+        goto out;
+    }
+    hup_reopens_access_log();
     if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
         fg_error("storage: %s", lerr);
         goto out;
@@ -249,6 +273,7 @@ out:
     fg_keyreg_stop();
     fg_store_close(spend_src);
     fg_ledger_stop();
+    fg_alog_close(); /* every record is submitted: the last lines written */
     fg_ledger_spool_at(NULL);
     fg_respcache_shutdown();
     fg_busters_shutdown();
