@@ -246,3 +246,36 @@ describe('access log', () => {
     assert.equal(fr.exited, null, 'SIGHUP did not stop the daemon');
   });
 });
+
+describe('access log to stdout', () => {
+  test('log: {access: stdout}: the lines go to standard output, whole, beside the listening line', async () => {
+    const d = tempDir('frugal-alog-stdout-');
+    const so = await startFrugal({
+      name: 'frugal-alog-stdout',
+      cwd: d,
+      config: {
+        storage: `sqlite:${join(d, 'ledger.db')}`,
+        providers: [{ name: 'sim', type: 'sim' }],
+        models: [{ name: 'gpt-4o-mini', provider: 'sim' }],
+        log: { access: 'stdout' },
+      },
+    });
+    try {
+      const ids = [];
+      for (let i = 0; i < 3; i++) {
+        const { response } = await openai(so)
+          .chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 10, messages: user(`stdout ${i}`) })
+          .withResponse();
+        ids.push(response.headers.get('x-frugal-request-id'));
+      }
+      await so.stop(); // the last lines are written before it exits
+      const out = so.stdout().split('\n').filter((l) => l.startsWith('{'));
+      const logged = out.map((l) => JSON.parse(l));
+      assert.deepEqual(logged.map((l) => l.id).sort(), ids.slice().sort());
+      assert.ok(logged.every((l) => l.key_id === 'anonymous' && l.status === 200 && l.key_name === null));
+    } finally {
+      if (!so.exited) await so.stop();
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+});
