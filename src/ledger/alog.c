@@ -281,6 +281,16 @@ bool fg_alog_on(void)
     return atomic_load_explicit(&g_on, memory_order_relaxed);
 }
 
+void fg_alog_record(const struct fg_record *r)
+{
+    if (!fg_alog_on())
+        return;
+    char line[FG_ALOG_LINE_MAX];
+    size_t n = fg_alog_format(r, line, sizeof line);
+    if (n)
+        fg_linelog_put(&g_log, line, n);
+}
+
 void fg_alog_put(const char *line, size_t n)
 {
     if (fg_alog_on())

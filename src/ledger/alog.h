@@ -10,8 +10,11 @@
  *    fg_alog_format) and puts the line (fg_alog_put) once the ledger's
  *    queue has taken the record: a call's record becomes one line; a
  *    record that is not a call (self-hosted idle time, a stored
- *    Response's deletion) none.  So a line exists exactly for each call
- *    the ledger records: calls
+ *    Response's deletion) none.  Records that reach the store another way
+ *    (a batch line's, committed with the line's result in the same
+ *    transaction, batch_exec.c) are given to fg_alog_record() once
+ *    committed.  So a line exists exactly for each call the ledger
+ *    records: calls
  *    answered or refused after authentication (budget and rate limits,
  *    429s, errors, client gone = 499), cache hits, embeddings, passed-
  *    through paths, each attempt of a failed-over or escalated call (its
@@ -44,6 +47,8 @@
 
 int fg_alog_open(const char *spec, char *err, size_t errlen);
 bool fg_alog_on(void);
+/* A record committed to the store without the ledger's queue: its line. */
+void fg_alog_record(const struct fg_record *r);
 /* One line from fg_alog_format; a no-op while off. */
 void fg_alog_put(const char *line, size_t n);
 void fg_alog_reopen(void);

@@ -8,6 +8,7 @@ import { after, before, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { toFile } from 'openai';
 import { join } from 'node:path';
 
 import {
@@ -279,3 +280,51 @@ describe('access log to stdout', () => {
     }
   });
 });
+
+for (const mode of ['provider', 'local']) {
+  describe(`batch lines (${mode} mode)`, () => {
+    test('each line has its line, with its batch_id, as the ledger records it', async () => {
+      const d = tempDir('frugal-alog-batch-');
+      const path = join(d, 'access.log');
+      const bdb = join(d, 'ledger.db');
+      const b = await startFrugal({
+        name: `frugal-alog-batch-${mode}`,
+        cwd: d,
+        config: {
+          storage: `sqlite:${bdb}`,
+          providers: [{ name: 'sim', type: 'sim', batch: mode }],
+          models: [{ name: 'gpt-4o-mini', provider: 'sim', dialect: 'openai' }],
+          batches: { poll_ms: 50, poll_max_ms: 200 },
+          log: { access: path },
+        },
+      });
+      try {
+        const c = openai(b);
+        const jsonl = [0, 1, 2].map((i) => JSON.stringify({
+          custom_id: `r${i}`, method: 'POST', url: '/v1/chat/completions',
+          body: { model: 'gpt-4o-mini', max_tokens: 20, messages: user(`${PROMPT_MARK} batch ${i}`) },
+        })).join('\n') + '\n';
+        const f = await c.files.create({ file: await toFile(Buffer.from(jsonl), 'in.jsonl'), purpose: 'batch' });
+        const batch = await c.batches.create({ input_file_id: f.id, endpoint: '/v1/chat/completions', completion_window: '24h' });
+        await waitFor(async () => (await c.batches.retrieve(batch.id)).status === 'completed',
+          { timeoutMs: 20000, stepMs: 50, what: `batch ${batch.id}` });
+        const q = () => JSON.parse(execFileSync('sqlite3', ['-json', bdb,
+          `SELECT id, status, cost_pico, output_tokens FROM calls WHERE batch_id = '${batch.id}'`]).toString() || '[]');
+        await waitFor(() => q().length === 3 && lines(path).filter((l) => l.batch_id === batch.id).length === 3,
+          { timeoutMs: 15000, what: 'three batch lines in the ledger and the access log' });
+        const logged = new Map(lines(path).filter((l) => l.batch_id === batch.id).map((l) => [l.id, l]));
+        for (const r of q()) {
+          const l = logged.get(r.id);
+          assert.ok(l, `${r.id} logged`);
+          assert.equal(l.status, r.status);
+          assert.equal(l.cost_pico, r.cost_pico);
+          assert.equal(l.tokens.output, r.output_tokens);
+        }
+        assert.ok(!readFileSync(path, 'utf8').includes(PROMPT_MARK), 'no prompt text');
+      } finally {
+        if (!b.exited) await b.stop();
+        rmSync(d, { recursive: true, force: true });
+      }
+    });
+  });
+}
