@@ -225,6 +225,8 @@ int fg_daemon_run(const struct fg_config *cfg)
         fg_error("log.access: %s", lerr);
         goto out;
     }
+    if (fg_alog_on())
+        fg_metrics_add_source(fg_alog_metrics);
     hup_start();
     if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
         fg_error("storage: %s", lerr);

@@ -62,14 +62,15 @@ static void do_reopen(struct fg_linelog *l)
     l->fd = fd;
 }
 
-/* Writer thread: a drop since the last report, at most one warning per 10 s. */
-static void report_drops(struct fg_linelog *l, uint64_t *reported, int64_t *at)
+/* Writer thread: a drop since the last report, at most one warning per 10 s
+ * (and the last count when the log closes). */
+static void report_drops(struct fg_linelog *l, uint64_t *reported, int64_t *at, bool last)
 {
     pthread_mutex_lock(&l->mu);
     uint64_t dropped = l->dropped;
     pthread_mutex_unlock(&l->mu);
     int64_t now = mono_s();
-    if (dropped == *reported || now - *at < 10)
+    if (dropped == *reported || (!last && now - *at < 10))
         return;
     fg_warn("access log: %llu lines dropped so far (the file could not keep up)",
             (unsigned long long)dropped);
@@ -110,7 +111,7 @@ static void *writer_main(void *arg)
                 l->written += lines;
             pthread_mutex_unlock(&l->mu);
         }
-        report_drops(l, &reported, &reported_at);
+        report_drops(l, &reported, &reported_at, stop);
         if (stop) /* puts stop before `stopping` is set: nothing can follow */
             break;
     }

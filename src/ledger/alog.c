@@ -4,11 +4,14 @@
 #include "assert.h"
 #include "decimal.h"
 #include "linelog.h"
+#include "metrics.h"
 #include "redact.h"
 
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+
+#include <event2/buffer.h>
 
 /* Static storage: SIGHUP's handler may touch it at any time (linelog.h). */
 static struct fg_linelog g_log;
@@ -85,12 +88,25 @@ static size_t escape_char(const unsigned char *u, size_t k, char *e)
 
 /* s as a JSON string of at most max bytes between its quotes (whole
  * characters), every control character escaped, invalid UTF-8 as U+FFFD. */
+static bool plain(unsigned char c)
+{
+    return c >= 0x20 && c < 0x7F && c != '"' && c != '\\';
+}
+
 static void str_n(struct out *o, const char *s, size_t n, size_t max)
 {
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, used = 0;
     raw(o, "\"", 1);
     while (i < n) {
+        size_t run = 0; /* printable ASCII needs no escape: copied as one run */
+        while (i + run < n && used + run < max && plain(u[i + run]))
+            run++;
+        raw(o, s + i, run);
+        used += run;
+        i += run;
+        if (i >= n || used >= max)
+            break;
         size_t k = u[i] < 0x80 ? 1 : utf8_len(u + i, n - i);
         char e[6];
         size_t en = escape_char(u + i, k, e);
@@ -306,4 +322,21 @@ void fg_alog_close(void)
 {
     atomic_store(&g_on, false);
     fg_linelog_close(&g_log);
+}
+
+void fg_alog_metrics(struct evbuffer *o)
+{
+    struct fg_linelog_stats st;
+    fg_linelog_stats(&g_log, &st); /* zeros while off */
+    fg_metrics_counter(o, "frugal_access_log_lines_total", "Access log lines written.");
+    evbuffer_add_printf(o, "frugal_access_log_lines_total %llu\n", (unsigned long long)st.written);
+    fg_metrics_counter(
+        o, "frugal_access_log_dropped_total",
+        "Access log lines dropped: the queue was full (the file could not keep up).");
+    evbuffer_add_printf(o, "frugal_access_log_dropped_total %llu\n",
+                        (unsigned long long)st.dropped);
+    fg_metrics_counter(o, "frugal_access_log_write_errors_total",
+                       "Access log lines lost to a failed write.");
+    evbuffer_add_printf(o, "frugal_access_log_write_errors_total %llu\n",
+                        (unsigned long long)st.failed);
 }

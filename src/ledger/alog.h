@@ -53,6 +53,10 @@ void fg_alog_record(const struct fg_record *r);
 void fg_alog_put(const char *line, size_t n);
 void fg_alog_reopen(void);
 void fg_alog_close(void);
+/* /metrics: lines written, dropped, lost to write errors (a metrics source,
+ * metrics.h; added by the daemon when the access log is on). */
+struct evbuffer;
+void fg_alog_metrics(struct evbuffer *o);
 
 /* The record's line (ending in '\n') into out; its length, or 0 when r is
  * not a call.  Pure; cap >= FG_ALOG_LINE_MAX always fits. */

@@ -245,6 +245,9 @@ describe('access log', () => {
     for (const r of rows) assert.ok(all.has(r.id), `${r.id} is logged`);
     for (const id of ids.filter(Boolean)) assert.ok(now.some((l) => l.id === id), `${id} in the new file`);
     assert.equal(fr.exited, null, 'SIGHUP did not stop the daemon');
+    const m = (await call(fr, '/metrics', { method: 'GET' })).text;
+    assert.equal(Number(/^frugal_access_log_lines_total (\d+)$/m.exec(m)?.[1]), old.length + now.length);
+    assert.equal(Number(/^frugal_access_log_dropped_total (\d+)$/m.exec(m)?.[1]), 0);
   });
 });
 
