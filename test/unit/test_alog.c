@@ -201,6 +201,9 @@ static void worst_case_fits(void **state)
     size_t n = fg_alog_format(&r, line, sizeof line);
     assert_true(n < sizeof line);
     json_decref(parse_line(line, n));
+    /* every escape counts against the bound: 21 whole "\u0001" at most */
+    const char *v = strstr(line, "\"model_requested\":\"") + 19;
+    assert_int_equal(strchr(v, '"') - v, 21 * 6);
 }
 
 /* ---------- the line file ---------- */
