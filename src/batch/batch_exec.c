@@ -14,6 +14,8 @@
  * else, and every call has a timeout and checks the stop flag. */
 #include "batch_exec.h"
 
+#include "alog.h"
+
 #include "assert.h"
 #include "attrib.h"
 #include "batch_budget.h"
@@ -209,10 +211,12 @@ static int commit_flush(struct commit *c, const char *batch_id)
     for (size_t i = 0; i < c->n; i++)
         free(c->texts[i]);
     for (size_t i = 0; i < c->nrecs; i++) {
-        if (rc < 0 || g_batch_exec.calls_elsewhere)
+        if (rc < 0 || g_batch_exec.calls_elsewhere) {
             fg_ledger_submit(c->recs[i]); /* the money is recorded anyway */
-        else
+        } else {
+            fg_alog_record(c->recs[i]); /* committed with the line: its access log line */
             fg_ledger_record_free(c->recs[i]);
+        }
     }
     free(c->d);
     free(c->texts);
@@ -974,10 +978,12 @@ static int checked_answer(struct job_ctx *x, const struct fg_bline *l, json_t *p
         struct settles one = {0};
         settles_add(&one, l, r->cost_pico);
         settles_apply(x->b, &one);
-        if (g_batch_exec.calls_elsewhere)
+        if (g_batch_exec.calls_elsewhere) {
             fg_ledger_submit(r);
-        else
+        } else {
+            fg_alog_record(r); /* committed with the replan */
             fg_ledger_record_free(r);
+        }
     }
     free(p);
     free(*text);

@@ -185,7 +185,8 @@ void fg_call_client_gone(struct fg_call *c)
 void fg_call_next_attempt(struct fg_call *c)
 {
     fg_meter_submit(c, false);
-    c->response_id = NULL; /* that attempt's Response is in its record */
+    c->up.xfer.total_us = 0; /* the next attempt's record times its own transfers */
+    c->response_id = NULL;   /* that attempt's Response is in its record */
     c->rs.upstream = c->rs.data = NULL;
     fg_admit_next_attempt(c); /* the next attempt holds its worst case again */
     c->meter.acct.linked_id = fg_arena_strdup(&c->arena, c->id);

@@ -405,6 +405,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     if (c->meter.estimated && c->meter.note)
         err = c->meter.note;
     const char *key_id = c->who.key_id ? c->who.key_id : "anonymous";
+    const char *key_name = c->who.vkey ? c->who.vkey->k.name : NULL;
     const char *model = c->serve.model ? c->serve.model->name : NULL;
     const char *up = c->serve.model ? c->serve.upstream_model : NULL;
     const char *prov = c->serve.provider ? c->serve.provider->name : NULL;
@@ -416,7 +417,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
                   slen(prov) + slen(err) + slen(c->meter.acct.buster_where) + slen(sample) +
                   slen(c->meter.acct.cache_miss_reason) + slen(ep) + slen(c->rt.reason) +
                   slen(c->rt.eval) + slen(c->rt.eval_link) + slen(c->meter.acct.linked_id) +
-                  slen(c->batch.id) + slen(c->response_id) + 40;
+                  slen(c->batch.id) + slen(c->response_id) + slen(key_name) + 40;
     if (c->response_id)
         need += slen(c->rs.upstream) + slen(c->rs.prev) + slen(c->rs.data);
     struct fg_record *r = fg_ledger_record_new(need);
@@ -424,6 +425,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->next = NULL;
     snprintf(r->id, sizeof r->id, "%s", c->id);
     r->key_id = fg_ledger_record_str(r, key_id);
+    r->key_name = fg_ledger_record_str(r, key_name);
     r->tags = fg_ledger_record_str(r, tags ? tags : "");
     r->endpoint = fg_ledger_record_str(r, ep);
     r->model_requested = fg_ledger_record_str(r, model_req);
@@ -436,6 +438,7 @@ void fg_meter_submit(struct fg_call *c, bool final)
     r->stream = c->stream;
     r->status = c->status;
     r->latency_us = (int64_t)(fg_clock_now_ns() - c->t_start_ns) / 1000;
+    r->upstream_us = c->up.xfer.total_us;
     r->ttfb_us = c->t_first_byte_ns ? (int64_t)(c->t_first_byte_ns - c->t_start_ns) / 1000 : 0;
     r->error = fg_ledger_record_str(r, err);
     r->buster_where = fg_ledger_record_str(r, c->meter.acct.buster_where);

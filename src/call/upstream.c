@@ -53,7 +53,9 @@ static void check_done(struct fg_upstream *u)
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
         FG_DASSERT(!x || x->easy == easy); /* the transfer owns the handle it ran on */
         curl_multi_remove_handle(u->multi, easy);
-
+        curl_off_t t = 0;
+        if (x && curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &t) == CURLE_OK && t > 0)
+            x->total_us += (int64_t)t;
         if (x && x->done)
             x->done(x, res);
     }

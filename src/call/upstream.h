@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 #include <event2/event.h>
+#include <stdint.h>
 
 struct fg_upstream;
 
@@ -18,6 +19,8 @@ struct fg_xfer {
     CURL *easy;
     void (*done)(struct fg_xfer *x, CURLcode result);
     void *arg;
+    int64_t total_us; /* the finished transfers' time (curl's total), added
+                         up before each `done`; the owner resets it */
 };
 
 struct fg_upstream *fg_upstream_new(struct event_base *base);

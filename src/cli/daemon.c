@@ -8,6 +8,7 @@
 #include "batch_exec.h"
 #include "batch_defer.h"
 #include "batch_mailbox.h"
+#include "alog.h"
 #include "busters.h"
 #include "keyreg.h"
 #include "learn_shadow.h"
@@ -26,7 +27,10 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,12 +130,66 @@ static void redis_metrics(struct evbuffer *o)
                         (unsigned long long)st.rt_count);
 }
 
+/* SIGHUP reopens the access log (logrotate).  Blocked in every thread
+ * (before any starts) and taken by a thread of its own with sigwait, so
+ * no other thread's system call ever sees EINTR for it.  In functions of
+ * their own so that a config reload on SIGHUP can join them. */
+static pthread_t g_hup;
+static bool g_hup_running;
+static _Atomic bool g_hup_stop;
+
+static void hup_block(void)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
+static void *hup_main(void *arg)
+{
+    (void)arg;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGHUP);
+    for (;;) {
+        int sig = 0;
+        if (sigwait(&s, &sig) != 0)
+            continue;
+        if (atomic_load(&g_hup_stop))
+            return NULL;
+        if (fg_alog_on()) {
+            fg_info("SIGHUP: reopening the access log");
+            fg_alog_reopen();
+        }
+    }
+}
+
+static void hup_start(void)
+{
+    atomic_store(&g_hup_stop, false);
+    g_hup_running = pthread_create(&g_hup, NULL, hup_main, NULL) == 0;
+    if (!g_hup_running)
+        fg_warn("cannot start the SIGHUP thread: SIGHUP will not reopen the access log");
+}
+
+static void hup_stop(void)
+{
+    if (!g_hup_running)
+        return;
+    atomic_store(&g_hup_stop, true);
+    pthread_kill(g_hup, SIGHUP); /* pending for its sigwait */
+    pthread_join(g_hup, NULL);
+    g_hup_running = false;
+}
+
 int fg_daemon_run(const struct fg_config *cfg)
 {
     struct fg_app app;
     int rc = 1;
     struct fg_store *spend_src = NULL; /* the registry's until fg_keyreg_stop */
     struct fg_shared *redis = NULL;    /* (before any goto out: closed there) */
+    hup_block();                       /* before any thread starts: they all inherit the mask */
     fg_server_init(&app, cfg);
     /* keys are redacted from every log line and error message (redact.h) */
     fg_redact_add_secret(cfg->server.master_key);
@@ -163,6 +221,13 @@ int fg_daemon_run(const struct fg_config *cfg)
         g_redis = redis;
         fg_metrics_add_source(redis_metrics);
     }
+    if (fg_alog_open(cfg->log.access, lerr, sizeof lerr) < 0) { /* before any record */
+        fg_error("log.access: %s", lerr);
+        goto out;
+    }
+    if (fg_alog_on())
+        fg_metrics_add_source(fg_alog_metrics);
+    hup_start();
     if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
         fg_error("storage: %s", lerr);
         goto out;
@@ -249,6 +314,8 @@ out:
     fg_keyreg_stop();
     fg_store_close(spend_src);
     fg_ledger_stop();
+    hup_stop();
+    fg_alog_close(); /* every record is submitted: the last lines written */
     fg_ledger_spool_at(NULL);
     fg_respcache_shutdown();
     fg_busters_shutdown();

@@ -866,6 +866,7 @@ static const struct field top_fields[] = {
     OTHER("batches"),
     OTHER("tag_budgets"),
     OTHER("deferral"),
+    OTHER("log"),
 };
 
 static const struct field server_fields[] = {
@@ -1868,6 +1869,15 @@ static void load_deferral(struct ld *ld, const struct node *n)
                c->deferral.min_deadline_s, c->deferral.max_deadline_s);
 }
 
+static const char *check_access_log(const char *s)
+{
+    return *s ? NULL : "expected off, stdout or a file path";
+}
+
+static const struct field log_fields[] = {
+    STR("access", CFG, log.access, check_access_log),
+};
+
 static void load_root(struct ld *ld, const struct node *root)
 {
     struct fg_config *c = ld->cfg;
@@ -1893,6 +1903,7 @@ static void load_root(struct ld *ld, const struct node *root)
     walk_map(ld, map_get(root, "batches"), "batches", batches_fields, NF(batches_fields), c);
     walk_map(ld, map_get(root, "budgets"), "budgets", budgets_fields, NF(budgets_fields), c);
     load_deferral(ld, map_get(root, "deferral"));
+    walk_map(ld, map_get(root, "log"), "log", log_fields, NF(log_fields), c);
     check_body_limits(ld, map_get(root, "server"));
 }
 
@@ -1951,6 +1962,22 @@ static void anchor_dsn(char **dsn, const char *path)
     *dsn = s;
 }
 
+/* A relative access log path is next to the config file, like a
+ * relative sqlite: path. */
+static void anchor_access_log(struct fg_config *c, const char *path)
+{
+    char *a = c->log.access;
+    if (!a || !strcmp(a, "off") || !strcmp(a, "stdout"))
+        return;
+    size_t n = strlen("sqlite:") + strlen(a) + 1;
+    char *as = fg_xcalloc(1, n);
+    snprintf(as, n, "sqlite:%s", a);
+    anchor_dsn(&as, path);
+    free(c->log.access);
+    c->log.access = fg_xstrdup(as + strlen("sqlite:"));
+    free(as);
+}
+
 /* Batches live in the ledger's database (SQLite or Postgres: the batch
  * API's Postgres queries run off the worker loops, batch_api.h), or in
  * batches.storage (sqlite:PATH or postgres://…). */
@@ -1969,6 +1996,7 @@ static void anchor_storage(struct fg_config *c, const char *path)
     free(c->spool);
     c->spool = fg_xstrdup(as + strlen("sqlite:"));
     free(as);
+    anchor_access_log(c, path);
 }
 
 const char *fg_config_batch_storage(const struct fg_config *c)
@@ -2214,6 +2242,7 @@ void fg_config_free(struct fg_config *c)
     free(c->batches.storage);
     free_strv(c->deferral.defer_for, c->deferral.n_defer_for);
     free(c->spool);
+    free(c->log.access);
 
     free(c->redis);
     free(c->budgets.on_store_down);

@@ -222,6 +222,10 @@ struct fg_config {
 
     char *redis; /* redis://[:password@]host[:port][/db] shared by replicas, or NULL */
     struct {
+        char *access; /* the access log (alog.h): "off" (default), "stdout" or a
+                         file path (absolute when from a file) */
+    } log;
+    struct {
         char *on_store_down; /* "fail_closed" (default) | "local": Redis unreachable */
         int lease_seconds;   /* a call's budget hold expires after this (default 1h) */
     } budgets;

@@ -2,6 +2,8 @@
  * writer thread that commits in groups. */
 #include "ledger.h"
 
+#include "alog.h"
+
 #include "arena.h"
 #include "assert.h"
 #include "log.h"
@@ -99,7 +101,7 @@ struct fg_record *fg_ledger_record_copy(const struct fg_record *r)
                                  &r->provider,        &r->route,         &r->route_reason,
                                  &r->cache,           &r->error,         &r->linked_id,
                                  &r->buster_where,    &r->buster_sample, &r->cache_miss_reason,
-                                 &r->batch_id,        &r->response_id};
+                                 &r->batch_id,        &r->response_id,   &r->key_name};
     size_t need = 0;
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         need += slen(*strs[i]);
@@ -112,7 +114,7 @@ struct fg_record *fg_ledger_record_copy(const struct fg_record *r)
                           &c->provider,        &c->route,         &c->route_reason,
                           &c->cache,           &c->error,         &c->linked_id,
                           &c->buster_where,    &c->buster_sample, &c->cache_miss_reason,
-                          &c->batch_id,        &c->response_id};
+                          &c->batch_id,        &c->response_id,   &c->key_name};
     _Static_assert(sizeof dst == sizeof strs, "every string field, in both lists");
     for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++)
         *dst[i] = fg_ledger_record_str(c, *strs[i]);
@@ -123,6 +125,10 @@ void fg_ledger_submit(struct fg_record *r)
 {
     r->next = NULL;
     r->ts_ms -= g_ledger.ts_shift_ms; /* 0 unless a debug build's test set it */
+    /* its access log line, formatted as the ledger will have it (outside
+     * the lock) and written only if the ledger takes the record */
+    char line[FG_ALOG_LINE_MAX];
+    size_t line_len = fg_alog_on() ? fg_alog_format(r, line, sizeof line) : 0;
     pthread_mutex_lock(&g_ledger.mu);
     if (!g_ledger.running || g_ledger.st.depth >= g_ledger.queue_max + QUEUE_RESERVE) {
         g_ledger.st.dropped++;
@@ -142,6 +148,8 @@ void fg_ledger_submit(struct fg_record *r)
     if (g_ledger.st.depth == FLUSH_COUNT)
         pthread_cond_signal(&g_ledger.cv); /* a full group: no need to wait for the timer */
     pthread_mutex_unlock(&g_ledger.mu);
+    if (line_len)
+        fg_alog_put(line, line_len);
 }
 
 bool fg_ledger_full(void)

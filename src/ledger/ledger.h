@@ -39,6 +39,8 @@ struct fg_record {
     char id[40];
     int64_t ts_ms;        /* unix ms at request start */
     const char *key_id;   /* "master" | "anonymous" | virtual key id */
+    const char *key_name; /* the virtual key's name, or NULL: for the access log
+                             (alog.h) only, not stored */
     const char *tags;     /* normalised "k=v,k=v" or "" */
     const char *endpoint; /* "chat" | "messages" | "count_tokens" | "embeddings" |
                                         "batch" | a passed-through path ("/v1/moderations") */
@@ -62,6 +64,8 @@ struct fg_record {
     int64_t bucket_repeated_pico, bucket_repeated_cached_pico, bucket_frontier_pico,
         bucket_bloated_pico;
     int64_t latency_us, ttfb_us;
+    int64_t upstream_us;     /* time in provider transfers (curl's total), 0 if none:
+                            for the access log (alog.h) only, not stored */
     char prefix_fp[17];      /* hex fingerprint of the stable prefix, or "" */
     int64_t prefix_tokens;   /* its token estimate */
     int64_t repeated_tokens; /* input tokens repeating a recent prefix */

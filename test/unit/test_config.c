@@ -1230,6 +1230,33 @@ static void test_storage_anchored_to_config_dir(void **state)
     free(tmp);
 }
 
+/* log.access: off by default; off and stdout as written; a relative path
+ * next to the config file, like a relative sqlite: path. */
+static void test_access_log(void **state)
+{
+    (void)state;
+    char *tmp = realpath("/tmp", NULL), want[160];
+    struct fg_config *c = load_ok("storage: sqlite:x.db\n");
+    assert_null(c->log.access);
+    fg_config_free(c);
+    c = load_ok("log: {access: off}\n");
+    assert_string_equal(c->log.access, "off");
+    fg_config_free(c);
+    c = load_ok("log: {access: stdout}\n");
+    assert_string_equal(c->log.access, "stdout");
+    fg_config_free(c);
+    c = load_ok("log: {access: logs/access.log}\n");
+    snprintf(want, sizeof want, "%s/logs/access.log", tmp);
+    assert_string_equal(c->log.access, want);
+    fg_config_free(c);
+    c = load_ok("log: {access: /var/log/frugal/access.log}\n");
+    assert_string_equal(c->log.access, "/var/log/frugal/access.log");
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("log: {acces: x}\n", "1: log.acces: unknown key");
+    EXPECT_LOAD_ERRORS("log: {access: [a]}\n", "1: log.access: expected a string, got a sequence");
+    free(tmp);
+}
+
 /* A server storage: batches in the same database by default (one config
  * for every replica), or in batches.storage (a SQLite file anchored like a
  * relative sqlite: path, or another postgres:// database); the ledger's
@@ -1403,6 +1430,7 @@ int main(void)
         T(test_errlist),
         T(test_storage_anchored_to_config_dir),
         T(test_postgres_storage_batches_and_spool),
+        T(test_access_log),
         T(test_no_secrets_flag),
         T(test_limits),
         T(test_errors_redact_keys),
