@@ -26,9 +26,27 @@
  *  - A line is shared by the thread and one waiter per waiting call (a
  *    reference each); the waiter's `call` is read and written only on its
  *    worker; which waiter a line has is under the lock.
- *  - Not built: results do not cross replicas; pending lines do not
- *    survive a restart; at shutdown lines are handed back unanswered (not
- *    recorded when the provider finishes them). */
+ *  - Durable (batch_store.h defer_*): a submitted provider batch and its
+ *    lines (call id, key, tags, model, body hash, the line's reservation)
+ *    go into the batch store, the job leased to this replica
+ *    (batches.lease_ms).  The thread scans the store at start and then
+ *    every min(lease_ms/4, 1 s), off every event loop: it renews its leases
+ *    and adopts the open jobs nobody holds (an earlier process's, a dead
+ *    replica's), polls them and records each line that ends with an answer
+ *    as the late row above.  A line ends in the store once
+ *    (fg_batch_store_defer_line_end): only the process that ends it gives
+ *    its answer to a call or records it; its stored reservation is held
+ *    again at startup with the batch lines' (fg_batch_budget_restore).
+ *  - At stop, held calls go real time (as above) while their lines stay
+ *    open in the store and the leases are given up, so the next process
+ *    (or another replica at once) records them when the batch ends.  A
+ *    job of ours another replica took over (our lease ran out) is handed
+ *    back the same way.
+ *  - Not built: the holder of a client is always the replica that polls
+ *    its line's batch (a job is taken over only from a replica that lost
+ *    its lease, whose held calls then go real time): results are not
+ *    passed to a live holder through the store.  A retry reaching another
+ *    replica than its line's gets a line of its own. */
 #ifndef FRUGAL_BATCH_DEFER_H
 #define FRUGAL_BATCH_DEFER_H
 

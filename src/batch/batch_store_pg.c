@@ -84,6 +84,21 @@ static const struct fg_pgdb_migration migrations[] = {
      "ALTER TABLE batch_lines ADD COLUMN claim_owner text,"
      " ADD COLUMN claim_until bigint NOT NULL DEFAULT 0;"
      "CREATE INDEX batch_lines_claimed ON batch_lines (claim_owner) WHERE state = 'planned';"},
+    /* deferred calls' provider batches (batch_defer.h): a job held by one
+     * replica at a time (holder, lease_until: ms, the server's clock), its
+     * lines open until one process answers or records them */
+    {5, "batches 5: deferred calls' provider batches",
+     "CREATE TABLE defer_jobs ("
+     " remote_id text PRIMARY KEY, seq bigserial, provider text NOT NULL, dialect text NOT NULL,"
+     " endpoint text, model text NOT NULL, state text NOT NULL DEFAULT 'open', holder text,"
+     " lease_until bigint NOT NULL DEFAULT 0, created_at bigint);"
+     "CREATE INDEX defer_jobs_open ON defer_jobs (seq) WHERE state = 'open';"
+     "CREATE TABLE defer_lines ("
+     " remote_id text NOT NULL, idx bigint NOT NULL, call_id text NOT NULL, key_id text,"
+     " tags text, model_req text, model text, body_hash text, ts_ms bigint,"
+     " hold_pico bigint NOT NULL DEFAULT 0, hold_at bigint NOT NULL DEFAULT 0,"
+     " state text NOT NULL DEFAULT 'open', PRIMARY KEY (remote_id, idx));"
+     "CREATE INDEX defer_lines_open ON defer_lines (state) WHERE state = 'open';"},
 };
 
 #define MAXP 16
@@ -1202,7 +1217,10 @@ static int pg_holds(struct fg_batch_store *base, const char *batch_id, fg_bhold_
                       "SELECT l.batch_id, l.idx, l.hold_pico, l.hold_at, b.owner, b.tags"
                       " FROM batch_lines l JOIN batches b ON b.id = l.batch_id"
                       " WHERE l.state != 'done' AND l.hold_pico > 0"
-                      " AND ($1::text IS NULL OR l.batch_id = $1) ORDER BY l.batch_id, l.idx",
+                      " AND ($1::text IS NULL OR l.batch_id = $1)"
+                      " UNION ALL SELECT remote_id, idx, hold_pico, hold_at, key_id, tags"
+                      " FROM defer_lines WHERE $1::text IS NULL AND state = 'open'"
+                      " AND hold_pico > 0 ORDER BY 1, 2",
                       &p, 0, "SELECT holds");
     if (!r)
         return -1;
@@ -1378,6 +1396,156 @@ static int pg_claims_renew(struct fg_batch_store *base, const char *me, int64_t 
     return m < 0 ? -1 : (int)(n + m);
 }
 
+/* ---- deferred calls' provider batches ---- */
+
+#define PG_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+
+static int pg_defer_add(struct fg_batch_store *base, const struct fg_djob *j,
+                        const struct fg_dline *l, size_t n, const char *me, int64_t lease_ms)
+{
+    struct bpg *s = (struct bpg *)base;
+    if (begin(s) < 0)
+        return -1;
+    struct params p = {0};
+    p_text(&p, j->remote_id);
+    p_text(&p, j->provider);
+    p_text(&p, j->dialect);
+    p_text(&p, j->endpoint);
+    p_text(&p, j->model);
+    p_text(&p, me);
+    p_int(&p, lease_ms);
+    if (cmd(s,
+            "INSERT INTO defer_jobs (remote_id, provider, dialect, endpoint, model, holder,"
+            " lease_until, created_at) VALUES ($1,$2,$3,$4,$5,$6," PG_NOW_MS " + $7,"
+            " extract(epoch from now())::bigint)",
+            &p, "INSERT defer job") < 0)
+        return rollback(s);
+    for (size_t i = 0; i < n; i++) {
+        struct params q = {0};
+        p_text(&q, j->remote_id);
+        p_int(&q, l[i].idx);
+        p_text(&q, l[i].call_id);
+        p_text(&q, l[i].key_id);
+        p_text(&q, l[i].tags);
+        p_text(&q, l[i].model_req);
+        p_text(&q, l[i].model);
+        p_text(&q, l[i].body_hash);
+        p_int(&q, l[i].ts_ms);
+        p_int(&q, l[i].hold_pico);
+        p_int(&q, l[i].hold_at);
+        if (cmd(s,
+                "INSERT INTO defer_lines (remote_id, idx, call_id, key_id, tags, model_req,"
+                " model, body_hash, ts_ms, hold_pico, hold_at)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                &q, "INSERT defer line") < 0)
+            return rollback(s);
+    }
+    return commit(s);
+}
+
+static int pg_defer_claim(struct fg_batch_store *base, const char *me, int64_t lease_ms,
+                          fg_djob_cb cb, void *arg)
+{
+    struct params p = {0};
+    p_text(&p, me);
+    p_int(&p, lease_ms);
+    PGresult *r = run(
+        (struct bpg *)base,
+        "UPDATE defer_jobs SET holder = $1, lease_until = " PG_NOW_MS " + $2"
+        " WHERE state = 'open' AND (holder = $1 OR holder IS NULL OR lease_until < " PG_NOW_MS ")"
+        " RETURNING remote_id, provider, dialect, endpoint, model, seq",
+        &p, 0, "UPDATE defer leases");
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    struct fg_djob *v = fg_xcalloc((size_t)n + 1, sizeof *v);
+    for (int i = 0; i < n; i++) {
+        cpy(v[i].remote_id, sizeof v[i].remote_id, r, i, 0);
+        cpy(v[i].provider, sizeof v[i].provider, r, i, 1);
+        cpy(v[i].dialect, sizeof v[i].dialect, r, i, 2);
+        cpy(v[i].endpoint, sizeof v[i].endpoint, r, i, 3);
+        cpy(v[i].model, sizeof v[i].model, r, i, 4);
+    }
+    PQclear(r);
+    for (int i = 0; i < n; i++)
+        if (cb(arg, &v[i]) != 0)
+            break;
+    free(v);
+    return 0;
+}
+
+static int pg_defer_lines(struct fg_batch_store *base, const char *remote_id, fg_dline_cb cb,
+                          void *arg)
+{
+    struct params p = {0};
+    p_text(&p, remote_id);
+    PGresult *r = run((struct bpg *)base,
+                      "SELECT idx, call_id, key_id, tags, model_req, model, body_hash, ts_ms,"
+                      " hold_pico, hold_at FROM defer_lines WHERE remote_id = $1"
+                      " AND state = 'open' ORDER BY idx",
+                      &p, 0, "SELECT defer lines");
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    struct fg_dline *v = fg_xcalloc((size_t)n + 1, sizeof *v);
+    for (int i = 0; i < n; i++) {
+        v[i].idx = num(r, i, 0);
+        cpy(v[i].call_id, sizeof v[i].call_id, r, i, 1);
+        v[i].key_id = dup_text(r, i, 2);
+        v[i].tags = dup_text(r, i, 3);
+        v[i].model_req = dup_text(r, i, 4);
+        cpy(v[i].model, sizeof v[i].model, r, i, 5);
+        cpy(v[i].body_hash, sizeof v[i].body_hash, r, i, 6);
+        v[i].ts_ms = num(r, i, 7);
+        v[i].hold_pico = num(r, i, 8);
+        v[i].hold_at = num(r, i, 9);
+    }
+    PQclear(r);
+    bool stop = false;
+    for (int i = 0; i < n; i++) {
+        if (!stop)
+            stop = cb(arg, &v[i]) != 0;
+        free((char *)v[i].key_id);
+        free((char *)v[i].tags);
+        free((char *)v[i].model_req);
+    }
+    free(v);
+    return 0;
+}
+
+static int pg_defer_line_end(struct fg_batch_store *base, const char *remote_id, int64_t idx)
+{
+    struct params p = {0};
+    p_text(&p, remote_id);
+    p_int(&p, idx);
+    int64_t n = cmd((struct bpg *)base,
+                    "UPDATE defer_lines SET state = 'done', hold_pico = 0"
+                    " WHERE remote_id = $1 AND idx = $2 AND state = 'open'",
+                    &p, "UPDATE defer line");
+    return n < 0 ? -1 : n > 0;
+}
+
+static int pg_defer_job_end(struct fg_batch_store *base, const char *remote_id)
+{
+    struct params p = {0};
+    p_text(&p, remote_id);
+    return cmd((struct bpg *)base, "UPDATE defer_jobs SET state = 'done' WHERE remote_id = $1", &p,
+               "UPDATE defer job") < 0
+               ? -1
+               : 0;
+}
+
+static int pg_defer_release(struct fg_batch_store *base, const char *me)
+{
+    struct params p = {0};
+    p_text(&p, me);
+    return cmd((struct bpg *)base,
+               "UPDATE defer_jobs SET lease_until = 0 WHERE holder = $1 AND state = 'open'", &p,
+               "UPDATE defer release") < 0
+               ? -1
+               : 0;
+}
+
 const struct fg_batch_store_ops fg_batch_store_pg = {
     .scheme = "postgres",
     .open = pg_open,
@@ -1423,4 +1591,10 @@ const struct fg_batch_store_ops fg_batch_store_pg = {
     .claim = pg_claim,
     .lines_claim = pg_lines_claim,
     .claims_renew = pg_claims_renew,
+    .defer_add = pg_defer_add,
+    .defer_claim = pg_defer_claim,
+    .defer_lines = pg_defer_lines,
+    .defer_line_end = pg_defer_line_end,
+    .defer_job_end = pg_defer_job_end,
+    .defer_release = pg_defer_release,
 };
