@@ -702,7 +702,7 @@ static int adopt(void *arg, const struct fg_djob *dj)
         return 0;
     }
     remote_of(first, &j->r);
-    fg_info("deferral: polling provider batch %s left open by an earlier process (%zu open "
+    fg_info("deferral: polling provider batch %s that no live process holds (%zu open "
             "line(s))",
             j->remote_id, open);
     j->next_poll_ns = fg_clock_now_ns();

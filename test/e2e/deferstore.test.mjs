@@ -72,7 +72,7 @@ describe('deferred provider batches survive a restart (SQLite)', () => {
 
       const b = await startFrugal({ name: 'frugal-dstore-b', cwd: dir, config: config() });
       try {
-        await waitFor(() => b.stderr().includes(`polling provider batch ${remote} left open`),
+        await waitFor(() => b.stderr().includes(`polling provider batch ${remote} that no live process holds`),
           { timeoutMs: 10000, what: 'the next process polling the batch' });
         const [late] = await rowsOf(b, `${id}-b`);
         assert.equal(late.status, 200);
@@ -85,7 +85,7 @@ describe('deferred provider batches survive a restart (SQLite)', () => {
       const c = await startFrugal({ name: 'frugal-dstore-c', cwd: dir, config: config() });
       try {
         await sleep(1500); // its store scan runs at start, then every second
-        assert.doesNotMatch(c.stderr(), /left open by an earlier process/);
+        assert.doesNotMatch(c.stderr(), /that no live process holds/);
         assert.equal((await calls(c)).filter((r) => r.id === `${id}-b`).length, 1, 'the late row once');
       } finally {
         await c.stop();
@@ -106,7 +106,7 @@ describe('deferred provider batches survive a restart (SQLite)', () => {
       const b = await startFrugal({ name: 'frugal-dstore-e', cwd: dir, config: config() });
       try {
         await sleep(1500);
-        assert.doesNotMatch(b.stderr(), /left open by an earlier process/);
+        assert.doesNotMatch(b.stderr(), /that no live process holds/);
         const rows = (await calls(b)).filter((r) => r.id.startsWith(id));
         assert.deepEqual(rows.map((r) => r.id), [id], 'the call once, no late row');
       } finally {
@@ -137,7 +137,7 @@ describe('deferred provider batches shared by replicas (Postgres)', { skip: !pg 
       a.proc.kill('SIGKILL'); // the client's connection dies with it
       await a.exit;
       assert.ok((await held) instanceof Error, 'the client lost its connection');
-      await waitFor(() => b.stderr().includes(`polling provider batch ${remote} left open`),
+      await waitFor(() => b.stderr().includes(`polling provider batch ${remote} that no live process holds`),
         { timeoutMs: 15000, what: 'the other replica taking the batch over' });
       let late;
       await waitFor(async () => (late = (await calls(b)).filter((r) => r.id.endsWith('-b'))).length > 0,
