@@ -21,6 +21,7 @@
 #include "defer.h"
 #include "log.h"
 #include "provider.h"
+#include "shared.h"
 #include "runtime.h"
 #include "vec.h"
 
@@ -70,6 +71,7 @@ struct dline {
     int64_t ts_ms;
     struct fg_batch_budget bb;
     int64_t hold, hold_at; /* the line's worst case, reserved at hold_at */
+    int64_t hold_until;    /* unix ms: its call's deadline (0: none here) */
 };
 
 struct job {
@@ -78,7 +80,9 @@ struct job {
     struct dline **lines; /* by index in the provider batch (NULL: ended before) */
     size_t n;
     bool stored;
-    bool seen; /* claimed again in this scan (a stored job) */
+    bool seen;  /* claimed again in this scan (a stored job) */
+    bool watch; /* another replica polls it: our lines' answers come
+                   through the store (fg_batch_store_defer_take) */
     uint64_t next_poll_ns;
     struct job *next;
 };
@@ -227,6 +231,20 @@ static void end_stored(struct dline *l)
     }
 }
 
+/* A line of another replica's call (it lost its lease on the batch while
+ * its call waits): the answer goes to it through the store. */
+static bool handed_over(const struct dline *l)
+{
+    int rc =
+        g.s ? fg_batch_store_defer_answer(g.s, l->batch_id, l->idx, g.me, l->answer, l->alen) : 0;
+    if (rc < 0)
+        fg_warn("deferral: handing line %lld of %s to its replica: %s", (long long)l->idx,
+                l->batch_id, fg_batch_store_errmsg(g.s));
+    if (rc > 0)
+        fg_info("deferral: %s's batch line handed to the replica holding its call", l->call_id);
+    return rc > 0;
+}
+
 /* The line ended (answered or not): to the call waiting for it, else
  * recorded when the provider answered it.  `handback` (shutdown, or the
  * batch taken over by another replica): a stored line stays open in the
@@ -234,18 +252,25 @@ static void end_stored(struct dline *l)
  * the thread's reference. */
 static void post(struct dline *l, bool handback)
 {
-    if (l->stored && handback) {
-        free(l->answer); /* the next poller of the batch records it */
-        l->answer = NULL;
-        l->alen = 0;
-    } else if (l->stored)
-        end_stored(l);
     pthread_mutex_lock(&g.mu);
     struct waiter *w = l->w;
     l->w = NULL;
     l->ended = true;
     pending_remove(l);
     pthread_mutex_unlock(&g.mu);
+    if (l->stored && handback) {
+        free(l->answer); /* the next poller of the batch records it */
+        l->answer = NULL;
+        l->alen = 0;
+        if (fg_shared_process()->ops->cross_process)
+            l->hold = 0; /* shared budgets: whoever ends the line settles it */
+    } else if (l->stored && !w && l->answer && handed_over(l)) {
+        free(l->answer); /* the replica holding its call answers or records it */
+        l->answer = NULL;
+        l->alen = 0;
+        l->hold = 0; /* and settles it */
+    } else if (l->stored)
+        end_stored(l);
     struct timeval now = {0, 0};
     if (w && event_base_once(w->base, -1, EV_TIMEOUT, on_posted, w, &now) < 0) {
         fg_error("deferral: a line could not reach its worker (real time at the deadline)");
@@ -351,6 +376,9 @@ static void *queue_line(struct fg_call *c)
     l->tags = redacted(c->who.tags.recorded);
     l->model_req = redacted(c->model_name);
     l->ts_ms = c->meter.acct.ts_ms;
+    uint64_t t = fg_clock_now_ns();
+    l->hold_until =
+        now_ms() + (c->defer.deadline_ns > t ? (int64_t)((c->defer.deadline_ns - t) / 1000000) : 0);
     /* the line holds its own worst case: when the deadline comes first,
      * the call's real-time answer and the line are both billed */
     l->hold_at = now_ms();
@@ -466,7 +494,8 @@ static struct fg_batch_store *store(void)
     if (fg_batch_store_open(dsn, &g.s, err, sizeof err) < 0) {
         fg_warn("deferral: batch store: %s (trying again)", err);
         g.s = NULL;
-    }
+    } else if (fg_pgdb_is_dsn(dsn))
+        fg_info("deferral: shared store; this replica is %s", g.me);
     return g.s;
 }
 
@@ -498,6 +527,7 @@ static void store_job(struct job *j)
         v[i].ts_ms = l->ts_ms;
         v[i].hold_pico = l->hold;
         v[i].hold_at = l->hold_at;
+        v[i].hold_until = l->hold_until;
     }
     int rc = fg_batch_store_defer_add(g.s, &dj, v, j->n, g.me, g.app->cfg->batches.lease_ms);
     free(v);
@@ -577,7 +607,7 @@ static void poll_jobs(void)
     uint64_t now = fg_clock_now_ns();
     for (struct job **pj = &g.jobs; *pj;) {
         struct job *j = *pj;
-        if (j->next_poll_ns > now) {
+        if (j->watch || j->next_poll_ns > now) {
             pj = &j->next;
             continue;
         }
@@ -668,6 +698,10 @@ static int adopt(void *arg, const struct fg_djob *dj)
     struct job *known = job_known(dj->remote_id);
     if (known) {
         known->seen = true;
+        if (known->watch) { /* ours again: poll it ourselves */
+            known->watch = false;
+            known->next_poll_ns = fg_clock_now_ns();
+        }
         return 0;
     }
     int pi = provider_named(dj->provider);
@@ -711,6 +745,69 @@ static int adopt(void *arg, const struct fg_djob *dj)
     return 0;
 }
 
+/* An answer another replica put in the store for one of our lines. */
+static int taken(void *arg, int64_t idx, const char *answer, size_t len)
+{
+    struct job *j = arg;
+    if (idx < 0 || (size_t)idx >= j->n || !j->lines[idx])
+        return 0; /* not in memory: ended here already */
+    struct dline *l = j->lines[idx];
+    j->lines[idx] = NULL;
+    free(l->answer);
+    l->answer = fg_xmalloc(len + 1);
+    memcpy(l->answer, answer, len);
+    l->answer[len] = 0;
+    l->alen = len;
+    l->stored = false; /* ended in the store by the take */
+    fg_info("deferral: %s's batch line answered through the store", l->call_id);
+    post(l, false);
+    return 0;
+}
+
+/* A job another replica polls: take our lines' answers; a line whose call
+ * is past its deadline leaves (whoever ends it records it).  True when
+ * none is left. */
+static bool watch(struct job *j)
+{
+    if (fg_batch_store_defer_take(g.s, j->remote_id, g.me, taken, j) < 0)
+        fg_warn("deferral: batch store: %s", fg_batch_store_errmsg(g.s));
+    int64_t now = now_ms();
+    bool left = false;
+    for (size_t i = 0; i < j->n; i++) {
+        struct dline *l = j->lines[i];
+        if (l && l->hold_until + 1000 < now) {
+            j->lines[i] = NULL;
+            post(l, true);
+        } else if (l)
+            left = true;
+    }
+    return !left;
+}
+
+/* An answer that waited in the store for a replica that died before it
+ * took it: recorded late here. */
+static int swept(void *arg, const struct fg_djob *dj, const struct fg_dline *sl, const char *answer,
+                 size_t len)
+{
+    (void)arg;
+    int pi = provider_named(dj->provider);
+    if (pi < 0)
+        return 0;
+    struct job *j = fg_xcalloc(1, sizeof *j);
+    struct adopt_ctx x = {j, dj, pi, 0};
+    adopt_line(&x, sl);
+    struct dline *l = j->lines[sl->idx];
+    l->answer = fg_xmalloc(len + 1);
+    memcpy(l->answer, answer, len);
+    l->answer[len] = 0;
+    l->alen = len;
+    l->stored = false; /* ended in the store by the sweep */
+    post(l, false);
+    free(j->lines);
+    free(j);
+    return 0;
+}
+
 /* Every scan (a few a lease): renew this replica's leases and adopt the
  * open jobs nobody holds; a stored job of ours that another replica took
  * over (our lease ran out) is handed back: its calls go real time. */
@@ -729,14 +826,21 @@ static void scan_store(void)
     }
     for (struct job **pj = &g.jobs; *pj;) {
         struct job *j = *pj;
-        if (!j->stored || j->seen) {
-            pj = &j->next;
+        if (j->stored && !j->seen && !j->watch) {
+            fg_warn("deferral: provider batch %s was taken over by another replica: its "
+                    "answers to our calls come through the store",
+                    j->remote_id);
+            j->watch = true;
+        }
+        if (j->watch && watch(j)) {
+            *pj = j->next;
+            job_free(j, JOB_HANDBACK);
             continue;
         }
-        fg_warn("deferral: provider batch %s was taken over by another replica", j->remote_id);
-        *pj = j->next;
-        job_free(j, JOB_HANDBACK);
+        pj = &j->next;
     }
+    if (fg_batch_store_defer_sweep(g.s, swept, NULL) < 0)
+        fg_warn("deferral: batch store: %s", fg_batch_store_errmsg(g.s));
 }
 
 static void deadline_in(struct timespec *ts, uint64_t ns)
@@ -772,6 +876,8 @@ static void *run(void *arg)
         if (g.stop)
             break;
         for (struct job *j = g.jobs; j; j = j->next) {
+            if (j->watch)
+                continue; /* the store scan looks at it */
             uint64_t t = fg_clock_now_ns();
             uint64_t d = j->next_poll_ns > t ? j->next_poll_ns - t : 0;
             if (d < wait)

@@ -363,3 +363,20 @@ int fg_batch_store_defer_release(struct fg_batch_store *s, const char *me)
 {
     return s->ops->defer_release(s, me);
 }
+
+int fg_batch_store_defer_answer(struct fg_batch_store *s, const char *remote_id, int64_t idx,
+                                const char *me, const char *answer, size_t len)
+{
+    return s->ops->defer_answer ? s->ops->defer_answer(s, remote_id, idx, me, answer, len) : 0;
+}
+
+int fg_batch_store_defer_take(struct fg_batch_store *s, const char *remote_id, const char *me,
+                              fg_dtake_cb cb, void *arg)
+{
+    return s->ops->defer_take ? s->ops->defer_take(s, remote_id, me, cb, arg) : 0;
+}
+
+int fg_batch_store_defer_sweep(struct fg_batch_store *s, fg_dsweep_cb cb, void *arg)
+{
+    return s->ops->defer_sweep ? s->ops->defer_sweep(s, cb, arg) : 0;
+}

@@ -333,6 +333,7 @@ struct fg_dline {
     const char *model_req;
     int64_t ts_ms;              /* the call's budget period */
     int64_t hold_pico, hold_at; /* the line's own reservation (0: none) */
+    int64_t hold_until;         /* unix ms until which a call of `me` may wait for it */
 };
 typedef int (*fg_djob_cb)(void *arg, const struct fg_djob *j);
 typedef int (*fg_dline_cb)(void *arg, const struct fg_dline *l);
@@ -342,7 +343,7 @@ int fg_batch_store_defer_add(struct fg_batch_store *s, const struct fg_djob *j,
                              const struct fg_dline *l, size_t n, const char *me, int64_t lease_ms);
 /* Take or renew `me`'s lease on every open job that is `me`'s or whose
  * holder's lease ran out, and hand each to cb (a store one process owns:
- * every open job). */
+ * every open job); `me` is alive for lease_ms more. */
 int fg_batch_store_defer_claim(struct fg_batch_store *s, const char *me, int64_t lease_ms,
                                fg_djob_cb cb, void *arg);
 /* The open lines of a job, index order. */
@@ -353,9 +354,29 @@ int fg_batch_store_defer_lines(struct fg_batch_store *s, const char *remote_id, 
 int fg_batch_store_defer_line_end(struct fg_batch_store *s, const char *remote_id, int64_t idx);
 /* The job ended at the provider (its lines ended each on their own). */
 int fg_batch_store_defer_job_end(struct fg_batch_store *s, const char *remote_id);
-/* Give up `me`'s leases on open jobs (shutdown): another replica, or the
- * next process, takes them over at once. */
+/* Give up `me`'s leases on open jobs and its claim on their lines
+ * (shutdown): another replica, or the next process, takes them over at
+ * once and records their lines without waiting for their calls. */
 int fg_batch_store_defer_release(struct fg_batch_store *s, const char *me);
+/* Results to the replica holding a line's call (a store several replicas
+ * share; a store one process owns answers 0 and hands nothing):
+ *  - answer: an open line whose holder is another replica, alive (it
+ *    renewed its leases, fg_batch_store_defer_claim, within lease_ms), and
+ *    whose hold_until has not passed gets the answer (state answered): 1;
+ *    else 0 (the caller ends and records it itself), -1.
+ *  - take: `me`'s answered lines of the job end (done) and are handed to
+ *    cb with their answer: its held call gets it, or it records them.
+ *  - sweep: answered lines whose hold_until passed or whose holder died
+ *    before taking them end and are handed to cb with their job, to be
+ *    recorded late. */
+typedef int (*fg_dtake_cb)(void *arg, int64_t idx, const char *answer, size_t len);
+typedef int (*fg_dsweep_cb)(void *arg, const struct fg_djob *j, const struct fg_dline *l,
+                            const char *answer, size_t len);
+int fg_batch_store_defer_answer(struct fg_batch_store *s, const char *remote_id, int64_t idx,
+                                const char *me, const char *answer, size_t len);
+int fg_batch_store_defer_take(struct fg_batch_store *s, const char *remote_id, const char *me,
+                              fg_dtake_cb cb, void *arg);
+int fg_batch_store_defer_sweep(struct fg_batch_store *s, fg_dsweep_cb cb, void *arg);
 
 /* Random id with a prefix ("file-", "batch_", "msgbatch_"): 24 hex chars. */
 void fg_batch_store_new_id(const char *prefix, char *out, size_t n);

@@ -88,6 +88,12 @@ struct fg_batch_store_ops {
     int (*defer_line_end)(struct fg_batch_store *s, const char *remote_id, int64_t idx);
     int (*defer_job_end)(struct fg_batch_store *s, const char *remote_id);
     int (*defer_release)(struct fg_batch_store *s, const char *me);
+    /* NULL: one process owns the store (no other holder to answer) */
+    int (*defer_answer)(struct fg_batch_store *s, const char *remote_id, int64_t idx,
+                        const char *me, const char *answer, size_t len);
+    int (*defer_take)(struct fg_batch_store *s, const char *remote_id, const char *me,
+                      fg_dtake_cb cb, void *arg);
+    int (*defer_sweep)(struct fg_batch_store *s, fg_dsweep_cb cb, void *arg);
     /* NULL: one process owns the store (every claim is granted) */
     int (*claim)(struct fg_batch_store *s, const char *batch_id, const char *me, int64_t lease_ms);
     int (*claims_renew)(struct fg_batch_store *s, const char *me, int64_t lease_ms);

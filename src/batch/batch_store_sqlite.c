@@ -67,7 +67,8 @@ static const char *schema =
     " remote_id TEXT NOT NULL, idx INTEGER NOT NULL, call_id TEXT NOT NULL, key_id TEXT,"
     " tags TEXT, model_req TEXT, model TEXT, body_hash TEXT, ts_ms INTEGER,"
     " hold_pico INTEGER NOT NULL DEFAULT 0, hold_at INTEGER NOT NULL DEFAULT 0,"
-    " state TEXT NOT NULL DEFAULT 'open', PRIMARY KEY (remote_id, idx));"
+    " state TEXT NOT NULL DEFAULT 'open', holder TEXT, hold_until INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (remote_id, idx));"
     "CREATE INDEX IF NOT EXISTS defer_lines_open ON defer_lines(state) WHERE state = 'open';";
 
 /* Columns added after the first release (constant statements; "duplicate
@@ -1344,7 +1345,8 @@ static int sq_defer_add(struct fg_batch_store *base, const struct fg_djob *j,
         " created_at) VALUES (?,?,?,?,?,?,strftime('%s','now'))";
     static const char sql_l[] =
         "INSERT INTO defer_lines (remote_id, idx, call_id, key_id, tags, model_req, model,"
-        " body_hash, ts_ms, hold_pico, hold_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)";
+        " body_hash, ts_ms, hold_pico, hold_at, holder, hold_until)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
     if (begin(s) < 0)
         return -1;
     sqlite3_stmt *st = stmt(s, sql_j);
@@ -1372,6 +1374,8 @@ static int sq_defer_add(struct fg_batch_store *base, const struct fg_djob *j,
         sqlite3_bind_int64(st, 9, l[i].ts_ms);
         sqlite3_bind_int64(st, 10, l[i].hold_pico);
         sqlite3_bind_int64(st, 11, l[i].hold_at);
+        bt(st, 12, me);
+        sqlite3_bind_int64(st, 13, l[i].hold_until);
         if (done(s, st, "INSERT defer line") < 0)
             return rollback(s);
     }

@@ -151,4 +151,34 @@ describe('deferred provider batches shared by replicas (Postgres)', { skip: !pg 
       await b.stop();
     }
   });
+  test('the batch taken over while its holder lives: the held call answered through the store, once, at batch price', async () => {
+    const dsn = pg.createDb('dstore_hand');
+    const cfg = config({ storage: dsn, batches: { storage: dsn, lease_ms: 1500 } });
+    const [a, b] = await Promise.all([
+      startFrugal({ name: 'frugal-dstore-ha', config: cfg }),
+      startFrugal({ name: 'frugal-dstore-hb', config: cfg }),
+    ]);
+    try {
+      const bId = await waitFor(() => /deferral: shared store; this replica is (\S+)/.exec(b.stderr())?.[1],
+        { what: 'the other replica naming itself' });
+      const held = deferred(a, 3000, 'hand me over');
+      await waitFor(() => /deferral: 1 line\(s\) in provider batch (\S+)/.test(a.stderr()),
+        { timeoutMs: 10000, what: 'the line in a provider batch' });
+      const remote = /deferral: 1 line\(s\) in provider batch (\S+)/.exec(a.stderr())[1];
+      // the other replica takes the batch over (as when this one's lease ran out)
+      pg.sql('dstore_hand', `UPDATE defer_jobs SET holder = '${bId}' WHERE remote_id = '${remote}'`);
+      const { data, response } = await held;
+      assert.equal(response.headers.get('x-frugal-defer'), 'batch', 'answered from its line');
+      const id = response.headers.get('x-frugal-request-id');
+      assert.ok(b.stderr().includes(`${id}'s batch line handed to the replica holding its call`), 'polled by the other replica');
+      assert.ok(a.stderr().includes(`${id}'s batch line answered through the store`), 'reached its holder through the store');
+      const [row] = await rowsOf(a, id);
+      near(Number(row.cost_usd), billed('gpt-4o-mini', data.usage, true), 'at the batch price');
+      await sleep(1500); // the replicas' next scans
+      assert.equal((await calls(a)).filter((r) => r.id.startsWith(id)).length, 1, 'no late row: the call paid for its line');
+      assert.equal(pg.sql('dstore_hand', "SELECT count(*) FROM defer_lines WHERE state != 'done'"), '0');
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
 });
