@@ -39,14 +39,24 @@
  *    again at startup with the batch lines' (fg_batch_budget_restore).
  *  - At stop, held calls go real time (as above) while their lines stay
  *    open in the store and the leases are given up, so the next process
- *    (or another replica at once) records them when the batch ends.  A
- *    job of ours another replica took over (our lease ran out) is handed
- *    back the same way.
- *  - Not built: the holder of a client is always the replica that polls
- *    its line's batch (a job is taken over only from a replica that lost
- *    its lease, whose held calls then go real time): results are not
- *    passed to a live holder through the store.  A retry reaching another
- *    replica than its line's gets a line of its own. */
+ *    (or another replica at once) records them when the batch ends.
+ *  - Several replicas (a Postgres store): the replica holding a client's
+ *    connection answers it.  It polls its own batches while it holds
+ *    their leases; a job another replica took over (our lease ran out
+ *    while we live) is watched instead: when the poller sees a line end
+ *    with an answer and the line's holder is alive (it renews its leases)
+ *    and its call's deadline has not passed, the answer goes into the
+ *    store (fg_batch_store_defer_answer) and the holder takes it at its
+ *    next scan (fg_batch_store_defer_take): its call answered at the batch
+ *    price, or the line recorded late there.  An answer whose holder died
+ *    before taking it is swept and recorded late by any replica
+ *    (fg_batch_store_defer_sweep).  A line whose call is past its deadline
+ *    leaves the watch (whoever ends it records it).
+ *  - Budgets of a stored line: the process that ends it settles the
+ *    stored reservation; at stop a shared (Redis) reservation is left for
+ *    that process, a process-local one goes with the process.
+ *  - Not built: a client's retry that reaches another replica than its
+ *    pending line gets a line of its own. */
 #ifndef FRUGAL_BATCH_DEFER_H
 #define FRUGAL_BATCH_DEFER_H
 
