@@ -815,9 +815,12 @@ static void scan_store(void)
 {
     uint64_t now = fg_clock_now_ns();
     int lease = g.app->cfg->batches.lease_ms;
-    if (now < g.next_scan_ns || !store())
+    if (now < g.next_scan_ns)
         return;
+    /* before the store is opened: a store down is tried again next scan */
     g.next_scan_ns = now + (uint64_t)(lease / 4 < 1000 ? lease / 4 : 1000) * 1000000;
+    if (!store())
+        return;
     for (struct job *j = g.jobs; j; j = j->next)
         j->seen = false;
     if (fg_batch_store_defer_claim(g.s, g.me, lease, adopt, NULL) < 0) {
