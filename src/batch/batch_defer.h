@@ -26,9 +26,37 @@
  *  - A line is shared by the thread and one waiter per waiting call (a
  *    reference each); the waiter's `call` is read and written only on its
  *    worker; which waiter a line has is under the lock.
- *  - Not built: results do not cross replicas; pending lines do not
- *    survive a restart; at shutdown lines are handed back unanswered (not
- *    recorded when the provider finishes them). */
+ *  - Durable (batch_store.h defer_*): a submitted provider batch and its
+ *    lines (call id, key, tags, model, body hash, the line's reservation)
+ *    go into the batch store, the job leased to this replica
+ *    (batches.lease_ms).  The thread scans the store at start and then
+ *    every min(lease_ms/4, 1 s), off every event loop: it renews its leases
+ *    and adopts the open jobs nobody holds (an earlier process's, a dead
+ *    replica's), polls them and records each line that ends with an answer
+ *    as the late row above.  A line ends in the store once
+ *    (fg_batch_store_defer_line_end): only the process that ends it gives
+ *    its answer to a call or records it; its stored reservation is held
+ *    again at startup with the batch lines' (fg_batch_budget_restore).
+ *  - At stop, held calls go real time (as above) while their lines stay
+ *    open in the store and the leases are given up, so the next process
+ *    (or another replica at once) records them when the batch ends.
+ *  - Several replicas (a Postgres store): the replica holding a client's
+ *    connection answers it.  It polls its own batches while it holds
+ *    their leases; a job another replica took over (our lease ran out
+ *    while we live) is watched instead: when the poller sees a line end
+ *    with an answer and the line's holder is alive (it renews its leases)
+ *    and its call's deadline has not passed, the answer goes into the
+ *    store (fg_batch_store_defer_answer) and the holder takes it at its
+ *    next scan (fg_batch_store_defer_take): its call answered at the batch
+ *    price, or the line recorded late there.  An answer whose holder died
+ *    before taking it is swept and recorded late by any replica
+ *    (fg_batch_store_defer_sweep).  A line whose call is past its deadline
+ *    leaves the watch (whoever ends it records it).
+ *  - Budgets of a stored line: the process that ends it settles the
+ *    stored reservation; at stop a shared (Redis) reservation is left for
+ *    that process, a process-local one goes with the process.
+ *  - Not built: a client's retry that reaches another replica than its
+ *    pending line gets a line of its own. */
 #ifndef FRUGAL_BATCH_DEFER_H
 #define FRUGAL_BATCH_DEFER_H
 

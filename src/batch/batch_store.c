@@ -330,3 +330,53 @@ int fg_batch_store_job_release(struct fg_batch_store *s, const char *job_id)
 {
     return s->ops->job_release(s, job_id);
 }
+
+int fg_batch_store_defer_add(struct fg_batch_store *s, const struct fg_djob *j,
+                             const struct fg_dline *l, size_t n, const char *me, int64_t lease_ms)
+{
+    return s->ops->defer_add(s, j, l, n, me, lease_ms);
+}
+
+int fg_batch_store_defer_claim(struct fg_batch_store *s, const char *me, int64_t lease_ms,
+                               fg_djob_cb cb, void *arg)
+{
+    return s->ops->defer_claim(s, me, lease_ms, cb, arg);
+}
+
+int fg_batch_store_defer_lines(struct fg_batch_store *s, const char *remote_id, fg_dline_cb cb,
+                               void *arg)
+{
+    return s->ops->defer_lines(s, remote_id, cb, arg);
+}
+
+int fg_batch_store_defer_line_end(struct fg_batch_store *s, const char *remote_id, int64_t idx)
+{
+    return s->ops->defer_line_end(s, remote_id, idx);
+}
+
+int fg_batch_store_defer_job_end(struct fg_batch_store *s, const char *remote_id)
+{
+    return s->ops->defer_job_end(s, remote_id);
+}
+
+int fg_batch_store_defer_release(struct fg_batch_store *s, const char *me)
+{
+    return s->ops->defer_release(s, me);
+}
+
+int fg_batch_store_defer_answer(struct fg_batch_store *s, const char *remote_id, int64_t idx,
+                                const char *me, const char *answer, size_t len)
+{
+    return s->ops->defer_answer ? s->ops->defer_answer(s, remote_id, idx, me, answer, len) : 0;
+}
+
+int fg_batch_store_defer_take(struct fg_batch_store *s, const char *remote_id, const char *me,
+                              fg_dtake_cb cb, void *arg)
+{
+    return s->ops->defer_take ? s->ops->defer_take(s, remote_id, me, cb, arg) : 0;
+}
+
+int fg_batch_store_defer_sweep(struct fg_batch_store *s, fg_dsweep_cb cb, void *arg)
+{
+    return s->ops->defer_sweep ? s->ops->defer_sweep(s, cb, arg) : 0;
+}

@@ -259,7 +259,8 @@ struct fg_bhold {
 };
 typedef int (*fg_bhold_cb)(void *arg, const struct fg_bhold *h);
 /* Reservations outstanding (lines not done with hold_pico > 0) of one
- * batch, or of every batch when batch_id is NULL. */
+ * batch, or of every batch when batch_id is NULL: then the open deferred
+ * lines' too (batch_id their provider batch id, owner their key). */
 int fg_batch_store_holds(struct fg_batch_store *s, const char *batch_id, fg_bhold_cb cb, void *arg);
 
 /* ---- claims across replicas ---- */
@@ -306,6 +307,76 @@ int fg_batch_store_job_update(struct fg_batch_store *s, const struct fg_bjob *j)
 int fg_batch_store_jobs(struct fg_batch_store *s, const char *batch_id, fg_bjob_cb cb, void *arg);
 /* Lines of a job that never reached the provider go back to planned. */
 int fg_batch_store_job_release(struct fg_batch_store *s, const char *job_id);
+
+/* ---- deferred calls' provider batches (batch_defer.h) ---- */
+/* A provider batch of deferred calls' lines (tables defer_jobs and
+ * defer_lines), written when the provider took it, so that a restarted
+ * process or any replica polls it to its end and records each line's
+ * answer once.  A job is held by one replica at a time (holder, lease
+ * like fg_batch_store_claim); a line is open until one process ends it
+ * (fg_batch_store_defer_line_end: the one whose call takes the answer or
+ * that records it late), which is what keeps it "exactly once". */
+struct fg_djob {
+    char remote_id[128]; /* the provider's batch id */
+    char provider[64];   /* configured provider name */
+    char dialect[12];    /* wire dialect: openai | anthropic */
+    char endpoint[40];   /* "" (chat / messages) or "/v1/responses" */
+    char model[128];     /* upstream model */
+};
+struct fg_dline {
+    int64_t idx; /* the line's index in the provider batch */
+    char call_id[40];
+    char model[128];    /* configured model */
+    char body_hash[24]; /* of the encoded body (a retry's match) */
+    const char *key_id; /* borrowed (writes) / owned by the walk (reads) */
+    const char *tags;   /* redacted, as in the call's record; may be NULL */
+    const char *model_req;
+    int64_t ts_ms;              /* the call's budget period */
+    int64_t hold_pico, hold_at; /* the line's own reservation (0: none) */
+    int64_t hold_until;         /* unix ms until which a call of `me` may wait for it */
+};
+typedef int (*fg_djob_cb)(void *arg, const struct fg_djob *j);
+typedef int (*fg_dline_cb)(void *arg, const struct fg_dline *l);
+/* The job and its lines (open), held by `me` for lease_ms, one
+ * transaction. */
+int fg_batch_store_defer_add(struct fg_batch_store *s, const struct fg_djob *j,
+                             const struct fg_dline *l, size_t n, const char *me, int64_t lease_ms);
+/* Take or renew `me`'s lease on every open job that is `me`'s or whose
+ * holder's lease ran out, and hand each to cb (a store one process owns:
+ * every open job); `me` is alive for lease_ms more. */
+int fg_batch_store_defer_claim(struct fg_batch_store *s, const char *me, int64_t lease_ms,
+                               fg_djob_cb cb, void *arg);
+/* The open lines of a job, index order. */
+int fg_batch_store_defer_lines(struct fg_batch_store *s, const char *remote_id, fg_dline_cb cb,
+                               void *arg);
+/* End an open line (its reservation cleared): 1 when this call ended it
+ * (the caller answers or records it), 0 when it was ended already, -1. */
+int fg_batch_store_defer_line_end(struct fg_batch_store *s, const char *remote_id, int64_t idx);
+/* The job ended at the provider (its lines ended each on their own). */
+int fg_batch_store_defer_job_end(struct fg_batch_store *s, const char *remote_id);
+/* Give up `me`'s leases on open jobs and its claim on their lines
+ * (shutdown): another replica, or the next process, takes them over at
+ * once and records their lines without waiting for their calls. */
+int fg_batch_store_defer_release(struct fg_batch_store *s, const char *me);
+/* Results to the replica holding a line's call (a store several replicas
+ * share; a store one process owns answers 0 and hands nothing):
+ *  - answer: an open line whose holder is another replica, alive (it
+ *    renewed its leases, fg_batch_store_defer_claim, within lease_ms), and
+ *    whose hold_until has not passed gets the answer (state answered): 1;
+ *    else 0 (the caller ends and records it itself), -1.
+ *  - take: `me`'s answered lines of the job end (done) and are handed to
+ *    cb with their answer: its held call gets it, or it records them.
+ *  - sweep: answered lines whose hold_until passed or whose holder died
+ *    before taking them end and are handed to cb with their job, to be
+ *    recorded late. */
+typedef int (*fg_dtake_cb)(void *arg, int64_t idx, const char *answer, size_t len);
+typedef int (*fg_dsweep_cb)(void *arg, const struct fg_djob *j, const struct fg_dline *l,
+                            const char *answer, size_t len);
+int fg_batch_store_defer_answer(struct fg_batch_store *s, const char *remote_id, int64_t idx,
+                                const char *me, const char *answer, size_t len);
+int fg_batch_store_defer_take(struct fg_batch_store *s, const char *remote_id, const char *me,
+                              fg_dtake_cb cb, void *arg);
+int fg_batch_store_defer_sweep(struct fg_batch_store *s, fg_dsweep_cb cb, void *arg);
 
 /* Random id with a prefix ("file-", "batch_", "msgbatch_"): 24 hex chars. */
 void fg_batch_store_new_id(const char *prefix, char *out, size_t n);

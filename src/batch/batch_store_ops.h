@@ -80,6 +80,20 @@ struct fg_batch_store_ops {
     int (*job_update)(struct fg_batch_store *s, const struct fg_bjob *j);
     int (*jobs)(struct fg_batch_store *s, const char *batch_id, fg_bjob_cb cb, void *arg);
     int (*job_release)(struct fg_batch_store *s, const char *job_id);
+    int (*defer_add)(struct fg_batch_store *s, const struct fg_djob *j, const struct fg_dline *l,
+                     size_t n, const char *me, int64_t lease_ms);
+    int (*defer_claim)(struct fg_batch_store *s, const char *me, int64_t lease_ms, fg_djob_cb cb,
+                       void *arg);
+    int (*defer_lines)(struct fg_batch_store *s, const char *remote_id, fg_dline_cb cb, void *arg);
+    int (*defer_line_end)(struct fg_batch_store *s, const char *remote_id, int64_t idx);
+    int (*defer_job_end)(struct fg_batch_store *s, const char *remote_id);
+    int (*defer_release)(struct fg_batch_store *s, const char *me);
+    /* NULL: one process owns the store (no other holder to answer) */
+    int (*defer_answer)(struct fg_batch_store *s, const char *remote_id, int64_t idx,
+                        const char *me, const char *answer, size_t len);
+    int (*defer_take)(struct fg_batch_store *s, const char *remote_id, const char *me,
+                      fg_dtake_cb cb, void *arg);
+    int (*defer_sweep)(struct fg_batch_store *s, fg_dsweep_cb cb, void *arg);
     /* NULL: one process owns the store (every claim is granted) */
     int (*claim)(struct fg_batch_store *s, const char *batch_id, const char *me, int64_t lease_ms);
     int (*claims_renew)(struct fg_batch_store *s, const char *me, int64_t lease_ms);

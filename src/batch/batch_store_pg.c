@@ -84,6 +84,26 @@ static const struct fg_pgdb_migration migrations[] = {
      "ALTER TABLE batch_lines ADD COLUMN claim_owner text,"
      " ADD COLUMN claim_until bigint NOT NULL DEFAULT 0;"
      "CREATE INDEX batch_lines_claimed ON batch_lines (claim_owner) WHERE state = 'planned';"},
+    /* deferred calls' provider batches (batch_defer.h): a job held by one
+     * replica at a time (holder, lease_until: ms, the server's clock), its
+     * lines open until one process answers or records them */
+    {5, "batches 5: deferred calls' provider batches",
+     "CREATE TABLE defer_jobs ("
+     " remote_id text PRIMARY KEY, seq bigserial, provider text NOT NULL, dialect text NOT NULL,"
+     " endpoint text, model text NOT NULL, state text NOT NULL DEFAULT 'open', holder text,"
+     " lease_until bigint NOT NULL DEFAULT 0, created_at bigint);"
+     "CREATE INDEX defer_jobs_open ON defer_jobs (seq) WHERE state = 'open';"
+     "CREATE TABLE defer_lines ("
+     " remote_id text NOT NULL, idx bigint NOT NULL, call_id text NOT NULL, key_id text,"
+     " tags text, model_req text, model text, body_hash text, ts_ms bigint,"
+     " hold_pico bigint NOT NULL DEFAULT 0, hold_at bigint NOT NULL DEFAULT 0,"
+     " state text NOT NULL DEFAULT 'open', holder text, hold_until bigint NOT NULL DEFAULT 0,"
+     " result bytea, PRIMARY KEY (remote_id, idx));"
+     "CREATE INDEX defer_lines_open ON defer_lines (state) WHERE state = 'open';"
+     "CREATE INDEX defer_lines_answered ON defer_lines (holder) WHERE state = 'answered';"
+     /* replicas alive (renewed with their leases): an answer is handed to
+      * a line's holder only while it lives */
+     "CREATE TABLE defer_replicas (me text PRIMARY KEY, alive_until bigint NOT NULL);"},
 };
 
 #define MAXP 16
@@ -1202,7 +1222,10 @@ static int pg_holds(struct fg_batch_store *base, const char *batch_id, fg_bhold_
                       "SELECT l.batch_id, l.idx, l.hold_pico, l.hold_at, b.owner, b.tags"
                       " FROM batch_lines l JOIN batches b ON b.id = l.batch_id"
                       " WHERE l.state != 'done' AND l.hold_pico > 0"
-                      " AND ($1::text IS NULL OR l.batch_id = $1) ORDER BY l.batch_id, l.idx",
+                      " AND ($1::text IS NULL OR l.batch_id = $1)"
+                      " UNION ALL SELECT remote_id, idx, hold_pico, hold_at, key_id, tags"
+                      " FROM defer_lines WHERE $1::text IS NULL AND state = 'open'"
+                      " AND hold_pico > 0 ORDER BY 1, 2",
                       &p, 0, "SELECT holds");
     if (!r)
         return -1;
@@ -1378,6 +1401,280 @@ static int pg_claims_renew(struct fg_batch_store *base, const char *me, int64_t 
     return m < 0 ? -1 : (int)(n + m);
 }
 
+/* ---- deferred calls' provider batches ---- */
+
+#define PG_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
+
+static int pg_defer_add(struct fg_batch_store *base, const struct fg_djob *j,
+                        const struct fg_dline *l, size_t n, const char *me, int64_t lease_ms)
+{
+    struct bpg *s = (struct bpg *)base;
+    if (begin(s) < 0)
+        return -1;
+    struct params p = {0};
+    p_text(&p, j->remote_id);
+    p_text(&p, j->provider);
+    p_text(&p, j->dialect);
+    p_text(&p, j->endpoint);
+    p_text(&p, j->model);
+    p_text(&p, me);
+    p_int(&p, lease_ms);
+    if (cmd(s,
+            "INSERT INTO defer_jobs (remote_id, provider, dialect, endpoint, model, holder,"
+            " lease_until, created_at) VALUES ($1,$2,$3,$4,$5,$6," PG_NOW_MS " + $7,"
+            " extract(epoch from now())::bigint)",
+            &p, "INSERT defer job") < 0)
+        return rollback(s);
+    for (size_t i = 0; i < n; i++) {
+        struct params q = {0};
+        p_text(&q, j->remote_id);
+        p_int(&q, l[i].idx);
+        p_text(&q, l[i].call_id);
+        p_text(&q, l[i].key_id);
+        p_text(&q, l[i].tags);
+        p_text(&q, l[i].model_req);
+        p_text(&q, l[i].model);
+        p_text(&q, l[i].body_hash);
+        p_int(&q, l[i].ts_ms);
+        p_int(&q, l[i].hold_pico);
+        p_int(&q, l[i].hold_at);
+        p_text(&q, me);
+        p_int(&q, l[i].hold_until);
+        if (cmd(s,
+                "INSERT INTO defer_lines (remote_id, idx, call_id, key_id, tags, model_req,"
+                " model, body_hash, ts_ms, hold_pico, hold_at, holder, hold_until)"
+                " VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+                &q, "INSERT defer line") < 0)
+            return rollback(s);
+    }
+    return commit(s);
+}
+
+static int pg_defer_claim(struct fg_batch_store *base, const char *me, int64_t lease_ms,
+                          fg_djob_cb cb, void *arg)
+{
+    struct params p = {0};
+    p_text(&p, me);
+    p_int(&p, lease_ms);
+    if (cmd((struct bpg *)base,
+            "INSERT INTO defer_replicas (me, alive_until) VALUES ($1, " PG_NOW_MS " + $2)"
+            " ON CONFLICT (me) DO UPDATE SET alive_until = EXCLUDED.alive_until",
+            &p, "UPSERT replica") < 0)
+        return -1;
+    PGresult *r = run(
+        (struct bpg *)base,
+        "UPDATE defer_jobs SET holder = $1, lease_until = " PG_NOW_MS " + $2"
+        " WHERE state = 'open' AND (holder = $1 OR holder IS NULL OR lease_until < " PG_NOW_MS ")"
+        " RETURNING remote_id, provider, dialect, endpoint, model, seq",
+        &p, 0, "UPDATE defer leases");
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    struct fg_djob *v = fg_xcalloc((size_t)n + 1, sizeof *v);
+    for (int i = 0; i < n; i++) {
+        cpy(v[i].remote_id, sizeof v[i].remote_id, r, i, 0);
+        cpy(v[i].provider, sizeof v[i].provider, r, i, 1);
+        cpy(v[i].dialect, sizeof v[i].dialect, r, i, 2);
+        cpy(v[i].endpoint, sizeof v[i].endpoint, r, i, 3);
+        cpy(v[i].model, sizeof v[i].model, r, i, 4);
+    }
+    PQclear(r);
+    for (int i = 0; i < n; i++)
+        if (cb(arg, &v[i]) != 0)
+            break;
+    free(v);
+    return 0;
+}
+
+static int pg_defer_lines(struct fg_batch_store *base, const char *remote_id, fg_dline_cb cb,
+                          void *arg)
+{
+    struct params p = {0};
+    p_text(&p, remote_id);
+    PGresult *r = run((struct bpg *)base,
+                      "SELECT idx, call_id, key_id, tags, model_req, model, body_hash, ts_ms,"
+                      " hold_pico, hold_at FROM defer_lines WHERE remote_id = $1"
+                      " AND state = 'open' ORDER BY idx",
+                      &p, 0, "SELECT defer lines");
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    struct fg_dline *v = fg_xcalloc((size_t)n + 1, sizeof *v);
+    for (int i = 0; i < n; i++) {
+        v[i].idx = num(r, i, 0);
+        cpy(v[i].call_id, sizeof v[i].call_id, r, i, 1);
+        v[i].key_id = dup_text(r, i, 2);
+        v[i].tags = dup_text(r, i, 3);
+        v[i].model_req = dup_text(r, i, 4);
+        cpy(v[i].model, sizeof v[i].model, r, i, 5);
+        cpy(v[i].body_hash, sizeof v[i].body_hash, r, i, 6);
+        v[i].ts_ms = num(r, i, 7);
+        v[i].hold_pico = num(r, i, 8);
+        v[i].hold_at = num(r, i, 9);
+    }
+    PQclear(r);
+    bool stop = false;
+    for (int i = 0; i < n; i++) {
+        if (!stop)
+            stop = cb(arg, &v[i]) != 0;
+        free((char *)v[i].key_id);
+        free((char *)v[i].tags);
+        free((char *)v[i].model_req);
+    }
+    free(v);
+    return 0;
+}
+
+static int pg_defer_line_end(struct fg_batch_store *base, const char *remote_id, int64_t idx)
+{
+    struct params p = {0};
+    p_text(&p, remote_id);
+    p_int(&p, idx);
+    int64_t n = cmd((struct bpg *)base,
+                    "UPDATE defer_lines SET state = 'done', hold_pico = 0"
+                    " WHERE remote_id = $1 AND idx = $2 AND state = 'open'",
+                    &p, "UPDATE defer line");
+    return n < 0 ? -1 : n > 0;
+}
+
+static int pg_defer_job_end(struct fg_batch_store *base, const char *remote_id)
+{
+    struct params p = {0};
+    p_text(&p, remote_id);
+    return cmd((struct bpg *)base, "UPDATE defer_jobs SET state = 'done' WHERE remote_id = $1", &p,
+               "UPDATE defer job") < 0
+               ? -1
+               : 0;
+}
+
+static int pg_defer_release(struct fg_batch_store *base, const char *me)
+{
+    struct params p = {0};
+    p_text(&p, me);
+    if (cmd((struct bpg *)base,
+            "UPDATE defer_lines SET hold_until = 0 WHERE holder = $1 AND state = 'open'", &p,
+            "UPDATE defer lines release") < 0)
+        return -1;
+    /* gone; and forget replicas dead for a day (killed, never released) */
+    if (cmd((struct bpg *)base,
+            "DELETE FROM defer_replicas WHERE me = $1 OR alive_until < " PG_NOW_MS " - 86400000",
+            &p, "DELETE replica") < 0)
+        return -1;
+    return cmd((struct bpg *)base,
+               "UPDATE defer_jobs SET lease_until = 0 WHERE holder = $1 AND state = 'open'", &p,
+               "UPDATE defer release") < 0
+               ? -1
+               : 0;
+}
+
+static int pg_defer_answer(struct fg_batch_store *base, const char *remote_id, int64_t idx,
+                           const char *me, const char *answer, size_t len)
+{
+    struct params p = {0};
+    p_text(&p, remote_id);
+    p_int(&p, idx);
+    p_text(&p, me);
+    p_bin(&p, answer, len);
+    int64_t n = cmd((struct bpg *)base,
+                    "UPDATE defer_lines SET state = 'answered', result = $4"
+                    " WHERE remote_id = $1 AND idx = $2 AND state = 'open' AND holder IS NOT NULL"
+                    " AND holder != $3 AND hold_until > " PG_NOW_MS
+                    " AND EXISTS (SELECT 1 FROM defer_replicas r WHERE r.me = defer_lines.holder"
+                    " AND r.alive_until > " PG_NOW_MS ")",
+                    &p, "UPDATE defer answer");
+    return n < 0 ? -1 : n > 0;
+}
+
+/* bytea column col of a text-format result, unescaped (malloc'd; NULL for
+ * NULL), its length in *len. */
+static char *bytea_of(const PGresult *r, int row, int col, size_t *len)
+{
+    *len = 0;
+    if (PQgetisnull(r, row, col))
+        return NULL;
+    size_t n = 0;
+    unsigned char *u = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), &n);
+    if (!u)
+        return NULL;
+    char *out = fg_xmalloc(n + 1);
+    memcpy(out, u, n);
+    out[n] = 0;
+    PQfreemem(u);
+    *len = n;
+    return out;
+}
+
+static int pg_defer_take(struct fg_batch_store *base, const char *remote_id, const char *me,
+                         fg_dtake_cb cb, void *arg)
+{
+    struct params p = {0};
+    p_text(&p, remote_id);
+    p_text(&p, me);
+    PGresult *r = run((struct bpg *)base,
+                      "WITH t AS (SELECT idx, result FROM defer_lines WHERE remote_id = $1"
+                      " AND holder = $2 AND state = 'answered' FOR UPDATE)"
+                      " UPDATE defer_lines l SET state = 'done', hold_pico = 0, result = NULL"
+                      " FROM t WHERE l.remote_id = $1 AND l.idx = t.idx RETURNING t.idx, t.result",
+                      &p, 0, "UPDATE defer take");
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        size_t len;
+        char *a = bytea_of(r, i, 1, &len);
+        if (a)
+            cb(arg, num(r, i, 0), a, len);
+        free(a);
+    }
+    PQclear(r);
+    return 0;
+}
+
+static int pg_defer_sweep(struct fg_batch_store *base, fg_dsweep_cb cb, void *arg)
+{
+    PGresult *r = run((struct bpg *)base,
+                      "WITH t AS (SELECT remote_id, idx, result FROM defer_lines"
+                      " WHERE state = 'answered' AND (hold_until < " PG_NOW_MS
+                      " OR NOT EXISTS (SELECT 1 FROM defer_replicas r WHERE r.me = holder"
+                      " AND r.alive_until > " PG_NOW_MS ")) FOR UPDATE)"
+                      " UPDATE defer_lines l SET state = 'done', hold_pico = 0, result = NULL"
+                      " FROM t, defer_jobs j WHERE l.remote_id = t.remote_id AND l.idx = t.idx"
+                      " AND j.remote_id = t.remote_id RETURNING j.remote_id, j.provider,"
+                      " j.dialect, j.endpoint, j.model, l.idx, l.call_id, l.key_id, l.tags,"
+                      " l.model_req, l.model, l.body_hash, l.ts_ms, l.hold_pico, l.hold_at,"
+                      " t.result",
+                      NULL, 0, "UPDATE defer sweep");
+    if (!r)
+        return -1;
+    int n = PQntuples(r);
+    for (int i = 0; i < n; i++) {
+        struct fg_djob j = {0};
+        struct fg_dline l = {0};
+        cpy(j.remote_id, sizeof j.remote_id, r, i, 0);
+        cpy(j.provider, sizeof j.provider, r, i, 1);
+        cpy(j.dialect, sizeof j.dialect, r, i, 2);
+        cpy(j.endpoint, sizeof j.endpoint, r, i, 3);
+        cpy(j.model, sizeof j.model, r, i, 4);
+        l.idx = num(r, i, 5);
+        cpy(l.call_id, sizeof l.call_id, r, i, 6);
+        l.key_id = val(r, i, 7);
+        l.tags = val(r, i, 8);
+        l.model_req = val(r, i, 9);
+        cpy(l.model, sizeof l.model, r, i, 10);
+        cpy(l.body_hash, sizeof l.body_hash, r, i, 11);
+        l.ts_ms = num(r, i, 12);
+        l.hold_pico = num(r, i, 13);
+        l.hold_at = num(r, i, 14);
+        size_t len;
+        char *a = bytea_of(r, i, 15, &len);
+        if (a)
+            cb(arg, &j, &l, a, len);
+        free(a);
+    }
+    PQclear(r);
+    return 0;
+}
+
 const struct fg_batch_store_ops fg_batch_store_pg = {
     .scheme = "postgres",
     .open = pg_open,
@@ -1423,4 +1720,13 @@ const struct fg_batch_store_ops fg_batch_store_pg = {
     .claim = pg_claim,
     .lines_claim = pg_lines_claim,
     .claims_renew = pg_claims_renew,
+    .defer_add = pg_defer_add,
+    .defer_claim = pg_defer_claim,
+    .defer_lines = pg_defer_lines,
+    .defer_line_end = pg_defer_line_end,
+    .defer_job_end = pg_defer_job_end,
+    .defer_release = pg_defer_release,
+    .defer_answer = pg_defer_answer,
+    .defer_take = pg_defer_take,
+    .defer_sweep = pg_defer_sweep,
 };

@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#define NSTMT 64
+#define NSTMT 80
 
 struct bsq {
     struct fg_batch_store base; /* first: the ops' handle */
@@ -56,7 +56,20 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS batch_jobs ("
     " id TEXT PRIMARY KEY, batch_id TEXT NOT NULL, provider TEXT, dialect TEXT, model TEXT,"
     " remote_id TEXT, remote_file_id TEXT, state TEXT, created_at INTEGER,"
-    " next_poll_at INTEGER, polls INTEGER);";
+    " next_poll_at INTEGER, polls INTEGER);"
+    /* deferred calls' provider batches (batch_defer.h); one process owns a
+     * SQLite store, so holder and lease_until are kept only for the shape */
+    "CREATE TABLE IF NOT EXISTS defer_jobs ("
+    " remote_id TEXT PRIMARY KEY, provider TEXT NOT NULL, dialect TEXT NOT NULL,"
+    " endpoint TEXT, model TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'open',"
+    " holder TEXT, lease_until INTEGER NOT NULL DEFAULT 0, created_at INTEGER);"
+    "CREATE TABLE IF NOT EXISTS defer_lines ("
+    " remote_id TEXT NOT NULL, idx INTEGER NOT NULL, call_id TEXT NOT NULL, key_id TEXT,"
+    " tags TEXT, model_req TEXT, model TEXT, body_hash TEXT, ts_ms INTEGER,"
+    " hold_pico INTEGER NOT NULL DEFAULT 0, hold_at INTEGER NOT NULL DEFAULT 0,"
+    " state TEXT NOT NULL DEFAULT 'open', holder TEXT, hold_until INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (remote_id, idx));"
+    "CREATE INDEX IF NOT EXISTS defer_lines_open ON defer_lines(state) WHERE state = 'open';";
 
 /* Columns added after the first release (constant statements; "duplicate
  * column" when already there). */
@@ -1176,7 +1189,9 @@ static int sq_holds(struct fg_batch_store *base, const char *batch_id, fg_bhold_
         "SELECT l.batch_id, l.idx, l.hold_pico, l.hold_at, b.owner, b.tags"
         " FROM batch_lines l JOIN batches b ON b.id = l.batch_id"
         " WHERE l.state != 'done' AND l.hold_pico > 0 AND (?1 IS NULL OR l.batch_id = ?1)"
-        " ORDER BY l.batch_id, l.idx";
+        " UNION ALL SELECT remote_id, idx, hold_pico, hold_at, key_id, tags FROM defer_lines"
+        " WHERE ?1 IS NULL AND state = 'open' AND hold_pico > 0"
+        " ORDER BY 1, 2";
     sqlite3_stmt *st = stmt(s, sql);
     if (!st)
         return -1;
@@ -1318,6 +1333,164 @@ static int sq_job_release(struct fg_batch_store *base, const char *job_id)
     return commit(s);
 }
 
+/* ---- deferred calls' provider batches --------------------------------- */
+
+static int sq_defer_add(struct fg_batch_store *base, const struct fg_djob *j,
+                        const struct fg_dline *l, size_t n, const char *me, int64_t lease_ms)
+{
+    (void)lease_ms; /* one process: no lease to run out */
+    struct bsq *s = (struct bsq *)base;
+    static const char sql_j[] =
+        "INSERT INTO defer_jobs (remote_id, provider, dialect, endpoint, model, holder,"
+        " created_at) VALUES (?,?,?,?,?,?,strftime('%s','now'))";
+    static const char sql_l[] =
+        "INSERT INTO defer_lines (remote_id, idx, call_id, key_id, tags, model_req, model,"
+        " body_hash, ts_ms, hold_pico, hold_at, holder, hold_until)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    if (begin(s) < 0)
+        return -1;
+    sqlite3_stmt *st = stmt(s, sql_j);
+    if (!st)
+        return rollback(s);
+    bt(st, 1, j->remote_id);
+    bt(st, 2, j->provider);
+    bt(st, 3, j->dialect);
+    bt(st, 4, j->endpoint);
+    bt(st, 5, j->model);
+    bt(st, 6, me);
+    if (done(s, st, "INSERT defer job") < 0)
+        return rollback(s);
+    for (size_t i = 0; i < n; i++) {
+        if (!(st = stmt(s, sql_l)))
+            return rollback(s);
+        bt(st, 1, j->remote_id);
+        sqlite3_bind_int64(st, 2, l[i].idx);
+        bt(st, 3, l[i].call_id);
+        bt(st, 4, l[i].key_id);
+        bt(st, 5, l[i].tags);
+        bt(st, 6, l[i].model_req);
+        bt(st, 7, l[i].model);
+        bt(st, 8, l[i].body_hash);
+        sqlite3_bind_int64(st, 9, l[i].ts_ms);
+        sqlite3_bind_int64(st, 10, l[i].hold_pico);
+        sqlite3_bind_int64(st, 11, l[i].hold_at);
+        bt(st, 12, me);
+        sqlite3_bind_int64(st, 13, l[i].hold_until);
+        if (done(s, st, "INSERT defer line") < 0)
+            return rollback(s);
+    }
+    return commit(s);
+}
+
+static void read_djob_elem(sqlite3_stmt *st, void *elem)
+{
+    struct fg_djob *j = elem;
+    cpy(j->remote_id, sizeof j->remote_id, st, 0);
+    cpy(j->provider, sizeof j->provider, st, 1);
+    cpy(j->dialect, sizeof j->dialect, st, 2);
+    cpy(j->endpoint, sizeof j->endpoint, st, 3);
+    cpy(j->model, sizeof j->model, st, 4);
+}
+
+static int sq_defer_claim(struct fg_batch_store *base, const char *me, int64_t lease_ms,
+                          fg_djob_cb cb, void *arg)
+{
+    (void)me;
+    (void)lease_ms; /* one process owns the store: every open job is its */
+    struct bsq *s = (struct bsq *)base;
+    static const char sql[] = "SELECT remote_id, provider, dialect, endpoint, model FROM defer_jobs"
+                              " WHERE state = 'open' ORDER BY rowid";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    void *p;
+    size_t n;
+    int ret =
+        collect_rows(s, st, sizeof(struct fg_djob), read_djob_elem, &p, &n, "SELECT defer jobs");
+    struct fg_djob *v = p;
+    for (size_t i = 0; i < n && ret == 0; i++)
+        if (cb(arg, &v[i]) != 0)
+            break;
+    free(v);
+    return ret;
+}
+
+static void read_dline_elem(sqlite3_stmt *st, void *elem)
+{
+    struct fg_dline *l = elem;
+    l->idx = sqlite3_column_int64(st, 0);
+    cpy(l->call_id, sizeof l->call_id, st, 1);
+    l->key_id = dup_col(st, 2, NULL);
+    l->tags = dup_col(st, 3, NULL);
+    l->model_req = dup_col(st, 4, NULL);
+    cpy(l->model, sizeof l->model, st, 5);
+    cpy(l->body_hash, sizeof l->body_hash, st, 6);
+    l->ts_ms = sqlite3_column_int64(st, 7);
+    l->hold_pico = sqlite3_column_int64(st, 8);
+    l->hold_at = sqlite3_column_int64(st, 9);
+}
+
+static int sq_defer_lines(struct fg_batch_store *base, const char *remote_id, fg_dline_cb cb,
+                          void *arg)
+{
+    struct bsq *s = (struct bsq *)base;
+    static const char sql[] =
+        "SELECT idx, call_id, key_id, tags, model_req, model, body_hash, ts_ms, hold_pico,"
+        " hold_at FROM defer_lines WHERE remote_id = ? AND state = 'open' ORDER BY idx";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, remote_id);
+    void *p;
+    size_t n;
+    int ret =
+        collect_rows(s, st, sizeof(struct fg_dline), read_dline_elem, &p, &n, "SELECT defer lines");
+    struct fg_dline *v = p;
+    bool stop = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!stop && ret == 0)
+            stop = cb(arg, &v[i]) != 0;
+        free((char *)v[i].key_id);
+        free((char *)v[i].tags);
+        free((char *)v[i].model_req);
+    }
+    free(v);
+    return ret;
+}
+
+static int sq_defer_line_end(struct fg_batch_store *base, const char *remote_id, int64_t idx)
+{
+    struct bsq *s = (struct bsq *)base;
+    static const char sql[] = "UPDATE defer_lines SET state = 'done', hold_pico = 0"
+                              " WHERE remote_id = ? AND idx = ? AND state = 'open'";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, remote_id);
+    sqlite3_bind_int64(st, 2, idx);
+    if (done(s, st, "UPDATE defer line") < 0)
+        return -1;
+    return sqlite3_changes(s->db) > 0;
+}
+
+static int sq_defer_job_end(struct fg_batch_store *base, const char *remote_id)
+{
+    struct bsq *s = (struct bsq *)base;
+    static const char sql[] = "UPDATE defer_jobs SET state = 'done' WHERE remote_id = ?";
+    sqlite3_stmt *st = stmt(s, sql);
+    if (!st)
+        return -1;
+    bt(st, 1, remote_id);
+    return done(s, st, "UPDATE defer job");
+}
+
+static int sq_defer_release(struct fg_batch_store *base, const char *me)
+{
+    (void)base;
+    (void)me; /* no leases in a store one process owns */
+    return 0;
+}
+
 const struct fg_batch_store_ops fg_batch_store_sqlite = {
     .scheme = "sqlite:",
     .open = sq_open,
@@ -1360,4 +1533,10 @@ const struct fg_batch_store_ops fg_batch_store_sqlite = {
     .job_update = sq_job_update,
     .jobs = sq_jobs,
     .job_release = sq_job_release,
+    .defer_add = sq_defer_add,
+    .defer_claim = sq_defer_claim,
+    .defer_lines = sq_defer_lines,
+    .defer_line_end = sq_defer_line_end,
+    .defer_job_end = sq_defer_job_end,
+    .defer_release = sq_defer_release,
 };

@@ -654,6 +654,125 @@ static void test_record_ids(void **state)
     assert_memory_equal(a, "frb_", 4);
 }
 
+/* ---- deferred calls' provider batches ---- */
+
+struct djobs_seen {
+    int n;
+    char remote[8][128];
+    struct fg_djob last;
+};
+
+static int djob_cb(void *arg, const struct fg_djob *j)
+{
+    struct djobs_seen *x = arg;
+    if (x->n < 8)
+        snprintf(x->remote[x->n], sizeof x->remote[0], "%s", j->remote_id);
+    x->n++;
+    x->last = *j;
+    return 0;
+}
+
+struct dlines_seen {
+    int n;
+    int64_t idx[8], hold[8];
+    char call[8][40], key[8][48], tags[8][48], model[8][128], hash[8][24];
+};
+
+static int dline_cb(void *arg, const struct fg_dline *l)
+{
+    struct dlines_seen *x = arg;
+    if (x->n < 8) {
+        x->idx[x->n] = l->idx;
+        x->hold[x->n] = l->hold_pico;
+        snprintf(x->call[x->n], sizeof x->call[0], "%s", l->call_id);
+        snprintf(x->key[x->n], sizeof x->key[0], "%s", l->key_id ? l->key_id : "");
+        snprintf(x->tags[x->n], sizeof x->tags[0], "%s", l->tags ? l->tags : "");
+        snprintf(x->model[x->n], sizeof x->model[0], "%s", l->model);
+        snprintf(x->hash[x->n], sizeof x->hash[0], "%s", l->body_hash);
+    }
+    x->n++;
+    return 0;
+}
+
+static void new_djob(struct fg_djob *j, const char *remote)
+{
+    memset(j, 0, sizeof *j);
+    snprintf(j->remote_id, sizeof j->remote_id, "%s", remote);
+    snprintf(j->provider, sizeof j->provider, "sim");
+    snprintf(j->dialect, sizeof j->dialect, "openai");
+    snprintf(j->model, sizeof j->model, "gpt-4o-mini");
+}
+
+static void new_dlines(struct fg_dline *l, int n, int64_t hold_until)
+{
+    for (int i = 0; i < n; i++) {
+        memset(&l[i], 0, sizeof l[i]);
+        l[i].idx = i;
+        snprintf(l[i].call_id, sizeof l[i].call_id, "frg_call%d", i);
+        snprintf(l[i].model, sizeof l[i].model, "gpt-4o-mini");
+        snprintf(l[i].body_hash, sizeof l[i].body_hash, "00000000000000a%d", i);
+        l[i].key_id = "key_d";
+        l[i].tags = "team=d";
+        l[i].model_req = "gpt-4o-mini";
+        l[i].ts_ms = 1000 + i;
+        l[i].hold_pico = 100 * (i + 1);
+        l[i].hold_at = 5000;
+        l[i].hold_until = hold_until;
+    }
+}
+
+/* A deferred provider batch: its open lines read back (what a restarted
+ * process adopts), each ended once, their holds among the store's until
+ * then; an ended job is no longer handed out. */
+static void test_defer_jobs(void **state)
+{
+    struct fg_batch_store *s = *state;
+    struct fg_djob j;
+    struct fg_dline l[2];
+    new_djob(&j, "batch_rd1");
+    new_dlines(l, 2, 0);
+    assert_int_equal(fg_batch_store_defer_add(s, &j, l, 2, "defer_a", 20000), 0);
+    assert_int_equal(fg_batch_store_defer_add(s, &j, l, 2, "defer_a", 20000), -1); /* once */
+    struct djobs_seen js = {0};
+    assert_int_equal(fg_batch_store_defer_claim(s, "defer_b", 20000, djob_cb, &js), 0);
+    assert_int_equal(js.n, 1); /* one process owns the store: every open job */
+    assert_string_equal(js.last.remote_id, "batch_rd1");
+    assert_string_equal(js.last.provider, "sim");
+    assert_string_equal(js.last.dialect, "openai");
+    assert_string_equal(js.last.model, "gpt-4o-mini");
+    struct dlines_seen ls = {0};
+    assert_int_equal(fg_batch_store_defer_lines(s, "batch_rd1", dline_cb, &ls), 0);
+    assert_int_equal(ls.n, 2);
+    assert_string_equal(ls.call[1], "frg_call1");
+    assert_string_equal(ls.key[0], "key_d");
+    assert_string_equal(ls.tags[0], "team=d");
+    assert_string_equal(ls.hash[1], "00000000000000a1");
+    assert_int_equal(ls.hold[1], 200);
+    struct holds_seen h = {0};
+    assert_int_equal(fg_batch_store_holds(s, NULL, hold_cb, &h), 0);
+    assert_int_equal(h.n, 2);
+    assert_int_equal(h.sum, 300);
+    assert_string_equal(h.owner, "key_d");
+    assert_int_equal(held_of(s, "batch_rd1"), 0); /* one batch's: batch lines only */
+    /* ended once: the second caller knows another one answers or records it */
+    assert_int_equal(fg_batch_store_defer_line_end(s, "batch_rd1", 0), 1);
+    assert_int_equal(fg_batch_store_defer_line_end(s, "batch_rd1", 0), 0);
+    assert_int_equal(fg_batch_store_defer_line_end(s, "batch_rd1", 7), 0);
+    memset(&ls, 0, sizeof ls);
+    assert_int_equal(fg_batch_store_defer_lines(s, "batch_rd1", dline_cb, &ls), 0);
+    assert_int_equal(ls.n, 1);
+    memset(&h, 0, sizeof h);
+    assert_int_equal(fg_batch_store_holds(s, NULL, hold_cb, &h), 0);
+    assert_int_equal(h.sum, 200);
+    /* no other holder to hand an answer to in a store one process owns */
+    assert_int_equal(fg_batch_store_defer_answer(s, "batch_rd1", 1, "defer_b", "{}", 2), 0);
+    assert_int_equal(fg_batch_store_defer_job_end(s, "batch_rd1"), 0);
+    memset(&js, 0, sizeof js);
+    assert_int_equal(fg_batch_store_defer_claim(s, "defer_b", 20000, djob_cb, &js), 0);
+    assert_int_equal(js.n, 0);
+    assert_int_equal(fg_batch_store_defer_release(s, "defer_a"), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -664,6 +783,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lines_state_machine, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_listing_and_active, setup, teardown),
         cmocka_unit_test_setup_teardown(test_line_holds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_defer_jobs, setup, teardown),
         cmocka_unit_test(test_holds_migration),
         cmocka_unit_test(test_formats),
         cmocka_unit_test(test_record_ids),

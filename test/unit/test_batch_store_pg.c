@@ -744,12 +744,199 @@ static void test_migrations(void **state)
     assert_int_equal(fg_batch_store_pg_migrate(x->dsn, false, &pending, err, sizeof err), 0);
     assert_int_equal(pending, 0);
     assert_int_equal(
-        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 4);
+        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 5);
     struct fg_batch_store *again = NULL;
     assert_int_equal(fg_batch_store_open(x->dsn, &again, err, sizeof err), 0);
     fg_batch_store_close(again);
     assert_int_equal(
-        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 4);
+        one_number(x, "SELECT count(*) FROM frugal_migrations WHERE component = 'batches'"), 5);
+}
+
+/* ---- deferred calls' provider batches ---- */
+
+struct djobs_seen {
+    int n;
+    char remote[8][128];
+    struct fg_djob last;
+};
+
+static int djob_cb(void *arg, const struct fg_djob *j)
+{
+    struct djobs_seen *x = arg;
+    if (x->n < 8)
+        snprintf(x->remote[x->n], sizeof x->remote[0], "%s", j->remote_id);
+    x->n++;
+    x->last = *j;
+    return 0;
+}
+
+struct dlines_seen {
+    int n;
+    int64_t idx[8], hold[8];
+    char call[8][40], key[8][48], tags[8][48], model[8][128], hash[8][24];
+};
+
+static int dline_cb(void *arg, const struct fg_dline *l)
+{
+    struct dlines_seen *x = arg;
+    if (x->n < 8) {
+        x->idx[x->n] = l->idx;
+        x->hold[x->n] = l->hold_pico;
+        snprintf(x->call[x->n], sizeof x->call[0], "%s", l->call_id);
+        snprintf(x->key[x->n], sizeof x->key[0], "%s", l->key_id ? l->key_id : "");
+        snprintf(x->tags[x->n], sizeof x->tags[0], "%s", l->tags ? l->tags : "");
+        snprintf(x->model[x->n], sizeof x->model[0], "%s", l->model);
+        snprintf(x->hash[x->n], sizeof x->hash[0], "%s", l->body_hash);
+    }
+    x->n++;
+    return 0;
+}
+
+static void new_djob(struct fg_djob *j, const char *remote)
+{
+    memset(j, 0, sizeof *j);
+    snprintf(j->remote_id, sizeof j->remote_id, "%s", remote);
+    snprintf(j->provider, sizeof j->provider, "sim");
+    snprintf(j->dialect, sizeof j->dialect, "openai");
+    snprintf(j->model, sizeof j->model, "gpt-4o-mini");
+}
+
+static void new_dlines(struct fg_dline *l, int n, int64_t hold_until)
+{
+    for (int i = 0; i < n; i++) {
+        memset(&l[i], 0, sizeof l[i]);
+        l[i].idx = i;
+        snprintf(l[i].call_id, sizeof l[i].call_id, "frg_call%d", i);
+        snprintf(l[i].model, sizeof l[i].model, "gpt-4o-mini");
+        snprintf(l[i].body_hash, sizeof l[i].body_hash, "00000000000000a%d", i);
+        l[i].key_id = "key_d";
+        l[i].tags = "team=d";
+        l[i].model_req = "gpt-4o-mini";
+        l[i].ts_ms = 1000 + i;
+        l[i].hold_pico = 100 * (i + 1);
+        l[i].hold_at = 5000;
+        l[i].hold_until = hold_until;
+    }
+}
+
+struct dtaken {
+    int n;
+    int64_t idx;
+    char answer[64];
+};
+
+static int dtake_cb(void *arg, int64_t idx, const char *a, size_t len)
+{
+    struct dtaken *x = arg;
+    x->n++;
+    x->idx = idx;
+    snprintf(x->answer, sizeof x->answer, "%.*s", (int)len, a);
+    return 0;
+}
+
+static int dsweep_cb(void *arg, const struct fg_djob *j, const struct fg_dline *l, const char *a,
+                     size_t len)
+{
+    struct dtaken *x = arg;
+    x->n++;
+    x->idx = l->idx;
+    snprintf(x->answer, sizeof x->answer, "%s %s %s %.*s", j->remote_id, l->call_id,
+             l->key_id ? l->key_id : "", (int)len, a);
+    return 0;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Two replicas share deferred provider batches: the submitter's lease
+ * keeps the other off until it runs out; the one that polls then hands
+ * an answer to the line's live holder through the store (taken once), or
+ * ends it itself; an answer left for a holder that died is swept once. */
+static void test_defer_jobs(void **state)
+{
+    struct fix *x = *state;
+    struct fg_batch_store *a = x->s, *b = NULL;
+    char err[256];
+    assert_int_equal(fg_batch_store_open(x->dsn, &b, err, sizeof err), 0);
+    struct fg_djob j;
+    struct fg_dline l[2];
+    new_djob(&j, "batch_pd1");
+    new_dlines(l, 2, wall_ms() + 600000);
+    struct djobs_seen js = {0};
+    assert_int_equal(fg_batch_store_defer_claim(a, "defer_a", 60000, djob_cb, &js), 0);
+    assert_int_equal(js.n, 0);
+    assert_int_equal(fg_batch_store_defer_add(a, &j, l, 2, "defer_a", 60000), 0);
+    assert_int_equal(fg_batch_store_defer_claim(b, "defer_b", 60000, djob_cb, &js), 0);
+    assert_int_equal(js.n, 0); /* defer_a holds it */
+    assert_int_equal(fg_batch_store_defer_claim(a, "defer_a", 60000, djob_cb, &js), 0);
+    assert_int_equal(js.n, 1); /* renewed */
+    struct holds_seen h = {0};
+    assert_int_equal(fg_batch_store_holds(b, NULL, hold_cb, &h), 0);
+    assert_int_equal(h.n, 2);
+    assert_int_equal(h.sum, 300);
+    /* defer_a stops renewing the job: defer_b takes it over */
+    exec_sql(x, "UPDATE defer_jobs SET lease_until = 0");
+    memset(&js, 0, sizeof js);
+    assert_int_equal(fg_batch_store_defer_claim(b, "defer_b", 60000, djob_cb, &js), 0);
+    assert_int_equal(js.n, 1);
+    assert_string_equal(js.last.remote_id, "batch_pd1");
+    memset(&js, 0, sizeof js);
+    assert_int_equal(fg_batch_store_defer_claim(a, "defer_a", 60000, djob_cb, &js), 0);
+    assert_int_equal(js.n, 0);
+    struct dlines_seen ls = {0};
+    assert_int_equal(fg_batch_store_defer_lines(b, "batch_pd1", dline_cb, &ls), 0);
+    assert_int_equal(ls.n, 2);
+    assert_string_equal(ls.call[0], "frg_call0");
+    assert_string_equal(ls.tags[1], "team=d");
+    /* line 0's holder (defer_a) lives: the answer goes to it */
+    assert_int_equal(fg_batch_store_defer_answer(b, "batch_pd1", 0, "defer_b", "{\"a\":0}", 7), 1);
+    assert_int_equal(fg_batch_store_defer_answer(b, "batch_pd1", 0, "defer_b", "{}", 2), 0);
+    /* not to itself */
+    assert_int_equal(fg_batch_store_defer_answer(a, "batch_pd1", 1, "defer_a", "{}", 2), 0);
+    struct dtaken t = {0};
+    assert_int_equal(fg_batch_store_defer_take(b, "batch_pd1", "defer_b", dtake_cb, &t), 0);
+    assert_int_equal(t.n, 0); /* not defer_b's */
+    assert_int_equal(fg_batch_store_defer_take(a, "batch_pd1", "defer_a", dtake_cb, &t), 0);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.idx, 0);
+    assert_string_equal(t.answer, "{\"a\":0}");
+    assert_int_equal(fg_batch_store_defer_take(a, "batch_pd1", "defer_a", dtake_cb, &t), 0);
+    assert_int_equal(t.n, 1); /* taken once */
+    assert_int_equal(fg_batch_store_defer_line_end(b, "batch_pd1", 0), 0);
+    assert_int_equal(fg_batch_store_defer_line_end(b, "batch_pd1", 1), 1);
+    assert_int_equal(fg_batch_store_defer_line_end(a, "batch_pd1", 1), 0);
+    assert_int_equal(one_number(x, "SELECT count(*) FROM defer_lines WHERE state != 'done'"), 0);
+    assert_int_equal(
+        one_number(x, "SELECT count(*) FROM defer_lines WHERE hold_pico > 0 OR result IS NOT NULL"),
+        0);
+
+    /* a holder that dies after its answer was put in the store */
+    struct fg_batch_store *d = NULL;
+    assert_int_equal(fg_batch_store_open(x->dsn, &d, err, sizeof err), 0);
+    assert_int_equal(fg_batch_store_defer_claim(d, "defer_d", 60000, djob_cb, &js), 0);
+    new_djob(&j, "batch_pd2");
+    assert_int_equal(fg_batch_store_defer_add(d, &j, l, 1, "defer_d", 60000), 0);
+    assert_int_equal(fg_batch_store_defer_answer(b, "batch_pd2", 0, "defer_b", "{}", 2), 1);
+    memset(&t, 0, sizeof t);
+    assert_int_equal(fg_batch_store_defer_sweep(b, dsweep_cb, &t), 0);
+    assert_int_equal(t.n, 0); /* alive: its to take */
+    exec_sql(x, "UPDATE defer_replicas SET alive_until = 0 WHERE me = 'defer_d'");
+    assert_int_equal(fg_batch_store_defer_sweep(b, dsweep_cb, &t), 0);
+    assert_int_equal(t.n, 1);
+    assert_string_equal(t.answer, "batch_pd2 frg_call0 key_d {}");
+    assert_int_equal(fg_batch_store_defer_sweep(b, dsweep_cb, &t), 0);
+    assert_int_equal(t.n, 1); /* once */
+    /* a dead holder gets no answer: the poller ends and records it */
+    exec_sql(x, "UPDATE defer_lines SET state = 'open' WHERE remote_id = 'batch_pd2'");
+    assert_int_equal(fg_batch_store_defer_answer(b, "batch_pd2", 0, "defer_b", "{}", 2), 0);
+    assert_int_equal(fg_batch_store_defer_release(a, "defer_a"), 0);
+    assert_int_equal(one_number(x, "SELECT count(*) FROM defer_replicas WHERE me = 'defer_a'"), 0);
+    fg_batch_store_close(d);
+    fg_batch_store_close(b);
 }
 
 int main(void)
@@ -770,6 +957,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_line_records_in_txn, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_line_claims, db_setup, db_teardown),
         cmocka_unit_test_setup_teardown(test_migrations, db_setup, db_teardown),
+        cmocka_unit_test_setup_teardown(test_defer_jobs, db_setup, db_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
