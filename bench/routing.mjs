@@ -20,10 +20,10 @@
 // Prints markdown tables.  Deterministic apart from the simulation's
 // sampling (seeded draws; the trainer is deterministic).
 // Usage: node bench/routing.mjs [--draws N] [--only 1,2,3,4,5] [--tune]
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  DATA, WEIGHTS, evalJson, f3, fitOnPrior, frugal, group, held, mean, pct, sample, sd, tmp, train, write,
+  DATA, WEIGHTS, root, evalJson, f3, fitOnPrior, frugal, group, held, mean, pct, sample, sd, tmp, train, write,
 } from './routing_lib.mjs';
 import { shadowSim } from './routing_shadow.mjs';
 import { tunePrior } from './routing_tune.mjs';
@@ -34,8 +34,9 @@ const DRAWS = Number(opt('--draws')) > 0 ? Number(opt('--draws')) : 5;
 const ONLY = opt('--only')?.split(',').map(Number) ?? [1, 2, 3, 4, ...(argv.includes('--tune') ? [5] : [])];
 const KS = [50, 100, 200, 500, 1000];
 const BARS = { math: { 200: 0.60, 500: 0.68 }, code: { 200: 0.60 }, chat: { 500: 0.53 } };
-// the daemon's prior strength (src/route/route_tool.h FG_ROUTE_TOOL_PRIOR_LAMBDA)
-const PRIOR_LAMBDA = 1;
+// the daemon's prior strength, read from src/route/route_tool.h
+const PRIOR_LAMBDA = Number(readFileSync(join(root, 'src', 'route', 'route_tool.h'), 'utf8')
+  .match(/#define FG_ROUTE_TOOL_PRIOR_LAMBDA ([0-9.e+-]+)/)[1]);
 const t0 = Date.now();
 
 // ---- 1. per source, per model pair, chat aggregate ----------------------------
@@ -132,6 +133,9 @@ if (ONLY.includes(4)) {
   await shadowSim({ noise: 0 });
   await shadowSim({ noise: 0.2 });
 }
-if (ONLY.includes(5)) tunePrior({ draws: 2 });
+if (ONLY.includes(5)) {
+  tunePrior({ draws: 2 });
+  tunePrior({ draws: 2, perLabel: true });
+}
 rmSync(tmp, { recursive: true, force: true });
 console.log(`\n(bench-routing: ${((Date.now() - t0) / 1000).toFixed(0)} s; data ${DATA})`);

@@ -109,11 +109,13 @@ export async function shadowSim({ domain = 'math', rows: nrows = Infinity, noise
   };
   const acc = { learn: 0, static: 0, frontier: 0, qLearn: 0, qStatic: 0, n: 0 };
   const kept = (x, model) => (model === FRONTIER ? 1 : x.weak_suffices ? 1 : 0);
+  // the learning route's shadow and judge calls, from the ledger
   const evalCost = () => {
-    const out = execFileSync('sqlite3', [join(dir, 'ledger.db'),
-      "SELECT coalesce(sum(cost_pico), 0), count(*) FROM calls WHERE route = 'routing_eval' AND tags LIKE '%route=learn%'"]).toString().trim();
-    const [pico, n] = out.split('|').map(Number);
-    return { usd: pico / 1e12, n };
+    const q = (like) => Number(execFileSync('sqlite3', [join(dir, 'ledger.db'),
+      "SELECT coalesce(sum(cost_pico), 0) FROM calls WHERE route = 'routing_eval' AND tags LIKE '%route=learn%' " +
+      `AND route_reason LIKE '${like}'`]).toString().trim()) / 1e12;
+    const shadow = q('shadow%'), judge = q('judge%');
+    return { usd: q('%'), shadow, judge };
   };
   // every sampled evaluation ended and the ledger has written it all
   const settle = async () => {
@@ -161,13 +163,21 @@ export async function shadowSim({ domain = 'math', rows: nrows = Infinity, noise
     const h = await probeQuality('learn');
     const total = acc.learn + ev.usd;
     const row = { rows: mark, labels: st.labels, fits, runs, learnCalls: acc.learn, learnEval: ev.usd, total,
+      shadow: ev.shadow, judge: ev.judge,
       static: acc.static, frontier: acc.frontier, qLearn: acc.qLearn / mark, qStatic: acc.qStatic / mark, held: h, staticHeld };
     rowsOut.push(row);
     log(`| ${mark} | ${st.labels} | ${fits} / ${runs} | $${acc.learn.toFixed(4)} + $${ev.usd.toFixed(4)} = $${total.toFixed(4)} | ` +
       `$${acc.static.toFixed(4)} | $${acc.frontier.toFixed(4)} | ${(total / acc.static).toFixed(2)}× | ` +
       `${f3(row.qLearn)} / ${f3(row.qStatic)} | ${f3(h.q)} (${pct(h.share)}) / ${f3(staticHeld.q)} (${pct(staticHeld.share)}) |`);
   }
+  const fitsLog = fr.log().split('\n').filter((l) => /fitted version/.test(l))
+    .map((l) => l.replace(/^.*route learn: /, ''));
+  const last = rowsOut.at(-1);
+  log(`\nLearning cost: $${(last.learnEval / Math.max(1, last.labels)).toFixed(5)} per label ` +
+    `(shadow calls $${last.shadow.toFixed(4)}, judge calls $${last.judge.toFixed(4)}); ` +
+    `a client call costs $${(last.learnCalls / last.rows).toFixed(5)} on average. The daemon's fits:`);
+  for (const l of fitsLog) log(`- ${l}`);
   await stop(fr);
   await stop(sim);
-  return rowsOut;
+  return { rows: rowsOut, fits: fitsLog };
 }

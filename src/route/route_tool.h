@@ -106,7 +106,7 @@ void fg_route_tool_thresholds(struct fg_router *r, const double *scores, size_t 
  * `route train --prior`: L2 towards the prior's weights, in units of the
  * mean log loss (bench/routing.mjs re-tunes it by cross-validation within
  * the train folds; README "Routing" has the evidence). */
-#define FG_ROUTE_TOOL_PRIOR_LAMBDA 0.01
+#define FG_ROUTE_TOOL_PRIOR_LAMBDA 3.0
 
 /* Fit a route on its own labels (label 1 = the cheap answer was no worse,
  * 0 = the frontier's was better) with `prior` (the weights it runs now) as

@@ -44,8 +44,8 @@ static int add_line(struct sim_say *t, const char *line, size_t len, long lineno
     if (!v)
         snprintf(err, errlen, "line %ld: not JSON (%s)", lineno, je.text);
     else if (!m || !*m || !s || !*s)
-        snprintf(err, errlen, "line %ld: want {\"match\": non-empty string, \"say\": non-empty string}",
-                 lineno);
+        snprintf(err, errlen,
+                 "line %ld: want {\"match\": non-empty string, \"say\": non-empty string}", lineno);
     else if (t->n >= SIM_SAY_MAX)
         snprintf(err, errlen, "line %ld: more than %d entries", lineno, SIM_SAY_MAX);
     else {

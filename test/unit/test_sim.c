@@ -941,15 +941,17 @@ static void test_say_table(void **state)
     struct handled o, a, other;
     struct sim_cache *cache = sim_cache_new();
     g_say = t;
-    handle(&o, cache, sim_openai_chat, NULL,
-           "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"The capital of Peru?\"}]}");
+    handle(
+        &o, cache, sim_openai_chat, NULL,
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"The capital of Peru?\"}]}");
     handle(&a, cache, sim_anthropic_messages, "2023-06-01",
            "{\"model\":\"claude-x\",\"max_tokens\":50,\"messages\":[{\"role\":\"user\","
            "\"content\":\"What is 2+2?\"}]}");
     handle(&other, cache, sim_openai_chat, NULL,
            "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}");
     g_say = NULL;
-    const json_t *msg = json_object_get(json_array_get(json_object_get(o.json, "choices"), 0), "message");
+    const json_t *msg =
+        json_object_get(json_array_get(json_object_get(o.json, "choices"), 0), "message");
     assert_string_equal(json_string_value(json_object_get(msg, "content")), "B");
     const json_t *blk = json_array_get(json_object_get(a.json, "content"), 0);
     assert_string_equal(json_string_value(json_object_get(blk, "text")), "A");
