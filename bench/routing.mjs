@@ -118,13 +118,28 @@ function calibration() {
   console.log(`\nThe held-out quality kept met the requested target in ${kept} of ${pairs} (domain, target) pairs.`);
 }
 
-if (ONLY.includes(1)) perSource();
+const lap = (() => {
+  let t = Date.now();
+  return (what) => {
+    const now = Date.now();
+    console.log(`\n(${what}: ${((now - t) / 1000).toFixed(0)} s)`);
+    t = now;
+  };
+})();
+if (ONLY.includes(1)) {
+  perSource();
+  lap('section 1');
+}
 if (ONLY.includes(2)) {
   curves("on the domain's own TRAIN labels alone, APGR on its held-out rows", ownOnly);
   curves(`as the daemon retrains: a correction of the shipped weights, prior strength λ=${PRIOR_LAMBDA}`,
     (rows) => fitOnPrior(rows, WEIGHTS, PRIOR_LAMBDA));
+  lap('section 2');
 }
-if (ONLY.includes(3)) calibration();
+if (ONLY.includes(3)) {
+  calibration();
+  lap('section 3');
+}
 if (ONLY.includes(4)) {
   console.log('\n## Shadow simulation through the real daemon and the simulated provider\n');
   console.log('Costs are the simulated provider\'s usage at the price table\'s gpt-4o-mini / gpt-4o rates; its answers are short ' +
@@ -132,10 +147,12 @@ if (ONLY.includes(4)) {
     'a frontier answer as 1 and a cheap answer as its CLEAN label.');
   await shadowSim({ noise: 0 });
   await shadowSim({ noise: 0.2 });
+  lap('section 4');
 }
 if (ONLY.includes(5)) {
   tunePrior({ draws: 2 });
   tunePrior({ draws: 2, perLabel: true });
+  lap('section 5');
 }
 rmSync(tmp, { recursive: true, force: true });
 console.log(`\n(bench-routing: ${((Date.now() - t0) / 1000).toFixed(0)} s; data ${DATA})`);
