@@ -18,6 +18,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sayLine } from './routing_say.mjs';
 import { BIN, WEIGHTS, f3, held, pct, rng, sample, tmpPath, train } from './routing_lib.mjs';
 
 const CHEAP = 'gpt-4o-mini', FRONTIER = 'gpt-4o';
@@ -42,11 +43,6 @@ const stop = (s) => new Promise((res) => {
   s.p.on('exit', res);
   s.p.kill('SIGTERM');
 });
-
-// The judge's request quotes the client's body's messages as compact JSON
-// (learn_shadow.c question_of, jansson): match the quoted prompt there.
-const quoted = (prompt) => `"content":${JSON.stringify(prompt).replace(/\\u([0-9a-f]{4})/g,
-  (_, h) => `\\u${h.toUpperCase()}`)}}]`;
 
 async function pool(items, n, fn) {
   let i = 0;
@@ -77,7 +73,7 @@ export async function shadowSim({ domain = 'math', rows: nrows = Infinity, noise
     said.set(x.prompt, label ? 'tie' : 'A');
   }
   const table = tmpPath('say.jsonl');
-  writeFileSync(table, [...said].map(([p, v]) => JSON.stringify({ match: quoted(p), say: v })).join('\n') + '\n');
+  writeFileSync(table, [...said].map(([p, v]) => sayLine(p, v)).join('\n') + '\n');
   const dir = tmpPath('daemon');
   execFileSync('mkdir', ['-p', dir]);
   const sim = start(['sim', '--listen', '127.0.0.1:0', '--say-table', table], /frugal sim listening on (http:\/\/\S+)/, 'sim');
