@@ -102,10 +102,10 @@ int fg_sim_start(const char *listen, const char *secret, struct fg_sim **out, ch
 void fg_sim_stop(struct fg_sim *sim);
 
 /* `frugal sim [--listen ADDR] [--secret-env NAME] [--say-table FILE]`: run
- * in the foreground
- * until SIGINT/SIGTERM; open to any caller unless a secret is given (the
- * variable named by --secret-env, else FRUGAL_SIM_SECRET).  Returns a
- * process exit status. */
+ * in the foreground until SIGINT/SIGTERM; open to any caller unless a
+ * secret is given (the variable named by --secret-env, else
+ * FRUGAL_SIM_SECRET); --say-table loads sim_say.h's table (a bad file is
+ * exit status 1 with its line named).  Returns a process exit status. */
 int fg_sim_main(int argc, char **argv);
 
 #endif
