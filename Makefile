@@ -212,7 +212,9 @@ fuzz-short: fuzz
 	scripts/fuzz-run.sh $(FUZZ_SHORT_SECONDS) $(FUZZ_TARGETS)
 
 # Routing quality on ../shared/data/routing: per-source / per-pair eval,
-# learning curves, calibration (bench/routing.mjs; minutes, not in CI).
+# learning curves, calibration, the shadow simulation through the daemon
+# (bench/routing*.mjs; ~6 minutes, not in CI; `node bench/routing.mjs
+# --tune` adds the prior-strength search).
 bench-routing: build/frugal
 	node bench/routing.mjs
 

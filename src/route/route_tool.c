@@ -774,6 +774,7 @@ static void source_curve(const struct dataset *d, const struct cols *c, const do
 
 struct train_cli {
     const char *data, *out, *sources;
+    const char *prior; /* --prior W.frw: fit a correction of it, as the daemon does */
     bool exclude_nc, help;
     uint32_t nb;
     double lambda, balance; /* NAN: search the grid */
@@ -901,6 +902,8 @@ static int train_args(struct train_cli *t, int argc, char **argv)
             t->out = v;
         else if (!strcmp(a, "--sources"))
             t->sources = v;
+        else if (!strcmp(a, "--prior"))
+            t->prior = v;
         else if (!strcmp(a, "--buckets")) {
             if (parse_double(v, &x) || x < 0 || x > FG_ROUTER_MAX_BUCKETS ||
                 !buckets_ok((uint32_t)x))
@@ -922,6 +925,8 @@ static int train_args(struct train_cli *t, int argc, char **argv)
     }
     if (!t->help && (!t->data || !t->out))
         return usage_error("train needs --data and --out");
+    if (t->prior && isnan(t->lambda))
+        t->lambda = FG_ROUTE_TOOL_PRIOR_LAMBDA;
     return 0;
 }
 
@@ -1080,6 +1085,67 @@ static void train_warnings(const struct train_cli *t, const struct dataset *d)
         }
 }
 
+/* `route train --prior W.frw`: what the daemon's retraining does with a
+ * route's own labels (learn_train.h), on a data file: the label of a row
+ * is "the weak answer is no worse" (weak_suffices), the fit a correction
+ * of the prior's logit under L2 strength --lambda
+ * (fg_route_tool_fit_feats).  No grid, no cross-validation: the
+ * thresholds come from the fitted rows' own scores (in-sample), so only
+ * the score order (APGR, AUC) of the result is meant to be evaluated. */
+static int train_prior(const struct train_cli *t, const struct dataset *d)
+{
+    char err[512];
+    struct fg_router *prior = fg_router_load(t->prior, err, sizeof err);
+    if (!prior) {
+        fprintf(stderr, "frugal route: %s\n", err);
+        return 1;
+    }
+    struct cols c;
+    cols_make(&c, d);
+    struct fstore fs;
+    fstore_build(&fs, prior->n_buckets, d->n, c.text, c.len);
+    size_t m = d->n ? d->n : 1;
+    struct fg_route_feats *x = fg_xmalloc(m * sizeof *x);
+    int *label = fg_xmalloc(m * sizeof *label);
+    for (size_t i = 0; i < d->n; i++) {
+        fstore_row(&fs, i, &x[i]);
+        label[i] = c.qw[i] >= c.qs[i];
+    }
+    struct fg_router *r = fg_route_tool_fit_feats(x, label, d->n, prior, t->lambda);
+    int rc = 1;
+    if (r) {
+        double *sc = fg_xmalloc(m * sizeof *sc);
+        for (size_t i = 0; i < d->n; i++)
+            sc[i] = fg_router_score_feats(r, &x[i]);
+        fg_route_tool_thresholds(r, sc, d->n);
+        free(sc);
+        char meta[1024];
+        snprintf(meta, sizeof meta,
+                 "format=frugal router weights, feature spec 1\ndata=%s\nrows=%zu\n"
+                 "prior=%s\nprior_lambda=%g\ntarget=cheap no worse (binary)\n"
+                 "thresholds=in-sample scores of the fitted rows\n",
+                 base_name(t->data), d->n, base_name(t->prior), t->lambda);
+        fg_router_set_meta(r, meta);
+        if (fg_router_save(r, t->out, err, sizeof err) < 0)
+            fprintf(stderr, "frugal route: %s\n", err);
+        else {
+            printf("frugal route train: %zu rows from %s fitted on the prior %s, lambda %g; "
+                   "wrote %s\n",
+                   d->n, base_name(t->data), base_name(t->prior), t->lambda, t->out);
+            rc = 0;
+        }
+        fg_router_free(r);
+    } else {
+        fprintf(stderr, "frugal route: the fit on the prior failed\n");
+    }
+    free(x);
+    free(label);
+    fstore_free(&fs);
+    cols_free(&c);
+    fg_router_free(prior);
+    return rc;
+}
+
 static int cmd_train(int argc, char **argv)
 {
     struct train_cli t = {0};
@@ -1089,7 +1155,9 @@ static int cmd_train(int argc, char **argv)
             fputs("usage: frugal route train --data routing_train.jsonl --out W.frw "
                   "[--sources a,b] [--exclude-nc]\n"
                   "         [--buckets 65536] [--lambda L] [--target gain|binary] "
-                  "[--balance A]\n",
+                  "[--balance A]\n"
+                  "       frugal route train --data ROUTE_ROWS.jsonl --out W.frw --prior P.frw "
+                  "[--lambda L]\n",
                   stdout);
         return rc;
     }
@@ -1099,6 +1167,11 @@ static int cmd_train(int argc, char **argv)
         return 1;
     }
     train_warnings(&t, &d);
+    if (t.prior) {
+        rc = train_prior(&t, &d);
+        dataset_free(&d);
+        return rc;
+    }
     int folds[16], n_folds = make_folds(&d, folds);
     struct cols c;
     cols_make(&c, &d);
@@ -1592,6 +1665,7 @@ static const char usage_text[] =
     "usage: frugal route train --data routing_train.jsonl --out router-weights.frw\n"
     "                          [--sources a,b] [--exclude-nc] [--buckets N]\n"
     "                          [--lambda L] [--target gain|binary] [--balance A]\n"
+    "       frugal route train --data ROUTE_ROWS.jsonl --out W.frw --prior P.frw [--lambda L]\n"
     "       frugal route eval --weights router-weights.frw --data routing_heldout.jsonl "
     "[--json]\n"
     "       frugal route eval [--weights W.frw] --labels LABELS.jsonl [--quality-target 0.95] "

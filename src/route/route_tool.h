@@ -102,6 +102,12 @@ struct fg_router *fg_route_tool_fit(const struct fg_route_example *ex, size_t n,
  * score, +inf at 0%, -inf at 100%. */
 void fg_route_tool_thresholds(struct fg_router *r, const double *scores, size_t n);
 
+/* The prior strength of the daemon's retraining (learn_train.c) and of
+ * `route train --prior`: L2 towards the prior's weights, in units of the
+ * mean log loss (bench/routing.mjs re-tunes it by cross-validation within
+ * the train folds; README "Routing" has the evidence). */
+#define FG_ROUTE_TOOL_PRIOR_LAMBDA 3.0
+
 /* Fit a route on its own labels (label 1 = the cheap answer was no worse,
  * 0 = the frontier's was better) with `prior` (the weights it runs now) as
  * the starting point: L2 with strength lambda pulls the weights towards

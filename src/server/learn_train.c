@@ -20,10 +20,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HOLD_EVERY 5      /* every 5th label is held out for the evaluation */
-#define MIN_LABELS 10     /* no fit on fewer labels than this */
-#define LAMBDA 0.01       /* L2 towards the prior */
-#define LEASE_MS 600000LL /* a fit's lease; a crashed replica's expires */
+#define HOLD_EVERY 5                      /* every 5th label is held out for the evaluation */
+#define MIN_LABELS 10                     /* no fit on fewer labels than this */
+#define LAMBDA FG_ROUTE_TOOL_PRIOR_LAMBDA /* L2 towards the prior */
+#define LEASE_MS 600000LL                 /* a fit's lease; a crashed replica's expires */
 
 struct qlabel {
     struct qlabel *next;

@@ -44,6 +44,7 @@
 
 #include <stdbool.h>
 #include "sim_internal.h"
+#include "sim_say.h"
 
 #define SIM_DEFAULT_LISTEN "127.0.0.1:4100"
 #define SIM_MAX_BODY (64u << 20)
@@ -63,6 +64,7 @@ struct fg_sim {
     struct sim_cache *cache;
     struct sim_batches *batches;     /* files and batches, in memory */
     struct sim_responses *responses; /* stored Responses, in memory */
+    struct sim_say *say;             /* --say-table, or NULL (owned) */
     struct sim_req *live;            /* attached requests */
     uint64_t counter;
     struct {
@@ -461,6 +463,7 @@ static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
         .bad_usage = r->fault.bad_usage,
         .credential = cred,
         .responses = sim->responses,
+        .say = sim->say,
     };
     return ctx;
 }
@@ -787,6 +790,7 @@ static void sim_destroy(struct fg_sim *sim)
     sim_cache_free(sim->cache);
     sim_batches_free(sim->batches);
     sim_responses_free(sim->responses);
+    sim_say_free(sim->say);
     free(sim);
 }
 
@@ -921,12 +925,14 @@ void fg_sim_stop(struct fg_sim *sim)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: frugal sim [--listen ADDR] [--secret-env NAME]\n"
+            "usage: frugal sim [--listen ADDR] [--secret-env NAME] [--say-table FILE]\n"
             "  Run the simulated OpenAI + Anthropic provider until SIGINT/SIGTERM.\n"
             "  --listen ADDR  HOST:PORT to listen on (default %s; port 0 picks one)\n"
             "  --secret-env NAME  callers must send the value of environment variable\n"
             "                 NAME as their API key (Bearer or x-api-key); else 401.\n"
             "                 Without it (and without FRUGAL_SIM_SECRET) anyone may call.\n"
+            "  --say-table FILE  JSONL {\"match\": S, \"say\": T}: a request whose last user\n"
+            "                 text contains S is answered exactly T (first match wins).\n"
             "Fault injection: see #sim: directives in the docs (e.g. \"#sim:status=429\").\n",
             SIM_DEFAULT_LISTEN);
 }
@@ -939,7 +945,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* argv[0] is the command name; "sim" after it is tolerated too, so both
  * `fn(argc - 1, argv + 1)` and `fn(argc, argv)` dispatch styles work. */
-static int parse_args(int argc, char **argv, const char **listen, const char **secret)
+static int parse_args(int argc, char **argv, const char **listen, const char **secret,
+                      const char **say)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -953,6 +960,8 @@ static int parse_args(int argc, char **argv, const char **listen, const char **s
             *listen = argv[++i];
         } else if (!strncmp(a, "--listen=", 9)) {
             *listen = a + 9;
+        } else if (!strcmp(a, "--say-table") && i + 1 < argc) {
+            *say = argv[++i];
         } else if (!strcmp(a, "--secret-env") && i + 1 < argc) {
             /* by name, so the secret never shows in `ps` */
             *secret = getenv(argv[++i]);
@@ -973,12 +982,14 @@ int fg_sim_main(int argc, char **argv)
 {
     const char *listen = SIM_DEFAULT_LISTEN, *secret = getenv("FRUGAL_SIM_SECRET");
     char err[256];
-    int rc = parse_args(argc, argv, &listen, &secret);
+    const char *say = NULL;
+    int rc = parse_args(argc, argv, &listen, &secret, &say);
     if (rc)
         return rc == 1 ? 0 : rc;
     signal(SIGPIPE, SIG_IGN);
     struct fg_sim *sim = sim_create(listen, err, sizeof err);
-    if (sim && set_secret(sim, secret, err, sizeof err) < 0) {
+    if (sim && (set_secret(sim, secret, err, sizeof err) < 0 ||
+                (say && sim_say_load(say, &sim->say, err, sizeof err) < 0))) {
         sim_destroy(sim);
         sim = NULL;
     }

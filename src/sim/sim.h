@@ -69,6 +69,9 @@
  *   "#sim:batch_expire"      batches: the batch expires at created + delay;
  *                            lines not done strictly before (at least the
  *                            last one) expire
+ * `frugal sim --say-table FILE` answers from a table instead (sim_say.h):
+ * a request whose last user text contains an entry's "match" gets exactly
+ * its "say" (bench/routing.mjs: a data set's label as a judge's verdict).
  * Several may be combined: "#sim:status=429 #sim:delay_ms=10".
  * Inside a batch a line's own "#sim:status=N" makes that line an error
  * result in the provider's shape, so does "#sim:echo_auth" (quoting the key
@@ -98,10 +101,11 @@ int fg_sim_start(const char *listen, const char *secret, struct fg_sim **out, ch
                  size_t base_url_len);
 void fg_sim_stop(struct fg_sim *sim);
 
-/* `frugal sim [--listen ADDR] [--secret-env NAME]`: run in the foreground
- * until SIGINT/SIGTERM; open to any caller unless a secret is given (the
- * variable named by --secret-env, else FRUGAL_SIM_SECRET).  Returns a
- * process exit status. */
+/* `frugal sim [--listen ADDR] [--secret-env NAME] [--say-table FILE]`: run
+ * in the foreground until SIGINT/SIGTERM; open to any caller unless a
+ * secret is given (the variable named by --secret-env, else
+ * FRUGAL_SIM_SECRET); --say-table loads sim_say.h's table (a bad file is
+ * exit status 1 with its line named).  Returns a process exit status. */
 int fg_sim_main(int argc, char **argv);
 
 #endif

@@ -430,7 +430,7 @@ static void make_answer(struct sim_ctx *c, const json_t *b, const struct an_req 
         text = sim_json_dump(c->arena, v);
         json_decref(v);
     } else {
-        text = sim_answer_text(c->arena, q->model, q->user_text, c->tokens);
+        text = sim_answer(c, q->model, q->user_text);
     }
     ans->len = sim_apply_limits(text, strlen(text), q->stops, q->nstops, q->max_tokens, &ans->end,
                                 &ans->stop_seq);

@@ -200,6 +200,7 @@ struct sim_ctx {
     const char *credential;          /* the request's key (x-api-key, else Authorization
                                without "Bearer "), or NULL: for #sim:echo_auth */
     struct sim_responses *responses; /* stored Responses (sim_responses.c), or NULL */
+    const struct sim_say *say;       /* --say-table answers (sim_say.h), or NULL */
 };
 
 /* Usage shapes of OpenAI-compatible providers (sim_flavour.c), chosen by
@@ -234,6 +235,10 @@ void sim_echo_auth_error(struct sim_ctx *c, enum sim_dialect d, struct sim_reply
  * joined with "\n"), "" when none.  Used for fault directives. */
 const char *sim_openai_last_user_text(struct fg_arena *a, const json_t *body);
 const char *sim_anthropic_last_user_text(struct fg_arena *a, const json_t *body);
+
+/* The answer to a request: the --say-table entry its user text matches,
+ * else sim_answer_text(). */
+const char *sim_answer(const struct sim_ctx *c, const char *model, const char *user_text);
 
 /* Handlers.  <body> is NULL when the request body was not valid JSON. */
 void sim_openai_chat(struct sim_ctx *c, const json_t *body, struct sim_reply *r);

@@ -389,7 +389,7 @@ static const char *raw_text(struct sim_ctx *c, const json_t *b, const struct oa_
         json_decref(v);
         return s;
     }
-    const char *prose = sim_answer_text(c->arena, q->model, q->user_text, c->tokens);
+    const char *prose = sim_answer(c, q->model, q->user_text);
     if (type && strcmp(type, "json_object") == 0) {
         json_t *v = json_pack("{s:s}", "result", prose);
         const char *s = sim_json_dump(c->arena, v);

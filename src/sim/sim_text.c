@@ -5,6 +5,7 @@
  * Everything here is a pure function of its arguments (no clock, no
  * randomness) so that the sim's answers depend only on the request. */
 #include "sim_internal.h"
+#include "sim_say.h"
 #include "vec.h"
 
 #include <ctype.h>
@@ -301,6 +302,12 @@ char *sim_answer_text(struct fg_arena *a, const char *model, const char *user_te
     char *s = fg_arena_strndup(a, b.p ? b.p : "", b.len);
     sim_buf_free(&b);
     return s;
+}
+
+const char *sim_answer(const struct sim_ctx *c, const char *model, const char *user_text)
+{
+    const char *said = sim_say_find(c->say, user_text);
+    return said ? said : sim_answer_text(c->arena, model, user_text, c->tokens);
 }
 
 size_t sim_apply_limits(const char *text, size_t len, const char *const *stops, size_t nstops,

@@ -6,9 +6,11 @@
 import { describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startFrugal, call, test, waitFor, metrics, ledgerFlushed, tempDir, runFrugal } from './lib/frugal.mjs';
+import { startFrugal, startSim, call, test, waitFor, metrics, ledgerFlushed, tempDir, runFrugal } from './lib/frugal.mjs';
+import { sayLine } from '../../bench/routing_say.mjs';
 
 const WEIGHTS = fileURLToPath(new URL('../../data/router-weights.frw', import.meta.url));
 
@@ -212,5 +214,36 @@ describe('sample 0', () => {
     await ask(fr, 'What is 6+6?');
     const m = await metrics(fr);
     assert.equal(m.get('frugal_routing_eval_total{route="auto",outcome="sampled"}'), 0);
+  });
+});
+
+// bench/routing.mjs's shadow simulation: a standalone `frugal sim
+// --say-table` gives the judge the data set's label for a prompt, with
+// nothing in the prompt itself (the router sees the data set's words).
+describe('a say-table sim as the judge', () => {
+  let fr, sim;
+  const OK = 'Janet\u2019s "ducks" lay 16 eggs.\nHow many\tare left? \u0001',
+    WORSE = 'Prove the twin prime conjecture.';
+  before(async () => {
+    const dir = tempDir();
+    const table = join(dir, 'say.jsonl');
+    writeFileSync(table, `${sayLine(OK, 'tie')}\n${sayLine(WORSE, 'A')}\n`);
+    sim = await startSim({ name: 'sim-say', args: ['--say-table', table] });
+    const cfg = config(dir, { sample: 1, judge: 'gpt-4o', budget_usd_per_day: 5 });
+    cfg.providers = [{ name: 'sim', type: 'sim', base_url: sim.url }];
+    fr = await startFrugal({ cwd: dir, name: 'frugal-learn-say', config: cfg });
+  });
+  after(async () => {
+    await fr?.stop();
+    await sim?.stop();
+  });
+
+  test('labels each prompt as its table line says, and only the judge reads the table', async () => {
+    const ok = await ask(fr, OK), worse = await ask(fr, WORSE, 'frontier');
+    for (const r of [ok, worse]) assert.match(r.json.choices[0].message.content, /^Simulated reply/);
+    const a = await evalRows(fr, ok.headers.get('x-frugal-request-id'), 3);
+    assert.equal(a[2].route_reason, 'judge, cheap as B: tie; label 1 (cheap no worse)');
+    const b = await evalRows(fr, worse.headers.get('x-frugal-request-id'), 3);
+    assert.equal(b[2].route_reason, 'judge, cheap as B: A; label 0 (frontier better)');
   });
 });

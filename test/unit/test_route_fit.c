@@ -84,6 +84,38 @@ static void strong_l2_keeps_the_prior(void **state)
     fg_router_free(prior);
 }
 
+/* The daemon's prior strength (FG_ROUTE_TOOL_PRIOR_LAMBDA, re-tuned by
+ * cross-validation within the train folds, README "Routing"): a route's
+ * first labels correct the generic weights, they do not replace them.
+ * Ten labels that contradict a confident prior move its scores towards
+ * them without overturning its ranking; the fit from zero-knowledge
+ * (a neutral prior) still learns them.  At the old default (0.01) the
+ * ten labels overturned the prior. */
+static void default_prior_strength_corrects_not_replaces(void **state)
+{
+    struct owned o[10];
+    struct fg_route_feats x[10];
+    int label[10];
+    rows(o, x, label, 10);
+    struct fg_router *prior = fg_router_new(NB);
+    for (uint32_t k = 0; k < x[1].n; k++) /* the prior: lemon needs the frontier */
+        prior->w[x[1].bucket[k]] = 2.0f;
+    double gap0 =
+        logit(fg_router_score_feats(prior, &x[1])) - logit(fg_router_score_feats(prior, &x[0]));
+    struct fg_router *r = fg_route_tool_fit_feats(x, label, 10, prior, FG_ROUTE_TOOL_PRIOR_LAMBDA);
+    assert_non_null(r);
+    double gap = logit(fg_router_score_feats(r, &x[1])) - logit(fg_router_score_feats(r, &x[0]));
+    assert_true(gap > 0);           /* the prior's ranking stands */
+    assert_true(gap < gap0 - 0.05); /* but the labels moved it */
+    fg_router_free(r);
+    fg_router_free(prior);
+    prior = fg_router_new(NB);
+    r = fg_route_tool_fit_feats(x, label, 10, prior, FG_ROUTE_TOOL_PRIOR_LAMBDA);
+    assert_true(fg_router_score_feats(r, &x[0]) > fg_router_score_feats(r, &x[1]));
+    fg_router_free(r);
+    fg_router_free(prior);
+}
+
 static void swap_rule_apgr_then_loss(void **state)
 {
     assert_true(fg_route_tool_better(0.7, 0.6, 0.9, 0.1)); /* APGR decides */
@@ -140,6 +172,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fit_learns_the_routes_labels_from_a_neutral_prior),
         cmocka_unit_test(strong_l2_keeps_the_prior),
+        cmocka_unit_test(default_prior_strength_corrects_not_replaces),
         cmocka_unit_test(swap_rule_apgr_then_loss),
         cmocka_unit_test(request_features_score_like_the_request),
         cmocka_unit_test(store_keeps_labels_versions_and_the_active_one),

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -19,6 +20,7 @@
 #include "sim.h"
 #include "sim_batch_internal.h"
 #include "sim_internal.h"
+#include "sim_say.h"
 
 #define MIN_MS (60ULL * 1000)
 
@@ -52,6 +54,8 @@ struct handled {
     json_t *json;
 };
 
+static const struct sim_say *g_say; /* the say table handle() passes, or NULL */
+
 static void handle(struct handled *h, struct sim_cache *cache,
                    void (*fn)(struct sim_ctx *, const json_t *, struct sim_reply *),
                    const char *version, const char *body)
@@ -64,7 +68,8 @@ static void handle(struct handled *h, struct sim_cache *cache,
                         .created = 1,
                         .id = "00000000000000aa",
                         .anthropic_version = version,
-                        .tokens = -1};
+                        .tokens = -1,
+                        .say = g_say};
     json_t *b = json_loads(body, 0, NULL);
     fn(&c, b, &h->reply);
     json_decref(b);
@@ -906,6 +911,74 @@ static int teardown(void **state)
     return 0;
 }
 
+/* ---- --say-table ----------------------------------------------------------------- */
+
+static void write_file(char *path, const char *content)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
+    close(fd);
+}
+
+static void test_say_table(void **state)
+{
+    char path[] = "/tmp/fg_sim_say_XXXXXX", err[256] = "";
+    /* the first entry whose match occurs wins; blank lines are skipped */
+    write_file(path, "{\"match\": \"\\\"content\\\":\\\"2+2?\\\"\", \"say\": \"tie\"}\n\n"
+                     "{\"match\": \"2+2\", \"say\": \"A\"}\n"
+                     "{\"match\": \"capital\", \"say\": \"B\"}\n");
+    struct sim_say *t = NULL;
+    assert_int_equal(sim_say_load(path, &t, err, sizeof err), 0);
+    unlink(path);
+    assert_string_equal(sim_say_find(t, "judge: {\"content\":\"2+2?\"}"), "tie");
+    assert_string_equal(sim_say_find(t, "What is 2+2?"), "A");
+    assert_null(sim_say_find(t, "What is 3+3?"));
+    assert_null(sim_say_find(t, NULL));
+    assert_null(sim_say_find(NULL, "2+2"));
+
+    /* both dialects answer exactly the table's text; others are untouched */
+    struct handled o, a, other;
+    struct sim_cache *cache = sim_cache_new();
+    g_say = t;
+    handle(
+        &o, cache, sim_openai_chat, NULL,
+        "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"The capital of Peru?\"}]}");
+    handle(&a, cache, sim_anthropic_messages, "2023-06-01",
+           "{\"model\":\"claude-x\",\"max_tokens\":50,\"messages\":[{\"role\":\"user\","
+           "\"content\":\"What is 2+2?\"}]}");
+    handle(&other, cache, sim_openai_chat, NULL,
+           "{\"model\":\"gpt-4o\",\"messages\":[{\"role\":\"user\",\"content\":\"Hello\"}]}");
+    g_say = NULL;
+    const json_t *msg =
+        json_object_get(json_array_get(json_object_get(o.json, "choices"), 0), "message");
+    assert_string_equal(json_string_value(json_object_get(msg, "content")), "B");
+    const json_t *blk = json_array_get(json_object_get(a.json, "content"), 0);
+    assert_string_equal(json_string_value(json_object_get(blk, "text")), "A");
+    msg = json_object_get(json_array_get(json_object_get(other.json, "choices"), 0), "message");
+    assert_non_null(strstr(json_string_value(json_object_get(msg, "content")), "Simulated reply"));
+    handled_free(&o);
+    handled_free(&a);
+    handled_free(&other);
+    sim_cache_free(cache);
+    sim_say_free(t);
+
+    /* a bad line fails the load, naming it */
+    char bad[] = "/tmp/fg_sim_say_XXXXXX";
+    write_file(bad, "{\"match\": \"x\", \"say\": \"A\"}\n{\"match\": \"\", \"say\": \"B\"}\n");
+    t = NULL;
+    assert_int_equal(sim_say_load(bad, &t, err, sizeof err), -1);
+    assert_null(t);
+    assert_non_null(strstr(err, "line 2"));
+    unlink(bad);
+    char bad2[] = "/tmp/fg_sim_say_XXXXXX";
+    write_file(bad2, "not json\n");
+    assert_int_equal(sim_say_load(bad2, &t, err, sizeof err), -1);
+    assert_non_null(strstr(err, "line 1: not JSON"));
+    unlink(bad2);
+    assert_int_equal(sim_say_load("/nonexistent/say.jsonl", &t, err, sizeof err), -1);
+}
+
 /* ---- embeddings and moderations ------------------------------------------------ */
 
 static void test_embeddings_handler(void **state)
@@ -989,6 +1062,7 @@ int main(void)
         cmocka_unit_test(test_http),
         cmocka_unit_test(test_secret),
         cmocka_unit_test(test_start_errors),
+        cmocka_unit_test(test_say_table),
         cmocka_unit_test(test_embeddings_handler),
         cmocka_unit_test(test_moderations_handler),
     };

@@ -312,9 +312,9 @@ export async function startFrugal({ config, env = {}, cwd, name = 'frugal', args
 }
 
 /* Start the standalone simulated provider: `frugal sim --listen ADDR`. */
-export async function startSim({ name = 'sim' } = {}) {
+export async function startSim({ name = 'sim', args = [] } = {}) {
   const port = await freePort();
-  const d = spawnDaemon(['sim', '--listen', `127.0.0.1:${port}`], {
+  const d = spawnDaemon(['sim', '--listen', `127.0.0.1:${port}`, ...args], {
     name,
     ready: /frugal sim listening on (http:\/\/\S+)/,
   });
