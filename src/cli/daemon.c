@@ -16,12 +16,14 @@
 #include "log.h"
 #include "metrics.h"
 #include "redact.h"
+#include "reload.h"
 #include "respcache.h"
 #include "respmap.h"
 #include "readq.h"
 #include "route.h"
 #include "server.h"
 #include "sim.h"
+#include "snap.h"
 #include "store.h"
 
 #include <errno.h>
@@ -193,6 +195,11 @@ int fg_daemon_run(const struct fg_config *cfg)
     fg_learn_train_start(&app); /* their labels, versions and retraining */
     if (start_sim(&app, sim_key) < 0 || fg_server_providers_init(&app) < 0)
         goto out;
+    fg_snap_boot(&app); /* what calls pin until a reload publishes another */
+    if (fg_reload_start(&app, sim_key, lerr, sizeof lerr) < 0) {
+        fg_error("%s", lerr);
+        goto out;
+    }
     /* what higher layers add to the edge, before any worker runs */
     fg_api_add_routes(&fg_batch_api_routes); /* /v1/files, /v1/batches, /v1/messages/batches */
     fg_batch_exec_add_metrics();
@@ -214,13 +221,20 @@ int fg_daemon_run(const struct fg_config *cfg)
         fg_error("batches: %s", lerr);
         goto out;
     }
-    int sig = fg_server_wait_signal();
+    int sig;
+    while ((sig = fg_server_wait_signal()) == SIGHUP) {
+        fg_reload_signal(); /* the config file and its prices (reload.h) */
+        /* HOOK(alog): the access log reopens its file here (logrotate), with
+         * fg_alog_reopen() once the access log is merged */
+    }
     fg_info("received %s: draining in-flight calls (up to %d ms)",
             sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace_ms);
     atomic_store(&app.stopping, true);
     rc = 0;
 out:
     /* The shutdown order, written down here only:
+     *  0. the config reloader: its queued POSTs are answered on the
+     *     still-running loops (a later one gets 503);
      *  1. the batch executor stops first: its lines run on the workers, so
      *     it must not post more while they drain; then the deferral
      *     collector, which hands every held call back for real time;
@@ -233,6 +247,7 @@ out:
      *  5. the key registry stops after the workers (their calls held key
      *     pointers), the ledger after it (it drains its queue);
      *  6. caches and maps, redaction last. */
+    fg_reload_stop(); /* queued POST /frugal/reload answered while the loops run */
     fg_batch_exec_stop();
     fg_batch_defer_stop(); /* held calls go real time: within the drain */
     if (!rc)

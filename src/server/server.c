@@ -1,5 +1,7 @@
 /* server.c — see server.h. */
 #include "server.h"
+
+#include "snap.h"
 #include "offq.h"
 #include "readq.h"
 
@@ -225,6 +227,7 @@ static void worker_free(struct fg_worker *w)
     fg_store_close(w->store);
     fg_keystore_close(w->keystore);
     fg_api_worker_free(w);
+    fg_snap_worker_drop(w); /* its calls are gone: their pins with them */
     if (w->stop_ev)
         event_free(w->stop_ev);
     if (w->grace_ev)
@@ -296,7 +299,7 @@ int fg_server_providers_init(struct fg_app *app)
     return 0;
 }
 
-static void providers_free(struct fg_app *app)
+void fg_server_providers_free(struct fg_app *app)
 {
     for (size_t i = 0; app->prov && i < app->cfg->n_providers; i++) {
         fg_selfhost_free(app->prov[i].selfhost, fg_clock_wall_us());
@@ -343,6 +346,7 @@ static void block_signals(void)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* a reload (reload.h), taken by the daemon's sigwait */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
@@ -411,6 +415,7 @@ int fg_server_wait_signal(void)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     int sig = 0;
     sigwait(&set, &sig);
     return sig;
@@ -440,7 +445,8 @@ void fg_server_join(struct fg_app *app, bool cut)
 
 void fg_server_free(struct fg_app *app)
 {
-    providers_free(app);
+    fg_snap_app_drop(app); /* a reloaded snapshot goes with its last reference */
+    fg_server_providers_free(app);
     fg_edge_limits_free(app->edge_limits);
     app->edge_limits = NULL;
 }
