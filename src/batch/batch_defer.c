@@ -1,5 +1,6 @@
 /* batch_defer.c — see batch_defer.h. */
 #include "batch_defer.h"
+#include "snap.h"
 
 #include "arena.h"
 #include "admit.h"
@@ -41,11 +42,12 @@ struct waiter {
 };
 
 struct dline {
-    atomic_int refs;     /* the thread's and its waiter's */
-    struct waiter *w;    /* the call waiting for it, or NULL (under g.mu) */
-    bool ended;          /* handed back (under g.mu) */
-    struct dline *pnext; /* g.pending (under g.mu) */
-    int pi;
+    atomic_int refs;      /* the thread's and its waiter's */
+    struct waiter *w;     /* the call waiting for it, or NULL (under g.mu) */
+    bool ended;           /* handed back (under g.mu) */
+    struct dline *pnext;  /* g.pending (under g.mu) */
+    struct fg_snap *snap; /* the config the call started under (snap.h), pinned */
+    int pi;               /* provider index in snap->cfg */
     enum fg_dialect dialect;
     const char *endpoint; /* OpenAI: the lines' url (NULL: chat) */
     char model[128];
@@ -96,6 +98,7 @@ static int64_t now_ms(void)
 
 static void line_free(struct dline *l)
 {
+    fg_snap_release(l->snap);
     free(l->body);
     free(l->answer);
     free(l->key_id);
@@ -129,7 +132,7 @@ static void record_late(struct dline *l)
     if (fg_json_parse(&j, l->answer, l->alen) == 0)
         l->ops->usage(&j, fg_json_get(&j, 0, "usage"), &u);
     fg_json_free(&j);
-    const char *prov = g.app->cfg->providers[l->pi].name;
+    const char *prov = l->snap->cfg->providers[l->pi].name;
     const char *strs[] = {l->key_id, l->tags, l->model_req, l->mc->name,
                           l->model,  prov,    l->call_id,   l->batch_id};
     size_t need = 64;
@@ -249,11 +252,12 @@ static struct waiter *waiter_new(struct dline *l, struct fg_call *c)
 /* A client's retry of a deferred call whose client left: the same key,
  * provider and encoded body, its line still pending with nobody waiting
  * (under g.mu). */
-static struct dline *retry_of(const char *key, int pi, const char *b, size_t n)
+static struct dline *retry_of(const struct fg_snap *snap, const char *key, int pi, const char *b,
+                              size_t n)
 {
     for (struct dline *l = g.pending; l; l = l->pnext)
-        if (!l->w && !l->ended && l->pi == pi && l->len == n && !strcmp(l->key_id, key) &&
-            !memcmp(l->body, b, n))
+        if (!l->w && !l->ended && l->snap == snap && l->pi == pi && l->len == n &&
+            !strcmp(l->key_id, key) && !memcmp(l->body, b, n))
             return l;
     return NULL;
 }
@@ -268,7 +272,7 @@ static void *queue_line(struct fg_call *c)
         pthread_mutex_unlock(&g.mu);
         return NULL;
     }
-    struct dline *was = retry_of(key, c->serve.provider_index, b, n);
+    struct dline *was = retry_of(c->snap, key, c->serve.provider_index, b, n);
     if (was) {
         atomic_fetch_add(&was->refs, 1);
         was->w = waiter_new(was, c);
@@ -284,6 +288,7 @@ static void *queue_line(struct fg_call *c)
     l->body[n] = 0;
     l->len = n;
     atomic_init(&l->refs, 2);
+    l->snap = fg_snap_hold(c->snap); /* pi and mc are its: it lives as long as the line */
     l->pi = c->serve.provider_index;
     l->dialect = c->out->dialect;
     l->endpoint = c->endpoint == FG_EP_RESPONSES ? "/v1/responses" : NULL;
@@ -353,12 +358,12 @@ static void drop_line(void *line)
 
 static void remote_of(const struct dline *l, struct fg_remote *r)
 {
-    const struct fg_provider_cfg *p = &g.app->cfg->providers[l->pi];
+    const struct fg_provider_cfg *p = &l->snap->cfg->providers[l->pi];
     memset(r, 0, sizeof *r);
     r->provider = p;
     r->dialect = l->dialect;
-    r->openai_base = g.app->prov[l->pi].openai_base;
-    r->anthropic_base = g.app->prov[l->pi].anthropic_base;
+    r->openai_base = l->snap->prov[l->pi].openai_base;
+    r->anthropic_base = l->snap->prov[l->pi].anthropic_base;
     r->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : 600000;
     r->endpoint = l->endpoint;
     r->abort = &g.abort;
@@ -366,8 +371,8 @@ static void remote_of(const struct dline *l, struct fg_remote *r)
 
 static bool same_group(const struct dline *a, const struct dline *b)
 {
-    return a->pi == b->pi && a->dialect == b->dialect && a->endpoint == b->endpoint &&
-           !strcmp(a->model, b->model);
+    return a->snap == b->snap && a->pi == b->pi && a->dialect == b->dialect &&
+           a->endpoint == b->endpoint && !strcmp(a->model, b->model);
 }
 
 static void job_free(struct job *j, bool post_all)
