@@ -4,9 +4,9 @@
  *
  * Contract: server/ creates the app and its workers (server.h: threads,
  * listeners, shutdown) and owns them; call/ and the layers above read them.
- * Workers share only the immutable config and the app-level handles, each of
- * which says how it may be shared; everything in a worker belongs to its own
- * thread. */
+ * Workers share only immutable config snapshots (struct fg_snap, snap.h)
+ * and the app-level handles, each of which says how it may be shared;
+ * everything in a worker belongs to its own thread. */
 #ifndef FRUGAL_RUNTIME_H
 #define FRUGAL_RUNTIME_H
 
