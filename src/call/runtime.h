@@ -46,6 +46,9 @@ struct fg_provider_rt {
     struct curl_slist *headers[2][2];
     char *url[2][8];              /* full URL per wire dialect and endpoint (fg_endpoint) */
     struct fg_selfhost *selfhost; /* priced by the hour (selfhost.h), or NULL */
+    /* selfhost is the boot snapshot's (the same provider and cost after a
+     * reload: one server's hours are billed once), not freed with this one */
+    bool selfhost_borrowed;
 };
 
 /* A config and everything derived from it that calls read: an immutable

@@ -81,6 +81,16 @@ static int boot_route_of(const struct fg_config *boot, const struct fg_route_cfg
     return (int)(b - boot->routes);
 }
 
+/* On each worker's loop after a reload: take the new snapshot now rather
+ * than at the next call, so an idle worker does not keep the old one (and
+ * what it holds) alive. */
+static void take_snap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    fg_snap_worker(arg);
+}
+
 /* cfg is taken (freed on failure too). */
 static struct fg_snap *snap_build(struct fg_config *cfg, char *err, size_t errlen)
 {
@@ -93,6 +103,8 @@ static struct fg_snap *snap_build(struct fg_config *cfg, char *err, size_t errle
         fg_config_free(cfg);
         return NULL;
     }
+    a.boot.cfg = g.app->cfg; /* self-hosted providers share the boot ones' hours */
+    a.boot.prov = g.app->prov;
     fg_server_providers_init(&a);
     struct fg_snap *s = fg_xcalloc(1, sizeof *s);
     atomic_init(&s->refs, 1); /* the app's (fg_snap_publish) */
@@ -204,6 +216,9 @@ static int reload(json_t **out)
     fg_reload_diff_changes(g.app->snap->cfg, s->cfg, *out, sum, sizeof sum);
     int restart = fg_reload_diff_restart(g.app->cfg, s->cfg, *out, sum, sizeof sum);
     fg_snap_publish(g.app, s); /* calls starting from now run on it */
+    for (int i = 0; i < g.app->nstarted; i++)
+        event_base_once(g.app->workers[i].base, -1, EV_TIMEOUT, take_snap, &g.app->workers[i],
+                        NULL);
     json_object_set_new(*out, "summary", json_string(*sum ? sum : "no changes"));
     if (restart)
         fg_warn("config reloaded from %s (generation %llu): %s", path,

@@ -36,6 +36,9 @@
  * workers inherit the mask), ignores SIGPIPE, makes libevent thread-aware,
  * bounds the heap, sets the connection limits. */
 void fg_server_init(struct fg_app *app, const struct fg_config *cfg);
+/* Also builds a reloaded snapshot's (reload.c: a temporary app whose boot
+ * names the running boot config; a self-hosted provider with the same name
+ * and cost there borrows its hours object, selfhost_borrowed). */
 int fg_server_providers_init(struct fg_app *app);
 /* What providers_init made (app->prov, app->loads for app->cfg); also for
  * a reloaded snapshot's (reload.c), through an app holding its parts. */

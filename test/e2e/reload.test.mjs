@@ -238,3 +238,38 @@ describe('reload under load', () => {
     assert.equal(get.status, 405);
   });
 });
+
+describe('reload with a self-hosted provider', () => {
+  test('a reload that keeps a provider\'s cost keeps billing its hours once', async () => {
+    const dir = tempDir('frugal-reload-gpu-');
+    const cfg = (miniIn) => ({
+      server: { listen: '127.0.0.1:0', workers: 2, master_key: MASTER },
+      storage: `sqlite:${join(dir, 'ledger.db')}`,
+      providers: [
+        { name: 'sim', type: 'sim' },
+        { name: 'gpu', type: 'sim', cost: { per_hour_usd: '2.49', max_concurrency: 8 } },
+      ],
+      models: [
+        { name: 'gpt-4o-mini', provider: 'sim', price: { input: miniIn, output: '2.00' } },
+        { name: 'qwen', provider: 'gpu' },
+      ],
+    });
+    const fr = await startFrugal({ name: 'frugal-reload-gpu', cwd: dir, config: cfg('1.00') });
+    try {
+      const oa = openai(fr);
+      await oa.chat.completions.create({ model: 'qwen', messages: [{ role: 'user', content: 'before' }] });
+      writeConfig(cfg('3.00'), dir);
+      const r = await reload(fr);
+      assert.equal(r.status, 200, r.text);
+      assert.deepEqual(r.json.prices_changed, ['gpt-4o-mini']);
+      assert.deepEqual(r.json.providers_changed, []);
+      await oa.chat.completions.create({ model: 'qwen', messages: [{ role: 'user', content: 'after' }] });
+    } finally {
+      await fr.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    // one run of the server's hours at stop: the reload did not start a second
+    const runs = fr.stderr().match(/self-hosted provider gpu: \d+ us run/g) ?? [];
+    assert.equal(runs.length, 1, fr.stderr());
+  });
+});
