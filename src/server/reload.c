@@ -216,7 +216,9 @@ static int reload(json_t **out)
     fg_reload_diff_changes(g.app->snap->cfg, s->cfg, *out, sum, sizeof sum);
     int restart = fg_reload_diff_restart(g.app->cfg, s->cfg, *out, sum, sizeof sum);
     fg_snap_publish(g.app, s); /* calls starting from now run on it */
-    for (int i = 0; i < g.app->nstarted; i++)
+    /* every worker's base exists before any starts (nworkers is fixed; a
+     * base whose thread is not running yet runs it when it starts) */
+    for (int i = 0; i < g.app->nworkers; i++)
         event_base_once(g.app->workers[i].base, -1, EV_TIMEOUT, take_snap, &g.app->workers[i],
                         NULL);
     json_object_set_new(*out, "summary", json_string(*sum ? sum : "no changes"));
