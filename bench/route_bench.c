@@ -97,6 +97,7 @@ static void run(struct fg_worker *w, const struct fg_route_cfg *r, const char *b
     struct fg_call c;
     memset(&c, 0, sizeof c);
     c.w = w;
+    c.snap = &w->app->boot; /* the call's config snapshot (snap.h) */
     c.in = fg_provider_ops(FG_DIALECT_OPENAI);
     c.raw = body;
     c.raw_len = strlen(body);
@@ -167,7 +168,8 @@ int main(int argc, char **argv)
                                  .frontier_on_tools = true,
                                  .frontier_on_images = true};
     struct fg_router *routers[1] = {rt};
-    struct fg_app app = {.cfg = &cfg, .routers = routers};
+    struct fg_app app = {
+        .cfg = &cfg, .routers = routers, .boot = {.cfg = &cfg, .routers = routers}};
     struct fg_worker w = {.app = &app};
 
     static const size_t sizes[] = {4096, 200};

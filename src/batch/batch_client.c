@@ -272,6 +272,8 @@ static void job_run(evutil_socket_t fd, short what, void *arg)
         return;
     }
     struct fg_call *c = fg_call_new(j->w);
+    /* the executor planned the line on the boot config (batch_exec.h) */
+    fg_call_use_snap(c, &j->w->app->boot);
     c->client = (struct fg_client){.ops = &batch_ops, .ctx = j};
     c->in = bc->in;
     c->endpoint = bc->ep;

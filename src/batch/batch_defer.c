@@ -1,5 +1,6 @@
 /* batch_defer.c — see batch_defer.h. */
 #include "batch_defer.h"
+#include "snap.h"
 
 #include "arena.h"
 #include "admit.h"
@@ -45,11 +46,12 @@ struct waiter {
 };
 
 struct dline {
-    atomic_int refs;     /* the thread's and its waiter's */
-    struct waiter *w;    /* the call waiting for it, or NULL (under g.mu) */
-    bool ended;          /* handed back (under g.mu) */
-    struct dline *pnext; /* g.pending (under g.mu) */
-    int pi;
+    atomic_int refs;      /* the thread's and its waiter's */
+    struct waiter *w;     /* the call waiting for it, or NULL (under g.mu) */
+    bool ended;           /* handed back (under g.mu) */
+    struct dline *pnext;  /* g.pending (under g.mu) */
+    struct fg_snap *snap; /* the config the call started under (snap.h), pinned */
+    int pi;               /* provider index in snap->cfg */
     enum fg_dialect dialect;
     const char *endpoint; /* OpenAI: the lines' url (NULL: chat) */
     char model[128];
@@ -116,6 +118,7 @@ static int64_t now_ms(void)
 
 static void line_free(struct dline *l)
 {
+    fg_snap_release(l->snap);
     free(l->body);
     free(l->answer);
     free(l->key_id);
@@ -149,7 +152,7 @@ static void record_late(struct dline *l)
     if (fg_json_parse(&j, l->answer, l->alen) == 0)
         l->ops->usage(&j, fg_json_get(&j, 0, "usage"), &u);
     fg_json_free(&j);
-    const char *prov = g.app->cfg->providers[l->pi].name;
+    const char *prov = l->snap->cfg->providers[l->pi].name;
     const char *mname = l->mc ? l->mc->name : l->model_cfg;
     const char *strs[] = {l->key_id, l->tags, l->model_req, mname,
                           l->model,  prov,    l->call_id,   l->batch_id};
@@ -326,10 +329,11 @@ static void body_hash(const char *b, size_t n, char *out, size_t cap)
 /* A client's retry of a deferred call whose client left: the same key,
  * provider and encoded body, its line still pending with nobody waiting
  * (under g.mu). */
-static struct dline *retry_of(const char *key, int pi, const char *b, size_t n, const char *hash)
+static struct dline *retry_of(const struct fg_snap *snap, const char *key, int pi, const char *b,
+                              size_t n, const char *hash)
 {
     for (struct dline *l = g.pending; l; l = l->pnext)
-        if (!l->w && !l->ended && l->pi == pi && !strcmp(l->key_id, key) &&
+        if (!l->w && !l->ended && l->snap == snap && l->pi == pi && !strcmp(l->key_id, key) &&
             !strcmp(l->body_hash, hash) && (!l->body || (l->len == n && !memcmp(l->body, b, n))))
             return l;
     return NULL;
@@ -347,7 +351,7 @@ static void *queue_line(struct fg_call *c)
         pthread_mutex_unlock(&g.mu);
         return NULL;
     }
-    struct dline *was = retry_of(key, c->serve.provider_index, b, n, hash);
+    struct dline *was = retry_of(c->snap, key, c->serve.provider_index, b, n, hash);
     if (was) {
         atomic_fetch_add(&was->refs, 1);
         was->w = waiter_new(was, c);
@@ -364,6 +368,7 @@ static void *queue_line(struct fg_call *c)
     l->len = n;
     memcpy(l->body_hash, hash, sizeof hash);
     atomic_init(&l->refs, 2);
+    l->snap = fg_snap_hold(c->snap); /* pi and mc are its: it lives as long as the line */
     l->pi = c->serve.provider_index;
     l->dialect = c->out->dialect;
     l->endpoint = c->endpoint == FG_EP_RESPONSES ? responses_url : NULL;
@@ -437,12 +442,12 @@ static void drop_line(void *line)
 
 static void remote_of(const struct dline *l, struct fg_remote *r)
 {
-    const struct fg_provider_cfg *p = &g.app->cfg->providers[l->pi];
+    const struct fg_provider_cfg *p = &l->snap->cfg->providers[l->pi];
     memset(r, 0, sizeof *r);
     r->provider = p;
     r->dialect = l->dialect;
-    r->openai_base = g.app->prov[l->pi].openai_base;
-    r->anthropic_base = g.app->prov[l->pi].anthropic_base;
+    r->openai_base = l->snap->prov[l->pi].openai_base;
+    r->anthropic_base = l->snap->prov[l->pi].anthropic_base;
     r->timeout_ms = p->timeout_ms > 0 ? p->timeout_ms : 600000;
     r->endpoint = l->endpoint;
     r->abort = &g.abort;
@@ -450,8 +455,8 @@ static void remote_of(const struct dline *l, struct fg_remote *r)
 
 static bool same_group(const struct dline *a, const struct dline *b)
 {
-    return a->pi == b->pi && a->dialect == b->dialect && a->endpoint == b->endpoint &&
-           !strcmp(a->model, b->model);
+    return a->snap == b->snap && a->pi == b->pi && a->dialect == b->dialect &&
+           a->endpoint == b->endpoint && !strcmp(a->model, b->model);
 }
 
 /* How a job's lines end when it is freed. */
@@ -668,6 +673,8 @@ static int adopt_line(void *arg, const struct fg_dline *sl)
     struct dline *l = fg_xcalloc(1, sizeof *l);
     atomic_init(&l->refs, 1); /* the thread's */
     l->pi = x->pi;
+    /* a line an earlier process left: the boot config's (pi and mc are) */
+    l->snap = fg_snap_hold(&g.app->boot);
     l->dialect = !strcmp(x->dj->dialect, "anthropic") ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI;
     l->endpoint = !strcmp(x->dj->endpoint, responses_url) ? responses_url : NULL;
     snprintf(l->model, sizeof l->model, "%s", x->dj->model);

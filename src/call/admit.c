@@ -118,7 +118,7 @@ static void consider(const struct fg_call *c, const struct fg_model_cfg *m, int6
                   : c->so.cap > 0                 ? c->so.cap
                                                   : default_max_out(m);
     struct fg_price p;
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     const struct fg_provider_cfg *pv =
         m->provider_index >= 0 ? &cfg->providers[m->provider_index] : NULL;
     if (pv && pv->cost.per_hour_micro >= 0) {
@@ -139,7 +139,7 @@ static void consider(const struct fg_call *c, const struct fg_model_cfg *m, int6
 
 static void worst_case(const struct fg_call *c, struct worst *w)
 {
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     struct fg_media media;
     fg_media_scan(&c->body, &media);
     /* the estimate counted base64 payloads as text; they are billed as

@@ -1,5 +1,6 @@
 /* call.c — creation and end of a struct fg_call (see call.h). */
 #include "affinity.h"
+#include "snap.h"
 #include "share.h"
 #include "respcache.h"
 #include "clock.h"
@@ -88,6 +89,14 @@ void fg_call_set_batch_line(struct fg_call *c, const char *line, bool plan)
     line_id(c);
 }
 
+void fg_call_use_snap(struct fg_call *c, struct fg_snap *s)
+{
+    FG_ASSERT(!c->serve.model); /* before anything was read from the old one */
+    struct fg_snap *old = c->snap;
+    c->snap = fg_snap_hold(s);
+    fg_snap_release(old);
+}
+
 struct fg_call *fg_call_new(struct fg_worker *w)
 {
     struct fg_arena a;
@@ -96,6 +105,8 @@ struct fg_call *fg_call_new(struct fg_worker *w)
     memset(c, 0, sizeof *c);
     c->arena = a;
     c->w = w;
+    /* the config it runs on to its end, whatever a reload does meanwhile */
+    c->snap = w->app ? fg_snap_hold(fg_snap_worker(w)) : NULL;
     c->t_start_ns = fg_clock_now_ns();
     struct timeval now;
     gettimeofday(&now, NULL);
@@ -162,8 +173,10 @@ void fg_call_finish(struct fg_call *c)
         w->calls = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    struct fg_snap *snap = c->snap;
     struct fg_arena a = c->arena; /* c lives in its own arena */
     fg_arena_free(&a);
+    fg_snap_release(snap);      /* last: the call's records and shares are out */
     FG_ASSERT(w->inflight > 0); /* each call ends once */
     w->inflight--;
     if (w->on_call_ended)
@@ -263,7 +276,7 @@ void fg_call_use_model(struct fg_call *c, const struct fg_model_cfg *m)
     c->serve.model = m;
     c->serve.deployment = 0;
     c->serve.provider_index = m->provider_index;
-    c->serve.provider = &c->w->app->cfg->providers[m->provider_index];
+    c->serve.provider = &c->snap->cfg->providers[m->provider_index];
     c->serve.upstream_model = m->model;
     c->out = fg_provider_for(c->in, m->dialect, c->serve.provider->responses);
 }
@@ -279,7 +292,7 @@ void fg_call_use_deployment(struct fg_call *c, int k)
     const struct fg_deployment *d = &m->deployments[k - 1];
     c->serve.deployment = k;
     c->serve.provider_index = d->provider_index;
-    c->serve.provider = &c->w->app->cfg->providers[d->provider_index];
+    c->serve.provider = &c->snap->cfg->providers[d->provider_index];
     c->serve.upstream_model = d->model;
     /* deployments may differ in whether they serve the Responses API */
     c->out = fg_provider_for(c->in, m->dialect, c->serve.provider->responses);
@@ -287,7 +300,7 @@ void fg_call_use_deployment(struct fg_call *c, int k)
 
 void fg_call_use_provider(struct fg_call *c, int p)
 {
-    FG_ASSERT(p >= 0 && (size_t)p < c->w->app->cfg->n_providers);
+    FG_ASSERT(p >= 0 && (size_t)p < c->snap->cfg->n_providers);
     c->serve.provider_index = p;
-    c->serve.provider = &c->w->app->cfg->providers[p];
+    c->serve.provider = &c->snap->cfg->providers[p];
 }

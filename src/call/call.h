@@ -267,6 +267,10 @@ struct fg_call_rstate {
 struct fg_call {
     struct fg_arena arena;
     struct fg_worker *w;
+    /* the config snapshot this call started under (snap.h): every config
+     * fact the call reads (models, providers, routes, prices, ...) comes
+     * from it; pinned by fg_call_new, released as the call ends */
+    struct fg_snap *snap;
     struct fg_call *prev, *next; /* worker's live list */
     struct fg_client client;     /* where the answer goes (client.h) */
     enum fg_call_state state;
@@ -318,6 +322,10 @@ struct fg_call {
 /* Lifecycle.  A new call has no client yet: its creator
  * attaches one (c->client, client.h) before any stage runs. */
 struct fg_call *fg_call_new(struct fg_worker *w);
+/* Pin c to snapshot s instead of the worker's current one (calls made by
+ * the process-wide parts that run on the boot config: batch lines, shadow
+ * evaluation); right after fg_call_new. */
+void fg_call_use_snap(struct fg_call *c, struct fg_snap *s);
 /* The client's implementation: its peer went away.  The call ends now, or
  * (inside a curl callback) when its transfer is aborted. */
 void fg_call_client_gone(struct fg_call *c);

@@ -79,7 +79,7 @@ static int64_t now_left_ms(const struct fg_call *c)
 
 int fg_defer_request(struct fg_call *c)
 {
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     int64_t max_ms = (int64_t)cfg->deferral.max_deadline_s * 1000, ms = 0;
     if (c->batch.line)
         return 0; /* a batch line is deferred already, at the batch price */
@@ -115,8 +115,7 @@ static bool flex_wanted(const struct fg_call *c)
             c->endpoint == FG_EP_MESSAGES) &&
            c->out->dialect == FG_DIALECT_OPENAI &&
            fg_defer_decide(fg_flex_capable(c->serve.model), batch_api, left,
-                           (int64_t)c->w->app->cfg->deferral.min_deadline_s * 1000) ==
-               FG_DEFER_FLEX;
+                           (int64_t)c->snap->cfg->deferral.min_deadline_s * 1000) == FG_DEFER_FLEX;
 }
 
 static const char flex_member[] = "\"service_tier\":\"flex\",";
@@ -223,8 +222,7 @@ static bool batch_wanted(const struct fg_call *c)
            (c->endpoint == FG_EP_CHAT || c->endpoint == FG_EP_MESSAGES ||
             (c->endpoint == FG_EP_RESPONSES && c->out->shape == FG_DIALECT_RESPONSES)) &&
            fg_defer_decide(fg_flex_capable(c->serve.model), batch_api, left,
-                           (int64_t)c->w->app->cfg->deferral.min_deadline_s * 1000) ==
-               FG_DEFER_BATCH;
+                           (int64_t)c->snap->cfg->deferral.min_deadline_s * 1000) == FG_DEFER_BATCH;
 }
 
 /* Let go of the line; the collector ignores its result from now on. */

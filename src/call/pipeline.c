@@ -62,7 +62,7 @@ static bool reaches(const struct fg_call *c, enum fg_dialect wire)
 
 static int untranslated_tier(struct fg_call *c, const char *asked)
 {
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     const struct fg_route_cfg *r = c->rt.cfg;
     const char *tiers[3] = {c->serve.model->name, r ? r->cheap : NULL, r ? r->frontier : NULL};
     for (int i = 0; i < 3; i++) {
@@ -76,7 +76,7 @@ static int untranslated_tier(struct fg_call *c, const char *asked)
 /* model name → configured model (a route picks its tier) → provider. */
 static int stage_resolve(struct fg_call *c)
 {
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     const char *name = c->model_name;
     const struct fg_model_cfg *m = fg_config_model(cfg, name);
     c->rt.route = "fixed";
@@ -116,7 +116,7 @@ static int stage_resolve(struct fg_call *c)
  * Anthropic version and betas can change an answer's shape. */
 static const char *cache_partition(struct fg_call *c)
 {
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     const char *ver = c->rq.anthropic_version, *beta = c->rq.anthropic_beta;
     return fg_arena_printf(&c->arena, "%s|%s|%s", cfg->response_cache.shared ? "" : c->who.key_id,
                            ver ? ver : "", beta ? beta : "");
@@ -126,7 +126,7 @@ static const char *cache_partition(struct fg_call *c)
  * store the lookup rides in the admission's round trip, share.h). */
 static int stage_cachekey(struct fg_call *c)
 {
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     if (c->endpoint == FG_EP_EMBEDDINGS || c->batch.plan || !fg_respcache_enabled() ||
         c->endpoint == FG_EP_COUNT_TOKENS || c->endpoint == FG_EP_RESP_INPUT_TOKENS ||
         c->rq.cache_bypass || (c->in->cacheable && !c->in->cacheable(&c->body, c->stream)))
@@ -196,7 +196,7 @@ static void retry_escalation(struct fg_call *c)
     for (size_t i = 0; i < r->n_escalate_on; i++)
         on = on || !strcmp(r->escalate_on[i], "retry");
     int64_t prev = p->prev_ms[p->n - 1];
-    const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, r->frontier);
+    const struct fg_model_cfg *m = fg_config_model(c->snap->cfg, r->frontier);
     if (!on || !m || prev == 0 || c->meter.acct.ts_ms - prev > RETRY_WINDOW_MS)
         return;
     c->rt.route = "escalated";
@@ -212,7 +212,7 @@ static int stage_deploy(struct fg_call *c)
 {
     retry_escalation(c);
     const struct fg_model_cfg *m = c->serve.model;
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     if (m->n_deployments == 0)
         return 0; /* fg_call_use_model chose deployment 0 */
     int pin = fg_respstate_deployment(c);
@@ -222,7 +222,7 @@ static int stage_deploy(struct fg_call *c)
     }
     int64_t now = c->meter.acct.ts_ms + (int64_t)((fg_clock_now_ns() - c->t_start_ns) / 1000000);
     struct fg_affinity_opts o = {
-        .load = &c->w->app->loads[m - cfg->models],
+        .load = &c->snap->loads[m - cfg->models],
         .margin = cfg->prompt_caching.affinity_margin,
     };
     for (size_t k = 0; k <= m->n_deployments && k < FG_AFFINITY_MAX_DEPLOYMENTS; k++) {
@@ -352,7 +352,7 @@ static void placement_evidence(const struct fg_call *c, struct fg_prefix *p)
 
 static struct fg_pc_opts cache_opts(const struct fg_call *c)
 {
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     return (struct fg_pc_opts){
         .dialect = c->out->dialect,
         .model = c->serve.upstream_model,

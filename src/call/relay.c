@@ -90,7 +90,7 @@ static struct fg_outcome_route route_facts(const struct fg_call *c)
     struct fg_outcome_route f = {0};
     if (!r)
         return f;
-    const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, r->frontier);
+    const struct fg_model_cfg *m = fg_config_model(c->snap->cfg, r->frontier);
     f.frontier = m ? m->name : NULL;
     f.cheap = c->rt.route && !strcmp(c->rt.route, "cheap");
     f.escalated = c->rt.escalated;
@@ -332,7 +332,7 @@ static void arm_idle(struct fg_call *c)
 {
     if (!c->up.idle_ev)
         return;
-    int ms = c->w->app->cfg->server.stream_idle_timeout_ms;
+    int ms = c->snap->cfg->server.stream_idle_timeout_ms;
     struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     event_add(c->up.idle_ev, &tv);
 }
@@ -566,12 +566,12 @@ void fg_relay_send_error(struct fg_call *c)
 
 const struct fg_config *fg_relay_config(const struct fg_call *c)
 {
-    return c->w->app->cfg;
+    return c->snap->cfg;
 }
 
 const char *fg_relay_openai_base(const struct fg_call *c)
 {
-    return c->w->app->prov[c->serve.provider_index].openai_base;
+    return c->snap->prov[c->serve.provider_index].openai_base;
 }
 
 void fg_relay_answer_cached(struct fg_call *c, const struct fg_respcache_entry *e)
@@ -605,7 +605,7 @@ static void start_failed(struct fg_call *c)
  * could not start (c->err says why). */
 static bool escalate(struct fg_call *c, const struct fg_outcome *d)
 {
-    const struct fg_model_cfg *m = fg_config_model(c->w->app->cfg, d->model);
+    const struct fg_model_cfg *m = fg_config_model(c->snap->cfg, d->model);
     FG_ASSERT(m && d->trigger);
     fg_info("%s: cheap answer %s; escalating to %s", c->id, d->trigger, m->name);
     c->rt.reason =
@@ -626,8 +626,8 @@ static bool escalate(struct fg_call *c, const struct fg_outcome *d)
  * cheap answer on a route with `format` in escalate_on): false on a miss. */
 static bool format_ok(struct fg_call *c)
 {
-    size_t i = (size_t)(c->rt.cfg - c->w->app->cfg->routes);
-    const struct fg_fmtcheck *f = c->w->app->fmtchecks ? c->w->app->fmtchecks[i] : NULL;
+    size_t i = (size_t)(c->rt.cfg - c->snap->cfg->routes);
+    const struct fg_fmtcheck *f = c->snap->fmtchecks ? c->snap->fmtchecks[i] : NULL;
     if (!f)
         return true;
     struct fg_outcome_route r = route_facts(c);
@@ -658,7 +658,7 @@ static struct fg_outcome answer_outcome(struct fg_call *c, const char *why, bool
                                  .shortfall = why,
                                  .schema_failed = schema_failed,
                                  .so_attempts = c->so.attempts,
-                                 .so_retries = c->w->app->cfg->structured_output.retries};
+                                 .so_retries = c->snap->cfg->structured_output.retries};
     return fg_outcome_decide(&f);
 }
 
@@ -905,11 +905,10 @@ static const struct fg_model_cfg *next_fallback(struct fg_call *c, int64_t now)
     /* another model's vectors live in another space: embeddings never fall back */
     if (c->endpoint == FG_EP_EMBEDDINGS)
         return NULL;
-    const struct fg_model_cfg *fb =
-        fg_failover_next(c->w->app->cfg, c->fo.origin, &c->fo.next, now);
+    const struct fg_model_cfg *fb = fg_failover_next(c->snap->cfg, c->fo.origin, &c->fo.next, now);
     /* only fallbacks that speak the caller's dialect or one it is translated to */
     while (fb && fb->dialect != c->in->dialect && !fg_translate_has(c->in->shape, fb->dialect))
-        fb = fg_failover_next(c->w->app->cfg, c->fo.origin, &c->fo.next, now);
+        fb = fg_failover_next(c->snap->cfg, c->fo.origin, &c->fo.next, now);
     return fb;
 }
 
@@ -938,7 +937,7 @@ static struct fg_outcome transfer_outcome(struct fg_call *c, CURLcode res)
                                       fg_clock_now_ns() ^ (uint64_t)(uintptr_t)c, now);
     f.max_wait_ms = FG_FAILOVER_MAX_WAIT_MS;
     f.retries_used = c->fo.retries;
-    f.retries_allowed = c->w->app->cfg->server.upstream_retries;
+    f.retries_allowed = c->snap->cfg->server.upstream_retries;
     if (!c->fo.origin)
         c->fo.origin = c->serve.model->name;
     /* lazy facts (outcome.h): the breaker only when a retry is due, the
@@ -967,7 +966,7 @@ static void retry_later(struct fg_call *c, long delay)
  * could not start (c->err says why). */
 static bool fall_back(struct fg_call *c, const struct fg_outcome *d)
 {
-    const struct fg_model_cfg *fb = fg_config_model(c->w->app->cfg, d->model);
+    const struct fg_model_cfg *fb = fg_config_model(c->snap->cfg, d->model);
     FG_ASSERT(fb);
     next_attempt(c, fg_arena_printf(&c->arena, "falling back to %s", fb->name));
     c->fo.retries = 0;
@@ -1108,7 +1107,7 @@ static struct curl_slist *add_headers(struct fg_call *c)
     const char *fault = c->serve.provider->type == FG_PROV_SIM ? c->rq.sim_fault : NULL;
     if (fault)
         fwd[nf][0] = "x-sim-fault", fwd[nf++][1] = fault;
-    const struct fg_provider_rt *rt = &c->w->app->prov[c->serve.provider_index];
+    const struct fg_provider_rt *rt = &c->snap->prov[c->serve.provider_index];
     if (nf == 0 && !c->client_version)
         return rt->headers[c->out->dialect][c->stream];
     struct curl_slist *h = fg_relay_base_headers(c->stream);
@@ -1135,7 +1134,7 @@ int fg_relay_start(struct fg_call *c)
     const char *url =
         c->endpoint == FG_EP_EMBEDDINGS
             ? fg_embed_url(c)
-            : c->w->app->prov[c->serve.provider_index].url[c->out->dialect][upstream_endpoint(c)];
+            : c->snap->prov[c->serve.provider_index].url[c->out->dialect][upstream_endpoint(c)];
     struct curl_slist *headers = add_headers(c);
     fg_sse_init(&c->up.sse, MAX_SSE_EVENT);
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -1168,10 +1167,10 @@ int fg_relay_start(struct fg_call *c)
     FG_ASSERT(c->state == FG_CALL_NEW || c->state == FG_CALL_UPSTREAM);
     c->state = FG_CALL_UPSTREAM;
     if (c->serve.model->n_deployments)
-        fg_affinity_begin(&w->app->loads[c->serve.model - w->app->cfg->models], c->serve.deployment,
-                          &c->serve.inflight);
+        fg_affinity_begin(&c->snap->loads[c->serve.model - c->snap->cfg->models],
+                          c->serve.deployment, &c->serve.inflight);
     /* a server priced by the hour: this attempt's share starts now */
-    struct fg_selfhost *sh = w->app->prov[c->serve.provider_index].selfhost;
+    struct fg_selfhost *sh = c->snap->prov[c->serve.provider_index].selfhost;
     if (sh && !c->meter.hours.on) {
         c->meter.hours_of = sh;
         fg_selfhost_begin(sh, &c->meter.hours, fg_clock_wall_us());

@@ -1,6 +1,8 @@
 /* respstate.c — see respstate.h. */
 #include "respstate.h"
 
+#include "snap.h"
+
 #include "call.h"
 #include "assert.h"
 #include "ledger.h"
@@ -325,7 +327,7 @@ static int history(struct fg_call *c, json_t *items)
         free(e.data);
         if (!d) {
             rc = no_history(c, c->rs.prev,
-                            c->w->app->cfg->responses.store
+                            c->snap->cfg->responses.store
                                 ? "frugal kept no copy of it (larger than responses.max_bytes)."
                                 : "responses.store is false in frugal's config.");
             break;
@@ -355,7 +357,7 @@ static int history(struct fg_call *c, json_t *items)
  * c->raw becomes an arena copy, c->body its index. */
 static int expand(struct fg_call *c)
 {
-    if (!c->w->app->cfg->responses.store)
+    if (!c->snap->cfg->responses.store)
         return no_history(c, c->rs.prev, "responses.store is false in frugal's config.");
     json_t *body = json_loadb(c->raw, c->raw_len, 0, NULL);
     json_t *items = json_array();
@@ -422,7 +424,8 @@ int fg_respstate_request(struct fg_call *c)
         return not_found(c, id); /* another key's: as if it did not exist */
     s->prev = fg_arena_strdup(&c->arena, id);
     s->prev_upstream = e.upstream[0] ? fg_arena_strdup(&c->arena, e.upstream) : NULL;
-    s->prev_provider = e.provider_index;
+    /* the map keeps the boot config's provider indexes (snap.h) */
+    s->prev_provider = fg_snap_provider_from_boot(c->w->app, c->snap, e.provider_index);
     if (fg_respstate_deployment(c) >= 0)
         return 0; /* the deploy stage pins it: the provider's id goes on */
     return expand(c);
@@ -480,7 +483,7 @@ static void remember(struct fg_call *c, const char *resp, size_t n, bool final)
     struct fg_call_rstate *s = &c->rs;
     if (!s->stored)
         return; /* store: false: the client keeps its own state */
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     s->expires_ms = cfg->responses.retention_seconds > 0
                         ? now_ms() + (int64_t)cfg->responses.retention_seconds * 1000
                         : 0;
@@ -496,11 +499,12 @@ static void remember(struct fg_call *c, const char *resp, size_t n, bool final)
                     "its conversation cannot be replayed on another account",
                     c->id, s->id, len);
     }
-    struct fg_respmap_entry e = {.provider_index = c->serve.provider_index,
-                                 .expires_ms = s->expires_ms,
-                                 .vouched_ms = mono_ms(),
-                                 .data = (char *)s->data,
-                                 .data_len = s->data ? strlen(s->data) : 0};
+    struct fg_respmap_entry e = {
+        .provider_index = fg_snap_provider_to_boot(c->w->app, c->snap, c->serve.provider_index),
+        .expires_ms = s->expires_ms,
+        .vouched_ms = mono_ms(),
+        .data = (char *)s->data,
+        .data_len = s->data ? strlen(s->data) : 0};
     copy_id(e.id, s->id);
     snprintf(e.owner, sizeof e.owner, "%s", c->who.key_id ? c->who.key_id : "anonymous");
     copy_id(e.upstream, passthrough(c) ? s->upstream : NULL);

@@ -1,6 +1,8 @@
 /* route.c — see route.h. */
 #include "route.h"
 
+#include "snap.h"
+
 #include "fmtcheck.h"
 #include "keyreg.h"
 
@@ -208,7 +210,7 @@ static const char *rule(struct fg_call *c, const struct fg_route_cfg *r)
         return c->rt.route = "frontier", "request has tools";
     if (r->frontier_on_images && (has_key(j, "\"image_url\"") || has_key(j, "\"type\":\"image\"")))
         return c->rt.route = "frontier", "request has images";
-    const struct fg_model_cfg *cheap = fg_config_model(c->w->app->cfg, r->cheap);
+    const struct fg_model_cfg *cheap = fg_config_model(c->snap->cfg, r->cheap);
     const struct fg_builtin_price *b = cheap ? fg_price_lookup(cheap->model) : NULL;
     if (b && b->max_input_tokens > 0 && (int64_t)(c->raw_len / 4) > b->max_input_tokens)
         return c->rt.route = "frontier", "prompt too long for the cheap model";
@@ -284,6 +286,21 @@ static const char *cold_decide(struct fg_call *c, const struct fg_route_cfg *r,
     return front ? r->frontier : r->cheap;
 }
 
+/* The route's weights: the boot config's router (which retraining swaps
+ * atomically, learn_train.h) when the call's snapshot keeps the boot
+ * route, else the snapshot's own. */
+static const struct fg_router *route_router(const struct fg_call *c, size_t index)
+{
+    const struct fg_snap *s = c->snap;
+    struct fg_router **rs = s->routers;
+    size_t i = index;
+    if (s->boot_route && s->boot_route[index] >= 0) {
+        rs = c->w->app->boot.routers;
+        i = (size_t)s->boot_route[index];
+    }
+    return rs ? __atomic_load_n(&rs[i], __ATOMIC_ACQUIRE) : NULL;
+}
+
 const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, size_t index)
 {
     /* shadow evaluation (learn_shadow.h) reads the sampled calls' answers */
@@ -294,14 +311,13 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
         return strcmp(c->rt.route, "cheap") ? r->frontier : r->cheap;
     }
     /* retraining swaps a route's weights atomically (learn_train.h) */
-    const struct fg_router *rt =
-        c->w->app->routers ? __atomic_load_n(&c->w->app->routers[index], __ATOMIC_ACQUIRE) : NULL;
+    const struct fg_router *rt = route_router(c, index);
     if (!rt) {
         c->rt.route = "frontier";
         c->rt.reason = "no classifier weights";
         return r->frontier;
     }
-    const struct fg_optpoint *op = c->w->app->optpoints ? &c->w->app->optpoints[index] : NULL;
+    const struct fg_optpoint *op = c->snap->optpoints ? &c->snap->optpoints[index] : NULL;
     double score = fg_router_score_request(rt, &c->body, c->in->shape);
     if (r->cold_start != FG_COLD_CLASSIFIER && !(op && op->target > 0 && op->n > 0))
         return cold_decide(c, r, rt, score);

@@ -4,9 +4,9 @@
  *
  * Contract: server/ creates the app and its workers (server.h: threads,
  * listeners, shutdown) and owns them; call/ and the layers above read them.
- * Workers share only the immutable config and the app-level handles, each of
- * which says how it may be shared; everything in a worker belongs to its own
- * thread. */
+ * Workers share only immutable config snapshots (struct fg_snap, snap.h)
+ * and the app-level handles, each of which says how it may be shared;
+ * everything in a worker belongs to its own thread. */
 #ifndef FRUGAL_RUNTIME_H
 #define FRUGAL_RUNTIME_H
 
@@ -34,7 +34,8 @@ struct fg_shared_loop;
 /* Endpoint sets a worker keeps state for (server/api.h fg_api_add_routes). */
 #define FG_WORKER_ROUTES 4
 
-/* Per-provider runtime facts derived at startup. */
+/* Per-provider runtime facts derived from a config (at startup, and for
+ * each reloaded config: snap.h). */
 struct fg_provider_rt {
     char *openai_base;    /* URL prefix for OpenAI-dialect paths (…/v1) */
     char *anthropic_base; /* URL prefix for Anthropic paths (no /v1) */
@@ -45,9 +46,36 @@ struct fg_provider_rt {
     struct curl_slist *headers[2][2];
     char *url[2][8];              /* full URL per wire dialect and endpoint (fg_endpoint) */
     struct fg_selfhost *selfhost; /* priced by the hour (selfhost.h), or NULL */
+    /* selfhost is the boot snapshot's (the same provider and cost after a
+     * reload: one server's hours are billed once), not freed with this one */
+    bool selfhost_borrowed;
+};
+
+/* A config and everything derived from it that calls read: an immutable
+ * snapshot (call/snap.h).  Each call pins the snapshot current when it
+ * starts and releases it when it ends; a reload (server/reload.h)
+ * publishes a new one to every worker.  The boot snapshot is the app's
+ * own fields (app->cfg, prov, ...): the app owns them, refs never free it. */
+struct fg_snap {
+    atomic_int refs;
+    const struct fg_config *cfg;
+    struct fg_provider_rt *prov;    /* parallel to cfg->providers */
+    struct fg_router **routers;     /* per route (see fg_app) */
+    struct fg_optpoint *optpoints;  /* per route */
+    struct fg_fmtcheck **fmtchecks; /* per route */
+    struct fg_affinity_load *loads; /* parallel to cfg->models */
+    /* per route: index of the same route (name, weights, tiers) in the boot
+     * config, whose router the learning loop retrains (learn_train.h), or
+     * -1; NULL in the boot snapshot (every route is its own) */
+    int *boot_route;
+    uint64_t generation;                /* 0 = boot, then 1, 2, ... per reload */
+    void (*free_fn)(struct fg_snap *s); /* at refs 0; NULL: owned elsewhere */
 };
 
 struct fg_app {
+    /* the config the daemon started with (the boot snapshot's): what the
+     * process-wide parts (listeners, edge limits, storage, batches, the
+     * learning loop) run on; calls read their own snapshot (c->snap) */
     const struct fg_config *cfg;
     struct fg_provider_rt *prov;    /* parallel to cfg->providers */
     struct fg_sim *sim;             /* in-process sim, if any provider needs it */
@@ -68,6 +96,8 @@ struct fg_app {
      * call as it ends, answered and before its record is written
      * (server/learn_shadow.h: shadow evaluation of routed calls) */
     void (*call_done)(struct fg_call *c);
+    struct fg_snap boot;  /* wraps cfg, prov, routers, ... (snap.h fg_snap_boot) */
+    struct fg_snap *snap; /* the current snapshot (one reference), the reloader's */
 };
 
 struct fg_worker {
@@ -85,6 +115,9 @@ struct fg_worker {
     void *route_state[FG_WORKER_ROUTES]; /* per added endpoint set (api.h),
                                             owned by that set */
     uint64_t last_warn_ns, quiet;        /* rate limit of the edge's notes (server.c) */
+    struct fg_snap *snap;                /* what calls started here pin (one reference) */
+    _Atomic(struct fg_snap *) next_snap; /* published by a reload, not yet taken (one
+                                            reference); the worker swaps it in */
     struct fg_call *calls;               /* live calls */
     int inflight;
     uint64_t next_id;

@@ -62,7 +62,7 @@ static void buffer_stream(struct fg_call *c)
 
 int fg_structured_request(struct fg_call *c)
 {
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     bool any;
     if (!cfg->structured_output.validate || c->endpoint == FG_EP_COUNT_TOKENS ||
         c->endpoint == FG_EP_RESP_INPUT_TOKENS)
@@ -158,7 +158,7 @@ static int check_json(struct fg_call *c, json_t *resp, bool *changed)
     if (text && fg_schema_validate(c->so.schema, text, len, &e) != 0) {
         size_t n;
         enum fg_repair_kind kind;
-        char *fixed = c->w->app->cfg->structured_output.repair
+        char *fixed = c->snap->cfg->structured_output.repair
                           ? fg_repair(text, len, truncated, check_cb, c->so.schema, &n, &kind)
                           : NULL;
         if (fixed) {
@@ -203,9 +203,11 @@ int fg_structured_check_answer(const struct fg_config *cfg, enum fg_dialect d, c
     /* a call of our own, holding only what the checks read */
     struct fg_app app = {.cfg = cfg};
     struct fg_worker w = {.app = &app};
+    struct fg_snap snap = {.cfg = cfg};
     struct fg_call c;
     memset(&c, 0, sizeof c);
     c.w = &w;
+    c.snap = &snap;
     c.in = c.out = fg_provider_ops(d);
     c.serve.upstream_model = model;
     snprintf(c.id, sizeof c.id, "batch");

@@ -17,12 +17,14 @@
 #include "log.h"
 #include "metrics.h"
 #include "redact.h"
+#include "reload.h"
 #include "respcache.h"
 #include "respmap.h"
 #include "readq.h"
 #include "route.h"
 #include "server.h"
 #include "sim.h"
+#include "snap.h"
 #include "store.h"
 
 #include <errno.h>
@@ -130,57 +132,16 @@ static void redis_metrics(struct evbuffer *o)
                         (unsigned long long)st.rt_count);
 }
 
-/* SIGHUP reopens the access log (logrotate).  Blocked in every thread
- * (before any starts) and taken by a thread of its own with sigwait, so
- * no other thread's system call ever sees EINTR for it.  In functions of
- * their own so that a config reload on SIGHUP can join them. */
-static pthread_t g_hup;
-static bool g_hup_running;
-static _Atomic bool g_hup_stop;
-
+/* SIGHUP reloads the config (reload.h) and reopens the access log
+ * (logrotate).  Blocked in every thread before any starts, so that only the
+ * main thread's sigwait (fg_server_wait_signal) takes it and no other
+ * thread's system call ever sees EINTR for it. */
 static void hup_block(void)
 {
     sigset_t s;
     sigemptyset(&s);
     sigaddset(&s, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &s, NULL);
-}
-
-static void *hup_main(void *arg)
-{
-    (void)arg;
-    sigset_t s;
-    sigemptyset(&s);
-    sigaddset(&s, SIGHUP);
-    for (;;) {
-        int sig = 0;
-        if (sigwait(&s, &sig) != 0)
-            continue;
-        if (atomic_load(&g_hup_stop))
-            return NULL;
-        if (fg_alog_on()) {
-            fg_info("SIGHUP: reopening the access log");
-            fg_alog_reopen();
-        }
-    }
-}
-
-static void hup_start(void)
-{
-    atomic_store(&g_hup_stop, false);
-    g_hup_running = pthread_create(&g_hup, NULL, hup_main, NULL) == 0;
-    if (!g_hup_running)
-        fg_warn("cannot start the SIGHUP thread: SIGHUP will not reopen the access log");
-}
-
-static void hup_stop(void)
-{
-    if (!g_hup_running)
-        return;
-    atomic_store(&g_hup_stop, true);
-    pthread_kill(g_hup, SIGHUP); /* pending for its sigwait */
-    pthread_join(g_hup, NULL);
-    g_hup_running = false;
 }
 
 int fg_daemon_run(const struct fg_config *cfg)
@@ -227,7 +188,6 @@ int fg_daemon_run(const struct fg_config *cfg)
     }
     if (fg_alog_on())
         fg_metrics_add_source(fg_alog_metrics);
-    hup_start();
     if (fg_ledger_start(cfg->storage, FG_LEDGER_GROUP_MS, lerr, sizeof lerr) < 0) {
         fg_error("storage: %s", lerr);
         goto out;
@@ -258,6 +218,11 @@ int fg_daemon_run(const struct fg_config *cfg)
     fg_learn_train_start(&app); /* their labels, versions and retraining */
     if (start_sim(&app, sim_key) < 0 || fg_server_providers_init(&app) < 0)
         goto out;
+    fg_snap_boot(&app); /* what calls pin until a reload publishes another */
+    if (fg_reload_start(&app, sim_key, lerr, sizeof lerr) < 0) {
+        fg_error("%s", lerr);
+        goto out;
+    }
     /* what higher layers add to the edge, before any worker runs */
     fg_api_add_routes(&fg_batch_api_routes); /* /v1/files, /v1/batches, /v1/messages/batches */
     fg_batch_exec_add_metrics();
@@ -279,13 +244,22 @@ int fg_daemon_run(const struct fg_config *cfg)
         fg_error("batches: %s", lerr);
         goto out;
     }
-    int sig = fg_server_wait_signal();
+    int sig;
+    while ((sig = fg_server_wait_signal()) == SIGHUP) {
+        if (fg_alog_on()) {
+            fg_info("SIGHUP: reopening the access log");
+            fg_alog_reopen(); /* the writer thread reopens it */
+        }
+        fg_reload_signal(); /* the config file and its prices (reload.h) */
+    }
     fg_info("received %s: draining in-flight calls (up to %d ms)",
             sig == SIGINT ? "SIGINT" : "SIGTERM", cfg->server.shutdown_grace_ms);
     atomic_store(&app.stopping, true);
     rc = 0;
 out:
     /* The shutdown order, written down here only:
+     *  0. the config reloader: its queued POSTs are answered on the
+     *     still-running loops (a later one gets 503);
      *  1. the batch executor stops first: its lines run on the workers, so
      *     it must not post more while they drain; then the deferral
      *     collector, which hands every held call back for real time;
@@ -298,6 +272,7 @@ out:
      *  5. the key registry stops after the workers (their calls held key
      *     pointers), the ledger after it (it drains its queue);
      *  6. caches and maps, redaction last. */
+    fg_reload_stop(); /* queued POST /frugal/reload answered while the loops run */
     fg_batch_exec_stop();
     fg_batch_defer_stop(); /* held calls go real time: within the drain */
     if (!rc)
@@ -314,7 +289,6 @@ out:
     fg_keyreg_stop();
     fg_store_close(spend_src);
     fg_ledger_stop();
-    hup_stop();
     fg_alog_close(); /* every record is submitted: the last lines written */
     fg_ledger_spool_at(NULL);
     fg_respcache_shutdown();

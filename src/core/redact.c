@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,26 +21,32 @@
 
 static char *g_redact_secrets[MAX_SECRETS];
 static size_t g_redact_secret_len[MAX_SECRETS];
-static int g_redact_n;
+/* Added to by one thread at a time (startup, then the config reloader:
+ * reload.h) while others read: a slot is written before the count that
+ * publishes it (release), readers load the count first (acquire). */
+static atomic_int g_redact_n;
 
 void fg_redact_add_secret(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
-    if (n < MIN_SECRET || g_redact_n == MAX_SECRETS)
+    int have = atomic_load_explicit(&g_redact_n, memory_order_acquire);
+    if (n < MIN_SECRET || have == MAX_SECRETS)
         return;
-    for (int i = 0; i < g_redact_n; i++)
+    for (int i = 0; i < have; i++)
         if (g_redact_secret_len[i] == n && !memcmp(g_redact_secrets[i], s, n))
             return;
-    FG_ASSERT(g_redact_n >= 0 && g_redact_n < MAX_SECRETS);
-    g_redact_secrets[g_redact_n] = fg_xstrdup(s);
-    g_redact_secret_len[g_redact_n++] = n;
+    FG_ASSERT(have >= 0 && have < MAX_SECRETS);
+    g_redact_secrets[have] = fg_xstrdup(s);
+    g_redact_secret_len[have] = n;
+    atomic_store_explicit(&g_redact_n, have + 1, memory_order_release);
 }
 
 void fg_redact_clear(void)
 {
-    for (int i = 0; i < g_redact_n; i++)
+    int have = atomic_load(&g_redact_n);
+    for (int i = 0; i < have; i++)
         free(g_redact_secrets[i]);
-    g_redact_n = 0;
+    atomic_store(&g_redact_n, 0);
 }
 
 struct out {
@@ -119,7 +126,8 @@ static bool has_ci(const char *s, size_t i, size_t n, const char *w)
 /* A registered secret at i (or the start of one running to the end). */
 static size_t rule_secret(const char *s, size_t i, size_t n)
 {
-    for (int k = 0; k < g_redact_n; k++) {
+    int have = atomic_load_explicit(&g_redact_n, memory_order_acquire);
+    for (int k = 0; k < have; k++) {
         size_t l = g_redact_secret_len[k], left = n - i;
         if (s[i] != g_redact_secrets[k][0])
             continue;

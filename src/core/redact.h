@@ -25,7 +25,8 @@
  *
  * fg_redact() works like snprintf: it writes at most cap-1 bytes and a NUL
  * (cap may be 0 with out NULL) and returns the length of the whole result.
- * Thread safety: register secrets before worker threads start; fg_redact()
+ * Thread safety: secrets are registered by one thread at a time (startup,
+ * then the config reloader) and fg_redact() may run meanwhile; fg_redact()
  * is then safe on any thread.  Every log line (log.c), error message
  * (err.c) and config error (config.c) goes through here. */
 #ifndef FRUGAL_REDACT_H

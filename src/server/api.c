@@ -19,6 +19,8 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "readq.h"
+#include "reload.h"
+#include "snap.h"
 #include "provider.h"
 #include "relay.h"
 #include "responses_api.h"
@@ -120,6 +122,7 @@ static const struct route {
     {"/healthz", FG_EDGE_GET, 0, h_healthz},
     {"/metrics", FG_EDGE_GET, 0, h_metrics},
     {"/frugal/spend", FG_EDGE_GET, 1, h_spend},
+    {"/frugal/reload", FG_EDGE_POST, 1, fg_reload_handle}, /* master key: reload.h */
     {"/frugal/spend/timeseries", FG_EDGE_GET, 1, fg_dash_api_timeseries},
     {"/frugal/calls", FG_EDGE_GET, 1, fg_dash_api_calls},
     {"/frugal/spend/batches", FG_EDGE_GET, 1, fg_dash_api_batches},
@@ -380,7 +383,8 @@ static void h_resp_input_tokens(struct fg_worker *w, struct fg_edge_req *req,
 static void h_models(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
                      const struct fg_principal *p)
 {
-    const struct fg_config *cfg = w->app->cfg;
+    /* the config calls starting now would run on (held by the worker) */
+    const struct fg_config *cfg = fg_snap_worker(w)->cfg;
     json_t *data = json_array();
     /* a virtual key sees what its allow-list lets it call */
     const struct fg_key *k = p->vkey ? &p->vkey->k : NULL;
@@ -513,7 +517,7 @@ static void h_spend(struct fg_worker *w, struct fg_edge_req *req, const struct f
 static void model_by_id(struct fg_worker *w, struct fg_edge_req *req, const struct fg_principal *p,
                         const char *id)
 {
-    const struct fg_config *cfg = w->app->cfg;
+    const struct fg_config *cfg = fg_snap_worker(w)->cfg; /* as h_models */
     struct fg_edge_req *h = req;
     int an = fg_edgeq_header(h, "anthropic-version") || fg_edgeq_header(h, "x-api-key");
     const struct fg_dialect_ops *d = an ? &fg_provider_anthropic : &fg_provider_openai;

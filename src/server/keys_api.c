@@ -1,5 +1,6 @@
 /* keys_api.c — see keys_api.h. */
 #include "keys_api.h"
+#include "snap.h"
 
 #include "auth.h"
 #include "keyreg.h"
@@ -147,7 +148,8 @@ static void create(struct fg_worker *w, struct fg_edge_req *req, const struct fg
     } else if (!opt_int(json_object_get(b, "rpm"), &o.rpm) ||
                !opt_int(json_object_get(b, "tpm"), &o.tpm)) {
         fail(req, d, FG_E_INVALID, NULL, "%s", "rpm and tpm must be whole numbers >= 0.");
-    } else if (fg_keys_new(&o, w->app->cfg, wall_ms(), &key, secret, err, sizeof err) < 0) {
+    } else if (fg_keys_new(&o, fg_snap_worker(w)->cfg, wall_ms(), &key, secret, err, sizeof err) <
+               0) {
         fail(req, d, FG_E_INVALID, NULL, "Invalid key options: %s.", err);
     } else if (fg_keyreg_create(&key, err, sizeof err) < 0) {
         fail(req, d, FG_E_INTERNAL, "storage_error", "Could not store the key: %s", err);

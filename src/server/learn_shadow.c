@@ -1,6 +1,8 @@
 /* learn_shadow.c — see learn_shadow.h. */
 #include "learn_shadow.h"
 
+#include "snap.h"
+
 #include "api.h"
 #include "assert.h"
 #include "call.h"
@@ -239,6 +241,7 @@ static void start_step(struct job *j)
     }
     j->failed = false;
     struct fg_call *c = fg_call_new(w);
+    fg_call_use_snap(c, &w->app->boot); /* the route's models are the boot config's */
     c->client = (struct fg_client){.ops = &learn_ops, .ctx = j};
     bool shadow = j->step == STEP_SHADOW;
     c->in = shadow ? j->in : &fg_provider_openai;
@@ -361,11 +364,19 @@ static bool eligible(const struct fg_call *c)
            c->rt.route && (!strcmp(c->rt.route, "cheap") || !strcmp(c->rt.route, "frontier"));
 }
 
+static const struct fg_config *g_cfg; /* the boot config (app->cfg) */
+
 static void maybe_sample(struct fg_call *c)
 {
     if (!eligible(c))
         return;
-    size_t route = (size_t)(c->rt.cfg - c->w->app->cfg->routes);
+    /* the evaluation runs on the boot config's route (its labels, weights
+     * and learning loop); a reloaded config's route maps to it when it is
+     * the same route (snap.h fg_snap_boot_route), else it is not learned */
+    int bi = fg_snap_boot_route(c->snap, (size_t)(c->rt.cfg - c->snap->cfg->routes));
+    if (bi < 0)
+        return;
+    size_t route = (size_t)bi;
     FG_ASSERT(route < g_n);
     struct route_learn *rl = &g_routes[route];
     if (spent_today(rl) >= c->rt.cfg->learn.budget_micro * PICO_PER_MICRO) {
@@ -381,7 +392,7 @@ static void maybe_sample(struct fg_call *c)
     struct job *j = fg_xcalloc(1, sizeof *j);
     j->w = c->w;
     j->route = route;
-    j->r = c->rt.cfg;
+    j->r = &g_cfg->routes[route]; /* the boot config: lives as long as the job */
     j->in = c->in;
     j->ep = c->endpoint;
     snprintf(j->id, sizeof j->id, "%s", c->id);
@@ -414,8 +425,6 @@ static void call_done(struct fg_call *c)
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
-
-static const struct fg_config *g_cfg;
 
 static void render_metrics(struct evbuffer *o)
 {

@@ -127,7 +127,7 @@ static struct fg_model_cfg *adhoc_model(struct fg_call *c, const char *name, int
     struct fg_model_cfg *m = fg_arena_alloc(&c->arena, sizeof *m);
     memset(m, 0, sizeof *m);
     m->name = m->model = (char *)name;
-    m->provider = c->w->app->cfg->providers[prov].name;
+    m->provider = c->snap->cfg->providers[prov].name;
     m->provider_index = prov;
     m->dialect = FG_DIALECT_OPENAI;
     m->price = (struct fg_price){-1, -1, -1, -1, -1, -1, -1};
@@ -136,7 +136,7 @@ static struct fg_model_cfg *adhoc_model(struct fg_call *c, const char *name, int
 
 static int resolve(struct fg_call *c, const char *model)
 {
-    const struct fg_config *cfg = c->w->app->cfg;
+    const struct fg_config *cfg = c->snap->cfg;
     const struct fg_model_cfg *m = model ? fg_config_model(cfg, model) : NULL;
     if (model && !m && fg_config_route(cfg, model))
         return fail(c, FG_E_INVALID, "model", "model_not_supported",
@@ -333,7 +333,7 @@ static struct curl_slist *headers(struct fg_call *c)
 static int start(struct fg_call *c, enum fg_edge_method method, const char *query)
 {
     struct fg_worker *w = c->w;
-    const char *base = w->app->prov[c->serve.provider_index].openai_base;
+    const char *base = c->snap->prov[c->serve.provider_index].openai_base;
     const char *url = fg_arena_printf(&c->arena, "%s%s%s%s", base, c->pass_path + 3,
                                       query ? "?" : "", query ? query : "");
     CURL *e = fg_upstream_easy(w->up);
@@ -404,7 +404,7 @@ static void admitted(struct fg_call *c, int rc)
 
 static int prepare(struct fg_call *c, const char *ctype)
 {
-    const struct fg_server_cfg *sc = &c->w->app->cfg->server;
+    const struct fg_server_cfg *sc = &c->w->app->cfg->server; /* a restart changes it */
     if (c->raw_len > sc->max_body_bytes)
         return fail(c, FG_E_TOO_LARGE, NULL, "request_too_large",
                     fg_arena_printf(&c->arena,

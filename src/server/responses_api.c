@@ -228,7 +228,7 @@ static void on_done(struct fg_xfer *xf, CURLcode res)
 
 static int start(struct fg_call *c, struct proxy *x, const char *query)
 {
-    const struct fg_provider_rt *rt = &c->w->app->prov[c->serve.provider_index];
+    const struct fg_provider_rt *rt = &c->snap->prov[c->serve.provider_index];
     static const char *const suffix[] = {"", "", "/input_items", "/cancel"};
     const char *url =
         fg_arena_printf(&c->arena, "%s/responses/%s%s%s%s", rt->openai_base, x->upstream,
@@ -435,6 +435,7 @@ void fg_responses_api_handle(struct fg_worker *w, struct fg_edge_req *req,
     snprintf(px.upstream, sizeof px.upstream, "%s", e.upstream);
     snprintf(px.prev, sizeof px.prev, "%s", e.prev);
     struct fg_call *c = fg_call_new(w); /* no dialect: no ledger row */
+    fg_call_use_snap(c, &w->app->boot); /* the map's provider indexes are the boot config's */
     fg_httpclient_attach(c, req);
     struct proxy *x = fg_arena_alloc(&c->arena, sizeof *x);
     *x = px;

@@ -1,5 +1,7 @@
 /* server.c — see server.h. */
 #include "server.h"
+
+#include "snap.h"
 #include "offq.h"
 #include "readq.h"
 
@@ -225,6 +227,7 @@ static void worker_free(struct fg_worker *w)
     fg_store_close(w->store);
     fg_keystore_close(w->keystore);
     fg_api_worker_free(w);
+    fg_snap_worker_drop(w); /* its calls are gone: their pins with them */
     if (w->stop_ev)
         event_free(w->stop_ev);
     if (w->grace_ev)
@@ -256,6 +259,24 @@ static char *join_url(const char *a, const char *b)
     return s;
 }
 
+/* Building a reloaded snapshot (app->boot names the running boot config):
+ * a self-hosted provider the boot config has too, at the same cost, keeps
+ * the boot one's hours (selfhost.h), since two would bill one server's
+ * hours twice.  NULL: make one (a provider new to the reload, or a new cost:
+ * the old one bills until the last call of its snapshot ends). */
+static struct fg_selfhost *borrowed_selfhost(const struct fg_app *app,
+                                             const struct fg_provider_cfg *p)
+{
+    const struct fg_config *boot = app->boot.cfg;
+    if (!boot || boot == app->cfg || !app->boot.prov || p->cost.per_hour_micro < 0)
+        return NULL;
+    const struct fg_provider_cfg *b = fg_config_provider(boot, p->name);
+    if (!b || b->cost.per_hour_micro != p->cost.per_hour_micro ||
+        b->cost.max_concurrency != p->cost.max_concurrency)
+        return NULL;
+    return app->boot.prov[b - boot->providers].selfhost;
+}
+
 int fg_server_providers_init(struct fg_app *app)
 {
     const struct fg_config *cfg = app->cfg;
@@ -275,7 +296,9 @@ int fg_server_providers_init(struct fg_app *app)
                 app->prov[i].headers[d][st] = h;
             }
         struct fg_provider_rt *rt = &app->prov[i];
-        if (p->cost.per_hour_micro >= 0)
+        rt->selfhost = borrowed_selfhost(app, p);
+        rt->selfhost_borrowed = rt->selfhost != NULL;
+        if (!rt->selfhost && p->cost.per_hour_micro >= 0)
             rt->selfhost = fg_selfhost_new(p->name, p->cost.per_hour_micro, p->cost.max_concurrency,
                                            fg_clock_wall_us());
         if (p->type == FG_PROV_OPENAI) {
@@ -296,10 +319,11 @@ int fg_server_providers_init(struct fg_app *app)
     return 0;
 }
 
-static void providers_free(struct fg_app *app)
+void fg_server_providers_free(struct fg_app *app)
 {
     for (size_t i = 0; app->prov && i < app->cfg->n_providers; i++) {
-        fg_selfhost_free(app->prov[i].selfhost, fg_clock_wall_us());
+        if (!app->prov[i].selfhost_borrowed)
+            fg_selfhost_free(app->prov[i].selfhost, fg_clock_wall_us());
         free(app->prov[i].openai_base);
         free(app->prov[i].anthropic_base);
         for (int d = 0; d < 2; d++)
@@ -343,6 +367,7 @@ static void block_signals(void)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* a reload (reload.h), taken by the daemon's sigwait */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
@@ -411,6 +436,7 @@ int fg_server_wait_signal(void)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
     int sig = 0;
     sigwait(&set, &sig);
     return sig;
@@ -440,7 +466,8 @@ void fg_server_join(struct fg_app *app, bool cut)
 
 void fg_server_free(struct fg_app *app)
 {
-    providers_free(app);
+    fg_snap_app_drop(app); /* a reloaded snapshot goes with its last reference */
+    fg_server_providers_free(app);
     fg_edge_limits_free(app->edge_limits);
     app->edge_limits = NULL;
 }

@@ -15,7 +15,7 @@
  *                             app->sim_base (the daemon starts the sim first)
  *   fg_server_start           each worker's loop, listener and thread; prints
  *                             the "frugal listening on" line
- *   fg_server_wait_signal     SIGINT / SIGTERM (blocked in every thread)
+ *   fg_server_wait_signal     SIGINT / SIGTERM / SIGHUP (blocked in every thread)
  *   fg_server_drain           stop accepting, close idle connections (busy
  *                             ones close after their reply); in-flight calls finish within
  *                             server.shutdown_grace_ms, then are cut (each
@@ -36,9 +36,16 @@
  * workers inherit the mask), ignores SIGPIPE, makes libevent thread-aware,
  * bounds the heap, sets the connection limits. */
 void fg_server_init(struct fg_app *app, const struct fg_config *cfg);
+/* Also builds a reloaded snapshot's (reload.c: a temporary app whose boot
+ * names the running boot config; a self-hosted provider with the same name
+ * and cost there borrows its hours object, selfhost_borrowed). */
 int fg_server_providers_init(struct fg_app *app);
+/* What providers_init made (app->prov, app->loads for app->cfg); also for
+ * a reloaded snapshot's (reload.c), through an app holding its parts. */
+void fg_server_providers_free(struct fg_app *app);
 /* 0, or -1 (logged) with the workers started so far in app->nstarted. */
 int fg_server_start(struct fg_app *app);
+/* SIGINT, SIGTERM or SIGHUP (a reload: the daemon waits again after it). */
 int fg_server_wait_signal(void);
 /* From the daemon's thread: every worker stops accepting and drains. */
 void fg_server_drain(struct fg_app *app);

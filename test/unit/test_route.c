@@ -91,11 +91,14 @@ static struct fixture *setup_call(int what, const char *header, double threshold
     f->routers[0] = f->router;
     f->app.cfg = &f->cfg;
     f->app.routers = f->routers;
+    f->app.boot.cfg = &f->cfg; /* the call's config snapshot (snap.h) */
+    f->app.boot.routers = f->routers;
     f->w.app = &f->app;
     f->body = make_body(what);
     struct fg_call *c = &f->c;
     fg_arena_init(&c->arena);
     c->w = &f->w;
+    c->snap = &f->app.boot;
     c->rq.route_force = fg_route_force_of(header); /* as the HTTP edge reads it */
     c->in = fg_provider_ops(what & AN_IMAGE ? FG_DIALECT_ANTHROPIC : FG_DIALECT_OPENAI);
     c->raw = f->body;
