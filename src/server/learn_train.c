@@ -4,11 +4,13 @@
 #include "arena.h"
 #include "assert.h"
 #include "json.h"
+#include "learn_shadow.h"
 #include "learn_store.h"
 #include "log.h"
 #include "route_tool.h"
 #include "router.h"
 #include "runtime.h"
+#include "shared.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -245,11 +247,24 @@ static void fit_route(struct fg_learn_store *s, size_t i)
 
 /* ---- the thread ---------------------------------------------------------------- */
 
+/* Without a cross-process counter store, the learning budget is shared
+ * through the store's route_spend (learn_shadow.h). */
+static void sync_spend(struct fg_learn_store *s, size_t i)
+{
+    if (fg_shared_process()->ops->cross_process)
+        return;
+    const char *route = g.app->cfg->routes[i].name;
+    int64_t day = now_ms() / 86400000LL, mine = fg_learn_shadow_unsynced(i);
+    fg_learn_shadow_synced(i, day, fg_learn_store_add_spend(s, route, day, mine), mine);
+}
+
 static void tick(struct fg_learn_store *s)
 {
     const struct fg_config *cfg = g.app->cfg;
     for (size_t i = 0; i < cfg->n_routes; i++) {
         const struct fg_route_cfg *rc = &cfg->routes[i];
+        if (rc->learn.judge)
+            sync_spend(s, i);
         if (!learns(rc))
             continue;
         sync_active(s, i);
