@@ -302,8 +302,15 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
         return r->frontier;
     }
     const struct fg_optpoint *op = c->w->app->optpoints ? &c->w->app->optpoints[index] : NULL;
+    /* the route's own labels, once it has enough, win over a label file
+     * and end its cold start */
+    const struct fg_optpoint *own =
+        c->w->app->learned_ops ? __atomic_load_n(&c->w->app->learned_ops[index], __ATOMIC_ACQUIRE)
+                               : NULL;
+    if (own && own->target > 0)
+        op = own;
     double score = fg_router_score_request(rt, &c->body, c->in->shape);
-    if (r->cold_start != FG_COLD_CLASSIFIER && !(op && op->target > 0 && op->n > 0))
+    if (r->cold_start != FG_COLD_CLASSIFIER && !own && !(op && op->target > 0 && op->n > 0))
         return cold_decide(c, r, rt, score);
     double thr = threshold_for(rt, r, op);
     bool frontier = score >= thr;
@@ -311,13 +318,17 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
     if (op && op->target > 0 && op->verdict != FG_OPTPOINT_THRESHOLD)
         /* the labels decided for the whole route: say so, not a score */
         c->rt.reason =
-            fg_arena_printf(&c->arena, "quality_target %.3f: %s on %zu labels", op->target,
+            fg_arena_printf(&c->arena, "quality_target %.3f: %s on %zu %slabels", op->target,
                             op->verdict == FG_OPTPOINT_ALL_CHEAP ? "the cheap model alone meets it"
                                                                  : "no cheaper point proves it",
-                            op->n);
+                            op->n, op == own ? "own " : "");
     else
-        c->rt.reason = fg_arena_printf(&c->arena, "classifier score %.3f %s threshold %.3f%s",
-                                       score, frontier ? ">=" : "<", thr,
-                                       op && op->target > 0 ? " (quality_target)" : "");
+        c->rt.reason = fg_arena_printf(
+            &c->arena, "classifier score %.3f %s threshold %.3f%s%s", score, frontier ? ">=" : "<",
+            thr,
+            op && op->target > 0
+                ? (op == own ? " (quality_target, own labels)" : " (quality_target)")
+                : "",
+            op && op->target > 0 && !op->beats_coin ? "; no better than a coin on its labels" : "");
     return frontier ? r->frontier : r->cheap;
 }

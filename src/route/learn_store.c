@@ -163,6 +163,13 @@ int64_t fg_learn_store_new_labels(struct fg_learn_store *s, const char *route)
                    route, 0);
 }
 
+int64_t fg_learn_store_label_count(struct fg_learn_store *s, const char *route)
+{
+    if (s->pg)
+        return fg_learn_store_pg_label_count(live(s), route);
+    return one_int(s, "SELECT count(*) FROM route_labels WHERE route = ?1", route, -1);
+}
+
 void fg_learn_store_labels_free(struct fg_learn_labels *l)
 {
     free(l->label);

@@ -50,6 +50,8 @@ int fg_learn_store_add_label(struct fg_learn_store *s, const char *route, const 
 
 /* Labels of a route newer than its last fit (accepted or not). */
 int64_t fg_learn_store_new_labels(struct fg_learn_store *s, const char *route);
+/* All of a route's labels (-1 on an error). */
+int64_t fg_learn_store_label_count(struct fg_learn_store *s, const char *route);
 
 /* All of a route's labels for n_buckets, in id order (owned arrays). */
 struct fg_learn_labels {

@@ -112,6 +112,12 @@ int64_t fg_learn_store_pg_new_labels(PGconn *c, const char *route)
                1, v, 0);
 }
 
+int64_t fg_learn_store_pg_label_count(PGconn *c, const char *route)
+{
+    const char *v[] = {route};
+    return one(c, "SELECT count(*) FROM route_labels WHERE route = $1", 1, v, -1);
+}
+
 int fg_learn_store_pg_labels(PGconn *c, const char *route, uint32_t n_buckets,
                              fg_learn_store_pg_row_cb cb, void *arg)
 {

@@ -18,6 +18,7 @@ int fg_learn_store_pg_add_label(PGconn *c, const char *route, const char *call_i
                                 int label, uint32_t n_buckets, const unsigned char *blob,
                                 size_t blen, const char *prompt);
 int64_t fg_learn_store_pg_new_labels(PGconn *c, const char *route);
+int64_t fg_learn_store_pg_label_count(PGconn *c, const char *route);
 /* Each row's (id, label, features) to cb, in id order. */
 typedef void (*fg_learn_store_pg_row_cb)(void *arg, int64_t id, int label, const unsigned char *b,
                                          size_t len);
