@@ -25,7 +25,7 @@
 
 /* The built-in weights: $FRUGAL_ROUTER_WEIGHTS, or next to the binary
  * (build/frugal → data/, /usr/local/bin/frugal → share/frugal/). */
-static bool builtin_weights(char *out, size_t n)
+bool fg_route_builtin_weights(char *out, size_t n)
 {
     const char *env = getenv("FRUGAL_ROUTER_WEIGHTS");
     if (env && *env) {
@@ -101,7 +101,7 @@ int fg_route_init(struct fg_app *app, char *err, size_t errlen)
         }
     }
     char path[PATH_MAX], why[256];
-    bool have_builtin = builtin_weights(path, sizeof path);
+    bool have_builtin = fg_route_builtin_weights(path, sizeof path);
     for (size_t i = 0; i < cfg->n_routes; i++) {
         const struct fg_route_cfg *r = &cfg->routes[i];
         const char *file = r->weights ? r->weights : have_builtin ? path : NULL;

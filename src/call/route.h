@@ -62,6 +62,10 @@ struct fg_app;
 struct fg_fmtcheck;
 
 int fg_route_init(struct fg_app *app, char *err, size_t errlen);
+/* The built-in weights' path: $FRUGAL_ROUTER_WEIGHTS, or next to the binary
+ * (build/frugal -> data/, /usr/local/bin/frugal -> share/frugal/); false
+ * when none is readable. */
+bool fg_route_builtin_weights(char *out, size_t n);
 /* Compile a route's format check (NULL when it has none); -1 with err
  * saying why (for `frugal check` and startup, which add the file line). */
 int fg_route_format_compile(const struct fg_route_cfg *r, struct fg_fmtcheck **out, char *err,

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startFrugal, call, test, waitFor, tempDir } from './lib/frugal.mjs';
+import { startFrugal, call, test, waitFor, tempDir, metrics, ledgerFlushed, runFrugal } from './lib/frugal.mjs';
 
 const WEIGHTS = fileURLToPath(new URL('../../data/router-weights.frw', import.meta.url));
 const MIN = 10;
@@ -70,6 +70,32 @@ describe('a route whose own labels say the cheap model is enough', () => {
       `SELECT route_reason FROM calls WHERE id = '${d.id}'`]).toString().trim();
     await waitFor(() => reason() !== '', { what: 'the call\'s record' });
     assert.match(reason(), /^quality_target 0\.850: the cheap model alone meets it on \d+ own labels$/);
+  });
+
+  test('frugal route report shows own labels, cold start, the operating point and the learning budget', async () => {
+    await ledgerFlushed(fr, (await metrics(fr)).get('frugal_ledger_written_total'));
+    const env = { FRUGAL_ROUTER_WEIGHTS: WEIGHTS };
+    const out = await runFrugal(['route', 'report', 'auto', '--json', '-c', fr.configFile], { env });
+    assert.equal(out.code, 0, out.stderr);
+    const rep = JSON.parse(out.stdout);
+    assert.ok(rep.own_labels.stored >= MIN, JSON.stringify(rep.own_labels));
+    assert.equal(rep.own_labels.min_labels, MIN);
+    assert.equal(rep.own_labels.enough, true);
+    assert.deepEqual(rep.cold_start, { tier: 'frontier', applies: false });
+    assert.equal(rep.cold_start_calls, 1, 'the first LEMON call');
+    const op = rep.operating_point;
+    assert.equal(op.source, 'own labels');
+    assert.equal(op.verdict, 'all_cheap');
+    assert.equal(op.target, 0.85);
+    assert.ok(op.quality_kept_lo90 >= 0.85, JSON.stringify(op));
+    assert.equal(op.weights, 'the built-in weights');
+    assert.equal(rep.learning.budget_usd_per_day, 5);
+    assert.ok(rep.learning.today_usd > 0 && Math.abs(rep.learning.today_usd - rep.learning.cost_usd) < 1e-12);
+    const text = await runFrugal(['route', 'report', 'auto', '-c', fr.configFile], { env });
+    assert.match(text.stdout, /^own labels: \d+ stored \(enough from 10\)$/m);
+    assert.match(text.stdout, /^cold start: frontier, does not apply$/m);
+    assert.match(text.stdout, /^operating point \(the built-in weights, from own labels\): the cheap model alone meets quality 0\.850/m);
+    assert.match(text.stdout, /; today \$[0-9.]+ of \$5\.000000 a day$/m);
   });
 });
 
