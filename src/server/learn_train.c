@@ -445,8 +445,10 @@ void fg_learn_train_start(struct fg_app *app)
         if (learns(&cfg->routes[i]))
             sync_active(s, i); /* before the first call: a learned version wins */
     for (size_t i = 0; i < cfg->n_routes; i++)
-        if (cfg->routes[i].learn.judge)
+        if (cfg->routes[i].learn.judge) {
             update_point(s, i); /* and so do its own labels */
+            sync_spend(s, i);   /* and the day's learning spend so far */
+        }
     g.stop = false;
     if (pthread_create(&g.th, NULL, train_main, s) != 0) {
         fg_warn("routing: cannot start the retraining thread");
