@@ -60,7 +60,8 @@ describe('a route whose own labels say the cheap model is enough', () => {
     assert.doesNotMatch(fr.stderr(), /labels of its own/);
     // MIN labels, every one "cheap no worse" (the judge ties in both orders)
     for (let i = 0; i < MIN; i++) await ask(fr, `${i % 2 ? LEMON : ZEBRA} (${i}) #sim:say=tie`, 'cheap');
-    await waitFor(() => /route auto: quality_target 0\.850 from \d+ labels of its own/.test(fr.stderr()),
+    await waitFor(() => /route auto: quality_target 0\.850 from \d+ labels of its own/.test(fr.stderr()) &&
+      /cold_start no longer applies/.test(fr.stderr()),
       { timeoutMs: 30000, what: 'the operating point from the route\'s own labels' });
     assert.match(fr.stderr(), /the cheap model alone meets quality 0\.850: route everything cheap/);
     assert.match(fr.stderr(), /route auto: 10 labels of its own: cold_start no longer applies/);

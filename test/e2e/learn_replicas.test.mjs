@@ -150,11 +150,14 @@ describe('fitting with two replicas on one Postgres', { skip }, () => {
     // one fit per set of labels: no two versions fitted on the same labels
     assert.equal(pg.sql(db, 'SELECT count(*) FROM (SELECT last_label_id FROM route_versions' +
       ' GROUP BY last_label_id HAVING count(*) > 1) d'), '0');
-    const fitted = [a, b].filter((fr) => /route auto: fitted version 1 /.test(fr.stderr()));
-    const loaded = [a, b].filter((fr) => /route auto: running weights version 1/.test(fr.stderr()));
-    assert.equal(fitted.length, 1, 'one replica fitted version 1');
-    assert.equal(loaded.length, 1, 'the other loaded it from the store');
-    assert.notEqual(fitted[0], loaded[0]);
+    // the log lines may reach this process after the answers did
+    const fitted = () => [a, b].filter((fr) => /route auto: fitted version 1 /.test(fr.stderr()));
+    const loaded = () => [a, b].filter((fr) => /route auto: running weights version 1/.test(fr.stderr()));
+    await waitFor(() => fitted().length >= 1 && loaded().length >= 1,
+      { what: 'the fit and the load logged' });
+    assert.equal(fitted().length, 1, 'one replica fitted version 1');
+    assert.equal(loaded().length, 1, 'the other loaded it from the store');
+    assert.notEqual(fitted()[0], loaded()[0]);
   });
 });
 
