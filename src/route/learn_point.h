@@ -4,9 +4,9 @@
  *
  * Contract:
  *  - A route has "enough" labels of its own once it has at least
- *    learn.min_labels of them (config.h; default 50: where the learning
- *    curves of `make bench-routing` put a route's own classifier at or above
- *    the generic one on math and code).  From then on cold_start no longer
+ *    learn.min_labels of them (config.h; default 50, retrain_every's
+ *    default: the first fit and the end of cold start come together; the
+ *    Wilson bound keeps few labels from proving much).  From then on cold_start no longer
  *    applies, and quality_target's threshold comes from these labels.
  *  - fg_learn_point() scores the labels the running weights were NOT fitted
  *    on — every label for the built-in weights (fitted_n == 0); for a
