@@ -50,7 +50,8 @@
  *    evaluation.
  *  - Threads: the hook and the evaluation run on worker threads; the
  *    per-route counters are atomics.  fg_learn_shadow_free() after the
- *    workers are joined frees evaluations that never got to run. */
+ *    workers are joined and the training thread stopped (its spend sync
+ *    reads this module's state) frees evaluations that never got to run. */
 #ifndef FRUGAL_LEARN_SHADOW_H
 #define FRUGAL_LEARN_SHADOW_H
 

@@ -408,6 +408,11 @@ static void *train_main(void *arg)
     }
     g.tail = NULL;
     pthread_mutex_unlock(&g.mu);
+    /* the last second's learning spend, for the other replicas and the
+     * next start */
+    for (size_t i = 0; i < g.app->cfg->n_routes; i++)
+        if (g.app->cfg->routes[i].learn.judge)
+            sync_spend(s, i);
     fg_router_thread_cleanup();
     fg_json_thread_cleanup();
     fg_learn_store_close(s);

@@ -34,7 +34,8 @@
  *    at stop, after the workers); the verdict is logged when it changes.
  *    Without a cross-process counter store (no `redis:`) the route's
  *    learning spend is added to the store's route_spend and the other
- *    replicas' charged to its budget (learn_shadow.h).
+ *    replicas' charged to its budget (learn_shadow.h), once more when
+ *    the thread stops.  Stop it before fg_learn_shadow_free().
  *  - A lost Postgres connection is reconnected by the store on its next
  *    call (learn_store.h): labels and fits carry on.
  *  - The swap is an atomic pointer exchange of app->routers[i]; replaced

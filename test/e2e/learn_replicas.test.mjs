@@ -180,6 +180,7 @@ describe('retraining after Postgres dropped the connection', { skip }, () => {
     for (let i = 1; i <= EVERY; i++) await teach(fr, i);
     await waitFor(() => Number(pg.sql(db, 'SELECT count(*) FROM route_versions')) >= 1,
       { timeoutMs: 60000, what: 'a version fitted after the reconnect' });
-    assert.match(fr.stderr(), /routing store: reconnected to Postgres/);
+    await waitFor(() => /routing store: reconnected to Postgres/.test(fr.stderr()),
+      { what: 'the reconnect logged' });
   });
 });
