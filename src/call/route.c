@@ -27,7 +27,7 @@
 
 /* The built-in weights: $FRUGAL_ROUTER_WEIGHTS, or next to the binary
  * (build/frugal → data/, /usr/local/bin/frugal → share/frugal/). */
-static bool builtin_weights(char *out, size_t n)
+bool fg_route_builtin_weights(char *out, size_t n)
 {
     const char *env = getenv("FRUGAL_ROUTER_WEIGHTS");
     if (env && *env) {
@@ -103,7 +103,7 @@ int fg_route_init(struct fg_app *app, char *err, size_t errlen)
         }
     }
     char path[PATH_MAX], why[256];
-    bool have_builtin = builtin_weights(path, sizeof path);
+    bool have_builtin = fg_route_builtin_weights(path, sizeof path);
     for (size_t i = 0; i < cfg->n_routes; i++) {
         const struct fg_route_cfg *r = &cfg->routes[i];
         const char *file = r->weights ? r->weights : have_builtin ? path : NULL;
@@ -318,8 +318,17 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
         return r->frontier;
     }
     const struct fg_optpoint *op = c->snap->optpoints ? &c->snap->optpoints[index] : NULL;
+    /* the route's own labels, once it has enough, win over a label file
+     * and end its cold start (learned per boot route: snap.h) */
+    int bi = fg_snap_boot_route(c->snap, index);
+    const struct fg_optpoint *own =
+        bi >= 0 && c->w->app->learned_ops
+            ? __atomic_load_n(&c->w->app->learned_ops[bi], __ATOMIC_ACQUIRE)
+            : NULL;
+    if (own && own->target > 0)
+        op = own;
     double score = fg_router_score_request(rt, &c->body, c->in->shape);
-    if (r->cold_start != FG_COLD_CLASSIFIER && !(op && op->target > 0 && op->n > 0))
+    if (r->cold_start != FG_COLD_CLASSIFIER && !own && !(op && op->target > 0 && op->n > 0))
         return cold_decide(c, r, rt, score);
     double thr = threshold_for(rt, r, op);
     bool frontier = score >= thr;
@@ -327,13 +336,17 @@ const char *fg_route_decide(struct fg_call *c, const struct fg_route_cfg *r, siz
     if (op && op->target > 0 && op->verdict != FG_OPTPOINT_THRESHOLD)
         /* the labels decided for the whole route: say so, not a score */
         c->rt.reason =
-            fg_arena_printf(&c->arena, "quality_target %.3f: %s on %zu labels", op->target,
+            fg_arena_printf(&c->arena, "quality_target %.3f: %s on %zu %slabels", op->target,
                             op->verdict == FG_OPTPOINT_ALL_CHEAP ? "the cheap model alone meets it"
                                                                  : "no cheaper point proves it",
-                            op->n);
+                            op->n, op == own ? "own " : "");
     else
-        c->rt.reason = fg_arena_printf(&c->arena, "classifier score %.3f %s threshold %.3f%s",
-                                       score, frontier ? ">=" : "<", thr,
-                                       op && op->target > 0 ? " (quality_target)" : "");
+        c->rt.reason = fg_arena_printf(
+            &c->arena, "classifier score %.3f %s threshold %.3f%s%s", score, frontier ? ">=" : "<",
+            thr,
+            op && op->target > 0
+                ? (op == own ? " (quality_target, own labels)" : " (quality_target)")
+                : "",
+            op && op->target > 0 && !op->beats_coin ? "; no better than a coin on its labels" : "");
     return frontier ? r->frontier : r->cheap;
 }

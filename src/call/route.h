@@ -27,14 +27,18 @@
  *      frontier.  Rules 3-5 only ever pick the frontier tier, so among them
  *      the order decides only the reason recorded.
  *   6. cold_start frontier|cheap on a route without labels of its own
- *      (no quality_target with a non-empty label file): the classifier
+ *      (fewer than learn.min_labels gathered by shadow evaluation:
+ *      app->learned_ops, route/learn_point.h; and no quality_target with a
+ *      non-empty label file): the classifier
  *      decides only inside the weights' confidence bands (coldstart.h,
  *      metadata cold_cheap_below / cold_frontier_at), everything else goes
  *      to the cold-start tier; reasons start "cold start:";
  *   7. the classifier's score against the route's threshold: quality_target's
- *      operating point on the route's labels (optpoint.h, computed once at
- *      startup from `labels:`; when the labels say all cheap or all
- *      frontier the reason says so), else frontier_share's, else
+ *      operating point on the route's OWN labels once it has enough
+ *      (app->learned_ops, recomputed by the training thread), else on its
+ *      label file (optpoint.h, computed once at startup from `labels:`);
+ *      when the labels say all cheap or all frontier the reason says so,
+ *      and when the classifier does not beat a coin on them too; else frontier_share's, else
  *      `threshold`, else the weights' recorded share: >= goes frontier;
  *   8. a route without usable weights serves its frontier model.
  *
@@ -58,6 +62,10 @@ struct fg_app;
 struct fg_fmtcheck;
 
 int fg_route_init(struct fg_app *app, char *err, size_t errlen);
+/* The built-in weights' path: $FRUGAL_ROUTER_WEIGHTS, or next to the binary
+ * (build/frugal -> data/, /usr/local/bin/frugal -> share/frugal/); false
+ * when none is readable. */
+bool fg_route_builtin_weights(char *out, size_t n);
 /* Compile a route's format check (NULL when it has none); -1 with err
  * saying why (for `frugal check` and startup, which add the file line). */
 int fg_route_format_compile(const struct fg_route_cfg *r, struct fg_fmtcheck **out, char *err,

@@ -77,11 +77,16 @@ struct fg_app {
      * process-wide parts (listeners, edge limits, storage, batches, the
      * learning loop) run on; calls read their own snapshot (c->snap) */
     const struct fg_config *cfg;
-    struct fg_provider_rt *prov;    /* parallel to cfg->providers */
-    struct fg_sim *sim;             /* in-process sim, if any provider needs it */
-    struct fg_router **routers;     /* per route: classifier weights, or NULL */
-    struct fg_optpoint *optpoints;  /* per route: quality_target's operating
+    struct fg_provider_rt *prov;   /* parallel to cfg->providers */
+    struct fg_sim *sim;            /* in-process sim, if any provider needs it */
+    struct fg_router **routers;    /* per route: classifier weights, or NULL */
+    struct fg_optpoint *optpoints; /* per route: quality_target's operating
                                        point (route/optpoint.h); target 0 = none */
+    /* per route, set by a higher layer (server/learn_train.h) while it
+     * runs, else NULL: the operating point from the route's OWN labels
+     * (route/learn_point.h), NULL until it has enough; replaced by an
+     * atomic pointer exchange, never modified in place */
+    struct fg_optpoint **learned_ops;
     struct fg_fmtcheck **fmtchecks; /* per route: its format check, or NULL */
     struct fg_affinity_load *loads; /* parallel to cfg->models: calls in flight
                                          per deployment (affinity.h) */

@@ -278,8 +278,9 @@ out:
     if (!rc)
         fg_server_drain(&app);
     fg_server_join(&app, rc != 0);
+    fg_learn_train_stop();  /* before the routers: it keeps replaced weights; and
+                             * before the shadow state its spend sync reads */
     fg_learn_shadow_free(); /* evaluations no worker got to run */
-    fg_learn_train_stop();  /* before the routers: it keeps replaced weights */
     fg_api_clear_routes();
     fg_server_free(&app);
     if (app.sim)

@@ -5,6 +5,7 @@
 #include "config.h"
 #include "keystore.h"
 #include "keystore_pg.h"
+#include "learn_store_pg.h"
 #include "ledger.h"
 #include "pgdb.h"
 #include "price.h"
@@ -31,18 +32,20 @@ static int usage_error(const char *msg)
 static int migrate_all(const char *dsn, const char *bdsn, bool apply, int *pending_total)
 {
     char err[600];
-    int pl = 0, pk = 0, pb = 0;
+    int pl = 0, pk = 0, pb = 0, pr = 0;
     if (fg_store_pg_migrate(dsn, apply, &pl, err, sizeof err) < 0 ||
         fg_keystore_pg_migrate(dsn, apply, &pk, err, sizeof err) < 0 ||
+        fg_learn_store_pg_migrate(dsn, apply, &pr, err, sizeof err) < 0 ||
         (bdsn && fg_batch_store_pg_migrate(bdsn, apply, &pb, err, sizeof err) < 0)) {
         fprintf(stderr, "frugal migrate: %s\n", err);
         return -1;
     }
     const char *verb = apply ? "applied" : "pending";
-    printf("ledger: %d migration(s) %s\nkeys: %d migration(s) %s\n", pl, verb, pk, verb);
+    printf("ledger: %d migration(s) %s\nkeys: %d migration(s) %s\nrouting: %d migration(s) %s\n",
+           pl, verb, pk, verb, pr, verb);
     if (bdsn)
         printf("batches: %d migration(s) %s\n", pb, verb);
-    *pending_total = pl + pk + pb;
+    *pending_total = pl + pk + pb + pr;
     return 0;
 }
 

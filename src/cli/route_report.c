@@ -4,6 +4,7 @@
 #include "arena.h"
 #include "clock.h"
 #include "report.h"
+#include "route_report_point.h"
 #include "route_tool.h"
 #include "store.h"
 
@@ -29,8 +30,10 @@ struct lab { /* a label, by the sampled call's id */
 
 struct acc {
     const char *route, *tag;
+    const struct fg_config *cfg;
     int64_t calls, tier[4]; /* cheap, frontier, escalated, fallback */
     int64_t cost_pico, learn_calls, learn_pico;
+    int64_t today_ms, learn_today_pico, cold_calls; /* since 00:00Z; "cold start:" reasons */
     struct orig *o;
     size_t no, co;
     struct lab *l;
@@ -55,6 +58,8 @@ static int on_row(void *arg, const struct fg_record *r)
     if (eval && r->tags && !strcmp(r->tags, a->tag)) {
         a->learn_calls++;
         a->learn_pico += r->cost_pico;
+        if (r->ts_ms >= a->today_ms)
+            a->learn_today_pico += r->cost_pico;
         if (r->linked_id) {
             if (a->ne == a->ce)
                 a->e = fg_xrealloc(a->e, (a->ce = a->ce ? a->ce * 2 : 64) * sizeof *a->e);
@@ -74,6 +79,8 @@ static int on_row(void *arg, const struct fg_record *r)
         return 0;
     a->calls++;
     a->cost_pico += r->cost_pico;
+    if (r->route_reason && !strncmp(r->route_reason, "cold start:", 11))
+        a->cold_calls++;
     for (int t = 0; t < 4; t++)
         if (r->route && !strcmp(r->route, tiers[t]))
             a->tier[t]++;
@@ -169,7 +176,7 @@ static int64_t evaluations(struct acc *a)
     return n;
 }
 
-static json_t *build(struct acc *a)
+static json_t *build(struct acc *a, const struct fg_route_cfg *rc)
 {
     qsort(a->o, a->no, sizeof *a->o, cmp_orig);
     int64_t ok = 0, worse = 0, none = 0, c_ok = 0, c_n = 0;
@@ -205,9 +212,9 @@ static json_t *build(struct acc *a)
     for (int t = 0; t < 4; t++)
         json_object_set_new(share, tiers[t],
                             num_or_null(a->calls ? (double)a->tier[t] / (double)a->calls : NAN, 4));
-    return json_pack(
+    json_t *j = json_pack(
         "{s:s, s:I, s:o, s:{s:I, s:I, s:I, s:o, s:o, s:o}, s:{s:o, s:o, s:o, s:I}, s:o, "
-        "s:{s:I, s:o, s:o}}",
+        "s:{s:I, s:o, s:o, s:o, s:o}, s:I}",
         "route", a->route, "calls", (json_int_t)a->calls, "share", share, "labels",
         "cheap_no_worse", (json_int_t)ok, "frontier_better", (json_int_t)worse, "none",
         (json_int_t)none, "rate", num_or_null(n ? (double)ok / (double)n : NAN, 4), "rate_lo90",
@@ -216,7 +223,12 @@ static json_t *build(struct acc *a)
         "quality_kept", num_or_null(1 - share_cheap * (1 - p_cheap), 4), "learning", "calls",
         (json_int_t)a->learn_calls, "cost_usd", json_real((double)a->learn_pico / 1e12),
         "share_of_route_cost",
-        num_or_null(a->cost_pico ? (double)a->learn_pico / (double)a->cost_pico : NAN, 4));
+        num_or_null(a->cost_pico ? (double)a->learn_pico / (double)a->cost_pico : NAN, 4),
+        "today_usd", json_real((double)a->learn_today_pico / 1e12), "budget_usd_per_day",
+        rc->learn.judge ? json_real((double)rc->learn.budget_micro / 1e6) : json_null(),
+        "cold_start_calls", (json_int_t)a->cold_calls);
+    fg_route_report_point(a->cfg, rc, j);
+    return j;
 }
 
 static void print_text(const json_t *j)
@@ -249,9 +261,16 @@ static void print_text(const json_t *j)
     if (json_is_number(json_object_get(j, "quality_kept")))
         printf("quality kept at the operating point: %.1f%%\n",
                100 * json_number_value(json_object_get(j, "quality_kept")));
-    printf("learning: %lld calls, $%.6f\n",
+    printf("learning: %lld calls, $%.6f",
            (long long)json_integer_value(json_object_get(ln, "calls")),
            json_number_value(json_object_get(ln, "cost_usd")));
+    if (json_is_number(json_object_get(ln, "budget_usd_per_day")))
+        printf("; today $%.6f of $%.6f a day", json_number_value(json_object_get(ln, "today_usd")),
+               json_number_value(json_object_get(ln, "budget_usd_per_day")));
+    printf("\n");
+    printf("cold start decided %lld calls\n",
+           (long long)json_integer_value(json_object_get(j, "cold_start_calls")));
+    fg_route_report_point_print(j);
 }
 
 static const char usage_text[] =
@@ -288,7 +307,7 @@ int fg_route_report_main(const struct fg_config *cfg, int argc, char **argv)
     }
     char err[512], tag[300];
     snprintf(tag, sizeof tag, "route=%s", route);
-    struct acc a = {.route = route, .tag = tag};
+    struct acc a = {.route = route, .tag = tag, .cfg = cfg, .today_ms = now - now % 86400000LL};
     struct fg_store *s = NULL;
     int rc = 0;
     if (fg_store_open(cfg->storage, &s, err, sizeof err) < 0 ||
@@ -298,7 +317,7 @@ int fg_route_report_main(const struct fg_config *cfg, int argc, char **argv)
     }
     fg_store_close(s);
     if (!rc) {
-        json_t *j = build(&a);
+        json_t *j = build(&a, fg_config_route(cfg, route));
         if (as_json) {
             json_dumpf(j, stdout, JSON_INDENT(2) | FG_REPORT_JSON_FLAGS);
             putchar('\n');

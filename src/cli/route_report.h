@@ -19,7 +19,10 @@
  *    scores the labelled calls had (route_reason "classifier score S"),
  *    with a 90% bootstrap interval (500 resamples, fixed seed), when both
  *    labels are present; learning calls and their cost (USD), and that
- *    cost as a share of the route's own.
+ *    cost as a share of the route's own; the learning cost since 00:00Z
+ *    (today_usd) next to learn.budget_usd_per_day; the calls whose
+ *    route_reason starts "cold start:"; and, from the routing store,
+ *    route_report_point.h's own labels, cold start and operating point.
  *  - Exit status: 0, 1 on a store error, 2 on bad usage. */
 #ifndef FRUGAL_ROUTE_REPORT_H
 #define FRUGAL_ROUTE_REPORT_H

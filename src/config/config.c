@@ -963,6 +963,7 @@ static const struct field learn_fields[] = {
     STR("judge", RTE, learn.judge, NULL),
     FLD("budget_usd_per_day", F_PRICE, RTE, learn.budget_micro),
     INT("retrain_every", RTE, learn.retrain_every, 1, 1000000),
+    INT("min_labels", RTE, learn.min_labels, 1, 1000000),
     FLD("store_prompts", F_BOOL, RTE, learn.store_prompts),
 };
 
@@ -1581,6 +1582,7 @@ static void load_learn(struct ld *ld, const struct node *n, const char *path,
     r->learn.line = n->line;
     r->learn.budget_micro = -1;
     r->learn.retrain_every = 50;
+    r->learn.min_labels = 50;
     walk_map(ld, n, path, learn_fields, NF(learn_fields), r);
     require(ld, n, path, "judge");
     require(ld, n, path, "budget_usd_per_day");
@@ -1655,7 +1657,7 @@ static void load_format(struct ld *ld, const struct node *v, const char *path,
 }
 
 /* quality_target picks the threshold from labels: it needs a label file
- * (until the route gathers its own) and excludes the other two ways of
+ * or `learn:` (the route gathers its own) and excludes the other two ways of
  * setting the threshold, which would silently win over it. */
 static void check_quality_target(struct ld *ld, const struct node *n, const char *path,
                                  const struct fg_route_cfg *r)
@@ -1669,10 +1671,10 @@ static void check_quality_target(struct ld *ld, const struct node *n, const char
         err_at(ld, q->line, sub,
                "must be above 0 (the share of calls whose answer is no worse "
                "than the frontier model's)");
-    else if (!r->labels)
+    else if (!r->labels && !map_get(n, "learn"))
         err_at(ld, q->line, sub,
                "needs the route's held-out labels: set labels: FILE (JSON lines "
-               "with prompt and cheap_ok)");
+               "with prompt and cheap_ok), or learn: to gather its own");
     else if (r->threshold >= 0 || r->frontier_share >= 0)
         err_at(ld, q->line, sub, "sets the threshold from labels: remove %s",
                r->threshold >= 0 ? "threshold" : "frontier_share");

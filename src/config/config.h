@@ -159,6 +159,8 @@ struct fg_route_cfg {
         char *judge;          /* configured model that compares the answers */
         int64_t budget_micro; /* learning spend per UTC day, micro-USD */
         int retrain_every;    /* fit again after this many new labels (50) */
+        int min_labels;       /* own labels that end cold_start and set
+                                 quality_target's point (50; learn_point.h) */
         bool store_prompts;   /* keep the prompt text with each label */
         int line;
     } learn;

@@ -162,6 +162,10 @@ struct agg {
      * route's cold-start tier, confident of either tier */
     int64_t cold_calls, cold_tier, cold_conf_cheap, cold_conf_frontier;
     struct gtab models, prefixes, rows, unpriced_models, busters, miss_reasons;
+    /* shadow evaluation's calls (route "routing_eval") per evaluated route
+     * (tags "route=NAME"): requests, cost; amount = labels 1 (cheap no
+     * worse), hits = labels 0 (frontier better) */
+    struct gtab learning;
     struct fg_report_selfhost *selfhost; /* providers priced by the hour, or NULL */
 };
 
@@ -399,6 +403,23 @@ static void count_escalation(struct agg *a, const struct fg_record *r)
     }
 }
 
+/* What learning a route cost, and the labels it bought (server/learn_shadow.h:
+ * the last record of an evaluation says "; label 1" or "; label 0"). */
+static void count_learning(struct agg *a, const struct fg_record *r)
+{
+    if (!r->route || strcmp(r->route, "routing_eval"))
+        return;
+    const char *route = r->tags && !strncmp(r->tags, "route=", 6) ? r->tags + 6 : "(unknown)";
+    struct group *g = gtab_str(&a->learning, route);
+    g->requests++;
+    g->cost += cost_of(r);
+    const char *l = r->route_reason ? strstr(r->route_reason, "; label ") : NULL;
+    if (l && l[8] == '1')
+        g->amount++;
+    else if (l && l[8] == '0')
+        g->hits++;
+}
+
 /* Calls whose tier the cold-start rules chose (route_reason "cold start:"). */
 static void count_cold_start(struct agg *a, const struct fg_record *r)
 {
@@ -421,6 +442,7 @@ static int on_record(void *arg, const struct fg_record *r)
     group_add(&a->total, r);
     count_escalation(a, r);
     count_cold_start(a, r);
+    count_learning(a, r);
     if (r->status >= 400) {
         a->errors++;
     } else if (!r->priced) {
@@ -463,6 +485,7 @@ static void agg_free(struct agg *a)
     gtab_free(&a->unpriced_models);
     gtab_free(&a->busters);
     gtab_free(&a->miss_reasons);
+    gtab_free(&a->learning);
     fg_report_selfhost_free(a->selfhost);
 }
 
@@ -655,6 +678,20 @@ static json_t *miss_reasons_json(struct agg *a)
     return o;
 }
 
+static json_t *learning_json(struct agg *a)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; i < a->learning.n; i++) {
+        const struct group *g = &a->learning.v[i];
+        json_object_set_new(o, g->key,
+                            json_pack("{sI,so,s{sI,sI}}", "calls", (json_int_t)g->requests,
+                                      "cost_usd", fg_report_usd(g->cost), "labels",
+                                      "cheap_no_worse", (json_int_t)g->amount, "frontier_better",
+                                      (json_int_t)g->hits));
+    }
+    return o;
+}
+
 static json_t *prompt_cache_json(const struct agg *a)
 {
     int64_t never = 0, never_pico = 0;
@@ -765,6 +802,7 @@ static json_t *spend_json(struct agg *a, const struct fg_report_opts *o, int64_t
                                   (json_int_t)(a->cold_calls - a->cold_tier), "confident_cheap",
                                   (json_int_t)a->cold_conf_cheap, "confident_frontier",
                                   (json_int_t)a->cold_conf_frontier));
+    json_object_set_new(j, "routing_learning", learning_json(a));
     json_object_set_new(j, "unpriced_models", unpriced_json(a));
     if (a->selfhost)
         json_object_set_new(j, "self_hosted", fg_report_selfhost_json(a->selfhost));

@@ -5,18 +5,42 @@
 #include "assert.h"
 #include "learn_store_pg.h"
 #include "pgdb.h"
+#include "log.h"
 #include "sqlitedb.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #define ND FG_ROUTER_N_DENSE
 
 struct fg_learn_store {
     sqlite3 *db; /* one of the two */
     PGconn *pg;
+    int64_t reset_ms; /* the last reconnect attempt (at most one a second) */
 };
+
+/* The Postgres connection, reconnected when the server dropped it (a
+ * restart, pg_terminate_backend): the call that met the loss failed, the
+ * next one after it runs on a new connection.  Attempts are a second apart
+ * so that a database that stays down does not stall the caller's thread in
+ * a reconnect per call. */
+static PGconn *live(struct fg_learn_store *s)
+{
+    if (!fg_pgdb_lost(s->pg))
+        return s->pg;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    int64_t now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+    if (now - s->reset_ms >= 1000) {
+        s->reset_ms = now;
+        PQreset(s->pg);
+        if (!fg_pgdb_lost(s->pg))
+            fg_info("routing store: reconnected to Postgres");
+    }
+    return s->pg;
+}
 
 static const char *const schema =
     "CREATE TABLE IF NOT EXISTS route_labels (id INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -30,7 +54,9 @@ static const char *const schema =
     "CREATE TABLE IF NOT EXISTS route_active (route TEXT PRIMARY KEY, version INTEGER NOT NULL,"
     " ts_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS route_lock (route TEXT PRIMARY KEY, owner TEXT NOT NULL,"
-    " until_ms INTEGER NOT NULL);";
+    " until_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS route_spend (route TEXT NOT NULL, day INTEGER NOT NULL,"
+    " pico INTEGER NOT NULL, PRIMARY KEY (route, day));";
 
 int fg_learn_store_open(const char *dsn, struct fg_learn_store **out, char *err, size_t errlen)
 {
@@ -90,8 +116,8 @@ int fg_learn_store_add_label(struct fg_learn_store *s, const char *route, const 
     p += (size_t)x->n * 4;
     memcpy(p, x->dense, ND * 4);
     if (s->pg) {
-        int prc = fg_learn_store_pg_add_label(s->pg, route, call_id, ts_ms, label, n_buckets, blob,
-                                              len, prompt);
+        int prc = fg_learn_store_pg_add_label(live(s), route, call_id, ts_ms, label, n_buckets,
+                                              blob, len, prompt);
         free(blob);
         return prc;
     }
@@ -130,11 +156,18 @@ static int64_t one_int(struct fg_learn_store *s, const char *sql, const char *ro
 int64_t fg_learn_store_new_labels(struct fg_learn_store *s, const char *route)
 {
     if (s->pg)
-        return fg_learn_store_pg_new_labels(s->pg, route);
+        return fg_learn_store_pg_new_labels(live(s), route);
     return one_int(s,
                    "SELECT count(*) FROM route_labels WHERE route = ?1 AND id > coalesce("
                    "(SELECT max(last_label_id) FROM route_versions WHERE route = ?1), 0)",
                    route, 0);
+}
+
+int64_t fg_learn_store_label_count(struct fg_learn_store *s, const char *route)
+{
+    if (s->pg)
+        return fg_learn_store_pg_label_count(live(s), route);
+    return one_int(s, "SELECT count(*) FROM route_labels WHERE route = ?1", route, -1);
 }
 
 void fg_learn_store_labels_free(struct fg_learn_labels *l)
@@ -205,7 +238,7 @@ int fg_learn_store_labels(struct fg_learn_store *s, const char *route, uint32_t 
     struct reader rd = {.out = out, .n_buckets = n_buckets};
     int rc = 0;
     if (s->pg)
-        rc = fg_learn_store_pg_labels(s->pg, route, n_buckets, read_row, &rd);
+        rc = fg_learn_store_pg_labels(live(s), route, n_buckets, read_row, &rd);
     else {
         sqlite3_stmt *st = prep(s, "SELECT id, label, features FROM route_labels WHERE route = ?"
                                    " AND n_buckets = ? ORDER BY id");
@@ -231,7 +264,7 @@ int fg_learn_store_add_version(struct fg_learn_store *s, struct fg_learn_version
                                const unsigned char *weights, size_t wlen)
 {
     if (s->pg)
-        return fg_learn_store_pg_add_version(s->pg, v, weights, wlen);
+        return fg_learn_store_pg_add_version(live(s), v, weights, wlen);
     int rc = -1;
     sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
     v->version = (int)one_int(
@@ -276,7 +309,7 @@ int fg_learn_store_active(struct fg_learn_store *s, const char *route, int *vers
                           unsigned char **weights, size_t *wlen)
 {
     if (s->pg)
-        return fg_learn_store_pg_active(s->pg, route, version, weights, wlen);
+        return fg_learn_store_pg_active(live(s), route, version, weights, wlen);
     *version = 0;
     *weights = NULL;
     *wlen = 0;
@@ -304,7 +337,7 @@ int fg_learn_store_set_active(struct fg_learn_store *s, const char *route, int v
                               size_t errlen)
 {
     if (s->pg)
-        return fg_learn_store_pg_set_active(s->pg, route, version, err, errlen);
+        return fg_learn_store_pg_set_active(live(s), route, version, err, errlen);
     sqlite3_stmt *st = NULL;
     if (version > 0) {
         st = prep(s, "SELECT 1 FROM route_versions WHERE route = ? AND version = ? AND accepted = 1"
@@ -331,7 +364,7 @@ int fg_learn_store_set_active(struct fg_learn_store *s, const char *route, int v
 int fg_learn_store_previous(struct fg_learn_store *s, const char *route)
 {
     if (s->pg)
-        return fg_learn_store_pg_previous(s->pg, route);
+        return fg_learn_store_pg_previous(live(s), route);
     return (int)one_int(s,
                         "SELECT max(version) FROM route_versions WHERE route = ?1 AND accepted = 1"
                         " AND version < coalesce((SELECT version FROM route_active WHERE route ="
@@ -343,7 +376,7 @@ int fg_learn_store_history(struct fg_learn_store *s, const char *route, fg_learn
                            void *arg)
 {
     if (s->pg)
-        return fg_learn_store_pg_history(s->pg, route, cb, arg);
+        return fg_learn_store_pg_history(live(s), route, cb, arg);
     int active = (int)one_int(s, "SELECT version FROM route_active WHERE route = ?", route, 0);
     sqlite3_stmt *st =
         prep(s, "SELECT version, ts_ms, labels, last_label_id, held_out, apgr_before, apgr_after,"
@@ -376,7 +409,7 @@ bool fg_learn_store_lock(struct fg_learn_store *s, const char *route, const char
                          int64_t now_ms, int64_t ttl_ms)
 {
     if (s->pg)
-        return fg_learn_store_pg_lock(s->pg, route, owner, now_ms, ttl_ms);
+        return fg_learn_store_pg_lock(live(s), route, owner, now_ms, ttl_ms);
     sqlite3_stmt *st = prep(s, "INSERT INTO route_lock VALUES (?1, ?2, ?3 + ?4) ON CONFLICT(route)"
                                " DO UPDATE SET owner = ?2, until_ms = ?3 + ?4"
                                " WHERE route_lock.until_ms < ?3 OR route_lock.owner = ?2");
@@ -394,7 +427,7 @@ bool fg_learn_store_lock(struct fg_learn_store *s, const char *route, const char
 void fg_learn_store_unlock(struct fg_learn_store *s, const char *route, const char *owner)
 {
     if (s->pg) {
-        fg_learn_store_pg_unlock(s->pg, route, owner);
+        fg_learn_store_pg_unlock(live(s), route, owner);
         return;
     }
     sqlite3_stmt *st = prep(s, "DELETE FROM route_lock WHERE route = ? AND owner = ?");
@@ -404,4 +437,24 @@ void fg_learn_store_unlock(struct fg_learn_store *s, const char *route, const ch
     sqlite3_bind_text(st, 2, owner, -1, SQLITE_STATIC);
     sqlite3_step(st);
     sqlite3_finalize(st);
+}
+
+int64_t fg_learn_store_add_spend(struct fg_learn_store *s, const char *route, int64_t day,
+                                 int64_t pico)
+{
+    FG_ASSERT(pico >= 0);
+    if (s->pg)
+        return fg_learn_store_pg_add_spend(live(s), route, day, pico);
+    sqlite3_stmt *st = prep(s, "INSERT INTO route_spend VALUES (?1, ?2, ?3) ON CONFLICT(route, day)"
+                               " DO UPDATE SET pico = pico + ?3 RETURNING pico");
+    int64_t total = -1;
+    if (st) {
+        sqlite3_bind_text(st, 1, route, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, day);
+        sqlite3_bind_int64(st, 3, pico);
+        if (sqlite3_step(st) == SQLITE_ROW)
+            total = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_finalize(st);
+    return total;
 }

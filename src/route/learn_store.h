@@ -21,8 +21,12 @@
  *                      no row or version 0 = the built-in weights.
  *      route_lock     (route, owner, until_ms): one replica fits a route
  *                      at a time (a lease that expires).
- *  - A lost Postgres connection is not reconnected: calls fail (-1, or
- *    0 / false / no rows) until the handle is opened again.
+ *      route_spend    (route, day, pico): a route's learning spend per UTC
+ *                      day (day = unix ms / 86,400,000), added to by every
+ *                      replica that shares the store (learn_shadow.h).
+ *  - A lost Postgres connection (a restart, pg_terminate_backend) fails
+ *    the call that meets it (-1, or 0 / false / no rows); the next call
+ *    reconnects (at most one attempt a second) and carries on.
  *  - A handle is used by one thread at a time; every call blocks on the
  *    database: never call from a worker's event loop. */
 #ifndef FRUGAL_LEARN_STORE_H
@@ -46,6 +50,8 @@ int fg_learn_store_add_label(struct fg_learn_store *s, const char *route, const 
 
 /* Labels of a route newer than its last fit (accepted or not). */
 int64_t fg_learn_store_new_labels(struct fg_learn_store *s, const char *route);
+/* All of a route's labels (-1 on an error). */
+int64_t fg_learn_store_label_count(struct fg_learn_store *s, const char *route);
 
 /* All of a route's labels for n_buckets, in id order (owned arrays). */
 struct fg_learn_labels {
@@ -89,5 +95,9 @@ int fg_learn_store_history(struct fg_learn_store *s, const char *route, fg_learn
 bool fg_learn_store_lock(struct fg_learn_store *s, const char *route, const char *owner,
                          int64_t now_ms, int64_t ttl_ms);
 void fg_learn_store_unlock(struct fg_learn_store *s, const char *route, const char *owner);
+/* Add pico (>= 0) to the route's learning spend on `day` and return the
+ * day's total over every replica, or -1. */
+int64_t fg_learn_store_add_spend(struct fg_learn_store *s, const char *route, int64_t day,
+                                 int64_t pico);
 
 #endif

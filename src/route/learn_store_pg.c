@@ -25,6 +25,9 @@ static const struct fg_pgdb_migration migrations[] = {
      " ts_ms bigint NOT NULL);"
      "CREATE TABLE route_lock (route text PRIMARY KEY, owner text NOT NULL,"
      " until_ms bigint NOT NULL)"},
+    {2, "routing 2: each route's learning spend per UTC day, shared by replicas",
+     "CREATE TABLE route_spend (route text NOT NULL, day bigint NOT NULL, pico bigint NOT NULL,"
+     " PRIMARY KEY (route, day))"},
 };
 #define NMIG (sizeof migrations / sizeof migrations[0])
 
@@ -39,6 +42,16 @@ int fg_learn_store_pg_open(const char *dsn, PGconn **out, char *err, size_t errl
         return -1;
     }
     return 0;
+}
+
+int fg_learn_store_pg_migrate(const char *dsn, bool apply, int *pending, char *err, size_t errlen)
+{
+    PGconn *c;
+    if (fg_pgdb_connect(dsn, &c, err, errlen) < 0)
+        return -1;
+    int rc = fg_pgdb_migrate(c, "routing", migrations, NMIG, apply, pending, err, errlen);
+    PQfinish(c);
+    return rc;
 }
 
 static int64_t num(const char *t)
@@ -97,6 +110,12 @@ int64_t fg_learn_store_pg_new_labels(PGconn *c, const char *route)
                "SELECT count(*) FROM route_labels WHERE route = $1 AND id > coalesce("
                "(SELECT max(last_label_id) FROM route_versions WHERE route = $1), 0)",
                1, v, 0);
+}
+
+int64_t fg_learn_store_pg_label_count(PGconn *c, const char *route)
+{
+    const char *v[] = {route};
+    return one(c, "SELECT count(*) FROM route_labels WHERE route = $1", 1, v, -1);
 }
 
 int fg_learn_store_pg_labels(PGconn *c, const char *route, uint32_t n_buckets,
@@ -307,4 +326,16 @@ void fg_learn_store_pg_unlock(PGconn *c, const char *route, const char *owner)
 {
     const char *v[] = {route, owner};
     PQclear(run(c, "DELETE FROM route_lock WHERE route = $1 AND owner = $2", 2, v, NULL, NULL));
+}
+
+int64_t fg_learn_store_pg_add_spend(PGconn *c, const char *route, int64_t day, int64_t pico)
+{
+    char d[24], p[24];
+    snprintf(d, sizeof d, "%" PRId64, day);
+    snprintf(p, sizeof p, "%" PRId64, pico);
+    const char *v[] = {route, d, p};
+    return one(c,
+               "INSERT INTO route_spend VALUES ($1, $2, $3) ON CONFLICT (route, day)"
+               " DO UPDATE SET pico = route_spend.pico + $3 RETURNING pico",
+               3, v, -1);
 }

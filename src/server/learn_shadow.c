@@ -5,6 +5,7 @@
 
 #include "api.h"
 #include "assert.h"
+#include "budget.h"
 #include "call.h"
 #include "learn_label.h"
 #include "learn_train.h"
@@ -14,6 +15,7 @@
 #include "provider.h"
 #include "runtime.h"
 #include "schema.h"
+#include "shared.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -30,8 +32,17 @@
 
 /* One route's learning state (index = the route's in the config). */
 struct route_learn {
-    atomic_llong day;   /* UTC day the spend below belongs to */
-    atomic_llong spent; /* pico-USD */
+    /* the day's learning budget, a shared counter ("learn:<route>"): in
+     * Redis with `redis:` (every replica holds and settles in it), else in
+     * process, with the other replicas' spend charged into it from the
+     * store by the training thread (fg_learn_shadow_sync_spend) */
+    struct fg_budget budget;
+    atomic_llong est;        /* the costliest evaluation seen: what a new one holds */
+    atomic_llong unsynced;   /* spend not yet added to the store's route_spend */
+    int64_t sync_day;        /* the day of sync_total (training thread) */
+    atomic_llong sync_total; /* the store's total that day, as last seen */
+    atomic_llong day;        /* UTC day the spend below belongs to */
+    atomic_llong spent;      /* this process's spend that day, pico-USD (stats) */
     atomic_ullong sampled, ok, worse, unlabelled, over_budget;
 };
 
@@ -59,6 +70,9 @@ struct job {
     bool decided;  /* labelled without the judge */
     char *body;    /* the running step's request body */
     size_t len;
+    struct fg_budget_hold hold; /* on the route's learning budget */
+    struct fg_shared_op *op;    /* the hold's pending admission */
+    int64_t ts_ms, cost;        /* when it was sampled; what it has spent */
 };
 
 static struct route_learn *g_routes;
@@ -84,8 +98,22 @@ static int64_t spent_today(struct route_learn *rl)
     return atomic_load(&rl->spent);
 }
 
+/* Release the job's hold with what it spent, and raise the route's estimate
+ * of what an evaluation costs. */
+static void settle(struct job *j)
+{
+    struct route_learn *rl = &g_routes[j->route];
+    long long est = atomic_load(&rl->est);
+    while (j->cost > est && !atomic_compare_exchange_weak(&rl->est, &est, j->cost))
+        ;
+    if (j->hold.held)
+        fg_budget_settle(&j->hold, j->cost, j->ts_ms, now_ms());
+}
+
 static void job_free(struct job *j)
 {
+    FG_ASSERT(!j->op); /* a pending admission still points at it */
+    settle(j);
     pthread_mutex_lock(&g_mu);
     if (j->prev)
         j->prev->next = j->next;
@@ -304,8 +332,12 @@ static void harvest(struct fg_call *c, struct job *j)
     struct route_learn *rl = &g_routes[j->route];
     fg_meter_price(c);
     if (c->meter.priced) {
+        long long cost = (long long)c->meter.acct.cost_pico;
         spent_today(rl);
-        atomic_fetch_add(&rl->spent, (long long)c->meter.acct.cost_pico);
+        atomic_fetch_add(&rl->spent, cost);
+        j->cost += cost;
+        if (!fg_shared_process()->ops->cross_process)
+            atomic_fetch_add(&rl->unsynced, cost);
     }
     size_t len = 0;
     char *text = answer_of(c, &len);
@@ -366,6 +398,51 @@ static bool eligible(const struct fg_call *c)
 
 static const struct fg_config *g_cfg; /* the boot config (app->cfg) */
 
+/* The learning budget's answer to a job's hold (on the job's loop). */
+static void admitted(struct job *j, int r, const struct fg_shared_step *st)
+{
+    struct route_learn *rl = &g_routes[j->route];
+    j->op = NULL;
+    if (r == -1) {
+        struct fg_budget *b = &rl->budget;
+        fg_budget_reserved(&b, 1, st, &j->hold);
+    } else if (r >= 0) {
+        atomic_fetch_add(&rl->over_budget, 1);
+    } else { /* the shared store is down and fails closed: learning waits */
+        fg_debug("routing_eval: the learning budget's store is unreachable; %s not sampled", j->id);
+    }
+    if (r != -1 || j->w->draining || atomic_load(&j->w->app->stopping)) {
+        job_free(j);
+        return;
+    }
+    atomic_fetch_add(&rl->sampled, 1);
+    schedule(j);
+}
+
+static void admit_done(void *arg, int r, const struct fg_shared_step *st, int n,
+                       const struct fg_shared_denial *d)
+{
+    admitted(arg, r, st);
+}
+
+/* Hold the route's estimate of an evaluation's cost on its learning budget
+ * (at least 1 pico-USD, so a spent budget refuses): the evaluation starts
+ * only when every replica's spend and holds leave room for it. */
+static void admit(struct job *j)
+{
+    struct route_learn *rl = &g_routes[j->route];
+    struct fg_budget *b = &rl->budget;
+    long long est = atomic_load(&rl->est);
+    struct fg_shared_step st[1];
+    fg_budget_reserve_steps(&b, 1, est > 0 ? est : 1, j->ts_ms, st);
+    struct fg_shared *s = fg_shared_process();
+    struct fg_shared_apply_opts o = {0};
+    struct fg_shared_denial d;
+    int r = s->ops->counter_apply_async(s, st, 1, &o, &d, admit_done, j, &j->op);
+    if (r != FG_SHARED_PENDING)
+        admitted(j, r, st);
+}
+
 static void maybe_sample(struct fg_call *c)
 {
     if (!eligible(c))
@@ -379,7 +456,7 @@ static void maybe_sample(struct fg_call *c)
     size_t route = (size_t)bi;
     FG_ASSERT(route < g_n);
     struct route_learn *rl = &g_routes[route];
-    if (spent_today(rl) >= c->rt.cfg->learn.budget_micro * PICO_PER_MICRO) {
+    if (c->rt.cfg->learn.budget_micro <= 0) {
         atomic_fetch_add(&rl->over_budget, 1);
         return;
     }
@@ -412,8 +489,8 @@ static void maybe_sample(struct fg_call *c)
         g_jobs->prev = j;
     g_jobs = j;
     pthread_mutex_unlock(&g_mu);
-    atomic_fetch_add(&rl->sampled, 1);
-    schedule(j);
+    j->ts_ms = now_ms();
+    admit(j);
 }
 
 static void call_done(struct fg_call *c)
@@ -445,6 +522,15 @@ static void render_metrics(struct evbuffer *o)
             (unsigned long long)st.labels_worse, r, (unsigned long long)st.unlabelled, r,
             (unsigned long long)st.over_budget);
     }
+    if (fg_shared_process()->ops->cross_process)
+        return; /* the spend is Redis's counter: frugal_budget_* does not cover it either */
+    evbuffer_add_printf(o, "# HELP frugal_routing_learn_store_spend_usd A route's learning spend "
+                           "today over every replica sharing the store, as last read.\n"
+                           "# TYPE frugal_routing_learn_store_spend_usd gauge\n");
+    for (size_t i = 0; i < g_n; i++)
+        evbuffer_add_printf(o, "frugal_routing_learn_store_spend_usd{route=\"%s\"} %.12f\n",
+                            g_cfg->routes[i].name,
+                            (double)atomic_load(&g_routes[i].sync_total) / 1e12);
 }
 
 void fg_learn_shadow_init(struct fg_app *app)
@@ -458,6 +544,14 @@ void fg_learn_shadow_init(struct fg_app *app)
     g_n = cfg->n_routes;
     g_cfg = cfg;
     g_routes = fg_xcalloc(g_n, sizeof *g_routes);
+    for (size_t i = 0; i < g_n; i++) {
+        const struct fg_route_cfg *r = &cfg->routes[i];
+        if (!r->learn.judge || r->learn.budget_micro <= 0)
+            continue;
+        struct fg_budget *b = &g_routes[i].budget;
+        snprintf(b->ctr.name, sizeof b->ctr.name, "learn:%s", r->name);
+        fg_budget_init(b, r->learn.budget_micro * PICO_PER_MICRO, FG_PERIOD_DAY, 0, now_ms());
+    }
     app->call_done = call_done;
     static bool metrics_added; /* once per process (metrics.h) */
     if (!metrics_added)
@@ -479,10 +573,38 @@ void fg_learn_shadow_stats(size_t route, struct fg_learn_shadow_stats *out)
     out->spent_pico = spent_today(rl);
 }
 
+int64_t fg_learn_shadow_unsynced(size_t route)
+{
+    return route < g_n ? atomic_exchange(&g_routes[route].unsynced, 0) : 0;
+}
+
+void fg_learn_shadow_synced(size_t route, int64_t day, int64_t total, int64_t mine)
+{
+    if (route >= g_n || fg_shared_process()->ops->cross_process)
+        return;
+    struct route_learn *rl = &g_routes[route];
+    if (!rl->budget.limit)
+        return;
+    if (total < 0) { /* not in the store yet: next time */
+        atomic_fetch_add(&rl->unsynced, mine);
+        return;
+    }
+    if (day != rl->sync_day) { /* a new day (or the first sync): all of it is news */
+        rl->sync_day = day;
+        rl->sync_total = 0;
+    }
+    int64_t others = total - rl->sync_total - mine;
+    rl->sync_total = total;
+    if (others > 0) /* other replicas' (or this route's before a restart) */
+        fg_budget_charge(&rl->budget, others, now_ms(), now_ms());
+}
+
 void fg_learn_shadow_free(void)
 {
-    while (g_jobs)
+    while (g_jobs) {
+        g_jobs->op = NULL; /* the loops are closed: no admission answers now */
         job_free(g_jobs);
+    }
     free(g_routes);
     g_routes = NULL;
     g_n = 0;

@@ -8,8 +8,8 @@
  *    client has its whole answer: a routed call that succeeded (status 200,
  *    not streamed, chat / messages / responses, tier cheap or frontier as
  *    the route picked it, not a batch line) is sampled with probability
- *    `sample` (a hash of its id), while the route's learning spend today
- *    (UTC) is below budget_usd_per_day.  Nothing about the client's call
+ *    `sample` (a hash of its id), when the route's learning budget admits
+ *    it (below).  Nothing about the client's call
  *    changes: its answer went out before the hook runs, and the evaluation
  *    starts on the worker's loop only after the call has ended.
  *  - A sampled call is evaluated by three in-process calls of the gateway
@@ -31,14 +31,27 @@
  *    label 0 (frontier better)", "shadow frontier for <id>; schema: cheap
  *    valid, frontier valid; label 1 (cheap no worse)").  Their cost is in cost_usd and the spend
  *    map like any call's, and counts against the route's learning budget.
- *    A budget can be overrun by at most the evaluations already started
- *    when it was reached.  The budget is per process (not yet shared by
- *    replicas).
+ *  - The learning budget (budget_usd_per_day, per UTC day) is a budget
+ *    (budget.h) on a shared counter "learn:<route>": a sampled call starts
+ *    its evaluation only after holding the route's estimate of what one
+ *    costs (the costliest evaluation this process has seen, at least one
+ *    pico-USD), checked against spend + every hold; the hold is settled to
+ *    the evaluation's real cost when it ends.  With `redis:` the counter
+ *    is in Redis, so every replica holds and settles in the same one (one
+ *    asynchronous round trip; never blocking the loop).  Without it the
+ *    counter is in process, and the training thread (learn_train.h) adds
+ *    this process's spend to the store's route_spend row once a second and
+ *    charges what the others added (fg_learn_shadow_unsynced/_synced), so
+ *    replicas on one store see each other's spend within that second, and
+ *    a restart starts from the day's spend so far.  Overrun: an evaluation
+ *    costlier than the estimate overshoots by its excess; without Redis,
+ *    also what other replicas spent since the last sync.
  *  - Prompts: nothing of the request is kept by this module beyond the
  *    evaluation.
  *  - Threads: the hook and the evaluation run on worker threads; the
  *    per-route counters are atomics.  fg_learn_shadow_free() after the
- *    workers are joined frees evaluations that never got to run. */
+ *    workers are joined and the training thread stopped (its spend sync
+ *    reads this module's state) frees evaluations that never got to run. */
 #ifndef FRUGAL_LEARN_SHADOW_H
 #define FRUGAL_LEARN_SHADOW_H
 
@@ -61,5 +74,12 @@ struct fg_learn_shadow_stats {
 void fg_learn_shadow_init(struct fg_app *app);
 void fg_learn_shadow_stats(size_t route, struct fg_learn_shadow_stats *out);
 void fg_learn_shadow_free(void);
+
+/* The training thread's spend sync without a cross-process store: take
+ * (and zero) the route's spend not yet in the store; after adding it to
+ * the store, report the store's total for `day` (total < 0: the store
+ * failed, and `mine` is kept for the next sync). */
+int64_t fg_learn_shadow_unsynced(size_t route);
+void fg_learn_shadow_synced(size_t route, int64_t day, int64_t total, int64_t mine);
 
 #endif

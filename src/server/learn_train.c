@@ -4,11 +4,15 @@
 #include "arena.h"
 #include "assert.h"
 #include "json.h"
+#include "learn_point.h"
+#include "learn_shadow.h"
 #include "learn_store.h"
 #include "log.h"
+#include "optpoint.h"
 #include "route_tool.h"
 #include "router.h"
 #include "runtime.h"
+#include "shared.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -38,6 +42,16 @@ struct qlabel {
 struct retired {
     struct retired *next;
     struct fg_router *r;
+    struct fg_optpoint *op;
+};
+
+/* Per route: what its own labels say (learn_point.h). */
+struct own {
+    size_t fitted_n; /* labels the running version was fitted on (0: built-in) */
+    int64_t labels;  /* label count at the last computation (-1: never) */
+    int version;     /* the version it was computed for */
+    int verdict;     /* the last verdict logged (-1: none) */
+    bool beats_coin; /* ... and whether it beat a coin */
 };
 
 static struct {
@@ -51,6 +65,7 @@ static struct {
     int *version;            /* per route: the version running (0 = built-in) */
     struct fg_router **base; /* per route: the built-in weights loaded at start */
     struct retired *retired;
+    struct own *own;
     char owner[64];
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
@@ -67,16 +82,42 @@ static bool learns(const struct fg_route_cfg *r)
 }
 
 /* Run r as route i's weights; the old ones are kept until stop. */
+static void retire(struct fg_router *r, struct fg_optpoint *op)
+{
+    struct retired *t = fg_xcalloc(1, sizeof *t);
+    t->r = r;
+    t->op = op;
+    t->next = g.retired;
+    g.retired = t;
+}
+
 static void swap_in(size_t i, struct fg_router *r, int version)
 {
     struct fg_router *old = __atomic_exchange_n(&g.app->routers[i], r, __ATOMIC_ACQ_REL);
-    if (old && old != g.base[i]) {
-        struct retired *t = fg_xcalloc(1, sizeof *t);
-        t->r = old;
-        t->next = g.retired;
-        g.retired = t;
-    }
+    if (old && old != g.base[i])
+        retire(old, NULL);
     g.version[i] = version;
+}
+
+struct find_version {
+    int version;
+    int64_t labels;
+};
+
+static void find_cb(void *arg, const struct fg_learn_version *v, bool active)
+{
+    struct find_version *f = arg;
+    if (v->version == f->version)
+        f->labels = v->labels;
+}
+
+/* How many labels version v was fitted on (0 for the built-in weights). */
+static size_t fitted_on(struct fg_learn_store *s, const char *route, int v)
+{
+    struct find_version f = {v, 0};
+    if (v > 0)
+        fg_learn_store_history(s, route, find_cb, &f);
+    return f.labels > 0 ? (size_t)f.labels : 0;
 }
 
 /* Load the store's active version of route i when it is not the one running. */
@@ -104,6 +145,7 @@ static void sync_active(struct fg_learn_store *s, size_t i)
         return;
     }
     swap_in(i, r, v);
+    g.own[i].fitted_n = fitted_on(s, rc->name, v);
     fg_info("route %s: running weights version %d", rc->name, v);
 }
 
@@ -235,21 +277,83 @@ static void fit_route(struct fg_learn_store *s, size_t i)
             "log loss %.3f -> %.3f, %s",
             rc->name, v.version, L.n, (long long)fit_ms, v.apgr_before, v.apgr_after, v.loss_before,
             v.loss_after, v.accepted ? "swapped in" : "kept the running weights");
-    if (v.accepted)
+    if (v.accepted) {
         swap_in(i, cand, v.version);
-    else
+        g.own[i].fitted_n = L.n;
+    } else
         fg_router_free(cand);
     free(blob);
     fg_learn_store_labels_free(&L);
 }
 
+/* ---- the route's own operating point ----------------------------------------- */
+
+static void say_point(const struct fg_route_cfg *rc, const struct fg_optpoint *op, bool first)
+{
+    struct own *o = &g.own[rc - g.app->cfg->routes];
+    if (!first && (int)op->verdict == o->verdict && op->beats_coin == o->beats_coin)
+        return; /* said already: the threshold moves with every label, the verdict rarely */
+    o->verdict = (int)op->verdict;
+    o->beats_coin = op->beats_coin;
+    char line[1024];
+    if (rc->quality_target > 0)
+        fg_info("route %s: quality_target %.3f from %zu labels of its own (not fitted on): %s",
+                rc->name, rc->quality_target, op->n, fg_optpoint_describe(op, line, sizeof line));
+    if (first && rc->cold_start != FG_COLD_CLASSIFIER)
+        fg_info("route %s: %d labels of its own: cold_start no longer applies", rc->name,
+                rc->learn.min_labels);
+}
+
+/* Recompute route i's operating point from its own labels when they or
+ * the running version changed, and publish it (an atomic pointer swap). */
+static void update_point(struct fg_learn_store *s, size_t i)
+{
+    const struct fg_route_cfg *rc = &g.app->cfg->routes[i];
+    struct own *o = &g.own[i];
+    const struct fg_router *cur = __atomic_load_n(&g.app->routers[i], __ATOMIC_ACQUIRE);
+    int64_t n = fg_learn_store_label_count(s, rc->name);
+    if (!cur || n < 0 || (n == o->labels && g.version[i] == o->version))
+        return;
+    if (!fg_learn_point_enough((size_t)n, rc->learn.min_labels))
+        return;
+    struct fg_learn_labels L;
+    if (fg_learn_store_labels(s, rc->name, cur->n_buckets, &L) < 0) {
+        fg_learn_store_labels_free(&L);
+        return;
+    }
+    o->labels = n;
+    o->version = g.version[i];
+    struct fg_optpoint *op = fg_xcalloc(1, sizeof *op);
+    fg_learn_point(cur, &L, o->fitted_n, HOLD_EVERY, rc->quality_target, op);
+    fg_learn_store_labels_free(&L);
+    struct fg_optpoint *old = __atomic_exchange_n(&g.app->learned_ops[i], op, __ATOMIC_ACQ_REL);
+    say_point(rc, op, !old);
+    if (old) /* a call may still be reading it */
+        retire(NULL, old);
+}
+
 /* ---- the thread ---------------------------------------------------------------- */
+
+/* Without a cross-process counter store, the learning budget is shared
+ * through the store's route_spend (learn_shadow.h). */
+static void sync_spend(struct fg_learn_store *s, size_t i)
+{
+    if (fg_shared_process()->ops->cross_process)
+        return;
+    const char *route = g.app->cfg->routes[i].name;
+    int64_t day = now_ms() / 86400000LL, mine = fg_learn_shadow_unsynced(i);
+    fg_learn_shadow_synced(i, day, fg_learn_store_add_spend(s, route, day, mine), mine);
+}
 
 static void tick(struct fg_learn_store *s)
 {
     const struct fg_config *cfg = g.app->cfg;
     for (size_t i = 0; i < cfg->n_routes; i++) {
         const struct fg_route_cfg *rc = &cfg->routes[i];
+        if (rc->learn.judge) {
+            sync_spend(s, i);
+            update_point(s, i);
+        }
         if (!learns(rc))
             continue;
         sync_active(s, i);
@@ -304,6 +408,11 @@ static void *train_main(void *arg)
     }
     g.tail = NULL;
     pthread_mutex_unlock(&g.mu);
+    /* the last second's learning spend, for the other replicas and the
+     * next start */
+    for (size_t i = 0; i < g.app->cfg->n_routes; i++)
+        if (g.app->cfg->routes[i].learn.judge)
+            sync_spend(s, i);
     fg_router_thread_cleanup();
     fg_json_thread_cleanup();
     fg_learn_store_close(s);
@@ -327,14 +436,24 @@ void fg_learn_train_start(struct fg_app *app)
     g.app = app;
     g.version = fg_xcalloc(cfg->n_routes, sizeof *g.version);
     g.base = fg_xcalloc(cfg->n_routes, sizeof *g.base);
-    for (size_t i = 0; i < cfg->n_routes; i++)
+    g.own = fg_xcalloc(cfg->n_routes, sizeof *g.own);
+    app->learned_ops = fg_xcalloc(cfg->n_routes, sizeof *app->learned_ops);
+    for (size_t i = 0; i < cfg->n_routes; i++) {
         g.base[i] = app->routers[i];
+        g.own[i].labels = -1;
+        g.own[i].verdict = -1;
+    }
     char host[32] = "";
     gethostname(host, sizeof host - 1);
     snprintf(g.owner, sizeof g.owner, "%s:%ld:%lld", host, (long)getpid(), (long long)now_ms());
     for (size_t i = 0; i < cfg->n_routes; i++)
         if (learns(&cfg->routes[i]))
             sync_active(s, i); /* before the first call: a learned version wins */
+    for (size_t i = 0; i < cfg->n_routes; i++)
+        if (cfg->routes[i].learn.judge) {
+            update_point(s, i); /* and so do its own labels */
+            sync_spend(s, i);   /* and the day's learning spend so far */
+        }
     g.stop = false;
     if (pthread_create(&g.th, NULL, train_main, s) != 0) {
         fg_warn("routing: cannot start the retraining thread");
@@ -400,9 +519,19 @@ void fg_learn_train_stop(void)
     while (g.retired) {
         struct retired *t = g.retired;
         g.retired = t->next;
-        fg_router_free(t->r);
+        if (t->r)
+            fg_router_free(t->r);
+        free(t->op);
         free(t);
     }
+    if (g.app && g.app->learned_ops) {
+        for (size_t i = 0; i < g.app->cfg->n_routes; i++)
+            free(g.app->learned_ops[i]);
+        free(g.app->learned_ops);
+        g.app->learned_ops = NULL;
+    }
+    free(g.own);
+    g.own = NULL;
     for (size_t i = 0; g.base && i < g.app->cfg->n_routes; i++)
         if (g.base[i] != g.app->routers[i]) /* fg_route_free frees the running one */
             fg_router_free(g.base[i]);

@@ -25,6 +25,19 @@
  *    is recorded with its evaluation, accepted or not.
  *  - A route with a `weights:` file is pinned: no label is fitted, no
  *    stored version is loaded.
+ *  - Also once a second (and before the first call), per route with
+ *    `learn:`: its operating point from its own labels (route/
+ *    learn_point.h) is recomputed when the label count or the running
+ *    version changed, once it has learn.min_labels, and published in
+ *    app->learned_ops[i] (an atomic pointer exchange; replaced points are
+ *    kept until stop, like weights; the array is allocated here and freed
+ *    at stop, after the workers); the verdict is logged when it changes.
+ *    Without a cross-process counter store (no `redis:`) the route's
+ *    learning spend is added to the store's route_spend and the other
+ *    replicas' charged to its budget (learn_shadow.h), once more when
+ *    the thread stops.  Stop it before fg_learn_shadow_free().
+ *  - A lost Postgres connection is reconnected by the store on its next
+ *    call (learn_store.h): labels and fits carry on.
  *  - The swap is an atomic pointer exchange of app->routers[i]; replaced
  *    weights stay allocated until fg_learn_train_stop() (after the workers
  *    are joined), since a call may still be scoring with them. */

@@ -145,6 +145,15 @@ describe('shadow evaluation of a route', () => {
     const all = rows(fr, '1').reduce((a, e) => a + e.cost_pico, 0);
     assert.ok(evalCost > 0);
     assert.ok(Math.abs(s.cost_usd - all / 1e12) < 1e-5, `${s.cost_usd} vs ${all / 1e12}`);
+    // and per route: what learning cost and the labels it bought
+    const ev = rows(fr, `route = 'routing_eval'`);
+    const lr = s.routing_learning.auto;
+    assert.equal(lr.calls, ev.length);
+    // spend-map money is rounded to the micro-dollar
+    assert.ok(Math.abs(lr.cost_usd - evalCost / 1e12) <= 0.5e-6, `${lr.cost_usd} vs ${evalCost / 1e12}`);
+    assert.equal(lr.labels.cheap_no_worse, ev.filter((e) => / label 1 /.test(e.route_reason)).length);
+    assert.equal(lr.labels.frontier_better, ev.filter((e) => / label 0 /.test(e.route_reason)).length);
+    assert.ok(lr.labels.cheap_no_worse >= 2 && lr.labels.frontier_better >= 1, JSON.stringify(lr));
   });
 
   test('frugal route report shows labels, APGR, tier shares and what learning cost', async () => {

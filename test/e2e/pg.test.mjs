@@ -365,6 +365,8 @@ describe('frugal migrate', { skip: !pg && 'Postgres is not installed' }, () => {
     const check = await runFrugal(['migrate', '-c', pgFile, '--check']);
     assert.equal(check.code, 1, 'a new database has pending migrations');
     assert.match(check.stdout, /ledger: 7 migration\(s\) pending/);
+    // the routing tables (labels, versions, the fitting lease, learning spend) too
+    assert.match(check.stdout, /routing: 2 migration\(s\) pending/);
     assert.doesNotMatch(check.stdout + check.stderr, /frugal@|host=/, 'the DSN is not printed');
     for (let round = 0; round < 2; round++) {
       const r = await runFrugal(['migrate', '-c', pgFile, '--copy-from', sqlite]);

@@ -44,6 +44,13 @@ static void store_checks(const char *dsn)
     assert_int_equal(fg_learn_store_add_label(s, "auto", "c2", 2, 1, CHECK_NB, &o[1].x, "the text"), 0);
     assert_int_equal(fg_learn_store_add_label(s, "other", "c3", 3, 1, CHECK_NB, &o[1].x, NULL), 0);
     assert_int_equal(fg_learn_store_new_labels(s, "auto"), 2);
+    assert_int_equal(fg_learn_store_label_count(s, "auto"), 2);
+    assert_int_equal(fg_learn_store_label_count(s, "nobody"), 0);
+    /* learning spend: per route and day, the running total back */
+    assert_int_equal(fg_learn_store_add_spend(s, "auto", 20000, 5), 5);
+    assert_int_equal(fg_learn_store_add_spend(s, "auto", 20000, 7), 12);
+    assert_int_equal(fg_learn_store_add_spend(s, "auto", 20001, 0), 0);
+    assert_int_equal(fg_learn_store_add_spend(s, "other", 20000, 1), 1);
     struct fg_learn_labels L;
     assert_int_equal(fg_learn_store_labels(s, "auto", CHECK_NB, &L), 0);
     assert_int_equal(L.n, 2);
@@ -122,6 +129,8 @@ static void store_checks_again(const char *dsn)
     int n = 0;
     assert_int_equal(fg_learn_store_history(s, "auto", count_version, &n), 0);
     assert_int_equal(n, 3);
+    /* another handle (another replica) adds to the same day's total */
+    assert_int_equal(fg_learn_store_add_spend(s, "auto", 20000, 3), 15);
     struct fg_learn_labels L;
     assert_int_equal(fg_learn_store_labels(s, "auto", CHECK_NB, &L), 0);
     assert_int_equal(L.n, 2);

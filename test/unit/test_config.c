@@ -497,11 +497,16 @@ static void test_route_learn(void **state)
                                   "    cheap: a\n"
                                   "    frontier: b\n"
                                   "    learn: {judge: b, budget_usd_per_day: 1, retrain_every: 7,"
-                                  " store_prompts: true}\n");
+                                  " store_prompts: true, min_labels: 20}\n"
+                                  "    quality_target: 0.9\n");
     assert_int_equal(c->routes[0].learn.retrain_every, 50); /* the default */
     assert_false(c->routes[0].learn.store_prompts);         /* features only by default */
     assert_int_equal(c->routes[2].learn.retrain_every, 7);
     assert_true(c->routes[2].learn.store_prompts);
+    /* quality_target from the route's own labels: no label file needed */
+    assert_float_equal(c->routes[2].quality_target, 0.9, 1e-12);
+    assert_int_equal(c->routes[2].learn.min_labels, 20);
+    assert_int_equal(c->routes[0].learn.min_labels, 50); /* the default */
     assert_float_equal(c->routes[0].learn.sample, 0.25, 1e-12);
     assert_string_equal(c->routes[0].learn.judge, "b");
     assert_int_equal(c->routes[0].learn.budget_micro, 2500000);
@@ -516,14 +521,15 @@ static void test_route_learn(void **state)
                        "budget_usd_per_day: -1}}\n"
                        "  - {name: r2, cheap: a, frontier: a, learn: {sample: 0.1, store: 1}}\n"
                        "  - {name: r3, cheap: a, frontier: a, learn: {judge: a, "
-                       "budget_usd_per_day: 1, retrain_every: 0}}\n",
+                       "budget_usd_per_day: 1, retrain_every: 0, min_labels: 0}}\n",
                        "6: routes[0].learn.sample: expected a number between 0 and 1, got \"2\"",
                        "6: routes[0].learn.budget_usd_per_day: must not be negative (got \"-1\")",
                        "6: routes[0].learn.judge: unknown model \"z\"",
                        "7: routes[1].learn.store: unknown key",
                        "7: routes[1].learn.judge: missing required key",
                        "7: routes[1].learn.budget_usd_per_day: missing required key",
-                       "8: routes[2].learn.retrain_every: must be between 1 and 1000000");
+                       "8: routes[2].learn.retrain_every: must be between 1 and 1000000",
+                       "8: routes[2].learn.min_labels: must be between 1 and 1000000");
 }
 
 static void test_bad_references_and_duplicates(void **state)
