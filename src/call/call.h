@@ -91,7 +91,10 @@ struct fg_call_serve {
     int provider_index;
     int deployment;             /* 0 = the model's own provider, k = deployments[k-1] */
     const char *upstream_model; /* the deployment's model id */
-    atomic_int *inflight;       /* the deployment's in-flight counter this
+    /* the model the upstream body names: the Azure deployment name on an
+     * azure_openai provider (azure.h), else upstream_model */
+    const char *wire_model;
+    atomic_int *inflight; /* the deployment's in-flight counter this
                                    attempt holds, or NULL (affinity.h) */
 };
 
@@ -172,6 +175,9 @@ struct fg_call_meter {
     bool upstream_cut;         /* the provider cut or stalled a stream that had begun */
     bool checked;              /* the reported usage was judged */
     const char *note;          /* why tokens were estimated (the record's error) */
+    const char *filtered;      /* the provider's content filter cut the answer or
+                                  refused the prompt (dialect/cfilter.h): the
+                                  record's error, or NULL */
     int64_t out_asked, out_n;  /* the request's output cap and choices (usage bounds) */
     int64_t answer_tokens_est; /* a complete answer's size / 4 */
     /* a provider priced by the hour: this attempt's share (selfhost.h) */
