@@ -281,7 +281,11 @@ struct fg_call {
     size_t raw_len;      /* client body (the client's memory) */
     struct fg_json body; /* index of raw, parsed once */
     bool stream;
-    const char *model_name;     /* as requested */
+    const char *model_name; /* as requested */
+    /* an Azure-shaped URL named the model (server/azure_in.h): url_model is
+     * it (model_name too), body_model the body's own "model", which goes
+     * upstream replaced; both NULL otherwise */
+    const char *url_model, *body_model;
     long client_max_tokens;     /* the client's own output limit, 0 = none */
     bool client_cache_marks;    /* the client placed its own cache_control */
     bool include_usage;         /* OpenAI client asked for the usage chunk */

@@ -419,7 +419,7 @@ static int stage_encode(struct fg_call *c)
         fg_promptcache_plan(&c->body, p, &o, &out);
         c->enc.n_edits += out.n;
     }
-    if (strcmp(c->serve.wire_model, c->model_name) != 0) {
+    if (strcmp(c->serve.wire_model, c->body_model ? c->body_model : c->model_name) != 0) {
         fg_call_edit_model(c);
     }
     fg_defer_encode(c);
