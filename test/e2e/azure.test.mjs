@@ -266,11 +266,12 @@ describe('Azure OpenAI provider (simulated Azure)', () => {
       assert.equal(l.response.status_code, 200);
       assert.match(l.response.body.choices[0].message.content, /Simulated reply from team-mini/);
     }
-    written += 2;
-    await ledgerFlushed(fr, written);
-    const rows = JSON.parse(execFileSync('sqlite3', ['-json', join(dir, 'ledger.db'),
-      `SELECT provider, status, saved_batch_pico FROM calls WHERE batch_id = '${b.id}'`], { encoding: 'utf8' }) || '[]');
-    assert.equal(rows.length, 2);
+    // the lines' records are committed with the batch's results
+    const rows = await waitFor(() => {
+      const got = JSON.parse(execFileSync('sqlite3', ['-json', join(dir, 'ledger.db'),
+        `SELECT provider, status, saved_batch_pico FROM calls WHERE batch_id = '${b.id}'`], { encoding: 'utf8' }) || '[]');
+      return got.length === 2 ? got : null;
+    }, { timeoutMs: 10000, what: 'the batch lines\' ledger records' });
     for (const r of rows) {
       assert.deepEqual([r.provider, r.status], ['az', 200]);
       assert.ok(BigInt(r.saved_batch_pico) > 0n, 'ran on the provider\'s batch API at its discount');
