@@ -253,8 +253,11 @@ void fg_api_handle(struct fg_edge_req *req, void *arg)
 
 bool fg_api_known_path(const char *path)
 {
+    enum fg_endpoint ep;
+    char dep[128];
     if (!strcmp(path, "/frugal/keys") || !strncmp(path, "/frugal/keys/", 13) ||
-        added_set(path) >= 0 || fg_passthru_path(path) || fg_dash_api_ui_path(path))
+        added_set(path) >= 0 || fg_passthru_path(path) || fg_dash_api_ui_path(path) ||
+        fg_azure_in_map(path, &ep, dep, sizeof dep) == 0)
         return true;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (!strcmp(path, routes[i].path))

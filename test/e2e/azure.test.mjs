@@ -249,6 +249,15 @@ describe('Azure OpenAI provider (simulated Azure)', () => {
     await rejectsWith(wrong.chat.completions.create(chat('no')), OpenAI.AuthenticationError);
   });
 
+  test('AzureOpenAI client with a large body (judged before it is read): known path, key in api-key', async () => {
+    const az = new AzureOpenAI({ endpoint: fr.url, apiKey: MASTER, apiVersion: API_VERSION, maxRetries: 0, timeout: 30000 });
+    const big = 'lorem ipsum '.repeat(12000); // ~144 KB: over the gate's small-body size
+    const data = await az.chat.completions.create(chat(`${big} and a question`));
+    assert.match(data.choices[0].message.content, /Simulated reply from team-mini/);
+    const wrong = new AzureOpenAI({ endpoint: fr.url, apiKey: 'sk-not-the-key', apiVersion: API_VERSION, maxRetries: 0 });
+    await rejectsWith(wrong.chat.completions.create(chat(big)), OpenAI.AuthenticationError);
+  });
+
   test('Azure-shaped inbound: a body without a model takes the URL\'s; unknown paths are a clear 404', async () => {
     const h = { 'api-key': MASTER };
     const ok = await call(fr, `/openai/deployments/gpt-4o-mini/chat/completions?api-version=${API_VERSION}`, {
