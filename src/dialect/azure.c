@@ -45,6 +45,17 @@ const char *fg_azure_query(struct fg_arena *a, const struct fg_provider_cfg *p, 
                            v ? p->api_version : "");
 }
 
+bool fg_azure_deployment_path(const char *path)
+{
+    static const char *const scoped[] = {
+        "/completions",        "/chat/completions", "/embeddings",         "/audio/transcriptions",
+        "/audio/translations", "/audio/speech",     "/images/generations", "/images/edits"};
+    for (size_t i = 0; path && i < sizeof scoped / sizeof scoped[0]; i++)
+        if (!strcmp(path, scoped[i]))
+            return true;
+    return false;
+}
+
 struct curl_slist *fg_azure_auth_header(const struct fg_provider_cfg *p, struct curl_slist *h)
 {
     if (!p->api_key)

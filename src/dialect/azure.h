@@ -39,6 +39,11 @@ const char *fg_azure_url(struct fg_arena *a, const struct fg_provider_cfg *p, co
 const char *fg_azure_query(struct fg_arena *a, const struct fg_provider_cfg *p, const char *url,
                            const char *query);
 
+/* Is path (an OpenAI path without /v1: "/audio/speech") one Azure serves
+ * per deployment ({base}/openai/deployments/{deployment}{path}), as the
+ * AzureOpenAI client's list has it (completions, audio, images, batches)? */
+bool fg_azure_deployment_path(const char *path);
+
 /* The provider key header: `api-key: KEY` on Azure, else
  * `Authorization: Bearer KEY` (nothing without a key); appended to h. */
 struct curl_slist *fg_azure_auth_header(const struct fg_provider_cfg *p, struct curl_slist *h);

@@ -330,9 +330,15 @@ static int start(struct fg_call *c, enum fg_edge_method method, const char *quer
 {
     struct fg_worker *w = c->w;
     const char *base = w->app->prov[c->serve.provider_index].openai_base;
-    const char *url =
-        fg_azure_query(&c->arena, c->serve.provider,
-                       fg_arena_printf(&c->arena, "%s%s", base, c->pass_path + 3), query);
+    const char *path = c->pass_path + 3; /* without /v1 */
+    /* Azure serves audio, images and completions per deployment (azure.h) */
+    bool scoped =
+        fg_azure_is(c->serve.provider) && c->serve.model && fg_azure_deployment_path(path);
+    const char *url = fg_azure_query(
+        &c->arena, c->serve.provider,
+        scoped ? fg_arena_printf(&c->arena, "%s/deployments/%s%s", base, c->serve.wire_model, path)
+               : fg_arena_printf(&c->arena, "%s%s", base, path),
+        query);
     CURL *e = fg_upstream_easy(w->up);
     c->up.headers = headers(c);
     curl_easy_setopt(e, CURLOPT_URL, url);
