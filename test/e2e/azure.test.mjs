@@ -168,8 +168,15 @@ describe('Azure OpenAI provider (simulated Azure)', () => {
     assert.equal(err.code, 'content_filter');
     assert.equal(err.param, 'prompt');
     assert.equal(err.error.innererror.code, 'ResponsibleAIPolicyViolation');
-    const r = await row(err.headers.get('x-frugal-request-id'));
+    let r = await row(err.headers.get('x-frugal-request-id'));
     assert.equal(r.status, 400);
+    assert.match(r.error ?? '', FILTERED);
+    // asked to stream: Azure still refuses with the JSON error
+    const serr = await rejectsWith(openai(fr).chat.completions.create(chat('bad #sim:prompt_filter', { stream: true })),
+      OpenAI.BadRequestError);
+    assert.equal(serr.code, 'content_filter');
+    r = await row(serr.headers.get('x-frugal-request-id'));
+    assert.deepEqual([r.stream, r.status], [1, 400]);
     assert.match(r.error ?? '', FILTERED);
   });
 
