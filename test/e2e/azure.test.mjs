@@ -143,6 +143,12 @@ describe('Azure OpenAI provider (simulated Azure)', () => {
     assert.equal(r.status, 200);
     assert.match(r.error ?? '', FILTERED, 'not an empty success');
     assert.ok(r.output_tokens > 0 && BigInt(r.cost_pico) > 0n, 'what Azure generated is still billed');
+    const id = response.headers.get('x-frugal-request-id');
+    const calls = await call(fr, '/frugal/calls?limit=50', { method: 'GET' });
+    const seen = calls.json.data.find((x) => x.id === id);
+    assert.ok(seen, 'the call is in /frugal/calls');
+    assert.equal(seen.status, 200);
+    assert.match(seen.error ?? '', FILTERED, 'the dashboard\'s live view shows it filtered');
   });
 
   test('content filter, streamed: the filtered finish reaches the client; recorded as content_filter', async () => {
