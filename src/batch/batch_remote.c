@@ -1,12 +1,14 @@
 /* batch_remote.c — see batch_remote.h. */
 #include "batch_remote.h"
 
+#include "azure.h"
 #include "vec.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 
 #define BEARER_SINCE "2026-10-21"
@@ -42,11 +44,22 @@ static struct curl_slist *auth_headers(const struct fg_remote *r, struct curl_sl
             return h;
         }
     }
-    if (key) {
-        snprintf(line, sizeof line, "Authorization: Bearer %s", key);
-        h = curl_slist_append(h, line);
-    }
-    return h;
+    return fg_azure_auth_header(r->provider, h); /* Azure's api-key, else a bearer token */
+}
+
+/* base + the formatted path, plus Azure's api-version (azure.h). */
+static void url_at(const struct fg_remote *r, char *url, size_t n, const char *fmt, ...)
+{
+    char path[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(path, sizeof path, fmt, ap);
+    va_end(ap);
+    if (fg_azure_is(r->provider))
+        snprintf(url, n, "%s%s%capi-version=%s", r->openai_base, path,
+                 strchr(path, '?') ? '&' : '?', r->provider->api_version);
+    else
+        snprintf(url, n, "%s%s", r->openai_base, path);
 }
 
 /* Shutdown must not wait for a slow provider: curl asks here often. */
@@ -119,10 +132,12 @@ static json_t *load(const struct buf *b)
 static const char *endpoint_of(const struct fg_remote *r)
 {
     /* the three endpoints a provider batch can run (batch_api.c checks) */
+    const char *ep = "/v1/chat/completions";
     if (r->endpoint &&
         (!strcmp(r->endpoint, "/v1/embeddings") || !strcmp(r->endpoint, "/v1/responses")))
-        return r->endpoint;
-    return "/v1/chat/completions";
+        ep = r->endpoint;
+    /* Azure names them without the /v1 (its batch docs: "/chat/completions") */
+    return fg_azure_is(r->provider) ? ep + 3 : ep;
 }
 
 static char *openai_jsonl(const struct fg_remote *r, const struct fg_batch_remote_req *reqs,
@@ -166,7 +181,7 @@ static int openai_submit(const struct fg_remote *r, const char *job_id,
     curl_mime_type(part, "application/jsonl");
     curl_mime_data(part, jsonl, len);
     char url[1024];
-    snprintf(url, sizeof url, "%s/files", r->openai_base);
+    url_at(r, url, sizeof url, "/files");
     struct buf out = {0};
     long st = http(r, "POST", url, NULL, 0, mime, &out, err, errlen);
     curl_mime_free(mime);
@@ -186,7 +201,7 @@ static int openai_submit(const struct fg_remote *r, const char *job_id,
                   "completion_window", "24h", "metadata", "frugal_job", job_id);
     char *body = json_dumps(req, JSON_COMPACT);
     json_decref(req);
-    snprintf(url, sizeof url, "%s/batches", r->openai_base);
+    url_at(r, url, sizeof url, "/batches");
     free(out.p);
     out = (struct buf){0};
     st = http(r, "POST", url, body, strlen(body), NULL, &out, err, errlen);
@@ -328,7 +343,7 @@ static int openai_file_lines(const struct fg_remote *r, const char *file_id,
     if (!file_id)
         return 0;
     char url[1024];
-    snprintf(url, sizeof url, "%s/files/%s/content", r->openai_base, file_id);
+    url_at(r, url, sizeof url, "/files/%s/content", file_id);
     struct buf out = {0};
     long st = http(r, "GET", url, NULL, 0, NULL, &out, err, errlen);
     if (st != 200) {
@@ -346,7 +361,7 @@ static int openai_poll(const struct fg_remote *r, const char *id, enum fg_batch_
                        fg_batch_remote_result_cb cb, void *arg, char *err, size_t errlen)
 {
     char url[1024];
-    snprintf(url, sizeof url, "%s/batches/%s", r->openai_base, id);
+    url_at(r, url, sizeof url, "/batches/%s", id);
     struct buf out = {0};
     long st = http(r, "GET", url, NULL, 0, NULL, &out, err, errlen);
     json_t *j = load(&out);
@@ -467,7 +482,7 @@ int fg_batch_remote_find(const struct fg_remote *r, const char *job_id, char *re
     if (r->dialect != FG_DIALECT_OPENAI)
         return 0;
     char url[1024];
-    snprintf(url, sizeof url, "%s/batches?limit=100", r->openai_base);
+    url_at(r, url, sizeof url, "/batches?limit=100");
     struct buf out = {0};
     long st = http(r, "GET", url, NULL, 0, NULL, &out, err, errlen);
     json_t *j = st == 200 ? load(&out) : NULL;
@@ -500,7 +515,7 @@ int fg_batch_remote_cancel(const struct fg_remote *r, const char *remote_id, cha
 {
     char url[1024];
     if (r->dialect == FG_DIALECT_OPENAI)
-        snprintf(url, sizeof url, "%s/batches/%s/cancel", r->openai_base, remote_id);
+        url_at(r, url, sizeof url, "/batches/%s/cancel", remote_id);
     else
         snprintf(url, sizeof url, "%s/v1/messages/batches/%s/cancel", r->anthropic_base, remote_id);
     struct buf out = {0};

@@ -224,6 +224,7 @@ void fg_call_next_attempt(struct fg_call *c)
     c->meter.priced = false;
     c->meter.checked = c->meter.estimated = c->meter.upstream_cut = false;
     c->meter.note = NULL;
+    c->meter.filtered = NULL;
     c->defer.flex_billed = c->defer.tier_seen = false; /* the new attempt's tier is its own */
     c->defer.batch_billed = false;
     c->meter.data_events = c->meter.answer_tokens_est = 0;
@@ -257,7 +258,7 @@ void fg_call_edit_model(struct fg_call *c)
 {
     int m = fg_json_get(&c->body, 0, "model");
     FG_ASSERT(m >= 0); /* resolve found the model by this member */
-    json_t *js = json_string(c->serve.upstream_model);
+    json_t *js = json_string(c->serve.wire_model);
     char *q = json_dumps(js, JSON_ENCODE_ANY); /* escaped as JSON wants */
     json_decref(js);
     fg_call_edit(c, c->body.t[m].start, c->body.t[m].end, fg_arena_strdup(&c->arena, q));
@@ -278,6 +279,7 @@ void fg_call_use_model(struct fg_call *c, const struct fg_model_cfg *m)
     c->serve.provider_index = m->provider_index;
     c->serve.provider = &c->snap->cfg->providers[m->provider_index];
     c->serve.upstream_model = m->model;
+    c->serve.wire_model = m->deployment ? m->deployment : m->model;
     c->out = fg_provider_for(c->in, m->dialect, c->serve.provider->responses);
 }
 
@@ -294,6 +296,7 @@ void fg_call_use_deployment(struct fg_call *c, int k)
     c->serve.provider_index = d->provider_index;
     c->serve.provider = &c->snap->cfg->providers[d->provider_index];
     c->serve.upstream_model = d->model;
+    c->serve.wire_model = d->deployment ? d->deployment : d->model;
     /* deployments may differ in whether they serve the Responses API */
     c->out = fg_provider_for(c->in, m->dialect, c->serve.provider->responses);
 }

@@ -91,7 +91,10 @@ struct fg_call_serve {
     int provider_index;
     int deployment;             /* 0 = the model's own provider, k = deployments[k-1] */
     const char *upstream_model; /* the deployment's model id */
-    atomic_int *inflight;       /* the deployment's in-flight counter this
+    /* the model the upstream body names: the Azure deployment name on an
+     * azure_openai provider (azure.h), else upstream_model */
+    const char *wire_model;
+    atomic_int *inflight; /* the deployment's in-flight counter this
                                    attempt holds, or NULL (affinity.h) */
 };
 
@@ -180,6 +183,9 @@ struct fg_call_meter {
     bool upstream_cut;         /* the provider cut or stalled a stream that had begun */
     bool checked;              /* the reported usage was judged */
     const char *note;          /* why tokens were estimated (the record's error) */
+    const char *filtered;      /* the provider's content filter cut the answer or
+                                  refused the prompt (dialect/cfilter.h): the
+                                  record's error, or NULL */
     int64_t out_asked, out_n;  /* the request's output cap and choices (usage bounds) */
     int64_t answer_tokens_est; /* a complete answer's size / 4 */
     /* a provider priced by the hour: this attempt's share (selfhost.h) */
@@ -287,7 +293,11 @@ struct fg_call {
     size_t raw_len;      /* client body (the client's memory) */
     struct fg_json body; /* index of raw, parsed once */
     bool stream;
-    const char *model_name;     /* as requested */
+    const char *model_name; /* as requested */
+    /* an Azure-shaped URL named the model (server/azure_in.h): url_model is
+     * it (model_name too), body_model the body's own "model", which goes
+     * upstream replaced; both NULL otherwise */
+    const char *url_model, *body_model;
     long client_max_tokens;     /* the client's own output limit, 0 = none */
     bool client_cache_marks;    /* the client placed its own cache_control */
     bool include_usage;         /* OpenAI client asked for the usage chunk */

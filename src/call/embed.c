@@ -1,6 +1,7 @@
 /* embed.c — see embed.h. */
 #include "embed.h"
 
+#include "azure.h"
 #include "assert.h"
 #include "meter.h"
 #include "price.h"
@@ -390,6 +391,8 @@ void fg_embed_encode(struct fg_call *c)
 
 const char *fg_embed_url(struct fg_call *c)
 {
+    if (fg_azure_is(c->serve.provider))
+        return fg_azure_url(&c->arena, c->serve.provider, c->serve.wire_model, FG_EP_EMBEDDINGS);
     return fg_arena_printf(&c->arena, "%s/embeddings", fg_relay_openai_base(c));
 }
 

@@ -1,6 +1,8 @@
 /* meter.c — see meter.h. */
 #include "meter.h"
 
+#include "cfilter.h"
+
 #include "admit.h"
 #include "attrib.h"
 #include "busters.h"
@@ -151,6 +153,21 @@ static void keep_eval_text(void *arg, int str)
         c->rt.text_len += (size_t)n;
 }
 
+/* A filtered answer is recorded as such, not as an empty success. */
+#define FILTERED_ANSWER                                                                            \
+    FG_CFILTER_TAG ": the provider's content filter cut the answer (finish_reason "                \
+                   "content_filter)"
+
+void fg_meter_filtered_error(struct fg_call *c)
+{
+    if (c->up.status >= 400 && fg_cfilter_error(&c->up.resp))
+        c->meter.filtered = fg_arena_printf(
+            &c->arena,
+            FG_CFILTER_TAG ": the provider's content filter refused the prompt (HTTP %ld, code "
+                           "content_filter)",
+            c->up.status);
+}
+
 void fg_meter_response(struct fg_call *c)
 {
     const struct fg_json *j = &c->up.resp;
@@ -165,6 +182,8 @@ void fg_meter_response(struct fg_call *c)
         c->out->answer_text(j, 0, keep_eval_text, c);
     }
     check_usage(c); /* before the response cache keeps these tokens */
+    if (fg_cfilter_answer(j))
+        c->meter.filtered = FILTERED_ANSWER;
 }
 
 bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
@@ -172,6 +191,8 @@ bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev)
     if (ev->data_len == 0)
         return true;
     c->meter.data_events++;
+    if (!c->meter.filtered && c->out->dialect == FG_DIALECT_OPENAI && fg_cfilter_event(ev))
+        c->meter.filtered = FILTERED_ANSWER;
     struct fg_stream_read r = {.usage = -1, .text = {-1, -1}};
     if (!c->out->stream_read(ev, c->so.wanted, &c->up.resp, &r))
         return true;
@@ -404,6 +425,8 @@ void fg_meter_submit(struct fg_call *c, bool final)
     const char *err = c->status >= 400 || c->err.cls != FG_E_NONE ? c->err.msg : NULL;
     if (c->meter.estimated && c->meter.note)
         err = c->meter.note;
+    if (c->meter.filtered)
+        err = c->meter.filtered;
     const char *key_id = c->who.key_id ? c->who.key_id : "anonymous";
     const char *key_name = c->who.vkey ? c->who.vkey->k.name : NULL;
     const char *model = c->serve.model ? c->serve.model->name : NULL;

@@ -28,6 +28,9 @@ int fg_meter_request(struct fg_call *c);
 void fg_meter_encode(struct fg_call *c);
 void fg_meter_response(struct fg_call *c);
 bool fg_meter_event(struct fg_call *c, const struct fg_sse_event *ev);
+/* An upstream error body (parsed in c->up.resp) that is the provider's
+ * content filter refusing the prompt marks the record (cfilter.h). */
+void fg_meter_filtered_error(struct fg_call *c);
 void fg_meter_price(struct fg_call *c);
 void fg_meter_cost_headers(struct fg_call *c);
 void fg_meter_cost_comment(struct fg_call *c, struct evbuffer *out);

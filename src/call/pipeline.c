@@ -301,7 +301,7 @@ static int encode_translated(struct fg_call *c)
 {
     const struct fg_builtin_price *b = fg_price_lookup(c->serve.upstream_model);
     struct fg_translate_opts o = {
-        .upstream_model = c->serve.upstream_model,
+        .upstream_model = c->serve.wire_model,
         .anthropic_version = c->serve.provider->anthropic_version,
         .default_max_tokens = max_output_tokens(c->serve.model),
         .native_structured = b ? b->supports_response_schema : false,
@@ -428,7 +428,7 @@ static int stage_encode(struct fg_call *c)
         fg_promptcache_plan(&c->body, p, &o, &out);
         c->enc.n_edits += out.n;
     }
-    if (strcmp(c->serve.upstream_model, c->model_name) != 0) {
+    if (strcmp(c->serve.wire_model, c->body_model ? c->body_model : c->model_name) != 0) {
         fg_call_edit_model(c);
     }
     fg_defer_encode(c);

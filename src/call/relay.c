@@ -1,5 +1,6 @@
 /* relay.c — see relay.h. */
 #include "relay.h"
+#include "azure.h"
 #include "share.h"
 #include "clock.h"
 #include "defer.h"
@@ -751,6 +752,8 @@ static bool finish_buffered(struct fg_call *c)
     size_t n = evbuffer_get_length(b);
     const char *s = (const char *)evbuffer_pullup(b, -1);
     bool json_ok = n && fg_json_parse(&c->up.resp, s, n) == 0;
+    if (json_ok)
+        fg_meter_filtered_error(c);
     if (c->up.status >= 200 && c->up.status < 300 && !json_ok) {
         fg_err_set(&c->err, FG_E_UPSTREAM, NULL, "upstream_malformed",
                    "upstream provider '%s' returned a malformed response (not JSON: %s)",
@@ -1132,8 +1135,10 @@ int fg_relay_start(struct fg_call *c)
     struct fg_worker *w = c->w;
     CURL *e = fg_upstream_easy(w->up);
     const char *url =
-        c->endpoint == FG_EP_EMBEDDINGS
-            ? fg_embed_url(c)
+        c->endpoint == FG_EP_EMBEDDINGS ? fg_embed_url(c)
+        : fg_azure_is(c->serve.provider)
+            /* per deployment: not prebuilt */
+            ? fg_azure_url(&c->arena, c->serve.provider, c->serve.wire_model, upstream_endpoint(c))
             : c->snap->prov[c->serve.provider_index].url[c->out->dialect][upstream_endpoint(c)];
     struct curl_slist *headers = add_headers(c);
     fg_sse_init(&c->up.sse, MAX_SSE_EVENT);

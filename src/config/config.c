@@ -899,6 +899,7 @@ static const struct field provider_fields[] = {
     STR("api_key", PRV, api_key, NULL),
     STR("batch", PRV, batch, check_batch),
     STR("anthropic_version", PRV, anthropic_version, NULL),
+    STR("api_version", PRV, api_version, NULL),
     INT("timeout_ms", PRV, timeout_ms, 1, INT_MAX),
     INT("connect_timeout_ms", PRV, connect_timeout_ms, 1, INT_MAX),
     FLD("responses", F_BOOL, PRV, responses),
@@ -914,6 +915,7 @@ static const struct field model_fields[] = {
     STR("name", MDL, name, NULL),
     STR("provider", MDL, provider, NULL),
     STR("model", MDL, model, NULL),
+    STR("deployment", MDL, deployment, NULL),
     OTHER("dialect"),
     OTHER("price"),
     OTHER("deployments"),
@@ -1107,11 +1109,20 @@ static void strip_slashes(char *s)
         s[--n] = '\0';
 }
 
+/* An Azure api-version or deployment name: it is put into URLs as is. */
+static bool azure_token_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= 64 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                     "0123456789-_.") == n;
+}
+
 /* Real providers fix the dialect; the sim speaks both, so the model says
  * which one it plays (`given` is -1 when the key is absent). */
 static enum fg_dialect dialect_for(const struct fg_provider_cfg *p, int given, const char *name)
 {
-    if (p && p->type == FG_PROV_OPENAI)
+    if (p && (p->type == FG_PROV_OPENAI || p->type == FG_PROV_AZURE))
         return FG_DIALECT_OPENAI;
     if (p && p->type == FG_PROV_ANTHROPIC)
         return FG_DIALECT_ANTHROPIC;
@@ -1198,8 +1209,39 @@ static bool provider_type(struct ld *ld, const struct node *n, const char *path,
         *out = s[0] == 'o' ? FG_PROV_OPENAI : s[0] == 'a' ? FG_PROV_ANTHROPIC : FG_PROV_SIM;
         return true;
     }
-    err_at(ld, v->line, sub, "must be openai, anthropic or sim (got \"%.40s\")", s);
+    if (!strcmp(s, "azure_openai")) {
+        *out = FG_PROV_AZURE;
+        return true;
+    }
+    err_at(ld, v->line, sub, "must be openai, anthropic, azure_openai or sim (got \"%.40s\")", s);
     return false;
+}
+
+/* An Azure resource has no default endpoint and every call names an API
+ * version; api_version means nothing to other providers. */
+static void check_azure_provider(struct ld *ld, const struct node *n, const char *path,
+                                 const struct fg_provider_cfg *p)
+{
+    char sub[PATHLEN];
+    if (p->type != FG_PROV_AZURE) {
+        path_key(sub, path, "api_version");
+        if (p->api_version)
+            err_at(ld, map_get(n, "api_version")->line, sub,
+                   "applies to azure_openai providers only");
+        return;
+    }
+    if (!p->base_url) {
+        path_key(sub, path, "base_url");
+        err_at(ld, n->line, sub,
+               "missing required key (an azure_openai provider's resource endpoint, e.g. "
+               "https://NAME.openai.azure.com)");
+    }
+    path_key(sub, path, "api_version");
+    if (!p->api_version)
+        err_at(ld, n->line, sub, "missing required key (e.g. 2024-10-21)");
+    else if (!azure_token_ok(p->api_version))
+        err_at(ld, map_get(n, "api_version")->line, sub,
+               "must be letters, digits, '-', '_' or '.' (it goes into every URL)");
 }
 
 static void load_provider(struct ld *ld, const struct node *n, const char *path,
@@ -1226,6 +1268,8 @@ static void load_provider(struct ld *ld, const struct node *n, const char *path,
             require(ld, cost, sub, "max_concurrency");
         }
     }
+    if (typed)
+        check_azure_provider(ld, n, path, p);
     if (!p->responses && typed && p->type == FG_PROV_ANTHROPIC) {
         char sub[PATHLEN];
         path_key(sub, path, "responses");
@@ -1269,6 +1313,29 @@ static int model_dialect_key(struct ld *ld, const struct node *n, const char *pa
     return -1;
 }
 
+/* `deployment:` of a model (or one of its deployments) on provider p:
+ * required to be a URL-safe name on azure_openai (defaulting to `dflt`),
+ * refused elsewhere. */
+static void azure_deployment(struct ld *ld, const struct node *n, const char *path,
+                             const struct fg_provider_cfg *p, char **dep, const char *dflt)
+{
+    char sub[PATHLEN];
+    path_key(sub, path, "deployment");
+    const struct node *v = map_get(n, "deployment");
+    if (p && p->type != FG_PROV_AZURE && *dep) {
+        err_at(ld, v->line, sub, "applies to models on azure_openai providers only");
+        return;
+    }
+    if (!p || p->type != FG_PROV_AZURE)
+        return;
+    if (!*dep && dflt)
+        *dep = fg_xstrdup(dflt);
+    if (*dep && !azure_token_ok(*dep))
+        err_at(ld, v ? v->line : n->line, sub,
+               "must be an Azure deployment name: letters, digits, '-', '_' or '.' (got \"%.80s\")",
+               *dep);
+}
+
 /* Links the model to its provider and settles its wire dialect. */
 static void resolve_model(struct ld *ld, const struct node *n, const char *path,
                           struct fg_model_cfg *m)
@@ -1285,6 +1352,7 @@ static void resolve_model(struct ld *ld, const struct node *n, const char *path,
     if (p)
         m->provider_index = (int)(p - c->providers);
     m->dialect = dialect_for(p, given, m->name);
+    azure_deployment(ld, n, path, p, &m->deployment, m->model);
     if (p && p->type != FG_PROV_SIM && given >= 0 && given != (int)m->dialect) {
         path_key(sub, path, "dialect");
         err_at(ld, map_get(n, "dialect")->line, sub,
@@ -1300,6 +1368,7 @@ static void load_deployment(struct ld *ld, const struct node *n, const char *pat
     static const struct field fields[] = {
         STR("provider", struct fg_deployment, provider, NULL),
         STR("model", struct fg_deployment, model, NULL),
+        STR("deployment", struct fg_deployment, deployment, NULL),
     };
     d->line = n->line;
     d->provider_index = -1;
@@ -1322,6 +1391,8 @@ static void load_deployment(struct ld *ld, const struct node *n, const char *pat
                d->provider);
     if (p)
         d->provider_index = (int)(p - ld->cfg->providers);
+    /* the same Azure deployment name on another resource, unless told */
+    azure_deployment(ld, n, path, p, &d->deployment, m->deployment ? m->deployment : d->model);
 }
 
 static void load_deployments(struct ld *ld, const struct node *v, const char *path,
@@ -2192,6 +2263,7 @@ static void free_provider(struct fg_provider_cfg *p)
     free(p->api_key);
     free(p->batch);
     free(p->anthropic_version);
+    free(p->api_version);
 }
 
 void fg_config_free(struct fg_config *c)
@@ -2204,9 +2276,11 @@ void fg_config_free(struct fg_config *c)
         free(c->models[i].name);
         free(c->models[i].provider);
         free(c->models[i].model);
+        free(c->models[i].deployment);
         for (size_t k = 0; k < c->models[i].n_deployments; k++) {
             free(c->models[i].deployments[k].provider);
             free(c->models[i].deployments[k].model);
+            free(c->models[i].deployments[k].deployment);
         }
         free(c->models[i].deployments);
         free(c->models[i].schedule);

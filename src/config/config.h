@@ -30,7 +30,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum fg_provider_type { FG_PROV_OPENAI, FG_PROV_ANTHROPIC, FG_PROV_SIM };
+/* FG_PROV_AZURE: Azure OpenAI (`azure_openai`), OpenAI's wire dialect at
+ * Azure's paths (/openai/deployments/{deployment}/...?api-version=V) with
+ * the `api-key` header (dialect/azure.h). */
+enum fg_provider_type { FG_PROV_OPENAI, FG_PROV_ANTHROPIC, FG_PROV_SIM, FG_PROV_AZURE };
 /* FG_DIALECT_RESPONSES names a request *body shape* (OpenAI's Responses
  * API) for the modules that read bodies (prefix, attrib, router, response
  * cache); it is never a provider's wire dialect, which stays OpenAI. */
@@ -60,6 +63,8 @@ struct fg_provider_cfg {
     char *batch;             /* "provider" | "local" (default "provider") */
     char *anthropic_version; /* version used for requests frugal builds itself
                                 (default "2026-10-21") */
+    char *api_version;       /* azure_openai: the api-version query parameter
+                                every call carries (required); else NULL */
     int timeout_ms;          /* whole upstream call, non-streaming (default 600000) */
     int connect_timeout_ms;  /* default 5000 */
     /* serves OpenAI's Responses API (/v1/responses); false: Chat Completions
@@ -88,7 +93,9 @@ struct fg_provider_cfg {
 #define FG_CONFIG_AFFINITY_MARGIN 8
 struct fg_deployment {
     char *provider;
-    char *model; /* upstream id, defaults to the model's */
+    char *model;      /* upstream id, defaults to the model's */
+    char *deployment; /* azure_openai: the Azure deployment name (defaults to
+                         the model's deployment, else `model`); else NULL */
     int provider_index;
     int line;
 };
@@ -97,6 +104,9 @@ struct fg_model_cfg {
     char *name;                       /* what clients send */
     char *provider;                   /* provider name */
     char *model;                      /* upstream id (defaults to name) */
+    char *deployment;                 /* azure_openai provider: the Azure deployment
+                                         name in its URLs and bodies (defaults to
+                                         model); else NULL */
     enum fg_dialect dialect;          /* wire dialect upstream: from the provider's
                                 type; for sim: `dialect:` key or claude-* */
     struct fg_price price;            /* config override; -1 fields fall back to the

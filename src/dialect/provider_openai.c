@@ -5,6 +5,7 @@
 #include "translate_internal.h"
 
 #include "arena.h"
+#include "azure.h"
 #include "replay.h"
 
 #include <event2/buffer.h>
@@ -170,11 +171,7 @@ static void oa_upstream_headers(const struct fg_provider_cfg *p, const char *cli
                                 struct curl_slist **h)
 {
     (void)client_version;
-    if (p->api_key) {
-        char auth[512];
-        snprintf(auth, sizeof auth, "Bearer %s", p->api_key);
-        *h = fg_provider_header_add(*h, "Authorization", auth);
-    }
+    *h = fg_azure_auth_header(p, *h); /* Azure's api-key, else a bearer token */
 }
 
 static bool oa_wants_json(const struct fg_json *b)

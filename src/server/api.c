@@ -1,5 +1,6 @@
 /* api.c — see api.h. */
 #include "api.h"
+#include "azure_in.h"
 
 #include "auth.h"
 #include "assert.h"
@@ -148,6 +149,36 @@ static void reply_err(struct fg_edge_req *req, const struct fg_dialect_ops *d,
 
 static void model_by_id(struct fg_worker *w, struct fg_edge_req *req, const struct fg_principal *p,
                         const char *id);
+static void inference(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
+                      const struct fg_principal *p, enum fg_endpoint ep, const char *url_model);
+
+/* Azure-shaped URLs (azure_in.h): the same calls as their /v1 paths. */
+static void azure_inbound(struct fg_worker *w, struct fg_edge_req *req, const char *path)
+{
+    enum fg_endpoint ep;
+    char dep[128];
+    if (fg_azure_in_map(path, &ep, dep, sizeof dep) < 0) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "Unknown path: %.200s is not an endpoint of this gateway (Azure-shaped paths: "
+                 "/openai/deployments/NAME/chat/completions, .../embeddings, /openai/responses).",
+                 path);
+        reply_err(req, &fg_provider_openai, FG_E_NOT_FOUND, NULL, "unknown_url", msg);
+        return;
+    }
+    if (fg_edge_req_method(req) != FG_EDGE_POST) {
+        fg_edge_resp_header(req, "Allow", "POST");
+        reply_err(req, &fg_provider_openai, FG_E_METHOD, NULL, "method_not_allowed",
+                  "Method not allowed: this path accepts POST only.");
+        return;
+    }
+    struct fg_principal p;
+    if (fg_auth_request(w, req, &fg_provider_openai, &p) < 0)
+        return;
+    const struct fg_dialect_ops *d =
+        ep == FG_EP_RESPONSES ? &fg_provider_responses : &fg_provider_openai;
+    inference(w, req, d, &p, ep, dep[0] ? dep : NULL);
+}
 
 void fg_api_handle(struct fg_edge_req *req, void *arg)
 {
@@ -194,6 +225,10 @@ void fg_api_handle(struct fg_edge_req *req, void *arg)
             fg_responses_api_handle(w, req, &p, path);
         return;
     }
+    if (fg_azure_in_path(path)) {
+        azure_inbound(w, req, path);
+        return;
+    }
     if (path && fg_dash_api_ui_path(path)) {
         fg_dash_api_ui(w, req, path); /* the page holds no data: no key */
         return;
@@ -221,13 +256,35 @@ void fg_api_handle(struct fg_edge_req *req, void *arg)
 
 bool fg_api_known_path(const char *path)
 {
+    enum fg_endpoint ep;
+    char dep[128];
     if (!strcmp(path, "/frugal/keys") || !strncmp(path, "/frugal/keys/", 13) ||
-        added_set(path) >= 0 || fg_passthru_path(path) || fg_dash_api_ui_path(path))
+        added_set(path) >= 0 || fg_passthru_path(path) || fg_dash_api_ui_path(path) ||
+        fg_azure_in_map(path, &ep, dep, sizeof dep) == 0)
         return true;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (!strcmp(path, routes[i].path))
             return true;
     return false;
+}
+
+/* An Azure-shaped call whose body names no model (Azure reads it from the
+ * URL): the body gets the URL's model as its first member, parsed again
+ * (this path only; the copy lives in the call's arena). */
+static int model_from_url(struct fg_call *c)
+{
+    json_t *js = json_string(c->url_model);
+    char *q = json_dumps(js, JSON_ENCODE_ANY);
+    json_decref(js);
+    const char *rest = c->raw + c->body.t[0].start + 1; /* after '{' */
+    size_t before = (size_t)(rest - c->raw), after = c->raw_len - before;
+    bool empty = fg_json_child(&c->body, 0) < 0;
+    char *raw = fg_arena_printf(&c->arena, "%.*s\"model\":%s%s%.*s", (int)before, c->raw, q,
+                                empty ? "" : ",", (int)after, rest);
+    free(q);
+    c->raw = raw;
+    c->raw_len = strlen(raw);
+    return fg_json_parse(&c->body, c->raw, c->raw_len);
 }
 
 /* Parse and check the body (c->raw, c->raw_len); 0 or -1 with c->err set. */
@@ -247,7 +304,11 @@ static int parse_body(struct fg_call *c)
     const struct fg_server_cfg *sc = &c->w->app->cfg->server;
     c->body.max_depth = (uint32_t)sc->max_json_depth;
     c->body.unique_keys = true;
-    if (fg_json_parse(&c->body, c->raw, c->raw_len) < 0) {
+    int parsed = fg_json_parse(&c->body, c->raw, c->raw_len);
+    if (parsed == 0 && c->url_model && fg_json_get(&c->body, 0, "model") < 0 &&
+        fg_json_type(&c->body, 0) == FG_J_OBJ)
+        parsed = model_from_url(c);
+    if (parsed < 0) {
         if (c->body.err == fg_json_err_dup) {
             /* providers keep the last of repeated names: frugal must not
              * price or route one reading while the provider runs another */
@@ -302,11 +363,16 @@ static int parse_body(struct fg_call *c)
                               "model names are printable text.",
                               i);
     c->model_name = name;
+    if (c->url_model) { /* the URL names the model; the body's goes upstream replaced */
+        c->body_model = name;
+        c->model_name = c->url_model;
+    }
     return 0;
 }
 
+/* url_model: the model an Azure-shaped URL named (azure_in.h), or NULL. */
 static void inference(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
-                      const struct fg_principal *p, enum fg_endpoint ep)
+                      const struct fg_principal *p, enum fg_endpoint ep, const char *url_model)
 {
     if (w->draining) {
         reply_err(req, d, FG_E_UNAVAILABLE, NULL, "shutting_down",
@@ -320,6 +386,8 @@ static void inference(struct fg_worker *w, struct fg_edge_req *req, const struct
     c->who.vkey = p->vkey;
     c->endpoint = ep;
     fg_callreq_read(c, req);
+    if (url_model)
+        c->url_model = fg_arena_strdup(&c->arena, url_model);
     if (d->client_versioned)
         c->client_version = c->rq.anthropic_version;
     struct evbuffer *in = fg_edge_req_body(req);
@@ -345,37 +413,37 @@ void fg_api_run_call(struct fg_call *c)
 static void h_chat(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
                    const struct fg_principal *p)
 {
-    inference(w, req, &fg_provider_openai, p, FG_EP_CHAT);
+    inference(w, req, &fg_provider_openai, p, FG_EP_CHAT, NULL);
 }
 
 static void h_messages(struct fg_worker *w, struct fg_edge_req *req, const struct fg_dialect_ops *d,
                        const struct fg_principal *p)
 {
-    inference(w, req, &fg_provider_anthropic, p, FG_EP_MESSAGES);
+    inference(w, req, &fg_provider_anthropic, p, FG_EP_MESSAGES, NULL);
 }
 
 static void h_count_tokens(struct fg_worker *w, struct fg_edge_req *req,
                            const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    inference(w, req, &fg_provider_anthropic, p, FG_EP_COUNT_TOKENS);
+    inference(w, req, &fg_provider_anthropic, p, FG_EP_COUNT_TOKENS, NULL);
 }
 
 static void h_embeddings(struct fg_worker *w, struct fg_edge_req *req,
                          const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    inference(w, req, &fg_provider_openai, p, FG_EP_EMBEDDINGS);
+    inference(w, req, &fg_provider_openai, p, FG_EP_EMBEDDINGS, NULL);
 }
 
 static void h_responses(struct fg_worker *w, struct fg_edge_req *req,
                         const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    inference(w, req, &fg_provider_responses, p, FG_EP_RESPONSES);
+    inference(w, req, &fg_provider_responses, p, FG_EP_RESPONSES, NULL);
 }
 
 static void h_resp_input_tokens(struct fg_worker *w, struct fg_edge_req *req,
                                 const struct fg_dialect_ops *d, const struct fg_principal *p)
 {
-    inference(w, req, &fg_provider_responses, p, FG_EP_RESP_INPUT_TOKENS);
+    inference(w, req, &fg_provider_responses, p, FG_EP_RESP_INPUT_TOKENS, NULL);
 }
 
 /* OpenAI list shape by default; Anthropic's when the client sent

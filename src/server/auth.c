@@ -27,7 +27,9 @@ static const char *client_key(struct fg_edge_req *h)
     const char *v = fg_edgeq_header(h, "authorization");
     if (v && !strncasecmp(v, "Bearer ", 7))
         return v + 7;
-    return fg_edgeq_header(h, "x-api-key");
+    v = fg_edgeq_header(h, "x-api-key");
+    /* Azure's header (the AzureOpenAI SDK client, azure_in.h) */
+    return v ? v : fg_edgeq_header(h, "api-key");
 }
 
 static int deny(struct fg_edge_req *req, const struct fg_dialect_ops *d, const char *code,

@@ -266,13 +266,15 @@ static int add_call(void *arg, const struct fg_record *r)
 {
     char ts[40];
     const char *model = r->model && r->model[0] ? r->model : r->model_requested;
-    json_t *o = json_pack("{ss,ss,ss?,ss?,ss?,ss?,si,sb,so,so,sI,sI,sI}", "id", r->id, "ts",
-                          fg_period_rfc3339(r->ts_ms, ts, sizeof ts), "key_id", r->key_id, "model",
-                          model, "route", r->route, "cache", r->cache, "status", r->status,
-                          "stream", r->stream, "cost_usd", fg_report_usd(r->cost_pico), "saved_usd",
-                          fg_report_usd(r->baseline_pico - r->cost_pico), "latency_ms",
-                          (json_int_t)(r->latency_us / 1000), "input_tokens",
-                          (json_int_t)r->tok.input, "output_tokens", (json_int_t)r->tok.output);
+    /* error: why a call fell short, e.g. "content_filter: …" on an answer
+     * the provider's filter cut (status 200) */
+    json_t *o = json_pack(
+        "{ss,ss,ss?,ss?,ss?,ss?,si,sb,so,so,sI,sI,sI,ss?}", "id", r->id, "ts",
+        fg_period_rfc3339(r->ts_ms, ts, sizeof ts), "key_id", r->key_id, "model", model, "route",
+        r->route, "cache", r->cache, "status", r->status, "stream", r->stream, "cost_usd",
+        fg_report_usd(r->cost_pico), "saved_usd", fg_report_usd(r->baseline_pico - r->cost_pico),
+        "latency_ms", (json_int_t)(r->latency_us / 1000), "input_tokens", (json_int_t)r->tok.input,
+        "output_tokens", (json_int_t)r->tok.output, "error", r->error);
     if (o)
         json_array_append_new(arg, o);
     return 0;

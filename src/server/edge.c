@@ -485,6 +485,8 @@ static const char *head_fields(struct fg_edge_req *r, int *te, int *host)
             h->authorization = v;
         } else if (name_is(n, x->nl, "x-api-key")) {
             h->api_key = v;
+        } else if (name_is(n, x->nl, "api-key") && !h->api_key.n) {
+            h->api_key = v; /* Azure's (azure_in.h); x-api-key wins, as in auth.c */
         } else if (name_is(n, x->nl, "anthropic-version")) {
             h->anthropic = true;
         }

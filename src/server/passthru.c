@@ -1,6 +1,7 @@
 /* passthru.c — see passthru.h. */
 #include "passthru.h"
 
+#include "azure.h"
 #include "pipeline.h"
 
 #include "admit.h"
@@ -322,20 +323,22 @@ static struct curl_slist *headers(struct fg_call *c)
         h = fg_provider_header_add(h, "x-sim-fault", fault);
     if (!fg_edgeq_header(in, "content-type"))
         h = curl_slist_append(h, "Content-Type:"); /* curl's form default is not ours */
-    if (c->serve.provider->api_key) {
-        char auth[512];
-        snprintf(auth, sizeof auth, "Bearer %s", c->serve.provider->api_key);
-        h = fg_provider_header_add(h, "Authorization", auth);
-    }
-    return h;
+    return fg_azure_auth_header(c->serve.provider, h);
 }
 
 static int start(struct fg_call *c, enum fg_edge_method method, const char *query)
 {
     struct fg_worker *w = c->w;
     const char *base = c->snap->prov[c->serve.provider_index].openai_base;
-    const char *url = fg_arena_printf(&c->arena, "%s%s%s%s", base, c->pass_path + 3,
-                                      query ? "?" : "", query ? query : "");
+    const char *path = c->pass_path + 3; /* without /v1 */
+    /* Azure serves audio, images and completions per deployment (azure.h) */
+    bool scoped =
+        fg_azure_is(c->serve.provider) && c->serve.model && fg_azure_deployment_path(path);
+    const char *url = fg_azure_query(
+        &c->arena, c->serve.provider,
+        scoped ? fg_arena_printf(&c->arena, "%s/deployments/%s%s", base, c->serve.wire_model, path)
+               : fg_arena_printf(&c->arena, "%s%s", base, path),
+        query);
     CURL *e = fg_upstream_easy(w->up);
     c->up.headers = headers(c);
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -384,7 +387,7 @@ static int start(struct fg_call *c, enum fg_edge_method method, const char *quer
 static int finish_prepare(struct fg_call *c)
 {
     const struct pass_wait *pw = c->aux;
-    if (pw->json && pw->model && strcmp(c->serve.upstream_model, pw->model)) {
+    if (pw->json && pw->model && strcmp(c->serve.wire_model, pw->model)) {
         fg_call_edit_model(c);
         c->enc.body =
             fg_json_splice(c->raw, c->raw_len, c->enc.edits, c->enc.n_edits, &c->enc.body_len);

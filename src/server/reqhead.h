@@ -25,7 +25,7 @@ struct fg_reqhead {
     bool has_length;                     /* Content-Length given */
     uint64_t length;
     bool chunked;                          /* Transfer-Encoding: chunked */
-    struct fg_span authorization, api_key; /* Authorization, x-api-key */
+    struct fg_span authorization, api_key; /* Authorization, x-api-key (else Azure's api-key) */
     bool anthropic;                        /* anthropic-version present */
 };
 

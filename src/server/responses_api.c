@@ -1,6 +1,7 @@
 /* responses_api.c — see responses_api.h. */
 #include "responses_api.h"
 
+#include "azure.h"
 #include "respstate.h"
 
 #include "auth.h"
@@ -230,9 +231,10 @@ static int start(struct fg_call *c, struct proxy *x, const char *query)
 {
     const struct fg_provider_rt *rt = &c->snap->prov[c->serve.provider_index];
     static const char *const suffix[] = {"", "", "/input_items", "/cancel"};
-    const char *url =
-        fg_arena_printf(&c->arena, "%s/responses/%s%s%s%s", rt->openai_base, x->upstream,
-                        suffix[x->op], query ? "?" : "", query ? query : "");
+    const char *url = fg_azure_query(&c->arena, c->serve.provider,
+                                     fg_arena_printf(&c->arena, "%s/responses/%s%s",
+                                                     rt->openai_base, x->upstream, suffix[x->op]),
+                                     query);
     CURL *e = fg_upstream_easy(c->w->up);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, rt->headers[fg_provider_responses.dialect][0]);

@@ -1,6 +1,6 @@
 /* server.c — see server.h. */
 #include "server.h"
-
+#include "azure.h"
 #include "snap.h"
 #include "offq.h"
 #include "readq.h"
@@ -304,6 +304,12 @@ int fg_server_providers_init(struct fg_app *app)
         if (p->type == FG_PROV_OPENAI) {
             rt->openai_base = fg_xstrdup(base);
             rt->anthropic_base = fg_xstrdup(base);
+        } else if (fg_azure_is(p)) {
+            /* the resource's non-deployment paths (files, batches, stored
+             * Responses); inference URLs are per deployment (azure.h) */
+            rt->openai_base = join_url(base, "/openai");
+            rt->anthropic_base = fg_xstrdup(base);
+            continue;
         } else {
             rt->openai_base = join_url(base, "/v1");
             rt->anthropic_base = fg_xstrdup(base);
@@ -346,6 +352,7 @@ static void announce(struct fg_app *app)
         const struct fg_provider_cfg *p = &cfg->providers[i];
         const char *kind = p->type == FG_PROV_SIM      ? "simulated"
                            : p->type == FG_PROV_OPENAI ? "openai"
+                           : p->type == FG_PROV_AZURE  ? "azure_openai"
                                                        : "anthropic";
         fg_info("provider %s (%s) at %s", p->name, kind,
                 p->type == FG_PROV_SIM && !p->base_url ? app->sim_base : p->base_url);

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -415,6 +416,8 @@ static void build(struct sim_req *r, struct sim_ctx *c, const struct route *rt, 
         flex_refusal(c, &r->reply);
     else if (f->status >= 400)
         sim_fault_error(c, rt->dialect, &r->reply, f->status);
+    else if (c->azure && f->prompt_filter)
+        sim_azure_prompt_filtered(c, &r->reply);
     else if (f->echo_auth)
         sim_echo_auth_error(c, rt->dialect, &r->reply);
     else if (f->invalid_json)
@@ -461,6 +464,7 @@ static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
         .tokens = r->fault.tokens,
         .bad_schema = r->fault.bad_schema,
         .bad_usage = r->fault.bad_usage,
+        .content_filter = r->fault.content_filter,
         .credential = cred,
         .responses = sim->responses,
         .say = sim->say,
@@ -468,12 +472,16 @@ static struct sim_ctx req_ctx(struct sim_req *r, const char *body, size_t len)
     return ctx;
 }
 
-static void handle_post(struct fg_sim *sim, struct evhttp_request *req, const struct route *rt)
+/* dep: the Azure deployment the URL named (it is the model), or NULL. */
+static void handle_post(struct fg_sim *sim, struct evhttp_request *req, const struct route *rt,
+                        const char *dep)
 {
     char *body;
     size_t len;
     struct sim_req *r = req_new(sim, req, &body, &len);
     json_t *j = json_loadb(body, len, 0, NULL);
+    if (dep && json_is_object(j))
+        json_object_set_new(j, "model", json_string(dep));
     struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     sim_fault_parse(&r->fault, evhttp_find_header(h, "x-sim-fault"), 1);
     if (j)
@@ -482,6 +490,7 @@ static void handle_post(struct fg_sim *sim, struct evhttp_request *req, const st
                                                   : sim_anthropic_last_user_text(&r->arena, j),
                         0);
     struct sim_ctx ctx = req_ctx(r, body, len);
+    ctx.azure = dep != NULL;
     build(r, &ctx, rt, j, body, len);
     json_decref(j);
     begin(r);
@@ -696,12 +705,81 @@ static int authorized(struct fg_sim *sim, struct evhttp_request *req, enum sim_d
     return 0;
 }
 
+/* Azure wants its key in `api-key` (a bearer token is not a key) and an
+ * api-version on every URL; with a secret the key must match it. */
+static int azure_admitted(struct fg_sim *sim, struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *key = evhttp_find_header(h, "api-key");
+    struct evkeyvalq q;
+    TAILQ_INIT(&q);
+    const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    const char *ver = NULL;
+    if (query && evhttp_parse_query_str(query, &q) == 0)
+        ver = evhttp_find_header(&q, "api-version");
+    int ok_key = key && *key && (!sim->secret[0] || same_secret(key, sim->secret));
+    int ok_ver = ver && *ver;
+    evhttp_clear_headers(&q);
+    if (ok_key && ok_ver)
+        return 1;
+    struct fg_arena a;
+    struct sim_reply r = {0};
+    fg_arena_init(&a);
+    struct sim_ctx c = {.arena = &a};
+    if (!ok_key)
+        sim_azure_error(&c, &r, 401, "401",
+                        "Access denied due to invalid subscription key or wrong API endpoint. "
+                        "Make sure to provide a valid key for an active subscription and use a "
+                        "correct regional API endpoint for your resource.");
+    else
+        sim_azure_error(&c, &r, 404, "404", "Resource not found (no api-version query parameter)");
+    send_now(req, &r);
+    fg_arena_free(&a);
+    return 0;
+}
+
+/* Azure's URLs (sim_azure.c): deployments are models, the rest is the
+ * OpenAI resource API under /openai. */
+static void on_azure(struct fg_sim *sim, struct evhttp_request *req, const char *path)
+{
+    if (!azure_admitted(sim, req))
+        return;
+    struct fg_arena a;
+    fg_arena_init(&a);
+    const char *v1, *dep;
+    enum sim_dialect d = SIM_OPENAI;
+    const struct route *rt = NULL;
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    if (sim_azure_map(&a, path, &v1, &dep) < 0) {
+        send_route_error(req, NULL, m, path);
+    } else if (dep && (!strcmp(v1, "/v1/chat/completions") || !strcmp(v1, "/v1/embeddings"))) {
+        for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+            if (!strcmp(v1, routes[i].path))
+                rt = &routes[i];
+        if (m != EVHTTP_REQ_POST)
+            send_route_error(req, rt, m, path);
+        else
+            handle_post(sim, req, rt, dep);
+    } else if (sim_responses_owns(v1)) {
+        handle_responses(sim, req, v1);
+    } else if (sim_batches_owns(v1, &d)) {
+        handle_batch_api(sim, req, v1, d);
+    } else {
+        send_route_error(req, NULL, m, path);
+    }
+    fg_arena_free(&a);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     const struct route *rt = NULL;
     path = path ? path : "";
+    if (!strncmp(path, "/openai/", 8)) {
+        on_azure(arg, req, path);
+        return;
+    }
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (strcmp(path, routes[i].path) == 0)
             rt = &routes[i];
@@ -724,7 +802,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (rt->get)
         rt->get(req);
     else
-        handle_post(arg, req, rt);
+        handle_post(arg, req, rt, NULL);
 }
 
 /* ---- server lifetime --------------------------------------------------------------- */

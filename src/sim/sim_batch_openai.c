@@ -374,6 +374,22 @@ static const char *a_type(const json_t *v)
 
 /* Check one input line: an error into <errors>, or (while the file is
  * still valid) the line appended to b->lines. */
+static const char *const endpoints[] = {
+    "/v1/responses",   "/v1/chat/completions",   "/v1/embeddings",   "/v1/completions",
+    "/v1/moderations", "/v1/images/generations", "/v1/images/edits", "/v1/videos"};
+
+/* Azure names batch endpoints and line URLs without /v1
+ * ("/chat/completions"): the same endpoint. */
+static const char *canon_ep(const char *ep)
+{
+    if (!ep || !strncmp(ep, "/v1/", 4))
+        return ep;
+    for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
+        if (!strcmp(ep, endpoints[i] + 3))
+            return endpoints[i];
+    return ep;
+}
+
 static void check_line(struct sim_batches *s, struct sim_oa_batch *b, const char *text, size_t len,
                        size_t num, json_t *seen, json_t *errors, struct sim_batch_dir *dir,
                        struct fg_arena *a)
@@ -415,7 +431,7 @@ static void check_line(struct sim_batches *s, struct sim_oa_batch *b, const char
         add_error(errors, "invalid_method",
                   "The method for this request is not supported. Only 'POST' is supported.",
                   "method", num);
-    } else if (!url || strcmp(url, b->endpoint) != 0) {
+    } else if (!url || strcmp(canon_ep(url), b->endpoint) != 0) {
         add_error(errors, "url_mismatch",
                   "The URL provided for this request does not match the batch endpoint.", "url",
                   num);
@@ -540,9 +556,6 @@ static int check_string(struct sim_ctx *c, struct sim_reply *r, const json_t *b,
 
 static int check_request(struct sim_ctx *c, struct sim_reply *r, const json_t *b)
 {
-    static const char *const endpoints[] = {
-        "/v1/responses",   "/v1/chat/completions",   "/v1/embeddings",   "/v1/completions",
-        "/v1/moderations", "/v1/images/generations", "/v1/images/edits", "/v1/videos"};
     if (!json_is_object(b)) {
         bad(c, r, NULL, NULL,
             "We could not parse the JSON body of your request. (HINT: This likely means you "
@@ -553,7 +566,7 @@ static int check_request(struct sim_ctx *c, struct sim_reply *r, const json_t *b
     if (check_string(c, r, b, "input_file_id") || check_string(c, r, b, "endpoint") ||
         check_string(c, r, b, "completion_window"))
         return -1;
-    const char *ep = json_string_value(json_object_get(b, "endpoint"));
+    const char *ep = canon_ep(json_string_value(json_object_get(b, "endpoint")));
     int known = 0;
     for (size_t i = 0; i < sizeof endpoints / sizeof endpoints[0]; i++)
         known |= strcmp(ep, endpoints[i]) == 0;
@@ -613,11 +626,11 @@ static void create(struct sim_batches *s, struct sim_ctx *c, const struct sim_ht
             return;
         }
         struct sim_oa_batch *nb = fg_xcalloc(1, sizeof *nb);
-        nb->responses = !strcmp(json_string_value(json_object_get(b, "endpoint")), RESPONSES);
+        const char *ep = canon_ep(json_string_value(json_object_get(b, "endpoint")));
+        nb->responses = !strcmp(ep, RESPONSES);
         sim_batch_new_id(s, "batch_", nb->id);
         snprintf(nb->input_file_id, sizeof nb->input_file_id, "%s", sim_file_id(f));
-        snprintf(nb->endpoint, sizeof nb->endpoint, "%s",
-                 json_string_value(json_object_get(b, "endpoint")));
+        snprintf(nb->endpoint, sizeof nb->endpoint, "%s", ep);
         const json_t *md = json_object_get(b, "metadata");
         nb->metadata = json_is_object(md) ? json_deep_copy(md) : NULL;
         struct sim_batch_dir dir;

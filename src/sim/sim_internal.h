@@ -16,6 +16,7 @@
 #define FRUGAL_SIM_INTERNAL_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,6 +38,8 @@ struct sim_fault {
     int bad_schema;      /* answer a requested schema with prose instead */
     int bad_usage;       /* report an absurd usage (output -99999999999) */
     int echo_auth;       /* answer 401 quoting the credential the request sent */
+    int content_filter;  /* Azure: the answer is cut by the content filter */
+    int prompt_filter;   /* Azure: the prompt is refused (400 content_filter) */
     long flex_busy;      /* service_tier "flex": refuse the first N such requests
                             with the same body (429 resource_unavailable); 0 =
                             none; without "=N" every one */
@@ -95,7 +98,7 @@ size_t sim_next_bytes(const char *s, size_t len, size_t off, size_t max);
  * <tokens> >= 0 makes it exactly that many tokens (4 * tokens bytes) long. */
 char *sim_answer_text(struct fg_arena *a, const char *model, const char *user_text, long tokens);
 
-enum sim_end { SIM_END_NATURAL, SIM_END_STOP, SIM_END_LENGTH, SIM_END_TOOL };
+enum sim_end { SIM_END_NATURAL, SIM_END_STOP, SIM_END_LENGTH, SIM_END_TOOL, SIM_END_FILTER };
 
 /* Apply stop sequences and a token limit to <text> (length <len>) the way a
  * model generating left to right would: whichever comes first wins.
@@ -201,6 +204,8 @@ struct sim_ctx {
                                without "Bearer "), or NULL: for #sim:echo_auth */
     struct sim_responses *responses; /* stored Responses (sim_responses.c), or NULL */
     const struct sim_say *say;       /* --say-table answers (sim_say.h), or NULL */
+    int azure;                       /* the request came at Azure's URLs (sim_azure.c) */
+    int content_filter;              /* #sim:content_filter: the answer is filtered */
 };
 
 /* Usage shapes of OpenAI-compatible providers (sim_flavour.c), chosen by
@@ -275,5 +280,21 @@ void sim_responses_handle(struct sim_responses *s, struct sim_ctx *c, const stru
 
 /* Shared by both dialects (sim_text.c). */
 int sim_tool_mentioned(const char *user_text, const char *tool_name);
+
+/* ---- Azure OpenAI (sim_azure.c) ------------------------------------------ */
+
+/* Map an Azure path (/openai/deployments/DEP/chat/completions,
+ * /openai/files/...) to the sim's OpenAI path (/v1/...) and the deployment
+ * named in it (NULL: a resource-level path); -1: not an Azure path. */
+int sim_azure_map(struct fg_arena *a, const char *path, const char **v1path, const char **dep);
+/* Azure's own error shape {"error": {"code", "message"}} (auth, api-version). */
+void sim_azure_error(struct sim_ctx *c, struct sim_reply *r, int status, const char *code,
+                     const char *msg);
+/* #sim:prompt_filter: the 400 content_filter refusal. */
+void sim_azure_prompt_filtered(struct sim_ctx *c, struct sim_reply *r);
+/* New references: an answer's prompt_filter_results, a choice's
+ * content_filter_results. */
+json_t *sim_azure_prompt_results(void);
+json_t *sim_azure_choice_results(bool filtered);
 
 #endif

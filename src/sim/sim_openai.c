@@ -423,6 +423,11 @@ static void make_answer(struct sim_ctx *c, const json_t *b, const struct oa_req 
     ans->text = raw_text(c, b, q);
     ans->len = sim_apply_limits(ans->text, strlen(ans->text), q->stops, q->nstops, q->max_tokens,
                                 &ans->end, &matched);
+    if (c->content_filter) {
+        /* the filter stops generation a few words in */
+        ans->len = sim_next_words(ans->text, ans->len, 0, 3);
+        ans->end = SIM_END_FILTER;
+    }
     ans->text = fg_arena_strndup(c->arena, ans->text, ans->len);
     ans->out_tokens = sim_tokens(ans->len);
 }
@@ -432,6 +437,7 @@ static const char *finish_reason(enum sim_end end)
     switch (end) {
     case SIM_END_LENGTH: return "length";
     case SIM_END_TOOL: return "tool_calls";
+    case SIM_END_FILTER: return "content_filter";
     default: return "stop";
     }
 }
@@ -484,6 +490,12 @@ static void body_reply(struct sim_ctx *c, const struct oa_req *q, const struct o
                   "service_tier", q->service_tier, "system_fingerprint", "fp_sim");
     sim_flavour_usage(sim_flavour_of(q->model), resp, usage_for(c, prompt, cached, ans->out_tokens),
                       prompt, cached, ans->out_tokens);
+    if (c->azure) {
+        json_object_set_new(resp, "prompt_filter_results", sim_azure_prompt_results());
+        json_object_set_new(json_array_get(json_object_get(resp, "choices"), 0),
+                            "content_filter_results",
+                            sim_azure_choice_results(ans->end == SIM_END_FILTER));
+    }
     sim_reply_json(c->arena, r, 200, resp);
     json_decref(resp);
 }
@@ -500,6 +512,10 @@ static void push_chunk(struct sim_ctx *c, const struct oa_req *q, struct sim_rep
                   "index", 0, "delta", delta, "logprobs", "finish_reason", finish);
     if (q->include_usage)
         json_object_set_new(ch, "usage", json_null());
+    if (c->azure && finish) /* Azure annotates what it let through */
+        json_object_set_new(json_array_get(json_object_get(ch, "choices"), 0),
+                            "content_filter_results",
+                            sim_azure_choice_results(!strcmp(finish, "content_filter")));
     sim_events_push(c->arena, &r->events, sim_sse(c->arena, NULL, sim_json_dump(c->arena, ch)));
     json_decref(ch);
 }
@@ -537,6 +553,13 @@ static void stream_reply(struct sim_ctx *c, const struct oa_req *q, const struct
     r->content_type = "text/event-stream";
     if (sim_flavour_of(q->model) == SIM_FLAVOUR_DEEPSEEK) /* as DeepSeek under load */
         sim_events_push(c->arena, &r->events, ": keep-alive\n\n");
+    if (c->azure) { /* Azure's stream opens with the prompt's filter results */
+        json_t *pf =
+            json_pack("{s:s,s:s,s:i,s:s,s:[],s:o}", "id", "", "object", "", "created", 0, "model",
+                      "", "choices", "prompt_filter_results", sim_azure_prompt_results());
+        sim_events_push(c->arena, &r->events, sim_sse(c->arena, NULL, sim_json_dump(c->arena, pf)));
+        json_decref(pf);
+    }
     json_t *role = json_pack("{s:s,s:o,s:n}", "role", "assistant", "content",
                              ans->tool_name ? json_null() : json_string(""), "refusal");
     push_chunk(c, q, r, role, NULL);

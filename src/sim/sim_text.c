@@ -57,6 +57,10 @@ static void apply_directive(struct sim_fault *f, const char *k, size_t n, const 
         f->bad_schema = 1;
     } else if (key_is(k, n, "bad_usage")) {
         f->bad_usage = 1;
+    } else if (key_is(k, n, "content_filter")) {
+        f->content_filter = 1;
+    } else if (key_is(k, n, "prompt_filter")) {
+        f->prompt_filter = 1;
     } else if (key_is(k, n, "echo_auth")) {
         f->echo_auth = 1;
     } else if (key_is(k, n, "flex_busy")) {

@@ -339,6 +339,50 @@ static void test_provider_responses(void **state)
         "translated)");
 }
 
+/* type: azure_openai: a resource endpoint, an api_version and deployment
+ * names (defaulting to the model's upstream id), all checked. */
+static void test_provider_azure(void **state)
+{
+    struct fg_config *c = load_ok("providers:\n"
+                                  "  - name: az\n"
+                                  "    type: azure_openai\n"
+                                  "    base_url: https://team.openai.azure.com/\n"
+                                  "    api_version: 2024-10-21\n"
+                                  "  - {name: az2, type: azure_openai, base_url: 'http://h', "
+                                  "api_version: v1}\n"
+                                  "models:\n"
+                                  "  - {name: gpt-4o-mini, provider: az, deployment: team-mini,\n"
+                                  "     deployments: [{provider: az2}, {provider: az2, deployment: "
+                                  "other}]}\n"
+                                  "  - {name: gpt-4o, provider: az, model: gpt-4o-2024-11-20}\n");
+    assert_int_equal(c->providers[0].type, FG_PROV_AZURE);
+    assert_string_equal(c->providers[0].base_url, "https://team.openai.azure.com");
+    assert_string_equal(c->providers[0].api_version, "2024-10-21");
+    assert_int_equal(c->models[0].dialect, FG_DIALECT_OPENAI);
+    assert_string_equal(c->models[0].deployment, "team-mini");
+    assert_string_equal(c->models[0].deployments[0].deployment, "team-mini");
+    assert_string_equal(c->models[0].deployments[1].deployment, "other");
+    assert_string_equal(c->models[1].deployment, "gpt-4o-2024-11-20"); /* the upstream id */
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("providers:\n"
+                       "  - {name: az, type: azure_openai}\n"
+                       "  - {name: o, type: openai, api_version: 2024-10-21}\n"
+                       "  - {name: b, type: azure_openai, base_url: 'http://h', "
+                       "api_version: '2024&x=1'}\n"
+                       "models:\n"
+                       "  - {name: m, provider: o, deployment: d}\n"
+                       "  - {name: n, provider: az, deployment: 'a/b'}\n",
+                       "2: providers[0].base_url: missing required key (an azure_openai "
+                       "provider's resource endpoint, e.g. https://NAME.openai.azure.com)",
+                       "2: providers[0].api_version: missing required key (e.g. 2024-10-21)",
+                       "3: providers[1].api_version: applies to azure_openai providers only",
+                       "4: providers[2].api_version: must be letters, digits, '-', '_' or '.' "
+                       "(it goes into every URL)",
+                       "6: models[0].deployment: applies to models on azure_openai providers only",
+                       "7: models[1].deployment: must be an Azure deployment name: letters, "
+                       "digits, '-', '_' or '.' (got \"a/b\")");
+}
+
 static void test_env_values(void **state)
 {
     setenv("FRUGAL_TEST_KEY", "sk-from-env", 1);
@@ -549,7 +593,7 @@ static void test_bad_references_and_duplicates(void **state)
         "fallbacks:\n"
         "  a: [b, z, a]\n"
         "  y: [a]\n",
-        "3: providers[1].type: must be openai, anthropic or sim (got \"azure\")",
+        "3: providers[1].type: must be openai, anthropic, azure_openai or sim (got \"azure\")",
         "3: providers[1].name: duplicate provider name \"openai\" (first "
         "defined on line 2)",
         "6: models[1].provider: unknown provider \"nowhere\"",
@@ -1407,6 +1451,7 @@ int main(void)
         T(test_unknown_nested_key),
         T(test_many_errors_all_reported),
         T(test_provider_responses),
+        T(test_provider_azure),
         T(test_env_values),
         T(test_public_url),
         T(test_redis),
