@@ -7,6 +7,7 @@
  * longer current counts nowhere — the period rules of the contract. */
 #include "budget.h"
 
+#include "alert.h"
 #include "assert.h"
 
 #include <string.h>
@@ -84,6 +85,8 @@ void fg_budget_reserve_steps(struct fg_budget *const *bs, int n, int64_t amount,
     for (int i = 0; i < n; i++) {
         step(&st[i], bs[i], win_of(bs[i], now_ms), FG_SHARED_NOW, 0, amount);
         st[i].lease = lease; /* one hold, one lease on each budget */
+        if (bs[i]->soft)
+            continue; /* counted, never refused: alerts only */
         /* a used-up budget admits nothing, not even a free call */
         st[i].check[0] = (struct fg_shared_check){1u << SPENT, 1, bs[i]->limit};
         st[i].check[1] =
@@ -127,6 +130,7 @@ int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_
     struct fg_shared_denial d;
     int bad = s->ops->counter_apply(s, st, n, &d);
     if (bad >= 0) {
+        fg_alert_refused(bs[bad]);
         if (deny)
             view(bs[bad], &d.w, deny);
         return bad;
@@ -177,6 +181,8 @@ void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms
     }
     apply(st, n);
     h->held = false;
+    for (int i = 0; cost > 0 && i < h->n; i++)
+        fg_alert_touch(h->b[i]);
 }
 
 void fg_budget_hold_of(struct fg_budget *const *bs, int n, int64_t amount, int64_t at_ms,
@@ -215,6 +221,7 @@ void fg_budget_charge(struct fg_budget *b, int64_t cost, int64_t call_ts_ms, int
     struct fg_shared_step st;
     step(&st, b, win_of(b, now_ms), win_of(b, call_ts_ms), cost, 0);
     apply(&st, 1);
+    fg_alert_touch(b);
 }
 
 void fg_budget_get(struct fg_budget *b, int64_t now_ms, struct fg_budget_view *v)
