@@ -206,10 +206,11 @@ json_t *fg_keys_json(const struct fg_key *k, int64_t now_ms)
     json_object_set_new(j, "revoked_at", time_or_null(k->revoked_ms));
     if (k->budget) {
         char usd[32];
-        json_object_set_new(j, "budget",
-                            json_pack("{s:s, s:s, s:b}", "usd", fg_keys_usd(k->budget, usd, sizeof usd),
-                                      "period", fg_period_name(k->budget_period), "soft",
-                                      k->budget_soft));
+        json_t *b = json_pack("{s:s, s:s}", "usd", fg_keys_usd(k->budget, usd, sizeof usd),
+                              "period", fg_period_name(k->budget_period));
+        if (k->budget_soft) /* only when set: a hard budget reads as before */
+            json_object_set_new(b, "soft", json_true());
+        json_object_set_new(j, "budget", b);
     } else {
         json_object_set_new(j, "budget", json_null());
     }
