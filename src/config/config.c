@@ -1835,8 +1835,7 @@ static void load_tag_budgets(struct ld *ld, const struct node *n)
         t->soft = false;
         if (val->t == N_MAP) /* {budget: 5/day, soft: true} */
             val = tag_budget_map(ld, val, path, &t->soft);
-        const char *v =
-            val ? scalar_text(ld, val, path, "USD/period (e.g. 100/month)") : NULL;
+        const char *v = val ? scalar_text(ld, val, path, "USD/period (e.g. 100/month)") : NULL;
         enum fg_period per;
         if (dup_key(n, i))
             err_at(ld, k->line, path, "duplicate key");
@@ -1890,7 +1889,7 @@ static void load_alerts(struct ld *ld, const struct node *n)
     walk_map(ld, n, "alerts", alerts_fields, NF(alerts_fields), a);
     if (n->t != N_MAP)
         return;
-    if (!a->webhook)
+    if (!map_get(n, "webhook")) /* (a bad one has its own error) */
         err_at(ld, n->line, "alerts.webhook", "missing: the URL alerts are POSTed to");
     const struct node *at = map_get(n, "at");
     if (is_null(at) || !expect(ld, at, N_SEQ, "alerts.at"))
@@ -1928,8 +1927,8 @@ static void load_gateway_budget(struct ld *ld, const struct node *n)
     for (size_t i = 0; i + 1 < n->n; i += 2) {
         const char *k = n->kids[i]->t == N_SCALAR ? n->kids[i]->text : "";
         if (strcmp(k, "usd") && strcmp(k, "period") && strcmp(k, "soft"))
-            err_at(ld, n->kids[i]->line, "gateway_budget", "unknown key '%.40s' (usd, period, soft)",
-                   k);
+            err_at(ld, n->kids[i]->line, "gateway_budget",
+                   "unknown key '%.40s' (usd, period, soft)", k);
     }
     const struct node *u = map_get(n, "usd"), *p = map_get(n, "period"), *s = map_get(n, "soft");
     const char *us = u ? scalar_text(ld, u, "gateway_budget.usd", "a number of USD") : NULL;
@@ -1947,8 +1946,8 @@ static void load_gateway_budget(struct ld *ld, const struct node *n)
     enum fg_period per;
     snprintf(spec, sizeof spec, "%.60s/%s", us, ps ? ps : "month");
     if (fg_spec_budget(spec, &g->limit_pico, &per) < 0) {
-        err_at(ld, u->line, "gateway_budget.usd", "expected a positive number of USD (got \"%.40s\")",
-               us);
+        err_at(ld, u->line, "gateway_budget.usd",
+               "expected a positive number of USD (got \"%.40s\")", us);
         g->limit_pico = 0;
         return;
     }

@@ -172,8 +172,8 @@ static void queue_send(void *arg, const struct fg_alert_event *e)
 {
     (void)arg;
     struct pending p = {.body = fg_alert_body(e), .tries = 0, .due_ms = 0};
-    snprintf(p.what, sizeof p.what, "%s '%.60s' at %g%%", e->b->kind,
-             e->b->name ? e->b->name : "", e->at * 100);
+    snprintf(p.what, sizeof p.what, "%s '%.60s' at %g%%", e->b->kind, e->b->name ? e->b->name : "",
+             e->at * 100);
     FG_VEC_PUSH(g_alert.out, g_alert.n_out, g_alert.cap_out, p);
 }
 

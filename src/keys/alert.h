@@ -39,8 +39,8 @@
 
 struct fg_config;
 
-#define FG_ALERT_TRIES 8         /* POST attempts per alert */
-#define FG_ALERT_BACKOFF_MS 250  /* before the second try; doubles, at most ... */
+#define FG_ALERT_TRIES 8        /* POST attempts per alert */
+#define FG_ALERT_BACKOFF_MS 250 /* before the second try; doubles, at most ... */
 #define FG_ALERT_BACKOFF_MAX_MS 30000
 #define FG_ALERT_RECHECK_MS 300 /* a queued budget is read again after this */
 

@@ -84,6 +84,10 @@ void fg_budget_init(struct fg_budget *b, int64_t limit, enum fg_period p, int64_
 {
     b->limit = limit;
     b->period = p;
+    /* the owner names it (and makes it soft) after this */
+    b->soft = false;
+    b->kind = b->id = b->name = NULL;
+    memset(&b->alert, 0, sizeof b->alert);
     /* a cell lives one period: at most 31 days */
     fg_shared_counter_init(&b->ctr, NULL, 1, 32 * 86400000LL, b->cell, 1);
     /* opens the current period, with what the ledger says was spent in it

@@ -52,13 +52,13 @@ struct fg_budget {
      * the owner may name ctr (ctr.name) for a cross-process backend */
     struct fg_shared_counter ctr;
     struct fg_shared_cell cell[1]; /* in-process: the current period */
-    bool soft; /* alerts only: admission never refuses on it */
+    bool soft;                     /* alerts only: admission never refuses on it */
     /* who it is, for alerts: kind "key" | "tag" | "gateway", id, name
      * (strings owned by the budget's owner, as long-lived as it) */
     const char *kind, *id, *name;
-    struct fg_budget_alert {   /* alert.c's state (its locks and thread) */
-        _Atomic int queued;    /* 1 while on alert.c's queue */
-        _Atomic int refused;   /* a call was refused on it since the last scan */
+    struct fg_budget_alert {    /* alert.c's state (its locks and thread) */
+        _Atomic int queued;     /* 1 while on alert.c's queue */
+        _Atomic int refused;    /* a call was refused on it since the last scan */
         struct fg_budget *next; /* alert.c's queue, under its lock */
         int64_t period;         /* alert thread only: the period `done` is for */
         unsigned done;          /* alert thread only: thresholds marked sent */
@@ -86,7 +86,7 @@ struct fg_budget_view {
 };
 
 /* Set up b for now_ms with `spent` already settled this period (from the
- * ledger at startup). */
+ * ledger at startup); hard and unnamed (the owner sets soft and who after). */
 void fg_budget_init(struct fg_budget *b, int64_t limit, enum fg_period p, int64_t spent,
                     int64_t now_ms);
 

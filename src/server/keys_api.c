@@ -101,8 +101,9 @@ static void create(struct fg_worker *w, struct fg_edge_req *req, const struct fg
         json_decref(b);
         return;
     }
-    static const char *const known[] = {"name",    "budget",         "rpm", "tpm", "models", "tags",
-                                        "expires", "allow_unpriced", "soft",  NULL};
+    static const char *const known[] = {"name",   "budget", "rpm",     "tpm",
+                                        "models", "tags",   "expires", "allow_unpriced",
+                                        "soft",   NULL};
     const char *k;
     json_t *x;
     json_object_foreach(b, k, x)

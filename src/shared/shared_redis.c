@@ -1217,10 +1217,10 @@ static int r_mark_once(struct fg_shared *sh, const char *name, int64_t ttl_ms, i
     pthread_mutex_lock(&s->mu);
     redisReply *r = sync_cmd(s, 6, a, l);
     pthread_mutex_unlock(&s->mu);
-    int res = !r                                ? -1
-              : r->type == REDIS_REPLY_STATUS   ? 1 /* OK: set now */
-              : r->type == REDIS_REPLY_NIL      ? 0 /* set before */
-                                                : -1;
+    int res = !r                              ? -1
+              : r->type == REDIS_REPLY_STATUS ? 1 /* OK: set now */
+              : r->type == REDIS_REPLY_NIL    ? 0 /* set before */
+                                              : -1;
     if (r)
         freeReplyObject(r);
     return res;
