@@ -100,10 +100,15 @@ int fg_alert_scan(struct fg_budget *b, const double *at, int n_at, bool refused,
                   fg_alert_emit_fn emit, void *arg)
 {
     FG_ASSERT(n_at >= 0 && n_at <= FG_ALERT_MAX_AT && b->kind);
+    /* every threshold of this period sent: nothing to read until it ends */
+    unsigned all = n_at ? (1u << n_at) - 1 : 0;
+    if ((b->alert.done & all) == all && b->alert.period && now_ms < b->alert.resets_at)
+        return 0;
     struct fg_alert_event e = {.b = b, .refused = false, .when_ms = now_ms};
     fg_budget_get(b, now_ms, &e.v);
     if (b->alert.period != e.v.period_start) { /* a new period: nothing sent in it yet */
         b->alert.period = e.v.period_start;
+        b->alert.resets_at = e.v.resets_at;
         b->alert.done = 0;
     }
     struct fg_shared *s = fg_shared_process();
@@ -315,21 +320,31 @@ static int64_t next_due(int64_t now)
     return due;
 }
 
+static void wait_until(int64_t due, bool for_queue)
+{
+    struct timespec ts = {.tv_sec = due / 1000, .tv_nsec = (due % 1000) * 1000000};
+    pthread_mutex_lock(&g_alert.mu);
+    while (!g_alert.stop && (for_queue ? !g_alert.head : true) && wall_ms() < due)
+        if (pthread_cond_timedwait(&g_alert.cv, &g_alert.mu, &ts) != 0)
+            break; /* the deadline */
+    pthread_mutex_unlock(&g_alert.mu);
+}
+
 static void *run(void *arg)
 {
     (void)arg;
     CURL *h = curl_easy_init();
     FG_ASSERT(h);
     for (;;) {
-        int64_t now = wall_ms();
-        scan_all(now);
+        int64_t start = wall_ms();
+        scan_all(start);
         send_due(h, wall_ms());
-        int64_t due = next_due(wall_ms());
+        /* passes at most every FG_ALERT_PASS_MS: a busy budget is read once
+         * a pass however many calls charged it, so reads stay bounded by
+         * the budgets in use, not by the calls */
+        wait_until(start + FG_ALERT_PASS_MS, false);
+        wait_until(next_due(wall_ms()), true);
         pthread_mutex_lock(&g_alert.mu);
-        if (!g_alert.head && !g_alert.stop) {
-            struct timespec ts = {.tv_sec = due / 1000, .tv_nsec = (due % 1000) * 1000000};
-            pthread_cond_timedwait(&g_alert.cv, &g_alert.mu, &ts);
-        }
         bool stop = g_alert.stop;
         pthread_mutex_unlock(&g_alert.mu);
         if (stop)

@@ -11,7 +11,9 @@
  *    call was refused on b (admit.c, budget.c).  Each puts b on a queue
  *    (a short mutex, once until the thread takes it) and never does I/O.
  *  - The thread reads each queued budget (budget.h fg_budget_get: with
- *    Redis a blocking round trip, on this thread only) and, for each
+ *    Redis a blocking round trip, on this thread only; at most one pass
+ *    every FG_ALERT_PASS_MS, and not at all once every threshold of the
+ *    budget's current period was marked) and, for each
  *    threshold t of `at` with spent >= t x limit — and for t = 1.0 also
  *    when a call was refused on it (a budget held exactly may stop just
  *    under its limit) — claims the mark "alert:<budget>:<period start>:<t>"
@@ -43,6 +45,7 @@ struct fg_config;
 #define FG_ALERT_BACKOFF_MS 250 /* before the second try; doubles, at most ... */
 #define FG_ALERT_BACKOFF_MAX_MS 30000
 #define FG_ALERT_RECHECK_MS 300 /* a queued budget is read again after this */
+#define FG_ALERT_PASS_MS 100    /* the thread reads queued budgets at most this often */
 
 int fg_alert_start(const struct fg_config *cfg, char *err, size_t errlen);
 void fg_alert_stop(void);

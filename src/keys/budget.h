@@ -61,6 +61,7 @@ struct fg_budget {
         _Atomic int refused;    /* a call was refused on it since the last scan */
         struct fg_budget *next; /* alert.c's queue, under its lock */
         int64_t period;         /* alert thread only: the period `done` is for */
+        int64_t resets_at;      /* alert thread only: that period's end */
         unsigned done;          /* alert thread only: thresholds marked sent */
     } alert;
 };
