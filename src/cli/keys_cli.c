@@ -287,9 +287,10 @@ static void print_table(json_t *keys)
     {
         char budget[64] = "-", rpm[24] = "-", tpm[24] = "-", extra[1600];
         json_t *b = json_object_get(json_object_get(j, "usage"), "budget");
+        bool soft = json_is_true(json_object_get(json_object_get(j, "budget"), "soft"));
         if (json_is_object(b))
-            snprintf(budget, sizeof budget, "$%s/%s ($%s)", str(b, "limit_usd"), str(b, "period"),
-                     str(b, "spent_usd"));
+            snprintf(budget, sizeof budget, "$%s/%s%s ($%s)", str(b, "limit_usd"), str(b, "period"),
+                     soft ? " soft" : "", str(b, "spent_usd"));
         if (json_is_integer(json_object_get(j, "rpm")))
             snprintf(rpm, sizeof rpm, "%lld",
                      (long long)json_integer_value(json_object_get(j, "rpm")));

@@ -16,7 +16,7 @@ import {
   call,
   freePort,
   openai,
-  rejectsWith,
+  runFrugal,
   sleep,
   startFrugal,
   tempDir,
@@ -199,10 +199,23 @@ describe('alerts on one gateway', () => {
     assert.equal(rcv.of((a) => a.id === 'team=quiet').length, 0);
   });
 
-  test('keys create --soft needs a budget', async () => {
+  test('keys create --soft: the CLI and the admin API, which need a budget', async () => {
     const r = await call(fr, '/frugal/keys', { body: { name: 'x', soft: true } });
     assert.equal(r.status, 400, r.text);
     assert.match(r.json.error.message, /soft budget needs a budget/);
+    const bad = await call(fr, '/frugal/keys', { body: { name: 'x', budget: '1/day', soft: 'yes' } });
+    assert.equal(bad.status, 400, bad.text);
+    const cli = (...a) => runFrugal(['keys', ...a, '-c', fr.configFile], { cwd: dir });
+    const made = await cli('create', '--name', 'cli-soft', '--budget', '0.5/day', '--soft');
+    assert.equal(made.code, 0, made.stderr);
+    assert.match(made.stdout, /budget: {2}\$0\.500000 per day \(UTC\), soft \(alerts, never refuses\)/);
+    const no = await cli('create', '--name', 'cli-nosoft', '--soft');
+    assert.equal(no.code, 2);
+    assert.match(no.stderr, /soft budget needs a budget/);
+    const list = await cli('list');
+    assert.match(list.stdout, /cli-soft.*\$0\.500000\/day soft/);
+    const js = JSON.parse((await cli('list', '--json')).stdout).find((k) => k.name === 'cli-soft');
+    assert.deepEqual(js.budget, { usd: '0.500000', period: 'day', soft: true });
   });
 });
 
