@@ -1805,7 +1805,7 @@ static const struct node *tag_budget_map(struct ld *ld, const struct node *m, co
     }
     const struct node *s = map_get(m, "soft");
     char sub[PATHLEN];
-    snprintf(sub, sizeof sub, "%s.soft", path);
+    path_key(sub, path, "soft");
     const char *st = s ? scalar_text(ld, s, sub, "true or false") : NULL;
     if (st)
         set_bool(ld, st, s->line, sub, soft);
