@@ -247,7 +247,7 @@ describe('the gateway budget, with a webhook down at first', () => {
   });
 
   test('gateway_budget refuses every caller past it, and its alert is retried until delivered', async () => {
-    const client = openai(fr, { apiKey: 'anything', maxRetries: 0 });
+    const client = openai(fr, { apiKey: 'anon-alerts-caller-9d3e', maxRetries: 0 });
     const go = () => client.chat.completions.create({
       model: 'gpt-4o-mini', max_tokens: 100, messages: user('Go. #sim:tokens=100'),
     });
