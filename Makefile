@@ -164,8 +164,8 @@ e2e: $(SANDIR)/frugal test/e2e/node_modules
 # ThreadSanitizer: the unit suites and the end-to-end files whose daemons are
 # busiest across threads (keys and budgets, batches, the ledger, the
 # Postgres ledger with its spool and store reader thread, replicas on Redis,
-# the caches on Redis, the dashboard's reader pool).
-TSAN_E2E ?= keys batch ledger pg redis rcache dashreads
+# the caches on Redis, the dashboard's reader pool, the budget alert thread).
+TSAN_E2E ?= keys batch ledger pg redis rcache dashreads alerts
 tsan:
 	$(MAKE) SANITIZER=thread unit
 	$(MAKE) SANITIZER=thread e2e T="$(TSAN_E2E)"
