@@ -166,8 +166,8 @@ e2e: $(SANDIR)/frugal test/e2e/node_modules
 # Postgres ledger with its spool and store reader thread, replicas on Redis,
 # the caches on Redis, the dashboard's reader pool, deferred batches in the
 # store shared by the collector thread and the workers, a config reload under
-# 50 streams).
-TSAN_E2E ?= keys batch ledger pg redis rcache dashreads deferstore reload
+# 50 streams, the budget alert thread).
+TSAN_E2E ?= keys batch ledger pg redis rcache dashreads deferstore reload alerts
 tsan:
 	$(MAKE) SANITIZER=thread unit
 	$(MAKE) SANITIZER=thread e2e T="$(TSAN_E2E)"

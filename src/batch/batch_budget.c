@@ -31,6 +31,12 @@ void fg_batch_budget_of(const char *owner, const char *tags, int64_t now_ms,
         snprintf(bb->whose[bb->n], sizeof bb->whose[0], "tag '%s'", tb[i]->tag);
         bb->b[bb->n++] = &tb[i]->budget;
     }
+    /* the gateway's budget counts every call (admit.c) */
+    struct fg_budget *gw = fg_keyreg_gateway_budget();
+    if (gw && bb->n < FG_BUDGET_MAX_HOLD) {
+        snprintf(bb->whose[bb->n], sizeof bb->whose[0], "the gateway");
+        bb->b[bb->n++] = gw;
+    }
 }
 
 int fg_batch_budget_reserve(const struct fg_batch_budget *bb, int64_t amount, int64_t now_ms,

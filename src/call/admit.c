@@ -1,6 +1,7 @@
 /* admit.c — see admit.h. */
 #include "admit.h"
 
+#include "alert.h"
 #include "assert.h"
 #include "keyreg.h"
 #include "media.h"
@@ -343,6 +344,7 @@ static int admit_finish(struct fg_admit_wait *x, int r, const struct fg_shared_s
     if (r >= 0 && r < x->nb) {
         struct fg_budget_view view;
         fg_budget_denied(x->bs[r], d, &view);
+        fg_alert_refused(x->bs[r]); /* the 1.0 alert, off the request path */
         return over_budget(c, x->whose[r], &view, &x->w, x->now);
     }
     if (r >= 0) {
@@ -394,12 +396,20 @@ int fg_admit_request_then(struct fg_call *c, fg_admit_then_fn then)
         x->whose[x->nb] = fg_arena_printf(&c->arena, "key '%s' (%s)", v->k.name, v->k.id);
         x->bs[x->nb++] = &v->budget;
     }
+    /* the gateway's budget counts every call, whoever makes it (one slot
+     * kept for it) */
+    struct fg_budget *gw = free_call ? NULL : fg_keyreg_gateway_budget();
     struct fg_tag_budget *tb[FG_BUDGET_MAX_HOLD];
-    int nt =
-        free_call ? 0 : fg_keyreg_tag_budgets(c->who.tags.charged, tb, FG_BUDGET_MAX_HOLD - x->nb);
+    int nt = free_call ? 0
+                       : fg_keyreg_tag_budgets(c->who.tags.charged, tb,
+                                               FG_BUDGET_MAX_HOLD - x->nb - (gw != NULL));
     for (int i = 0; i < nt; i++) {
         x->whose[x->nb] = fg_arena_printf(&c->arena, "tag '%s'", tb[i]->tag);
         x->bs[x->nb++] = &tb[i]->budget;
+    }
+    if (gw) {
+        x->whose[x->nb] = "the gateway";
+        x->bs[x->nb++] = gw;
     }
     /* a batch line's plan is not a call: it spends neither the key's RPM/TPM
      * nor its budgets (provider-mode lines are reserved when they are
@@ -420,13 +430,17 @@ int fg_admit_request_then(struct fg_call *c, fg_admit_then_fn then)
         if (free_call)
             x->w.pico = x->w.tokens = 0;
     }
-    if (x->nb && x->w.unpriced && !(v && v->k.allow_unpriced)) {
+    /* a soft budget never refuses, so an unpriced call does not either */
+    int hard = 0;
+    while (hard < x->nb && x->bs[hard]->soft)
+        hard++;
+    if (hard < x->nb && x->w.unpriced && !(v && v->k.allow_unpriced)) {
         fg_err_set(&c->err, FG_E_PERMISSION, "model", "model_unpriced",
                    "The model '%.100s' has no known price, so frugal cannot hold this call to "
                    "the budget of %.200s; give the model a price: in the config, or create "
                    "the key with --allow-unpriced (\"allow_unpriced\": true) to let it make "
                    "calls no budget can count.",
-                   x->w.unpriced->name, x->whose[0]);
+                   x->w.unpriced->name, x->whose[hard]);
         return -1;
     }
     if (c->batch.plan)

@@ -7,12 +7,14 @@
  *    is resolved and the prompt measured (meter.h) and before anything is
  *    answered or sent upstream.  In order: the key's allow-list (403
  *    `model_not_allowed` naming the model; a route named in the list
- *    permits that route), then the budgets — the key's and the tag
- *    budgets of the tags it is charged for (fg_keyreg_charged_tags: a
- *    virtual key's own tags, never a header's) — all reserved at once for the
- *    call's worst case (429 `budget_exceeded` naming the budget, its
- *    spend and when it resets, with retry-after and x-should-retry:
- *    false), then the key's RPM/TPM (429 `rate_limit_exceeded` with
+ *    permits that route), then the budgets — the key's, the tag budgets
+ *    of the tags it is charged for (fg_keyreg_charged_tags: a virtual
+ *    key's own tags, never a header's) and the gateway's (gateway_budget,
+ *    every caller) — all reserved at once for the call's worst case (429
+ *    `budget_exceeded` naming the budget, its spend and when it resets,
+ *    with retry-after and x-should-retry: false; the refusal is told to
+ *    alert.h); a soft budget is held and counted but never refuses (nor
+ *    makes a call model_unpriced); then the key's RPM/TPM (429 `rate_limit_exceeded` with
  *    retry-after).  A budget applies only to priced models (403
  *    `model_unpriced` otherwise), unless the key was created with
  *    allow_unpriced: then an unpriced call passes its budgets holding

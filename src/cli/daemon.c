@@ -1,6 +1,7 @@
 /* daemon.c — see daemon.h. */
 #include "daemon.h"
 
+#include "alert.h"
 #include "shared_redis.h"
 
 #include "batch_api.h"
@@ -204,6 +205,12 @@ int fg_daemon_run(const struct fg_config *cfg)
         fg_error("keys: %s", lerr);
         goto out;
     }
+    /* after the registry (its budgets' startup spend alerts nothing), before
+     * any call is admitted */
+    if (fg_alert_start(cfg, lerr, sizeof lerr) < 0) {
+        fg_error("%s", lerr);
+        goto out;
+    }
     /* before any call is admitted: budgets held by batch lines in flight */
     if (fg_batch_budget_restore(fg_config_batch_storage(cfg), lerr, sizeof lerr) < 0) {
         fg_error("batches: %s", lerr);
@@ -269,8 +276,9 @@ out:
      *     then the sim and the routers;
      *  4. the batch mailbox is flushed into the ledger queue before the
      *     ledger stops, so no batch line's records are lost;
-     *  5. the key registry stops after the workers (their calls held key
-     *     pointers), the ledger after it (it drains its queue);
+     *  5. the alert thread (it reads the registry's budgets), then the key
+     *     registry after the workers (their calls held key pointers), the
+     *     ledger after it (it drains its queue);
      *  6. caches and maps, redaction last. */
     fg_reload_stop(); /* queued POST /frugal/reload answered while the loops run */
     fg_batch_exec_stop();
@@ -287,6 +295,7 @@ out:
         fg_sim_stop(app.sim);
     fg_route_free(&app);
     fg_batch_mailbox_flush();
+    fg_alert_stop();
     fg_keyreg_stop();
     fg_store_close(spend_src);
     fg_ledger_stop();

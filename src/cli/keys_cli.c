@@ -17,7 +17,7 @@
 static const char usage_text[] =
     "usage: frugal keys create --name NAME [--budget USD/day|USD/month] [--rpm N] [--tpm N]\n"
     "                          [--models a,b,route] [--tags k=v,k=v] [--expires DATE|30d]\n"
-    "                          [--allow-unpriced] [--json] [-c FILE]\n"
+    "                          [--soft] [--allow-unpriced] [--json] [-c FILE]\n"
     "       frugal keys list [--json] [-c FILE]\n"
     "       frugal keys revoke ID|NAME|KEY [-c FILE]\n";
 
@@ -108,6 +108,8 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
             json = true;
         else if (!strcmp(argv[i], "--allow-unpriced"))
             o.allow_unpriced = true;
+        else if (!strcmp(argv[i], "--soft"))
+            o.soft = true; /* the budget alerts but never refuses */
         else if (opt(argc, argv, &i, "-c", &v) || opt(argc, argv, &i, "--config", &v))
             continue;
         else if (opt(argc, argv, &i, "--name", &v))
@@ -128,7 +130,8 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
                 return 2;
         } else
             return usage_error("unknown argument '%s'", argv[i]);
-        if (!v && strcmp(argv[i], "--json") && strcmp(argv[i], "--allow-unpriced"))
+        if (!v && strcmp(argv[i], "--json") && strcmp(argv[i], "--allow-unpriced") &&
+            strcmp(argv[i], "--soft"))
             return usage_error("%s needs a value", argv[i]);
     }
     char err[300], secret[FG_KEY_SECRET_MAX];
@@ -161,8 +164,9 @@ static int create(const struct fg_config *cfg, int argc, char **argv)
         printf("id:      %s\n", k.id);
         printf("name:    %s\n", k.name);
         if (k.budget)
-            printf("budget:  $%s per %s (UTC)\n", fg_keys_usd(k.budget, usd, sizeof usd),
-                   fg_period_name(k.budget_period));
+            printf("budget:  $%s per %s (UTC)%s\n", fg_keys_usd(k.budget, usd, sizeof usd),
+                   fg_period_name(k.budget_period),
+                   k.budget_soft ? ", soft (alerts, never refuses)" : "");
         if (k.rpm)
             printf("rpm:     %lld\n", (long long)k.rpm);
         if (k.tpm)
@@ -283,9 +287,10 @@ static void print_table(json_t *keys)
     {
         char budget[64] = "-", rpm[24] = "-", tpm[24] = "-", extra[1600];
         json_t *b = json_object_get(json_object_get(j, "usage"), "budget");
+        bool soft = json_is_true(json_object_get(json_object_get(j, "budget"), "soft"));
         if (json_is_object(b))
-            snprintf(budget, sizeof budget, "$%s/%s ($%s)", str(b, "limit_usd"), str(b, "period"),
-                     str(b, "spent_usd"));
+            snprintf(budget, sizeof budget, "$%s/%s%s ($%s)", str(b, "limit_usd"), str(b, "period"),
+                     soft ? " soft" : "", str(b, "spent_usd"));
         if (json_is_integer(json_object_get(j, "rpm")))
             snprintf(rpm, sizeof rpm, "%lld",
                      (long long)json_integer_value(json_object_get(j, "rpm")));

@@ -865,6 +865,8 @@ static const struct field top_fields[] = {
     OTHER("structured_output"),
     OTHER("batches"),
     OTHER("tag_budgets"),
+    OTHER("alerts"),
+    OTHER("gateway_budget"),
     OTHER("deferral"),
     OTHER("log"),
 };
@@ -1048,6 +1050,9 @@ static struct fg_config *config_new(const char *path)
     c->storage = fg_xstrdup("sqlite:frugal.db");
     c->budgets.on_store_down = fg_xstrdup("fail_closed");
     c->budgets.lease_seconds = 3600;
+    c->alerts.n_at = 2; /* alerts at 80% and 100% of a budget */
+    c->alerts.at[0] = 0.8;
+    c->alerts.at[1] = 1.0;
     c->prompt_caching.auto_breakpoints = true;
     c->prompt_caching.ttl_seconds = 300;
     c->prompt_caching.openai_cache_key = true;
@@ -1862,6 +1867,28 @@ static void load_fallbacks(struct ld *ld, const struct node *n)
 
 /* ======================== tag budgets ======================== */
 
+/* A tag budget written as a mapping: {budget: USD/period, soft: bool}.
+ * Returns the budget's node (NULL when missing, an error recorded). */
+static const struct node *tag_budget_map(struct ld *ld, const struct node *m, const char *path,
+                                         bool *soft)
+{
+    for (size_t i = 0; i + 1 < m->n; i += 2) {
+        const char *k = m->kids[i]->t == N_SCALAR ? m->kids[i]->text : "";
+        if (strcmp(k, "budget") && strcmp(k, "soft"))
+            err_at(ld, m->kids[i]->line, path, "unknown key '%.40s' (budget, soft)", k);
+    }
+    const struct node *s = map_get(m, "soft");
+    char sub[PATHLEN];
+    path_key(sub, path, "soft");
+    const char *st = s ? scalar_text(ld, s, sub, "true or false") : NULL;
+    if (st)
+        set_bool(ld, st, s->line, sub, soft);
+    const struct node *b = map_get(m, "budget");
+    if (!b)
+        err_at(ld, m->line, path, "missing 'budget' (USD/period, e.g. 100/month)");
+    return b;
+}
+
 /* `tag_budgets: {"team=search": 100/month, ...}` */
 static void load_tag_budgets(struct ld *ld, const struct node *n)
 {
@@ -1877,15 +1904,19 @@ static void load_tag_budgets(struct ld *ld, const struct node *n)
             continue;
         }
         path_key(path, "tag_budgets", k->text);
-        const char *v = scalar_text(ld, n->kids[i + 1], path, "USD/period (e.g. 100/month)");
         struct fg_tag_budget_cfg *t = &c->tag_budgets[c->n_tag_budgets];
+        const struct node *val = n->kids[i + 1];
+        t->soft = false;
+        if (val->t == N_MAP) /* {budget: 5/day, soft: true} */
+            val = tag_budget_map(ld, val, path, &t->soft);
+        const char *v = val ? scalar_text(ld, val, path, "USD/period (e.g. 100/month)") : NULL;
         enum fg_period per;
         if (dup_key(n, i))
             err_at(ld, k->line, path, "duplicate key");
         else if (fg_spec_tags(k->text, norm, sizeof norm) < 0 || strchr(norm, ','))
             err_at(ld, k->line, path, "a tag budget's key is one tag, k=v");
         else if (v && fg_spec_budget(v, &t->limit_pico, &per) < 0)
-            err_at(ld, n->kids[i + 1]->line, path,
+            err_at(ld, val->line, path,
                    "expected USD/period, e.g. 100/month or 5.50/day (got \"%.40s\")", v);
         else if (v) {
             t->tag = fg_xstrdup(norm);
@@ -1894,6 +1925,107 @@ static void load_tag_budgets(struct ld *ld, const struct node *n)
             c->n_tag_budgets++;
         }
     }
+}
+
+/* ======================== alerts, gateway budget ======================== */
+
+/* The webhook is the operator's: http(s), a host, nothing a shell or a log
+ * line would misread.  (The daemon never lets a client name it.) */
+static const char *check_webhook(const char *s)
+{
+    size_t skip = !strncmp(s, "http://", 7) ? 7 : !strncmp(s, "https://", 8) ? 8 : 0;
+    if (!skip)
+        return "must be an http:// or https:// URL";
+    if (!s[skip] || s[skip] == '/' || s[skip] == ':')
+        return "has no host (http://host[:port]/path)";
+    if (strlen(s) > 2000)
+        return "is longer than 2000 characters";
+    for (const char *p = s; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return "contains a space or a control character";
+    return NULL;
+}
+
+static const struct field alerts_fields[] = {
+    STR("webhook", struct fg_alerts_cfg, webhook, check_webhook),
+    OTHER("at"),
+};
+
+/* alerts: {webhook: URL, at: [0.8, 1.0]} (keys/alert.h). */
+static void load_alerts(struct ld *ld, const struct node *n)
+{
+    struct fg_alerts_cfg *a = &ld->cfg->alerts;
+    a->n_at = 2;
+    a->at[0] = 0.8;
+    a->at[1] = 1.0;
+    if (is_null(n))
+        return;
+    walk_map(ld, n, "alerts", alerts_fields, NF(alerts_fields), a);
+    if (n->t != N_MAP)
+        return;
+    if (!map_get(n, "webhook")) /* (a bad one has its own error) */
+        err_at(ld, n->line, "alerts.webhook", "missing: the URL alerts are POSTed to");
+    const struct node *at = map_get(n, "at");
+    if (is_null(at) || !expect(ld, at, N_SEQ, "alerts.at"))
+        return;
+    if (at->n == 0 || at->n > FG_ALERT_MAX_AT) {
+        err_at(ld, at->line, "alerts.at", "give 1 to %d thresholds (fractions of a budget)",
+               FG_ALERT_MAX_AT);
+        return;
+    }
+    a->n_at = 0;
+    for (size_t i = 0; i < at->n; i++) {
+        char path[PATHLEN];
+        snprintf(path, sizeof path, "alerts.at[%zu]", i);
+        const char *t = scalar_text(ld, at->kids[i], path, "a number");
+        char *end = NULL;
+        double d = t ? strtod(t, &end) : 0;
+        if (!t)
+            continue;
+        if (end == t || *end || !(d > 0 && d <= 10))
+            err_at(ld, at->kids[i]->line, path,
+                   "expected a fraction of the budget above 0 and at most 10 (got \"%.40s\")", t);
+        else if (a->n_at && d <= a->at[a->n_at - 1])
+            err_at(ld, at->kids[i]->line, path, "thresholds must be in increasing order");
+        else
+            a->at[a->n_at++] = d;
+    }
+}
+
+/* gateway_budget: {usd: N, period: day|month, soft: bool}. */
+static void load_gateway_budget(struct ld *ld, const struct node *n)
+{
+    struct fg_gateway_budget_cfg *g = &ld->cfg->gateway_budget;
+    if (is_null(n) || !expect(ld, n, N_MAP, "gateway_budget"))
+        return;
+    for (size_t i = 0; i + 1 < n->n; i += 2) {
+        const char *k = n->kids[i]->t == N_SCALAR ? n->kids[i]->text : "";
+        if (strcmp(k, "usd") && strcmp(k, "period") && strcmp(k, "soft"))
+            err_at(ld, n->kids[i]->line, "gateway_budget",
+                   "unknown key '%.40s' (usd, period, soft)", k);
+    }
+    const struct node *u = map_get(n, "usd"), *p = map_get(n, "period"), *s = map_get(n, "soft");
+    const char *us = u ? scalar_text(ld, u, "gateway_budget.usd", "a number of USD") : NULL;
+    const char *ps = p ? scalar_text(ld, p, "gateway_budget.period", "day or month") : NULL;
+    const char *ss = s ? scalar_text(ld, s, "gateway_budget.soft", "true or false") : NULL;
+    if (ss)
+        set_bool(ld, ss, s->line, "gateway_budget.soft", &g->soft);
+    if (!u)
+        err_at(ld, n->line, "gateway_budget.usd", "missing: the gateway's spend limit in USD");
+    if (ps && strcmp(ps, "day") && strcmp(ps, "month"))
+        err_at(ld, p->line, "gateway_budget.period", "must be day or month (got \"%.40s\")", ps);
+    if (!us || (ps && strcmp(ps, "day") && strcmp(ps, "month")))
+        return;
+    char spec[96];
+    enum fg_period per;
+    snprintf(spec, sizeof spec, "%.60s/%s", us, ps ? ps : "month");
+    if (fg_spec_budget(spec, &g->limit_pico, &per) < 0) {
+        err_at(ld, u->line, "gateway_budget.usd",
+               "expected a positive number of USD (got \"%.40s\")", us);
+        g->limit_pico = 0;
+        return;
+    }
+    g->period = (int)per;
 }
 
 /* ======================== file loading ======================== */
@@ -1965,6 +2097,8 @@ static void load_root(struct ld *ld, const struct node *root)
     load_routes(ld, map_get(root, "routes"));
     load_fallbacks(ld, map_get(root, "fallbacks"));
     load_tag_budgets(ld, map_get(root, "tag_budgets"));
+    load_alerts(ld, map_get(root, "alerts"));
+    load_gateway_budget(ld, map_get(root, "gateway_budget"));
     walk_map(ld, map_get(root, "prompt_caching"), "prompt_caching", prompt_caching_fields,
              NF(prompt_caching_fields), c);
     walk_map(ld, map_get(root, "response_cache"), "response_cache", response_cache_fields,
@@ -2310,6 +2444,7 @@ void fg_config_free(struct fg_config *c)
     for (size_t i = 0; i < c->n_tag_budgets; i++)
         free(c->tag_budgets[i].tag);
     free(c->tag_budgets);
+    free(c->alerts.webhook);
     free(c->server.listen);
     free(c->server.master_key);
     free(c->server.log_level);

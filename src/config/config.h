@@ -189,7 +189,23 @@ struct fg_tag_budget_cfg {
     char *tag; /* "k=v" */
     int64_t limit_pico;
     int period; /* enum fg_period (period.h) */
+    bool soft;  /* alerts only, never refuses (`{budget: 5/day, soft: true}`) */
     int line;
+};
+
+/* Budget alerts (`alerts:`, keys/alert.h). */
+#define FG_ALERT_MAX_AT 8
+struct fg_alerts_cfg {
+    char *webhook;              /* http(s) URL the operator named, or NULL: no alerts */
+    double at[FG_ALERT_MAX_AT]; /* thresholds, fractions of a limit, ascending */
+    int n_at;                   /* default 2: 0.8 and 1.0 */
+};
+
+/* `gateway_budget: {usd, period, soft}`: the whole gateway's spend. */
+struct fg_gateway_budget_cfg {
+    int64_t limit_pico; /* 0 = none */
+    int period;         /* enum fg_period */
+    bool soft;          /* alerts only, never refuses */
 };
 
 struct fg_server_cfg {
@@ -251,6 +267,8 @@ struct fg_config {
     size_t n_fallbacks;
     struct fg_tag_budget_cfg *tag_budgets;
     size_t n_tag_budgets;
+    struct fg_alerts_cfg alerts;
+    struct fg_gateway_budget_cfg gateway_budget;
     struct {
         bool auto_breakpoints;
         int ttl_seconds;

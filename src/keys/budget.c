@@ -7,14 +7,36 @@
  * longer current counts nowhere — the period rules of the contract. */
 #include "budget.h"
 
+#include "alert.h"
 #include "assert.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { SPENT, RESERVED };
 
+#ifdef FG_DEBUG
+/* Tests move every budget's clock forward (FRUGAL_TEST_BUDGET_SHIFT_MS, 0
+ * to 400 days; a debug build only): a restarted replica lives in the next
+ * period, so a period rollover is seen without waiting for midnight. */
+static int64_t g_shift_ms;
+static pthread_once_t g_shift_once = PTHREAD_ONCE_INIT;
+
+static void shift_init(void)
+{
+    const char *s = getenv("FRUGAL_TEST_BUDGET_SHIFT_MS");
+    long long v = s ? strtoll(s, NULL, 10) : 0;
+    g_shift_ms = v > 0 && v <= 400 * 86400000LL ? v : 0;
+}
+#endif
+
 static int64_t win_of(const struct fg_budget *b, int64_t ms)
 {
+#ifdef FG_DEBUG
+    pthread_once(&g_shift_once, shift_init);
+    ms += g_shift_ms;
+#endif
     return fg_period_start(b->period, ms);
 }
 
@@ -62,6 +84,10 @@ void fg_budget_init(struct fg_budget *b, int64_t limit, enum fg_period p, int64_
 {
     b->limit = limit;
     b->period = p;
+    /* the owner names it (and makes it soft) after this */
+    b->soft = false;
+    b->kind = b->id = b->name = NULL;
+    memset(&b->alert, 0, sizeof b->alert);
     /* a cell lives one period: at most 31 days */
     fg_shared_counter_init(&b->ctr, NULL, 1, 32 * 86400000LL, b->cell, 1);
     /* opens the current period, with what the ledger says was spent in it
@@ -84,6 +110,8 @@ void fg_budget_reserve_steps(struct fg_budget *const *bs, int n, int64_t amount,
     for (int i = 0; i < n; i++) {
         step(&st[i], bs[i], win_of(bs[i], now_ms), FG_SHARED_NOW, 0, amount);
         st[i].lease = lease; /* one hold, one lease on each budget */
+        if (bs[i]->soft)
+            continue; /* counted, never refused: alerts only */
         /* a used-up budget admits nothing, not even a free call */
         st[i].check[0] = (struct fg_shared_check){1u << SPENT, 1, bs[i]->limit};
         st[i].check[1] =
@@ -127,6 +155,7 @@ int fg_budget_reserve(struct fg_budget *const *bs, int n, int64_t amount, int64_
     struct fg_shared_denial d;
     int bad = s->ops->counter_apply(s, st, n, &d);
     if (bad >= 0) {
+        fg_alert_refused(bs[bad]);
         if (deny)
             view(bs[bad], &d.w, deny);
         return bad;
@@ -177,6 +206,8 @@ void fg_budget_settle(struct fg_budget_hold *h, int64_t cost, int64_t call_ts_ms
     }
     apply(st, n);
     h->held = false;
+    for (int i = 0; cost > 0 && i < h->n; i++)
+        fg_alert_touch(h->b[i]);
 }
 
 void fg_budget_hold_of(struct fg_budget *const *bs, int n, int64_t amount, int64_t at_ms,
@@ -215,6 +246,7 @@ void fg_budget_charge(struct fg_budget *b, int64_t cost, int64_t call_ts_ms, int
     struct fg_shared_step st;
     step(&st, b, win_of(b, now_ms), win_of(b, call_ts_ms), cost, 0);
     apply(&st, 1);
+    fg_alert_touch(b);
 }
 
 void fg_budget_get(struct fg_budget *b, int64_t now_ms, struct fg_budget_view *v)

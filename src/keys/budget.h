@@ -31,6 +31,10 @@
  *    spent and reserved; holds taken in an earlier period release nothing,
  *    and a cost counts only in the period its call started in (the ledger's
  *    ts_ms), so counters and `SUM(cost) WHERE ts_ms >= period start` agree.
+ *  - A soft budget (b->soft) counts the same but never refuses: its steps
+ *    carry no check.  Its owner names every budget (who: kind, id, name)
+ *    for the alerts (alert.h): each settlement or charge that adds a cost
+ *    tells alert.c, which checks the thresholds off the request path.
  * Money is pico-USD (price.h). */
 #ifndef FRUGAL_BUDGET_H
 #define FRUGAL_BUDGET_H
@@ -48,6 +52,18 @@ struct fg_budget {
      * the owner may name ctr (ctr.name) for a cross-process backend */
     struct fg_shared_counter ctr;
     struct fg_shared_cell cell[1]; /* in-process: the current period */
+    bool soft;                     /* alerts only: admission never refuses on it */
+    /* who it is, for alerts: kind "key" | "tag" | "gateway", id, name
+     * (strings owned by the budget's owner, as long-lived as it) */
+    const char *kind, *id, *name;
+    struct fg_budget_alert {    /* alert.c's state (its locks and thread) */
+        _Atomic int queued;     /* 1 while on alert.c's queue */
+        _Atomic int refused;    /* a call was refused on it since the last scan */
+        struct fg_budget *next; /* alert.c's queue, under its lock */
+        int64_t period;         /* alert thread only: the period `done` is for */
+        int64_t resets_at;      /* alert thread only: that period's end */
+        unsigned done;          /* alert thread only: thresholds marked sent */
+    } alert;
 };
 
 #define FG_BUDGET_MAX_HOLD 8
@@ -71,7 +87,7 @@ struct fg_budget_view {
 };
 
 /* Set up b for now_ms with `spent` already settled this period (from the
- * ledger at startup). */
+ * ledger at startup); hard and unnamed (the owner sets soft and who after). */
 void fg_budget_init(struct fg_budget *b, int64_t limit, enum fg_period p, int64_t spent,
                     int64_t now_ms);
 

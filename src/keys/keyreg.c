@@ -26,6 +26,8 @@ static struct {
     size_t n, cap;
     struct fg_tag_budget *tags;
     size_t n_tags;
+    struct fg_budget gateway; /* config gateway_budget, when gateway_on */
+    bool gateway_on;
     pthread_mutex_t store_mu; /* the key store handle and `missing` */
     struct fg_keystore *store;
     char (*missing)[65];     /* hashes storage has no key for */
@@ -85,6 +87,11 @@ static struct fg_vkey *add(const struct fg_key *k, int64_t now_ms)
     snprintf(v->budget.ctr.name, sizeof v->budget.ctr.name, "budget:key:%s", k->id);
     if (k->budget > 0)
         fg_budget_init(&v->budget, k->budget, k->budget_period, 0, now_ms);
+    /* for alerts (alert.h): the key's id and name, never its secret */
+    v->budget.soft = k->budget_soft;
+    v->budget.kind = "key";
+    v->budget.id = v->k.id;
+    v->budget.name = v->k.name;
     fg_ratelimit_init(&v->rate, k->rpm, k->tpm);
     snprintf(v->rate.ctr.name, sizeof v->rate.ctr.name, "rate:%s", k->id);
     unsigned hb = bucket(k->hash), ib = bucket(k->id);
@@ -175,6 +182,8 @@ static int on_spend(void *arg, const char *key_id, const char *tags, int64_t cos
     for (size_t i = 0; i < g_keyreg.n_tags; i++)
         if (g_keyreg.tags[i].budget.period == c->period && tag_in(tags, g_keyreg.tags[i].tag))
             charge_add(c, &g_keyreg.tags[i].budget, cost);
+    if (g_keyreg.gateway_on && g_keyreg.gateway.period == c->period)
+        charge_add(c, &g_keyreg.gateway, cost); /* every call counts */
     return 0;
 }
 
@@ -309,6 +318,19 @@ int fg_keyreg_start(const struct fg_config *cfg, const struct fg_keyreg_spend *s
                  "budget:tag:%s", g_keyreg.tags[i].tag);
         fg_budget_init(&g_keyreg.tags[i].budget, cfg->tag_budgets[i].limit_pico,
                        (enum fg_period)cfg->tag_budgets[i].period, 0, now);
+        g_keyreg.tags[i].budget.soft = cfg->tag_budgets[i].soft;
+        g_keyreg.tags[i].budget.kind = "tag";
+        g_keyreg.tags[i].budget.id = g_keyreg.tags[i].budget.name = g_keyreg.tags[i].tag;
+    }
+    memset(&g_keyreg.gateway, 0, sizeof g_keyreg.gateway);
+    g_keyreg.gateway_on = cfg->gateway_budget.limit_pico > 0;
+    if (g_keyreg.gateway_on) {
+        snprintf(g_keyreg.gateway.ctr.name, sizeof g_keyreg.gateway.ctr.name, "budget:gateway");
+        fg_budget_init(&g_keyreg.gateway, cfg->gateway_budget.limit_pico,
+                       (enum fg_period)cfg->gateway_budget.period, 0, now);
+        g_keyreg.gateway.soft = cfg->gateway_budget.soft;
+        g_keyreg.gateway.kind = "gateway";
+        g_keyreg.gateway.id = g_keyreg.gateway.name = "gateway";
     }
     struct fg_shared *sh = fg_shared_process();
     g_keyreg.loaded_version = sh->ops->version_get(sh, FG_KEYREG_VERSION);
@@ -358,6 +380,7 @@ void fg_keyreg_stop(void)
     g_keyreg.all = NULL;
     g_keyreg.tags = NULL;
     g_keyreg.n = g_keyreg.cap = g_keyreg.n_tags = 0;
+    g_keyreg.gateway_on = false;
     memset(g_keyreg.by_hash, 0, sizeof g_keyreg.by_hash);
     memset(g_keyreg.by_id, 0, sizeof g_keyreg.by_id);
 }
@@ -546,6 +569,11 @@ const char *fg_keyreg_charged_tags(const struct fg_vkey *v, const char *key_id,
     if (key_id && (!strcmp(key_id, "master") || !strcmp(key_id, "anonymous")))
         return call_tags;
     return NULL;
+}
+
+struct fg_budget *fg_keyreg_gateway_budget(void)
+{
+    return g_keyreg.gateway_on ? &g_keyreg.gateway : NULL;
 }
 
 int fg_keyreg_tag_budgets(const char *tags, struct fg_tag_budget **out, int max)

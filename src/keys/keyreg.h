@@ -26,8 +26,10 @@
  *    (shared.h).  The reload thread re-reads the table when that version
  *    moved — with the in-process backend, which cannot hear other
  *    processes such as `frugal keys`, on every tick.
+ *  - The gateway budget (config gateway_budget) counts every call's cost,
+ *    whoever made it; it lives with the tag budgets.
  *  - Counter names for a cross-process backend: "budget:key:<id>",
- *    "rate:<id>", "budget:tag:<k=v>". */
+ *    "rate:<id>", "budget:tag:<k=v>", "budget:gateway". */
 #ifndef FRUGAL_KEYREG_H
 #define FRUGAL_KEYREG_H
 
@@ -98,6 +100,8 @@ json_t *fg_keyreg_key_json(struct fg_vkey *v, int64_t now_ms);
 /* Every key, oldest first (array, new reference). */
 json_t *fg_keyreg_list_json(int64_t now_ms);
 
+/* The gateway's budget (config gateway_budget), or NULL. */
+struct fg_budget *fg_keyreg_gateway_budget(void);
 /* The tag budgets matching any "k=v" item of tags, at most max. */
 int fg_keyreg_tag_budgets(const char *tags, struct fg_tag_budget **out, int max);
 /* The tags whose budgets a call is charged to: a virtual key's own tags

@@ -135,6 +135,9 @@ int fg_keys_new(const struct fg_key_opts *o, const struct fg_config *cfg, int64_
     k->rpm = o->rpm;
     k->tpm = o->tpm;
     k->allow_unpriced = o->allow_unpriced;
+    if (o->soft && !k->budget)
+        return bad(err, errlen, "%s", "soft: a soft budget needs a budget (e.g. --budget 10/day)");
+    k->budget_soft = o->soft;
     if (o->models && fg_spec_list(o->models, k->models, sizeof k->models) < 0)
         return bad(err, errlen, "models: '%.60s' is not a list of model or route names", o->models);
     if (check_models(k->models, cfg, err, errlen) < 0)
@@ -203,9 +206,11 @@ json_t *fg_keys_json(const struct fg_key *k, int64_t now_ms)
     json_object_set_new(j, "revoked_at", time_or_null(k->revoked_ms));
     if (k->budget) {
         char usd[32];
-        json_object_set_new(j, "budget",
-                            json_pack("{s:s, s:s}", "usd", fg_keys_usd(k->budget, usd, sizeof usd),
-                                      "period", fg_period_name(k->budget_period)));
+        json_t *b = json_pack("{s:s, s:s}", "usd", fg_keys_usd(k->budget, usd, sizeof usd),
+                              "period", fg_period_name(k->budget_period));
+        if (k->budget_soft) /* only when set: a hard budget reads as before */
+            json_object_set_new(b, "soft", json_true());
+        json_object_set_new(j, "budget", b);
     } else {
         json_object_set_new(j, "budget", json_null());
     }

@@ -44,6 +44,7 @@ struct fg_key {
     char tags[512];      /* "k=v,k=v"; "" = none */
     bool allow_unpriced; /* with a budget: may call paths frugal cannot
                                 price (passthru.h); default refused */
+    bool budget_soft;    /* the budget alerts (alert.h) but never refuses */
 };
 
 /* Options as given (CLI or admin API); NULL / 0 = not given. */
@@ -51,6 +52,7 @@ struct fg_key_opts {
     const char *name, *budget, *models, *tags, *expires;
     int64_t rpm, tpm;
     bool allow_unpriced;
+    bool soft; /* a soft budget: needs budget */
 };
 
 /* New key from opts: 0 with *k and secret filled, or -1 with err. */

@@ -21,12 +21,13 @@ static const struct fg_pgdb_migration migrations[] = {
      " hint text, created_ms bigint NOT NULL, expires_ms bigint,"
      " revoked_ms bigint, budget_pico bigint, budget_period text,"
      " rpm bigint, tpm bigint, models text, tags text, allow_unpriced bigint)"},
+    {2, "keys 2: soft budgets", "ALTER TABLE keys ADD COLUMN budget_soft bigint"},
 };
 
 #define KEY_COLUMNS                                                                                \
     "id, name, hash, hint, created_ms, expires_ms, revoked_ms, budget_pico, budget_period, "       \
-    "rpm, tpm, models, tags, allow_unpriced"
-#define NKEYCOLS 14
+    "rpm, tpm, models, tags, allow_unpriced, budget_soft"
+#define NKEYCOLS 15
 
 struct pg_keystore {
     struct fg_keystore base;
@@ -96,7 +97,7 @@ static PGresult *run(struct pg_keystore *q, const char *sql, int n, const char *
 
 static int ks_put(struct fg_keystore *s, const struct fg_key *k, char *err, size_t errlen)
 {
-    char num[7][24];
+    char num[8][24];
     snprintf(num[0], 24, "%" PRId64, k->created_ms);
     snprintf(num[1], 24, "%" PRId64, k->expires_ms);
     snprintf(num[2], 24, "%" PRId64, k->revoked_ms);
@@ -104,15 +105,16 @@ static int ks_put(struct fg_keystore *s, const struct fg_key *k, char *err, size
     snprintf(num[4], 24, "%" PRId64, k->rpm);
     snprintf(num[5], 24, "%" PRId64, k->tpm);
     snprintf(num[6], 24, "%d", k->allow_unpriced ? 1 : 0);
+    snprintf(num[7], 24, "%d", k->budget_soft ? 1 : 0);
     const char *p[NKEYCOLS] = {
         k->id,   k->name, k->hash,
         k->hint, num[0],  k->expires ? num[1] : NULL, /* NULL: never (0 would be the epoch) */
         num[2],  num[3],  k->budget ? fg_period_name(k->budget_period) : NULL,
         num[4],  num[5],  k->models,
-        k->tags, num[6]};
+        k->tags, num[6],  num[7]};
     PGresult *r = run((struct pg_keystore *)s,
                       "INSERT INTO keys (" KEY_COLUMNS ") VALUES "
-                      "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                      "($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)",
                       NKEYCOLS, p, "INSERT key", err, errlen);
     PQclear(r);
     return r ? 0 : -1;
@@ -155,6 +157,7 @@ static void read_key(const PGresult *r, int row, struct fg_key *k)
     text_into(r, row, i++, k->models, sizeof k->models);
     text_into(r, row, i++, k->tags, sizeof k->tags);
     k->allow_unpriced = num(r, row, i++) != 0;
+    k->budget_soft = num(r, row, i++) != 0;
 }
 
 /* The keys table is small (one row per key a team made): one result. */

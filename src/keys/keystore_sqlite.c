@@ -24,11 +24,11 @@ static const char *schema = "CREATE TABLE IF NOT EXISTS keys ("
                             " hint TEXT, created_ms INTEGER NOT NULL, expires_ms INTEGER,"
                             " revoked_ms INTEGER, budget_pico INTEGER, budget_period TEXT,"
                             " rpm INTEGER, tpm INTEGER, models TEXT, tags TEXT,"
-                            " allow_unpriced INTEGER);";
+                            " allow_unpriced INTEGER, budget_soft INTEGER);";
 
 #define KEY_COLUMNS                                                                                \
     "id, name, hash, hint, created_ms, expires_ms, revoked_ms, budget_pico, budget_period, "       \
-    "rpm, tpm, models, tags, allow_unpriced"
+    "rpm, tpm, models, tags, allow_unpriced, budget_soft"
 
 /* Columns added after the first release, and one rewrite: whole constant
  * statements (values go through the prepared statements below). */
@@ -36,6 +36,7 @@ static void migrate(sqlite3 *db)
 {
     /* "duplicate column" when present */
     sqlite3_exec(db, "ALTER TABLE keys ADD COLUMN allow_unpriced INTEGER", NULL, NULL, NULL);
+    sqlite3_exec(db, "ALTER TABLE keys ADD COLUMN budget_soft INTEGER", NULL, NULL, NULL);
     /* keys.expires_ms was 0 for "never" until 0 could be a user's expiry
      * (the epoch): now NULL is never.  The marker column makes this run
      * once per database, in one transaction with the rewrite. */
@@ -79,7 +80,7 @@ static int ks_open(const char *dsn, struct fg_keystore **out, char *err, size_t 
     migrate(q->db);
     if (sqlite3_prepare_v2(q->db,
                            "INSERT INTO keys (" KEY_COLUMNS ") VALUES "
-                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                            -1, &q->ins, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(q->db, "SELECT " KEY_COLUMNS " FROM keys ORDER BY created_ms, id", -1,
                            &q->all, NULL) != SQLITE_OK ||
@@ -134,6 +135,7 @@ static int ks_put(struct fg_keystore *s, const struct fg_key *k, char *err, size
     bind_text(st, i++, k->models);
     bind_text(st, i++, k->tags);
     sqlite3_bind_int(st, i++, k->allow_unpriced);
+    sqlite3_bind_int(st, i++, k->budget_soft);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
@@ -168,6 +170,7 @@ static void read_key(sqlite3_stmt *st, struct fg_key *k)
     text_into(st, i++, k->models, sizeof k->models);
     text_into(st, i++, k->tags, sizeof k->tags);
     k->allow_unpriced = sqlite3_column_int(st, i++) != 0;
+    k->budget_soft = sqlite3_column_int(st, i++) != 0;
 }
 
 static int ks_scan(struct fg_keystore *s, fg_keystore_key_cb cb, void *arg, char *err,

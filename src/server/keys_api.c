@@ -98,12 +98,13 @@ static void create(struct fg_worker *w, struct fg_edge_req *req, const struct fg
     if (!json_is_object(b)) {
         fail(req, d, FG_E_INVALID, NULL, "%s",
              "Request body must be a JSON object of key "
-             "options (name, budget, rpm, tpm, models, tags, expires, allow_unpriced).");
+             "options (name, budget, rpm, tpm, models, tags, expires, allow_unpriced, soft).");
         json_decref(b);
         return;
     }
-    static const char *const known[] = {"name",    "budget",         "rpm", "tpm", "models", "tags",
-                                        "expires", "allow_unpriced", NULL};
+    static const char *const known[] = {"name",   "budget", "rpm",     "tpm",
+                                        "models", "tags",   "expires", "allow_unpriced",
+                                        "soft",   NULL};
     const char *k;
     json_t *x;
     json_object_foreach(b, k, x)
@@ -114,7 +115,7 @@ static void create(struct fg_worker *w, struct fg_edge_req *req, const struct fg
         if (!known[i]) {
             fail(req, d, FG_E_INVALID, NULL,
                  "Unknown key option '%.60s' (name, budget, rpm, "
-                 "tpm, models, tags, expires, allow_unpriced).",
+                 "tpm, models, tags, expires, allow_unpriced, soft).",
                  k);
             json_decref(b);
             return;
@@ -137,10 +138,14 @@ static void create(struct fg_worker *w, struct fg_edge_req *req, const struct fg
     o.expires = ev && !json_is_null(ev) ? (json_is_string(ev) ? json_string_value(ev) : "?") : NULL;
     json_t *uv = json_object_get(b, "allow_unpriced");
     o.allow_unpriced = json_is_true(uv);
+    json_t *sv = json_object_get(b, "soft");
+    o.soft = json_is_true(sv);
     struct fg_key key;
     char secret[FG_KEY_SECRET_MAX];
     if (uv && !json_is_boolean(uv) && !json_is_null(uv)) {
         fail(req, d, FG_E_INVALID, NULL, "%s", "allow_unpriced must be true or false.");
+    } else if (sv && !json_is_boolean(sv) && !json_is_null(sv)) {
+        fail(req, d, FG_E_INVALID, "soft", "%s", "soft must be true or false.");
     } else if ((mv && !json_is_null(mv) && !o.models) || (tv && !json_is_null(tv) && !o.tags)) {
         fail(req, d, FG_E_INVALID, NULL, "%s",
              "models must be an array of names (or \"a,b\"), "

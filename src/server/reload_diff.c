@@ -265,7 +265,19 @@ int fg_reload_diff_restart(const struct fg_config *boot, const struct fg_config 
         tags = !same_str(boot->tag_budgets[i].tag, next->tag_budgets[i].tag) ||
                boot->tag_budgets[i].limit_pico != next->tag_budgets[i].limit_pico ||
                boot->tag_budgets[i].period != next->tag_budgets[i].period;
+    for (size_t i = 0; !tags && i < boot->n_tag_budgets; i++)
+        tags = boot->tag_budgets[i].soft != next->tag_budgets[i].soft;
     k += restart(a, tags, "tag_budgets", NULL, RUNNING);
+    bool alerts = !same_str(boot->alerts.webhook, next->alerts.webhook) ||
+                  boot->alerts.n_at != next->alerts.n_at;
+    for (int i = 0; !alerts && i < boot->alerts.n_at; i++)
+        alerts = boot->alerts.at[i] != next->alerts.at[i];
+    k += restart(a, alerts, "alerts", NULL, RUNNING);
+    k += restart(a,
+                 boot->gateway_budget.limit_pico != next->gateway_budget.limit_pico ||
+                     boot->gateway_budget.period != next->gateway_budget.period ||
+                     boot->gateway_budget.soft != next->gateway_budget.soft,
+                 "gateway_budget", NULL, RUNNING);
     k += restart(a,
                  boot->response_cache.enabled != next->response_cache.enabled ||
                      boot->response_cache.ttl_seconds != next->response_cache.ttl_seconds ||

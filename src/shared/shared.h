@@ -65,6 +65,13 @@
  *      the smoothed gap survives a pause of that order); seen() itself
  *      stays in process (the fallback).
  *
+ * 5. Marks: "do this once" across processes (budget alerts: keys/alert.c).
+ *    mark_once(name, ttl) sets name for ttl_ms unless it is set; only the
+ *    caller that set it acts.  In-process: a list under a mutex (marks are
+ *    few: a handful per budget and period).
+ *      Redis: SET name 1 NX PX ttl; a blocking round trip, never on a
+ *      worker thread.
+ *
  * Process-wide: fg_shared_process() is the instance the gateway uses (the
  * in-process one unless fg_shared_process_set() chose another at startup,
  * before any thread uses it).  Every function here is thread-safe.  No
@@ -313,6 +320,9 @@ struct fg_shared_ops {
      * rebuilding or the store is unreachable (ask again later).  NULL in
      * process (its counters start from the ledger with the process). */
     int (*seed_claim)(struct fg_shared *s);
+    /* marks (5 above): 1 set now (act), 0 already set, -1 the store is
+     * unreachable (ask again later).  name <= 200 bytes. */
+    int (*mark_once)(struct fg_shared *s, const char *name, int64_t ttl_ms, int64_t now_ms);
     void (*seed_done)(struct fg_shared *s, bool ok); /* false: give the claim back */
 };
 

@@ -7,8 +7,10 @@
 
 #include "arena.h"
 #include "assert.h"
+#include "vec.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -443,6 +445,43 @@ static void seen_reset(struct fg_shared *s)
     pthread_mutex_unlock(&g_seen.mu);
 }
 
+/* ================================================================= marks */
+
+struct mark {
+    char name[208];
+    int64_t expires_ms;
+};
+
+static struct {
+    pthread_mutex_t mu;
+    struct mark *m;
+    size_t n, cap;
+} g_marks = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static int mark_once(struct fg_shared *s, const char *name, int64_t ttl_ms, int64_t now_ms)
+{
+    (void)s;
+    FG_ASSERT(strlen(name) < sizeof g_marks.m[0].name);
+    int r = 1;
+    pthread_mutex_lock(&g_marks.mu);
+    size_t keep = 0;
+    for (size_t i = 0; i < g_marks.n; i++) {
+        if (g_marks.m[i].expires_ms <= now_ms)
+            continue; /* expired: forgotten */
+        if (!strcmp(g_marks.m[i].name, name))
+            r = 0;
+        g_marks.m[keep++] = g_marks.m[i];
+    }
+    g_marks.n = keep;
+    if (r == 1) {
+        struct mark m = {.expires_ms = now_ms + ttl_ms};
+        snprintf(m.name, sizeof m.name, "%s", name);
+        FG_VEC_PUSH(g_marks.m, g_marks.n, g_marks.cap, m);
+    }
+    pthread_mutex_unlock(&g_marks.mu);
+    return r;
+}
+
 const struct fg_shared_ops fg_shared_mem_ops = {
     .scheme = "memory",
     .cross_process = false,
@@ -460,4 +499,5 @@ const struct fg_shared_ops fg_shared_mem_ops = {
     .version_get = version_get,
     .seen = seen,
     .seen_reset = seen_reset,
+    .mark_once = mark_once,
 };

@@ -1201,6 +1201,31 @@ static uint64_t r_version_get(struct fg_shared *sh, const char *name)
     return version_cmd(sh, "GET", name);
 }
 
+/* ------------------------------------------------------------- marks */
+
+static int r_mark_once(struct fg_shared *sh, const char *name, int64_t ttl_ms, int64_t now_ms)
+{
+    (void)now_ms; /* Redis keeps its own time for PX */
+    struct rstate *s = rs(sh);
+    char key[240], px[24];
+    snprintf(key, sizeof key, "frugal:m:%s", name);
+    snprintf(px, sizeof px, "%lld", (long long)(ttl_ms > 0 ? ttl_ms : 1));
+    const char *a[] = {"SET", key, "1", "NX", "PX", px};
+    size_t l[6];
+    for (int i = 0; i < 6; i++)
+        l[i] = strlen(a[i]);
+    pthread_mutex_lock(&s->mu);
+    redisReply *r = sync_cmd(s, 6, a, l);
+    pthread_mutex_unlock(&s->mu);
+    int res = !r                              ? -1
+              : r->type == REDIS_REPLY_STATUS ? 1 /* OK: set now */
+              : r->type == REDIS_REPLY_NIL    ? 0 /* set before */
+                                              : -1;
+    if (r)
+        freeReplyObject(r);
+    return res;
+}
+
 /* ------------------------------------------------------------- the seed */
 
 /* KEYS seeded, seeding; ARGV the claim's lease.  0 seeded, 1 claimed, -1
@@ -1387,6 +1412,7 @@ int fg_shared_redis_open(const char *url, const struct fg_shared_redis_opts *o,
     s->ops.version_get = r_version_get;
     s->ops.seed_claim = r_seed_claim;
     s->ops.seed_done = r_seed_done;
+    s->ops.mark_once = r_mark_once;
     s->ops.tell = r_tell;
     s->base.ops = &s->ops;
     pthread_mutex_lock(&s->mu);

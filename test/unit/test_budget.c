@@ -9,9 +9,12 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "admit.h"
+#include "alert.h"
 #include "budget.h"
 #include "price.h"
 #include "ratelimit.h"
@@ -169,6 +172,85 @@ static void periods_roll(void **state)
     fg_budget_charge(&b, 7, T0, DAY_END + 30);
     fg_budget_get(&b, DAY_END + 30, &v);
     assert_int_equal(v.spent, 1004);
+}
+
+/* A soft budget counts like any other but never refuses. */
+static void soft_never_refuses(void **state)
+{
+    struct fg_budget hard, soft;
+    struct fg_budget *bs[] = {&soft, &hard};
+    struct fg_budget_hold h;
+    struct fg_budget_view v;
+    fg_budget_init(&hard, 10000, FG_PERIOD_DAY, 0, T0);
+    fg_budget_init(&soft, 1000, FG_PERIOD_DAY, 0, T0);
+    soft.soft = true;
+    for (int i = 0; i < 3; i++) { /* 3 x 600 held on a soft 1000 */
+        assert_int_equal(fg_budget_reserve(bs, 2, 600, T0, &h, &v), -1);
+        fg_budget_settle(&h, 600, T0, T0 + 1);
+    }
+    fg_budget_get(&soft, T0 + 2, &v);
+    assert_int_equal(v.spent, 1800);
+    /* the hard one beside it still refuses, and names itself */
+    assert_int_equal(fg_budget_reserve(bs, 2, 9000, T0, &h, &v), 1);
+    assert_int_equal(v.limit, 10000);
+}
+
+struct seen {
+    int n;
+    double at[8];
+    bool refused[8];
+    int64_t spent[8], period[8];
+};
+
+static void note(void *arg, const struct fg_alert_event *e)
+{
+    struct seen *s = arg;
+    assert_true(s->n < 8);
+    s->at[s->n] = e->at;
+    s->refused[s->n] = e->refused;
+    s->spent[s->n] = e->v.spent;
+    s->period[s->n++] = e->v.period_start;
+    char *body = fg_alert_body(e);
+    assert_non_null(strstr(body, "\"budget\":\"key\""));
+    assert_non_null(strstr(body, "\"id\":\"key_0123\""));
+    free(body);
+}
+
+/* Thresholds fire once each per period: by spend, the 1.0 one also by a
+ * refusal, and all again in the next period. */
+static void alert_thresholds_per_period(void **state)
+{
+    static const double at[] = {0.5, 0.8, 1.0};
+    struct fg_budget b;
+    snprintf(b.ctr.name, sizeof b.ctr.name, "budget:key:key_0123");
+    fg_budget_init(&b, 1000, FG_PERIOD_DAY, 0, T0);
+    b.kind = "key";
+    b.id = "key_0123";
+    b.name = "team";
+    struct seen s = {0};
+    fg_budget_charge(&b, 499, T0, T0);
+    assert_int_equal(fg_alert_scan(&b, at, 3, false, T0, note, &s), 0);
+    fg_budget_charge(&b, 301, T0, T0); /* 800: 50% and 80% at once */
+    assert_int_equal(fg_alert_scan(&b, at, 3, false, T0, note, &s), 2);
+    assert_true(s.at[0] == 0.5 && s.at[1] == 0.8);
+    assert_int_equal(s.spent[1], 800);
+    assert_int_equal(fg_alert_scan(&b, at, 3, false, T0 + 5, note, &s), 0); /* once */
+    /* a refused call at 80%: the 100% alert, flagged as a refusal */
+    assert_int_equal(fg_alert_scan(&b, at, 3, true, T0 + 6, note, &s), 1);
+    assert_true(s.at[2] == 1.0 && s.refused[2]);
+    fg_budget_charge(&b, 500, T0, T0 + 7); /* 130%: nothing new */
+    assert_int_equal(fg_alert_scan(&b, at, 3, true, T0 + 7, note, &s), 0);
+    /* the marks are the store's, not this budget's: a second process with
+     * the same budget (another replica) sends nothing either */
+    struct fg_budget twin = b;
+    twin.alert.done = 0;
+    assert_int_equal(fg_alert_scan(&twin, at, 3, true, T0 + 8, note, &s), 0);
+    /* the next day: a new period, every threshold again */
+    fg_budget_charge(&b, 1000, DAY_END + 1, DAY_END + 1);
+    assert_int_equal(fg_alert_scan(&b, at, 3, false, DAY_END + 2, note, &s), 3);
+    assert_int_equal(s.n, 6);
+    for (int i = 3; i < 6; i++)
+        assert_int_equal(s.period[i], DAY_END);
 }
 
 /* ---- 100 threads race for a budget that fits 4 worst cases ---- */
@@ -334,6 +416,8 @@ int main(void)
         cmocka_unit_test(all_or_none),
         cmocka_unit_test(hold_kept_elsewhere),
         cmocka_unit_test(periods_roll),
+        cmocka_unit_test(soft_never_refuses),
+        cmocka_unit_test(alert_thresholds_per_period),
         cmocka_unit_test(hundred_threads_never_overshoot),
         cmocka_unit_test(rpm_with_retry_after),
         cmocka_unit_test(tpm_reserves_then_settles),

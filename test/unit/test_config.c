@@ -831,6 +831,55 @@ static void test_tag_budgets(void **state)
                        "sequence");
 }
 
+/* Alerts, the gateway budget and soft tag budgets. */
+static void test_alerts_gateway_budget(void **state)
+{
+    struct fg_config *c = load_ok("alerts:\n"
+                                  "  webhook: https://hooks.example.com/frugal\n"
+                                  "  at: [0.5, 0.9, 1.0, 1.5]\n"
+                                  "gateway_budget: {usd: 250, period: day, soft: true}\n"
+                                  "tag_budgets:\n"
+                                  "  team=a: {budget: 5/day, soft: true}\n"
+                                  "  team=b: 5/month\n");
+    assert_string_equal(c->alerts.webhook, "https://hooks.example.com/frugal");
+    assert_int_equal(c->alerts.n_at, 4);
+    assert_true(c->alerts.at[0] == 0.5 && c->alerts.at[3] == 1.5);
+    assert_int_equal(c->gateway_budget.limit_pico, 250000000000000LL);
+    assert_int_equal(c->gateway_budget.period, FG_PERIOD_DAY);
+    assert_true(c->gateway_budget.soft);
+    assert_true(c->tag_budgets[0].soft);
+    assert_int_equal(c->tag_budgets[0].limit_pico, 5000000000000LL);
+    assert_false(c->tag_budgets[1].soft);
+    fg_config_free(c);
+    /* defaults: no webhook, 80% and 100%, no gateway budget */
+    c = load_ok("alerts:\n  webhook: http://10.0.0.5:9000/x\n");
+    assert_int_equal(c->alerts.n_at, 2);
+    assert_true(c->alerts.at[0] == 0.8 && c->alerts.at[1] == 1.0);
+    assert_int_equal(c->gateway_budget.limit_pico, 0);
+    fg_config_free(c);
+    EXPECT_LOAD_ERRORS("alerts:\n"
+                       "  webhook: ftp://x/y\n"
+                       "  at: [0.9, 0.5, 0, x]\n"
+                       "gateway_budget: {usd: -3, period: week, color: red}\n"
+                       "tag_budgets:\n"
+                       "  team=a: {soft: maybe}\n",
+                       "2: alerts.webhook: must be an http:// or https:// URL",
+                       "3: alerts.at[1]: thresholds must be in increasing order",
+                       "3: alerts.at[2]: expected a fraction of the budget above 0 and at most 10 "
+                       "(got \"0\")",
+                       "3: alerts.at[3]: expected a fraction of the budget above 0 and at most 10 "
+                       "(got \"x\")",
+                       "4: gateway_budget: unknown key 'color' (usd, period, soft)",
+                       "4: gateway_budget.period: must be day or month (got \"week\")",
+                       "6: tag_budgets.team=a.soft: expected true or false, got \"maybe\"",
+                       "6: tag_budgets.team=a: missing 'budget' (USD/period, e.g. 100/month)");
+    EXPECT_LOAD_ERRORS("alerts: {at: [1.0]}\ngateway_budget: {period: day}\n",
+                       "1: alerts.webhook: missing: the URL alerts are POSTed to",
+                       "2: gateway_budget.usd: missing: the gateway's spend limit in USD");
+    EXPECT_LOAD_ERRORS("alerts: {webhook: \"http://\"}\n",
+                       "1: alerts.webhook: has no host (http://host[:port]/path)");
+}
+
 /* ---------- server, providers, models: values and defaults ---------- */
 
 static void test_values_and_defaults(void **state)
@@ -1464,6 +1513,7 @@ int main(void)
         T(test_price_schedule_rejected),
         T(test_provider_cost),
         T(test_tag_budgets),
+        T(test_alerts_gateway_budget),
         T(test_values_and_defaults),
         T(test_sizes_and_durations),
         T(test_responses_section),
