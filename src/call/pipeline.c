@@ -397,6 +397,7 @@ static int stage_encode(struct fg_call *c)
         return untranslatable(c, c->model_name, c->serve.model->name); /* a fallback */
     if (fg_respstate_encode(c) < 0)
         return -1;
+    fg_defer_unstream(c); /* before the body is built */
     if (c->endpoint == FG_EP_EMBEDDINGS)
         fg_embed_encode(c); /* only the cache misses go */
     if (c->in != c->out) {
