@@ -286,7 +286,11 @@ static void *queue_line(struct fg_call *c)
     atomic_init(&l->refs, 2);
     l->pi = c->serve.provider_index;
     l->dialect = c->out->dialect;
-    l->endpoint = c->endpoint == FG_EP_RESPONSES ? "/v1/responses" : NULL;
+    /* the upstream body's endpoint: a Responses call translated for a
+     * provider without the Responses API is a Chat (or Messages) line */
+    l->endpoint = c->endpoint == FG_EP_RESPONSES && c->out->shape == FG_DIALECT_RESPONSES
+                      ? "/v1/responses"
+                      : NULL;
     snprintf(l->model, sizeof l->model, "%s", c->serve.upstream_model);
     l->mc = c->serve.model;
     l->ops = c->out;

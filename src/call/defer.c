@@ -222,8 +222,10 @@ static bool batch_way(const struct fg_call *c)
     int64_t left = now_left_ms(c);
     return g_collector.queue && c->defer.deadline_ns && !c->batch.line && !c->batch.plan &&
            left > 0 &&
+           /* a Responses call to a provider without the Responses API
+            * goes as its translated Chat (or Messages) body */
            (c->endpoint == FG_EP_CHAT || c->endpoint == FG_EP_MESSAGES ||
-            (c->endpoint == FG_EP_RESPONSES && c->out->shape == FG_DIALECT_RESPONSES)) &&
+            c->endpoint == FG_EP_RESPONSES) &&
            fg_defer_decide(fg_flex_capable(c->serve.model), batch_api, left,
                            (int64_t)c->w->app->cfg->deferral.min_deadline_s * 1000) ==
                FG_DEFER_BATCH;

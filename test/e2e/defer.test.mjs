@@ -24,9 +24,10 @@ describe('deferral into provider batches', () => {
       name: 'frugal-defer',
       config: {
         server: { master_key: MASTER },
-        providers: [{ name: 'sim', type: 'sim' }],
+        providers: [{ name: 'sim', type: 'sim' }, { name: 'sim-chat', type: 'sim', responses: false }],
         models: [
           { name: 'gpt-4o-mini', provider: 'sim' }, // no flex: a provider batch
+          { name: 'chat-only', model: 'gpt-4o-mini', provider: 'sim-chat' }, // no Responses API
           { name: 'gpt-5-mini', provider: 'sim' },  // flex first
           { name: 'claude-haiku-4-5', provider: 'sim' },
         ],
@@ -90,6 +91,39 @@ describe('deferral into provider batches', () => {
     assert.equal(response.headers.get('x-frugal-defer'), 'batch');
     assert.equal(data.object, 'response');
     assert.ok(data.output_text.length > 0);
+    await flushed(1);
+  });
+
+  test('a deferred Responses call to a provider without the Responses API is batched as its translated Chat body', async () => {
+    const s0 = await spend();
+    const { data, response } = await openai(fr, { apiKey: MASTER }).responses
+      .create({ model: 'chat-only', input: `hello #sim:tokens=50 ${Math.random()}` },
+        { headers: { 'x-frugal-defer': '90s' } })
+      .withResponse();
+    assert.equal(response.headers.get('x-frugal-defer'), 'batch');
+    assert.equal(data.object, 'response');
+    assert.ok(data.output_text.length > 0);
+    await flushed(1);
+    const s1 = await spend();
+    near(s1.cost_usd - s0.cost_usd, billed('gpt-4o-mini', {
+      prompt_tokens: data.usage.input_tokens, completion_tokens: data.usage.output_tokens,
+      prompt_tokens_details: { cached_tokens: data.usage.input_tokens_details?.cached_tokens ?? 0 },
+    }, true), 'at batch rates');
+  });
+
+  test('a deferred Responses stream to a provider without the Responses API: held too, replayed as a Responses stream', async () => {
+    const stream = await openai(fr, { apiKey: MASTER }).responses
+      .create({ model: 'chat-only', stream: true, input: `hello #sim:tokens=50 ${Math.random()}` },
+        { headers: { 'x-frugal-defer': '90s' } })
+      .withResponse();
+    assert.equal(stream.response.headers.get('x-frugal-defer'), 'batch');
+    let done, text = '';
+    for await (const ev of stream.data) {
+      if (ev.type === 'response.output_text.delta') text += ev.delta;
+      if (ev.type === 'response.completed') done = ev.response;
+    }
+    assert.equal(done.status, 'completed');
+    assert.ok(text.length > 0);
     await flushed(1);
   });
 
