@@ -238,29 +238,17 @@ static bool batch_wanted(const struct fg_call *c)
 
 void fg_defer_unstream(struct fg_call *c)
 {
-    if (!c->defer.unstreamed) {
-        /* the dialects whose whole answer replays as their stream: the
-         * response cache's replay (chat, Messages), and relay.c's own
-         * replay of a Response (replay_rs.h) */
-        bool replays = c->in->req.stream_buffering || c->in->shape == FG_DIALECT_RESPONSES;
-        if (!c->stream || !replays || !batch_way(c))
-            return;
-        const struct fg_json *j = &c->body;
-        int so = fg_json_get(j, 0, "stream_options");
-        c->include_usage = fg_json_type(j, fg_json_get(j, so, "include_usage")) == FG_J_TRUE;
-        c->defer.unstreamed = c->so.client_stream = true;
-        c->stream = false;
-    }
-    if (c->in != c->out)
-        return; /* the translated body is built without stream (pipeline.c) */
-    /* the client's own body: its edits are made again on each encode */
+    /* the dialects whose whole answer replays as their stream: the
+     * response cache's replay (chat, Messages), and relay.c's own replay
+     * of a Response (replay_rs.h) */
+    bool replays = c->in->req.stream_buffering || c->in->shape == FG_DIALECT_RESPONSES;
+    if (c->defer.unstreamed || !c->stream || !replays || !batch_way(c))
+        return;
     const struct fg_json *j = &c->body;
-    int s = fg_json_get(j, 0, "stream");
-    uint32_t a, b;
-    if (s >= 0)
-        fg_call_edit(c, j->t[s].start, j->t[s].end, "false");
-    if (fg_json_member_span(j, 0, "stream_options", &a, &b))
-        fg_call_edit(c, a, b, "");
+    int so = fg_json_get(j, 0, "stream_options");
+    c->include_usage = fg_json_type(j, fg_json_get(j, so, "include_usage")) == FG_J_TRUE;
+    c->defer.unstreamed = c->so.client_stream = true;
+    c->stream = false;
 }
 
 /* Let go of the line; the collector ignores its result from now on. */

@@ -96,7 +96,9 @@ void fg_defer_set_collector(const struct fg_defer_collector *col);
 /* Start of the encode stage: a stream that would go to a batch line is
  * asked of the provider whole (the line's answer, or a real-time one, is
  * replayed to the client as its dialect's stream, like a buffered
- * structured stream: so.client_stream). */
+ * structured stream: so.client_stream).  Sets defer.unstreamed; the
+ * encode stage then sends the body with stream false and no
+ * stream_options (pipeline.c). */
 void fg_defer_unstream(struct fg_call *c);
 /* End of the pipeline: true when c is now held for its batch line. */
 bool fg_defer_hold(struct fg_call *c);

@@ -279,10 +279,14 @@ static void schema_for_anthropic(struct fg_call *c)
     json_decref(b);
 }
 
-/* A buffered structured stream: the translated request must not stream. */
+/* A buffered stream (structured, or deferred to a batch): the upstream
+ * request must not stream, and OpenAI takes stream_options only with a
+ * stream.  The encoded body (else the client's) is rewritten whole: this
+ * runs after every splice, the meter's added stream_options included. */
 static void unstream_upstream(struct fg_call *c)
 {
-    json_t *b = json_loadb(c->enc.body, c->enc.body_len, 0, NULL);
+    json_t *b = c->enc.body ? json_loadb(c->enc.body, c->enc.body_len, 0, NULL)
+                            : json_loadb(c->raw, c->raw_len, 0, NULL);
     if (!b)
         return;
     json_object_set_new(b, "stream", json_false());
@@ -429,6 +433,8 @@ static int stage_encode(struct fg_call *c)
     if (c->enc.n_edits)
         c->enc.body =
             fg_json_splice(c->raw, c->raw_len, c->enc.edits, c->enc.n_edits, &c->enc.body_len);
+    if (c->defer.unstreamed)
+        unstream_upstream(c); /* a deferred stream's batch line (defer.h) */
     return 0;
 }
 

@@ -183,6 +183,22 @@ describe('deferral into provider batches', () => {
     assert.match(fr.err, /deferral: 1 line\(s\) in provider batch/);
   });
 
+  test('a deferred stream without include_usage: no usage chunk, and no stream_options upstream (OpenAI refuses them without stream)', async () => {
+    const { data: stream, response } = await openai(fr, { apiKey: MASTER }).chat.completions
+      .create({ model: 'gpt-4o-mini', stream: true, messages: user(`plain #sim:tokens=40 ${Math.random()}`) },
+        { headers: { 'x-frugal-defer': '2m' } })
+      .withResponse();
+    assert.equal(response.headers.get('x-frugal-defer'), 'batch');
+    let text = '', usage = false;
+    for await (const ch of stream) {
+      if (ch.usage) usage = true;
+      text += ch.choices[0]?.delta?.content ?? '';
+    }
+    assert.ok(text.length > 0);
+    assert.equal(usage, false, 'the client did not ask for usage');
+    await flushed(1);
+  });
+
   test('a deferred Messages stream (Anthropic SDK) is answered as a stream from its batch line', async () => {
     const s0 = await spend();
     const stream = anthropic(fr, { apiKey: MASTER }).messages.stream(
@@ -291,11 +307,14 @@ describe('deferral into provider batches', () => {
     await new Promise((r) => setTimeout(r, 800)); // its line is in a provider batch by now
     ac.abort(); // as an SDK does on its timeout, before it retries
     assert.equal((await first).name, 'AbortError');
+    // frugal has seen the first client leave (its call recorded, 499) before
+    // the retry comes: else the line still has a waiter and is not shared
+    await flushed(1);
     const retry = await post(undefined);
     assert.equal(retry.status, 200);
     assert.equal(retry.headers.get('x-frugal-defer'), 'batch');
     await retry.json();
-    await flushed(2);
+    await flushed(1);
     await new Promise((r) => setTimeout(r, 1000));
     // the left call (499) and the retry answered from the line: no third,
     // late record of a line added twice or orphaned
