@@ -433,8 +433,8 @@ static int stage_encode(struct fg_call *c)
     if (c->enc.n_edits)
         c->enc.body =
             fg_json_splice(c->raw, c->raw_len, c->enc.edits, c->enc.n_edits, &c->enc.body_len);
-    if (c->defer.unstreamed)
-        unstream_upstream(c); /* a deferred stream's batch line (defer.h) */
+    if (c->so.client_stream)
+        unstream_upstream(c); /* buffered: structured, or a deferred stream's line */
     return 0;
 }
 
