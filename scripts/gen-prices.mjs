@@ -50,9 +50,13 @@ const rows = Object.keys(src).sort().map((id) => {
   const r = { ...src[id], ...(corrections[id] ?? {}) };
   const p = money.map((k) => micro(r[k])).join(", ");
   const note = r.source ? `    /* ${r.source}; ${r.as_of} */\n` : "";
+  // flex: OpenAI's flex tier serves this model (service_tier "flex"), billed
+  // at the row's batch prices (providers-2.md section 7)
+  if (r.flex !== undefined && typeof r.flex !== "boolean") throw new Error(`${id}: flex must be true or false`);
+  if (r.flex && (r.provider !== "openai" || r.mode !== "chat")) throw new Error(`${id}: flex is for OpenAI chat models`);
   return note + `    {"${id}", ${r.provider === "anthropic" ? "FG_DIALECT_ANTHROPIC" : "FG_DIALECT_OPENAI"},` +
     ` {${p}}, ${r.max_input_tokens ?? 0}, ${r.max_output_tokens ?? 0},` +
-    ` ${r.supports_prompt_caching ? 1 : 0}, ${r.supports_response_schema ? 1 : 0}, ${schedule(id, r)}},`;
+    ` ${r.supports_prompt_caching ? 1 : 0}, ${r.supports_response_schema ? 1 : 0}, ${schedule(id, r)}, ${r.flex ? 1 : 0}},`;
 });
 
 writeFileSync(new URL("../src/config/price_table.c", import.meta.url),

@@ -371,7 +371,11 @@ static void *queue_line(struct fg_call *c)
     l->snap = fg_snap_hold(c->snap); /* pi and mc are its: it lives as long as the line */
     l->pi = c->serve.provider_index;
     l->dialect = c->out->dialect;
-    l->endpoint = c->endpoint == FG_EP_RESPONSES ? responses_url : NULL;
+    /* the upstream body's endpoint: a Responses call translated for a
+     * provider without the Responses API is a Chat (or Messages) line */
+    l->endpoint = c->endpoint == FG_EP_RESPONSES && c->out->shape == FG_DIALECT_RESPONSES
+                      ? responses_url
+                      : NULL;
     snprintf(l->model, sizeof l->model, "%s", c->serve.upstream_model);
     l->mc = c->serve.model;
     snprintf(l->model_cfg, sizeof l->model_cfg, "%s", c->serve.model->name);

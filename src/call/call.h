@@ -227,6 +227,7 @@ struct fg_call_defer {
     bool batch_billed;         /* answered with its provider batch line (batch price) */
     void *line;                /* the pending batch line (the collector's), or NULL */
     struct event *deadline_ev; /* real time at the deadline while the line is pending */
+    bool unstreamed;           /* a stream asked whole for its batch line (so.client_stream) */
 };
 
 /* Response cache (pipeline.c respcache stage, embed.c). */

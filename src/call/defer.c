@@ -211,18 +211,42 @@ void fg_defer_set_collector(const struct fg_defer_collector *col)
         memset(&g_collector, 0, sizeof g_collector);
 }
 
-static bool batch_wanted(const struct fg_call *c)
+/* Would c go to a provider batch line (its stream aside: see
+ * fg_defer_unstream)? */
+static bool batch_way(const struct fg_call *c)
 {
     const struct fg_provider_cfg *p = c->serve.provider;
     /* a provider's batch API, or a local batch (no discount: real time) */
     bool batch_api = p && !(p->batch && !strcmp(p->batch, "local"));
     int64_t left = now_left_ms(c);
     return g_collector.queue && c->defer.deadline_ns && !c->batch.line && !c->batch.plan &&
-           !c->stream && !c->so.client_stream && left > 0 &&
+           left > 0 &&
+           /* a Responses call to a provider without the Responses API
+            * goes as its translated Chat (or Messages) body */
            (c->endpoint == FG_EP_CHAT || c->endpoint == FG_EP_MESSAGES ||
-            (c->endpoint == FG_EP_RESPONSES && c->out->shape == FG_DIALECT_RESPONSES)) &&
+            c->endpoint == FG_EP_RESPONSES) &&
            fg_defer_decide(fg_flex_capable(c->serve.model), batch_api, left,
                            (int64_t)c->snap->cfg->deferral.min_deadline_s * 1000) == FG_DEFER_BATCH;
+}
+
+static bool batch_wanted(const struct fg_call *c)
+{
+    return !c->stream && batch_way(c);
+}
+
+void fg_defer_unstream(struct fg_call *c)
+{
+    /* the dialects whose whole answer replays as their stream: the
+     * response cache's replay (chat, Messages), and relay.c's own replay
+     * of a Response (replay_rs.h) */
+    bool replays = c->in->req.stream_buffering || c->in->shape == FG_DIALECT_RESPONSES;
+    if (c->defer.unstreamed || !c->stream || !replays || !batch_way(c))
+        return;
+    const struct fg_json *j = &c->body;
+    int so = fg_json_get(j, 0, "stream_options");
+    c->include_usage = fg_json_type(j, fg_json_get(j, so, "include_usage")) == FG_J_TRUE;
+    c->defer.unstreamed = c->so.client_stream = true;
+    c->stream = false;
 }
 
 /* Let go of the line; the collector ignores its result from now on. */

@@ -31,8 +31,10 @@
  *  - Response header `x-frugal-defer: flex | batch | realtime` on a deferrable
  *    call (fg_defer_header): how it was served. */
 /* Deferral into provider batches (fg_defer_hold, at the end of the
- * pipeline, instead of the transfer): a non-streamed chat, Messages or
- * Responses call whose way is "batch" and whose provider has
+ * pipeline, instead of the transfer): a chat, Messages or Responses call
+ * (a chat or Messages stream too: asked whole of the provider, replayed to
+ * its client as a stream, fg_defer_unstream) whose way is "batch" and
+ * whose provider has
  * `batch: provider` is handed, encoded, to the collector the app set
  * (batch/batch_defer.h, so call/ knows no batch code) and held: no
  * transfer, its budget hold kept.  Its line's 2xx result, posted back to
@@ -91,6 +93,13 @@ struct fg_defer_collector {
     void (*drop)(void *line);
 };
 void fg_defer_set_collector(const struct fg_defer_collector *col);
+/* Start of the encode stage: a stream that would go to a batch line is
+ * asked of the provider whole (the line's answer, or a real-time one, is
+ * replayed to the client as its dialect's stream, like a buffered
+ * structured stream: so.client_stream).  Sets defer.unstreamed; the
+ * encode stage then sends the body with stream false and no
+ * stream_options (pipeline.c). */
+void fg_defer_unstream(struct fg_call *c);
 /* End of the pipeline: true when c is now held for its batch line. */
 bool fg_defer_hold(struct fg_call *c);
 /* On c's worker: its line ended; body/len its 2xx answer, or NULL: no

@@ -280,10 +280,14 @@ static void schema_for_anthropic(struct fg_call *c)
     json_decref(b);
 }
 
-/* A buffered structured stream: the translated request must not stream. */
+/* A buffered stream (structured, or deferred to a batch): the upstream
+ * request must not stream, and OpenAI takes stream_options only with a
+ * stream.  The encoded body (else the client's) is rewritten whole: this
+ * runs after every splice, the meter's added stream_options included. */
 static void unstream_upstream(struct fg_call *c)
 {
-    json_t *b = json_loadb(c->enc.body, c->enc.body_len, 0, NULL);
+    json_t *b = c->enc.body ? json_loadb(c->enc.body, c->enc.body_len, 0, NULL)
+                            : json_loadb(c->raw, c->raw_len, 0, NULL);
     if (!b)
         return;
     json_object_set_new(b, "stream", json_false());
@@ -403,9 +407,10 @@ static int stage_encode(struct fg_call *c)
     }
     if (c->out != c->in && !reaches(c, c->out->dialect))
         return untranslatable(c, c->model_name, c->serve.model->name); /* a fallback */
-    fg_meter_encode(c); /* per model: its dialect decides */
     if (fg_respstate_encode(c) < 0)
         return -1;
+    fg_defer_unstream(c); /* before the body is built */
+    fg_meter_encode(c); /* per model (its dialect decides), once a held stream stopped streaming */
     if (c->endpoint == FG_EP_EMBEDDINGS)
         fg_embed_encode(c); /* only the cache misses go */
     if (c->in != c->out) {
@@ -437,6 +442,8 @@ static int stage_encode(struct fg_call *c)
     if (c->enc.n_edits)
         c->enc.body =
             fg_json_splice(c->raw, c->raw_len, c->enc.edits, c->enc.n_edits, &c->enc.body_len);
+    if (c->so.client_stream)
+        unstream_upstream(c); /* buffered: structured, or a deferred stream's line */
     return 0;
 }
 

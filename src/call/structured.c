@@ -44,7 +44,7 @@ static void cap_output(struct fg_call *c)
 
 /* structured_output.stream: buffer — ask the provider for the whole answer,
  * check it, then stream the checked answer to the client.  Here: the
- * upstream request stops streaming (a translated body is fixed in encode). */
+ * upstream request stops streaming (its body is fixed in encode). */
 static void buffer_stream(struct fg_call *c)
 {
     const struct fg_json *j = &c->body;
@@ -52,12 +52,9 @@ static void buffer_stream(struct fg_call *c)
     c->include_usage = fg_json_type(j, fg_json_get(j, so, "include_usage")) == FG_J_TRUE;
     c->so.client_stream = true;
     c->stream = false;
-    /* for a body sent as is (a translated one is fixed in encode) */
-    int s = fg_json_get(j, 0, "stream");
-    fg_call_edit(c, j->t[s].start, j->t[s].end, "false");
-    uint32_t a, b;
-    if (fg_json_member_span(j, 0, "stream_options", &a, &b))
-        fg_call_edit(c, a, b, "");
+    /* the encode stage rewrites the upstream body whole (stream false, no
+     * stream_options): splices here would overlap the meter's into
+     * stream_options */
 }
 
 int fg_structured_request(struct fg_call *c)

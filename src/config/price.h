@@ -23,6 +23,7 @@ struct fg_builtin_price {
     bool supports_prompt_caching, supports_response_schema;
     const struct fg_price_window *schedule; /* time-of-day prices (price_schedule), or NULL */
     size_t n_schedule;
+    bool flex; /* served on OpenAI's flex tier at its batch prices (flex.h) */
 };
 
 extern const struct fg_builtin_price fg_price_table[];

@@ -9,6 +9,7 @@
 
 #include "arena.h"
 #include "attrib.h"
+#include "flex.h"
 #include "json.h"
 #include "ledger.h"
 #include "prefix.h"
@@ -42,6 +43,7 @@ struct fg_analyze_call {
     char fp[17];
     /* response side */
     bool error, batch;
+    bool flex; /* the answer says service_tier "flex": billed at flex (batch) rates */
     struct fg_tokens tok;
     int64_t reasoning;
     char *text; /* the answer text, kept while it may matter */
@@ -372,6 +374,8 @@ static int fill_response(struct loader *L, struct fg_analyze_call *c, int r)
     c->tok = us.tok;
     c->reasoning = us.reasoning;
     c->resp_model = dup_str(j, fg_json_get(j, r, "model"));
+    c->flex =
+        c->d == FG_DIALECT_OPENAI && fg_json_str_eq(j, fg_json_get(j, r, "service_tier"), "flex");
     answer_text(j, r, c);
     int64_t created;
     if (!c->timed && fg_json_int(j, fg_json_get(j, r, "created"), &created) && created > 0)
@@ -837,15 +841,24 @@ static void project_routing(struct run *R, const struct fg_analyze_call *c)
     R->a->routing.requests++;
 }
 
-static void project_batch(struct run *R, const struct fg_analyze_call *c)
+/* The gateway's deferral rule (defer.h): a deferrable call to a model
+ * with a flex tier goes flex, any other to a provider batch; both at the
+ * model's batch price.  Calls billed at that price already save nothing. */
+static bool flex_model(const struct fg_analyze_call *c)
 {
-    if (c->batch || !(c->deferrable || R->o->all_deferrable))
+    return c->d == FG_DIALECT_OPENAI && fg_flex_builtin(c->name);
+}
+
+static void project_deferral(struct run *R, const struct fg_analyze_call *c)
+{
+    if (c->batch || c->flex || !(c->deferrable || R->o->all_deferrable))
         return;
     int64_t saved = c->cost - fg_price_cost(&c->price, &c->tok, true);
     if (saved <= 0)
         return;
-    R->a->batch.saved_pico += saved;
-    R->a->batch.requests++;
+    struct fg_projection *p = flex_model(c) ? &R->a->flex : &R->a->batch;
+    p->saved_pico += saved;
+    p->requests++;
 }
 
 static void project_structured(struct run *R, const struct fg_analyze_call *c)
@@ -858,7 +871,7 @@ static void project_structured(struct run *R, const struct fg_analyze_call *c)
         return;
     int64_t removed = visible * (int64_t)bloat / (int64_t)c->text_len;
     R->a->structured_output.saved_pico +=
-        removed * (c->batch ? c->price.batch_output : c->price.output);
+        removed * (c->batch || c->flex ? c->price.batch_output : c->price.output);
     R->a->structured_output.tokens += removed;
     R->a->structured_output.requests++;
 }
@@ -906,13 +919,17 @@ static void attribute(struct run *R, struct fg_analyze_call *c)
                               .wants_structured = c->structured,
                               .output_text = c->text,
                               .output_len = c->text_len,
-                              .batch = c->batch};
+                              .batch = c->batch,
+                              .flex = c->flex};
     fg_attrib(&in, &r);
     c->cost = r.cost_pico;
     c->baseline = fg_price_cost(&c->price, &c->tok, false);
     a->cost_pico += c->cost;
     a->baseline_pico += c->baseline;
-    a->saved_batch_pico += c->baseline - c->cost;
+    if (c->flex && !c->batch)
+        a->saved_flex_pico += c->baseline - c->cost;
+    else
+        a->saved_batch_pico += c->baseline - c->cost;
     a->bucket_repeated_pico += r.bucket_repeated_pico;
     a->bucket_repeated_cached_pico += r.bucket_repeated_cached_pico;
     a->bucket_frontier_pico += r.bucket_frontier_pico;
@@ -949,7 +966,7 @@ static void account(struct run *R, size_t i)
     project_cache(R, i);
     if (c->priced) {
         project_routing(R, c);
-        project_batch(R, c);
+        project_deferral(R, c);
         project_structured(R, c);
     }
     drop_text(c);
@@ -1263,11 +1280,27 @@ static json_t *proj_batch_json(const struct fg_analysis *a, bool all)
     const char *s[] = {
         all ? "every call is deferrable (--all-deferrable)"
             : "calls marked \"deferrable\": true in the log can wait",
-        "deferrable calls run through the provider's batch API at its batch price (50% off "
-        "input and output, cache reads and writes halved)",
+        "deferrable calls to a model without a flex tier run through the provider's batch API "
+        "at its batch price (50% off input and output, cache reads and writes halved); those "
+        "to a flex model go flex instead (see flex)",
         "results within the 24-hour batch window are acceptable for them",
-        "calls already batch-priced save nothing more"};
+        "calls already batch- or flex-priced save nothing more"};
     return proj_json(&a->batch, a->cost_pico, strings(s, 4));
+}
+
+static json_t *proj_flex_json(const struct fg_analysis *a, bool all)
+{
+    const char *s[] = {
+        all ? "every call is deferrable (--all-deferrable)"
+            : "calls marked \"deferrable\": true in the log can wait",
+        "deferrable OpenAI calls to a model with a flex tier (\"flex\": true in the price "
+        "table, data/prices.json) are sent with service_tier \"flex\" and billed at the "
+        "model's batch price (50% off, cache reads halved), answered synchronously",
+        "flex always has capacity (a refusal would be retried, then served at the standard "
+        "price, saving nothing)",
+        "calls already flex- or batch-priced (service_tier \"flex\" in the response) save "
+        "nothing more"};
+    return proj_json(&a->flex, a->cost_pico, strings(s, 4));
 }
 
 static json_t *proj_structured_json(const struct fg_analysis *a)
@@ -1288,9 +1321,10 @@ static json_t *projection_json(const struct fg_analysis *a, const struct fg_anal
 {
     const char *cheap[2] = {o->cheap_model ? o->cheap_model : default_cheap[0],
                             o->cheap_model ? o->cheap_model : default_cheap[1]};
-    return json_pack("{so so so so}", "prompt_cache", proj_cache_json(a), "routing",
-                     proj_routing_json(a, cheap), "batch", proj_batch_json(a, o->all_deferrable),
-                     "structured_output", proj_structured_json(a));
+    return json_pack("{so so so so so}", "prompt_cache", proj_cache_json(a), "routing",
+                     proj_routing_json(a, cheap), "flex", proj_flex_json(a, o->all_deferrable),
+                     "batch", proj_batch_json(a, o->all_deferrable), "structured_output",
+                     proj_structured_json(a));
 }
 
 static json_t *period(const struct fg_analysis *a, bool until)
@@ -1312,8 +1346,9 @@ json_t *fg_analyze_json(const struct fg_analysis *a, const struct fg_analyze_opt
         usd(a->cost_pico), "baseline_usd", usd(a->baseline_pico), "saved_usd", usd(saved),
         "saved_pct", ratio(saved, a->baseline_pico, 100.0, 10.0));
     json_object_set_new(m, "saved_by",
-                        json_pack("{so so so so}", "prompt_cache", usd(0), "response_cache", usd(0),
-                                  "routing", usd(0), "batch", usd(a->saved_batch_pico)));
+                        json_pack("{so so so so so}", "prompt_cache", usd(0), "response_cache",
+                                  usd(0), "routing", usd(0), "batch", usd(a->saved_batch_pico),
+                                  "flex", usd(a->saved_flex_pico)));
     json_object_set_new(m, "tokens", tokens_json(&a->tok));
     json_object_set_new(m, "buckets", buckets_json(a));
     json_object_set_new(m, "by_model", by_model_json(a));
@@ -1447,12 +1482,13 @@ static void print_prefixes(FILE *f, const json_t *m)
 
 static void print_projection(FILE *f, const json_t *m)
 {
-    static const char *const names[] = {"prompt_cache", "routing", "batch", "structured_output"};
+    static const char *const names[] = {"prompt_cache", "routing", "flex", "batch",
+                                        "structured_output"};
     const json_t *p = json_object_get(m, "projection"), *a;
     size_t k;
     char buf[40];
     fprintf(f, "\nWhat frugal would save (projection; each technique alone, they overlap)\n");
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const json_t *x = json_object_get(p, names[i]);
         fprintf(f, "  %-18s %12s %6.1f%% of cost  (%lld calls)\n", names[i],
                 money(x, "saved_usd", buf), num(x, "saved_pct"), inum(x, "requests"));

@@ -27,9 +27,10 @@
  *
  * Spend map (fg_analyze_json; same shape as DESIGN.md / report.h):
  *  since/until come from the log's times; requests include errors;
- *  cost is the provider's bill; baseline = the same calls at real-time
- *  price, so saved_usd is only the batch discount (the log didn't go
- *  through frugal); buckets come from fg_attrib with repeated tokens per
+ *  cost is the provider's bill (a response with service_tier "flex" is
+ *  billed at the flex tier's batch price); baseline = the same calls at
+ *  real-time price, so saved_usd is only the batch and flex discounts (the
+ *  log didn't go through frugal; saved_by.batch, saved_by.flex); buckets come from fg_attrib with repeated tokens per
  *  fg_prefix_seen over a 1 h window at log time; top_prefixes lists stable
  *  prefixes seen by at least two requests.  Extra fields: skipped_lines,
  *  batch_missing_output, batch_unmatched_output, projection.
@@ -44,7 +45,11 @@
  *                    sighting of a prefix that recurs (subtracted).
  *  routing           simple calls (fg_attrib_simple) on a frontier-priced
  *                    model → the cheap model, same tokens.
- *  batch             deferrable calls (or all) → the batch price.
+ *  flex              deferrable calls (or all) to an OpenAI model whose price
+ *                    row says flex (config/flex.h) → the batch price
+ *                    (the flex tier's).
+ *  batch             the other deferrable calls (or all) → the batch price
+ *                    (the gateway's rule: a flex model goes flex first).
  *  structured_output calls that asked for JSON/label and got bloat: the
  *                    bloated share of the non-reasoning output removed.
  *
@@ -95,10 +100,10 @@ struct fg_analysis {
     bool timed;
     int64_t since_ms, until_ms; /* of the timed calls, when timed */
     struct fg_tokens tok;
-    int64_t cost_pico, baseline_pico, saved_batch_pico;
+    int64_t cost_pico, baseline_pico, saved_batch_pico, saved_flex_pico;
     int64_t bucket_repeated_pico, bucket_repeated_cached_pico, bucket_frontier_pico,
         bucket_bloated_pico;
-    struct fg_projection prompt_cache, routing, batch, structured_output;
+    struct fg_projection prompt_cache, routing, flex, batch, structured_output;
     /* the calls, in time order (private) */
     struct fg_analyze_call *calls;
     size_t n_calls;

@@ -214,6 +214,11 @@ static int validate(struct sim_ctx *c, const json_t *b, struct sim_reply *r)
     const json_t *stream = json_object_get(b, "stream");
     if (stream && !json_is_boolean(stream) && !json_is_null(stream))
         return wrong_type(c, r, "stream", "a boolean", stream);
+    /* OpenAI: stream_options only with stream: true (providers.md) */
+    const json_t *so = json_object_get(b, "stream_options");
+    if (so && !json_is_null(so) && !json_is_true(stream))
+        return invalid(c, r, "stream_options", NULL,
+                       "The 'stream_options' parameter is only allowed when 'stream' is enabled.");
     if (check_limit(c, r, b, "max_tokens") || check_limit(c, r, b, "max_completion_tokens"))
         return -1;
     return check_tools(c, r, json_object_get(b, "tools")) ||

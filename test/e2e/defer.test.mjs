@@ -24,9 +24,10 @@ describe('deferral into provider batches', () => {
       name: 'frugal-defer',
       config: {
         server: { master_key: MASTER },
-        providers: [{ name: 'sim', type: 'sim' }],
+        providers: [{ name: 'sim', type: 'sim' }, { name: 'sim-chat', type: 'sim', responses: false }],
         models: [
           { name: 'gpt-4o-mini', provider: 'sim' }, // no flex: a provider batch
+          { name: 'chat-only', model: 'gpt-4o-mini', provider: 'sim-chat' }, // no Responses API
           { name: 'gpt-5-mini', provider: 'sim' },  // flex first
           { name: 'claude-haiku-4-5', provider: 'sim' },
         ],
@@ -93,6 +94,39 @@ describe('deferral into provider batches', () => {
     await flushed(1);
   });
 
+  test('a deferred Responses call to a provider without the Responses API is batched as its translated Chat body', async () => {
+    const s0 = await spend();
+    const { data, response } = await openai(fr, { apiKey: MASTER }).responses
+      .create({ model: 'chat-only', input: `hello #sim:tokens=50 ${Math.random()}` },
+        { headers: { 'x-frugal-defer': '90s' } })
+      .withResponse();
+    assert.equal(response.headers.get('x-frugal-defer'), 'batch');
+    assert.equal(data.object, 'response');
+    assert.ok(data.output_text.length > 0);
+    await flushed(1);
+    const s1 = await spend();
+    near(s1.cost_usd - s0.cost_usd, billed('gpt-4o-mini', {
+      prompt_tokens: data.usage.input_tokens, completion_tokens: data.usage.output_tokens,
+      prompt_tokens_details: { cached_tokens: data.usage.input_tokens_details?.cached_tokens ?? 0 },
+    }, true), 'at batch rates');
+  });
+
+  test('a deferred Responses stream to a provider without the Responses API: held too, replayed as a Responses stream', async () => {
+    const stream = await openai(fr, { apiKey: MASTER }).responses
+      .create({ model: 'chat-only', stream: true, input: `hello #sim:tokens=50 ${Math.random()}` },
+        { headers: { 'x-frugal-defer': '90s' } })
+      .withResponse();
+    assert.equal(stream.response.headers.get('x-frugal-defer'), 'batch');
+    let done, text = '';
+    for await (const ev of stream.data) {
+      if (ev.type === 'response.output_text.delta') text += ev.delta;
+      if (ev.type === 'response.completed') done = ev.response;
+    }
+    assert.equal(done.status, 'completed');
+    assert.ok(text.length > 0);
+    await flushed(1);
+  });
+
   const calls = async () => (await call(fr, '/frugal/calls?limit=200', { method: 'GET' })).json.data ?? [];
   /* the late record of call `id`'s batch line, once the ledger has it */
   async function lateRecord(id) {
@@ -123,17 +157,114 @@ describe('deferral into provider batches', () => {
     assert.equal((await calls()).filter((c) => c.id === id).length, 1, 'the call itself once');
   });
 
-  test('a deadline under min_deadline, a stream, or a flex model: not a batch', async () => {
+  test('a deferred stream (OpenAI SDK) is held for its batch line and answered as a stream at batch price', async () => {
+    const s0 = await spend();
+    const { data: stream, response } = await openai(fr, { apiKey: MASTER }).chat.completions
+      .create({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true },
+        messages: user(`stream it #sim:tokens=300 ${Math.random()}`) }, { headers: { 'x-frugal-defer': '2m' } })
+      .withResponse();
+    assert.equal(response.headers.get('x-frugal-defer'), 'batch');
+    assert.match(response.headers.get('content-type'), /^text\/event-stream/);
+    let text = '', usage, finish, chunks = 0;
+    for await (const ch of stream) {
+      chunks++;
+      if (ch.usage) usage = ch.usage;
+      text += ch.choices[0]?.delta?.content ?? '';
+      finish ??= ch.choices[0]?.finish_reason ?? undefined;
+    }
+    assert.ok(chunks >= 3, 'role, content, finish and usage chunks');
+    assert.ok(text.length > 0, 'the content');
+    assert.equal(finish, 'stop');
+    assert.ok(usage?.completion_tokens > 0, 'the usage chunk (include_usage)');
+    await flushed(1);
+    const s1 = await spend();
+    near(s1.cost_usd - s0.cost_usd, billed('gpt-4o-mini', usage, true), 'at batch rates');
+    assert.ok(s1.saved_by.batch - s0.saved_by.batch > 0, 'saved_by.batch');
+    assert.match(fr.err, /deferral: 1 line\(s\) in provider batch/);
+  });
+
+  test('a deferred stream without include_usage: no usage chunk, and no stream_options upstream (OpenAI refuses them without stream)', async () => {
+    const { data: stream, response } = await openai(fr, { apiKey: MASTER }).chat.completions
+      .create({ model: 'gpt-4o-mini', stream: true, messages: user(`plain #sim:tokens=40 ${Math.random()}`) },
+        { headers: { 'x-frugal-defer': '2m' } })
+      .withResponse();
+    assert.equal(response.headers.get('x-frugal-defer'), 'batch');
+    let text = '', usage = false;
+    for await (const ch of stream) {
+      if (ch.usage) usage = true;
+      text += ch.choices[0]?.delta?.content ?? '';
+    }
+    assert.ok(text.length > 0);
+    assert.equal(usage, false, 'the client did not ask for usage');
+    await flushed(1);
+  });
+
+  test('a deferred Messages stream (Anthropic SDK) is answered as a stream from its batch line', async () => {
+    const s0 = await spend();
+    const stream = anthropic(fr, { apiKey: MASTER }).messages.stream(
+      { model: 'claude-haiku-4-5', max_tokens: 100, messages: user(`hello #sim:tokens=50 ${Math.random()}`) },
+      { headers: { 'x-frugal-defer': '90s' } });
+    const { response } = await stream.withResponse();
+    assert.equal(response.headers.get('x-frugal-defer'), 'batch');
+    let deltas = 0;
+    stream.on('text', () => deltas++);
+    const msg = await stream.finalMessage();
+    assert.equal(msg.type, 'message');
+    assert.ok(deltas > 0 && msg.content[0].text.length > 0, 'text deltas');
+    assert.ok(msg.usage.output_tokens > 0);
+    await flushed(1);
+    const s1 = await spend();
+    assert.ok(s1.saved_by.batch - s0.saved_by.batch > 0, 'a batch saving');
+  });
+
+  test('a deferred stream whose batch is slower than the deadline: a real-time answer, still a stream', async () => {
+    const s0 = await spend();
+    const { data: stream, response } = await openai(fr, { apiKey: MASTER }).chat.completions
+      .create({ model: 'gpt-4o-mini', stream: true, stream_options: { include_usage: true },
+        messages: user(`slow #sim:batch_delay_ms=4000 #sim:tokens=300 ${Math.random()}`) },
+        { headers: { 'x-frugal-defer': '2s' } })
+      .withResponse();
+    assert.equal(response.headers.get('x-frugal-defer'), 'realtime');
+    let text = '', usage;
+    for await (const ch of stream) {
+      if (ch.usage) usage = ch.usage;
+      text += ch.choices[0]?.delta?.content ?? '';
+    }
+    assert.ok(text.length > 0 && usage?.completion_tokens > 0);
+    const id = response.headers.get('x-frugal-request-id');
+    await flushed(1);
+    const s1 = await spend();
+    near(s1.cost_usd - s0.cost_usd, billed('gpt-4o-mini', usage, false), 'standard price');
+    const late = await lateRecord(id);
+    assert.equal(late.status, 200, 'the late line recorded');
+    await flushed(1);
+  });
+
+  test('a deferred Responses stream (OpenAI SDK) is answered as a stream from its batch line', async () => {
+    const s0 = await spend();
+    const stream = await openai(fr, { apiKey: MASTER }).responses
+      .create({ model: 'gpt-4o-mini', stream: true, input: `hello #sim:tokens=50 ${Math.random()}` },
+        { headers: { 'x-frugal-defer': '90s' } })
+      .withResponse();
+    assert.equal(stream.response.headers.get('x-frugal-defer'), 'batch');
+    let done, text = '';
+    for await (const ev of stream.data) {
+      if (ev.type === 'response.output_text.delta') text += ev.delta;
+      if (ev.type === 'response.completed') done = ev.response;
+    }
+    assert.equal(done.status, 'completed');
+    assert.ok(text.length > 0 && done.usage.output_tokens > 0);
+    await flushed(1);
+    const s1 = await spend();
+    assert.ok(s1.saved_by.batch - s0.saved_by.batch > 0, 'a batch saving');
+  });
+
+  test('a deadline under min_deadline or a flex model: not a batch', async () => {
     const a = await ask('gpt-4o-mini', { 'x-frugal-defer': '500ms' });
     assert.equal(a.response.headers.get('x-frugal-defer'), 'realtime');
     const b = await ask('gpt-5-mini', { 'x-frugal-defer': '2m' });
     assert.equal(b.response.headers.get('x-frugal-defer'), 'flex');
-    const { response } = await openai(fr, { apiKey: MASTER }).chat.completions
-      .create({ model: 'gpt-4o-mini', stream: true, messages: user(`s ${Math.random()}`) },
-        { headers: { 'x-frugal-defer': '2m' } })
-      .withResponse();
-    assert.equal(response.headers.get('x-frugal-defer'), 'realtime');
-    await flushed(3);
+    await flushed(2);
   });
 
   test('a held call and its line each hold the worst case on the key budget', async () => {
@@ -176,11 +307,14 @@ describe('deferral into provider batches', () => {
     await new Promise((r) => setTimeout(r, 800)); // its line is in a provider batch by now
     ac.abort(); // as an SDK does on its timeout, before it retries
     assert.equal((await first).name, 'AbortError');
+    // frugal has seen the first client leave (its call recorded, 499) before
+    // the retry comes: else the line still has a waiter and is not shared
+    await flushed(1);
     const retry = await post(undefined);
     assert.equal(retry.status, 200);
     assert.equal(retry.headers.get('x-frugal-defer'), 'batch');
     await retry.json();
-    await flushed(2);
+    await flushed(1);
     await new Promise((r) => setTimeout(r, 1000));
     // the left call (499) and the retry answered from the line: no third,
     // late record of a line added twice or orphaned

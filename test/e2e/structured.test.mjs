@@ -960,6 +960,24 @@ describe('structured_output.stream: buffer', { skip: BUFFER_DOCUMENTED ? false :
     assert.ok(!raw2.text.includes('thirty-one'), 'the invalid answer must never reach the client');
   });
 
+  test('OpenAI stream=true with stream_options: the upstream body has neither stream nor stream_options (OpenAI takes them only with a stream)', async () => {
+    for (const so of [undefined, {}, { include_obfuscation: false }, { include_usage: true }]) {
+      rec.reset();
+      rec.queue({ body: oaBody(ANN_PRETTY) });
+      const raw = await rawStream(fr, '/v1/chat/completions', {
+        model: 'rec-gpt', stream: true, ...(so ? { stream_options: so } : {}), messages: user('Invent a person'),
+        response_format: oaFormat(PERSON_SCHEMA),
+      });
+      assert.equal(raw.status, 200, `stream_options ${JSON.stringify(so)}: ${raw.text}`);
+      assert.equal(raw.frames.at(-1).data, '[DONE]');
+      const up = rec.last().json;
+      assert.equal(up.stream ?? false, false);
+      assert.equal(up.stream_options, undefined, `stream_options ${JSON.stringify(so)} sent upstream: ${rec.last().raw}`);
+      const usage = raw.frames.some((f) => f.json?.usage);
+      assert.equal(usage, so?.include_usage === true, 'the usage chunk only when asked');
+    }
+  });
+
   test('Anthropic stream=true (translated to an OpenAI upstream): non-streaming upstream, proper SSE back', async () => {
     rec.queue({ body: oaBody(PROSE) });
     const msg = await anthropic(fr).messages.stream({

@@ -414,6 +414,64 @@ static void projection_structured_routing_batch(void **state)
     unlink(t.path);
 }
 
+/* A deferrable OpenAI log line of model, answered at tier (service_tier). */
+#define DEFER_LINE(deferrable, model, tier)                                                        \
+    "{\"time\":\"2026-11-26T10:00:00Z\",\"provider\":\"openai\",\"deferrable\":" deferrable        \
+    ",\"request\":{\"model\":\"" model                                                             \
+    "\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]},"                                   \
+    "\"response\":{\"model\":\"" model "\",\"service_tier\":\"" tier                               \
+    "\",\"choices\":[{\"message\":"                                                                \
+    "{\"content\":\"ok\"}}],\"usage\":{\"prompt_tokens\":1000,\"completion_tokens\":200}}}\n"
+
+/* The deferral rule in the projection: a deferrable call to a flex model
+ * (its price row) goes flex, any other to a batch; an answer already
+ * served flex is billed at flex rates and saves nothing more. */
+static void projection_flex(void **state)
+{
+    struct tmpfile t;
+    write_tmp(&t, DEFER_LINE("true", "gpt-5-mini", "default")
+                      DEFER_LINE("true", "gpt-4o-mini", "default")
+                          DEFER_LINE("true", "gpt-5-mini", "flex")
+                              DEFER_LINE("false", "gpt-5-mini-2025-08-07", "default"));
+    const char *files[] = {t.path};
+    struct fg_analysis a;
+    assert_int_equal(run(&a, files, 1, NULL, false, NULL), 0);
+    /* gpt-5-mini 0.25 / 2.00, flex (its batch price) half; gpt-4o-mini 0.15 / 0.60 */
+    int64_t g5 = 1000LL * 250000 + 200LL * 2000000, g5flex = g5 / 2;
+    int64_t g4 = 1000LL * 150000 + 200LL * 600000, g4batch = 1000LL * 75000 + 200LL * 300000;
+    assert_int_equal(a.cost_pico, g5 + g4 + g5flex + g5);
+    assert_int_equal(a.saved_flex_pico, g5 - g5flex); /* the call served flex */
+    assert_int_equal(a.saved_batch_pico, 0);
+    assert_int_equal(a.flex.requests, 1);
+    assert_int_equal(a.flex.saved_pico, g5 - g5flex);
+    assert_int_equal(a.batch.requests, 1); /* gpt-4o-mini has no flex tier */
+    assert_int_equal(a.batch.saved_pico, g4 - g4batch);
+    json_t *m = map_of(&a, files, 1);
+    assert_true(jnum(m, "projection.flex.saved_usd") == 0.000325);
+    assert_true(jnum(m, "saved_by.flex") == 0.000325);
+    assert_int_equal(json_array_size(json_object_get(
+                         json_object_get(json_object_get(m, "projection"), "flex"), "assumptions")),
+                     4);
+    char *out = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&out, &n);
+    fg_analyze_print(f, m);
+    fclose(f);
+    assert_non_null(strstr(out, "  flex "));
+    assert_non_null(strstr(out, "service_tier \"flex\""));
+    free(out);
+    json_decref(m);
+    fg_analyze_free(&a);
+
+    /* --all-deferrable: the dated snapshot counts as its flex row too */
+    assert_int_equal(run(&a, files, 1, NULL, true, NULL), 0);
+    assert_int_equal(a.flex.requests, 2);
+    assert_int_equal(a.flex.saved_pico, 2 * (g5 - g5flex));
+    assert_int_equal(a.batch.requests, 1);
+    fg_analyze_free(&a);
+    unlink(t.path);
+}
+
 /* ---- bad input -------------------------------------------------------- */
 
 static void bad_lines_skipped(void **state)
@@ -539,6 +597,7 @@ int main(void)
         cmocka_unit_test(projection_repeated_prefix),
         cmocka_unit_test(projection_openai_cache),
         cmocka_unit_test(projection_structured_routing_batch),
+        cmocka_unit_test(projection_flex),
         cmocka_unit_test(bad_lines_skipped),
         cmocka_unit_test(cli_exit_status),
         cmocka_unit_test(readable_output),

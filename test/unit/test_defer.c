@@ -12,6 +12,7 @@
 #include "attrib.h"
 #include "defer.h"
 #include "flex.h"
+#include "price.h"
 
 static void duration_ok(void **state)
 {
@@ -109,10 +110,13 @@ static void capacity_refusal(void **state)
 
 static void builtin_list(void **state)
 {
+    /* the price rows decide (data/prices.json "flex"): dated snapshots
+     * count as their row; a model with no row is not flex, whatever its
+     * name looks like */
     static const char *const yes[] = {
-        "o3",           "o3-2025-04-16", "o4-mini",    "o4-mini-2025-04-16",
-        "gpt-5",        "gpt-5-mini",    "gpt-5.4",    "gpt-5.5-2026-04-23",
-        "gpt-5.4-nano", "gpt-5.6-sol",   "gpt-6-astra"};
+        "o3",           "o3-2025-04-16", "o4-mini", "o4-mini-2025-04-16",
+        "gpt-5",        "gpt-5-mini",    "gpt-5.4", "gpt-5.5-2026-04-23",
+        "gpt-5.4-nano", "gpt-5.6-sol"};
     static const char *const no[] = {"gpt-4o-mini",
                                      "gpt-4.1",
                                      "o3-mini",
@@ -125,12 +129,28 @@ static void builtin_list(void **state)
                                      "o4-mini-deep-research",
                                      "gpt-50",
                                      "o30",
+                                     "gpt-6-astra", /* no price row: not flex */
+                                     "gpt-5.9-mini",
                                      "claude-sonnet-4-6",
                                      ""};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
         assert_true(fg_flex_builtin(yes[i]));
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
         assert_false(fg_flex_builtin(no[i]));
+    /* every flex row is an OpenAI row with a batch price to bill at */
+    size_t n = 0;
+    for (size_t i = 0; i < fg_price_table_len; i++) {
+        const struct fg_builtin_price *b = &fg_price_table[i];
+        assert_int_equal(fg_flex_builtin(b->model), b->flex);
+        if (!b->flex)
+            continue;
+        n++;
+        struct fg_price p;
+        assert_int_equal(b->provider, FG_DIALECT_OPENAI);
+        assert_true(fg_price_of_id(b->model, FG_DIALECT_OPENAI, &p));
+        assert_true(p.batch_input >= 0 && p.batch_output >= 0);
+    }
+    assert_true(n >= 10);
     assert_false(fg_flex_builtin(NULL));
 
     struct fg_model_cfg m = {.name = "mine", .model = "gpt-4o-mini", .dialect = FG_DIALECT_OPENAI};
