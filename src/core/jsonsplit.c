@@ -335,6 +335,11 @@ int fg_jsonsplit_push(struct fg_jsonsplit *s, const char *p, size_t n)
                     break;
                 c = p[i];
             }
+            /* over the bound before this byte: refused at the byte it is
+             * exceeded, as in pieces (keep()), whatever comes after */
+            if (s->nbuf + (i - start) > s->max_elem)
+                return failf(s, FG_JSONSPLIT_E_BIG, "element %zu is over %zu bytes", s->n,
+                             s->max_elem);
             int e = elem_byte(s, c);
             if (e < 0)
                 return -1;

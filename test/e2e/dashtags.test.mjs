@@ -12,7 +12,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { call, ledgerFlushed, startFrugal, tempDir, test } from './lib/frugal.mjs';
-import { NO_CHROMIUM, noPageError, screenshot, signedIn, testidValue, useBrowser } from './lib/dashui.mjs';
+import { NO_CHROMIUM, goTo, noPageError, screenshot, signedIn, testidValue, useBrowser } from './lib/dashui.mjs';
 
 const MASTER = 'fg-dashtags-master-8d1e';
 const dir = tempDir('frugal-dashtags-');
@@ -101,7 +101,7 @@ describe('the tag filter in a real browser', { skip: NO_CHROMIUM }, () => {
     const { p, problems } = await signedIn(ui.browser, fr.url, MASTER, { width: 1400 });
     // waits on the whole hash (tag filters included), not only the view name
     const view = async (hash) => {
-      await p.evaluate((h) => { location.hash = h; }, hash);
+      await goTo(p, hash);
       await p.waitForFunction((v) => {
         const m = document.getElementById('main');
         return m && location.hash === `#${v}` && m.dataset.ready === '1';
@@ -113,6 +113,7 @@ describe('the tag filter in a real browser', { skip: NO_CHROMIUM }, () => {
     assert.equal(await value('requests'), 11);
     // typed into the tag filter, as a person would
     await p.type('#tag-filter-global', 'team=search');
+    await p.evaluate(() => { document.getElementById('main').dataset.ready = '0'; }); /* stale until re-rendered */
     await p.keyboard.press('Enter');
     await p.waitForFunction(() => location.hash.includes('tag=team') && document.getElementById('main').dataset.ready === '1', { timeout: 15000 });
     assert.equal(await value('requests'), 6);

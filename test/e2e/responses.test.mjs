@@ -98,6 +98,13 @@ async function spendOfKey(id) {
   return r.json;
 }
 
+/* This key's spend once its record is written: a global "one record
+ * flushed" can be an earlier call's, not this one's. */
+const keySpendWritten = (id) => waitFor(async () => {
+  const sp = await spendOfKey(id);
+  return sp.requests >= 1 ? sp : null;
+}, { what: `a ledger record for key ${id}` });
+
 const client = (o = {}) => openai(fr, o);
 
 describe('Responses API', () => {
@@ -133,8 +140,7 @@ describe('Responses API', () => {
       'response.output_item.done', 'response.completed']);
     assert.ok(types.slice(4, -4).every((t) => t === 'response.output_text.delta'), types.join());
     assert.ok(final?.usage, 'the completed event carries usage');
-    await ledgerFlushed(fr, 1);
-    const sp = await spendOfKey(k.id);
+    const sp = await keySpendWritten(k.id);
     assert.equal(sp.requests, 1);
     assert.equal(microOf(sp.cost_usd), picoToMicro(costOf('gpt-4o', final.usage)), 'the ledger prices the streamed usage');
   });
@@ -191,8 +197,7 @@ describe('Responses API', () => {
     })(), OpenAI.APIError);
     assert.match(err.message, /does not match the requested schema/);
     assert.equal(usage, null, 'the unchecked completed event is not relayed');
-    await ledgerFlushed(fr, 1);
-    const sp = await spendOfKey(k.id);
+    const sp = await keySpendWritten(k.id);
     assert.equal(sp.requests, 1);
     assert.ok(sp.tokens.input > 0 && sp.tokens.output > 0, JSON.stringify(sp.tokens));
     assert.ok(sp.cost_usd > 0);
@@ -372,8 +377,7 @@ describe('Responses API forwarding', () => {
     assert.match(r.text, /event: response.completed/);
     const pico = 464n * 150000n + 1536n * 75000n + 300n * 600000n;
     assert.match(r.text, new RegExp(`: x-frugal-cost-usd=${usd6(pico).replace('.', '\\.')} `));
-    await ledgerFlushed(fr, 1);
-    const sp = await spendOfKey(k.json.id);
+    const sp = await keySpendWritten(k.json.id);
     assert.equal(microOf(sp.cost_usd), picoToMicro(pico));
     assert.equal(sp.tokens.cache_read, 1536);
 

@@ -223,6 +223,34 @@ static void test_depth(void **state)
     free(doc);
 }
 
+/* An element over max_elem that turns invalid further on (too deep, or a
+ * bad byte) is refused the same way however it is cut: the size is what
+ * it meets first, whole or in pieces (fuzz_jsonsplit found a body refused
+ * as too deep whole and as too big in pieces). */
+static void test_big_then_bad_same_verdict(void **state)
+{
+    (void)state;
+    char deep[FG_JSONSPLIT_MAX_DEPTH + 2];
+    memset(deep, '[', sizeof deep - 1);
+    deep[sizeof deep - 1] = 0;
+    const char *const tails[] = {deep, "]"};
+    for (size_t t = 0; t < sizeof tails / sizeof tails[0]; t++) {
+        char doc[4200];
+        snprintf(doc, sizeof doc, "{\"requests\":[1,{\"a\":\"%s\",\"b\":%s",
+                 "0123456789012345678901234567890123456789", tails[t]);
+        struct seen whole;
+        every_split(doc, 24, &whole);
+        assert_int_equal(whole.rc, -1);
+        assert_int_equal(whole.code, FG_JSONSPLIT_E_BIG);
+    }
+    /* too deep before it is too big: a syntax error, however cut */
+    char doc[4200];
+    snprintf(doc, sizeof doc, "{\"requests\":[%s\"long enough to be over the bound\"]]}", deep);
+    struct seen whole;
+    every_split(doc, FG_JSONSPLIT_MAX_DEPTH + 8, &whole);
+    assert_int_equal(whole.code, FG_JSONSPLIT_E_SYNTAX);
+}
+
 static int stop_at_two(void *arg, size_t i, const char *p, size_t n)
 {
     (void)arg, (void)p, (void)n;
@@ -249,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_invalid_every_split),
         cmocka_unit_test(test_big_element_refused_early),
         cmocka_unit_test(test_depth),
+        cmocka_unit_test(test_big_then_bad_same_verdict),
         cmocka_unit_test(test_consumer_stops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

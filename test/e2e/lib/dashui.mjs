@@ -75,9 +75,18 @@ export async function noPageError(p, where) {
   assert.equal(await p.$eval('#error', (e) => (e.hidden ? '' : e.textContent)), '', `${where}: the page shows an error`);
 }
 
+/* Mark the shown view stale before a change renders a new one: the
+ * hashchange that starts the render comes later, so without this a wait
+ * for ready could see the old render's '1' (and read the old numbers). */
+export const goTo = (p, hash) => p.evaluate((h) => {
+  const m = document.getElementById('main');
+  if (m && location.hash !== `#${h}`) m.dataset.ready = '0';
+  location.hash = h;
+}, hash);
+
 /* Go to a view by hash ('keys?range=1h') and wait until that view has rendered. */
 export async function showView(p, hash) {
-  await p.evaluate((h) => { location.hash = h; }, hash);
+  await goTo(p, hash);
   await p.waitForFunction((v) => {
     const m = document.getElementById('main');
     return m && m.dataset.view === v && m.dataset.ready === '1';
