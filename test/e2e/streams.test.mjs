@@ -320,11 +320,9 @@ describe('many and slow streams', () => {
     assert.ok(a.first < a.total - 600, `Anthropic first bytes at ${a.first} ms of ${a.total} ms: buffered?`);
   });
 
-  test('a client that does not read for a while still gets the whole stream (back-pressure)', async () => {
-    // ~400 KB of text, several MB of SSE framing: well past any socket buffer
-    const body = { model: 'gpt-4o-mini', messages: user('big #sim:tokens=100000') };
-    const expected = (await openai(fr).chat.completions.create(body)).choices[0].message.content;
-    assert.equal(expected.length, 400000);
+  /* A raw streamed request whose reader does not read for pauseMs, then
+   * reads all: the text of its chunks, and whether [DONE] came. */
+  async function readAfterPause(body, pauseMs) {
     const raw = await new Promise((resolve, reject) => {
       const data = JSON.stringify({ ...body, stream: true });
       const req = request(`${fr.url}/v1/chat/completions`, {
@@ -337,7 +335,7 @@ describe('many and slow streams', () => {
           res.on('data', (d) => (t += d));
           res.on('end', () => resolve(t));
           res.resume();
-        }, 1000);
+        }, pauseMs);
       });
       req.on('error', reject);
       req.end(data);
@@ -355,6 +353,15 @@ describe('many and slow streams', () => {
       assert.equal(j.error, undefined, JSON.stringify(j.error));
       text += j.choices?.[0]?.delta?.content ?? '';
     }
+    return { text, done };
+  }
+
+  test('a client that does not read for a while still gets the whole stream (back-pressure)', async () => {
+    // ~400 KB of text, several MB of SSE framing: well past any socket buffer
+    const body = { model: 'gpt-4o-mini', messages: user('big #sim:tokens=100000') };
+    const expected = (await openai(fr).chat.completions.create(body)).choices[0].message.content;
+    assert.equal(expected.length, 400000);
+    const { text, done } = await readAfterPause(body, 1000);
     assert.ok(done, 'no [DONE]');
     assert.equal(text.length, expected.length);
     assert.ok(text === expected, 'streamed text differs from the non-streamed answer');
@@ -364,36 +371,7 @@ describe('many and slow streams', () => {
     // the upstream is paused for the client's sake, not silent: its idle
     // timer must not run while frugal itself holds the upstream back
     const body = { model: 'gpt-4o-mini', messages: user('paused #sim:tokens=100000') };
-    const raw = await new Promise((resolve, reject) => {
-      const data = JSON.stringify({ ...body, stream: true });
-      const req = request(`${fr.url}/v1/chat/completions`, {
-        method: 'POST', agent: false, headers: { 'content-type': 'application/json' },
-      }, (res) => {
-        res.pause();
-        setTimeout(() => {
-          let t = '';
-          res.setEncoding('utf8');
-          res.on('data', (d) => (t += d));
-          res.on('end', () => resolve(t));
-          res.resume();
-        }, IDLE_MS + 3000);
-      });
-      req.on('error', reject);
-      req.end(data);
-    });
-    let text = '';
-    let done = false;
-    for (const ev of raw.split('\n\n')) {
-      if (!ev.startsWith('data: ')) continue;
-      const d = ev.slice(6);
-      if (d === '[DONE]') {
-        done = true;
-        continue;
-      }
-      const j = JSON.parse(d);
-      assert.equal(j.error, undefined, JSON.stringify(j.error));
-      text += j.choices?.[0]?.delta?.content ?? '';
-    }
+    const { text, done } = await readAfterPause(body, IDLE_MS + 3000);
     assert.ok(done, 'no [DONE]');
     assert.equal(text.length, 400000);
   });
