@@ -147,6 +147,8 @@ if (ONLY.includes(4)) {
     'a frontier answer as 1 and a cheap answer as its CLEAN label.');
   await shadowSim({ noise: 0 });
   await shadowSim({ noise: 0.2 });
+  // the same stream with a quality target fed by the route's own labels
+  await shadowSim({ noise: 0, qualityTarget: 0.95 });
   lap('section 4');
 }
 if (ONLY.includes(5)) {

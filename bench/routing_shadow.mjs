@@ -63,7 +63,7 @@ async function metrics(url) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export async function shadowSim({ domain = 'math', rows: nrows = Infinity, noise = 0, sampleRate = 0.25,
-  retrainEvery = 50, checkpoints = [100, 250, 500, 750], seed = 1, log = console.log } = {}) {
+  retrainEvery = 50, checkpoints = [100, 250, 500, 750], seed = 1, qualityTarget = 0, log = console.log } = {}) {
   const stream = sample(train.filter((r) => r.domain === domain), nrows, seed);
   const probe = held.filter((r) => r.domain === domain);
   const r = rng(seed * 7 + 3);
@@ -93,7 +93,8 @@ export async function shadowSim({ domain = 'math', rows: nrows = Infinity, noise
       models: [{ name: CHEAP, provider: 'sim' }, { name: FRONTIER, provider: 'sim' }],
       routes: [
         { name: 'learn', cheap: CHEAP, frontier: FRONTIER,
-          learn: { sample: sampleRate, judge: FRONTIER, budget_usd_per_day: 1000, retrain_every: retrainEvery } },
+          learn: { sample: sampleRate, judge: FRONTIER, budget_usd_per_day: 1000, retrain_every: retrainEvery },
+          ...(qualityTarget ? { quality_target: qualityTarget } : {}) },
         { name: 'static', cheap: CHEAP, frontier: FRONTIER, weights: WEIGHTS },
       ],
     };
@@ -142,7 +143,8 @@ export async function shadowSim({ domain = 'math', rows: nrows = Infinity, noise
       return { q: q / probe.length, share: fs / probe.length };
     };
     log(`\n### Shadow simulation: ${domain}, ${stream.length} train rows streamed, judge = the data set's label` +
-      `${noise ? ` with ${Math.round(noise * 100)}% of verdicts flipped` : ' (clean)'}, sample ${sampleRate}, retrain every ${retrainEvery} labels\n`);
+      `${noise ? ` with ${Math.round(noise * 100)}% of verdicts flipped` : ' (clean)'}, sample ${sampleRate}, retrain every ${retrainEvery} labels` +
+      `${qualityTarget ? `, quality_target ${qualityTarget}` : ''}\n`);
     log('| rows | labels | fits swapped in / run | learning route: calls + learning = total | static route | always frontier | ' +
       'learning vs static | stream quality kept: learning / static | held-out quality kept (frontier share): learning / static |');
     log('|---:|---:|---:|---|---:|---:|---:|---|---|');
