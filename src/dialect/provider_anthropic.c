@@ -34,10 +34,15 @@ static int an_check_messages(const struct fg_json *j, struct fg_err *e)
             !fg_json_str_eq(j, role, "system"))
             return fg_err_set(e, FG_E_INVALID, p, NULL, "%s: Input should be 'user' or 'assistant'",
                               p);
-        if (fg_json_get(j, m, "content") < 0) {
-            snprintf(p, sizeof p, "messages.%zu.content", i);
+        int content = fg_json_get(j, m, "content");
+        snprintf(p, sizeof p, "messages.%zu.content", i);
+        if (content < 0)
             return fg_err_set(e, FG_E_INVALID, p, NULL, "%s: Field required", p);
-        }
+        /* a string or a list of blocks: anything else (an object) would be
+         * translated to nothing for an OpenAI model (fuzz_translate) */
+        if (fg_json_type(j, content) != FG_J_STR && fg_json_type(j, content) != FG_J_ARR)
+            return fg_err_set(e, FG_E_INVALID, p, NULL,
+                              "%s: Input should be a valid string or a valid list", p);
     }
     return 0;
 }

@@ -149,6 +149,15 @@ static void validate_per_endpoint(void **state)
         {AN, FG_EP_MESSAGES, "{\"model\":\"m\",\"messages\":[]}", "max_tokens"},
         /* count_tokens needs no max_tokens: the endpoint is the op's argument */
         {AN, FG_EP_COUNT_TOKENS, "{\"model\":\"m\",\"messages\":[]}", NULL},
+        /* content is a string or a list of blocks, never an object */
+        {AN, FG_EP_MESSAGES,
+         "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":{"
+         "\"type\":\"text\"}}]}",
+         "messages.0.content"},
+        {AN, FG_EP_MESSAGES,
+         "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":[{"
+         "\"type\":\"text\",\"text\":\"x\"}]}]}",
+         NULL},
         {RS, FG_EP_RESPONSES, "{\"model\":\"m\",\"input\":\"hi\"}", NULL},
         {RS, FG_EP_RESPONSES, "{\"model\":\"m\",\"input\":5}", "input"},
     };
