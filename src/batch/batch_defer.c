@@ -583,12 +583,14 @@ static void submit_all(struct dline *take)
             job_free(j, JOB_ENDED);
             continue;
         }
-        fg_info("deferral: %zu line(s) in provider batch %s", j->n, j->remote_id);
         for (size_t i = 0; i < j->n; i++) {
             snprintf(j->lines[i]->batch_id, sizeof j->lines[i]->batch_id, "%s", j->remote_id);
             j->lines[i]->idx = (int64_t)i;
         }
         store_job(j);
+        /* said once the batch is in the store (or could not be put there):
+         * from here a process killed polls nothing, another one does */
+        fg_info("deferral: %zu line(s) in provider batch %s", j->n, j->remote_id);
         j->next_poll_ns = fg_clock_now_ns() + poll_ns();
         j->next = g.jobs;
         g.jobs = j;
