@@ -268,25 +268,40 @@ describe('cache affinity across replicas', () => {
 /* The commands one call sent, as MONITOR shows them (a raw connection):
  * {COMMAND: count}, leaving out what scripts ran inside Redis ("lua") and
  * the key reloaders' version reads and seed claims (GET, EVAL).  The
- * window closes 300 ms after `expected` commands have arrived, so a slow
- * machine neither cuts a call short nor leaks it into the next window. */
+ * window opens once Redis has been quiet for 300 ms (an earlier call's
+ * store or settlement, sent without waiting, may land late) and closes
+ * 300 ms after `expected` commands have arrived. */
 async function commandsOf(fn, expected) {
   const sock = connect(redis.port, '127.0.0.1');
   let buf = '';
   sock.setEncoding('utf8').on('data', (d) => { buf += d; });
   sock.write('MONITOR\r\n');
   await waitFor(() => buf.startsWith('+OK'), { what: 'MONITOR on' });
+  const seen = [];
+  let from = 1; // the lines before it were another call's (a late one)
   const count = () => {
     const d = {};
-    for (const line of buf.split('\r\n').slice(1)) {
+    seen.length = 0;
+    for (const line of buf.split('\r\n').slice(from)) {
       const m = /^\+\d+\.\d+ \[\d+ ([^\]]+)\] "([A-Za-z]+)"/.exec(line);
       if (!m || m[1] === 'lua') continue;
       const cmd = m[2].toUpperCase();
-      if (cmd !== 'GET' && cmd !== 'EVAL') d[cmd] = (d[cmd] ?? 0) + 1;
+      if (cmd !== 'GET' && cmd !== 'EVAL') {
+        d[cmd] = (d[cmd] ?? 0) + 1;
+        seen.push(line.slice(0, 200));
+      }
     }
     return d;
   };
   const total = (d) => Object.values(d).reduce((a, b) => a + b, 0);
+  // start on a quiet Redis: what an earlier call sent without waiting (its
+  // cache store, its settlement) must not be counted as this call's
+  for (let quiet = 0; quiet < 3;) {
+    const before = total(count());
+    await sleep(100);
+    quiet = total(count()) === before ? quiet + 1 : 0;
+  }
+  from = buf.split('\r\n').length - 1;
   try {
     await fn();
     // what is sent without waiting lands: wait for as many commands as
@@ -297,7 +312,10 @@ async function commandsOf(fn, expected) {
   } finally {
     sock.destroy();
   }
-  return count();
+  const d = count();
+  // what was counted, for the message of an assertion that fails
+  Object.defineProperty(d, 'lines', { value: seen.join('\n'), enumerable: false });
+  return d;
 }
 
 describe('round trips', () => {
@@ -305,13 +323,17 @@ describe('round trips', () => {
     const body = { model: 'rc-gpt', messages: user('Count my round trips') };
     // no key: the admission carries the cache lookup and the sightings; the
     // miss's answer is stored at the end
-    assert.deepEqual(await commandsOf(() => post('a', body), 2), { EVALSHA: 2 }, 'miss: admission + store');
-    assert.deepEqual(await commandsOf(() => post('b', body), 1), { EVALSHA: 1 }, 'hit: the admission only');
+    let c = await commandsOf(() => post('a', body), 2);
+    assert.deepEqual(c, { EVALSHA: 2 }, `miss: admission + store\n${c.lines}`);
+    c = await commandsOf(() => post('b', body), 1);
+    assert.deepEqual(c, { EVALSHA: 1 }, `hit: the admission only\n${c.lines}`);
     // a key with a budget: the same admission also reserves; settlement at the end
     const keyed = { model: 'rc-gpt', messages: user('Count my round trips, with a budget') };
     const k = (name) => call(fr[name], '/v1/chat/completions', { body: keyed, key: budgetKey.key });
-    assert.deepEqual(await commandsOf(() => k('a'), 3), { EVALSHA: 3 }, 'miss: admission, then settlement + store');
-    assert.deepEqual(await commandsOf(() => k('b'), 2), { EVALSHA: 2 }, 'hit: admission, then settlement');
+    c = await commandsOf(() => k('a'), 3);
+    assert.deepEqual(c, { EVALSHA: 3 }, `miss: admission, then settlement + store\n${c.lines}`);
+    c = await commandsOf(() => k('b'), 2);
+    assert.deepEqual(c, { EVALSHA: 2 }, `hit: admission, then settlement\n${c.lines}`);
   });
   const post = (name, body) => call(fr[name], '/v1/chat/completions', { body });
 });
